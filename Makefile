@@ -1,0 +1,39 @@
+# The two set-up commands (README): `make demo` and `make test`. Each builds its own
+# virtual environment on first use and reuses it afterwards.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+DEMO_VENV ?= .venv-demo
+PIP ?= pip --disable-pip-version-check -q
+
+.PHONY: demo test notebooks-html bench clean
+
+# Demo: core dependencies only (no torch): the bundled embeddings are precomputed.
+$(DEMO_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/$(PIP) install -e .
+	touch $@
+
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/vecdiag demo
+
+# Tests: everything. torch==2.13.0 (the CPU build) goes in first, so that
+# sentence-transformers does not pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/$(PIP) install torch==2.13.0
+	$(VENV)/bin/$(PIP) install -e ".[all,notebooks,dev]"
+	touch $@
+
+test: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg $(VENV)/bin/python -m pytest
+
+# Executed copies of the notebooks, for reading (notebooks/_build/*.html).
+notebooks-html: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(VENV)/bin/jupyter nbconvert --to html --execute --output-dir notebooks/_build notebooks/*.ipynb
+
+# Benchmarks: on demand, never in CI.
+bench: $(VENV)/.installed
+	for f in benchmarks/bench_*.py; do $(VENV)/bin/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DEMO_VENV) .pytest_cache

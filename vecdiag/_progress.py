@@ -1,0 +1,38 @@
+"""Progress bars for long work: tqdm when it helps, silence otherwise."""
+
+from __future__ import annotations
+
+# Work expected to take longer than this (in seconds) shows a bar when show=None.
+AUTO_SECONDS = 2.0
+
+
+class _NoBar:
+    """Stand-in with tqdm's small interface, used when no bar is shown."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def progress_bar(total: int, *, desc: str, show: bool | None = None,
+                 expected_seconds: float | None = None):
+    """A tqdm bar over ``total`` steps, or a silent stand-in.
+
+    ``show=True`` forces the bar, ``False`` hides it; ``None`` shows it only when
+    ``expected_seconds`` exceeds :data:`AUTO_SECONDS`.
+    """
+    if show is None:
+        show = expected_seconds is not None and expected_seconds > AUTO_SECONDS
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)

@@ -1,0 +1,290 @@
+"""The one place where array-likes become arrays and bad input becomes an error.
+
+Every public function passes its inputs through the helpers below; the private cores
+behind them assume their inputs were already checked. Messages follow one pattern:
+the argument's name, what is wrong, which rows (first few), and what to do about it.
+
+dtype policy (see ``../shared/API.md``): float32 stays float32; every other real
+dtype (float16, float64, ints, bools) becomes float64. Complex, string and object
+input is refused. Inputs are never written to: when a function needs to change values
+it works on a copy.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_matrix",
+    "as_vector",
+    "as_vectors",
+    "check_choice",
+    "check_ids",
+    "check_k",
+    "check_metric",
+    "check_positive_int",
+    "check_random_state",
+    "check_same_dim",
+    "check_zero_option",
+    "format_rows",
+    "zero_rows",
+]
+
+METRICS = ("cosine", "dot", "euclidean")
+# Rows checked per step when scanning for NaN/inf, so that a memmap larger than RAM is
+# read in pieces instead of materialising an (n, d) boolean mask.
+_SCAN_ROWS = 65_536
+
+
+def format_rows(rows, *, limit: int = 5) -> str:
+    """Describe offending row indices: ``"3 rows (first: 17, 204, 9981)"``.
+
+    Examples
+    --------
+    >>> format_rows([4])
+    '1 row (4)'
+    >>> format_rows(range(10), limit=3)
+    '10 rows (first: 0, 1, 2)'
+    """
+    rows = [int(r) for r in rows]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    if len(rows) == 1:
+        return f"1 row ({shown})"
+    prefix = "first: " if len(rows) > limit else ""
+    return f"{len(rows)} rows ({prefix}{shown})"
+
+
+def _to_array(x, name: str) -> np.ndarray:
+    """np.asarray with messages for the usual foreign objects (torch, ragged lists)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be numeric vectors, got a string {x[:40]!r}; "
+                        "embed the text first (see vecdiag.embedders)")
+    if x is None:
+        raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
+    # torch tensors that need grad or live on a GPU refuse __array__: say how to fix it.
+    module = type(x).__module__ or ""
+    if module.startswith("torch"):
+        if getattr(x, "requires_grad", False):
+            raise TypeError(f"{name} is a torch tensor that requires grad; "
+                            f"pass {name}.detach() instead")
+        device = getattr(getattr(x, "device", None), "type", "cpu")
+        if device != "cpu":
+            raise TypeError(f"{name} is a torch tensor on {device!r}; pass {name}.cpu() instead")
+        if str(getattr(x, "dtype", "")) == "torch.bfloat16":
+            x = x.float()
+    try:
+        return np.asarray(x)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name} is ragged: its rows have different lengths ({err}); "
+                         "every vector must have the same dimension") from None
+
+
+def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} has complex dtype {arr.dtype}; embeddings must be real: "
+                        f"pass {name}.real if the imaginary part is zero")
+    if kind in "OUSV":
+        if kind == "O":
+            raise TypeError(f"{name} has dtype object (mixed or ragged entries); "
+                            "pass an array of numbers with one row per vector")
+        raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
+    if kind not in "fiub":
+        raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
+    if arr.dtype == np.float32 or arr.dtype == np.float64:
+        return arr
+    return arr.astype(np.float64)
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise if any element is NaN or inf, naming the first offending rows."""
+    if arr.ndim == 1:
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            where = np.flatnonzero(bad)
+            raise ValueError(f"{name} has {where.size} non-finite values (NaN or inf) at "
+                             f"positions {', '.join(map(str, where[:5]))}; "
+                             "drop or impute them first")
+        return
+    bad_rows = []
+    for start in range(0, arr.shape[0], _SCAN_ROWS):
+        block = arr[start:start + _SCAN_ROWS]
+        if not np.isfinite(block).all():
+            rows = np.flatnonzero(~np.isfinite(block).all(axis=1)) + start
+            bad_rows.extend(rows.tolist())
+    if bad_rows:
+        raise ValueError(f"{name} has {format_rows(bad_rows)} with NaN or inf; "
+                         "drop or impute them first")
+
+
+def as_vectors(x, name: str = "X", *, ndim: int | tuple[int, ...] = (1, 2),
+               allow_empty: bool = False, finite: bool = True) -> np.ndarray:
+    """Turn an array-like into a checked float32/float64 array of 1 or 2 dimensions.
+
+    Parameters
+    ----------
+    x : array-like
+        List, nested list, ndarray (any real dtype, C or F order, memmap) or an object
+        with ``__array__`` such as a CPU torch tensor.
+    name : str
+        The argument's name, used in error messages.
+    ndim : int or tuple of int
+        Accepted number of dimensions.
+    allow_empty : bool
+        Whether zero rows are acceptable (an empty query set, for instance).
+    finite : bool
+        Refuse NaN and inf (the default).
+
+    Returns
+    -------
+    ndarray
+        float32 if the input was float32, float64 otherwise. Not a copy when the input
+        already had the right dtype: callers must not write to it.
+
+    Examples
+    --------
+    >>> as_vectors([[1, 2], [3, 4]], "corpus").dtype
+    dtype('float64')
+    >>> as_vectors([[1.0, float("nan")]], "corpus")
+    Traceback (most recent call last):
+    ...
+    ValueError: corpus has 1 row (0) with NaN or inf; drop or impute them first
+    """
+    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    arr = _to_array(x, name)
+    arr = _check_dtype(arr, name)
+    if arr.ndim not in ndims:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        hint = ""
+        if arr.ndim == 0:
+            hint = "; wrap a single number in a list"
+        elif arr.ndim == 1 and 2 in ndims:
+            hint = f"; use {name}.reshape(1, -1) for a single vector"
+        elif arr.ndim == 2 and 1 in ndims:
+            hint = f"; pass one row, e.g. {name}[0]"
+        elif arr.ndim > 2:
+            hint = f"; reshape it to (n_vectors, dim), e.g. {name}.reshape(-1, {arr.shape[-1]})"
+        raise ValueError(f"{name} must be {want}, got {arr.ndim}-D with shape {arr.shape}{hint}")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has vectors of dimension 0 (shape {arr.shape})")
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one "
+                         + ("vector" if arr.ndim == 2 else "number"))
+    if finite:
+        _check_finite(arr, name)
+    return arr
+
+
+def as_matrix(x, name: str = "X", **kwargs) -> np.ndarray:
+    """A 2-D set of vectors ``(n, d)``; see :func:`as_vectors`."""
+    return as_vectors(x, name, ndim=2, **kwargs)
+
+
+def as_vector(x, name: str = "x", **kwargs) -> np.ndarray:
+    """One 1-D vector ``(d,)``; see :func:`as_vectors`."""
+    return as_vectors(x, name, ndim=1, **kwargs)
+
+
+def check_same_dim(a: np.ndarray, name_a: str, b: np.ndarray, name_b: str) -> None:
+    """Raise when two checked arrays have vectors of different dimensions."""
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"dimension mismatch: {name_a} has dimension {a.shape[-1]} but "
+                         f"{name_b} has dimension {b.shape[-1]}; both must come from the "
+                         "same embedding model")
+
+
+def check_zero_option(zero: str) -> str:
+    if zero not in ("raise", "ignore"):
+        raise ValueError(f"zero must be 'raise' or 'ignore', got {zero!r}")
+    return zero
+
+
+def zero_rows(norms: np.ndarray, name: str, zero: str = "raise") -> np.ndarray:
+    """Boolean mask of zero-length vectors; raise for them unless ``zero='ignore'``.
+
+    ``norms`` is a scalar or a 1-D array of already computed norms.
+    """
+    check_zero_option(zero)
+    norms = np.atleast_1d(norms)
+    mask = norms == 0
+    if zero == "raise" and mask.any():
+        rows = np.flatnonzero(mask)
+        what = "is a zero vector" if norms.size == 1 else f"has {format_rows(rows)} that are zero vectors"
+        raise ValueError(f"{name} {what}, which has no direction, so its cosine is undefined; "
+                         "drop them, or pass zero='ignore' to score them 0.0")
+    return mask
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
+    return metric
+
+
+def check_choice(value, name: str, choices) -> object:
+    """Raise unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (NumPy integers accepted, bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
+    """Number of neighbours: ``1 <= k <= n`` (``n - 1`` when an item excludes itself)."""
+    k = check_positive_int(k, name)
+    limit = n - 1 if exclude_self else n
+    if k > limit:
+        extra = " minus the item itself" if exclude_self else ""
+        raise ValueError(f"{name}={k} is larger than the corpus ({n} vectors{extra}); "
+                         f"use {name} <= {limit}")
+    return k
+
+
+def check_ids(ids, n: int, name: str = "ids") -> np.ndarray | None:
+    """Unique document ids, one per corpus row, as an object array (or None)."""
+    if ids is None:
+        return None
+    if isinstance(ids, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of ids, one per row, not a single string")
+    arr = np.asarray(list(ids), dtype=object)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} entries but the "
+                         f"corpus has {n} rows; pass one id per row")
+    seen: dict = {}
+    dupes = []
+    for i, value in enumerate(arr.tolist()):
+        if value in seen:
+            dupes.append((value, seen[value], i))
+        else:
+            seen[value] = i
+    if dupes:
+        shown = "; ".join(f"{v!r} at rows {a} and {b}" for v, a, b in dupes[:3])
+        raise ValueError(f"{name} must be unique, found {len(dupes)} repeated ({shown}); "
+                         "deduplicate them or use row positions")
+    return arr
+
+
+def check_random_state(random_state) -> np.random.Generator:
+    """A NumPy Generator from an int seed, None (seed 0) or an existing Generator."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None:
+        return np.random.default_rng(0)
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.default_rng(int(random_state))
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    raise TypeError(f"random_state must be an int, None or a numpy Generator, "
+                    f"got {type(random_state).__name__}")

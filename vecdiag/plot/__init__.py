@@ -1,0 +1,30 @@
+"""Draw-only functions behind every ``.plot()``: they take stored numbers, never compute.
+
+One module per result family (``plot/vectors.py`` for the vector-math results, and so
+on). Matplotlib is imported here, on first use, never by ``import vecdiag``.
+"""
+
+from __future__ import annotations
+
+
+def get_ax(ax=None, *, figsize=(6.0, 4.0)):
+    """Return ``ax`` or a new Axes on a new figure (headless-safe: Agg without a display)."""
+    if ax is not None:
+        return ax
+    import matplotlib
+
+    if not _has_display():
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _has_display() -> bool:
+    import os
+    import sys
+
+    if "ipykernel" in sys.modules or "matplotlib.pyplot" in sys.modules:
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("darwin", "win32")

@@ -1,0 +1,147 @@
+"""The shared base of every result object, and the HTML helpers behind their display.
+
+Results are small frozen dataclasses (``@result``) that inherit :class:`Result`:
+``repr`` summarises arrays by shape instead of printing them, ``_repr_mimebundle_``
+always offers ``text/plain`` and escaped ``text/html``, ``to_frame()`` gives a pandas
+DataFrame, and ``plot()`` (where a picture helps) draws stored numbers, never recomputes.
+
+Every string that may come from a user (ids, texts, query text) goes through
+:func:`escape` or :func:`html_table`, which escape all cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import numbers
+
+import numpy as np
+
+__all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block"]
+
+_STYLE = (
+    "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
+    ".vd-result table{border-collapse:collapse;margin:4px 0}"
+    ".vd-result th,.vd-result td{border-bottom:1px solid #ddd;padding:2px 8px;"
+    "text-align:left;vertical-align:top}"
+    ".vd-result th{background:#f4f4f4}.vd-result .vd-num{text-align:right;"
+    "font-variant-numeric:tabular-nums}.vd-critical{color:#b00020;font-weight:600}"
+    ".vd-warning{color:#a15c00;font-weight:600}.vd-ok{color:#2e7d32}"
+    ".vd-muted{color:#666}</style>"
+)
+
+
+def result(cls):
+    """Decorator: a frozen dataclass with identity equality (arrays do not compare)."""
+    return dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
+
+
+def escape(value) -> str:
+    """HTML-escape anything after turning it into text.
+
+    Examples
+    --------
+    >>> escape("<script>alert(1)</script>")
+    '&lt;script&gt;alert(1)&lt;/script&gt;'
+    """
+    return html.escape(str(value), quote=True)
+
+
+def shorten(text, width: int = 80) -> str:
+    """Cut ``text`` to ``width`` characters, ending with an ellipsis when cut.
+
+    Examples
+    --------
+    >>> shorten("a long sentence about vectors", 10)
+    'a long se…'
+    """
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def fmt(value, digits: int = 4) -> str:
+    """Format a number compactly for display; other values become ``str``.
+
+    Examples
+    --------
+    >>> fmt(0.123456)
+    '0.1235'
+    >>> fmt(12)
+    '12'
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if value != value:
+            return "nan"
+        if value == 0:
+            return "0"
+        if abs(value) >= 1e5 or abs(value) < 1e-3:
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def html_table(rows, columns, *, numeric=None, classes=None) -> str:
+    """An escaped HTML table. ``rows``: sequences of cell values, ``columns``: headers.
+
+    ``numeric``: column names to right-align. ``classes``: optional per-row CSS class
+    (e.g. ``"vd-critical"``), same length as ``rows``.
+    """
+    numeric = set(numeric or ())
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{escape(classes[i])}"' if classes and classes[i] else ""
+        cells = "".join(
+            f'<td class="vd-num">{escape(fmt(v))}</td>' if c in numeric else f"<td>{escape(fmt(v))}</td>"
+            for c, v in zip(columns, row)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def html_block(title: str, *parts: str) -> str:
+    """Wrap already-escaped HTML ``parts`` under an escaped ``title``."""
+    return (f'{_STYLE}<div class="vd-result"><strong>{escape(title)}</strong>'
+            + "".join(parts) + "</div>")
+
+
+def _summary(value) -> str:
+    """Short text for one field in a repr: arrays by shape, long things by size."""
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return np.array2string(value, precision=4, separator=", ")
+        return f"array(shape={value.shape}, dtype={value.dtype})"
+    if isinstance(value, float):
+        return fmt(value)
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"[{len(value)} items]"
+    if isinstance(value, dict) and len(value) > 6:
+        return f"{{{len(value)} entries}}"
+    if isinstance(value, str):
+        return repr(shorten(value, 60))
+    text = repr(value)
+    return text if len(text) <= 80 else shorten(text, 80)
+
+
+class Result:
+    """Base of the result dataclasses: compact repr and the Jupyter display protocol."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={_summary(getattr(self, f.name))}"
+                           for f in dataclasses.fields(self) if f.repr)
+        return f"{type(self).__name__}({fields})"
+
+    def to_frame(self):  # pragma: no cover - every result overrides it
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        frame = self.to_frame()
+        return html_block(type(self).__name__, frame.head(50).to_html(escape=True))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}

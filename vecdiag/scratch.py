@@ -1,0 +1,166 @@
+"""Vector math from first principles: plain Python loops over floats, written to be read.
+
+Every function here has a fast twin in :mod:`vecdiag.linalg` with the same name and
+signature, and the tests check that both give the same numbers. Read these to see *what*
+is computed; use the fast ones to compute it. Inputs are checked (and turned into lists
+of Python floats) at the door; the arithmetic itself uses only built-ins and ``math``.
+Results are Python floats, or lists of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _validate as V
+
+__all__ = ["dot", "norm", "normalize", "cosine", "euclidean", "cosine_matrix"]
+
+
+def _vector(x, name: str) -> list[float]:
+    """Check one vector and hand it over as a list of Python floats."""
+    return [float(v) for v in V.as_vector(x, name).tolist()]
+
+
+def _pair(a, b) -> tuple[list[float], list[float]]:
+    a, b = _vector(a, "a"), _vector(b, "b")
+    if len(a) != len(b):
+        raise ValueError(f"dimension mismatch: a has dimension {len(a)} but b has "
+                         f"dimension {len(b)}; both must come from the same embedding model")
+    return a, b
+
+
+def _power_of_two_above(value: float) -> float:
+    """A power of two near ``value``: dividing by it changes no digit (exact)."""
+    # subtle: frexp gives value = m * 2**e with 0.5 <= m < 1; dividing by 2**e is exact.
+    return math.ldexp(1.0, math.frexp(value)[1]) if value > 0 else 1.0
+
+
+def dot(a, b) -> float:
+    """Dot product: multiply matching entries, add them up.
+
+    Examples
+    --------
+    >>> dot([1, 2, 3], [4, 5, 6])   # 1*4 + 2*5 + 3*6
+    32.0
+    """
+    a, b = _pair(a, b)
+    total = 0.0
+    for x, y in zip(a, b):      # walk both vectors in step
+        total += x * y          # each dimension adds its product
+    return total
+
+
+def norm(a) -> float:
+    """Length of a vector: the square root of the sum of squares (Pythagoras in d dims).
+
+    Examples
+    --------
+    >>> norm([3, 4])
+    5.0
+    >>> norm([1e200, 1e200])
+    1.414213562373095e+200
+    """
+    a = _vector(a, "a")
+    # subtle: (1e200)**2 overflows to inf. Divide by the largest entry first, so every
+    # square is at most 1, then multiply the scale back in at the end.
+    scale = _power_of_two_above(max(abs(x) for x in a))
+    total = 0.0
+    for x in a:
+        total += (x / scale) ** 2      # squares of numbers no larger than 1
+    return math.sqrt(total) * scale    # undo the scaling
+
+
+def normalize(X, *, zero: str = "raise"):
+    """Scale to length 1 (a vector, or each row of a list of vectors): ``x / ‖x‖``.
+
+    Examples
+    --------
+    >>> normalize([3, 4])
+    [0.6, 0.8]
+    >>> normalize([1e-200, 0])
+    [1.0, 0.0]
+    """
+    V.check_zero_option(zero)
+    arr = V.as_vectors(X, "X")
+    rows = [arr.tolist()] if arr.ndim == 1 else arr.tolist()
+    out = []
+    for i, row in enumerate(rows):
+        length = norm(row)                                  # how long is this vector?
+        if length == 0.0:
+            # subtle: a zero vector has no direction, so there is nothing to scale to 1.
+            if zero == "raise":
+                where = "X is a zero vector" if arr.ndim == 1 else f"X has a zero vector at row {i}"
+                raise ValueError(f"{where}, which has no direction, so its cosine is "
+                                 "undefined; drop it, or pass zero='ignore' to score it 0.0")
+            out.append([0.0] * len(row))
+            continue
+        out.append([float(x) / length for x in row])        # divide every entry by the length
+    return out[0] if arr.ndim == 1 else out
+
+
+def cosine(a, b, *, zero: str = "raise") -> float:
+    """Cosine of the angle between a and b: their dot product divided by both lengths.
+
+    Examples
+    --------
+    >>> round(cosine([1, 0], [1, 1]), 6)
+    0.707107
+    >>> cosine([2, 0], [-5, 0])     # opposite directions
+    -1.0
+    """
+    V.check_zero_option(zero)
+    a, b = _pair(a, b)
+    # Scale each vector by a power of two so nothing overflows (exact, changes no angle).
+    scale_a = _power_of_two_above(max(abs(x) for x in a))
+    scale_b = _power_of_two_above(max(abs(x) for x in b))
+    a = [x / scale_a for x in a]
+    b = [y / scale_b for y in b]
+    aa = sum(x * x for x in a)           # ‖a‖², squared length
+    bb = sum(y * y for y in b)           # ‖b‖²
+    if aa == 0.0 or bb == 0.0:
+        # subtle: a zero vector has no angle to anything.
+        if zero == "raise":
+            which = "a" if aa == 0.0 else "b"
+            raise ValueError(f"{which} is a zero vector, which has no direction, so its cosine "
+                             "is undefined; drop it, or pass zero='ignore' to score it 0.0")
+        return 0.0
+    ab = sum(x * y for x, y in zip(a, b))  # a·b
+    # subtle: sqrt(aa * bb) rather than sqrt(aa) * sqrt(bb): for a == b this is exactly
+    # aa, so cosine(a, a) is exactly 1.0. Rounding can still push |value| past 1: clip.
+    value = ab / math.sqrt(aa * bb)
+    return max(-1.0, min(1.0, value))
+
+
+def euclidean(a, b) -> float:
+    """Straight-line distance: the length of the difference ``a − b``.
+
+    Examples
+    --------
+    >>> euclidean([0, 0], [3, 4])
+    5.0
+    """
+    a, b = _pair(a, b)
+    difference = [x - y for x, y in zip(a, b)]   # the arrow from b to a
+    # subtle: identical vectors give a difference of exact zeros, so the distance is 0.0.
+    if not any(difference):
+        return 0.0
+    return norm(difference)                      # its length (overflow-safe)
+
+
+def cosine_matrix(A, B=None, *, zero: str = "raise"):
+    """Every cosine between the rows of A and the rows of B (B=None: A with itself).
+
+    Examples
+    --------
+    >>> m = cosine_matrix([[1, 0], [0, 2]], [[3, 0], [1, 1]])
+    >>> [[round(v, 4) for v in row] for row in m]
+    [[1.0, 0.7071], [0.0, 0.7071]]
+    """
+    V.check_zero_option(zero)
+    rows_a = V.as_matrix(A, "A").tolist()
+    rows_b = rows_a if B is None else V.as_matrix(B, "B").tolist()
+    if len(rows_a[0]) != len(rows_b[0]):
+        raise ValueError(f"dimension mismatch: A has dimension {len(rows_a[0])} but B has "
+                         f"dimension {len(rows_b[0])}; both must come from the same embedding model")
+    # One cosine per (row of A, row of B) pair: a table with len(A) rows, len(B) columns.
+    return [[cosine(a, b, zero=zero) for b in rows_b] for a in rows_a]
