@@ -13,7 +13,7 @@ import math
 
 from . import _validate as V
 
-__all__ = ["dot", "norm", "normalize", "cosine", "euclidean", "cosine_matrix"]
+__all__ = ["dot", "norm", "normalize", "cosine", "euclidean", "cosine_matrix", "knn", "pca"]
 
 
 def _vector(x, name: str) -> list[float]:
@@ -147,6 +147,9 @@ def euclidean(a, b) -> float:
     return norm(difference)                      # its length (overflow-safe)
 
 
+# --- knn (issue 3): scratch.knn goes here ---
+
+
 def cosine_matrix(A, B=None, *, zero: str = "raise"):
     """Every cosine between the rows of A and the rows of B (B=None: A with itself).
 
@@ -164,3 +167,6 @@ def cosine_matrix(A, B=None, *, zero: str = "raise"):
                          f"dimension {len(rows_b[0])}; both must come from the same embedding model")
     # One cosine per (row of A, row of B) pair: a table with len(A) rows, len(B) columns.
     return [[cosine(a, b, zero=zero) for b in rows_b] for a in rows_a]
+
+
+# --- pca (issue 4): scratch.pca goes here ---

@@ -1,0 +1,54 @@
+"""The ``vecdiag`` command line: ``demo``, ``report``, ``check``, ``eval``, ``drift``.
+
+Each sub-command lives in ``vecdiag/commands/<name>.py`` and exposes
+``add_parser(subparsers)`` and ``run(args) -> int`` (the exit code). This module only
+dispatches and turns errors into one clear line with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("demo", "report", "check", "eval", "drift")
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="vecdiag", description="Diagnose embedding spaces and failing similarity searches.")
+    parser.add_argument("--version", action="version", version=f"vecdiag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as err:
+            if err.name and err.name.endswith(f"commands.{name}"):
+                continue  # command not available in this build
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None) or not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except (CommandError, ValueError, TypeError, OSError, ImportError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"vecdiag {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Reading vectors from files (for the command line) and writing files safely.
+
+``.npy`` is loaded with ``allow_pickle=False`` (a pickle can run code), ``.npz`` takes
+its only array (or the one named by ``key``), ``.parquet`` takes a list-valued column.
+Writes go to a temporary file in the same folder, then an atomic rename: a failure never
+leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import _validate as V
+
+__all__ = ["load_vectors", "atomic_write_text", "atomic_write_bytes"]
+
+
+def load_vectors(path, *, key: str | None = None, name: str | None = None) -> np.ndarray:
+    """Load a 2-D array of vectors from ``.npy``, ``.npz`` or ``.parquet``, checked.
+
+    Parameters
+    ----------
+    path : str or Path
+    key : str, optional
+        Array name inside an ``.npz``, or the vector column of a ``.parquet`` file
+        (default: the only array / the only list-valued column).
+    name : str, optional
+        How to call the input in error messages (default: the file name).
+    """
+    path = Path(path)
+    label = name or path.name
+    if not path.exists():
+        raise FileNotFoundError(f"{label}: no such file {str(path)!r}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")
+        except ValueError as err:
+            raise ValueError(f"{label}: cannot load {path} without pickle ({err}); "
+                             "save plain numeric arrays with np.save") from None
+    elif suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            names = list(data.files)
+            if key is None:
+                if len(names) != 1:
+                    raise ValueError(f"{label}: {path} holds {len(names)} arrays "
+                                     f"({', '.join(names)}); name one with key=")
+                key = names[0]
+            if key not in names:
+                raise ValueError(f"{label}: {path} has no array {key!r} (has {', '.join(names)})")
+            arr = data[key]
+    elif suffix == ".parquet":
+        arr = _load_parquet(path, key, label)
+    else:
+        raise ValueError(f"{label}: unsupported file type {suffix!r}; use .npy, .npz or .parquet")
+    return V.as_matrix(arr, label)
+
+
+def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
+    from ._optional import require
+
+    pq = require("pyarrow.parquet", "reading .parquet files")
+    table = pq.read_table(path)
+    list_columns = [f.name for f in table.schema
+                    if str(f.type).startswith(("list", "large_list", "fixed_size_list"))]
+    if column is None:
+        if len(list_columns) != 1:
+            raise ValueError(f"{label}: {path} has {len(list_columns)} vector (list) columns "
+                             f"({', '.join(list_columns) or 'none'}); name one with key=")
+        column = list_columns[0]
+    if column not in table.column_names:
+        raise ValueError(f"{label}: {path} has no column {column!r}")
+    values = table.column(column).to_pylist()
+    return np.asarray(values, dtype=np.float64) if values else np.empty((0, 0))
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
