@@ -33,7 +33,7 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     ----------
     query_texts, corpus_texts : sequence of str
     k : int, default 100
-        Documents kept per query (at most the corpus size).
+        Documents kept per query (all of them when the corpus is smaller).
     query_ids, doc_ids : sequence or None
         Ids for the run (default: positions 0, 1, ...). doc_ids must be unique.
     k1, b : float
@@ -70,7 +70,7 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     docs = _texts(corpus_texts, "corpus_texts")
     if not docs:
         raise ValueError("corpus_texts is empty; pass at least one document")
-    k = V.check_k(k, len(docs))
+    k = min(V.check_positive_int(k, "k"), len(docs))
     qids = list(range(len(queries))) if query_ids is None else list(query_ids)
     if len(qids) != len(queries):
         raise ValueError(f"query_ids has {len(qids)} entries for {len(queries)} query_texts")
