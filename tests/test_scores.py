@@ -74,7 +74,7 @@ def test_score_percentile_shapes_cache_and_errors(gaussian, with_zero_row):
     assert out.shape == (3, 4)
     assert vd.score_percentile(0.1, index).shape == ()
     assert any(key[0] == "vecdiag.scores.random_pairs" for key in index.cache)
-    with pytest.raises(ValueError, match=r"corpus has 1 row \(7\).*zero vectors"):
+    with pytest.raises(ValueError, match=r"corpus has a zero vector at row 7"):
         vd.score_percentile([0.5], with_zero_row)
     with pytest.raises(ValueError, match="scores has 1 non-finite"):
         vd.score_percentile([np.nan], gaussian)
