@@ -123,7 +123,18 @@ def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit") -> Mo
         return cache[key]
     moments = compute_moments(X, space=space)
     if space == "unit":
-        V.zero_rows(moments.norms, "X")
+        refuse_zero_rows(moments.norms)
     if cache is not None:
         cache[key] = moments
     return moments
+
+
+def refuse_zero_rows(norms: np.ndarray, name: str = "X") -> None:
+    """Raise, naming the rows, when any norm is 0 (cosine statistics need a direction)."""
+    from .. import _validate as V
+
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(f"{name} has {V.format_rows(zero)} that are zero vectors: they have "
+                         "no direction, so cosine statistics are undefined; drop them first "
+                         "(vd.diagnose reports them and leaves them out)")

@@ -11,7 +11,7 @@ import numpy as np
 from .. import _validate as V
 from .._progress import progress_bar
 from ..linalg import row_norms
-from ._moments import block_rows, resolve, unit_rows
+from ._moments import block_rows, refuse_zero_rows, resolve, unit_rows
 
 __all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs"]
 
@@ -128,7 +128,7 @@ def near_duplicates(X, *, threshold: float = 0.98,
     exact = exact_duplicate_groups(X)
     norms = np.concatenate([row_norms(np.asarray(X[s:s + block_rows(d)]))
                             for s in range(0, n, block_rows(d))])
-    V.zero_rows(norms, "X")
+    refuse_zero_rows(norms)
     step = max(1, min(n, 2048))
     pairs_r, pairs_c = [], []
     n_blocks = -(-n // step)

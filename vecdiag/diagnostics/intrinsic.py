@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
-from ._moments import block_rows, cached_moments, resolve, unit_rows
+from ._moments import block_rows, cached_moments, refuse_zero_rows, unit_rows
 from .duplicates import exact_duplicate_groups
 from .isotropy import participation_ratio, spectrum
 
@@ -158,7 +158,7 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
     S = X
     if unit:
         norms = row_norms(X)
-        V.zero_rows(norms, "X")
+        refuse_zero_rows(norms)
         S = unit_rows(X, norms, X.dtype)
     rep, _ = representatives(S)
     distinct = np.flatnonzero(rep == np.arange(S.shape[0]))
