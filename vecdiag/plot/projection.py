@@ -76,7 +76,7 @@ def draw_projection_plotly(spec):
             mask = spec.category_of == j
             fig.add_trace(go.Scattergl(x=spec.x[mask], y=spec.y[mask], mode="markers",
                                        name=f"{name} ({int(mask.sum())})",
-                                       text=hover[mask], hoverinfo="text",
+                                       text=hover[mask].tolist(), hoverinfo="text",
                                        marker={"size": size, "opacity": opacity,
                                                "color": _TAB[j % len(_TAB)]}))
     else:
@@ -85,7 +85,7 @@ def draw_projection_plotly(spec):
             marker.update(color=spec.values, colorscale=spec.cmap, showscale=True,
                           colorbar={"title": spec.value_label})
         fig.add_trace(go.Scattergl(x=spec.x, y=spec.y, mode="markers", name="points",
-                                   text=hover, hoverinfo="text", marker=marker,
+                                   text=hover.tolist(), hoverinfo="text", marker=marker,
                                    showlegend=False))
     for h in spec.highlights:
         fig.add_trace(go.Scatter(x=h["x"], y=h["y"], mode="markers", name=h["name"],
