@@ -195,9 +195,9 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     Examples
     --------
     >>> p = pca([[0, 0], [1, 2], [2, 4], [3, 6]], n_components=1)
-    >>> [round(r, 6) for r in p.explained_variance_ratio]   # a line: one direction
+    >>> p.explained_variance_ratio.round(6).tolist()   # a line: one direction
     [1.0]
-    >>> [round(w, 4) for w in p.components[0]]
+    >>> p.components[0].round(4).tolist()            # along (1, 2) / √5
     [0.4472, 0.8944]
     """
     import random

@@ -72,7 +72,8 @@ def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
 
     Inputs already checked. Each block is shifted by an estimate ``s`` of the mean (the
     mean of the first rows) before its Gram product ``BᵀB`` (NumPy dispatches it to a
-    symmetric rank-k update). With ``m`` the mean of ``x - s``, the exact identity
+    symmetric rank-k update: half the flops of a general product). With ``m`` the mean
+    of ``x - s``, the exact identity
     ``Σ (x-μ)(x-μ)ᵀ = Σ (x-s)(x-s)ᵀ - n m mᵀ`` holds and, since ``s ≈ μ``, the correction
     is tiny: no catastrophic cancellation even when the mean dwarfs the spread (the
     uncentred ``XᵀX - n μμᵀ`` loses every digit then). Block sums go to float64.
@@ -85,11 +86,14 @@ def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
     steps = range(0, n, rows)
     bar = progress_bar(len(steps), desc="pca: covariance", show=show_progress,
                        expected_seconds=n * d * d / 2e10)
+    buffer = np.empty((min(rows, n), d), dtype=X.dtype)   # reused: no allocation per block
+    ones = np.ones(buffer.shape[0], dtype=X.dtype)
     with bar:
         for start in steps:
-            block = X[start:start + rows] - shift
-            scatter += block.T @ block
-            total += block.sum(axis=0, dtype=np.float64)
+            block = buffer[: min(rows, n - start)]
+            np.subtract(X[start:start + block.shape[0]], shift, out=block)
+            scatter += block.T @ block              # BLAS syrk: BᵀB of one operand
+            total += ones[: block.shape[0]] @ block  # block sum (small: rows are near s)
             bar.update()
     m = total / n
     scatter -= n * np.outer(m, m)
