@@ -147,7 +147,75 @@ def euclidean(a, b) -> float:
     return norm(difference)                      # its length (overflow-safe)
 
 
-# --- knn (issue 3): scratch.knn goes here ---
+def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: bool = False,
+        backend: str = "numpy", batch_size=None):
+    """Exact k nearest neighbours, the slow and obvious way: score every document, sort.
+
+    Same signature and same answer as :func:`vecdiag.knn` (``backend`` and
+    ``batch_size`` are accepted and ignored: there is only one way here). Returns a
+    :class:`vecdiag.Neighbors` whose ``indices`` and ``scores`` were built from plain
+    Python lists (scores are Python floats, float64).
+
+    Notes
+    -----
+    For each query: compute its score against every corpus row with :func:`cosine`,
+    :func:`dot` or :func:`euclidean` (a distance: lower is closer), then sort the rows
+    best first. Ties: equal scores keep the lower corpus index first, the rule
+    every backend follows. Cost: ``n_queries × n × d`` multiplications in Python, about
+    a million per second, so keep the inputs small.
+
+    Examples
+    --------
+    >>> res = knn([[1, 0]], [[1, 0.1], [0, 1], [1, 0]], k=2)
+    >>> res.indices.tolist(), res.scores.round(4).tolist()
+    ([[2, 0]], [[1.0, 0.995]])
+    """
+    import numpy as np
+
+    from .neighbors import Neighbors
+
+    V.check_metric(metric)
+    corpus_rows = V.as_matrix(corpus, "corpus").tolist()
+    query_rows = V.as_matrix(queries, "queries", allow_empty=True).tolist()
+    if query_rows and len(query_rows[0]) != len(corpus_rows[0]):
+        raise ValueError(f"dimension mismatch: queries has dimension {len(query_rows[0])} but "
+                         f"corpus has dimension {len(corpus_rows[0])}; both must come from "
+                         "the same embedding model")
+    k = V.check_k(k, len(corpus_rows), exclude_self=exclude_self)
+    if exclude_self and len(query_rows) != len(corpus_rows):
+        raise ValueError("exclude_self=True needs queries to be the corpus itself, row for "
+                         f"row ({len(query_rows)} queries vs {len(corpus_rows)} corpus rows)")
+    if metric == "cosine":
+        for name, rows in (("corpus", corpus_rows), ("queries", query_rows)):
+            for i, row in enumerate(rows):
+                if not any(row):   # subtle: a zero vector has no direction, no cosine
+                    raise ValueError(f"{name} has a zero vector at row {i}, which has no "
+                                     "direction, so its cosine is undefined; drop it")
+    # The score of one pair, with the functions defined above in this module.
+    score = {"cosine": cosine, "dot": dot, "euclidean": euclidean}[metric]
+
+    all_indices, all_scores = [], []
+    for i, q in enumerate(query_rows):
+        scored = []
+        for j, c in enumerate(corpus_rows):       # 1. score every corpus row
+            if exclude_self and j == i:
+                continue                           # an item is not its own neighbour
+            scored.append((score(q, c), j))
+        # 2. sort best first. subtle: the key (score, index) puts equal scores in order of
+        #    their corpus index, so ties always go to the lower index.
+        if metric == "euclidean":
+            scored.sort(key=lambda pair: (pair[0], pair[1]))      # smallest distance first
+        else:
+            scored.sort(key=lambda pair: (-pair[0], pair[1]))     # largest similarity first
+        best = scored[:k]                          # 3. keep the best k
+        all_indices.append([j for _, j in best])
+        all_scores.append([s for s, _ in best])
+    shape = (len(query_rows), k)
+    return Neighbors(indices=np.array(all_indices, dtype=np.int64).reshape(shape),
+                     scores=np.array(all_scores, dtype=float).reshape(shape),
+                     metric=metric, k=k)
+
+
 
 
 def cosine_matrix(A, B=None, *, zero: str = "raise"):
