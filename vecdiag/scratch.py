@@ -158,9 +158,9 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
 
     Notes
     -----
-    For each query: compute its score against every corpus row with :func:`cosine`,
-    :func:`dot` or :func:`euclidean` (a distance: lower is closer), then sort the rows
-    best first. Ties: equal scores keep the lower corpus index first, the rule
+    For each query: compute its score against every corpus row (the same arithmetic as
+    :func:`cosine`, :func:`dot` and :func:`euclidean`, inlined so the inputs are not
+    re-checked a million times), then sort the rows best first. Ties: equal scores keep the lower corpus index first, the rule
     every backend follows. Cost: ``n_queries × n × d`` multiplications in Python, about
     a million per second, so keep the inputs small.
 
@@ -191,8 +191,33 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
                 if not any(row):   # subtle: a zero vector has no direction, no cosine
                     raise ValueError(f"{name} has a zero vector at row {i}, which has no "
                                      "direction, so its cosine is undefined; drop it")
-    # The score of one pair, with the functions defined above in this module.
-    score = {"cosine": cosine, "dot": dot, "euclidean": euclidean}[metric]
+
+    def scaled(row):
+        # subtle: divide by a power of two near the largest entry (exact), so squaring
+        # cannot overflow; the cosine does not change.
+        scale = _power_of_two_above(max(abs(x) for x in row))
+        return [x / scale for x in row]
+
+    def cosine_score(q, c):
+        q, c = scaled(q), scaled(c)
+        qc = sum(x * y for x, y in zip(q, c))          # q·c
+        qq = sum(x * x for x in q)                     # ‖q‖²
+        cc = sum(y * y for y in c)                     # ‖c‖²
+        # subtle: sqrt(qq * cc), so that a vector scores exactly 1.0 with itself.
+        return max(-1.0, min(1.0, qc / math.sqrt(qq * cc)))
+
+    def dot_score(q, c):
+        return sum(x * y for x, y in zip(q, c))
+
+    def euclidean_score(q, c):                         # a distance: lower is closer
+        difference = [x - y for x, y in zip(q, c)]
+        if not any(difference):
+            return 0.0                                 # identical vectors: exactly 0
+        d = scaled(difference)
+        return math.sqrt(sum(x * x for x in d)) * _power_of_two_above(
+            max(abs(x) for x in difference))
+
+    score = {"cosine": cosine_score, "dot": dot_score, "euclidean": euclidean_score}[metric]
 
     all_indices, all_scores = [], []
     for i, q in enumerate(query_rows):

@@ -116,6 +116,11 @@ def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
     the whole corpus per block when it fits.
     """
     bq = min(n_q, batch_size or _QUERY_BLOCK)
+    if workers > 1 and not batch_size:
+        # as many blocks as a multiple of the workers, equal in size: no idle thread
+        n_blocks = -(-n_q // bq)
+        n_blocks = -(-n_blocks // workers) * workers
+        bq = -(-n_q // n_blocks)
     cap = n
     spare = budget
     if lazy_corpus:
