@@ -75,7 +75,8 @@ def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
 
 def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
              metric: str = "cosine", random_state=0, duplicate_threshold: float = 0.98,
-             graph_sample: int = 100_000, show_progress: bool | None = None) -> Diagnosis:
+             graph_sample: int = 100_000, backend: str | None = None,
+             show_progress: bool | None = None) -> Diagnosis:
     """Check a corpus of embeddings for the problems that make similarity search fail.
 
     Parameters
@@ -98,6 +99,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     graph_sample : int
         Largest number of items the kNN graph is built on (O(n²·d) work); beyond it a
         random sample of this size is used for the graph statistics.
+    backend : {"numpy", "faiss"} or None
+        Search backend for the kNN graph (same results either way); None picks faiss
+        when it is installed. Ignored when ``corpus`` is an Index (its own is used).
     show_progress : bool or None
         Progress bar; None shows it when the work is expected to take over 2 s.
 
@@ -247,7 +251,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     if index_in is not None and sample is None and keep.size == n_all:
         index = index_in
     else:
-        index = Index(G, metric=metric)
+        index = Index(G, metric=metric, backend=_backend(backend))
     graph = knn_graph(index, k_eff, show_progress=False, chunks=GRAPH_CHUNKS, bar=bar)
     t0 = time.perf_counter()
     seconds["knn_graph"] = index.cache.get(("knn_graph_seconds", k_eff), 0.0)
@@ -330,6 +334,17 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
                    k_occurrence=hub.k_occurrence, norms=norms_all.astype(np.float32),
                    contribution=rogue_from_moments(m, 20).contribution,
                    explained_variance_ratio=spec / spec.sum() if spec.sum() > 0 else spec)
+
+
+def _backend(backend: str | None) -> str:
+    """The search backend: as given, or faiss when importable (None)."""
+    if backend is not None:
+        return V.check_choice(backend, "backend", ("numpy", "faiss"))
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "faiss"
 
 
 def _strength(f: Finding) -> float:
