@@ -332,3 +332,11 @@ def test_timing_of_cached_hubness_is_negligible(rng):
     for _ in range(100):
         vd.hubness(index, 10)
     assert time.perf_counter() - t0 < 0.5
+
+
+def test_k_occurrence_with_many_exact_copies_follows_the_tie_rule(rng):
+    X = rng.normal(size=(60, 5))
+    X[[10, 20, 30, 40, 50]] = X[5]            # six copies: more than k + 1
+    h = vd.hubness(X, 2)
+    np.testing.assert_array_equal(h.k_occurrence, brute_k_occurrence(X, 2, "cosine"))
+    assert h.k_occurrence.sum() == 120
