@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vecdiag as vd
-from vecdiag.diagnostics import THRESHOLDS, Diagnosis, Finding
+from vecdiag.diagnostics import THRESHOLDS, Diagnosis
 
 ORDER = {"critical": 0, "warning": 1, "ok": 2}
 
@@ -254,6 +254,7 @@ def test_graph_sample_for_large_corpora(rng):
     assert "sample" in d["near_duplicates"].evidence["search"]
 
 
+@pytest.mark.slow
 def test_memory_stays_far_below_an_n_by_n_matrix(rng):
     X = rng.normal(size=(8_000, 4)).astype(np.float32)
     tracemalloc.start()
@@ -265,6 +266,7 @@ def test_memory_stays_far_below_an_n_by_n_matrix(rng):
 
 # --- real data ------------------------------------------------------------------------------
 
+@pytest.mark.shared
 def test_cranfield_minilm(shared_data):
     folder = shared_data / "cranfield"
     E = np.load(folder / "emb_minilm_corpus.npy")

@@ -302,7 +302,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
             r1, r2, skipped = twonn_from_lists(G, graph.indices, np.arange(G.shape[0]),
                                                rep[g_rows], metric == "cosine")
             twonn_value = twonn(r1, r2)
-            note = (f"TwoNN from the kNN graph ({'chord distance of unit vectors' if metric == 'cosine' else 'Euclidean'}); "
+            geometry = "chord distance of unit vectors" if metric == "cosine" else "Euclidean"
+            note = (f"TwoNN from the kNN graph ({geometry}); "
                     f"{exact_redundant} exact copies merged; {skipped} items without two "
                     "distinct neighbours skipped")
     except ValueError as err:

@@ -77,8 +77,8 @@ def isotropy(X, *, normalize: bool = False) -> float:
     not depend on the sign the solver returns. ``Z`` is accumulated as a log-sum-exp, so
     long vectors do not overflow. Cost: one pass for ``XᵀX`` and one for ``Z``.
 
-    Degenerate cases: a single direction shared by every row gives a value near
-    ``exp(−2‖x‖)``-small numbers, never NaN; zero rows are refused with
+    Degenerate cases: rows that all point one way give a tiny value (about
+    ``exp(−2‖x‖)``), never NaN or an overflow; zero rows are refused with
     ``normalize=True``.
 
     Examples
