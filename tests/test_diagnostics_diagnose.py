@@ -282,3 +282,14 @@ def test_cranfield_minilm(shared_data):
     assert any("471" in g and "995" in g for g in groups)
     assert d["query_corpus_shift"].evidence["n_queries"] == len(Q)
     assert 5 < d.stats["intrinsic_dimension"] < 40
+
+
+def test_to_dict_is_json_ready(rng):
+    import json
+
+    X, kwargs = _shift(rng)
+    d = vd.diagnose(X, **kwargs)
+    data = json.loads(json.dumps(d.to_dict()))
+    assert data["worst"] == d.worst and len(data["findings"]) == len(d.findings)
+    assert data["stats"]["query_hubness_skewness"] == pytest.approx(
+        vd.hubness(X, 10, queries=kwargs["queries"]).skewness)

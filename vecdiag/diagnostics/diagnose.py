@@ -320,7 +320,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     if Q is not None and Q.shape[0] > 0:
         from .shift import _space_mean_and_spread
 
-        q_nn = as_distance(index.search(Q, k=1).scores[:, 0], metric)
+        q_res = index.search(Q, k=k_eff)
+        q_nn = as_distance(q_res.scores[:, 0], metric)
+        q_hub = hubness_from_indices(q_res.indices, G.shape[0], k_eff, metric, "queries")
         c_nn = as_distance(graph.scores[:, 0], metric)
         c_mean = m.sum_space / n
         c_spread = float(np.sqrt(max(np.trace(m.gram) / n - c_mean @ c_mean, 0.0)))
@@ -328,7 +330,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         shift = shift_from_neighbors(q_nn, c_nn, q_mean, c_mean, c_spread)
         findings.append(rules.shift_finding(shift, Q.shape[0]))
         stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
-                     query_mean_gap=shift.mean_gap)
+                     query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
+                     query_antihub_share=q_hub.antihubs.size / G.shape[0])
         t0 = stage("query_shift", t0)
     bar.close()
     return _finish(findings, stats, metric, k_eff, seconds, t_start,
