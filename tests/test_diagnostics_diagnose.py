@@ -293,3 +293,17 @@ def test_to_dict_is_json_ready(rng):
     assert data["worst"] == d.worst and len(data["findings"]) == len(d.findings)
     assert data["stats"]["query_hubness_skewness"] == pytest.approx(
         vd.hubness(X, 10, queries=kwargs["queries"]).skewness)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_huge_and_tiny_vectors_give_the_same_findings(rng, metric):
+    X = clusters(n=200)
+    base = vd.diagnose(X, metric=metric)
+    for factor in (1e200, 1e-200):
+        d = vd.diagnose(X * factor, metric=metric)
+        check_shape(d)
+        assert [(f.code, f.severity) for f in d.findings] == \
+            [(f.code, f.severity) for f in base.findings]
+        for key in ("anisotropy", "hubness_skewness", "intrinsic_dimension", "norm_cv",
+                    "participation_ratio"):
+            assert d.stats[key] == pytest.approx(base.stats[key], rel=1e-9)

@@ -26,7 +26,7 @@ from .._progress import progress_bar
 from ..results import shorten
 from . import rules
 from ._graph import _FLOPS, knn_graph
-from ._moments import block_rows, compute_moments
+from ._moments import block_rows, compute_moments, power_of_two_scale
 from .anisotropy import anisotropy_from_moments
 from .duplicates import exact_duplicate_groups, groups_from_pairs
 from .finding import SEVERITIES, Diagnosis, Finding
@@ -42,17 +42,20 @@ __all__ = ["diagnose"]
 GRAPH_CHUNKS = 50
 
 
-def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row masks ``(non_finite, zero)`` in one blocked pass."""
+def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Row masks ``(non_finite, zero)`` and the largest finite |value|, in one pass."""
     bad = np.zeros(X.shape[0], dtype=bool)
     zero = np.zeros(X.shape[0], dtype=bool)
+    peak = 0.0
     step = block_rows(X.shape[1])
     for a in range(0, X.shape[0], step):
         B = np.asarray(X[a:a + step])
         fin = np.isfinite(B)
         bad[a:a + step] = ~fin.all(axis=1)
+        finite_abs = np.abs(np.where(fin, B, 0))
         zero[a:a + step] = ~(np.where(fin, B, 1) != 0).any(axis=1)
-    return bad, zero
+        peak = max(peak, float(finite_abs.max()))
+    return bad, zero, peak
 
 
 def _label(i: int, ids, texts) -> str:
@@ -172,7 +175,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
     # 1. preflight -------------------------------------------------------------------
     t0 = time.perf_counter()
-    bad, zero = _scan_rows(X)
+    bad, zero, peak = _scan_rows(X)
     zero &= ~bad
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -201,7 +204,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
     # 2. streaming statistics ----------------------------------------------------------
     space = "unit" if metric == "cosine" else "raw"
-    m = compute_moments(W, space=space)
+    scale = power_of_two_scale(peak)
+    m = compute_moments(W, space=space, scale=scale)
     t0 = stage("moments", t0)
     mean_cos = anisotropy_from_moments(m)
     iso = isotropy_from_moments(W, m)
@@ -223,7 +227,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
     norms_all = m.norms
     if metric == "dot":
-        cv = float(norms_all.std() / norms_all.mean())
+        cv = norm_spread(norms_all).cv
         if np.any(np.abs(norms_all - 1) > rules.THRESHOLDS["metric_mismatch"]["unit_tolerance"]):
             sev = "warning" if cv >= rules.THRESHOLDS["metric_mismatch"]["min_cv"] else "ok"
             findings.append(Finding(
@@ -247,8 +251,15 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         sample = np.sort(rng.choice(n, size=graph_sample, replace=False))
         stats["graph_sample"] = graph_sample
     G = W if sample is None else np.asarray(W[sample])
+    # subtle: rankings under cosine, dot and Euclidean do not change when every vector
+    # is divided by one positive number; vectors near 1e200 (or 1e-200) are divided by
+    # a power of two (exact) so that scores cannot overflow (or underflow)
+    rescale = scale if not 2.0 ** -60 < peak < 2.0 ** 60 else 1.0
+    if rescale != 1.0:
+        G = G / rescale
+        Q = None if Q is None else Q / rescale
     g_rows = np.arange(G.shape[0]) if sample is None else sample   # graph row -> W row
-    if index_in is not None and sample is None and keep.size == n_all:
+    if index_in is not None and sample is None and keep.size == n_all and rescale == 1.0:
         index = index_in
     else:
         index = Index(G, metric=metric, backend=_backend(backend))
@@ -326,6 +337,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         c_nn = as_distance(graph.scores[:, 0], metric)
         c_mean = m.sum_space / n
         c_spread = float(np.sqrt(max(np.trace(m.gram) / n - c_mean @ c_mean, 0.0)))
+        if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale
+            c_spread, c_mean = c_spread * m.scale / rescale, c_mean * m.scale / rescale
         q_mean, _ = _space_mean_and_spread(Q, metric == "cosine")
         shift = shift_from_neighbors(q_nn, c_nn, q_mean, c_mean, c_spread)
         findings.append(rules.shift_finding(shift, Q.shape[0]))
@@ -335,7 +348,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         t0 = stage("query_shift", t0)
     bar.close()
     return _finish(findings, stats, metric, k_eff, seconds, t_start,
-                   k_occurrence=hub.k_occurrence, norms=norms_all.astype(np.float32),
+                   k_occurrence=hub.k_occurrence, norms=norms_all,
                    contribution=rogue_from_moments(m, 20).contribution,
                    explained_variance_ratio=spec / spec.sum() if spec.sum() > 0 else spec)
 
