@@ -281,6 +281,12 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     graph_ok = n_distinct > k_eff
     if graph_ok:
         findings.append(rules.hubness_finding(hub, corr, metric, hub_examples))
+    else:
+        findings.append(Finding("hubness", "ok",
+                                f"Not judged: only {n_distinct} distinct vector(s) for "
+                                f"k = {k_eff} neighbours, so the lists are decided by ties "
+                                "between copies.", {"value": hub.skewness,
+                                                    "n_distinct": n_distinct, "k": k_eff}))
     findings.append(rules.norm_finding(spread, metric))
     t0 = stage("hubness", t0)
 
