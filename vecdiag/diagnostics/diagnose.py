@@ -263,7 +263,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         index = index_in
     else:
         index = Index(G, metric=metric, backend=_backend(backend))
-    graph = knn_graph(index, k_eff, show_progress=False, chunks=GRAPH_CHUNKS, bar=bar)
+    graph = knn_graph(index, k_eff, show_progress=show_progress, chunks=GRAPH_CHUNKS, bar=bar)
     t0 = time.perf_counter()
     seconds["knn_graph"] = index.cache.get(("knn_graph_seconds", k_eff), 0.0)
     original = keep[g_rows]                                         # graph row -> input row
