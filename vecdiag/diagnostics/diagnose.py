@@ -186,10 +186,13 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     if zero.any():
         rows = np.flatnonzero(zero)
         sev = "critical" if metric == "cosine" else "warning"
+        why = {"cosine": "they have no direction, so their cosine is undefined",
+               "dot": "they score 0 against every query",
+               "euclidean": "they all sit at the origin"}[metric]
         findings.append(Finding("zero_vectors", sev,
                                 f"{V.format_rows(rows)} are zero vectors (often empty or "
-                                "failed inputs): they have no direction and match nothing; "
-                                "they are left out of every statistic.",
+                                f"failed inputs): {why}; they are left out of every "
+                                "statistic.",
                                 {"value": int(rows.size), "rows": rows[:20].tolist()}))
     keep = np.flatnonzero(~(bad | zero))
     W = X if keep.size == n_all else np.asarray(X[keep])
