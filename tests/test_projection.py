@@ -117,6 +117,19 @@ def test_pca_float32_stays_float32_and_is_accurate():
     np.testing.assert_allclose(p.components, ref.components_, atol=1e-4)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.5, 50.0])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_pca_raw_and_shifted_passes_agree_with_sklearn(offset, order):
+    """Small means take the raw XᵀX pass, large ones (or F-ordered input) the shifted one."""
+    rng = np.random.default_rng(19)
+    X = np.asarray(rng.normal(size=(3000, 10)) * np.linspace(2, 0.5, 10) + offset, order=order)
+    p = vd.pca(X, n_components=4)
+    ref = sk_pca(X, 4)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-9)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
+
+
 def test_pca_large_offset_does_not_cancel():
     """A mean 10^4 times the spread: the uncentred XᵀX - nμμᵀ would lose every digit in
     float32; the shifted one-pass covariance keeps them."""
@@ -152,7 +165,7 @@ def test_transform_of_fitted_data_returns_coords():
     X = rng.normal(size=(50, 7))
     p = vd.pca(X, n_components=3)
     assert np.array_equal(p.transform(X), p.coords)
-    np.testing.assert_array_equal(p.transform(X[4]), p.coords[4])
+    np.testing.assert_allclose(p.transform(X[4]), p.coords[4], rtol=1e-14, atol=1e-14)
     assert p.transform(X[4]).shape == (3,)
     q = rng.normal(size=(2, 7))
     np.testing.assert_allclose(p.transform(q), sk_pca(X, 3).transform(q), atol=1e-10)
