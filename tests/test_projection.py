@@ -399,6 +399,21 @@ def test_plot_is_readable_at_scale():
     plt.close("all")
 
 
+def test_plot_works_headless(tmp_path):
+    """No display, no MPLBACKEND: the plot must still draw (Agg) and save."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND",
+                                                            "WAYLAND_DISPLAY")}
+    out = tmp_path / "map.png"
+    code = ("import numpy as np, vecdiag as vd, matplotlib; "
+            "ax = vd.pca(np.random.default_rng(0).normal(size=(50, 4))).plot(); "
+            f"ax.figure.savefig({str(out)!r}); print(matplotlib.get_backend().lower())")
+    backend = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env).stdout.strip()
+    assert backend == "agg" and out.stat().st_size > 1000
+
+
 def test_interactive_plot_has_hover_texts(topics):
     X, labels, texts = topics
     p = vd.pca(X, n_components=2)
@@ -424,6 +439,21 @@ def test_projection_display(topics):
     html = p._repr_html_()
     assert "PC3" in html and "cumulative" in html
     assert "Projection(" in repr(p) and "method='pca'" in repr(p)
+
+
+@pytest.mark.shared
+def test_pca_on_real_embeddings(shared_data):
+    """Cranfield MiniLM embeddings (float32, unit length): vd.pca == sklearn, and the map
+    keeps a measurable share of each document's cosine neighbours."""
+    X = np.load(shared_data / "cranfield" / "emb_minilm_corpus.npy", allow_pickle=False)
+    p = vd.pca(X, n_components=10)
+    ref = sk_pca(X.astype(np.float64), 10)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.abs(np.sum(p.components * ref.components_, axis=1)), 1,
+                               atol=1e-4)
+    f = vd.pca(X, n_components=2).faithfulness(10, metric="cosine")
+    assert f.chance < f.mean_overlap < 1
 
 
 # ----------------------------------------------------------------------------- UMAP
