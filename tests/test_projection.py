@@ -423,6 +423,9 @@ def test_interactive_plot_has_hover_texts(topics):
     assert "doc 3 about sport [sport]" in hover
     assert [tr.name for tr in fig.data][-1] == "query"
     assert fig.layout.xaxis.title.text.startswith("PC1 (")
+    fig = p.plot(color_by="faithfulness", k=5, interactive=True)
+    np.testing.assert_allclose(fig.data[0].marker.color, p.faithfulness(5).overlap)
+    assert (fig.data[0].marker.cmin, fig.data[0].marker.cmax) == (0.0, 1.0)
 
 
 def test_interactive_without_plotly_names_the_extra(topics, monkeypatch):
