@@ -304,9 +304,23 @@ def test_overlap_matches_brute_force():
     np.testing.assert_allclose(f.overlap, expected)
     assert p.faithfulness(k=7, metric="cosine") is f          # cached
     frame = f.to_frame()
-    assert list(frame.columns) == ["overlap"] and len(frame) == 80
+    assert list(frame.columns) == ["point", "overlap"] and len(frame) == 80
     assert "trustworthiness" in f._repr_html_()
     assert f.worst(3).tolist() == np.argsort(f.overlap, kind="stable")[:3].tolist()
+
+
+def test_faithfulness_on_a_sample():
+    rng = np.random.default_rng(20)
+    X = spread(400, 10, rng, top=3.0, bottom=0.5)
+    X[7] = X[3]                                           # an exact duplicate pair
+    p = vd.pca(X, n_components=2)
+    full = p.faithfulness(k=8, metric="cosine")
+    part = p.faithfulness(k=8, metric="cosine", sample=150, random_state=1)
+    assert part.points.shape == (150,) and np.all(np.diff(part.points) > 0)
+    np.testing.assert_array_equal(part.overlap, full.overlap[part.points])
+    assert part.trustworthiness == pytest.approx(full.trustworthiness, abs=0.02)
+    assert set(part.worst(5)) <= set(part.points.tolist())
+    assert p.faithfulness(k=8, metric="cosine", sample=1000).points is None   # >= n: all
 
 
 def test_faithfulness_bad_k():
