@@ -101,8 +101,9 @@ class Rows:
         """
         flat = idx.ravel()
         rows = np.asarray(self.source[flat]).astype(self.dtype, copy=False)
-        _, exponent = np.frexp(self.raw_norms[flat])
-        rows = np.ldexp(rows, -exponent.astype(np.int32)[:, None]).astype(self.dtype, copy=False)
+        _, exponent = np.frexp(self.raw_norms[flat].astype(np.float64))
+        factor = np.ldexp(1.0, -exponent).astype(self.dtype)     # 2**-e: exact multiply
+        rows = rows * factor[:, None]
         return rows.reshape(idx.shape + (self.d,))
 
 
