@@ -359,6 +359,11 @@ def test_memmap_corpus(tmp_path, rng, metric):
         res = knn(Q, mm, k=8, metric=metric, memory_budget=budget)
         np.testing.assert_array_equal(res.indices, expected.indices)
         np.testing.assert_array_equal(res.scores, expected.scores)
+    mixed = knn(Q.astype(np.float64), mm, k=8, metric=metric, memory_budget=2**20)
+    in_ram = knn(Q.astype(np.float64), X, k=8, metric=metric)
+    assert mixed.scores.dtype == np.float64
+    np.testing.assert_array_equal(mixed.indices, in_ram.indices)
+    np.testing.assert_array_equal(mixed.scores, in_ram.scores)
     index = Index(mm, metric=metric, memory_budget=2**20)
     assert isinstance(index.vectors, np.memmap)           # kept as is, never copied whole
     if metric == "cosine":
@@ -508,6 +513,16 @@ def test_bad_shapes_and_values(with_nan_rows, with_zero_row):
         knn(np.ones((1, 3)), np.zeros((0, 3)), k=1)
     with pytest.raises(ValueError, match="queries to be the corpus itself.*knn_graph"):
         knn(np.ones((2, 3)), C, k=1, exclude_self=True)
+
+
+def test_overflowing_lengths_refused():
+    C = np.full((3, 4), 1e19, np.float32)
+    with pytest.raises(ValueError, match="vectors too long for dot scores in float32.*divide"):
+        knn(C, C, k=1, metric="dot")
+    res = knn(C, C, k=1, metric="cosine")                 # cosine works on unit rows
+    assert res.scores[0, 0] == 1.0
+    assert knn(C.astype(np.float64), C.astype(np.float64), k=1, metric="euclidean") \
+        .scores[0, 0] == 0.0
 
 
 def test_bad_ids_texts_and_options():

@@ -31,6 +31,7 @@ from ..linalg import row_norms
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
 _QUERY_BLOCK = 256                    # queries per matrix product (measured: see benchmarks)
+_SCAN_ROWS = 65_536                   # rows per piece when computing row statistics
 _GROUP = 16                           # columns per group in the threshold filter
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
 _ASSUMED_FLOPS = 3e10                 # for the progress bar's "is this long?" guess
@@ -51,12 +52,20 @@ class Rows:
         self.metric = metric
         self.n, self.d = X.shape
         self.dtype = np.dtype(dtype or X.dtype)
-        self.raw_norms = row_norms(X) if self.n else np.zeros(0, X.dtype)
-        self.data = None
+        # Row statistics in the working dtype, read in pieces (a memmap stays on disk).
+        pieces = [np.asarray(X[a:a + _SCAN_ROWS]).astype(self.dtype, copy=False)
+                  for a in range(0, self.n, _SCAN_ROWS)] if self.n else []
+        self.raw_norms = np.concatenate([row_norms(p) for p in pieces]) if pieces \
+            else np.zeros(0, self.dtype)
         self.sq = None
+        if metric == "euclidean":
+            self.sq = np.concatenate([np.einsum("ij,ij->i", p, p) for p in pieces]) \
+                if pieces else np.zeros(0, self.dtype)
+        del pieces
+        self.data = None
+        copy = not isinstance(X, np.memmap) if copy is None else copy
         if metric == "cosine":
             V.zero_rows(self.raw_norms, name, "raise")
-            copy = not isinstance(X, np.memmap) if copy is None else copy
             if copy:
                 self.data = self._unit(np.asarray(X), self.raw_norms)
             # unit rows: every length is 1 for the error bound
@@ -65,18 +74,15 @@ class Rows:
         else:
             if X.dtype == self.dtype:
                 self.data = X
-            elif not isinstance(X, np.memmap) if copy is None else copy:
+            elif copy:
                 self.data = X.astype(self.dtype)
             self.norms = self.raw_norms.astype(float)
             self.max_norm = float(self.norms.max()) if self.n else 0.0
-        if metric == "euclidean":
-            self.sq = np.einsum("ij,ij->i", X, X).astype(self.dtype, copy=False)
 
     def _unit(self, X: np.ndarray, norms: np.ndarray) -> np.ndarray:
         """Rows in the working dtype; unit length under cosine."""
-        if self.metric == "cosine":
-            X = X / norms[:, None]
-        return X.astype(self.dtype, copy=False)
+        X = X.astype(self.dtype, copy=False)
+        return X / norms[:, None] if self.metric == "cosine" else X
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """Prepared rows ``start:stop`` (a view when prepared once, else a new array)."""
@@ -253,6 +259,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 done = pool.map(run, range(len(blocks))) if pool else map(run, range(len(blocks)))
                 for n_done in done:
                     bar.update(n_done)
+                del chunk, run, done          # free this chunk before reading the next
         finally:
             if pool is not None:
                 pool.shutdown()
@@ -358,6 +365,15 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     scores = np.empty((n_q, k), C.dtype)
     if n_q == 0:
         return indices, scores
+    if C.metric != "cosine":
+        # subtle: scores (and the euclidean key 2 q·c − ‖c‖²) must fit the float type
+        bound = (Q.max_norm + C.max_norm) ** 2
+        limit = float(np.finfo(np.float32 if backend == "faiss" else C.dtype).max) / 8
+        if not bound < limit:
+            raise ValueError(f"vectors too long for {C.metric} scores in "
+                             f"{'float32' if backend == 'faiss' else C.dtype}: lengths up to "
+                             f"{max(Q.max_norm, C.max_norm):.3g} overflow; divide queries and "
+                             "corpus by one common large number first (or pass float64)")
     kp = min(C.n, 2 * k + 8)
     todo = np.arange(n_q)
     expected = 2.0 * n_q * C.n * C.d / _ASSUMED_FLOPS
