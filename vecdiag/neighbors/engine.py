@@ -11,8 +11,9 @@ three steps, the same for every backend:
    partition over whole rows.
 2. **Refine.** Re-score the candidates one pair at a time with a fixed summation order
    (products, then NumPy's pairwise sum): euclidean from the differences ``q − c`` (so
-   identical vectors are exactly 0.0 apart and no distance is negative), cosine clipped
-   to [-1, 1]. Sort by score, ties by lower corpus index. Every backend refines the same
+   identical vectors are exactly 0.0 apart and no distance is negative), cosine as
+   ``q·c / sqrt((q·q)(c·c))`` on rows scaled by powers of two (exactly 1.0 for a vector
+   with itself), clipped to [-1, 1]. Sort by score, ties by lower corpus index. Every backend refines the same
    way, so they return the same numbers and the same order.
 3. **Verify.** The candidates are enough when the refined k-th key beats the best key
    left out (at most the kp-th candidate key) by more than the rounding error of the two
@@ -43,7 +44,7 @@ class Rows:
     cosine: unit rows, copied once (``X / ‖x‖``), or normalised block by block when the
     input is a memmap (a corpus larger than RAM is never copied whole). dot: the rows
     themselves. euclidean: the rows and their squared norms. ``norms`` (row lengths)
-    bound the rounding error in :func:`verify`.
+    bound the rounding error in :func:`refine`.
     """
 
     def __init__(self, X: np.ndarray, metric: str, name: str, *, dtype=None,
@@ -52,16 +53,14 @@ class Rows:
         self.metric = metric
         self.n, self.d = X.shape
         self.dtype = np.dtype(dtype or X.dtype)
-        # Row statistics in the working dtype, read in pieces (a memmap stays on disk).
-        pieces = [np.asarray(X[a:a + _SCAN_ROWS]).astype(self.dtype, copy=False)
-                  for a in range(0, self.n, _SCAN_ROWS)] if self.n else []
-        self.raw_norms = np.concatenate([row_norms(p) for p in pieces]) if pieces \
-            else np.zeros(0, self.dtype)
-        self.sq = None
-        if metric == "euclidean":
-            self.sq = np.concatenate([np.einsum("ij,ij->i", p, p) for p in pieces]) \
-                if pieces else np.zeros(0, self.dtype)
-        del pieces
+        # Row statistics in the working dtype, one piece at a time (a memmap stays on disk).
+        self.raw_norms = np.zeros(self.n, self.dtype)
+        self.sq = np.zeros(self.n, self.dtype) if metric == "euclidean" else None
+        for a in range(0, self.n, _SCAN_ROWS):
+            piece = np.asarray(X[a:a + _SCAN_ROWS]).astype(self.dtype, copy=False)
+            self.raw_norms[a:a + _SCAN_ROWS] = row_norms(piece)
+            if self.sq is not None:
+                self.sq[a:a + _SCAN_ROWS] = np.einsum("ij,ij->i", piece, piece)
         self.data = None
         copy = not isinstance(X, np.memmap) if copy is None else copy
         if metric == "cosine":
