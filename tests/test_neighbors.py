@@ -463,6 +463,17 @@ def test_repr_html_escapes_and_shortens(rng):
     assert set(bundle) == {"text/plain", "text/html"}
 
 
+def test_plot_draws_stored_scores(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = knn(rng.normal(size=(3, 4)), rng.normal(size=(30, 4)), k=5)
+    ax = res.plot()
+    assert len(ax.lines) == 3
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), res.scores[1])
+    assert res.plot(queries=[2]).lines[0].get_xdata().tolist() == [1, 2, 3, 4, 5]
+
+
 def test_progress_bar(capsys, rng):
     X = rng.normal(size=(30, 4))
     knn(X, X, k=2, show_progress=True)
