@@ -253,6 +253,19 @@ def test_property_scratch_equals_numpy(C, n_q, k, metric, dtype):
         np.testing.assert_array_equal(a.indices, b.indices)
 
 
+@given(C=int_rows, k=st.integers(1, 24), metric=st.sampled_from(["dot", "euclidean"]),
+       batch=st.integers(1, 5))
+def test_property_graph_scratch_equals_numpy(C, k, metric, batch):
+    """The kNN graph (self excluded), with blocks of queries that do not divide n."""
+    C = C.astype(float)
+    k = min(k, C.shape[0] - 1)
+    a = scratch.knn(C, C, k=k, metric=metric, exclude_self=True)
+    b = knn(C, C, k=k, metric=metric, exclude_self=True, batch_size=batch)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
+    assert not (b.indices == np.arange(C.shape[0])[:, None]).any()
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_faiss_backend_identical(rng, metric):
     pytest.importorskip("faiss")
