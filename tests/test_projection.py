@@ -383,6 +383,11 @@ def test_plot_color_by_faithfulness_and_values(topics):
     ax2 = p.plot(color_by=np.arange(180.0), dims=(1, 0), title="mine")
     assert ax2.get_title() == "mine" and ax2.get_xlabel().startswith("PC2")
     assert f.plot().get_xlabel().startswith("share of each point's 5 nearest")
+    cos = p.faithfulness(5, metric="cosine")
+    ax3 = p.plot(color_by=cos)
+    np.testing.assert_allclose(ax3.collections[0].get_array(), cos.overlap)
+    with pytest.raises(ValueError, match="without sample="):
+        p.plot(color_by=p.faithfulness(5, sample=20))
     plt.close("all")
 
 
