@@ -309,6 +309,31 @@ def test_overlap_matches_brute_force():
     assert f.worst(3).tolist() == np.argsort(f.overlap, kind="stable")[:3].tolist()
 
 
+def test_faithfulness_with_ties_follows_the_lower_index_rule():
+    """Integer data full of exact ties: brute force with a stable sort (ties by lower
+    index) on exact distances gives the same overlaps and trustworthiness."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(21)
+    X = rng.integers(0, 3, size=(70, 4)).astype(np.float64)
+    Y = rng.integers(0, 4, size=(70, 2)).astype(np.float64)
+    n, k = 70, 6
+    f = Projection(coords=Y, method="pca", data=X).faithfulness(k=k)
+
+    def order(D):
+        np.fill_diagonal(D, np.inf)
+        return np.argsort(D, axis=1, kind="stable")
+
+    ox, oy = order(cdist(X, X, "sqeuclidean")), order(cdist(Y, Y, "sqeuclidean"))
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    expected = 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
+    overlap = [len(set(ox[i, :k]) & set(oy[i, :k])) / k for i in range(n)]
+    np.testing.assert_allclose(f.overlap, overlap)
+    assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
+
+
 def test_faithfulness_on_a_sample():
     rng = np.random.default_rng(20)
     X = spread(400, 10, rng, top=3.0, bottom=0.5)

@@ -170,9 +170,12 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
             S[np.arange(rows.size), where[rows]] = -np.inf   # a point is not its own neighbour
             J = on_map[rows]                                          # (b, k) map neighbours
             target = np.take_along_axis(S, J, axis=1)                 # their closeness to i
-            closer = (S[:, None, :] > target[:, :, None]).sum(axis=2)
-            tied_before = ((S[:, None, :] == target[:, :, None])
-                           & (np.arange(n)[None, None, :] < J[:, :, None])).sum(axis=2)
+            closer = np.count_nonzero(S[:, None, :] > target[:, :, None], axis=2)
+            tied = np.count_nonzero(S[:, None, :] == target[:, :, None], axis=2)  # j included
+            tied_before = np.zeros_like(closer)
+            for r, c in zip(*np.nonzero(tied > 1)):     # rare: exact ties, order by index
+                j = J[r, c]
+                tied_before[r, c] = np.count_nonzero(S[r, :j] == target[r, c])
             rank = closer + tied_before + 1                           # 1-based, ties by index
             # subtle: scores recomputed here may round differently from the search's; an
             # intruder is by definition beyond rank k, so never count less than k + 1.
