@@ -71,11 +71,16 @@ def test_pca_matches_sklearn_on_low_rank_data(solver):
     assert p.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-10)
 
 
-@pytest.mark.parametrize("solver", ["covariance", "gram"])
+@pytest.mark.parametrize("solver", ["covariance", "gram", "scratch"])
 def test_pca_beyond_the_rank_completes_an_orthonormal_basis(solver):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(30, 2)) @ rng.normal(size=(2, 6))      # rank 2 (rank 2 after centring)
-    p = vd.pca(X, n_components=5, solver=solver)
+    if solver == "scratch":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                    # converges: no warning
+            p = vd.scratch.pca(X, n_components=5)
+    else:
+        p = vd.pca(X, n_components=5, solver=solver)
     np.testing.assert_allclose(p.components @ p.components.T, np.eye(5), atol=1e-8)
     np.testing.assert_allclose(p.explained_variance_ratio[2:], 0.0, atol=1e-10)
     assert np.isfinite(p.coords).all()
