@@ -135,6 +135,23 @@ def test_pca_raw_and_shifted_passes_agree_with_sklearn(offset, order):
     np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
 
 
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_pca_streams_a_memmap_in_blocks(offset, tmp_path, monkeypatch):
+    """Tiny block sizes force many blocks (raw and shifted passes) over a memmap."""
+    from vecdiag.projection import _pca
+
+    monkeypatch.setattr(_pca, "_BLOCK_BYTES", 8 * 37 * 8)          # 37 rows per block
+    monkeypatch.setattr(_pca, "_MEMMAP_BLOCK_BYTES", 8 * 53 * 8)   # 53 rows per block
+    X = np.random.default_rng(22).normal(size=(1000, 8)) * np.linspace(3, 1, 8) + offset
+    np.save(tmp_path / "x.npy", X)
+    M = np.load(tmp_path / "x.npy", mmap_mode="r")
+    p = vd.pca(M, n_components=3)
+    ref = sk_pca(X, 3)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-9)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
+
+
 def test_pca_large_offset_does_not_cancel():
     """A mean 10^4 times the spread: the uncentred XᵀX - nμμᵀ would lose every digit in
     float32; the shifted one-pass covariance keeps them."""

@@ -22,6 +22,8 @@ _EXACT_LIMIT = 4096
 # Rows per block of the streamed pass: ~8 MB of input, so a block stays in cache while it
 # is centred and multiplied, and a memmap larger than RAM is read in pieces.
 _BLOCK_BYTES = 8 * 2**20
+# Pieces of a memmap in the raw (unshifted) pass.
+_MEMMAP_BLOCK_BYTES = 64 * 2**20
 
 
 def check_pca_input(X, n_components) -> tuple[np.ndarray, int]:
@@ -64,7 +66,7 @@ def sign_flip(components: np.ndarray) -> np.ndarray:
 
 
 def _block_rows(X: np.ndarray) -> int:
-    return max(256, _BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
+    return max(1, _BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
 
 
 def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
@@ -87,9 +89,15 @@ def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
     spread = float(np.square(head - centre).sum()) / head.shape[0]   # total variance, estimated
     shifted = bool(centre @ centre > spread) or not X.flags.c_contiguous
     shift = centre.astype(X.dtype) if shifted else None
-    # raw blocks are views (only for the progress bar and memmaps); shifted ones are
-    # copies into one reused buffer small enough to stay in cache
-    rows = _block_rows(X) if shifted else max(_block_rows(X), 2**26 // (d * X.dtype.itemsize))
+    # Shifted blocks are copies into one reused buffer small enough to stay in cache.
+    # Raw blocks are views: one BLAS call for an in-memory array (each call is a thread
+    # synchronisation), 64 MB pieces for a memmap (read from disk once, in order).
+    if shifted:
+        rows = _block_rows(X)
+    elif isinstance(X, np.memmap):
+        rows = max(_block_rows(X), _MEMMAP_BLOCK_BYTES // (d * X.dtype.itemsize))
+    else:
+        rows = n
     scatter = np.zeros((d, d))
     total = np.zeros(d)
     steps = range(0, n, rows)
