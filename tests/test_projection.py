@@ -259,6 +259,23 @@ def test_bad_input(fn, with_nan_rows):
         fn(np.eye(3), n_components=1.5)
 
 
+@pytest.mark.parametrize("solver", ["covariance", "gram", "randomized"])
+def test_nan_rows_are_named_by_every_solver(solver, with_nan_rows):
+    with pytest.raises(ValueError, match=r"X has 3 rows \(17, 42, 99\) with NaN or inf"):
+        vd.pca(with_nan_rows.astype(np.float32), n_components=2, solver=solver)
+
+
+def test_pca_float32_squares_that_overflow_are_redone_in_float64():
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(200, 5)) * 3e19                  # squares beyond float32's 3.4e38
+    p = vd.pca(X.astype(np.float32), n_components=2)
+    ref = sk_pca(X.astype(np.float32).astype(np.float64), 2)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="squares overflow even in float64"):
+        vd.pca(np.array([[1e200, 0.0], [-1e200, 1.0], [0.0, 2.0]]), n_components=1)
+
+
 def test_bad_solver():
     with pytest.raises(ValueError, match="solver must be one of"):
         vd.pca(np.eye(3), 2, solver="arpack")
