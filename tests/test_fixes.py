@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import norm as normal_dist
@@ -115,10 +115,18 @@ def test_whiten_float32_stays_float32(data):
     assert out.dtype == np.float32
 
 
-@pytest.mark.parametrize("d, expected", [(12, 1), (300, 3), (768, 8), (149, 1), (151, 2)])
+@pytest.mark.parametrize("d, expected", [(2, 1), (12, 1), (149, 1), (150, 2), (249, 2),
+                                         (250, 3), (384, 4), (768, 8), (1536, 15)])
 def test_all_but_the_top_default_d(d, expected):
-    X = np.random.default_rng(d).normal(size=(max(2 * d, 40), d))
-    assert AllButTheTop().fit(X).n_remove_ == expected
+    from vecdiag.fixes.transformers import default_n_remove
+
+    assert default_n_remove(d) == expected
+
+
+def test_all_but_the_top_default_used_by_fit():
+    X = np.random.default_rng(0).normal(size=(30, 250))  # fewer rows than dimensions is fine
+    fix = AllButTheTop().fit(X)
+    assert fix.n_remove_ == 3 and fix.components_.shape == (3, 250)
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -293,6 +301,7 @@ def test_mmr_equals_definition(data, lam):
         assert mmr(q, C, k=8, lambda_=lam).indices[0].tolist() == brute_mmr(q, C, 8, lam)
 
 
+@settings(max_examples=25)
 @given(arrays(np.float64, (30, 5), elements=st.floats(-10, 10, allow_nan=False)),
        st.integers(1, 30))
 def test_mmr_lambda_one_is_the_base_ranking(X, k):

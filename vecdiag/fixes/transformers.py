@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import _validate as V
 from ..linalg import row_norms
 
-__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop"]
+__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove"]
 
 
 def _check(estimator, X, *, reset: bool) -> np.ndarray:
@@ -241,14 +241,25 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return (X - self.mean_.astype(dt, copy=False)) @ W
 
 
+def default_n_remove(d: int) -> int:
+    """All-but-the-top's default D: ``d / 100`` rounded half up, at least 1.
+
+    Examples
+    --------
+    >>> [default_n_remove(d) for d in (50, 300, 384, 768, 1024)]
+    [1, 3, 4, 8, 10]
+    """
+    return max(1, int(d / 100 + 0.5))
+
+
 class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """All-but-the-top (Mu & Viswanath 2018): centre, then remove the top D principal directions.
 
     Parameters
     ----------
     n_remove : int or None, default None
-        D, the number of dominant directions removed. None: ``max(1, round(d / 100))``,
-        the paper's rule of thumb (d = dimension).
+        D, the number of dominant directions removed. None: d / 100 rounded, at least 1
+        (:func:`default_n_remove`), the paper's rule of thumb (d = dimension).
     normalize_first : bool, default True
         Unit-normalise rows first (for cosine search).
     zero : {"raise", "ignore"}, default "raise"
@@ -287,7 +298,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = _prepare(self, _check(self, X, reset=True))
         d = X.shape[1]
-        D = max(1, round(d / 100)) if self.n_remove is None else V.check_positive_int(
+        D = default_n_remove(d) if self.n_remove is None else V.check_positive_int(
             self.n_remove, "n_remove")
         if D >= d:
             raise ValueError(f"n_remove={D} must be smaller than the dimension (n_features={d}); "
