@@ -366,41 +366,25 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
 
 
 def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
-    """Groups (size >= 2) of documents whose cosine to another member is >= threshold.
+    """Groups (size >= 2) of documents linked by cosine >= threshold, cached per Index.
 
-    Connected components of the "cosine >= threshold" graph, each sorted by index; the
-    list is ordered by each group's first index.
+    The groups of :func:`vecdiag.near_duplicates` (connected components of the
+    "cosine >= threshold" graph; exact copies always grouped), each as a sorted index
+    array, ordered by each group's first index.
 
     Examples
     --------
     >>> duplicate_groups([[1, 0], [0, 1], [1, 0.001], [1, 0]])
     [array([0, 2, 3])]
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from ..diagnostics import near_duplicates
 
     C, _, _, index = resolve_corpus(corpus, "cosine")
-    if not (isinstance(threshold, (int, float)) and -1 <= threshold <= 1):
-        raise ValueError(f"threshold must be a cosine between -1 and 1, got {threshold!r}")
     key = ("vecdiag.fixes.duplicate_groups", float(threshold))
     if index is not None and key in index.cache:
         return index.cache[key]
-    U = prepare(C, "cosine", "corpus")
-    n = U.shape[0]
-    rows, cols = [], []
-    step = block_rows(n, n, factor=2)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        r, c = np.nonzero(U[start:stop] @ U.T >= threshold)
-        keep = c > r + start
-        rows.append(r[keep] + start)
-        cols.append(c[keep])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels)
-    groups = [np.flatnonzero(labels == lab) for lab in np.flatnonzero(sizes >= 2)]
-    groups.sort(key=lambda g: g[0])
+    groups = sorted((np.asarray(sorted(g), dtype=np.int64)
+                     for g in near_duplicates(C, threshold=threshold)), key=lambda g: g[0])
     if index is not None:
         index.cache[key] = groups
     return groups
