@@ -525,3 +525,52 @@ def test_mutual_proximity_closed_form_equals_blocks(data):
         mu_b, sd_b = _reference_stats(X, "dot", len(X), 0)
         np.testing.assert_allclose(mu_a, mu_b, rtol=1e-10)
         np.testing.assert_allclose(sd_a, sd_b, rtol=1e-8)
+
+
+@settings(max_examples=15)
+@given(st.integers(0, 10_000), st.sampled_from(["cosine", "dot", "euclidean"]),
+       st.sampled_from(["csls", "mutual_proximity", "deduplicate", "center", "whiten",
+                        "all_but_the_top", "center+csls"]))
+def test_top_k_is_a_prefix_of_the_full_ranking(seed, metric, code):
+    """Asking for fewer neighbours never changes the order of those returned."""
+    rng = np.random.default_rng(seed)
+    C = rng.normal(size=(40, 6)) + rng.normal(size=6)
+    Q = rng.normal(size=(3, 6))
+    full = apply_fix(code, Q, C, k=40, metric=metric)
+    top = apply_fix(code, Q, C, k=7, metric=metric)
+    np.testing.assert_array_equal(top.indices, full.indices[:, :7])
+    np.testing.assert_allclose(top.scores, full.scores[:, :7])
+    assert sorted(full.indices[0].tolist()) == list(range(40))  # a permutation: every rank exists
+
+
+def test_reranker_bad_input(data, with_zero_row):
+    Q, C = data
+    with pytest.raises(ValueError, match="n_neighbors=120 is larger than the corpus"):
+        csls(Q, C, n_neighbors=120)
+    with pytest.raises(ValueError, match="bank has dimension 3"):
+        csls(Q, C, bank=Q[:, :3])
+    with pytest.raises(ValueError, match="needs at least 3 documents"):
+        mutual_proximity(Q, C[:2], k=1)
+    with pytest.raises(ValueError, match="queries is a zero vector"):
+        csls(np.zeros((1, 12)), C)
+    with pytest.raises(ValueError, match="corpus has a zero vector at row 7"):
+        mutual_proximity(with_zero_row[:3], with_zero_row)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        csls(Q, C, metric="manhattan")
+    with pytest.raises(ValueError, match=r"query must be 1-D or 2-D.*"):
+        mmr(np.zeros((1, 1, 12)), C)
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        deduplicate(Q, C, threshold=2.0)
+
+
+def test_hybrid_bad_input():
+    with pytest.raises(TypeError, match=r"lexical\['q'\] must be a dict"):
+        hybrid({"q": {"a": 1.0}}, {"q": ["a"]})
+    with pytest.raises(ValueError, match=r"dense\['q'\]\['a'\] must be a real number"):
+        hybrid({"q": {"a": float("nan")}}, {"q": {}})
+    with pytest.raises(ValueError, match="RRF constant"):
+        hybrid({"q": {}}, {"q": {}}, k=-1)
+    with pytest.raises(ValueError, match="weights has 1 entries for 2 runs"):
+        hybrid({"q": {}}, {"q": {}}, weights=[1])
+    with pytest.raises(TypeError, match="must be a run dict"):
+        hybrid([("q", "a", 1.0)], {"q": {}})
