@@ -134,7 +134,7 @@ def mmd2_unbiased(X: np.ndarray, Y: np.ndarray, sigma: float) -> float:
     --------
     >>> X = np.array([[0.0], [1.0], [2.0]])
     >>> round(mmd2_unbiased(X, X + 5.0, 1.0), 4)
-    0.7617
+    0.8963
     """
     Z = np.vstack([X, Y])
     K = np.exp(squared_distances(Z) / (-2.0 * sigma * sigma))
@@ -187,56 +187,103 @@ def standardized_shift(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- classifier
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
+def random_folds(rng: np.random.Generator, N: int, n_folds: int) -> np.ndarray:
+    """Fold number of each row: a uniformly random partition into near-equal folds.
+
+    Not stratified on purpose: folds drawn independently of the labels keep the
+    permutation test exact (a stratified split depends on the labels it is tested on).
+    """
+    folds = np.empty(N, dtype=np.int64)
+    folds[rng.permutation(N)] = np.arange(N) % n_folds
+    return folds
+
+
+def auc_columns(S: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """ROC AUC of each column of scores ``S`` against the 0/1 labels in ``Y``.
+
+    Mann-Whitney form with mid-ranks for ties:
+    ``AUC = (Σ ranks of the positives - n₁(n₁+1)/2) / (n₁ n₀)``.
+    """
     from scipy.stats import rankdata
 
-    return rankdata(x)
+    ranks = rankdata(S, axis=0)
+    n1 = Y.sum(axis=0)
+    n0 = Y.shape[0] - n1
+    return (np.einsum("ij,ij->j", ranks, Y) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+
+
+def _standardized_folds(Z: np.ndarray, folds: np.ndarray, n_folds: int):
+    """Per fold: train rows, test rows, both standardised with the training mean/sd."""
+    for f in range(n_folds):
+        test = np.flatnonzero(folds == f)
+        train = np.flatnonzero(folds != f)
+        mu = Z[train].mean(axis=0)
+        sd = Z[train].std(axis=0)
+        sd[sd == 0] = 1.0
+        yield train, test, (Z[train] - mu) / sd, (Z[test] - mu) / sd
+
+
+def _ridge_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
+    """Held-out scores ``Xte w`` of ridge regression on 0/1 labels, for many label columns.
+
+    ``w = (XᵀX + λI)⁻¹ Xᵀ y`` (training columns centred, so no intercept is needed and
+    the held-out ranking ignores it). The factorisation depends on X only: one Cholesky
+    serves every permutation. Uses the n x n dual form when there are fewer rows than
+    dimensions.
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    n, d = Xtr.shape
+    if n >= d:
+        factor = cho_factor(Xtr.T @ Xtr + penalty * np.eye(d))
+        return lambda Ytr: Xte @ cho_solve(factor, Xtr.T @ Ytr)
+    factor = cho_factor(Xtr @ Xtr.T + penalty * np.eye(n))
+    cross = Xte @ Xtr.T
+    return lambda Ytr: cross @ cho_solve(factor, Ytr)
+
+
+def _logistic_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
+    """Held-out scores of a logistic regression refitted for every label column."""
+    from sklearn.linear_model import LogisticRegression
+
+    def score(Ytr: np.ndarray) -> np.ndarray:
+        out = np.empty((Xte.shape[0], Ytr.shape[1]))
+        for j in range(Ytr.shape[1]):
+            model = LogisticRegression(C=1.0 / penalty, max_iter=1000).fit(Xtr, Ytr[:, j])
+            out[:, j] = Xte @ model.coef_[0]  # the intercept does not change a ranking
+        return out
+
+    return score
 
 
 def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generator,
-                           n_folds: int, C: float, show=None) -> dict:
-    """Cross-validated domain classifier: mean held-out ROC AUC and its null.
+                           n_folds: int, penalty: float, model: str = "ridge",
+                           show=None) -> dict:
+    """Cross-validated domain classifier: held-out ROC AUC, and its exact permutation null.
 
-    A standardise + logistic-regression pipeline is fitted on ``n_folds - 1`` folds
-    (stratified, shuffled) and scores the held-out fold; the statistic is the mean of
-    the per-fold AUCs (as ``sklearn.model_selection.cross_val_score(scoring="roc_auc")``).
-    Null: within each fold the held-out labels are permuted over the fixed held-out
-    scores (no refit). AUC of a fold = ``(Σ ranks of current rows - n₁(n₁+1)/2) / (n₁ n₀)``.
+    Rows are split into ``n_folds`` random folds; a standardise + linear classifier
+    fitted on the other folds scores each held-out row, and the statistic is the ROC
+    AUC of all held-out scores (current = positive class). Each permutation relabels
+    the rows and *refits* every fold's classifier, so the null is exact. For
+    ``model="ridge"`` (least squares on 0/1 labels, L2 penalty λ) the refit is one
+    matrix product for all permutations; ``model="logistic"`` refits
+    ``n_folds * n_permutations`` logistic regressions (C = 1/λ).
     """
-    import warnings
+    N, d = Z.shape
+    y = np.r_[np.zeros(m), np.ones(N - m)]
+    folds = random_folds(rng, N, n_folds)
+    make = _ridge_scorer if model == "ridge" else _logistic_scorer
+    prepared = [(train, test, make(Xtr, Xte, penalty))
+                for train, test, Xtr, Xte in _standardized_folds(Z, folds, n_folds)]
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    def stat_of(A: np.ndarray) -> np.ndarray:
+        Y = 1.0 - A  # current rows are the positive class
+        S = np.empty_like(Y)
+        for train, test, score in prepared:
+            S[test] = score(Y[train])
+        return auc_columns(S, Y)
 
-    N = Z.shape[0]
-    y = np.r_[np.zeros(m, dtype=int), np.ones(N - m, dtype=int)]
-    seed = int(rng.integers(2**31 - 1))
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    fold_auc = []
-    null = np.zeros(P)
-    converged = True
-    with progress_bar(n_folds, desc="domain classifier folds", show=show,
-                      expected_seconds=N * Z.shape[1] * n_folds / 2e7) as bar:
-        for train, test in folds.split(Z, y):
-            model = make_pipeline(StandardScaler(),
-                                  LogisticRegression(C=C, max_iter=1000))
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
-                model.fit(Z[train], y[train])
-            converged &= not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-            ranks = _midranks(model.decision_function(Z[test]))
-            y_test = y[test]
-            n1 = int(y_test.sum())
-            n0 = y_test.size - n1
-            base = n1 * (n1 + 1) / 2.0
-            fold_auc.append((ranks[y_test == 1].sum() - base) / (n1 * n0))
-            A = random_subsets(rng, y_test.size, n1, P)
-            null += (ranks @ A - base) / (n1 * n0)
-            bar.update(1)
-    null /= n_folds
-    return {"statistic": float(np.mean(fold_auc)), "null": null,
-            "fold_auc": [float(a) for a in fold_auc], "cv_seed": seed,
-            "converged": bool(converged)}
+    per_perm = (2.0 * N * d / 4e9) if model == "ridge" else 0.02 * n_folds * (1 + N * d / 1e5)
+    observed, null = _run_permutations(stat_of, rng, N, m, P, f"classifier ({model}) permutations",
+                                       per_perm, show)
+    return {"statistic": observed, "null": null}

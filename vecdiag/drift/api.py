@@ -61,8 +61,13 @@ def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a[oa], b[ob]))
 
 
-def _check_options(method, alpha, n_permutations, max_samples, n_folds):
+def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="ridge",
+                   penalty=1.0):
     V.check_choice(method, "method", METHODS)
+    V.check_choice(model, "model", ("ridge", "logistic"))
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty > 0 \
+            or not math.isfinite(penalty):
+        raise ValueError(f"penalty must be a positive number, got {penalty!r}")
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number between 0 and 1 (exclusive), got {alpha!r}")
     if n_permutations is None:
@@ -82,7 +87,8 @@ def _check_options(method, alpha, n_permutations, max_samples, n_folds):
 
 def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
           n_permutations: int | None = None, max_samples: int | None = None,
-          bandwidth: float | None = None, n_folds: int = 5, C: float = 1.0, top: int = 10,
+          bandwidth: float | None = None, model: str = "ridge", n_folds: int = 5,
+          penalty: float = 1.0, top: int = 10,
           plot_points: int = 500, random_state=0, show_progress: bool | None = None) -> DriftResult:
     """Test whether ``current`` comes from the same distribution as ``reference``.
 
@@ -93,7 +99,7 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
         system was tuned on and this week's queries. At least 10 rows each.
     method : {"mmd", "classifier", "mean_shift"}
         ``"mmd"``: kernel two-sample test, sensitive to any difference in distribution.
-        ``"classifier"``: can a logistic regression tell the sets apart (ROC AUC)?
+        ``"classifier"``: can a linear classifier tell the sets apart (ROC AUC)?
         ``"mean_shift"``: did the average vector move (and along which dimensions)?
     alpha : float
         Significance level: the false-alarm rate when nothing drifted.
@@ -106,8 +112,14 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
         are in ``details``.
     bandwidth : float, optional
         ``mmd`` only: RBF bandwidth σ; default the median heuristic.
-    n_folds, C : int, float
-        ``classifier`` only: cross-validation folds and the inverse L2 penalty.
+    model : {"ridge", "logistic"}
+        ``classifier`` only: the domain classifier. ``"ridge"`` (least squares on 0/1
+        labels) refits for every permutation in one matrix product; ``"logistic"``
+        (scikit-learn's LogisticRegression) refits ``n_folds * n_permutations`` models:
+        exact too, but slow (pass ``n_permutations=99`` or so).
+    n_folds, penalty : int, float
+        ``classifier`` only: cross-validation folds and the L2 penalty λ (ridge ``alpha``;
+        logistic ``C = 1/λ``) on standardised features.
     top : int
         ``mean_shift`` only: how many most-moved dimensions to list.
     plot_points : int
@@ -139,11 +151,14 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     distinct points of both sets together (``details["bandwidth"]``); when more than
     half the pairs coincide, the median of the non-zero distances.
 
-    **classifier.** Stratified ``n_folds``-fold cross-validation of standardise +
-    logistic regression separating reference (0) from current (1); the statistic is
-    the mean held-out ROC AUC (0.5 = indistinguishable). The null permutes labels
-    within each held-out fold over the fixed held-out scores, without refitting: given
-    a fold's model, its held-out labels are exchangeable under no drift.
+    **classifier.** ``n_folds``-fold cross-validation (random folds) of standardise +
+    linear classifier separating reference (0) from current (1); every row is scored
+    by the model that did not see it and the statistic is the ROC AUC of those
+    held-out scores (0.5 = indistinguishable; it may fall slightly below 0.5 when
+    nothing drifted). Each permutation refits every fold's model on the permuted
+    labels, so the p-value is exact. (Permuting held-out labels without refitting is
+    not: measured false-alarm rate 15% at alpha = 0.05. Stratified folds are not used
+    because they depend on the labels being permuted.)
 
     **mean_shift.** Statistic ``‖mean(current) - mean(reference)‖``; ``details`` adds the
     cosine between the two means (NaN when a mean is the zero vector), and per
@@ -166,7 +181,7 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     (True, 0)
     """
     n_permutations, max_samples, n_folds = _check_options(
-        method, alpha, n_permutations, max_samples, n_folds)
+        method, alpha, n_permutations, max_samples, n_folds, model, penalty)
     plot_points = V.check_positive_int(plot_points, "plot_points")
     top = V.check_positive_int(top, "top")
     ref = _check_reference(reference)
@@ -174,7 +189,7 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     rng = V.check_random_state(random_state)
     return _drift_core(ref, cur, method=method, alpha=float(alpha), n_permutations=n_permutations,
                        max_samples=max_samples, bandwidth=bandwidth, n_folds=n_folds,
-                       C=float(C), top=top, plot_points=plot_points, rng=rng,
+                       model=model, penalty=float(penalty), top=top, plot_points=plot_points, rng=rng,
                        show=show_progress)
 
 
@@ -185,8 +200,8 @@ def _subsample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray
     return X[rows].astype(np.float64, copy=False)
 
 
-def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwidth, n_folds,
-                C, top, plot_points, rng, show, label=None) -> DriftResult:
+def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwidth, model,
+                n_folds, penalty, top, plot_points, rng, show, label=None) -> DriftResult:
     """Inputs already checked."""
     x = _subsample(ref, max_samples, rng)
     y = _subsample(cur, max_samples, rng)
@@ -205,9 +220,9 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
         if n_folds > min(m, n):
             raise ValueError(f"n_folds={n_folds} is more than the rows of the smaller set "
                              f"({min(m, n)}); use n_folds <= {min(m, n)}")
-        out = _stats.classifier_permutation(Z, m, n_permutations, rng, n_folds, C, show)
-        details.update(fold_auc=out["fold_auc"], n_folds=n_folds, C=C,
-                       converged=out["converged"], cv_seed=out["cv_seed"])
+        out = _stats.classifier_permutation(Z, m, n_permutations, rng, n_folds, penalty,
+                                            model, show)
+        details.update(model=model, n_folds=n_folds, penalty=penalty)
     else:
         out = _stats.mean_shift_permutation(Z, m, n_permutations, rng, show)
         details.update(_mean_shift_details(x, y, top))
@@ -316,8 +331,10 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
     level = alpha / len(batches) if correction == "bonferroni" else alpha
     n_perm, max_samples, n_folds = _check_options(
         method, level, kwargs.pop("n_permutations", None), kwargs.pop("max_samples", None),
-        kwargs.pop("n_folds", 5))
-    options = {"bandwidth": kwargs.pop("bandwidth", None), "C": float(kwargs.pop("C", 1.0)),
+        kwargs.pop("n_folds", 5), kwargs.get("model", "ridge"), kwargs.get("penalty", 1.0))
+    options = {"bandwidth": kwargs.pop("bandwidth", None),
+               "model": kwargs.pop("model", "ridge"),
+               "penalty": float(kwargs.pop("penalty", 1.0)),
                "top": V.check_positive_int(kwargs.pop("top", 10), "top"),
                "plot_points": V.check_positive_int(kwargs.pop("plot_points", 500), "plot_points")}
     if kwargs:

@@ -190,9 +190,13 @@ def neighborhood_overlap(old, new, k: int = 10, *, metric: str = "cosine") -> np
     Examples
     --------
     >>> import numpy as np
-    >>> old = np.array([[1.0, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]])
-    >>> new = np.array([[1.0, 0], [0, 1], [0.9, 0.1], [0.1, 0.9]])
-    >>> neighborhood_overlap(old, new, k=1)
-    array([0., 0., 0., 1.])
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 16))
+    >>> rotation = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    >>> neighborhood_overlap(X, X @ rotation, k=5).mean()   # cosines unchanged
+    1.0
+    >>> unrelated = rng.normal(size=(100, 8))               # about k / (n - 1) = 0.05
+    >>> round(neighborhood_overlap(X, unrelated, k=5).mean(), 2)
+    0.04
     """
     return neighborhood_change(old, new, k, metric=metric).overlap
