@@ -80,13 +80,13 @@ def median_bandwidth(D: np.ndarray) -> tuple[float, str]:
     Falls back to the median of the non-zero distances when more than half the pairs
     coincide, and to σ = 1 when every point is the same (the kernel is then constant).
     """
-    upper = D[np.triu_indices(D.shape[0], k=1)]
-    med = float(np.median(upper))
+    dist = np.sqrt(D[np.triu_indices(D.shape[0], k=1)])
+    med = float(np.median(dist))
     if med > 0:
-        return float(np.sqrt(med)), "median heuristic"
-    positive = upper[upper > 0]
+        return med, "median heuristic"
+    positive = dist[dist > 0]
     if positive.size:
-        return float(np.sqrt(np.median(positive))), "median of non-zero distances"
+        return float(np.median(positive)), "median of non-zero distances"
     return 1.0, "all points coincide (kernel constant)"
 
 
