@@ -580,3 +580,10 @@ def test_cranfield_queries_vs_documents(shared_data):
         alarms += vd.drift(docs[order[:half]], docs[order[half:]], n_permutations=99,
                            random_state=seed).drifted
     assert alarms <= 1
+
+
+def test_mmd_refuses_a_kernel_too_large_for_memory(rng):
+    X = np.zeros((8_001, 2))
+    X[:, 0] = np.arange(8_001)
+    with pytest.raises(ValueError, match=r"kernel matrix \(.* GB\); use max_samples <= 8000"):
+        vd.drift(X, X[:, ::-1] + 0.5, max_samples=9_000)

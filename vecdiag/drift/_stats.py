@@ -68,7 +68,10 @@ def _run_permutations(stat_of, rng, N: int, m: int, P: int, desc: str,
 def squared_distances(Z: np.ndarray) -> np.ndarray:
     """(N, N) squared euclidean distances ``|z_i|² + |z_j|² - 2 z_i·z_j``, clipped at 0."""
     sq = np.einsum("ij,ij->i", Z, Z)
-    D = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
+    D = Z @ Z.T  # then in place: one N x N matrix, no temporaries of that size
+    D *= -2.0
+    D += sq[:, None]
+    D += sq[None, :]
     np.maximum(D, 0.0, out=D)
     np.fill_diagonal(D, 0.0)
     return D

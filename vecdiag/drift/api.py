@@ -22,6 +22,8 @@ MIN_SAMPLES = 10
 # (N = both sets together): 1,000 + 1,000 rows is 32 MB; the others scale linearly.
 MAX_SAMPLES = {"mmd": 1_000, "classifier": 5_000, "mean_shift": 10_000}
 DEFAULT_PERMUTATIONS = 500
+# MMD holds one N x N float64 kernel: refuse sizes whose kernel would pass 2 GB.
+MAX_KERNEL_ROWS = 16_000
 
 
 def _check_size(arr: np.ndarray, name: str) -> None:
@@ -211,6 +213,12 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
                "subsampled": bool(m < ref.shape[0] or n < cur.shape[0]),
                "max_samples": max_samples}
     if method == "mmd":
+        if m + n > MAX_KERNEL_ROWS:
+            gb = (m + n) ** 2 * 8 / 2**30
+            raise ValueError(f"max_samples={max_samples} makes MMD build a {m + n} x {m + n} "
+                             f"kernel matrix ({gb:.1f} GB); use max_samples <= "
+                             f"{MAX_KERNEL_ROWS // 2} (the default {MAX_SAMPLES['mmd']} is "
+                             "usually plenty)")
         if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
             raise ValueError(f"bandwidth must be a positive number, got {bandwidth!r}")
         out = _stats.mmd_permutation(Z, m, bandwidth, n_permutations, rng, show)
