@@ -214,7 +214,8 @@ def _calibration_data(seed, n=40, d=5):
     """Two samples of one skewed, anisotropic, heavy-tailed distribution."""
     rng = np.random.default_rng(10_000 + seed)
     scales = np.linspace(0.5, 3.0, d)
-    draw = lambda: rng.standard_t(4, size=(n, d)) * scales + rng.exponential(size=(n, 1))  # noqa: E731
+    def draw():
+        return rng.standard_t(4, size=(n, d)) * scales + rng.exponential(size=(n, 1))
     return draw(), draw()
 
 
@@ -388,6 +389,10 @@ def test_bad_options(rng):
         vd.drift(X, Y, alpha=1.5)
     with pytest.raises(ValueError, match="bandwidth must be a positive number"):
         vd.drift(X, Y, bandwidth=-1.0)
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        vd.drift(X, Y, bandwidth="wide")
+    with pytest.raises(ValueError, match="model must be one of 'ridge', 'logistic'"):
+        vd.drift(X, Y, method="classifier", model="svm")
     with pytest.raises(ValueError, match="n_folds=30 is more than the rows"):
         vd.drift(X, Y, method="classifier", n_folds=30)
     with pytest.raises(ValueError, match="penalty must be a positive number"):

@@ -64,8 +64,13 @@ def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="ridge",
-                   penalty=1.0):
+                   penalty=1.0, bandwidth=None):
     V.check_choice(method, "method", METHODS)
+    if bandwidth is not None and (isinstance(bandwidth, bool)
+                                  or not isinstance(bandwidth, (int, float, np.floating))
+                                  or not (math.isfinite(bandwidth) and bandwidth > 0)):
+        raise ValueError(f"bandwidth must be a positive number (or None for the median "
+                         f"heuristic), got {bandwidth!r}")
     V.check_choice(model, "model", ("ridge", "logistic"))
     if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty > 0 \
             or not math.isfinite(penalty):
@@ -183,7 +188,7 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     (True, 0)
     """
     n_permutations, max_samples, n_folds = _check_options(
-        method, alpha, n_permutations, max_samples, n_folds, model, penalty)
+        method, alpha, n_permutations, max_samples, n_folds, model, penalty, bandwidth)
     plot_points = V.check_positive_int(plot_points, "plot_points")
     top = V.check_positive_int(top, "top")
     ref = _check_reference(reference)
@@ -191,8 +196,8 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     rng = V.check_random_state(random_state)
     return _drift_core(ref, cur, method=method, alpha=float(alpha), n_permutations=n_permutations,
                        max_samples=max_samples, bandwidth=bandwidth, n_folds=n_folds,
-                       model=model, penalty=float(penalty), top=top, plot_points=plot_points, rng=rng,
-                       show=show_progress)
+                       model=model, penalty=float(penalty), top=top, plot_points=plot_points,
+                       rng=rng, show=show_progress)
 
 
 def _subsample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -219,8 +224,6 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
                              f"kernel matrix ({gb:.1f} GB); use max_samples <= "
                              f"{MAX_KERNEL_ROWS // 2} (the default {MAX_SAMPLES['mmd']} is "
                              "usually plenty)")
-        if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
-            raise ValueError(f"bandwidth must be a positive number, got {bandwidth!r}")
         out = _stats.mmd_permutation(Z, m, bandwidth, n_permutations, rng, show)
         details.update(kernel="rbf exp(-|x-y|^2 / (2 sigma^2))", bandwidth=out["bandwidth"],
                        bandwidth_rule=out["bandwidth_rule"])
@@ -259,8 +262,12 @@ def _mean_shift_details(x: np.ndarray, y: np.ndarray, top: int) -> dict:
 
 def _picture(x, y, plot_points, rng) -> dict:
     """PCA of a plotting sample of both sets (stored so that plot() only draws)."""
-    px = x if x.shape[0] <= plot_points else x[np.sort(rng.choice(x.shape[0], plot_points, replace=False))]
-    py = y if y.shape[0] <= plot_points else y[np.sort(rng.choice(y.shape[0], plot_points, replace=False))]
+    def keep(X):
+        if X.shape[0] <= plot_points:
+            return X
+        return X[np.sort(rng.choice(X.shape[0], plot_points, replace=False))]
+
+    px, py = keep(x), keep(y)
     P = np.vstack([px, py])
     center = P.mean(axis=0)
     _, s, vt = np.linalg.svd(P - center, full_matrices=False)
@@ -339,7 +346,8 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
     level = alpha / len(batches) if correction == "bonferroni" else alpha
     n_perm, max_samples, n_folds = _check_options(
         method, level, kwargs.pop("n_permutations", None), kwargs.pop("max_samples", None),
-        kwargs.pop("n_folds", 5), kwargs.get("model", "ridge"), kwargs.get("penalty", 1.0))
+        kwargs.pop("n_folds", 5), kwargs.get("model", "ridge"), kwargs.get("penalty", 1.0),
+        kwargs.get("bandwidth"))
     options = {"bandwidth": kwargs.pop("bandwidth", None),
                "model": kwargs.pop("model", "ridge"),
                "penalty": float(kwargs.pop("penalty", 1.0)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, escape, fmt, html_block, html_table, result, shorten
+from ..results import Result, escape, html_block, html_table, result, shorten
 
 __all__ = ["neighborhood_overlap", "neighborhood_change", "NeighborhoodChange"]
 
@@ -193,10 +193,10 @@ def neighborhood_overlap(old, new, k: int = 10, *, metric: str = "cosine") -> np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 16))
     >>> rotation = np.linalg.qr(rng.normal(size=(16, 16)))[0]
-    >>> neighborhood_overlap(X, X @ rotation, k=5).mean()   # cosines unchanged
+    >>> float(neighborhood_overlap(X, X @ rotation, k=5).mean())   # cosines unchanged
     1.0
     >>> unrelated = rng.normal(size=(100, 8))               # about k / (n - 1) = 0.05
-    >>> round(neighborhood_overlap(X, unrelated, k=5).mean(), 2)
+    >>> round(float(neighborhood_overlap(X, unrelated, k=5).mean()), 2)
     0.04
     """
     return neighborhood_change(old, new, k, metric=metric).overlap

@@ -1,4 +1,4 @@
-"""Drift results: one test (:class:`DriftResult`) and a monitored sequence (:class:`DriftSeries`)."""
+"""Drift results: one test (:class:`DriftResult`), a monitored sequence (:class:`DriftSeries`)."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ class DriftResult(Result):
         """One sentence: the verdict and the numbers behind it."""
         verdict = "drift detected" if self.drifted else "no drift detected"
         where = f"{self.label}: " if self.label is not None else ""
-        return (f"{where}{verdict} ({self.method}: {self.statistic_name} = {fmt(self.statistic)}, "
-                f"threshold {fmt(self.threshold)}, p = {fmt(self.p_value)}, alpha = {fmt(self.alpha)})")
+        return (f"{where}{verdict} ({self.method}: {self.statistic_name} = "
+                f"{fmt(self.statistic)}, threshold {fmt(self.threshold)}, p = {fmt(self.p_value)}, alpha = {fmt(self.alpha)})")
 
     def to_dict(self) -> dict:
         """Plain Python values (JSON-ready): the figures and the scalar details."""
@@ -97,7 +97,8 @@ class DriftResult(Result):
             shift = self.details["dimension_shift"]
             parts.append("<p>Dimensions that moved most (standardised mean shift):</p>")
             parts.append(html_table([[int(j), float(shift[j])] for j in dims],
-                                    ["dimension", "shift (sd units)"], numeric={"shift (sd units)"}))
+                                    ["dimension", "shift (sd units)"],
+                                    numeric={"shift (sd units)"}))
         return html_block(f"DriftResult ({self.method})", *parts)
 
     def plot(self, ax=None):
