@@ -42,7 +42,8 @@ _LAZY = {
     "load_run": "evaluation", "load_qrels": "evaluation", "save_run": "evaluation",
     # drift
     "drift": "drift", "DriftResult": "drift", "drift_over_time": "drift",
-    "neighborhood_overlap": "drift",
+    "neighborhood_overlap": "drift", "neighborhood_change": "drift",
+    "NeighborhoodChange": "drift", "DriftSeries": "drift",
 }
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
