@@ -17,10 +17,9 @@ import pytest
 
 from vecdiag.cli import main
 
-from _reporting import needs_pipeline, planted
+from _reporting import needs_diagnose, needs_pipeline, planted
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = needs_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +41,7 @@ def demo_run(tmp_path_factory):
     return proc, cwd
 
 
+@needs_pipeline
 def test_demo_end_to_end_without_torch(demo_run):
     proc, cwd = demo_run
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -55,6 +55,7 @@ def test_demo_end_to_end_without_torch(demo_run):
     assert "Traceback" not in proc.stderr
 
 
+@needs_pipeline
 def test_demo_json(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--json", "--no-html", "--explain", "1"]) == 0
@@ -78,6 +79,7 @@ def write_inputs(folder: Path):
     return X, Q, ids, qrels
 
 
+@needs_pipeline
 def test_report_from_files(tmp_path, capsys):
     write_inputs(tmp_path)
     out = tmp_path / "r.html"
@@ -96,6 +98,7 @@ def test_report_from_files(tmp_path, capsys):
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)   # a report others can read
 
 
+@needs_pipeline
 def test_report_npz_parquet_and_sibling_ids(tmp_path, capsys):
     X, Q, ids, _ = write_inputs(tmp_path)
     np.savez(tmp_path / "c.npz", vectors=X)
@@ -111,6 +114,7 @@ def test_report_npz_parquet_and_sibling_ids(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["findings"]
 
 
+@needs_pipeline
 def test_report_beir_folder(tmp_path, capsys):
     X, Q, ids, qrels = write_inputs(tmp_path)
     beir = tmp_path / "beir"
@@ -138,6 +142,7 @@ def test_report_beir_folder(tmp_path, capsys):
     assert payload["worst_queries"][0]["query_text"].startswith("query q")
 
 
+@needs_diagnose
 def test_check_exit_codes_and_json(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "fine.npy", rng.normal(size=(400, 24)))
@@ -187,6 +192,7 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, words):
     assert set(tmp_path.rglob("*")) == before              # nothing written
 
 
+@needs_diagnose
 def test_failed_write_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(2)
     np.save(tmp_path / "ok.npy", rng.normal(size=(60, 6)))
