@@ -36,6 +36,9 @@ class QueryCase:
     """The :class:`vecdiag.Explanation`."""
     group: str | None = None
     """Its label (e.g. the demo's failure pattern), when the dataset has one."""
+    truncated: tuple = ()
+    """``(doc id, tokens)`` of its relevant documents longer than the model reads (from
+    stored token counts; empty when unknown)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +61,15 @@ class Analysis:
     """Group label -> mean of ``rank_metric`` over its queries, worst first."""
     notes: tuple = ()
     """Sentences about how the inputs were read (assumptions made visible)."""
+    max_tokens: int | None = None
+    """The model's token limit, when known (see ``QueryCase.truncated``)."""
 
 
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
             query_texts=None, qrels=None, query_groups=None, k: int = 10,
             metric: str = "cosine", n_explain: int = 3, metrics=DEFAULT_METRICS,
-            embedder=None, title: str = "vecdiag report", description: str = "",
+            embedder=None, token_counts=None, max_tokens: int | None = None,
+            title: str = "vecdiag report", description: str = "",
             notes=(), random_state=0, show_progress: bool | None = None) -> Analysis:
     """Diagnose ``corpus``; with queries and ``qrels`` also evaluate exact search and
     explain the ``n_explain`` worst queries.
@@ -86,6 +92,9 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
         How many of the worst queries (lowest ``metrics[0]``) to explain.
     embedder : embedder, optional
         Passed to ``explain_neighbors`` (truncation and prefix checks).
+    token_counts, max_tokens : optional
+        Tokens per document and the model's limit, when known without a model (e.g.
+        stored with a dataset): relevant documents past the limit are listed per query.
 
     Returns
     -------
@@ -107,6 +116,19 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts")
         query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
     k = V.check_k(k, n)
+    notes = list(notes)
+    if token_counts is not None:
+        token_counts = np.asarray(token_counts)
+        if token_counts.shape != (n,):
+            raise ValueError(f"token_counts has shape {token_counts.shape}; give one count "
+                             f"per corpus row ({n})")
+    query_text_for_explain = query_texts
+    if query_texts is not None and texts is not None and not _has("bm25s"):
+        # explain's lexical check needs BM25 (the lexical extra): without it, explain
+        # without the query text and say so
+        query_text_for_explain = None
+        notes.append('the lexical_mismatch check was skipped: it needs BM25 '
+                     '(pip install "vecdiag[lexical]")')
     diagnosis = vd.diagnose(index, queries=Q, k=k, random_state=random_state,
                             show_progress=show_progress)
     if qrels is None or Q is None:
@@ -114,6 +136,7 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
             raise ValueError("qrels need queries: pass the query embeddings too")
         return Analysis(title=title, description=description, diagnosis=diagnosis,
                         notes=tuple(notes))
+    position = {d: i for i, d in enumerate(ids)} if ids is not None else {}
     if ids is None or query_ids is None:
         raise ValueError("qrels name documents and queries by id: pass ids (one per corpus "
                          "row) and query_ids (one per query row)")
@@ -132,12 +155,17 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
                     if g >= evaluation.relevance_level]
         explanation = vd.explain_neighbors(
             Q[i], index, k=k, expected=relevant or None,
-            query_text=None if query_texts is None else query_texts[i],
+            query_text=None if query_text_for_explain is None else query_text_for_explain[i],
             embedder=embedder, random_state=random_state)
+        cut = ()
+        if token_counts is not None and max_tokens is not None:
+            cut = tuple((d, int(token_counts[position[d]])) for d in relevant
+                        if token_counts[position[d]] > max_tokens)
         cases.append(QueryCase(query_id=qid,
                                query_text=None if query_texts is None else query_texts[i],
                                score=float(value), relevant=relevant, explanation=explanation,
-                               group=None if query_groups is None else query_groups[i]))
+                               group=None if query_groups is None else query_groups[i],
+                               truncated=cut))
     groups = None
     if query_groups is not None:
         by_group: dict = {}
@@ -147,7 +175,13 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
                              key=lambda kv: kv[1]))
     return Analysis(title=title, description=description, diagnosis=diagnosis,
                     evaluation=evaluation, cases=tuple(cases), rank_metric=rank_metric,
-                    groups=groups, notes=tuple(notes))
+                    groups=groups, notes=tuple(notes), max_tokens=max_tokens)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _aligned(values, n: int, name: str):

@@ -13,6 +13,7 @@ import datetime as _dt
 import io
 
 from ..results import escape, fmt, html_table, shorten
+from .text import truncation_lines
 
 __all__ = ["render_html", "figure_png", "CSP"]
 
@@ -63,13 +64,15 @@ def _plot_or_note(obj, what: str) -> str:
     return tag or ""
 
 
-def _case_html(case, rank_metric: str, number: int) -> str:
+def _case_html(case, rank_metric: str, number: int, limit=None) -> str:
     title = f"{number}. Query {case.query_id}"
     if case.query_text:
         title += f": “{shorten(case.query_text, 90)}”"
     head = (f"<h3>{escape(title)}</h3><p>{escape(rank_metric)} = {escape(fmt(case.score))}"
             + (f" · pattern: {escape(case.group)}" if case.group else "")
             + f" · relevant: {escape(', '.join(case.relevant[:8]) or 'none')}</p>")
+    for line in truncation_lines(case, limit):
+        head += f'<p class="note">{escape(line.lstrip("! "))}</p>'
     return (f'<article id="query-{escape(case.query_id)}">{head}'
             f"{case.explanation._repr_html_()}{_plot_or_note(case.explanation, 'explanation')}"
             "</article>")
@@ -108,7 +111,7 @@ def render_html(analysis, *, generated: str | None = None) -> str:
                      f"{escape(analysis.rank_metric)}, each explained by "
                      "<code>vecdiag.explain_neighbors</code>: causes strongest first, "
                      "then what each fix would change.</p>")
-        parts += [_case_html(c, analysis.rank_metric, i)
+        parts += [_case_html(c, analysis.rank_metric, i, analysis.max_tokens)
                   for i, c in enumerate(analysis.cases, 1)]
         parts.append("</section>")
     if analysis.evaluation is not None:

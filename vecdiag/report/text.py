@@ -31,7 +31,14 @@ def findings_text(diagnosis) -> list[str]:
     return lines
 
 
-def _case_lines(case, rank_metric: str, number: int) -> list[str]:
+def truncation_lines(case, limit) -> list[str]:
+    """Sentences about relevant documents cut at the model's token limit."""
+    return [f"! {doc} has {tokens} tokens but the model reads {limit}: its last "
+            f"{tokens - limit} tokens were never embedded"
+            for doc, tokens in getattr(case, "truncated", ())]
+
+
+def _case_lines(case, rank_metric: str, number: int, limit=None) -> list[str]:
     exp = case.explanation
     text = f" “{shorten(case.query_text, 70)}”" if case.query_text else ""
     group = f" ({case.group})" if case.group else ""
@@ -41,6 +48,8 @@ def _case_lines(case, rank_metric: str, number: int) -> list[str]:
         lines.append(_wrap(f"top hits: {', '.join(map(str, top))}", 7))
     for e in list(getattr(exp, "expected", []) or [])[:3]:
         lines.append(_wrap(f"expected {e.id}: rank {e.rank}, score {fmt(e.score)}", 7))
+    for line in truncation_lines(case, limit):
+        lines.append(_wrap(line, 7))
     causes = list(getattr(exp, "causes", []) or [])
     for c in causes[:3]:
         fix = f" [fix: {c.fix}]" if getattr(c, "fix", None) else ""
@@ -70,7 +79,7 @@ def render_text(analysis, *, html_path=None) -> str:
     if analysis.cases:
         lines += ["", f"The {len(analysis.cases)} worst queries, explained:"]
         for i, case in enumerate(analysis.cases, 1):
-            lines += _case_lines(case, analysis.rank_metric, i)
+            lines += _case_lines(case, analysis.rank_metric, i, analysis.max_tokens)
     if html_path is not None:
         lines += ["", f"Full report: {html_path}"]
     return "\n".join(lines)
@@ -115,6 +124,7 @@ def to_json(analysis) -> dict:
         "query_id": c.query_id, "query_text": c.query_text, "group": c.group,
         analysis.rank_metric: jsonable(c.score), "relevant": c.relevant,
         "top_ids": jsonable(list(getattr(c.explanation, "top_ids", []))),
+        "truncated_relevant": [{"id": d, "tokens": t} for d, t in c.truncated],
         "expected": [{"id": e.id, "rank": int(e.rank), "score": jsonable(e.score)}
                      for e in getattr(c.explanation, "expected", [])],
         "causes": [{"code": x.code, "confidence": jsonable(x.confidence), "fix": x.fix,
