@@ -89,7 +89,8 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     k : int
         Neighbours for the diagnosis graph and the explanations.
     n_explain : int
-        How many of the worst queries (lowest ``metrics[0]``) to explain.
+        How many of the worst queries to explain: lowest ``metrics[0]``, ties broken by
+        the other metrics in order, then by query id.
     embedder : embedder, optional
         Passed to ``explain_neighbors`` (truncation and prefix checks).
     token_counts, max_tokens : optional
@@ -146,7 +147,10 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     rank_metric = evaluation.metrics[0]
     per_query = evaluation.per_query[rank_metric]
     row_of = {q: i for i, q in enumerate(query_ids)}
-    worst = sorted(per_query.items(), key=lambda kv: (kv[1], kv[0]))[:n_explain]
+    # worst first: lowest rank metric, ties broken by the other metrics, then query id
+    table = evaluation.per_query
+    order = sorted(table.index, key=lambda q: (*table.loc[q].tolist(), str(q)))
+    worst = [(q, per_query[q]) for q in order[:n_explain]]
     cases = []
     for qid, value in worst:
         i = row_of[qid]
