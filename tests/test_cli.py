@@ -52,6 +52,7 @@ def demo_run(tmp_path_factory):
     return proc, cwd
 
 
+@pytest.mark.slow
 @needs_pipeline
 def test_demo_end_to_end_with_core_dependencies_only(demo_run):
     proc, cwd = demo_run
