@@ -169,8 +169,10 @@ class Dataset(Result):
 
         ``encode`` returns the stored vector of a corpus text (``kind="document"``) or a
         query text (``kind="query"``) and raises ValueError for any other text;
-        ``count_tokens`` and ``max_tokens`` come from the stored counts. Enough for
-        ``explain_neighbors`` to check truncation on the bundled demo without torch.
+        ``count_tokens`` and ``max_tokens`` come from the stored counts. It lets code
+        written against the embedder protocol run on the bundled demo without torch;
+        checks that embed new text (``explain_neighbors``'s truncation check embeds
+        chunks of a document) need the real model.
         """
         from ._lookup import LookupEmbedder
 
