@@ -194,3 +194,18 @@ def test_load_by_path_and_type_errors(model):
         SentenceTransformerEmbedder(model, query_prefix=None)
     with pytest.raises(TypeError, match="model must be a SentenceTransformer"):
         SentenceTransformerEmbedder(object())
+
+
+@pytest.mark.text
+def test_a_default_prompt_in_the_model_is_not_added_silently(model, emb):
+    """Only the embedder's own prefixes are applied, whatever the model's config says."""
+    plain = emb.encode(["reset password"])
+    saved = (dict(model.prompts), model.default_prompt_name)
+    try:
+        model.prompts = {**model.prompts, "sneaky": "query: "}
+        model.default_prompt_name = "sneaky"
+        with_default = model.encode(["reset password"])      # the model itself adds it
+        assert not np.allclose(with_default, plain, atol=1e-4)
+        np.testing.assert_allclose(emb.encode(["reset password"]), plain, atol=1e-6)
+    finally:
+        model.prompts, model.default_prompt_name = saved
