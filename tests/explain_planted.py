@@ -45,18 +45,19 @@ def control(rng, n, d):
 
 
 def hub(rng, n, d, k=10):
-    """A weak shared direction mu (mean cosine ~0.23) and k+2 documents lying almost on
+    """A weak shared direction mu (mean cosine ~0.23) and k+4 documents lying almost on
     it: they are in nearly every document's top-k. The query leans on mu, so the hubs
     outrank the expected document, whose own direction the query shares. Hubness is a
     high-dimensional effect: use d >= 64."""
     m = 0.55
     mu = unit(rng.normal(size=d))
-    Z = unit(rng.normal(size=(n, d)))
+    Z = rng.normal(size=(n, d))
+    Z = unit(Z - np.outer(Z @ mu, mu))  # every document has exactly the same share of mu
     X = m * mu + Z
-    n_h = k + 2
+    n_h = k + 4
     X[:n_h] = m * mu + 0.35 * unit(rng.normal(size=(n_h, d)))
     e = int(rng.integers(n_h, n))
-    q = m * mu + 0.15 * Z[e] + 0.03 * unit(rng.normal(size=d))
+    q = m * mu + 0.2 * Z[e] + 0.03 * unit(rng.normal(size=d))
     return Case(X, q, [e], k=k)
 
 
@@ -67,7 +68,7 @@ def norm_bias(rng, n, d, k=10):
     e = int(rng.integers(k + 2, n))
     q = unit(X[e]) + 0.2 * unit(rng.normal(size=d))
     long_rows = np.arange(k + 2)
-    X[long_rows] = 15 * unit(0.3 * unit(q) + unit(rng.normal(size=(k + 2, d))))
+    X[long_rows] = 15 * unit(0.6 * unit(q) + unit(rng.normal(size=(k + 2, d))))
     return Case(X, q, [e], metric="dot", k=k)
 
 

@@ -207,10 +207,18 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
             percentile=ctx.expected_percentile[int(p)],
             separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top)))
 
+    dims = [d for d, _ in contributions[ctx.id_of(ctx.top[0])]]
+    if expected_docs:
+        dims += [int(d) for d in expected_docs[0].separating_dims if int(d) not in dims]
+    contrast = {"dims": dims}
+    for p in [int(ctx.top[0]), *expected_pos]:
+        contrast[ctx.id_of(p)] = [float(v) for v in contrib[row_of[p]][dims]]
+
     neighbors = index.search(q[None, :], k=k)
     return Explanation(
         neighbors=neighbors, causes=cause_list, expected=expected_docs,
         contributions=contributions, counterfactuals=records, k=k, metric=index.metric,
+        contrast=contrast,
         top_ids=[ctx.id_of(p) for p in ctx.top], top_scores=ctx.scores[ctx.top].astype(float),
         top_percentiles=np.asarray(ctx.top_percentiles, dtype=float),
         top_texts=None if index.texts is None else [str(index.texts[p]) for p in ctx.top],

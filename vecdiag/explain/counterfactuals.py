@@ -121,7 +121,7 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     rankings: dict = {}
     approx: dict = {}
     q2 = query[None, :]
-    if index.metric != "cosine":
+    if index.metric != "cosine" and np.any(query):  # a zero query has no direction
         keys = full_scores_cosine(index, query)
         rankings["cosine_metric"] = Ranking(keys, k)
     for fix in TRANSFORM_FIXES:

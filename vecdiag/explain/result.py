@@ -102,6 +102,11 @@ class Explanation(Result):
     """Their scores."""
     top_percentiles: np.ndarray
     """Their scores' percentiles (0-100) among random corpus pairs."""
+    contrast: dict | None = None
+    """The top hit against the expected documents in the same dimensions:
+    ``{"dims": [...], "top hit id": [values], "expected id": [values], ...}`` for the
+    top hit's largest contributions and the first expected document's separating
+    dimensions (what :meth:`plot` draws)."""
     top_texts: list | None = None
     """Texts of the top-k when the corpus has texts."""
     stats: dict | None = None
