@@ -132,3 +132,19 @@ def test_cause_evidence_matches_counterfactual():
     new_rank = cf.expected_ranks[case.expected[0]]
     assert new_rank <= case.k and f"to rank {new_rank}" in hub.summary
     assert hub.ranking and hub.evidence["fix_effect"] == 1.0
+
+
+@pytest.mark.parametrize("name,seed,n,d", [("anisotropy", 6, 250, 48), ("norm_bias", 7, 250, 40)])
+def test_counterfactuals_agree_with_apply_fix(name, seed, n, d):
+    """explain caches fitted transforms per Index; the ranks equal vd.fixes.apply_fix's."""
+    case = GENERATORS[name](np.random.default_rng(seed), n, d)
+    index = vd.Index(case.corpus, metric=case.metric)
+    exp = vd.explain_neighbors(case.query, index, k=case.k, expected=case.expected)
+    again = vd.explain_neighbors(case.query, index, k=case.k, expected=case.expected)
+    e = case.expected[0]
+    for cf, cf2 in zip(exp.counterfactuals, again.counterfactuals):
+        nb = vd.fixes.apply_fix(cf.fix, case.query[None], case.corpus, k=n, metric=case.metric)
+        order = nb.indices[0].tolist()
+        assert cf.expected_ranks[e] == order.index(e) + 1, cf.fix
+        assert cf.top == order[:case.k], cf.fix
+        assert cf2.expected_ranks == cf.expected_ranks and cf2.top == cf.top

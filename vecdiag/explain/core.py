@@ -138,13 +138,18 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     top = V.check_positive_int(top, "top")
     max_exact = V.check_positive_int(max_exact, "max_exact", minimum=2)
     sample_size = V.check_positive_int(sample_size, "sample_size", minimum=2)
-    rng = V.check_random_state(random_state)
+    if not (random_state is None or (isinstance(random_state, numbers.Integral)
+                                     and not isinstance(random_state, bool))):
+        raise TypeError(f"random_state must be an int or None, got "
+                        f"{type(random_state).__name__}; explanations cache statistics by seed")
+    random_state = 0 if random_state is None else int(random_state)
     expected_pos = _resolve_docs(expected, index, "expected")
     returned_pos = _resolve_docs(returned, index, "returned") if returned is not None else None
     if not isinstance(index, Index):  # pragma: no cover - _resolve_corpus returns an Index
         raise TypeError("internal: corpus was not turned into an Index")
 
-    stats = corpus_stats(index, k, max_exact=max_exact, sample_size=sample_size, rng=rng)
+    stats = corpus_stats(index, k, max_exact=max_exact, sample_size=sample_size,
+                         random_state=random_state)
     ctx = _Context()
     ctx.index, ctx.stats, ctx.k, ctx.metric, ctx.query = index, stats, k, index.metric, q
     ctx.k_graph = stats.graph_k
@@ -180,7 +185,8 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
 
     ctx.anisotropy = float(anisotropy(index)) if n >= 2 else None
     ctx.rogue = rogue_dimensions(index) if n >= 2 else None
-    ctx.ann_recall = _recall(returned_pos, ctx.top) if returned_pos is not None else None
+    ctx.ann_recall = (_recall(returned_pos, ctx.top, ctx.scores, index.metric)
+                      if returned_pos is not None else None)
 
     extra_checks, attribution_out = (), None
     if emb is not None or index.texts is not None:
@@ -331,8 +337,16 @@ def _model_similarity(emb):
     return name
 
 
-def _recall(returned_pos, exact_top) -> float:
-    """Share of the exact top-k found in the returned list (vd.ann_recall)."""
+def _recall(returned_pos, exact_top, scores, metric) -> float:
+    """Share of the exact top-k found in the returned list (:func:`vecdiag.ann_recall`:
+    a returned document that ties the k-th exact score counts as found)."""
+    from ..neighbors import Neighbors
     from ..scores import ann_recall
 
-    return float(ann_recall(np.asarray(returned_pos)[None, :], np.asarray(exact_top)[None, :]))
+    if not returned_pos:
+        return 0.0
+    got = np.asarray(returned_pos, dtype=np.int64)[None, :]
+    want = np.asarray(exact_top, dtype=np.int64)[None, :]
+    return float(ann_recall(Neighbors(indices=got, scores=scores[got], metric=metric, k=got.shape[1]),
+                            Neighbors(indices=want, scores=scores[want], metric=metric,
+                                      k=want.shape[1])))

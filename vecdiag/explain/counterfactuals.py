@@ -1,24 +1,27 @@
 """Counterfactuals: the ranking this query would get under each fix.
 
 Every fix is applied through :mod:`vecdiag.fixes` (one implementation of each fix in the
-library); this module only asks for the *whole* ranking (``k = len(corpus)``), so the
-expected documents' new ranks are exact even far outside k, and records what moved.
+library, shared with ``try_fixes``): re-rankers and the metric change through
+:func:`vecdiag.fixes.apply_fix`, asking for the *whole* ranking (``k = len(corpus)``) so
+the expected documents' new ranks are exact even far outside k; the vector fixes through
+:func:`vecdiag.fixes.make_transformer`, the same configured transformer ``apply_fix``
+fits, but fitted once per Index and kept with the transformed corpus in ``index.cache``
+(refitting a d x d covariance on every query would cost more than the search).
 
 Fix codes and what they do here:
 
-``cosine_metric`` (metric is dot or euclidean)
+``cosine_metric`` (metric is dot or euclidean, query not zero)
     Rank by cosine instead: direction only, lengths ignored.
 ``center``, ``all_but_the_top``, ``whiten``
     :class:`vecdiag.fixes.Center` / :class:`~vecdiag.fixes.AllButTheTop` /
     :class:`~vecdiag.fixes.Whiten` fitted on the corpus (unit-normalising first under
-    cosine), applied to corpus and query, searched with the same metric. The fitted
-    transforms and transformed corpora are cached per Index.
+    cosine), applied to corpus and query, searched with the same metric.
 ``csls``, ``mutual_proximity``
     :func:`vecdiag.fixes.csls` and :func:`vecdiag.fixes.mutual_proximity` (their corpus
     statistics are cached on the Index by :mod:`vecdiag.fixes`).
 ``deduplicate``
-    :func:`vecdiag.fixes.deduplicate` (each group of near-copies takes one place), only
-    when copies sit in the part of the ranking that matters.
+    :func:`vecdiag.fixes.deduplicate` (each group of near-copies, cosine >= 0.98, takes
+    one place), only when copies sit in the part of the ranking that matters.
 
 For a raw array larger than the exact limit (see :mod:`vecdiag.explain.stats`) the
 statistics CSLS and mutual proximity need come from the documented sample, and
@@ -68,14 +71,9 @@ def _fitted(index, fix: str, cosine: bool):
     key = ("explain.transform", fix)
     if key in index.cache:
         return index.cache[key]
-    from .. import fixes
+    from ..fixes import make_transformer
 
-    if fix == "center":
-        model = fixes.Center(normalize_first=cosine)
-    elif fix == "all_but_the_top":
-        model = fixes.AllButTheTop(normalize_first=cosine)
-    else:
-        model = fixes.Whiten(normalize_first=cosine)
+    model = make_transformer(fix, index.metric)
     Z = model.fit(index.vectors).transform(index.vectors)
     if cosine:  # searched by cosine: keep unit rows (zero rows stay zero and score 0)
         norms = row_norms(Z)
@@ -115,26 +113,24 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     ``groups`` the near-copy groups among them (de-duplication runs only when there are
     some).
     """
-    from .. import fixes
+    from ..fixes import apply_fix
 
     n = len(index)
     rankings: dict = {}
     approx: dict = {}
     q2 = query[None, :]
     if index.metric != "cosine" and np.any(query):  # a zero query has no direction
-        keys = full_scores_cosine(index, query)
-        rankings["cosine_metric"] = Ranking(keys, k)
+        rankings["cosine_metric"] = _neighbors_ranking(apply_fix("cosine_metric", q2, index, k=n), k)
     for fix in TRANSFORM_FIXES:
         rankings[fix] = transformed_ranking(index, query, fix, k)
     if stats.exact:
-        rankings["csls"] = _neighbors_ranking(fixes.csls(q2, index, k=n), k)
-        rankings["mutual_proximity"] = _neighbors_ranking(
-            fixes.mutual_proximity(q2, index, k=n), k)
+        for fix in RERANK_FIXES:
+            rankings[fix] = _neighbors_ranking(apply_fix(fix, q2, index, k=n), k)
     else:
         bank = index.vectors[stats.sample_rows]
-        rankings["csls"] = _neighbors_ranking(fixes.csls(q2, index, k=n, bank=bank), k)
+        rankings["csls"] = _neighbors_ranking(apply_fix("csls", q2, index, k=n, bank=bank), k)
         rankings["mutual_proximity"] = _neighbors_ranking(
-            fixes.mutual_proximity(q2, index, k=n, n_samples=stats.sample_size), k)
+            apply_fix("mutual_proximity", q2, index, k=n, n_samples=stats.sample_size), k)
         approx["csls"] = approx["mutual_proximity"] = (
             f"statistics from a sample of {stats.sample_size} rows")
     dedup = None
@@ -147,16 +143,6 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     records = [describe(fix, r, base, expected_pos, k, id_of, approx.get(fix))
                for fix, r in rankings.items()]
     return records, rankings
-
-
-def full_scores_cosine(index, query: np.ndarray) -> np.ndarray:
-    """Cosine of the query with every row (the ``cosine_metric`` fix)."""
-    from ..neighbors import knn
-
-    res = knn(query[None, :], index.vectors, k=len(index), metric="cosine")
-    keys = np.empty(len(index))
-    keys[res.indices[0]] = res.scores[0]
-    return keys
 
 
 def duplicate_groups_among(index, rows: np.ndarray) -> list:
@@ -172,15 +158,15 @@ def duplicate_groups_among(index, rows: np.ndarray) -> list:
 
 def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
     """De-duplicated ranking when copies crowd the candidates; None when there are none."""
-    from .. import fixes
+    from ..fixes import apply_fix
 
     if exact:
-        nb = fixes.deduplicate(query[None, :], index, k=len(index),
-                               threshold=DUPLICATE_THRESHOLD)
+        nb = apply_fix("deduplicate", query[None, :], index, k=len(index),
+                       threshold=DUPLICATE_THRESHOLD)
         return _neighbors_ranking(nb, k), None
     rows = np.asarray(candidates, dtype=np.int64)
-    sub = fixes.deduplicate(query[None, :], index.vectors[rows], k=rows.size,
-                            threshold=DUPLICATE_THRESHOLD, metric=index.metric)
+    sub = apply_fix("deduplicate", query[None, :], index.vectors[rows], k=rows.size,
+                    threshold=DUPLICATE_THRESHOLD, metric=index.metric)
     order = rows[sub.indices[0]]
     rest = base.top(len(index))
     rest = rest[~np.isin(rest, rows)]

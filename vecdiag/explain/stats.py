@@ -57,7 +57,7 @@ class CorpusStats:
         Neighbours per list of the kNN graph: ``min(k, n - 1)``.
     """
 
-    def __init__(self, index, k: int, *, max_exact: int, sample_size: int, rng):
+    def __init__(self, index, k: int, *, max_exact: int, sample_size: int, random_state=0):
         X = index.vectors
         self.n, self.d = X.shape
         self.metric = index.metric
@@ -70,7 +70,7 @@ class CorpusStats:
             safe = np.where(self.norms > 0, self.norms, 1)
             self.unit = X / safe[:, None].astype(X.dtype)
         self._index = index
-        self._cache: dict = {}
+        self.random_state = random_state
         self.graph_k = graph_k = min(k, self.n - 1)
         self.exact = self.n <= max_exact or getattr(index, "_explain_owned", False) is False
         if self.exact:
@@ -86,6 +86,7 @@ class CorpusStats:
             self.nn1 = np.sort(graph.scores[:, 0].astype(float))
         else:
             m = min(sample_size, self.n)
+            rng = np.random.default_rng(random_state)
             probes = np.sort(rng.choice(self.n, size=m, replace=False))
             res = index.search(X[probes], k=graph_k + 1)
             idx, sc = _drop_self(res.indices, res.scores, probes, graph_k)
@@ -122,30 +123,29 @@ def _drop_self(indices, scores, probes, k):
 
 
 def corpus_stats(index, k: int, *, max_exact: int = DEFAULT_MAX_EXACT,
-                 sample_size: int = DEFAULT_SAMPLE, rng=None) -> CorpusStats:
+                 sample_size: int = DEFAULT_SAMPLE, random_state=0) -> CorpusStats:
     """Statistics for ``index`` at ``k``: from ``index.cache`` when already computed.
 
     An Index the user built keeps them in ``index.cache`` (exact); a temporary Index made
     from a raw array (``index._explain_owned = True``) uses the sample above
     ``max_exact`` rows and is not kept beyond the call.
     """
-    key = ("explain.stats", int(k))
+    key = ("explain.stats", int(k), random_state)
     cache = getattr(index, "cache", None)
     if cache is not None and key in cache:
         return cache[key]
-    if rng is None:
-        rng = np.random.default_rng(0)
-    stats = CorpusStats(index, k, max_exact=max_exact, sample_size=sample_size, rng=rng)
+    stats = CorpusStats(index, k, max_exact=max_exact, sample_size=sample_size,
+                        random_state=random_state)
     if cache is not None:
         cache[key] = stats
     return stats
 
 
 def percentile_of(stats: CorpusStats, scores) -> np.ndarray:
-    """Percentile (0-100) of each score among random corpus pairs (i != j)."""
+    """Percentile (0-100) of each score among random corpus pairs
+    (:func:`vecdiag.score_percentile`; its pair sample is cached on the Index)."""
     from ..scores import score_percentile
 
-    key = "pair_percentile"
-    scores = np.asarray(scores, dtype=float)
-    return np.asarray(score_percentile(scores, stats._index, metric=stats.metric,
-                                       random_state=0), dtype=float)
+    return np.asarray(score_percentile(np.asarray(scores, dtype=float), stats._index,
+                                       metric=stats.metric, random_state=stats.random_state),
+                      dtype=float)
