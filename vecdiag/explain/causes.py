@@ -440,8 +440,9 @@ def check_expected_far(ctx):
 
     Strength ``ramp(99 − pct, 0, 19)`` with pct its score's percentile among random
     corpus pairs (80th or lower: no closer than an unrelated pair), times
-    ``(1 − best fix effect)`` (no fix rescues it) and ``(1 − 0.7 · ood strength)`` (when
-    the query itself is out of distribution, that is the sharper diagnosis).
+    ``(1 − best fix effect)`` (no fix rescues it), ``(1 − 0.7 · ood strength)`` (when
+    the query itself is out of distribution, that is the sharper diagnosis) and
+    ``(1 − lexical_mismatch strength)`` (when BM25 finds it, it is not far in every view).
     Confidence ``0.9 ×`` that.
     """
     if not ctx.missed:
@@ -458,7 +459,7 @@ def check_expected_far(ctx):
         if r1 < best_rank or best_fix is None:
             best_fix, best_rank = fix, min(best_rank, r1)
         best_e = max(best_e, e)
-    s *= (1 - best_e) * (1 - 0.7 * ood_strength(ctx))
+    s *= (1 - best_e) * (1 - 0.7 * ood_strength(ctx)) * (1 - getattr(ctx, "lexical_strength", 0.0))
     if s <= 0:
         return None
     summary = (f"{ctx.name_of(pos)} is far from the query in every view: its score "

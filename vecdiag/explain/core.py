@@ -133,6 +133,9 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
 
     index = _resolve_corpus(corpus, metric, ids, texts)
     q, query_text, emb = _resolve_query(query, index, embedder, query_text)
+    if attribution and (emb is None or not query_text):
+        raise ValueError("attribution=True needs an embedder and the query's text (a string "
+                         "query with embedder=..., or query_text=...)")
     n = len(index)
     k = V.check_k(k, n)
     top = V.check_positive_int(top, "top")

@@ -42,6 +42,7 @@ __all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES"]
 TRANSFORM_FIXES = ("center", "all_but_the_top", "whiten")
 RERANK_FIXES = ("csls", "mutual_proximity")
 DUPLICATE_THRESHOLD = 0.98
+CSLS_NEIGHBORS = 10  # vecdiag.fixes.csls's default neighbourhood (fewer in tiny corpora)
 
 
 class Ranking:
@@ -123,14 +124,17 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
         rankings["cosine_metric"] = _neighbors_ranking(apply_fix("cosine_metric", q2, index, k=n), k)
     for fix in TRANSFORM_FIXES:
         rankings[fix] = transformed_ranking(index, query, fix, k)
-    if stats.exact:
-        for fix in RERANK_FIXES:
-            rankings[fix] = _neighbors_ranking(apply_fix(fix, q2, index, k=n), k)
-    else:
-        bank = index.vectors[stats.sample_rows]
-        rankings["csls"] = _neighbors_ranking(apply_fix("csls", q2, index, k=n, bank=bank), k)
+    n_neighbors = min(CSLS_NEIGHBORS, n - 1)
+    if n_neighbors >= 1:
+        bank = None if stats.exact else index.vectors[stats.sample_rows]
+        opts = {} if bank is None else {"bank": bank}
+        rankings["csls"] = _neighbors_ranking(
+            apply_fix("csls", q2, index, k=n, n_neighbors=n_neighbors, **opts), k)
+    if n >= 3:  # mutual proximity estimates a score distribution per document
+        opts = {} if stats.exact else {"n_samples": stats.sample_size}
         rankings["mutual_proximity"] = _neighbors_ranking(
-            apply_fix("mutual_proximity", q2, index, k=n, n_samples=stats.sample_size), k)
+            apply_fix("mutual_proximity", q2, index, k=n, **opts), k)
+    if not stats.exact:
         approx["csls"] = approx["mutual_proximity"] = (
             f"statistics from a sample of {stats.sample_size} rows")
     dedup = None
