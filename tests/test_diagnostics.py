@@ -332,3 +332,27 @@ def test_timing_of_cached_hubness_is_negligible(rng):
     for _ in range(100):
         vd.hubness(index, 10)
     assert time.perf_counter() - t0 < 0.5
+
+
+def test_k_occurrence_with_many_exact_copies_follows_the_tie_rule(rng):
+    X = rng.normal(size=(60, 5))
+    X[[10, 20, 30, 40, 50]] = X[5]            # six copies: more than k + 1
+    h = vd.hubness(X, 2)
+    np.testing.assert_array_equal(h.k_occurrence, brute_k_occurrence(X, 2, "cosine"))
+    assert h.k_occurrence.sum() == 120
+
+
+def test_chunked_graph_fallback_equals_brute_force(rng):
+    """Without Index.knn_graph(show_progress=...), the graph is searched in chunks."""
+    from vecdiag.diagnostics._graph import knn_graph
+
+    class PlainIndex(vd.Index):
+        def knn_graph(self, k=10):          # the minimal signature: forces the fallback
+            return super().knn_graph(k)
+
+    X = rng.normal(size=(90, 6))
+    X[[30, 60, 61, 62]] = X[4]              # copies: self may fall outside the k + 1
+    for metric in ("cosine", "euclidean", "dot"):
+        graph = knn_graph(PlainIndex(X, metric=metric), 3, chunks=7)
+        nk = np.bincount(graph.indices.ravel(), minlength=90)
+        np.testing.assert_array_equal(nk, brute_k_occurrence(X, 3, metric))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vecdiag as vd
-from vecdiag.diagnostics import THRESHOLDS, Diagnosis, Finding
+from vecdiag.diagnostics import THRESHOLDS, Diagnosis
 
 ORDER = {"critical": 0, "warning": 1, "ok": 2}
 
@@ -142,8 +142,9 @@ def test_single_distinct_vector():
     assert d["near_duplicates"].severity == "critical"
     assert d.stats["n_distinct"] == 1
     assert d.stats["intrinsic_dimension"] is None
-    with pytest.raises(KeyError, match="no finding with code 'hubness'"):
-        d["hubness"]                                           # not judged on copies
+    assert d["hubness"].summary.startswith("Not judged")     # lists of ties, not hubs
+    with pytest.raises(KeyError, match="no finding with code 'query_corpus_shift'"):
+        d["query_corpus_shift"]
 
 
 def test_one_dimensional_vectors(rng):
@@ -254,6 +255,7 @@ def test_graph_sample_for_large_corpora(rng):
     assert "sample" in d["near_duplicates"].evidence["search"]
 
 
+@pytest.mark.slow
 def test_memory_stays_far_below_an_n_by_n_matrix(rng):
     X = rng.normal(size=(8_000, 4)).astype(np.float32)
     tracemalloc.start()
@@ -265,6 +267,7 @@ def test_memory_stays_far_below_an_n_by_n_matrix(rng):
 
 # --- real data ------------------------------------------------------------------------------
 
+@pytest.mark.shared
 def test_cranfield_minilm(shared_data):
     folder = shared_data / "cranfield"
     E = np.load(folder / "emb_minilm_corpus.npy")
@@ -280,3 +283,28 @@ def test_cranfield_minilm(shared_data):
     assert any("471" in g and "995" in g for g in groups)
     assert d["query_corpus_shift"].evidence["n_queries"] == len(Q)
     assert 5 < d.stats["intrinsic_dimension"] < 40
+
+
+def test_to_dict_is_json_ready(rng):
+    import json
+
+    X, kwargs = _shift(rng)
+    d = vd.diagnose(X, **kwargs)
+    data = json.loads(json.dumps(d.to_dict()))
+    assert data["worst"] == d.worst and len(data["findings"]) == len(d.findings)
+    assert data["stats"]["query_hubness_skewness"] == pytest.approx(
+        vd.hubness(X, 10, queries=kwargs["queries"]).skewness)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_huge_and_tiny_vectors_give_the_same_findings(rng, metric):
+    X = clusters(n=200)
+    base = vd.diagnose(X, metric=metric)
+    for factor in (1e200, 1e-200):
+        d = vd.diagnose(X * factor, metric=metric)
+        check_shape(d)
+        assert [(f.code, f.severity) for f in d.findings] == \
+            [(f.code, f.severity) for f in base.findings]
+        for key in ("anisotropy", "hubness_skewness", "intrinsic_dimension", "norm_cv",
+                    "participation_ratio"):
+            assert d.stats[key] == pytest.approx(base.stats[key], rel=1e-9)

@@ -480,3 +480,34 @@ def test_text_fixes():
     np.testing.assert_array_equal(pre.indices, expected.indices)
     with pytest.raises(ValueError, match="add_prefix needs query_prefix="):
         apply_fix("add_prefix", Q, C, k=3, texts=docs, query_texts=qs, embedder=emb)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top", "cosine_metric"])
+def test_apply_fix_on_index_uses_cache_and_agrees(data, code, metric):
+    """The cached Index path (affine algebra on the fitted fix) equals transform + knn."""
+    Q, C = data
+    ids = [f"d{i}" for i in range(len(C))]
+    index = vd.Index(C, metric=metric, ids=ids, texts=[f"text {i}" for i in range(len(C))])
+    direct = apply_fix(code, Q, C, k=len(C), metric=metric)
+    cached = apply_fix(code, Q, index, k=len(C))
+    again = apply_fix(code, Q, index, k=len(C))
+    np.testing.assert_array_equal(cached.indices, direct.indices)
+    np.testing.assert_allclose(cached.scores, direct.scores, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(again.indices, cached.indices)
+    assert cached.ids[0].tolist() == [ids[i] for i in cached.indices[0]]
+    assert cached.texts is not None
+    if code != "cosine_metric":
+        assert any(key[0] == "vecdiag.fixes.fitted" and key[1] == code for key in index.cache)
+
+
+def test_mutual_proximity_closed_form_equals_blocks(data):
+    """cosine/dot statistics in closed form (O(n d²)) equal the explicit all-pairs loop."""
+    from vecdiag.fixes.rerank import _closed_form_stats, _reference_stats
+
+    _, C = data
+    for X in (unit(C), C):
+        mu_a, sd_a = _closed_form_stats(X)
+        mu_b, sd_b = _reference_stats(X, "dot", len(X), 0)
+        np.testing.assert_allclose(mu_a, mu_b, rtol=1e-10)
+        np.testing.assert_allclose(sd_a, sd_b, rtol=1e-8)

@@ -117,6 +117,19 @@ def test_pca_float32_stays_float32_and_is_accurate():
     np.testing.assert_allclose(p.components, ref.components_, atol=1e-4)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.5, 50.0])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_pca_raw_and_shifted_passes_agree_with_sklearn(offset, order):
+    """Small means take the raw XᵀX pass, large ones (or F-ordered input) the shifted one."""
+    rng = np.random.default_rng(19)
+    X = np.asarray(rng.normal(size=(3000, 10)) * np.linspace(2, 0.5, 10) + offset, order=order)
+    p = vd.pca(X, n_components=4)
+    ref = sk_pca(X, 4)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-9)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
+
+
 def test_pca_large_offset_does_not_cancel():
     """A mean 10^4 times the spread: the uncentred XᵀX - nμμᵀ would lose every digit in
     float32; the shifted one-pass covariance keeps them."""
@@ -152,7 +165,7 @@ def test_transform_of_fitted_data_returns_coords():
     X = rng.normal(size=(50, 7))
     p = vd.pca(X, n_components=3)
     assert np.array_equal(p.transform(X), p.coords)
-    np.testing.assert_array_equal(p.transform(X[4]), p.coords[4])
+    np.testing.assert_allclose(p.transform(X[4]), p.coords[4], rtol=1e-14, atol=1e-14)
     assert p.transform(X[4]).shape == (3,)
     q = rng.normal(size=(2, 7))
     np.testing.assert_allclose(p.transform(q), sk_pca(X, 3).transform(q), atol=1e-10)
@@ -291,9 +304,23 @@ def test_overlap_matches_brute_force():
     np.testing.assert_allclose(f.overlap, expected)
     assert p.faithfulness(k=7, metric="cosine") is f          # cached
     frame = f.to_frame()
-    assert list(frame.columns) == ["overlap"] and len(frame) == 80
+    assert list(frame.columns) == ["point", "overlap"] and len(frame) == 80
     assert "trustworthiness" in f._repr_html_()
     assert f.worst(3).tolist() == np.argsort(f.overlap, kind="stable")[:3].tolist()
+
+
+def test_faithfulness_on_a_sample():
+    rng = np.random.default_rng(20)
+    X = spread(400, 10, rng, top=3.0, bottom=0.5)
+    X[7] = X[3]                                           # an exact duplicate pair
+    p = vd.pca(X, n_components=2)
+    full = p.faithfulness(k=8, metric="cosine")
+    part = p.faithfulness(k=8, metric="cosine", sample=150, random_state=1)
+    assert part.points.shape == (150,) and np.all(np.diff(part.points) > 0)
+    np.testing.assert_array_equal(part.overlap, full.overlap[part.points])
+    assert part.trustworthiness == pytest.approx(full.trustworthiness, abs=0.02)
+    assert set(part.worst(5)) <= set(part.points.tolist())
+    assert p.faithfulness(k=8, metric="cosine", sample=1000).points is None   # >= n: all
 
 
 def test_faithfulness_bad_k():
@@ -386,6 +413,21 @@ def test_plot_is_readable_at_scale():
     plt.close("all")
 
 
+def test_plot_works_headless(tmp_path):
+    """No display, no MPLBACKEND: the plot must still draw (Agg) and save."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND",
+                                                            "WAYLAND_DISPLAY")}
+    out = tmp_path / "map.png"
+    code = ("import numpy as np, vecdiag as vd, matplotlib; "
+            "ax = vd.pca(np.random.default_rng(0).normal(size=(50, 4))).plot(); "
+            f"ax.figure.savefig({str(out)!r}); print(matplotlib.get_backend().lower())")
+    backend = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env).stdout.strip()
+    assert backend == "agg" and out.stat().st_size > 1000
+
+
 def test_interactive_plot_has_hover_texts(topics):
     X, labels, texts = topics
     p = vd.pca(X, n_components=2)
@@ -395,6 +437,9 @@ def test_interactive_plot_has_hover_texts(topics):
     assert "doc 3 about sport [sport]" in hover
     assert [tr.name for tr in fig.data][-1] == "query"
     assert fig.layout.xaxis.title.text.startswith("PC1 (")
+    fig = p.plot(color_by="faithfulness", k=5, interactive=True)
+    np.testing.assert_allclose(fig.data[0].marker.color, p.faithfulness(5).overlap)
+    assert (fig.data[0].marker.cmin, fig.data[0].marker.cmax) == (0.0, 1.0)
 
 
 def test_interactive_without_plotly_names_the_extra(topics, monkeypatch):
@@ -411,6 +456,21 @@ def test_projection_display(topics):
     html = p._repr_html_()
     assert "PC3" in html and "cumulative" in html
     assert "Projection(" in repr(p) and "method='pca'" in repr(p)
+
+
+@pytest.mark.shared
+def test_pca_on_real_embeddings(shared_data):
+    """Cranfield MiniLM embeddings (float32, unit length): vd.pca == sklearn, and the map
+    keeps a measurable share of each document's cosine neighbours."""
+    X = np.load(shared_data / "cranfield" / "emb_minilm_corpus.npy", allow_pickle=False)
+    p = vd.pca(X, n_components=10)
+    ref = sk_pca(X.astype(np.float64), 10)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.abs(np.sum(p.components * ref.components_, axis=1)), 1,
+                               atol=1e-4)
+    f = vd.pca(X, n_components=2).faithfulness(10, metric="cosine")
+    assert f.chance < f.mean_overlap < 1
 
 
 # ----------------------------------------------------------------------------- UMAP

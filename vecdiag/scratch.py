@@ -147,7 +147,100 @@ def euclidean(a, b) -> float:
     return norm(difference)                      # its length (overflow-safe)
 
 
-# --- knn (issue 3): scratch.knn goes here ---
+def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: bool = False,
+        backend: str = "numpy", batch_size=None):
+    """Exact k nearest neighbours, the slow and obvious way: score every document, sort.
+
+    Same signature and same answer as :func:`vecdiag.knn` (``backend`` and
+    ``batch_size`` are accepted and ignored: there is only one way here). Returns a
+    :class:`vecdiag.Neighbors` whose ``indices`` and ``scores`` were built from plain
+    Python lists (scores are Python floats, float64).
+
+    Notes
+    -----
+    For each query: compute its score against every corpus row (the same arithmetic as
+    :func:`cosine`, :func:`dot` and :func:`euclidean`, inlined so the inputs are not
+    re-checked a million times), then sort the rows best first. Ties: equal scores keep the lower corpus index first, the rule
+    every backend follows. Cost: ``n_queries × n × d`` multiplications in Python, about
+    a million per second, so keep the inputs small.
+
+    Examples
+    --------
+    >>> res = knn([[1, 0]], [[1, 0.1], [0, 1], [1, 0]], k=2)
+    >>> res.indices.tolist(), res.scores.round(4).tolist()
+    ([[2, 0]], [[1.0, 0.995]])
+    """
+    import numpy as np
+
+    from .neighbors import Neighbors
+
+    V.check_metric(metric)
+    corpus_rows = V.as_matrix(corpus, "corpus").tolist()
+    query_rows = V.as_matrix(queries, "queries", allow_empty=True).tolist()
+    if query_rows and len(query_rows[0]) != len(corpus_rows[0]):
+        raise ValueError(f"dimension mismatch: queries has dimension {len(query_rows[0])} but "
+                         f"corpus has dimension {len(corpus_rows[0])}; both must come from "
+                         "the same embedding model")
+    k = V.check_k(k, len(corpus_rows), exclude_self=exclude_self)
+    if exclude_self and len(query_rows) != len(corpus_rows):
+        raise ValueError("exclude_self=True needs queries to be the corpus itself, row for "
+                         f"row ({len(query_rows)} queries vs {len(corpus_rows)} corpus rows)")
+    if metric == "cosine":
+        for name, rows in (("corpus", corpus_rows), ("queries", query_rows)):
+            for i, row in enumerate(rows):
+                if not any(row):   # subtle: a zero vector has no direction, no cosine
+                    raise ValueError(f"{name} has a zero vector at row {i}, which has no "
+                                     "direction, so its cosine is undefined; drop it")
+
+    def scaled(row):
+        # subtle: divide by a power of two near the largest entry (exact), so squaring
+        # cannot overflow; the cosine does not change.
+        scale = _power_of_two_above(max(abs(x) for x in row))
+        return [x / scale for x in row]
+
+    def cosine_score(q, c):
+        q, c = scaled(q), scaled(c)
+        qc = sum(x * y for x, y in zip(q, c))          # q·c
+        qq = sum(x * x for x in q)                     # ‖q‖²
+        cc = sum(y * y for y in c)                     # ‖c‖²
+        # subtle: sqrt(qq * cc), so that a vector scores exactly 1.0 with itself.
+        return max(-1.0, min(1.0, qc / math.sqrt(qq * cc)))
+
+    def dot_score(q, c):
+        return sum(x * y for x, y in zip(q, c))
+
+    def euclidean_score(q, c):                         # a distance: lower is closer
+        difference = [x - y for x, y in zip(q, c)]
+        if not any(difference):
+            return 0.0                                 # identical vectors: exactly 0
+        d = scaled(difference)
+        return math.sqrt(sum(x * x for x in d)) * _power_of_two_above(
+            max(abs(x) for x in difference))
+
+    score = {"cosine": cosine_score, "dot": dot_score, "euclidean": euclidean_score}[metric]
+
+    all_indices, all_scores = [], []
+    for i, q in enumerate(query_rows):
+        scored = []
+        for j, c in enumerate(corpus_rows):       # 1. score every corpus row
+            if exclude_self and j == i:
+                continue                           # an item is not its own neighbour
+            scored.append((score(q, c), j))
+        # 2. sort best first. subtle: the key (score, index) puts equal scores in order of
+        #    their corpus index, so ties always go to the lower index.
+        if metric == "euclidean":
+            scored.sort(key=lambda pair: (pair[0], pair[1]))      # smallest distance first
+        else:
+            scored.sort(key=lambda pair: (-pair[0], pair[1]))     # largest similarity first
+        best = scored[:k]                          # 3. keep the best k
+        all_indices.append([j for _, j in best])
+        all_scores.append([s for s, _ in best])
+    shape = (len(query_rows), k)
+    return Neighbors(indices=np.array(all_indices, dtype=np.int64).reshape(shape),
+                     scores=np.array(all_scores, dtype=float).reshape(shape),
+                     metric=metric, k=k)
+
+
 
 
 def cosine_matrix(A, B=None, *, zero: str = "raise"):

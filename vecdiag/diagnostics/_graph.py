@@ -1,14 +1,17 @@
 """The corpus kNN graph, built once per Index through :mod:`vecdiag.neighbors`.
 
-Every item is searched against the corpus in chunks (so a progress bar can follow the
-dominant cost), asking for ``k + 1`` neighbours and dropping the item itself. Result
-equals ``Index.knn_graph(k)``, tie rule included: when an item has ``k`` or more exact
-copies at lower indices, it is not in its own list and the last entry is dropped.
+``Index.knn_graph(k, show_progress=...)`` does the work when the neighbours module
+offers it (with its own progress bar). Otherwise every item is searched against the
+corpus in chunks (so a progress bar can follow the dominant cost), asking for ``k + 1``
+neighbours and dropping the item itself; the result equals ``Index.knn_graph(k)``, tie
+rule included: when an item has ``k`` or more exact copies at lower indices, it is not
+in its own list and the last entry is dropped.
 Cached in ``Index.cache[("knn_graph", k)]`` as a :class:`vecdiag.Neighbors`.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
@@ -50,11 +53,18 @@ def knn_graph(index, k: int, *, show_progress: bool | None = None, chunks: int =
             bar.update(chunks)
         return cached
     n, d = index.vectors.shape
+    start_time = time.perf_counter()
+    if "show_progress" in inspect.signature(index.knn_graph).parameters:
+        graph = index.knn_graph(k, show_progress=show_progress)
+        if bar is not None:
+            bar.update(chunks)
+        index.cache[key] = graph
+        index.cache[("knn_graph_seconds", k)] = time.perf_counter() - start_time
+        return graph
     step = max(1, -(-n // chunks))
     expected = n * n * d / _FLOPS
     indices = np.empty((n, k), dtype=np.int64)
     scores = None
-    start_time = time.perf_counter()
     own = bar is None
     outer = progress_bar(n, desc=f"kNN graph (k={k})", show=show_progress,
                          expected_seconds=expected) if own else contextlib.nullcontext(bar)

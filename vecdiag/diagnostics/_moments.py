@@ -60,6 +60,9 @@ class Moments:
     """(d,) Σ x_i of the rows in ``space``."""
     gram: np.ndarray
     """(d, d) Σ x_i x_iᵀ of the rows in ``space``."""
+    scale: float = 1.0
+    """Power of two the raw rows were divided by before summing (exact; keeps the Gram
+    matrix of huge or tiny vectors finite). Every figure derived here is scale-free."""
 
     @property
     def covariance(self) -> np.ndarray:
@@ -69,11 +72,34 @@ class Moments:
         return (cov + cov.T) / 2
 
 
-def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None) -> Moments:
+def power_of_two_scale(maxabs: float) -> float:
+    """The power of two nearest above ``maxabs`` (1.0 for 0): dividing by it is exact.
+
+    Examples
+    --------
+    >>> power_of_two_scale(5.0), power_of_two_scale(0.0)
+    (8.0, 1.0)
+    """
+    if not maxabs > 0 or not np.isfinite(maxabs):
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(maxabs)[1])))
+
+
+def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None,
+                    scale: float | None = None) -> Moments:
     """Stream ``X`` once (inputs already checked: finite, no zero rows when space="unit").
 
-    ``progress``: an object with ``update(n_rows)`` (a tqdm bar) or None.
+    ``progress``: an object with ``update(n_rows)`` (a tqdm bar) or None. ``scale``:
+    power of two dividing the raw rows (None: found with an extra pass when
+    ``space="raw"``, so that ``XᵀX`` of vectors near 1e200 or 1e-200 stays finite).
     """
+    if scale is None:
+        scale = 1.0
+        if space == "raw":
+            step = block_rows(X.shape[1])
+            peak = max(float(np.abs(np.asarray(X[a:a + step])).max())
+                       for a in range(0, X.shape[0], step))
+            scale = power_of_two_scale(peak)
     n, d = X.shape
     norms = np.empty(n, dtype=np.float64)
     sum_unit = np.zeros(d)
@@ -88,13 +114,13 @@ def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None) -> Mom
         U = unit_rows(block, b_norms)
         sum_unit += U.sum(axis=0)
         sumsq_unit += np.einsum("ij,ij->j", U, U)
-        S = U if space == "unit" else block.astype(np.float64, copy=False)
+        S = U if space == "unit" else block.astype(np.float64) / scale
         sum_space += S.sum(axis=0)
         gram += S.T @ S
         if progress is not None:
             progress.update(block.shape[0])
     return Moments(n=n, d=d, space=space, norms=norms, sum_unit=sum_unit,
-                   sumsq_unit=sumsq_unit, sum_space=sum_space, gram=gram)
+                   sumsq_unit=sumsq_unit, sum_space=sum_space, gram=gram, scale=scale)
 
 
 def resolve(X, name: str = "X"):

@@ -26,7 +26,7 @@ from .._progress import progress_bar
 from ..results import shorten
 from . import rules
 from ._graph import _FLOPS, knn_graph
-from ._moments import block_rows, compute_moments
+from ._moments import block_rows, compute_moments, power_of_two_scale
 from .anisotropy import anisotropy_from_moments
 from .duplicates import exact_duplicate_groups, groups_from_pairs
 from .finding import SEVERITIES, Diagnosis, Finding
@@ -42,17 +42,20 @@ __all__ = ["diagnose"]
 GRAPH_CHUNKS = 50
 
 
-def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row masks ``(non_finite, zero)`` in one blocked pass."""
+def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Row masks ``(non_finite, zero)`` and the largest finite |value|, in one pass."""
     bad = np.zeros(X.shape[0], dtype=bool)
     zero = np.zeros(X.shape[0], dtype=bool)
+    peak = 0.0
     step = block_rows(X.shape[1])
     for a in range(0, X.shape[0], step):
         B = np.asarray(X[a:a + step])
         fin = np.isfinite(B)
         bad[a:a + step] = ~fin.all(axis=1)
+        finite_abs = np.abs(np.where(fin, B, 0))
         zero[a:a + step] = ~(np.where(fin, B, 1) != 0).any(axis=1)
-    return bad, zero
+        peak = max(peak, float(finite_abs.max()))
+    return bad, zero, peak
 
 
 def _label(i: int, ids, texts) -> str:
@@ -75,7 +78,8 @@ def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
 
 def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
              metric: str = "cosine", random_state=0, duplicate_threshold: float = 0.98,
-             graph_sample: int = 100_000, show_progress: bool | None = None) -> Diagnosis:
+             graph_sample: int = 100_000, backend: str | None = None,
+             show_progress: bool | None = None) -> Diagnosis:
     """Check a corpus of embeddings for the problems that make similarity search fail.
 
     Parameters
@@ -98,6 +102,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     graph_sample : int
         Largest number of items the kNN graph is built on (O(n²·d) work); beyond it a
         random sample of this size is used for the graph statistics.
+    backend : {"numpy", "faiss"} or None
+        Search backend for the kNN graph (same results either way); None picks faiss
+        when it is installed. Ignored when ``corpus`` is an Index (its own is used).
     show_progress : bool or None
         Progress bar; None shows it when the work is expected to take over 2 s.
 
@@ -168,7 +175,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
     # 1. preflight -------------------------------------------------------------------
     t0 = time.perf_counter()
-    bad, zero = _scan_rows(X)
+    bad, zero, peak = _scan_rows(X)
     zero &= ~bad
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -179,10 +186,13 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     if zero.any():
         rows = np.flatnonzero(zero)
         sev = "critical" if metric == "cosine" else "warning"
+        why = {"cosine": "they have no direction, so their cosine is undefined",
+               "dot": "they score 0 against every query",
+               "euclidean": "they all sit at the origin"}[metric]
         findings.append(Finding("zero_vectors", sev,
                                 f"{V.format_rows(rows)} are zero vectors (often empty or "
-                                "failed inputs): they have no direction and match nothing; "
-                                "they are left out of every statistic.",
+                                f"failed inputs): {why}; they are left out of every "
+                                "statistic.",
                                 {"value": int(rows.size), "rows": rows[:20].tolist()}))
     keep = np.flatnonzero(~(bad | zero))
     W = X if keep.size == n_all else np.asarray(X[keep])
@@ -197,7 +207,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
     # 2. streaming statistics ----------------------------------------------------------
     space = "unit" if metric == "cosine" else "raw"
-    m = compute_moments(W, space=space)
+    scale = power_of_two_scale(peak)
+    m = compute_moments(W, space=space, scale=scale)
     t0 = stage("moments", t0)
     mean_cos = anisotropy_from_moments(m)
     iso = isotropy_from_moments(W, m)
@@ -219,7 +230,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
     norms_all = m.norms
     if metric == "dot":
-        cv = float(norms_all.std() / norms_all.mean())
+        cv = norm_spread(norms_all).cv
         if np.any(np.abs(norms_all - 1) > rules.THRESHOLDS["metric_mismatch"]["unit_tolerance"]):
             sev = "warning" if cv >= rules.THRESHOLDS["metric_mismatch"]["min_cv"] else "ok"
             findings.append(Finding(
@@ -243,12 +254,19 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         sample = np.sort(rng.choice(n, size=graph_sample, replace=False))
         stats["graph_sample"] = graph_sample
     G = W if sample is None else np.asarray(W[sample])
+    # subtle: rankings under cosine, dot and Euclidean do not change when every vector
+    # is divided by one positive number; vectors near 1e200 (or 1e-200) are divided by
+    # a power of two (exact) so that scores cannot overflow (or underflow)
+    rescale = scale if not 2.0 ** -60 < peak < 2.0 ** 60 else 1.0
+    if rescale != 1.0:
+        G = G / rescale
+        Q = None if Q is None else Q / rescale
     g_rows = np.arange(G.shape[0]) if sample is None else sample   # graph row -> W row
-    if index_in is not None and sample is None and keep.size == n_all:
+    if index_in is not None and sample is None and keep.size == n_all and rescale == 1.0:
         index = index_in
     else:
-        index = Index(G, metric=metric)
-    graph = knn_graph(index, k_eff, show_progress=False, chunks=GRAPH_CHUNKS, bar=bar)
+        index = Index(G, metric=metric, backend=_backend(backend))
+    graph = knn_graph(index, k_eff, show_progress=show_progress, chunks=GRAPH_CHUNKS, bar=bar)
     t0 = time.perf_counter()
     seconds["knn_graph"] = index.cache.get(("knn_graph_seconds", k_eff), 0.0)
     original = keep[g_rows]                                         # graph row -> input row
@@ -266,6 +284,12 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     graph_ok = n_distinct > k_eff
     if graph_ok:
         findings.append(rules.hubness_finding(hub, corr, metric, hub_examples))
+    else:
+        findings.append(Finding("hubness", "ok",
+                                f"Not judged: only {n_distinct} distinct vector(s) for "
+                                f"k = {k_eff} neighbours, so the lists are decided by ties "
+                                "between copies.", {"value": hub.skewness,
+                                                    "n_distinct": n_distinct, "k": k_eff}))
     findings.append(rules.norm_finding(spread, metric))
     t0 = stage("hubness", t0)
 
@@ -298,7 +322,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
             r1, r2, skipped = twonn_from_lists(G, graph.indices, np.arange(G.shape[0]),
                                                rep[g_rows], metric == "cosine")
             twonn_value = twonn(r1, r2)
-            note = (f"TwoNN from the kNN graph ({'chord distance of unit vectors' if metric == 'cosine' else 'Euclidean'}); "
+            geometry = "chord distance of unit vectors" if metric == "cosine" else "Euclidean"
+            note = (f"TwoNN from the kNN graph ({geometry}); "
                     f"{exact_redundant} exact copies merged; {skipped} items without two "
                     "distinct neighbours skipped")
     except ValueError as err:
@@ -315,21 +340,37 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     if Q is not None and Q.shape[0] > 0:
         from .shift import _space_mean_and_spread
 
-        q_nn = as_distance(index.search(Q, k=1).scores[:, 0], metric)
+        q_res = index.search(Q, k=k_eff)
+        q_nn = as_distance(q_res.scores[:, 0], metric)
+        q_hub = hubness_from_indices(q_res.indices, G.shape[0], k_eff, metric, "queries")
         c_nn = as_distance(graph.scores[:, 0], metric)
         c_mean = m.sum_space / n
         c_spread = float(np.sqrt(max(np.trace(m.gram) / n - c_mean @ c_mean, 0.0)))
+        if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale
+            c_spread, c_mean = c_spread * m.scale / rescale, c_mean * m.scale / rescale
         q_mean, _ = _space_mean_and_spread(Q, metric == "cosine")
         shift = shift_from_neighbors(q_nn, c_nn, q_mean, c_mean, c_spread)
         findings.append(rules.shift_finding(shift, Q.shape[0]))
         stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
-                     query_mean_gap=shift.mean_gap)
+                     query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
+                     query_antihub_share=q_hub.antihubs.size / G.shape[0])
         t0 = stage("query_shift", t0)
     bar.close()
     return _finish(findings, stats, metric, k_eff, seconds, t_start,
-                   k_occurrence=hub.k_occurrence, norms=norms_all.astype(np.float32),
+                   k_occurrence=hub.k_occurrence, norms=norms_all,
                    contribution=rogue_from_moments(m, 20).contribution,
                    explained_variance_ratio=spec / spec.sum() if spec.sum() > 0 else spec)
+
+
+def _backend(backend: str | None) -> str:
+    """The search backend: as given, or faiss when importable (None)."""
+    if backend is not None:
+        return V.check_choice(backend, "backend", ("numpy", "faiss"))
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "faiss"
 
 
 def _strength(f: Finding) -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _validate as V
 from .._progress import progress_bar
 from ..linalg import row_norms
 from ._moments import block_rows, refuse_zero_rows, resolve, unit_rows

@@ -34,6 +34,11 @@ class Finding(Result):
         """The headline figure (``evidence["value"]``), or None."""
         return self.evidence.get("value")
 
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (NumPy numbers and arrays become Python numbers and lists)."""
+        return {"code": self.code, "severity": self.severity, "summary": self.summary,
+                "evidence": jsonable(self.evidence), "fix": self.fix}
+
     def to_frame(self):
         import pandas as pd
 
@@ -47,6 +52,25 @@ class Finding(Result):
                           f"<p class='vd-{escape(self.severity)}'>{escape(self.summary)}</p>",
                           html_table(rows, ["evidence", "value"]),
                           f"<p>fix: {escape(self.fix or '—')}</p>")
+
+
+def jsonable(value):
+    """``value`` with NumPy scalars/arrays turned into Python numbers/lists (for JSON).
+
+    Examples
+    --------
+    >>> jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": (np.int64(3), None)})
+    {'a': 0.5, 'b': [0, 1], 'c': [3, None]}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _show(value) -> str:
@@ -98,6 +122,12 @@ class Diagnosis(Result):
                 return f
         raise KeyError(f"no finding with code {code!r}; codes here: "
                        f"{', '.join(f.code for f in self.findings)}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``{"worst", "metric", "k", "findings": [...], "stats": {...}}``."""
+        return {"worst": self.worst, "metric": self.metric, "k": self.k,
+                "findings": [f.to_dict() for f in self.findings],
+                "stats": jsonable(self.stats)}
 
     def to_frame(self):
         """One row per finding: code, severity, summary, key value, fix."""

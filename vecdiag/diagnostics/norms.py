@@ -114,13 +114,18 @@ def norm_spread(norms: np.ndarray, k_occurrence: np.ndarray | None = None) -> No
     (0.0, True)
     """
     norms = np.asarray(norms, dtype=np.float64)
-    mean = float(norms.mean())
-    std = float(norms.std())
+    top = float(norms.max()) if norms.size else 0.0
+    # subtle: lengths near 1e200 overflow when squared for the variance; work relative
+    # to the longest one and scale back
+    rel = norms / top if top > 0 else norms
+    mean = float(rel.mean()) * (top if top > 0 else 1.0)
+    std = float(rel.std()) * (top if top > 0 else 1.0)
     q = np.quantile(norms, [0, 0.01, 0.5, 0.99, 1])
     corr = None
     if k_occurrence is not None:
         corr = spearman(norms, np.asarray(k_occurrence))
-    return NormSpread(norms=norms, mean=mean, std=std, cv=std / mean if mean > 0 else 0.0,
+    cv = float(rel.std() / rel.mean()) if mean > 0 else 0.0
+    return NormSpread(norms=norms, mean=mean, std=std, cv=cv,
                       quantiles=dict(zip((0, 1, 50, 99, 100), map(float, q))),
                       unit=bool(np.all(np.abs(norms - 1) <= UNIT_TOLERANCE)),
                       k_occurrence_corr=corr)

@@ -98,7 +98,8 @@ def severity_of(code: str, value: float) -> str:
     """
     t = THRESHOLDS[code]
     if t["above"]:
-        return "critical" if value >= t["critical"] else "warning" if value >= t["warning"] else "ok"
+        return ("critical" if value >= t["critical"]
+                else "warning" if value >= t["warning"] else "ok")
     return "critical" if value < t["critical"] else "warning" if value < t["warning"] else "ok"
 
 

@@ -87,10 +87,12 @@ def shift_from_neighbors(query_nn, corpus_nn, q_mean, c_mean, c_spread,
     corpus_nn = np.asarray(corpus_nn, dtype=np.float64)
     reference = float(np.quantile(corpus_nn, quantile))
     denom = float(np.linalg.norm(q_mean) * np.linalg.norm(c_mean))
+    # subtle: a zero mean (perfectly balanced directions) or zero spread has no angle or
+    # scale to compare with; report 0.0 rather than NaN
+    mean_cos = float(np.clip(q_mean @ c_mean / denom, -1, 1)) if denom > 0 else 0.0
+    gap = float(np.linalg.norm(q_mean - c_mean) / c_spread) if c_spread > 0 else 0.0
     return QueryShift(far_share=float(np.mean(query_nn > reference)), reference=reference,
-                      quantile=quantile,
-                      mean_cosine=float(np.clip(q_mean @ c_mean / denom, -1, 1)) if denom > 0 else 0.0,
-                      mean_gap=float(np.linalg.norm(q_mean - c_mean) / c_spread) if c_spread > 0 else 0.0,
+                      quantile=quantile, mean_cosine=mean_cos, mean_gap=gap,
                       query_nn=query_nn, corpus_nn=corpus_nn)
 
 

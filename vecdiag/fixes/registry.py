@@ -223,6 +223,17 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
                              f"it {spec.summary}")
     if index is not None and texts is None:
         texts = index.texts
+    shown = index  # whose ids/texts the result carries
+    if index is not None and len(steps) == 1 and steps[0] in _TRANSFORMS:
+        from .cached import search_fixed
+
+        opts = {key: v for key, v in _options_for(steps[0], options).items()
+                if key in _STEP_OPTIONS[steps[0]]}
+        return search_fixed(index, steps[0], Q, k, metric, opts, ids)
+    if index is not None and steps == ("cosine_metric",):
+        from .cached import search_cosine
+
+        return search_cosine(index, Q, k, ids)
     for step in steps:
         opts = {key: v for key, v in _options_for(step, options).items()
                 if key in _STEP_OPTIONS.get(step, ())}
@@ -231,6 +242,8 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         elif step in _TRANSFORMS:
             fix = make_transformer(step, metric, **opts).fit(C)
             C, Q, index = fix.transform(C), fix.transform(Q), None
+            if shown is not None:  # re-rankers below see plain arrays, results keep ids/texts
+                ids = shown.ids if ids is None else ids
         elif step == "csls":
             from .rerank import csls
             return csls(Q, index if index is not None else C, k, metric=metric, ids=ids, **opts)
@@ -250,7 +263,7 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
             from .text import chunk_documents
             return chunk_documents(Q, C, texts, embedder, k, metric=metric, ids=ids, **opts)
     found = knn(Q, C, k, metric=metric)
-    return make_neighbors(found.indices, found.scores, metric, ids, index)
+    return make_neighbors(found.indices, found.scores, metric, ids, shown)
 
 
 def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60, depth=None,

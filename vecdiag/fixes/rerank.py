@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .._progress import progress_bar
 from ._common import (block_rows, check_queries, make_neighbors, prepare, resolve_corpus,
                       similarity, top_k)
 
@@ -25,7 +26,8 @@ def _mean_top(S: np.ndarray, m: int) -> np.ndarray:
     return np.partition(S, S.shape[1] - m, axis=1)[:, S.shape[1] - m:].mean(axis=1)
 
 
-def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, bank=None) -> np.ndarray:
+def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, bank=None,
+                 show_progress: bool | None = None) -> np.ndarray:
     """r_d: each document's mean similarity to its ``n_neighbors`` nearest bank vectors.
 
     Parameters
@@ -38,6 +40,9 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, ba
     bank : array-like (m, d) or None
         Vectors the neighbourhood is drawn from. None: the corpus itself, each document
         excluded from its own neighbourhood (cached on an Index).
+    show_progress : bool or None
+        Progress bar; None shows it when the work is expected to take over 2 seconds
+        (it is O(n m d): minutes for a 100,000-row corpus, once per Index).
 
     Returns
     -------
@@ -64,12 +69,15 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, ba
     b_sq = np.einsum("ij,ij->i", Bp, Bp) if metric == "euclidean" else None
     out = np.empty(C.shape[0], dtype=np.float64)
     step = block_rows(C.shape[0], B.shape[0])
-    for start in range(0, C.shape[0], step):
-        stop = min(C.shape[0], start + step)
-        S = similarity(Cp[start:stop], Bp, metric, b_sq).astype(np.float64)
-        if bank is None:
-            S[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        out[start:stop] = _mean_top(S, n_neighbors)
+    with progress_bar(C.shape[0], desc="CSLS: neighbourhood of every document", show=show_progress,
+                      expected_seconds=C.shape[0] * B.shape[0] * C.shape[1] / 2e10) as bar:
+        for start in range(0, C.shape[0], step):
+            stop = min(C.shape[0], start + step)
+            S = similarity(Cp[start:stop], Bp, metric, b_sq).astype(np.float64)
+            if bank is None:
+                S[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+            out[start:stop] = _mean_top(S, n_neighbors)
+            bar.update(stop - start)
     if bank is None and index is not None:
         index.cache[key] = out
     return out
@@ -139,9 +147,33 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
     return make_neighbors(indices, scores, metric, ids, index)
 
 
-def _reference_stats(Cp: np.ndarray, metric: str, n_samples: int | None, random_state):
+def _closed_form_stats(Cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and std of ``u_i · u_j`` over all j != i, for every i, in O(n d²).
+
+    A dot product is linear in ``u_j``: over all j its mean is ``u_i · ū`` and its
+    variance ``u_iᵀ Σ u_i`` (Σ the covariance of the rows). The self term
+    ``x = u_i · u_i`` is then removed with Welford's downdate
+    ``SS_{n-1} = SS_n - (x - mean_n)(x - mean_{n-1})``.
+    """
+    n = Cp.shape[0]
+    X = Cp.astype(np.float64)
+    mean_vec = X.mean(axis=0)
+    centred = X - mean_vec
+    cov = centred.T @ centred / n
+    m_all = X @ mean_vec
+    ss_all = n * np.einsum("ij,jk,ik->i", X, cov, X)
+    x = np.einsum("ij,ij->i", X, X)
+    m_loo = (n * m_all - x) / (n - 1)
+    ss_loo = np.maximum(ss_all - (x - m_all) * (x - m_loo), 0)
+    return m_loo, np.sqrt(ss_loo / (n - 1))
+
+
+def _reference_stats(Cp: np.ndarray, metric: str, n_samples: int | None, random_state,
+                     show_progress=None):
     """Mean and std of each document's similarities to the other documents (or a sample)."""
     n = Cp.shape[0]
+    if n_samples is None and metric != "euclidean":
+        return _closed_form_stats(Cp)
     if n_samples is None:
         n_samples = n if n <= 10_000 else 10_000
     n_samples = V.check_positive_int(n_samples, "n_samples", minimum=2)
@@ -156,16 +188,21 @@ def _reference_stats(Cp: np.ndarray, metric: str, n_samples: int | None, random_
     mu = np.empty(n)
     sd = np.empty(n)
     step = block_rows(n, ref.size)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        S = similarity(Cp[start:stop], R, metric, r_sq).astype(np.float64)
-        own = in_ref[start:stop]
-        counts = np.full(stop - start, float(ref.size))
-        has = own >= 0  # a document is not compared with itself
-        S[np.flatnonzero(has), own[has]] = np.nan
-        counts[has] -= 1
-        mu[start:stop] = np.nansum(S, axis=1) / counts
-        sd[start:stop] = np.sqrt(np.nansum((S - mu[start:stop, None]) ** 2, axis=1) / counts)
+    with progress_bar(n, desc="mutual proximity: score distributions", show=show_progress,
+                      expected_seconds=n * ref.size * Cp.shape[1] / 2e10) as bar:
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            S = similarity(Cp[start:stop], R, metric, r_sq).astype(np.float64)
+            rows = np.arange(stop - start)
+            own = in_ref[start:stop]
+            has = own >= 0  # a document is not compared with itself
+            self_s = np.zeros(stop - start)
+            self_s[has] = S[rows[has], own[has]]
+            counts = ref.size - has
+            m = (S.sum(axis=1) - self_s) / counts
+            ss = ((S - m[:, None]) ** 2).sum(axis=1) - has * (self_s - m) ** 2
+            mu[start:stop], sd[start:stop] = m, np.sqrt(np.maximum(ss, 0) / counts)
+            bar.update(stop - start)
     return mu, sd
 
 
@@ -184,7 +221,8 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         None: the Index's metric, else cosine.
     n_samples : int or None
         Documents each document's score distribution is estimated from. None: all the
-        others when the corpus has at most 10,000 rows, else a random 10,000.
+        others, exactly (cosine and dot: in closed form, O(n d²); euclidean: when the
+        corpus has at most 10,000 rows, else a random 10,000).
     random_state : int, default 0
         Seed of that sample.
     ids : sequence or None

@@ -40,7 +40,9 @@ def draw_projection(spec, ax=None):
             handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
                                   label=f"{name} ({int(mask.sum())})"))
     elif spec.values is not None:
-        points = ax.scatter(spec.x, spec.y, c=spec.values, cmap=spec.cmap, zorder=1, **style)
+        vmin, vmax = spec.vrange or (None, None)
+        points = ax.scatter(spec.x, spec.y, c=spec.values, cmap=spec.cmap, vmin=vmin,
+                            vmax=vmax, zorder=1, **style)
         ax.figure.colorbar(points, ax=ax, label=spec.value_label)
     else:
         ax.scatter(spec.x, spec.y, c="#4c72b0", zorder=1, **style)
@@ -84,6 +86,8 @@ def draw_projection_plotly(spec):
         if spec.values is not None:
             marker.update(color=spec.values, colorscale=spec.cmap, showscale=True,
                           colorbar={"title": spec.value_label})
+            if spec.vrange:
+                marker.update(cmin=spec.vrange[0], cmax=spec.vrange[1])
         fig.add_trace(go.Scattergl(x=spec.x, y=spec.y, mode="markers", name="points",
                                    text=hover.tolist(), hoverinfo="text", marker=marker,
                                    showlegend=False))

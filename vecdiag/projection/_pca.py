@@ -70,48 +70,56 @@ def _block_rows(X: np.ndarray) -> int:
 def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
     """Mean (float64) and scatter matrix ``Σ (x - μ)(x - μ)ᵀ`` (float64) in one pass.
 
-    Inputs already checked. Each block is shifted by an estimate ``s`` of the mean (the
-    mean of the first rows) before its Gram product ``BᵀB`` (NumPy dispatches it to a
-    symmetric rank-k update: half the flops of a general product). With ``m`` the mean
-    of ``x - s``, the exact identity
-    ``Σ (x-μ)(x-μ)ᵀ = Σ (x-s)(x-s)ᵀ - n m mᵀ`` holds and, since ``s ≈ μ``, the correction
-    is tiny: no catastrophic cancellation even when the mean dwarfs the spread (the
-    uncentred ``XᵀX - n μμᵀ`` loses every digit then). Block sums go to float64.
+    Inputs already checked. Every block ``B`` of rows gives its Gram product ``BᵀB``
+    (NumPy hands it to BLAS syrk, a symmetric rank-k update: half the flops of a general
+    product) and its column sums. With ``m`` the mean of ``x - s`` for a shift ``s``, the
+    exact identity ``Σ (x-μ)(x-μ)ᵀ = Σ (x-s)(x-s)ᵀ - n m mᵀ`` gives the scatter.
+
+    subtle: with ``s = 0`` (the uncentred ``XᵀX - n μμᵀ`` of scikit-learn's
+    covariance_eigh) the subtraction cancels the digits of ``‖μ‖² / variance``: harmless
+    for embeddings (mean about as long as the spread) but every digit is lost for data
+    far from the origin. So when the first rows show a mean longer than the spread,
+    each block is shifted by their mean first (``s ≈ μ``: the correction is tiny).
     """
     n, d = X.shape
-    rows = _block_rows(X)
-    shift = X[: min(n, 1024)].mean(axis=0, dtype=np.float64).astype(X.dtype)
+    head = X[: min(n, 1024)].astype(np.float64)
+    centre = head.mean(axis=0)
+    spread = float(np.square(head - centre).sum()) / head.shape[0]   # total variance, estimated
+    shifted = bool(centre @ centre > spread) or not X.flags.c_contiguous
+    shift = centre.astype(X.dtype) if shifted else None
+    # raw blocks are views (only for the progress bar and memmaps); shifted ones are
+    # copies into one reused buffer small enough to stay in cache
+    rows = _block_rows(X) if shifted else max(_block_rows(X), 2**26 // (d * X.dtype.itemsize))
     scatter = np.zeros((d, d))
     total = np.zeros(d)
     steps = range(0, n, rows)
     bar = progress_bar(len(steps), desc="pca: covariance", show=show_progress,
                        expected_seconds=n * d * d / 2e10)
-    buffer = np.empty((min(rows, n), d), dtype=X.dtype)   # reused: no allocation per block
-    ones = np.ones(buffer.shape[0], dtype=X.dtype)
+    buffer = np.empty((min(rows, n), d), dtype=X.dtype) if shifted else None
+    ones = np.ones(min(rows, n), dtype=X.dtype)
     with bar:
         for start in steps:
-            block = buffer[: min(rows, n - start)]
-            np.subtract(X[start:start + block.shape[0]], shift, out=block)
-            scatter += block.T @ block              # BLAS syrk: BᵀB of one operand
-            total += ones[: block.shape[0]] @ block  # block sum (small: rows are near s)
+            stop = min(n, start + rows)
+            if shifted:
+                block = buffer[: stop - start]
+                np.subtract(X[start:stop], shift, out=block)
+            else:
+                block = X[start:stop]
+            scatter += block.T @ block                  # BLAS syrk: BᵀB of one operand
+            total += ones[: stop - start] @ block        # column sums of the block
             bar.update()
     m = total / n
     scatter -= n * np.outer(m, m)
-    return shift.astype(np.float64) + m, scatter
+    mean = m if shift is None else shift.astype(np.float64) + m
+    return mean, scatter
 
 
 def _top_eigh(C: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``c`` largest eigenvalues (descending) of symmetric ``C`` and their eigenvectors
-    as rows."""
-    d = C.shape[0]
-    if c <= d // 8:
-        from scipy.linalg import eigh
-
-        values, vectors = eigh(C, subset_by_index=[d - c, d - 1], driver="evr")
-    else:
-        values, vectors = np.linalg.eigh(C)
-        values, vectors = values[d - c:], vectors[:, d - c:]
-    return values[::-1].copy(), vectors[:, ::-1].T.copy()
+    as rows. (LAPACK's divide and conquer on the whole matrix: for d in the hundreds it
+    is far faster than asking for a subset.)"""
+    values, vectors = np.linalg.eigh(C)
+    return values[::-1][:c].copy(), vectors[:, ::-1][:, :c].T.copy()
 
 
 def _complete_basis(components: np.ndarray, good: np.ndarray, rng) -> np.ndarray:

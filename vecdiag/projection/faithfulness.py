@@ -25,7 +25,7 @@ class Faithfulness(Result):
     """How well a map keeps neighbourhoods: per point, and overall."""
 
     overlap: np.ndarray
-    """(n,) share of each point's k nearest neighbours in the original space that are
+    """(n,) (or one per sampled point) share of each point's k nearest neighbours in the original space that are
     also among its k nearest on the map (1: kept them all, 0: lost them all)."""
     trustworthiness: float
     """Venna & Kaski trustworthiness in [0, 1]: 1 when every map neighbour is a true
@@ -36,6 +36,9 @@ class Faithfulness(Result):
     """Metric of the original space."""
     chance: float
     """Expected overlap of a random map, ``k / (n - 1)``."""
+    points: np.ndarray | None = None
+    """Rows that :attr:`overlap` refers to when only a sample was checked (then
+    :attr:`trustworthiness` is an estimate from those rows); None: every point."""
 
     @property
     def mean_overlap(self) -> float:
@@ -44,13 +47,15 @@ class Faithfulness(Result):
 
     def worst(self, n: int = 10) -> np.ndarray:
         """Rows of the ``n`` points whose neighbourhoods the map keeps least."""
-        return np.argsort(self.overlap, kind="stable")[:n]
+        order = np.argsort(self.overlap, kind="stable")[:n]
+        return order if self.points is None else self.points[order]
 
     def to_frame(self):
-        """One row per point: its overlap."""
+        """One row per checked point: its row and its overlap."""
         import pandas as pd
 
-        return pd.DataFrame({"overlap": self.overlap})
+        rows = np.arange(self.overlap.size) if self.points is None else self.points
+        return pd.DataFrame({"point": rows, "overlap": self.overlap})
 
     def _repr_html_(self) -> str:
         rows = [["k", self.k], ["metric", self.metric],
@@ -88,7 +93,24 @@ def _scores_to_all(Xp: np.ndarray, rows: np.ndarray, metric: str,
     return block
 
 
+def _neighbours(Z: np.ndarray, points: np.ndarray | None, k: int, metric: str) -> np.ndarray:
+    """k nearest neighbours (self excluded) of every row, or of the rows ``points``."""
+    from ..neighbors import knn
+
+    if points is None:
+        return knn(Z, Z, k, metric=metric, exclude_self=True).indices
+    idx = knn(Z[points], Z, k + 1, metric=metric).indices
+    own = idx == points[:, None]
+    # drop the point itself; subtle: with more than k exact copies of lower index it can
+    # fall out of the top k + 1, and then the last one is the extra
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+    keep = np.ones(idx.shape, dtype=bool)
+    keep[np.arange(idx.shape[0]), drop] = False
+    return idx[keep].reshape(idx.shape[0], k)
+
+
 def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "euclidean",
+                 sample: int | None = None, random_state=0,
                  show_progress: bool | None = None) -> Faithfulness:
     """Neighbour overlap per point and trustworthiness of the map ``Y`` of ``X``.
 
@@ -107,24 +129,31 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
       original space. Needs ``k < n / 2``.
 
     Cost: two exact k-NN searches plus one pass of i-to-all scores in the original space
-    (``O(n² d)``, memory bounded by blocks).
+    (``O(n² d)``, memory bounded by blocks). ``sample=m`` checks m random points against
+    all n (``O(m n d)``): their overlaps are exact, trustworthiness is then estimated
+    from their penalties (scaled by n / m).
     """
     from ..linalg import normalize
-    from ..neighbors import knn
 
     n = X.shape[0]
     k = V.check_k(k, n, exclude_self=True)
     if 2 * k >= n:
         raise ValueError(f"k={k} is too large for trustworthiness on {n} points: it needs "
                          f"k < n/2; use k <= {(n - 1) // 2}")
-    original = knn(X, X, k, metric=metric, exclude_self=True).indices
-    on_map = knn(Y, Y, k, metric="euclidean", exclude_self=True).indices
+    points = None
+    if sample is not None and V.check_positive_int(sample, "sample") < n:
+        rng = V.check_random_state(random_state)
+        points = np.sort(rng.choice(n, size=int(sample), replace=False))
+    original = _neighbours(X, points, k, metric)
+    on_map = _neighbours(Y, points, k, "euclidean")
     shared = _overlap(original, on_map)
+    where = np.arange(n) if points is None else points         # row of each checked point
+    m = where.size
 
     # Ranks in the original space of the map neighbours that are not true neighbours.
     orig_sorted = np.sort(original, axis=1)
     pos = np.minimum(_row_searchsorted(orig_sorted, on_map), k - 1)
-    intruder = np.take_along_axis(orig_sorted, pos, axis=1) != on_map     # (n, k) bool
+    intruder = np.take_along_axis(orig_sorted, pos, axis=1) != on_map     # (m, k) bool
     Xp = normalize(X) if metric == "cosine" else X
     sq = np.einsum("ij,ij->i", Xp, Xp) if metric == "euclidean" else None
     todo = np.flatnonzero(intruder.any(axis=1))
@@ -135,8 +164,8 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     with bar:
         for start in range(0, todo.size, step):
             rows = todo[start:start + step]
-            S = _scores_to_all(Xp, rows, metric, sq)
-            S[np.arange(rows.size), rows] = -np.inf                 # a point is not its own neighbour
+            S = _scores_to_all(Xp, where[rows], metric, sq)
+            S[np.arange(rows.size), where[rows]] = -np.inf   # a point is not its own neighbour
             J = on_map[rows]                                          # (b, k) map neighbours
             target = np.take_along_axis(S, J, axis=1)                 # their closeness to i
             closer = (S[:, None, :] > target[:, :, None]).sum(axis=2)
@@ -148,9 +177,10 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
             rank = np.maximum(rank, k + 1)
             penalty += float(((rank - k) * intruder[rows]).sum())
             bar.update()
+    penalty *= n / m                          # a sample estimates the sum over all points
     trust = 1.0 - 2.0 / (n * k * (2 * n - 3 * k - 1)) * penalty
     return Faithfulness(overlap=shared / k, trustworthiness=float(trust), k=k,
-                        metric=metric, chance=k / (n - 1))
+                        metric=metric, chance=k / (n - 1), points=points)
 
 
 def _row_searchsorted(sorted_rows: np.ndarray, values: np.ndarray) -> np.ndarray:

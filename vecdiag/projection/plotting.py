@@ -42,6 +42,7 @@ class PlotSpec:
     values: np.ndarray | None = None    # (n,) numbers for a colour bar
     value_label: str = ""
     cmap: str = "viridis"
+    vrange: tuple | None = None         # fixed colour range, e.g. (0, 1) for overlap
     highlights: list = dataclasses.field(default_factory=list)  # dicts, drawn on top
 
 
@@ -130,7 +131,7 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
         _colour_labels(spec, labels)
     elif isinstance(color_by, str) and color_by == "faithfulness":
         faith = proj.faithfulness(k)
-        spec.values, spec.cmap = faith.overlap, "RdYlGn"
+        spec.values, spec.cmap, spec.vrange = faith.overlap, "RdYlGn", (0.0, 1.0)
         spec.value_label = f"share of its {faith.k} nearest neighbours kept on the map"
         spec.title += (f"\nmean neighbour overlap {faith.mean_overlap:.2f} (random map "
                        f"{faith.chance:.3f}), trustworthiness {faith.trustworthiness:.3f}")

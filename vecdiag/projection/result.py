@@ -142,6 +142,7 @@ class Projection(Result):
     # -- how far to trust the map -------------------------------------------------------
 
     def faithfulness(self, k: int = 10, *, metric: str | None = None,
+                     sample: int | None = None, random_state=0,
                      show_progress: bool | None = None):
         """How well the map keeps each point's k nearest neighbours.
 
@@ -153,6 +154,12 @@ class Projection(Result):
             Metric of the original space; None uses :attr:`metric` (euclidean for PCA,
             the fitted metric for UMAP). Pass ``"cosine"`` to ask whether the
             neighbours of a cosine search survive on the map.
+        sample : int or None
+            Check only this many random points (against all n): for large maps, cost
+            ``O(sample · n · d)`` instead of ``O(n² d)``; trustworthiness is then an
+            estimate. None checks every point.
+        random_state : int, None or numpy Generator
+            Picks the sample (default 0).
         show_progress : bool or None
             Progress bar over the rank computation (None: only for large inputs).
 
@@ -181,10 +188,17 @@ class Projection(Result):
                              "so there is no original space to compare with; build it "
                              "with vd.pca or vd.umap, or pass data=")
         metric = self.metric if metric is None else V.check_metric(metric)
-        key = (int(k) if isinstance(k, (int, np.integer)) else k, metric)
-        if key not in self._cache:
-            self._cache[key] = faithfulness(self.data, self.coords, k, metric=metric,
-                                            show_progress=show_progress)
+        key = (k, metric, sample, random_state if sample is not None else None)
+        try:
+            hash(key)
+        except TypeError:                         # e.g. a Generator: do not cache
+            key = None
+        if key is None or key not in self._cache:
+            value = faithfulness(self.data, self.coords, k, metric=metric, sample=sample,
+                                 random_state=random_state, show_progress=show_progress)
+            if key is None:
+                return value
+            self._cache[key] = value
         return self._cache[key]
 
     # -- display ------------------------------------------------------------------------
