@@ -20,7 +20,7 @@ __all__ = ["explain_neighbors"]
 
 # Rows searched for copies and kept for re-ranking context: the top of the ranking down
 # to the deepest expected document, at most this many.
-MAX_CANDIDATES = 2_000
+MAX_CANDIDATES = 1_000
 
 
 class _Context:
@@ -248,11 +248,6 @@ def _resolve_corpus(corpus, metric, ids, texts):
         return corpus
     V.check_metric(metric)
     matrix = V.as_matrix(corpus, "corpus")
-    if texts is not None:
-        texts = list(texts)
-        if len(texts) != matrix.shape[0]:
-            raise ValueError(f"texts has {len(texts)} entries but the corpus has "
-                             f"{matrix.shape[0]} rows; pass one text per row")
     index = Index(matrix, ids=ids, texts=texts, metric=metric)
     index._explain_owned = True  # statistics may come from a sample (see stats.py)
     return index
@@ -294,12 +289,14 @@ def _resolve_docs(values, index, name: str) -> list:
         values = [values]
     values = list(values.tolist() if isinstance(values, np.ndarray) else values)
     n = len(index)
-    lookup = None
+    lookup, int_ids = None, False
     if index.ids is not None:
-        lookup = {}
-        for row, value in enumerate(index.ids.tolist()):
-            lookup[value] = row
-        int_ids = any(isinstance(v, numbers.Integral) for v in lookup)
+        cached = index.cache.get("explain.id_lookup")
+        if cached is None or cached[0] is not index.ids:
+            table = {value: row for row, value in enumerate(index.ids.tolist())}
+            cached = (index.ids, table, any(isinstance(v, numbers.Integral) for v in table))
+            index.cache["explain.id_lookup"] = cached
+        _, lookup, int_ids = cached
     rows, missing = [], []
     for v in values:
         if isinstance(v, np.generic):
