@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..linalg import row_norms
-from .ranking import full_scores, keys_of, ranks_of, top_k
+from .ranking import ranks_of, top_k
 from .result import Counterfactual
 
 __all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES"]
