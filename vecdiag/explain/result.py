@@ -198,6 +198,13 @@ class Explanation(Result):
                     for c in self.counterfactuals]
             parts.append("<p><b>Counterfactuals</b>: the ranking after each fix</p>"
                          + html_table(rows, cols, numeric={f"rank of {i}" for i in ids}))
+        if self.stats:
+            st = self.stats
+            how = ("exact" if st.get("exact") else
+                   f"from a sample of {st.get('sample_size')} rows")
+            parts.append(f"<p class='vd-muted'>corpus: {escape(st.get('n'))} documents × "
+                         f"{escape(st.get('d'))} dimensions; corpus statistics {escape(how)}; "
+                         f"mean cosine of random pairs {escape(fmt(st.get('anisotropy')))}</p>")
         return html_block(f"Why these neighbours? (k={self.k}, metric={self.metric})", *parts)
 
     def plot(self, ax=None):
