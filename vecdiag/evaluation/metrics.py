@@ -74,10 +74,9 @@ def _metric_value(base: str, k: int | None, rel: np.ndarray, gains: np.ndarray,
     n = rel.shape[0]
     cut = n if k is None else min(k, n)
     if base == "ndcg":
-        depth = n if k is None else k
-        disc = 1.0 / np.log2(np.arange(2, max(depth, n, ideal.shape[0]) + 2))
+        disc = 1.0 / np.log2(np.arange(2, max(n, ideal.shape[0]) + 2))
         dcg = float(np.dot(gains[:cut], disc[:cut]))
-        top = ideal[:depth]
+        top = ideal if k is None else ideal[:k]  # full nDCG: every judged gain
         idcg = float(np.dot(top, disc[:top.shape[0]]))
         return dcg / idcg if idcg > 0 else 0.0
     if base == "recall":

@@ -125,12 +125,27 @@ def ranked_docs(scores: dict) -> list:
     """Document ids in ``trec_eval`` order: score descending, ties by id descending.
 
     ``trec_eval`` ignores the rank column of a run file and sorts by score; equal scores
-    are ordered by document id in *descending* string order (so ``"d9"`` before ``"d10"``
-    before ``"d1"``... compared character by character).
+    are ordered by document id in *descending* string order (``"d9"``, ``"d2"``,
+    ``"d10"``, ``"d1"``: compared character by character).
+
+    Notes
+    -----
+    ``trec_eval`` holds scores as C ``float`` (single precision), and so does
+    ``pytrec_eval``: two scores that are equal once rounded to float32 (``1.0`` and
+    ``1.0 - 1e-8``, say) tie, and the tie goes to the larger document id. We round the
+    same way, so the ranks (and every metric) equal ``trec_eval``'s.
 
     Examples
     --------
     >>> ranked_docs({"d1": 0.5, "d2": 0.9, "d3": 0.5})
     ['d2', 'd3', 'd1']
+    >>> ranked_docs({"a": 1.0, "b": 1.0 - 1e-8})   # equal in single precision
+    ['b', 'a']
     """
-    return [d for d, _ in sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
+    if not scores:
+        return []
+    docs = list(scores)
+    # subtle: float32 rounding first, exactly like trec_eval's `float sim`
+    keys = np.asarray([scores[d] for d in docs], dtype=np.float64).astype(np.float32)
+    pairs = sorted(zip(keys.astype(np.float64).tolist(), docs), reverse=True)
+    return [d for _, d in pairs]
