@@ -213,9 +213,14 @@ def zero_rows(norms: np.ndarray, name: str, zero: str = "raise") -> np.ndarray:
     mask = norms == 0
     if zero == "raise" and mask.any():
         rows = np.flatnonzero(mask)
-        what = "is a zero vector" if norms.size == 1 else f"has {format_rows(rows)} that are zero vectors"
-        raise ValueError(f"{name} {what}, which has no direction, so its cosine is undefined; "
-                         "drop them, or pass zero='ignore' to score them 0.0")
+        if norms.size == 1:
+            what, it = "is a zero vector, which has", "it"
+        elif rows.size == 1:
+            what, it = f"has a zero vector at row {rows[0]}, which has", "it"
+        else:
+            what, it = f"has {format_rows(rows)} that are zero vectors, which have", "them"
+        raise ValueError(f"{name} {what} no direction, so its cosine is undefined; "
+                         f"drop {it}, or pass zero='ignore' to score {it} 0.0")
     return mask
 
 

@@ -147,7 +147,100 @@ def euclidean(a, b) -> float:
     return norm(difference)                      # its length (overflow-safe)
 
 
-# --- knn (issue 3): scratch.knn goes here ---
+def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: bool = False,
+        backend: str = "numpy", batch_size=None):
+    """Exact k nearest neighbours, the slow and obvious way: score every document, sort.
+
+    Same signature and same answer as :func:`vecdiag.knn` (``backend`` and
+    ``batch_size`` are accepted and ignored: there is only one way here). Returns a
+    :class:`vecdiag.Neighbors` whose ``indices`` and ``scores`` were built from plain
+    Python lists (scores are Python floats, float64).
+
+    Notes
+    -----
+    For each query: compute its score against every corpus row (the same arithmetic as
+    :func:`cosine`, :func:`dot` and :func:`euclidean`, inlined so the inputs are not
+    re-checked a million times), then sort the rows best first. Ties: equal scores keep the lower corpus index first, the rule
+    every backend follows. Cost: ``n_queries × n × d`` multiplications in Python, about
+    a million per second, so keep the inputs small.
+
+    Examples
+    --------
+    >>> res = knn([[1, 0]], [[1, 0.1], [0, 1], [1, 0]], k=2)
+    >>> res.indices.tolist(), res.scores.round(4).tolist()
+    ([[2, 0]], [[1.0, 0.995]])
+    """
+    import numpy as np
+
+    from .neighbors import Neighbors
+
+    V.check_metric(metric)
+    corpus_rows = V.as_matrix(corpus, "corpus").tolist()
+    query_rows = V.as_matrix(queries, "queries", allow_empty=True).tolist()
+    if query_rows and len(query_rows[0]) != len(corpus_rows[0]):
+        raise ValueError(f"dimension mismatch: queries has dimension {len(query_rows[0])} but "
+                         f"corpus has dimension {len(corpus_rows[0])}; both must come from "
+                         "the same embedding model")
+    k = V.check_k(k, len(corpus_rows), exclude_self=exclude_self)
+    if exclude_self and len(query_rows) != len(corpus_rows):
+        raise ValueError("exclude_self=True needs queries to be the corpus itself, row for "
+                         f"row ({len(query_rows)} queries vs {len(corpus_rows)} corpus rows)")
+    if metric == "cosine":
+        for name, rows in (("corpus", corpus_rows), ("queries", query_rows)):
+            for i, row in enumerate(rows):
+                if not any(row):   # subtle: a zero vector has no direction, no cosine
+                    raise ValueError(f"{name} has a zero vector at row {i}, which has no "
+                                     "direction, so its cosine is undefined; drop it")
+
+    def scaled(row):
+        # subtle: divide by a power of two near the largest entry (exact), so squaring
+        # cannot overflow; the cosine does not change.
+        scale = _power_of_two_above(max(abs(x) for x in row))
+        return [x / scale for x in row]
+
+    def cosine_score(q, c):
+        q, c = scaled(q), scaled(c)
+        qc = sum(x * y for x, y in zip(q, c))          # q·c
+        qq = sum(x * x for x in q)                     # ‖q‖²
+        cc = sum(y * y for y in c)                     # ‖c‖²
+        # subtle: sqrt(qq * cc), so that a vector scores exactly 1.0 with itself.
+        return max(-1.0, min(1.0, qc / math.sqrt(qq * cc)))
+
+    def dot_score(q, c):
+        return sum(x * y for x, y in zip(q, c))
+
+    def euclidean_score(q, c):                         # a distance: lower is closer
+        difference = [x - y for x, y in zip(q, c)]
+        if not any(difference):
+            return 0.0                                 # identical vectors: exactly 0
+        d = scaled(difference)
+        return math.sqrt(sum(x * x for x in d)) * _power_of_two_above(
+            max(abs(x) for x in difference))
+
+    score = {"cosine": cosine_score, "dot": dot_score, "euclidean": euclidean_score}[metric]
+
+    all_indices, all_scores = [], []
+    for i, q in enumerate(query_rows):
+        scored = []
+        for j, c in enumerate(corpus_rows):       # 1. score every corpus row
+            if exclude_self and j == i:
+                continue                           # an item is not its own neighbour
+            scored.append((score(q, c), j))
+        # 2. sort best first. subtle: the key (score, index) puts equal scores in order of
+        #    their corpus index, so ties always go to the lower index.
+        if metric == "euclidean":
+            scored.sort(key=lambda pair: (pair[0], pair[1]))      # smallest distance first
+        else:
+            scored.sort(key=lambda pair: (-pair[0], pair[1]))     # largest similarity first
+        best = scored[:k]                          # 3. keep the best k
+        all_indices.append([j for _, j in best])
+        all_scores.append([s for s, _ in best])
+    shape = (len(query_rows), k)
+    return Neighbors(indices=np.array(all_indices, dtype=np.int64).reshape(shape),
+                     scores=np.array(all_scores, dtype=float).reshape(shape),
+                     metric=metric, k=k)
+
+
 
 
 def cosine_matrix(A, B=None, *, zero: str = "raise"):
@@ -169,4 +262,117 @@ def cosine_matrix(A, B=None, *, zero: str = "raise"):
     return [[cosine(a, b, zero=zero) for b in rows_b] for a in rows_a]
 
 
-# --- pca (issue 4): scratch.pca goes here ---
+# --- pca (issue 4) ---
+
+
+def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
+        random_state=0):
+    """Principal components by power iteration with deflation, in plain Python.
+
+    Centre the data, build the covariance matrix, find the direction of most variance
+    (multiply a vector by the covariance again and again: it turns towards that
+    direction), remove that direction's variance from the covariance, and repeat.
+
+    Returns a :class:`vecdiag.Projection` like :func:`vecdiag.pca` (the arithmetic is
+    plain Python; the result is wrapped in arrays at the end so it plots the same way).
+
+    Notes
+    -----
+    Covariance ``C[a][b] = Σ_i (x_ia - μ_a)(x_ib - μ_b) / (n - 1)``. Power iteration:
+    ``v ← C v / ‖C v‖`` converges to the top eigenvector at rate ``λ₂/λ₁`` per step;
+    the eigenvalue is ``λ = vᵀ C v``. Deflation: ``C ← C - λ v vᵀ`` leaves the other
+    eigenpairs unchanged, so the next round finds the second component. When the top
+    two eigenvalues are (nearly) equal convergence is slow: a warning says so. Signs
+    follow :func:`vecdiag.pca`: the largest absolute loading is positive.
+
+    Examples
+    --------
+    >>> p = pca([[0, 0], [1, 2], [2, 4], [3, 6]], n_components=1)
+    >>> p.explained_variance_ratio.round(6).tolist()   # a line: one direction
+    [1.0]
+    >>> p.components[0].round(4).tolist()            # along (1, 2) / √5
+    [0.4472, 0.8944]
+    """
+    import random
+    import warnings
+
+    from .projection._pca import check_pca_input, constant_data_error
+    from .projection.result import Projection
+
+    arr, n_components = check_pca_input(X, n_components)
+    rows = arr.tolist()
+    n, d = len(rows), len(rows[0])
+    # 1. Centre: subtract each dimension's mean, so variance is measured around it.
+    mean = [sum(row[j] for row in rows) / n for j in range(d)]
+    centred = [[x - m for x, m in zip(row, mean)] for row in rows]
+    # 2. Covariance: how every pair of dimensions varies together.
+    cov = [[sum(r[a] * r[b] for r in centred) / (n - 1) for b in range(d)] for a in range(d)]
+    total = sum(cov[a][a] for a in range(d))        # total variance = trace of C
+    if total == 0.0:
+        raise constant_data_error(n)
+    seed = random_state if isinstance(random_state, int) else 0
+    rand = random.Random(seed)
+    components, variances = [], []
+    for c in range(n_components):
+        # 3. Start from a random direction (subtle: a fixed start such as (1, 0, ...)
+        #    could be exactly orthogonal to the answer and never turn towards it).
+        v = _unit([rand.gauss(0.0, 1.0) for _ in range(d)], components)
+        converged = False
+        for _ in range(max_iter):
+            w = [sum(cov[a][b] * v[b] for b in range(d)) for a in range(d)]   # C v
+            # subtle: once the rank of the data is reached the variance left is rounding
+            # noise and C v points anywhere: then any direction orthogonal to the ones
+            # found is an answer. Otherwise keep w orthogonal to them (Gram-Schmidt).
+            left = math.sqrt(sum(x * x for x in w))
+            w = _unit(w, components) if left > 1e-12 * total else None
+            if w is None:                       # nothing left: any orthogonal direction
+                w = _unit([rand.gauss(0.0, 1.0) for _ in range(d)], components)
+                converged = True
+            change = sum((x - y) ** 2 for x, y in zip(w, v))
+            v = w
+            if converged or math.sqrt(change) < tol:          # it stopped turning
+                converged = True
+                break
+        if not converged:
+            warnings.warn(f"scratch.pca: power iteration for component {c + 1} did not "
+                          f"converge in {max_iter} steps (its eigenvalue is close to the "
+                          "next one); raise max_iter or use vd.pca", RuntimeWarning,
+                          stacklevel=2)
+        # 4. Its variance: λ = vᵀ C v.
+        lam = sum(v[a] * sum(cov[a][b] * v[b] for b in range(d)) for a in range(d))
+        lam = max(lam, 0.0)
+        # 5. Fix the sign: the largest absolute loading is positive.
+        top = max(range(d), key=lambda j: abs(v[j]))
+        if v[top] < 0:
+            v = [-x for x in v]
+        components.append(v)
+        variances.append(lam)
+        # 6. Deflate: remove this direction's variance, C ← C - λ v vᵀ.
+        cov = [[cov[a][b] - lam * v[a] * v[b] for b in range(d)] for a in range(d)]
+    # 7. Coordinates: each centred row's projection on each component.
+    coords = [[sum(x * w for x, w in zip(row, comp)) for comp in components]
+              for row in centred]
+    import numpy as np   # only to wrap the finished lists for plotting and transform
+
+    return Projection(coords=np.array(coords), method="pca",
+                      explained_variance_ratio=np.array([lam / total for lam in variances]),
+                      explained_variance=np.array(variances),
+                      components=np.array(components), mean=np.array(mean),
+                      params={"solver": "power_iteration", "n_samples": n,
+                              "total_variance": total, "center_blocks": False},
+                      data=arr)
+
+
+def _unit(v, basis):
+    """``v`` minus its parts along the (orthonormal) ``basis``, scaled to length 1.
+
+    Returns None when nothing is left (``v`` lies in the span of ``basis``).
+    """
+    for u in basis:                              # Gram-Schmidt: remove each known direction
+        along = sum(x * y for x, y in zip(v, u))
+        v = [x - along * y for x, y in zip(v, u)]
+    length = math.sqrt(sum(x * x for x in v))
+    if length <= 1e-300:
+        return None
+    return [x / length for x in v]
+

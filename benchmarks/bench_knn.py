@@ -1,0 +1,342 @@
+"""Exact kNN: vecdiag (numpy, faiss backends) against faiss IndexFlatIP and scikit-learn.
+
+Same data, same process, same BLAS setting for every contender; ratios printed beside the
+raw figures (the faiss and ann-benchmarks habit). Workloads (issue 3):
+
+(a) search: 100,000 x 384 float32 corpus, 1,000 queries, k = 10, cosine;
+(b) graph: the kNN graph (self excluded) of 50,000 x 384, k = 10, cosine;
+(c) memmap: search (a) against a 1,000,000 x 384 float32 np.memmap, peak anonymous memory
+    (corpus pages are file-backed and not counted), default 256 MiB budget;
+(d) scratch: scratch.knn vs vd.knn on a small input (the lesson's ratio).
+
+"bare matmul" is the ceiling: the score matrix in blocks of 256 queries, no top-k.
+Timings are the best of ``--repeat`` runs (the minimum is the figure least disturbed by
+other work on a shared machine). Peak memory: the highest anonymous RSS seen by a 2 ms
+sampler during the call, minus the level before it.
+
+BLAS settings run in separate child processes (the variables are read when the BLAS
+library loads): the environment as it is, OPENBLAS_CORETYPE=Haswell, =SkylakeX, and both
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. A child that dies (SkylakeX on a CPU without
+AVX-512 raises SIGILL) is reported, not hidden. Never set these variables in tests or CI.
+
+Usage::
+
+    python benchmarks/bench_knn.py                 # every setting, (a) (b) (d); (c) once
+    python benchmarks/bench_knn.py --setting as-is --skip-graph --skip-memmap
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SETTINGS = {
+    "as-is": {},
+    "Haswell": {"OPENBLAS_CORETYPE": "Haswell"},
+    "SkylakeX": {"OPENBLAS_CORETYPE": "SkylakeX"},
+    "unset": {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None},
+}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ measuring
+
+def _anon_kb() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+class PeakMemory:
+    """Highest anonymous RSS during the block, minus the level at its start (MiB)."""
+
+    def __enter__(self):
+        self.base = self.peak = _anon_kb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _anon_kb())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _anon_kb())
+        self.mib = (self.peak - self.base) / 1024
+
+
+def measure(fn, repeat: int):
+    """(best seconds, peak MiB of the first run, the last result)."""
+    best, peak, out = float("inf"), None, None
+    for i in range(repeat):
+        with PeakMemory() as mem:
+            t0 = time.perf_counter()
+            out = fn()
+            elapsed = time.perf_counter() - t0
+        best = min(best, elapsed)
+        peak = mem.mib if peak is None else max(peak, mem.mib)
+    return best, peak, out
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    from threadpoolctl import threadpool_info
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "blas": [{k: lib.get(k) for k in ("prefix", "version", "architecture",
+                                               "num_threads", "filepath")}
+                     for lib in threadpool_info() if lib.get("user_api") == "blas"]}
+
+
+# ------------------------------------------------------------------ data
+
+def clustered(n: int, d: int, seed: int, n_centers: int = 200):
+    """Unit vectors around random centres (embeddings cluster; pure noise does not)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_centers, d)).astype(np.float32)
+    X = centers[rng.integers(0, n_centers, n)] + 0.8 * rng.normal(size=(n, d)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X
+
+
+# ------------------------------------------------------------------ workloads
+
+def run_search(repeat: int) -> dict:
+    import faiss
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    import vecdiag as vd
+
+    C = clustered(100_000, 384, seed=0)
+    Q = clustered(1_000, 384, seed=1)
+    k = 10
+    rows = {}
+
+    def bare():
+        for q0 in range(0, Q.shape[0], 256):
+            Q[q0:q0 + 256] @ C.T
+
+    rows["bare matmul"] = measure(bare, repeat)
+    index = vd.Index(C)
+    rows["vecdiag numpy"] = measure(lambda: index.search(Q, k, show_progress=False), repeat)
+    findex = vd.Index(C, backend="faiss")
+    findex.search(Q[:1], 1)                       # builds the faiss index once
+    rows["vecdiag faiss"] = measure(lambda: findex.search(Q, k, show_progress=False), repeat)
+    flat = faiss.IndexFlatIP(C.shape[1])
+    flat.add(C)
+    rows["faiss IndexFlatIP"] = measure(lambda: flat.search(Q, k), repeat)
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(C)
+    rows["sklearn brute"] = measure(lambda: nn.kneighbors(Q), repeat)
+
+    ours = rows["vecdiag numpy"][2]
+    _, faiss_idx = rows["faiss IndexFlatIP"][2]
+    agree = float((ours.indices == faiss_idx).mean())
+    assert np.array_equal(ours.indices, rows["vecdiag faiss"][2].indices)
+    return _table("search", rows, Q.shape[0], "queries/s", agree)
+
+
+def run_graph(repeat: int) -> dict:
+    """One run each: a graph takes minutes, and one run already averages 196 blocks."""
+    import faiss
+    from sklearn.neighbors import NearestNeighbors
+
+    import vecdiag as vd
+
+    X = clustered(50_000, 384, seed=2)
+    k = 10
+    rows = {}
+
+    def bare():
+        for q0 in range(0, X.shape[0], 256):
+            X[q0:q0 + 256] @ X.T
+
+    rows["bare matmul"] = measure(bare, 1)
+    index = vd.Index(X)
+    rows["vecdiag numpy"] = measure(lambda: index.knn_graph(k, show_progress=False), 1)
+    findex = vd.Index(X, backend="faiss")
+    rows["vecdiag faiss"] = measure(lambda: findex.knn_graph(k, show_progress=False), 1)
+    flat = faiss.IndexFlatIP(X.shape[1])
+    flat.add(X)
+    rows["faiss IndexFlatIP"] = measure(lambda: flat.search(X, k + 1), 1)   # + self
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(X)
+    rows["sklearn brute"] = measure(lambda: nn.kneighbors(), 1)
+    ours = rows["vecdiag numpy"][2]
+    _, faiss_idx = rows["faiss IndexFlatIP"][2]
+    agree = float((ours.indices == faiss_idx[:, 1:]).mean())
+    return _table("graph", rows, X.shape[0], "items/s", agree)
+
+
+def _table(name, rows, n, unit, agree) -> dict:
+    faiss_t = rows["faiss IndexFlatIP"][0]
+    bare_t = rows["bare matmul"][0]
+    out = {"workload": name, "unit": unit, "agreement_with_faiss": agree, "rows": []}
+    for label, (seconds, mib, _) in rows.items():
+        out["rows"].append({"method": label, "seconds": seconds, "throughput": n / seconds,
+                            "vs_faiss": faiss_t / seconds, "share_of_bare": bare_t / seconds,
+                            "peak_mib": mib})
+    return out
+
+
+def run_memmap(budget_mib: int = 256) -> dict:
+    import numpy as np
+
+    import vecdiag as vd
+
+    n, d = 1_000_000, 384
+    Q = clustered(1_000, d, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.f32"
+        mm = np.memmap(path, dtype=np.float32, mode="w+", shape=(n, d))
+        for start in range(0, n, 50_000):
+            mm[start:start + 50_000] = clustered(50_000, d, seed=100 + start // 50_000)
+        mm.flush()
+        del mm
+        corpus = np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
+        seconds, mib, res = measure(lambda: vd.knn(Q, corpus, k=10, show_progress=False,
+                                                   memory_budget=budget_mib * 2**20), 1)
+        assert res.indices.shape == (1_000, 10)
+        del corpus, res
+    return {"workload": "memmap", "seconds": seconds, "queries_per_s": 1_000 / seconds,
+            "peak_anon_mib": mib, "budget_mib": budget_mib, "limit_mib": budget_mib + 100}
+
+
+def run_scratch() -> dict:
+    import numpy as np
+
+    import vecdiag as vd
+
+    rng = np.random.default_rng(3)
+    C, Q = rng.normal(size=(500, 64)), rng.normal(size=(20, 64))
+    t_s, _, a = measure(lambda: vd.scratch.knn(Q, C, k=10), 1)
+    t_n, _, b = measure(lambda: vd.knn(Q, C, k=10), 5)
+    assert np.array_equal(a.indices, b.indices)
+    return {"workload": "scratch", "scratch_s": t_s, "numpy_s": t_n, "ratio": t_s / t_n}
+
+
+# ------------------------------------------------------------------ driver
+
+def child(args) -> None:
+    out = {"setting": args.setting, "machine": machine(), "results": []}
+    out["results"].append(run_search(args.repeat))
+    _emit(out)
+    if not args.skip_graph:
+        out["results"].append(run_graph(args.repeat))
+        _emit(out)
+    if args.memmap:
+        out["results"].append(run_memmap())
+    out["results"].append(run_scratch())
+    _emit(out)
+
+
+def _emit(out) -> None:
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def report(out: dict) -> str:
+    lines = [f"## BLAS setting: {out['setting']}"]
+    for lib in out["machine"]["blas"]:
+        lines.append(f"- {lib['prefix']} {lib['version']} arch={lib['architecture']} "
+                     f"threads={lib['num_threads']} ({Path(lib['filepath']).parent.name})")
+    for res in out["results"]:
+        if res["workload"] in ("search", "graph"):
+            lines.append(f"\n{res['workload']} ({res['unit']}; ids equal to faiss: "
+                         f"{res['agreement_with_faiss']:.4f})\n")
+            lines.append("| method | seconds | throughput | vs faiss | share of bare matmul "
+                         "| peak MiB |")
+            lines.append("|---|---:|---:|---:|---:|---:|")
+            for r in res["rows"]:
+                lines.append(f"| {r['method']} | {r['seconds']:.2f} | {r['throughput']:,.0f} | "
+                             f"{r['vs_faiss']:.2f}x | {r['share_of_bare']:.0%} | "
+                             f"{r['peak_mib']:.0f} |")
+        elif res["workload"] == "memmap":
+            lines.append(f"\nmemmap 1,000,000 x 384, 1,000 queries: {res['seconds']:.1f} s "
+                         f"({res['queries_per_s']:.0f} queries/s), peak anonymous memory "
+                         f"{res['peak_anon_mib']:.0f} MiB (budget {res['budget_mib']} MiB, "
+                         f"limit {res['limit_mib']} MiB)")
+        elif res["workload"] == "scratch":
+            lines.append(f"\nscratch.knn 20 queries x 500 x 64: {res['scratch_s']:.2f} s, "
+                         f"vd.knn {res['numpy_s'] * 1000:.2f} ms: {res['ratio']:,.0f}x slower")
+    return "\n".join(lines)
+
+
+def parent(args) -> int:
+    settings = list(SETTINGS) if args.setting == "all" else [args.setting]
+    print(f"# bench_knn on {platform.node()} ({os.cpu_count()} cores), "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n", flush=True)
+    seen = {}
+    for i, name in enumerate(settings):
+        env = dict(os.environ)
+        for key, value in SETTINGS[name].items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        blas_env = tuple(env.get(key) for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
+        if blas_env in seen:
+            print(f"## BLAS setting: {name}: the same variables as '{seen[blas_env]}' in this "
+                  f"environment (OPENBLAS_CORETYPE={blas_env[0]}, OPENBLAS_L2_SIZE="
+                  f"{blas_env[1]}): see there\n", flush=True)
+            continue
+        seen[blas_env] = name
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        cmd = [sys.executable, __file__, "--child", "--setting", name,
+               "--repeat", str(args.repeat)]
+        if args.skip_graph:
+            cmd.append("--skip-graph")
+        if i == 0 and not args.skip_memmap:
+            cmd.append("--memmap")
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        results = [line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if results:
+            print(report(json.loads(results[-1])), flush=True)
+        if proc.returncode != 0:
+            reason = f"exit code {proc.returncode}"
+            if proc.returncode in (-4, 132):
+                reason = ("killed by SIGILL (illegal instruction): this BLAS kernel needs "
+                          "instructions this CPU lacks (SkylakeX kernels need AVX-512)")
+            print(f"## BLAS setting: {name}: FAILED, {reason}\n"
+                  f"{proc.stderr.strip()[-500:]}", flush=True)
+        print(flush=True)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--setting", default="all", choices=["all", *SETTINGS])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-graph", action="store_true")
+    parser.add_argument("--skip-memmap", action="store_true")
+    parser.add_argument("--memmap", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return 0
+    return parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

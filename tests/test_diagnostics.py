@@ -1,0 +1,358 @@
+"""The statistics behind vd.diagnose, each against an independent reference.
+
+References: brute force over all pairs (scipy.spatial.distance.cdist), scipy.stats.skew,
+scipy.stats.spearmanr, closed forms (offset model, IsoScore of k-of-n dimensions,
+Pareto ratios for TwoNN), and explicit loops.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.spatial.distance import cdist
+from scipy.stats import skew, spearmanr
+
+import vecdiag as vd
+from vecdiag.diagnostics import isoscore, norm_spread, participation_ratio, query_corpus_shift
+from vecdiag.diagnostics.duplicates import exact_duplicate_groups
+from vecdiag.diagnostics.intrinsic import twonn
+
+
+def brute_cosines(X):
+    """All pairwise cosines, diagonal removed (float64)."""
+    C = 1.0 - cdist(X, X, "cosine")
+    return C[~np.eye(len(X), dtype=bool)]
+
+
+# --- anisotropy -----------------------------------------------------------------------
+
+def test_anisotropy_iid_gaussian_is_near_zero(rng):
+    X = rng.normal(size=(2000, 64))
+    # the null's standard error is sqrt(2 / (n^2 d)) ~ 9e-5: 0.005 is ~50 SE
+    assert abs(vd.anisotropy(X)) < 0.005
+
+
+def test_anisotropy_offset_with_equal_energy_is_one_half(rng):
+    n, d, sigma = 3000, 128, 1.0
+    mu = rng.normal(size=d)
+    mu *= np.sqrt(d) * sigma / np.linalg.norm(mu)          # ‖μ‖² = d σ²
+    X = mu + sigma * rng.normal(size=(n, d))
+    assert vd.anisotropy(X) == pytest.approx(0.5, abs=0.02)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(2, 25), st.integers(1, 6)),
+              elements=st.floats(-100, 100, allow_nan=False, width=64)))
+def test_anisotropy_exact_equals_brute_force(X):
+    norms = np.linalg.norm(X, axis=1)
+    if np.any(norms < 1e-3):
+        X = X + 1000.0          # keep rows well away from the zero vector
+    assert vd.anisotropy(X) == pytest.approx(brute_cosines(X).mean(), abs=1e-10)
+
+
+def test_anisotropy_float32_and_sampled_estimate(rng):
+    X = rng.normal(size=(500, 16)) + 0.5
+    exact = brute_cosines(X).mean()
+    assert vd.anisotropy(X.astype(np.float32)) == pytest.approx(exact, abs=1e-6)
+    est = vd.anisotropy(X, exact=False, n_pairs=20_000, random_state=1)
+    sd = brute_cosines(X).std() / np.sqrt(20_000)
+    assert abs(est - exact) < 5 * sd
+    assert est == vd.anisotropy(X, exact=False, n_pairs=20_000, random_state=1)
+
+
+def test_anisotropy_refuses_zero_rows_and_single_vectors(with_zero_row):
+    with pytest.raises(ValueError, match=r"1 row \(7\) that are zero vectors"):
+        vd.anisotropy(with_zero_row)
+    with pytest.raises(ValueError, match="at least 2 vectors"):
+        vd.anisotropy([[1.0, 2.0]])
+
+
+def test_results_are_cached_on_an_index(rng, monkeypatch):
+    index = vd.Index(rng.normal(size=(300, 8)))
+    a = vd.anisotropy(index)
+    r = vd.rogue_dimensions(index)
+    h = vd.hubness(index, 5)
+    assert {("anisotropy",), ("rogue_dimensions", 5), ("hubness", 5), ("k_occurrence", 5),
+            ("knn_graph", 5), ("moments", "unit")} <= set(index.cache)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("recomputed instead of using the cache")
+
+    monkeypatch.setattr(index, "search", boom)
+    monkeypatch.setattr("vecdiag.diagnostics._moments.compute_moments", boom)
+    assert vd.anisotropy(index) == a
+    assert vd.rogue_dimensions(index) is r
+    assert vd.hubness(index, 5) is h
+    np.testing.assert_array_equal(index.cache[("k_occurrence", 5)], h.k_occurrence)
+
+
+# --- rogue dimensions -----------------------------------------------------------------
+
+def test_rogue_contributions_sum_to_mean_cosine_and_match_brute_force(rng):
+    X = rng.normal(size=(60, 5)) + [2.0, 0, 0, -1.0, 0]
+    r = vd.rogue_dimensions(X, top=2)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    off = ~np.eye(60, dtype=bool)
+    brute = np.array([np.outer(U[:, j], U[:, j])[off].mean() for j in range(5)])
+    np.testing.assert_allclose(r.contribution, brute, atol=1e-12)
+    assert r.contribution.sum() == pytest.approx(brute_cosines(X).mean(), abs=1e-12)
+    assert r.mean_cosine == pytest.approx(vd.anisotropy(X), abs=1e-12)
+    assert r.dims.tolist() == list(np.argsort(-brute)[:2])
+
+
+def test_planted_offset_on_one_coordinate_takes_the_share(rng):
+    X = rng.normal(size=(1000, 64))
+    shares = []
+    for offset in (0.0, 5.0, 20.0, 80.0):
+        Y = X.copy()
+        Y[:, 17] += offset
+        r = vd.rogue_dimensions(Y, top=1)
+        shares.append(r.share)
+        if offset:
+            assert r.dims[0] == 17
+    gaps = np.abs(np.array(shares) - 1.0)
+    assert gaps[0] > 0.5                       # no offset: no dimension takes the share
+    assert gaps[1] > gaps[2] > gaps[3]         # a larger offset: closer to all of it
+    assert gaps[3] < 1e-4
+
+
+def test_rogue_frame_and_bad_top(rng):
+    r = vd.rogue_dimensions(rng.normal(size=(50, 4)) + 1, top=2)
+    frame = r.to_frame()
+    assert list(frame.columns) == ["dimension", "contribution", "share"]
+    assert "RogueDimensions" in r._repr_html_()
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        vd.rogue_dimensions(np.ones((3, 3)), top=0)
+
+
+# --- isotropy ---------------------------------------------------------------------------
+
+def test_isotropy_against_direct_partition_function(rng):
+    X = rng.normal(size=(200, 6)) * [3, 2, 1, 1, 0.5, 0.2] + 0.3
+    _, vecs = np.linalg.eigh(X.T @ X)
+    Z = np.exp(X @ np.hstack([vecs, -vecs])).sum(axis=0)       # small values: no overflow
+    assert vd.isotropy(X) == pytest.approx(Z.min() / Z.max(), rel=1e-9)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    _, vecs = np.linalg.eigh(U.T @ U)
+    Zu = np.exp(U @ np.hstack([vecs, -vecs])).sum(axis=0)
+    assert vd.isotropy(X, normalize=True) == pytest.approx(Zu.min() / Zu.max(), rel=1e-9)
+
+
+def test_isotropy_perfect_and_overflow_safe():
+    E = np.vstack([np.eye(4), -np.eye(4)])
+    assert vd.isotropy(E) == pytest.approx(1.0)
+    value = vd.isotropy(np.array([[1e3, 0.0], [1e3, 1.0], [1e3, -1.0]]))
+    assert np.isfinite(value) and 0 <= value < 1e-10
+
+
+@pytest.mark.parametrize("k, n", [(1, 4), (2, 4), (3, 7), (5, 10), (10, 10)])
+def test_isoscore_k_of_n_dimensions_closed_form(k, n):
+    X = np.zeros((2 * k, n))
+    X[np.arange(k), np.arange(k)] = 1.0
+    X[k + np.arange(k), np.arange(k)] = -1.0               # equal variance in k dims
+    assert isoscore(X) == pytest.approx((k - 1) / (n - 1), abs=1e-12)
+
+
+def test_isoscore_degenerate_inputs():
+    assert isoscore(np.ones((5, 3))) == 0.0                  # no variance at all
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        isoscore(np.arange(5.0).reshape(-1, 1))
+
+
+def test_participation_ratio_matches_sklearn_pca(rng):
+    from sklearn.decomposition import PCA
+
+    X = rng.normal(size=(400, 10)) * np.linspace(0.1, 3, 10)
+    lam = PCA().fit(X).explained_variance_
+    assert vd.intrinsic_dimension(X, method="participation_ratio") == pytest.approx(
+        lam.sum() ** 2 / (lam ** 2).sum(), rel=1e-9)
+    assert participation_ratio(np.zeros(3)) == 0.0
+
+
+# --- hubness ----------------------------------------------------------------------------
+
+def brute_k_occurrence(X, k, metric):
+    D = -(X @ X.T) if metric == "dot" else \
+        cdist(X, X, "sqeuclidean" if metric == "euclidean" else metric)
+    np.fill_diagonal(D, np.inf)
+    idx = np.argsort(D, axis=1, kind="stable")[:, :k]          # ties: lower index first
+    return np.bincount(idx.ravel(), minlength=len(X))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot"])
+def test_k_occurrence_equals_brute_force(rng, metric):
+    X = rng.normal(size=(150, 12))
+    h = vd.hubness(X, 7, metric=metric)
+    np.testing.assert_array_equal(h.k_occurrence, brute_k_occurrence(X, 7, metric))
+    assert h.k_occurrence.sum() == 150 * 7
+    assert h.skewness == pytest.approx(skew(h.k_occurrence), abs=1e-12)
+    assert set(h.hubs) == set(np.flatnonzero(h.k_occurrence >= 14))
+    assert set(h.antihubs) == set(np.flatnonzero(h.k_occurrence == 0))
+    rh = np.abs(h.k_occurrence - 7).sum() / (2 * 150 * 7)
+    assert h.robinhood == pytest.approx(rh)
+
+
+def test_skewness_grows_with_dimension(rng):
+    low = vd.hubness(rng.normal(size=(1000, 3)), 10, metric="euclidean").skewness
+    high = vd.hubness(rng.normal(size=(1000, 100)), 10, metric="euclidean").skewness
+    assert high > low + 1.5
+
+
+def test_hubness_over_a_query_log(rng):
+    X, Q = rng.normal(size=(100, 6)), rng.normal(size=(40, 6))
+    h = vd.hubness(X, 5, queries=Q)
+    D = cdist(Q, X, "cosine")
+    brute = np.bincount(np.argsort(D, axis=1, kind="stable")[:, :5].ravel(), minlength=100)
+    np.testing.assert_array_equal(h.k_occurrence, brute)
+    assert h.source == "queries" and h.n_lists == 40 and h.expected == pytest.approx(2.0)
+    assert set(h.hubs) == set(np.flatnonzero(brute >= 4))
+
+
+def test_hubness_constant_k_occurrence_is_zero_not_nan():
+    X = np.eye(4) + 0.1
+    h = vd.hubness(X, 3)                                       # n = k + 1: all equal
+    assert h.skewness == 0.0 and h.robinhood == 0.0
+
+
+def test_hubness_bad_k(rng):
+    with pytest.raises(ValueError, match=r"k=5 is larger than the corpus \(5 vectors minus"):
+        vd.hubness(rng.normal(size=(5, 3)), 5)
+    with pytest.raises(ValueError, match="at least 2 vectors"):
+        vd.hubness([[1.0, 2.0]], 1)
+
+
+def test_hubness_display(rng):
+    h = vd.hubness(rng.normal(size=(80, 30)), 5, metric="euclidean")
+    assert "Hubness" in h._repr_html_() and "skewness" in h._repr_html_()
+    assert h.to_frame()["k_occurrence"].sum() == 400
+    ax = h.plot()
+    assert ax.get_yscale() == "log"
+
+
+# --- norms ------------------------------------------------------------------------------
+
+def test_norm_spread_and_spearman(rng):
+    norms = rng.lognormal(size=300)
+    nk = rng.poisson(norms * 3)
+    s = norm_spread(norms, nk)
+    assert s.cv == pytest.approx(norms.std() / norms.mean())
+    assert s.k_occurrence_corr == pytest.approx(spearmanr(norms, nk)[0], abs=1e-12)
+    assert not s.unit
+    assert norm_spread(np.ones(5), np.full(5, 3)).k_occurrence_corr is None
+
+
+# --- duplicates -------------------------------------------------------------------------
+
+def brute_groups(X, threshold):
+    import scipy.sparse.csgraph as csg
+
+    C = 1.0 - cdist(X, X, "cosine")
+    A = (C >= threshold) | (X[:, None, :] == X[None, :, :]).all(axis=2)
+    _, labels = csg.connected_components(A, directed=False)
+    groups = [np.flatnonzero(labels == g).tolist() for g in np.unique(labels)]
+    return sorted([g for g in groups if len(g) > 1], key=lambda g: (-len(g), g[0]))
+
+
+def test_near_duplicates_equal_brute_force(rng):
+    X = rng.normal(size=(300, 8))
+    X[50] = X[3]
+    X[120] = X[3] * 1.0000001
+    X[7] = X[200] + 0.01
+    X[9] = -X[10]                                               # opposite: not duplicates
+    for threshold in (0.98, 0.9, 0.7):
+        assert vd.near_duplicates(X, threshold=threshold) == brute_groups(X, threshold)
+
+
+def test_exact_copies_always_reported():
+    X = np.array([[1.0, 2.0, 3.0], [0.0, -0.0, 1.0], [1.0, 2.0, 3.0], [-0.0, 0.0, 1.0],
+                  [3.0, 2.0, 1.0]])
+    assert vd.near_duplicates(X, threshold=1.0) == [[0, 2], [1, 3]]
+    assert exact_duplicate_groups(X.astype(np.float32)) == [[0, 2], [1, 3]]
+
+
+def test_near_duplicates_bad_input(with_zero_row):
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        vd.near_duplicates(np.eye(3), threshold=1.5)
+    with pytest.raises(ValueError, match="zero vectors"):
+        vd.near_duplicates(with_zero_row)
+
+
+# --- intrinsic dimension ----------------------------------------------------------------
+
+def test_twonn_square_in_50d_is_two(rng):
+    coords = rng.uniform(size=(3000, 2))
+    basis = np.linalg.qr(rng.normal(size=(50, 2)))[0].T
+    X = coords @ basis + 5.0
+    assert vd.intrinsic_dimension(X) == pytest.approx(2.0, abs=0.15)
+
+
+def test_twonn_pareto_closed_form(rng):
+    for d in (1.0, 4.0, 10.0):
+        mu = rng.pareto(d, size=50_000) + 1.0
+        assert twonn(np.ones_like(mu), mu) == pytest.approx(d, rel=0.03)
+
+
+def test_twonn_robust_to_duplicates_and_sampling(rng):
+    X = rng.normal(size=(1500, 5))
+    base = vd.intrinsic_dimension(X)
+    with_copies = np.vstack([X, X[:400], X[:100]])
+    assert vd.intrinsic_dimension(with_copies) == pytest.approx(base, rel=1e-12)
+    assert vd.intrinsic_dimension(X, sample=500) == pytest.approx(base, rel=0.2)
+    assert 4.0 < base < 6.0
+
+
+def test_twonn_degenerate_inputs():
+    with pytest.raises(ValueError, match="1 distinct vector"):
+        vd.intrinsic_dimension(np.ones((10, 3)))
+    with pytest.raises(ValueError, match="method must be one of"):
+        vd.intrinsic_dimension(np.eye(3), method="mle")
+
+
+# --- query shift --------------------------------------------------------------------------
+
+def test_query_shift_null_and_shifted(rng):
+    docs = rng.normal(size=(2000, 10))
+    same = query_corpus_shift(rng.normal(size=(1000, 10)), docs, metric="euclidean")
+    assert same.far_share == pytest.approx(0.05, abs=0.03)
+    moved = query_corpus_shift(rng.normal(size=(200, 10)) + 3, docs, metric="euclidean")
+    assert moved.far_share > 0.5 and moved.mean_gap > 2
+    brute = cdist(docs, docs)
+    np.fill_diagonal(brute, np.inf)
+    np.testing.assert_allclose(np.sort(same.corpus_nn), np.sort(brute.min(axis=1)), rtol=1e-9)
+
+
+def test_timing_of_cached_hubness_is_negligible(rng):
+    index = vd.Index(rng.normal(size=(400, 16)))
+    vd.hubness(index, 10)
+    t0 = time.perf_counter()
+    for _ in range(100):
+        vd.hubness(index, 10)
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_k_occurrence_with_many_exact_copies_follows_the_tie_rule(rng):
+    X = rng.normal(size=(60, 5))
+    X[[10, 20, 30, 40, 50]] = X[5]            # six copies: more than k + 1
+    h = vd.hubness(X, 2)
+    np.testing.assert_array_equal(h.k_occurrence, brute_k_occurrence(X, 2, "cosine"))
+    assert h.k_occurrence.sum() == 120
+
+
+def test_chunked_graph_fallback_equals_brute_force(rng):
+    """Without Index.knn_graph(show_progress=...), the graph is searched in chunks."""
+    from vecdiag.diagnostics._graph import knn_graph
+
+    class PlainIndex(vd.Index):
+        def knn_graph(self, k=10):          # the minimal signature: forces the fallback
+            return super().knn_graph(k)
+
+    X = rng.normal(size=(90, 6))
+    X[[30, 60, 61, 62]] = X[4]              # copies: self may fall outside the k + 1
+    for metric in ("cosine", "euclidean", "dot"):
+        graph = knn_graph(PlainIndex(X, metric=metric), 3, chunks=7)
+        nk = np.bincount(graph.indices.ravel(), minlength=90)
+        np.testing.assert_array_equal(nk, brute_k_occurrence(X, 3, metric))

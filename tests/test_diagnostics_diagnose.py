@@ -1,0 +1,310 @@
+"""vd.diagnose end to end: a healthy control, one planted problem at a time, bad input,
+display, memmaps, bounded memory and the real Cranfield embeddings."""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+from vecdiag.diagnostics import THRESHOLDS, Diagnosis
+
+ORDER = {"critical": 0, "warning": 1, "ok": 2}
+
+
+def clusters(n=600, d=32, c=8, noise=0.5, seed=0):
+    """Well separated isotropic clusters: c random unit centres, Gaussian spread."""
+    rng = np.random.default_rng(seed)
+    C = rng.normal(size=(c, d))
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    return C[rng.integers(0, c, n)] + rng.normal(size=(n, d)) * noise / np.sqrt(d)
+
+
+def all_finite(value) -> bool:
+    """No NaN or inf anywhere in a (nested) stats dict; None is allowed."""
+    if isinstance(value, dict):
+        return all(all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(all_finite(v) for v in value)
+    if isinstance(value, (float, np.floating)):
+        return math.isfinite(value)
+    return True
+
+
+def check_shape(d: Diagnosis) -> None:
+    """Invariants of every Diagnosis: sorted, vocabulary, finite numbers."""
+    ranks = [ORDER[f.severity] for f in d.findings]
+    assert ranks == sorted(ranks), "findings must be most severe first"
+    codes = {"anisotropy", "hubness", "rogue_dimensions", "norm_spread", "near_duplicates",
+             "low_intrinsic_dimension", "query_corpus_shift", "non_finite", "zero_vectors",
+             "metric_mismatch", "small_corpus"}
+    fixes = {None, "center", "normalize", "whiten", "all_but_the_top", "csls",
+             "mutual_proximity", "deduplicate", "cosine_metric", "add_prefix",
+             "chunk_documents", "hybrid_lexical"}
+    for f in d.findings:
+        assert f.code in codes and f.fix in fixes and f.summary.endswith(".")
+        assert all_finite(f.evidence)
+    assert all_finite(d.stats)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_healthy_control_has_no_warning(seed):
+    d = vd.diagnose(clusters(seed=seed))
+    check_shape(d)
+    assert d.ok, repr(d)
+    assert {f.code for f in d.findings} >= {"anisotropy", "hubness", "rogue_dimensions",
+                                            "norm_spread", "near_duplicates",
+                                            "low_intrinsic_dimension"}
+
+
+def _anisotropic(rng):
+    mu = rng.normal(size=64)
+    mu *= np.sqrt(3 * 64) / np.linalg.norm(mu)               # ‖μ‖² = 3 d σ²: c ≈ 0.75
+    return mu + rng.normal(size=(600, 64)), {}
+
+
+def _hubs(rng):
+    return rng.normal(size=(800, 256)), {"metric": "euclidean"}
+
+
+def _rogue(rng):
+    X = clusters()
+    X[:, 5] += 0.7                                            # one coordinate offset
+    return X, {}
+
+
+def _norms(rng):
+    return clusters() * rng.lognormal(sigma=0.5, size=(600, 1)), {"metric": "dot"}
+
+
+def _duplicates(rng):
+    X = clusters()
+    return np.vstack([X, X[:150], X[:50] + 1e-4]), {}
+
+
+def _flat(rng):
+    plane = rng.uniform(-1, 1, size=(800, 2)) @ rng.normal(size=(2, 50))
+    return plane, {"metric": "euclidean"}
+
+
+def _shift(rng):
+    return clusters(), {"queries": clusters(n=100, seed=5)}
+
+
+@pytest.mark.parametrize("make, code", [
+    (_anisotropic, "anisotropy"), (_hubs, "hubness"), (_rogue, "rogue_dimensions"),
+    (_norms, "norm_spread"), (_duplicates, "near_duplicates"),
+    (_flat, "low_intrinsic_dimension"), (_shift, "query_corpus_shift")])
+def test_each_planted_problem_produces_its_finding(rng, make, code):
+    X, kwargs = make(rng)
+    d = vd.diagnose(X, **kwargs)
+    check_shape(d)
+    f = d[code]
+    assert f.severity in ("warning", "critical"), repr(d)
+    assert ORDER[f.severity] == ORDER[d.worst]                 # among the most severe
+    t = THRESHOLDS[code]
+    assert f.evidence["warning_at"] == t["warning"] and f.evidence["critical_at"] == t["critical"]
+    assert f.fix is not None or code == "low_intrinsic_dimension"
+
+
+def test_planted_problems_get_the_right_fix(rng):
+    assert vd.diagnose(_anisotropic(rng)[0])["anisotropy"].fix == "center"
+    d = vd.diagnose(*_norms(rng)[:1], metric="dot")
+    assert d["norm_spread"].fix == "normalize"
+    assert d["metric_mismatch"].fix == "cosine_metric"
+    assert vd.diagnose(_duplicates(rng)[0])["near_duplicates"].fix == "deduplicate"
+
+
+def test_duplicates_evidence_counts_copies(rng):
+    X, _ = _duplicates(rng)
+    f = vd.diagnose(X)["near_duplicates"]
+    assert f.evidence["exact_copies"] == 150
+    assert f.evidence["redundant_items"] == 200
+    assert f.evidence["value"] == pytest.approx(200 / 800)
+    assert f.severity == "critical"
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+def test_fewer_items_than_k_plus_one(rng):
+    d = vd.diagnose(rng.normal(size=(5, 8)), k=10)
+    check_shape(d)
+    assert d.k == 4 and d["small_corpus"].evidence["k_used"] == 4
+
+
+def test_single_distinct_vector():
+    d = vd.diagnose(np.ones((20, 8)))
+    check_shape(d)
+    assert d.worst == "critical"
+    assert d["near_duplicates"].severity == "critical"
+    assert d.stats["n_distinct"] == 1
+    assert d.stats["intrinsic_dimension"] is None
+    assert d["hubness"].summary.startswith("Not judged")     # lists of ties, not hubs
+    with pytest.raises(KeyError, match="no finding with code 'query_corpus_shift'"):
+        d["query_corpus_shift"]
+
+
+def test_one_dimensional_vectors(rng):
+    d = vd.diagnose(rng.normal(size=(50, 1)))
+    check_shape(d)
+    assert d["low_intrinsic_dimension"].severity == "critical"
+    assert d.stats["isoscore"] is None
+
+
+@pytest.mark.parametrize("rows", [np.ones((1, 4)), np.full((3, 4), np.nan)])
+def test_nothing_to_compare(rows):
+    d = vd.diagnose(rows)
+    check_shape(d)
+    assert d["small_corpus"].severity == "critical"
+
+
+def test_nan_and_zero_rows_are_findings_not_crashes(with_nan_rows):
+    X = with_nan_rows.copy()
+    X[3] = 0.0
+    d = vd.diagnose(X, k=5)
+    check_shape(d)
+    assert d["non_finite"].severity == "critical"
+    assert d["non_finite"].evidence["rows"] == [17, 42, 99]
+    assert d["zero_vectors"].evidence["rows"] == [3]
+    assert d.stats["n_used"] == 196
+    clean = np.delete(X, [3, 17, 42, 99], axis=0)
+    assert d.stats["anisotropy"] == pytest.approx(vd.anisotropy(clean), abs=1e-12)
+    assert vd.diagnose(X, metric="dot", k=5)["zero_vectors"].severity == "warning"
+
+
+def test_refused_input_messages(rng):
+    with pytest.raises(TypeError, match="string"):
+        vd.diagnose("some text")
+    with pytest.raises(ValueError, match="must be 2-D"):
+        vd.diagnose(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="ragged"):
+        vd.diagnose([[1.0, 2.0], [1.0]])
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        vd.diagnose(rng.normal(size=(10, 4)), queries=rng.normal(size=(3, 5)))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        vd.diagnose(rng.normal(size=(10, 4)), metric="manhattan")
+    with pytest.raises(ValueError, match="texts has 2 entries but the corpus has 10"):
+        vd.diagnose(rng.normal(size=(10, 4)), texts=["a", "b"])
+    with pytest.raises(ValueError, match="ids must be unique"):
+        vd.diagnose(rng.normal(size=(3, 4)), ids=["a", "a", "b"])
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        vd.diagnose(rng.normal(size=(10, 4)), k=0)
+
+
+# --- display ------------------------------------------------------------------------------
+
+def test_html_escapes_user_strings_and_colours_severity(rng):
+    X, _ = _duplicates(rng)
+    texts = [f"<script>alert({i})</script>" for i in range(len(X))]
+    d = vd.diagnose(X, texts=texts, ids=[f"<b>{i}</b>" for i in range(len(X))])
+    page = d._repr_html_()
+    assert "vd-critical" in page and "<script>" not in page
+    finding_page = d["near_duplicates"]._repr_html_()
+    assert "<script>" not in finding_page and "&lt;b&gt;" in finding_page
+    frame = d.to_frame()
+    assert list(frame.columns) == ["code", "severity", "summary", "value", "fix"]
+    assert frame["severity"].iloc[0] == "critical"
+    assert "critical" in repr(d)
+
+
+def test_plot_has_four_panels(rng):
+    d = vd.diagnose(clusters(n=300))
+    axes = d.plot()
+    assert len(axes) == 4
+    assert axes[0].get_yscale() == "log" and axes[3].get_yscale() == "log"
+    tiny = vd.diagnose(np.ones((1, 3))).plot()
+    assert len(tiny) == 4
+
+
+def test_progress_bar_is_shown_when_asked(rng, capsys):
+    vd.diagnose(clusters(n=200), show_progress=True)
+    assert "diagnose" in capsys.readouterr().err
+
+
+# --- inputs: Index, memmap, float32; memory ---------------------------------------------
+
+def test_index_input_fills_its_cache(rng):
+    index = vd.Index(clusters(n=300), ids=[f"d{i}" for i in range(300)])
+    d = vd.diagnose(index)
+    assert ("hubness", 10) in index.cache and ("k_occurrence", 10) in index.cache
+    assert vd.hubness(index, 10) is index.cache[("hubness", 10)]
+    np.testing.assert_array_equal(vd.hubness(index, 10).k_occurrence, d.k_occurrence)
+
+
+def test_memmap_and_float32_agree_with_array(tmp_path):
+    X = clusters(n=400).astype(np.float32)
+    path = tmp_path / "corpus.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    a, b = vd.diagnose(X), vd.diagnose(mm)
+    assert a.stats["anisotropy"] == b.stats["anisotropy"]
+    np.testing.assert_array_equal(a.k_occurrence, b.k_occurrence)
+    c = vd.diagnose(X.astype(np.float64))
+    assert c.stats["anisotropy"] == pytest.approx(a.stats["anisotropy"], abs=1e-6)
+
+
+def test_graph_sample_for_large_corpora(rng):
+    X = clusters(n=1200)
+    d = vd.diagnose(X, graph_sample=500)
+    assert d.stats["graph_sample"] == 500 and d.k_occurrence.size == 500
+    full = vd.diagnose(X)
+    assert d.stats["anisotropy"] == full.stats["anisotropy"]   # O(n·d) stats: every row
+    assert "sample" in d["near_duplicates"].evidence["search"]
+
+
+@pytest.mark.slow
+def test_memory_stays_far_below_an_n_by_n_matrix(rng):
+    X = rng.normal(size=(8_000, 4)).astype(np.float32)
+    tracemalloc.start()
+    vd.diagnose(X, k=5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 8_000 ** 2 * 4 / 4                # < a quarter of one float32 n × n
+
+
+# --- real data ------------------------------------------------------------------------------
+
+@pytest.mark.shared
+def test_cranfield_minilm(shared_data):
+    folder = shared_data / "cranfield"
+    E = np.load(folder / "emb_minilm_corpus.npy")
+    Q = np.load(folder / "emb_minilm_queries.npy")
+    ids = (folder / "emb_minilm_corpus_ids.txt").read_text().split()
+    d = vd.diagnose(E, queries=Q, ids=ids)
+    check_shape(d)
+    U = E.astype(np.float64)
+    brute = (U @ U.T)[~np.eye(len(U), dtype=bool)].mean()
+    assert d.stats["anisotropy"] == pytest.approx(brute, abs=1e-6)
+    # documents 471 and 995 have empty text: identical embeddings, an exact copy
+    groups = d["near_duplicates"].evidence["examples"]
+    assert any("471" in g and "995" in g for g in groups)
+    assert d["query_corpus_shift"].evidence["n_queries"] == len(Q)
+    assert 5 < d.stats["intrinsic_dimension"] < 40
+
+
+def test_to_dict_is_json_ready(rng):
+    import json
+
+    X, kwargs = _shift(rng)
+    d = vd.diagnose(X, **kwargs)
+    data = json.loads(json.dumps(d.to_dict()))
+    assert data["worst"] == d.worst and len(data["findings"]) == len(d.findings)
+    assert data["stats"]["query_hubness_skewness"] == pytest.approx(
+        vd.hubness(X, 10, queries=kwargs["queries"]).skewness)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_huge_and_tiny_vectors_give_the_same_findings(rng, metric):
+    X = clusters(n=200)
+    base = vd.diagnose(X, metric=metric)
+    for factor in (1e200, 1e-200):
+        d = vd.diagnose(X * factor, metric=metric)
+        check_shape(d)
+        assert [(f.code, f.severity) for f in d.findings] == \
+            [(f.code, f.severity) for f in base.findings]
+        for key in ("anisotropy", "hubness_skewness", "intrinsic_dimension", "norm_cv",
+                    "participation_ratio"):
+            assert d.stats[key] == pytest.approx(base.stats[key], rel=1e-9)

@@ -1,0 +1,576 @@
+"""Tests for vecdiag.fixes: transformers against scikit-learn, re-rankers against
+brute-force re-implementations of their formulas, apply_fix against the steps it chains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.stats import norm as normal_dist
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import check_estimator
+
+import vecdiag as vd
+from vecdiag.fixes import (AllButTheTop, Center, Normalize, Whiten, apply_fix, csls, deduplicate,
+                           hybrid, mmr, mutual_proximity)
+
+
+def unit(X):
+    X = np.asarray(X, dtype=float)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def rank_order(keys):
+    """Reference ranking: key descending, ties by lower index (np.lexsort, stable)."""
+    return np.array([np.lexsort((np.arange(row.size), -row)) for row in keys])
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(7)
+    shared = rng.normal(size=12) * 3  # a common direction: anisotropic like real embeddings
+    C = rng.normal(size=(120, 12)) + shared
+    Q = rng.normal(size=(9, 12)) + shared
+    return Q, C
+
+
+# ----------------------------------------------------------------- transformers
+
+ESTIMATORS = [Center(normalize_first=False), Whiten(normalize_first=False),
+              Whiten(n_components=2, normalize_first=False, regularization=0.0),
+              AllButTheTop(normalize_first=False), AllButTheTop(n_remove=1, normalize_first=False),
+              Center(zero="ignore"), Normalize(zero="ignore"), Whiten(zero="ignore"),
+              AllButTheTop(zero="ignore")]
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=repr)
+def test_check_estimator(est):
+    check_estimator(est)
+
+
+@pytest.mark.parametrize("est", [Center(), Normalize(), Whiten(), AllButTheTop()], ids=repr)
+def test_check_estimator_defaults_only_refuse_zero_rows(est):
+    """With the defaults every sklearn check passes except the one feeding integer data
+    that contains an all-zero row: vecdiag refuses to give a zero vector a direction."""
+    results = check_estimator(est, on_fail=None)
+    failed = [r for r in results if r["status"] == "failed"]
+    assert [r["check_name"] for r in failed] == ["check_estimators_dtypes"]
+    assert "zero vector" in str(failed[0]["exception"])
+
+
+def test_center_zero_mean_and_normalize_first(data):
+    _, C = data
+    out = Center().fit_transform(C)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(out, unit(C) - unit(C).mean(axis=0))
+    raw = Center(normalize_first=False).fit(C)
+    np.testing.assert_allclose(raw.mean_, C.mean(axis=0))
+
+
+def test_fitted_on_corpus_applied_to_queries(data):
+    Q, C = data
+    fix = Center().fit(C)
+    np.testing.assert_allclose(fix.transform(Q), unit(Q) - unit(C).mean(axis=0))
+
+
+def test_normalize_and_zero_rows(with_zero_row):
+    out = Normalize().fit_transform(with_zero_row[:5])
+    assert out.shape == (5, 16)
+    with pytest.raises(ValueError, match=r"zero vector at row 7.*zero=.ignore."):
+        Normalize().fit_transform(with_zero_row)
+    kept = Normalize(zero="ignore").fit_transform(with_zero_row)
+    assert np.all(kept[7] == 0)
+    np.testing.assert_allclose(np.linalg.norm(np.delete(kept, 7, 0), axis=1), 1)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_whiten_identity_covariance(data, normalize_first):
+    _, C = data
+    Z = Whiten(normalize_first=normalize_first).fit_transform(C)
+    # after unit-normalising, one direction (the norm constraint) keeps tiny variance:
+    # only check the directions that carry variance well above the regulariser.
+    cov = np.cov(Z, rowvar=False)
+    keep = np.diag(cov) > 0.5
+    assert keep.sum() >= C.shape[1] - 1
+    np.testing.assert_allclose(cov[np.ix_(keep, keep)], np.eye(keep.sum()), atol=1e-4)
+
+
+def test_whiten_matches_sklearn_pca_whiten(data):
+    _, C = data
+    ours = Whiten(n_components=5, regularization=0.0, normalize_first=False).fit(C)
+    ref = PCA(n_components=5, whiten=True, svd_solver="full").fit(C)
+    a, b = ours.transform(C), ref.transform(C)
+    signs = np.sign((a * b).sum(axis=0))  # axes are defined up to sign
+    np.testing.assert_allclose(a, b * signs, atol=1e-8)
+    np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_)
+    assert list(ours.get_feature_names_out()) == [f"whiten{i}" for i in range(5)]
+
+
+def test_whiten_float32_stays_float32(data):
+    _, C = data
+    out = Whiten().fit(C.astype(np.float32)).transform(C.astype(np.float32))
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("d, expected", [(2, 1), (12, 1), (149, 1), (150, 2), (249, 2),
+                                         (250, 3), (384, 4), (768, 8), (1536, 15)])
+def test_all_but_the_top_default_d(d, expected):
+    from vecdiag.fixes.transformers import default_n_remove
+
+    assert default_n_remove(d) == expected
+
+
+def test_all_but_the_top_default_used_by_fit():
+    X = np.random.default_rng(0).normal(size=(30, 250))  # fewer rows than dimensions is fine
+    fix = AllButTheTop().fit(X)
+    assert fix.n_remove_ == 3 and fix.components_.shape == (3, 250)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_all_but_the_top_orthogonal_and_zero_mean(data, normalize_first):
+    Q, C = data
+    fix = AllButTheTop(n_remove=3, normalize_first=normalize_first).fit(C)
+    out = fix.transform(C)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(out @ fix.components_.T, 0, atol=1e-12)
+    np.testing.assert_allclose(fix.transform(Q) @ fix.components_.T, 0, atol=1e-12)
+    X = unit(C) if normalize_first else C
+    ref = PCA(n_components=3, svd_solver="full").fit(X)
+    np.testing.assert_allclose(np.abs(fix.components_ @ ref.components_.T), np.eye(3), atol=1e-8)
+    assert list(fix.get_feature_names_out()) == [f"x{i}" for i in range(C.shape[1])]
+
+
+def test_pipeline(data):
+    Q, C = data
+    pipe = make_pipeline(AllButTheTop(n_remove=2), Whiten(n_components=4)).fit(C)
+    a = AllButTheTop(n_remove=2).fit(C)
+    w = Whiten(n_components=4).fit(a.transform(C))
+    np.testing.assert_allclose(pipe.transform(Q), w.transform(a.transform(Q)))
+
+
+def test_transformer_bad_input(data):
+    Q, C = data
+    with pytest.raises(ValueError, match="n_remove=12 must be smaller than the dimension"):
+        AllButTheTop(n_remove=12).fit(C)
+    with pytest.raises(ValueError, match="n_components=13 is larger than the dimension"):
+        Whiten(n_components=13).fit(C)
+    with pytest.raises(ValueError, match="X has 3 features, but Center is expecting 12"):
+        Center().fit(C).transform(Q[:, :3])
+    with pytest.raises(ValueError, match="NaN"):
+        Center().fit(np.where(np.eye(12, dtype=bool)[:1], np.nan, C[:1]))
+
+
+# ----------------------------------------------------------------- CSLS
+
+def brute_csls(Q, C, K):
+    S = unit(Q) @ unit(C).T
+    CC = unit(C) @ unit(C).T
+    np.fill_diagonal(CC, -np.inf)
+    r_d = np.sort(CC, axis=1)[:, -K:].mean(axis=1)
+    r_q = np.sort(S, axis=1)[:, -K:].mean(axis=1)
+    return 2 * S - r_q[:, None] - r_d[None, :], S, r_d
+
+
+@pytest.mark.parametrize("K", [1, 5, 10])
+def test_csls_equals_formula(data, K):
+    Q, C = data
+    keys, S, r_d = brute_csls(Q, C, K)
+    res = csls(Q, C, k=len(C), n_neighbors=K)
+    order = rank_order(keys)
+    np.testing.assert_array_equal(res.indices, order)
+    np.testing.assert_allclose(res.scores, np.take_along_axis(keys, order, 1), atol=1e-12)
+    # the documented equivalence: cosine minus half the document's neighbourhood mean
+    np.testing.assert_array_equal(res.indices, rank_order(S - r_d[None, :] / 2))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("reranker", [csls, mutual_proximity])
+def test_rerankers_demote_a_planted_hub(seed, reranker):
+    """Row 0 is the corpus's shared direction itself: close to every document (a hub)."""
+    rng = np.random.default_rng(seed)
+    shared = unit(rng.normal(size=(1, 16)))[0]
+    C = unit(shared + 0.9 * unit(rng.normal(size=(300, 16))))
+    C[0] = shared
+    # CSLS demotes the hub even when the query sits nearer the hub than any document;
+    # Gaussian MP saturates there (Φ -> 1 on both sides), so it is tested on a query
+    # between the hub and a document, where it demotes the hub strictly overall.
+    w = 1.2 if reranker is csls else 0.6
+    q = unit((w * shared + C[7])[None])[0]
+    before = vd.knn(q[None], C, k=300).indices[0].tolist()
+    after = reranker(q, C, k=300).indices[0].tolist()
+    assert after.index(0) >= before.index(0) + (reranker is csls)
+    assert after.index(7) <= before.index(7)
+
+
+def test_mutual_proximity_demotes_hub_on_average():
+    moved = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        shared = unit(rng.normal(size=(1, 16)))[0]
+        C = unit(shared + 0.9 * unit(rng.normal(size=(300, 16))))
+        C[0] = shared
+        q = unit((0.6 * shared + C[7])[None])[0]
+        before = vd.knn(q[None], C, k=300).indices[0].tolist().index(0)
+        moved.append(mutual_proximity(q, C, k=300).indices[0].tolist().index(0) - before)
+    assert min(moved) >= 0 and sum(moved) >= 6
+
+
+def test_csls_euclidean_and_index_cache(data):
+    Q, C = data
+    res = csls(Q, C, k=5, n_neighbors=3, metric="euclidean")
+    D = np.linalg.norm(Q[:, None] - C[None], axis=2)
+    DC = np.linalg.norm(C[:, None] - C[None], axis=2)
+    np.fill_diagonal(DC, np.inf)
+    r_d = np.sort(DC, axis=1)[:, :3].mean(axis=1)
+    r_q = np.sort(D, axis=1)[:, :3].mean(axis=1)
+    dist = 2 * D - r_q[:, None] - r_d[None, :]
+    order = rank_order(-dist)[:, :5]
+    np.testing.assert_array_equal(res.indices, order)
+    np.testing.assert_allclose(res.scores, np.take_along_axis(dist, order, 1), atol=1e-9)
+    ids = [f"doc-{i}" for i in range(len(C))]
+    index = vd.Index(C, ids=ids)
+    a = csls(Q, index, k=4)
+    assert any(key[0] == "vecdiag.fixes.csls_penalty" for key in index.cache)
+    np.testing.assert_array_equal(a.indices, csls(Q, C, k=4).indices)
+    assert a.ids[0, 0] == ids[a.indices[0, 0]]
+
+
+def test_csls_bank_of_queries(data):
+    Q, C = data
+    bank = Q[:5]
+    res = csls(Q, C, k=len(C), n_neighbors=2, bank=bank)
+    S = unit(Q) @ unit(C).T
+    r_d = np.sort(unit(C) @ unit(bank).T, axis=1)[:, -2:].mean(axis=1)
+    np.testing.assert_array_equal(res.indices, rank_order(S - r_d / 2))
+
+
+# ----------------------------------------------------------------- mutual proximity
+
+def test_mutual_proximity_equals_gaussian_formula(data):
+    Q, C = data
+    S = unit(Q) @ unit(C).T
+    CC = unit(C) @ unit(C).T
+    off = ~np.eye(len(C), dtype=bool)
+    mu_d = np.array([CC[i, off[i]].mean() for i in range(len(C))])
+    sd_d = np.array([CC[i, off[i]].std() for i in range(len(C))])
+    mu_q, sd_q = S.mean(axis=1, keepdims=True), S.std(axis=1, keepdims=True)
+    mp = normal_dist.cdf((S - mu_q) / sd_q) * normal_dist.cdf((S - mu_d) / sd_d)
+    res = mutual_proximity(Q, C, k=20)
+    order = rank_order(mp)[:, :20]
+    np.testing.assert_array_equal(res.indices, order)
+    np.testing.assert_allclose(res.scores, np.take_along_axis(mp, order, 1), rtol=1e-9)
+
+
+def test_mutual_proximity_sampled_and_euclidean(data):
+    Q, C = data
+    exact = mutual_proximity(Q, C, k=10)
+    sampled = mutual_proximity(Q, C, k=10, n_samples=100, random_state=1)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact.indices, sampled.indices)])
+    assert overlap > 0.7
+    euc = mutual_proximity(Q, C, k=10, metric="euclidean")
+    assert np.all(np.diff(euc.scores, axis=1) >= 0) and np.all((euc.scores >= 0) & (euc.scores <= 1))
+
+
+# ----------------------------------------------------------------- MMR
+
+def brute_mmr(q, C, k, lam):
+    """Greedy MMR written directly from the definition (cosine)."""
+    rel = unit(C) @ unit(q[None])[0]
+    sim = unit(C) @ unit(C).T
+    chosen = []
+    for _ in range(k):
+        best, best_val = None, -np.inf
+        for d in range(len(C)):
+            if d in chosen:
+                continue
+            red = max((sim[d, t] for t in chosen), default=0.0)
+            val = lam * rel[d] - (1 - lam) * red
+            if val > best_val:
+                best, best_val = d, val
+        chosen.append(best)
+    return chosen
+
+
+@pytest.mark.parametrize("lam", [1.0, 0.7, 0.3, 0.0])
+def test_mmr_equals_definition(data, lam):
+    Q, C = data
+    for q in Q[:3]:
+        assert mmr(q, C, k=8, lambda_=lam).indices[0].tolist() == brute_mmr(q, C, 8, lam)
+
+
+@settings(max_examples=25)
+@given(arrays(np.float64, (30, 5), elements=st.floats(-10, 10, allow_nan=False)),
+       st.integers(1, 30))
+def test_mmr_lambda_one_is_the_base_ranking(X, k):
+    X = X + np.eye(30, 5)  # no zero rows
+    X[np.linalg.norm(X, axis=1) == 0, 0] = 1
+    for metric in ("cosine", "dot", "euclidean"):
+        base = vd.knn(X[:2], X, k=k, metric=metric)
+        got = mmr(X[:2], X, k=k, lambda_=1.0, metric=metric)
+        np.testing.assert_allclose(got.scores, base.scores, rtol=1e-7, atol=1e-9)
+        if metric != "euclidean":  # euclidean distances may tie differently in the last ulp
+            np.testing.assert_array_equal(got.indices, base.indices)
+
+
+def test_mmr_candidates_and_errors(data):
+    Q, C = data
+    full = mmr(Q[0], C, k=5, lambda_=1.0)
+    pooled = mmr(Q[0], C, k=5, lambda_=1.0, candidates=10)
+    np.testing.assert_array_equal(full.indices, pooled.indices)
+    with pytest.raises(ValueError, match="lambda_ must be a number between 0 and 1"):
+        mmr(Q[0], C, lambda_=1.5)
+    with pytest.raises(ValueError, match="candidates=3 is smaller than k=5"):
+        mmr(Q[0], C, k=5, candidates=3)
+
+
+# ----------------------------------------------------------------- deduplicate
+
+def test_deduplicate_planted_copies(with_duplicates):
+    X = with_duplicates  # rows 3, 50, 120 identical
+    q = X[3] + 0.01
+    base = vd.knn(q[None], X, k=len(X)).indices[0].tolist()
+    assert base[:3] == [3, 50, 120]
+    res = deduplicate(q, X, k=len(X))
+    order = res.indices[0].tolist()
+    # the best copy keeps its place, the others go last (in their own order), the rest
+    # keep the base order
+    assert order == [d for d in base if d not in (50, 120)] + [50, 120]
+    assert np.all(np.isneginf(res.scores[0, -2:]))
+    np.testing.assert_allclose(res.scores[0, :-2], vd.knn(q[None], X, k=len(X)).scores[0, [
+        base.index(d) for d in order[:-2]]])
+    top = deduplicate(q, X, k=3)
+    assert top.indices[0].tolist() == order[:3]
+
+
+def test_duplicate_groups():
+    X = np.array([[1, 0], [0, 1], [1, 1e-4], [0.05, 1], [1, 0]], dtype=float)
+    groups = vd.fixes.duplicate_groups(X, threshold=0.99)
+    assert [g.tolist() for g in groups] == [[0, 2, 4], [1, 3]]
+
+
+# ----------------------------------------------------------------- RRF
+
+def test_hybrid_by_hand():
+    dense = {"q1": {"a": 0.9, "b": 0.5, "c": 0.1}, "q2": {"x": 1.0}}
+    lexical = {"q1": {"c": 9.0, "a": 3.0}, "q3": {"y": 2.0}}
+    fused = hybrid(dense, lexical, k=10)
+    assert fused["q1"] == pytest.approx({"a": 1 / 11 + 1 / 12, "c": 1 / 13 + 1 / 11, "b": 1 / 12})
+    assert list(fused["q1"]) == ["a", "c", "b"]
+    assert fused["q2"] == {"x": 1 / 11} and fused["q3"] == {"y": 1 / 11}
+    weighted = hybrid(dense, lexical, k=0, weights=[2, 1], depth=1)
+    assert weighted["q1"] == pytest.approx({"a": 2.0, "c": 1.0})
+
+
+def test_hybrid_tie_rule_and_neighbors_input(data):
+    Q, C = data
+    # ties: doc ids in descending string order (trec_eval's rule)
+    fused = hybrid({"q": {"a": 1.0, "b": 1.0}}, {"q": {}}, k=0)
+    assert fused["q"] == {"b": 1.0, "a": 0.5}
+    index = vd.Index(C, ids=[f"d{i}" for i in range(len(C))])
+    nb = index.search(Q[:2], k=3)
+    run = hybrid(nb, {"qa": {"d1": 1.0}, "qb": {}}, query_ids=["qa", "qb"])
+    assert set(run) == {"qa", "qb"} and "d1" in run["qa"]
+    tup = hybrid((vd.knn(Q[:2], C, k=3), ["qa", "qb"], index.ids), {"qa": {"d1": 1.0}})
+    assert tup == run
+    with pytest.raises(ValueError, match="share no query id"):
+        hybrid(nb, {"qa": {"d1": 1.0}})
+    with pytest.raises(ValueError, match="Neighbors without ids"):
+        hybrid(vd.knn(Q[:2], C, k=3), {"qa": {"d1": 1.0}})
+
+
+# ----------------------------------------------------------------- apply_fix
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top"])
+def test_apply_fix_transforms(data, code, metric):
+    Q, C = data
+    fix = vd.fixes.make_transformer(code, metric).fit(C)
+    expected = vd.knn(fix.transform(Q), fix.transform(C), k=7, metric=metric)
+    got = apply_fix(code, Q, C, k=7, metric=metric)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    assert got.metric == metric
+    if code != "normalize":
+        assert fix.normalize_first == (metric == "cosine")
+
+
+def test_apply_fix_rerankers_and_combinations(data):
+    Q, C = data
+    ids = [f"d{i}" for i in range(len(C))]
+    got = apply_fix("csls", Q, C, k=5, ids=ids, n_neighbors=4)
+    np.testing.assert_array_equal(got.indices, csls(Q, C, k=5, n_neighbors=4).indices)
+    assert got.ids[0].tolist() == [ids[i] for i in got.indices[0]]
+    np.testing.assert_array_equal(apply_fix("mutual_proximity", Q, C, k=5).indices,
+                                  mutual_proximity(Q, C, k=5).indices)
+    np.testing.assert_array_equal(apply_fix("cosine_metric", Q, C, k=5, metric="dot").indices,
+                                  vd.knn(Q, C, k=5).indices)
+    centred = Center().fit(C)
+    np.testing.assert_array_equal(
+        apply_fix("center+csls", Q, C, k=5).indices,
+        csls(centred.transform(Q), centred.transform(C), k=5).indices)
+    np.testing.assert_array_equal(
+        apply_fix(["whiten", "all_but_the_top"], Q, C, k=5, whiten__n_components=6).indices,
+        vd.knn(*(lambda w: (lambda a: (a.transform(w.transform(Q)), a.transform(w.transform(C))))(
+            AllButTheTop().fit(w.transform(C))))(Whiten(n_components=6).fit(C)), k=5).indices)
+    index = vd.Index(C, ids=ids, metric="dot")
+    assert apply_fix("center", Q[0], index, k=3).metric == "dot"
+
+
+def test_apply_fix_hybrid_lexical():
+    texts = ["the cat sat on the mat", "dogs chase cats", "a quick brown fox", "cat cat cat",
+             "stock markets fell", "the dog slept"]
+    C = np.eye(6) + 0.1
+    Q = np.array([C[4] + 0.05])
+    res = apply_fix("hybrid_lexical", Q, C, k=6, texts=texts, query_texts=["cat"], rrf_k=0)
+    # dense rank 1 is doc 4 (1/1), lexical rank 1 is doc 3 "cat cat cat": RRF scores tie at 1 + ...
+    lexical = vd.lexical.bm25(["cat"], texts, k=6)[0]
+    dense = vd.knn(Q, C, k=6)
+    expected = {}
+    for r, d in enumerate(dense.indices[0].tolist(), 1):
+        expected[d] = expected.get(d, 0) + 1 / r
+    for r, d in enumerate(lexical, 1):
+        expected[d] = expected.get(d, 0) + 1 / r
+    got = dict(zip(res.indices[0].tolist(), res.scores[0].tolist()))
+    assert got == pytest.approx(expected)
+    assert res.metric == "rrf"
+
+
+def test_apply_fix_errors(data):
+    Q, C = data
+    with pytest.raises(ValueError, match="unknown fix code 'centre'; choose from center"):
+        apply_fix("centre", Q, C)
+    with pytest.raises(ValueError, match="needs texts=, query_texts="):
+        apply_fix("hybrid_lexical", Q, C)
+    with pytest.raises(ValueError, match="needs texts=, query_texts=, embedder="):
+        apply_fix("add_prefix", Q, C)
+    with pytest.raises(ValueError, match="n_remove are not used by fix 'center'"):
+        apply_fix("center", Q, C, n_remove=2)
+    with pytest.raises(ValueError, match="at most one of"):
+        apply_fix("csls+center", Q, C)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        apply_fix("center", Q[:, :3], C)
+    with pytest.raises(ValueError, match="k=500 is larger than the corpus"):
+        apply_fix("csls", Q, C, k=500)
+
+
+def test_available_fixes():
+    assert "hybrid_lexical" not in vd.fixes.available_fixes()
+    assert "hybrid_lexical" in vd.fixes.available_fixes(texts=True, query_texts=True)
+    assert set(vd.fixes.available_fixes(texts=True, query_texts=True, embedder=True)) == set(vd.fixes.FIX_CODES)
+
+
+class ToyEmbedder:
+    """Bag-of-letters 'model': counts a-z; prefixes and chunks change the vectors visibly."""
+
+    max_tokens = 6
+
+    def __init__(self, query_prefix="", document_prefix=""):
+        self.query_prefix, self.document_prefix = query_prefix, document_prefix
+
+    def encode(self, texts, kind="document"):
+        prefix = self.query_prefix if kind == "query" else self.document_prefix
+        out = np.zeros((len(texts), 26))
+        for i, t in enumerate(texts):
+            for ch in (prefix + t).lower():
+                if "a" <= ch <= "z":
+                    out[i, ord(ch) - 97] += 1
+        return out + 0.01
+
+
+def test_text_fixes():
+    docs = ["alpha beta", "gamma delta " * 10 + "zeta zeta zeta zeta", "beta beta"]
+    emb = ToyEmbedder()
+    C = emb.encode(docs)
+    qs = ["zeta"]
+    Q = emb.encode(qs, kind="query")
+    res = apply_fix("chunk_documents", Q, C, k=3, texts=docs, embedder=emb, chunk_words=4, overlap=0)
+    assert res.indices[0, 0] == 1  # the chunk "zeta zeta zeta zeta" now matches fully
+    np.testing.assert_allclose(res.scores[0, 0], vd.cosine(Q[0], emb.encode(["zeta zeta zeta zeta"])[0]))
+    pre = apply_fix("add_prefix", Q, C, k=3, texts=docs, query_texts=qs, embedder=emb,
+                    query_prefix="q: ", document_prefix="p: ")
+    expected = vd.knn(emb.encode(["q: zeta"]), emb.encode(["p: " + d for d in docs]), k=3)
+    np.testing.assert_array_equal(pre.indices, expected.indices)
+    with pytest.raises(ValueError, match="add_prefix needs query_prefix="):
+        apply_fix("add_prefix", Q, C, k=3, texts=docs, query_texts=qs, embedder=emb)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top", "cosine_metric"])
+def test_apply_fix_on_index_uses_cache_and_agrees(data, code, metric):
+    """The cached Index path (affine algebra on the fitted fix) equals transform + knn."""
+    Q, C = data
+    ids = [f"d{i}" for i in range(len(C))]
+    index = vd.Index(C, metric=metric, ids=ids, texts=[f"text {i}" for i in range(len(C))])
+    direct = apply_fix(code, Q, C, k=len(C), metric=metric)
+    cached = apply_fix(code, Q, index, k=len(C))
+    again = apply_fix(code, Q, index, k=len(C))
+    np.testing.assert_array_equal(cached.indices, direct.indices)
+    np.testing.assert_allclose(cached.scores, direct.scores, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(again.indices, cached.indices)
+    assert cached.ids[0].tolist() == [ids[i] for i in cached.indices[0]]
+    assert cached.texts is not None
+    if code != "cosine_metric":
+        assert any(key[0] == "vecdiag.fixes.fitted" and key[1] == code for key in index.cache)
+
+
+def test_mutual_proximity_closed_form_equals_blocks(data):
+    """cosine/dot statistics in closed form (O(n d²)) equal the explicit all-pairs loop."""
+    from vecdiag.fixes.rerank import _closed_form_stats, _reference_stats
+
+    _, C = data
+    for X in (unit(C), C):
+        mu_a, sd_a = _closed_form_stats(X)
+        mu_b, sd_b = _reference_stats(X, "dot", len(X), 0)
+        np.testing.assert_allclose(mu_a, mu_b, rtol=1e-10)
+        np.testing.assert_allclose(sd_a, sd_b, rtol=1e-8)
+
+
+@settings(max_examples=15)
+@given(st.integers(0, 10_000), st.sampled_from(["cosine", "dot", "euclidean"]),
+       st.sampled_from(["csls", "mutual_proximity", "deduplicate", "center", "whiten",
+                        "all_but_the_top", "center+csls"]))
+def test_top_k_is_a_prefix_of_the_full_ranking(seed, metric, code):
+    """Asking for fewer neighbours never changes the order of those returned."""
+    rng = np.random.default_rng(seed)
+    C = rng.normal(size=(40, 6)) + rng.normal(size=6)
+    Q = rng.normal(size=(3, 6))
+    full = apply_fix(code, Q, C, k=40, metric=metric)
+    top = apply_fix(code, Q, C, k=7, metric=metric)
+    np.testing.assert_array_equal(top.indices, full.indices[:, :7])
+    np.testing.assert_allclose(top.scores, full.scores[:, :7])
+    assert sorted(full.indices[0].tolist()) == list(range(40))  # a permutation: every rank exists
+
+
+def test_reranker_bad_input(data, with_zero_row):
+    Q, C = data
+    with pytest.raises(ValueError, match="n_neighbors=120 is larger than the corpus"):
+        csls(Q, C, n_neighbors=120)
+    with pytest.raises(ValueError, match="bank has dimension 3"):
+        csls(Q, C, bank=Q[:, :3])
+    with pytest.raises(ValueError, match="needs at least 3 documents"):
+        mutual_proximity(Q, C[:2], k=1)
+    with pytest.raises(ValueError, match="queries is a zero vector"):
+        csls(np.zeros((1, 12)), C)
+    with pytest.raises(ValueError, match="corpus has a zero vector at row 7"):
+        mutual_proximity(with_zero_row[:3], with_zero_row)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        csls(Q, C, metric="manhattan")
+    with pytest.raises(ValueError, match=r"query must be 1-D or 2-D.*"):
+        mmr(np.zeros((1, 1, 12)), C)
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        deduplicate(Q, C, threshold=2.0)
+
+
+def test_hybrid_bad_input():
+    with pytest.raises(TypeError, match=r"lexical\['q'\] must be a dict"):
+        hybrid({"q": {"a": 1.0}}, {"q": ["a"]})
+    with pytest.raises(ValueError, match=r"dense\['q'\]\['a'\] must be a real number"):
+        hybrid({"q": {"a": float("nan")}}, {"q": {}})
+    with pytest.raises(ValueError, match="RRF constant"):
+        hybrid({"q": {}}, {"q": {}}, k=-1)
+    with pytest.raises(ValueError, match="weights has 1 entries for 2 runs"):
+        hybrid({"q": {}}, {"q": {}}, weights=[1])
+    with pytest.raises(TypeError, match="must be a run dict"):
+        hybrid([("q", "a", 1.0)], {"q": {}})

@@ -1,0 +1,82 @@
+"""vecdiag.lexical.bm25 against a BM25 computed by hand (Lucene's formula) and against
+bm25s used directly."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+
+DOCS = ["the cat sat on the mat", "dogs chase cats in the park", "a quick brown fox",
+        "cat cat cat", "the cat and the dog are friends", "stock markets fell sharply"]
+
+
+def hand_bm25(query, docs, k1=1.5, b=0.75):
+    """Lucene BM25 with the tokenizer bm25s uses without stopwords: lower-case words of
+    two or more word characters."""
+    import re
+
+    tok = [re.findall(r"(?u)\b\w\w+\b", d.lower()) for d in docs]
+    N, avgdl = len(docs), sum(map(len, tok)) / len(docs)
+    df = Counter(t for d in tok for t in set(d))
+    scores = []
+    for d in tok:
+        tf = Counter(d)
+        s = 0.0
+        for t in re.findall(r"(?u)\b\w\w+\b", query.lower()):
+            if tf[t]:
+                idf = math.log(1 + (N - df[t] + 0.5) / (df[t] + 0.5))
+                s += idf * tf[t] / (tf[t] + k1 * (1 - b + b * len(d) / avgdl))
+        scores.append(s)
+    return np.array(scores)
+
+
+@pytest.mark.parametrize("query", ["cat", "the cat", "dog park", "quick cat friends"])
+def test_bm25_equals_hand_formula(query):
+    expected = hand_bm25(query, DOCS)
+    run = vd.lexical.bm25([query], DOCS, k=len(DOCS), stopwords=None)[0]
+    order = [i for i in np.lexsort((np.arange(len(DOCS)), -expected)) if expected[i] > 0]
+    assert list(run) == order
+    np.testing.assert_allclose([run[i] for i in order], expected[order], rtol=1e-5)
+
+
+def test_bm25_matches_bm25s_directly():
+    import bm25s
+
+    queries = ["cat on a mat", "markets", "brown dogs"]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(DOCS, stopwords="en", show_progress=False), show_progress=False)
+    q_tokens = bm25s.tokenize(queries, stopwords="en", show_progress=False)
+    docs, scores = retriever.retrieve(q_tokens, k=3, show_progress=False)
+    run = vd.lexical.bm25(queries, DOCS, k=3, query_ids=["a", "b", "c"],
+                          doc_ids=[f"d{i}" for i in range(len(DOCS))])
+    for qid, row_docs, row_scores in zip("abc", docs, scores):
+        ours = run[qid]
+        theirs = {f"d{d}": float(s) for d, s in zip(row_docs, row_scores) if s > 0}
+        assert ours == pytest.approx(theirs)
+
+
+def test_bm25_unknown_words_and_errors():
+    run = vd.lexical.bm25(["zebra", "the"], DOCS, k=2)
+    assert run == {0: {}, 1: {}}  # unknown word; "the" is an English stopword
+    with pytest.raises(TypeError, match="not a single string"):
+        vd.lexical.bm25("cat", DOCS)
+    with pytest.raises(TypeError, match=r"corpus_texts must hold strings; 1 row \(1\)"):
+        vd.lexical.bm25(["cat"], ["a", 3])
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        vd.lexical.bm25(["cat"], DOCS, k=0)
+    assert list(vd.lexical.bm25(["cat"], DOCS, k=100)[0]) == list(vd.lexical.bm25(["cat"], DOCS, k=6)[0])
+    with pytest.raises(ValueError, match="doc_ids must be unique"):
+        vd.lexical.bm25(["cat"], DOCS, doc_ids=["x"] * len(DOCS))
+
+
+def test_bm25_missing_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bm25s", None)  # makes `import bm25s` fail
+    with pytest.raises(ImportError, match=r'BM25 needs bm25s: pip install "vecdiag\[lexical\]"'):
+        vd.lexical.bm25(["cat"], DOCS)

@@ -1,0 +1,590 @@
+"""Exact search: knn, Index, Neighbors and scratch.knn against independent references.
+
+References: scikit-learn NearestNeighbors(algorithm="brute"), a full score matrix in
+float64 ranked with np.lexsort (the tie rule written out), faiss when installed, and
+scipy's cdist for euclidean accuracy.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import vecdiag as vd
+from vecdiag import scratch
+from vecdiag.neighbors import Index, Neighbors, engine, knn
+
+METRICS = ("cosine", "dot", "euclidean")
+
+
+# ---------------------------------------------------------------- references
+
+def full_scores(Q, C, metric):
+    """Every score in float64, computed independently of vecdiag."""
+    Q = np.asarray(Q, float)
+    C = np.asarray(C, float)
+    if metric == "cosine":
+        return (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ \
+            (C / np.linalg.norm(C, axis=1, keepdims=True)).T
+    if metric == "dot":
+        return Q @ C.T
+    from scipy.spatial.distance import cdist
+
+    return cdist(Q, C)
+
+
+def brute(Q, C, k, metric, exclude_self=False, decimals=9):
+    """Top k by the written-out rule: best score first, equal (rounded) scores by lower index."""
+    S = full_scores(Q, C, metric)
+    key = S if metric == "euclidean" else -S
+    key = np.round(key, decimals)          # exact ties in exact arithmetic: merge ulp noise
+    if exclude_self:
+        key[np.arange(len(Q)), np.arange(len(Q))] = np.inf
+    cols = np.broadcast_to(np.arange(C.shape[0]), key.shape)
+    order = np.lexsort((cols, key), axis=1)[:, :k]
+    return order, np.take_along_axis(S, order, axis=1)
+
+
+def assert_same(res, idx, scores, *, rtol=1e-5, atol=1e-6, Q=None, C=None):
+    """Same neighbours and scores; a differing index is allowed only at a near tie.
+
+    With ``Q`` and ``C`` given, each returned neighbour's reference score must also equal
+    the score reported for it (a swapped neighbour really ties).
+    """
+    np.testing.assert_allclose(res.scores, scores, rtol=rtol, atol=atol)
+    if Q is not None:
+        S = full_scores(Q, C, res.metric)
+        np.testing.assert_allclose(np.take_along_axis(S, res.indices, axis=1), res.scores,
+                                   rtol=rtol, atol=atol)
+    else:
+        assert (res.indices != idx).mean() < 0.01, "too many differing neighbours"
+
+
+@pytest.fixture
+def data(rng):
+    C = rng.normal(size=(600, 24))
+    Q = rng.normal(size=(57, 24))
+    return Q, C
+
+
+def tie_data(rng):
+    """Integer vectors (every score exact) with planted duplicates straddling the k-th place."""
+    C = rng.integers(-3, 4, size=(300, 8)).astype(float)
+    C[np.abs(C).sum(axis=1) == 0, 0] = 1.0
+    for src, copies in ((5, [40, 41, 90, 200, 299]), (7, [8, 9, 150]), (11, range(100, 130))):
+        C[list(copies)] = C[src]
+    Q = np.vstack([C[[5, 7, 11, 40, 100]], rng.integers(-3, 4, size=(20, 8))]).astype(float)
+    Q[np.abs(Q).sum(axis=1) == 0, 0] = 1.0
+    return Q, C
+
+
+# ---------------------------------------------------------------- worked example
+
+def test_worked_example_by_hand():
+    """Query q = (1, 0); corpus a = (1, 0.1), b = (0, 1), c = (2, 0), d = (1, 0).
+
+    cosine: a 1/sqrt(1.01) = 0.995037, b 0, c 1, d 1 → c and d tie at 1: the lower index
+    (c, row 2) comes first. dot: c 2, then a and d tie at 1 → a (row 0) before d (row 3).
+    euclidean: d 0, a 0.1, c 1.
+    """
+    q = [[1, 0]]
+    C = [[1, 0.1], [0, 1], [2, 0], [1, 0]]
+    res = knn(q, C, k=3)
+    assert res.indices.tolist() == [[2, 3, 0]]
+    np.testing.assert_allclose(res.scores, [[1.0, 1.0, 1 / np.sqrt(1.01)]])
+    assert knn(q, C, k=3, metric="dot").indices.tolist() == [[2, 0, 3]]
+    res = knn(q, C, k=3, metric="euclidean")
+    assert res.indices.tolist() == [[3, 0, 2]]
+    assert res.scores[0, 0] == 0.0
+    np.testing.assert_allclose(res.scores[0, 1:], [0.1, 1.0])
+
+
+# ---------------------------------------------------------------- against references
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_equals_sklearn_brute(data, metric, dtype):
+    from sklearn.neighbors import NearestNeighbors
+
+    Q, C = (x.astype(dtype) for x in data)
+    nn = NearestNeighbors(n_neighbors=10, algorithm="brute", metric=metric).fit(C)
+    dist, ind = nn.kneighbors(Q)
+    res = knn(Q, C, k=10, metric=metric)
+    expected = 1 - dist if metric == "cosine" else dist
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    assert_same(res, ind, expected, rtol=tol, atol=tol, Q=Q, C=C)
+    assert res.indices.dtype == np.int64 and res.scores.dtype == dtype
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_equals_written_out_rule(data, metric):
+    Q, C = data
+    idx, sc = brute(Q, C, 7, metric)
+    res = knn(Q, C, k=7, metric=metric)
+    np.testing.assert_array_equal(res.indices, idx)
+    np.testing.assert_allclose(res.scores, sc, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ties_break_by_lower_index(rng, metric):
+    Q, C = tie_data(rng)
+    for k in (1, 3, 4, 6, 12, 31):
+        idx, sc = brute(Q, C, k, metric)
+        res = knn(Q, C, k=k, metric=metric)
+        if metric == "cosine":
+            # different integer vectors can have equal cosines in exact arithmetic that
+            # differ in the last bit once computed: only those may swap
+            assert_same(res, idx, sc, rtol=1e-14, atol=1e-14, Q=Q, C=C)
+        else:   # dot products and squared distances of small integers are exact
+            np.testing.assert_array_equal(res.indices, idx)
+        np.testing.assert_allclose(res.scores, sc, atol=1e-12)
+    # the planted case: query = row 11, which has 30 copies at rows 100..129
+    res = knn(Q[2:3], C, k=12, metric=metric)
+    if metric != "dot":
+        assert res.indices[0].tolist() == [11, *range(100, 111)]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_ties_against_sklearn_scores(rng, metric):
+    """With duplicates sklearn picks tied members its own way: scores must still agree."""
+    from sklearn.neighbors import NearestNeighbors
+
+    Q, C = tie_data(rng)
+    dist, _ = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(C) \
+        .kneighbors(Q)
+    res = knn(Q, C, k=6, metric=metric)
+    np.testing.assert_allclose(res.scores, 1 - dist if metric == "cosine" else dist,
+                               atol=1e-12)
+
+
+def test_duplicate_fixture_ties(with_duplicates):
+    """Rows 3, 50, 120 are copies: row 3's neighbours are 50 then 120, at cosine 1."""
+    res = Index(with_duplicates).knn_graph(k=2)
+    assert res.indices[3].tolist() == [50, 120]
+    assert res.indices[50].tolist() == [3, 120]
+    assert res.indices[120].tolist() == [3, 50]
+    np.testing.assert_array_equal(res.scores[[3, 50, 120]], 1.0)
+
+
+def test_norm_outlier_wins_dot_not_cosine(with_norm_outlier):
+    dot = knn(with_norm_outlier[:20], with_norm_outlier, k=1, metric="dot")
+    cos = knn(with_norm_outlier[:20], with_norm_outlier, k=1, metric="cosine")
+    assert (dot.indices[:, 0] == 11).mean() > 0.4
+    assert (cos.indices[:, 0] == np.arange(20)).all()
+
+
+# ---------------------------------------------------------------- euclidean care
+
+def test_euclidean_exact_zero_and_never_negative(rng):
+    # Far from the origin, the expanded form ‖q‖² + ‖c‖² − 2 q·c cancels badly.
+    C = 1e4 + rng.normal(scale=1e-3, size=(300, 16))
+    C[10] = C[3]
+    Q = C[[3, 10, 50]]
+    for dtype in (np.float64, np.float32):
+        res = knn(Q.astype(dtype), C.astype(dtype), k=5, metric="euclidean")
+        assert (res.scores >= 0).all()
+        assert res.scores[0, 0] == 0.0 and res.scores[0, 1] == 0.0
+        assert res.indices[0, :2].tolist() == [3, 10]
+        assert res.indices[2, 0] == 50 and res.scores[2, 0] == 0.0
+    res = knn(Q, C, k=5, metric="euclidean")
+    from scipy.spatial.distance import cdist
+
+    expected = np.sort(cdist(Q, C), axis=1)[:, :5]
+    np.testing.assert_allclose(res.scores, expected, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- scratch == numpy == faiss
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_scratch_equals_numpy(rng, metric):
+    Q, C = rng.normal(size=(6, 5)), rng.normal(size=(40, 5))
+    a = scratch.knn(Q, C, k=4, metric=metric)
+    b = knn(Q, C, k=4, metric=metric)
+    assert isinstance(a, Neighbors)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
+    c = scratch.knn(C, C, k=3, metric=metric, exclude_self=True)
+    d = knn(C, C, k=3, metric=metric, exclude_self=True)
+    np.testing.assert_array_equal(c.indices, d.indices)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_scratch_ties(rng, metric):
+    Q, C = tie_data(rng)
+    Q, C = Q[:6], C[:140]
+    for k in (1, 4, 12):
+        a, b = scratch.knn(Q, C, k=k, metric=metric), knn(Q, C, k=k, metric=metric)
+        if metric == "cosine":
+            assert_same(b, a.indices, a.scores, rtol=1e-14, atol=1e-14, Q=Q, C=C)
+            np.testing.assert_array_equal(a.indices[:3], b.indices[:3])   # planted copies
+        else:
+            np.testing.assert_array_equal(a.indices, b.indices)
+
+
+int_rows = hnp.arrays(np.int64, st.tuples(st.integers(2, 25), st.integers(1, 4)),
+                      elements=st.integers(-3, 3))
+
+
+@given(C=int_rows, n_q=st.integers(0, 4), k=st.integers(1, 25),
+       metric=st.sampled_from(METRICS), dtype=st.sampled_from(["float64", "float32"]))
+def test_property_scratch_equals_numpy(C, n_q, k, metric, dtype):
+    """Small-integer vectors: every dot product and squared distance is exact, so the two
+    paths must agree exactly, ties included (cosine: up to rounding of the norms)."""
+    if metric == "cosine":
+        C[np.abs(C).sum(axis=1) == 0, 0] = 1
+    C = C.astype(dtype)
+    k, n_q = min(k, C.shape[0]), min(n_q, C.shape[0])
+    Q = C[::-1][:n_q] + (C[:n_q] if metric != "cosine" else 0)
+    if metric == "cosine" and n_q:
+        Q[np.abs(Q).sum(axis=1) == 0, 0] = 1
+    a = scratch.knn(Q, C, k=k, metric=metric)
+    b = knn(Q, C, k=k, metric=metric)
+    assert b.indices.shape == (n_q, k) and b.scores.dtype == np.dtype(dtype)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(a.scores, b.scores, rtol=tol, atol=tol)
+    if metric == "cosine":
+        assert_same(b, a.indices, a.scores, rtol=tol, atol=tol, Q=Q, C=C)
+    else:
+        np.testing.assert_array_equal(a.indices, b.indices)
+
+
+@given(C=int_rows, k=st.integers(1, 24), metric=st.sampled_from(["dot", "euclidean"]),
+       batch=st.integers(1, 5))
+def test_property_graph_scratch_equals_numpy(C, k, metric, batch):
+    """The kNN graph (self excluded), with blocks of queries that do not divide n."""
+    C = C.astype(float)
+    k = min(k, C.shape[0] - 1)
+    a = scratch.knn(C, C, k=k, metric=metric, exclude_self=True)
+    b = knn(C, C, k=k, metric=metric, exclude_self=True, batch_size=batch)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
+    assert not (b.indices == np.arange(C.shape[0])[:, None]).any()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_faiss_backend_identical(rng, metric):
+    pytest.importorskip("faiss")
+    Q, C = tie_data(rng)
+    R = rng.normal(size=(500, 16)).astype(np.float32)
+    for q, c, k in ((Q, C, 6), (Q, C, 31), (R[:40], R, 10)):
+        a = knn(q, c, k=k, metric=metric)
+        b = knn(q, c, k=k, metric=metric, backend="faiss")
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.scores, b.scores)
+    a = Index(R, metric=metric).knn_graph(k=5)
+    b = Index(R, metric=metric, backend="faiss").knn_graph(k=5)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_faiss_many_ties_beyond_margin():
+    """60 copies of one row: faiss alone returns arbitrary copies; we return the first k."""
+    pytest.importorskip("faiss")
+    C = np.random.default_rng(1).normal(size=(200, 4)).astype(np.float32)
+    copies = np.arange(70, 130)
+    C[copies] = C[70]
+    for metric in METRICS:
+        res = knn(C[70:71], C, k=25, metric=metric, backend="faiss")
+        if metric != "dot":
+            assert res.indices[0].tolist() == copies[:25].tolist()
+            assert (res.scores == res.scores[0, 0]).all()
+        np.testing.assert_array_equal(res.indices, knn(C[70:71], C, k=25, metric=metric).indices)
+
+
+def test_faiss_missing_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(ImportError, match=r'pip install "vecdiag\[faiss\]"'):
+        knn([[1.0, 0.0]], [[1.0, 0.0]], k=1, backend="faiss")
+    with pytest.raises(ImportError, match="faiss"):
+        Index([[1.0, 0.0]], backend="faiss")
+
+
+# ---------------------------------------------------------------- self, blocks, memory
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_exclude_self_and_graph(rng, metric):
+    from sklearn.neighbors import NearestNeighbors
+
+    X = rng.normal(size=(300, 12))
+    X[200] = X[100]                      # a copy is found (distance 0), only self is skipped
+    res = knn(X, X, k=5, metric=metric, exclude_self=True)
+    graph = Index(X, metric=metric).knn_graph(k=5)
+    np.testing.assert_array_equal(res.indices, graph.indices)
+    np.testing.assert_array_equal(res.scores, graph.scores)
+    assert not (res.indices == np.arange(300)[:, None]).any()
+    idx, sc = brute(X, X, 5, metric, exclude_self=True)
+    np.testing.assert_array_equal(res.indices, idx)
+    assert res.indices[100, 0] == 200 and res.indices[200, 0] == 100
+    if metric != "dot":
+        dist, ind = NearestNeighbors(n_neighbors=5, algorithm="brute", metric=metric) \
+            .fit(X).kneighbors()
+        np.testing.assert_allclose(res.scores, 1 - dist if metric == "cosine" else dist,
+                                   atol=1e-12)
+        # sklearn orders the tied copies 100 and 200 its own way: compare the rest
+        plain = ~np.isin(res.indices, [100, 200]) & ~np.isin(ind, [100, 200])
+        np.testing.assert_array_equal(res.indices[plain], ind[plain])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_blocked_equals_unblocked(rng, metric, monkeypatch):
+    C = rng.normal(size=(9001, 8)).astype(np.float32)
+    Q = rng.normal(size=(103, 8)).astype(np.float32)
+    whole = knn(Q, C, k=9, metric=metric, batch_size=103)
+    for batch in (1, 7, 50):
+        res = knn(Q, C, k=9, metric=metric, batch_size=batch)
+        np.testing.assert_array_equal(res.indices, whole.indices)
+        np.testing.assert_array_equal(res.scores, whole.scores)
+    # a small budget splits the corpus into chunks that do not divide n
+    monkeypatch.setattr(engine, "_PARALLEL_FLOPS", 0.0)   # also the threaded path
+    res = knn(Q, C, k=9, metric=metric, memory_budget=2**20)
+    np.testing.assert_array_equal(res.indices, whole.indices)
+    np.testing.assert_array_equal(res.scores, whole.scores)
+    bq, bc = engine.plan(103, 9001, 8, 4, 2**20, 26, False, None, 2)
+    assert bc < 9001 and 9001 % bc and 103 % bq
+
+
+def test_plan_respects_budget():
+    for n_q, n, d, budget, lazy in ((1000, 10**6, 384, 256 * 2**20, True),
+                                    (1000, 100_000, 384, 256 * 2**20, False),
+                                    (50_000, 50_000, 384, 64 * 2**20, False)):
+        for workers in (1, 2):
+            bq, bc = engine.plan(n_q, n, d, 4, budget, 28, lazy, None, workers)
+            used = workers * bq * bc * 4 * (1 + 2 / engine._GROUP) + (bc * d * 4 if lazy else 0)
+            assert used <= budget, (n_q, n, bq, bc)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_memmap_corpus(tmp_path, rng, metric):
+    X = rng.normal(size=(3001, 32)).astype(np.float32)
+    path = tmp_path / "corpus.f32"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    mm = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+    Q = X[:40] + 0.01
+    expected = knn(Q, X, k=8, metric=metric)
+    for budget in (256 * 2**20, 2**20):
+        res = knn(Q, mm, k=8, metric=metric, memory_budget=budget)
+        np.testing.assert_array_equal(res.indices, expected.indices)
+        np.testing.assert_array_equal(res.scores, expected.scores)
+    mixed = knn(Q.astype(np.float64), mm, k=8, metric=metric, memory_budget=2**20)
+    in_ram = knn(Q.astype(np.float64), X, k=8, metric=metric)
+    assert mixed.scores.dtype == np.float64
+    np.testing.assert_array_equal(mixed.indices, in_ram.indices)
+    np.testing.assert_array_equal(mixed.scores, in_ram.scores)
+    index = Index(mm, metric=metric, memory_budget=2**20)
+    assert isinstance(index.vectors, np.memmap)           # kept as is, never copied whole
+    if metric == "cosine":
+        assert index._prepared is None
+    graph = index.knn_graph(k=4)
+    np.testing.assert_array_equal(graph.indices, Index(X, metric=metric).knn_graph(4).indices)
+
+
+def test_inputs_not_mutated_and_dtypes(any_dtype):
+    X = any_dtype.copy()
+    res = knn(X, X, k=3, metric="euclidean")
+    np.testing.assert_array_equal(X, any_dtype)
+    want = np.float32 if any_dtype.dtype == np.float32 else np.float64
+    assert res.scores.dtype == want
+    assert (res.scores[:, 0] == 0).all()
+
+
+def test_float32_matches_float64(data):
+    Q, C = data
+    a = knn(Q.astype(np.float32), C.astype(np.float32), k=10)
+    b = knn(Q, C, k=10)
+    assert_same(a, b.indices, b.scores, rtol=1e-5, atol=1e-6, Q=Q, C=C)
+    mixed = Index(C.astype(np.float32)).search(Q, k=10)        # float64 queries
+    assert mixed.scores.dtype == np.float64
+    assert_same(mixed, b.indices, b.scores, rtol=1e-6, atol=1e-6, Q=Q, C=C)
+
+
+def test_near_ties_are_rechecked(rng, monkeypatch):
+    """Scores closer than the rounding bound make the proof fail: those queries are
+    searched again with a wider margin, and the answer is still the exact one."""
+    base = rng.normal(size=16)
+    C = base + rng.normal(scale=1e-9, size=(400, 16))     # 400 near-identical rows
+    C = np.vstack([C, rng.normal(size=(200, 16))])
+    calls = []
+    original = engine.numpy_candidates
+
+    def spy(*args, **kwargs):
+        calls.append(args[3])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "numpy_candidates", spy)
+    res = knn(base[None, :].astype(np.float32), C.astype(np.float32), k=5)
+    assert len(calls) > 1 and calls[1] > calls[0]
+    idx, _ = brute(base[None, :].astype(np.float32).astype(float),
+                   C.astype(np.float32).astype(float), 5, "cosine", decimals=6)
+    scores_all = full_scores(base[None, :], C.astype(np.float32), "cosine")[0]
+    assert set(res.indices[0]) <= set(np.flatnonzero(scores_all >= np.sort(scores_all)[-5] - 1e-6))
+
+
+# ---------------------------------------------------------------- empty, Index, display
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+def test_empty_queries(backend):
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    C = np.eye(4, dtype=np.float32)
+    res = knn(np.zeros((0, 4), np.float32), C, k=2, backend=backend)
+    assert res.indices.shape == (0, 2) and res.scores.shape == (0, 2)
+    assert res.indices.dtype == np.int64 and res.scores.dtype == np.float32
+    assert len(res.to_frame()) == 0
+    assert "no queries" in res._repr_html_()
+    assert Index(C, ids=list("abcd")).search(np.zeros((0, 4)), k=3).ids.shape == (0, 3)
+    assert scratch.knn(np.zeros((0, 4)), C, k=2).indices.shape == (0, 2)
+
+
+def test_index_ids_texts_and_cache(rng):
+    X = rng.normal(size=(50, 6))
+    ids = [f"doc{i}" for i in range(50)]
+    index = Index(X, ids=ids, texts=[f"text {i}" for i in range(50)])
+    res = index.search(X[:3], k=4)
+    assert res.ids[:, 0].tolist() == ["doc0", "doc1", "doc2"]
+    assert res.ids.shape == (3, 4)
+    assert len(index) == 50 and index.cache == {} and index.metric == "cosine"
+    np.testing.assert_allclose(np.linalg.norm(index._prepared, axis=1), 1.0)
+    frame = res.to_frame()
+    assert list(frame.columns) == ["query", "rank", "id", "index", "score", "text"]
+    assert frame["text"].iloc[0] == "text 0" and frame["rank"].tolist()[:4] == [1, 2, 3, 4]
+    other = res.to_frame(ids=[f"x{i}" for i in range(50)], texts=None)
+    assert other["id"].iloc[0] == "x0"
+    assert "Index(n=50" in repr(index)
+    plain = knn(X[:2], X, k=2).to_frame()
+    assert plain["id"].tolist() == plain["index"].tolist()
+
+
+def test_repr_html_escapes_and_shortens(rng):
+    X = rng.normal(size=(20, 4))
+    texts = ["<script>alert('x')</script> " + "long " * 60] + [f"t{i}" for i in range(19)]
+    ids = ["<b>id0</b>"] + [f"d{i}" for i in range(1, 20)]
+    res = Index(X, ids=ids, texts=texts).search(X[:8], k=2)
+    html = res._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>id0</b>" not in html and "&lt;b&gt;id0&lt;/b&gt;" in html
+    assert "long " * 30 not in html and "…" in html
+    assert "first 5 of 8 queries" in html
+    assert "Neighbors(" in repr(res)
+    bundle = res._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+
+
+def test_plot_draws_stored_scores(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = knn(rng.normal(size=(3, 4)), rng.normal(size=(30, 4)), k=5)
+    ax = res.plot()
+    assert len(ax.lines) == 3
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), res.scores[1])
+    assert res.plot(queries=[2]).lines[0].get_xdata().tolist() == [1, 2, 3, 4, 5]
+
+
+def test_progress_bar(capsys, rng):
+    X = rng.normal(size=(30, 4))
+    knn(X, X, k=2, show_progress=True)
+    assert "knn search" in capsys.readouterr().err
+    Index(X).knn_graph(k=2, show_progress=False)
+    assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_bad_k():
+    C = np.eye(3)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        knn(C, C, k=0)
+    with pytest.raises(ValueError, match=r"k=4 is larger than the corpus \(3 vectors\)"):
+        knn(C, C, k=4)
+    with pytest.raises(ValueError, match="minus the item itself.*k <= 2"):
+        knn(C, C, k=3, exclude_self=True)
+    with pytest.raises(ValueError, match="minus the item itself"):
+        Index(C).knn_graph(k=3)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        knn(C, C, k=2.0)
+    with pytest.raises(ValueError, match="larger than the corpus"):
+        scratch.knn(C, C, k=4)
+
+
+def test_bad_shapes_and_values(with_nan_rows, with_zero_row):
+    C = np.ones((5, 3))
+    with pytest.raises(ValueError, match="dimension mismatch: queries has dimension 4"):
+        knn(np.ones((2, 4)), C, k=1)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        Index(C).search(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        scratch.knn(np.ones((2, 4)), C, k=1)
+    with pytest.raises(ValueError, match=r"reshape\(1, -1\)"):
+        knn(np.ones(3), C, k=1)
+    with pytest.raises(ValueError, match=r"corpus has 3 rows \(17, 42, 99\) with NaN or inf"):
+        knn(np.ones((1, 16)), with_nan_rows, k=1)
+    with pytest.raises(ValueError, match=r"queries has 3 rows .* with NaN or inf; drop"):
+        knn(with_nan_rows, np.ones((4, 16)), k=1)
+    with pytest.raises(ValueError, match=r"corpus has a zero vector at row 7.*drop"):
+        knn(np.ones((1, 16)), with_zero_row, k=1)
+    with pytest.raises(ValueError, match="queries has a zero vector at row"):
+        Index(np.ones((4, 16))).search(with_zero_row, k=1)
+    # zero rows are fine for dot and euclidean: they have a length, just no direction
+    assert knn(np.ones((1, 16)), with_zero_row, k=1, metric="euclidean").indices.shape == (1, 1)
+    with pytest.raises(ValueError, match="corpus is empty"):
+        knn(np.ones((1, 3)), np.zeros((0, 3)), k=1)
+    with pytest.raises(ValueError, match="queries to be the corpus itself.*knn_graph"):
+        knn(np.ones((2, 3)), C, k=1, exclude_self=True)
+
+
+def test_overflowing_lengths_refused():
+    C = np.full((3, 4), 1e19, np.float32)
+    with pytest.raises(ValueError, match="vectors too long for dot scores in float32.*divide"):
+        knn(C, C, k=1, metric="dot")
+    res = knn(C, C, k=1, metric="cosine")                 # cosine works on unit rows
+    assert res.scores[0, 0] == 1.0
+    assert knn(C.astype(np.float64), C.astype(np.float64), k=1, metric="euclidean") \
+        .scores[0, 0] == 0.0
+
+
+def test_bad_ids_texts_and_options():
+    C = np.eye(3)
+    with pytest.raises(ValueError, match="ids must be unique.*'a' at rows 0 and 2"):
+        Index(C, ids=["a", "b", "a"])
+    with pytest.raises(ValueError, match="ids has 2 entries but the corpus has 3 rows"):
+        Index(C, ids=["a", "b"])
+    with pytest.raises(ValueError, match="texts has 4 entries but the corpus has 3 rows"):
+        Index(C, texts=["a", "b", "c", "d"])
+    with pytest.raises(TypeError, match="texts must be a sequence"):
+        Index(C, texts="abc")
+    with pytest.raises(ValueError, match="metric must be one of"):
+        knn(C, C, k=1, metric="manhattan")
+    with pytest.raises(ValueError, match="backend must be one of 'numpy', 'faiss'"):
+        knn(C, C, k=1, backend="annoy")
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        knn(C, C, k=1, batch_size=0)
+    with pytest.raises(ValueError, match="memory_budget is in bytes.*256 \\* 2\\*\\*20"):
+        knn(C, C, k=1, memory_budget=1000)
+    with pytest.raises(TypeError, match="show_progress must be True, False or None"):
+        knn(C, C, k=1, show_progress="yes")
+    with pytest.raises(ValueError, match="ids has 2 entries but the neighbours refer"):
+        knn(C, C, k=3).to_frame(ids=["a", "b"])
+
+
+# ---------------------------------------------------------------- real data
+
+def test_real_embeddings_match_sklearn(shared_data):
+    from sklearn.neighbors import NearestNeighbors
+
+    folder = shared_data / "cranfield"
+    corpus = np.load(folder / "emb_minilm_corpus.npy")
+    queries = np.load(folder / "emb_minilm_queries.npy")[:50]
+    res = vd.knn(queries, corpus, k=10)
+    dist, ind = NearestNeighbors(n_neighbors=10, algorithm="brute", metric="cosine") \
+        .fit(corpus).kneighbors(queries)
+    assert_same(res, ind, 1 - dist, rtol=1e-5, atol=2e-6, Q=queries, C=corpus)
+    graph = vd.Index(corpus).knn_graph(k=5)
+    assert graph.indices.shape == (corpus.shape[0], 5)
+    assert not (graph.indices == np.arange(corpus.shape[0])[:, None]).any()

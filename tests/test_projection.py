@@ -1,0 +1,597 @@
+"""Projections: vd.pca / scratch.pca against scikit-learn, UMAP, faithfulness, plots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import vecdiag as vd
+from vecdiag.projection import Faithfulness, Projection
+from vecdiag.projection.faithfulness import faithfulness
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def sk_pca(X, c):
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=c, svd_solver="full").fit(X)
+
+
+def aligned(a, b):
+    """Flip each row of b to match a's sign (for references without our sign rule)."""
+    signs = np.sign(np.sum(a * b, axis=1))
+    return b * signs[:, None]
+
+
+def spread(n, d, rng, top=5.0, bottom=0.2):
+    """Gaussian data with well separated variances along random orthogonal axes."""
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return (rng.normal(size=(n, d)) * np.geomspace(top, bottom, d)) @ q.T + rng.normal(size=d)
+
+
+# ----------------------------------------------------------------------------- vd.pca
+
+@pytest.mark.parametrize("solver", ["auto", "covariance", "gram"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pca_matches_sklearn_on_random_data(solver, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(300, 24)) * rng.uniform(0.5, 3.0, size=24) + 7.0
+    p = vd.pca(X, n_components=6, solver=solver)
+    ref = sk_pca(X, 6)
+    # sklearn's svd_flip on components uses the same rule: largest |loading| positive
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-8)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               atol=1e-6, rtol=0)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-9)
+    np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-8)
+    np.testing.assert_allclose(p.mean, X.mean(axis=0), atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["covariance", "gram"])
+def test_pca_matches_sklearn_on_low_rank_data(solver):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 3)) @ (rng.normal(size=(3, 40)) * [[4.0], [2.0], [1.0]]) + 1.5
+    p = vd.pca(X, n_components=3, solver=solver)
+    ref = sk_pca(X, 3)
+    np.testing.assert_allclose(p.components, aligned(p.components, ref.components_), atol=1e-8)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               atol=1e-6, rtol=0)
+    assert p.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["covariance", "gram", "scratch"])
+def test_pca_beyond_the_rank_completes_an_orthonormal_basis(solver):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 2)) @ rng.normal(size=(2, 6))      # rank 2 (rank 2 after centring)
+    if solver == "scratch":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                    # converges: no warning
+            p = vd.scratch.pca(X, n_components=5)
+    else:
+        p = vd.pca(X, n_components=5, solver=solver)
+    np.testing.assert_allclose(p.components @ p.components.T, np.eye(5), atol=1e-8)
+    np.testing.assert_allclose(p.explained_variance_ratio[2:], 0.0, atol=1e-10)
+    assert np.isfinite(p.coords).all()
+
+
+def test_pca_randomized_solver_on_a_clear_spectrum():
+    rng = np.random.default_rng(5)
+    X = spread(400, 60, rng, top=20.0, bottom=0.01)
+    p = vd.pca(X, n_components=3, solver="randomized")
+    ref = sk_pca(X, 3)
+    np.testing.assert_allclose(np.abs(np.sum(p.components * ref.components_, axis=1)), 1.0,
+                               atol=1e-6)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-6)
+
+
+def test_pca_sign_rule_and_determinism():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(100, 10))
+    a = vd.pca(X, n_components=4)
+    b = vd.pca(X[rng.permutation(100)], n_components=4)      # same data, other row order
+    top = np.abs(a.components).argmax(axis=1)
+    assert (a.components[np.arange(4), top] > 0).all()
+    np.testing.assert_allclose(a.components, b.components, atol=1e-10)
+    # negating the data negates the coordinates but not the (sign-fixed) components
+    c = vd.pca(-X, n_components=4)
+    np.testing.assert_allclose(c.components, a.components, atol=1e-10)
+    np.testing.assert_allclose(c.coords, -a.coords, atol=1e-10)
+
+
+def test_pca_float32_stays_float32_and_is_accurate():
+    rng = np.random.default_rng(7)
+    X = spread(2000, 32, rng).astype(np.float32)
+    p = vd.pca(X, n_components=3)
+    assert p.coords.dtype == np.float32
+    ref = sk_pca(X.astype(np.float64), 3)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               atol=1e-6, rtol=0)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-4)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.5, 50.0])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_pca_raw_and_shifted_passes_agree_with_sklearn(offset, order):
+    """Small means take the raw XᵀX pass, large ones (or F-ordered input) the shifted one."""
+    rng = np.random.default_rng(19)
+    X = np.asarray(rng.normal(size=(3000, 10)) * np.linspace(2, 0.5, 10) + offset, order=order)
+    p = vd.pca(X, n_components=4)
+    ref = sk_pca(X, 4)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-9)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_pca_streams_a_memmap_in_blocks(offset, tmp_path, monkeypatch):
+    """Tiny block sizes force many blocks (raw and shifted passes) over a memmap."""
+    from vecdiag.projection import _pca
+
+    monkeypatch.setattr(_pca, "_BLOCK_BYTES", 8 * 37 * 8)          # 37 rows per block
+    monkeypatch.setattr(_pca, "_MEMMAP_BLOCK_BYTES", 8 * 53 * 8)   # 53 rows per block
+    X = np.random.default_rng(22).normal(size=(1000, 8)) * np.linspace(3, 1, 8) + offset
+    np.save(tmp_path / "x.npy", X)
+    M = np.load(tmp_path / "x.npy", mmap_mode="r")
+    p = vd.pca(M, n_components=3)
+    ref = sk_pca(X, 3)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-9)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
+
+
+def test_pca_large_offset_does_not_cancel():
+    """A mean 10^4 times the spread: the uncentred XᵀX - nμμᵀ would lose every digit in
+    float32; the shifted one-pass covariance keeps them."""
+    rng = np.random.default_rng(8)
+    base = spread(3000, 16, rng, top=1.0, bottom=0.3)
+    X = (base + 1e4).astype(np.float32)
+    exact = X.astype(np.float64)
+    p = vd.pca(X, n_components=2)
+    ref = sk_pca(exact, 2)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               atol=1e-4)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-3)
+    np.testing.assert_allclose(p.coords, ref.transform(exact), atol=1e-2)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(3, 25), st.integers(2, 8)),
+              elements=st.floats(-100, 100, allow_nan=False, width=32)))
+def test_pca_properties(X):
+    """Orthonormal components, sorted variances, coordinates carrying those variances."""
+    if np.ptp(X, axis=0).max() < 1e-3:
+        return  # (near-)constant: refused, tested below
+    c = min(X.shape)
+    p = vd.pca(X, n_components=c)
+    np.testing.assert_allclose(p.components @ p.components.T, np.eye(c), atol=1e-7)
+    assert np.all(np.diff(p.explained_variance) <= 1e-9 * max(1.0, p.explained_variance[0]))
+    assert p.explained_variance_ratio.sum() <= 1 + 1e-9
+    np.testing.assert_allclose(p.coords.var(axis=0, ddof=1), p.explained_variance,
+                               atol=1e-6 * max(1.0, p.explained_variance[0]))
+
+
+def test_transform_of_fitted_data_returns_coords():
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(50, 7))
+    p = vd.pca(X, n_components=3)
+    assert np.array_equal(p.transform(X), p.coords)
+    np.testing.assert_allclose(p.transform(X[4]), p.coords[4], rtol=1e-14, atol=1e-14)
+    assert p.transform(X[4]).shape == (3,)
+    q = rng.normal(size=(2, 7))
+    np.testing.assert_allclose(p.transform(q), sk_pca(X, 3).transform(q), atol=1e-10)
+    with pytest.raises(ValueError, match="dimension mismatch.*fitted on dimension 7"):
+        p.transform(np.ones((2, 5)))
+
+
+def test_project_dispatches():
+    X = np.random.default_rng(10).normal(size=(20, 4))
+    np.testing.assert_array_equal(vd.project(X, "pca", n_components=2).coords,
+                                  vd.pca(X, 2).coords)
+    with pytest.raises(ValueError, match="method must be one of 'pca', 'umap'"):
+        vd.project(X, method="tsne")
+
+
+# ----------------------------------------------------------------------------- scratch
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scratch_pca_agrees_with_fast_pca(seed):
+    rng = np.random.default_rng(seed)
+    X = spread(40, 6, rng)
+    fast, slow = vd.pca(X, n_components=4), vd.scratch.pca(X, n_components=4)
+    np.testing.assert_allclose(slow.components, fast.components, atol=1e-8)
+    np.testing.assert_allclose(slow.explained_variance_ratio, fast.explained_variance_ratio,
+                               atol=1e-10)
+    np.testing.assert_allclose(slow.coords, fast.coords, atol=1e-7)
+    np.testing.assert_allclose(slow.mean, fast.mean, atol=1e-12)
+
+
+def test_scratch_pca_hand_example():
+    """Points on the line y = 2x: (0,0), (1,2), (2,4), (3,6).
+
+    Mean (1.5, 3). Centred: t·(1, 2) with t = -1.5, -0.5, 0.5, 1.5. Covariance
+    (Σt² = 5, over n-1 = 3): (5/3)·[[1, 2], [2, 4]], eigenvalues 25/3 and 0, top
+    eigenvector (1, 2)/√5. So PC1 explains 100%, coordinates t·√5 = ±3.3541, ±1.1180.
+    """
+    for fn in (vd.scratch.pca, vd.pca):
+        p = fn([[0, 0], [1, 2], [2, 4], [3, 6]], n_components=2)
+        np.testing.assert_allclose(p.explained_variance_ratio, [1.0, 0.0], atol=1e-12)
+        np.testing.assert_allclose(p.explained_variance[0], 25 / 3, rtol=1e-12)
+        np.testing.assert_allclose(p.components[0], np.array([1, 2]) / np.sqrt(5), atol=1e-12)
+        np.testing.assert_allclose(p.coords[:, 0], np.array([-1.5, -0.5, 0.5, 1.5]) * np.sqrt(5),
+                                   atol=1e-12)
+        assert p.axis_labels()[0] == "PC1 (100.0%)"
+
+
+def test_scratch_pca_warns_when_it_cannot_converge():
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        vd.scratch.pca(X, n_components=1, max_iter=2)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("fn", [vd.pca, vd.scratch.pca])
+def test_bad_input(fn, with_nan_rows):
+    with pytest.raises(ValueError, match=r"n_components=5 is larger than min\(n_samples, "
+                                         r"n_features\) = min\(10, 4\) = 4"):
+        fn(np.random.default_rng(0).normal(size=(10, 4)), n_components=5)
+    with pytest.raises(ValueError, match="at least 2 vectors"):
+        fn([[1.0, 2.0, 3.0]], n_components=1)
+    with pytest.raises(ValueError, match="zero variance: all 6 rows are the same vector"):
+        fn(np.tile([1.0, 2.0, 3.0], (6, 1)), n_components=2)
+    with pytest.raises(ValueError, match=r"X has 3 rows \(17, 42, 99\) with NaN or inf"):
+        fn(with_nan_rows, n_components=2)
+    with pytest.raises(ValueError, match="n_components must be at least 1"):
+        fn(np.eye(3), n_components=0)
+    with pytest.raises(TypeError, match="n_components must be an integer"):
+        fn(np.eye(3), n_components=1.5)
+
+
+@pytest.mark.parametrize("solver", ["covariance", "gram", "randomized"])
+def test_nan_rows_are_named_by_every_solver(solver, with_nan_rows):
+    with pytest.raises(ValueError, match=r"X has 3 rows \(17, 42, 99\) with NaN or inf"):
+        vd.pca(with_nan_rows.astype(np.float32), n_components=2, solver=solver)
+
+
+def test_pca_float32_squares_that_overflow_are_redone_in_float64():
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(200, 5)) * 3e19                  # squares beyond float32's 3.4e38
+    p = vd.pca(X.astype(np.float32), n_components=2)
+    ref = sk_pca(X.astype(np.float32).astype(np.float64), 2)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="squares overflow even in float64"):
+        vd.pca(np.array([[1e200, 0.0], [-1e200, 1.0], [0.0, 2.0]]), n_components=1)
+
+
+def test_bad_solver():
+    with pytest.raises(ValueError, match="solver must be one of"):
+        vd.pca(np.eye(3), 2, solver="arpack")
+
+
+def test_import_vecdiag_projection_stays_light():
+    code = ("import sys, vecdiag, vecdiag.projection; vecdiag.pca; "
+            "print([m for m in ('sklearn', 'scipy', 'matplotlib', 'umap', 'pandas', "
+            "'plotly') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+# ----------------------------------------------------------------------------- faithfulness
+
+def test_identity_projection_is_perfectly_faithful():
+    X = np.random.default_rng(11).normal(size=(120, 6))
+    f = vd.pca(X, n_components=6).faithfulness(k=10)
+    assert isinstance(f, Faithfulness)
+    np.testing.assert_array_equal(f.overlap, 1.0)
+    assert f.trustworthiness == pytest.approx(1.0, abs=1e-12)
+
+
+def test_shuffled_map_scores_at_chance():
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(600, 8))
+    good = vd.pca(X, n_components=2)
+    shuffled = Projection(coords=good.coords[rng.permutation(600)], method="pca", data=X)
+    k = 10
+    f = shuffled.faithfulness(k=k)
+    chance = k / 599
+    assert f.chance == pytest.approx(chance)
+    # each overlap is ~Binomial(k, chance)/k: the mean of 600 has sd ~ sqrt(chance/(600 k))
+    assert abs(f.mean_overlap - chance) < 5 * np.sqrt(chance / (600 * k))
+    assert f.trustworthiness < 0.6 < good.faithfulness(k).trustworthiness
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_trustworthiness_matches_sklearn(metric):
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(13)
+    X = spread(250, 12, rng, top=3.0, bottom=0.5)
+    p = vd.pca(X, n_components=2)
+    for k in (1, 5, 12):
+        f = p.faithfulness(k=k, metric=metric)
+        ref = trustworthiness(X, p.coords, n_neighbors=k, metric=metric)
+        assert f.trustworthiness == pytest.approx(ref, abs=1e-12)
+
+
+def test_overlap_matches_brute_force():
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(14)
+    X = rng.normal(size=(80, 5)).astype(np.float32)
+    p = vd.pca(X, n_components=2)
+    f = p.faithfulness(k=7, metric="cosine")
+    dx = cdist(X.astype(np.float64), X.astype(np.float64), "cosine")
+    dy = cdist(p.coords.astype(np.float64), p.coords.astype(np.float64))
+    np.fill_diagonal(dx, np.inf)
+    np.fill_diagonal(dy, np.inf)
+    nx, ny = np.argsort(dx, axis=1)[:, :7], np.argsort(dy, axis=1)[:, :7]
+    expected = [len(set(a) & set(b)) / 7 for a, b in zip(nx, ny)]
+    np.testing.assert_allclose(f.overlap, expected)
+    assert p.faithfulness(k=7, metric="cosine") is f          # cached
+    frame = f.to_frame()
+    assert list(frame.columns) == ["point", "overlap"] and len(frame) == 80
+    assert "trustworthiness" in f._repr_html_()
+    assert f.worst(3).tolist() == np.argsort(f.overlap, kind="stable")[:3].tolist()
+
+
+def test_faithfulness_with_ties_follows_the_lower_index_rule():
+    """Integer data full of exact ties: brute force with a stable sort (ties by lower
+    index) on exact distances gives the same overlaps and trustworthiness."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(21)
+    X = rng.integers(0, 3, size=(70, 4)).astype(np.float64)
+    Y = rng.integers(0, 4, size=(70, 2)).astype(np.float64)
+    n, k = 70, 6
+    f = Projection(coords=Y, method="pca", data=X).faithfulness(k=k)
+
+    def order(D):
+        np.fill_diagonal(D, np.inf)
+        return np.argsort(D, axis=1, kind="stable")
+
+    ox, oy = order(cdist(X, X, "sqeuclidean")), order(cdist(Y, Y, "sqeuclidean"))
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    expected = 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
+    overlap = [len(set(ox[i, :k]) & set(oy[i, :k])) / k for i in range(n)]
+    np.testing.assert_allclose(f.overlap, overlap)
+    assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
+
+
+def test_faithfulness_on_a_sample():
+    rng = np.random.default_rng(20)
+    X = spread(400, 10, rng, top=3.0, bottom=0.5)
+    X[7] = X[3]                                           # an exact duplicate pair
+    p = vd.pca(X, n_components=2)
+    full = p.faithfulness(k=8, metric="cosine")
+    part = p.faithfulness(k=8, metric="cosine", sample=150, random_state=1)
+    assert part.points.shape == (150,) and np.all(np.diff(part.points) > 0)
+    np.testing.assert_array_equal(part.overlap, full.overlap[part.points])
+    assert part.trustworthiness == pytest.approx(full.trustworthiness, abs=0.02)
+    assert set(part.worst(5)) <= set(part.points.tolist())
+    assert p.faithfulness(k=8, metric="cosine", sample=1000).points is None   # >= n: all
+
+
+def test_faithfulness_bad_k():
+    p = vd.pca(np.random.default_rng(15).normal(size=(20, 3)), 2)
+    with pytest.raises(ValueError, match=r"k=10 is too large for trustworthiness on 20 "
+                                         r"points: it needs k < n/2; use k <= 9"):
+        p.faithfulness(k=10)
+    with pytest.raises(ValueError, match="k=25 is larger than the corpus"):
+        faithfulness(p.data, p.coords, 25)
+    with pytest.raises(ValueError, match="does not hold the fitted vectors"):
+        Projection(coords=p.coords, method="pca").faithfulness(3)
+
+
+# ----------------------------------------------------------------------------- plots
+
+@pytest.fixture
+def topics():
+    """Three well separated topics in 16-D, 60 points each, with texts."""
+    rng = np.random.default_rng(16)
+    centres = rng.normal(size=(3, 16)) * 4
+    X = np.concatenate([c + rng.normal(size=(60, 16)) for c in centres])
+    labels = np.repeat(["sport", "<b>music</b>", "science"], 60)
+    texts = [f"doc {i} about {lab}" for i, lab in enumerate(labels)]
+    return X, labels, texts
+
+
+def test_plot_labels_legend_axes_and_highlight(topics):
+    import matplotlib.pyplot as plt
+
+    X, labels, texts = topics
+    p = vd.pca(X, n_components=2)
+    neighbors = vd.knn(X[5:6], X, k=4)
+    ax = p.plot(labels=labels, highlight={"query": X[5] + 0.1, "neighbors": neighbors,
+                                           "expected": [100, 150]})
+    ratio = p.explained_variance_ratio
+    assert ax.get_xlabel() == f"PC1 ({100 * ratio[0]:.1f}%)"
+    assert ax.get_ylabel() == f"PC2 ({100 * ratio[1]:.1f}%)"
+    assert ax.get_title().startswith("PCA map of 180 vectors")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "<b>music</b> (60)" in legend and "sport (60)" in legend
+    assert {"query (1)", "neighbors (4)", "expected (2)"} <= set(legend)
+    query = [c for c in ax.collections if c.get_label() == "query (1)"][0]
+    np.testing.assert_allclose(query.get_offsets()[0], p.transform(X[5] + 0.1))
+    assert query.get_zorder() > max(c.get_zorder() for c in ax.collections[:3])
+    expected = [c for c in ax.collections if c.get_label() == "expected (2)"][0]
+    np.testing.assert_allclose(expected.get_offsets(), p.coords[[100, 150]])
+    plt.close("all")
+
+
+def test_plot_color_by_faithfulness_and_values(topics):
+    import matplotlib.pyplot as plt
+
+    X, _, _ = topics
+    p = vd.pca(X, n_components=2)
+    ax = p.plot(color_by="faithfulness", k=5)
+    f = p.faithfulness(5)
+    np.testing.assert_allclose(ax.collections[0].get_array(), f.overlap)
+    assert "trustworthiness" in ax.get_title()
+    assert len(ax.figure.axes) == 2          # the colour bar
+    ax2 = p.plot(color_by=np.arange(180.0), dims=(1, 0), title="mine")
+    assert ax2.get_title() == "mine" and ax2.get_xlabel().startswith("PC2")
+    assert f.plot().get_xlabel().startswith("share of each point's 5 nearest")
+    cos = p.faithfulness(5, metric="cosine")
+    ax3 = p.plot(color_by=cos)
+    np.testing.assert_allclose(ax3.collections[0].get_array(), cos.overlap)
+    with pytest.raises(ValueError, match="without sample="):
+        p.plot(color_by=p.faithfulness(5, sample=20))
+    plt.close("all")
+
+
+def test_plot_bad_options(topics):
+    X, labels, _ = topics
+    p = vd.pca(X, n_components=2)
+    with pytest.raises(ValueError, match=r"labels must have one entry per point \(180\)"):
+        p.plot(labels=labels[:10])
+    with pytest.raises(ValueError, match=r"outside 0\.\.179"):
+        p.plot(highlight={"expected": [3, 500]})
+    with pytest.raises(ValueError, match="color_by must be one of"):
+        p.plot(color_by="rainbow")
+    with pytest.raises(ValueError, match="dims must be two map dimensions"):
+        p.plot(dims=(0, 2))
+
+
+def test_plot_is_readable_at_scale():
+    from vecdiag.plot.projection import point_style
+
+    big, small = point_style(100_000), point_style(50)
+    assert big["rasterized"] and not small["rasterized"]
+    assert big["s"] <= 3 and big["alpha"] <= 0.3 and small["s"] >= 20
+    X = np.random.default_rng(17).normal(size=(20_000, 5)).astype(np.float32)
+    ax = vd.pca(X).plot(labels=np.arange(20_000) % 7)
+    assert ax.collections[0].get_rasterized()
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_plot_works_headless(tmp_path):
+    """No display, no MPLBACKEND: the plot must still draw (Agg) and save."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND",
+                                                            "WAYLAND_DISPLAY")}
+    out = tmp_path / "map.png"
+    code = ("import numpy as np, vecdiag as vd, matplotlib; "
+            "ax = vd.pca(np.random.default_rng(0).normal(size=(50, 4))).plot(); "
+            f"ax.figure.savefig({str(out)!r}); print(matplotlib.get_backend().lower())")
+    backend = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env).stdout.strip()
+    assert backend == "agg" and out.stat().st_size > 1000
+
+
+def test_interactive_plot_has_hover_texts(topics):
+    X, labels, texts = topics
+    p = vd.pca(X, n_components=2)
+    fig = p.plot(labels=labels, texts=texts, highlight={"query": X[0]}, interactive=True)
+    assert type(fig).__module__.startswith("plotly")
+    hover = [t for trace in fig.data for t in (() if trace.text is None else trace.text)]
+    assert "doc 3 about sport [sport]" in hover
+    assert [tr.name for tr in fig.data][-1] == "query"
+    assert fig.layout.xaxis.title.text.startswith("PC1 (")
+    fig = p.plot(color_by="faithfulness", k=5, interactive=True)
+    np.testing.assert_allclose(fig.data[0].marker.color, p.faithfulness(5).overlap)
+    assert (fig.data[0].marker.cmin, fig.data[0].marker.cmax) == (0.0, 1.0)
+
+
+def test_interactive_without_plotly_names_the_extra(topics, monkeypatch):
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    p = vd.pca(topics[0])
+    with pytest.raises(ImportError, match=r'pip install "vecdiag\[interactive\]"'):
+        p.plot(interactive=True)
+
+
+def test_projection_display(topics):
+    p = vd.pca(topics[0], n_components=3)
+    assert list(p.to_frame().columns) == ["PC1", "PC2", "PC3"]
+    html = p._repr_html_()
+    assert "PC3" in html and "cumulative" in html
+    assert "Projection(" in repr(p) and "method='pca'" in repr(p)
+
+
+@pytest.mark.shared
+def test_pca_on_real_embeddings(shared_data):
+    """Cranfield MiniLM embeddings (float32, unit length): vd.pca == sklearn, and the map
+    keeps a measurable share of each document's cosine neighbours."""
+    X = np.load(shared_data / "cranfield" / "emb_minilm_corpus.npy", allow_pickle=False)
+    p = vd.pca(X, n_components=10)
+    ref = sk_pca(X.astype(np.float64), 10)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.abs(np.sum(p.components * ref.components_, axis=1)), 1,
+                               atol=1e-4)
+    f = vd.pca(X, n_components=2).faithfulness(10, metric="cosine")
+    assert f.chance < f.mean_overlap < 1
+
+
+# ----------------------------------------------------------------------------- UMAP
+
+def test_umap_bad_input_is_refused_before_importing_umap(with_zero_row):
+    with pytest.raises(ValueError, match="metric='dot' is not available for UMAP"):
+        vd.umap(np.eye(5), metric="dot")
+    with pytest.raises(ValueError, match="zero vector"):
+        vd.umap(with_zero_row)
+    with pytest.raises(ValueError, match="at least 4 points"):
+        vd.umap(np.eye(3))
+    with pytest.raises(ValueError, match="n_neighbors must be at least 2"):
+        vd.umap(np.eye(6), n_neighbors=1)
+
+
+@pytest.fixture(scope="module")
+def umap_fit():
+    """One small UMAP fit (and a refit with the same seed) for the whole module."""
+    pytest.importorskip("umap")
+    rng = np.random.default_rng(18)
+    centres = rng.normal(size=(3, 12)) * 3
+    X = np.concatenate([c + rng.normal(size=(20, 12)) for c in centres]).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = vd.umap(X, n_neighbors=80, random_state=3)
+        again = vd.umap(X, n_neighbors=80, random_state=3)
+    return X, first, again, caught
+
+
+@pytest.mark.slow
+def test_umap_reproducible_clipped_and_transforms(umap_fit):
+    X, first, again, caught = umap_fit
+    assert first.coords.shape == (60, 2) and first.method == "umap"
+    assert first.explained_variance_ratio is None
+    assert first.axis_labels() == ["UMAP 1", "UMAP 2"]
+    np.testing.assert_array_equal(first.coords, again.coords)
+    messages = [str(w.message) for w in caught]
+    assert any("n_neighbors=80 is more than the 59 other points" in m for m in messages)
+    assert first.params["n_neighbors"] == 59
+    assert not any("overridden to 1" in m for m in messages)
+    np.testing.assert_array_equal(first.transform(X), first.coords)
+    new = first.transform(X[:3] + 0.01)
+    assert new.shape == (3, 2) and np.isfinite(new).all()
+
+
+@pytest.mark.slow
+def test_umap_faithfulness_and_plot(umap_fit):
+    import matplotlib.pyplot as plt
+
+    X, first, _, _ = umap_fit
+    f = first.faithfulness(k=5)
+    assert f.metric == "cosine" and 0 <= f.trustworthiness <= 1
+    ax = first.plot(labels=np.repeat(["a", "b", "c"], 20), highlight={"query": X[0]})
+    assert ax.get_xlabel() == "UMAP 1"
+    plt.close("all")

@@ -1,0 +1,115 @@
+"""score_percentile against scipy.stats.percentileofscore over every pair (brute force);
+ann_recall against hand-counted overlaps, with ties at the k-th score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import percentileofscore
+
+import vecdiag as vd
+from vecdiag.scores import random_pair_scores
+
+
+def all_pair_scores(X, metric):
+    X = np.asarray(X, dtype=float)
+    if metric == "cosine":
+        X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    i, j = np.triu_indices(len(X), k=1)
+    if metric == "euclidean":
+        return np.linalg.norm(X[i] - X[j], axis=1)
+    return (X[i] * X[j]).sum(axis=1)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_score_percentile_exact_small_corpus(gaussian, metric):
+    X = gaussian[:60]
+    ref = all_pair_scores(X, metric)
+    # midpoints between consecutive pair scores: no float ties between two computations
+    srt = np.sort(ref)
+    mids = (srt[:-1] + srt[1:])[::250] / 2
+    queries = np.concatenate([mids, [ref.min() - 1, ref.max() + 1]])
+    got = vd.score_percentile(queries, X, metric=metric, n_pairs=10_000)
+    if metric == "euclidean":  # share of pairs farther apart
+        expected = [100 - percentileofscore(ref, s, kind="mean") for s in queries]
+    else:
+        expected = [percentileofscore(ref, s, kind="mean") for s in queries]
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_score_percentile_ties_take_half(metric):
+    """Integer vectors: pair scores are exact, so ties are real ties."""
+    X = np.random.default_rng(1).integers(-2, 3, size=(40, 3)).astype(float)
+    ref = all_pair_scores(X, metric)
+    queries = np.unique(ref)[::3]
+    got = vd.score_percentile(queries, X, metric=metric)
+    sign = -1 if metric == "euclidean" else 1
+    expected = [(sign < 0) * 100 + sign * percentileofscore(ref, s, kind="mean") for s in queries]
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_score_percentile_sampled_close_to_exact(gaussian):
+    X = gaussian  # 200 rows: 19,900 pairs, sampled 5,000 with replacement
+    ref = all_pair_scores(X, "cosine")
+    s = np.quantile(ref, [0.05, 0.25, 0.5, 0.75, 0.95])
+    got = vd.score_percentile(s, X, n_pairs=5_000, random_state=3)
+    # binomial standard error of a share at 5,000 draws is at most 0.71 points
+    np.testing.assert_allclose(got, [5, 25, 50, 75, 95], atol=3.0)
+    again = vd.score_percentile(s, X, n_pairs=5_000, random_state=3)
+    np.testing.assert_array_equal(got, again)
+
+
+def test_random_pairs_are_distinct_and_uniform():
+    X = np.arange(1, 11, dtype=float)[:, None] * np.ones((1, 2))  # all parallel: cosine 1
+    assert np.all(np.isclose(random_pair_scores(X, n_pairs=5), 1.0))
+    E = np.eye(5)  # distinct unit vectors: any pair i != j scores 0, i == j would score 1
+    pairs = random_pair_scores(E, metric="dot", n_pairs=3, random_state=0)
+    assert pairs.size == 3 and np.all(pairs == 0)
+
+
+def test_score_percentile_shapes_cache_and_errors(gaussian, with_zero_row):
+    index = vd.Index(gaussian)
+    out = vd.score_percentile(np.zeros((3, 4)), index)
+    assert out.shape == (3, 4)
+    assert vd.score_percentile(0.1, index).shape == ()
+    assert any(key[0] == "vecdiag.scores.random_pairs" for key in index.cache)
+    with pytest.raises(ValueError, match=r"corpus has a zero vector at row 7"):
+        vd.score_percentile([0.5], with_zero_row)
+    with pytest.raises(ValueError, match="scores has 1 non-finite"):
+        vd.score_percentile([np.nan], gaussian)
+    with pytest.raises(ValueError, match="random pairs need at least 2"):
+        vd.score_percentile([0.5], gaussian[:1])
+
+
+def test_ann_recall_overlap_by_hand():
+    exact = np.array([[0, 1, 2], [3, 4, 5]])
+    assert vd.ann_recall(np.array([[0, 1, 2], [3, 9, 8]]), exact) == pytest.approx((1 + 1 / 3) / 2)
+    # order does not matter, repeats count once, short rows count as misses
+    assert vd.ann_recall([[2, 1, 0], [5, 5]], exact) == pytest.approx((1 + 1 / 3) / 2)
+    with pytest.raises(ValueError, match="approx has 1 queries but exact has 2"):
+        vd.ann_recall([[0]], exact)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_ann_recall_counts_ties_as_found(with_duplicates, metric):
+    X = with_duplicates  # rows 3, 50, 120 identical
+    exact = vd.knn(X[3:4], X, k=2, metric=metric)  # ties broken by index: [3, 50]
+    assert exact.indices[0].tolist() == [3, 50]
+    other = vd.Neighbors(indices=np.array([[3, 120]]), scores=exact.scores.copy(),
+                         metric=metric, k=2)
+    assert vd.ann_recall(other, exact) == 1.0
+    # without scores there is no way to know 120 ties with 50: plain overlap
+    assert vd.ann_recall(other.indices, exact) == 0.5
+    # a genuinely worse document is not a tie
+    worse = vd.knn(X[3:4], X, k=4, metric=metric)
+    wrong = vd.Neighbors(indices=worse.indices[:, [0, 3]], scores=worse.scores[:, [0, 3]],
+                         metric=metric, k=2)
+    assert vd.ann_recall(wrong, exact) == 0.5
+
+
+def test_ann_recall_with_ids(gaussian):
+    ids = [f"d{i}" for i in range(len(gaussian))]
+    exact = vd.Index(gaussian, ids=ids).search(gaussian[:2], k=3)
+    approx = [list(exact.ids[0]), [exact.ids[1][0], "nope"]]
+    assert vd.ann_recall(approx, exact) == pytest.approx((1 + 1 / 3) / 2)

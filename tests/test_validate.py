@@ -1,0 +1,133 @@
+"""Every bad input gets a clear error: the type, and the words that tell the user the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+from vecdiag import _validate as V
+from vecdiag import scratch
+
+
+@pytest.mark.parametrize("func", [vd.normalize, vd.cosine_matrix, scratch.normalize])
+def test_nan_and_inf_rows_are_named(func, with_nan_rows):
+    with pytest.raises(ValueError, match=r"3 rows \(17, 42, 99\) with NaN or inf"):
+        func(with_nan_rows)
+
+
+def test_many_bad_rows_show_the_first_few():
+    X = np.ones((100, 3))
+    X[::10, 1] = np.nan
+    with pytest.raises(ValueError, match=r"10 rows \(first: 0, 10, 20, 30, 40\)"):
+        vd.normalize(X)
+
+
+def test_nan_in_a_single_vector():
+    with pytest.raises(ValueError, match="a has 1 non-finite values.*positions 1"):
+        vd.cosine([1.0, np.nan], [1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "bad, exc, words",
+    [
+        ([[1, 2], [3]], ValueError, "ragged"),
+        ("hello", TypeError, "embed the text first"),
+        ([["a", "b"]], TypeError, "non-numeric"),
+        (np.array([[1, "x"]], dtype=object), TypeError, "dtype object"),
+        (np.array([[1 + 2j, 0]]), TypeError, "complex"),
+        (np.zeros((2, 3, 4)), ValueError, r"reshape it to \(n_vectors, dim\)"),
+        (np.zeros((0, 3)), ValueError, "empty"),
+        (np.zeros((3, 0)), ValueError, "dimension 0"),
+        (None, TypeError, "is None"),
+        (5.0, ValueError, "wrap a single number"),
+    ],
+)
+def test_bad_matrices(bad, exc, words):
+    with pytest.raises(exc, match=words):
+        vd.cosine_matrix(bad)
+
+
+def test_message_names_the_argument():
+    with pytest.raises(ValueError, match="^B has"):
+        vd.cosine_matrix(np.ones((2, 2)), np.array([[np.inf, 1.0]]))
+    with pytest.raises(ValueError, match="dimension mismatch: a has dimension 2 but b has dimension 3"):
+        vd.cosine([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="dimension mismatch: A has dimension 2 but B has dimension 3"):
+        vd.cosine_matrix([[1, 2]], [[1, 2, 3]])
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        scratch.cosine_matrix([[1, 2]], [[1, 2, 3]])
+
+
+def test_vector_functions_refuse_matrices_with_a_hint():
+    with pytest.raises(ValueError, match=r"a must be 1-D, got 2-D.*pass one row"):
+        vd.norm([[1, 2], [3, 4]])
+
+
+def test_torch_like_gpu_tensor_message():
+    class FakeDevice:
+        type = "cuda"
+
+    class FakeTensor:
+        __module__ = "torch"
+        requires_grad = False
+        device = FakeDevice()
+
+        def __array__(self, *a, **k):  # pragma: no cover - must not be reached
+            raise RuntimeError("can't convert cuda tensor")
+
+    with pytest.raises(TypeError, match=r"\.cpu\(\)"):
+        vd.norm(FakeTensor())
+
+
+def test_bool_and_int_dtypes_become_float64():
+    assert V.as_matrix(np.array([[True, False]]), "X").dtype == np.float64
+    assert V.as_matrix(np.array([[1, 2]], dtype=np.int8), "X").dtype == np.float64
+    assert V.as_matrix(np.array([[1, 2]], dtype=np.float32), "X").dtype == np.float32
+
+
+def test_check_k():
+    assert V.check_k(3, 10) == 3
+    assert V.check_k(np.int64(3), 10) == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        V.check_k(0, 10)
+    with pytest.raises(ValueError, match=r"larger than the corpus \(10 vectors\); use k <= 10"):
+        V.check_k(11, 10)
+    with pytest.raises(ValueError, match="minus the item itself.*k <= 9"):
+        V.check_k(10, 10, exclude_self=True)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        V.check_k(2.5, 10)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        V.check_k(True, 10)
+
+
+def test_check_ids():
+    assert V.check_ids(None, 3) is None
+    assert V.check_ids(["a", "b", "c"], 3).tolist() == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="ids has 2 entries but the corpus has 3 rows"):
+        V.check_ids(["a", "b"], 3)
+    with pytest.raises(ValueError, match=r"must be unique.*'a' at rows 0 and 2"):
+        V.check_ids(["a", "b", "a"], 3)
+    with pytest.raises(TypeError, match="not a single string"):
+        V.check_ids("abc", 3)
+
+
+def test_check_metric_and_random_state():
+    with pytest.raises(ValueError, match="metric must be one of 'cosine', 'dot', 'euclidean'"):
+        V.check_metric("manhattan")
+    a = V.check_random_state(0).random()
+    b = V.check_random_state(0).random()
+    assert a == b
+    with pytest.raises(TypeError, match="random_state"):
+        V.check_random_state("seed")
+
+
+def test_large_memmap_is_scanned_in_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(V, "_SCAN_ROWS", 7)
+    X = np.ones((50, 4), dtype=np.float32)
+    X[33, 2] = np.nan
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    with pytest.raises(ValueError, match=r"1 row \(33\)"):
+        V.as_matrix(mm, "corpus")
+    assert V.as_matrix(mm[:30], "corpus").dtype == np.float32

@@ -1,0 +1,37 @@
+"""Corpus diagnostics: is the vector space itself healthy?
+
+One module per statistic, each usable on its own, and :func:`diagnose` which runs them
+all and turns each into a :class:`Finding`:
+
+=====================  ==========================================================
+``anisotropy``         mean cosine of distinct pairs, exact in O(n·d)
+``isotropy``           Mu & Viswanath partition-function isotropy; IsoScore
+``rogue``              per-dimension share of the expected cosine
+``hubness``            k-occurrence, skewness, hubs, antihubs, Robin Hood index
+``norms``              spread of vector lengths, and their link with hubness
+``duplicates``         exact and near-duplicate groups, in blocks
+``intrinsic``          TwoNN intrinsic dimension, PCA participation ratio
+``shift``              where the queries sit relative to the documents
+``rules``              severity thresholds and how they were chosen
+``diagnose``           all of the above → Diagnosis
+=====================  ==========================================================
+
+Results computed on a :class:`vecdiag.Index` are cached in ``Index.cache``.
+"""
+
+from .anisotropy import anisotropy
+from .diagnose import diagnose
+from .duplicates import near_duplicates
+from .finding import Diagnosis, Finding
+from .hubness import Hubness, hubness
+from .intrinsic import intrinsic_dimension
+from .isotropy import isoscore, isotropy, participation_ratio
+from .norms import NormSpread, norm_spread
+from .rogue import RogueDimensions, rogue_dimensions
+from .rules import THRESHOLDS
+from .shift import QueryShift, query_corpus_shift
+
+__all__ = ["diagnose", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
+           "participation_ratio", "hubness", "Hubness", "rogue_dimensions",
+           "RogueDimensions", "near_duplicates", "intrinsic_dimension", "norm_spread",
+           "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS"]

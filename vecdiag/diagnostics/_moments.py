@@ -1,0 +1,166 @@
+"""One streaming pass over the corpus: the sums every O(n·d) statistic is built from.
+
+Inputs already checked. The corpus is read in row blocks (a memmap larger than memory
+is fine); nothing of size ``n × n`` and nothing larger than one block is created,
+apart from the per-row norms. Sums are accumulated in float64 whatever the input
+dtype, so float32 corpora of a million rows still give statistics good to ~1e-12.
+
+From these sums come, exactly and without sampling:
+
+* the mean cosine of distinct pairs (anisotropy) ``(‖Σ û‖² − n) / (n(n − 1))``;
+* each dimension's share of it (rogue dimensions) ``((Σ û_j)² − Σ û_j²) / (n(n − 1))``;
+* the norm distribution;
+* the uncentred Gram matrix ``XᵀX`` of the space the metric sees (unit rows for
+  cosine, raw rows otherwise), hence the covariance, its PCA spectrum, the
+  participation ratio, IsoScore and the eigenvectors used by :func:`isotropy`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..linalg import row_norms
+
+__all__ = ["Moments", "compute_moments", "block_rows", "unit_rows"]
+
+# Rows per block: about 32 MB of float64 per block whatever the dimension.
+_BLOCK_BYTES = 32 * 2**20
+
+
+def block_rows(d: int) -> int:
+    """Rows per block for vectors of dimension ``d``."""
+    return max(1, _BLOCK_BYTES // (8 * max(1, d)))
+
+
+def unit_rows(block: np.ndarray, norms: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Rows divided by their norms (float64 by default); zero rows stay zero."""
+    safe = np.where(norms > 0, norms, 1.0)
+    return (block.astype(dtype, copy=False) / safe[:, None].astype(dtype)).astype(dtype, copy=False)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Moments:
+    """Sums over the corpus (float64), all from one pass."""
+
+    n: int
+    """Rows summed."""
+    d: int
+    """Dimension."""
+    space: str
+    """"unit" (rows scaled to length 1, the cosine view) or "raw" (rows as given)."""
+    norms: np.ndarray
+    """(n,) Euclidean norm of every row (of the raw vectors)."""
+    sum_unit: np.ndarray
+    """(d,) Σ û_i, the sum of unit rows."""
+    sumsq_unit: np.ndarray
+    """(d,) Σ û_ij² per dimension."""
+    sum_space: np.ndarray
+    """(d,) Σ x_i of the rows in ``space``."""
+    gram: np.ndarray
+    """(d, d) Σ x_i x_iᵀ of the rows in ``space``."""
+    scale: float = 1.0
+    """Power of two the raw rows were divided by before summing (exact; keeps the Gram
+    matrix of huge or tiny vectors finite). Every figure derived here is scale-free."""
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Population covariance of the rows in ``space``: E[xxᵀ] − E[x]E[x]ᵀ."""
+        mean = self.sum_space / self.n
+        cov = self.gram / self.n - np.outer(mean, mean)
+        return (cov + cov.T) / 2
+
+
+def power_of_two_scale(maxabs: float) -> float:
+    """The power of two nearest above ``maxabs`` (1.0 for 0): dividing by it is exact.
+
+    Examples
+    --------
+    >>> power_of_two_scale(5.0), power_of_two_scale(0.0)
+    (8.0, 1.0)
+    """
+    if not maxabs > 0 or not np.isfinite(maxabs):
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(maxabs)[1])))
+
+
+def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None,
+                    scale: float | None = None) -> Moments:
+    """Stream ``X`` once (inputs already checked: finite, no zero rows when space="unit").
+
+    ``progress``: an object with ``update(n_rows)`` (a tqdm bar) or None. ``scale``:
+    power of two dividing the raw rows (None: found with an extra pass when
+    ``space="raw"``, so that ``XᵀX`` of vectors near 1e200 or 1e-200 stays finite).
+    """
+    if scale is None:
+        scale = 1.0
+        if space == "raw":
+            step = block_rows(X.shape[1])
+            peak = max(float(np.abs(np.asarray(X[a:a + step])).max())
+                       for a in range(0, X.shape[0], step))
+            scale = power_of_two_scale(peak)
+    n, d = X.shape
+    norms = np.empty(n, dtype=np.float64)
+    sum_unit = np.zeros(d)
+    sumsq_unit = np.zeros(d)
+    sum_space = np.zeros(d)
+    gram = np.zeros((d, d))
+    step = block_rows(d)
+    for start in range(0, n, step):
+        block = np.asarray(X[start:start + step])
+        b_norms = row_norms(block).astype(np.float64)
+        norms[start:start + block.shape[0]] = b_norms
+        U = unit_rows(block, b_norms)
+        sum_unit += U.sum(axis=0)
+        sumsq_unit += np.einsum("ij,ij->j", U, U)
+        S = U if space == "unit" else block.astype(np.float64) / scale
+        sum_space += S.sum(axis=0)
+        gram += S.T @ S
+        if progress is not None:
+            progress.update(block.shape[0])
+    return Moments(n=n, d=d, space=space, norms=norms, sum_unit=sum_unit,
+                   sumsq_unit=sumsq_unit, sum_space=sum_space, gram=gram, scale=scale)
+
+
+def resolve(X, name: str = "X"):
+    """``(matrix, cache)``: a checked matrix, and the Index's cache dict (or None).
+
+    Accepts a :class:`vecdiag.Index` (its vectors are already checked and its
+    ``cache`` holds results computed earlier) or any array-like.
+    """
+    from ..neighbors import Index
+    from .. import _validate as V
+
+    if isinstance(X, Index):
+        return X.vectors, X.cache
+    return V.as_matrix(X, name), None
+
+
+def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit") -> Moments:
+    """:func:`compute_moments` once per Index (cache key ``("moments", space)``).
+
+    Zero rows are refused (with their row numbers) when unit rows are needed.
+    """
+    from .. import _validate as V
+
+    key = ("moments", space)
+    if cache is not None and key in cache:
+        return cache[key]
+    moments = compute_moments(X, space=space)
+    if space == "unit":
+        refuse_zero_rows(moments.norms)
+    if cache is not None:
+        cache[key] = moments
+    return moments
+
+
+def refuse_zero_rows(norms: np.ndarray, name: str = "X") -> None:
+    """Raise, naming the rows, when any norm is 0 (cosine statistics need a direction)."""
+    from .. import _validate as V
+
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(f"{name} has {V.format_rows(zero)} that are zero vectors: they have "
+                         "no direction, so cosine statistics are undefined; drop them first "
+                         "(vd.diagnose reports them and leaves them out)")

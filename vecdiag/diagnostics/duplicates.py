@@ -1,0 +1,147 @@
+"""Duplicates: exact copies and near-copies that crowd each other out of the top-k.
+
+Exact copies are found by hashing every row (one O(n·d) pass); near-copies (cosine ≥ a
+threshold) by comparing row blocks, never holding an ``n × n`` matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._progress import progress_bar
+from ..linalg import row_norms
+from ._moments import block_rows, refuse_zero_rows, resolve, unit_rows
+
+__all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs"]
+
+_FLOPS = 2e10  # rough multiply-adds per second, only to decide on a progress bar
+
+
+def _row_hashes(block: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's bytes (equal rows give equal hashes, exactly)."""
+    # subtle: -0.0 and 0.0 are equal numbers with different bytes; adding 0.0 turns
+    # every -0.0 into 0.0 so that equal rows always have equal bytes.
+    block = np.ascontiguousarray(block + block.dtype.type(0))
+    words = block.view(np.uint32 if block.dtype.itemsize == 4 else np.uint64)
+    with np.errstate(over="ignore"):
+        return (words.astype(np.uint64) * multipliers[: words.shape[1]]).sum(
+            axis=1, dtype=np.uint64)
+
+
+def exact_duplicate_groups(X: np.ndarray) -> list[list[int]]:
+    """Groups (≥ 2 rows) of identical rows of a checked matrix, largest group first.
+
+    Examples
+    --------
+    >>> exact_duplicate_groups(np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 2.0], [-0.0, 1.0]]))
+    [[0, 2], [1, 3]]
+    """
+    n, d = X.shape
+    width = d * (2 if X.dtype.itemsize == 8 else 1)
+    multipliers = (np.random.default_rng(12345).integers(1, 2**63, size=width, dtype=np.uint64)
+                   | np.uint64(1))
+    step = block_rows(d)
+    hashes = np.concatenate([_row_hashes(np.asarray(X[s:s + step]), multipliers)
+                             for s in range(0, n, step)])
+    order = np.argsort(hashes, kind="stable")
+    sorted_h = hashes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
+    stops = np.r_[starts[1:], n]
+    groups: list[list[int]] = []
+    for a, b in zip(starts, stops):
+        if b - a < 2:
+            continue
+        rows = np.sort(order[a:b])
+        vals = np.asarray(X[rows]) + X.dtype.type(0)
+        # a hash collision between different rows is split apart by exact comparison
+        _, inverse = np.unique(vals, axis=0, return_inverse=True)
+        for g in np.unique(inverse):
+            members = rows[inverse.ravel() == g]
+            if members.size >= 2:
+                groups.append(members.tolist())
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+def groups_from_pairs(n: int, rows: np.ndarray, cols: np.ndarray,
+                      extra_groups=()) -> list[list[int]]:
+    """Connected components (size ≥ 2) of the pairs plus the given groups."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows = [np.asarray(rows, dtype=np.int64)]
+    cols = [np.asarray(cols, dtype=np.int64)]
+    for g in extra_groups:
+        g = np.asarray(g, dtype=np.int64)
+        rows.append(np.full(g.size - 1, g[0]))
+        cols.append(g[1:])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    if r.size == 0:
+        return []
+    graph = coo_matrix((np.ones(r.size, dtype=np.int8), (r, c)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    counts = np.bincount(labels)
+    involved = np.flatnonzero(counts[labels] >= 2)
+    order = np.argsort(labels[involved], kind="stable")
+    members = involved[order]
+    splits = np.flatnonzero(np.diff(labels[members])) + 1
+    groups = [g.tolist() for g in np.split(members, splits)]
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+def near_duplicates(X, *, threshold: float = 0.98,
+                    show_progress: bool | None = None) -> list[list[int]]:
+    """Groups of items whose cosine similarity is at least ``threshold``.
+
+    Parameters
+    ----------
+    X : array-like (n, d) or vecdiag.Index
+        Non-zero vectors.
+    threshold : float in (-1, 1]
+        Pairs with ``cos ≥ threshold`` are linked; groups are the connected components
+        (so a chain a~b~c is one group even when cos(a, c) is lower).
+    show_progress : bool or None
+        Progress bar over row blocks; None shows it when the work is long.
+
+    Returns
+    -------
+    list of list of int
+        Row indices per group (ascending), largest group first. Exact copies are always
+        grouped, whatever the threshold and the float rounding of their cosine.
+
+    Notes
+    -----
+    Every pair is compared once, block against later blocks: ``(n²/2)·d`` multiply-adds
+    and memory of one ``block × block`` tile, never ``n × n``. For the corpus kNN graph
+    route (only pairs among each item's k nearest), see :func:`vecdiag.diagnose`.
+
+    Examples
+    --------
+    >>> near_duplicates([[1, 0], [0, 1], [1, 0.01], [2, 0]])
+    [[0, 2, 3]]
+    """
+    X, _ = resolve(X)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
+            or not -1 < threshold <= 1:
+        raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
+    n, d = X.shape
+    exact = exact_duplicate_groups(X)
+    norms = np.concatenate([row_norms(np.asarray(X[s:s + block_rows(d)]))
+                            for s in range(0, n, block_rows(d))])
+    refuse_zero_rows(norms)
+    step = max(1, min(n, 2048))
+    pairs_r, pairs_c = [], []
+    n_blocks = -(-n // step)
+    with progress_bar(n_blocks, desc="near duplicates", show=show_progress,
+                      expected_seconds=n * n * d / 2 / _FLOPS) as bar:
+        for a in range(0, n, step):
+            A = unit_rows(np.asarray(X[a:a + step]), norms[a:a + step], X.dtype)
+            for b in range(a, n, step):
+                B = A if b == a else unit_rows(np.asarray(X[b:b + step]), norms[b:b + step],
+                                                 X.dtype)
+                sims = A @ B.T
+                r, c = np.nonzero(sims >= threshold)
+                keep = (r + a) < (c + b)
+                pairs_r.append(r[keep] + a)
+                pairs_c.append(c[keep] + b)
+            bar.update(1)
+    return groups_from_pairs(n, np.concatenate(pairs_r), np.concatenate(pairs_c), exact)

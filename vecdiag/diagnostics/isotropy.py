@@ -1,0 +1,170 @@
+"""Isotropy: are the vectors spread evenly over all directions?
+
+Two measures: the partition-function isotropy of Mu & Viswanath (2018) and IsoScore of
+Rudman, Gillman, Rayne & Eickhoff (2022); plus the PCA participation ratio, the number
+of directions the variance effectively uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._moments import Moments, block_rows, cached_moments, resolve, unit_rows
+from ..linalg import row_norms
+
+__all__ = ["isotropy", "isoscore", "participation_ratio"]
+
+
+def _space(normalize: bool) -> str:
+    return "unit" if normalize else "raw"
+
+
+def log_partition(X: np.ndarray, directions: np.ndarray, space: str) -> np.ndarray:
+    """``log Z(c) = log Σ_i exp(c·x_i)`` for each column ``c`` of ``directions`` and of
+    ``−directions`` (first the ``+c``, then the ``−c``).
+
+    Streamed over row blocks with a running log-sum-exp, so no overflow for long
+    vectors and no ``n × d`` matrix. Inputs already checked.
+    """
+    k = directions.shape[1]
+    peak = np.full(2 * k, -np.inf)
+    acc = np.zeros(2 * k)
+    step = block_rows(X.shape[1])
+    for start in range(0, X.shape[0], step):
+        block = np.asarray(X[start:start + step])
+        if space == "unit":
+            block = unit_rows(block, row_norms(block).astype(np.float64))
+        proj = block.astype(np.float64, copy=False) @ directions
+        both = np.concatenate([proj, -proj], axis=1)      # c and −c from one product
+        new_peak = np.maximum(peak, both.max(axis=0))
+        acc = acc * np.exp(peak - new_peak) + np.exp(both - new_peak).sum(axis=0)
+        peak = new_peak
+    return peak + np.log(acc)
+
+
+def isotropy_from_moments(X: np.ndarray, m: Moments) -> float:
+    """Mu & Viswanath's I(X) over ± the eigenvectors of the streamed Gram matrix."""
+    _, vecs = np.linalg.eigh(m.gram)
+    logz = log_partition(X, vecs, m.space)
+    return float(np.exp(logz.min() - logz.max()))
+
+
+def isotropy(X, *, normalize: bool = False) -> float:
+    """Partition-function isotropy of Mu & Viswanath (2018), in (0, 1].
+
+    Parameters
+    ----------
+    X : array-like (n, d) or vecdiag.Index
+    normalize : bool
+        Scale rows to unit length first (the view cosine similarity has; what
+        :func:`vecdiag.diagnose` reports under ``metric="cosine"``). Default False: the
+        vectors as given, as in the paper.
+
+    Returns
+    -------
+    float
+        1.0 for a perfectly isotropic set; near 0 when one direction dominates.
+
+    Notes
+    -----
+    With the partition function ``Z(c) = Σ_i exp(cᵀx_i)`` for unit directions ``c``
+    (Mu & Viswanath 2018, "All-but-the-top", ICLR; after Arora et al. 2016)::
+
+        I(X) = min_c Z(c) / max_c Z(c)
+
+    approximated, as in the paper, over the eigenvectors of ``XᵀX`` (its columns). An
+    eigenvector's sign is arbitrary, so both ``c`` and ``−c`` are used; the result does
+    not depend on the sign the solver returns. ``Z`` is accumulated as a log-sum-exp, so
+    long vectors do not overflow. Cost: one pass for ``XᵀX`` and one for ``Z``.
+
+    Degenerate cases: rows that all point one way give a tiny value (about
+    ``exp(−2‖x‖)``), never NaN or an overflow; zero rows are refused with
+    ``normalize=True``.
+
+    Examples
+    --------
+    >>> isotropy([[1, 0], [-1, 0], [0, 1], [0, -1]])
+    1.0
+    >>> isotropy([[1, 0], [1, 0.1], [1, -0.1]]) < 0.2
+    True
+    """
+    X, cache = resolve(X)
+    space = _space(normalize)
+    key = ("isotropy", space)
+    if cache is not None and key in cache:
+        return cache[key]
+    value = isotropy_from_moments(X, cached_moments(X, cache, space))
+    if cache is not None:
+        cache[key] = value
+    return value
+
+
+def spectrum(m: Moments) -> np.ndarray:
+    """Eigenvalues of the covariance, largest first, clipped at 0 against rounding."""
+    vals = np.linalg.eigvalsh(m.covariance)[::-1]
+    return np.clip(vals, 0, None)
+
+
+def isoscore_from_spectrum(variances: np.ndarray) -> float:
+    """IsoScore from the variances along the principal axes (Rudman et al. 2022)."""
+    n = variances.size
+    length = float(np.linalg.norm(variances))
+    if n < 2:
+        raise ValueError("IsoScore needs vectors of at least 2 dimensions")
+    if length == 0:
+        return 0.0
+    scaled = np.sqrt(n) * variances / length
+    defect = np.linalg.norm(scaled - 1) / np.sqrt(2 * (n - np.sqrt(n)))
+    used = (n - defect ** 2 * (n - np.sqrt(n))) ** 2 / n ** 2
+    return float(np.clip((n * used - 1) / (n - 1), 0.0, 1.0))
+
+
+def isoscore(X, *, normalize: bool = False) -> float:
+    """IsoScore (Rudman et al. 2022): the fraction of dimensions used evenly, in [0, 1].
+
+    Parameters
+    ----------
+    X : array-like (n, d) or vecdiag.Index
+        Vectors of at least 2 dimensions.
+    normalize : bool
+        Scale rows to unit length first (the cosine view). Default False.
+
+    Notes
+    -----
+    Rudman, Gillman, Rayne & Eickhoff (2022), "IsoScore: measuring the uniformity of
+    embedding space utilization", Findings of ACL. With ``Σ_D`` the variances along the
+    principal axes (eigenvalues of the covariance) of ``n``-dimensional data::
+
+        Σ̂ = √n Σ_D / ‖Σ_D‖                        (same length as the all-ones vector)
+        δ = ‖Σ̂ − 1‖ / √(2(n − √n))                  (isotropy defect, in [0, 1])
+        φ = (n − δ²(n − √n))² / n²                   (fraction of dimensions used)
+        IsoScore = (nφ − 1) / (n − 1)
+
+    Data using ``k`` of ``n`` dimensions with equal variance scores exactly
+    ``(k − 1)/(n − 1)``; isotropic data scores 1; data along one line scores 0. Zero
+    variance (every row identical) scores 0.0. Fewer than 2 dimensions: ValueError.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.zeros((1000, 4)); X[:, :2] = rng.normal(size=(1000, 2))
+    >>> round(isoscore(X), 1)   # 2 of 4 dimensions used: (2 - 1) / (4 - 1)
+    0.3
+    """
+    X, cache = resolve(X)
+    return isoscore_from_spectrum(spectrum(cached_moments(X, cache, _space(normalize))))
+
+
+def participation_ratio(variances: np.ndarray) -> float:
+    """``(Σ λ)² / Σ λ²``: how many principal directions the variance effectively uses.
+
+    Between 1 (one direction) and d (all equal); 0.0 when there is no variance.
+
+    Examples
+    --------
+    >>> participation_ratio(np.array([1.0, 1.0, 0.0]))
+    2.0
+    """
+    total = float(variances.sum())
+    squares = float((variances ** 2).sum())
+    return total ** 2 / squares if squares > 0 else 0.0

@@ -1,0 +1,272 @@
+"""From numbers to findings: the severity thresholds and why they are where they are.
+
+Each rule takes computed statistics and returns one :class:`Finding`. Every threshold
+is in :data:`THRESHOLDS`, copied into the finding's evidence, and justified here.
+
+How the thresholds were chosen (calibration script: ``benchmarks/bench_diagnose.py
+--calibrate`` prints the null figures quoted below; n = 2000, k = 10, seed 0)
+
+anisotropy (mean cosine of distinct pairs, ``c``)
+    ``c ≈ ‖mean of unit vectors‖²``: the share of each unit vector's energy that lies in
+    the one direction all vectors share. For directions spread evenly its null is 0
+    with standard error ``≈ √(2/(n²d))`` (< 0.001 for n = 2000, d = 16), so any
+    threshold is about effect size, not noise. ``C`` well separated topics give about
+    ``1/C``; MiniLM on Cranfield gives 0.29. Warning at 0.4 (two fifths of every score
+    is the shared direction: unrelated pairs score 0.4 and absolute thresholds stop
+    meaning anything), critical at 0.7: the regime Ethayarajh (2019) reports for the
+    upper layers of BERT/GPT-2 (random pairs above 0.7) that centring or
+    all-but-the-top (Mu & Viswanath 2018) repair.
+hubness (skewness ``S`` of N_k)
+    Null: directions uniform on the sphere (i.i.d. Gaussian under cosine) give
+    S = 0.1–0.4 for d = 3…384. A Gaussian blob under Euclidean distance, the textbook
+    hub-forming geometry (Radovanović et al. 2010), gives 1.8 (d = 16), 4.8 (d = 100),
+    8.4 (d = 384); isotropic Gaussian clusters in 16–32-D give 1.6–2.3 and MiniLM on
+    Cranfield 1.7. Warning at S ≥ 3 (beyond any moderate-dimensional blob: a few items
+    take a large share of all top-k places), critical at S ≥ 6 (the high-dimensional
+    blob regime, where hubness reduction (CSLS, mutual proximity) pays off,
+    Feldbauer & Flexer 2019).
+rogue_dimensions (share of the mean cosine carried by the top ``m`` dimensions)
+    ``m = min(5, ⌈d/10⌉)``. Even with no axis singled out, the top ``m`` of ``d``
+    per-dimension terms take a sizeable share by chance (the top 2 of 16 squared
+    coordinates of a random direction hold almost half of its length). So the share
+    is compared with its *null*, the top-``m`` share of a random direction (Monte
+    Carlo, 2000 draws, seed 0: 0.46 for d = 16, ``m = 2``; 0.10 for d = 384, ``m = 5``),
+    and judged on the excess ``(share − null) / (1 − null)``: the part of the
+    non-random share that a few axes take. MiniLM on Cranfield: share 0.08, below its
+    null. Timkey & van Schijndel (2021) report 1–3 dimensions carrying most of the
+    expected cosine in GPT-2, XLNet and BERT. Warning at excess 0.5, critical at 0.8.
+    Only judged when the mean cosine is at least 0.05 (a share of a near-zero mean is
+    noise) and ``m ≤ d/4``.
+norm_spread (coefficient of variation of lengths, under dot or Euclidean)
+    A dot score is ``‖x‖·‖q‖·cos``: lengths differing by a fraction ``cv`` move scores by
+    about that fraction, while the cosine gap between rank 1 and rank 10 of a typical
+    query is 5–20% of the score. Warning at cv ≥ 0.1, critical at 0.25. Under cosine,
+    lengths cannot change a ranking: always ok (the figure is still shown).
+near_duplicates (share of items that are redundant copies: Σ(group size − 1) / n)
+    Every copy takes a top-k slot from a different document. Warning at 1% (in a
+    well-built corpus copies are an ingestion accident), critical at 10%.
+low_intrinsic_dimension (TwoNN estimate)
+    Sentence-embedding corpora have TwoNN ≈ 10–20 (MiniLM on Cranfield: 13.9);
+    isotropic data gives ≈ d. Below 5 the items vary along a handful of factors
+    (templated text, a collapsed model); below 2.5 they lie on a curve or a sheet.
+    Judged only when d ≥ 20 (in a low-dimensional space a low estimate is expected);
+    vectors of dimension 1 are always critical (cosine can only be ±1).
+query_corpus_shift (share of queries farther from their nearest document than 95% of
+    documents are from theirs)
+    Null (queries drawn like documents): 0.05, binomial SD 0.03 for 50 queries. Warning
+    at 0.2 (4× the null, > 5 SD for 50 queries), critical at 0.5 (most queries land
+    where the corpus has nothing close). MiniLM on Cranfield queries: 0.16.
+non_finite, zero_vectors
+    Always reported: NaN/inf rows (critical) and zero vectors (critical under cosine,
+    where they have no direction; warning otherwise) are left out of every statistic.
+metric_mismatch
+    ``metric="dot"`` on vectors that are not unit length (some norm off 1 by > 1e-3)
+    with length spread cv ≥ 0.01: ranking then depends on length; warning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .finding import Finding
+
+__all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
+           "rogue_finding", "norm_finding", "duplicates_finding", "intrinsic_finding",
+           "shift_finding", "rogue_top"]
+
+THRESHOLDS = {
+    "anisotropy": {"warning": 0.4, "critical": 0.7, "above": True},
+    "hubness": {"warning": 3.0, "critical": 6.0, "above": True},
+    "rogue_dimensions": {"warning": 0.5, "critical": 0.8, "above": True,
+                         "min_mean_cosine": 0.05},
+    "norm_spread": {"warning": 0.1, "critical": 0.25, "above": True},
+    "near_duplicates": {"warning": 0.01, "critical": 0.10, "above": True},
+    "low_intrinsic_dimension": {"warning": 5.0, "critical": 2.5, "above": False,
+                                "min_dim": 20},
+    "query_corpus_shift": {"warning": 0.2, "critical": 0.5, "above": True},
+    "metric_mismatch": {"min_cv": 0.01, "unit_tolerance": 1e-3},
+}
+
+
+def severity_of(code: str, value: float) -> str:
+    """"ok", "warning" or "critical" for ``value`` under the thresholds of ``code``.
+
+    Examples
+    --------
+    >>> severity_of("anisotropy", 0.5), severity_of("low_intrinsic_dimension", 2.0)
+    ('warning', 'critical')
+    """
+    t = THRESHOLDS[code]
+    if t["above"]:
+        return ("critical" if value >= t["critical"]
+                else "warning" if value >= t["warning"] else "ok")
+    return "critical" if value < t["critical"] else "warning" if value < t["warning"] else "ok"
+
+
+def _limits(code: str) -> dict:
+    t = THRESHOLDS[code]
+    return {"warning_at": t["warning"], "critical_at": t["critical"],
+            "direction": "at or above" if t["above"] else "below"}
+
+
+def rogue_top(d: int) -> int:
+    """Dimensions judged by the rogue rule: ``min(5, ⌈d/10⌉)``."""
+    return max(1, min(5, -(-d // 10)))
+
+
+def anisotropy_finding(mean_cos: float, isotropy: float, isoscore) -> Finding:
+    sev = severity_of("anisotropy", mean_cos)
+    ev = {"value": mean_cos, "isotropy_mu_viswanath": isotropy, "isoscore": isoscore,
+          **_limits("anisotropy")}
+    if sev == "ok":
+        summary = (f"Directions are spread out: two random items have mean cosine "
+                   f"{mean_cos:.3f}, so a raw score already tells related from unrelated.")
+    else:
+        summary = (f"Vectors share one dominant direction: two unrelated items score "
+                   f"{mean_cos:.2f} on average, squeezing every score into a narrow band; "
+                   "centre the vectors (subtract the corpus mean) before comparing.")
+    return Finding("anisotropy", sev, summary, ev, None if sev == "ok" else "center")
+
+
+def hubness_finding(h, norm_corr, metric: str, examples: list) -> Finding:
+    sev = severity_of("hubness", h.skewness)
+    n = h.k_occurrence.size
+    ev = {"value": h.skewness, "robinhood": h.robinhood, "k": h.k,
+          "hub_share": h.hubs.size / n, "antihub_share": h.antihubs.size / n,
+          "max_k_occurrence": int(h.k_occurrence.max()), "top_hubs": examples,
+          **_limits("hubness")}
+    top = int(h.k_occurrence.max())
+    if sev == "ok":
+        summary = (f"Neighbour lists are shared fairly: N_{h.k} skewness {h.skewness:.2f}; "
+                   f"the busiest item is in {top} of {n} lists.")
+        fix = None
+    else:
+        summary = (f"A few hub items crowd everyone's top-{h.k}: N_{h.k} skewness "
+                   f"{h.skewness:.2f}, {h.hubs.size} items appear in ≥ {2 * h.k} lists "
+                   f"(the busiest in {top}) and {h.antihubs.size} in none; re-rank with "
+                   "CSLS or mutual proximity.")
+        fix = "csls"
+        if metric == "dot" and norm_corr is not None and norm_corr >= 0.5:
+            summary += " Hubs are the long vectors here: normalise first."
+            fix = "normalize"
+    return Finding("hubness", sev, summary, ev, fix)
+
+
+def null_top_share(d: int, m: int, draws: int = 2000) -> float:
+    """Mean share of the ``m`` largest squared coordinates of a random unit vector in d-D.
+
+    Examples
+    --------
+    >>> round(null_top_share(16, 2), 2)
+    0.46
+    """
+    g = np.random.default_rng(0).normal(size=(draws, d)) ** 2
+    top = -np.sort(-g, axis=1)[:, :m].sum(axis=1)
+    return float(np.mean(top / g.sum(axis=1)))
+
+
+def rogue_finding(r, d: int) -> Finding:
+    t = THRESHOLDS["rogue_dimensions"]
+    null = null_top_share(d, r.top) if r.top < d else 1.0
+    excess = (r.share - null) / (1 - null) if null < 1 else 0.0
+    ev = {"value": r.share, "dims": [int(j) for j in r.dims], "mean_cosine": r.mean_cosine,
+          "null_share": null, "excess": excess, "judged_on": "excess",
+          "min_mean_cosine": t["min_mean_cosine"], **_limits("rogue_dimensions")}
+    judged = r.mean_cosine >= t["min_mean_cosine"] and r.top <= d / 4
+    sev = severity_of("rogue_dimensions", excess) if judged else "ok"
+    dims = ", ".join(str(int(j)) for j in r.dims)
+    if not judged:
+        why = ("the mean cosine is near 0, so there is no shared similarity for a few "
+               "dimensions to dominate" if r.mean_cosine < t["min_mean_cosine"]
+               else f"with {d} dimensions every dimension is a large share")
+        summary = f"Not judged: {why}."
+    elif sev == "ok":
+        summary = (f"No dimension dominates: the top {r.top} ({dims}) carry "
+                   f"{100 * r.share:.0f}% of the mean cosine ({100 * null:.0f}% by chance).")
+    else:
+        summary = (f"Dimensions {dims} carry {100 * r.share:.0f}% of the mean cosine "
+                   f"({100 * null:.0f}% expected by chance): they, not the meaning, decide "
+                   "the scores; standardise/whiten the dimensions.")
+    return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")
+
+
+def norm_finding(s, metric: str) -> Finding:
+    ev = {"value": s.cv, "mean_norm": s.mean, "min_norm": s.quantiles[0],
+          "max_norm": s.quantiles[100], "unit_length": s.unit,
+          "spearman_norm_k_occurrence": s.k_occurrence_corr, "metric": metric,
+          **_limits("norm_spread")}
+    if metric == "cosine":
+        sev = "ok"
+        summary = (f"Lengths vary (cv {s.cv:.3f}) but cosine ignores length, so they "
+                   "cannot change a ranking.")
+    else:
+        sev = severity_of("norm_spread", s.cv)
+        summary = (f"Lengths vary little (cv {s.cv:.3f}); {metric} scores are decided by "
+                   "direction." if sev == "ok" else
+                   f"Lengths vary by cv {s.cv:.2f} (from {s.quantiles[0]:.3g} to "
+                   f"{s.quantiles[100]:.3g}), so under {metric} long vectors win by length, "
+                   "not meaning; normalise the vectors (or search by cosine).")
+        corr = s.k_occurrence_corr
+        if sev != "ok" and corr is not None and corr >= 0.3:
+            summary += f" Long vectors are the hubs (Spearman {corr:.2f} with N_k)."
+    return Finding("norm_spread", sev, summary, ev, None if sev == "ok" else "normalize")
+
+
+def duplicates_finding(groups, n: int, n_exact_redundant: int, threshold: float,
+                       examples: list, source: str) -> Finding:
+    redundant = sum(len(g) - 1 for g in groups)
+    share = redundant / n
+    sev = severity_of("near_duplicates", share)
+    ev = {"value": share, "groups": len(groups), "redundant_items": redundant,
+          "exact_copies": n_exact_redundant, "threshold": threshold,
+          "largest_group": max((len(g) for g in groups), default=0), "examples": examples,
+          "search": source, **_limits("near_duplicates")}
+    if not groups:
+        summary = f"No two items have cosine ≥ {threshold}."
+    else:
+        summary = (f"{redundant} items ({100 * share:.2g}%) are copies or near-copies "
+                   f"(cosine ≥ {threshold}) of others in {len(groups)} groups, "
+                   f"{n_exact_redundant} of them exact; they take top-k slots from "
+                   "other documents" + ("; deduplicate the corpus." if sev != "ok" else "."))
+    return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" and not groups
+                   else "deduplicate")
+
+
+def intrinsic_finding(twonn, participation, d: int, removed: int, note: str) -> Finding:
+    t = THRESHOLDS["low_intrinsic_dimension"]
+    ev = {"value": twonn, "participation_ratio": participation, "dim": d,
+          "duplicates_removed": removed, "min_dim": t["min_dim"], "note": note,
+          **_limits("low_intrinsic_dimension")}
+    if d == 1:
+        return Finding("low_intrinsic_dimension", "critical",
+                       "Vectors have a single dimension: cosine can only be +1 or −1, so "
+                       "search cannot rank by meaning; use a real embedding model.", ev, None)
+    if twonn is None:
+        return Finding("low_intrinsic_dimension", "ok",
+                       f"Intrinsic dimension not estimated: {note}.", ev, None)
+    sev = severity_of("low_intrinsic_dimension", twonn) if d >= t["min_dim"] else "ok"
+    if sev == "ok":
+        summary = (f"The data uses about {twonn:.1f} local degrees of freedom (TwoNN) and "
+                   f"{participation:.1f} principal directions of {d}.")
+    else:
+        summary = (f"The items vary along only about {twonn:.1f} degrees of freedom out of "
+                   f"{d}: the embedding distinguishes few factors (templated text or a "
+                   "collapsed model); check the inputs and the model.")
+    return Finding("low_intrinsic_dimension", sev, summary, ev, None)
+
+
+def shift_finding(s, n_queries: int) -> Finding:
+    sev = severity_of("query_corpus_shift", s.far_share)
+    ev = {"value": s.far_share, "reference_distance": s.reference, "quantile": s.quantile,
+          "null_value": 1 - s.quantile, "mean_cosine": s.mean_cosine,
+          "mean_gap": s.mean_gap, "n_queries": n_queries, **_limits("query_corpus_shift")}
+    if sev == "ok":
+        summary = (f"Queries sit among the documents: {100 * s.far_share:.0f}% are farther "
+                   f"from their nearest document than 95% of documents are from theirs "
+                   f"(about 5% expected).")
+    else:
+        summary = (f"{100 * s.far_share:.0f}% of queries are farther from every document "
+                   "than 95% of documents are from their nearest neighbour (5% expected): "
+                   "queries live elsewhere; add the model's query/passage prefixes, or "
+                   "the corpus does not cover these questions.")
+    return Finding("query_corpus_shift", sev, summary, ev, None if sev == "ok" else "add_prefix")

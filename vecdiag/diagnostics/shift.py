@@ -1,0 +1,160 @@
+"""Query–corpus shift: do the queries live where the documents are?
+
+Two views: the gap between the query mean and the corpus mean, and the share of
+queries whose nearest document is farther than nearly every document's own nearest
+neighbour (the corpus's typical neighbour distance).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from ..results import Result, html_block, html_table, result
+
+__all__ = ["QueryShift", "query_corpus_shift", "as_distance"]
+
+QUANTILE = 0.95  # a query is "far" beyond the 95th percentile of corpus NN distances
+
+
+def as_distance(scores: np.ndarray, metric: str) -> np.ndarray:
+    """Scores as distances (lower is closer): 1 − cos, −dot, or the Euclidean distance."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if metric == "cosine":
+        return 1.0 - scores
+    if metric == "dot":
+        return -scores
+    return scores
+
+
+@result
+class QueryShift(Result):
+    """Where the queries sit relative to the documents."""
+
+    far_share: float
+    """Share of queries whose nearest document is farther than ``reference``."""
+    reference: float
+    """The ``quantile`` of the corpus's own nearest-neighbour distances."""
+    quantile: float
+    """Quantile defining ``reference`` (0.95: about 5% of queries exceed it when queries
+    and documents come from one distribution)."""
+    mean_cosine: float
+    """Cosine between the query mean and the corpus mean (in the metric's space)."""
+    mean_gap: float
+    """‖mean(queries) − mean(corpus)‖ divided by the corpus's RMS distance to its mean."""
+    query_nn: np.ndarray
+    """(m,) distance of each query to its nearest document (1 − cos for cosine)."""
+    corpus_nn: np.ndarray
+    """(n,) distance of each document to its nearest other document."""
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame({"query": np.arange(self.query_nn.size),
+                             "nearest_distance": self.query_nn,
+                             "far": self.query_nn > self.reference})
+
+    def _repr_html_(self) -> str:
+        rows = [["far queries", self.far_share], ["reference distance", self.reference],
+                ["cos(query mean, corpus mean)", self.mean_cosine],
+                ["mean gap / corpus spread", self.mean_gap]]
+        return html_block("QueryShift", html_table(rows, ["statistic", "value"],
+                                                   numeric={"value"}))
+
+
+def _space_mean_and_spread(X: np.ndarray, unit: bool) -> tuple[np.ndarray, float]:
+    from ..linalg import row_norms
+    from ._moments import block_rows, unit_rows
+
+    total = np.zeros(X.shape[1])
+    sq = 0.0
+    step = block_rows(X.shape[1])
+    for a in range(0, X.shape[0], step):
+        B = np.asarray(X[a:a + step]).astype(np.float64)
+        if unit:
+            B = unit_rows(B, row_norms(B))
+        total += B.sum(axis=0)
+        sq += float(np.einsum("ij,ij->", B, B))
+    mean = total / X.shape[0]
+    spread = float(np.sqrt(max(sq / X.shape[0] - mean @ mean, 0.0)))
+    return mean, spread
+
+
+def shift_from_neighbors(query_nn, corpus_nn, q_mean, c_mean, c_spread,
+                         quantile: float = QUANTILE) -> QueryShift:
+    """Core (inputs checked): distances to the nearest document, and the two means."""
+    query_nn = np.asarray(query_nn, dtype=np.float64)
+    corpus_nn = np.asarray(corpus_nn, dtype=np.float64)
+    reference = float(np.quantile(corpus_nn, quantile))
+    denom = float(np.linalg.norm(q_mean) * np.linalg.norm(c_mean))
+    # subtle: a zero mean (perfectly balanced directions) or zero spread has no angle or
+    # scale to compare with; report 0.0 rather than NaN
+    mean_cos = float(np.clip(q_mean @ c_mean / denom, -1, 1)) if denom > 0 else 0.0
+    gap = float(np.linalg.norm(q_mean - c_mean) / c_spread) if c_spread > 0 else 0.0
+    return QueryShift(far_share=float(np.mean(query_nn > reference)), reference=reference,
+                      quantile=quantile, mean_cosine=mean_cos, mean_gap=gap,
+                      query_nn=query_nn, corpus_nn=corpus_nn)
+
+
+def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
+                       quantile: float = QUANTILE) -> QueryShift:
+    """How far the queries sit from the documents, against the corpus's own spacing.
+
+    Parameters
+    ----------
+    queries : array-like (m, d)
+    corpus : array-like (n, d) or vecdiag.Index
+        At least 2 documents. With an Index its metric is used and its cached kNN
+        graph, if any, is reused.
+    metric : {"cosine", "dot", "euclidean"}
+    quantile : float in (0, 1)
+
+    Returns
+    -------
+    QueryShift
+
+    Notes
+    -----
+    Distances are ``1 − cos``, ``−dot`` or Euclidean. Let ``D_c`` be each document's
+    distance to its nearest other document and ``D_q`` each query's distance to its
+    nearest document. With ``ref = quantile_q(D_c)``::
+
+        far_share = mean(D_q > ref)
+
+    If queries were drawn like documents, ``D_q`` would follow ``D_c`` and
+    ``far_share ≈ 1 − q`` (0.05). Much more means the queries live where the corpus has
+    nothing close (another domain, another language, a missing query instruction).
+    ``mean_gap = ‖q̄ − c̄‖ / sqrt(E‖c − c̄‖²)`` and ``cos(q̄, c̄)`` describe the shift of
+    the centre (unit rows under cosine).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> docs = rng.normal(size=(500, 8))
+    >>> query_corpus_shift(docs[:50] + 0.01, docs, metric="euclidean").far_share
+    0.0
+    >>> query_corpus_shift(rng.normal(size=(50, 8)) + 5, docs, metric="euclidean").far_share
+    1.0
+    """
+    from ..neighbors import Index, Neighbors
+
+    if not (isinstance(quantile, float) and 0 < quantile < 1):
+        raise ValueError(f"quantile must be a float in (0, 1), got {quantile!r}")
+    index = corpus if isinstance(corpus, Index) else Index(corpus, metric=V.check_metric(metric))
+    if len(index) < 2:
+        raise ValueError("corpus needs at least 2 documents to measure its own neighbour "
+                         "distances")
+    Q = V.as_matrix(queries, "queries")
+    V.check_same_dim(Q, "queries", index.vectors, "corpus")
+    graph = next((v for key, v in index.cache.items() if isinstance(key, tuple)
+                  and key[0] == "knn_graph" and isinstance(v, Neighbors)), None)
+    if graph is None:
+        from ._graph import knn_graph
+
+        graph = knn_graph(index, 1)
+    corpus_nn = as_distance(graph.scores[:, 0], index.metric)
+    query_nn = as_distance(index.search(Q, k=1).scores[:, 0], index.metric)
+    unit = index.metric == "cosine"
+    c_mean, c_spread = _space_mean_and_spread(index.vectors, unit)
+    q_mean, _ = _space_mean_and_spread(Q, unit)
+    return shift_from_neighbors(query_nn, corpus_nn, q_mean, c_mean, c_spread, quantile)

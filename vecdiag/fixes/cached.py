@@ -1,0 +1,134 @@
+"""Vector fixes on a :class:`vecdiag.Index`, fitted once and cached: one query costs one
+pass over the corpus, not a re-fit and a re-transform.
+
+Every vector fix is affine after the optional row normalisation ``u``:
+``T(x) = (u(x) - μ) A`` (Center: A = I; AllButTheTop: A = P, the projector onto the
+complement of the removed directions; Whiten: A = components.T / scale; Normalize:
+μ = 0, A = I). Hence ``T(q) · T(c) = v · (u(c) - μ)`` with ``v = T(q) Aᵀ``, and the
+scores of one query need ``u(C) v`` plus the cached norms ``||T(c)||``:
+
+* dot: ``T(q)·T(c)``;
+* cosine: that divided by ``||T(q)|| ||T(c)||``;
+* euclidean: ``sqrt(||T(q)||² + ||T(c)||² - 2 T(q)·T(c))``.
+
+Scores equal a direct transform-and-search up to rounding (euclidean distances of
+near-coincident pairs, where the expanded form cancels, are recomputed directly);
+near-exact ties (within ~1e-12) may order differently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from .._progress import progress_bar
+from ..linalg import row_norms
+from ._common import block_rows, make_neighbors, top_k
+
+_ROWS = 65_536
+
+
+def _affine(fix):
+    """``(mean, A or None)`` of a fitted transformer (A None means the identity/projector)."""
+    from .transformers import Normalize, Whiten
+
+    if isinstance(fix, Normalize):
+        return None, None
+    if isinstance(fix, Whiten):
+        return fix.mean_, fix.components_.T / fix.scale_
+    return fix.mean_, None  # Center (A = I), AllButTheTop (A = P: T(q) P = T(q))
+
+
+def _unit_corpus(index, normalize_first: bool) -> np.ndarray:
+    """u(C): the corpus itself, or its unit rows (the Index's own copy under cosine)."""
+    if not normalize_first:
+        return index.vectors
+    if index.metric == "cosine" and getattr(index, "_prepared", None) is not None:
+        return index._prepared
+    key = ("vecdiag.fixes.unit_corpus",)
+    if key not in index.cache:
+        norms = row_norms(index.vectors)
+        V.zero_rows(norms, "corpus", "raise")
+        index.cache[key] = index.vectors / norms[:, None]
+    return index.cache[key]
+
+
+def fitted(index, code: str, metric: str, opts: dict, *, show_progress=None):
+    """The cached ``(transformer, ||T(c)||² per row)`` of one vector fix on an Index."""
+    from .registry import make_transformer
+
+    key = ("vecdiag.fixes.fitted", code, metric, tuple(sorted(opts.items())))
+    if key in index.cache:
+        return index.cache[key]
+    fix = make_transformer(code, metric, **opts).fit(index.vectors)
+    n = len(index)
+    sq = np.empty(n, dtype=np.float64)
+    with progress_bar(n, desc=f"{code}: transforming the corpus", show=show_progress,
+                      expected_seconds=n * index.vectors.shape[1] ** 2 / 2e10) as bar:
+        for start in range(0, n, _ROWS):
+            T = fix.transform(index.vectors[start:start + _ROWS])
+            sq[start:start + _ROWS] = np.einsum("ij,ij->i", T, T)
+            bar.update(T.shape[0])
+    index.cache[key] = (fix, sq)
+    return fix, sq
+
+
+def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dict, ids):
+    """Exact search of ``Q`` against ``T(index)`` for one vector fix, using the cache."""
+    fix, sq = fitted(index, code, metric, opts)
+    mean, A = _affine(fix)
+    normalize_first = getattr(fix, "normalize_first", True)
+    U = _unit_corpus(index, normalize_first)
+    TQ = fix.transform(Q)
+    Vq = (TQ if A is None else TQ @ A.T.astype(TQ.dtype, copy=False)).astype(np.float64)
+    if metric == "cosine":
+        V.zero_rows(np.sqrt(sq), "corpus after the fix", "raise")
+        V.zero_rows(row_norms(TQ), "queries after the fix", "raise")
+    q_sq = np.einsum("ij,ij->i", TQ, TQ).astype(np.float64)
+    offset = 0.0 if mean is None else Vq @ mean.astype(np.float64)
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    step = block_rows(Q.shape[0], len(index))
+    for start in range(0, Q.shape[0], step):
+        stop = min(Q.shape[0], start + step)
+        S = (U @ Vq[start:stop].T.astype(U.dtype, copy=False)).T.astype(np.float64)
+        if mean is not None:
+            S -= offset[start:stop, None]
+        if metric == "cosine":
+            keys = S / np.sqrt(q_sq[start:stop, None] * sq[None, :])
+        elif metric == "euclidean":
+            keys = -np.sqrt(np.maximum(q_sq[start:stop, None] + sq[None, :] - 2 * S, 0))
+        else:
+            keys = S
+        idx, val = top_k(keys, k)
+        if metric == "euclidean":
+            # subtle: the expanded form loses digits for near-coincident pairs; recompute
+            # those (few) distances from their transformed vectors.
+            scale = q_sq[start:stop, None] + sq[idx]
+            r, c = np.nonzero(val ** 2 <= np.finfo(np.float64).eps ** 0.25 * scale)
+            if r.size:
+                diff = TQ[start + r] - fix.transform(index.vectors[idx[r, c]])
+                val[r, c] = -np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                order = np.lexsort((idx, -val), axis=1)
+                idx, val = np.take_along_axis(idx, order, 1), np.take_along_axis(val, order, 1)
+            val = -val
+        elif metric == "cosine":
+            val = np.clip(val, -1, 1)
+        indices[start:stop], scores[start:stop] = idx, val
+    return make_neighbors(indices, scores, metric, ids, index)
+
+
+def search_cosine(index, Q: np.ndarray, k: int, ids):
+    """cosine_metric on an Index: its own unit rows (cached when it searches by another metric)."""
+    U = _unit_corpus(index, True)
+    norms = row_norms(Q)
+    V.zero_rows(norms, "queries", "raise")
+    Qu = (Q / norms[:, None]).astype(U.dtype, copy=False)
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    step = block_rows(Q.shape[0], len(index))
+    for start in range(0, Q.shape[0], step):
+        stop = min(Q.shape[0], start + step)
+        idx, val = top_k((Qu[start:stop] @ U.T).astype(np.float64), k)
+        indices[start:stop], scores[start:stop] = idx, np.clip(val, -1, 1)
+    return make_neighbors(indices, scores, "cosine", ids, index)

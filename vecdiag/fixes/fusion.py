@@ -1,0 +1,175 @@
+"""Rank fusion: combine a dense and a lexical run with reciprocal rank fusion.
+
+A *run* is ``{query_id: {doc_id: score}}`` (higher is better), the format of TREC run
+files and of :func:`vecdiag.evaluate`. :func:`as_run` also turns a
+:class:`~vecdiag.neighbors.Neighbors` (with ids) or a ``(Neighbors, query_ids, doc_ids)``
+tuple into one.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _validate as V
+
+__all__ = ["hybrid", "as_run", "ranked"]
+
+
+def as_run(run, name: str = "run", *, query_ids=None) -> dict:
+    """A run dict ``{query_id: {doc_id: score}}`` from a dict, a Neighbors or a tuple.
+
+    Parameters
+    ----------
+    run : dict, Neighbors or (Neighbors, query_ids, doc_ids)
+        A Neighbors needs document ids: its ``.ids`` (a search of an Index with ids), or
+        ``doc_ids`` in the tuple form (one per corpus row).
+    name : str
+        Argument name for error messages.
+    query_ids : sequence or None
+        Ids of the Neighbors' query rows (default: their positions 0, 1, ...).
+
+    Returns
+    -------
+    dict
+        Euclidean Neighbors scores (distances) are negated, so higher is better.
+
+    Examples
+    --------
+    >>> as_run({"q1": {"d1": 1.0}})
+    {'q1': {'d1': 1.0}}
+    """
+    from ..neighbors import Neighbors
+
+    doc_ids = None
+    if isinstance(run, tuple):
+        if len(run) != 3 or not isinstance(run[0], Neighbors):
+            raise TypeError(f"{name}: a tuple must be (Neighbors, query_ids, doc_ids)")
+        run, query_ids, doc_ids = run
+    if isinstance(run, Neighbors):
+        n_q = run.indices.shape[0]
+        if doc_ids is not None:
+            doc_ids = np.asarray(list(doc_ids), dtype=object)
+            if run.indices.size and run.indices.max() >= doc_ids.size:
+                raise ValueError(f"{name}: doc_ids has {doc_ids.size} entries but the "
+                                 f"neighbours refer to corpus row {run.indices.max()}")
+            labels = doc_ids[run.indices]
+        elif run.ids is not None:
+            labels = run.ids
+        else:
+            raise ValueError(f"{name} is a Neighbors without ids; search a vd.Index built "
+                             "with ids=..., or pass (neighbors, query_ids, doc_ids)")
+        qids = list(range(n_q)) if query_ids is None else list(query_ids)
+        if len(qids) != n_q:
+            raise ValueError(f"{name}: {len(qids)} query ids for {n_q} query rows; "
+                             "pass one id per query")
+        sign = -1.0 if run.metric == "euclidean" else 1.0
+        return {q: {d: sign * float(s) for d, s in zip(labels[i].tolist(), run.scores[i].tolist())}
+                for i, q in enumerate(qids)}
+    if not isinstance(run, dict):
+        raise TypeError(f"{name} must be a run dict {{query_id: {{doc_id: score}}}}, a "
+                        f"Neighbors or (Neighbors, query_ids, doc_ids), got {type(run).__name__}")
+    for q, docs in run.items():
+        if not isinstance(docs, dict):
+            raise TypeError(f"{name}[{q!r}] must be a dict {{doc_id: score}}, "
+                            f"got {type(docs).__name__}")
+        for d, s in docs.items():
+            if not isinstance(s, numbers.Real) or s != s:
+                raise ValueError(f"{name}[{q!r}][{d!r}] must be a real number, got {s!r}")
+    return run
+
+
+def ranked(docs: dict) -> list:
+    """Doc ids of one query, best first: score descending, ties by doc id descending
+    (as strings), the rule trec_eval uses.
+
+    Examples
+    --------
+    >>> ranked({"a": 1.0, "b": 2.0, "c": 1.0})
+    ['b', 'c', 'a']
+    """
+    return [d for d, _ in sorted(docs.items(), key=lambda kv: (-kv[1], _desc(str(kv[0]))))]
+
+
+def _rankings(run, name: str, query_ids) -> dict:
+    """``{query_id: [doc ids, best first]}``: a Neighbors keeps its own order (its tie
+    rule: lower corpus index), a dict is ordered by :func:`ranked`."""
+    from ..neighbors import Neighbors
+
+    as_dict = as_run(run, name, query_ids=query_ids)
+    if isinstance(run, tuple) or isinstance(run, Neighbors):
+        return {q: list(docs) for q, docs in as_dict.items()}  # dicts keep insertion order
+    return {q: ranked(docs) for q, docs in as_dict.items()}
+
+
+class _desc(str):
+    """A string that sorts in reverse order (for the descending doc-id tie rule)."""
+
+    def __lt__(self, other):
+        return str.__gt__(self, other)
+
+
+def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None = None,
+           query_ids=None) -> dict:
+    """Reciprocal rank fusion (Cormack, Clarke & Büttcher 2009) of two or more runs.
+
+    Parameters
+    ----------
+    dense, lexical, *more : run dict, Neighbors or (Neighbors, query_ids, doc_ids)
+        The runs to fuse. A dict ranks its documents by score, ties by doc id descending
+        (:func:`ranked`); a Neighbors keeps its own order.
+    k : int, default 60
+        The RRF constant (not a cut-off): larger values flatten the rank discount.
+    weights : sequence of float or None
+        One weight per run (default all 1).
+    depth : int or None
+        Only the top ``depth`` documents of each run take part (default: all).
+    query_ids : sequence or None
+        Ids of the query rows of Neighbors inputs (default 0, 1, ...).
+
+    Returns
+    -------
+    dict
+        ``{query_id: {doc_id: rrf_score}}`` over the union of the runs' queries and
+        documents.
+
+    Notes
+    -----
+    ``RRF(d) = Σ_runs w_r / (k + rank_r(d))`` with 1-based ranks; a document missing from
+    a run adds nothing for it. Only ranks are used, so runs on different score scales
+    (cosines and BM25) fuse without calibration. Runs that share no query id at all are
+    refused (almost always mismatched ids).
+
+    Examples
+    --------
+    >>> dense = {"q": {"a": 0.9, "b": 0.8}}
+    >>> lexical = {"q": {"b": 12.0, "c": 7.5}}
+    >>> fused = hybrid(dense, lexical, k=60)
+    >>> {d: round(s, 5) for d, s in fused["q"].items()}
+    {'b': 0.03252, 'a': 0.01639, 'c': 0.01613}
+    """
+    names = ["dense", "lexical", *[f"run {i + 3}" for i in range(len(more))]]
+    runs = [_rankings(r, n, query_ids) for r, n in zip((dense, lexical, *more), names)]
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or k < 0:
+        raise ValueError(f"k (the RRF constant) must be a number >= 0, got {k!r}")
+    if weights is None:
+        weights = [1.0] * len(runs)
+    weights = [float(w) for w in weights]
+    if len(weights) != len(runs):
+        raise ValueError(f"weights has {len(weights)} entries for {len(runs)} runs")
+    if depth is not None:
+        depth = V.check_positive_int(depth, "depth")
+    keys = [set(r) for r in runs]
+    if all(keys) and not set.intersection(*keys):
+        shown = ", ".join(f"{next(iter(s))!r}" for s in keys)
+        raise ValueError(f"the runs share no query id (examples: {shown}); pass query_ids= "
+                         "for Neighbors inputs so they match the other run's ids")
+    fused: dict = {}
+    for run, w in zip(runs, weights):
+        for q, order in run.items():
+            out = fused.setdefault(q, {})
+            for rank, d in enumerate(order[:depth] if depth else order, start=1):
+                out[d] = out.get(d, 0.0) + w / (k + rank)
+    return {q: dict(sorted(docs.items(), key=lambda kv: (-kv[1], _desc(str(kv[0])))))
+            for q, docs in fused.items()}

@@ -1,0 +1,292 @@
+"""Fix codes -> "apply this fix to (queries, corpus) and re-rank".
+
+One entry point, :func:`apply_fix`, used by ``explain_neighbors`` (counterfactuals: what
+would this query's ranking be under each fix?) and by ``try_fixes`` (evaluation: does the
+fix help on average?). Both get the same answer for the same fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _validate as V
+from ._common import check_queries, make_neighbors, resolve_corpus, top_k
+
+__all__ = ["FIX_CODES", "FixSpec", "FIXES", "apply_fix", "make_transformer", "available_fixes",
+           "parse_fix"]
+
+
+@dataclass(frozen=True)
+class FixSpec:
+    """What a fix code means."""
+
+    code: str
+    """The fix code (the vocabulary of ``Finding.fix`` / ``Cause.fix``)."""
+    kind: str
+    """"transform" (change the vectors, fitted on the corpus), "metric" (search with
+    another metric), "rerank" (re-score every document) or "text" (re-embed texts)."""
+    needs: tuple
+    """Extra inputs ``apply_fix`` needs: "texts", "query_texts", "embedder"."""
+    summary: str
+    """One sentence: what the fix does."""
+
+
+FIXES = {spec.code: spec for spec in [
+    FixSpec("center", "transform", (), "subtract the corpus mean vector (after unit-normalising under cosine)"),
+    FixSpec("normalize", "transform", (), "scale every vector to unit length, so length stops counting"),
+    FixSpec("whiten", "transform", (), "centre and rescale the principal directions to unit variance"),
+    FixSpec("all_but_the_top", "transform", (), "centre and remove the top principal directions (Mu & Viswanath 2018)"),
+    FixSpec("csls", "rerank", (), "discount documents close to everything (CSLS hub penalty)"),
+    FixSpec("mutual_proximity", "rerank", (), "count a document as close only if the closeness is mutual (Gaussian mutual proximity)"),
+    FixSpec("deduplicate", "rerank", (), "let each group of near-duplicate documents take one place"),
+    FixSpec("cosine_metric", "metric", (), "search by cosine instead of the current metric"),
+    FixSpec("add_prefix", "text", ("texts", "query_texts", "embedder"), "re-embed with the model's query/passage instructions"),
+    FixSpec("chunk_documents", "text", ("texts", "embedder"), "embed long documents in chunks and score each by its best chunk"),
+    FixSpec("hybrid_lexical", "rerank", ("texts", "query_texts"), "fuse the dense ranking with BM25 by reciprocal rank fusion"),
+]}
+FIX_CODES = tuple(FIXES)
+_TRANSFORMS = ("center", "normalize", "whiten", "all_but_the_top")
+_FINAL = ("csls", "mutual_proximity", "deduplicate", "hybrid_lexical", "add_prefix", "chunk_documents")
+
+
+def parse_fix(code) -> tuple[str, ...]:
+    """Validate a fix code, a ``"+"``-joined combination or a sequence of codes.
+
+    Rules for combinations: ``cosine_metric`` first if present, then transforms in the
+    given order, then at most one re-ranker last; text fixes stand alone.
+
+    Examples
+    --------
+    >>> parse_fix("center+csls")
+    ('center', 'csls')
+    """
+    parts = tuple(code.split("+")) if isinstance(code, str) else tuple(code)
+    if not parts:
+        raise ValueError("fix is empty; pass a fix code such as 'center'")
+    for p in parts:
+        if p not in FIXES:
+            raise ValueError(f"unknown fix code {p!r}; choose from {', '.join(FIX_CODES)}")
+    finals = [p for p in parts if p in _FINAL]
+    if len(finals) > 1 or (finals and parts[-1] != finals[0]):
+        raise ValueError(f"fix {'+'.join(parts)!r}: at most one of {', '.join(_FINAL)} and it "
+                         "must come last (transforms first)")
+    if len(parts) > 1 and any(p in ("add_prefix", "chunk_documents") for p in parts):
+        raise ValueError("add_prefix and chunk_documents re-embed texts and cannot be combined")
+    if "cosine_metric" in parts and parts[0] != "cosine_metric":
+        raise ValueError("cosine_metric must come first in a combination")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"fix {'+'.join(parts)!r} repeats a code")
+    return parts
+
+
+def available_fixes(*, texts: bool = False, query_texts: bool = False,
+                    embedder: bool = False) -> list[str]:
+    """Fix codes that can run with the inputs at hand (flags: which are available).
+
+    Examples
+    --------
+    >>> available_fixes()[:3]
+    ['center', 'normalize', 'whiten']
+    """
+    have = {"texts": texts, "query_texts": query_texts, "embedder": embedder}
+    return [c for c, s in FIXES.items() if all(have[n] for n in s.needs)]
+
+
+def make_transformer(code: str, metric: str = "cosine", **options):
+    """The scikit-learn transformer behind a vector fix, configured for ``metric``.
+
+    ``normalize_first`` defaults to ``metric == "cosine"``; ``options`` go to the
+    constructor (``n_components`` for whiten, ``n_remove`` for all_but_the_top).
+
+    Examples
+    --------
+    >>> make_transformer("whiten", n_components=8)
+    Whiten(n_components=8)
+    """
+    from . import transformers as T
+
+    classes = {"center": T.Center, "whiten": T.Whiten, "all_but_the_top": T.AllButTheTop}
+    if code == "normalize":
+        return T.Normalize(**options)
+    if code not in classes:
+        raise ValueError(f"{code!r} is not a vector fix; choose from {', '.join(_TRANSFORMS)}")
+    options.setdefault("normalize_first", metric == "cosine")
+    return classes[code](**options)
+
+
+def _options_for(code: str, options: dict) -> dict:
+    """The keyword options that belong to one step (``whiten__n_components=8`` or plain)."""
+    own = {key.split("__", 1)[1]: v for key, v in options.items() if key.startswith(code + "__")}
+    plain = {key: v for key, v in options.items() if "__" not in key}
+    return {**plain, **own}
+
+
+_STEP_OPTIONS = {
+    "center": ("normalize_first",), "normalize": (), "whiten": ("n_components", "regularization", "normalize_first"),
+    "all_but_the_top": ("n_remove", "normalize_first"), "csls": ("n_neighbors", "bank"),
+    "mutual_proximity": ("n_samples", "random_state"), "deduplicate": ("threshold",),
+    "hybrid_lexical": ("rrf_k", "depth", "bm25_options"),
+    "add_prefix": ("query_prefix", "document_prefix"), "chunk_documents": ("chunk_words", "overlap"),
+}
+
+
+def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, ids=None,
+              texts=None, query_texts=None, embedder=None, **options):
+    """Apply a fix (or a combination) to ``(queries, corpus)`` and return the new ranking.
+
+    Parameters
+    ----------
+    code : str or sequence of str
+        A fix code (``vecdiag.fixes.FIX_CODES``), a ``"+"``-joined combination such as
+        ``"center+csls"``, or a sequence of codes (see :func:`parse_fix`).
+    queries : array-like (n_q, d) or (d,)
+        Query vectors (a 1-D query gives a result with one row).
+    corpus : array-like (n, d) or vecdiag.Index
+        Document vectors; an Index brings its ids, texts and metric.
+    k : int
+        Neighbours per query; ``len(corpus)`` gives every document's rank.
+    metric : {"cosine", "dot", "euclidean"} or None
+        The metric the user searches with; None: the Index's, else cosine.
+    ids : sequence or None
+        Document ids attached to the result (an Index brings its own).
+    texts, query_texts : sequence of str or None
+        Document and query texts (hybrid_lexical, add_prefix, chunk_documents).
+    embedder : object with ``encode(texts, kind=...)`` or None
+        For add_prefix and chunk_documents (see vecdiag.embedders).
+    **options
+        Per-step options, plain (``n_components=8``) or addressed to one step
+        (``whiten__n_components=8``): center/whiten/all_but_the_top ``normalize_first``;
+        whiten ``n_components``, ``regularization``; all_but_the_top ``n_remove``; csls
+        ``n_neighbors``, ``bank``; mutual_proximity ``n_samples``, ``random_state``;
+        deduplicate ``threshold``; hybrid_lexical ``rrf_k`` (60), ``depth`` (None: every
+        document of the dense ranking), ``bm25_options`` (dict for vecdiag.lexical.bm25);
+        add_prefix ``query_prefix``, ``document_prefix``; chunk_documents
+        ``chunk_words`` (default from the embedder's token limit), ``overlap``.
+
+    Returns
+    -------
+    Neighbors
+        Corpus positions and scores, best first. Its ``metric`` is the metric searched
+        with (``"cosine"`` after cosine_metric; ``"rrf"`` for hybrid_lexical, whose scores
+        are fused reciprocal ranks, higher is better); see each re-ranker for its scores.
+
+    Notes
+    -----
+    What each code does:
+
+    - ``center``, ``normalize``, ``whiten``, ``all_but_the_top``: fit the transformer
+      (:func:`make_transformer`; under cosine ``normalize_first=True``) on the corpus
+      only, transform corpus and queries, search exactly with the same metric.
+    - ``cosine_metric``: search by cosine (a no-op ranking under cosine).
+    - ``csls``, ``mutual_proximity``, ``deduplicate``: the re-rankers of this package.
+    - ``hybrid_lexical``: the dense ranking (to ``depth``) fused by RRF with
+      :func:`vecdiag.lexical.bm25` over ``texts`` (documents sharing no term with the
+      query take no BM25 part); documents absent from both runs are ranked last.
+    - ``add_prefix``: re-embed queries and documents with the model's instructions
+      (an embedder with ``query_prefix``/``document_prefix`` set, or the prefixes passed
+      as options and prepended here), then search.
+    - ``chunk_documents``: split every document longer than ``chunk_words`` words into
+      overlapping windows, embed them, and score the document by its best chunk (MaxP);
+      shorter documents keep their given vectors.
+
+    Unknown codes, missing inputs (texts, embedder) and options no step uses raise a
+    ValueError naming what to pass.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> corpus, queries = rng.normal(size=(50, 8)) + 3, rng.normal(size=(2, 8)) + 3
+    >>> apply_fix("center+csls", queries, corpus, k=3).indices.shape
+    (2, 3)
+    """
+    from ..neighbors import knn
+
+    steps = parse_fix(code)
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    Q, _ = check_queries(queries, C)
+    k = V.check_k(k, C.shape[0])
+    used = {key for s in steps for key in _STEP_OPTIONS.get(s, ())}
+    unknown = [key for key in options if key.split("__")[-1] not in used]
+    if unknown:
+        raise ValueError(f"option(s) {', '.join(unknown)} are not used by fix "
+                         f"{'+'.join(steps)!r}; options by step: "
+                         + "; ".join(f"{s}: {', '.join(_STEP_OPTIONS.get(s, ())) or '-'}" for s in steps))
+    for step in steps:
+        spec = FIXES[step]
+        have = {"texts": texts, "query_texts": query_texts, "embedder": embedder}
+        missing = [n for n in spec.needs if have[n] is None]
+        if missing:
+            raise ValueError(f"fix {step!r} needs {', '.join(f'{m}=' for m in missing)}: "
+                             f"it {spec.summary}")
+    if index is not None and texts is None:
+        texts = index.texts
+    shown = index  # whose ids/texts the result carries
+    if index is not None and len(steps) == 1 and steps[0] in _TRANSFORMS:
+        from .cached import search_fixed
+
+        opts = {key: v for key, v in _options_for(steps[0], options).items()
+                if key in _STEP_OPTIONS[steps[0]]}
+        return search_fixed(index, steps[0], Q, k, metric, opts, ids)
+    if index is not None and steps == ("cosine_metric",):
+        from .cached import search_cosine
+
+        return search_cosine(index, Q, k, ids)
+    for step in steps:
+        opts = {key: v for key, v in _options_for(step, options).items()
+                if key in _STEP_OPTIONS.get(step, ())}
+        if step == "cosine_metric":
+            metric = "cosine"
+        elif step in _TRANSFORMS:
+            fix = make_transformer(step, metric, **opts).fit(C)
+            C, Q, index = fix.transform(C), fix.transform(Q), None
+            if shown is not None:  # re-rankers below see plain arrays, results keep ids/texts
+                ids = shown.ids if ids is None else ids
+        elif step == "csls":
+            from .rerank import csls
+            return csls(Q, index if index is not None else C, k, metric=metric, ids=ids, **opts)
+        elif step == "mutual_proximity":
+            from .rerank import mutual_proximity
+            return mutual_proximity(Q, index if index is not None else C, k, metric=metric,
+                                    ids=ids, **opts)
+        elif step == "deduplicate":
+            from .rerank import deduplicate
+            return deduplicate(Q, index if index is not None else C, k, metric=metric, ids=ids, **opts)
+        elif step == "hybrid_lexical":
+            return _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, **opts)
+        elif step == "add_prefix":
+            from .text import add_prefix
+            return add_prefix(query_texts, texts, embedder, k, metric=metric, ids=ids, **opts)
+        elif step == "chunk_documents":
+            from .text import chunk_documents
+            return chunk_documents(Q, C, texts, embedder, k, metric=metric, ids=ids, **opts)
+    found = knn(Q, C, k, metric=metric)
+    return make_neighbors(found.indices, found.scores, metric, ids, shown)
+
+
+def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60, depth=None,
+                    bm25_options=None):
+    """Dense ranking fused with BM25 by RRF, as a Neighbors over corpus positions."""
+    from ..lexical import bm25
+    from ..neighbors import knn
+    from .fusion import hybrid
+
+    n = C.shape[0]
+    texts, query_texts = list(texts), list(query_texts)
+    if len(texts) != n:
+        raise ValueError(f"texts has {len(texts)} entries but the corpus has {n} rows")
+    if len(query_texts) != Q.shape[0]:
+        raise ValueError(f"query_texts has {len(query_texts)} entries for {Q.shape[0]} queries")
+    depth = n if depth is None else V.check_k(depth, n, name="depth")
+    dense = knn(Q, C, depth, metric=metric)
+    lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
+    fused = hybrid((dense, list(range(Q.shape[0])), list(range(n))), lexical, k=rrf_k)
+    keys = np.full((Q.shape[0], n), -np.inf)
+    for q in range(Q.shape[0]):
+        docs = fused.get(q, {})
+        keys[q, list(docs)] = list(docs.values())
+    indices, scores = top_k(keys, k)
+    scores = np.where(np.isneginf(scores), 0.0, scores)
+    return make_neighbors(indices, scores, "rrf", ids, index)

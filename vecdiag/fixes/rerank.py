@@ -1,0 +1,451 @@
+"""Re-rankers: fix a ranking without touching the vectors.
+
+``csls`` and ``mutual_proximity`` discount hubs (documents close to everything);
+``mmr`` diversifies a top-k; ``deduplicate`` lets each group of near-identical documents
+take one place. Each scores every corpus document for every query (in blocks of bounded
+memory), so the ranks they give are exact, far outside k too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from .._progress import progress_bar
+from ._common import (block_rows, check_queries, make_neighbors, prepare, resolve_corpus,
+                      similarity, top_k)
+
+__all__ = ["csls", "mutual_proximity", "mmr", "deduplicate", "csls_penalty",
+           "duplicate_groups"]
+
+
+def _mean_top(S: np.ndarray, m: int) -> np.ndarray:
+    """Mean of the ``m`` largest entries of each row."""
+    if m >= S.shape[1]:
+        return S.mean(axis=1)
+    return np.partition(S, S.shape[1] - m, axis=1)[:, S.shape[1] - m:].mean(axis=1)
+
+
+def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None,
+                 bank=None) -> np.ndarray:
+    """r_d: each document's mean similarity to its ``n_neighbors`` nearest bank vectors.
+
+    Parameters
+    ----------
+    corpus : array-like (n, d) or vecdiag.Index
+    n_neighbors : int
+        Size of each document's neighbourhood.
+    metric : {"cosine", "dot", "euclidean"} or None
+        None: the Index's metric, else cosine. Euclidean uses similarity = -distance.
+    bank : array-like (m, d) or None
+        Vectors the neighbourhood is drawn from. None: the corpus itself, each document
+        excluded from its own neighbourhood (cached on an Index).
+
+    Returns
+    -------
+    ndarray (n,)
+        float64 mean similarities, high for hubs.
+
+    Notes
+    -----
+    An exact k-nearest-neighbour search of every document (:func:`vecdiag.knn`), so
+    O(n m d) work: done once per Index and cached, but minutes for 100,000 documents.
+
+    Examples
+    --------
+    >>> csls_penalty([[1, 0], [0.9, 0.1], [0, 1]], n_neighbors=1).round(3)
+    array([0.994, 0.994, 0.11 ])
+    """
+    C, metric, _, index = resolve_corpus(corpus, metric)
+    key = ("vecdiag.fixes.csls_penalty", metric, n_neighbors)
+    if bank is None and index is not None and key in index.cache:
+        return index.cache[key]
+    from ..neighbors import knn
+
+    if bank is None:
+        n_neighbors = V.check_k(n_neighbors, C.shape[0], exclude_self=True, name="n_neighbors")
+        if index is not None and index.metric == metric:
+            found = index.knn_graph(n_neighbors)
+        else:
+            found = knn(C, C, n_neighbors, metric=metric, exclude_self=True)
+    else:
+        B = V.as_matrix(bank, "bank")
+        V.check_same_dim(B, "bank", C, "corpus")
+        n_neighbors = V.check_k(n_neighbors, B.shape[0], name="n_neighbors")
+        found = knn(C, B, n_neighbors, metric=metric)
+    out = found.scores.astype(np.float64).mean(axis=1)
+    if metric == "euclidean":  # similarity = -distance
+        out = -out
+    if bank is None and index is not None:
+        index.cache[key] = out
+    return out
+
+
+def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | None = None,
+         bank=None, ids=None):
+    """Cross-domain similarity local scaling (Conneau et al. 2018): hubs pay a penalty.
+
+    Parameters
+    ----------
+    queries : array-like (n_q, d) or (d,)
+    corpus : array-like (n, d) or vecdiag.Index
+    k : int
+        Neighbours returned per query (``len(corpus)`` gives the full ranking).
+    n_neighbors : int, default 10
+        Neighbourhood size K of the penalties ``r_q`` and ``r_d``.
+    metric : {"cosine", "dot", "euclidean"} or None
+        None: the Index's metric, else cosine.
+    bank : array-like or None
+        Where the documents' neighbourhoods come from (see :func:`csls_penalty`); None:
+        the corpus itself. Pass a sample of past queries for the original cross-domain form.
+    ids : sequence or None
+        Document ids to attach to the result (an Index brings its own).
+
+    Returns
+    -------
+    Neighbors
+        Scores are ``CSLS(q, d) = 2 s(q, d) - r_q - r_d`` (higher is closer); for
+        euclidean the negation ``2 dist - r'_q - r'_d`` with ``r'`` mean neighbour
+        distances (lower is closer).
+
+    Notes
+    -----
+    ``r_q`` = mean similarity of the query to its K nearest documents; ``r_d`` = mean
+    similarity of document d to its K nearest bank vectors. ``r_q`` is the same for every
+    document of one query, so the ranking equals the ranking by ``s(q, d) - r_d / 2``:
+    the similarity minus half the document's mean similarity to its neighbourhood. A hub
+    (a document near everything) has a large ``r_d`` and drops. Ties break by lower
+    corpus index. Needs K <= n - 1 when the bank is the corpus.
+
+    Examples
+    --------
+    >>> corpus = [[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]]
+    >>> csls([[0.75, 0.66]], corpus, k=2, n_neighbors=1).indices.tolist()
+    [[1, 2]]
+    """
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    Q, _ = check_queries(queries, C)
+    k = V.check_k(k, C.shape[0])
+    r_d = csls_penalty(index if index is not None else C, n_neighbors=n_neighbors,
+                       metric=metric, bank=bank)
+    n_neighbors = V.check_k(n_neighbors, C.shape[0], name="n_neighbors")
+    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    step = block_rows(Q.shape[0], C.shape[0])
+    for start in range(0, Q.shape[0], step):
+        stop = min(Q.shape[0], start + step)
+        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+        r_q = _mean_top(S, n_neighbors)
+        keys = 2 * S - r_q[:, None] - r_d[None, :]
+        indices[start:stop], scores[start:stop] = top_k(keys, k)
+    if metric == "euclidean":
+        scores = -scores
+    return make_neighbors(indices, scores, metric, ids, index)
+
+
+def _closed_form_stats(Cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and std of ``u_i · u_j`` over all j != i, for every i, in O(n d²).
+
+    A dot product is linear in ``u_j``: over all j its mean is ``u_i · ū`` and its
+    variance ``u_iᵀ Σ u_i`` (Σ the covariance of the rows). The self term
+    ``x = u_i · u_i`` is then removed with Welford's downdate
+    ``SS_{n-1} = SS_n - (x - mean_n)(x - mean_{n-1})``.
+    """
+    n = Cp.shape[0]
+    X = Cp.astype(np.float64)
+    mean_vec = X.mean(axis=0)
+    centred = X - mean_vec
+    cov = centred.T @ centred / n
+    m_all = X @ mean_vec
+    ss_all = n * ((X @ cov) * X).sum(axis=1)
+    x = np.einsum("ij,ij->i", X, X)
+    m_loo = (n * m_all - x) / (n - 1)
+    ss_loo = np.maximum(ss_all - (x - m_all) * (x - m_loo), 0)
+    return m_loo, np.sqrt(ss_loo / (n - 1))
+
+
+def _reference_stats(Cp: np.ndarray, metric: str, n_samples: int | None, random_state,
+                     show_progress=None):
+    """Mean and std of each document's similarities to the other documents (or a sample)."""
+    n = Cp.shape[0]
+    if n_samples is None and metric != "euclidean":
+        return _closed_form_stats(Cp)
+    if n_samples is None:
+        n_samples = n if n <= 10_000 else 10_000
+    n_samples = V.check_positive_int(n_samples, "n_samples", minimum=2)
+    if n_samples >= n:
+        ref = np.arange(n)
+    else:
+        ref = np.sort(V.check_random_state(random_state).choice(n, n_samples, replace=False))
+    R = Cp[ref]
+    r_sq = np.einsum("ij,ij->i", R, R) if metric == "euclidean" else None
+    in_ref = np.full(n, -1, dtype=np.int64)
+    in_ref[ref] = np.arange(ref.size)
+    mu = np.empty(n)
+    sd = np.empty(n)
+    step = block_rows(n, ref.size)
+    with progress_bar(n, desc="mutual proximity: score distributions", show=show_progress,
+                      expected_seconds=n * ref.size * Cp.shape[1] / 2e10) as bar:
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            S = similarity(Cp[start:stop], R, metric, r_sq).astype(np.float64)
+            rows = np.arange(stop - start)
+            own = in_ref[start:stop]
+            has = own >= 0  # a document is not compared with itself
+            self_s = np.zeros(stop - start)
+            self_s[has] = S[rows[has], own[has]]
+            counts = ref.size - has
+            m = (S.sum(axis=1) - self_s) / counts
+            ss = ((S - m[:, None]) ** 2).sum(axis=1) - has * (self_s - m) ** 2
+            mu[start:stop], sd[start:stop] = m, np.sqrt(np.maximum(ss, 0) / counts)
+            bar.update(stop - start)
+    return mu, sd
+
+
+def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
+                     n_samples: int | None = None, random_state=0, ids=None):
+    """Mutual proximity (Schnitzer et al. 2012, Gaussian variant): rescale scores so a
+    document counts as close only if the query is also unusually close from its side.
+
+    Parameters
+    ----------
+    queries : array-like (n_q, d) or (d,)
+    corpus : array-like (n, d) or vecdiag.Index
+    k : int
+        Neighbours per query (``len(corpus)`` gives the full ranking).
+    metric : {"cosine", "dot", "euclidean"} or None
+        None: the Index's metric, else cosine.
+    n_samples : int or None
+        Documents each document's score distribution is estimated from. None: all the
+        others, exactly (cosine and dot: in closed form, O(n d²); euclidean: when the
+        corpus has at most 10,000 rows, else a random 10,000).
+    random_state : int, default 0
+        Seed of that sample.
+    ids : sequence or None
+        Document ids to attach (an Index brings its own).
+
+    Returns
+    -------
+    Neighbors
+        Scores are MP in [0, 1] (higher is closer); for euclidean ``1 - MP``, the MP
+        distance (lower is closer).
+
+    Notes
+    -----
+    MP-Gauss with the independence assumption: each item's similarities to the corpus are
+    modelled as a normal distribution ``N(μ, σ²)`` (for the query: over all documents; for
+    a document: over the other documents), and
+    ``MP(q, d) = P(S_q < s) · P(S_d < s) = Φ((s - μ_q)/σ_q) · Φ((s - μ_d)/σ_d)``,
+    where s = s(q, d) (similarity; -distance for euclidean). A hub's μ_d is high, so its
+    scores are discounted. Ranked by the sum of log Φ terms (no underflow, so ranks far
+    outside k stay exact); ties by lower corpus index. σ = 0 (all similarities equal) is
+    floored at 1e-12.
+
+    Examples
+    --------
+    >>> corpus = [[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0], [0.7, 0.7]]
+    >>> mutual_proximity([[0.9, 0.4]], corpus, k=3).indices.tolist()
+    [[1, 0, 4]]
+    """
+    from scipy.special import log_ndtr
+
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    Q, _ = check_queries(queries, C)
+    k = V.check_k(k, C.shape[0])
+    if C.shape[0] < 3:
+        raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
+                         f"distributions, the corpus has {C.shape[0]}")
+    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    key = ("vecdiag.fixes.mp_stats", metric, n_samples, random_state)
+    if index is not None and key in index.cache:
+        mu_d, sd_d = index.cache[key]
+    else:
+        mu_d, sd_d = _reference_stats(Cp, metric, n_samples, random_state)
+        if index is not None and isinstance(random_state, (int, type(None))):
+            index.cache[key] = (mu_d, sd_d)
+    sd_d = np.maximum(sd_d, 1e-12)
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    step = block_rows(Q.shape[0], C.shape[0], factor=6)
+    for start in range(0, Q.shape[0], step):
+        stop = min(Q.shape[0], start + step)
+        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+        mu_q = S.mean(axis=1, keepdims=True)
+        sd_q = np.maximum(S.std(axis=1, keepdims=True), 1e-12)
+        keys = log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d)
+        idx, val = top_k(keys, k)
+        indices[start:stop], scores[start:stop] = idx, np.exp(val)
+    if metric == "euclidean":
+        scores = 1.0 - scores
+    return make_neighbors(indices, scores, metric, ids, index)
+
+
+def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None = None,
+        candidates: int | None = None, ids=None):
+    """Maximal marginal relevance (Carbonell & Goldstein 1998): a relevant *and* varied top-k.
+
+    Parameters
+    ----------
+    query : array-like (d,) or (n_q, d)
+        One query (or several, each diversified on its own).
+    corpus : array-like (n, d) or vecdiag.Index
+    k : int
+        Documents selected.
+    lambda_ : float in [0, 1], default 0.7
+        Weight of relevance against novelty. 1 reproduces the plain ranking; 0 ignores
+        the query after the first pick.
+    metric : {"cosine", "dot", "euclidean"} or None
+        Similarity for both query-document and document-document terms (euclidean:
+        -distance). None: the Index's metric, else cosine.
+    candidates : int or None
+        Pick from the ``candidates`` most similar documents only (faster); None: all.
+    ids : sequence or None
+        Document ids to attach (an Index brings its own).
+
+    Returns
+    -------
+    Neighbors
+        In selection order; scores are the MMR objective at the moment each document was
+        picked (negated for euclidean, so λ = 1 gives back the distances).
+
+    Notes
+    -----
+    Greedy: ``next = argmax_{d ∉ S} [λ s(q, d) - (1 - λ) max_{t ∈ S} s(d, t)]``; with S
+    empty the second term is 0. Ties break by lower corpus index. Cost: k passes over
+    the candidates.
+
+    Examples
+    --------
+    >>> corpus = [[1.0, 0.0], [0.99, 0.14], [0.6, 0.8]]
+    >>> mmr([1.0, 0.1], corpus, k=2, lambda_=1.0).indices.tolist()
+    [[1, 0]]
+    >>> mmr([1.0, 0.1], corpus, k=2, lambda_=0.3).indices.tolist()
+    [[1, 2]]
+    """
+    from ..neighbors import knn
+
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    Q, _ = check_queries(query, C, name="query")
+    k = V.check_k(k, C.shape[0])
+    if isinstance(lambda_, bool) or not isinstance(lambda_, (int, float)) or not 0 <= lambda_ <= 1:
+        raise ValueError(f"lambda_ must be a number between 0 and 1, got {lambda_!r}")
+    if candidates is not None:
+        candidates = V.check_k(candidates, C.shape[0], name="candidates")
+        if candidates < k:
+            raise ValueError(f"candidates={candidates} is smaller than k={k}; use candidates >= k")
+    Cp = prepare(C, metric, "corpus")
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    # relevance from the exact search itself, so that lambda_ = 1 is that ranking, ties included
+    base = knn(Q, C, C.shape[0] if candidates is None else candidates, metric=metric)
+    sign = -1.0 if metric == "euclidean" else 1.0
+    for row in range(Q.shape[0]):
+        pool = np.sort(base.indices[row])
+        rel = np.empty(C.shape[0])
+        rel[base.indices[row]] = sign * base.scores[row]
+        rel_pool = rel[pool]
+        redundancy = np.zeros(pool.size)
+        taken = np.zeros(pool.size, dtype=bool)
+        P = Cp[pool]
+        p_sq = None if c_sq is None else c_sq[pool]
+        for j in range(k):
+            objective = lambda_ * rel_pool - (1 - lambda_) * redundancy
+            objective[taken] = -np.inf
+            best = int(np.argmax(objective))  # first maximum: lowest corpus index
+            indices[row, j], scores[row, j] = pool[best], objective[best]
+            taken[best] = True
+            sim_best = similarity(P[best:best + 1], P, metric, p_sq)[0]
+            redundancy = sim_best if j == 0 else np.maximum(redundancy, sim_best)
+    if metric == "euclidean":
+        scores = -scores
+    return make_neighbors(indices, scores, metric, ids, index)
+
+
+def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
+    """Groups (size >= 2) of documents linked by cosine >= threshold, cached per Index.
+
+    The groups of :func:`vecdiag.near_duplicates` (connected components of the
+    "cosine >= threshold" graph; exact copies always grouped), each as a sorted index
+    array, ordered by each group's first index.
+
+    Examples
+    --------
+    >>> duplicate_groups([[1, 0], [0, 1], [1, 0.001], [1, 0]])
+    [array([0, 2, 3])]
+    """
+    from ..diagnostics import near_duplicates
+
+    C, _, _, index = resolve_corpus(corpus, "cosine")
+    key = ("vecdiag.fixes.duplicate_groups", float(threshold))
+    if index is not None and key in index.cache:
+        return index.cache[key]
+    groups = sorted((np.asarray(sorted(g), dtype=np.int64)
+                     for g in near_duplicates(C, threshold=threshold)), key=lambda g: g[0])
+    if index is not None:
+        index.cache[key] = groups
+    return groups
+
+
+def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
+                metric: str | None = None, ids=None):
+    """Rank as usual, but each group of near-duplicates takes one place.
+
+    Parameters
+    ----------
+    queries : array-like (n_q, d) or (d,)
+    corpus : array-like (n, d) or vecdiag.Index
+    k : int
+        Neighbours per query.
+    threshold : float, default 0.98
+        Cosine at or above which two documents count as copies (see
+        :func:`duplicate_groups`; always cosine, whatever the search metric).
+    metric : {"cosine", "dot", "euclidean"} or None
+    ids : sequence or None
+
+    Returns
+    -------
+    Neighbors
+        The best-ranked member of every group keeps its place and score; the other
+        members are moved below every kept document (in their original order) with score
+        ``-inf`` (``+inf`` for euclidean distances).
+
+    Examples
+    --------
+    >>> corpus = [[1.0, 0.0], [1.0, 0.0005], [0.8, 0.6]]
+    >>> deduplicate([[1.0, 0.1]], corpus, k=3).indices.tolist()
+    [[1, 2, 0]]
+    """
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    Q, _ = check_queries(queries, C)
+    k = V.check_k(k, C.shape[0])
+    groups = duplicate_groups(index if index is not None else C, threshold=threshold)
+    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    step = block_rows(Q.shape[0], C.shape[0])
+    for start in range(0, Q.shape[0], step):
+        stop = min(Q.shape[0], start + step)
+        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+        demoted = np.zeros(S.shape, dtype=bool)
+        for g in groups:  # keep the best member (first maximum: lowest index) per query
+            best = g[np.argmax(S[:, g], axis=1)]
+            demoted[:, g] = True
+            demoted[np.arange(S.shape[0]), best] = False
+        keys = np.where(demoted, -np.inf, S)
+        idx, val = top_k(keys, k)
+        tail = np.isneginf(val)
+        if tail.any():  # order the demoted copies among themselves by their own score
+            for r in np.flatnonzero(tail.any(axis=1)):
+                cand = np.flatnonzero(demoted[r])
+                order = cand[np.lexsort((cand, -S[r, cand]))]
+                n_keep = int((~tail[r]).sum())
+                idx[r, n_keep:] = order[:k - n_keep]
+        indices[start:stop], scores[start:stop] = idx, val
+    if metric == "euclidean":
+        scores = -scores
+    return make_neighbors(indices, scores, metric, ids, index)

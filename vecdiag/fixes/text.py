@@ -1,0 +1,125 @@
+"""Text fixes: re-embed with the model's instructions, or in chunks.
+
+Both need an embedder: any object with ``encode(texts, kind="query" | "document")``
+returning one row per text (``vecdiag.embedders.SentenceTransformerEmbedder`` is one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from ._common import make_neighbors, prepare, similarity, top_k
+
+__all__ = ["add_prefix", "chunk_documents", "chunk_text"]
+
+
+def _encode(embedder, texts, kind: str) -> np.ndarray:
+    try:
+        out = embedder.encode(list(texts), kind=kind)
+    except TypeError:  # a plain encoder without the kind argument
+        out = embedder.encode(list(texts))
+    return V.as_matrix(out, f"embedder output ({kind}s)")
+
+
+def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosine",
+               ids=None, query_prefix: str | None = None, document_prefix: str | None = None):
+    """Re-embed queries and documents with the model's query/passage instructions, search.
+
+    The prefixes come from the arguments (prepended here) or, when both are None, from
+    the embedder's own ``query_prefix`` / ``document_prefix`` (it adds them itself when
+    asked for ``kind="query"`` / ``"document"``). E5 models, for instance, expect
+    ``"query: "`` and ``"passage: "``.
+
+    Returns
+    -------
+    Neighbors
+        Exact search of the re-embedded queries against the re-embedded documents.
+    """
+    from ..neighbors import knn
+
+    own = (getattr(embedder, "query_prefix", "") or "", getattr(embedder, "document_prefix", "") or "")
+    if query_prefix is None and document_prefix is None:
+        if not any(own):
+            raise ValueError("add_prefix needs query_prefix= and/or document_prefix= (e.g. "
+                             "'query: ' and 'passage: ' for E5 models), or an embedder "
+                             "configured with them")
+        qt, dt = list(query_texts), list(texts)
+    else:
+        if any(own):
+            raise ValueError("the embedder already adds its own prefixes; pass either the "
+                             "prefixes or an embedder configured with them, not both")
+        qt = [(query_prefix or "") + t for t in query_texts]
+        dt = [(document_prefix or "") + t for t in texts]
+    Qn, Cn = _encode(embedder, qt, "query"), _encode(embedder, dt, "document")
+    found = knn(Qn, Cn, V.check_k(k, Cn.shape[0]), metric=metric)
+    ids = V.check_ids(ids, Cn.shape[0])
+    return make_neighbors(found.indices, found.scores, metric, ids, None)
+
+
+def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
+    """Split a text into windows of ``chunk_words`` words, consecutive windows sharing
+    ``overlap`` words; a text no longer than one window is returned whole.
+
+    Examples
+    --------
+    >>> chunk_text("a b c d e", 2, 1)
+    ['a b', 'b c', 'c d', 'd e']
+    >>> chunk_text("a b", 5)
+    ['a b']
+    """
+    words = str(text).split()
+    if len(words) <= chunk_words:
+        return [str(text)]
+    stride = chunk_words - overlap
+    starts = range(0, max(len(words) - overlap, 1), stride)
+    return [" ".join(words[s:s + chunk_words]) for s in starts if words[s:s + chunk_words]]
+
+
+def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: str = "cosine",
+                    ids=None, chunk_words: int | None = None, overlap: int | None = None):
+    """Score each long document by its best-matching chunk (MaxP) instead of one
+    truncated vector.
+
+    Documents of at most ``chunk_words`` words keep their given vectors; longer ones are
+    split (:func:`chunk_text`), each chunk embedded as a document, and the document's
+    score for a query is its best chunk's score (the lowest distance for euclidean).
+    ``chunk_words`` defaults to 60% of the embedder's ``max_tokens`` (a word is about
+    1.3 tokens), else 128; ``overlap`` to a quarter of it.
+    """
+    C = V.as_matrix(corpus, "corpus")
+    Q = V.as_matrix(queries, "queries")
+    texts = list(texts)
+    if len(texts) != C.shape[0]:
+        raise ValueError(f"texts has {len(texts)} entries but the corpus has {C.shape[0]} rows")
+    if chunk_words is None:
+        limit = getattr(embedder, "max_tokens", None)
+        chunk_words = max(8, int(0.6 * limit)) if isinstance(limit, int) else 128
+    chunk_words = V.check_positive_int(chunk_words, "chunk_words", minimum=2)
+    overlap = chunk_words // 4 if overlap is None else V.check_positive_int(overlap, "overlap", minimum=0)
+    if overlap >= chunk_words:
+        raise ValueError(f"overlap={overlap} must be smaller than chunk_words={chunk_words}")
+    k = V.check_k(k, C.shape[0])
+    owners, pieces = [], []
+    for i, t in enumerate(texts):
+        parts = chunk_text(t, chunk_words, overlap)
+        if len(parts) > 1:
+            owners.extend([i] * len(parts))
+            pieces.extend(parts)
+    sim_metric = metric
+    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    S = similarity(Qp, Cp, sim_metric).astype(np.float64)
+    if pieces:
+        chunk_vecs = prepare(_encode(embedder, pieces, "document"), metric, "chunks")
+        V.check_same_dim(chunk_vecs, "chunk embeddings", C, "corpus")
+        chunk_s = similarity(Qp, chunk_vecs, sim_metric)
+        owners = np.asarray(owners)
+        long_docs = np.unique(owners)
+        S[:, long_docs] = -np.inf
+        for j, o in enumerate(owners):
+            np.maximum(S[:, o], chunk_s[:, j], out=S[:, o])
+    indices, scores = top_k(S, k)
+    if metric == "euclidean":
+        scores = -scores
+    ids = V.check_ids(ids, C.shape[0])
+    return make_neighbors(indices, scores, metric, ids, None)

@@ -1,0 +1,322 @@
+"""Vector fixes as scikit-learn transformers: Center, Normalize, Whiten, AllButTheTop.
+
+Each one is fitted on the corpus only and then applied, unchanged, to the queries:
+
+>>> from vecdiag.fixes import Center
+>>> fix = Center().fit(corpus)                                      # doctest: +SKIP
+>>> corpus_fixed, queries_fixed = fix.transform(corpus), fix.transform(queries)  # doctest: +SKIP
+
+They follow the scikit-learn estimator contract (``check_estimator`` passes; see
+``tests/test_fixes.py``), so they compose in a :class:`sklearn.pipeline.Pipeline`.
+Input checking: these classes use scikit-learn's own ``validate_data`` (the contract an
+sklearn estimator must honour: its messages, ``n_features_in_``, sparse and complex input
+refused) with vecdiag's dtype policy on top (float32 stays float32, everything else
+becomes float64) and vecdiag's zero-row message when ``normalize_first`` needs a direction.
+
+``normalize_first=True`` (the default) unit-normalises every row before anything else.
+Under the cosine metric that is what you want: queries and documents often differ in
+length, and centring raw vectors moves short ones much more than long ones (measured on
+LSA vectors of a medical collection: nDCG@10 .62 -> .25 centring raw vectors, .60 when
+normalising first). Pass ``normalize_first=False`` for dot-product or euclidean search
+where the lengths carry meaning.
+
+This module imports scikit-learn at import time; ``import vecdiag`` does not import it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin,
+                          OneToOneFeatureMixin, TransformerMixin)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .. import _validate as V
+from ..linalg import row_norms
+
+__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove"]
+
+
+def _check(estimator, X, *, reset: bool) -> np.ndarray:
+    """sklearn's validation (sets/checks ``n_features_in_``), vecdiag's dtype policy."""
+    return validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
+                         ensure_all_finite=True, copy=False)
+
+
+def _unit_rows(X: np.ndarray, zero: str, name: str = "X") -> np.ndarray:
+    """Rows divided by their length; zero rows refused (they have no direction) unless
+    ``zero="ignore"``, which leaves them at 0."""
+    norms = row_norms(X)
+    mask = V.zero_rows(norms, name, zero)
+    return X / np.where(mask, 1, norms)[:, None]
+
+
+def _prepare(est, X: np.ndarray) -> np.ndarray:
+    return _unit_rows(X, est.zero) if est.normalize_first else X
+
+
+def _principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-decomposition of the covariance of centred rows, largest variance first.
+
+    Returns ``(variances, axes)``: the top ``n_axes`` (all when None) axes as rows, each
+    signed so that its largest-magnitude entry is positive (a deterministic choice: an
+    eigenvector's sign is arbitrary). Only the requested eigenpairs are computed.
+    """
+    from scipy.linalg import eigh
+
+    n, d = Xc.shape
+    cov = (Xc.T @ Xc) / max(n - 1, 1)
+    m = d if n_axes is None else n_axes
+    values, vectors = eigh(cov, subset_by_index=[d - m, d - 1], check_finite=False)
+    values = np.clip(values[::-1], 0, None)
+    axes = vectors[:, ::-1].T
+    signs = np.sign(axes[np.arange(axes.shape[0]), np.abs(axes).argmax(axis=1)])
+    signs[signs == 0] = 1
+    return values, axes * signs[:, None]
+
+
+class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Subtract the corpus mean vector (after unit-normalising, by default).
+
+    Parameters
+    ----------
+    normalize_first : bool, default True
+        Unit-normalise rows before fitting and before transforming (for cosine search).
+    zero : {"raise", "ignore"}, default "raise"
+        What normalising does with an all-zero row: refuse it (it has no direction), or
+        leave it at 0 (as scikit-learn's ``Normalizer`` does).
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+        Mean of the (normalised) training rows.
+    n_features_in_ : int
+
+    Notes
+    -----
+    ``transform(X) = u(X) - mean_`` with ``u`` the row normalisation (identity when
+    ``normalize_first=False``). Removes the direction every embedding shares, the
+    commonest cause of anisotropy (all cosines squeezed into a narrow band). A row equal
+    to the mean becomes the zero vector, whose cosine is undefined.
+
+    Examples
+    --------
+    >>> Center(normalize_first=False).fit_transform([[1.0, 2.0], [3.0, 4.0]])
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    """
+
+    def __init__(self, normalize_first: bool = True, *, zero: str = "raise"):
+        self.normalize_first = normalize_first
+        self.zero = zero
+
+    def fit(self, X, y=None):
+        X = _prepare(self, _check(self, X, reset=True))
+        self.mean_ = X.mean(axis=0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = _prepare(self, _check(self, X, reset=False))
+        return X - self.mean_.astype(X.dtype, copy=False)
+
+
+class Normalize(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Scale every row to unit length: dot product becomes cosine.
+
+    Parameters
+    ----------
+    zero : {"raise", "ignore"}, default "raise"
+        What normalising does with an all-zero row: refuse it (it has no direction), or
+        leave it at 0 (as scikit-learn's ``Normalizer`` does).
+
+    Notes
+    -----
+    ``transform(x) = x / ||x||``. Stateless (``fit`` only records the dimension). Zero
+    rows have no direction and raise a ValueError naming them.
+
+    Examples
+    --------
+    >>> Normalize().fit_transform([[3.0, 4.0]])
+    array([[0.6, 0.8]])
+    """
+
+    normalize_first = True  # read by the shared helper: Normalize always normalises
+
+    def __init__(self, *, zero: str = "raise"):
+        self.zero = zero
+
+    def fit(self, X, y=None):
+        _check(self, X, reset=True)
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        return _unit_rows(_check(self, X, reset=False), self.zero)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
+
+class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Whitening: centre, rotate to the principal axes, scale each to unit variance.
+
+    Parameters
+    ----------
+    n_components : int or None, default None
+        Keep the top ``n_components`` principal directions (the dimensionality reduction
+        of BERT-whitening, Su et al. 2021). None keeps all ``n_features``.
+    regularization : float, default 1e-6
+        Added to every variance, relative to the mean variance: the regularised
+        covariance ``C + regularization * (trace(C) / d) * I``. Keeps directions with
+        (near-)zero variance from being blown up to noise.
+    normalize_first : bool, default True
+        Unit-normalise rows first (for cosine search).
+    zero : {"raise", "ignore"}, default "raise"
+        What normalising does with an all-zero row: refuse it (it has no direction), or
+        leave it at 0 (as scikit-learn's ``Normalizer`` does).
+
+    Attributes
+    ----------
+    mean_ : ndarray (n_features,)
+    components_ : ndarray (n_components, n_features)
+        Principal axes, largest variance first, one per row.
+    explained_variance_ : ndarray (n_components,)
+        Variance along each axis (before regularisation).
+    scale_ : ndarray (n_components,)
+        ``sqrt(explained_variance_ + regularization * mean variance)``.
+
+    Notes
+    -----
+    ``transform(X) = (u(X) - mean_) @ components_.T / scale_``. On the training rows the
+    covariance of the output is ``diag(λ_i / (λ_i + ε))`` — the identity up to the
+    regulariser, exactly the identity on directions whose variance dwarfs ε. Directions
+    with zero variance (more dimensions than rows, or collinear data) map to 0. The
+    whitened vectors are searched with the same metric as before.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(500, 3)) * [1.0, 5.0, 0.2]
+    >>> Z = Whiten(normalize_first=False).fit_transform(X)
+    >>> np.round(np.cov(Z, rowvar=False), 3) + 0.0  # + 0.0 turns -0. into 0.
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
+    """
+
+    def __init__(self, n_components: int | None = None, *, regularization: float = 1e-6,
+                 normalize_first: bool = True, zero: str = "raise"):
+        self.n_components = n_components
+        self.regularization = regularization
+        self.normalize_first = normalize_first
+        self.zero = zero
+
+    def fit(self, X, y=None):
+        X = _prepare(self, _check(self, X, reset=True))
+        d = X.shape[1]
+        m = d if self.n_components is None else V.check_positive_int(
+            self.n_components, "n_components")
+        if m > d:
+            raise ValueError(f"n_components={m} is larger than the dimension ({d}); "
+                             f"use n_components <= {d} or None")
+        if not (isinstance(self.regularization, (int, float)) and self.regularization >= 0):
+            raise ValueError(f"regularization must be a number >= 0, got {self.regularization!r}")
+        self.mean_ = X.mean(axis=0)
+        Xc = (X - self.mean_).astype(np.float64)
+        total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
+        values, axes = _principal_axes(Xc, m)
+        eps = self.regularization * (total / d)
+        if eps == 0:
+            eps = np.finfo(np.float64).tiny
+        self.components_ = axes
+        self.explained_variance_ = values
+        self.scale_ = np.sqrt(values + eps)
+        self._n_features_out = m
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = _prepare(self, _check(self, X, reset=False))
+        dt = X.dtype
+        W = (self.components_.T / self.scale_).astype(dt, copy=False)
+        return (X - self.mean_.astype(dt, copy=False)) @ W
+
+
+def default_n_remove(d: int) -> int:
+    """All-but-the-top's default D: ``d / 100`` rounded half up, at least 1.
+
+    Examples
+    --------
+    >>> [default_n_remove(d) for d in (50, 300, 384, 768, 1024)]
+    [1, 3, 4, 8, 10]
+    """
+    return max(1, int(d / 100 + 0.5))
+
+
+class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """All-but-the-top (Mu & Viswanath 2018): centre, then remove the top D principal directions.
+
+    Parameters
+    ----------
+    n_remove : int or None, default None
+        D, the number of dominant directions removed. None: d / 100 rounded, at least 1
+        (:func:`default_n_remove`), the paper's rule of thumb (d = dimension).
+    normalize_first : bool, default True
+        Unit-normalise rows first (for cosine search).
+    zero : {"raise", "ignore"}, default "raise"
+        What normalising does with an all-zero row: refuse it (it has no direction), or
+        leave it at 0 (as scikit-learn's ``Normalizer`` does).
+
+    Attributes
+    ----------
+    mean_ : ndarray (n_features,)
+    components_ : ndarray (n_remove_, n_features)
+        The removed principal directions, one unit vector per row.
+    n_remove_ : int
+        The D actually used.
+
+    Notes
+    -----
+    ``x̃ = (u(x) - μ) - Σ_{i ≤ D} (u_i · (u(x) - μ)) u_i``. The output has zero mean on
+    the training rows and is orthogonal to every removed direction ``u_i``, which carry
+    the frequency-like common components that dominate raw cosines. Needs ``D < d``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> fix = AllButTheTop(n_remove=1, normalize_first=False).fit(X)
+    >>> bool(np.allclose(fix.transform(X) @ fix.components_.T, 0))
+    True
+    """
+
+    def __init__(self, n_remove: int | None = None, *, normalize_first: bool = True,
+                 zero: str = "raise"):
+        self.n_remove = n_remove
+        self.normalize_first = normalize_first
+        self.zero = zero
+
+    def fit(self, X, y=None):
+        X = _prepare(self, _check(self, X, reset=True))
+        d = X.shape[1]
+        D = default_n_remove(d) if self.n_remove is None else V.check_positive_int(
+            self.n_remove, "n_remove")
+        if D >= d:
+            raise ValueError(f"n_remove={D} must be smaller than the dimension (n_features={d}); "
+                             "removing every direction leaves nothing")
+        self.mean_ = X.mean(axis=0)
+        _, axes = _principal_axes((X - self.mean_).astype(np.float64), D)
+        self.components_ = axes
+        self.n_remove_ = D
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = _prepare(self, _check(self, X, reset=False))
+        dt = X.dtype
+        U = self.components_.astype(dt, copy=False)
+        Xc = X - self.mean_.astype(dt, copy=False)
+        return Xc - (Xc @ U.T) @ U

@@ -1,0 +1,92 @@
+"""Lexical retrieval: BM25 through the ``bm25s`` package (extra ``lexical``).
+
+>>> run = bm25(["cat"], ["a cat sat", "a dog ran"], k=2)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate as V
+from ._optional import require
+
+__all__ = ["bm25"]
+
+
+def _texts(x, name: str) -> list[str]:
+    if isinstance(x, str):
+        raise TypeError(f"{name} must be a list of texts, not a single string; wrap it: [{name}]")
+    out = list(x)
+    bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"{name} must hold strings; {V.format_rows(bad)} are not "
+                        f"(first is {type(out[bad[0]]).__name__})")
+    return out
+
+
+def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=None,
+         k1: float = 1.5, b: float = 0.75, method: str = "lucene",
+         stopwords: str | list | None = "en", stemmer=None, show_progress: bool = False) -> dict:
+    """Rank the corpus for every query with BM25 (Robertson et al.), via ``bm25s``.
+
+    Parameters
+    ----------
+    query_texts, corpus_texts : sequence of str
+    k : int, default 100
+        Documents kept per query (all of them when the corpus is smaller).
+    query_ids, doc_ids : sequence or None
+        Ids for the run (default: positions 0, 1, ...). doc_ids must be unique.
+    k1, b : float
+        BM25 term-frequency saturation and length normalisation.
+    method : str, default "lucene"
+        bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+").
+    stopwords : "en", list of str or None
+        Words dropped by the tokenizer (lower-cased, words of 2+ word characters).
+    stemmer : callable or None
+        E.g. ``Stemmer.Stemmer("english").stemWords`` from PyStemmer.
+
+    Returns
+    -------
+    dict
+        ``{query_id: {doc_id: score}}``, best first. Documents sharing no term with the
+        query (score 0) are left out, so a query may have fewer than k documents (none
+        when every one of its words is unknown or a stopword).
+
+    Notes
+    -----
+    Lucene's BM25: ``score(q, d) = Σ_{t ∈ q} idf(t) · tf / (tf + k1 (1 - b + b |d| / avgdl))``
+    with ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))``, where tf is the term's count
+    in d, df the number of documents containing it, N the corpus size. Ties break by
+    lower corpus position.
+
+    Examples
+    --------
+    >>> run = bm25(["cat"], ["a cat sat", "a dog ran", "cat cat"], k=3, stopwords=None)
+    >>> list(run[0])
+    [2, 0]
+    """
+    bm25s = require("bm25s", "BM25")
+    queries = _texts(query_texts, "query_texts")
+    docs = _texts(corpus_texts, "corpus_texts")
+    if not docs:
+        raise ValueError("corpus_texts is empty; pass at least one document")
+    k = min(V.check_positive_int(k, "k"), len(docs))
+    qids = list(range(len(queries))) if query_ids is None else list(query_ids)
+    if len(qids) != len(queries):
+        raise ValueError(f"query_ids has {len(qids)} entries for {len(queries)} query_texts")
+    dids = np.arange(len(docs)) if doc_ids is None else V.check_ids(doc_ids, len(docs), "doc_ids")
+    corpus_tokens = bm25s.tokenize(docs, stopwords=stopwords, stemmer=stemmer,
+                                   show_progress=show_progress)
+    retriever = bm25s.BM25(k1=k1, b=b, method=method)
+    retriever.index(corpus_tokens, show_progress=show_progress)
+    query_tokens = bm25s.tokenize(queries, stopwords=stopwords, stemmer=stemmer,
+                                  return_ids=False, show_progress=show_progress)
+    run = {}
+    for qid, tokens in zip(qids, query_tokens):
+        scores = np.asarray(retriever.get_scores(tokens), dtype=np.float64) if tokens \
+            else np.zeros(len(docs))
+        order = np.lexsort((np.arange(scores.size), -scores))[:k]
+        order = order[scores[order] > 0]
+        run[qid] = {dids[i].item() if hasattr(dids[i], "item") else dids[i]: float(scores[i])
+                    for i in order}
+    return run

@@ -1,0 +1,223 @@
+"""Public entry points of exact search: :func:`knn` and :class:`Index`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from .engine import DEFAULT_BUDGET, Rows, search
+from .result import Neighbors
+
+__all__ = ["knn", "Index"]
+
+BACKENDS = ("numpy", "faiss")
+_MIN_BUDGET = 2**20
+
+
+def _check_options(backend, batch_size, memory_budget, show_progress):
+    V.check_choice(backend, "backend", BACKENDS)
+    if backend == "faiss":
+        from .faiss_backend import faiss_module
+
+        faiss_module()
+    if batch_size is not None:
+        batch_size = V.check_positive_int(batch_size, "batch_size")
+    memory_budget = V.check_positive_int(memory_budget, "memory_budget")
+    if memory_budget < _MIN_BUDGET:
+        raise ValueError(f"memory_budget is in bytes and must be at least {_MIN_BUDGET} "
+                         f"(1 MiB), got {memory_budget}; e.g. memory_budget=256 * 2**20")
+    if show_progress not in (None, True, False):
+        raise TypeError(f"show_progress must be True, False or None (automatic), "
+                        f"got {show_progress!r}")
+    return batch_size, memory_budget
+
+
+def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: bool = False,
+        backend: str = "numpy", batch_size: int | None = None,
+        memory_budget: int = DEFAULT_BUDGET, show_progress: bool | None = None) -> Neighbors:
+    """Exact k nearest neighbours of each query in the corpus.
+
+    Parameters
+    ----------
+    queries : array-like, (n_queries, d)
+        May be empty (0 rows): the result then has 0 rows.
+    corpus : array-like, (n, d)
+        Any real dtype, C or F order, or an ``np.memmap`` larger than RAM (read in chunks,
+        never copied whole).
+    k : int
+        Neighbours per query, ``1 <= k <= n`` (``n - 1`` with ``exclude_self``).
+    metric : {"cosine", "dot", "euclidean"}
+        cosine and dot are similarities (sorted descending), euclidean is a distance
+        (sorted ascending).
+    exclude_self : bool
+        Queries are the corpus itself (query i is corpus row i): skip each item's own row.
+        Exact duplicates of the item at other rows are still found.
+    backend : {"numpy", "faiss"}
+        Who computes the candidate scores. Both give the same result (same refine, same
+        tie rule). "faiss" needs ``pip install "vecdiag[faiss]"``.
+    batch_size : int, optional
+        Queries per block; automatic (256, or fewer to fit ``memory_budget``) when None.
+    memory_budget : int
+        Bytes of working memory for one block of scores (default 256 MiB). The
+        (n_queries × n) score matrix is never held whole.
+    show_progress : bool, optional
+        Force the progress bar on or off; None shows it when the work looks long.
+
+    Returns
+    -------
+    Neighbors
+        ``indices`` (n_queries, k) int64 and ``scores`` (float32 for float32 inputs).
+
+    Raises
+    ------
+    ValueError
+        k out of range, dimension mismatch, NaN/inf rows, zero rows under cosine,
+        ``exclude_self`` with queries that are not the corpus.
+    ImportError
+        ``backend="faiss"`` without faiss installed.
+
+    Notes
+    -----
+    cosine: ``q·c / (‖q‖ ‖c‖)``, from unit rows (normalised once), clipped to [-1, 1];
+    zero vectors have no direction and are refused. dot: ``q·c``. euclidean:
+    ``‖q − c‖``; candidates are ranked by the expanded form ``2 q·c − ‖c‖²`` (one matrix
+    product), and the reported distances are recomputed from the differences, so
+    identical vectors are exactly 0.0 apart and no distance is negative.
+
+    Ties: equal scores are ordered by lower corpus index. Scores equal in exact
+    arithmetic can differ in the last bit in floating point (e.g. parallel vectors of
+    different lengths under cosine); the rule applies to the computed scores, which are
+    the same in every backend (see :mod:`vecdiag.neighbors.engine`).
+
+    Examples
+    --------
+    >>> res = knn([[1, 0]], [[1, 0.1], [0, 1], [1, 0]], k=2)
+    >>> res.indices.tolist()
+    [[2, 0]]
+    >>> knn([[0, 0]], [[3, 4], [0, 0], [0, 0]], k=2, metric="euclidean").scores.tolist()
+    [[0.0, 0.0]]
+    """
+    V.check_metric(metric)
+    batch_size, memory_budget = _check_options(backend, batch_size, memory_budget,
+                                               show_progress)
+    corpus = V.as_matrix(corpus, "corpus")
+    queries = V.as_matrix(queries, "queries", allow_empty=True)
+    V.check_same_dim(queries, "queries", corpus, "corpus")
+    k = V.check_k(k, corpus.shape[0], exclude_self=exclude_self)
+    if exclude_self and queries.shape[0] != corpus.shape[0]:
+        raise ValueError("exclude_self=True needs queries to be the corpus itself, row for "
+                         f"row ({queries.shape[0]} queries vs {corpus.shape[0]} corpus rows); "
+                         "pass the corpus as queries, or use Index(corpus).knn_graph(k)")
+    dtype = np.result_type(queries.dtype, corpus.dtype)
+    C = Rows(corpus, metric, "corpus", dtype=dtype)
+    same = exclude_self and queries is corpus
+    Q = C if same else Rows(queries, metric, "queries", dtype=dtype)
+    idx, sc = search(Q, C, k, exclude_self=exclude_self, backend=backend,
+                     batch_size=batch_size, budget=memory_budget, show_progress=show_progress)
+    return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
+
+
+class Index:
+    """A corpus ready for search: vectors (unit rows prepared once for cosine), ids, texts.
+
+    Parameters
+    ----------
+    corpus : array-like, (n, d)
+        The vectors; a memmap is kept as is (normalised block by block when searched).
+    ids : sequence, optional
+        One unique id per row; results then carry ``ids``.
+    texts : sequence of str, optional
+        One text per row, shown by the results.
+    metric, backend, memory_budget : see :func:`knn`.
+
+    Attributes
+    ----------
+    vectors : ndarray
+        The checked corpus (not a copy when it was already float32/float64).
+    ids, texts : ndarray of object or None
+    metric, backend : str
+    cache : dict
+        Corpus-wide statistics computed once by other modules (e.g. k-occurrence).
+
+    Examples
+    --------
+    >>> index = Index([[1, 0], [0, 1], [1, 1]], ids=["x", "y", "xy"])
+    >>> index.search([[1, 0.2]], k=2).ids.tolist()
+    [['x', 'xy']]
+    >>> index.knn_graph(k=1).indices.ravel().tolist()
+    [2, 2, 0]
+    """
+
+    def __init__(self, corpus, *, ids=None, texts=None, metric: str = "cosine",
+                 backend: str = "numpy", memory_budget: int = DEFAULT_BUDGET):
+        self.metric = V.check_metric(metric)
+        _, self.memory_budget = _check_options(backend, None, memory_budget, None)
+        self.backend = backend
+        self.vectors = V.as_matrix(corpus, "corpus")
+        self.ids = V.check_ids(ids, self.vectors.shape[0], "ids")
+        self.texts = _check_texts(texts, self.vectors.shape[0])
+        self._rows = Rows(self.vectors, metric, "corpus")
+        # unit rows for cosine (None for a memmap, normalised per block); used by others
+        self._prepared = self._rows.data
+        self._faiss = None
+        self.cache: dict = {}
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+    def __repr__(self) -> str:
+        n, d = self.vectors.shape
+        return (f"Index(n={n}, dim={d}, metric={self.metric!r}, backend={self.backend!r}, "
+                f"ids={'yes' if self.ids is not None else 'no'}, "
+                f"texts={'yes' if self.texts is not None else 'no'})")
+
+    def _faiss_index(self):
+        if self.backend == "faiss" and self._faiss is None:
+            from .faiss_backend import build_index
+
+            self._faiss = build_index(self._rows)
+        return self._faiss
+
+    def _result(self, idx, sc, k) -> Neighbors:
+        return Neighbors(indices=idx, scores=sc, metric=self.metric, k=k,
+                         ids=None if self.ids is None else self.ids[idx], texts=self.texts)
+
+    def search(self, queries, k: int = 10, *, batch_size: int | None = None,
+               show_progress: bool | None = None) -> Neighbors:
+        """Exact k nearest corpus items of each query (see :func:`knn`)."""
+        batch_size, _ = _check_options(self.backend, batch_size, self.memory_budget,
+                                       show_progress)
+        Q = V.as_matrix(queries, "queries", allow_empty=True)
+        V.check_same_dim(Q, "queries", self.vectors, "corpus")
+        k = V.check_k(k, len(self))
+        C = self._rows
+        if Q.dtype != C.dtype:
+            C = Rows(self.vectors, self.metric, "corpus", dtype=np.result_type(Q.dtype, C.dtype))
+        Qr = Rows(Q, self.metric, "queries", dtype=C.dtype)
+        idx, sc = search(Qr, C, k, backend=self.backend, batch_size=batch_size,
+                         budget=self.memory_budget, show_progress=show_progress,
+                         faiss_index=self._faiss_index() if C is self._rows else None)
+        return self._result(idx, sc, k)
+
+    def knn_graph(self, k: int = 10, *, batch_size: int | None = None,
+                  show_progress: bool | None = None) -> Neighbors:
+        """The k nearest neighbours of every corpus item among the others (self excluded)."""
+        batch_size, _ = _check_options(self.backend, batch_size, self.memory_budget,
+                                       show_progress)
+        k = V.check_k(k, len(self), exclude_self=True)
+        idx, sc = search(self._rows, self._rows, k, exclude_self=True, backend=self.backend,
+                         batch_size=batch_size, budget=self.memory_budget,
+                         show_progress=show_progress, faiss_index=self._faiss_index())
+        return self._result(idx, sc, k)
+
+
+def _check_texts(texts, n: int):
+    if texts is None:
+        return None
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be a sequence of strings, one per row, not a single string")
+    arr = np.asarray(list(texts), dtype=object)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"texts has {arr.shape[0] if arr.ndim else 0} entries but the corpus "
+                         f"has {n} rows; pass one text per row")
+    return arr

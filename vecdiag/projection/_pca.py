@@ -1,0 +1,290 @@
+"""Principal component analysis, the fast way: one streamed pass for the covariance, then eigh.
+
+The lesson version (power iteration with deflation, plain Python) is
+:func:`vecdiag.scratch.pca`; both return a :class:`~vecdiag.projection.Projection` and the
+tests check they agree with each other and with scikit-learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from .._progress import progress_bar
+from .result import Projection
+
+__all__ = ["pca"]
+
+SOLVERS = ("auto", "covariance", "gram", "randomized")
+# auto: the d x d covariance up to this dimension, beyond it the n x n Gram matrix when n
+# is at most this, otherwise a randomized range finder.
+_EXACT_LIMIT = 4096
+# Rows per block of the streamed pass: ~8 MB of input, so a block stays in cache while it
+# is centred and multiplied, and a memmap larger than RAM is read in pieces.
+_BLOCK_BYTES = 8 * 2**20
+# Pieces of a memmap in the raw (unshifted) pass.
+_MEMMAP_BLOCK_BYTES = 64 * 2**20
+
+
+def check_pca_input(X, n_components, *, finite: bool = True) -> tuple[np.ndarray, int]:
+    """Validate ``X`` (2-D, finite, at least 2 rows) and ``n_components <= min(n, d)``.
+
+    Shared by :func:`pca` and :func:`vecdiag.scratch.pca`. ``finite=False`` leaves the
+    NaN/inf scan to the caller (see :func:`_covariance_solver`).
+    """
+    X = V.as_matrix(X, "X", finite=finite)
+    n, d = X.shape
+    if n < 2:
+        raise ValueError(f"X has {n} row; PCA needs at least 2 vectors to measure variance "
+                         "between them")
+    n_components = V.check_positive_int(n_components, "n_components")
+    if n_components > min(n, d):
+        raise ValueError(f"n_components={n_components} is larger than min(n_samples, "
+                         f"n_features) = min({n}, {d}) = {min(n, d)}; use "
+                         f"n_components <= {min(n, d)}")
+    return X, n_components
+
+
+def constant_data_error(n: int) -> ValueError:
+    """The error for data without variance (every row the same vector)."""
+    return ValueError(f"X has zero variance: all {n} rows are the same vector, so there is "
+                      "no direction of largest variance and every explained-variance ratio "
+                      "would be 0/0; check that the embeddings were computed (not a "
+                      "placeholder or padding) and pass distinct vectors")
+
+
+def sign_flip(components: np.ndarray) -> np.ndarray:
+    """Make each component's largest absolute loading positive (in place; returned).
+
+    Eigenvectors are defined up to sign; this fixes the sign so results never flip
+    between runs or solvers (the convention of scikit-learn's ``svd_flip`` on components).
+    """
+    rows = np.arange(components.shape[0])
+    top = np.argmax(np.abs(components), axis=1)
+    signs = np.where(components[rows, top] < 0, -1.0, 1.0).astype(components.dtype)
+    components *= signs[:, None]
+    return components
+
+
+def _block_rows(X: np.ndarray) -> int:
+    return max(1, _BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
+
+
+def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (float64) and scatter matrix ``Σ (x - μ)(x - μ)ᵀ`` (float64) in one pass.
+
+    Inputs already checked. Every block ``B`` of rows gives its Gram product ``BᵀB``
+    (NumPy hands it to BLAS syrk, a symmetric rank-k update: half the flops of a general
+    product) and its column sums. With ``m`` the mean of ``x - s`` for a shift ``s``, the
+    exact identity ``Σ (x-μ)(x-μ)ᵀ = Σ (x-s)(x-s)ᵀ - n m mᵀ`` gives the scatter.
+
+    subtle: with ``s = 0`` (the uncentred ``XᵀX - n μμᵀ`` of scikit-learn's
+    covariance_eigh) the subtraction cancels the digits of ``‖μ‖² / variance``: harmless
+    for embeddings (mean about as long as the spread) but every digit is lost for data
+    far from the origin. So when the first rows show a mean longer than the spread,
+    each block is shifted by their mean first (``s ≈ μ``: the correction is tiny).
+    """
+    n, d = X.shape
+    head = X[: min(n, 1024)].astype(np.float64)
+    centre = head.mean(axis=0)
+    spread = float(np.square(head - centre).sum()) / head.shape[0]   # total variance, estimated
+    shifted = bool(centre @ centre > spread) or not X.flags.c_contiguous
+    shift = centre.astype(X.dtype) if shifted else None
+    # Shifted blocks are copies into one reused buffer small enough to stay in cache.
+    # Raw blocks are views: one BLAS call for an in-memory array (each call is a thread
+    # synchronisation), 64 MB pieces for a memmap (read from disk once, in order).
+    if shifted:
+        rows = _block_rows(X)
+    elif isinstance(X, np.memmap):
+        rows = max(_block_rows(X), _MEMMAP_BLOCK_BYTES // (d * X.dtype.itemsize))
+    else:
+        rows = n
+    scatter = np.zeros((d, d))
+    total = np.zeros(d)
+    steps = range(0, n, rows)
+    bar = progress_bar(len(steps), desc="pca: covariance", show=show_progress,
+                       expected_seconds=n * d * d / 2e10)
+    buffer = np.empty((min(rows, n), d), dtype=X.dtype) if shifted else None
+    ones = np.ones(min(rows, n), dtype=X.dtype)
+    with bar:
+        for start in steps:
+            stop = min(n, start + rows)
+            if shifted:
+                block = buffer[: stop - start]
+                np.subtract(X[start:stop], shift, out=block)
+            else:
+                block = X[start:stop]
+            scatter += block.T @ block                  # BLAS syrk: BᵀB of one operand
+            total += ones[: stop - start] @ block        # column sums of the block
+            bar.update()
+    m = total / n
+    scatter -= n * np.outer(m, m)
+    mean = m if shift is None else shift.astype(np.float64) + m
+    return mean, scatter
+
+
+def _top_eigh(C: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``c`` largest eigenvalues (descending) of symmetric ``C`` and their eigenvectors
+    as rows. (LAPACK's divide and conquer on the whole matrix: for d in the hundreds it
+    is far faster than asking for a subset.)"""
+    values, vectors = np.linalg.eigh(C)
+    return values[::-1][:c].copy(), vectors[:, ::-1][:, :c].T.copy()
+
+
+def _complete_basis(components: np.ndarray, good: np.ndarray, rng) -> np.ndarray:
+    """Replace rows where ``good`` is False by unit vectors orthogonal to all others.
+
+    Directions of zero variance are arbitrary; any orthonormal completion is correct.
+    """
+    if good.all():
+        return components
+    d = components.shape[1]
+    kept = components[good]
+    fill = rng.standard_normal((int((~good).sum()), d))
+    fill -= (fill @ kept.T) @ kept
+    q, _ = np.linalg.qr(fill.T)
+    components[~good] = q.T
+    return components
+
+
+def _covariance_solver(X, c, show_progress, rng):
+    n = X.shape[0]
+    with np.errstate(all="ignore"):             # non-finite results are checked below
+        mean, scatter = _scatter(X, show_progress)
+    # X was not scanned for NaN/inf up front: a NaN or inf anywhere in a column makes that
+    # column's diagonal entry of the scatter non-finite, so checking the d x d result is
+    # enough, and saves a full pass over X. Only then is X scanned, to name the rows.
+    if not np.isfinite(scatter).all():
+        V.as_matrix(X, "X")                     # raises: X has rows with NaN or inf
+        # finite input whose squares overflow (|x| > ~1e19 in float32): redo in float64
+        with np.errstate(all="ignore"):
+            mean, scatter = _scatter(X.astype(np.float64), show_progress)
+        if not np.isfinite(scatter).all():
+            raise ValueError(f"X has values so large that their squares overflow even in "
+                             f"float64 (largest |x| = {float(np.abs(X).max()):.3g}); "
+                             "scale the vectors down first")
+    total_var = float(np.trace(scatter)) / (n - 1)
+    values, components = _top_eigh(scatter, c)
+    return mean, np.maximum(values, 0.0) / (n - 1), components, total_var
+
+
+def _gram_solver(X, c, show_progress, rng):
+    """Exact, through the n x n Gram matrix of the centred rows (for d much larger than n)."""
+    n = X.shape[0]
+    mean = X.mean(axis=0, dtype=np.float64)
+    Xc = X.astype(np.float64) - mean
+    values, vectors = _top_eigh(Xc @ Xc.T, c)
+    total_var = float(np.einsum("ij,ij->", Xc, Xc)) / (n - 1)
+    values = np.maximum(values, 0.0)
+    good = values > values[0] * 1e-12 if values[0] > 0 else np.zeros(c, dtype=bool)
+    components = np.zeros((c, X.shape[1]))
+    # right singular vectors: v = Xcᵀ u / σ, with σ² the Gram eigenvalue
+    components[good] = (vectors[good] @ Xc) / np.sqrt(values[good])[:, None]
+    components = _complete_basis(components, good, rng)
+    return mean, values / (n - 1), components, total_var
+
+
+def _randomized_solver(X, c, show_progress, rng, n_oversamples=10, n_iter=7):
+    """Halko-Martinsson-Tropp range finder on the implicitly centred X (no centred copy).
+
+    Approximate: accurate when the top eigenvalues stand out from the rest; on a flat
+    spectrum (near-isotropic data) the directions found can be far from the true ones.
+    """
+    n, d = X.shape
+    mean = X.mean(axis=0, dtype=np.float64)
+    mu = mean.astype(X.dtype)
+    rows = _block_rows(X)
+    total_var = sum(float(np.square(X[i:i + rows] - mu).sum(dtype=np.float64))
+                    for i in range(0, n, rows)) / (n - 1)
+
+    def times(Q):          # (X - 1 μᵀ) Q
+        return X @ Q - mu @ Q
+
+    def t_times(P):        # (X - 1 μᵀ)ᵀ P
+        return X.T @ P - np.outer(mu, P.sum(axis=0))
+
+    width = min(d, n, c + n_oversamples)
+    Q = rng.standard_normal((d, width)).astype(X.dtype)
+    for _ in range(n_iter):
+        Q, _ = np.linalg.qr(times(Q))
+        Q, _ = np.linalg.qr(t_times(Q))
+    Q, _ = np.linalg.qr(times(Q))
+    B = t_times(Q).T.astype(np.float64)          # (width, d) = Qᵀ (X - 1 μᵀ)
+    _, s, vt = np.linalg.svd(B, full_matrices=False)
+    return mean, s[:c] ** 2 / (n - 1), vt[:c].copy(), total_var
+
+
+def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
+        show_progress: bool | None = None) -> Projection:
+    """Project onto the directions of largest variance (principal components).
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+        Vectors, at least 2 rows, finite. float32 stays float32 in the coordinates.
+    n_components : int
+        Number of components, at most ``min(n, d)``.
+    solver : {"auto", "covariance", "gram", "randomized"}
+        ``"covariance"``: eigh of the d x d covariance, built in one streamed pass over X
+        (exact; the default for ``d <= 4096``). ``"gram"``: eigh of the n x n Gram matrix
+        of the centred rows (exact; auto when d > 4096 and n <= 4096). ``"randomized"``:
+        a randomized range finder (approximate, auto otherwise; unreliable when the
+        spectrum is flat).
+    random_state : int, None or numpy Generator
+        Seeds the randomized solver and the arbitrary directions of zero-variance
+        components (default 0).
+    show_progress : bool or None
+        Progress bar over the data pass; None shows it only for large inputs.
+
+    Returns
+    -------
+    Projection
+        ``coords`` (n, n_components), ``components`` (rows, unit length),
+        ``explained_variance``, ``explained_variance_ratio``, ``mean``; ``transform``
+        places new points (queries) on the same map.
+
+    Notes
+    -----
+    With centred rows ``x_i - μ`` the covariance is ``C = Σ_i (x_i - μ)(x_i - μ)ᵀ / (n-1)``.
+    Its eigenvectors ``w_1, w_2, ...`` (largest eigenvalue first) are the components, the
+    eigenvalue ``λ_j`` is the variance along ``w_j``, the ratio is ``λ_j / trace(C)``, and
+    the coordinates are ``(x - μ) · w_j``. Each component's sign is fixed so that its
+    largest absolute loading is positive (results do not flip between runs).
+
+    Degenerate cases: constant data (``trace(C) = 0``) raises, since every ratio would be
+    0/0. When ``n_components`` exceeds the rank of the centred data, the extra components
+    have variance 0 and are an arbitrary orthonormal completion. Equal eigenvalues make
+    the directions inside their eigenspace arbitrary (only the subspace is defined).
+
+    Examples
+    --------
+    Points on a line: one direction explains all the variance.
+
+    >>> import vecdiag as vd
+    >>> p = vd.pca([[0, 0], [1, 2], [2, 4], [3, 6]], n_components=2)
+    >>> p.explained_variance_ratio.round(6).tolist()
+    [1.0, 0.0]
+    >>> p.components[0].round(4).tolist()      # the unit vector along (1, 2)
+    [0.4472, 0.8944]
+    >>> p.coords[:, 0].round(4).tolist()
+    [-3.3541, -1.118, 1.118, 3.3541]
+    """
+    X, c = check_pca_input(X, n_components, finite=False)
+    V.check_choice(solver, "solver", SOLVERS)
+    rng = V.check_random_state(random_state)
+    n, d = X.shape
+    if solver == "auto":
+        solver = "covariance" if d <= _EXACT_LIMIT else ("gram" if n <= _EXACT_LIMIT
+                                                          else "randomized")
+    if solver != "covariance":                  # the covariance pass checks NaN/inf itself
+        X = V.as_matrix(X, "X")
+    fit = {"covariance": _covariance_solver, "gram": _gram_solver,
+           "randomized": _randomized_solver}[solver]
+    mean, variance, components, total_var = fit(X, c, show_progress, rng)
+    if not total_var > 0:
+        raise constant_data_error(n)
+    components = sign_flip(np.ascontiguousarray(components, dtype=np.float64))
+    return Projection.from_linear(X, method="pca", components=components, mean=mean,
+                                  explained_variance=variance,
+                                  total_variance=total_var,
+                                  params={"solver": solver, "n_samples": n})

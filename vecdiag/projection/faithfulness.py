@@ -1,0 +1,197 @@
+"""Where does the map lie? Per-point neighbour overlap and trustworthiness.
+
+A 2-D map of 384-D vectors cannot keep every distance. Two questions tell how far to
+trust it: does each point keep its nearest neighbours (overlap, per point: where the map
+lies), and are the neighbours seen on the map real neighbours (trustworthiness, one
+number for the whole map; Venna & Kaski 2001, as in ``sklearn.manifold.trustworthiness``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from .._progress import progress_bar
+from ..results import Result, fmt, html_block, html_table, result
+
+__all__ = ["Faithfulness", "faithfulness"]
+
+# Elements per (rows x k x n) comparison block when counting ranks.
+_RANK_BUDGET = 2**24
+
+
+@result
+class Faithfulness(Result):
+    """How well a map keeps neighbourhoods: per point, and overall."""
+
+    overlap: np.ndarray
+    """(n,) (or one per sampled point) share of each point's k nearest neighbours in the original space that are
+    also among its k nearest on the map (1: kept them all, 0: lost them all)."""
+    trustworthiness: float
+    """Venna & Kaski trustworthiness in [0, 1]: 1 when every map neighbour is a true
+    neighbour; penalises map neighbours by how far down the true ranking they are."""
+    k: int
+    """Neighbours per point."""
+    metric: str
+    """Metric of the original space."""
+    chance: float
+    """Expected overlap of a random map, ``k / (n - 1)``."""
+    points: np.ndarray | None = None
+    """Rows that :attr:`overlap` refers to when only a sample was checked (then
+    :attr:`trustworthiness` is an estimate from those rows); None: every point."""
+
+    @property
+    def mean_overlap(self) -> float:
+        """Average of :attr:`overlap` over the points."""
+        return float(self.overlap.mean())
+
+    def worst(self, n: int = 10) -> np.ndarray:
+        """Rows of the ``n`` points whose neighbourhoods the map keeps least."""
+        order = np.argsort(self.overlap, kind="stable")[:n]
+        return order if self.points is None else self.points[order]
+
+    def to_frame(self):
+        """One row per checked point: its row and its overlap."""
+        import pandas as pd
+
+        rows = np.arange(self.overlap.size) if self.points is None else self.points
+        return pd.DataFrame({"point": rows, "overlap": self.overlap})
+
+    def _repr_html_(self) -> str:
+        rows = [["k", self.k], ["metric", self.metric],
+                ["mean overlap", self.mean_overlap], ["chance overlap", self.chance],
+                ["trustworthiness", self.trustworthiness],
+                ["points keeping < half their neighbours",
+                 int((self.overlap < 0.5).sum())]]
+        return html_block("Faithfulness", html_table(rows, ["", "value"], numeric={"value"}))
+
+    def plot(self, ax=None):
+        """Histogram of per-point overlap, with the mean and the random-map level."""
+        from ..plot.projection import draw_faithfulness
+
+        return draw_faithfulness(self, ax=ax)
+
+    def __str__(self) -> str:
+        return (f"mean overlap {fmt(self.mean_overlap)} at k={self.k} (chance "
+                f"{fmt(self.chance)}), trustworthiness {fmt(self.trustworthiness)}")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, how many entries two index tables share (each row holds distinct values)."""
+    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
+    return (both[:, 1:] == both[:, :-1]).sum(axis=1)
+
+
+def _scores_to_all(Xp: np.ndarray, rows: np.ndarray, metric: str,
+                   sq: np.ndarray | None) -> np.ndarray:
+    """Closeness (higher is closer) of ``Xp[rows]`` to every row of ``Xp``."""
+    block = Xp[rows] @ Xp.T
+    if metric == "euclidean":
+        block *= 2
+        block -= sq[rows, None]
+        block -= sq[None, :]          # = -(squared distance)
+    return block
+
+
+def _neighbours(Z: np.ndarray, points: np.ndarray | None, k: int, metric: str,
+                show_progress) -> np.ndarray:
+    """k nearest neighbours (self excluded) of every row, or of the rows ``points``."""
+    from ..neighbors import knn
+
+    if points is None:
+        return knn(Z, Z, k, metric=metric, exclude_self=True,
+                   show_progress=show_progress).indices
+    idx = knn(Z[points], Z, k + 1, metric=metric, show_progress=show_progress).indices
+    own = idx == points[:, None]
+    # drop the point itself; subtle: with more than k exact copies of lower index it can
+    # fall out of the top k + 1, and then the last one is the extra
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+    keep = np.ones(idx.shape, dtype=bool)
+    keep[np.arange(idx.shape[0]), drop] = False
+    return idx[keep].reshape(idx.shape[0], k)
+
+
+def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "euclidean",
+                 sample: int | None = None, random_state=0,
+                 show_progress: bool | None = None) -> Faithfulness:
+    """Neighbour overlap per point and trustworthiness of the map ``Y`` of ``X``.
+
+    Inputs already checked (``X`` the fitted vectors, ``Y`` their map coordinates).
+
+    Notes
+    -----
+    With ``N_k(i)`` the k nearest neighbours of point i in the original space (self
+    excluded, ties by lower index, :func:`vecdiag.knn`) and ``M_k(i)`` those on the map
+    (euclidean):
+
+    * overlap(i) = ``|N_k(i) ∩ M_k(i)| / k``; a random map gives ``k / (n - 1)`` on
+      average, an isometry gives 1.
+    * trustworthiness = ``1 - 2 / (n k (2n - 3k - 1)) · Σ_i Σ_{j ∈ M_k(i) \\ N_k(i)}
+      (r(i, j) - k)``, where ``r(i, j)`` is the rank of j among i's neighbours in the
+      original space. Needs ``k < n / 2``.
+
+    Cost: two exact k-NN searches plus one pass of i-to-all scores in the original space
+    (``O(n² d)``, memory bounded by blocks). ``sample=m`` checks m random points against
+    all n (``O(m n d)``): their overlaps are exact, trustworthiness is then estimated
+    from their penalties (scaled by n / m).
+    """
+    from ..linalg import normalize
+
+    n = X.shape[0]
+    k = V.check_k(k, n, exclude_self=True)
+    if 2 * k >= n:
+        raise ValueError(f"k={k} is too large for trustworthiness on {n} points: it needs "
+                         f"k < n/2; use k <= {(n - 1) // 2}")
+    points = None
+    if sample is not None and V.check_positive_int(sample, "sample") < n:
+        rng = V.check_random_state(random_state)
+        points = np.sort(rng.choice(n, size=int(sample), replace=False))
+    original = _neighbours(X, points, k, metric, show_progress)
+    on_map = _neighbours(Y, points, k, "euclidean", show_progress)
+    shared = _overlap(original, on_map)
+    where = np.arange(n) if points is None else points         # row of each checked point
+    m = where.size
+
+    # Ranks in the original space of the map neighbours that are not true neighbours.
+    orig_sorted = np.sort(original, axis=1)
+    pos = np.minimum(_row_searchsorted(orig_sorted, on_map), k - 1)
+    intruder = np.take_along_axis(orig_sorted, pos, axis=1) != on_map     # (m, k) bool
+    Xp = normalize(X) if metric == "cosine" else X
+    sq = np.einsum("ij,ij->i", Xp, Xp) if metric == "euclidean" else None
+    todo = np.flatnonzero(intruder.any(axis=1))
+    step = max(1, _RANK_BUDGET // (k * n))
+    penalty = 0.0
+    bar = progress_bar(len(range(0, todo.size, step)), desc="faithfulness: ranks",
+                       show=show_progress, expected_seconds=todo.size * n * (k + X.shape[1]) / 2e9)
+    with bar:
+        for start in range(0, todo.size, step):
+            rows = todo[start:start + step]
+            S = _scores_to_all(Xp, where[rows], metric, sq)
+            S[np.arange(rows.size), where[rows]] = -np.inf   # a point is not its own neighbour
+            J = on_map[rows]                                          # (b, k) map neighbours
+            target = np.take_along_axis(S, J, axis=1)                 # their closeness to i
+            closer = np.count_nonzero(S[:, None, :] > target[:, :, None], axis=2)
+            tied = np.count_nonzero(S[:, None, :] == target[:, :, None], axis=2)  # j included
+            tied_before = np.zeros_like(closer)
+            for r, c in zip(*np.nonzero(tied > 1)):     # rare: exact ties, order by index
+                j = J[r, c]
+                tied_before[r, c] = np.count_nonzero(S[r, :j] == target[r, c])
+            rank = closer + tied_before + 1                           # 1-based, ties by index
+            # subtle: scores recomputed here may round differently from the search's; an
+            # intruder is by definition beyond rank k, so never count less than k + 1.
+            rank = np.maximum(rank, k + 1)
+            penalty += float(((rank - k) * intruder[rows]).sum())
+            bar.update()
+    penalty *= n / m                          # a sample estimates the sum over all points
+    trust = 1.0 - 2.0 / (n * k * (2 * n - 3 * k - 1)) * penalty
+    return Faithfulness(overlap=shared / k, trustworthiness=float(trust), k=k,
+                        metric=metric, chance=k / (n - 1), points=points)
+
+
+def _row_searchsorted(sorted_rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted`` row by row, vectorised by offsetting each row into its own range."""
+    n = sorted_rows.shape[0]
+    span = int(max(sorted_rows.max(), values.max())) + 1
+    offset = (np.arange(n, dtype=np.int64) * span)[:, None]
+    flat = np.searchsorted((sorted_rows + offset).ravel(), (values + offset).ravel())
+    return flat.reshape(values.shape) - offset // span * sorted_rows.shape[1]
