@@ -13,10 +13,10 @@ from .runs import as_qrels, as_run, ranked_docs, run_from_neighbors
 
 __all__ = ["evaluate", "Evaluation", "compare", "Comparison", "try_fixes", "FixReport",
            "load_run", "load_qrels", "save_run", "parse_metric", "ranked_docs",
-           "run_from_neighbors", "DEFAULT_METRICS"]
+           "run_from_neighbors", "DEFAULT_METRICS", "default_fixes", "holm"]
 
 _LAZY = {"compare": "significance", "Comparison": "significance", "holm": "significance",
-         "try_fixes": "try_fixes", "FixReport": "try_fixes",
+         "try_fixes": "fix_trials", "FixReport": "fix_trials", "default_fixes": "fix_trials",
          "load_run": "trec_io", "load_qrels": "trec_io", "save_run": "trec_io"}
 
 
@@ -28,3 +28,7 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'vecdiag.evaluation' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
