@@ -34,10 +34,12 @@ class _Context:
         return value.item() if isinstance(value, np.generic) else value
 
     def name_of(self, row) -> str:
-        """How a document is named in a sentence: its id, or "row 17" without ids."""
+        """How a document is named in a sentence: its id ("document 15" for a numeric id),
+        or "row 17" without ids."""
         if self.index.ids is None:
             return f"row {int(row)}"
-        return str(self.id_of(row))
+        name = str(self.id_of(row))
+        return f"document {name}" if name.isdigit() else name
 
     def rank_of(self, row) -> int:
         return int(self.base.ranks([row])[0])
