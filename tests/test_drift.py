@@ -451,7 +451,11 @@ def test_neighborhood_change_report(rng):
     assert change.mean == pytest.approx(change.overlap.mean())
     html = change._repr_html_()
     assert "&lt;doc" in html and "<doc" not in html
-    assert change.plot().get_xlabel().startswith("share of top-5")
+    ax = change.plot()
+    assert ax.get_xlabel().startswith("share of top-5")
+    heights = [patch.get_height() for patch in ax.patches]
+    want = [np.sum(np.isclose(change.overlap, j / 5)) for j in range(6)]
+    assert heights == want  # one bar per possible overlap value 0, 1/5, ..., 1
 
 
 def test_overlap_bad_input(rng):
