@@ -139,6 +139,31 @@ def test_classifier_auc_matches_sklearn(rng, model):
     assert res.details["model"] == model
 
 
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_classifier_null_refits_every_permutation(rng, model):
+    """Each permuted AUC equals scikit-learn refitted on that permutation's labels."""
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Z = rng.normal(size=(30, 3))
+    m, P = 14, 6
+    out = S.classifier_permutation(Z, m, P, np.random.default_rng(9), 3, 1.0, model)
+    replay = np.random.default_rng(9)  # same draws: the folds, then the permutations
+    folds = S.random_folds(replay, Z.shape[0], 3)
+    A = S.random_subsets(replay, Z.shape[0], m, P)
+    for j in range(P):
+        labels = 1 - A[:, j]
+        scores = np.empty(Z.shape[0])
+        for f in range(3):
+            tr, te = folds != f, folds == f
+            est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
+            pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
+            scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
+        assert out["null"][j] == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
+
+
 def test_auc_columns_matches_sklearn_with_ties(rng):
     from sklearn.metrics import roc_auc_score
 
