@@ -48,7 +48,7 @@ _LAZY = {
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
                "neighbors", "projection", "explain", "evaluation", "drift", "plot",
-               "results", "linalg", "scores"}
+               "results", "linalg", "scores", "report"}
 
 __all__ = sorted(["scratch", "dot", "norm", "normalize", "cosine", "euclidean",
                   "cosine_matrix", "row_norms", "explain_cosine", "CosineBreakdown",

@@ -26,8 +26,8 @@ def _mean_top(S: np.ndarray, m: int) -> np.ndarray:
     return np.partition(S, S.shape[1] - m, axis=1)[:, S.shape[1] - m:].mean(axis=1)
 
 
-def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, bank=None,
-                 show_progress: bool | None = None) -> np.ndarray:
+def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None,
+                 bank=None) -> np.ndarray:
     """r_d: each document's mean similarity to its ``n_neighbors`` nearest bank vectors.
 
     Parameters
@@ -40,14 +40,16 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, ba
     bank : array-like (m, d) or None
         Vectors the neighbourhood is drawn from. None: the corpus itself, each document
         excluded from its own neighbourhood (cached on an Index).
-    show_progress : bool or None
-        Progress bar; None shows it when the work is expected to take over 2 seconds
-        (it is O(n m d): minutes for a 100,000-row corpus, once per Index).
 
     Returns
     -------
     ndarray (n,)
         float64 mean similarities, high for hubs.
+
+    Notes
+    -----
+    An exact k-nearest-neighbour search of every document (:func:`vecdiag.knn`), so
+    O(n m d) work: done once per Index and cached, but minutes for 100,000 documents.
 
     Examples
     --------
@@ -58,26 +60,22 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, ba
     key = ("vecdiag.fixes.csls_penalty", metric, n_neighbors)
     if bank is None and index is not None and key in index.cache:
         return index.cache[key]
+    from ..neighbors import knn
+
     if bank is None:
         n_neighbors = V.check_k(n_neighbors, C.shape[0], exclude_self=True, name="n_neighbors")
-        B = C
+        if index is not None and index.metric == metric:
+            found = index.knn_graph(n_neighbors)
+        else:
+            found = knn(C, C, n_neighbors, metric=metric, exclude_self=True)
     else:
         B = V.as_matrix(bank, "bank")
         V.check_same_dim(B, "bank", C, "corpus")
         n_neighbors = V.check_k(n_neighbors, B.shape[0], name="n_neighbors")
-    Cp, Bp = prepare(C, metric, "corpus"), prepare(B, metric, "bank")
-    b_sq = np.einsum("ij,ij->i", Bp, Bp) if metric == "euclidean" else None
-    out = np.empty(C.shape[0], dtype=np.float64)
-    step = block_rows(C.shape[0], B.shape[0])
-    with progress_bar(C.shape[0], desc="CSLS: neighbourhood of every document", show=show_progress,
-                      expected_seconds=C.shape[0] * B.shape[0] * C.shape[1] / 2e10) as bar:
-        for start in range(0, C.shape[0], step):
-            stop = min(C.shape[0], start + step)
-            S = similarity(Cp[start:stop], Bp, metric, b_sq).astype(np.float64)
-            if bank is None:
-                S[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-            out[start:stop] = _mean_top(S, n_neighbors)
-            bar.update(stop - start)
+        found = knn(C, B, n_neighbors, metric=metric)
+    out = found.scores.astype(np.float64).mean(axis=1)
+    if metric == "euclidean":  # similarity = -distance
+        out = -out
     if bank is None and index is not None:
         index.cache[key] = out
     return out
@@ -161,7 +159,7 @@ def _closed_form_stats(Cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     centred = X - mean_vec
     cov = centred.T @ centred / n
     m_all = X @ mean_vec
-    ss_all = n * np.einsum("ij,jk,ik->i", X, cov, X)
+    ss_all = n * ((X @ cov) * X).sum(axis=1)
     x = np.einsum("ij,ij->i", X, X)
     m_loo = (n * m_all - x) / (n - 1)
     ss_loo = np.maximum(ss_all - (x - m_all) * (x - m_loo), 0)
@@ -368,41 +366,25 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
 
 
 def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
-    """Groups (size >= 2) of documents whose cosine to another member is >= threshold.
+    """Groups (size >= 2) of documents linked by cosine >= threshold, cached per Index.
 
-    Connected components of the "cosine >= threshold" graph, each sorted by index; the
-    list is ordered by each group's first index.
+    The groups of :func:`vecdiag.near_duplicates` (connected components of the
+    "cosine >= threshold" graph; exact copies always grouped), each as a sorted index
+    array, ordered by each group's first index.
 
     Examples
     --------
     >>> duplicate_groups([[1, 0], [0, 1], [1, 0.001], [1, 0]])
     [array([0, 2, 3])]
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from ..diagnostics import near_duplicates
 
     C, _, _, index = resolve_corpus(corpus, "cosine")
-    if not (isinstance(threshold, (int, float)) and -1 <= threshold <= 1):
-        raise ValueError(f"threshold must be a cosine between -1 and 1, got {threshold!r}")
     key = ("vecdiag.fixes.duplicate_groups", float(threshold))
     if index is not None and key in index.cache:
         return index.cache[key]
-    U = prepare(C, "cosine", "corpus")
-    n = U.shape[0]
-    rows, cols = [], []
-    step = block_rows(n, n, factor=2)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        r, c = np.nonzero(U[start:stop] @ U.T >= threshold)
-        keep = c > r + start
-        rows.append(r[keep] + start)
-        cols.append(c[keep])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels)
-    groups = [np.flatnonzero(labels == lab) for lab in np.flatnonzero(sizes >= 2)]
-    groups.sort(key=lambda g: g[0])
+    groups = sorted((np.asarray(sorted(g), dtype=np.int64)
+                     for g in near_duplicates(C, threshold=threshold)), key=lambda g: g[0])
     if index is not None:
         index.cache[key] = groups
     return groups
