@@ -268,10 +268,12 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
 
 def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60, depth=None,
                     bm25_options=None):
-    """Dense ranking fused with BM25 by RRF, as a Neighbors over corpus positions."""
+    """Dense ranking fused with BM25 by RRF (as :func:`vecdiag.fixes.hybrid` does for
+    run dicts), computed on arrays: a Neighbors over corpus positions."""
+    import numbers
+
     from ..lexical import bm25
-    from ..neighbors import knn
-    from .fusion import hybrid
+    from ._common import block_rows, prepare, similarity
 
     n = C.shape[0]
     texts, query_texts = list(texts), list(query_texts)
@@ -279,14 +281,23 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
         raise ValueError(f"texts has {len(texts)} entries but the corpus has {n} rows")
     if len(query_texts) != Q.shape[0]:
         raise ValueError(f"query_texts has {len(query_texts)} entries for {Q.shape[0]} queries")
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, numbers.Real) or rrf_k < 0:
+        raise ValueError(f"rrf_k (the RRF constant) must be a number >= 0, got {rrf_k!r}")
     depth = n if depth is None else V.check_k(depth, n, name="depth")
-    dense = knn(Q, C, depth, metric=metric)
     lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
-    fused = hybrid((dense, list(range(Q.shape[0])), list(range(n))), lexical, k=rrf_k)
-    keys = np.full((Q.shape[0], n), -np.inf)
-    for q in range(Q.shape[0]):
-        docs = fused.get(q, {})
-        keys[q, list(docs)] = list(docs.values())
-    indices, scores = top_k(keys, k)
-    scores = np.where(np.isneginf(scores), 0.0, scores)
+    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    contribution = 1.0 / (rrf_k + np.arange(1, n + 1))  # RRF term of ranks 1..n
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    step = block_rows(Q.shape[0], n)
+    for start in range(0, Q.shape[0], step):
+        stop = min(Q.shape[0], start + step)
+        dense, _ = top_k(similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64), depth)
+        fused = np.zeros((stop - start, n))
+        np.put_along_axis(fused, dense, contribution[:depth][None, :], axis=1)
+        for row in range(stop - start):
+            docs = np.fromiter(lexical[start + row].keys(), dtype=np.int64)
+            fused[row, docs] += contribution[:docs.size]
+        indices[start:stop], scores[start:stop] = top_k(fused, k)
     return make_neighbors(indices, scores, "rrf", ids, index)
