@@ -574,3 +574,14 @@ def test_hybrid_bad_input():
         hybrid({"q": {}}, {"q": {}}, weights=[1])
     with pytest.raises(TypeError, match="must be a run dict"):
         hybrid([("q", "a", 1.0)], {"q": {}})
+
+
+def test_apply_fix_index_keeps_ids_and_texts_through_combinations(data):
+    Q, C = data
+    ids = [f"d{i}" for i in range(len(C))]
+    texts = [f"text {i}" for i in range(len(C))]
+    index = vd.Index(C, ids=ids, texts=texts)
+    for code in ("center+csls", "whiten+deduplicate", "csls", "mutual_proximity"):
+        res = apply_fix(code, Q[:2], index, k=4)
+        assert res.ids[1].tolist() == [ids[i] for i in res.indices[1]]
+        assert res.texts is not None and res.to_frame()["text"].iloc[0] == texts[res.indices[0, 0]]

@@ -7,6 +7,7 @@ fix help on average?). Both get the same answer for the same fix.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,8 +203,6 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     >>> apply_fix("center+csls", queries, corpus, k=3).indices.shape
     (2, 3)
     """
-    from ..neighbors import knn
-
     steps = parse_fix(code)
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
     Q, _ = check_queries(queries, C)
@@ -214,6 +213,8 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         raise ValueError(f"option(s) {', '.join(unknown)} are not used by fix "
                          f"{'+'.join(steps)!r}; options by step: "
                          + "; ".join(f"{s}: {', '.join(_STEP_OPTIONS.get(s, ())) or '-'}" for s in steps))
+    if index is not None and texts is None:
+        texts = index.texts
     for step in steps:
         spec = FIXES[step]
         have = {"texts": texts, "query_texts": query_texts, "embedder": embedder}
@@ -221,8 +222,6 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         if missing:
             raise ValueError(f"fix {step!r} needs {', '.join(f'{m}=' for m in missing)}: "
                              f"it {spec.summary}")
-    if index is not None and texts is None:
-        texts = index.texts
     shown = index  # whose ids/texts the result carries
     if index is not None and len(steps) == 1 and steps[0] in _TRANSFORMS:
         from .cached import search_fixed
@@ -234,6 +233,18 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         from .cached import search_cosine
 
         return search_cosine(index, Q, k, ids)
+    result = _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options)
+    if shown is not None and result.texts is None and shown.texts is not None:
+        # a transform replaced the Index by arrays: the result still shows its texts
+        result = dataclasses.replace(result, texts=shown.texts)
+    return result
+
+
+def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options):
+    """The chain of :func:`apply_fix` on plain inputs (validated by the caller)."""
+    from ..neighbors import knn
+
+    shown = index
     for step in steps:
         opts = {key: v for key, v in _options_for(step, options).items()
                 if key in _STEP_OPTIONS.get(step, ())}
@@ -252,7 +263,7 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
             return mutual_proximity(Q, index if index is not None else C, k, metric=metric,
                                     ids=ids, **opts)
         elif step == "deduplicate":
-            from .rerank import deduplicate
+            from .diversify import deduplicate
             return deduplicate(Q, index if index is not None else C, k, metric=metric, ids=ids, **opts)
         elif step == "hybrid_lexical":
             return _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, **opts)
