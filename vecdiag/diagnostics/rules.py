@@ -46,7 +46,7 @@ near_duplicates (share of items that are redundant copies: Σ(group size − 1) 
     Every copy takes a top-k slot from a different document. Warning at 1% (in a
     well-built corpus copies are an ingestion accident), critical at 10%.
 low_intrinsic_dimension (TwoNN estimate)
-    Sentence-embedding corpora have TwoNN ≈ 10–20 (MiniLM on Cranfield: 12.5);
+    Sentence-embedding corpora have TwoNN ≈ 10–20 (MiniLM on Cranfield: 13.9);
     isotropic data gives ≈ d. Below 5 the items vary along a handful of factors
     (templated text, a collapsed model); below 2.5 they lie on a curve or a sheet.
     Judged only when d ≥ 20 (in a low-dimensional space a low estimate is expected);
