@@ -73,7 +73,11 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
     # relevance from the exact search itself, so that lambda_ = 1 is that ranking, ties included
-    base = knn(Q, C, C.shape[0] if candidates is None else candidates, metric=metric)
+    depth = C.shape[0] if candidates is None else candidates
+    if index is not None and index.metric == metric:
+        base = index.search(Q, depth)  # its unit rows are already prepared
+    else:
+        base = knn(Q, C, depth, metric=metric)
     sign = -1.0 if metric == "euclidean" else 1.0
     for row in range(Q.shape[0]):
         pool = np.sort(base.indices[row])
