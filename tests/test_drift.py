@@ -20,6 +20,19 @@ S = importlib.import_module("vecdiag.drift._stats")
 METHODS = ("mmd", "classifier", "mean_shift")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Small matrices, many calls: on a shared 2-core machine, busy-waiting BLAS threads
+    made a 49 x 384 SVD take 2 s instead of 5 ms. One thread keeps this file fast."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dev dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 # ----------------------------------------------------------------------------- MMD
 
 
@@ -623,3 +636,29 @@ def test_mmd_refuses_a_kernel_too_large_for_memory(rng):
     X[:, 0] = np.arange(8_001)
     with pytest.raises(ValueError, match=r"kernel matrix \(.* GB\); use max_samples <= 8000"):
         vd.drift(X, X[:, ::-1] + 0.5, max_samples=9_000)
+
+
+def _demo_by_category():
+    """The bundled demo corpus (precomputed MiniLM embeddings) split by page category."""
+    datasets = pytest.importorskip("vecdiag.datasets")
+    data = datasets.load_demo()
+    rows = [json.loads(line) for line in
+            (datasets.DATA_DIR / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    category = {r["_id"]: r["category"] for r in rows}
+    labels = np.array([category[i] for i in data.corpus_ids])
+    return data.corpus_embeddings, labels
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_demo_corpus_topics_drift_and_halves_do_not(method):
+    emb, labels = _demo_by_category()
+    wifi, billing, models = emb[labels == "wifi"], emb[labels == "billing"], emb[labels == "models"]
+    assert vd.drift(wifi, billing, method=method, n_permutations=99).drifted
+    alarms = 0
+    for seed in range(10):
+        order = np.random.default_rng(seed).permutation(len(models))
+        half = len(models) // 2
+        alarms += vd.drift(models[order[:half]], models[order[half:]], method=method,
+                           n_permutations=99, random_state=seed).drifted
+    assert alarms <= 2

@@ -122,7 +122,8 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     max_samples : int, optional
         Rows used per set; larger sets are uniformly subsampled (default: 1,000 for
         ``mmd``, 5,000 for ``classifier``, 10,000 for ``mean_shift``). The sizes used
-        are in ``details``.
+        are in ``details``. MMD refuses more than 16,000 rows in all: its kernel
+        matrix would pass 2 GB.
     bandwidth : float, optional
         ``mmd`` only: RBF bandwidth σ; default the median heuristic.
     model : {"ridge", "logistic"}
