@@ -1,0 +1,851 @@
+"""Adversarial QA of the public API: what a user who passes the wrong thing sees.
+
+One table of every public function that takes vectors (the argument under test and a
+valid call around it), crossed with the usual mistakes: NaN/inf/zero rows, ragged lists,
+strings, None, complex numbers, 3-D arrays, empty input, a dimension mismatch between
+arguments. Each must fail with ``ValueError``/``TypeError`` whose message names the
+argument (and, for bad rows, the row). The valid-but-unusual inputs (int, float16,
+float32, Fortran order, read-only memmap, torch) must work and never be written to.
+A second part checks degenerate-but-valid data (d=1, n=2, identical vectors, huge and
+tiny magnitudes) for silent NaN. Tiny arrays throughout: the file runs in seconds
+(UMAP is only checked on input errors, which fail before its slow import).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+from vecdiag import fixes as F
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(12, 4))          # corpus
+Q = RNG.normal(size=(5, 4))           # queries
+v = RNG.normal(size=4)                # one query vector
+IDS = [f"d{i}" for i in range(12)]
+QIDS = [f"q{i}" for i in range(5)]
+QRELS = {q: {f"d{i + 1}": 1} for i, q in enumerate(QIDS)}
+BAD_ROW = 3
+
+
+def _try_fixes(queries, corpus):
+    return vd.try_fixes(queries, corpus, QRELS, query_ids=QIDS, doc_ids=IDS, k=5,
+                        n_resamples=20, fixes=["normalize"])
+
+
+# name -> (call with the argument under test, argument name, valid base value,
+#          raises on a zero row (cosine), second argument of the same dimension)
+MATRIX_FUNCS = {
+    "normalize": (lambda A: vd.normalize(A), "X", X, True, False),
+    "cosine_matrix.A": (lambda A: vd.cosine_matrix(A, X), "A", X, True, True),
+    "cosine_matrix.B": (lambda A: vd.cosine_matrix(X, A), "B", X, True, True),
+    "knn.queries": (lambda A: vd.knn(A, X, 3), "queries", Q, True, True),
+    "knn.corpus": (lambda A: vd.knn(Q, A, 3), "corpus", X, True, True),
+    "Index": (lambda A: vd.Index(A), "corpus", X, True, False),
+    "Index.search": (lambda A: vd.Index(X).search(A, 3), "queries", Q, True, True),
+    "pca": (lambda A: vd.pca(A), "X", X, False, False),
+    "project": (lambda A: vd.project(A), "X", X, False, False),
+    "umap": (lambda A: vd.umap(A), "X", X, None, False),   # errors only (slow import)
+    "diagnose.queries": (lambda A: vd.diagnose(X, queries=A, k=3), "queries", Q, None, True),
+    "anisotropy": (lambda A: vd.anisotropy(A), "X", X, True, False),
+    "isotropy": (lambda A: vd.isotropy(A), "X", X, False, False),
+    "hubness": (lambda A: vd.hubness(A, k=3), "X", X, True, False),
+    "hubness.queries": (lambda A: vd.hubness(X, k=3, queries=A), "queries", Q, True, True),
+    "rogue_dimensions": (lambda A: vd.rogue_dimensions(A, top=2), "X", X, None, False),
+    "near_duplicates": (lambda A: vd.near_duplicates(A), "X", X, True, False),
+    "intrinsic_dimension": (lambda A: vd.intrinsic_dimension(A), "X", X, False, False),
+    "explain_neighbors.corpus": (lambda A: vd.explain_neighbors(v, A, k=3), "corpus", X, True, True),
+    "score_percentile.corpus": (lambda A: vd.score_percentile([0.1, 0.5], A), "corpus", X, True, False),
+    "drift.reference": (lambda A: vd.drift(A, X), "reference", X[::-1] * 2, False, True),
+    "drift.current": (lambda A: vd.drift(X, A), "current", X[::-1] * 2, False, True),
+    "drift_over_time.reference": (lambda A: vd.drift_over_time(A, [X, X]), "reference", X[::-1] * 2, False, True),
+    "neighborhood_overlap.old": (lambda A: vd.neighborhood_overlap(A, X, k=3), "old", X, True, True),
+    "neighborhood_overlap.new": (lambda A: vd.neighborhood_overlap(X, A, k=3), "new", X, True, True),
+    "neighborhood_change.old": (lambda A: vd.neighborhood_change(A, X, k=3), "old", X, True, True),
+    "try_fixes.queries": (lambda A: _try_fixes(A, X), "queries", Q, True, True),
+    "try_fixes.corpus": (lambda A: _try_fixes(Q, A), "corpus", X, True, True),
+    "Center.fit": (lambda A: F.Center().fit(A), "X", X, True, False),
+    "Center.transform": (lambda A: F.Center().fit(X).transform(A), "X", X, True, True),
+    "Normalize.fit_transform": (lambda A: F.Normalize().fit_transform(A), "X", X, True, False),
+    "Whiten.fit": (lambda A: F.Whiten().fit(A), "X", X, True, False),
+    "AllButTheTop.fit": (lambda A: F.AllButTheTop(n_remove=1).fit(A), "X", X, True, False),
+    "csls.queries": (lambda A: F.csls(A, X, 3, n_neighbors=3), "queries", Q, True, True),
+    "csls.corpus": (lambda A: F.csls(Q, A, 3, n_neighbors=3), "corpus", X, True, True),
+    "mutual_proximity.queries": (lambda A: F.mutual_proximity(A, X, 3), "queries", Q, True, True),
+    "mutual_proximity.corpus": (lambda A: F.mutual_proximity(Q, A, 3), "corpus", X, True, True),
+    "mmr.corpus": (lambda A: F.mmr(v, A, 3), "corpus", X, True, True),
+    "scratch.cosine_matrix": (lambda A: vd.scratch.cosine_matrix(A, X), "A", X, True, True),
+    "scratch.knn": (lambda A: vd.scratch.knn(Q, A, 3), "corpus", X, True, True),
+    "scratch.normalize": (lambda A: vd.scratch.normalize(A), "X", X, True, False),
+}
+# where None is a valid value (it means "no second set" / "not given")
+NONE_ALLOWED = {"cosine_matrix.B", "diagnose.queries", "hubness.queries"}
+# where an empty query set is a valid request with an empty answer
+EMPTY_ALLOWED = {"knn.queries", "Index.search"}
+
+VECTOR_FUNCS = {
+    "dot.a": (lambda a: vd.dot(a, v), "a", False),
+    "dot.b": (lambda a: vd.dot(v, a), "b", False),
+    "norm": (lambda a: vd.norm(a), "a", False),
+    "cosine.a": (lambda a: vd.cosine(a, v), "a", True),
+    "cosine.b": (lambda a: vd.cosine(v, a), "b", True),
+    "euclidean": (lambda a: vd.euclidean(a, v), "a", False),
+    "explain_cosine": (lambda a: vd.explain_cosine(a, v), "a", True),
+    "explain_neighbors.query": (lambda a: vd.explain_neighbors(a, X, k=3), "query", True),
+    "mmr.query": (lambda a: F.mmr(a, X, 3), "query", True),
+    "scratch.dot": (lambda a: vd.scratch.dot(a, v), "a", False),
+    "scratch.norm": (lambda a: vd.scratch.norm(a), "a", False),
+    "scratch.cosine": (lambda a: vd.scratch.cosine(a, v), "a", True),
+    "scratch.euclidean": (lambda a: vd.scratch.euclidean(a, v), "a", False),
+}
+# functions taking two vectors: a dimension mismatch must be named
+VECTOR_PAIRS = {"dot.a", "dot.b", "cosine.a", "cosine.b", "euclidean", "explain_cosine",
+                "explain_neighbors.query", "mmr.query", "scratch.dot", "scratch.cosine",
+                "scratch.euclidean"}
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _raises(fn, arg, exc, *words):
+    with pytest.raises(exc) as info:
+        fn()
+    msg = str(info.value)
+    assert arg in msg, f"message does not name the argument {arg!r}: {msg}"
+    for word in words:
+        assert word.lower() in msg.lower(), f"{word!r} missing from: {msg}"
+    return msg
+
+
+def _with_bad_row(base, value):
+    A = np.array(base, dtype=np.float64)
+    if np.isnan(value) or np.isinf(value):
+        A[BAD_ROW, 1] = value
+    else:
+        A[BAD_ROW] = value
+    return A
+
+
+# --------------------------------------------------------------- matrices: bad values
+
+@pytest.mark.parametrize("name", sorted(MATRIX_FUNCS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_matrix_non_finite_row_named(name, bad):
+    fn, arg, base, _, _ = MATRIX_FUNCS[name]
+    _raises(lambda: fn(_with_bad_row(base, bad)), arg, ValueError, str(BAD_ROW), "nan")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in MATRIX_FUNCS.items() if s[3]))
+def test_matrix_zero_row_under_cosine_named(name):
+    fn, arg, base, _, _ = MATRIX_FUNCS[name]
+    _raises(lambda: fn(_with_bad_row(base, 0.0)), arg, ValueError, str(BAD_ROW), "zero")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in MATRIX_FUNCS.items() if s[3] is False))
+def test_matrix_zero_row_where_no_direction_needed_is_finite(name):
+    fn, arg, base, _, _ = MATRIX_FUNCS[name]
+    if name == "umap":
+        pytest.skip("slow")
+    _assert_finite(fn(_with_bad_row(base, 0.0)))
+
+
+BAD_TYPES = {
+    "ragged": ([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0]], ValueError, ("ragged",)),
+    "string": ("hello world", TypeError, ()),
+    "none": (None, TypeError, ()),
+    "complex": (X.astype(complex), TypeError, ("complex",)),
+    "3d": (X[None], ValueError, ("3-D",)),
+    "0d": (np.float64(3.0), ValueError, ()),
+    "empty": (np.empty((0, 4)), ValueError, ("empty",)),
+    "dim0": (np.empty((3, 0)), ValueError, ("dimension",)),
+    "object": (np.array([[1.0, "a"], [2.0, None]], dtype=object), TypeError, ()),
+    "dict": ({"a": [1.0, 2.0]}, TypeError, ()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TYPES))
+@pytest.mark.parametrize("name", sorted(MATRIX_FUNCS))
+def test_matrix_wrong_kind_of_input(name, case):
+    fn, arg, base, _, _ = MATRIX_FUNCS[name]
+    value, exc, words = BAD_TYPES[case]
+    if case == "none" and name in NONE_ALLOWED:
+        fn(None)
+        return
+    if case == "empty" and name in EMPTY_ALLOWED:
+        res = fn(value)
+        assert res.indices.shape == (0, 3)
+        return
+    _raises(lambda: fn(value), arg, exc, *words)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in MATRIX_FUNCS.items() if s[4]))
+def test_matrix_dimension_mismatch(name):
+    fn, arg, base, _, _ = MATRIX_FUNCS[name]
+    _raises(lambda: fn(np.asarray(base)[:, :3]), arg, ValueError, "dimension", "3", "4")
+
+
+# --------------------------------------------------------------- vectors: bad values
+
+@pytest.mark.parametrize("name", sorted(VECTOR_FUNCS))
+@pytest.mark.parametrize("case", ["nan", "inf", "string", "none", "complex", "empty",
+                                  "ragged", "2d", "dim"])
+def test_vector_bad_input(name, case):
+    fn, arg, _ = VECTOR_FUNCS[name]
+    bad = {
+        "nan": (np.where(np.arange(4) == 1, np.nan, v), ValueError, ("1", "nan")),
+        "inf": (np.where(np.arange(4) == 1, np.inf, v), ValueError, ("1", "inf")),
+        "string": ("text", TypeError, ()),
+        "none": (None, TypeError, ()),
+        "complex": (v.astype(complex), TypeError, ("complex",)),
+        "empty": (np.empty(0), ValueError, ()),
+        "ragged": ([[1.0, 2.0], [1.0]], ValueError, ("ragged",)),
+        "2d": (np.stack([v, v, v]), ValueError, ("1-D",)),
+        "dim": (v[:3], ValueError, ("dimension",)),
+    }
+    value, exc, words = bad[case]
+    if case == "dim" and name not in VECTOR_PAIRS:
+        _assert_finite(fn(value))
+        return
+    if case == "2d" and name == "mmr.query":
+        pytest.skip("mmr accepts a batch of queries")
+    _raises(lambda: fn(value), arg, exc, *words)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in VECTOR_FUNCS.items() if s[2]))
+def test_vector_zero_under_cosine(name):
+    fn, arg, _ = VECTOR_FUNCS[name]
+    _raises(lambda: fn(np.zeros(4)), arg, ValueError, "zero")
+
+
+# --------------------------------------------------------------- k, metric, ids
+
+K_FUNCS = {
+    "knn": lambda k: vd.knn(Q, X, k),
+    "Index.search": lambda k: vd.Index(X).search(Q, k),
+    "Index.knn_graph": lambda k: vd.Index(X).knn_graph(k),
+    "hubness": lambda k: vd.hubness(X, k=k),
+    "diagnose": lambda k: vd.diagnose(X, k=k),
+    "explain_neighbors": lambda k: vd.explain_neighbors(v, X, k=k),
+    "csls": lambda k: F.csls(Q, X, k),
+    "mutual_proximity": lambda k: F.mutual_proximity(Q, X, k),
+    "mmr": lambda k: F.mmr(v, X, k),
+    "neighborhood_overlap": lambda k: vd.neighborhood_overlap(X, X * 2, k=k),
+    "faithfulness": lambda k: vd.pca(X).faithfulness(k=k),
+    "scratch.knn": lambda k: vd.scratch.knn(Q, X, k),
+}
+
+
+@pytest.mark.parametrize("name", sorted(K_FUNCS))
+@pytest.mark.parametrize("k, exc", [(0, ValueError), (-1, ValueError), (1000, ValueError),
+                                    (2.5, TypeError), ("3", TypeError), (True, TypeError)],
+                         ids=["zero", "negative", "too_large", "float", "str", "bool"])
+def test_bad_k(name, k, exc):
+    _raises(lambda: K_FUNCS[name](k), "k", exc)
+
+
+@pytest.mark.parametrize("name", ["knn", "Index.search", "csls", "mutual_proximity", "mmr",
+                                  "scratch.knn"])
+def test_k_equal_n_returns_every_item(name):
+    res = K_FUNCS[name](len(X))
+    rows = np.atleast_2d(res.indices)
+    for row in rows:
+        assert sorted(row.tolist()) == list(range(len(X)))
+    assert np.isfinite(np.asarray(res.scores, dtype=float)).all()
+
+
+METRIC_FUNCS = {
+    "knn": lambda m: vd.knn(Q, X, 3, metric=m),
+    "Index": lambda m: vd.Index(X, metric=m),
+    "hubness": lambda m: vd.hubness(X, k=3, metric=m),
+    "diagnose": lambda m: vd.diagnose(X, k=3, metric=m),
+    "explain_neighbors": lambda m: vd.explain_neighbors(v, X, k=3, metric=m),
+    "score_percentile": lambda m: vd.score_percentile([0.1], X, metric=m),
+    "neighborhood_overlap": lambda m: vd.neighborhood_overlap(X, X * 2, k=3, metric=m),
+    "csls": lambda m: F.csls(Q, X, 3, metric=m),
+    "mutual_proximity": lambda m: F.mutual_proximity(Q, X, 3, metric=m),
+    "mmr": lambda m: F.mmr(v, X, 3, metric=m),
+    "umap": lambda m: vd.umap(X, metric=m),
+    "try_fixes": lambda m: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5,
+                                        fixes=["normalize"], metric=m),
+}
+
+
+@pytest.mark.parametrize("name", sorted(METRIC_FUNCS))
+@pytest.mark.parametrize("metric", ["cosin", "Cosine", "l2", None, 3])
+def test_bad_metric(name, metric):
+    if metric is None and name in {"csls", "mutual_proximity", "mmr"}:
+        pytest.skip("None means: the Index's metric, else cosine")
+    msg = _raises(lambda: METRIC_FUNCS[name](metric), "metric", (ValueError, TypeError))
+    assert "cosine" in msg
+
+
+IDS_FUNCS = {
+    "Index": lambda ids: vd.Index(X, ids=ids),
+    "diagnose": lambda ids: vd.diagnose(X, k=3, ids=ids),
+    "explain_neighbors": lambda ids: vd.explain_neighbors(v, X, k=3, ids=ids),
+    "csls": lambda ids: F.csls(Q, X, 3, ids=ids),
+    "mmr": lambda ids: F.mmr(v, X, 3, ids=ids),
+    "neighborhood_change": lambda ids: vd.neighborhood_change(X, X * 2, k=3, ids=ids),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IDS_FUNCS))
+@pytest.mark.parametrize("case", ["short", "duplicated", "string"])
+def test_bad_ids(name, case):
+    ids = {"short": IDS[:-1], "duplicated": IDS[:-1] + ["d0"], "string": "d0 d1"}[case]
+    exc = TypeError if case == "string" else ValueError
+    words = {"short": ("11", "12"), "duplicated": ("d0", "unique"), "string": ()}[case]
+    _raises(lambda: IDS_FUNCS[name](ids), "ids", exc, *words)
+
+
+def test_try_fixes_bad_doc_ids():
+    _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS[:-1], k=5),
+            "doc_ids", ValueError)
+    _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS[:-1], doc_ids=IDS, k=5),
+            "query_ids", ValueError)
+
+
+@pytest.mark.parametrize("expected, words", [
+    (["nope"], ("nope",)), ([99], ("99",)), ([-1], ()), ([2.5], ()), ("d1", ()),
+])
+def test_explain_expected_not_in_corpus(expected, words):
+    _raises(lambda: vd.explain_neighbors(v, X, k=3, ids=IDS, expected=expected),
+            "expected", (ValueError, TypeError), *words)
+
+
+def test_explain_returned_not_in_corpus():
+    _raises(lambda: vd.explain_neighbors(v, X, k=3, ids=IDS, returned=["zzz"]),
+            "returned", ValueError, "zzz")
+
+
+def test_explain_string_query_without_embedder():
+    _raises(lambda: vd.explain_neighbors("what is lift", X, k=3), "embedder", (TypeError, ValueError))
+
+
+def test_explain_texts_wrong_length():
+    _raises(lambda: vd.explain_neighbors(v, X, k=3, texts=["a", "b"]), "texts", ValueError)
+
+
+# --------------------------------------------------------------- inputs that must work
+
+def _memmap(tmp_path, A):
+    path = tmp_path / "m.npy"
+    np.save(path, np.asarray(A, dtype=np.float32))
+    return np.load(path, mmap_mode="r")
+
+
+def _variants(tmp_path, base):
+    import torch
+    base = np.asarray(base, dtype=np.float64)
+    return {
+        "int": np.round(base * 10).astype(np.int64) + (np.abs(np.round(base * 10)).sum(axis=-1, keepdims=True) == 0),
+        "float16": base.astype(np.float16),
+        "float32": base.astype(np.float32),
+        "fortran": np.asfortranarray(base),
+        "list": base.tolist(),
+        "memmap": _memmap(tmp_path, base),
+        "readonly": _readonly(base),
+        "torch": torch.tensor(base),
+        "torch32": torch.tensor(base, dtype=torch.float32),
+    }
+
+
+def _readonly(A):
+    A = np.array(A)
+    A.setflags(write=False)
+    return A
+
+
+def _assert_finite(res):
+    """Every number in a result (array, float, Neighbors, dataclass fields) is finite."""
+    for value in _numbers(res):
+        assert np.isfinite(value).all(), f"non-finite output: {value!r}"
+
+
+def _numbers(res):
+    import dataclasses
+    if isinstance(res, (float, int, np.floating, np.integer)):
+        yield np.asarray(float(res))
+    elif isinstance(res, np.ndarray) and res.dtype.kind in "fiu":
+        yield res
+    elif isinstance(res, (list, tuple)):
+        for item in res:
+            yield from _numbers(item)
+    elif dataclasses.is_dataclass(res):
+        for f in dataclasses.fields(res):
+            if f.name in {"p_value", "threshold", "statistic", "details", "per_dimension"}:
+                continue  # drift statistics may legitimately be nan/None: checked separately
+            yield from _numbers(getattr(res, f.name))
+
+
+USABLE = sorted(n for n in MATRIX_FUNCS if n not in {"umap", "try_fixes.queries", "try_fixes.corpus"})
+
+
+@pytest.mark.parametrize("name", USABLE)
+@pytest.mark.parametrize("kind", ["int", "float16", "float32", "fortran", "list", "memmap",
+                                  "readonly", "torch", "torch32"])
+def test_matrix_valid_variants_work_and_agree(tmp_path, name, kind):
+    fn, arg, base, _, _ = MATRIX_FUNCS[name]
+    variant = _variants(tmp_path, base)[kind]
+    res = fn(variant)
+    if kind in {"float32", "fortran", "list", "readonly", "torch"}:
+        ref = fn(np.asarray(base, dtype=np.float64))
+        if isinstance(ref, np.ndarray):
+            tol = 1e-5 if kind == "float32" else 1e-12
+            np.testing.assert_allclose(np.asarray(res, dtype=float), ref, rtol=tol, atol=tol)
+        elif hasattr(ref, "indices") and kind != "float32":
+            np.testing.assert_array_equal(res.indices, ref.indices)
+
+
+@pytest.mark.parametrize("name", ["normalize", "cosine_matrix.A", "Normalize.fit_transform",
+                                  "Center.transform", "knn.corpus", "scratch.normalize"])
+def test_float32_stays_float32(tmp_path, name):
+    fn, _, base, _, _ = MATRIX_FUNCS[name]
+    if name.startswith("scratch"):
+        pytest.skip("scratch returns Python floats by design")
+    for A in (np.asarray(base, dtype=np.float32), _memmap(tmp_path, base)):
+        res = fn(A)
+        out = res.scores if hasattr(res, "scores") else res
+        assert out.dtype == np.float32, (name, out.dtype)
+
+
+@pytest.mark.parametrize("name", sorted(set(MATRIX_FUNCS) - {"umap"}))
+def test_inputs_never_mutated(name):
+    fn, _, base, _, _ = MATRIX_FUNCS[name]
+    for dtype in (np.float64, np.float32):
+        A = np.array(base, dtype=dtype)
+        before = A.copy()
+        fn(A)
+        np.testing.assert_array_equal(A, before)
+    other = (X.copy(), Q.copy(), v.copy())
+    np.testing.assert_array_equal(other[0], X)
+
+
+@pytest.mark.parametrize("cls", [F.Center, F.Normalize, F.Whiten, F.AllButTheTop])
+@pytest.mark.parametrize("normalize_first", [True, False])
+def test_fix_transformers_do_not_mutate(cls, normalize_first):
+    kwargs = {} if cls is F.Normalize else {"normalize_first": normalize_first}
+    for dtype in (np.float64, np.float32):
+        A = np.array(X, dtype=dtype)
+        B = np.array(Q, dtype=dtype)
+        before_a, before_b = A.copy(), B.copy()
+        fix = cls(**kwargs).fit(A)
+        fix.transform(B)
+        fix.fit_transform(A)
+        np.testing.assert_array_equal(A, before_a)
+        np.testing.assert_array_equal(B, before_b)
+
+
+@pytest.mark.parametrize("name", sorted(VECTOR_FUNCS))
+def test_vector_variants_and_no_mutation(name):
+    import torch
+    fn, _, _ = VECTOR_FUNCS[name]
+    a = v.copy()
+    ref = fn(a)
+    np.testing.assert_array_equal(a, v)
+    for variant in (v.astype(np.float32), v.tolist(), torch.tensor(v), np.round(v * 10).astype(int)):
+        _assert_finite(fn(variant))
+
+
+# --------------------------------------------------------------- HTML escaping, frames, plots
+
+SCRIPT = "<script>alert(1)</script>"
+EVIL_IDS = [f"{SCRIPT}{i}" for i in range(12)]
+EVIL_TEXTS = [f"text {i} {SCRIPT} & <b>" for i in range(12)]
+
+
+def _results_with_user_strings():
+    idx = vd.Index(X, ids=EVIL_IDS, texts=EVIL_TEXTS)
+    yield "Neighbors", idx.search(Q, 3)
+    yield "Explanation", vd.explain_neighbors(v, idx, k=3, expected=[EVIL_IDS[5]],
+                                              query_text=SCRIPT)
+    yield "Diagnosis", vd.diagnose(X, k=3, ids=EVIL_IDS, texts=EVIL_TEXTS)
+    yield "NeighborhoodChange", vd.neighborhood_change(X, X + 0.3 * RNG.normal(size=X.shape),
+                                                       k=3, ids=EVIL_IDS, texts=EVIL_TEXTS)
+    run = {SCRIPT + q: {SCRIPT + d: 1.0 / (i + 1) for i, d in enumerate(IDS[:4])} for q in QIDS}
+    qrels = {SCRIPT + q: {SCRIPT + d: 1} for q, d in zip(QIDS, IDS[1:])}
+    ev = vd.evaluate(run, qrels)
+    yield "Evaluation", ev
+    yield "Comparison", vd.compare(ev, vd.evaluate(run, qrels, name=SCRIPT), n_resamples=50)
+    yield "DriftSeries", vd.drift_over_time(X, [X[::-1] * 2, X + 1], labels=[SCRIPT, "b"],
+                                            method="mean_shift")
+
+
+@pytest.fixture(scope="module")
+def user_string_results():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dict(_results_with_user_strings())
+
+
+@pytest.mark.parametrize("name", ["Neighbors", "Explanation", "Diagnosis", "NeighborhoodChange",
+                                  "Evaluation", "Comparison", "DriftSeries"])
+def test_repr_html_escapes_user_strings(user_string_results, name):
+    res = user_string_results[name]
+    html = res._repr_html_()
+    assert "<script" not in html.lower(), f"{name} leaks an unescaped <script>"
+    frame = res.to_frame() if name != "Neighbors" else res.to_frame(ids=EVIL_IDS)
+    assert len(frame) > 0
+    repr(res)
+
+
+@pytest.mark.parametrize("name", ["Explanation", "Diagnosis", "NeighborhoodChange",
+                                  "Evaluation", "DriftSeries"])
+def test_plot_returns_axes(user_string_results, name):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ax = user_string_results[name].plot()
+    assert isinstance(ax, matplotlib.axes.Axes) or (
+        isinstance(ax, np.ndarray) and isinstance(ax.flat[0], matplotlib.axes.Axes))
+    plt.close("all")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: vd.explain_cosine(v, X[0]),
+    lambda: vd.hubness(X, k=3),
+    lambda: vd.rogue_dimensions(X, top=2),
+    lambda: vd.pca(X),
+    lambda: vd.drift(X, X[::-1] * 2, method="mean_shift"),
+], ids=["CosineBreakdown", "Hubness", "RogueDimensions", "Projection", "DriftResult"])
+def test_other_results_frame_html_plot(make):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    res = make()
+    assert len(res.to_frame()) > 0
+    assert "<" in res._repr_html_()
+    ax = res.plot()
+    assert isinstance(ax, matplotlib.axes.Axes)
+    plt.close("all")
+
+
+def test_projection_plot_escapes_labels_and_texts():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ax = vd.pca(X).plot(labels=[SCRIPT] * 12, texts=EVIL_TEXTS, highlight=[0])
+    assert isinstance(ax, matplotlib.axes.Axes)
+    plt.close("all")
+
+
+# --------------------------------------------------------------- degenerate but valid data
+
+def _degenerate():
+    base = RNG.normal(size=(10, 3))
+    return {
+        "d1": base[:, :1] + 2.0,                     # 1-D embeddings, all positive
+        "n2": base[:2],
+        "identical": np.tile(base[:1], (10, 1)),
+        "huge": base * 1e150,
+        "tiny": base * 1e-150,
+        "int": np.arange(1, 31).reshape(10, 3),
+        "duplicates": np.vstack([base[:5], base[:5]]),
+    }
+
+
+DEGENERATE_CALLS = {
+    "normalize": lambda A: vd.normalize(A),
+    "cosine_matrix": lambda A: vd.cosine_matrix(A),
+    "knn": lambda A: vd.knn(A, A, len(A)),
+    "knn_graph": lambda A: vd.Index(A).knn_graph(len(A) - 1),
+    "knn_euclidean": lambda A: vd.knn(A, A, 1, metric="euclidean"),
+    "pca": lambda A: vd.pca(A, n_components=1),
+    "anisotropy": lambda A: vd.anisotropy(A),
+    "isotropy": lambda A: vd.isotropy(A),
+    "hubness": lambda A: vd.hubness(A, k=1),
+    "rogue_dimensions": lambda A: vd.rogue_dimensions(A, top=1),
+    "near_duplicates": lambda A: vd.near_duplicates(A),
+    "intrinsic_dimension": lambda A: vd.intrinsic_dimension(A),
+    "explain_neighbors": lambda A: vd.explain_neighbors(np.asarray(A)[0], A, k=1),
+    "score_percentile": lambda A: vd.score_percentile([0.5], A),
+    "diagnose": lambda A: vd.diagnose(A, k=1),
+    "Whiten": lambda A: F.Whiten().fit_transform(A),
+    "AllButTheTop": lambda A: F.AllButTheTop(n_remove=1).fit_transform(A),
+    "csls": lambda A: F.csls(A, A, 1, n_neighbors=1),
+    "mutual_proximity": lambda A: F.mutual_proximity(A, A, 1),
+    "mmr": lambda A: F.mmr(np.asarray(A)[0], A, 2),
+    "scratch.cosine_matrix": lambda A: vd.scratch.cosine_matrix(A),
+    "scratch.normalize": lambda A: vd.scratch.normalize(A),
+}
+
+
+@pytest.mark.parametrize("data", sorted(_degenerate()))
+@pytest.mark.parametrize("call", sorted(DEGENERATE_CALLS))
+def test_degenerate_data_clear_error_or_finite(call, data):
+    A = _degenerate()[data]
+    try:
+        res = DEGENERATE_CALLS[call](A)
+    except (ValueError, TypeError) as err:
+        # a refusal is fine if it says what to do (it names a number, a fix or an option)
+        assert len(str(err)) > 30, str(err)
+        return
+    if call == "diagnose":
+        for value in res.stats.values():
+            if isinstance(value, float):
+                assert np.isfinite(value), (res.stats, value)
+        return
+    _assert_finite(res)
+
+
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e300, 1e-300])
+def test_extreme_magnitudes_exact_answers(scale):
+    a, b = np.array([3.0, 4.0]) * scale, np.array([4.0, 3.0]) * scale
+    assert vd.cosine(a, b) == pytest.approx(24 / 25)
+    assert vd.scratch.cosine(a, b) == pytest.approx(24 / 25)
+    assert vd.norm(a) == pytest.approx(5 * scale)
+    assert vd.scratch.norm(a) == pytest.approx(5 * scale)
+    assert vd.euclidean(a, b) == pytest.approx(np.sqrt(2) * scale)
+    np.testing.assert_allclose(vd.normalize(a), [0.6, 0.8])
+    np.testing.assert_allclose(vd.cosine_matrix(np.stack([a, b])), [[1, .96], [.96, 1]])
+    nb = vd.knn(np.stack([a]), np.stack([b, a]), 2)
+    assert nb.indices.tolist() == [[1, 0]]
+    assert np.isfinite(nb.scores).all()
+
+
+def test_identical_vectors_cosine_one_and_ties_by_index():
+    A = np.ones((6, 3))
+    nb = vd.knn(A[:1], A, 6)
+    assert nb.indices.tolist() == [list(range(6))]
+    np.testing.assert_allclose(nb.scores, 1.0)
+    assert vd.anisotropy(A) == pytest.approx(1.0)
+
+
+def test_drift_of_constant_or_tiny_sets_is_finite_or_explained():
+    A = np.ones((10, 3))
+    B = np.ones((10, 3)) * 2
+    for method in ("mmd", "mean_shift", "classifier"):
+        try:
+            res = vd.drift(A, B, method=method)
+        except ValueError as err:
+            assert len(str(err)) > 30
+            continue
+        assert res.statistic is None or np.isfinite(res.statistic), (method, res)
+        assert res.p_value is None or np.isfinite(res.p_value), (method, res)
+
+
+# --------------------------------------------------------------- other public entry points
+
+def test_evaluate_bad_inputs():
+    _raises(lambda: vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, metrics=["ndcg@x"]),
+            "ndcg@x", ValueError)
+    _raises(lambda: vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, metrics=["bogus"]),
+            "bogus", ValueError)
+    with pytest.raises((TypeError, ValueError)):
+        vd.evaluate([1, 2, 3], {"q": {"d": 1}})
+    with pytest.raises((TypeError, ValueError)):
+        vd.evaluate({"q": {"d": 1.0}}, None)
+    with pytest.raises((TypeError, ValueError)):
+        vd.evaluate({"q": {"d": float("nan")}}, {"q": {"d": 1}})
+    with pytest.raises(ValueError):
+        vd.evaluate({"a": {"d": 1.0}}, {"b": {"d": 1}})  # no shared query
+
+
+def test_compare_and_ann_recall_bad_inputs():
+    ev = vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}})
+    with pytest.raises((TypeError, ValueError)):
+        vd.compare(ev, {"not": "an evaluation"})
+    with pytest.raises((TypeError, ValueError)):
+        vd.compare(ev, ev, method="bogus")
+    nb = vd.knn(Q, X, 3)
+    with pytest.raises((TypeError, ValueError)):
+        vd.ann_recall(vd.knn(Q[:2], X, 3), nb)
+    with pytest.raises((TypeError, ValueError)):
+        vd.ann_recall(None, nb)
+    assert vd.ann_recall(nb, nb) == 1.0
+    assert vd.ann_recall(nb.indices, nb.indices) == 1.0
+
+
+def test_score_percentile_bad_scores():
+    with pytest.raises((TypeError, ValueError)) as info:
+        vd.score_percentile("high", X)
+    assert "scores" in str(info.value)
+    with pytest.raises(ValueError):
+        vd.score_percentile([np.nan], X)
+
+
+def test_trec_io_bad_files(tmp_path):
+    with pytest.raises(OSError):
+        vd.load_run(tmp_path / "missing.txt")
+    bad = tmp_path / "bad.run"
+    bad.write_text("q1 Q0 d1 one 1.0 tag\nnot a run line\n")
+    with pytest.raises(ValueError) as info:
+        vd.load_run(bad)
+    assert "bad.run" in str(info.value) or "line" in str(info.value)
+    badq = tmp_path / "bad.qrels"
+    badq.write_text("q1 0 d1 x\n")
+    with pytest.raises(ValueError):
+        vd.load_qrels(badq)
+    with pytest.raises((TypeError, ValueError)):
+        vd.save_run({"q": {"d": float("nan")}}, tmp_path / "out.run")
+
+
+def test_lexical_and_hybrid_bad_inputs():
+    pytest.importorskip("bm25s")
+    docs = ["the cat sat", "a dog barked", "cats and dogs"]
+    _raises(lambda: vd.lexical.bm25("cat", docs, k=2), "query_texts", TypeError)
+    _raises(lambda: vd.lexical.bm25(["cat"], None, k=2), "corpus_texts", TypeError)
+    _raises(lambda: vd.lexical.bm25(["cat"], docs, k=0), "k", ValueError)
+    _raises(lambda: vd.lexical.bm25(["cat"], [], k=1), "corpus_texts", ValueError)
+    run = vd.lexical.bm25(["cat"], docs, k=5)   # k larger than the corpus: all documents
+    assert len(next(iter(run.values()))) <= 3
+    with pytest.raises((TypeError, ValueError)):
+        F.hybrid(run, "not a run")
+    with pytest.raises((TypeError, ValueError)):
+        F.hybrid(run, run, k=-1)
+
+
+def test_embedders_bad_inputs():
+    emb = vd.embedders.as_embedder(lambda texts: np.array([[len(t), 1.0] for t in texts]))
+    _raises(lambda: emb.encode("one string"), "texts", TypeError)
+    _raises(lambda: emb.encode([1, 2]), "texts", TypeError)
+    _raises(lambda: emb.encode(["a"], kind="passage"), "kind", ValueError)
+    bad = vd.embedders.as_embedder(lambda texts: np.full((len(texts), 2), np.nan))
+    with pytest.raises(ValueError):
+        bad.encode(["a", "b"])
+    short = vd.embedders.as_embedder(lambda texts: np.ones((1, 2)))
+    with pytest.raises(ValueError):
+        short.encode(["a", "b"])
+    with pytest.raises(TypeError):
+        vd.embedders.as_embedder(42)
+
+
+def test_explain_with_tiny_embedder():
+    def fn(texts):
+        return np.array([[1.0 + len(t), 1.0 + t.count("a"), 1.0] for t in texts])
+    texts = [f"doc {'a' * i}" for i in range(12)]
+    C = fn(texts)
+    exp = vd.explain_neighbors("a query", C, k=3, texts=texts, embedder=fn)
+    assert exp.neighbors.indices.shape == (1, 3)
+    assert "<script" not in vd.explain_neighbors(SCRIPT, C, k=3, texts=texts,
+                                                 embedder=fn)._repr_html_().lower()
+
+
+def test_datasets_bad_folder(tmp_path):
+    with pytest.raises((FileNotFoundError, ValueError)) as info:
+        vd.datasets.load_beir(tmp_path / "nowhere")
+    assert "nowhere" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises((FileNotFoundError, ValueError)) as info:
+        vd.datasets.load_beir(tmp_path / "empty")
+    assert "corpus" in str(info.value)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n{not json\n')
+    with pytest.raises(ValueError) as info:
+        vd.datasets.load_beir(broken)
+    assert "corpus.jsonl" in str(info.value)
+
+
+@pytest.mark.parametrize("fn", [None, 42, lambda a, b: "nope", lambda *a: 1 / 0,
+                                lambda *a: float("nan")], ids=["none", "int", "str", "raises", "nan"])
+def test_exercises_check_wrong_functions(fn):
+    if fn is None or fn == 42:
+        with pytest.raises(TypeError):
+            vd.exercises.check("cosine", fn)
+        return
+    res = vd.exercises.check("cosine", fn)
+    assert not res.passed
+    assert res._repr_html_()
+
+
+def test_exercises_unknown_name():
+    _raises(lambda: vd.exercises.check("cosin", vd.cosine), "cosin", ValueError, "cosine")
+
+
+# --------------------------------------------------------------- CLI
+
+def _cli(argv, capsys):
+    from vecdiag.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code, err):
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def files(tmp_path):
+    ok = tmp_path / "ok.npy"
+    np.save(ok, X)
+    nan = tmp_path / "nan.npy"
+    np.save(nan, _with_bad_row(X, np.nan))
+    obj = tmp_path / "obj.npy"
+    np.save(obj, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    threed = tmp_path / "3d.npy"
+    np.save(threed, X[None])
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    other = tmp_path / "other.npy"
+    np.save(other, RNG.normal(size=(8, 3)))
+    return {"ok": ok, "nan": nan, "obj": obj, "3d": threed, "txt": text, "other": other,
+            "missing": tmp_path / "missing.npy", "dir": tmp_path}
+
+
+@pytest.mark.parametrize("which", ["missing", "obj", "3d", "txt", "nan"])
+def test_cli_report_bad_corpus_one_line_no_output(files, capsys, which):
+    out = files["dir"] / "report.html"
+    code, _, err = _cli(["report", files[which], "-o", out], capsys)
+    if which == "nan" and code == 0:
+        assert "non_finite" in out.read_text() or "NaN" in out.read_text()
+        return
+    _one_line_error(code, err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("which", ["missing", "obj", "3d", "txt"])
+def test_cli_check_bad_corpus(files, capsys, which):
+    _one_line_error(*_cli(["check", files[which]], capsys)[::2])
+
+
+def test_cli_report_queries_dimension_mismatch(files, capsys):
+    out = files["dir"] / "r.json"
+    code, _, err = _cli(["report", files["ok"], "--queries", files["other"], "--json", "-o", out], capsys)
+    line = _one_line_error(code, err)
+    assert "dimension" in line
+    assert not out.exists()
+
+
+def test_cli_drift_bad_inputs(files, capsys):
+    line = _one_line_error(*_cli(["drift", files["ok"], files["other"]], capsys)[::2])
+    assert "dimension" in line
+    _one_line_error(*_cli(["drift", files["ok"], files["missing"]], capsys)[::2])
+    with pytest.raises(SystemExit) as info:      # argparse: bad choice
+        _cli(["drift", files["ok"], files["ok"], "--method", "bogus"], capsys)
+    assert info.value.code == 2
+
+
+def test_cli_eval_bad_files(files, capsys, tmp_path):
+    run = tmp_path / "a.run"
+    run.write_text("garbage line\n")
+    qrels = tmp_path / "q.qrels"
+    qrels.write_text("q1 0 d1 1\n")
+    _one_line_error(*_cli(["eval", run, qrels], capsys)[::2])
+    _one_line_error(*_cli(["eval", tmp_path / "none.run", qrels], capsys)[::2])
+
+
+def test_cli_subprocess_no_traceback(files):
+    """The real entry point: one stderr line, exit 2, for a pickled-object corpus."""
+    proc = subprocess.run([sys.executable, "-m", "vecdiag", "check", str(files["obj"])],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
