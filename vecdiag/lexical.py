@@ -16,6 +16,8 @@ __all__ = ["bm25"]
 def _texts(x, name: str) -> list[str]:
     if isinstance(x, str):
         raise TypeError(f"{name} must be a list of texts, not a single string; wrap it: [{name}]")
+    if x is None or not hasattr(x, "__iter__"):
+        raise TypeError(f"{name} must be a list of texts, got {type(x).__name__}")
     out = list(x)
     bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
     if bad:

@@ -258,6 +258,10 @@ def cosine_matrix(A, B=None, *, zero: str = "raise"):
     if len(rows_a[0]) != len(rows_b[0]):
         raise ValueError(f"dimension mismatch: A has dimension {len(rows_a[0])} but B has "
                          f"dimension {len(rows_b[0])}; both must come from the same embedding model")
+    # subtle: a zero row has no direction; name its row (not "a") before any cosine.
+    V.zero_rows([norm(r) for r in rows_a], "A", zero)
+    if B is not None:
+        V.zero_rows([norm(r) for r in rows_b], "B", zero)
     # One cosine per (row of A, row of B) pair: a table with len(A) rows, len(B) columns.
     return [[cosine(a, b, zero=zero) for b in rows_b] for a in rows_a]
 

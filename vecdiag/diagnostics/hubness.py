@@ -173,6 +173,10 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
         index = X
     else:
         V.check_metric(metric)
+        X = V.as_matrix(X, "X")  # errors name the user's argument, not Index's "corpus"
+        if metric == "cosine":
+            from ..linalg import row_norms
+            V.zero_rows(row_norms(X), "X")
         index = Index(X, metric=metric)
     n = len(index)
     if queries is not None:

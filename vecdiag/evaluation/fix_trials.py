@@ -253,6 +253,10 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     metrics = tuple([metrics] if isinstance(metrics, str) else metrics)
     k = V.check_positive_int(k, "k")
     rng = V.check_random_state(random_state)
+    from ..neighbors import Index
+    if not isinstance(corpus, Index):
+        corpus = V.as_matrix(corpus, "corpus")
+    queries = V.as_matrix(queries, "queries")
     n_rows = len(corpus)
     if len(doc_ids) != n_rows:
         raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")

@@ -253,6 +253,11 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     averaged = sorted(q for q in qrels if q not in set(no_relevant))
     missing = [q for q in averaged if q not in run]
     not_judged = sorted(q for q in run if q not in qrels)
+    if averaged and run and len(missing) == len(averaged):
+        import warnings
+        warnings.warn(f"run and qrels share no query id (run: {sorted(run)[:3]}, qrels: "
+                      f"{averaged[:3]}): every query scores 0; check that both use the same "
+                      "ids (e.g. strings, not row numbers)", UserWarning, stacklevel=2)
     values = np.zeros((len(averaged), len(metrics)), dtype=np.float64)
     for i, q in enumerate(averaged):
         if q in run:

@@ -61,6 +61,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
 
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
     Q, _ = check_queries(query, C, name="query")
+    prepare(Q, metric, "query")  # refuse a zero query under its own name
     k = V.check_k(k, C.shape[0])
     if isinstance(lambda_, bool) or not isinstance(lambda_, (int, float)) or not 0 <= lambda_ <= 1:
         raise ValueError(f"lambda_ must be a number between 0 and 1, got {lambda_!r}")

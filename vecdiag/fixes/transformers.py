@@ -37,7 +37,15 @@ __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove"]
 
 
 def _check(estimator, X, *, reset: bool) -> np.ndarray:
-    """sklearn's validation (sets/checks ``n_features_in_``), vecdiag's dtype policy."""
+    """sklearn's validation (sets/checks ``n_features_in_``), vecdiag's dtype policy.
+
+    vecdiag's messages first for what sklearn words poorly: strings, None, ragged lists,
+    torch tensors, and NaN/inf rows (named by index); sklearn's for everything else.
+    """
+    if not hasattr(X, "tocsr"):  # sparse input: sklearn refuses it in its own words
+        X = V._to_array(X, "X")
+        if X.dtype.kind == "f" and X.ndim == 2:
+            V._check_finite(X, "X")
     return validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
                          ensure_all_finite=True, copy=False)
 
