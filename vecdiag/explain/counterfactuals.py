@@ -125,6 +125,8 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     if index.metric != "cosine" and np.any(query):  # a zero query has no direction
         rankings["cosine_metric"] = _neighbors_ranking(apply_fix("cosine_metric", q2, index, k=n), k)
     for fix in TRANSFORM_FIXES:
+        if fix == "all_but_the_top" and query.shape[0] < 2:
+            continue  # removing the top direction of 1-D vectors leaves nothing
         rankings[fix] = transformed_ranking(index, query, fix, k)
     n_neighbors = min(CSLS_NEIGHBORS, n - 1)
     if n_neighbors >= 1:
