@@ -890,3 +890,71 @@ def test_cli_subprocess_no_traceback(files):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
+
+
+# --------------------------------------------------------------- options and odd arguments
+
+OPTION_ERRORS = {
+    "knn backend": (lambda: vd.knn(Q, X, 3, backend="bogus"), ValueError, "backend"),
+    "knn batch_size=0": (lambda: vd.knn(Q, X, 3, batch_size=0), ValueError, "batch_size"),
+    "knn batch_size float": (lambda: vd.knn(Q, X, 3, batch_size=2.5), TypeError, "batch_size"),
+    "knn exclude_self other queries": (lambda: vd.knn(Q, X, 3, exclude_self=True), ValueError, "exclude_self"),
+    "normalize zero option": (lambda: vd.normalize(X, zero="bogus"), ValueError, "zero"),
+    "pca n_components=0": (lambda: vd.pca(X, 0), ValueError, "n_components"),
+    "pca n_components > d": (lambda: vd.pca(X, 5), ValueError, "n_components"),
+    "pca n_components float": (lambda: vd.pca(X, 1.5), TypeError, "n_components"),
+    "project method": (lambda: vd.project(X, method="bogus"), ValueError, "method"),
+    "transform dimension": (lambda: vd.pca(X).transform(Q[:, :3]), ValueError, "dimension"),
+    "transform NaN": (lambda: vd.pca(X).transform(np.full((1, 4), np.nan)), ValueError, "NaN"),
+    "umap n_neighbors": (lambda: vd.umap(X, n_neighbors=0), ValueError, "n_neighbors"),
+    "drift method": (lambda: vd.drift(X, Q, method="bogus"), ValueError, "method"),
+    "drift too few": (lambda: vd.drift(X[:2], Q[:2]), ValueError, "reference"),
+    "drift_over_time one array": (lambda: vd.drift_over_time(X, Q), ValueError, "batches"),
+    "drift_over_time empty": (lambda: vd.drift_over_time(X, []), ValueError, "batches"),
+    "drift_over_time None": (lambda: vd.drift_over_time(X, None), TypeError, "batches"),
+    "drift_over_time labels": (lambda: vd.drift_over_time(X, [Q], labels=["a", "b"]), ValueError, "labels"),
+    "anisotropy random_state": (lambda: vd.anisotropy(X, random_state="abc", exact=False), TypeError, "random_state"),
+    "near_duplicates threshold": (lambda: vd.near_duplicates(X, threshold=2), ValueError, "threshold"),
+    "near_duplicates threshold nan": (lambda: vd.near_duplicates(X, threshold=float("nan")), ValueError, "threshold"),
+    "rogue_dimensions top=0": (lambda: vd.rogue_dimensions(X, top=0), ValueError, "top"),
+    "intrinsic_dimension method": (lambda: vd.intrinsic_dimension(X, method="bogus"), ValueError, "method"),
+    "score_percentile n_pairs": (lambda: vd.score_percentile([0.1], X, n_pairs=0), ValueError, "n_pairs"),
+    "to_frame ids short": (lambda: vd.knn(Q, X, 3).to_frame(ids=IDS[:3]), ValueError, "ids"),
+    "explain top=0": (lambda: vd.explain_neighbors(v, X, k=3, top=0), ValueError, "top"),
+    "explain embedder": (lambda: vd.explain_neighbors("q", X, k=3, embedder=42), TypeError, "embedder"),
+    "explain embedder dim": (lambda: vd.explain_neighbors("q", X, k=3, embedder=lambda t: np.ones((len(t), 3))), ValueError, "dimension"),
+    "explain query_text": (lambda: vd.explain_neighbors(v, X, k=3, query_text=5), TypeError, "query_text"),
+    "Index texts short": (lambda: vd.Index(X, texts=["a"]), ValueError, "texts"),
+    "Index.search 1-D": (lambda: vd.Index(X).search(v, 3), ValueError, "reshape"),
+    "hybrid weights": (lambda: F.hybrid({"q": {"d": 1.0}}, {"q": {"d": 1.0}}, weights=[1]), ValueError, "weights"),
+    "hybrid Neighbors without ids": (lambda: F.hybrid(vd.knn(Q, X, 3), {"q": {"d": 1.0}}), ValueError, "ids"),
+    "csls n_neighbors": (lambda: F.csls(Q, X, 3, n_neighbors=50), ValueError, "n_neighbors"),
+    "mmr lambda_": (lambda: F.mmr(v, X, 3, lambda_=float("nan")), ValueError, "lambda_"),
+    "Whiten n_components": (lambda: F.Whiten(n_components=50).fit(X), ValueError, "n_components"),
+    "AllButTheTop n_remove": (lambda: F.AllButTheTop(n_remove=10).fit(X), ValueError, "n_remove"),
+    "Whiten regularization": (lambda: F.Whiten(regularization=-1).fit(X), ValueError, "regularization"),
+    "evaluate cut-off": (lambda: vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, metrics=["ndcg@0"]), ValueError, "ndcg@0"),
+    "evaluate relevance str": (lambda: vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": "1"}}), TypeError, "qrels"),
+    "evaluate score str": (lambda: vd.evaluate({"q": {"d": "high"}}, {"q": {"d": 1}}), TypeError, "run"),
+    "evaluate Neighbors without ids": (lambda: vd.evaluate(vd.knn(Q, X, 3), {"q": {"d": 1}}), TypeError, "ids"),
+    "compare n_resamples": (lambda: vd.compare(vd.evaluate({"a": {"d": 1.0}}, {"a": {"d": 1}}),
+                                               vd.evaluate({"a": {"d": 1.0}}, {"a": {"d": 1}}),
+                                               n_resamples=0), ValueError, "n_resamples"),
+    "save_run to a directory": (lambda: vd.save_run({"q": {"d": 1.0}}, Path(__file__).parent), IsADirectoryError, "directory"),
+    "try_fixes unknown fix": (lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, fixes=["bogus"], k=5), ValueError, "bogus"),
+    "try_fixes qrels None": (lambda: vd.try_fixes(Q, X, None, query_ids=QIDS, doc_ids=IDS, k=5), TypeError, "qrels"),
+    "diagnose texts short": (lambda: vd.diagnose(X, texts=["a"]), ValueError, "texts"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_ERRORS))
+def test_option_errors_name_the_option(case):
+    fn, exc, word = OPTION_ERRORS[case]
+    _raises(fn, word, exc)
+
+
+def test_save_run_to_directory_leaves_no_temp_file(tmp_path):
+    with pytest.raises(IsADirectoryError):
+        vd.save_run({"q": {"d": 1.0}}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert not [p for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")]

@@ -81,6 +81,9 @@ def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory; pass a file path inside it, "
+                                f"e.g. {str(path / 'out')!r}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -342,6 +342,9 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         if isinstance(batches, np.ndarray) and batches.ndim == 2:
             raise ValueError("batches must be a list of 2-D arrays (one per batch), got one "
                              "2-D array; split it, e.g. np.array_split(X, 7)")
+        if batches is None or isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
+            raise TypeError("batches must be a list of 2-D arrays (one per batch), "
+                            f"got {type(batches).__name__}")
         batches = list(batches)
         default_labels = [str(i) for i in range(len(batches))]
     if not batches:
