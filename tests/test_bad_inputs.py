@@ -958,3 +958,65 @@ def test_save_run_to_directory_leaves_no_temp_file(tmp_path):
         vd.save_run({"q": {"d": 1.0}}, tmp_path)
     assert list(tmp_path.iterdir()) == []
     assert not [p for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")]
+
+
+def test_exercise_result_escapes_function_name():
+    def learner(a, b):
+        return 0.0
+    learner.__name__ = learner.__qualname__ = SCRIPT
+    html = vd.exercises.check("cosine", learner)._repr_html_()
+    assert "<script>alert" not in html
+
+
+def test_fix_report_escapes_query_ids():
+    qids = [SCRIPT + q for q in QIDS]
+    qrels = {SCRIPT + q: {SCRIPT + d: g for d, g in j.items()} for q, j in QRELS.items()}
+    report = vd.try_fixes(Q, X, qrels, query_ids=qids, doc_ids=[SCRIPT + d for d in IDS], k=5,
+                          n_resamples=20, fixes=["normalize"])
+    assert "<script>alert" not in report._repr_html_()
+    assert len(report.to_frame()) > 0
+
+
+def test_cli_report_escapes_ids_and_texts(tmp_path, capsys):
+    corpus = tmp_path / "c.npy"
+    np.save(corpus, RNG.normal(size=(40, 6)))
+    (tmp_path / "ids.txt").write_text("\n".join(f"{SCRIPT}{i}" for i in range(40)) + "\n")
+    (tmp_path / "texts.txt").write_text("\n".join(f"doc {i} {SCRIPT}" for i in range(40)) + "\n")
+    out = tmp_path / "r.html"
+    code, _, err = _cli(["report", corpus, "--ids", tmp_path / "ids.txt", "--texts",
+                         tmp_path / "texts.txt", "-o", out], capsys)
+    assert code in (0, 1), err
+    assert "<script>alert" not in out.read_text()
+
+
+def test_cli_report_ids_wrong_length(tmp_path, capsys):
+    corpus = tmp_path / "c.npy"
+    np.save(corpus, RNG.normal(size=(40, 6)))
+    (tmp_path / "ids.txt").write_text("a\nb\n")
+    out = tmp_path / "r.html"
+    line = _one_line_error(*_cli(["report", corpus, "--ids", tmp_path / "ids.txt", "-o", out], capsys)[::2])
+    assert "ids" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "dot"])
+@pytest.mark.parametrize("scale, dtype", [(1e200, np.float64), (1e-200, np.float64),
+                                          (1e25, np.float32), (1e-25, np.float32)])
+def test_knn_magnitudes_beyond_the_float_range_are_refused(metric, scale, dtype):
+    """Squares that overflow (or underflow to 0, tying every score) give a clear error,
+    never an OverflowError or a silently tied ranking."""
+    A = (RNG.normal(size=(6, 3)) * scale).astype(dtype)
+    with pytest.raises(ValueError, match="too (long|short)"):
+        vd.knn(A[:2], A, 3, metric=metric)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "dot", "cosine"])
+@pytest.mark.parametrize("scale, dtype", [(1e150, np.float64), (1e-150, np.float64),
+                                          (1e15, np.float32), (1e-15, np.float32)])
+def test_knn_large_and_small_magnitudes_rank_correctly(metric, scale, dtype):
+    base = RNG.normal(size=(8, 3))
+    A = (base * scale).astype(dtype)
+    got = vd.knn(A[:3], A, 3, metric=metric)
+    ref = vd.knn(base[:3], base, 3, metric=metric)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    assert np.isfinite(got.scores).all()

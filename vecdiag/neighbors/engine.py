@@ -366,8 +366,15 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
         return indices, scores
     if C.metric != "cosine":
         # subtle: scores (and the euclidean key 2 q·c − ‖c‖²) must fit the float type
-        bound = (Q.max_norm + C.max_norm) ** 2
-        limit = float(np.finfo(np.float32 if backend == "faiss" else C.dtype).max) / 8
+        reach = float(Q.max_norm + C.max_norm)
+        bound = reach * reach  # not ** 2: a Python float power raises OverflowError
+        info = np.finfo(np.float32 if backend == "faiss" else C.dtype)
+        limit = float(info.max) / 8
+        if 0 < reach < float(np.sqrt(info.tiny * 8)):  # squares underflow: scores tie at 0
+            raise ValueError(f"vectors too short for {C.metric} scores in "
+                             f"{'float32' if backend == 'faiss' else C.dtype}: lengths up to "
+                             f"{max(Q.max_norm, C.max_norm):.3g} underflow when squared; "
+                             "multiply queries and corpus by one common large number first")
         if not bound < limit:
             raise ValueError(f"vectors too long for {C.metric} scores in "
                              f"{'float32' if backend == 'faiss' else C.dtype}: lengths up to "
