@@ -1020,3 +1020,13 @@ def test_knn_large_and_small_magnitudes_rank_correctly(metric, scale, dtype):
     ref = vd.knn(base[:3], base, 3, metric=metric)
     np.testing.assert_array_equal(got.indices, ref.indices)
     assert np.isfinite(got.scores).all()
+
+
+@pytest.mark.parametrize("pca", [vd.pca, vd.scratch.pca], ids=["fast", "scratch"])
+def test_pca_tiny_values_not_called_identical(pca):
+    """Rows that differ but whose squares underflow are not 'all the same vector'."""
+    A = RNG.normal(size=(6, 3)) * 1e-200
+    with pytest.raises(ValueError, match="underflow"):
+        pca(A)
+    with pytest.raises(ValueError, match="same vector"):
+        pca(np.ones((6, 3)))

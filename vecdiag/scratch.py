@@ -313,7 +313,7 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     cov = [[sum(r[a] * r[b] for r in centred) / (n - 1) for b in range(d)] for a in range(d)]
     total = sum(cov[a][a] for a in range(d))        # total variance = trace of C
     if total == 0.0:
-        raise constant_data_error(n)
+        raise constant_data_error(n, arr)
     seed = random_state if isinstance(random_state, int) else 0
     rand = random.Random(seed)
     components, variances = [], []

@@ -45,8 +45,16 @@ def check_pca_input(X, n_components, *, finite: bool = True) -> tuple[np.ndarray
     return X, n_components
 
 
-def constant_data_error(n: int) -> ValueError:
-    """The error for data without variance (every row the same vector)."""
+def constant_data_error(n: int, X=None) -> ValueError:
+    """The error for data without variance (every row the same vector), or whose
+    variance underflows to 0 (rows differ, but their squared deviations vanish)."""
+    if X is not None:
+        X = np.asarray(X)
+        if X.shape[0] > 1 and np.ptp(X, axis=0).max() > 0:
+            return ValueError(f"X has variance 0.0 in floating point although its rows differ: "
+                              f"its values are so small (largest |x| = {np.abs(X).max():.3g}) "
+                              "that their squares underflow; multiply the vectors by one "
+                              "common large number first")
     return ValueError(f"X has zero variance: all {n} rows are the same vector, so there is "
                       "no direction of largest variance and every explained-variance ratio "
                       "would be 0/0; check that the embeddings were computed (not a "
@@ -282,7 +290,7 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
            "randomized": _randomized_solver}[solver]
     mean, variance, components, total_var = fit(X, c, show_progress, rng)
     if not total_var > 0:
-        raise constant_data_error(n)
+        raise constant_data_error(n, X)
     components = sign_flip(np.ascontiguousarray(components, dtype=np.float64))
     return Projection.from_linear(X, method="pca", components=components, mean=mean,
                                   explained_variance=variance,
