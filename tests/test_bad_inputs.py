@@ -1030,3 +1030,30 @@ def test_pca_tiny_values_not_called_identical(pca):
         pca(A)
     with pytest.raises(ValueError, match="same vector"):
         pca(np.ones((6, 3)))
+
+
+@pytest.mark.parametrize("method", ["mmd", "mean_shift", "classifier"])
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_drift_extreme_magnitudes_refused_not_nan(method, scale):
+    A = RNG.normal(size=(30, 5)) * scale
+    B = (RNG.normal(size=(30, 5)) + 1.0) * scale
+    with pytest.raises(ValueError, match="magnitude"):
+        vd.drift(A, B, method=method)
+
+
+@pytest.mark.parametrize("method", ["mmd", "mean_shift", "classifier"])
+@pytest.mark.parametrize("scale", [1e50, 1e-50])
+def test_drift_large_and_small_magnitudes_agree_with_unit_scale(method, scale):
+    A = RNG.normal(size=(30, 5))
+    B = RNG.normal(size=(30, 5)) + 1.0
+    ref = vd.drift(A, B, method=method, n_permutations=50)
+    got = vd.drift(A * scale, B * scale, method=method, n_permutations=50)
+    assert np.isfinite(got.statistic) and np.isfinite(got.p_value)
+    assert got.drifted == ref.drifted
+    assert got.p_value == pytest.approx(ref.p_value)
+
+
+@pytest.mark.parametrize("cls", [F.Whiten, F.AllButTheTop])
+def test_raw_whiten_huge_values_clear_error(cls):
+    with pytest.raises(ValueError, match="overflows"):
+        cls(normalize_first=False).fit(RNG.normal(size=(30, 5)) * 1e200)

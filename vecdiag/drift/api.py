@@ -31,6 +31,13 @@ def _check_size(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} has {arr.shape[0]} vectors; a drift test needs at least "
                          f"{MIN_SAMPLES} in each set (and a few hundred for useful power): "
                          "collect more rows before testing")
+    # subtle: the statistics square distances in float64; beyond ~1e±100 they overflow
+    # (NaN statistic) or underflow (every distance 0: "no drift"), silently.
+    top = float(np.abs(arr).max())
+    if top > 1e100 or 0 < top < 1e-100:
+        raise ValueError(f"{name} has values of magnitude {top:.3g}, too "
+                         f"{'large' if top > 1 else 'small'} for stable drift statistics; "
+                         "scale reference and current by one common factor first")
 
 
 def _check_reference(reference) -> np.ndarray:

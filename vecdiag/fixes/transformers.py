@@ -72,7 +72,13 @@ def _principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarr
     from scipy.linalg import eigh
 
     n, d = Xc.shape
-    cov = (Xc.T @ Xc) / max(n - 1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = (Xc.T @ Xc) / max(n - 1, 1)
+    if not np.isfinite(cov).all():
+        raise ValueError(f"X has values so large (largest |x| = {np.abs(Xc).max():.3g} after "
+                         "centring) that their covariance overflows float64; divide the "
+                         "vectors by one common large number first, or keep "
+                         "normalize_first=True")
     m = d if n_axes is None else n_axes
     values, vectors = eigh(cov, subset_by_index=[d - m, d - 1], check_finite=False)
     values = np.clip(values[::-1], 0, None)
