@@ -1057,3 +1057,13 @@ def test_drift_large_and_small_magnitudes_agree_with_unit_scale(method, scale):
 def test_raw_whiten_huge_values_clear_error(cls):
     with pytest.raises(ValueError, match="overflows"):
         cls(normalize_first=False).fit(RNG.normal(size=(30, 5)) * 1e200)
+
+
+@pytest.mark.parametrize("rows", [[[1.0, 2.0], [1.0]], [[1.0, 2.0], None]], ids=["ragged", "null"])
+def test_cli_ragged_parquet_one_line(tmp_path, capsys, rows):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "c.parquet"
+    pd.DataFrame({"v": rows}).to_parquet(path)
+    line = _one_line_error(*_cli(["check", path], capsys)[::2])
+    assert "CORPUS" in line and "ragged" in line

@@ -75,7 +75,11 @@ def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
     if column not in table.column_names:
         raise ValueError(f"{label}: {path} has no column {column!r}")
     values = table.column(column).to_pylist()
-    return np.asarray(values, dtype=np.float64) if values else np.empty((0, 0))
+    try:
+        return np.asarray(values, dtype=np.float64) if values else np.empty((0, 0))
+    except (ValueError, TypeError):  # ragged rows, or null lists
+        raise ValueError(f"{label}: column {column!r} of {path} is ragged or has missing "
+                         "vectors; every row must hold the same number of floats") from None
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
