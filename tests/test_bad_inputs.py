@@ -1067,3 +1067,21 @@ def test_cli_ragged_parquet_one_line(tmp_path, capsys, rows):
     pd.DataFrame({"v": rows}).to_parquet(path)
     line = _one_line_error(*_cli(["check", path], capsys)[::2])
     assert "CORPUS" in line and "ragged" in line
+
+
+def test_torch_special_tensors():
+    import torch
+    _raises(lambda: vd.knn(torch.ones(2, 4, requires_grad=True), X, 2), "queries", TypeError, "detach")
+    nb = vd.knn(torch.ones(2, 4, dtype=torch.bfloat16), X, 2)
+    np.testing.assert_array_equal(nb.indices, vd.knn(np.ones((2, 4)), X, 2).indices)
+
+
+def test_pandas_frame_bool_uint8_and_big_int_inputs():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X)
+    np.testing.assert_array_equal(vd.knn(frame, frame, 2).indices, vd.knn(X, X, 2).indices)
+    vd.knn(np.ones((2, 4), bool), X, 2)
+    np.testing.assert_allclose(vd.normalize(np.full((2, 4), 200, np.uint8)), 0.5)
+    # int64 products that overflow int64 are computed in float64, not wrapped around
+    assert vd.dot(np.array([2**62, 2**62]), np.array([4, 4])) == pytest.approx(2.0**65)
+    assert vd.scratch.dot([2**62, 2**62], [4, 4]) == pytest.approx(2.0**65)
