@@ -1085,3 +1085,8 @@ def test_pandas_frame_bool_uint8_and_big_int_inputs():
     # int64 products that overflow int64 are computed in float64, not wrapped around
     assert vd.dot(np.array([2**62, 2**62]), np.array([4, 4])) == pytest.approx(2.0**65)
     assert vd.scratch.dot([2**62, 2**62], [4, 4]) == pytest.approx(2.0**65)
+
+
+def test_load_beir_and_embedder_wrong_types():
+    _raises(lambda: vd.datasets.load_beir(42), "folder", TypeError)
+    _raises(lambda: vd.embedders.SentenceTransformerEmbedder(None), "model", TypeError)

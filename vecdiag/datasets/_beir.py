@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     >>> data.corpus_texts, data.qrels
     (['Cats. Cats purr.'], {'q1': {'d1': 2}})
     """
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a path to a BEIR folder, got {type(folder).__name__}")
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"folder: no such BEIR folder {str(folder)!r}")
