@@ -1,7 +1,7 @@
 """Benchmark: vd.pca against scikit-learn's PCA solvers; UMAP cold and warm; faithfulness.
 
-Run: ``python benchmarks/bench_projection.py`` (about 3-5 minutes on 2 cores; ``--quick``
-skips UMAP). Everything runs in one process on the same data; times are the best and
+Run: ``python benchmarks/bench_projection.py`` (a few minutes on 2 idle cores;
+``--only pca,real`` runs some sections). Everything runs in one process on the same data; times are the best and
 the median of several alternating repeats.
 
 1. PCA, 100,000 x 384 float32, 2 components: vd.pca vs sklearn
@@ -88,42 +88,58 @@ def accuracy(components, ratio, ref):
     return float(cos.min()), float(np.abs(np.asarray(ratio) - ref_ratio).max())
 
 
+def race(runs, repeats, clock):
+    """Alternate the runs ``repeats`` times (load spikes hit every solver alike)."""
+    times = {name: [] for name in runs}
+    results = {}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = clock()
+            results[name] = run()
+            times[name].append(clock() - start)
+    return times, results
+
+
 def bench_pca(repeats):
     from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
     X = data(100_000, 384, rng)
     print(f"\n## PCA: {X.shape[0]:,} x {X.shape[1]} float32, 2 components")
     ref = reference(X, 2)
-    runs = {
-        "vd.pca": lambda: vd.pca(X, 2),
-        "sklearn covariance_eigh": lambda: PCA(2, svd_solver="covariance_eigh"),
-        "sklearn randomized": lambda: PCA(2, svd_solver="randomized", random_state=0),
-    }
-    times = {name: [] for name in runs}
-    results = {}
-    vd.pca(X, 2)                       # warm-up: first BLAS call, imports
-    PCA(2, svd_solver="covariance_eigh").fit_transform(X)
-    for _ in range(repeats):           # alternate, so load spikes hit every solver alike
-        for name, make in runs.items():
-            start = time.perf_counter()
-            if name == "vd.pca":
-                p = make()
-                results[name] = (p.components, p.explained_variance_ratio)
-            else:
-                est = make()
-                est.fit_transform(X)
-                results[name] = (est.components_, est.explained_variance_ratio_)
-            times[name].append(time.perf_counter() - start)
-    base = min(times["sklearn covariance_eigh"])
-    print(f"{'solver':26s} {'best s':>8s} {'median s':>9s} {'vs sklearn cov':>15s} "
-          f"{'min |cos| PC':>13s} {'max ratio err':>14s}")
-    for name in runs:
-        cos, err = accuracy(*results[name], ref)
-        print(f"{name:26s} {min(times[name]):8.3f} {statistics.median(times[name]):9.3f} "
-              f"{base / min(times[name]):14.2f}x {cos:13.9f} {err:14.2e}")
-    print("(fit + coordinates for every solver; vs sklearn cov > 1 means faster)")
-    return X
+
+    def ours():
+        p = vd.pca(X, 2)
+        return p.components, p.explained_variance_ratio
+
+    def theirs(solver):
+        def run():
+            est = PCA(2, svd_solver=solver, random_state=0)
+            est.fit_transform(X)
+            return est.components_, est.explained_variance_ratio_
+        return run
+
+    runs = {"vd.pca": ours, "sklearn covariance_eigh": theirs("covariance_eigh"),
+            "sklearn randomized": theirs("randomized")}
+    ours(), runs["sklearn covariance_eigh"]()          # warm-up: first BLAS calls, imports
+    settings = [("wall time, default BLAS threads", time.perf_counter, None),
+                ("CPU time, 1 BLAS thread", time.process_time, 1)]
+    for title, clock, threads in settings:
+        if threads is None:
+            times, results = race(runs, repeats, clock)
+        else:
+            with threadpool_limits(threads):
+                times, results = race(runs, repeats, clock)
+        base = min(times["sklearn covariance_eigh"])
+        print(f"\n{title} (best and median of {repeats}; fit + coordinates)")
+        print(f"{'solver':26s} {'best s':>8s} {'median s':>9s} {'speed vs sklearn cov':>21s} "
+              f"{'min |cos| PC':>13s} {'max ratio err':>14s}")
+        for name in runs:
+            cos, err = accuracy(*results[name], ref)
+            print(f"{name:26s} {min(times[name]):8.3f} {statistics.median(times[name]):9.3f} "
+                  f"{base / min(times[name]):20.2f}x {cos:13.10f} {err:14.2e}")
+    print("(accuracy against eigh of the float64 covariance of the same float32 data)")
 
 
 def bench_flat():
@@ -143,7 +159,7 @@ def bench_flat():
         print(f"{name:28s} |cos| to the exact PC1: {cos:.3f}")
 
 
-def bench_umap(X_pca_source):
+def bench_umap():
     print("\n## UMAP: 10,000 x 384 float32 (cosine, n_neighbors=15)")
     rng = np.random.default_rng(2)
     centres = rng.standard_normal((20, 384)).astype(np.float32)
@@ -172,7 +188,7 @@ def bench_umap(X_pca_source):
     p = vd.pca(X)
     for name, proj in (("PCA ", p), ("UMAP", first)):
         start = time.perf_counter()
-        f = proj.faithfulness(10, metric="cosine")
+        f = proj.faithfulness(10, metric="cosine", show_progress=False)
         took = time.perf_counter() - start
         print(f"faithfulness of the {name} map (k=10, cosine): mean overlap "
               f"{f.mean_overlap:.3f} (chance {f.chance:.4f}), trustworthiness "
@@ -180,22 +196,25 @@ def bench_umap(X_pca_source):
 
 
 def bench_real():
-    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "cranfield"
-    path = folder / "emb_minilm_corpus.npy"
-    if not path.exists():
+    here = Path(__file__).resolve()
+    paths = [root / "shared" / "data" / "cranfield" / "emb_minilm_corpus.npy"
+             for root in here.parents[2:4]]                # main checkout or a worktree
+    path = next((p for p in paths if p.exists()), None)
+    if path is None:
+        print("\n(real data: ../shared/data/cranfield not found, skipped)")
         return
     X = np.load(path, allow_pickle=False)
     print(f"\n## Real data: Cranfield MiniLM corpus embeddings {X.shape} {X.dtype}")
     p = vd.pca(X, 2)
     print("PCA explained variance ratio:", np.round(p.explained_variance_ratio, 4).tolist())
-    f = p.faithfulness(10, metric="cosine")
+    f = p.faithfulness(10, metric="cosine", show_progress=False)
     print(f"PCA map, k=10 cosine: mean overlap {f.mean_overlap:.3f}, trustworthiness "
           f"{f.trustworthiness:.3f}")
     try:
         u = vd.umap(X)
     except ImportError:
         return
-    f = u.faithfulness(10)
+    f = u.faithfulness(10, show_progress=False)
     print(f"UMAP map, k=10 cosine: mean overlap {f.mean_overlap:.3f}, trustworthiness "
           f"{f.trustworthiness:.3f}")
 
@@ -203,13 +222,18 @@ def bench_real():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="PCA only")
+    parser.add_argument("--only", default="pca,flat,umap,real",
+                        help="comma-separated sections to run (default: all)")
     args = parser.parse_args()
-    print("machine:", machine())
-    X = bench_pca(args.repeats)
-    bench_flat()
-    if not args.quick:
-        bench_umap(X)
+    only = set(args.only.split(","))
+    print("machine:", machine(), flush=True)
+    if "pca" in only:
+        bench_pca(args.repeats)
+    if "flat" in only:
+        bench_flat()
+    if "umap" in only:
+        bench_umap()
+    if "real" in only:
         bench_real()
 
 

@@ -71,11 +71,16 @@ def test_pca_matches_sklearn_on_low_rank_data(solver):
     assert p.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-10)
 
 
-@pytest.mark.parametrize("solver", ["covariance", "gram"])
+@pytest.mark.parametrize("solver", ["covariance", "gram", "scratch"])
 def test_pca_beyond_the_rank_completes_an_orthonormal_basis(solver):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(30, 2)) @ rng.normal(size=(2, 6))      # rank 2 (rank 2 after centring)
-    p = vd.pca(X, n_components=5, solver=solver)
+    if solver == "scratch":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                    # converges: no warning
+            p = vd.scratch.pca(X, n_components=5)
+    else:
+        p = vd.pca(X, n_components=5, solver=solver)
     np.testing.assert_allclose(p.components @ p.components.T, np.eye(5), atol=1e-8)
     np.testing.assert_allclose(p.explained_variance_ratio[2:], 0.0, atol=1e-10)
     assert np.isfinite(p.coords).all()
@@ -125,6 +130,23 @@ def test_pca_raw_and_shifted_passes_agree_with_sklearn(offset, order):
     X = np.asarray(rng.normal(size=(3000, 10)) * np.linspace(2, 0.5, 10) + offset, order=order)
     p = vd.pca(X, n_components=4)
     ref = sk_pca(X, 4)
+    np.testing.assert_allclose(p.components, ref.components_, atol=1e-9)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_pca_streams_a_memmap_in_blocks(offset, tmp_path, monkeypatch):
+    """Tiny block sizes force many blocks (raw and shifted passes) over a memmap."""
+    from vecdiag.projection import _pca
+
+    monkeypatch.setattr(_pca, "_BLOCK_BYTES", 8 * 37 * 8)          # 37 rows per block
+    monkeypatch.setattr(_pca, "_MEMMAP_BLOCK_BYTES", 8 * 53 * 8)   # 53 rows per block
+    X = np.random.default_rng(22).normal(size=(1000, 8)) * np.linspace(3, 1, 8) + offset
+    np.save(tmp_path / "x.npy", X)
+    M = np.load(tmp_path / "x.npy", mmap_mode="r")
+    p = vd.pca(M, n_components=3)
+    ref = sk_pca(X, 3)
     np.testing.assert_allclose(p.components, ref.components_, atol=1e-9)
     np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-10)
     np.testing.assert_allclose(p.coords, ref.transform(X), atol=1e-9)
@@ -237,6 +259,23 @@ def test_bad_input(fn, with_nan_rows):
         fn(np.eye(3), n_components=1.5)
 
 
+@pytest.mark.parametrize("solver", ["covariance", "gram", "randomized"])
+def test_nan_rows_are_named_by_every_solver(solver, with_nan_rows):
+    with pytest.raises(ValueError, match=r"X has 3 rows \(17, 42, 99\) with NaN or inf"):
+        vd.pca(with_nan_rows.astype(np.float32), n_components=2, solver=solver)
+
+
+def test_pca_float32_squares_that_overflow_are_redone_in_float64():
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(200, 5)) * 3e19                  # squares beyond float32's 3.4e38
+    p = vd.pca(X.astype(np.float32), n_components=2)
+    ref = sk_pca(X.astype(np.float32).astype(np.float64), 2)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="squares overflow even in float64"):
+        vd.pca(np.array([[1e200, 0.0], [-1e200, 1.0], [0.0, 2.0]]), n_components=1)
+
+
 def test_bad_solver():
     with pytest.raises(ValueError, match="solver must be one of"):
         vd.pca(np.eye(3), 2, solver="arpack")
@@ -307,6 +346,31 @@ def test_overlap_matches_brute_force():
     assert list(frame.columns) == ["point", "overlap"] and len(frame) == 80
     assert "trustworthiness" in f._repr_html_()
     assert f.worst(3).tolist() == np.argsort(f.overlap, kind="stable")[:3].tolist()
+
+
+def test_faithfulness_with_ties_follows_the_lower_index_rule():
+    """Integer data full of exact ties: brute force with a stable sort (ties by lower
+    index) on exact distances gives the same overlaps and trustworthiness."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(21)
+    X = rng.integers(0, 3, size=(70, 4)).astype(np.float64)
+    Y = rng.integers(0, 4, size=(70, 2)).astype(np.float64)
+    n, k = 70, 6
+    f = Projection(coords=Y, method="pca", data=X).faithfulness(k=k)
+
+    def order(D):
+        np.fill_diagonal(D, np.inf)
+        return np.argsort(D, axis=1, kind="stable")
+
+    ox, oy = order(cdist(X, X, "sqeuclidean")), order(cdist(Y, Y, "sqeuclidean"))
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    expected = 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
+    overlap = [len(set(ox[i, :k]) & set(oy[i, :k])) / k for i in range(n)]
+    np.testing.assert_allclose(f.overlap, overlap)
+    assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
 
 
 def test_faithfulness_on_a_sample():
@@ -383,6 +447,11 @@ def test_plot_color_by_faithfulness_and_values(topics):
     ax2 = p.plot(color_by=np.arange(180.0), dims=(1, 0), title="mine")
     assert ax2.get_title() == "mine" and ax2.get_xlabel().startswith("PC2")
     assert f.plot().get_xlabel().startswith("share of each point's 5 nearest")
+    cos = p.faithfulness(5, metric="cosine")
+    ax3 = p.plot(color_by=cos)
+    np.testing.assert_allclose(ax3.collections[0].get_array(), cos.overlap)
+    with pytest.raises(ValueError, match="without sample="):
+        p.plot(color_by=p.faithfulness(5, sample=20))
     plt.close("all")
 
 

@@ -320,9 +320,11 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
         converged = False
         for _ in range(max_iter):
             w = [sum(cov[a][b] * v[b] for b in range(d)) for a in range(d)]   # C v
-            # subtle: once the variance left is zero (rank reached), C v is rounding
-            # noise; keep every new direction orthogonal to the ones already found.
-            w = _unit(w, components)
+            # subtle: once the rank of the data is reached the variance left is rounding
+            # noise and C v points anywhere: then any direction orthogonal to the ones
+            # found is an answer. Otherwise keep w orthogonal to them (Gram-Schmidt).
+            left = math.sqrt(sum(x * x for x in w))
+            w = _unit(w, components) if left > 1e-12 * total else None
             if w is None:                       # nothing left: any orthogonal direction
                 w = _unit([rand.gauss(0.0, 1.0) for _ in range(d)], components)
                 converged = True

@@ -20,7 +20,8 @@ from __future__ import annotations
 from .fusion import as_run, hybrid, ranked
 from .registry import (FIX_CODES, FIXES, FixSpec, apply_fix, available_fixes,
                        make_transformer, parse_fix)
-from .rerank import csls, csls_penalty, deduplicate, duplicate_groups, mmr, mutual_proximity
+from .diversify import deduplicate, duplicate_groups, mmr
+from .rerank import csls, csls_penalty, mutual_proximity
 
 _TRANSFORMERS = ("Center", "Normalize", "Whiten", "AllButTheTop")
 

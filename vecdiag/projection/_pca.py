@@ -22,14 +22,17 @@ _EXACT_LIMIT = 4096
 # Rows per block of the streamed pass: ~8 MB of input, so a block stays in cache while it
 # is centred and multiplied, and a memmap larger than RAM is read in pieces.
 _BLOCK_BYTES = 8 * 2**20
+# Pieces of a memmap in the raw (unshifted) pass.
+_MEMMAP_BLOCK_BYTES = 64 * 2**20
 
 
-def check_pca_input(X, n_components) -> tuple[np.ndarray, int]:
+def check_pca_input(X, n_components, *, finite: bool = True) -> tuple[np.ndarray, int]:
     """Validate ``X`` (2-D, finite, at least 2 rows) and ``n_components <= min(n, d)``.
 
-    Shared by :func:`pca` and :func:`vecdiag.scratch.pca`.
+    Shared by :func:`pca` and :func:`vecdiag.scratch.pca`. ``finite=False`` leaves the
+    NaN/inf scan to the caller (see :func:`_covariance_solver`).
     """
-    X = V.as_matrix(X, "X")
+    X = V.as_matrix(X, "X", finite=finite)
     n, d = X.shape
     if n < 2:
         raise ValueError(f"X has {n} row; PCA needs at least 2 vectors to measure variance "
@@ -64,7 +67,7 @@ def sign_flip(components: np.ndarray) -> np.ndarray:
 
 
 def _block_rows(X: np.ndarray) -> int:
-    return max(256, _BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
+    return max(1, _BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
 
 
 def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
@@ -87,9 +90,15 @@ def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
     spread = float(np.square(head - centre).sum()) / head.shape[0]   # total variance, estimated
     shifted = bool(centre @ centre > spread) or not X.flags.c_contiguous
     shift = centre.astype(X.dtype) if shifted else None
-    # raw blocks are views (only for the progress bar and memmaps); shifted ones are
-    # copies into one reused buffer small enough to stay in cache
-    rows = _block_rows(X) if shifted else max(_block_rows(X), 2**26 // (d * X.dtype.itemsize))
+    # Shifted blocks are copies into one reused buffer small enough to stay in cache.
+    # Raw blocks are views: one BLAS call for an in-memory array (each call is a thread
+    # synchronisation), 64 MB pieces for a memmap (read from disk once, in order).
+    if shifted:
+        rows = _block_rows(X)
+    elif isinstance(X, np.memmap):
+        rows = max(_block_rows(X), _MEMMAP_BLOCK_BYTES // (d * X.dtype.itemsize))
+    else:
+        rows = n
     scatter = np.zeros((d, d))
     total = np.zeros(d)
     steps = range(0, n, rows)
@@ -140,7 +149,20 @@ def _complete_basis(components: np.ndarray, good: np.ndarray, rng) -> np.ndarray
 
 def _covariance_solver(X, c, show_progress, rng):
     n = X.shape[0]
-    mean, scatter = _scatter(X, show_progress)
+    with np.errstate(all="ignore"):             # non-finite results are checked below
+        mean, scatter = _scatter(X, show_progress)
+    # X was not scanned for NaN/inf up front: a NaN or inf anywhere in a column makes that
+    # column's diagonal entry of the scatter non-finite, so checking the d x d result is
+    # enough, and saves a full pass over X. Only then is X scanned, to name the rows.
+    if not np.isfinite(scatter).all():
+        V.as_matrix(X, "X")                     # raises: X has rows with NaN or inf
+        # finite input whose squares overflow (|x| > ~1e19 in float32): redo in float64
+        with np.errstate(all="ignore"):
+            mean, scatter = _scatter(X.astype(np.float64), show_progress)
+        if not np.isfinite(scatter).all():
+            raise ValueError(f"X has values so large that their squares overflow even in "
+                             f"float64 (largest |x| = {float(np.abs(X).max()):.3g}); "
+                             "scale the vectors down first")
     total_var = float(np.trace(scatter)) / (n - 1)
     values, components = _top_eigh(scatter, c)
     return mean, np.maximum(values, 0.0) / (n - 1), components, total_var
@@ -247,13 +269,15 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     >>> p.coords[:, 0].round(4).tolist()
     [-3.3541, -1.118, 1.118, 3.3541]
     """
-    X, c = check_pca_input(X, n_components)
+    X, c = check_pca_input(X, n_components, finite=False)
     V.check_choice(solver, "solver", SOLVERS)
     rng = V.check_random_state(random_state)
     n, d = X.shape
     if solver == "auto":
         solver = "covariance" if d <= _EXACT_LIMIT else ("gram" if n <= _EXACT_LIMIT
                                                           else "randomized")
+    if solver != "covariance":                  # the covariance pass checks NaN/inf itself
+        X = V.as_matrix(X, "X")
     fit = {"covariance": _covariance_solver, "gram": _gram_solver,
            "randomized": _randomized_solver}[solver]
     mean, variance, components, total_var = fit(X, c, show_progress, rng)

@@ -93,13 +93,15 @@ def _scores_to_all(Xp: np.ndarray, rows: np.ndarray, metric: str,
     return block
 
 
-def _neighbours(Z: np.ndarray, points: np.ndarray | None, k: int, metric: str) -> np.ndarray:
+def _neighbours(Z: np.ndarray, points: np.ndarray | None, k: int, metric: str,
+                show_progress) -> np.ndarray:
     """k nearest neighbours (self excluded) of every row, or of the rows ``points``."""
     from ..neighbors import knn
 
     if points is None:
-        return knn(Z, Z, k, metric=metric, exclude_self=True).indices
-    idx = knn(Z[points], Z, k + 1, metric=metric).indices
+        return knn(Z, Z, k, metric=metric, exclude_self=True,
+                   show_progress=show_progress).indices
+    idx = knn(Z[points], Z, k + 1, metric=metric, show_progress=show_progress).indices
     own = idx == points[:, None]
     # drop the point itself; subtle: with more than k exact copies of lower index it can
     # fall out of the top k + 1, and then the last one is the extra
@@ -144,8 +146,8 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     if sample is not None and V.check_positive_int(sample, "sample") < n:
         rng = V.check_random_state(random_state)
         points = np.sort(rng.choice(n, size=int(sample), replace=False))
-    original = _neighbours(X, points, k, metric)
-    on_map = _neighbours(Y, points, k, "euclidean")
+    original = _neighbours(X, points, k, metric, show_progress)
+    on_map = _neighbours(Y, points, k, "euclidean", show_progress)
     shared = _overlap(original, on_map)
     where = np.arange(n) if points is None else points         # row of each checked point
     m = where.size
@@ -168,9 +170,12 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
             S[np.arange(rows.size), where[rows]] = -np.inf   # a point is not its own neighbour
             J = on_map[rows]                                          # (b, k) map neighbours
             target = np.take_along_axis(S, J, axis=1)                 # their closeness to i
-            closer = (S[:, None, :] > target[:, :, None]).sum(axis=2)
-            tied_before = ((S[:, None, :] == target[:, :, None])
-                           & (np.arange(n)[None, None, :] < J[:, :, None])).sum(axis=2)
+            closer = np.count_nonzero(S[:, None, :] > target[:, :, None], axis=2)
+            tied = np.count_nonzero(S[:, None, :] == target[:, :, None], axis=2)  # j included
+            tied_before = np.zeros_like(closer)
+            for r, c in zip(*np.nonzero(tied > 1)):     # rare: exact ties, order by index
+                j = J[r, c]
+                tied_before[r, c] = np.count_nonzero(S[r, :j] == target[r, c])
             rank = closer + tied_before + 1                           # 1-based, ties by index
             # subtle: scores recomputed here may round differently from the search's; an
             # intruder is by definition beyond rank k, so never count less than k + 1.

@@ -127,15 +127,24 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
         V.check_choice(color_by, "color_by", ("labels", "faithfulness"))
         if color_by == "labels" and labels is None:
             raise ValueError("color_by='labels' needs labels=; pass one label per point")
-    if color_by is None and labels is not None or isinstance(color_by, str) and color_by == "labels":
+    from .faithfulness import Faithfulness
+
+    given = color_by if isinstance(color_by, Faithfulness) else None
+    if given is not None and (given.points is not None or given.overlap.shape != (n,)):
+        raise ValueError("color_by=Faithfulness needs one overlap per point; compute it "
+                         "without sample=")
+    mode = "faithfulness" if given is not None else color_by if isinstance(color_by, str) \
+        else ("values" if color_by is not None else ("labels" if labels is not None else None))
+    if mode == "labels":
         _colour_labels(spec, labels)
-    elif isinstance(color_by, str) and color_by == "faithfulness":
-        faith = proj.faithfulness(k)
+    elif mode == "faithfulness":
+        faith = given if given is not None else proj.faithfulness(k)
         spec.values, spec.cmap, spec.vrange = faith.overlap, "RdYlGn", (0.0, 1.0)
-        spec.value_label = f"share of its {faith.k} nearest neighbours kept on the map"
+        spec.value_label = (f"share of its {faith.k} nearest ({faith.metric}) neighbours "
+                            "kept on the map")
         spec.title += (f"\nmean neighbour overlap {faith.mean_overlap:.2f} (random map "
                        f"{faith.chance:.3f}), trustworthiness {faith.trustworthiness:.3f}")
-    elif color_by is not None:
+    elif mode == "values":
         spec.values = V.as_vector(_per_point(color_by, n, "color_by").astype(np.float64),
                                   "color_by")
         spec.value_label = "value"

@@ -246,9 +246,11 @@ class Projection(Result):
         ax : matplotlib Axes, optional
         interactive : bool
             Return a plotly figure with hover texts instead (extra ``interactive``).
-        color_by : None, "labels", "faithfulness", or array of n numbers
+        color_by : None, "labels", "faithfulness", a Faithfulness, or n numbers
             ``"faithfulness"`` colours each point by the share of its k nearest
-            neighbours that the map keeps (computed once, see :meth:`faithfulness`).
+            neighbours that the map keeps (computed once, see :meth:`faithfulness`,
+            in :attr:`metric`); pass ``p.faithfulness(k, metric="cosine")`` itself to
+            judge the map against another metric.
         k : int
             Neighbours for ``color_by="faithfulness"``.
         dims : (int, int)
