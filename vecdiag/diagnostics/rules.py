@@ -197,7 +197,9 @@ def norm_finding(s, metric: str) -> Finding:
           **_limits("norm_spread")}
     if metric == "cosine":
         sev = "ok"
-        summary = (f"Lengths vary (cv {s.cv:.3f}) but cosine ignores length, so they "
+        summary = ("All vectors have unit length (cv {:.3f}); cosine ignores length anyway."
+                   .format(s.cv) if s.unit else
+                   f"Lengths vary (cv {s.cv:.3f}) but cosine ignores length, so they "
                    "cannot change a ranking.")
     else:
         sev = severity_of("norm_spread", s.cv)
