@@ -159,6 +159,7 @@ def run_search(repeat: int) -> dict:
 
 
 def run_graph(repeat: int) -> dict:
+    """One run each: a graph takes minutes, and one run already averages 196 blocks."""
     import faiss
     from sklearn.neighbors import NearestNeighbors
 
@@ -174,12 +175,12 @@ def run_graph(repeat: int) -> dict:
 
     rows["bare matmul"] = measure(bare, 1)
     index = vd.Index(X)
-    rows["vecdiag numpy"] = measure(lambda: index.knn_graph(k, show_progress=False), repeat)
+    rows["vecdiag numpy"] = measure(lambda: index.knn_graph(k, show_progress=False), 1)
     findex = vd.Index(X, backend="faiss")
     rows["vecdiag faiss"] = measure(lambda: findex.knn_graph(k, show_progress=False), 1)
     flat = faiss.IndexFlatIP(X.shape[1])
     flat.add(X)
-    rows["faiss IndexFlatIP"] = measure(lambda: flat.search(X, k + 1), repeat)   # + self
+    rows["faiss IndexFlatIP"] = measure(lambda: flat.search(X, k + 1), 1)   # + self
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(X)
     rows["sklearn brute"] = measure(lambda: nn.kneighbors(), 1)
     ours = rows["vecdiag numpy"][2]
@@ -285,6 +286,7 @@ def parent(args) -> int:
     settings = list(SETTINGS) if args.setting == "all" else [args.setting]
     print(f"# bench_knn on {platform.node()} ({os.cpu_count()} cores), "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n", flush=True)
+    seen = {}
     for i, name in enumerate(settings):
         env = dict(os.environ)
         for key, value in SETTINGS[name].items():
@@ -292,6 +294,13 @@ def parent(args) -> int:
                 env.pop(key, None)
             else:
                 env[key] = value
+        blas_env = tuple(env.get(key) for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
+        if blas_env in seen:
+            print(f"## BLAS setting: {name}: the same variables as '{seen[blas_env]}' in this "
+                  f"environment (OPENBLAS_CORETYPE={blas_env[0]}, OPENBLAS_L2_SIZE="
+                  f"{blas_env[1]}): see there\n", flush=True)
+            continue
+        seen[blas_env] = name
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [sys.executable, __file__, "--child", "--setting", name,
                "--repeat", str(args.repeat)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import norm as normal_dist
@@ -115,10 +115,18 @@ def test_whiten_float32_stays_float32(data):
     assert out.dtype == np.float32
 
 
-@pytest.mark.parametrize("d, expected", [(12, 1), (300, 3), (768, 8), (149, 1), (151, 2)])
+@pytest.mark.parametrize("d, expected", [(2, 1), (12, 1), (149, 1), (150, 2), (249, 2),
+                                         (250, 3), (384, 4), (768, 8), (1536, 15)])
 def test_all_but_the_top_default_d(d, expected):
-    X = np.random.default_rng(d).normal(size=(max(2 * d, 40), d))
-    assert AllButTheTop().fit(X).n_remove_ == expected
+    from vecdiag.fixes.transformers import default_n_remove
+
+    assert default_n_remove(d) == expected
+
+
+def test_all_but_the_top_default_used_by_fit():
+    X = np.random.default_rng(0).normal(size=(30, 250))  # fewer rows than dimensions is fine
+    fix = AllButTheTop().fit(X)
+    assert fix.n_remove_ == 3 and fix.components_.shape == (3, 250)
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -293,6 +301,7 @@ def test_mmr_equals_definition(data, lam):
         assert mmr(q, C, k=8, lambda_=lam).indices[0].tolist() == brute_mmr(q, C, 8, lam)
 
 
+@settings(max_examples=25)
 @given(arrays(np.float64, (30, 5), elements=st.floats(-10, 10, allow_nan=False)),
        st.integers(1, 30))
 def test_mmr_lambda_one_is_the_base_ranking(X, k):
@@ -322,13 +331,18 @@ def test_mmr_candidates_and_errors(data):
 def test_deduplicate_planted_copies(with_duplicates):
     X = with_duplicates  # rows 3, 50, 120 identical
     q = X[3] + 0.01
-    base = vd.knn(q[None], X, k=5).indices[0].tolist()
+    base = vd.knn(q[None], X, k=len(X)).indices[0].tolist()
     assert base[:3] == [3, 50, 120]
     res = deduplicate(q, X, k=len(X))
     order = res.indices[0].tolist()
-    assert order[0] == 3 and order[1:4] == base[3:4] + vd.knn(q[None], X, k=5).indices[0].tolist()[4:5] + order[3:4]
-    assert order[-2:] == [50, 120] and np.all(np.isneginf(res.scores[0, -2:]))
-    assert sorted(order) == list(range(len(X)))
+    # the best copy keeps its place, the others go last (in their own order), the rest
+    # keep the base order
+    assert order == [d for d in base if d not in (50, 120)] + [50, 120]
+    assert np.all(np.isneginf(res.scores[0, -2:]))
+    np.testing.assert_allclose(res.scores[0, :-2], vd.knn(q[None], X, k=len(X)).scores[0, [
+        base.index(d) for d in order[:-2]]])
+    top = deduplicate(q, X, k=3)
+    assert top.indices[0].tolist() == order[:3]
 
 
 def test_duplicate_groups():
@@ -511,3 +525,98 @@ def test_mutual_proximity_closed_form_equals_blocks(data):
         mu_b, sd_b = _reference_stats(X, "dot", len(X), 0)
         np.testing.assert_allclose(mu_a, mu_b, rtol=1e-10)
         np.testing.assert_allclose(sd_a, sd_b, rtol=1e-8)
+
+
+@settings(max_examples=15)
+@given(st.integers(0, 10_000), st.sampled_from(["cosine", "dot", "euclidean"]),
+       st.sampled_from(["csls", "mutual_proximity", "deduplicate", "center", "whiten",
+                        "all_but_the_top", "center+csls"]))
+def test_top_k_is_a_prefix_of_the_full_ranking(seed, metric, code):
+    """Asking for fewer neighbours never changes the order of those returned."""
+    rng = np.random.default_rng(seed)
+    C = rng.normal(size=(40, 6)) + rng.normal(size=6)
+    Q = rng.normal(size=(3, 6))
+    full = apply_fix(code, Q, C, k=40, metric=metric)
+    top = apply_fix(code, Q, C, k=7, metric=metric)
+    np.testing.assert_array_equal(top.indices, full.indices[:, :7])
+    np.testing.assert_allclose(top.scores, full.scores[:, :7])
+    assert sorted(full.indices[0].tolist()) == list(range(40))  # a permutation: every rank exists
+
+
+def test_reranker_bad_input(data, with_zero_row):
+    Q, C = data
+    with pytest.raises(ValueError, match="n_neighbors=120 is larger than the corpus"):
+        csls(Q, C, n_neighbors=120)
+    with pytest.raises(ValueError, match="bank has dimension 3"):
+        csls(Q, C, bank=Q[:, :3])
+    with pytest.raises(ValueError, match="needs at least 3 documents"):
+        mutual_proximity(Q, C[:2], k=1)
+    with pytest.raises(ValueError, match="queries is a zero vector"):
+        csls(np.zeros((1, 12)), C)
+    with pytest.raises(ValueError, match="corpus has a zero vector at row 7"):
+        mutual_proximity(with_zero_row[:3], with_zero_row)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        csls(Q, C, metric="manhattan")
+    with pytest.raises(ValueError, match=r"query must be 1-D or 2-D.*"):
+        mmr(np.zeros((1, 1, 12)), C)
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        deduplicate(Q, C, threshold=2.0)
+
+
+def test_hybrid_bad_input():
+    with pytest.raises(TypeError, match=r"lexical\['q'\] must be a dict"):
+        hybrid({"q": {"a": 1.0}}, {"q": ["a"]})
+    with pytest.raises(ValueError, match=r"dense\['q'\]\['a'\] must be a real number"):
+        hybrid({"q": {"a": float("nan")}}, {"q": {}})
+    with pytest.raises(ValueError, match="RRF constant"):
+        hybrid({"q": {}}, {"q": {}}, k=-1)
+    with pytest.raises(ValueError, match="weights has 1 entries for 2 runs"):
+        hybrid({"q": {}}, {"q": {}}, weights=[1])
+    with pytest.raises(TypeError, match="must be a run dict"):
+        hybrid([("q", "a", 1.0)], {"q": {}})
+
+
+def test_apply_fix_index_keeps_ids_and_texts_through_combinations(data):
+    Q, C = data
+    ids = [f"d{i}" for i in range(len(C))]
+    texts = [f"text {i}" for i in range(len(C))]
+    index = vd.Index(C, ids=ids, texts=texts)
+    for code in ("center+csls", "whiten+deduplicate", "csls", "mutual_proximity"):
+        res = apply_fix(code, Q[:2], index, k=4)
+        assert res.ids[1].tolist() == [ids[i] for i in res.indices[1]]
+        assert res.texts is not None and res.to_frame()["text"].iloc[0] == texts[res.indices[0, 0]]
+
+
+@pytest.mark.shared
+def test_fixes_on_cranfield(shared_data):
+    """Real MiniLM vectors of Cranfield: every vector/re-rank fix gives a full permutation,
+    CSLS equals its formula at this scale, and hybrid_lexical equals RRF of the two runs."""
+    import json
+
+    folder = shared_data / "cranfield"
+    C = np.load(folder / "emb_minilm_corpus.npy")
+    Q = np.load(folder / "emb_minilm_queries.npy")[:20]
+    n = len(C)
+    for code in ("center", "whiten", "all_but_the_top", "csls", "mutual_proximity",
+                 "deduplicate", "cosine_metric"):
+        res = apply_fix(code, Q[:3], C, k=n)
+        assert all(sorted(row.tolist()) == list(range(n)) for row in res.indices)
+    keys, _, _ = brute_csls(Q, C, 10)
+    np.testing.assert_array_equal(csls(Q, C, k=50).indices, rank_order(keys)[:, :50])
+    docs = [json.loads(x) for x in (folder / "corpus.jsonl").read_text().splitlines()]
+    by_id = {d["_id"]: (d.get("title", "") + " " + d["text"]).strip() for d in docs}
+    texts = [by_id[i] for i in (folder / "emb_minilm_corpus_ids.txt").read_text().split()]
+    queries = {json.loads(x)["_id"]: json.loads(x)["text"]
+               for x in (folder / "queries.jsonl").read_text().splitlines()}
+    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()[:20]
+    qtexts = [queries[q] for q in qids]
+    res = apply_fix("hybrid_lexical", Q, C, k=10, texts=texts, query_texts=qtexts)
+    dense = vd.knn(Q, C, k=n)
+    lexical = vd.lexical.bm25(qtexts, texts, k=n)
+    for i in range(len(Q)):
+        fused = {}
+        for r, d in enumerate(dense.indices[i].tolist(), 1):
+            fused[d] = fused.get(d, 0) + 1 / (60 + r)
+        for r, d in enumerate(lexical[i], 1):
+            fused[d] = fused.get(d, 0) + 1 / (60 + r)
+        np.testing.assert_allclose(res.scores[i], sorted(fused.values(), reverse=True)[:10])

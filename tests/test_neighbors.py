@@ -253,6 +253,19 @@ def test_property_scratch_equals_numpy(C, n_q, k, metric, dtype):
         np.testing.assert_array_equal(a.indices, b.indices)
 
 
+@given(C=int_rows, k=st.integers(1, 24), metric=st.sampled_from(["dot", "euclidean"]),
+       batch=st.integers(1, 5))
+def test_property_graph_scratch_equals_numpy(C, k, metric, batch):
+    """The kNN graph (self excluded), with blocks of queries that do not divide n."""
+    C = C.astype(float)
+    k = min(k, C.shape[0] - 1)
+    a = scratch.knn(C, C, k=k, metric=metric, exclude_self=True)
+    b = knn(C, C, k=k, metric=metric, exclude_self=True, batch_size=batch)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
+    assert not (b.indices == np.arange(C.shape[0])[:, None]).any()
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_faiss_backend_identical(rng, metric):
     pytest.importorskip("faiss")
@@ -359,6 +372,11 @@ def test_memmap_corpus(tmp_path, rng, metric):
         res = knn(Q, mm, k=8, metric=metric, memory_budget=budget)
         np.testing.assert_array_equal(res.indices, expected.indices)
         np.testing.assert_array_equal(res.scores, expected.scores)
+    mixed = knn(Q.astype(np.float64), mm, k=8, metric=metric, memory_budget=2**20)
+    in_ram = knn(Q.astype(np.float64), X, k=8, metric=metric)
+    assert mixed.scores.dtype == np.float64
+    np.testing.assert_array_equal(mixed.indices, in_ram.indices)
+    np.testing.assert_array_equal(mixed.scores, in_ram.scores)
     index = Index(mm, metric=metric, memory_budget=2**20)
     assert isinstance(index.vectors, np.memmap)           # kept as is, never copied whole
     if metric == "cosine":
@@ -458,6 +476,17 @@ def test_repr_html_escapes_and_shortens(rng):
     assert set(bundle) == {"text/plain", "text/html"}
 
 
+def test_plot_draws_stored_scores(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = knn(rng.normal(size=(3, 4)), rng.normal(size=(30, 4)), k=5)
+    ax = res.plot()
+    assert len(ax.lines) == 3
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), res.scores[1])
+    assert res.plot(queries=[2]).lines[0].get_xdata().tolist() == [1, 2, 3, 4, 5]
+
+
 def test_progress_bar(capsys, rng):
     X = rng.normal(size=(30, 4))
     knn(X, X, k=2, show_progress=True)
@@ -498,9 +527,9 @@ def test_bad_shapes_and_values(with_nan_rows, with_zero_row):
         knn(np.ones((1, 16)), with_nan_rows, k=1)
     with pytest.raises(ValueError, match=r"queries has 3 rows .* with NaN or inf; drop"):
         knn(with_nan_rows, np.ones((4, 16)), k=1)
-    with pytest.raises(ValueError, match=r"corpus has 1 row \(7\) that are zero vectors.*drop"):
+    with pytest.raises(ValueError, match=r"corpus has a zero vector at row 7.*drop"):
         knn(np.ones((1, 16)), with_zero_row, k=1)
-    with pytest.raises(ValueError, match="queries has 1 row"):
+    with pytest.raises(ValueError, match="queries has a zero vector at row"):
         Index(np.ones((4, 16))).search(with_zero_row, k=1)
     # zero rows are fine for dot and euclidean: they have a length, just no direction
     assert knn(np.ones((1, 16)), with_zero_row, k=1, metric="euclidean").indices.shape == (1, 1)
@@ -508,6 +537,16 @@ def test_bad_shapes_and_values(with_nan_rows, with_zero_row):
         knn(np.ones((1, 3)), np.zeros((0, 3)), k=1)
     with pytest.raises(ValueError, match="queries to be the corpus itself.*knn_graph"):
         knn(np.ones((2, 3)), C, k=1, exclude_self=True)
+
+
+def test_overflowing_lengths_refused():
+    C = np.full((3, 4), 1e19, np.float32)
+    with pytest.raises(ValueError, match="vectors too long for dot scores in float32.*divide"):
+        knn(C, C, k=1, metric="dot")
+    res = knn(C, C, k=1, metric="cosine")                 # cosine works on unit rows
+    assert res.scores[0, 0] == 1.0
+    assert knn(C.astype(np.float64), C.astype(np.float64), k=1, metric="euclidean") \
+        .scores[0, 0] == 0.0
 
 
 def test_bad_ids_texts_and_options():

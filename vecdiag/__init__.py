@@ -42,12 +42,13 @@ _LAZY = {
     "load_run": "evaluation", "load_qrels": "evaluation", "save_run": "evaluation",
     # drift
     "drift": "drift", "DriftResult": "drift", "drift_over_time": "drift",
-    "neighborhood_overlap": "drift",
+    "neighborhood_overlap": "drift", "neighborhood_change": "drift",
+    "NeighborhoodChange": "drift", "DriftSeries": "drift",
 }
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
                "neighbors", "projection", "explain", "evaluation", "drift", "plot",
-               "results", "linalg", "scores"}
+               "results", "linalg", "scores", "report"}
 
 __all__ = sorted(["scratch", "dot", "norm", "normalize", "cosine", "euclidean",
                   "cosine_matrix", "row_norms", "explain_cosine", "CosineBreakdown",

@@ -18,7 +18,7 @@ anisotropy (mean cosine of distinct pairs, ``c``)
     all-but-the-top (Mu & Viswanath 2018) repair.
 hubness (skewness ``S`` of N_k)
     Null: directions uniform on the sphere (i.i.d. Gaussian under cosine) give
-    S = 0.1–0.4 for d = 3…384. A Gaussian blob under Euclidean distance, the textbook
+    S ≤ 0.4 for d = 3…384. A Gaussian blob under Euclidean distance, the textbook
     hub-forming geometry (Radovanović et al. 2010), gives 1.8 (d = 16), 4.8 (d = 100),
     8.4 (d = 384); isotropic Gaussian clusters in 16–32-D give 1.6–2.3 and MiniLM on
     Cranfield 1.7. Warning at S ≥ 3 (beyond any moderate-dimensional blob: a few items
@@ -46,7 +46,7 @@ near_duplicates (share of items that are redundant copies: Σ(group size − 1) 
     Every copy takes a top-k slot from a different document. Warning at 1% (in a
     well-built corpus copies are an ingestion accident), critical at 10%.
 low_intrinsic_dimension (TwoNN estimate)
-    Sentence-embedding corpora have TwoNN ≈ 10–20 (MiniLM on Cranfield: 12.5);
+    Sentence-embedding corpora have TwoNN ≈ 10–20 (MiniLM on Cranfield: 13.9);
     isotropic data gives ≈ d. Below 5 the items vary along a handful of factors
     (templated text, a collapsed model); below 2.5 they lie on a curve or a sheet.
     Judged only when d ≥ 20 (in a low-dimensional space a low estimate is expected);

@@ -1,9 +1,9 @@
-"""Re-rankers: fix a ranking without touching the vectors.
+"""Hub-reducing re-rankers: fix a ranking without touching the vectors.
 
-``csls`` and ``mutual_proximity`` discount hubs (documents close to everything);
-``mmr`` diversifies a top-k; ``deduplicate`` lets each group of near-identical documents
-take one place. Each scores every corpus document for every query (in blocks of bounded
-memory), so the ranks they give are exact, far outside k too.
+``csls`` and ``mutual_proximity`` discount hubs (documents close to everything). Each
+scores every corpus document for every query (in blocks of bounded memory), so the ranks
+they give are exact, far outside k too. Diversifying re-rankers (``mmr``,
+``deduplicate``) live in :mod:`vecdiag.fixes.diversify`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from .._progress import progress_bar
 from ._common import (block_rows, check_queries, make_neighbors, prepare, resolve_corpus,
                       similarity, top_k)
 
-__all__ = ["csls", "mutual_proximity", "mmr", "deduplicate", "csls_penalty",
-           "duplicate_groups"]
+__all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
 
 def _mean_top(S: np.ndarray, m: int) -> np.ndarray:
@@ -26,8 +25,8 @@ def _mean_top(S: np.ndarray, m: int) -> np.ndarray:
     return np.partition(S, S.shape[1] - m, axis=1)[:, S.shape[1] - m:].mean(axis=1)
 
 
-def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, bank=None,
-                 show_progress: bool | None = None) -> np.ndarray:
+def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None,
+                 bank=None) -> np.ndarray:
     """r_d: each document's mean similarity to its ``n_neighbors`` nearest bank vectors.
 
     Parameters
@@ -40,14 +39,16 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, ba
     bank : array-like (m, d) or None
         Vectors the neighbourhood is drawn from. None: the corpus itself, each document
         excluded from its own neighbourhood (cached on an Index).
-    show_progress : bool or None
-        Progress bar; None shows it when the work is expected to take over 2 seconds
-        (it is O(n m d): minutes for a 100,000-row corpus, once per Index).
 
     Returns
     -------
     ndarray (n,)
         float64 mean similarities, high for hubs.
+
+    Notes
+    -----
+    An exact k-nearest-neighbour search of every document (:func:`vecdiag.knn`), so
+    O(n m d) work: done once per Index and cached, but minutes for 100,000 documents.
 
     Examples
     --------
@@ -58,26 +59,22 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None, ba
     key = ("vecdiag.fixes.csls_penalty", metric, n_neighbors)
     if bank is None and index is not None and key in index.cache:
         return index.cache[key]
+    from ..neighbors import knn
+
     if bank is None:
         n_neighbors = V.check_k(n_neighbors, C.shape[0], exclude_self=True, name="n_neighbors")
-        B = C
+        if index is not None and index.metric == metric:
+            found = index.knn_graph(n_neighbors)
+        else:
+            found = knn(C, C, n_neighbors, metric=metric, exclude_self=True)
     else:
         B = V.as_matrix(bank, "bank")
         V.check_same_dim(B, "bank", C, "corpus")
         n_neighbors = V.check_k(n_neighbors, B.shape[0], name="n_neighbors")
-    Cp, Bp = prepare(C, metric, "corpus"), prepare(B, metric, "bank")
-    b_sq = np.einsum("ij,ij->i", Bp, Bp) if metric == "euclidean" else None
-    out = np.empty(C.shape[0], dtype=np.float64)
-    step = block_rows(C.shape[0], B.shape[0])
-    with progress_bar(C.shape[0], desc="CSLS: neighbourhood of every document", show=show_progress,
-                      expected_seconds=C.shape[0] * B.shape[0] * C.shape[1] / 2e10) as bar:
-        for start in range(0, C.shape[0], step):
-            stop = min(C.shape[0], start + step)
-            S = similarity(Cp[start:stop], Bp, metric, b_sq).astype(np.float64)
-            if bank is None:
-                S[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-            out[start:stop] = _mean_top(S, n_neighbors)
-            bar.update(stop - start)
+        found = knn(C, B, n_neighbors, metric=metric)
+    out = found.scores.astype(np.float64).mean(axis=1)
+    if metric == "euclidean":  # similarity = -distance
+        out = -out
     if bank is None and index is not None:
         index.cache[key] = out
     return out
@@ -161,7 +158,7 @@ def _closed_form_stats(Cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     centred = X - mean_vec
     cov = centred.T @ centred / n
     m_all = X @ mean_vec
-    ss_all = n * np.einsum("ij,jk,ik->i", X, cov, X)
+    ss_all = n * ((X @ cov) * X).sum(axis=1)
     x = np.einsum("ij,ij->i", X, X)
     m_loo = (n * m_all - x) / (n - 1)
     ss_loo = np.maximum(ss_all - (x - m_all) * (x - m_loo), 0)
@@ -282,188 +279,4 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         indices[start:stop], scores[start:stop] = idx, np.exp(val)
     if metric == "euclidean":
         scores = 1.0 - scores
-    return make_neighbors(indices, scores, metric, ids, index)
-
-
-def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None = None,
-        candidates: int | None = None, ids=None):
-    """Maximal marginal relevance (Carbonell & Goldstein 1998): a relevant *and* varied top-k.
-
-    Parameters
-    ----------
-    query : array-like (d,) or (n_q, d)
-        One query (or several, each diversified on its own).
-    corpus : array-like (n, d) or vecdiag.Index
-    k : int
-        Documents selected.
-    lambda_ : float in [0, 1], default 0.7
-        Weight of relevance against novelty. 1 reproduces the plain ranking; 0 ignores
-        the query after the first pick.
-    metric : {"cosine", "dot", "euclidean"} or None
-        Similarity for both query-document and document-document terms (euclidean:
-        -distance). None: the Index's metric, else cosine.
-    candidates : int or None
-        Pick from the ``candidates`` most similar documents only (faster); None: all.
-    ids : sequence or None
-        Document ids to attach (an Index brings its own).
-
-    Returns
-    -------
-    Neighbors
-        In selection order; scores are the MMR objective at the moment each document was
-        picked (negated for euclidean, so λ = 1 gives back the distances).
-
-    Notes
-    -----
-    Greedy: ``next = argmax_{d ∉ S} [λ s(q, d) - (1 - λ) max_{t ∈ S} s(d, t)]``; with S
-    empty the second term is 0. Ties break by lower corpus index. Cost: k passes over
-    the candidates.
-
-    Examples
-    --------
-    >>> corpus = [[1.0, 0.0], [0.99, 0.14], [0.6, 0.8]]
-    >>> mmr([1.0, 0.1], corpus, k=2, lambda_=1.0).indices.tolist()
-    [[1, 0]]
-    >>> mmr([1.0, 0.1], corpus, k=2, lambda_=0.3).indices.tolist()
-    [[1, 2]]
-    """
-    from ..neighbors import knn
-
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(query, C, name="query")
-    k = V.check_k(k, C.shape[0])
-    if isinstance(lambda_, bool) or not isinstance(lambda_, (int, float)) or not 0 <= lambda_ <= 1:
-        raise ValueError(f"lambda_ must be a number between 0 and 1, got {lambda_!r}")
-    if candidates is not None:
-        candidates = V.check_k(candidates, C.shape[0], name="candidates")
-        if candidates < k:
-            raise ValueError(f"candidates={candidates} is smaller than k={k}; use candidates >= k")
-    Cp = prepare(C, metric, "corpus")
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    # relevance from the exact search itself, so that lambda_ = 1 is that ranking, ties included
-    base = knn(Q, C, C.shape[0] if candidates is None else candidates, metric=metric)
-    sign = -1.0 if metric == "euclidean" else 1.0
-    for row in range(Q.shape[0]):
-        pool = np.sort(base.indices[row])
-        rel = np.empty(C.shape[0])
-        rel[base.indices[row]] = sign * base.scores[row]
-        rel_pool = rel[pool]
-        redundancy = np.zeros(pool.size)
-        taken = np.zeros(pool.size, dtype=bool)
-        P = Cp[pool]
-        p_sq = None if c_sq is None else c_sq[pool]
-        for j in range(k):
-            objective = lambda_ * rel_pool - (1 - lambda_) * redundancy
-            objective[taken] = -np.inf
-            best = int(np.argmax(objective))  # first maximum: lowest corpus index
-            indices[row, j], scores[row, j] = pool[best], objective[best]
-            taken[best] = True
-            sim_best = similarity(P[best:best + 1], P, metric, p_sq)[0]
-            redundancy = sim_best if j == 0 else np.maximum(redundancy, sim_best)
-    if metric == "euclidean":
-        scores = -scores
-    return make_neighbors(indices, scores, metric, ids, index)
-
-
-def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
-    """Groups (size >= 2) of documents whose cosine to another member is >= threshold.
-
-    Connected components of the "cosine >= threshold" graph, each sorted by index; the
-    list is ordered by each group's first index.
-
-    Examples
-    --------
-    >>> duplicate_groups([[1, 0], [0, 1], [1, 0.001], [1, 0]])
-    [array([0, 2, 3])]
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    C, _, _, index = resolve_corpus(corpus, "cosine")
-    if not (isinstance(threshold, (int, float)) and -1 <= threshold <= 1):
-        raise ValueError(f"threshold must be a cosine between -1 and 1, got {threshold!r}")
-    key = ("vecdiag.fixes.duplicate_groups", float(threshold))
-    if index is not None and key in index.cache:
-        return index.cache[key]
-    U = prepare(C, "cosine", "corpus")
-    n = U.shape[0]
-    rows, cols = [], []
-    step = block_rows(n, n, factor=2)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        r, c = np.nonzero(U[start:stop] @ U.T >= threshold)
-        keep = c > r + start
-        rows.append(r[keep] + start)
-        cols.append(c[keep])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels)
-    groups = [np.flatnonzero(labels == lab) for lab in np.flatnonzero(sizes >= 2)]
-    groups.sort(key=lambda g: g[0])
-    if index is not None:
-        index.cache[key] = groups
-    return groups
-
-
-def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
-                metric: str | None = None, ids=None):
-    """Rank as usual, but each group of near-duplicates takes one place.
-
-    Parameters
-    ----------
-    queries : array-like (n_q, d) or (d,)
-    corpus : array-like (n, d) or vecdiag.Index
-    k : int
-        Neighbours per query.
-    threshold : float, default 0.98
-        Cosine at or above which two documents count as copies (see
-        :func:`duplicate_groups`; always cosine, whatever the search metric).
-    metric : {"cosine", "dot", "euclidean"} or None
-    ids : sequence or None
-
-    Returns
-    -------
-    Neighbors
-        The best-ranked member of every group keeps its place and score; the other
-        members are moved below every kept document (in their original order) with score
-        ``-inf`` (``+inf`` for euclidean distances).
-
-    Examples
-    --------
-    >>> corpus = [[1.0, 0.0], [1.0, 0.0005], [0.8, 0.6]]
-    >>> deduplicate([[1.0, 0.1]], corpus, k=3).indices.tolist()
-    [[1, 2, 0]]
-    """
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(queries, C)
-    k = V.check_k(k, C.shape[0])
-    groups = duplicate_groups(index if index is not None else C, threshold=threshold)
-    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    step = block_rows(Q.shape[0], C.shape[0])
-    for start in range(0, Q.shape[0], step):
-        stop = min(Q.shape[0], start + step)
-        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
-        demoted = np.zeros(S.shape, dtype=bool)
-        for g in groups:  # keep the best member (first maximum: lowest index) per query
-            best = g[np.argmax(S[:, g], axis=1)]
-            demoted[:, g] = True
-            demoted[np.arange(S.shape[0]), best] = False
-        keys = np.where(demoted, -np.inf, S)
-        idx, val = top_k(keys, k)
-        tail = np.isneginf(val)
-        if tail.any():  # order the demoted copies among themselves by their own score
-            for r in np.flatnonzero(tail.any(axis=1)):
-                cand = np.flatnonzero(demoted[r])
-                order = cand[np.lexsort((cand, -S[r, cand]))]
-                n_keep = int((~tail[r]).sum())
-                idx[r, n_keep:] = order[:k - n_keep]
-        indices[start:stop], scores[start:stop] = idx, val
-    if metric == "euclidean":
-        scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)

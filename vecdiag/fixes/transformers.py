@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import _validate as V
 from ..linalg import row_norms
 
-__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop"]
+__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove"]
 
 
 def _check(estimator, X, *, reset: bool) -> np.ndarray:
@@ -54,19 +54,21 @@ def _prepare(est, X: np.ndarray) -> np.ndarray:
     return _unit_rows(X, est.zero) if est.normalize_first else X
 
 
-def _principal_axes(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-decomposition of the covariance of centred rows, largest variance first.
 
-    Returns ``(variances, axes)`` with ``axes`` of shape (d, d), one unit axis per row,
-    each signed so that its largest-magnitude entry is positive (a deterministic choice:
-    an eigenvector's sign is arbitrary).
+    Returns ``(variances, axes)``: the top ``n_axes`` (all when None) axes as rows, each
+    signed so that its largest-magnitude entry is positive (a deterministic choice: an
+    eigenvector's sign is arbitrary). Only the requested eigenpairs are computed.
     """
-    n = Xc.shape[0]
+    from scipy.linalg import eigh
+
+    n, d = Xc.shape
     cov = (Xc.T @ Xc) / max(n - 1, 1)
-    values, vectors = np.linalg.eigh(cov)
-    order = np.argsort(values)[::-1]
-    values = np.clip(values[order], 0, None)
-    axes = vectors[:, order].T
+    m = d if n_axes is None else n_axes
+    values, vectors = eigh(cov, subset_by_index=[d - m, d - 1], check_finite=False)
+    values = np.clip(values[::-1], 0, None)
+    axes = vectors[:, ::-1].T
     signs = np.sign(axes[np.arange(axes.shape[0]), np.abs(axes).argmax(axis=1)])
     signs[signs == 0] = 1
     return values, axes * signs[:, None]
@@ -199,10 +201,10 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(500, 3)) * [1.0, 5.0, 0.2]
     >>> Z = Whiten(normalize_first=False).fit_transform(X)
-    >>> np.round(np.cov(Z, rowvar=False), 3)
-    array([[ 1.,  0.,  0.],
-           [ 0.,  1., -0.],
-           [ 0., -0.,  1.]])
+    >>> np.round(np.cov(Z, rowvar=False), 3) + 0.0  # + 0.0 turns -0. into 0.
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
     """
 
     def __init__(self, n_components: int | None = None, *, regularization: float = 1e-6,
@@ -223,13 +225,15 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if not (isinstance(self.regularization, (int, float)) and self.regularization >= 0):
             raise ValueError(f"regularization must be a number >= 0, got {self.regularization!r}")
         self.mean_ = X.mean(axis=0)
-        values, axes = _principal_axes((X - self.mean_).astype(np.float64))
-        eps = self.regularization * (values.sum() / d)
+        Xc = (X - self.mean_).astype(np.float64)
+        total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
+        values, axes = _principal_axes(Xc, m)
+        eps = self.regularization * (total / d)
         if eps == 0:
             eps = np.finfo(np.float64).tiny
-        self.components_ = axes[:m]
-        self.explained_variance_ = values[:m]
-        self.scale_ = np.sqrt(values[:m] + eps)
+        self.components_ = axes
+        self.explained_variance_ = values
+        self.scale_ = np.sqrt(values + eps)
         self._n_features_out = m
         return self
 
@@ -241,14 +245,25 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return (X - self.mean_.astype(dt, copy=False)) @ W
 
 
+def default_n_remove(d: int) -> int:
+    """All-but-the-top's default D: ``d / 100`` rounded half up, at least 1.
+
+    Examples
+    --------
+    >>> [default_n_remove(d) for d in (50, 300, 384, 768, 1024)]
+    [1, 3, 4, 8, 10]
+    """
+    return max(1, int(d / 100 + 0.5))
+
+
 class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """All-but-the-top (Mu & Viswanath 2018): centre, then remove the top D principal directions.
 
     Parameters
     ----------
     n_remove : int or None, default None
-        D, the number of dominant directions removed. None: ``max(1, round(d / 100))``,
-        the paper's rule of thumb (d = dimension).
+        D, the number of dominant directions removed. None: d / 100 rounded, at least 1
+        (:func:`default_n_remove`), the paper's rule of thumb (d = dimension).
     normalize_first : bool, default True
         Unit-normalise rows first (for cosine search).
     zero : {"raise", "ignore"}, default "raise"
@@ -287,14 +302,14 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = _prepare(self, _check(self, X, reset=True))
         d = X.shape[1]
-        D = max(1, round(d / 100)) if self.n_remove is None else V.check_positive_int(
+        D = default_n_remove(d) if self.n_remove is None else V.check_positive_int(
             self.n_remove, "n_remove")
         if D >= d:
             raise ValueError(f"n_remove={D} must be smaller than the dimension (n_features={d}); "
                              "removing every direction leaves nothing")
         self.mean_ = X.mean(axis=0)
-        _, axes = _principal_axes((X - self.mean_).astype(np.float64))
-        self.components_ = axes[:D]
+        _, axes = _principal_axes((X - self.mean_).astype(np.float64), D)
+        self.components_ = axes
         self.n_remove_ = D
         return self
 

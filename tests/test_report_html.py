@@ -1,0 +1,145 @@
+"""The HTML report: self-contained, escaped, in order, and rendered by a real browser.
+
+The page is parsed with the standard library's HTMLParser (no script elements, no
+event-handler attributes, no external URLs, every image a PNG data URI) and opened in
+headless Chromium, whose console must stay silent (a script blocked by the page's
+Content-Security-Policy, a failed fetch or a JS error would all log there).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+
+from _reporting import HOSTILE, needs_diagnose, needs_pipeline, planted
+
+
+
+class Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs, self.ids = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.extend((tag, k, v or "") for k, v in attrs)
+        self.ids.extend(v for k, v in attrs if k == "id")
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    from vecdiag.report import analyze
+
+    X, Q, ids, texts, qids, qtexts, qrels = planted()
+    return analyze(X, ids=ids, texts=texts, queries=Q, query_ids=qids, query_texts=qtexts,
+                   qrels=qrels, query_groups=["a", "b"] * 12, n_explain=3,
+                   title=f"report {HOSTILE}", description=f"about {HOSTILE}",
+                   notes=[f"note {HOSTILE}"], show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def page(analysis, tmp_path_factory):
+    from vecdiag.report import write_report
+
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(path, analysis, generated="2024-01-01 00:00 UTC")
+    return path
+
+
+@needs_pipeline
+def test_page_is_self_contained_and_escaped(page):
+    html = page.read_text(encoding="utf-8")
+    parsed = Collect()
+    parsed.feed(html)
+    assert "script" not in parsed.tags and "iframe" not in parsed.tags
+    assert not [a for a in parsed.attrs if a[1].lower().startswith("on")]
+    urls = [(t, k, v) for t, k, v in parsed.attrs if k in ("src", "href")]
+    assert urls and all(v.startswith(("data:", "#")) for _, _, v in urls)
+    images = [v for t, k, v in parsed.attrs if t == "img" and k == "src"]
+    assert len(images) >= 2
+    assert "could not be drawn" not in html            # every plot rendered
+    for src in images:
+        head, data = src.split(",", 1)
+        assert head == "data:image/png;base64"
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert html.count("&lt;script&gt;") >= 3          # title, note, texts: shown, not run
+
+
+@needs_pipeline
+def test_sections_in_order(page, analysis):
+    html = page.read_text(encoding="utf-8")
+    order = [html.index(f'id="{s}"') for s in ("findings", "explanations", "metrics")]
+    assert order == sorted(order)
+    for case in analysis.cases:
+        assert html.index(f'id="findings"') < html.index(case.explanation.top_ids[0].split("<")[0])
+    codes = [f.code for f in analysis.diagnosis.findings]
+    findings = html[order[0]:order[1]]
+    assert all(code in findings for code in codes)
+
+
+@needs_diagnose
+def test_report_without_queries_has_findings_only(tmp_path):
+    from vecdiag.report import analyze, render_html, render_text, to_json
+
+    X = planted()[0]
+    a = analyze(X, show_progress=False)
+    html = render_html(a)
+    assert 'id="findings"' in html and 'id="explanations"' not in html and 'id="metrics"' not in html
+    assert "Findings (" in render_text(a)
+    assert json.loads(json.dumps(to_json(a)))["worst_queries"] == []
+
+
+@needs_pipeline
+def test_text_and_json_of_the_same_analysis(analysis):
+    from vecdiag.report import render_text, to_json
+
+    text = render_text(analysis, html_path="r.html")
+    assert text.splitlines()[0] == analysis.title and "Full report: r.html" in text
+    payload = json.loads(json.dumps(to_json(analysis)))
+    assert [c["query_id"] for c in payload["worst_queries"]] == [c.query_id for c in analysis.cases]
+    assert payload["metrics"]["mean"]["ndcg@10"] == pytest.approx(analysis.evaluation.mean["ndcg@10"])
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def run_chromium(path, profile):
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--dump-dom"]
+    proc = subprocess.run([CHROMIUM, *flags, path.as_uri()], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HOME": str(profile)})
+    return proc
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@needs_pipeline
+def test_chromium_renders_without_console_errors(page, analysis, tmp_path):
+    proc = run_chromium(page, tmp_path / "profile")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    dom = proc.stdout
+    parsed = Collect()
+    parsed.feed(dom)
+    assert "findings" in parsed.ids and "script" not in parsed.tags
+    start = dom.index('id="findings"')
+    table = dom[start:dom.index("</table>", start)]
+    assert "<table" in table
+    assert analysis.diagnosis.findings[0].code in table
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_chromium_would_report_a_broken_page(tmp_path):
+    """The console check can fail: a page with a script error is caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>undefinedFunction()</script></body></html>")
+    proc = run_chromium(bad, tmp_path / "profile")
+    assert any(":CONSOLE" in line for line in proc.stderr.splitlines())

@@ -1,0 +1,196 @@
+"""Reading the command line's inputs: vectors, ids, texts and judgments.
+
+Every assumption made while pairing rows with ids (e.g. "document ids taken from
+corpus.jsonl in file order") is returned as a note and printed in the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Inputs:
+    corpus: np.ndarray
+    ids: list | None = None
+    texts: list | None = None
+    queries: np.ndarray | None = None
+    query_ids: list | None = None
+    query_texts: list | None = None
+    qrels: dict | None = None
+    query_groups: list | None = None
+    name: str = "corpus"
+    model_name: str | None = None
+    notes: list = dataclasses.field(default_factory=list)
+
+    def description(self) -> str:
+        parts = [f"{self.name}: {self.corpus.shape[0]} documents × {self.corpus.shape[1]} dims"]
+        if self.queries is not None:
+            parts.append(f"{self.queries.shape[0]} queries")
+        if self.qrels is not None:
+            n = sum(1 for d in self.qrels.values() for g in d.values() if g > 0)
+            parts.append(f"{n} relevance judgments")
+        if self.model_name:
+            parts.append(f"model {self.model_name}")
+        return ", ".join(parts)
+
+
+def read_lines(path, what: str) -> list[str]:
+    """One entry per line (trailing empty lines ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no such file {str(path)!r}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query_ids=None,
+                key=None) -> Inputs:
+    """Turn the command-line arguments into aligned arrays, ids, texts and judgments."""
+    from ..datasets import load_beir
+    from ..io import load_vectors
+
+    path = Path(corpus)
+    if path.is_dir():
+        data = load_beir(path)
+        if data.corpus_embeddings is None:
+            raise ValueError(f"CORPUS: the folder {path} holds no stored embeddings "
+                             "(emb_<model>_corpus.npy); pass a .npy/.npz/.parquet file")
+        inp = Inputs(corpus=data.corpus_embeddings, ids=data.corpus_ids,
+                     texts=data.corpus_texts, queries=data.query_embeddings,
+                     query_ids=data.query_ids, query_texts=data.query_texts,
+                     qrels=data.qrels, name=path.name, model_name=data.model_name)
+        inp.notes.append(f"read the BEIR folder {path.name} with its stored "
+                         f"{data.model_name} embeddings, rows matched by id")
+        if queries is None and qrels is None and texts is None and ids is None:
+            return inp
+        raise ValueError("CORPUS is a BEIR folder, which brings its own queries, qrels, "
+                         "texts and ids; drop --queries/--qrels/--texts/--ids")
+    inp = Inputs(corpus=load_vectors(path, key=key, name="CORPUS"), name=path.stem)
+    n = inp.corpus.shape[0]
+    if ids is not None:
+        inp.ids = _check_count(read_lines(ids, "--ids"), n, "--ids", "CORPUS rows")
+    elif (path.parent / f"{path.stem}_ids.txt").is_file():
+        sibling = path.parent / f"{path.stem}_ids.txt"
+        inp.ids = _check_count(read_lines(sibling, sibling.name), n, sibling.name, "CORPUS rows")
+        inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
+    beir_queries = None
+    if texts is not None:
+        beir_queries = _read_texts(inp, Path(texts), n)
+    if queries is not None:
+        qpath = Path(queries)
+        inp.queries = load_vectors(qpath, key=key, name="--queries")
+        m = inp.queries.shape[0]
+        if query_ids is not None:
+            inp.query_ids = _check_count(read_lines(query_ids, "--query-ids"), m,
+                                         "--query-ids", "query rows")
+        elif (qpath.parent / f"{qpath.stem}_ids.txt").is_file():
+            sibling = qpath.parent / f"{qpath.stem}_ids.txt"
+            inp.query_ids = _check_count(read_lines(sibling, sibling.name), m, sibling.name,
+                                         "query rows")
+            inp.notes.append(f"query ids read from {sibling.name}, next to --queries")
+        elif beir_queries is not None and len(beir_queries) == m:
+            inp.query_ids = list(beir_queries)
+            inp.notes.append("query ids taken from queries.jsonl in file order (one per "
+                             "query row); pass --query-ids if the rows are in another order")
+        if inp.query_ids is not None and beir_queries is not None:
+            inp.query_texts = [beir_queries.get(q, "") for q in inp.query_ids]
+    elif query_ids is not None:
+        raise ValueError("--query-ids needs --queries")
+    if qrels is not None:
+        if inp.queries is None:
+            raise ValueError("--qrels needs --queries (the query embeddings) to evaluate")
+        inp.qrels = _read_qrels(Path(qrels))
+        if inp.ids is None or inp.query_ids is None:
+            missing = "document ids (--ids or --texts)" if inp.ids is None else \
+                "query ids (--query-ids, or --texts with a BEIR folder)"
+            raise ValueError(f"--qrels name documents and queries by id, but the {missing} "
+                             "are not known; pass them")
+        inp.qrels = _keep_known(inp.qrels, inp.query_ids, inp.ids, inp.notes)
+    if inp.queries is not None and inp.queries.shape[1] != inp.corpus.shape[1]:
+        raise ValueError(f"--queries have {inp.queries.shape[1]} dims but CORPUS has "
+                         f"{inp.corpus.shape[1]}; embed both with the same model")
+    return inp
+
+
+def _check_count(values: list, n: int, what: str, rows: str) -> list:
+    if len(values) != n:
+        raise ValueError(f"{what} lists {len(values)} entries but there are {n} {rows}; "
+                         "give exactly one per row, in row order")
+    return values
+
+
+def _read_texts(inp: Inputs, path: Path, n: int):
+    """Document texts from a BEIR folder, a corpus .jsonl or a .txt; returns the BEIR
+    queries (id -> text) when a folder was given."""
+    from ..datasets import join_title, read_jsonl
+
+    queries = None
+    if path.is_dir():
+        jsonl = path / "corpus.jsonl"
+        if not jsonl.is_file():
+            raise FileNotFoundError(f"--texts: {path} has no corpus.jsonl")
+        if (path / "queries.jsonl").is_file():
+            queries = {str(r["_id"]): str(r.get("text") or "")
+                       for r in read_jsonl(path / "queries.jsonl", what="queries")}
+    else:
+        jsonl = path
+    if jsonl.suffix.lower() == ".jsonl":
+        rows = read_jsonl(jsonl, what="--texts")
+        by_id = {str(r["_id"]): join_title(str(r.get("title") or ""), str(r.get("text") or ""))
+                 for r in rows}
+        if inp.ids is not None:
+            missing = [i for i in inp.ids if i not in by_id]
+            if missing:
+                raise ValueError(f"--texts: {len(missing)} document ids have no text in "
+                                 f"{jsonl.name} (first: {', '.join(missing[:3])})")
+            inp.texts = [by_id[i] for i in inp.ids]
+        else:
+            _check_count(rows, n, f"--texts {jsonl.name}", "CORPUS rows")
+            inp.ids = [str(r["_id"]) for r in rows]
+            inp.texts = list(by_id.values())
+            inp.notes.append(f"document ids taken from {jsonl.name} in file order (one per "
+                             "CORPUS row); pass --ids if the rows are in another order")
+    else:
+        inp.texts = _check_count(read_lines(jsonl, "--texts"), n, "--texts", "CORPUS rows")
+    return queries
+
+
+def _read_qrels(path: Path) -> dict:
+    from ..datasets import read_qrels_tsv
+    from ..datasets._beir import _qrels_file
+
+    if path.is_dir():
+        return read_qrels_tsv(_qrels_file(path, None))
+    if not path.is_file():
+        raise FileNotFoundError(f"--qrels: no such file {str(path)!r}")
+    try:
+        from ..evaluation import load_qrels
+    except ImportError:  # evaluation not in this build: BEIR TSV only
+        return read_qrels_tsv(path)
+    return load_qrels(path)
+
+
+def _keep_known(qrels: dict, query_ids: list, ids: list, notes: list) -> dict:
+    known_q, known_d = set(query_ids), set(ids)
+    kept, dropped = {}, 0
+    for q, docs in qrels.items():
+        q = str(q)
+        good = {str(d): int(g) for d, g in docs.items() if str(d) in known_d}
+        dropped += len(docs) - len(good)
+        if q in known_q and good:
+            kept[q] = good
+        elif q not in known_q:
+            dropped += len(good)
+    if not kept:
+        raise ValueError("--qrels: no judgment names a known query and document; check that "
+                         "the ids in the qrels match --ids / --query-ids")
+    if dropped:
+        notes.append(f"{dropped} judgments name queries or documents not in the inputs and "
+                     "were ignored")
+    return kept

@@ -1,0 +1,93 @@
+"""``vecdiag report CORPUS [...]``: diagnose, evaluate, explain; write an HTML report.
+
+CORPUS is a ``.npy`` (loaded without pickle), ``.npz`` or ``.parquet`` (vector column)
+file, or a BEIR folder with stored embeddings (``emb_<model>_corpus.npy`` + ids). With
+``--queries`` and ``--qrels`` the report adds retrieval metrics and explains the worst
+queries. Exit status 0, or 2 with one line on stderr for bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+HELP = "diagnose a corpus (and its queries), explain the worst queries, write an HTML report"
+
+
+def add_common(parser) -> None:
+    """Options shared by ``report`` and ``demo``."""
+    parser.add_argument("-k", "--k", type=int, default=10,
+                        help="neighbours per query and in the kNN graph (default 10)")
+    parser.add_argument("--explain", type=int, default=3, metavar="N",
+                        help="how many of the worst queries to explain (default 3)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as one JSON object instead of text")
+    parser.add_argument("--no-html", action="store_true", help="do not write the HTML report")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("report", help=HELP, description=__doc__.split("\n\n")[1]
+                                   if "\n\n" in __doc__ else HELP)
+    parser.add_argument("corpus", metavar="CORPUS",
+                        help="document vectors: .npy, .npz, .parquet, or a BEIR folder")
+    parser.add_argument("--queries", metavar="Q", help="query vectors (.npy, .npz, .parquet)")
+    parser.add_argument("--qrels", metavar="QRELS",
+                        help="judgments: TREC qrels, BEIR .tsv, or a BEIR folder")
+    parser.add_argument("--texts", metavar="T",
+                        help="document texts: a BEIR folder, corpus .jsonl, or .txt (one per line)")
+    parser.add_argument("--ids", metavar="I", help="document ids, one per line in row order")
+    parser.add_argument("--query-ids", metavar="QI", help="query ids, one per line in row order")
+    parser.add_argument("--key", help="array name in .npz / vector column in .parquet")
+    parser.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean"])
+    parser.add_argument("-o", "--output", default="vecdiag-report.html", metavar="HTML",
+                        help="where to write the report (default vecdiag-report.html)")
+    add_common(parser)
+    parser.set_defaults(run=run)
+
+
+def check_output(args) -> None:
+    """Fail before any work when the report cannot be written where asked."""
+    from ..cli import CommandError
+
+    if args.no_html:
+        return
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise CommandError(f"-o: the folder {folder!r} does not exist")
+    if os.path.isdir(args.output):
+        raise CommandError(f"-o: {args.output!r} is a folder; give a file name")
+
+
+def emit(args, analysis) -> None:
+    """Write the HTML (atomically), then print text or JSON."""
+    from ..report import render_text, to_json, write_report
+
+    html_path = None
+    if not args.no_html:
+        write_report(args.output, analysis)
+        html_path = args.output
+    if args.json:
+        payload = to_json(analysis)
+        payload["html"] = html_path
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(render_text(analysis, html_path=html_path))
+
+
+def run(args) -> int:
+    from ..report import analyze
+    from ._inputs import load_inputs
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    check_output(args)
+    inp = load_inputs(args.corpus, queries=args.queries, qrels=args.qrels, texts=args.texts,
+                      ids=args.ids, query_ids=args.query_ids, key=args.key)
+    analysis = analyze(inp.corpus, ids=inp.ids, texts=inp.texts, queries=inp.queries,
+                       query_ids=inp.query_ids, query_texts=inp.query_texts, qrels=inp.qrels,
+                       query_groups=inp.query_groups, k=args.k, metric=args.metric,
+                       n_explain=max(args.explain, 0), title=f"vecdiag report: {inp.name}",
+                       description=inp.description(), notes=inp.notes,
+                       show_progress=None if sys.stderr.isatty() else False)
+    emit(args, analysis)
+    return 0

@@ -1,0 +1,196 @@
+"""Read BEIR-layout folders: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._dataset import Dataset, join_title
+
+__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv"]
+
+
+def read_jsonl(path, *, what: str) -> list[dict]:
+    """Parse one JSON object per non-empty line; errors name the file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{what} {path}: line {number} is not valid JSON ({err.msg})") \
+                    from None
+            if not isinstance(row, dict) or "_id" not in row:
+                raise ValueError(f"{what} {path}: line {number} has no \"_id\" field; BEIR "
+                                 'lines look like {"_id": "1", "text": "..."}')
+            rows.append(row)
+    return rows
+
+
+def read_qrels_tsv(path) -> dict:
+    """``query-id<TAB>corpus-id<TAB>score`` lines (a header line is skipped) as a dict."""
+    qrels: dict = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            parts = line.rstrip("\n").split("\t")
+            if not line.strip():
+                continue
+            if len(parts) < 3:
+                parts = line.split()
+            if number == 1 and not _is_int(parts[-1]):
+                continue  # the header: query-id corpus-id score
+            if len(parts) < 3 or not _is_int(parts[-1]):
+                raise ValueError(f"qrels {path}: line {number} is not "
+                                 f"'query-id<TAB>corpus-id<TAB>score': {line.strip()!r}")
+            qid, did, score = parts[0], parts[-2], int(parts[-1])
+            qrels.setdefault(qid, {})[did] = score
+    return qrels
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_beir(folder, *, split: str | None = None, embeddings: str | None = "auto",
+              only_judged: bool = True) -> Dataset:
+    """Load a BEIR-layout folder as a :class:`Dataset`.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Holds ``corpus.jsonl`` (``{"_id", "title", "text"}``), ``queries.jsonl``
+        (``{"_id", "text"}``) and ``qrels/<split>.tsv`` (``query-id corpus-id score``,
+        tab separated, one header line).
+    split : str, optional
+        Which qrels file; default ``"test"``, or the only file in ``qrels/``.
+    embeddings : "auto", str or None, default "auto"
+        Precomputed embeddings stored beside the texts as ``emb_<name>_corpus.npy`` +
+        ``emb_<name>_corpus_ids.txt`` (and the same for ``queries``), rows matched to
+        the texts by id. ``"auto"`` loads them when exactly one ``<name>`` is present,
+        a name picks one, None skips them.
+    only_judged : bool, default True
+        Keep only queries with judgments in ``split`` (BEIR's ``queries.jsonl`` often
+        holds every split's queries).
+
+    Returns
+    -------
+    Dataset
+        Document texts are title and text joined by :func:`join_title`. Judgments that
+        name a query or document missing from the files are dropped with a warning.
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "qrels").mkdir()
+    >>> _ = (d / "corpus.jsonl").write_text('{"_id": "d1", "title": "Cats", "text": "Cats purr."}\\n')
+    >>> _ = (d / "queries.jsonl").write_text('{"_id": "q1", "text": "why do cats purr"}\\n')
+    >>> _ = (d / "qrels" / "test.tsv").write_text("query-id\\tcorpus-id\\tscore\\nq1\\td1\\t2\\n")
+    >>> data = load_beir(d)
+    >>> data.corpus_texts, data.qrels
+    (['Cats. Cats purr.'], {'q1': {'d1': 2}})
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder: no such BEIR folder {str(folder)!r}")
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"folder: {folder} has no {name}; a BEIR folder holds "
+                                    "corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    qrels_path = _qrels_file(folder, split)
+    corpus = read_jsonl(folder / "corpus.jsonl", what="corpus")
+    queries = read_jsonl(folder / "queries.jsonl", what="queries")
+    qrels = read_qrels_tsv(qrels_path)
+
+    corpus_ids = [str(r["_id"]) for r in corpus]
+    titles = [str(r.get("title") or "") for r in corpus]
+    texts = [join_title(t, str(r.get("text") or "")) for t, r in zip(titles, corpus)]
+    known_docs = set(corpus_ids)
+    known_queries = {str(r["_id"]) for r in queries}
+    dropped = 0
+    clean = {}
+    for qid, docs in qrels.items():
+        if qid not in known_queries:
+            dropped += len(docs)
+            continue
+        kept = {d: g for d, g in docs.items() if d in known_docs}
+        dropped += len(docs) - len(kept)
+        if kept:
+            clean[qid] = kept
+    if dropped:
+        warnings.warn(f"{qrels_path}: dropped {dropped} judgments naming queries or documents "
+                      "that are not in queries.jsonl / corpus.jsonl", stacklevel=2)
+    if only_judged:
+        queries = [r for r in queries if str(r["_id"]) in clean]
+    query_ids = [str(r["_id"]) for r in queries]
+    query_texts = [str(r.get("text") or "") for r in queries]
+
+    corpus_emb = query_emb = model = None
+    if embeddings is not None:
+        model = _embedding_name(folder, embeddings)
+        if model is not None:
+            corpus_emb = _aligned(folder, model, "corpus", corpus_ids)
+            query_emb = _aligned(folder, model, "queries", query_ids)
+    return Dataset(name=folder.name, corpus_ids=corpus_ids, corpus_texts=texts,
+                   query_ids=query_ids, query_texts=query_texts, qrels=clean,
+                   corpus_embeddings=corpus_emb, query_embeddings=query_emb,
+                   model_name=model, corpus_titles=titles if any(titles) else None)
+
+
+def _qrels_file(folder: Path, split: str | None) -> Path:
+    qdir = folder / "qrels"
+    files = sorted(qdir.glob("*.tsv")) if qdir.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"folder: {folder} has no qrels/*.tsv judgments")
+    if split is None:
+        if (qdir / "test.tsv").is_file():
+            return qdir / "test.tsv"
+        if len(files) == 1:
+            return files[0]
+        raise ValueError(f"split: {folder}/qrels holds {len(files)} files "
+                         f"({', '.join(f.stem for f in files)}); choose one with split=")
+    path = qdir / f"{split}.tsv"
+    if not path.is_file():
+        raise FileNotFoundError(f"split: {folder}/qrels has no {split}.tsv "
+                                f"(has {', '.join(f.stem for f in files)})")
+    return path
+
+
+def _embedding_name(folder: Path, embeddings: str) -> str | None:
+    names = sorted(p.name[4:-len("_corpus.npy")] for p in folder.glob("emb_*_corpus.npy"))
+    if embeddings == "auto":
+        return names[0] if len(names) == 1 else None
+    if embeddings not in names:
+        raise FileNotFoundError(f"embeddings: {folder} has no emb_{embeddings}_corpus.npy "
+                                f"(found: {', '.join(names) or 'none'})")
+    return embeddings
+
+
+def _aligned(folder: Path, model: str, part: str, ids: list) -> np.ndarray | None:
+    """Rows of ``emb_<model>_<part>.npy`` reordered to ``ids`` (via the ids file)."""
+    vec_path = folder / f"emb_{model}_{part}.npy"
+    id_path = folder / f"emb_{model}_{part}_ids.txt"
+    if not vec_path.is_file():
+        return None
+    X = np.load(vec_path, allow_pickle=False)
+    stored = id_path.read_text(encoding="utf-8").split("\n") if id_path.is_file() else None
+    if stored is not None:
+        stored = [s.strip() for s in stored if s.strip()]
+    if stored is None or len(stored) != X.shape[0]:
+        raise ValueError(f"embeddings: {vec_path.name} has {X.shape[0]} rows but "
+                         f"{id_path.name} {'is missing' if stored is None else f'lists {len(stored)} ids'}; "
+                         "each row needs its id")
+    row = {s: i for i, s in enumerate(stored)}
+    missing = [i for i in ids if i not in row]
+    if missing:
+        raise ValueError(f"embeddings: {id_path.name} lacks {len(missing)} of the {part} ids "
+                         f"(first: {', '.join(missing[:3])}); re-embed the collection")
+    return np.ascontiguousarray(X[[row[i] for i in ids]])

@@ -1,0 +1,292 @@
+"""The three two-sample tests behind :func:`vecdiag.drift`, as private cores.
+
+Inputs are already checked (float64, finite, same dimension, enough rows). Each core
+takes the pooled sample ``Z`` (reference rows first, ``m`` of them, then ``n`` current
+rows) and returns the observed statistic and its permutation null distribution.
+
+Permutation p-values use the add-one rule ``p = (1 + #{null >= observed}) / (1 + P)``,
+which is a valid p-value for any number of permutations ``P``: under no drift,
+``P(p <= alpha) <= alpha`` exactly (Phipson & Smyth 2010).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._progress import progress_bar
+
+# Permutations evaluated per matrix product: bounds memory to ~(N x _CHUNK) floats.
+_CHUNK = 128
+
+
+def random_subsets(rng: np.random.Generator, N: int, m: int, P: int) -> np.ndarray:
+    """(N, P) 0/1 matrix: column j marks a uniformly random m-subset of N positions."""
+    keys = rng.random((P, N))
+    chosen = np.argpartition(keys, m - 1, axis=1)[:, :m] if m < N else np.tile(np.arange(N), (P, 1))
+    A = np.zeros((N, P))
+    A[chosen, np.arange(P)[:, None]] = 1.0
+    return A
+
+
+def permutation_p_value(observed: float, null: np.ndarray) -> float:
+    """Add-one permutation p-value (larger statistics are more extreme)."""
+    return float((1 + np.count_nonzero(null >= observed)) / (1 + null.size))
+
+
+def critical_value(null: np.ndarray, alpha: float) -> float:
+    """The statistic value above which the test rejects at level ``alpha``.
+
+    With the add-one rule, ``p <= alpha`` holds exactly when fewer than
+    ``j + 1 = floor(alpha (P + 1))`` null values reach the observed one, i.e. when the
+    observed statistic exceeds the ``(j + 1)``-th largest null value: ``drifted`` is
+    ``statistic > threshold``.
+    """
+    j = int(np.floor(alpha * (null.size + 1) + 1e-9)) - 1
+    if j < 0:
+        return float("inf")
+    return float(np.sort(null)[::-1][j])
+
+
+def _run_permutations(stat_of, rng, N: int, m: int, P: int, desc: str,
+                      seconds_per_perm: float, show) -> tuple[float, np.ndarray]:
+    """Observed statistic (identity labelling) and ``P`` permuted ones, in chunks."""
+    identity = np.zeros((N, 1))
+    identity[:m] = 1.0
+    observed = float(stat_of(identity)[0])
+    null = np.empty(P)
+    with progress_bar(P, desc=desc, show=show, expected_seconds=seconds_per_perm * P) as bar:
+        for start in range(0, P, _CHUNK):
+            stop = min(P, start + _CHUNK)
+            null[start:stop] = stat_of(random_subsets(rng, N, m, stop - start))
+            bar.update(stop - start)
+    return observed, null
+
+
+# --------------------------------------------------------------------------- MMD
+
+
+def squared_distances(Z: np.ndarray) -> np.ndarray:
+    """(N, N) squared euclidean distances ``|z_i|² + |z_j|² - 2 z_i·z_j``, clipped at 0."""
+    sq = np.einsum("ij,ij->i", Z, Z)
+    D = Z @ Z.T  # then in place: one N x N matrix, no temporaries of that size
+    D *= -2.0
+    D += sq[:, None]
+    D += sq[None, :]
+    np.maximum(D, 0.0, out=D)
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
+def median_bandwidth(D: np.ndarray) -> tuple[float, str]:
+    """Median heuristic: σ = median distance between distinct pooled points.
+
+    Falls back to the median of the non-zero distances when more than half the pairs
+    coincide, and to σ = 1 when every point is the same (the kernel is then constant).
+    """
+    dist = np.sqrt(D[np.triu_indices(D.shape[0], k=1)])
+    med = float(np.median(dist))
+    if med > 0:
+        return med, "median heuristic"
+    positive = dist[dist > 0]
+    if positive.size:
+        return float(np.median(positive)), "median of non-zero distances"
+    return 1.0, "all points coincide (kernel constant)"
+
+
+def mmd_permutation(Z: np.ndarray, m: int, bandwidth: float | None, P: int,
+                    rng: np.random.Generator, show=None) -> dict:
+    """Unbiased MMD² with an RBF kernel and its permutation null.
+
+    With ``K0`` the pooled kernel matrix with a zero diagonal, ``a`` the 0/1 indicator
+    of the reference rows, ``r = K0 1`` and ``S = 1ᵀ K0 1``::
+
+        Σ_{i≠j ∈ ref} k = aᵀ K0 a        Σ_{i ∈ ref, j ∈ cur} k = aᵀ r - aᵀ K0 a
+        Σ_{i≠j ∈ cur} k = S - 2 aᵀ r + aᵀ K0 a
+
+    so one matrix product ``K0 @ A`` scores a whole block of permutations.
+    """
+    N = Z.shape[0]
+    n = N - m
+    D = squared_distances(Z)
+    if bandwidth is None:
+        sigma, rule = median_bandwidth(D)
+    else:
+        sigma, rule = float(bandwidth), "given"
+    K = np.exp(D / (-2.0 * sigma * sigma), out=D)  # reuse D's memory
+    np.fill_diagonal(K, 0.0)
+    r = K.sum(axis=1)
+    S = float(r.sum())
+
+    def stat_of(A: np.ndarray) -> np.ndarray:
+        KA = K @ A
+        xx = np.einsum("ij,ij->j", A, KA)
+        ar = A.T @ r
+        xy = ar - xx
+        yy = S - 2.0 * ar + xx
+        return xx / (m * (m - 1)) + yy / (n * (n - 1)) - 2.0 * xy / (m * n)
+
+    observed, null = _run_permutations(stat_of, rng, N, m, P, "MMD permutations",
+                                       2.0 * N * N / 4e9, show)
+    return {"statistic": observed, "null": null, "bandwidth": sigma, "bandwidth_rule": rule}
+
+
+def mmd2_unbiased(X: np.ndarray, Y: np.ndarray, sigma: float) -> float:
+    """Unbiased MMD² between two samples for a fixed RBF bandwidth σ (no test).
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [1.0], [2.0]])
+    >>> round(mmd2_unbiased(X, X + 5.0, 1.0), 4)
+    0.8963
+    """
+    Z = np.vstack([X, Y])
+    K = np.exp(squared_distances(Z) / (-2.0 * sigma * sigma))
+    m, n = X.shape[0], Y.shape[0]
+    Kxx, Kyy, Kxy = K[:m, :m], K[m:, m:], K[:m, m:]
+    return float((Kxx.sum() - np.trace(Kxx)) / (m * (m - 1))
+                 + (Kyy.sum() - np.trace(Kyy)) / (n * (n - 1)) - 2.0 * Kxy.mean())
+
+
+# ---------------------------------------------------------------------- mean shift
+
+
+def mean_shift_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generator,
+                           show=None) -> dict:
+    """Euclidean distance between the two means and its permutation null.
+
+    For a 0/1 reference indicator ``a``: ``mean_ref = aᵀZ / m`` and
+    ``mean_cur = (1ᵀZ - aᵀZ) / n``; ``Aᵀ Z`` scores a block of permutations at once.
+    """
+    N, d = Z.shape
+    n = N - m
+    total = Z.sum(axis=0)
+
+    def stat_of(A: np.ndarray) -> np.ndarray:
+        ref_sum = A.T @ Z
+        diff = (total - ref_sum) / n - ref_sum / m
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+    observed, null = _run_permutations(stat_of, rng, N, m, P, "mean-shift permutations",
+                                       2.0 * N * d / 4e9, show)
+    return {"statistic": observed, "null": null}
+
+
+def standardized_shift(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Per dimension ``(mean_cur - mean_ref) / s_pooled`` (Cohen's d).
+
+    ``s_pooled² = ((m-1) s_ref² + (n-1) s_cur²) / (m + n - 2)``. A dimension constant in
+    both sets scores 0 when the means agree and ±inf when they differ.
+    """
+    m, n = ref.shape[0], cur.shape[0]
+    diff = cur.mean(axis=0) - ref.mean(axis=0)
+    pooled = np.sqrt(((m - 1) * ref.var(axis=0, ddof=1) + (n - 1) * cur.var(axis=0, ddof=1))
+                     / (m + n - 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = diff / pooled
+    z[(pooled == 0) & (diff == 0)] = 0.0
+    return z
+
+
+# ---------------------------------------------------------------------- classifier
+
+
+def random_folds(rng: np.random.Generator, N: int, n_folds: int) -> np.ndarray:
+    """Fold number of each row: a uniformly random partition into near-equal folds.
+
+    Not stratified on purpose: folds drawn independently of the labels keep the
+    permutation test exact (a stratified split depends on the labels it is tested on).
+    """
+    folds = np.empty(N, dtype=np.int64)
+    folds[rng.permutation(N)] = np.arange(N) % n_folds
+    return folds
+
+
+def auc_columns(S: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """ROC AUC of each column of scores ``S`` against the 0/1 labels in ``Y``.
+
+    Mann-Whitney form with mid-ranks for ties:
+    ``AUC = (Σ ranks of the positives - n₁(n₁+1)/2) / (n₁ n₀)``.
+    """
+    from scipy.stats import rankdata
+
+    ranks = rankdata(S, axis=0)
+    n1 = Y.sum(axis=0)
+    n0 = Y.shape[0] - n1
+    return (np.einsum("ij,ij->j", ranks, Y) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+
+
+def _standardized_folds(Z: np.ndarray, folds: np.ndarray, n_folds: int):
+    """Per fold: train rows, test rows, both standardised with the training mean/sd."""
+    for f in range(n_folds):
+        test = np.flatnonzero(folds == f)
+        train = np.flatnonzero(folds != f)
+        mu = Z[train].mean(axis=0)
+        sd = Z[train].std(axis=0)
+        sd[sd == 0] = 1.0
+        yield train, test, (Z[train] - mu) / sd, (Z[test] - mu) / sd
+
+
+def _ridge_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
+    """Held-out scores ``Xte w`` of ridge regression on 0/1 labels, for many label columns.
+
+    ``w = (XᵀX + λI)⁻¹ Xᵀ y`` (training columns centred, so no intercept is needed and
+    the held-out ranking ignores it). The factorisation depends on X only: one Cholesky
+    serves every permutation. Uses the n x n dual form when there are fewer rows than
+    dimensions.
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    n, d = Xtr.shape
+    if n >= d:
+        factor = cho_factor(Xtr.T @ Xtr + penalty * np.eye(d))
+        return lambda Ytr: Xte @ cho_solve(factor, Xtr.T @ Ytr)
+    factor = cho_factor(Xtr @ Xtr.T + penalty * np.eye(n))
+    cross = Xte @ Xtr.T
+    return lambda Ytr: cross @ cho_solve(factor, Ytr)
+
+
+def _logistic_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
+    """Held-out scores of a logistic regression refitted for every label column."""
+    from sklearn.linear_model import LogisticRegression
+
+    def score(Ytr: np.ndarray) -> np.ndarray:
+        out = np.empty((Xte.shape[0], Ytr.shape[1]))
+        for j in range(Ytr.shape[1]):
+            model = LogisticRegression(C=1.0 / penalty, max_iter=1000).fit(Xtr, Ytr[:, j])
+            out[:, j] = Xte @ model.coef_[0]  # the intercept does not change a ranking
+        return out
+
+    return score
+
+
+def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generator,
+                           n_folds: int, penalty: float, model: str = "ridge",
+                           show=None) -> dict:
+    """Cross-validated domain classifier: held-out ROC AUC, and its exact permutation null.
+
+    Rows are split into ``n_folds`` random folds; a standardise + linear classifier
+    fitted on the other folds scores each held-out row, and the statistic is the ROC
+    AUC of all held-out scores (current = positive class). Each permutation relabels
+    the rows and *refits* every fold's classifier, so the null is exact. For
+    ``model="ridge"`` (least squares on 0/1 labels, L2 penalty λ) the refit is one
+    matrix product for all permutations; ``model="logistic"`` refits
+    ``n_folds * n_permutations`` logistic regressions (C = 1/λ).
+    """
+    N, d = Z.shape
+    y = np.r_[np.zeros(m), np.ones(N - m)]
+    folds = random_folds(rng, N, n_folds)
+    make = _ridge_scorer if model == "ridge" else _logistic_scorer
+    prepared = [(train, test, make(Xtr, Xte, penalty))
+                for train, test, Xtr, Xte in _standardized_folds(Z, folds, n_folds)]
+
+    def stat_of(A: np.ndarray) -> np.ndarray:
+        Y = 1.0 - A  # current rows are the positive class
+        S = np.empty_like(Y)
+        for train, test, score in prepared:
+            S[test] = score(Y[train])
+        return auc_columns(S, Y)
+
+    per_perm = (2.0 * N * d / 4e9) if model == "ridge" else 0.02 * n_folds * (1 + N * d / 1e5)
+    observed, null = _run_permutations(stat_of, rng, N, m, P, f"classifier ({model}) permutations",
+                                       per_perm, show)
+    return {"statistic": observed, "null": null}

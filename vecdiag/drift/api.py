@@ -1,0 +1,379 @@
+"""``drift`` and ``drift_over_time``: validate, subsample, run one test, package the result."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import _validate as V
+from .._progress import progress_bar
+from . import _stats
+from .result import DriftResult, DriftSeries
+
+__all__ = ["drift", "drift_over_time", "METHODS", "MIN_SAMPLES", "MAX_SAMPLES"]
+
+METHODS = ("mmd", "classifier", "mean_shift")
+# Fewer rows than this per set and the tests have almost no power (and the classifier's
+# 5 folds would hold one or two rows each).
+MIN_SAMPLES = 10
+# Rows used per set (a uniform random subsample above it). MMD builds an N x N kernel
+# (N = both sets together): 1,000 + 1,000 rows is 32 MB; the others scale linearly.
+MAX_SAMPLES = {"mmd": 1_000, "classifier": 5_000, "mean_shift": 10_000}
+DEFAULT_PERMUTATIONS = 500
+# MMD holds one N x N float64 kernel: refuse sizes whose kernel would pass 2 GB.
+MAX_KERNEL_ROWS = 16_000
+
+
+def _check_size(arr: np.ndarray, name: str) -> None:
+    if arr.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"{name} has {arr.shape[0]} vectors; a drift test needs at least "
+                         f"{MIN_SAMPLES} in each set (and a few hundred for useful power): "
+                         "collect more rows before testing")
+
+
+def _check_reference(reference) -> np.ndarray:
+    ref = V.as_matrix(reference, "reference")
+    _check_size(ref, "reference")
+    return ref
+
+
+def _check_current(ref: np.ndarray, current, name: str = "current") -> np.ndarray:
+    """Check ``current`` against an already checked reference."""
+    cur = V.as_matrix(current, name)
+    V.check_same_dim(ref, "reference", cur, name)
+    _check_size(cur, name)
+    if _same_rows(ref, cur):
+        raise ValueError(f"reference and {name} hold the same {ref.shape[0]} vectors "
+                         "(the same file twice?); a set compared with itself cannot drift and "
+                         "the test says nothing: pass two different samples")
+    return cur
+
+
+def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when ``b`` holds exactly the rows of ``a`` (in any order)."""
+    if a.shape != b.shape:
+        return False
+    # cheap screen first: column sums (float64 accumulators, no copy of the data)
+    sa, sb = a.sum(axis=0, dtype=np.float64), b.sum(axis=0, dtype=np.float64)
+    if not np.allclose(sa, sb, rtol=1e-9, atol=1e-12):
+        return False
+    w = np.random.default_rng(12345).normal(size=a.shape[1])
+    step = 65_536  # rows per block: never a float64 copy of a whole large float32 set
+    ha = np.concatenate([a[i:i + step].astype(np.float64) @ w for i in range(0, len(a), step)])
+    hb = np.concatenate([b[i:i + step].astype(np.float64) @ w for i in range(0, len(b), step)])
+    oa, ob = np.argsort(ha, kind="stable"), np.argsort(hb, kind="stable")
+    if not np.array_equal(ha[oa], hb[ob]):
+        return False
+    return bool(np.array_equal(a[oa], b[ob]))
+
+
+def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="ridge",
+                   penalty=1.0, bandwidth=None):
+    V.check_choice(method, "method", METHODS)
+    if bandwidth is not None and (isinstance(bandwidth, bool)
+                                  or not isinstance(bandwidth, (int, float, np.floating))
+                                  or not (math.isfinite(bandwidth) and bandwidth > 0)):
+        raise ValueError(f"bandwidth must be a positive number (or None for the median "
+                         f"heuristic), got {bandwidth!r}")
+    V.check_choice(model, "model", ("ridge", "logistic"))
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty > 0 \
+            or not math.isfinite(penalty):
+        raise ValueError(f"penalty must be a positive number, got {penalty!r}")
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number between 0 and 1 (exclusive), got {alpha!r}")
+    if n_permutations is None:
+        n_permutations = max(DEFAULT_PERMUTATIONS, math.ceil(2 / alpha))
+    n_permutations = V.check_positive_int(n_permutations, "n_permutations")
+    needed = math.ceil(1 / alpha - 1 - 1e-9)
+    if n_permutations < needed:
+        raise ValueError(f"n_permutations={n_permutations} cannot give a p-value at or below "
+                         f"alpha={alpha} (the smallest is 1/(n_permutations+1)); use at least "
+                         f"{needed}, better {max(DEFAULT_PERMUTATIONS, 10 * needed)}")
+    if max_samples is None:
+        max_samples = MAX_SAMPLES[method]
+    max_samples = V.check_positive_int(max_samples, "max_samples", minimum=MIN_SAMPLES)
+    n_folds = V.check_positive_int(n_folds, "n_folds", minimum=2)
+    return n_permutations, max_samples, n_folds
+
+
+def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
+          n_permutations: int | None = None, max_samples: int | None = None,
+          bandwidth: float | None = None, model: str = "ridge", n_folds: int = 5,
+          penalty: float = 1.0, top: int = 10,
+          plot_points: int = 500, random_state=0, show_progress: bool | None = None) -> DriftResult:
+    """Test whether ``current`` comes from the same distribution as ``reference``.
+
+    Parameters
+    ----------
+    reference, current : array-like (m, d) and (n, d)
+        Two sets of vectors from the same embedding model, e.g. the queries a search
+        system was tuned on and this week's queries. At least 10 rows each.
+    method : {"mmd", "classifier", "mean_shift"}
+        ``"mmd"``: kernel two-sample test, sensitive to any difference in distribution.
+        ``"classifier"``: can a linear classifier tell the sets apart (ROC AUC)?
+        ``"mean_shift"``: did the average vector move (and along which dimensions)?
+    alpha : float
+        Significance level: the false-alarm rate when nothing drifted.
+    n_permutations : int, optional
+        Permutations of the set labels for the p-value (default 500, or ``2/alpha``
+        when larger). Must be at least ``1/alpha - 1`` so that ``p <= alpha`` is possible.
+    max_samples : int, optional
+        Rows used per set; larger sets are uniformly subsampled (default: 1,000 for
+        ``mmd``, 5,000 for ``classifier``, 10,000 for ``mean_shift``). The sizes used
+        are in ``details``. MMD refuses more than 16,000 rows in all: its kernel
+        matrix would pass 2 GB.
+    bandwidth : float, optional
+        ``mmd`` only: RBF bandwidth σ; default the median heuristic.
+    model : {"ridge", "logistic"}
+        ``classifier`` only: the domain classifier. ``"ridge"`` (least squares on 0/1
+        labels) refits for every permutation in one matrix product; ``"logistic"``
+        (scikit-learn's LogisticRegression) refits ``n_folds * n_permutations`` models:
+        exact too, but slow (pass ``n_permutations=99`` or so).
+    n_folds, penalty : int, float
+        ``classifier`` only: cross-validation folds and the L2 penalty λ (ridge ``alpha``;
+        logistic ``C = 1/λ``) on standardised features.
+    top : int
+        ``mean_shift`` only: how many most-moved dimensions to list.
+    plot_points : int
+        Rows per set kept (as 2-D coordinates) for :meth:`DriftResult.plot`.
+    random_state : int, Generator or None
+        Seeds subsampling, permutations and folds: the same call gives the same result.
+    show_progress : bool, optional
+        Progress bar; default only when the work is expected to take over 2 seconds.
+
+    Returns
+    -------
+    DriftResult
+        ``statistic``, ``p_value``, ``threshold`` (critical value at ``alpha``),
+        ``drifted`` (``p_value <= alpha``), ``details`` and a PCA picture (``plot()``).
+
+    Notes
+    -----
+    Every method is a permutation test: the set labels are shuffled ``P`` times, the
+    statistic recomputed, and ``p = (1 + #{null >= observed}) / (1 + P)``. Under no
+    drift this p-value is valid for any ``P`` (``P(p <= alpha) <= alpha``).
+
+    **mmd.** With ``k(x, y) = exp(-‖x - y‖² / (2σ²))``, the unbiased estimate
+    (Gretton et al. 2012, eq. 3) is::
+
+        MMD²_u = Σ_{i≠j} k(x_i, x_j) / (m(m-1)) + Σ_{i≠j} k(y_i, y_j) / (n(n-1))
+                 - 2 Σ_{i,j} k(x_i, y_j) / (mn)
+
+    It can be slightly negative when nothing drifted. σ is the median distance between
+    distinct points of both sets together (``details["bandwidth"]``); when more than
+    half the pairs coincide, the median of the non-zero distances.
+
+    **classifier.** ``n_folds``-fold cross-validation (random folds) of standardise +
+    linear classifier separating reference (0) from current (1); every row is scored
+    by the model that did not see it and the statistic is the ROC AUC of those
+    held-out scores (0.5 = indistinguishable; it may fall slightly below 0.5 when
+    nothing drifted). Each permutation refits every fold's model on the permuted
+    labels, so the p-value is exact. (Permuting held-out labels without refitting is
+    not: measured false-alarm rate 15% at alpha = 0.05. Stratified folds are not used
+    because they depend on the labels being permuted.)
+
+    **mean_shift.** Statistic ``‖mean(current) - mean(reference)‖``; ``details`` adds the
+    cosine between the two means (NaN when a mean is the zero vector), and per
+    dimension the standardised shift ``(mean_cur - mean_ref) / s_pooled``, whose largest
+    magnitudes are listed in ``details["top_dims"]``.
+
+    The two sets must be independent samples; rows shared by both make the tests
+    conservative. Identical sets are refused. Computation is in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.normal(size=(200, 8))
+    >>> vd.drift(ref, rng.normal(size=(200, 8))).drifted
+    False
+    >>> res = vd.drift(ref, rng.normal(size=(200, 8)) + [1, 0, 0, 0, 0, 0, 0, 0],
+    ...                method="mean_shift")
+    >>> res.drifted, res.details["top_dims"][0]
+    (True, 0)
+    """
+    n_permutations, max_samples, n_folds = _check_options(
+        method, alpha, n_permutations, max_samples, n_folds, model, penalty, bandwidth)
+    plot_points = V.check_positive_int(plot_points, "plot_points")
+    top = V.check_positive_int(top, "top")
+    ref = _check_reference(reference)
+    cur = _check_current(ref, current)
+    rng = V.check_random_state(random_state)
+    return _drift_core(ref, cur, method=method, alpha=float(alpha), n_permutations=n_permutations,
+                       max_samples=max_samples, bandwidth=bandwidth, n_folds=n_folds,
+                       model=model, penalty=float(penalty), top=top, plot_points=plot_points,
+                       rng=rng, show=show_progress)
+
+
+def _subsample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    if X.shape[0] <= size:
+        return X.astype(np.float64, copy=False)
+    rows = np.sort(rng.choice(X.shape[0], size=size, replace=False))
+    return X[rows].astype(np.float64, copy=False)
+
+
+def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwidth, model,
+                n_folds, penalty, top, plot_points, rng, show, label=None) -> DriftResult:
+    """Inputs already checked."""
+    x = _subsample(ref, max_samples, rng)
+    y = _subsample(cur, max_samples, rng)
+    m, n = x.shape[0], y.shape[0]
+    Z = np.vstack([x, y])
+    details = {"n_permutations": n_permutations, "n_used_reference": m, "n_used_current": n,
+               "subsampled": bool(m < ref.shape[0] or n < cur.shape[0]),
+               "max_samples": max_samples}
+    if method == "mmd":
+        if m + n > MAX_KERNEL_ROWS:
+            gb = (m + n) ** 2 * 8 / 2**30
+            raise ValueError(f"max_samples={max_samples} makes MMD build a {m + n} x {m + n} "
+                             f"kernel matrix ({gb:.1f} GB); use max_samples <= "
+                             f"{MAX_KERNEL_ROWS // 2} (the default {MAX_SAMPLES['mmd']} is "
+                             "usually plenty)")
+        out = _stats.mmd_permutation(Z, m, bandwidth, n_permutations, rng, show)
+        details.update(kernel="rbf exp(-|x-y|^2 / (2 sigma^2))", bandwidth=out["bandwidth"],
+                       bandwidth_rule=out["bandwidth_rule"])
+    elif method == "classifier":
+        if n_folds > min(m, n):
+            raise ValueError(f"n_folds={n_folds} is more than the rows of the smaller set "
+                             f"({min(m, n)}); use n_folds <= {min(m, n)}")
+        out = _stats.classifier_permutation(Z, m, n_permutations, rng, n_folds, penalty,
+                                            model, show)
+        details.update(model=model, n_folds=n_folds, penalty=penalty)
+    else:
+        out = _stats.mean_shift_permutation(Z, m, n_permutations, rng, show)
+        details.update(_mean_shift_details(x, y, top))
+    null = out["null"]
+    p_value = _stats.permutation_p_value(out["statistic"], null)
+    picture = _picture(x, y, plot_points, rng)
+    return DriftResult(method=method, statistic=out["statistic"], p_value=p_value,
+                       drifted=bool(p_value <= alpha),
+                       threshold=_stats.critical_value(null, alpha), details=details,
+                       alpha=alpha, n_reference=ref.shape[0], n_current=cur.shape[0],
+                       label=label, **picture)
+
+
+def _mean_shift_details(x: np.ndarray, y: np.ndarray, top: int) -> dict:
+    mx, my = x.mean(axis=0), y.mean(axis=0)
+    nx, ny = float(np.linalg.norm(mx)), float(np.linalg.norm(my))
+    cos = float(np.clip(mx @ my / (nx * ny), -1, 1)) if nx > 0 and ny > 0 else float("nan")
+    z = _stats.standardized_shift(x, y)
+    order = np.argsort(-np.nan_to_num(np.abs(z), posinf=np.inf), kind="stable")[:top]
+    return {"euclidean_distance": float(np.linalg.norm(my - mx)),
+            "cosine_of_means": cos, "cosine_distance_of_means": 1.0 - cos,
+            "norm_reference_mean": nx, "norm_current_mean": ny,
+            "top_dims": [int(j) for j in order],
+            "top_shifts": [float(z[j]) for j in order], "dimension_shift": z}
+
+
+def _picture(x, y, plot_points, rng) -> dict:
+    """PCA of a plotting sample of both sets (stored so that plot() only draws)."""
+    def keep(X):
+        if X.shape[0] <= plot_points:
+            return X
+        return X[np.sort(rng.choice(X.shape[0], plot_points, replace=False))]
+
+    px, py = keep(x), keep(y)
+    P = np.vstack([px, py])
+    center = P.mean(axis=0)
+    _, s, vt = np.linalg.svd(P - center, full_matrices=False)
+    k = min(2, vt.shape[0])
+    axes = np.zeros((2, P.shape[1]))
+    axes[:k] = vt[:k]
+    # deterministic signs: the largest loading of each axis is positive
+    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
+    axes *= np.where(signs == 0, 1.0, signs)[:, None]
+    var = s**2
+    ratio = np.zeros(2)
+    if var.sum() > 0:
+        ratio[:k] = var[:k] / var.sum()
+    means = np.vstack([x.mean(axis=0), y.mean(axis=0)])
+    return {"reference_coords": (px - center) @ axes.T, "current_coords": (py - center) @ axes.T,
+            "mean_coords": (means - center) @ axes.T, "explained_variance_ratio": ratio}
+
+
+def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0.05,
+                    correction: str = "none", labels=None, random_state=0,
+                    show_progress: bool | None = None, **kwargs) -> DriftSeries:
+    """Test each batch (a day, a week of traffic) against one reference set.
+
+    Parameters
+    ----------
+    reference : array-like (m, d)
+    batches : sequence of array-likes, or a mapping label -> array-like
+        The batches in time order, each (n_i, d) with at least 10 rows.
+    method, alpha : see :func:`drift`
+    correction : {"none", "bonferroni"}
+        ``"none"``: each batch is tested at ``alpha``, so about ``alpha`` of the batches
+        alarm when nothing drifts. ``"bonferroni"``: each at ``alpha / n_batches``, so
+        the chance of any false alarm in the whole series is at most ``alpha``.
+    labels : sequence of str, optional
+        Batch names (default: the mapping's keys, or "0", "1", ...).
+    random_state : int, Generator or None
+        Seeds every batch's test (each batch gets its own stream).
+    **kwargs
+        Passed to :func:`drift` (``n_permutations``, ``max_samples``, ...).
+
+    Returns
+    -------
+    DriftSeries
+        A list of :class:`DriftResult` (``.label`` set), with ``plot()`` and ``to_frame()``.
+
+    Notes
+    -----
+    The reference is validated once. Batches are independent tests against the same
+    reference, so their p-values are positively correlated through it.
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> rng = np.random.default_rng(1)
+    >>> days = {f"day {i}": rng.normal(size=(100, 4)) + [i, 0, 0, 0] for i in range(3)}
+    >>> series = vd.drift_over_time(rng.normal(size=(300, 4)), days, method="mean_shift")
+    >>> series.drifted
+    [False, True, True]
+    """
+    V.check_choice(correction, "correction", ("none", "bonferroni"))
+    if isinstance(batches, Mapping):
+        default_labels = [str(k) for k in batches.keys()]
+        batches = list(batches.values())
+    else:
+        if isinstance(batches, np.ndarray) and batches.ndim == 2:
+            raise ValueError("batches must be a list of 2-D arrays (one per batch), got one "
+                             "2-D array; split it, e.g. np.array_split(X, 7)")
+        batches = list(batches)
+        default_labels = [str(i) for i in range(len(batches))]
+    if not batches:
+        raise ValueError("batches is empty; pass at least one batch of vectors")
+    labels = default_labels if labels is None else [str(x) for x in labels]
+    if len(labels) != len(batches):
+        raise ValueError(f"labels has {len(labels)} entries for {len(batches)} batches; "
+                         "pass one label per batch")
+    level = alpha / len(batches) if correction == "bonferroni" else alpha
+    n_perm, max_samples, n_folds = _check_options(
+        method, level, kwargs.pop("n_permutations", None), kwargs.pop("max_samples", None),
+        kwargs.pop("n_folds", 5), kwargs.get("model", "ridge"), kwargs.get("penalty", 1.0),
+        kwargs.get("bandwidth"))
+    options = {"bandwidth": kwargs.pop("bandwidth", None),
+               "model": kwargs.pop("model", "ridge"),
+               "penalty": float(kwargs.pop("penalty", 1.0)),
+               "top": V.check_positive_int(kwargs.pop("top", 10), "top"),
+               "plot_points": V.check_positive_int(kwargs.pop("plot_points", 500), "plot_points")}
+    if kwargs:
+        raise TypeError(f"drift_over_time got unexpected keyword arguments: {', '.join(kwargs)}")
+    ref = _check_reference(reference)
+    checked = [_check_current(ref, b, f"batches[{i}]") for i, b in enumerate(batches)]
+    rng = V.check_random_state(random_state)
+    seeds = rng.integers(0, 2**63 - 1, size=len(checked))
+    series = DriftSeries()
+    with progress_bar(len(checked), desc=f"drift ({method}) per batch", show=show_progress,
+                      expected_seconds=len(checked) * 1.0) as bar:
+        for batch, label, seed in zip(checked, labels, seeds):
+            res = _drift_core(ref, batch, method=method, alpha=level, n_permutations=n_perm,
+                              max_samples=max_samples, n_folds=n_folds, show=False,
+                              rng=np.random.default_rng(int(seed)), label=label, **options)
+            res.details["correction"] = correction
+            series.append(res)
+            bar.update(1)
+    return series

@@ -1,0 +1,210 @@
+"""What a model upgrade does to search results: per-item overlap of the top-k neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from ..linalg import row_norms
+from ..results import Result, escape, html_block, html_table, result, shorten
+
+__all__ = ["neighborhood_overlap", "neighborhood_change", "NeighborhoodChange"]
+
+# Rows compared per step when intersecting neighbour lists: (rows x k x k) booleans.
+_ROWS_PER_STEP = 8_192
+
+
+@result
+class NeighborhoodChange(Result):
+    """How much of each item's top-k survives when the items are re-embedded."""
+
+    overlap: np.ndarray
+    """(n,) per item: share of its k old neighbours that are still among its k new ones."""
+    k: int
+    """Neighbours per item (the item itself excluded)."""
+    metric: str
+    """Similarity used for the neighbours in both spaces."""
+    mean: float
+    """Mean of :attr:`overlap`."""
+    median: float
+    """Median of :attr:`overlap`."""
+    share_unchanged: float
+    """Share of items whose top-k set is identical in both spaces."""
+    share_mostly_changed: float
+    """Share of items that keep fewer than half of their neighbours."""
+    random_baseline: float
+    """Expected overlap if the new space were unrelated to the old: k / (n - 1)."""
+    most_changed: np.ndarray
+    """Indices of the items that change most (lowest overlap first, ties by index)."""
+    old_neighbors: np.ndarray
+    """(n, k) neighbour indices in the old space, best first."""
+    new_neighbors: np.ndarray
+    """(n, k) neighbour indices in the new space, best first."""
+    ids: np.ndarray | None = None
+    """Item ids, when given."""
+    texts: np.ndarray | None = None
+    """Item texts, when given (for display)."""
+
+    def summary(self) -> str:
+        return (f"on average {self.mean:.0%} of each item's top-{self.k} survives "
+                f"(median {self.median:.0%}); {self.share_unchanged:.0%} of items keep all "
+                f"their neighbours, {self.share_mostly_changed:.0%} lose more than half "
+                f"(unrelated spaces would keep {self.random_baseline:.1%})")
+
+    def to_frame(self):
+        """One row per item: index, id, text, overlap, lost and gained neighbours."""
+        import pandas as pd
+
+        frame = pd.DataFrame({"index": np.arange(self.overlap.size), "overlap": self.overlap})
+        if self.ids is not None:
+            frame["id"] = self.ids
+        if self.texts is not None:
+            frame["text"] = self.texts
+        frame["lost"] = [sorted(set(o) - set(n)) for o, n in
+                         zip(self.old_neighbors.tolist(), self.new_neighbors.tolist())]
+        frame["gained"] = [sorted(set(n) - set(o)) for o, n in
+                           zip(self.old_neighbors.tolist(), self.new_neighbors.tolist())]
+        return frame
+
+    def _repr_html_(self) -> str:
+        shown = self.most_changed[:10]
+        cols = ["index", "overlap"] + (["id"] if self.ids is not None else []) \
+            + (["text"] if self.texts is not None else [])
+        rows = []
+        for i in shown:
+            row = [int(i), float(self.overlap[i])]
+            if self.ids is not None:
+                row.append(self.ids[i])
+            if self.texts is not None:
+                row.append(shorten(self.texts[i], 80))
+            rows.append(row)
+        return html_block(f"NeighborhoodChange (k={self.k}, {self.overlap.size} items)",
+                          f"<p>{escape(self.summary())}</p>",
+                          "<p>Items that change most:</p>",
+                          html_table(rows, cols, numeric={"index", "overlap"}))
+
+    def plot(self, ax=None):
+        """Histogram of the per-item overlap, with the mean and the random baseline."""
+        from ..plot.drift import draw_overlap
+
+        return draw_overlap(self, ax=ax)
+
+
+def _top_k(X: np.ndarray, k: int, metric: str) -> np.ndarray:
+    from ..neighbors import knn
+
+    return knn(X, X, k, metric=metric, exclude_self=True).indices
+
+
+def _row_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, |set(a_i) ∩ set(b_i)| for two (n, k) index arrays without repeats in a row."""
+    out = np.empty(a.shape[0], dtype=np.int64)
+    for start in range(0, a.shape[0], _ROWS_PER_STEP):
+        A, B = a[start:start + _ROWS_PER_STEP], b[start:start + _ROWS_PER_STEP]
+        out[start:start + A.shape[0]] = (A[:, :, None] == B[:, None, :]).any(axis=2).sum(axis=1)
+    return out
+
+
+def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=None,
+                        texts=None) -> NeighborhoodChange:
+    """Compare each item's top-k neighbours under two embeddings of the same items.
+
+    Parameters
+    ----------
+    old, new : array-like (n, d_old) and (n, d_new)
+        The same n items (same order) embedded by the old and the new model; the
+        dimensions may differ.
+    k : int
+        Neighbours per item, the item itself excluded (``1 <= k <= n - 1``).
+    metric : {"cosine", "dot", "euclidean"}
+        How neighbours are found in both spaces.
+    ids, texts : sequence, optional
+        One per item, for display.
+
+    Returns
+    -------
+    NeighborhoodChange
+
+    Notes
+    -----
+    ``overlap_i = |N_old(i) ∩ N_new(i)| / k`` with ``N(i)`` the k nearest other items
+    (exact search, ties broken by lower index). 1.0 for an unchanged space and for any
+    change that preserves the metric (a rotation under cosine); about ``k / (n - 1)``
+    when the new space is unrelated to the old.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(50, 8))
+    >>> change = neighborhood_change(X, 3 * X, k=5)
+    >>> change.mean, change.share_unchanged
+    (1.0, 1.0)
+    """
+    V.check_metric(metric)
+    A = V.as_matrix(old, "old")
+    B = V.as_matrix(new, "new")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"old has {A.shape[0]} items but new has {B.shape[0]}; pass the same "
+                         "items (same order) embedded by both models")
+    k = V.check_k(k, A.shape[0], exclude_self=True)
+    if metric == "cosine":
+        for X, name in ((A, "old"), (B, "new")):
+            zero = np.flatnonzero(row_norms(X) == 0)
+            if zero.size:
+                raise ValueError(f"{name} has {V.format_rows(zero)} that are zero vectors, which "
+                                 "have no direction under cosine; drop those items from both "
+                                 "old and new, or use metric='euclidean'")
+    ids_arr = V.check_ids(ids, A.shape[0], "ids")
+    texts_arr = None if texts is None else np.asarray(list(texts), dtype=object)
+    if texts_arr is not None and texts_arr.shape[0] != A.shape[0]:
+        raise ValueError(f"texts has {texts_arr.shape[0]} entries for {A.shape[0]} items; "
+                         "pass one text per item")
+    old_nn = _top_k(A, k, metric)
+    new_nn = _top_k(B, k, metric)
+    overlap = _row_overlap(old_nn, new_nn) / k
+    n = A.shape[0]
+    return NeighborhoodChange(
+        overlap=overlap, k=k, metric=metric, mean=float(overlap.mean()),
+        median=float(np.median(overlap)), share_unchanged=float(np.mean(overlap == 1.0)),
+        share_mostly_changed=float(np.mean(overlap < 0.5)), random_baseline=k / (n - 1),
+        most_changed=np.argsort(overlap, kind="stable"), old_neighbors=old_nn,
+        new_neighbors=new_nn, ids=ids_arr, texts=texts_arr)
+
+
+def neighborhood_overlap(old, new, k: int = 10, *, metric: str = "cosine") -> np.ndarray:
+    """Per item, the share of its top-k neighbours that survives a model upgrade.
+
+    The array behind :func:`neighborhood_change` (which adds the summary, the items
+    that change most and a plot).
+
+    Parameters
+    ----------
+    old, new : array-like (n, d_old) and (n, d_new)
+        The same items, same order, embedded by two model versions.
+    k : int
+        Neighbours per item, the item itself excluded.
+    metric : {"cosine", "dot", "euclidean"}
+
+    Returns
+    -------
+    ndarray (n,)
+        ``|N_old(i) ∩ N_new(i)| / k`` in [0, 1].
+
+    Notes
+    -----
+    See :func:`neighborhood_change`: 1.0 for a metric-preserving change, about
+    ``k / (n - 1)`` for unrelated spaces. Zero vectors are refused under cosine.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 16))
+    >>> rotation = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    >>> float(neighborhood_overlap(X, X @ rotation, k=5).mean())   # cosines unchanged
+    1.0
+    >>> unrelated = rng.normal(size=(100, 8))               # about k / (n - 1) = 0.05
+    >>> round(float(neighborhood_overlap(X, unrelated, k=5).mean()), 2)
+    0.04
+    """
+    return neighborhood_change(old, new, k, metric=metric).overlap

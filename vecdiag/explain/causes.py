@@ -1,0 +1,149 @@
+"""The cause checks: each looks at one way a vector search goes wrong.
+
+Every check returns a :class:`Cause` or None (no evidence at all). A check measures two
+things and multiplies them into the confidence:
+
+*strength* ``s`` in [0, 1]
+    How abnormal the statistic is: the hub's k-occurrence against the mean ``k``, the
+    top documents' lengths against the median length, the shared-direction cosine, ...
+    Each uses a linear ramp between a "normal" and a "clearly broken" value, stated in
+    its docstring.
+*effect* ``e`` in [0, 1]
+    What the cause's fix does to this query (from the counterfactual rankings). With
+    missed expected documents: 1 when the fix brings a missed one into the top-k,
+    ``0.5 · log(r0 / r1) / log(r0 / k)`` for partial progress from rank r0 to r1, 0 when
+    it does not help (averaged over the missed documents). Without ``expected``: the share
+    of the flagged documents (the hub, the copies) that leave the top-k. When every
+    expected document is already in the top-k there is nothing to fix: e = 0.
+
+For a cause with a fix, ``confidence = s · (0.3 + 0.7 e)``: a cause whose fix moves
+nothing is *context* (confidence at most 0.3, ``ranking=False``). Causes without a fix
+(``low_margin``, ``expected_far``, ``out_of_distribution``, ``ann_miss``) rest on their
+own evidence, described per check.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .result import Cause
+
+__all__ = ["run_checks", "effect", "ramp", "ordinal", "FIX_NAMES"]
+
+# The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch,
+# rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry) and
+# query_checks.py (low_margin, out_of_distribution, expected_far, ann_miss: this query).
+
+FIX_NAMES = {"csls": "CSLS", "mutual_proximity": "mutual proximity", "center": "centring",
+             "all_but_the_top": "all-but-the-top", "whiten": "whitening",
+             "cosine_metric": "cosine", "deduplicate": "de-duplication",
+             "add_prefix": "the model's prefixes", "chunk_documents": "chunking",
+             "hybrid_lexical": "hybrid lexical search"}
+
+
+def ramp(x: float, lo: float, hi: float) -> float:
+    """0 at or below ``lo``, 1 at or above ``hi``, linear between (``lo > hi`` reverses).
+
+    Examples
+    --------
+    >>> ramp(5, 0, 10), ramp(-1, 0, 10), ramp(0.02, 0.05, 0.01)
+    (0.5, 0.0, 0.75)
+    """
+    if not math.isfinite(x):
+        return 1.0 if (x > 0) == (hi > lo) else 0.0
+    return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
+
+
+def ordinal(x: float, digits: int = 0) -> str:
+    """``51st``, ``2nd``, ``99.7th``: a percentile as English reads it.
+
+    Examples
+    --------
+    >>> ordinal(51), ordinal(12), ordinal(99.74, 1), ordinal(3)
+    ('51st', '12th', '99.7th', '3rd')
+    """
+    if digits:
+        return f"{x:.{digits}f}th"
+    n = int(round(x))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def effect(ctx, fix: str, focus=None) -> float:
+    """How much ``fix`` moves what matters (see the module docstring)."""
+    ranking = ctx.rankings.get(fix)
+    if ranking is None:
+        return 0.0
+    if ctx.missed:
+        gains = []
+        for pos, r0 in ctx.missed:
+            r1 = int(ranking.ranks([pos])[0])
+            if r1 <= ctx.k:
+                gains.append(1.0)
+            elif r1 < r0:
+                gains.append(0.5 * math.log(r0 / r1) / math.log(r0 / ctx.k))
+            else:
+                gains.append(0.0)
+        return float(np.mean(gains))
+    if ctx.expected_pos or not focus:
+        return 0.0
+    new_top = set(ranking.top(ctx.k).tolist())
+    return sum(p not in new_top for p in focus) / len(focus)
+
+
+def _best_fix(ctx, fixes, focus=None):
+    """The fix (among ``fixes``) with the largest effect; the first one on ties."""
+    scored = [(effect(ctx, f, focus), -i, f) for i, f in enumerate(fixes) if f in ctx.rankings]
+    if not scored:
+        return fixes[0], 0.0
+    e, _, f = max(scored)
+    return f, e
+
+
+def _fix_sentence(ctx, fix, focus=None) -> str:
+    """'Under CSLS doc-417 moves from rank 14 to rank 2.' (or what happens instead)."""
+    ranking = ctx.rankings.get(fix)
+    if ranking is None:
+        return ""
+    name = FIX_NAMES.get(fix, fix)
+    if ctx.missed:
+        pos, r0 = ctx.missed[0]
+        r1 = int(ranking.ranks([pos])[0])
+        verb = f"moves from rank {r0} to rank {r1}" if r1 != r0 else f"stays at rank {r0}"
+        return f" Under {name} {ctx.name_of(pos)} {verb}."
+    if focus:
+        new_top = set(ranking.top(ctx.k).tolist())
+        left = [p for p in focus if p not in new_top]
+        if left:
+            return f" Under {name} {len(left)} of them leave the top-{ctx.k}."
+        return f" Under {name} they stay in the top-{ctx.k}."
+    return ""
+
+
+def _with_fix(code, summary, evidence, fix, s, e) -> Cause:
+    evidence = dict(evidence, strength=round(s, 4), fix_effect=round(e, 4))
+    return Cause(code=code, summary=summary, evidence=evidence, fix=fix,
+                 confidence=round(float(s * (0.3 + 0.7 * e)), 4), ranking=bool(e > 0))
+
+
+def _outranking(ctx) -> list:
+    """Rows in the top-k that outrank the first missed expected document (all top-k
+    without a missed one)."""
+    return ctx.top.tolist()
+
+
+def run_checks(ctx, extra=()) -> list:
+    """Every check's Cause (None dropped), strongest first (ties: the order of
+    the corpus checks, the query checks, then ``extra``)."""
+    from .corpus_checks import CORPUS_CHECKS
+    from .query_checks import QUERY_CHECKS
+
+    causes = []
+    for check in (*CORPUS_CHECKS, *QUERY_CHECKS, *extra):
+        cause = check(ctx)
+        if cause is not None:
+            causes.append(cause)
+    order = sorted(range(len(causes)), key=lambda i: (-causes[i].confidence, i))
+    return [causes[i] for i in order]

@@ -1,0 +1,257 @@
+"""Cause checks rooted in the corpus's geometry: hub, norm_bias, metric_mismatch,
+rogue_dimensions, anisotropy, near_duplicates (see :mod:`.causes` for how strength and
+effect make the confidence)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ..results import fmt
+from .causes import _best_fix, _fix_sentence, _outranking, _with_fix, effect, ordinal, ramp
+from .result import Cause
+
+__all__ = ["CORPUS_CHECKS", "rogue_strength", "shared_direction_strength",
+           "random_direction_share"]
+
+
+@functools.lru_cache(maxsize=64)
+def random_direction_share(d: int, top: int) -> float:
+    """Mean share of ``Σ u_j²`` held by the ``top`` largest of ``d`` coordinates of a
+    random unit direction (Monte Carlo, 512 draws, seed 0): what the rogue share of a
+    shared direction would be if no dimension were special. About 0.55 for d = 32 and
+    top = 5, 0.1 for d = 384."""
+    if top >= d:
+        return 1.0
+    u = np.random.default_rng(0).normal(size=(512, d)) ** 2
+    u /= u.sum(axis=1, keepdims=True)
+    return float(np.mean(-np.sort(-u, axis=1)[:, :top].sum(axis=1)))
+
+
+def rogue_strength(ctx) -> float:
+    """``ramp(excess, 0.4, 0.7) · ramp(E[cos], 0.05, 0.2)``: ``excess`` is how far the
+    top dimensions' share of the expected cosine goes from what a random shared
+    direction would give (:func:`random_direction_share`) toward 1; a share of a
+    near-zero mean cosine means nothing, hence the second factor."""
+    rogue = ctx.rogue
+    if rogue is None:
+        return 0.0
+    base = random_direction_share(ctx.stats.d, len(rogue.dims))
+    excess = (rogue.share - base) / (1 - base) if base < 1 else 0.0
+    return ramp(excess, 0.4, 0.7) * ramp(rogue.mean_cosine, 0.05, 0.2)
+
+
+def shared_direction_strength(ctx) -> float:
+    """``max(ramp(E[cos], 0.2, 0.5), rogue strength)``: how much one shared direction
+    (spread out, or in a few rogue dimensions) dominates the corpus."""
+    out = 0.0
+    if ctx.anisotropy is not None:
+        out = ramp(ctx.anisotropy, 0.2, 0.5)
+    return max(out, rogue_strength(ctx))
+
+
+def check_hub(ctx):
+    """Hub: a returned document is in far more top-k lists than the mean (k).
+
+    Strength: ``ramp(N_k(h) / k, 3, 10)`` for the returned document with the largest
+    k-occurrence N_k (the mean of N_k over the corpus is exactly k). Under dot product it
+    is multiplied by ``1 − ramp(‖h‖ / median norm, 1.3, 3)``: a hub that is merely long
+    is explained by ``norm_bias``; and by ``1 − 0.5 · shared-direction strength`` (see
+    :func:`shared_direction_strength`): documents close to a direction every vector
+    shares are near everyone, so strong anisotropy or rogue dimensions are the deeper
+    cause. Fix: CSLS or mutual proximity, whichever moves the
+    expected documents more.
+    """
+    kocc = ctx.stats.k_occurrence
+    rows = _outranking(ctx)
+    h = max(rows, key=lambda r: (kocc[r], -r))
+    ratio = kocc[h] / ctx.k_graph
+    s = ramp(ratio, 3.0, 10.0)
+    if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
+        s *= 1 - ramp(ctx.stats.norms[h] / max(float(np.median(ctx.stats.norms)), 1e-300),
+                      1.3, 3.0)
+    s *= 1 - 0.5 * shared_direction_strength(ctx)
+    if s <= 0:
+        return None
+    hubs = [r for r in rows if kocc[r] / ctx.k_graph >= 3.0]
+    fix, e = _best_fix(ctx, ("csls", "mutual_proximity"), focus=hubs)
+    frac = kocc[h] / ctx.stats.n
+    med = float(np.median(kocc)) / ctx.stats.n
+    summary = (f"{ctx.name_of(h)} is a hub: it is in the top-{ctx.k_graph} of {frac:.0%} of all "
+               f"documents (corpus median {med:.0%})")
+    evidence = {"hub": ctx.id_of(h), "k_occurrence": float(kocc[h]), "fraction": float(frac),
+                "median_fraction": med, "ratio_to_mean": float(ratio),
+                "hubs_in_top_k": [ctx.id_of(r) for r in hubs],
+                "k_occurrence_exact": bool(ctx.stats.exact)}
+    if ctx.missed:
+        pos = ctx.missed[0][0]
+        diff = ctx.key[h] - ctx.key[pos]
+        summary += f"; it outranks {ctx.name_of(pos)} by {fmt(float(diff), 3)}"
+        evidence["outranks_by"] = float(diff)
+    summary += "." + _fix_sentence(ctx, fix, focus=hubs)
+    return _with_fix("hub", summary, evidence, fix, s, e)
+
+
+def check_norm_bias(ctx):
+    """Norm bias (dot product only): the top documents win by length, not direction.
+
+    Strength: ``ramp(L, 1.3, 3)`` with ``L`` the median length of the top-k documents
+    over the corpus median length. Fix: cosine.
+    """
+    if ctx.metric != "dot":
+        return None
+    norms = ctx.stats.norms
+    med = float(np.median(norms))
+    if med <= 0:
+        return None
+    top_norm = float(np.median(norms[ctx.top]))
+    ratio = top_norm / med
+    s = ramp(ratio, 1.3, 3.0)
+    if s <= 0:
+        return None
+    pct = float(np.mean(norms[ctx.top][:, None] >= norms[None, :]) * 100) \
+        if norms.size <= 200_000 else float("nan")
+    summary = (f"dot product ranks by length: the top-{ctx.k} documents are {ratio:.1f}× "
+               f"longer than the median document")
+    evidence = {"top_k_median_norm": top_norm, "corpus_median_norm": med, "ratio": ratio,
+                "top_k_norm_percentile": pct}
+    if ctx.missed:
+        pos = ctx.missed[0][0]
+        summary += f", {ctx.name_of(pos)} is {norms[pos] / med:.2f}×"
+        evidence["expected_norm_ratio"] = float(norms[pos] / med)
+    summary += "." + _fix_sentence(ctx, "cosine_metric")
+    return _with_fix("norm_bias", summary, evidence, "cosine_metric", s,
+                     effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
+
+
+def check_metric_mismatch(ctx):
+    """Metric mismatch: vectors of varying length searched by dot or euclidean.
+
+    Strength: ``ramp(cv, 0.05, 0.3)`` with cv the coefficient of variation of the corpus
+    norms; under euclidean also ``ramp(|log(‖q‖ / median)|, 0.2, 1)`` (a query much
+    shorter or longer than the documents is near the short or long ones); under dot
+    times 0.8, since :func:`check_norm_bias` names the specific length problem.
+    With an embedder trained for dot product searched by cosine: context only.
+    """
+    norms = ctx.stats.norms
+    if ctx.metric == "cosine":
+        trained = ctx.model_similarity
+        if trained == "dot":
+            return Cause(code="metric_mismatch", summary=(
+                "the model was trained for dot product but the search uses cosine; "
+                "lengths the model encodes are thrown away."),
+                evidence={"model_similarity": trained, "metric": "cosine"}, fix=None,
+                confidence=0.25, ranking=False)
+        return None
+    mean = float(norms.mean())
+    cv = float(norms.std() / mean) if mean > 0 else 0.0
+    s = ramp(cv, 0.05, 0.3)
+    qratio = ctx.query_norm / float(np.median(norms)) if np.median(norms) > 0 else 1.0
+    if ctx.metric == "euclidean":
+        s = max(s, ramp(abs(math.log(max(qratio, 1e-12))), 0.2, 1.0))
+    else:
+        s *= 0.8
+    if s <= 0:
+        return None
+    summary = (f"the vectors are not normalised (their lengths vary by {cv:.0%}; the query is "
+               f"{qratio:.2f}× the median document) but are searched by {ctx.metric}, so "
+               f"length decides part of the ranking.") + _fix_sentence(ctx, "cosine_metric")
+    evidence = {"norm_cv": cv, "query_norm_ratio": float(qratio), "metric": ctx.metric}
+    return _with_fix("metric_mismatch", summary, evidence, "cosine_metric", s,
+                     effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
+
+
+def check_rogue_dimensions(ctx):
+    """Rogue dimensions: a few dimensions carry most of the expected cosine.
+
+    Strength: :func:`rogue_strength`, from the part of the expected cosine of random
+    pairs carried by the top 5 dimensions (:func:`vecdiag.rogue_dimensions`) against
+    what any shared direction would give in this dimension. Fix: the best of whitening,
+    all-but-the-top and centring.
+    """
+    rogue = ctx.rogue
+    if rogue is None:
+        return None
+    s = rogue_strength(ctx)
+    if s <= 0:
+        return None
+    dims = [int(d) for d in rogue.dims]
+    fix, e = _best_fix(ctx, ("whiten", "all_but_the_top", "center"), focus=ctx.top.tolist())
+    u_q = ctx.unit_query
+    top_part = float(u_q[dims] @ ctx.stats.unit[ctx.top[0]][dims])
+    summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry "
+               f"{rogue.share:.0%} of the average cosine between documents; they add "
+               f"{top_part:.2f} to the top hit's cosine")
+    evidence = {"dims": dims, "share": float(rogue.share), "mean_cosine": float(rogue.mean_cosine),
+                "top_hit_rogue_part": top_part}
+    if ctx.missed:
+        pos = ctx.missed[0][0]
+        exp_part = float(u_q[dims] @ ctx.stats.unit[pos][dims])
+        summary += f" and {exp_part:.2f} to {ctx.name_of(pos)}'s"
+        evidence["expected_rogue_part"] = exp_part
+    summary += "." + _fix_sentence(ctx, fix, focus=ctx.top.tolist())
+    return _with_fix("rogue_dimensions", summary, evidence, fix, s, e)
+
+
+def check_anisotropy(ctx):
+    """Anisotropy: every vector shares one direction, squeezing all cosines together.
+
+    Strength: ``ramp(E[cos], 0.2, 0.5) · (1 − rogue strength)`` with E[cos] the mean
+    cosine of random pairs (:func:`vecdiag.anisotropy`); when a few rogue dimensions
+    carry the shared direction, ``rogue_dimensions`` is the sharper diagnosis. Fix:
+    centring (or all-but-the-top); when neither moves the ranking this is context: the
+    shared direction shifts every score alike (a threshold problem, not a ranking one).
+    """
+    mc = ctx.anisotropy
+    if mc is None:
+        return None
+    s = ramp(mc, 0.2, 0.5) * (1 - rogue_strength(ctx))
+    if s <= 0:
+        return None
+    fix, e = _best_fix(ctx, ("center", "all_but_the_top"), focus=ctx.top.tolist())
+    summary = (f"every score is squeezed into a narrow band: two random documents already "
+               f"have cosine {mc:.2f}, so the top score {fmt(float(ctx.scores[ctx.top[0]]), 3)} "
+               f"is at the {ordinal(ctx.top_percentiles[0], 1)} percentile of random pairs.")
+    if e > 0:
+        summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
+    else:
+        summary += (" Centring does not change this query's ranking: it shifts all scores "
+                    "alike, so fix score thresholds, not the ranking.")
+    evidence = {"mean_cosine": float(mc)}
+    return _with_fix("anisotropy", summary, evidence, fix, s, e)
+
+
+def check_near_duplicates(ctx):
+    """Near-duplicates: copies (cosine >= 0.98) take several top-k places.
+
+    Strength: ``ramp(w / k, 0.05, 0.25)`` with w the top-k places taken by second and
+    later copies of a document ranked higher. Fix: de-duplication.
+    """
+    groups = ctx.duplicate_groups
+    if not groups:
+        return None
+    top = ctx.top.tolist()
+    top_set = set(top)
+    wasted, shown = 0, []
+    for g in groups:
+        inside = [r for r in g.tolist() if r in top_set]
+        if len(inside) >= 2:
+            wasted += len(inside) - 1
+            shown.append([ctx.name_of(r) for r in inside])
+    if wasted == 0:
+        return None
+    s = ramp(wasted / ctx.k, 0.05, 0.25)
+    copies = [r for g in groups for r in sorted(g.tolist(), key=lambda r: ctx.rank_of(r))[1:]
+              if r in top_set]
+    e = effect(ctx, "deduplicate", focus=copies)
+    summary = (f"{wasted} of the top-{ctx.k} places go to near-copies of higher-ranked "
+               f"documents ({'; '.join(', '.join(map(str, g)) for g in shown[:3])})."
+               + _fix_sentence(ctx, "deduplicate", focus=copies))
+    evidence = {"wasted_places": wasted, "groups": shown, "threshold": 0.98}
+    return _with_fix("near_duplicates", summary, evidence, "deduplicate", s, e)
+
+
+CORPUS_CHECKS = (check_hub, check_norm_bias, check_metric_mismatch, check_rogue_dimensions,
+                 check_anisotropy, check_near_duplicates)

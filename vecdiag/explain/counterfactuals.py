@@ -1,0 +1,209 @@
+"""Counterfactuals: the ranking this query would get under each fix.
+
+Every fix is applied through :mod:`vecdiag.fixes` (one implementation of each fix in the
+library, shared with ``try_fixes``): re-rankers and the metric change through
+:func:`vecdiag.fixes.apply_fix`, asking for the *whole* ranking (``k = len(corpus)``) so
+the expected documents' new ranks are exact even far outside k; the vector fixes through
+:func:`vecdiag.fixes.make_transformer`, the same configured transformer ``apply_fix``
+fits, but fitted once per Index and kept with the transformed corpus in ``index.cache``
+(refitting a d x d covariance on every query would cost more than the search).
+
+Fix codes and what they do here:
+
+``cosine_metric`` (metric is dot or euclidean, query not zero)
+    Rank by cosine instead: direction only, lengths ignored.
+``center``, ``all_but_the_top``, ``whiten``
+    :class:`vecdiag.fixes.Center` / :class:`~vecdiag.fixes.AllButTheTop` /
+    :class:`~vecdiag.fixes.Whiten` fitted on the corpus (unit-normalising first under
+    cosine), applied to corpus and query, searched with the same metric.
+``csls``, ``mutual_proximity``
+    :func:`vecdiag.fixes.csls` and :func:`vecdiag.fixes.mutual_proximity` (their corpus
+    statistics are cached on the Index by :mod:`vecdiag.fixes`).
+``deduplicate``
+    :func:`vecdiag.fixes.deduplicate` (each group of near-copies, cosine >= 0.98, takes
+    one place), only when copies sit in the part of the ranking that matters.
+
+For a raw array larger than the exact limit (see :mod:`vecdiag.explain.stats`) the
+statistics CSLS and mutual proximity need come from the documented sample, and
+de-duplication looks for copies among the candidates only; those counterfactuals carry
+``exact=False``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..linalg import row_norms
+from .ranking import ranks_of, top_k
+from .result import Counterfactual
+
+__all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES"]
+
+TRANSFORM_FIXES = ("center", "all_but_the_top", "whiten")
+RERANK_FIXES = ("csls", "mutual_proximity")
+DUPLICATE_THRESHOLD = 0.98
+CSLS_NEIGHBORS = 10  # vecdiag.fixes.csls's default neighbourhood (fewer in tiny corpora)
+
+
+class Ranking:
+    """A full ranking of the corpus for one query: keys (higher is better) and top-k."""
+
+    def __init__(self, keys: np.ndarray, k: int, order: np.ndarray | None = None):
+        self.keys = np.asarray(keys)
+        self.k = k
+        self._order = order  # full order when a fix returned one (its own tie handling)
+        self._where = None   # rank of every row, built on first use
+
+    def ranks(self, positions) -> np.ndarray:
+        if self._order is not None:
+            if self._where is None:
+                self._where = np.empty(self._order.size, dtype=np.int64)
+                self._where[self._order] = np.arange(1, self._order.size + 1)
+            return self._where[np.atleast_1d(positions)]
+        return ranks_of(self.keys, positions)
+
+    def top(self, k: int | None = None) -> np.ndarray:
+        k = self.k if k is None else k
+        if self._order is not None:
+            return self._order[:k]
+        return top_k(self.keys, k)
+
+
+def _fitted(index, fix: str, cosine: bool):
+    """A fitted fix transform and the transformed corpus (unit rows under cosine)."""
+    key = ("explain.transform", fix)
+    if key in index.cache:
+        return index.cache[key]
+    from ..fixes import make_transformer
+
+    model = make_transformer(fix, index.metric)
+    Z = model.fit(index.vectors).transform(index.vectors)
+    if cosine:  # searched by cosine: keep unit rows (zero rows stay zero and score 0)
+        norms = row_norms(Z)
+        Z = Z / np.where(norms > 0, norms, 1)[:, None].astype(Z.dtype)
+    index.cache[key] = (model, Z)
+    return model, Z
+
+
+def transformed_ranking(index, query: np.ndarray, fix: str, k: int) -> Ranking:
+    """Ranking after fitting ``fix`` on the corpus and applying it to both sides."""
+    cosine = index.metric == "cosine"
+    model, Z = _fitted(index, fix, cosine)
+    zq = model.transform(query[None, :])
+    if cosine:
+        nq = row_norms(zq)[0]
+        keys = (zq[0] / nq if nq > 0 else zq[0]) @ Z.T
+    elif index.metric == "dot":
+        keys = Z @ zq[0]
+    else:
+        diff = Z - zq[0]
+        keys = -np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return Ranking(keys, k)
+
+
+def _neighbors_ranking(nb, k: int) -> Ranking:
+    """A Ranking from a full-length Neighbors result (its order is the ranking)."""
+    return Ranking(None, k, order=nb.indices[0].astype(np.int64))
+
+
+def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
+                    id_of, candidates=None, groups=None) -> tuple[list, dict]:
+    """Run every applicable fix; return the Counterfactual records and their Rankings.
+
+    ``base`` is the query's ranking as searched; ``expected_pos`` the expected rows;
+    ``id_of(row)`` maps a row to the id shown; ``candidates`` the rows that matter for
+    de-duplication (the top of the ranking down to the deepest expected document) and
+    ``groups`` the near-copy groups among them (de-duplication runs only when there are
+    some).
+    """
+    from ..fixes import apply_fix
+
+    n = len(index)
+    rankings: dict = {}
+    approx: dict = {}
+    q2 = query[None, :]
+    if index.metric != "cosine" and np.any(query):  # a zero query has no direction
+        rankings["cosine_metric"] = _neighbors_ranking(apply_fix("cosine_metric", q2, index, k=n), k)
+    for fix in TRANSFORM_FIXES:
+        rankings[fix] = transformed_ranking(index, query, fix, k)
+    n_neighbors = min(CSLS_NEIGHBORS, n - 1)
+    if n_neighbors >= 1:
+        bank = None if stats.exact else index.vectors[stats.sample_rows]
+        opts = {} if bank is None else {"bank": bank}
+        rankings["csls"] = _neighbors_ranking(
+            apply_fix("csls", q2, index, k=n, n_neighbors=n_neighbors, **opts), k)
+    if n >= 3:  # mutual proximity estimates a score distribution per document
+        opts = {} if stats.exact else {"n_samples": stats.sample_size}
+        rankings["mutual_proximity"] = _neighbors_ranking(
+            apply_fix("mutual_proximity", q2, index, k=n, **opts), k)
+    if not stats.exact:
+        approx["csls"] = approx["mutual_proximity"] = (
+            f"statistics from a sample of {stats.sample_size} rows")
+    dedup = None
+    if groups:
+        dedup = _dedup_ranking(index, query, base, candidates, k, exact=stats.exact)
+    if dedup is not None:
+        rankings["deduplicate"] = dedup[0]
+        if dedup[1]:
+            approx["deduplicate"] = dedup[1]
+    records = [describe(fix, r, base, expected_pos, k, id_of, approx.get(fix))
+               for fix, r in rankings.items()]
+    return records, rankings
+
+
+def duplicate_groups_among(index, rows: np.ndarray) -> list:
+    """Near-copy groups (cosine >= 0.98) among the given rows, as corpus rows."""
+    from .. import fixes
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size < 2:
+        return []
+    groups = fixes.duplicate_groups(index.vectors[rows], threshold=DUPLICATE_THRESHOLD)
+    return [rows[g] for g in groups]
+
+
+def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
+    """De-duplicated ranking when copies crowd the candidates; None when there are none."""
+    from ..fixes import apply_fix
+
+    if exact:
+        nb = apply_fix("deduplicate", query[None, :], index, k=len(index),
+                       threshold=DUPLICATE_THRESHOLD)
+        return _neighbors_ranking(nb, k), None
+    rows = np.asarray(candidates, dtype=np.int64)
+    sub = apply_fix("deduplicate", query[None, :], index.vectors[rows], k=rows.size,
+                    threshold=DUPLICATE_THRESHOLD, metric=index.metric)
+    order = rows[sub.indices[0]]
+    rest = base.top(len(index))
+    rest = rest[~np.isin(rest, rows)]
+    note = f"copies looked for among the top {rows.size} documents only"
+    return Ranking(None, k, order=np.concatenate([order, rest])), note
+
+
+def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
+             approx_note=None) -> Counterfactual:
+    """A Counterfactual record: new ranks, new top-k, whether anything moved, a note."""
+    expected_pos = list(expected_pos)
+    old_top = base.top(k)
+    new_top = ranking.top(k)
+    new_ranks = ranking.ranks(expected_pos) if expected_pos else np.array([], dtype=np.int64)
+    old_ranks = base.ranks(expected_pos) if expected_pos else np.array([], dtype=np.int64)
+    entered = [r for r in new_top.tolist() if r not in set(old_top.tolist())]
+    moved = bool(entered) or bool(np.any(new_ranks != old_ranks))
+    parts = []
+    for p, r0, r1 in zip(expected_pos, old_ranks.tolist(), new_ranks.tolist()):
+        if r1 != r0:
+            parts.append(f"{id_of(p)} moves from rank {r0} to rank {r1}")
+        else:
+            parts.append(f"{id_of(p)} stays at rank {r0}")
+    if entered:
+        parts.append(f"{len(entered)} of the top-{k} change")
+    elif not expected_pos:
+        parts.append(f"the top-{k} keeps the same documents")
+    note = f"Under {fix.replace('_', ' ')}: " + "; ".join(parts) + "."
+    if approx_note:
+        note += f" (approximate: {approx_note})"
+    return Counterfactual(fix=fix, expected_ranks={id_of(p): int(r) for p, r in
+                                                   zip(expected_pos, new_ranks.tolist())},
+                          top=[id_of(r) for r in new_top.tolist()], moved=moved, note=note,
+                          exact=approx_note is None)

@@ -1,0 +1,169 @@
+"""Cause checks about this query: low_margin, out_of_distribution, expected_far,
+ann_miss (see :mod:`.causes` for how confidence is set)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..results import fmt
+from .causes import effect, ordinal, ramp
+from .result import Cause
+
+__all__ = ["QUERY_CHECKS", "ood_share", "ood_strength"]
+
+
+def check_low_margin(ctx):
+    """Low margin: the expected document misses the top-k by a hair.
+
+    ``relgap`` = gap / (top score − median score of the query): the gap as a share of the
+    query's score range. Strength ``1 − ramp(relgap, 0.01, 0.05)``. With a missed expected
+    document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
+    change to query or documents flips it). Without one, a flat top-k (top-1 and k-th
+    score within 1-5% of the range) is context (``0.3 s``).
+    """
+    key = ctx.key
+    spread = float(key[ctx.top[0]] - ctx.median_key)
+    if spread <= 0:
+        return None
+    if ctx.missed:
+        pos, r0 = ctx.missed[0]
+        gap = float(key[ctx.top[-1]] - key[pos])
+        rel = gap / spread
+        s = 1 - ramp(rel, 0.01, 0.05)
+        if s <= 0:
+            return None
+        summary = (f"{ctx.name_of(pos)} misses the top-{ctx.k} by {fmt(gap, 3)} (rank {r0}), "
+                   f"{rel:.1%} of the query's score range: the ranking is within noise; "
+                   f"show more results or re-rank with a cross-encoder.")
+        return Cause(code="low_margin", summary=summary,
+                     evidence={"gap": gap, "relative_gap": rel, "score_range": spread,
+                               "rank": r0}, fix=None, confidence=round(0.9 * s, 4),
+                     ranking=True)
+    if ctx.expected_pos:
+        return None
+    flat = float(key[ctx.top[0]] - key[ctx.top[-1]]) / spread
+    s = 1 - ramp(flat, 0.01, 0.05)
+    if s <= 0:
+        return None
+    summary = (f"the top-{ctx.k} scores differ by only {flat:.1%} of the query's score range: "
+               f"their order is within noise.")
+    return Cause(code="low_margin", summary=summary,
+                 evidence={"top_spread": flat, "score_range": spread}, fix=None,
+                 confidence=round(0.3 * s, 4), ranking=False)
+
+
+def check_out_of_distribution(ctx):
+    """Out of distribution: the query's nearest document is farther than almost every
+    document's own nearest neighbour.
+
+    ``p`` = share of corpus documents whose first-neighbour score is worse than the
+    query's top score. Strength ``1 − ramp(p, 0.01, 0.05)``; confidence ``0.85 s`` when
+    an expected document is missed or none is given, ``0.3 s`` when all are found.
+    """
+    nn1 = ctx.stats.nn1
+    top_score = float(ctx.scores[ctx.top[0]])
+    p = ood_share(ctx)
+    s = 1 - ramp(p, 0.01, 0.05)
+    if s <= 0:
+        return None
+    found_all = bool(ctx.expected_pos) and not ctx.missed
+    conf = (0.3 if found_all else 0.85) * s
+    summary = (f"the query lies far from every document: its nearest document scores "
+               f"{fmt(top_score, 3)}, worse than the nearest neighbour of {1 - p:.1%} of the "
+               f"documents (their median {fmt(float(np.median(nn1)), 3)}); the corpus may not "
+               f"cover this topic, or the query was embedded differently.")
+    return Cause(code="out_of_distribution", summary=summary,
+                 evidence={"top_score": top_score, "nn1_median": float(np.median(nn1)),
+                           "share_of_documents_closer": 1 - p,
+                           "nn1_exact": bool(ctx.stats.exact)},
+                 fix=None, confidence=round(conf, 4), ranking=not found_all)
+
+
+def ood_share(ctx) -> float:
+    """Share of documents whose own nearest neighbour is farther than the query's top hit."""
+    nn1 = ctx.stats.nn1
+    top_score = float(ctx.scores[ctx.top[0]])
+    if ctx.metric == "euclidean":
+        return float(np.mean(nn1 > top_score))
+    return float(np.mean(nn1 < top_score))
+
+
+def ood_strength(ctx) -> float:
+    """Strength of the out-of-distribution evidence (see check_out_of_distribution)."""
+    return 1 - ramp(ood_share(ctx), 0.01, 0.05)
+
+
+def check_expected_far(ctx):
+    """Expected far: the expected document is far from the query in every view.
+
+    Strength ``ramp(99 − pct, 0, 19)`` with pct its score's percentile among random
+    corpus pairs (80th or lower: no closer than an unrelated pair), times
+    ``(1 − best fix effect)`` (no fix rescues it), ``(1 − 0.7 · ood strength)`` (when
+    the query itself is out of distribution, that is the sharper diagnosis) and
+    ``(1 − lexical_mismatch strength)`` (when BM25 finds it, it is not far in every view).
+    Confidence ``0.9 ×`` that.
+    """
+    if not ctx.missed:
+        return None
+    pos, r0 = ctx.missed[0]
+    pct = float(ctx.expected_percentile[pos])
+    s = ramp(99 - pct, 0, 19)
+    if s <= 0:
+        return None
+    best_fix, best_e, best_rank = None, 0.0, r0
+    for fix, ranking in ctx.rankings.items():
+        r1 = int(ranking.ranks([pos])[0])
+        e = effect(ctx, fix)
+        if r1 < best_rank or best_fix is None:
+            best_fix, best_rank = fix, min(best_rank, r1)
+        best_e = max(best_e, e)
+    s *= (1 - best_e) * (1 - 0.7 * ood_strength(ctx)) * (1 - getattr(ctx, "lexical_strength", 0.0))
+    if s <= 0:
+        return None
+    summary = (f"{ctx.name_of(pos)} is far from the query in every view: its score "
+               f"{fmt(float(ctx.scores[pos]), 3)} is at the {ordinal(pct)} percentile of random "
+               f"document pairs (rank {r0} of {ctx.stats.n}), and no fix brings it into the "
+               f"top-{ctx.k} (best rank {best_rank}); the embedding misses the meaning: check "
+               f"the texts, try another model or add lexical search.")
+    return Cause(code="expected_far", summary=summary,
+                 evidence={"rank": r0, "percentile": pct, "best_rank_under_fixes": best_rank,
+                           "best_fix": best_fix}, fix="hybrid_lexical",
+                 confidence=round(0.9 * s, 4), ranking=True)
+
+
+def check_ann_miss(ctx):
+    """ANN miss (``returned`` given): exact search finds what the production index lost.
+
+    With expected documents: confidence 0.95 when one sits in the exact top-k but not in
+    ``returned``; otherwise context. Without: ``0.9 · ramp(1 − recall, 0, 0.3)`` with
+    recall the share of the exact top-k the returned list holds.
+    """
+    if ctx.returned_pos is None:
+        return None
+    returned = set(ctx.returned_pos)
+    exact_top = ctx.top.tolist()
+    recall = ctx.ann_recall
+    lost = [p for p, r in zip(ctx.expected_pos, ctx.expected_ranks.tolist())
+            if r <= ctx.k and p not in returned]
+    evidence = {"recall": recall, "returned": len(ctx.returned_pos),
+                "lost": [ctx.id_of(p) for p in exact_top if p not in returned]}
+    if lost:
+        summary = (f"the production index lost {ctx.name_of(lost[0])}: exact search ranks it "
+                   f"{ctx.rank_of(lost[0])}, inside the top-{ctx.k}, but it is not among the "
+                   f"{len(ctx.returned_pos)} returned (recall@{ctx.k} {recall:.2f}); raise the "
+                   f"ANN search effort (ef_search / nprobe) or rebuild the index.")
+        return Cause(code="ann_miss", summary=summary, evidence=evidence, fix=None,
+                     confidence=0.95, ranking=True)
+    if recall >= 1:
+        return None
+    if ctx.expected_pos:
+        conf, ranking = 0.3 * (1 - recall), False
+    else:
+        conf, ranking = 0.9 * ramp(1 - recall, 0, 0.3), True
+    summary = (f"the returned list holds only {recall:.0%} of the exact top-{ctx.k}; the "
+               f"approximate index misses neighbours: raise its search effort.")
+    return Cause(code="ann_miss", summary=summary, evidence=evidence, fix=None,
+                 confidence=round(conf, 4), ranking=ranking)
+
+
+QUERY_CHECKS = (check_low_margin, check_out_of_distribution, check_expected_far, check_ann_miss)

@@ -1,0 +1,216 @@
+"""The records an explanation is made of: Cause, ExpectedDoc, Counterfactual, Explanation.
+
+All are frozen dataclasses (``@result``) holding numbers that were computed once by
+:func:`vecdiag.explain_neighbors`; display and plots only read them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..results import Result, escape, fmt, html_block, html_table, result, shorten
+
+__all__ = ["Cause", "ExpectedDoc", "Counterfactual", "Explanation"]
+
+
+@result
+class Cause(Result):
+    """One reason the query's neighbours look the way they do."""
+
+    code: str
+    """Cause code from the fixed vocabulary (``hub``, ``norm_bias``, ... see API.md)."""
+    summary: str
+    """One sentence a person can act on, with the numbers that matter."""
+    evidence: dict
+    """The numbers behind the summary (plain Python floats, ints, strings, lists)."""
+    fix: str | None
+    """Fix code to try (``csls``, ``cosine_metric``, ...) or None when no fix applies."""
+    confidence: float
+    """In [0, 1]: how strongly the evidence says this cause changes the ranking. A cause
+    whose counterfactual does not move the expected documents (or, without ``expected``,
+    the top-k) is *context* and keeps a confidence below 0.35."""
+    ranking: bool = False
+    """True when the counterfactual of ``fix`` moves what the user sees (a ranking
+    cause); False for context."""
+
+
+@result
+class ExpectedDoc(Result):
+    """Where a document that should have been found actually sits."""
+
+    id: object
+    """The document's id (its row position when the corpus has no ids)."""
+    position: int
+    """Its row in the corpus."""
+    rank: int
+    """1-based rank under exact search, even far outside k (ties: lower row first)."""
+    score: float
+    """Its score for the query (similarity, or distance under euclidean)."""
+    gap: float
+    """How far it is from getting in: the k-th score minus its score (for euclidean,
+    its distance minus the k-th distance). Positive when outside the top-k."""
+    percentile: float
+    """Its score's percentile (0-100) among random corpus pairs: 50 means an unrelated
+    pair typically scores as high."""
+    separating_dims: np.ndarray
+    """Dimensions where the top hit's per-dimension contribution beats this document's
+    most (largest first)."""
+
+
+@result
+class Counterfactual(Result):
+    """The ranking the query would get after one fix."""
+
+    fix: str
+    """Fix code (``center``, ``csls``, ``cosine_metric``, ...)."""
+    expected_ranks: dict
+    """Expected document id -> its 1-based rank after the fix."""
+    top: list
+    """Ids (row positions without ids) of the new top-k, best first."""
+    moved: bool
+    """True when the fix changes what the user sees: a document enters or leaves the
+    top-k, or an expected document's rank changes."""
+    note: str
+    """One sentence: what the fix does for this query."""
+    exact: bool = True
+    """False when the ranking was approximated (statistics from a sample, or a text fix
+    that re-encodes only some documents); the note says how."""
+
+
+@result
+class Explanation(Result):
+    """Why a query's neighbours are what they are: causes, evidence, counterfactuals."""
+
+    neighbors: object
+    """The query's exact :class:`~vecdiag.Neighbors` (one row)."""
+    causes: list
+    """:class:`Cause` records, strongest (highest confidence) first."""
+    expected: list
+    """:class:`ExpectedDoc` records, in the order given."""
+    contributions: dict
+    """Document id -> list of ``(dimension, contribution)`` pairs, largest first: the
+    dimensions that add most to its score (returned and expected documents)."""
+    counterfactuals: list
+    """:class:`Counterfactual` records, one per applicable fix."""
+    k: int
+    """Neighbours shown."""
+    metric: str
+    """Metric used: ``cosine``, ``dot`` or ``euclidean``."""
+    top_ids: list
+    """Ids of the returned top-k, best first."""
+    top_scores: np.ndarray
+    """Their scores."""
+    top_percentiles: np.ndarray
+    """Their scores' percentiles (0-100) among random corpus pairs."""
+    contrast: dict | None = None
+    """The top hit against the expected documents in the same dimensions:
+    ``{"dims": [...], "top hit id": [values], "expected id": [values], ...}`` for the
+    top hit's largest contributions and the first expected document's separating
+    dimensions (what :meth:`plot` draws)."""
+    top_texts: list | None = None
+    """Texts of the top-k when the corpus has texts."""
+    stats: dict | None = None
+    """Corpus-wide figures used (sizes, sample, anisotropy, k-occurrence summary...)."""
+    query_text: str | None = None
+    """The query's text when given."""
+    attribution: dict | None = None
+    """With ``attribution=True`` and a text query: document id -> list of
+    ``(word, drop in score when the word is removed)``."""
+
+    # ------------------------------------------------------------------ tables
+    def to_frame(self):
+        """The ranked list: top-k then expected documents outside it, one row each."""
+        import pandas as pd
+
+        rows = []
+        expected_ids = {e.id for e in self.expected}
+        for rank, (doc, score, pct) in enumerate(
+                zip(self.top_ids, self.top_scores, self.top_percentiles), start=1):
+            rows.append({"rank": rank, "id": doc, "score": float(score),
+                         "percentile": float(pct), "expected": doc in expected_ids})
+        for e in self.expected:
+            if e.rank > self.k:
+                rows.append({"rank": e.rank, "id": e.id, "score": e.score,
+                             "percentile": e.percentile, "expected": True})
+        return pd.DataFrame(rows, columns=["rank", "id", "score", "percentile", "expected"])
+
+    def causes_frame(self):
+        """One row per cause: code, confidence, ranking, fix, summary."""
+        import pandas as pd
+
+        return pd.DataFrame([{"code": c.code, "confidence": c.confidence, "ranking": c.ranking,
+                              "fix": c.fix, "summary": c.summary} for c in self.causes],
+                            columns=["code", "confidence", "ranking", "fix", "summary"])
+
+    def counterfactuals_frame(self):
+        """One row per fix: moved, the expected documents' new ranks, the note."""
+        import pandas as pd
+
+        return pd.DataFrame([{"fix": c.fix, "moved": c.moved,
+                              "expected_ranks": dict(c.expected_ranks), "note": c.note}
+                             for c in self.counterfactuals],
+                            columns=["fix", "moved", "expected_ranks", "note"])
+
+    # ----------------------------------------------------------------- display
+    def __str__(self) -> str:
+        lines = [f"Explanation (k={self.k}, metric={self.metric})"]
+        for c in self.causes:
+            tag = "" if c.ranking else " [context]"
+            lines.append(f"  {c.confidence:.2f} {c.code}{tag}: {c.summary}")
+        for e in self.expected:
+            lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = []
+        if self.query_text:
+            parts.append(f"<p>query: <em>{escape(shorten(self.query_text, 200))}</em></p>")
+        if self.causes:
+            rows = [(c.code + ("" if c.ranking else " (context)"), round(c.confidence, 2),
+                     c.fix or "", c.summary) for c in self.causes]
+            classes = ["vd-critical" if c.confidence >= 0.5 else
+                       ("vd-warning" if c.confidence >= 0.25 else "vd-muted") for c in self.causes]
+            parts.append("<p><b>Causes</b>, strongest first</p>"
+                         + html_table(rows, ["cause", "confidence", "fix", "summary"],
+                                      numeric={"confidence"}, classes=classes))
+        else:
+            parts.append("<p><b>No cause found</b>: the ranking looks healthy.</p>")
+        expected_ids = {e.id for e in self.expected}
+        rows, classes = [], []
+        texts = self.top_texts or [None] * len(self.top_ids)
+        for rank, (doc, score, pct, text) in enumerate(
+                zip(self.top_ids, self.top_scores, self.top_percentiles, texts), start=1):
+            mark = "★ expected" if doc in expected_ids else ""
+            rows.append((rank, doc, score, pct, mark, shorten(text, 80) if text else ""))
+            classes.append("vd-ok" if mark else "")
+        for e in self.expected:
+            if e.rank > self.k:
+                rows.append((e.rank, e.id, e.score, e.percentile, "★ expected (missed)", ""))
+                classes.append("vd-critical")
+        parts.append("<p><b>Ranked list</b> (percentile: the score among random corpus pairs)</p>"
+                     + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],
+                                  numeric={"rank", "score", "percentile"}, classes=classes))
+        if self.counterfactuals:
+            ids = [e.id for e in self.expected]
+            cols = ["fix", "moved"] + [f"rank of {i}" for i in ids] + ["note"]
+            rows = [[c.fix, "yes" if c.moved else "no"]
+                    + [c.expected_ranks.get(i, "") for i in ids] + [c.note]
+                    for c in self.counterfactuals]
+            parts.append("<p><b>Counterfactuals</b>: the ranking after each fix</p>"
+                         + html_table(rows, cols, numeric={f"rank of {i}" for i in ids}))
+        if self.stats:
+            st = self.stats
+            how = ("exact" if st.get("exact") else
+                   f"from a sample of {st.get('sample_size')} rows")
+            parts.append(f"<p class='vd-muted'>corpus: {escape(st.get('n'))} documents × "
+                         f"{escape(st.get('d'))} dimensions; corpus statistics {escape(how)}; "
+                         f"mean cosine of random pairs {escape(fmt(st.get('anisotropy')))}</p>")
+        return html_block(f"Why these neighbours? (k={self.k}, metric={self.metric})", *parts)
+
+    def plot(self, ax=None):
+        """Score bars for the top-k (expected documents marked) beside a contribution
+        chart of the top hit vs the first expected document. Returns the bar Axes (the
+        contribution Axes is its figure's second Axes when ``ax`` is None)."""
+        from ..plot.explain import draw_explanation
+
+        return draw_explanation(self, ax=ax)

@@ -1,0 +1,151 @@
+"""Corpus-wide statistics behind an explanation, computed once and cached.
+
+An explanation compares one query against the corpus's own habits: how often each
+document turns up in other documents' top-k (k-occurrence), how close documents usually
+are to their nearest neighbour, the mean direction, the fitted fix transforms. These cost
+a k-nearest-neighbour graph of the corpus (``O(n² d)``), so they are computed once:
+
+* for a :class:`vecdiag.Index`, exactly, and stored in ``index.cache`` (keyed by k): the
+  second query on the same Index reuses them (the fixes' own statistics, such as the
+  CSLS penalties, are cached on the Index by :mod:`vecdiag.fixes`);
+* for a raw array of at most ``max_exact`` rows (5,000 by default), exactly, once per call;
+* for a larger raw array, from a documented sample: ``sample_size`` random rows (2,000 by
+  default, drawn with ``random_state``) are searched against the whole corpus. Their
+  top-k lists estimate every document's k-occurrence (count × n / sample_size) and their
+  first-neighbour scores estimate the neighbour-distance scale, and the same rows serve
+  as the neighbourhood bank of CSLS and the reference sample of mutual proximity. Pass
+  an Index for exact, cached statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..linalg import row_norms
+
+__all__ = ["CorpusStats", "corpus_stats", "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE"]
+
+DEFAULT_MAX_EXACT = 5_000
+DEFAULT_SAMPLE = 2_000
+
+
+class CorpusStats:
+    """Corpus-wide figures for one (corpus, metric, k); see the module docstring.
+
+    Attributes
+    ----------
+    n, d : int
+    metric : str
+    k : int
+    norms : ndarray (n,)
+        Euclidean length of each corpus row.
+    unit : ndarray (n, d)
+        Unit-length rows (the cosine view of the corpus).
+    k_occurrence : ndarray (n,)
+        How many corpus documents have this one in their top-k (exact), or its estimate
+        from the sample (count × n / sample_size).
+    nn1 : ndarray
+        Sorted first-neighbour scores of the corpus documents (or of the sample), in
+        the metric's units: the corpus's own neighbour-distance scale.
+    exact : bool
+        False when the k-occurrence and nn1 come from a sample.
+    sample_size : int
+        Rows used for k-occurrence and nn1 (n when exact).
+    sample_rows : ndarray or None
+        The sampled rows (None when exact).
+    graph_k : int
+        Neighbours per list of the kNN graph: ``min(k, n - 1)``.
+    """
+
+    def __init__(self, index, k: int, *, max_exact: int, sample_size: int, random_state=0):
+        X = index.vectors
+        self.n, self.d = X.shape
+        self.metric = index.metric
+        self.k = k
+        self.norms = row_norms(X)
+        prepared = getattr(index, "_prepared", None)
+        if index.metric == "cosine" and prepared is not None:
+            self.unit = prepared
+        else:
+            safe = np.where(self.norms > 0, self.norms, 1)
+            self.unit = X / safe[:, None].astype(X.dtype)
+        self._index = index
+        self.random_state = random_state
+        self.graph_k = graph_k = min(k, self.n - 1)
+        self.exact = self.n <= max_exact or getattr(index, "_explain_owned", False) is False
+        if self.exact:
+            from ..diagnostics import hubness
+
+            hub = hubness(index, graph_k)  # caches the kNN graph on the Index
+            graph = index.cache.get(("knn_graph", graph_k))
+            if graph is None:
+                graph = index.knn_graph(graph_k)
+            self.sample_size = self.n
+            self.sample_rows = None
+            self.k_occurrence = hub.k_occurrence.astype(float)
+            self.nn1 = np.sort(graph.scores[:, 0].astype(float))
+        else:
+            m = min(sample_size, self.n)
+            rng = np.random.default_rng(random_state)
+            probes = np.sort(rng.choice(self.n, size=m, replace=False))
+            res = index.search(X[probes], k=graph_k + 1)
+            idx, sc = _drop_self(res.indices, res.scores, probes, graph_k)
+            self.sample_size = m
+            self.k_occurrence = np.bincount(idx.ravel(), minlength=self.n) * (self.n / m)
+            self.nn1 = np.sort(sc[:, 0].astype(float))
+            self.sample_rows = probes
+        self.mean_unit = self.unit.mean(axis=0)
+
+    # --------------------------------------------------------------- figures
+    def percentiles(self, scores) -> np.ndarray:
+        """Percentile (0-100) of each score among random corpus pairs."""
+        return percentile_of(self, scores)
+
+    def summary(self) -> dict:
+        """The figures worth showing: sizes, how they were computed, k-occurrence."""
+        kocc = self.k_occurrence
+        return {"n": int(self.n), "d": int(self.d), "metric": self.metric, "k": int(self.k),
+                "exact": bool(self.exact), "sample_size": int(self.sample_size),
+                "k_occurrence_median": float(np.median(kocc)),
+                "k_occurrence_max": float(kocc.max()),
+                "nn1_median": float(np.median(self.nn1))}
+
+
+def _drop_self(indices, scores, probes, k):
+    """Remove each probe from its own result list and keep k columns."""
+    keep_idx = np.empty((len(probes), k), dtype=np.int64)
+    keep_sc = np.empty((len(probes), k), dtype=scores.dtype)
+    for row, p in enumerate(probes):
+        mask = indices[row] != p
+        keep_idx[row] = indices[row][mask][:k]
+        keep_sc[row] = scores[row][mask][:k]
+    return keep_idx, keep_sc
+
+
+def corpus_stats(index, k: int, *, max_exact: int = DEFAULT_MAX_EXACT,
+                 sample_size: int = DEFAULT_SAMPLE, random_state=0) -> CorpusStats:
+    """Statistics for ``index`` at ``k``: from ``index.cache`` when already computed.
+
+    An Index the user built keeps them in ``index.cache`` (exact); a temporary Index made
+    from a raw array (``index._explain_owned = True``) uses the sample above
+    ``max_exact`` rows and is not kept beyond the call.
+    """
+    key = ("explain.stats", int(k), random_state)
+    cache = getattr(index, "cache", None)
+    if cache is not None and key in cache:
+        return cache[key]
+    stats = CorpusStats(index, k, max_exact=max_exact, sample_size=sample_size,
+                        random_state=random_state)
+    if cache is not None:
+        cache[key] = stats
+    return stats
+
+
+def percentile_of(stats: CorpusStats, scores) -> np.ndarray:
+    """Percentile (0-100) of each score among random corpus pairs
+    (:func:`vecdiag.score_percentile`; its pair sample is cached on the Index)."""
+    from ..scores import score_percentile
+
+    return np.asarray(score_percentile(np.asarray(scores, dtype=float), stats._index,
+                                       metric=stats.metric, random_state=stats.random_state),
+                      dtype=float)

@@ -1,0 +1,133 @@
+"""The report as terminal text and as JSON (for machines, ``--json``)."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+
+from ..results import fmt, shorten
+
+__all__ = ["render_text", "to_json", "jsonable", "findings_text"]
+
+_MARK = {"critical": "CRITICAL", "warning": "warning", "ok": "ok"}
+
+
+def _wrap(text: str, indent: int, width: int = 96) -> str:
+    pad = " " * indent
+    return textwrap.fill(" ".join(str(text).split()), width=width, initial_indent=pad,
+                         subsequent_indent=pad)
+
+
+def findings_text(diagnosis) -> list[str]:
+    """One line (wrapped) per finding, most severe first."""
+    lines = []
+    for f in diagnosis.findings:
+        head = f"  {_MARK.get(f.severity, f.severity):>8}  {f.code}"
+        fix = f" [fix: {f.fix}]" if f.fix else ""
+        lines.append(head)
+        lines.append(_wrap(f.summary + fix, 12))
+    return lines
+
+
+def truncation_lines(case, limit) -> list[str]:
+    """Sentences about relevant documents cut at the model's token limit."""
+    return [f"! {doc} has {tokens} tokens but the model reads {limit}: its last "
+            f"{tokens - limit} tokens were never embedded"
+            for doc, tokens in getattr(case, "truncated", ())]
+
+
+def _case_lines(case, rank_metric: str, number: int, limit=None) -> list[str]:
+    exp = case.explanation
+    text = f" “{shorten(case.query_text, 70)}”" if case.query_text else ""
+    group = f" ({case.group})" if case.group else ""
+    lines = [f"  {number}. {case.query_id}{text}{group}: {rank_metric} {fmt(case.score)}"]
+    top = list(getattr(exp, "top_ids", []) or [])[:3]
+    if top:
+        lines.append(_wrap(f"top hits: {', '.join(map(str, top))}", 7))
+    for e in list(getattr(exp, "expected", []) or [])[:3]:
+        lines.append(_wrap(f"expected {e.id}: rank {e.rank}, score {fmt(e.score)}", 7))
+    for line in truncation_lines(case, limit):
+        lines.append(_wrap(line, 7))
+    causes = list(getattr(exp, "causes", []) or [])
+    for c in causes[:3]:
+        fix = f" [fix: {c.fix}]" if getattr(c, "fix", None) else ""
+        lines.append(_wrap(f"- {c.code} (confidence {fmt(c.confidence, 2)}): {c.summary}{fix}", 7))
+    if not causes:
+        lines.append(_wrap("- no cause found: the vectors themselves rank it low", 7))
+    return lines
+
+
+def render_text(analysis, *, html_path=None) -> str:
+    """A readable plain-text summary of an :class:`~vecdiag.report.Analysis`."""
+    d = analysis.diagnosis
+    counts = {s: sum(f.severity == s for f in d.findings) for s in ("critical", "warning", "ok")}
+    lines = [analysis.title, "=" * len(analysis.title)]
+    if analysis.description:
+        lines.append(_wrap(analysis.description, 0))
+    lines += [*(_wrap(f"note: {n}", 0) for n in analysis.notes), "",
+              f"Findings ({counts['critical']} critical, {counts['warning']} warning, "
+              f"{counts['ok']} ok), most severe first:", *findings_text(d)]
+    ev = analysis.evaluation
+    if ev is not None:
+        means = "   ".join(f"{m} {fmt(ev.mean[m], 3)}" for m in ev.metrics)
+        lines += ["", f"Retrieval, exact search ({ev.n_queries} judged queries):", f"  {means}"]
+        if analysis.groups:
+            lines.append(f"  {analysis.rank_metric} by query group (worst first): " +
+                         ", ".join(f"{g} {fmt(v, 3)}" for g, v in analysis.groups.items()))
+    if analysis.cases:
+        lines += ["", f"The {len(analysis.cases)} worst queries, explained:"]
+        for i, case in enumerate(analysis.cases, 1):
+            lines += _case_lines(case, analysis.rank_metric, i, analysis.max_tokens)
+    if html_path is not None:
+        lines += ["", f"Full report: {html_path}"]
+    return "\n".join(lines)
+
+
+def jsonable(value):
+    """Plain JSON types: NumPy scalars and arrays converted, NaN/inf become None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _finding_json(f) -> dict:
+    return {"code": f.code, "severity": f.severity, "summary": f.summary,
+            "fix": f.fix, "evidence": jsonable(f.evidence)}
+
+
+def to_json(analysis) -> dict:
+    """Everything in the report as JSON-ready data."""
+    d = analysis.diagnosis
+    out = {"title": analysis.title, "description": analysis.description,
+           "notes": list(analysis.notes), "worst_severity": d.worst,
+           "findings": [_finding_json(f) for f in d.findings], "stats": jsonable(d.stats)}
+    ev = analysis.evaluation
+    if ev is not None:
+        out["metrics"] = {"queries": ev.n_queries, "mean": jsonable(ev.mean),
+                          "by_group": jsonable(analysis.groups)}
+    out["worst_queries"] = [{
+        "query_id": c.query_id, "query_text": c.query_text, "group": c.group,
+        analysis.rank_metric: jsonable(c.score), "relevant": c.relevant,
+        "top_ids": jsonable(list(getattr(c.explanation, "top_ids", []))),
+        "truncated_relevant": [{"id": d, "tokens": t} for d, t in c.truncated],
+        "expected": [{"id": e.id, "rank": int(e.rank), "score": jsonable(e.score)}
+                     for e in getattr(c.explanation, "expected", [])],
+        "causes": [{"code": x.code, "confidence": jsonable(x.confidence), "fix": x.fix,
+                    "summary": x.summary} for x in getattr(c.explanation, "causes", [])],
+    } for c in analysis.cases]
+    return out
