@@ -1,0 +1,157 @@
+"""TREC run/qrels files (checked against pytrec_eval's parser) and the `vecdiag eval` gate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+from vecdiag.cli import main
+
+pytrec_eval = pytest.importorskip("pytrec_eval")
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_load_run_equals_pytrec_eval_parser(tmp_path, rng):
+    lines = [f"q{q} Q0 doc{d} {r} {rng.normal():.17g} tag"
+             for q in range(5) for r, d in enumerate(rng.choice(50, 20, replace=False), 1)]
+    f = _write(tmp_path / "run.txt", "\n".join(lines) + "\n")
+    with open(f) as handle:
+        ref = pytrec_eval.parse_run(handle)
+    assert vd.load_run(f) == {q: dict(d) for q, d in ref.items()}
+
+
+def test_load_qrels_trec_and_beir(tmp_path):
+    trec = _write(tmp_path / "qrels.txt", "1 0 d1 2\n1 0 d2 0\n2 0 d1 1\n")
+    with open(trec) as handle:
+        ref = pytrec_eval.parse_qrel(handle)
+    assert vd.load_qrels(trec) == {q: dict(d) for q, d in ref.items()}
+    beir = _write(tmp_path / "test.tsv", "query-id\tcorpus-id\tscore\n1\td1\t2\n1\td2\t0\n2\td1\t1\n")
+    assert vd.load_qrels(beir) == vd.load_qrels(trec)
+    no_header = _write(tmp_path / "plain.tsv", "1\td1\t2\n")
+    assert vd.load_qrels(no_header) == {"1": {"d1": 2}}
+
+
+def test_save_then_load_gives_the_same_evaluation(tmp_path, rng):
+    run = {f"q{q}": {f"d{d}": float(rng.normal()) for d in range(30)} for q in range(8)}
+    run["q0"]["d3"] = run["q0"]["d4"]  # a tie survives the round trip
+    qrels = {f"q{q}": {f"d{d}": int(rng.integers(0, 3)) for d in range(0, 30, 3)} for q in range(8)}
+    path = tmp_path / "run.txt"
+    vd.save_run(run, path, tag="mine")
+    assert vd.load_run(path) == run
+    first = path.read_text().splitlines()[0].split()
+    assert first[1] == "Q0" and first[3] == "1" and first[5] == "mine"
+    before = vd.evaluate(run, qrels, metrics=["ndcg@10", "map"])
+    after = vd.evaluate(vd.load_run(path), qrels, metrics=["ndcg@10", "map"])
+    assert np.array_equal(before.values, after.values)
+    vd.save_run(run, path, k=5)
+    assert all(len(d) == 5 for d in vd.load_run(path).values())
+
+
+def test_save_run_from_neighbors(tmp_path):
+    nb = vd.knn([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], k=3)
+    path = tmp_path / "run.txt"
+    vd.save_run((nb, ["q"], ["a", "b", "c"]), path)
+    assert [line.split()[2] for line in path.read_text().splitlines()] == ["a", "c", "b"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("q1 Q0 d1 1 0.5 t\nq1 Q0 d2 1 0.5\n", "line 2: expected 6 fields"),
+    ("q1 Q0 d1 1 high t\n", "line 1: score 'high' is not a number"),
+    ("\nq1 Q0 d1 1 nan t\n", "line 2: score 'nan' is not finite"),
+    ("q1 Q0 d1 one 0.5 t\n", "line 1: rank 'one' is not an integer"),
+    ("q1 Q0 d1 1 0.5 t\nq1 Q0 d1 2 0.4 t\n", "line 2: document 'd1' appears twice"),
+])
+def test_malformed_run_lines_name_their_line(tmp_path, text, words):
+    f = _write(tmp_path / "bad.run", text)
+    with pytest.raises(ValueError, match=words) as err:
+        vd.load_run(f)
+    assert "bad.run" in str(err.value)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("1 0 d1 1\n1 0 d2\n", "line 2: expected 4 fields"),
+    ("1 0 d1 yes\n", "line 1: relevance 'yes' is not an integer"),
+    ("1 0 d1 1\n1 0 d1 2\n", "line 2: document 'd1' is judged twice"),
+    ("query-id\tcorpus-id\tscore\n1\td1\t1.5\n", "line 2: relevance '1.5' is not an integer"),
+    ("query-id\tcorpus-id\tscore\n1\td1\n", "line 2: expected 3 tab-separated fields"),
+])
+def test_malformed_qrels_lines_name_their_line(tmp_path, text, words):
+    f = _write(tmp_path / "bad.qrels", text)
+    with pytest.raises(ValueError, match=words):
+        vd.load_qrels(f)
+
+
+def test_missing_files_and_bad_options(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        vd.load_run(tmp_path / "nope.txt")
+    with pytest.raises(ValueError, match="format must be"):
+        vd.load_qrels(tmp_path / "x", format="csv")
+    with pytest.raises(ValueError, match="whitespace"):
+        vd.save_run({"q 1": {"d": 1.0}}, tmp_path / "out.txt")
+    assert not (tmp_path / "out.txt").exists()  # nothing written on failure
+    with pytest.raises(ValueError, match="tag"):
+        vd.save_run({"q": {"d": 1.0}}, tmp_path / "out.txt", tag="two words")
+
+
+# -- the command line --------------------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(5)
+    qrels = {f"q{i}": {f"d{j}": int(rng.integers(0, 3)) for j in range(10)} for i in range(30)}
+    for docs in qrels.values():
+        docs["d0"] = 2
+    with open(tmp_path / "qrels.txt", "w") as handle:
+        for q, docs in qrels.items():
+            for d, r in docs.items():
+                handle.write(f"{q} 0 {d} {r}\n")
+    good = {q: {d: r + float(rng.random()) for d, r in docs.items()} for q, docs in qrels.items()}
+    noisy = {q: {d: float(rng.random()) for d in docs} for q, docs in qrels.items()}
+    vd.save_run(good, tmp_path / "good.run")
+    vd.save_run(noisy, tmp_path / "noisy.run")
+    return tmp_path
+
+
+def test_eval_prints_metrics(files, capsys):
+    assert main(["eval", str(files / "good.run"), str(files / "qrels.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "averaged over 30 queries" in out and "ndcg@10" in out
+
+
+def test_eval_gate_fails_on_a_significant_regression(files, capsys):
+    code = main(["eval", str(files / "noisy.run"), str(files / "qrels.txt"), "--baseline",
+                 str(files / "good.run"), "--fail-on-regression", "--n-resamples", "2000"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "WORSE" in captured.out and "significant drop" in captured.err
+
+
+def test_eval_gate_passes_without_regression(files, capsys):
+    args = ["eval", str(files / "good.run"), str(files / "qrels.txt"), "--baseline",
+            str(files / "noisy.run"), "--fail-on-regression", "--json", "--n-resamples", "500"]
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["failed"] is False and payload["baseline"]["improvements"]
+    same = ["eval", str(files / "good.run"), str(files / "qrels.txt"), "--baseline",
+            str(files / "good.run"), "--fail-on-regression"]
+    assert main(same) == 0
+
+
+def test_eval_errors_exit_2(files, capsys):
+    bad = _write(files / "bad.run", "q1 Q0 d1 1 x t\n")
+    assert main(["eval", str(bad), str(files / "qrels.txt")]) == 2
+    assert "bad.run line 1" in capsys.readouterr().err
+    assert main(["eval", str(files / "good.run"), str(files / "qrels.txt"),
+                 "--fail-on-regression"]) == 2
+    assert "needs --baseline" in capsys.readouterr().err
+    assert main(["eval", str(files / "missing.run"), str(files / "qrels.txt")]) == 2
+    assert main(["eval", str(files / "good.run"), str(files / "qrels.txt"),
+                 "--metrics", "bleu"]) == 2
+    assert "unknown metric" in capsys.readouterr().err

@@ -1,0 +1,338 @@
+"""vd.evaluate against pytrec_eval (trec_eval's own C code) and hand-computed cases."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import vecdiag as vd
+from vecdiag.evaluation import parse_metric, ranked_docs
+
+pytrec_eval = pytest.importorskip("pytrec_eval")
+
+TOL = 1e-9
+ALL = ("ndcg@1", "ndcg@3", "ndcg@10", "ndcg", "recall@2", "recall@5", "precision@1",
+       "precision@5", "mrr", "mrr@3", "map", "map@3", "hit@1", "hit@3", "r-precision")
+
+
+def _trec_order(scores):
+    """trec_eval's order, written independently of vecdiag: sort by score desc, then
+    doc id desc (two stable sorts)."""
+    by_id = sorted(scores, reverse=True)
+    return sorted(by_id, key=lambda d: -scores[d])
+
+
+_CALLS = itertools.count()
+
+
+def _fresh(mapping, tag):
+    return {f"{tag}:{q}": v for q, v in mapping.items()}
+
+
+def _evaluate_fresh(qrels, measures, run):
+    """pytrec_eval with query ids never used before in this process.
+
+    subtle: trec_eval caches the judged ranking of the last query id it saw (a C
+    static); a new evaluator fed the same id can reuse stale data, or hang. Unique ids
+    per call sidestep the cache."""
+    tag = f"c{next(_CALLS)}"
+    # vecdiag skips queries without a relevant document; pytrec_eval is also unstable
+    # on them (runs hung in this process after such queries), so leave them out
+    qrels = {q: j for q, j in qrels.items() if any(g >= 1 for g in j.values())}
+    out = pytrec_eval.RelevanceEvaluator(_fresh(qrels, tag), measures).evaluate(
+        _fresh(run, tag))
+    return {q.split(":", 1)[1]: v for q, v in out.items()}
+
+
+def reference(run, qrels, metrics):
+    """Per-query values from pytrec_eval, under vecdiag's metric names.
+
+    ``mrr@k`` is recip_rank on each run cut to its first k documents in trec order
+    (trec_eval has no reciprocal-rank cut-off)."""
+    measures = {"ndcg", "recip_rank", "map", "Rprec"}
+    cuts = {"ndcg_cut": set(), "recall": set(), "P": set(), "map_cut": set(), "success": set()}
+    for m in metrics:
+        base, k = parse_metric(m)
+        key = {"ndcg": "ndcg_cut", "recall": "recall", "precision": "P", "map": "map_cut",
+               "hit": "success"}.get(base)
+        if k is not None and key:
+            cuts[key].add(k)
+    for key, ks in cuts.items():
+        if ks:
+            measures.add(f"{key}.{','.join(map(str, sorted(ks)))}")
+    full = _evaluate_fresh(qrels, measures, run)
+    out = {}
+    for q, res in full.items():
+        row = {}
+        for m in metrics:
+            base, k = parse_metric(m)
+            if base == "mrr" and k is not None:
+                cut = {d: run[q][d] for d in _trec_order(run[q])[:k]}
+                row[m] = _evaluate_fresh({q: qrels[q]}, {"recip_rank"},
+                                         {q: cut})[q]["recip_rank"] if cut else 0.0
+                continue
+            name = {"ndcg": "ndcg" if k is None else f"ndcg_cut_{k}", "recall": f"recall_{k}",
+                    "precision": f"P_{k}", "mrr": "recip_rank",
+                    "map": "map" if k is None else f"map_cut_{k}", "hit": f"success_{k}",
+                    "r-precision": "Rprec"}[base]
+            row[m] = res[name]
+        out[q] = row
+    return out
+
+
+def assert_matches(ev, run, qrels, metrics):
+    ref = reference(run, qrels, metrics)
+    checked = 0
+    for i, q in enumerate(ev.query_ids):
+        if q not in ref:  # absent from the run: vecdiag counts 0, pytrec_eval skips
+            assert q in ev.missing_from_run
+            assert np.all(ev.values[i] == 0)
+            continue
+        for j, m in enumerate(metrics):
+            assert ev.values[i, j] == pytest.approx(ref[q][m], abs=TOL), (q, m)
+        checked += 1
+    return checked
+
+
+# -- hand cases -------------------------------------------------------------------------
+
+def test_hand_case_from_the_issue():
+    """qrels {d1, d2}; run d3, d1, d4, d2.
+    AP = (1/2 + 2/4) / 2 = 0.5; RR = 1/2;
+    nDCG = (1/log2 3 + 1/log2 5) / (1 + 1/log2 3) = 0.650920..."""
+    run = {"q": {"d3": 4.0, "d1": 3.0, "d4": 2.0, "d2": 1.0}}
+    qrels = {"q": {"d1": 1, "d2": 1}}
+    ev = vd.evaluate(run, qrels, metrics=["map", "mrr@10", "ndcg@10", "ndcg", "precision@2",
+                                          "recall@2", "hit@1", "r-precision"])
+    ndcg = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    expected = {"map": 0.5, "mrr@10": 0.5, "ndcg@10": ndcg, "ndcg": ndcg,
+                "precision@2": 0.5, "recall@2": 0.5, "hit@1": 0.0, "r-precision": 0.5}
+    for m, v in expected.items():
+        assert ev.mean[m] == pytest.approx(v, abs=1e-12), m
+    assert ndcg == pytest.approx(0.65092, abs=1e-5)
+    assert_matches(ev, run, qrels, ev.metrics)
+
+
+def test_ties_are_broken_by_doc_id_descending():
+    """Scores 1, 1, .5, .5: trec_eval ranks d9 before d2 and d5 before d1 (string order,
+    descending), so the relevant d1 (grade 2) and d5 (grade 1) sit at ranks 4 and 3."""
+    run = {"q": {"d2": 1.0, "d1": 0.5, "d5": 0.5, "d9": 1.0}}
+    qrels = {"q": {"d1": 2, "d2": -1, "d5": 1}}
+    assert ranked_docs(run["q"]) == ["d9", "d2", "d5", "d1"]
+    ev = vd.evaluate(run, qrels, metrics=["mrr", "map", "ndcg@3"])
+    assert ev.mean["mrr"] == pytest.approx(1 / 3)
+    assert ev.mean["map"] == pytest.approx((1 / 3 + 2 / 4) / 2)
+    # negative grade: judged, zero gain; ideal = 2, 1
+    assert ev.mean["ndcg@3"] == pytest.approx((1 / 2) / (2 + 1 / math.log2(3)))
+    assert_matches(ev, run, qrels, ev.metrics)
+
+
+def test_numeric_ids_tie_in_string_order_not_number_order():
+    """Equal scores for documents 9, 10 and 100: string order descending is 9, 100, 10."""
+    run = {1: {10: 0.5, 9: 0.5, 100: 0.5}}
+    qrels = {"1": {"10": 1}}
+    assert ranked_docs(vd.evaluation.as_run(run)["1"]) == ["9", "100", "10"]
+    ev = vd.evaluate(run, qrels, metrics=["mrr"])
+    assert ev.mean["mrr"] == pytest.approx(1 / 3)
+    assert_matches(ev, {"1": {"10": 0.5, "9": 0.5, "100": 0.5}}, qrels, ev.metrics)
+
+
+def test_graded_relevance_ndcg_uses_linear_gain_and_all_judged_documents():
+    """Only d_low (grade 1) is retrieved; the ideal holds the unretrieved grade-3 doc."""
+    run = {"q": {"d_low": 1.0, "junk": 0.5}}
+    qrels = {"q": {"d_low": 1, "d_high": 3, "d_zero": 0}}
+    ev = vd.evaluate(run, qrels, metrics=["ndcg@10", "ndcg@1", "recall@2", "map"])
+    assert ev.mean["ndcg@10"] == pytest.approx(1 / (3 + 1 / math.log2(3)))
+    assert ev.mean["ndcg@1"] == pytest.approx(1 / 3)
+    assert ev.mean["recall@2"] == pytest.approx(0.5)
+    assert ev.mean["map"] == pytest.approx(0.5)  # AP divides by both relevant documents
+    assert_matches(ev, run, qrels, ev.metrics)
+
+
+def test_relevance_level_two_counts_only_grade_two_and_up():
+    run = {"q": {"a": 3.0, "b": 2.0, "c": 1.0}}
+    qrels = {"q": {"a": 1, "b": 2, "c": 3}}
+    ev = vd.evaluate(run, qrels, metrics=["mrr", "map", "precision@1"], relevance_level=2)
+    assert ev.mean == pytest.approx({"mrr": 0.5, "map": (1 / 2 + 2 / 3) / 2,
+                                     "precision@1": 0.0})
+
+
+def test_empty_runs_and_skipped_queries_are_stated():
+    run = {"empty": {}, "no_rel": {"d": 1.0}, "unjudged": {"d": 1.0}, "good": {"d": 1.0}}
+    qrels = {"empty": {"d": 1}, "no_rel": {"d": 0}, "good": {"d": 2}, "absent": {"x": 1}}
+    ev = vd.evaluate(run, qrels, metrics=ALL)
+    assert ev.query_ids == ("absent", "empty", "good")
+    assert ev.no_relevant == ("no_rel",)
+    assert ev.not_judged == ("unjudged",)
+    assert ev.missing_from_run == ("absent",)
+    frame = ev.per_query
+    assert (frame.loc["empty"] == 0).all() and (frame.loc["absent"] == 0).all()
+    assert frame.loc["good", "ndcg@10"] == 1.0
+    assert ev.mean["map"] == pytest.approx(1 / 3)
+    assert "1 without relevant documents skipped" in ev.summary()
+    assert "1 absent from the run counted as 0" in ev.summary()
+    assert_matches(ev, run, qrels, ALL)
+
+
+def test_nothing_to_average_gives_nan_means():
+    ev = vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 0}}, metrics=["map"])
+    assert ev.n_queries == 0 and math.isnan(ev.mean["map"])
+
+
+# -- random cases vs pytrec_eval ------------------------------------------------------
+
+DOCS = ["d1", "d2", "d9", "d10", "d100", "7", "70", "a", "B", "b", "z"]
+SCORES = st.one_of(st.sampled_from([0.0, 0.5, 1.0, -1.0]),
+                   st.floats(-5, 5, allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def run_and_qrels(draw):
+    queries = [f"q{i}" for i in range(draw(st.integers(1, 5)))]
+    run, qrels = {}, {}
+    for q in queries:
+        if draw(st.booleans()) or not run:
+            run[q] = draw(st.dictionaries(st.sampled_from(DOCS), SCORES, max_size=len(DOCS)))
+        if draw(st.integers(0, 5)):
+            qrels[q] = draw(st.dictionaries(st.sampled_from(DOCS), st.integers(-1, 4),
+                                            min_size=1, max_size=6))
+    if not qrels:
+        qrels[queries[0]] = {"d1": 1}
+    return run, qrels
+
+
+@given(run_and_qrels())
+def test_random_runs_equal_pytrec_eval(case):
+    run, qrels = case
+    ev = vd.evaluate(run, qrels, metrics=ALL)
+    assert_matches(ev, run, qrels, ALL)
+    # the averaged set: judged queries with a relevant document
+    assert set(ev.query_ids) == {q for q, j in qrels.items() if max(j.values()) >= 1}
+
+
+def test_larger_random_collection_with_many_ties(rng):
+    """300 queries x 60 documents, scores rounded to 1 decimal so ties are everywhere."""
+    docs = [f"doc{i}" for i in range(60)]
+    run = {f"q{i}": {d: float(np.round(rng.random(), 1)) for d in rng.choice(docs, 40, False)}
+           for i in range(300)}
+    qrels = {q: {d: int(rng.integers(0, 4)) for d in rng.choice(docs, 15, False)} for q in run}
+    metrics = ("ndcg@10", "ndcg", "recall@20", "precision@10", "mrr@10", "map", "map@10",
+               "hit@5", "r-precision")
+    ev = vd.evaluate(run, qrels, metrics=metrics)
+    assert assert_matches(ev, run, qrels, metrics) == ev.n_queries > 250
+
+
+# -- neighbors input and the real collection -------------------------------------------
+
+def test_neighbors_tuple_equals_the_dict_run():
+    corpus = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.2]])
+    queries = np.array([[1.0, 0.1], [0.1, 1.0]])
+    qrels = {"qa": {"x": 1}, "qb": {"y": 2, "w": 1}}
+    for metric in ("cosine", "dot", "euclidean"):
+        nb = vd.knn(queries, corpus, k=4, metric=metric)
+        ids = ["x", "y", "z", "w"]
+        ev = vd.evaluate((nb, ["qa", "qb"], ids), qrels, metrics=["map", "ndcg@3"])
+        sign = -1.0 if metric == "euclidean" else 1.0
+        run = {q: {ids[j]: sign * float(s) for j, s in zip(nb.indices[i], nb.scores[i])}
+               for i, q in enumerate(["qa", "qb"])}
+        assert np.array_equal(ev.values, vd.evaluate(run, qrels, metrics=["map", "ndcg@3"]).values)
+        if metric != "dot":  # x is qa's nearest by cosine and by distance (not by dot)
+            assert ev.per_query.loc["qa", "map"] == 1.0
+
+
+def _cranfield(root):
+    folder = root / "cranfield"
+    Q = np.load(folder / "emb_minilm_queries.npy")
+    C = np.load(folder / "emb_minilm_corpus.npy")
+    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()
+    dids = (folder / "emb_minilm_corpus_ids.txt").read_text().split()
+    qrels = {}
+    with open(folder / "qrels" / "test.tsv") as handle:
+        for row in list(csv.reader(handle, delimiter="\t"))[1:]:
+            qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    return Q, C, qids, dids, qrels
+
+
+def test_cranfield_real_run_equals_pytrec_eval_and_reference(shared_data):
+    Q, C, qids, dids, qrels = _cranfield(shared_data)
+    nb = vd.knn(Q, C, k=100)
+    metrics = ("ndcg@10", "recall@100", "mrr@10", "precision@10", "map", "map@100",
+               "hit@10", "r-precision", "ndcg")
+    ev = vd.evaluate((nb, qids, dids), qrels, metrics=metrics)
+    run = vd.evaluation.as_run((nb, qids, dids))
+    assert assert_matches(ev, run, qrels, metrics) == ev.n_queries == 225
+    # figures in ../shared/data/README.md (computed there with pytrec_eval)
+    assert round(ev.mean["ndcg@10"], 4) == 0.3817
+    assert round(ev.mean["recall@100"], 4) == 0.7724
+    assert round(ev.mean["mrr@10"], 3) == 0.538
+    assert round(ev.mean["precision@10"], 4) == 0.2467
+    loaded = vd.load_qrels(shared_data / "cranfield" / "qrels" / "test.tsv")
+    assert loaded == qrels
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("metric, words", [
+    ("ndcg@x", "unknown metric"), ("bleu@10", "unknown metric"),
+    ("recall", "needs a cut-off"), ("r-precision@5", "takes no cut-off"),
+    ("ndcg@0", "at least 1")])
+def test_bad_metric_names(metric, words):
+    with pytest.raises(ValueError, match=words):
+        vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, metrics=[metric])
+
+
+def test_metric_aliases():
+    assert parse_metric("P@5") == ("precision", 5)
+    assert parse_metric("recip_rank") == ("mrr", None)
+    assert parse_metric("Rprec") == ("r-precision", None)
+    assert parse_metric("success@3") == ("hit", 3)
+
+
+@pytest.mark.parametrize("run, qrels, exc, words", [
+    ({"q": {"d": float("nan")}}, {"q": {"d": 1}}, ValueError, "finite"),
+    ({"q": {"d": "high"}}, {"q": {"d": 1}}, TypeError, "real numbers"),
+    ({"q": {"d": 1.0}}, {"q": {"d": 1.5}}, ValueError, "integer"),
+    ({"q": {"d": 1.0}}, {"q": {"d": "yes"}}, TypeError, "integer"),
+    ({"q": [("d", 1.0)]}, {"q": {"d": 1}}, TypeError, "doc_id: score"),
+    ({1: {"d": 1.0}, "1": {"d": 2.0}}, {"1": {"d": 1}}, ValueError, "twice"),
+    ([1, 2], {"q": {"d": 1}}, TypeError, "query_id"),
+])
+def test_bad_runs_and_qrels(run, qrels, exc, words):
+    with pytest.raises(exc, match=words):
+        vd.evaluate(run, qrels)
+
+
+def test_neighbors_need_ids():
+    nb = vd.knn([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], k=2)
+    with pytest.raises(TypeError, match="query_ids, doc_ids"):
+        vd.evaluate(nb, {"q": {"0": 1}})
+    with pytest.raises(ValueError, match="one id per query"):
+        vd.evaluate((nb, ["a", "b"], ["x", "y"]), {"a": {"x": 1}})
+    with pytest.raises(ValueError, match="one id per corpus row"):
+        vd.evaluate((nb, ["a"], ["x"]), {"a": {"x": 1}})
+    with pytest.raises(ValueError, match="pass doc_ids"):
+        vd.evaluate((nb, ["a"], None), {"a": {"x": 1}})
+
+
+def test_inputs_are_not_mutated():
+    run = {"q": {"d1": 1.0, "d2": 2.0}}
+    qrels = {"q": {"d1": 1}}
+    vd.evaluate(run, qrels)
+    assert run == {"q": {"d1": 1.0, "d2": 2.0}} and qrels == {"q": {"d1": 1}}
+
+
+def test_display_and_plot_escape_user_strings():
+    ev = vd.evaluate({"<b>q": {"d": 1.0}}, {"<b>q": {"d": 1}}, metrics=["map"],
+                     name="<script>x</script>")
+    html = ev._repr_html_()
+    assert "<script>x" not in html and "&lt;script&gt;" in html
+    assert "averaged over 1 queries" in html
+    ax = ev.plot()
+    assert ax.get_title().startswith("<script>x</script>")  # text on a canvas, not HTML
+    assert list(ev.to_frame().index) == ["<b>q"]

@@ -1,0 +1,214 @@
+"""vd.compare and its tests: scipy for the t-test, brute-force enumeration for the
+randomization test, a simulated null for the false-positive rate, closed forms for Holm."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import vecdiag as vd
+from vecdiag.evaluation.significance import holm, paired_test
+
+
+def _evaluations(values_a, values_b, metrics=("m",)):
+    """Two Evaluation records over queries q0..q{n-1} holding the given values."""
+    values_a = np.asarray(values_a, dtype=float).reshape(len(values_a), -1)
+    values_b = np.asarray(values_b, dtype=float).reshape(len(values_b), -1)
+    qids = tuple(f"q{i:04d}" for i in range(values_a.shape[0]))
+
+    def make(values, name):
+        return vd.Evaluation(metrics=tuple(metrics), query_ids=qids, values=values,
+                             mean={m: float(values[:, j].mean()) for j, m in enumerate(metrics)},
+                             name=name)
+
+    return make(values_a, "base"), make(values_b, "new")
+
+
+def brute_force_sign_flip(d):
+    """Two-sided exact sign-flip p-value by listing every sign pattern (itertools)."""
+    d = [float(x) for x in d]
+    observed = abs(sum(d) / len(d))
+    hits = total = 0
+    for signs in itertools.product((1, -1), repeat=len(d)):
+        total += 1
+        hits += abs(sum(s * x for s, x in zip(signs, d)) / len(d)) >= observed - 1e-12
+    return hits / total
+
+
+def test_ttest_equals_scipy_ttest_rel(rng):
+    a = rng.random((40, 3))
+    b = a + rng.normal(0.03, 0.1, size=(40, 3))
+    ea, eb = _evaluations(a, b, metrics=("x", "y", "z"))
+    cmp = vd.compare(ea, eb, method="ttest")
+    for j, m in enumerate(cmp.metrics):
+        ref = stats.ttest_rel(b[:, j], a[:, j])
+        assert cmp.p_value[m] == pytest.approx(ref.pvalue, rel=1e-10, abs=1e-15)
+        lo, hi = ref.confidence_interval(0.95)
+        assert cmp.ci[m] == pytest.approx((lo, hi), rel=1e-10)
+        assert cmp.delta[m] == pytest.approx(np.mean(b[:, j] - a[:, j]), abs=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_randomization_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    d = np.round(rng.normal(0.1, 0.3, size=9), 2)  # rounding makes ties of |mean| likely
+    res = paired_test(d, method="randomization")
+    assert res["exact"] is True
+    assert res["p_value"] == pytest.approx(brute_force_sign_flip(d), abs=1e-15)
+
+
+def test_monte_carlo_agrees_with_exact_within_its_error():
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.3, 0.4, size=14)
+    exact = paired_test(d, exact=True)["p_value"]
+    B = 20_000
+    mc = paired_test(d, exact=False, n_resamples=B, random_state=1)
+    assert mc["exact"] is False
+    se = np.sqrt(exact * (1 - exact) / B)
+    assert abs(mc["p_value"] - exact) < 4 * se + 1 / B
+    assert 0.005 < exact < 0.5  # a case where the agreement is informative
+
+
+def test_monte_carlo_p_value_is_never_zero():
+    d = np.full(50, 0.2) + np.linspace(0, 0.01, 50)
+    res = paired_test(d, n_resamples=999)
+    assert res["p_value"] == pytest.approx(1 / 1000)
+
+
+def test_exact_is_chosen_when_enumeration_is_cheaper():
+    assert paired_test(np.arange(1.0, 11.0), n_resamples=2000)["exact"] is True   # 1024
+    assert paired_test(np.arange(1.0, 12.0), n_resamples=2000)["exact"] is False  # 2048
+
+
+@pytest.mark.parametrize("method", ["randomization", "ttest", "bootstrap"])
+def test_false_positive_rate_under_the_null_is_about_five_percent(method):
+    """300 simulated pairs of systems that differ by noise only: about 5% of p < .05."""
+    rng = np.random.default_rng(12345)
+    n_trials, n_queries = 300, 40
+    hits = 0
+    for _ in range(n_trials):
+        base = rng.random(n_queries)
+        a = np.clip(base + rng.normal(0, 0.1, n_queries), 0, 1)
+        b = np.clip(base + rng.normal(0, 0.1, n_queries), 0, 1)
+        p = paired_test(b - a, method=method, n_resamples=400, random_state=rng)["p_value"]
+        hits += p < 0.05
+    rate = hits / n_trials
+    # binomial sd at 5% over 300 trials is 1.26%; allow about 2.5 sd either way
+    assert 0.02 <= rate <= 0.085, rate
+
+
+@pytest.mark.parametrize("method", ["randomization", "ttest", "bootstrap"])
+def test_a_real_difference_is_found(method, rng):
+    a = rng.random(60)
+    b = np.clip(a + 0.08 + rng.normal(0, 0.05, 60), 0, 1)
+    ea, eb = _evaluations(a, b)
+    cmp = vd.compare(ea, eb, method=method, n_resamples=2000)
+    assert cmp.significant["m"] and cmp.improvements == ["m"] and cmp.regressions == []
+    lo, hi = cmp.ci["m"]
+    assert lo < cmp.delta["m"] < hi and lo > 0
+
+
+def test_bootstrap_approaches_the_t_test_for_many_queries():
+    rng = np.random.default_rng(7)
+    d = rng.normal(0.02, 0.2, size=400)
+    boot = paired_test(d, method="bootstrap", n_resamples=20_000)
+    t = paired_test(d, method="ttest")
+    assert boot["p_value"] == pytest.approx(t["p_value"], abs=0.03)
+    assert boot["ci"] == pytest.approx(t["ci"], abs=0.003)
+
+
+@pytest.mark.parametrize("method", ["randomization", "ttest", "bootstrap"])
+def test_identical_runs_give_p_one(method):
+    ea, eb = _evaluations([0.2, 0.5, 0.9], [0.2, 0.5, 0.9])
+    cmp = vd.compare(ea, eb, method=method)
+    assert cmp.p_value["m"] == 1.0 and cmp.ci["m"] == (0.0, 0.0) and not cmp.significant["m"]
+
+
+def test_same_seed_same_result_and_seed_matters(rng):
+    a, b = rng.random(50), rng.random(50)
+    ea, eb = _evaluations(a, b)
+    one = vd.compare(ea, eb, n_resamples=500, random_state=3)
+    two = vd.compare(ea, eb, n_resamples=500, random_state=3)
+    other = vd.compare(ea, eb, n_resamples=500, random_state=4)
+    assert one.p_value == two.p_value and one.ci == two.ci
+    assert one.p_value != other.p_value
+
+
+def test_holm_closed_form():
+    """p = .01, .04, .03 (m = 3): sorted .01*3 = .03, .03*2 = .06, max(.06, .04*1) = .06."""
+    assert holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])
+    assert holm([0.02]).tolist() == [0.02]
+    out = holm([0.01, np.nan, 0.02])
+    assert out[0] == pytest.approx(0.02) and np.isnan(out[1]) and out[2] == pytest.approx(0.02)
+
+
+def test_holm_by_definition_on_random_p_values(rng):
+    p = rng.random(7) ** 3
+    adj = holm(p)
+    order = np.argsort(p)
+    expected = np.maximum.accumulate(np.minimum(1, (7 - np.arange(7)) * p[order]))
+    assert adj[order] == pytest.approx(expected)
+
+
+def test_compare_applies_holm_across_metrics(rng):
+    a = rng.random((30, 3))
+    b = a + rng.normal([0.05, 0.0, 0.02], 0.1, size=(30, 3))
+    ea, eb = _evaluations(a, b, metrics=("x", "y", "z"))
+    cmp = vd.compare(ea, eb, method="ttest")
+    raw = [cmp.p_value[m] for m in cmp.metrics]
+    assert [cmp.p_adjusted[m] for m in cmp.metrics] == pytest.approx(holm(raw).tolist())
+    none = vd.compare(ea, eb, method="ttest", correction="none")
+    assert none.p_adjusted == none.p_value
+    one = vd.compare(ea, eb, method="ttest", metrics=["y"])
+    assert one.metrics == ("y",) and one.p_adjusted["y"] == one.p_value["y"]
+
+
+def test_pairs_over_shared_queries_only():
+    qrels = {f"q{i}": {"r": 1} for i in range(8)}
+    run_a = {f"q{i}": {"r": 1.0, "x": 0.5} for i in range(6)}             # misses q6, q7
+    run_b = {f"q{i}": {"r": 0.1, "x": 0.5} for i in range(8)}
+    ea = vd.evaluate(run_a, qrels, metrics=["mrr@10"], name="a")
+    eb = vd.evaluate(run_b, qrels, metrics=["mrr@10"], name="b")
+    cmp = vd.compare(ea, eb)
+    assert len(cmp.query_ids) == 8  # a's missing queries count as 0 in a, so all are shared
+    assert cmp.delta["mrr@10"] == pytest.approx((6 * -0.5 + 2 * 0.5) / 8)
+    qrels_small = {f"q{i}": {"r": 1} for i in range(3)}
+    ec = vd.evaluate(run_b, qrels_small, metrics=["mrr@10"])
+    cmp2 = vd.compare(ec, eb)
+    assert cmp2.query_ids == ("q0", "q1", "q2") and len(cmp2.only_b) == 5
+
+
+def test_result_display_and_plot(rng):
+    ea, eb = _evaluations(rng.random((20, 2)), rng.random((20, 2)), metrics=("a<b", "c"))
+    cmp = vd.compare(ea, eb, n_resamples=200)
+    html = cmp._repr_html_()
+    assert "a&lt;b" in html and "a<b" not in html
+    frame = cmp.to_frame()
+    assert list(frame.columns) == ["base", "new", "delta", "ci_low", "ci_high", "p_value",
+                                   "p_holm", "significant"]
+    ax = cmp.plot()
+    assert len(ax.patches) == 2
+
+
+def test_bad_input():
+    ea, eb = _evaluations([0.1, 0.2], [0.3, 0.1])
+    with pytest.raises(ValueError, match="method must be one of"):
+        vd.compare(ea, eb, method="wilcoxon")
+    with pytest.raises(TypeError, match="Evaluation from vd.evaluate"):
+        vd.compare({"q": {"d": 1.0}}, eb)
+    with pytest.raises(ValueError, match="not in both evaluations"):
+        vd.compare(ea, eb, metrics=["ndcg@10"])
+    with pytest.raises(ValueError, match="alpha"):
+        vd.compare(ea, eb, alpha=1.5)
+    with pytest.raises(ValueError, match="at least 2 shared queries"):
+        paired_test([0.3], method="ttest")
+    with pytest.raises(ValueError, match="NaN"):
+        paired_test([0.3, np.nan])
+    x = vd.evaluate({"a": {"d": 1.0}}, {"a": {"d": 1}})
+    y = vd.evaluate({"b": {"d": 1.0}}, {"b": {"d": 1}})
+    with pytest.raises(ValueError, match="share no averaged query"):
+        vd.compare(x, y)

@@ -1,0 +1,145 @@
+"""vd.try_fixes: every row equals evaluating that fix's ranking by hand, and the
+comparisons equal vd.compare; a planted problem (a shared offset) is found and fixed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+from vecdiag.evaluation.fix_trials import _run_from
+
+
+@pytest.fixture
+def planted():
+    """Each query is a noisy copy of its relevant document's topic, but dimension 0 holds
+    large unrelated noise (scale 5) in every vector: a rogue direction that decides the
+    cosine. All-but-the-top removes the top principal direction, which is that one."""
+    rng = np.random.default_rng(0)
+    n, d, n_q = 120, 16, 30
+    topics = rng.normal(size=(n, d))
+    topics[:, 0] = 0.0
+    corpus = topics.copy()
+    corpus[:, 0] = rng.normal(scale=5.0, size=n)
+    queries = topics[:n_q] + rng.normal(scale=0.5, size=(n_q, d))
+    queries[:, 0] = rng.normal(scale=5.0, size=n_q)
+    qids = [f"q{i}" for i in range(n_q)]
+    dids = [f"d{i}" for i in range(n)]
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(n_q)}
+    return queries, corpus, qrels, qids, dids
+
+
+def test_rows_equal_hand_evaluation_of_each_fix(planted):
+    queries, corpus, qrels, qids, dids = planted
+    fixes = ["center", "all_but_the_top", "all_but_the_top+csls"]
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=fixes,
+                       k=20, metrics=["mrr@10", "recall@20"], n_resamples=500)
+    base = vd.evaluate((vd.knn(queries, corpus, k=20), qids, dids), qrels,
+                       metrics=["mrr@10", "recall@20"])
+    assert rep.evaluations["baseline"].mean == base.mean
+    for code in fixes:
+        found = vd.fixes.apply_fix(code, queries, corpus, 20, metric="cosine")
+        by_hand = vd.evaluate(_run_from(found, qids, dids), qrels, metrics=["mrr@10", "recall@20"])
+        assert rep.evaluations[code].mean == pytest.approx(by_hand.mean, abs=1e-12)
+        cmp = vd.compare(base, by_hand, n_resamples=500, random_state=0)
+        assert rep.comparisons[code].delta == pytest.approx(cmp.delta)
+    # best first by the primary metric; removing the rogue direction fixes the search
+    means = [rep.evaluations[n].mean["mrr@10"] for n in rep.order]
+    assert means == sorted(means, reverse=True)
+    assert rep.evaluations["baseline"].mean["mrr@10"] < 0.6
+    assert rep.comparisons["all_but_the_top"].improvements == ["mrr@10", "recall@20"]
+    assert rep.best in ("all_but_the_top", "all_but_the_top+csls")
+
+
+def test_report_display_table_and_plot(planted):
+    queries, corpus, qrels, qids, dids = planted
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                       fixes=["center", "normalize"], k=10, metrics=["ndcg@10"], n_resamples=200)
+    frame = rep.to_frame()
+    assert list(frame.index) == list(rep.order)
+    assert {"ndcg@10", "delta ndcg@10", "p ndcg@10", "seconds"} <= set(frame.columns)
+    assert np.isnan(frame.loc["baseline", "p ndcg@10"])
+    # normalize is a no-op under cosine: identical ranking, p = 1
+    assert rep.comparisons["normalize"].p_value["ndcg@10"] == 1.0
+    assert "| fix |" in rep.to_markdown()
+    assert "Fixes against the baseline" in rep._repr_html_()
+    ax = rep.plot()
+    assert len(ax.patches) == 2
+
+
+def test_lexical_run_adds_lexical_and_hybrid_rows(planted):
+    queries, corpus, qrels, qids, dids = planted
+    # a "lexical" run that finds the relevant document for half of the queries
+    lexical = {q: ({f"d{i}": 5.0, "d119": 1.0} if i % 2 == 0 else {"d119": 1.0})
+               for i, q in enumerate(qids)}
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=[],
+                       k=10, metrics=["mrr@10"], lexical=lexical, n_resamples=200)
+    assert set(rep.order) == {"baseline", "lexical", "hybrid"}
+    assert rep.evaluations["lexical"].mean["mrr@10"] == pytest.approx(0.5)
+    fused = vd.fixes.hybrid(rep.runs["baseline"], lexical)
+    top = {q: {x: d[x] for x in vd.evaluation.ranked_docs(d)[:10]} for q, d in fused.items()}
+    assert rep.evaluations["hybrid"].mean == vd.evaluate(top, qrels, metrics=["mrr@10"]).mean
+
+
+def test_texts_add_bm25_and_hybrid_lexical():
+    pytest.importorskip("bm25s")
+    texts = ["cats purr softly", "dogs bark loudly", "fish swim in water", "birds fly high",
+             "cats chase mice", "water boils at noon"]
+    query_texts = ["purring cats", "swimming fish water"]
+    rng = np.random.default_rng(1)
+    corpus = rng.normal(size=(6, 5))
+    queries = rng.normal(size=(2, 5))
+    qrels = {"a": {"0": 1, "4": 1}, "b": {"2": 1}}
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=["a", "b"],
+                       doc_ids=[str(i) for i in range(6)], fixes=["hybrid_lexical"], k=6,
+                       metrics=["map"], texts=texts, query_texts=query_texts, n_resamples=100)
+    assert {"bm25", "hybrid_lexical", "baseline"} == set(rep.order)
+    ref = vd.lexical.bm25(query_texts, texts, k=6, query_ids=["a", "b"],
+                          doc_ids=[str(i) for i in range(6)])
+    assert rep.evaluations["bm25"].mean == vd.evaluate(ref, qrels, metrics=["map"]).mean
+
+
+def test_a_fix_that_cannot_run_is_reported_not_dropped(planted):
+    queries, corpus, qrels, qids, dids = planted
+    with pytest.warns(UserWarning, match="could not run"):
+        rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                           fixes=["hybrid_lexical", "center"], k=5, metrics=["mrr@10"],
+                           n_resamples=100)
+    assert "hybrid_lexical" in rep.failed and "texts" in rep.failed["hybrid_lexical"]
+    assert "hybrid_lexical" not in rep.order and "could not run" in rep._repr_html_()
+
+
+def test_run_from_keeps_neighbor_order():
+    class Fake:  # a re-ranker whose scores rise (distances) and one that is unordered
+        indices = np.array([[2, 0, 1], [1, 2, 0]])
+        scores = np.array([[0.1, 0.5, 0.9], [3.0, 1.0, 2.0]])
+    run = _run_from(Fake, ["x", "y"], ["a", "b", "c"])
+    assert vd.evaluation.ranked_docs(run["x"]) == ["c", "a", "b"]
+    assert vd.evaluation.ranked_docs(run["y"]) == ["b", "c", "a"]
+
+
+def test_bad_input(planted):
+    queries, corpus, qrels, qids, dids = planted
+    with pytest.raises(ValueError, match="unknown fix code"):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["magic"])
+    with pytest.raises(ValueError, match="doc_ids has 3 entries"):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=["a", "b", "c"])
+    with pytest.raises(ValueError, match="query_ids has 2 entries"):
+        vd.try_fixes(queries, corpus, qrels, query_ids=["a", "b"], doc_ids=dids, fixes=[])
+    with pytest.raises(ValueError, match="metric must be one of"):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, metric="l1")
+
+
+def test_cranfield_reproduces_the_reference_baseline(shared_data):
+    folder = shared_data / "cranfield"
+    Q = np.load(folder / "emb_minilm_queries.npy")
+    C = np.load(folder / "emb_minilm_corpus.npy")
+    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()
+    dids = (folder / "emb_minilm_corpus_ids.txt").read_text().split()
+    qrels = vd.load_qrels(folder / "qrels" / "test.tsv")
+    rep = vd.try_fixes(Q, C, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                       n_resamples=500, metrics=["ndcg@10", "recall@100", "mrr@10"])
+    base = rep.evaluations["baseline"]
+    assert base.n_queries == 225
+    assert (round(base.mean["ndcg@10"], 4), round(base.mean["recall@100"], 4),
+            round(base.mean["mrr@10"], 3)) == (0.3817, 0.7724, 0.538)

@@ -1,0 +1,99 @@
+"""``vecdiag eval RUN QRELS [--baseline RUN] [--fail-on-regression]``: a CI gate.
+
+Prints the run's metrics (``trec_eval`` conventions); with ``--baseline`` also a paired
+significance test per metric. Exit status: 0 fine, 1 when ``--fail-on-regression`` is
+given and a metric dropped significantly (Holm-adjusted p < alpha), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+HELP = "score a TREC run against qrels; with --baseline, test for significant changes"
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help=HELP, description=HELP)
+    parser.add_argument("run_file", metavar="RUN", help="TREC run file: query Q0 doc rank score tag")
+    parser.add_argument("qrels_file", metavar="QRELS", help="qrels: TREC (query 0 doc rel) or BEIR TSV with header")
+    parser.add_argument("--baseline", metavar="RUN", help="run to compare against")
+    parser.add_argument("--metrics", nargs="+", metavar="METRIC",
+                        default=["ndcg@10", "recall@100", "mrr@10", "map"],
+                        help="metrics (default: ndcg@10 recall@100 mrr@10 map)")
+    parser.add_argument("--method", default="randomization",
+                        choices=["randomization", "ttest", "bootstrap"],
+                        help="significance test (default: randomization)")
+    parser.add_argument("--n-resamples", type=int, default=10_000, metavar="B")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level on Holm-adjusted p-values (default 0.05)")
+    parser.add_argument("--fail-on-regression", action="store_true",
+                        help="exit 1 when a metric drops significantly against --baseline")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)
+
+
+def run(args) -> int:
+    from ..cli import CommandError
+    from ..evaluation import compare, evaluate, load_qrels, load_run
+
+    if args.fail_on_regression and not args.baseline:
+        raise CommandError("--fail-on-regression needs --baseline RUN to compare against")
+    qrels = load_qrels(args.qrels_file)
+    current = evaluate(load_run(args.run_file), qrels, metrics=args.metrics, name="run")
+    if current.n_queries == 0:
+        raise CommandError("no query of the run has relevant documents in the qrels; "
+                           "check that the query ids match")
+    payload = {"run": args.run_file, "queries": current.n_queries,
+               "skipped_no_relevant": len(current.no_relevant),
+               "skipped_not_judged": len(current.not_judged),
+               "missing_from_run": len(current.missing_from_run),
+               "mean": {m: _num(v) for m, v in current.mean.items()}}
+    comparison = None
+    if args.baseline:
+        base = evaluate(load_run(args.baseline), qrels, metrics=args.metrics, name="baseline")
+        comparison = compare(base, current, method=args.method,
+                             n_resamples=args.n_resamples, alpha=args.alpha)
+        payload["baseline"] = {
+            "path": args.baseline, "method": comparison.method, "alpha": comparison.alpha,
+            "shared_queries": len(comparison.query_ids),
+            "metrics": {m: {"baseline": comparison.mean_a[m], "run": comparison.mean_b[m],
+                            "delta": comparison.delta[m], "ci": list(comparison.ci[m]),
+                            "p_value": comparison.p_value[m],
+                            "p_holm": comparison.p_adjusted[m],
+                            "significant": comparison.significant[m]}
+                        for m in comparison.metrics},
+            "regressions": comparison.regressions, "improvements": comparison.improvements}
+    failed = bool(args.fail_on_regression and comparison is not None and comparison.regressions)
+    payload["failed"] = failed
+    if args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_text(current, comparison)
+        if failed:
+            print(f"FAIL: significant drop in {', '.join(comparison.regressions)}",
+                  file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_text(current, comparison) -> None:
+    print(current._query_note())
+    if comparison is None:
+        for m in current.metrics:
+            print(f"{m:<14s} {current.mean[m]:.4f}")
+        return
+    print(f"paired {comparison.method} test over {len(comparison.query_ids)} shared queries, "
+          f"alpha {comparison.alpha} (Holm across metrics)")
+    print(f"{'metric':<14s} {'baseline':>9s} {'run':>9s} {'delta':>9s} "
+          f"{'95% interval':>21s} {'p':>8s} {'p_holm':>8s}  verdict")
+    for m in comparison.metrics:
+        lo, hi = comparison.ci[m]
+        verdict = ("better" if comparison.delta[m] > 0 else "WORSE") \
+            if comparison.significant[m] else "-"
+        print(f"{m:<14s} {comparison.mean_a[m]:9.4f} {comparison.mean_b[m]:9.4f} "
+              f"{comparison.delta[m]:+9.4f} [{lo:+8.4f}, {hi:+8.4f}] "
+              f"{comparison.p_value[m]:8.4f} {comparison.p_adjusted[m]:8.4f}  {verdict}")

@@ -1,0 +1,326 @@
+"""try_fixes: does any fix beat the plain search on *your* queries? With p-values.
+
+Every fix of :mod:`vecdiag.fixes` (and any ``"+"`` combination) runs through
+:func:`vecdiag.fixes.apply_fix`, the same code ``explain_neighbors`` uses for its
+counterfactuals; each ranking is scored by :func:`vecdiag.evaluate` and tested against
+the baseline (exact search with ``metric``) by :func:`vecdiag.compare`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from .. import _validate as V
+from ..results import Result, escape, html_block, html_table, result
+from .metrics import DEFAULT_METRICS, evaluate
+from .runs import as_qrels, ranked_docs
+from .significance import compare
+
+__all__ = ["try_fixes", "FixReport", "default_fixes"]
+
+BASELINE = "baseline"
+
+
+def default_fixes(metric: str = "cosine", *, texts: bool = False) -> list[str]:
+    """The fixes ``try_fixes`` runs when ``fixes=None``.
+
+    The vector fixes and re-rankers, ``cosine_metric`` unless already searching by
+    cosine, ``hybrid_lexical`` when texts are given, and one combination
+    (``all_but_the_top+csls``: remove the shared directions, then discount hubs).
+
+    Examples
+    --------
+    >>> default_fixes()
+    ['center', 'normalize', 'whiten', 'all_but_the_top', 'csls', 'mutual_proximity', \
+'all_but_the_top+csls']
+    """
+    from ..fixes import available_fixes
+
+    names = [c for c in available_fixes(texts=texts, query_texts=texts)
+             if c not in ("deduplicate", "cosine_metric")]
+    if metric != "cosine":
+        names.insert(0, "cosine_metric")
+    return names + ["all_but_the_top+csls"]
+
+
+def _run_from(neighbors, query_ids, doc_ids) -> dict:
+    """A run dict whose scores order documents as the Neighbors do (best first).
+
+    Similarities are kept; rows whose scores rise (distances) are negated; a row that is
+    neither (a re-ranker whose scores are not its order) gets ``-rank`` as score.
+    """
+    scores = np.asarray(neighbors.scores, dtype=np.float64)
+    names = np.asarray([str(d) for d in doc_ids], dtype=object)[np.asarray(neighbors.indices)]
+    steps = np.diff(scores, axis=1)
+    falling = (steps <= 0).all(axis=1)
+    rising = (steps >= 0).all(axis=1)
+    ranks = -np.arange(1, scores.shape[1] + 1, dtype=np.float64)
+    run = {}
+    for i, q in enumerate(query_ids):
+        row = scores[i] if falling[i] else -scores[i] if rising[i] else ranks
+        run[str(q)] = {d: float(s) for d, s in zip(names[i], row)}
+    return run
+
+
+@result
+class FixReport(Result):
+    """Baseline and every fix: metrics, change against the baseline, p-values."""
+
+    order: tuple
+    """Run names, best first by the primary metric (the baseline among them)."""
+    evaluations: dict
+    """Name -> Evaluation."""
+    comparisons: dict
+    """Name -> Comparison against the baseline (every name except the baseline)."""
+    primary_metric: str
+    """The metric that orders the report (the first one asked for)."""
+    metrics: tuple
+    """Metrics evaluated."""
+    method: str
+    """Significance test used."""
+    alpha: float
+    """Level for ``significant`` (Holm-adjusted across metrics, per fix)."""
+    seconds: dict
+    """Name -> wall time of the search (and re-ranking), in seconds."""
+    failed: dict
+    """Name -> error message, for fixes that could not run (not in ``order``)."""
+    runs: dict
+    """Name -> run dict ``{query_id: {doc_id: score}}`` (for save_run or a later compare)."""
+    baseline_name: str = BASELINE
+    """Name of the baseline row."""
+
+    @property
+    def best(self):
+        """The top fix if it improves the primary metric significantly, else None."""
+        for name in self.order:
+            if name == self.baseline_name:
+                return None
+            c = self.comparisons[name]
+            if c.significant[self.primary_metric] and c.delta[self.primary_metric] > 0:
+                return name
+        return None
+
+    def to_frame(self):
+        """One row per run, best first: each metric's mean, delta, Holm p; seconds."""
+        import pandas as pd
+
+        rows = []
+        for name in self.order:
+            ev = self.evaluations[name]
+            row = {"fix": name}
+            for m in self.metrics:
+                row[m] = ev.mean[m]
+            for m in self.metrics:
+                c = self.comparisons.get(name)
+                row[f"delta {m}"] = c.delta[m] if c else 0.0
+                row[f"p {m}"] = c.p_adjusted[m] if c else np.nan
+            row["seconds"] = self.seconds.get(name, np.nan)
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("fix")
+
+    def to_markdown(self, digits: int = 4) -> str:
+        """A Markdown table: mean (delta, Holm p) per metric; significant changes bold."""
+        head = "| fix | " + " | ".join(self.metrics) + " | seconds |"
+        lines = [head, "|" + " --- |" * (len(self.metrics) + 2)]
+        for name in self.order:
+            cells = []
+            for m in self.metrics:
+                mean = self.evaluations[name].mean[m]
+                c = self.comparisons.get(name)
+                if c is None:
+                    cells.append(f"{mean:.{digits}f}")
+                    continue
+                text = f"{mean:.{digits}f} ({c.delta[m]:+.{digits}f}, p={c.p_adjusted[m]:.3g})"
+                cells.append(f"**{text}**" if c.significant[m] else text)
+            lines.append(f"| {name} | " + " | ".join(cells)
+                         + f" | {self.seconds.get(name, float('nan')):.2f} |")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cols = ["fix"] + [c for m in self.metrics for c in (m, f"Δ {m}", f"p {m}")]
+        rows, classes = [], []
+        for name in self.order:
+            c = self.comparisons.get(name)
+            row = [name]
+            for m in self.metrics:
+                row += [self.evaluations[name].mean[m], c.delta[m] if c else "",
+                        c.p_adjusted[m] if c else ""]
+            rows.append(row)
+            if c is None:
+                classes.append("vd-muted")
+            elif c.significant[self.primary_metric]:
+                classes.append("vd-ok" if c.delta[self.primary_metric] > 0 else "vd-critical")
+            else:
+                classes.append("")
+        n = self.evaluations[self.baseline_name].n_queries
+        note = (f"{n} queries; {self.method} test against {self.baseline_name}, p-values "
+                f"Holm-adjusted across the {len(self.metrics)} metrics of each fix; green/red: "
+                f"significant change of {self.primary_metric} at alpha {self.alpha}.")
+        parts = [html_table(rows, cols, numeric=set(cols) - {"fix"}, classes=classes),
+                 f"<p class='vd-muted'>{escape(note)}</p>"]
+        if self.failed:
+            parts.append("<p class='vd-warning'>could not run: " + "; ".join(
+                f"{escape(k)}: {escape(v)}" for k, v in self.failed.items()) + "</p>")
+        return html_block("Fixes against the baseline, best first", *parts)
+
+    def plot(self, metric=None, ax=None):
+        """Each fix's change of ``metric`` (default: the primary) with interval and p."""
+        from ..plot.evaluation import draw_fix_report
+
+        return draw_fix_report(self, metric=metric, ax=ax)
+
+
+def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int = 100,
+              metrics=DEFAULT_METRICS, metric: str = "cosine", method: str = "randomization",
+              n_resamples: int = 10_000, alpha: float = 0.05, random_state=0, texts=None,
+              query_texts=None, embedder=None, lexical=None, show_progress=None,
+              **options) -> FixReport:
+    """Run the baseline search and every fix; score, compare, and rank them.
+
+    Parameters
+    ----------
+    queries : array-like (n_q, d)
+    corpus : array-like (n, d) or vecdiag.Index
+    qrels : dict
+        ``{query_id: {doc_id: relevance}}``.
+    query_ids, doc_ids : sequence
+        Ids of the query rows and corpus rows, as used in ``qrels``.
+    fixes : sequence of str, optional
+        Fix codes or ``"+"`` combinations (``"center+csls"``); default
+        :func:`default_fixes`.
+    k : int
+        Documents retrieved per query (metrics deeper than k see only k).
+    metrics : sequence of str
+        As in :func:`vecdiag.evaluate`; the first orders the report.
+    metric : {"cosine", "dot", "euclidean"}
+        The baseline's search metric; fixes search with it too.
+    method, n_resamples, alpha, random_state
+        As in :func:`vecdiag.compare`.
+    texts, query_texts : sequence of str, optional
+        Document and query texts: enable ``hybrid_lexical`` and add a ``bm25`` row.
+    embedder : optional
+        For the text fixes ``add_prefix`` and ``chunk_documents`` (pass them in fixes).
+    lexical : dict, optional
+        A lexical run ``{query_id: {doc_id: score}}`` (e.g. from vecdiag.lexical.bm25):
+        adds the rows ``lexical`` and ``hybrid`` (its RRF fusion with the baseline).
+    show_progress : bool, optional
+        Progress bar over the fixes (default: only when there is much work).
+    **options
+        Passed to :func:`vecdiag.fixes.apply_fix` (e.g. ``whiten__n_components=64``).
+
+    Returns
+    -------
+    FixReport
+
+    Notes
+    -----
+    Every comparison is paired over the queries with a relevant document, against the
+    same baseline; p-values are Holm-adjusted across metrics *within* a fix. Trying many
+    fixes is itself a multiple comparison: at alpha = .05, one fix in twenty may look
+    significant by chance, so confirm a winner on held-out queries. A fix that cannot
+    run (a missing input) is reported in ``failed`` with a warning, not dropped silently.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> corpus = rng.normal(size=(60, 8)) + 2.0
+    >>> queries = corpus[:12] + rng.normal(scale=0.3, size=(12, 8))
+    >>> qrels = {f"q{i}": {f"d{i}": 1} for i in range(12)}
+    >>> report = try_fixes(queries, corpus, qrels, query_ids=[f"q{i}" for i in range(12)],
+    ...                    doc_ids=[f"d{i}" for i in range(60)], fixes=["center"], k=10,
+    ...                    metrics=["mrr@10"], n_resamples=200)
+    >>> sorted(report.order)
+    ['baseline', 'center']
+    """
+    from ..fixes import apply_fix, hybrid, parse_fix
+    from .._progress import progress_bar
+
+    V.check_metric(metric)
+    qrels = as_qrels(qrels)
+    query_ids = [str(q) for q in query_ids]
+    doc_ids = [str(d) for d in doc_ids]
+    if fixes is None:
+        fixes = default_fixes(metric, texts=texts is not None and query_texts is not None)
+    elif isinstance(fixes, str):
+        fixes = [fixes]
+    fixes = ["+".join(parse_fix(f)) for f in fixes]
+    if len(set(fixes)) != len(fixes):
+        raise ValueError(f"fixes has repeated entries: {fixes}")
+    metrics = tuple([metrics] if isinstance(metrics, str) else metrics)
+    k = V.check_positive_int(k, "k")
+    rng = V.check_random_state(random_state)
+    n_rows = len(corpus)
+    if len(doc_ids) != n_rows:
+        raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
+    k = min(k, n_rows)
+
+    runs, seconds, failed = {}, {}, {}
+    bar = progress_bar(len(fixes) + 1, desc="try_fixes", show=show_progress,
+                       expected_seconds=1e-9 * n_rows * len(query_ids) * 64 * (len(fixes) + 1))
+    with bar:
+        start = time.perf_counter()
+        from ..neighbors import Index, knn
+
+        base = corpus.search(queries, k) if isinstance(corpus, Index) \
+            else knn(queries, corpus, k, metric=metric)
+        if base.indices.shape[0] != len(query_ids):
+            raise ValueError(f"query_ids has {len(query_ids)} entries for "
+                             f"{base.indices.shape[0]} queries")
+        runs[BASELINE] = _run_from(base, query_ids, doc_ids)
+        seconds[BASELINE] = time.perf_counter() - start
+        bar.update()
+        for code in fixes:
+            start = time.perf_counter()
+            try:
+                found = apply_fix(code, queries, corpus, k, metric=metric, texts=texts,
+                                  query_texts=query_texts, embedder=embedder,
+                                  **_options_for(code, options))
+            except (ValueError, ImportError, np.linalg.LinAlgError) as err:
+                failed[code] = str(err)
+                warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=2)
+                bar.update()
+                continue
+            runs[code] = _run_from(found, query_ids, doc_ids)
+            seconds[code] = time.perf_counter() - start
+            bar.update()
+    if texts is not None and query_texts is not None:
+        from ..lexical import bm25
+
+        start = time.perf_counter()
+        runs["bm25"] = bm25(query_texts, texts, k=k, query_ids=query_ids, doc_ids=doc_ids)
+        seconds["bm25"] = time.perf_counter() - start
+    if lexical is not None:
+        runs["lexical"] = lexical
+        seconds["lexical"] = float("nan")
+        start = time.perf_counter()
+        fused = hybrid(runs[BASELINE], lexical)
+        runs["hybrid"] = {q: {d: docs[d] for d in ranked_docs(docs)[:k]}
+                          for q, docs in fused.items()}
+        seconds["hybrid"] = time.perf_counter() - start
+
+    evaluations = {name: evaluate(run, qrels, metrics=metrics, name=name)
+                   for name, run in runs.items()}
+    comparisons = {name: compare(evaluations[BASELINE], ev, method=method,
+                                 n_resamples=n_resamples, alpha=alpha, random_state=rng)
+                   for name, ev in evaluations.items() if name != BASELINE}
+    primary = metrics[0]
+    order = tuple(sorted(evaluations, key=lambda n: (-evaluations[n].mean[primary],
+                                                     n != BASELINE)))
+    return FixReport(order=order, evaluations=evaluations, comparisons=comparisons,
+                     primary_metric=primary, metrics=metrics, method=method,
+                     alpha=float(alpha), seconds=seconds, failed=failed, runs=runs)
+
+
+def _options_for(code: str, options: dict) -> dict:
+    """The options that a fix's steps use (apply_fix refuses options no step uses)."""
+    from ..fixes.registry import _STEP_OPTIONS
+
+    steps = code.split("+")
+    used = {key for s in steps for key in _STEP_OPTIONS.get(s, ())}
+    return {key: v for key, v in options.items()
+            if key.split("__")[-1] in used and
+            ("__" not in key or key.split("__", 1)[0] in steps)}

@@ -1,0 +1,267 @@
+"""Retrieval metrics that equal ``trec_eval``'s, and :func:`evaluate`.
+
+Conventions (those of ``trec_eval`` 9, checked against ``pytrec_eval`` in the tests):
+
+* a document is relevant when its judged relevance is ``>= relevance_level`` (1);
+  unjudged documents are non-relevant;
+* the run of each query is sorted by score, descending; equal scores are ordered by
+  document id in descending string order (the rank column of a run file is ignored);
+* nDCG uses linear gain (the relevance grade; grades ``<= 0`` give 0) and the discount
+  ``1 / log2(rank + 1)``; the ideal ranking is built from *all* judged documents, not
+  only the retrieved ones;
+* AP divides by the number of relevant documents, retrieved or not;
+* queries whose judgments hold no relevant document are skipped (every metric is
+  undefined or trivially zero for them), queries in the run without judgments are
+  skipped, and queries with judgments but no run count as 0 (``trec_eval -c``); the
+  result states each set.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from ..results import Result, html_block, html_table, result
+from .runs import as_qrels, as_run, ranked_docs
+
+__all__ = ["evaluate", "Evaluation", "parse_metric", "METRIC_NAMES", "DEFAULT_METRICS"]
+
+DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
+# canonical name -> needs a cut-off k (True), forbids one (False), or takes either (None)
+METRIC_NAMES = {"ndcg": None, "recall": True, "precision": True, "mrr": None, "map": None,
+                "hit": True, "r-precision": False}
+_ALIASES = {"p": "precision", "ndcg_cut": "ndcg", "recip_rank": "mrr", "rr": "mrr",
+            "success": "hit", "rprec": "r-precision", "r_precision": "r-precision",
+            "map_cut": "map"}
+_PATTERN = re.compile(r"^\s*([a-z_\-]+)\s*(?:@\s*(\d+))?\s*$")
+
+
+def parse_metric(name: str) -> tuple[str, int | None]:
+    """Split a metric name into ``(canonical name, k or None)``; raise on unknown names.
+
+    Examples
+    --------
+    >>> parse_metric("nDCG@10"), parse_metric("P@5"), parse_metric("map")
+    (('ndcg', 10), ('precision', 5), ('map', None))
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"metric names must be strings such as 'ndcg@10', got {name!r}")
+    match = _PATTERN.match(name.lower())
+    known = ", ".join(["ndcg@k", "ndcg", "recall@k", "precision@k", "mrr@k", "mrr", "map",
+                       "map@k", "hit@k", "r-precision"])
+    if not match:
+        raise ValueError(f"unknown metric {name!r}; use one of {known}")
+    base, k = match.group(1), match.group(2)
+    base = _ALIASES.get(base, base)
+    if base not in METRIC_NAMES:
+        raise ValueError(f"unknown metric {name!r}; use one of {known}")
+    need = METRIC_NAMES[base]
+    if need is True and k is None:
+        raise ValueError(f"metric {name!r} needs a cut-off: write {base}@k, e.g. {base}@10")
+    if need is False and k is not None:
+        raise ValueError(f"metric {name!r} takes no cut-off: write {base}")
+    if k is not None and int(k) < 1:
+        raise ValueError(f"metric {name!r}: the cut-off must be at least 1")
+    return base, None if k is None else int(k)
+
+
+def _metric_value(base: str, k: int | None, rel: np.ndarray, gains: np.ndarray,
+                  ideal: np.ndarray, num_rel: int) -> float:
+    """One metric of one query. ``rel``: 0/1 relevance of the ranked run; ``gains``:
+    their nDCG gains; ``ideal``: all judged gains sorted descending; ``num_rel`` >= 1."""
+    n = rel.shape[0]
+    cut = n if k is None else min(k, n)
+    if base == "ndcg":
+        disc = 1.0 / np.log2(np.arange(2, max(n, ideal.shape[0]) + 2))
+        dcg = float(np.dot(gains[:cut], disc[:cut]))
+        top = ideal if k is None else ideal[:k]  # full nDCG: every judged gain
+        idcg = float(np.dot(top, disc[:top.shape[0]]))
+        return dcg / idcg if idcg > 0 else 0.0
+    if base == "recall":
+        return float(rel[:cut].sum()) / num_rel
+    if base == "precision":
+        return float(rel[:cut].sum()) / k
+    if base == "mrr":
+        hits = np.flatnonzero(rel[:cut])
+        return 1.0 / (hits[0] + 1) if hits.size else 0.0
+    if base == "hit":
+        return 1.0 if rel[:cut].any() else 0.0
+    if base == "map":
+        hits = np.flatnonzero(rel[:cut])
+        return float(np.sum(np.arange(1, hits.size + 1) / (hits + 1))) / num_rel
+    if base == "r-precision":
+        return float(rel[:num_rel].sum()) / num_rel
+    raise AssertionError(base)  # pragma: no cover - parse_metric guards the names
+
+
+def _query_metrics(scores: dict, judged: dict, parsed, level: int) -> list[float]:
+    """All requested metrics of one query (inputs already checked)."""
+    docs = ranked_docs(scores)
+    grades = np.array([judged.get(d, 0) for d in docs], dtype=np.int64)
+    rel = (grades >= level).astype(np.int64)
+    gains = np.maximum(grades, 0).astype(np.float64)
+    ideal = np.sort(np.array([g for g in judged.values() if g > 0], dtype=np.float64))[::-1]
+    num_rel = sum(1 for g in judged.values() if g >= level)
+    return [_metric_value(b, k, rel, gains, ideal, num_rel) for b, k in parsed]
+
+
+@result
+class Evaluation(Result):
+    """Per-query retrieval metrics and their means, ``trec_eval`` conventions."""
+
+    metrics: tuple
+    """Metric names as requested, e.g. ``("ndcg@10", "map")``; columns of ``values``."""
+    query_ids: tuple
+    """The averaged queries (judged, with at least one relevant document), sorted."""
+    values: np.ndarray
+    """(n_queries, n_metrics) float64 per-query values, rows in ``query_ids`` order."""
+    mean: dict
+    """Metric name -> mean over ``query_ids`` (NaN when no query is averaged)."""
+    missing_from_run: tuple = ()
+    """Averaged queries that the run does not contain: they count as 0 (``trec_eval -c``)."""
+    no_relevant: tuple = ()
+    """Judged queries with no relevant document: skipped, not averaged."""
+    not_judged: tuple = ()
+    """Queries in the run without any judgments: skipped, not averaged."""
+    relevance_level: int = 1
+    """Smallest grade that counts as relevant."""
+    name: str = "run"
+    """Label of the evaluated run (used by compare and plots)."""
+
+    @property
+    def per_query(self):
+        """DataFrame: one row per averaged query (index ``query``), one column per metric."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.values, columns=list(self.metrics),
+                             index=pd.Index(list(self.query_ids), name="query"))
+        return frame
+
+    @property
+    def n_queries(self) -> int:
+        """Number of averaged queries."""
+        return len(self.query_ids)
+
+    def to_frame(self):
+        """The per-query table (same as :attr:`per_query`)."""
+        return self.per_query
+
+    def summary(self) -> str:
+        """One line per metric: its mean, and which queries were averaged or skipped."""
+        lines = [f"{m:>14s}  {fmt_mean(self.mean[m])}" for m in self.metrics]
+        lines.append(self._query_note())
+        return "\n".join(lines)
+
+    def _query_note(self) -> str:
+        note = f"averaged over {self.n_queries} queries"
+        extra = []
+        if self.missing_from_run:
+            extra.append(f"{len(self.missing_from_run)} absent from the run counted as 0")
+        if self.no_relevant:
+            extra.append(f"{len(self.no_relevant)} without relevant documents skipped")
+        if self.not_judged:
+            extra.append(f"{len(self.not_judged)} without judgments skipped")
+        return note + (f" ({'; '.join(extra)})" if extra else "")
+
+    def _repr_html_(self) -> str:
+        rows = [[m, self.mean[m], float(np.median(self.values[:, j])) if self.n_queries
+                 else float("nan"), float((self.values[:, j] == 0).sum())]
+                for j, m in enumerate(self.metrics)]
+        table = html_table(rows, ["metric", "mean", "median", "queries at 0"],
+                           numeric={"mean", "median", "queries at 0"})
+        return html_block(f"Evaluation of {self.name}", table,
+                          f"<p class='vd-muted'>{self._query_note()}</p>")
+
+    def plot(self, ax=None):
+        """Box plot of the per-query values of each metric, the mean marked."""
+        from ..plot.evaluation import draw_evaluation
+
+        return draw_evaluation(self, ax=ax)
+
+
+def fmt_mean(value: float) -> str:
+    return "nan" if value != value else f"{value:.4f}"
+
+
+def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
+             name: str = "run") -> Evaluation:
+    """Score a run against relevance judgments with ``trec_eval``'s conventions.
+
+    Parameters
+    ----------
+    run : dict or tuple
+        ``{query_id: {doc_id: score}}`` (higher is better), or
+        ``(Neighbors, query_ids, doc_ids)`` from :func:`vecdiag.knn` (euclidean
+        distances are negated).
+    qrels : dict
+        ``{query_id: {doc_id: relevance}}`` with integer grades.
+    metrics : sequence of str
+        Any of ``ndcg@k``, ``ndcg``, ``recall@k``, ``precision@k`` (``p@k``), ``mrr@k``,
+        ``mrr``, ``map``, ``map@k``, ``hit@k``, ``r-precision``.
+    relevance_level : int
+        Smallest grade counted as relevant (``trec_eval -l``; default 1).
+    name : str
+        Label for displays and comparisons.
+
+    Returns
+    -------
+    Evaluation
+
+    Notes
+    -----
+    With the run sorted by score (ties: document id descending), ``rel_i`` in {0, 1}
+    and ``g_i`` the grade of the document at rank ``i``, and ``R`` relevant documents:
+
+    * ``precision@k = sum_{i<=k} rel_i / k`` (k, not the number retrieved);
+    * ``recall@k = sum_{i<=k} rel_i / R``;
+    * ``mrr@k = 1 / (first relevant rank)`` if it is ``<= k``, else 0;
+    * ``hit@k = 1`` if any of the first k is relevant;
+    * ``map = sum_{i: rel_i} precision@i / R`` (``map@k`` stops at rank k, still / R);
+    * ``r-precision = precision@R``;
+    * ``ndcg@k = DCG@k / IDCG@k``, ``DCG@k = sum_{i<=k} max(g_i, 0) / log2(i + 1)``,
+      IDCG from all judged grades sorted descending.
+
+    Degenerate cases: an empty run scores 0 everywhere; a query with no relevant
+    document is skipped (listed in ``no_relevant``); a judged query absent from the run
+    counts as 0 (listed in ``missing_from_run``); when no query is left every mean is NaN.
+
+    Examples
+    --------
+    >>> ev = evaluate({"q1": {"d3": 4, "d1": 3, "d4": 2, "d2": 1}},
+    ...               {"q1": {"d1": 1, "d2": 1}}, metrics=["map", "mrr@10", "ndcg@10"])
+    >>> {m: round(v, 5) for m, v in ev.mean.items()}
+    {'map': 0.5, 'mrr@10': 0.5, 'ndcg@10': 0.65092}
+    """
+    run = as_run(run, "run")
+    qrels = as_qrels(qrels, "qrels")
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = tuple(metrics)
+    if not metrics:
+        raise ValueError("metrics is empty; pass at least one, e.g. metrics=['ndcg@10']")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"metrics has repeated names: {list(metrics)}")
+    parsed = [parse_metric(m) for m in metrics]
+    if isinstance(relevance_level, bool) or not isinstance(relevance_level, int) \
+            or relevance_level < 1:
+        raise ValueError(f"relevance_level must be an integer >= 1, got {relevance_level!r}")
+
+    no_relevant = sorted(q for q, j in qrels.items()
+                         if not any(g >= relevance_level for g in j.values()))
+    averaged = sorted(q for q in qrels if q not in set(no_relevant))
+    missing = [q for q in averaged if q not in run]
+    not_judged = sorted(q for q in run if q not in qrels)
+    values = np.zeros((len(averaged), len(metrics)), dtype=np.float64)
+    for i, q in enumerate(averaged):
+        if q in run:
+            values[i] = _query_metrics(run[q], qrels[q], parsed, relevance_level)
+    if averaged:
+        means = {m: float(np.mean(values[:, j])) for j, m in enumerate(metrics)}
+    else:
+        means = {m: math.nan for m in metrics}
+    return Evaluation(metrics=metrics, query_ids=tuple(averaged), values=values, mean=means,
+                      missing_from_run=tuple(missing), no_relevant=tuple(no_relevant),
+                      not_judged=tuple(not_judged), relevance_level=relevance_level,
+                      name=str(name))

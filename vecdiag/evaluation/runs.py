@@ -1,0 +1,151 @@
+"""Runs and relevance judgments in one canonical form, checked once.
+
+A *run* is what a search system returned: ``{query_id: {doc_id: score}}``, higher scores
+first. *Qrels* are the relevance judgments: ``{query_id: {doc_id: relevance}}`` with
+integer relevance (``>= 1`` relevant, ``0`` judged non-relevant, negative values are
+judged and count as non-relevant with zero gain, as in ``trec_eval``).
+
+Ids are compared as strings, as ``trec_eval`` reads them from text files: ``7`` and
+``"7"`` are the same document. The string order matters for ties (see
+:func:`ranked_docs`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["as_run", "as_qrels", "ranked_docs", "run_from_neighbors"]
+
+
+def _check_mapping(obj, name: str, example: str) -> None:
+    if not hasattr(obj, "items"):
+        raise TypeError(f"{name} must be a dict {example}, got {type(obj).__name__}")
+
+
+def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run") -> dict:
+    """Turn a :class:`~vecdiag.neighbors.Neighbors` into a run dict.
+
+    ``query_ids`` name the rows of ``neighbors`` (one per query); ``doc_ids`` name the
+    corpus positions its ``indices`` point to (one per corpus row). When ``doc_ids`` is
+    None the Neighbors' own ``ids`` are used. Euclidean distances become negated scores,
+    so that higher is always better.
+    """
+    indices = np.asarray(neighbors.indices)
+    scores = np.asarray(neighbors.scores, dtype=np.float64)
+    query_ids = [str(q) for q in query_ids]
+    if len(query_ids) != indices.shape[0]:
+        raise ValueError(f"{name}: query_ids has {len(query_ids)} entries but the Neighbors "
+                         f"hold {indices.shape[0]} queries; pass one id per query row")
+    if len(set(query_ids)) != len(query_ids):
+        raise ValueError(f"{name}: query_ids must be unique; deduplicate the queries first")
+    if doc_ids is None:
+        if getattr(neighbors, "ids", None) is None:
+            raise ValueError(f"{name}: the Neighbors carry no ids; pass doc_ids (one per corpus "
+                             "row) as the third element: (neighbors, query_ids, doc_ids)")
+        names = np.asarray(neighbors.ids, dtype=object)
+    else:
+        doc_ids = np.asarray([str(d) for d in doc_ids], dtype=object)
+        if indices.size and indices.max() >= doc_ids.shape[0]:
+            raise ValueError(f"{name}: the Neighbors point at corpus row {int(indices.max())} "
+                             f"but doc_ids has only {doc_ids.shape[0]} entries; pass one id "
+                             "per corpus row")
+        names = doc_ids[indices]
+    if getattr(neighbors, "metric", "cosine") == "euclidean":
+        scores = -scores
+    run = {}
+    for q, row_names, row_scores in zip(query_ids, names, scores):
+        run[q] = {str(d): float(s) for d, s in zip(row_names, row_scores)}
+    return run
+
+
+def as_run(run, name: str = "run") -> dict:
+    """Validate a run and return it as ``{str: {str: float}}`` (a new dict).
+
+    Accepts a dict of dicts, or a tuple ``(Neighbors, query_ids, doc_ids)``.
+    """
+    if isinstance(run, tuple):
+        if len(run) not in (2, 3):
+            raise TypeError(f"{name} as a tuple must be (neighbors, query_ids, doc_ids), "
+                            f"got {len(run)} elements")
+        return run_from_neighbors(*run, name=name)
+    if hasattr(run, "indices") and hasattr(run, "scores"):
+        raise TypeError(f"{name} is a Neighbors object without ids; pass "
+                        f"({name}, query_ids, doc_ids) so that documents can be matched to qrels")
+    _check_mapping(run, name, "{query_id: {doc_id: score}}")
+    out: dict = {}
+    for q, docs in run.items():
+        _check_mapping(docs, f"{name}[{q!r}]", "{doc_id: score}")
+        qs = str(q)
+        if qs in out:
+            raise ValueError(f"{name} has query id {q!r} twice once ids are read as strings; "
+                             "make query ids unique")
+        row = {}
+        for d, s in docs.items():
+            if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Real):
+                raise TypeError(f"{name}[{q!r}][{d!r}] is {type(s).__name__} {s!r}; "
+                                "scores must be real numbers")
+            s = float(s)
+            if not math.isfinite(s):
+                raise ValueError(f"{name}[{q!r}][{d!r}] is {s}; scores must be finite "
+                                 "(drop the document or give it a very low score)")
+            ds = str(d)
+            if ds in row:
+                raise ValueError(f"{name}[{q!r}] has document id {d!r} twice once ids are "
+                                 "read as strings; make document ids unique")
+            row[ds] = s
+        out[qs] = row
+    return out
+
+
+def as_qrels(qrels, name: str = "qrels") -> dict:
+    """Validate judgments and return them as ``{str: {str: int}}`` (a new dict)."""
+    _check_mapping(qrels, name, "{query_id: {doc_id: relevance}}")
+    out: dict = {}
+    for q, docs in qrels.items():
+        _check_mapping(docs, f"{name}[{q!r}]", "{doc_id: relevance}")
+        row = {}
+        for d, r in docs.items():
+            if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real):
+                raise TypeError(f"{name}[{q!r}][{d!r}] is {type(r).__name__} {r!r}; "
+                                "relevance must be an integer (0 = not relevant, 1+ = relevant)")
+            if not float(r).is_integer():
+                raise ValueError(f"{name}[{q!r}][{d!r}] is {r!r}; relevance must be an integer "
+                                 "grade as in trec_eval (round or map your grades first)")
+            row[str(d)] = int(r)
+        if str(q) in out:
+            raise ValueError(f"{name} has query id {q!r} twice once ids are read as strings")
+        out[str(q)] = row
+    return out
+
+
+def ranked_docs(scores: dict) -> list:
+    """Document ids in ``trec_eval`` order: score descending, ties by id descending.
+
+    ``trec_eval`` ignores the rank column of a run file and sorts by score; equal scores
+    are ordered by document id in *descending* string order (``"d9"``, ``"d2"``,
+    ``"d10"``, ``"d1"``: compared character by character).
+
+    Notes
+    -----
+    ``trec_eval`` holds scores as C ``float`` (single precision), and so does
+    ``pytrec_eval``: two scores that are equal once rounded to float32 (``1.0`` and
+    ``1.0 - 1e-8``, say) tie, and the tie goes to the larger document id. We round the
+    same way, so the ranks (and every metric) equal ``trec_eval``'s.
+
+    Examples
+    --------
+    >>> ranked_docs({"d1": 0.5, "d2": 0.9, "d3": 0.5})
+    ['d2', 'd3', 'd1']
+    >>> ranked_docs({"a": 1.0, "b": 1.0 - 1e-8})   # equal in single precision
+    ['b', 'a']
+    """
+    if not scores:
+        return []
+    docs = list(scores)
+    # subtle: float32 rounding first, exactly like trec_eval's `float sim`
+    keys = np.asarray([scores[d] for d in docs], dtype=np.float64).astype(np.float32)
+    pairs = sorted(zip(keys.astype(np.float64).tolist(), docs), reverse=True)
+    return [d for _, d in pairs]

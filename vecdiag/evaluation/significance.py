@@ -1,0 +1,359 @@
+"""Is run B really better than run A? Paired significance tests over queries.
+
+Every test works on the per-query differences ``d_q = metric_B(q) - metric_A(q)`` over
+the queries both evaluations averaged, and is two-sided.
+
+* ``randomization`` (Fisher's sign-flip permutation test; Smucker, Allan & Carterette
+  2007 recommend it for IR): under the null each ``d_q`` is equally likely to have
+  either sign. Exact enumeration of all ``2**n`` sign patterns when that is no more work
+  than ``n_resamples``, Monte Carlo otherwise with ``p = (1 + count) / (1 + B)``
+  (never 0; Phipson & Smyth 2010).
+* ``ttest``: the paired t-test, equal to ``scipy.stats.ttest_rel(b, a)``.
+* ``bootstrap``: the shifted bootstrap (Efron & Tibshirani 1993, §16.4): resample the
+  differences with replacement, centre them on the null, count means as extreme.
+
+Holm's step-down correction controls the family-wise error across the metrics compared.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _validate as V
+from ..results import Result, html_block, html_table, result
+
+__all__ = ["compare", "Comparison", "holm", "paired_test"]
+
+METHODS = ("randomization", "ttest", "bootstrap")
+_CHUNK = 2_000  # resamples per block: bounds memory at _CHUNK * n_queries values
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm step-down adjusted p-values (same order as given).
+
+    Notes
+    -----
+    Sort ``p_(1) <= ... <= p_(m)``; ``p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``.
+    Rejecting where ``p~ < alpha`` keeps the family-wise error rate at ``alpha``.
+    NaN p-values stay NaN and do not count in ``m``.
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03]).round(4).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
+    order = ok[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for i, idx in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[idx]))
+        out[idx] = running
+    return out
+
+
+def _signs(n: int, start: int, stop: int) -> np.ndarray:
+    """Sign patterns ``start..stop-1`` of all ``2**n`` (bit j of the pattern flips d_j)."""
+    codes = np.arange(start, stop, dtype=np.int64)[:, None]
+    return 1.0 - 2.0 * ((codes >> np.arange(n, dtype=np.int64)) & 1)
+
+
+def _randomization(d: np.ndarray, n_resamples: int, rng, exact: bool | None):
+    """p-value of the sign-flip test, and whether it was exact."""
+    n = d.shape[0]
+    observed = abs(d.mean())
+    tol = 1e-12 * max(1.0, float(np.abs(d).max(initial=0.0)))
+    if exact is None:
+        exact = n <= 30 and 2 ** n <= n_resamples
+    if exact:
+        if n > 30:
+            raise ValueError(f"exact enumeration needs 2**{n} sign patterns; use exact=False")
+        total, count = 2 ** n, 0
+        for start in range(0, total, _CHUNK * 8):
+            stop = min(total, start + _CHUNK * 8)
+            means = _signs(n, start, stop) @ d / n
+            count += int(np.sum(np.abs(means) >= observed - tol))
+        return count / total, True
+    count = 0
+    for start in range(0, n_resamples, _CHUNK):
+        size = min(_CHUNK, n_resamples - start)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(size, n))
+        count += int(np.sum(np.abs(signs @ d / n) >= observed - tol))
+    return (1 + count) / (1 + n_resamples), False
+
+
+def _bootstrap_means(d: np.ndarray, n_resamples: int, rng) -> np.ndarray:
+    n = d.shape[0]
+    out = np.empty(n_resamples)
+    for start in range(0, n_resamples, _CHUNK):
+        size = min(_CHUNK, n_resamples - start)
+        out[start:start + size] = d[rng.integers(0, n, size=(size, n))].mean(axis=1)
+    return out
+
+
+def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
+                random_state=0, confidence: float = 0.95, exact: bool | None = None) -> dict:
+    """Test per-query differences ``d`` against a zero mean; the core of :func:`compare`.
+
+    Returns a dict with ``delta`` (the mean), ``ci`` (lower, upper), ``p_value`` and
+    ``exact`` (randomization only: whether all sign patterns were enumerated).
+
+    Notes
+    -----
+    All differences equal to zero give ``p = 1`` and the interval ``(0, 0)`` for every
+    method. The interval is Student's t for ``ttest`` and the percentile bootstrap of the
+    mean difference otherwise.
+
+    Examples
+    --------
+    >>> paired_test([0.1, 0.2, 0.3], method="randomization")["p_value"]  # 2 of 8 as extreme
+    0.25
+    """
+    d = np.asarray(d, dtype=np.float64)
+    if d.ndim != 1 or d.size == 0:
+        raise ValueError("paired differences must be a non-empty 1-D sequence")
+    if not np.isfinite(d).all():
+        raise ValueError("paired differences contain NaN or inf")
+    V.check_choice(method, "method", METHODS)
+    rng = V.check_random_state(random_state)
+    n_resamples = V.check_positive_int(n_resamples, "n_resamples")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    n, delta = d.size, float(d.mean())
+    alpha = 1 - confidence
+    out = {"delta": delta, "exact": None}
+    if not np.any(d):
+        out.update(ci=(0.0, 0.0), p_value=1.0)
+        return out
+    if method == "ttest":
+        from scipy import stats
+
+        if n < 2:
+            raise ValueError("the paired t-test needs at least 2 shared queries; "
+                             "use method='randomization'")
+        sd = float(d.std(ddof=1))
+        if sd == 0:  # every query moved by the same non-zero amount
+            out.update(ci=(delta, delta), p_value=0.0)
+            return out
+        se = sd / math.sqrt(n)
+        t = delta / se
+        p = float(2 * stats.t.sf(abs(t), df=n - 1))
+        half = float(stats.t.ppf(1 - alpha / 2, df=n - 1)) * se
+        out.update(ci=(delta - half, delta + half), p_value=p, statistic=t)
+        return out
+    boot = _bootstrap_means(d, n_resamples, rng)
+    ci = (float(np.quantile(boot, alpha / 2)), float(np.quantile(boot, 1 - alpha / 2)))
+    if method == "bootstrap":
+        tol = 1e-12 * max(1.0, float(np.abs(d).max()))
+        count = int(np.sum(np.abs(boot - delta) >= abs(delta) - tol))
+        p = (1 + count) / (1 + n_resamples)
+    else:
+        p, out["exact"] = _randomization(d, n_resamples, rng, exact)
+    out.update(ci=ci, p_value=float(p))
+    return out
+
+
+@result
+class Comparison(Result):
+    """Paired comparison of two evaluations, one row per metric (B minus A)."""
+
+    metrics: tuple
+    """Metric names compared."""
+    mean_a: dict
+    """Metric -> mean of A over the shared queries."""
+    mean_b: dict
+    """Metric -> mean of B over the shared queries."""
+    delta: dict
+    """Metric -> mean per-query difference B - A (positive: B is better)."""
+    ci: dict
+    """Metric -> (lower, upper) confidence interval of the difference."""
+    p_value: dict
+    """Metric -> two-sided p-value of the test, uncorrected."""
+    p_adjusted: dict
+    """Metric -> Holm-adjusted p-value across ``metrics`` (equals p_value for one metric)."""
+    significant: dict
+    """Metric -> ``p_adjusted < alpha``."""
+    method: str
+    """"randomization", "ttest" or "bootstrap"."""
+    alpha: float
+    """Significance level."""
+    confidence: float
+    """Coverage of ``ci``."""
+    query_ids: tuple
+    """The shared queries the test is paired over."""
+    differences: np.ndarray
+    """(n_queries, n_metrics) per-query B - A, rows in ``query_ids`` order."""
+    n_resamples: int
+    """Resamples (randomization, bootstrap)."""
+    exact: bool | None = None
+    """Randomization: True when every sign pattern was enumerated."""
+    name_a: str = "A"
+    """Label of A (the baseline)."""
+    name_b: str = "B"
+    """Label of B."""
+    only_a: tuple = ()
+    """Queries averaged by A only (not used)."""
+    only_b: tuple = ()
+    """Queries averaged by B only (not used)."""
+
+    @property
+    def regressions(self) -> list:
+        """Metrics where B is significantly worse than A."""
+        return [m for m in self.metrics if self.significant[m] and self.delta[m] < 0]
+
+    @property
+    def improvements(self) -> list:
+        """Metrics where B is significantly better than A."""
+        return [m for m in self.metrics if self.significant[m] and self.delta[m] > 0]
+
+    def to_frame(self):
+        """One row per metric: means, delta, interval, p-values, significant."""
+        import pandas as pd
+
+        rows = [{"metric": m, self.name_a: self.mean_a[m], self.name_b: self.mean_b[m],
+                 "delta": self.delta[m], "ci_low": self.ci[m][0], "ci_high": self.ci[m][1],
+                 "p_value": self.p_value[m], "p_holm": self.p_adjusted[m],
+                 "significant": self.significant[m]} for m in self.metrics]
+        return pd.DataFrame(rows).set_index("metric")
+
+    def _repr_html_(self) -> str:
+        cols = ["metric", "A", "B", "delta", "ci", "p", "p (Holm)", "verdict"]
+        rows, classes = [], []
+        for m in self.metrics:
+            lo, hi = self.ci[m]
+            verdict = ("better" if self.delta[m] > 0 else "worse") if self.significant[m] \
+                else "no significant change"
+            rows.append([m, self.mean_a[m], self.mean_b[m], self.delta[m],
+                         f"[{lo:+.4f}, {hi:+.4f}]", self.p_value[m], self.p_adjusted[m],
+                         verdict])
+            classes.append("vd-critical" if verdict == "worse" else
+                           "vd-ok" if verdict == "better" else "")
+        note = (f"{self.method} test, paired over {len(self.query_ids)} queries; "
+                f"A = {self.name_a}, B = {self.name_b}; alpha = {self.alpha}, "
+                f"{self.confidence:.0%} interval")
+        return html_block(f"Comparison: {self.name_b} vs {self.name_a}",
+                          html_table(rows, cols, numeric={"A", "B", "delta", "p", "p (Holm)"},
+                                     classes=classes),
+                          f"<p class='vd-muted'>{html_escape(note)}</p>")
+
+    def plot(self, ax=None):
+        """Delta per metric with its interval; significant changes coloured."""
+        from ..plot.evaluation import draw_comparison
+
+        return draw_comparison(self, ax=ax)
+
+
+def html_escape(text: str) -> str:
+    from ..results import escape
+
+    return escape(text)
+
+
+def _aligned(evaluation, name: str):
+    from .metrics import Evaluation
+
+    if not isinstance(evaluation, Evaluation):
+        raise TypeError(f"{name} must be an Evaluation from vd.evaluate(run, qrels), got "
+                        f"{type(evaluation).__name__}")
+    return evaluation
+
+
+def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
+            random_state=0, metrics=None, alpha: float = 0.05, confidence: float = 0.95,
+            correction: str = "holm", exact: bool | None = None) -> Comparison:
+    """Paired significance test of evaluation ``b`` against ``a`` (the baseline).
+
+    Parameters
+    ----------
+    a, b : Evaluation
+        From :func:`vecdiag.evaluate` on the same qrels; paired over the queries both
+        averaged.
+    method : {"randomization", "ttest", "bootstrap"}
+    n_resamples : int
+        Sign patterns (randomization) or bootstrap samples.
+    random_state : int or Generator
+    metrics : sequence of str, optional
+        Metrics to compare (default: every metric both evaluations hold).
+    alpha : float
+        Level at which ``significant`` is decided (on Holm-adjusted p-values).
+    confidence : float
+        Coverage of the interval of the difference.
+    correction : {"holm", "none"}
+        Across metrics.
+    exact : bool, optional
+        Randomization: force (True) or forbid (False) full enumeration; by default
+        enumerate when ``2**n_queries <= n_resamples``.
+
+    Returns
+    -------
+    Comparison
+
+    Notes
+    -----
+    ``delta = mean_q (b_q - a_q)``. See :func:`paired_test` for the tests and their
+    degenerate cases, :func:`holm` for the correction. With several fixes compared to
+    one baseline, also keep in mind the multiplicity across fixes.
+
+    Examples
+    --------
+    >>> from vecdiag.evaluation import evaluate
+    >>> qrels = {q: {"rel": 1} for q in "abcdef"}
+    >>> a = evaluate({q: {"x": 2, "rel": 1} for q in "abcdef"}, qrels, metrics=["mrr@10"])
+    >>> b = evaluate({q: {"x": 1, "rel": 2} for q in "abcdef"}, qrels, metrics=["mrr@10"])
+    >>> c = compare(a, b)
+    >>> c.delta["mrr@10"], c.p_value["mrr@10"], c.exact   # 2 of 64 sign patterns
+    (0.5, 0.03125, True)
+    """
+    a, b = _aligned(a, "a"), _aligned(b, "b")
+    V.check_choice(method, "method", METHODS)
+    V.check_choice(correction, "correction", ("holm", "none"))
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    shared_metrics = [m for m in a.metrics if m in b.metrics]
+    if metrics is None:
+        metrics = shared_metrics
+    elif isinstance(metrics, str):
+        metrics = [metrics]
+    missing = [m for m in metrics if m not in shared_metrics]
+    if missing or not metrics:
+        raise ValueError(f"metrics {missing or '[]'} are not in both evaluations (shared: "
+                         f"{shared_metrics}); evaluate both runs with the same metrics")
+    metrics = tuple(metrics)
+    pos_a = {q: i for i, q in enumerate(a.query_ids)}
+    pos_b = {q: i for i, q in enumerate(b.query_ids)}
+    shared = [q for q in a.query_ids if q in pos_b]
+    if not shared:
+        raise ValueError("a and b share no averaged query; evaluate both runs against "
+                         "the same qrels")
+    rows_a = np.array([pos_a[q] for q in shared])
+    rows_b = np.array([pos_b[q] for q in shared])
+    cols_a = [a.metrics.index(m) for m in metrics]
+    cols_b = [b.metrics.index(m) for m in metrics]
+    va, vb = a.values[np.ix_(rows_a, cols_a)], b.values[np.ix_(rows_b, cols_b)]
+    diffs = vb - va
+    rng = V.check_random_state(random_state)
+    tests = [paired_test(diffs[:, j], method=method, n_resamples=n_resamples,
+                         random_state=rng, confidence=confidence, exact=exact)
+             for j in range(len(metrics))]
+    p = np.array([t["p_value"] for t in tests])
+    p_adj = holm(p) if correction == "holm" else p
+    exact_flags = {t["exact"] for t in tests}
+    return Comparison(
+        metrics=metrics,
+        mean_a={m: float(va[:, j].mean()) for j, m in enumerate(metrics)},
+        mean_b={m: float(vb[:, j].mean()) for j, m in enumerate(metrics)},
+        delta={m: t["delta"] for m, t in zip(metrics, tests)},
+        ci={m: tuple(t["ci"]) for m, t in zip(metrics, tests)},
+        p_value={m: float(x) for m, x in zip(metrics, p)},
+        p_adjusted={m: float(x) for m, x in zip(metrics, p_adj)},
+        significant={m: bool(x < alpha) for m, x in zip(metrics, p_adj)},
+        method=method, alpha=float(alpha), confidence=float(confidence),
+        query_ids=tuple(shared), differences=diffs, n_resamples=n_resamples,
+        exact=(True in exact_flags) if method == "randomization" else None,
+        name_a=a.name, name_b=b.name,
+        only_a=tuple(q for q in a.query_ids if q not in pos_b),
+        only_b=tuple(q for q in b.query_ids if q not in pos_a))

@@ -1,0 +1,208 @@
+"""TREC text formats: run files, qrels files, and BEIR's qrels TSV.
+
+* run: ``query_id Q0 doc_id rank score tag``, whitespace separated (``trec_eval`` reads
+  the score and ignores the rank);
+* qrels: ``query_id iteration doc_id relevance``, whitespace separated;
+* BEIR qrels: tab separated ``query-id  corpus-id  score`` with a header line.
+
+Every malformed line raises ``ValueError`` naming the file, the line number, the
+problem and the line itself. Blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..io import atomic_write_text
+from .runs import as_run, ranked_docs
+
+__all__ = ["load_run", "load_qrels", "save_run"]
+
+
+def _lines(path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file {str(path)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder; pass the file inside it")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            yield path.name, number, line.rstrip("\r\n")
+
+
+def _error(file: str, number: int, line: str, problem: str) -> ValueError:
+    shown = line if len(line) <= 80 else line[:77] + "..."
+    return ValueError(f"{file} line {number}: {problem}: {shown!r}")
+
+
+def load_run(path) -> dict:
+    """Read a TREC run file into ``{query_id: {doc_id: score}}``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Lines ``query_id Q0 doc_id rank score tag``.
+
+    Returns
+    -------
+    dict
+
+    Notes
+    -----
+    The rank column is checked to be an integer but otherwise ignored, as by
+    ``trec_eval``: the order comes from the scores (ties: document id descending). A
+    document listed twice for one query, a non-numeric or non-finite score, or a line
+    without six fields is an error naming its line.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "run.txt")
+    >>> _ = open(f, "w").write("q1 Q0 d1 1 2.5 demo\\nq1 Q0 d2 2 1.0 demo\\n")
+    >>> load_run(f)
+    {'q1': {'d1': 2.5, 'd2': 1.0}}
+    """
+    run: dict = {}
+    for file, number, line in _lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 6:
+            raise _error(file, number, line, f"expected 6 fields (query Q0 doc rank score tag), "
+                                             f"got {len(fields)}")
+        q, _, d, rank, score, _ = fields
+        try:
+            int(rank)
+        except ValueError:
+            raise _error(file, number, line, f"rank {rank!r} is not an integer") from None
+        try:
+            value = float(score)
+        except ValueError:
+            raise _error(file, number, line, f"score {score!r} is not a number") from None
+        if not math.isfinite(value):
+            raise _error(file, number, line, f"score {score!r} is not finite")
+        docs = run.setdefault(q, {})
+        if d in docs:
+            raise _error(file, number, line, f"document {d!r} appears twice for query {q!r}")
+        docs[d] = value
+    return run
+
+
+def load_qrels(path, *, format: str = "auto") -> dict:
+    """Read relevance judgments into ``{query_id: {doc_id: relevance}}``.
+
+    Parameters
+    ----------
+    path : str or Path
+    format : {"auto", "trec", "beir"}
+        ``"trec"``: ``query_id iteration doc_id relevance``; ``"beir"``: tab separated
+        ``query-id corpus-id score`` after a header line. ``"auto"`` picks BEIR when the
+        first non-blank line has three tab-separated fields.
+
+    Returns
+    -------
+    dict
+
+    Notes
+    -----
+    Relevance must be an integer; a document judged twice for one query is an error
+    naming the line (``trec_eval`` would keep one silently).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "qrels.tsv")
+    >>> _ = open(f, "w").write("query-id\\tcorpus-id\\tscore\\n1\\t184\\t3\\n")
+    >>> load_qrels(f)
+    {'1': {'184': 3}}
+    """
+    if format not in ("auto", "trec", "beir"):
+        raise ValueError(f"format must be 'auto', 'trec' or 'beir', got {format!r}")
+    qrels: dict = {}
+    mode = None if format == "auto" else format
+    header_seen = False
+    for file, number, line in _lines(path):
+        if not line.strip():
+            continue
+        if mode is None:
+            mode = "beir" if len(line.split("\t")) == 3 else "trec"
+        if mode == "beir":
+            fields = [f.strip() for f in line.split("\t")]
+            if len(fields) != 3:
+                raise _error(file, number, line, f"expected 3 tab-separated fields "
+                                                 f"(query-id corpus-id score), got {len(fields)}")
+            if not header_seen:
+                header_seen = True
+                if not _is_int(fields[2]):
+                    continue  # the header line
+            q, d, grade = fields
+        else:
+            fields = line.split()
+            if len(fields) != 4:
+                raise _error(file, number, line, f"expected 4 fields (query iteration doc "
+                                                 f"relevance), got {len(fields)}")
+            q, _, d, grade = fields
+        if not _is_int(grade):
+            raise _error(file, number, line, f"relevance {grade!r} is not an integer")
+        docs = qrels.setdefault(q, {})
+        if d in docs:
+            raise _error(file, number, line, f"document {d!r} is judged twice for query {q!r}")
+        docs[d] = int(float(grade))
+    return qrels
+
+
+def _is_int(text: str) -> bool:
+    try:
+        return float(text).is_integer()
+    except ValueError:
+        return False
+
+
+def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:
+    """Write a run as a TREC run file (atomically), in ``trec_eval`` rank order.
+
+    Parameters
+    ----------
+    run : dict or tuple
+        As accepted by :func:`vecdiag.evaluate`.
+    path : str or Path
+    tag : str
+        The run name in the last column (no whitespace).
+    k : int, optional
+        Keep only the first ``k`` documents of each query.
+
+    Notes
+    -----
+    Scores are written with ``repr(float)``, which reads back to the same double, so
+    ``load_run(save_run(run))`` gives the same evaluation. Ids containing whitespace
+    cannot be written in this format and raise.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "run.txt")
+    >>> save_run({"q1": {"d1": 0.5, "d2": 0.75}}, f)
+    >>> print(open(f).read(), end="")
+    q1 Q0 d2 1 0.75 vecdiag
+    q1 Q0 d1 2 0.5 vecdiag
+    """
+    run = as_run(run, "run")
+    if not tag or any(c.isspace() for c in tag):
+        raise ValueError(f"tag must be a non-empty word without whitespace, got {tag!r}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"k must be a positive integer or None, got {k!r}")
+    out = []
+    for q in sorted(run):
+        _check_word(q, "query id")
+        docs = ranked_docs(run[q])
+        for rank, d in enumerate(docs[:k] if k else docs, start=1):
+            _check_word(d, "document id")
+            out.append(f"{q} Q0 {d} {rank} {run[q][d]!r} {tag}\n")
+    atomic_write_text(path, "".join(out))
+
+
+def _check_word(value: str, what: str) -> None:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"{what} {value!r} is empty or contains whitespace, which the TREC "
+                         "run format cannot hold; rename it")

@@ -1,0 +1,80 @@
+"""Pictures of evaluations, comparisons and fix reports (draw only, stored numbers)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import get_ax
+
+_BETTER, _WORSE, _NEUTRAL = "#2e7d32", "#b00020", "#7f7f7f"
+
+
+def draw_evaluation(evaluation, ax=None):
+    """Box plot of per-query values per metric; the mean as a diamond."""
+    metrics = list(evaluation.metrics)
+    ax = get_ax(ax, figsize=(1.2 * len(metrics) + 3.0, 4.0))
+    positions = np.arange(1, len(metrics) + 1)
+    if evaluation.n_queries:
+        ax.boxplot([evaluation.values[:, j] for j in range(len(metrics))],
+                   positions=positions, widths=0.5, showfliers=False)
+        means = [evaluation.mean[m] for m in metrics]
+        ax.scatter(positions, means, marker="D", color="#d62728", zorder=3, label="mean")
+        for x, m in zip(positions, means):
+            ax.annotate(f"{m:.3f}", (x, m), xytext=(8, 0), textcoords="offset points",
+                        va="center", fontsize=8)
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xticks(positions, metrics)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("per-query value")
+    ax.set_title(f"{evaluation.name}: {evaluation.n_queries} queries averaged")
+    return ax
+
+
+def _delta_bars(ax, labels, deltas, lows, highs, significant, p_values):
+    y = np.arange(len(labels))[::-1]
+    colors = [(_BETTER if d > 0 else _WORSE) if s else _NEUTRAL
+              for d, s in zip(deltas, significant)]
+    deltas, lows, highs = map(np.asarray, (deltas, lows, highs))
+    err = np.vstack([deltas - lows, highs - deltas])
+    ax.barh(y, deltas, color=colors, alpha=0.8)
+    ax.errorbar(deltas, y, xerr=np.clip(err, 0, None), fmt="none", ecolor="black",
+                capsize=3, linewidth=1)
+    for yi, hi, lo, p in zip(y, highs, lows, p_values):
+        x = max(hi, 0) if abs(hi) >= abs(lo) else min(lo, 0)
+        ax.annotate(f"p={p:.3g}", (x, yi), xytext=(4 if x >= 0 else -4, 0),
+                    textcoords="offset points", va="center",
+                    ha="left" if x >= 0 else "right", fontsize=8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, labels)
+    return ax
+
+
+def draw_comparison(comparison, ax=None):
+    """Horizontal bars: delta (B - A) per metric with its interval and Holm p-value."""
+    metrics = list(comparison.metrics)
+    ax = get_ax(ax, figsize=(6.5, 0.5 * len(metrics) + 1.8))
+    _delta_bars(ax, metrics, [comparison.delta[m] for m in metrics],
+                [comparison.ci[m][0] for m in metrics], [comparison.ci[m][1] for m in metrics],
+                [comparison.significant[m] for m in metrics],
+                [comparison.p_adjusted[m] for m in metrics])
+    ax.set_xlabel(f"{comparison.name_b} − {comparison.name_a}  "
+                  f"({comparison.confidence:.0%} interval, Holm p)")
+    ax.set_title(f"{comparison.method} test over {len(comparison.query_ids)} queries "
+                 "(green/red: significant)")
+    return ax
+
+
+def draw_fix_report(report, metric=None, ax=None):
+    """Each fix's change of one metric against the baseline, best first."""
+    metric = metric or report.primary_metric
+    names = [n for n in report.order if n != report.baseline_name]
+    ax = get_ax(ax, figsize=(7.0, 0.45 * max(len(names), 1) + 2.0))
+    comps = [report.comparisons[n] for n in names]
+    _delta_bars(ax, names, [c.delta[metric] for c in comps], [c.ci[metric][0] for c in comps],
+                [c.ci[metric][1] for c in comps], [c.significant[metric] for c in comps],
+                [c.p_adjusted[metric] for c in comps])
+    base = report.evaluations[report.baseline_name].mean[metric]
+    ax.set_xlabel(f"change in {metric} vs {report.baseline_name} ({base:.4f})")
+    ax.set_title(f"fixes on {report.evaluations[report.baseline_name].n_queries} queries "
+                 "(green/red: significant after Holm)")
+    return ax
