@@ -1,7 +1,8 @@
 """Every fix on Cranfield (MiniLM embeddings + BM25 texts), scored by pytrec_eval; and the
 per-query cost of apply_fix on a cached 100,000 x 384 Index.
 
-    PYTHONPATH=. python benchmarks/bench_fixes.py [--skip-speed]
+    PYTHONPATH=. python benchmarks/bench_fixes.py [--skip-speed] [--skip-cranfield]
+                                                  [--n 100000] [--codes center,csls]
 
 Prints nDCG@10 / MAP@100 / recall@100 per fix (pytrec_eval, the trec_eval conventions)
 and, for the speed part, first-call and cached median seconds per query (k = n: the full
@@ -81,13 +82,16 @@ def cranfield():
         print(f"{fix:28s} {m['ndcg_cut_10']:8.4f} {m['map_cut_100']:8.4f} {m['recall_100']:8.4f} {dt:8.2f}")
 
 
-def speed(n=100_000, d=384, n_queries=20):
+SPEED_CODES = ["cosine_metric", "center", "normalize", "whiten", "all_but_the_top",
+               "mutual_proximity", "deduplicate", "csls"]
+
+
+def speed(n=100_000, d=384, n_queries=20, codes=SPEED_CODES):
     rng = np.random.default_rng(0)
     C = (rng.normal(size=(n, d)) + 0.5).astype(np.float32)
     index = vd.Index(C)
     print(f"\napply_fix on a cached Index: {n} x {d} float32, k = n, median of {n_queries} queries")
-    for code in ["cosine_metric", "center", "normalize", "whiten", "all_but_the_top",
-                 "mutual_proximity", "deduplicate", "csls"]:
+    for code in codes:
         t = time.perf_counter()
         apply_fix(code, C[0] + 0.1, index, k=n)
         first = time.perf_counter() - t
@@ -102,9 +106,13 @@ def speed(n=100_000, d=384, n_queries=20):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-cranfield", action="store_true")
+    parser.add_argument("--n", type=int, default=100_000, help="corpus rows of the speed test")
+    parser.add_argument("--codes", default=",".join(SPEED_CODES))
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"numpy {np.__version__}")
-    cranfield()
+    if not args.skip_cranfield:
+        cranfield()
     if not args.skip_speed:
-        speed()
+        speed(n=args.n, codes=args.codes.split(","))

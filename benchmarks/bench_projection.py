@@ -1,8 +1,8 @@
 """Benchmark: vd.pca against scikit-learn's PCA solvers; UMAP cold and warm; faithfulness.
 
-Run: ``python benchmarks/bench_projection.py`` (about 3-5 minutes on 2 cores; ``--quick``
-skips UMAP). Everything runs in one process on the same data; times are the best and
-the median of several alternating repeats.
+Run: ``python benchmarks/bench_projection.py`` (a few minutes on 2 idle cores;
+``--only pca,real`` runs some sections). Everything runs in one process on the same
+data; times are the best and the median of several alternating repeats.
 
 1. PCA, 100,000 x 384 float32, 2 components: vd.pca vs sklearn
    ``svd_solver="covariance_eigh"`` (its fastest exact solver) and ``"randomized"``;
@@ -140,7 +140,6 @@ def bench_pca(repeats):
             print(f"{name:26s} {min(times[name]):8.3f} {statistics.median(times[name]):9.3f} "
                   f"{base / min(times[name]):20.2f}x {cos:13.10f} {err:14.2e}")
     print("(accuracy against eigh of the float64 covariance of the same float32 data)")
-    return X
 
 
 def bench_flat():
@@ -160,7 +159,7 @@ def bench_flat():
         print(f"{name:28s} |cos| to the exact PC1: {cos:.3f}")
 
 
-def bench_umap(X_pca_source):
+def bench_umap():
     print("\n## UMAP: 10,000 x 384 float32 (cosine, n_neighbors=15)")
     rng = np.random.default_rng(2)
     centres = rng.standard_normal((20, 384)).astype(np.float32)
@@ -189,7 +188,7 @@ def bench_umap(X_pca_source):
     p = vd.pca(X)
     for name, proj in (("PCA ", p), ("UMAP", first)):
         start = time.perf_counter()
-        f = proj.faithfulness(10, metric="cosine")
+        f = proj.faithfulness(10, metric="cosine", show_progress=False)
         took = time.perf_counter() - start
         print(f"faithfulness of the {name} map (k=10, cosine): mean overlap "
               f"{f.mean_overlap:.3f} (chance {f.chance:.4f}), trustworthiness "
@@ -197,22 +196,25 @@ def bench_umap(X_pca_source):
 
 
 def bench_real():
-    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "cranfield"
-    path = folder / "emb_minilm_corpus.npy"
-    if not path.exists():
+    here = Path(__file__).resolve()
+    paths = [root / "shared" / "data" / "cranfield" / "emb_minilm_corpus.npy"
+             for root in here.parents[2:4]]                # main checkout or a worktree
+    path = next((p for p in paths if p.exists()), None)
+    if path is None:
+        print("\n(real data: ../shared/data/cranfield not found, skipped)")
         return
     X = np.load(path, allow_pickle=False)
     print(f"\n## Real data: Cranfield MiniLM corpus embeddings {X.shape} {X.dtype}")
     p = vd.pca(X, 2)
     print("PCA explained variance ratio:", np.round(p.explained_variance_ratio, 4).tolist())
-    f = p.faithfulness(10, metric="cosine")
+    f = p.faithfulness(10, metric="cosine", show_progress=False)
     print(f"PCA map, k=10 cosine: mean overlap {f.mean_overlap:.3f}, trustworthiness "
           f"{f.trustworthiness:.3f}")
     try:
         u = vd.umap(X)
     except ImportError:
         return
-    f = u.faithfulness(10)
+    f = u.faithfulness(10, show_progress=False)
     print(f"UMAP map, k=10 cosine: mean overlap {f.mean_overlap:.3f}, trustworthiness "
           f"{f.trustworthiness:.3f}")
 
@@ -220,13 +222,18 @@ def bench_real():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="PCA only")
+    parser.add_argument("--only", default="pca,flat,umap,real",
+                        help="comma-separated sections to run (default: all)")
     args = parser.parse_args()
-    print("machine:", machine())
-    X = bench_pca(args.repeats)
-    bench_flat()
-    if not args.quick:
-        bench_umap(X)
+    only = set(args.only.split(","))
+    print("machine:", machine(), flush=True)
+    if "pca" in only:
+        bench_pca(args.repeats)
+    if "flat" in only:
+        bench_flat()
+    if "umap" in only:
+        bench_umap()
+    if "real" in only:
         bench_real()
 
 

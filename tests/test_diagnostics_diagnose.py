@@ -67,7 +67,7 @@ def _anisotropic(rng):
 
 
 def _hubs(rng):
-    return rng.normal(size=(800, 256)), {"metric": "euclidean"}
+    return rng.normal(size=(500, 128)), {"metric": "euclidean"}
 
 
 def _rogue(rng):

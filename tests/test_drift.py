@@ -20,6 +20,19 @@ S = importlib.import_module("vecdiag.drift._stats")
 METHODS = ("mmd", "classifier", "mean_shift")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Small matrices, many calls: on a shared 2-core machine, busy-waiting BLAS threads
+    made a 49 x 384 SVD take 2 s instead of 5 ms. One thread keeps this file fast."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dev dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 # ----------------------------------------------------------------------------- MMD
 
 
@@ -124,19 +137,44 @@ def test_classifier_auc_matches_sklearn(rng, model):
     Y = rng.normal(size=(50, 6)) + [0.4, 0, 0, 0, 0, 0]
     Z = np.vstack([X, Y])
     labels = np.r_[np.zeros(60), np.ones(50)]
-    folds = S.random_folds(np.random.default_rng(11), Z.shape[0], 5)
+    folds = S.random_folds(np.random.default_rng(11), Z.shape[0], 3)
     scores = np.empty(Z.shape[0])
-    for f in range(5):
+    for f in range(3):
         tr, te = folds != f, folds == f
         est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
         pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
         # held-out scores without the fold's intercept (it shifts a fold, not its ranking)
         scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
     want = roc_auc_score(labels, scores)
-    res = vd.drift(X, Y, method="classifier", model=model, n_permutations=19,
+    res = vd.drift(X, Y, method="classifier", model=model, n_permutations=19, n_folds=3,
                    random_state=11)
     assert res.statistic == pytest.approx(want, abs=1e-9)
     assert res.details["model"] == model
+
+
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_classifier_null_refits_every_permutation(rng, model):
+    """Each permuted AUC equals scikit-learn refitted on that permutation's labels."""
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Z = rng.normal(size=(30, 3))
+    m, P = 14, 6
+    out = S.classifier_permutation(Z, m, P, np.random.default_rng(9), 3, 1.0, model)
+    replay = np.random.default_rng(9)  # same draws: the folds, then the permutations
+    folds = S.random_folds(replay, Z.shape[0], 3)
+    A = S.random_subsets(replay, Z.shape[0], m, P)
+    for j in range(P):
+        labels = 1 - A[:, j]
+        scores = np.empty(Z.shape[0])
+        for f in range(3):
+            tr, te = folds != f, folds == f
+            est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
+            pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
+            scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
+        assert out["null"][j] == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
 
 
 def test_auc_columns_matches_sklearn_with_ties(rng):
@@ -451,7 +489,11 @@ def test_neighborhood_change_report(rng):
     assert change.mean == pytest.approx(change.overlap.mean())
     html = change._repr_html_()
     assert "&lt;doc" in html and "<doc" not in html
-    assert change.plot().get_xlabel().startswith("share of top-5")
+    ax = change.plot()
+    assert ax.get_xlabel().startswith("share of top-5")
+    heights = [patch.get_height() for patch in ax.patches]
+    want = [np.sum(np.isclose(change.overlap, j / 5)) for j in range(6)]
+    assert heights == want  # one bar per possible overlap value 0, 1/5, ..., 1
 
 
 def test_overlap_bad_input(rng):
@@ -461,8 +503,10 @@ def test_overlap_bad_input(rng):
         vd.neighborhood_overlap(rng.normal(size=(30, 4)), rng.normal(size=(30, 4)), k=30)
     zero = rng.normal(size=(30, 4))
     zero[3] = 0
-    with pytest.raises(ValueError, match="zero vector"):
-        vd.neighborhood_overlap(zero, rng.normal(size=(30, 4)))
+    with pytest.raises(ValueError, match=r"new has 1 row \(3\) that are zero vectors.*drop "
+                                         "those items from both"):
+        vd.neighborhood_overlap(rng.normal(size=(30, 4)), zero)
+    assert vd.neighborhood_overlap(zero, zero + 1.0, k=3, metric="euclidean").min() == 1.0
 
 
 # ----------------------------------------------------------------- command line
@@ -592,3 +636,29 @@ def test_mmd_refuses_a_kernel_too_large_for_memory(rng):
     X[:, 0] = np.arange(8_001)
     with pytest.raises(ValueError, match=r"kernel matrix \(.* GB\); use max_samples <= 8000"):
         vd.drift(X, X[:, ::-1] + 0.5, max_samples=9_000)
+
+
+def _demo_by_category():
+    """The bundled demo corpus (precomputed MiniLM embeddings) split by page category."""
+    datasets = pytest.importorskip("vecdiag.datasets")
+    data = datasets.load_demo()
+    rows = [json.loads(line) for line in
+            (datasets.DATA_DIR / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    category = {r["_id"]: r["category"] for r in rows}
+    labels = np.array([category[i] for i in data.corpus_ids])
+    return data.corpus_embeddings, labels
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_demo_corpus_topics_drift_and_halves_do_not(method):
+    emb, labels = _demo_by_category()
+    wifi, billing, models = emb[labels == "wifi"], emb[labels == "billing"], emb[labels == "models"]
+    assert vd.drift(wifi, billing, method=method, n_permutations=99).drifted
+    alarms = 0
+    for seed in range(10):
+        order = np.random.default_rng(seed).permutation(len(models))
+        half = len(models) // 2
+        alarms += vd.drift(models[order[:half]], models[order[half:]], method=method,
+                           n_permutations=99, random_state=seed).drifted
+    assert alarms <= 2

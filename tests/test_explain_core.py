@@ -260,3 +260,33 @@ def test_frames_and_plot(small):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert any("doc-150" in t for t in labels)
     assert len(ax.figure.axes) == 2
+
+
+# ------------------------------------------------------------ properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 60), d=st.integers(2, 12),
+       metric=st.sampled_from(["cosine", "dot", "euclidean"]), k=st.integers(1, 5))
+def test_property_ranks_confidences_and_cosine_counterfactual(seed, n, d, metric, k):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.2, 3.0, size=(n, 1))
+    q = rng.normal(size=d)
+    e = int(rng.integers(n))
+    k = min(k, n)
+    exp = vd.explain_neighbors(q, X, k=k, expected=[e], metric=metric)
+    if metric == "cosine":
+        key = unit(X) @ unit(q)
+    elif metric == "dot":
+        key = X @ q
+    else:
+        key = -np.linalg.norm(X - q, axis=1)
+    assert exp.expected[0].rank == brute_rank(key, e)
+    conf = [c.confidence for c in exp.causes]
+    assert conf == sorted(conf, reverse=True) and all(0 <= c <= 1 for c in conf)
+    assert all(c.ranking or c.confidence <= 0.3 or c.fix is None for c in exp.causes)
+    if metric != "cosine":
+        cf = {c.fix: c for c in exp.counterfactuals}["cosine_metric"]
+        assert cf.expected_ranks[e] == brute_rank(unit(X) @ unit(q), e)

@@ -574,3 +574,49 @@ def test_hybrid_bad_input():
         hybrid({"q": {}}, {"q": {}}, weights=[1])
     with pytest.raises(TypeError, match="must be a run dict"):
         hybrid([("q", "a", 1.0)], {"q": {}})
+
+
+def test_apply_fix_index_keeps_ids_and_texts_through_combinations(data):
+    Q, C = data
+    ids = [f"d{i}" for i in range(len(C))]
+    texts = [f"text {i}" for i in range(len(C))]
+    index = vd.Index(C, ids=ids, texts=texts)
+    for code in ("center+csls", "whiten+deduplicate", "csls", "mutual_proximity"):
+        res = apply_fix(code, Q[:2], index, k=4)
+        assert res.ids[1].tolist() == [ids[i] for i in res.indices[1]]
+        assert res.texts is not None and res.to_frame()["text"].iloc[0] == texts[res.indices[0, 0]]
+
+
+@pytest.mark.shared
+def test_fixes_on_cranfield(shared_data):
+    """Real MiniLM vectors of Cranfield: every vector/re-rank fix gives a full permutation,
+    CSLS equals its formula at this scale, and hybrid_lexical equals RRF of the two runs."""
+    import json
+
+    folder = shared_data / "cranfield"
+    C = np.load(folder / "emb_minilm_corpus.npy")
+    Q = np.load(folder / "emb_minilm_queries.npy")[:20]
+    n = len(C)
+    for code in ("center", "whiten", "all_but_the_top", "csls", "mutual_proximity",
+                 "deduplicate", "cosine_metric"):
+        res = apply_fix(code, Q[:3], C, k=n)
+        assert all(sorted(row.tolist()) == list(range(n)) for row in res.indices)
+    keys, _, _ = brute_csls(Q, C, 10)
+    np.testing.assert_array_equal(csls(Q, C, k=50).indices, rank_order(keys)[:, :50])
+    docs = [json.loads(x) for x in (folder / "corpus.jsonl").read_text().splitlines()]
+    by_id = {d["_id"]: (d.get("title", "") + " " + d["text"]).strip() for d in docs}
+    texts = [by_id[i] for i in (folder / "emb_minilm_corpus_ids.txt").read_text().split()]
+    queries = {json.loads(x)["_id"]: json.loads(x)["text"]
+               for x in (folder / "queries.jsonl").read_text().splitlines()}
+    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()[:20]
+    qtexts = [queries[q] for q in qids]
+    res = apply_fix("hybrid_lexical", Q, C, k=10, texts=texts, query_texts=qtexts)
+    dense = vd.knn(Q, C, k=n)
+    lexical = vd.lexical.bm25(qtexts, texts, k=n)
+    for i in range(len(Q)):
+        fused = {}
+        for r, d in enumerate(dense.indices[i].tolist(), 1):
+            fused[d] = fused.get(d, 0) + 1 / (60 + r)
+        for r, d in enumerate(lexical[i], 1):
+            fused[d] = fused.get(d, 0) + 1 / (60 + r)
+        np.testing.assert_allclose(res.scores[i], sorted(fused.values(), reverse=True)[:10])

@@ -113,3 +113,23 @@ def test_ann_recall_with_ids(gaussian):
     exact = vd.Index(gaussian, ids=ids).search(gaussian[:2], k=3)
     approx = [list(exact.ids[0]), [exact.ids[1][0], "nope"]]
     assert vd.ann_recall(approx, exact) == pytest.approx((1 + 1 / 3) / 2)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_ann_recall_recomputes_scores_from_vectors(with_duplicates, metric):
+    """With the vectors, index arrays get the tie rule, and wrong approximate scores
+    (as a PQ index would report) are not trusted."""
+    X = with_duplicates
+    Q = X[[3, 10]]
+    exact = vd.knn(Q, X, k=2, metric=metric)
+    approx = exact.indices.copy()
+    approx[0, 1] = 120  # an exact copy of row 50: a tie
+    got = vd.ann_recall(approx, exact.indices, queries=Q, corpus=X, metric=metric)
+    assert got == 1.0
+    far = vd.knn(Q, X, k=len(X), metric=metric).indices[0, -1]
+    approx[0, 1] = far
+    lying = vd.Neighbors(indices=approx, scores=exact.scores.copy(), metric=metric, k=2)
+    assert vd.ann_recall(lying, exact) == 1.0  # trusts the (wrong) reported scores
+    assert vd.ann_recall(lying, exact, queries=Q, corpus=X) == 0.75  # recomputed: a miss
+    with pytest.raises(ValueError, match="pass both queries= and corpus="):
+        vd.ann_recall(lying, exact, queries=Q)

@@ -141,7 +141,8 @@ def _rows(result, name: str):
     return rows, None, None, None
 
 
-def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8) -> float:
+def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries=None,
+               corpus=None, metric: str | None = None) -> float:
     """Recall@k of an approximate search against exact search, ties counted as found.
 
     Parameters
@@ -154,27 +155,36 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8) -> floa
         Exact search of the same queries; k is its number of columns.
     rtol, atol : float
         Tolerance of a tie: a returned document outside the exact top-k counts as found
-        when its score (``approx.scores``) is as good as the exact k-th score within
+        when its score is as good as the exact k-th score within
         ``atol + rtol * |k-th score|``.
+    queries, corpus : array-like or None
+        The vectors searched. When both are given, every score is recomputed exactly
+        instead of trusting ``approx.scores`` (compressed indexes such as PQ only
+        estimate them); index arrays then get the tie rule too. Needs corpus positions.
+    metric : str or None
+        Metric of that recomputation; None: ``exact.metric``, else cosine.
 
     Returns
     -------
     float
-        Mean over queries of ``|found ∩ top-k| / k`` (in [0, 1]).
+        Mean over queries of ``|found| / k`` (in [0, 1]).
 
     Notes
     -----
     Only the first k returned documents of each query count, and each once. Exact search
     breaks ties by corpus index, so another equally good document is a legitimate
-    answer: with scores available (``approx`` a Neighbors) such documents count as found
-    (the convention of ann-benchmarks). Without scores, plain set overlap is used.
+    answer: when scores are known (``approx`` and ``exact`` are Neighbors, or the vectors
+    are given) such documents count as found, the convention of ann-benchmarks.
+    Otherwise plain set overlap is used.
 
     Examples
     --------
     >>> ann_recall([[0, 1, 7]], [[0, 1, 2]])
     0.6666666666666666
+    >>> ann_recall([[0, 3]], [[0, 1]], queries=[[1, 0]], corpus=[[1, 0], [0, 1], [1, 1], [0, 1]])
+    1.0
     """
-    ex_rows, ex_scores, metric, ex = _rows(exact, "exact")
+    ex_rows, ex_scores, ex_metric, ex = _rows(exact, "exact")
     ap_rows, ap_scores, ap_metric, _ = _rows(approx, "approx")
     if not ex_rows:
         raise ValueError("exact has no queries; pass the exact results of at least one query")
@@ -185,21 +195,32 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8) -> floa
     if k == 0 or any(len(r) != k for r in ex_rows):
         raise ValueError("exact must have the same positive number of results for every query")
     for t, tname in ((rtol, "rtol"), (atol, "atol")):
-        if not isinstance(t, numbers.Real) or t < 0:
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or t < 0:
             raise ValueError(f"{tname} must be a number >= 0, got {t!r}")
-    if ex is not None and ex.ids is not None and ap_rows and any(
-            r and not isinstance(r[0], numbers.Integral) for r in ap_rows):
-        ex_rows = [r.tolist() for r in ex.ids]  # approx gave ids: compare ids
-    if ap_metric is not None and metric is not None and ap_metric != metric:
-        raise ValueError(f"approx was searched with {ap_metric!r} but exact with {metric!r}; "
-                         "compare results of the same metric")
-    lower_is_better = metric == "euclidean" or ap_metric == "euclidean"
+    if ap_metric is not None and ex_metric is not None and ap_metric != ex_metric:
+        raise ValueError(f"approx was searched with {ap_metric!r} but exact with "
+                         f"{ex_metric!r}; compare results of the same metric")
+    by_id = any(r and not isinstance(r[0], numbers.Integral) for r in ap_rows)
+    if by_id:
+        if ex is None or ex.ids is None:
+            raise ValueError("approx holds ids, not corpus positions: pass exact as a "
+                             "Neighbors with ids (the search of an Index built with ids)")
+        ex_rows = [r.tolist() for r in ex.ids]
+    metric = metric or ex_metric or ap_metric or "cosine"
+    if (queries is None) != (corpus is None):
+        raise ValueError("pass both queries= and corpus= to recompute scores, or neither")
+    if queries is not None:
+        if by_id:
+            raise ValueError("recomputing scores needs corpus positions in approx, not ids")
+        ap_scores = _true_scores(ap_rows, queries, corpus, metric)
+        ex_scores = _true_scores(ex_rows, queries, corpus, metric)
+    tie_aware = ap_scores is not None and ex_scores is not None
+    lower_is_better = metric == "euclidean"
     total = 0.0
     for q, (got, want) in enumerate(zip(ap_rows, ex_rows)):
         want_set = set(want)
         found = set()
-        kth = None
-        if ap_scores is not None and ex_scores is not None:
+        if tie_aware:
             kth = float(ex_scores[q, k - 1])
             tol = atol + rtol * abs(kth)
         for col, label in enumerate(got[:k]):
@@ -207,9 +228,35 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8) -> floa
                 continue
             if label in want_set:
                 found.add(label)
-            elif kth is not None:
+            elif tie_aware:
                 s = float(ap_scores[q, col])
                 if (s <= kth + tol) if lower_is_better else (s >= kth - tol):
                     found.add(label)
         total += len(found) / k
     return total / len(ex_rows)
+
+
+def _true_scores(rows, queries, corpus, metric: str) -> np.ndarray:
+    """Exact scores of the listed corpus positions per query (NaN past a short row)."""
+    from .fixes._common import check_queries, prepare, resolve_corpus
+
+    C, metric, _, _ = resolve_corpus(corpus, metric)
+    Q, _ = check_queries(queries, C)
+    if Q.shape[0] != len(rows):
+        raise ValueError(f"queries has {Q.shape[0]} rows but the results cover {len(rows)} "
+                         "queries; pass the queries that were searched")
+    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    out = np.full((len(rows), max(max((len(r) for r in rows), default=1), 1)), np.nan)
+    for q, row in enumerate(rows):
+        if not row:
+            continue
+        pos = np.asarray(row, dtype=np.int64)
+        if pos.min() < 0 or pos.max() >= C.shape[0]:
+            raise ValueError(f"results refer to corpus row {int(pos.max())}, but the corpus "
+                             f"has {C.shape[0]} rows")
+        if metric == "euclidean":
+            diff = Cp[pos] - Qp[q]
+            out[q, :pos.size] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        else:
+            out[q, :pos.size] = Cp[pos] @ Qp[q]
+    return out

@@ -55,8 +55,14 @@ def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
     """True when ``b`` holds exactly the rows of ``a`` (in any order)."""
     if a.shape != b.shape:
         return False
+    # cheap screen first: column sums (float64 accumulators, no copy of the data)
+    sa, sb = a.sum(axis=0, dtype=np.float64), b.sum(axis=0, dtype=np.float64)
+    if not np.allclose(sa, sb, rtol=1e-9, atol=1e-12):
+        return False
     w = np.random.default_rng(12345).normal(size=a.shape[1])
-    ha, hb = a.astype(np.float64) @ w, b.astype(np.float64) @ w
+    step = 65_536  # rows per block: never a float64 copy of a whole large float32 set
+    ha = np.concatenate([a[i:i + step].astype(np.float64) @ w for i in range(0, len(a), step)])
+    hb = np.concatenate([b[i:i + step].astype(np.float64) @ w for i in range(0, len(b), step)])
     oa, ob = np.argsort(ha, kind="stable"), np.argsort(hb, kind="stable")
     if not np.array_equal(ha[oa], hb[ob]):
         return False
@@ -116,7 +122,8 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     max_samples : int, optional
         Rows used per set; larger sets are uniformly subsampled (default: 1,000 for
         ``mmd``, 5,000 for ``classifier``, 10,000 for ``mean_shift``). The sizes used
-        are in ``details``.
+        are in ``details``. MMD refuses more than 16,000 rows in all: its kernel
+        matrix would pass 2 GB.
     bandwidth : float, optional
         ``mmd`` only: RBF bandwidth σ; default the median heuristic.
     model : {"ridge", "logistic"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from ..linalg import row_norms
 from ..results import Result, escape, html_block, html_table, result, shorten
 
 __all__ = ["neighborhood_overlap", "neighborhood_change", "NeighborhoodChange"]
@@ -146,6 +147,13 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
         raise ValueError(f"old has {A.shape[0]} items but new has {B.shape[0]}; pass the same "
                          "items (same order) embedded by both models")
     k = V.check_k(k, A.shape[0], exclude_self=True)
+    if metric == "cosine":
+        for X, name in ((A, "old"), (B, "new")):
+            zero = np.flatnonzero(row_norms(X) == 0)
+            if zero.size:
+                raise ValueError(f"{name} has {V.format_rows(zero)} that are zero vectors, which "
+                                 "have no direction under cosine; drop those items from both "
+                                 "old and new, or use metric='euclidean'")
     ids_arr = V.check_ids(ids, A.shape[0], "ids")
     texts_arr = None if texts is None else np.asarray(list(texts), dtype=object)
     if texts_arr is not None and texts_arr.shape[0] != A.shape[0]:

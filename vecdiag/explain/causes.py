@@ -30,7 +30,7 @@ import numpy as np
 
 from .result import Cause
 
-__all__ = ["run_checks", "effect", "ramp", "FIX_NAMES"]
+__all__ = ["run_checks", "effect", "ramp", "ordinal", "FIX_NAMES"]
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch,
 # rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry) and
@@ -54,6 +54,21 @@ def ramp(x: float, lo: float, hi: float) -> float:
     if not math.isfinite(x):
         return 1.0 if (x > 0) == (hi > lo) else 0.0
     return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
+
+
+def ordinal(x: float, digits: int = 0) -> str:
+    """``51st``, ``2nd``, ``99.7th``: a percentile as English reads it.
+
+    Examples
+    --------
+    >>> ordinal(51), ordinal(12), ordinal(99.74, 1), ordinal(3)
+    ('51st', '12th', '99.7th', '3rd')
+    """
+    if digits:
+        return f"{x:.{digits}f}th"
+    n = int(round(x))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def effect(ctx, fix: str, focus=None) -> float:

@@ -34,10 +34,12 @@ class _Context:
         return value.item() if isinstance(value, np.generic) else value
 
     def name_of(self, row) -> str:
-        """How a document is named in a sentence: its id, or "row 17" without ids."""
+        """How a document is named in a sentence: its id ("document 15" for a numeric id),
+        or "row 17" without ids."""
         if self.index.ids is None:
             return f"row {int(row)}"
-        return str(self.id_of(row))
+        name = str(self.id_of(row))
+        return f"document {name}" if name.isdigit() else name
 
     def rank_of(self, row) -> int:
         return int(self.base.ranks([row])[0])
@@ -113,7 +115,8 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     out of it); otherwise it is context with confidence at most 0.3. The strength and
     effect behind each confidence are documented in :mod:`vecdiag.explain.causes` and
     stored in each cause's ``evidence``. With all expected documents already in the
-    top-k, no cause is a ranking cause.
+    top-k, no cause is a ranking cause. The query is cast to the corpus's dtype (a
+    float32 corpus is searched in float32).
 
     Examples
     --------
@@ -277,7 +280,9 @@ def _resolve_query(query, index, embedder, query_text):
                          "every document is undefined; check how it was embedded (an empty "
                          "text?) or search with metric='dot'")
     if q.dtype != index.vectors.dtype:
-        q = q.astype(np.result_type(q.dtype, index.vectors.dtype))
+        # the corpus's dtype: a float64 query must not turn a float32 corpus into a
+        # float64 copy in every search below (float32 stays float32)
+        q = q.astype(index.vectors.dtype)
     return q, query_text, emb
 
 

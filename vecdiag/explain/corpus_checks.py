@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..results import fmt
-from .causes import _best_fix, _fix_sentence, _outranking, _with_fix, effect, ramp
+from .causes import _best_fix, _fix_sentence, _outranking, _with_fix, effect, ordinal, ramp
 from .result import Cause
 
 __all__ = ["CORPUS_CHECKS", "rogue_strength", "shared_direction_strength",
@@ -213,7 +213,7 @@ def check_anisotropy(ctx):
     fix, e = _best_fix(ctx, ("center", "all_but_the_top"), focus=ctx.top.tolist())
     summary = (f"every score is squeezed into a narrow band: two random documents already "
                f"have cosine {mc:.2f}, so the top score {fmt(float(ctx.scores[ctx.top[0]]), 3)} "
-               f"is at the {ctx.top_percentiles[0]:.1f}th percentile of random pairs.")
+               f"is at the {ordinal(ctx.top_percentiles[0], 1)} percentile of random pairs.")
     if e > 0:
         summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
     else:

@@ -52,12 +52,14 @@ class Ranking:
         self.keys = np.asarray(keys)
         self.k = k
         self._order = order  # full order when a fix returned one (its own tie handling)
+        self._where = None   # rank of every row, built on first use
 
     def ranks(self, positions) -> np.ndarray:
         if self._order is not None:
-            where = np.empty(self._order.size, dtype=np.int64)
-            where[self._order] = np.arange(1, self._order.size + 1)
-            return where[np.atleast_1d(positions)]
+            if self._where is None:
+                self._where = np.empty(self._order.size, dtype=np.int64)
+                self._where[self._order] = np.arange(1, self._order.size + 1)
+            return self._where[np.atleast_1d(positions)]
         return ranks_of(self.keys, positions)
 
     def top(self, k: int | None = None) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..results import fmt
-from .causes import effect, ramp
+from .causes import effect, ordinal, ramp
 from .result import Cause
 
 __all__ = ["QUERY_CHECKS", "ood_share", "ood_strength"]
@@ -121,7 +121,7 @@ def check_expected_far(ctx):
     if s <= 0:
         return None
     summary = (f"{ctx.name_of(pos)} is far from the query in every view: its score "
-               f"{fmt(float(ctx.scores[pos]), 3)} is at the {pct:.0f}th percentile of random "
+               f"{fmt(float(ctx.scores[pos]), 3)} is at the {ordinal(pct)} percentile of random "
                f"document pairs (rank {r0} of {ctx.stats.n}), and no fix brings it into the "
                f"top-{ctx.k} (best rank {best_rank}); the embedding misses the meaning: check "
                f"the texts, try another model or add lexical search.")

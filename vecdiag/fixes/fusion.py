@@ -89,7 +89,13 @@ def ranked(docs: dict) -> list:
     >>> ranked({"a": 1.0, "b": 2.0, "c": 1.0})
     ['b', 'c', 'a']
     """
-    return [d for d, _ in sorted(docs.items(), key=lambda kv: (-kv[1], _desc(str(kv[0]))))]
+    return [d for d, _ in _sort_items(docs)]
+
+
+def _sort_items(docs: dict) -> list:
+    """(doc, score) pairs by score descending, ties by doc id descending as strings."""
+    by_id = sorted(docs.items(), key=lambda kv: str(kv[0]), reverse=True)
+    return sorted(by_id, key=lambda kv: -kv[1])  # stable: equal scores keep the id order
 
 
 def _rankings(run, name: str, query_ids) -> dict:
@@ -101,13 +107,6 @@ def _rankings(run, name: str, query_ids) -> dict:
     if isinstance(run, tuple) or isinstance(run, Neighbors):
         return {q: list(docs) for q, docs in as_dict.items()}  # dicts keep insertion order
     return {q: ranked(docs) for q, docs in as_dict.items()}
-
-
-class _desc(str):
-    """A string that sorts in reverse order (for the descending doc-id tie rule)."""
-
-    def __lt__(self, other):
-        return str.__gt__(self, other)
 
 
 def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None = None,
@@ -171,5 +170,4 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
             out = fused.setdefault(q, {})
             for rank, d in enumerate(order[:depth] if depth else order, start=1):
                 out[d] = out.get(d, 0.0) + w / (k + rank)
-    return {q: dict(sorted(docs.items(), key=lambda kv: (-kv[1], _desc(str(kv[0])))))
-            for q, docs in fused.items()}
+    return {q: dict(_sort_items(docs)) for q, docs in fused.items()}

@@ -7,6 +7,7 @@ fix help on average?). Both get the same answer for the same fix.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,8 +203,6 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     >>> apply_fix("center+csls", queries, corpus, k=3).indices.shape
     (2, 3)
     """
-    from ..neighbors import knn
-
     steps = parse_fix(code)
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
     Q, _ = check_queries(queries, C)
@@ -214,6 +213,8 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         raise ValueError(f"option(s) {', '.join(unknown)} are not used by fix "
                          f"{'+'.join(steps)!r}; options by step: "
                          + "; ".join(f"{s}: {', '.join(_STEP_OPTIONS.get(s, ())) or '-'}" for s in steps))
+    if index is not None and texts is None:
+        texts = index.texts
     for step in steps:
         spec = FIXES[step]
         have = {"texts": texts, "query_texts": query_texts, "embedder": embedder}
@@ -221,8 +222,6 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         if missing:
             raise ValueError(f"fix {step!r} needs {', '.join(f'{m}=' for m in missing)}: "
                              f"it {spec.summary}")
-    if index is not None and texts is None:
-        texts = index.texts
     shown = index  # whose ids/texts the result carries
     if index is not None and len(steps) == 1 and steps[0] in _TRANSFORMS:
         from .cached import search_fixed
@@ -234,6 +233,18 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         from .cached import search_cosine
 
         return search_cosine(index, Q, k, ids)
+    result = _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options)
+    if shown is not None and result.texts is None and shown.texts is not None:
+        # a transform replaced the Index by arrays: the result still shows its texts
+        result = dataclasses.replace(result, texts=shown.texts)
+    return result
+
+
+def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options):
+    """The chain of :func:`apply_fix` on plain inputs (validated by the caller)."""
+    from ..neighbors import knn
+
+    shown = index
     for step in steps:
         opts = {key: v for key, v in _options_for(step, options).items()
                 if key in _STEP_OPTIONS.get(step, ())}
@@ -252,7 +263,7 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
             return mutual_proximity(Q, index if index is not None else C, k, metric=metric,
                                     ids=ids, **opts)
         elif step == "deduplicate":
-            from .rerank import deduplicate
+            from .diversify import deduplicate
             return deduplicate(Q, index if index is not None else C, k, metric=metric, ids=ids, **opts)
         elif step == "hybrid_lexical":
             return _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, **opts)
@@ -268,10 +279,12 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
 
 def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60, depth=None,
                     bm25_options=None):
-    """Dense ranking fused with BM25 by RRF, as a Neighbors over corpus positions."""
+    """Dense ranking fused with BM25 by RRF (as :func:`vecdiag.fixes.hybrid` does for
+    run dicts), computed on arrays: a Neighbors over corpus positions."""
+    import numbers
+
     from ..lexical import bm25
-    from ..neighbors import knn
-    from .fusion import hybrid
+    from ._common import block_rows, prepare, similarity
 
     n = C.shape[0]
     texts, query_texts = list(texts), list(query_texts)
@@ -279,14 +292,23 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
         raise ValueError(f"texts has {len(texts)} entries but the corpus has {n} rows")
     if len(query_texts) != Q.shape[0]:
         raise ValueError(f"query_texts has {len(query_texts)} entries for {Q.shape[0]} queries")
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, numbers.Real) or rrf_k < 0:
+        raise ValueError(f"rrf_k (the RRF constant) must be a number >= 0, got {rrf_k!r}")
     depth = n if depth is None else V.check_k(depth, n, name="depth")
-    dense = knn(Q, C, depth, metric=metric)
     lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
-    fused = hybrid((dense, list(range(Q.shape[0])), list(range(n))), lexical, k=rrf_k)
-    keys = np.full((Q.shape[0], n), -np.inf)
-    for q in range(Q.shape[0]):
-        docs = fused.get(q, {})
-        keys[q, list(docs)] = list(docs.values())
-    indices, scores = top_k(keys, k)
-    scores = np.where(np.isneginf(scores), 0.0, scores)
+    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    contribution = 1.0 / (rrf_k + np.arange(1, n + 1))  # RRF term of ranks 1..n
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    step = block_rows(Q.shape[0], n)
+    for start in range(0, Q.shape[0], step):
+        stop = min(Q.shape[0], start + step)
+        dense, _ = top_k(similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64), depth)
+        fused = np.zeros((stop - start, n))
+        np.put_along_axis(fused, dense, contribution[:depth][None, :], axis=1)
+        for row in range(stop - start):
+            docs = np.fromiter(lexical[start + row].keys(), dtype=np.int64)
+            fused[row, docs] += contribution[:docs.size]
+        indices[start:stop], scores[start:stop] = top_k(fused, k)
     return make_neighbors(indices, scores, "rrf", ids, index)

@@ -1,9 +1,9 @@
-"""Re-rankers: fix a ranking without touching the vectors.
+"""Hub-reducing re-rankers: fix a ranking without touching the vectors.
 
-``csls`` and ``mutual_proximity`` discount hubs (documents close to everything);
-``mmr`` diversifies a top-k; ``deduplicate`` lets each group of near-identical documents
-take one place. Each scores every corpus document for every query (in blocks of bounded
-memory), so the ranks they give are exact, far outside k too.
+``csls`` and ``mutual_proximity`` discount hubs (documents close to everything). Each
+scores every corpus document for every query (in blocks of bounded memory), so the ranks
+they give are exact, far outside k too. Diversifying re-rankers (``mmr``,
+``deduplicate``) live in :mod:`vecdiag.fixes.diversify`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from .._progress import progress_bar
 from ._common import (block_rows, check_queries, make_neighbors, prepare, resolve_corpus,
                       similarity, top_k)
 
-__all__ = ["csls", "mutual_proximity", "mmr", "deduplicate", "csls_penalty",
-           "duplicate_groups"]
+__all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
 
 def _mean_top(S: np.ndarray, m: int) -> np.ndarray:
@@ -280,172 +279,4 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         indices[start:stop], scores[start:stop] = idx, np.exp(val)
     if metric == "euclidean":
         scores = 1.0 - scores
-    return make_neighbors(indices, scores, metric, ids, index)
-
-
-def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None = None,
-        candidates: int | None = None, ids=None):
-    """Maximal marginal relevance (Carbonell & Goldstein 1998): a relevant *and* varied top-k.
-
-    Parameters
-    ----------
-    query : array-like (d,) or (n_q, d)
-        One query (or several, each diversified on its own).
-    corpus : array-like (n, d) or vecdiag.Index
-    k : int
-        Documents selected.
-    lambda_ : float in [0, 1], default 0.7
-        Weight of relevance against novelty. 1 reproduces the plain ranking; 0 ignores
-        the query after the first pick.
-    metric : {"cosine", "dot", "euclidean"} or None
-        Similarity for both query-document and document-document terms (euclidean:
-        -distance). None: the Index's metric, else cosine.
-    candidates : int or None
-        Pick from the ``candidates`` most similar documents only (faster); None: all.
-    ids : sequence or None
-        Document ids to attach (an Index brings its own).
-
-    Returns
-    -------
-    Neighbors
-        In selection order; scores are the MMR objective at the moment each document was
-        picked (negated for euclidean, so λ = 1 gives back the distances).
-
-    Notes
-    -----
-    Greedy: ``next = argmax_{d ∉ S} [λ s(q, d) - (1 - λ) max_{t ∈ S} s(d, t)]``; with S
-    empty the second term is 0. Ties break by lower corpus index. Cost: k passes over
-    the candidates.
-
-    Examples
-    --------
-    >>> corpus = [[1.0, 0.0], [0.99, 0.14], [0.6, 0.8]]
-    >>> mmr([1.0, 0.1], corpus, k=2, lambda_=1.0).indices.tolist()
-    [[1, 0]]
-    >>> mmr([1.0, 0.1], corpus, k=2, lambda_=0.3).indices.tolist()
-    [[1, 2]]
-    """
-    from ..neighbors import knn
-
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(query, C, name="query")
-    k = V.check_k(k, C.shape[0])
-    if isinstance(lambda_, bool) or not isinstance(lambda_, (int, float)) or not 0 <= lambda_ <= 1:
-        raise ValueError(f"lambda_ must be a number between 0 and 1, got {lambda_!r}")
-    if candidates is not None:
-        candidates = V.check_k(candidates, C.shape[0], name="candidates")
-        if candidates < k:
-            raise ValueError(f"candidates={candidates} is smaller than k={k}; use candidates >= k")
-    Cp = prepare(C, metric, "corpus")
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    # relevance from the exact search itself, so that lambda_ = 1 is that ranking, ties included
-    base = knn(Q, C, C.shape[0] if candidates is None else candidates, metric=metric)
-    sign = -1.0 if metric == "euclidean" else 1.0
-    for row in range(Q.shape[0]):
-        pool = np.sort(base.indices[row])
-        rel = np.empty(C.shape[0])
-        rel[base.indices[row]] = sign * base.scores[row]
-        rel_pool = rel[pool]
-        redundancy = np.zeros(pool.size)
-        taken = np.zeros(pool.size, dtype=bool)
-        P = Cp[pool]
-        p_sq = None if c_sq is None else c_sq[pool]
-        for j in range(k):
-            objective = lambda_ * rel_pool - (1 - lambda_) * redundancy
-            objective[taken] = -np.inf
-            best = int(np.argmax(objective))  # first maximum: lowest corpus index
-            indices[row, j], scores[row, j] = pool[best], objective[best]
-            taken[best] = True
-            sim_best = similarity(P[best:best + 1], P, metric, p_sq)[0]
-            redundancy = sim_best if j == 0 else np.maximum(redundancy, sim_best)
-    if metric == "euclidean":
-        scores = -scores
-    return make_neighbors(indices, scores, metric, ids, index)
-
-
-def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
-    """Groups (size >= 2) of documents linked by cosine >= threshold, cached per Index.
-
-    The groups of :func:`vecdiag.near_duplicates` (connected components of the
-    "cosine >= threshold" graph; exact copies always grouped), each as a sorted index
-    array, ordered by each group's first index.
-
-    Examples
-    --------
-    >>> duplicate_groups([[1, 0], [0, 1], [1, 0.001], [1, 0]])
-    [array([0, 2, 3])]
-    """
-    from ..diagnostics import near_duplicates
-
-    C, _, _, index = resolve_corpus(corpus, "cosine")
-    key = ("vecdiag.fixes.duplicate_groups", float(threshold))
-    if index is not None and key in index.cache:
-        return index.cache[key]
-    groups = sorted((np.asarray(sorted(g), dtype=np.int64)
-                     for g in near_duplicates(C, threshold=threshold)), key=lambda g: g[0])
-    if index is not None:
-        index.cache[key] = groups
-    return groups
-
-
-def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
-                metric: str | None = None, ids=None):
-    """Rank as usual, but each group of near-duplicates takes one place.
-
-    Parameters
-    ----------
-    queries : array-like (n_q, d) or (d,)
-    corpus : array-like (n, d) or vecdiag.Index
-    k : int
-        Neighbours per query.
-    threshold : float, default 0.98
-        Cosine at or above which two documents count as copies (see
-        :func:`duplicate_groups`; always cosine, whatever the search metric).
-    metric : {"cosine", "dot", "euclidean"} or None
-    ids : sequence or None
-
-    Returns
-    -------
-    Neighbors
-        The best-ranked member of every group keeps its place and score; the other
-        members are moved below every kept document (in their original order) with score
-        ``-inf`` (``+inf`` for euclidean distances).
-
-    Examples
-    --------
-    >>> corpus = [[1.0, 0.0], [1.0, 0.0005], [0.8, 0.6]]
-    >>> deduplicate([[1.0, 0.1]], corpus, k=3).indices.tolist()
-    [[1, 2, 0]]
-    """
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(queries, C)
-    k = V.check_k(k, C.shape[0])
-    groups = duplicate_groups(index if index is not None else C, threshold=threshold)
-    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    step = block_rows(Q.shape[0], C.shape[0])
-    for start in range(0, Q.shape[0], step):
-        stop = min(Q.shape[0], start + step)
-        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
-        demoted = np.zeros(S.shape, dtype=bool)
-        for g in groups:  # keep the best member (first maximum: lowest index) per query
-            best = g[np.argmax(S[:, g], axis=1)]
-            demoted[:, g] = True
-            demoted[np.arange(S.shape[0]), best] = False
-        keys = np.where(demoted, -np.inf, S)
-        idx, val = top_k(keys, k)
-        tail = np.isneginf(val)
-        if tail.any():  # order the demoted copies among themselves by their own score
-            for r in np.flatnonzero(tail.any(axis=1)):
-                cand = np.flatnonzero(demoted[r])
-                order = cand[np.lexsort((cand, -S[r, cand]))]
-                n_keep = int((~tail[r]).sum())
-                idx[r, n_keep:] = order[:k - n_keep]
-        indices[start:stop], scores[start:stop] = idx, val
-    if metric == "euclidean":
-        scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)

@@ -35,6 +35,15 @@ def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosi
     -------
     Neighbors
         Exact search of the re-embedded queries against the re-embedded documents.
+
+    Examples
+    --------
+    >>> class Echo:  # a toy "model" that sees whether a text starts with "query: "
+    ...     def encode(self, texts, kind="document"):
+    ...         return np.array([[t.startswith("query: ") + 0.1, 1.0] for t in texts])
+    >>> add_prefix(["q"], ["d1", "query: d2"], Echo(), k=1, query_prefix="query: ",
+    ...            document_prefix="").indices.tolist()
+    [[1]]
     """
     from ..neighbors import knn
 
@@ -86,6 +95,20 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
     score for a query is its best chunk's score (the lowest distance for euclidean).
     ``chunk_words`` defaults to 60% of the embedder's ``max_tokens`` (a word is about
     1.3 tokens), else 128; ``overlap`` to a quarter of it.
+
+    Examples
+    --------
+    >>> class Letters:  # a toy "model": counts of the letters a, b, z
+    ...     def encode(self, texts, kind="document"):
+    ...         return np.array([[t.count(c) + 0.01 for c in "abz"] for t in texts])
+    >>> docs = ["b b", "a " * 12 + "z", "b z"]
+    >>> emb = Letters()
+    >>> Q, C = emb.encode(["z"], kind="query"), emb.encode(docs)
+    >>> plain_top = int(np.argmax(C @ Q[0] / np.linalg.norm(C, axis=1)))
+    >>> plain_top  # one vector per document: the long one's "z" is drowned out
+    2
+    >>> chunk_documents(Q, C, docs, emb, k=1, chunk_words=4, overlap=0).indices.tolist()
+    [[1]]
     """
     C = V.as_matrix(corpus, "corpus")
     Q = V.as_matrix(queries, "queries")

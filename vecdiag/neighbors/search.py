@@ -184,7 +184,21 @@ class Index:
 
     def search(self, queries, k: int = 10, *, batch_size: int | None = None,
                show_progress: bool | None = None) -> Neighbors:
-        """Exact k nearest corpus items of each query (see :func:`knn`)."""
+        """Exact k nearest corpus items of each query (see :func:`knn`).
+
+        Parameters
+        ----------
+        queries : array-like, (n_queries, d)
+            May be empty; any real dtype (the corpus is then used in the common dtype).
+        k : int
+            ``1 <= k <= len(self)``.
+        batch_size, show_progress : see :func:`knn`.
+
+        Returns
+        -------
+        Neighbors
+            With ``ids`` (n_queries, k) when the Index has ids, and the Index's texts.
+        """
         batch_size, _ = _check_options(self.backend, batch_size, self.memory_budget,
                                        show_progress)
         Q = V.as_matrix(queries, "queries", allow_empty=True)
@@ -201,7 +215,19 @@ class Index:
 
     def knn_graph(self, k: int = 10, *, batch_size: int | None = None,
                   show_progress: bool | None = None) -> Neighbors:
-        """The k nearest neighbours of every corpus item among the others (self excluded)."""
+        """The k nearest neighbours of every corpus item among the others (self excluded).
+
+        Notes
+        -----
+        Only the item's own row is skipped: an exact duplicate at another row is found at
+        cosine 1.0 / distance 0.0. Memory stays within the Index's ``memory_budget`` (plus
+        the (n, k) result); a bar shows progress when the build looks long.
+
+        Returns
+        -------
+        Neighbors
+            ``indices`` (n, k): row i holds the k nearest other rows of item i.
+        """
         batch_size, _ = _check_options(self.backend, batch_size, self.memory_budget,
                                        show_progress)
         k = V.check_k(k, len(self), exclude_self=True)

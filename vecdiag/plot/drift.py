@@ -56,7 +56,7 @@ def draw_drift_series(series, ax=None):
 def draw_overlap(change, ax=None):
     """Histogram of per-item neighbour overlap, with its mean and the random baseline."""
     ax = get_ax(ax)
-    bins = np.linspace(0, 1, change.k + 2) - 0.5 / change.k
+    bins = (np.arange(change.k + 2) - 0.5) / change.k  # one bin per possible value j/k
     ax.hist(change.overlap, bins=bins, color="#1f77b4", edgecolor="white")
     ax.axvline(change.mean, color="black", linestyle="-", label=f"mean {change.mean:.2f}")
     ax.axvline(change.random_baseline, color="#d62728", linestyle="--",
