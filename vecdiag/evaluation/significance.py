@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, html_block, html_table, result
+from ..results import Result, escape, html_block, html_table, result
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
 
@@ -246,19 +246,13 @@ class Comparison(Result):
         return html_block(f"Comparison: {self.name_b} vs {self.name_a}",
                           html_table(rows, cols, numeric={"A", "B", "delta", "p", "p (Holm)"},
                                      classes=classes),
-                          f"<p class='vd-muted'>{html_escape(note)}</p>")
+                          f"<p class='vd-muted'>{escape(note)}</p>")
 
     def plot(self, ax=None):
         """Delta per metric with its interval; significant changes coloured."""
         from ..plot.evaluation import draw_comparison
 
         return draw_comparison(self, ax=ax)
-
-
-def html_escape(text: str) -> str:
-    from ..results import escape
-
-    return escape(text)
 
 
 def _aligned(evaluation, name: str):
