@@ -1,8 +1,8 @@
 """Benchmark: vd.pca against scikit-learn's PCA solvers; UMAP cold and warm; faithfulness.
 
 Run: ``python benchmarks/bench_projection.py`` (a few minutes on 2 idle cores;
-``--only pca,real`` runs some sections). Everything runs in one process on the same data; times are the best and
-the median of several alternating repeats.
+``--only pca,real`` runs some sections). Everything runs in one process on the same
+data; times are the best and the median of several alternating repeats.
 
 1. PCA, 100,000 x 384 float32, 2 components: vd.pca vs sklearn
    ``svd_solver="covariance_eigh"`` (its fastest exact solver) and ``"randomized"``;

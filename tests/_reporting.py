@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
-import pytest
 
 HOSTILE = '<script>alert("x")</script>"><img src=x onerror=alert(1)>&amp;'
-
-
-
-def needs(*modules):
-    """Skip while a module the report builds on (another helper's) is not merged yet."""
-    missing = [m for m in modules if importlib.util.find_spec(f"vecdiag.{m}") is None]
-    return pytest.mark.skipif(bool(missing), reason="not merged yet: " + ", ".join(
-        f"vecdiag.{m}" for m in missing))
-
-
-needs_diagnose = needs("diagnostics")
-needs_pipeline = needs("diagnostics", "evaluation", "explain")
 
 
 def planted(n_docs: int = 240, n_queries: int = 24, dim: int = 16, seed: int = 0):

@@ -17,7 +17,7 @@ import pytest
 
 from vecdiag.cli import main
 
-from _reporting import needs_diagnose, needs_pipeline, planted
+from _reporting import planted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,6 @@ def demo_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_pipeline
 def test_demo_end_to_end_with_core_dependencies_only(demo_run):
     proc, cwd = demo_run
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -73,7 +72,6 @@ def test_demo_end_to_end_with_core_dependencies_only(demo_run):
 
 
 @pytest.mark.slow
-@needs_pipeline
 def test_demo_json(demo_run):
     proc, cwd = demo_run
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -98,7 +96,6 @@ def write_inputs(folder: Path):
     return X, Q, ids, qrels
 
 
-@needs_pipeline
 def test_report_from_files(tmp_path, capsys):
     write_inputs(tmp_path)
     out = tmp_path / "r.html"
@@ -117,7 +114,6 @@ def test_report_from_files(tmp_path, capsys):
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)   # a report others can read
 
 
-@needs_pipeline
 def test_report_npz_parquet_and_sibling_ids(tmp_path, capsys):
     X, Q, ids, _ = write_inputs(tmp_path)
     np.savez(tmp_path / "c.npz", vectors=X)
@@ -133,7 +129,6 @@ def test_report_npz_parquet_and_sibling_ids(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["findings"]
 
 
-@needs_pipeline
 def test_report_beir_folder(tmp_path, capsys):
     X, Q, ids, qrels = write_inputs(tmp_path)
     beir = tmp_path / "beir"
@@ -161,7 +156,6 @@ def test_report_beir_folder(tmp_path, capsys):
     assert payload["worst_queries"][0]["query_text"].startswith("query q")
 
 
-@needs_diagnose
 def test_check_exit_codes_and_json(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "fine.npy", rng.normal(size=(400, 24)))
@@ -211,7 +205,6 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, words):
     assert set(tmp_path.rglob("*")) == before              # nothing written
 
 
-@needs_diagnose
 def test_failed_write_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(2)
     np.save(tmp_path / "ok.npy", rng.normal(size=(60, 6)))

@@ -143,6 +143,19 @@ def test_numeric_ids_tie_in_string_order_not_number_order():
     assert_matches(ev, {"1": {"10": 0.5, "9": 0.5, "100": 0.5}}, qrels, ev.metrics)
 
 
+def test_scores_equal_in_single_precision_tie_as_in_trec_eval():
+    """trec_eval keeps scores as C float: 1.0 and 1.0 - 1e-8 are one float32 value, so
+    the tie rule puts "b" (larger id) first; 1.0 - 1e-6 is a different float32."""
+    qrels = {"q": {"b": 1}}
+    tied = {"q": {"a": 1.0, "b": 1.0 - 1e-8}}
+    apart = {"q": {"a": 1.0, "b": 1.0 - 1e-6}}
+    assert vd.evaluate(tied, qrels, metrics=["mrr"]).mean["mrr"] == 1.0
+    assert vd.evaluate(apart, qrels, metrics=["mrr"]).mean["mrr"] == 0.5
+    for run in (tied, apart, {"q": {"a": 0.0, "b": -1e-50}}, {"q": {"a": 1e-46, "b": 0.0}}):
+        assert_matches(vd.evaluate(run, qrels, metrics=["mrr", "map"]), run, qrels,
+                       ("mrr", "map"))
+
+
 def test_graded_relevance_ndcg_uses_linear_gain_and_all_judged_documents():
     """Only d_low (grade 1) is retrieved; the ideal holds the unretrieved grade-3 doc."""
     run = {"q": {"d_low": 1.0, "junk": 0.5}}

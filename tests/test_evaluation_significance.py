@@ -192,6 +192,9 @@ def test_result_display_and_plot(rng):
                                    "p_holm", "significant"]
     ax = cmp.plot()
     assert len(ax.patches) == 2
+    x = vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, metrics=["map"])  # both named "run"
+    same = vd.compare(x, x).to_frame()
+    assert list(same.columns[:2]) == ["A: run", "B: run"]
 
 
 def test_bad_input():

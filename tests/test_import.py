@@ -19,7 +19,6 @@ def test_import_loads_numpy_only():
     assert out.stdout.strip() == "", f"import vecdiag imported: {out.stdout.strip()}"
 
 
-@pytest.mark.xfail(strict=True, reason="modules still landing from parallel branches")
 def test_public_names_resolve():
     import vecdiag as vd
 

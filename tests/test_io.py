@@ -58,3 +58,15 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
         atomic_write_text(target, "new")
     assert target.read_text() == "ok"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_atomic_write_uses_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "r.html", "x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "r.html").st_mode) == 0o644

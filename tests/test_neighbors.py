@@ -588,3 +588,18 @@ def test_real_embeddings_match_sklearn(shared_data):
     graph = vd.Index(corpus).knn_graph(k=5)
     assert graph.indices.shape == (corpus.shape[0], 5)
     assert not (graph.indices == np.arange(corpus.shape[0])[:, None]).any()
+
+
+def test_knn_graph_is_cached_per_index_and_prefix_of_larger_k():
+    import vecdiag as vd
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(120, 6))
+    X[40] = X[3]                                  # a tie the prefix must keep in order
+    index = vd.Index(X)
+    g10 = index.knn_graph(10)
+    assert index.knn_graph(10) is g10             # second call: the cached object
+    g4 = index.knn_graph(4)                       # served from the k=10 graph
+    fresh = vd.knn(X, X, k=4, exclude_self=True)
+    np.testing.assert_array_equal(g4.indices, fresh.indices)
+    np.testing.assert_allclose(g4.scores, fresh.scores)

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from _reporting import HOSTILE, needs_diagnose, needs_pipeline, planted
+from _reporting import HOSTILE, planted
 
 
 
@@ -52,7 +52,6 @@ def page(analysis, tmp_path_factory):
     return path
 
 
-@needs_pipeline
 def test_page_is_self_contained_and_escaped(page):
     html = page.read_text(encoding="utf-8")
     parsed = Collect()
@@ -72,7 +71,6 @@ def test_page_is_self_contained_and_escaped(page):
     assert html.count("&lt;script&gt;") >= 3          # title, note, texts: shown, not run
 
 
-@needs_pipeline
 def test_sections_in_order(page, analysis):
     html = page.read_text(encoding="utf-8")
     order = [html.index(f'id="{s}"') for s in ("findings", "explanations", "metrics")]
@@ -84,7 +82,6 @@ def test_sections_in_order(page, analysis):
     assert all(code in findings for code in codes)
 
 
-@needs_diagnose
 def test_report_without_queries_has_findings_only(tmp_path):
     from vecdiag.report import analyze, render_html, render_text, to_json
 
@@ -96,7 +93,6 @@ def test_report_without_queries_has_findings_only(tmp_path):
     assert json.loads(json.dumps(to_json(a)))["worst_queries"] == []
 
 
-@needs_pipeline
 def test_text_and_json_of_the_same_analysis(analysis):
     from vecdiag.report import render_text, to_json
 
@@ -120,7 +116,6 @@ def run_chromium(path, profile):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-@needs_pipeline
 def test_chromium_renders_without_console_errors(page, analysis, tmp_path):
     proc = run_chromium(page, tmp_path / "profile")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -18,7 +18,7 @@ anisotropy (mean cosine of distinct pairs, ``c``)
     all-but-the-top (Mu & Viswanath 2018) repair.
 hubness (skewness ``S`` of N_k)
     Null: directions uniform on the sphere (i.i.d. Gaussian under cosine) give
-    S = 0.1–0.4 for d = 3…384. A Gaussian blob under Euclidean distance, the textbook
+    S ≤ 0.4 for d = 3…384. A Gaussian blob under Euclidean distance, the textbook
     hub-forming geometry (Radovanović et al. 2010), gives 1.8 (d = 16), 4.8 (d = 100),
     8.4 (d = 384); isotropic Gaussian clusters in 16–32-D give 1.6–2.3 and MiniLM on
     Cranfield 1.7. Warning at S ≥ 3 (beyond any moderate-dimensional blob: a few items
@@ -197,7 +197,9 @@ def norm_finding(s, metric: str) -> Finding:
           **_limits("norm_spread")}
     if metric == "cosine":
         sev = "ok"
-        summary = (f"Lengths vary (cv {s.cv:.3f}) but cosine ignores length, so they "
+        summary = ("All vectors have unit length (cv {:.3f}); cosine ignores length anyway."
+                   .format(s.cv) if s.unit else
+                   f"Lengths vary (cv {s.cv:.3f}) but cosine ignores length, so they "
                    "cannot change a ranking.")
     else:
         sev = severity_of("norm_spread", s.cv)

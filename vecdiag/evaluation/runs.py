@@ -84,6 +84,16 @@ def as_run(run, name: str = "run") -> dict:
                              "make query ids unique")
         row = {}
         for d, s in docs.items():
+            if type(s) is float:  # the common case first: ABC checks are slow
+                if not math.isfinite(s):
+                    raise ValueError(f"{name}[{q!r}][{d!r}] is {s}; scores must be finite "
+                                     "(drop the document or give it a very low score)")
+                ds = d if type(d) is str else str(d)
+                if ds in row:
+                    raise ValueError(f"{name}[{q!r}] has document id {d!r} twice once ids "
+                                     "are read as strings; make document ids unique")
+                row[ds] = s
+                continue
             if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Real):
                 raise TypeError(f"{name}[{q!r}][{d!r}] is {type(s).__name__} {s!r}; "
                                 "scores must be real numbers")
@@ -108,6 +118,9 @@ def as_qrels(qrels, name: str = "qrels") -> dict:
         _check_mapping(docs, f"{name}[{q!r}]", "{doc_id: relevance}")
         row = {}
         for d, r in docs.items():
+            if type(r) is int:  # the common case first
+                row[d if type(d) is str else str(d)] = r
+                continue
             if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real):
                 raise TypeError(f"{name}[{q!r}][{d!r}] is {type(r).__name__} {r!r}; "
                                 "relevance must be an integer (0 = not relevant, 1+ = relevant)")

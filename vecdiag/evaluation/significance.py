@@ -22,11 +22,12 @@ import math
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, html_block, html_table, result
+from ..results import Result, escape, html_block, html_table, result
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
 
 METHODS = ("randomization", "ttest", "bootstrap")
+_COLUMNS = ("metric", "delta", "ci_low", "ci_high", "p_value", "p_holm", "significant")
 _CHUNK = 2_000  # resamples per block: bounds memory at _CHUNK * n_queries values
 
 
@@ -211,10 +212,17 @@ class Comparison(Result):
         return [m for m in self.metrics if self.significant[m] and self.delta[m] > 0]
 
     def to_frame(self):
-        """One row per metric: means, delta, interval, p-values, significant."""
+        """One row per metric: means, delta, interval, p-values, significant.
+
+        The two mean columns carry the evaluations' names (``"A: run"``, ``"B: run"``
+        when the names are equal).
+        """
         import pandas as pd
 
-        rows = [{"metric": m, self.name_a: self.mean_a[m], self.name_b: self.mean_b[m],
+        label_a, label_b = self.name_a, self.name_b
+        if label_a == label_b or label_a in _COLUMNS or label_b in _COLUMNS:
+            label_a, label_b = f"A: {label_a}", f"B: {label_b}"
+        rows = [{"metric": m, label_a: self.mean_a[m], label_b: self.mean_b[m],
                  "delta": self.delta[m], "ci_low": self.ci[m][0], "ci_high": self.ci[m][1],
                  "p_value": self.p_value[m], "p_holm": self.p_adjusted[m],
                  "significant": self.significant[m]} for m in self.metrics]
@@ -238,19 +246,13 @@ class Comparison(Result):
         return html_block(f"Comparison: {self.name_b} vs {self.name_a}",
                           html_table(rows, cols, numeric={"A", "B", "delta", "p", "p (Holm)"},
                                      classes=classes),
-                          f"<p class='vd-muted'>{html_escape(note)}</p>")
+                          f"<p class='vd-muted'>{escape(note)}</p>")
 
     def plot(self, ax=None):
         """Delta per metric with its interval; significant changes coloured."""
         from ..plot.evaluation import draw_comparison
 
         return draw_comparison(self, ax=ax)
-
-
-def html_escape(text: str) -> str:
-    from ..results import escape
-
-    return escape(text)
 
 
 def _aligned(evaluation, name: str):

@@ -173,6 +173,10 @@ class Explanation(Result):
             parts.append("<p><b>Causes</b>, strongest first</p>"
                          + html_table(rows, ["cause", "confidence", "fix", "summary"],
                                       numeric={"confidence"}, classes=classes))
+        elif any(e.rank > self.k for e in self.expected):
+            parts.append("<p><b>No cause found</b>: the missed documents are not held back by "
+                         "any checked failure; their gap and percentile below say how close "
+                         "they came (a relevance judgement the embedding does not share).</p>")
         else:
             parts.append("<p><b>No cause found</b>: the ranking looks healthy.</p>")
         expected_ids = {e.id for e in self.expected}

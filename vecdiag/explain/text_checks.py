@@ -58,9 +58,16 @@ def text_checks(ctx, emb, query_text, *, attribution: bool = False):
     checks, records = [], []
     texts = None if ctx.index.texts is None else [str(t) for t in ctx.index.texts]
     if texts is not None and query_text and ctx.missed:
-        check, rec = _lexical(ctx, texts, query_text)
-        checks.append(check)
-        records.extend(rec)
+        import importlib.util
+        import warnings
+
+        if importlib.util.find_spec("bm25s") is None:
+            warnings.warn('lexical_mismatch check skipped: it needs BM25 from bm25s; '
+                          'pip install "vecdiag[lexical]"', RuntimeWarning, stacklevel=3)
+        else:
+            check, rec = _lexical(ctx, texts, query_text)
+            checks.append(check)
+            records.extend(rec)
     if emb is not None:
         check, rec = _prefix(ctx, emb, query_text, texts)
         if check is not None:
@@ -191,7 +198,7 @@ def _truncation(ctx, emb, texts):
     pos = ctx.missed[0][0]
     try:
         n_tokens = int(emb.count_tokens([texts[pos]])[0])
-    except TypeError:  # an embedder without a tokenizer cannot count
+    except (TypeError, ValueError):  # an embedder without a tokenizer cannot count
         return None, []
     if n_tokens <= limit:
         return None, []

@@ -2,10 +2,15 @@
 
 Vector fixes (scikit-learn transformers, fitted on the corpus, applied to the queries):
 :class:`Center`, :class:`Normalize`, :class:`Whiten`, :class:`AllButTheTop`.
-Re-rankers (return :class:`vecdiag.Neighbors`): :func:`csls`, :func:`mutual_proximity`,
-:func:`mmr`, :func:`deduplicate`; rank fusion of runs: :func:`hybrid`.
-Fix codes and the one entry point used by explain_neighbors and try_fixes:
-:data:`FIX_CODES`, :data:`FIXES`, :func:`apply_fix`.
+Re-rankers (return :class:`vecdiag.Neighbors`): :func:`csls`, :func:`mutual_proximity`
+(hub reduction), :func:`mmr`, :func:`deduplicate` (diversity); rank fusion of runs:
+:func:`hybrid`. Fix codes and the one entry point used by explain_neighbors and
+try_fixes: :data:`FIX_CODES`, :data:`FIXES`, :func:`apply_fix`.
+
+Modules, in reading order: ``transformers`` (the four estimators), ``rerank`` (CSLS,
+mutual proximity), ``diversify`` (MMR, de-duplication), ``fusion`` (RRF over run dicts),
+``text`` (re-embedding fixes), ``registry`` (fix codes, apply_fix), ``cached`` (vector
+fixes on an Index, fitted once), ``_common`` (blocked scoring, exact top-k).
 
 >>> import vecdiag as vd
 >>> sorted(vd.fixes.FIX_CODES)[:3]
@@ -17,10 +22,10 @@ the re-rankers does not import it.
 
 from __future__ import annotations
 
+from .diversify import deduplicate, duplicate_groups, mmr
 from .fusion import as_run, hybrid, ranked
 from .registry import (FIX_CODES, FIXES, FixSpec, apply_fix, available_fixes,
                        make_transformer, parse_fix)
-from .diversify import deduplicate, duplicate_groups, mmr
 from .rerank import csls, csls_penalty, mutual_proximity
 
 _TRANSFORMERS = ("Center", "Normalize", "Whiten", "AllButTheTop")

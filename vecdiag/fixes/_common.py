@@ -75,6 +75,25 @@ def block_rows(n_rows: int, n_cols: int, factor: int = 4) -> int:
     return max(1, min(max(n_rows, 1), _BLOCK_BYTES // max(1, n_cols * 8 * factor)))
 
 
+def rerank_blocks(Qp: np.ndarray, Cp: np.ndarray, metric: str, k: int, select, *,
+                  factor: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Score prepared queries against the prepared corpus block by block, keeping what
+    ``select(S) -> (indices, values)`` picks from each float64 similarity block ``S``
+    (higher is closer: negated distances under euclidean). Memory: ``factor`` blocks of
+    (rows, n) float64 within the budget, never the whole (n_queries, n) matrix.
+    """
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    n_q = Qp.shape[0]
+    indices = np.empty((n_q, k), dtype=np.int64)
+    values = np.empty((n_q, k), dtype=np.float64)
+    step = block_rows(n_q, Cp.shape[0], factor)
+    for start in range(0, n_q, step):
+        stop = min(n_q, start + step)
+        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+        indices[start:stop], values[start:stop] = select(S)
+    return indices, values
+
+
 def top_k(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k columns of each row (higher key first; ties by lower column)."""
     n, m = keys.shape

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ._common import (block_rows, check_queries, make_neighbors, prepare, resolve_corpus,
+from ._common import (check_queries, make_neighbors, prepare, rerank_blocks, resolve_corpus,
                       similarity, top_k)
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
@@ -161,20 +161,14 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     k = V.check_k(k, C.shape[0])
     groups = duplicate_groups(index if index is not None else C, threshold=threshold)
     Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    step = block_rows(Q.shape[0], C.shape[0])
-    for start in range(0, Q.shape[0], step):
-        stop = min(Q.shape[0], start + step)
-        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+
+    def select(S):
         demoted = np.zeros(S.shape, dtype=bool)
         for g in groups:  # keep the best member (first maximum: lowest index) per query
             best = g[np.argmax(S[:, g], axis=1)]
             demoted[:, g] = True
             demoted[np.arange(S.shape[0]), best] = False
-        keys = np.where(demoted, -np.inf, S)
-        idx, val = top_k(keys, k)
+        idx, val = top_k(np.where(demoted, -np.inf, S), k)
         tail = np.isneginf(val)
         if tail.any():  # order the demoted copies among themselves by their own score
             for r in np.flatnonzero(tail.any(axis=1)):
@@ -182,7 +176,9 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
                 order = cand[np.lexsort((cand, -S[r, cand]))]
                 n_keep = int((~tail[r]).sum())
                 idx[r, n_keep:] = order[:k - n_keep]
-        indices[start:stop], scores[start:stop] = idx, val
+        return idx, val
+
+    indices, scores = rerank_blocks(Qp, Cp, metric, k, select)
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)

@@ -12,8 +12,8 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
-from ._common import (block_rows, check_queries, make_neighbors, prepare, resolve_corpus,
-                      similarity, top_k)
+from ._common import (block_rows, check_queries, make_neighbors, prepare, rerank_blocks,
+                      resolve_corpus, similarity, top_k)
 
 __all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
@@ -129,16 +129,12 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
                        metric=metric, bank=bank)
     n_neighbors = V.check_k(n_neighbors, C.shape[0], name="n_neighbors")
     Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    step = block_rows(Q.shape[0], C.shape[0])
-    for start in range(0, Q.shape[0], step):
-        stop = min(Q.shape[0], start + step)
-        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+
+    def select(S):
         r_q = _mean_top(S, n_neighbors)
-        keys = 2 * S - r_q[:, None] - r_d[None, :]
-        indices[start:stop], scores[start:stop] = top_k(keys, k)
+        return top_k(2 * S - r_q[:, None] - r_d[None, :], k)
+
+    indices, scores = rerank_blocks(Qp, Cp, metric, k, select)
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)
@@ -265,18 +261,14 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         if index is not None and isinstance(random_state, (int, type(None))):
             index.cache[key] = (mu_d, sd_d)
     sd_d = np.maximum(sd_d, 1e-12)
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    step = block_rows(Q.shape[0], C.shape[0], factor=6)
-    for start in range(0, Q.shape[0], step):
-        stop = min(Q.shape[0], start + step)
-        S = similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+
+    def select(S):
         mu_q = S.mean(axis=1, keepdims=True)
         sd_q = np.maximum(S.std(axis=1, keepdims=True), 1e-12)
-        keys = log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d)
-        idx, val = top_k(keys, k)
-        indices[start:stop], scores[start:stop] = idx, np.exp(val)
+        idx, val = top_k(log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d), k)
+        return idx, np.exp(val)
+
+    indices, scores = rerank_blocks(Qp, Cp, metric, k, select, factor=6)
     if metric == "euclidean":
         scores = 1.0 - scores
     return make_neighbors(indices, scores, metric, ids, index)

@@ -315,7 +315,8 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
     sc_out = np.empty((m, k), C.dtype)
     ok = np.empty(m, bool)
     eps = max(cand_eps, float(np.finfo(C.dtype).eps))
-    step = max(1, budget // (4 * max(1, kp) * C.d * C.dtype.itemsize))
+    # about six (rows, kp, d) temporaries live at once: keep them within the budget
+    step = max(1, budget // (8 * max(1, kp) * C.d * C.dtype.itemsize))
     for r0 in range(0, m, step):
         r1 = min(m, r0 + step)
         pos = positions[r0:r1]

@@ -231,10 +231,23 @@ class Index:
         batch_size, _ = _check_options(self.backend, batch_size, self.memory_budget,
                                        show_progress)
         k = V.check_k(k, len(self), exclude_self=True)
+        # The graph is exact and deterministic, so it is cached per Index (key
+        # ("knn_graph", k), shared with vecdiag.diagnostics and the CSLS re-ranker); a
+        # cached graph with more neighbours serves a smaller k as its prefix.
+        cached = [key[1] for key in self.cache
+                  if isinstance(key, tuple) and len(key) == 2 and key[0] == "knn_graph"
+                  and isinstance(key[1], int) and key[1] >= k]
+        if cached:
+            graph = self.cache[("knn_graph", min(cached))]
+            if graph.k == k:
+                return graph
+            return self._result(graph.indices[:, :k].copy(), graph.scores[:, :k].copy(), k)
         idx, sc = search(self._rows, self._rows, k, exclude_self=True, backend=self.backend,
                          batch_size=batch_size, budget=self.memory_budget,
                          show_progress=show_progress, faiss_index=self._faiss_index())
-        return self._result(idx, sc, k)
+        graph = self._result(idx, sc, k)
+        self.cache[("knn_graph", k)] = graph
+        return graph
 
 
 def _check_texts(texts, n: int):

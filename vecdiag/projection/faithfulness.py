@@ -25,8 +25,9 @@ class Faithfulness(Result):
     """How well a map keeps neighbourhoods: per point, and overall."""
 
     overlap: np.ndarray
-    """(n,) (or one per sampled point) share of each point's k nearest neighbours in the original space that are
-    also among its k nearest on the map (1: kept them all, 0: lost them all)."""
+    """Share of each point's k nearest neighbours in the original space that are also
+    among its k nearest on the map (1: kept them all, 0: lost them all); one value per
+    point, or per sampled point (see :attr:`points`)."""
     trustworthiness: float
     """Venna & Kaski trustworthiness in [0, 1]: 1 when every map neighbour is a true
     neighbour; penalises map neighbours by how far down the true ranking they are."""
@@ -162,7 +163,8 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     step = max(1, _RANK_BUDGET // (k * n))
     penalty = 0.0
     bar = progress_bar(len(range(0, todo.size, step)), desc="faithfulness: ranks",
-                       show=show_progress, expected_seconds=todo.size * n * (k + X.shape[1]) / 2e9)
+                       show=show_progress,
+                       expected_seconds=todo.size * n * (k + X.shape[1]) / 2e9)
     with bar:
         for start in range(0, todo.size, step):
             rows = todo[start:start + step]

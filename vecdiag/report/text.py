@@ -74,8 +74,9 @@ def render_text(analysis, *, html_path=None) -> str:
         means = "   ".join(f"{m} {fmt(ev.mean[m], 3)}" for m in ev.metrics)
         lines += ["", f"Retrieval, exact search ({ev.n_queries} judged queries):", f"  {means}"]
         if analysis.groups:
-            lines.append(f"  {analysis.rank_metric} by query group (worst first): " +
-                         ", ".join(f"{g} {fmt(v, 3)}" for g, v in analysis.groups.items()))
+            lines.append(_wrap(f"{analysis.rank_metric} by query group (worst first): " +
+                               ", ".join(f"{g} {fmt(v, 3)}" for g, v in analysis.groups.items()),
+                               2))
     if analysis.cases:
         lines += ["", f"The {len(analysis.cases)} worst queries, explained:"]
         for i, case in enumerate(analysis.cases, 1):
