@@ -7,10 +7,11 @@ PIP ?= pip --disable-pip-version-check -q
 
 .PHONY: demo test notebooks-html bench clean
 
-# Demo: core dependencies only (no torch): the bundled embeddings are precomputed.
-$(DEMO_VENV)/.installed: pyproject.toml
+# Demo: core dependencies plus BM25 (bm25s, light; no torch): the bundled embeddings are
+# precomputed, BM25 lets the demo name lexical mismatches.
+$(DEMO_VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(DEMO_VENV)
-	$(DEMO_VENV)/bin/$(PIP) install -e .
+	$(DEMO_VENV)/bin/$(PIP) install -e ".[lexical]"
 	touch $@
 
 demo: $(DEMO_VENV)/.installed
