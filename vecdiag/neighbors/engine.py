@@ -29,6 +29,7 @@ import numpy as np
 from .. import _validate as V
 from .._progress import progress_bar
 from ..linalg import row_norms
+from ._threads import blas_workers, limited
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
 _QUERY_BLOCK = 256                    # queries per matrix product (measured: see benchmarks)
@@ -220,7 +221,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     m = positions.size
     full = m == Q.n and (m == 0 or (positions[0] == 0 and positions[-1] == m - 1))
     big = 2.0 * m * C.n * C.d > _PARALLEL_FLOPS
-    workers, limit = _blas_workers() if big else (1, None)
+    workers, limit = blas_workers() if big else (1, None)
     bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                   workers)
     blocks = [(q0, min(m, q0 + bq)) for q0 in range(0, m, bq)]
@@ -244,7 +245,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
         best[b] = merge(idx, key, cols, keys, kp)
         return q1 - q0
 
-    with progress_bar(m * -(-C.n // bc), **progress) as bar, _limited(limit, workers):
+    with progress_bar(m * -(-C.n // bc), **progress) as bar, limited(limit, workers):
         pool = None
         if workers > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -266,34 +267,6 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
         return np.zeros((0, kp), np.int64), np.zeros((0, kp), C.dtype)
     return (np.concatenate([i for i, _ in best]).astype(np.int64),
             np.concatenate([k for _, k in best]))
-
-
-def _blas_workers():
-    """(threads NumPy's BLAS would use, a threadpoolctl controller), or (1, None)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        return 1, None
-    controller = ThreadpoolController()
-    blas = [lib for lib in controller.select(user_api="blas").lib_controllers
-            if "numpy" in lib.filepath] or controller.select(user_api="blas").lib_controllers
-    threads = max((lib.num_threads for lib in blas), default=1)
-    return (threads, controller) if threads > 1 else (1, None)
-
-
-class _limited:
-    """Hold BLAS to one thread while our own worker threads run (no oversubscription)."""
-
-    def __init__(self, controller, workers):
-        self.ctx = controller.limit(limits=1, user_api="blas") \
-            if controller is not None and workers > 1 else None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
 
 
 def _mask_self(S: np.ndarray, pos: np.ndarray, c0: int, c1: int) -> None:
