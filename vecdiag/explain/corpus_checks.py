@@ -23,11 +23,9 @@ def random_direction_share(d: int, top: int) -> float:
     random unit direction (Monte Carlo, 512 draws, seed 0): what the rogue share of a
     shared direction would be if no dimension were special. About 0.55 for d = 32 and
     top = 5, 0.1 for d = 384."""
-    if top >= d:
-        return 1.0
-    u = np.random.default_rng(0).normal(size=(512, d)) ** 2
-    u /= u.sum(axis=1, keepdims=True)
-    return float(np.mean(-np.sort(-u, axis=1)[:, :top].sum(axis=1)))
+    from ..diagnostics.rules import null_top_share  # the same null as vd.diagnose's rule
+
+    return 1.0 if top >= d else null_top_share(d, top, draws=512)
 
 
 def rogue_strength(ctx) -> float:
