@@ -345,7 +345,56 @@ def test_blocked_equals_unblocked(rng, metric, monkeypatch):
     np.testing.assert_array_equal(res.indices, whole.indices)
     np.testing.assert_array_equal(res.scores, whole.scores)
     bq, bc = engine.plan(103, 9001, 8, 4, 2**20, 26, False, None, 2)
-    assert bc < 9001 and 9001 % bc and 103 % bq
+    assert bc < 9001 and 9001 % bc
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_symmetric_graph_equals_query_pass(rng, metric, dtype, monkeypatch):
+    """The graph multiplies each pair of blocks once and selects along rows and columns;
+    it must equal the plain pass of every row against the corpus (queries not the corpus
+    object), for blocks that do not divide n, threaded or not, with exact copies."""
+    X = rng.normal(size=(1203, 16)).astype(dtype)
+    X[[5, 600, 1202]] = X[77]
+    X[900] = 3 * X[300]                         # same direction, other length
+    plain = knn(X, X.copy(), k=7, metric=metric, exclude_self=True)
+    for threaded in (False, True):
+        if threaded:
+            monkeypatch.setattr(engine, "_PARALLEL_FLOPS", 0.0)
+        for batch in (None, 1, 100, 1203) if threaded else (None, 1, 64, 100, 1203):
+            res = knn(X, X, k=7, metric=metric, exclude_self=True, batch_size=batch)
+            np.testing.assert_array_equal(res.indices, plain.indices)
+            np.testing.assert_array_equal(res.scores, plain.scores)
+    idx, sc = brute(X, X, 7, metric, exclude_self=True)
+    tol = 1e-5 if dtype == np.float32 else 1e-9
+    assert_same(plain, idx, sc, rtol=tol, atol=tol, Q=X, C=X)
+
+
+def test_select_keeps_every_top_entry_by_rows_and_columns(rng):
+    """The threshold filter returns every entry among a row's kk largest above the
+    threshold, and nothing at or below it; selecting down the columns of S equals
+    selecting along the rows of S.T."""
+    from vecdiag.neighbors._select import Best, select
+
+    S = rng.normal(size=(300, 1003)).astype(np.float32)       # 1003: a tail of columns
+    S[:, 17] = S[:, 18]                                        # ties
+    for kk in (1, 5, 40, 400):
+        for thr in (np.full(300, -np.inf), np.sort(S, axis=1)[:, -20] - 0.05):
+            line, cols, vals = select(S, kk, thr)
+            np.testing.assert_array_equal(vals, S[line, cols])
+            assert (vals > thr[line]).all()
+            for r in range(0, 300, 7):
+                top = np.sort(S[r])[::-1][:kk]
+                got = set(vals[line == r].tolist())
+                assert {v for v in top.tolist() if v > thr[r]} <= got
+            T = np.ascontiguousarray(S.T)
+            c_line, c_cols, c_vals = select(T, kk, thr, by_column=True)
+            assert sorted(zip(line, cols, vals)) == sorted(zip(c_line, c_cols, c_vals))
+    best = Best(300, 12, np.float32)
+    for c0 in range(0, 1003, 100):
+        best.add(*select(S[:, c0:c0 + 100], 12, best.threshold()), offset=c0)
+    np.testing.assert_array_equal(np.sort(best.key, axis=1), np.sort(S, axis=1)[:, -12:])
+    np.testing.assert_array_equal(np.take_along_axis(S, best.idx, axis=1), best.key)
 
 
 def test_plan_respects_budget():
@@ -354,8 +403,14 @@ def test_plan_respects_budget():
                                     (50_000, 50_000, 384, 64 * 2**20, False)):
         for workers in (1, 2):
             bq, bc = engine.plan(n_q, n, d, 4, budget, 28, lazy, None, workers)
-            used = workers * bq * bc * 4 * (1 + 2 / engine._GROUP) + (bc * d * 4 if lazy else 0)
+            used = workers * (bq * bc * 4 * (1 + 2 / engine._GROUP) + bq * d * 4
+                              + (bc * d * 4 if lazy else 0))
             assert used <= budget, (n_q, n, bq, bc)
+            assert bc >= min(n, 1024) and bq >= 1
+            for euclid in (False, True):
+                b = engine.plan_square(n, d, 4, budget, 28, lazy, None, workers, euclid)
+                used = workers * (b * b * 4 * (1 + 2 / engine._GROUP + euclid) + 2 * b * d * 4)
+                assert used <= budget and b >= min(n, 1024), (n, b)
 
 
 @pytest.mark.parametrize("metric", METRICS)

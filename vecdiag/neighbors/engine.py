@@ -7,8 +7,8 @@ three steps, the same for every backend:
    product (NumPy's BLAS, or faiss), and keep the ``kp = k + margin`` best of each query by
    a *ranking key* (higher is better): the similarity for cosine and dot, and
    ``2 q·c − ‖c‖²`` (``= ‖q‖² − ‖q − c‖²``) for euclidean. Blocks stay inside the memory
-   budget. Selection uses an exact threshold filter (:func:`select_top`) instead of a
-   partition over whole rows.
+   budget. Selection uses an exact threshold filter (:func:`._select.select`) instead of
+   a partition over whole rows.
 2. **Refine.** Re-score the candidates one pair at a time with a fixed summation order
    (products, then NumPy's pairwise sum): euclidean from the differences ``q − c`` (so
    identical vectors are exactly 0.0 apart and no distance is negative), cosine as
@@ -24,17 +24,22 @@ three steps, the same for every backend:
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
 from ..linalg import row_norms
+from ._select import _GROUP, Best, merge, select
 from ._threads import blas_workers, limited
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
-_QUERY_BLOCK = 256                    # queries per matrix product (measured: see benchmarks)
+_QUERY_BLOCK = 1024                   # queries per matrix product (measured: see benchmarks)
+_CORPUS_CHUNK = 4096                  # corpus rows per product: the score block stays in cache
+_GRAPH_BLOCK = 2048                   # rows per side of a block pair in the graph pass
+_REFINE_BYTES = 4 * 2**20             # temporaries per refine piece
 _SCAN_ROWS = 65_536                   # rows per piece when computing row statistics
-_GROUP = 16                           # columns per group in the threshold filter
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
 _ASSUMED_FLOPS = 3e10                 # for the progress bar's "is this long?" guess
 
@@ -118,96 +123,66 @@ def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
     """Block sizes (queries per block, corpus rows per chunk) inside the memory budget.
 
     Each of ``workers`` threads holds one score block ``bq × bc`` (plus 1/_GROUP of it for
-    group maxima) and a query block; a lazily normalised corpus adds one chunk copy
-    (at most a quarter of the budget). Large blocks keep the matrix product at full speed:
-    the whole corpus per block when it fits.
+    group maxima), its query block and, for a lazily normalised corpus, its chunk copy.
+    The targets (:data:`_QUERY_BLOCK` × :data:`_CORPUS_CHUNK`) keep each score block
+    inside the cache, where both the product and the selection run fastest; a smaller
+    budget shrinks the chunk first (down to a few thousand rows), then the query block.
     """
-    bq = min(n_q, batch_size or _QUERY_BLOCK)
-    if workers > 1 and not batch_size:
-        # as many blocks as a multiple of the workers, equal in size: no idle thread
-        n_blocks = -(-n_q // bq)
-        n_blocks = -(-n_blocks // workers) * workers
-        bq = -(-n_q // n_blocks)
-    cap = n
-    spare = budget
-    if lazy_corpus:
-        cap = min(n, max(kp, budget // (4 * d * itemsize)))
-        spare -= cap * d * itemsize
-    per_worker = spare / max(1, workers)
+    per_worker = budget / max(1, workers)
     per_score = itemsize * (1 + 2 / _GROUP)
-    bc = int(min(cap, max(1, (per_worker - bq * d * itemsize) // (bq * per_score))))
-    if bc < min(cap, 8192) and bq > 1 and not batch_size:
+    bq = max(1, min(n_q, batch_size or _QUERY_BLOCK))
+    floor = min(n, max(kp, 1024))
+
+    def chunk_rows(bq_):
+        fixed = bq_ * d * itemsize
+        per_row = bq_ * per_score + (d * itemsize if lazy_corpus else 0)
+        return int((per_worker - fixed) // per_row)
+
+    bc = chunk_rows(bq)
+    if bc < floor and not batch_size:
         # A thin corpus chunk wastes the matrix product: trade queries for columns.
-        bc = min(cap, 8192)
-        bq = int(max(1, min(bq, (per_worker // bc - d * itemsize) // per_score)))
+        while bq > 1 and chunk_rows(bq) < floor:
+            bq = max(1, bq // 2)
+        bc = chunk_rows(bq)
+    bc = min(n, _CORPUS_CHUNK, bc)
     return max(1, bq), max(1, bc)
 
 
-def select_top(S: np.ndarray, kk: int, thr: np.ndarray | None = None):
-    """Candidates for the ``kk`` largest entries of each row of ``S`` above ``thr``.
+def plan_square(n: int, d: int, itemsize: int, budget: int, kp: int, lazy_corpus: bool,
+                batch_size: int | None, workers: int, extra_key: bool) -> int:
+    """Rows per block for the symmetric graph pass (blocks ``B × B``, see :func:`graph_candidates`).
 
-    Returns (columns, values), both (bq, width), in no particular order, padded with
-    column -1 / value -inf. Every entry of a row that is among its ``kk`` largest and
-    ``> thr`` is returned (up to the choice among equal values at the boundary, which
-    :func:`refine` settles); the caller keeps the best ``kp`` of these and what it holds.
-
-    Notes
-    -----
-    Exact threshold filter: view each row as ``w = m // g`` strided groups of ``g``
-    columns (group ``j`` holds columns ``j, j + w, j + 2w, ...``) and take each group's
-    maximum in one vectorised pass. A group whose maximum is ``<= thr`` holds nothing
-    above ``thr``: once the running k-th best is known (``thr``), most chunks leave a
-    handful of groups per row. Rows where more than ``kk`` groups pass keep the ``kk``
-    groups with the largest maxima: with ``t`` the smallest kept maximum, every entry
-    ``> t`` lies in a kept group and at least ``kk`` entries are ``>= t``, so the top
-    ``kk`` lie there too. The ``m mod g`` tail columns are always candidates.
+    Each worker holds the product block, a second key block for euclidean, the group
+    maxima of both selections, and two lazily normalised blocks of rows.
     """
-    bq, m = S.shape
-    if thr is None:
-        thr = np.full(bq, -np.inf)
-    if kk >= m:
-        return np.broadcast_to(np.arange(m), (bq, m)).copy(), S.copy()
-    g = min(_GROUP, m // (4 * kk))
-    if g < 2:
-        part = np.argpartition(S, m - kk, axis=1)[:, m - kk:]
-        return part, np.take_along_axis(S, part, axis=1)
-    w = m // g
-    main = w * g
-    group_max = S[:, :main].reshape(bq, g, w).max(axis=1)              # (bq, w)
-    passing = group_max > thr[:, None]
-    counts = passing.sum(axis=1)
-    heavy = counts > kk
-    offsets = w * np.arange(g)
-    cols = np.full((bq, int(min(counts.max(), kk)), g), -1, dtype=np.int64)
-    if heavy.any():
-        rows = np.flatnonzero(heavy)
-        gm = group_max if rows.size == bq else group_max[rows]
-        cols[rows] = np.argpartition(gm, w - kk, axis=1)[:, w - kk:, None] + offsets
-    if not heavy.all():
-        light = np.where(heavy, 0, counts)
-        rows, grp = np.nonzero(passing & ~heavy[:, None])
-        slot = np.arange(rows.size) - (np.cumsum(light) - light)[rows]
-        cols[rows, slot] = grp[:, None] + offsets
-    cols = cols.reshape(bq, -1)
-    if main < m:
-        cols = np.concatenate([cols, np.broadcast_to(np.arange(main, m), (bq, m - main))], 1)
-    flat = np.maximum(cols, 0) + (np.arange(bq) * m)[:, None]
-    vals = S.ravel().take(flat)                      # faster than take_along_axis
-    vals[cols < 0] = -np.inf
-    return cols, vals
+    per_worker = budget / max(1, workers)
+    per_score = itemsize * (1 + 2 / _GROUP + (1 if extra_key else 0))
+    # blocks below 64 rows would only add Python overhead (pairs grow as (n / b)²)
+    b = min(n, max(64, batch_size) if batch_size else _GRAPH_BLOCK)
+    while b > 1 and b * b * per_score + 2 * b * d * itemsize > per_worker:
+        b = max(1, int(b * 0.8))
+    return b
 
 
-def merge(best_idx, best_key, new_idx, new_key, kp: int):
-    """Keep the ``kp`` largest keys of two candidate sets (row by row)."""
-    if best_idx is None:
-        idx, key = new_idx, new_key
-    else:
-        idx = np.concatenate([best_idx, new_idx], axis=1)
-        key = np.concatenate([best_key, new_key], axis=1)
-    if idx.shape[1] <= kp:
-        return idx, key
-    part = np.argpartition(key, idx.shape[1] - kp, axis=1)[:, idx.shape[1] - kp:]
-    return np.take_along_axis(idx, part, axis=1), np.take_along_axis(key, part, axis=1)
+class _Workers:
+    """Run tasks on ``n`` threads (BLAS held to one thread each) or inline when n == 1,
+    counting progress under a lock (the bar is shared)."""
+
+    def __init__(self, n: int, controller, bar):
+        self.n, self.bar, self.controller = n, bar, controller
+        self.lock = threading.Lock()
+
+    def tick(self, count: int) -> None:
+        with self.lock:
+            self.bar.update(count)
+
+    def map(self, fn, items):
+        if self.n == 1:
+            return [fn(*item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with limited(self.controller, self.n), ThreadPoolExecutor(self.n) as pool:
+            return list(pool.map(lambda item: fn(*item), items))
 
 
 def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
@@ -215,58 +190,113 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                      progress: dict):
     """Candidate positions and ranking keys (m, kp) of the queries at ``positions``.
 
-    Query blocks run on one thread each (BLAS held to one thread meanwhile) when the work
-    is large enough: the selection after each product then runs in parallel too.
+    The corpus is split into one contiguous part per worker thread (BLAS held to one
+    thread each, so the selection after each product runs in parallel too); each task
+    scans one query block against one part, chunk by chunk, and the parts' candidates are
+    merged at the end. The kNN graph of a whole corpus goes to :func:`graph_candidates`.
     """
     m = positions.size
-    full = m == Q.n and (m == 0 or (positions[0] == 0 and positions[-1] == m - 1))
+    if m == 0:
+        return np.zeros((0, kp), np.int64), np.zeros((0, kp), C.dtype)
+    full = m == Q.n and positions[0] == 0 and positions[-1] == m - 1
     big = 2.0 * m * C.n * C.d > _PARALLEL_FLOPS
-    workers, limit = blas_workers() if big else (1, None)
+    workers, controller = blas_workers() if big else (1, None)
+    if exclude_self and Q is C and full:
+        return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
+                                progress=progress, workers=workers, controller=controller)
     bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                   workers)
     blocks = [(q0, min(m, q0 + bq)) for q0 in range(0, m, bq)]
-    workers = min(workers, len(blocks))
-    best = [(None, None)] * len(blocks)
+    chunks = [(c0, min(C.n, c0 + bc)) for c0 in range(0, C.n, bc)]
+    n_parts = min(workers, len(chunks))
+    parts = [chunks[i * len(chunks) // n_parts:(i + 1) * len(chunks) // n_parts]
+             for i in range(n_parts)]
+    tasks = [(b, p) for b in range(len(blocks)) for p in range(n_parts)]
 
-    def step(b, chunk, c0, chunk_sq):
+    def scan(b, p):
         q0, q1 = blocks[b]
         Qb = Q.block(q0, q1) if full else Q.take(positions[q0:q1])
-        if chunk_sq is not None:
-            S = (Qb + Qb) @ chunk.T             # 2 q·c (doubling is exact)
-            S -= chunk_sq                       # key = 2 q·c − ‖c‖²
-        else:
-            S = Qb @ chunk.T
-        if exclude_self:
-            _mask_self(S, positions[q0:q1], c0, c0 + chunk.shape[0])
-        idx, key = best[b]
-        thr = key.min(axis=1) if key is not None and key.shape[1] >= kp else None
-        cols, keys = select_top(S, min(kp, chunk.shape[0]), thr)
-        cols = np.where(cols >= 0, cols + c0, -1)
-        best[b] = merge(idx, key, cols, keys, kp)
-        return q1 - q0
+        if C.sq is not None:
+            Qb = Qb + Qb                        # 2 q (doubling is exact)
+        best = Best(q1 - q0, kp, C.dtype)
+        for c0, c1 in parts[p]:
+            # corpus rows by queries: the selection's group maxima then reduce whole
+            # contiguous slabs, the fastest pass NumPy has (the product costs the same)
+            S = C.block(c0, c1) @ Qb.T
+            if C.sq is not None:
+                S -= C.sq[c0:c1, None]          # key = 2 q·c − ‖c‖²
+            if exclude_self:
+                _mask_self(S.T, positions[q0:q1], c0, c1)
+            best.add(*select(S, min(kp, c1 - c0), best.threshold(), by_column=True),
+                     offset=c0)
+            del S
+            pool.tick((q1 - q0) * (c1 - c0))
+        return best
 
-    with progress_bar(m * -(-C.n // bc), **progress) as bar, limited(limit, workers):
-        pool = None
-        if workers > 1:
-            from concurrent.futures import ThreadPoolExecutor
+    with progress_bar(m * C.n, **progress) as bar:
+        pool = _Workers(min(workers, len(tasks)), controller, bar)
+        found = pool.map(scan, tasks)
+    out_idx, out_key = [], []
+    for b in range(len(blocks)):
+        idx = key = None
+        for best in found[b * n_parts:(b + 1) * n_parts]:
+            idx, key = merge(idx, key, best.idx, best.key, kp)
+        out_idx.append(idx)
+        out_key.append(key)
+    return np.concatenate(out_idx), np.concatenate(out_key)
 
-            pool = ThreadPoolExecutor(workers)
-        try:
-            for c0 in range(0, C.n, bc):
-                chunk = C.block(c0, min(C.n, c0 + bc))
-                chunk_sq = None if C.sq is None else C.sq[c0:c0 + bc]
-                run = (lambda b, ch=chunk, c=c0, sq=chunk_sq: step(b, ch, c, sq))
-                done = pool.map(run, range(len(blocks))) if pool else map(run, range(len(blocks)))
-                for n_done in done:
-                    bar.update(n_done)
-                del chunk, run, done          # free this chunk before reading the next
-        finally:
-            if pool is not None:
-                pool.shutdown()
-    if m == 0:
-        return np.zeros((0, kp), np.int64), np.zeros((0, kp), C.dtype)
-    return (np.concatenate([i for i, _ in best]).astype(np.int64),
-            np.concatenate([k for _, k in best]))
+
+def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
+                     progress: dict, workers: int, controller):
+    """Candidates of every corpus row among the others, using the symmetry of the scores.
+
+    The score of rows ``a`` and ``b`` is the same product both ways, so the corpus is cut
+    into blocks and each pair of blocks ``(i, j)``, ``i <= j``, is multiplied once:
+    selecting along the rows of ``X_i X_jᵀ`` gives candidates of block ``i``, along its
+    columns candidates of block ``j``. Half the products of a query-by-corpus pass, the
+    same candidates up to rounding (which :func:`refine` settles and proves). Euclidean
+    keys differ by side (``2 a·b − ‖b‖²`` for ``a``, ``2 a·b − ‖a‖²`` for ``b``): one
+    product, two keys.
+    """
+    n = C.n
+    euclid = C.sq is not None
+    B = plan_square(n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
+                    workers, euclid)
+    starts = list(range(0, n, B))
+    best = [Best(min(n, s + B) - s, kp, C.dtype) for s in starts]
+    locks = [threading.Lock() for _ in starts]
+
+    def offer(block: int, S: np.ndarray, kk: int, offset: int, by_column: bool) -> None:
+        # select outside the lock (a stale threshold is still a valid one), fold in inside
+        found = select(S, kk, best[block].threshold(), by_column=by_column)
+        with locks[block]:
+            best[block].add(*found, offset=offset)
+
+    def pair(i, j):
+        i0, i1 = starts[i], min(n, starts[i] + B)
+        j0, j1 = starts[j], min(n, starts[j] + B)
+        Xi = C.block(i0, i1)
+        Xj = Xi if i == j else C.block(j0, j1)
+        P = Xi @ Xj.T
+        S = P
+        if euclid:
+            S = P + P
+            S -= C.sq[j0:j1]                    # keys of block i's rows
+        if i == j:
+            _mask_self(S, np.arange(i0, i1), i0, i1)
+        offer(i, S, min(kp, j1 - j0), j0, False)
+        if i != j:
+            if euclid:
+                P += P
+                P -= C.sq[i0:i1, None]          # keys of block j's rows
+            offer(j, P, min(kp, i1 - i0), i0, True)
+        pool.tick((i1 - i0) * (j1 - j0) * (1 if i == j else 2))
+
+    pairs = [(i, j) for i in range(len(starts)) for j in range(i, len(starts))]
+    with progress_bar(n * n, **progress) as bar:
+        pool = _Workers(min(workers, len(pairs)), controller, bar)
+        pool.map(pair, pairs)
+    return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
 
 
 def _mask_self(S: np.ndarray, pos: np.ndarray, c0: int, c1: int) -> None:
@@ -288,9 +318,15 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
     sc_out = np.empty((m, k), C.dtype)
     ok = np.empty(m, bool)
     eps = max(cand_eps, float(np.finfo(C.dtype).eps))
-    # about six (rows, kp, d) temporaries live at once: keep them within the budget
-    step = max(1, budget // (8 * max(1, kp) * C.d * C.dtype.itemsize))
-    for r0 in range(0, m, step):
+    # about six (rows, kp, d) temporaries live at once per worker: keep them in the budget
+    workers, controller = (blas_workers() if 2.0 * m * kp * C.d > _PARALLEL_FLOPS / 64
+                           else (1, None))
+    # Small pieces (a few MB of temporaries) stay in cache and reuse freed memory instead
+    # of mapping fresh pages for every temporary (page faults cost more than the sums).
+    step = max(1, min(budget // 8, _REFINE_BYTES) // (workers * max(1, kp) * C.d
+                                                      * C.dtype.itemsize))
+
+    def piece(r0):
         r1 = min(m, r0 + step)
         pos = positions[r0:r1]
         ids = cand[r0:r1]
@@ -326,6 +362,8 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
             tol = 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(float) * C.max_norm * 1.01
         left_out = cand_key[r0:r1].min(axis=1).astype(float)
         ok[r0:r1] = (kth_key > left_out + tol) | (kp >= C.n) | ~np.isfinite(left_out)
+
+    _Workers(workers, controller, None).map(piece, [(r0,) for r0 in range(0, m, step)])
     return idx_out, sc_out, ok
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from .._optional import require
 from .._progress import progress_bar
-from .engine import Rows, merge
+from ._select import merge
+from .engine import Rows
 
 
 def faiss_module():

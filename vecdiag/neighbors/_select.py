@@ -1,0 +1,149 @@
+"""Top-k candidates from blocks of scores: an exact threshold filter and a running best.
+
+The engine scores a block of queries against a chunk of the corpus, then needs, for each
+query, the entries of the block that can still be among its ``kp`` best. Sorting or
+partitioning whole rows costs about as much per score as the multiplication itself, so
+:func:`select` first discards, with one cheap vectorised pass, every group of entries whose
+maximum cannot beat the query's running ``kp``-th best, and returns the few survivors as
+a sparse list. :class:`Best` holds the running best and folds those lists in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GROUP = 16                           # columns per group in the threshold filter
+_MASK_RATIO = 16                      # gather cost per member vs a comparison (measured ~20)
+
+
+def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
+    """Entries of each row of ``S`` that may be among its ``kk`` largest and are ``> thr``.
+
+    Returns three flat arrays ``(line, column, value)`` for the surviving entries. Every
+    entry of a row that is among its ``kk`` largest and ``> thr[row]`` is returned (up to
+    the choice among equal values at the boundary, which the engine's refine step settles).
+    ``by_column=True`` selects down the columns of ``S`` instead (as for ``S.T``) without
+    transposing it: "rows" below are then the columns of ``S``.
+
+    Notes
+    -----
+    Exact threshold filter: view each row as ``w = m // g`` strided groups of ``g``
+    columns (group ``j`` holds columns ``j, j + w, j + 2w, ...``) and take each group's
+    maximum in one vectorised pass. A group whose maximum is ``<= thr`` holds nothing
+    above ``thr``: once the running ``kp``-th best is known, most chunks leave a handful of
+    groups per row. Rows where more than ``kk`` groups pass keep the ``kk`` groups with the
+    largest maxima: with ``t`` the ``kk``-th largest maximum, at least ``kk`` entries are
+    ``>= t``, so nothing below ``t`` is among the top ``kk`` and the row's threshold rises
+    to keep only entries ``>= t`` (all in groups with maxima ``>= t``). The members of the
+    passing groups are then gathered and compared, or, when so many groups pass that one
+    comparison over the whole block is cheaper (the first chunks of a scan), the block is
+    compared at once. The ``m mod g`` tail columns are checked one by one.
+    """
+    S = np.ascontiguousarray(S)
+    lines, m = (S.shape[1], S.shape[0]) if by_column else S.shape
+    T = S.T if by_column else S                     # (lines, m), a view
+    g = min(_GROUP, m // (4 * max(1, kk)))
+    if g < 2:
+        if kk >= m:
+            cols = np.broadcast_to(np.arange(m), (lines, m))
+        else:
+            cols = np.argpartition(T, m - kk, axis=1)[:, m - kk:]
+        vals = np.take_along_axis(T, cols, axis=1)
+        keep = vals > thr[:, None]
+        line = np.broadcast_to(np.arange(lines)[:, None], cols.shape)
+        return line[keep], cols[keep], vals[keep]
+    w = m // g
+    main = w * g
+    if by_column:
+        group_max = S[:main].reshape(g, w, lines).max(axis=0).T.copy()   # (lines, w)
+    else:
+        group_max = S[:, :main].reshape(lines, g, w).max(axis=1)         # (lines, w)
+    passing = group_max > thr[:, None]
+    counts = passing.sum(axis=1)
+    heavy = np.flatnonzero(counts > kk)
+    if heavy.size:
+        # the kk-th largest group maximum t: kk entries are >= t, so nothing below t
+        # can be among the kk largest: raise those rows' thresholds to keep only >= t
+        t = np.partition(group_max[heavy], w - kk, axis=1)[:, w - kk]
+        thr = thr.copy()
+        thr[heavy] = np.maximum(thr[heavy], np.nextafter(t, -np.inf))
+        passing[heavy] = group_max[heavy] > thr[heavy, None]
+        counts[heavy] = kk
+    if counts.sum() * g * _MASK_RATIO > lines * m:
+        # many groups pass (the first chunks): one comparison over the block is cheaper
+        # than gathering the members of every passing group
+        if by_column:
+            flat = np.flatnonzero(S > thr)
+            cols, line = divmod(flat, lines)
+        else:
+            flat = np.flatnonzero(S > thr[:, None])
+            line, cols = divmod(flat, m)
+        return line, cols, S.ravel().take(flat)
+    line, grp = divmod(np.flatnonzero(passing), w)   # sorted by line (faster than nonzero)
+    cols = (grp[:, None] + w * np.arange(g)).ravel()
+    line = np.repeat(line, g)
+    flat = cols * lines + line if by_column else line * m + cols
+    vals = S.ravel().take(flat)
+    keep = vals > thr[line]
+    line, cols, vals = line[keep], cols[keep], vals[keep]
+    if main < m:                                     # the tail columns, one by one
+        tail = T[:, main:]
+        t_line, t_col = np.nonzero(tail > thr[:, None])
+        line = np.concatenate([line, t_line])
+        cols = np.concatenate([cols, t_col + main])
+        vals = np.concatenate([vals, tail[t_line, t_col]])
+    return line, cols, vals
+
+
+class Best:
+    """The ``kp`` best (position, key) pairs seen so far for each of ``lines`` rows.
+
+    Starts with position -1 and key -inf (so :meth:`threshold` is -inf until ``kp`` real
+    candidates are known); :meth:`add` folds in a sparse list from :func:`select`.
+    """
+
+    def __init__(self, lines: int, kp: int, dtype):
+        self.idx = np.full((lines, kp), -1, np.int64)
+        self.key = np.full((lines, kp), -np.inf, dtype)
+
+    def threshold(self) -> np.ndarray:
+        """The running kp-th best key of each row: a valid filter for what comes next."""
+        return self.key.min(axis=1)
+
+    def add(self, line: np.ndarray, cols: np.ndarray, vals: np.ndarray,
+            offset: int = 0) -> None:
+        """Fold candidates ``(line, column + offset, value)`` in, touching only their rows."""
+        if line.size == 0:
+            return
+        if line.size > 1 and (line[1:] < line[:-1]).any():
+            order = np.argsort(line, kind="stable")
+            line, cols, vals = line[order], cols[order], vals[order]
+        count = np.bincount(line, minlength=self.idx.shape[0])
+        rows = np.flatnonzero(count)
+        count = count[rows]
+        start = np.cumsum(count) - count
+        width = int(count.max())
+        which = np.repeat(np.arange(rows.size), count)
+        slot = np.arange(line.size) - np.repeat(start, count)
+        new_idx = np.full((rows.size, width), -1, np.int64)
+        new_key = np.full((rows.size, width), -np.inf, self.key.dtype)
+        new_idx[which, slot] = cols + offset
+        new_key[which, slot] = vals
+        idx = np.concatenate([self.idx[rows], new_idx], axis=1)
+        key = np.concatenate([self.key[rows], new_key], axis=1)
+        keep = np.argpartition(key, width, axis=1)[:, width:]
+        self.idx[rows] = np.take_along_axis(idx, keep, axis=1)
+        self.key[rows] = np.take_along_axis(key, keep, axis=1)
+
+
+def merge(best_idx, best_key, new_idx, new_key, kp: int):
+    """Keep the ``kp`` largest keys of two dense candidate sets (row by row)."""
+    if best_idx is None:
+        idx, key = new_idx, new_key
+    else:
+        idx = np.concatenate([best_idx, new_idx], axis=1)
+        key = np.concatenate([best_key, new_key], axis=1)
+    if idx.shape[1] <= kp:
+        return idx, key
+    part = np.argpartition(key, idx.shape[1] - kp, axis=1)[:, idx.shape[1] - kp:]
+    return np.take_along_axis(idx, part, axis=1), np.take_along_axis(key, part, axis=1)
