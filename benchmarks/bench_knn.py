@@ -9,9 +9,13 @@ raw figures (the faiss and ann-benchmarks habit). Workloads (issue 3):
     (corpus pages are file-backed and not counted), default 256 MiB budget;
 (d) scratch: scratch.knn vs vd.knn on a small input (the lesson's ratio).
 
-"bare matmul" is the ceiling: the score matrix in blocks of 256 queries, no top-k.
-Timings are the best of ``--repeat`` runs (the minimum is the figure least disturbed by
-other work on a shared machine). Peak memory: the highest anonymous RSS seen by a 2 ms
+"bare matmul" is the ceiling: the score blocks the engine computes (1024 queries x 4096
+corpus rows, the corpus split over the cores, one BLAS thread each), no top-k. "naive
+matmul" is ``Q @ C.T`` in blocks of 256 queries with NumPy's threaded BLAS, the obvious
+way (slower: its score blocks do not fit in the cache). For the graph the bare matmul is
+all n x n scores; vecdiag multiplies each pair of blocks once (the scores are symmetric),
+so it can exceed 100% of it. Timings are the best of ``--repeat`` runs taken round robin
+(the minimum is the figure least disturbed by other work on a shared machine). Peak memory: the highest anonymous RSS seen by a 2 ms
 sampler during the call, minus the level before it.
 
 BLAS settings run in separate child processes (the variables are read when the BLAS
@@ -81,15 +85,57 @@ class PeakMemory:
 
 def measure(fn, repeat: int):
     """(best seconds, peak MiB of the first run, the last result)."""
-    best, peak, out = float("inf"), None, None
-    for i in range(repeat):
-        with PeakMemory() as mem:
-            t0 = time.perf_counter()
-            out = fn()
-            elapsed = time.perf_counter() - t0
-        best = min(best, elapsed)
-        peak = mem.mib if peak is None else max(peak, mem.mib)
-    return best, peak, out
+    return measure_all({"fn": fn}, repeat)["fn"]
+
+
+def measure_all(contenders: dict, repeat: int) -> dict:
+    """Time every contender ``repeat`` times, round robin: name -> (best s, peak MiB, result).
+
+    Round robin, not one contender after another: on a shared machine the load drifts
+    over minutes, and the contenders should see the same drift. The best run counts.
+    """
+    best = {name: (float("inf"), None, None) for name in contenders}
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                out = fn()
+                elapsed = time.perf_counter() - t0
+            seconds, peak, _ = best[name]
+            best[name] = (min(seconds, elapsed), mem.mib if peak is None else max(peak, mem.mib),
+                          out)
+    return best
+
+
+def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096):
+    """The score blocks vecdiag's engine computes (no selection): the ceiling it can reach.
+
+    Query blocks of ``q_block`` rows times corpus chunks of ``c_chunk`` rows, the corpus
+    split into one part per core, BLAS held to one thread per part, as in
+    ``vecdiag.neighbors.engine.numpy_candidates``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    workers = os.cpu_count() or 1
+    chunks = list(range(0, C.shape[0], c_chunk))
+    parts = [chunks[i * len(chunks) // workers:(i + 1) * len(chunks) // workers]
+             for i in range(workers)]
+
+    def scan(part):
+        for q0 in range(0, Q.shape[0], q_block):
+            for c0 in part:
+                C[c0:c0 + c_chunk] @ Q[q0:q0 + q_block].T
+
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(scan, parts))
+
+
+def naive_products(Q, C):
+    """``Q @ C.T`` in blocks of 256 queries with NumPy's threaded BLAS (the obvious way)."""
+    for q0 in range(0, Q.shape[0], 256):
+        Q[q0:q0 + 256] @ C.T
 
 
 def machine() -> dict:
@@ -133,23 +179,20 @@ def run_search(repeat: int) -> dict:
     C = clustered(100_000, 384, seed=0)
     Q = clustered(1_000, 384, seed=1)
     k = 10
-    rows = {}
-
-    def bare():
-        for q0 in range(0, Q.shape[0], 256):
-            Q[q0:q0 + 256] @ C.T
-
-    rows["bare matmul"] = measure(bare, repeat)
     index = vd.Index(C)
-    rows["vecdiag numpy"] = measure(lambda: index.search(Q, k, show_progress=False), repeat)
     findex = vd.Index(C, backend="faiss")
     findex.search(Q[:1], 1)                       # builds the faiss index once
-    rows["vecdiag faiss"] = measure(lambda: findex.search(Q, k, show_progress=False), repeat)
     flat = faiss.IndexFlatIP(C.shape[1])
     flat.add(C)
-    rows["faiss IndexFlatIP"] = measure(lambda: flat.search(Q, k), repeat)
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(C)
-    rows["sklearn brute"] = measure(lambda: nn.kneighbors(Q), repeat)
+    rows = measure_all({
+        "bare matmul": lambda: engine_products(Q, C),
+        "naive matmul": lambda: naive_products(Q, C),
+        "vecdiag numpy": lambda: index.search(Q, k, show_progress=False),
+        "vecdiag faiss": lambda: findex.search(Q, k, show_progress=False),
+        "faiss IndexFlatIP": lambda: flat.search(Q, k),
+        "sklearn brute": lambda: nn.kneighbors(Q),
+    }, repeat)
 
     ours = rows["vecdiag numpy"][2]
     _, faiss_idx = rows["faiss IndexFlatIP"][2]
@@ -167,22 +210,18 @@ def run_graph(repeat: int) -> dict:
 
     X = clustered(50_000, 384, seed=2)
     k = 10
-    rows = {}
-
-    def bare():
-        for q0 in range(0, X.shape[0], 256):
-            X[q0:q0 + 256] @ X.T
-
-    rows["bare matmul"] = measure(bare, 1)
-    index = vd.Index(X)
-    rows["vecdiag numpy"] = measure(lambda: index.knn_graph(k, show_progress=False), 1)
-    findex = vd.Index(X, backend="faiss")
-    rows["vecdiag faiss"] = measure(lambda: findex.knn_graph(k, show_progress=False), 1)
     flat = faiss.IndexFlatIP(X.shape[1])
     flat.add(X)
-    rows["faiss IndexFlatIP"] = measure(lambda: flat.search(X, k + 1), 1)   # + self
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(X)
-    rows["sklearn brute"] = measure(lambda: nn.kneighbors(), 1)
+    # a fresh Index per run: the graph is cached per Index
+    rows = measure_all({
+        "bare matmul": lambda: engine_products(X, X),
+        "vecdiag numpy": lambda: vd.Index(X).knn_graph(k, show_progress=False),
+        "vecdiag faiss": lambda: vd.Index(X, backend="faiss").knn_graph(
+            k, show_progress=False),
+        "faiss IndexFlatIP": lambda: flat.search(X, k + 1),          # + self
+        "sklearn brute": lambda: nn.kneighbors(),
+    }, 1)
     ours = rows["vecdiag numpy"][2]
     _, faiss_idx = rows["faiss IndexFlatIP"][2]
     agree = float((ours.indices == faiss_idx[:, 1:]).mean())

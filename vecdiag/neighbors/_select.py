@@ -55,7 +55,7 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
     w = m // g
     main = w * g
     if by_column:
-        group_max = S[:main].reshape(g, w, lines).max(axis=0).T.copy()   # (lines, w)
+        group_max = S[:main].reshape(g, w, lines).max(axis=0).T        # (lines, w) view
     else:
         group_max = S[:, :main].reshape(lines, g, w).max(axis=1)         # (lines, w)
     passing = group_max > thr[:, None]
@@ -116,7 +116,8 @@ class Best:
         if line.size == 0:
             return
         if line.size > 1 and (line[1:] < line[:-1]).any():
-            order = np.argsort(line, kind="stable")
+            small = line.astype(np.uint16) if self.idx.shape[0] <= 2**16 else line
+            order = np.argsort(small, kind="stable")          # radix sort for uint16
             line, cols, vals = line[order], cols[order], vals[order]
         count = np.bincount(line, minlength=self.idx.shape[0])
         rows = np.flatnonzero(count)

@@ -6,15 +6,20 @@ three steps, the same for every backend:
 1. **Candidates.** Score blocks of queries against chunks of the corpus with one matrix
    product (NumPy's BLAS, or faiss), and keep the ``kp = k + margin`` best of each query by
    a *ranking key* (higher is better): the similarity for cosine and dot, and
-   ``2 q·c − ‖c‖²`` (``= ‖q‖² − ‖q − c‖²``) for euclidean. Blocks stay inside the memory
-   budget. Selection uses an exact threshold filter (:func:`._select.select`) instead of
-   a partition over whole rows.
+   ``2 q·c − ‖c‖²`` (``= ‖q‖² − ‖q − c‖²``) for euclidean. Score blocks are cache-sized
+   (1024 queries × 4096 corpus rows: products and selection both run fastest there, see
+   ``benchmarks/bench_knn.py``) and inside the memory budget; each core scans its own part
+   of the corpus. Selection uses an exact threshold filter (:func:`._select.select`)
+   instead of a partition over whole rows. The kNN graph of a corpus multiplies each pair
+   of blocks once and selects along both sides (the scores are symmetric): half the work.
 2. **Refine.** Re-score the candidates one pair at a time with a fixed summation order
    (products, then NumPy's pairwise sum): euclidean from the differences ``q − c`` (so
    identical vectors are exactly 0.0 apart and no distance is negative), cosine as
    ``q·c / sqrt((q·q)(c·c))`` on rows scaled by powers of two (exactly 1.0 for a vector
-   with itself), clipped to [-1, 1]. Sort by score, ties by lower corpus index. Every backend refines the same
-   way, so they return the same numbers and the same order.
+   with itself), clipped to [-1, 1]. Sort by score, ties by lower corpus index. Every
+   backend refines the same way, so they return the same numbers and the same order.
+   Candidates whose key is too far below the k-th to reach the top k after rounding are
+   not re-scored (the result is the same, the work a third).
 3. **Verify.** The candidates are enough when the refined k-th key beats the best key
    left out (at most the kp-th candidate key) by more than the rounding error of the two
    computations (a worst-case bound, ``2 (d + 2) eps ‖q‖ max‖c‖``). Queries where that is
@@ -32,7 +37,7 @@ from .. import _validate as V
 from .._progress import progress_bar
 from ..linalg import row_norms
 from ._select import _GROUP, Best, merge, select
-from ._threads import blas_workers, limited
+from ._threads import Workers, blas_workers
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
 _QUERY_BLOCK = 1024                   # queries per matrix product (measured: see benchmarks)
@@ -164,27 +169,6 @@ def plan_square(n: int, d: int, itemsize: int, budget: int, kp: int, lazy_corpus
     return b
 
 
-class _Workers:
-    """Run tasks on ``n`` threads (BLAS held to one thread each) or inline when n == 1,
-    counting progress under a lock (the bar is shared)."""
-
-    def __init__(self, n: int, controller, bar):
-        self.n, self.bar, self.controller = n, bar, controller
-        self.lock = threading.Lock()
-
-    def tick(self, count: int) -> None:
-        with self.lock:
-            self.bar.update(count)
-
-    def map(self, fn, items):
-        if self.n == 1:
-            return [fn(*item) for item in items]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with limited(self.controller, self.n), ThreadPoolExecutor(self.n) as pool:
-            return list(pool.map(lambda item: fn(*item), items))
-
-
 def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                      exclude_self: bool, budget: int, batch_size: int | None,
                      progress: dict):
@@ -234,7 +218,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
         return best
 
     with progress_bar(m * C.n, **progress) as bar:
-        pool = _Workers(min(workers, len(tasks)), controller, bar)
+        pool = Workers(min(workers, len(tasks)), controller, bar)
         found = pool.map(scan, tasks)
     out_idx, out_key = [], []
     for b in range(len(blocks)):
@@ -294,7 +278,7 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
 
     pairs = [(i, j) for i in range(len(starts)) for j in range(i, len(starts))]
     with progress_bar(n * n, **progress) as bar:
-        pool = _Workers(min(workers, len(pairs)), controller, bar)
+        pool = Workers(min(workers, len(pairs)), controller, bar)
         pool.map(pair, pairs)
     return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
 
@@ -330,6 +314,19 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
         r1 = min(m, r0 + step)
         pos = positions[r0:r1]
         ids = cand[r0:r1]
+        if C.metric == "euclidean":
+            qn = np.sqrt(Q.sq[pos]).astype(float)
+            tol = 2.0 * (C.d + 2) * eps * (qn + C.max_norm) ** 2 * 1.01
+        else:
+            tol = 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(float) * C.max_norm * 1.01
+        if kp > k:
+            # Skip candidates that cannot reach the top k: a key more than 2 tol below the
+            # k-th largest key stays below those k after refining (tol bounds both errors).
+            by_key = np.argsort(-cand_key[r0:r1], axis=1, kind="stable")
+            sorted_key = np.take_along_axis(cand_key[r0:r1], by_key, axis=1)
+            floor = sorted_key[:, k - 1].astype(float) - 2.0 * tol
+            width = max(k, int((sorted_key >= floor[:, None]).sum(axis=1).max()))
+            ids = np.take_along_axis(ids, by_key[:, :width], axis=1)
         invalid = ids < 0
         if exclude_self:
             invalid |= ids == pos[:, None]
@@ -353,17 +350,11 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
         sc_out[r0:r1] = np.take_along_axis(score, order, axis=1)
         # Proof: refined k-th key must beat every left-out key (<= the smallest kept key).
         kth = np.take_along_axis(rank, order[:, -1:], axis=1)[:, 0]
-        if C.metric == "euclidean":
-            kth_key = Q.sq[pos] - kth * kth
-            qn = np.sqrt(Q.sq[pos]).astype(float)
-            tol = 2.0 * (C.d + 2) * eps * (qn + C.max_norm) ** 2 * 1.01
-        else:
-            kth_key = -kth
-            tol = 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(float) * C.max_norm * 1.01
+        kth_key = Q.sq[pos] - kth * kth if C.metric == "euclidean" else -kth
         left_out = cand_key[r0:r1].min(axis=1).astype(float)
         ok[r0:r1] = (kth_key > left_out + tol) | (kp >= C.n) | ~np.isfinite(left_out)
 
-    _Workers(workers, controller, None).map(piece, [(r0,) for r0 in range(0, m, step)])
+    Workers(workers, controller, None).map(piece, [(r0,) for r0 in range(0, m, step)])
     return idx_out, sc_out, ok
 
 
