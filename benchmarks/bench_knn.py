@@ -61,10 +61,25 @@ def _anon_kb() -> int:
     return 0
 
 
+def _release_free_heap() -> None:
+    """Give freed heap pages back to the OS (glibc), so the next peak starts from live data.
+
+    Without it, memory freed by an earlier contender stays in the process and is reused
+    without raising the RSS: a later call would look free.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):      # not glibc: figures may then read low
+        pass
+
+
 class PeakMemory:
     """Highest anonymous RSS during the block, minus the level at its start (MiB)."""
 
     def __enter__(self):
+        _release_free_heap()
         self.base = self.peak = _anon_kb()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
