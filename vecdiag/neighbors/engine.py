@@ -174,10 +174,10 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                      progress: dict):
     """Candidate positions and ranking keys (m, kp) of the queries at ``positions``.
 
-    The corpus is split into one contiguous part per worker thread (BLAS held to one
-    thread each, so the selection after each product runs in parallel too); each task
-    scans one query block against one part, chunk by chunk, and the parts' candidates are
-    merged at the end. The kNN graph of a whole corpus goes to :func:`graph_candidates`.
+    One worker thread per BLAS thread (BLAS held to one thread each, so the selection
+    after each product runs in parallel too) pulls (query block, corpus chunk) items in
+    turn and keeps its own running best per block; the workers' candidates are merged at
+    the end. The kNN graph of a whole corpus goes to :func:`graph_candidates`.
     """
     m = positions.size
     if m == 0:
@@ -192,18 +192,30 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                   workers)
     blocks = [(q0, min(m, q0 + bq)) for q0 in range(0, m, bq)]
     chunks = [(c0, min(C.n, c0 + bc)) for c0 in range(0, C.n, bc)]
-    n_parts = min(workers, len(chunks))
-    parts = [chunks[i * len(chunks) // n_parts:(i + 1) * len(chunks) // n_parts]
-             for i in range(n_parts)]
-    tasks = [(b, p) for b in range(len(blocks)) for p in range(n_parts)]
+    # Work items in block-major order, pulled by whichever worker is free (a core slowed
+    # by other work then takes fewer chunks); each worker keeps its own running best per
+    # query block, merged at the end.
+    items = iter([(b, c) for b in range(len(blocks)) for c in range(len(chunks))])
+    take = threading.Lock()
 
-    def scan(b, p):
-        q0, q1 = blocks[b]
-        Qb = Q.block(q0, q1) if full else Q.take(positions[q0:q1])
-        if C.sq is not None:
-            Qb = Qb + Qb                        # 2 q (doubling is exact)
-        best = Best(q1 - q0, kp, C.dtype)
-        for c0, c1 in parts[p]:
+    def scan(worker):
+        mine, current, Qb = {}, None, None
+        while True:
+            with take:
+                item = next(items, None)
+            if item is None:
+                return mine
+            b, c = item
+            q0, q1 = blocks[b]
+            c0, c1 = chunks[c]
+            if b != current:
+                Qb = Q.block(q0, q1) if full else Q.take(positions[q0:q1])
+                if C.sq is not None:
+                    Qb = Qb + Qb                # 2 q (doubling is exact)
+                current = b
+            best = mine.get(b)
+            if best is None:
+                best = mine[b] = Best(q1 - q0, kp, C.dtype)
             # corpus rows by queries: the selection's group maxima then reduce whole
             # contiguous slabs, the fastest pass NumPy has (the product costs the same)
             S = C.block(c0, c1) @ Qb.T
@@ -215,16 +227,16 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                      offset=c0)
             del S
             pool.tick((q1 - q0) * (c1 - c0))
-        return best
 
     with progress_bar(m * C.n, **progress) as bar:
-        pool = Workers(min(workers, len(tasks)), controller, bar)
-        found = pool.map(scan, tasks)
+        pool = Workers(min(workers, len(blocks) * len(chunks)), controller, bar)
+        found = pool.map(scan, [(w,) for w in range(pool.n)])
     out_idx, out_key = [], []
     for b in range(len(blocks)):
         idx = key = None
-        for best in found[b * n_parts:(b + 1) * n_parts]:
-            idx, key = merge(idx, key, best.idx, best.key, kp)
+        for mine in found:
+            if b in mine:
+                idx, key = merge(idx, key, mine[b].idx, mine[b].key, kp)
         out_idx.append(idx)
         out_key.append(key)
     return np.concatenate(out_idx), np.concatenate(out_key)
