@@ -106,20 +106,24 @@ def measure(fn, repeat: int):
 def measure_all(contenders: dict, repeat: int) -> dict:
     """Time every contender ``repeat`` times, round robin: name -> (best s, peak MiB, result).
 
-    Round robin, not one contender after another: on a shared machine the load drifts
-    over minutes, and the contenders should see the same drift. The best run counts.
+    Peak memory comes from one untimed run each (its 2 ms sampler thread would otherwise
+    take the GIL in the middle of the timed runs). Then the timed runs go round robin,
+    not one contender after another: on a shared machine the load drifts over minutes,
+    and the contenders should see the same drift. The best run counts.
     """
-    best = {name: (float("inf"), None, None) for name in contenders}
+    peaks = {}
+    for name, fn in contenders.items():
+        with PeakMemory() as mem:
+            fn()
+        peaks[name] = mem.mib
+    best = {name: (float("inf"), None) for name in contenders}
     for _ in range(repeat):
         for name, fn in contenders.items():
-            with PeakMemory() as mem:
-                t0 = time.perf_counter()
-                out = fn()
-                elapsed = time.perf_counter() - t0
-            seconds, peak, _ = best[name]
-            best[name] = (min(seconds, elapsed), mem.mib if peak is None else max(peak, mem.mib),
-                          out)
-    return best
+            t0 = time.perf_counter()
+            out = fn()
+            elapsed = time.perf_counter() - t0
+            best[name] = (min(best[name][0], elapsed), out)
+    return {name: (best[name][0], peaks[name], best[name][1]) for name in contenders}
 
 
 def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096):

@@ -230,6 +230,55 @@ int_rows = hnp.arrays(np.int64, st.tuples(st.integers(2, 25), st.integers(1, 4))
                       elements=st.integers(-3, 3))
 
 
+@given(C=int_rows, n_q=st.integers(1, 4), k=st.integers(1, 25),
+       metric=st.sampled_from(METRICS), chunk=st.integers(1, 7), threaded=st.booleans())
+def test_property_chunked_scan_equals_scratch(C, n_q, k, metric, chunk, threaded):
+    """Corpus chunks of a few rows (the running threshold filters every chunk after the
+    first), pulled by one or two workers: still the written-out answer, ties included."""
+    if metric == "cosine":
+        C[np.abs(C).sum(axis=1) == 0, 0] = 1
+    C = C.astype(float)
+    k, n_q = min(k, C.shape[0]), min(n_q, C.shape[0])
+    Q = C[:n_q] * 2 + 1
+    a = scratch.knn(Q, C, k=k, metric=metric)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "_CORPUS_CHUNK", chunk)
+        if threaded:
+            mp.setattr(engine, "_PARALLEL_FLOPS", 0.0)
+        b = knn(Q, C, k=k, metric=metric)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
+    if metric == "cosine":
+        assert_same(b, a.indices, a.scores, rtol=1e-12, atol=1e-12, Q=Q, C=C)
+    else:
+        np.testing.assert_array_equal(a.indices, b.indices)
+
+
+@given(S=hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 300)),
+                    elements=st.integers(-4, 4).map(float)),
+       kk=st.integers(1, 40), cut=st.integers(-5, 5), by_column=st.booleans())
+def test_property_select_keeps_the_top(S, kk, cut, by_column):
+    """Integer scores (many ties): every entry at or above a row's kk-th largest value and
+    above the threshold is returned; nothing at or below the threshold is."""
+    from vecdiag.neighbors._select import select
+
+    lines, m = S.shape
+    kk = min(kk, m)
+    thr = np.full(lines, cut - 0.5, np.float32)
+    thr[::2] = -np.inf
+    line, cols, vals = select(np.ascontiguousarray(S.T) if by_column else S, kk, thr,
+                              by_column=by_column)
+    np.testing.assert_array_equal(vals, S[line, cols])
+    assert (vals > thr[line]).all()
+    assert len(set(zip(line.tolist(), cols.tolist()))) == line.size     # no repeats
+    for r in range(lines):
+        v_kk = np.sort(S[r])[::-1][kk - 1]
+        got = set(cols[line == r].tolist())
+        must = set(np.flatnonzero((S[r] > v_kk) & (S[r] > thr[r])).tolist())
+        assert must <= got
+        if thr[r] < v_kk:                      # then at least kk of the top are returned
+            assert (S[r, sorted(got)] >= v_kk).sum() >= kk
+
+
 @given(C=int_rows, n_q=st.integers(0, 4), k=st.integers(1, 25),
        metric=st.sampled_from(METRICS), dtype=st.sampled_from(["float64", "float32"]))
 def test_property_scratch_equals_numpy(C, n_q, k, metric, dtype):
@@ -254,13 +303,18 @@ def test_property_scratch_equals_numpy(C, n_q, k, metric, dtype):
 
 
 @given(C=int_rows, k=st.integers(1, 24), metric=st.sampled_from(["dot", "euclidean"]),
-       batch=st.integers(1, 5))
-def test_property_graph_scratch_equals_numpy(C, k, metric, batch):
-    """The kNN graph (self excluded), with blocks of queries that do not divide n."""
+       batch=st.integers(1, 5), threaded=st.booleans())
+def test_property_graph_scratch_equals_numpy(C, k, metric, batch, threaded):
+    """The kNN graph (self excluded), with blocks that do not divide n: the symmetric pass
+    (each pair of blocks once, selection along rows and columns), threaded or not."""
     C = C.astype(float)
     k = min(k, C.shape[0] - 1)
     a = scratch.knn(C, C, k=k, metric=metric, exclude_self=True)
-    b = knn(C, C, k=k, metric=metric, exclude_self=True, batch_size=batch)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "_MIN_GRAPH_BLOCK", 1)            # blocks of `batch` rows
+        if threaded:
+            mp.setattr(engine, "_PARALLEL_FLOPS", 0.0)
+        b = knn(C, C, k=k, metric=metric, exclude_self=True, batch_size=batch)
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
     assert not (b.indices == np.arange(C.shape[0])[:, None]).any()

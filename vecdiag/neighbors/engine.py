@@ -43,6 +43,7 @@ DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
 _QUERY_BLOCK = 1024                   # queries per matrix product (measured: see benchmarks)
 _CORPUS_CHUNK = 4096                  # corpus rows per product: the score block stays in cache
 _GRAPH_BLOCK = 2048                   # rows per side of a block pair in the graph pass
+_MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask for there
 _REFINE_BYTES = 4 * 2**20             # temporaries per refine piece
 _SCAN_ROWS = 65_536                   # rows per piece when computing row statistics
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
@@ -162,8 +163,8 @@ def plan_square(n: int, d: int, itemsize: int, budget: int, kp: int, lazy_corpus
     """
     per_worker = budget / max(1, workers)
     per_score = itemsize * (1 + 2 / _GROUP + (1 if extra_key else 0))
-    # blocks below 64 rows would only add Python overhead (pairs grow as (n / b)²)
-    b = min(n, max(64, batch_size) if batch_size else _GRAPH_BLOCK)
+    # smaller blocks would only add Python overhead (pairs grow as (n / b)²)
+    b = min(n, max(_MIN_GRAPH_BLOCK, batch_size) if batch_size else _GRAPH_BLOCK)
     while b > 1 and b * b * per_score + 2 * b * d * itemsize > per_worker:
         b = max(1, int(b * 0.8))
     return b
