@@ -77,6 +77,12 @@ def isotropy(X, *, normalize: bool = False) -> float:
     not depend on the sign the solver returns. ``Z`` is accumulated as a log-sum-exp, so
     long vectors do not overflow. Cost: one pass for ``XᵀX`` and one for ``Z``.
 
+    Without ``normalize``, the value depends on the vectors' scale, not only on their
+    directions: ``Z`` exponentiates ``cᵀx``, so multiplying every vector by 10 usually
+    moves ``I(X)`` towards 0 and shrinking them towards 1 (a set symmetric under ``−x``
+    along every eigenvector stays at 1). Compare spaces with ``normalize=True`` (or at a
+    common scale).
+
     Degenerate cases: rows that all point one way give a tiny value (about
     ``exp(−2‖x‖)``), never NaN or an overflow; zero rows are refused with
     ``normalize=True``.

@@ -139,6 +139,13 @@ class Index:
     cache : dict
         Corpus-wide statistics computed once by other modules (e.g. k-occurrence).
 
+    Notes
+    -----
+    Like scikit-learn's estimators, the Index keeps a float32/float64 array (and a
+    memmap) without copying it for ``dot`` and ``euclidean`` (cosine keeps its own unit
+    rows). Its row norms (taken when it is built), its cached kNN graph and statistics
+    (taken when first needed) go stale if the array changes: build a new Index instead.
+
     Examples
     --------
     >>> index = Index([[1, 0], [0, 1], [1, 1]], ids=["x", "y", "xy"])
