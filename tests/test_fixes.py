@@ -620,3 +620,20 @@ def test_fixes_on_cranfield(shared_data):
         for r, d in enumerate(lexical[i], 1):
             fused[d] = fused.get(d, 0) + 1 / (60 + r)
         np.testing.assert_allclose(res.scores[i], sorted(fused.values(), reverse=True)[:10])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_rerankers_on_index_equal_on_array(data, dtype, metric):
+    """Re-rankers reuse an Index's prepared unit rows instead of normalising the corpus
+    again: same neighbours and the same scores, bit for bit, as on the bare array."""
+    from vecdiag.fixes import csls, deduplicate, mmr, mutual_proximity
+
+    Q, C = (x.astype(dtype) for x in data)
+    index = vd.Index(C, metric=metric)
+    for fn, kwargs in ((csls, {"n_neighbors": 5}), (mutual_proximity, {}),
+                       (deduplicate, {}), (mmr, {"lambda_": 0.7})):
+        a = fn(Q, C, k=5, metric=metric, **kwargs)
+        b = fn(Q, index, k=5, **kwargs)
+        np.testing.assert_array_equal(a.indices, b.indices, err_msg=fn.__name__)
+        np.testing.assert_array_equal(a.scores, b.scores, err_msg=fn.__name__)

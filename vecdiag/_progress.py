@@ -23,11 +23,12 @@ class _NoBar:
 
 
 def progress_bar(total: int, *, desc: str, show: bool | None = None,
-                 expected_seconds: float | None = None):
+                 expected_seconds: float | None = None, unit: str | None = None):
     """A tqdm bar over ``total`` steps, or a silent stand-in.
 
     ``show=True`` forces the bar, ``False`` hides it; ``None`` shows it only when
-    ``expected_seconds`` exceeds :data:`AUTO_SECONDS`.
+    ``expected_seconds`` exceeds :data:`AUTO_SECONDS`. ``unit`` names what is counted
+    (then shown with k/M/G prefixes, for large counts such as scored pairs).
     """
     if show is None:
         show = expected_seconds is not None and expected_seconds > AUTO_SECONDS
@@ -35,4 +36,6 @@ def progress_bar(total: int, *, desc: str, show: bool | None = None,
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False)
+    if unit is None:
+        return tqdm(total=total, desc=desc, leave=False)
+    return tqdm(total=total, desc=desc, leave=False, unit=unit, unit_scale=True)

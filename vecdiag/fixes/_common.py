@@ -49,6 +49,18 @@ def prepare(X: np.ndarray, metric: str, name: str) -> np.ndarray:
     return X / norms[:, None]
 
 
+def prepare_corpus(C: np.ndarray, metric: str, index) -> np.ndarray:
+    """:func:`prepare` for the corpus, reusing an Index's unit rows under cosine.
+
+    An Index normalises its rows once when built (the same row norms and division as
+    :func:`prepare`); a re-ranker called on it then skips a copy of the whole corpus.
+    """
+    if (index is not None and metric == "cosine" and index.metric == "cosine"
+            and index._prepared is not None and index._prepared.dtype == C.dtype):
+        return index._prepared
+    return prepare(C, metric, "corpus")
+
+
 def similarity(Q: np.ndarray, C: np.ndarray, metric: str, c_sq: np.ndarray | None = None) -> np.ndarray:
     """Similarity block of prepared rows: ``Q @ C.T``, or ``-||q - c||`` for euclidean."""
     S = Q @ C.T

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ._common import (check_queries, make_neighbors, prepare, rerank_blocks, resolve_corpus,
+from ._common import (check_queries, make_neighbors, prepare, prepare_corpus, rerank_blocks,
+                      resolve_corpus,
                       similarity, top_k)
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
@@ -69,7 +70,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         candidates = V.check_k(candidates, C.shape[0], name="candidates")
         if candidates < k:
             raise ValueError(f"candidates={candidates} is smaller than k={k}; use candidates >= k")
-    Cp = prepare(C, metric, "corpus")
+    Cp = prepare_corpus(C, metric, index)
     c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
@@ -160,7 +161,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     Q, _ = check_queries(queries, C)
     k = V.check_k(k, C.shape[0])
     groups = duplicate_groups(index if index is not None else C, threshold=threshold)
-    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
 
     def select(S):
         demoted = np.zeros(S.shape, dtype=bool)

@@ -284,7 +284,7 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
     import numbers
 
     from ..lexical import bm25
-    from ._common import block_rows, prepare, similarity
+    from ._common import block_rows, prepare, prepare_corpus, similarity
 
     n = C.shape[0]
     texts, query_texts = list(texts), list(query_texts)
@@ -296,7 +296,7 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
         raise ValueError(f"rrf_k (the RRF constant) must be a number >= 0, got {rrf_k!r}")
     depth = n if depth is None else V.check_k(depth, n, name="depth")
     lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
-    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
     c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     contribution = 1.0 / (rrf_k + np.arange(1, n + 1))  # RRF term of ranks 1..n
     indices = np.empty((Q.shape[0], k), dtype=np.int64)

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
-from ._common import (block_rows, check_queries, make_neighbors, prepare, rerank_blocks,
+from ._common import (block_rows, check_queries, make_neighbors, prepare, prepare_corpus,
+                      rerank_blocks,
                       resolve_corpus, similarity, top_k)
 
 __all__ = ["csls", "mutual_proximity", "csls_penalty"]
@@ -128,7 +129,7 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
     r_d = csls_penalty(index if index is not None else C, n_neighbors=n_neighbors,
                        metric=metric, bank=bank)
     n_neighbors = V.check_k(n_neighbors, C.shape[0], name="n_neighbors")
-    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
 
     def select(S):
         r_q = _mean_top(S, n_neighbors)
@@ -252,7 +253,7 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     if C.shape[0] < 3:
         raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
                          f"distributions, the corpus has {C.shape[0]}")
-    Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
+    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
     key = ("vecdiag.fixes.mp_stats", metric, n_samples, random_state)
     if index is not None and key in index.cache:
         mu_d, sd_d = index.cache[key]

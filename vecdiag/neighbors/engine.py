@@ -400,7 +400,8 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     todo = np.arange(n_q)
     expected = 2.0 * n_q * C.n * C.d / _ASSUMED_FLOPS
     desc = "knn graph" if exclude_self else "knn search"
-    progress = {"desc": desc, "show": show_progress, "expected_seconds": expected}
+    progress = {"desc": desc, "show": show_progress, "expected_seconds": expected,
+                "unit": " pairs"}                # bars count scored (query, item) pairs
     while todo.size:
         if backend == "faiss":
             from .faiss_backend import faiss_candidates

@@ -41,7 +41,7 @@ def faiss_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *, exclud
     chunks = [(c0, min(C.n, c0 + bc)) for c0 in range(0, C.n, bc)]
     best_idx = [None] * -(-m // bq)
     best_key = [None] * len(best_idx)
-    with progress_bar(m * len(chunks), **progress) as bar:
+    with progress_bar(m * C.n, **progress) as bar:
         for c0, c1 in chunks:
             chunk_index = index if index is not None else build_index(C, c0, c1)
             kk = min(kp + int(exclude_self), c1 - c0)
@@ -57,6 +57,6 @@ def faiss_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *, exclud
                 if exclude_self:
                     key[ids == pos[:, None]] = -np.inf
                 best_idx[b], best_key[b] = merge(best_idx[b], best_key[b], ids, key, kp)
-                bar.update(q1 - q0)
+                bar.update((q1 - q0) * (c1 - c0))
     return (np.concatenate(best_idx), np.concatenate(best_key),
             float(np.finfo(np.float32).eps))
