@@ -712,3 +712,18 @@ def test_knn_graph_is_cached_per_index_and_prefix_of_larger_k():
     fresh = vd.knn(X, X, k=4, exclude_self=True)
     np.testing.assert_array_equal(g4.indices, fresh.indices)
     np.testing.assert_allclose(g4.scores, fresh.scores)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_refine_in_column_pieces_is_bitwise_equal(rng, metric, monkeypatch):
+    """Asking for every item (k = n) re-scores in column pieces to bound memory; every
+    score depends on its own pair only, so the pieces change nothing, bit for bit."""
+    C = rng.normal(size=(700, 24)).astype(np.float32)
+    Q = rng.normal(size=(9, 24)).astype(np.float32)
+    whole = knn(Q, C, k=700, metric=metric)
+    monkeypatch.setattr(engine, "_REFINE_BYTES", 24 * 4 * 50)     # 50 columns a piece
+    pieces = knn(Q, C, k=700, metric=metric)
+    np.testing.assert_array_equal(pieces.indices, whole.indices)
+    np.testing.assert_array_equal(pieces.scores, whole.scores)
+    idx, sc = brute(Q, C, 700, metric)
+    assert_same(whole, idx, sc, Q=Q, C=C)

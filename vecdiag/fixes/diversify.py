@@ -88,8 +88,9 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         rel_pool = rel[pool]
         redundancy = np.zeros(pool.size)
         taken = np.zeros(pool.size, dtype=bool)
-        P = Cp[pool]
-        p_sq = None if c_sq is None else c_sq[pool]
+        whole = pool.size == Cp.shape[0]          # pool is then 0..n-1: no copy
+        P = Cp if whole else Cp[pool]
+        p_sq = None if c_sq is None else (c_sq if whole else c_sq[pool])
         for j in range(k):
             objective = lambda_ * rel_pool - (1 - lambda_) * redundancy
             objective[taken] = -np.inf

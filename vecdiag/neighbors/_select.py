@@ -105,6 +105,8 @@ class Best:
     def __init__(self, lines: int, kp: int, dtype):
         self.idx = np.full((lines, kp), -1, np.int64)
         self.key = np.full((lines, kp), -np.inf, dtype)
+        # real entries per row; while a row is not full they fill its first slots
+        self.filled = np.zeros(lines, np.int64)
 
     def threshold(self) -> np.ndarray:
         """The running kp-th best key of each row: a valid filter for what comes next."""
@@ -123,9 +125,25 @@ class Best:
         rows = np.flatnonzero(count)
         count = count[rows]
         start = np.cumsum(count) - count
+        slot = np.arange(line.size) - np.repeat(start, count)
+        kp = self.idx.shape[1]
+        room = self.filled[rows] + count <= kp
+        if room.any():
+            # rows with free slots (few candidates so far, or kp near n): write in place
+            put = np.repeat(room, count)
+            at = line[put]
+            pos = self.filled[at] + slot[put]
+            self.idx[at, pos] = cols[put] + offset
+            self.key[at, pos] = vals[put]
+            self.filled[rows[room]] += count[room]
+            if room.all():
+                return
+            keep_rows = ~put
+            line, cols, vals, slot = (line[keep_rows], cols[keep_rows], vals[keep_rows],
+                                      slot[keep_rows])
+            rows, count = rows[~room], count[~room]
         width = int(count.max())
         which = np.repeat(np.arange(rows.size), count)
-        slot = np.arange(line.size) - np.repeat(start, count)
         new_idx = np.full((rows.size, width), -1, np.int64)
         new_key = np.full((rows.size, width), -np.inf, self.key.dtype)
         new_idx[which, slot] = cols + offset
@@ -135,6 +153,7 @@ class Best:
         keep = np.argpartition(key, width, axis=1)[:, width:]
         self.idx[rows] = np.take_along_axis(idx, keep, axis=1)
         self.key[rows] = np.take_along_axis(key, keep, axis=1)
+        self.filled[rows] = kp
 
 
 def merge(best_idx, best_key, new_idx, new_key, kp: int):

@@ -344,20 +344,12 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
         if exclude_self:
             invalid |= ids == pos[:, None]
         safe = np.where(invalid, 0, ids)
-        if C.metric == "euclidean":
-            diff = Q.take(pos)[:, None, :] - C.take(safe)
-            score = np.sqrt(np.sum(diff * diff, axis=-1))       # exact 0 for identical rows
-            rank = np.where(invalid, np.inf, score)              # lower is better
-        elif C.metric == "cosine":
-            q = Q.scaled(pos)[:, None, :]
-            c = C.scaled(safe)
-            score = np.sum(q * c, axis=-1) / np.sqrt(np.sum(q * q, axis=-1)
-                                                      * np.sum(c * c, axis=-1))
-            np.clip(score, -1.0, 1.0, out=score)
-            rank = np.where(invalid, np.inf, -score)
-        else:
-            score = np.sum(Q.take(pos)[:, None, :] * C.take(safe), axis=-1)
-            rank = np.where(invalid, np.inf, -score)
+        # column pieces keep the (rows, columns, d) temporaries small when many candidates
+        # are asked for (k near n); each score depends on its own pair only
+        cols = max(1, _REFINE_BYTES // (max(1, r1 - r0) * C.d * C.dtype.itemsize))
+        score = np.concatenate([_exact_scores(Q, C, pos, safe[:, a:a + cols])
+                                for a in range(0, safe.shape[1], cols)], axis=1)
+        rank = np.where(invalid, np.inf, score if C.metric == "euclidean" else -score)
         order = np.lexsort((ids, rank), axis=-1)[:, :k]
         idx_out[r0:r1] = np.take_along_axis(ids, order, axis=1)
         sc_out[r0:r1] = np.take_along_axis(score, order, axis=1)
@@ -369,6 +361,21 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
 
     Workers(workers, controller, None).map(piece, [(r0,) for r0 in range(0, m, step)])
     return idx_out, sc_out, ok
+
+
+def _exact_scores(Q: Rows, C: Rows, pos: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Scores of queries ``pos`` with corpus rows ``idx`` (rows, m), one pair at a time in
+    a fixed order (products, then NumPy's pairwise sum): see the module docstring."""
+    if C.metric == "euclidean":
+        diff = Q.take(pos)[:, None, :] - C.take(idx)
+        return np.sqrt(np.sum(diff * diff, axis=-1))              # exact 0 for identical rows
+    if C.metric == "cosine":
+        q = Q.scaled(pos)[:, None, :]
+        c = C.scaled(idx)
+        score = np.sum(q * c, axis=-1) / np.sqrt(np.sum(q * q, axis=-1)
+                                                  * np.sum(c * c, axis=-1))
+        return np.clip(score, -1.0, 1.0, out=score)
+    return np.sum(Q.take(pos)[:, None, :] * C.take(idx), axis=-1)
 
 
 def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str = "numpy",
