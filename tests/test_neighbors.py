@@ -727,3 +727,28 @@ def test_refine_in_column_pieces_is_bitwise_equal(rng, metric, monkeypatch):
     np.testing.assert_array_equal(pieces.scores, whole.scores)
     idx, sc = brute(Q, C, 700, metric)
     assert_same(whole, idx, sc, Q=Q, C=C)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_float64_queries_on_float32_index(rng, metric, backend):
+    """float64 queries on a float32 Index: candidates in float32 against the rows prepared
+    once, exact float64 scores; the answer equals knn on the same inputs, bit for bit,
+    copies included, and the corpus is never copied whole in float64."""
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    C = rng.normal(size=(3000, 16)).astype(np.float32)
+    C[[10, 2000, 2999]] = C[500]
+    Q = np.vstack([C[500].astype(np.float64) + 1e-3, rng.normal(size=(30, 16))])
+    index = Index(C, metric=metric, backend=backend)
+    for _ in range(2):                                 # the second call reuses the cache
+        res = index.search(Q, k=8)
+        ref = knn(Q, C, k=8, metric=metric)
+        assert res.scores.dtype == np.float64
+        np.testing.assert_array_equal(res.indices, ref.indices)
+        np.testing.assert_array_equal(res.scores, ref.scores)
+    promoted = [v for key, v in index.cache.items() if key[0] == "vecdiag.neighbors.rows"]
+    assert len(promoted) == 1 and promoted[0].data is None
+    if metric == "cosine":                             # too small for float32: still exact
+        tiny = index.search(Q * 1e-200, k=8)
+        np.testing.assert_array_equal(tiny.indices, knn(Q * 1e-200, C, k=8).indices)

@@ -380,8 +380,13 @@ def _exact_scores(Q: Rows, C: Rows, pos: np.ndarray, idx: np.ndarray) -> np.ndar
 
 def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str = "numpy",
            batch_size: int | None = None, budget: int = DEFAULT_BUDGET,
-           show_progress: bool | None = None, faiss_index=None):
-    """Exact top-k of every query row: (indices (n_q, k) int64, scores (n_q, k))."""
+           show_progress: bool | None = None, faiss_index=None, cand_rows=None):
+    """Exact top-k of every query row: (indices (n_q, k) int64, scores (n_q, k)).
+
+    ``cand_rows=(Qc, Cc)``: the same rows in a lower precision for the candidate stage
+    (a float32 Index searched with float64 queries); refine and proof then run on ``Q``
+    and ``C`` with the lower precision's rounding bound, as for the faiss backend.
+    """
     n_q = Q.n
     indices = np.empty((n_q, k), np.int64)
     scores = np.empty((n_q, k), C.dtype)
@@ -391,16 +396,17 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
         # subtle: scores (and the euclidean key 2 q·c − ‖c‖²) must fit the float type
         reach = float(Q.max_norm + C.max_norm)
         bound = reach * reach  # not ** 2: a Python float power raises OverflowError
-        info = np.finfo(np.float32 if backend == "faiss" else C.dtype)
+        low = np.float32 if backend == "faiss" or cand_rows is not None else C.dtype
+        info = np.finfo(low)
         limit = float(info.max) / 8
         if 0 < reach < float(np.sqrt(info.tiny * 8)):  # squares underflow: scores tie at 0
             raise ValueError(f"vectors too short for {C.metric} scores in "
-                             f"{'float32' if backend == 'faiss' else C.dtype}: lengths up to "
+                             f"{np.dtype(low)}: lengths up to "
                              f"{max(Q.max_norm, C.max_norm):.3g} underflow when squared; "
                              "multiply queries and corpus by one common large number first")
         if not bound < limit:
             raise ValueError(f"vectors too long for {C.metric} scores in "
-                             f"{'float32' if backend == 'faiss' else C.dtype}: lengths up to "
+                             f"{np.dtype(low)}: lengths up to "
                              f"{max(Q.max_norm, C.max_norm):.3g} overflow; divide queries and "
                              "corpus by one common large number first (or pass float64)")
     kp = min(C.n, 2 * k + 8)
@@ -417,10 +423,11 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
                 Q, C, todo, kp, exclude_self=exclude_self, budget=budget,
                 batch_size=batch_size, progress=progress, index=faiss_index)
         else:
-            cand, key = numpy_candidates(Q, C, todo, kp, exclude_self=exclude_self,
+            Qc, Cc = (Q, C) if cand_rows is None else cand_rows
+            cand, key = numpy_candidates(Qc, Cc, todo, kp, exclude_self=exclude_self,
                                          budget=budget, batch_size=batch_size,
                                          progress=progress)
-            cand_eps = float(np.finfo(C.dtype).eps)
+            cand_eps = float(np.finfo(Cc.dtype).eps)
         idx, sc, ok = refine(Q, C, todo, cand, key, k, exclude_self=exclude_self,
                              cand_eps=cand_eps, budget=budget)
         indices[todo[ok]] = idx[ok]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from ..linalg import row_norms
 from .engine import DEFAULT_BUDGET, Rows, search
 from .result import Neighbors
 
@@ -178,6 +179,22 @@ class Index:
                 f"ids={'yes' if self.ids is not None else 'no'}, "
                 f"texts={'yes' if self.texts is not None else 'no'})")
 
+    def _rows_in(self, dtype) -> Rows:
+        """The corpus prepared in ``dtype`` (float64 queries on a float32 Index, say).
+
+        The Index's own dtype is prepared once when built. Another dtype keeps only its
+        row norms (computed once, cached here) and converts the corpus chunk by chunk as
+        it is searched, never a whole float64 copy of a float32 corpus.
+        """
+        dtype = np.dtype(dtype)
+        if dtype == self._rows.dtype:
+            return self._rows
+        key = ("vecdiag.neighbors.rows", dtype.str)
+        if key not in self.cache:
+            self.cache[key] = Rows(self.vectors, self.metric, "corpus", dtype=dtype,
+                                   copy=False)
+        return self.cache[key]
+
     def _faiss_index(self):
         if self.backend == "faiss" and self._faiss is None:
             from .faiss_backend import build_index
@@ -211,13 +228,21 @@ class Index:
         Q = V.as_matrix(queries, "queries", allow_empty=True)
         V.check_same_dim(Q, "queries", self.vectors, "corpus")
         k = V.check_k(k, len(self))
-        C = self._rows
-        if Q.dtype != C.dtype:
-            C = Rows(self.vectors, self.metric, "corpus", dtype=np.result_type(Q.dtype, C.dtype))
+        C = self._rows_in(np.result_type(Q.dtype, self._rows.dtype))
         Qr = Rows(Q, self.metric, "queries", dtype=C.dtype)
+        cand_rows = None
+        if C is not self._rows and self.backend == "numpy" and Q.shape[0]:
+            # float64 queries on a float32 Index: candidates in float32 against the rows
+            # prepared once, exact scores and proof in float64 (when the queries fit)
+            low = Q.astype(self._rows.dtype)
+            norms = row_norms(low)
+            tiny = float(np.finfo(self._rows.dtype).tiny) * 2**24
+            if np.isfinite(norms).all() and (norms > tiny).all() and \
+                    float(norms.max()) < float(np.finfo(self._rows.dtype).max) ** 0.25:
+                cand_rows = (Rows(low, self.metric, "queries"), self._rows)
         idx, sc = search(Qr, C, k, backend=self.backend, batch_size=batch_size,
                          budget=self.memory_budget, show_progress=show_progress,
-                         faiss_index=self._faiss_index() if C is self._rows else None)
+                         faiss_index=self._faiss_index(), cand_rows=cand_rows)
         return self._result(idx, sc, k)
 
     def knn_graph(self, k: int = 10, *, batch_size: int | None = None,
