@@ -213,7 +213,10 @@ class Index:
         Parameters
         ----------
         queries : array-like, (n_queries, d)
-            May be empty; any real dtype (the corpus is then used in the common dtype).
+            May be empty; any real dtype (the corpus is then used in the common dtype:
+            float64 queries on a float32 Index find candidates in float32 against the
+            rows prepared once, then score and rank them exactly in float64, with the
+            same answer as :func:`knn`; the corpus is never copied whole in float64).
         k : int
             ``1 <= k <= len(self)``.
         batch_size, show_progress : see :func:`knn`.
