@@ -8,8 +8,8 @@ three steps, the same for every backend:
    a *ranking key* (higher is better): the similarity for cosine and dot, and
    ``2 q·c − ‖c‖²`` (``= ‖q‖² − ‖q − c‖²``) for euclidean. Score blocks are cache-sized
    (1024 queries × 4096 corpus rows: products and selection both run fastest there, see
-   ``benchmarks/bench_knn.py``) and inside the memory budget; each core scans its own part
-   of the corpus. Selection uses an exact threshold filter (:func:`._select.select`)
+   ``benchmarks/bench_knn.py``) and inside the memory budget; one worker per core pulls
+   (query block, corpus chunk) items in turn. Selection uses an exact threshold filter (:func:`._select.select`)
    instead of a partition over whole rows. The kNN graph of a corpus multiplies each pair
    of blocks once and selects along both sides (the scores are symmetric): half the work.
 2. **Refine.** Re-score the candidates one pair at a time with a fixed summation order
@@ -54,7 +54,8 @@ class Rows:
     """Vectors ready for scoring, one metric's way (inputs already checked).
 
     cosine: unit rows, copied once (``X / ‖x‖``), or normalised block by block when the
-    input is a memmap (a corpus larger than RAM is never copied whole). dot: the rows
+    input is a memmap (a corpus larger than RAM is never copied whole) or ``copy=False``
+    (a float32 Index searched in float64). dot: the rows
     themselves. euclidean: the rows and their squared norms. ``norms`` (row lengths)
     bound the rounding error in :func:`refine`.
     """
