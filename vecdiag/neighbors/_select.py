@@ -148,11 +148,8 @@ class Best:
         new_key = np.full((rows.size, width), -np.inf, self.key.dtype)
         new_idx[which, slot] = cols + offset
         new_key[which, slot] = vals
-        idx = np.concatenate([self.idx[rows], new_idx], axis=1)
-        key = np.concatenate([self.key[rows], new_key], axis=1)
-        keep = np.argpartition(key, width, axis=1)[:, width:]
-        self.idx[rows] = np.take_along_axis(idx, keep, axis=1)
-        self.key[rows] = np.take_along_axis(key, keep, axis=1)
+        self.idx[rows], self.key[rows] = merge(self.idx[rows], self.key[rows], new_idx,
+                                               new_key, kp)
         self.filled[rows] = kp
 
 
