@@ -131,7 +131,7 @@ def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096):
 
     Query blocks of ``q_block`` rows times corpus chunks of ``c_chunk`` rows, the corpus
     split into one part per core, BLAS held to one thread per part, as in
-    ``vecdiag.neighbors.engine.numpy_candidates``.
+    ``vecdiag.neighbors._scan.numpy_candidates``.
     """
     from concurrent.futures import ThreadPoolExecutor
 

@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import vecdiag as vd
 from vecdiag import scratch
-from vecdiag.neighbors import Index, Neighbors, engine, knn
+from vecdiag.neighbors import Index, Neighbors, _scan, _select, engine, knn
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -242,9 +242,9 @@ def test_property_chunked_scan_equals_scratch(C, n_q, k, metric, chunk, threaded
     Q = C[:n_q] * 2 + 1
     a = scratch.knn(Q, C, k=k, metric=metric)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "_CORPUS_CHUNK", chunk)
+        mp.setattr(_scan, "_CORPUS_CHUNK", chunk)
         if threaded:
-            mp.setattr(engine, "_PARALLEL_FLOPS", 0.0)
+            mp.setattr(_scan, "_PARALLEL_FLOPS", 0.0)
         b = knn(Q, C, k=k, metric=metric)
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
     if metric == "cosine":
@@ -311,9 +311,9 @@ def test_property_graph_scratch_equals_numpy(C, k, metric, batch, threaded):
     k = min(k, C.shape[0] - 1)
     a = scratch.knn(C, C, k=k, metric=metric, exclude_self=True)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "_MIN_GRAPH_BLOCK", 1)            # blocks of `batch` rows
+        mp.setattr(_scan, "_MIN_GRAPH_BLOCK", 1)            # blocks of `batch` rows
         if threaded:
-            mp.setattr(engine, "_PARALLEL_FLOPS", 0.0)
+            mp.setattr(_scan, "_PARALLEL_FLOPS", 0.0)
         b = knn(C, C, k=k, metric=metric, exclude_self=True, batch_size=batch)
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
@@ -394,11 +394,11 @@ def test_blocked_equals_unblocked(rng, metric, monkeypatch):
         np.testing.assert_array_equal(res.indices, whole.indices)
         np.testing.assert_array_equal(res.scores, whole.scores)
     # a small budget splits the corpus into chunks that do not divide n
-    monkeypatch.setattr(engine, "_PARALLEL_FLOPS", 0.0)   # also the threaded path
+    monkeypatch.setattr(_scan, "_PARALLEL_FLOPS", 0.0)   # also the threaded path
     res = knn(Q, C, k=9, metric=metric, memory_budget=2**20)
     np.testing.assert_array_equal(res.indices, whole.indices)
     np.testing.assert_array_equal(res.scores, whole.scores)
-    bq, bc = engine.plan(103, 9001, 8, 4, 2**20, 26, False, None, 2)
+    bq, bc = _scan.plan(103, 9001, 8, 4, 2**20, 26, False, None, 2)
     assert bc < 9001 and 9001 % bc
 
 
@@ -414,7 +414,7 @@ def test_symmetric_graph_equals_query_pass(rng, metric, dtype, monkeypatch):
     plain = knn(X, X.copy(), k=7, metric=metric, exclude_self=True)
     for threaded in (False, True):
         if threaded:
-            monkeypatch.setattr(engine, "_PARALLEL_FLOPS", 0.0)
+            monkeypatch.setattr(_scan, "_PARALLEL_FLOPS", 0.0)
         for batch in (None, 1, 100, 1203) if threaded else (None, 1, 64, 100, 1203):
             res = knn(X, X, k=7, metric=metric, exclude_self=True, batch_size=batch)
             np.testing.assert_array_equal(res.indices, plain.indices)
@@ -456,14 +456,14 @@ def test_plan_respects_budget():
                                     (1000, 100_000, 384, 256 * 2**20, False),
                                     (50_000, 50_000, 384, 64 * 2**20, False)):
         for workers in (1, 2):
-            bq, bc = engine.plan(n_q, n, d, 4, budget, 28, lazy, None, workers)
-            used = workers * (bq * bc * 4 * (1 + 2 / engine._GROUP) + bq * d * 4
+            bq, bc = _scan.plan(n_q, n, d, 4, budget, 28, lazy, None, workers)
+            used = workers * (bq * bc * 4 * (1 + 2 / _select._GROUP) + bq * d * 4
                               + (bc * d * 4 if lazy else 0))
             assert used <= budget, (n_q, n, bq, bc)
             assert bc >= min(n, 1024) and bq >= 1
             for euclid in (False, True):
-                b = engine.plan_square(n, d, 4, budget, 28, lazy, None, workers, euclid)
-                used = workers * (b * b * 4 * (1 + 2 / engine._GROUP + euclid) + 2 * b * d * 4)
+                b = _scan.plan_square(n, d, 4, budget, 28, lazy, None, workers, euclid)
+                used = workers * (b * b * 4 * (1 + 2 / _select._GROUP + euclid) + 2 * b * d * 4)
                 assert used <= budget and b >= min(n, 1024), (n, b)
 
 

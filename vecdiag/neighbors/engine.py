@@ -3,15 +3,16 @@
 Inputs here are already checked (see :mod:`vecdiag.neighbors.search`). The search runs in
 three steps, the same for every backend:
 
-1. **Candidates.** Score blocks of queries against chunks of the corpus with one matrix
-   product (NumPy's BLAS, or faiss), and keep the ``kp = k + margin`` best of each query by
-   a *ranking key* (higher is better): the similarity for cosine and dot, and
-   ``2 q·c − ‖c‖²`` (``= ‖q‖² − ‖q − c‖²``) for euclidean. Score blocks are cache-sized
-   (1024 queries × 4096 corpus rows: products and selection both run fastest there, see
-   ``benchmarks/bench_knn.py``) and inside the memory budget; one worker per core pulls
-   (query block, corpus chunk) items in turn. Selection uses an exact threshold filter (:func:`._select.select`)
-   instead of a partition over whole rows. The kNN graph of a corpus multiplies each pair
-   of blocks once and selects along both sides (the scores are symmetric): half the work.
+1. **Candidates** (:mod:`._scan`). Score blocks of queries against chunks of the corpus
+   with one matrix product (NumPy's BLAS, or faiss), and keep the ``kp = k + margin`` best
+   of each query by a *ranking key* (higher is better): the similarity for cosine and
+   dot, and ``2 q·c − ‖c‖²`` (``= ‖q‖² − ‖q − c‖²``) for euclidean. Score blocks are
+   cache-sized (1024 queries × 4096 corpus rows: products and selection both run fastest
+   there, see ``benchmarks/bench_knn.py``) and inside the memory budget; one worker per
+   core pulls (query block, corpus chunk) items in turn. Selection uses an exact
+   threshold filter (:func:`._select.select`) instead of a partition over whole rows. The
+   kNN graph of a corpus multiplies each pair of blocks once and selects along both sides
+   (the scores are symmetric): half the work.
 2. **Refine.** Re-score the candidates one pair at a time with a fixed summation order
    (products, then NumPy's pairwise sum): euclidean from the differences ``q − c`` (so
    identical vectors are exactly 0.0 apart and no distance is negative), cosine as
@@ -29,24 +30,17 @@ three steps, the same for every backend:
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from .. import _validate as V
-from .._progress import progress_bar
 from ..linalg import row_norms
-from ._select import _GROUP, Best, merge, select
+from . import _scan
+from ._scan import numpy_candidates
 from ._threads import Workers, blas_workers
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
-_QUERY_BLOCK = 1024                   # queries per matrix product (measured: see benchmarks)
-_CORPUS_CHUNK = 4096                  # corpus rows per product: the score block stays in cache
-_GRAPH_BLOCK = 2048                   # rows per side of a block pair in the graph pass
-_MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask for there
 _REFINE_BYTES = 4 * 2**20             # temporaries per refine piece
 _SCAN_ROWS = 65_536                   # rows per piece when computing row statistics
-_PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
 _ASSUMED_FLOPS = 3e10                 # for the progress bar's "is this long?" guess
 
 
@@ -125,185 +119,6 @@ class Rows:
         return rows.reshape(idx.shape + (self.d,))
 
 
-def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
-         lazy_corpus: bool, batch_size: int | None, workers: int = 1) -> tuple[int, int]:
-    """Block sizes (queries per block, corpus rows per chunk) inside the memory budget.
-
-    Each of ``workers`` threads holds one score block ``bq × bc`` (plus 1/_GROUP of it for
-    group maxima), its query block and, for a lazily normalised corpus, its chunk copy.
-    The targets (:data:`_QUERY_BLOCK` × :data:`_CORPUS_CHUNK`) keep each score block
-    inside the cache, where both the product and the selection run fastest; a smaller
-    budget shrinks the chunk first (down to a few thousand rows), then the query block.
-    """
-    per_worker = budget / max(1, workers)
-    per_score = itemsize * (1 + 2 / _GROUP)
-    bq = max(1, min(n_q, batch_size or _QUERY_BLOCK))
-    floor = min(n, max(kp, 1024))
-
-    def chunk_rows(bq_):
-        fixed = bq_ * d * itemsize
-        per_row = bq_ * per_score + (d * itemsize if lazy_corpus else 0)
-        return int((per_worker - fixed) // per_row)
-
-    bc = chunk_rows(bq)
-    if bc < floor and not batch_size:
-        # A thin corpus chunk wastes the matrix product: trade queries for columns.
-        while bq > 1 and chunk_rows(bq) < floor:
-            bq = max(1, bq // 2)
-        bc = chunk_rows(bq)
-    bc = min(n, _CORPUS_CHUNK, bc)
-    return max(1, bq), max(1, bc)
-
-
-def plan_square(n: int, d: int, itemsize: int, budget: int, kp: int, lazy_corpus: bool,
-                batch_size: int | None, workers: int, extra_key: bool) -> int:
-    """Rows per block for the symmetric graph pass (blocks ``B × B``, see :func:`graph_candidates`).
-
-    Each worker holds the product block, a second key block for euclidean, the group
-    maxima of both selections, and two lazily normalised blocks of rows.
-    """
-    per_worker = budget / max(1, workers)
-    per_score = itemsize * (1 + 2 / _GROUP + (1 if extra_key else 0))
-    # smaller blocks would only add Python overhead (pairs grow as (n / b)²)
-    b = min(n, max(_MIN_GRAPH_BLOCK, batch_size) if batch_size else _GRAPH_BLOCK)
-    while b > 1 and b * b * per_score + 2 * b * d * itemsize > per_worker:
-        b = max(1, int(b * 0.8))
-    return b
-
-
-def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
-                     exclude_self: bool, budget: int, batch_size: int | None,
-                     progress: dict):
-    """Candidate positions and ranking keys (m, kp) of the queries at ``positions``.
-
-    One worker thread per BLAS thread (BLAS held to one thread each, so the selection
-    after each product runs in parallel too) pulls (query block, corpus chunk) items in
-    turn and keeps its own running best per block; the workers' candidates are merged at
-    the end. The kNN graph of a whole corpus goes to :func:`graph_candidates`.
-    """
-    m = positions.size
-    if m == 0:
-        return np.zeros((0, kp), np.int64), np.zeros((0, kp), C.dtype)
-    full = m == Q.n and positions[0] == 0 and positions[-1] == m - 1
-    big = 2.0 * m * C.n * C.d > _PARALLEL_FLOPS
-    workers, controller = blas_workers() if big else (1, None)
-    if exclude_self and Q is C and full:
-        return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
-                                progress=progress, workers=workers, controller=controller)
-    bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
-                  workers)
-    blocks = [(q0, min(m, q0 + bq)) for q0 in range(0, m, bq)]
-    chunks = [(c0, min(C.n, c0 + bc)) for c0 in range(0, C.n, bc)]
-    # Work items in block-major order, pulled by whichever worker is free (a core slowed
-    # by other work then takes fewer chunks); each worker keeps its own running best per
-    # query block, merged at the end.
-    items = iter([(b, c) for b in range(len(blocks)) for c in range(len(chunks))])
-    take = threading.Lock()
-
-    def scan(worker):
-        mine, current, Qb = {}, None, None
-        while True:
-            with take:
-                item = next(items, None)
-            if item is None:
-                return mine
-            b, c = item
-            q0, q1 = blocks[b]
-            c0, c1 = chunks[c]
-            if b != current:
-                Qb = Q.block(q0, q1) if full else Q.take(positions[q0:q1])
-                if C.sq is not None:
-                    Qb = Qb + Qb                # 2 q (doubling is exact)
-                current = b
-            best = mine.get(b)
-            if best is None:
-                best = mine[b] = Best(q1 - q0, kp, C.dtype)
-            # corpus rows by queries: the selection's group maxima then reduce whole
-            # contiguous slabs, the fastest pass NumPy has (the product costs the same)
-            S = C.block(c0, c1) @ Qb.T
-            if C.sq is not None:
-                S -= C.sq[c0:c1, None]          # key = 2 q·c − ‖c‖²
-            if exclude_self:
-                _mask_self(S.T, positions[q0:q1], c0, c1)
-            best.add(*select(S, min(kp, c1 - c0), best.threshold(), by_column=True),
-                     offset=c0)
-            del S
-            pool.tick((q1 - q0) * (c1 - c0))
-
-    with progress_bar(m * C.n, **progress) as bar:
-        pool = Workers(min(workers, len(blocks) * len(chunks)), controller, bar)
-        found = pool.map(scan, [(w,) for w in range(pool.n)])
-    out_idx, out_key = [], []
-    for b in range(len(blocks)):
-        idx = key = None
-        for mine in found:
-            if b in mine:
-                idx, key = merge(idx, key, mine[b].idx, mine[b].key, kp)
-        out_idx.append(idx)
-        out_key.append(key)
-    return np.concatenate(out_idx), np.concatenate(out_key)
-
-
-def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
-                     progress: dict, workers: int, controller):
-    """Candidates of every corpus row among the others, using the symmetry of the scores.
-
-    The score of rows ``a`` and ``b`` is the same product both ways, so the corpus is cut
-    into blocks and each pair of blocks ``(i, j)``, ``i <= j``, is multiplied once:
-    selecting along the rows of ``X_i X_jᵀ`` gives candidates of block ``i``, along its
-    columns candidates of block ``j``. Half the products of a query-by-corpus pass, the
-    same candidates up to rounding (which :func:`refine` settles and proves). Euclidean
-    keys differ by side (``2 a·b − ‖b‖²`` for ``a``, ``2 a·b − ‖a‖²`` for ``b``): one
-    product, two keys.
-    """
-    n = C.n
-    euclid = C.sq is not None
-    B = plan_square(n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
-                    workers, euclid)
-    starts = list(range(0, n, B))
-    best = [Best(min(n, s + B) - s, kp, C.dtype) for s in starts]
-    locks = [threading.Lock() for _ in starts]
-
-    def offer(block: int, S: np.ndarray, kk: int, offset: int, by_column: bool) -> None:
-        # select outside the lock (a stale threshold is still a valid one), fold in inside
-        found = select(S, kk, best[block].threshold(), by_column=by_column)
-        with locks[block]:
-            best[block].add(*found, offset=offset)
-
-    def pair(i, j):
-        i0, i1 = starts[i], min(n, starts[i] + B)
-        j0, j1 = starts[j], min(n, starts[j] + B)
-        Xi = C.block(i0, i1)
-        Xj = Xi if i == j else C.block(j0, j1)
-        P = Xi @ Xj.T
-        S = P
-        if euclid:
-            S = P + P
-            S -= C.sq[j0:j1]                    # keys of block i's rows
-        if i == j:
-            _mask_self(S, np.arange(i0, i1), i0, i1)
-        offer(i, S, min(kp, j1 - j0), j0, False)
-        if i != j:
-            if euclid:
-                P += P
-                P -= C.sq[i0:i1, None]          # keys of block j's rows
-            offer(j, P, min(kp, i1 - i0), i0, True)
-        pool.tick((i1 - i0) * (j1 - j0) * (1 if i == j else 2))
-
-    pairs = [(i, j) for i in range(len(starts)) for j in range(i, len(starts))]
-    with progress_bar(n * n, **progress) as bar:
-        pool = Workers(min(workers, len(pairs)), controller, bar)
-        pool.map(pair, pairs)
-    return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
-
-
-def _mask_self(S: np.ndarray, pos: np.ndarray, c0: int, c1: int) -> None:
-    """Set the key of each query's own corpus row (query i is corpus row i) to −inf."""
-    inside = (pos >= c0) & (pos < c1)
-    rows = np.flatnonzero(inside)
-    S[rows, pos[rows] - c0] = -np.inf
-
-
 def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: np.ndarray,
            k: int, *, exclude_self: bool, cand_eps: float, budget: int):
     """Exact scores of the candidates, sorted (ties by lower index), and a per-query proof.
@@ -317,7 +132,7 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
     ok = np.empty(m, bool)
     eps = max(cand_eps, float(np.finfo(C.dtype).eps))
     # about six (rows, kp, d) temporaries live at once per worker: keep them in the budget
-    workers, controller = (blas_workers() if 2.0 * m * kp * C.d > _PARALLEL_FLOPS / 64
+    workers, controller = (blas_workers() if 2.0 * m * kp * C.d > _scan._PARALLEL_FLOPS / 64
                            else (1, None))
     # Small pieces (a few MB of temporaries) stay in cache and reuse freed memory instead
     # of mapping fresh pages for every temporary (page faults cost more than the sums).
