@@ -10,8 +10,7 @@ import numpy as np
 
 from .. import _validate as V
 from ._common import (check_queries, make_neighbors, prepare, prepare_corpus, rerank_blocks,
-                      resolve_corpus,
-                      similarity, top_k)
+                      resolve_corpus, similarity, top_k)
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
 

@@ -13,8 +13,7 @@ import numpy as np
 from .. import _validate as V
 from .._progress import progress_bar
 from ._common import (block_rows, check_queries, make_neighbors, prepare, prepare_corpus,
-                      rerank_blocks,
-                      resolve_corpus, similarity, top_k)
+                      rerank_blocks, resolve_corpus, similarity, top_k)
 
 __all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
