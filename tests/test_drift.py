@@ -126,26 +126,32 @@ def test_vectorised_permutations_equal_recomputation(rng, core):
 # ---------------------------------------------------------------------- classifier
 
 
-@pytest.mark.parametrize("model", ["ridge", "logistic"])
-def test_classifier_auc_matches_sklearn(rng, model):
+def sklearn_heldout_auc(Z, labels, folds, model):
+    """AUC of scikit-learn's held-out scores over the folds, the reference for the
+    classifier test: scaler + ridge/logistic refitted per fold, scores without the fold's
+    intercept (it shifts a fold, not its ranking)."""
     from sklearn.linear_model import LogisticRegression, RidgeClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    scores = np.empty(Z.shape[0])
+    for f in np.unique(folds):
+        tr, te = folds != f, folds == f
+        est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
+        pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
+        scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
+    return roc_auc_score(labels, scores)
+
+
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_classifier_auc_matches_sklearn(rng, model):
     X = rng.normal(size=(60, 6))
     Y = rng.normal(size=(50, 6)) + [0.4, 0, 0, 0, 0, 0]
     Z = np.vstack([X, Y])
     labels = np.r_[np.zeros(60), np.ones(50)]
     folds = S.random_folds(np.random.default_rng(11), Z.shape[0], 3)
-    scores = np.empty(Z.shape[0])
-    for f in range(3):
-        tr, te = folds != f, folds == f
-        est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
-        pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
-        # held-out scores without the fold's intercept (it shifts a fold, not its ranking)
-        scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
-    want = roc_auc_score(labels, scores)
+    want = sklearn_heldout_auc(Z, labels, folds, model)
     res = vd.drift(X, Y, method="classifier", model=model, n_permutations=19, n_folds=3,
                    random_state=11)
     assert res.statistic == pytest.approx(want, abs=1e-9)
@@ -155,11 +161,6 @@ def test_classifier_auc_matches_sklearn(rng, model):
 @pytest.mark.parametrize("model", ["ridge", "logistic"])
 def test_classifier_null_refits_every_permutation(rng, model):
     """Each permuted AUC equals scikit-learn refitted on that permutation's labels."""
-    from sklearn.linear_model import LogisticRegression, RidgeClassifier
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     Z = rng.normal(size=(30, 3))
     m, P = 14, 6
     out = S.classifier_permutation(Z, m, P, np.random.default_rng(9), 3, 1.0, model)
@@ -168,13 +169,8 @@ def test_classifier_null_refits_every_permutation(rng, model):
     A = S.random_subsets(replay, Z.shape[0], m, P)
     for j in range(P):
         labels = 1 - A[:, j]
-        scores = np.empty(Z.shape[0])
-        for f in range(3):
-            tr, te = folds != f, folds == f
-            est = RidgeClassifier(alpha=1.0) if model == "ridge" else LogisticRegression(C=1.0)
-            pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
-            scores[te] = pipe.decision_function(Z[te]) - est.intercept_[0]
-        assert out["null"][j] == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
+        assert out["null"][j] == pytest.approx(sklearn_heldout_auc(Z, labels, folds, model),
+                                               abs=1e-9)
 
 
 def test_auc_columns_matches_sklearn_with_ties(rng):
