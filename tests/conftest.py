@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -84,3 +85,17 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (only present in the workplace)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def cranfield_minilm(shared_data):
+    """Cranfield's precomputed all-MiniLM-L6-v2 embeddings (``../shared/data/cranfield``):
+    ``corpus`` and ``queries`` arrays, their ``corpus_ids`` / ``query_ids`` in row order,
+    and the ``folder`` (qrels, texts). Fresh arrays for every test."""
+    folder = shared_data / "cranfield"
+    return SimpleNamespace(
+        folder=folder,
+        corpus=np.load(folder / "emb_minilm_corpus.npy"),
+        queries=np.load(folder / "emb_minilm_queries.npy"),
+        corpus_ids=(folder / "emb_minilm_corpus_ids.txt").read_text().split(),
+        query_ids=(folder / "emb_minilm_queries_ids.txt").read_text().split())

@@ -268,11 +268,8 @@ def test_memory_stays_far_below_an_n_by_n_matrix(rng):
 # --- real data ------------------------------------------------------------------------------
 
 @pytest.mark.shared
-def test_cranfield_minilm(shared_data):
-    folder = shared_data / "cranfield"
-    E = np.load(folder / "emb_minilm_corpus.npy")
-    Q = np.load(folder / "emb_minilm_queries.npy")
-    ids = (folder / "emb_minilm_corpus_ids.txt").read_text().split()
+def test_cranfield_minilm(cranfield_minilm):
+    E, Q, ids = cranfield_minilm.corpus, cranfield_minilm.queries, cranfield_minilm.corpus_ids
     d = vd.diagnose(E, queries=Q, ids=ids)
     check_shape(d)
     U = E.astype(np.float64)

@@ -611,10 +611,8 @@ def test_real_text_random_halves_do_not_drift(minilm_sentences, method):
 
 
 @pytest.mark.shared
-def test_cranfield_queries_vs_documents(shared_data):
-    folder = shared_data / "cranfield"
-    docs = np.load(folder / "emb_minilm_corpus.npy")
-    queries = np.load(folder / "emb_minilm_queries.npy")
+def test_cranfield_queries_vs_documents(cranfield_minilm):
+    docs, queries = cranfield_minilm.corpus, cranfield_minilm.queries
     for method in METHODS:
         # questions and paper abstracts on the same subject: a genuine shift in kind
         assert vd.drift(docs, queries, method=method, n_permutations=99).drifted

@@ -259,21 +259,13 @@ def test_neighbors_tuple_equals_the_dict_run():
             assert ev.per_query.loc["qa", "map"] == 1.0
 
 
-def _cranfield(root):
-    folder = root / "cranfield"
-    Q = np.load(folder / "emb_minilm_queries.npy")
-    C = np.load(folder / "emb_minilm_corpus.npy")
-    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()
-    dids = (folder / "emb_minilm_corpus_ids.txt").read_text().split()
-    qrels = {}
-    with open(folder / "qrels" / "test.tsv") as handle:
+def test_cranfield_real_run_equals_pytrec_eval_and_reference(shared_data, cranfield_minilm):
+    cf = cranfield_minilm
+    Q, C, qids, dids = cf.queries, cf.corpus, cf.query_ids, cf.corpus_ids
+    qrels = {}                          # read here, independently of vd.load_qrels
+    with open(cf.folder / "qrels" / "test.tsv") as handle:
         for row in list(csv.reader(handle, delimiter="\t"))[1:]:
             qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    return Q, C, qids, dids, qrels
-
-
-def test_cranfield_real_run_equals_pytrec_eval_and_reference(shared_data):
-    Q, C, qids, dids, qrels = _cranfield(shared_data)
     nb = vd.knn(Q, C, k=100)
     metrics = ("ndcg@10", "recall@100", "mrr@10", "precision@10", "map", "map@100",
                "hit@10", "r-precision", "ndcg")

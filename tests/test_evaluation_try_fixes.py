@@ -130,13 +130,10 @@ def test_bad_input(planted):
         vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, metric="l1")
 
 
-def test_cranfield_reproduces_the_reference_baseline(shared_data):
-    folder = shared_data / "cranfield"
-    Q = np.load(folder / "emb_minilm_queries.npy")
-    C = np.load(folder / "emb_minilm_corpus.npy")
-    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()
-    dids = (folder / "emb_minilm_corpus_ids.txt").read_text().split()
-    qrels = vd.load_qrels(folder / "qrels" / "test.tsv")
+def test_cranfield_reproduces_the_reference_baseline(cranfield_minilm):
+    cf = cranfield_minilm
+    Q, C, qids, dids = cf.queries, cf.corpus, cf.query_ids, cf.corpus_ids
+    qrels = vd.load_qrels(cf.folder / "qrels" / "test.tsv")
     rep = vd.try_fixes(Q, C, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
                        n_resamples=500, metrics=["ndcg@10", "recall@100", "mrr@10"])
     base = rep.evaluations["baseline"]

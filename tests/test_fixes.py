@@ -588,14 +588,13 @@ def test_apply_fix_index_keeps_ids_and_texts_through_combinations(data):
 
 
 @pytest.mark.shared
-def test_fixes_on_cranfield(shared_data):
+def test_fixes_on_cranfield(cranfield_minilm):
     """Real MiniLM vectors of Cranfield: every vector/re-rank fix gives a full permutation,
     CSLS equals its formula at this scale, and hybrid_lexical equals RRF of the two runs."""
     import json
 
-    folder = shared_data / "cranfield"
-    C = np.load(folder / "emb_minilm_corpus.npy")
-    Q = np.load(folder / "emb_minilm_queries.npy")[:20]
+    folder = cranfield_minilm.folder
+    C, Q = cranfield_minilm.corpus, cranfield_minilm.queries[:20]
     n = len(C)
     for code in ("center", "whiten", "all_but_the_top", "csls", "mutual_proximity",
                  "deduplicate", "cosine_metric"):
@@ -605,10 +604,10 @@ def test_fixes_on_cranfield(shared_data):
     np.testing.assert_array_equal(csls(Q, C, k=50).indices, rank_order(keys)[:, :50])
     docs = [json.loads(x) for x in (folder / "corpus.jsonl").read_text().splitlines()]
     by_id = {d["_id"]: (d.get("title", "") + " " + d["text"]).strip() for d in docs}
-    texts = [by_id[i] for i in (folder / "emb_minilm_corpus_ids.txt").read_text().split()]
+    texts = [by_id[i] for i in cranfield_minilm.corpus_ids]
     queries = {json.loads(x)["_id"]: json.loads(x)["text"]
                for x in (folder / "queries.jsonl").read_text().splitlines()}
-    qids = (folder / "emb_minilm_queries_ids.txt").read_text().split()[:20]
+    qids = cranfield_minilm.query_ids[:20]
     qtexts = [queries[q] for q in qids]
     res = apply_fix("hybrid_lexical", Q, C, k=10, texts=texts, query_texts=qtexts)
     dense = vd.knn(Q, C, k=n)

@@ -684,12 +684,10 @@ def test_bad_ids_texts_and_options():
 
 # ---------------------------------------------------------------- real data
 
-def test_real_embeddings_match_sklearn(shared_data):
+def test_real_embeddings_match_sklearn(cranfield_minilm):
     from sklearn.neighbors import NearestNeighbors
 
-    folder = shared_data / "cranfield"
-    corpus = np.load(folder / "emb_minilm_corpus.npy")
-    queries = np.load(folder / "emb_minilm_queries.npy")[:50]
+    corpus, queries = cranfield_minilm.corpus, cranfield_minilm.queries[:50]
     res = vd.knn(queries, corpus, k=10)
     dist, ind = NearestNeighbors(n_neighbors=10, algorithm="brute", metric="cosine") \
         .fit(corpus).kneighbors(queries)
