@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 import vecdiag as vd
 from vecdiag.explain.ranking import ranks_of, top_k
 
-from explain_planted import GENERATORS, control, healthy_corpus, unit
+from explain_planted import GENERATORS, healthy_corpus, unit
 
 
 @pytest.fixture(autouse=True)

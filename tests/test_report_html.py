@@ -76,7 +76,7 @@ def test_sections_in_order(page, analysis):
     order = [html.index(f'id="{s}"') for s in ("findings", "explanations", "metrics")]
     assert order == sorted(order)
     for case in analysis.cases:
-        assert html.index(f'id="findings"') < html.index(case.explanation.top_ids[0].split("<")[0])
+        assert html.index('id="findings"') < html.index(case.explanation.top_ids[0].split("<")[0])
     codes = [f.code for f in analysis.diagnosis.findings]
     findings = html[order[0]:order[1]]
     assert all(code in findings for code in codes)

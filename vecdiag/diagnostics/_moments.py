@@ -142,8 +142,6 @@ def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit") -> Mo
 
     Zero rows are refused (with their row numbers) when unit rows are needed.
     """
-    from .. import _validate as V
-
     key = ("moments", space)
     if cache is not None and key in cache:
         return cache[key]

@@ -273,7 +273,6 @@ def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
     ``n_folds * n_permutations`` logistic regressions (C = 1/λ).
     """
     N, d = Z.shape
-    y = np.r_[np.zeros(m), np.ones(N - m)]
     folds = random_folds(rng, N, n_folds)
     make = _ridge_scorer if model == "ridge" else _logistic_scorer
     prepared = [(train, test, make(Xtr, Xte, penalty))
