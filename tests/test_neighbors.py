@@ -731,8 +731,9 @@ def test_refine_in_column_pieces_is_bitwise_equal(rng, metric, monkeypatch):
 @pytest.mark.parametrize("metric", METRICS)
 def test_float64_queries_on_float32_index(rng, metric, backend):
     """float64 queries on a float32 Index: candidates in float32 against the rows prepared
-    once, exact float64 scores; the answer equals knn on the same inputs, bit for bit,
-    copies included, and the corpus is never copied whole in float64."""
+    once, exact float64 scores; the answer equals knn on the same inputs and knn on the
+    corpus converted to float64 (candidates in float64), bit for bit, copies included,
+    and the corpus is never copied whole in float64."""
     if backend == "faiss":
         pytest.importorskip("faiss")
     C = rng.normal(size=(3000, 16)).astype(np.float32)
@@ -742,11 +743,15 @@ def test_float64_queries_on_float32_index(rng, metric, backend):
     for _ in range(2):                                 # the second call reuses the cache
         res = index.search(Q, k=8)
         ref = knn(Q, C, k=8, metric=metric)
+        wide = knn(Q, C.astype(np.float64), k=8, metric=metric)
         assert res.scores.dtype == np.float64
-        np.testing.assert_array_equal(res.indices, ref.indices)
-        np.testing.assert_array_equal(res.scores, ref.scores)
+        for other in (ref, wide):
+            np.testing.assert_array_equal(res.indices, other.indices)
+            np.testing.assert_array_equal(res.scores, other.scores)
     promoted = [v for key, v in index.cache.items() if key[0] == "vecdiag.neighbors.rows"]
     assert len(promoted) == 1 and promoted[0].data is None
     if metric == "cosine":                             # too small for float32: still exact
         tiny = index.search(Q * 1e-200, k=8)
         np.testing.assert_array_equal(tiny.indices, knn(Q * 1e-200, C, k=8).indices)
+        np.testing.assert_array_equal(tiny.indices,
+                                      knn(Q * 1e-200, C.astype(np.float64), k=8).indices)

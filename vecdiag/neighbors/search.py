@@ -109,13 +109,40 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
         raise ValueError("exclude_self=True needs queries to be the corpus itself, row for "
                          f"row ({queries.shape[0]} queries vs {corpus.shape[0]} corpus rows); "
                          "pass the corpus as queries, or use Index(corpus).knn_graph(k)")
-    dtype = np.result_type(queries.dtype, corpus.dtype)
-    C = Rows(corpus, metric, "corpus", dtype=dtype)
-    same = exclude_self and queries is corpus
-    Q = C if same else Rows(queries, metric, "queries", dtype=dtype)
+    base = Rows(corpus, metric, "corpus")
+    if exclude_self and queries is corpus:
+        Q, C, cand_rows = base, base, None
+    else:
+        Q, C, cand_rows = _query_rows(
+            queries, base, lambda dtype: Rows(corpus, metric, "corpus", dtype=dtype,
+                                              copy=False), backend)
     idx, sc = search(Q, C, k, exclude_self=exclude_self, backend=backend,
-                     batch_size=batch_size, budget=memory_budget, show_progress=show_progress)
+                     batch_size=batch_size, budget=memory_budget, show_progress=show_progress,
+                     cand_rows=cand_rows)
     return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
+
+
+def _query_rows(queries: np.ndarray, base: Rows, promoted, backend: str):
+    """(query rows, corpus rows, candidate rows) for searching ``base`` with ``queries``.
+
+    Both sides are scored in their common dtype. When that is wider than the corpus's
+    (float64 queries on a float32 corpus), ``promoted(dtype)`` gives the corpus converted
+    chunk by chunk, never copied whole, and the candidates come from ``base`` itself with
+    the queries cast down (when they fit): exact scores and the proof then run in the
+    wide dtype with the narrow one's rounding bound, as for the faiss backend.
+    """
+    dtype = np.result_type(queries.dtype, base.dtype)
+    C = base if dtype == base.dtype else promoted(dtype)
+    Q = Rows(queries, base.metric, "queries", dtype=C.dtype)
+    if C is base or backend != "numpy" or not queries.shape[0]:
+        return Q, C, None
+    low = queries.astype(base.dtype)
+    norms = row_norms(low)
+    info = np.finfo(base.dtype)
+    if np.isfinite(norms).all() and (norms > float(info.tiny) * 2**24).all() and \
+            float(norms.max()) < float(info.max) ** 0.25:
+        return Q, C, (Rows(low, base.metric, "queries"), base)
+    return Q, C, None
 
 
 class Index:
@@ -231,18 +258,7 @@ class Index:
         Q = V.as_matrix(queries, "queries", allow_empty=True)
         V.check_same_dim(Q, "queries", self.vectors, "corpus")
         k = V.check_k(k, len(self))
-        C = self._rows_in(np.result_type(Q.dtype, self._rows.dtype))
-        Qr = Rows(Q, self.metric, "queries", dtype=C.dtype)
-        cand_rows = None
-        if C is not self._rows and self.backend == "numpy" and Q.shape[0]:
-            # float64 queries on a float32 Index: candidates in float32 against the rows
-            # prepared once, exact scores and proof in float64 (when the queries fit)
-            low = Q.astype(self._rows.dtype)
-            norms = row_norms(low)
-            tiny = float(np.finfo(self._rows.dtype).tiny) * 2**24
-            if np.isfinite(norms).all() and (norms > tiny).all() and \
-                    float(norms.max()) < float(np.finfo(self._rows.dtype).max) ** 0.25:
-                cand_rows = (Rows(low, self.metric, "queries"), self._rows)
+        Qr, C, cand_rows = _query_rows(Q, self._rows, self._rows_in, self.backend)
         idx, sc = search(Qr, C, k, backend=self.backend, batch_size=batch_size,
                          budget=self.memory_budget, show_progress=show_progress,
                          faiss_index=self._faiss_index(), cand_rows=cand_rows)
