@@ -30,17 +30,54 @@ import numpy as np
 
 from .result import Cause
 
-__all__ = ["run_checks", "effect", "ramp", "ordinal", "FIX_NAMES"]
+__all__ = ["effect", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES"]
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch,
-# rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry) and
-# query_checks.py (low_margin, out_of_distribution, expected_far, ann_miss: this query).
+# rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry), query_checks.py
+# (low_margin, out_of_distribution, expected_far, ann_miss: this query) and
+# text_checks.py (lexical_mismatch, truncation, dilution, missing_prefix); registry.py
+# lists them and runs them.
 
-FIX_NAMES = {"csls": "CSLS", "mutual_proximity": "mutual proximity", "center": "centring",
-             "all_but_the_top": "all-but-the-top", "whiten": "whitening",
-             "cosine_metric": "cosine", "deduplicate": "de-duplication",
-             "add_prefix": "the model's prefixes", "chunk_documents": "chunking",
-             "hybrid_lexical": "hybrid lexical search"}
+
+def fix_name(code: str) -> str:
+    """How a sentence names a fix: its label in :data:`vecdiag.fixes.FIXES`, or, for a
+    counterfactual that is not a fix (``"model: name"``), the code itself."""
+    from ..fixes.registry import FIXES
+
+    spec = FIXES.get(code)
+    return code if spec is None else spec.name
+
+
+def _fix_names() -> dict:
+    from ..fixes.registry import FIXES
+
+    return {code: spec.name for code, spec in FIXES.items()}
+
+
+FIX_NAMES = _fix_names()
+"""Fix code -> the name a sentence uses, derived from :data:`vecdiag.fixes.FIXES`."""
+
+
+def share(x: float, digits: int = 0) -> str:
+    """A fraction as a sentence prints it, never a misleading ``0%`` or ``100%``.
+
+    Examples
+    --------
+    >>> share(0.0), share(0.003), share(0.31), share(0.9996), share(1.0)
+    ('none', 'fewer than 1%', '31%', 'more than 99%', 'all')
+    >>> share(0.0004, 1), share(0.0123, 1)
+    ('less than 0.1%', '1.2%')
+    """
+    if x <= 0:
+        return "none"
+    if x >= 1:
+        return "all"
+    unit = 10.0 ** -digits  # the smallest step the format shows, in percent
+    if x * 100 < unit / 2:
+        return "fewer than 1%" if digits == 0 else f"less than {unit:.{digits}f}%"
+    if (1 - x) * 100 < unit / 2:
+        return "more than 99%" if digits == 0 else f"more than {100 - unit:.{digits}f}%"
+    return f"{x:.{digits}%}"
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -71,22 +108,31 @@ def ordinal(x: float, digits: int = 0) -> str:
     return f"{n}{suffix}"
 
 
+def gain(r0: int, r1: int, k: int) -> float:
+    """Progress of one document from rank ``r0`` (outside the top-k) to ``r1``: 1 inside
+    the top-k, ``0.5 · log(r0 / r1) / log(r0 / k)`` part of the way, 0 when not closer.
+
+    Examples
+    --------
+    >>> gain(100, 5, 10), gain(100, 10, 10), gain(100, 100, 10), round(gain(100, 50, 10), 3)
+    (1.0, 1.0, 0.0, 0.151)
+    """
+    if r1 <= k:
+        return 1.0
+    if r1 < r0:
+        return 0.5 * math.log(r0 / r1) / math.log(r0 / k)
+    return 0.0
+
+
 def effect(ctx, fix: str, focus=None) -> float:
     """How much ``fix`` moves what matters (see the module docstring)."""
     ranking = ctx.rankings.get(fix)
     if ranking is None:
         return 0.0
     if ctx.missed:
-        gains = []
-        for pos, r0 in ctx.missed:
-            r1 = int(ranking.ranks([pos])[0])
-            if r1 <= ctx.k:
-                gains.append(1.0)
-            elif r1 < r0:
-                gains.append(0.5 * math.log(r0 / r1) / math.log(r0 / ctx.k))
-            else:
-                gains.append(0.0)
-        return float(np.mean(gains))
+        rows = [pos for pos, _ in ctx.missed]
+        new = ranking.ranks(rows).tolist()
+        return float(np.mean([gain(r0, r1, ctx.k) for (_, r0), r1 in zip(ctx.missed, new)]))
     if ctx.expected_pos or not focus:
         return 0.0
     new_top = set(ranking.top(ctx.k).tolist())
@@ -107,7 +153,7 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
     ranking = ctx.rankings.get(fix)
     if ranking is None:
         return ""
-    name = FIX_NAMES.get(fix, fix)
+    name = fix_name(fix)
     if ctx.missed:
         pos, r0 = ctx.missed[0]
         r1 = int(ranking.ranks([pos])[0])
@@ -132,18 +178,3 @@ def _outranking(ctx) -> list:
     """Rows in the top-k that outrank the first missed expected document (all top-k
     without a missed one)."""
     return ctx.top.tolist()
-
-
-def run_checks(ctx, extra=()) -> list:
-    """Every check's Cause (None dropped), strongest first (ties: the order of
-    the corpus checks, the query checks, then ``extra``)."""
-    from .corpus_checks import CORPUS_CHECKS
-    from .query_checks import QUERY_CHECKS
-
-    causes = []
-    for check in (*CORPUS_CHECKS, *QUERY_CHECKS, *extra):
-        cause = check(ctx)
-        if cause is not None:
-            causes.append(cause)
-    order = sorted(range(len(causes)), key=lambda i: (-causes[i].confidence, i))
-    return [causes[i] for i in order]

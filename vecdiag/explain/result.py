@@ -6,6 +6,8 @@ All are frozen dataclasses (``@result``) holding numbers that were computed once
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..results import Result, escape, fmt, html_block, html_table, result, shorten
@@ -75,6 +77,15 @@ class Counterfactual(Result):
     exact: bool = True
     """False when the ranking was approximated (statistics from a sample, or a text fix
     that re-encodes only some documents); the note says how."""
+    global_delta: float | None = None
+    """With ``fix_report=``: the change of the report's primary metric over the judged
+    queries under this fix (None when the report did not run it, or without a report)."""
+    global_p: float | None = None
+    """With ``fix_report=``: the Holm-adjusted p-value of that change."""
+    global_metric: str | None = None
+    """The metric of ``global_delta`` (the report's primary metric)."""
+    global_significant: bool | None = None
+    """Whether the report finds the change significant at its alpha."""
 
 
 @result
@@ -116,6 +127,15 @@ class Explanation(Result):
     attribution: dict | None = None
     """With ``attribution=True`` and a text query: document id -> list of
     ``(word, drop in score when the word is removed)``."""
+    ruled_out: list = dataclasses.field(default_factory=list)
+    """:class:`Cause` records whose fix was tried and moves the missed document the wrong
+    way (confidence 0): checked and excluded, so not among :attr:`causes`."""
+    recommendation: Counterfactual | None = None
+    """The counterfactual to try first: the fix that moves the missed expected documents
+    most among those the ``fix_report`` does not find significantly harmful (local only
+    without a report); None when no fix moves them closer."""
+    recommendation_text: str | None = None
+    """The recommendation in one sentence (or why there is none)."""
 
     # ------------------------------------------------------------------ tables
     def to_frame(self):
