@@ -2,20 +2,21 @@
 recommendation, and other models as counterfactuals.
 
 Ruled out
-    A cause whose fix moves the first missed expected document *down* (and helps no
-    missed document) is not what holds it back: it is listed under
-    ``Explanation.ruled_out`` with the sentence "centring was tried: it would push X down
-    from rank 15 to 24", not among the causes.
+    A cause whose fix moves the missed expected documents *down* (mean ``log(old rank /
+    new rank)`` below 0, none brought into the top-k) is not what holds them back: it is
+    listed under ``Explanation.ruled_out`` with the sentence "centring was tried: it would
+    push X down from rank 15 to 24", not among the causes.
 Judged-set figures (``fix_report=``, a :class:`vecdiag.FixReport` from ``try_fixes``)
     Each counterfactual whose fix the report ran gets ``global_delta`` (change of the
     report's primary metric over the judged queries) and ``global_p`` (its Holm-adjusted
     p-value).
 Recommendation
-    Among the counterfactuals of fixes, the one that moves the missed expected documents
-    most (mean progress, :func:`vecdiag.explain.causes.gain`), leaving out fixes the
-    report finds significantly harmful; on equal progress a fix the report measured comes
-    first, then the larger judged-set change. None when no fix moves a missed document
-    closer. Without a report the recommendation is local and its sentence says so.
+    Among the counterfactuals of fixes that move a missed expected document closer, and
+    that the report does not find significantly harmful: the one with the most expected
+    documents in the top-k, then the largest mean ``log(old rank / new rank)`` of the
+    missed ones, then (on a tie) a fix the report measured, then the larger judged-set
+    change. None when no fix moves a missed document closer. Without a report the
+    recommendation is local and its sentence says so.
 Alternatives (``alternatives={"name": (query_vector, corpus_matrix[, metric])}``)
     The same corpus embedded by another model: the whole corpus is ranked for the other
     query vector (exact, the library's tie rule) and recorded as the counterfactual
@@ -45,17 +46,23 @@ def rule_out(ctx, causes) -> tuple[list, list]:
     """``(causes kept, causes ruled out)``: see the module docstring."""
     if not ctx.missed:
         return list(causes), []
-    pos, r0 = ctx.missed[0]
     kept, ruled = [], []
     for c in causes:
-        r1 = ctx.rank_under(c.fix, pos) if c.fix else None
-        if c.code == "expected_far" or r1 is None or r1 <= r0 or any(
-                gain(r, ctx.rank_under(c.fix, p), ctx.k) > 0 for p, r in ctx.missed):
+        if c.code == "expected_far" or c.fix is None or c.fix not in ctx.rankings:
             kept.append(c)
             continue
-        summary = (f"{fix_name(c.fix)} was tried: it would push {ctx.name_of(pos)} down from "
-                   f"rank {r0} to {r1}, so {c.code.replace('_', ' ')} does not explain this "
-                   f"miss.")
+        moves = [(p, r0, ctx.rank_under(c.fix, p)) for p, r0 in ctx.missed]
+        net = float(np.mean([np.log(r0 / r1) for _, r0, r1 in moves]))
+        if net >= 0 or any(r1 <= ctx.k for _, _, r1 in moves):
+            kept.append(c)
+            continue
+        p, r0, r1 = max(moves, key=lambda m: m[2] / m[1])  # the one pushed down most
+        up = [m for m in moves if m[2] < m[1]]
+        mixed = "".join(f" and lift {ctx.name_of(q)} only from rank {a} to {b}"
+                        for q, a, b in up[:2])
+        summary = (f"{fix_name(c.fix)} was tried: it would push {ctx.name_of(p)} down from "
+                   f"rank {r0} to {r1}{mixed}, so {c.code.replace('_', ' ')} does not explain "
+                   f"this miss.")
         ruled.append(Cause(code=c.code, summary=summary,
                            evidence=dict(c.evidence, ruled_out=True, rank=r0,
                                          rank_under_fix=r1, original_summary=c.summary),
@@ -103,11 +110,12 @@ def recommend(ctx, records, fix_report) -> tuple:
     for cf in records:
         if cf.fix not in FIXES or cf.fix not in ctx.rankings or _harmful(cf):
             continue
-        progress = float(np.mean([gain(r0, ctx.rank_under(cf.fix, p), ctx.k)
-                                  for p, r0 in ctx.missed]))
-        if progress <= 0:
+        new = {p: ctx.rank_under(cf.fix, p) for p in ctx.expected_pos}
+        if not any(new[p] < r0 for p, r0 in ctx.missed):
             continue
-        key = (round(progress, 6), cf.global_delta is not None, cf.global_delta or 0.0)
+        found = sum(r <= ctx.k for r in new.values())
+        lift = float(np.mean([np.log(r0 / new[p]) for p, r0 in ctx.missed]))
+        key = (found, round(lift, 9), cf.global_delta is not None, cf.global_delta or 0.0)
         if best_key is None or key > best_key:
             best, best_key = cf, key
     if best is None:

@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from .result import Cause
+from .wording import ordinal, share
 
 __all__ = ["effect", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES"]
 
@@ -58,28 +59,6 @@ FIX_NAMES = _fix_names()
 """Fix code -> the name a sentence uses, derived from :data:`vecdiag.fixes.FIXES`."""
 
 
-def share(x: float, digits: int = 0) -> str:
-    """A fraction as a sentence prints it, never a misleading ``0%`` or ``100%``.
-
-    Examples
-    --------
-    >>> share(0.0), share(0.003), share(0.31), share(0.9996), share(1.0)
-    ('none', 'fewer than 1%', '31%', 'more than 99%', 'all')
-    >>> share(0.0004, 1), share(0.0123, 1)
-    ('less than 0.1%', '1.2%')
-    """
-    if x <= 0:
-        return "none"
-    if x >= 1:
-        return "all"
-    unit = 10.0 ** -digits  # the smallest step the format shows, in percent
-    if x * 100 < unit / 2:
-        return "fewer than 1%" if digits == 0 else f"less than {unit:.{digits}f}%"
-    if (1 - x) * 100 < unit / 2:
-        return "more than 99%" if digits == 0 else f"more than {100 - unit:.{digits}f}%"
-    return f"{x:.{digits}%}"
-
-
 def ramp(x: float, lo: float, hi: float) -> float:
     """0 at or below ``lo``, 1 at or above ``hi``, linear between (``lo > hi`` reverses).
 
@@ -91,21 +70,6 @@ def ramp(x: float, lo: float, hi: float) -> float:
     if not math.isfinite(x):
         return 1.0 if (x > 0) == (hi > lo) else 0.0
     return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
-
-
-def ordinal(x: float, digits: int = 0) -> str:
-    """``51st``, ``2nd``, ``99.7th``: a percentile as English reads it.
-
-    Examples
-    --------
-    >>> ordinal(51), ordinal(12), ordinal(99.74, 1), ordinal(3)
-    ('51st', '12th', '99.7th', '3rd')
-    """
-    if digits:
-        return f"{x:.{digits}f}th"
-    n = int(round(x))
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def gain(r0: int, r1: int, k: int) -> float:

@@ -101,8 +101,8 @@ def check_hub(ctx):
                f"{about}{kocc[h]:.0f} documents ({share(kocc[h] / ctx.stats.n)} of the corpus; "
                f"a document's average is {ctx.k_graph})")
     if copies[h]:
-        summary += (f"; {copies[h]} of them are its own near-copies, {about}{own[h]:.0f} are "
-                    f"other documents")
+        verb = "is its own near-copy" if copies[h] == 1 else "are its own near-copies"
+        summary += f"; {copies[h]} of them {verb}, {about}{own[h]:.0f} other documents"
     evidence = {"hub": ctx.id_of(h), "k_occurrence": float(kocc[h]),
                 "copies": int(copies[h]), "k_occurrence_without_copies": float(own[h]),
                 "fraction": float(kocc[h] / ctx.stats.n),
@@ -237,7 +237,7 @@ def check_anisotropy(ctx):
     fix, e = _best_fix(ctx, ("center", "all_but_the_top"), focus=ctx.top.tolist())
     summary = (f"every score is squeezed into a narrow band: two random documents already "
                f"have cosine {mc:.2f}, so the top score {fmt(float(ctx.scores[ctx.top[0]]), 3)} "
-               f"is at the {ordinal(ctx.top_percentiles[0], 1)} percentile of random pairs.")
+               f"is at the {ordinal(ctx.top_percentiles[0])} percentile of random pairs.")
     if e > 0:
         summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
     else:
@@ -271,7 +271,22 @@ def check_near_duplicates(ctx):
               if r in top_set]
     e = effect(ctx, "deduplicate", focus=copies)
     summary = (f"{wasted} of the top-{ctx.k} places go to near-copies of higher-ranked "
-               f"documents ({'; '.join(', '.join(map(str, g)) for g in shown[:3])})."
-               + _fix_sentence(ctx, "deduplicate", focus=copies))
+               f"documents ({'; '.join(', '.join(map(str, g)) for g in shown[:3])})")
     evidence = {"wasted_places": wasted, "groups": shown, "threshold": 0.98}
+    # a copy counts its originals among its neighbours: the k-occurrence that makes a
+    # member look like a hub comes from the group itself (the root cause is duplication)
+    kocc = ctx.stats.k_occurrence
+    false_hubs = []
+    for r in top:
+        if kocc[r] / ctx.k_graph >= 3.0:
+            n_copies = own_copies(ctx, r)
+            if n_copies and (kocc[r] - n_copies) / ctx.k_graph < 3.0:
+                false_hubs.append((r, n_copies))
+    if false_hubs:
+        r, n_copies = false_hubs[0]
+        summary += (f"; {ctx.name_of(r)} looks like a hub (in the top-{ctx.k_graph} of "
+                    f"{kocc[r]:.0f} documents) only because of its {n_copies} "
+                    f"cop{'y' if n_copies == 1 else 'ies'}")
+        evidence["hubs_from_copies"] = {ctx.id_of(r): int(c) for r, c in false_hubs}
+    summary += "." + _fix_sentence(ctx, "deduplicate", focus=copies)
     return _with_fix("near_duplicates", summary, evidence, "deduplicate", s, e)
