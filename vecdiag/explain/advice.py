@@ -124,16 +124,12 @@ def recommend(ctx, records, fix_report) -> tuple:
 
 
 def _sentence(ctx, cf, fix_report) -> str:
-    pos, r0 = ctx.missed[0]
-    r1 = ctx.rank_under(cf.fix, pos)
+    moves = [(p, r0, ctx.rank_under(cf.fix, p)) for p, r0 in ctx.missed]
+    p, r0, r1 = next(m for m in moves if m[2] < m[1])  # the best-ranked missed one it lifts
     if r1 <= ctx.k:
-        move = f"brings {ctx.name_of(pos)} from rank {r0} to {r1}"
-    elif r1 < r0:
-        move = f"lifts {ctx.name_of(pos)} from rank {r0} to {r1} (still outside the top-{ctx.k})"
+        move = f"brings {ctx.name_of(p)} from rank {r0} to {r1}"
     else:
-        others = [(p, r, ctx.rank_under(cf.fix, p)) for p, r in ctx.missed[1:]]
-        p, ra, rb = min((o for o in others if o[2] < o[1]), key=lambda o: o[2])
-        move = f"lifts {ctx.name_of(p)} from rank {ra} to {rb}"
+        move = f"lifts {ctx.name_of(p)} from rank {r0} to {r1} (still outside the top-{ctx.k})"
     head = f"For this query, {fix_name(cf.fix)} {move}"
     if fix_report is None:
         return (head + ". Local only: not checked on judged queries; pass "

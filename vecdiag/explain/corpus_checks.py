@@ -206,7 +206,7 @@ def check_rogue_dimensions(ctx):
     u_q = ctx.unit_query
     top_part = float(u_q[dims] @ ctx.stats.unit[ctx.top[0]][dims])
     summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry "
-               f"{rogue.share:.0%} of the average cosine between documents; they add "
+               f"{share(rogue.share)} of the average cosine between documents; they add "
                f"{top_part:.2f} to the top hit's cosine")
     evidence = {"dims": dims, "share": float(rogue.share), "mean_cosine": float(rogue.mean_cosine),
                 "top_hit_rogue_part": top_part}

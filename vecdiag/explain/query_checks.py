@@ -171,7 +171,7 @@ def check_ann_miss(ctx):
         conf, ranking = 0.3 * (1 - recall), False
     else:
         conf, ranking = 0.9 * ramp(1 - recall, 0, 0.3), True
-    summary = (f"the returned list holds only {recall:.0%} of the exact top-{ctx.k}; the "
+    summary = (f"the returned list holds {'none' if recall <= 0 else 'only ' + share(recall)} of the exact top-{ctx.k}; the "
                f"approximate index misses neighbours: raise its search effort.")
     return Cause(code="ann_miss", summary=summary, evidence=evidence, fix=None,
                  confidence=round(conf, 4), ranking=ranking)
