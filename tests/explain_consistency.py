@@ -135,6 +135,11 @@ def contradictions(exp) -> list:
             rec = exp.recommendation
             if rec.global_significant and rec.global_delta < 0:
                 bad(where, text, "recommends a fix that significantly hurts the judged set")
+        for m in re.finditer(rf"({fix_alt}) brings it to rank (\d+)", text):
+            e = next(e for n, e in docs.items() if text.startswith(n + " "))
+            cf, r = _fix_of(exp, m.group(1)), int(m.group(2))
+            if cf is None or cf.expected_ranks.get(e.id) != r or r > exp.k:
+                bad(where, text, f"rank {r} under {m.group(1)} does not match its counterfactual")
         for m in re.finditer(r"instead of (\d+)", text):
             if int(m.group(1)) not in {e.rank for e in exp.expected}:
                 bad(where, text, f"'instead of {m.group(1)}' is no expected document's rank")

@@ -31,7 +31,8 @@ import numpy as np
 from .result import Cause
 from .wording import ordinal, share
 
-__all__ = ["effect", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES"]
+__all__ = ["effect", "gain", "within_noise", "rescue", "judged_note", "ramp", "ordinal", "share",
+           "fix_name", "FIX_NAMES"]
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch,
 # rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry), query_checks.py
@@ -96,11 +97,55 @@ def effect(ctx, fix: str, focus=None) -> float:
     if ctx.missed:
         rows = [pos for pos, _ in ctx.missed]
         new = ranking.ranks(rows).tolist()
-        return float(np.mean([gain(r0, r1, ctx.k) for (_, r0), r1 in zip(ctx.missed, new)]))
+        return float(np.mean([gain(r0, r1, ctx.k) * (1 - within_noise(ctx, pos))
+                              for (pos, r0), r1 in zip(ctx.missed, new)]))
     if ctx.expected_pos or not focus:
         return 0.0
     new_top = set(ranking.top(ctx.k).tolist())
     return sum(p not in new_top for p in focus) / len(focus)
+
+
+def within_noise(ctx, pos) -> float:
+    """``1 − ramp(gap / range, 0.01, 0.05)``: 1 when the document misses the top-k by at
+    most 1% of the query's score range (top key − median key), 0 from 5%. A fix that lifts
+    a document over a gap within noise explains little (any re-ranking would): its effect
+    on that document is scaled by ``1 − within_noise`` and ``low_margin`` names the miss.
+    0 when the document misses only because near-copies take places (de-duplicated it is
+    in the top-k): the copies, not the margin, are the root cause."""
+    spread = float(ctx.key[ctx.top[0]] - ctx.median_key)
+    if spread <= 0:
+        return 0.0
+    dedup = ctx.rank_under("deduplicate", pos)
+    if dedup is not None and dedup <= ctx.k:
+        return 0.0
+    gap = float(ctx.key[ctx.top[-1]] - ctx.key[pos])
+    return 1 - ramp(gap / spread, 0.01, 0.05)
+
+
+def rescue(ctx, pos):
+    """``(fix, rank)``: the fix whose counterfactual brings ``pos`` highest into the top-k
+    among those the fix report does not find significantly harmful (on equal ranks: the
+    larger judged-set change, then the fix code); ``(None, None)`` when none does."""
+    from ..fixes.registry import FIXES
+
+    best = None
+    for fix in ctx.rankings:
+        if fix not in FIXES or ctx.harmful(fix):
+            continue
+        r = ctx.rank_under(fix, pos)
+        if r <= ctx.k:
+            judged = ctx.judged.get(fix)
+            key = (r, -(judged.delta if judged else 0.0), fix)
+            best = key if best is None or key < best else best
+    return (None, None) if best is None else (best[2], best[0])
+
+
+def judged_note(ctx, fix) -> str:
+    """' (nDCG@10 +0.026 over the 225 judged queries, p 0.013)' or ''."""
+    j = ctx.judged.get(fix)
+    if j is None:
+        return ""
+    return f" ({j.metric} {j.delta:+.3f} over the {j.n_queries} judged queries, p {j.p:.2g})"
 
 
 def _best_fix(ctx, fixes, focus=None):
