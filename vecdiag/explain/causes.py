@@ -16,8 +16,9 @@ things and multiplies them into the confidence:
     of the flagged documents (the hub, the copies) that leave the top-k. When every
     expected document is already in the top-k there is nothing to fix: e = 0.
 
-For a cause with a fix, ``confidence = s · (0.3 + 0.7 e)``: a cause whose fix moves
-nothing is *context* (confidence at most 0.3, ``ranking=False``). Causes without a fix
+For a cause with a fix, :func:`confidence` combines them (``0.3 s + e (0.5 + 0.2 s)``
+with missed documents, ``s (0.3 + 0.7 e)`` without): a cause whose fix moves nothing is
+*context* (confidence at most 0.3, ``ranking=False``). Causes without a fix
 (``low_margin``, ``expected_far``, ``out_of_distribution``, ``ann_miss``) rest on their
 own evidence, described per check.
 """
@@ -123,29 +124,32 @@ def within_noise(ctx, pos) -> float:
 
 
 def rescue(ctx, pos):
-    """``(fix, rank)``: the fix whose counterfactual brings ``pos`` highest into the top-k
-    among those the fix report does not find significantly harmful (on equal ranks: the
-    larger judged-set change, then the fix code); ``(None, None)`` when none does."""
+    """``(fix, rank)``: the fix whose counterfactual brings ``pos`` highest into the top-k,
+    preferring fixes the fix report does not find significantly harmful (then, on equal
+    ranks, the larger judged-set change, then the fix code); ``(None, None)`` when no fix
+    brings it in."""
     from ..fixes.registry import FIXES
 
     best = None
     for fix in ctx.rankings:
-        if fix not in FIXES or ctx.harmful(fix):
+        if fix not in FIXES:
             continue
         r = ctx.rank_under(fix, pos)
         if r <= ctx.k:
             judged = ctx.judged.get(fix)
-            key = (r, -(judged.delta if judged else 0.0), fix)
+            key = (ctx.harmful(fix), r, -(judged.delta if judged else 0.0), fix)
             best = key if best is None or key < best else best
-    return (None, None) if best is None else (best[2], best[0])
+    return (None, None) if best is None else (best[3], best[1])
 
 
 def judged_note(ctx, fix) -> str:
-    """' (nDCG@10 +0.026 over the 225 judged queries, p 0.013)' or ''."""
+    """' (nDCG@10 +0.026 over the 225 judged queries, p 0.013)', with a warning when the
+    change is significantly negative; '' without a fix report entry."""
     j = ctx.judged.get(fix)
     if j is None:
         return ""
-    return f" ({j.metric} {j.delta:+.3f} over the {j.n_queries} judged queries, p {j.p:.2g})"
+    warn = ": it hurts the judged set, fix this query another way" if j.harmful else ""
+    return f" ({j.metric} {j.delta:+.3f} over the {j.n_queries} judged queries, p {j.p:.2g}{warn})"
 
 
 def _best_fix(ctx, fixes, focus=None):
@@ -177,10 +181,30 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
     return ""
 
 
-def _with_fix(code, summary, evidence, fix, s, e) -> Cause:
+def confidence(s: float, e: float, missed: bool) -> float:
+    """A fix cause's confidence from its strength ``s`` and its fix's effect ``e``.
+
+    With missed expected documents the counterfactual is direct evidence for this query
+    and weighs most: ``0.3 s + e (0.5 + 0.2 s)`` (a fix that brings the document in
+    gives at least 0.5 however mild the statistic, 1 when it is also clearly abnormal).
+    Without: ``s (0.3 + 0.7 e)``. Either way a fix that moves nothing leaves ``0.3 s``.
+
+    Examples
+    --------
+    >>> confidence(1, 1, True), confidence(0.3, 1, True), confidence(0.5, 0, True)
+    (1.0, 0.65, 0.15)
+    >>> confidence(0.5, 1, False), confidence(1, 0.5, False)
+    (0.5, 0.65)
+    """
+    if missed:
+        return round(float(0.3 * s + e * (0.5 + 0.2 * s)), 4)
+    return round(float(s * (0.3 + 0.7 * e)), 4)
+
+
+def _with_fix(ctx, code, summary, evidence, fix, s, e) -> Cause:
     evidence = dict(evidence, strength=round(s, 4), fix_effect=round(e, 4))
     return Cause(code=code, summary=summary, evidence=evidence, fix=fix,
-                 confidence=round(float(s * (0.3 + 0.7 * e)), 4), ranking=bool(e > 0))
+                 confidence=confidence(s, e, bool(ctx.missed)), ranking=bool(e > 0))
 
 
 def _outranking(ctx) -> list:
