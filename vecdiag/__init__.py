@@ -46,11 +46,13 @@ _LAZY = {
     "NeighborhoodChange": "drift", "DriftSeries": "drift",
     # vector stores
     "audit": "stores", "StoreAudit": "stores",
+    # seeing it
+    "explore": "explorer",
 }
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
                "neighbors", "projection", "explain", "evaluation", "drift", "plot",
-               "results", "linalg", "scores", "report", "stores"}
+               "results", "linalg", "scores", "report", "explorer", "stores"}
 
 __all__ = sorted(["scratch", "dot", "norm", "normalize", "cosine", "euclidean",
                   "cosine_matrix", "row_norms", "explain_cosine", "CosineBreakdown",
