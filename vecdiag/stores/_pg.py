@@ -293,7 +293,7 @@ class PgVectorStore(Store):
                 for q in Q:
                     cur.execute(query, {"q": q, "k": k}, prepare=True)
                     rows = cur.fetchall()
-                    out_ids.append([r[0] for r in rows])
+                    out_ids.append([_same_id(r[0]) for r in rows])
                     out_raw.append([r[1] for r in rows])
         return out_ids, out_raw
 
@@ -405,6 +405,13 @@ class _CopyParser:
     def finish(self):
         if self.buf and bytes(self.buf[:2]) != b"\xff\xff":
             raise ValueError("the server's COPY stream ended in the middle of a row")
+
+
+def _same_id(value):
+    """An id from a query result as fetch() decodes it (UUIDs as strings)."""
+    import uuid
+
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def _decode_id(raw: bytes | None, id_type: str):
