@@ -217,7 +217,8 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
         expected_docs.append(ExpectedDoc(
             id=ctx.id_of(p), position=int(p), rank=int(r), score=float(ctx.scores[p]), gap=gap,
             percentile=ctx.expected_percentile[int(p)],
-            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top)))
+            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top),
+            text=None if index.texts is None else str(index.texts[p])))
 
     dims = [d for d, _ in contributions[ctx.id_of(ctx.top[0])]]
     if expected_docs:
