@@ -211,6 +211,12 @@ class Explanation(Result):
                          f"mean cosine of random pairs {escape(fmt(st.get('anisotropy')))}</p>")
         return html_block(f"Why these neighbours? (k={self.k}, metric={self.metric})", *parts)
 
+    def explore(self, corpus=None, **kwargs):
+        """The interactive explorer on this query (:func:`vecdiag.explorer.explore_explanation`)."""
+        from ..explorer import explore_explanation
+
+        return explore_explanation(self, corpus, **kwargs)
+
     def plot(self, ax=None):
         """Score bars for the top-k (expected documents marked) beside a contribution
         chart of the top hit vs the first expected document. Returns the bar Axes (the
