@@ -19,6 +19,9 @@ EXTRAS = {
     "bm25s": ("lexical", "bm25s"),
     "pyarrow": ("parquet", "pyarrow"),
     "nbclient": ("notebooks", "nbclient"),
+    "httpx": ("api", "httpx"),
+    "aiolimiter": ("api", "aiolimiter"),
+    "tenacity": ("api", "tenacity"),
 }
 
 
