@@ -375,8 +375,8 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
     >>> emb = resilient(model, cache=tempfile.mkdtemp(), batch_size=2)
     >>> emb.encode(["a", "bb", "a", "ccc"]).tolist()
     [[1.0, 1.0], [2.0, 1.0], [1.0, 1.0], [3.0, 1.0]]
-    >>> emb.encode(["ccc", "dddd"])[:, 0].tolist(), calls  # only "dddd" was new
-    ([3.0, 4.0], [2, 1, 1])
+    >>> emb.encode(["ccc", "dddd"])[:, 0].tolist(), sorted(calls)  # only "dddd" was new
+    ([3.0, 4.0], [1, 1, 2])
     >>> emb.last_summary.cache_hits, emb.last_summary.embedded
     (1, 1)
     """
