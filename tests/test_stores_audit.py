@@ -52,7 +52,7 @@ def test_pgvector_audit_recall_equals_recomputation(pg_docs, store_data):
     assert f"to {res.suggested}" in codes["ann_recall"].summary
     assert codes["score_convention"].severity == "ok"
     assert "1 - cos" in codes["score_convention"].summary
-    assert res.timings["store_share"] > 0
+    assert 0 < res.timings["store_share"] <= 1                  # a share of the audit time
     assert len(res.to_frame()) == len(Q) and list(res.sweep_frame()["ef_search"]) == [10, 40, 200]
 
 
