@@ -29,6 +29,7 @@ from .ranking import full_scores, keys_of
 from .registry import run_checks
 from .result import ExpectedDoc, Explanation
 from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_stats
+from ..stores.explain import accepts_store  # a vd.stores Store as corpus (vecdiag/stores)
 
 __all__ = ["explain_neighbors"]
 
@@ -37,6 +38,7 @@ __all__ = ["explain_neighbors"]
 MAX_CANDIDATES = 1_000
 
 
+@accepts_store
 def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=None,
                       metric: str = "cosine", ids=None, texts=None, query_text=None,
                       embedder=None, attribution: bool = False, random_state=0,
@@ -280,7 +282,8 @@ def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommen
         expected_docs.append(ExpectedDoc(
             id=ctx.id_of(p), position=int(p), rank=int(r), score=float(ctx.scores[p]), gap=gap,
             percentile=ctx.expected_percentile[int(p)],
-            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top)))
+            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top),
+            text=None if index.texts is None else str(index.texts[p])))
     dims = [d for d, _ in contributions[ctx.id_of(ctx.top[0])]]
     if expected_docs:
         dims += [int(d) for d in expected_docs[0].separating_dims if int(d) not in dims]
