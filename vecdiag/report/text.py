@@ -101,7 +101,7 @@ def render_text(analysis, *, html_path=None) -> str:
     if analysis.description:
         lines.append(_wrap(analysis.description, 0))
     lines += [*(_wrap(f"note: {n}", 0) for n in analysis.notes)]
-    lines += [_wrap(f"skipped: {n}", 0) for n in getattr(analysis, "skipped", ())]
+    lines += [_wrap(n, 0) for n in getattr(analysis, "skipped", ())]
     lines += ["", f"Findings ({counts['critical']} critical, {counts['warning']} warning, "
               f"{counts['ok']} ok), most severe first:", *findings_text(d)]
     longest = getattr(analysis, "long_documents", None)
