@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..linalg import row_norms
 from . import causes as C
 from .contributions import per_dimension, separating_dims, top_dims
@@ -296,11 +297,11 @@ def _resolve_docs(values, index, name: str) -> list:
     n = len(index)
     lookup, int_ids = None, False
     if index.ids is not None:
-        cached = index.cache.get("explain.id_lookup")
+        cached = index.cache.get(cache_keys.explain_id_lookup())
         if cached is None or cached[0] is not index.ids:
             table = {value: row for row, value in enumerate(index.ids.tolist())}
             cached = (index.ids, table, any(isinstance(v, numbers.Integral) for v in table))
-            index.cache["explain.id_lookup"] = cached
+            index.cache[cache_keys.explain_id_lookup()] = cached
         _, lookup, int_ids = cached
     rows, missing = [], []
     for v in values:
