@@ -16,6 +16,7 @@ EXTRAS = {
     "sentence_transformers": ("text", "sentence-transformers"),
     "torch": ("text", "torch"),
     "plotly": ("interactive", "plotly"),
+    "anywidget": ("interactive", "anywidget"),
     "bm25s": ("lexical", "bm25s"),
     "pyarrow": ("parquet", "pyarrow"),
     "nbclient": ("notebooks", "nbclient"),

@@ -27,7 +27,7 @@ __all__ = [
     "knn_graph", "knn_graph_seconds", "is_knn_graph", "k_occurrence", "hubness",
     "moments", "anisotropy", "isotropy", "rogue_dimensions", "rows_in", "unit_rows",
     "fix_fitted", "csls_penalty", "mp_stats", "duplicate_groups", "random_pairs",
-    "explain_stats", "explain_id_lookup",
+    "explain_stats", "explain_id_lookup", "explain_idf",
 ]
 
 KNN_GRAPH = "knn_graph"
@@ -131,3 +131,8 @@ def explain_stats(k: int, random_state) -> tuple:
 def explain_id_lookup() -> tuple:
     """Id -> corpus row, for the ids explain_neighbors is given."""
     return ("explain_id_lookup",)
+
+
+def explain_idf() -> tuple:
+    """Idf weights of the corpus texts' words (lexical evidence of explanations)."""
+    return ("explain_idf",)

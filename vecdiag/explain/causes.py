@@ -29,18 +29,34 @@ import math
 import numpy as np
 
 from .result import Cause
+from .wording import ordinal, share
 
-__all__ = ["run_checks", "effect", "ramp", "ordinal", "FIX_NAMES"]
+__all__ = ["effect", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES"]
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch,
-# rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry) and
-# query_checks.py (low_margin, out_of_distribution, expected_far, ann_miss: this query).
+# rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry), query_checks.py
+# (low_margin, out_of_distribution, expected_far, ann_miss: this query) and
+# text_checks.py (lexical_mismatch, truncation, dilution, missing_prefix); registry.py
+# lists them and runs them.
 
-FIX_NAMES = {"csls": "CSLS", "mutual_proximity": "mutual proximity", "center": "centring",
-             "all_but_the_top": "all-but-the-top", "whiten": "whitening",
-             "cosine_metric": "cosine", "deduplicate": "de-duplication",
-             "add_prefix": "the model's prefixes", "chunk_documents": "chunking",
-             "hybrid_lexical": "hybrid lexical search"}
+
+def fix_name(code: str) -> str:
+    """How a sentence names a fix: its label in :data:`vecdiag.fixes.FIXES`, or, for a
+    counterfactual that is not a fix (``"model: name"``), the code itself."""
+    from ..fixes.registry import FIXES
+
+    spec = FIXES.get(code)
+    return code if spec is None else spec.name
+
+
+def _fix_names() -> dict:
+    from ..fixes.registry import FIXES
+
+    return {code: spec.name for code, spec in FIXES.items()}
+
+
+FIX_NAMES = _fix_names()
+"""Fix code -> the name a sentence uses, derived from :data:`vecdiag.fixes.FIXES`."""
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -56,19 +72,20 @@ def ramp(x: float, lo: float, hi: float) -> float:
     return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
 
 
-def ordinal(x: float, digits: int = 0) -> str:
-    """``51st``, ``2nd``, ``99.7th``: a percentile as English reads it.
+def gain(r0: int, r1: int, k: int) -> float:
+    """Progress of one document from rank ``r0`` (outside the top-k) to ``r1``: 1 inside
+    the top-k, ``0.5 · log(r0 / r1) / log(r0 / k)`` part of the way, 0 when not closer.
 
     Examples
     --------
-    >>> ordinal(51), ordinal(12), ordinal(99.74, 1), ordinal(3)
-    ('51st', '12th', '99.7th', '3rd')
+    >>> gain(100, 5, 10), gain(100, 10, 10), gain(100, 100, 10), round(gain(100, 50, 10), 3)
+    (1.0, 1.0, 0.0, 0.151)
     """
-    if digits:
-        return f"{x:.{digits}f}th"
-    n = int(round(x))
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+    if r1 <= k:
+        return 1.0
+    if r1 < r0:
+        return 0.5 * math.log(r0 / r1) / math.log(r0 / k)
+    return 0.0
 
 
 def effect(ctx, fix: str, focus=None) -> float:
@@ -77,16 +94,9 @@ def effect(ctx, fix: str, focus=None) -> float:
     if ranking is None:
         return 0.0
     if ctx.missed:
-        gains = []
-        for pos, r0 in ctx.missed:
-            r1 = int(ranking.ranks([pos])[0])
-            if r1 <= ctx.k:
-                gains.append(1.0)
-            elif r1 < r0:
-                gains.append(0.5 * math.log(r0 / r1) / math.log(r0 / ctx.k))
-            else:
-                gains.append(0.0)
-        return float(np.mean(gains))
+        rows = [pos for pos, _ in ctx.missed]
+        new = ranking.ranks(rows).tolist()
+        return float(np.mean([gain(r0, r1, ctx.k) for (_, r0), r1 in zip(ctx.missed, new)]))
     if ctx.expected_pos or not focus:
         return 0.0
     new_top = set(ranking.top(ctx.k).tolist())
@@ -107,7 +117,7 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
     ranking = ctx.rankings.get(fix)
     if ranking is None:
         return ""
-    name = FIX_NAMES.get(fix, fix)
+    name = fix_name(fix)
     if ctx.missed:
         pos, r0 = ctx.missed[0]
         r1 = int(ranking.ranks([pos])[0])
@@ -132,18 +142,3 @@ def _outranking(ctx) -> list:
     """Rows in the top-k that outrank the first missed expected document (all top-k
     without a missed one)."""
     return ctx.top.tolist()
-
-
-def run_checks(ctx, extra=()) -> list:
-    """Every check's Cause (None dropped), strongest first (ties: the order of
-    the corpus checks, the query checks, then ``extra``)."""
-    from .corpus_checks import CORPUS_CHECKS
-    from .query_checks import QUERY_CHECKS
-
-    causes = []
-    for check in (*CORPUS_CHECKS, *QUERY_CHECKS, *extra):
-        cause = check(ctx)
-        if cause is not None:
-            causes.append(cause)
-    order = sorted(range(len(causes)), key=lambda i: (-causes[i].confidence, i))
-    return [causes[i] for i in order]

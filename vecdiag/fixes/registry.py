@@ -32,20 +32,27 @@ class FixSpec:
     """Extra inputs ``apply_fix`` needs: "texts", "query_texts", "embedder"."""
     summary: str
     """One sentence: what the fix does."""
+    label: str = ""
+    """How a sentence names the fix ("CSLS", "centring"); the code when empty."""
+
+    @property
+    def name(self) -> str:
+        """The fix as a sentence names it: :attr:`label`, or the code with spaces."""
+        return self.label or self.code.replace("_", " ")
 
 
 FIXES = {spec.code: spec for spec in [
-    FixSpec("center", "transform", (), "subtract the corpus mean vector (after unit-normalising under cosine)"),
-    FixSpec("normalize", "transform", (), "scale every vector to unit length, so length stops counting"),
-    FixSpec("whiten", "transform", (), "centre and rescale the principal directions to unit variance"),
-    FixSpec("all_but_the_top", "transform", (), "centre and remove the top principal directions (Mu & Viswanath 2018)"),
-    FixSpec("csls", "rerank", (), "discount documents close to everything (CSLS hub penalty)"),
-    FixSpec("mutual_proximity", "rerank", (), "count a document as close only if the closeness is mutual (Gaussian mutual proximity)"),
-    FixSpec("deduplicate", "rerank", (), "let each group of near-duplicate documents take one place"),
-    FixSpec("cosine_metric", "metric", (), "search by cosine instead of the current metric"),
-    FixSpec("add_prefix", "text", ("texts", "query_texts", "embedder"), "re-embed with the model's query/passage instructions"),
-    FixSpec("chunk_documents", "text", ("texts", "embedder"), "embed long documents in chunks and score each by its best chunk"),
-    FixSpec("hybrid_lexical", "rerank", ("texts", "query_texts"), "fuse the dense ranking with BM25 by reciprocal rank fusion"),
+    FixSpec("center", "transform", (), "subtract the corpus mean vector (after unit-normalising under cosine)", "centring"),
+    FixSpec("normalize", "transform", (), "scale every vector to unit length, so length stops counting", "normalising"),
+    FixSpec("whiten", "transform", (), "centre and rescale the principal directions to unit variance", "whitening"),
+    FixSpec("all_but_the_top", "transform", (), "centre and remove the top principal directions (Mu & Viswanath 2018)", "all-but-the-top"),
+    FixSpec("csls", "rerank", (), "discount documents close to everything (CSLS hub penalty)", "CSLS"),
+    FixSpec("mutual_proximity", "rerank", (), "count a document as close only if the closeness is mutual (Gaussian mutual proximity)", "mutual proximity"),
+    FixSpec("deduplicate", "rerank", (), "let each group of near-duplicate documents take one place", "de-duplication"),
+    FixSpec("cosine_metric", "metric", (), "search by cosine instead of the current metric", "cosine"),
+    FixSpec("add_prefix", "text", ("texts", "query_texts", "embedder"), "re-embed with the model's query/passage instructions", "the model's prefixes"),
+    FixSpec("chunk_documents", "text", ("texts", "embedder"), "embed long documents in chunks and score each by its best chunk", "chunking"),
+    FixSpec("hybrid_lexical", "rerank", ("texts", "query_texts"), "fuse the dense ranking with BM25 by reciprocal rank fusion", "hybrid lexical search"),
 ]}
 FIX_CODES = tuple(FIXES)
 _TRANSFORMS = ("center", "normalize", "whiten", "all_but_the_top")
