@@ -32,10 +32,7 @@ PENDING_PRIVATE: set = {
     ("vecdiag.datasets._lookup", "vecdiag.embedders._check_texts"),
     ("vecdiag.commands._inputs", "vecdiag.datasets._beir._qrels_file"),  # firstday (23)
 }
-PENDING_CYCLES: set = {
-    ("vecdiag.explain.causes", "vecdiag.explain.corpus_checks",      # explain (issue 16.3)
-     "vecdiag.explain.query_checks"),
-}
+PENDING_CYCLES: set = set()
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
