@@ -20,6 +20,10 @@ EXTRAS = {
     "bm25s": ("lexical", "bm25s"),
     "pyarrow": ("parquet", "pyarrow"),
     "nbclient": ("notebooks", "nbclient"),
+    "psycopg": ("stores", "psycopg"),
+    "pgvector": ("stores", "pgvector"),
+    "qdrant_client": ("stores", "qdrant-client"),
+    "chromadb": ("stores", "chromadb"),
 }
 
 

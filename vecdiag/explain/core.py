@@ -280,7 +280,8 @@ def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommen
         expected_docs.append(ExpectedDoc(
             id=ctx.id_of(p), position=int(p), rank=int(r), score=float(ctx.scores[p]), gap=gap,
             percentile=ctx.expected_percentile[int(p)],
-            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top)))
+            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top),
+            text=None if index.texts is None else str(index.texts[p])))
     dims = [d for d, _ in contributions[ctx.id_of(ctx.top[0])]]
     if expected_docs:
         dims += [int(d) for d in expected_docs[0].separating_dims if int(d) not in dims]

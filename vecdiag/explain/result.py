@@ -58,6 +58,8 @@ class ExpectedDoc(Result):
     separating_dims: np.ndarray
     """Dimensions where the top hit's per-dimension contribution beats this document's
     most (largest first)."""
+    text: str | None = None
+    """Its text, when the corpus has texts (shown, shortened, in the ranked list)."""
 
 
 @result
@@ -223,7 +225,8 @@ class Explanation(Result):
             classes.append("vd-ok" if mark else "")
         for e in self.expected:
             if e.rank > self.k:
-                rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)", ""))
+                rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
+                             shorten(e.text, 80) if e.text else ""))
                 classes.append("vd-critical")
         parts.append("<p><b>Ranked list</b> (percentile: the score among random corpus pairs)</p>"
                      + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],

@@ -59,6 +59,27 @@ def _case_lines(case, rank_metric: str, number: int, limit=None) -> list[str]:
     return lines
 
 
+def fix_lines(report) -> list[str]:
+    """One line per run of a FixReport: primary metric, change, Holm p, verdict."""
+    m = report.primary_metric
+    lines = []
+    for name in report.order:
+        c = report.comparisons.get(name)
+        mean = report.evaluations[name].mean[m]
+        if c is None:
+            lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}")
+            continue
+        verdict = ("better" if c.delta[m] > 0 else "WORSE") if c.significant[m] else "-"
+        lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}  {c.delta[m]:+.4f}  "
+                     f"p={c.p_adjusted[m]:.3g}  {verdict}")
+    best = report.best
+    lines.append(f"  best fix: {best}" if best else
+                 "  no fix beats the baseline significantly on these queries")
+    for name, err in report.failed.items():
+        lines.append(_wrap(f"could not run {name}: {err}", 2))
+    return lines
+
+
 def render_text(analysis, *, html_path=None) -> str:
     """A readable plain-text summary of an :class:`~vecdiag.report.Analysis`."""
     d = analysis.diagnosis
@@ -66,9 +87,14 @@ def render_text(analysis, *, html_path=None) -> str:
     lines = [analysis.title, "=" * len(analysis.title)]
     if analysis.description:
         lines.append(_wrap(analysis.description, 0))
-    lines += [*(_wrap(f"note: {n}", 0) for n in analysis.notes), "",
-              f"Findings ({counts['critical']} critical, {counts['warning']} warning, "
+    lines += [*(_wrap(f"note: {n}", 0) for n in analysis.notes)]
+    lines += [_wrap(f"skipped: {n}", 0) for n in getattr(analysis, "skipped", ())]
+    lines += ["", f"Findings ({counts['critical']} critical, {counts['warning']} warning, "
               f"{counts['ok']} ok), most severe first:", *findings_text(d)]
+    longest = getattr(analysis, "long_documents", None)
+    if longest is not None:
+        lines += [f"  {'warning' if longest.count else 'ok':>8}  long_documents",
+                  _wrap(longest.summary(), 12)]
     ev = analysis.evaluation
     if ev is not None:
         means = "   ".join(f"{m} {fmt(ev.mean[m], 3)}" for m in ev.metrics)
@@ -77,6 +103,11 @@ def render_text(analysis, *, html_path=None) -> str:
             lines.append(_wrap(f"{analysis.rank_metric} by query group (worst first): " +
                                ", ".join(f"{g} {fmt(v, 3)}" for g, v in analysis.groups.items()),
                                2))
+    report = getattr(analysis, "fix_report", None)
+    if report is not None:
+        lines += ["", f"Fixes against the baseline, best first ({report.query_note()}; "
+                  f"Holm p):"]
+        lines += fix_lines(report)
     if analysis.cases:
         lines += ["", f"The {len(analysis.cases)} worst queries, explained:"]
         for i, case in enumerate(analysis.cases, 1):
@@ -111,12 +142,37 @@ def _finding_json(f) -> dict:
             "fix": f.fix, "evidence": jsonable(f.evidence)}
 
 
+def _fixes_json(report):
+    if report is None:
+        return None
+    rows = []
+    for name in report.order:
+        c = report.comparisons.get(name)
+        rows.append({"fix": name, "mean": jsonable(report.evaluations[name].mean),
+                     "delta": None if c is None else jsonable(c.delta),
+                     "p_holm": None if c is None else jsonable(c.p_adjusted),
+                     "significant": None if c is None else jsonable(c.significant),
+                     "seconds": jsonable(report.seconds.get(name))})
+    return {"primary_metric": report.primary_metric, "method": report.method,
+            "alpha": report.alpha, "best": report.best,
+            "queries": report.evaluations[report.baseline_name].n_queries,
+            "unqueried": len(report.unqueried), "runs": rows,
+            "failed": dict(report.failed)}
+
+
 def to_json(analysis) -> dict:
     """Everything in the report as JSON-ready data."""
     d = analysis.diagnosis
     out = {"title": analysis.title, "description": analysis.description,
-           "notes": list(analysis.notes), "worst_severity": d.worst,
+           "notes": list(analysis.notes), "skipped": list(getattr(analysis, "skipped", ())),
+           "worst_severity": d.worst,
            "findings": [_finding_json(f) for f in d.findings], "stats": jsonable(d.stats)}
+    longest = getattr(analysis, "long_documents", None)
+    out["long_documents"] = None if longest is None else {
+        "count": longest.count, "n": longest.n, "max_tokens": longest.max_tokens,
+        "longest": [{"id": i, "tokens": t} for i, t in longest.longest],
+        "summary": longest.summary()}
+    out["fixes"] = _fixes_json(getattr(analysis, "fix_report", None))
     ev = analysis.evaluation
     if ev is not None:
         out["metrics"] = {"queries": ev.n_queries, "mean": jsonable(ev.mean),
