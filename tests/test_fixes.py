@@ -510,7 +510,7 @@ def test_apply_fix_on_index_uses_cache_and_agrees(data, code, metric):
     np.testing.assert_allclose(cached.scores, direct.scores, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(again.indices, cached.indices)
     assert cached.ids[0].tolist() == [ids[i] for i in cached.indices[0]]
-    assert cached.texts is not None
+    assert list(cached.texts) == [f"text {i}" for i in range(len(C))]
     if code != "cosine_metric":
         assert any(key[:2] == vd.cache_keys.fix_fitted(code, "cosine", {})[:2] for key in index.cache)
 

@@ -29,6 +29,7 @@ from .ranking import full_scores, keys_of
 from .registry import run_checks
 from .result import ExpectedDoc, Explanation
 from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_stats
+from ..stores.explain import accepts_store  # a vd.stores Store as corpus (vecdiag/stores)
 
 __all__ = ["explain_neighbors"]
 
@@ -37,6 +38,7 @@ __all__ = ["explain_neighbors"]
 MAX_CANDIDATES = 1_000
 
 
+@accepts_store
 def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=None,
                       metric: str = "cosine", ids=None, texts=None, query_text=None,
                       embedder=None, attribution: bool = False, random_state=0,
