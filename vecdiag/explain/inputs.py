@@ -30,7 +30,8 @@ class Inputs:
     expected_pos: tuple
     returned_pos: tuple | None
     attribution: bool
-    fix_report: object
+    judged: dict
+    """Fix code -> JudgedFix from ``fix_report=`` (empty without one)."""
     alternatives: dict | None
 
 
