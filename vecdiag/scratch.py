@@ -380,3 +380,9 @@ def _unit(v, basis):
         return None
     return [x / length for x in v]
 
+
+
+# Text retrieval lessons (notebook 05) live in their own module to keep this one short.
+from ._scratch_text import bm25, chunk, rrf, tokenize  # noqa: E402
+
+__all__ += ["tokenize", "chunk", "bm25", "rrf"]
