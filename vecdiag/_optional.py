@@ -16,9 +16,17 @@ EXTRAS = {
     "sentence_transformers": ("text", "sentence-transformers"),
     "torch": ("text", "torch"),
     "plotly": ("interactive", "plotly"),
+    "anywidget": ("interactive", "anywidget"),
     "bm25s": ("lexical", "bm25s"),
     "pyarrow": ("parquet", "pyarrow"),
     "nbclient": ("notebooks", "nbclient"),
+    "httpx": ("api", "httpx"),
+    "aiolimiter": ("api", "aiolimiter"),
+    "tenacity": ("api", "tenacity"),
+    "psycopg": ("stores", "psycopg"),
+    "pgvector": ("stores", "pgvector"),
+    "qdrant_client": ("stores", "qdrant-client"),
+    "chromadb": ("stores", "chromadb"),
 }
 
 

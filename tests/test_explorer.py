@@ -1,0 +1,210 @@
+"""vd.explore, Python side: data packing, the ranks per fix, escaping, the static view.
+
+References: NumPy for the packed bytes, the Explanation's own counterfactuals for the
+ranks per fix, pytrec_eval for the nDCG@10 the query picker sorts by, vd.cosine and
+vd.explain_cosine for hover scores and breakdowns. The browser side is tested in
+tests/test_explorer_browser.py.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vecdiag as vd
+from vecdiag.explorer import colour_codes, fix_rows, pack_points
+
+pytest.importorskip("anywidget")
+HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    ds = vd.datasets.load_demo()
+    texts = list(ds.corpus_texts)
+    texts[5] = HOSTILE + " " + texts[5]
+    return vd.datasets.Dataset(**{**{f: getattr(ds, f) for f in ds.__dataclass_fields__},
+                                  "corpus_texts": texts})
+
+
+@pytest.fixture(scope="module")
+def explorer(demo):
+    return vd.explore(demo)
+
+
+def test_points_are_float32_bytes_in_row_order():
+    xy = np.random.default_rng(0).normal(size=(7, 2))
+    raw = pack_points(xy)
+    assert len(raw) == 7 * 2 * 4
+    np.testing.assert_array_equal(np.frombuffer(raw, "<f4").reshape(7, 2), xy.astype(np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        pack_points(np.zeros(3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=10, unique=True),
+       st.lists(st.integers(0, 30), max_size=10, unique=True))
+def test_entering_and_leaving_are_the_set_differences_in_order(base, new):
+    entering, leaving = fix_rows(base, new)
+    assert set(entering) == set(new) - set(base) and set(leaving) == set(base) - set(new)
+    assert entering == [r for r in new if r in set(entering)]      # new order kept
+    assert leaving == [r for r in base if r in set(leaving)]       # old order kept
+
+
+def test_map_packs_every_document_and_places_queries_with_transform(explorer, demo):
+    n = len(demo.corpus_ids)
+    xy = np.frombuffer(explorer.points, "<f4").reshape(-1, 2)
+    assert xy.shape == (n, 2) and len(explorer.colors) == n
+    unit = vd.normalize(demo.corpus_embeddings.astype(float))
+    ref = vd.pca(unit)
+    np.testing.assert_allclose(np.abs(xy), np.abs(ref.coords[:, :2]), atol=1e-5)
+    # a query equal to a corpus row lands on that row's point
+    ex = vd.explore(demo.index(), queries=demo.corpus_embeddings[[42]])
+    np.testing.assert_allclose(ex.view["query"]["xy"], ex.session.coords[42], atol=1e-5)
+
+
+def test_picker_sorts_by_ndcg_worst_first_equal_to_pytrec_eval(explorer, demo):
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    res = demo.index().search(demo.query_embeddings, k=10)
+    run = {q: {demo.corpus_ids[j]: float(s) for j, s in zip(r, sc)}
+           for q, r, sc in zip(demo.query_ids, res.indices, res.scores)}
+    ref = pytrec_eval.RelevanceEvaluator(demo.qrels, {"ndcg_cut.10"}).evaluate(run)
+    listed = explorer.queries
+    assert len(listed) == len(demo.query_ids)
+    for q in listed:
+        assert q["ndcg"] == pytest.approx(ref[q["id"]]["ndcg_cut_10"], abs=1e-4)
+    values = [q["ndcg"] for q in listed]
+    assert values == sorted(values)
+    assert explorer.view["query"]["id"] == listed[0]["id"]        # the worst shown first
+
+
+def test_view_ranks_per_fix_are_the_counterfactuals(explorer, demo):
+    i = explorer.queries[0]["i"]
+    exp = explorer.session.explanation(i)
+    view = explorer.view
+    row = {d: r for r, d in enumerate(demo.corpus_ids)}
+    assert view["base"] == [row[d] for d in exp.top_ids]
+    assert [view["docs"][str(r)]["id"] for r in view["base"]] == exp.top_ids
+    assert {e["id"] for e in view["expected"]} == set(demo.relevant(view["query"]["id"]))
+    by_fix = {c.fix: c for c in exp.counterfactuals}
+    assert {f["fix"] for f in view["fixes"]} == set(by_fix)
+    for f in view["fixes"]:
+        cf = by_fix[f["fix"]]
+        assert [view["docs"][str(r)]["id"] for r in f["top"]] == list(cf.top)
+        assert {e["id"]: e["rank"] for e in f["expected_ranks"]} == cf.expected_ranks
+        assert set(f["entering"]) == set(f["top"]) - set(view["base"])
+        assert set(f["leaving"]) == set(view["base"]) - set(f["top"])
+    assert any(f["entering"] for f in view["fixes"])     # the demo's worst query moves
+
+
+def test_explanations_are_cached_and_selection_redraws(explorer):
+    i, j = explorer.queries[0]["i"], explorer.queries[1]["i"]
+    first = explorer.session.explanation(i)
+    explorer.select(j)
+    assert explorer.view["query"]["i"] == j
+    explorer.select(i)
+    assert explorer.session.explanation(i) is first and explorer.view["query"]["i"] == i
+
+
+def test_hover_and_breakdown_answer_with_independent_values(explorer, demo):
+    sent = []
+    explorer.send = sent.append
+    i = explorer.selected
+    explorer._on_message(explorer, {"kind": "doc", "row": 7}, [])
+    msg = sent[-1]
+    assert msg["id"] == demo.corpus_ids[7] and msg["kind"] == "doc"
+    assert msg["score"] == pytest.approx(vd.cosine(demo.query_embeddings[i],
+                                                   demo.corpus_embeddings[7]), abs=1e-4)
+    assert len(msg["text"]) <= 160
+    explorer._on_message(explorer, {"kind": "breakdown", "row": 7}, [])
+    ref = vd.explain_cosine(demo.query_embeddings[i], demo.corpus_embeddings[7], top=8)
+    assert explorer.breakdown["cosine"] == pytest.approx(ref.cosine, abs=1e-4)
+    assert [d["dim"] for d in explorer.breakdown["dims"]] == ref.top_dims.tolist()
+    # out-of-range or malformed requests are ignored
+    n_sent = len(sent)
+    for bad in ({"kind": "doc", "row": 10**6}, {"kind": "doc", "row": "7"}, ["doc"]):
+        explorer._on_message(explorer, bad, [])
+    assert len(sent) == n_sent
+
+
+def test_user_strings_escaped_in_the_static_view_and_never_html_in_the_front_end(explorer, demo):
+    from vecdiag.explorer.static import static_html
+
+    ex = vd.explore(demo.index(), queries=demo.corpus_embeddings[[5]], query_ids=[HOSTILE],
+                    query_texts=[HOSTILE])
+    html = static_html(ex.session, ex.view)
+    assert "<script>" not in html and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+    bundle = ex._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data and "&lt;script&gt;" in data["text/html"]
+    js = (pathlib.Path(vd.explorer.__file__).with_name("explorer.js")).read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in js
+
+
+def test_static_explorer_without_anywidget(demo, monkeypatch):
+    monkeypatch.setitem(sys.modules, "anywidget", None)
+    ex = vd.explore(demo)
+    html = ex._repr_html_()
+    assert 'pip install &quot;vecdiag[interactive]&quot;' in html
+    assert "data:image/png;base64," in html and "Fixes" in html
+    assert ex.view["query"]["id"] == ex.session.query_list()[0]["id"]
+    assert str(ex).startswith("vecdiag explorer: 259 documents")
+
+
+def test_explanation_explore_shows_that_explanation(demo):
+    index = demo.index()
+    q = demo.query_embeddings[3]
+    exp = vd.explain_neighbors(q, index, expected=demo.relevant(demo.query_ids[3]))
+    ex = exp.explore(index, query=q)
+    assert ex.session.explanation(0) is exp
+    assert [ex.view["docs"][str(r)]["id"] for r in ex.view["base"]] == exp.top_ids
+    if getattr(exp, "query_vector", None) is None:
+        with pytest.raises(ValueError, match="exp.explore\\(corpus=index, query=query_vector\\)"):
+            exp.explore()
+
+
+def test_colours_by_label_and_faithfulness(explorer, demo):
+    labels = [d.split("-")[0] for d in demo.corpus_ids]
+    codes, names = colour_codes(labels, explorer.session)
+    codes = np.frombuffer(codes, np.uint8)
+    assert len(codes) == len(labels) and len(names) <= 11
+    for code, label in zip(codes, labels):
+        assert names[code] in (label, "other")
+    f = explorer.session.projection.proj.faithfulness(k=10, metric="cosine")
+    fc = np.frombuffer(explorer.colors, np.uint8)
+    assert (fc[f.overlap >= 0.8] == 5).all() and (fc[f.overlap < 0.2] == 1).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"queries": np.zeros((2, 5))}, "dimension"),
+    ({"queries": np.ones((2, 384)), "qrels": {"zz": {"a": 1}}}, "qrels name none"),
+    ({"qrels": {"q": {"a": 1}}}, "without queries"),
+    ({"projection": "tsne"}, "projection must be"),
+    ({"color": ["a", "b"]}, "one label per document"),
+    ({"queries": np.ones((2, 384)), "query_ids": ["a"]}, "query_ids has 1"),
+])
+def test_bad_inputs_name_the_argument(demo, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        vd.explore(demo.index(), **kwargs)
+
+
+def test_a_projection_of_another_corpus_is_refused(demo):
+    with pytest.raises(ValueError, match="coords of shape"):
+        vd.explore(demo.index(), projection=vd.pca(demo.corpus_embeddings[:50]))
+
+
+def test_import_vecdiag_stays_light():
+    code = ("import sys, vecdiag as vd; vd.explore; "
+            "print(sorted(m for m in ('anywidget', 'traitlets', 'ipywidgets', 'pandas', "
+            "'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -1,0 +1,248 @@
+"""vd.explore: an interactive map of a corpus, a query, its neighbours and every fix.
+
+The Python side (:mod:`.session`) computes; the front-end (``explorer.js``, an anywidget
+module drawing on canvas) only draws what it is sent. Without anywidget, or without a
+widget front-end, the same data is shown as a static figure and tables (:mod:`.static`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from .session import Session, fix_rows, pack_points
+
+__all__ = ["explore", "explore_explanation", "Session", "fix_rows", "pack_points", "colour_codes"]
+
+AUTO_FAITHFULNESS = 20_000   # colour by faithfulness by default up to this many points
+MAX_LABELS = 10              # label colours; rarer labels are drawn as "other"
+
+
+def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", query_ids=None,
+            query_texts=None, ids=None, texts=None, metric: str = "cosine", k: int = 10,
+            color=None, fix_report=None, random_state=0, width: int = 620, height: int = 540):
+    """An interactive explorer: the corpus map, a query, its top-k and what each fix does.
+
+    Parameters
+    ----------
+    index_or_dataset : vecdiag.Index, Dataset or array-like (n, d)
+        The corpus. A Dataset (:func:`vecdiag.datasets.load_demo`, ``load_beir``) brings
+        its ids, texts, queries, query texts and qrels; an Index its ids, texts and metric.
+    queries : array-like (m, d), optional
+        Query vectors (a Dataset's ``query_embeddings`` by default).
+    qrels : dict, optional
+        ``{query_id: {doc_id: grade}}``: the picker then lists the queries by nDCG@10,
+        worst first, and each query's judged documents are marked as expected.
+    projection : {"pca", "umap"} or Projection
+        The 2-D map. PCA and UMAP are fitted on the corpus (unit rows under cosine); a
+        Projection you built is used as is (its ``coords`` must have one row per
+        document). Queries are placed with ``Projection.transform``.
+    query_ids, query_texts : sequence, optional
+        One per query (row numbers and no texts by default).
+    ids, texts, metric : optional
+        For an array corpus, as in :class:`vecdiag.Index`.
+    k : int, default 10
+        Neighbours shown.
+    color : None, "faithfulness" or sequence of labels (one per document)
+        Point colours. None: faithfulness (how many of a point's 10 nearest neighbours
+        the map keeps) up to 20,000 documents, one colour above.
+    fix_report : FixReport, optional
+        From :func:`vecdiag.try_fixes` on the same queries: each explanation then carries
+        its recommendation, shown first.
+    width, height : int
+        Size of the map in pixels.
+
+    Returns
+    -------
+    Explorer widget (anywidget), or a StaticExplorer (figure and tables) when anywidget is
+    not installed. Each query is explained (:func:`vecdiag.explain_neighbors`) when it is
+    first picked, then cached; hovering a point fetches its text from the kernel.
+
+    Raises
+    ------
+    ValueError
+        Queries of another dimension, a Projection with another number of rows, qrels
+        that name none of the queries, labels of the wrong length.
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> ex = vd.explore(vd.datasets.load_demo())          # doctest: +SKIP
+    >>> ex.select(3); ex.fix = "csls"                      # doctest: +SKIP
+    """
+    from ..neighbors import Index
+
+    index, queries, query_ids, query_texts, qrels = _resolve(
+        index_or_dataset, queries, qrels, query_ids, query_texts, ids, texts, metric)
+    n = len(index)
+    k = V.check_k(k, n)
+    place = _projection(projection, index, random_state)
+    if not isinstance(index, Index):  # pragma: no cover - _resolve returns an Index
+        raise TypeError("internal: corpus was not turned into an Index")
+    session = Session(index, place, queries=queries, query_ids=query_ids,
+                      query_texts=query_texts, qrels=qrels, k=k, fix_report=fix_report,
+                      random_state=random_state)
+    codes, legend = colour_codes(color, session)
+    return _build(session, codes, legend, width, height)
+
+
+def explore_explanation(explanation, corpus=None, *, query=None, projection="pca", **kwargs):
+    """The explorer on one :class:`~vecdiag.Explanation` (``exp.explore()``).
+
+    ``corpus`` (the Index or array the explanation searched) and ``query`` (its vector)
+    are taken from the explanation when it carries them (``exp.index``,
+    ``exp.query_vector``); pass them otherwise. The explanation itself is shown, not
+    recomputed.
+    """
+    corpus = getattr(explanation, "index", None) if corpus is None else corpus
+    query = getattr(explanation, "query_vector", None) if query is None else query
+    if corpus is None or query is None:
+        raise ValueError("this Explanation does not carry its corpus and query vector; pass "
+                         "them: exp.explore(corpus=index, query=query_vector)")
+    q = V.as_vector(query, "query")
+    ex = explore(corpus, queries=q[None, :], query_texts=[explanation.query_text or ""],
+                 projection=projection, k=explanation.k,
+                 metric=kwargs.pop("metric", explanation.metric), **kwargs)
+    session = ex.session
+    session._views[0] = explanation     # show this explanation, do not recompute it
+    if hasattr(ex, "select"):
+        ex.view = session.view(0)
+    else:
+        ex = type(ex)(session=session, view=session.view(0))
+    return ex
+
+
+# ---------------------------------------------------------------- boundary checks
+def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric):
+    from ..datasets import Dataset
+    from ..neighbors import Index
+
+    if isinstance(corpus, Dataset):
+        if corpus.corpus_embeddings is None:
+            raise ValueError("the Dataset has no embeddings yet; embed it first "
+                             "(dataset.embed(embedder)) or pass a vd.Index")
+        if queries is None and qrels is None:
+            queries, qrels = corpus.query_embeddings, corpus.qrels
+            query_ids = corpus.query_ids if query_ids is None else query_ids
+            query_texts = corpus.query_texts if query_texts is None else query_texts
+        index = corpus.index(metric=metric)
+    elif isinstance(corpus, Index):
+        if ids is not None or texts is not None:
+            raise ValueError("ids and texts come from the Index; pass them when building it "
+                             "(vd.Index(vectors, ids=..., texts=...)), not to explore")
+        index = corpus
+    else:
+        index = Index(V.as_matrix(corpus, "index_or_dataset"), ids=ids, texts=texts,
+                      metric=V.check_metric(metric))
+    if queries is None:
+        if qrels is not None:
+            raise ValueError("qrels were given without queries; pass queries=... (one "
+                             "vector per query, in the order of query_ids)")
+        return index, None, None, None, None
+    queries = V.as_matrix(queries, "queries")
+    V.check_same_dim(queries[0], "queries", index.vectors, "corpus")
+    if queries.dtype != index.vectors.dtype:
+        queries = queries.astype(index.vectors.dtype)
+    m = len(queries)
+    query_ids = list(range(m)) if query_ids is None else list(query_ids)
+    if len(query_ids) != m:
+        raise ValueError(f"query_ids has {len(query_ids)} entries but there are {m} queries; "
+                         "give one id per query row")
+    if query_texts is not None:
+        query_texts = [str(t) for t in query_texts]
+        if len(query_texts) != m:
+            raise ValueError(f"query_texts has {len(query_texts)} entries but there are {m} "
+                             "queries; give one text per query row")
+    if qrels is not None:
+        if not isinstance(qrels, dict) or not all(isinstance(v, dict) for v in qrels.values()):
+            raise TypeError("qrels must be {query_id: {doc_id: grade}} (vd.load_qrels reads "
+                            "a TREC qrels file into it)")
+        known = {str(q) for q in query_ids}
+        if not any(str(q) in known for q in qrels):
+            some = ", ".join(repr(q) for q in list(qrels)[:3])
+            raise ValueError(f"qrels name none of the queries (qrels: {some}...; queries: "
+                             f"{', '.join(repr(q) for q in query_ids[:3])}...); pass "
+                             "query_ids= in the qrels' spelling")
+    return index, queries, query_ids, query_texts, qrels
+
+
+class _Placed:
+    """A Projection and how to place new vectors on it (unit rows under cosine)."""
+
+    def __init__(self, proj, unit: bool):
+        self.proj, self.unit, self.coords = proj, unit, proj.coords
+
+    def transform(self, Y):
+        Y = np.asarray(Y, dtype=float)
+        if self.unit:
+            from ..linalg import normalize
+
+            Y = normalize(Y, zero="ignore")
+        return self.proj.transform(Y)
+
+
+def _projection(projection, index, random_state):
+    from ..projection import Projection, project
+
+    n = len(index)
+    if isinstance(projection, Projection):
+        if projection.coords.shape[0] != n or projection.coords.shape[1] < 2:
+            raise ValueError(f"projection has coords of shape {projection.coords.shape} but "
+                             f"the corpus has {n} rows; fit it on the corpus with at least "
+                             "2 components (vd.pca(vectors))")
+        return _Placed(projection, unit=False)
+    if projection not in ("pca", "umap"):
+        raise ValueError(f"projection must be 'pca', 'umap' or a vd.Projection, got "
+                         f"{projection!r}")
+    X = index.vectors
+    unit = index.metric == "cosine"
+    if unit:
+        from ..linalg import normalize
+
+        X = normalize(X, zero="ignore")
+    options = {"random_state": random_state} if projection == "umap" else {}
+    return _Placed(project(X, method=projection, n_components=2, **options), unit=unit)
+
+
+def colour_codes(color, session) -> tuple[bytes, list]:
+    """One uint8 colour code per document and the legend's names."""
+    n = len(session.index)
+    if color is None:
+        color = "faithfulness" if n <= AUTO_FAITHFULNESS else "none"
+    if isinstance(color, str) and color == "none":
+        return bytes(n), ["documents"]
+    if isinstance(color, str) and color == "faithfulness":
+        f = session.projection.proj.faithfulness(k=min(10, max(1, n // 2 - 1)),
+                                                 metric=session.index.metric,
+                                                 show_progress=False)
+        overlap = np.asarray(f.overlap, dtype=float)
+        edges = [0.2, 0.4, 0.6, 0.8]
+        codes = 1 + np.digitize(np.nan_to_num(overlap, nan=-1.0), edges)
+        codes[np.isnan(overlap)] = 0
+        names = ["not checked", "keeps < 20% of its 10 neighbours", "20-40%", "40-60%",
+                 "60-80%", "≥ 80%"]
+        return codes.astype(np.uint8).tobytes(), names
+    labels = np.asarray(color, dtype=object)
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"color has {len(labels)} labels but the corpus has {n} documents; "
+                         "give one label per document, 'faithfulness' or None")
+    values, counts = np.unique(labels.astype(str), return_counts=True)
+    kept = list(values[np.argsort(-counts, kind="stable")][:MAX_LABELS])
+    code_of = {v: i for i, v in enumerate(kept)}
+    other = len(kept)
+    codes = np.array([code_of.get(str(v), other) for v in labels], dtype=np.uint8)
+    names = [str(v) for v in kept] + (["other"] if len(values) > len(kept) else [])
+    return codes.tobytes(), names
+
+
+def _build(session, codes, legend, width, height):
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        from .static import StaticExplorer
+
+        view = session.view(session.query_list()[0]["i"]) if session.queries is not None else {}
+        return StaticExplorer(session=session, view=view)
+    from .widget import make_widget
+
+    return make_widget(session, colors=codes, legend=legend, width=int(width), height=int(height))
