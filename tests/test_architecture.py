@@ -29,9 +29,6 @@ ROOT = Path(__file__).resolve().parents[1] / "vecdiag"
 PENDING_PRIVATE: set = {
     ("vecdiag.datasets._lookup", "vecdiag.embedders._Base"),            # embed (issue 21)
     ("vecdiag.datasets._lookup", "vecdiag.embedders._check_texts"),
-    ("vecdiag.commands._inputs", "vecdiag.datasets._beir._qrels_file"),  # firstday (23)
-    ("vecdiag.commands._inputs", "vecdiag.datasets._beir.read_judgments"),
-    ("vecdiag.plot.evaluation", "vecdiag.evaluation.per_query._metric_column"),  # firstday
 }
 PENDING_CYCLES: set = set()
 
