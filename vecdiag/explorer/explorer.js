@@ -10,7 +10,7 @@ const CSS = `
  padding:4px 6px;max-width:280px;font-size:12px;display:none;z-index:2;white-space:normal}
 .vdx-tip b{display:block}
 .vdx-panel{flex:1 1 320px;min-width:280px;max-width:520px;overflow:auto}
-.vdx-panel h4{margin:8px 0 3px;font-size:13px}
+.vdx h4{margin:8px 0 3px;font-size:13px}
 .vdx-panel select{max-width:100%;width:100%}
 .vdx-list{margin:0;padding-left:0;list-style:none}
 .vdx-list li{padding:2px 4px;border-bottom:1px solid #eee;cursor:pointer}
@@ -74,7 +74,13 @@ function render({ model, el }) {
   const tip = h("div", "vdx-tip");
   map.append(base, over, tip);
   const panel = h("div", "vdx-panel");
-  root.append(map, panel);
+  const left = h("div");
+  const legend = h("div", "vdx-legend");
+  legend.style.maxWidth = W + "px";
+  const bd = h("div");
+  bd.style.maxWidth = W + "px";
+  left.append(map, legend, h("h4", null, "Cosine breakdown (click a document)"), bd);
+  root.append(left, panel);
   el.append(root);
 
   // ------------------------------------------------------------------ data
@@ -190,13 +196,11 @@ function render({ model, el }) {
   const list = h("ol", "vdx-list");
   const moves = h("div", "vdx-muted");
   const causes = h("div");
-  const bd = h("div");
-  const legend = h("div", "vdx-legend");
   const qbox = h("div");
   panel.append(h("h4", null, "Query (worst nDCG@10 first)"), picker, qbox, status, recBox,
     h("h4", null, "Fix"), fixSel, fixNote, h("h4", null, "Ranked list"), list, moves,
-    h("h4", null, "Causes"), causes, h("h4", null, "Cosine breakdown (click a document)"), bd,
-    legend);
+    h("h4", null, "Causes"), causes);
+  panel.style.maxHeight = (H + 160) + "px";
 
   function fillPicker() {
     picker.replaceChildren();

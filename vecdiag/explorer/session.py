@@ -71,8 +71,9 @@ class Session:
     """The explorer's Python side (inputs already checked by :func:`vecdiag.explore`)."""
 
     def __init__(self, index, projection, *, queries=None, query_ids=None, query_texts=None,
-                 qrels=None, k=10, fix_report=None, random_state=0):
+                 qrels=None, k=10, fix_report=None, random_state=0, owned=False):
         self.index = index
+        self.owned = owned    # built by explore from an array or Dataset, not the user's
         self.projection = projection
         self.coords = np.asarray(projection.coords, dtype=float)[:, :2]
         self.k = k
@@ -178,8 +179,15 @@ class Session:
             if self.fix_report is not None and \
                     "fix_report" in inspect.signature(explain_neighbors).parameters:
                 options["fix_report"] = self.fix_report
+            # the user's Index: exact corpus statistics, cached on it; an Index explore
+            # built itself: its vectors, so that above 5,000 rows the statistics come from
+            # a sample (explain_neighbors' rule for raw arrays) instead of an O(n^2) graph
+            ix = self.index
+            corpus, extra = ((ix.vectors, {"ids": ix.ids, "texts": ix.texts, "metric": ix.metric})
+                             if self.owned else (ix, {}))
+            options.update(extra)
             self._views[i] = explain_neighbors(
-                self.queries[i], self.index, k=self.k, expected=self.expected_of(i) or None,
+                self.queries[i], corpus, k=self.k, expected=self.expected_of(i) or None,
                 query_text=self.query_texts[i] if self.query_texts else None,
                 random_state=self.random_state, **options)
         return self._views[i]

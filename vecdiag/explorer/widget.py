@@ -48,8 +48,8 @@ def _widget_class():
         fix = t.Unicode("").tag(sync=True)
         breakdown = t.Dict({}).tag(sync=True)
         status = t.Unicode("").tag(sync=True)
-        width = t.Int(620).tag(sync=True)
-        height = t.Int(540).tag(sync=True)
+        width = t.Int(560).tag(sync=True)
+        height = t.Int(520).tag(sync=True)
 
         def __init__(self, session: Session, *, colors: bytes, legend: list, **kwargs):
             self.session = session
