@@ -184,6 +184,9 @@ def _artefact(name: str, tmp_path) -> pathlib.Path:
 def test_explorer_in_jupyterlab(page, demo_case, tmp_path):
     ds, worst, exp, hostile_row = demo_case
     widget = page.locator(".vdx").first
+    # the static view printed for HTML renderings steps aside for the live widget
+    page.wait_for_function("() => [...document.querySelectorAll('.vdx-static')]"
+                           ".every(s => s.offsetParent === null)")
     # the map: one point per document
     assert widget.get_attribute("data-points") == str(len(ds.corpus_ids))
     # the worst query is shown first, its ranked list is the exact top-k

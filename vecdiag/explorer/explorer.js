@@ -443,6 +443,14 @@ function render({ model, el }) {
   status.textContent = model.get("status") || "";
   root.dataset.openMs = (performance.now() - t0).toFixed(1);
   root.dataset.ready = "1";
+  // the static view printed beside the widget (for notebooks rendered to HTML) steps aside
+  const hideStatic = () => {
+    const area = el.closest(".jp-OutputArea, .output_area, .output, .cell-output-container");
+    const scope = area ? (area.parentElement || area) : null;
+    if (scope) scope.querySelectorAll(".vdx-static").forEach((s) => { s.style.display = "none"; });
+  };
+  hideStatic();
+  for (const ms of [100, 1000, 3000]) setTimeout(hideStatic, ms);
   return () => {
     model.off("msg:custom", onMsg); model.off("change:view", onView);
     model.off("change:points", onPoints);
