@@ -102,7 +102,8 @@ def test_demo_display(demo):
     assert list(frame.columns) == ["id", "title", "text", "tokens", "relevant_for"]
     assert len(frame) == len(demo.corpus_ids)
     assert len(demo.queries_frame()) == len(demo.query_ids)
-    assert "259 documents" in demo.summary() or "documents" in demo.summary()
+    assert len(demo.corpus_ids) == 259 and len(demo.query_ids) == 69
+    assert demo.summary().startswith("demo: 259 documents, 69 queries, ")
     assert "<table>" in demo._repr_html_()
 
 
@@ -209,8 +210,13 @@ def test_load_beir_errors(tmp_path):
     (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "ok"}\n{broken\n')
     with pytest.raises(ValueError, match="line 2 is not valid JSON"):
         load_beir(folder, split="train")
-    (folder / "corpus.jsonl").write_text('{"id": "d1", "text": "ok"}\n')
-    with pytest.raises(ValueError, match='line 1 has no "_id"'):
+    (folder / "corpus.jsonl").write_text('{"docno": "d1", "text": "ok"}\n')
+    with pytest.raises(ValueError, match='line 1 has no "_id" \\(or "id"\\) field .*id_field='):
+        load_beir(folder, split="train")
+    (folder / "queries.jsonl").write_text('{"docno": "q1", "text": "why"}\n')
+    assert load_beir(folder, split="train", id_field="docno").corpus_ids == ["d1"]
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "ok"}\n{"id": "d2"}\n')
+    with pytest.raises(ValueError, match='line 2 has no "_id" \\(the id field of the first'):   # one field per file
         load_beir(folder, split="train")
     (folder / "qrels" / "train.tsv").write_text("q1 d1 x\nq1\td1\n")
     (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "ok"}\n')

@@ -44,17 +44,20 @@ _LAZY = {
     "drift": "drift", "DriftResult": "drift", "drift_over_time": "drift",
     "neighborhood_overlap": "drift", "neighborhood_change": "drift",
     "NeighborhoodChange": "drift", "DriftSeries": "drift",
+    # vector stores
+    "audit": "stores", "StoreAudit": "stores",
     # seeing it
     "explore": "explorer",
 }
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
                "neighbors", "projection", "explain", "evaluation", "drift", "plot",
-               "results", "linalg", "scores", "report", "explorer"}
+               "results", "linalg", "scores", "report", "explorer", "stores", "cache_keys"}
 
 __all__ = sorted(["scratch", "dot", "norm", "normalize", "cosine", "euclidean",
                   "cosine_matrix", "row_norms", "explain_cosine", "CosineBreakdown",
-                  *_LAZY, *(_SUBMODULES - {"plot", "results", "linalg", "scores"})])
+                  *_LAZY, *(_SUBMODULES - {"plot", "results", "linalg", "scores",
+                                            "cache_keys"})])
 
 
 def __getattr__(name: str):

@@ -20,6 +20,13 @@ EXTRAS = {
     "bm25s": ("lexical", "bm25s"),
     "pyarrow": ("parquet", "pyarrow"),
     "nbclient": ("notebooks", "nbclient"),
+    "httpx": ("api", "httpx"),
+    "aiolimiter": ("api", "aiolimiter"),
+    "tenacity": ("api", "tenacity"),
+    "psycopg": ("stores", "psycopg"),
+    "pgvector": ("stores", "pgvector"),
+    "qdrant_client": ("stores", "qdrant-client"),
+    "chromadb": ("stores", "chromadb"),
 }
 
 

@@ -88,16 +88,26 @@ def fmt(value, digits: int = 4) -> str:
 def html_table(rows, columns, *, numeric=None, classes=None) -> str:
     """An escaped HTML table. ``rows``: sequences of cell values, ``columns``: headers.
 
-    ``numeric``: column names to right-align. ``classes``: optional per-row CSS class
-    (e.g. ``"vd-critical"``), same length as ``rows``.
+    ``numeric``: column names to right-align; every other column is left-aligned.
+    ``classes``: optional per-row CSS class (e.g. ``"vd-critical"``), same length as
+    ``rows``. The alignment is also written on each cell (``style="text-align:..."``):
+    JupyterLab and nbconvert right-align table cells by default and may drop a
+    ``<style>`` element from an untrusted output, but keep a cell's own style.
+
+    Examples
+    --------
+    >>> html_table([("a<b", 1.5)], ["name", "x"], numeric={"x"})  # doctest: +ELLIPSIS
+    '<table>...<td style="text-align:left">a&lt;b</td><td class="vd-num" style="text-align:right">1.5</td>...'
     """
     numeric = set(numeric or ())
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    left, right = ' style="text-align:left"', ' style="text-align:right"'
+    head = "".join(f"<th{right if c in numeric else left}>{escape(c)}</th>" for c in columns)
     body = []
     for i, row in enumerate(rows):
         cls = f' class="{escape(classes[i])}"' if classes and classes[i] else ""
         cells = "".join(
-            f'<td class="vd-num">{escape(fmt(v))}</td>' if c in numeric else f"<td>{escape(fmt(v))}</td>"
+            f'<td class="vd-num"{right}>{escape(fmt(v))}</td>' if c in numeric
+            else f"<td{left}>{escape(fmt(v))}</td>"
             for c, v in zip(columns, row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")

@@ -300,10 +300,9 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     import random
     import warnings
 
-    from .projection._pca import check_pca_input, constant_data_error
     from .projection.result import Projection
 
-    arr, n_components = check_pca_input(X, n_components)
+    arr, n_components = V.check_pca_input(X, n_components)
     rows = arr.tolist()
     n, d = len(rows), len(rows[0])
     # 1. Centre: subtract each dimension's mean, so variance is measured around it.
@@ -313,7 +312,7 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     cov = [[sum(r[a] * r[b] for r in centred) / (n - 1) for b in range(d)] for a in range(d)]
     total = sum(cov[a][a] for a in range(d))        # total variance = trace of C
     if total == 0.0:
-        raise constant_data_error(n, arr)
+        raise V.constant_data_error(n, arr)
     seed = random_state if isinstance(random_state, int) else 0
     rand = random.Random(seed)
     components, variances = [], []

@@ -50,14 +50,19 @@ def read_lines(path, what: str) -> list[str]:
 
 
 def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query_ids=None,
-                key=None) -> Inputs:
+                key=None, query_texts=None, id_field=None) -> Inputs:
     """Turn the command-line arguments into aligned arrays, ids, texts and judgments."""
     from ..datasets import load_beir
     from ..io import load_vectors
 
     path = Path(corpus)
     if path.is_dir():
-        data = load_beir(path)
+        if queries is not None or texts is not None or ids is not None \
+                or query_texts is not None or query_ids is not None:
+            raise ValueError("CORPUS is a BEIR folder, which brings its own queries, texts "
+                             "and ids; drop --queries/--texts/--ids/--query-texts/--query-ids "
+                             "(--qrels and --id-field are allowed)")
+        data = load_beir(path, id_field=id_field, qrels=qrels)
         if data.corpus_embeddings is None:
             raise ValueError(f"CORPUS: the folder {path} holds no stored embeddings "
                              "(emb_<model>_corpus.npy); pass a .npy/.npz/.parquet file")
@@ -66,11 +71,13 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
                      query_ids=data.query_ids, query_texts=data.query_texts,
                      qrels=data.qrels, name=path.name, model_name=data.model_name)
         inp.notes.append(f"read the BEIR folder {path.name} with its stored "
-                         f"{data.model_name} embeddings, rows matched by id")
-        if queries is None and qrels is None and texts is None and ids is None:
-            return inp
-        raise ValueError("CORPUS is a BEIR folder, which brings its own queries, qrels, "
-                         "texts and ids; drop --queries/--qrels/--texts/--ids")
+                         f"{data.model_name} embeddings, rows matched by id"
+                         + (f"; judgments from {Path(qrels).name}" if qrels else ""))
+        if data.query_embeddings is not None:
+            inp.notes.append(f"queries: the {len(data.query_ids)} judged queries of "
+                             "queries.jsonl (unjudged ones are left out, also from the "
+                             "query/corpus shift)")
+        return inp
     inp = Inputs(corpus=load_vectors(path, key=key, name="CORPUS"), name=path.stem)
     n = inp.corpus.shape[0]
     if ids is not None:
@@ -81,11 +88,14 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
         inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
     beir_queries = None
     if texts is not None:
-        beir_queries = _read_texts(inp, Path(texts), n)
+        beir_queries = _read_texts(inp, Path(texts), n, id_field)
     if queries is not None:
         qpath = Path(queries)
         inp.queries = load_vectors(qpath, key=key, name="--queries")
         m = inp.queries.shape[0]
+        inp.notes.append(f"queries: all {m} rows of --queries, judged or not (the query/"
+                         "corpus shift uses every one; a BEIR folder as CORPUS uses only its "
+                         "judged queries, so its shift figure can differ)")
         if query_ids is not None:
             inp.query_ids = _check_count(read_lines(query_ids, "--query-ids"), m,
                                          "--query-ids", "query rows")
@@ -98,10 +108,14 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
             inp.query_ids = list(beir_queries)
             inp.notes.append("query ids taken from queries.jsonl in file order (one per "
                              "query row); pass --query-ids if the rows are in another order")
-        if inp.query_ids is not None and beir_queries is not None:
+        if query_texts is not None:
+            _read_query_texts(inp, Path(query_texts), m, id_field)
+        elif inp.query_ids is not None and beir_queries is not None:
             inp.query_texts = [beir_queries.get(q, "") for q in inp.query_ids]
-    elif query_ids is not None:
-        raise ValueError("--query-ids needs --queries")
+            inp.notes.append("query texts taken from queries.jsonl of --texts, by query id")
+    elif query_ids is not None or query_texts is not None:
+        raise ValueError(f"{'--query-ids' if query_ids is not None else '--query-texts'} "
+                         "needs --queries (the query vectors)")
     if qrels is not None:
         if inp.queries is None:
             raise ValueError("--qrels needs --queries (the query embeddings) to evaluate")
@@ -125,7 +139,33 @@ def _check_count(values: list, n: int, what: str, rows: str) -> list:
     return values
 
 
-def _read_texts(inp: Inputs, path: Path, n: int):
+def _read_query_texts(inp: Inputs, path: Path, m: int, id_field) -> None:
+    """Query texts from a queries .jsonl (matched by query id) or a .txt (row order)."""
+    from ..datasets import read_jsonl
+
+    if path.is_dir():
+        path = path / "queries.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"--query-texts: no such file {str(path)!r}")
+    if path.suffix.lower() != ".jsonl":
+        inp.query_texts = _check_count(read_lines(path, "--query-texts"), m,
+                                       "--query-texts", "query rows")
+        return
+    rows = read_jsonl(path, what="--query-texts", id_field=id_field)
+    by_id = {str(r["_id"]): str(r.get("text") or "") for r in rows}
+    if inp.query_ids is None:
+        _check_count(rows, m, f"--query-texts {path.name}", "query rows")
+        inp.query_ids = list(by_id)
+        inp.notes.append(f"query ids taken from {path.name} in file order (one per query "
+                         "row); pass --query-ids if the rows are in another order")
+    missing = [q for q in inp.query_ids if q not in by_id]
+    if missing:
+        raise ValueError(f"--query-texts: {len(missing)} query ids have no text in "
+                         f"{path.name} (first: {', '.join(missing[:3])}); check --id-field")
+    inp.query_texts = [by_id[q] for q in inp.query_ids]
+
+
+def _read_texts(inp: Inputs, path: Path, n: int, id_field=None):
     """Document texts from a BEIR folder, a corpus .jsonl or a .txt; returns the BEIR
     queries (id -> text) when a folder was given."""
     from ..datasets import join_title, read_jsonl
@@ -137,11 +177,12 @@ def _read_texts(inp: Inputs, path: Path, n: int):
             raise FileNotFoundError(f"--texts: {path} has no corpus.jsonl")
         if (path / "queries.jsonl").is_file():
             queries = {str(r["_id"]): str(r.get("text") or "")
-                       for r in read_jsonl(path / "queries.jsonl", what="queries")}
+                       for r in read_jsonl(path / "queries.jsonl", what="queries",
+                                           id_field=id_field)}
     else:
         jsonl = path
     if jsonl.suffix.lower() == ".jsonl":
-        rows = read_jsonl(jsonl, what="--texts")
+        rows = read_jsonl(jsonl, what="--texts", id_field=id_field)
         by_id = {str(r["_id"]): join_title(str(r.get("title") or ""), str(r.get("text") or ""))
                  for r in rows}
         if inp.ids is not None:
@@ -163,17 +204,11 @@ def _read_texts(inp: Inputs, path: Path, n: int):
 
 def _read_qrels(path: Path) -> dict:
     from ..datasets import read_qrels_tsv
-    from ..datasets._beir import _qrels_file
+    from ..datasets._beir import _qrels_file, read_judgments
 
     if path.is_dir():
         return read_qrels_tsv(_qrels_file(path, None))
-    if not path.is_file():
-        raise FileNotFoundError(f"--qrels: no such file {str(path)!r}")
-    try:
-        from ..evaluation import load_qrels
-    except ImportError:  # evaluation not in this build: BEIR TSV only
-        return read_qrels_tsv(path)
-    return load_qrels(path)
+    return read_judgments(path, what="--qrels")
 
 
 def _keep_known(qrels: dict, query_ids: list, ids: list, notes: list) -> dict:

@@ -29,6 +29,10 @@ def add_parser(subparsers) -> None:
                         help="significance level on Holm-adjusted p-values (default 0.05)")
     parser.add_argument("--fail-on-regression", action="store_true",
                         help="exit 1 when a metric drops significantly against --baseline")
+    parser.add_argument("--missing", default="zero", choices=["zero", "skip"],
+                        help="judged queries a run has no results for: count them as 0 "
+                             "(default, trec_eval -c; a warning gives their number) or skip "
+                             "them (when the run covers a subset of the queries on purpose)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -37,14 +41,31 @@ def _num(x: float) -> float | None:
     return None if x != x else float(x)
 
 
+def _evaluate(run_dict, qrels, args, name: str, notes: list):
+    """evaluate(), its warnings turned into notes printed as one line each."""
+    import warnings
+
+    from ..evaluation import evaluate
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = evaluate(run_dict, qrels, metrics=args.metrics, name=name, missing=args.missing)
+    path = args.run_file if name == "run" else args.baseline
+    for w in caught:
+        text = str(w.message).replace("pass missing='skip'", "pass --missing skip")
+        notes.append(f"{name} {path}: {text}")
+    return ev
+
+
 def run(args) -> int:
     from ..cli import CommandError
-    from ..evaluation import compare, evaluate, load_qrels, load_run
+    from ..evaluation import compare, load_qrels, load_run
 
     if args.fail_on_regression and not args.baseline:
         raise CommandError("--fail-on-regression needs --baseline RUN to compare against")
     qrels = load_qrels(args.qrels_file)
-    current = evaluate(load_run(args.run_file), qrels, metrics=args.metrics, name="run")
+    notes: list = []
+    current = _evaluate(load_run(args.run_file), qrels, args, "run", notes)
     if current.n_queries == 0:
         raise CommandError("no query of the run has relevant documents in the qrels; "
                            "check that the query ids match")
@@ -52,15 +73,21 @@ def run(args) -> int:
                "skipped_no_relevant": len(current.no_relevant),
                "skipped_not_judged": len(current.not_judged),
                "missing_from_run": len(current.missing_from_run),
+               "missing": current.missing, "notes": notes,
                "mean": {m: _num(v) for m, v in current.mean.items()}}
     comparison = None
     if args.baseline:
-        base = evaluate(load_run(args.baseline), qrels, metrics=args.metrics, name="baseline")
+        base = _evaluate(load_run(args.baseline), qrels, args, "baseline", notes)
         comparison = compare(base, current, method=args.method,
                              n_resamples=args.n_resamples, alpha=args.alpha)
         payload["baseline"] = {
             "path": args.baseline, "method": comparison.method, "alpha": comparison.alpha,
             "shared_queries": len(comparison.query_ids),
+            "absent_from_both": len(comparison.absent_from_both),
+            "absent_from_one": len(comparison.absent_from_one),
+            "wins_losses": {m: {k: (int(v) if k in ("wins", "ties", "losses") else float(v))
+                                for k, v in row.items()}
+                            for m, row in comparison.wins_losses().iterrows()},
             "metrics": {m: {"baseline": comparison.mean_a[m], "run": comparison.mean_b[m],
                             "delta": comparison.delta[m], "ci": list(comparison.ci[m]),
                             "p_value": comparison.p_value[m],
@@ -73,6 +100,8 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(payload, indent=2))
     else:
+        for note in notes:
+            print(f"warning: {note}", file=sys.stderr)
         _print_text(current, comparison)
         if failed:
             print(f"FAIL: significant drop in {', '.join(comparison.regressions)}",
@@ -81,12 +110,12 @@ def run(args) -> int:
 
 
 def _print_text(current, comparison) -> None:
-    print(current._query_note())
+    print(current.query_note())
     if comparison is None:
         for m in current.metrics:
             print(f"{m:<14s} {current.mean[m]:.4f}")
         return
-    print(f"paired {comparison.method} test over {len(comparison.query_ids)} shared queries, "
+    print(f"{comparison.method} test {comparison.query_note()}, "
           f"alpha {comparison.alpha} (Holm across metrics)")
     print(f"{'metric':<14s} {'baseline':>9s} {'run':>9s} {'delta':>9s} "
           f"{'95% interval':>21s} {'p':>8s} {'p_holm':>8s}  verdict")
@@ -97,3 +126,8 @@ def _print_text(current, comparison) -> None:
         print(f"{m:<14s} {comparison.mean_a[m]:9.4f} {comparison.mean_b[m]:9.4f} "
               f"{comparison.delta[m]:+9.4f} [{lo:+8.4f}, {hi:+8.4f}] "
               f"{comparison.p_value[m]:8.4f} {comparison.p_adjusted[m]:8.4f}  {verdict}")
+    print("per query (run against baseline):")
+    for m, row in comparison.wins_losses().iterrows():
+        print(f"  {m:<14s} {int(row['wins'])} better, {int(row['ties'])} equal, "
+              f"{int(row['losses'])} worse "
+              f"(largest gain {row['largest gain']:+.4f}, largest loss {row['largest loss']:+.4f})")

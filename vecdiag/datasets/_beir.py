@@ -11,12 +11,23 @@ import numpy as np
 
 from ._dataset import Dataset, join_title
 
-__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv"]
+__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments"]
 
 
-def read_jsonl(path, *, what: str) -> list[dict]:
-    """Parse one JSON object per non-empty line; errors name the file and line."""
+ID_FIELDS = ("_id", "id")  # BEIR's field first, then the common near-BEIR spelling
+
+
+def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
+    """Parse one JSON object per non-empty line; errors name the file and line.
+
+    ``id_field`` names the field holding each record's id; None accepts BEIR's
+    ``"_id"`` or, when the file has none, ``"id"`` (decided by the first record). Every
+    returned row carries its id under ``"_id"`` (a copy; the file's own field is kept).
+    """
+    if id_field is not None and (not isinstance(id_field, str) or not id_field):
+        raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
     rows = []
+    field = id_field
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -26,9 +37,21 @@ def read_jsonl(path, *, what: str) -> list[dict]:
             except json.JSONDecodeError as err:
                 raise ValueError(f"{what} {path}: line {number} is not valid JSON ({err.msg})") \
                     from None
-            if not isinstance(row, dict) or "_id" not in row:
-                raise ValueError(f"{what} {path}: line {number} has no \"_id\" field; BEIR "
+            if not isinstance(row, dict):
+                raise ValueError(f"{what} {path}: line {number} is not a JSON object; BEIR "
                                  'lines look like {"_id": "1", "text": "..."}')
+            if field is None:
+                field = next((f for f in ID_FIELDS if f in row), None)
+            if field is None or field not in row:
+                fields = ", ".join(map(repr, list(row)[:6]))
+                want = (f'"{id_field}"' if id_field else '"_id" (or "id")' if field is None
+                        else f'"{field}" (the id field of the first record)')
+                raise ValueError(f"{what} {path}: line {number} has no {want} field (its "
+                                 f"fields: {fields}); BEIR lines look like "
+                                 '{"_id": "1", "text": "..."}; name the id field with '
+                                 "id_field= (command line: --id-field)")
+            if field != "_id":
+                row = {**row, "_id": row[field]}
             rows.append(row)
     return rows
 
@@ -62,7 +85,8 @@ def _is_int(text: str) -> bool:
 
 
 def load_beir(folder, *, split: str | None = None, embeddings: str | None = "auto",
-              only_judged: bool = True) -> Dataset:
+              only_judged: bool = True, id_field: str | None = None,
+              qrels=None) -> Dataset:
     """Load a BEIR-layout folder as a :class:`Dataset`.
 
     Parameters
@@ -70,9 +94,17 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     folder : str or Path
         Holds ``corpus.jsonl`` (``{"_id", "title", "text"}``), ``queries.jsonl``
         (``{"_id", "text"}``) and ``qrels/<split>.tsv`` (``query-id corpus-id score``,
-        tab separated, one header line).
+        tab separated, one header line). Near-BEIR layouts load too: records with
+        ``"id"`` instead of ``"_id"``, and judgments in a ``qrels.tsv`` beside the
+        corpus when there is no ``qrels/`` folder.
     split : str, optional
         Which qrels file; default ``"test"``, or the only file in ``qrels/``.
+    id_field : str, optional
+        The JSON field holding the ids in both ``.jsonl`` files; default ``"_id"``, or
+        ``"id"`` for files without ``"_id"``.
+    qrels : str or Path, optional
+        A judgments file anywhere (TREC ``q 0 doc rel`` or BEIR TSV), instead of the
+        folder's own.
     embeddings : "auto", str or None, default "auto"
         Precomputed embeddings stored beside the texts as ``emb_<name>_corpus.npy`` +
         ``emb_<name>_corpus_ids.txt`` (and the same for ``queries``), rows matched to
@@ -108,10 +140,17 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         if not (folder / name).is_file():
             raise FileNotFoundError(f"folder: {folder} has no {name}; a BEIR folder holds "
                                     "corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    qrels_path = _qrels_file(folder, split)
-    corpus = read_jsonl(folder / "corpus.jsonl", what="corpus")
-    queries = read_jsonl(folder / "queries.jsonl", what="queries")
-    qrels = read_qrels_tsv(qrels_path)
+    if qrels is not None:
+        if split is not None:
+            raise ValueError("pass split= (a file of the folder's qrels/) or qrels= (a "
+                             "judgments file), not both")
+        qrels_path = Path(qrels)
+        qrels = read_judgments(qrels_path, what="qrels")
+    else:
+        qrels_path = _qrels_file(folder, split)
+        qrels = read_qrels_tsv(qrels_path)
+    corpus = read_jsonl(folder / "corpus.jsonl", what="corpus", id_field=id_field)
+    queries = read_jsonl(folder / "queries.jsonl", what="queries", id_field=id_field)
 
     corpus_ids = [str(r["_id"]) for r in corpus]
     titles = [str(r.get("title") or "") for r in corpus]
@@ -148,11 +187,27 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
                    model_name=model, corpus_titles=titles if any(titles) else None)
 
 
+def read_judgments(path, *, what: str = "qrels") -> dict:
+    """A judgments file in TREC (``q 0 doc rel``) or BEIR TSV form, as a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no such judgments file {str(path)!r}")
+    try:
+        from ..evaluation import load_qrels
+    except ImportError:  # pragma: no cover - evaluation not in this build: BEIR TSV only
+        return read_qrels_tsv(path)
+    return load_qrels(path)
+
+
 def _qrels_file(folder: Path, split: str | None) -> Path:
     qdir = folder / "qrels"
     files = sorted(qdir.glob("*.tsv")) if qdir.is_dir() else []
+    if not files and split is None and (folder / "qrels.tsv").is_file():
+        return folder / "qrels.tsv"  # near-BEIR: the judgments beside the corpus
     if not files:
-        raise FileNotFoundError(f"folder: {folder} has no qrels/*.tsv judgments")
+        raise FileNotFoundError(f"folder: {folder} has no qrels/*.tsv judgments (nor a "
+                                "qrels.tsv beside corpus.jsonl); point at a judgments file "
+                                "with qrels= (command line: --qrels)")
     if split is None:
         if (qdir / "test.tsv").is_file():
             return qdir / "test.tsv"

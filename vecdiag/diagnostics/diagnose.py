@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from .._progress import progress_bar
 from ..results import shorten
 from . import rules
@@ -79,7 +80,8 @@ def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
 def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
              metric: str = "cosine", random_state=0, duplicate_threshold: float = 0.98,
              graph_sample: int = 100_000, backend: str | None = None,
-             show_progress: bool | None = None) -> Diagnosis:
+             show_progress: bool | None = None, query_ids=None,
+             model_name: str | None = None) -> Diagnosis:
     """Check a corpus of embeddings for the problems that make similarity search fail.
 
     Parameters
@@ -107,6 +109,11 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         when it is installed. Ignored when ``corpus`` is an Index (its own is used).
     show_progress : bool or None
         Progress bar; None shows it when the work is expected to take over 2 s.
+    query_ids : sequence, optional
+        One per query row: the ``query_corpus_shift`` finding names its far queries.
+    model_name : str, optional
+        The embedding model: the shift finding consults
+        :func:`vecdiag.embedders.known_prefixes` before suggesting a prefix.
 
     Returns
     -------
@@ -159,6 +166,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     if queries is not None:
         Q = V.as_matrix(queries, "queries")
         V.check_same_dim(Q, "queries", X, "corpus")
+        query_ids = V.check_ids(query_ids, Q.shape[0], "query_ids")
     rng = V.check_random_state(random_state)
     findings: list[Finding] = []
     stats: dict = {"n_vectors": n_all, "dim": d, "metric": metric, "k_requested": k}
@@ -268,11 +276,11 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         index = Index(G, metric=metric, backend=_backend(backend))
     graph = knn_graph(index, k_eff, show_progress=show_progress, chunks=GRAPH_CHUNKS, bar=bar)
     t0 = time.perf_counter()
-    seconds["knn_graph"] = index.cache.get(("knn_graph_seconds", k_eff), 0.0)
+    seconds["knn_graph"] = index.cache.get(cache_keys.knn_graph_seconds(k_eff), 0.0)
     original = keep[g_rows]                                         # graph row -> input row
     hub = hubness_from_indices(graph.indices, G.shape[0], k_eff, metric, "corpus")
-    index.cache.setdefault(("k_occurrence", k_eff), hub.k_occurrence)
-    index.cache.setdefault(("hubness", k_eff), hub)
+    index.cache.setdefault(cache_keys.k_occurrence(k_eff), hub.k_occurrence)
+    index.cache.setdefault(cache_keys.hubness(k_eff), hub)
     spread = norm_spread(norms_all, None)
     corr = norm_spread(norms_all[g_rows], hub.k_occurrence).k_occurrence_corr
     spread = type(spread)(**{**spread.__dict__, "k_occurrence_corr": corr})
@@ -350,7 +358,12 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
             c_spread, c_mean = c_spread * m.scale / rescale, c_mean * m.scale / rescale
         q_mean, _ = _space_mean_and_spread(Q, metric == "cosine")
         shift = shift_from_neighbors(q_nn, c_nn, q_mean, c_mean, c_spread)
-        findings.append(rules.shift_finding(shift, Q.shape[0]))
+        source = (f"a {G.shape[0]}-document sample" if sample is not None
+                  else f"all {G.shape[0]} documents")
+        findings.append(rules.shift_finding(
+            shift, Q.shape[0], model_name=model_name, query_ids=query_ids,
+            texts=texts if texts is None or keep.size == n_all else texts[keep],
+            corpus_source=source))
         stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
                      query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
                      query_antihub_share=q_hub.antihubs.size / G.shape[0])

@@ -12,7 +12,34 @@ from .._progress import progress_bar
 from ..linalg import row_norms
 from ._moments import block_rows, refuse_zero_rows, resolve, unit_rows
 
-__all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs"]
+__all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups"]
+
+
+class DuplicateGroups(list):
+    """The groups of :func:`near_duplicates`: a list of row-position lists (as always),
+    with the ids beside them when the corpus is an Index with ids, like
+    :class:`~vecdiag.Neighbors` (``.indices`` and ``.ids``).
+
+    ``groups[0]`` and ``groups.positions[0]`` are row positions; ``groups.ids[0]`` the
+    same documents' ids (None without ids).
+    """
+
+    def __init__(self, groups, ids=None):
+        super().__init__(groups)
+        self.ids = None if ids is None else [[ids[i] for i in g] for g in self]
+
+    @property
+    def positions(self) -> list:
+        """Row positions per group (the list itself, as plain lists)."""
+        return [list(g) for g in self]
+
+    def to_frame(self):
+        """One row per document in a group: ``group``, ``position``, ``id``."""
+        import pandas as pd
+
+        rows = [{"group": k, "position": p, "id": None if self.ids is None else self.ids[k][j]}
+                for k, g in enumerate(self) for j, p in enumerate(g)]
+        return pd.DataFrame(rows, columns=["group", "position", "id"])
 
 _FLOPS = 2e10  # rough multiply-adds per second, only to decide on a progress bar
 
@@ -89,7 +116,7 @@ def groups_from_pairs(n: int, rows: np.ndarray, cols: np.ndarray,
 
 
 def near_duplicates(X, *, threshold: float = 0.98,
-                    show_progress: bool | None = None) -> list[list[int]]:
+                    show_progress: bool | None = None) -> DuplicateGroups:
     """Groups of items whose cosine similarity is at least ``threshold``.
 
     Parameters
@@ -104,9 +131,11 @@ def near_duplicates(X, *, threshold: float = 0.98,
 
     Returns
     -------
-    list of list of int
-        Row indices per group (ascending), largest group first. Exact copies are always
-        grouped, whatever the threshold and the float rounding of their cosine.
+    DuplicateGroups
+        A list of row positions per group (ascending), largest group first. Exact
+        copies are always grouped, whatever the threshold and the float rounding of
+        their cosine. With an Index that has ids, ``.ids`` holds the same groups as
+        ids (None otherwise); ``.positions`` the row positions; ``.to_frame()`` both.
 
     Notes
     -----
@@ -118,7 +147,11 @@ def near_duplicates(X, *, threshold: float = 0.98,
     --------
     >>> near_duplicates([[1, 0], [0, 1], [1, 0.01], [2, 0]])
     [[0, 2, 3]]
+    >>> import vecdiag as vd
+    >>> near_duplicates(vd.Index([[1, 0], [0, 1], [1, 0.01]], ids=["a", "b", "c"])).ids
+    [['a', 'c']]
     """
+    ids = getattr(X, "ids", None)
     X, _ = resolve(X)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
             or not -1 < threshold <= 1:
@@ -144,4 +177,5 @@ def near_duplicates(X, *, threshold: float = 0.98,
                 pairs_r.append(r[keep] + a)
                 pairs_c.append(c[keep] + b)
             bar.update(1)
-    return groups_from_pairs(n, np.concatenate(pairs_r), np.concatenate(pairs_c), exact)
+    return DuplicateGroups(groups_from_pairs(n, np.concatenate(pairs_r),
+                                             np.concatenate(pairs_c), exact), ids)

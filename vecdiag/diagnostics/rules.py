@@ -257,18 +257,25 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str) -> 
     return Finding("low_intrinsic_dimension", sev, summary, ev, None)
 
 
-def shift_finding(s, n_queries: int) -> Finding:
+def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=None,
+                  corpus_source: str = "every document") -> Finding:
+    """The query/corpus shift, read with what is known about the model (see
+    :func:`vecdiag.diagnostics.shift.shift_reading`)."""
+    from .shift import shift_reading
+
     sev = severity_of("query_corpus_shift", s.far_share)
+    reading = shift_reading(s, model_name=model_name, query_ids=query_ids, texts=texts)
     ev = {"value": s.far_share, "reference_distance": s.reference, "quantile": s.quantile,
           "null_value": 1 - s.quantile, "mean_cosine": s.mean_cosine,
-          "mean_gap": s.mean_gap, "n_queries": n_queries, **_limits("query_corpus_shift")}
+          "mean_gap": s.mean_gap, "n_queries": n_queries, "corpus_reference": corpus_source,
+          **reading["evidence"], **_limits("query_corpus_shift")}
     if sev == "ok":
-        summary = (f"Queries sit among the documents: {100 * s.far_share:.0f}% are farther "
-                   f"from their nearest document than 95% of documents are from theirs "
-                   f"(about 5% expected).")
-    else:
-        summary = (f"{100 * s.far_share:.0f}% of queries are farther from every document "
-                   "than 95% of documents are from their nearest neighbour (5% expected): "
-                   "queries live elsewhere; add the model's query/passage prefixes, or "
-                   "the corpus does not cover these questions.")
-    return Finding("query_corpus_shift", sev, summary, ev, None if sev == "ok" else "add_prefix")
+        summary = (f"Queries sit among the documents: {100 * s.far_share:.0f}% of the "
+                   f"{n_queries} queries are farther from their nearest document than 95% "
+                   f"of documents are from theirs (about 5% expected).")
+        return Finding("query_corpus_shift", sev, summary, ev, None)
+    summary = (f"{100 * s.far_share:.0f}% of the {n_queries} queries "
+               f"({reading['names']}) are farther from every document than 95% of "
+               f"documents are from their nearest neighbour (5% expected): queries live "
+               f"elsewhere; {reading['advice']}")
+    return Finding("query_corpus_shift", sev, summary, ev, reading["fix"])

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..results import Result, html_block, html_table, result
 
-__all__ = ["QueryShift", "query_corpus_shift", "as_distance"]
+__all__ = ["QueryShift", "query_corpus_shift", "as_distance", "shift_reading"]
 
 QUANTILE = 0.95  # a query is "far" beyond the 95th percentile of corpus NN distances
+SHORT_WORDS = 15  # a document of at most this many words is "short" (e.g. a title only)
 
 
 def as_distance(scores: np.ndarray, metric: str) -> np.ndarray:
@@ -60,6 +62,59 @@ class QueryShift(Result):
                 ["mean gap / corpus spread", self.mean_gap]]
         return html_block("QueryShift", html_table(rows, ["statistic", "value"],
                                                    numeric={"value"}))
+
+
+def shift_reading(shift: QueryShift, *, model_name=None, query_ids=None, texts=None) -> dict:
+    """What a query/corpus shift most likely means, given what is known.
+
+    Returns ``{"names", "advice", "fix", "evidence"}``: the farthest queries by id (or
+    row), one clause of advice, the fix code to try and the figures behind them.
+
+    The model's documented prefixes decide the reading (:func:`vecdiag.embedders.
+    known_prefixes`): a model known to use a query prefix points to ``add_prefix``; a
+    model known to use none (all-MiniLM-L6-v2, gte, ...) rules it out, leaving the
+    likelier reading that the corpus does not cover these questions (with texts: the
+    share of documents of at most ``SHORT_WORDS`` words, e.g. records that are titles
+    only); an unknown model leaves both readings open.
+    """
+    far = np.flatnonzero(shift.query_nn > shift.reference)
+    far = far[np.argsort(-shift.query_nn[far], kind="stable")]
+    label = (lambda i: str(query_ids[i])) if query_ids is not None else (lambda i: f"row {i}")
+    shown = [label(i) for i in far[:5]]
+    names = ("farthest: " + ", ".join(shown) + (" …" if far.size > 5 else "")) if shown \
+        else "none"
+    evidence = {"n_far": int(far.size), "far_queries": [label(i) for i in far[:20]],
+                "model_name": model_name}
+    coverage = "the corpus does not cover these questions"
+    if texts is not None and len(texts):
+        words = np.array([len(str(t).split()) for t in texts])
+        short = float(np.mean(words <= SHORT_WORDS))
+        evidence["short_document_share"] = short
+        if short >= 0.1:
+            coverage += (f" (e.g. {100 * short:.0f}% of the documents have at most "
+                         f"{SHORT_WORDS} words, such as records that are titles only)")
+    prefixes = None
+    if model_name:
+        from ..embedders import known_prefixes
+
+        prefixes = known_prefixes(str(model_name))
+    evidence["known_prefixes"] = prefixes
+    if prefixes is not None and not prefixes["query"] and not prefixes["document"]:
+        advice = (f"{model_name} uses no query or document prefix (known_prefixes: "
+                  f"{prefixes['source']}), so a missing prefix does not explain it; more "
+                  f"likely {coverage}: read the far queries; no vector fix adds documents "
+                  "that answer them.")
+        return {"names": names, "advice": advice, "fix": None, "evidence": evidence}
+    if prefixes is not None:
+        wanted = " and ".join(f"{kind} prefix {prefixes[key]!r}" for kind, key in
+                              (("query", "query"), ("document", "document")) if prefixes[key])
+        advice = (f"{model_name} expects the {wanted} ({prefixes['source']}): embed with "
+                  f"them (add_prefix); otherwise {coverage}.")
+        return {"names": names, "advice": advice, "fix": "add_prefix", "evidence": evidence}
+    who = f"if {model_name}" if model_name else "if the model"
+    advice = (f"{who} wants query/passage prefixes, add them (add_prefix; "
+              f"vecdiag.embedders.known_prefixes knows many models), or {coverage}.")
+    return {"names": names, "advice": advice, "fix": "add_prefix", "evidence": evidence}
 
 
 def _space_mean_and_spread(X: np.ndarray, unit: bool) -> tuple[np.ndarray, float]:
@@ -146,8 +201,8 @@ def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
                          "distances")
     Q = V.as_matrix(queries, "queries")
     V.check_same_dim(Q, "queries", index.vectors, "corpus")
-    graph = next((v for key, v in index.cache.items() if isinstance(key, tuple)
-                  and key[0] == "knn_graph" and isinstance(v, Neighbors)), None)
+    graph = next((v for key, v in index.cache.items() if cache_keys.is_knn_graph(key)
+                  and isinstance(v, Neighbors)), None)
     if graph is None:
         from ._graph import knn_graph
 

@@ -11,6 +11,7 @@ from .. import _validate as V
 from .._progress import progress_bar
 from . import _stats
 from .result import DriftResult, DriftSeries
+from .texts import embed_if_texts
 
 __all__ = ["drift", "drift_over_time", "METHODS", "MIN_SAMPLES", "MAX_SAMPLES"]
 
@@ -109,14 +110,16 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
           n_permutations: int | None = None, max_samples: int | None = None,
           bandwidth: float | None = None, model: str = "ridge", n_folds: int = 5,
           penalty: float = 1.0, top: int = 10,
-          plot_points: int = 500, random_state=0, show_progress: bool | None = None) -> DriftResult:
+          plot_points: int = 500, random_state=0, show_progress: bool | None = None,
+          embedder=None, kind: str = "query") -> DriftResult:
     """Test whether ``current`` comes from the same distribution as ``reference``.
 
     Parameters
     ----------
-    reference, current : array-like (m, d) and (n, d)
+    reference, current : array-like (m, d) and (n, d), or lists of texts
         Two sets of vectors from the same embedding model, e.g. the queries a search
-        system was tuned on and this week's queries. At least 10 rows each.
+        system was tuned on and this week's queries. At least 10 rows each. Texts are
+        embedded with ``embedder`` (as ``kind``, default "query") first.
     method : {"mmd", "classifier", "mean_shift"}
         ``"mmd"``: kernel two-sample test, sensitive to any difference in distribution.
         ``"classifier"``: can a linear classifier tell the sets apart (ROC AUC)?
@@ -149,6 +152,9 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
         Seeds subsampling, permutations and folds: the same call gives the same result.
     show_progress : bool, optional
         Progress bar; default only when the work is expected to take over 2 seconds.
+    embedder, kind : optional
+        Any embedder (see :mod:`vecdiag.embedders`) for text inputs, e.g. a cached
+        :func:`~vecdiag.embedders.resilient` one.
 
     Returns
     -------
@@ -205,8 +211,8 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
         method, alpha, n_permutations, max_samples, n_folds, model, penalty, bandwidth)
     plot_points = V.check_positive_int(plot_points, "plot_points")
     top = V.check_positive_int(top, "top")
-    ref = _check_reference(reference)
-    cur = _check_current(ref, current)
+    ref = _check_reference(embed_if_texts(reference, embedder, kind, "reference"))
+    cur = _check_current(ref, embed_if_texts(current, embedder, kind, "current"))
     rng = V.check_random_state(random_state)
     return _drift_core(ref, cur, method=method, alpha=float(alpha), n_permutations=n_permutations,
                        max_samples=max_samples, bandwidth=bandwidth, n_folds=n_folds,
@@ -302,14 +308,16 @@ def _picture(x, y, plot_points, rng) -> dict:
 
 def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0.05,
                     correction: str = "none", labels=None, random_state=0,
-                    show_progress: bool | None = None, **kwargs) -> DriftSeries:
+                    show_progress: bool | None = None, embedder=None, kind: str = "query",
+                    **kwargs) -> DriftSeries:
     """Test each batch (a day, a week of traffic) against one reference set.
 
     Parameters
     ----------
     reference : array-like (m, d)
     batches : sequence of array-likes, or a mapping label -> array-like
-        The batches in time order, each (n_i, d) with at least 10 rows.
+        The batches in time order, each (n_i, d) with at least 10 rows (or texts,
+        embedded with ``embedder`` like the reference; see :func:`drift`).
     method, alpha : see :func:`drift`
     correction : {"none", "bonferroni"}
         ``"none"``: each batch is tested at ``alpha``, so about ``alpha`` of the batches
@@ -372,8 +380,9 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
                "plot_points": V.check_positive_int(kwargs.pop("plot_points", 500), "plot_points")}
     if kwargs:
         raise TypeError(f"drift_over_time got unexpected keyword arguments: {', '.join(kwargs)}")
-    ref = _check_reference(reference)
-    checked = [_check_current(ref, b, f"batches[{i}]") for i, b in enumerate(batches)]
+    ref = _check_reference(embed_if_texts(reference, embedder, kind, "reference"))
+    checked = [_check_current(ref, embed_if_texts(b, embedder, kind, f"batches[{i}]"),
+                              f"batches[{i}]") for i, b in enumerate(batches)]
     rng = V.check_random_state(random_state)
     seeds = rng.integers(0, 2**63 - 1, size=len(checked))
     series = DriftSeries()

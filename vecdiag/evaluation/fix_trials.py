@@ -24,12 +24,17 @@ __all__ = ["try_fixes", "FixReport", "default_fixes"]
 BASELINE = "baseline"
 
 
-def default_fixes(metric: str = "cosine", *, texts: bool = False) -> list[str]:
+def default_fixes(metric: str = "cosine", *, texts: bool = False, findings=None,
+                  embedder: bool = False) -> list[str]:
     """The fixes ``try_fixes`` runs when ``fixes=None``.
 
     The vector fixes and re-rankers, ``cosine_metric`` unless already searching by
     cosine, ``hybrid_lexical`` when texts are given, and one combination
     (``all_but_the_top+csls``: remove the shared directions, then discount hubs).
+    With ``findings`` (a :class:`~vecdiag.Diagnosis` or a list of Findings), the fix of
+    every finding that is not ``ok`` joins them when it can run with the inputs at hand
+    (e.g. ``deduplicate`` after a ``near_duplicates`` warning; the text fixes
+    ``add_prefix`` and ``chunk_documents`` only with an embedder).
 
     Examples
     --------
@@ -43,7 +48,15 @@ def default_fixes(metric: str = "cosine", *, texts: bool = False) -> list[str]:
              if c not in ("deduplicate", "cosine_metric")]
     if metric != "cosine":
         names.insert(0, "cosine_metric")
-    return names + ["all_but_the_top+csls"]
+    names.append("all_but_the_top+csls")
+    runnable = set(available_fixes(texts=texts, query_texts=texts, embedder=embedder))
+    for f in getattr(findings, "findings", findings) or ():
+        fix = getattr(f, "fix", None)
+        if getattr(f, "severity", "ok") == "ok" or fix is None or fix in names:
+            continue
+        if fix in runnable and not (fix == "cosine_metric" and metric == "cosine"):
+            names.append(fix)
+    return names
 
 
 def _run_from(neighbors, query_ids, doc_ids) -> dict:
@@ -91,6 +104,18 @@ class FixReport(Result):
     """Name -> run dict ``{query_id: {doc_id: score}}`` (for save_run or a later compare)."""
     baseline_name: str = BASELINE
     """Name of the baseline row."""
+    unqueried: tuple = ()
+    """Judged queries that are not among ``query_ids``: left out of every evaluation
+    (they have no ranking here; counting them as 0 would halve a subset's scores)."""
+
+    def query_note(self) -> str:
+        """Which queries the figures average over, and which judged ones were left out."""
+        n = self.evaluations[self.baseline_name].n_queries
+        note = f"{n} queries"
+        if self.unqueried:
+            note += (f" ({len(self.unqueried)} judged queries not passed to try_fixes were "
+                     "left out, not counted as 0)")
+        return note
 
     @property
     def best(self):
@@ -155,8 +180,7 @@ class FixReport(Result):
                 classes.append("vd-ok" if c.delta[self.primary_metric] > 0 else "vd-critical")
             else:
                 classes.append("")
-        n = self.evaluations[self.baseline_name].n_queries
-        note = (f"{n} queries; {self.method} test against {self.baseline_name}, p-values "
+        note = (f"{self.query_note()}; {self.method} test against {self.baseline_name}, p-values "
                 f"Holm-adjusted across the {len(self.metrics)} metrics of each fix; green/red: "
                 f"significant change of {self.primary_metric} at alpha {self.alpha}.")
         parts = [html_table(rows, cols, numeric=set(cols) - {"fix"}, classes=classes),
@@ -177,7 +201,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
               metrics=DEFAULT_METRICS, metric: str = "cosine", method: str = "randomization",
               n_resamples: int = 10_000, alpha: float = 0.05, random_state=0, texts=None,
               query_texts=None, embedder=None, lexical=None, show_progress=None,
-              **options) -> FixReport:
+              findings=None, **options) -> FixReport:
     """Run the baseline search and every fix; score, compare, and rank them.
 
     Parameters
@@ -208,6 +232,9 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
         adds the rows ``lexical`` and ``hybrid`` (its RRF fusion with the baseline).
     show_progress : bool, optional
         Progress bar over the fixes (default: only when there is much work).
+    findings : Diagnosis or list of Finding, optional
+        With ``fixes=None``: the fixes of these findings join the defaults (see
+        :func:`default_fixes`), e.g. ``deduplicate`` when ``vd.diagnose`` found copies.
     **options
         Passed to :func:`vecdiag.fixes.apply_fix` (e.g. ``whiten__n_components=64``).
 
@@ -217,6 +244,9 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
 
     Notes
     -----
+    Only the judgments of the queries given are used: judged queries missing from
+    ``query_ids`` are left out (listed in ``FixReport.unqueried`` and said in every
+    display), never scored as 0, so a subset of the queries gives that subset's scores.
     Every comparison is paired over the queries with a relevant document, against the
     same baseline; p-values are Holm-adjusted across metrics *within* a fix. Trying many
     fixes is itself a multiple comparison: at alpha = .05, one fix in twenty may look
@@ -236,7 +266,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     >>> sorted(report.order)
     ['baseline', 'center']
     """
-    from ..fixes import apply_fix, hybrid, parse_fix
+    from ..fixes import apply_fix, hybrid, options_of, parse_fix
     from .._progress import progress_bar
 
     V.check_metric(metric)
@@ -244,7 +274,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     query_ids = [str(q) for q in query_ids]
     doc_ids = [str(d) for d in doc_ids]
     if fixes is None:
-        fixes = default_fixes(metric, texts=texts is not None and query_texts is not None)
+        fixes = default_fixes(metric, texts=texts is not None and query_texts is not None,
+                              findings=findings, embedder=embedder is not None)
     elif isinstance(fixes, str):
         fixes = [fixes]
     fixes = ["+".join(parse_fix(f)) for f in fixes]
@@ -257,6 +288,16 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     if not isinstance(corpus, Index):
         corpus = V.as_matrix(corpus, "corpus")
     queries = V.as_matrix(queries, "queries")
+    if len(query_ids) != queries.shape[0]:
+        raise ValueError(f"query_ids has {len(query_ids)} entries for {queries.shape[0]} "
+                         "queries; give one id per query row")
+    given = set(query_ids)
+    unqueried = tuple(sorted(q for q in qrels if q not in given))
+    qrels = {q: docs for q, docs in qrels.items() if q in given}
+    if not qrels:
+        raise ValueError(f"qrels judge none of the {len(query_ids)} query_ids (qrels: "
+                         f"{unqueried[:3]}, query_ids: {query_ids[:3]}); pass the ids the "
+                         "judgments use, one per query row")
     n_rows = len(corpus)
     if len(doc_ids) != n_rows:
         raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
@@ -282,7 +323,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
             try:
                 found = apply_fix(code, queries, corpus, k, metric=metric, texts=texts,
                                   query_texts=query_texts, embedder=embedder,
-                                  **_options_for(code, options))
+                                  **options_of(code, options))
             except (ValueError, ImportError, np.linalg.LinAlgError) as err:
                 failed[code] = str(err)
                 warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=2)
@@ -316,15 +357,5 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
                                                      n != BASELINE)))
     return FixReport(order=order, evaluations=evaluations, comparisons=comparisons,
                      primary_metric=primary, metrics=metrics, method=method,
-                     alpha=float(alpha), seconds=seconds, failed=failed, runs=runs)
-
-
-def _options_for(code: str, options: dict) -> dict:
-    """The options that a fix's steps use (apply_fix refuses options no step uses)."""
-    from ..fixes.registry import _STEP_OPTIONS
-
-    steps = code.split("+")
-    used = {key for s in steps for key in _STEP_OPTIONS.get(s, ())}
-    return {key: v for key, v in options.items()
-            if key.split("__")[-1] in used and
-            ("__" not in key or key.split("__", 1)[0] in steps)}
+                     alpha=float(alpha), seconds=seconds, failed=failed, runs=runs,
+                     unqueried=unqueried)

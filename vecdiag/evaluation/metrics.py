@@ -120,7 +120,8 @@ class Evaluation(Result):
     mean: dict
     """Metric name -> mean over ``query_ids`` (NaN when no query is averaged)."""
     missing_from_run: tuple = ()
-    """Averaged queries that the run does not contain: they count as 0 (``trec_eval -c``)."""
+    """Judged queries (with a relevant document) that the run does not contain: averaged
+    as 0 (``trec_eval -c``) under ``missing="zero"``, left out under ``missing="skip"``."""
     no_relevant: tuple = ()
     """Judged queries with no relevant document: skipped, not averaged."""
     not_judged: tuple = ()
@@ -129,6 +130,10 @@ class Evaluation(Result):
     """Smallest grade that counts as relevant."""
     name: str = "run"
     """Label of the evaluated run (used by compare and plots)."""
+    missing: str = "zero"
+    """How judged queries absent from the run were treated: ``"zero"`` (counted as 0,
+    ``trec_eval -c``) or ``"skip"`` (left out of the averages, ``trec_eval`` without
+    ``-c``)."""
 
     @property
     def per_query(self):
@@ -151,14 +156,16 @@ class Evaluation(Result):
     def summary(self) -> str:
         """One line per metric: its mean, and which queries were averaged or skipped."""
         lines = [f"{m:>14s}  {fmt_mean(self.mean[m])}" for m in self.metrics]
-        lines.append(self._query_note())
+        lines.append(self.query_note())
         return "\n".join(lines)
 
-    def _query_note(self) -> str:
+    def query_note(self) -> str:
+        """One line: how many queries the means are over, and what was missing or skipped."""
         note = f"averaged over {self.n_queries} queries"
         extra = []
         if self.missing_from_run:
-            extra.append(f"{len(self.missing_from_run)} absent from the run counted as 0")
+            how = "counted as 0" if self.missing == "zero" else "skipped"
+            extra.append(f"{len(self.missing_from_run)} absent from the run {how}")
         if self.no_relevant:
             extra.append(f"{len(self.no_relevant)} without relevant documents skipped")
         if self.not_judged:
@@ -172,7 +179,7 @@ class Evaluation(Result):
         table = html_table(rows, ["metric", "mean", "median", "queries at 0"],
                            numeric={"mean", "median", "queries at 0"})
         return html_block(f"Evaluation of {self.name}", table,
-                          f"<p class='vd-muted'>{self._query_note()}</p>")
+                          f"<p class='vd-muted'>{self.query_note()}</p>")
 
     def plot(self, ax=None):
         """Box plot of the per-query values of each metric, the mean marked."""
@@ -186,7 +193,7 @@ def fmt_mean(value: float) -> str:
 
 
 def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
-             name: str = "run") -> Evaluation:
+             name: str = "run", missing: str = "zero") -> Evaluation:
     """Score a run against relevance judgments with ``trec_eval``'s conventions.
 
     Parameters
@@ -204,6 +211,12 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         Smallest grade counted as relevant (``trec_eval -l``; default 1).
     name : str
         Label for displays and comparisons.
+    missing : {"zero", "skip"}
+        Judged queries the run does not contain: ``"zero"`` (default, ``trec_eval -c``)
+        averages them as 0 and warns with their count when the run holds the other
+        queries (a run over a subset of the queries would otherwise look much worse
+        than it is); ``"skip"`` leaves them out of the averages (``trec_eval`` without
+        ``-c``). Either way they are listed in ``missing_from_run``.
 
     Returns
     -------
@@ -225,7 +238,8 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
 
     Degenerate cases: an empty run scores 0 everywhere; a query with no relevant
     document is skipped (listed in ``no_relevant``); a judged query absent from the run
-    counts as 0 (listed in ``missing_from_run``); when no query is left every mean is NaN.
+    counts as 0 (listed in ``missing_from_run``; a warning gives their count), or is
+    skipped with ``missing="skip"``; when no query is left every mean is NaN.
 
     Examples
     --------
@@ -244,6 +258,9 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     if len(set(metrics)) != len(metrics):
         raise ValueError(f"metrics has repeated names: {list(metrics)}")
     parsed = [parse_metric(m) for m in metrics]
+    if missing not in ("zero", "skip"):
+        raise ValueError(f"missing must be 'zero' (count judged queries absent from the run "
+                         f"as 0, trec_eval -c) or 'skip' (leave them out), got {missing!r}")
     if isinstance(relevance_level, bool) or not isinstance(relevance_level, int) \
             or relevance_level < 1:
         raise ValueError(f"relevance_level must be an integer >= 1, got {relevance_level!r}")
@@ -251,13 +268,22 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     no_relevant = sorted(q for q, j in qrels.items()
                          if not any(g >= relevance_level for g in j.values()))
     averaged = sorted(q for q in qrels if q not in set(no_relevant))
-    missing = [q for q in averaged if q not in run]
+    missing_from = [q for q in averaged if q not in run]
     not_judged = sorted(q for q in run if q not in qrels)
-    if averaged and run and len(missing) == len(averaged):
+    if averaged and run and len(missing_from) == len(averaged):
         import warnings
         warnings.warn(f"run and qrels share no query id (run: {sorted(run)[:3]}, qrels: "
                       f"{averaged[:3]}): every query scores 0; check that both use the same "
                       "ids (e.g. strings, not row numbers)", UserWarning, stacklevel=2)
+    elif missing == "zero" and missing_from and run:
+        import warnings
+        warnings.warn(f"the run has no results for {len(missing_from)} of the "
+                      f"{len(averaged)} judged queries (first: {', '.join(missing_from[:3])}); "
+                      "they count as 0 (trec_eval -c) and lower every mean. If the run "
+                      "covers a subset on purpose, pass missing='skip' or restrict qrels to "
+                      "the queries you ran", UserWarning, stacklevel=2)
+    if missing == "skip":
+        averaged = [q for q in averaged if q in run]
     values = np.zeros((len(averaged), len(metrics)), dtype=np.float64)
     for i, q in enumerate(averaged):
         if q in run:
@@ -267,6 +293,6 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     else:
         means = {m: math.nan for m in metrics}
     return Evaluation(metrics=metrics, query_ids=tuple(averaged), values=values, mean=means,
-                      missing_from_run=tuple(missing), no_relevant=tuple(no_relevant),
+                      missing_from_run=tuple(missing_from), no_relevant=tuple(no_relevant),
                       not_judged=tuple(not_judged), relevance_level=relevance_level,
-                      name=str(name))
+                      name=str(name), missing=missing)

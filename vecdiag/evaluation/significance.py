@@ -200,6 +200,45 @@ class Comparison(Result):
     """Queries averaged by A only (not used)."""
     only_b: tuple = ()
     """Queries averaged by B only (not used)."""
+    absent_from_both: tuple = ()
+    """Judged queries neither run returned anything for: left out of the pairing (two
+    zeros would only dilute ``delta``), and said in every display."""
+    absent_from_one: tuple = ()
+    """Judged queries one run returned nothing for: kept, counted 0 for that run (a
+    real difference: that system failed the query)."""
+    values_a: np.ndarray | None = None
+    """(n_queries, n_metrics) A's per-query values, rows in ``query_ids`` order."""
+    values_b: np.ndarray | None = None
+    """(n_queries, n_metrics) B's per-query values, rows in ``query_ids`` order."""
+
+    def per_query(self, metric=None):
+        """One row per shared query: A, B, B − A and the outcome (win/tie/loss for B),
+        largest loss first; ``metric`` defaults to the first compared."""
+        from .per_query import per_query_frame
+
+        return per_query_frame(self, metric)
+
+    def wins_losses(self, *, tol: float = 1e-9):
+        """Per metric: how many queries B wins, ties (``|B − A| <= tol``) and loses."""
+        from .per_query import wins_losses
+
+        return wins_losses(self, tol=tol)
+
+    def plot_per_query(self, metric=None, ax=None):
+        """Per-query B − A, sorted: the wins above zero, the losses below (draw only)."""
+        from ..plot.evaluation import draw_per_query
+
+        return draw_per_query(self, metric=metric, ax=ax)
+
+    def query_note(self) -> str:
+        """The queries the test pairs over, and any left out or counted as 0."""
+        note = f"paired over {len(self.query_ids)} queries"
+        if self.absent_from_both:
+            note += (f"; {len(self.absent_from_both)} judged queries absent from both runs "
+                     "left out")
+        if self.absent_from_one:
+            note += f"; {len(self.absent_from_one)} absent from one run counted 0 for it"
+        return note
 
     @property
     def regressions(self) -> list:
@@ -240,13 +279,20 @@ class Comparison(Result):
                          verdict])
             classes.append("vd-critical" if verdict == "worse" else
                            "vd-ok" if verdict == "better" else "")
-        note = (f"{self.method} test, paired over {len(self.query_ids)} queries; "
+        note = (f"{self.method} test, {self.query_note()}; "
                 f"A = {self.name_a}, B = {self.name_b}; alpha = {self.alpha}, "
                 f"{self.confidence:.0%} interval")
+        from .per_query import wins_losses
+
+        tally = wins_losses(self)
+        wl = "; ".join(f"{m}: B wins {int(r['wins'])}, ties {int(r['ties'])}, "
+                       f"loses {int(r['losses'])}"
+                       for m, r in tally.iterrows())
         return html_block(f"Comparison: {self.name_b} vs {self.name_a}",
                           html_table(rows, cols, numeric={"A", "B", "delta", "p", "p (Holm)"},
                                      classes=classes),
-                          f"<p class='vd-muted'>{escape(note)}</p>")
+                          f"<p class='vd-muted'>{escape(note)}</p>",
+                          f"<p class='vd-muted'>per query: {escape(wl)}</p>")
 
     def plot(self, ax=None):
         """Delta per metric with its interval; significant changes coloured."""
@@ -296,7 +342,11 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
 
     Notes
     -----
-    ``delta = mean_q (b_q - a_q)``. See :func:`paired_test` for the tests and their
+    ``delta = mean_q (b_q - a_q)`` over the queries both evaluations averaged, except
+    judged queries *neither* run returned anything for (``absent_from_both``): their
+    two zeros say nothing about A against B and would only shrink ``delta``, so they
+    are left out and the displays say how many. A query only one run lacks stays in,
+    at 0 for that run. See :func:`paired_test` for the tests and their
     degenerate cases, :func:`holm` for the correction. With several fixes compared to
     one baseline, also keep in mind the multiplicity across fixes.
 
@@ -327,7 +377,13 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     metrics = tuple(metrics)
     pos_a = {q: i for i, q in enumerate(a.query_ids)}
     pos_b = {q: i for i, q in enumerate(b.query_ids)}
-    shared = [q for q in a.query_ids if q in pos_b]
+    gone_a, gone_b = set(a.missing_from_run), set(b.missing_from_run)
+    both_gone = tuple(q for q in a.query_ids if q in pos_b and q in gone_a and q in gone_b)
+    one_gone = tuple(q for q in a.query_ids if q in pos_b and (q in gone_a) != (q in gone_b))
+    shared = [q for q in a.query_ids if q in pos_b and q not in set(both_gone)]
+    if not shared and both_gone:
+        raise ValueError(f"neither run has results for any of the {len(both_gone)} shared "
+                         "judged queries; check that the runs and qrels use the same ids")
     if not shared:
         raise ValueError("a and b share no averaged query; evaluate both runs against "
                          "the same qrels")
@@ -358,4 +414,5 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
         exact=(True in exact_flags) if method == "randomization" else None,
         name_a=a.name, name_b=b.name,
         only_a=tuple(q for q in a.query_ids if q not in pos_b),
-        only_b=tuple(q for q in b.query_ids if q not in pos_a))
+        only_b=tuple(q for q in b.query_ids if q not in pos_a),
+        absent_from_both=both_gone, absent_from_one=one_gone, values_a=va, values_b=vb)

@@ -1,20 +1,35 @@
-"""explain_neighbors: validate, search, locate the expected documents, run the checks,
-re-rank under each fix, and rank the causes."""
+"""explain_neighbors as a short pipeline of named stages.
+
+1. ``_inputs``: the boundary (every argument checked once) -> :class:`Inputs`.
+2. ``_draft``: search the whole corpus once, corpus statistics, the expected documents'
+   ranks and percentiles -> a frozen Context without counterfactuals.
+3. ``_measure``: every counterfactual ranking (vector fixes, text fixes, other models)
+   and the text evidence -> the final frozen Context.
+4. ``_diagnose``: the registered checks (pure functions of the Context, any order),
+   causes whose fix pushes the document down moved to ``ruled_out``.
+5. ``_advise``: the judged-set figures of each counterfactual and the recommendation.
+6. ``_assemble``: contributions, expected-document records -> :class:`Explanation`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
-from . import causes as C
+from .advice import alternative_rankings, judged_fixes, recommend, rule_out, with_global_figures
+from .context import Context, frozen_array, frozen_map
+from .inputs import Inputs, model_similarity, recall, resolve_docs, resolve_query
 from .contributions import per_dimension, separating_dims, top_dims
 from .counterfactuals import Ranking, counterfactuals, duplicate_groups_among
 from .ranking import full_scores, keys_of
+from .registry import run_checks
 from .result import ExpectedDoc, Explanation
 from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_stats
+from ..stores.explain import accepts_store  # a vd.stores Store as corpus (vecdiag/stores)
 
 __all__ = ["explain_neighbors"]
 
@@ -23,33 +38,13 @@ __all__ = ["explain_neighbors"]
 MAX_CANDIDATES = 1_000
 
 
-class _Context:
-    """Everything the checks read (inputs already checked). Plain attributes."""
-
-    def id_of(self, row):
-        ids = self.index.ids
-        if ids is None:
-            return int(row)
-        value = ids[int(row)]
-        return value.item() if isinstance(value, np.generic) else value
-
-    def name_of(self, row) -> str:
-        """How a document is named in a sentence: its id ("document 15" for a numeric id),
-        or "row 17" without ids."""
-        if self.index.ids is None:
-            return f"row {int(row)}"
-        name = str(self.id_of(row))
-        return f"document {name}" if name.isdigit() else name
-
-    def rank_of(self, row) -> int:
-        return int(self.base.ranks([row])[0])
-
-
+@accepts_store
 def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=None,
                       metric: str = "cosine", ids=None, texts=None, query_text=None,
                       embedder=None, attribution: bool = False, random_state=0,
                       top: int = 10, max_exact: int = DEFAULT_MAX_EXACT,
-                      sample_size: int = DEFAULT_SAMPLE) -> Explanation:
+                      sample_size: int = DEFAULT_SAMPLE, fix_report=None,
+                      alternatives=None) -> Explanation:
     """Explain why a query's nearest neighbours are what they are, with evidence and the
     effect of each fix.
 
@@ -93,6 +88,14 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     max_exact, sample_size : int
         A raw array with more than ``max_exact`` rows gets its corpus statistics from a
         sample of ``sample_size`` rows (see :mod:`vecdiag.explain.stats`).
+    fix_report : FixReport, optional
+        :func:`vecdiag.try_fixes` over the user's judged queries: each counterfactual
+        gets ``global_delta`` / ``global_p`` and the recommendation leaves out fixes that
+        significantly hurt the judged set (see :mod:`vecdiag.explain.advice`).
+    alternatives : dict, optional
+        ``{"name": (query_vector, corpus_matrix)}`` (optionally a third item, the
+        metric): the same corpus embedded by another model; each adds the counterfactual
+        ``"model: name"`` with the expected documents' ranks under that model.
 
     Returns
     -------
@@ -132,15 +135,36 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     >>> cf.expected_ranks[200]
     1
     """
-    from ..neighbors import Index
+    inp = _inputs(query, corpus, k=k, expected=expected, returned=returned, metric=metric,
+                  ids=ids, texts=texts, query_text=query_text, embedder=embedder,
+                  attribution=attribution, random_state=random_state, top=top,
+                  max_exact=max_exact, sample_size=sample_size, fix_report=fix_report,
+                  alternatives=alternatives)
+    ctx0 = _draft(inp)
+    ctx, records = _measure(ctx0, inp)
+    causes, ruled_out = _diagnose(ctx)
+    records, recommendation, sentence = _advise(ctx, records)
+    attribution_out = None
+    if inp.attribution:
+        from .text_checks import attribution as word_occlusion
 
+        attribution_out = word_occlusion(ctx, inp.embedder, inp.query_text)
+    return _assemble(ctx, inp, causes=causes, ruled_out=ruled_out, records=records,
+                     recommendation=recommendation, sentence=sentence,
+                     attribution=attribution_out)
+
+
+# ---------------------------------------------------------------- stages
+def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_text, embedder,
+            attribution, random_state, top, max_exact, sample_size, fix_report,
+            alternatives) -> Inputs:
+    """Stage 1: every argument checked once (errors name the argument and the fix)."""
     index = _resolve_corpus(corpus, metric, ids, texts)
-    q, query_text, emb = _resolve_query(query, index, embedder, query_text)
+    q, query_text, emb = resolve_query(query, index, embedder, query_text)
     if attribution and (emb is None or not query_text):
         raise ValueError("attribution=True needs an embedder and the query's text (a string "
                          "query with embedder=..., or query_text=...)")
-    n = len(index)
-    k = V.check_k(k, n)
+    k = V.check_k(k, len(index))
     top = V.check_positive_int(top, "top")
     max_exact = V.check_positive_int(max_exact, "max_exact", minimum=2)
     sample_size = V.check_positive_int(sample_size, "sample_size", minimum=2)
@@ -148,95 +172,137 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
                                      and not isinstance(random_state, bool))):
         raise TypeError(f"random_state must be an int or None, got "
                         f"{type(random_state).__name__}; explanations cache statistics by seed")
-    random_state = 0 if random_state is None else int(random_state)
-    expected_pos = _resolve_docs(expected, index, "expected")
-    returned_pos = _resolve_docs(returned, index, "returned") if returned is not None else None
-    if not isinstance(index, Index):  # pragma: no cover - _resolve_corpus returns an Index
-        raise TypeError("internal: corpus was not turned into an Index")
+    if alternatives is not None and not isinstance(alternatives, dict):
+        raise TypeError('alternatives must be a dict {"name": (query_vector, corpus_matrix)}, '
+                        f"got {type(alternatives).__name__}")
+    expected_pos = tuple(resolve_docs(expected, index, "expected"))
+    returned_pos = (tuple(resolve_docs(returned, index, "returned"))
+                    if returned is not None else None)
+    return Inputs(index=index, query=q, query_text=query_text, embedder=emb, k=k, top=top,
+                   max_exact=max_exact, sample_size=sample_size,
+                   random_state=0 if random_state is None else int(random_state),
+                   expected_pos=expected_pos, returned_pos=returned_pos,
+                   attribution=bool(attribution), judged=judged_fixes(fix_report),
+                   alternatives=alternatives)
 
-    stats = corpus_stats(index, k, max_exact=max_exact, sample_size=sample_size,
-                         random_state=random_state)
-    ctx = _Context()
-    ctx.index, ctx.stats, ctx.k, ctx.metric, ctx.query = index, stats, k, index.metric, q
-    ctx.k_graph = stats.graph_k
-    ctx.scores = full_scores(index, q[None, :])[0]
-    ctx.key = keys_of(ctx.scores, index.metric)
-    ctx.base = Ranking(ctx.key, k)
-    ctx.top = ctx.base.top(k)
-    ctx.median_key = float(np.median(ctx.key))
-    ctx.query_norm = float(row_norms(q[None, :])[0])
-    ctx.unit_query = q / ctx.query_norm if ctx.query_norm > 0 else q
-    ctx.expected_pos = expected_pos
-    ctx.expected_ranks = ctx.base.ranks(expected_pos) if expected_pos else np.array([], int)
-    ctx.missed = [(p, int(r)) for p, r in zip(expected_pos, ctx.expected_ranks.tolist())
-                  if r > k]
-    ctx.missed.sort(key=lambda pr: pr[1])
-    ctx.returned_pos = returned_pos
-    ctx.model_similarity = _model_similarity(emb)
 
-    # calibrated scores: percentile among random pairs (top-k and expected at once)
-    rows = np.concatenate([ctx.top, np.asarray(expected_pos, dtype=np.int64)])
-    pct = stats.percentiles(ctx.scores[rows])
-    ctx.top_percentiles = pct[:k]
-    ctx.expected_percentile = {int(p): float(v) for p, v in zip(expected_pos, pct[k:])}
-
-    # counterfactuals: every applicable fix, the whole ranking each
-    deepest = max([k, *ctx.expected_ranks.tolist()])
-    candidates = ctx.base.top(min(n, deepest, MAX_CANDIDATES))
-    ctx.duplicate_groups = duplicate_groups_among(index, candidates)
-    records, ctx.rankings = counterfactuals(index, q, ctx.base, expected_pos, k=k, stats=stats,
-                                            id_of=ctx.id_of, candidates=candidates,
-                                            groups=ctx.duplicate_groups)
+def _draft(inp: Inputs) -> Context:
+    """Stage 2: the whole ranking, corpus statistics, where the expected documents are."""
     from ..diagnostics import anisotropy, rogue_dimensions
 
-    ctx.anisotropy = float(anisotropy(index)) if n >= 2 else None
-    ctx.rogue = rogue_dimensions(index) if n >= 2 else None
-    ctx.ann_recall = (_recall(returned_pos, ctx.top, ctx.scores, index.metric)
-                      if returned_pos is not None else None)
+    index, k, q = inp.index, inp.k, inp.query
+    n = len(index)
+    stats = corpus_stats(index, k, max_exact=inp.max_exact, sample_size=inp.sample_size,
+                         random_state=inp.random_state)
+    scores = full_scores(index, q[None, :])[0]
+    key = keys_of(scores, index.metric)
+    base = Ranking(key, k)
+    top = base.top(k)
+    expected_ranks = (base.ranks(list(inp.expected_pos)) if inp.expected_pos
+                      else np.array([], dtype=np.int64))
+    missed = sorted(((p, int(r)) for p, r in zip(inp.expected_pos, expected_ranks.tolist())
+                     if r > k), key=lambda pr: pr[1])
+    rows = np.concatenate([top, np.asarray(inp.expected_pos, dtype=np.int64)])
+    pct = stats.percentiles(scores[rows])  # calibrated: percentile among random pairs
+    query_norm = float(row_norms(q[None, :])[0])
+    deepest = max([k, *expected_ranks.tolist()])
+    candidates = base.top(min(n, deepest, MAX_CANDIDATES))
+    ctx0 = Context(
+        index=index, stats=stats, k=k, metric=index.metric, query=frozen_array(q),
+        scores=frozen_array(scores), key=frozen_array(key), base=base, top=frozen_array(top),
+        median_key=float(np.median(key)), query_norm=query_norm,
+        unit_query=frozen_array(q / query_norm if query_norm > 0 else q),
+        expected_pos=inp.expected_pos, expected_ranks=frozen_array(expected_ranks),
+        missed=tuple(missed), returned_pos=inp.returned_pos,
+        model_similarity=model_similarity(inp.embedder),
+        top_percentiles=frozen_array(pct[:k]),
+        expected_percentile=frozen_map({int(p): float(v)
+                                        for p, v in zip(inp.expected_pos, pct[k:])}),
+        duplicate_groups=tuple(duplicate_groups_among(index, candidates)),
+        rankings=frozen_map({}), judged=frozen_map(inp.judged),
+        anisotropy=float(anisotropy(index)) if n >= 2 else None,
+        rogue=rogue_dimensions(index) if n >= 2 else None,
+        ann_recall=None)
+    if inp.returned_pos is not None:
+        ctx0 = dataclasses.replace(ctx0, ann_recall=recall(list(inp.returned_pos), top,
+                                                            scores, index.metric))
+    return ctx0
 
-    extra_checks, attribution_out = (), None
-    if emb is not None or index.texts is not None:
-        from .text_checks import text_checks
 
-        extra_checks, more_records, attribution_out = text_checks(
-            ctx, emb, query_text, attribution=attribution)
+def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:
+    """Stage 3: every counterfactual ranking and the text evidence, frozen into the
+    final Context; returns it with the Counterfactual records."""
+    index = inp.index
+    deepest = max([ctx0.k, *ctx0.expected_ranks.tolist()])
+    candidates = ctx0.base.top(min(len(index), deepest, MAX_CANDIDATES))
+    records, rankings = counterfactuals(index, ctx0.query, ctx0.base, list(ctx0.expected_pos),
+                                        k=ctx0.k, stats=ctx0.stats, id_of=ctx0.id_of,
+                                        candidates=candidates,
+                                        groups=list(ctx0.duplicate_groups))
+    evidence = {}
+    if inp.embedder is not None or index.texts is not None:
+        from .text_evidence import text_stage
+
+        evidence, more_rankings, more_records = text_stage(ctx0, inp.embedder, inp.query_text)
+        rankings.update(more_rankings)
         records.extend(more_records)
-    cause_list = C.run_checks(ctx, extra_checks)
+    alt_rankings, alt_records = alternative_rankings(ctx0, inp.alternatives)
+    records.extend(alt_records)
+    ctx = dataclasses.replace(ctx0, rankings=frozen_map(rankings),
+                              alternatives=frozen_map(alt_rankings), **evidence)
+    return ctx, records
 
-    # per-dimension contributions of the returned and expected documents
+
+def _diagnose(ctx: Context) -> tuple[list, list]:
+    """Stage 4: every registered check; causes refuted by their own fix set apart."""
+    return rule_out(ctx, run_checks(ctx))
+
+
+def _advise(ctx: Context, records) -> tuple:
+    """Stage 5: judged-set figures per counterfactual, and the fix to try first."""
+    records = with_global_figures(ctx, records)
+    recommendation, sentence = recommend(ctx, records)
+    return records, recommendation, sentence
+
+
+def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommendation,
+              sentence, attribution) -> Explanation:
+    """Stage 6: per-dimension contributions and the records a person reads."""
+    index, q, top, expected_pos = ctx.index, ctx.query, inp.top, list(ctx.expected_pos)
     shown = list(dict.fromkeys([*ctx.top.tolist(), *expected_pos]))
     contrib = per_dimension(q, index.vectors[shown], index.metric, ctx.unit_query,
-                            stats.unit[shown])
+                            ctx.stats.unit[shown])
     row_of = {p: i for i, p in enumerate(shown)}
     contributions = {ctx.id_of(p): top_dims(contrib[row_of[p]], top) for p in shown}
     first = row_of[int(ctx.top[0])]
+    kth = ctx.scores[ctx.top[-1]]
     expected_docs = []
     for p, r in zip(expected_pos, ctx.expected_ranks.tolist()):
-        kth = ctx.scores[ctx.top[-1]]
         gap = float(ctx.scores[p] - kth) if index.metric == "euclidean" else float(kth - ctx.scores[p])
         expected_docs.append(ExpectedDoc(
             id=ctx.id_of(p), position=int(p), rank=int(r), score=float(ctx.scores[p]), gap=gap,
             percentile=ctx.expected_percentile[int(p)],
-            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top)))
-
+            separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top),
+            text=None if index.texts is None else str(index.texts[p])))
     dims = [d for d, _ in contributions[ctx.id_of(ctx.top[0])]]
     if expected_docs:
         dims += [int(d) for d in expected_docs[0].separating_dims if int(d) not in dims]
     contrast = {"dims": dims}
     for p in [int(ctx.top[0]), *expected_pos]:
         contrast[ctx.id_of(p)] = [float(v) for v in contrib[row_of[p]][dims]]
-
-    neighbors = index.search(q[None, :], k=k)
+    if recommendation is not None:  # the same record, with its judged-set figures
+        recommendation = next(cf for cf in records if cf.fix == recommendation.fix)
     return Explanation(
-        neighbors=neighbors, causes=cause_list, expected=expected_docs,
-        contributions=contributions, counterfactuals=records, k=k, metric=index.metric,
+        neighbors=index.search(q[None, :], k=ctx.k), causes=causes, expected=expected_docs,
+        contributions=contributions, counterfactuals=records, k=ctx.k, metric=index.metric,
         contrast=contrast,
         top_ids=[ctx.id_of(p) for p in ctx.top], top_scores=ctx.scores[ctx.top].astype(float),
         top_percentiles=np.asarray(ctx.top_percentiles, dtype=float),
         top_texts=None if index.texts is None else [str(index.texts[p]) for p in ctx.top],
-        stats=dict(stats.summary(), anisotropy=ctx.anisotropy,
+        stats=dict(ctx.stats.summary(), anisotropy=ctx.anisotropy,
                    rogue_share=None if ctx.rogue is None else float(ctx.rogue.share)),
-        query_text=query_text, attribution=attribution_out)
+        query_text=inp.query_text, attribution=attribution, ruled_out=ruled_out,
+        recommendation=recommendation, recommendation_text=sentence)
 
 
 # ---------------------------------------------------------------- boundary checks
@@ -254,104 +320,3 @@ def _resolve_corpus(corpus, metric, ids, texts):
     index = Index(matrix, ids=ids, texts=texts, metric=metric)
     index._explain_owned = True  # statistics may come from a sample (see stats.py)
     return index
-
-
-def _resolve_query(query, index, embedder, query_text):
-    """``(vector, query_text, embedder_or_None)``; a string query is embedded."""
-    emb = None
-    if embedder is not None:
-        from ..embedders import as_embedder
-
-        emb = as_embedder(embedder)
-    if isinstance(query, str):
-        if emb is None:
-            raise TypeError("query is a string but no embedder was given; pass "
-                            "embedder=... (e.g. vd.embedders.SentenceTransformerEmbedder(model)) "
-                            "or embed the query yourself and pass its vector")
-        query_text = query if query_text is None else query_text
-        q = V.as_vector(emb.encode([query], kind="query")[0], "query")
-    else:
-        q = V.as_vector(query, "query")
-    if query_text is not None and not isinstance(query_text, str):
-        raise TypeError(f"query_text must be a string, got {type(query_text).__name__}")
-    V.check_same_dim(q, "query", index.vectors, "corpus")
-    if index.metric == "cosine" and not np.any(q):
-        raise ValueError("query is a zero vector: it has no direction, so its cosine with "
-                         "every document is undefined; check how it was embedded (an empty "
-                         "text?) or search with metric='dot'")
-    if q.dtype != index.vectors.dtype:
-        # the corpus's dtype: a float64 query must not turn a float32 corpus into a
-        # float64 copy in every search below (float32 stays float32)
-        q = q.astype(index.vectors.dtype)
-    return q, query_text, emb
-
-
-def _resolve_docs(values, index, name: str) -> list:
-    """Corpus rows of ``values`` (ids, or positions without ids), order kept, no repeats."""
-    if values is None:
-        return []
-    if isinstance(values, (str, bytes)) or not np.iterable(values):
-        values = [values]
-    values = list(values.tolist() if isinstance(values, np.ndarray) else values)
-    n = len(index)
-    lookup, int_ids = None, False
-    if index.ids is not None:
-        cached = index.cache.get("explain.id_lookup")
-        if cached is None or cached[0] is not index.ids:
-            table = {value: row for row, value in enumerate(index.ids.tolist())}
-            cached = (index.ids, table, any(isinstance(v, numbers.Integral) for v in table))
-            index.cache["explain.id_lookup"] = cached
-        _, lookup, int_ids = cached
-    rows, missing = [], []
-    for v in values:
-        if isinstance(v, np.generic):
-            v = v.item()
-        if lookup is not None and _hashable(v) and v in lookup:
-            rows.append(lookup[v])
-        elif (isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < n
-              and (lookup is None or not int_ids)):
-            rows.append(int(v))
-        else:
-            missing.append(v)
-    if missing:
-        shown = ", ".join(repr(m) for m in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        if lookup is not None:
-            some = ", ".join(repr(x) for x in index.ids[:3].tolist())
-            hint = f"pass ids of the corpus (e.g. {some}) or row positions 0..{n - 1}"
-        else:
-            hint = f"the corpus has no ids: pass row positions 0..{n - 1} (or give ids=)"
-        raise ValueError(f"{name} has {len(missing)} document{'s' if len(missing) > 1 else ''} "
-                         f"not in the corpus: {shown}; {hint}")
-    return list(dict.fromkeys(rows))
-
-
-def _hashable(v) -> bool:
-    try:
-        hash(v)
-    except TypeError:
-        return False
-    return True
-
-
-def _model_similarity(emb):
-    """The similarity a sentence-transformers model was trained for ("cosine"/"dot")."""
-    model = getattr(emb, "model", None)
-    name = getattr(model, "similarity_fn_name", None)
-    if name in ("dot", "dot_product"):
-        return "dot"
-    return name
-
-
-def _recall(returned_pos, exact_top, scores, metric) -> float:
-    """Share of the exact top-k found in the returned list (:func:`vecdiag.ann_recall`:
-    a returned document that ties the k-th exact score counts as found)."""
-    from ..neighbors import Neighbors
-    from ..scores import ann_recall
-
-    if not returned_pos:
-        return 0.0
-    got = np.asarray(returned_pos, dtype=np.int64)[None, :]
-    want = np.asarray(exact_top, dtype=np.int64)[None, :]
-    return float(ann_recall(Neighbors(indices=got, scores=scores[got], metric=metric, k=got.shape[1]),
-                            Neighbors(indices=want, scores=scores[want], metric=metric,
-                                      k=want.shape[1])))

@@ -10,11 +10,13 @@ import math
 import numpy as np
 
 from ..results import fmt
-from .causes import _best_fix, _fix_sentence, _outranking, _with_fix, effect, ordinal, ramp
+from .causes import (_best_fix, _fix_sentence, _outranking, _with_fix, effect, ordinal, ramp,
+                     share)
 from .result import Cause
 
-__all__ = ["CORPUS_CHECKS", "rogue_strength", "shared_direction_strength",
-           "random_direction_share"]
+__all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_rogue_dimensions",
+           "check_anisotropy", "check_near_duplicates", "rogue_strength",
+           "shared_direction_strength", "random_direction_share", "own_copies"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -50,22 +52,41 @@ def shared_direction_strength(ctx) -> float:
     return max(out, rogue_strength(ctx))
 
 
+def own_copies(ctx, row) -> int:
+    """How many of ``row``'s k-occurrences its own near-copies (cosine >= 0.98) give it:
+    a copy has the original among its nearest neighbours, so a group of c copies makes
+    each member look like a hub of c lists. Counted as ``min(copies, k-occurrence)``."""
+    from .counterfactuals import DUPLICATE_THRESHOLD
+
+    unit = ctx.stats.unit
+    cos = unit @ unit[row]
+    copies = int(np.count_nonzero(cos >= DUPLICATE_THRESHOLD)) - int(cos[row] >= DUPLICATE_THRESHOLD)
+    return int(min(copies, ctx.stats.k_occurrence[row]))
+
+
 def check_hub(ctx):
     """Hub: a returned document is in far more top-k lists than the mean (k).
 
-    Strength: ``ramp(N_k(h) / k, 3, 10)`` for the returned document with the largest
-    k-occurrence N_k (the mean of N_k over the corpus is exactly k). Under dot product it
-    is multiplied by ``1 − ramp(‖h‖ / median norm, 1.3, 3)``: a hub that is merely long
-    is explained by ``norm_bias``; and by ``1 − 0.5 · shared-direction strength`` (see
+    Strength: ``ramp(N'_k(h) / k, 3, 10)`` for the returned document with the largest
+    N'_k, the k-occurrence N_k (the mean of N_k over the corpus is exactly k) less the
+    lists of its own near-copies (:func:`own_copies`): a document that is "near
+    everyone" only because it has many copies is a duplication problem
+    (``near_duplicates``), not a hub. Under dot product it is multiplied by
+    ``1 − ramp(‖h‖ / median norm, 1.3, 3)``: a hub that is merely long is explained by
+    ``norm_bias``; and by ``1 − 0.5 · shared-direction strength`` (see
     :func:`shared_direction_strength`): documents close to a direction every vector
     shares are near everyone, so strong anisotropy or rogue dimensions are the deeper
-    cause. Fix: CSLS or mutual proximity, whichever moves the
-    expected documents more.
+    cause. Fix: CSLS or mutual proximity, whichever moves the expected documents more.
     """
     kocc = ctx.stats.k_occurrence
     rows = _outranking(ctx)
-    h = max(rows, key=lambda r: (kocc[r], -r))
-    ratio = kocc[h] / ctx.k_graph
+    candidates = [r for r in rows if kocc[r] / ctx.k_graph >= 3.0]
+    if not candidates:
+        return None
+    copies = {r: own_copies(ctx, r) for r in candidates}
+    own = {r: kocc[r] - copies[r] for r in candidates}
+    h = max(candidates, key=lambda r: (own[r], -r))
+    ratio = own[h] / ctx.k_graph
     s = ramp(ratio, 3.0, 10.0)
     if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
         s *= 1 - ramp(ctx.stats.norms[h] / max(float(np.median(ctx.stats.norms)), 1e-300),
@@ -73,14 +94,19 @@ def check_hub(ctx):
     s *= 1 - 0.5 * shared_direction_strength(ctx)
     if s <= 0:
         return None
-    hubs = [r for r in rows if kocc[r] / ctx.k_graph >= 3.0]
+    hubs = [r for r in candidates if own[r] / ctx.k_graph >= 3.0]
     fix, e = _best_fix(ctx, ("csls", "mutual_proximity"), focus=hubs)
-    frac = kocc[h] / ctx.stats.n
-    med = float(np.median(kocc)) / ctx.stats.n
-    summary = (f"{ctx.name_of(h)} is a hub: it is in the top-{ctx.k_graph} of {frac:.0%} of all "
-               f"documents (corpus median {med:.0%})")
-    evidence = {"hub": ctx.id_of(h), "k_occurrence": float(kocc[h]), "fraction": float(frac),
-                "median_fraction": med, "ratio_to_mean": float(ratio),
+    about = "" if ctx.stats.exact else "about "
+    summary = (f"{ctx.name_of(h)} is a hub: it is among the top-{ctx.k_graph} neighbours of "
+               f"{about}{kocc[h]:.0f} documents ({share(kocc[h] / ctx.stats.n)} of the corpus; "
+               f"a document's average is {ctx.k_graph})")
+    if copies[h]:
+        verb = "is its own near-copy" if copies[h] == 1 else "are its own near-copies"
+        summary += f"; {copies[h]} of them {verb}, {about}{own[h]:.0f} other documents"
+    evidence = {"hub": ctx.id_of(h), "k_occurrence": float(kocc[h]),
+                "copies": int(copies[h]), "k_occurrence_without_copies": float(own[h]),
+                "fraction": float(kocc[h] / ctx.stats.n),
+                "median_k_occurrence": float(np.median(kocc)), "ratio_to_mean": float(ratio),
                 "hubs_in_top_k": [ctx.id_of(r) for r in hubs],
                 "k_occurrence_exact": bool(ctx.stats.exact)}
     if ctx.missed:
@@ -89,7 +115,7 @@ def check_hub(ctx):
         summary += f"; it outranks {ctx.name_of(pos)} by {fmt(float(diff), 3)}"
         evidence["outranks_by"] = float(diff)
     summary += "." + _fix_sentence(ctx, fix, focus=hubs)
-    return _with_fix("hub", summary, evidence, fix, s, e)
+    return _with_fix(ctx, "hub", summary, evidence, fix, s, e)
 
 
 def check_norm_bias(ctx):
@@ -120,7 +146,7 @@ def check_norm_bias(ctx):
         summary += f", {ctx.name_of(pos)} is {norms[pos] / med:.2f}×"
         evidence["expected_norm_ratio"] = float(norms[pos] / med)
     summary += "." + _fix_sentence(ctx, "cosine_metric")
-    return _with_fix("norm_bias", summary, evidence, "cosine_metric", s,
+    return _with_fix(ctx, "norm_bias", summary, evidence, "cosine_metric", s,
                      effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
 
 
@@ -157,7 +183,7 @@ def check_metric_mismatch(ctx):
                f"{qratio:.2f}× the median document) but are searched by {ctx.metric}, so "
                f"length decides part of the ranking.") + _fix_sentence(ctx, "cosine_metric")
     evidence = {"norm_cv": cv, "query_norm_ratio": float(qratio), "metric": ctx.metric}
-    return _with_fix("metric_mismatch", summary, evidence, "cosine_metric", s,
+    return _with_fix(ctx, "metric_mismatch", summary, evidence, "cosine_metric", s,
                      effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
 
 
@@ -180,7 +206,7 @@ def check_rogue_dimensions(ctx):
     u_q = ctx.unit_query
     top_part = float(u_q[dims] @ ctx.stats.unit[ctx.top[0]][dims])
     summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry "
-               f"{rogue.share:.0%} of the average cosine between documents; they add "
+               f"{share(rogue.share)} of the average cosine between documents; they add "
                f"{top_part:.2f} to the top hit's cosine")
     evidence = {"dims": dims, "share": float(rogue.share), "mean_cosine": float(rogue.mean_cosine),
                 "top_hit_rogue_part": top_part}
@@ -190,7 +216,7 @@ def check_rogue_dimensions(ctx):
         summary += f" and {exp_part:.2f} to {ctx.name_of(pos)}'s"
         evidence["expected_rogue_part"] = exp_part
     summary += "." + _fix_sentence(ctx, fix, focus=ctx.top.tolist())
-    return _with_fix("rogue_dimensions", summary, evidence, fix, s, e)
+    return _with_fix(ctx, "rogue_dimensions", summary, evidence, fix, s, e)
 
 
 def check_anisotropy(ctx):
@@ -211,14 +237,14 @@ def check_anisotropy(ctx):
     fix, e = _best_fix(ctx, ("center", "all_but_the_top"), focus=ctx.top.tolist())
     summary = (f"every score is squeezed into a narrow band: two random documents already "
                f"have cosine {mc:.2f}, so the top score {fmt(float(ctx.scores[ctx.top[0]]), 3)} "
-               f"is at the {ordinal(ctx.top_percentiles[0], 1)} percentile of random pairs.")
+               f"is at the {ordinal(ctx.top_percentiles[0])} percentile of random pairs.")
     if e > 0:
         summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
     else:
         summary += (" Centring does not change this query's ranking: it shifts all scores "
                     "alike, so fix score thresholds, not the ranking.")
     evidence = {"mean_cosine": float(mc)}
-    return _with_fix("anisotropy", summary, evidence, fix, s, e)
+    return _with_fix(ctx, "anisotropy", summary, evidence, fix, s, e)
 
 
 def check_near_duplicates(ctx):
@@ -245,11 +271,22 @@ def check_near_duplicates(ctx):
               if r in top_set]
     e = effect(ctx, "deduplicate", focus=copies)
     summary = (f"{wasted} of the top-{ctx.k} places go to near-copies of higher-ranked "
-               f"documents ({'; '.join(', '.join(map(str, g)) for g in shown[:3])})."
-               + _fix_sentence(ctx, "deduplicate", focus=copies))
+               f"documents ({'; '.join(', '.join(map(str, g)) for g in shown[:3])})")
     evidence = {"wasted_places": wasted, "groups": shown, "threshold": 0.98}
-    return _with_fix("near_duplicates", summary, evidence, "deduplicate", s, e)
-
-
-CORPUS_CHECKS = (check_hub, check_norm_bias, check_metric_mismatch, check_rogue_dimensions,
-                 check_anisotropy, check_near_duplicates)
+    # a copy counts its originals among its neighbours: the k-occurrence that makes a
+    # member look like a hub comes from the group itself (the root cause is duplication)
+    kocc = ctx.stats.k_occurrence
+    false_hubs = []
+    for r in top:
+        if kocc[r] / ctx.k_graph >= 3.0:
+            n_copies = own_copies(ctx, r)
+            if n_copies and (kocc[r] - n_copies) / ctx.k_graph < 3.0:
+                false_hubs.append((r, n_copies))
+    if false_hubs:
+        r, n_copies = false_hubs[0]
+        summary += (f"; {ctx.name_of(r)} looks like a hub (in the top-{ctx.k_graph} of "
+                    f"{kocc[r]:.0f} documents) only because of its {n_copies} "
+                    f"cop{'y' if n_copies == 1 else 'ies'}")
+        evidence["hubs_from_copies"] = {ctx.id_of(r): int(c) for r, c in false_hubs}
+    summary += "." + _fix_sentence(ctx, "deduplicate", focus=copies)
+    return _with_fix(ctx, "near_duplicates", summary, evidence, "deduplicate", s, e)

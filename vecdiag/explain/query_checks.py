@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..results import fmt
-from .causes import effect, ordinal, ramp
+from .causes import effect, fix_name, judged_note, ordinal, ramp, rescue, share, within_noise
 from .result import Cause
 
-__all__ = ["QUERY_CHECKS", "ood_share", "ood_strength"]
+__all__ = ["check_low_margin", "check_out_of_distribution", "check_expected_far",
+           "check_ann_miss", "ood_share", "ood_strength"]
 
 
 def check_low_margin(ctx):
@@ -18,7 +19,9 @@ def check_low_margin(ctx):
     ``relgap`` = gap / (top score − median score of the query): the gap as a share of the
     query's score range. Strength ``1 − ramp(relgap, 0.01, 0.05)``. With a missed expected
     document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
-    change to query or documents flips it). Without one, a flat top-k (top-1 and k-th
+    change to query or documents flips it), and the fix is the counterfactual that brings
+    the document highest into the top-k without significantly hurting the judged queries
+    (:func:`~vecdiag.explain.causes.rescue`), None when no fix does. Without one, a flat top-k (top-1 and k-th
     score within 1-5% of the range) is context (``0.3 s``).
     """
     key = ctx.key
@@ -29,23 +32,29 @@ def check_low_margin(ctx):
         pos, r0 = ctx.missed[0]
         gap = float(key[ctx.top[-1]] - key[pos])
         rel = gap / spread
-        s = 1 - ramp(rel, 0.01, 0.05)
+        s = within_noise(ctx, pos)
         if s <= 0:
             return None
+        fix, r1 = rescue(ctx, pos)
         summary = (f"{ctx.name_of(pos)} misses the top-{ctx.k} by {fmt(gap, 3)} (rank {r0}), "
-                   f"{rel:.1%} of the query's score range: the ranking is within noise; "
-                   f"show more results or re-rank with a cross-encoder.")
-        return Cause(code="low_margin", summary=summary,
-                     evidence={"gap": gap, "relative_gap": rel, "score_range": spread,
-                               "rank": r0}, fix=None, confidence=round(0.9 * s, 4),
-                     ranking=True)
+                   f"{share(rel, 1)} of the query's score range: the ranking is within noise")
+        if fix is not None:
+            summary += (f"; {fix_name(fix)} brings it to rank {r1}{judged_note(ctx, fix)}, or "
+                        f"show more results or re-rank with a cross-encoder.")
+        else:
+            summary += "; show more results or re-rank with a cross-encoder."
+        evidence = {"gap": gap, "relative_gap": rel, "score_range": spread, "rank": r0}
+        if fix is not None:
+            evidence.update(rank_under_fix=r1, fix_effect=1.0)
+        return Cause(code="low_margin", summary=summary, evidence=evidence, fix=fix,
+                     confidence=round(0.9 * s, 4), ranking=True)
     if ctx.expected_pos:
         return None
     flat = float(key[ctx.top[0]] - key[ctx.top[-1]]) / spread
     s = 1 - ramp(flat, 0.01, 0.05)
     if s <= 0:
         return None
-    summary = (f"the top-{ctx.k} scores differ by only {flat:.1%} of the query's score range: "
+    summary = (f"the top-{ctx.k} scores differ by only {share(flat, 1)} of the query's score range: "
                f"their order is within noise.")
     return Cause(code="low_margin", summary=summary,
                  evidence={"top_spread": flat, "score_range": spread}, fix=None,
@@ -69,7 +78,7 @@ def check_out_of_distribution(ctx):
     found_all = bool(ctx.expected_pos) and not ctx.missed
     conf = (0.3 if found_all else 0.85) * s
     summary = (f"the query lies far from every document: its nearest document scores "
-               f"{fmt(top_score, 3)}, worse than the nearest neighbour of {1 - p:.1%} of the "
+               f"{fmt(top_score, 3)}, worse than the nearest neighbour of {share(1 - p, 1)} of the "
                f"documents (their median {fmt(float(np.median(nn1)), 3)}); the corpus may not "
                f"cover this topic, or the query was embedded differently.")
     return Cause(code="out_of_distribution", summary=summary,
@@ -101,7 +110,9 @@ def check_expected_far(ctx):
     ``(1 − best fix effect)`` (no fix rescues it), ``(1 − 0.7 · ood strength)`` (when
     the query itself is out of distribution, that is the sharper diagnosis) and
     ``(1 − lexical_mismatch strength)`` (when BM25 finds it, it is not far in every view).
-    Confidence ``0.9 ×`` that.
+    None when some counterfactual brings the document into the top-k. Confidence
+    ``0.9 ×`` that. Fix ``hybrid_lexical`` when its counterfactual lifts the document,
+    else None (nothing to try on these vectors: another model, or the texts). Another model given as an alternative is named with its rank.
     """
     if not ctx.missed:
         return None
@@ -110,24 +121,35 @@ def check_expected_far(ctx):
     s = ramp(99 - pct, 0, 19)
     if s <= 0:
         return None
-    best_fix, best_e, best_rank = None, 0.0, r0
-    for fix, ranking in ctx.rankings.items():
-        r1 = int(ranking.ranks([pos])[0])
-        e = effect(ctx, fix)
-        if r1 < best_rank or best_fix is None:
-            best_fix, best_rank = fix, min(best_rank, r1)
-        best_e = max(best_e, e)
-    s *= (1 - best_e) * (1 - 0.7 * ood_strength(ctx)) * (1 - getattr(ctx, "lexical_strength", 0.0))
+    best_fix, best_rank = None, r0
+    for fix in sorted(ctx.rankings):
+        r1 = ctx.rank_under(fix, pos)
+        if r1 < best_rank:
+            best_fix, best_rank = fix, r1
+    if best_rank <= ctx.k:
+        return None  # a fix brings it in: not far in every view
+    best_e = max([effect(ctx, fix) for fix in ctx.rankings], default=0.0)
+    lexical = ctx.lexical.strength if ctx.lexical is not None else 0.0
+    s *= (1 - best_e) * (1 - 0.7 * ood_strength(ctx)) * (1 - lexical)
     if s <= 0:
         return None
+    tried = (f"no fix brings it into the top-{ctx.k} (best: rank {best_rank} under "
+             f"{fix_name(best_fix)})" if best_fix is not None
+             else f"no fix brings it closer than rank {r0}")
     summary = (f"{ctx.name_of(pos)} is far from the query in every view: its score "
                f"{fmt(float(ctx.scores[pos]), 3)} is at the {ordinal(pct)} percentile of random "
-               f"document pairs (rank {r0} of {ctx.stats.n}), and no fix brings it into the "
-               f"top-{ctx.k} (best rank {best_rank}); the embedding misses the meaning: check "
-               f"the texts, try another model or add lexical search.")
-    return Cause(code="expected_far", summary=summary,
-                 evidence={"rank": r0, "percentile": pct, "best_rank_under_fixes": best_rank,
-                           "best_fix": best_fix}, fix="hybrid_lexical",
+               f"document pairs (rank {r0} of {ctx.stats.n}), and {tried}; the embedding "
+               f"misses the meaning: check the texts, try another model or add lexical search.")
+    evidence = {"rank": r0, "percentile": pct, "best_rank_under_fixes": best_rank,
+                "best_fix": best_fix}
+    alt = {name: int(r.ranks([pos])[0]) for name, r in ctx.alternatives.items()}
+    if alt:
+        name, r_alt = min(alt.items(), key=lambda kv: (kv[1], kv[0]))
+        summary += f" The model {name!r} ranks it {r_alt}."
+        evidence["alternative_ranks"] = alt
+    lexical_rank = ctx.rank_under("hybrid_lexical", pos)
+    fix = "hybrid_lexical" if lexical_rank is not None and lexical_rank < r0 else None
+    return Cause(code="expected_far", summary=summary, evidence=evidence, fix=fix,
                  confidence=round(0.9 * s, 4), ranking=True)
 
 
@@ -160,10 +182,7 @@ def check_ann_miss(ctx):
         conf, ranking = 0.3 * (1 - recall), False
     else:
         conf, ranking = 0.9 * ramp(1 - recall, 0, 0.3), True
-    summary = (f"the returned list holds only {recall:.0%} of the exact top-{ctx.k}; the "
+    summary = (f"the returned list holds {'none' if recall <= 0 else 'only ' + share(recall)} of the exact top-{ctx.k}; the "
                f"approximate index misses neighbours: raise its search effort.")
     return Cause(code="ann_miss", summary=summary, evidence=evidence, fix=None,
                  confidence=round(conf, 4), ranking=ranking)
-
-
-QUERY_CHECKS = (check_low_margin, check_out_of_distribution, check_expected_far, check_ann_miss)

@@ -6,9 +6,12 @@ All are frozen dataclasses (``@result``) holding numbers that were computed once
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..results import Result, escape, fmt, html_block, html_table, result, shorten
+from .wording import ordinal
 
 __all__ = ["Cause", "ExpectedDoc", "Counterfactual", "Explanation"]
 
@@ -55,6 +58,8 @@ class ExpectedDoc(Result):
     separating_dims: np.ndarray
     """Dimensions where the top hit's per-dimension contribution beats this document's
     most (largest first)."""
+    text: str | None = None
+    """Its text, when the corpus has texts (shown, shortened, in the ranked list)."""
 
 
 @result
@@ -75,6 +80,15 @@ class Counterfactual(Result):
     exact: bool = True
     """False when the ranking was approximated (statistics from a sample, or a text fix
     that re-encodes only some documents); the note says how."""
+    global_delta: float | None = None
+    """With ``fix_report=``: the change of the report's primary metric over the judged
+    queries under this fix (None when the report did not run it, or without a report)."""
+    global_p: float | None = None
+    """With ``fix_report=``: the Holm-adjusted p-value of that change."""
+    global_metric: str | None = None
+    """The metric of ``global_delta`` (the report's primary metric)."""
+    global_significant: bool | None = None
+    """Whether the report finds the change significant at its alpha."""
 
 
 @result
@@ -116,6 +130,15 @@ class Explanation(Result):
     attribution: dict | None = None
     """With ``attribution=True`` and a text query: document id -> list of
     ``(word, drop in score when the word is removed)``."""
+    ruled_out: list = dataclasses.field(default_factory=list)
+    """:class:`Cause` records whose fix was tried and moves the missed document the wrong
+    way (confidence 0): checked and excluded, so not among :attr:`causes`."""
+    recommendation: Counterfactual | None = None
+    """The counterfactual to try first: the fix that moves the missed expected documents
+    most among those the ``fix_report`` does not find significantly harmful (local only
+    without a report); None when no fix moves them closer."""
+    recommendation_text: str | None = None
+    """The recommendation in one sentence (or why there is none)."""
 
     # ------------------------------------------------------------------ tables
     def to_frame(self):
@@ -154,9 +177,13 @@ class Explanation(Result):
     # ----------------------------------------------------------------- display
     def __str__(self) -> str:
         lines = [f"Explanation (k={self.k}, metric={self.metric})"]
+        if self.recommendation_text:
+            lines.append(f"  try first: {self.recommendation_text}")
         for c in self.causes:
             tag = "" if c.ranking else " [context]"
             lines.append(f"  {c.confidence:.2f} {c.code}{tag}: {c.summary}")
+        for c in self.ruled_out:
+            lines.append(f"  ruled out {c.code}: {c.summary}")
         for e in self.expected:
             lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
         return "\n".join(lines)
@@ -165,6 +192,10 @@ class Explanation(Result):
         parts = []
         if self.query_text:
             parts.append(f"<p>query: <em>{escape(shorten(self.query_text, 200))}</em></p>")
+        if self.recommendation_text:
+            cls = "vd-ok" if self.recommendation is not None else "vd-muted"
+            parts.append(f"<p class='{cls}'><b>Try first</b>: "
+                         f"{escape(self.recommendation_text)}</p>")
         if self.causes:
             rows = [(c.code + ("" if c.ranking else " (context)"), round(c.confidence, 2),
                      c.fix or "", c.summary) for c in self.causes]
@@ -173,11 +204,16 @@ class Explanation(Result):
             parts.append("<p><b>Causes</b>, strongest first</p>"
                          + html_table(rows, ["cause", "confidence", "fix", "summary"],
                                       numeric={"confidence"}, classes=classes))
-        elif any(e.rank > self.k for e in self.expected):
+        if self.ruled_out:
+            rows = [(c.code, c.fix or "", c.summary) for c in self.ruled_out]
+            parts.append("<p><b>Ruled out</b>: their fix was tried and moves the document "
+                         "the wrong way</p>" + html_table(rows, ["cause", "fix tried", "what happened"],
+                                                           classes=["vd-muted"] * len(rows)))
+        if not self.causes and any(e.rank > self.k for e in self.expected):
             parts.append("<p><b>No cause found</b>: the missed documents are not held back by "
                          "any checked failure; their gap and percentile below say how close "
                          "they came (a relevance judgement the embedding does not share).</p>")
-        else:
+        elif not self.causes:
             parts.append("<p><b>No cause found</b>: the ranking looks healthy.</p>")
         expected_ids = {e.id for e in self.expected}
         rows, classes = [], []
@@ -185,23 +221,32 @@ class Explanation(Result):
         for rank, (doc, score, pct, text) in enumerate(
                 zip(self.top_ids, self.top_scores, self.top_percentiles, texts), start=1):
             mark = "★ expected" if doc in expected_ids else ""
-            rows.append((rank, doc, score, pct, mark, shorten(text, 80) if text else ""))
+            rows.append((rank, doc, score, ordinal(pct), mark, shorten(text, 80) if text else ""))
             classes.append("vd-ok" if mark else "")
         for e in self.expected:
             if e.rank > self.k:
-                rows.append((e.rank, e.id, e.score, e.percentile, "★ expected (missed)", ""))
+                rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
+                             shorten(e.text, 80) if e.text else ""))
                 classes.append("vd-critical")
         parts.append("<p><b>Ranked list</b> (percentile: the score among random corpus pairs)</p>"
                      + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],
                                   numeric={"rank", "score", "percentile"}, classes=classes))
         if self.counterfactuals:
             ids = [e.id for e in self.expected]
-            cols = ["fix", "moved"] + [f"rank of {i}" for i in ids] + ["note"]
+            judged = [c for c in self.counterfactuals if c.global_delta is not None]
+            glob = [] if not judged else [f"Δ {judged[0].global_metric} (judged)", "p (Holm)"]
+            cols = ["fix", "moved"] + [f"rank of {i}" for i in ids] + glob + ["note"]
             rows = [[c.fix, "yes" if c.moved else "no"]
-                    + [c.expected_ranks.get(i, "") for i in ids] + [c.note]
-                    for c in self.counterfactuals]
-            parts.append("<p><b>Counterfactuals</b>: the ranking after each fix</p>"
-                         + html_table(rows, cols, numeric={f"rank of {i}" for i in ids}))
+                    + [c.expected_ranks.get(i, "") for i in ids]
+                    + ([] if not glob else ["" if c.global_delta is None else f"{c.global_delta:+.4f}",
+                                            "" if c.global_p is None else c.global_p])
+                    + [c.note] for c in self.counterfactuals]
+            rec = None if self.recommendation is None else self.recommendation.fix
+            classes = ["vd-ok" if c.fix == rec else "" for c in self.counterfactuals]
+            parts.append("<p><b>Counterfactuals</b>: the ranking after each fix (or under "
+                         "another model)</p>"
+                         + html_table(rows, cols, numeric={f"rank of {i}" for i in ids} | set(glob),
+                                      classes=classes))
         if self.stats:
             st = self.stats
             how = ("exact" if st.get("exact") else

@@ -78,3 +78,25 @@ def draw_fix_report(report, metric=None, ax=None):
     ax.set_title(f"fixes on {report.evaluations[report.baseline_name].n_queries} queries "
                  "(green/red: significant after Holm)")
     return ax
+
+
+def draw_per_query(comparison, metric=None, ax=None):
+    """Per-query B − A of one metric, sorted: wins green above 0, losses red below."""
+    from ..evaluation.per_query import _metric_column, outcomes
+
+    j = _metric_column(comparison, metric)
+    name = comparison.metrics[j]
+    d = np.sort(comparison.differences[:, j])[::-1]
+    out = outcomes(d)
+    ax = get_ax(ax, figsize=(7.0, 3.6))
+    colors = [_BETTER if o == "win" else _WORSE if o == "loss" else _NEUTRAL for o in out]
+    x = np.arange(d.size)
+    ax.bar(x, d, width=1.0, color=colors, linewidth=0)
+    ax.axhline(0, color="black", linewidth=0.8)
+    counts = {o: int((out == o).sum()) for o in ("win", "tie", "loss")}
+    ax.set_xlim(-0.5, max(d.size, 1) - 0.5)
+    ax.set_xlabel(f"queries, sorted by change ({counts['win']} wins, {counts['tie']} ties, "
+                  f"{counts['loss']} losses)")
+    ax.set_ylabel(f"{name}: {comparison.name_b} − {comparison.name_a}")
+    ax.set_title(f"per-query change of {name}, mean {comparison.delta[name]:+.4f}")
+    return ax

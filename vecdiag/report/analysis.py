@@ -63,6 +63,15 @@ class Analysis:
     """Sentences about how the inputs were read (assumptions made visible)."""
     max_tokens: int | None = None
     """The model's token limit, when known (see ``QueryCase.truncated``)."""
+    fix_report: object | None = None
+    """:class:`vecdiag.FixReport` of ``vd.try_fixes`` over the judged queries (its
+    defaults plus the fixes the findings point to), or None without judgments."""
+    skipped: tuple = ()
+    """One sentence per check that could not run for lack of an input, and how to
+    enable it (e.g. "lexical checks skipped: no query texts ...")."""
+    long_documents: object | None = None
+    """:class:`vecdiag.report.extras.LongDocuments`: documents past the model's token
+    limit, when texts and a model that counts tokens (or stored counts) are given."""
 
 
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
@@ -70,7 +79,8 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
             metric: str = "cosine", n_explain: int = 3, metrics=DEFAULT_METRICS,
             embedder=None, token_counts=None, max_tokens: int | None = None,
             title: str = "vecdiag report", description: str = "",
-            notes=(), random_state=0, show_progress: bool | None = None) -> Analysis:
+            notes=(), random_state=0, show_progress: bool | None = None,
+            fixes=None, model_name: str | None = None) -> Analysis:
     """Diagnose ``corpus``; with queries and ``qrels`` also evaluate exact search and
     explain the ``n_explain`` worst queries.
 
@@ -95,7 +105,15 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
         Passed to ``explain_neighbors`` (truncation and prefix checks).
     token_counts, max_tokens : optional
         Tokens per document and the model's limit, when known without a model (e.g.
-        stored with a dataset): relevant documents past the limit are listed per query.
+        stored with a dataset): relevant documents past the limit are listed per query,
+        and the corpus-wide count is in ``long_documents`` (also counted from ``texts``
+        with ``embedder`` when no counts are given).
+    fixes : sequence of str or False, optional
+        With ``qrels``: the fixes ``try_fixes`` measures for the report's fixes section
+        (default: its defaults plus the fixes the findings point to); False skips it.
+    model_name : str, optional
+        The embedding model's name (default: the embedder's), so the findings can
+        consult what is known about it (e.g. whether it uses query prefixes).
 
     Returns
     -------
@@ -123,20 +141,31 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
         if token_counts.shape != (n,):
             raise ValueError(f"token_counts has shape {token_counts.shape}; give one count "
                              f"per corpus row ({n})")
+    from .extras import fixes_for_report, long_documents, skipped_checks
+
     query_text_for_explain = query_texts
-    if query_texts is not None and texts is not None and not _has("bm25s"):
+    bm25 = _has("bm25s")
+    if query_texts is not None and texts is not None and not bm25:
         # explain's lexical check needs BM25 (the lexical extra): without it, explain
-        # without the query text and say so
+        # without the query text and say so (in ``skipped``)
         query_text_for_explain = None
-        notes.append('the lexical_mismatch check was skipped: it needs BM25 '
-                     '(pip install "vecdiag[lexical]")')
+    skipped = tuple(skipped_checks(texts=texts, query_texts=query_texts, queries=Q,
+                                   qrels=qrels, embedder=embedder, bm25_available=bm25))
+    if model_name is None and embedder is not None:
+        model_name = getattr(embedder, "model_name", None)
     diagnosis = vd.diagnose(index, queries=Q, k=k, random_state=random_state,
-                            show_progress=show_progress)
+                            show_progress=show_progress, query_ids=query_ids,
+                            model_name=model_name)
+    longest = long_documents(texts=texts, embedder=embedder, token_counts=token_counts,
+                             max_tokens=max_tokens, ids=ids)
+    if token_counts is None and longest is not None:  # counted from the texts just now
+        token_counts, max_tokens = longest.token_counts, longest.max_tokens
     if qrels is None or Q is None:
         if qrels is not None:
             raise ValueError("qrels need queries: pass the query embeddings too")
         return Analysis(title=title, description=description, diagnosis=diagnosis,
-                        notes=tuple(notes))
+                        notes=tuple(notes), skipped=skipped, long_documents=longest,
+                        max_tokens=max_tokens)
     position = {d: i for i, d in enumerate(ids)} if ids is not None else {}
     if ids is None or query_ids is None:
         raise ValueError("qrels name documents and queries by id: pass ids (one per corpus "
@@ -170,6 +199,13 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
                                score=float(value), relevant=relevant, explanation=explanation,
                                group=None if query_groups is None else query_groups[i],
                                truncated=cut))
+    fix_report = None
+    if fixes is not False:
+        fix_report = fixes_for_report(Q, index, qrels, query_ids=query_ids,
+                                      diagnosis=diagnosis, metric=metric, texts=texts,
+                                      query_texts=query_texts if bm25 else None,
+                                      embedder=embedder, fixes=fixes,
+                                      random_state=random_state, show_progress=show_progress)
     groups = None
     if query_groups is not None:
         by_group: dict = {}
@@ -179,7 +215,8 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
                              key=lambda kv: kv[1]))
     return Analysis(title=title, description=description, diagnosis=diagnosis,
                     evaluation=evaluation, cases=tuple(cases), rank_metric=rank_metric,
-                    groups=groups, notes=tuple(notes), max_tokens=max_tokens)
+                    groups=groups, notes=tuple(notes), max_tokens=max_tokens,
+                    fix_report=fix_report, skipped=skipped, long_documents=longest)
 
 
 def _has(module: str) -> bool:

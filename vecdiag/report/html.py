@@ -13,7 +13,7 @@ import datetime as _dt
 import io
 
 from ..results import escape, fmt, html_table, shorten
-from .text import truncation_lines
+from .text import truncation_lines, unchecked_views
 
 __all__ = ["render_html", "figure_png", "CSP"]
 
@@ -64,7 +64,7 @@ def _plot_or_note(obj, what: str) -> str:
     return tag or ""
 
 
-def _case_html(case, rank_metric: str, number: int, limit=None) -> str:
+def _case_html(case, rank_metric: str, number: int, limit=None, unchecked=()) -> str:
     title = f"{number}. Query {case.query_id}"
     if case.query_text:
         title += f": “{shorten(case.query_text, 90)}”"
@@ -73,6 +73,8 @@ def _case_html(case, rank_metric: str, number: int, limit=None) -> str:
             + f" · relevant: {escape(', '.join(case.relevant[:8]) or 'none')}</p>")
     for line in truncation_lines(case, limit):
         head += f'<p class="note">{escape(line.lstrip("! "))}</p>'
+    for view in unchecked:
+        head += f'<p class="note">Not checked for this query: {escape(view)}</p>'
     return (f'<article id="query-{escape(case.query_id)}">{head}'
             f"{case.explanation._repr_html_()}{_plot_or_note(case.explanation, 'explanation')}"
             "</article>")
@@ -95,25 +97,40 @@ def render_html(analysis, *, generated: str | None = None) -> str:
         "Self-contained: no scripts, no network.</p>",
         '<nav><a href="#findings">Findings</a>',
         '<a href="#explanations">Failing queries</a>' if analysis.cases else "",
+        '<a href="#fixes">Fixes</a>' if getattr(analysis, "fix_report", None) else "",
         '<a href="#metrics">Metrics</a>' if analysis.evaluation is not None else "",
         "</nav></header>",
     ]
     for note in analysis.notes:
         parts.append(f'<p class="note">{escape(note)}</p>')
+    for note in getattr(analysis, "skipped", ()):
+        parts.append(f'<p class="note skipped">Skipped: {escape(note)}</p>')
     diagnosis = analysis.diagnosis
     parts += ['<section id="findings"><h2>Findings</h2>',
               "<p>Most severe first. Each finding names the numbers behind it and a fix "
               "to try (see <code>vecdiag.fixes</code>).</p>",
-              diagnosis._repr_html_(), _plot_or_note(diagnosis, "diagnosis"), "</section>"]
+              diagnosis._repr_html_()]
+    if getattr(analysis, "long_documents", None) is not None:
+        parts.append(analysis.long_documents._repr_html_())
+    parts += [_plot_or_note(diagnosis, "diagnosis"), "</section>"]
     if analysis.cases:
         parts.append('<section id="explanations"><h2>Why the worst queries fail</h2>'
                      f"<p>The {len(analysis.cases)} queries with the lowest "
                      f"{escape(analysis.rank_metric)}, each explained by "
                      "<code>vecdiag.explain_neighbors</code>: causes strongest first, "
                      "then what each fix would change.</p>")
-        parts += [_case_html(c, analysis.rank_metric, i, analysis.max_tokens)
+        unchecked = unchecked_views(getattr(analysis, "skipped", ()))
+        parts += [_case_html(c, analysis.rank_metric, i, analysis.max_tokens, unchecked)
                   for i, c in enumerate(analysis.cases, 1)]
         parts.append("</section>")
+    report = getattr(analysis, "fix_report", None)
+    if report is not None:
+        parts += ['<section id="fixes"><h2>Fixes, measured on the judged queries</h2>',
+                  "<p>Each fix of <code>vecdiag.fixes</code> (and the fixes the findings "
+                  "point to) against plain search, by <code>vecdiag.try_fixes</code>; "
+                  "trying many fixes is itself a multiple comparison: confirm a winner on "
+                  "held-out queries.</p>",
+                  report._repr_html_(), _plot_or_note(report, "fixes"), "</section>"]
     if analysis.evaluation is not None:
         ev = analysis.evaluation
         parts += ['<section id="metrics"><h2>Retrieval metrics</h2>',

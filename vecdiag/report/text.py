@@ -31,6 +31,17 @@ def findings_text(diagnosis) -> list[str]:
     return lines
 
 
+def unchecked_views(skipped) -> list[str]:
+    """The per-query views a report could not look at (from ``Analysis.skipped``)."""
+    views = []
+    for note in skipped or ():
+        if note.startswith("lexical checks skipped") or "lexical_mismatch" in note:
+            views.append("lexical (BM25): " + note.split(": ", 1)[-1])
+        elif note.startswith("truncation and query-prefix"):
+            views.append("truncation and query prefix: " + note.split(": ", 1)[-1])
+    return views
+
+
 def truncation_lines(case, limit) -> list[str]:
     """Sentences about relevant documents cut at the model's token limit."""
     return [f"! {doc} has {tokens} tokens but the model reads {limit}: its last "
@@ -38,7 +49,7 @@ def truncation_lines(case, limit) -> list[str]:
             for doc, tokens in getattr(case, "truncated", ())]
 
 
-def _case_lines(case, rank_metric: str, number: int, limit=None) -> list[str]:
+def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -> list[str]:
     exp = case.explanation
     text = f" “{shorten(case.query_text, 70)}”" if case.query_text else ""
     group = f" ({case.group})" if case.group else ""
@@ -56,6 +67,29 @@ def _case_lines(case, rank_metric: str, number: int, limit=None) -> list[str]:
         lines.append(_wrap(f"- {c.code} (confidence {fmt(c.confidence, 2)}): {c.summary}{fix}", 7))
     if not causes:
         lines.append(_wrap("- no cause found: the vectors themselves rank it low", 7))
+    for view in unchecked:
+        lines.append(_wrap(f"(not checked: {view})", 7))
+    return lines
+
+
+def fix_lines(report) -> list[str]:
+    """One line per run of a FixReport: primary metric, change, Holm p, verdict."""
+    m = report.primary_metric
+    lines = []
+    for name in report.order:
+        c = report.comparisons.get(name)
+        mean = report.evaluations[name].mean[m]
+        if c is None:
+            lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}")
+            continue
+        verdict = ("better" if c.delta[m] > 0 else "WORSE") if c.significant[m] else "-"
+        lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}  {c.delta[m]:+.4f}  "
+                     f"p={c.p_adjusted[m]:.3g}  {verdict}")
+    best = report.best
+    lines.append(f"  best fix: {best}" if best else
+                 "  no fix beats the baseline significantly on these queries")
+    for name, err in report.failed.items():
+        lines.append(_wrap(f"could not run {name}: {err}", 2))
     return lines
 
 
@@ -66,9 +100,14 @@ def render_text(analysis, *, html_path=None) -> str:
     lines = [analysis.title, "=" * len(analysis.title)]
     if analysis.description:
         lines.append(_wrap(analysis.description, 0))
-    lines += [*(_wrap(f"note: {n}", 0) for n in analysis.notes), "",
-              f"Findings ({counts['critical']} critical, {counts['warning']} warning, "
+    lines += [*(_wrap(f"note: {n}", 0) for n in analysis.notes)]
+    lines += [_wrap(n, 0) for n in getattr(analysis, "skipped", ())]
+    lines += ["", f"Findings ({counts['critical']} critical, {counts['warning']} warning, "
               f"{counts['ok']} ok), most severe first:", *findings_text(d)]
+    longest = getattr(analysis, "long_documents", None)
+    if longest is not None:
+        lines += [f"  {'warning' if longest.count else 'ok':>8}  long_documents",
+                  _wrap(longest.summary(), 12)]
     ev = analysis.evaluation
     if ev is not None:
         means = "   ".join(f"{m} {fmt(ev.mean[m], 3)}" for m in ev.metrics)
@@ -77,10 +116,16 @@ def render_text(analysis, *, html_path=None) -> str:
             lines.append(_wrap(f"{analysis.rank_metric} by query group (worst first): " +
                                ", ".join(f"{g} {fmt(v, 3)}" for g, v in analysis.groups.items()),
                                2))
+    report = getattr(analysis, "fix_report", None)
+    if report is not None:
+        lines += ["", f"Fixes against the baseline, best first ({report.query_note()}; "
+                  f"Holm p):"]
+        lines += fix_lines(report)
     if analysis.cases:
         lines += ["", f"The {len(analysis.cases)} worst queries, explained:"]
         for i, case in enumerate(analysis.cases, 1):
-            lines += _case_lines(case, analysis.rank_metric, i, analysis.max_tokens)
+            lines += _case_lines(case, analysis.rank_metric, i, analysis.max_tokens,
+                                 unchecked_views(getattr(analysis, "skipped", ())))
     if html_path is not None:
         lines += ["", f"Full report: {html_path}"]
     return "\n".join(lines)
@@ -111,12 +156,37 @@ def _finding_json(f) -> dict:
             "fix": f.fix, "evidence": jsonable(f.evidence)}
 
 
+def _fixes_json(report):
+    if report is None:
+        return None
+    rows = []
+    for name in report.order:
+        c = report.comparisons.get(name)
+        rows.append({"fix": name, "mean": jsonable(report.evaluations[name].mean),
+                     "delta": None if c is None else jsonable(c.delta),
+                     "p_holm": None if c is None else jsonable(c.p_adjusted),
+                     "significant": None if c is None else jsonable(c.significant),
+                     "seconds": jsonable(report.seconds.get(name))})
+    return {"primary_metric": report.primary_metric, "method": report.method,
+            "alpha": report.alpha, "best": report.best,
+            "queries": report.evaluations[report.baseline_name].n_queries,
+            "unqueried": len(report.unqueried), "runs": rows,
+            "failed": dict(report.failed)}
+
+
 def to_json(analysis) -> dict:
     """Everything in the report as JSON-ready data."""
     d = analysis.diagnosis
     out = {"title": analysis.title, "description": analysis.description,
-           "notes": list(analysis.notes), "worst_severity": d.worst,
+           "notes": list(analysis.notes), "skipped": list(getattr(analysis, "skipped", ())),
+           "worst_severity": d.worst,
            "findings": [_finding_json(f) for f in d.findings], "stats": jsonable(d.stats)}
+    longest = getattr(analysis, "long_documents", None)
+    out["long_documents"] = None if longest is None else {
+        "count": longest.count, "n": longest.n, "max_tokens": longest.max_tokens,
+        "longest": [{"id": i, "tokens": t} for i, t in longest.longest],
+        "summary": longest.summary()}
+    out["fixes"] = _fixes_json(getattr(analysis, "fix_report", None))
     ev = analysis.evaluation
     if ev is not None:
         out["metrics"] = {"queries": ev.n_queries, "mean": jsonable(ev.mean),
@@ -126,6 +196,7 @@ def to_json(analysis) -> dict:
         analysis.rank_metric: jsonable(c.score), "relevant": c.relevant,
         "top_ids": jsonable(list(getattr(c.explanation, "top_ids", []))),
         "truncated_relevant": [{"id": d, "tokens": t} for d, t in c.truncated],
+        "not_checked": unchecked_views(getattr(analysis, "skipped", ())),
         "expected": [{"id": e.id, "rank": int(e.rank), "score": jsonable(e.score)}
                      for e in getattr(c.explanation, "expected", [])],
         "causes": [{"code": x.code, "confidence": jsonable(x.confidence), "fix": x.fix,

@@ -1,172 +1,15 @@
-"""Text models: turn texts into vectors, count their tokens, know their prefixes.
-
-The embedder protocol
----------------------
-Everything in vecdiag that takes an ``embedder=`` (``explain_neighbors``, the notebooks)
-calls :func:`as_embedder` on it first, so any of these works:
-
-* a :class:`SentenceTransformerEmbedder` (or a loaded ``SentenceTransformer``, or a
-  model name / local path, which is wrapped in one);
-* any callable ``f(list_of_str) -> array (n, d)``, wrapped in a :class:`CallableEmbedder`;
-* any object with an ``encode(texts)`` method returning an array (e.g. an OpenAI or
-  Cohere client wrapper).
-
-An embedder then offers exactly this surface (kept stable; ``explain_neighbors`` relies
-on it):
-
-``encode(texts, *, kind="document" | "query", batch_size=32, show_progress=None)``
-    float32 array ``(len(texts), d)``; the query or document prefix is prepended first.
-``max_tokens``
-    the number of tokens (special tokens included) the model reads before it truncates,
-    or ``None`` when unknown (then no truncation check is possible).
-``count_tokens(texts, *, kind=None)``
-    int64 array of token counts with the model's own tokenizer, special tokens
-    included, *without* truncation; ``kind`` adds that kind's prefix first.
-``model_name``
-    a human-readable name (used to look up :func:`known_prefixes`).
-``query_prefix`` / ``document_prefix``
-    the prefixes ``encode`` applies.
-
-Nothing here imports torch or sentence-transformers until a model is actually loaded.
-"""
+"""Embedders that run in this process: a sentence-transformers model, any callable."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from . import _validate as V
+from .. import _validate as V
+from ._base import _Base, _check_texts
 
-__all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "as_embedder",
-           "known_prefixes", "KNOWN_PREFIXES"]
-
-_BGE_EN = "Represent this sentence for searching relevant passages: "
-_BGE_ZH = "为这个句子生成表示以用于检索相关文章："
-
-# (pattern on the lower-cased model name, query prefix, document prefix, source).
-# First match wins, so specific patterns come before general ones. An entry with two
-# empty strings means "this family is known to need no prefix": a missing-prefix check
-# must then stay quiet.
-KNOWN_PREFIXES = [
-    (r"e5-mistral|multilingual-e5-large-instruct", None, None,
-     "intfloat model cards: an 'Instruct: {task}\\nQuery: ' line per task; no fixed prefix"),
-    (r"(^|/)(multilingual-)?e5-", "query: ", "passage: ",
-     "intfloat/e5-base-v2 model card (huggingface.co/intfloat/e5-base-v2), FAQ 1"),
-    (r"bge-m3", "", "", "BAAI/bge-m3 model card: no instruction needed"),
-    (r"bge-[a-z]+-zh", _BGE_ZH, "", "BAAI/bge-large-zh-v1.5 model card, 'query instruction'"),
-    (r"bge-[a-z]+-en", _BGE_EN, "", "BAAI/bge-base-en-v1.5 model card, 'query instruction'"),
-    (r"mxbai-embed-large", _BGE_EN, "",
-     "mixedbread-ai/mxbai-embed-large-v1 model card: the retrieval prompt for queries"),
-    (r"snowflake-arctic-embed-[a-z]+-v2", "query: ", "",
-     "Snowflake/snowflake-arctic-embed-m-v2.0 model card: queries get 'query: '"),
-    (r"snowflake-arctic-embed", _BGE_EN, "",
-     "Snowflake/snowflake-arctic-embed-m model card: the query prefix"),
-    (r"nomic-embed-text", "search_query: ", "search_document: ",
-     "nomic-ai/nomic-embed-text-v1.5 model card: task instruction prefixes"),
-    (r"gte-qwen", None, None,
-     "Alibaba-NLP gte-Qwen model cards: an 'Instruct: {task}\\nQuery: ' line per task"),
-    (r"(^|/)gte-", "", "", "thenlper/gte-base model card: no instruction needed"),
-    (r"all-minilm|all-mpnet|all-distilroberta|multi-qa-|paraphrase-|msmarco-", "", "",
-     "sentence-transformers model cards (sbert.net pretrained models): no prefix"),
-]
-
-
-def known_prefixes(model_name) -> dict | None:
-    """The query/document prefixes a known model family was trained with.
-
-    Parameters
-    ----------
-    model_name : str
-        A Hugging Face model id or name, e.g. ``"intfloat/e5-base-v2"``.
-
-    Returns
-    -------
-    dict or None
-        ``{"query": ..., "document": ..., "source": ...}`` for a known family (both
-        prefixes may be ``""``: known to need none), ``None`` for an unknown model or a
-        family whose instruction depends on the task (e5-mistral, gte-Qwen).
-
-    Notes
-    -----
-    Sources are the model cards, quoted in :data:`KNOWN_PREFIXES`: e5 ``"query: "`` /
-    ``"passage: "``; bge English v1/v1.5 and mxbai-embed-large the query instruction
-    ``"Represent this sentence for searching relevant passages: "`` (documents get none);
-    nomic-embed-text ``"search_query: "`` / ``"search_document: "``; gte, bge-m3 and the
-    sentence-transformers ``all-*`` models none. Embedding without the expected prefix
-    usually costs retrieval quality quietly: nothing fails, scores just shift.
-
-    Examples
-    --------
-    >>> known_prefixes("intfloat/e5-small-v2")["document"]
-    'passage: '
-    >>> known_prefixes("nomic-ai/nomic-embed-text-v1.5")["query"]
-    'search_query: '
-    >>> known_prefixes("sentence-transformers/all-MiniLM-L6-v2")["query"]
-    ''
-    >>> known_prefixes("my-company/secret-model") is None
-    True
-    """
-    if not isinstance(model_name, str):
-        raise TypeError(f"model_name must be a string, got {type(model_name).__name__}")
-    name = model_name.strip().lower()
-    for pattern, query, document, source in KNOWN_PREFIXES:
-        if re.search(pattern, name):
-            if query is None:
-                return None
-            return {"query": query, "document": document, "source": source}
-    return None
-
-
-def _check_texts(texts, name: str = "texts") -> list[str]:
-    """A list of strings (one string is one text); anything else is a clear error."""
-    if isinstance(texts, str):
-        return [texts]
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()
-    try:
-        texts = list(texts)
-    except TypeError:
-        raise TypeError(f"{name} must be a string or a list of strings, "
-                        f"got {type(texts).__name__}") from None
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise TypeError(f"{name} must hold strings, but {V.format_rows(bad)} "
-                        f"{'is' if len(bad) == 1 else 'are'} not (e.g. "
-                        f"{type(texts[bad[0]]).__name__}); convert them with str() or drop them")
-    return texts
-
-
-def _check_kind(kind) -> str:
-    return V.check_choice(kind, "kind", ("document", "query"))
-
-
-class _Base:
-    """Shared prefix handling for every embedder."""
-
-    query_prefix: str = ""
-    document_prefix: str = ""
-    model_name: str = "unknown"
-
-    def prefix(self, kind: str) -> str:
-        """The prefix :meth:`encode` prepends for ``kind`` ("document" or "query")."""
-        return self.query_prefix if _check_kind(kind) == "query" else self.document_prefix
-
-    def with_prefix(self, texts, kind: str) -> list[str]:
-        """``texts`` with the ``kind`` prefix prepended, as ``encode`` sees them."""
-        pre = self.prefix(kind)
-        return [pre + t for t in _check_texts(texts)]
-
-    @property
-    def suggested_prefixes(self) -> dict | None:
-        """:func:`known_prefixes` of this model's name (None when unknown)."""
-        return known_prefixes(self.model_name)
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(model_name={self.model_name!r}, "
-                f"query_prefix={self.query_prefix!r}, document_prefix={self.document_prefix!r}, "
-                f"max_tokens={self.max_tokens!r})")
+__all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "as_embedder"]
 
 
 class SentenceTransformerEmbedder(_Base):
@@ -209,7 +52,7 @@ class SentenceTransformerEmbedder(_Base):
             if not isinstance(value, str):
                 raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
         if isinstance(model, (str, Path)):
-            from ._optional import require
+            from .._optional import require
 
             st = require("sentence_transformers", "loading a text model")
             loaded = st.SentenceTransformer(str(model))
@@ -315,7 +158,7 @@ class CallableEmbedder(_Base):
     def encode(self, texts, *, kind: str = "document", batch_size: int = 32,
                show_progress: bool | None = None) -> np.ndarray:
         """Call ``fn`` in batches of ``batch_size`` and check what comes back."""
-        from ._progress import progress_bar
+        from .._progress import progress_bar
 
         texts = self.with_prefix(texts, kind)
         batch_size = V.check_positive_int(batch_size, "batch_size")

@@ -1,0 +1,338 @@
+"""OpenAIEmbedder, the embedding cache, `vecdiag embed`, and a resilient embedder used
+everywhere vecdiag embeds (Dataset.embed, explain's embedder checks, try_fixes'
+add_prefix / chunk_documents, drift on texts).
+
+References: the local server's deterministic vectors, and the same call made with the
+unwrapped embedder (a resilient embedder must change nothing but its survival).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+from vecdiag.embedders import (CallableEmbedder, EmbeddingCache, OpenAIEmbedder,
+                               ProviderError, resilient)
+from vecdiag.embedders.errors import classify, mask_secret
+from vecdiag.embedders.testing import EmbeddingServer, fault_fraction, vector_for
+
+pytest.importorskip("httpx")
+pytest.importorskip("aiolimiter")
+pytest.importorskip("tenacity")
+
+# ---------------------------------------------------------------- OpenAIEmbedder
+
+
+def test_key_from_environment_is_never_shown(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-ABCDEFGHIJKLMNOP")
+    emb = OpenAIEmbedder("text-embedding-3-large")
+    assert emb._api_key == "sk-env-key-ABCDEFGHIJKLMNOP"
+    text = repr(emb) + repr(resilient(emb)) + str(emb.__getstate__())
+    assert "ABCDEFGH" not in text and "api_key='***'" in repr(emb)
+    assert emb.max_tokens == 8191 and emb.expected_dim == 3072
+
+
+def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        OpenAIEmbedder("text-embedding-3-small").encode(["x"])
+
+
+@pytest.mark.parametrize("model, limit", [("text-embedding-3-small", 8191),
+                                          ("nomic-embed-text", 8192), ("mxbai-embed-large", 512),
+                                          ("BAAI/bge-small-en-v1.5", 512), ("all-minilm", 256),
+                                          ("my-own-model", None)])
+def test_max_tokens_table(model, limit):
+    assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1").max_tokens == limit
+    assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1", max_tokens=99).max_tokens == 99
+
+
+def test_token_counts_exact_with_a_tokenizer_else_the_stated_estimate():
+    emb = OpenAIEmbedder("m", base_url="http://h:1", query_prefix="q: ")
+    assert emb.count_tokens(["abcd", "abcde", ""]).tolist() == [1, 2, 0]
+    assert emb.count_tokens(["abcd"], kind="query").tolist() == [2]  # "q: abcd" = 7 chars
+    assert "estimate" in emb.token_counting
+    exact = OpenAIEmbedder("m", base_url="http://h:1", tokenizer=str.split)
+    assert exact.count_tokens(["one two three"]).tolist() == [3]
+    assert exact.token_counting.startswith("exact")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"model": ""}, "model must be a non-empty string"),
+    ({"model": "m", "base_url": "ftp://x"}, "base_url must start with http"),
+    ({"model": "m", "dimensions": 0}, "dimensions"),
+    ({"model": "m", "batch_size": -1}, "batch_size"),
+    ({"model": "m", "timeout": 0}, "timeout"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        OpenAIEmbedder(**{"base_url": "http://h:1", **kwargs})
+
+
+def test_plain_encode_against_the_server_bare_host_and_dimensions():
+    with EmbeddingServer(dim=8) as server:
+        host = server.url[: -len("/v1")]
+        emb = OpenAIEmbedder("toy", base_url=host, batch_size=2, document_prefix="p: ")
+        X = emb.encode(["a", "b", "c"])
+        short = OpenAIEmbedder("toy", base_url=server.url, dimensions=4).encode(["a"])
+    assert np.allclose(X, [vector_for("p: " + t, 8, "toy") for t in "abc"])
+    assert server.requests == 3 and short.shape == (1, 4)
+
+
+def test_mask_secret_and_classify():
+    key = "sk-proj-abcdefghijklmnop"
+    assert key not in mask_secret(f"got {key}, {key[3:14]}...", key)
+    assert classify(ProviderError(429, "x")) == ("429", True)
+    assert classify(ProviderError(503, "x")) == ("5xx", True)
+    assert classify(ProviderError(401, "x")) == ("401", False)
+    assert classify(ConnectionResetError()) == ("connection", True)
+    assert classify(TimeoutError()) == ("timeout", True)
+    assert classify(ValueError("bug")) == ("error", False)
+
+
+# ---------------------------------------------------------------- the cache
+
+
+def test_cache_round_trip_keys_and_durability(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 5)).astype(np.float32)
+    with EmbeddingCache(tmp_path / "c") as cache:
+        cache.put("m", "document", "", ["a", "b", "c"], X)
+        cache.put("m", "document", "", ["a"], X[:1] * 2)             # replace, not duplicate
+        assert len(cache) == 3
+    again = EmbeddingCache(tmp_path / "c")                           # another process later
+    got = again.get("m", "document", "", ["c", "a", "zz"])
+    assert np.array_equal(got[0], X[2]) and np.array_equal(got[1], X[0] * 2) and got[2] is None
+    for other in (("m2", "document", ""), ("m", "query", ""), ("m", "document", "p: ")):
+        assert again.get(*other, ["a"]) == [None]
+    assert again.summary() == [("m", "document", "", 5, 3)]
+    again.clear(model="m")
+    assert len(again) == 0
+    with pytest.raises(ValueError, match="directory or a .sqlite file"):
+        (tmp_path / "f.txt").write_text("x")
+        EmbeddingCache(tmp_path / "f.txt")
+
+
+# ---------------------------------------------------------------- resilient, any embedder
+
+
+class Flaky:
+    """A local 'model' that drops every third call with a ConnectionError."""
+
+    def __init__(self, fn):
+        self.fn, self.calls, self.lock = fn, 0, threading.Lock()
+
+    def __call__(self, texts):
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if n % 3 == 0:
+            raise ConnectionResetError("peer reset")
+        return self.fn(texts)
+
+
+def letters(texts):
+    return np.array([[t.count(c) + 0.01 for c in "abcdefghz"] for t in texts])
+
+
+def test_resilient_callable_retries_connection_errors_and_fails_fast_on_bugs():
+    flaky = Flaky(letters)
+    emb = resilient(CallableEmbedder(flaky, model_name="letters"), batch_size=3, backoff=0.01,
+                    show_progress=False)
+    texts = [f"abc {i}" * (i % 4 + 1) for i in range(30)]
+    assert np.allclose(emb.encode(texts), letters(texts))
+    assert emb.last_summary.retries.get("connection", 0) >= 3
+
+    def broken(texts):
+        raise ValueError("a bug in my function")
+
+    with pytest.raises(ValueError, match="a bug in my function"):
+        resilient(broken, backoff=0.01, show_progress=False).encode(["a", "b"])
+
+
+def test_resilient_callable_timeout_is_retried():
+    import time
+
+    calls = []
+
+    def slow_once(texts):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.6)
+        return letters(texts)
+
+    emb = resilient(slow_once, timeout=0.2, backoff=0.01, show_progress=False)
+    assert np.allclose(emb.encode(["a", "b"]), letters(["a", "b"]))
+    assert emb.last_summary.retries == {"timeout": 1}
+
+
+def test_resilient_keeps_the_protocol():
+    inner = CallableEmbedder(letters, query_prefix="q: ", max_tokens=7, tokenizer=list,
+                             model_name="intfloat/e5-small-v2")
+    emb = resilient(inner)
+    assert (emb.model_name, emb.query_prefix, emb.document_prefix, emb.max_tokens) == \
+        ("intfloat/e5-small-v2", "q: ", "", 7)
+    assert emb.count_tokens(["ab"], kind="query").tolist() == [5]  # list("q: ab")
+    assert vd.embedders.as_embedder(emb) is emb
+    assert np.allclose(emb.encode(["ab"], kind="query"), inner.encode(["ab"], kind="query"))
+    with pytest.raises(TypeError, match="already resilient"):
+        resilient(emb)
+    with pytest.raises(ValueError, match="requests_per_minute"):
+        resilient(inner, requests_per_minute=0)
+    with pytest.raises(ValueError, match="texts is empty"):
+        emb.encode([])
+
+
+def test_token_budget_smaller_than_a_batch_is_refused():
+    emb = resilient(letters, tokens_per_minute=10, batch_size=8, show_progress=False)
+    with pytest.raises(ValueError, match="lower batch_size"):
+        emb.encode(["a long text of many characters"] * 8)
+
+
+# ---------------------------------------------------------------- used everywhere
+
+
+def _bow_embedder(**kw):
+    return CallableEmbedder(letters, model_name="letters", **kw)
+
+
+def test_dataset_embed_with_a_resilient_api_embedder(tmp_path):
+    from vecdiag.datasets import Dataset
+
+    data = Dataset(name="t", corpus_ids=["a", "b", "c"], corpus_texts=["xx", "yyy", "zz z"],
+                   query_ids=["q"], query_texts=["z"], qrels={"q": {"a": 1}})
+    with EmbeddingServer(dim=8, faults=fault_fraction(0.5, seed=1, block=4)) as server:
+        inner = OpenAIEmbedder("toy", base_url=server.url, query_prefix="query: ")
+        emb = resilient(inner, cache=tmp_path, backoff=0.01, timeout=0.5, show_progress=False)
+        out = data.embed(emb, batch_size=2)
+    assert np.allclose(out.corpus_embeddings, [vector_for(t, 8, "toy") for t in data.corpus_texts])
+    assert np.allclose(out.query_embeddings, [vector_for("query: z", 8, "toy")])
+    assert out.model_name == "toy" and out.max_tokens is None
+
+
+def test_try_fixes_text_fixes_with_a_resilient_embedder():
+    rng = np.random.default_rng(3)
+    words = ["aab", "bbc", "ccd", "dde", "eef", "ffg", "ggh", "hha", "zz"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(3, 40))) for _ in range(40)]
+    query_texts = [" ".join(rng.choice(words, size=3)) for _ in range(6)]
+    plain = _bow_embedder(query_prefix="a ", document_prefix="b ", max_tokens=20)
+    sturdy = resilient(CallableEmbedder(Flaky(letters), model_name="letters", query_prefix="a ",
+                                        document_prefix="b ", max_tokens=20),
+                       batch_size=4, backoff=0.01, show_progress=False)
+    C, Q = plain.encode(texts), plain.encode(query_texts, kind="query")
+    ids = [f"d{i}" for i in range(40)]
+    qrels = {f"q{i}": {ids[(7 * i) % 40]: 1} for i in range(6)}
+    reports = [vd.try_fixes(Q, C, qrels, query_ids=list(qrels), doc_ids=ids,
+                            fixes=["add_prefix", "chunk_documents"], k=10, texts=texts,
+                            query_texts=query_texts, embedder=e, n_resamples=200,
+                            show_progress=False) for e in (plain, sturdy)]
+    a, b = (r.to_frame().sort_index().drop(columns="seconds") for r in reports)
+    assert {"add_prefix", "chunk_documents"} <= set(a.index) and a.round(9).equals(b.round(9))
+
+
+def test_explain_embedder_checks_with_a_resilient_embedder():
+    """The truncation and missing-prefix checks call count_tokens / encode / prefixes on
+    the embedder: wrapped, the explanation is the same."""
+    rng = np.random.default_rng(2)
+    words = ["aab", "bbc", "ccd", "dde", "eef", "ffg", "ggh"]
+    texts = [" ".join(rng.choice(words, size=15)) for _ in range(60)]
+    texts[7] = " ".join(rng.choice(words, size=45)) + " zz hz zh zz"
+    query = "zz zh hz"
+
+    def run(emb):
+        X = emb.encode(texts)
+        exp = vd.explain_neighbors(query, X, texts=texts, k=5, expected=[7], embedder=emb)
+        return [(c.code, round(c.confidence, 9)) for c in exp.causes]
+
+    plain = CallableEmbedder(letters, max_tokens=20, tokenizer=str.split,
+                             model_name="intfloat/e5-base-v2")
+    sturdy = resilient(CallableEmbedder(Flaky(letters), max_tokens=20, tokenizer=str.split,
+                                        model_name="intfloat/e5-base-v2"),
+                       backoff=0.01, show_progress=False)
+    assert run(plain) == run(sturdy)
+    assert "missing_prefix" in [code for code, _ in run(sturdy)]
+
+
+def test_drift_on_texts_with_a_resilient_embedder(tmp_path):
+    ref_texts = [f"how do I reset device {i}" for i in range(60)]
+    cur_texts = [f"refund for order {i} please" for i in range(60)]
+    with EmbeddingServer(dim=8) as server:
+        emb = resilient(OpenAIEmbedder("toy", base_url=server.url), cache=tmp_path,
+                        show_progress=False)
+        by_text = vd.drift(ref_texts, cur_texts, embedder=emb, method="mean_shift")
+        series = vd.drift_over_time(ref_texts, [cur_texts, ref_texts[::-1][:30]], embedder=emb,
+                                    method="mean_shift")
+        assert server.requests == 2                      # the cache served the rest
+    R = np.stack([vector_for(t, 8, "toy") for t in ref_texts])
+    C = np.stack([vector_for(t, 8, "toy") for t in cur_texts])
+    by_vectors = vd.drift(R, C, method="mean_shift")
+    assert by_text.statistic == pytest.approx(by_vectors.statistic)
+    assert by_text.p_value == by_vectors.p_value and len(series) == 2
+    with pytest.raises(TypeError, match="reference holds texts; pass embedder"):
+        vd.drift(ref_texts, cur_texts)
+
+
+# ---------------------------------------------------------------- vecdiag embed
+
+
+def _write_corpus(path, rows):
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+
+
+def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
+    from vecdiag.cli import main
+
+    rows = [{"_id": f"d{i}", "title": "T" if i == 0 else "", "text": f"text {i}"}
+            for i in range(25)]
+    corpus = tmp_path / "corpus.jsonl"
+    _write_corpus(corpus, rows)
+    out = tmp_path / "out" / "corpus.npy"
+    with EmbeddingServer(dim=8) as server:
+        argv = ["embed", str(corpus), "--model", "openai:toy", "--base-url", server.url,
+                "--cache", str(tmp_path / "cache"), "-o", str(out), "--batch-size", "10",
+                "--quiet"]
+        assert main(argv) == 0
+        assert main(argv) == 0 and server.requests == 3     # the rerun read the cache
+    X = np.load(out)
+    texts = ["T. text 0"] + [f"text {i}" for i in range(1, 25)]
+    assert np.allclose(X, [vector_for(t, 8, "toy") for t in texts])
+    assert (tmp_path / "out" / "corpus_ids.txt").read_text().split() == [r["_id"] for r in rows]
+
+
+@pytest.mark.parametrize("content, extra, message", [
+    (None, [], "no such file"),
+    ('{"_id": "1", "text": "a"}\nnot json\n', [], "line 2 is not valid JSON"),
+    ('{"_id": "1", "body": "a"}\n', [], "line 1 has no text"),
+    ('{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', [], "appear more than once"),
+    ('{"_id": "1", "text": "a"}\n', ["--model", "cohere:x"], "--model must look like openai:MODEL"),
+])
+def test_cli_embed_bad_input_exits_2(tmp_path, capsys, content, extra, message):
+    from vecdiag.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    if content is not None:
+        corpus.write_text(content)
+    argv = ["embed", str(corpus), "--model", "openai:toy", "--base-url", "http://127.0.0.1:9",
+            "--cache", str(tmp_path / "cache"), "-o", str(tmp_path / "o.npy"), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_embed_provider_failure_exits_1_without_the_key(tmp_path, capsys, monkeypatch):
+    from vecdiag.cli import main
+
+    monkeypatch.setenv("MY_KEY", "sk-wrong-1234567890abcdef")
+    corpus = tmp_path / "c.jsonl"
+    _write_corpus(corpus, [{"_id": "1", "text": "a"}])
+    with EmbeddingServer(dim=8, api_key="sk-right-0000000000") as server:
+        code = main(["embed", str(corpus), "--model", "openai:toy", "--base-url", server.url,
+                     "--api-key-env", "MY_KEY", "--cache", str(tmp_path / "c"),
+                     "-o", str(tmp_path / "o.npy"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "HTTP 401" in err and "1234567890" not in err
+    assert not (tmp_path / "o.npy").exists()

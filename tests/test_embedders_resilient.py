@@ -1,0 +1,293 @@
+"""resilient(): against a real local HTTP server (vecdiag.embedders.testing) under faults.
+
+The reference is the server itself: its deterministic vectors (``vector_for``, also a
+fault-free run) and its own counts of every request and text it received and served.
+Each test is bounded in time (pytest-timeout) and small enough for CI on two cores.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from vecdiag.embedders import EmbeddingCache, EmbeddingError, OpenAIEmbedder, resilient
+from vecdiag.embedders.testing import (EmbeddingServer, fault_fraction, fault_sequence,
+                                       fault_storm, vector_for)
+
+pytest.importorskip("httpx")
+pytest.importorskip("aiolimiter")
+pytest.importorskip("tenacity")
+
+
+def expected(texts, dim=16, model="toy"):
+    return np.stack([vector_for(t, dim, model) for t in texts])
+
+
+def fast(server, **kw):
+    """A resilient OpenAIEmbedder with test-sized waits (the server's faults are quick)."""
+    opts = dict(max_concurrency=8, batch_size=100, timeout=0.5, backoff=0.05,
+                max_backoff=0.5, seed=0, show_progress=False)
+    opts.update(kw)
+    inner = OpenAIEmbedder(opts.pop("model", "toy"), base_url=server.url,
+                           dimensions=opts.pop("dimensions", None))
+    return resilient(inner, **opts)
+
+
+@pytest.mark.timeout(90)
+def test_20000_texts_at_30_percent_faults(tmp_path):
+    texts = [f"document {i}: the {i % 97}th kind of widget" for i in range(20_000)]
+    with EmbeddingServer(dim=16) as clean:
+        reference = fast(clean, dimensions=16).encode(texts)
+        clean_requests = clean.requests
+    with EmbeddingServer(dim=16, faults=fault_fraction(0.3, seed=3), retry_after=0.2,
+                         slow_seconds=1.0) as server:
+        emb = fast(server, dimensions=16, cache=tmp_path / "c")
+        X = emb.encode(texts)
+    assert np.array_equal(X, reference)                  # every vector = the fault-free run
+    assert np.allclose(X, expected(texts))
+    assert len(server.served) == 20_000                  # 0 lost ...
+    assert max(server.served.values()) == 1              # ... 0 embedded twice
+    assert server.requests <= 1.5 * clean_requests
+    outcomes = {r.outcome for r in server.log}
+    assert {"429", "429-bare", "500", "503", "slow", "drop", "malformed", "wrong-dim"} <= outcomes
+    s = emb.last_summary
+    assert s.embedded == 20_000 and s.failed == 0 and s.requests == server.requests
+    assert set(s.retries) == {"429", "5xx", "timeout", "connection", "bad response"}
+    assert s.total_retries == server.requests - clean_requests
+
+
+@pytest.mark.timeout(60)
+def test_each_fault_kind_is_retried_and_counted():
+    texts = [f"t{i}" for i in range(30)]
+    faults = ["malformed", "wrong-dim", "drop", "slow", "429-bare", "500", "503", "429"]
+    with EmbeddingServer(dim=8, faults=fault_sequence(faults), retry_after=0.05,
+                         slow_seconds=1.0) as server:
+        emb = fast(server, max_concurrency=1, batch_size=10, dimensions=8)
+        X = emb.encode(texts)
+    assert np.allclose(X, expected(texts, 8))
+    assert server.requests == 3 + len(faults)
+    assert emb.last_summary.retries == {"bad response": 2, "connection": 1, "timeout": 1,
+                                        "429": 2, "5xx": 2}
+
+
+@pytest.mark.timeout(60)
+def test_wrong_dimension_rejected_when_dimension_is_learned():
+    """Without dimensions=, the first valid answer fixes the length; a later short one
+    is rejected and retried rather than cached."""
+    texts = [f"t{i}" for i in range(20)]
+    with EmbeddingServer(dim=8, faults=fault_sequence([None, "wrong-dim"])) as server:
+        X = fast(server, max_concurrency=1, batch_size=10).encode(texts)
+    assert X.shape == (20, 8) and np.allclose(X, expected(texts, 8))
+    assert server.requests == 3
+
+
+@pytest.mark.timeout(90)
+def test_sigkill_then_resume(tmp_path):
+    """Kill the embedding process at a random point; the rerun resumes from the cache and
+    re-sends at most one batch per worker."""
+    n, batch, workers = 2_000, 50, 4
+    texts = [f"passage {i} about turbines" for i in range(n)]
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from vecdiag.embedders import OpenAIEmbedder, resilient
+        texts = [f"passage {{i}} about turbines" for i in range({n})]
+        emb = resilient(OpenAIEmbedder("toy", base_url=sys.argv[1]), cache=sys.argv[2],
+                        max_concurrency={workers}, batch_size={batch}, show_progress=False)
+        np.save(sys.argv[3], emb.encode(texts))
+    """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cache, out = tmp_path / "cache", tmp_path / "out.npy"
+    kill_after = random.Random().randint(3, 30)  # a random point, out of 40 batches
+    with EmbeddingServer(dim=16, latency=0.05) as server:
+        proc = subprocess.Popen([sys.executable, str(script), server.url, str(cache), str(out)],
+                                env=env)
+        deadline = time.monotonic() + 60
+        while server.requests < kill_after and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert proc.returncode == -signal.SIGKILL and not out.exists()
+        saved = len(EmbeddingCache(cache))
+        assert saved % batch == 0 and saved < n             # whole batches, nothing partial
+        sent_before = server.requests
+        done = subprocess.run([sys.executable, str(script), server.url, str(cache), str(out)],
+                              env=env, timeout=60)
+        assert done.returncode == 0
+    assert np.allclose(np.load(out), expected(texts))
+    assert server.requests - sent_before == (n - saved) // batch  # only what was missing
+    resent = sum(server.received.values()) - n
+    assert resent <= workers * batch, f"re-sent {resent} texts (kill after {kill_after})"
+    assert len(server.received) == n
+
+
+def _max_in_window(times, width):
+    times = np.sort(times)
+    return int(max(np.searchsorted(times, t + width, side="left") - i
+                   for i, t in enumerate(times)))
+
+
+@pytest.mark.timeout(60)
+def test_after_429_storm_retries_spread_out():
+    """Every worker is refused in the storm; with full jitter their retries do not land
+    together (lock-step retries would put all 16 within a few milliseconds). One batch
+    per worker, so every answered request after the storm is a worker's first retry."""
+    texts = [f"q{i}" for i in range(160)]
+    with EmbeddingServer(dim=8, faults=fault_storm(0.3), retry_after=0.5) as server:
+        emb = fast(server, max_concurrency=16, batch_size=10, backoff=0.5, max_backoff=2.0,
+                   timeout=5.0)
+        X = emb.encode(texts)
+        storm = server.times("429")
+        after = server.times("ok")
+    assert np.allclose(X, expected(texts, 8))
+    assert len(storm) == 16                       # one refusal per worker
+    first_retries = np.sort(after)
+    assert len(first_retries) == 16
+    assert first_retries.min() >= 0.5             # Retry-After honoured
+    assert first_retries.max() - first_retries.min() > 0.2
+    assert _max_in_window(first_retries, 0.02) <= 6
+
+
+@pytest.mark.timeout(60)
+def test_rate_limit_holds_through_a_storm():
+    """Requests measured at the server never exceed the limit in any window (retries
+    included): at most 1 + rpm * w / 60 in any w seconds, so <= rpm in any minute."""
+    rpm = 1200
+    texts = [f"q{i}" for i in range(400)]
+    with EmbeddingServer(dim=8, faults=fault_storm(0.4), retry_after=0.3) as server:
+        emb = fast(server, max_concurrency=8, batch_size=10, requests_per_minute=rpm)
+        X = emb.encode(texts)
+        t = np.sort(server.times())
+    assert np.allclose(X, expected(texts, 8))
+    assert (t < 0.4).sum() >= 5 and len(t) > 40    # there was a storm, then the work
+    jitter = 0.01                                  # arrival-time noise at the server
+    for w in (0.1, 0.5, 1.0, 2.0):
+        assert _max_in_window(t, w) <= 1 + rpm * (w + jitter) / 60, w
+    assert _max_in_window(t, 60.0) <= rpm
+
+
+@pytest.mark.timeout(60)
+def test_throughput_reaches_the_rate_limit():
+    rpm = 1200  # 20 requests a second
+    texts = [f"d{i}" for i in range(800)]
+    with EmbeddingServer(dim=8, latency=0.05) as server:
+        emb = fast(server, max_concurrency=4, batch_size=10, requests_per_minute=rpm)
+        emb.encode(texts)
+        t = np.sort(server.times())
+    achieved = (len(t) - 1) / (t[-1] - t[0]) * 60
+    assert 0.9 * rpm <= achieved <= 1.05 * rpm, achieved
+    assert emb.last_summary.throttled_seconds > 0  # weak-ok: it waited; the rate is checked above
+
+
+@pytest.mark.timeout(60)
+def test_token_limit_holds():
+    tpm = 60_000  # 1000 tokens a second; 10 texts of 40 chars = 100 tokens a batch (estimate)
+    texts = [f"{i:04d}" + "x" * 36 for i in range(300)]
+    with EmbeddingServer(dim=8) as server:
+        emb = fast(server, max_concurrency=8, batch_size=10, tokens_per_minute=tpm)
+        emb.encode(texts)
+        t = np.sort(server.times())
+    per_request = 100
+    for w in (0.3, 1.0, 2.0):
+        assert _max_in_window(t, w) * per_request <= per_request + tpm * (w + 0.01) / 60
+    s = emb.last_summary
+    assert s.tokens_per_minute <= tpm * 1.05 and s.tokens_per_minute > 0.5 * tpm
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("fault", ["400", "401"])
+def test_final_errors_fail_at_once_without_the_key(fault):
+    from vecdiag.embedders import ProviderError
+
+    key = "sk-test-0123456789abcdefSECRET"
+    with EmbeddingServer(dim=8, faults=fault_sequence([fault] * 100)) as server:
+        emb = resilient(OpenAIEmbedder("toy", base_url=server.url, api_key=key),
+                        max_concurrency=2, batch_size=10, show_progress=False)
+        start = time.monotonic()
+        with pytest.raises(ProviderError) as info:
+            emb.encode([f"t{i}" for i in range(100)])
+    assert time.monotonic() - start < 2.0
+    assert server.requests <= 2                        # no retry, workers stopped
+    assert info.value.status == int(fault)
+    assert f"injected {fault}" in str(info.value)      # the server's own message
+    assert key not in str(info.value) and key not in repr(emb)
+
+
+@pytest.mark.timeout(30)
+def test_wrong_key_echoed_by_the_server_is_masked():
+    from vecdiag.embedders import ProviderError
+
+    wrong = "sk-live-WRONGkey9876543210zyx"
+    with EmbeddingServer(dim=8, api_key="sk-right-key-000000000") as server:
+        emb = resilient(OpenAIEmbedder("toy", base_url=server.url, api_key=wrong),
+                        show_progress=False)
+        with pytest.raises(ProviderError, match="Incorrect API key provided") as info:
+            emb.encode(["a", "b"])
+        assert server.requests == 1
+        ok = resilient(OpenAIEmbedder("toy", base_url=server.url, api_key="sk-right-key-000000000"),
+                       show_progress=False)
+        assert ok.encode(["a"]).shape == (1, 8)
+    text = str(info.value) + repr(info.value) + repr(emb) + str(emb.last_summary)
+    assert wrong not in text and "9876543210" not in text
+
+
+@pytest.mark.timeout(60)
+def test_retries_exhausted_raise_one_error_after_caching_the_rest(tmp_path):
+    texts = [f"t{i}" for i in range(50)]
+    always_down_after_3 = lambda i, t: "503" if i >= 3 else None  # noqa: E731
+    with EmbeddingServer(dim=8, faults=always_down_after_3) as server:
+        emb = fast(server, max_concurrency=1, batch_size=10, max_retries=2,
+                   cache=tmp_path / "c")
+        with pytest.raises(EmbeddingError) as info:
+            emb.encode(texts)
+        assert [row for row, _, _ in info.value.failed] == list(range(30, 50))
+        assert "rows 30, 31" in str(info.value) and "5xx" in str(info.value)
+        assert server.requests == 3 + 2 * 3  # two failing batches, 3 attempts each
+        server.faults = None
+        before = server.requests
+        X = emb.encode(texts)
+    assert np.allclose(X, expected(texts, 8))
+    assert server.requests - before == 2 and emb.last_summary.cache_hits == 30
+
+
+@pytest.mark.timeout(60)
+def test_changed_model_or_prefix_never_reads_stale_vectors(tmp_path):
+    texts = ["alpha", "beta", "gamma"]
+    with EmbeddingServer(dim=8) as server:
+        def run(model="toy", prefix=""):
+            inner = OpenAIEmbedder(model, base_url=server.url, query_prefix=prefix)
+            return resilient(inner, cache=tmp_path, show_progress=False).encode(texts, kind="query")
+
+        a = run()
+        assert np.allclose(a, expected(texts, 8))
+        assert np.array_equal(run(), a) and server.requests == 1            # cached
+        assert np.allclose(run(model="other"), expected(texts, 8, "other"))
+        assert np.allclose(run(prefix="query: "), expected(["query: " + t for t in texts], 8))
+        assert server.requests == 3
+        docs = resilient(OpenAIEmbedder("toy", base_url=server.url), cache=tmp_path,
+                         show_progress=False).encode(texts, kind="document")
+        assert server.requests == 4 and np.allclose(docs, a)  # kind is part of the key
+
+
+@pytest.mark.timeout(60)
+def test_notebook_loop_runs_in_a_helper_thread():
+    """Inside a running event loop (Jupyter) encode still works."""
+    import asyncio
+
+    with EmbeddingServer(dim=8) as server:
+        emb = fast(server)
+
+        async def main():
+            return emb.encode(["x", "y"])
+
+        X = asyncio.run(main())
+    assert np.allclose(X, expected(["x", "y"], 8))

@@ -1,0 +1,149 @@
+"""Memory is measured, not restated: the traced peak (tracemalloc, which sees NumPy's
+buffers in every thread) of each search under budgets of 1-4 MiB stays within
+
+    memory_budget + fixed overhead
+
+where the fixed overhead is what a search must hold whatever the budget, written out per
+call below: the working copies of the inputs (unit rows under cosine, in the working dtype;
+none for a memmap corpus, which is read in chunks), per-row statistics (norms, squared
+norms: 3 x 8 bytes a row), the result (indices int64 + scores), the refine step's
+temporaries (4 MiB, ``_REFINE_BYTES`` in neighbors/engine.py) and 1 MiB for the
+interpreter and worker threads.
+
+The sizes are those of the audit that found the budget unused (issue 22): 2,000 x 32
+queries against a 20,000 x 32 float32 corpus. With the default 256 MiB budget the same
+search peaks near 49 MiB, so a budget that is silently ignored fails here.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+
+MiB = 2**20
+REFINE = 4 * MiB          # refine temporaries, outside the block budget
+SLACK = 1 * MiB           # interpreter objects, thread-local buffers
+BUDGETS = [1 * MiB, 2 * MiB, 4 * MiB]
+N_Q, N, D, K = 2000, 20_000, 32, 10
+
+
+def traced_peak(fn):
+    """(result, peak bytes allocated while fn runs)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return out, peak
+
+
+def overhead(n_q, n, d, k, itemsize, *, copy_corpus=True, copy_queries=True):
+    """The fixed part of a search's memory, in bytes (see the module docstring)."""
+    copies = (n * d if copy_corpus else 0) + (n_q * d if copy_queries else 0)
+    return (copies * itemsize + 3 * 8 * n + n_q * k * (8 + itemsize) + REFINE + SLACK)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(N_Q, D)).astype(np.float32),
+            rng.normal(size=(N, D)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def reference(data):
+    """The neighbours under the default budget, to show a small budget changes nothing."""
+    Q, C = data
+    return vd.knn(Q, C, k=K)
+
+
+@pytest.fixture(scope="module")
+def memmap_corpus(data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("memory") / "corpus.f32"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=(N, D))
+    mm[:] = data[1]
+    mm.flush()
+    return np.memmap(path, dtype=np.float32, mode="r", shape=(N, D))
+
+
+def _check(peak, budget, fixed, what):
+    assert peak <= budget + fixed, (
+        f"{what}: traced peak {peak / MiB:.1f} MiB > budget {budget / MiB:.0f} MiB + fixed "
+        f"overhead {fixed / MiB:.1f} MiB")
+
+
+@pytest.mark.parametrize("budget", BUDGETS, ids=lambda b: f"{b // MiB}MiB")
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_knn_float32_within_budget(data, reference, budget, metric):
+    Q, C = data
+    res, peak = traced_peak(lambda: vd.knn(Q, C, k=K, metric=metric, memory_budget=budget))
+    # cosine copies both sides as unit rows; euclidean/dot score the rows themselves
+    copy = metric == "cosine"
+    _check(peak, budget, overhead(N_Q, N, D, K, 4, copy_corpus=copy, copy_queries=copy),
+           f"knn {metric}")
+    if metric == "cosine":
+        np.testing.assert_array_equal(res.indices, reference.indices)
+
+
+@pytest.mark.parametrize("budget", [1 * MiB, 4 * MiB], ids=lambda b: f"{b // MiB}MiB")
+def test_knn_memmap_corpus_is_never_copied(data, memmap_corpus, reference, budget):
+    Q, _ = data
+    res, peak = traced_peak(lambda: vd.knn(Q, memmap_corpus, k=K, memory_budget=budget))
+    _check(peak, budget, overhead(N_Q, N, D, K, 4, copy_corpus=False), "knn on a memmap")
+    np.testing.assert_array_equal(res.indices, reference.indices)
+
+
+@pytest.mark.parametrize("budget", [1 * MiB, 4 * MiB], ids=lambda b: f"{b // MiB}MiB")
+def test_index_search_within_budget(data, reference, budget):
+    Q, C = data
+    index = vd.Index(C, memory_budget=budget)
+    res, peak = traced_peak(lambda: index.search(Q, k=K))
+    _check(peak, budget, overhead(N_Q, N, D, K, 4), "Index.search")
+    np.testing.assert_array_equal(res.indices, reference.indices)
+
+
+@pytest.mark.parametrize("budget", [1 * MiB, 4 * MiB], ids=lambda b: f"{b // MiB}MiB")
+def test_index_search_memmap_within_budget(data, memmap_corpus, budget):
+    Q, _ = data
+    index = vd.Index(memmap_corpus, memory_budget=budget)
+    _, peak = traced_peak(lambda: index.search(Q, k=K))
+    _check(peak, budget, overhead(N_Q, N, D, K, 4, copy_corpus=False), "Index.search memmap")
+
+
+@pytest.mark.parametrize("budget", [1 * MiB, 4 * MiB], ids=lambda b: f"{b // MiB}MiB")
+def test_knn_graph_within_budget(data, budget):
+    C = data[1][:8000]
+    n = C.shape[0]
+    index = vd.Index(C, memory_budget=budget)
+    graph, peak = traced_peak(lambda: index.knn_graph(k=K))
+    _check(peak, budget, overhead(0, n, D, 0, 4) + n * K * 12, "Index.knn_graph")
+    # the same neighbours as a plain search that skips each item itself
+    ref = vd.knn(C, C, k=K, exclude_self=True)
+    np.testing.assert_array_equal(graph.indices, ref.indices)
+
+
+def test_diagnose_within_budget(data):
+    """diagnose's kNN graph runs under the Index's budget; the statistics around it work
+    on float64 blocks of the corpus (moments, duplicates, PCA: at most 8 float64 copies of
+    an 8,000 x 32 corpus here, the blocks are capped at 32 MiB each)."""
+    C = data[1][:8000]
+    n = C.shape[0]
+    budget = 1 * MiB
+    _, peak = traced_peak(lambda: vd.diagnose(vd.Index(C, memory_budget=budget)))
+    fixed = overhead(0, n, D, 0, 4) + 8 * n * D * 8 + 2 * n * K * 12
+    _check(peak, budget, fixed, "diagnose")
+
+
+def test_a_larger_budget_is_used(data):
+    """The bound is not vacuous: with room to spare the search takes bigger blocks."""
+    Q, C = data
+    _, small = traced_peak(lambda: vd.knn(Q, C, k=K, memory_budget=1 * MiB))
+    _, large = traced_peak(lambda: vd.knn(Q, C, k=K, memory_budget=64 * MiB))
+    assert large > small + 8 * MiB

@@ -1,0 +1,317 @@
+"""vd.stores adapters against real stores: metric from the store's declaration, score
+conventions against hand-computed values, fetch round trips, search, set_params, and the
+bad inputs of the issue (each a one-line error that names the fix)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pytest
+from _store_servers import pg_table
+
+import vecdiag as vd
+
+# The worked example of the issue: q = [1,0,0], b = [.6,.8,0], d = [2,0,0].
+# cos(q,b) = 0.6, cos(q,d) = 1; dot(q,b) = 0.6, dot(q,d) = 2; |q-b| = sqrt(.16+.64) = 0.894,
+# |q-d| = 1: d is nearest under cosine and dot, b under euclidean.
+WORKED = np.array([[0.6, 0.8, 0.0], [2.0, 0.0, 0.0]], dtype=np.float32)
+Q1 = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+# metric -> (order of the rows best first, vecdiag's scores in that order)
+EXPECTED = {"cosine": ([1, 0], [1.0, 0.6]), "dot": ([1, 0], [2.0, 0.6]),
+            "euclidean": ([0, 1], [np.sqrt(0.8), 1.0])}
+
+
+# ---------------------------------------------------------------- pgvector
+@pytest.mark.parametrize("opclass, metric, raw", [
+    ("vector_cosine_ops", "cosine", [0.0, 0.4]),     # <=> is 1 - cos
+    ("vector_ip_ops", "dot", [-2.0, -0.6]),           # <#> is the NEGATIVE inner product
+    ("vector_l2_ops", "euclidean", [np.sqrt(0.8), 1.0]),  # <-> is the L2 distance
+])
+def test_pgvector_metric_and_convention(pg_server, opclass, metric, raw):
+    name = f"worked_{metric}"
+    pg_table(pg_server, name, WORKED, opclass=opclass, ids=["b", "d"], id_type="text")
+    store = vd.stores.pgvector(pg_server, name)
+    assert store.metric == metric and store.n == 2 and store.dim == 3
+    res = store.search(Q1, k=2)
+    order, scores = EXPECTED[metric]
+    assert res.ids.tolist() == [[["b", "d"][i] for i in order]]
+    np.testing.assert_allclose(res.raw_scores[0], raw, atol=1e-6)
+    np.testing.assert_allclose(res.scores[0], scores, atol=1e-6)
+    assert res.indices.tolist() == [order]            # rows of store.fetch()
+
+
+def test_pgvector_fetch_round_trip_and_texts(pg_docs, store_data):
+    X, _ = store_data
+    store = vd.stores.pgvector(pg_docs, "docs", text="body")
+    index = store.fetch()
+    assert index.metric == "cosine" and index.vectors.dtype == np.float32
+    order = np.argsort(np.array(index.ids, dtype=np.int64))
+    np.testing.assert_array_equal(index.vectors[order], X)      # bit for bit
+    assert index.texts[order][:2].tolist() == ["document 0", "document 1"]
+    assert store.fetch() is index                                # cached
+    p = store.params
+    assert p["index"] == "hnsw" and p["m"] == 4 and p["ef_construction"] == 10
+    assert p["ef_search"] == 40                                  # pgvector's default
+
+
+def test_pgvector_fetch_memmap_when_over_budget(pg_docs, store_data):
+    X, _ = store_data
+    store = vd.stores.pgvector(pg_docs, "docs")
+    index = store.fetch(memory_budget=1024, batch_size=100)
+    assert isinstance(index.vectors, np.memmap)
+    order = np.argsort(np.array(index.ids, dtype=np.int64))
+    np.testing.assert_array_equal(np.asarray(index.vectors)[order], X)
+
+
+@pytest.mark.parametrize("id_type, vtype", [("text", "vector"), ("uuid", "halfvec"),
+                                            ("integer", "halfvec")])
+def test_pgvector_other_id_and_vector_types(pg_server, store_data, id_type, vtype):
+    X = store_data[0][:50]
+    ids = ([f"doc-{i}" for i in range(50)] if id_type == "text" else
+           [str(uuid.UUID(int=i + 1)) for i in range(50)] if id_type == "uuid" else
+           list(range(100, 150)))
+    name = f"t_{id_type}_{vtype}"
+    opclass = "halfvec_cosine_ops" if vtype == "halfvec" else "vector_cosine_ops"
+    pg_table(pg_server, name, X, ids=ids, id_type=id_type, vtype=vtype, opclass=opclass)
+    store = vd.stores.pgvector(pg_server, name, text="body")
+    index = store.fetch()
+    got = dict(zip(index.ids.tolist(), range(50)))
+    for j, i in enumerate(ids):
+        want = X[j].astype(np.float16).astype(np.float32) if vtype == "halfvec" else X[j]
+        np.testing.assert_array_equal(index.vectors[got[i]], want)
+    res = store.search(X[:3], k=1)
+    assert res.ids[:, 0].tolist() == ids[:3]
+
+
+def test_pgvector_set_params_and_short_results(pg_docs, store_data):
+    """pgvector#480: an HNSW scan returns at most ef_search rows."""
+    X, Q = store_data
+    store = vd.stores.pgvector(pg_docs, "docs")
+    store.set_params(ef_search=5)
+    assert store.params["ef_search"] == 5
+    res = store.search(Q[:5], k=10)
+    assert (res.n_returned <= 5).all() and (res.indices[:, 5:] == -1).all()
+    assert np.isnan(res.scores[:, 5:]).all()
+    assert len(res.to_frame()) == int(res.n_returned.sum())
+    store.set_params(**{"hnsw.ef_search": 100})
+    assert (store.search(Q[:5], k=10).n_returned == 10).all()
+    with pytest.raises(ValueError, match="probes does not apply.*ef_search"):
+        store.set_params(probes=3)
+    with pytest.raises(ValueError, match="no search setting 'nprobe'"):
+        store.set_params(nprobe=3)
+
+
+def test_pgvector_where_and_connection_left_alone(pg_docs):
+    import psycopg
+
+    with psycopg.connect(pg_docs, autocommit=True) as conn:
+        store = vd.stores.pgvector(conn, "docs", where="id < 100")
+        assert store.n == 100
+        store.set_params(ef_search=7)
+        store.search(np.ones((1, 32), np.float32), k=3)
+        # SET LOCAL inside the search's transaction: the caller's session keeps its value
+        assert conn.execute("SHOW hnsw.ef_search").fetchone()[0] == "40"
+        assert set(store.fetch().ids.tolist()) == set(range(100))
+
+
+@pytest.mark.parametrize("kwargs, sql, message", [
+    ({"table": "nope"}, (), r"table 'nope' does not exist.*tables there: public\.docs"),
+    ({"table": "docs", "vector": "emb"}, (),
+     r"vector='emb': table docs has no column 'emb'; its columns: id \(bigint\), "
+     r"embedding \(vector\(32\)\), body \(text\)"),
+    ({"table": "docs", "vector": "body"}, (), r"column body is text, not a pgvector"),
+    ({"table": "docs", "id": "doc_id"}, (), r"id='doc_id'.*no column"),
+    ({"table": "bad_nulls"}, ("UPDATE bad_nulls SET embedding = NULL WHERE id IN (3, 5, 9)",),
+     r"has 3 NULL vectors \(ids: 3, 5, 9\).*where='embedding IS NOT NULL'"),
+    ({"table": "bad_empty"}, ("DELETE FROM bad_empty",), r"is empty"),
+    ({"table": "bad_l1"}, ("DROP INDEX bad_l1_embedding_idx",
+                           "CREATE INDEX ON bad_l1 USING hnsw (embedding vector_l1_ops)"),
+     r"vector_l1_ops, a metric vecdiag does not support"),
+    ({"table": "bad_noindex"}, ("DROP INDEX bad_noindex_embedding_idx",),
+     r"has no HNSW or IVFFlat index.*pass metric="),
+])
+def test_pgvector_bad_input(pg_server, store_data, kwargs, sql, message):
+    X = store_data[0][:20]
+    if kwargs["table"].startswith("bad_"):
+        pg_table(pg_server, kwargs["table"], X, extra_sql=sql)
+    else:
+        pg_table(pg_server, "docs", store_data[0])
+    with pytest.raises(ValueError, match=message):
+        vd.stores.pgvector(pg_server, **kwargs).fetch()
+
+
+def test_pgvector_mixed_dimensions_and_duplicates(pg_server):
+    import psycopg
+
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS mixed")
+        conn.execute("CREATE TABLE mixed (id int, embedding vector)")
+        conn.execute("INSERT INTO mixed VALUES (1, '[1,2,3]'), (2, '[1,2]')")
+        conn.execute("DROP TABLE IF EXISTS dup")
+        conn.execute("CREATE TABLE dup (id int, embedding vector(2))")
+        conn.execute("INSERT INTO dup VALUES (1, '[1,2]'), (1, '[2,1]'), (2, '[0,1]')")
+    with pytest.raises(ValueError, match="dimension mismatch.*dimensions 2 to 3"):
+        vd.stores.pgvector(pg_server, "mixed", metric="cosine")
+    store = vd.stores.pgvector(pg_server, "dup", metric="cosine")
+    assert store.params["index"] is None                 # exact scan
+    with pytest.raises(ValueError, match=r"1 duplicate ids \(1\)"):
+        store.fetch()
+    with pytest.raises(ValueError, match="queries have dimension 3.*dimension 2"):
+        store.search([[1, 2, 3]], k=1)
+
+
+def test_pgvector_unreachable_server_masks_password():
+    dsn = "postgresql://ann:s3cret-pw@127.0.0.1:1/db?connect_timeout=2"
+    with pytest.raises(ValueError) as err:
+        vd.stores.pgvector(dsn, "docs")
+    text = str(err.value)
+    assert "cannot connect" in text and "s3cret-pw" not in text and "ann:***@" in text
+
+
+def test_mask_dsn_forms():
+    assert vd.stores.mask_dsn("postgres://u:p%40ss@h/db") == "postgres://u:***@h/db"
+    assert "secret" not in vd.stores.mask_dsn("host=h password='se cret' user=u")
+    assert vd.stores.mask_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+# ---------------------------------------------------------------- faiss
+def test_faiss_conventions_and_ids(tmp_path):
+    faiss = pytest.importorskip("faiss")
+    ip = faiss.IndexFlatIP(3)
+    ip.add(WORKED)
+    l2 = faiss.IndexIDMap2(faiss.IndexFlatL2(3))
+    l2.add_with_ids(WORKED, np.array([70, 90]))
+    path = tmp_path / "l2.faiss"
+    faiss.write_index(l2, str(path))
+    s_ip = vd.stores.faiss(ip, ids=["b", "d"])
+    s_l2 = vd.stores.faiss(path)
+    assert (s_ip.metric, s_l2.metric) == ("dot", "euclidean")
+    r = s_ip.search(Q1, 2)
+    assert r.ids.tolist() == [["d", "b"]]
+    np.testing.assert_allclose(r.scores[0], EXPECTED["dot"][1], atol=1e-6)
+    r = s_l2.search(Q1, 2)
+    assert r.ids.tolist() == [[70, 90]]
+    np.testing.assert_allclose(r.raw_scores[0], [0.8, 1.0], atol=1e-6)   # squared L2
+    np.testing.assert_allclose(r.scores[0], EXPECTED["euclidean"][1], atol=1e-6)
+    np.testing.assert_array_equal(s_l2.fetch().vectors, WORKED)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("b\nd\n")
+    assert vd.stores.faiss(ip, ids=ids_file).fetch().ids.tolist() == ["b", "d"]
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivf_ids", "idmap_ivf"])
+def test_faiss_fetch_every_layout(store_data, kind):
+    faiss = pytest.importorskip("faiss")
+    X = store_data[0][:500]
+    labels = np.arange(500) * 3 + 11
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(32, 8, faiss.METRIC_INNER_PRODUCT)
+        index.add(X)
+        want = np.arange(500)
+    else:
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(32), 32, 8)
+        ivf.train(X)
+        index = faiss.IndexIDMap(ivf) if kind == "idmap_ivf" else ivf
+        if kind == "ivf":
+            index.add(X)
+            want = np.arange(500)
+        else:
+            index.add_with_ids(X, labels)
+            want = labels
+    store = vd.stores.faiss(index)
+    got = store.fetch()
+    row = {v: i for i, v in enumerate(got.ids.tolist())}
+    np.testing.assert_array_equal(got.vectors[[row[v] for v in want.tolist()]], X)
+    name = "efSearch" if kind == "hnsw" else "nprobe"
+    assert name in store.params
+    store.set_params(**{name: 4})
+    assert store.params[name] == 4
+
+
+def test_faiss_bad_input(tmp_path):
+    faiss = pytest.importorskip("faiss")
+    with pytest.raises(ValueError, match="no faiss index file"):
+        vd.stores.faiss(tmp_path / "missing.faiss")
+    (tmp_path / "junk.faiss").write_bytes(b"not an index")
+    with pytest.raises(ValueError, match="is not a faiss index file"):
+        vd.stores.faiss(tmp_path / "junk.faiss")
+    l1 = faiss.IndexFlat(3, faiss.METRIC_L1)
+    with pytest.raises(ValueError, match="METRIC_L1, a metric vecdiag does not support"):
+        vd.stores.faiss(l1)
+    flat = faiss.IndexFlatIP(3)
+    flat.add(WORKED)
+    with pytest.raises(ValueError, match="ids has 3 entries but the faiss index holds 2"):
+        vd.stores.faiss(flat, ids=["a", "b", "c"])
+    with pytest.raises(ValueError, match="2 duplicate ids|1 duplicate ids"):
+        vd.stores.faiss(flat, ids=["a", "a"]).fetch()
+    with pytest.raises(ValueError, match="is empty"):
+        vd.stores.faiss(faiss.IndexFlatIP(3)).fetch()
+
+
+# ---------------------------------------------------------------- Qdrant
+@pytest.mark.parametrize("distance, metric", [("COSINE", "cosine"), ("DOT", "dot"),
+                                              ("EUCLID", "euclidean")])
+def test_qdrant_local_conventions(qdrant_path, distance, metric):
+    from qdrant_client import QdrantClient, models
+
+    path = os.path.join(qdrant_path, distance)
+    client = QdrantClient(path=path)
+    client.create_collection("worked", vectors_config=models.VectorParams(
+        size=3, distance=getattr(models.Distance, distance)))
+    client.upsert("worked", points=models.Batch(ids=[7, str(uuid.UUID(int=5))],
+                                                vectors=WORKED.tolist(),
+                                                payloads=[{"t": "b"}, {"t": "<d>"}]))
+    store = vd.stores.qdrant(client, "worked", text="t")
+    assert store.metric == metric and store.n == 2 and store.params["index"] is None
+    r = store.search(Q1, 2)
+    order, scores = EXPECTED[metric]
+    assert r.ids[0].tolist() == [[7, str(uuid.UUID(int=5))][i] for i in order]
+    np.testing.assert_allclose(r.scores[0], scores, atol=1e-6)
+    fetched = store.fetch()
+    assert sorted(fetched.texts.tolist()) == ["<d>", "b"]
+    norms = np.linalg.norm(fetched.vectors, axis=1)
+    if metric == "cosine":   # Qdrant normalises on insert under Cosine: the norm 2 is gone
+        np.testing.assert_allclose(norms, 1.0, atol=1e-6)
+    else:
+        np.testing.assert_allclose(sorted(norms), [1.0, 2.0], atol=1e-6)
+    with pytest.raises(ValueError, match="collection 'nope' does not exist.*worked"):
+        vd.stores.qdrant(client, "nope")
+    client.close()
+
+
+# ---------------------------------------------------------------- Chroma
+@pytest.mark.parametrize("space, metric, raw", [
+    ("l2", "euclidean", [0.8, 1.0]),   # squared L2
+    ("ip", "dot", [-1.0, 0.4]),        # 1 - dot
+    ("cosine", "cosine", [0.0, 0.4]),  # 1 - cos
+])
+def test_chroma_conventions(chroma_client, space, metric, raw):
+    col = chroma_client.create_collection(f"worked-{space}", metadata={"hnsw:space": space},
+                                          embedding_function=None)
+    col.add(ids=["b", "d"], embeddings=WORKED, documents=["B", "D"])
+    store = vd.stores.chroma(col)
+    assert store.metric == metric and store.dim == 3 and store.n == 2
+    r = store.search(Q1, 2)
+    order, scores = EXPECTED[metric]
+    assert r.ids[0].tolist() == [["b", "d"][i] for i in order]
+    np.testing.assert_allclose(r.raw_scores[0], raw, atol=1e-5)
+    np.testing.assert_allclose(r.scores[0], scores, atol=1e-5)
+    assert store.fetch().texts.tolist() == ["B", "D"]
+    before = store.params["ef_search"]
+    store.set_params(ef_search=before + 7)
+    assert store.params["ef_search"] == before + 7
+    store.set_params(ef_search=before)
+
+
+def test_stores_need_no_heavy_imports():
+    import subprocess
+    import sys
+
+    code = ("import sys, vecdiag as vd; vd.stores; vd.audit; "
+            "print(sorted(m for m in ('psycopg', 'qdrant_client', 'chromadb', 'faiss') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

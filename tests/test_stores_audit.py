@@ -1,0 +1,203 @@
+"""vd.audit against real stores: recall equal to an independent recomputation from the
+store's own answers (scikit-learn brute force as the truth), the sweep and the setting put
+back, the findings, the display (escaped, password masked), and the metric checks."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from _store_servers import pg_table
+
+import vecdiag as vd
+
+
+def _reference_recall(store, Q, k, metric="cosine"):
+    """Per-query recall@k from the store's raw answers and scikit-learn's exact search."""
+    from sklearn.neighbors import NearestNeighbors
+
+    index = store.fetch()
+    sk_metric = {"cosine": "cosine", "euclidean": "euclidean"}[metric]
+    nn = NearestNeighbors(n_neighbors=k, metric=sk_metric, algorithm="brute")
+    nn.fit(np.asarray(index.vectors, dtype=np.float64))
+    _, truth = nn.kneighbors(Q.astype(np.float64))
+    ids = index.ids
+    got_ids, _ = store._search(Q, k)       # the store's own answer, untouched
+    return np.array([len(set(g[:k]) & set(ids[t].tolist())) / k
+                     for g, t in zip(got_ids, truth)])
+
+
+def test_pgvector_audit_recall_equals_recomputation(pg_docs, store_data):
+    X, Q = store_data
+    store = vd.stores.pgvector(pg_docs, "docs")
+    res = vd.audit(store, Q, k=10, sweep="ef_search=10,40,200")
+    ref = _reference_recall(store, Q, 10)
+    np.testing.assert_array_equal(res.per_query, ref)          # to the last query
+    assert res.recall == pytest.approx(ref.mean())
+    assert res.ci[0] <= res.recall <= res.ci[1]
+    # vecdiag's own tie-aware ann_recall on the store's answer gives the same mean
+    got = store.search(Q, 10)
+    exact = store.fetch().search(Q, 10)
+    assert vd.ann_recall(got, exact) == pytest.approx(res.recall)
+    # sweep: more effort never loses recall here, the suggestion is the smallest reaching it
+    recalls = [res.sweep[v].recall for v in (10, 40, 200)]
+    assert recalls[0] < recalls[1] <= recalls[2] and recalls[2] >= 0.95
+    assert res.sweep[40].recall == pytest.approx(res.recall)   # 40 is pgvector's default
+    assert res.suggested == min(v for v in (10, 40, 200) if res.sweep[v].recall >= 0.95)
+    assert store.params["ef_search"] == 40                     # put back after the sweep
+    codes = {f.code: f for f in res.findings}
+    assert codes["ann_recall"].severity in ("warning", "critical")
+    assert codes["ann_recall"].fix == "raise_search_effort"
+    assert f"to {res.suggested}" in codes["ann_recall"].summary
+    assert codes["score_convention"].severity == "ok"
+    assert "1 - cos" in codes["score_convention"].summary
+    assert 0 < res.timings["store_share"] <= 1                  # a share of the audit time
+    assert len(res.to_frame()) == len(Q) and list(res.sweep_frame()["ef_search"]) == [10, 40, 200]
+
+
+def test_short_results_found(pg_docs, store_data):
+    """pgvector#480: ef_search below k returns fewer rows; they count as misses."""
+    _, Q = store_data
+    store = vd.stores.pgvector(pg_docs, "docs")
+    store.set_params(ef_search=4)
+    res = vd.audit(store, Q[:30], k=10, sweep=False)
+    assert (res.returned <= 4).all() and res.recall <= 0.4
+    f = {f.code: f for f in res.findings}["short_results"]
+    assert f.severity == "critical" and "ef_search" in f.summary
+    assert res.sweep == {} and res.setting is None
+
+
+def test_audit_display_escapes_and_masks(pg_server, store_data):
+    X = store_data[0][:200]
+    pg_table(pg_server, '"<b>odd</b>"', X)
+    dsn = pg_server.replace("postgres:@", "postgres:s3cret@")   # trust auth ignores it
+    store = vd.stores.pgvector(dsn, '"<b>odd</b>"')
+    res = vd.audit(store, X[:20], k=5, sweep="ef_search=5,50")
+    html = res._repr_html_()
+    assert "<b>odd</b>" not in html and "&lt;b&gt;odd&lt;/b&gt;" in html
+    for text in (html, res.to_text(), repr(res), repr(store), str(res.to_dict())):
+        assert "s3cret" not in text
+    bundle = res._repr_mimebundle_()
+    assert set(bundle) >= {"text/plain", "text/html"}
+    ax = res.plot()
+    assert ax.get_xlabel().startswith("latency") and len(ax.texts) == 2
+
+
+def test_faiss_hnsw_audit_default_sweep(store_data):
+    faiss = pytest.importorskip("faiss")
+    X, Q = store_data
+    index = faiss.IndexHNSWFlat(32, 4, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 10
+    index.add(X)
+    store = vd.stores.faiss(index)
+    res = vd.audit(store, Q[:100], k=10)
+    assert res.setting == "efSearch" and 16 in res.sweep and 512 in res.sweep
+    ref = _reference_recall(store, Q[:100], 10)
+    np.testing.assert_array_equal(res.per_query, ref)
+    assert index.hnsw.efSearch == 16                               # put back
+    # unit vectors under inner product: no unnormalized_dot finding
+    assert "unnormalized_dot" not in {f.code for f in res.findings}
+
+
+def test_unnormalized_dot_and_model_metric(store_data):
+    faiss = pytest.importorskip("faiss")
+    X, Q = store_data
+    lengths = np.random.default_rng(1).uniform(0.5, 3.0, size=(len(X), 1)).astype(np.float32)
+    flat = faiss.IndexFlatIP(32)
+    flat.add(X * lengths)
+
+    class CosineModel:  # what a sentence-transformers model says about itself
+        similarity_fn_name = "cosine"
+
+    res = vd.audit(vd.stores.faiss(flat), Q[:20], k=5)
+    f = {f.code: f for f in res.findings}
+    assert res.recall == 1.0 and f["ann_recall"].severity == "ok"   # a flat index is exact
+    assert f["unnormalized_dot"].severity == "warning" and f["unnormalized_dot"].fix == "normalize"
+    res = vd.audit(vd.stores.faiss(flat), Q[:20], k=5, embedder=CosineModel())
+    f = {f.code: f for f in res.findings}
+    assert f["unnormalized_dot"].severity == "critical"
+    assert f["model_metric"].severity == "critical" and f["model_metric"].fix == "cosine_metric"
+
+
+def test_qdrant_local_audit_is_exact_and_names_dropped_norms(qdrant_path, store_data):
+    from qdrant_client import QdrantClient, models
+
+    X, Q = store_data
+    client = QdrantClient(path=qdrant_path + "/audit")
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=32, distance=models.Distance.COSINE))
+    client.upload_collection("docs", vectors=(X[:500] * 3).tolist(), ids=list(range(500)),
+                             payload=[{"text": f"t{i}"} for i in range(500)])
+
+    class DotModel:
+        similarity_fn_name = "dot"
+
+    store = vd.stores.qdrant(client, "docs", text="text")
+    res = vd.audit(store, Q[:30], k=10, embedder=DotModel())
+    assert res.recall == 1.0 and res.sweep == {}                   # local mode is exact
+    f = {f.code: f for f in res.findings}
+    assert f["norms_dropped"].severity == "critical" and res.norms["unit"]
+    assert f["model_metric"].severity == "critical"
+    client.close()
+
+
+def test_chroma_audit_sweep_restores_setting(chroma_client, store_data):
+    X, Q = store_data
+    col = chroma_client.create_collection("audit-docs", metadata={"hnsw:space": "cosine"},
+                                          embedding_function=None)
+    col.add(ids=[f"d{i}" for i in range(len(X))], embeddings=X)
+    store = vd.stores.chroma(col)
+    before = store.params["ef_search"]
+    res = vd.audit(store, Q[:50], k=10, sweep={"ef_search": [10, 200]})
+    np.testing.assert_array_equal(res.per_query, _reference_recall(store, Q[:50], 10))
+    assert res.sweep[10].recall <= res.sweep[200].recall
+    assert store.params["ef_search"] == before
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"k": 0}, ValueError, "k must be"),
+    ({"k": 5000}, ValueError, "k=5000 but .* holds 2000 vectors"),
+    ({"target": 1.5}, ValueError, r"target must be a recall in \(0, 1\]"),
+    ({"sweep": "ef_search"}, ValueError, "setting=v1,v2"),
+    ({"sweep": "ef_search=a,b"}, ValueError, "whole numbers"),
+    ({"sweep": {"nprobe": [1]}}, ValueError, "no search setting 'nprobe'"),
+    ({"sweep": {"ef_search": []}}, ValueError, "non-empty list"),
+])
+def test_audit_bad_input(pg_docs, store_data, kwargs, error, message):
+    store = vd.stores.pgvector(pg_docs, "docs")
+    args = {"k": 10, **kwargs}
+    with pytest.raises(error, match=message):
+        vd.audit(store, store_data[1][:5], **args)
+
+
+def test_audit_refuses_non_store_and_wrong_dimension(pg_docs):
+    with pytest.raises(TypeError, match="store must come from vd.stores"):
+        vd.audit(np.zeros((3, 3)), np.zeros((1, 3)))
+    store = vd.stores.pgvector(pg_docs, "docs")
+    with pytest.raises(ValueError, match=re.escape("queries have dimension 3")):
+        vd.audit(store, np.ones((2, 3)))
+
+
+def test_explain_neighbors_on_a_store_names_the_setting(pg_docs, store_data):
+    """The index loses an exact top-10 document at ef_search=10; ann_miss says which value
+    finds it, and that value does find it when searched independently."""
+    X, Q = store_data
+    store = vd.stores.pgvector(pg_docs, "docs")
+    store.set_params(ef_search=10)
+    index = store.fetch()
+    exact = index.search(Q[:40], 10)
+    got = store.search(Q[:40], 10)
+    qi, lost = next((i, sorted(set(exact.ids[i]) - set(got.ids[i]))[0]) for i in range(40)
+                    if set(exact.ids[i]) - set(got.ids[i]))
+    exp = vd.explain_neighbors(Q[qi], store, k=10, expected=[lost])
+    cause = {c.code: c for c in exp.causes}["ann_miss"]
+    ev = cause.evidence
+    assert ev["setting"] == "ef_search" and ev["current"] == 10 and ev["suggested"] > 10
+    assert f"raise ef_search from 10 to {ev['suggested']}" in cause.summary
+    assert ev["sample_recall_after"] >= ev["sample_recall_before"]
+    assert store.params["ef_search"] == 10                         # put back
+    store.set_params(ef_search=ev["suggested"])
+    assert lost in store.search(Q[qi], 10).ids[0].tolist()
+    with pytest.raises(ValueError, match="returned comes from the store"):
+        vd.explain_neighbors(Q[qi], store, returned=[1])

@@ -1,0 +1,41 @@
+"""Drift on texts: embed them first with any embedder (e.g. a resilient, cached one)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["embed_if_texts"]
+
+
+def _is_texts(x) -> bool:
+    if isinstance(x, str):
+        return True
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "UO" and x.ndim == 1 and all(isinstance(t, str) for t in x)
+    if isinstance(x, (list, tuple)):
+        return len(x) > 0 and all(isinstance(t, str) for t in x)
+    return False
+
+
+def embed_if_texts(x, embedder, kind: str, name: str):
+    """``x`` embedded with ``embedder`` when it is a list of strings, else unchanged.
+
+    Texts without an embedder are a clear error; with one, ``kind`` ("query" or
+    "document") selects the prefix. Wrap a hosted model in
+    :func:`vecdiag.embedders.resilient` with a cache so a reference set is embedded once.
+
+    Examples
+    --------
+    >>> embed_if_texts(["ab", "c"], lambda t: [[len(s), 1.0] for s in t], "query", "x").tolist()
+    [[2.0, 1.0], [1.0, 1.0]]
+    """
+    if not _is_texts(x):
+        return x
+    if embedder is None:
+        raise TypeError(f"{name} holds texts; pass embedder=... (e.g. "
+                        "vd.embedders.resilient(vd.embedders.OpenAIEmbedder(model))) to embed "
+                        "them, or pass vectors")
+    from ..embedders import as_embedder
+
+    texts = [x] if isinstance(x, str) else [str(t) for t in x]
+    return as_embedder(embedder).encode(texts, kind=kind)

@@ -1,0 +1,60 @@
+"""What every embedder shares: input checks and prefix handling (see the package docstring)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from .prefixes import known_prefixes
+
+__all__ = ["_Base", "_check_texts", "_check_kind"]
+
+
+def _check_texts(texts, name: str = "texts") -> list[str]:
+    """A list of strings (one string is one text); anything else is a clear error."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise TypeError(f"{name} must be a string or a list of strings, "
+                        f"got {type(texts).__name__}") from None
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"{name} must hold strings, but {V.format_rows(bad)} "
+                        f"{'is' if len(bad) == 1 else 'are'} not (e.g. "
+                        f"{type(texts[bad[0]]).__name__}); convert them with str() or drop them")
+    return texts
+
+
+def _check_kind(kind) -> str:
+    return V.check_choice(kind, "kind", ("document", "query"))
+
+
+class _Base:
+    """Shared prefix handling for every embedder."""
+
+    query_prefix: str = ""
+    document_prefix: str = ""
+    model_name: str = "unknown"
+
+    def prefix(self, kind: str) -> str:
+        """The prefix :meth:`encode` prepends for ``kind`` ("document" or "query")."""
+        return self.query_prefix if _check_kind(kind) == "query" else self.document_prefix
+
+    def with_prefix(self, texts, kind: str) -> list[str]:
+        """``texts`` with the ``kind`` prefix prepended, as ``encode`` sees them."""
+        pre = self.prefix(kind)
+        return [pre + t for t in _check_texts(texts)]
+
+    @property
+    def suggested_prefixes(self) -> dict | None:
+        """:func:`known_prefixes` of this model's name (None when unknown)."""
+        return known_prefixes(self.model_name)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(model_name={self.model_name!r}, "
+                f"query_prefix={self.query_prefix!r}, document_prefix={self.document_prefix!r}, "
+                f"max_tokens={self.max_tokens!r})")

@@ -1,0 +1,255 @@
+"""An embedder for any server speaking OpenAI's ``/v1/embeddings`` protocol.
+
+That protocol is served by OpenAI itself and by vLLM, text-embeddings-inference, Ollama
+and LM Studio. One request: ``POST {base_url}/embeddings`` with JSON ``{"model": ...,
+"input": [texts], "encoding_format": "float"}`` (plus ``"dimensions"`` when set) and an
+``Authorization: Bearer KEY`` header; the answer holds ``data[i].embedding`` and
+``data[i].index``. Every answer is checked (count, order, dimension, finite values)
+before it is returned. Plain :meth:`OpenAIEmbedder.encode` sends batches one after the
+other and stops at the first error; wrap the embedder in
+:func:`vecdiag.embedders.resilient` for concurrency, rate limits, retries and a cache.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import numpy as np
+
+from .. import _validate as V
+from ._base import _Base, _check_texts
+from .errors import BadResponse, ProviderError, mask_secret, retry_after_seconds
+
+__all__ = ["OpenAIEmbedder", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+# (pattern on the lower-cased model name, tokens the model reads). First match wins.
+KNOWN_MAX_TOKENS = [
+    (r"text-embedding-3-(small|large)|text-embedding-ada-002", 8191),  # OpenAI embeddings guide
+    (r"bge-m3|nomic-embed-text|jina-embeddings-v[23]", 8192),          # model cards
+    (r"(^|/)(multilingual-)?e5-|bge-|gte-|mxbai-embed|snowflake-arctic-embed", 512),
+    (r"all-minilm", 256),                                              # max_seq_length 256
+    (r"all-mpnet", 384),
+]
+# Native output dimension of known models (a response with another length is rejected).
+KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
+                    "text-embedding-ada-002": 1536}
+# The stated estimate when no tokenizer is known: OpenAI's rule of thumb, about four
+# characters of English per token, rounded up (biased high on purpose for budgets).
+CHARS_PER_TOKEN = 4.0
+
+
+def _known(table, model: str):
+    name = model.lower()
+    for pattern, value in table:
+        if re.search(pattern, name):
+            return value
+    return None
+
+
+def _endpoint(base_url: str) -> str:
+    url = base_url.rstrip("/")
+    if re.fullmatch(r"https?://[^/]+", url):  # a bare host: the protocol lives under /v1
+        url += "/v1"
+    return url + "/embeddings"
+
+
+class OpenAIEmbedder(_Base):
+    """Embed through an OpenAI-compatible ``/v1/embeddings`` endpoint (over httpx).
+
+    Parameters
+    ----------
+    model : str
+        The provider's model name, e.g. ``"text-embedding-3-small"`` or, on an Ollama
+        server, ``"nomic-embed-text"``.
+    base_url : str, optional
+        Default ``$OPENAI_BASE_URL``, else ``https://api.openai.com/v1``. A bare host
+        (``http://127.0.0.1:8000``) gets ``/v1`` appended.
+    api_key : str, optional
+        Default ``$OPENAI_API_KEY``. Never shown: reprs, errors and reports mask it (also
+        when the provider echoes it back). Required for api.openai.com; local servers
+        usually need none.
+    dimensions : int, optional
+        Ask for shorter vectors (text-embedding-3 models); responses are checked against it.
+    batch_size : int, default 128
+        Texts per request (OpenAI accepts up to 2048).
+    max_tokens : int, optional
+        The model's input limit; default from :data:`KNOWN_MAX_TOKENS` (None if unknown).
+    tokenizer : callable, optional
+        ``tokenizer(text) -> tokens`` (e.g. ``tiktoken.encoding_for_model(m).encode``);
+        without one :meth:`count_tokens` is a stated estimate, see ``token_counting``.
+    query_prefix, document_prefix : str, default ""
+    timeout : float, default 30.0
+        Seconds per request.
+
+    Examples
+    --------
+    >>> emb = OpenAIEmbedder("text-embedding-3-small", api_key="sk-secret-0123456789")
+    >>> emb
+    OpenAIEmbedder(model='text-embedding-3-small', base_url='https://api.openai.com/v1', api_key='***', dimensions=None, max_tokens=8191)
+    >>> emb.count_tokens(["twelve chars"]), emb.token_counting
+    (array([3]), 'estimate: 1 token per 4 characters, rounded up (no tokenizer given)')
+    """
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 dimensions: int | None = None, batch_size: int = 128,
+                 max_tokens: int | None = None, tokenizer=None, query_prefix: str = "",
+                 document_prefix: str = "", timeout: float = 30.0):
+        if not isinstance(model, str) or not model.strip():
+            raise TypeError(f"model must be a non-empty string such as 'text-embedding-3-small', "
+                            f"got {model!r}")
+        for arg, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+            if not isinstance(value, str):
+                raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        if not re.match(r"https?://", str(base_url)):
+            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        self.model = model
+        self.model_name = model
+        self.base_url = str(base_url).rstrip("/")
+        self.url = _endpoint(self.base_url)
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.dimensions = None if dimensions is None else V.check_positive_int(dimensions, "dimensions")
+        self.batch_size = V.check_positive_int(batch_size, "batch_size")
+        self.max_tokens = (V.check_positive_int(max_tokens, "max_tokens") if max_tokens is not None
+                           else _known(KNOWN_MAX_TOKENS, model))
+        if tokenizer is not None and not callable(tokenizer):
+            raise TypeError(f"tokenizer must be callable (text -> tokens), got {type(tokenizer).__name__}")
+        self.tokenizer = tokenizer
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def cache_id(self) -> str:
+        """What the vectors depend on besides the text: model and dimensions."""
+        return f"openai:{self.model}" + (f":dim{self.dimensions}" if self.dimensions else "")
+
+    @property
+    def expected_dim(self) -> int | None:
+        return self.dimensions or KNOWN_DIMENSIONS.get(self.model)
+
+    @property
+    def token_counting(self) -> str:
+        if self.tokenizer is not None:
+            return "exact: the given tokenizer"
+        return (f"estimate: 1 token per {CHARS_PER_TOKEN:g} characters, rounded up "
+                "(no tokenizer given)")
+
+    def __repr__(self) -> str:
+        key = "***" if self._api_key else None
+        return (f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r}, "
+                f"api_key={key!r}, dimensions={self.dimensions!r}, max_tokens={self.max_tokens!r})")
+
+    def __getstate__(self):  # never pickle the key
+        state = dict(self.__dict__)
+        state["_api_key"] = None
+        return state
+
+    # ------------------------------------------------------------------ tokens
+    def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
+        """Token counts: exact with ``tokenizer``, else the estimate ``token_counting`` states."""
+        texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
+        if self.tokenizer is not None:
+            return np.array([len(self.tokenizer(t)) for t in texts], dtype=np.int64)
+        return np.array([max(1, math.ceil(len(t) / CHARS_PER_TOKEN)) if t else 0 for t in texts],
+                        dtype=np.int64)
+
+    # ------------------------------------------------------------------ protocol
+    def _headers(self) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _body(self, texts: list[str]) -> dict:
+        body = {"model": self.model, "input": texts, "encoding_format": "float"}
+        if self.dimensions:
+            body["dimensions"] = self.dimensions
+        return body
+
+    def _check_key(self) -> None:
+        if not self._api_key and self.base_url == DEFAULT_BASE_URL:
+            raise ValueError("no API key for api.openai.com: pass api_key=... or set the "
+                             "OPENAI_API_KEY environment variable")
+
+    def _parse(self, status: int, headers, content: bytes, n: int) -> np.ndarray:
+        """The vectors of one response, or ProviderError / BadResponse."""
+        import json
+
+        if status != 200:
+            try:
+                payload = json.loads(content)
+                error = payload.get("error", payload) if isinstance(payload, dict) else payload
+                message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            except (ValueError, AttributeError):
+                message = content.decode("utf-8", "replace")[:300] or "(no message)"
+            raise ProviderError(status, mask_secret(message, self._api_key),
+                                retry_after=retry_after_seconds(headers), url=self.url)
+        try:
+            payload = json.loads(content)
+            data = payload["data"]
+            pairs = sorted((int(item["index"]) if "index" in item else i, item["embedding"])
+                           for i, item in enumerate(data))
+        except (ValueError, KeyError, TypeError) as err:
+            raise BadResponse(f"malformed response from {self.url} ({type(err).__name__}: "
+                              f"{mask_secret(str(err)[:100], self._api_key)})") from None
+        if [i for i, _ in pairs] != list(range(n)):
+            raise BadResponse(f"the response holds {len(pairs)} embeddings with indices "
+                              f"{[i for i, _ in pairs][:5]}... for {n} texts")
+        return check_vectors([v for _, v in pairs], n, self.expected_dim)
+
+    def encode(self, texts, *, kind: str = "document", batch_size: int | None = None,
+               show_progress: bool | None = None) -> np.ndarray:
+        """Embed ``texts`` (``kind`` prefix first), batch after batch; the first error raises.
+
+        No retries, no cache: use ``vd.embedders.resilient(this_embedder, ...)`` for those.
+        """
+        from .._optional import require
+        from .._progress import progress_bar
+
+        httpx = require("httpx", "OpenAIEmbedder")
+
+        texts = self.with_prefix(texts, kind)
+        if not texts:
+            raise ValueError("texts is empty; pass at least one text to encode")
+        self._check_key()
+        size = self.batch_size if batch_size is None else V.check_positive_int(batch_size, "batch_size")
+        parts = []
+        show = len(texts) > 4 * size if show_progress is None else show_progress
+        with httpx.Client(timeout=self.timeout) as client, \
+                progress_bar(len(texts), desc="embedding", show=show) as bar:
+            for start in range(0, len(texts), size):
+                chunk = texts[start:start + size]
+                r = client.post(self.url, json=self._body(chunk), headers=self._headers())
+                parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                bar.update(len(chunk))
+        return np.ascontiguousarray(np.concatenate(parts))
+
+    async def aembed_batch(self, client, texts: list[str]) -> np.ndarray:
+        """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
+        r = await client.post(self.url, json=self._body(texts), headers=self._headers())
+        return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
+    """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong."""
+    try:
+        X = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError):
+        lengths = sorted({len(r) if hasattr(r, "__len__") else -1 for r in rows})
+        raise BadResponse(f"the embeddings have different lengths {lengths[:5]}") from None
+    if X.ndim != 2 or X.shape[0] != n:
+        raise BadResponse(f"expected {n} embeddings, got an array of shape {X.shape}")
+    if expected_dim is not None and X.shape[1] != expected_dim:
+        raise BadResponse(f"embeddings have dimension {X.shape[1]}, expected {expected_dim}")
+    if not np.isfinite(X).all():
+        rows_bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise BadResponse(f"embeddings of {V.format_rows(rows_bad)} hold NaN or infinite values")
+    return X.astype(np.float32)

@@ -1,0 +1,176 @@
+"""What can go wrong when embedding through a provider, and which failures to retry.
+
+A failure is *transient* (worth retrying after a pause) or *final* (retrying cannot
+help). :func:`classify` sorts any exception into a cause name used in the retry counts:
+
+============ ============================================== =========
+cause        when                                           retried
+============ ============================================== =========
+``429``      rate limited (the server's ``Retry-After``)    yes
+``5xx``      the provider failed (500, 502, 503, 504, ...)  yes
+``timeout``  no answer within ``timeout`` seconds           yes
+``connection`` the connection dropped or could not open     yes
+``bad response`` malformed JSON, wrong count/order/dimension,
+             non-finite values (checked before caching)     yes
+``4xx``      400, 401, 403, 404, 422: the request is wrong  no
+``error``    anything else (a bug in a wrapped function)    no
+============ ============================================== =========
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ProviderError", "BadResponse", "EmbeddingError", "classify", "mask_secret"]
+
+
+def mask_secret(text, secret) -> str:
+    """``text`` with every occurrence of ``secret`` (and of its long pieces) masked.
+
+    Providers sometimes echo part of a wrong key ("Incorrect API key provided:
+    sk-abc***xyz"); any run of 8+ characters of the key is hidden too.
+
+    Examples
+    --------
+    >>> mask_secret("bad key sk-12345678abcdef", "sk-12345678abcdef")
+    'bad key ***'
+    >>> mask_secret("key ends in 345678abcdef", "sk-12345678abcdef")
+    'key ends in ***'
+    """
+    text = str(text)
+    if not secret:
+        return text
+    text = text.replace(secret, "***")
+    n = 8
+    if len(secret) > n:
+        pieces = {secret[i:i + n] for i in range(len(secret) - n + 1)}
+        # a maximal run of key characters containing any 8-character piece of the key
+        for match in sorted(set(re.findall(r"[A-Za-z0-9_\-]{%d,}" % n, text)), key=len, reverse=True):
+            if any(p in match for p in pieces):
+                text = text.replace(match, "***")
+    return text
+
+
+class ProviderError(RuntimeError):
+    """An HTTP error from the embedding provider (message already key-masked).
+
+    Attributes
+    ----------
+    status : int
+        The HTTP status code.
+    message : str
+        The provider's own message (its JSON ``error.message`` when present).
+    retry_after : float or None
+        Seconds the provider asked to wait (``retry-after-ms`` / ``Retry-After``).
+    """
+
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None,
+                 url: str = ""):
+        self.status = int(status)
+        self.message = message
+        self.retry_after = retry_after
+        self.url = url
+        where = f" from {url}" if url else ""
+        super().__init__(f"HTTP {self.status}{where}: {message}")
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 429 or self.status == 408 or self.status >= 500
+
+
+class BadResponse(RuntimeError):
+    """A response that arrived but cannot be trusted (checked before anything is cached)."""
+
+
+class EmbeddingError(RuntimeError):
+    """Texts that still failed after every retry (everything else was embedded and cached).
+
+    Attributes
+    ----------
+    failed : list of (int, str, str)
+        ``(row, text, last error)`` for every failed text, in row order.
+    """
+
+    def __init__(self, failed, *, total: int, attempts: int):
+        self.failed = list(failed)
+        rows = ", ".join(str(r) for r, _, _ in self.failed[:10])
+        more = f" (and {len(self.failed) - 10} more)" if len(self.failed) > 10 else ""
+        lines = [f"{len(self.failed)} of {total} texts could not be embedded after "
+                 f"{attempts} attempts each: rows {rows}{more}; every other text is embedded "
+                 "and cached, so running the same call again retries only these"]
+        for row, text, err in self.failed[:10]:
+            short = text if len(text) <= 60 else text[:59] + "…"
+            lines.append(f"  row {row}: {short!r}: {err}")
+        super().__init__("\n".join(lines))
+
+
+def retry_after_seconds(headers) -> float | None:
+    """The wait a response asks for: ``retry-after-ms`` (OpenAI), else ``Retry-After``
+    in seconds (a number; an HTTP date is read as such). None when absent or unreadable.
+
+    Examples
+    --------
+    >>> retry_after_seconds({"Retry-After": "2"})
+    2.0
+    >>> retry_after_seconds({"retry-after-ms": "250", "Retry-After": "1"})
+    0.25
+    >>> retry_after_seconds({}) is None
+    True
+    """
+    get = (lambda k: headers.get(k) or headers.get(k.lower()) or headers.get(k.title()))
+    ms = get("retry-after-ms")
+    try:
+        if ms is not None:
+            return max(float(ms) / 1000.0, 0.0)
+    except ValueError:
+        pass
+    value = get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        import datetime as dt
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
+
+
+def classify(err: BaseException) -> tuple[str, bool]:
+    """``(cause, retry?)`` for an exception raised while embedding one batch."""
+    import asyncio
+
+    if isinstance(err, ProviderError):
+        if err.status == 429:
+            return "429", True
+        if err.status >= 500 or err.status == 408:
+            return "5xx", True
+        return f"{err.status}", False
+    if isinstance(err, BadResponse):
+        return "bad response", True
+    if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
+        return "timeout", True
+    name = type(err).__name__
+    module = type(err).__module__ or ""
+    if module.startswith(("httpx", "httpcore")):
+        if "Timeout" in name:
+            return "timeout", True
+        if any(k in name for k in ("Connect", "RemoteProtocol", "ReadError", "WriteError",
+                                   "NetworkError", "Protocol")):
+            return "connection", True
+    if isinstance(err, (ConnectionError, EOFError)):
+        return "connection", True
+    # other SDKs (openai, cohere, ...) carry the HTTP status on the exception
+    status = getattr(err, "status_code", None) or getattr(getattr(err, "response", None),
+                                                           "status_code", None)
+    if isinstance(status, int):
+        if status == 429:
+            return "429", True
+        if status >= 500 or status == 408:
+            return "5xx", True
+        return f"{status}", False
+    return "error", False

@@ -1,0 +1,188 @@
+"""From why to what to try: ruled-out causes, the judged-set figures of each fix, the
+recommendation, and other models as counterfactuals.
+
+Ruled out
+    A cause whose fix moves the missed expected documents *down* (mean ``log(old rank /
+    new rank)`` below 0, none brought into the top-k) is not what holds them back: it is
+    listed under ``Explanation.ruled_out`` with the sentence "centring was tried: it would
+    push X down from rank 15 to 24", not among the causes.
+Judged-set figures (``fix_report=``, a :class:`vecdiag.FixReport` from ``try_fixes``)
+    Each counterfactual whose fix the report ran gets ``global_delta`` (change of the
+    report's primary metric over the judged queries) and ``global_p`` (its Holm-adjusted
+    p-value).
+Recommendation
+    Among the counterfactuals of fixes that move a missed expected document closer, and
+    that the report does not find significantly harmful: the one with the most expected
+    documents in the top-k, then the largest mean ``log(old rank / new rank)`` of the
+    missed ones, then (on a tie) a fix the report measured, then the larger judged-set
+    change. None when no fix moves a missed document closer. Without a report the
+    recommendation is local and its sentence says so.
+Alternatives (``alternatives={"name": (query_vector, corpus_matrix[, metric])}``)
+    The same corpus embedded by another model: the whole corpus is ranked for the other
+    query vector (exact, the library's tie rule) and recorded as the counterfactual
+    ``"model: name"``. The metric is the explained corpus's unless given as a third item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .. import _validate as V
+from .causes import fix_name, gain
+from .counterfactuals import Ranking, describe
+from .ranking import full_scores, keys_of
+from .result import Cause
+
+__all__ = ["rule_out", "judged_fixes", "with_global_figures", "recommend", "alternative_rankings",
+           "MODEL_PREFIX"]
+
+MODEL_PREFIX = "model: "
+
+
+# ------------------------------------------------------------------ ruled out
+def rule_out(ctx, causes) -> tuple[list, list]:
+    """``(causes kept, causes ruled out)``: see the module docstring."""
+    if not ctx.missed:
+        return list(causes), []
+    kept, ruled = [], []
+    for c in causes:
+        if c.code == "expected_far" or c.fix is None or c.fix not in ctx.rankings:
+            kept.append(c)
+            continue
+        moves = [(p, r0, ctx.rank_under(c.fix, p)) for p, r0 in ctx.missed]
+        net = float(np.mean([np.log(r0 / r1) for _, r0, r1 in moves]))
+        if net >= 0 or any(r1 <= ctx.k for _, _, r1 in moves):
+            kept.append(c)
+            continue
+        p, r0, r1 = max(moves, key=lambda m: m[2] / m[1])  # the one pushed down most
+        up = [m for m in moves if m[2] < m[1]]
+        mixed = "".join(f" and lift {ctx.name_of(q)} only from rank {a} to {b}"
+                        for q, a, b in up[:2])
+        summary = (f"{fix_name(c.fix)} was tried: it would push {ctx.name_of(p)} down from "
+                   f"rank {r0} to {r1}{mixed}, so {c.code.replace('_', ' ')} does not explain "
+                   f"this miss.")
+        ruled.append(Cause(code=c.code, summary=summary,
+                           evidence=dict(c.evidence, ruled_out=True, rank=r0,
+                                         rank_under_fix=r1, original_summary=c.summary),
+                           fix=c.fix, confidence=0.0, ranking=False))
+    return kept, ruled
+
+
+# ------------------------------------------------------------------ fix report
+def _check_report(fix_report):
+    needed = ("comparisons", "primary_metric", "evaluations", "baseline_name")
+    if not all(hasattr(fix_report, a) for a in needed):
+        raise TypeError(f"fix_report must be a FixReport from vd.try_fixes(...), got "
+                        f"{type(fix_report).__name__}")
+
+
+def judged_fixes(fix_report) -> dict:
+    """Fix code -> :class:`~vecdiag.explain.context.JudgedFix` from a FixReport."""
+    from .context import JudgedFix
+
+    if fix_report is None:
+        return {}
+    _check_report(fix_report)
+    m = fix_report.primary_metric
+    n = fix_report.evaluations[fix_report.baseline_name].n_queries
+    return {name: JudgedFix(delta=float(c.delta[m]), p=float(c.p_adjusted[m]),
+                            significant=bool(c.significant[m]), metric=m, n_queries=int(n))
+            for name, c in fix_report.comparisons.items()}
+
+
+def with_global_figures(ctx, records) -> list:
+    """Counterfactuals with ``global_delta`` / ``global_p`` from the report."""
+    out = []
+    for cf in records:
+        j = ctx.judged.get(cf.fix)
+        out.append(cf if j is None else dataclasses.replace(
+            cf, global_delta=j.delta, global_p=j.p, global_metric=j.metric,
+            global_significant=j.significant))
+    return out
+
+
+def recommend(ctx, records) -> tuple:
+    """``(Counterfactual or None, sentence or None)``: see the module docstring."""
+    from ..fixes.registry import FIXES
+
+    if not ctx.missed:
+        return None, None
+    best, best_key = None, None
+    for cf in records:
+        if cf.fix not in FIXES or cf.fix not in ctx.rankings or ctx.harmful(cf.fix):
+            continue
+        new = {p: ctx.rank_under(cf.fix, p) for p in ctx.expected_pos}
+        if not any(new[p] < r0 for p, r0 in ctx.missed):
+            continue
+        found = sum(r <= ctx.k for r in new.values())
+        lift = float(np.mean([np.log(r0 / new[p]) for p, r0 in ctx.missed]))
+        key = (found, round(lift, 9), cf.global_delta is not None, cf.global_delta or 0.0)
+        if best_key is None or key > best_key:
+            best, best_key = cf, key
+    if best is None:
+        return None, _nothing_sentence(ctx)
+    return best, _sentence(ctx, best)
+
+
+def _sentence(ctx, cf) -> str:
+    moves = [(p, r0, ctx.rank_under(cf.fix, p)) for p, r0 in ctx.missed]
+    p, r0, r1 = next(m for m in moves if m[2] < m[1])  # the best-ranked missed one it lifts
+    if r1 <= ctx.k:
+        move = f"brings {ctx.name_of(p)} from rank {r0} to {r1}"
+    else:
+        move = f"lifts {ctx.name_of(p)} from rank {r0} to {r1} (still outside the top-{ctx.k})"
+    head = f"For this query, {fix_name(cf.fix)} {move}"
+    if not ctx.judged:
+        return (head + ". Local only: not checked on judged queries; pass "
+                       "fix_report=vd.try_fixes(...) before adopting it.")
+    n = next(iter(ctx.judged.values())).n_queries
+    if cf.global_delta is None:
+        return (head + f"; the fix report did not run {cf.fix} over the {n} judged queries, "
+                       "so its effect on them is unknown.")
+    verdict = ("a significant improvement: try it first" if cf.global_significant
+               else "safe to try")
+    return (head + f"; over the {n} judged queries it changes {cf.global_metric} by "
+                   f"{cf.global_delta:+.3f} (p {cf.global_p:.2g}): {verdict}.")
+
+
+def _nothing_sentence(ctx) -> str:
+    tail = "" if not ctx.judged else " that the judged queries do not reject"
+    return (f"No fix{tail} moves the missed documents closer to the top-{ctx.k} for this "
+            f"query.")
+
+
+# ------------------------------------------------------------------ alternatives
+def alternative_rankings(ctx0, alternatives) -> tuple[dict, list]:
+    """``({name: Ranking}, [Counterfactual "model: name"])`` for the other models."""
+    from ..neighbors import Index
+
+    if alternatives is None:
+        return {}, []
+    if not isinstance(alternatives, dict):
+        raise TypeError('alternatives must be a dict {"name": (query_vector, corpus_matrix)}, '
+                        f"got {type(alternatives).__name__}")
+    n = len(ctx0.index)
+    rankings, records = {}, []
+    for name, value in alternatives.items():
+        arg = f"alternatives[{name!r}]"
+        if not isinstance(value, (tuple, list)) or len(value) not in (2, 3):
+            raise TypeError(f"{arg} must be (query_vector, corpus_matrix) or "
+                            f"(query_vector, corpus_matrix, metric)")
+        metric = value[2] if len(value) == 3 else ctx0.metric
+        V.check_metric(metric)
+        q = V.as_vector(value[0], f"{arg}[0] (query vector)")
+        C = V.as_matrix(value[1], f"{arg}[1] (corpus matrix)")
+        if C.shape[0] != n:
+            raise ValueError(f"{arg}[1] has {C.shape[0]} rows but the corpus has {n}; embed "
+                             f"the same documents, in the same order")
+        V.check_same_dim(q, f"{arg}[0]", C, f"{arg}[1]")
+        keys = keys_of(full_scores(Index(C, metric=metric), q[None, :].astype(C.dtype))[0],
+                       metric)
+        ranking = Ranking(keys, ctx0.k)
+        code = MODEL_PREFIX + str(name)
+        rankings[str(name)] = ranking
+        records.append(describe(code, ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
+                                ctx0.id_of))
+    return rankings, records

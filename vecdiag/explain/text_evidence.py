@@ -1,0 +1,223 @@
+"""Measurements that need texts or the embedding model, made once before the checks.
+
+Each ``measure_*`` function returns ``(evidence record or None, {fix: Ranking},
+[Counterfactual])``; :func:`vecdiag.explain_neighbors` stores the record in the frozen
+:class:`~vecdiag.explain.context.Context` and the pure checks of :mod:`.text_checks`
+read it.
+
+Lexical (corpus texts and the query text)
+    BM25 (:func:`vecdiag.lexical.bm25`) ranks the whole corpus; the ``hybrid_lexical``
+    counterfactual is :func:`vecdiag.fixes.apply_fix` ("hybrid_lexical", exact). The
+    shared words shown are the informative ones: English stop words (scikit-learn's list)
+    and words in more than half of the documents are left out, and each word carries its
+    BM25 inverse document frequency ``ln(1 + (N − df + 0.5) / (df + 0.5))``.
+Truncation (embedder with a token limit)
+    The first missed document has more tokens than the model reads; its chunks
+    (:func:`vecdiag.fixes.text.chunk_text`) locate the best-matching part; the
+    ``chunk_documents`` counterfactual re-scores the returned and expected documents that
+    are too long by their best chunk (``exact=False``).
+Dilution (embedder with a token limit, the document fits)
+    See :mod:`.dilution`.
+Prefixes (embedder whose model family has known instructions)
+    The ``add_prefix`` counterfactual re-embeds the query with its instruction (and, when
+    documents need one too, the returned and expected documents, ranked among
+    themselves, ``exact=False``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .. import cache_keys
+from .causes import ramp
+from .context import LexicalEvidence, PrefixEvidence, TruncationEvidence
+from .counterfactuals import Ranking, describe
+from .ranking import keys_of
+
+__all__ = ["text_stage", "measure_lexical", "measure_prefix", "measure_truncation", "informative_weights",
+           "words_of"]
+
+_WORD = re.compile(r"\w\w+", re.UNICODE)
+MAX_DOCUMENT_SHARE = 0.5  # a word in more than half of the documents says nothing
+
+
+def words_of(text: str) -> set:
+    """Lower-cased words of two or more word characters (BM25's tokenizer's rule)."""
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def informative_weights(index, texts) -> dict:
+    """Word -> BM25 idf for every informative corpus word (cached on the Index)."""
+    key = cache_keys.explain_idf()
+    cached = index.cache.get(key)
+    if cached is not None and cached[0] is index.texts:
+        return cached[1]
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    df: dict = {}
+    for t in texts:
+        for w in words_of(t):
+            df[w] = df.get(w, 0) + 1
+    n = len(texts)
+    weights = {w: math.log(1 + (n - c + 0.5) / (c + 0.5)) for w, c in df.items()
+               if w not in ENGLISH_STOP_WORDS and c <= MAX_DOCUMENT_SHARE * n}
+    index.cache[key] = (index.texts, weights)
+    return weights
+
+
+def measure_lexical(ctx0, texts, query_text):
+    """BM25's view of the first missed document, and the hybrid_lexical ranking."""
+    from ..fixes import apply_fix
+    from ..lexical import bm25
+
+    n = len(ctx0.index)
+    run = bm25([query_text], texts, k=n)[0]
+    lex_rank = {int(doc): r for r, doc in enumerate(run, start=1)}
+    nb = apply_fix("hybrid_lexical", ctx0.query[None, :], ctx0.index, k=n,
+                   texts=texts, query_texts=[query_text])
+    ranking = Ranking(None, ctx0.k, order=nb.indices[0].astype(np.int64))
+    record = describe("hybrid_lexical", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
+                      ctx0.id_of)
+    pos, r0 = ctx0.missed[0]
+    r_lex = lex_rank.get(int(pos))
+    strength = 0.0 if r_lex is None else ramp(math.log10(r0 / r_lex), 0.3, 1.0)
+    weights = informative_weights(ctx0.index, texts)
+    common = words_of(query_text) & words_of(texts[pos])
+    shared = sorted(((w, round(weights[w], 2)) for w in common if w in weights),
+                    key=lambda wv: (-wv[1], wv[0]))
+    evidence = LexicalEvidence(position=int(pos), bm25_rank=r_lex, dense_rank=int(r0),
+                               shared=tuple(shared), strength=float(strength))
+    return evidence, {"hybrid_lexical": ranking}, [record]
+
+
+# ------------------------------------------------------------------ prefixes
+def measure_prefix(ctx0, emb, query_text, texts):
+    """The model's missing instructions, and the add_prefix ranking when measurable."""
+    from ..embedders import known_prefixes
+
+    name = getattr(emb, "model_name", None)
+    known = known_prefixes(name) if isinstance(name, str) else None
+    if not known:
+        return None, {}, []
+    want_q, want_d = known["query"], known["document"]
+    have_q = getattr(emb, "query_prefix", "") or ""
+    have_d = getattr(emb, "document_prefix", "") or ""
+    missing = tuple(kind for kind, want, have in (("query", want_q, have_q),
+                                                  ("document", want_d, have_d))
+                    if want and have != want)
+    if not missing:
+        return None, {}, []
+    rankings, records = {}, []
+    if query_text:
+        ranking, note = _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing)
+        if ranking is not None:
+            rankings["add_prefix"] = ranking
+            records.append(describe("add_prefix", ranking, ctx0.base, ctx0.expected_pos,
+                                    ctx0.k, ctx0.id_of, note))
+    evidence = PrefixEvidence(model=name, missing=missing, want_query=want_q,
+                              want_document=want_d, have_query=have_q, have_document=have_d,
+                              source=known.get("source"), measured=bool(rankings))
+    return evidence, rankings, records
+
+
+def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
+    """Ranking with the model's instructions (see the module docstring)."""
+    from ..neighbors import Index
+    from .ranking import full_scores
+
+    q_pre = want_q if "query" in missing else ""  # the embedder adds its own otherwise
+    qv = np.asarray(emb.encode([q_pre + query_text], kind="query"), dtype=float)
+    if qv.shape[1] != ctx0.index.vectors.shape[1]:
+        return None, None
+    if "document" not in missing or texts is None:
+        keys = keys_of(full_scores(ctx0.index, qv.astype(ctx0.index.vectors.dtype))[0],
+                       ctx0.metric)
+        note = None if "document" not in missing else "documents not re-embedded (no corpus texts)"
+        return Ranking(keys, ctx0.k), note
+    rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos]))
+    dv = np.asarray(emb.encode([want_d + texts[r] for r in rows], kind="document"),
+                    dtype=float)
+    sub = Index(dv, metric=ctx0.metric)
+    sub_keys = keys_of(full_scores(sub, qv)[0], ctx0.metric)
+    keys = np.full(len(ctx0.index), -np.inf)
+    keys[rows] = sub_keys
+    note = (f"the {len(rows)} returned and expected documents re-embedded with "
+            f"{want_d!r} and ranked among themselves")
+    return Ranking(keys, ctx0.k), note
+
+
+# ------------------------------------------------------------------ truncation
+def measure_truncation(ctx0, emb, texts, n_tokens: int):
+    """Where the first missed (too long) document's best part lies, and chunk_documents."""
+    from ..fixes.text import chunk_text
+    from .dilution import best_passage_ranking, passage_keys
+
+    limit = int(emb.max_tokens)
+    pos = ctx0.missed[0][0]
+    chunk_words = max(8, int(0.6 * limit))
+    overlap = chunk_words // 4
+    words = texts[pos].split()
+    chunks = chunk_text(texts[pos], chunk_words, overlap)
+    sims = passage_keys(ctx0, emb, chunks)
+    best = int(np.argmax(sims))
+    start_word = best * (chunk_words - overlap)
+    start_tokens = int(emb.count_tokens([" ".join(words[:start_word])])[0]) if start_word else 0
+    past_cut = start_tokens >= limit - 2  # special tokens take the last places
+    ranking, rows = best_passage_ranking(ctx0, emb, texts, chunk_words, overlap)
+    note = (f"only the {len(rows)} returned and expected documents were re-scored by their "
+            f"best chunk of {chunk_words} words")
+    record = describe("chunk_documents", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
+                      ctx0.id_of, note)
+    evidence = TruncationEvidence(position=int(pos), tokens=int(n_tokens), max_tokens=limit,
+                                  best_chunk=best, best_chunk_start_token=start_tokens,
+                                  past_cut=bool(past_cut), chunk_words=chunk_words)
+    return evidence, {"chunk_documents": ranking}, [record]
+
+
+def count_tokens(emb, text):
+    """Tokens of ``text`` by the embedder's tokenizer, None when it cannot count."""
+    try:
+        return int(emb.count_tokens([text])[0])
+    except (TypeError, ValueError, AttributeError, NotImplementedError):
+        return None
+
+
+# ------------------------------------------------------------------ the stage
+def text_stage(ctx0, emb, query_text):
+    """Every text measurement the inputs allow: ``(Context fields, rankings, records)``."""
+    evidence, rankings, records = {}, {}, []
+    texts = None if ctx0.index.texts is None else [str(t) for t in ctx0.index.texts]
+    if texts is not None and query_text and ctx0.missed:
+        import importlib.util
+        import warnings
+
+        if importlib.util.find_spec("bm25s") is None:
+            warnings.warn('lexical_mismatch check skipped: it needs BM25 from bm25s; '
+                          'pip install "vecdiag[lexical]"', RuntimeWarning, stacklevel=4)
+        else:
+            evidence["lexical"], more, rec = measure_lexical(ctx0, texts, query_text)
+            rankings.update(more)
+            records.extend(rec)
+    if emb is None:
+        return evidence, rankings, records
+    prefix, more, rec = measure_prefix(ctx0, emb, query_text, texts)
+    if prefix is not None:
+        evidence["prefix"] = prefix
+        rankings.update(more)
+        records.extend(rec)
+    if texts is not None and ctx0.missed and getattr(emb, "max_tokens", None):
+        from .dilution import measure_dilution
+
+        n_tokens = count_tokens(emb, texts[ctx0.missed[0][0]])
+        if n_tokens is not None:
+            long = n_tokens > int(emb.max_tokens)
+            measure = measure_truncation if long else measure_dilution
+            found, more, rec = measure(ctx0, emb, texts, n_tokens)
+            if found is not None:
+                evidence["truncation" if long else "dilution"] = found
+                rankings.update(more)
+                records.extend(rec)
+    return evidence, rankings, records

@@ -1,0 +1,48 @@
+"""How numbers read in a sentence: percentiles as ordinals, shares that never print a
+misleading 0% or 100%."""
+
+from __future__ import annotations
+
+__all__ = ["ordinal", "share"]
+
+
+def ordinal(x: float, digits: int = 0) -> str:
+    """``51st``, ``2nd``, ``85th``: a percentile as English reads it. Whole numbers, except
+    that a value between 99.5 and 100 keeps one decimal (``99.7th``: rounding would claim
+    the top). ``digits`` forces that many decimals.
+
+    Examples
+    --------
+    >>> ordinal(51), ordinal(12), ordinal(85.1785), ordinal(99.74), ordinal(3), ordinal(96.3, 1)
+    ('51st', '12th', '85th', '99.7th', '3rd', '96.3th')
+    """
+    if not digits and 99.5 <= x < 100:
+        digits = 1
+        x = min(x, 99.9)
+    if digits:
+        return f"{x:.{digits}f}th"
+    n = int(round(x))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def share(x: float, digits: int = 0) -> str:
+    """A fraction as a sentence prints it, never a misleading ``0%`` or ``100%``.
+
+    Examples
+    --------
+    >>> share(0.0), share(0.003), share(0.31), share(0.9996), share(1.0)
+    ('none', 'fewer than 1%', '31%', 'more than 99%', 'all')
+    >>> share(0.0004, 1), share(0.0123, 1)
+    ('less than 0.1%', '1.2%')
+    """
+    if x <= 0:
+        return "none"
+    if x >= 1:
+        return "all"
+    unit = 10.0 ** -digits  # the smallest step the format shows, in percent
+    if x * 100 < unit / 2:
+        return "fewer than 1%" if digits == 0 else f"less than {unit:.{digits}f}%"
+    if (1 - x) * 100 < unit / 2:
+        return "more than 99%" if digits == 0 else f"more than {100 - unit:.{digits}f}%"
+    return f"{x:.{digits}%}"

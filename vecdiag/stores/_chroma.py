@@ -1,0 +1,101 @@
+"""Chroma collections: :func:`chroma`.
+
+The metric is the collection's ``hnsw:space`` (default ``l2``): ``l2`` -> euclidean (Chroma
+returns the *squared* L2 distance; vecdiag reports its square root), ``ip`` -> dot (Chroma
+returns ``1 - dot``), ``cosine`` -> cosine (``1 - cos``). The search setting is the
+collection's HNSW ``ef_search``: Chroma keeps it in the collection's configuration, so
+``set_params`` changes that configuration (``collection.modify``) and an audit sweep puts
+the original value back when it ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._optional import require
+from .base import Store
+
+__all__ = ["chroma", "ChromaStore"]
+
+_SPACES = {"l2": "euclidean", "ip": "dot", "cosine": "cosine"}
+
+
+def chroma(collection) -> "ChromaStore":
+    """A Chroma collection (``client.get_collection(name)``); its documents are the texts."""
+    return ChromaStore(collection)
+
+
+class ChromaStore(Store):
+    kind = "chroma"
+    settings = {"ef_search": ("hnsw:search_ef", "search_ef")}
+
+    def __init__(self, collection):
+        super().__init__()
+        require("chromadb", "vd.stores.chroma")
+        if not (hasattr(collection, "get") and hasattr(collection, "query")
+                and hasattr(collection, "count")):
+            raise TypeError("collection must be a chromadb Collection "
+                            f"(client.get_collection(name)), got {type(collection).__name__}")
+        self.collection = collection
+        conf = self._hnsw()
+        space = conf.get("space") or (collection.metadata or {}).get("hnsw:space", "l2")
+        if space not in _SPACES:
+            raise ValueError(f"collection {collection.name} uses hnsw:space={space!r}, which "
+                             "vecdiag does not support; use l2, ip or cosine")
+        self.metric = _SPACES[space]
+        first = collection.get(limit=1, include=["embeddings"])
+        emb = first.get("embeddings")
+        self.dim = int(np.asarray(emb).shape[1]) if emb is not None and len(emb) else 0
+
+    def _hnsw(self) -> dict:
+        conf = getattr(self.collection, "configuration_json", None) or {}
+        hnsw = conf.get("hnsw") or {}
+        meta = self.collection.metadata or {}
+        if not hnsw:
+            hnsw = {"space": meta.get("hnsw:space", "l2"),
+                    "ef_search": int(meta.get("hnsw:search_ef", 10)),
+                    "ef_construction": int(meta.get("hnsw:construction_ef", 100)),
+                    "max_neighbors": int(meta.get("hnsw:M", 16))}
+        return hnsw
+
+    def describe(self) -> str:
+        return f"chroma collection {self.collection.name}"
+
+    @property
+    def convention(self) -> str:
+        return {"euclidean": "Chroma's l2 space returns the SQUARED L2 distance; vecdiag "
+                             "reports its square root",
+                "dot": "Chroma's ip space returns 1 - dot; vecdiag reports 1 - raw",
+                "cosine": "Chroma's cosine space returns 1 - cos; vecdiag reports 1 - raw"}[
+            self.metric]
+
+    def _count(self) -> int:
+        return int(self.collection.count())
+
+    def _params(self) -> dict:
+        h = self._hnsw()
+        return {"index": "hnsw", "space": h.get("space"), "M": h.get("max_neighbors"),
+                "ef_construction": h.get("ef_construction"), "ef_search": h.get("ef_search")}
+
+    def _apply(self, name, value):
+        self.collection.modify(configuration={"hnsw": {"ef_search": int(value)}})
+
+    def _batches(self, batch_size):
+        n = self._count()
+        for start in range(0, n, batch_size):
+            got = self.collection.get(include=["embeddings", "documents"], limit=batch_size,
+                                      offset=start)
+            docs = got.get("documents")
+            has_text = docs is not None and any(d is not None for d in docs)
+            yield list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32), \
+                (list(docs) if has_text else None)
+
+    def _search(self, Q, k):
+        k_eff = min(k, self._count())
+        got = self.collection.query(query_embeddings=Q, n_results=k_eff, include=["distances"])
+        return [list(r) for r in got["ids"]], [list(r) for r in got["distances"]]
+
+    def _to_score(self, raw):
+        if self.metric == "euclidean":
+            return np.sqrt(np.maximum(raw, 0.0))
+        return 1.0 - raw

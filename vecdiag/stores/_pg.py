@@ -1,0 +1,426 @@
+"""PostgreSQL + pgvector: :func:`pgvector`.
+
+The metric is the operator class of the vector column's HNSW / IVFFlat index
+(``vector_cosine_ops`` -> cosine, searched with ``<=>``, which returns ``1 - cos``;
+``vector_ip_ops`` -> dot, ``<#>``, which returns the *negative* inner product;
+``vector_l2_ops`` -> euclidean, ``<->``, the L2 distance). Vectors come out by binary
+``COPY``, parsed with NumPy a block at a time (rows of fixed width are never touched one
+by one). Search settings (``hnsw.ef_search``, ``ivfflat.probes``) are set with ``SET LOCAL``
+inside each search's own transaction, so a connection you pass is left as it was.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from .._optional import require
+from .base import Store, mask_dsn
+
+__all__ = ["pgvector", "PgVectorStore"]
+
+# operator class suffix -> (vecdiag metric, operator)
+_OPCLASS = {"cosine_ops": ("cosine", "<=>"), "ip_ops": ("dot", "<#>"),
+            "l2_ops": ("euclidean", "<->")}
+_OPERATOR = {metric: op for metric, op in _OPCLASS.values()}
+_ELEM = {"vector": (4, ">f4"), "halfvec": (2, ">f2")}
+_FIXED_IDS = {"smallint": ">i2", "integer": ">i4", "bigint": ">i8"}
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_PG_DEFAULTS = {"ef_search": 40, "probes": 1}
+
+
+def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: str = "id",
+             text: str | None = None, where: str | None = None,
+             metric: str | None = None) -> "PgVectorStore":
+    """A pgvector table as a :class:`~vecdiag.stores.Store`.
+
+    Parameters
+    ----------
+    dsn_or_connection : str or psycopg.Connection
+        ``postgresql://user:password@host/db`` (any libpq string), or an open psycopg 3
+        connection (left as it was: settings are changed per search transaction only).
+    table : str
+        Table name, optionally ``schema.table``.
+    vector, id, text : str
+        Column names: the vectors (``vector`` or ``halfvec``), unique ids, optional texts.
+    where : str, optional
+        An SQL condition restricting the rows (your own SQL, used as given).
+    metric : {"cosine", "dot", "euclidean"}, optional
+        Needed only when the column has no vector index (then search is an exact scan and
+        nothing declares the metric), or to pick one of several indexes.
+
+    Raises
+    ------
+    ValueError
+        Unknown table or column (the columns there are are listed), not a vector column,
+        NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server.
+    """
+    return PgVectorStore(dsn_or_connection, table, vector=vector, id=id, text=text,
+                         where=where, metric=metric)
+
+
+class PgVectorStore(Store):
+    kind = "pgvector"
+    settings = {"ef_search": ("hnsw.ef_search",), "probes": ("ivfflat.probes",)}
+
+    def __init__(self, dsn_or_connection, table, *, vector="embedding", id="id", text=None,
+                 where=None, metric=None):
+        super().__init__()
+        psycopg = require("psycopg", "vd.stores.pgvector")
+        require("pgvector.psycopg", "vd.stores.pgvector")
+        self._sql = require("psycopg.sql")
+        if isinstance(dsn_or_connection, str):
+            self._dsn = mask_dsn(dsn_or_connection)
+            try:
+                self.conn = psycopg.connect(dsn_or_connection, autocommit=True, connect_timeout=10)
+            except psycopg.Error as err:
+                message = mask_dsn(str(err).strip()).replace(dsn_or_connection, self._dsn)
+                raise ValueError(f"cannot connect to PostgreSQL at {self._dsn}: "
+                                 f"{message.splitlines()[0] if message else type(err).__name__}; "
+                                 "check that the server runs and the DSN is right") from None
+        elif hasattr(dsn_or_connection, "cursor") and hasattr(dsn_or_connection, "execute"):
+            self.conn = dsn_or_connection
+            self._dsn = "connection"
+        else:
+            raise TypeError("dsn_or_connection must be a connection string "
+                            "('postgresql://user@host/db') or a psycopg 3 connection, got "
+                            f"{type(dsn_or_connection).__name__}")
+        if where is not None and not isinstance(where, str):
+            raise TypeError(f"where must be an SQL condition string, got {type(where).__name__}")
+        self.table, self.where = table, where
+        self._columns(table, vector, id, text)
+        self._find_index(metric)
+        self._settings = {}
+        self._check_nulls()
+
+    # ------------------------------------------------------------- introspection
+    def _q(self, query, params=None):
+        with self.conn.transaction():
+            cur = self.conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def _columns(self, table, vector, id, text):
+        sql = self._sql
+        if not isinstance(table, str) or not table:
+            raise TypeError(f"table must be a table name, got {table!r}")
+        (oid,), = self._q("SELECT to_regclass(%s)::oid", (table,))
+        if oid is None:
+            names = [r[0] for r in self._q(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")]
+            raise ValueError(f"table {table!r} does not exist in {self._dsn}; tables there: "
+                             f"{', '.join(names[:20]) or 'none'}")
+        self._oid = oid
+        (schema, relname), = self._q(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.oid = %s", (oid,))
+        self._table_sql = sql.Identifier(schema, relname)
+        rows = self._q("SELECT attname, format_type(atttypid, atttypmod), "
+                       "atttypid::regtype::text, attnum FROM pg_attribute WHERE attrelid = %s "
+                       "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (oid,))
+        cols = {name: (full, base, num) for name, full, base, num in rows}
+        listing = ", ".join(f"{name} ({full})" for name, (full, _, _) in cols.items())
+        for arg, name in (("vector", vector), ("id", id), ("text", text)):
+            if name is not None and name not in cols:
+                raise ValueError(f"{arg}={name!r}: table {table} has no column {name!r}; "
+                                 f"its columns: {listing}")
+        full, base, self._attnum = cols[vector]
+        if base not in _ELEM:
+            raise ValueError(f"vector={vector!r}: column {vector} is {full}, not a pgvector "
+                             f"vector or halfvec column; vector columns there: "
+                             + (", ".join(n for n, (_, b, _) in cols.items() if b in _ELEM)
+                                or "none"))
+        self._vtype = base
+        self._id_type = cols[id][1]
+        self.vector, self.id, self.text = vector, id, text
+        self._v, self._id, self._text = (sql.Identifier(vector), sql.Identifier(id),
+                                         None if text is None else sql.Identifier(text))
+        self._filter = sql.SQL(" AND ({})").format(sql.SQL(self.where)) if self.where \
+            else sql.SQL("")
+        dims = full[len(base) + 1:-1] if full.endswith(")") else ""
+        if dims:
+            self.dim = int(dims)
+        else:
+            q = sql.SQL("SELECT min(vector_dims({v})), max(vector_dims({v})) FROM {t} "
+                        "WHERE {v} IS NOT NULL{f}").format(v=self._v, t=self._table_sql,
+                                                           f=self._filter)
+            (lo, hi), = self._q(q)
+            if lo is not None and lo != hi:
+                raise ValueError(f"dimension mismatch: column {vector} of {table} holds vectors "
+                                 f"of dimensions {lo} to {hi}; one model's vectors per column "
+                                 f"(declare it {base}(N) to have PostgreSQL enforce it)")
+            self.dim = int(lo or 0)
+
+    def _find_index(self, metric):
+        rows = self._q(
+            "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions "
+            "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
+            "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
+            "WHERE x.indrelid = %s AND x.indkey[0] = %s AND am.amname IN ('hnsw', 'ivfflat') "
+            "ORDER BY ic.relname", (self._oid, self._attnum))
+        found = []
+        for name, am, opclass, options in rows:
+            suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
+            if suffix not in _OPCLASS:
+                raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
+                                 "does not support (it knows cosine, inner product and L2); "
+                                 "audit a table indexed with vector_cosine_ops, vector_ip_ops "
+                                 "or vector_l2_ops")
+            opts = dict(o.split("=", 1) for o in (options or []))
+            found.append((name, am, opclass, opts, _OPCLASS[suffix][0]))
+        if metric is not None:
+            from .. import _validate as V
+
+            V.check_metric(metric)
+            matching = [f for f in found if f[4] == metric]
+            if found and not matching:
+                raise ValueError(f"metric={metric!r}, but the indexes on {self.vector} declare "
+                                 f"{', '.join(f'{f[0]} ({f[2]})' for f in found)}; searching "
+                                 f"with {_OPERATOR[metric]} would bypass them")
+            found = matching
+        elif len({f[4] for f in found}) > 1:
+            raise ValueError(f"column {self.vector} has indexes for several metrics "
+                             f"({', '.join(f'{f[0]} ({f[2]})' for f in found)}); pass metric= "
+                             "to choose the one your application searches with")
+        elif not found:
+            raise ValueError(f"column {self.vector} of {self.table} has no HNSW or IVFFlat index, "
+                             "so nothing declares its metric; pass metric='cosine', 'dot' or "
+                             "'euclidean' (the operator your queries use: <=>, <#> or <->)")
+        if found:
+            self._index_name, self._am, self._opclass, self._options, self.metric = found[0]
+        else:
+            self._index_name, self._am, self._opclass, self._options = None, None, None, {}
+            self.metric = metric
+        self._op = self._sql.SQL(_OPERATOR[self.metric])
+
+    def _check_nulls(self):
+        q = self._sql.SQL("SELECT count(*) FILTER (WHERE {v} IS NULL), count(*) FROM {t} "
+                          "WHERE TRUE{f}").format(v=self._v, t=self._table_sql, f=self._filter)
+        (nulls, total), = self._q(q)
+        if nulls:
+            q = self._sql.SQL("SELECT {i} FROM {t} WHERE {v} IS NULL{f} LIMIT 5").format(
+                i=self._id, t=self._table_sql, v=self._v, f=self._filter)
+            first = ", ".join(repr(r[0]) for r in self._q(q))
+            raise ValueError(f"column {self.vector} of {self.table} has {nulls} NULL vectors "
+                             f"(ids: {first}); embed or delete them, or pass "
+                             f"where='{self.vector} IS NOT NULL'")
+        self.cache["n"] = int(total)
+
+    def describe(self) -> str:
+        return f"pgvector {self._dsn} table {self.table}"
+
+    @property
+    def convention(self) -> str:
+        return {"cosine": "<=> returns the cosine distance 1 - cos; vecdiag reports 1 - raw",
+                "dot": "<#> returns the NEGATIVE inner product; vecdiag reports -raw",
+                "euclidean": "<-> returns the L2 distance; vecdiag reports it as is"}[self.metric]
+
+    def _current(self, name):
+        if name in self._settings:
+            return self._settings[name]
+        guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
+        self._q("SELECT '[1]'::vector")  # loads pgvector, which defines its settings
+        (value,), = self._q("SELECT current_setting(%s, true)", (guc,))
+        return int(value) if value is not None else _PG_DEFAULTS[name]
+
+    def _params(self) -> dict:
+        if self._am is None:
+            return {"index": None, "search": "exact scan (no vector index)",
+                    "operator": _OPERATOR[self.metric]}
+        p = {"index": self._am, "name": self._index_name, "opclass": self._opclass,
+             "operator": _OPERATOR[self.metric]}
+        if self._am == "hnsw":
+            p.update(m=int(self._options.get("m", 16)),
+                     ef_construction=int(self._options.get("ef_construction", 64)),
+                     ef_search=self._current("ef_search"))
+        else:
+            p.update(lists=int(self._options.get("lists", 100)), probes=self._current("probes"))
+        return p
+
+    def _apply(self, name, value):
+        self._settings[name] = int(value)
+
+    def _save(self):
+        return dict(self._settings)
+
+    def _restore(self, state):
+        self._settings = dict(state)
+
+    def _count(self) -> int:
+        return self.cache["n"]
+
+    # ------------------------------------------------------------- fetch: binary COPY
+    def copy_sql(self):
+        """The COPY statement fetch() runs (the benchmark times psycopg on the same one)."""
+        cols = [self._id, self._v] + ([self._text] if self._text is not None else [])
+        return self._sql.SQL("COPY (SELECT {c} FROM {t} WHERE TRUE{f}) TO STDOUT "
+                             "(FORMAT BINARY)").format(c=self._sql.SQL(", ").join(cols),
+                                                       t=self._table_sql, f=self._filter)
+
+    def _batches(self, batch_size):
+        parser = _CopyParser(self.dim, self._vtype, self._id_type, self.text is not None)
+        with self.conn.transaction():
+            with self.conn.cursor() as cur:
+                with cur.copy(self.copy_sql()) as copy:
+                    for data in copy:
+                        batch = parser.feed(data)
+                        if batch is not None:
+                            yield batch
+        parser.finish()
+
+    # ------------------------------------------------------------- search
+    def _search(self, Q, k):
+        from pgvector.psycopg.vector import register_vector_info
+        from psycopg.types import TypeInfo
+
+        if "vector_type" not in self.cache:
+            self.cache["vector_type"] = TypeInfo.fetch(self.conn, "vector")
+        sql = self._sql
+        cast = sql.SQL(self._vtype)
+        query = sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
+                        "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
+            i=self._id, v=self._v, op=self._op, c=cast, t=self._table_sql, f=self._filter)
+        out_ids, out_raw = [], []
+        with self.conn.transaction():
+            with self.conn.cursor() as cur:
+                # numpy -> vector on this cursor only: your connection is untouched
+                register_vector_info(cur, self.cache["vector_type"])
+                for name, value in self._settings.items():
+                    guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
+                    cur.execute(sql.SQL("SET LOCAL {} = {}").format(
+                        sql.SQL(guc), sql.Literal(int(value))))
+                for q in Q:
+                    cur.execute(query, {"q": q, "k": k}, prepare=True)
+                    rows = cur.fetchall()
+                    out_ids.append([_same_id(r[0]) for r in rows])
+                    out_raw.append([r[1] for r in rows])
+        return out_ids, out_raw
+
+    def _to_score(self, raw):
+        if self.metric == "cosine":
+            return 1.0 - raw
+        if self.metric == "dot":
+            return -raw
+        return raw
+
+
+class _CopyParser:
+    """Incremental parser of PostgreSQL's binary COPY of (id, vector[, text]) rows.
+
+    Rows whose fields all have a fixed width (integer id, no text) are read as one NumPy
+    structured array per block of bytes; other rows field by field.
+    """
+
+    def __init__(self, dim: int, vtype: str, id_type: str, with_text: bool):
+        self.dim = dim
+        self.elem, self.vdtype = _ELEM[vtype]
+        self.id_type = id_type
+        self.with_text = with_text
+        self.buf = bytearray()
+        self.header = False
+        self.done = False
+        idt = _FIXED_IDS.get(id_type)
+        self.fixed = None
+        if idt is not None and not with_text:
+            self.fixed = np.dtype([("nf", ">i2"), ("l1", ">i4"), ("id", idt), ("l2", ">i4"),
+                                   ("dim", ">i2"), ("unused", ">i2"),
+                                   ("v", self.vdtype, (dim,))])
+
+    def _skip_header(self) -> bool:
+        if len(self.buf) < 19:
+            return False
+        if bytes(self.buf[:11]) != _SIGNATURE:
+            raise ValueError("unexpected COPY data from the server (not binary COPY)")
+        ext = struct.unpack(">i", self.buf[15:19])[0]
+        if len(self.buf) < 19 + ext:
+            return False
+        del self.buf[:19 + ext]
+        self.header = True
+        return True
+
+    def feed(self, data):
+        self.buf += data
+        if not self.header and not self._skip_header():
+            return None
+        return self._fixed() if self.fixed is not None else self._generic()
+
+    def _fixed(self):
+        size = self.fixed.itemsize
+        m = len(self.buf) // size
+        if m and self.buf[(m - 1) * size:(m - 1) * size + 2] == b"\xff\xff":
+            m -= 1  # the trailer, not a row
+        if m == 0:
+            return None
+        rows = np.frombuffer(self.buf, dtype=self.fixed, count=m)
+        if (rows["nf"] != 2).any() or (rows["l2"] != 4 + self.elem * self.dim).any():
+            raise ValueError("a row has a NULL or a vector of another dimension than "
+                             f"{self.dim}; check the column (NULL vectors are refused)")
+        batch = (rows["id"].astype(np.int64).tolist(), rows["v"].astype(np.float32), None)
+        del rows
+        del self.buf[:m * size]
+        return batch
+
+    def _generic(self):
+        buf, pos, n = self.buf, 0, len(self.buf)
+        ids, vecs, texts = [], [], []
+        unpack_h, unpack_i = struct.Struct(">h").unpack_from, struct.Struct(">i").unpack_from
+        vbytes = 4 + self.elem * self.dim
+        while pos + 2 <= n:
+            nf = unpack_h(buf, pos)[0]
+            if nf == -1:
+                self.done = True
+                pos += 2
+                break
+            start, p, fields = pos, pos + 2, []
+            for _ in range(nf):
+                if p + 4 > n:
+                    break
+                ln = unpack_i(buf, p)[0]
+                p += 4
+                if ln < 0:
+                    fields.append(None)
+                    continue
+                if p + ln > n:
+                    break
+                fields.append(bytes(buf[p:p + ln]))
+                p += ln
+            if len(fields) < nf:
+                pos = start
+                break
+            pos = p
+            vec = fields[1]
+            if vec is None or len(vec) != vbytes:
+                raise ValueError(f"a row has a NULL or a vector of another dimension than "
+                                 f"{self.dim}; check the column (NULL vectors are refused)")
+            ids.append(_decode_id(fields[0], self.id_type))
+            vecs.append(np.frombuffer(vec, dtype=self.vdtype, offset=4))
+            if self.with_text:
+                texts.append(None if fields[2] is None else fields[2].decode("utf-8"))
+        del self.buf[:pos]
+        if not ids:
+            return None
+        return ids, np.asarray(vecs, dtype=np.float32), (texts if self.with_text else None)
+
+    def finish(self):
+        if self.buf and bytes(self.buf[:2]) != b"\xff\xff":
+            raise ValueError("the server's COPY stream ended in the middle of a row")
+
+
+def _same_id(value):
+    """An id from a query result as fetch() decodes it (UUIDs as strings)."""
+    import uuid
+
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def _decode_id(raw: bytes | None, id_type: str):
+    if raw is None:
+        return None
+    if id_type in _FIXED_IDS:
+        return int.from_bytes(raw, "big", signed=True)
+    if id_type == "uuid":
+        import uuid
+
+        return str(uuid.UUID(bytes=raw))
+    return raw.decode("utf-8")

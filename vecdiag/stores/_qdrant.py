@@ -1,0 +1,154 @@
+"""Qdrant (a server, or local mode on a folder): :func:`qdrant`.
+
+The metric is the collection's ``Distance``: Cosine -> cosine, Dot -> dot (Qdrant returns
+the similarity itself), Euclid -> euclidean (the L2 distance, not squared); Manhattan is
+refused. Under Cosine Qdrant stores the vectors *normalised*: their norms are gone, so a
+fetched cosine collection holds unit vectors. Local mode (``QdrantClient(path=...)``)
+always searches exactly; a server uses HNSW, whose search setting is ``hnsw_ef``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._optional import require
+from .base import Store
+
+__all__ = ["qdrant", "QdrantStore"]
+
+_METRICS = {"Cosine": "cosine", "Dot": "dot", "Euclid": "euclidean"}
+
+
+def qdrant(client_or_path, collection: str, *, text: str | None = None,
+           vector: str | None = None) -> "QdrantStore":
+    """A Qdrant collection.
+
+    Parameters
+    ----------
+    client_or_path : qdrant_client.QdrantClient, str or os.PathLike
+        A client, a local-mode folder, or a server URL (``http://host:6333``).
+    collection : str
+    text : str, optional
+        Payload field holding each point's text.
+    vector : str, optional
+        Which named vector, for collections with several.
+    """
+    return QdrantStore(client_or_path, collection, text=text, vector=vector)
+
+
+class QdrantStore(Store):
+    kind = "qdrant"
+    settings = {"hnsw_ef": ("ef_search", "ef")}
+
+    def __init__(self, client_or_path, collection, *, text=None, vector=None):
+        super().__init__()
+        qc = require("qdrant_client", "vd.stores.qdrant")
+        self._models = require("qdrant_client.models")
+        if isinstance(client_or_path, (str, os.PathLike)):
+            where = os.fspath(client_or_path)
+            if where.startswith(("http://", "https://")):
+                self.client, self.local = qc.QdrantClient(url=where, timeout=10), False
+            elif not os.path.isdir(where):
+                raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
+                                 "given to QdrantClient(path=...), a URL, or the client")
+            else:
+                self.client, self.local = qc.QdrantClient(path=where), True
+            self._where = where
+        elif isinstance(client_or_path, qc.QdrantClient):
+            self.client = client_or_path
+            self.local = type(getattr(client_or_path, "_client", None)).__name__ == "QdrantLocal"
+            self._where = "client"
+        else:
+            raise TypeError("client_or_path must be a QdrantClient, a local folder or a URL, "
+                            f"got {type(client_or_path).__name__}")
+        names = [c.name for c in self.client.get_collections().collections]
+        if collection not in names:
+            raise ValueError(f"collection {collection!r} does not exist in Qdrant {self._where}; "
+                             f"collections there: {', '.join(names) or 'none'}")
+        self.collection, self.text = collection, text
+        info = self.client.get_collection(collection)
+        vectors = info.config.params.vectors
+        if isinstance(vectors, dict):
+            if vector is None or vector not in vectors:
+                raise ValueError(f"collection {collection} has named vectors "
+                                 f"({', '.join(vectors)}); pass vector= one of them")
+            self.vector, params = vector, vectors[vector]
+        else:
+            if vector is not None:
+                raise ValueError(f"collection {collection} has one unnamed vector; leave "
+                                 "vector=None")
+            self.vector, params = None, vectors
+        distance = getattr(params.distance, "value", str(params.distance))
+        if distance not in _METRICS:
+            raise ValueError(f"collection {collection} uses the {distance} distance, a metric "
+                             "vecdiag does not support; audit a Cosine, Dot or Euclid collection")
+        self.metric = _METRICS[distance]
+        self.dim = int(params.size)
+        hnsw = params.hnsw_config or info.config.hnsw_config
+        self._hnsw = {"m": int(hnsw.m), "ef_construct": int(hnsw.ef_construct)}
+        self._ef = None
+
+    def describe(self) -> str:
+        return f"qdrant {self._where} collection {self.collection}"
+
+    @property
+    def convention(self) -> str:
+        return {"cosine": "Qdrant returns the cosine similarity (of vectors it normalised on "
+                          "insert); vecdiag reports it as is",
+                "dot": "Qdrant returns the dot product; vecdiag reports it as is",
+                "euclidean": "Qdrant returns the L2 distance; vecdiag reports it as is"}[
+            self.metric]
+
+    def _count(self) -> int:
+        return int(self.client.count(self.collection, exact=True).count)
+
+    def _params(self) -> dict:
+        if self.local:
+            return {"index": None, "search": "exact (Qdrant local mode has no HNSW)",
+                    "m": self._hnsw["m"], "ef_construct": self._hnsw["ef_construct"]}
+        return {"index": "hnsw", **self._hnsw,
+                "hnsw_ef": self._ef if self._ef is not None else "auto (ef_construct)"}
+
+    def _apply(self, name, value):
+        self._ef = int(value)
+
+    def _save(self):
+        return self._ef
+
+    def _restore(self, state):
+        self._ef = state
+
+    def _batches(self, batch_size):
+        offset = None
+        payload = [self.text] if self.text else False
+        while True:
+            points, offset = self.client.scroll(self.collection, limit=batch_size,
+                                                offset=offset, with_vectors=True,
+                                                with_payload=payload)
+            if points:
+                ids = [p.id for p in points]
+                vecs = np.asarray([p.vector if self.vector is None else p.vector[self.vector]
+                                   for p in points], dtype=np.float32)
+                texts = ([(p.payload or {}).get(self.text) for p in points]
+                         if self.text else None)
+                yield ids, vecs, texts
+            if offset is None:
+                break
+
+    def _search(self, Q, k):
+        m = self._models
+        params = None if self._ef is None else m.SearchParams(hnsw_ef=self._ef)
+        requests = [m.QueryRequest(query=q.tolist(), limit=k, params=params, using=self.vector,
+                                   with_payload=False) for q in Q]
+        ids, raw = [], []
+        for start in range(0, len(requests), 256):
+            for res in self.client.query_batch_points(self.collection,
+                                                      requests=requests[start:start + 256]):
+                ids.append([p.id for p in res.points])
+                raw.append([p.score for p in res.points])
+        return ids, raw
+
+    def _to_score(self, raw):
+        return raw

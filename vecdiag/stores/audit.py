@@ -1,0 +1,238 @@
+"""vd.audit: a store's own search measured against exact search over its own vectors.
+
+Stages, each a small function: fetch the store (once, cached), exact search over the
+fetched vectors (the truth), the store's own search, recall per query (ties counted as
+found, as :func:`vecdiag.ann_recall`), a bootstrap interval, the score convention checked
+against an exact recomputation, metric checks, an optional sweep of the search setting,
+and the findings that say what to change.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+
+from .. import _validate as V
+from .base import Store
+from .checks import convention_check, findings_for, metric_findings
+from .result import StoreAudit, SweepPoint
+
+__all__ = ["audit", "recall_per_query", "exact_scores", "parse_sweep"]
+
+# Tie tolerance of recall (as vecdiag.ann_recall): a returned document whose exact score
+# equals the exact k-th score within atol + rtol * |k-th| counts as found.
+RTOL, ATOL = 1e-5, 1e-8
+N_BOOT = 2000
+
+# default ladder of each search setting (the current value is added)
+LADDERS = {"ef_search": [10, 20, 40, 80, 160, 320], "efSearch": [16, 32, 64, 128, 256, 512],
+           "hnsw_ef": [16, 32, 64, 128, 256, 512]}
+
+
+def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embedder=None,
+          random_state=0, show_progress: bool | None = None) -> StoreAudit:
+    """How well does the store's own search find the true nearest neighbours?
+
+    Parameters
+    ----------
+    store : vecdiag.stores.Store
+        From ``vd.stores.pgvector / faiss / qdrant / chroma``.
+    queries : array-like, (n_queries, d)
+        Query vectors as your application sends them (a few hundred give a tight interval).
+    k : int
+        Results per query.
+    sweep : None, False, dict or str
+        Values of the store's search setting to try, e.g. ``{"ef_search": [10, 20, 40]}``
+        or ``"ef_search=10,20,40"``; None tries a default ladder when the store has a
+        setting, False skips the sweep. The setting is put back afterwards.
+    target : float
+        Recall the sweep looks for: the smallest value reaching it is ``suggested``.
+    embedder : embedder, optional
+        Its model's similarity function is checked against the store's metric.
+    random_state : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    StoreAudit
+
+    Notes
+    -----
+    recall@k of query q: ``|found| / k`` with ``found`` the returned documents that are in
+    the exact top-k, or tie its k-th score (exact scores recomputed in float64 from the
+    fetched vectors). A store that returned fewer than k rows loses the missing ones.
+    The interval is a percentile bootstrap over queries (2,000 resamples).
+    """
+    if not isinstance(store, Store):
+        raise TypeError("store must come from vd.stores.pgvector / faiss / qdrant / chroma, "
+                        f"got {type(store).__name__}")
+    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
+        raise ValueError(f"target must be a recall in (0, 1], got {target!r}")
+    Q = store._queries(queries)
+    k = V.check_positive_int(k, "k")
+    if k > store.n:
+        raise ValueError(f"k={k} but {store.describe()} holds {store.n} vectors; pass k <= {store.n}")
+    plan = parse_sweep(sweep, store)
+    rng = V.check_random_state(random_state)
+    model_similarity = _model_similarity(embedder)
+
+    t0 = time.perf_counter()
+    index = store.fetch(show_progress=show_progress)
+    t_fetch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exact = index.search(Q, k, show_progress=show_progress)
+    truth = exact_scores(index, Q, exact.indices)
+    t_exact = time.perf_counter() - t0
+    params = store.params
+    got = store.search(Q, k)
+    per_query, got_true = recall_per_query(got.indices, exact.indices, truth, index, Q)
+    store_seconds = got.seconds
+    points, setting, state = {}, None, None
+    if plan is not None:
+        setting, values = plan
+        state = store._save()
+        try:
+            for v in values:
+                store.set_params(**{setting: v})
+                res = store.search(Q, k)
+                rec, _ = recall_per_query(res.indices, exact.indices, truth, index, Q)
+                store_seconds += res.seconds
+                points[v] = SweepPoint(recall=float(rec.mean()), latency_ms=1000 * res.seconds / len(Q),
+                                       ci=_bootstrap(rec, rng), short=int((res.n_returned < k).sum()))
+        finally:
+            store._restore(state)
+    suggested = next((v for v in sorted(points) if points[v].recall >= target), None)
+    t_total = time.perf_counter() - t0  # exact search, the store's searches, recall
+    recall = float(per_query.mean())
+    ci = _bootstrap(per_query, rng)
+    convention = convention_check(store, got, got_true)
+    norms = _norm_summary(index)
+    timings = {"fetch_s": t_fetch, "exact_s": t_exact, "store_search_s": store_seconds,
+               "audit_s": t_total, "store_share": store_seconds / t_total if t_total else 0.0}
+    findings = findings_for(store=store, k=k, target=target, recall=recall, ci=ci,
+                            per_query=per_query, returned=got.n_returned, params=params,
+                            setting=setting or store.search_setting, sweep=points,
+                            suggested=suggested, convention=convention)
+    findings += metric_findings(store, norms, model_similarity)
+    order = {"critical": 0, "warning": 1, "ok": 2}
+    findings.sort(key=lambda f: order[f.severity])
+    return StoreAudit(store=store.describe(), kind=store.kind, metric=store.metric, k=k,
+                      n=store.n, n_queries=len(Q), params=params, recall=recall,
+                      per_query=per_query, ci=ci, returned=got.n_returned,
+                      latency_ms=1000 * got.seconds / len(Q), convention=convention,
+                      setting=setting, sweep=points, suggested=suggested, target=float(target),
+                      norms=norms, findings=findings, timings=timings)
+
+
+def parse_sweep(sweep, store: Store):
+    """``(setting, sorted values)`` or None, from audit's ``sweep`` argument."""
+    if sweep is False:
+        return None
+    if sweep is None:
+        name = store.search_setting
+        if name is None:
+            return None
+        current = store.params[name]
+        if name in LADDERS:
+            values = list(LADDERS[name])
+        else:  # probes / nprobe: powers of two up to the number of lists
+            lists = store.params.get("lists") or store.params.get("nlist") or 1
+            values, v = [], 1
+            while v < lists:
+                values.append(v)
+                v *= 2
+            values.append(int(lists))
+        if isinstance(current, int):
+            values.append(current)
+        return name, sorted(set(values))
+    if isinstance(sweep, str):
+        name, sep, rest = sweep.partition("=")
+        if not sep or not rest.strip():
+            raise ValueError(f"sweep={sweep!r}: write it as setting=v1,v2,... e.g. "
+                             "'ef_search=10,20,40,80'")
+        try:
+            values = [int(v) for v in rest.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"sweep={sweep!r}: the values must be whole numbers, e.g. "
+                             "'ef_search=10,20,40,80'") from None
+        sweep = {name.strip(): values}
+    if not isinstance(sweep, dict) or len(sweep) != 1:
+        raise TypeError("sweep must be None, False, one {setting: [values]} entry or "
+                        f"'setting=v1,v2', got {sweep!r}")
+    (name, values), = sweep.items()
+    canon = store._canonical(name)
+    if isinstance(values, (str, bytes)) or not np.iterable(values) or not len(values):
+        raise ValueError(f"sweep values of {name} must be a non-empty list of whole numbers")
+    return canon, sorted({V.check_positive_int(v, f"sweep value of {name}") for v in values})
+
+
+def exact_scores(index, Q: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Exact float64 scores of the listed rows per query (NaN where a row is -1)."""
+    n_q, k = positions.shape
+    out = np.full((n_q, k), np.nan)
+    vec = index.vectors
+    for i in range(n_q):
+        keep = positions[i] >= 0
+        if not keep.any():
+            continue
+        rows = np.asarray(vec[positions[i][keep]], dtype=np.float64)
+        q = Q[i].astype(np.float64)
+        if index.metric == "cosine":
+            rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+            q = q / np.linalg.norm(q)
+        if index.metric == "euclidean":
+            out[i, keep] = np.linalg.norm(rows - q, axis=1)
+        else:
+            out[i, keep] = rows @ q
+    return out
+
+
+def recall_per_query(got: np.ndarray, exact: np.ndarray, truth: np.ndarray, index, Q):
+    """(recall per query, exact scores of the returned rows), ties counted as found."""
+    got_true = exact_scores(index, Q, got)
+    k = exact.shape[1]
+    lower = index.metric == "euclidean"
+    recall = np.zeros(len(got))
+    for i in range(len(got)):
+        want = set(exact[i].tolist())
+        kth = truth[i, k - 1]
+        tol = ATOL + RTOL * abs(kth)
+        found = set()
+        for pos, s in zip(got[i].tolist(), got_true[i].tolist()):
+            if pos < 0 or pos in found:
+                continue
+            if pos in want or ((s <= kth + tol) if lower else (s >= kth - tol)):
+                found.add(pos)
+        recall[i] = len(found) / k
+    return recall, got_true
+
+
+def _bootstrap(values: np.ndarray, rng, level: float = 0.95) -> tuple:
+    """Percentile bootstrap interval of the mean."""
+    if len(values) < 2:
+        v = float(values.mean()) if len(values) else float("nan")
+        return (v, v)
+    means = values[rng.integers(0, len(values), size=(N_BOOT, len(values)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return (float(lo), float(hi))
+
+
+def _norm_summary(index) -> dict:
+    """Min, median, max and relative spread of the stored vectors' norms."""
+    norms = np.concatenate([np.linalg.norm(np.asarray(index.vectors[s:s + 65536], np.float64),
+                                           axis=1) for s in range(0, len(index), 65536)])
+    return {"min": float(norms.min()), "median": float(np.median(norms)),
+            "max": float(norms.max()), "cv": float(norms.std() / norms.mean()) if norms.mean() else 0.0,
+            "unit": bool(np.abs(norms - 1).max() < 1e-3)}
+
+
+def _model_similarity(embedder):
+    """The similarity an embedder's model was trained for ("cosine", "dot", ...) or None."""
+    if embedder is None:
+        return None
+    model = getattr(embedder, "model", embedder)
+    name = getattr(model, "similarity_fn_name", None)
+    return {"dot_product": "dot", "dot": "dot", "cosine": "cosine",
+            "euclidean": "euclidean"}.get(name, name)

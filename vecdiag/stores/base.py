@@ -1,0 +1,333 @@
+"""The one small interface every store adapter implements: :class:`Store`.
+
+An adapter answers five questions in the store's own terms (how many vectors, of what
+dimension, under which declared metric, with which index and search settings) and does
+three things: stream its vectors out in batches, search with its own index, and change
+its search setting. Everything else (the memory-bounded fetch into a :class:`vecdiag.Index`,
+turning raw scores into vecdiag's convention, id -> row bookkeeping) lives here once.
+
+Score conventions (vecdiag's): ``cosine`` and ``dot`` are similarities (higher is closer),
+``euclidean`` is a distance (lower is closer, not squared). Each adapter's ``_to_score``
+maps its raw values there; the raw values stay in :attr:`StoreNeighbors.raw_scores`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+
+import numpy as np
+
+from .. import _validate as V
+from ..neighbors import Neighbors
+from ..results import result
+
+__all__ = ["Store", "StoreNeighbors", "mask_dsn", "DEFAULT_FETCH_BUDGET"]
+
+# Vectors held in RAM by fetch(); a larger store is written to a temporary memmap.
+DEFAULT_FETCH_BUDGET = 2 * 2**30
+DEFAULT_BATCH = 8192
+
+
+def mask_dsn(text) -> str:
+    """``text`` with any password in a connection string replaced by ``***``.
+
+    Examples
+    --------
+    >>> mask_dsn("postgresql://ann:s3cret@db:5432/x")
+    'postgresql://ann:***@db:5432/x'
+    >>> mask_dsn("host=db password=s3cret dbname=x")
+    'host=db password=*** dbname=x'
+    """
+    text = str(text)
+    text = re.sub(r"(\w+://[^:/@\s]*:)([^@\s]*)(@)", r"\1***\3", text)
+    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.I)
+    return text
+
+
+@result
+class StoreNeighbors(Neighbors):
+    """What a store's own search returned, in vecdiag's convention.
+
+    ``indices`` are rows of ``store.fetch()``; a query for which the store returned fewer
+    than k results (an HNSW ``ef_search`` below k, a filter applied after the index scan)
+    has its missing slots padded with index -1, id None and score NaN.
+    """
+
+    raw_scores: np.ndarray | None = None
+    """(n_queries, k) the scores exactly as the store gave them (NaN where padded)."""
+    n_returned: np.ndarray | None = None
+    """(n_queries,) how many results the store returned for each query."""
+    seconds: float = 0.0
+    """Wall time of the store's own searches (all queries)."""
+
+    def to_frame(self, ids=None, texts=None):
+        """As :meth:`Neighbors.to_frame`, without padded slots, plus ``raw_score``."""
+        frame = super().to_frame(ids=ids, texts=texts)
+        frame["raw_score"] = np.asarray(self.raw_scores, dtype=float).ravel()
+        return frame[frame["index"] >= 0].reset_index(drop=True)
+
+
+class Store:
+    """A vector store vecdiag can read, search and audit (the base of every adapter).
+
+    Attributes
+    ----------
+    kind : str
+        "pgvector", "faiss", "qdrant" or "chroma".
+    metric : str
+        vecdiag's name of the metric the store declares ("cosine", "dot", "euclidean").
+    dim : int
+        Vector dimension.
+    cache : dict
+        Things computed once per store (the fetched Index, sampled-query recalls).
+    """
+
+    kind = "store"
+    #: settings set_params accepts: canonical name -> aliases
+    settings: dict = {}
+
+    def __init__(self):
+        self.cache: dict = {}
+        self._index = None
+        self._position: dict | None = None
+
+    # ----------------------------------------------------------------- adapter hooks
+    def _count(self) -> int:  # pragma: no cover - every adapter implements it
+        raise NotImplementedError
+
+    def _batches(self, batch_size: int):  # pragma: no cover
+        """Yield ``(ids, vectors, texts_or_None)`` batches covering the whole store."""
+        raise NotImplementedError
+
+    def _search(self, Q: np.ndarray, k: int):  # pragma: no cover
+        """``(ids per query, raw scores per query)`` from the store's own search."""
+        raise NotImplementedError
+
+    def _to_score(self, raw: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _params(self) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def _apply(self, name: str, value) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line naming the store (any password masked)."""
+        return self.kind
+
+    convention = ""
+    """One sentence: what the store's raw score means and how vecdiag reads it."""
+
+    # ----------------------------------------------------------------- public surface
+    @property
+    def n(self) -> int:
+        """Number of vectors in the store (after ``where=`` for pgvector)."""
+        if "n" not in self.cache:
+            self.cache["n"] = int(self._count())
+        return self.cache["n"]
+
+    @property
+    def params(self) -> dict:
+        """Index type and search settings, in the store's own names."""
+        return self._params()
+
+    @property
+    def search_setting(self) -> str | None:
+        """The name of the setting that trades recall for speed (None: exact search)."""
+        p = self._params()
+        return next((name for name in self.settings if name in p), None)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.describe()}, n={self.n}, dim={self.dim}, "
+                f"metric={self.metric!r}, params={self.params})")
+
+    def set_params(self, **settings) -> "Store":
+        """Change the store's search setting(s); returns the store.
+
+        Names: pgvector ``ef_search`` / ``probes`` (``hnsw.ef_search`` and
+        ``ivfflat.probes`` also accepted), faiss ``efSearch`` / ``nprobe``, Qdrant
+        ``hnsw_ef``, Chroma ``ef_search``.
+        """
+        if not settings:
+            raise ValueError(f"set_params needs a setting, e.g. "
+                             f"{next(iter(self.settings), 'ef_search')}=40")
+        resolved = {}
+        for name, value in settings.items():
+            canon = self._canonical(name)
+            resolved[canon] = V.check_positive_int(value, name)
+        for canon, value in resolved.items():
+            self._apply(canon, value)
+        return self
+
+    def _save(self):
+        """The search setting as it is now (restored by :meth:`_restore` after a sweep)."""
+        name = self.search_setting
+        return None if name is None else (name, self._params()[name])
+
+    def _restore(self, state) -> None:
+        if state is not None and isinstance(state[1], int):
+            self._apply(*state)
+
+    def _canonical(self, name: str) -> str:
+        for canon, aliases in self.settings.items():
+            if name == canon or name in aliases:
+                available = self._params()
+                if canon not in available:
+                    raise ValueError(f"{name} does not apply to this {self.kind} index "
+                                     f"({available.get('index')}); settings it has: "
+                                     f"{self._names_here() or 'none (exact search)'}")
+                return canon
+        raise ValueError(f"{self.kind} has no search setting {name!r}; settings it has: "
+                         f"{self._names_here() or 'none (exact search)'}")
+
+    def _names_here(self) -> str:
+        p = self._params()
+        return ", ".join(name for name in self.settings if name in p)
+
+    def fetch(self, *, memory_budget: int = DEFAULT_FETCH_BUDGET, batch_size: int = DEFAULT_BATCH,
+              show_progress: bool | None = None):
+        """Every vector, id and text of the store as a :class:`vecdiag.Index` (cached).
+
+        Streamed in batches into one float32 array allocated up front; when it would
+        exceed ``memory_budget`` bytes it is a memmap in a temporary file instead.
+        The Index uses the store's declared metric, so exact search over it is the truth
+        the store's own index is measured against.
+        """
+        if self._index is not None:
+            return self._index
+        from .._progress import progress_bar
+        from ..neighbors import Index
+
+        memory_budget = V.check_positive_int(memory_budget, "memory_budget")
+        batch_size = V.check_positive_int(batch_size, "batch_size")
+        n, d = self.n, self.dim
+        if n == 0:
+            raise ValueError(f"{self.describe()} is empty: there is nothing to fetch or audit; "
+                             "insert vectors first (or check where=)")
+        vectors = _allocate(n, d, memory_budget)
+        ids = np.empty(n, dtype=object)
+        texts = None
+        filled = 0
+        bar = progress_bar(n, desc=f"fetch {self.kind}", show=show_progress,
+                           expected_seconds=n * d / 2e8)
+        with bar:
+            for batch_ids, batch_vectors, batch_texts in self._batches(batch_size):
+                m = len(batch_ids)
+                if filled + m > n:
+                    raise ValueError(f"{self.describe()} grew while it was read (more than "
+                                     f"{n} rows); fetch again when writes have stopped")
+                vectors[filled:filled + m] = batch_vectors
+                ids[filled:filled + m] = list(batch_ids)
+                if batch_texts is not None:
+                    if texts is None:
+                        texts = np.empty(n, dtype=object)
+                    texts[filled:filled + m] = list(batch_texts)
+                filled += m
+                bar.update(m)
+        if filled != n:
+            raise ValueError(f"{self.describe()} returned {filled} rows but counted {n}; "
+                             "it changed while it was read: fetch again when writes have stopped")
+        self._check_rows(vectors, ids)
+        self._index = Index(vectors, ids=ids, texts=texts, metric=self.metric)
+        self._position = {v: i for i, v in enumerate(ids.tolist())}
+        return self._index
+
+    def _check_rows(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Duplicate ids, NaN rows and (under cosine) zero rows, named by id."""
+        seen, dupes = {}, []
+        for i, value in enumerate(ids.tolist()):
+            if value in seen:
+                dupes.append(value)
+            seen[value] = i
+        if dupes:
+            shown = ", ".join(repr(v) for v in dupes[:5])
+            raise ValueError(f"{self.describe()} has {len(dupes)} duplicate ids ({shown}); "
+                             "ids must identify one vector each: deduplicate them")
+        bad, zero = [], []
+        for start in range(0, vectors.shape[0], 65536):
+            block = vectors[start:start + 65536]
+            bad.extend((start + np.flatnonzero(~np.isfinite(block).all(axis=1))).tolist())
+            if self.metric == "cosine":
+                zero.extend((start + np.flatnonzero(~block.any(axis=1))).tolist())
+        if bad:
+            raise ValueError(f"{self.describe()} has {len(bad)} vectors with NaN or inf (ids: "
+                             f"{', '.join(repr(ids[i]) for i in bad[:5])}); re-embed or delete them")
+        if zero:
+            raise ValueError(f"{self.describe()} has {len(zero)} zero vectors under the cosine "
+                             f"metric (ids: {', '.join(repr(ids[i]) for i in zero[:5])}); they "
+                             "have no direction (pgvector's <=> scores them NaN, they are never "
+                             "found): re-embed or delete them")
+
+    def positions(self, ids) -> np.ndarray:
+        """Rows of ``fetch()`` holding these store ids (-1 for None)."""
+        self.fetch()
+        out = np.full(len(ids), -1, dtype=np.int64)
+        for j, v in enumerate(ids):
+            if v is not None:
+                out[j] = self._position[v]
+        return out
+
+    def search(self, queries, k: int = 10) -> StoreNeighbors:
+        """The store's own answer for each query, in vecdiag's convention.
+
+        Parameters
+        ----------
+        queries : array-like, (n_queries, d) or (d,)
+            Sent to the store as float32, one search per query.
+        k : int
+            Results asked for.
+
+        Returns
+        -------
+        StoreNeighbors
+            ``indices`` are rows of :meth:`fetch` (the first search fetches the store);
+            ``scores`` similarities for cosine/dot, distances for euclidean;
+            ``raw_scores`` as the store gave them; short answers padded (-1, NaN).
+        """
+        Q = self._queries(queries)
+        k = V.check_positive_int(k, "k")
+        start = time.perf_counter()
+        got_ids, got_raw = self._search(Q, k)
+        seconds = time.perf_counter() - start
+        return self._neighbors(got_ids, got_raw, k, seconds)
+
+    def _queries(self, queries) -> np.ndarray:
+        Q = V.as_vectors(queries, "queries")
+        Q = Q[None, :] if Q.ndim == 1 else Q
+        if Q.shape[1] != self.dim:
+            raise ValueError(f"queries have dimension {Q.shape[1]} but {self.describe()} holds "
+                             f"vectors of dimension {self.dim}; embed the queries with the "
+                             "model that filled the store")
+        return np.ascontiguousarray(Q, dtype=np.float32)
+
+    def _neighbors(self, got_ids, got_raw, k: int, seconds: float) -> StoreNeighbors:
+        index = self.fetch()
+        n_q = len(got_ids)
+        ids = np.full((n_q, k), None, dtype=object)
+        raw = np.full((n_q, k), np.nan)
+        counts = np.zeros(n_q, dtype=np.int64)
+        for i, (row_ids, row_raw) in enumerate(zip(got_ids, got_raw)):
+            m = min(len(row_ids), k)
+            counts[i] = m
+            ids[i, :m] = list(row_ids)[:m]
+            raw[i, :m] = np.asarray(row_raw, dtype=float)[:m]
+        positions = self.positions(ids.ravel().tolist()).reshape(n_q, k)
+        return StoreNeighbors(indices=positions, scores=self._to_score(raw), metric=self.metric,
+                              k=k, ids=ids, texts=index.texts, raw_scores=raw,
+                              n_returned=counts, seconds=seconds)
+
+
+def _allocate(n: int, d: int, budget: int) -> np.ndarray:
+    """An (n, d) float32 array, or a memmap in an unlinked temporary file when too big."""
+    if n * d * 4 <= budget:
+        return np.empty((n, d), dtype=np.float32)
+    fd, path = tempfile.mkstemp(prefix="vecdiag-fetch-", suffix=".f32")
+    os.close(fd)
+    arr = np.memmap(path, dtype=np.float32, mode="w+", shape=(n, d))
+    if os.name == "posix":
+        os.unlink(path)  # the mapping stays valid; the file goes when the array does
+    return arr

@@ -1,0 +1,155 @@
+"""The checks behind a StoreAudit's findings, one function each.
+
+Finding codes (added to the vocabulary of :class:`vecdiag.Finding`):
+``ann_recall`` (the store's search misses true neighbours), ``short_results`` (fewer than
+k rows came back), ``score_convention`` (what the raw score means, checked against an exact
+recomputation), ``unnormalized_dot`` (an inner-product index over vectors of unequal
+length), ``norms_dropped`` (a cosine store that normalised the vectors), ``model_metric``
+(the store's metric is not the model's). Fix codes added: ``raise_search_effort`` (raise
+the store's search setting), ``rebuild_index`` (larger graph / more lists), ``normalize``,
+``cosine_metric``, ``dot_metric``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..diagnostics.finding import Finding
+from ..results import fmt
+
+__all__ = ["convention_check", "findings_for", "metric_findings"]
+
+
+def convention_check(store, got, got_true) -> dict:
+    """The store's scores, read in vecdiag's convention, against an exact recomputation."""
+    mask = got.indices >= 0
+    diff = np.abs(got.scores[mask] - got_true[mask]) if mask.any() else np.zeros(0)
+    scale = max(1.0, float(np.nanmax(np.abs(got_true[mask]))) if mask.any() else 1.0)
+    worst = float(diff.max()) if diff.size else 0.0
+    example = None
+    if mask.any():
+        i, j = np.argwhere(mask)[0]
+        example = {"raw": float(got.raw_scores[i, j]), "vecdiag": float(got.scores[i, j]),
+                   "exact": float(got_true[i, j])}
+    return {"statement": store.convention, "max_abs_diff": worst,
+            "ok": bool(worst <= 2e-3 * scale), "example": example}
+
+
+def findings_for(*, store, k, target, recall, ci, per_query, returned, params, setting, sweep,
+                 suggested, convention) -> list:
+    """ann_recall, short_results and score_convention findings."""
+    out = []
+    lost = int((per_query < 1).sum())
+    where = f"recall@{k} of the store's own search is {recall:.3f} (95% interval " \
+            f"{ci[0]:.3f}-{ci[1]:.3f}) against exact search over its {store.n} vectors"
+    current = params.get(setting) if setting else None
+    if recall >= target:
+        out.append(Finding(code="ann_recall", severity="ok",
+                           summary=f"{where}; at or above the target {target:g}.",
+                           evidence={"value": recall, "ci": list(ci), "target": target,
+                                     "queries_losing_neighbours": lost}))
+    else:
+        severity = "critical" if ci[1] < target - 0.05 else "warning"
+        if setting and suggested is not None:
+            p = sweep[suggested]
+            todo = (f"raise {setting} from {fmt(current)} to {suggested}: recall "
+                    f"{p.recall:.3f} at {p.latency_ms:.2f} ms a query (sweep)")
+            fix = "raise_search_effort"
+        elif setting and sweep:
+            best = max(sweep, key=lambda v: sweep[v].recall)
+            todo = (f"no {setting} tried reaches {target:g} (best {sweep[best].recall:.3f} at "
+                    f"{best}): rebuild the index with a larger graph or more lists")
+            fix = "rebuild_index"
+        elif setting:
+            todo = f"raise {setting} (now {fmt(current)}); audit with sweep= to see what it buys"
+            fix = "raise_search_effort"
+        else:
+            todo = "the store gives no search setting: rebuild its index for higher recall"
+            fix = "rebuild_index"
+        out.append(Finding(
+            code="ann_recall", severity=severity,
+            summary=f"{where}; {lost} of {len(per_query)} queries lose at least one true "
+                    f"neighbour; {todo}.",
+            evidence={"value": recall, "ci": list(ci), "target": target,
+                      "queries_losing_neighbours": lost, "setting": setting,
+                      "current": current, "suggested": suggested},
+            fix=fix))
+    short = int((returned < k).sum())
+    if short:
+        why = ("an HNSW search returns at most ef_search rows (raise ef_search to at least k) "
+               if store.kind == "pgvector" and params.get("index") == "hnsw" else "")
+        if getattr(store, "where", None):
+            why += "and a where= filter applied after the index scan drops rows "
+        out.append(Finding(
+            code="short_results", severity="critical" if short > len(returned) / 10 else "warning",
+            summary=f"{short} of {len(returned)} queries got fewer than k={k} results (fewest "
+                    f"{int(returned.min())}); {why or 'the index gave up early '}- the missing "
+                    "rows count as misses.",
+            evidence={"value": short, "fewest": int(returned.min()), "k": k},
+            fix="raise_search_effort"))
+    ex = convention["example"]
+    shown = "" if ex is None else (f" (e.g. raw {fmt(ex['raw'])} -> {fmt(ex['vecdiag'])}, exact "
+                                   f"{fmt(ex['exact'])})")
+    if convention["ok"]:
+        out.append(Finding(code="score_convention", severity="ok",
+                           summary=f"{convention['statement']}{shown}; checked against an exact "
+                                   f"recomputation: largest difference "
+                                   f"{fmt(convention['max_abs_diff'])}.",
+                           evidence={"value": convention["max_abs_diff"], **(ex or {})}))
+    else:
+        out.append(Finding(
+            code="score_convention", severity="warning",
+            summary=f"the store's scores do not match an exact recomputation from its own "
+                    f"vectors (largest difference {fmt(convention['max_abs_diff'])}){shown}: "
+                    f"{convention['statement']}, but the index scores differently (compressed "
+                    "vectors, or vectors changed on insert); do not compare its scores with "
+                    "exact ones or across stores.",
+            evidence={"value": convention["max_abs_diff"], **(ex or {})}))
+    return out
+
+
+def metric_findings(store, norms: dict, model_similarity) -> list:
+    """unnormalized_dot, norms_dropped and model_metric findings."""
+    out = []
+    spread = f"norms {norms['min']:.3g} to {norms['max']:.3g} (median {norms['median']:.3g})"
+    if store.metric == "dot" and not norms["unit"] and norms["cv"] > 0.01:
+        severe = model_similarity == "cosine"
+        out.append(Finding(
+            code="unnormalized_dot", severity="critical" if severe else "warning",
+            summary=f"an inner-product index over vectors of unequal length ({spread}): long "
+                    "vectors win every search by length, not direction"
+                    + ("; the model is trained for cosine: normalise the vectors before inserting"
+                       " them or use a cosine index." if severe else
+                       "; unless your model is trained for dot product, normalise before "
+                       "inserting (or use a cosine index)."),
+            evidence={"value": norms["cv"], **norms}, fix="normalize"))
+    if store.metric == "cosine" and norms["unit"] and store.kind == "qdrant":
+        severe = model_similarity == "dot"
+        out.append(Finding(
+            code="norms_dropped", severity="critical" if severe else "ok",
+            summary="Qdrant normalised every vector on insert under Cosine: the stored vectors "
+                    "are unit length and the original norms are gone"
+                    + ("; the model scores by dot product, where the norm carries meaning: "
+                       "use a Dot collection." if severe else
+                       " (harmless for cosine search; a dot-product model would lose them)."),
+            evidence={"value": norms["max"], **norms},
+            fix="dot_metric" if severe else None))
+    if model_similarity is not None and model_similarity != store.metric:
+        # on unit vectors cosine, dot and euclidean rank alike (Qdrant's normalised
+        # vectors are not the model's: norms_dropped says so)
+        equivalent = norms["unit"] and not (store.kind == "qdrant" and model_similarity == "dot")
+        if equivalent:
+            out.append(Finding(
+                code="model_metric", severity="ok",
+                summary=f"the model is trained for {model_similarity} and the store searches by "
+                        f"{store.metric}; on unit vectors both rank alike.",
+                evidence={"value": store.metric, "model": model_similarity}))
+        else:
+            out.append(Finding(
+                code="model_metric", severity="critical",
+                summary=f"the model is trained for {model_similarity} but the store searches by "
+                        f"{store.metric} over {spread}: rankings differ from the model's; "
+                        f"declare {model_similarity} in the store (or normalise the vectors).",
+                evidence={"value": store.metric, "model": model_similarity, **norms},
+                fix="cosine_metric" if model_similarity == "cosine" else "dot_metric"))
+    return out
