@@ -251,3 +251,22 @@ def test_notebook_rendered_to_html_shows_the_static_view(tmp_path):
                   "", html, flags=re.S)
     assert page != html
     assert "&lt;script&gt;window.__pwned=1" in page and "<script>window.__pwned" not in page
+
+
+def test_hubs_are_the_corpus_hubs_and_the_recommendation_comes_first(demo):
+    report = vd.try_fixes(demo.query_embeddings, demo.corpus_embeddings, demo.qrels,
+                          query_ids=demo.query_ids, doc_ids=demo.corpus_ids, k=100,
+                          n_resamples=500, show_progress=False)
+    ex = vd.explore(demo, fix_report=report)
+    kocc = vd.hubness(demo.corpus_embeddings, k=10).k_occurrence
+    want = set(np.flatnonzero(kocc >= 30).tolist())
+    assert want and want <= set(ex.view["hubs"])
+    for q in ex.queries[:6]:
+        ex.select(q["i"])
+        exp = ex.session.explanation(q["i"])
+        rec = getattr(exp, "recommendation", None)
+        if rec is not None:
+            assert ex.view["fixes"][0]["fix"] == rec.fix and ex.view["fixes"][0]["recommended"]
+            assert ex.view["recommendation"] == rec.fix
+        else:
+            assert not any(f["recommended"] for f in ex.view["fixes"])

@@ -244,9 +244,12 @@ function render({ model, el }) {
     const rec = view.fixes.find((f) => f.recommended);
     if (rec) {
       const box = h("div", "vdx-rec");
-      box.append(h("b", null, "Recommended: " + rec.fix), h("div", null, rec.note));
+      box.append(h("b", null, "Recommended: " + rec.fix),
+        h("div", null, view.recommendation_text || rec.note));
       if (rec.global_delta !== undefined) box.append(h("div", "vdx-muted", "over the judged queries: " + rec.global_delta));
       recBox.append(box);
+    } else if (view.recommendation_text) {
+      recBox.append(h("div", "vdx-muted", view.recommendation_text));
     }
     if (!view.causes.length) causes.append(h("div", "vdx-muted", "no cause found"));
     for (const c of view.causes) {

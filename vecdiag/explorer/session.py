@@ -179,12 +179,14 @@ class Session:
             if self.fix_report is not None and \
                     "fix_report" in inspect.signature(explain_neighbors).parameters:
                 options["fix_report"] = self.fix_report
-            # the user's Index: exact corpus statistics, cached on it; an Index explore
-            # built itself: its vectors, so that above 5,000 rows the statistics come from
-            # a sample (explain_neighbors' rule for raw arrays) instead of an O(n^2) graph
+            # the user's Index (or a small one): exact corpus statistics, cached on it; a
+            # large Index explore built itself: its vectors, so that the statistics come
+            # from a sample (explain_neighbors' rule for raw arrays), not an O(n^2) graph
+            from ..explain.stats import DEFAULT_MAX_EXACT
+
             ix = self.index
             corpus, extra = ((ix.vectors, {"ids": ix.ids, "texts": ix.texts, "metric": ix.metric})
-                             if self.owned else (ix, {}))
+                             if self.owned and len(ix) > DEFAULT_MAX_EXACT else (ix, {}))
             options.update(extra)
             self._views[i] = explain_neighbors(
                 self.queries[i], corpus, k=self.k, expected=self.expected_of(i) or None,
@@ -237,11 +239,9 @@ class Session:
 def hub_rows(index, k: int, random_state=0) -> list:
     """Corpus rows whose k-occurrence is at least ``HUB_FACTOR * k`` (from the corpus
     statistics an explanation already computed and cached on the Index; empty if none)."""
-    stats = None
-    for key, value in getattr(index, "cache", {}).items():
-        if isinstance(key, tuple) and key[:1] == ("explain.stats",) and key[1] == k:
-            stats = value
-            break
+    from ..cache_keys import explain_stats
+
+    stats = getattr(index, "cache", {}).get(explain_stats(k, random_state))
     if stats is None or getattr(stats, "k_occurrence", None) is None:
         return []
     kocc = np.asarray(stats.k_occurrence, dtype=float)
@@ -307,4 +307,5 @@ def view_of(exp, session: Session, i: int) -> dict:
                       else round(float(session.ndcg[i]), 4)},
             "k": int(exp.k), "metric": exp.metric, "base": base, "expected": expected,
             "hubs": hubs, "causes": causes, "fixes": fixes, "recommendation": rec_fix,
+            "recommendation_text": getattr(exp, "recommendation_text", None),
             "docs": {str(r): v for r, v in rows.items()}}
