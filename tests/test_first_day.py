@@ -135,7 +135,7 @@ def test_try_fixes_on_a_query_subset_scores_that_subset(collection):
     assert base.n_queries == 20                          # not the 40 judged queries
     assert base.mean["ndcg@10"] == pytest.approx(np.mean(list(ref.values())), abs=1e-9)
     assert report.unqueried == tuple(sorted(qids[20:]))
-    for shown in (report._repr_html_(), report.query_note()):
+    for shown in (report._repr_html_(), report.query_note(), report.to_markdown()):
         assert "20 judged queries not passed to try_fixes were left out" in shown
 
 

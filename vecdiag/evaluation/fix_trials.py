@@ -162,6 +162,8 @@ class FixReport(Result):
                 cells.append(f"**{text}**" if c.significant[m] else text)
             lines.append(f"| {name} | " + " | ".join(cells)
                          + f" | {self.seconds.get(name, float('nan')):.2f} |")
+        if self.unqueried:
+            lines += ["", f"Averaged over {self.query_note()}."]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
