@@ -79,14 +79,35 @@ def test_each_fault_kind_is_retried_and_counted():
 
 
 @pytest.mark.timeout(60)
-def test_wrong_dimension_rejected_when_dimension_is_learned():
-    """Without dimensions=, the first valid answer fixes the length; a later short one
-    is rejected and retried rather than cached."""
-    texts = [f"t{i}" for i in range(20)]
-    with EmbeddingServer(dim=8, faults=fault_sequence([None, "wrong-dim"])) as server:
-        X = fast(server, max_concurrency=1, batch_size=10).encode(texts)
-    assert X.shape == (20, 8) and np.allclose(X, expected(texts, 8))
-    assert server.requests == 3
+@pytest.mark.parametrize("n_batches, requests", [(1, 1), (2, 4), (3, 4)])
+def test_unknown_dimension_needs_two_agreeing_answers(n_batches, requests):
+    """Without dimensions=, one answer of the wrong length (here the very first) cannot
+    set the length: answers are taken one at a time until two agree."""
+    texts = [f"t{i}" for i in range(10 * n_batches)]
+    with EmbeddingServer(dim=8, faults=fault_sequence(["wrong-dim"] if n_batches > 1 else [])) as server:
+        emb = fast(server, max_concurrency=4, batch_size=10)
+        X = emb.encode(texts)
+    assert X.shape == (len(texts), 8) and np.allclose(X, expected(texts, 8))
+    assert server.requests == requests
+
+
+@pytest.mark.timeout(60)
+def test_learned_dimension_is_kept_across_calls(tmp_path):
+    """Once the length is known (from an earlier call, or from the cache in a new
+    process), a short first answer is refused and retried at once: 3 requests for two
+    one-text batches, where calibrating from scratch would take 4."""
+    with EmbeddingServer(dim=8) as server:
+        fast(server, cache=tmp_path).encode(["a", "b"])
+        warm_memory = fast(server, max_concurrency=1)
+        warm_memory.encode(["a", "b"])
+        new_process = fast(server, cache=tmp_path, max_concurrency=1)
+        for emb in (new_process, warm_memory):
+            server.reset()
+            server.faults = fault_sequence(["wrong-dim"])
+            X = emb.encode(["c", "d"], batch_size=1)
+            assert np.allclose(X, expected(["c", "d"], 8))
+            assert emb.last_summary.retries == {"bad response": 1}
+            assert server.requests == 3
 
 
 @pytest.mark.timeout(90)
