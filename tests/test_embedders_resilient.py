@@ -32,12 +32,13 @@ def expected(texts, dim=16, model="toy"):
 
 
 def fast(server, **kw):
-    """A resilient OpenAIEmbedder with test-sized waits (the server's faults are quick)."""
+    """A resilient OpenAIEmbedder with test-sized waits (the server's faults are quick),
+    told the vector length unless ``dimensions=None`` (then it learns it)."""
     opts = dict(max_concurrency=8, batch_size=100, timeout=0.5, backoff=0.05,
                 max_backoff=0.5, seed=0, show_progress=False)
     opts.update(kw)
     inner = OpenAIEmbedder(opts.pop("model", "toy"), base_url=server.url,
-                           dimensions=opts.pop("dimensions", None))
+                           dimensions=opts.pop("dimensions", server.dim))
     return resilient(inner, **opts)
 
 
@@ -85,7 +86,7 @@ def test_unknown_dimension_needs_two_agreeing_answers(n_batches, requests):
     set the length: answers are taken one at a time until two agree."""
     texts = [f"t{i}" for i in range(10 * n_batches)]
     with EmbeddingServer(dim=8, faults=fault_sequence(["wrong-dim"] if n_batches > 1 else [])) as server:
-        emb = fast(server, max_concurrency=4, batch_size=10)
+        emb = fast(server, max_concurrency=4, batch_size=10, dimensions=None)
         X = emb.encode(texts)
     assert X.shape == (len(texts), 8) and np.allclose(X, expected(texts, 8))
     assert server.requests == requests
@@ -97,10 +98,10 @@ def test_learned_dimension_is_kept_across_calls(tmp_path):
     process), a short first answer is refused and retried at once: 3 requests for two
     one-text batches, where calibrating from scratch would take 4."""
     with EmbeddingServer(dim=8) as server:
-        fast(server, cache=tmp_path).encode(["a", "b"])
-        warm_memory = fast(server, max_concurrency=1)
+        fast(server, cache=tmp_path, dimensions=None).encode(["a", "b"])
+        warm_memory = fast(server, max_concurrency=1, dimensions=None)
         warm_memory.encode(["a", "b"])
-        new_process = fast(server, cache=tmp_path, max_concurrency=1)
+        new_process = fast(server, cache=tmp_path, max_concurrency=1, dimensions=None)
         for emb in (new_process, warm_memory):
             server.reset()
             server.faults = fault_sequence(["wrong-dim"])
