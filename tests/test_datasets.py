@@ -102,7 +102,8 @@ def test_demo_display(demo):
     assert list(frame.columns) == ["id", "title", "text", "tokens", "relevant_for"]
     assert len(frame) == len(demo.corpus_ids)
     assert len(demo.queries_frame()) == len(demo.query_ids)
-    assert "259 documents" in demo.summary() or "documents" in demo.summary()
+    assert len(demo.corpus_ids) == 259 and len(demo.query_ids) == 69
+    assert demo.summary().startswith("demo: 259 documents, 69 queries, ")
     assert "<table>" in demo._repr_html_()
 
 

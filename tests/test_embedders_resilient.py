@@ -207,7 +207,7 @@ def test_throughput_reaches_the_rate_limit():
         t = np.sort(server.times())
     achieved = (len(t) - 1) / (t[-1] - t[0]) * 60
     assert 0.9 * rpm <= achieved <= 1.05 * rpm, achieved
-    assert emb.last_summary.throttled_seconds > 0
+    assert emb.last_summary.throttled_seconds > 0  # weak-ok: it waited; the rate is checked above
 
 
 @pytest.mark.timeout(60)

@@ -94,7 +94,11 @@ def test_mutation_is_caught():
 
     ok, message = _run_case(mutating, _Case("array input", (np.array([3.0, 4.0]),), [0.6, 0.8], "h"))
     assert not ok and "changed its input" in message
-    assert res is not None
+    # check() itself catches an in-place normaliser: it also passes a NumPy array
+    assert not res.passed
+    assert [label for label, ok, _ in res.cases if not ok][0] == "NumPy array"
+    assert "changed its input" in dict((c[0], c[2]) for c in res.cases)["NumPy array"]
+    assert "a / n" in res.hint
 
 
 def test_nan_on_zero_vector_fails_with_hint():

@@ -39,7 +39,9 @@ def test_unknown_attribute():
 
 
 def test_import_time_report(capsys):
-    """Median import time of vecdiag vs numpy alone (printed, not asserted: no timed tests)."""
+    """Median import time of vecdiag vs numpy alone, printed; the bound is loose on purpose
+    (shared CI cores): it fails when the import does seconds of work, e.g. an extra loaded
+    eagerly or data read at import time."""
     def median_time(stmt):
         times = []
         for _ in range(3):
@@ -51,4 +53,4 @@ def test_import_time_report(capsys):
     base = median_time("import numpy")
     ours = median_time("import vecdiag")
     print(f"import numpy {base:.3f}s, import vecdiag {ours:.3f}s")
-    assert ours > 0
+    assert ours < base + 5.0, f"import vecdiag takes {ours - base:.1f} s more than numpy alone"

@@ -1,4 +1,5 @@
-"""The ``vecdiag`` command line: ``demo``, ``report``, ``check``, ``eval``, ``drift``, ``embed``.
+"""The ``vecdiag`` command line: ``demo``, ``report``, ``check``, ``eval``, ``drift``, ``embed``,
+``audit``.
 
 Each sub-command lives in ``vecdiag/commands/<name>.py`` and exposes
 ``add_parser(subparsers)`` and ``run(args) -> int`` (the exit code). This module only
@@ -11,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("demo", "report", "check", "eval", "drift", "embed")
+COMMANDS = ("demo", "report", "check", "eval", "drift", "embed", "audit")
 
 
 class CommandError(Exception):

@@ -78,6 +78,8 @@ def _cases(name):
     if name == "normalize":
         return [
             _Case("3-4-5 triangle", ([3, 4],), [0.6, 0.8], "divide every entry by the vector's length"),
+            _Case("NumPy array", (np.array([3.0, 4.0]),), [0.6, 0.8],
+                  "accept NumPy arrays and leave them unchanged: return a / n, never a /= n"),
             _Case("huge values", (huge,), [math.sqrt(0.5)] * 2,
                   "fails for huge values: compute the length without overflow (scale before squaring)"),
             _Case("tiny values", (tiny,), [1.0, 0.0],

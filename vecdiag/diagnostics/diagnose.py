@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from .._progress import progress_bar
 from ..results import shorten
 from . import rules
@@ -275,11 +276,11 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         index = Index(G, metric=metric, backend=_backend(backend))
     graph = knn_graph(index, k_eff, show_progress=show_progress, chunks=GRAPH_CHUNKS, bar=bar)
     t0 = time.perf_counter()
-    seconds["knn_graph"] = index.cache.get(("knn_graph_seconds", k_eff), 0.0)
+    seconds["knn_graph"] = index.cache.get(cache_keys.knn_graph_seconds(k_eff), 0.0)
     original = keep[g_rows]                                         # graph row -> input row
     hub = hubness_from_indices(graph.indices, G.shape[0], k_eff, metric, "corpus")
-    index.cache.setdefault(("k_occurrence", k_eff), hub.k_occurrence)
-    index.cache.setdefault(("hubness", k_eff), hub)
+    index.cache.setdefault(cache_keys.k_occurrence(k_eff), hub.k_occurrence)
+    index.cache.setdefault(cache_keys.hubness(k_eff), hub)
     spread = norm_spread(norms_all, None)
     corr = norm_spread(norms_all[g_rows], hub.k_occurrence).k_occurrence_corr
     spread = type(spread)(**{**spread.__dict__, "k_occurrence_corr": corr})

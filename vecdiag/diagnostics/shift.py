@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..results import Result, html_block, html_table, result
 
 __all__ = ["QueryShift", "query_corpus_shift", "as_distance", "shift_reading"]
@@ -200,8 +201,8 @@ def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
                          "distances")
     Q = V.as_matrix(queries, "queries")
     V.check_same_dim(Q, "queries", index.vectors, "corpus")
-    graph = next((v for key, v in index.cache.items() if isinstance(key, tuple)
-                  and key[0] == "knn_graph" and isinstance(v, Neighbors)), None)
+    graph = next((v for key, v in index.cache.items() if cache_keys.is_knn_graph(key)
+                  and isinstance(v, Neighbors)), None)
     if graph is None:
         from ._graph import knn_graph
 

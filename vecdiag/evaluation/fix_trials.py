@@ -266,7 +266,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     >>> sorted(report.order)
     ['baseline', 'center']
     """
-    from ..fixes import apply_fix, hybrid, parse_fix
+    from ..fixes import apply_fix, hybrid, options_of, parse_fix
     from .._progress import progress_bar
 
     V.check_metric(metric)
@@ -323,7 +323,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
             try:
                 found = apply_fix(code, queries, corpus, k, metric=metric, texts=texts,
                                   query_texts=query_texts, embedder=embedder,
-                                  **_options_for(code, options))
+                                  **options_of(code, options))
             except (ValueError, ImportError, np.linalg.LinAlgError) as err:
                 failed[code] = str(err)
                 warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=2)
@@ -359,14 +359,3 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
                      primary_metric=primary, metrics=metrics, method=method,
                      alpha=float(alpha), seconds=seconds, failed=failed, runs=runs,
                      unqueried=unqueried)
-
-
-def _options_for(code: str, options: dict) -> dict:
-    """The options that a fix's steps use (apply_fix refuses options no step uses)."""
-    from ..fixes.registry import _STEP_OPTIONS
-
-    steps = code.split("+")
-    used = {key for s in steps for key in _STEP_OPTIONS.get(s, ())}
-    return {key: v for key, v in options.items()
-            if key.split("__")[-1] in used and
-            ("__" not in key or key.split("__", 1)[0] in steps)}

@@ -156,10 +156,11 @@ class Evaluation(Result):
     def summary(self) -> str:
         """One line per metric: its mean, and which queries were averaged or skipped."""
         lines = [f"{m:>14s}  {fmt_mean(self.mean[m])}" for m in self.metrics]
-        lines.append(self._query_note())
+        lines.append(self.query_note())
         return "\n".join(lines)
 
-    def _query_note(self) -> str:
+    def query_note(self) -> str:
+        """One line: how many queries the means are over, and what was missing or skipped."""
         note = f"averaged over {self.n_queries} queries"
         extra = []
         if self.missing_from_run:
@@ -178,7 +179,7 @@ class Evaluation(Result):
         table = html_table(rows, ["metric", "mean", "median", "queries at 0"],
                            numeric={"mean", "median", "queries at 0"})
         return html_block(f"Evaluation of {self.name}", table,
-                          f"<p class='vd-muted'>{self._query_note()}</p>")
+                          f"<p class='vd-muted'>{self.query_note()}</p>")
 
     def plot(self, ax=None):
         """Box plot of the per-query values of each metric, the mean marked."""

@@ -1,0 +1,81 @@
+"""``vecdiag audit``: exit 0 / 1 (recall below --fail-below) / 2 (bad input, one line, nothing
+written), against a real pgvector server and a faiss file; the password never printed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vecdiag.cli import main
+
+
+@pytest.fixture
+def queries(tmp_path, store_data):
+    path = tmp_path / "q.npy"
+    np.save(path, store_data[1][:40])
+    return str(path)
+
+
+def _dsn(uri):
+    return uri.replace("postgres:@", "postgres:s3cret@")   # trust auth: the password is unused
+
+
+def test_audit_pgvector_exit_codes_and_json(pg_docs, queries, capsys, tmp_path):
+    dsn = _dsn(pg_docs)
+    html = tmp_path / "audit.html"
+    code = main(["audit", dsn, "--table", "docs", "--queries", queries, "--sweep",
+                 "ef_search=10,200", "--fail-below", "0.999", "-o", str(html)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "FAIL: recall@10" in err
+    assert "sweep of ef_search" in out and "ann_recall" in out
+    assert "s3cret" not in out + err + html.read_text() and "postgres:***@" in out
+    code = main(["audit", dsn, "--table", "docs", "--queries", queries, "--sweep", "none",
+                 "--fail-below", "0.05", "--json"])
+    out, err = capsys.readouterr()
+    payload = json.loads(out)
+    assert code == 0 and payload["failed"] is False and payload["sweep"] == {}
+    assert 0 < payload["recall"] <= 1 and "s3cret" not in out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--table", "nope"], "table 'nope' does not exist"),
+    (["--table", "docs", "--vector", "emb"], "has no column 'emb'; its columns: id"),
+    ([], "pgvector needs --table"),
+    (["--table", "docs", "--sweep", "nprobe=1,2"], "no search setting 'nprobe'"),
+    (["--table", "docs", "--fail-below", "3"], "--fail-below must be a recall"),
+])
+def test_audit_bad_input_exit_2(pg_docs, queries, capsys, tmp_path, extra, message):
+    html = tmp_path / "never.html"
+    code = main(["audit", _dsn(pg_docs), "--queries", queries, "-o", str(html), *extra])
+    out, err = capsys.readouterr()
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert "s3cret" not in out + err and not html.exists()
+
+
+def test_audit_unreachable_server_masks_password(queries, capsys):
+    code = main(["audit", "postgresql://ann:hunter2@127.0.0.1:1/db?connect_timeout=2",
+                 "--table", "docs", "--queries", queries])
+    out, err = capsys.readouterr()
+    assert code == 2 and "cannot connect" in err and "hunter2" not in out + err
+
+
+def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):
+    faiss = pytest.importorskip("faiss")
+    X = store_data[0]
+    index = faiss.IndexHNSWFlat(32, 4, faiss.METRIC_INNER_PRODUCT)
+    index.add(X)
+    path = tmp_path / "index.faiss"
+    faiss.write_index(index, str(path))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"doc-{i}\n" for i in range(len(X))))
+    code = main(["audit", str(path), "--ids", str(ids), "--queries", queries, "--sweep",
+                 "efSearch=16,256", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["kind"] == "faiss" and payload["metric"] == "dot"
+    assert set(payload["sweep"]) == {"16", "256"}
+    bad = tmp_path / "short.txt"
+    bad.write_text("a\nb\n")
+    code = main(["audit", str(path), "--ids", str(bad), "--queries", queries])
+    assert code == 2 and "ids has 2 entries" in capsys.readouterr().err
