@@ -28,9 +28,6 @@ ROOT = Path(__file__).resolve().parents[1] / "vecdiag"
 # fixed and still listed, so the list only shrinks.
 PENDING_PRIVATE: set = {
     ("vecdiag.explain.core", "_explain_owned"),      # explain: typed context (issue 16.3)
-    ("vecdiag.commands._inputs", "vecdiag.datasets._beir._qrels_file"),  # firstday (23)
-    ("vecdiag.commands._inputs", "vecdiag.datasets._beir.read_judgments"),
-    ("vecdiag.plot.evaluation", "vecdiag.evaluation.per_query._metric_column"),  # firstday
 }
 PENDING_CYCLES: set = set()
 

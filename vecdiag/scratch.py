@@ -372,3 +372,9 @@ def _knn_inputs(queries, corpus, k, metric, exclude_self):
                     raise ValueError(f"{name} has a zero vector at row {i}, which has no "
                                      "direction, so its cosine is undefined; drop it")
     return query_rows, corpus_rows, k
+
+
+# Text retrieval lessons (notebook 05) live in their own module to keep this one short.
+from ._scratch_text import bm25, chunk, rrf, tokenize  # noqa: E402
+
+__all__ += ["tokenize", "chunk", "bm25", "rrf"]
