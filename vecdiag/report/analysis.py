@@ -211,7 +211,7 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     if inp.qrels is None:
         return Analysis(**common)
     evaluation = evaluate_search(inp, opts)
-    fix_report = measure_fixes(inp, diagnosis, opts)
+    fix_report = measure_fixes(inp, diagnosis, opts)  # first: explanations carry its advice
     cases = explain_worst(inp, evaluation, fix_report, opts)
     return Analysis(**common, evaluation=evaluation, cases=cases,
                     rank_metric=evaluation.metrics[0], groups=group_means(inp, evaluation),
