@@ -189,6 +189,27 @@ def test_vecdiag_eval_says_how_many_queries_count_as_zero(tmp_path, collection, 
     assert payload["mean"]["ndcg@10"] == pytest.approx(np.mean(list(ref.values())), abs=1e-6)
 
 
+def test_vecdiag_eval_baseline_counts_wins_and_losses(tmp_path, collection, capsys):
+    X, Q, ids, texts, qids, qtexts, qrels = collection
+    base, new = run_of(Q, X, qids, ids), run_of(Q - X.mean(axis=0), X - X.mean(axis=0), qids, ids)
+    vd.save_run(base, tmp_path / "base.run")
+    vd.save_run(new, tmp_path / "new.run")
+    qrels_path = tmp_path / "qrels.txt"
+    qrels_path.write_text("".join(f"{q} 0 {d} {g}\n" for q, docs in qrels.items()
+                                  for d, g in docs.items()))
+    argv = ["eval", str(tmp_path / "new.run"), str(qrels_path), "--baseline",
+            str(tmp_path / "base.run"), "--metrics", "ndcg@10", "--n-resamples", "200"]
+    assert main(argv + ["--json"]) == 0
+    tally = json.loads(capsys.readouterr().out)["baseline"]["wins_losses"]["ndcg@10"]
+    rb, rn = trec_means(base, qrels), trec_means(new, qrels)
+    d = np.array([rn[q] - rb[q] for q in sorted(rb)])
+    assert (tally["wins"], tally["ties"], tally["losses"]) == (
+        int((d > 1e-9).sum()), int((np.abs(d) <= 1e-9).sum()), int((d < -1e-9).sum()))
+    assert main(argv) == 0
+    assert f"{tally['wins']} better, {tally['ties']} equal, {tally['losses']} worse" in \
+        capsys.readouterr().out
+
+
 # ------------------------------------------------- 2. the flag form and skipped checks
 def _report(folder: Path, *extra, capsys):
     argv = ["report", str(folder / "corpus.npy"), "--queries", str(folder / "queries.npy"),
