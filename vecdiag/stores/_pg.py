@@ -28,6 +28,8 @@ _ELEM = {"vector": (4, ">f4"), "halfvec": (2, ">f2")}
 _FIXED_IDS = {"smallint": ">i2", "integer": ">i4", "bigint": ">i8"}
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _PG_DEFAULTS = {"ef_search": 40, "probes": 1}
+# COPY bytes gathered before a block of rows is parsed (and the temporary it needs)
+FLUSH_BYTES = 4 * 2**20
 
 
 def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: str = "id",
@@ -267,6 +269,9 @@ class PgVectorStore(Store):
                         batch = parser.feed(data)
                         if batch is not None:
                             yield batch
+        batch = parser.parse()
+        if batch is not None:
+            yield batch
         parser.finish()
 
     # ------------------------------------------------------------- search
@@ -340,7 +345,15 @@ class _CopyParser:
         return True
 
     def feed(self, data):
+        """Take one chunk (the server sends about a row per chunk); parse a block of rows
+        once ``FLUSH_BYTES`` have gathered (a per-chunk parse costs more than the COPY)."""
         self.buf += data
+        if len(self.buf) < FLUSH_BYTES:
+            return None
+        return self.parse()
+
+    def parse(self):
+        """Parse the complete rows gathered so far (None when there are none)."""
         if not self.header and not self._skip_header():
             return None
         return self._fixed() if self.fixed is not None else self._generic()
