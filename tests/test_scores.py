@@ -73,7 +73,7 @@ def test_score_percentile_shapes_cache_and_errors(gaussian, with_zero_row):
     out = vd.score_percentile(np.zeros((3, 4)), index)
     assert out.shape == (3, 4)
     assert vd.score_percentile(0.1, index).shape == ()
-    assert any(key[0] == "vecdiag.scores.random_pairs" for key in index.cache)
+    assert any(key[0] == vd.cache_keys.random_pairs("cosine", 1, 0)[0] for key in index.cache)
     with pytest.raises(ValueError, match=r"corpus has a zero vector at row 7"):
         vd.score_percentile([0.5], with_zero_row)
     with pytest.raises(ValueError, match="scores has 1 non-finite"):

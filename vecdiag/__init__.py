@@ -52,11 +52,12 @@ _LAZY = {
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
                "neighbors", "projection", "explain", "evaluation", "drift", "plot",
-               "results", "linalg", "scores", "report", "explorer", "stores"}
+               "results", "linalg", "scores", "report", "explorer", "stores", "cache_keys"}
 
 __all__ = sorted(["scratch", "dot", "norm", "normalize", "cosine", "euclidean",
                   "cosine_matrix", "row_norms", "explain_cosine", "CosineBreakdown",
-                  *_LAZY, *(_SUBMODULES - {"plot", "results", "linalg", "scores"})])
+                  *_LAZY, *(_SUBMODULES - {"plot", "results", "linalg", "scores",
+                                            "cache_keys"})])
 
 
 def __getattr__(name: str):

@@ -18,6 +18,10 @@ import numpy as np
 
 __all__ = [
     "as_matrix",
+    "to_array",
+    "check_finite",
+    "check_pca_input",
+    "constant_data_error",
     "as_vector",
     "as_vectors",
     "check_choice",
@@ -56,7 +60,7 @@ def format_rows(rows, *, limit: int = 5) -> str:
     return f"{len(rows)} rows ({prefix}{shown})"
 
 
-def _to_array(x, name: str) -> np.ndarray:
+def to_array(x, name: str) -> np.ndarray:
     """np.asarray with messages for the usual foreign objects (torch, ragged lists)."""
     if isinstance(x, np.ndarray):
         return x
@@ -100,7 +104,7 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _check_finite(arr: np.ndarray, name: str) -> None:
+def check_finite(arr: np.ndarray, name: str) -> None:
     """Raise if any element is NaN or inf, naming the first offending rows."""
     if arr.ndim == 1:
         bad = ~np.isfinite(arr)
@@ -155,7 +159,7 @@ def as_vectors(x, name: str = "X", *, ndim: int | tuple[int, ...] = (1, 2),
     ValueError: corpus has 1 row (0) with NaN or inf; drop or impute them first
     """
     ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    arr = _to_array(x, name)
+    arr = to_array(x, name)
     arr = _check_dtype(arr, name)
     if arr.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
@@ -175,7 +179,7 @@ def as_vectors(x, name: str = "X", *, ndim: int | tuple[int, ...] = (1, 2),
         raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one "
                          + ("vector" if arr.ndim == 2 else "number"))
     if finite:
-        _check_finite(arr, name)
+        check_finite(arr, name)
     return arr
 
 
@@ -293,3 +297,40 @@ def check_random_state(random_state) -> np.random.Generator:
         return np.random.default_rng(random_state.randint(2**31))
     raise TypeError(f"random_state must be an int, None or a numpy Generator, "
                     f"got {type(random_state).__name__}")
+
+
+# --- PCA inputs (vecdiag.pca and vecdiag.scratch.pca) ------------------------------------
+
+def check_pca_input(X, n_components, *, finite: bool = True) -> tuple[np.ndarray, int]:
+    """Validate ``X`` (2-D, finite, at least 2 rows) and ``n_components <= min(n, d)``.
+
+    Shared by :func:`vecdiag.pca` and :func:`vecdiag.scratch.pca`. ``finite=False``
+    leaves the NaN/inf scan to the caller.
+    """
+    X = as_matrix(X, "X", finite=finite)
+    n, d = X.shape
+    if n < 2:
+        raise ValueError(f"X has {n} row; PCA needs at least 2 vectors to measure variance "
+                         "between them")
+    n_components = check_positive_int(n_components, "n_components")
+    if n_components > min(n, d):
+        raise ValueError(f"n_components={n_components} is larger than min(n_samples, "
+                         f"n_features) = min({n}, {d}) = {min(n, d)}; use "
+                         f"n_components <= {min(n, d)}")
+    return X, n_components
+
+
+def constant_data_error(n: int, X=None) -> ValueError:
+    """The error for data without variance (every row the same vector), or whose
+    variance underflows to 0 (rows differ, but their squared deviations vanish)."""
+    if X is not None:
+        X = np.asarray(X)
+        if X.shape[0] > 1 and np.ptp(X, axis=0).max() > 0:
+            return ValueError(f"X has variance 0.0 in floating point although its rows differ: "
+                              f"its values are so small (largest |x| = {np.abs(X).max():.3g}) "
+                              "that their squares underflow; multiply the vectors by one "
+                              "common large number first")
+    return ValueError(f"X has zero variance: all {n} rows are the same vector, so there is "
+                      "no direction of largest variance and every explained-variance ratio "
+                      "would be 0/0; check that the embeddings were computed (not a "
+                      "placeholder or padding) and pass distinct vectors")

@@ -77,10 +77,8 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     if len(qids) != len(queries):
         raise ValueError(f"query_ids has {len(qids)} entries for {len(queries)} query_texts")
     dids = np.arange(len(docs)) if doc_ids is None else V.check_ids(doc_ids, len(docs), "doc_ids")
-    corpus_tokens = bm25s.tokenize(docs, stopwords=stopwords, stemmer=stemmer,
-                                   show_progress=show_progress)
-    retriever = bm25s.BM25(k1=k1, b=b, method=method)
-    retriever.index(corpus_tokens, show_progress=show_progress)
+    retriever = _retriever(bm25s, docs, stopwords=stopwords, stemmer=stemmer, k1=k1, b=b,
+                           method=method, show_progress=show_progress)
     query_tokens = bm25s.tokenize(queries, stopwords=stopwords, stemmer=stemmer,
                                   return_ids=False, show_progress=show_progress)
     run = {}
@@ -92,3 +90,28 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
         run[qid] = {dids[i].item() if hasattr(dids[i], "item") else dids[i]: float(scores[i])
                     for i in order}
     return run
+
+
+# The last few corpus indexes, so that explaining one query after another (or scoring a
+# fix, then explaining) tokenizes and indexes the same corpus once. Keyed by the
+# settings and the texts themselves (a hit compares the texts, not only their hash).
+_RETRIEVERS: dict = {}
+_MAX_RETRIEVERS = 2
+
+
+def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress):
+    """A bm25s index of ``docs`` with these settings, reused when the same texts come again."""
+    texts = tuple(docs)
+    stop_key = stopwords if isinstance(stopwords, (str, type(None))) else tuple(stopwords)
+    key = (len(texts), hash(texts), stop_key, id(stemmer), k1, b, method)
+    hit = _RETRIEVERS.get(key)
+    if hit is not None and hit[0] == texts and hit[1] is stemmer:
+        return hit[2]
+    corpus_tokens = bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer,
+                                   show_progress=show_progress)
+    retriever = bm25s.BM25(k1=k1, b=b, method=method)
+    retriever.index(corpus_tokens, show_progress=show_progress)
+    while len(_RETRIEVERS) >= _MAX_RETRIEVERS:
+        _RETRIEVERS.pop(next(iter(_RETRIEVERS)))
+    _RETRIEVERS[key] = (texts, stemmer, retriever)
+    return retriever

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from . import _validate as V
+from . import cache_keys
 
 __all__ = ["score_percentile", "ann_recall", "random_pair_scores"]
 
@@ -40,12 +41,13 @@ def random_pair_scores(corpus, *, metric: str = "cosine", n_pairs: int = 100_000
     >>> random_pair_scores([[1, 0], [0, 1], [1, 1]]).round(4)
     array([0.    , 0.7071, 0.7071])
     """
-    from .fixes._common import prepare, resolve_corpus
+    from .neighbors.scoring import prepare, resolve_corpus
 
     C, metric, _, index = resolve_corpus(corpus, metric)
     n_pairs = V.check_positive_int(n_pairs, "n_pairs")
-    key = ("vecdiag.scores.random_pairs", metric, n_pairs,
-           random_state if isinstance(random_state, (int, type(None))) else id(random_state))
+    key = cache_keys.random_pairs(
+        metric, n_pairs,
+        random_state if isinstance(random_state, (int, type(None))) else id(random_state))
     if index is not None and key in index.cache:
         return index.cache[key]
     n = C.shape[0]
@@ -238,7 +240,7 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
 
 def _true_scores(rows, queries, corpus, metric: str) -> np.ndarray:
     """Exact scores of the listed corpus positions per query (NaN past a short row)."""
-    from .fixes._common import check_queries, prepare, resolve_corpus
+    from .neighbors.scoring import check_queries, prepare, resolve_corpus
 
     C, metric, _, _ = resolve_corpus(corpus, metric)
     Q, _ = check_queries(queries, C)

@@ -203,11 +203,10 @@ def _read_texts(inp: Inputs, path: Path, n: int, id_field=None):
 
 
 def _read_qrels(path: Path) -> dict:
-    from ..datasets import read_qrels_tsv
-    from ..datasets._beir import _qrels_file, read_judgments
+    from ..datasets import qrels_file, read_judgments, read_qrels_tsv
 
     if path.is_dir():
-        return read_qrels_tsv(_qrels_file(path, None))
+        return read_qrels_tsv(qrels_file(path))
     return read_judgments(path, what="--qrels")
 
 

@@ -110,7 +110,7 @@ def run(args) -> int:
 
 
 def _print_text(current, comparison) -> None:
-    print(current._query_note())
+    print(current.query_note())
     if comparison is None:
         for m in current.metrics:
             print(f"{m:<14s} {current.mean[m]:.4f}")

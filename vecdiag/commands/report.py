@@ -42,6 +42,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--id-field", metavar="FIELD",
                         help='JSON field holding the ids in .jsonl files (default "_id", '
                              'or "id" when there is no "_id")')
+    parser.add_argument("--model", metavar="PATH",
+                        help="the sentence-transformers model that made the vectors (a local "
+                             "folder; needs the text extra): counts the documents past its "
+                             "token limit and runs the truncation and prefix checks")
+    parser.add_argument("--model-name", metavar="NAME",
+                        help="the model's name when it is not loaded (e.g. sentence-transformers/"
+                             "all-MiniLM-L6-v2): findings consult what is known about it")
     parser.add_argument("--ids", metavar="I", help="document ids, one per line in row order")
     parser.add_argument("--query-ids", metavar="QI", help="query ids, one per line in row order")
     parser.add_argument("--key", help="array name in .npz / vector column in .parquet")
@@ -90,12 +97,28 @@ def run(args) -> int:
     inp = load_inputs(args.corpus, queries=args.queries, qrels=args.qrels, texts=args.texts,
                       ids=args.ids, query_ids=args.query_ids, key=args.key,
                       query_texts=args.query_texts, id_field=args.id_field)
+    embedder = _model(args.model) if args.model else None
+    model_name = args.model_name or (embedder.model_name if embedder is not None
+                                     else inp.model_name)
     analysis = analyze(inp.corpus, ids=inp.ids, texts=inp.texts, queries=inp.queries,
                        query_ids=inp.query_ids, query_texts=inp.query_texts, qrels=inp.qrels,
                        query_groups=inp.query_groups, k=args.k, metric=args.metric,
                        n_explain=max(args.explain, 0), title=f"vecdiag report: {inp.name}",
                        description=inp.description(), notes=inp.notes,
-                       model_name=inp.model_name,
+                       model_name=model_name, embedder=embedder,
                        show_progress=None if sys.stderr.isatty() else False)
     emit(args, analysis)
     return 0
+
+
+def _model(path):
+    """A sentence-transformers model from a local folder (``--model``), offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .._optional import require
+    from ..embedders import SentenceTransformerEmbedder
+
+    require("sentence_transformers", "vecdiag report --model")
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"--model: no model folder {path!r}; give the local folder of "
+                                "a sentence-transformers model (nothing is downloaded)")
+    return SentenceTransformerEmbedder(str(path))

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._dataset import Dataset, join_title
 
-__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments"]
+__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file"]
 
 
 ID_FIELDS = ("_id", "id")  # BEIR's field first, then the common near-BEIR spelling
@@ -147,7 +147,7 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         qrels_path = Path(qrels)
         qrels = read_judgments(qrels_path, what="qrels")
     else:
-        qrels_path = _qrels_file(folder, split)
+        qrels_path = qrels_file(folder, split)
         qrels = read_qrels_tsv(qrels_path)
     corpus = read_jsonl(folder / "corpus.jsonl", what="corpus", id_field=id_field)
     queries = read_jsonl(folder / "queries.jsonl", what="queries", id_field=id_field)
@@ -199,7 +199,9 @@ def read_judgments(path, *, what: str = "qrels") -> dict:
     return load_qrels(path)
 
 
-def _qrels_file(folder: Path, split: str | None) -> Path:
+def qrels_file(folder: Path, split: str | None = None) -> Path:
+    """The judgments file of a BEIR(-like) folder: ``qrels/<split>.tsv``, the only file
+    in ``qrels/``, or a ``qrels.tsv`` beside the corpus."""
     qdir = folder / "qrels"
     files = sorted(qdir.glob("*.tsv")) if qdir.is_dir() else []
     if not files and split is None and (folder / "qrels.tsv").is_file():

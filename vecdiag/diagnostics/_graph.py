@@ -6,7 +6,7 @@ corpus in chunks (so a progress bar can follow the dominant cost), asking for ``
 neighbours and dropping the item itself; the result equals ``Index.knn_graph(k)``, tie
 rule included: when an item has ``k`` or more exact copies at lower indices, it is not
 in its own list and the last entry is dropped.
-Cached in ``Index.cache[("knn_graph", k)]`` as a :class:`vecdiag.Neighbors`.
+Cached in ``Index.cache[cache_keys.knn_graph(k)]`` (``("knn_graph", k)``) as a :class:`vecdiag.Neighbors`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from .. import cache_keys
 from .._progress import progress_bar
 
 __all__ = ["knn_graph"]
@@ -46,7 +47,7 @@ def knn_graph(index, k: int, *, show_progress: bool | None = None, chunks: int =
 
     from ..neighbors import Neighbors
 
-    key = ("knn_graph", k)
+    key = cache_keys.knn_graph(k)
     cached = index.cache.get(key)
     if isinstance(cached, Neighbors):
         if bar is not None:
@@ -59,7 +60,7 @@ def knn_graph(index, k: int, *, show_progress: bool | None = None, chunks: int =
         if bar is not None:
             bar.update(chunks)
         index.cache[key] = graph
-        index.cache[("knn_graph_seconds", k)] = time.perf_counter() - start_time
+        index.cache[cache_keys.knn_graph_seconds(k)] = time.perf_counter() - start_time
         return graph
     step = max(1, -(-n // chunks))
     expected = n * n * d / _FLOPS
@@ -86,5 +87,5 @@ def knn_graph(index, k: int, *, show_progress: bool | None = None, chunks: int =
                       ids=None if index.ids is None else index.ids[indices],
                       texts=index.texts)
     index.cache[key] = graph
-    index.cache[("knn_graph_seconds", k)] = time.perf_counter() - start_time
+    index.cache[cache_keys.knn_graph_seconds(k)] = time.perf_counter() - start_time
     return graph

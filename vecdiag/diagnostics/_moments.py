@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import cache_keys
 from ..linalg import row_norms
 
 __all__ = ["Moments", "compute_moments", "block_rows", "unit_rows"]
@@ -142,7 +143,7 @@ def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit") -> Mo
 
     Zero rows are refused (with their row numbers) when unit rows are needed.
     """
-    key = ("moments", space)
+    key = cache_keys.moments(space)
     if cache is not None and key in cache:
         return cache[key]
     moments = compute_moments(X, space=space)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..linalg import row_norms
 from ._moments import Moments, cached_moments, refuse_zero_rows, resolve
 
@@ -84,7 +85,7 @@ def anisotropy(X, *, n_pairs: int = 10_000, random_state=0, exact: bool = True) 
         refuse_zero_rows(np.concatenate([na, nb]))
         cos = np.einsum("ij,ij->i", a, b, dtype=np.float64) / (na * nb)
         return float(np.clip(cos, -1, 1).mean())
-    key = ("anisotropy",)
+    key = cache_keys.anisotropy()
     if cache is not None and key in cache:
         return cache[key]
     value = anisotropy_from_moments(cached_moments(X, cache, "unit"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
 from ._graph import knn_graph
 
@@ -189,11 +190,11 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
         raise ValueError(f"X has {n} vector; hubness needs a neighbour list per item: "
                          "pass at least 2 vectors")
     k = V.check_k(k, n, exclude_self=True)
-    key = ("hubness", k)
+    key = cache_keys.hubness(k)
     if key in index.cache:
         return index.cache[key]
     graph = knn_graph(index, k, show_progress=show_progress)
     res = hubness_from_indices(graph.indices, n, k, index.metric, "corpus")
-    index.cache[("k_occurrence", k)] = res.k_occurrence
+    index.cache[cache_keys.k_occurrence(k)] = res.k_occurrence
     index.cache[key] = res
     return res

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cache_keys
 from ._moments import Moments, block_rows, cached_moments, resolve, unit_rows
 from ..linalg import row_norms
 
@@ -96,7 +97,7 @@ def isotropy(X, *, normalize: bool = False) -> float:
     """
     X, cache = resolve(X)
     space = _space(normalize)
-    key = ("isotropy", space)
+    key = cache_keys.isotropy(space)
     if cache is not None and key in cache:
         return cache[key]
     value = isotropy_from_moments(X, cached_moments(X, cache, space))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
 from ._moments import Moments, cached_moments, resolve
 
@@ -115,7 +116,7 @@ def rogue_dimensions(X, *, top: int = 5) -> RogueDimensions:
     if X.shape[0] < 2:
         raise ValueError(f"X has {X.shape[0]} vector; the expected cosine is a mean over "
                          "pairs: pass at least 2 vectors")
-    key = ("rogue_dimensions", top)
+    key = cache_keys.rogue_dimensions(top)
     if cache is not None and key in cache:
         return cache[key]
     res = rogue_from_moments(cached_moments(X, cache, "unit"), top)

@@ -274,8 +274,10 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
                    f"{n_queries} queries are farther from their nearest document than 95% "
                    f"of documents are from theirs (about 5% expected).")
         return Finding("query_corpus_shift", sev, summary, ev, None)
+    sampled = "" if not corpus_source.startswith("a ") else \
+        f", judged against the neighbour distances of {corpus_source}"
     summary = (f"{100 * s.far_share:.0f}% of the {n_queries} queries "
-               f"({reading['names']}) are farther from every document than 95% of "
+               f"({reading['names']}{sampled}) are farther from every document than 95% of "
                f"documents are from their nearest neighbour (5% expected): queries live "
                f"elsewhere; {reading['advice']}")
     return Finding("query_corpus_shift", sev, summary, ev, reading["fix"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["per_query_frame", "wins_losses", "outcomes"]
+__all__ = ["per_query_frame", "wins_losses", "outcomes", "metric_column"]
 
 
 def outcomes(differences, tol: float = 1e-9) -> np.ndarray:
@@ -29,7 +29,8 @@ def outcomes(differences, tol: float = 1e-9) -> np.ndarray:
     return np.where(d > tol, "win", np.where(d < -tol, "loss", "tie"))
 
 
-def _metric_column(comparison, metric) -> int:
+def metric_column(comparison, metric) -> int:
+    """Column of ``metric`` in a Comparison (None: the first); a clear error otherwise."""
     metric = comparison.metrics[0] if metric is None else metric
     if metric not in comparison.metrics:
         raise ValueError(f"metric {metric!r} was not compared; choose one of "
@@ -42,7 +43,7 @@ def per_query_frame(comparison, metric=None, *, tol: float = 1e-9):
     sorted by delta, largest loss first (ties by query id)."""
     import pandas as pd
 
-    j = _metric_column(comparison, metric)
+    j = metric_column(comparison, metric)
     name = comparison.metrics[j]
     delta = comparison.differences[:, j]
     frame = pd.DataFrame({

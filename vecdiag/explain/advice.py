@@ -35,7 +35,7 @@ from .counterfactuals import Ranking, describe
 from .ranking import full_scores, keys_of
 from .result import Cause
 
-__all__ = ["rule_out", "with_global_figures", "recommend", "alternative_rankings",
+__all__ = ["rule_out", "judged_fixes", "with_global_figures", "recommend", "alternative_rankings",
            "MODEL_PREFIX"]
 
 MODEL_PREFIX = "model: "
@@ -78,29 +78,32 @@ def _check_report(fix_report):
                         f"{type(fix_report).__name__}")
 
 
-def with_global_figures(records, fix_report) -> list:
-    """Counterfactuals with ``global_delta`` / ``global_p`` from the report."""
+def judged_fixes(fix_report) -> dict:
+    """Fix code -> :class:`~vecdiag.explain.context.JudgedFix` from a FixReport."""
+    from .context import JudgedFix
+
     if fix_report is None:
-        return list(records)
+        return {}
     _check_report(fix_report)
     m = fix_report.primary_metric
+    n = fix_report.evaluations[fix_report.baseline_name].n_queries
+    return {name: JudgedFix(delta=float(c.delta[m]), p=float(c.p_adjusted[m]),
+                            significant=bool(c.significant[m]), metric=m, n_queries=int(n))
+            for name, c in fix_report.comparisons.items()}
+
+
+def with_global_figures(ctx, records) -> list:
+    """Counterfactuals with ``global_delta`` / ``global_p`` from the report."""
     out = []
     for cf in records:
-        c = fix_report.comparisons.get(cf.fix)
-        if c is None:
-            out.append(cf)
-            continue
-        out.append(dataclasses.replace(
-            cf, global_delta=float(c.delta[m]), global_p=float(c.p_adjusted[m]),
-            global_metric=m, global_significant=bool(c.significant[m])))
+        j = ctx.judged.get(cf.fix)
+        out.append(cf if j is None else dataclasses.replace(
+            cf, global_delta=j.delta, global_p=j.p, global_metric=j.metric,
+            global_significant=j.significant))
     return out
 
 
-def _harmful(cf) -> bool:
-    return bool(cf.global_significant) and (cf.global_delta or 0.0) < 0
-
-
-def recommend(ctx, records, fix_report) -> tuple:
+def recommend(ctx, records) -> tuple:
     """``(Counterfactual or None, sentence or None)``: see the module docstring."""
     from ..fixes.registry import FIXES
 
@@ -108,7 +111,7 @@ def recommend(ctx, records, fix_report) -> tuple:
         return None, None
     best, best_key = None, None
     for cf in records:
-        if cf.fix not in FIXES or cf.fix not in ctx.rankings or _harmful(cf):
+        if cf.fix not in FIXES or cf.fix not in ctx.rankings or ctx.harmful(cf.fix):
             continue
         new = {p: ctx.rank_under(cf.fix, p) for p in ctx.expected_pos}
         if not any(new[p] < r0 for p, r0 in ctx.missed):
@@ -119,26 +122,22 @@ def recommend(ctx, records, fix_report) -> tuple:
         if best_key is None or key > best_key:
             best, best_key = cf, key
     if best is None:
-        return None, _nothing_sentence(ctx, fix_report)
-    return best, _sentence(ctx, best, fix_report)
+        return None, _nothing_sentence(ctx)
+    return best, _sentence(ctx, best)
 
 
-def _sentence(ctx, cf, fix_report) -> str:
-    pos, r0 = ctx.missed[0]
-    r1 = ctx.rank_under(cf.fix, pos)
+def _sentence(ctx, cf) -> str:
+    moves = [(p, r0, ctx.rank_under(cf.fix, p)) for p, r0 in ctx.missed]
+    p, r0, r1 = next(m for m in moves if m[2] < m[1])  # the best-ranked missed one it lifts
     if r1 <= ctx.k:
-        move = f"brings {ctx.name_of(pos)} from rank {r0} to {r1}"
-    elif r1 < r0:
-        move = f"lifts {ctx.name_of(pos)} from rank {r0} to {r1} (still outside the top-{ctx.k})"
+        move = f"brings {ctx.name_of(p)} from rank {r0} to {r1}"
     else:
-        others = [(p, r, ctx.rank_under(cf.fix, p)) for p, r in ctx.missed[1:]]
-        p, ra, rb = min((o for o in others if o[2] < o[1]), key=lambda o: o[2])
-        move = f"lifts {ctx.name_of(p)} from rank {ra} to {rb}"
+        move = f"lifts {ctx.name_of(p)} from rank {r0} to {r1} (still outside the top-{ctx.k})"
     head = f"For this query, {fix_name(cf.fix)} {move}"
-    if fix_report is None:
+    if not ctx.judged:
         return (head + ". Local only: not checked on judged queries; pass "
                        "fix_report=vd.try_fixes(...) before adopting it.")
-    n = fix_report.evaluations[fix_report.baseline_name].n_queries
+    n = next(iter(ctx.judged.values())).n_queries
     if cf.global_delta is None:
         return (head + f"; the fix report did not run {cf.fix} over the {n} judged queries, "
                        "so its effect on them is unknown.")
@@ -148,8 +147,8 @@ def _sentence(ctx, cf, fix_report) -> str:
                    f"{cf.global_delta:+.3f} (p {cf.global_p:.2g}): {verdict}.")
 
 
-def _nothing_sentence(ctx, fix_report) -> str:
-    tail = "" if fix_report is None else " that the judged queries do not reject"
+def _nothing_sentence(ctx) -> str:
+    tail = "" if not ctx.judged else " that the judged queries do not reject"
     return (f"No fix{tail} moves the missed documents closer to the top-{ctx.k} for this "
             f"query.")
 

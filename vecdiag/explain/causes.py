@@ -16,8 +16,9 @@ things and multiplies them into the confidence:
     of the flagged documents (the hub, the copies) that leave the top-k. When every
     expected document is already in the top-k there is nothing to fix: e = 0.
 
-For a cause with a fix, ``confidence = s · (0.3 + 0.7 e)``: a cause whose fix moves
-nothing is *context* (confidence at most 0.3, ``ranking=False``). Causes without a fix
+For a cause with a fix, :func:`confidence` combines them (``0.3 s + e (0.5 + 0.2 s)``
+with missed documents, ``s (0.3 + 0.7 e)`` without): a cause whose fix moves nothing is
+*context* (confidence at most 0.3, ``ranking=False``). Causes without a fix
 (``low_margin``, ``expected_far``, ``out_of_distribution``, ``ann_miss``) rest on their
 own evidence, described per check.
 """
@@ -31,7 +32,8 @@ import numpy as np
 from .result import Cause
 from .wording import ordinal, share
 
-__all__ = ["effect", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES"]
+__all__ = ["effect", "gain", "within_noise", "rescue", "judged_note", "ramp", "ordinal", "share",
+           "fix_name", "FIX_NAMES"]
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch,
 # rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry), query_checks.py
@@ -96,11 +98,58 @@ def effect(ctx, fix: str, focus=None) -> float:
     if ctx.missed:
         rows = [pos for pos, _ in ctx.missed]
         new = ranking.ranks(rows).tolist()
-        return float(np.mean([gain(r0, r1, ctx.k) for (_, r0), r1 in zip(ctx.missed, new)]))
+        return float(np.mean([gain(r0, r1, ctx.k) * (1 - within_noise(ctx, pos))
+                              for (pos, r0), r1 in zip(ctx.missed, new)]))
     if ctx.expected_pos or not focus:
         return 0.0
     new_top = set(ranking.top(ctx.k).tolist())
     return sum(p not in new_top for p in focus) / len(focus)
+
+
+def within_noise(ctx, pos) -> float:
+    """``1 − ramp(gap / range, 0.01, 0.05)``: 1 when the document misses the top-k by at
+    most 1% of the query's score range (top key − median key), 0 from 5%. A fix that lifts
+    a document over a gap within noise explains little (any re-ranking would): its effect
+    on that document is scaled by ``1 − within_noise`` and ``low_margin`` names the miss.
+    0 when the document misses only because near-copies take places (de-duplicated it is
+    in the top-k): the copies, not the margin, are the root cause."""
+    spread = float(ctx.key[ctx.top[0]] - ctx.median_key)
+    if spread <= 0:
+        return 0.0
+    dedup = ctx.rank_under("deduplicate", pos)
+    if dedup is not None and dedup <= ctx.k:
+        return 0.0
+    gap = float(ctx.key[ctx.top[-1]] - ctx.key[pos])
+    return 1 - ramp(gap / spread, 0.01, 0.05)
+
+
+def rescue(ctx, pos):
+    """``(fix, rank)``: the fix whose counterfactual brings ``pos`` highest into the top-k,
+    preferring fixes the fix report does not find significantly harmful (then, on equal
+    ranks, the larger judged-set change, then the fix code); ``(None, None)`` when no fix
+    brings it in."""
+    from ..fixes.registry import FIXES
+
+    best = None
+    for fix in ctx.rankings:
+        if fix not in FIXES:
+            continue
+        r = ctx.rank_under(fix, pos)
+        if r <= ctx.k:
+            judged = ctx.judged.get(fix)
+            key = (ctx.harmful(fix), r, -(judged.delta if judged else 0.0), fix)
+            best = key if best is None or key < best else best
+    return (None, None) if best is None else (best[3], best[1])
+
+
+def judged_note(ctx, fix) -> str:
+    """' (nDCG@10 +0.026 over the 225 judged queries, p 0.013)', with a warning when the
+    change is significantly negative; '' without a fix report entry."""
+    j = ctx.judged.get(fix)
+    if j is None:
+        return ""
+    warn = ": it hurts the judged set, fix this query another way" if j.harmful else ""
+    return f" ({j.metric} {j.delta:+.3f} over the {j.n_queries} judged queries, p {j.p:.2g}{warn})"
 
 
 def _best_fix(ctx, fixes, focus=None):
@@ -132,10 +181,30 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
     return ""
 
 
-def _with_fix(code, summary, evidence, fix, s, e) -> Cause:
+def confidence(s: float, e: float, missed: bool) -> float:
+    """A fix cause's confidence from its strength ``s`` and its fix's effect ``e``.
+
+    With missed expected documents the counterfactual is direct evidence for this query
+    and weighs most: ``0.3 s + e (0.5 + 0.2 s)`` (a fix that brings the document in
+    gives at least 0.5 however mild the statistic, 1 when it is also clearly abnormal).
+    Without: ``s (0.3 + 0.7 e)``. Either way a fix that moves nothing leaves ``0.3 s``.
+
+    Examples
+    --------
+    >>> confidence(1, 1, True), confidence(0.3, 1, True), confidence(0.5, 0, True)
+    (1.0, 0.65, 0.15)
+    >>> confidence(0.5, 1, False), confidence(1, 0.5, False)
+    (0.5, 0.65)
+    """
+    if missed:
+        return round(float(0.3 * s + e * (0.5 + 0.2 * s)), 4)
+    return round(float(s * (0.3 + 0.7 * e)), 4)
+
+
+def _with_fix(ctx, code, summary, evidence, fix, s, e) -> Cause:
     evidence = dict(evidence, strength=round(s, 4), fix_effect=round(e, 4))
     return Cause(code=code, summary=summary, evidence=evidence, fix=fix,
-                 confidence=round(float(s * (0.3 + 0.7 * e)), 4), ranking=bool(e > 0))
+                 confidence=confidence(s, e, bool(ctx.missed)), ranking=bool(e > 0))
 
 
 def _outranking(ctx) -> list:

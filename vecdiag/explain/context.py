@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["Context", "LexicalEvidence", "TruncationEvidence", "DilutionEvidence",
+__all__ = ["Context", "JudgedFix", "LexicalEvidence", "TruncationEvidence", "DilutionEvidence",
            "PrefixEvidence", "frozen_array", "frozen_map"]
 
 
@@ -107,6 +107,24 @@ class PrefixEvidence:
 
 
 @dataclass(frozen=True)
+class JudgedFix:
+    """A fix's change over the user's judged queries (from ``fix_report=``)."""
+
+    delta: float
+    """Change of the report's primary metric (fix minus baseline)."""
+    p: float
+    """Holm-adjusted p-value of that change."""
+    significant: bool
+    metric: str
+    n_queries: int
+
+    @property
+    def harmful(self) -> bool:
+        """Significantly worse than the plain search on the judged queries."""
+        return self.significant and self.delta < 0
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything a cause check may read (inputs already checked; nothing mutable)."""
 
@@ -150,6 +168,8 @@ class Context:
     truncation: TruncationEvidence | None = None
     dilution: DilutionEvidence | None = None
     prefix: PrefixEvidence | None = None
+    judged: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    """Fix code -> :class:`JudgedFix` from ``fix_report=`` (empty without a report)."""
     alternatives: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     """Name -> Ranking of the corpus under another embedding model (``alternatives=``)."""
     extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
@@ -179,6 +199,11 @@ class Context:
     def rank_of(self, row) -> int:
         """Rank of a row under the plain search."""
         return int(self.base.ranks([row])[0])
+
+    def harmful(self, fix: str) -> bool:
+        """True when the fix report finds ``fix`` significantly harmful."""
+        judged = self.judged.get(fix)
+        return judged is not None and judged.harmful
 
     def rank_under(self, fix: str, row) -> int | None:
         """Rank of a row under ``fix``'s counterfactual ranking (None: not measured)."""

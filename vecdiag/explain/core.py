@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
-from .advice import alternative_rankings, recommend, rule_out, with_global_figures
+from .advice import alternative_rankings, judged_fixes, recommend, rule_out, with_global_figures
 from .context import Context, frozen_array, frozen_map
 from .inputs import Inputs, model_similarity, recall, resolve_docs, resolve_query
 from .contributions import per_dimension, separating_dims, top_dims
@@ -143,7 +143,7 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     ctx0 = _draft(inp)
     ctx, records = _measure(ctx0, inp)
     causes, ruled_out = _diagnose(ctx)
-    records, recommendation, sentence = _advise(ctx, records, inp.fix_report)
+    records, recommendation, sentence = _advise(ctx, records)
     attribution_out = None
     if inp.attribution:
         from .text_checks import attribution as word_occlusion
@@ -182,7 +182,7 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
                    max_exact=max_exact, sample_size=sample_size,
                    random_state=0 if random_state is None else int(random_state),
                    expected_pos=expected_pos, returned_pos=returned_pos,
-                   attribution=bool(attribution), fix_report=fix_report,
+                   attribution=bool(attribution), judged=judged_fixes(fix_report),
                    alternatives=alternatives)
 
 
@@ -219,7 +219,7 @@ def _draft(inp: Inputs) -> Context:
         expected_percentile=frozen_map({int(p): float(v)
                                         for p, v in zip(inp.expected_pos, pct[k:])}),
         duplicate_groups=tuple(duplicate_groups_among(index, candidates)),
-        rankings=frozen_map({}),
+        rankings=frozen_map({}), judged=frozen_map(inp.judged),
         anisotropy=float(anisotropy(index)) if n >= 2 else None,
         rogue=rogue_dimensions(index) if n >= 2 else None,
         ann_recall=None)
@@ -258,10 +258,10 @@ def _diagnose(ctx: Context) -> tuple[list, list]:
     return rule_out(ctx, run_checks(ctx))
 
 
-def _advise(ctx: Context, records, fix_report) -> tuple:
+def _advise(ctx: Context, records) -> tuple:
     """Stage 5: judged-set figures per counterfactual, and the fix to try first."""
-    records = with_global_figures(records, fix_report)
-    recommendation, sentence = recommend(ctx, records, fix_report)
+    records = with_global_figures(ctx, records)
+    recommendation, sentence = recommend(ctx, records)
     return records, recommendation, sentence
 
 

@@ -115,7 +115,7 @@ def check_hub(ctx):
         summary += f"; it outranks {ctx.name_of(pos)} by {fmt(float(diff), 3)}"
         evidence["outranks_by"] = float(diff)
     summary += "." + _fix_sentence(ctx, fix, focus=hubs)
-    return _with_fix("hub", summary, evidence, fix, s, e)
+    return _with_fix(ctx, "hub", summary, evidence, fix, s, e)
 
 
 def check_norm_bias(ctx):
@@ -146,7 +146,7 @@ def check_norm_bias(ctx):
         summary += f", {ctx.name_of(pos)} is {norms[pos] / med:.2f}×"
         evidence["expected_norm_ratio"] = float(norms[pos] / med)
     summary += "." + _fix_sentence(ctx, "cosine_metric")
-    return _with_fix("norm_bias", summary, evidence, "cosine_metric", s,
+    return _with_fix(ctx, "norm_bias", summary, evidence, "cosine_metric", s,
                      effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
 
 
@@ -183,7 +183,7 @@ def check_metric_mismatch(ctx):
                f"{qratio:.2f}× the median document) but are searched by {ctx.metric}, so "
                f"length decides part of the ranking.") + _fix_sentence(ctx, "cosine_metric")
     evidence = {"norm_cv": cv, "query_norm_ratio": float(qratio), "metric": ctx.metric}
-    return _with_fix("metric_mismatch", summary, evidence, "cosine_metric", s,
+    return _with_fix(ctx, "metric_mismatch", summary, evidence, "cosine_metric", s,
                      effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
 
 
@@ -206,7 +206,7 @@ def check_rogue_dimensions(ctx):
     u_q = ctx.unit_query
     top_part = float(u_q[dims] @ ctx.stats.unit[ctx.top[0]][dims])
     summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry "
-               f"{rogue.share:.0%} of the average cosine between documents; they add "
+               f"{share(rogue.share)} of the average cosine between documents; they add "
                f"{top_part:.2f} to the top hit's cosine")
     evidence = {"dims": dims, "share": float(rogue.share), "mean_cosine": float(rogue.mean_cosine),
                 "top_hit_rogue_part": top_part}
@@ -216,7 +216,7 @@ def check_rogue_dimensions(ctx):
         summary += f" and {exp_part:.2f} to {ctx.name_of(pos)}'s"
         evidence["expected_rogue_part"] = exp_part
     summary += "." + _fix_sentence(ctx, fix, focus=ctx.top.tolist())
-    return _with_fix("rogue_dimensions", summary, evidence, fix, s, e)
+    return _with_fix(ctx, "rogue_dimensions", summary, evidence, fix, s, e)
 
 
 def check_anisotropy(ctx):
@@ -244,7 +244,7 @@ def check_anisotropy(ctx):
         summary += (" Centring does not change this query's ranking: it shifts all scores "
                     "alike, so fix score thresholds, not the ranking.")
     evidence = {"mean_cosine": float(mc)}
-    return _with_fix("anisotropy", summary, evidence, fix, s, e)
+    return _with_fix(ctx, "anisotropy", summary, evidence, fix, s, e)
 
 
 def check_near_duplicates(ctx):
@@ -289,4 +289,4 @@ def check_near_duplicates(ctx):
                     f"cop{'y' if n_copies == 1 else 'ies'}")
         evidence["hubs_from_copies"] = {ctx.id_of(r): int(c) for r, c in false_hubs}
     summary += "." + _fix_sentence(ctx, "deduplicate", focus=copies)
-    return _with_fix("near_duplicates", summary, evidence, "deduplicate", s, e)
+    return _with_fix(ctx, "near_duplicates", summary, evidence, "deduplicate", s, e)

@@ -4,9 +4,10 @@ Every fix is applied through :mod:`vecdiag.fixes` (one implementation of each fi
 library, shared with ``try_fixes``): re-rankers and the metric change through
 :func:`vecdiag.fixes.apply_fix`, asking for the *whole* ranking (``k = len(corpus)``) so
 the expected documents' new ranks are exact even far outside k; the vector fixes through
-:func:`vecdiag.fixes.make_transformer`, the same configured transformer ``apply_fix``
-fits, but fitted once per Index and kept with the transformed corpus in ``index.cache``
-(refitting a d x d covariance on every query would cost more than the search).
+the cached path ``apply_fix`` takes on an Index (:mod:`vecdiag.fixes.cached`: the
+transformer fitted once per Index and kept in ``index.cache``, refitting a d x d
+covariance on every query would cost more than the search), so a counterfactual rank is
+exactly what ``apply_fix`` and ``try_fixes`` rank.
 
 Fix codes and what they do here:
 
@@ -33,8 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..linalg import row_norms
-from .ranking import ranks_of, top_k
+from .ranking import ranks_of, top_rows
 from .result import Counterfactual
 
 __all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES"]
@@ -66,39 +66,22 @@ class Ranking:
         k = self.k if k is None else k
         if self._order is not None:
             return self._order[:k]
-        return top_k(self.keys, k)
-
-
-def _fitted(index, fix: str, cosine: bool):
-    """A fitted fix transform and the transformed corpus (unit rows under cosine)."""
-    key = ("explain.transform", fix)
-    if key in index.cache:
-        return index.cache[key]
-    from ..fixes import make_transformer
-
-    model = make_transformer(fix, index.metric)
-    Z = model.fit(index.vectors).transform(index.vectors)
-    if cosine:  # searched by cosine: keep unit rows (zero rows stay zero and score 0)
-        norms = row_norms(Z)
-        Z = Z / np.where(norms > 0, norms, 1)[:, None].astype(Z.dtype)
-    index.cache[key] = (model, Z)
-    return model, Z
+        return top_rows(self.keys, k)
 
 
 def transformed_ranking(index, query: np.ndarray, fix: str, k: int) -> Ranking:
-    """Ranking after fitting ``fix`` on the corpus and applying it to both sides."""
-    cosine = index.metric == "cosine"
-    model, Z = _fitted(index, fix, cosine)
-    zq = model.transform(query[None, :])
-    if cosine:
-        nq = row_norms(zq)[0]
-        keys = (zq[0] / nq if nq > 0 else zq[0]) @ Z.T
-    elif index.metric == "dot":
-        keys = Z @ zq[0]
-    else:
-        diff = Z - zq[0]
-        keys = -np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return Ranking(keys, k)
+    """Ranking after fitting ``fix`` on the corpus and applying it to both sides.
+
+    The same cached path as ``apply_fix(fix, query, index)`` (the fitted transform kept
+    in ``index.cache``, scores from the Index's own rows), so a counterfactual rank is
+    the rank ``apply_fix`` and ``try_fixes`` give; a row the fix maps to zero scores 0
+    under cosine instead of stopping the explanation.
+    """
+    from ..fixes.cached import search_fixed
+
+    nb = search_fixed(index, fix, query[None, :], len(index), index.metric, {}, None,
+                      zero="ignore")
+    return _neighbors_ranking(nb, k)
 
 
 def _neighbors_ranking(nb, k: int) -> Ranking:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 
 __all__ = ["Inputs", "resolve_query", "resolve_docs", "model_similarity", "recall"]
 
@@ -29,7 +30,8 @@ class Inputs:
     expected_pos: tuple
     returned_pos: tuple | None
     attribution: bool
-    fix_report: object
+    judged: dict
+    """Fix code -> JudgedFix from ``fix_report=`` (empty without one)."""
     alternatives: dict | None
 
 
@@ -73,11 +75,11 @@ def resolve_docs(values, index, name: str) -> list:
     n = len(index)
     lookup, int_ids = None, False
     if index.ids is not None:
-        cached = index.cache.get("explain.id_lookup")
+        cached = index.cache.get(cache_keys.explain_id_lookup())
         if cached is None or cached[0] is not index.ids:
             table = {value: row for row, value in enumerate(index.ids.tolist())}
             cached = (index.ids, table, any(isinstance(v, numbers.Integral) for v in table))
-            index.cache["explain.id_lookup"] = cached
+            index.cache[cache_keys.explain_id_lookup()] = cached
         _, lookup, int_ids = cached
     rows, missing = [], []
     for v in values:

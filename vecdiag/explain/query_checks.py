@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..results import fmt
-from .causes import effect, fix_name, ordinal, ramp, share
+from .causes import effect, fix_name, judged_note, ordinal, ramp, rescue, share, within_noise
 from .result import Cause
 
 __all__ = ["check_low_margin", "check_out_of_distribution", "check_expected_far",
@@ -19,7 +19,9 @@ def check_low_margin(ctx):
     ``relgap`` = gap / (top score − median score of the query): the gap as a share of the
     query's score range. Strength ``1 − ramp(relgap, 0.01, 0.05)``. With a missed expected
     document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
-    change to query or documents flips it). Without one, a flat top-k (top-1 and k-th
+    change to query or documents flips it), and the fix is the counterfactual that brings
+    the document highest into the top-k without significantly hurting the judged queries
+    (:func:`~vecdiag.explain.causes.rescue`), None when no fix does. Without one, a flat top-k (top-1 and k-th
     score within 1-5% of the range) is context (``0.3 s``).
     """
     key = ctx.key
@@ -30,16 +32,22 @@ def check_low_margin(ctx):
         pos, r0 = ctx.missed[0]
         gap = float(key[ctx.top[-1]] - key[pos])
         rel = gap / spread
-        s = 1 - ramp(rel, 0.01, 0.05)
+        s = within_noise(ctx, pos)
         if s <= 0:
             return None
+        fix, r1 = rescue(ctx, pos)
         summary = (f"{ctx.name_of(pos)} misses the top-{ctx.k} by {fmt(gap, 3)} (rank {r0}), "
-                   f"{share(rel, 1)} of the query's score range: the ranking is within noise; "
-                   f"show more results or re-rank with a cross-encoder.")
-        return Cause(code="low_margin", summary=summary,
-                     evidence={"gap": gap, "relative_gap": rel, "score_range": spread,
-                               "rank": r0}, fix=None, confidence=round(0.9 * s, 4),
-                     ranking=True)
+                   f"{share(rel, 1)} of the query's score range: the ranking is within noise")
+        if fix is not None:
+            summary += (f"; {fix_name(fix)} brings it to rank {r1}{judged_note(ctx, fix)}, or "
+                        f"show more results or re-rank with a cross-encoder.")
+        else:
+            summary += "; show more results or re-rank with a cross-encoder."
+        evidence = {"gap": gap, "relative_gap": rel, "score_range": spread, "rank": r0}
+        if fix is not None:
+            evidence.update(rank_under_fix=r1, fix_effect=1.0)
+        return Cause(code="low_margin", summary=summary, evidence=evidence, fix=fix,
+                     confidence=round(0.9 * s, 4), ranking=True)
     if ctx.expected_pos:
         return None
     flat = float(key[ctx.top[0]] - key[ctx.top[-1]]) / spread
@@ -103,7 +111,8 @@ def check_expected_far(ctx):
     the query itself is out of distribution, that is the sharper diagnosis) and
     ``(1 − lexical_mismatch strength)`` (when BM25 finds it, it is not far in every view).
     None when some counterfactual brings the document into the top-k. Confidence
-    ``0.9 ×`` that. Another model given as an alternative is named with its rank.
+    ``0.9 ×`` that. Fix ``hybrid_lexical`` when its counterfactual lifts the document,
+    else None (nothing to try on these vectors: another model, or the texts). Another model given as an alternative is named with its rank.
     """
     if not ctx.missed:
         return None
@@ -138,7 +147,9 @@ def check_expected_far(ctx):
         name, r_alt = min(alt.items(), key=lambda kv: (kv[1], kv[0]))
         summary += f" The model {name!r} ranks it {r_alt}."
         evidence["alternative_ranks"] = alt
-    return Cause(code="expected_far", summary=summary, evidence=evidence, fix="hybrid_lexical",
+    lexical_rank = ctx.rank_under("hybrid_lexical", pos)
+    fix = "hybrid_lexical" if lexical_rank is not None and lexical_rank < r0 else None
+    return Cause(code="expected_far", summary=summary, evidence=evidence, fix=fix,
                  confidence=round(0.9 * s, 4), ranking=True)
 
 
@@ -171,7 +182,7 @@ def check_ann_miss(ctx):
         conf, ranking = 0.3 * (1 - recall), False
     else:
         conf, ranking = 0.9 * ramp(1 - recall, 0, 0.3), True
-    summary = (f"the returned list holds only {recall:.0%} of the exact top-{ctx.k}; the "
+    summary = (f"the returned list holds {'none' if recall <= 0 else 'only ' + share(recall)} of the exact top-{ctx.k}; the "
                f"approximate index misses neighbours: raise its search effort.")
     return Cause(code="ann_miss", summary=summary, evidence=evidence, fix=None,
                  confidence=round(conf, 4), ranking=ranking)

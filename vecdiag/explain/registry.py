@@ -54,7 +54,7 @@ _SPECS = (
     CauseSpec("hub", CC.check_hub, ("csls", "mutual_proximity")),
     CauseSpec("lexical_mismatch", TC.check_lexical_mismatch, ("hybrid_lexical",),
               ("texts", "query_text")),
-    CauseSpec("low_margin", QC.check_low_margin, ()),
+    CauseSpec("low_margin", QC.check_low_margin, tuple(FIXES)),  # whichever fix rescues it
     CauseSpec("out_of_distribution", QC.check_out_of_distribution, ()),
     CauseSpec("expected_far", QC.check_expected_far, ("hybrid_lexical",)),
 )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cache_keys
 from ..linalg import row_norms
 
 __all__ = ["CorpusStats", "corpus_stats", "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE"]
@@ -63,12 +64,7 @@ class CorpusStats:
         self.metric = index.metric
         self.k = k
         self.norms = row_norms(X)
-        prepared = getattr(index, "_prepared", None)
-        if index.metric == "cosine" and prepared is not None:
-            self.unit = prepared
-        else:
-            safe = np.where(self.norms > 0, self.norms, 1)
-            self.unit = X / safe[:, None].astype(X.dtype)
+        self.unit = index.unit_rows  # zero rows stay zero
         self._index = index
         self.random_state = random_state
         self.graph_k = graph_k = min(k, self.n - 1)
@@ -77,7 +73,7 @@ class CorpusStats:
             from ..diagnostics import hubness
 
             hub = hubness(index, graph_k)  # caches the kNN graph on the Index
-            graph = index.cache.get(("knn_graph", graph_k))
+            graph = index.cache.get(cache_keys.knn_graph(graph_k))
             if graph is None:
                 graph = index.knn_graph(graph_k)
             self.sample_size = self.n
@@ -130,7 +126,7 @@ def corpus_stats(index, k: int, *, max_exact: int = DEFAULT_MAX_EXACT,
     from a raw array (``index._explain_owned = True``) uses the sample above
     ``max_exact`` rows and is not kept beyond the call.
     """
-    key = ("explain.stats", int(k), random_state)
+    key = cache_keys.explain_stats(k, random_state)
     cache = getattr(index, "cache", None)
     if cache is not None and key in cache:
         return cache[key]

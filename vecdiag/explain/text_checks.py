@@ -28,7 +28,7 @@ Attribution (``attribution=True``, embedder and query text)
     Each query word is removed in turn, the query re-embedded, and the drop in its score
     with the top hit and with each expected document recorded (word occlusion).
 
-Every fix check sets ``confidence = s · (0.3 + 0.7 e)`` as in :mod:`.causes`.
+Every fix check sets its confidence from s and e as in :func:`.causes.confidence`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def check_lexical_mismatch(ctx):
     summary = (f"{ctx.name_of(pos)} {shares} and ranks {lex.bm25_rank} by BM25, but "
                f"{lex.dense_rank} by the vectors: the words that matter are shared, the "
                f"embedding disagrees." + _fix_sentence(ctx, "hybrid_lexical"))
-    return _with_fix("lexical_mismatch", summary,
+    return _with_fix(ctx, "lexical_mismatch", summary,
                      {"bm25_rank": lex.bm25_rank, "dense_rank": lex.dense_rank,
                       "shared_words": [w for w, _ in lex.shared],
                       "word_weights": {w: wt for w, wt in lex.shared}},
@@ -84,7 +84,7 @@ def check_missing_prefix(ctx):
                + _fix_sentence(ctx, "add_prefix"))
     if not pre.measured:
         summary += " (Pass the query text to measure the effect.)"
-    return _with_fix("missing_prefix", summary,
+    return _with_fix(ctx, "missing_prefix", summary,
                      {"model": pre.model, "expected_query_prefix": pre.want_query,
                       "expected_document_prefix": pre.want_document,
                       "query_prefix": pre.have_query, "document_prefix": pre.have_document,
@@ -103,7 +103,7 @@ def check_truncation(ctx):
     summary = (f"{ctx.name_of(tr.position)} has {tr.tokens} tokens but the model reads "
                f"{tr.max_tokens}; its best-matching part {where}."
                + _fix_sentence(ctx, "chunk_documents"))
-    return _with_fix("truncation", summary,
+    return _with_fix(ctx, "truncation", summary,
                      {"tokens": tr.tokens, "max_tokens": tr.max_tokens,
                       "best_chunk": tr.best_chunk,
                       "best_chunk_start_token": tr.best_chunk_start_token,
@@ -127,7 +127,7 @@ def check_dilution(ctx):
                f"for the whole document: the relevant part is averaged away. Scored by its "
                f"best passage it would rank {di.passage_rank} instead of {r0}"
                + (" (chunk the documents)." if di.passage_rank < r0 else "."))
-    return _with_fix("dilution", summary,
+    return _with_fix(ctx, "dilution", summary,
                      {"passage": di.passage, "passage_score": di.passage_score,
                       "document_score": di.document_score, "passage_rank": di.passage_rank,
                       "rank": r0, "relative_gain": di.relative_gain,

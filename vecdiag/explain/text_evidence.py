@@ -31,6 +31,7 @@ import re
 
 import numpy as np
 
+from .. import cache_keys
 from .causes import ramp
 from .context import LexicalEvidence, PrefixEvidence, TruncationEvidence
 from .counterfactuals import Ranking, describe
@@ -50,7 +51,7 @@ def words_of(text: str) -> set:
 
 def informative_weights(index, texts) -> dict:
     """Word -> BM25 idf for every informative corpus word (cached on the Index)."""
-    key = "explain.idf"
+    key = cache_keys.explain_idf()
     cached = index.cache.get(key)
     if cached is not None and cached[0] is index.texts:
         return cached[1]

@@ -20,7 +20,7 @@ MAX_LABELS = 10              # label colours; rarer labels are drawn as "other"
 
 def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", query_ids=None,
             query_texts=None, ids=None, texts=None, metric: str = "cosine", k: int = 10,
-            color=None, fix_report=None, random_state=0, width: int = 620, height: int = 540):
+            color=None, fix_report=None, random_state=0, width: int = 560, height: int = 520):
     """An interactive explorer: the corpus map, a query, its top-k and what each fix does.
 
     Parameters
@@ -81,7 +81,7 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
         raise TypeError("internal: corpus was not turned into an Index")
     session = Session(index, place, queries=queries, query_ids=query_ids,
                       query_texts=query_texts, qrels=qrels, k=k, fix_report=fix_report,
-                      random_state=random_state)
+                      random_state=random_state, owned=index is not index_or_dataset)
     codes, legend = colour_codes(color, session)
     return _build(session, codes, legend, width, height)
 

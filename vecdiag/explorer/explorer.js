@@ -10,7 +10,7 @@ const CSS = `
  padding:4px 6px;max-width:280px;font-size:12px;display:none;z-index:2;white-space:normal}
 .vdx-tip b{display:block}
 .vdx-panel{flex:1 1 320px;min-width:280px;max-width:520px;overflow:auto}
-.vdx-panel h4{margin:8px 0 3px;font-size:13px}
+.vdx h4{margin:8px 0 3px;font-size:13px}
 .vdx-panel select{max-width:100%;width:100%}
 .vdx-list{margin:0;padding-left:0;list-style:none}
 .vdx-list li{padding:2px 4px;border-bottom:1px solid #eee;cursor:pointer}
@@ -74,7 +74,13 @@ function render({ model, el }) {
   const tip = h("div", "vdx-tip");
   map.append(base, over, tip);
   const panel = h("div", "vdx-panel");
-  root.append(map, panel);
+  const left = h("div");
+  const legend = h("div", "vdx-legend");
+  legend.style.maxWidth = W + "px";
+  const bd = h("div");
+  bd.style.maxWidth = W + "px";
+  left.append(map, legend, h("h4", null, "Cosine breakdown (click a document)"), bd);
+  root.append(left, panel);
   el.append(root);
 
   // ------------------------------------------------------------------ data
@@ -190,13 +196,11 @@ function render({ model, el }) {
   const list = h("ol", "vdx-list");
   const moves = h("div", "vdx-muted");
   const causes = h("div");
-  const bd = h("div");
-  const legend = h("div", "vdx-legend");
   const qbox = h("div");
   panel.append(h("h4", null, "Query (worst nDCG@10 first)"), picker, qbox, status, recBox,
     h("h4", null, "Fix"), fixSel, fixNote, h("h4", null, "Ranked list"), list, moves,
-    h("h4", null, "Causes"), causes, h("h4", null, "Cosine breakdown (click a document)"), bd,
-    legend);
+    h("h4", null, "Causes"), causes);
+  panel.style.maxHeight = (H + 160) + "px";
 
   function fillPicker() {
     picker.replaceChildren();
@@ -240,9 +244,12 @@ function render({ model, el }) {
     const rec = view.fixes.find((f) => f.recommended);
     if (rec) {
       const box = h("div", "vdx-rec");
-      box.append(h("b", null, "Recommended: " + rec.fix), h("div", null, rec.note));
+      box.append(h("b", null, "Recommended: " + rec.fix),
+        h("div", null, view.recommendation_text || rec.note));
       if (rec.global_delta !== undefined) box.append(h("div", "vdx-muted", "over the judged queries: " + rec.global_delta));
       recBox.append(box);
+    } else if (view.recommendation_text) {
+      recBox.append(h("div", "vdx-muted", view.recommendation_text));
     }
     if (!view.causes.length) causes.append(h("div", "vdx-muted", "no cause found"));
     for (const c of view.causes) {
@@ -439,6 +446,14 @@ function render({ model, el }) {
   status.textContent = model.get("status") || "";
   root.dataset.openMs = (performance.now() - t0).toFixed(1);
   root.dataset.ready = "1";
+  // the static view printed beside the widget (for notebooks rendered to HTML) steps aside
+  const hideStatic = () => {
+    const area = el.closest(".jp-OutputArea, .output_area, .output, .cell-output-container");
+    const scope = area ? (area.parentElement || area) : null;
+    if (scope) scope.querySelectorAll(".vdx-static").forEach((s) => { s.style.display = "none"; });
+  };
+  hideStatic();
+  for (const ms of [100, 1000, 3000]) setTimeout(hideStatic, ms);
   return () => {
     model.off("msg:custom", onMsg); model.off("change:view", onView);
     model.off("change:points", onPoints);

@@ -10,7 +10,8 @@ try_fixes: :data:`FIX_CODES`, :data:`FIXES`, :func:`apply_fix`.
 Modules, in reading order: ``transformers`` (the four estimators), ``rerank`` (CSLS,
 mutual proximity), ``diversify`` (MMR, de-duplication), ``fusion`` (RRF over run dicts),
 ``text`` (re-embedding fixes), ``registry`` (fix codes, apply_fix), ``cached`` (vector
-fixes on an Index, fitted once), ``_common`` (blocked scoring, exact top-k).
+fixes on an Index, fitted once). Scores and exact top-k come from
+:mod:`vecdiag.neighbors.scoring`, the same module every ranking of vecdiag uses.
 
 >>> import vecdiag as vd
 >>> sorted(vd.fixes.FIX_CODES)[:3]
@@ -25,14 +26,14 @@ from __future__ import annotations
 from .diversify import deduplicate, duplicate_groups, mmr
 from .fusion import as_run, hybrid, ranked
 from .registry import (FIX_CODES, FIXES, FixSpec, apply_fix, available_fixes,
-                       make_transformer, parse_fix)
+                       make_transformer, options_of, parse_fix)
 from .rerank import csls, csls_penalty, mutual_proximity
 
 _TRANSFORMERS = ("Center", "Normalize", "Whiten", "AllButTheTop")
 
 __all__ = [*_TRANSFORMERS, "csls", "mutual_proximity", "mmr", "deduplicate", "hybrid",
            "apply_fix", "FIX_CODES", "FIXES", "FixSpec", "available_fixes", "make_transformer",
-           "parse_fix", "as_run", "ranked", "csls_penalty", "duplicate_groups"]
+           "parse_fix", "as_run", "ranked", "csls_penalty", "duplicate_groups", "options_of"]
 
 
 def __getattr__(name: str):

@@ -13,7 +13,11 @@ scores of one query need ``u(C) v`` plus the cached norms ``||T(c)||``:
 
 Scores equal a direct transform-and-search up to rounding (euclidean distances of
 near-coincident pairs, where the expanded form cancels, are recomputed directly);
-near-exact ties (within ~1e-12) may order differently.
+near-exact ties (within ~1e-12) may order differently from a search of the transformed
+arrays. This is the one path a fix on an Index takes: :func:`vecdiag.fixes.apply_fix`,
+``try_fixes`` and explain's counterfactuals all rank through it, so they agree exactly.
+The corpus rows are the Index's own (:attr:`vecdiag.Index.unit_rows`), the scores come in
+blocks and the top k from :func:`vecdiag.neighbors.scoring.top_k` (ties by lower index).
 """
 
 from __future__ import annotations
@@ -21,17 +25,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from .._progress import progress_bar
 from ..linalg import row_norms
-from ._common import block_rows, make_neighbors, top_k
+from ..neighbors.scoring import block_rows, make_neighbors, top_k
+from .transformers import Normalize, Whiten, for_fix
 
 _ROWS = 65_536
 
 
 def _affine(fix):
     """``(mean, A or None)`` of a fitted transformer (A None means the identity/projector)."""
-    from .transformers import Normalize, Whiten
-
     if isinstance(fix, Normalize):
         return None, None
     if isinstance(fix, Whiten):
@@ -40,27 +44,19 @@ def _affine(fix):
 
 
 def _unit_corpus(index, normalize_first: bool) -> np.ndarray:
-    """u(C): the corpus itself, or its unit rows (the Index's own copy under cosine)."""
+    """u(C): the corpus itself, or the Index's unit rows (zero rows refused)."""
     if not normalize_first:
         return index.vectors
-    if index.metric == "cosine" and getattr(index, "_prepared", None) is not None:
-        return index._prepared
-    key = ("vecdiag.fixes.unit_corpus",)
-    if key not in index.cache:
-        norms = row_norms(index.vectors)
-        V.zero_rows(norms, "corpus", "raise")
-        index.cache[key] = index.vectors / norms[:, None]
-    return index.cache[key]
+    V.zero_rows(index.norms, "corpus", "raise")
+    return index.unit_rows
 
 
 def fitted(index, code: str, metric: str, opts: dict, *, show_progress=None):
     """The cached ``(transformer, ||T(c)||² per row)`` of one vector fix on an Index."""
-    from .registry import make_transformer
-
-    key = ("vecdiag.fixes.fitted", code, metric, tuple(sorted(opts.items())))
+    key = cache_keys.fix_fitted(code, metric, opts)
     if key in index.cache:
         return index.cache[key]
-    fix = make_transformer(code, metric, **opts).fit(index.vectors)
+    fix = for_fix(code, metric, **opts).fit(index.vectors)
     n = len(index)
     sq = np.empty(n, dtype=np.float64)
     with progress_bar(n, desc=f"{code}: transforming the corpus", show=show_progress,
@@ -73,8 +69,13 @@ def fitted(index, code: str, metric: str, opts: dict, *, show_progress=None):
     return fix, sq
 
 
-def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dict, ids):
-    """Exact search of ``Q`` against ``T(index)`` for one vector fix, using the cache."""
+def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dict, ids, *,
+                 zero: str = "raise"):
+    """Exact search of ``Q`` against ``T(index)`` for one vector fix, using the cache.
+
+    ``zero="ignore"`` (explain's counterfactuals): under cosine, rows that the fix
+    maps to zero (a query equal to the corpus mean, say) score 0 instead of raising.
+    """
     fix, sq = fitted(index, code, metric, opts)
     mean, A = _affine(fix)
     normalize_first = getattr(fix, "normalize_first", True)
@@ -82,8 +83,8 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
     TQ = fix.transform(Q)
     Vq = (TQ if A is None else TQ @ A.T.astype(TQ.dtype, copy=False)).astype(np.float64)
     if metric == "cosine":
-        V.zero_rows(np.sqrt(sq), "corpus after the fix", "raise")
-        V.zero_rows(row_norms(TQ), "queries after the fix", "raise")
+        V.zero_rows(np.sqrt(sq), "corpus after the fix", zero)
+        V.zero_rows(row_norms(TQ), "queries after the fix", zero)
     q_sq = np.einsum("ij,ij->i", TQ, TQ).astype(np.float64)
     offset = 0.0 if mean is None else Vq @ mean.astype(np.float64)
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
@@ -95,7 +96,8 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
         if mean is not None:
             S -= offset[start:stop, None]
         if metric == "cosine":
-            keys = S / np.sqrt(q_sq[start:stop, None] * sq[None, :])
+            denom = np.sqrt(q_sq[start:stop, None] * sq[None, :])
+            keys = S / np.where(denom > 0, denom, 1)   # 0 / 1 for zero rows (zero="ignore")
         elif metric == "euclidean":
             keys = -np.sqrt(np.maximum(q_sq[start:stop, None] + sq[None, :] - 2 * S, 0))
         else:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ._common import (check_queries, make_neighbors, prepare, prepare_corpus, rerank_blocks,
-                      resolve_corpus, similarity, top_k)
+from .. import cache_keys
+from ..neighbors.scoring import (check_queries, corpus_rows, make_neighbors, prepare,
+                                 resolve_corpus, score_block, score_blocks, top_k)
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
 
@@ -69,7 +70,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         candidates = V.check_k(candidates, C.shape[0], name="candidates")
         if candidates < k:
             raise ValueError(f"candidates={candidates} is smaller than k={k}; use candidates >= k")
-    Cp = prepare_corpus(C, metric, index)
+    Cp = corpus_rows(C, metric, index)
     c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
@@ -96,7 +97,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
             best = int(np.argmax(objective))  # first maximum: lowest corpus index
             indices[row, j], scores[row, j] = pool[best], objective[best]
             taken[best] = True
-            sim_best = similarity(P[best:best + 1], P, metric, p_sq)[0]
+            sim_best = score_block(P[best:best + 1], P, metric, p_sq)[0]
             redundancy = sim_best if j == 0 else np.maximum(redundancy, sim_best)
     if metric == "euclidean":
         scores = -scores
@@ -118,7 +119,7 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     from ..diagnostics import near_duplicates
 
     C, _, _, index = resolve_corpus(corpus, "cosine")
-    key = ("vecdiag.fixes.duplicate_groups", float(threshold))
+    key = cache_keys.duplicate_groups(threshold)
     if index is not None and key in index.cache:
         return index.cache[key]
     groups = sorted((np.asarray(sorted(g), dtype=np.int64)
@@ -161,7 +162,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     Q, _ = check_queries(queries, C)
     k = V.check_k(k, C.shape[0])
     groups = duplicate_groups(index if index is not None else C, threshold=threshold)
-    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
+    Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
 
     def select(S):
         demoted = np.zeros(S.shape, dtype=bool)
@@ -179,7 +180,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
                 idx[r, n_keep:] = order[:k - n_keep]
         return idx, val
 
-    indices, scores = rerank_blocks(Qp, Cp, metric, k, select)
+    indices, scores = score_blocks(Qp, Cp, metric, k, select)
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)

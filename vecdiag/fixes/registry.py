@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validate as V
-from ._common import check_queries, make_neighbors, resolve_corpus, top_k
+from ..neighbors.scoring import check_queries, make_neighbors, resolve_corpus, top_k
 
 __all__ = ["FIX_CODES", "FixSpec", "FIXES", "apply_fix", "make_transformer", "available_fixes",
-           "parse_fix"]
+           "parse_fix", "STEP_OPTIONS", "step_options", "options_of"]
 
 
 @dataclass(frozen=True)
@@ -113,31 +113,41 @@ def make_transformer(code: str, metric: str = "cosine", **options):
     >>> make_transformer("whiten", n_components=8)
     Whiten(n_components=8)
     """
-    from . import transformers as T
+    from .transformers import for_fix
 
-    classes = {"center": T.Center, "whiten": T.Whiten, "all_but_the_top": T.AllButTheTop}
-    if code == "normalize":
-        return T.Normalize(**options)
-    if code not in classes:
-        raise ValueError(f"{code!r} is not a vector fix; choose from {', '.join(_TRANSFORMS)}")
-    options.setdefault("normalize_first", metric == "cosine")
-    return classes[code](**options)
+    return for_fix(code, metric, **options)
 
 
-def _options_for(code: str, options: dict) -> dict:
+def step_options(code: str, options: dict) -> dict:
     """The keyword options that belong to one step (``whiten__n_components=8`` or plain)."""
     own = {key.split("__", 1)[1]: v for key, v in options.items() if key.startswith(code + "__")}
     plain = {key: v for key, v in options.items() if "__" not in key}
     return {**plain, **own}
 
 
-_STEP_OPTIONS = {
+STEP_OPTIONS = {
     "center": ("normalize_first",), "normalize": (), "whiten": ("n_components", "regularization", "normalize_first"),
     "all_but_the_top": ("n_remove", "normalize_first"), "csls": ("n_neighbors", "bank"),
     "mutual_proximity": ("n_samples", "random_state"), "deduplicate": ("threshold",),
     "hybrid_lexical": ("rrf_k", "depth", "bm25_options"),
     "add_prefix": ("query_prefix", "document_prefix"), "chunk_documents": ("chunk_words", "overlap"),
 }
+
+
+def options_of(code, options: dict) -> dict:
+    """The entries of ``options`` that some step of fix ``code`` uses (plain, or addressed
+    to one of its steps as ``step__name``); :func:`apply_fix` refuses the others.
+
+    Examples
+    --------
+    >>> options_of("whiten+csls", {"n_neighbors": 5, "whiten__n_components": 8, "threshold": 1})
+    {'n_neighbors': 5, 'whiten__n_components': 8}
+    """
+    steps = tuple(code.split("+")) if isinstance(code, str) else tuple(code)
+    used = {key for s in steps for key in STEP_OPTIONS.get(s, ())}
+    return {key: v for key, v in options.items()
+            if key.split("__")[-1] in used and
+            ("__" not in key or key.split("__", 1)[0] in steps)}
 
 
 def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, ids=None,
@@ -214,12 +224,12 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
     Q, _ = check_queries(queries, C)
     k = V.check_k(k, C.shape[0])
-    used = {key for s in steps for key in _STEP_OPTIONS.get(s, ())}
+    used = {key for s in steps for key in STEP_OPTIONS.get(s, ())}
     unknown = [key for key in options if key.split("__")[-1] not in used]
     if unknown:
         raise ValueError(f"option(s) {', '.join(unknown)} are not used by fix "
                          f"{'+'.join(steps)!r}; options by step: "
-                         + "; ".join(f"{s}: {', '.join(_STEP_OPTIONS.get(s, ())) or '-'}" for s in steps))
+                         + "; ".join(f"{s}: {', '.join(STEP_OPTIONS.get(s, ())) or '-'}" for s in steps))
     if index is not None and texts is None:
         texts = index.texts
     for step in steps:
@@ -233,8 +243,8 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     if index is not None and len(steps) == 1 and steps[0] in _TRANSFORMS:
         from .cached import search_fixed
 
-        opts = {key: v for key, v in _options_for(steps[0], options).items()
-                if key in _STEP_OPTIONS[steps[0]]}
+        opts = {key: v for key, v in step_options(steps[0], options).items()
+                if key in STEP_OPTIONS[steps[0]]}
         return search_fixed(index, steps[0], Q, k, metric, opts, ids)
     if index is not None and steps == ("cosine_metric",):
         from .cached import search_cosine
@@ -253,8 +263,8 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
 
     shown = index
     for step in steps:
-        opts = {key: v for key, v in _options_for(step, options).items()
-                if key in _STEP_OPTIONS.get(step, ())}
+        opts = {key: v for key, v in step_options(step, options).items()
+                if key in STEP_OPTIONS.get(step, ())}
         if step == "cosine_metric":
             metric = "cosine"
         elif step in _TRANSFORMS:
@@ -291,7 +301,7 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
     import numbers
 
     from ..lexical import bm25
-    from ._common import block_rows, prepare, prepare_corpus, similarity
+    from ..neighbors.scoring import block_rows, corpus_rows, prepare, score_block
 
     n = C.shape[0]
     texts, query_texts = list(texts), list(query_texts)
@@ -303,7 +313,7 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
         raise ValueError(f"rrf_k (the RRF constant) must be a number >= 0, got {rrf_k!r}")
     depth = n if depth is None else V.check_k(depth, n, name="depth")
     lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
-    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
+    Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
     c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     contribution = 1.0 / (rrf_k + np.arange(1, n + 1))  # RRF term of ranks 1..n
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
@@ -311,7 +321,7 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
     step = block_rows(Q.shape[0], n)
     for start in range(0, Q.shape[0], step):
         stop = min(Q.shape[0], start + step)
-        dense, _ = top_k(similarity(Qp[start:stop], Cp, metric, c_sq).astype(np.float64), depth)
+        dense, _ = top_k(score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64), depth)
         fused = np.zeros((stop - start, n))
         np.put_along_axis(fused, dense, contribution[:depth][None, :], axis=1)
         for row in range(stop - start):

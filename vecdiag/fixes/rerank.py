@@ -12,8 +12,9 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
-from ._common import (block_rows, check_queries, make_neighbors, prepare, prepare_corpus,
-                      rerank_blocks, resolve_corpus, similarity, top_k)
+from .. import cache_keys
+from ..neighbors.scoring import (block_rows, check_queries, corpus_rows, make_neighbors,
+                                 prepare, resolve_corpus, score_block, score_blocks, top_k)
 
 __all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
@@ -56,7 +57,7 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None,
     array([0.994, 0.994, 0.11 ])
     """
     C, metric, _, index = resolve_corpus(corpus, metric)
-    key = ("vecdiag.fixes.csls_penalty", metric, n_neighbors)
+    key = cache_keys.csls_penalty(metric, n_neighbors)
     if bank is None and index is not None and key in index.cache:
         return index.cache[key]
     from ..neighbors import knn
@@ -128,13 +129,13 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
     r_d = csls_penalty(index if index is not None else C, n_neighbors=n_neighbors,
                        metric=metric, bank=bank)
     n_neighbors = V.check_k(n_neighbors, C.shape[0], name="n_neighbors")
-    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
+    Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
 
     def select(S):
         r_q = _mean_top(S, n_neighbors)
         return top_k(2 * S - r_q[:, None] - r_d[None, :], k)
 
-    indices, scores = rerank_blocks(Qp, Cp, metric, k, select)
+    indices, scores = score_blocks(Qp, Cp, metric, k, select)
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)
@@ -185,7 +186,7 @@ def _reference_stats(Cp: np.ndarray, metric: str, n_samples: int | None, random_
                       expected_seconds=n * ref.size * Cp.shape[1] / 2e10) as bar:
         for start in range(0, n, step):
             stop = min(n, start + step)
-            S = similarity(Cp[start:stop], R, metric, r_sq).astype(np.float64)
+            S = score_block(Cp[start:stop], R, metric, r_sq).astype(np.float64)
             rows = np.arange(stop - start)
             own = in_ref[start:stop]
             has = own >= 0  # a document is not compared with itself
@@ -252,8 +253,8 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     if C.shape[0] < 3:
         raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
                          f"distributions, the corpus has {C.shape[0]}")
-    Cp, Qp = prepare_corpus(C, metric, index), prepare(Q, metric, "queries")
-    key = ("vecdiag.fixes.mp_stats", metric, n_samples, random_state)
+    Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
+    key = cache_keys.mp_stats(metric, n_samples, random_state)
     if index is not None and key in index.cache:
         mu_d, sd_d = index.cache[key]
     else:
@@ -268,7 +269,7 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         idx, val = top_k(log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d), k)
         return idx, np.exp(val)
 
-    indices, scores = rerank_blocks(Qp, Cp, metric, k, select, factor=6)
+    indices, scores = score_blocks(Qp, Cp, metric, k, select, factor=6)
     if metric == "euclidean":
         scores = 1.0 - scores
     return make_neighbors(indices, scores, metric, ids, index)

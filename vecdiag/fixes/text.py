@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ._common import make_neighbors, prepare, similarity, top_k
+from ..neighbors.scoring import make_neighbors, prepare, score_block, top_k
 
 __all__ = ["add_prefix", "chunk_documents", "chunk_text"]
 
@@ -131,11 +131,11 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
             pieces.extend(parts)
     sim_metric = metric
     Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
-    S = similarity(Qp, Cp, sim_metric).astype(np.float64)
+    S = score_block(Qp, Cp, sim_metric).astype(np.float64)
     if pieces:
         chunk_vecs = prepare(_encode(embedder, pieces, "document"), metric, "chunks")
         V.check_same_dim(chunk_vecs, "chunk embeddings", C, "corpus")
-        chunk_s = similarity(Qp, chunk_vecs, sim_metric)
+        chunk_s = score_block(Qp, chunk_vecs, sim_metric)
         owners = np.asarray(owners)
         long_docs = np.unique(owners)
         S[:, long_docs] = -np.inf

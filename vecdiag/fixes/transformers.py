@@ -33,7 +33,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import _validate as V
 from ..linalg import row_norms
 
-__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove"]
+__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix"]
+
+VECTOR_FIXES = ("center", "normalize", "whiten", "all_but_the_top")
 
 
 def _check(estimator, X, *, reset: bool) -> np.ndarray:
@@ -43,9 +45,9 @@ def _check(estimator, X, *, reset: bool) -> np.ndarray:
     torch tensors, and NaN/inf rows (named by index); sklearn's for everything else.
     """
     if not hasattr(X, "tocsr"):  # sparse input: sklearn refuses it in its own words
-        X = V._to_array(X, "X")
+        X = V.to_array(X, "X")
         if X.dtype.kind == "f" and X.ndim == 2:
-            V._check_finite(X, "X")
+            V.check_finite(X, "X")
     return validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
                          ensure_all_finite=True, copy=False)
 
@@ -334,3 +336,16 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         U = self.components_.astype(dt, copy=False)
         Xc = X - self.mean_.astype(dt, copy=False)
         return Xc - (Xc @ U.T) @ U
+
+
+def for_fix(code: str, metric: str = "cosine", **options):
+    """The transformer behind a vector fix code, configured for ``metric`` (the body of
+    :func:`vecdiag.fixes.make_transformer`): ``normalize_first`` defaults to
+    ``metric == "cosine"``; ``options`` go to the constructor."""
+    classes = {"center": Center, "whiten": Whiten, "all_but_the_top": AllButTheTop}
+    if code == "normalize":
+        return Normalize(**options)
+    if code not in classes:
+        raise ValueError(f"{code!r} is not a vector fix; choose from {', '.join(VECTOR_FIXES)}")
+    options.setdefault("normalize_first", metric == "cosine")
+    return classes[code](**options)

@@ -18,7 +18,7 @@ from ._select import _GROUP, Best, merge, select
 from ._threads import Workers, blas_workers
 
 if TYPE_CHECKING:
-    from .engine import Rows
+    from .rows import Rows
 
 _QUERY_BLOCK = 1024                   # queries per matrix product (measured: see benchmarks)
 _CORPUS_CHUNK = 4096                  # corpus rows per product: the score block stays in cache

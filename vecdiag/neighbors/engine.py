@@ -32,91 +32,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _validate as V
-from ..linalg import row_norms
 from . import _scan
 from ._scan import numpy_candidates
 from ._threads import Workers, blas_workers
+from .rows import Rows
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
 _REFINE_BYTES = 4 * 2**20             # temporaries per refine piece
-_SCAN_ROWS = 65_536                   # rows per piece when computing row statistics
 _ASSUMED_FLOPS = 3e10                 # for the progress bar's "is this long?" guess
-
-
-class Rows:
-    """Vectors ready for scoring, one metric's way (inputs already checked).
-
-    cosine: unit rows, copied once (``X / ‖x‖``), or normalised block by block when the
-    input is a memmap (a corpus larger than RAM is never copied whole) or ``copy=False``
-    (a float32 Index searched in float64). dot: the rows
-    themselves. euclidean: the rows and their squared norms. ``norms`` (row lengths)
-    bound the rounding error in :func:`refine`.
-    """
-
-    def __init__(self, X: np.ndarray, metric: str, name: str, *, dtype=None,
-                 copy: bool | None = None):
-        self.source = X
-        self.metric = metric
-        self.n, self.d = X.shape
-        self.dtype = np.dtype(dtype or X.dtype)
-        # Row statistics in the working dtype, one piece at a time (a memmap stays on disk).
-        self.raw_norms = np.zeros(self.n, self.dtype)
-        self.sq = np.zeros(self.n, self.dtype) if metric == "euclidean" else None
-        for a in range(0, self.n, _SCAN_ROWS):
-            piece = np.asarray(X[a:a + _SCAN_ROWS]).astype(self.dtype, copy=False)
-            self.raw_norms[a:a + _SCAN_ROWS] = row_norms(piece)
-            if self.sq is not None:
-                self.sq[a:a + _SCAN_ROWS] = np.einsum("ij,ij->i", piece, piece)
-        self.data = None
-        copy = not isinstance(X, np.memmap) if copy is None else copy
-        if metric == "cosine":
-            V.zero_rows(self.raw_norms, name, "raise")
-            if copy:
-                self.data = self._unit(np.asarray(X), self.raw_norms)
-            # unit rows: every length is 1 for the error bound
-            self.norms = np.ones(self.n)
-            self.max_norm = 1.0
-        else:
-            if X.dtype == self.dtype:
-                self.data = X
-            elif copy:
-                self.data = X.astype(self.dtype)
-            self.norms = self.raw_norms.astype(float)
-            self.max_norm = float(self.norms.max()) if self.n else 0.0
-
-    def _unit(self, X: np.ndarray, norms: np.ndarray) -> np.ndarray:
-        """Rows in the working dtype; unit length under cosine."""
-        X = X.astype(self.dtype, copy=False)
-        return X / norms[:, None] if self.metric == "cosine" else X
-
-    def block(self, start: int, stop: int) -> np.ndarray:
-        """Prepared rows ``start:stop`` (a view when prepared once, else a new array)."""
-        if self.data is not None:
-            return self.data[start:stop]
-        return self._unit(np.asarray(self.source[start:stop]), self.raw_norms[start:stop])
-
-    def take(self, idx: np.ndarray) -> np.ndarray:
-        """Prepared rows at integer positions ``idx`` (any shape): shape ``idx.shape + (d,)``."""
-        flat = idx.ravel()
-        if self.data is not None:
-            rows = self.data[flat]
-        else:
-            rows = self._unit(np.asarray(self.source[flat]), self.raw_norms[flat])
-        return rows.reshape(idx.shape + (self.d,))
-
-    def scaled(self, idx: np.ndarray) -> np.ndarray:
-        """Raw rows at ``idx`` divided by a power of two near their length (exact).
-
-        Used to score cosine as ``q·c / sqrt((q·q)(c·c))``, which is exactly 1.0 for a
-        vector with itself (``sqrt(fl(s*s)) == s``) and cannot overflow.
-        """
-        flat = idx.ravel()
-        rows = np.asarray(self.source[flat]).astype(self.dtype, copy=False)
-        _, exponent = np.frexp(self.raw_norms[flat].astype(np.float64))
-        factor = np.ldexp(1.0, -exponent).astype(self.dtype)     # 2**-e: exact multiply
-        rows = rows * factor[:, None]
-        return rows.reshape(idx.shape + (self.d,))
 
 
 def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: np.ndarray,

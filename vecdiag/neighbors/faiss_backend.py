@@ -13,7 +13,7 @@ import numpy as np
 from .._optional import require
 from .._progress import progress_bar
 from ._select import merge
-from .engine import Rows
+from .rows import Rows
 
 
 def faiss_module():

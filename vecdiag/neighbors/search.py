@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..linalg import row_norms
-from .engine import DEFAULT_BUDGET, Rows, search
+from .engine import DEFAULT_BUDGET, search
+from .rows import Rows
 from .result import Neighbors
 
 __all__ = ["knn", "Index"]
@@ -165,7 +167,14 @@ class Index:
     ids, texts : ndarray of object or None
     metric, backend : str
     cache : dict
-        Corpus-wide statistics computed once by other modules (e.g. k-occurrence).
+        Corpus-wide statistics computed once by other modules (e.g. k-occurrence); the
+        keys are defined in :mod:`vecdiag.cache_keys`.
+    rows : vecdiag.neighbors.rows.Rows
+        The corpus as every scoring path reads it (unit rows prepared once under cosine).
+    unit_rows : ndarray
+        Every row scaled to length 1 (zero rows stay zero); see :attr:`unit_rows`.
+    norms : ndarray
+        The length of every row (in the corpus dtype).
 
     Notes
     -----
@@ -192,8 +201,6 @@ class Index:
         self.ids = V.check_ids(ids, self.vectors.shape[0], "ids")
         self.texts = _check_texts(texts, self.vectors.shape[0])
         self._rows = Rows(self.vectors, metric, "corpus")
-        # unit rows for cosine (None for a memmap, normalised per block); used by others
-        self._prepared = self._rows.data
         self._faiss = None
         self.cache: dict = {}
 
@@ -206,6 +213,34 @@ class Index:
                 f"ids={'yes' if self.ids is not None else 'no'}, "
                 f"texts={'yes' if self.texts is not None else 'no'})")
 
+    @property
+    def rows(self) -> Rows:
+        """The corpus prepared for scoring, once: what search, the re-rankers, the fixes
+        and explanations all read (:class:`vecdiag.neighbors.rows.Rows`)."""
+        return self._rows
+
+    @property
+    def norms(self) -> np.ndarray:
+        """Row lengths ``‖x‖`` in the corpus dtype (computed once, when the Index was built)."""
+        return self._rows.raw_norms
+
+    @property
+    def unit_rows(self) -> np.ndarray:
+        """Every corpus row divided by its length, in the corpus dtype (zero rows stay 0).
+
+        Under cosine these are the rows the search scores, prepared once when the Index
+        was built (no copy). Otherwise, or for a memmap corpus (normalised block by
+        block when searched), they are computed on first use and kept in :attr:`cache`.
+        Read-only: do not modify the array.
+        """
+        if self.metric == "cosine" and self._rows.data is not None:
+            return self._rows.data
+        key = cache_keys.unit_rows()
+        if key not in self.cache:
+            norms = self.norms
+            self.cache[key] = self.vectors / np.where(norms > 0, norms, 1)[:, None]
+        return self.cache[key]
+
     def _rows_in(self, dtype) -> Rows:
         """The corpus prepared in ``dtype`` (float64 queries on a float32 Index, say).
 
@@ -216,7 +251,7 @@ class Index:
         dtype = np.dtype(dtype)
         if dtype == self._rows.dtype:
             return self._rows
-        key = ("vecdiag.neighbors.rows", dtype.str)
+        key = cache_keys.rows_in(dtype.str)
         if key not in self.cache:
             self.cache[key] = Rows(self.vectors, self.metric, "corpus", dtype=dtype,
                                    copy=False)
@@ -283,13 +318,12 @@ class Index:
                                        show_progress)
         k = V.check_k(k, len(self), exclude_self=True)
         # The graph is exact and deterministic, so it is cached per Index (key
-        # ("knn_graph", k), shared with vecdiag.diagnostics and the CSLS re-ranker); a
-        # cached graph with more neighbours serves a smaller k as its prefix.
+        # cache_keys.knn_graph(k), shared with vecdiag.diagnostics and the CSLS
+        # re-ranker); a cached graph with more neighbours serves a smaller k as its prefix.
         cached = [key[1] for key in self.cache
-                  if isinstance(key, tuple) and len(key) == 2 and key[0] == "knn_graph"
-                  and isinstance(key[1], int) and key[1] >= k]
+                  if cache_keys.is_knn_graph(key) and key[1] >= k]
         if cached:
-            graph = self.cache[("knn_graph", min(cached))]
+            graph = self.cache[cache_keys.knn_graph(min(cached))]
             if graph.k == k:
                 return graph
             return self._result(graph.indices[:, :k].copy(), graph.scores[:, :k].copy(), k)
@@ -297,7 +331,7 @@ class Index:
                          batch_size=batch_size, budget=self.memory_budget,
                          show_progress=show_progress, faiss_index=self._faiss_index())
         graph = self._result(idx, sc, k)
-        self.cache[("knn_graph", k)] = graph
+        self.cache[cache_keys.knn_graph(k)] = graph
         return graph
 
 

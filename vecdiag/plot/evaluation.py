@@ -82,9 +82,9 @@ def draw_fix_report(report, metric=None, ax=None):
 
 def draw_per_query(comparison, metric=None, ax=None):
     """Per-query B − A of one metric, sorted: wins green above 0, losses red below."""
-    from ..evaluation.per_query import _metric_column, outcomes
+    from ..evaluation.per_query import metric_column, outcomes
 
-    j = _metric_column(comparison, metric)
+    j = metric_column(comparison, metric)
     name = comparison.metrics[j]
     d = np.sort(comparison.differences[:, j])[::-1]
     out = outcomes(d)

@@ -26,41 +26,6 @@ _BLOCK_BYTES = 8 * 2**20
 _MEMMAP_BLOCK_BYTES = 64 * 2**20
 
 
-def check_pca_input(X, n_components, *, finite: bool = True) -> tuple[np.ndarray, int]:
-    """Validate ``X`` (2-D, finite, at least 2 rows) and ``n_components <= min(n, d)``.
-
-    Shared by :func:`pca` and :func:`vecdiag.scratch.pca`. ``finite=False`` leaves the
-    NaN/inf scan to the caller (see :func:`_covariance_solver`).
-    """
-    X = V.as_matrix(X, "X", finite=finite)
-    n, d = X.shape
-    if n < 2:
-        raise ValueError(f"X has {n} row; PCA needs at least 2 vectors to measure variance "
-                         "between them")
-    n_components = V.check_positive_int(n_components, "n_components")
-    if n_components > min(n, d):
-        raise ValueError(f"n_components={n_components} is larger than min(n_samples, "
-                         f"n_features) = min({n}, {d}) = {min(n, d)}; use "
-                         f"n_components <= {min(n, d)}")
-    return X, n_components
-
-
-def constant_data_error(n: int, X=None) -> ValueError:
-    """The error for data without variance (every row the same vector), or whose
-    variance underflows to 0 (rows differ, but their squared deviations vanish)."""
-    if X is not None:
-        X = np.asarray(X)
-        if X.shape[0] > 1 and np.ptp(X, axis=0).max() > 0:
-            return ValueError(f"X has variance 0.0 in floating point although its rows differ: "
-                              f"its values are so small (largest |x| = {np.abs(X).max():.3g}) "
-                              "that their squares underflow; multiply the vectors by one "
-                              "common large number first")
-    return ValueError(f"X has zero variance: all {n} rows are the same vector, so there is "
-                      "no direction of largest variance and every explained-variance ratio "
-                      "would be 0/0; check that the embeddings were computed (not a "
-                      "placeholder or padding) and pass distinct vectors")
-
-
 def sign_flip(components: np.ndarray) -> np.ndarray:
     """Make each component's largest absolute loading positive (in place; returned).
 
@@ -277,7 +242,7 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     >>> p.coords[:, 0].round(4).tolist()
     [-3.3541, -1.118, 1.118, 3.3541]
     """
-    X, c = check_pca_input(X, n_components, finite=False)
+    X, c = V.check_pca_input(X, n_components, finite=False)
     V.check_choice(solver, "solver", SOLVERS)
     rng = V.check_random_state(random_state)
     n, d = X.shape
@@ -290,7 +255,7 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
            "randomized": _randomized_solver}[solver]
     mean, variance, components, total_var = fit(X, c, show_progress, rng)
     if not total_var > 0:
-        raise constant_data_error(n, X)
+        raise V.constant_data_error(n, X)
     components = sign_flip(np.ascontiguousarray(components, dtype=np.float64))
     return Projection.from_linear(X, method="pca", components=components, mean=mean,
                                   explained_variance=variance,

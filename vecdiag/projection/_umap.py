@@ -106,14 +106,3 @@ def umap(X, n_components: int = 2, *, metric: str = "cosine", n_neighbors: int =
                       params={"n_neighbors": n_neighbors, "min_dist": min_dist,
                               "random_state": seed, "n_samples": n},
                       data=X, model=reducer)
-
-
-def transform_new(proj: Projection, Y: np.ndarray) -> np.ndarray:
-    """Place checked rows ``Y`` on a fitted UMAP map with umap-learn's ``transform``."""
-    if proj.metric == "cosine":
-        from ..linalg import row_norms
-
-        V.zero_rows(row_norms(Y), "Y", "raise")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state")
-        return np.asarray(proj.model.transform(Y))

@@ -272,7 +272,14 @@ class Projection(Result):
 
 
 def _umap_transform(proj: Projection, Y: np.ndarray) -> np.ndarray:
-    from ._umap import transform_new
+    """Place checked rows ``Y`` on a fitted UMAP map with umap-learn's ``transform``."""
+    import warnings
 
-    return transform_new(proj, Y)
+    if proj.metric == "cosine":
+        from ..linalg import row_norms
+
+        V.zero_rows(row_norms(Y), "Y", "raise")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state")
+        return np.asarray(proj.model.transform(Y))
 

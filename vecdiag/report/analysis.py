@@ -180,6 +180,13 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     table = evaluation.per_query
     order = sorted(table.index, key=lambda q: (*table.loc[q].tolist(), str(q)))
     worst = [(q, per_query[q]) for q in order[:n_explain]]
+    fix_report = None
+    if fixes is not False:
+        fix_report = fixes_for_report(Q, index, qrels, query_ids=query_ids,
+                                      diagnosis=diagnosis, metric=metric, texts=texts,
+                                      query_texts=query_texts if bm25 else None,
+                                      embedder=embedder, fixes=fixes,
+                                      random_state=random_state, show_progress=show_progress)
     cases = []
     for qid, value in worst:
         i = row_of[qid]
@@ -189,7 +196,7 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
         explanation = vd.explain_neighbors(
             Q[i], index, k=k, expected=relevant or None,
             query_text=None if query_text_for_explain is None else query_text_for_explain[i],
-            embedder=embedder, random_state=random_state)
+            embedder=embedder, random_state=random_state, fix_report=fix_report)
         cut = ()
         if token_counts is not None and max_tokens is not None:
             cut = tuple((d, int(token_counts[position[d]])) for d in relevant
@@ -199,13 +206,6 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
                                score=float(value), relevant=relevant, explanation=explanation,
                                group=None if query_groups is None else query_groups[i],
                                truncated=cut))
-    fix_report = None
-    if fixes is not False:
-        fix_report = fixes_for_report(Q, index, qrels, query_ids=query_ids,
-                                      diagnosis=diagnosis, metric=metric, texts=texts,
-                                      query_texts=query_texts if bm25 else None,
-                                      embedder=embedder, fixes=fixes,
-                                      random_state=random_state, show_progress=show_progress)
     groups = None
     if query_groups is not None:
         by_group: dict = {}

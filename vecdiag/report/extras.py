@@ -41,7 +41,8 @@ def skipped_checks(*, texts, query_texts, queries, qrels, embedder,
             out.append('the lexical_mismatch check was skipped: it needs BM25 '
                        '(pip install "vecdiag[lexical]")')
         if embedder is None:
-            out.append("truncation and query-prefix checks skipped: no model (embedder=)")
+            out.append("truncation and query-prefix checks skipped: no model (embedder=, "
+                       "command line --model)")
     return out
 
 

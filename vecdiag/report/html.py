@@ -13,7 +13,7 @@ import datetime as _dt
 import io
 
 from ..results import escape, fmt, html_table, shorten
-from .text import truncation_lines
+from .text import truncation_lines, unchecked_views
 
 __all__ = ["render_html", "figure_png", "CSP"]
 
@@ -64,7 +64,7 @@ def _plot_or_note(obj, what: str) -> str:
     return tag or ""
 
 
-def _case_html(case, rank_metric: str, number: int, limit=None) -> str:
+def _case_html(case, rank_metric: str, number: int, limit=None, unchecked=()) -> str:
     title = f"{number}. Query {case.query_id}"
     if case.query_text:
         title += f": “{shorten(case.query_text, 90)}”"
@@ -73,6 +73,8 @@ def _case_html(case, rank_metric: str, number: int, limit=None) -> str:
             + f" · relevant: {escape(', '.join(case.relevant[:8]) or 'none')}</p>")
     for line in truncation_lines(case, limit):
         head += f'<p class="note">{escape(line.lstrip("! "))}</p>'
+    for view in unchecked:
+        head += f'<p class="note">Not checked for this query: {escape(view)}</p>'
     return (f'<article id="query-{escape(case.query_id)}">{head}'
             f"{case.explanation._repr_html_()}{_plot_or_note(case.explanation, 'explanation')}"
             "</article>")
@@ -117,7 +119,8 @@ def render_html(analysis, *, generated: str | None = None) -> str:
                      f"{escape(analysis.rank_metric)}, each explained by "
                      "<code>vecdiag.explain_neighbors</code>: causes strongest first, "
                      "then what each fix would change.</p>")
-        parts += [_case_html(c, analysis.rank_metric, i, analysis.max_tokens)
+        unchecked = unchecked_views(getattr(analysis, "skipped", ()))
+        parts += [_case_html(c, analysis.rank_metric, i, analysis.max_tokens, unchecked)
                   for i, c in enumerate(analysis.cases, 1)]
         parts.append("</section>")
     report = getattr(analysis, "fix_report", None)

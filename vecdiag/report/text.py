@@ -31,6 +31,17 @@ def findings_text(diagnosis) -> list[str]:
     return lines
 
 
+def unchecked_views(skipped) -> list[str]:
+    """The per-query views a report could not look at (from ``Analysis.skipped``)."""
+    views = []
+    for note in skipped or ():
+        if note.startswith("lexical checks skipped") or "lexical_mismatch" in note:
+            views.append("lexical (BM25): " + note.split(": ", 1)[-1])
+        elif note.startswith("truncation and query-prefix"):
+            views.append("truncation and query prefix: " + note.split(": ", 1)[-1])
+    return views
+
+
 def truncation_lines(case, limit) -> list[str]:
     """Sentences about relevant documents cut at the model's token limit."""
     return [f"! {doc} has {tokens} tokens but the model reads {limit}: its last "
@@ -38,7 +49,7 @@ def truncation_lines(case, limit) -> list[str]:
             for doc, tokens in getattr(case, "truncated", ())]
 
 
-def _case_lines(case, rank_metric: str, number: int, limit=None) -> list[str]:
+def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -> list[str]:
     exp = case.explanation
     text = f" “{shorten(case.query_text, 70)}”" if case.query_text else ""
     group = f" ({case.group})" if case.group else ""
@@ -56,6 +67,8 @@ def _case_lines(case, rank_metric: str, number: int, limit=None) -> list[str]:
         lines.append(_wrap(f"- {c.code} (confidence {fmt(c.confidence, 2)}): {c.summary}{fix}", 7))
     if not causes:
         lines.append(_wrap("- no cause found: the vectors themselves rank it low", 7))
+    for view in unchecked:
+        lines.append(_wrap(f"(not checked: {view})", 7))
     return lines
 
 
@@ -88,7 +101,7 @@ def render_text(analysis, *, html_path=None) -> str:
     if analysis.description:
         lines.append(_wrap(analysis.description, 0))
     lines += [*(_wrap(f"note: {n}", 0) for n in analysis.notes)]
-    lines += [_wrap(f"skipped: {n}", 0) for n in getattr(analysis, "skipped", ())]
+    lines += [_wrap(n, 0) for n in getattr(analysis, "skipped", ())]
     lines += ["", f"Findings ({counts['critical']} critical, {counts['warning']} warning, "
               f"{counts['ok']} ok), most severe first:", *findings_text(d)]
     longest = getattr(analysis, "long_documents", None)
@@ -111,7 +124,8 @@ def render_text(analysis, *, html_path=None) -> str:
     if analysis.cases:
         lines += ["", f"The {len(analysis.cases)} worst queries, explained:"]
         for i, case in enumerate(analysis.cases, 1):
-            lines += _case_lines(case, analysis.rank_metric, i, analysis.max_tokens)
+            lines += _case_lines(case, analysis.rank_metric, i, analysis.max_tokens,
+                                 unchecked_views(getattr(analysis, "skipped", ())))
     if html_path is not None:
         lines += ["", f"Full report: {html_path}"]
     return "\n".join(lines)
@@ -182,6 +196,7 @@ def to_json(analysis) -> dict:
         analysis.rank_metric: jsonable(c.score), "relevant": c.relevant,
         "top_ids": jsonable(list(getattr(c.explanation, "top_ids", []))),
         "truncated_relevant": [{"id": d, "tokens": t} for d, t in c.truncated],
+        "not_checked": unchecked_views(getattr(analysis, "skipped", ())),
         "expected": [{"id": e.id, "rank": int(e.rank), "score": jsonable(e.score)}
                      for e in getattr(c.explanation, "expected", [])],
         "causes": [{"code": x.code, "confidence": jsonable(x.confidence), "fix": x.fix,

@@ -1,0 +1,101 @@
+"""Every sentence explain_neighbors writes agrees with its own numbers: a property test
+over all cause checks on many generated cases (planted failures of every kind, healthy
+controls, several expected documents, texts for the lexical evidence, another model as an
+alternative, a fix report for the recommendation). The claims checked are listed in
+tests/explain_consistency.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+import vecdiag as vd
+
+from explain_consistency import contradictions
+from explain_planted import GENERATORS, control, unit
+
+NAMES = sorted(GENERATORS) + ["control"]
+WORDS = [f"w{i}" for i in range(200)] + sorted(ENGLISH_STOP_WORDS)[:40]
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+def _case(name, seed, n, d, k):
+    rng = np.random.default_rng(seed)
+    gen = control if name == "control" else GENERATORS[name]
+    case = gen(rng, n, d) if name == "control" else gen(rng, n, d, k=k)
+    return case, rng
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(NAMES), seed=st.integers(0, 10_000),
+       n=st.integers(120, 360), d=st.sampled_from([16, 48, 96]), k=st.sampled_from([5, 10]),
+       extra=st.integers(0, 2), ids=st.booleans(), texts=st.booleans(), alt=st.booleans())
+def test_every_sentence_agrees_with_its_numbers(name, seed, n, d, k, extra, ids, texts, alt):
+    case, rng = _case(name, seed, n, d, k)
+    n = case.corpus.shape[0]
+    expected = list(case.expected) + [int(r) for r in rng.choice(n, size=extra, replace=False)]
+    kw = dict(case.kwargs)
+    if ids:
+        kw["ids"] = [str(i) if i % 3 else f"doc-{i}" for i in range(n)]
+        expected = [kw["ids"][e] for e in expected]
+        if "returned" in kw:
+            kw["returned"] = [kw["ids"][r] for r in kw["returned"]]
+    if texts:  # random words, stop words among them; the query shares some with the doc
+        words = np.asarray(WORDS)
+        kw["texts"] = [" ".join(rng.choice(words, size=12)) for _ in range(n)]
+        first = case.expected[0]
+        kw["query_text"] = " ".join(kw["texts"][first].split()[:5])
+    if alt:
+        other = rng.normal(size=(n, 8))
+        kw["alternatives"] = {"other": (other[case.expected[0]] + 0.1 * rng.normal(size=8), other)}
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=expected,
+                               metric=case.metric, **kw)
+    assert contradictions(exp) == []
+    for c in exp.causes:
+        if c.code == "lexical_mismatch":
+            assert not set(c.evidence["shared_words"]) & ENGLISH_STOP_WORDS
+
+
+@pytest.mark.parametrize("name", ["hub", "anisotropy", "near_duplicates", "norm_bias",
+                                  "expected_far"])
+def test_recommendation_sentences_with_a_fix_report(name):
+    """A fix report over 40 judged queries of the same corpus: the recommendation's
+    figures are the report's, and it is never a fix the report finds significantly
+    harmful."""
+    case, rng = _case(name, 7, 300, 64, 10)
+    X, n = case.corpus, case.corpus.shape[0]
+    rows = rng.choice(n, size=40, replace=False)
+    Q = np.stack([unit(X[r]) + 0.4 * unit(rng.normal(size=X.shape[1])) for r in rows])
+    qrels = {f"q{i}": {str(r): 1} for i, r in enumerate(rows)}
+    report = vd.try_fixes(Q, X, qrels, query_ids=list(qrels), doc_ids=[str(i) for i in range(n)],
+                          metric=case.metric, n_resamples=500, k=50)
+    ids = [str(i) for i in range(n)]
+    exp = vd.explain_neighbors(case.query, X, k=case.k, expected=[str(e) for e in case.expected],
+                               metric=case.metric, ids=ids, fix_report=report, **case.kwargs)
+    assert contradictions(exp) == []
+    m = report.primary_metric
+    for cf in exp.counterfactuals:
+        c = report.comparisons.get(cf.fix)
+        if c is None:
+            assert cf.global_delta is None and cf.global_p is None
+        else:
+            assert cf.global_delta == pytest.approx(c.delta[m])
+            assert cf.global_p == pytest.approx(c.p_adjusted[m])
+    rec = exp.recommendation
+    if rec is not None:
+        assert not (rec.global_significant and rec.global_delta < 0)
+        assert f"{report.evaluations['baseline'].n_queries} judged queries" in exp.recommendation_text \
+            or "did not run" in exp.recommendation_text
+        assert str(exp).splitlines()[1].startswith("  try first: ")
+        html = exp._repr_html_()
+        assert html.index("Try first") < html.index("Ranked list")

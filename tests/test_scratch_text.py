@@ -1,0 +1,78 @@
+"""vd.scratch's text lessons (tokenize, chunk, bm25, rrf) against the library's fast
+versions: vd.lexical.bm25 (bm25s), vd.fixes.hybrid and vd.fixes.chunk_text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vecdiag as vd
+from vecdiag import scratch
+from vecdiag.fixes.text import chunk_text
+
+WORDS = ["cat", "dog", "sat", "mat", "the", "router", "reset", "wifi", "rt2000", "firmware"]
+doc_strategy = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(docs=st.lists(doc_strategy, min_size=1, max_size=8), query=st.lists(st.sampled_from(WORDS), min_size=1,
+                                                                              max_size=3, unique=True),
+       k1=st.sampled_from([0.9, 1.2, 1.5]), b=st.sampled_from([0.0, 0.5, 0.75, 1.0]))
+def test_bm25_matches_bm25s(docs, query, k1, b):
+    pytest.importorskip("bm25s")
+    texts = [" ".join(d) for d in docs]
+    mine = scratch.bm25(query, [scratch.tokenize(t) for t in texts], k1=k1, b=b)
+    run = vd.lexical.bm25([" ".join(query)], texts, k=len(texts), stopwords=None, k1=k1, b=b)[0]
+    ref = [run.get(i, 0.0) for i in range(len(texts))]
+    assert np.allclose(mine, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_bm25_idf_never_negative_and_saturates():
+    docs = [["cat", "sat"], ["cat"], ["cat", "dog"], ["dog"]]
+    assert all(s > 0 for s, d in zip(scratch.bm25(["cat"], docs), docs) if "cat" in d)
+    one, many = scratch.bm25(["cat"], [["cat"], ["cat"] * 50, ["dog"]], b=0.0)[:2]
+    assert many < one * (1.5 + 1)      # tf saturates at k1 + 1 times one occurrence
+
+
+ranking = st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=8, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(runs=st.lists(ranking, min_size=2, max_size=4), k=st.sampled_from([0, 1, 60]))
+def test_rrf_matches_hybrid(runs, k):
+    as_run = [{"q": {d: float(len(r) - i) for i, d in enumerate(r)}} for r in runs]
+    ref = vd.fixes.hybrid(*as_run, k=k)["q"]
+    mine = scratch.rrf(runs, k=k)
+    assert set(mine) == set(ref)
+    assert all(mine[d] == pytest.approx(ref[d]) for d in ref)
+    values = list(mine.values())
+    assert values == sorted(values, reverse=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 40), size=st.integers(2, 10), data=st.data())
+def test_chunk_matches_chunk_text_and_covers_every_token(n, size, data):
+    overlap = data.draw(st.integers(0, size - 1))
+    words = [f"w{i}" for i in range(n)]
+    windows = scratch.chunk(words, size, overlap)
+    assert [" ".join(w) for w in windows] == chunk_text(" ".join(words), size, overlap)
+    assert [t for w in windows for t in w if t not in sum(windows[:0], [])]  # non-empty
+    assert set(words) == {t for w in windows for t in w}
+    assert all(len(w) <= size for w in windows)
+    for prev, nxt in zip(windows, windows[1:]):
+        assert prev[-overlap:] == nxt[:overlap] if overlap else True
+        assert not set(nxt) <= set(prev)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="overlap=3"):
+        scratch.chunk(list("abcdef"), 3, 3)
+    with pytest.raises(TypeError, match="tokenize"):
+        scratch.bm25("cat", [["cat"]])
+    with pytest.raises(ValueError, match="docs is empty"):
+        scratch.bm25(["cat"], [])
+    with pytest.raises(ValueError, match="k must be"):
+        scratch.rrf([["a"]], k=-1)
+    assert scratch.tokenize("Wi-Fi 6E, RT-2000!") == ["wi", "fi", "6e", "rt", "2000"]

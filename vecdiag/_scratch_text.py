@@ -1,0 +1,136 @@
+"""First-principles text retrieval for notebook 05, re-exported by :mod:`vecdiag.scratch`:
+tokens, chunks, BM25 and reciprocal rank fusion, written to be read.
+
+These are the definitions, in plain Python; the fast, validated versions are
+:func:`vecdiag.lexical.bm25` (through bm25s), :func:`vecdiag.fixes.hybrid` and
+:func:`vecdiag.fixes.chunk_documents`. The tests check each against them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["tokenize", "chunk", "bm25", "rrf"]
+
+_WORD = re.compile(r"(?u)\b\w\w+\b")   # words of 2+ letters/digits, as bm25s tokenizes
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words of two or more word characters, in order.
+
+    A model's own tokenizer splits differently (MiniLM's WordPiece cuts rare words into
+    pieces, so a text has more tokens than words); this is the tokenizer of BM25.
+
+    Examples
+    --------
+    >>> tokenize("Reset the RT-2000 router, then wait 2 min.")
+    ['reset', 'the', 'rt', '2000', 'router', 'then', 'wait', 'min']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    return _WORD.findall(text.lower())
+
+
+def chunk(tokens, size: int, overlap: int = 0) -> list[list]:
+    """Windows of ``size`` tokens, consecutive windows sharing ``overlap`` tokens.
+
+    Every token lands in some window, the last window may be shorter, and no window lies
+    entirely inside the previous one. A sequence no longer than ``size`` is one window.
+    This is how :func:`vecdiag.fixes.chunk_text` splits a text into words.
+
+    Examples
+    --------
+    >>> chunk(list("abcdefg"), 3, 1)
+    [['a', 'b', 'c'], ['c', 'd', 'e'], ['e', 'f', 'g']]
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < size:
+        raise ValueError(f"overlap={overlap!r} must be an integer with 0 <= overlap < size={size}: "
+                         "otherwise the window never moves forward")
+    tokens = list(tokens)
+    if len(tokens) <= size:
+        return [tokens]
+    windows = []
+    for start in range(0, len(tokens), size - overlap):
+        windows.append(tokens[start:start + size])
+        if start + size >= len(tokens):     # this window reached the end
+            break
+    return windows
+
+
+def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
+    """Lucene's BM25 score of every document for one query, token lists in.
+
+    ``score(d) = Σ_{t ∈ set(query)} idf(t) · tf / (tf + k1 · (1 − b + b · |d| / avgdl))``
+    with ``idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5))``: tf is how often t occurs in
+    d, df how many documents contain it, N the number of documents, avgdl their mean
+    length. Three ideas: rare terms count more (idf), the 5th repetition adds less than
+    the 1st (tf saturates at k1 + 1), and a long document needs more occurrences for
+    the same score (b).
+
+    Parameters
+    ----------
+    query : list of str
+        Query tokens (see :func:`tokenize`); a repeated term counts once.
+    docs : list of list of str
+        One token list per document.
+
+    Examples
+    --------
+    >>> docs = [["cat", "sat"], ["dog", "sat"], ["cat", "cat", "cat"]]
+    >>> [round(s, 4) for s in bm25(["cat"], docs)]
+    [0.2009, 0.0, 0.2924]
+    """
+    docs = [list(d) for d in docs]
+    if not docs:
+        raise ValueError("docs is empty; pass at least one document (a list of tokens)")
+    if isinstance(query, str):
+        raise TypeError("query must be a list of tokens; use tokenize(text) first")
+    n = len(docs)
+    avgdl = sum(len(d) for d in docs) / n
+    if avgdl == 0:
+        return [0.0] * n
+    scores = [0.0] * n
+    for term in set(query):
+        df = sum(1 for d in docs if term in d)
+        if df == 0:
+            continue                                      # a term no document has adds nothing
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for i, d in enumerate(docs):
+            tf = d.count(term)
+            if tf:
+                scores[i] += idf * tf / (tf + k1 * (1 - b + b * len(d) / avgdl))
+    return scores
+
+
+def rrf(rankings, k: float = 60) -> dict:
+    """Reciprocal rank fusion: ``score(d) = Σ_lists 1 / (k + rank(d))``, ranks from 1.
+
+    Only ranks are used, so a BM25 list and a cosine list fuse without making their
+    scores comparable. A document missing from a list gets nothing from it.
+
+    Parameters
+    ----------
+    rankings : list of lists of ids, each best first
+    k : float, default 60
+        Larger k flattens the difference between the first ranks.
+
+    Returns
+    -------
+    dict
+        ``{id: fused score}``, best first (ties by first appearance).
+
+    Examples
+    --------
+    >>> {d: round(s, 4) for d, s in rrf([["a", "b"], ["b", "c"]], k=1).items()}
+    {'b': 0.8333, 'a': 0.5, 'c': 0.3333}
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or k < 0:
+        raise ValueError(f"k must be a number >= 0, got {k!r}")
+    fused: dict = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            fused[doc] = fused.get(doc, 0.0) + 1.0 / (k + rank)
+    return dict(sorted(fused.items(), key=lambda item: -item[1]))

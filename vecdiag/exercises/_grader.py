@@ -1,0 +1,220 @@
+"""The grader behind :func:`vecdiag.exercises.check`: cases, known mistakes, diagnosis.
+
+An exercise is a list of :class:`Case` (inputs, the right answer, a hint for that case)
+plus a list of :class:`Mistake`: a realistic wrong answer written as code, with the hint
+that names its error. When a learner's function fails, the grader runs each mistake on
+the same cases; a mistake whose wrong answers the learner reproduces on every case where
+that mistake is wrong is the diagnosis, and its hint is the one shown.
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+import threading
+
+import numpy as np
+
+TIME_LIMIT = 2.0  # seconds per case: a loop that never ends is a mistake too
+
+
+class Case:
+    """One test: ``fn(*args)`` must give ``expected`` (or raise ``expected`` if it is an
+    exception class, with a message naming one of ``error_words``)."""
+
+    def __init__(self, label, args, expected, hint, *, tol=1e-9, compare="close",
+                 accept_error=False, error_words=()):
+        self.label, self.args, self.expected, self.hint = label, args, expected, hint
+        self.tol, self.compare, self.accept_error = tol, compare, accept_error
+        self.error_words = tuple(error_words)
+
+    @property
+    def wants_error(self) -> bool:
+        return isinstance(self.expected, type) and issubclass(self.expected, Exception)
+
+
+class Mistake:
+    """A realistic wrong answer (``fn``) and the hint naming its error."""
+
+    def __init__(self, code, fn, hint):
+        self.code, self.fn, self.hint = code, fn, hint
+
+
+class Timeout(Exception):
+    pass
+
+
+class Outcome:
+    """What a function did on one case: an answer, or the exception it raised."""
+
+    def __init__(self, answer=None, error=None, mutated=False):
+        self.answer, self.error, self.mutated = answer, error, mutated
+
+
+def _call(fn, args) -> Outcome:
+    args = copy.deepcopy(args)
+    before = copy.deepcopy(args)
+    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if use_alarm:
+        def _ring(signum, frame):
+            raise Timeout(f"did not finish within {TIME_LIMIT:g} s")
+        previous = signal.signal(signal.SIGALRM, _ring)
+        signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT)
+    try:
+        answer = fn(*args)
+    except Exception as err:  # the learner's code may raise anything
+        return Outcome(error=err)
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    mutated = any(not _same_input(old, new) for old, new in zip(before, args))
+    if hasattr(answer, "components"):  # a Projection, as vd.pca / vd.scratch.pca return
+        answer = answer.components
+    return Outcome(answer=answer, mutated=mutated)
+
+
+def _same_input(old, new) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(old, dtype=object), np.asarray(new, dtype=object)))
+    except ValueError:  # ragged lists
+        return old == new
+
+
+def _matches(case, answer) -> bool:
+    if case.compare == "exact":
+        try:
+            return [int(i) for i in np.asarray(answer).ravel()] == list(case.expected)
+        except (TypeError, ValueError):
+            return False
+    if case.compare == "lists":  # a list of lists, compared as such
+        try:
+            return [list(x) for x in answer] == [list(x) for x in case.expected]
+        except TypeError:
+            return False
+    if case.compare == "dict":
+        if not isinstance(answer, dict) or set(answer) != set(case.expected):
+            return False
+        return all(abs(float(answer[d]) - v) <= case.tol * max(1.0, abs(v))
+                   for d, v in case.expected.items())
+    try:
+        got = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    want = np.asarray(case.expected, dtype=np.float64)
+    if got.shape != want.shape or not np.isfinite(got).all():
+        return False
+    if case.compare == "le1":
+        return abs(float(got) - 1.0) <= 1e-12 and float(got) <= 1.0
+    if case.compare == "sign":  # principal directions are defined up to sign
+        return all(min(np.abs(g - w).max(), np.abs(g + w).max()) <= case.tol for g, w in zip(got, want))
+    scale = float(np.abs(want).max()) if want.size else 0.0
+    return bool(np.all(np.abs(got - want) <= case.tol * (scale if scale > 0 else 1.0)))
+
+
+def _clear_error(case, err) -> bool:
+    """A ValueError (or TypeError) with a message that names the problem. ZeroDivisionError,
+    IndexError, OverflowError are accidents: they name nothing the caller can fix."""
+    if not isinstance(err, (ValueError, TypeError)) or not str(err).strip():
+        return False
+    if case.error_words:
+        return any(w in str(err).lower() for w in case.error_words)
+    return True
+
+
+def judge(case, outcome) -> tuple[bool, str]:
+    """(passed, message) for one case."""
+    err = outcome.error
+    if err is not None:
+        if isinstance(err, NotImplementedError):
+            return False, "not written yet"
+        if isinstance(err, Timeout):
+            return False, f"never finished: {err} (a loop whose step is 0 or negative?)"
+        if (case.wants_error or case.accept_error) and _clear_error(case, err):
+            return True, ""
+        if case.wants_error or case.accept_error:
+            if isinstance(err, (ValueError, TypeError)):
+                need = " naming " + " or ".join(repr(w) for w in case.error_words) if case.error_words else ""
+                return False, (f"raised {type(err).__name__}({str(err)!r}), which does not say what is "
+                               f"wrong; raise ValueError with a message{need}")
+            return False, (f"crashed with {type(err).__name__}: {err}. That is an accident, not a "
+                           "clear error: detect the case yourself and raise ValueError saying what is wrong")
+        return False, f"raised {type(err).__name__}: {err}"
+    if outcome.mutated:
+        return False, "your function changed its input: work on a copy (x / n, not x /= n)"
+    if case.wants_error:
+        return False, f"returned {_short(outcome.answer)} instead of raising {case.expected.__name__}"
+    if _matches(case, outcome.answer):
+        return True, ""
+    if case.compare == "exact" and np.size(outcome.answer) != len(case.expected):
+        return False, f"returned {np.size(outcome.answer)} indices; return exactly k = {len(case.expected)}"
+    return False, f"expected {_short(case.expected)}, got {_short(outcome.answer)}"
+
+
+def _short(x, limit: int = 160) -> str:
+    if isinstance(x, np.ndarray):
+        x = np.round(x, 6).tolist() if x.dtype.kind == "f" else x.tolist()
+    text = repr(x)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+_NUMERIC = (OverflowError, ZeroDivisionError, FloatingPointError)
+
+
+def _kind(outcome) -> str:
+    """"numeric" (overflow, division by zero, inf/NaN), "error:<Type>" or "answer"."""
+    if outcome.error is not None:
+        return "numeric" if isinstance(outcome.error, _NUMERIC) else f"error:{type(outcome.error).__name__}"
+    try:
+        if not np.isfinite(np.asarray(outcome.answer, dtype=np.float64)).all():
+            return "numeric"
+    except (TypeError, ValueError):
+        pass
+    return "answer"
+
+
+def _same_behaviour(case, a, b) -> bool:
+    """Did the learner (a) go wrong the way the mistake (b) does on this case?
+
+    Numerical breakdowns count as one behaviour: ``x ** 2`` raises OverflowError where
+    ``x * x`` gives inf, and 1.0 / 0.0 raises in Python but gives inf in NumPy."""
+    if b.mutated and not a.mutated:
+        return False
+    ka, kb = _kind(a), _kind(b)
+    if ka != kb:
+        return False
+    if ka != "answer":
+        return True
+    if case.compare in ("exact", "lists", "dict", "sign"):
+        probe = Case(case.label, case.args, b.answer, case.hint, tol=max(case.tol, 1e-6), compare=case.compare)
+        if case.compare == "exact":
+            try:
+                probe.expected = [int(i) for i in np.asarray(b.answer).ravel()]
+            except (TypeError, ValueError):
+                return False
+        return _matches(probe, a.answer)
+    try:
+        x = np.asarray(a.answer, dtype=np.float64)
+        y = np.asarray(b.answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    tol = max(case.tol, 1e-6)
+    return x.shape == y.shape and bool(np.allclose(x, y, rtol=tol, atol=tol))
+
+
+def diagnose(cases, outcomes, verdicts, mistakes) -> list:
+    """The mistakes whose wrong answers the learner reproduces, ordered by the first case
+    they get wrong. Several models may share one code (the same mistake written two ways)."""
+    found = []
+    for mistake in mistakes:
+        if any(m.code == mistake.code for _, m in found):
+            continue
+        wrong_on = []
+        for case, outcome in zip(cases, outcomes):
+            m_out = _call(mistake.fn, case.args)
+            if not judge(case, m_out)[0]:
+                wrong_on.append((case, outcome, m_out))
+        if wrong_on and all(_same_behaviour(c, o, m) for c, o, m in wrong_on) \
+                and all(not verdicts[cases.index(c)][0] for c, _, _ in wrong_on):
+            found.append((cases.index(wrong_on[0][0]), mistake))
+    return [m for _, m in sorted(found, key=lambda pair: pair[0])]

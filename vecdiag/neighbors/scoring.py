@@ -1,0 +1,234 @@
+"""Scoring whole rankings: prepared rows, blocked scores, exact top-k with the tie rule.
+
+vecdiag ranks a corpus in two ways, both in this package and both reading the corpus
+through the rows an :class:`~vecdiag.Index` prepares once (:attr:`vecdiag.Index.rows`,
+:attr:`vecdiag.Index.unit_rows`):
+
+* **the top k of many queries** (:func:`vecdiag.knn`, :meth:`vecdiag.Index.search`,
+  :meth:`~vecdiag.Index.knn_graph`, and so drift's neighbourhoods, CSLS's penalties,
+  MMR's relevance): :mod:`.engine`, which scores candidates in blocks, re-scores them
+  exactly and proves with a rounding bound that nothing was missed;
+* **every document's score** (the re-rankers CSLS, mutual proximity, de-duplication and
+  hybrid fusion, the vector fixes on an Index, explanations and their counterfactuals):
+  this module. Scores come from one matrix product per block of queries
+  (:func:`score_block`, :func:`score_blocks`, :func:`full_scores`); every document is
+  scored, so an exact sort of the computed keys (:func:`top_k`) needs no proof.
+
+Both break ties the same way: higher key first (a similarity, or a negated distance),
+equal keys by lower corpus index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from ..linalg import row_norms
+from .result import Neighbors
+from .search import Index
+
+__all__ = ["resolve_corpus", "check_queries", "prepare", "corpus_rows", "score_block",
+           "block_rows", "score_blocks", "top_k", "top_rows", "ranks_of", "keys_of",
+           "full_scores", "make_neighbors"]
+
+BLOCK_BYTES = 128 * 2**20  # budget for one (queries x corpus) block of float64 scores
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+def resolve_corpus(corpus, metric: str | None, ids=None):
+    """``(matrix, metric, ids, index_or_None)`` from an array-like or a :class:`vecdiag.Index`.
+
+    An Index brings its vectors, metric (unless ``metric`` is given) and ids.
+    """
+    if isinstance(corpus, Index):
+        metric = V.check_metric(metric or corpus.metric)
+        return corpus.vectors, metric, corpus.ids if ids is None else V.check_ids(
+            ids, len(corpus)), corpus
+    metric = V.check_metric(metric or "cosine")
+    C = V.as_matrix(corpus, "corpus")
+    return C, metric, V.check_ids(ids, C.shape[0]), None
+
+
+def check_queries(queries, C: np.ndarray, *, name: str = "queries") -> tuple[np.ndarray, bool]:
+    """2-D checked queries (a single 1-D query is promoted) and whether it was 1-D."""
+    Q = V.as_vectors(queries, name, ndim=(1, 2))
+    single = Q.ndim == 1
+    Q = Q.reshape(1, -1) if single else Q
+    V.check_same_dim(Q, name, C, "corpus")
+    return Q, single
+
+
+# --- prepared rows ----------------------------------------------------------------------
+
+def prepare(X: np.ndarray, metric: str, name: str) -> np.ndarray:
+    """Unit rows for cosine (zero rows refused with their indices); unchanged otherwise."""
+    if metric != "cosine":
+        return X
+    norms = row_norms(X)
+    V.zero_rows(norms, name, "raise")
+    return X / norms[:, None]
+
+
+def corpus_rows(C: np.ndarray, metric: str, index) -> np.ndarray:
+    """:func:`prepare` for the corpus, reusing an Index's unit rows under cosine.
+
+    An Index normalises its rows once (:attr:`vecdiag.Index.unit_rows`, the same row
+    norms and division as :func:`prepare`); scoring it then skips a copy of the corpus.
+    """
+    if index is not None and metric == "cosine" and index.unit_rows.dtype == C.dtype:
+        V.zero_rows(index.norms, "corpus", "raise")
+        return index.unit_rows
+    return prepare(C, metric, "corpus")
+
+
+# --- blocked scores ---------------------------------------------------------------------
+
+def score_block(Q: np.ndarray, C: np.ndarray, metric: str,
+                c_sq: np.ndarray | None = None) -> np.ndarray:
+    """Similarity block of prepared rows: ``Q @ C.T``, or ``-‖q − c‖`` for euclidean.
+
+    ``c_sq``: the corpus rows' squared norms, when already known.
+    """
+    S = Q @ C.T
+    if metric == "euclidean":
+        if c_sq is None:
+            c_sq = np.einsum("ij,ij->i", C, C)
+        q_sq = np.einsum("ij,ij->i", Q, Q)
+        scale = q_sq[:, None] + c_sq[None, :]
+        D = scale - 2 * S
+        np.maximum(D, 0, out=D)
+        # subtle: the expanded form loses every digit when q and c nearly coincide;
+        # recompute those pairs directly (relative error then ~eps**0.75 at most).
+        close = D <= np.finfo(D.dtype).eps ** 0.25 * scale
+        if close.any():
+            r, c = np.nonzero(close)
+            diff = Q[r] - C[c]
+            D[r, c] = np.einsum("ij,ij->i", diff, diff)
+        S = -np.sqrt(D)
+    return S
+
+
+def block_rows(n_rows: int, n_cols: int, factor: int = 4) -> int:
+    """Rows per block so that ``factor`` float64 arrays of (rows, n_cols) fit the budget."""
+    return max(1, min(max(n_rows, 1), BLOCK_BYTES // max(1, n_cols * 8 * factor)))
+
+
+def score_blocks(Qp: np.ndarray, Cp: np.ndarray, metric: str, k: int, select, *,
+                 factor: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Score prepared queries against the prepared corpus block by block, keeping what
+    ``select(S) -> (indices, values)`` picks from each float64 similarity block ``S``
+    (higher is closer: negated distances under euclidean). Memory: ``factor`` blocks of
+    (rows, n) float64 within the budget, never the whole (n_queries, n) matrix.
+    """
+    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+    n_q = Qp.shape[0]
+    indices = np.empty((n_q, k), dtype=np.int64)
+    values = np.empty((n_q, k), dtype=np.float64)
+    step = block_rows(n_q, Cp.shape[0], factor)
+    for start in range(0, n_q, step):
+        stop = min(n_q, start + step)
+        S = score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
+        indices[start:stop], values[start:stop] = select(S)
+    return indices, values
+
+
+def full_scores(index, Q: np.ndarray) -> np.ndarray:
+    """Scores of each row of ``Q`` (m, d) against every row of an Index: (m, n).
+
+    Cosine: unit query · the Index's unit rows (a zero query scores 0); dot: raw
+    products; euclidean: distances (exact ``‖q − c‖`` for a single query, the expanded
+    form for several).
+    """
+    metric = index.metric
+    C = index.vectors
+    Q = np.asarray(Q)
+    if metric == "cosine":
+        norms = row_norms(Q)
+        return (Q / np.where(norms > 0, norms, 1)[:, None]) @ index.unit_rows.T
+    if metric == "dot":
+        return Q @ C.T
+    if Q.shape[0] == 1:
+        diff = C - Q[0]
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff))[None, :]
+    sq = np.einsum("ij,ij->i", Q, Q)[:, None] + np.einsum("ij,ij->i", C, C)[None, :] - 2 * Q @ C.T
+    return np.sqrt(np.maximum(sq, 0))
+
+
+# --- exact top-k and ranks (the tie rule) ------------------------------------------------
+
+def keys_of(scores: np.ndarray, metric: str) -> np.ndarray:
+    """Ranking keys, higher is better: scores, or negated distances for euclidean."""
+    scores = np.asarray(scores)
+    return -scores if metric == "euclidean" else scores
+
+
+def top_k(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(columns, keys)`` of the k largest keys of each row of a 2-D array, best first,
+    ties by lower column.
+
+    Examples
+    --------
+    >>> idx, val = top_k(np.array([[0.2, 0.9, 0.9, 0.1]]), 2)
+    >>> idx.tolist(), val.tolist()
+    ([[1, 2]], [[0.9, 0.9]])
+    """
+    n, m = keys.shape
+    if k < m // 4:
+        part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(keys, part, axis=1).min(axis=1)
+        out_idx = np.empty((n, k), dtype=np.int64)
+        for r in range(n):  # candidates >= k-th value, then an exact (key, index) sort
+            cand = np.flatnonzero(keys[r] >= kth[r])
+            order = np.lexsort((cand, -keys[r, cand]))[:k]
+            out_idx[r] = cand[order]
+    else:
+        out_idx = np.argsort(-keys, axis=1, kind="stable")[:, :k].astype(np.int64)
+    return out_idx, np.take_along_axis(keys, out_idx, axis=1)
+
+
+def top_rows(keys: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best keys of one 1-D ranking, best first, ties by lower row.
+
+    Examples
+    --------
+    >>> top_rows(np.array([0.2, 0.9, 0.9, 0.1]), 2).tolist()
+    [1, 2]
+    """
+    keys = np.asarray(keys)
+    n = keys.shape[0]
+    k = min(k, n)
+    if k < n:
+        kth = np.partition(keys, n - k)[n - k]
+        cand = np.flatnonzero(keys >= kth)
+    else:
+        cand = np.arange(n)
+    order = np.lexsort((cand, -keys[cand]))
+    return cand[order][:k]
+
+
+def ranks_of(keys: np.ndarray, positions) -> np.ndarray:
+    """1-based ranks of ``positions`` in the ordering of 1-D ``keys`` (ties: lower row
+    first): ``1 + #{j : key_j > key_i} + #{j < i : key_j == key_i}``.
+
+    Examples
+    --------
+    >>> ranks_of(np.array([0.2, 0.9, 0.9, 0.1]), [0, 1, 2, 3]).tolist()
+    [3, 1, 2, 4]
+    """
+    keys = np.asarray(keys)
+    out = []
+    rows = np.arange(keys.shape[0])
+    for p in np.atleast_1d(positions).tolist():
+        v = keys[p]
+        better = np.count_nonzero(keys > v)
+        ties_before = np.count_nonzero((keys == v) & (rows < p))
+        out.append(1 + better + ties_before)
+    return np.array(out, dtype=np.int64)
+
+
+def make_neighbors(indices: np.ndarray, scores: np.ndarray, metric: str, ids, index) -> Neighbors:
+    """A Neighbors result, carrying ids (and texts of an Index) when known."""
+    texts = index.texts if index is not None else None
+    return Neighbors(indices=indices, scores=scores, metric=metric, k=indices.shape[1],
+                     ids=None if ids is None else ids[indices], texts=texts)
