@@ -180,7 +180,7 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     table = evaluation.per_query
     order = sorted(table.index, key=lambda q: (*table.loc[q].tolist(), str(q)))
     worst = [(q, per_query[q]) for q in order[:n_explain]]
-    fix_report = None
+    fix_report = None  # first: the explanations below carry its recommendation
     if fixes is not False:
         fix_report = fixes_for_report(Q, index, qrels, query_ids=query_ids,
                                       diagnosis=diagnosis, metric=metric, texts=texts,
