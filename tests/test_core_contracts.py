@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import vecdiag as vd
+from vecdiag.evaluation import as_run as ev_as_run
 from vecdiag.evaluation import compare, evaluate, run_from_neighbors
 from vecdiag.evaluation.significance import paired_test
 from vecdiag.evaluation.fix_trials import FixReport
@@ -206,3 +207,39 @@ def test_chunk_documents_default_chunk_is_sixty_percent_of_the_token_limit():
     best = max(vd.cosine(Q[0], emb.encode([" ".join(["zeta"] * 12)])[0]),
                vd.cosine(Q[0], emb.encode([" ".join(["alpha"] * 12)])[0]))
     assert res.scores[0, 0] == pytest.approx(best)
+
+
+# -- validation messages and defaults (run dicts, qrels, fix codes) ----------------------------
+
+def test_evaluate_refuses_a_fractional_relevance_level():
+    with pytest.raises(ValueError, match=r"^relevance_level must be an integer >= 1, got 1\.5$"):
+        evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, relevance_level=1.5)
+
+
+def test_as_run_names_the_run_and_turns_ids_into_strings():
+    assert ev_as_run({7: {1: 0.5, "d2": 0.25}}) == {"7": {"1": 0.5, "d2": 0.25}}
+    with pytest.raises((TypeError, ValueError), match=r"^run\b"):
+        ev_as_run({"q": {"d": "high"}})
+
+
+def test_qrels_relevance_must_be_an_integer():
+    with pytest.raises(TypeError, match=r"relevance must be an integer \(0 = not relevant, "
+                                        r"1\+ = relevant\)"):
+        evaluate({"q": {"d": 1.0}}, {"q": {"d": "yes"}})
+
+
+def test_fix_code_messages_and_defaults():
+    with pytest.raises(ValueError, match=r"^cosine_metric must come first in a combination$"):
+        vd.fixes.parse_fix("center+cosine_metric")
+    with pytest.raises(ValueError, match=r"^'csls' is not a vector fix; choose from center, "
+                                         r"normalize, whiten, all_but_the_top$"):
+        vd.fixes.make_transformer("csls")
+    assert vd.fixes.make_transformer("center").normalize_first is True      # cosine default
+    assert vd.fixes.make_transformer("center", metric="dot").normalize_first is False
+    assert {"Center", "Whiten", "AllButTheTop"} <= set(dir(vd.fixes))
+
+
+def test_reranked_neighbors_know_their_k():
+    C = np.random.default_rng(6).normal(size=(20, 4))
+    assert vd.fixes.csls(C[:3], C, k=5).k == 5
+    assert vd.fixes.mutual_proximity(C[:3], C, k=4).k == 4
