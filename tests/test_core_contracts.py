@@ -243,3 +243,34 @@ def test_reranked_neighbors_know_their_k():
     C = np.random.default_rng(6).normal(size=(20, 4))
     assert vd.fixes.csls(C[:3], C, k=5).k == 5
     assert vd.fixes.mutual_proximity(C[:3], C, k=4).k == 4
+
+
+# -- several blocks of queries / documents (the block loops past their first block) -----------
+
+def test_fix_on_an_index_over_many_query_blocks_equals_plain_arrays():
+    """2,500 queries x 2,000 documents: more than one block of the cached Index path."""
+    rng = np.random.default_rng(8)
+    C, Q = rng.normal(size=(2000, 8)) + 0.5, rng.normal(size=(2500, 8)) + 0.5
+    on_index = vd.fixes.apply_fix("center", Q, vd.Index(C), k=5)
+    plain = vd.fixes.apply_fix("center", Q, C, k=5)
+    np.testing.assert_array_equal(on_index.indices, plain.indices)
+
+
+def test_mutual_proximity_euclidean_by_hand_over_many_document_blocks():
+    """MP-Gauss by hand (scipy's normal cdf) on 2,500 documents: the documents' score
+    statistics run over several blocks."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(9)
+    C, Q = rng.normal(size=(2500, 3)), rng.normal(size=(3, 3))
+    S_cc = -np.sqrt(((C[:, None, :] - C[None, :, :]) ** 2).sum(-1))
+    off = ~np.eye(len(C), dtype=bool)
+    mu_d = np.array([S_cc[i, off[i]].mean() for i in range(len(C))])
+    sd_d = np.array([S_cc[i, off[i]].std() for i in range(len(C))])
+    S = -np.sqrt(((Q[:, None, :] - C[None, :, :]) ** 2).sum(-1))
+    mu_q, sd_q = S.mean(axis=1, keepdims=True), S.std(axis=1, keepdims=True)
+    mp = norm.cdf((S - mu_q) / sd_q) * norm.cdf((S - mu_d) / sd_d)
+    res = vd.fixes.mutual_proximity(Q, C, k=5, metric="euclidean")
+    expected = np.argsort(-mp, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(res.indices, expected)
+    np.testing.assert_allclose(1.0 - res.scores, np.take_along_axis(mp, expected, 1), rtol=1e-9)
