@@ -237,7 +237,15 @@ function render({ model, el }) {
     const view = model.get("view");
     qbox.replaceChildren();
     causes.replaceChildren(); recBox.replaceChildren(); fixSel.replaceChildren();
-    if (!view || !view.query) { fillList(); return; }
+    fixSel.disabled = !view || !view.query;
+    if (!view || !view.query) {
+      if (!(model.get("queries") || []).length) {
+        qbox.append(h("div", "vdx-muted", "Pass queries= (and qrels=) to vd.explore to place "
+          + "queries on this map and see their neighbours, causes and fixes."));
+      }
+      fillList();
+      return;
+    }
     if (view.query.text) qbox.append(h("div", "vdx-muted", "“" + view.query.text + "”"));
     const none = h("option", null, "as searched (no fix)"); none.value = ""; fixSel.append(none);
     for (const f of view.fixes) {
