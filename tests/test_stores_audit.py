@@ -127,8 +127,9 @@ def test_qdrant_local_audit_is_exact_and_names_dropped_norms(qdrant_path, store_
     client = QdrantClient(path=qdrant_path + "/audit")
     client.create_collection("docs", vectors_config=models.VectorParams(
         size=32, distance=models.Distance.COSINE))
-    client.upload_collection("docs", vectors=(X[:500] * 3).tolist(), ids=list(range(500)),
-                             payload=[{"text": f"t{i}"} for i in range(500)])
+    client.upsert("docs", points=models.Batch(ids=list(range(500)),
+                                              vectors=(X[:500] * 3).tolist(),
+                                              payloads=[{"text": f"t{i}"} for i in range(500)]))
 
     class DotModel:
         similarity_fn_name = "dot"

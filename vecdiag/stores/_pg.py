@@ -28,11 +28,13 @@ _ELEM = {"vector": (4, ">f4"), "halfvec": (2, ">f2")}
 _FIXED_IDS = {"smallint": ">i2", "integer": ">i4", "bigint": ">i8"}
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _PG_DEFAULTS = {"ef_search": 40, "probes": 1}
+# COPY bytes gathered before a block of rows is parsed (and the temporary it needs)
+FLUSH_BYTES = 4 * 2**20
 
 
 def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: str = "id",
              text: str | None = None, where: str | None = None,
-             metric: str | None = None) -> "PgVectorStore":
+             metric: str | None = None, force_index: bool = False) -> "PgVectorStore":
     """A pgvector table as a :class:`~vecdiag.stores.Store`.
 
     Parameters
@@ -49,6 +51,10 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     metric : {"cosine", "dot", "euclidean"}, optional
         Needed only when the column has no vector index (then search is an exact scan and
         nothing declares the metric), or to pick one of several indexes.
+    force_index : bool
+        Search with ``enable_seqscan = off``. PostgreSQL's planner scans a small table
+        exactly instead of using its vector index (``params["plan"]`` says which it did);
+        force the index to measure what it will do once the table has grown.
 
     Raises
     ------
@@ -57,7 +63,7 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
         NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server.
     """
     return PgVectorStore(dsn_or_connection, table, vector=vector, id=id, text=text,
-                         where=where, metric=metric)
+                         where=where, metric=metric, force_index=force_index)
 
 
 class PgVectorStore(Store):
@@ -65,7 +71,7 @@ class PgVectorStore(Store):
     settings = {"ef_search": ("hnsw.ef_search",), "probes": ("ivfflat.probes",)}
 
     def __init__(self, dsn_or_connection, table, *, vector="embedding", id="id", text=None,
-                 where=None, metric=None):
+                 where=None, metric=None, force_index=False):
         super().__init__()
         psycopg = require("psycopg", "vd.stores.pgvector")
         require("pgvector.psycopg", "vd.stores.pgvector")
@@ -88,7 +94,7 @@ class PgVectorStore(Store):
                             f"{type(dsn_or_connection).__name__}")
         if where is not None and not isinstance(where, str):
             raise TypeError(f"where must be an SQL condition string, got {type(where).__name__}")
-        self.table, self.where = table, where
+        self.table, self.where, self.force_index = table, where, bool(force_index)
         self._columns(table, vector, id, text)
         self._find_index(metric)
         self._settings = {}
@@ -236,6 +242,10 @@ class PgVectorStore(Store):
                      ef_search=self._current("ef_search"))
         else:
             p.update(lists=int(self._options.get("lists", 100)), probes=self._current("probes"))
+        if self.force_index:
+            p["force_index"] = True
+        if "plan" in self.cache:
+            p["plan"] = self.cache["plan"]
         return p
 
     def _apply(self, name, value):
@@ -267,6 +277,9 @@ class PgVectorStore(Store):
                         batch = parser.feed(data)
                         if batch is not None:
                             yield batch
+        batch = parser.parse()
+        if batch is not None:
+            yield batch
         parser.finish()
 
     # ------------------------------------------------------------- search
@@ -290,12 +303,25 @@ class PgVectorStore(Store):
                     guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
                     cur.execute(sql.SQL("SET LOCAL {} = {}").format(
                         sql.SQL(guc), sql.Literal(int(value))))
+                if self.force_index:
+                    cur.execute("SET LOCAL enable_seqscan = off")
+                if len(Q) and self._am is not None:
+                    self.cache["plan"] = self._plan(cur, query, Q[0], k)
                 for q in Q:
                     cur.execute(query, {"q": q, "k": k}, prepare=True)
                     rows = cur.fetchall()
                     out_ids.append([_same_id(r[0]) for r in rows])
                     out_raw.append([r[1] for r in rows])
         return out_ids, out_raw
+
+    def _plan(self, cur, query, q, k) -> str:
+        """How PostgreSQL runs the search: through the vector index, or a sequential scan
+        (exact: the planner's choice on a small table, or with a selective where=)."""
+        cur.execute(self._sql.SQL("EXPLAIN ") + query, {"q": q, "k": k})
+        text = " ".join(r[0] for r in cur.fetchall())
+        if self._index_name and self._index_name in text:
+            return "index scan"
+        return "sequential scan (exact)"
 
     def _to_score(self, raw):
         if self.metric == "cosine":
@@ -340,7 +366,15 @@ class _CopyParser:
         return True
 
     def feed(self, data):
+        """Take one chunk (the server sends about a row per chunk); parse a block of rows
+        once ``FLUSH_BYTES`` have gathered (a per-chunk parse costs more than the COPY)."""
         self.buf += data
+        if len(self.buf) < FLUSH_BYTES:
+            return None
+        return self.parse()
+
+    def parse(self):
+        """Parse the complete rows gathered so far (None when there are none)."""
         if not self.header and not self._skip_header():
             return None
         return self._fixed() if self.fixed is not None else self._generic()
