@@ -270,3 +270,17 @@ def test_hubs_are_the_corpus_hubs_and_the_recommendation_comes_first(demo):
             assert ex.view["recommendation"] == rec.fix
         else:
             assert not any(f["recommended"] for f in ex.view["fixes"])
+
+
+@pytest.mark.slow
+def test_umap_map_places_queries_with_its_transform(demo):
+    pytest.importorskip("umap")
+    ex = vd.explore(demo.index(), queries=demo.query_embeddings[:3], projection="umap", k=5)
+    xy = np.frombuffer(ex.points, "<f4").reshape(-1, 2)
+    assert xy.shape == (len(demo.corpus_ids), 2) and np.isfinite(xy).all()
+    proj = ex.session.projection
+    assert proj.proj.method == "umap"
+    want = proj.proj.transform(vd.normalize(demo.query_embeddings[:3].astype(float)))
+    np.testing.assert_allclose(ex.session.query_xy, want[:, :2], rtol=1e-4, atol=1e-4)
+    lo_x, hi_x, lo_y, hi_y = ex.bounds
+    assert lo_x <= ex.view["query"]["xy"][0] <= hi_x and lo_y <= ex.view["query"]["xy"][1] <= hi_y
