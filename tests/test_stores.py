@@ -341,18 +341,18 @@ def test_copy_parser_any_chunking(kind, monkeypatch):
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from vecdiag.stores import _pg
+    from vecdiag.stores import _pgcopy
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(23, 5)).astype(np.float32)
     ids = list(range(100, 123)) if kind == "fixed" else [f"id-{i}" for i in range(23)]
     texts = None if kind == "fixed" else [None if i == 4 else f"tèxt {i}" for i in range(23)]
     stream = _copy_stream(ids, X, texts)
-    monkeypatch.setattr(_pg, "FLUSH_BYTES", 64)
+    monkeypatch.setattr(_pgcopy, "FLUSH_BYTES", 64)
 
     @given(st.lists(st.integers(1, len(stream) - 1), max_size=12, unique=True))
     def check(cuts):
-        parser = _pg._CopyParser(5, "vector", "bigint" if kind == "fixed" else "text",
+        parser = _pgcopy.CopyParser(5, "vector", "bigint" if kind == "fixed" else "text",
                                  texts is not None)
         got_ids, got_v, got_t = [], [], []
         bounds = [0, *sorted(cuts), len(stream)]
