@@ -77,8 +77,12 @@ suppress_warnings = ["mystnb.unknown_mime_type"]   # widget views: their static 
 html_theme = "pydata_sphinx_theme"
 html_title = "vecdiag"
 html_static_path = ["_static", str(_build_steps.mathjax_dir())]
-mathjax_path = "MathJax.js?config=TeX-AMS_CHTML"   # local (jupyter-server-mathjax), MathJax 2
+# local MathJax 2 (jupyter-server-mathjax ships it with the STIX-Web fonts only, as Jupyter uses it)
+mathjax_path = "MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
 mathjax3_config = None
+mathjax2_config = {"HTML-CSS": {"availableFonts": [], "webFont": "STIX-Web", "imageFont": None},
+                   "SVG": {"font": "STIX-Web"}, "menuSettings": {"zoom": "None"},
+                   "showMathMenu": False}
 html_theme_options = {
     "navigation_with_keys": False,
     "show_prev_next": True,
