@@ -83,6 +83,12 @@ function render({ model, el }) {
   root.append(left, panel);
   el.append(root);
 
+  const undo = [];   // listeners removed when the view goes away
+  const listen = (name, fn) => { model.on(name, fn); undo.push(() => model.off(name, fn)); };
+  const onWindow = (name, fn) => {
+    window.addEventListener(name, fn); undo.push(() => window.removeEventListener(name, fn));
+  };
+
   // ------------------------------------------------------------------ data
   let xy = floats(model.get("points"));
   let colors = bytes(model.get("colors"));
@@ -231,7 +237,15 @@ function render({ model, el }) {
     const view = model.get("view");
     qbox.replaceChildren();
     causes.replaceChildren(); recBox.replaceChildren(); fixSel.replaceChildren();
-    if (!view || !view.query) { fillList(); return; }
+    fixSel.disabled = !view || !view.query;
+    if (!view || !view.query) {
+      if (!(model.get("queries") || []).length) {
+        qbox.append(h("div", "vdx-muted", "Pass queries= (and qrels=) to vd.explore to place "
+          + "queries on this map and see their neighbours, causes and fixes."));
+      }
+      fillList();
+      return;
+    }
     if (view.query.text) qbox.append(h("div", "vdx-muted", "“" + view.query.text + "”"));
     const none = h("option", null, "as searched (no fix)"); none.value = ""; fixSel.append(none);
     for (const f of view.fixes) {
@@ -376,7 +390,7 @@ function render({ model, el }) {
   over.addEventListener("mouseleave", hideTip);
   let drag = null;
   over.addEventListener("mousedown", (ev) => { drag = { x: ev.clientX, y: ev.clientY, moved: false }; });
-  window.addEventListener("mouseup", (ev) => {
+  onWindow("mouseup", (ev) => {
     if (!drag) return;
     const moved = drag.moved; drag = null;
     if (moved) return;
@@ -384,7 +398,7 @@ function render({ model, el }) {
     const r = nearest(ev.clientX - rect.left, ev.clientY - rect.top, 7);
     if (r >= 0 && ev.target === over) clickDoc(r);
   });
-  window.addEventListener("mousemove", (ev) => {
+  onWindow("mousemove", (ev) => {
     if (!drag) return;
     const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
     if (Math.abs(dx) + Math.abs(dy) < 3 && !drag.moved) return;
@@ -419,14 +433,14 @@ function render({ model, el }) {
       if (state.hover === msg.row && tip.dataset.row === String(msg.row)) tipContent(msg);
     }
   };
-  model.on("msg:custom", onMsg);
+  listen("msg:custom", onMsg);
   const onView = () => { docCache.clear(); fillView(); };
-  model.on("change:view", onView);
-  model.on("change:queries", fillPicker);
-  model.on("change:selected", fillPicker);
-  model.on("change:breakdown", fillBreakdown);
-  model.on("change:status", () => { status.textContent = model.get("status") || ""; });
-  model.on("change:fix", () => {
+  listen("change:view", onView);
+  listen("change:queries", fillPicker);
+  listen("change:selected", fillPicker);
+  listen("change:breakdown", fillBreakdown);
+  listen("change:status", () => { status.textContent = model.get("status") || ""; });
+  listen("change:fix", () => {
     const f = model.get("fix") || "";
     if (f !== state.fix) { state.fix = f; fixSel.value = f; fillList(); }
   });
@@ -435,7 +449,7 @@ function render({ model, el }) {
     n = xy.length >> 1; sx = new Float32Array(n); sy = new Float32Array(n);
     redrawAll();
   };
-  model.on("change:points", onPoints);
+  listen("change:points", onPoints);
 
   // test and measurement hooks: where a corpus row sits on screen (client coordinates)
   root.vdPoint = (r) => {
@@ -454,10 +468,7 @@ function render({ model, el }) {
   };
   hideStatic();
   for (const ms of [100, 1000, 3000]) setTimeout(hideStatic, ms);
-  return () => {
-    model.off("msg:custom", onMsg); model.off("change:view", onView);
-    model.off("change:points", onPoints);
-  };
+  return () => { for (const f of undo) f(); };
 }
 
 export default { render };
