@@ -296,3 +296,10 @@ def test_hybrid_lexical_checks_rrf_k_and_ranks_unit_rows_alike_under_euclidean()
     euc = vd.fixes.apply_fix("hybrid_lexical", Q, C, k=5, texts=docs, query_texts=qs,
                              metric="euclidean")
     np.testing.assert_array_equal(euc.indices, cos.indices)
+
+
+def test_fix_on_a_euclidean_index_finds_coinciding_rows_at_distance_zero():
+    C = np.random.default_rng(13).normal(size=(50, 6)) * 100.0
+    res = vd.fixes.apply_fix("center", C[:3], vd.Index(C, metric="euclidean"), k=2)
+    assert res.indices[:, 0].tolist() == [0, 1, 2]
+    assert res.scores[:, 0].tolist() == [0.0, 0.0, 0.0]      # recomputed, not expanded
