@@ -162,7 +162,9 @@ class _Run:
 
         o = self.o
         if client is not None:
-            X = await o.embedder.aembed_batch(client, [self.prefix + t for t in texts])
+            # httpx times each phase (connect, each read); this bounds the whole request
+            X = await asyncio.wait_for(
+                o.embedder.aembed_batch(client, [self.prefix + t for t in texts]), o.timeout)
         else:
             loop = asyncio.get_running_loop()
             call = (lambda: o.embedder.encode(texts, kind=self.kind, batch_size=len(texts),

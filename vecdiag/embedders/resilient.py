@@ -117,6 +117,9 @@ class ResilientEmbedder(_Base):
         kind = _check_kind(kind)
         if not texts:
             raise ValueError("texts is empty; pass at least one text to encode")
+        check = getattr(self.embedder, "check_inputs", None)
+        if check is not None:  # refuse at once what the provider would refuse
+            check(self.embedder.with_prefix(texts, kind))
         size = (V.check_positive_int(batch_size, "batch_size") if batch_size is not None
                 else self.batch_size or getattr(self.embedder, "batch_size", None) or 32)
         start = time.perf_counter()
@@ -186,7 +189,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
     max_retries : int, default 8
         Retries per batch after its first attempt, for transient failures only.
     timeout : float, default 30.0
-        Seconds per request (per call of a wrapped function).
+        Seconds per request (per call of a wrapped function; a Python function that runs
+        over keeps running in its worker thread, its answer discarded, as threads cannot
+        be stopped).
     batch_size : int, optional
         Texts per request (default: the embedder's ``batch_size``, else 32).
     backoff, max_backoff : float, default 1.0, 60.0

@@ -264,6 +264,9 @@ def _error(status, message, code, headers=None):
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # many workers connect at once (the default backlog is 5)
 
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that timed out and hung up is part of the game, not news
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
