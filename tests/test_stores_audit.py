@@ -196,26 +196,39 @@ def test_audit_refuses_non_store_and_wrong_dimension(pg_docs):
 
 def test_explain_neighbors_on_a_store_names_the_setting(pg_docs, store_data):
     """The index loses an exact top-10 document at ef_search=10; ann_miss says which value
-    finds it, and that value does find it when searched independently."""
+    finds it, and that value does find it when searched independently. (pgvector draws
+    HNSW levels at random, so which documents are lost, and whether a larger ef_search can
+    reach one at all on this deliberately poor graph, changes between builds.)"""
     X, Q = store_data
-    store = vd.stores.pgvector(pg_docs, "docs")
+    store = vd.stores.pgvector(pg_docs, "docs", force_index=True)
     store.set_params(ef_search=10)
     index = store.fetch()
-    exact = index.search(Q[:40], 10)
-    got = store.search(Q[:40], 10)
-    qi, lost = next((i, sorted(set(exact.ids[i]) - set(got.ids[i]))[0]) for i in range(40)
-                    if set(exact.ids[i]) - set(got.ids[i]))
-    exp = vd.explain_neighbors(Q[qi], store, k=10, expected=[lost])
-    cause = {c.code: c for c in exp.causes}["ann_miss"]
-    ev = cause.evidence
-    assert ev["setting"] == "ef_search" and ev["current"] == 10 and ev["suggested"] > 10
-    assert f"raise ef_search from 10 to {ev['suggested']}" in cause.summary
-    assert ev["sample_recall_after"] >= ev["sample_recall_before"]
-    assert store.params["ef_search"] == 10                         # put back
-    store.set_params(ef_search=ev["suggested"])
-    assert lost in store.search(Q[qi], 10).ids[0].tolist()
+    exact = index.search(Q[:60], 10)
+    got = store.search(Q[:60], 10)
+    misses = [(i, sorted(set(exact.ids[i]) - set(got.ids[i]))[0]) for i in range(60)
+              if set(exact.ids[i]) - set(got.ids[i])]
+    assert misses
+    checked = 0
+    for qi, lost in misses[:6]:
+        exp = vd.explain_neighbors(Q[qi], store, k=10, expected=[lost])
+        cause = {c.code: c for c in exp.causes}["ann_miss"]
+        ev = cause.evidence
+        assert ev["setting"] == "ef_search" and ev["current"] == 10
+        assert store.params["ef_search"] == 10                     # put back
+        if ev["suggested"] is None:
+            assert "rebuild the index" in cause.summary
+            continue
+        assert ev["suggested"] > 10
+        assert f"raise ef_search from 10 to {ev['suggested']}" in cause.summary
+        assert ev["sample_recall_after"] >= ev["sample_recall_before"]
+        store.set_params(ef_search=ev["suggested"])
+        assert lost in store.search(Q[qi], 10).ids[0].tolist()
+        store.set_params(ef_search=10)
+        checked += 1
+        break
+    assert checked == 1
     with pytest.raises(ValueError, match="returned comes from the store"):
-        vd.explain_neighbors(Q[qi], store, returned=[1])
+        vd.explain_neighbors(Q[0], store, returned=[1])
 
 
 def test_pgvector_ivfflat_probes_sweep(pg_server, store_data):
