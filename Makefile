@@ -32,7 +32,7 @@ test: $(VENV)/.installed
 # the notebooks are executed (cached in docs/_build/.jupyter_cache). VECDIAG_DOCS_EXECUTE=off
 # renders them without running.
 docs: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg $(VENV)/bin/python -m sphinx -b html -W --keep-going -q docs docs/_build/html
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/python -m sphinx -b html -W --keep-going -q docs docs/_build/html
 
 # Executed copies of the notebooks, for reading (notebooks/_build/*.html).
 notebooks-html: $(VENV)/.installed

@@ -21,10 +21,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-os.environ.setdefault("MPLBACKEND", "Agg")
+# The notebooks' kernels inherit this environment: with MPLBACKEND set they would draw on
+# Agg and show no pictures, so it is removed (this process draws the report on Agg below).
+os.environ.pop("MPLBACKEND", None)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
 import _build_steps  # noqa: E402  (docs/_build_steps.py: generated inputs)
 
 import vecdiag  # noqa: E402
@@ -42,7 +47,7 @@ extensions = [
     "sphinx.ext.mathjax",
 ]
 
-exclude_patterns = ["_build", "README.md", "**/.ipynb_checkpoints", "_generated"]
+exclude_patterns = ["_build", "README.md", "**/.ipynb_checkpoints", "_generated", "_readme_tail.md"]
 templates_path = ["_templates"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 
@@ -50,6 +55,9 @@ source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-n
 _build_steps.copy_notebooks(ROOT / "notebooks", HERE / "notebooks")
 _build_steps.write_demo_report(HERE / "_generated" / "extra" / "examples")
 html_extra_path = [str(HERE / "_generated" / "extra")]
+
+# autosummary never deletes a page of a name that left the reference: start clean
+shutil.rmtree(HERE / "api" / "generated", ignore_errors=True)
 
 # -- API reference -------------------------------------------------------------------------
 autosummary_generate = True
@@ -71,6 +79,7 @@ nb_execution_show_tb = True
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+nb_ipywidgets_js = {}   # no widget manager from a CDN: a widget's static view shows instead
 suppress_warnings = ["mystnb.unknown_mime_type"]   # widget views: their static HTML shows
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -90,5 +99,6 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
+html_context = {"default_mode": "auto"}   # unset, the theme logs a console error
 html_show_sourcelink = False
 html_copy_source = False

@@ -50,10 +50,11 @@ def built_site() -> Path:
     if reuse:
         return Path(reuse)
     pytest.importorskip("sphinx", reason="sphinx not installed (pip install -e '.[docs]')")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg",
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
            str(DOCS), str(BUILD)]
+    env.pop("MPLBACKEND", None)          # the notebooks' kernels draw inline
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     problems = [line for line in done.stderr.splitlines()
                 if re.search(r"\b(?:WARNING|ERROR|CRITICAL|SEVERE):", line)]  # not kernels' "WARNING |"
