@@ -170,6 +170,12 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     if ids is None or query_ids is None:
         raise ValueError("qrels name documents and queries by id: pass ids (one per corpus "
                          "row) and query_ids (one per query row)")
+    given = set(query_ids)
+    unqueried = [str(q) for q in qrels if str(q) not in given]
+    if unqueried:  # judged queries without a vector: leave them out, never score them 0
+        qrels = {q: docs for q, docs in qrels.items() if str(q) in given}
+        notes.append(f"{len(unqueried)} judged queries have no query vector (first: "
+                     f"{', '.join(unqueried[:3])}) and were left out of every figure")
     depth = min(100, n)
     found = vd.knn(Q, index.vectors, k=depth, metric=metric)
     evaluation = vd.evaluate((found, query_ids, ids), qrels, metrics=tuple(metrics))
