@@ -5,7 +5,7 @@ VENV ?= .venv
 DEMO_VENV ?= .venv-demo
 PIP ?= pip --disable-pip-version-check -q
 
-.PHONY: demo test notebooks-html bench clean
+.PHONY: demo test notebooks-html bench mutation clean
 
 # Demo: core dependencies plus BM25 (bm25s, light; no torch): the bundled embeddings are
 # precomputed, BM25 lets the demo name lexical mismatches.
@@ -35,6 +35,11 @@ notebooks-html: $(VENV)/.installed
 # Benchmarks: on demand, never in CI.
 bench: $(VENV)/.installed
 	for f in benchmarks/bench_*.py; do $(VENV)/bin/python $$f || exit 1; done
+
+# Mutation score of the core packages (mutmut; benchmarks/MUTATION.md): on demand, never in
+# CI. A seeded sample of 220 mutants; about an hour on 2 busy cores.
+mutation: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(VENV)/bin/python benchmarks/mutation.py --sample 220 --seed 22
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) .pytest_cache

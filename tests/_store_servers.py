@@ -11,6 +11,7 @@ Loaded by tests/conftest.py (``pytest_plugins``).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -47,7 +48,7 @@ def pg_server():
 
         # a folder of its own under /tmp (initdb runs as another user, who cannot enter
         # pytest's 0700 tmp tree)
-        server = pgserver.get_server(tempfile.mkdtemp(prefix="vecdiag-pg-"), cleanup_mode="stop")
+        server = pgserver.get_server(fast_dir("vecdiag-pg-"), cleanup_mode="delete")
         uri = server.get_uri()
         with psycopg.connect(uri, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -90,25 +91,35 @@ def pg_docs(pg_server, store_data):
     return pg_server
 
 
+def fast_dir(prefix: str) -> str:
+    """A temporary folder in memory when the machine has /dev/shm: Qdrant local mode and
+    Chroma commit every write to SQLite, and an fsync per point is slow on a busy disk."""
+    shm = "/dev/shm"
+    return tempfile.mkdtemp(prefix=prefix, dir=shm if os.path.isdir(shm) and
+                            os.access(shm, os.W_OK) else None)
+
+
 @pytest.fixture(scope="session")
-def qdrant_path(tmp_path_factory):
+def qdrant_path():
     try:
         from qdrant_client import QdrantClient  # noqa: F401
     except Exception as err:  # noqa: BLE001
         _unavailable("Qdrant local mode (qdrant-client)", err)
-    return str(tmp_path_factory.mktemp("qdrant"))
+    path = fast_dir("vecdiag-qdrant-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def chroma_client(tmp_path_factory):
+def chroma_client():
+    path = fast_dir("vecdiag-chroma-")
     try:
         import chromadb
 
-        client = chromadb.PersistentClient(path=str(tmp_path_factory.mktemp("chroma")))
+        client = chromadb.PersistentClient(path=path)
     except Exception as err:  # noqa: BLE001
         _unavailable("Chroma PersistentClient (chromadb)", err)
-    return client
+    yield client
+    shutil.rmtree(path, ignore_errors=True)
 
 
-def temp_dir() -> str:
-    return tempfile.mkdtemp(prefix="vecdiag-store-test-")

@@ -26,11 +26,7 @@ ROOT = Path(__file__).resolve().parents[1] / "vecdiag"
 
 # Known debts owned by another helper, each with who removes it; the test fails if one is
 # fixed and still listed, so the list only shrinks.
-PENDING_PRIVATE: set = {
-    ("vecdiag.explain.core", "_explain_owned"),      # explain: typed context (issue 16.3)
-    ("vecdiag.datasets._lookup", "vecdiag.embedders._Base"),            # embed (issue 21)
-    ("vecdiag.datasets._lookup", "vecdiag.embedders._check_texts"),
-}
+PENDING_PRIVATE: set = set()
 PENDING_CYCLES: set = set()
 
 

@@ -5,10 +5,13 @@ checks the behaviour against a reference written here (by hand, NumPy or scipy).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 import vecdiag as vd
+from vecdiag.evaluation import as_run as ev_as_run
 from vecdiag.evaluation import compare, evaluate, run_from_neighbors
 from vecdiag.evaluation.significance import paired_test
 from vecdiag.evaluation.fix_trials import FixReport
@@ -101,7 +104,7 @@ def test_fix_report_html_colours_significant_rows_and_lists_failures():
 def test_evaluation_html_right_aligns_numbers():
     a, _ = _evaluations(4, 0)
     html = a._repr_html_()
-    assert '<td class="vd-num" style="text-align:right">0.5' in html
+    assert re.search(r'<td class="vd-num"[^>]*>0\.5</td>', html)      # the mean, a number
 
 
 # -- TREC files and runs ---------------------------------------------------------------------
@@ -204,3 +207,99 @@ def test_chunk_documents_default_chunk_is_sixty_percent_of_the_token_limit():
     best = max(vd.cosine(Q[0], emb.encode([" ".join(["zeta"] * 12)])[0]),
                vd.cosine(Q[0], emb.encode([" ".join(["alpha"] * 12)])[0]))
     assert res.scores[0, 0] == pytest.approx(best)
+
+
+# -- validation messages and defaults (run dicts, qrels, fix codes) ----------------------------
+
+def test_evaluate_refuses_a_fractional_relevance_level():
+    with pytest.raises(ValueError, match=r"^relevance_level must be an integer >= 1, got 1\.5$"):
+        evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, relevance_level=1.5)
+
+
+def test_as_run_names_the_run_and_turns_ids_into_strings():
+    assert ev_as_run({7: {1: 0.5, "d2": 0.25}}) == {"7": {"1": 0.5, "d2": 0.25}}
+    with pytest.raises((TypeError, ValueError), match=r"^run\b"):
+        ev_as_run({"q": {"d": "high"}})
+
+
+def test_qrels_relevance_must_be_an_integer():
+    with pytest.raises(TypeError, match=r"relevance must be an integer \(0 = not relevant, "
+                                        r"1\+ = relevant\)"):
+        evaluate({"q": {"d": 1.0}}, {"q": {"d": "yes"}})
+
+
+def test_fix_code_messages_and_defaults():
+    with pytest.raises(ValueError, match=r"^cosine_metric must come first in a combination$"):
+        vd.fixes.parse_fix("center+cosine_metric")
+    with pytest.raises(ValueError, match=r"^'csls' is not a vector fix; choose from center, "
+                                         r"normalize, whiten, all_but_the_top$"):
+        vd.fixes.make_transformer("csls")
+    assert vd.fixes.make_transformer("center").normalize_first is True      # cosine default
+    assert vd.fixes.make_transformer("center", metric="dot").normalize_first is False
+    assert {"Center", "Whiten", "AllButTheTop"} <= set(dir(vd.fixes))
+
+
+def test_reranked_neighbors_know_their_k():
+    C = np.random.default_rng(6).normal(size=(20, 4))
+    assert vd.fixes.csls(C[:3], C, k=5).k == 5
+    assert vd.fixes.mutual_proximity(C[:3], C, k=4).k == 4
+
+
+# -- several blocks of queries / documents (the block loops past their first block) -----------
+
+def test_fix_on_an_index_over_many_query_blocks_equals_plain_arrays():
+    """2,500 queries x 2,000 documents: more than one block of the cached Index path."""
+    rng = np.random.default_rng(8)
+    C, Q = rng.normal(size=(2000, 8)) + 0.5, rng.normal(size=(2500, 8)) + 0.5
+    on_index = vd.fixes.apply_fix("center", Q, vd.Index(C), k=5)
+    plain = vd.fixes.apply_fix("center", Q, C, k=5)
+    np.testing.assert_array_equal(on_index.indices, plain.indices)
+
+
+def test_mutual_proximity_euclidean_by_hand_over_many_document_blocks():
+    """MP-Gauss by hand (scipy's normal cdf) on 2,500 documents: the documents' score
+    statistics run over several blocks."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(9)
+    C, Q = rng.normal(size=(2500, 3)), rng.normal(size=(3, 3))
+    S_cc = -np.sqrt(((C[:, None, :] - C[None, :, :]) ** 2).sum(-1))
+    off = ~np.eye(len(C), dtype=bool)
+    mu_d = np.array([S_cc[i, off[i]].mean() for i in range(len(C))])
+    sd_d = np.array([S_cc[i, off[i]].std() for i in range(len(C))])
+    S = -np.sqrt(((Q[:, None, :] - C[None, :, :]) ** 2).sum(-1))
+    mu_q, sd_q = S.mean(axis=1, keepdims=True), S.std(axis=1, keepdims=True)
+    mp = norm.cdf((S - mu_q) / sd_q) * norm.cdf((S - mu_d) / sd_d)
+    res = vd.fixes.mutual_proximity(Q, C, k=5, metric="euclidean")
+    expected = np.argsort(-mp, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(res.indices, expected)
+    np.testing.assert_allclose(1.0 - res.scores, np.take_along_axis(mp, expected, 1), rtol=1e-9)
+
+
+def test_a_fix_that_zeroes_the_corpus_says_so_on_an_index():
+    C = np.ones((5, 3))                       # identical rows: nothing left after centring
+    with pytest.raises(ValueError, match=r"^corpus after the fix has 5 rows \(0, 1, 2, 3, 4\) "
+                                         r"that are zero vectors"):
+        vd.fixes.apply_fix("center", np.array([[1.0, 2.0, 3.0]]), vd.Index(C), k=2)
+
+
+def test_hybrid_lexical_checks_rrf_k_and_ranks_unit_rows_alike_under_euclidean():
+    pytest.importorskip("bm25s")
+    docs = ["router reset guide", "password reset steps", "billing and invoices",
+            "router lights meaning", "reset the router to factory settings"]
+    qs = ["reset router", "invoice"]
+    C, Q = _unit_rows(5, 6, 11), _unit_rows(2, 6, 12)
+    with pytest.raises(ValueError, match="rrf_k"):
+        vd.fixes.apply_fix("hybrid_lexical", Q, C, k=3, texts=docs, query_texts=qs, rrf_k=-1)
+    # on unit rows, euclidean orders like cosine: the fused rankings agree
+    cos = vd.fixes.apply_fix("hybrid_lexical", Q, C, k=5, texts=docs, query_texts=qs)
+    euc = vd.fixes.apply_fix("hybrid_lexical", Q, C, k=5, texts=docs, query_texts=qs,
+                             metric="euclidean")
+    np.testing.assert_array_equal(euc.indices, cos.indices)
+
+
+def test_fix_on_a_euclidean_index_finds_coinciding_rows_at_distance_zero():
+    C = np.random.default_rng(13).normal(size=(50, 6)) * 100.0
+    res = vd.fixes.apply_fix("center", C[:3], vd.Index(C, metric="euclidean"), k=2)
+    assert res.indices[:, 0].tolist() == [0, 1, 2]
+    assert res.scores[:, 0].tolist() == [0.0, 0.0, 0.0]      # recomputed, not expanded

@@ -305,3 +305,28 @@ def test_huge_and_tiny_vectors_give_the_same_findings(rng, metric):
         for key in ("anisotropy", "hubness_skewness", "intrinsic_dimension", "norm_cv",
                     "participation_ratio"):
             assert d.stats[key] == pytest.approx(base.stats[key], rel=1e-9)
+
+
+def test_options_object_equals_the_keywords_and_refuses_both(rng):
+    """diagnose(X, options=DiagnoseOptions(...)) is diagnose(X, **the same keywords)."""
+    from vecdiag.diagnostics import DiagnoseOptions
+
+    X = rng.normal(size=(120, 8)) + 1.0
+    a = vd.diagnose(X, k=5, duplicate_threshold=0.9, backend="numpy")
+    b = vd.diagnose(X, options=DiagnoseOptions(k=5, duplicate_threshold=0.9, backend="numpy"))
+    strip = lambda d: {k: v for k, v in d.stats.items() if k != "seconds"}  # noqa: E731
+    assert strip(a) == strip(b)
+    assert [f.to_dict() for f in a.findings] == [f.to_dict() for f in b.findings]
+    with pytest.raises(ValueError, match="k either as keywords or in options="):
+        vd.diagnose(X, k=3, options=DiagnoseOptions(k=5))
+    with pytest.raises(TypeError, match="DiagnoseOptions"):
+        vd.diagnose(X, options={"k": 5})
+
+
+def test_stages_are_named_and_timed(rng):
+    from vecdiag.diagnostics.diagnose import STAGES
+
+    X = rng.normal(size=(80, 6))
+    d = vd.diagnose(X, queries=rng.normal(size=(5, 6)), backend="numpy")
+    timed = {name for name, _ in STAGES if name} | {"knn_graph", "total"}
+    assert set(d.stats["seconds"]) == timed

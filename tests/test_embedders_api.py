@@ -336,3 +336,17 @@ def test_cli_embed_provider_failure_exits_1_without_the_key(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert code == 1 and "HTTP 401" in err and "1234567890" not in err
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_empty_texts_and_missing_key_refused_before_any_request(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with EmbeddingServer(dim=8) as server:
+        emb = resilient(OpenAIEmbedder("toy", base_url=server.url), show_progress=False)
+        with pytest.raises(ValueError, match=r"empty texts in 2 rows \(1, 3\)"):
+            emb.encode(["a", "", "b", "  "])
+        prefixed = resilient(OpenAIEmbedder("toy", base_url=server.url, query_prefix="q: "))
+        assert prefixed.encode(["", "x"], kind="query").shape == (2, 8)  # "q: " is not empty
+        assert server.requests == 1
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        resilient(OpenAIEmbedder("text-embedding-3-small")).encode(["a"])

@@ -140,3 +140,23 @@ def test_cranfield_reproduces_the_reference_baseline(cranfield_minilm):
     assert base.n_queries == 225
     assert (round(base.mean["ndcg@10"], 4), round(base.mean["recall@100"], 4),
             round(base.mean["mrr@10"], 3)) == (0.3817, 0.7724, 0.538)
+
+
+def test_trial_options_equal_the_keywords_and_refuse_both():
+    from vecdiag.evaluation import TrialOptions
+
+    rng = np.random.default_rng(4)
+    corpus = rng.normal(size=(80, 8)) + 1.5
+    queries = corpus[:10] + rng.normal(scale=0.3, size=(10, 8))
+    qids, dids = [f"q{i}" for i in range(10)], [f"d{i}" for i in range(80)]
+    qrels = {q: {dids[i]: 1} for i, q in enumerate(qids)}
+    common = dict(query_ids=qids, doc_ids=dids, fixes=["center", "csls"])
+    a = vd.try_fixes(queries, corpus, qrels, k=15, metrics=["mrr@10"], n_resamples=300,
+                     **common)
+    b = vd.try_fixes(queries, corpus, qrels, **common,
+                     trial=TrialOptions(k=15, metrics=("mrr@10",), n_resamples=300))
+    assert a.order == b.order and a.runs == b.runs
+    np.testing.assert_array_equal(a.to_frame().drop(columns="seconds").to_numpy(),
+                                  b.to_frame().drop(columns="seconds").to_numpy())
+    with pytest.raises(ValueError, match="k either as keywords or in trial="):
+        vd.try_fixes(queries, corpus, qrels, k=5, trial=TrialOptions(k=15), **common)

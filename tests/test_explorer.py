@@ -141,9 +141,19 @@ def test_user_strings_escaped_in_the_static_view_and_never_html_in_the_front_end
     html = static_html(ex.session, ex.view)
     assert "<script>" not in html and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
-    bundle = ex._repr_mimebundle_()
-    data = bundle[0] if isinstance(bundle, tuple) else bundle
-    assert "application/vnd.jupyter.widget-view+json" in data and "&lt;script&gt;" in data["text/html"]
+    shown = []
+    monkey = pytest.MonkeyPatch()
+    import IPython.display
+
+    monkey.setattr(IPython.display, "display", lambda data, **kw: shown.append(data))
+    try:
+        ex._ipython_display_()
+    finally:
+        monkey.undo()
+    assert len(shown) == 2         # the static view (for HTML renderings), then the widget
+    assert shown[0]["text/html"].startswith('<div class="vdx-static">')
+    assert "&lt;script&gt;" in shown[0]["text/html"] and "<script" not in shown[0]["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in shown[1]
     js = (pathlib.Path(vd.explorer.__file__).with_name("explorer.js")).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in js
@@ -163,8 +173,21 @@ def test_explanation_explore_shows_that_explanation(demo):
     index = demo.index()
     q = demo.query_embeddings[3]
     exp = vd.explain_neighbors(q, index, expected=demo.relevant(demo.query_ids[3]))
-    ex = exp.explore(index, query=q)
+    import vecdiag.explain
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the explanation was computed again")
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(vecdiag.explain, "explain_neighbors", refuse)
+    try:
+        ex = exp.explore(index, query=q)
+    finally:
+        monkey.undo()
     assert ex.session.explanation(0) is exp
+    assert {e["id"] for e in ex.view["expected"]} == {e.id for e in exp.expected}
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        exp.explore(index, query=q, colour="faithfulness")
     assert [ex.view["docs"][str(r)]["id"] for r in ex.view["base"]] == exp.top_ids
     if getattr(exp, "query_vector", None) is None:
         with pytest.raises(ValueError, match="exp.explore\\(corpus=index, query=query_vector\\)"):
@@ -208,3 +231,92 @@ def test_import_vecdiag_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.slow
+def test_notebook_rendered_to_html_shows_the_static_view(tmp_path):
+    """nbconvert prefers a widget's view to its text/html, and a page without the widget's
+    JavaScript draws nothing: the static view is an output of its own."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from nbconvert import HTMLExporter
+
+    code = ("import vecdiag as vd\nds = vd.datasets.load_demo()\n"
+            f"ex = vd.explore(ds.index(), queries=ds.query_embeddings[:2], query_texts={[HOSTILE, 'b']!r})\n"
+            "ex")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    import os
+    env_path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, env_path])
+    try:
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ["PYTHONPATH"] = env_path
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert 'class="vdx-static"' in html and "data:image/png;base64," in html
+    assert "Ranked list of 0" in html
+    import re
+
+    # outside script elements (nbconvert stores the widget state as JSON in one)
+    page = re.sub(r'<script type="application/vnd\.jupyter\.widget-state\+json">.*?</script>',
+                  "", html, flags=re.S)
+    assert page != html
+    assert "&lt;script&gt;window.__pwned=1" in page and "<script>window.__pwned" not in page
+
+
+def test_hubs_are_the_corpus_hubs_and_the_recommendation_comes_first(demo):
+    report = vd.try_fixes(demo.query_embeddings, demo.corpus_embeddings, demo.qrels,
+                          query_ids=demo.query_ids, doc_ids=demo.corpus_ids, k=100,
+                          n_resamples=500, show_progress=False)
+    ex = vd.explore(demo, fix_report=report)
+    kocc = vd.hubness(demo.corpus_embeddings, k=10).k_occurrence
+    want = set(np.flatnonzero(kocc >= 30).tolist())
+    assert want and want <= set(ex.view["hubs"])
+    for q in ex.queries[:6]:
+        ex.select(q["i"])
+        exp = ex.session.explanation(q["i"])
+        rec = getattr(exp, "recommendation", None)
+        if rec is not None:
+            assert ex.view["fixes"][0]["fix"] == rec.fix and ex.view["fixes"][0]["recommended"]
+            assert ex.view["recommendation"] == rec.fix
+        else:
+            assert not any(f["recommended"] for f in ex.view["fixes"])
+
+
+@pytest.mark.slow
+def test_umap_map_places_queries_with_its_transform(demo):
+    pytest.importorskip("umap")
+    ex = vd.explore(demo.index(), queries=demo.query_embeddings[:3], projection="umap", k=5)
+    xy = np.frombuffer(ex.points, "<f4").reshape(-1, 2)
+    assert xy.shape == (len(demo.corpus_ids), 2) and np.isfinite(xy).all()
+    proj = ex.session.projection
+    assert proj.proj.method == "umap"
+    want = proj.proj.transform(vd.normalize(demo.query_embeddings[:3].astype(float)))
+    np.testing.assert_allclose(ex.session.query_xy, want[:, :2], rtol=1e-4, atol=1e-4)
+    lo_x, hi_x, lo_y, hi_y = ex.bounds
+    assert lo_x <= ex.view["query"]["xy"][0] <= hi_x and lo_y <= ex.view["query"]["xy"][1] <= hi_y
+
+
+def test_euclidean_and_dot_corpora_score_hovered_documents_in_their_metric():
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 8))
+    Q = X[:4] + 0.3 * rng.normal(size=(4, 8))
+    qrels = {str(i): {str(j): 1 for j in rng.choice(120, 3, replace=False)} | {str(i): 2}
+             for i in range(4)}
+    for metric in ("euclidean", "dot"):
+        index = vd.Index(X, metric=metric)
+        ex = vd.explore(index, queries=Q, qrels=qrels, color="none")
+        i = ex.selected
+        doc = ex.session.doc(11, i)
+        want = vd.euclidean(Q[i], X[11]) if metric == "euclidean" else vd.dot(Q[i], X[11])
+        assert doc["score"] == pytest.approx(want, abs=1e-4)
+        res = index.search(Q, k=10)
+        sign = -1.0 if metric == "euclidean" else 1.0     # trec_eval ranks higher first
+        run = {str(q): {str(j): sign * float(s) for j, s in zip(r, sc)}
+               for q, (r, sc) in enumerate(zip(res.indices, res.scores))}
+        ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+        for q in ex.queries:
+            assert q["ndcg"] == pytest.approx(ref[str(q["id"])]["ndcg_cut_10"], abs=1e-4)

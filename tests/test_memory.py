@@ -147,3 +147,26 @@ def test_a_larger_budget_is_used(data):
     _, small = traced_peak(lambda: vd.knn(Q, C, k=K, memory_budget=1 * MiB))
     _, large = traced_peak(lambda: vd.knn(Q, C, k=K, memory_budget=64 * MiB))
     assert large > small + 8 * MiB
+
+
+# -- re-rankers: csls and mutual proximity on an Index take its memory_budget --------------
+
+@pytest.mark.parametrize("budget", [1 * MiB, 4 * MiB], ids=lambda b: f"{b // MiB}MiB")
+@pytest.mark.parametrize("rerank", ["csls", "mutual_proximity"])
+def test_rerankers_within_the_index_budget(data, budget, rerank):
+    """Cold: the Index builds what it caches (unit rows; csls: the kNN graph for the
+    penalties; mutual proximity: closed-form statistics over float64 copies of the corpus,
+    at most 4 of them); warm: only the blocks of scores, the queries and the result."""
+    Q, C = data[0][:200], data[1][:8000]
+    n = C.shape[0]
+    fn = getattr(vd.fixes, rerank)
+    index = vd.Index(C, memory_budget=budget)
+    cold, peak = traced_peak(lambda: fn(Q, index, k=K))
+    caches = n * D * 4 + n * K * 12 + 4 * n * D * 8
+    _check(peak, budget, overhead(200, n, D, K, 8, copy_corpus=False) + caches,
+           f"{rerank} (cold Index)")
+    warm, peak = traced_peak(lambda: fn(Q, index, k=K))
+    _check(peak, budget, 200 * D * 8 + 200 * K * 16 + SLACK, f"{rerank} (warm Index)")
+    np.testing.assert_array_equal(warm.indices, cold.indices)
+    # the same neighbours as with the default 128 MiB blocks on a plain array
+    np.testing.assert_array_equal(warm.indices, fn(Q, C, k=K).indices)

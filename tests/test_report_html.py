@@ -138,3 +138,20 @@ def test_chromium_would_report_a_broken_page(tmp_path):
     bad.write_text("<!DOCTYPE html><html><body><script>undefinedFunction()</script></body></html>")
     proc = run_chromium(bad, tmp_path / "profile")
     assert any(":CONSOLE" in line for line in proc.stderr.splitlines())
+
+
+def test_analyze_option_objects_equal_the_keywords():
+    """analyze(options=AnalysisOptions(...), page=ReportText(...)) is the keyword call."""
+    import numpy as np
+
+    from vecdiag.report.analysis import AnalysisOptions, ReportText, analyze
+
+    X = np.random.default_rng(9).normal(size=(60, 8))
+    a = analyze(X, k=4, title="T", notes=("n",), show_progress=False)
+    b = analyze(X, options=AnalysisOptions(k=4, show_progress=False),
+                page=ReportText(title="T", notes=("n",)))
+    assert (a.title, a.notes, a.diagnosis.k) == (b.title, b.notes, b.diagnosis.k) == ("T", ("n",), 4)
+    with pytest.raises(ValueError, match="k either as keywords or in options="):
+        analyze(X, k=3, options=AnalysisOptions(k=4))
+    with pytest.raises(TypeError, match="ReportText"):
+        analyze(X, page={"title": "T"})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..embedders import _Base, _check_texts
+from ..embedders import EmbedderBase, check_texts
 
 __all__ = ["LookupEmbedder"]
 
 
-class LookupEmbedder(_Base):
+class LookupEmbedder(EmbedderBase):
     """Answers ``encode`` for the dataset's own texts from its stored embeddings.
 
     It follows the embedder protocol of :mod:`vecdiag.embedders` with the dataset's
@@ -56,7 +56,7 @@ class LookupEmbedder(_Base):
         return np.asarray(self._vectors[kind][[rows[t] for t in texts]], dtype=np.float32)
 
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
-        texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
+        texts = check_texts(texts) if kind is None else self.with_prefix(texts, kind)
         if self._counts is None:
             raise TypeError(f"dataset {self._name!r} stores no token counts")
         missing = [t for t in texts if t not in self._counts]

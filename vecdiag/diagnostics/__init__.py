@@ -20,7 +20,7 @@ Results computed on a :class:`vecdiag.Index` are cached in ``Index.cache``.
 """
 
 from .anisotropy import anisotropy
-from .diagnose import diagnose
+from .diagnose import DiagnoseOptions, diagnose
 from .duplicates import near_duplicates
 from .finding import Diagnosis, Finding
 from .hubness import Hubness, hubness
@@ -31,7 +31,7 @@ from .rogue import RogueDimensions, rogue_dimensions
 from .rules import THRESHOLDS
 from .shift import QueryShift, query_corpus_shift
 
-__all__ = ["diagnose", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
+__all__ = ["diagnose", "DiagnoseOptions", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
            "participation_ratio", "hubness", "Hubness", "rogue_dimensions",
            "RogueDimensions", "near_duplicates", "intrinsic_dimension", "norm_spread",
            "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS"]

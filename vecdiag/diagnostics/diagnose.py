@@ -12,76 +12,66 @@ Order of work (each stage timed into ``stats["seconds"]``):
    graph); ``stats["graph_sample"]`` says so;
 4. with ``queries``: the query–corpus shift.
 
-Thresholds and their justification: :mod:`vecdiag.diagnostics.rules`.
+Each step is a named stage of :mod:`vecdiag.diagnostics.stages` (a function of one
+declared :class:`~vecdiag.diagnostics.stages.Work` record); :data:`STAGES` lists them in
+order. Thresholds and their justification: :mod:`vecdiag.diagnostics.rules`.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
-from ..results import shorten
-from . import rules
-from ._graph import _FLOPS, knn_graph
-from ._moments import block_rows, compute_moments, power_of_two_scale
-from .anisotropy import anisotropy_from_moments
-from .duplicates import exact_duplicate_groups, groups_from_pairs
+from . import stages as S
+from ._graph import _FLOPS
 from .finding import SEVERITIES, Diagnosis, Finding
-from .hubness import hubness_from_indices
-from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists
-from .isotropy import isoscore_from_spectrum, isotropy_from_moments, participation_ratio, spectrum
-from .norms import norm_spread
 from .rogue import rogue_from_moments
-from .shift import as_distance, shift_from_neighbors
 
-__all__ = ["diagnose"]
+__all__ = ["diagnose", "DiagnoseOptions"]
 
-GRAPH_CHUNKS = 50
-
-
-def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Row masks ``(non_finite, zero)`` and the largest finite |value|, in one pass."""
-    bad = np.zeros(X.shape[0], dtype=bool)
-    zero = np.zeros(X.shape[0], dtype=bool)
-    peak = 0.0
-    step = block_rows(X.shape[1])
-    for a in range(0, X.shape[0], step):
-        B = np.asarray(X[a:a + step])
-        fin = np.isfinite(B)
-        bad[a:a + step] = ~fin.all(axis=1)
-        finite_abs = np.abs(np.where(fin, B, 0))
-        zero[a:a + step] = ~(np.where(fin, B, 1) != 0).any(axis=1)
-        peak = max(peak, float(finite_abs.max()))
-    return bad, zero, peak
+GRAPH_CHUNKS = S.GRAPH_CHUNKS
 
 
-def _label(i: int, ids, texts) -> str:
-    """How an item is shown in evidence: its id (or row), and the start of its text."""
-    name = str(ids[i]) if ids is not None else f"row {i}"
-    return f"{name}: {shorten(texts[i], 60)}" if texts is not None else name
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    """How :func:`diagnose` works (its keyword arguments, grouped; same defaults).
+
+    Examples
+    --------
+    >>> DiagnoseOptions(k=5).k, DiagnoseOptions().graph_sample
+    (5, 100000)
+    """
+
+    k: int = 10
+    metric: str = "cosine"
+    random_state: object = 0
+    duplicate_threshold: float = 0.98
+    graph_sample: int = 100_000
+    backend: str | None = None
+    show_progress: bool | None = None
+    model_name: str | None = None
 
 
-def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    from ..linalg import row_norms
-
-    out = np.empty(rows.size)
-    step = block_rows(S.shape[1])
-    for a in range(0, rows.size, step):
-        A = np.asarray(S[rows[a:a + step]]).astype(np.float64)
-        B = np.asarray(S[cols[a:a + step]]).astype(np.float64)
-        out[a:a + step] = np.einsum("ij,ij->i", A, B) / (row_norms(A) * row_norms(B))
-    return out
+# The named stages, in order: (name timed in stats["seconds"] or None, function).
+STAGES = (("moments", S.moments), ("isotropy", S.isotropy_stage),
+          ("exact_duplicates", S.exact_copies), (None, S.metric_check),
+          (None, S.knn_graph_stage), ("hubness", S.hubness_stage),
+          ("near_duplicates", S.near_duplicates_stage),
+          ("intrinsic_dimension", S.intrinsic_stage), (None, S.geometry_findings),
+          ("query_shift", S.query_shift_stage))
 
 
 def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
              metric: str = "cosine", random_state=0, duplicate_threshold: float = 0.98,
              graph_sample: int = 100_000, backend: str | None = None,
              show_progress: bool | None = None, query_ids=None,
-             model_name: str | None = None) -> Diagnosis:
+             model_name: str | None = None, options: DiagnoseOptions | None = None
+             ) -> Diagnosis:
     """Check a corpus of embeddings for the problems that make similarity search fail.
 
     Parameters
@@ -114,6 +104,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     model_name : str, optional
         The embedding model: the shift finding consults
         :func:`vecdiag.embedders.known_prefixes` before suggesting a prefix.
+    options : DiagnoseOptions, optional
+        The keyword arguments above as one object (reusable across calls); keywords
+        passed as well must keep their defaults.
 
     Returns
     -------
@@ -141,11 +134,61 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     >>> d.findings[0].code, d.findings[0].severity, d.findings[0].fix
     ('anisotropy', 'critical', 'center')
     """
+    t_start = time.perf_counter()
+    opts = _options(options, k=k, metric=metric, random_state=random_state,
+                    duplicate_threshold=duplicate_threshold, graph_sample=graph_sample,
+                    backend=backend, show_progress=show_progress, model_name=model_name)
+    w = _checked(corpus, queries, texts, ids, query_ids, opts)
+    seconds: dict = {}
+    n_graph = min(w.X.shape[0], w.graph_sample)
+    d = w.X.shape[1]
+    expected = n_graph ** 2 * d / _FLOPS + 4 * w.X.shape[0] * d * d / _FLOPS
+    w.bar = progress_bar(5 + GRAPH_CHUNKS, desc="diagnose", show=w.show_progress,
+                         expected_seconds=expected)
+    S.preflight(w)
+    if w.n < 2:
+        w.bar.close()
+        return _finish(w.findings, w.stats, w.metric, 0, seconds, t_start)
+    for name, stage in STAGES:
+        if stage is S.query_shift_stage and (w.Q is None or w.Q.shape[0] == 0):
+            continue
+        t0 = time.perf_counter()
+        stage(w)
+        if name is not None:
+            seconds[name] = time.perf_counter() - t0
+            w.bar.update(1)
+        if stage is S.knn_graph_stage:
+            seconds["knn_graph"] = w.index.cache.get(cache_keys.knn_graph_seconds(w.k_eff),
+                                                     0.0)
+    w.bar.close()
+    spec = w.spec
+    return _finish(w.findings, w.stats, w.metric, w.k_eff, seconds, t_start,
+                   k_occurrence=w.hub.k_occurrence, norms=w.m.norms,
+                   contribution=rogue_from_moments(w.m, 20).contribution,
+                   explained_variance_ratio=spec / spec.sum() if spec.sum() > 0 else spec)
+
+
+def _options(options, **keywords) -> DiagnoseOptions:
+    """The options object: as given (keywords then keep their defaults), or from keywords."""
+    if options is None:
+        return DiagnoseOptions(**keywords)
+    if not isinstance(options, DiagnoseOptions):
+        raise TypeError(f"options must be a DiagnoseOptions, got {type(options).__name__}")
+    default = DiagnoseOptions()
+    both = [f.name for f in fields(DiagnoseOptions)
+            if keywords[f.name] is not getattr(default, f.name)
+            and keywords[f.name] != getattr(default, f.name)]
+    if both:
+        raise ValueError(f"pass {', '.join(both)} either as keywords or in options=, not both")
+    return options
+
+
+def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S.Work:
+    """The inputs checked once, as the Work record the stages share."""
     from ..neighbors import Index
 
-    t_start = time.perf_counter()
-    seconds: dict = {}
     index_in = corpus if isinstance(corpus, Index) else None
+    metric = opts.metric
     if index_in is not None:
         X, metric = index_in.vectors, index_in.metric
         ids = index_in.ids if ids is None else ids
@@ -154,8 +197,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         V.check_metric(metric)
         X = V.as_matrix(corpus, "corpus", finite=False)
     n_all, d = X.shape
-    k = V.check_positive_int(k, "k")
-    graph_sample = V.check_positive_int(graph_sample, "graph_sample", minimum=2)
+    k = V.check_positive_int(opts.k, "k")
+    graph_sample = V.check_positive_int(opts.graph_sample, "graph_sample", minimum=2)
     ids = V.check_ids(ids, n_all, "ids")
     if texts is not None:
         texts = np.asarray(list(texts), dtype=object)
@@ -167,223 +210,12 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         Q = V.as_matrix(queries, "queries")
         V.check_same_dim(Q, "queries", X, "corpus")
         query_ids = V.check_ids(query_ids, Q.shape[0], "query_ids")
-    rng = V.check_random_state(random_state)
-    findings: list[Finding] = []
-    stats: dict = {"n_vectors": n_all, "dim": d, "metric": metric, "k_requested": k}
-
-    n_graph_est = min(n_all, graph_sample)
-    expected = n_graph_est ** 2 * d / _FLOPS + 4 * n_all * d * d / _FLOPS
-    bar = progress_bar(5 + GRAPH_CHUNKS, desc="diagnose", show=show_progress,
-                       expected_seconds=expected)
-
-    def stage(name, t0):
-        seconds[name] = time.perf_counter() - t0
-        bar.update(1)
-        return time.perf_counter()
-
-    # 1. preflight -------------------------------------------------------------------
-    t0 = time.perf_counter()
-    bad, zero, peak = _scan_rows(X)
-    zero &= ~bad
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        findings.append(Finding("non_finite", "critical",
-                                f"{V.format_rows(rows)} hold NaN or inf; they are left out "
-                                "of every statistic: drop or re-embed them.",
-                                {"value": int(rows.size), "rows": rows[:20].tolist()}))
-    if zero.any():
-        rows = np.flatnonzero(zero)
-        sev = "critical" if metric == "cosine" else "warning"
-        why = {"cosine": "they have no direction, so their cosine is undefined",
-               "dot": "they score 0 against every query",
-               "euclidean": "they all sit at the origin"}[metric]
-        findings.append(Finding("zero_vectors", sev,
-                                f"{V.format_rows(rows)} are zero vectors (often empty or "
-                                f"failed inputs): {why}; they are left out of every "
-                                "statistic.",
-                                {"value": int(rows.size), "rows": rows[:20].tolist()}))
-    keep = np.flatnonzero(~(bad | zero))
-    W = X if keep.size == n_all else np.asarray(X[keep])
-    n = W.shape[0]
-    stats.update(n_used=n, n_non_finite=int(bad.sum()), n_zero=int(zero.sum()))
-    if n < 2:
-        bar.close()
-        findings.append(Finding("small_corpus", "critical",
-                                f"Only {n} usable vector(s): no pair to compare, so no "
-                                "statistic can be computed; pass at least 2.", {"value": n}))
-        return _finish(findings, stats, metric, 0, seconds, t_start)
-
-    # 2. streaming statistics ----------------------------------------------------------
-    space = "unit" if metric == "cosine" else "raw"
-    scale = power_of_two_scale(peak)
-    m = compute_moments(W, space=space, scale=scale)
-    t0 = stage("moments", t0)
-    mean_cos = anisotropy_from_moments(m)
-    iso = isotropy_from_moments(W, m)
-    spec = spectrum(m)
-    iscore = isoscore_from_spectrum(spec) if d >= 2 else None
-    pr = participation_ratio(spec)
-    rogue = rogue_from_moments(m, rules.rogue_top(d))
-    t0 = stage("isotropy", t0)
-    stats.update(anisotropy=mean_cos, isotropy=iso, isoscore=iscore, participation_ratio=pr,
-                 rogue_share=rogue.share, rogue_dims=[int(j) for j in rogue.dims])
-    exact = exact_duplicate_groups(W)
-    exact_redundant = sum(len(g) - 1 for g in exact)
-    rep = np.arange(n)
-    for g in exact:
-        rep[g] = g[0]
-    n_distinct = n - exact_redundant
-    t0 = stage("exact_duplicates", t0)
-    stats.update(n_distinct=n_distinct, exact_duplicate_rows=exact_redundant)
-
-    norms_all = m.norms
-    if metric == "dot":
-        cv = norm_spread(norms_all).cv
-        if np.any(np.abs(norms_all - 1) > rules.THRESHOLDS["metric_mismatch"]["unit_tolerance"]):
-            sev = "warning" if cv >= rules.THRESHOLDS["metric_mismatch"]["min_cv"] else "ok"
-            findings.append(Finding(
-                "metric_mismatch", sev,
-                "Vectors are not unit length but are searched by dot product: "
-                + ("their lengths (cv %.3f) take part in every score; normalise them or "
-                   "search by cosine." % cv if sev == "warning" else
-                   "their lengths are equal, so dot ranks like cosine."),
-                {"value": cv, "min_norm": float(norms_all.min()),
-                 "max_norm": float(norms_all.max()), **rules.THRESHOLDS["metric_mismatch"]},
-                "cosine_metric" if sev == "warning" else None))
-
-    # 3. kNN graph and what rests on it --------------------------------------------------
-    k_eff = min(k, n - 1)
-    if k_eff < k:
-        findings.append(Finding("small_corpus", "warning",
-                                f"Only {n} usable vectors, fewer than k + 1 = {k + 1}: the "
-                                f"kNN graph uses k = {k_eff}.", {"value": n, "k_used": k_eff}))
-    sample = None
-    if n > graph_sample:
-        sample = np.sort(rng.choice(n, size=graph_sample, replace=False))
-        stats["graph_sample"] = graph_sample
-    G = W if sample is None else np.asarray(W[sample])
-    # subtle: rankings under cosine, dot and Euclidean do not change when every vector
-    # is divided by one positive number; vectors near 1e200 (or 1e-200) are divided by
-    # a power of two (exact) so that scores cannot overflow (or underflow)
-    rescale = scale if not 2.0 ** -60 < peak < 2.0 ** 60 else 1.0
-    if rescale != 1.0:
-        G = G / rescale
-        Q = None if Q is None else Q / rescale
-    g_rows = np.arange(G.shape[0]) if sample is None else sample   # graph row -> W row
-    if index_in is not None and sample is None and keep.size == n_all and rescale == 1.0:
-        index = index_in
-    else:
-        index = Index(G, metric=metric, backend=_backend(backend))
-    graph = knn_graph(index, k_eff, show_progress=show_progress, chunks=GRAPH_CHUNKS, bar=bar)
-    t0 = time.perf_counter()
-    seconds["knn_graph"] = index.cache.get(cache_keys.knn_graph_seconds(k_eff), 0.0)
-    original = keep[g_rows]                                         # graph row -> input row
-    hub = hubness_from_indices(graph.indices, G.shape[0], k_eff, metric, "corpus")
-    index.cache.setdefault(cache_keys.k_occurrence(k_eff), hub.k_occurrence)
-    index.cache.setdefault(cache_keys.hubness(k_eff), hub)
-    spread = norm_spread(norms_all, None)
-    corr = norm_spread(norms_all[g_rows], hub.k_occurrence).k_occurrence_corr
-    spread = type(spread)(**{**spread.__dict__, "k_occurrence_corr": corr})
-    stats.update(k=k_eff, hubness_skewness=hub.skewness, robinhood=hub.robinhood,
-                 hub_share=hub.hubs.size / G.shape[0], antihub_share=hub.antihubs.size / G.shape[0],
-                 norm_cv=spread.cv, norm_mean=spread.mean, spearman_norm_k_occurrence=corr)
-    hub_examples = [f"{_label(original[i], ids, texts)} (N_k={int(hub.k_occurrence[i])})"
-                    for i in hub.hubs[:5]]
-    graph_ok = n_distinct > k_eff
-    if graph_ok:
-        findings.append(rules.hubness_finding(hub, corr, metric, hub_examples))
-    else:
-        findings.append(Finding("hubness", "ok",
-                                f"Not judged: only {n_distinct} distinct vector(s) for "
-                                f"k = {k_eff} neighbours, so the lists are decided by ties "
-                                "between copies.", {"value": hub.skewness,
-                                                    "n_distinct": n_distinct, "k": k_eff}))
-    findings.append(rules.norm_finding(spread, metric))
-    t0 = stage("hubness", t0)
-
-    # near duplicates: pairs among each item's k nearest, plus every exact copy
-    r_idx = np.repeat(np.arange(G.shape[0]), k_eff)
-    c_idx = graph.indices.ravel()
-    cos = graph.scores.ravel().astype(np.float64) if metric == "cosine" else \
-        _pair_cosines(G, r_idx, c_idx)
-    close = cos >= duplicate_threshold
-    groups = groups_from_pairs(n, g_rows[r_idx[close]], g_rows[c_idx[close]], exact)
-    groups = [[int(keep[i]) for i in g] for g in groups]
-    dup_examples = [" = ".join(_label(i, ids, texts) for i in g[:3]) + (" …" if len(g) > 3 else "")
-                    for g in groups[:3]]
-    source = "kNN graph" + (f" of a {graph_sample}-item sample" if sample is not None else "") \
-        + " + exact hashing of every row"
-    findings.append(rules.duplicates_finding(groups, n, exact_redundant, duplicate_threshold,
-                                             dup_examples, source))
-    stats.update(near_duplicate_groups=len(groups),
-                 near_duplicate_share=sum(len(g) - 1 for g in groups) / n)
-    t0 = stage("near_duplicates", t0)
-
-    # intrinsic dimension
-    note, twonn_value = "", None
-    try:
-        if metric == "dot":
-            twonn_value = intrinsic_dimension(G, metric="euclidean", sample=min(2000, G.shape[0]),
-                                              random_state=rng)
-            note = "TwoNN on the raw vectors (Euclidean), 2000-point sample"
-        else:
-            r1, r2, skipped = twonn_from_lists(G, graph.indices, np.arange(G.shape[0]),
-                                               rep[g_rows], metric == "cosine")
-            twonn_value = twonn(r1, r2)
-            geometry = "chord distance of unit vectors" if metric == "cosine" else "Euclidean"
-            note = (f"TwoNN from the kNN graph ({geometry}); "
-                    f"{exact_redundant} exact copies merged; {skipped} items without two "
-                    "distinct neighbours skipped")
-    except ValueError as err:
-        note = str(err)
-    stats.update(intrinsic_dimension=twonn_value)
-    findings.append(rules.intrinsic_finding(twonn_value, pr, d, exact_redundant, note))
-    t0 = stage("intrinsic_dimension", t0)
-
-    rogue_f = rules.rogue_finding(rogue, d)
-    findings.append(rules.anisotropy_finding(mean_cos, iso, iscore))
-    findings.append(rogue_f)
-
-    # 4. queries ------------------------------------------------------------------------
-    if Q is not None and Q.shape[0] > 0:
-        from .shift import _space_mean_and_spread
-
-        q_res = index.search(Q, k=k_eff)
-        q_nn = as_distance(q_res.scores[:, 0], metric)
-        q_hub = hubness_from_indices(q_res.indices, G.shape[0], k_eff, metric, "queries")
-        c_nn = as_distance(graph.scores[:, 0], metric)
-        c_mean = m.sum_space / n
-        c_spread = float(np.sqrt(max(np.trace(m.gram) / n - c_mean @ c_mean, 0.0)))
-        if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale
-            c_spread, c_mean = c_spread * m.scale / rescale, c_mean * m.scale / rescale
-        q_mean, _ = _space_mean_and_spread(Q, metric == "cosine")
-        shift = shift_from_neighbors(q_nn, c_nn, q_mean, c_mean, c_spread)
-        source = (f"a {G.shape[0]}-document sample" if sample is not None
-                  else f"all {G.shape[0]} documents")
-        findings.append(rules.shift_finding(
-            shift, Q.shape[0], model_name=model_name, query_ids=query_ids,
-            texts=texts if texts is None or keep.size == n_all else texts[keep],
-            corpus_source=source))
-        stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
-                     query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
-                     query_antihub_share=q_hub.antihubs.size / G.shape[0])
-        t0 = stage("query_shift", t0)
-    bar.close()
-    return _finish(findings, stats, metric, k_eff, seconds, t_start,
-                   k_occurrence=hub.k_occurrence, norms=norms_all,
-                   contribution=rogue_from_moments(m, 20).contribution,
-                   explained_variance_ratio=spec / spec.sum() if spec.sum() > 0 else spec)
-
-
-def _backend(backend: str | None) -> str:
-    """The search backend: as given, or faiss when importable (None)."""
-    if backend is not None:
-        return V.check_choice(backend, "backend", ("numpy", "faiss"))
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return "numpy"
-    return "faiss"
+    rng = V.check_random_state(opts.random_state)
+    return S.Work(X=X, metric=metric, k=k, graph_sample=graph_sample,
+                  duplicate_threshold=opts.duplicate_threshold, backend=opts.backend,
+                  show_progress=opts.show_progress, model_name=opts.model_name, rng=rng,
+                  ids=ids, texts=texts, Q=Q, query_ids=query_ids, index_in=index_in,
+                  stats={"n_vectors": n_all, "dim": d, "metric": metric, "k_requested": k})
 
 
 def _strength(f: Finding) -> float:

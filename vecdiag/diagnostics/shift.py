@@ -117,7 +117,7 @@ def shift_reading(shift: QueryShift, *, model_name=None, query_ids=None, texts=N
     return {"names": names, "advice": advice, "fix": "add_prefix", "evidence": evidence}
 
 
-def _space_mean_and_spread(X: np.ndarray, unit: bool) -> tuple[np.ndarray, float]:
+def space_mean_and_spread(X: np.ndarray, unit: bool) -> tuple[np.ndarray, float]:
     from ..linalg import row_norms
     from ._moments import block_rows, unit_rows
 
@@ -210,6 +210,6 @@ def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
     corpus_nn = as_distance(graph.scores[:, 0], index.metric)
     query_nn = as_distance(index.search(Q, k=1).scores[:, 0], index.metric)
     unit = index.metric == "cosine"
-    c_mean, c_spread = _space_mean_and_spread(index.vectors, unit)
-    q_mean, _ = _space_mean_and_spread(Q, unit)
+    c_mean, c_spread = space_mean_and_spread(index.vectors, unit)
+    q_mean, _ = space_mean_and_spread(Q, unit)
     return shift_from_neighbors(query_nn, corpus_nn, q_mean, c_mean, c_spread, quantile)

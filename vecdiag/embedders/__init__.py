@@ -39,7 +39,7 @@ Nothing here imports torch, sentence-transformers or httpx until it is actually 
 
 from __future__ import annotations
 
-from ._base import _Base, _check_kind, _check_texts
+from ._base import EmbedderBase, _Base, _check_kind, _check_texts, check_texts
 from .api import KNOWN_DIMENSIONS, KNOWN_MAX_TOKENS, OpenAIEmbedder
 from .cache import EmbeddingCache
 from .errors import BadResponse, EmbeddingError, ProviderError
@@ -49,6 +49,7 @@ from .resilient import ResilientEmbedder, resilient
 from .summary import EmbedSummary
 
 __all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "OpenAIEmbedder", "as_embedder",
+           "EmbedderBase", "check_texts",
            "resilient", "ResilientEmbedder", "EmbeddingCache", "EmbedSummary",
            "ProviderError", "BadResponse", "EmbeddingError",
            "known_prefixes", "KNOWN_PREFIXES", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]

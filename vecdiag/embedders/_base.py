@@ -7,7 +7,7 @@ import numpy as np
 from .. import _validate as V
 from .prefixes import known_prefixes
 
-__all__ = ["_Base", "_check_texts", "_check_kind"]
+__all__ = ["EmbedderBase", "check_texts", "_Base", "_check_texts", "_check_kind"]
 
 
 def _check_texts(texts, name: str = "texts") -> list[str]:
@@ -58,3 +58,10 @@ class _Base:
         return (f"{type(self).__name__}(model_name={self.model_name!r}, "
                 f"query_prefix={self.query_prefix!r}, document_prefix={self.document_prefix!r}, "
                 f"max_tokens={self.max_tokens!r})")
+
+
+# Public names for code outside this package (a custom embedder subclasses EmbedderBase
+# to get prefix handling; check_texts is the one texts check). The private spellings
+# stay for older imports.
+EmbedderBase = _Base
+check_texts = _check_texts

@@ -174,6 +174,17 @@ class OpenAIEmbedder(_Base):
             body["dimensions"] = self.dimensions
         return body
 
+    def check_inputs(self, texts: list[str]) -> None:
+        """Refuse, before any request, what every OpenAI-compatible server refuses with a
+        400 that would stop the run: empty texts (after the prefix); and a missing key
+        for api.openai.com (a 401)."""
+        self._check_key()
+        empty = [i for i, t in enumerate(texts) if not t.strip()]
+        if empty:
+            raise ValueError(f"texts has empty texts in {V.format_rows(empty)}; "
+                             "embedding APIs refuse empty input: drop them or replace them "
+                             "with a placeholder before embedding")
+
     def _check_key(self) -> None:
         if not self._api_key and self.base_url == DEFAULT_BASE_URL:
             raise ValueError("no API key for api.openai.com: pass api_key=... or set the "
@@ -219,7 +230,7 @@ class OpenAIEmbedder(_Base):
         texts = self.with_prefix(texts, kind)
         if not texts:
             raise ValueError("texts is empty; pass at least one text to encode")
-        self._check_key()
+        self.check_inputs(texts)
         size = self.batch_size if batch_size is None else V.check_positive_int(batch_size, "batch_size")
         parts = []
         show = len(texts) > 4 * size if show_progress is None else show_progress

@@ -107,6 +107,13 @@ class EmbeddingCache:
         with self._lock, self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?,?,?)", rows)
 
+    def dim_of(self, model: str) -> int | None:
+        """The vector length most rows of ``model`` have (None when it has none)."""
+        with self._lock:
+            row = self._conn.execute("SELECT dim FROM vectors WHERE model=? GROUP BY dim "
+                                     "ORDER BY COUNT(*) DESC LIMIT 1", (model,)).fetchone()
+        return None if row is None else int(row[0])
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])

@@ -1,14 +1,15 @@
 """Pacing and patience: the shared rate limiter and the retry wait (backoff + full jitter).
 
 Rate limits (aiolimiter's leaky bucket, shared by every concurrent worker)
-    *Requests*: a bucket of capacity 1 draining ``requests_per_minute / 60`` per second.
-    Each request needs an empty bucket, so two requests are at least ``60 / rpm`` seconds
-    apart and no window of 60 seconds ever holds more than ``rpm`` of them; with enough
-    concurrency the achieved rate is the limit itself.
-    *Tokens*: requests weigh their token count. A bucket of capacity ``C`` (the largest
-    batch, in tokens) draining ``(tpm - C) / 60`` per second admits at most
-    ``C + (tpm - C) * T / 60 <= tpm`` tokens in any window of ``T <= 60`` seconds.
-    Retries pass through the same limiters: the limit counts every request sent.
+    A limit of ``L`` per minute is a bucket of capacity ``C`` (one second's worth,
+    ``L / 60``, or the largest single request when that is more) draining
+    ``(L - C) / 60`` per second. A request (weighing 1, or its token count) waits until
+    it fits in the bucket. In any window of ``T`` seconds at most ``C + (L - C) * T / 60``
+    pass, so never more than ``L`` in any 60 seconds, and a worker that fell behind (a
+    slow answer, a busy machine) may catch up by up to ``C`` at once. Below 60 requests
+    a minute the bucket holds 1 and drains ``L / 60`` per second: requests are then
+    exactly ``60 / L`` seconds apart. Retries pass through the same limiters: the limit
+    counts every request sent.
 
 Retry wait (exponential backoff with full jitter, AWS architecture blog, 2015)
     after the n-th failed attempt: ``retry_after + uniform(0, min(max_backoff,
@@ -39,18 +40,9 @@ class RateLimiter:
 
         self.requests_per_minute = requests_per_minute
         self.tokens_per_minute = tokens_per_minute
-        self._requests = (AsyncLimiter(1, 60.0 / requests_per_minute)
-                          if requests_per_minute else None)
-        self._tokens = None
-        if tokens_per_minute:
-            capacity = max(int(largest_batch_tokens), 1)
-            if capacity > tokens_per_minute / 2:
-                raise ValueError(
-                    f"one batch holds up to {capacity} tokens, more than half of "
-                    f"tokens_per_minute={tokens_per_minute:g}; lower batch_size so that a "
-                    "batch is a small part of the per-minute budget")
-            per_second = (tokens_per_minute - capacity) / 60.0
-            self._tokens = AsyncLimiter(capacity, capacity / per_second)
+        self._requests = _bucket(AsyncLimiter, requests_per_minute, 1, "requests_per_minute")
+        self._tokens = _bucket(AsyncLimiter, tokens_per_minute, largest_batch_tokens,
+                               "tokens_per_minute")
         self.waited = 0.0  # seconds spent waiting for capacity, summed over workers
 
     async def acquire(self, tokens: int = 0) -> float:
@@ -63,6 +55,34 @@ class RateLimiter:
         waited = time.perf_counter() - start
         self.waited += waited
         return waited
+
+
+def bucket_shape(per_minute: float, largest: float = 1) -> tuple[float, float]:
+    """``(capacity, drain per second)`` of the bucket enforcing ``per_minute``.
+
+    Examples
+    --------
+    >>> bucket_shape(1200)      # 20 at once, then 1180 a minute: <= 1200 in any minute
+    (20.0, 19.666666666666668)
+    >>> bucket_shape(30)        # below 60 a minute: one at a time, 2 s apart
+    (1, 0.5)
+    """
+    if per_minute < 60 and largest <= 1:
+        return 1, per_minute / 60.0
+    capacity = max(float(largest), per_minute / 60.0)
+    return capacity, (per_minute - capacity) / 60.0
+
+
+def _bucket(AsyncLimiter, per_minute, largest, name):
+    if not per_minute:
+        return None
+    capacity, per_second = bucket_shape(per_minute, largest)
+    if capacity > per_minute / 2 and not (capacity == 1 and largest <= 1):
+        raise ValueError(
+            f"one request weighs up to {largest:g} against {name}={per_minute:g}, more than "
+            "half of the per-minute budget; lower batch_size so that a batch is a small part "
+            "of it")
+    return AsyncLimiter(capacity, capacity / per_second)
 
 
 def backoff_wait(backoff: float, max_backoff: float, rng: random.Random | None = None):

@@ -16,28 +16,22 @@ One :meth:`ResilientEmbedder.encode` call:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import sys
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
+from ._run import _Run
 from .cache import EmbeddingCache
-from .errors import EmbeddingError, classify
+from .errors import EmbeddingError
 from .summary import EmbedSummary
 
 __all__ = ["resilient", "ResilientEmbedder"]
-
-
-class _Fatal(Exception):
-    """Wraps a final (non-retryable) error so the run stops at once."""
 
 
 class ResilientEmbedder(_Base):
@@ -83,6 +77,7 @@ class ResilientEmbedder(_Base):
         self.backoff, self.max_backoff = float(backoff), float(max_backoff)
         self.show_progress = show_progress
         self._rng = random.Random(seed)
+        self._dims: dict = {}  # vector length per cache_id, learned from answers
         self.last_summary = None
 
     # ------------------------------------------------------------ the protocol, delegated
@@ -122,6 +117,9 @@ class ResilientEmbedder(_Base):
         kind = _check_kind(kind)
         if not texts:
             raise ValueError("texts is empty; pass at least one text to encode")
+        check = getattr(self.embedder, "check_inputs", None)
+        if check is not None:  # refuse at once what the provider would refuse
+            check(self.embedder.with_prefix(texts, kind))
         size = (V.check_positive_int(batch_size, "batch_size") if batch_size is not None
                 else self.batch_size or getattr(self.embedder, "batch_size", None) or 32)
         start = time.perf_counter()
@@ -140,6 +138,8 @@ class ResilientEmbedder(_Base):
             show = len(batches) > 4
         run.execute(len(uniques), len(uniques) - len(missing), bool(show))
         wall = time.perf_counter() - start
+        if run.dim is not None:
+            self._dims[model] = run.dim
         failed_texts = {t for b in run.failed_batches for t in b[0]}
         summary = EmbedSummary(
             model=model, kind=kind, texts=len(texts), unique=len(uniques),
@@ -166,164 +166,6 @@ class ResilientEmbedder(_Base):
         return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
 
 
-class _Run:
-    """The state of one encode call's asynchronous part (all mutated in the loop thread)."""
-
-    def __init__(self, owner: ResilientEmbedder, kind, prefix, model, batches, found):
-        self.o, self.kind, self.prefix, self.model = owner, kind, prefix, model
-        self.batches, self.found = batches, found
-        self.requests = self.embedded = self.tokens = 0
-        self.retries: Counter = Counter()
-        self.failed_batches: list[tuple[list[str], str]] = []
-        self.fatal = None
-        self.throttled = 0.0
-        inner = owner.embedder
-        self.dim = getattr(inner, "expected_dim", None) or next(
-            (v.shape[0] for v in found.values()), None)
-
-    def execute(self, total: int, hits: int, show: bool) -> None:
-        if not self.batches:
-            return
-        from .._progress import progress_bar
-
-        with progress_bar(total, desc=f"embedding {self.kind}s", show=show) as bar:
-            self.bar = bar
-            bar.update(hits)
-            self._postfix()
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:  # the usual case: no loop running in this thread
-                asyncio.run(self._main())
-            else:  # inside Jupyter's loop: run ours in a helper thread
-                box = {}
-                thread = threading.Thread(target=lambda: box.update(r=_capture(self._main)),
-                                          daemon=True)
-                thread.start()
-                thread.join()
-                if box["r"] is not None:
-                    raise box["r"]
-
-    def _postfix(self) -> None:
-        if hasattr(self.bar, "set_postfix"):
-            self.bar.set_postfix(cached=len(self.found) - self.embedded,
-                                 retries=sum(self.retries.values()),
-                                 throttled=f"{self.throttled:.1f}s", refresh=False)
-
-    async def _main(self) -> None:
-        from .limits import RateLimiter
-
-        o = self.o
-        weights = [0] * len(self.batches)
-        if o.tokens_per_minute:
-            weights = [o._tokens(b, self.kind) for b in self.batches]
-        self.limiter = RateLimiter(o.requests_per_minute, o.tokens_per_minute, max(weights))
-        self.weights = weights
-        queue = asyncio.Queue()
-        for i in range(len(self.batches)):
-            queue.put_nowait(i)
-        client = None
-        if hasattr(o.embedder, "aembed_batch"):
-            from .._optional import require
-
-            httpx = require("httpx", "resilient embedding")
-            client = httpx.AsyncClient(timeout=o.timeout, limits=httpx.Limits(
-                max_connections=o.max_concurrency, max_keepalive_connections=o.max_concurrency))
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=o.max_concurrency + 2) if client is None else None
-        try:
-            workers = [asyncio.create_task(self._worker(queue, client, pool))
-                       for _ in range(min(o.max_concurrency, len(self.batches)))]
-            try:
-                await asyncio.gather(*workers)
-            except _Fatal as err:
-                for w in workers:
-                    w.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
-                self.fatal = err.args[0]
-        finally:
-            if client is not None:
-                await client.aclose()
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-            self.throttled = self.limiter.waited
-
-    async def _worker(self, queue, client, pool) -> None:
-        while True:
-            try:
-                i = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            await self._one_batch(self.batches[i], self.weights[i], client, pool)
-
-    async def _call(self, texts, client, pool) -> np.ndarray:
-        from .api import check_vectors
-
-        o = self.o
-        if client is not None:
-            X = await o.embedder.aembed_batch(client, [self.prefix + t for t in texts])
-        else:
-            loop = asyncio.get_running_loop()
-            call = (lambda: o.embedder.encode(texts, kind=self.kind, batch_size=len(texts),
-                                              show_progress=False))
-            X = await asyncio.wait_for(loop.run_in_executor(pool, call), o.timeout)
-        return check_vectors(X, len(texts), self.dim)
-
-    async def _one_batch(self, texts, weight, client, pool) -> None:
-        from .._optional import require
-
-        tenacity = require("tenacity", "resilient embedding (retries)")
-        AsyncRetrying, stop_after_attempt = tenacity.AsyncRetrying, tenacity.stop_after_attempt
-        retry_if_exception = tenacity.retry_if_exception
-
-        from .limits import backoff_wait
-
-        o = self.o
-
-        def before_sleep(state) -> None:
-            self.retries[classify(state.outcome.exception())[0]] += 1
-            self.throttled = self.limiter.waited
-            self._postfix()
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(o.max_retries + 1), reraise=True,
-            wait=backoff_wait(o.backoff, o.max_backoff, o._rng),
-            retry=retry_if_exception(lambda e: classify(e)[1]), before_sleep=before_sleep)
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    await self.limiter.acquire(weight)
-                    self.requests += 1
-                    X = await self._call(texts, client, pool)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # noqa: BLE001 - sorted into retried-out vs final
-            cause, transient = classify(err)
-            if not transient:
-                raise _Fatal(err) from err
-            self.failed_batches.append((texts, f"{cause}: {err}"))
-            return
-        if self.dim is None:
-            self.dim = X.shape[1]
-        if o.cache is not None:
-            o.cache.put(self.model, self.kind, self.prefix, texts, X)
-        for t, v in zip(texts, X):
-            self.found[t] = v
-        self.embedded += len(texts)
-        self.tokens += weight
-        self.bar.update(len(texts))
-        self.throttled = self.limiter.waited
-        self._postfix()
-
-
-def _capture(main):
-    try:
-        asyncio.run(main())
-    except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
-        return err
-    return None
-
-
 def resilient(embedder, *, cache=None, max_concurrency: int = 4,
               requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
               max_retries: int = 8, timeout: float = 30.0, batch_size: int | None = None,
@@ -347,7 +189,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
     max_retries : int, default 8
         Retries per batch after its first attempt, for transient failures only.
     timeout : float, default 30.0
-        Seconds per request (per call of a wrapped function).
+        Seconds per request (per call of a wrapped function; a Python function that runs
+        over keeps running in its worker thread, its answer discarded, as threads cannot
+        be stopped).
     batch_size : int, optional
         Texts per request (default: the embedder's ``batch_size``, else 32).
     backoff, max_backoff : float, default 1.0, 60.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..results import Result, escape, fmt, html_block, html_table, result
+from ..results import Result, escape, html_block, html_table, result
 
 __all__ = ["EmbedSummary"]
 
@@ -52,7 +52,7 @@ class EmbedSummary(Result):
 
     def lines(self) -> list[str]:
         def vs(value, limit):
-            return fmt(value) + (f" (limit {fmt(limit)}, {value / limit:.0%})" if limit else "")
+            return f"{value:.0f}" + (f" (limit {limit:g}, {value / limit:.0%})" if limit else "")
 
         retries = ", ".join(f"{k} {v}" for k, v in sorted(self.retries.items())) or "none"
         out = [f"embedded {self.texts} {self.kind} texts with {self.model}: "

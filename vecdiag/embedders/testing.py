@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -51,10 +52,24 @@ FAULTS = TRANSIENT_FAULTS + ("400", "401")
 
 
 def vector_for(text: str, dim: int, model: str = "") -> np.ndarray:
-    """The server's deterministic unit vector for ``text`` (float32; seeded by model and text)."""
-    seed = int.from_bytes(hashlib.sha256(f"{model}\0{text}".encode()).digest()[:8], "little")
+    """The server's deterministic unit vector for ``text`` (float32).
+
+    A hashed bag of words: each lower-cased word has a fixed random direction (seeded by
+    the model's name and the word), the text is their normalised sum. Texts sharing words
+    are close, so drift and neighbours behave like a (very plain) real model; another
+    model name gives other vectors.
+    """
+    words = text.lower().split() or [""]
+    v = np.sum([_word_vector(w, int(dim), model) for w in words], axis=0)
+    norm = np.linalg.norm(v)
+    return (v / norm if norm > 0 else _word_vector("", int(dim), model)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _word_vector(word: str, dim: int, model: str) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(f"{model}\0{word}".encode()).digest()[:8], "little")
     v = np.random.default_rng(seed).standard_normal(dim)
-    return (v / np.linalg.norm(v)).astype(np.float32)
+    return v / np.linalg.norm(v)
 
 
 def fault_fraction(rate: float, kinds=TRANSIENT_FAULTS, *, seed: int = 0, block: int = 10):
@@ -248,6 +263,9 @@ def _error(status, message, code, headers=None):
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # many workers connect at once (the default backlog is 5)
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that timed out and hung up is part of the game, not news
 
 
 class _Handler(BaseHTTPRequestHandler):

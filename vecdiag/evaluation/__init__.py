@@ -13,10 +13,11 @@ from .runs import as_qrels, as_run, ranked_docs, run_from_neighbors
 
 __all__ = ["evaluate", "Evaluation", "compare", "Comparison", "try_fixes", "FixReport",
            "load_run", "load_qrels", "save_run", "parse_metric", "ranked_docs",
-           "run_from_neighbors", "DEFAULT_METRICS", "default_fixes", "holm"]
+           "run_from_neighbors", "DEFAULT_METRICS", "default_fixes", "holm", "TrialOptions"]
 
 _LAZY = {"compare": "significance", "Comparison": "significance", "holm": "significance",
          "try_fixes": "fix_trials", "FixReport": "fix_trials", "default_fixes": "fix_trials",
+         "TrialOptions": "trials",
          "load_run": "trec_io", "load_qrels": "trec_io", "save_run": "trec_io"}
 
 

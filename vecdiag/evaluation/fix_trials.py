@@ -8,20 +8,17 @@ the baseline (exact search with ``metric``) by :func:`vecdiag.compare`.
 
 from __future__ import annotations
 
-import time
-import warnings
-
 import numpy as np
 
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
-from .metrics import DEFAULT_METRICS, evaluate
-from .runs import as_qrels, ranked_docs
-from .significance import compare
+from .metrics import DEFAULT_METRICS
+from .trials import (BASELINE, TrialOptions, check_trial, dense_runs, lexical_runs, run_from,
+                     score_runs)
 
-__all__ = ["try_fixes", "FixReport", "default_fixes"]
+__all__ = ["try_fixes", "FixReport", "default_fixes", "TrialOptions"]
 
-BASELINE = "baseline"
+_run_from = run_from  # the former name
 
 
 def default_fixes(metric: str = "cosine", *, texts: bool = False, findings=None,
@@ -57,25 +54,6 @@ def default_fixes(metric: str = "cosine", *, texts: bool = False, findings=None,
         if fix in runnable and not (fix == "cosine_metric" and metric == "cosine"):
             names.append(fix)
     return names
-
-
-def _run_from(neighbors, query_ids, doc_ids) -> dict:
-    """A run dict whose scores order documents as the Neighbors do (best first).
-
-    Similarities are kept; rows whose scores rise (distances) are negated; a row that is
-    neither (a re-ranker whose scores are not its order) gets ``-rank`` as score.
-    """
-    scores = np.asarray(neighbors.scores, dtype=np.float64)
-    names = np.asarray([str(d) for d in doc_ids], dtype=object)[np.asarray(neighbors.indices)]
-    steps = np.diff(scores, axis=1)
-    falling = (steps <= 0).all(axis=1)
-    rising = (steps >= 0).all(axis=1)
-    ranks = -np.arange(1, scores.shape[1] + 1, dtype=np.float64)
-    run = {}
-    for i, q in enumerate(query_ids):
-        row = scores[i] if falling[i] else -scores[i] if rising[i] else ranks
-        run[str(q)] = {d: float(s) for d, s in zip(names[i], row)}
-    return run
 
 
 @result
@@ -203,7 +181,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
               metrics=DEFAULT_METRICS, metric: str = "cosine", method: str = "randomization",
               n_resamples: int = 10_000, alpha: float = 0.05, random_state=0, texts=None,
               query_texts=None, embedder=None, lexical=None, show_progress=None,
-              findings=None, **options) -> FixReport:
+              findings=None, trial: TrialOptions | None = None, **options) -> FixReport:
     """Run the baseline search and every fix; score, compare, and rank them.
 
     Parameters
@@ -237,6 +215,10 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     findings : Diagnosis or list of Finding, optional
         With ``fixes=None``: the fixes of these findings join the defaults (see
         :func:`default_fixes`), e.g. ``deduplicate`` when ``vd.diagnose`` found copies.
+    trial : TrialOptions, optional
+        ``k``, ``metrics``, ``metric``, ``method``, ``n_resamples``, ``alpha``,
+        ``random_state`` and ``show_progress`` as one object (reusable across calls);
+        keywords passed as well must keep their defaults.
     **options
         Passed to :func:`vecdiag.fixes.apply_fix` (e.g. ``whiten__n_components=64``).
 
@@ -268,96 +250,18 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     >>> sorted(report.order)
     ['baseline', 'center']
     """
-    from ..fixes import apply_fix, hybrid, options_of, parse_fix
-    from .._progress import progress_bar
-
-    V.check_metric(metric)
-    qrels = as_qrels(qrels)
-    query_ids = [str(q) for q in query_ids]
-    doc_ids = [str(d) for d in doc_ids]
+    opts = TrialOptions.merged(trial, k=k, metrics=metrics, metric=metric, method=method,
+                               n_resamples=n_resamples, alpha=alpha,
+                               random_state=random_state, show_progress=show_progress)
+    V.check_metric(opts.metric)
     if fixes is None:
-        fixes = default_fixes(metric, texts=texts is not None and query_texts is not None,
+        fixes = default_fixes(opts.metric, texts=texts is not None and query_texts is not None,
                               findings=findings, embedder=embedder is not None)
-    elif isinstance(fixes, str):
-        fixes = [fixes]
-    fixes = ["+".join(parse_fix(f)) for f in fixes]
-    if len(set(fixes)) != len(fixes):
-        raise ValueError(f"fixes has repeated entries: {fixes}")
-    metrics = tuple([metrics] if isinstance(metrics, str) else metrics)
-    k = V.check_positive_int(k, "k")
-    rng = V.check_random_state(random_state)
-    from ..neighbors import Index
-    if not isinstance(corpus, Index):
-        corpus = V.as_matrix(corpus, "corpus")
-    queries = V.as_matrix(queries, "queries")
-    if len(query_ids) != queries.shape[0]:
-        raise ValueError(f"query_ids has {len(query_ids)} entries for {queries.shape[0]} "
-                         "queries; give one id per query row")
-    given = set(query_ids)
-    unqueried = tuple(sorted(q for q in qrels if q not in given))
-    qrels = {q: docs for q, docs in qrels.items() if q in given}
-    if not qrels:
-        raise ValueError(f"qrels judge none of the {len(query_ids)} query_ids (qrels: "
-                         f"{unqueried[:3]}, query_ids: {query_ids[:3]}); pass the ids the "
-                         "judgments use, one per query row")
-    n_rows = len(corpus)
-    if len(doc_ids) != n_rows:
-        raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
-    k = min(k, n_rows)
-
-    runs, seconds, failed = {}, {}, {}
-    bar = progress_bar(len(fixes) + 1, desc="try_fixes", show=show_progress,
-                       expected_seconds=1e-9 * n_rows * len(query_ids) * 64 * (len(fixes) + 1))
-    with bar:
-        start = time.perf_counter()
-        from ..neighbors import Index, knn
-
-        base = corpus.search(queries, k) if isinstance(corpus, Index) \
-            else knn(queries, corpus, k, metric=metric)
-        if base.indices.shape[0] != len(query_ids):
-            raise ValueError(f"query_ids has {len(query_ids)} entries for "
-                             f"{base.indices.shape[0]} queries")
-        runs[BASELINE] = _run_from(base, query_ids, doc_ids)
-        seconds[BASELINE] = time.perf_counter() - start
-        bar.update()
-        for code in fixes:
-            start = time.perf_counter()
-            try:
-                found = apply_fix(code, queries, corpus, k, metric=metric, texts=texts,
-                                  query_texts=query_texts, embedder=embedder,
-                                  **options_of(code, options))
-            except (ValueError, ImportError, np.linalg.LinAlgError) as err:
-                failed[code] = str(err)
-                warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=2)
-                bar.update()
-                continue
-            runs[code] = _run_from(found, query_ids, doc_ids)
-            seconds[code] = time.perf_counter() - start
-            bar.update()
-    if texts is not None and query_texts is not None:
-        from ..lexical import bm25
-
-        start = time.perf_counter()
-        runs["bm25"] = bm25(query_texts, texts, k=k, query_ids=query_ids, doc_ids=doc_ids)
-        seconds["bm25"] = time.perf_counter() - start
-    if lexical is not None:
-        runs["lexical"] = lexical
-        seconds["lexical"] = float("nan")
-        start = time.perf_counter()
-        fused = hybrid(runs[BASELINE], lexical)
-        runs["hybrid"] = {q: {d: docs[d] for d in ranked_docs(docs)[:k]}
-                          for q, docs in fused.items()}
-        seconds["hybrid"] = time.perf_counter() - start
-
-    evaluations = {name: evaluate(run, qrels, metrics=metrics, name=name)
-                   for name, run in runs.items()}
-    comparisons = {name: compare(evaluations[BASELINE], ev, method=method,
-                                 n_resamples=n_resamples, alpha=alpha, random_state=rng)
-                   for name, ev in evaluations.items() if name != BASELINE}
-    primary = metrics[0]
-    order = tuple(sorted(evaluations, key=lambda n: (-evaluations[n].mean[primary],
-                                                     n != BASELINE)))
+    t = check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes, opts)
+    dense_runs(t, texts=texts, query_texts=query_texts, embedder=embedder, options=options)
+    lexical_runs(t, texts=texts, query_texts=query_texts, lexical=lexical)
+    evaluations, comparisons, order = score_runs(t)
     return FixReport(order=order, evaluations=evaluations, comparisons=comparisons,
-                     primary_metric=primary, metrics=metrics, method=method,
-                     alpha=float(alpha), seconds=seconds, failed=failed, runs=runs,
-                     unqueried=unqueried)
+                     primary_metric=t.metrics[0], metrics=t.metrics, method=opts.method,
+                     alpha=float(opts.alpha), seconds=t.seconds, failed=t.failed,
+                     runs=t.runs, unqueried=t.unqueried)

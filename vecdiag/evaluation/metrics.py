@@ -1,6 +1,7 @@
 """Retrieval metrics that equal ``trec_eval``'s, and :func:`evaluate`.
 
-Conventions (those of ``trec_eval`` 9, checked against ``pytrec_eval`` in the tests):
+The metrics themselves, one function each, and their name table live in
+:mod:`vecdiag.evaluation.measures`. Conventions (those of ``trec_eval`` 9, checked against ``pytrec_eval`` in the tests):
 
 * a document is relevant when its judged relevance is ``>= relevance_level`` (1);
   unjudged documents are non-relevant;
@@ -19,81 +20,18 @@ Conventions (those of ``trec_eval`` 9, checked against ``pytrec_eval`` in the te
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
 from ..results import Result, html_block, html_table, result
+from .measures import METRICS, Judged, parse_metric
 from .runs import as_qrels, as_run, ranked_docs
 
 __all__ = ["evaluate", "Evaluation", "parse_metric", "METRIC_NAMES", "DEFAULT_METRICS"]
 
 DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
 # canonical name -> needs a cut-off k (True), forbids one (False), or takes either (None)
-METRIC_NAMES = {"ndcg": None, "recall": True, "precision": True, "mrr": None, "map": None,
-                "hit": True, "r-precision": False}
-_ALIASES = {"p": "precision", "ndcg_cut": "ndcg", "recip_rank": "mrr", "rr": "mrr",
-            "success": "hit", "rprec": "r-precision", "r_precision": "r-precision",
-            "map_cut": "map"}
-_PATTERN = re.compile(r"^\s*([a-z_\-]+)\s*(?:@\s*(\d+))?\s*$")
-
-
-def parse_metric(name: str) -> tuple[str, int | None]:
-    """Split a metric name into ``(canonical name, k or None)``; raise on unknown names.
-
-    Examples
-    --------
-    >>> parse_metric("nDCG@10"), parse_metric("P@5"), parse_metric("map")
-    (('ndcg', 10), ('precision', 5), ('map', None))
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"metric names must be strings such as 'ndcg@10', got {name!r}")
-    match = _PATTERN.match(name.lower())
-    known = ", ".join(["ndcg@k", "ndcg", "recall@k", "precision@k", "mrr@k", "mrr", "map",
-                       "map@k", "hit@k", "r-precision"])
-    if not match:
-        raise ValueError(f"unknown metric {name!r}; use one of {known}")
-    base, k = match.group(1), match.group(2)
-    base = _ALIASES.get(base, base)
-    if base not in METRIC_NAMES:
-        raise ValueError(f"unknown metric {name!r}; use one of {known}")
-    need = METRIC_NAMES[base]
-    if need is True and k is None:
-        raise ValueError(f"metric {name!r} needs a cut-off: write {base}@k, e.g. {base}@10")
-    if need is False and k is not None:
-        raise ValueError(f"metric {name!r} takes no cut-off: write {base}")
-    if k is not None and int(k) < 1:
-        raise ValueError(f"metric {name!r}: the cut-off must be at least 1")
-    return base, None if k is None else int(k)
-
-
-def _metric_value(base: str, k: int | None, rel: np.ndarray, gains: np.ndarray,
-                  ideal: np.ndarray, num_rel: int) -> float:
-    """One metric of one query. ``rel``: 0/1 relevance of the ranked run; ``gains``:
-    their nDCG gains; ``ideal``: all judged gains sorted descending; ``num_rel`` >= 1."""
-    n = rel.shape[0]
-    cut = n if k is None else min(k, n)
-    if base == "ndcg":
-        disc = 1.0 / np.log2(np.arange(2, max(n, ideal.shape[0]) + 2))
-        dcg = float(np.dot(gains[:cut], disc[:cut]))
-        top = ideal if k is None else ideal[:k]  # full nDCG: every judged gain
-        idcg = float(np.dot(top, disc[:top.shape[0]]))
-        return dcg / idcg if idcg > 0 else 0.0
-    if base == "recall":
-        return float(rel[:cut].sum()) / num_rel
-    if base == "precision":
-        return float(rel[:cut].sum()) / k
-    if base == "mrr":
-        hits = np.flatnonzero(rel[:cut])
-        return 1.0 / (hits[0] + 1) if hits.size else 0.0
-    if base == "hit":
-        return 1.0 if rel[:cut].any() else 0.0
-    if base == "map":
-        hits = np.flatnonzero(rel[:cut])
-        return float(np.sum(np.arange(1, hits.size + 1) / (hits + 1))) / num_rel
-    if base == "r-precision":
-        return float(rel[:num_rel].sum()) / num_rel
-    raise AssertionError(base)  # pragma: no cover - parse_metric guards the names
+METRIC_NAMES = {name: metric.cutoff for name, metric in METRICS.items()}
 
 
 def _query_metrics(scores: dict, judged: dict, parsed, level: int) -> list[float]:
@@ -104,7 +42,8 @@ def _query_metrics(scores: dict, judged: dict, parsed, level: int) -> list[float
     gains = np.maximum(grades, 0).astype(np.float64)
     ideal = np.sort(np.array([g for g in judged.values() if g > 0], dtype=np.float64))[::-1]
     num_rel = sum(1 for g in judged.values() if g >= level)
-    return [_metric_value(b, k, rel, gains, ideal, num_rel) for b, k in parsed]
+    query = Judged(rel=rel, gains=gains, ideal=ideal, num_rel=num_rel)
+    return [METRICS[b].function(query, k) for b, k in parsed]
 
 
 @result

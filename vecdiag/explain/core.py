@@ -143,7 +143,7 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     ctx0 = _draft(inp)
     ctx, records = _measure(ctx0, inp)
     causes, ruled_out = _diagnose(ctx)
-    records, recommendation, sentence = _advise(ctx, records)
+    records, recommendation, sentence = _advise(ctx, records, causes)
     attribution_out = None
     if inp.attribution:
         from .text_checks import attribution as word_occlusion
@@ -159,7 +159,7 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
             attribution, random_state, top, max_exact, sample_size, fix_report,
             alternatives) -> Inputs:
     """Stage 1: every argument checked once (errors name the argument and the fix)."""
-    index = _resolve_corpus(corpus, metric, ids, texts)
+    index, owned = _resolve_corpus(corpus, metric, ids, texts)
     q, query_text, emb = resolve_query(query, index, embedder, query_text)
     if attribution and (emb is None or not query_text):
         raise ValueError("attribution=True needs an embedder and the query's text (a string "
@@ -178,7 +178,7 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
     expected_pos = tuple(resolve_docs(expected, index, "expected"))
     returned_pos = (tuple(resolve_docs(returned, index, "returned"))
                     if returned is not None else None)
-    return Inputs(index=index, query=q, query_text=query_text, embedder=emb, k=k, top=top,
+    return Inputs(index=index, owned=owned, query=q, query_text=query_text, embedder=emb, k=k, top=top,
                    max_exact=max_exact, sample_size=sample_size,
                    random_state=0 if random_state is None else int(random_state),
                    expected_pos=expected_pos, returned_pos=returned_pos,
@@ -192,7 +192,8 @@ def _draft(inp: Inputs) -> Context:
 
     index, k, q = inp.index, inp.k, inp.query
     n = len(index)
-    stats = corpus_stats(index, k, max_exact=inp.max_exact, sample_size=inp.sample_size,
+    stats = corpus_stats(index, k, owned=inp.owned, max_exact=inp.max_exact,
+                         sample_size=inp.sample_size,
                          random_state=inp.random_state)
     scores = full_scores(index, q[None, :])[0]
     key = keys_of(scores, index.metric)
@@ -258,10 +259,10 @@ def _diagnose(ctx: Context) -> tuple[list, list]:
     return rule_out(ctx, run_checks(ctx))
 
 
-def _advise(ctx: Context, records) -> tuple:
+def _advise(ctx: Context, records, causes) -> tuple:
     """Stage 5: judged-set figures per counterfactual, and the fix to try first."""
     records = with_global_figures(ctx, records)
-    recommendation, sentence = recommend(ctx, records)
+    recommendation, sentence = recommend(ctx, records, causes)
     return records, recommendation, sentence
 
 
@@ -307,16 +308,15 @@ def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommen
 
 # ---------------------------------------------------------------- boundary checks
 def _resolve_corpus(corpus, metric, ids, texts):
-    """The Index to search: the user's, or a temporary one around a raw array."""
+    """``(index, owned)``: the user's Index (owned False), or a temporary one around a raw
+    array (owned True: its statistics may come from a sample, see stats.py)."""
     from ..neighbors import Index
 
     if isinstance(corpus, Index):
         if ids is not None or texts is not None:
             raise ValueError("ids and texts come from the Index; pass them when building it "
                              "(vd.Index(vectors, ids=..., texts=...)), not to explain_neighbors")
-        return corpus
+        return corpus, False
     V.check_metric(metric)
     matrix = V.as_matrix(corpus, "corpus")
-    index = Index(matrix, ids=ids, texts=texts, metric=metric)
-    index._explain_owned = True  # statistics may come from a sample (see stats.py)
-    return index
+    return Index(matrix, ids=ids, texts=texts, metric=metric), True

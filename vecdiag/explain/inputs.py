@@ -19,6 +19,9 @@ class Inputs:
     """The checked arguments of one call."""
 
     index: object
+    owned: bool
+    """True when explain_neighbors built the Index around a raw array (its statistics may
+    come from a sample above ``max_exact`` rows)."""
     query: np.ndarray
     query_text: str | None
     embedder: object

@@ -58,7 +58,8 @@ class CorpusStats:
         Neighbours per list of the kNN graph: ``min(k, n - 1)``.
     """
 
-    def __init__(self, index, k: int, *, max_exact: int, sample_size: int, random_state=0):
+    def __init__(self, index, k: int, *, max_exact: int, sample_size: int, random_state=0,
+                 owned: bool = False):
         X = index.vectors
         self.n, self.d = X.shape
         self.metric = index.metric
@@ -68,7 +69,7 @@ class CorpusStats:
         self._index = index
         self.random_state = random_state
         self.graph_k = graph_k = min(k, self.n - 1)
-        self.exact = self.n <= max_exact or getattr(index, "_explain_owned", False) is False
+        self.exact = self.n <= max_exact or not owned
         if self.exact:
             from ..diagnostics import hubness
 
@@ -118,19 +119,19 @@ def _drop_self(indices, scores, probes, k):
     return keep_idx, keep_sc
 
 
-def corpus_stats(index, k: int, *, max_exact: int = DEFAULT_MAX_EXACT,
+def corpus_stats(index, k: int, *, owned: bool = False, max_exact: int = DEFAULT_MAX_EXACT,
                  sample_size: int = DEFAULT_SAMPLE, random_state=0) -> CorpusStats:
     """Statistics for ``index`` at ``k``: from ``index.cache`` when already computed.
 
     An Index the user built keeps them in ``index.cache`` (exact); a temporary Index made
-    from a raw array (``index._explain_owned = True``) uses the sample above
+    from a raw array (``owned=True``) uses the sample above
     ``max_exact`` rows and is not kept beyond the call.
     """
     key = cache_keys.explain_stats(k, random_state)
     cache = getattr(index, "cache", None)
     if cache is not None and key in cache:
         return cache[key]
-    stats = CorpusStats(index, k, max_exact=max_exact, sample_size=sample_size,
+    stats = CorpusStats(index, k, owned=owned, max_exact=max_exact, sample_size=sample_size,
                         random_state=random_state)
     if cache is not None:
         cache[key] = stats

@@ -10,7 +10,7 @@ const CSS = `
  padding:4px 6px;max-width:280px;font-size:12px;display:none;z-index:2;white-space:normal}
 .vdx-tip b{display:block}
 .vdx-panel{flex:1 1 320px;min-width:280px;max-width:520px;overflow:auto}
-.vdx-panel h4{margin:8px 0 3px;font-size:13px}
+.vdx h4{margin:8px 0 3px;font-size:13px}
 .vdx-panel select{max-width:100%;width:100%}
 .vdx-list{margin:0;padding-left:0;list-style:none}
 .vdx-list li{padding:2px 4px;border-bottom:1px solid #eee;cursor:pointer}
@@ -74,8 +74,20 @@ function render({ model, el }) {
   const tip = h("div", "vdx-tip");
   map.append(base, over, tip);
   const panel = h("div", "vdx-panel");
-  root.append(map, panel);
+  const left = h("div");
+  const legend = h("div", "vdx-legend");
+  legend.style.maxWidth = W + "px";
+  const bd = h("div");
+  bd.style.maxWidth = W + "px";
+  left.append(map, legend, h("h4", null, "Cosine breakdown (click a document)"), bd);
+  root.append(left, panel);
   el.append(root);
+
+  const undo = [];   // listeners removed when the view goes away
+  const listen = (name, fn) => { model.on(name, fn); undo.push(() => model.off(name, fn)); };
+  const onWindow = (name, fn) => {
+    window.addEventListener(name, fn); undo.push(() => window.removeEventListener(name, fn));
+  };
 
   // ------------------------------------------------------------------ data
   let xy = floats(model.get("points"));
@@ -190,13 +202,11 @@ function render({ model, el }) {
   const list = h("ol", "vdx-list");
   const moves = h("div", "vdx-muted");
   const causes = h("div");
-  const bd = h("div");
-  const legend = h("div", "vdx-legend");
   const qbox = h("div");
   panel.append(h("h4", null, "Query (worst nDCG@10 first)"), picker, qbox, status, recBox,
     h("h4", null, "Fix"), fixSel, fixNote, h("h4", null, "Ranked list"), list, moves,
-    h("h4", null, "Causes"), causes, h("h4", null, "Cosine breakdown (click a document)"), bd,
-    legend);
+    h("h4", null, "Causes"), causes);
+  panel.style.maxHeight = (H + 160) + "px";
 
   function fillPicker() {
     picker.replaceChildren();
@@ -227,7 +237,15 @@ function render({ model, el }) {
     const view = model.get("view");
     qbox.replaceChildren();
     causes.replaceChildren(); recBox.replaceChildren(); fixSel.replaceChildren();
-    if (!view || !view.query) { fillList(); return; }
+    fixSel.disabled = !view || !view.query;
+    if (!view || !view.query) {
+      if (!(model.get("queries") || []).length) {
+        qbox.append(h("div", "vdx-muted", "Pass queries= (and qrels=) to vd.explore to place "
+          + "queries on this map and see their neighbours, causes and fixes."));
+      }
+      fillList();
+      return;
+    }
     if (view.query.text) qbox.append(h("div", "vdx-muted", "“" + view.query.text + "”"));
     const none = h("option", null, "as searched (no fix)"); none.value = ""; fixSel.append(none);
     for (const f of view.fixes) {
@@ -240,9 +258,12 @@ function render({ model, el }) {
     const rec = view.fixes.find((f) => f.recommended);
     if (rec) {
       const box = h("div", "vdx-rec");
-      box.append(h("b", null, "Recommended: " + rec.fix), h("div", null, rec.note));
+      box.append(h("b", null, "Recommended: " + rec.fix),
+        h("div", null, view.recommendation_text || rec.note));
       if (rec.global_delta !== undefined) box.append(h("div", "vdx-muted", "over the judged queries: " + rec.global_delta));
       recBox.append(box);
+    } else if (view.recommendation_text) {
+      recBox.append(h("div", "vdx-muted", view.recommendation_text));
     }
     if (!view.causes.length) causes.append(h("div", "vdx-muted", "no cause found"));
     for (const c of view.causes) {
@@ -369,7 +390,7 @@ function render({ model, el }) {
   over.addEventListener("mouseleave", hideTip);
   let drag = null;
   over.addEventListener("mousedown", (ev) => { drag = { x: ev.clientX, y: ev.clientY, moved: false }; });
-  window.addEventListener("mouseup", (ev) => {
+  onWindow("mouseup", (ev) => {
     if (!drag) return;
     const moved = drag.moved; drag = null;
     if (moved) return;
@@ -377,7 +398,7 @@ function render({ model, el }) {
     const r = nearest(ev.clientX - rect.left, ev.clientY - rect.top, 7);
     if (r >= 0 && ev.target === over) clickDoc(r);
   });
-  window.addEventListener("mousemove", (ev) => {
+  onWindow("mousemove", (ev) => {
     if (!drag) return;
     const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
     if (Math.abs(dx) + Math.abs(dy) < 3 && !drag.moved) return;
@@ -412,14 +433,14 @@ function render({ model, el }) {
       if (state.hover === msg.row && tip.dataset.row === String(msg.row)) tipContent(msg);
     }
   };
-  model.on("msg:custom", onMsg);
+  listen("msg:custom", onMsg);
   const onView = () => { docCache.clear(); fillView(); };
-  model.on("change:view", onView);
-  model.on("change:queries", fillPicker);
-  model.on("change:selected", fillPicker);
-  model.on("change:breakdown", fillBreakdown);
-  model.on("change:status", () => { status.textContent = model.get("status") || ""; });
-  model.on("change:fix", () => {
+  listen("change:view", onView);
+  listen("change:queries", fillPicker);
+  listen("change:selected", fillPicker);
+  listen("change:breakdown", fillBreakdown);
+  listen("change:status", () => { status.textContent = model.get("status") || ""; });
+  listen("change:fix", () => {
     const f = model.get("fix") || "";
     if (f !== state.fix) { state.fix = f; fixSel.value = f; fillList(); }
   });
@@ -428,7 +449,7 @@ function render({ model, el }) {
     n = xy.length >> 1; sx = new Float32Array(n); sy = new Float32Array(n);
     redrawAll();
   };
-  model.on("change:points", onPoints);
+  listen("change:points", onPoints);
 
   // test and measurement hooks: where a corpus row sits on screen (client coordinates)
   root.vdPoint = (r) => {
@@ -439,10 +460,15 @@ function render({ model, el }) {
   status.textContent = model.get("status") || "";
   root.dataset.openMs = (performance.now() - t0).toFixed(1);
   root.dataset.ready = "1";
-  return () => {
-    model.off("msg:custom", onMsg); model.off("change:view", onView);
-    model.off("change:points", onPoints);
+  // the static view printed beside the widget (for notebooks rendered to HTML) steps aside
+  const hideStatic = () => {
+    const area = el.closest(".jp-OutputArea, .output_area, .output, .cell-output-container");
+    const scope = area ? (area.parentElement || area) : null;
+    if (scope) scope.querySelectorAll(".vdx-static").forEach((s) => { s.style.display = "none"; });
   };
+  hideStatic();
+  for (const ms of [100, 1000, 3000]) setTimeout(hideStatic, ms);
+  return () => { for (const f of undo) f(); };
 }
 
 export default { render };

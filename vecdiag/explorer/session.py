@@ -71,8 +71,9 @@ class Session:
     """The explorer's Python side (inputs already checked by :func:`vecdiag.explore`)."""
 
     def __init__(self, index, projection, *, queries=None, query_ids=None, query_texts=None,
-                 qrels=None, k=10, fix_report=None, random_state=0):
+                 qrels=None, k=10, fix_report=None, random_state=0, owned=False):
         self.index = index
+        self.owned = owned    # built by explore from an array or Dataset, not the user's
         self.projection = projection
         self.coords = np.asarray(projection.coords, dtype=float)[:, :2]
         self.k = k
@@ -169,6 +170,10 @@ class Session:
                  else round(float(self.ndcg[i]), 4)} for i in order]
 
     # ------------------------------------------------------------------ one query
+    def preset(self, i: int, explanation) -> None:
+        """Show ``explanation`` for query ``i`` instead of explaining it again."""
+        self._views[int(i)] = explanation
+
     def explanation(self, i: int):
         """The explanation of query ``i`` (computed on first use, then cached)."""
         if i not in self._views:
@@ -178,8 +183,17 @@ class Session:
             if self.fix_report is not None and \
                     "fix_report" in inspect.signature(explain_neighbors).parameters:
                 options["fix_report"] = self.fix_report
+            # the user's Index (or a small one): exact corpus statistics, cached on it; a
+            # large Index explore built itself: its vectors, so that the statistics come
+            # from a sample (explain_neighbors' rule for raw arrays), not an O(n^2) graph
+            from ..explain.stats import DEFAULT_MAX_EXACT
+
+            ix = self.index
+            corpus, extra = ((ix.vectors, {"ids": ix.ids, "texts": ix.texts, "metric": ix.metric})
+                             if self.owned and len(ix) > DEFAULT_MAX_EXACT else (ix, {}))
+            options.update(extra)
             self._views[i] = explain_neighbors(
-                self.queries[i], self.index, k=self.k, expected=self.expected_of(i) or None,
+                self.queries[i], corpus, k=self.k, expected=self.expected_of(i) or None,
                 query_text=self.query_texts[i] if self.query_texts else None,
                 random_state=self.random_state, **options)
         return self._views[i]
@@ -229,11 +243,9 @@ class Session:
 def hub_rows(index, k: int, random_state=0) -> list:
     """Corpus rows whose k-occurrence is at least ``HUB_FACTOR * k`` (from the corpus
     statistics an explanation already computed and cached on the Index; empty if none)."""
-    stats = None
-    for key, value in getattr(index, "cache", {}).items():
-        if isinstance(key, tuple) and key[:1] == ("explain.stats",) and key[1] == k:
-            stats = value
-            break
+    from ..cache_keys import explain_stats
+
+    stats = getattr(index, "cache", {}).get(explain_stats(k, random_state))
     if stats is None or getattr(stats, "k_occurrence", None) is None:
         return []
     kocc = np.asarray(stats.k_occurrence, dtype=float)
@@ -299,4 +311,5 @@ def view_of(exp, session: Session, i: int) -> dict:
                       else round(float(session.ndcg[i]), 4)},
             "k": int(exp.k), "metric": exp.metric, "base": base, "expected": expected,
             "hubs": hubs, "causes": causes, "fixes": fixes, "recommendation": rec_fix,
+            "recommendation_text": getattr(exp, "recommendation_text", None),
             "docs": {str(r): v for r, v in rows.items()}}

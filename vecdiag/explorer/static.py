@@ -15,7 +15,7 @@ from ..results import Result, escape, html_block, html_table, result, shorten
 
 __all__ = ["StaticExplorer", "static_html", "static_text", "MAX_FIGURE_POINTS"]
 
-MAX_FIGURE_POINTS = 20_000   # the static figure draws a random sample above this
+MAX_FIGURE_POINTS = 5_000    # the static figure draws a random sample above this (stated)
 
 
 def _figure_png(session, view) -> str:

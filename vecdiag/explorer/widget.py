@@ -48,8 +48,8 @@ def _widget_class():
         fix = t.Unicode("").tag(sync=True)
         breakdown = t.Dict({}).tag(sync=True)
         status = t.Unicode("").tag(sync=True)
-        width = t.Int(620).tag(sync=True)
-        height = t.Int(540).tag(sync=True)
+        width = t.Int(560).tag(sync=True)
+        height = t.Int(520).tag(sync=True)
 
         def __init__(self, session: Session, *, colors: bytes, legend: list, **kwargs):
             self.session = session
@@ -93,14 +93,20 @@ def _widget_class():
             elif content.get("kind") == "breakdown" and i is not None:
                 self.breakdown = self.session.breakdown(i, row)
 
-        def _repr_mimebundle_(self, **kwargs):
+        def _ipython_display_(self, **kwargs):
+            """Two outputs: the static view (figure and escaped tables), then the widget.
+
+            nbconvert prefers a widget's view to any ``text/html`` in the same output, so
+            the static view is an output of its own; the front-end hides it as soon as
+            the live widget draws (a notebook rendered to HTML keeps it visible)."""
+            from IPython.display import display
+
+            display({"text/html": f'<div class="vdx-static">'
+                                  f'{static_html(self.session, self.view)}</div>',
+                     "text/plain": static_text(self.session, self.view)}, raw=True)
             bundle = super()._repr_mimebundle_(**kwargs)
-            data = bundle[0] if isinstance(bundle, tuple) else bundle
-            if isinstance(data, dict):
-                # without a widget front-end (nbconvert HTML, a console) this is shown
-                data["text/html"] = static_html(self.session, self.view)
-                data["text/plain"] = static_text(self.session, self.view)
-            return bundle
+            data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+            display(data, metadata=meta, raw=True)
 
     _CLASS = Explorer
     return Explorer

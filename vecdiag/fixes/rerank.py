@@ -19,6 +19,11 @@ from ..neighbors.scoring import (block_rows, check_queries, corpus_rows, make_ne
 __all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
 
+def _budget(index):
+    """An Index's ``memory_budget`` bounds the re-rankers' score blocks too."""
+    return None if index is None else getattr(index, "memory_budget", None)
+
+
 def _mean_top(S: np.ndarray, m: int) -> np.ndarray:
     """Mean of the ``m`` largest entries of each row."""
     if m >= S.shape[1]:
@@ -135,7 +140,7 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
         r_q = _mean_top(S, n_neighbors)
         return top_k(2 * S - r_q[:, None] - r_d[None, :], k)
 
-    indices, scores = score_blocks(Qp, Cp, metric, k, select)
+    indices, scores = score_blocks(Qp, Cp, metric, k, select, budget=_budget(index))
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)
@@ -269,7 +274,8 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         idx, val = top_k(log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d), k)
         return idx, np.exp(val)
 
-    indices, scores = score_blocks(Qp, Cp, metric, k, select, factor=6)
+    indices, scores = score_blocks(Qp, Cp, metric, k, select, factor=6,
+                                   budget=_budget(index))
     if metric == "euclidean":
         scores = 1.0 - scores
     return make_neighbors(indices, scores, metric, ids, index)

@@ -109,23 +109,26 @@ def score_block(Q: np.ndarray, C: np.ndarray, metric: str,
     return S
 
 
-def block_rows(n_rows: int, n_cols: int, factor: int = 4) -> int:
-    """Rows per block so that ``factor`` float64 arrays of (rows, n_cols) fit the budget."""
-    return max(1, min(max(n_rows, 1), BLOCK_BYTES // max(1, n_cols * 8 * factor)))
+def block_rows(n_rows: int, n_cols: int, factor: int = 4, budget: int | None = None) -> int:
+    """Rows per block so that ``factor`` float64 arrays of (rows, n_cols) fit the budget
+    (``budget`` bytes, e.g. an Index's ``memory_budget``; None: ``BLOCK_BYTES``)."""
+    budget = BLOCK_BYTES if budget is None else budget
+    return max(1, min(max(n_rows, 1), budget // max(1, n_cols * 8 * factor)))
 
 
 def score_blocks(Qp: np.ndarray, Cp: np.ndarray, metric: str, k: int, select, *,
-                 factor: int = 4) -> tuple[np.ndarray, np.ndarray]:
+                 factor: int = 4, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Score prepared queries against the prepared corpus block by block, keeping what
     ``select(S) -> (indices, values)`` picks from each float64 similarity block ``S``
     (higher is closer: negated distances under euclidean). Memory: ``factor`` blocks of
-    (rows, n) float64 within the budget, never the whole (n_queries, n) matrix.
+    (rows, n) float64 within the budget (see :func:`block_rows`), never the whole
+    (n_queries, n) matrix.
     """
     c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     n_q = Qp.shape[0]
     indices = np.empty((n_q, k), dtype=np.int64)
     values = np.empty((n_q, k), dtype=np.float64)
-    step = block_rows(n_q, Cp.shape[0], factor)
+    step = block_rows(n_q, Cp.shape[0], factor, budget)
     for start in range(0, n_q, step):
         stop = min(n_q, start + step)
         S = score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)

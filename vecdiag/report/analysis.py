@@ -15,7 +15,8 @@ import numpy as np
 
 from .. import _validate as V
 
-__all__ = ["Analysis", "QueryCase", "analyze", "DEFAULT_METRICS"]
+__all__ = ["Analysis", "QueryCase", "analyze", "DEFAULT_METRICS", "AnalysisOptions",
+           "ReportText", "Inputs"]
 
 DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
 
@@ -74,13 +75,77 @@ class Analysis:
     limit, when texts and a model that counts tokens (or stored counts) are given."""
 
 
+@dataclasses.dataclass(frozen=True)
+class AnalysisOptions:
+    """How :func:`analyze` works (its keyword arguments, grouped; same defaults)."""
+
+    k: int = 10
+    metric: str = "cosine"
+    n_explain: int = 3
+    metrics: tuple = DEFAULT_METRICS
+    random_state: object = 0
+    show_progress: bool | None = None
+    fixes: object = None
+    model_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportText:
+    """The words around a report: its title, a paragraph about the data, notes."""
+
+    title: str = "vecdiag report"
+    description: str = ""
+    notes: tuple = ()
+
+
+def _merged(cls, given, name: str, **keywords):
+    """``given`` (keywords then keep their defaults), or ``cls(**keywords)``."""
+    if given is None:
+        return cls(**keywords)
+    if not isinstance(given, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(given).__name__}")
+    default = cls()
+    both = [f.name for f in dataclasses.fields(cls)
+            if keywords[f.name] is not getattr(default, f.name)
+            and keywords[f.name] != getattr(default, f.name)]
+    if both:
+        raise ValueError(f"pass {', '.join(both)} either as keywords or in {name}=, not both")
+    return given
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """The inputs of :func:`analyze`, checked once (ids and texts as lists of str)."""
+
+    index: object
+    """The corpus as a :class:`vecdiag.Index` (ids, texts, metric)."""
+    ids: list | None
+    texts: list | None
+    Q: np.ndarray | None
+    query_ids: list | None
+    query_texts: list | None
+    query_groups: list | None
+    qrels: dict | None
+    embedder: object
+    token_counts: np.ndarray | None
+    max_tokens: int | None
+    k: int
+    bm25: bool
+    """Whether BM25 (the lexical extra) is installed."""
+    model_name: str | None
+    notes: tuple = ()
+    """How the inputs were read (e.g. judged queries without a vector left out)."""
+
+
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
             query_texts=None, qrels=None, query_groups=None, k: int = 10,
             metric: str = "cosine", n_explain: int = 3, metrics=DEFAULT_METRICS,
             embedder=None, token_counts=None, max_tokens: int | None = None,
             title: str = "vecdiag report", description: str = "",
             notes=(), random_state=0, show_progress: bool | None = None,
-            fixes=None, model_name: str | None = None) -> Analysis:
+            fixes=None, model_name: str | None = None,
+            options: AnalysisOptions | None = None, page: ReportText | None = None
+            ) -> Analysis:
     """Diagnose ``corpus``; with queries and ``qrels`` also evaluate exact search and
     explain the ``n_explain`` worst queries.
 
@@ -114,18 +179,59 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     model_name : str, optional
         The embedding model's name (default: the embedder's), so the findings can
         consult what is known about it (e.g. whether it uses query prefixes).
+    options : AnalysisOptions, optional
+        ``k``, ``metric``, ``n_explain``, ``metrics``, ``random_state``,
+        ``show_progress``, ``fixes`` and ``model_name`` as one object; keywords passed as
+        well must keep their defaults.
+    page : ReportText, optional
+        ``title``, ``description`` and ``notes`` as one object (same rule).
+
+    Notes
+    -----
+    A pipeline of named stages over one checked :class:`Inputs` record:
+    :func:`read_inputs`, :func:`health` (diagnose, long documents, skipped checks),
+    :func:`evaluate_search` (exact search of the Index, scored), :func:`measure_fixes`
+    (``try_fixes``), :func:`explain_worst` and :func:`group_means`.
 
     Returns
     -------
     Analysis
     """
+    opts = _merged(AnalysisOptions, options, "options", k=k, metric=metric,
+                   n_explain=n_explain, metrics=metrics, random_state=random_state,
+                   show_progress=show_progress, fixes=fixes, model_name=model_name)
+    text = _merged(ReportText, page, "page", title=title, description=description,
+                   notes=notes)
+    inp = read_inputs(corpus, opts, ids=ids, texts=texts, queries=queries,
+                      query_ids=query_ids, query_texts=query_texts,
+                      query_groups=query_groups, qrels=qrels, embedder=embedder,
+                      token_counts=token_counts, max_tokens=max_tokens)
+    diagnosis, longest, skipped, inp = health(inp, opts)
+    common = dict(title=text.title, description=text.description, diagnosis=diagnosis,
+                  notes=tuple(text.notes) + inp.notes, skipped=skipped, long_documents=longest,
+                  max_tokens=inp.max_tokens)
+    if inp.qrels is None:
+        return Analysis(**common)
+    evaluation = evaluate_search(inp, opts)
+    fix_report = measure_fixes(inp, diagnosis, opts)  # first: explanations carry its advice
+    cases = explain_worst(inp, evaluation, fix_report, opts)
+    return Analysis(**common, evaluation=evaluation, cases=cases,
+                    rank_metric=evaluation.metrics[0], groups=group_means(inp, evaluation),
+                    fix_report=fix_report)
+
+
+# ---------------------------------------------------------------- the stages
+def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids,
+                query_texts, query_groups, qrels, embedder, token_counts,
+                max_tokens) -> Inputs:
+    """Every input checked once; the corpus becomes an Index (rows prepared once)."""
     import vecdiag as vd
 
     X = V.as_matrix(corpus, "corpus")
     n = X.shape[0]
     ids = None if ids is None else [str(i) for i in V.check_ids(ids, n, "ids")]
     texts = _aligned(texts, n, "texts")
-    index = vd.Index(X, ids=ids, texts=texts, metric=metric)
+    index = vd.Index(X, ids=ids, texts=texts, metric=opts.metric)
     Q = None
     if queries is not None:
         Q = V.as_matrix(queries, "queries")
@@ -134,95 +240,126 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
             str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids")]
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts")
         query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
-    k = V.check_k(k, n)
-    notes = list(notes)
+    k = V.check_k(opts.k, n)
     if token_counts is not None:
         token_counts = np.asarray(token_counts)
         if token_counts.shape != (n,):
             raise ValueError(f"token_counts has shape {token_counts.shape}; give one count "
                              f"per corpus row ({n})")
-    from .extras import fixes_for_report, long_documents, skipped_checks
-
-    query_text_for_explain = query_texts
-    bm25 = _has("bm25s")
-    if query_texts is not None and texts is not None and not bm25:
-        # explain's lexical check needs BM25 (the lexical extra): without it, explain
-        # without the query text and say so (in ``skipped``)
-        query_text_for_explain = None
-    skipped = tuple(skipped_checks(texts=texts, query_texts=query_texts, queries=Q,
-                                   qrels=qrels, embedder=embedder, bm25_available=bm25))
+    if qrels is not None:
+        if Q is None:
+            raise ValueError("qrels need queries: pass the query embeddings too")
+        if ids is None or query_ids is None:
+            raise ValueError("qrels name documents and queries by id: pass ids (one per "
+                             "corpus row) and query_ids (one per query row)")
+    notes = ()
+    if qrels is not None:
+        given = set(query_ids)
+        unqueried = [str(q) for q in qrels if str(q) not in given]
+        if unqueried:  # judged queries without a vector: left out, never scored 0
+            qrels = {q: docs for q, docs in qrels.items() if str(q) in given}
+            notes = (f"{len(unqueried)} judged queries have no query vector (first: "
+                     f"{', '.join(unqueried[:3])}) and were left out of every figure",)
+    model_name = opts.model_name
     if model_name is None and embedder is not None:
         model_name = getattr(embedder, "model_name", None)
-    diagnosis = vd.diagnose(index, queries=Q, k=k, random_state=random_state,
-                            show_progress=show_progress, query_ids=query_ids,
-                            model_name=model_name)
-    longest = long_documents(texts=texts, embedder=embedder, token_counts=token_counts,
-                             max_tokens=max_tokens, ids=ids)
-    if token_counts is None and longest is not None:  # counted from the texts just now
-        token_counts, max_tokens = longest.token_counts, longest.max_tokens
-    if qrels is None or Q is None:
-        if qrels is not None:
-            raise ValueError("qrels need queries: pass the query embeddings too")
-        return Analysis(title=title, description=description, diagnosis=diagnosis,
-                        notes=tuple(notes), skipped=skipped, long_documents=longest,
-                        max_tokens=max_tokens)
-    position = {d: i for i, d in enumerate(ids)} if ids is not None else {}
-    if ids is None or query_ids is None:
-        raise ValueError("qrels name documents and queries by id: pass ids (one per corpus "
-                         "row) and query_ids (one per query row)")
-    given = set(query_ids)
-    unqueried = [str(q) for q in qrels if str(q) not in given]
-    if unqueried:  # judged queries without a vector: leave them out, never score them 0
-        qrels = {q: docs for q, docs in qrels.items() if str(q) in given}
-        notes.append(f"{len(unqueried)} judged queries have no query vector (first: "
-                     f"{', '.join(unqueried[:3])}) and were left out of every figure")
-    depth = min(100, n)
-    found = vd.knn(Q, index.vectors, k=depth, metric=metric)
-    evaluation = vd.evaluate((found, query_ids, ids), qrels, metrics=tuple(metrics))
-    rank_metric = evaluation.metrics[0]
-    per_query = evaluation.per_query[rank_metric]
-    row_of = {q: i for i, q in enumerate(query_ids)}
-    # worst first: lowest rank metric, ties broken by the other metrics, then query id
+    return Inputs(index=index, ids=ids, texts=texts, Q=Q, query_ids=query_ids,
+                  query_texts=query_texts, query_groups=query_groups, qrels=qrels,
+                  embedder=embedder, token_counts=token_counts, max_tokens=max_tokens, k=k,
+                  bm25=_has("bm25s"), model_name=model_name, notes=notes)
+
+
+def health(inp: Inputs, opts: AnalysisOptions):
+    """``(diagnosis, long documents, skipped checks, inputs with token counts)``."""
+    import vecdiag as vd
+
+    from .extras import long_documents, skipped_checks
+
+    skipped = tuple(skipped_checks(texts=inp.texts, query_texts=inp.query_texts,
+                                   queries=inp.Q, qrels=inp.qrels, embedder=inp.embedder,
+                                   bm25_available=inp.bm25))
+    diagnosis = vd.diagnose(inp.index, queries=inp.Q, k=inp.k,
+                            random_state=opts.random_state,
+                            show_progress=opts.show_progress, query_ids=inp.query_ids,
+                            model_name=inp.model_name)
+    longest = long_documents(texts=inp.texts, embedder=inp.embedder,
+                             token_counts=inp.token_counts, max_tokens=inp.max_tokens,
+                             ids=inp.ids)
+    if inp.token_counts is None and longest is not None:  # counted from the texts just now
+        inp = dataclasses.replace(inp, token_counts=longest.token_counts,
+                                  max_tokens=longest.max_tokens)
+    return diagnosis, longest, skipped, inp
+
+
+def evaluate_search(inp: Inputs, opts: AnalysisOptions):
+    """Exact search of the Index (depth 100) scored against the judgments."""
+    import vecdiag as vd
+
+    found = inp.index.search(inp.Q, k=min(100, len(inp.index)))
+    return vd.evaluate((found, inp.query_ids, inp.ids), inp.qrels,
+                       metrics=tuple(opts.metrics))
+
+
+def measure_fixes(inp: Inputs, diagnosis, opts: AnalysisOptions):
+    """``try_fixes`` for the report's fixes section (None when ``fixes=False``)."""
+    from .extras import fixes_for_report
+
+    if opts.fixes is False:
+        return None
+    return fixes_for_report(inp.Q, inp.index, inp.qrels, query_ids=inp.query_ids,
+                            diagnosis=diagnosis, metric=opts.metric, texts=inp.texts,
+                            query_texts=inp.query_texts if inp.bm25 else None,
+                            embedder=inp.embedder, fixes=opts.fixes,
+                            random_state=opts.random_state, show_progress=opts.show_progress)
+
+
+def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) -> tuple:
+    """A :class:`QueryCase` for each of the ``n_explain`` worst queries, worst first:
+    lowest rank metric, ties broken by the other metrics, then query id."""
+    import vecdiag as vd
+
     table = evaluation.per_query
+    per_query = table[evaluation.metrics[0]]
     order = sorted(table.index, key=lambda q: (*table.loc[q].tolist(), str(q)))
-    worst = [(q, per_query[q]) for q in order[:n_explain]]
-    fix_report = None
-    if fixes is not False:
-        fix_report = fixes_for_report(Q, index, qrels, query_ids=query_ids,
-                                      diagnosis=diagnosis, metric=metric, texts=texts,
-                                      query_texts=query_texts if bm25 else None,
-                                      embedder=embedder, fixes=fixes,
-                                      random_state=random_state, show_progress=show_progress)
+    row_of = {q: i for i, q in enumerate(inp.query_ids)}
+    position = {d: i for i, d in enumerate(inp.ids)}
+    # explain's lexical check needs BM25 (the lexical extra): without it, explain without
+    # the query text and say so (in ``skipped``)
+    lexical_off = inp.query_texts is not None and inp.texts is not None and not inp.bm25
     cases = []
-    for qid, value in worst:
+    for qid in order[:opts.n_explain]:
         i = row_of[qid]
-        judged = qrels.get(qid, {})
+        judged = inp.qrels.get(qid, {})
         relevant = [d for d, g in sorted(judged.items(), key=lambda kv: (-kv[1], kv[0]))
                     if g >= evaluation.relevance_level]
+        query_text = None if inp.query_texts is None or lexical_off else inp.query_texts[i]
         explanation = vd.explain_neighbors(
-            Q[i], index, k=k, expected=relevant or None,
-            query_text=None if query_text_for_explain is None else query_text_for_explain[i],
-            embedder=embedder, random_state=random_state, fix_report=fix_report)
+            inp.Q[i], inp.index, k=inp.k, expected=relevant or None, query_text=query_text,
+            embedder=inp.embedder, random_state=opts.random_state, fix_report=fix_report)
         cut = ()
-        if token_counts is not None and max_tokens is not None:
-            cut = tuple((d, int(token_counts[position[d]])) for d in relevant
-                        if token_counts[position[d]] > max_tokens)
+        if inp.token_counts is not None and inp.max_tokens is not None:
+            cut = tuple((d, int(inp.token_counts[position[d]])) for d in relevant
+                        if inp.token_counts[position[d]] > inp.max_tokens)
         cases.append(QueryCase(query_id=qid,
-                               query_text=None if query_texts is None else query_texts[i],
-                               score=float(value), relevant=relevant, explanation=explanation,
-                               group=None if query_groups is None else query_groups[i],
+                               query_text=None if inp.query_texts is None
+                               else inp.query_texts[i],
+                               score=float(per_query[qid]), relevant=relevant,
+                               explanation=explanation,
+                               group=None if inp.query_groups is None else inp.query_groups[i],
                                truncated=cut))
-    groups = None
-    if query_groups is not None:
-        by_group: dict = {}
-        for qid, value in per_query.items():
-            by_group.setdefault(query_groups[row_of[qid]], []).append(float(value))
-        groups = dict(sorted(((g, float(np.mean(v))) for g, v in by_group.items()),
-                             key=lambda kv: kv[1]))
-    return Analysis(title=title, description=description, diagnosis=diagnosis,
-                    evaluation=evaluation, cases=tuple(cases), rank_metric=rank_metric,
-                    groups=groups, notes=tuple(notes), max_tokens=max_tokens,
-                    fix_report=fix_report, skipped=skipped, long_documents=longest)
+    return tuple(cases)
+
+
+def group_means(inp: Inputs, evaluation) -> dict | None:
+    """Group label -> mean rank metric over its queries, worst first (None: no groups)."""
+    if inp.query_groups is None:
+        return None
+    row_of = {q: i for i, q in enumerate(inp.query_ids)}
+    by_group: dict = {}
+    for qid, value in evaluation.per_query[evaluation.metrics[0]].items():
+        by_group.setdefault(inp.query_groups[row_of[qid]], []).append(float(value))
+    return dict(sorted(((g, float(np.mean(v))) for g, v in by_group.items()),
+                       key=lambda kv: kv[1]))
 
 
 def _has(module: str) -> bool:

@@ -54,6 +54,9 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
     text = f" “{shorten(case.query_text, 70)}”" if case.query_text else ""
     group = f" ({case.group})" if case.group else ""
     lines = [f"  {number}. {case.query_id}{text}{group}: {rank_metric} {fmt(case.score)}"]
+    advice = getattr(exp, "recommendation_text", None)
+    if advice:  # the fix to try comes first (explain_neighbors with the report's fix_report)
+        lines.append(_wrap(f"try first: {advice}", 7))
     top = list(getattr(exp, "top_ids", []) or [])[:3]
     if top:
         lines.append(_wrap(f"top hits: {', '.join(map(str, top))}", 7))
@@ -201,5 +204,17 @@ def to_json(analysis) -> dict:
                      for e in getattr(c.explanation, "expected", [])],
         "causes": [{"code": x.code, "confidence": jsonable(x.confidence), "fix": x.fix,
                     "summary": x.summary} for x in getattr(c.explanation, "causes", [])],
+        "recommendation": _recommendation(c.explanation),
     } for c in analysis.cases]
     return out
+
+
+def _recommendation(exp) -> dict | None:
+    """The explanation's fix to try first, for the JSON report."""
+    text = getattr(exp, "recommendation_text", None)
+    if not text:
+        return None
+    rec = getattr(exp, "recommendation", None)
+    return {"fix": None if rec is None else rec.fix, "sentence": text,
+            "global_delta": None if rec is None else jsonable(rec.global_delta),
+            "global_p": None if rec is None else jsonable(rec.global_p)}

@@ -85,8 +85,8 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
     exact = index.search(Q, k, show_progress=show_progress)
     truth = exact_scores(index, Q, exact.indices)
     t_exact = time.perf_counter() - t0
-    params = store.params
     got = store.search(Q, k)
+    params = store.params  # after a search: pgvector then knows its query plan
     per_query, got_true = recall_per_query(got.indices, exact.indices, truth, index, Q)
     store_seconds = got.seconds
     points, setting, state = {}, None, None

@@ -233,16 +233,21 @@ class Store:
                              "it changed while it was read: fetch again when writes have stopped")
         self._check_rows(vectors, ids)
         self._index = Index(vectors, ids=ids, texts=texts, metric=self.metric)
-        self._position = {v: i for i, v in enumerate(ids.tolist())}
+        self._position = None  # id -> row, built by the first search
         return self._index
 
     def _check_rows(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Duplicate ids, NaN rows and (under cosine) zero rows, named by id."""
-        seen, dupes = {}, []
-        for i, value in enumerate(ids.tolist()):
-            if value in seen:
-                dupes.append(value)
-            seen[value] = i
+        values = ids.tolist()
+        if all(type(v) is int for v in values):   # integer ids: sort, no dict of n entries
+            arr = np.sort(np.asarray(values, dtype=np.int64))
+            dupes = np.unique(arr[1:][arr[1:] == arr[:-1]]).tolist()
+        else:
+            seen, dupes = set(), []
+            for value in values:
+                if value in seen:
+                    dupes.append(value)
+                seen.add(value)
         if dupes:
             shown = ", ".join(repr(v) for v in dupes[:5])
             raise ValueError(f"{self.describe()} has {len(dupes)} duplicate ids ({shown}); "
@@ -264,7 +269,9 @@ class Store:
 
     def positions(self, ids) -> np.ndarray:
         """Rows of ``fetch()`` holding these store ids (-1 for None)."""
-        self.fetch()
+        index = self.fetch()
+        if self._position is None:
+            self._position = {v: i for i, v in enumerate(index.ids.tolist())}
         out = np.full(len(ids), -1, dtype=np.int64)
         for j, v in enumerate(ids):
             if v is not None:

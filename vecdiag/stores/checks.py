@@ -5,7 +5,8 @@ Finding codes (added to the vocabulary of :class:`vecdiag.Finding`):
 k rows came back), ``score_convention`` (what the raw score means, checked against an exact
 recomputation), ``unnormalized_dot`` (an inner-product index over vectors of unequal
 length), ``norms_dropped`` (a cosine store that normalised the vectors), ``model_metric``
-(the store's metric is not the model's). Fix codes added: ``raise_search_effort`` (raise
+(the store's metric is not the model's), ``index_unused`` (PostgreSQL scanned the table
+instead of using its vector index). Fix codes added: ``raise_search_effort`` (raise
 the store's search setting), ``rebuild_index`` (larger graph / more lists), ``normalize``,
 ``cosine_metric``, ``dot_metric``.
 """
@@ -74,6 +75,16 @@ def findings_for(*, store, k, target, recall, ci, per_query, returned, params, s
                       "queries_losing_neighbours": lost, "setting": setting,
                       "current": current, "suggested": suggested},
             fix=fix))
+    if params.get("plan") == "sequential scan (exact)":
+        out.append(Finding(
+            code="index_unused", severity="warning",
+            summary=f"PostgreSQL answered by a sequential scan, not the {params.get('index')} "
+                    f"index {params.get('name')} (its planner's choice on a table this small, "
+                    "or with a selective where=): the search was exact, so this recall says "
+                    "nothing about the index; audit with vd.stores.pgvector(..., "
+                    "force_index=True) to measure what the index will do as the table grows.",
+            evidence={"value": params.get("plan"), "index": params.get("name")},
+            fix=None))
     short = int((returned < k).sum())
     if short:
         why = ("an HNSW search returns at most ef_search rows (raise ef_search to at least k) "

@@ -1,0 +1,356 @@
+"""The stages of :func:`vecdiag.diagnose`, each a function of one :class:`Work` record.
+
+:func:`vecdiag.diagnostics.diagnose.diagnose` runs them in order (see its module
+docstring): :func:`preflight`, :func:`moments`, :func:`isotropy_stage`, :func:`exact_copies`,
+:func:`metric_check`, :func:`knn_graph_stage`, :func:`hubness_stage`,
+:func:`near_duplicates_stage`, :func:`intrinsic_stage`, :func:`geometry_findings`,
+:func:`query_shift_stage`. A stage reads the fields earlier stages filled and adds its own
+findings and statistics; every field is declared on :class:`Work`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _validate as V
+from .. import cache_keys
+from ..results import shorten
+from . import rules
+from ._graph import knn_graph
+from ._moments import block_rows, compute_moments, power_of_two_scale
+from .anisotropy import anisotropy_from_moments
+from .duplicates import exact_duplicate_groups, groups_from_pairs
+from .finding import Finding
+from .hubness import hubness_from_indices
+from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists
+from .isotropy import isoscore_from_spectrum, isotropy_from_moments, participation_ratio, spectrum
+from .norms import norm_spread
+from .rogue import rogue_from_moments
+from .shift import as_distance, shift_from_neighbors, space_mean_and_spread
+
+__all__ = ["Work", "preflight", "moments", "isotropy_stage", "exact_copies", "metric_check",
+           "knn_graph_stage",
+           "hubness_stage", "near_duplicates_stage", "intrinsic_stage", "geometry_findings",
+           "query_shift_stage"]
+
+GRAPH_CHUNKS = 50
+
+
+@dataclass
+class Work:
+    """What the stages share: the checked inputs, then what each stage computed."""
+
+    # inputs (checked by diagnose)
+    X: np.ndarray
+    metric: str
+    k: int
+    graph_sample: int
+    duplicate_threshold: float
+    backend: str | None
+    show_progress: bool | None
+    model_name: str | None
+    rng: np.random.Generator
+    ids: np.ndarray | None = None
+    texts: np.ndarray | None = None
+    Q: np.ndarray | None = None
+    query_ids: np.ndarray | None = None
+    index_in: object = None                 # the user's Index, when one was passed
+    bar: object = None                      # the progress bar the graph advances
+    findings: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    # preflight
+    keep: np.ndarray | None = None          # input rows used (finite, not zero)
+    W: np.ndarray | None = None             # those rows
+    peak: float = 0.0                       # largest finite |value|
+    # moments
+    m: object = None
+    spec: np.ndarray | None = None
+    rogue: object = None
+    mean_cos: float | None = None
+    iso: float | None = None
+    iscore: float | None = None
+    pr: float | None = None
+    # exact copies
+    exact: list = field(default_factory=list)
+    exact_redundant: int = 0
+    rep: np.ndarray | None = None           # each used row's first exact copy
+    n_distinct: int = 0
+    # kNN graph
+    k_eff: int = 0
+    sample: np.ndarray | None = None        # used rows in the graph (None: all)
+    G: np.ndarray | None = None             # graph rows (rescaled when huge or tiny)
+    g_rows: np.ndarray | None = None        # graph row -> used row
+    rescale: float = 1.0
+    index: object = None
+    graph: object = None
+    # hubness
+    hub: object = None
+
+    @property
+    def n(self) -> int:
+        return 0 if self.W is None else self.W.shape[0]
+
+
+def preflight(w: Work) -> None:
+    """NaN/inf rows and zero vectors: reported, and left out of every later stage."""
+    bad, zero, w.peak = _scan_rows(w.X)
+    zero &= ~bad
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        w.findings.append(Finding("non_finite", "critical",
+                                  f"{V.format_rows(rows)} hold NaN or inf; they are left out "
+                                  "of every statistic: drop or re-embed them.",
+                                  {"value": int(rows.size), "rows": rows[:20].tolist()}))
+    if zero.any():
+        rows = np.flatnonzero(zero)
+        sev = "critical" if w.metric == "cosine" else "warning"
+        why = {"cosine": "they have no direction, so their cosine is undefined",
+               "dot": "they score 0 against every query",
+               "euclidean": "they all sit at the origin"}[w.metric]
+        w.findings.append(Finding("zero_vectors", sev,
+                                  f"{V.format_rows(rows)} are zero vectors (often empty or "
+                                  f"failed inputs): {why}; they are left out of every "
+                                  "statistic.",
+                                  {"value": int(rows.size), "rows": rows[:20].tolist()}))
+    w.keep = np.flatnonzero(~(bad | zero))
+    w.W = w.X if w.keep.size == w.X.shape[0] else np.asarray(w.X[w.keep])
+    w.stats.update(n_used=w.n, n_non_finite=int(bad.sum()), n_zero=int(zero.sum()))
+    if w.n < 2:
+        w.findings.append(Finding("small_corpus", "critical",
+                                  f"Only {w.n} usable vector(s): no pair to compare, so no "
+                                  "statistic can be computed; pass at least 2.",
+                                  {"value": w.n}))
+
+
+def moments(w: Work) -> None:
+    """One streaming pass: the sums behind anisotropy, rogue dimensions, norms, spectrum."""
+    space = "unit" if w.metric == "cosine" else "raw"
+    w.m = compute_moments(w.W, space=space, scale=power_of_two_scale(w.peak))
+
+
+def isotropy_stage(w: Work) -> None:
+    """Anisotropy, isotropy (a second pass), the spectrum and rogue dimensions."""
+    d = w.W.shape[1]
+    w.mean_cos = anisotropy_from_moments(w.m)
+    w.iso = isotropy_from_moments(w.W, w.m)
+    w.spec = spectrum(w.m)
+    w.iscore = isoscore_from_spectrum(w.spec) if d >= 2 else None
+    w.pr = participation_ratio(w.spec)
+    w.rogue = rogue_from_moments(w.m, rules.rogue_top(d))
+    w.stats.update(anisotropy=w.mean_cos, isotropy=w.iso, isoscore=w.iscore,
+                   participation_ratio=w.pr, rogue_share=w.rogue.share,
+                   rogue_dims=[int(j) for j in w.rogue.dims])
+
+
+def exact_copies(w: Work) -> None:
+    """Groups of identical rows, by hashing every row."""
+    w.exact = exact_duplicate_groups(w.W)
+    w.exact_redundant = sum(len(g) - 1 for g in w.exact)
+    w.rep = np.arange(w.n)
+    for g in w.exact:
+        w.rep[g] = g[0]
+    w.n_distinct = w.n - w.exact_redundant
+    w.stats.update(n_distinct=w.n_distinct, exact_duplicate_rows=w.exact_redundant)
+
+
+def metric_check(w: Work) -> None:
+    """Dot product on vectors that are not unit length: their lengths take part."""
+    if w.metric != "dot":
+        return
+    norms_all = w.m.norms
+    limits = rules.THRESHOLDS["metric_mismatch"]
+    cv = norm_spread(norms_all).cv
+    if np.any(np.abs(norms_all - 1) > limits["unit_tolerance"]):
+        sev = "warning" if cv >= limits["min_cv"] else "ok"
+        w.findings.append(Finding(
+            "metric_mismatch", sev,
+            "Vectors are not unit length but are searched by dot product: "
+            + ("their lengths (cv %.3f) take part in every score; normalise them or "
+               "search by cosine." % cv if sev == "warning" else
+               "their lengths are equal, so dot ranks like cosine."),
+            {"value": cv, "min_norm": float(norms_all.min()),
+             "max_norm": float(norms_all.max()), **limits},
+            "cosine_metric" if sev == "warning" else None))
+
+
+def knn_graph_stage(w: Work) -> None:
+    """The kNN graph (through the Index's engine), of a sample beyond ``graph_sample``."""
+    from ..neighbors import Index
+
+    w.k_eff = min(w.k, w.n - 1)
+    if w.k_eff < w.k:
+        w.findings.append(Finding("small_corpus", "warning",
+                                  f"Only {w.n} usable vectors, fewer than k + 1 = {w.k + 1}: "
+                                  f"the kNN graph uses k = {w.k_eff}.",
+                                  {"value": w.n, "k_used": w.k_eff}))
+    if w.n > w.graph_sample:
+        w.sample = np.sort(w.rng.choice(w.n, size=w.graph_sample, replace=False))
+        w.stats["graph_sample"] = w.graph_sample
+    G = w.W if w.sample is None else np.asarray(w.W[w.sample])
+    # subtle: rankings under cosine, dot and Euclidean do not change when every vector
+    # is divided by one positive number; vectors near 1e200 (or 1e-200) are divided by
+    # a power of two (exact) so that scores cannot overflow (or underflow)
+    w.rescale = w.m.scale if not 2.0 ** -60 < w.peak < 2.0 ** 60 else 1.0
+    if w.rescale != 1.0:
+        G = G / w.rescale
+        w.Q = None if w.Q is None else w.Q / w.rescale
+    w.G = G
+    w.g_rows = np.arange(G.shape[0]) if w.sample is None else w.sample
+    if (w.index_in is not None and w.sample is None and w.keep.size == w.X.shape[0]
+            and w.rescale == 1.0):
+        w.index = w.index_in
+    else:
+        w.index = Index(G, metric=w.metric, backend=_backend(w.backend))
+    w.graph = knn_graph(w.index, w.k_eff, show_progress=w.show_progress, chunks=GRAPH_CHUNKS,
+                        bar=w.bar)
+
+
+def hubness_stage(w: Work) -> None:
+    """Hubness from the graph, and the norm spread with its N_k correlation."""
+    hub = w.hub = hubness_from_indices(w.graph.indices, w.G.shape[0], w.k_eff, w.metric,
+                                       "corpus")
+    w.index.cache.setdefault(cache_keys.k_occurrence(w.k_eff), hub.k_occurrence)
+    w.index.cache.setdefault(cache_keys.hubness(w.k_eff), hub)
+    norms_all = w.m.norms
+    spread = norm_spread(norms_all, None)
+    corr = norm_spread(norms_all[w.g_rows], hub.k_occurrence).k_occurrence_corr
+    spread = type(spread)(**{**spread.__dict__, "k_occurrence_corr": corr})
+    n_graph = w.G.shape[0]
+    w.stats.update(k=w.k_eff, hubness_skewness=hub.skewness, robinhood=hub.robinhood,
+                   hub_share=hub.hubs.size / n_graph, antihub_share=hub.antihubs.size / n_graph,
+                   norm_cv=spread.cv, norm_mean=spread.mean, spearman_norm_k_occurrence=corr)
+    original = w.keep[w.g_rows]                                    # graph row -> input row
+    hub_examples = [f"{_label(original[i], w.ids, w.texts)} (N_k={int(hub.k_occurrence[i])})"
+                    for i in hub.hubs[:5]]
+    if w.n_distinct > w.k_eff:
+        w.findings.append(rules.hubness_finding(hub, corr, w.metric, hub_examples))
+    else:
+        w.findings.append(Finding("hubness", "ok",
+                                  f"Not judged: only {w.n_distinct} distinct vector(s) for "
+                                  f"k = {w.k_eff} neighbours, so the lists are decided by "
+                                  "ties between copies.",
+                                  {"value": hub.skewness, "n_distinct": w.n_distinct,
+                                   "k": w.k_eff}))
+    w.findings.append(rules.norm_finding(spread, w.metric))
+
+
+def near_duplicates_stage(w: Work) -> None:
+    """Near-copies: pairs among each item's k nearest, plus every exact copy."""
+    r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
+    c_idx = w.graph.indices.ravel()
+    cos = w.graph.scores.ravel().astype(np.float64) if w.metric == "cosine" else \
+        _pair_cosines(w.G, r_idx, c_idx)
+    close = cos >= w.duplicate_threshold
+    groups = groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
+    groups = [[int(w.keep[i]) for i in g] for g in groups]
+    examples = [" = ".join(_label(i, w.ids, w.texts) for i in g[:3])
+                + (" …" if len(g) > 3 else "") for g in groups[:3]]
+    source = "kNN graph" + (f" of a {w.graph_sample}-item sample" if w.sample is not None
+                            else "") + " + exact hashing of every row"
+    w.findings.append(rules.duplicates_finding(groups, w.n, w.exact_redundant,
+                                               w.duplicate_threshold, examples, source))
+    w.stats.update(near_duplicate_groups=len(groups),
+                   near_duplicate_share=sum(len(g) - 1 for g in groups) / w.n)
+
+
+def intrinsic_stage(w: Work) -> None:
+    """TwoNN intrinsic dimension, from the graph (or a sample under dot)."""
+    note, value = "", None
+    try:
+        if w.metric == "dot":
+            value = intrinsic_dimension(w.G, metric="euclidean",
+                                        sample=min(2000, w.G.shape[0]), random_state=w.rng)
+            note = "TwoNN on the raw vectors (Euclidean), 2000-point sample"
+        else:
+            r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices, np.arange(w.G.shape[0]),
+                                               w.rep[w.g_rows], w.metric == "cosine")
+            value = twonn(r1, r2)
+            geometry = "chord distance of unit vectors" if w.metric == "cosine" else "Euclidean"
+            note = (f"TwoNN from the kNN graph ({geometry}); "
+                    f"{w.exact_redundant} exact copies merged; {skipped} items without two "
+                    "distinct neighbours skipped")
+    except ValueError as err:
+        note = str(err)
+    w.stats.update(intrinsic_dimension=value)
+    w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
+                                              note))
+
+
+def geometry_findings(w: Work) -> None:
+    """The anisotropy and rogue-dimension findings (from the moments)."""
+    rogue_f = rules.rogue_finding(w.rogue, w.W.shape[1])
+    w.findings.append(rules.anisotropy_finding(w.mean_cos, w.iso, w.iscore))
+    w.findings.append(rogue_f)
+
+
+def query_shift_stage(w: Work) -> None:
+    """With queries: how far they sit from the corpus (query–corpus shift)."""
+    Q, m, metric, n_graph = w.Q, w.m, w.metric, w.G.shape[0]
+    q_res = w.index.search(Q, k=w.k_eff)
+    q_nn = as_distance(q_res.scores[:, 0], metric)
+    q_hub = hubness_from_indices(q_res.indices, n_graph, w.k_eff, metric, "queries")
+    c_nn = as_distance(w.graph.scores[:, 0], metric)
+    c_mean = m.sum_space / w.n
+    c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))
+    if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale
+        c_spread, c_mean = c_spread * m.scale / w.rescale, c_mean * m.scale / w.rescale
+    q_mean, _ = space_mean_and_spread(Q, metric == "cosine")
+    shift = shift_from_neighbors(q_nn, c_nn, q_mean, c_mean, c_spread)
+    source = (f"a {n_graph}-document sample" if w.sample is not None
+              else f"all {n_graph} documents")
+    texts = w.texts if w.texts is None or w.keep.size == w.X.shape[0] else w.texts[w.keep]
+    w.findings.append(rules.shift_finding(shift, Q.shape[0], model_name=w.model_name,
+                                          query_ids=w.query_ids, texts=texts,
+                                          corpus_source=source))
+    w.stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
+                   query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
+                   query_antihub_share=q_hub.antihubs.size / n_graph)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def _backend(backend: str | None) -> str:
+    """The search backend: as given, or faiss when importable (None)."""
+    if backend is not None:
+        return V.check_choice(backend, "backend", ("numpy", "faiss"))
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "faiss"
+
+
+def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Row masks ``(non_finite, zero)`` and the largest finite |value|, in one pass."""
+    bad = np.zeros(X.shape[0], dtype=bool)
+    zero = np.zeros(X.shape[0], dtype=bool)
+    peak = 0.0
+    step = block_rows(X.shape[1])
+    for a in range(0, X.shape[0], step):
+        B = np.asarray(X[a:a + step])
+        fin = np.isfinite(B)
+        bad[a:a + step] = ~fin.all(axis=1)
+        finite_abs = np.abs(np.where(fin, B, 0))
+        zero[a:a + step] = ~(np.where(fin, B, 1) != 0).any(axis=1)
+        peak = max(peak, float(finite_abs.max()))
+    return bad, zero, peak
+
+
+def _label(i: int, ids, texts) -> str:
+    """How an item is shown in evidence: its id (or row), and the start of its text."""
+    name = str(ids[i]) if ids is not None else f"row {i}"
+    return f"{name}: {shorten(texts[i], 60)}" if texts is not None else name
+
+
+def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    from ..linalg import row_norms
+
+    out = np.empty(rows.size)
+    step = block_rows(S.shape[1])
+    for a in range(0, rows.size, step):
+        A = np.asarray(S[rows[a:a + step]]).astype(np.float64)
+        B = np.asarray(S[cols[a:a + step]]).astype(np.float64)
+        out[a:a + step] = np.einsum("ij,ij->i", A, B) / (row_norms(A) * row_norms(B))
+    return out

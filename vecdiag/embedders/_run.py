@@ -1,0 +1,231 @@
+"""The asynchronous part of one resilient ``encode`` call (see :mod:`.resilient`).
+
+Workers take batches from one queue; each batch is paced by the shared
+:class:`~.limits.RateLimiter`, retried by tenacity with :func:`~.limits.backoff_wait`,
+checked, and committed to the cache as soon as it arrives. When the vector length is
+not known in advance (no ``dimensions=``, not a known model, nothing cached), the first
+answers are taken one at a time until two agree on it (:meth:`_Run._calibrate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+
+import numpy as np
+
+from .errors import classify
+
+__all__ = ["_Run"]
+
+
+class _Fatal(Exception):
+    """Wraps a final (non-retryable) error so the run stops at once."""
+
+
+class _Run:
+    """The state of one encode call's asynchronous part (all mutated in the loop thread)."""
+
+    def __init__(self, owner: ResilientEmbedder, kind, prefix, model, batches, found):
+        self.o, self.kind, self.prefix, self.model = owner, kind, prefix, model
+        self.batches, self.found = batches, found
+        self.requests = self.embedded = self.tokens = 0
+        self.retries: Counter = Counter()
+        self.failed_batches: list[tuple[list[str], str]] = []
+        self.fatal = None
+        self.throttled = 0.0
+        self.dim = (getattr(owner.embedder, "expected_dim", None)
+                    or next((v.shape[0] for v in found.values()), None)
+                    or owner._dims.get(model)
+                    or (owner.cache.dim_of(model) if owner.cache is not None else None))
+
+    def execute(self, total: int, hits: int, show: bool) -> None:
+        if not self.batches:
+            return
+        from .._progress import progress_bar
+
+        with progress_bar(total, desc=f"embedding {self.kind}s", show=show) as bar:
+            self.bar = bar
+            bar.update(hits)
+            self._postfix()
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # the usual case: no loop running in this thread
+                asyncio.run(self._main())
+            else:  # inside Jupyter's loop: run ours in a helper thread
+                box = {}
+                thread = threading.Thread(target=lambda: box.update(r=_capture(self._main)),
+                                          daemon=True)
+                thread.start()
+                thread.join()
+                if box["r"] is not None:
+                    raise box["r"]
+
+    def _postfix(self) -> None:
+        if hasattr(self.bar, "set_postfix"):
+            self.bar.set_postfix(cached=len(self.found) - self.embedded,
+                                 retries=sum(self.retries.values()),
+                                 throttled=f"{self.throttled:.1f}s", refresh=False)
+
+    async def _main(self) -> None:
+        from .limits import RateLimiter
+
+        o = self.o
+        weights = [0] * len(self.batches)
+        if o.tokens_per_minute:
+            weights = [o._tokens(b, self.kind) for b in self.batches]
+        self.limiter = RateLimiter(o.requests_per_minute, o.tokens_per_minute, max(weights))
+        self.weights = weights
+        queue = asyncio.Queue()
+        for i in range(len(self.batches)):
+            queue.put_nowait(i)
+        client = None
+        if hasattr(o.embedder, "aembed_batch"):
+            from .._optional import require
+
+            httpx = require("httpx", "resilient embedding")
+            client = httpx.AsyncClient(timeout=o.timeout, limits=httpx.Limits(
+                max_connections=o.max_concurrency, max_keepalive_connections=o.max_concurrency))
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=o.max_concurrency + 2) if client is None else None
+        try:
+            if self.dim is None:
+                try:
+                    await self._calibrate(queue, client, pool)
+                except _Fatal as err:
+                    self.fatal = err.args[0]
+                    return
+            workers = [asyncio.create_task(self._worker(queue, client, pool))
+                       for _ in range(min(o.max_concurrency, len(self.batches)))]
+            try:
+                await asyncio.gather(*workers)
+            except _Fatal as err:
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                self.fatal = err.args[0]
+        finally:
+            if client is not None:
+                await client.aclose()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            self.throttled = self.limiter.waited
+
+    async def _worker(self, queue, client, pool) -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            X = await self._fetch(self.batches[i], self.weights[i], client, pool)
+            if X is not None:
+                self._commit(self.batches[i], X, self.weights[i])
+
+    async def _calibrate(self, queue, client, pool) -> None:
+        """Unknown dimension: answers are taken one at a time until two agree on their
+        length, so one faulty answer of the wrong length cannot set it."""
+        held: dict = {}  # dim -> [(batch index, vectors)]
+        rounds = 0
+        while self.dim is None:
+            if queue.empty():
+                if len(held) <= 1:  # one length seen (or every batch failed)
+                    self.dim = next(iter(held), None)
+                    break
+                rounds += 1
+                if rounds > self.o.max_retries:  # lengths never agree: keep the commonest
+                    self.dim = max(held, key=lambda d: len(held[d]))
+                    break
+                for items in held.values():  # disagreement: ask again for all of them
+                    for i, _ in items:
+                        queue.put_nowait(i)
+                        self.retries["bad response"] += 1
+                held.clear()
+                continue
+            i = queue.get_nowait()
+            X = await self._fetch(self.batches[i], self.weights[i], client, pool)
+            if X is not None:
+                held.setdefault(X.shape[1], []).append((i, X))
+                if len(held[X.shape[1]]) >= 2:
+                    self.dim = X.shape[1]
+        for d, items in held.items():
+            for i, X in items:
+                if d == self.dim:
+                    self._commit(self.batches[i], X, self.weights[i])
+                else:
+                    queue.put_nowait(i)
+                    self.retries["bad response"] += 1
+
+    async def _call(self, texts, client, pool) -> np.ndarray:
+        from .api import check_vectors
+
+        o = self.o
+        if client is not None:
+            # httpx times each phase (connect, each read); this bounds the whole request
+            X = await asyncio.wait_for(
+                o.embedder.aembed_batch(client, [self.prefix + t for t in texts]), o.timeout)
+        else:
+            loop = asyncio.get_running_loop()
+            call = (lambda: o.embedder.encode(texts, kind=self.kind, batch_size=len(texts),
+                                              show_progress=False))
+            X = await asyncio.wait_for(loop.run_in_executor(pool, call), o.timeout)
+        return check_vectors(X, len(texts), self.dim)
+
+    async def _fetch(self, texts, weight, client, pool):
+        """One batch's vectors after retries; None when it still failed (recorded)."""
+        from .._optional import require
+
+        tenacity = require("tenacity", "resilient embedding (retries)")
+        AsyncRetrying, stop_after_attempt = tenacity.AsyncRetrying, tenacity.stop_after_attempt
+        retry_if_exception = tenacity.retry_if_exception
+
+        from .limits import backoff_wait
+
+        o = self.o
+
+        def before_sleep(state) -> None:
+            self.retries[classify(state.outcome.exception())[0]] += 1
+            self.throttled = self.limiter.waited
+            self._postfix()
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(o.max_retries + 1), reraise=True,
+            wait=backoff_wait(o.backoff, o.max_backoff, o._rng),
+            retry=retry_if_exception(lambda e: classify(e)[1]), before_sleep=before_sleep)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self.limiter.acquire(weight)
+                    self.requests += 1
+                    X = await self._call(texts, client, pool)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # noqa: BLE001 - sorted into retried-out vs final
+            cause, transient = classify(err)
+            if not transient:
+                raise _Fatal(err) from err
+            self.failed_batches.append((texts, f"{cause}: {err}"))
+            return None
+        return X
+
+    def _commit(self, texts, X, weight) -> None:
+        """Cache one checked batch (one transaction) and count it done."""
+        o = self.o
+        if o.cache is not None:
+            o.cache.put(self.model, self.kind, self.prefix, texts, X)
+        for t, v in zip(texts, X):
+            self.found[t] = v
+        self.embedded += len(texts)
+        self.tokens += weight
+        self.bar.update(len(texts))
+        self.throttled = self.limiter.waited
+        self._postfix()
+
+
+def _capture(main):
+    try:
+        asyncio.run(main())
+    except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
+        return err
+    return None

@@ -1,0 +1,208 @@
+"""The stages of :func:`vecdiag.try_fixes` and its option object.
+
+:func:`vecdiag.evaluation.fix_trials.try_fixes` is four named stages over one declared
+:class:`Trial` record: :func:`check_trial` (inputs checked once), :func:`dense_runs` (the
+baseline search and every fix through :func:`vecdiag.fixes.apply_fix`, the one cached
+path), :func:`lexical_runs` (BM25, a given lexical run and its fusion) and
+:func:`score_runs` (evaluate every run, compare each with the baseline).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from .. import _validate as V
+from .metrics import DEFAULT_METRICS, evaluate
+from .runs import as_qrels, ranked_docs
+from .significance import compare
+
+__all__ = ["TrialOptions", "Trial", "check_trial", "dense_runs", "lexical_runs", "score_runs",
+           "run_from", "BASELINE"]
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class TrialOptions:
+    """How :func:`vecdiag.try_fixes` searches and tests (its keyword arguments, grouped;
+    same defaults).
+
+    Examples
+    --------
+    >>> TrialOptions(k=20).k, TrialOptions().method
+    (20, 'randomization')
+    """
+
+    k: int = 100
+    metrics: tuple = DEFAULT_METRICS
+    metric: str = "cosine"
+    method: str = "randomization"
+    n_resamples: int = 10_000
+    alpha: float = 0.05
+    random_state: object = 0
+    show_progress: bool | None = None
+
+    @classmethod
+    def merged(cls, options, **keywords) -> TrialOptions:
+        """``options`` (keywords then keep their defaults), or the keywords themselves."""
+        if options is None:
+            return cls(**keywords)
+        if not isinstance(options, cls):
+            raise TypeError(f"trial must be a {cls.__name__}, got {type(options).__name__}")
+        default = cls()
+        both = [f.name for f in fields(cls) if keywords[f.name] is not getattr(default, f.name)
+                and keywords[f.name] != getattr(default, f.name)]
+        if both:
+            raise ValueError(f"pass {', '.join(both)} either as keywords or in trial=, "
+                             "not both")
+        return options
+
+
+@dataclass
+class Trial:
+    """What the stages share: checked inputs, then the runs and their timings."""
+
+    queries: np.ndarray
+    corpus: object                        # a checked matrix or a vecdiag.Index
+    qrels: dict                           # judgments of the given queries only
+    query_ids: list
+    doc_ids: list
+    fixes: list
+    metrics: tuple
+    k: int
+    opts: TrialOptions
+    rng: object
+    unqueried: tuple = ()
+    runs: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)
+
+
+def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
+                opts: TrialOptions) -> Trial:
+    """Every input checked once (ids, fixes, metrics, k), judgments kept for the queries."""
+    from ..fixes import parse_fix
+    from ..neighbors import Index
+
+    V.check_metric(opts.metric)
+    qrels = as_qrels(qrels)
+    query_ids = [str(q) for q in query_ids]
+    doc_ids = [str(d) for d in doc_ids]
+    if isinstance(fixes, str):
+        fixes = [fixes]
+    fixes = ["+".join(parse_fix(f)) for f in fixes]
+    if len(set(fixes)) != len(fixes):
+        raise ValueError(f"fixes has repeated entries: {fixes}")
+    metrics = tuple([opts.metrics] if isinstance(opts.metrics, str) else opts.metrics)
+    k = V.check_positive_int(opts.k, "k")
+    rng = V.check_random_state(opts.random_state)
+    if not isinstance(corpus, Index):
+        corpus = V.as_matrix(corpus, "corpus")
+    queries = V.as_matrix(queries, "queries")
+    if len(query_ids) != queries.shape[0]:
+        raise ValueError(f"query_ids has {len(query_ids)} entries for {queries.shape[0]} "
+                         "queries; give one id per query row")
+    given = set(query_ids)
+    unqueried = tuple(sorted(q for q in qrels if q not in given))
+    qrels = {q: docs for q, docs in qrels.items() if q in given}
+    if not qrels:
+        raise ValueError(f"qrels judge none of the {len(query_ids)} query_ids (qrels: "
+                         f"{unqueried[:3]}, query_ids: {query_ids[:3]}); pass the ids the "
+                         "judgments use, one per query row")
+    n_rows = len(corpus)
+    if len(doc_ids) != n_rows:
+        raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
+    return Trial(queries=queries, corpus=corpus, qrels=qrels, query_ids=query_ids,
+                 doc_ids=doc_ids, fixes=fixes, metrics=metrics, k=min(k, n_rows), opts=opts,
+                 rng=rng, unqueried=unqueried)
+
+
+def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None:
+    """The baseline (exact search) and every fix, each timed; a fix that cannot run is
+    recorded in ``failed`` with a warning."""
+    from .._progress import progress_bar
+    from ..fixes import apply_fix, options_of
+    from ..neighbors import Index, knn
+
+    n_rows, n_q = len(t.corpus), len(t.query_ids)
+    bar = progress_bar(len(t.fixes) + 1, desc="try_fixes", show=t.opts.show_progress,
+                       expected_seconds=1e-9 * n_rows * n_q * 64 * (len(t.fixes) + 1))
+    with bar:
+        start = time.perf_counter()
+        base = t.corpus.search(t.queries, t.k) if isinstance(t.corpus, Index) \
+            else knn(t.queries, t.corpus, t.k, metric=t.opts.metric)
+        t.runs[BASELINE] = run_from(base, t.query_ids, t.doc_ids)
+        t.seconds[BASELINE] = time.perf_counter() - start
+        bar.update()
+        for code in t.fixes:
+            start = time.perf_counter()
+            try:
+                found = apply_fix(code, t.queries, t.corpus, t.k, metric=t.opts.metric,
+                                  texts=texts, query_texts=query_texts, embedder=embedder,
+                                  **options_of(code, options))
+            except (ValueError, ImportError, np.linalg.LinAlgError) as err:
+                t.failed[code] = str(err)
+                warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=3)
+                bar.update()
+                continue
+            t.runs[code] = run_from(found, t.query_ids, t.doc_ids)
+            t.seconds[code] = time.perf_counter() - start
+            bar.update()
+
+
+def lexical_runs(t: Trial, *, texts, query_texts, lexical) -> None:
+    """``bm25`` (with texts and query texts) and a given ``lexical`` run fused by RRF."""
+    from ..fixes import hybrid
+
+    if texts is not None and query_texts is not None:
+        from ..lexical import bm25
+
+        start = time.perf_counter()
+        t.runs["bm25"] = bm25(query_texts, texts, k=t.k, query_ids=t.query_ids,
+                              doc_ids=t.doc_ids)
+        t.seconds["bm25"] = time.perf_counter() - start
+    if lexical is not None:
+        t.runs["lexical"] = lexical
+        t.seconds["lexical"] = float("nan")
+        start = time.perf_counter()
+        fused = hybrid(t.runs[BASELINE], lexical)
+        t.runs["hybrid"] = {q: {d: docs[d] for d in ranked_docs(docs)[:t.k]}
+                            for q, docs in fused.items()}
+        t.seconds["hybrid"] = time.perf_counter() - start
+
+
+def score_runs(t: Trial) -> tuple[dict, dict, tuple]:
+    """``(evaluations, comparisons with the baseline, order best first)``."""
+    evaluations = {name: evaluate(run, t.qrels, metrics=t.metrics, name=name)
+                   for name, run in t.runs.items()}
+    comparisons = {name: compare(evaluations[BASELINE], ev, method=t.opts.method,
+                                 n_resamples=t.opts.n_resamples, alpha=t.opts.alpha,
+                                 random_state=t.rng)
+                   for name, ev in evaluations.items() if name != BASELINE}
+    primary = t.metrics[0]
+    order = tuple(sorted(evaluations, key=lambda n: (-evaluations[n].mean[primary],
+                                                     n != BASELINE)))
+    return evaluations, comparisons, order
+
+
+def run_from(neighbors, query_ids, doc_ids) -> dict:
+    """A run dict whose scores order documents as the Neighbors do (best first).
+
+    Similarities are kept; rows whose scores rise (distances) are negated; a row that is
+    neither (a re-ranker whose scores are not its order) gets ``-rank`` as score.
+    """
+    scores = np.asarray(neighbors.scores, dtype=np.float64)
+    names = np.asarray([str(d) for d in doc_ids], dtype=object)[np.asarray(neighbors.indices)]
+    steps = np.diff(scores, axis=1)
+    falling = (steps <= 0).all(axis=1)
+    rising = (steps >= 0).all(axis=1)
+    ranks = -np.arange(1, scores.shape[1] + 1, dtype=np.float64)
+    run = {}
+    for i, q in enumerate(query_ids):
+        row = scores[i] if falling[i] else -scores[i] if rising[i] else ranks
+        run[str(q)] = {d: float(s) for d, s in zip(names[i], row)}
+    return run
