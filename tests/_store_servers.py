@@ -48,7 +48,7 @@ def pg_server():
 
         # a folder of its own under /tmp (initdb runs as another user, who cannot enter
         # pytest's 0700 tmp tree)
-        server = pgserver.get_server(_fast_dir("vecdiag-pg-"), cleanup_mode="delete")
+        server = pgserver.get_server(fast_dir("vecdiag-pg-"), cleanup_mode="delete")
         uri = server.get_uri()
         with psycopg.connect(uri, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -91,7 +91,7 @@ def pg_docs(pg_server, store_data):
     return pg_server
 
 
-def _fast_dir(prefix: str) -> str:
+def fast_dir(prefix: str) -> str:
     """A temporary folder in memory when the machine has /dev/shm: Qdrant local mode and
     Chroma commit every write to SQLite, and an fsync per point is slow on a busy disk."""
     shm = "/dev/shm"
@@ -105,14 +105,14 @@ def qdrant_path():
         from qdrant_client import QdrantClient  # noqa: F401
     except Exception as err:  # noqa: BLE001
         _unavailable("Qdrant local mode (qdrant-client)", err)
-    path = _fast_dir("vecdiag-qdrant-")
+    path = fast_dir("vecdiag-qdrant-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def chroma_client():
-    path = _fast_dir("vecdiag-chroma-")
+    path = fast_dir("vecdiag-chroma-")
     try:
         import chromadb
 

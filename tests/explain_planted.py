@@ -177,3 +177,46 @@ GENERATORS = {"hub": hub, "norm_bias": norm_bias, "metric_mismatch": metric_mism
               "near_duplicates": near_duplicates, "low_margin": low_margin,
               "expected_far": expected_far, "out_of_distribution": out_of_distribution,
               "ann_miss": ann_miss}
+
+
+# ------------------------------------------------------------ entangled causes (issue 14)
+def duplicate_hub(rng, n, d, k=10):
+    """Root cause over symptom: 14 near-copies (cosine > 0.99) of one document close to the
+    query fill the top-k ahead of the expected document; 40 documents around them list
+    copies among their neighbours, and the copies list each other, so every copy has a
+    large k-occurrence: they look like hubs, but de-duplication is what brings the
+    expected document back (it is second once the copies take one place)."""
+    X = healthy_corpus(rng, n, d)
+    q = unit(rng.normal(size=d))
+    base = unit(q + 0.25 * unit(rng.normal(size=d)))
+    n_copies, n_around = 14, 40
+    X[:n_copies] = base + 0.01 * unit(rng.normal(size=(n_copies, d)))
+    # documents around the copies, farther from the query: their nearest are the copies
+    side = rng.normal(size=(n_around, d))
+    side -= np.outer(side @ unit(q), unit(q))
+    X[n_copies:n_copies + n_around] = base + 0.55 * unit(side)
+    e = n_copies + n_around + int(rng.integers(n - n_copies - n_around))
+    X[e] = unit(q) + 0.38 * unit(rng.normal(size=d))
+    return Case(X, q, [e], k=k)
+
+
+def centroid_low_margin(rng, n, d, k=10):
+    """Low margin among centroid documents: a shared direction, 30 documents close to the
+    corpus centroid (hubs: near everyone) and a query near the centroid too, so the top-k
+    are centroid documents; the expected document scores the k-th score minus 1e-5. A
+    hub fix flips that gap, but so would any change: the root cause is the margin."""
+    mu = unit(rng.normal(size=d))
+    X = 0.6 * mu + unit(healthy_corpus(rng, n, d))
+    X[:30] = mu + 0.35 * unit(rng.normal(size=(30, d)))
+    q = unit(mu + 0.4 * unit(rng.normal(size=d)))
+    cos = unit(X) @ q
+    e = int(np.argsort(-cos)[3 * k])
+    kth = np.sort(cos)[::-1][k - 1]
+    target = kth - 1e-5
+    orth = unit(X[e] - (X[e] @ q) * q)
+    X[e] = target * q + np.sqrt(1 - target ** 2) * orth
+    return Case(X, q, [e], k=k)
+
+
+ENTANGLED = {"near_duplicates": duplicate_hub, "low_margin": centroid_low_margin}
+"""Planted cause -> generator where a symptom (hubs) competes with the root cause."""

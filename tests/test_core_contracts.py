@@ -274,3 +274,32 @@ def test_mutual_proximity_euclidean_by_hand_over_many_document_blocks():
     expected = np.argsort(-mp, axis=1, kind="stable")[:, :5]
     np.testing.assert_array_equal(res.indices, expected)
     np.testing.assert_allclose(1.0 - res.scores, np.take_along_axis(mp, expected, 1), rtol=1e-9)
+
+
+def test_a_fix_that_zeroes_the_corpus_says_so_on_an_index():
+    C = np.ones((5, 3))                       # identical rows: nothing left after centring
+    with pytest.raises(ValueError, match=r"^corpus after the fix has 5 rows \(0, 1, 2, 3, 4\) "
+                                         r"that are zero vectors"):
+        vd.fixes.apply_fix("center", np.array([[1.0, 2.0, 3.0]]), vd.Index(C), k=2)
+
+
+def test_hybrid_lexical_checks_rrf_k_and_ranks_unit_rows_alike_under_euclidean():
+    pytest.importorskip("bm25s")
+    docs = ["router reset guide", "password reset steps", "billing and invoices",
+            "router lights meaning", "reset the router to factory settings"]
+    qs = ["reset router", "invoice"]
+    C, Q = _unit_rows(5, 6, 11), _unit_rows(2, 6, 12)
+    with pytest.raises(ValueError, match="rrf_k"):
+        vd.fixes.apply_fix("hybrid_lexical", Q, C, k=3, texts=docs, query_texts=qs, rrf_k=-1)
+    # on unit rows, euclidean orders like cosine: the fused rankings agree
+    cos = vd.fixes.apply_fix("hybrid_lexical", Q, C, k=5, texts=docs, query_texts=qs)
+    euc = vd.fixes.apply_fix("hybrid_lexical", Q, C, k=5, texts=docs, query_texts=qs,
+                             metric="euclidean")
+    np.testing.assert_array_equal(euc.indices, cos.indices)
+
+
+def test_fix_on_a_euclidean_index_finds_coinciding_rows_at_distance_zero():
+    C = np.random.default_rng(13).normal(size=(50, 6)) * 100.0
+    res = vd.fixes.apply_fix("center", C[:3], vd.Index(C, metric="euclidean"), k=2)
+    assert res.indices[:, 0].tolist() == [0, 1, 2]
+    assert res.scores[:, 0].tolist() == [0.0, 0.0, 0.0]      # recomputed, not expanded

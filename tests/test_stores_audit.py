@@ -14,18 +14,32 @@ import vecdiag as vd
 
 
 def _reference_recall(store, Q, k, metric="cosine"):
-    """Per-query recall@k from the store's raw answers and scikit-learn's exact search."""
+    """Per-query recall@k from the store's raw answers and scikit-learn's exact search.
+
+    The tie rule is the documented one (as ann-benchmarks and vd.ann_recall): a returned
+    document whose exact score equals the k-th exact score within 1e-8 + 1e-5 * |k-th|
+    counts as found (random data has a near tie at rank k now and then)."""
     from sklearn.neighbors import NearestNeighbors
 
     index = store.fetch()
-    sk_metric = {"cosine": "cosine", "euclidean": "euclidean"}[metric]
-    nn = NearestNeighbors(n_neighbors=k, metric=sk_metric, algorithm="brute")
-    nn.fit(np.asarray(index.vectors, dtype=np.float64))
-    _, truth = nn.kneighbors(Q.astype(np.float64))
-    ids = index.ids
+    X = np.asarray(index.vectors, dtype=np.float64)
+    nn = NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute").fit(X)
+    dist, truth = nn.kneighbors(Q.astype(np.float64))
+    row = {v: i for i, v in enumerate(index.ids.tolist())}
     got_ids, _ = store._search(Q, k)       # the store's own answer, untouched
-    return np.array([len(set(g[:k]) & set(ids[t].tolist())) / k
-                     for g, t in zip(got_ids, truth)])
+    out = []
+    for q, g, t, dk in zip(Q.astype(np.float64), got_ids, truth, dist[:, -1]):
+        rows = np.array([row[v] for v in g[:k]], dtype=np.int64)
+        d = X[rows]
+        if metric == "cosine":   # similarity space: s >= s_k - tol
+            s = d @ q / (np.linalg.norm(d, axis=1) * np.linalg.norm(q))
+            near = s >= (1 - dk) - (1e-8 + 1e-5 * abs(1 - dk))
+        else:                    # distance space: d <= d_k + tol
+            e = np.linalg.norm(d - q, axis=1)
+            near = e <= dk + (1e-8 + 1e-5 * abs(dk))
+        found = set(rows.tolist()) & set(t.tolist()) | set(rows[near].tolist())
+        out.append(len(found) / k)
+    return np.array(out)
 
 
 def test_pgvector_audit_recall_equals_recomputation(pg_docs, store_data):
@@ -182,23 +196,52 @@ def test_audit_refuses_non_store_and_wrong_dimension(pg_docs):
 
 def test_explain_neighbors_on_a_store_names_the_setting(pg_docs, store_data):
     """The index loses an exact top-10 document at ef_search=10; ann_miss says which value
-    finds it, and that value does find it when searched independently."""
+    finds it, and that value does find it when searched independently. (pgvector draws
+    HNSW levels at random, so which documents are lost, and whether a larger ef_search can
+    reach one at all on this deliberately poor graph, changes between builds.)"""
     X, Q = store_data
-    store = vd.stores.pgvector(pg_docs, "docs")
+    store = vd.stores.pgvector(pg_docs, "docs", force_index=True)
     store.set_params(ef_search=10)
     index = store.fetch()
-    exact = index.search(Q[:40], 10)
-    got = store.search(Q[:40], 10)
-    qi, lost = next((i, sorted(set(exact.ids[i]) - set(got.ids[i]))[0]) for i in range(40)
-                    if set(exact.ids[i]) - set(got.ids[i]))
-    exp = vd.explain_neighbors(Q[qi], store, k=10, expected=[lost])
-    cause = {c.code: c for c in exp.causes}["ann_miss"]
-    ev = cause.evidence
-    assert ev["setting"] == "ef_search" and ev["current"] == 10 and ev["suggested"] > 10
-    assert f"raise ef_search from 10 to {ev['suggested']}" in cause.summary
-    assert ev["sample_recall_after"] >= ev["sample_recall_before"]
-    assert store.params["ef_search"] == 10                         # put back
-    store.set_params(ef_search=ev["suggested"])
-    assert lost in store.search(Q[qi], 10).ids[0].tolist()
+    exact = index.search(Q[:60], 10)
+    got = store.search(Q[:60], 10)
+    misses = [(i, sorted(set(exact.ids[i]) - set(got.ids[i]))[0]) for i in range(60)
+              if set(exact.ids[i]) - set(got.ids[i])]
+    assert misses
+    checked = 0
+    for qi, lost in misses[:6]:
+        exp = vd.explain_neighbors(Q[qi], store, k=10, expected=[lost])
+        cause = {c.code: c for c in exp.causes}["ann_miss"]
+        ev = cause.evidence
+        assert ev["setting"] == "ef_search" and ev["current"] == 10
+        assert store.params["ef_search"] == 10                     # put back
+        if ev["suggested"] is None:
+            assert "rebuild the index" in cause.summary
+            continue
+        assert ev["suggested"] > 10
+        assert f"raise ef_search from 10 to {ev['suggested']}" in cause.summary
+        assert ev["sample_recall_after"] >= ev["sample_recall_before"]
+        store.set_params(ef_search=ev["suggested"])
+        assert lost in store.search(Q[qi], 10).ids[0].tolist()
+        store.set_params(ef_search=10)
+        checked += 1
+        break
+    assert checked == 1
     with pytest.raises(ValueError, match="returned comes from the store"):
-        vd.explain_neighbors(Q[qi], store, returned=[1])
+        vd.explain_neighbors(Q[0], store, returned=[1])
+
+
+def test_pgvector_ivfflat_probes_sweep(pg_server, store_data):
+    """IVFFlat: probes=1 by default; probing every list is exact search, so recall is 1."""
+    X, Q = store_data
+    pg_table(pg_server, "ivf_docs", X, opclass=None, extra_sql=(
+        "CREATE INDEX ON ivf_docs USING ivfflat (embedding vector_l2_ops) WITH (lists = 8)",))
+    store = vd.stores.pgvector(pg_server, "ivf_docs", force_index=True)
+    p = store.params
+    assert (store.metric, p["index"], p["lists"], p["probes"]) == ("euclidean", "ivfflat", 8, 1)
+    res = vd.audit(store, Q[:60], k=10)
+    assert res.setting == "probes" and sorted(res.sweep) == [1, 2, 4, 8]
+    assert res.sweep[8].recall == 1.0 and res.sweep[1].recall < 1.0
+    assert res.params["plan"] == "index scan"
+    assert store.params["probes"] == 1
+    np.testing.assert_array_equal(res.per_query, _reference_recall(store, Q[:60], 10, "euclidean"))

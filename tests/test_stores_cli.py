@@ -4,9 +4,11 @@ written), against a real pgvector server and a faiss file; the password never pr
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
+from _store_servers import fast_dir
 
 from vecdiag.cli import main
 
@@ -79,3 +81,35 @@ def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):
     bad.write_text("a\nb\n")
     code = main(["audit", str(path), "--ids", str(bad), "--queries", queries])
     assert code == 2 and "ids has 2 entries" in capsys.readouterr().err
+
+
+def test_audit_qdrant_and_chroma_folders(tmp_path, qdrant_path, store_data, queries, capsys):
+    """A Qdrant local-mode folder and a Chroma folder are recognised; --collection needed."""
+    import chromadb
+    from qdrant_client import QdrantClient, models
+
+    X = store_data[0][:300]
+    qpath = os.path.join(qdrant_path, "cli")
+    client = QdrantClient(path=qpath)
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=32, distance=models.Distance.DOT))
+    client.upsert("docs", points=models.Batch(ids=list(range(300)), vectors=X.tolist()))
+    client.close()
+    cpath = fast_dir("vecdiag-chroma-cli-")
+    col = chromadb.PersistentClient(path=cpath).create_collection(
+        "docs", metadata={"hnsw:space": "ip"}, embedding_function=None)
+    col.add(ids=[f"d{i}" for i in range(300)], embeddings=X)
+    code = main(["audit", qpath, "--collection", "docs", "--queries", queries, "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["kind"] == "qdrant" and payload["recall"] == 1.0
+    code = main(["audit", cpath, "--collection", "docs", "--queries", queries, "--json",
+                 "--sweep", "none"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["kind"] == "chroma" and payload["metric"] == "dot"
+    code = main(["audit", cpath, "--queries", queries])
+    assert code == 2 and "chroma needs --collection" in capsys.readouterr().err
+    code = main(["audit", str(tmp_path), "--queries", queries])
+    assert code == 2 and "cannot tell what the folder" in capsys.readouterr().err
+    import shutil
+
+    shutil.rmtree(cpath, ignore_errors=True)

@@ -14,8 +14,8 @@ Recommendation
     Among the counterfactuals of fixes that move a missed expected document closer, and
     that the report does not find significantly harmful: the one with the most expected
     documents in the top-k, then the largest mean ``log(old rank / new rank)`` of the
-    missed ones, then (on a tie) a fix the report measured, then the larger judged-set
-    change. None when no fix moves a missed document closer. Without a report the
+    missed ones, then (on a tie) the fix of the strongest cause, a fix the report measured,
+    the larger judged-set change. None when no fix moves a missed document closer. Without a report the
     recommendation is local and its sentence says so.
 Alternatives (``alternatives={"name": (query_vector, corpus_matrix[, metric])}``)
     The same corpus embedded by another model: the whole corpus is ranked for the other
@@ -103,12 +103,15 @@ def with_global_figures(ctx, records) -> list:
     return out
 
 
-def recommend(ctx, records) -> tuple:
+def recommend(ctx, records, causes=()) -> tuple:
     """``(Counterfactual or None, sentence or None)``: see the module docstring."""
     from ..fixes.registry import FIXES
 
     if not ctx.missed:
         return None, None
+    named = {}  # fix -> position of the strongest cause proposing it
+    for i, c in enumerate(causes):
+        named.setdefault(c.fix, i)
     best, best_key = None, None
     for cf in records:
         if cf.fix not in FIXES or cf.fix not in ctx.rankings or ctx.harmful(cf.fix):
@@ -118,7 +121,8 @@ def recommend(ctx, records) -> tuple:
             continue
         found = sum(r <= ctx.k for r in new.values())
         lift = float(np.mean([np.log(r0 / new[p]) for p, r0 in ctx.missed]))
-        key = (found, round(lift, 9), cf.global_delta is not None, cf.global_delta or 0.0)
+        key = (found, round(lift, 9), -named.get(cf.fix, len(named)),
+               cf.global_delta is not None, cf.global_delta or 0.0)
         if best_key is None or key > best_key:
             best, best_key = cf, key
     if best is None:

@@ -143,7 +143,7 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     ctx0 = _draft(inp)
     ctx, records = _measure(ctx0, inp)
     causes, ruled_out = _diagnose(ctx)
-    records, recommendation, sentence = _advise(ctx, records)
+    records, recommendation, sentence = _advise(ctx, records, causes)
     attribution_out = None
     if inp.attribution:
         from .text_checks import attribution as word_occlusion
@@ -259,10 +259,10 @@ def _diagnose(ctx: Context) -> tuple[list, list]:
     return rule_out(ctx, run_checks(ctx))
 
 
-def _advise(ctx: Context, records) -> tuple:
+def _advise(ctx: Context, records, causes) -> tuple:
     """Stage 5: judged-set figures per counterfactual, and the fix to try first."""
     records = with_global_figures(ctx, records)
-    recommendation, sentence = recommend(ctx, records)
+    recommendation, sentence = recommend(ctx, records, causes)
     return records, recommendation, sentence
 
 

@@ -70,12 +70,21 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
     >>> ex = vd.explore(vd.datasets.load_demo())          # doctest: +SKIP
     >>> ex.select(3); ex.fix = "csls"                      # doctest: +SKIP
     """
+    session, codes, legend = _prepare(
+        index_or_dataset, queries=queries, qrels=qrels, projection=projection,
+        query_ids=query_ids, query_texts=query_texts, ids=ids, texts=texts, metric=metric, k=k,
+        color=color, fix_report=fix_report, random_state=random_state)
+    return _build(session, codes, legend, width, height)
+
+
+def _prepare(index_or_dataset, *, queries, qrels, projection, query_ids, query_texts, ids,
+             texts, metric, k, color, fix_report, random_state):
+    """Check the inputs once and build the Session and the point colours."""
     from ..neighbors import Index
 
     index, queries, query_ids, query_texts, qrels = _resolve(
         index_or_dataset, queries, qrels, query_ids, query_texts, ids, texts, metric)
-    n = len(index)
-    k = V.check_k(k, n)
+    k = V.check_k(k, len(index))
     place = _projection(projection, index, random_state)
     if not isinstance(index, Index):  # pragma: no cover - _resolve returns an Index
         raise TypeError("internal: corpus was not turned into an Index")
@@ -83,7 +92,7 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
                       query_texts=query_texts, qrels=qrels, k=k, fix_report=fix_report,
                       random_state=random_state, owned=index is not index_or_dataset)
     codes, legend = colour_codes(color, session)
-    return _build(session, codes, legend, width, height)
+    return session, codes, legend
 
 
 def explore_explanation(explanation, corpus=None, *, query=None, projection="pca", **kwargs):
@@ -100,16 +109,19 @@ def explore_explanation(explanation, corpus=None, *, query=None, projection="pca
         raise ValueError("this Explanation does not carry its corpus and query vector; pass "
                          "them: exp.explore(corpus=index, query=query_vector)")
     q = V.as_vector(query, "query")
-    ex = explore(corpus, queries=q[None, :], query_texts=[explanation.query_text or ""],
-                 projection=projection, k=explanation.k,
-                 metric=kwargs.pop("metric", explanation.metric), **kwargs)
-    session = ex.session
-    session._views[0] = explanation     # show this explanation, do not recompute it
-    if hasattr(ex, "select"):
-        ex.view = session.view(0)
-    else:
-        ex = type(ex)(session=session, view=session.view(0))
-    return ex
+    width, height = kwargs.pop("width", 560), kwargs.pop("height", 520)
+    options = {"qrels": None, "query_ids": None, "ids": None, "texts": None, "color": None,
+               "fix_report": None, "random_state": 0, "metric": explanation.metric}
+    unknown = set(kwargs) - set(options)
+    if unknown:
+        raise TypeError(f"explore() got unexpected keyword arguments {sorted(unknown)}; it "
+                        f"takes corpus, query, projection, width, height and {sorted(options)}")
+    options.update(kwargs)
+    session, codes, legend = _prepare(
+        corpus, queries=q[None, :], query_texts=[explanation.query_text or ""],
+        projection=projection, k=explanation.k, **options)
+    session.preset(0, explanation)       # shown as it is, not recomputed
+    return _build(session, codes, legend, width, height)
 
 
 # ---------------------------------------------------------------- boundary checks

@@ -170,6 +170,10 @@ class Session:
                  else round(float(self.ndcg[i]), 4)} for i in order]
 
     # ------------------------------------------------------------------ one query
+    def preset(self, i: int, explanation) -> None:
+        """Show ``explanation`` for query ``i`` instead of explaining it again."""
+        self._views[int(i)] = explanation
+
     def explanation(self, i: int):
         """The explanation of query ``i`` (computed on first use, then cached)."""
         if i not in self._views:

@@ -26,12 +26,26 @@ def draw_k_occurrence(k_occurrence, k, hub_threshold=None, ax=None):
 
 
 def draw_norms(norms, ax=None):
-    """Histogram of vector lengths."""
+    """Histogram of vector lengths. Lengths that are all the same (unit-normalised
+    vectors, up to rounding) are said in words on the axes instead of a one-bar histogram
+    whose axis would read like "1e-7+1"."""
     ax = get_ax(ax)
     norms = np.asarray(norms, dtype=np.float64)
     span = norms.max() - norms.min()
-    ax.hist(norms, bins=50 if span > 1e-6 * max(1.0, abs(norms.max())) else 1, color="#6a51a3")
-    ax.set_xlabel("‖x‖")
+    if span <= 1e-3 * max(abs(norms.max()), 1e-300):
+        value = float(np.median(norms))
+        ax.bar([0], [norms.size], width=0.6, color="#6a51a3")
+        ax.set_xticks([0], [f"{value:.4g}"])
+        ax.set_xlim(-1, 1)
+        unit = " (unit-normalised)" if abs(value - 1) < 1e-3 else ""
+        ax.text(0.5, 0.92, f"all {norms.size} vectors have length {value:.4g}{unit};\n"
+                           f"max − min = {span:.1e}: nothing to histogram",
+                transform=ax.transAxes, ha="center", va="top", fontsize=9)
+        ax.set_xlabel("‖x‖ (one value)")
+    else:
+        ax.hist(norms, bins=50, color="#6a51a3")
+        ax.ticklabel_format(axis="x", useOffset=False)
+        ax.set_xlabel("‖x‖")
     ax.set_ylabel("items")
     ax.set_title("vector lengths")
     return ax

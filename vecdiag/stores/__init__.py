@@ -6,7 +6,7 @@ One adapter per store behind one small interface (:class:`Store`, in :mod:`.base
 its adapter is built (``pip install "vecdiag[stores]"``). :func:`audit` measures a store's
 own search against exact search over its fetched vectors (:mod:`.audit`, :mod:`.result`).
 
-Reading order: :mod:`.base`, one adapter (:mod:`._pg`, :mod:`._faiss`, :mod:`._qdrant`,
+Reading order: :mod:`.base`, one adapter (:mod:`._pg` with :mod:`._pgcopy`, :mod:`._faiss`, :mod:`._qdrant`,
 :mod:`._chroma`), :mod:`.audit`, :mod:`.result`, :mod:`.explain`.
 """
 

@@ -108,7 +108,7 @@ class StoreAudit(Result):
 
     def to_text(self) -> str:
         """A plain-text report (the CLI prints it)."""
-        lines = [f"{self.store}: {self.n} vectors x {self.params.get('dim', '')}".rstrip(" x"),
+        lines = [f"{self.store}: {self.n} vectors",
                  f"metric {self.metric}; index {_params_text(self.params)}",
                  self._headline()]
         if self.sweep:
