@@ -337,6 +337,14 @@ def report(out: dict) -> str:
         elif res["workload"] == "scratch":
             lines.append(f"\nscratch.knn 20 queries x 500 x 64: {res['scratch_s']:.2f} s, "
                          f"vd.knn {res['numpy_s'] * 1000:.2f} ms: {res['ratio']:,.0f}x slower")
+    ratios = [f"{res['workload']} {row['vs_faiss']:.2f}x faiss, {row['share_of_bare']:.0%} of "
+              "the bare products" for res in out["results"]
+              if res["workload"] in ("search", "graph")
+              for row in res["rows"] if row["method"] == "vecdiag numpy"]
+    if ratios:
+        lines.append("\nvecdiag numpy: " + "; ".join(ratios))
+    lines.append("selection path: NumPy threshold filter (vecdiag/neighbors/_select.py); "
+                 "no compiled kernel (a numba heap kernel measured no faster, issue 16)")
     return "\n".join(lines)
 
 

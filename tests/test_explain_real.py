@@ -80,3 +80,53 @@ def test_cranfield_failing_queries(shared_data):
         if checked == 2:
             break
     assert checked == 2
+
+
+def test_cranfield_sentences_evidence_and_advice(shared_data):
+    """Issue 14 on real failing queries (a dozen Cranfield cases, relevant document ranked
+    11-100 by MiniLM, texts and a fix report over every judged query): no sentence
+    contradicts its numbers, no stop word in the lexical evidence, every counterfactual
+    carries the report's figures, the recommendation is never a fix the report finds
+    significantly harmful and is present whenever a fix it does not reject brings the
+    document into the top-10."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from explain_consistency import contradictions
+
+    ids, X, texts, qids, Q, qtexts, qrels = _cranfield(shared_data / "cranfield")
+    index = vd.Index(X, ids=ids, texts=texts)
+    judged = [i for i, q in enumerate(qids) if q in qrels]
+    report = vd.try_fixes(Q[judged], index, {qids[i]: qrels[qids[i]] for i in judged},
+                          query_ids=[qids[i] for i in judged], doc_ids=ids, texts=texts,
+                          query_texts=[qtexts[qids[i]] for i in judged], n_resamples=1000,
+                          fixes=["center", "csls", "mutual_proximity", "hybrid_lexical"],
+                          show_progress=False)
+    found = index.search(Q, k=100)
+    m = report.primary_metric
+    checked = 0
+    for i, q in enumerate(qids):
+        rel = qrels.get(q, {})
+        hits = [(r, d) for r, d in enumerate(found.ids[i].tolist(), start=1) if d in rel]
+        if not hits or hits[0][0] <= 10:
+            continue
+        rank, doc = hits[0]
+        exp = vd.explain_neighbors(Q[i], index, k=10, expected=[doc], query_text=qtexts[q],
+                                   fix_report=report)
+        assert exp.expected[0].rank == rank
+        assert contradictions(exp) == []
+        for c in exp.causes:
+            if c.code == "lexical_mismatch":
+                assert not set(c.evidence["shared_words"]) & ENGLISH_STOP_WORDS
+                assert list(c.evidence["word_weights"]) == c.evidence["shared_words"]
+        for cf in exp.counterfactuals:
+            if cf.fix in report.comparisons:
+                assert cf.global_delta == report.comparisons[cf.fix].delta[m]
+        rec = exp.recommendation
+        assert rec is None or not (rec.global_significant and rec.global_delta < 0)
+        safe_in = [cf for cf in exp.counterfactuals if cf.expected_ranks[doc] <= 10
+                   and not (cf.global_significant and cf.global_delta < 0)]
+        assert bool(safe_in) <= (rec is not None)
+        checked += 1
+        if checked == 12:
+            break
+    assert checked == 12
