@@ -218,13 +218,15 @@ def test_evaluate_refuses_a_fractional_relevance_level():
 
 def test_as_run_names_the_run_and_turns_ids_into_strings():
     assert ev_as_run({7: {1: 0.5, "d2": 0.25}}) == {"7": {"1": 0.5, "d2": 0.25}}
+    # scores that are not Python floats (ints, NumPy floats) take the general path
+    assert ev_as_run({7: {1: 2, "d2": np.float32(0.25)}}) == {"7": {"1": 2.0, "d2": 0.25}}
     with pytest.raises((TypeError, ValueError), match=r"^run\b"):
         ev_as_run({"q": {"d": "high"}})
 
 
 def test_qrels_relevance_must_be_an_integer():
-    with pytest.raises(TypeError, match=r"relevance must be an integer \(0 = not relevant, "
-                                        r"1\+ = relevant\)"):
+    with pytest.raises(TypeError, match=r"^qrels\['q'\]\['d'\] is str 'yes'; relevance must be "
+                                        r"an integer \(0 = not relevant, 1\+ = relevant\)$"):
         evaluate({"q": {"d": 1.0}}, {"q": {"d": "yes"}})
 
 
@@ -254,6 +256,9 @@ def test_fix_on_an_index_over_many_query_blocks_equals_plain_arrays():
     on_index = vd.fixes.apply_fix("center", Q, vd.Index(C), k=5)
     plain = vd.fixes.apply_fix("center", Q, C, k=5)
     np.testing.assert_array_equal(on_index.indices, plain.indices)
+    # cosine_metric on a dot-product Index: its unit rows, block after block
+    on_dot = vd.fixes.apply_fix("cosine_metric", Q, vd.Index(C, metric="dot"), k=5)
+    np.testing.assert_array_equal(on_dot.indices, vd.knn(Q, C, k=5).indices)
 
 
 def test_mutual_proximity_euclidean_by_hand_over_many_document_blocks():

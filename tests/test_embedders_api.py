@@ -350,3 +350,20 @@ def test_empty_texts_and_missing_key_refused_before_any_request(monkeypatch):
         assert server.requests == 1
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         resilient(OpenAIEmbedder("text-embedding-3-small")).encode(["a"])
+
+
+def test_hugging_face_style_tokenizer_counts_input_ids():
+    def hf_like(text):  # a Hugging Face tokenizer answers with a dict-like encoding
+        return {"input_ids": [101, *range(len(text.split())), 102], "attention_mask": [1]}
+
+    emb = OpenAIEmbedder("m", base_url="http://h:1", tokenizer=hf_like)
+    assert emb.count_tokens(["one two three"]).tolist() == [5]
+
+
+def test_summary_display_escapes_and_shows_the_figures():
+    emb = resilient(CallableEmbedder(letters, model_name="<b>model</b>"), show_progress=False)
+    emb.encode(["ab", "ab", "c"])
+    bundle = emb.last_summary._repr_mimebundle_()
+    assert "&lt;b&gt;model&lt;/b&gt;" in bundle["text/html"] and "<b>model" not in bundle["text/html"]
+    assert "3 document texts with <b>model</b>: 2 distinct" in str(emb.last_summary)
+    assert emb.last_summary.to_frame().loc[0, "embedded"] == 2

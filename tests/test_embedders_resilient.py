@@ -62,9 +62,13 @@ def test_20000_texts_at_30_percent_faults(tmp_path):
     outcomes = {r.outcome for r in server.log}
     assert {"429", "429-bare", "500", "503", "slow", "drop", "malformed", "wrong-dim"} <= outcomes
     s = emb.last_summary
-    assert s.embedded == 20_000 and s.failed == 0 and s.requests == server.requests
+    assert s.embedded == 20_000 and s.failed == 0
+    # every request the server saw was one the client sent; a send on a pooled connection
+    # the server had just dropped fails before reaching it (seen once under load: 285 sent,
+    # 284 received), so the client may count a few more, never more than its connection errors
+    assert server.requests <= s.requests <= server.requests + s.retries.get("connection", 0)
     assert set(s.retries) == {"429", "5xx", "timeout", "connection", "bad response"}
-    assert s.total_retries == server.requests - clean_requests
+    assert s.total_retries == s.requests - clean_requests
 
 
 @pytest.mark.timeout(60)

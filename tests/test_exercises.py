@@ -382,3 +382,20 @@ def test_display_and_errors():
         EX.check("cosine", 3)
     with pytest.raises(ValueError, match="no exercise named"):
         EX.solution("nope")
+
+
+def test_an_outer_alarm_survives_the_grader():
+    import signal
+
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("interval timers do not apply on this platform")
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        EX.check("dot", EX.solution("dot", show=False))
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 20.0 < remaining <= 30.0 and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -139,6 +139,16 @@ def test_try_fixes_on_a_query_subset_scores_that_subset(collection):
         assert "20 judged queries not passed to try_fixes were left out" in shown
 
 
+def test_analyze_on_a_query_subset_scores_that_subset(collection):
+    X, Q, ids, texts, qids, qtexts, qrels = collection
+    a = analyze(X, ids=ids, queries=Q[:20], query_ids=qids[:20], qrels=qrels, n_explain=0,
+                fixes=["center"])
+    ref = trec_means(run_of(Q[:20], X, qids[:20], ids), {q: qrels[q] for q in qids[:20]})
+    assert a.evaluation.n_queries == 20 and not a.evaluation.missing_from_run
+    assert a.evaluation.mean["ndcg@10"] == pytest.approx(np.mean(list(ref.values())), abs=1e-9)
+    assert any("20 judged queries have no query vector" in n for n in a.notes)
+
+
 def test_evaluate_warns_with_the_count_and_can_skip(collection):
     X, Q, ids, texts, qids, qtexts, qrels = collection
     run = run_of(Q[:26], X, qids[:26], ids)

@@ -79,7 +79,8 @@ class OpenAIEmbedder(_Base):
     max_tokens : int, optional
         The model's input limit; default from :data:`KNOWN_MAX_TOKENS` (None if unknown).
     tokenizer : callable, optional
-        ``tokenizer(text) -> tokens`` (e.g. ``tiktoken.encoding_for_model(m).encode``);
+        ``tokenizer(text) -> tokens`` (e.g. ``tiktoken.encoding_for_model(m).encode``, or
+        a Hugging Face tokenizer, whose ``input_ids`` are counted);
         without one :meth:`count_tokens` is a stated estimate, see ``token_counting``.
     query_prefix, document_prefix : str, default ""
     timeout : float, default 30.0
@@ -157,7 +158,7 @@ class OpenAIEmbedder(_Base):
         """Token counts: exact with ``tokenizer``, else the estimate ``token_counting`` states."""
         texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
         if self.tokenizer is not None:
-            return np.array([len(self.tokenizer(t)) for t in texts], dtype=np.int64)
+            return np.array([len(_tokens(self.tokenizer(t))) for t in texts], dtype=np.int64)
         return np.array([max(1, math.ceil(len(t) / CHARS_PER_TOKEN)) if t else 0 for t in texts],
                         dtype=np.int64)
 
@@ -247,6 +248,13 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _tokens(out):
+    """Tokens from a tokenizer's answer: a list, or a Hugging Face encoding (input_ids)."""
+    if hasattr(out, "keys") and "input_ids" in out.keys():
+        return out["input_ids"]
+    return out
 
 
 def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:

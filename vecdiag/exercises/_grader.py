@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import copy
 import signal
+import sys
 import threading
+import time
 
 import numpy as np
 
 TIME_LIMIT = 2.0  # seconds per case: a loop that never ends is a mistake too
+STEP_LIMIT = 1_000_000  # Python lines per case: stops a runaway loop before it fills memory
 
 
 class Case:
@@ -59,19 +62,49 @@ def _call(fn, args) -> Outcome:
         def _ring(signum, frame):
             raise Timeout(f"did not finish within {TIME_LIMIT:g} s")
         previous = signal.signal(signal.SIGALRM, _ring)
+        outer, _ = signal.getitimer(signal.ITIMER_REAL)     # someone else's alarm (pytest-timeout)
+        started = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT)
+    # subtle: a loop that appends forever can fill gigabytes before a 2 s alarm rings, so
+    # the lines the answer runs are counted too (only when no debugger or coverage tracer
+    # is active, which would be displaced).
+    count_steps = sys.gettrace() is None
+    if count_steps:
+        sys.settrace(_step_counter(STEP_LIMIT))
     try:
         answer = fn(*args)
     except Exception as err:  # the learner's code may raise anything
         return Outcome(error=err)
     finally:
+        if count_steps:
+            sys.settrace(None)
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            if outer > 0:                                  # give the outer alarm its remaining time
+                signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
     mutated = any(not _same_input(old, new) for old, new in zip(before, args))
     if hasattr(answer, "components"):  # a Projection, as vd.pca / vd.scratch.pca return
         answer = answer.components
     return Outcome(answer=answer, mutated=mutated)
+
+
+def _step_counter(limit):
+    """A trace function that raises :class:`Timeout` after ``limit`` executed lines."""
+    steps = 0
+
+    def on_line(frame, event, arg):
+        nonlocal steps
+        if event == "line":
+            steps += 1
+            if steps > limit:
+                raise Timeout(f"did not finish within {limit:,} steps (a loop that never ends?)")
+        return on_line
+
+    def on_call(frame, event, arg):
+        return on_line
+
+    return on_call
 
 
 def _same_input(old, new) -> bool:

@@ -133,6 +133,8 @@ class Inputs:
     bm25: bool
     """Whether BM25 (the lexical extra) is installed."""
     model_name: str | None
+    notes: tuple = ()
+    """How the inputs were read (e.g. judged queries without a vector left out)."""
 
 
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
@@ -206,7 +208,7 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
                       token_counts=token_counts, max_tokens=max_tokens)
     diagnosis, longest, skipped, inp = health(inp, opts)
     common = dict(title=text.title, description=text.description, diagnosis=diagnosis,
-                  notes=tuple(text.notes), skipped=skipped, long_documents=longest,
+                  notes=tuple(text.notes) + inp.notes, skipped=skipped, long_documents=longest,
                   max_tokens=inp.max_tokens)
     if inp.qrels is None:
         return Analysis(**common)
@@ -250,13 +252,21 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
         if ids is None or query_ids is None:
             raise ValueError("qrels name documents and queries by id: pass ids (one per "
                              "corpus row) and query_ids (one per query row)")
+    notes = ()
+    if qrels is not None:
+        given = set(query_ids)
+        unqueried = [str(q) for q in qrels if str(q) not in given]
+        if unqueried:  # judged queries without a vector: left out, never scored 0
+            qrels = {q: docs for q, docs in qrels.items() if str(q) in given}
+            notes = (f"{len(unqueried)} judged queries have no query vector (first: "
+                     f"{', '.join(unqueried[:3])}) and were left out of every figure",)
     model_name = opts.model_name
     if model_name is None and embedder is not None:
         model_name = getattr(embedder, "model_name", None)
     return Inputs(index=index, ids=ids, texts=texts, Q=Q, query_ids=query_ids,
                   query_texts=query_texts, query_groups=query_groups, qrels=qrels,
                   embedder=embedder, token_counts=token_counts, max_tokens=max_tokens, k=k,
-                  bm25=_has("bm25s"), model_name=model_name)
+                  bm25=_has("bm25s"), model_name=model_name, notes=notes)
 
 
 def health(inp: Inputs, opts: AnalysisOptions):
