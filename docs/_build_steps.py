@@ -4,7 +4,6 @@
   ``docs/notebooks/`` so that myst-nb executes and renders them as pages;
 - the demo's HTML report, written by vecdiag's own ``write_report`` (the same pipeline as
   ``vecdiag demo``), published as ``examples/demo-report.html``;
-- the local MathJax that the ``jupyter-server-mathjax`` wheel ships (no CDN).
 """
 
 from __future__ import annotations
@@ -47,14 +46,3 @@ def write_demo_report(folder: Path) -> Path:
         show_progress=False)
     write_report(out, analysis)
     return out
-
-
-def mathjax_dir() -> Path:
-    """The MathJax 2 tree bundled by the ``jupyter-server-mathjax`` wheel (the docs extra)."""
-    import jupyter_server_mathjax
-
-    path = Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
-    if not (path / "MathJax.js").exists():
-        raise RuntimeError(f"{path}/MathJax.js is missing: reinstall jupyter-server-mathjax "
-                           "(pip install -e '.[docs]')")
-    return path

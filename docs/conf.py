@@ -5,9 +5,9 @@ Why Sphinx: vecdiag's docstrings are already numpydoc with doctests, and Sphinx
 notebooks at build time and pydata-sphinx-theme bundles its fonts and scripts, so the
 built site works offline.
 
-Nothing is fetched from the network: no intersphinx, MathJax served from the copy that the
-``jupyter-server-mathjax`` wheel ships, and ``tests/test_docs.py`` fails on any http(s)
-script, stylesheet or font in the built pages.
+Nothing is fetched from the network: no intersphinx, no MathJax (formulas are converted to
+MathML at build time by docs/_mathml.py, which browsers draw natively), and
+``tests/test_docs.py`` fails on any http(s) script, stylesheet or font in the built pages.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "numpydoc",
-    "sphinx.ext.mathjax",
+    "_mathml",
 ]
 
 exclude_patterns = ["_build", "README.md", "**/.ipynb_checkpoints", "_generated", "_readme_tail.md"]
@@ -85,13 +85,10 @@ suppress_warnings = ["mystnb.unknown_mime_type"]   # widget views: their static 
 # -- HTML ------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = "vecdiag"
-html_static_path = ["_static", str(_build_steps.mathjax_dir())]
-# local MathJax 2 (jupyter-server-mathjax ships it with the STIX-Web fonts only, as Jupyter uses it)
-mathjax_path = "MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-mathjax3_config = None
-mathjax2_config = {"HTML-CSS": {"availableFonts": [], "webFont": "STIX-Web", "imageFont": None},
-                   "SVG": {"font": "STIX-Web"}, "menuSettings": {"zoom": "None"},
-                   "showMathMenu": False}
+html_static_path = ["_static"]
+html_css_files = ["vecdiag.css"]
+html_math_renderer = "mathml"     # docs/_mathml.py: TeX -> MathML at build time, no MathJax
+myst_update_mathjax = False
 html_theme_options = {
     "navigation_with_keys": False,
     "show_prev_next": True,
@@ -99,6 +96,7 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
+html_favicon = "_static/favicon.svg"      # else the browser asks for /favicon.ico (a 404)
 html_context = {"default_mode": "auto"}   # unset, the theme logs a console error
 html_show_sourcelink = False
 html_copy_source = False
