@@ -5,7 +5,7 @@ VENV ?= .venv
 DEMO_VENV ?= .venv-demo
 PIP ?= pip --disable-pip-version-check -q
 
-.PHONY: demo test notebooks-html bench mutation clean
+.PHONY: demo test docs notebooks-html bench mutation clean
 
 # Demo: core dependencies plus BM25 (bm25s, light; no torch): the bundled embeddings are
 # precomputed, BM25 lets the demo name lexical mismatches.
@@ -27,6 +27,12 @@ $(VENV)/.installed: pyproject.toml
 
 test: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg $(VENV)/bin/python -m pytest
+
+# The documentation site (docs/, Sphinx): docs/_build/html/index.html. Warnings are errors;
+# the notebooks are executed (cached in docs/_build/.jupyter_cache). VECDIAG_DOCS_EXECUTE=off
+# renders them without running.
+docs: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/python -m sphinx -b html -W --keep-going -q docs docs/_build/html
 
 # Executed copies of the notebooks, for reading (notebooks/_build/*.html).
 notebooks-html: $(VENV)/.installed

@@ -289,7 +289,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     Attributes
     ----------
     mean_ : ndarray (n_features,)
-    components_ : ndarray (n_remove_, n_features)
+    components_ : ndarray (n_remove, n_features)
         The removed principal directions, one unit vector per row.
     n_remove_ : int
         The D actually used.
