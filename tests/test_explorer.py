@@ -189,9 +189,11 @@ def test_explanation_explore_shows_that_explanation(demo):
     with pytest.raises(TypeError, match="unexpected keyword"):
         exp.explore(index, query=q, colour="faithfulness")
     assert [ex.view["docs"][str(r)]["id"] for r in ex.view["base"]] == exp.top_ids
-    if getattr(exp, "query_vector", None) is None:
-        with pytest.raises(ValueError, match="exp.explore\\(corpus=index, query=query_vector\\)"):
-            exp.explore()
+    # the explanation carries what it searched: no arguments needed
+    assert exp.index is index and np.array_equal(exp.query_vector, q)
+    bare = exp.explore()
+    assert bare.session.explanation(0) is exp
+    assert [bare.view["docs"][str(r)]["id"] for r in bare.view["base"]] == exp.top_ids
 
 
 def test_colours_by_label_and_faithfulness(explorer, demo):

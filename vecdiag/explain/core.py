@@ -303,7 +303,14 @@ def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommen
         stats=dict(ctx.stats.summary(), anisotropy=ctx.anisotropy,
                    rogue_share=None if ctx.rogue is None else float(ctx.rogue.share)),
         query_text=inp.query_text, attribution=attribution, ruled_out=ruled_out,
-        recommendation=recommendation, recommendation_text=sentence)
+        recommendation=recommendation, recommendation_text=sentence,
+        index=index, query_vector=_frozen_copy(q))
+
+
+def _frozen_copy(a: np.ndarray) -> np.ndarray:
+    out = np.array(a, copy=True)
+    out.flags.writeable = False
+    return out
 
 
 # ---------------------------------------------------------------- boundary checks

@@ -139,6 +139,11 @@ class Explanation(Result):
     without a report); None when no fix moves them closer."""
     recommendation_text: str | None = None
     """The recommendation in one sentence (or why there is none)."""
+    index: object = dataclasses.field(default=None, repr=False)
+    """The :class:`~vecdiag.Index` that was searched, by reference (not copied): what
+    :meth:`explore` maps without being told again."""
+    query_vector: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    """The query as searched (a read-only copy)."""
 
     # ------------------------------------------------------------------ tables
     def to_frame(self):

@@ -7,6 +7,8 @@ the exact engine (:mod:`.engine`), and the whole-ranking scorers of :mod:`.scori
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .. import _validate as V
@@ -39,22 +41,52 @@ class Rows:
             self.raw_norms[a:a + _SCAN_ROWS] = row_norms(piece)
             if self.sq is not None:
                 self.sq[a:a + _SCAN_ROWS] = np.einsum("ij,ij->i", piece, piece)
-        self.data = None
+        self._data = None
+        self._pending = False            # cosine: unit rows to build on first use
+        self._lock = threading.Lock()
         copy = not isinstance(X, np.memmap) if copy is None else copy
         if metric == "cosine":
             V.zero_rows(self.raw_norms, name, "raise")
-            if copy:
-                self.data = self._unit(np.asarray(X), self.raw_norms)
+            # The unit copy doubles the memory of the corpus: it is built when the first
+            # search needs it, not when the Index is built (a fetched store, a corpus only
+            # diagnosed through its norms, never pays for it).
+            self._pending = bool(copy)
             # unit rows: every length is 1 for the error bound
             self.norms = np.ones(self.n)
             self.max_norm = 1.0
         else:
             if X.dtype == self.dtype:
-                self.data = X
+                self._data = X
             elif copy:
-                self.data = X.astype(self.dtype)
+                self._data = X.astype(self.dtype)
             self.norms = self.raw_norms.astype(float)
             self.max_norm = float(self.norms.max()) if self.n else 0.0
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The prepared rows held in memory, or None when they are prepared block by block
+        (a memmap corpus, or ``copy=False``). Under cosine the unit copy is made here, once,
+        on first use."""
+        if self._pending:
+            with self._lock:
+                if self._pending:
+                    self._data = self._unit(np.asarray(self.source), self.raw_norms)
+                    self._pending = False
+        return self._data
+
+    def __getstate__(self):                     # a lock does not pickle
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def prepared_in_memory(self) -> bool:
+        """Whether :attr:`data` is (or will be, on first use) one array in memory."""
+        return self._pending or self._data is not None
 
     def _unit(self, X: np.ndarray, norms: np.ndarray) -> np.ndarray:
         """Rows in the working dtype; unit length under cosine."""
