@@ -20,7 +20,7 @@ RUN = [b for b in BLOCKS if b.action != "skip"]
 
 
 def test_readme_has_python_blocks_and_every_opt_out_says_why():
-    assert len(RUN) >= 5
+    assert len(RUN) >= 1     # the other blocks moved to docs/ pages: tests/test_docs.py runs them
     lazy = [b.name for b in BLOCKS if b.action == "skip" and len(b.reason) < 8]
     assert not lazy, f"{lazy}: <!-- readme-test: skip REASON --> needs a REASON (what it needs)"
 
