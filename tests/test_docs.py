@@ -39,6 +39,8 @@ DOCS = ROOT / "docs"
 BUILD = DOCS / "_build" / "html"
 CHROMIUM = os.environ.get("VECDIAG_CHROMIUM", "/usr/bin/chromium")
 REMOTE = re.compile(r"^(?:https?:)?//", re.I)
+# the first docs test builds the site (the notebooks executed: ~9 min on 2 busy cores)
+pytestmark = pytest.mark.timeout(1800)
 
 
 # -- the build -------------------------------------------------------------------------------
