@@ -22,6 +22,14 @@ def tokenize(text: str) -> list[str]:
     A model's own tokenizer splits differently (MiniLM's WordPiece cuts rare words into
     pieces, so a text has more tokens than words); this is the tokenizer of BM25.
 
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of str
+
     Examples
     --------
     >>> tokenize("Reset the RT-2000 router, then wait 2 min.")
@@ -38,6 +46,19 @@ def chunk(tokens, size: int, overlap: int = 0) -> list[list]:
     Every token lands in some window, the last window may be shorter, and no window lies
     entirely inside the previous one. A sequence no longer than ``size`` is one window.
     This is how :func:`vecdiag.fixes.chunk_text` splits a text into words.
+
+    Parameters
+    ----------
+    tokens : iterable
+        Any sequence (tokens, words, characters).
+    size : int
+        Window length, at least 1.
+    overlap : int
+        Items shared by consecutive windows, ``0 <= overlap < size``.
+
+    Returns
+    -------
+    list of lists
 
     Examples
     --------

@@ -34,6 +34,15 @@ def row_norms(X: np.ndarray) -> np.ndarray:
     Inputs already checked. Fast path: ``sqrt(sum(x**2))`` per row; rows where that sum
     overflowed or fell into the subnormal range are recomputed after exact rescaling.
 
+    Parameters
+    ----------
+    X : ndarray, 2-D, float
+        Already validated (finite, real floating dtype); it is not checked again.
+
+    Returns
+    -------
+    ndarray, 1-D, one norm per row, same dtype as ``X``.
+
     Examples
     --------
     >>> row_norms(np.array([[3.0, 4.0], [1e200, 1e200], [0.0, 0.0]]))
@@ -54,6 +63,15 @@ def row_norms(X: np.ndarray) -> np.ndarray:
 def dot(a, b) -> float:
     """Dot product ``Σ a_i b_i``: how far ``a`` points along ``b``, times their lengths.
 
+    Parameters
+    ----------
+    a, b : array-like, 1-D, same dimension
+        Finite real vectors.
+
+    Returns
+    -------
+    float
+
     Notes
     -----
     Not scale-invariant: doubling ``a`` doubles the score. Overflows to ``inf`` only when
@@ -72,6 +90,15 @@ def dot(a, b) -> float:
 
 def norm(a) -> float:
     """Euclidean length ``sqrt(Σ a_i²)``, computed without overflow or underflow.
+
+    Parameters
+    ----------
+    a : array-like, 1-D
+        A finite real vector.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -121,6 +148,18 @@ def _unit_scaled(x: np.ndarray) -> np.ndarray:
 def cosine(a, b, *, zero: str = "raise") -> float:
     """Cosine similarity ``a·b / (‖a‖ ‖b‖)``: the angle between two directions.
 
+    Parameters
+    ----------
+    a, b : array-like, 1-D, same dimension
+        Finite real vectors.
+    zero : {"raise", "ignore"}
+        What to do with a zero vector (no direction): raise a ValueError naming it, or
+        return 0.0.
+
+    Returns
+    -------
+    float in [-1, 1]
+
     Notes
     -----
     In [-1, 1] (clipped against rounding); 1.0 exactly for ``cosine(a, a)``. Undefined
@@ -149,6 +188,15 @@ def cosine(a, b, *, zero: str = "raise") -> float:
 def euclidean(a, b) -> float:
     """Straight-line distance ``‖a − b‖``; 0.0 exactly for identical vectors.
 
+    Parameters
+    ----------
+    a, b : array-like, 1-D, same dimension
+        Finite real vectors.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> euclidean([0, 0], [3, 4])
@@ -167,6 +215,18 @@ def cosine_matrix(A, B=None, *, zero: str = "raise") -> np.ndarray:
 
     Normalises each row once, then one matrix product (BLAS); clipped to [-1, 1].
     Materialises the whole matrix: for large sets use :func:`vecdiag.knn`.
+
+    Parameters
+    ----------
+    A : array-like, 2-D, shape (n_a, d)
+    B : array-like, 2-D, shape (n_b, d), optional
+        Default: ``A`` itself.
+    zero : {"raise", "ignore"}
+        A zero row has no direction: raise (naming the row) or score its cosines 0.0.
+
+    Returns
+    -------
+    ndarray, shape (n_a, n_b), values in [-1, 1].
 
     Examples
     --------
@@ -199,7 +259,35 @@ class CosineBreakdown(Result):
     """A cosine taken apart, dimension by dimension (a teaching aid).
 
     ``cosine = Σ_i a_i b_i / (‖a‖ ‖b‖)``, so dimension ``i`` adds
-    ``contribution[i] = a_i b_i / (‖a‖ ‖b‖)`` to the cosine.
+    ``contribution[i] = a_i b_i / (‖a‖ ‖b‖)`` to the cosine. Built by
+    :func:`vecdiag.explain_cosine`.
+
+    Attributes
+    ----------
+    a, b : ndarray
+        The two vectors (float64 copies).
+    products : ndarray
+        Per-dimension products ``a_i * b_i``.
+    running_sum : ndarray
+        Cumulative sum of ``products``; its last entry is the dot product.
+    dot : float
+        ``Σ a_i b_i``.
+    norm_a, norm_b : float
+        ``‖a‖`` and ``‖b‖``.
+    cosine : float
+        ``dot / (norm_a * norm_b)``, clipped to [-1, 1].
+    contribution : ndarray
+        Each dimension's share of the cosine, ``products / (norm_a * norm_b)``.
+    top_dims : ndarray
+        Dimensions with the largest ``|contribution|``, largest first.
+
+    Examples
+    --------
+    >>> br = explain_cosine([1, 2, 0], [2, 1, 5])
+    >>> br.products.tolist(), br.running_sum.tolist()
+    ([2.0, 2.0, 0.0], [2.0, 4.0, 4.0])
+    >>> br.contribution.round(4).tolist()
+    [0.1633, 0.1633, 0.0]
     """
 
     a: np.ndarray

@@ -30,6 +30,10 @@ __all__ = ["dot", "norm", "normalize", "cosine", "euclidean", "cosine_matrix", "
 def dot(a, b) -> float:
     """Dot product: multiply matching entries, add them up.
 
+    Parameters
+    ----------
+    a, b : array-like, 1-D, same dimension
+
     Examples
     --------
     >>> dot([1, 2, 3], [4, 5, 6])   # 1*4 + 2*5 + 3*6
@@ -40,6 +44,10 @@ def dot(a, b) -> float:
 
 def norm(a) -> float:
     """Length of a vector: the square root of the sum of squares (Pythagoras in d dims).
+
+    Parameters
+    ----------
+    a : array-like, 1-D
 
     Examples
     --------
@@ -53,6 +61,16 @@ def norm(a) -> float:
 
 def normalize(X, *, zero: str = "raise"):
     """Scale to length 1 (a vector, or each row of a list of vectors): ``x / ‖x‖``.
+
+    Parameters
+    ----------
+    X : array-like, 1-D or 2-D
+    zero : {"raise", "ignore"}
+        A zero vector has no direction: raise (naming the row) or leave it at 0.
+
+    Returns
+    -------
+    list of float (1-D input) or list of lists of float (2-D input)
 
     Examples
     --------
@@ -82,6 +100,12 @@ def normalize(X, *, zero: str = "raise"):
 def cosine(a, b, *, zero: str = "raise") -> float:
     """Cosine of the angle between a and b: their dot product divided by both lengths.
 
+    Parameters
+    ----------
+    a, b : array-like, 1-D, same dimension
+    zero : {"raise", "ignore"}
+        A zero vector has no direction: raise a ValueError, or return 0.0.
+
     Examples
     --------
     >>> round(cosine([1, 0], [1, 1]), 6)
@@ -104,6 +128,10 @@ def cosine(a, b, *, zero: str = "raise") -> float:
 def euclidean(a, b) -> float:
     """Straight-line distance: the length of the difference ``a − b``.
 
+    Parameters
+    ----------
+    a, b : array-like, 1-D, same dimension
+
     Examples
     --------
     >>> euclidean([0, 0], [3, 4])
@@ -114,6 +142,18 @@ def euclidean(a, b) -> float:
 
 def cosine_matrix(A, B=None, *, zero: str = "raise"):
     """Every cosine between the rows of A and the rows of B (B=None: A with itself).
+
+    Parameters
+    ----------
+    A : array-like, 2-D, shape (n_a, d)
+    B : array-like, 2-D, shape (n_b, d), optional
+        Default: ``A`` itself.
+    zero : {"raise", "ignore"}
+        A zero row has no direction: raise (naming the row) or score its cosines 0.0.
+
+    Returns
+    -------
+    list of lists of float, ``n_a`` rows of ``n_b`` cosines.
 
     Examples
     --------
@@ -150,6 +190,19 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     Python floats (float64). Cost: ``n_queries × n × d`` multiplications in Python,
     about a million per second, so keep the inputs small.
 
+    Parameters
+    ----------
+    queries : array-like, 2-D, shape (n_queries, d)
+    corpus : array-like, 2-D, shape (n, d)
+    k : int
+        Neighbours per query (at most ``n``, or ``n - 1`` with ``exclude_self``).
+    metric : {"cosine", "dot", "euclidean"}
+        Similarity (higher is closer) or distance (lower is closer).
+    exclude_self : bool
+        ``queries`` is the corpus itself: leave each row out of its own list.
+    backend, batch_size
+        Accepted for the same signature as :func:`vecdiag.knn`; ignored.
+
     Examples
     --------
     >>> res = knn([[1, 0]], [[1, 0.1], [0, 1], [1, 0]], k=2)
@@ -184,6 +237,19 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     and repeat. Returns a :class:`vecdiag.Projection` like :func:`vecdiag.pca` (the
     arithmetic is plain Python; the result is wrapped in arrays at the end so it plots
     the same way).
+
+    Parameters
+    ----------
+    X : array-like, 2-D, shape (n, d)
+        At least two rows, not all identical.
+    n_components : int
+        How many principal components to find (at most ``d``).
+    max_iter : int
+        Power-iteration steps per component before giving up (with a RuntimeWarning).
+    tol : float
+        Stop when one step moves the unit direction by less than this.
+    random_state : int
+        Seed of the random start direction (anything but an int means 0).
 
     Notes
     -----

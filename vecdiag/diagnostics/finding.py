@@ -13,7 +13,31 @@ SEVERITIES = ("critical", "warning", "ok")
 
 @result
 class Finding(Result):
-    """One thing vd.diagnose checked: what it found, how bad, the numbers, what to try."""
+    """One thing vd.diagnose checked: what it found, how bad, the numbers, what to try.
+
+    Attributes
+    ----------
+    code : str
+        What was checked, from a fixed vocabulary (see API.md): "anisotropy",
+        "hubness", "rogue_dimensions", "norm_spread", "near_duplicates", ...
+    severity : str
+        "ok", "warning" or "critical".
+    summary : str
+        One sentence a person can act on.
+    evidence : dict
+        The numbers behind it, including the thresholds that set the severity;
+        ``evidence["value"]`` is the headline figure (:attr:`key_number`).
+    fix : str or None
+        A fix code (``vd.fixes`` / API.md), or None when no automatic fix applies.
+
+    Examples
+    --------
+    >>> f = Finding(code="norm_spread", severity="warning",
+    ...             summary="Vector lengths vary a lot.",
+    ...             evidence={"value": 0.8, "threshold": 0.5}, fix="normalize")
+    >>> f.key_number, f.to_dict()["fix"]
+    (0.8, 'normalize')
+    """
 
     code: str
     """What was checked, from a fixed vocabulary (see API.md): "anisotropy", "hubness",
@@ -85,7 +109,34 @@ def _show(value) -> str:
 
 @result
 class Diagnosis(Result):
-    """The health check of a corpus: findings, most severe first, and every figure."""
+    """The health check of a corpus: findings, most severe first, and every figure.
+
+    Returned by :func:`vecdiag.diagnose`; ``diagnosis[code]`` is the finding with that
+    code.
+
+    Attributes
+    ----------
+    findings : list of Finding
+        Most severe first (critical, warning, ok).
+    stats : dict
+        Every figure computed (flat keys; None where a statistic is undefined), plus
+        ``stats["seconds"]`` per stage.
+    metric : str
+        Metric the corpus was diagnosed under.
+    k : int
+        Neighbours per item in the kNN graph.
+    k_occurrence, norms, contribution, explained_variance_ratio : ndarray or None
+        N_k per item, vector lengths, per-dimension contribution to the mean cosine and
+        the PCA spectrum, kept for the plot.
+
+    Examples
+    --------
+    >>> f = Finding(code="norm_spread", severity="warning",
+    ...             summary="Vector lengths vary a lot.", evidence={"value": 0.8})
+    >>> d = Diagnosis(findings=[f], stats={}, metric="cosine", k=10)
+    >>> d.worst, d.ok, d["norm_spread"].key_number
+    ('warning', False, 0.8)
+    """
 
     findings: list
     """list[Finding], most severe first (critical, warning, ok)."""

@@ -19,7 +19,41 @@ __all__ = ["hubness", "Hubness", "skewness", "robin_hood"]
 
 @result
 class Hubness(Result):
-    """How unevenly the items share the places in the k-nearest-neighbour lists."""
+    """How unevenly the items share the places in the k-nearest-neighbour lists.
+
+    Returned by :func:`vecdiag.hubness`.
+
+    Attributes
+    ----------
+    k_occurrence : ndarray, shape (n,), int64
+        N_k: how many neighbour lists each corpus item appears in.
+    skewness : float
+        Sample skewness of N_k (as ``scipy.stats.skew``); 0.0 when N_k is constant.
+    hubs : ndarray
+        Indices of items with N_k ≥ 2·E[N_k], most first.
+    antihubs : ndarray
+        Indices of items that are in no list (N_k = 0).
+    robinhood : float
+        Share of all occurrences that would have to move to give every item E[N_k].
+    k : int
+        Neighbours per list.
+    metric : str
+        Metric of the search.
+    n_lists : int
+        How many neighbour lists were counted (corpus items, or queries).
+    source : str
+        "corpus" (every item's list, itself excluded) or "queries" (a query log).
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> X = [[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1]]
+    >>> h = vd.hubness(X, k=1)
+    >>> h.k_occurrence.tolist(), h.hubs.tolist(), h.antihubs.tolist()
+    ([1, 2, 1, 1, 0], [1], [4])
+    >>> round(h.robinhood, 4), h.expected
+    (0.2, 1.0)
+    """
 
     k_occurrence: np.ndarray
     """(n,) int64 N_k: how many neighbour lists each corpus item appears in."""

@@ -18,7 +18,31 @@ __all__ = ["rogue_dimensions", "RogueDimensions"]
 
 @result
 class RogueDimensions(Result):
-    """Each dimension's share of the expected cosine between two random items."""
+    """Each dimension's share of the expected cosine between two random items.
+
+    Returned by :func:`vecdiag.rogue_dimensions`.
+
+    Attributes
+    ----------
+    contribution : ndarray, shape (d,), float64
+        E over distinct pairs of û_j·v̂_j; sums to :attr:`mean_cosine`.
+    dims : ndarray
+        Indices of the ``top`` dimensions with the largest contribution, largest first.
+    share : float
+        Their summed contribution divided by the mean cosine (0.0 when the mean cosine
+        is not positive).
+    mean_cosine : float
+        The expected cosine of two distinct items (the anisotropy).
+    top : int
+        How many dimensions :attr:`dims` holds.
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> r = vd.rogue_dimensions([[10, 1, 0], [9, 0, 1], [11, 1, 1]], top=1)
+    >>> r.dims.tolist(), round(r.share, 4), round(r.mean_cosine, 4)
+    ([0], 0.9936, 0.9935)
+    """
 
     contribution: np.ndarray
     """(d,) float64: E over distinct pairs of û_j·v̂_j; sums to :attr:`mean_cosine`."""

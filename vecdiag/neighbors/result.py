@@ -19,7 +19,32 @@ class Neighbors(Result):
 
     Scores are similarities for ``cosine`` and ``dot`` (higher is closer, sorted
     descending) and distances for ``euclidean`` (lower is closer, sorted ascending).
-    Equal scores are ordered by lower corpus index, in every backend.
+    Equal scores are ordered by lower corpus index, in every backend. Built by
+    :func:`vecdiag.knn` and :meth:`vecdiag.Index.search`.
+
+    Attributes
+    ----------
+    indices : ndarray, shape (n_queries, k), int64
+        Corpus positions (row numbers), best first.
+    scores : ndarray, shape (n_queries, k)
+        Similarities (cosine, dot) or distances (euclidean).
+    metric : str
+        "cosine", "dot" or "euclidean".
+    k : int
+        Neighbours per query.
+    ids : ndarray, shape (n_queries, k), or None
+        Ids of the Index's items, or None when the Index has no ids.
+    texts : ndarray or None
+        The Index's texts (one per corpus item) when it has them, for display.
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> res = vd.knn([[1, 0]], [[1, 0.1], [0, 1], [1, 0]], k=2)
+    >>> res.indices.tolist(), res.scores.round(4).tolist()
+    ([[2, 0]], [[1.0, 0.995]])
+    >>> len(res), res.metric, res.k
+    (1, 'cosine', 2)
     """
 
     indices: np.ndarray

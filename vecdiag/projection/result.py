@@ -17,6 +17,38 @@ class Projection(Result):
     """Vectors placed on a low-dimensional map (PCA or UMAP), ready to plot and to check.
 
     Build one with :func:`vecdiag.pca`, :func:`vecdiag.umap` or :func:`vecdiag.project`.
+
+    Attributes
+    ----------
+    coords : ndarray, shape (n, n_components)
+        Map coordinates, one row per input vector.
+    method : str
+        "pca" or "umap".
+    explained_variance_ratio : ndarray, shape (n_components,), or None
+        Share of the total variance along each component (PCA; None for UMAP).
+    explained_variance : ndarray, shape (n_components,), or None
+        Variance along each component, ``λ_j`` (PCA).
+    components : ndarray, shape (n_components, d), or None
+        Unit directions in the original space, largest variance first (PCA).
+    mean : ndarray, shape (d,), or None
+        The mean subtracted before projecting (PCA).
+    metric : str
+        Metric of the original space the map is judged against by :meth:`faithfulness`.
+    params : dict
+        Settings used (solver, n_neighbors, random_state, ...).
+    data : ndarray or None
+        The fitted vectors (a reference), needed by :meth:`faithfulness`.
+    model : object
+        The fitted umap.UMAP (UMAP only), used by :meth:`transform`.
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> p = vd.pca([[0, 0], [1, 2], [2, 4], [3, 6]], n_components=1)
+    >>> p.method, p.n_components, p.explained_variance_ratio.round(4).tolist()
+    ('pca', 1, [1.0])
+    >>> p.coords.round(4).tolist()
+    [[-3.3541], [-1.118], [1.118], [3.3541]]
     """
 
     coords: np.ndarray
