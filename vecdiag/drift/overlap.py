@@ -16,7 +16,46 @@ _ROWS_PER_STEP = 8_192
 
 @result
 class NeighborhoodChange(Result):
-    """How much of each item's top-k survives when the items are re-embedded."""
+    """How much of each item's top-k survives when the items are re-embedded.
+
+    Returned by :func:`vecdiag.neighborhood_change`.
+
+    Attributes
+    ----------
+    overlap : ndarray
+        (n,) per item: share of its k old neighbours still among its k new ones.
+    k : int
+        Neighbours per item (the item itself excluded).
+    metric : str
+        Similarity used for the neighbours in both spaces.
+    mean, median : float
+        Mean and median of ``overlap``.
+    share_unchanged : float
+        Share of items whose top-k set is identical in both spaces.
+    share_mostly_changed : float
+        Share of items that keep fewer than half of their neighbours.
+    random_baseline : float
+        Expected overlap if the new space were unrelated to the old: k / (n - 1).
+    most_changed : ndarray
+        Indices of the items that change most (lowest overlap first, ties by index).
+    old_neighbors, new_neighbors : ndarray
+        (n, k) neighbour indices in the old and the new space, best first.
+    ids : ndarray or None
+        Item ids, when given.
+    texts : ndarray or None
+        Item texts, when given (for display).
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> old = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> new = np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 0.9], [0.9, 0.1]])
+    >>> change = vd.neighborhood_change(old, new, k=1)
+    >>> change.old_neighbors.ravel().tolist(), change.new_neighbors.ravel().tolist()
+    ([1, 0, 3, 2], [3, 2, 1, 0])
+    >>> change.overlap.tolist(), round(change.random_baseline, 4)
+    ([0.0, 0.0, 0.0, 0.0], 0.3333)
+    """
 
     overlap: np.ndarray
     """(n,) per item: share of its k old neighbours that are still among its k new ones."""

@@ -13,7 +13,47 @@ STATISTIC_NAMES = {"mmd": "MMD²", "classifier": "ROC AUC", "mean_shift": "‖me
 
 @result
 class DriftResult(Result):
-    """The outcome of one two-sample drift test (reference vs current)."""
+    """The outcome of one two-sample drift test (reference vs current).
+
+    Returned by :func:`vecdiag.drift`.
+
+    Attributes
+    ----------
+    method : str
+        ``"mmd"``, ``"classifier"`` or ``"mean_shift"``.
+    statistic : float
+        Unbiased MMD², mean held-out ROC AUC, or the euclidean distance between the means.
+    p_value : float
+        Permutation p-value ``(1 + #{null >= statistic}) / (1 + n_permutations)``.
+    drifted : bool
+        ``p_value <= alpha``.
+    threshold : float
+        Critical value of the statistic at level ``alpha`` from the permutation null.
+    details : dict
+        Method specifics: sample sizes used, bandwidth, fold AUCs, moved dimensions...
+    alpha : float
+        Significance level of the test.
+    n_reference, n_current : int
+        Rows in the reference and current sets as given (before any subsampling).
+    reference_coords, current_coords : ndarray or None
+        (≤ plot_points, 2) rows of each set on the first two principal axes of both.
+    mean_coords : ndarray or None
+        (2, 2) the reference mean and the current mean on the same axes.
+    explained_variance_ratio : ndarray or None
+        Share of the pooled variance on each of the two plotted axes.
+    label : str or None
+        Name of the batch (set by :func:`vecdiag.drift_over_time`).
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> rng = np.random.default_rng(0)
+    >>> reference = rng.normal(size=(60, 4))
+    >>> current = rng.normal(size=(60, 4)) + 1.0
+    >>> r = vd.drift(reference, current, n_permutations=200)
+    >>> r.method, r.drifted, round(r.statistic, 4), round(r.p_value, 4)
+    ('mmd', True, 0.2132, 0.005)
+    """
 
     method: str
     """"mmd", "classifier" or "mean_shift"."""
@@ -112,7 +152,24 @@ class DriftSeries(list):
     """A list of :class:`DriftResult`, one per batch, with a table and a plot over time.
 
     Behaves as a plain ``list`` (index it, iterate it); adds :meth:`to_frame`,
-    :meth:`plot` and a notebook display.
+    :meth:`plot` and a notebook display. Returned by :func:`vecdiag.drift_over_time`.
+
+    Parameters
+    ----------
+    iterable : iterable of DriftResult, optional
+        The results, one per batch, in batch order (as for ``list``).
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> rng = np.random.default_rng(0)
+    >>> reference = rng.normal(size=(60, 4))
+    >>> batches = [rng.normal(size=(60, 4)), rng.normal(size=(60, 4)) + 1.0]
+    >>> series = vd.drift_over_time(reference, batches, n_permutations=200)
+    >>> series
+    DriftSeries(2 batches, method='mmd', drifted=1)
+    >>> series.drifted
+    [False, True]
     """
 
     @property

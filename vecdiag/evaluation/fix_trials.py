@@ -58,7 +58,49 @@ def default_fixes(metric: str = "cosine", *, texts: bool = False, findings=None,
 
 @result
 class FixReport(Result):
-    """Baseline and every fix: metrics, change against the baseline, p-values."""
+    """Baseline and every fix: metrics, change against the baseline, p-values.
+
+    Returned by :func:`vecdiag.try_fixes`.
+
+    Attributes
+    ----------
+    order : tuple of str
+        Run names, best first by the primary metric (the baseline among them).
+    evaluations : dict
+        Name -> :class:`~vecdiag.Evaluation`.
+    comparisons : dict
+        Name -> :class:`~vecdiag.Comparison` against the baseline (every other name).
+    primary_metric : str
+        The metric that orders the report (the first one asked for).
+    metrics : tuple of str
+        Metrics evaluated.
+    method : str
+        Significance test used.
+    alpha : float
+        Level for ``significant`` (Holm-adjusted across metrics, per fix).
+    seconds : dict
+        Name -> wall time of the search (and re-ranking), in seconds.
+    failed : dict
+        Name -> error message, for fixes that could not run (not in ``order``).
+    runs : dict
+        Name -> run dict ``{query_id: {doc_id: score}}``.
+    baseline_name : str
+        Name of the baseline row.
+    unqueried : tuple
+        Judged queries not among ``query_ids`` (left out of every evaluation).
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> d = vd.datasets.load_demo()
+    >>> report = vd.try_fixes(d.query_embeddings, d.corpus_embeddings, d.qrels,
+    ...                       query_ids=d.query_ids, doc_ids=d.corpus_ids, fixes=["center"],
+    ...                       metrics=("ndcg@10",), n_resamples=1000, show_progress=False)
+    >>> report.order, report.primary_metric, report.best
+    (('baseline', 'center'), 'ndcg@10', None)
+    >>> round(report.comparisons["center"].delta["ndcg@10"], 4)
+    -0.0417
+    """
 
     order: tuple
     """Run names, best first by the primary metric (the baseline among them)."""

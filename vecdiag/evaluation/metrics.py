@@ -48,7 +48,42 @@ def _query_metrics(scores: dict, judged: dict, parsed, level: int) -> list[float
 
 @result
 class Evaluation(Result):
-    """Per-query retrieval metrics and their means, ``trec_eval`` conventions."""
+    """Per-query retrieval metrics and their means, ``trec_eval`` conventions.
+
+    Returned by :func:`vecdiag.evaluate`.
+
+    Attributes
+    ----------
+    metrics : tuple of str
+        Metric names as requested, e.g. ``("ndcg@10", "map")``; columns of ``values``.
+    query_ids : tuple
+        The averaged queries (judged, with at least one relevant document), sorted.
+    values : ndarray
+        (n_queries, n_metrics) float64 per-query values, rows in ``query_ids`` order.
+    mean : dict
+        Metric name -> mean over ``query_ids`` (NaN when no query is averaged).
+    missing_from_run : tuple
+        Judged queries with a relevant document that the run does not contain.
+    no_relevant : tuple
+        Judged queries with no relevant document (skipped).
+    not_judged : tuple
+        Queries in the run without any judgments (skipped).
+    relevance_level : int
+        Smallest grade that counts as relevant.
+    name : str
+        Label of the evaluated run.
+    missing : str
+        How judged queries absent from the run were treated: ``"zero"`` or ``"skip"``.
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> run = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d3": 2.0, "d4": 1.0}}
+    >>> qrels = {"q1": {"d1": 1}, "q2": {"d4": 1}}
+    >>> ev = vd.evaluate(run, qrels, metrics=("mrr@10",))
+    >>> ev.query_ids, ev.mean, ev.values.tolist()
+    (('q1', 'q2'), {'mrr@10': 0.75}, [[1.0], [0.5]])
+    """
 
     metrics: tuple
     """Metric names as requested, e.g. ``("ndcg@10", "map")``; columns of ``values``."""

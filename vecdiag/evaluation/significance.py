@@ -160,7 +160,63 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
 
 @result
 class Comparison(Result):
-    """Paired comparison of two evaluations, one row per metric (B minus A)."""
+    """Paired comparison of two evaluations, one row per metric (B minus A).
+
+    Returned by :func:`vecdiag.compare`.
+
+    Attributes
+    ----------
+    metrics : tuple of str
+        Metric names compared.
+    mean_a, mean_b : dict
+        Metric -> mean of A (of B) over the shared queries.
+    delta : dict
+        Metric -> mean per-query difference B - A (positive: B is better).
+    ci : dict
+        Metric -> (lower, upper) confidence interval of the difference.
+    p_value : dict
+        Metric -> two-sided p-value of the test, uncorrected.
+    p_adjusted : dict
+        Metric -> Holm-adjusted p-value across ``metrics``.
+    significant : dict
+        Metric -> ``p_adjusted < alpha``.
+    method : str
+        ``"randomization"``, ``"ttest"`` or ``"bootstrap"``.
+    alpha : float
+        Significance level.
+    confidence : float
+        Coverage of ``ci``.
+    query_ids : tuple
+        The shared queries the test is paired over.
+    differences : ndarray
+        (n_queries, n_metrics) per-query B - A, rows in ``query_ids`` order.
+    n_resamples : int
+        Resamples (randomization, bootstrap).
+    exact : bool or None
+        Randomization: True when every sign pattern was enumerated.
+    name_a, name_b : str
+        Labels of A (the baseline) and B.
+    only_a, only_b : tuple
+        Queries averaged by one evaluation only (not used).
+    absent_from_both : tuple
+        Judged queries neither run returned anything for (left out of the pairing).
+    absent_from_one : tuple
+        Judged queries one run returned nothing for (kept, counted 0 for that run).
+    values_a, values_b : ndarray or None
+        (n_queries, n_metrics) per-query values of A and B, rows in ``query_ids`` order.
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> qrels = {"q1": {"d1": 1}, "q2": {"d4": 1}}
+    >>> a = vd.evaluate({"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d3": 2.0, "d4": 1.0}},
+    ...                 qrels, metrics=("mrr@10",), name="A")
+    >>> b = vd.evaluate({"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d4": 2.0, "d3": 1.0}},
+    ...                 qrels, metrics=("mrr@10",), name="B")
+    >>> cmp = vd.compare(a, b)
+    >>> cmp.delta, cmp.p_value, cmp.exact, cmp.significant
+    ({'mrr@10': 0.25}, {'mrr@10': 1.0}, True, {'mrr@10': False})
+    """
 
     metrics: tuple
     """Metric names compared."""

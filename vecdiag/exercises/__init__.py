@@ -41,7 +41,33 @@ def _module(name):
 
 @result
 class ExerciseResult(Result):
-    """The outcome of :func:`check`: which cases passed, and a hint naming the mistake."""
+    """The outcome of :func:`check`: which cases passed, and a hint naming the mistake.
+
+    Attributes
+    ----------
+    name : str
+        Exercise name, e.g. ``"cosine"``.
+    passed : bool
+        True when every case passed.
+    status : str
+        ``"passed"``, ``"not written yet"`` (the stub still raises
+        NotImplementedError) or ``"not yet"``.
+    cases : list
+        ``(label, passed, message)`` for each case, in order.
+    mistakes : list of str
+        Codes of the known mistakes the answer reproduces (e.g. ``["eigh_ascending"]``).
+    hint : str or None
+        What to fix: the diagnosed mistake's hint, else the first failing case's;
+        None when passed.
+
+    Examples
+    --------
+    >>> r = check("dot", lambda a, b: sum(x * y for x, y in zip(a, b)))
+    >>> r.name, r.passed, r.status, r.mistakes
+    ('dot', False, 'not yet', ['zip_truncates'])
+    >>> r.cases[0]
+    ('small vectors', True, '')
+    """
 
     name: str
     """Exercise name, e.g. "cosine"."""
@@ -139,12 +165,50 @@ def check(name: str, fn) -> ExerciseResult:
 
 
 def signature(name: str) -> str:
-    """The function an exercise asks for, e.g. ``"dot(a, b) -> float ..."``."""
+    """The function an exercise asks for, e.g. ``"dot(a, b) -> float ..."``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`EXERCISES` (``"dot"``, ``"cosine"``, ``"knn"``, ...).
+
+    Returns
+    -------
+    str
+        The signature to write, with what it returns and how it must fail.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not an exercise.
+
+    Examples
+    --------
+    >>> signature("dot")
+    'dot(a, b) -> float (ValueError when the lengths differ)'
+    """
     return _module(name).SIGNATURES[name]
 
 
 def solution(name: str, *, show: bool = True):
     """Print the model answer of exercise ``name`` (its source), and return the function.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`EXERCISES` (``"dot"``, ``"cosine"``, ``"rrf"``, ...).
+    show : bool, default True
+        Print the answer's source (as ``def my_<name>(...)``); False only returns it.
+
+    Returns
+    -------
+    callable
+        The model answer.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not an exercise.
 
     Examples
     --------

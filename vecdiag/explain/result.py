@@ -18,7 +18,33 @@ __all__ = ["Cause", "ExpectedDoc", "Counterfactual", "Explanation"]
 
 @result
 class Cause(Result):
-    """One reason the query's neighbours look the way they do."""
+    """One reason the query's neighbours look the way they do.
+
+    Attributes
+    ----------
+    code : str
+        Cause code from the fixed vocabulary (``hub``, ``norm_bias``, ``anisotropy``, ...).
+    summary : str
+        One sentence a person can act on, with the numbers that matter.
+    evidence : dict
+        The numbers behind the summary (plain Python values).
+    fix : str or None
+        Fix code to try (``csls``, ``center``, ...), or None when no fix applies.
+    confidence : float
+        In [0, 1]: how strongly the evidence says this cause changes the ranking
+        (context causes stay below 0.35).
+    ranking : bool
+        True when the counterfactual of ``fix`` moves what the user sees; False for context.
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    >>> cause = ex.causes[0]
+    >>> cause.code, cause.fix, round(cause.confidence, 2), cause.ranking
+    ('anisotropy', 'center', 1.0, True)
+    """
 
     code: str
     """Cause code from the fixed vocabulary (``hub``, ``norm_bias``, ... see API.md)."""
@@ -39,7 +65,38 @@ class Cause(Result):
 
 @result
 class ExpectedDoc(Result):
-    """Where a document that should have been found actually sits."""
+    """Where a document that should have been found actually sits.
+
+    Attributes
+    ----------
+    id : object
+        The document's id (its row position when the corpus has no ids).
+    position : int
+        Its row in the corpus.
+    rank : int
+        1-based rank under exact search, even far outside k.
+    score : float
+        Its score for the query (similarity, or distance under euclidean).
+    gap : float
+        How far it is from getting in: the k-th score minus its score (for euclidean,
+        its distance minus the k-th distance); positive when outside the top-k.
+    percentile : float
+        Its score's percentile (0-100) among random corpus pairs.
+    separating_dims : ndarray
+        Dimensions where the top hit's per-dimension contribution beats this
+        document's most (largest first).
+    text : str or None
+        Its text, when the corpus has texts.
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    >>> doc = ex.expected[0]
+    >>> doc.id, doc.rank, round(doc.score, 4), round(doc.gap, 4)
+    (2, 4, 0.7071, 0.0738)
+    """
 
     id: object
     """The document's id (its row position when the corpus has no ids)."""
@@ -64,7 +121,41 @@ class ExpectedDoc(Result):
 
 @result
 class Counterfactual(Result):
-    """The ranking the query would get after one fix."""
+    """The ranking the query would get after one fix.
+
+    Attributes
+    ----------
+    fix : str
+        Fix code (``center``, ``csls``, ``cosine_metric``, ...).
+    expected_ranks : dict
+        Expected document id -> its 1-based rank after the fix.
+    top : list
+        Ids (row positions without ids) of the new top-k, best first.
+    moved : bool
+        True when the fix changes what the user sees (a document enters or leaves the
+        top-k, or an expected document's rank changes).
+    note : str
+        One sentence: what the fix does for this query.
+    exact : bool
+        False when the ranking was approximated; the note says how.
+    global_delta : float or None
+        With ``fix_report=``: the change of the report's primary metric under this fix.
+    global_p : float or None
+        With ``fix_report=``: the Holm-adjusted p-value of that change.
+    global_metric : str or None
+        The metric of ``global_delta``.
+    global_significant : bool or None
+        Whether the report finds the change significant at its alpha.
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    >>> cf = ex.counterfactuals[0]
+    >>> cf.fix, cf.moved, cf.expected_ranks, cf.top
+    ('center', True, {2: 2}, [3, 2])
+    """
 
     fix: str
     """Fix code (``center``, ``csls``, ``cosine_metric``, ...)."""
@@ -93,7 +184,63 @@ class Counterfactual(Result):
 
 @result
 class Explanation(Result):
-    """Why a query's neighbours are what they are: causes, evidence, counterfactuals."""
+    """Why a query's neighbours are what they are: causes, evidence, counterfactuals.
+
+    Returned by :func:`vecdiag.explain_neighbors`; each field is also described where
+    it is declared.
+
+    Attributes
+    ----------
+    neighbors : Neighbors
+        The query's exact :class:`~vecdiag.Neighbors` (one row).
+    causes : list of Cause
+        Causes, strongest (highest confidence) first.
+    expected : list of ExpectedDoc
+        Where each expected document sits, in the order given.
+    contributions : dict
+        Document id -> ``(dimension, contribution)`` pairs, largest first.
+    counterfactuals : list of Counterfactual
+        One per applicable fix.
+    k : int
+        Neighbours shown.
+    metric : str
+        ``cosine``, ``dot`` or ``euclidean``.
+    top_ids : list
+        Ids of the returned top-k, best first.
+    top_scores, top_percentiles : ndarray
+        Their scores, and the scores' percentiles (0-100) among random corpus pairs.
+    contrast : dict or None
+        The top hit against the expected documents in the same dimensions.
+    top_texts : list or None
+        Texts of the top-k when the corpus has texts.
+    stats : dict or None
+        Corpus-wide figures used (sizes, sample, anisotropy, ...).
+    query_text : str or None
+        The query's text when given.
+    attribution : dict or None
+        With ``attribution=True``: document id -> ``(word, drop in score)`` pairs.
+    ruled_out : list of Cause
+        Causes whose fix was tried and moves the missed document the wrong way.
+    recommendation : Counterfactual or None
+        The counterfactual to try first (None when no fix moves the missed documents
+        closer).
+    recommendation_text : str or None
+        The recommendation in one sentence (or why there is none).
+    index : Index or None
+        The :class:`~vecdiag.Index` that was searched, by reference.
+    query_vector : ndarray or None
+        The query as searched (a read-only copy).
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    >>> ex.top_ids, [c.code for c in ex.causes], ex.expected[0].rank
+    ([3, 1], ['anisotropy'], 4)
+    >>> ex.recommendation is None or ex.recommendation.fix in [c.fix for c in ex.counterfactuals]
+    True
+    """
 
     neighbors: object
     """The query's exact :class:`~vecdiag.Neighbors` (one row)."""
