@@ -42,7 +42,51 @@ def join_title(title: str, text: str) -> str:
 
 @result
 class Dataset(Result):
-    """A retrieval test collection: a corpus, queries, graded judgments, embeddings."""
+    """A retrieval test collection: a corpus, queries, graded judgments, embeddings.
+
+    Parameters
+    ----------
+    name : str
+        Short name of the collection (e.g. ``"demo"`` or the folder name).
+    corpus_ids, corpus_texts : list of str
+        Document ids (unique) and texts as embedded, one per corpus row.
+    query_ids, query_texts : list of str
+        Query ids (unique) and texts, one per query row.
+    qrels : dict
+        Graded judgments ``{query_id: {doc_id: grade}}``; grade 0 = judged not relevant.
+        Every id must be among ``query_ids`` / ``corpus_ids``.
+    corpus_embeddings, query_embeddings : ndarray, optional
+        ``(n_docs, d)`` and ``(n_queries, d)`` embeddings in row order, or None until
+        embedded.
+    model_name : str, optional
+        Name of the model that made the embeddings.
+    corpus_titles : list, optional
+        Document titles (for display).
+    query_groups : list, optional
+        A label per query (the demo: which failure pattern it exercises).
+    token_counts, query_token_counts : ndarray, optional
+        Tokens per document / query under ``model_name`` (special tokens included).
+    max_tokens : int, optional
+        The model's token limit: documents with more tokens were truncated.
+
+    Raises
+    ------
+    ValueError
+        Lengths that disagree, repeated ids, judgments naming unknown ids.
+
+    Examples
+    --------
+    >>> from vecdiag.datasets import Dataset, load_demo
+    >>> ds = Dataset(name="tiny", corpus_ids=["d1", "d2"],
+    ...              corpus_texts=["Reset the router.", "Update the firmware."],
+    ...              query_ids=["q1"], query_texts=["how to reset"],
+    ...              qrels={"q1": {"d1": 2}})
+    >>> ds.qrels, ds.corpus_embeddings is None
+    ({'q1': {'d1': 2}}, True)
+    >>> demo = load_demo()
+    >>> demo.corpus_embeddings.shape, demo.model_name
+    ((259, 384), 'all-MiniLM-L6-v2')
+    """
 
     name: str
     """Short name of the collection (e.g. ``"demo"`` or the folder name)."""

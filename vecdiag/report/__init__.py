@@ -19,7 +19,28 @@ __all__ = ["Analysis", "QueryCase", "analyze", "render_html", "render_text", "to
 
 
 def write_report(path, analysis, *, generated: str | None = None) -> None:
-    """Render ``analysis`` as HTML and write it to ``path`` atomically (never half-written)."""
+    """Render ``analysis`` as HTML and write it to ``path`` atomically (never half-written).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (replaced if it exists; readable as the umask allows).
+    analysis : Analysis
+        From :func:`analyze`.
+    generated : str, optional
+        The "generated on" time shown (default: now, in UTC).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> a = vd.report.analyze(np.random.default_rng(0).normal(size=(40, 8)))
+    >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
+    >>> vd.report.write_report(path, a, generated="2026-12-04 17:00 UTC")
+    >>> open(path, encoding="utf-8").read(15)
+    '<!DOCTYPE html>'
+    """
     import os
 
     from ..io import atomic_write_text

@@ -44,7 +44,46 @@ class QueryCase:
 
 @dataclasses.dataclass(frozen=True)
 class Analysis:
-    """Everything a report shows. Parts not computed are None / empty."""
+    """Everything a report shows. Parts not computed are None / empty.
+
+    Made by :func:`analyze`; :func:`render_html`, :func:`render_text` and
+    :func:`to_json` turn it into a page, a summary or JSON.
+
+    Parameters
+    ----------
+    title, description : str
+        Heading of the report and one paragraph about the data.
+    diagnosis : vecdiag.Diagnosis
+        Diagnosis of the corpus.
+    evaluation : vecdiag.Evaluation, optional
+        Exact search scored (needs queries and judgments).
+    cases : tuple of QueryCase
+        The worst queries explained, worst first.
+    rank_metric : str
+        Metric that picked the worst queries.
+    groups : dict, optional
+        Group label -> mean of ``rank_metric`` over its queries, worst first.
+    notes : tuple of str
+        How the inputs were read (assumptions made visible).
+    max_tokens : int, optional
+        The model's token limit, when known.
+    fix_report : vecdiag.FixReport, optional
+        ``vd.try_fixes`` over the judged queries, or None without judgments.
+    skipped : tuple of str
+        One sentence per check that could not run for lack of an input.
+    long_documents : vecdiag.report.extras.LongDocuments, optional
+        Documents past the model's token limit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> a = vd.report.analyze(np.random.default_rng(0).normal(size=(40, 8)), title="Demo")
+    >>> a.title, a.evaluation, a.cases
+    ('Demo', None, ())
+    >>> a.skipped[0][:20]
+    'query checks skipped'
+    """
 
     title: str
     """Heading of the report."""
@@ -196,6 +235,20 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     Returns
     -------
     Analysis
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> X = np.random.default_rng(0).normal(size=(40, 8))
+    >>> a = vd.report.analyze(X, ids=[f"d{i}" for i in range(40)], queries=X[:3],
+    ...                       query_ids=["q0", "q1", "q2"],
+    ...                       qrels={"q0": {"d0": 1}, "q1": {"d1": 1}, "q2": {"d5": 1}},
+    ...                       metrics=("ndcg@10",), n_explain=0, fixes=False)
+    >>> a.evaluation.n_queries, round(a.evaluation.mean["ndcg@10"], 4)
+    (3, 0.6667)
+    >>> a.diagnosis.worst
+    'ok'
     """
     opts = _merged(AnalysisOptions, options, "options", k=k, metric=metric,
                    n_explain=n_explain, metrics=metrics, random_state=random_state,

@@ -97,7 +97,25 @@ def fix_lines(report) -> list[str]:
 
 
 def render_text(analysis, *, html_path=None) -> str:
-    """A readable plain-text summary of an :class:`~vecdiag.report.Analysis`."""
+    """A readable plain-text summary of an :class:`~vecdiag.report.Analysis`.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        From :func:`~vecdiag.report.analyze`.
+    html_path : str, optional
+        Where the HTML report was written; named on the last line.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> a = vd.report.analyze(np.random.default_rng(0).normal(size=(40, 8)), title="Demo")
+    >>> print(vd.report.render_text(a, html_path="report.html").splitlines()[-1])
+    Full report: report.html
+    >>> print(vd.report.render_text(a).splitlines()[1])
+    ====
+    """
     d = analysis.diagnosis
     counts = {s: sum(f.severity == s for f in d.findings) for s in ("critical", "warning", "ok")}
     lines = [analysis.title, "=" * len(analysis.title)]
@@ -178,7 +196,28 @@ def _fixes_json(report):
 
 
 def to_json(analysis) -> dict:
-    """Everything in the report as JSON-ready data."""
+    """Everything in the report as JSON-ready data.
+
+    Plain dicts, lists, strings and numbers (NaN and infinities become None), as
+    ``vecdiag report --json`` prints.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        From :func:`~vecdiag.report.analyze`.
+
+    Examples
+    --------
+    >>> import json
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> a = vd.report.analyze(np.random.default_rng(0).normal(size=(40, 8)), title="Demo")
+    >>> out = vd.report.to_json(a)
+    >>> out["title"], out["worst_severity"], out["fixes"]
+    ('Demo', 'ok', None)
+    >>> json.loads(json.dumps(out))["title"]
+    'Demo'
+    """
     d = analysis.diagnosis
     out = {"title": analysis.title, "description": analysis.description,
            "notes": list(analysis.notes), "skipped": list(getattr(analysis, "skipped", ())),

@@ -21,7 +21,32 @@ _SPACES = {"l2": "euclidean", "ip": "dot", "cosine": "cosine"}
 
 
 def chroma(collection) -> "ChromaStore":
-    """A Chroma collection (``client.get_collection(name)``); its documents are the texts."""
+    """A Chroma collection (``client.get_collection(name)``); its documents are the texts.
+
+    Parameters
+    ----------
+    collection : chromadb.Collection
+        The collection, from ``client.get_collection(name)``. Its ``hnsw:space`` (l2, ip
+        or cosine) gives the metric.
+
+    Raises
+    ------
+    TypeError
+        Not a Chroma collection.
+    ValueError
+        A space other than l2 / ip / cosine.
+
+    Examples
+    --------
+    Needs ``chromadb`` and a collection:
+
+    >>> import chromadb  # doctest: +SKIP
+    >>> import vecdiag as vd
+    >>> client = chromadb.PersistentClient(path="chroma")  # doctest: +SKIP
+    >>> store = vd.stores.chroma(client.get_collection("docs"))  # doctest: +SKIP
+    >>> vd.audit(store, queries, k=10).recall  # doctest: +SKIP
+    0.98
+    """
     return ChromaStore(collection)
 
 

@@ -27,6 +27,7 @@ def faiss(path_or_index, *, ids=None) -> "FaissStore":
     Parameters
     ----------
     path_or_index : str, os.PathLike or faiss.Index
+        The index file, or an index object already in memory.
     ids : sequence or path, optional
         One id per vector, in the order they were added (a ``.txt`` file with one id per
         line, ``.npy`` or ``.json``). Not needed for an IDMap index or an IVF index
@@ -37,6 +38,18 @@ def faiss(path_or_index, *, ids=None) -> "FaissStore":
     ValueError
         A missing file, a metric other than inner product / L2, an empty index, ids of
         the wrong length or repeated.
+
+    Examples
+    --------
+    >>> import faiss
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> X = np.random.default_rng(0).normal(size=(100, 8)).astype("float32")
+    >>> index = faiss.IndexFlatIP(8)
+    >>> index.add(X)
+    >>> store = vd.stores.faiss(index)
+    >>> store.kind, store.metric, store.dim, store.n
+    ('faiss', 'dot', 8, 100)
     """
     return FaissStore(path_or_index, ids=ids)
 

@@ -54,6 +54,17 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     ValueError
         Unknown table or column (the columns there are are listed), not a vector column,
         NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server.
+
+    Examples
+    --------
+    Needs a PostgreSQL server with the pgvector extension:
+
+    >>> import vecdiag as vd
+    >>> store = vd.stores.pgvector("postgresql://me@localhost/app", "docs")  # doctest: +SKIP
+    >>> store.metric, store.params  # doctest: +SKIP
+    ('cosine', {'index': 'hnsw', 'ef_search': 40, ...})
+    >>> vd.audit(store, queries, k=10).recall  # doctest: +SKIP
+    0.97
     """
     return PgVectorStore(dsn_or_connection, table, vector=vector, id=id, text=text,
                          where=where, metric=metric, force_index=force_index)

@@ -30,10 +30,20 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     client_or_path : qdrant_client.QdrantClient, str or os.PathLike
         A client, a local-mode folder, or a server URL (``http://host:6333``).
     collection : str
+        Name of the collection.
     text : str, optional
         Payload field holding each point's text.
     vector : str, optional
         Which named vector, for collections with several.
+
+    Examples
+    --------
+    Needs ``qdrant-client`` and a collection (a server, or a local-mode folder):
+
+    >>> import vecdiag as vd
+    >>> store = vd.stores.qdrant("http://localhost:6333", "docs", text="text")  # doctest: +SKIP
+    >>> vd.audit(store, queries, k=10, sweep="hnsw_ef=16,32,64").suggested  # doctest: +SKIP
+    32
     """
     return QdrantStore(client_or_path, collection, text=text, vector=vector)
 

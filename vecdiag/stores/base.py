@@ -83,6 +83,27 @@ class Store:
         Vector dimension.
     cache : dict
         Things computed once per store (the fetched Index, sampled-query recalls).
+
+    Examples
+    --------
+    Every adapter (here faiss) is a Store: search it as it searches, or fetch its
+    vectors into a :class:`vecdiag.Index` for exact search.
+
+    >>> import faiss
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> X = np.eye(4, dtype="float32")
+    >>> index = faiss.IndexFlatIP(4)
+    >>> index.add(X)
+    >>> store = vd.stores.faiss(index)
+    >>> isinstance(store, vd.stores.Store)
+    True
+    >>> store.search(X[:2], k=1).indices.tolist()
+    [[0], [1]]
+    >>> store.params
+    {'index': 'IndexFlatIP'}
+    >>> store.fetch().metric
+    'dot'
     """
 
     kind = "store"

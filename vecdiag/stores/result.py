@@ -24,7 +24,67 @@ class SweepPoint(NamedTuple):
 
 @result
 class StoreAudit(Result):
-    """Recall of a store's own search against exact search, and what to change."""
+    """Recall of a store's own search against exact search, and what to change.
+
+    Made by :func:`vecdiag.audit`; not built by hand.
+
+    Parameters
+    ----------
+    store : str
+        Which store (any password masked).
+    kind : str
+        "pgvector", "faiss", "qdrant" or "chroma".
+    metric : str
+        The metric the store declares, in vecdiag's name.
+    k : int
+        Results per query.
+    n : int
+        Vectors in the store.
+    n_queries : int
+        Queries searched.
+    params : dict
+        Index type and search settings when the audit ran.
+    recall : float
+        Mean recall@k of the store's search at its current settings.
+    per_query : ndarray, (n_queries,)
+        recall@k of each query.
+    ci : tuple
+        95% bootstrap interval of the mean recall.
+    returned : ndarray, (n_queries,)
+        Results the store returned per query (fewer than k: the rest missed).
+    latency_ms : float
+        Mean time of one of the store's searches, in milliseconds.
+    convention : dict
+        What the raw score means, an example, and its largest difference to exact scores.
+    setting : str or None
+        The search setting swept (None: no sweep).
+    sweep : dict
+        Setting value -> ``SweepPoint(recall, latency_ms, ci, short)``.
+    suggested : int or None
+        Smallest swept value whose recall reaches ``target`` (None: none does).
+    target : float
+        The recall the sweep looked for.
+    norms : dict
+        min / median / max / cv of the stored vectors' norms; unit: all of length 1.
+    findings : list
+        Findings, most severe first.
+    timings : dict
+        Seconds spent fetching, in exact search and in the store's own searches.
+
+    Examples
+    --------
+    >>> import faiss
+    >>> import numpy as np
+    >>> import vecdiag as vd
+    >>> X = np.random.default_rng(0).normal(size=(200, 8)).astype("float32")
+    >>> index = faiss.IndexFlatL2(8)
+    >>> index.add(X)
+    >>> res = vd.audit(vd.stores.faiss(index), X[:10], k=3, sweep=False)
+    >>> res.kind, res.metric, res.n, res.recall
+    ('faiss', 'euclidean', 200, 1.0)
+    >>> res.to_frame().shape
+    (10, 3)
+    """
 
     store: str
     """Which store (any password masked)."""
