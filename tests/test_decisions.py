@@ -18,6 +18,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 import vecdiag as vd
+from _rogue_case import rogue_dimension_case
 from vecdiag.cli import main
 from vecdiag.evaluation.fix_trials import FixReport
 
@@ -65,18 +66,7 @@ def _abtt_run(queries, corpus, k, qids, dids):
 def shifted():
     """Each query is a noisy copy of its document's topic, but dimension 0 holds large
     unrelated noise in every vector: a rogue direction that all-but-the-top removes."""
-    rng = np.random.default_rng(7)
-    n, d, n_q = 150, 16, 40
-    topics = rng.normal(size=(n, d))
-    topics[:, 0] = 0.0
-    corpus = topics.copy()
-    corpus[:, 0] = rng.normal(scale=5.0, size=n)
-    queries = topics[:n_q] + rng.normal(scale=0.5, size=(n_q, d))
-    queries[:, 0] = rng.normal(scale=5.0, size=n_q)
-    qids = [f"q{i}" for i in range(n_q)]
-    dids = [f"d{i}" for i in range(n)]
-    qrels = {f"q{i}": {f"d{i}": 1} for i in range(n_q)}
-    return queries, corpus, qrels, qids, dids
+    return rogue_dimension_case(seed=7, n=150, n_q=40)
 
 
 METRICS = ["mrr@10", "recall@20"]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import vecdiag as vd
+from _rogue_case import rogue_dimension_case
 from vecdiag.evaluation.fix_trials import _run_from
 
 
@@ -15,18 +16,7 @@ def planted():
     """Each query is a noisy copy of its relevant document's topic, but dimension 0 holds
     large unrelated noise (scale 5) in every vector: a rogue direction that decides the
     cosine. All-but-the-top removes the top principal direction, which is that one."""
-    rng = np.random.default_rng(0)
-    n, d, n_q = 120, 16, 30
-    topics = rng.normal(size=(n, d))
-    topics[:, 0] = 0.0
-    corpus = topics.copy()
-    corpus[:, 0] = rng.normal(scale=5.0, size=n)
-    queries = topics[:n_q] + rng.normal(scale=0.5, size=(n_q, d))
-    queries[:, 0] = rng.normal(scale=5.0, size=n_q)
-    qids = [f"q{i}" for i in range(n_q)]
-    dids = [f"d{i}" for i in range(n)]
-    qrels = {f"q{i}": {f"d{i}": 1} for i in range(n_q)}
-    return queries, corpus, qrels, qids, dids
+    return rogue_dimension_case(seed=0, n=120, n_q=30)
 
 
 def test_rows_equal_hand_evaluation_of_each_fix(planted):
