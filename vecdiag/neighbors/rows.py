@@ -83,11 +83,6 @@ class Rows:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    @property
-    def prepared_in_memory(self) -> bool:
-        """Whether :attr:`data` is (or will be, on first use) one array in memory."""
-        return self._pending or self._data is not None
-
     def _unit(self, X: np.ndarray, norms: np.ndarray) -> np.ndarray:
         """Rows in the working dtype; unit length under cosine."""
         X = X.astype(self.dtype, copy=False)
