@@ -52,7 +52,8 @@ _LAZY = {
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
                "neighbors", "projection", "explain", "evaluation", "drift", "plot",
-               "results", "linalg", "scores", "report", "explorer", "stores", "cache_keys"}
+               "results", "linalg", "scores", "report", "explorer", "stores", "cache_keys",
+               "scale"}
 
 __all__ = sorted(["scratch", "dot", "norm", "normalize", "cosine", "euclidean",
                   "cosine_matrix", "row_norms", "explain_cosine", "CosineBreakdown",

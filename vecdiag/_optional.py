@@ -19,6 +19,8 @@ EXTRAS = {
     "anywidget": ("interactive", "anywidget"),
     "bm25s": ("lexical", "bm25s"),
     "pyarrow": ("parquet", "pyarrow"),
+    "dask": ("dask", "dask[array]"),
+    "distributed": ("dask", "distributed"),
     "nbclient": ("notebooks", "nbclient"),
     "httpx": ("api", "httpx"),
     "aiolimiter": ("api", "aiolimiter"),

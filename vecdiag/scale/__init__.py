@@ -1,0 +1,19 @@
+"""More data than memory: vecdiag's calls on Dask arrays (issue 17).
+
+Nothing here imports dask at ``import vecdiag`` time: :func:`is_dask_array` recognises a
+Dask array by its type's module, and dask itself is imported (through
+``vecdiag._optional.require``) only by the functions that compute something.
+
+Layout (one concern per module):
+
+* :mod:`.chunks`: recognising and checking a Dask corpus, its row blocks with their
+  offsets, computing with whatever scheduler is active.
+"""
+
+from __future__ import annotations
+
+from .chunks import (RowBlock, aligned_empty, check_dask_matrix, compute, is_dask_array, row_blocks,
+                     require_dask)
+
+__all__ = ["RowBlock", "aligned_empty", "check_dask_matrix", "compute", "is_dask_array", "row_blocks",
+           "require_dask"]

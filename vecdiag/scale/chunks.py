@@ -1,0 +1,125 @@
+"""A Dask corpus as row blocks: recognise it, check it, walk it, compute it.
+
+Every Dask path in vecdiag goes through these few functions, so that they agree on
+three things:
+
+* **What a Dask corpus is**: a 2-D ``dask.array.Array`` of real numbers with known chunk
+  sizes. float32 and float64 stay as they are (as :func:`vecdiag._validate.as_vectors`
+  does for NumPy); other real dtypes become float64 block by block. The columns are put
+  in one chunk (a row block always holds whole vectors); rows keep their chunking.
+* **How it is walked**: :func:`row_blocks` gives one :class:`RowBlock` per row chunk, with
+  its global ``start``/``stop`` and a ``dask.delayed`` object for its values. Work is
+  written per block (a NumPy function of one block) and merged afterwards, so no task
+  ever holds more than one block, and nothing gathers the corpus to one worker.
+* **Where it runs**: :func:`compute` calls ``dask.compute``, which uses the active
+  scheduler: a ``distributed.Client`` if one exists, Dask's threads otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+from .._optional import require
+
+__all__ = ["RowBlock", "is_dask_array", "require_dask", "check_dask_matrix", "row_blocks",
+           "compute", "aligned_empty"]
+
+
+def is_dask_array(x) -> bool:
+    """True for a ``dask.array.Array``; never imports dask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_dask_array(np.zeros((2, 2)))
+    False
+    """
+    if "dask.array" not in sys.modules:
+        return False
+    return isinstance(x, sys.modules["dask.array"].Array)
+
+
+def require_dask(feature: str = "this call"):
+    """Import and return ``dask.array``, or raise an ImportError naming the extra."""
+    require("dask", feature)
+    return require("dask.array", feature)
+
+
+def check_dask_matrix(X, name: str = "X", *, ndim: int = 2):
+    """A checked Dask array: real dtype, ``ndim`` dimensions, known chunk sizes, not empty.
+
+    Returns the array with float32/float64 kept (other real dtypes cast to float64) and,
+    for 2-D input, its columns in one chunk. Finiteness is not checked here (that would
+    read the whole corpus): the first pass over the data checks each block.
+    """
+    da = require_dask(f"a Dask {name}")
+    if not isinstance(X, da.Array):
+        raise TypeError(f"{name} must be a dask.array.Array, got {type(X).__name__}")
+    kind = X.dtype.kind
+    if kind not in "fiub":
+        raise TypeError(f"{name} has dtype {X.dtype}; pass real numbers (float32 or float64)")
+    if X.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got {X.ndim}-D with shape {X.shape}")
+    if any(np.isnan(s) for s in X.shape):
+        raise ValueError(f"{name} has unknown chunk sizes (shape {X.shape}); call "
+                         f"{name}.compute_chunk_sizes() first")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one vector")
+    if ndim == 2 and X.shape[1] == 0:
+        raise ValueError(f"{name} has vectors of dimension 0 (shape {X.shape})")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    if ndim == 2 and len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+@dataclasses.dataclass(frozen=True)
+class RowBlock:
+    """One row chunk of a Dask corpus: rows ``start:stop`` as a ``dask.delayed`` array."""
+
+    start: int
+    stop: int
+    data: object
+
+
+def row_blocks(X) -> list[RowBlock]:
+    """The row chunks of a checked 2-D Dask array, in order, with their offsets."""
+    delayed = X.to_delayed().ravel()
+    blocks, start = [], 0
+    for size, part in zip(X.chunks[0], delayed):
+        blocks.append(RowBlock(start, start + size, part))
+        start += size
+    return blocks
+
+
+def compute(*objs):
+    """``dask.compute`` with the active scheduler (a distributed Client if one exists).
+
+    Arrays that come back are made C-contiguous and 64-byte aligned: an array returned
+    from a worker can arrive misaligned, and BLAS on it runs several times slower.
+    """
+    dask = require("dask", "computing a Dask result")
+    out = dask.compute(*objs)
+    return tuple(_aligned(o) for o in out)
+
+
+def _aligned(x):
+    if isinstance(x, np.ndarray) and x.ndim and (not x.flags.c_contiguous
+                                                  or x.ctypes.data % 64):
+        y = aligned_empty(x.shape, x.dtype)
+        y[...] = x
+        return y
+    return x
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised C-ordered array whose data starts on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.empty(nbytes + 64, dtype=np.uint8)
+    offset = (-buf.ctypes.data) % 64
+    return buf[offset:offset + nbytes].view(dtype).reshape(shape)
