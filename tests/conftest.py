@@ -15,7 +15,7 @@ import pytest
 from hypothesis import settings
 
 # Under CI=true a skip for a missing dependency, data, browser or server fails (tests/_ci_skips.py).
-pytest_plugins = ["_ci_skips", "_store_servers"]
+pytest_plugins = ["_ci_skips", "_store_servers", "_dask_cluster"]
 
 # Property tests: no per-example deadline (CI shares 2 cores with other work).
 settings.register_profile("vecdiag", deadline=None, max_examples=60, derandomize=True)
