@@ -8,12 +8,15 @@ Layout (one concern per module):
 
 * :mod:`.chunks`: recognising and checking a Dask corpus, its row blocks with their
   offsets, computing with whatever scheduler is active.
+* :mod:`.io` (with :mod:`.formats`): :func:`open_vectors`, many ``.npy``/``.npz``/parquet
+  files as one lazy Dask array (``vd.open_vectors``).
 """
 
 from __future__ import annotations
 
 from .chunks import (RowBlock, aligned_empty, check_dask_matrix, compute, is_dask_array, row_blocks,
                      require_dask)
+from .io import open_vectors
 
 __all__ = ["RowBlock", "aligned_empty", "check_dask_matrix", "compute", "is_dask_array", "row_blocks",
-           "require_dask"]
+           "require_dask", "open_vectors"]
