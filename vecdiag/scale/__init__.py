@@ -8,6 +8,12 @@ Layout (one concern per module):
 
 * :mod:`.chunks`: recognising and checking a Dask corpus, its row blocks with their
   offsets, computing with whatever scheduler is active.
+* :mod:`.search`: exact top k per row block, merged with the tie rule (``vd.knn`` on a
+  Dask corpus), and :func:`.search.knn_rows` (some rows against all, self excluded).
+* :mod:`.index`: ``vd.Index`` over a Dask corpus, :func:`.index.full_scores`.
+
+(:mod:`.search` and :mod:`.index` build on :mod:`vecdiag.neighbors`, which imports them
+lazily; they are not imported here.)
 """
 
 from __future__ import annotations
