@@ -10,6 +10,12 @@ Layout (one concern per module):
   offsets, computing with whatever scheduler is active.
 * :mod:`.io` (with :mod:`.formats`): :func:`open_vectors`, many ``.npy``/``.npz``/parquet
   files as one lazy Dask array (``vd.open_vectors``).
+* :mod:`.search`: exact top k per row block, merged with the tie rule (``vd.knn`` on a
+  Dask corpus), and :func:`.search.knn_rows` (some rows against all, self excluded).
+* :mod:`.index`: ``vd.Index`` over a Dask corpus, :func:`.index.full_scores`.
+
+(:mod:`.search` and :mod:`.index` build on :mod:`vecdiag.neighbors`, which imports them
+lazily; they are not imported here.)
 """
 
 from __future__ import annotations
