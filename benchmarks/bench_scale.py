@@ -94,22 +94,21 @@ def stage_read(ctx):
     return {"note": f"column sums, |sum| = {float((total ** 2).sum()) ** 0.5:.1f}"}
 
 
-def _moments_call():
-    """The one call that computes the O(n d) statistics on a Dask corpus, if it exists."""
-    try:
-        from vecdiag.scale import moments as mod
-    except ImportError:
-        raise NotAvailable("vecdiag.scale.moments is not on this branch yet") from None
-    for name in ("corpus_moments", "moments", "dask_moments", "compute_moments"):
-        if callable(getattr(mod, name, None)):
-            return getattr(mod, name), f"vecdiag.scale.moments.{name}"
-    raise NotAvailable("vecdiag.scale.moments has no moments function yet")
-
-
 def stage_moments(ctx):
-    fn, label = _moments_call()
-    out = fn(ctx.X)
-    return {"note": label, "result": out}
+    try:
+        from vecdiag.scale.moments import moments
+    except ImportError:
+        raise NotAvailable("vecdiag.scale.moments.moments is not on this branch yet") from None
+    m = moments(ctx.X, space="unit")           # the one pass behind every O(n d) statistic
+
+    def check(out):
+        import numpy as np
+
+        mean_unit = m.sum_unit / m.n
+        out["note"] = (f"vecdiag.scale.moments.moments(X, space='unit'): n = {m.n:,}, "
+                       f"|mean of unit rows| = {float(np.linalg.norm(mean_unit)):.3f}, "
+                       f"norms {float(m.norms.min()):.4f}-{float(m.norms.max()):.4f}")
+    return {"check": check}
 
 
 def stage_search(ctx):
@@ -142,45 +141,46 @@ def _has_sample(fn) -> bool:
 
 
 def stage_hubness(ctx):
-    import numpy as np
-
     import vecdiag as vd
     if not _has_sample(vd.hubness):
         raise NotAvailable("vd.hubness has no sample= yet")
     h = vd.hubness(ctx.X, k=10, sample=ctx.args.sample, random_state=0)
-    hub = ctx.manifest["hub"]
-    hubs = np.asarray(getattr(h, "hubs", []))
-    found = bool(hub in hubs[:10].tolist())
-    skew = getattr(h, "skewness", float("nan"))
-    ci = getattr(h, "skewness_ci", None)
-    return {"note": f"skewness {skew:.2f}" + (f" (95% {ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
-                    + f"; planted hub row {hub} among the top 10 hubs: {found}",
-            "hub_found": found}
+
+    def check(out):
+        hub, n, s = ctx.manifest["hub"], ctx.n, ctx.args.sample
+        top = [int(i) for i in getattr(h, "top_items", [])]
+        counts = [int(c) for c in getattr(h, "top_counts", [])]
+        out["hub_found"] = bool(top) and top[0] == hub
+        seen = counts[top.index(hub)] if hub in top else 0
+        ci = getattr(h, "skewness_ci", None)
+        out["note"] = (f"skewness of N_k {h.skewness:.2f}"
+                       + (f" (95% {ci[0]:.2f} to {ci[1]:.2f})" if ci else "")
+                       + f"; most seen in the {s:,} sampled lists: rows {top[:3]} "
+                       f"({counts[:3]} times); planted hub row {hub:,} seen {seen} times "
+                       f"(N_k ~ {seen * n / s:,.0f}, an average row 10)")
+    return {"check": check}
 
 
 def stage_near_dups(ctx):
-    import numpy as np
-
     import vecdiag as vd
     if not _has_sample(vd.near_duplicates):
         raise NotAvailable("vd.near_duplicates has no sample= yet")
     r = vd.near_duplicates(ctx.X, sample=ctx.args.nd_sample, random_state=0)
-    truth = ctx.manifest
-    share = getattr(r, "share", None)
-    ci = getattr(r, "share_ci", None)
-    note = [f"planted: {truth['share_with_copy']:.2%} of rows have a copy, "
-            f"{truth['rows_with_exact_copy']:,} rows an exact one"]
-    found = None
-    if share is not None:
-        note.append(f"estimated share {share:.2%}" + (f" (95% {ci[0]:.2%}-{ci[1]:.2%})"
-                                                      if ci else ""))
-        found = bool(ci[0] <= truth["share_with_copy"] <= ci[1]) if ci else None
-    groups = getattr(r, "exact_groups", None)
-    if groups is not None:
-        rows = int(sum(len(g) for g in groups))
-        note.append(f"exact copies found by hashing: {rows:,} rows in {len(groups):,} groups")
-        found = (found is not False) and rows == truth["rows_with_exact_copy"]
-    return {"note": "; ".join(note), "dups_found": found, "result": r}
+
+    def check(out):
+        truth = ctx.manifest
+        lo, hi = r.share_ci
+        rows = int(sum(len(g) for g in r.exact_groups))
+        in_ci = bool(lo <= truth["share_with_copy"] <= hi)
+        exact_ok = rows == truth["rows_with_exact_copy"] and \
+            len(r.exact_groups) == truth["exact_groups"]
+        out["dups_found"] = in_ci and exact_ok
+        out["note"] = (f"rows with a copy: estimated {r.share:.2%} (95% {lo:.2%} to {hi:.2%})"
+                       f", planted {truth['share_with_copy']:.2%}: inside {in_ci}; exact "
+                       f"copies by hashing every row: {rows:,} rows in "
+                       f"{len(r.exact_groups):,} groups, planted "
+                       f"{truth['rows_with_exact_copy']:,} in {truth['exact_groups']:,}")
+    return {"check": check}
 
 
 def stage_report(ctx):
