@@ -324,6 +324,7 @@ def main() -> int:
     p.add_argument("--drop-caches", action="store_true",
                    help="evict with `echo 3 > /proc/sys/vm/drop_caches` (the whole machine's "
                         "cache; if permitted) instead of posix_fadvise on the shards only")
+    p.add_argument("--out", metavar="JSON", help="also write the figures to this file")
     p.add_argument("--verify-max", type=int, default=1_000_000,
                    help="compare search with the in-memory NumPy path up to this many rows")
     args = p.parse_args()
@@ -402,7 +403,14 @@ def main() -> int:
                 print_stage(rec, data_bytes)
                 records.append(rec)
             logging.getLogger("distributed").setLevel(logging.CRITICAL)  # closing chatter
+        summary(records, data_bytes)
         targets(records, cal, ctx, data_bytes)
+        if args.out:
+            keep = ("stage", "seconds", "skipped", "note", "procs", "task_seconds", "n_tasks",
+                    "hub_share", "hub_found", "dups_found", "equal_to_numpy", "codes")
+            Path(args.out).write_text(json.dumps(
+                {"rows": args.rows, "load_average": m.load_average(), "calibration": cal,
+                 "stages": [{k: r[k] for k in keep if k in r} for r in records]}, indent=1))
         print(f"total {time.perf_counter() - t_start:.0f} s; load average {m.load_average()}",
               flush=True)
     finally:
@@ -416,6 +424,21 @@ def main() -> int:
                 shutil.rmtree(folder, ignore_errors=True)
             print(f"deleted the data in {folder} (--keep keeps it)")
     return 0
+
+
+def summary(records, data_bytes) -> None:
+    """One line per stage, as a Markdown table (for benchmarks/README.md)."""
+    print("\n| stage | seconds | GB/s over the data | read from disk (GB) | workers busy "
+          "| peak RSS per worker (GiB) |\n|---|---:|---:|---:|---:|---|")
+    for r in records:
+        if "skipped" in r:
+            print(f"| {r['stage']} | {r['skipped']} | | | | |")
+            continue
+        workers = [v for k, v in r["procs"].items() if k.startswith("worker")]
+        peaks = ", ".join(f"{v['peak_rss'] / GiB:.2f}" for v in workers)
+        print(f"| {r['stage']} | {r['seconds']:.1f} | {data_bytes / r['seconds'] / 1e9:.2f} | "
+              f"{sum(v['read_bytes'] for v in workers) / 1e9:.2f} | "
+              f"{r['task_seconds'] / (2 * r['seconds']):.0%} | {peaks} |")
 
 
 def targets(records, cal, ctx, data_bytes) -> None:
