@@ -54,22 +54,32 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
         return line[keep], cols[keep], vals[keep]
     w = m // g
     main = w * g
+    # group maxima and the passing groups in the block's own layout: (w, lines) down the
+    # columns, (lines, w) along the rows (a transposed view would cost a copy further on)
     if by_column:
-        group_max = S[:main].reshape(g, w, lines).max(axis=0).T        # (lines, w) view
+        group_max = np.maximum.reduce(S[:main].reshape(g, w, lines), axis=0)
+        passing = group_max > thr
     else:
-        group_max = S[:, :main].reshape(lines, g, w).max(axis=1)         # (lines, w)
-    passing = group_max > thr[:, None]
-    counts = passing.sum(axis=1)
-    heavy = np.flatnonzero(counts > kk)
-    if heavy.size:
-        # the kk-th largest group maximum t: kk entries are >= t, so nothing below t
-        # can be among the kk largest: raise those rows' thresholds to keep only >= t
-        t = np.partition(group_max[heavy], w - kk, axis=1)[:, w - kk]
+        group_max = np.maximum.reduce(S[:, :main].reshape(lines, g, w), axis=1)
+        passing = group_max > thr[:, None]
+    line_axis = 1 if by_column else 0
+    total = int(np.count_nonzero(passing))
+    if total > lines * kk:
+        # some rows pass more than kk groups (the first chunks): the kk-th largest group
+        # maximum t of such a row bounds its kk largest entries from below (kk entries
+        # are >= t), so its threshold rises to keep only entries >= t
+        counts = np.count_nonzero(passing, axis=1 - line_axis)
+        heavy = np.flatnonzero(counts > kk)
+        gm_heavy = group_max[:, heavy].T if by_column else group_max[heavy]
+        t = np.partition(gm_heavy, w - kk, axis=1)[:, w - kk]
         thr = thr.copy()
         thr[heavy] = np.maximum(thr[heavy], np.nextafter(t, -np.inf))
-        passing[heavy] = group_max[heavy] > thr[heavy, None]
-        counts[heavy] = kk
-    if counts.sum() * g * _MASK_RATIO > lines * m:
+        if by_column:
+            passing[:, heavy] = gm_heavy.T > thr[heavy]
+        else:
+            passing[heavy] = gm_heavy > thr[heavy, None]
+        total = int(np.count_nonzero(passing))
+    if total * g * _MASK_RATIO > lines * m:
         # many groups pass (the first chunks): one comparison over the block is cheaper
         # than gathering the members of every passing group
         if by_column:
@@ -79,7 +89,11 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
             flat = np.flatnonzero(S > thr[:, None])
             line, cols = divmod(flat, m)
         return line, cols, S.ravel().take(flat)
-    line, grp = divmod(np.flatnonzero(passing), w)   # sorted by line (faster than nonzero)
+    # members of the passing groups (group j holds columns j, j + w, j + 2w, ...)
+    if by_column:
+        grp, line = divmod(np.flatnonzero(passing), lines)
+    else:
+        line, grp = divmod(np.flatnonzero(passing), w)
     cols = (grp[:, None] + w * np.arange(g)).ravel()
     line = np.repeat(line, g)
     flat = cols * lines + line if by_column else line * m + cols
