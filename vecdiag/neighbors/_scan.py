@@ -3,18 +3,22 @@
 Queries are scored against the corpus in cache-sized blocks, one worker per core pulling
 the next (query block, corpus chunk) in turn; the kNN graph of a whole corpus multiplies
 each pair of blocks once instead (the scores are symmetric). Each block goes through the
-threshold filter of :mod:`._select`. The engine then refines and proves what these return.
+threshold filter of :mod:`._select`, or through the compiled fold-in of :mod:`._fold` when
+numba is there and the scan is large (:func:`use_compiled`). The engine then refines and
+proves what these return.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._progress import progress_bar
-from ._select import _GROUP, Best, select
+from . import _fold
+from ._select import _GROUP, Best, fold_in
 from ._threads import Workers, blas_workers
 
 if TYPE_CHECKING:
@@ -25,6 +29,8 @@ _CORPUS_CHUNK = 4096                  # corpus rows per product: the score block
 _GRAPH_BLOCK = 2048                   # rows per side of a block pair in the graph pass
 _MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask for there
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
+_COMPILED_FLOPS = 2e10                # from here on, the compiled fold-in if numba is loaded
+_AUTO_FLOPS = 1e12                    # ... or from here on, loading numba for it (see _fold)
 
 
 def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
@@ -92,7 +98,9 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     workers, controller = blas_workers() if big else (1, None)
     if exclude_self and Q is C and full:
         return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
-                                progress=progress, workers=workers, controller=controller)
+                                progress=progress, workers=workers, controller=controller,
+                                compiled=use_compiled(1.0 * C.n * C.n * C.d))
+    compiled = use_compiled(2.0 * m * C.n * C.d)
     bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                   workers)
     blocks = [(q0, min(m, q0 + bq)) for q0 in range(0, m, bq)]
@@ -129,12 +137,9 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 S -= C.sq[c0:c1, None]          # key = 2 q·c − ‖c‖²
             if exclude_self:
                 _mask_self(S.T, positions[q0:q1], c0, c1)
-            with locks[b]:
-                thr = best[b].threshold()
-            found = select(S, min(kp, c1 - c0), thr, by_column=True)
+            fold_in(best[b], S, min(kp, c1 - c0), c0, by_column=True, lock=locks[b],
+                    compiled=compiled)
             del S
-            with locks[b]:
-                best[b].add(*found, offset=c0)
             pool.tick((q1 - q0) * (c1 - c0))
 
     with progress_bar(m * C.n, **progress) as bar:
@@ -160,7 +165,7 @@ def balanced_chunk(n: int, bc: int, n_blocks: int, workers: int) -> int:
 
 
 def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
-                     progress: dict, workers: int, controller):
+                     progress: dict, workers: int, controller, compiled: bool = False):
     """Candidates of every corpus row among the others, using the symmetry of the scores.
 
     The score of rows ``a`` and ``b`` is the same product both ways, so the corpus is cut
@@ -180,14 +185,8 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
     locks = [threading.Lock() for _ in starts]
 
     def offer(block: int, S: np.ndarray, kk: int, offset: int, by_column: bool) -> None:
-        # the threshold is read under the lock (a read torn by another thread's fold-in
-        # could exceed the true kp-th best), the selection runs outside it: a stale
-        # threshold is still a valid one
-        with locks[block]:
-            thr = best[block].threshold()
-        found = select(S, kk, thr, by_column=by_column)
-        with locks[block]:
-            best[block].add(*found, offset=offset)
+        fold_in(best[block], S, kk, offset, by_column=by_column, lock=locks[block],
+                compiled=compiled)
 
     def pair(i, j):
         i0, i1 = starts[i], min(n, starts[i] + B)
@@ -214,6 +213,16 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
         pool = Workers(min(workers, len(pairs)), controller, bar)
         pool.map(pair, pairs)
     return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
+
+
+def use_compiled(flops: float) -> bool:
+    """Whether a scan of ``flops`` uses the compiled fold-in (:mod:`._fold`): numba is
+    installed, not turned off, and the scan is large enough to repay loading it."""
+    mode = _fold.mode()
+    if mode == "off":
+        return False
+    loaded = mode == "on" or "numba" in sys.modules
+    return flops >= (_COMPILED_FLOPS if loaded else _AUTO_FLOPS) and _fold.kernels() is not None
 
 
 def _mask_self(S: np.ndarray, pos: np.ndarray, c0: int, c1: int) -> None:

@@ -10,7 +10,11 @@ a sparse list. :class:`Best` holds the running best and folds those lists in.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+
+from . import _fold
 
 _GROUP = 16                           # columns per group in the threshold filter
 _MASK_RATIO = 16                      # gather cost per member vs a comparison (measured ~20)
@@ -178,3 +182,27 @@ def merge(best_idx, best_key, new_idx, new_key, kp: int):
         return idx, key
     part = np.argpartition(key, idx.shape[1] - kp, axis=1)[:, idx.shape[1] - kp:]
     return np.take_along_axis(idx, part, axis=1), np.take_along_axis(key, part, axis=1)
+
+
+def fold_in(best: Best, S: np.ndarray, kk: int, offset: int = 0, *, by_column: bool = False,
+            lock=None, compiled: bool = False) -> None:
+    """Fold a score block into ``best``: :func:`select` then :meth:`Best.add`, or with
+    ``compiled=True`` (when numba is there) the kernel of :mod:`._fold`.
+
+    ``lock`` (shared by every thread folding into ``best``): the NumPy path holds it while
+    it reads the threshold and while it folds the survivors in, not during its passes
+    over the block; the kernel holds it for its one pass (it updates ``best`` as it goes).
+    """
+    lock = lock or contextlib.nullcontext()
+    S = np.ascontiguousarray(S)
+    kernels = _fold.kernels() if compiled else None
+    if kernels is None:
+        with lock:
+            thr = best.threshold()
+        found = select(S, kk, thr, by_column=by_column)
+        with lock:
+            best.add(*found, offset=offset)
+        return
+    kernel = kernels[0] if by_column else kernels[1]
+    with lock:
+        kernel(S, offset, best.key, best.idx, best.filled)
