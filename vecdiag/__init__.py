@@ -48,6 +48,8 @@ _LAZY = {
     "audit": "stores", "StoreAudit": "stores",
     # seeing it
     "explore": "explorer",
+    # more data than memory
+    "open_vectors": "scale.io",
 }
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",
