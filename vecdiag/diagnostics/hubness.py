@@ -277,7 +277,7 @@ def _sampled(X, k, *, metric, queries, sample, random_state, confidence):
         V.check_metric(metric)
         X = check_dask_matrix(X, "X")
         n = X.shape[0]
-    elif isinstance(X, Index):
+    elif isinstance(X, Index):  # a NumPy Index, or a DaskIndex over a Dask corpus
         metric, n = X.metric, len(X)
     else:
         V.check_metric(metric)

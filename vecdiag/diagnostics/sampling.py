@@ -68,7 +68,7 @@ def draw_rows(n: int, s: int, random_state) -> np.ndarray:
     Examples
     --------
     >>> draw_rows(10, 4, 0).tolist()
-    [2, 5, 7, 8]
+    [2, 4, 5, 7]
     """
     rng = V.check_random_state(random_state)
     if s >= n:
@@ -79,21 +79,22 @@ def draw_rows(n: int, s: int, random_state) -> np.ndarray:
 def sampled_lists(X, rows: np.ndarray, k: int, metric: str):
     """Indices and scores (s, k) of each sampled row's k nearest other rows (self excluded).
 
-    ``X`` is a :class:`vecdiag.Index` (NumPy corpus) or a checked Dask array. The lists are
-    those of the exact kNN graph (``Index.knn_graph(k)``), tie rule included: each row is
-    searched for ``k + 1`` neighbours and itself dropped (else the last one).
+    ``X`` is a :class:`vecdiag.Index` (over a NumPy or a Dask corpus) or a checked Dask
+    array. The lists are those of the exact kNN graph (``Index.knn_graph(k)``), tie rule
+    included. A Dask corpus goes through :func:`vecdiag.scale.search.knn_rows` (one task
+    per row block; only the s sampled rows are gathered).
     """
     from ..scale.chunks import is_dask_array
     from ._graph import drop_self
 
-    if is_dask_array(X):
-        from ..scale.sampling import sampled_search
+    vectors = getattr(X, "vectors", X)
+    if is_dask_array(vectors):
+        from ..scale.search import knn_rows
 
-        idx, sc = sampled_search(X, rows, k + 1, metric)
-    else:
-        res = X.search(X.vectors[rows], k=k + 1)
-        idx, sc = res.indices, res.scores
-    return drop_self(np.asarray(idx), np.asarray(sc), rows, k)
+        res = knn_rows(vectors, rows, k, metric=metric)
+        return np.asarray(res.indices), np.asarray(res.scores)
+    res = X.search(vectors[rows], k=k + 1)
+    return drop_self(np.asarray(res.indices), np.asarray(res.scores), rows, k)
 
 
 def normal_quantile(confidence: float) -> float:
