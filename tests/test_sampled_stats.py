@@ -214,3 +214,9 @@ def test_too_narrow_an_interval_would_fail_the_coverage_check():
         est, se, _ = E.skewness_estimate(graph[rng.choice(n, s, replace=False)], n)
         hits += abs(est - truth) <= 0.6 * 1.96 * se
     assert hits / 100 < 0.85
+
+
+def test_wilson_touches_zero_and_one_at_the_extremes():
+    """Every sampled row a copy (a dense 3-D corpus): the interval must reach 1.0 exactly."""
+    assert wilson_interval(900, 900, 3000)[1] == 1.0
+    assert wilson_interval(0, 900, 3000)[0] == 0.0

@@ -124,6 +124,8 @@ def wilson_interval(successes: int, s: int, n: int, confidence: float = CONFIDEN
     [0.0215, 0.1118]
     >>> wilson_interval(5, 100, 100)
     (0.05, 0.05)
+    >>> wilson_interval(300, 300, 3000)[1]
+    1.0
     """
     p = successes / s
     if s >= n:
@@ -132,7 +134,11 @@ def wilson_interval(successes: int, s: int, n: int, confidence: float = CONFIDEN
     z = normal_quantile(confidence)
     centre = (p + z * z / (2 * m)) / (1 + z * z / m)
     half = z / (1 + z * z / m) * math.sqrt(p * (1 - p) / m + z * z / (4 * m * m))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # subtle: at p = 0 (or 1) the low (high) end is exactly 0 (1); rounding can leave
+    # 1e-17 (0.99999999) and an interval that misses a share it should touch.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == s else min(1.0, centre + half)
+    return (low, high)
 
 
 def sampled_phrase(s: int, confidence: float = CONFIDENCE) -> str:
