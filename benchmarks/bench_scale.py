@@ -55,7 +55,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_data as data  # noqa: E402
 import scale_measure as m  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["read", "moments", "search", "hubness", "near-dups", "report"]
 GiB = 2**30
 
@@ -345,8 +344,10 @@ def main() -> int:
                                            f"vecdiag-bench-scale-{os.getpid()}"))
     ctx = Context()
     ctx.args, ctx.folder, ctx.n, ctx.shard_rows = args, folder, args.rows, args.shard_rows
+    import vecdiag                             # the CLI runs the same vecdiag as the stages
+    tree = str(Path(vecdiag.__file__).resolve().parents[1])
     ctx.env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT)] + [x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x])}
+        [tree] + [x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x])}
     t_start = time.perf_counter()
     blas = [f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('num_threads')} threads)"
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
