@@ -122,15 +122,19 @@ def stage_search(ctx):
         raise NotAvailable("vecdiag.scale.search (exact search on Dask) is not on this "
                            "branch yet") from None
     res = vd.knn(ctx.Q, ctx.X, k=10)
-    hub_share = float(np.mean((res.indices == ctx.manifest["hub"]).any(axis=1)))
-    out = {"note": f"planted hub in {hub_share:.0%} of the {len(ctx.Q)} top-10 lists "
-                   f"(an average row: {10 / ctx.n:.1e})", "hub_share": hub_share}
-    if ctx.memory is not None:
-        ref = vd.knn(ctx.Q, ctx.memory, k=10)
-        out["equal_to_numpy"] = bool(np.array_equal(ref.indices, res.indices)
-                                     and np.array_equal(ref.scores, res.scores))
-        out["note"] += f"; ids and scores equal to vd.knn in memory: {out['equal_to_numpy']}"
-    return out
+
+    def check(out):                            # after the clock stops
+        share = float(np.mean((res.indices == ctx.manifest["hub"]).any(axis=1)))
+        out["hub_share"] = share
+        out["note"] = (f"planted hub in {share:.0%} of the {len(ctx.Q)} top-10 lists "
+                       f"(an average row: {10 / ctx.n:.1e})")
+        if ctx.memory is not None:
+            ref = vd.knn(ctx.Q, ctx.memory, k=10, show_progress=False)
+            out["equal_to_numpy"] = bool(np.array_equal(ref.indices, res.indices)
+                                         and np.array_equal(ref.scores, res.scores))
+            out["note"] += (f"; ids and scores equal to vd.knn in memory: "
+                            f"{out['equal_to_numpy']}")
+    return {"check": check}
 
 
 def _has_sample(fn) -> bool:
@@ -232,7 +236,9 @@ def run_stage(name, ctx) -> dict:
         (ctx.args.drop_caches and m.drop_all_caches()) or m.evict(files)
     pids = worker_pids(ctx.client)
     rec = {"stage": name}
-    with m.ProcWatch(pids) as watch:
+    from distributed import get_task_stream
+
+    with m.ProcWatch(pids) as watch, get_task_stream(ctx.client) as tasks:
         ctx.watch = watch
         t0 = time.perf_counter()
         try:
@@ -243,6 +249,15 @@ def run_stage(name, ctx) -> dict:
             rec["skipped"] = f"FAILED: {type(exc).__name__}: {str(exc)[:500]}"
         rec["seconds"] = time.perf_counter() - t0
     rec["procs"] = watch.result
+    rec["task_seconds"] = sum(ss["stop"] - ss["start"] for t in tasks.data
+                              for ss in t.get("startstops", ()) if ss.get("action") == "compute")
+    rec["n_tasks"] = len(tasks.data)
+    check = rec.pop("check", None)
+    if check is not None:
+        try:
+            check(rec)
+        except Exception as exc:
+            rec["note"] = f"check FAILED: {type(exc).__name__}: {str(exc)[:300]}"
     if worker_pids(ctx.client) != pids:
         rec["restarted"] = True
     return rec
@@ -262,6 +277,9 @@ def print_stage(rec, data_bytes) -> None:
           + (f"; CLI process {rec['procs']['cli']['peak_rss'] / GiB:.2f} GiB"
              if "cli" in rec["procs"] else "")
           + ("; A WORKER RESTARTED" if rec.get("restarted") else ""), flush=True)
+    busy = rec["task_seconds"] / (2 * rec["seconds"])
+    print(f"      {rec['n_tasks']} tasks computing {rec['task_seconds']:.1f} s in all: the 2 "
+          f"workers were busy {busy:.0%} of the stage", flush=True)
     if rec.get("note"):
         print(f"      {rec['note']}", flush=True)
 
