@@ -174,6 +174,8 @@ class Inputs:
     model_name: str | None
     notes: tuple = ()
     """How the inputs were read (e.g. judged queries without a vector left out)."""
+    lazy: bool = False
+    """The corpus is a Dask array (:mod:`vecdiag.report.scaled`)."""
 
 
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
@@ -190,8 +192,9 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
 
     Parameters
     ----------
-    corpus : array-like (n, d)
-        Document embeddings.
+    corpus : array-like (n, d) or dask.array.Array
+        Document embeddings. A Dask array stays lazy (see :mod:`vecdiag.report.scaled`:
+        what runs on it, and what is skipped with the reason in ``Analysis.skipped``).
     ids, texts : sequences, optional
         One per corpus row. ``qrels`` name documents by these ids (required with qrels).
     queries : array-like (m, d), optional
@@ -280,7 +283,10 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     """Every input checked once; the corpus becomes an Index (rows prepared once)."""
     import vecdiag as vd
 
-    X = V.as_matrix(corpus, "corpus")
+    from . import scaled
+
+    lazy = scaled.is_lazy(corpus)
+    X = scaled.check_corpus(corpus) if lazy else V.as_matrix(corpus, "corpus")
     n = X.shape[0]
     ids = None if ids is None else [str(i) for i in V.check_ids(ids, n, "ids")]
     texts = _aligned(texts, n, "texts")
@@ -319,18 +325,21 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     return Inputs(index=index, ids=ids, texts=texts, Q=Q, query_ids=query_ids,
                   query_texts=query_texts, query_groups=query_groups, qrels=qrels,
                   embedder=embedder, token_counts=token_counts, max_tokens=max_tokens, k=k,
-                  bm25=_has("bm25s"), model_name=model_name, notes=notes)
+                  bm25=_has("bm25s"), model_name=model_name, notes=notes, lazy=lazy)
 
 
 def health(inp: Inputs, opts: AnalysisOptions):
     """``(diagnosis, long documents, skipped checks, inputs with token counts)``."""
     import vecdiag as vd
 
+    from . import scaled
     from .extras import long_documents, skipped_checks
 
     skipped = tuple(skipped_checks(texts=inp.texts, query_texts=inp.query_texts,
                                    queries=inp.Q, qrels=inp.qrels, embedder=inp.embedder,
                                    bm25_available=inp.bm25))
+    if inp.lazy:
+        skipped += scaled.skipped_at_scale(qrels=inp.qrels, fixes=opts.fixes)
     diagnosis = vd.diagnose(inp.index, queries=inp.Q, k=inp.k,
                             random_state=opts.random_state,
                             show_progress=opts.show_progress, query_ids=inp.query_ids,
@@ -357,7 +366,7 @@ def measure_fixes(inp: Inputs, diagnosis, opts: AnalysisOptions):
     """``try_fixes`` for the report's fixes section (None when ``fixes=False``)."""
     from .extras import fixes_for_report
 
-    if opts.fixes is False:
+    if opts.fixes is False or inp.lazy:   # see scaled.FIXES_SKIPPED
         return None
     return fixes_for_report(inp.Q, inp.index, inp.qrels, query_ids=inp.query_ids,
                             diagnosis=diagnosis, metric=opts.metric, texts=inp.texts,
