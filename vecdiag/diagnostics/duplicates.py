@@ -10,7 +10,7 @@ import numpy as np
 
 from .._progress import progress_bar
 from ..linalg import row_norms
-from ._moments import block_rows, refuse_zero_rows, resolve, unit_rows
+from .moments import block_rows, refuse_zero_rows, resolve, unit_rows
 
 __all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups"]
 

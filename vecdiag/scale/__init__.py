@@ -13,6 +13,12 @@ Layout (one concern per module):
 * :mod:`.cluster`: :func:`use_scheduler`, where the work runs (a cluster's address, a
   LocalCluster for data larger than memory, or Dask's threads); ``vecdiag report
   --scheduler``.
+* :mod:`.search`: exact top k per row block, merged with the tie rule (``vd.knn`` on a
+  Dask corpus), and :func:`.search.knn_rows` (some rows against all, self excluded).
+* :mod:`.index`: ``vd.Index`` over a Dask corpus, :func:`.index.full_scores`.
+
+(:mod:`.search` and :mod:`.index` build on :mod:`vecdiag.neighbors`, which imports them
+lazily; they are not imported here.)
 """
 
 from __future__ import annotations
