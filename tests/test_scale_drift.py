@@ -164,3 +164,64 @@ def test_dask_input_not_mutated_and_small_graph(threads):
     X = da.from_array(ref, chunks=100)
     vd.drift(X, cur, method="mean_shift", n_permutations=99, max_samples=50)
     np.testing.assert_array_equal(ref, keep)
+
+
+# ------------------------------------------------------------ neighbourhood overlap
+def _two_models(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    old = rng.normal(size=(n, 16)).astype(np.float32)
+    new = (old @ rng.normal(size=(16, 12)) + 0.8 * rng.normal(size=(n, 12))).astype(np.float32)
+    return old, new
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_neighborhood_change_dask_equals_numpy(threads, metric):
+    old, new = _two_models()
+    full = vd.neighborhood_change(old, new, k=7, metric=metric)
+    # every item on Dask (n below DASK_SAMPLE): the same as the all-pairs NumPy path
+    got = vd.neighborhood_change(da.from_array(old, chunks=(90, -1)),
+                                 da.from_array(new, chunks=(70, -1)), k=7, metric=metric)
+    assert got.rows is None
+    np.testing.assert_array_equal(got.old_neighbors, full.old_neighbors)
+    np.testing.assert_array_equal(got.new_neighbors, full.new_neighbors)
+    np.testing.assert_array_equal(got.overlap, full.overlap)
+    np.testing.assert_array_equal(got.most_changed, full.most_changed)
+    # sampled: the same items for NumPy and Dask, and their rows of the full answer
+    a = vd.neighborhood_change(old, new, k=7, metric=metric, sample=60, random_state=4)
+    b = vd.neighborhood_change(da.from_array(old, chunks=(90, -1)), new, k=7, metric=metric,
+                               sample=60, random_state=4)
+    np.testing.assert_array_equal(a.rows, b.rows)
+    assert a.rows.size == 60 and np.all(np.diff(a.rows) > 0)
+    np.testing.assert_array_equal(a.overlap, b.overlap)
+    np.testing.assert_array_equal(a.overlap, full.overlap[a.rows])
+    np.testing.assert_array_equal(a.old_neighbors, full.old_neighbors[a.rows])
+    assert set(a.most_changed.tolist()) == set(a.rows.tolist())
+    assert "over 60 sampled items" in a.summary()
+    frame = a.to_frame()
+    assert frame["index"].tolist() == a.rows.tolist()
+    assert "sampled" in a._repr_html_()
+
+
+def test_neighborhood_overlap_dask_default_sample_on_workers(dask_client):
+    from vecdiag.drift.overlap import DASK_SAMPLE
+
+    old, new = _two_models(n=DASK_SAMPLE + 300, seed=1)
+    with worker_tasks(dask_client) as ran:
+        got = vd.neighborhood_change(da.from_array(old, chunks=(1000, -1)),
+                                     da.from_array(new, chunks=(1000, -1)), k=5)
+    assert ran.workers
+    assert got.rows.size == DASK_SAMPLE
+    want = vd.neighborhood_overlap(old, new, k=5, sample=DASK_SAMPLE)
+    np.testing.assert_array_equal(got.overlap, want)
+
+
+def test_neighborhood_change_dask_bad_inputs(threads):
+    old, new = _two_models(n=100)
+    with pytest.raises(ValueError, match="old has 100 items but new has 99"):
+        vd.neighborhood_change(da.from_array(old), da.from_array(new[:99]))
+    zero = old.copy()
+    zero[[4, 60]] = 0
+    with pytest.raises(ValueError, match=r"old has 2 rows \(4, 60\) that are zero vectors"):
+        vd.neighborhood_change(da.from_array(zero, chunks=30), new)
+    with pytest.raises(ValueError, match="sample"):
+        vd.neighborhood_change(old, new, sample=0)

@@ -154,3 +154,117 @@ def test_on_a_cluster_of_worker_processes(dask_client):
     assert len(ran.workers) >= 1 and ran.n_tasks >= 8       # one task per block at least
     _close(compute_moments(X, space="raw").gram, got.gram)
     assert iso == pytest.approx(vd.isotropy(X, normalize=True), rel=RTOL)
+
+
+# --- PCA and the vector fixes: fitted from one pass (vecdiag.scale.covariance) ----------
+
+def _spread_corpus(dtype, offset=0.0, n=1500, d=12, seed=5):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, d)) * np.linspace(1, 5, d) + offset).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_pca_of_a_dask_array_equals_numpy(dtype, offset):
+    if dtype == np.float32 and offset:
+        offset = 1e2                 # float32 keeps ~7 digits: 1e6 + N(0, 5) has 1-2 left
+    X = _spread_corpus(dtype, offset)
+    with dask.config.set(scheduler="threads"):
+        got = vd.pca(da.from_array(X, chunks=(256, 12)), n_components=3)
+    # the Dask pass sums in float64: compare with the NumPy path on the same values in
+    # float64 (the float32 NumPy path itself is good to ~1e-7 only)
+    ref = vd.pca(X.astype(np.float64), n_components=3)
+    for field in ("explained_variance", "explained_variance_ratio", "components", "mean"):
+        _close(getattr(ref, field), getattr(got, field))
+    assert isinstance(got.coords, np.ndarray) and got.coords.dtype == X.dtype
+    _close(ref.coords, got.coords, 1e-6 if dtype == np.float64 else 1e-5)
+    lazy = got.transform(da.from_array(X[:10], chunks=5))
+    assert vd.scale.is_dask_array(lazy)
+    _close(got.transform(X[:10]), lazy.compute())
+
+
+def test_pca_coords_stay_lazy_beyond_the_limit(monkeypatch):
+    from vecdiag.projection import result
+
+    monkeypatch.setattr(result, "COORDS_IN_MEMORY", 100)
+    X = _spread_corpus(np.float64)
+    got = vd.pca(da.from_array(X, chunks=(256, 12)), n_components=2)
+    assert vd.scale.is_dask_array(got.coords)
+    _close(vd.pca(X, n_components=2).coords, got.coords.compute())
+
+
+def test_pca_of_a_dask_array_refuses_what_numpy_refuses():
+    X = _spread_corpus(np.float64, n=40)
+    X[[3, 33]] = np.nan
+    with pytest.raises(ValueError, match=r"2 rows \(3, 33\) with NaN or inf"):
+        vd.pca(da.from_array(X, chunks=10), n_components=2)
+    with pytest.raises(ValueError, match="n_components=13"):
+        vd.pca(da.from_array(np.ones((20, 12)), chunks=10), n_components=13)
+    with pytest.raises(ValueError, match="zero variance"):
+        vd.pca(da.from_array(np.ones((20, 12)), chunks=10), n_components=2)
+    with pytest.raises(ValueError, match="solver='covariance'"):
+        vd.pca(da.from_array(np.ones((20, 12)), chunks=10), solver="gram")
+
+
+FIXES = [("Center", {}), ("Center", {"normalize_first": False}), ("Whiten", {}),
+         ("Whiten", {"n_components": 4, "normalize_first": False}),
+         ("AllButTheTop", {"n_remove": 2}), ("AllButTheTop", {"normalize_first": False}),
+         ("Normalize", {})]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, params", FIXES)
+def test_fixes_fit_on_dask_equal_numpy_and_transform_lazily(dtype, name, params):
+    from vecdiag import fixes
+
+    X = _spread_corpus(dtype, offset=2.0)
+    D = da.from_array(X, chunks=(256, 12))
+    with dask.config.set(scheduler="threads"):
+        got = getattr(fixes, name)(**params).fit(D)
+        out = got.transform(D)
+        assert vd.scale.is_dask_array(out) and out.dtype == X.dtype
+        computed = out.compute()
+    ref = getattr(fixes, name)(**params).fit(X.astype(np.float64))   # float64 sums, as Dask
+    for attr in ("mean_", "components_", "explained_variance_", "scale_"):
+        if hasattr(ref, attr):
+            _close(getattr(ref, attr), getattr(got, attr))
+            assert getattr(got, attr).shape == getattr(ref, attr).shape
+    assert got.n_features_in_ == 12
+    tol = 1e-6 if dtype == np.float64 else 1e-5
+    _close(ref.transform(X.astype(np.float64)), computed, tol)
+    same = getattr(fixes, name)(**params).fit(X)          # the NumPy path on the same dtype
+    _close(same.transform(X), computed, tol)
+
+
+def test_fixes_on_dask_name_bad_rows():
+    from vecdiag.fixes import Center, Normalize
+
+    X = _spread_corpus(np.float64, n=60)
+    X[[7, 45]] = 0
+    D = da.from_array(X, chunks=20)
+    with pytest.raises(ValueError, match=r"2 rows \(7, 45\) that are zero vectors"):
+        Center().fit(D)
+    Center(zero="ignore").fit(D)                 # kept at 0, as the NumPy path does
+    # transform is lazy: the first block computed names its zero row by its global number
+    with pytest.raises(ValueError, match=r"zero vector at row (7|45)\b"):
+        Normalize().fit(D).transform(D).compute()
+    X[50, 1] = np.inf
+    with pytest.raises(ValueError, match=r"1 row \(50\) with NaN or inf"):
+        Center(normalize_first=False).fit(da.from_array(X, chunks=20))
+    with pytest.raises(ValueError, match="expecting 12 features"):
+        Center().fit(np.ones((3, 12))).transform(da.ones((4, 5)))
+
+
+def test_pca_and_whiten_run_on_the_workers(dask_client):
+    from vecdiag.fixes import Whiten
+
+    X = _spread_corpus(np.float32, n=3000, d=16)
+    D = da.from_array(X, chunks=(400, 16))
+    with worker_tasks(dask_client) as ran:
+        p = vd.pca(D, n_components=2)
+        w = Whiten().fit(D)
+        Z = w.transform(D).compute()
+    assert ran.workers and ran.n_tasks >= 16
+    ref = vd.pca(X.astype(np.float64), n_components=2)
+    _close(ref.explained_variance, p.explained_variance)
+    _close(Whiten().fit(X.astype(np.float64)).transform(X.astype(np.float64)), Z, 1e-5)

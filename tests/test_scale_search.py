@@ -239,6 +239,63 @@ def test_short_vectors_in_one_block_only_follow_the_whole_corpus():
          vd.knn(Q, X, k=60, metric="dot"))
 
 
+class CountingBar:
+    """Stands in for the progress bar: records its total and the updates."""
+
+    bars: list = []
+
+    def __init__(self, total, **options):
+        self.total, self.n, self.options = total, 0, options
+        CountingBar.bars.append(self)
+
+    def update(self, n):
+        self.n += n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    from vecdiag.scale import tasks
+
+    CountingBar.bars = []
+    monkeypatch.setattr(tasks, "progress_bar", CountingBar)
+    return CountingBar.bars
+
+
+def test_progress_bar_counts_the_blocks(bars):
+    X = corpus_with_ties()
+    res = vd.knn(X[:4], da.from_array(X, chunks=50), k=3, show_progress=True)
+    same(res, vd.knn(X[:4], X, k=3))
+    assert [(b.total, b.n) for b in bars] == [(1200, 1200)]          # 4 queries x 300 rows
+    assert bars[0].options["desc"] == "knn search (dask)"
+    vd.knn(X[:4], da.from_array(X, chunks=50), k=3, show_progress=False)
+    assert len(bars) == 1
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ann_recall_reads_only_the_named_rows_of_a_dask_corpus(metric):
+    X = corpus_with_ties(dtype=np.float64)
+    Q = corpus_with_ties(6, seed=8, dtype=np.float64)
+    exact = vd.knn(Q, X, k=5, metric=metric)
+    approx = exact.indices.copy()
+    approx[:, -1] = (approx[:, -1] + 7) % len(X)           # some misses
+    approx[0, 0] = 50 if exact.indices[0, 0] == 49 else approx[0, 0]
+    want = vd.ann_recall(approx, exact.indices, queries=Q, corpus=X, metric=metric)
+    for corpus in (da.from_array(X, chunks=40), vd.Index(da.from_array(X, chunks=40),
+                                                          metric=metric)):
+        assert vd.ann_recall(approx, exact.indices, queries=Q, corpus=corpus,
+                             metric=metric) == want
+    assert want < 1.0
+    with pytest.raises(ValueError, match="corpus row 300, but the corpus has 300 rows"):
+        vd.ann_recall([[300]], [[0]], queries=Q[:1], corpus=da.from_array(X, chunks=40),
+                      metric=metric)
+
+
 def test_empty_queries():
     Xd = da.from_array(corpus_with_ties(), chunks=50)
     res = vd.knn(np.zeros((0, 12)), Xd, k=3)
@@ -246,7 +303,7 @@ def test_empty_queries():
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_on_a_real_cluster(dask_client, metric):
+def test_on_a_real_cluster(dask_client, metric, bars):
     """Worker processes run the block tasks; the answers equal the in-memory engine."""
     X = corpus_with_ties(dtype=np.float32)
     Q = corpus_with_ties(25, seed=7, dtype=np.float32)
@@ -263,3 +320,8 @@ def test_on_a_real_cluster(dask_client, metric):
     exact = vd.knn(X, X, k=4, metric=metric, exclude_self=True)
     same(graph, exact)
     np.testing.assert_array_equal(rows.indices, exact.indices[[5, 50, 250]])
+    with worker_tasks(dask_client) as ran:                 # the futures path of the bar
+        shown = vd.knn(Q, Xd, k=12, metric=metric, show_progress=True)
+    assert ran.workers
+    same(shown, res)
+    assert [(b.total, b.n) for b in bars] == [(25 * 300, 25 * 300)]

@@ -32,6 +32,7 @@ _LAZY = {
     "Hubness": "diagnostics", "rogue_dimensions": "diagnostics",
     "RogueDimensions": "diagnostics", "near_duplicates": "diagnostics",
     "intrinsic_dimension": "diagnostics",
+    "SampledHubness": "diagnostics", "SampledDuplicates": "diagnostics",
     # why did this query fail?
     "explain_neighbors": "explain", "Explanation": "explain", "Cause": "explain",
     "ExpectedDoc": "explain", "Counterfactual": "explain",

@@ -115,7 +115,7 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
                                                show_progress)
     if is_dask_array(corpus) or is_dask_array(queries):
         return _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size,
-                         memory_budget)
+                         memory_budget, show_progress)
     corpus = V.as_matrix(corpus, "corpus")
     queries = V.as_matrix(queries, "queries", allow_empty=True)
     V.check_same_dim(queries, "queries", corpus, "corpus")
@@ -137,7 +137,8 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
 
 
-def _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size, memory_budget):
+def _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size, memory_budget,
+              show_progress):
     """vd.knn with a Dask corpus or Dask queries: :func:`vecdiag.scale.search.knn_dask`."""
     if backend != "numpy" and is_dask_array(corpus):
         raise ValueError(f"backend={backend!r} cannot search a Dask corpus: each row block is "
@@ -145,7 +146,8 @@ def _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size, mem
     from ..scale.search import knn_dask
 
     return knn_dask(queries, corpus, k, metric=metric, exclude_self=exclude_self,
-                    batch_size=batch_size, memory_budget=memory_budget)
+                    batch_size=batch_size, memory_budget=memory_budget,
+                    show_progress=show_progress)
 
 
 def query_rows(queries: np.ndarray, base: Rows, promoted, backend: str):

@@ -17,6 +17,10 @@ Layout (one concern per module):
   Dask corpus), and :func:`.search.knn_rows` (some rows against all, self excluded).
 * :mod:`.index`: ``vd.Index`` over a Dask corpus, :func:`.index.full_scores`.
 
+* :mod:`.drift`: ``vd.drift`` on Dask sets (one checking pass, only sampled rows move);
+  :mod:`.explain` and :mod:`.explain_fixes`: ``vd.explain_neighbors`` on a Dask corpus
+  (statistics, near-copies and counterfactual rankings per row block).
+
 (:mod:`.search` and :mod:`.index` build on :mod:`vecdiag.neighbors`, which imports them
 lazily; they are not imported here.)
 """

@@ -152,7 +152,7 @@ class DaskIndex(Index):
         if batch_size is not None:
             batch_size = V.check_positive_int(batch_size, "batch_size")
         res = knn_dask(queries, self.vectors, k, metric=self.metric, batch_size=batch_size,
-                       memory_budget=self.memory_budget)
+                       memory_budget=self.memory_budget, show_progress=show_progress)
         return self._result(res.indices, res.scores, res.k)
 
     def knn_graph(self, k: int = 10, *, batch_size: int | None = None,
@@ -203,7 +203,7 @@ class DaskIndex(Index):
                           "statistics (vd.hubness(X, k, sample=...))", stacklevel=2)
         parts, _ = query_parts(self.vectors, self.metric, "corpus", self_rows=True)
         idx, sc = search_blocks(self.vectors, parts, k, self.metric, batch_size=batch_size,
-                                budget=self.memory_budget)
+                                budget=self.memory_budget, show_progress=show_progress)
         graph = self._result(idx, sc, k)
         self.cache[cache_keys.knn_graph(k)] = graph
         return graph

@@ -31,12 +31,14 @@ from ..neighbors.engine import DEFAULT_BUDGET, search
 from ..neighbors.result import Neighbors
 from ..neighbors.rows import Rows
 from ..neighbors.search import query_rows
+from .._progress import AUTO_SECONDS
 from .chunks import check_dask_matrix, compute, is_dask_array, row_blocks
+from .tasks import one_blas_thread, run_merged
 
 __all__ = ["knn_dask", "knn_rows", "search_blocks", "QUERY_PART_BYTES"]
 
 QUERY_PART_BYTES = 64 * 2**20         # queries sent with one task (larger sets are cut)
-_MERGE_FAN_IN = 8                     # per-block results merged per merge task
+_ASSUMED_FLOPS = 3e10                 # for the progress bar's "is this long?" guess
 
 
 # --- one block -------------------------------------------------------------------------
@@ -68,7 +70,7 @@ def _label(local: np.ndarray, start) -> np.ndarray:
 
 
 def _block_top(block, start: int, queries, q_start: int, k: int, metric: str,
-               self_rows, q_name: str, batch_size, budget: int):
+               self_rows, q_name: str, batch_size, budget: int, show_progress=False):
     """Top k of the queries among corpus rows ``start:start+len(block)`` (one task).
 
     ``self_rows``: for each query, the corpus row it must skip (its own; -1 for none), or
@@ -101,7 +103,7 @@ def _block_top(block, start: int, queries, q_start: int, k: int, metric: str,
     if m == 0:
         return idx, sc, lengths
     found, scores = search(Q, C, kb, backend="numpy", batch_size=batch_size, budget=budget,
-                           show_progress=False, cand_rows=cand)
+                           show_progress=show_progress, cand_rows=cand)
     found += start
     if inside is not None and inside.any():
         # each row keeps its first k entries that are not its own row (order kept)
@@ -146,7 +148,7 @@ def _check_lengths(lengths, metric: str) -> None:
 # --- many blocks -----------------------------------------------------------------------
 
 def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
-                  budget: int = DEFAULT_BUDGET):
+                  budget: int = DEFAULT_BUDGET, show_progress: bool | None = None):
     """Exact top k of query parts against a checked Dask corpus ``X``, per block.
 
     Parameters
@@ -161,6 +163,9 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
         Neighbours per query (already checked against the corpus size).
     metric : str
     batch_size, budget : passed to the engine for each block.
+    show_progress : bool, optional
+        A bar of scored (query, item) pairs, counted as blocks finish; None shows it when
+        the work looks long.
 
     Returns
     -------
@@ -179,17 +184,25 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
 
     blocks = row_blocks(X)
     task = dask.delayed(_block_top, pure=True)
-    merge = dask.delayed(_merge, pure=True)
-    outs = []
+    tasks, pairs = [], {}
     for q_start, queries, self_rows, name in parts:
-        level = [task(b.data, b.start, queries, q_start, k, metric, self_rows, name,
-                      batch_size, budget) for b in blocks]
-        while len(level) > 1:
-            level = [merge(level[i:i + _MERGE_FAN_IN], k, metric)
-                     for i in range(0, len(level), _MERGE_FAN_IN)]
-        outs.append(level[0])
-    with _one_blas_thread(len(blocks) > 1):
-        results = compute(*outs)
+        m = len(self_rows) if self_rows is not None else (
+            len(queries) if isinstance(queries, np.ndarray) else None)
+        # one key each for the queries and their own rows, which every block task reads
+        # (an array argument would be copied into every task of the graph)
+        q_key = dask.delayed(queries, pure=True) if isinstance(queries, np.ndarray) \
+            else queries
+        s_key = dask.delayed(self_rows, pure=True) if self_rows is not None else None
+        row = [task(b.data, b.start, q_key, q_start, k, metric, s_key, name,
+                    batch_size, budget) for b in blocks]
+        for b, t in zip(blocks, row):
+            pairs[t.key] = (m or b.stop - b.start) * (b.stop - b.start)
+        tasks.append(row)
+    total = sum(pairs.values())
+    if show_progress is None:
+        show_progress = 2.0 * total * X.shape[1] / _ASSUMED_FLOPS > AUTO_SECONDS
+    with one_blas_thread(len(blocks) > 1):
+        results = run_merged(tasks, _merge, k, metric, pairs if show_progress else None)
     if results:                                   # lengths over all parts and blocks
         _check_lengths((max(r[2][0] for r in results), max(r[2][1] for r in results),
                         results[0][2][2]), metric)
@@ -198,30 +211,6 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
     if (idx < 0).any():                             # pragma: no cover - k is checked first
         raise RuntimeError("fewer than k eligible corpus rows; this is a bug")
     return idx, sc
-
-
-class _one_blas_thread:
-    """Hold BLAS to one thread while Dask runs blocks in parallel in this process.
-
-    Dask's threads already use the cores (one block each); a worker process of a
-    distributed cluster holds its own BLAS to one thread already.
-    """
-
-    def __init__(self, active: bool):
-        self.ctx = None
-        if active:
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:                        # pragma: no cover
-                return
-            self.ctx = threadpool_limits(limits=1, user_api="blas")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
 
 
 def query_parts(queries, metric: str, name: str = "queries", self_rows: bool = False):
@@ -250,7 +239,7 @@ def query_parts(queries, metric: str, name: str = "queries", self_rows: bool = F
 
 def knn_dask(queries, corpus, k: int = 10, *, metric: str = "cosine",
              exclude_self: bool = False, batch_size: int | None = None,
-             memory_budget: int = DEFAULT_BUDGET) -> Neighbors:
+             memory_budget: int = DEFAULT_BUDGET, show_progress: bool | None = None) -> Neighbors:
     """:func:`vecdiag.knn` for a Dask corpus (and/or Dask queries): same answer, bit for bit.
 
     Parameters
@@ -261,8 +250,9 @@ def knn_dask(queries, corpus, k: int = 10, *, metric: str = "cosine",
     corpus : dask.array.Array or array-like, (n, d)
         Searched one row block per task: a NumPy corpus with Dask queries is searched in
         memory after computing the queries.
-    k, metric, exclude_self, batch_size, memory_budget : see :func:`vecdiag.knn`
-        ``exclude_self``: query i is corpus row i and skips it.
+    k, metric, exclude_self, batch_size, memory_budget, show_progress : see :func:`vecdiag.knn`
+        ``exclude_self``: query i is corpus row i and skips it. The bar counts scored
+        pairs as row blocks finish.
 
     Returns
     -------
@@ -282,7 +272,8 @@ def knn_dask(queries, corpus, k: int = 10, *, metric: str = "cosine",
         if is_dask_array(queries):
             (queries,) = compute(check_dask_matrix(queries, "queries"))
         return knn(queries, corpus, k, metric=metric, exclude_self=exclude_self,
-                   batch_size=batch_size, memory_budget=memory_budget)
+                   batch_size=batch_size, memory_budget=memory_budget,
+                   show_progress=show_progress)
     X = check_dask_matrix(corpus, "corpus")
     k = V.check_k(k, X.shape[0], exclude_self=exclude_self)
     if is_dask_array(queries) and queries.ndim == 2:    # before computing any of them
@@ -296,12 +287,14 @@ def knn_dask(queries, corpus, k: int = 10, *, metric: str = "cosine",
     if not q_shape[0]:
         return Neighbors(indices=np.zeros((0, k), np.int64),
                          scores=np.zeros((0, k), X.dtype), metric=metric, k=k)
-    idx, sc = search_blocks(X, parts, k, metric, batch_size=batch_size, budget=memory_budget)
+    idx, sc = search_blocks(X, parts, k, metric, batch_size=batch_size, budget=memory_budget,
+                            show_progress=show_progress)
     return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
 
 
 def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
-             batch_size: int | None = None, memory_budget: int = DEFAULT_BUDGET) -> Neighbors:
+             batch_size: int | None = None, memory_budget: int = DEFAULT_BUDGET,
+             show_progress: bool | None = None) -> Neighbors:
     """The k nearest neighbours of some corpus rows among all the others (self excluded).
 
     Row ``positions[i]`` of the corpus is searched against the whole corpus, skipping only
@@ -319,7 +312,7 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
         Corpus rows to search for (repeats allowed; results in this order).
     k : int
         ``1 <= k <= n - 1``.
-    metric, batch_size, memory_budget : see :func:`vecdiag.knn`.
+    metric, batch_size, memory_budget, show_progress : see :func:`vecdiag.knn`.
 
     Returns
     -------
@@ -351,7 +344,7 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
                          metric=metric, k=k)
     if not lazy:
         idx, sc, lengths = _block_top(X, 0, X[pos], pos, k, metric, pos, "corpus",
-                                      batch_size, memory_budget)
+                                      batch_size, memory_budget, show_progress)
         _check_lengths(lengths, metric)
         return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
     uniq, back = np.unique(pos, return_inverse=True)
@@ -361,5 +354,6 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
     # the gathered rows are checked by their tasks, named by their corpus rows
     parts = [(pos[a:a + step], rows[a:a + step], pos[a:a + step], "corpus")
              for a in range(0, pos.size, step)]
-    idx, sc = search_blocks(X, parts, k, metric, batch_size=batch_size, budget=memory_budget)
+    idx, sc = search_blocks(X, parts, k, metric, batch_size=batch_size, budget=memory_budget,
+                            show_progress=show_progress)
     return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
