@@ -59,6 +59,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="a running Dask scheduler (tcp://host:8786) to compute on; its "
                              "workers must see the same file paths (needs the dask extra)")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="rows sampled for hubness and near-duplicates when vd.diagnose "
+                             "estimates them (shards, or a large corpus; default: diagnose's)")
     parser.add_argument("--local-cluster", action="store_true",
                         help="compute on a LocalCluster of worker processes (default: only "
                              "when the shards are larger than the free memory)")
@@ -131,7 +134,7 @@ def _report(args, inp) -> int:
                        query_groups=inp.query_groups, k=args.k, metric=args.metric,
                        n_explain=max(args.explain, 0), title=f"vecdiag report: {inp.name}",
                        description=inp.description(), notes=inp.notes,
-                       model_name=model_name, embedder=embedder,
+                       model_name=model_name, embedder=embedder, sample=args.sample,
                        show_progress=None if sys.stderr.isatty() else False)
     emit(args, analysis)
     return 0

@@ -126,6 +126,7 @@ class AnalysisOptions:
     show_progress: bool | None = None
     fixes: object = None
     model_name: str | None = None
+    sample: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +185,7 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
             embedder=None, token_counts=None, max_tokens: int | None = None,
             title: str = "vecdiag report", description: str = "",
             notes=(), random_state=0, show_progress: bool | None = None,
-            fixes=None, model_name: str | None = None,
+            fixes=None, model_name: str | None = None, sample: int | None = None,
             options: AnalysisOptions | None = None, page: ReportText | None = None
             ) -> Analysis:
     """Diagnose ``corpus``; with queries and ``qrels`` also evaluate exact search and
@@ -221,10 +222,13 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     model_name : str, optional
         The embedding model's name (default: the embedder's), so the findings can
         consult what is known about it (e.g. whether it uses query prefixes).
+    sample : int, optional
+        Rows sampled by ``vd.diagnose`` for hubness and near-duplicates when it estimates
+        them (a Dask corpus, or more than ``SAMPLED_ABOVE`` rows); default its own.
     options : AnalysisOptions, optional
         ``k``, ``metric``, ``n_explain``, ``metrics``, ``random_state``,
-        ``show_progress``, ``fixes`` and ``model_name`` as one object; keywords passed as
-        well must keep their defaults.
+        ``show_progress``, ``fixes``, ``model_name`` and ``sample`` as one object; keywords
+        passed as well must keep their defaults.
     page : ReportText, optional
         ``title``, ``description`` and ``notes`` as one object (same rule).
 
@@ -255,7 +259,8 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     """
     opts = _merged(AnalysisOptions, options, "options", k=k, metric=metric,
                    n_explain=n_explain, metrics=metrics, random_state=random_state,
-                   show_progress=show_progress, fixes=fixes, model_name=model_name)
+                   show_progress=show_progress, fixes=fixes, model_name=model_name,
+                   sample=sample)
     text = _merged(ReportText, page, "page", title=title, description=description,
                    notes=notes)
     inp = read_inputs(corpus, opts, ids=ids, texts=texts, queries=queries,
@@ -343,7 +348,7 @@ def health(inp: Inputs, opts: AnalysisOptions):
     diagnosis = vd.diagnose(inp.index, queries=inp.Q, k=inp.k,
                             random_state=opts.random_state,
                             show_progress=opts.show_progress, query_ids=inp.query_ids,
-                            model_name=inp.model_name)
+                            model_name=inp.model_name, sample=opts.sample)
     longest = long_documents(texts=inp.texts, embedder=inp.embedder,
                              token_counts=inp.token_counts, max_tokens=inp.max_tokens,
                              ids=inp.ids)
