@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from _notebook_exec import NOTEBOOKS, executed
+from _prose_numbers import unaccounted
+
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -22,19 +24,28 @@ def test_stored_without_outputs(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_runs_top_to_bottom(path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # kernels use the inline backend
-    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors
+def test_runs_top_to_bottom(path):
+    pytest.importorskip("nbclient")
+    pytest.importorskip("jupyter_cache", reason="jupyter-cache not installed (pip install -e '.[dev]')")
+    run = executed(path)              # once per session; tests/test_docs.py's build reuses it
+    assert run.error is None and not run.errors(), f"{path.name} failed:\n{(run.error or '')[-3000:]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_prose_numbers_come_from_the_code(path):
+    """Every number the markdown states is printed by a nearby cell or set in the code.
+
+    Claims in words are asserted by the notebooks' own cells (test_runs_top_to_bottom).
+    """
+    pytest.importorskip("nbclient")
+    pytest.importorskip("jupyter_cache", reason="jupyter-cache not installed (pip install -e '.[dev]')")
+    run = executed(path)
+    assert run.error is None, f"{path.name} did not run (see test_runs_top_to_bottom)"
+    missing = unaccounted(run.nb.cells)
+    assert not missing, (f"{path.name}: numbers in the prose that no nearby cell prints and no cell "
+                         "sets (print the value, assert it, or correct the sentence):\n"
+                         + "\n".join(map(str, missing)))
 
 
 # Imports a notebook may use, and the distribution that provides each (stdlib and vecdiag's

@@ -1,0 +1,94 @@
+"""Execute each course notebook once per test session, for every test that needs its outputs.
+
+``executed(path)`` runs a notebook top to bottom exactly as the documentation build does
+(jupyter-cache's ``single_nb_execution``, the kernel in the notebook's folder, offline, the
+inline matplotlib backend) and keeps the result for the session: tests/test_notebooks.py
+checks it for errors and checks its prose against its outputs, and tests/test_docs.py hands
+the same executed notebooks to myst-nb through its jupyter-cache (``seed_docs_cache``), so
+CI executes every notebook once, not twice. A notebook that failed is never put in the
+cache: the docs build then executes it itself and fails on the error as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+TIMEOUT = 900          # seconds per cell, as docs/conf.py's nb_execution_timeout
+
+_RUNS: dict[Path, "Run"] = {}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of a notebook: the executed copy, the error (None: ran), wall seconds."""
+
+    path: Path
+    nb: object
+    error: str | None
+    seconds: float
+
+    def errors(self) -> list[dict]:
+        return [o for c in self.nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                if o.get("output_type") == "error"]
+
+
+@contextlib.contextmanager
+def _kernel_environment():
+    """What the notebooks' kernels inherit: this checkout first, offline, inline pictures."""
+    saved = dict(os.environ)
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.pop("MPLBACKEND", None)          # kernels use the inline backend
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def executed(path: Path) -> Run:
+    """The session's execution of ``path`` (run on first request)."""
+    path = Path(path).resolve()
+    if path not in _RUNS:
+        import nbformat
+        from jupyter_cache.executors.utils import single_nb_execution
+
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        with _kernel_environment():
+            result = single_nb_execution(nb, cwd=str(path.parent), timeout=TIMEOUT,
+                                         allow_errors=False, meta_override=True)
+        error = None if result.err is None else (result.exc_string or repr(result.err))
+        _RUNS[path] = Run(path, nb, error, time.perf_counter() - start)
+    return _RUNS[path]
+
+
+def seed_docs_cache(cache_path: Path, notebooks=NOTEBOOKS) -> list[str]:
+    """Execute the notebooks (once per session) and store those that ran in myst-nb's cache.
+
+    myst-nb (``nb_execution_mode = "cache"``) matches a notebook to the cache by the hash of
+    its code cells, so the build then renders these executions instead of running the
+    notebooks again. Returns the names of the notebooks stored.
+    """
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(str(cache_path))
+    stored = []
+    for path in notebooks:
+        run = executed(path)
+        if run.error is not None:
+            continue
+        cache.cache_notebook_bundle(CacheBundleIn(copy.deepcopy(run.nb), str(path),
+                                                  data={"execution_seconds": run.seconds}),
+                                    check_validity=False, overwrite=True)
+        stored.append(path.name)
+    return stored
