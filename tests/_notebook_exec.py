@@ -23,16 +23,21 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 TIMEOUT = 900          # seconds per cell, as docs/conf.py's nb_execution_timeout
 
 _RUNS: dict[Path, "Run"] = {}
+# Appended for the run and removed before anything else sees the notebook: which top-level
+# modules the kernel imported (tests/test_notebooks.py checks the `notebooks` extra installs them).
+_PROBE = ("import sys as _probe_sys\n"
+          "print('\\n'.join(sorted({m.split('.')[0] for m in _probe_sys.modules})))")
 
 
 @dataclass(frozen=True)
 class Run:
-    """One execution of a notebook: the executed copy, the error (None: ran), wall seconds."""
+    """One execution: the executed copy, the error (None: ran), wall seconds, kernel modules."""
 
     path: Path
     nb: object
     error: str | None
     seconds: float
+    modules: frozenset = frozenset()
 
     def errors(self) -> list[dict]:
         return [o for c in self.nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -62,12 +67,17 @@ def executed(path: Path) -> Run:
         from jupyter_cache.executors.utils import single_nb_execution
 
         nb = nbformat.read(path, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(_PROBE))
         start = time.perf_counter()
         with _kernel_environment():
             result = single_nb_execution(nb, cwd=str(path.parent), timeout=TIMEOUT,
                                          allow_errors=False, meta_override=True)
+        seconds = time.perf_counter() - start
+        probe = nb.cells.pop()
+        modules = frozenset(line for out in probe.get("outputs", []) if out.get("output_type") == "stream"
+                            for line in "".join(out.get("text", "")).split())
         error = None if result.err is None else (result.exc_string or repr(result.err))
-        _RUNS[path] = Run(path, nb, error, time.perf_counter() - start)
+        _RUNS[path] = Run(path, nb, error, seconds, modules)
     return _RUNS[path]
 
 

@@ -4,9 +4,10 @@ The course's markdown states numbers (``69 judged queries``, ``total 0.3760``,
 ``259 rows``). A number the prose states is *accounted for* when
 
 - a code cell near it (``WINDOW`` code cells before or after the markdown cell) prints it:
-  some number in that cell's text output (stdout, or the ``text/plain`` of a result) equals
-  it at the precision the prose writes it (``0.3760`` matches a printed ``0.37599``, ``5%``
-  matches ``5%`` or ``0.05``, an integer only an equal integer), or
+  some number in that cell's text output (stdout, or the ``text/plain`` of a result) has
+  its value (``0.3760`` matches a printed ``0.376``, ``5%`` a printed ``5%`` or ``0.05``;
+  a printed ``0.37599`` does not: print the value rounded as the prose states it, so a
+  nearby number cannot stand in for it by rounding), or
 - it is a literal in some code cell of the notebook: a parameter the lesson sets
   (``k=10``, ``rng.normal(size=(200, 5))``) or a value a cell ``assert``\\ s.
 
@@ -121,15 +122,10 @@ def code_literals(cells: list[dict]) -> set[float]:
 
 
 def _same(claim: ProseNumber, value: float, pct: bool) -> bool:
-    candidates = [value]
-    if claim.percent and not pct:
-        candidates.append(value * 100)            # "5%" against a printed 0.05
-    for v in candidates:
-        if claim.decimals == 0 and not claim.percent and v != int(v):
-            continue                              # an integer claim needs an integer
-        if round(v, claim.decimals) == round(claim.value, claim.decimals):
-            return True
-    return False
+    """Equal as written: 0.3760 is a printed 0.376, 5% a printed 5% or 0.05; 0.37599 is not 0.3760."""
+    if abs(value - claim.value) < 1e-12:
+        return True
+    return claim.percent and not pct and abs(value * 100 - claim.value) < 1e-9
 
 
 def unaccounted(cells: list[dict], window: int = WINDOW) -> list[ProseNumber]:
