@@ -88,6 +88,7 @@ def seed_docs_cache(cache_path: Path, notebooks=NOTEBOOKS) -> list[str]:
     its code cells, so the build then renders these executions instead of running the
     notebooks again. Returns the names of the notebooks stored.
     """
+    import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
@@ -97,8 +98,12 @@ def seed_docs_cache(cache_path: Path, notebooks=NOTEBOOKS) -> list[str]:
         run = executed(path)
         if run.error is not None:
             continue
-        cache.cache_notebook_bundle(CacheBundleIn(copy.deepcopy(run.nb), str(path),
-                                                  data={"execution_seconds": run.seconds}),
-                                    check_validity=False, overwrite=True)
+        record = cache.cache_notebook_bundle(CacheBundleIn(copy.deepcopy(run.nb), str(path),
+                                                           data={"execution_seconds": run.seconds}),
+                                             check_validity=False, overwrite=True)
+        # what myst-nb will look up: the stored notebook, unexecuted (hash of its code cells)
+        assert cache.match_cache_notebook(nbformat.read(path, as_version=4)).pk == record.pk, (
+            f"{path.name}: its execution does not match the notebook in jupyter-cache; "
+            "the docs build would execute it again")
         stored.append(path.name)
     return stored

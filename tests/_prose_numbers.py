@@ -55,6 +55,7 @@ class ProseNumber:
     decimals: int
     percent: bool
     context: str       # the words around it
+    start: int = 0     # offset in the markdown source
 
     def __str__(self):
         return f"cell {self.cell}: {self.text!r} in '...{self.context}...'"
@@ -63,8 +64,8 @@ class ProseNumber:
 def prose_numbers(markdown: str, cell: int = 0) -> list[ProseNumber]:
     """The numbers of one markdown cell that make claims (see the module docstring)."""
     text = markdown
-    for pattern in _STRIP:
-        text = pattern.sub(" ", text)
+    for pattern in _STRIP:                      # blanked, not removed: offsets stay those of the source
+        text = pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
     out = []
     for m in _NUMBER.finditer(text):
         body = m.group("body").replace(",", "")
@@ -72,7 +73,7 @@ def prose_numbers(markdown: str, cell: int = 0) -> list[ProseNumber]:
         decimals = len(body.split(".")[1]) if "." in body else 0
         lo, hi = max(0, m.start() - 40), min(len(text), m.end() + 40)
         context = " ".join(text[lo:hi].split())
-        out.append(ProseNumber(cell, m.group(0), value, decimals, bool(m.group("pct")), context))
+        out.append(ProseNumber(cell, m.group(0), value, decimals, bool(m.group("pct")), context, m.start()))
     return out
 
 

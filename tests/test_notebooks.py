@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from _notebook_exec import NOTEBOOKS, executed
-from _prose_numbers import WINDOW, prose_numbers, unaccounted
+from _prose_numbers import WINDOW, code_literals, prose_numbers, unaccounted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,6 +94,38 @@ def test_notebooks_extra_installs_every_import():
                         missing.setdefault(path.name, set()).add(top)
     assert not missing, f"imports the `notebooks` extra does not install: {missing}"
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_a_changed_prose_number_fails_the_check(path):
+    """Mutation check of the check above: each number the prose takes from the outputs (not a
+    parameter set in the code), with its last digit changed by one (0.3760 -> 0.3761,
+    69 -> 70), must be reported."""
+    import copy
+    import re
+
+    pytest.importorskip("jupyter_cache", reason="jupyter-cache not installed (pip install -e '.[dev]')")
+    run = executed(path)
+    assert run.error is None, f"{path.name} did not run (see test_runs_top_to_bottom)"
+    cells = run.nb.cells
+    literals = code_literals(cells)
+    tried, survived = 0, []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "markdown":
+            continue
+        for claim in prose_numbers(cell.source, cell=i):
+            if claim.value in literals or (claim.percent and claim.value / 100 in literals):
+                continue                          # a parameter of the lesson, not a printed result
+            last = re.search(r"\d(?=\D*$)", claim.text)
+            digit = int(last.group())
+            changed = claim.text[:last.start()] + str(digit - 1 if digit == 9 else digit + 1) + claim.text[last.end():]
+            mutated = copy.deepcopy(cells)
+            mutated[i].source = cell.source[:claim.start] + changed + cell.source[claim.start + len(claim.text):]
+            tried += 1
+            if not any(m.cell == i and m.text == changed for m in unaccounted(mutated)):
+                survived.append(f"cell {i}: {claim.text} -> {changed}")
+    assert not survived, f"{path.name}: prose numbers changed without the check noticing: {survived}"
 
 
 def _requirement_closure(extra: str) -> set[str]:
