@@ -23,21 +23,23 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 TIMEOUT = 900          # seconds per cell, as docs/conf.py's nb_execution_timeout
 
 _RUNS: dict[Path, "Run"] = {}
-# Appended for the run and removed before anything else sees the notebook: which top-level
-# modules the kernel imported (tests/test_notebooks.py checks the `notebooks` extra installs them).
+# Appended for the run and removed before anything else sees the notebook: the optional modules
+# vecdiag imported lazily for the notebook (vecdiag._optional.REQUIRED); tests/test_notebooks.py
+# checks that the `notebooks` extra installs them.
 _PROBE = ("import sys as _probe_sys\n"
-          "print('\\n'.join(sorted({m.split('.')[0] for m in _probe_sys.modules})))")
+          "print('probe:', *sorted(getattr(_probe_sys.modules.get('vecdiag._optional'), 'REQUIRED', ())))")
 
 
 @dataclass(frozen=True)
 class Run:
-    """One execution: the executed copy, the error (None: ran), wall seconds, kernel modules."""
+    """One execution: the executed copy, the error (None: ran), wall seconds, and the optional
+    modules vecdiag imported for it (None: the probe did not report)."""
 
     path: Path
     nb: object
     error: str | None
     seconds: float
-    modules: frozenset = frozenset()
+    required: frozenset | None = None
 
     def errors(self) -> list[dict]:
         return [o for c in self.nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -74,10 +76,11 @@ def executed(path: Path) -> Run:
                                          allow_errors=False, meta_override=True)
         seconds = time.perf_counter() - start
         probe = nb.cells.pop()
-        modules = frozenset(line for out in probe.get("outputs", []) if out.get("output_type") == "stream"
-                            for line in "".join(out.get("text", "")).split())
+        printed = "".join("".join(o.get("text", "")) for o in probe.get("outputs", [])
+                          if o.get("output_type") == "stream").split()
+        required = frozenset(printed[1:]) if printed[:1] == ["probe:"] else None
         error = None if result.err is None else (result.exc_string or repr(result.err))
-        _RUNS[path] = Run(path, nb, error, seconds, modules)
+        _RUNS[path] = Run(path, nb, error, seconds, required)
     return _RUNS[path]
 
 
