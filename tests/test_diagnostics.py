@@ -83,7 +83,7 @@ def test_results_are_cached_on_an_index(rng, monkeypatch):
         raise AssertionError("recomputed instead of using the cache")
 
     monkeypatch.setattr(index, "search", boom)
-    monkeypatch.setattr("vecdiag.diagnostics._moments.compute_moments", boom)
+    monkeypatch.setattr("vecdiag.diagnostics.moments.compute_moments", boom)
     assert vd.anisotropy(index) == a
     assert vd.rogue_dimensions(index) is r
     assert vd.hubness(index, 5) is h

@@ -32,6 +32,7 @@ _LAZY = {
     "Hubness": "diagnostics", "rogue_dimensions": "diagnostics",
     "RogueDimensions": "diagnostics", "near_duplicates": "diagnostics",
     "intrinsic_dimension": "diagnostics",
+    "SampledHubness": "diagnostics", "SampledDuplicates": "diagnostics",
     # why did this query fail?
     "explain_neighbors": "explain", "Explanation": "explain", "Cause": "explain",
     "ExpectedDoc": "explain", "Counterfactual": "explain",
@@ -48,6 +49,8 @@ _LAZY = {
     "audit": "stores", "StoreAudit": "stores",
     # seeing it
     "explore": "explorer",
+    # more data than memory
+    "open_vectors": "scale.io",
 }
 # submodules reachable as attributes: vd.fixes, vd.datasets, ...
 _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagnostics",

@@ -41,13 +41,20 @@ def row_norms(X: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray, 1-D, one norm per row, same dtype as ``X``.
+    ndarray, 1-D, one norm per row, same dtype as ``X``. For a ``dask.array.Array``
+    a lazy Dask array (one task per row block; nothing is computed here).
 
     Examples
     --------
     >>> row_norms(np.array([[3.0, 4.0], [1e200, 1e200], [0.0, 0.0]]))
     array([5.00000000e+000, 1.41421356e+200, 0.00000000e+000])
     """
+    from .scale.chunks import check_dask_matrix, is_dask_array
+
+    if is_dask_array(X):                 # columns in one chunk, float32/float64
+        X = check_dask_matrix(X, "X")
+        return X.map_blocks(row_norms, drop_axis=1, dtype=X.dtype,
+                            meta=np.empty(0, dtype=X.dtype))
     squares = np.einsum("ij,ij->i", X, X)
     info = np.finfo(X.dtype)
     unsafe = ~np.isfinite(squares) | (squares < info.tiny / info.eps)

@@ -238,10 +238,32 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
     return total / len(ex_rows)
 
 
+def _gathered(rows, corpus, metric):
+    """A Dask corpus (or Index) cut to the rows the results name, computed; the results
+    renumbered into it. Every score depends on its own row only, so nothing else is read."""
+    from .scale.chunks import check_dask_matrix, compute
+
+    if not isinstance(corpus, np.ndarray) and hasattr(corpus, "vectors"):   # a Dask Index
+        metric = metric or corpus.metric
+        corpus = corpus.vectors
+    X = check_dask_matrix(corpus, "corpus")
+    flat = np.concatenate([np.asarray(r, np.int64).ravel() for r in rows] + [np.zeros(0, int)])
+    if flat.size and (flat.min() < 0 or flat.max() >= X.shape[0]):
+        raise ValueError(f"results refer to corpus row {int(flat.max())}, but the corpus "
+                         f"has {X.shape[0]} rows")
+    union = np.unique(flat)
+    (sub,) = compute(X[union] if union.size else X[:1])
+    return ([np.searchsorted(union, np.asarray(r, np.int64)).tolist() for r in rows], sub,
+            metric)
+
+
 def _true_scores(rows, queries, corpus, metric: str) -> np.ndarray:
     """Exact scores of the listed corpus positions per query (NaN past a short row)."""
     from .neighbors.scoring import check_queries, prepare, resolve_corpus
+    from .neighbors.search import is_dask_array
 
+    if is_dask_array(getattr(corpus, "vectors", corpus)):
+        rows, corpus, metric = _gathered(rows, corpus, metric)
     C, metric, _, _ = resolve_corpus(corpus, metric)
     Q, _ = check_queries(queries, C)
     if Q.shape[0] != len(rows):

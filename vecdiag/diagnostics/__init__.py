@@ -10,6 +10,8 @@ all and turns each into a :class:`Finding`:
 ``hubness``            k-occurrence, skewness, hubs, antihubs, Robin Hood index
 ``norms``              spread of vector lengths, and their link with hubness
 ``duplicates``         exact and near-duplicate groups, in blocks
+``sampled_*``          hubness and near-duplicates estimated from sampled rows, with
+                       intervals (``sample=``), for corpora too big for the kNN graph
 ``intrinsic``          TwoNN intrinsic dimension, PCA participation ratio
 ``shift``              where the queries sit relative to the documents
 ``rules``              severity thresholds and how they were chosen
@@ -29,9 +31,12 @@ from .isotropy import isoscore, isotropy, participation_ratio
 from .norms import NormSpread, norm_spread
 from .rogue import RogueDimensions, rogue_dimensions
 from .rules import THRESHOLDS
+from .sampled_duplicates import SampledDuplicates
+from .sampled_hubness import SampledHubness
 from .shift import QueryShift, query_corpus_shift
 
 __all__ = ["diagnose", "DiagnoseOptions", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
            "participation_ratio", "hubness", "Hubness", "rogue_dimensions",
            "RogueDimensions", "near_duplicates", "intrinsic_dimension", "norm_spread",
-           "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS"]
+           "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS", "SampledHubness",
+           "SampledDuplicates"]

@@ -12,7 +12,7 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from ..linalg import row_norms
-from ._moments import Moments, cached_moments, refuse_zero_rows, resolve
+from .moments import Moments, cached_moments, refuse_zero_rows, resolve
 
 __all__ = ["anisotropy"]
 

@@ -10,9 +10,10 @@ import numpy as np
 
 from .._progress import progress_bar
 from ..linalg import row_norms
-from ._moments import block_rows, refuse_zero_rows, resolve, unit_rows
+from .moments import block_rows, refuse_zero_rows, resolve, unit_rows
 
-__all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups"]
+__all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups",
+           "row_hashes", "hash_multipliers", "colliding_rows", "groups_from_hashes"]
 
 
 class DuplicateGroups(list):
@@ -44,8 +45,23 @@ class DuplicateGroups(list):
 _FLOPS = 2e10  # rough multiply-adds per second, only to decide on a progress bar
 
 
-def _row_hashes(block: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row's bytes (equal rows give equal hashes, exactly)."""
+def hash_multipliers(d: int, dtype) -> np.ndarray:
+    """The fixed odd 64-bit multipliers of :func:`row_hashes` for rows of ``d`` values."""
+    width = d * (2 if np.dtype(dtype).itemsize == 8 else 1)
+    return (np.random.default_rng(12345).integers(1, 2**63, size=width, dtype=np.uint64)
+            | np.uint64(1))
+
+
+def row_hashes(block: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's bytes (equal rows give equal hashes, exactly).
+
+    Examples
+    --------
+    >>> rows = np.array([[1.0, -0.0], [1.0, 0.0], [2.0, 0.0]])
+    >>> h = row_hashes(rows, hash_multipliers(2, rows.dtype))
+    >>> bool(h[0] == h[1]), bool(h[0] == h[2])
+    (True, False)
+    """
     # subtle: -0.0 and 0.0 are equal numbers with different bytes; adding 0.0 turns
     # every -0.0 into 0.0 so that equal rows always have equal bytes.
     block = np.ascontiguousarray(block + block.dtype.type(0))
@@ -53,6 +69,40 @@ def _row_hashes(block: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return (words.astype(np.uint64) * multipliers[: words.shape[1]]).sum(
             axis=1, dtype=np.uint64)
+
+
+def colliding_rows(hashes: np.ndarray) -> list[np.ndarray]:
+    """Row positions sharing a hash (ascending, groups of ≥ 2): the candidate copies."""
+    n = hashes.size
+    order = np.argsort(hashes, kind="stable")
+    sorted_h = hashes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
+    stops = np.r_[starts[1:], n]
+    return [np.sort(order[a:b]) for a, b in zip(starts, stops) if b - a >= 2]
+
+
+def groups_from_hashes(hashes: np.ndarray, fetch) -> list[list[int]]:
+    """Groups of identical rows from per-row hashes; ``fetch(positions)`` gives those rows.
+
+    Only rows whose hash is shared are fetched, and a collision between different rows
+    is split apart by comparing the rows themselves. Largest group first.
+    """
+    candidates = colliding_rows(hashes)
+    if not candidates:
+        return []
+    everything = np.unique(np.concatenate(candidates))
+    values = np.asarray(fetch(everything))
+    values = values + values.dtype.type(0)
+    at = dict(zip(everything.tolist(), range(everything.size)))
+    groups: list[list[int]] = []
+    for rows in candidates:
+        vals = values[[at[r] for r in rows.tolist()]]
+        _, inverse = np.unique(vals, axis=0, return_inverse=True)
+        for g in np.unique(inverse):
+            members = rows[inverse.ravel() == g]
+            if members.size >= 2:
+                groups.append(members.tolist())
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
 
 
 def exact_duplicate_groups(X: np.ndarray) -> list[list[int]]:
@@ -64,29 +114,11 @@ def exact_duplicate_groups(X: np.ndarray) -> list[list[int]]:
     [[0, 2], [1, 3]]
     """
     n, d = X.shape
-    width = d * (2 if X.dtype.itemsize == 8 else 1)
-    multipliers = (np.random.default_rng(12345).integers(1, 2**63, size=width, dtype=np.uint64)
-                   | np.uint64(1))
+    multipliers = hash_multipliers(d, X.dtype)
     step = block_rows(d)
-    hashes = np.concatenate([_row_hashes(np.asarray(X[s:s + step]), multipliers)
+    hashes = np.concatenate([row_hashes(np.asarray(X[s:s + step]), multipliers)
                              for s in range(0, n, step)])
-    order = np.argsort(hashes, kind="stable")
-    sorted_h = hashes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
-    stops = np.r_[starts[1:], n]
-    groups: list[list[int]] = []
-    for a, b in zip(starts, stops):
-        if b - a < 2:
-            continue
-        rows = np.sort(order[a:b])
-        vals = np.asarray(X[rows]) + X.dtype.type(0)
-        # a hash collision between different rows is split apart by exact comparison
-        _, inverse = np.unique(vals, axis=0, return_inverse=True)
-        for g in np.unique(inverse):
-            members = rows[inverse.ravel() == g]
-            if members.size >= 2:
-                groups.append(members.tolist())
-    return sorted(groups, key=lambda g: (-len(g), g[0]))
+    return groups_from_hashes(hashes, lambda rows: X[rows])
 
 
 def groups_from_pairs(n: int, rows: np.ndarray, cols: np.ndarray,
@@ -115,8 +147,8 @@ def groups_from_pairs(n: int, rows: np.ndarray, cols: np.ndarray,
     return sorted(groups, key=lambda g: (-len(g), g[0]))
 
 
-def near_duplicates(X, *, threshold: float = 0.98,
-                    show_progress: bool | None = None) -> DuplicateGroups:
+def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = None,
+                    sample: int | None = None, random_state=0, confidence: float = 0.95):
     """Groups of items whose cosine similarity is at least ``threshold``.
 
     Parameters
@@ -128,10 +160,20 @@ def near_duplicates(X, *, threshold: float = 0.98,
         (so a chain a~b~c is one group even when cos(a, c) is lower).
     show_progress : bool or None
         Progress bar over row blocks; None shows it when the work is long.
+    sample : int, optional
+        Estimate the share of items with a copy from this many rows drawn at random,
+        each searched against all n (``O(s·n·d)``), and find the exact copies by hashing
+        every row (``O(n·d)``): returns a
+        :class:`~vecdiag.diagnostics.sampled_duplicates.SampledDuplicates`. On a Dask
+        array, ``None`` means :data:`~vecdiag.diagnostics.sampling.DEFAULT_SAMPLE` rows.
+    random_state : int, numpy Generator or None
+        Seed of the sample.
+    confidence : float
+        Level of the sampled interval (Wilson score, finite population corrected).
 
     Returns
     -------
-    DuplicateGroups
+    DuplicateGroups, or SampledDuplicates when sampled
         A list of row positions per group (ascending), largest group first. Exact
         copies are always grouped, whatever the threshold and the float rounding of
         their cosine. With an Index that has ids, ``.ids`` holds the same groups as
@@ -150,12 +192,17 @@ def near_duplicates(X, *, threshold: float = 0.98,
     >>> import vecdiag as vd
     >>> near_duplicates(vd.Index([[1, 0], [0, 1], [1, 0.01]], ids=["a", "b", "c"])).ids
     [['a', 'c']]
+    >>> est = near_duplicates([[1, 0], [0, 1], [1, 0.01], [2, 0]], sample=4)
+    >>> est.share, est.exact_share                 # every row sampled: exact
+    (0.75, 0.0)
     """
+    from ..scale.chunks import is_dask_array
+
+    if sample is not None or is_dask_array(X) or is_dask_array(getattr(X, "vectors", None)):
+        return _sampled(X, threshold, sample, random_state, confidence)
     ids = getattr(X, "ids", None)
     X, _ = resolve(X)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
-            or not -1 < threshold <= 1:
-        raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
+    _check_threshold(threshold)
     n, d = X.shape
     exact = exact_duplicate_groups(X)
     norms = np.concatenate([row_norms(np.asarray(X[s:s + block_rows(d)]))
@@ -179,3 +226,37 @@ def near_duplicates(X, *, threshold: float = 0.98,
             bar.update(1)
     return DuplicateGroups(groups_from_pairs(n, np.concatenate(pairs_r),
                                              np.concatenate(pairs_c), exact), ids)
+
+
+def _check_threshold(threshold) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
+            or not -1 < threshold <= 1:
+        raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
+
+
+def _sampled(X, threshold, sample, random_state, confidence):
+    """Check the inputs of a sampled call and run :func:`sampled_near_duplicates`."""
+    from .. import _validate as V
+    from ..neighbors import Index
+    from ..scale.chunks import check_dask_matrix, is_dask_array
+    from .sampled_duplicates import sampled_near_duplicates
+    from .sampling import DEFAULT_SAMPLE, check_confidence, check_sample
+
+    _check_threshold(threshold)
+    confidence = check_confidence(confidence)
+    vectors = getattr(X, "vectors", X)
+    if is_dask_array(vectors):
+        from ..scale.hashing import exact_duplicate_groups_dask
+
+        vectors = check_dask_matrix(vectors, "X")
+        index = Index(vectors, metric="cosine")  # a DaskIndex
+        refuse_zero_rows(np.asarray(index.norms))
+        exact = exact_duplicate_groups_dask(vectors)
+    else:
+        vectors = V.as_matrix(vectors, "X")
+        refuse_zero_rows(row_norms(vectors))
+        index = X if isinstance(X, Index) and X.metric == "cosine" else Index(vectors)
+        exact = exact_duplicate_groups(vectors)
+    s = check_sample(DEFAULT_SAMPLE if sample is None else sample, vectors.shape[0])
+    return sampled_near_duplicates(index, exact, threshold=threshold, sample=s,
+                                   random_state=random_state, confidence=confidence)

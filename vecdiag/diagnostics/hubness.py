@@ -157,7 +157,8 @@ def hubness_from_indices(indices: np.ndarray, n: int, k: int, metric: str,
 
 
 def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
-            show_progress: bool | None = None) -> Hubness:
+            show_progress: bool | None = None, sample: int | None = None,
+            random_state=0, confidence: float = 0.95):
     """k-occurrence N_k of every item, its skewness, hubs, antihubs and Robin Hood index.
 
     Parameters
@@ -175,10 +176,20 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
         in the corpus's own kNN graph. Then E[N_k] = m·k/n and ``k ≤ n``.
     show_progress : bool or None
         Progress bar for the kNN graph; None shows it when the work is long.
+    sample : int, optional
+        Estimate from this many rows drawn at random (without replacement), each
+        searched against all n (``O(s·n·d)`` instead of ``O(n²·d)``): returns a
+        :class:`~vecdiag.diagnostics.sampled_hubness.SampledHubness` with intervals.
+        On a Dask array, ``None`` means
+        :data:`~vecdiag.diagnostics.sampling.DEFAULT_SAMPLE` rows (all when fewer).
+    random_state : int, numpy Generator or None
+        Seed of the sample (and of the jackknife groups).
+    confidence : float
+        Level of the sampled intervals.
 
     Returns
     -------
-    Hubness
+    Hubness, or SampledHubness when sampled
 
     Notes
     -----
@@ -196,14 +207,31 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
     Ties follow the neighbours module: equal scores rank by lower index, so exact copies
     at low indices collect the occurrences of their copies.
 
+    Sampled (``sample=s``): the s rows' neighbour lists give each item's count ``c``
+    among them, hypergeometric given its N_k; factorial moments of c estimate N_k's
+    moments without bias, hence its skewness; the antihub share is estimated when at
+    least half of the rows are sampled, the hub share when an item at the threshold is
+    expected in ≥ 5 sampled lists (else each is reported not estimable, with why).
+    Intervals: jackknife over the sampled rows with the finite population correction.
+    Details and assumptions: :mod:`vecdiag.diagnostics.sampled_estimators`.
+
     Examples
     --------
     >>> h = hubness([[0, 1], [1, 0], [0.8, 0.6], [0.6, 0.8]], k=1)
     >>> h.k_occurrence.tolist(), h.hubs.tolist(), h.antihubs.tolist()
     ([0, 0, 2, 2], [2, 3], [0, 1])
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).standard_normal((2000, 50))
+    >>> est = hubness(X, k=10, sample=1000, random_state=0)
+    >>> print(est.lines()[0])                                  # doctest: +ELLIPSIS
+    skewness of N_k: ... [..., ...]
     """
     from ..neighbors import Index
+    from ..scale.chunks import is_dask_array
 
+    if sample is not None or is_dask_array(X):
+        return _sampled(X, k, metric=metric, queries=queries, sample=sample,
+                        random_state=random_state, confidence=confidence)
     if isinstance(X, Index):
         index = X
     else:
@@ -232,3 +260,37 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
     index.cache[cache_keys.k_occurrence(k)] = res.k_occurrence
     index.cache[key] = res
     return res
+
+
+def _sampled(X, k, *, metric, queries, sample, random_state, confidence):
+    """Check the inputs of a sampled call and run :func:`sampled_hubness`."""
+    from ..neighbors import Index
+    from ..scale.chunks import check_dask_matrix, is_dask_array
+    from .sampled_hubness import sampled_hubness
+    from .sampling import DEFAULT_SAMPLE, check_confidence, check_sample
+
+    if queries is not None:
+        raise ValueError("queries and sample cannot be combined: a query log's hubness is "
+                         "exact in O(m·n·d); drop sample=, or drop queries=")
+    confidence = check_confidence(confidence)
+    if is_dask_array(X):
+        V.check_metric(metric)
+        X = check_dask_matrix(X, "X")
+        n = X.shape[0]
+    elif isinstance(X, Index):  # a NumPy Index, or a DaskIndex over a Dask corpus
+        metric, n = X.metric, len(X)
+    else:
+        V.check_metric(metric)
+        X = V.as_matrix(X, "X")
+        if metric == "cosine":
+            from ..linalg import row_norms
+            V.zero_rows(row_norms(X), "X")
+        X = Index(X, metric=metric)
+        n = len(X)
+    if n < 2:
+        raise ValueError(f"X has {n} vector; hubness needs a neighbour list per item: "
+                         "pass at least 2 vectors")
+    k = V.check_k(k, n, exclude_self=True)
+    s = check_sample(DEFAULT_SAMPLE if sample is None else sample, n)
+    return sampled_hubness(X, k, sample=s, metric=metric, random_state=random_state,
+                           confidence=confidence)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import cache_keys
-from ._moments import Moments, block_rows, cached_moments, resolve, unit_rows
+from .moments import Moments, block_rows, cached_moments, resolve, unit_rows
 from ..linalg import row_norms
 
 __all__ = ["isotropy", "isoscore", "participation_ratio"]

@@ -95,8 +95,9 @@ def norm_spread(norms: np.ndarray, k_occurrence: np.ndarray | None = None) -> No
 
     Parameters
     ----------
-    norms : ndarray (n,)
-        Euclidean lengths (e.g. ``vd.row_norms(X)``).
+    norms : ndarray (n,) or dask.array.Array (n,)
+        Euclidean lengths (e.g. ``vd.row_norms(X)``; for a Dask corpus
+        ``vd.row_norms(X)`` is a lazy Dask array, computed here: ``n`` floats).
     k_occurrence : ndarray (n,), optional
         N_k of the same items (from :func:`hubness`).
 
@@ -113,6 +114,12 @@ def norm_spread(norms: np.ndarray, k_occurrence: np.ndarray | None = None) -> No
     >>> s.cv, s.unit
     (0.0, True)
     """
+    from ..scale.chunks import compute, is_dask_array
+
+    if is_dask_array(norms):
+        norms, = compute(norms)
+    if is_dask_array(k_occurrence):
+        k_occurrence, = compute(k_occurrence)
     norms = np.asarray(norms, dtype=np.float64)
     top = float(norms.max()) if norms.size else 0.0
     # subtle: lengths near 1e200 overflow when squared for the variance; work relative

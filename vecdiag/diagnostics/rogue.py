@@ -11,7 +11,7 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
-from ._moments import Moments, cached_moments, resolve
+from .moments import Moments, cached_moments, resolve
 
 __all__ = ["rogue_dimensions", "RogueDimensions"]
 

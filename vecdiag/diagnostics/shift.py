@@ -119,7 +119,7 @@ def shift_reading(shift: QueryShift, *, model_name=None, query_ids=None, texts=N
 
 def space_mean_and_spread(X: np.ndarray, unit: bool) -> tuple[np.ndarray, float]:
     from ..linalg import row_norms
-    from ._moments import block_rows, unit_rows
+    from .moments import block_rows, unit_rows
 
     total = np.zeros(X.shape[1])
     sq = 0.0

@@ -19,7 +19,7 @@ from .. import cache_keys
 from ..results import shorten
 from . import rules
 from ._graph import knn_graph
-from ._moments import block_rows, compute_moments, power_of_two_scale
+from .moments import block_rows, compute_moments, power_of_two_scale
 from .anisotropy import anisotropy_from_moments
 from .duplicates import exact_duplicate_groups, groups_from_pairs
 from .finding import Finding

@@ -9,72 +9,21 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
+from ..scale.chunks import is_dask_array
 from . import _stats
 from .result import DriftResult, DriftSeries
+from .sets import MIN_SAMPLES, check_current as _check_current, check_reference as _check_reference
 from .texts import embed_if_texts
 
 __all__ = ["drift", "drift_over_time", "METHODS", "MIN_SAMPLES", "MAX_SAMPLES"]
 
 METHODS = ("mmd", "classifier", "mean_shift")
-# Fewer rows than this per set and the tests have almost no power (and the classifier's
-# 5 folds would hold one or two rows each).
-MIN_SAMPLES = 10
 # Rows used per set (a uniform random subsample above it). MMD builds an N x N kernel
 # (N = both sets together): 1,000 + 1,000 rows is 32 MB; the others scale linearly.
 MAX_SAMPLES = {"mmd": 1_000, "classifier": 5_000, "mean_shift": 10_000}
 DEFAULT_PERMUTATIONS = 500
 # MMD holds one N x N float64 kernel: refuse sizes whose kernel would pass 2 GB.
 MAX_KERNEL_ROWS = 16_000
-
-
-def _check_size(arr: np.ndarray, name: str) -> None:
-    if arr.shape[0] < MIN_SAMPLES:
-        raise ValueError(f"{name} has {arr.shape[0]} vectors; a drift test needs at least "
-                         f"{MIN_SAMPLES} in each set (and a few hundred for useful power): "
-                         "collect more rows before testing")
-    # subtle: the statistics square distances in float64; beyond ~1e±100 they overflow
-    # (NaN statistic) or underflow (every distance 0: "no drift"), silently.
-    top = float(np.abs(arr).max())
-    if top > 1e100 or 0 < top < 1e-100:
-        raise ValueError(f"{name} has values of magnitude {top:.3g}, too "
-                         f"{'large' if top > 1 else 'small'} for stable drift statistics; "
-                         "scale reference and current by one common factor first")
-
-
-def _check_reference(reference) -> np.ndarray:
-    ref = V.as_matrix(reference, "reference")
-    _check_size(ref, "reference")
-    return ref
-
-
-def _check_current(ref: np.ndarray, current, name: str = "current") -> np.ndarray:
-    """Check ``current`` against an already checked reference."""
-    cur = V.as_matrix(current, name)
-    V.check_same_dim(ref, "reference", cur, name)
-    _check_size(cur, name)
-    if _same_rows(ref, cur):
-        raise ValueError(f"reference and {name} hold the same {ref.shape[0]} vectors "
-                         "(the same file twice?); a set compared with itself cannot drift and "
-                         "the test says nothing: pass two different samples")
-    return cur
-
-
-def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
-    """True when ``b`` holds exactly the rows of ``a`` (in any order)."""
-    if a.shape != b.shape:
-        return False
-    # cheap screen first: column sums (float64 accumulators, no copy of the data)
-    sa, sb = a.sum(axis=0, dtype=np.float64), b.sum(axis=0, dtype=np.float64)
-    if not np.allclose(sa, sb, rtol=1e-9, atol=1e-12):
-        return False
-    w = np.random.default_rng(12345).normal(size=a.shape[1])
-    step = 65_536  # rows per block: never a float64 copy of a whole large float32 set
-    ha = np.concatenate([a[i:i + step].astype(np.float64) @ w for i in range(0, len(a), step)])
-    hb = np.concatenate([b[i:i + step].astype(np.float64) @ w for i in range(0, len(b), step)])
-    oa, ob = np.argsort(ha, kind="stable"), np.argsort(hb, kind="stable")
-    if not np.array_equal(ha[oa], hb[ob]):
-        return False
-    return bool(np.array_equal(a[oa], b[ob]))
 
 
 def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="ridge",
@@ -116,10 +65,13 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
 
     Parameters
     ----------
-    reference, current : array-like (m, d) and (n, d), or lists of texts
+    reference, current : array-like (m, d) and (n, d), dask.array.Array, or lists of texts
         Two sets of vectors from the same embedding model, e.g. the queries a search
         system was tuned on and this week's queries. At least 10 rows each. Texts are
-        embedded with ``embedder`` (as ``kind``, default "query") first.
+        embedded with ``embedder`` (as ``kind``, default "query") first. Either set may
+        be a Dask array (any scheduler): it is checked in one pass over its blocks and
+        only the rows of the subsample are computed, drawn exactly as for a NumPy array,
+        so the result equals the NumPy one for the same data and ``random_state``.
     method : {"mmd", "classifier", "mean_shift"}
         ``"mmd"``: kernel two-sample test, sensitive to any difference in distribution.
         ``"classifier"``: can a linear classifier tell the sets apart (ROC AUC)?
@@ -211,8 +163,9 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
         method, alpha, n_permutations, max_samples, n_folds, model, penalty, bandwidth)
     plot_points = V.check_positive_int(plot_points, "plot_points")
     top = V.check_positive_int(top, "top")
-    ref = _check_reference(embed_if_texts(reference, embedder, kind, "reference"))
-    cur = _check_current(ref, embed_if_texts(current, embedder, kind, "current"))
+    checked_ref = _check_reference(embed_if_texts(reference, embedder, kind, "reference"))
+    cur = _check_current(checked_ref, embed_if_texts(current, embedder, kind, "current"))
+    ref = checked_ref[0]
     rng = V.check_random_state(random_state)
     return _drift_core(ref, cur, method=method, alpha=float(alpha), n_permutations=n_permutations,
                        max_samples=max_samples, bandwidth=bandwidth, n_folds=n_folds,
@@ -220,7 +173,11 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
                        rng=rng, show=show_progress)
 
 
-def _subsample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def _subsample(X, size: int, rng: np.random.Generator) -> np.ndarray:
+    if is_dask_array(X):  # the same draws; only the chosen rows are computed
+        from ..scale.drift import sample_rows
+
+        return sample_rows(X, size, rng)
     if X.shape[0] <= size:
         return X.astype(np.float64, copy=False)
     rows = np.sort(rng.choice(X.shape[0], size=size, replace=False))
@@ -314,10 +271,11 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
 
     Parameters
     ----------
-    reference : array-like (m, d)
+    reference : array-like (m, d) or dask.array.Array
     batches : sequence of array-likes, or a mapping label -> array-like
         The batches in time order, each (n_i, d) with at least 10 rows (or texts,
-        embedded with ``embedder`` like the reference; see :func:`drift`).
+        embedded with ``embedder`` like the reference; see :func:`drift`). The reference
+        and any batch may be Dask arrays (see :func:`drift`).
     method, alpha : see :func:`drift`
     correction : {"none", "bonferroni"}
         ``"none"``: each batch is tested at ``alpha``, so about ``alpha`` of the batches
@@ -354,7 +312,7 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         default_labels = [str(k) for k in batches.keys()]
         batches = list(batches.values())
     else:
-        if isinstance(batches, np.ndarray) and batches.ndim == 2:
+        if (isinstance(batches, np.ndarray) or is_dask_array(batches)) and batches.ndim == 2:
             raise ValueError("batches must be a list of 2-D arrays (one per batch), got one "
                              "2-D array; split it, e.g. np.array_split(X, 7)")
         if batches is None or isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
@@ -380,9 +338,10 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
                "plot_points": V.check_positive_int(kwargs.pop("plot_points", 500), "plot_points")}
     if kwargs:
         raise TypeError(f"drift_over_time got unexpected keyword arguments: {', '.join(kwargs)}")
-    ref = _check_reference(embed_if_texts(reference, embedder, kind, "reference"))
-    checked = [_check_current(ref, embed_if_texts(b, embedder, kind, f"batches[{i}]"),
+    checked_ref = _check_reference(embed_if_texts(reference, embedder, kind, "reference"))
+    checked = [_check_current(checked_ref, embed_if_texts(b, embedder, kind, f"batches[{i}]"),
                               f"batches[{i}]") for i, b in enumerate(batches)]
+    ref = checked_ref[0]
     rng = V.check_random_state(random_state)
     seeds = rng.integers(0, 2**63 - 1, size=len(checked))
     series = DriftSeries()

@@ -6,12 +6,16 @@ import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
+from ..scale.chunks import is_dask_array
 from ..results import Result, escape, html_block, html_table, result, shorten
 
-__all__ = ["neighborhood_overlap", "neighborhood_change", "NeighborhoodChange"]
+__all__ = ["neighborhood_overlap", "neighborhood_change", "NeighborhoodChange", "DASK_SAMPLE"]
 
 # Rows compared per step when intersecting neighbour lists: (rows x k x k) booleans.
 _ROWS_PER_STEP = 8_192
+# Items whose neighbourhoods are compared when old or new is a Dask array and no sample is
+# given (each is searched exactly against every item: O(s n d) instead of O(n² d)).
+DASK_SAMPLE = 5_000
 
 
 @result
@@ -40,6 +44,9 @@ class NeighborhoodChange(Result):
         Indices of the items that change most (lowest overlap first, ties by index).
     old_neighbors, new_neighbors : ndarray
         (n, k) neighbour indices in the old and the new space, best first.
+    rows : ndarray or None
+        The sampled items ``overlap`` and the neighbour lists refer to (sorted), or None
+        when every item was compared.
     ids : ndarray or None
         Item ids, when given.
     texts : ndarray or None
@@ -83,9 +90,16 @@ class NeighborhoodChange(Result):
     """Item ids, when given."""
     texts: np.ndarray | None = None
     """Item texts, when given (for display)."""
+    rows: np.ndarray | None = None
+    """The sampled items (sorted) ``overlap`` refers to; None when every item was compared."""
+
+    def _items(self) -> np.ndarray:
+        return np.arange(self.overlap.size) if self.rows is None else self.rows
 
     def summary(self) -> str:
-        return (f"on average {self.mean:.0%} of each item's top-{self.k} survives "
+        over = "" if self.rows is None else f" over {self.rows.size:,} sampled items"
+        return (f"{over.strip() + ': ' if over else ''}"
+                f"on average {self.mean:.0%} of each item's top-{self.k} survives "
                 f"(median {self.median:.0%}); {self.share_unchanged:.0%} of items keep all "
                 f"their neighbours, {self.share_mostly_changed:.0%} lose more than half "
                 f"(unrelated spaces would keep {self.random_baseline:.1%})")
@@ -94,11 +108,12 @@ class NeighborhoodChange(Result):
         """One row per item: index, id, text, overlap, lost and gained neighbours."""
         import pandas as pd
 
-        frame = pd.DataFrame({"index": np.arange(self.overlap.size), "overlap": self.overlap})
+        items = self._items()
+        frame = pd.DataFrame({"index": items, "overlap": self.overlap})
         if self.ids is not None:
-            frame["id"] = self.ids
+            frame["id"] = self.ids[items]
         if self.texts is not None:
-            frame["text"] = self.texts
+            frame["text"] = self.texts[items]
         frame["lost"] = [sorted(set(o) - set(n)) for o, n in
                          zip(self.old_neighbors.tolist(), self.new_neighbors.tolist())]
         frame["gained"] = [sorted(set(n) - set(o)) for o, n in
@@ -106,18 +121,20 @@ class NeighborhoodChange(Result):
         return frame
 
     def _repr_html_(self) -> str:
+        where = {int(item): j for j, item in enumerate(self._items())}
         shown = self.most_changed[:10]
         cols = ["index", "overlap"] + (["id"] if self.ids is not None else []) \
             + (["text"] if self.texts is not None else [])
         rows = []
         for i in shown:
-            row = [int(i), float(self.overlap[i])]
+            row = [int(i), float(self.overlap[where[int(i)]])]
             if self.ids is not None:
                 row.append(self.ids[i])
             if self.texts is not None:
                 row.append(shorten(self.texts[i], 80))
             rows.append(row)
-        return html_block(f"NeighborhoodChange (k={self.k}, {self.overlap.size} items)",
+        return html_block(f"NeighborhoodChange (k={self.k}, {self.overlap.size} items"
+                          f"{'' if self.rows is None else ' sampled'})",
                           f"<p>{escape(self.summary())}</p>",
                           "<p>Items that change most:</p>",
                           html_table(rows, cols, numeric={"index", "overlap"}))
@@ -145,20 +162,30 @@ def _row_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=None,
-                        texts=None) -> NeighborhoodChange:
+                        texts=None, sample: int | None = None,
+                        random_state=0) -> NeighborhoodChange:
     """Compare each item's top-k neighbours under two embeddings of the same items.
 
     Parameters
     ----------
-    old, new : array-like (n, d_old) and (n, d_new)
+    old, new : array-like or dask.array.Array, (n, d_old) and (n, d_new)
         The same n items (same order) embedded by the old and the new model; the
-        dimensions may differ.
+        dimensions may differ. Either may be a Dask array: the sampled items are then
+        searched against every item one row block per task (nothing gathered).
     k : int
         Neighbours per item, the item itself excluded (``1 <= k <= n - 1``).
     metric : {"cosine", "dot", "euclidean"}
         How neighbours are found in both spaces.
     ids, texts : sequence, optional
         One per item, for display.
+    sample : int, optional
+        Compare the neighbourhoods of this many items drawn at random (each searched
+        exactly against all n items). Default: every item for NumPy arrays; for a Dask
+        array every item up to :data:`DASK_SAMPLE` (5,000), else that many. The same
+        ``sample`` and ``random_state`` give the same items, and the same result, for a
+        NumPy and a Dask input.
+    random_state : int or Generator
+        Seeds the sample.
 
     Returns
     -------
@@ -180,15 +207,16 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     (1.0, 1.0)
     """
     V.check_metric(metric)
-    A = V.as_matrix(old, "old")
-    B = V.as_matrix(new, "new")
+    A, B = _checked(old, "old"), _checked(new, "new")
     if A.shape[0] != B.shape[0]:
         raise ValueError(f"old has {A.shape[0]} items but new has {B.shape[0]}; pass the same "
                          "items (same order) embedded by both models")
     k = V.check_k(k, A.shape[0], exclude_self=True)
+    lazy = is_dask_array(A) or is_dask_array(B)
+    rows = _sample_rows(A.shape[0], sample, lazy, random_state)
     if metric == "cosine":
         for X, name in ((A, "old"), (B, "new")):
-            zero = np.flatnonzero(row_norms(X) == 0)
+            zero = np.flatnonzero(_norms(X) == 0)
             if zero.size:
                 raise ValueError(f"{name} has {V.format_rows(zero)} that are zero vectors, which "
                                  "have no direction under cosine; drop those items from both "
@@ -198,19 +226,58 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     if texts_arr is not None and texts_arr.shape[0] != A.shape[0]:
         raise ValueError(f"texts has {texts_arr.shape[0]} entries for {A.shape[0]} items; "
                          "pass one text per item")
-    old_nn = _top_k(A, k, metric)
-    new_nn = _top_k(B, k, metric)
+    if rows is None:
+        old_nn, new_nn = _top_k(A, k, metric), _top_k(B, k, metric)
+    else:  # exact search of the sampled items against all
+        from ..scale.search import knn_rows
+
+        old_nn = knn_rows(A, rows, k, metric=metric).indices
+        new_nn = knn_rows(B, rows, k, metric=metric).indices
     overlap = _row_overlap(old_nn, new_nn) / k
     n = A.shape[0]
+    order = np.argsort(overlap, kind="stable")
     return NeighborhoodChange(
         overlap=overlap, k=k, metric=metric, mean=float(overlap.mean()),
         median=float(np.median(overlap)), share_unchanged=float(np.mean(overlap == 1.0)),
         share_mostly_changed=float(np.mean(overlap < 0.5)), random_baseline=k / (n - 1),
-        most_changed=np.argsort(overlap, kind="stable"), old_neighbors=old_nn,
-        new_neighbors=new_nn, ids=ids_arr, texts=texts_arr)
+        most_changed=order if rows is None else rows[order], old_neighbors=old_nn,
+        new_neighbors=new_nn, ids=ids_arr, texts=texts_arr,
+        rows=None if rows is None or rows.size == n else rows)
 
 
-def neighborhood_overlap(old, new, k: int = 10, *, metric: str = "cosine") -> np.ndarray:
+def _checked(x, name: str):
+    if is_dask_array(x):
+        from ..scale.chunks import check_dask_matrix
+
+        return check_dask_matrix(x, name)
+    return V.as_matrix(x, name)
+
+
+def _norms(X) -> np.ndarray:
+    if is_dask_array(X):
+        from ..scale.chunks import compute
+
+        return compute(row_norms(X))[0]
+    return row_norms(X)
+
+
+def _sample_rows(n: int, sample, lazy: bool, random_state):
+    """Sorted sampled items, or None for every item (the all-pairs path)."""
+    if sample is None:
+        if not lazy:
+            return None
+        sample = DASK_SAMPLE
+    else:
+        sample = V.check_positive_int(sample, "sample", minimum=1)
+    size = min(sample, n)
+    if size == n:
+        return np.arange(n)
+    rng = V.check_random_state(random_state)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def neighborhood_overlap(old, new, k: int = 10, *, metric: str = "cosine",
+                         sample: int | None = None, random_state=0) -> np.ndarray:
     """Per item, the share of its top-k neighbours that survives a model upgrade.
 
     The array behind :func:`neighborhood_change` (which adds the summary, the items
@@ -218,16 +285,20 @@ def neighborhood_overlap(old, new, k: int = 10, *, metric: str = "cosine") -> np
 
     Parameters
     ----------
-    old, new : array-like (n, d_old) and (n, d_new)
+    old, new : array-like or dask.array.Array, (n, d_old) and (n, d_new)
         The same items, same order, embedded by two model versions.
     k : int
         Neighbours per item, the item itself excluded.
     metric : {"cosine", "dot", "euclidean"}
+    sample, random_state : optional
+        Compare only sampled items (see :func:`neighborhood_change`; the default for a
+        Dask array samples above 5,000 items).
 
     Returns
     -------
-    ndarray (n,)
-        ``|N_old(i) ∩ N_new(i)| / k`` in [0, 1].
+    ndarray (n,) or (sample,)
+        ``|N_old(i) ∩ N_new(i)| / k`` in [0, 1], per item (per sampled item, in row
+        order, when sampled: ``neighborhood_change(...).rows`` names them).
 
     Notes
     -----
@@ -246,4 +317,5 @@ def neighborhood_overlap(old, new, k: int = 10, *, metric: str = "cosine") -> np
     >>> round(float(neighborhood_overlap(X, unrelated, k=5).mean()), 2)
     0.04
     """
-    return neighborhood_change(old, new, k, metric=metric).overlap
+    return neighborhood_change(old, new, k, metric=metric, sample=sample,
+                               random_state=random_state).overlap

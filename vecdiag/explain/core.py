@@ -20,12 +20,13 @@ import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
+from ..scale.chunks import is_dask_array
 from .advice import alternative_rankings, judged_fixes, recommend, rule_out, with_global_figures
 from .context import Context, frozen_array, frozen_map
 from .inputs import Inputs, model_similarity, recall, resolve_docs, resolve_query
 from .contributions import per_dimension, separating_dims, top_dims
-from .counterfactuals import Ranking, counterfactuals, duplicate_groups_among
-from .ranking import full_scores, keys_of
+from .counterfactuals import DUPLICATE_THRESHOLD, Ranking, counterfactuals, duplicate_groups_among
+from .ranking import full_scores, keys_of, vectors_of
 from .registry import run_checks
 from .result import ExpectedDoc, Explanation
 from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_stats
@@ -57,10 +58,15 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     ----------
     query : array-like (d,) or str
         The query vector, or its text when ``embedder`` is given.
-    corpus : array-like (n, d) or vecdiag.Index
+    corpus : array-like (n, d), dask.array.Array or vecdiag.Index
         An Index brings its ids, texts and metric (``metric``, ``ids`` and ``texts`` are
         then not used), and keeps the corpus-wide statistics in ``index.cache``: only
-        the first explanation pays for them.
+        the first explanation pays for them. A Dask array (or ``vd.Index`` over one) is
+        never gathered: the query is scored against every row one row block per task,
+        the statistics and every counterfactual ranking are computed per block
+        (:mod:`vecdiag.scale.explain`), and above ``max_exact`` rows the k-occurrence
+        and first-neighbour scale are estimated from ``sample_size`` sampled rows
+        (the hub cause says "about ..., estimated from N sampled rows").
     k : int, default 10
         Results the user sees, ``1 <= k <= n``.
     expected : id, int or sequence, optional
@@ -86,8 +92,9 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     top : int, default 10
         Dimensions listed per document in ``contributions`` and ``separating_dims``.
     max_exact, sample_size : int
-        A raw array with more than ``max_exact`` rows gets its corpus statistics from a
-        sample of ``sample_size`` rows (see :mod:`vecdiag.explain.stats`).
+        A raw array (and any Dask corpus) with more than ``max_exact`` rows gets its
+        corpus statistics from a sample of ``sample_size`` rows (see
+        :mod:`vecdiag.explain.stats`).
     fix_report : FixReport, optional
         :func:`vecdiag.try_fixes` over the user's judged queries: each counterfactual
         gets ``global_delta`` / ``global_p`` and the recommendation leaves out fixes that
@@ -208,6 +215,8 @@ def _draft(inp: Inputs) -> Context:
     query_norm = float(row_norms(q[None, :])[0])
     deepest = max([k, *expected_ranks.tolist()])
     candidates = base.top(min(n, deepest, MAX_CANDIDATES))
+    stats.prefetch_copies(np.concatenate([top, np.asarray(inp.expected_pos, dtype=np.int64)]),
+                          DUPLICATE_THRESHOLD)
     ctx0 = Context(
         index=index, stats=stats, k=k, metric=index.metric, query=frozen_array(q),
         scores=frozen_array(scores), key=frozen_array(key), base=base, top=frozen_array(top),
@@ -271,8 +280,8 @@ def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommen
     """Stage 6: per-dimension contributions and the records a person reads."""
     index, q, top, expected_pos = ctx.index, ctx.query, inp.top, list(ctx.expected_pos)
     shown = list(dict.fromkeys([*ctx.top.tolist(), *expected_pos]))
-    contrib = per_dimension(q, index.vectors[shown], index.metric, ctx.unit_query,
-                            ctx.stats.unit[shown])
+    contrib = per_dimension(q, vectors_of(index, shown), index.metric, ctx.unit_query,
+                            ctx.stats.unit_of(shown))
     row_of = {p: i for i, p in enumerate(shown)}
     contributions = {ctx.id_of(p): top_dims(contrib[row_of[p]], top) for p in shown}
     first = row_of[int(ctx.top[0])]
@@ -325,5 +334,7 @@ def _resolve_corpus(corpus, metric, ids, texts):
                              "(vd.Index(vectors, ids=..., texts=...)), not to explain_neighbors")
         return corpus, False
     V.check_metric(metric)
+    if is_dask_array(corpus):  # a DaskIndex: searched and measured per row block
+        return Index(corpus, ids=ids, texts=texts, metric=metric), True
     matrix = V.as_matrix(corpus, "corpus")
     return Index(matrix, ids=ids, texts=texts, metric=metric), True

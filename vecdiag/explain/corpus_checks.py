@@ -58,9 +58,7 @@ def own_copies(ctx, row) -> int:
     each member look like a hub of c lists. Counted as ``min(copies, k-occurrence)``."""
     from .counterfactuals import DUPLICATE_THRESHOLD
 
-    unit = ctx.stats.unit
-    cos = unit @ unit[row]
-    copies = int(np.count_nonzero(cos >= DUPLICATE_THRESHOLD)) - int(cos[row] >= DUPLICATE_THRESHOLD)
+    copies = ctx.stats.copies_of(int(row), DUPLICATE_THRESHOLD)
     return int(min(copies, ctx.stats.k_occurrence[row]))
 
 
@@ -100,6 +98,8 @@ def check_hub(ctx):
     summary = (f"{ctx.name_of(h)} is a hub: it is among the top-{ctx.k_graph} neighbours of "
                f"{about}{kocc[h]:.0f} documents ({share(kocc[h] / ctx.stats.n)} of the corpus; "
                f"a document's average is {ctx.k_graph})")
+    if not ctx.stats.exact:
+        summary += f", estimated from {ctx.stats.sample_size:,} sampled rows' top-{ctx.k_graph}"
     if copies[h]:
         verb = "is its own near-copy" if copies[h] == 1 else "are its own near-copies"
         summary += f"; {copies[h]} of them {verb}, {about}{own[h]:.0f} other documents"
@@ -109,6 +109,8 @@ def check_hub(ctx):
                 "median_k_occurrence": float(np.median(kocc)), "ratio_to_mean": float(ratio),
                 "hubs_in_top_k": [ctx.id_of(r) for r in hubs],
                 "k_occurrence_exact": bool(ctx.stats.exact)}
+    if not ctx.stats.exact:
+        evidence["k_occurrence_sample_size"] = int(ctx.stats.sample_size)
     if ctx.missed:
         pos = ctx.missed[0][0]
         diff = ctx.key[h] - ctx.key[pos]
@@ -204,7 +206,7 @@ def check_rogue_dimensions(ctx):
     dims = [int(d) for d in rogue.dims]
     fix, e = _best_fix(ctx, ("whiten", "all_but_the_top", "center"), focus=ctx.top.tolist())
     u_q = ctx.unit_query
-    top_part = float(u_q[dims] @ ctx.stats.unit[ctx.top[0]][dims])
+    top_part = float(u_q[dims] @ ctx.stats.unit_of([int(ctx.top[0])])[0][dims])
     summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry "
                f"{share(rogue.share)} of the average cosine between documents; they add "
                f"{top_part:.2f} to the top hit's cosine")
@@ -212,7 +214,7 @@ def check_rogue_dimensions(ctx):
                 "top_hit_rogue_part": top_part}
     if ctx.missed:
         pos = ctx.missed[0][0]
-        exp_part = float(u_q[dims] @ ctx.stats.unit[pos][dims])
+        exp_part = float(u_q[dims] @ ctx.stats.unit_of([int(pos)])[0][dims])
         summary += f" and {exp_part:.2f} to {ctx.name_of(pos)}'s"
         evidence["expected_rogue_part"] = exp_part
     summary += "." + _fix_sentence(ctx, fix, focus=ctx.top.tolist())

@@ -24,6 +24,11 @@ Fix codes and what they do here:
     :func:`vecdiag.fixes.deduplicate` (each group of near-copies, cosine >= 0.98, takes
     one place), only when copies sit in the part of the ranking that matters.
 
+On a Dask corpus every ranking is recomputed row block by row block
+(:mod:`vecdiag.scale.explain_fixes`: transforms fitted from the corpus moments, CSLS
+penalties and mutual-proximity score distributions cached on the Index) and
+de-duplication looks for copies among the candidates.
+
 For a raw array larger than the exact limit (see :mod:`vecdiag.explain.stats`) the
 statistics CSLS and mutual proximity need come from the documented sample, and
 de-duplication looks for copies among the candidates only; those counterfactuals carry
@@ -34,7 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ranking import ranks_of, top_rows
+from ..scale.chunks import is_dask_array
+from .ranking import ranks_of, top_rows, vectors_of
 from .result import Counterfactual
 
 __all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES"]
@@ -105,8 +111,33 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     rankings: dict = {}
     approx: dict = {}
     q2 = query[None, :]
-    if index.metric != "cosine" and np.any(query):  # a zero query has no direction
+    if is_dask_array(index.vectors):  # every fix's ranking recomputed per row block
+        from ..scale.explain_fixes import dask_rankings
+
+        rankings, approx = dask_rankings(index, query, base, k=k, stats=stats)
+    elif index.metric != "cosine" and np.any(query):  # a zero query has no direction
         rankings["cosine_metric"] = _neighbors_ranking(apply_fix("cosine_metric", q2, index, k=n), k)
+    if not is_dask_array(index.vectors):
+        _in_memory_rankings(index, query, k, stats, rankings, approx)
+    dedup = None
+    if groups:
+        dedup = _dedup_ranking(index, query, base, candidates, k,
+                               exact=stats.exact and not is_dask_array(index.vectors))
+    if dedup is not None:
+        rankings["deduplicate"] = dedup[0]
+        if dedup[1]:
+            approx["deduplicate"] = dedup[1]
+    records = [describe(fix, r, base, expected_pos, k, id_of, approx.get(fix))
+               for fix, r in rankings.items()]
+    return records, rankings
+
+
+def _in_memory_rankings(index, query, k, stats, rankings: dict, approx: dict) -> None:
+    """The vector fixes and re-rankers on an in-memory Index (adds to both dicts)."""
+    from ..fixes import apply_fix
+
+    n = len(index)
+    q2 = query[None, :]
     for fix in TRANSFORM_FIXES:
         if fix == "all_but_the_top" and query.shape[0] < 2:
             continue  # removing the top direction of 1-D vectors leaves nothing
@@ -124,16 +155,6 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     if not stats.exact:
         approx["csls"] = approx["mutual_proximity"] = (
             f"statistics from a sample of {stats.sample_size} rows")
-    dedup = None
-    if groups:
-        dedup = _dedup_ranking(index, query, base, candidates, k, exact=stats.exact)
-    if dedup is not None:
-        rankings["deduplicate"] = dedup[0]
-        if dedup[1]:
-            approx["deduplicate"] = dedup[1]
-    records = [describe(fix, r, base, expected_pos, k, id_of, approx.get(fix))
-               for fix, r in rankings.items()]
-    return records, rankings
 
 
 def duplicate_groups_among(index, rows: np.ndarray) -> list:
@@ -143,7 +164,7 @@ def duplicate_groups_among(index, rows: np.ndarray) -> list:
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size < 2:
         return []
-    groups = fixes.duplicate_groups(index.vectors[rows], threshold=DUPLICATE_THRESHOLD)
+    groups = fixes.duplicate_groups(vectors_of(index, rows), threshold=DUPLICATE_THRESHOLD)
     return [rows[g] for g in groups]
 
 
@@ -156,7 +177,7 @@ def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
                        threshold=DUPLICATE_THRESHOLD)
         return _neighbors_ranking(nb, k), None
     rows = np.asarray(candidates, dtype=np.int64)
-    sub = apply_fix("deduplicate", query[None, :], index.vectors[rows], k=rows.size,
+    sub = apply_fix("deduplicate", query[None, :], vectors_of(index, rows), k=rows.size,
                     threshold=DUPLICATE_THRESHOLD, metric=index.metric)
     order = rows[sub.indices[0]]
     rest = base.top(len(index))

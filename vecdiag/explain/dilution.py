@@ -26,7 +26,7 @@ import numpy as np
 
 from .context import DilutionEvidence
 from .counterfactuals import Ranking, describe
-from .ranking import keys_of
+from .ranking import keys_of, vectors_of
 
 __all__ = ["measure_dilution", "passage_keys", "best_passage_ranking", "MIN_WINDOW"]
 
@@ -49,7 +49,7 @@ def best_passage_ranking(ctx0, emb, texts, window_words: int, overlap: int):
     from ..fixes.text import chunk_documents
 
     rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos]))
-    nb = chunk_documents(ctx0.query[None, :], ctx0.index.vectors[rows], [texts[r] for r in rows],
+    nb = chunk_documents(ctx0.query[None, :], vectors_of(ctx0.index, rows), [texts[r] for r in rows],
                          emb, k=len(rows), metric=ctx0.metric, chunk_words=window_words,
                          overlap=overlap)
     keys = ctx0.key.astype(float).copy()

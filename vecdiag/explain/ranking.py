@@ -13,8 +13,26 @@ key_i}`` with ``key = score`` for similarities and ``key = -distance`` for eucli
 
 from __future__ import annotations
 
-from ..neighbors.scoring import full_scores, keys_of, ranks_of, top_rows
+import numpy as np
 
-__all__ = ["full_scores", "keys_of", "ranks_of", "top_rows", "top_k"]
+from ..neighbors.scoring import full_scores, keys_of, ranks_of, top_rows
+from ..scale.chunks import is_dask_array
+
+__all__ = ["full_scores", "keys_of", "ranks_of", "top_rows", "top_k", "vectors_of"]
 
 top_k = top_rows  # the old name here: positions of the k best keys of one ranking
+
+
+def vectors_of(index, rows) -> np.ndarray:
+    """The corpus vectors of a few rows, as a NumPy array (only those rows of a Dask
+    corpus are computed)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if is_dask_array(index.vectors):
+        from ..scale.chunks import compute
+
+        order = np.argsort(rows, kind="stable")
+        got = compute(index.vectors[rows[order]])[0]
+        out = np.empty_like(got)
+        out[order] = got
+        return out
+    return index.vectors[rows]

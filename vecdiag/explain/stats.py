@@ -9,6 +9,10 @@ a k-nearest-neighbour graph of the corpus (``O(n² d)``), so they are computed o
   second query on the same Index reuses them (the fixes' own statistics, such as the
   CSLS penalties, are cached on the Index by :mod:`vecdiag.fixes`);
 * for a raw array of at most ``max_exact`` rows (5,000 by default), exactly, once per call;
+* for a Dask corpus (an Index over a Dask array, or a raw one): exactly up to
+  ``max_exact`` rows (the kNN graph of the corpus, per row block), beyond from the same
+  documented sample whatever its owner, computed row block by row block
+  (:mod:`vecdiag.scale.explain`); cached on the Index like the exact ones;
 * for a larger raw array, from a documented sample: ``sample_size`` random rows (2,000 by
   default, drawn with ``random_state``) are searched against the whole corpus. Their
   top-k lists estimate every document's k-occurrence (count × n / sample_size) and their
@@ -23,6 +27,7 @@ import numpy as np
 
 from .. import cache_keys
 from ..linalg import row_norms
+from ..scale.chunks import is_dask_array
 
 __all__ = ["CorpusStats", "corpus_stats", "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE"]
 
@@ -94,6 +99,19 @@ class CorpusStats:
         self.mean_unit = self.unit.mean(axis=0)
 
     # --------------------------------------------------------------- figures
+    def unit_of(self, rows) -> np.ndarray:
+        """Unit-length vectors of the given rows."""
+        return self.unit[rows]
+
+    def copies_of(self, row: int, threshold: float) -> int:
+        """How many other corpus rows have cosine >= ``threshold`` with ``row``."""
+        cos = self.unit @ self.unit[row]
+        return int(np.count_nonzero(cos >= threshold)) - int(cos[row] >= threshold)
+
+    def prefetch_copies(self, rows, threshold: float) -> None:
+        """Nothing to prepare in memory (a Dask corpus counts the copies of the documents
+        an explanation involves in one pass, see :mod:`vecdiag.scale.explain`)."""
+
     def percentiles(self, scores) -> np.ndarray:
         """Percentile (0-100) of each score among random corpus pairs."""
         return percentile_of(self, scores)
@@ -131,8 +149,12 @@ def corpus_stats(index, k: int, *, owned: bool = False, max_exact: int = DEFAULT
     cache = getattr(index, "cache", None)
     if cache is not None and key in cache:
         return cache[key]
-    stats = CorpusStats(index, k, owned=owned, max_exact=max_exact, sample_size=sample_size,
-                        random_state=random_state)
+    if is_dask_array(index.vectors):  # per row block, sampled above max_exact rows
+        from ..scale.explain import DaskCorpusStats as make
+    else:
+        make = CorpusStats
+    stats = make(index, k, owned=owned, max_exact=max_exact, sample_size=sample_size,
+                 random_state=random_state)
     if cache is not None:
         cache[key] = stats
     return stats

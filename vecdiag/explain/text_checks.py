@@ -37,6 +37,7 @@ import numpy as np
 
 from ..results import fmt
 from .causes import _fix_sentence, _with_fix, effect, ramp
+from .ranking import vectors_of
 
 __all__ = ["check_lexical_mismatch", "check_truncation", "check_dilution",
            "check_missing_prefix", "attribution"]
@@ -145,7 +146,7 @@ def attribution(ctx, emb, query_text):
     base = np.asarray(emb.encode([query_text], kind="query"), dtype=float)
     occluded = np.asarray(emb.encode(variants, kind="query"), dtype=float)
     rows = list(dict.fromkeys([int(ctx.top[0]), *ctx.expected_pos]))
-    docs = ctx.index.vectors[rows].astype(float)
+    docs = vectors_of(ctx.index, rows).astype(float)
     out = {}
     for j, row in enumerate(rows):
         b = _score(base, docs[j], ctx.metric)[0]

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _validate as V
 from ..linalg import row_norms
+from ..scale.chunks import is_dask_array
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix"]
 
@@ -71,16 +72,26 @@ def _principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarr
     signed so that its largest-magnitude entry is positive (a deterministic choice: an
     eigenvector's sign is arbitrary). Only the requested eigenpairs are computed.
     """
-    from scipy.linalg import eigh
-
     n, d = Xc.shape
     with np.errstate(over="ignore", invalid="ignore"):
         cov = (Xc.T @ Xc) / max(n - 1, 1)
     if not np.isfinite(cov).all():
-        raise ValueError(f"X has values so large (largest |x| = {np.abs(Xc).max():.3g} after "
-                         "centring) that their covariance overflows float64; divide the "
-                         "vectors by one common large number first, or keep "
-                         "normalize_first=True")
+        raise _overflow(float(np.abs(Xc).max()))
+    return _axes_of(cov, n_axes)
+
+
+def _overflow(peak: float | None) -> ValueError:
+    largest = "" if peak is None else f" (largest |x| = {peak:.3g} after centring)"
+    return ValueError(f"X has values so large{largest} that their covariance overflows "
+                      "float64; divide the vectors by one common large number first, or keep "
+                      "normalize_first=True")
+
+
+def _axes_of(cov: np.ndarray, n_axes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``n_axes`` eigenpairs of a covariance matrix (see :func:`_principal_axes`)."""
+    from scipy.linalg import eigh
+
+    d = cov.shape[0]
     m = d if n_axes is None else n_axes
     values, vectors = eigh(cov, subset_by_index=[d - m, d - 1], check_finite=False)
     values = np.clip(values[::-1], 0, None)
@@ -88,6 +99,42 @@ def _principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarr
     signs = np.sign(axes[np.arange(axes.shape[0]), np.abs(axes).argmax(axis=1)])
     signs[signs == 0] = 1
     return values, axes * signs[:, None]
+
+
+def _dask_fit(est, X):
+    """``(d, dtype, mean, cov)`` of a Dask corpus for ``est.fit``: one pass over the blocks
+    (:func:`vecdiag.scale.covariance.scatter`), rows unit-normalised first when
+    ``est.normalize_first``; sets ``n_features_in_``."""
+    from ..scale.covariance import scatter
+
+    X, n, mean, S = scatter(X, unit=est.normalize_first, zero=est.zero)
+    est.n_features_in_ = X.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = S / max(n - 1, 1)
+    return X.shape[1], X.dtype, mean.astype(X.dtype), cov
+
+
+def _dask_transform(est, X, width: int):
+    """``est.transform`` of a Dask array: a lazy Dask array, one task per row block."""
+    from ..scale.chunks import check_dask_matrix
+
+    check_is_fitted(est)
+    X = check_dask_matrix(X, "X")
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input")
+    return X.map_blocks(_transform_block, est, dtype=X.dtype,
+                        chunks=(X.chunks[0], (width,)), meta=np.empty((0, width), X.dtype))
+
+
+def _transform_block(block, est, block_info=None):
+    """One row block through ``est.transform``; zero rows named by their global row."""
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    if getattr(est, "normalize_first", False) and est.zero == "raise":
+        zero = np.flatnonzero(row_norms(block) == 0)
+        if zero.size:
+            V.zero_rows(np.r_[np.ones(start), row_norms(block)], "X")
+    return est.transform(block)
 
 
 class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -126,11 +173,16 @@ class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.zero = zero
 
     def fit(self, X, y=None):
+        if is_dask_array(X):
+            self.mean_ = _dask_fit(self, X)[2]
+            return self
         X = _prepare(self, _check(self, X, reset=True))
         self.mean_ = X.mean(axis=0)
         return self
 
     def transform(self, X):
+        if is_dask_array(X):
+            return _dask_transform(self, X, self.n_features_in_)
         check_is_fitted(self)
         X = _prepare(self, _check(self, X, reset=False))
         return X - self.mean_.astype(X.dtype, copy=False)
@@ -162,11 +214,18 @@ class Normalize(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.zero = zero
 
     def fit(self, X, y=None):
-        _check(self, X, reset=True)
+        if is_dask_array(X):             # stateless: only the dimension, nothing read
+            from ..scale.chunks import check_dask_matrix
+
+            self.n_features_in_ = check_dask_matrix(X, "X").shape[1]
+        else:
+            _check(self, X, reset=True)
         self.fitted_ = True
         return self
 
     def transform(self, X):
+        if is_dask_array(X):
+            return _dask_transform(self, X, self.n_features_in_)
         check_is_fitted(self)
         return _unit_rows(_check(self, X, reset=False), self.zero)
 
@@ -231,8 +290,12 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.zero = zero
 
     def fit(self, X, y=None):
-        X = _prepare(self, _check(self, X, reset=True))
-        d = X.shape[1]
+        cov = None
+        if is_dask_array(X):
+            d, _, self.mean_, cov = _dask_fit(self, X)
+        else:
+            X = _prepare(self, _check(self, X, reset=True))
+            d = X.shape[1]
         m = d if self.n_components is None else V.check_positive_int(
             self.n_components, "n_components")
         if m > d:
@@ -240,10 +303,15 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                              f"use n_components <= {d} or None")
         if not (isinstance(self.regularization, (int, float)) and self.regularization >= 0):
             raise ValueError(f"regularization must be a number >= 0, got {self.regularization!r}")
-        self.mean_ = X.mean(axis=0)
-        Xc = (X - self.mean_).astype(np.float64)
-        total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
-        values, axes = _principal_axes(Xc, m)
+        if cov is not None:              # a Dask corpus: the covariance of one pass
+            if not np.isfinite(cov).all():
+                raise _overflow(None)
+            total, (values, axes) = float(np.trace(cov)), _axes_of(cov, m)
+        else:
+            self.mean_ = X.mean(axis=0)
+            Xc = (X - self.mean_).astype(np.float64)
+            total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
+            values, axes = _principal_axes(Xc, m)
         eps = self.regularization * (total / d)
         if eps == 0:
             eps = np.finfo(np.float64).tiny
@@ -254,6 +322,8 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
+        if is_dask_array(X):
+            return _dask_transform(self, X, self._n_features_out)
         check_is_fitted(self)
         X = _prepare(self, _check(self, X, reset=False))
         dt = X.dtype
@@ -316,20 +386,31 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.zero = zero
 
     def fit(self, X, y=None):
-        X = _prepare(self, _check(self, X, reset=True))
-        d = X.shape[1]
+        cov = None
+        if is_dask_array(X):
+            d, _, mean, cov = _dask_fit(self, X)
+        else:
+            X = _prepare(self, _check(self, X, reset=True))
+            d = X.shape[1]
         D = default_n_remove(d) if self.n_remove is None else V.check_positive_int(
             self.n_remove, "n_remove")
         if D >= d:
             raise ValueError(f"n_remove={D} must be smaller than the dimension (n_features={d}); "
                              "removing every direction leaves nothing")
-        self.mean_ = X.mean(axis=0)
-        _, axes = _principal_axes((X - self.mean_).astype(np.float64), D)
+        if cov is not None:              # a Dask corpus: the covariance of one pass
+            if not np.isfinite(cov).all():
+                raise _overflow(None)
+            self.mean_, (_, axes) = mean, _axes_of(cov, D)
+        else:
+            self.mean_ = X.mean(axis=0)
+            _, axes = _principal_axes((X - self.mean_).astype(np.float64), D)
         self.components_ = axes
         self.n_remove_ = D
         return self
 
     def transform(self, X):
+        if is_dask_array(X):
+            return _dask_transform(self, X, self.n_features_in_)
         check_is_fitted(self)
         X = _prepare(self, _check(self, X, reset=False))
         dt = X.dtype

@@ -143,6 +143,12 @@ def full_scores(index, Q: np.ndarray) -> np.ndarray:
     products; euclidean: distances (exact ``‖q − c‖`` for a single query, the expanded
     form for several).
     """
+    from .search import is_dask_array
+
+    if is_dask_array(index.vectors):                 # one task per row block
+        from ..scale.index import full_scores as per_block
+
+        return per_block(index, Q)
     metric = index.metric
     C = index.vectors
     Q = np.asarray(Q)

@@ -17,6 +17,16 @@ BACKENDS = ("numpy", "faiss")
 _MIN_BUDGET = 2**20
 
 
+def is_dask_array(x) -> bool:
+    """True for a Dask array (:func:`vecdiag.scale.chunks.is_dask_array`, imported lazily:
+    vecdiag.scale builds on this module)."""
+    if type(x).__module__.split(".")[0] != "dask":
+        return False
+    from ..scale.chunks import is_dask_array as check
+
+    return check(x)
+
+
 def _check_options(backend, batch_size, memory_budget, show_progress):
     V.check_choice(backend, "backend", BACKENDS)
     if backend == "faiss":
@@ -103,6 +113,9 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     V.check_metric(metric)
     batch_size, memory_budget = _check_options(backend, batch_size, memory_budget,
                                                show_progress)
+    if is_dask_array(corpus) or is_dask_array(queries):
+        return _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size,
+                         memory_budget, show_progress)
     corpus = V.as_matrix(corpus, "corpus")
     queries = V.as_matrix(queries, "queries", allow_empty=True)
     V.check_same_dim(queries, "queries", corpus, "corpus")
@@ -115,7 +128,7 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     if exclude_self and queries is corpus:
         Q, C, cand_rows = base, base, None
     else:
-        Q, C, cand_rows = _query_rows(
+        Q, C, cand_rows = query_rows(
             queries, base, lambda dtype: Rows(corpus, metric, "corpus", dtype=dtype,
                                               copy=False), backend)
     idx, sc = search(Q, C, k, exclude_self=exclude_self, backend=backend,
@@ -124,7 +137,20 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
 
 
-def _query_rows(queries: np.ndarray, base: Rows, promoted, backend: str):
+def _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size, memory_budget,
+              show_progress):
+    """vd.knn with a Dask corpus or Dask queries: :func:`vecdiag.scale.search.knn_dask`."""
+    if backend != "numpy" and is_dask_array(corpus):
+        raise ValueError(f"backend={backend!r} cannot search a Dask corpus: each row block is "
+                         "searched by the NumPy engine; pass backend='numpy'")
+    from ..scale.search import knn_dask
+
+    return knn_dask(queries, corpus, k, metric=metric, exclude_self=exclude_self,
+                    batch_size=batch_size, memory_budget=memory_budget,
+                    show_progress=show_progress)
+
+
+def query_rows(queries: np.ndarray, base: Rows, promoted, backend: str):
     """(query rows, corpus rows, candidate rows) for searching ``base`` with ``queries``.
 
     Both sides are scored in their common dtype. When that is wider than the corpus's
@@ -192,6 +218,14 @@ class Index:
     [2, 2, 0]
     """
 
+    def __new__(cls, corpus=None, *args, **kwargs):
+        # vd.Index(dask_array) is an Index over a Dask corpus (vecdiag.scale.index)
+        if cls is Index and is_dask_array(corpus):
+            from ..scale.index import DaskIndex
+
+            cls = DaskIndex
+        return super().__new__(cls)
+
     def __init__(self, corpus, *, ids=None, texts=None, metric: str = "cosine",
                  backend: str = "numpy", memory_budget: int = DEFAULT_BUDGET):
         self.metric = V.check_metric(metric)
@@ -199,7 +233,7 @@ class Index:
         self.backend = backend
         self.vectors = V.as_matrix(corpus, "corpus")
         self.ids = V.check_ids(ids, self.vectors.shape[0], "ids")
-        self.texts = _check_texts(texts, self.vectors.shape[0])
+        self.texts = check_texts(texts, self.vectors.shape[0])
         self._rows = Rows(self.vectors, metric, "corpus")
         self._faiss = None
         self.cache: dict = {}
@@ -293,7 +327,7 @@ class Index:
         Q = V.as_matrix(queries, "queries", allow_empty=True)
         V.check_same_dim(Q, "queries", self.vectors, "corpus")
         k = V.check_k(k, len(self))
-        Qr, C, cand_rows = _query_rows(Q, self._rows, self._rows_in, self.backend)
+        Qr, C, cand_rows = query_rows(Q, self._rows, self._rows_in, self.backend)
         idx, sc = search(Qr, C, k, backend=self.backend, batch_size=batch_size,
                          budget=self.memory_budget, show_progress=show_progress,
                          faiss_index=self._faiss_index(), cand_rows=cand_rows)
@@ -335,7 +369,8 @@ class Index:
         return graph
 
 
-def _check_texts(texts, n: int):
+def check_texts(texts, n: int):
+    """Texts as an object array, one per corpus row (or None)."""
     if texts is None:
         return None
     if isinstance(texts, (str, bytes)):

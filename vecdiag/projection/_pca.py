@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
-from .result import Projection
+from .result import Projection, is_dask_array
 
 __all__ = ["pca"]
 
@@ -118,6 +118,22 @@ def _complete_basis(components: np.ndarray, good: np.ndarray, rng) -> np.ndarray
     q, _ = np.linalg.qr(fill.T)
     components[~good] = q.T
     return components
+
+
+def _dask_pca(X, n_components, solver) -> Projection:
+    """:func:`pca` of a Dask array: the covariance solver, one pass over the row blocks."""
+    from ..scale.covariance import pca_fit
+
+    if V.check_choice(solver, "solver", SOLVERS) not in ("auto", "covariance"):
+        raise ValueError(f"solver={solver!r} is not available for a Dask array; use "
+                         "solver='covariance' (the d x d covariance, one pass over the blocks)")
+    X, mean, variance, components, total_var = pca_fit(X, n_components)
+    if not total_var > 0:
+        raise V.constant_data_error(X.shape[0])
+    components = sign_flip(np.ascontiguousarray(components, dtype=np.float64))
+    return Projection.from_linear(X, method="pca", components=components, mean=mean,
+                                  explained_variance=variance, total_variance=total_var,
+                                  params={"solver": "covariance", "n_samples": X.shape[0]})
 
 
 def _covariance_solver(X, c, show_progress, rng):
@@ -229,6 +245,13 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     have variance 0 and are an arbitrary orthonormal completion. Equal eigenvalues make
     the directions inside their eigenspace arbitrary (only the subspace is defined).
 
+    A ``dask.array.Array`` is fitted with the covariance solver in one pass over its row
+    blocks (:func:`vecdiag.scale.covariance.pca_fit`; nothing of size ``n`` is gathered).
+    Its ``coords`` are computed (a NumPy array) when ``n × n_components`` is at most
+    :data:`vecdiag.projection.result.COORDS_IN_MEMORY` values, and are otherwise a lazy
+    Dask array (compute or store them block by block); ``transform`` of a Dask array is
+    lazy too.
+
     Examples
     --------
     Points on a line: one direction explains all the variance.
@@ -242,6 +265,8 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     >>> p.coords[:, 0].round(4).tolist()
     [-3.3541, -1.118, 1.118, 3.3541]
     """
+    if is_dask_array(X):
+        return _dask_pca(X, n_components, solver)
     X, c = V.check_pca_input(X, n_components, finite=False)
     V.check_choice(solver, "solver", SOLVERS)
     rng = V.check_random_state(random_state)

@@ -9,7 +9,35 @@ import numpy as np
 from .. import _validate as V
 from ..results import Result, html_block, html_table, result
 
-__all__ = ["Projection"]
+__all__ = ["Projection", "COORDS_IN_MEMORY"]
+
+COORDS_IN_MEMORY = 2**25
+"""Largest ``n × n_components`` for which the coordinates of a PCA of a Dask array are
+computed (a NumPy array: 256 MB of float64 at most); beyond it they stay a lazy Dask
+array."""
+
+
+def is_dask_array(x) -> bool:
+    """:func:`vecdiag.scale.chunks.is_dask_array`, imported when first needed."""
+    from ..scale.chunks import is_dask_array as check
+
+    return check(x)
+
+
+def linear_map(Y: np.ndarray, components: np.ndarray, mean: np.ndarray,
+               center_blocks: bool) -> np.ndarray:
+    """``(Y - mean) @ components.T`` in Y's dtype; inputs already checked."""
+    W = components.astype(Y.dtype, copy=False)
+    mu = mean.astype(Y.dtype)
+    if not center_blocks:
+        out = Y @ W.T
+        out -= mu @ W.T
+        return out
+    out = np.empty((Y.shape[0], W.shape[0]), dtype=Y.dtype)
+    rows = max(256, 2**23 // (Y.shape[1] * Y.dtype.itemsize))
+    for start in range(0, Y.shape[0], rows):
+        out[start:start + rows] = (Y[start:start + rows] - mu) @ W.T
+    return out
 
 
 @result
@@ -92,7 +120,12 @@ class Projection(Result):
                    explained_variance_ratio=variance / total_variance,
                    explained_variance=variance, components=components, mean=mean,
                    metric="euclidean", params=params, data=X)
-        object.__setattr__(proj, "coords", proj._linear(X))
+        coords = proj._linear(X)
+        if is_dask_array(coords) and X.shape[0] * components.shape[0] <= COORDS_IN_MEMORY:
+            from ..scale.chunks import compute
+
+            coords, = compute(coords)
+        object.__setattr__(proj, "coords", coords)
         return proj
 
     @property
@@ -110,19 +143,16 @@ class Projection(Result):
 
     # -- new points ---------------------------------------------------------------------
 
-    def _linear(self, Y: np.ndarray) -> np.ndarray:
-        """``(Y - mean) @ components.T`` in Y's dtype; inputs already checked."""
-        W = self.components.astype(Y.dtype, copy=False)
-        mu = self.mean.astype(Y.dtype)
-        if not self.params.get("center_blocks"):
-            out = Y @ W.T
-            out -= mu @ W.T
-            return out
-        out = np.empty((Y.shape[0], W.shape[0]), dtype=Y.dtype)
-        rows = max(256, 2**23 // (Y.shape[1] * Y.dtype.itemsize))
-        for start in range(0, Y.shape[0], rows):
-            out[start:start + rows] = (Y[start:start + rows] - mu) @ W.T
-        return out
+    def _linear(self, Y):
+        """``(Y - mean) @ components.T`` in Y's dtype; inputs already checked. A Dask
+        array gives a lazy Dask array (one task per row block)."""
+        center = bool(self.params.get("center_blocks"))
+        if is_dask_array(Y):
+            c = self.components.shape[0]
+            return Y.map_blocks(linear_map, self.components, self.mean, center,
+                                dtype=Y.dtype, chunks=(Y.chunks[0], (c,)),
+                                meta=np.empty((0, c), dtype=Y.dtype))
+        return linear_map(Y, self.components, self.mean, center)
 
     def transform(self, Y) -> np.ndarray:
         """Place new vectors (e.g. queries) on this map.
@@ -139,6 +169,7 @@ class Projection(Result):
         Notes
         -----
         PCA: ``(y - mean) @ components.T``, exact; the fitted data returns ``coords``.
+        PCA of a ``dask.array.Array`` ``Y``: a lazy Dask array (one task per row block).
         UMAP: the fitted data returns ``coords``; other points are embedded by
         umap-learn's ``transform`` (placed among their nearest fitted neighbours, then
         refined), which is approximate.
@@ -150,6 +181,15 @@ class Projection(Result):
         >>> p.transform([1.5, 3.0]).round(6).tolist()     # the mean sits at 0
         [0.0]
         """
+        if is_dask_array(Y) and self.components is not None:
+            from ..scale.chunks import check_dask_matrix
+
+            Y = check_dask_matrix(Y, "Y")
+            if Y.shape[1] != self.components.shape[1]:
+                raise ValueError(f"dimension mismatch: Y has dimension {Y.shape[1]} but the "
+                                 f"projection was fitted on dimension "
+                                 f"{self.components.shape[1]}")
+            return self._linear(Y)
         Y = V.as_vectors(Y, "Y")
         single = Y.ndim == 1
         Y2 = Y.reshape(1, -1) if single else Y

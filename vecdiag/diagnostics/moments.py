@@ -24,7 +24,8 @@ import numpy as np
 from .. import cache_keys
 from ..linalg import row_norms
 
-__all__ = ["Moments", "compute_moments", "block_rows", "unit_rows"]
+__all__ = ["Moments", "compute_moments", "cached_moments", "block_rows", "unit_rows",
+           "power_of_two_scale", "refuse_zero_rows", "resolve"]
 
 # Rows per block: about 32 MB of float64 per block whatever the dimension.
 _BLOCK_BYTES = 32 * 2**20
@@ -132,21 +133,33 @@ def resolve(X, name: str = "X"):
     """
     from ..neighbors import Index
     from .. import _validate as V
+    from ..scale.chunks import check_dask_matrix, is_dask_array
 
     if isinstance(X, Index):
         return X.vectors, X.cache
+    if is_dask_array(X):             # checked block by block by the first pass
+        return check_dask_matrix(X, name), None
     return V.as_matrix(X, name), None
 
 
 def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit") -> Moments:
     """:func:`compute_moments` once per Index (cache key ``("moments", space)``).
 
-    Zero rows are refused (with their row numbers) when unit rows are needed.
+    Zero rows are refused (with their row numbers) when unit rows are needed. A Dask
+    array is summed by :func:`vecdiag.scale.moments.moments` (one task per row block),
+    which also refuses NaN/inf rows, naming them.
     """
+    from ..scale.chunks import is_dask_array
+
     key = cache_keys.moments(space)
     if cache is not None and key in cache:
         return cache[key]
-    moments = compute_moments(X, space=space)
+    if is_dask_array(X):
+        from ..scale.moments import moments as dask_moments
+
+        moments = dask_moments(X, space=space)
+    else:
+        moments = compute_moments(X, space=space)
     if space == "unit":
         refuse_zero_rows(moments.norms)
     if cache is not None:

@@ -1,0 +1,475 @@
+"""vecdiag on more data than memory: 10,000,000 x 384 float32 shards through a LocalCluster.
+
+Issue 17, item 5 and its targets. Writes N x 384 float32 (default N = 10,000,000: 15.4 GB)
+as .npy shards (``benchmarks/scale_data.py``: unit-normalised clustered rows with planted
+copies and a planted hub), starts a ``distributed.LocalCluster`` on this machine (2 worker
+processes x 1 thread, ``memory_limit`` 3 GiB each) and runs vecdiag in stages, each timed:
+
+1. read       one Dask pass summing the columns (the cluster's read rate);
+2. moments    the O(n d) statistics (anisotropy, norms, rogue dimensions, covariance);
+3. search     exact top-10 of 1,000 queries (``vd.knn`` on the Dask array);
+4. hubness    ``vd.hubness(X, k=10, sample=10_000)`` (s n d multiply-adds);
+5. near-dups  ``vd.near_duplicates(X, sample=...)`` and the exact copies by hashing;
+6. report     ``python -m vecdiag report 'DIR/shard-*.npy' --scheduler ADDR`` end to end.
+
+Per stage: wall time, peak RSS of each worker (VmHWM, reset per stage, and a 50 ms
+sampler), bytes the workers read from the storage device (``/proc/PID/io`` read_bytes)
+and through read() (rchar). Before the stages: the disk's sequential read rate on the same
+files, the machine's sgemm rate, and the single-process rate of vecdiag's engine score
+blocks on an in-memory slice. By default every stage starts cold: the shards are evicted
+from the page cache (``posix_fadvise DONTNEED`` on the shards only; ``--drop-caches`` uses
+``echo 3 > /proc/sys/vm/drop_caches`` instead, the whole machine's cache, where
+permitted), and read_bytes shows whether the data came from disk. Then the targets of
+issue 17 are printed with PASS/FAIL, and whether the planted copies and hub were found.
+A stage whose vecdiag piece is missing prints "not available".
+
+Usage::
+
+    python benchmarks/bench_scale.py                       # 10M rows, ~20 min, 15.4 GB
+    python benchmarks/bench_scale.py --rows 500000 --dir /tmp/vd-scale --keep
+    python benchmarks/bench_scale.py --rows 500000 --dir /tmp/vd-scale --reuse --stages search
+
+The data is deleted at the end unless ``--keep``; ``--reuse`` skips writing when DIR holds
+a complete set written with the same settings. Run on demand, never in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import inspect
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale_data as data  # noqa: E402
+import scale_measure as m  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ["read", "moments", "search", "hubness", "near-dups", "report"]
+GiB = 2**30
+
+
+def gb(x) -> str:
+    return f"{x / 1e9:.2f}"
+
+
+class NotAvailable(Exception):
+    """The vecdiag piece a stage times is not in this tree yet."""
+
+
+# ------------------------------------------------------------------ the corpus as Dask
+
+def open_corpus(folder, manifest):
+    """(Dask array, how it was opened): vd.open_vectors if present, else one loader per shard."""
+    import vecdiag as vd
+
+    pattern = str(Path(folder) / "shard-*.npy")
+    if hasattr(vd, "open_vectors"):
+        return vd.open_vectors(pattern), "vd.open_vectors"
+    import dask
+    import dask.array as da
+    import numpy as np
+
+    rows, d = manifest["params"]["shard_rows"], manifest["params"]["d"]
+    parts = []
+    for i, name in enumerate(manifest["files"]):
+        size = min(rows, manifest["n"] - i * rows)
+        load = dask.delayed(np.load, pure=True)(str(Path(folder) / name))
+        parts.append(da.from_delayed(load, shape=(size, d), dtype=np.float32))
+    return da.concatenate(parts), "the benchmark's own per-shard loader (no vd.open_vectors)"
+
+
+# ------------------------------------------------------------------ stages
+
+def stage_read(ctx):
+    total = ctx.X.sum(axis=0, dtype="float64").compute()
+    return {"note": f"column sums, |sum| = {float((total ** 2).sum()) ** 0.5:.1f}"}
+
+
+def _moments_call():
+    """The one call that computes the O(n d) statistics on a Dask corpus, if it exists."""
+    try:
+        from vecdiag.scale import moments as mod
+    except ImportError:
+        raise NotAvailable("vecdiag.scale.moments is not on this branch yet") from None
+    for name in ("corpus_moments", "moments", "dask_moments", "compute_moments"):
+        if callable(getattr(mod, name, None)):
+            return getattr(mod, name), f"vecdiag.scale.moments.{name}"
+    raise NotAvailable("vecdiag.scale.moments has no moments function yet")
+
+
+def stage_moments(ctx):
+    fn, label = _moments_call()
+    out = fn(ctx.X)
+    return {"note": label, "result": out}
+
+
+def stage_search(ctx):
+    import numpy as np
+
+    import vecdiag as vd
+    try:
+        import vecdiag.scale.search  # noqa: F401
+    except ImportError:
+        raise NotAvailable("vecdiag.scale.search (exact search on Dask) is not on this "
+                           "branch yet") from None
+    res = vd.knn(ctx.Q, ctx.X, k=10)
+
+    def check(out):                            # after the clock stops
+        share = float(np.mean((res.indices == ctx.manifest["hub"]).any(axis=1)))
+        out["hub_share"] = share
+        out["note"] = (f"planted hub in {share:.0%} of the {len(ctx.Q)} top-10 lists "
+                       f"(an average row: {10 / ctx.n:.1e})")
+        if ctx.memory is not None:
+            ref = vd.knn(ctx.Q, ctx.memory, k=10, show_progress=False)
+            out["equal_to_numpy"] = bool(np.array_equal(ref.indices, res.indices)
+                                         and np.array_equal(ref.scores, res.scores))
+            out["note"] += (f"; ids and scores equal to vd.knn in memory: "
+                            f"{out['equal_to_numpy']}")
+    return {"check": check}
+
+
+def _has_sample(fn) -> bool:
+    return "sample" in inspect.signature(fn).parameters
+
+
+def stage_hubness(ctx):
+    import numpy as np
+
+    import vecdiag as vd
+    if not _has_sample(vd.hubness):
+        raise NotAvailable("vd.hubness has no sample= yet")
+    h = vd.hubness(ctx.X, k=10, sample=ctx.args.sample, random_state=0)
+    hub = ctx.manifest["hub"]
+    hubs = np.asarray(getattr(h, "hubs", []))
+    found = bool(hub in hubs[:10].tolist())
+    skew = getattr(h, "skewness", float("nan"))
+    ci = getattr(h, "skewness_ci", None)
+    return {"note": f"skewness {skew:.2f}" + (f" (95% {ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
+                    + f"; planted hub row {hub} among the top 10 hubs: {found}",
+            "hub_found": found}
+
+
+def stage_near_dups(ctx):
+    import numpy as np
+
+    import vecdiag as vd
+    if not _has_sample(vd.near_duplicates):
+        raise NotAvailable("vd.near_duplicates has no sample= yet")
+    r = vd.near_duplicates(ctx.X, sample=ctx.args.nd_sample, random_state=0)
+    truth = ctx.manifest
+    share = getattr(r, "share", None)
+    ci = getattr(r, "share_ci", None)
+    note = [f"planted: {truth['share_with_copy']:.2%} of rows have a copy, "
+            f"{truth['rows_with_exact_copy']:,} rows an exact one"]
+    found = None
+    if share is not None:
+        note.append(f"estimated share {share:.2%}" + (f" (95% {ci[0]:.2%}-{ci[1]:.2%})"
+                                                      if ci else ""))
+        found = bool(ci[0] <= truth["share_with_copy"] <= ci[1]) if ci else None
+    groups = getattr(r, "exact_groups", None)
+    if groups is not None:
+        rows = int(sum(len(g) for g in groups))
+        note.append(f"exact copies found by hashing: {rows:,} rows in {len(groups):,} groups")
+        found = (found is not False) and rows == truth["rows_with_exact_copy"]
+    return {"note": "; ".join(note), "dups_found": found, "result": r}
+
+
+def stage_report(ctx):
+    help_text = subprocess.run([sys.executable, "-m", "vecdiag", "report", "--help"],
+                               capture_output=True, text=True, env=ctx.env).stdout
+    if "--scheduler" not in help_text:
+        raise NotAvailable("`vecdiag report` has no --scheduler yet")
+    out_json = Path(ctx.folder) / "report.json"
+    cmd = [sys.executable, "-m", "vecdiag", "report", str(Path(ctx.folder) / "shard-*.npy"),
+           "--scheduler", ctx.cluster.scheduler_address, "--json",
+           "-o", str(Path(ctx.folder) / "report.html")]
+    if ctx.args.report_sample and "--sample" in help_text:
+        cmd += ["--sample", str(ctx.args.report_sample)]
+    with open(out_json, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.PIPE, text=True, env=ctx.env)
+        ctx.watch.add("cli", proc.pid)
+        _, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"vecdiag report exited {proc.returncode}: {err.strip()[-800:]}")
+    text = out_json.read_text()
+    codes = sorted({f.get("code") for f in json.loads(text).get("findings", [])
+                    if isinstance(f, dict)} - {None})
+    return {"note": f"{' '.join(cmd[3:])}\n      findings: {', '.join(codes) or '(none)'}",
+            "codes": codes}
+
+
+RUNNERS = {"read": stage_read, "moments": stage_moments, "search": stage_search,
+           "hubness": stage_hubness, "near-dups": stage_near_dups, "report": stage_report}
+
+
+# ------------------------------------------------------------------ harness
+
+class Context:
+    pass
+
+
+def _warm_up():
+    import numpy as np
+
+    import vecdiag  # noqa: F401
+    a = np.ones((512, 384), np.float32)
+    return float((a @ a.T).sum())
+
+
+def worker_pids(client) -> dict:
+    return {f"worker {i}": pid for i, (_, pid) in
+            enumerate(sorted(client.run(os.getpid).items()))}
+
+
+def run_stage(name, ctx) -> dict:
+    files = ctx.files
+    if ctx.args.cold:
+        (ctx.args.drop_caches and m.drop_all_caches()) or m.evict(files)
+    pids = worker_pids(ctx.client)
+    rec = {"stage": name}
+    from distributed import get_task_stream
+
+    with m.ProcWatch(pids) as watch, get_task_stream(ctx.client) as tasks:
+        ctx.watch = watch
+        t0 = time.perf_counter()
+        try:
+            rec.update(RUNNERS[name](ctx))
+        except NotAvailable as exc:
+            rec["skipped"] = f"not available: {exc}"
+        except Exception as exc:               # a stage that breaks is reported, not hidden
+            rec["skipped"] = f"FAILED: {type(exc).__name__}: {str(exc)[:500]}"
+        rec["seconds"] = time.perf_counter() - t0
+    rec["procs"] = watch.result
+    rec["task_seconds"] = sum(ss["stop"] - ss["start"] for t in tasks.data
+                              for ss in t.get("startstops", ()) if ss.get("action") == "compute")
+    rec["n_tasks"] = len(tasks.data)
+    check = rec.pop("check", None)
+    if check is not None:
+        try:
+            check(rec)
+        except Exception as exc:
+            rec["note"] = f"check FAILED: {type(exc).__name__}: {str(exc)[:300]}"
+    if worker_pids(ctx.client) != pids:
+        rec["restarted"] = True
+    return rec
+
+
+def print_stage(rec, data_bytes) -> None:
+    if "skipped" in rec:
+        print(f"[{rec['stage']}] {rec['skipped']}", flush=True)
+        return
+    workers = {k: v for k, v in rec["procs"].items() if k.startswith("worker")}
+    disk = sum(v["read_bytes"] for v in workers.values())
+    rchar = sum(v["rchar"] for v in workers.values())
+    peaks = ", ".join(f"{v['peak_rss'] / GiB:.2f}" for v in workers.values())
+    print(f"[{rec['stage']}] {rec['seconds']:.1f} s; {gb(data_bytes / rec['seconds'] * 1e9 / 1e9)}"
+          f" GB/s over the data ({gb(data_bytes)} GB); workers read {gb(disk)} GB from disk, "
+          f"{gb(rchar)} GB through read(); peak RSS per worker {peaks} GiB"
+          + (f"; CLI process {rec['procs']['cli']['peak_rss'] / GiB:.2f} GiB"
+             if "cli" in rec["procs"] else "")
+          + ("; A WORKER RESTARTED" if rec.get("restarted") else ""), flush=True)
+    busy = rec["task_seconds"] / (2 * rec["seconds"])
+    print(f"      {rec['n_tasks']} tasks computing {rec['task_seconds']:.1f} s in all: the 2 "
+          f"workers were busy {busy:.0%} of the stage", flush=True)
+    if rec.get("note"):
+        print(f"      {rec['note']}", flush=True)
+
+
+def calibrate(ctx) -> dict:
+    """Disk read rate (cold), sgemm rate, engine blocked-product rate on an in-memory slice."""
+    import numpy as np
+
+    out = {"dropped_caches": ctx.args.drop_caches and m.drop_all_caches()}
+    out["evicted"] = m.evict(ctx.files)
+    out["disk"] = m.sequential_read(ctx.files)
+    out["sgemm"] = m.sgemm_rate()
+    rows = min(ctx.n, ctx.args.slice_rows)
+    C = np.concatenate([np.load(f) for f in ctx.files[:-(-rows // ctx.shard_rows)]])[:rows]
+    out["slice_rows"] = rows
+    out["blocked"] = m.blocked_product_rate(ctx.Q, C)
+    del C
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=10_000_000, help="N (default 10,000,000)")
+    p.add_argument("--dir", default=None, help="where the shards go (default: a new folder "
+                   "under $TMPDIR); deleted at the end unless --keep")
+    p.add_argument("--keep", action="store_true", help="keep the shards")
+    p.add_argument("--reuse", action="store_true",
+                   help="use the shards in --dir if written with the same settings")
+    p.add_argument("--shard-rows", type=int, default=data.DEFAULTS["shard_rows"])
+    p.add_argument("--stages", default=",".join(STAGES),
+                   help=f"comma-separated subset of {','.join(STAGES)}")
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--sample", type=int, default=10_000, help="rows sampled for hubness")
+    p.add_argument("--nd-sample", type=int, default=2_000,
+                   help="rows sampled for near duplicates")
+    p.add_argument("--report-sample", type=int, default=2_000,
+                   help="diagnose's sample in the report stage (if the CLI takes --sample)")
+    p.add_argument("--slice-rows", type=int, default=500_000,
+                   help="rows of the in-memory slice for the blocked-product rate")
+    p.add_argument("--warm", dest="cold", action="store_false",
+                   help="do not evict the shards from the page cache before each stage")
+    p.add_argument("--drop-caches", action="store_true",
+                   help="evict with `echo 3 > /proc/sys/vm/drop_caches` (the whole machine's "
+                        "cache; if permitted) instead of posix_fadvise on the shards only")
+    p.add_argument("--verify-max", type=int, default=1_000_000,
+                   help="compare search with the in-memory NumPy path up to this many rows")
+    args = p.parse_args()
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        p.error(f"--stages: unknown {sorted(unknown)}; choose from {STAGES}")
+
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    own_dir = args.dir is None
+    folder = Path(args.dir or os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                           f"vecdiag-bench-scale-{os.getpid()}"))
+    ctx = Context()
+    ctx.args, ctx.folder, ctx.n, ctx.shard_rows = args, folder, args.rows, args.shard_rows
+    ctx.env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT)] + [x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x])}
+    t_start = time.perf_counter()
+    blas = [f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('num_threads')} threads)"
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    print(f"bench_scale: {args.rows:,} x {data.DEFAULTS['d']} float32 in {folder}; "
+          f"{os.cpu_count()} cores, BLAS {', '.join(blas)}; load average {m.load_average()} "
+          "(a shared machine: figures are noisy)", flush=True)
+
+    manifest = data.read_manifest(folder, args.rows, shard_rows=args.shard_rows) \
+        if args.reuse else None
+    try:
+        if manifest is None:
+            t0 = time.perf_counter()
+            manifest = data.write_shards(folder, args.rows, shard_rows=args.shard_rows)
+            gen = time.perf_counter() - t0
+            print(f"[generate] {gen:.1f} s: {manifest['shards']} shards, "
+                  f"{gb(args.rows * 384 * 4)} GB ({gb(args.rows * 384 * 4 / gen)} GB/s)",
+                  flush=True)
+        else:
+            print(f"[generate] reused {manifest['shards']} shards in {folder}", flush=True)
+        ctx.manifest = manifest
+        ctx.files = [str(folder / f) for f in manifest["files"]]
+        data_bytes = sum(os.path.getsize(f) for f in ctx.files)
+        print(f"      planted: hub at row {manifest['hub']:,}; "
+              f"{manifest['rows_with_near_or_exact_copy']:,} rows with a copy "
+              f"({manifest['share_with_copy']:.2%}), {manifest['rows_with_exact_copy']:,} "
+              f"with an exact one ({manifest['exact_groups']:,} groups)", flush=True)
+        ctx.Q = data.queries(args.queries, manifest["params"])
+        cal = calibrate(ctx)
+        disk = cal["disk"]
+        print(f"[disk] sequential read of the {len(ctx.files)} shards, one stream: "
+              f"{gb(disk['rate'])} GB/s ({gb(disk['bytes'])} GB in {disk['seconds']:.1f} s); "
+              f"{disk['from_disk']:.0%} from the device ("
+              + ("all caches dropped" if cal["dropped_caches"] else
+                 "shards evicted with posix_fadvise DONTNEED" if cal["evicted"]
+                 else "NOT evicted: may be cached") + ")", flush=True)
+        print(f"[rates] sgemm {cal['sgemm'] / 1e9:.0f} GFLOP/s (4096x384 by 16384x384, "
+              f"threaded BLAS); engine blocked products {cal['blocked'] / 1e9:.0f} GFLOP/s "
+              f"({args.queries} queries x {cal['slice_rows']:,} in-memory rows, one process)",
+              flush=True)
+        ctx.memory = data.load_all(folder, manifest) if args.rows <= args.verify_max \
+            and "search" in stages else None
+
+        import distributed
+        with contextlib.ExitStack() as stack:
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, memory_limit="3GiB",
+                host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40))
+            ctx.cluster = cluster
+            ctx.client = stack.enter_context(distributed.Client(cluster))
+            ctx.client.run(_warm_up)             # imports, BLAS threads: not in stage 1
+            ctx.X, how = open_corpus(folder, manifest)
+            print(f"[cluster] {cluster.scheduler_address}: 2 workers x 1 thread, 3 GiB each; "
+                  f"corpus opened with {how}, {len(ctx.X.chunks[0])} chunks; every stage "
+                  + ("starts cold (shards evicted)" if args.cold else "runs warm"), flush=True)
+            records = []
+            for name in stages:
+                rec = run_stage(name, ctx)
+                print_stage(rec, data_bytes)
+                records.append(rec)
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)  # closing chatter
+        targets(records, cal, ctx, data_bytes)
+        print(f"total {time.perf_counter() - t_start:.0f} s; load average {m.load_average()}",
+              flush=True)
+    finally:
+        if not args.keep:
+            for f in glob.glob(str(folder / "shard-*.npy*")) + [
+                    str(folder / x) for x in ("manifest.json", "truth.npz", "report.json",
+                                              "report.html")]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f)
+            if own_dir:
+                shutil.rmtree(folder, ignore_errors=True)
+            print(f"deleted the data in {folder} (--keep keeps it)")
+    return 0
+
+
+def targets(records, cal, ctx, data_bytes) -> None:
+    """The issue's targets, PASS/FAIL (or n/a when the stage did not run)."""
+    by = {r["stage"]: r for r in records if "skipped" not in r}
+    lines = []
+
+    def verdict(ok):
+        return "PASS" if ok else "FAIL"
+
+    disk = cal["disk"]["rate"]
+    for name in ("read", "moments"):
+        if name in by:
+            rate = data_bytes / by[name]["seconds"]
+            lines.append(f"{verdict(rate >= 0.5 * disk)}  {name} (O(n d)) at {gb(rate)} GB/s = "
+                         f"{rate / disk:.0%} of the disk's {gb(disk)} GB/s (target >= 50%)")
+        else:
+            lines.append(f"n/a   {name} (O(n d)) vs the disk rate: stage not run / not available")
+    if "search" in by:
+        flops = 2.0 * ctx.args.queries * ctx.n * 384
+        rate = flops / by["search"]["seconds"]
+        lines.append(f"{verdict(rate >= 0.7 * cal['blocked'])}  exact search of "
+                     f"{ctx.args.queries:,} queries at {rate / 1e9:.0f} GFLOP/s = "
+                     f"{rate / cal['blocked']:.0%} of the blocked-product rate "
+                     f"{cal['blocked'] / 1e9:.0f} GFLOP/s (target >= 70%)")
+    else:
+        lines.append("n/a   exact search vs the blocked-product rate: not available")
+    if "hubness" in by:
+        bound = 2.0 * ctx.args.sample * ctx.n * 384 / cal["sgemm"]
+        ratio = by["hubness"]["seconds"] / bound
+        lines.append(f"{verdict(ratio <= 1.3)}  sampled hubness ({ctx.args.sample:,} rows) "
+                     f"{by['hubness']['seconds']:.0f} s = {ratio:.2f}x its flop bound "
+                     f"{bound:.0f} s (2 s n d / sgemm; target <= 1.3x)")
+    else:
+        lines.append("n/a   sampled hubness vs its flop bound: not available")
+    peaks = [(r["stage"], v["peak_rss"]) for r in by.values()
+             for k, v in r["procs"].items() if k.startswith("worker")]
+    if peaks:
+        stage, worst = max(peaks, key=lambda x: x[1])
+        lines.append(f"{verdict(worst <= 3 * GiB)}  largest worker peak RSS {worst / GiB:.2f} "
+                     f"GiB (in {stage}; target: no worker above 3 GiB)")
+    hub = [r.get("hub_found") for r in by.values() if r.get("hub_found") is not None]
+    share = by.get("search", {}).get("hub_share")
+    lines.append(("n/a   " if not hub else verdict(all(hub)) + "  ")
+                 + "planted hub found by sampled hubness"
+                 + (f" (exact search: in {share:.0%} of the query lists)" if share is not None
+                    else ""))
+    dups = by.get("near-dups", {}).get("dups_found")
+    lines.append(("n/a   " if dups is None else verdict(dups) + "  ")
+                 + "planted copies found (share within the interval; exact copies all found)")
+    if "search" in by and "equal_to_numpy" in by["search"]:
+        lines.append(f"{verdict(by['search']['equal_to_numpy'])}  Dask search equal to NumPy")
+    print("\nTargets (issue 17):\n  " + "\n  ".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

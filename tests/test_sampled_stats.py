@@ -1,0 +1,222 @@
+"""Sampled hubness and near-duplicates: exact when every row is sampled, unbiased where
+the estimator says so (checked by enumerating every sample), equal on NumPy and Dask,
+and intervals whose coverage of the exact value (full kNN graph) is checked over seeds."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import vecdiag as vd
+from vecdiag.diagnostics import sampled_estimators as E
+from vecdiag.diagnostics.duplicates import exact_duplicate_groups, groups_from_hashes
+from vecdiag.diagnostics.hubness import skewness
+from vecdiag.diagnostics.sampled_hubness import SampledHubness
+from vecdiag.diagnostics.sampling import (check_sample, sampled_lists, sampled_phrase,
+                                          wilson_interval)
+
+
+def gaussian(n, d, seed=0):
+    """High-dimensional Gaussian: hubness grows with d (Radovanović et al. 2010)."""
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def clustered(n, d, seed=0):
+    """20 clusters of unequal spread: strong hubs (skewness ≈ 2)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((20, d)) * 2
+    return (centres[rng.integers(0, 20, n)] + rng.standard_normal((n, d))).astype(np.float32)
+
+
+def low_dim(n, seed=0):
+    """3-D Gaussian: no hubness to speak of (N_k nearly symmetric)."""
+    return np.random.default_rng(seed).standard_normal((n, 3)).astype(np.float32)
+
+
+# --- exactness and unbiasedness -------------------------------------------------------
+
+def test_every_row_sampled_gives_the_exact_figures():
+    X = clustered(600, 20)
+    exact = vd.hubness(X, k=5)
+    est = vd.hubness(X, k=5, sample=600)
+    nk = exact.k_occurrence
+    assert est.skewness == pytest.approx(exact.skewness, abs=1e-9)
+    assert est.skewness_ci == pytest.approx((exact.skewness, exact.skewness), abs=1e-9)
+    assert est.hub_share == pytest.approx(np.mean(nk >= 10))
+    assert est.antihub_share == pytest.approx(np.mean(nk == 0))
+    assert est.not_estimable == {} and est.exact
+
+
+def test_sampled_lists_are_rows_of_the_exact_graph():
+    X = gaussian(500, 30)
+    X[7] = X[3]                                   # a copy: the tie rule matters
+    index = vd.Index(X)
+    rows = np.array([0, 3, 7, 250, 499])
+    idx, sc = sampled_lists(index, rows, 6, "cosine")
+    graph = index.knn_graph(6)
+    np.testing.assert_array_equal(idx, graph.indices[rows])
+    np.testing.assert_allclose(sc, graph.scores[rows], rtol=1e-6)
+
+
+def test_factorial_moment_sums_are_unbiased_over_every_sample():
+    """Average over all C(8, 4) samples of the lists of a small graph = the exact sums."""
+    X = clustered(8, 5, seed=3)
+    graph = vd.Index(X).knn_graph(3).indices
+    n, s = 8, 4
+    nk = np.bincount(graph.ravel(), minlength=n).astype(float)
+    truth = [(nk * (nk - 1)).sum(), (nk * (nk - 1) * (nk - 2)).sum()]
+    sums = []
+    for rows in itertools.combinations(range(n), s):
+        c = np.bincount(graph[list(rows)].ravel(), minlength=n).astype(float)
+        sums.append([(c * (c - 1)).sum() * E._falling_scale(n, s, 2),
+                     (c * (c - 1) * (c - 2)).sum() * E._falling_scale(n, s, 3)])
+    np.testing.assert_allclose(np.mean(sums, axis=0), truth, rtol=1e-12)
+
+
+def test_antihub_weights_are_unbiased_under_binomial_thinning():
+    f = 0.6
+    for N in range(0, 12):
+        c = np.arange(N + 1)
+        expected = (stats.binom.pmf(c, N, f) * E._antihub_weights(c, f)).sum()
+        assert expected == pytest.approx(float(N == 0), abs=1e-12)
+
+
+def test_wilson_matches_scipy_for_a_large_population():
+    for hits, s in [(0, 50), (5, 100), (37, 120), (200, 200)]:
+        ref = stats.binomtest(hits, s).proportion_ci(method="wilson")
+        assert wilson_interval(hits, s, 10**12) == pytest.approx((ref.low, ref.high), abs=1e-6)
+
+
+def test_hash_collisions_are_split_by_comparing_rows():
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [5.0, 6.0], [3.0, 4.0]])
+    same = np.zeros(5, dtype=np.uint64)          # every row collides
+    assert groups_from_hashes(same, lambda rows: X[rows]) == [[0, 2], [1, 4]]
+
+
+# --- what the user reads ---------------------------------------------------------------
+
+def test_text_and_html_say_sampled_and_why_not_estimable():
+    X = gaussian(2000, 40)
+    est = vd.hubness(X, k=10, sample=100, random_state=1)
+    assert isinstance(est, SampledHubness)
+    text = est._repr_mimebundle_()["text/plain"]
+    assert "estimated from 100 sampled rows, 95% interval" in text
+    assert "hub_share" in est.not_estimable and "antihub_share" in est.not_estimable
+    assert "not estimable" in text and "at most" in text
+    assert est.hub_share is None and est.hub_share_ci is None
+    assert "estimated from 100 sampled rows" in est._repr_html_()
+    dup = vd.near_duplicates(X, sample=300)
+    assert sampled_phrase(300) in str(dup) and sampled_phrase(300) in dup._repr_html_()
+
+
+@pytest.mark.parametrize("bad, error", [(1, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_bad_sample_is_named(bad, error):
+    with pytest.raises(error, match="sample"):
+        vd.hubness(gaussian(50, 4), k=3, sample=bad)
+    with pytest.raises(error, match="sample"):
+        check_sample(bad, 50)
+
+
+def test_sample_and_queries_cannot_be_combined():
+    X = gaussian(50, 4)
+    with pytest.raises(ValueError, match="queries and sample"):
+        vd.hubness(X, k=3, sample=10, queries=X[:5])
+
+
+def test_near_duplicates_sampled_finds_every_exact_copy():
+    X = gaussian(1500, 16)
+    X[700:760] = X[:60]
+    X[900:930] = X[100:130] * 1.0001             # near copies, not exact
+    est = vd.near_duplicates(X, sample=1500)
+    exact = vd.near_duplicates(X)
+    assert est.share == pytest.approx(sum(map(len, exact)) / 1500)
+    assert est.exact_groups == exact_duplicate_groups(X) and len(est.exact_groups) == 60
+
+
+# --- NumPy and Dask agree --------------------------------------------------------------
+
+def test_dask_equals_numpy(dask_client):
+    da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+    from _dask_cluster import worker_tasks
+
+    X = clustered(1200, 24)
+    X[1000:1040] = X[:40]
+    D = da.from_array(X, chunks=(250, 24))
+    with worker_tasks(dask_client) as ran:
+        h_dask = vd.hubness(D, k=8, sample=400, random_state=3)
+        d_dask = vd.near_duplicates(D, sample=300, random_state=4)
+    assert ran.workers
+    h_np = vd.hubness(X, k=8, sample=400, random_state=3)
+    d_np = vd.near_duplicates(X, sample=300, random_state=4)
+    for name in ("skewness", "skewness_ci", "hub_share", "hub_share_ci", "antihub_at_most"):
+        assert getattr(h_dask, name) == pytest.approx(getattr(h_np, name), abs=1e-9)
+    np.testing.assert_array_equal(h_dask.rows, h_np.rows)
+    assert d_dask.exact_groups == d_np.exact_groups == exact_duplicate_groups(X)
+    assert (d_dask.share, d_dask.share_ci) == (d_np.share, d_np.share_ci)
+
+
+# --- calibration: 95% intervals cover the exact value in 90-99% of seeds ---------------
+
+def _coverage(X, k, s, seeds, which):
+    """Coverage of the exact value over seeds (sampled lists = rows of the exact graph)."""
+    n = X.shape[0]
+    graph = vd.Index(X).knn_graph(k).indices
+    nk = np.bincount(graph.ravel(), minlength=n)
+    truth = {"skewness": skewness(nk), "hub": np.mean(nk >= 2 * k),
+             "antihub": np.mean(nk == 0)}[which]
+    hits = reported = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        lists = graph[np.sort(rng.choice(n, s, replace=False))]
+        if which == "skewness":
+            est, se, _ = E.skewness_estimate(lists, n)
+        elif which == "hub":
+            est, se, _ = E.hub_estimate(lists, n, rng)
+        else:
+            est, se, _, _ = E.antihub_estimate(lists, n)
+        if se is None:
+            continue
+        reported += 1
+        hits += abs(est - truth) <= 1.96 * se
+    return hits / max(reported, 1), reported
+
+
+@pytest.mark.parametrize("name, X, k, s, which, upper", [
+    ("clustered", clustered(2000, 50), 10, 400, "skewness", 0.99),
+    ("clustered", clustered(2000, 50), 10, 800, "hub", 1.0),
+    ("clustered", clustered(2000, 50), 10, 1200, "antihub", 1.0),
+    ("gaussian d=100", gaussian(2000, 100), 10, 800, "skewness", 1.0),
+    ("low-dim", low_dim(2000), 10, 1000, "hub", 1.0),
+])
+def test_interval_coverage_over_seeds(name, X, k, s, which, upper):
+    """100 seeds: a 95% interval's coverage has sd ≈ 2.2%, so a badly calibrated one
+    (too narrow by a third: ~80%) fails the ≥ 0.88 bound. The upper bound is 1.0 where
+    the jackknife is known to be conservative (see benchmarks/bench_sampling.py)."""
+    seeds = 100 if which == "skewness" else 60
+    coverage, reported = _coverage(X, k, s, seeds, which)
+    assert reported >= 0.8 * seeds, f"{name}: reported in only {reported} of {seeds} seeds"
+    assert 0.88 <= coverage <= upper, f"{name} {which}: coverage {coverage:.2f}"
+
+
+def test_too_narrow_an_interval_would_fail_the_coverage_check():
+    """The check has teeth: the same skewness intervals at 60% of their width cover
+    clearly less than 88% of seeds."""
+    X = clustered(2000, 50)
+    n, k, s = 2000, 10, 400
+    graph = vd.Index(X).knn_graph(k).indices
+    truth = skewness(np.bincount(graph.ravel(), minlength=n))
+    hits = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        est, se, _ = E.skewness_estimate(graph[rng.choice(n, s, replace=False)], n)
+        hits += abs(est - truth) <= 0.6 * 1.96 * se
+    assert hits / 100 < 0.85
+
+
+def test_wilson_touches_zero_and_one_at_the_extremes():
+    """Every sampled row a copy (a dense 3-D corpus): the interval must reach 1.0 exactly."""
+    assert wilson_interval(900, 900, 3000)[1] == 1.0
+    assert wilson_interval(0, 900, 3000)[0] == 0.0

@@ -1,0 +1,168 @@
+"""vd.explain_neighbors on a Dask corpus: the same ranking, ranks, causes and first cause as
+the NumPy path on corpora with planted failures (a hub, rogue dimensions, long documents
+under dot product, near-copies crowding the top-k), exact below the exact limit and
+sampled above it (stated as estimated); on a LocalCluster and on the threaded scheduler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import explain_planted as planted
+import vecdiag as vd
+from vecdiag import cache_keys
+from _dask_cluster import worker_tasks
+
+da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+dask = pytest.importorskip("dask")
+
+
+@pytest.fixture
+def threads():
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+CASES = {"hub": (planted.hub, 800, 64), "rogue_dimensions": (planted.rogue_dimensions, 600, 32),
+         "norm_bias": (planted.norm_bias, 600, 32),
+         "near_duplicates": (planted.near_duplicates, 600, 32)}
+
+
+def _case(name, seed=0):
+    make, n, d = CASES[name]
+    return make(np.random.default_rng(seed), n, d)
+
+
+def _explain(case, corpus, **kwargs):
+    return vd.explain_neighbors(case.query, corpus, k=case.k, expected=case.expected,
+                                metric=case.metric, **kwargs)
+
+
+def _agree(a, b, *, confidence_tol=0.02):
+    """Same search, same expected ranks, same causes in the same order."""
+    assert a.top_ids == b.top_ids
+    np.testing.assert_allclose(a.top_scores, b.top_scores, rtol=1e-6, atol=1e-9)
+    assert [(e.id, e.rank) for e in a.expected] == [(e.id, e.rank) for e in b.expected]
+    assert [c.code for c in a.causes] == [c.code for c in b.causes]
+    for x, y in zip(a.causes, b.causes):
+        assert abs(x.confidence - y.confidence) <= confidence_tol, (x.code, x.confidence,
+                                                                    y.confidence)
+        assert x.fix == y.fix
+    fixes_a = {c.fix: c.expected_ranks for c in a.counterfactuals}
+    fixes_b = {c.fix: c.expected_ranks for c in b.counterfactuals}
+    assert fixes_a.keys() == fixes_b.keys()
+    return fixes_a, fixes_b
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_planted_causes_agree_exact_regime(threads, name):
+    case = _case(name)
+    want = _explain(case, case.corpus)
+    got = _explain(case, da.from_array(case.corpus, chunks=(128, -1)))
+    assert want.causes[0].code == name  # the planted failure is found first ...
+    fixes_a, fixes_b = _agree(want, got)  # ... and the Dask path says the same
+    for fix in fixes_a:
+        if fix != "deduplicate":  # the same whole-corpus ranks under every fix
+            assert fixes_a[fix] == fixes_b[fix], fix
+    assert got.stats["exact"] and got.stats["n"] == case.corpus.shape[0]
+
+
+@pytest.mark.parametrize("name", ["hub", "near_duplicates"])
+def test_planted_causes_agree_sampled_regime(threads, name):
+    case = _case(name, seed=1)
+    opts = {"max_exact": 200, "sample_size": 400, "random_state": 3}
+    want = _explain(case, case.corpus, **opts)
+    got = _explain(case, da.from_array(case.corpus, chunks=(100, -1)), **opts)
+    assert not want.stats["exact"] and not got.stats["exact"]
+    assert got.stats["sample_size"] == 400
+    assert want.causes[0].code == name
+    _agree(want, got, confidence_tol=0.05)
+    # the same sampled rows give the same k-occurrence estimate
+    assert want.stats["k_occurrence_max"] == got.stats["k_occurrence_max"]
+
+
+def test_hub_estimated_is_stated(threads):
+    case = _case("hub", seed=2)
+    got = _explain(case, da.from_array(case.corpus, chunks=(200, -1)), max_exact=100,
+                   sample_size=500)
+    hub = next(c for c in got.causes if c.code == "hub")
+    assert "about" in hub.summary and "estimated from 500 sampled rows" in hub.summary
+    assert hub.evidence["k_occurrence_exact"] is False
+    assert hub.evidence["k_occurrence_sample_size"] == 500
+    # the estimate: reverse neighbours of the hub among the sampled rows, scaled to n
+    X = case.corpus
+    rows = np.sort(np.random.default_rng(0).choice(X.shape[0], 500, replace=False))
+    nb = vd.knn(X[rows], X, k=11)
+    lists = [r[r != p][:10] for r, p in zip(nb.indices, rows)]
+    h = int(hub.evidence["hub"])
+    want = sum(h in r for r in lists) * X.shape[0] / 500
+    assert hub.evidence["k_occurrence"] == pytest.approx(want)
+
+
+def test_explain_dask_on_workers_and_cached_statistics(dask_client):
+    case = _case("norm_bias", seed=3)
+    index = vd.Index(da.from_array(case.corpus.astype(np.float32), chunks=(150, -1)),
+                     metric="dot", ids=[f"d{i}" for i in range(case.corpus.shape[0])])
+    np_index = vd.Index(case.corpus.astype(np.float32), metric="dot",
+                        ids=[f"d{i}" for i in range(case.corpus.shape[0])])
+    with worker_tasks(dask_client) as ran:
+        got = vd.explain_neighbors(case.query, index, k=case.k,
+                                   expected=[f"d{case.expected[0]}"])
+    assert ran.workers
+    want = vd.explain_neighbors(case.query, np_index, k=case.k, expected=[f"d{case.expected[0]}"])
+    _agree(want, got)
+    assert got.causes[0].code == "norm_bias"
+    assert cache_keys.explain_stats(case.k, 0) in index.cache  # statistics kept on the Index
+    with worker_tasks(dask_client) as again:  # statistics cached: only the query's passes
+        vd.explain_neighbors(case.query, index, k=case.k, expected=[f"d{case.expected[0]}"])
+    assert 0 < again.n_tasks < ran.n_tasks
+
+
+def test_explain_dask_without_expected_and_euclidean(threads):
+    case = planted.metric_mismatch(np.random.default_rng(4), 500, 16)
+    want = _explain(case, case.corpus)
+    got = _explain(case, da.from_array(case.corpus, chunks=(90, -1)))
+    _agree(want, got)
+    a = vd.explain_neighbors(case.query, case.corpus, k=5, metric="cosine")
+    b = vd.explain_neighbors(case.query, da.from_array(case.corpus, chunks=(90, -1)), k=5)
+    assert [c.code for c in a.causes] == [c.code for c in b.causes]
+    assert a.top_ids == b.top_ids
+
+
+def test_explain_dask_bad_inputs(threads):
+    X = np.random.default_rng(0).normal(size=(50, 8))
+    Xd = da.from_array(X, chunks=20)
+    with pytest.raises(ValueError, match=r"expected has 1 document not in the corpus: 77"):
+        vd.explain_neighbors(X[0], Xd, expected=[77])
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        vd.explain_neighbors(X[0, :5], Xd)
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        vd.explain_neighbors(X[0], Xd[Xd[:, 0] > -10])
+    bad = X.copy()
+    bad[[3, 41]] = np.nan
+    with pytest.raises(ValueError, match=r"corpus has 2 rows \(3, 41\) with NaN or inf"):
+        vd.explain_neighbors(X[0], da.from_array(bad, chunks=20))
+    with pytest.raises(ValueError, match="k="):
+        vd.explain_neighbors(X[0], Xd, k=51)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sampled_dask_finds_what_exact_numpy_finds(threads, name):
+    """The truth is the exact NumPy explanation (a user's Index: exact statistics); the
+    Dask corpus above max_exact estimates k-occurrence from a quarter of the rows and
+    must name the same causes, the same one first."""
+    case = _case(name, seed=5)
+    n = case.corpus.shape[0]
+    want = vd.explain_neighbors(case.query, vd.Index(case.corpus, metric=case.metric),
+                                k=case.k, expected=case.expected)
+    got = _explain(case, da.from_array(case.corpus, chunks=(128, -1)), max_exact=100,
+                   sample_size=n // 4)
+    assert want.stats["exact"] and not got.stats["exact"]
+    assert got.causes[0].code == want.causes[0].code == name
+    # every material cause (confidence >= 0.05) in the same order; sampling noise may add
+    # or drop a negligible one (a 0.02 "hub" from a 4x-scaled count)
+    def material(exp):
+        return [c.code for c in exp.causes if c.confidence >= 0.05]
+
+    assert material(got) == material(want)
+    assert [(e.id, e.rank) for e in got.expected] == [(e.id, e.rank) for e in want.expected]

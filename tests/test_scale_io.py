@@ -1,0 +1,338 @@
+"""vd.open_vectors: many .npy / .npz / parquet files as one lazy Dask array.
+
+Every read is compared with an independent read of the same files (np.load, pyarrow's
+to_pylist), the task graph is measured (pickled size independent of the data size, unlike
+da.from_array on a memmap), and each bad input has its error.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from _dask_cluster import worker_tasks
+
+da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+pa = pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'vecdiag[dask]')")
+import pyarrow.parquet as pq  # noqa: E402
+
+import vecdiag as vd  # noqa: E402
+from vecdiag.scale.io import CHUNK_BYTES, natural_key  # noqa: E402
+
+
+def _shards(folder, sizes, dim=5, dtype=np.float32, seed=0, names="shard-{}.npy"):
+    """Write one .npy per size (numbered 0, 1, ...); return the arrays in row order."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for i, n in enumerate(sizes):
+        a = rng.normal(size=(n, dim)).astype(dtype)
+        np.save(folder / names.format(i), a)
+        arrays.append(a)
+    return arrays
+
+
+def _graph_bytes(X) -> int:
+    return len(pickle.dumps(dict(X.__dask_graph__())))
+
+
+def _parquet(path, X, *, fixed=True, ids=None, row_group_size=None, column="embedding"):
+    d = X.shape[1]
+    if fixed:
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), d)
+    else:
+        vectors = pa.array([list(r) for r in X.tolist()],
+                           type=pa.list_(pa.from_numpy_dtype(X.dtype)))
+    columns = {column: vectors} if ids is None else {"id": pa.array(ids), column: vectors}
+    pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
+
+
+# ---------------------------------------------------------------- .npy shards
+def test_npy_shards_equal_np_load_in_natural_order(tmp_path):
+    arrays = _shards(tmp_path, [7, 3, 5, 1, 4, 6, 2, 8, 9, 3, 11, 2])   # shard-0 .. shard-11
+    X = vd.open_vectors(str(tmp_path / "shard-*.npy"))
+    order = [f"shard-{i}.npy" for i in range(12)]            # shard-2 before shard-10
+    assert [f.rsplit("/", 1)[1] for f in X.files] == order
+    expected = np.concatenate([np.load(tmp_path / name) for name in order])
+    assert X.shape == expected.shape and X.dtype == np.float32
+    np.testing.assert_array_equal(X.compute(), expected)
+    assert X.chunks[0] == tuple(a.shape[0] for a in arrays)   # small files: one chunk each
+    assert X.ids is None
+
+
+def test_a_list_keeps_the_order_given_and_a_folder_is_natural(tmp_path):
+    arrays = _shards(tmp_path, [2, 3, 4])
+    X = vd.open_vectors([tmp_path / "shard-2.npy", tmp_path / "shard-0.npy"])
+    np.testing.assert_array_equal(X.compute(), np.concatenate([arrays[2], arrays[0]]))
+    Y = vd.open_vectors(tmp_path)
+    np.testing.assert_array_equal(Y.compute(), np.concatenate(arrays))
+
+
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=20, unique=True))
+def test_natural_key_orders_numbered_names_by_number(numbers):
+    names = [f"part-{n}.npy" for n in numbers]
+    assert sorted(names, key=natural_key) == [f"part-{n}.npy" for n in sorted(numbers)]
+
+
+def test_chunks_cut_each_file_and_never_span_two(tmp_path):
+    arrays = _shards(tmp_path, [10, 4])
+    X = vd.open_vectors(str(tmp_path / "*.npy"), chunks=4)
+    assert X.chunks[0] == (4, 4, 2, 4)
+    np.testing.assert_array_equal(X.compute(), np.concatenate(arrays))
+    # the blocks are what a row slice of the files gives
+    np.testing.assert_array_equal(X.blocks[2].compute(), arrays[0][8:10])
+
+
+def test_default_chunks_aim_at_64_to_128_mb(tmp_path):
+    # a 300 MB file (not written: a sparse .npy of zeros) is cut into 3 chunks of ~100 MB
+    n, d = 200_000, 384
+    mm = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32,
+                                   shape=(n, d))
+    del mm
+    X = vd.open_vectors(tmp_path / "big.npy")
+    sizes = [rows * d * 4 for rows in X.chunks[0]]
+    assert len(sizes) == 3 and sum(X.chunks[0]) == n
+    assert all(64 * 2**20 <= s <= CHUNK_BYTES for s in sizes), sizes
+
+
+def test_the_graph_stays_small_whatever_the_data_size(tmp_path):
+    """One small task per chunk: the pickled graph does not grow with the rows."""
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
+    _shards(tmp_path / "small", [100] * 4, dim=64)
+    _shards(tmp_path / "large", [50_000] * 4, dim=64)
+    small = vd.open_vectors(str(tmp_path / "small" / "*.npy"))
+    large = vd.open_vectors(str(tmp_path / "large" / "*.npy"))
+    assert small.numblocks == large.numblocks == (4, 1)
+    assert _graph_bytes(large) < 4096
+    assert abs(_graph_bytes(large) - _graph_bytes(small)) < 64   # path lengths only
+    # the trap it avoids: a memmap wrapped by da.from_array travels inside the graph
+    trap = da.from_array(np.load(tmp_path / "large" / "shard-0.npy", mmap_mode="r"),
+                         chunks=(12_500, 64))
+    assert _graph_bytes(trap) > 50_000 * 64 * 4
+
+
+def test_other_real_dtypes_are_read_as_float64_and_float64_is_kept(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(6, dtype=np.int16).reshape(3, 2))
+    X = vd.open_vectors(tmp_path / "a.npy")
+    assert X.dtype == np.float64
+    np.testing.assert_array_equal(X.compute(), np.arange(6.0).reshape(3, 2))
+    np.save(tmp_path / "b.npy", np.ones((2, 2)))
+    assert vd.open_vectors(tmp_path / "b.npy").dtype == np.float64
+
+
+def test_fortran_ordered_files_read_as_c_ordered_rows(tmp_path):
+    A = np.asfortranarray(np.arange(20.0, dtype=np.float32).reshape(5, 4))
+    np.save(tmp_path / "f.npy", A)
+    X = vd.open_vectors(tmp_path / "f.npy", chunks=2).compute()
+    np.testing.assert_array_equal(X, A)
+
+
+# ---------------------------------------------------------------- ids
+def test_npy_sidecar_ids_are_read_in_row_order(tmp_path):
+    _shards(tmp_path, [2, 3])
+    (tmp_path / "shard-0_ids.txt").write_text("a\nb\n")
+    (tmp_path / "shard-1_ids.txt").write_text("c\nd\ne\n\n")
+    X = vd.open_vectors(str(tmp_path / "shard-*"))          # the sidecars match too: left out
+    assert X.ids.tolist() == ["a", "b", "c", "d", "e"]
+    assert len(X.files) == 2
+
+
+def test_sidecar_ids_on_some_shards_only_or_miscounted_are_errors(tmp_path):
+    _shards(tmp_path, [2, 3])
+    (tmp_path / "shard-0_ids.txt").write_text("a\nb\n")
+    with pytest.raises(ValueError, match=r"1 of the 2 files have ids.*shard-1\.npy"):
+        vd.open_vectors(str(tmp_path / "*.npy"))
+    (tmp_path / "shard-1_ids.txt").write_text("c\n")
+    with pytest.raises(ValueError, match=r"shard-1_ids\.txt lists 1 ids but its shard has 3"):
+        vd.open_vectors(str(tmp_path / "*.npy"))
+
+
+def test_npz_key_selects_the_array_and_ids_come_along(tmp_path):
+    rng = np.random.default_rng(1)
+    A, B = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", docs=A, other=B, ids=np.array(["p", "q", "r", "s"]))
+    with pytest.raises(ValueError, match=r"2 2-D arrays.*docs \(4, 3\).*key="):
+        vd.open_vectors(tmp_path / "x.npz")
+    X = vd.open_vectors(tmp_path / "x.npz", key="other")
+    np.testing.assert_array_equal(X.compute(), np.load(tmp_path / "x.npz")["other"])
+    assert X.dtype == np.float32 and X.ids.tolist() == ["p", "q", "r", "s"]
+    np.savez_compressed(tmp_path / "y.npz", A)
+    Y = vd.open_vectors(tmp_path / "y.npz")
+    np.testing.assert_array_equal(Y.compute(), A)
+    assert Y.ids is None
+    with pytest.raises(ValueError, match=r"no array 'nope'.*arr_0"):
+        vd.open_vectors(tmp_path / "y.npz", key="nope")
+
+
+# ---------------------------------------------------------------- parquet
+@pytest.mark.parametrize("fixed", [True, False], ids=["fixed_size_list", "list"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parquet_vectors_equal_pyarrows_rows(tmp_path, fixed, dtype):
+    rng = np.random.default_rng(2)
+    parts = [rng.normal(size=(n, 6)).astype(dtype) for n in (250, 130)]
+    for i, P in enumerate(parts):
+        _parquet(tmp_path / f"part-{i}.parquet", P, fixed=fixed, row_group_size=100,
+                 ids=[f"d{i}-{j}" for j in range(len(P))])
+    X = vd.open_vectors(str(tmp_path / "*.parquet"), chunks=200)
+    reference = np.concatenate([np.array(pq.read_table(tmp_path / f"part-{i}.parquet")
+                                         .column("embedding").to_pylist(), dtype=dtype)
+                                for i in range(2)])
+    assert X.dtype == dtype
+    np.testing.assert_array_equal(X.compute(), reference)
+    # whole row groups per chunk, at most 200 rows: (100 + 100 | 50 ; 100 + 30)
+    assert X.chunks[0] == (200, 50, 130)
+    assert X.ids[:2].tolist() == ["d0-0", "d0-1"] and X.ids[-1] == "d1-129"
+
+
+def test_parquet_integer_ids_and_a_named_column(tmp_path):
+    X = np.arange(12.0).reshape(4, 3)
+    table = pa.table({"id": pa.array([10, 11, 12, 13]),
+                      "a": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 3),
+                      "b": pa.FixedSizeListArray.from_arrays(pa.array(-X.ravel()), 3)})
+    pq.write_table(table, tmp_path / "t.parquet")
+    with pytest.raises(ValueError, match=r"2 vector \(list\) columns.*a \(fixed_size_list"):
+        vd.open_vectors(tmp_path / "t.parquet")
+    Y = vd.open_vectors(tmp_path / "t.parquet", key="b")
+    np.testing.assert_array_equal(Y.compute(), -X)
+    assert Y.ids.dtype == np.int64 and Y.ids.tolist() == [10, 11, 12, 13]
+
+
+def _traced_peak(f):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        f()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_parquet_decoding_goes_through_no_python_objects(tmp_path):
+    """The per-chunk decoder uses pyarrow's flat buffers: the Python-side peak is about
+    the output array (NumPy's allocations are traced, Arrow's buffers are not), where a
+    decode through Python floats (to_pylist) peaks at several times that."""
+    from vecdiag.scale import formats
+
+    X = np.random.default_rng(3).normal(size=(20_000, 16))
+    _parquet(tmp_path / "v.parquet", X, fixed=False)
+    path = str(tmp_path / "v.parquet")
+    got = formats.read_parquet_groups(path, "embedding", (0,), 16, np.float64)
+    np.testing.assert_array_equal(got, X)
+    ours = _traced_peak(lambda: formats.read_parquet_groups(path, "embedding", (0,), 16,
+                                                            np.float64))
+    via_objects = _traced_peak(lambda: np.array(pq.read_table(path).column(0).to_pylist()))
+    assert ours < 1.5 * X.nbytes < via_objects, (ours, X.nbytes, via_objects)
+
+
+def test_ragged_or_missing_parquet_vectors_fail_when_read_naming_the_file(tmp_path):
+    table = pa.table({"v": pa.array([[1.0, 2.0], [3.0], [4.0, 5.0]])})
+    pq.write_table(table, tmp_path / "r.parquet")
+    X = vd.open_vectors(tmp_path / "r.parquet")
+    with pytest.raises(ValueError, match=r"r\.parquet.*1 rows do not have 2 values .*row 1 "
+                                         r"has 1"):
+        X.compute(scheduler="sync")
+    pq.write_table(pa.table({"v": pa.array([[1.0, 2.0], None])}), tmp_path / "n.parquet")
+    with pytest.raises(ValueError, match=r"n\.parquet.*1 missing vectors \(first at row 1"):
+        vd.open_vectors(tmp_path / "n.parquet").compute(scheduler="sync")
+
+
+# ---------------------------------------------------------------- errors
+def test_no_match_says_the_pattern(tmp_path):
+    pattern = str(tmp_path / "nothing-*.npy")
+    with pytest.raises(FileNotFoundError, match=r"no file matches .*nothing-\*\.npy"):
+        vd.open_vectors(pattern)
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        vd.open_vectors(tmp_path / "missing.npy")
+    with pytest.raises(FileNotFoundError, match="holds no .npy"):
+        vd.open_vectors(tmp_path)
+
+
+def test_mixed_dimensions_name_the_files_and_shapes(tmp_path):
+    np.save(tmp_path / "s-1.npy", np.ones((3, 4), np.float32))
+    np.save(tmp_path / "s-2.npy", np.ones((5, 8), np.float32))
+    with pytest.raises(ValueError, match=r"different dimensions: .*s-1\.npy \(3, 4\); "
+                                         r".*s-2\.npy \(5, 8\)"):
+        vd.open_vectors(str(tmp_path / "*.npy"))
+
+
+def test_mixed_dtypes_name_the_files(tmp_path):
+    np.save(tmp_path / "s-1.npy", np.ones((3, 4), np.float32))
+    np.save(tmp_path / "s-2.npy", np.ones((3, 4), np.float64))
+    with pytest.raises(TypeError, match=r"different dtypes: .*s-1\.npy float32; "
+                                        r".*s-2\.npy float64"):
+        vd.open_vectors(str(tmp_path / "*.npy"))
+
+
+def test_non_numeric_data_is_refused(tmp_path):
+    np.save(tmp_path / "s.npy", np.array([["a", "b"]]))
+    with pytest.raises(TypeError, match=r"s\.npy holds <U1 values, not numbers"):
+        vd.open_vectors(tmp_path / "s.npy")
+    pq.write_table(pa.table({"v": pa.array([["a", "b"]])}), tmp_path / "s.parquet")
+    with pytest.raises(TypeError, match=r"column 'v' of .*s\.parquet holds object values"):
+        vd.open_vectors(tmp_path / "s.parquet")
+
+
+def test_a_parquet_column_that_is_not_a_vector(tmp_path):
+    X = np.ones((2, 3))
+    _parquet(tmp_path / "t.parquet", X, ids=["a", "b"])
+    with pytest.raises(TypeError, match=r"column 'id' .* is string, not a vector column"):
+        vd.open_vectors(tmp_path / "t.parquet", key="id")
+    with pytest.raises(ValueError, match=r"no column 'emb' \(columns: id, embedding\)"):
+        vd.open_vectors(tmp_path / "t.parquet", key="emb")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda p: vd.open_vectors([]), TypeError, "non-empty list"),
+    (lambda p: vd.open_vectors(p, chunks=0), ValueError, "chunks must be a positive"),
+    (lambda p: vd.open_vectors(p, key=3), TypeError, "key must be a str"),
+    (lambda p: vd.open_vectors(p, key="x"), ValueError, "drop key="),
+    (lambda p: vd.open_vectors([p, p]), ValueError, "twice"),
+])
+def test_bad_arguments(tmp_path, call, error, message):
+    _shards(tmp_path, [2])
+    with pytest.raises(error, match=message):
+        call(tmp_path / "shard-0.npy")
+
+
+def test_mixed_formats_and_foreign_files_in_a_glob(tmp_path):
+    _shards(tmp_path, [2])
+    np.savez(tmp_path / "z.npz", np.ones((2, 5)))
+    with pytest.raises(ValueError, match="mix formats"):
+        vd.open_vectors(str(tmp_path / "*"))
+    (tmp_path / "notes.md").write_text("x")
+    with pytest.raises(ValueError, match=r"not \.npy, \.npz or \.parquet .*notes\.md"):
+        vd.open_vectors(str(tmp_path / "*"))
+
+
+def test_one_dimensional_files_are_refused(tmp_path):
+    np.save(tmp_path / "v.npy", np.ones(4))
+    with pytest.raises(ValueError, match=r"shape \(4,\); vectors must be a 2-D array"):
+        vd.open_vectors(tmp_path / "v.npy")
+
+
+# ---------------------------------------------------------------- where it runs
+def test_open_vectors_does_not_import_dask_until_called():
+    code = ("import sys, vecdiag as vd; f = vd.open_vectors; "
+            "print('dask' in sys.modules, f.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "vecdiag.scale.io"]
+
+
+def test_the_workers_read_the_files_themselves(tmp_path, dask_client):
+    arrays = _shards(tmp_path, [300, 200, 100], dim=16)
+    X = vd.open_vectors(str(tmp_path / "*.npy"), chunks=100)
+    with worker_tasks(dask_client) as ran:
+        total = X.sum(axis=0).compute()
+    np.testing.assert_allclose(total, np.concatenate(arrays).sum(axis=0, dtype=np.float64),
+                               rtol=1e-5)
+    assert ran.workers <= set(dask_client.scheduler_info()["workers"])
+    loaders = [r for r in ran.records if r["key"][0].startswith("open-vectors-")]
+    assert len(loaders) == 6 and len(ran.workers) == 2

@@ -1,0 +1,270 @@
+"""vecdiag.scale.moments: the O(n·d) statistics of a Dask corpus equal the NumPy path's.
+
+Reference: the NumPy path (itself checked against scipy/scikit-learn and closed forms in
+tests/test_diagnostics.py), on corpora of both float dtypes, raw and unit space, huge and
+tiny magnitudes, uneven chunks; bad rows named by their global row numbers. Run on the
+threaded scheduler and on a LocalCluster of worker processes (tasks checked to run there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _dask_cluster import worker_tasks
+
+da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+dask = pytest.importorskip("dask")
+
+import vecdiag as vd  # noqa: E402
+from vecdiag.diagnostics import isoscore  # noqa: E402
+from vecdiag.diagnostics.moments import compute_moments  # noqa: E402
+from vecdiag.scale import moments as M  # noqa: E402
+
+RTOL = 1e-6
+
+
+def _corpus(dtype, magnitude, seed=0, n=1003, d=24):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) + np.linspace(0, 3, d)      # a shared offset: anisotropic
+    X[:, min(5, d - 1)] *= 20                                           # and a rogue dimension
+    return (X * magnitude).astype(dtype)
+
+
+MAGNITUDES = {np.float64: (1.0, 1e200, 1e-200), np.float32: (1.0, 1e30, 1e-30)}
+CASES = [(dt, mag) for dt, mags in MAGNITUDES.items() for mag in mags]
+
+
+def _close(a, b, rtol=RTOL):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(float(np.abs(a).max()), 1e-300)
+    assert float(np.abs(a - b).max()) <= rtol * scale, (a, b)
+
+
+@pytest.mark.parametrize("dtype, magnitude", CASES)
+@pytest.mark.parametrize("space", ["unit", "raw"])
+def test_moments_equal_the_numpy_pass(dtype, magnitude, space):
+    X = _corpus(dtype, magnitude)
+    D = da.from_array(X, chunks=(137, 7))          # uneven rows, columns split on purpose
+    ref = compute_moments(X, space=space)
+    with dask.config.set(scheduler="threads"):
+        got = M.moments(D, space=space)
+    assert (got.n, got.d, got.space, got.scale) == (ref.n, ref.d, ref.space, ref.scale)
+    for field in ("norms", "sum_unit", "sumsq_unit", "sum_space", "gram"):
+        _close(getattr(ref, field), getattr(got, field))
+    assert np.isfinite(got.gram).all()
+
+
+@pytest.mark.parametrize("dtype, magnitude", CASES)
+def test_statistics_dispatch_and_equal_numpy(dtype, magnitude):
+    X = _corpus(dtype, magnitude, seed=1)
+    D = da.from_array(X, chunks=(200, 24))
+    with dask.config.set(scheduler="threads"):
+        assert vd.anisotropy(D) == pytest.approx(vd.anisotropy(X), rel=RTOL)
+        r_np, r_da = vd.rogue_dimensions(X, top=3), vd.rogue_dimensions(D, top=3)
+        assert r_da.dims.tolist() == r_np.dims.tolist()
+        _close(r_np.contribution, r_da.contribution)
+        assert r_da.share == pytest.approx(r_np.share, rel=RTOL)
+        for normalize in (False, True):
+            assert vd.isotropy(D, normalize=normalize) == pytest.approx(
+                vd.isotropy(X, normalize=normalize), rel=RTOL, abs=1e-300)
+            assert isoscore(D, normalize=normalize) == pytest.approx(
+                isoscore(X, normalize=normalize), rel=RTOL)
+        lazy = vd.row_norms(D)
+        assert vd.scale.is_dask_array(lazy)
+        _close(vd.row_norms(X), lazy.compute())
+        s_np, s_da = vd.diagnostics.norm_spread(vd.row_norms(X)), vd.diagnostics.norm_spread(lazy)
+        assert s_da.cv == pytest.approx(s_np.cv, rel=RTOL)
+        assert s_da.mean == pytest.approx(s_np.mean, rel=RTOL)
+
+
+def test_rogue_dimension_planted_is_found_on_dask():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2000, 32))
+    X[:, 11] += 12.0                                   # one coordinate shared by all rows
+    r = vd.rogue_dimensions(da.from_array(X, chunks=300), top=1)
+    assert r.dims.tolist() == [11] and r.share > 0.9
+
+
+def test_nan_rows_are_named_by_global_row():
+    X = _corpus(np.float64, 1.0)
+    X[[5, 400, 401, 999, 1000]] = np.nan
+    X[700, 3] = np.inf
+    D = da.from_array(X, chunks=(128, 24))
+    with pytest.raises(ValueError) as ref:
+        vd.anisotropy(X)
+    with pytest.raises(ValueError) as got:
+        vd.anisotropy(D)
+    assert str(got.value) == str(ref.value)
+    assert "6 rows (first: 5, 400, 401, 700, 999)" in str(got.value)
+
+
+def test_zero_rows_refused_for_cosine_but_fine_raw():
+    X = _corpus(np.float32, 1.0)
+    X[[0, 300, 1002]] = 0
+    D = da.from_array(X, chunks=(250, 24))
+    with pytest.raises(ValueError) as ref:
+        vd.anisotropy(X)
+    with pytest.raises(ValueError) as got:
+        vd.rogue_dimensions(D)
+    assert "3 rows (0, 300, 1002)" in str(got.value) and str(got.value) == str(ref.value)
+    # raw space keeps zero rows (they are vectors at the origin)
+    _close(compute_moments(X, space="raw").gram, M.moments(D, space="raw").gram)
+    assert vd.isotropy(D) == pytest.approx(vd.isotropy(X), rel=RTOL)
+
+
+def test_drop_mode_reports_and_leaves_out_bad_rows():
+    X = _corpus(np.float64, 1.0)
+    X[[3, 500]] = np.nan
+    X[[10, 900]] = 0
+    keep = np.setdiff1d(np.arange(X.shape[0]), [3, 500, 10, 900])
+    m, report = M.moments(da.from_array(X, chunks=100), space="unit", drop=True)
+    ref = compute_moments(X[keep], space="unit")
+    assert (report.n_bad, report.bad.tolist(), report.n_zero, report.zero.tolist()) == \
+        (2, [3, 500], 2, [10, 900])
+    assert m.n == keep.size
+    for field in ("norms", "sum_unit", "sumsq_unit", "gram"):
+        _close(getattr(ref, field), getattr(m, field))
+    assert report.peak == float(np.abs(X[np.isfinite(X).all(axis=1)]).max())
+
+
+def test_one_block_and_one_row_per_block():
+    X = _corpus(np.float64, 1.0, n=9, d=4)
+    for chunks in ((9, 4), (1, 4)):
+        got = M.moments(da.from_array(X, chunks=chunks), space="raw")
+        _close(compute_moments(X, space="raw").gram, got.gram)
+
+
+def test_log_partition_equals_numpy():
+    from vecdiag.diagnostics.isotropy import log_partition
+
+    X = _corpus(np.float64, 1.0)
+    dirs = np.linalg.qr(np.random.default_rng(0).normal(size=(24, 24)))[0]
+    D = da.from_array(X, chunks=(150, 24))
+    for space in ("unit", "raw"):
+        _close(log_partition(X, dirs, space), M.log_partition(D, dirs, space))
+
+
+def test_on_a_cluster_of_worker_processes(dask_client):
+    X = _corpus(np.float32, 1.0, seed=4, n=4000, d=32)
+    D = da.from_array(X, chunks=(500, 32))
+    with worker_tasks(dask_client) as ran:
+        got = M.moments(D, space="raw")
+        iso = vd.isotropy(D, normalize=True)
+    assert len(ran.workers) >= 1 and ran.n_tasks >= 8       # one task per block at least
+    _close(compute_moments(X, space="raw").gram, got.gram)
+    assert iso == pytest.approx(vd.isotropy(X, normalize=True), rel=RTOL)
+
+
+# --- PCA and the vector fixes: fitted from one pass (vecdiag.scale.covariance) ----------
+
+def _spread_corpus(dtype, offset=0.0, n=1500, d=12, seed=5):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, d)) * np.linspace(1, 5, d) + offset).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_pca_of_a_dask_array_equals_numpy(dtype, offset):
+    if dtype == np.float32 and offset:
+        offset = 1e2                 # float32 keeps ~7 digits: 1e6 + N(0, 5) has 1-2 left
+    X = _spread_corpus(dtype, offset)
+    with dask.config.set(scheduler="threads"):
+        got = vd.pca(da.from_array(X, chunks=(256, 12)), n_components=3)
+    # the Dask pass sums in float64: compare with the NumPy path on the same values in
+    # float64 (the float32 NumPy path itself is good to ~1e-7 only)
+    ref = vd.pca(X.astype(np.float64), n_components=3)
+    for field in ("explained_variance", "explained_variance_ratio", "components", "mean"):
+        _close(getattr(ref, field), getattr(got, field))
+    assert isinstance(got.coords, np.ndarray) and got.coords.dtype == X.dtype
+    _close(ref.coords, got.coords, 1e-6 if dtype == np.float64 else 1e-5)
+    lazy = got.transform(da.from_array(X[:10], chunks=5))
+    assert vd.scale.is_dask_array(lazy)
+    _close(got.transform(X[:10]), lazy.compute())
+
+
+def test_pca_coords_stay_lazy_beyond_the_limit(monkeypatch):
+    from vecdiag.projection import result
+
+    monkeypatch.setattr(result, "COORDS_IN_MEMORY", 100)
+    X = _spread_corpus(np.float64)
+    got = vd.pca(da.from_array(X, chunks=(256, 12)), n_components=2)
+    assert vd.scale.is_dask_array(got.coords)
+    _close(vd.pca(X, n_components=2).coords, got.coords.compute())
+
+
+def test_pca_of_a_dask_array_refuses_what_numpy_refuses():
+    X = _spread_corpus(np.float64, n=40)
+    X[[3, 33]] = np.nan
+    with pytest.raises(ValueError, match=r"2 rows \(3, 33\) with NaN or inf"):
+        vd.pca(da.from_array(X, chunks=10), n_components=2)
+    with pytest.raises(ValueError, match="n_components=13"):
+        vd.pca(da.from_array(np.ones((20, 12)), chunks=10), n_components=13)
+    with pytest.raises(ValueError, match="zero variance"):
+        vd.pca(da.from_array(np.ones((20, 12)), chunks=10), n_components=2)
+    with pytest.raises(ValueError, match="solver='covariance'"):
+        vd.pca(da.from_array(np.ones((20, 12)), chunks=10), solver="gram")
+
+
+FIXES = [("Center", {}), ("Center", {"normalize_first": False}), ("Whiten", {}),
+         ("Whiten", {"n_components": 4, "normalize_first": False}),
+         ("AllButTheTop", {"n_remove": 2}), ("AllButTheTop", {"normalize_first": False}),
+         ("Normalize", {})]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, params", FIXES)
+def test_fixes_fit_on_dask_equal_numpy_and_transform_lazily(dtype, name, params):
+    from vecdiag import fixes
+
+    X = _spread_corpus(dtype, offset=2.0)
+    D = da.from_array(X, chunks=(256, 12))
+    with dask.config.set(scheduler="threads"):
+        got = getattr(fixes, name)(**params).fit(D)
+        out = got.transform(D)
+        assert vd.scale.is_dask_array(out) and out.dtype == X.dtype
+        computed = out.compute()
+    ref = getattr(fixes, name)(**params).fit(X.astype(np.float64))   # float64 sums, as Dask
+    for attr in ("mean_", "components_", "explained_variance_", "scale_"):
+        if hasattr(ref, attr):
+            _close(getattr(ref, attr), getattr(got, attr))
+            assert getattr(got, attr).shape == getattr(ref, attr).shape
+    assert got.n_features_in_ == 12
+    tol = 1e-6 if dtype == np.float64 else 1e-5
+    _close(ref.transform(X.astype(np.float64)), computed, tol)
+    same = getattr(fixes, name)(**params).fit(X)          # the NumPy path on the same dtype
+    _close(same.transform(X), computed, tol)
+
+
+def test_fixes_on_dask_name_bad_rows():
+    from vecdiag.fixes import Center, Normalize
+
+    X = _spread_corpus(np.float64, n=60)
+    X[[7, 45]] = 0
+    D = da.from_array(X, chunks=20)
+    with pytest.raises(ValueError, match=r"2 rows \(7, 45\) that are zero vectors"):
+        Center().fit(D)
+    Center(zero="ignore").fit(D)                 # kept at 0, as the NumPy path does
+    # transform is lazy: the first block computed names its zero row by its global number
+    with pytest.raises(ValueError, match=r"zero vector at row (7|45)\b"):
+        Normalize().fit(D).transform(D).compute()
+    X[50, 1] = np.inf
+    with pytest.raises(ValueError, match=r"1 row \(50\) with NaN or inf"):
+        Center(normalize_first=False).fit(da.from_array(X, chunks=20))
+    with pytest.raises(ValueError, match="expecting 12 features"):
+        Center().fit(np.ones((3, 12))).transform(da.ones((4, 5)))
+
+
+def test_pca_and_whiten_run_on_the_workers(dask_client):
+    from vecdiag.fixes import Whiten
+
+    X = _spread_corpus(np.float32, n=3000, d=16)
+    D = da.from_array(X, chunks=(400, 16))
+    with worker_tasks(dask_client) as ran:
+        p = vd.pca(D, n_components=2)
+        w = Whiten().fit(D)
+        Z = w.transform(D).compute()
+    assert ran.workers and ran.n_tasks >= 16
+    ref = vd.pca(X.astype(np.float64), n_components=2)
+    _close(ref.explained_variance, p.explained_variance)
+    _close(Whiten().fit(X.astype(np.float64)).transform(X.astype(np.float64)), Z, 1e-5)

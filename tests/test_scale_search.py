@@ -1,0 +1,327 @@
+"""Exact search on a Dask corpus (vecdiag.scale.search, vecdiag.scale.index): the same
+answers as the in-memory engine, bit for bit, on any chunking and any scheduler."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vecdiag as vd
+from _dask_cluster import worker_tasks
+from vecdiag.neighbors import scoring
+from vecdiag.scale import index as scale_index
+from vecdiag.scale import search as ss
+
+da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+dask = pytest.importorskip("dask")
+
+METRICS = ("cosine", "dot", "euclidean")
+
+
+def corpus_with_ties(n=300, d=12, dtype=np.float32, seed=0):
+    """Clustered rows with exact copies; copies 49/50 and 99/100 straddle 50-row chunks."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, d))
+    X = (centres[rng.integers(0, 6, n)] + 0.3 * rng.normal(size=(n, d))).astype(dtype)
+    for a, b in [(49, 50), (99, 100), (10, 250), (10, 251), (149, 150)]:
+        if b < n:
+            X[b] = X[a]
+    if n > 201:
+        X[200] = 2 * X[201]                 # parallel: equal cosine to a query in exact arithmetic
+    return X
+
+
+def same(a, b):
+    assert a.indices.dtype == b.indices.dtype == np.int64
+    assert a.scores.dtype == b.scores.dtype
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)      # bit for bit (same dtype)
+
+
+@pytest.fixture(autouse=True)
+def threaded_by_default():
+    """Tests without ``dask_client`` run on Dask's threads (the default scheduler)."""
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("chunks", [50, 7, 300, (3, 100, 1, 196)])
+def test_knn_equals_numpy(metric, dtype, chunks):
+    X = corpus_with_ties(dtype=dtype)
+    Q = np.concatenate([X[[10, 49, 201]], corpus_with_ties(20, seed=1, dtype=dtype)])
+    Xd = da.from_array(X, chunks=(chunks, -1))
+    for k in (1, 5, 40):                # 40: larger than 7-row blocks and the 1-row block
+        same(vd.knn(Q, Xd, k=k, metric=metric), vd.knn(Q, X, k=k, metric=metric))
+    same(vd.knn(Xd, Xd, k=9, metric=metric, exclude_self=True),
+         vd.knn(X, X, k=9, metric=metric, exclude_self=True))
+
+
+def test_ties_straddling_blocks_take_the_lower_index():
+    X = corpus_with_ties()
+    Xd = da.from_array(X, chunks=50)
+    res = vd.knn(X[[49, 10]], Xd, k=3, metric="euclidean")
+    assert res.indices[0, :2].tolist() == [49, 50]          # exact copies across a boundary
+    assert res.indices[1].tolist() == [10, 250, 251]
+    assert res.scores[:, 0].tolist() == [0.0, 0.0]
+    graph = vd.knn(Xd, Xd, k=1, metric="euclidean", exclude_self=True)
+    assert graph.indices[[49, 50, 250, 251], 0].tolist() == [50, 49, 10, 10]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=st.lists(st.integers(1, 40), min_size=1, max_size=8),
+       metric=st.sampled_from(METRICS), k=st.integers(1, 12),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16),
+       dup=st.booleans())
+def test_random_chunkings_property(sizes, metric, k, dtype, seed, dup):
+    n = sum(sizes)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6)).astype(dtype)
+    if dup and n > 2:
+        X[rng.integers(0, n, n // 3)] = X[0]              # many exact ties, anywhere
+    Q = np.concatenate([X[:2], rng.normal(size=(3, 6)).astype(dtype)])
+    Xd = da.from_array(X, chunks=(tuple(sizes), -1))
+    k = min(k, n)
+    same(ss.knn_dask(Q, Xd, k, metric=metric), vd.knn(Q, X, k, metric=metric))
+    if n > 1:
+        kk = min(k, n - 1)
+        exact = vd.knn(X, X, kk, metric=metric, exclude_self=True)
+        same(vd.knn(Xd, Xd, kk, metric=metric, exclude_self=True), exact)
+        pos = rng.integers(0, n, 4)
+        got = ss.knn_rows(Xd, pos, kk, metric=metric)
+        np.testing.assert_array_equal(got.indices, exact.indices[pos])
+        np.testing.assert_array_equal(got.scores, exact.scores[pos])
+
+
+def test_block_scores_do_not_depend_on_block_mates():
+    """The engine's reported score of a pair is computed from the pair alone: searching
+    one row against blocks of different neighbours gives the same bits."""
+    X = corpus_with_ties(dtype=np.float32)
+    q = X[[3]] + np.float32(0.01)
+    for metric in METRICS:
+        whole = vd.knn(q, X, k=X.shape[0], metric=metric)
+        score_of = dict(zip(whole.indices[0].tolist(), whole.scores[0].tolist()))
+        for a, b in [(0, 1), (0, 17), (5, 64), (120, 300)]:
+            part = vd.knn(q, X[a:b], k=b - a, metric=metric)
+            assert {i + a: s for i, s in zip(part.indices[0].tolist(),
+                                              part.scores[0].tolist())} == \
+                {i: score_of[i] for i in range(a, b)}
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_mixed_dtypes_and_dask_queries(metric):
+    X = corpus_with_ties()
+    Xd = da.from_array(X, chunks=64)
+    Q64 = corpus_with_ties(30, seed=3, dtype=np.float64)
+    same(vd.knn(Q64, Xd, k=6, metric=metric), vd.knn(Q64, X, k=6, metric=metric))
+    same(vd.knn(da.from_array(Q64, chunks=7), Xd, k=6, metric=metric),
+         vd.knn(Q64, X, k=6, metric=metric))
+    # Dask queries on an in-memory corpus: the queries are computed
+    same(vd.knn(da.from_array(Q64, chunks=7), X, k=6, metric=metric),
+         vd.knn(Q64, X, k=6, metric=metric))
+
+
+def test_large_dask_queries_stay_lazy(monkeypatch):
+    """Query sets above QUERY_PART_BYTES go to the tasks block by block, not computed."""
+    monkeypatch.setattr(ss, "QUERY_PART_BYTES", 1024)
+    X = corpus_with_ties()
+    Xd = da.from_array(X, chunks=40)
+    parts, shape = ss.query_parts(Xd, "cosine", self_rows=True)
+    assert shape == X.shape and len(parts) == 8 and not isinstance(parts[0][1], np.ndarray)
+    same(vd.knn(Xd, Xd, k=4, exclude_self=True), vd.knn(X, X, k=4, exclude_self=True))
+    Q = corpus_with_ties(100, seed=4)
+    same(vd.knn(da.from_array(Q, chunks=30), Xd, k=4), vd.knn(Q, X, k=4))
+    same(vd.knn(Q, Xd, k=4), vd.knn(Q, X, k=4))          # NumPy queries in 1 KiB parts
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_knn_rows_numpy_and_dask(metric):
+    X = corpus_with_ties(dtype=np.float64)
+    pos = np.array([0, 49, 50, 10, 10, 299, 250])        # repeats kept, in order
+    exact = vd.knn(X, X, k=5, metric=metric, exclude_self=True)
+    for corpus in (X, da.from_array(X, chunks=50), da.from_array(X, chunks=3)):
+        got = ss.knn_rows(corpus, pos, 5, metric=metric)
+        np.testing.assert_array_equal(got.indices, exact.indices[pos])
+        np.testing.assert_array_equal(got.scores, exact.scores[pos])
+    assert ss.knn_rows(X, [], 3).indices.shape == (0, 3)
+
+
+def test_index_over_dask():
+    X = corpus_with_ties()
+    ids = [f"doc{i}" for i in range(len(X))]
+    texts = [f"text {i}" for i in range(len(X))]
+    Q = corpus_with_ties(10, seed=5)
+    for metric in METRICS:
+        mem = vd.Index(X, ids=ids, texts=texts, metric=metric)
+        lazy = vd.Index(da.from_array(X, chunks=45), ids=ids, texts=texts, metric=metric)
+        assert isinstance(lazy, vd.Index) and isinstance(lazy, scale_index.DaskIndex)
+        assert len(lazy) == len(X) and ss.is_dask_array(lazy.vectors)
+        res = lazy.search(Q, k=8)
+        same(res, mem.search(Q, k=8))
+        assert (res.ids == mem.search(Q, k=8).ids).all() and res.texts is not None
+        np.testing.assert_array_equal(lazy.norms, mem.norms)
+        np.testing.assert_array_equal(lazy.unit_rows.compute(), mem.unit_rows)
+        same(lazy.knn_graph(6), mem.knn_graph(6))
+        same(lazy.knn_graph(3), mem.knn_graph(3))          # prefix of the cached graph
+        full = scoring.full_scores(lazy, Q[:3])
+        np.testing.assert_allclose(full, scoring.full_scores(mem, Q[:3]), rtol=1e-5, atol=1e-5)
+        keys = scoring.keys_of(full[0], metric)
+        ranks = scoring.ranks_of(keys, res.indices[0])
+        assert ranks.tolist() == list(range(1, 9))
+    copy = pickle.loads(pickle.dumps(lazy))
+    same(copy.search(Q, k=2), lazy.search(Q, k=2))
+    with pytest.raises(TypeError, match=r"Index.rows .* Dask array; use index.search"):
+        lazy.rows
+    with pytest.raises(ValueError, match="faiss.*Dask corpus"):
+        vd.Index(da.from_array(X, chunks=45), backend="faiss")
+
+
+def test_knn_graph_states_its_cost(monkeypatch):
+    monkeypatch.setattr(scale_index, "GRAPH_WARN_SECONDS", 0.0)
+    index = vd.Index(da.from_array(corpus_with_ties(), chunks=100))
+    with pytest.warns(UserWarning, match=r"O\(n² d\): about .* flop.*sample="):
+        index.knn_graph(2)
+    monkeypatch.setattr(scale_index, "GRAPH_WARN_SECONDS", 1e9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vd.Index(da.from_array(corpus_with_ties(), chunks=100)).knn_graph(2)
+
+
+def test_bad_inputs():
+    X = corpus_with_ties()
+    Xd = da.from_array(X, chunks=50)
+    with pytest.raises(ValueError, match="queries has dimension 5 but corpus has dimension 12"):
+        vd.knn(np.ones((2, 5)), Xd)
+    with pytest.raises(ValueError, match="queries has dimension 5 but corpus has dimension 12"):
+        vd.knn(da.ones((2, 5)), Xd)
+    with pytest.raises(ValueError, match="k=301 is larger than the corpus"):
+        vd.knn(X[:2], Xd, k=301)
+    with pytest.raises(ValueError, match=r"k=300 .* minus the item itself"):
+        ss.knn_rows(Xd, [0], k=300)
+    unknown = da.from_array(X, chunks=50)[da.from_array(X[:, 0] > 0, chunks=50)]
+    with pytest.raises(ValueError, match="unknown chunk sizes.*compute_chunk_sizes"):
+        vd.knn(X[:2], unknown)
+    with pytest.raises(ValueError, match="positions has 1 row \\(1\\) outside the corpus"):
+        ss.knn_rows(Xd, [0, 300], k=2)
+    with pytest.raises(ValueError, match="exclude_self=True needs queries to be the corpus"):
+        vd.knn(X[:5], Xd, exclude_self=True)
+    with pytest.raises(ValueError, match="backend='faiss' cannot search a Dask corpus"):
+        vd.knn(X[:2], Xd, backend="faiss")
+    bad = X.copy()
+    bad[[120, 260]] = np.nan
+    with pytest.raises(ValueError, match=r"corpus has 1 row \((120|260)\) with NaN or inf"):
+        vd.knn(X[:2], da.from_array(bad, chunks=50))
+    zero = X.copy()
+    zero[77] = 0
+    with pytest.raises(ValueError, match=r"corpus has a zero vector at row 77"):
+        vd.knn(X[:2], da.from_array(zero, chunks=50))
+    vd.knn(X[:2], da.from_array(zero, chunks=50), metric="dot")     # fine for dot
+    with pytest.raises(ValueError, match=r"queries has a zero vector at row 1"):
+        vd.knn(zero[76:78], Xd)
+    with pytest.raises(ValueError, match=r"corpus has 1 row \(120\) with NaN or inf"):
+        vd.Index(da.from_array(bad[:200], chunks=50)).norms
+    with pytest.raises(ValueError, match="vectors too short for dot scores"):
+        vd.knn(X[:2] * 1e-30, da.from_array(X * np.float32(1e-30), chunks=50), metric="dot")
+
+
+def test_short_vectors_in_one_block_only_follow_the_whole_corpus():
+    """Underflow is decided on all blocks: one block of tiny vectors alone does not raise."""
+    X = corpus_with_ties(100, dtype=np.float32)
+    X[:50] *= np.float32(1e-25)
+    Q = X[:3]                            # tiny queries: only the tiny block underflows
+    same(vd.knn(Q, da.from_array(X, chunks=50), k=60, metric="dot"),
+         vd.knn(Q, X, k=60, metric="dot"))
+
+
+class CountingBar:
+    """Stands in for the progress bar: records its total and the updates."""
+
+    bars: list = []
+
+    def __init__(self, total, **options):
+        self.total, self.n, self.options = total, 0, options
+        CountingBar.bars.append(self)
+
+    def update(self, n):
+        self.n += n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    from vecdiag.scale import tasks
+
+    CountingBar.bars = []
+    monkeypatch.setattr(tasks, "progress_bar", CountingBar)
+    return CountingBar.bars
+
+
+def test_progress_bar_counts_the_blocks(bars):
+    X = corpus_with_ties()
+    res = vd.knn(X[:4], da.from_array(X, chunks=50), k=3, show_progress=True)
+    same(res, vd.knn(X[:4], X, k=3))
+    assert [(b.total, b.n) for b in bars] == [(1200, 1200)]          # 4 queries x 300 rows
+    assert bars[0].options["desc"] == "knn search (dask)"
+    vd.knn(X[:4], da.from_array(X, chunks=50), k=3, show_progress=False)
+    assert len(bars) == 1
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ann_recall_reads_only_the_named_rows_of_a_dask_corpus(metric):
+    X = corpus_with_ties(dtype=np.float64)
+    Q = corpus_with_ties(6, seed=8, dtype=np.float64)
+    exact = vd.knn(Q, X, k=5, metric=metric)
+    approx = exact.indices.copy()
+    approx[:, -1] = (approx[:, -1] + 7) % len(X)           # some misses
+    approx[0, 0] = 50 if exact.indices[0, 0] == 49 else approx[0, 0]
+    want = vd.ann_recall(approx, exact.indices, queries=Q, corpus=X, metric=metric)
+    for corpus in (da.from_array(X, chunks=40), vd.Index(da.from_array(X, chunks=40),
+                                                          metric=metric)):
+        assert vd.ann_recall(approx, exact.indices, queries=Q, corpus=corpus,
+                             metric=metric) == want
+    assert want < 1.0
+    with pytest.raises(ValueError, match="corpus row 300, but the corpus has 300 rows"):
+        vd.ann_recall([[300]], [[0]], queries=Q[:1], corpus=da.from_array(X, chunks=40),
+                      metric=metric)
+
+
+def test_empty_queries():
+    Xd = da.from_array(corpus_with_ties(), chunks=50)
+    res = vd.knn(np.zeros((0, 12)), Xd, k=3)
+    assert res.indices.shape == (0, 3)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_on_a_real_cluster(dask_client, metric, bars):
+    """Worker processes run the block tasks; the answers equal the in-memory engine."""
+    X = corpus_with_ties(dtype=np.float32)
+    Q = corpus_with_ties(25, seed=7, dtype=np.float32)
+    Xd = da.from_array(X, chunks=60)
+    with worker_tasks(dask_client) as ran:
+        res = vd.knn(Q, Xd, k=12, metric=metric)
+    assert len(ran.workers) >= 1 and ran.n_tasks >= 5
+    same(res, vd.knn(Q, X, k=12, metric=metric))
+    index = vd.Index(Xd, metric=metric)
+    with worker_tasks(dask_client) as ran:
+        graph = index.knn_graph(4)
+        rows = ss.knn_rows(Xd, [5, 50, 250], 4, metric=metric)
+    assert ran.workers
+    exact = vd.knn(X, X, k=4, metric=metric, exclude_self=True)
+    same(graph, exact)
+    np.testing.assert_array_equal(rows.indices, exact.indices[[5, 50, 250]])
+    with worker_tasks(dask_client) as ran:                 # the futures path of the bar
+        shown = vd.knn(Q, Xd, k=12, metric=metric, show_progress=True)
+    assert ran.workers
+    same(shown, res)
+    assert [(b.total, b.n) for b in bars] == [(25 * 300, 25 * 300)]

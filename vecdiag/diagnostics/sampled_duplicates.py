@@ -1,0 +1,148 @@
+"""Near-duplicates estimated from sampled rows: ``vd.near_duplicates(X, sample=s)``.
+
+Two figures, one exact and one estimated:
+
+* **exact copies**, found by hashing every row (``O(n·d)``, on NumPy and, per row block,
+  on Dask: :mod:`vecdiag.scale.hashing`): complete, no sampling;
+* **the share of items with a copy** (their nearest other row has ``cos ≥ threshold``, or
+  an identical row exists), estimated from ``s`` rows drawn without replacement, each
+  searched against all ``n`` (``O(s·n·d)``): a binomial proportion with a Wilson score
+  interval, finite population corrected. The share is at least the exact copies' share,
+  so the interval's low end is raised to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..results import Result, fmt, html_block, html_table, result
+from .sampling import CONFIDENCE, sampled_lists, sampled_phrase, wilson_interval
+
+__all__ = ["SampledDuplicates", "sampled_near_duplicates"]
+
+
+@result
+class SampledDuplicates(Result):
+    """Near-duplicates of a corpus: exact copies (complete) and the share with a copy (sampled).
+
+    Returned by :func:`vecdiag.near_duplicates` with ``sample=`` (and on a Dask corpus).
+
+    Attributes
+    ----------
+    share : float
+        Estimated share of the n items whose nearest other item has cosine ≥
+        ``threshold`` (or that have an identical row).
+    share_ci : tuple (low, high)
+        Its interval at ``confidence`` (Wilson, finite population corrected).
+    with_copy : int
+        Sampled rows that have a copy.
+    exact_groups : list of list of int
+        Every group of identical rows (complete, from hashing all rows).
+    exact_share : float
+        Share of items in an exact group (exact; a lower bound of ``share``).
+    examples : list of tuple
+        Up to 10 (sampled row, its nearest other row, cosine) with a copy.
+    sample, n : int
+        Sampled rows s, corpus rows n.
+    threshold, confidence : float
+        Cosine threshold; interval level.
+    rows : ndarray
+        The sampled row positions (ascending).
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> X = np.random.default_rng(0).standard_normal((1000, 20))
+    >>> X[500:600] = X[:100]                       # 200 items with an exact copy
+    >>> d = vd.near_duplicates(X, sample=300, random_state=0)
+    >>> d.exact_share, len(d.exact_groups), d.share_ci[0] <= 0.2 <= d.share_ci[1]
+    (0.2, 100, True)
+    """
+
+    share: float
+    """Estimated share of items with a copy (nearest other item at cos ≥ threshold)."""
+    share_ci: tuple
+    """Interval of the share at ``confidence``."""
+    with_copy: int
+    """Sampled rows that have a copy."""
+    exact_groups: list
+    """Every group of identical rows (complete)."""
+    exact_share: float
+    """Share of items in an exact group (exact)."""
+    examples: list
+    """Up to 10 (sampled row, nearest other row, cosine) with a copy."""
+    sample: int
+    """Sampled rows s."""
+    n: int
+    """Corpus rows n."""
+    threshold: float
+    """Cosine threshold."""
+    confidence: float
+    """Interval level."""
+    rows: np.ndarray
+    """The sampled row positions."""
+
+    @property
+    def summary(self) -> str:
+        """Plain-text summary naming the sample and the interval level."""
+        lo, hi = self.share_ci
+        return (f"Near-duplicates (cosine ≥ {fmt(self.threshold)}) of {self.n:,} items: "
+                f"{100 * self.share:.2f}% have a copy ({sampled_phrase(self.sample, self.confidence)}"
+                f" {100 * lo:.2f}%–{100 * hi:.2f}%); exact copies (all rows hashed): "
+                f"{len(self.exact_groups):,} groups, {100 * self.exact_share:.2f}% of items")
+
+    def __str__(self) -> str:
+        return self.summary
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.summary, "text/html": self._repr_html_()}
+
+    def to_frame(self):
+        """One row per example pair: sampled row, nearest other row, cosine."""
+        import pandas as pd
+
+        return pd.DataFrame(self.examples, columns=["row", "nearest", "cosine"])
+
+    def _repr_html_(self) -> str:
+        lo, hi = self.share_ci
+        rows = [["items with a copy (cos ≥ " + fmt(self.threshold) + ")",
+                 f"{100 * self.share:.2f}% [{100 * lo:.2f}%, {100 * hi:.2f}%]"],
+                ["exact copy groups (all rows hashed)", f"{len(self.exact_groups):,}"],
+                ["items in an exact group", f"{100 * self.exact_share:.2f}%"]]
+        parts = [f"<p>{sampled_phrase(self.sample, self.confidence)} (of {self.n:,})</p>",
+                 html_table(rows, ["statistic", "value"])]
+        if self.examples:
+            parts.append(html_table([[r, c, fmt(v)] for r, c, v in self.examples],
+                                    ["row", "nearest", "cosine"],
+                                    numeric={"row", "nearest", "cosine"}))
+        return html_block("Near-duplicates, sampled", *parts)
+
+
+def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, random_state,
+                            confidence: float = CONFIDENCE) -> SampledDuplicates:
+    """The share with a copy from ``sample`` rows, beside the ``exact`` copy groups.
+
+    ``X``: a cosine :class:`vecdiag.Index` (NumPy or Dask corpus) with no zero rows;
+    ``exact``: its groups of identical rows (from hashing); ``threshold`` and ``sample``
+    checked.
+    """
+    from .. import _validate as V
+    from .sampling import draw_rows
+
+    n = len(X)
+    in_exact = np.zeros(n, dtype=bool)
+    for g in exact:
+        in_exact[g] = True
+    rows = draw_rows(n, sample, V.check_random_state(random_state))
+    idx, scores = sampled_lists(X, rows, 1, "cosine")
+    has_copy = (scores[:, 0] >= threshold) | in_exact[rows]
+    hits = int(has_copy.sum())
+    s = rows.size
+    lo, hi = wilson_interval(hits, s, n, confidence)
+    exact_share = float(in_exact.sum() / n)
+    examples = [(int(r), int(i), float(c)) for r, i, c
+                in zip(rows[has_copy][:10], idx[has_copy, 0][:10], scores[has_copy, 0][:10])]
+    return SampledDuplicates(share=hits / s, share_ci=(max(lo, exact_share), max(hi, exact_share)),
+                             with_copy=hits, exact_groups=exact, exact_share=exact_share,
+                             examples=examples, sample=s, n=n, threshold=float(threshold),
+                             confidence=confidence, rows=rows)

@@ -1,0 +1,85 @@
+"""The two sets of a drift test, checked once: NumPy arrays, or Dask arrays checked in one
+pass over their blocks (:mod:`vecdiag.scale.drift`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from ..scale.chunks import is_dask_array
+
+__all__ = ["MIN_SAMPLES", "check_reference", "check_current"]
+
+# Fewer rows than this per set and the tests have almost no power (and the classifier's
+# 5 folds would hold one or two rows each).
+MIN_SAMPLES = 10
+
+
+def _check_size(arr, name: str, top: float | None = None) -> None:
+    """Enough rows, and magnitudes the float64 statistics survive (``top``: the largest
+    magnitude when already measured, as for a Dask set)."""
+    if arr.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"{name} has {arr.shape[0]} vectors; a drift test needs at least "
+                         f"{MIN_SAMPLES} in each set (and a few hundred for useful power): "
+                         "collect more rows before testing")
+    # subtle: the statistics square distances in float64; beyond ~1e±100 they overflow
+    # (NaN statistic) or underflow (every distance 0: "no drift"), silently.
+    if top is None:
+        top = float(np.abs(arr).max())
+    if top > 1e100 or 0 < top < 1e-100:
+        raise ValueError(f"{name} has values of magnitude {top:.3g}, too "
+                         f"{'large' if top > 1 else 'small'} for stable drift statistics; "
+                         "scale reference and current by one common factor first")
+
+
+def _checked(x, name: str):
+    """``(array, summary)``: a NumPy set (summary None) or a Dask set checked in one pass
+    over its blocks (:mod:`vecdiag.scale.drift`; summary: rows, magnitude, column sums)."""
+    if is_dask_array(x):
+        from ..scale.drift import checked_set
+
+        return checked_set(x, name)
+    return V.as_matrix(x, name), None
+
+
+def check_reference(reference):
+    """``(reference, summary)`` checked (summary None for NumPy, see :func:`_checked`)."""
+    ref, summary = _checked(reference, "reference")
+    _check_size(ref, "reference", None if summary is None else summary.top)
+    return ref, summary
+
+
+def check_current(checked_ref, current, name: str = "current"):
+    """Check ``current`` against an already checked reference (NumPy or Dask, each)."""
+    ref, ref_summary = checked_ref
+    cur, summary = _checked(current, name)
+    V.check_same_dim(ref, "reference", cur, name)
+    _check_size(cur, name, None if summary is None else summary.top)
+    if _same_rows(ref, cur, ref_summary, summary):
+        raise ValueError(f"reference and {name} hold the same {ref.shape[0]} vectors "
+                         "(the same file twice?); a set compared with itself cannot drift and "
+                         "the test says nothing: pass two different samples")
+    return cur
+
+
+def _same_rows(a, b, summary_a=None, summary_b=None) -> bool:
+    """True when ``b`` holds exactly the rows of ``a`` (in any order). A Dask set comes
+    with the summary its checking pass measured (:mod:`vecdiag.scale.drift`)."""
+    if a.shape != b.shape:
+        return False
+    if is_dask_array(a) or is_dask_array(b):
+        from ..scale.drift import same_rows, summary_of
+
+        return same_rows(a, summary_a or summary_of(a), b, summary_b or summary_of(b))
+    # cheap screen first: column sums (float64 accumulators, no copy of the data)
+    sa, sb = a.sum(axis=0, dtype=np.float64), b.sum(axis=0, dtype=np.float64)
+    if not np.allclose(sa, sb, rtol=1e-9, atol=1e-12):
+        return False
+    w = np.random.default_rng(12345).normal(size=a.shape[1])
+    step = 65_536  # rows per block: never a float64 copy of a whole large float32 set
+    ha = np.concatenate([a[i:i + step].astype(np.float64) @ w for i in range(0, len(a), step)])
+    hb = np.concatenate([b[i:i + step].astype(np.float64) @ w for i in range(0, len(b), step)])
+    oa, ob = np.argsort(ha, kind="stable"), np.argsort(hb, kind="stable")
+    if not np.array_equal(ha[oa], hb[ob]):
+        return False
+    return bool(np.array_equal(a[oa], b[ob]))

@@ -1,0 +1,166 @@
+"""Mean and scatter matrix of a Dask corpus, in one pass: what PCA and the vector fixes fit.
+
+:func:`scatter` returns ``n``, the mean and ``Σ (x − μ)(x − μ)ᵀ`` (float64) of the rows of
+a Dask array (optionally unit-normalised first), from one task per row block merged in a
+tree (:func:`vecdiag.scale.moments.tree_sum`). :func:`vecdiag.pca` and the ``fit`` of
+:class:`~vecdiag.fixes.Center`, :class:`~vecdiag.fixes.Whiten` and
+:class:`~vecdiag.fixes.AllButTheTop` call it for a Dask array; nothing of size ``n`` comes
+back.
+
+subtle: ``Σ xxᵀ − n μμᵀ`` loses every digit of the variance when the mean is far longer
+than the spread (data far from the origin). Like the NumPy PCA, each block is first
+shifted by ``s``, the mean of the corpus's first 1,024 rows (one small read), so the
+correction ``n m mᵀ`` with ``m = mean(x − s)`` is tiny; and, as in
+:mod:`vecdiag.scale.moments`, each block's shifted rows are divided by their own power of
+two and the partial sums rescaled exactly when merged, so huge values do not overflow
+before the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as V
+from ..diagnostics.moments import unit_rows
+from ..linalg import row_norms
+from .chunks import check_dask_matrix, compute, row_blocks
+from .moments import describe_rows, tree_sum
+
+__all__ = ["scatter", "pca_fit", "HEAD_ROWS"]
+
+HEAD_ROWS = 1024
+"""Rows read first to choose the shift (their mean) that keeps the scatter exact."""
+
+
+def _exponent(peak: float) -> int:
+    return int(np.frexp(peak)[1]) if peak > 0 and np.isfinite(peak) else 0
+
+
+def _rows(B: np.ndarray, unit: bool) -> tuple[np.ndarray, np.ndarray]:
+    """float64 rows (unit length when ``unit``; zero rows stay 0) and their norms."""
+    norms = row_norms(B).astype(np.float64)
+    return (unit_rows(B, norms) if unit else B.astype(np.float64)), norms
+
+
+def _block_scatter(block, start: int, shift: np.ndarray, unit: bool) -> dict:
+    B = np.asarray(block)
+    bad = ~np.isfinite(B).all(axis=1)
+    if bad.any():
+        return {"n_bad": int(bad.sum()), "bad": np.flatnonzero(bad)[:20] + start,
+                "n_zero": 0, "zero": np.zeros(0, dtype=np.int64), "n": 0, "e": 0,
+                "sum": np.zeros(B.shape[1]), "gram": np.zeros((B.shape[1],) * 2)}
+    R, norms = _rows(B, unit)
+    zero = np.flatnonzero(norms == 0)
+    C = R - shift
+    e = _exponent(float(np.abs(C).max()) if C.size else 0.0)
+    C = np.ldexp(C, -e)
+    return {"n_bad": 0, "bad": np.zeros(0, dtype=np.int64), "n_zero": int(zero.size),
+            "zero": zero[:20] + start, "n": B.shape[0], "e": e,
+            "sum": C.sum(axis=0), "gram": C.T @ C}
+
+
+def _merge(a: dict, b: dict) -> dict:
+    e = max(a["e"], b["e"])
+    return {"n_bad": a["n_bad"] + b["n_bad"], "n_zero": a["n_zero"] + b["n_zero"],
+            "bad": np.concatenate([a["bad"], b["bad"]])[:20],
+            "zero": np.concatenate([a["zero"], b["zero"]])[:20], "n": a["n"] + b["n"], "e": e,
+            "sum": np.ldexp(a["sum"], a["e"] - e) + np.ldexp(b["sum"], b["e"] - e),
+            "gram": np.ldexp(a["gram"], 2 * (a["e"] - e)) + np.ldexp(b["gram"], 2 * (b["e"] - e))}
+
+
+def scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X"):
+    """``(X, n, mean, scatter)`` of a Dask corpus: its rows' mean and ``Σ (x − μ)(x − μ)ᵀ``.
+
+    Parameters
+    ----------
+    X : dask.array.Array (n, d)
+        The corpus (checked here: NaN/inf rows raise a ValueError naming them).
+    unit : bool
+        Unit-normalise every row first (the ``normalize_first`` of the vector fixes).
+    zero : {"raise", "ignore"}
+        With ``unit``: refuse zero rows (they have no direction), naming them, or keep
+        them at 0 (as the fixes' ``zero="ignore"``).
+    name : str
+        The argument's name in messages.
+
+    Returns
+    -------
+    tuple
+        The checked Dask array, ``n`` (int), the mean (d,) and the scatter (d, d), both
+        float64. Divide the scatter by ``n − 1`` for the covariance.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> X = da.from_array(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]), chunks=(2, 2))
+    >>> _, n, mean, S = scatter(X)
+    >>> n, mean.tolist(), S.tolist()
+    (3, [3.0, 5.0], [[8.0, 14.0], [14.0, 26.0]])
+    """
+    import dask
+
+    X = check_dask_matrix(X, name)
+    V.check_zero_option(zero)
+    head, = compute(X[:min(X.shape[0], HEAD_ROWS)])
+    head = head[np.isfinite(head).all(axis=1)]
+    shift = _rows(head, unit)[0].mean(axis=0) if head.shape[0] else np.zeros(X.shape[1])
+    shift_d = dask.delayed(shift)
+    kernel = dask.delayed(_block_scatter, pure=True)
+    parts = [kernel(b.data, b.start, shift_d, unit) for b in row_blocks(X)]
+    total, = compute(tree_sum(parts, _merge))
+    if total["n_bad"]:
+        raise ValueError(f"{name} has {describe_rows(total['n_bad'], np.sort(total['bad']))} "
+                         "with NaN or inf; drop or impute them first")
+    if unit and zero == "raise" and total["n_zero"]:
+        rows = np.sort(total["zero"])
+        raise ValueError(f"{name} has {describe_rows(total['n_zero'], rows)} that are zero "
+                         "vectors: they have no direction, so they cannot be normalised; drop "
+                         "them, or pass zero='ignore' to keep them at 0")
+    n, e = total["n"], total["e"]
+    m = total["sum"] / n                               # mean of (x − s) / 2^e
+    with np.errstate(over="ignore"):
+        S = np.ldexp(total["gram"] - n * np.outer(m, m), 2 * e)
+        mean = shift + np.ldexp(m, e)
+    return X, n, mean, (S + S.T) / 2
+
+
+def pca_fit(X, n_components: int):
+    """The covariance solver of :func:`vecdiag.pca` on a Dask corpus.
+
+    Returns ``(X, mean, variances, components, total_variance)`` as the NumPy solver
+    does: the top ``n_components`` eigenpairs of the covariance (components as rows,
+    signs not yet fixed), variances clipped at 0.
+
+    Parameters
+    ----------
+    X : dask.array.Array (n, d)
+        At least 2 rows; NaN/inf rows raise naming them.
+    n_components : int
+        At most ``min(n, d)``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> X = da.from_array(np.array([[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]]), chunks=(2, 2))
+    >>> _, mean, var, comps, total = pca_fit(X, 1)
+    >>> mean.tolist(), round(float(var[0]), 6), round(total, 6)
+    ([1.0, 2.0], 5.0, 5.0)
+    """
+    X = check_dask_matrix(X, "X")
+    n, d = X.shape
+    if n < 2:
+        raise ValueError(f"X has {n} row; PCA needs at least 2 vectors to measure variance "
+                         "between them")
+    c = V.check_positive_int(n_components, "n_components")
+    if c > min(n, d):
+        raise ValueError(f"n_components={c} is larger than min(n_samples, n_features) = "
+                         f"min({n}, {d}) = {min(n, d)}; use n_components <= {min(n, d)}")
+    X, n, mean, S = scatter(X)
+    if not np.isfinite(S).all():
+        raise ValueError("X has values so large that their squares overflow even in "
+                         "float64; scale the vectors down first")
+    values, vectors = np.linalg.eigh(S)
+    values, components = values[::-1][:c].copy(), vectors[:, ::-1][:, :c].T.copy()
+    total = float(np.trace(S)) / (n - 1)
+    return X, mean, np.maximum(values, 0.0) / (n - 1), components, total
+

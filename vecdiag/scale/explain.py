@@ -1,0 +1,163 @@
+"""``vd.explain_neighbors`` on a Dask corpus: the corpus statistics, row block by row block.
+
+An explanation reads the corpus in three ways (:mod:`vecdiag.explain.stats`): its
+k-occurrence (who is a hub), its first-neighbour scale (is the query out of
+distribution), the lengths and near-copies of the few documents involved. On a Dask
+corpus (:class:`vecdiag.scale.index.DaskIndex`) :class:`DaskCorpusStats` gives the same
+figures without gathering the corpus:
+
+* **lengths**: from :func:`vecdiag.scale.moments.moments` (one pass that also names
+  every NaN/inf row; ``n`` numbers on the client);
+* **k-occurrence and first-neighbour scores**: up to ``max_exact`` rows exactly from the
+  kNN graph (one task per pair of row blocks); beyond, estimated from ``sample_size``
+  sampled rows (drawn with ``random_state`` exactly as the in-memory sampled path draws
+  them) searched against the whole corpus by :func:`vecdiag.scale.search.knn_rows`: each
+  document's k-occurrence is its count in the sampled lists times ``n / sample_size``
+  (its reverse neighbours among the sampled rows, scaled), which the hub cause states as
+  estimated;
+* **near-copies of the documents involved** (the top-k and the expected documents):
+  exact, their unit vectors scored against every row, one task per block, counted in
+  one pass for all of them;
+* **percentiles of scores** among random document pairs: pairs of the sampled rows
+  (:func:`vecdiag.score_percentile` on the gathered sample).
+
+The statistics are cached on the Index (``index.cache``) like the in-memory ones, so a
+second explanation on the same Dask Index pays only for its query.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..linalg import row_norms
+from .chunks import compute, row_blocks
+
+__all__ = ["DaskCorpusStats", "copy_counts"]
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    norms = row_norms(X)
+    return X / np.where(norms > 0, norms, 1)[:, None]
+
+
+def _block_copies(block, U: np.ndarray, threshold: float) -> np.ndarray:
+    """Per row of ``U`` (unit vectors), how many rows of the block have cosine >= threshold."""
+    cos = _unit(np.asarray(block)) @ U.T
+    return np.count_nonzero(cos >= threshold, axis=0)
+
+
+def copy_counts(X, U: np.ndarray, threshold: float) -> np.ndarray:
+    """For each unit vector in ``U`` (m, d), the rows of the Dask corpus ``X`` with cosine
+    >= ``threshold`` to it (itself included when it is a row): one task per row block."""
+    import dask
+
+    task = dask.delayed(_block_copies, pure=True)
+    parts = compute(*[task(b.data, U.astype(X.dtype), threshold) for b in row_blocks(X)])
+    return np.sum(parts, axis=0)
+
+
+class DaskCorpusStats:
+    """:class:`vecdiag.explain.stats.CorpusStats` for a Dask Index (see the module).
+
+    Attributes
+    ----------
+    n, d, metric, k, graph_k, norms, k_occurrence, nn1, exact, sample_size, sample_rows
+        As :class:`~vecdiag.explain.stats.CorpusStats`; ``exact`` is False (and
+        k-occurrence and nn1 are estimated from ``sample_size`` rows) above ``max_exact``
+        rows, whoever owns the Index.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, vecdiag as vd
+    >>> X = np.random.default_rng(0).normal(size=(40, 4))
+    >>> s = DaskCorpusStats(vd.Index(da.from_array(X, chunks=16)), 3, max_exact=10,
+    ...                     sample_size=20)
+    >>> s.exact, s.sample_size, round(float(s.k_occurrence.mean()), 1)
+    (False, 20, 3.0)
+    """
+
+    def __init__(self, index, k: int, *, max_exact: int, sample_size: int, random_state=0,
+                 owned: bool = False):
+        from .moments import moments
+        from .search import knn_rows
+
+        X = index.vectors
+        self.n, self.d = X.shape
+        self.metric = index.metric
+        self.k = k
+        self._index = index
+        self.random_state = random_state
+        # the first pass: every NaN/inf row named (not only the first block's), the norms,
+        # and the raw moments (kept for mutual proximity under dot product)
+        self.raw_moments = moments(X, space="raw", name="corpus")
+        self.norms = np.asarray(self.raw_moments.norms, dtype=float)
+        self.graph_k = graph_k = min(k, self.n - 1)
+        self.exact = self.n <= max_exact
+        if self.exact:
+            graph = index.knn_graph(graph_k)  # cached on the Index
+            self.sample_size, self.sample_rows = self.n, None
+            self.k_occurrence = np.bincount(graph.indices.ravel(),
+                                            minlength=self.n).astype(float)
+            self.nn1 = np.sort(graph.scores[:, 0].astype(float))
+            probes = np.sort(np.random.default_rng(random_state).choice(
+                self.n, size=min(sample_size, self.n), replace=False))
+        else:
+            m = min(sample_size, self.n)
+            probes = np.sort(np.random.default_rng(random_state).choice(self.n, size=m,
+                                                                        replace=False))
+            res = knn_rows(X, probes, graph_k, metric=self.metric)
+            self.sample_size, self.sample_rows = m, probes
+            self.k_occurrence = (np.bincount(res.indices.ravel(), minlength=self.n)
+                                 * (self.n / m))
+            self.nn1 = np.sort(res.scores[:, 0].astype(float))
+        self._pair_rows = probes
+        self._pairs_sample = None
+        self._copies: dict = {}
+
+    # ------------------------------------------------------------ rows involved
+    def unit_of(self, rows) -> np.ndarray:
+        """Unit-length vectors of a few rows (only those rows are computed)."""
+        from ..explain.ranking import vectors_of
+
+        return _unit(vectors_of(self._index, rows))
+
+    def prefetch_copies(self, rows, threshold: float) -> None:
+        """Count the near-copies of these rows in one pass (kept for :meth:`copies_of`)."""
+        rows = [int(r) for r in dict.fromkeys(np.asarray(rows).tolist())
+                if (int(r), threshold) not in self._copies]
+        if not rows:
+            return
+        U = self.unit_of(rows)
+        counts = copy_counts(self._index.vectors, U, threshold)
+        self_match = np.einsum("ij,ij->i", U.astype(self._index.vectors.dtype),
+                               U.astype(self._index.vectors.dtype)) >= threshold
+        for r, c, own in zip(rows, counts.tolist(), self_match.tolist()):
+            self._copies[(r, threshold)] = int(c) - int(bool(own) and self.norms[r] > 0)
+
+    def copies_of(self, row: int, threshold: float) -> int:
+        """Other rows with cosine >= ``threshold`` to ``row``: exact, by one pass."""
+        if (int(row), threshold) not in self._copies:
+            self.prefetch_copies([row], threshold)
+        return self._copies[(int(row), threshold)]
+
+    # --------------------------------------------------------------- figures
+    def percentiles(self, scores) -> np.ndarray:
+        """Percentile (0-100) of each score among random pairs of the sampled rows."""
+        from ..scores import score_percentile
+
+        if self._pairs_sample is None:
+            from ..explain.ranking import vectors_of
+
+            self._pairs_sample = vectors_of(self._index, self._pair_rows)
+        return np.asarray(score_percentile(np.asarray(scores, dtype=float), self._pairs_sample,
+                                           metric=self.metric, random_state=self.random_state),
+                          dtype=float)
+
+    def summary(self) -> dict:
+        """The figures worth showing (as :meth:`CorpusStats.summary`)."""
+        kocc = self.k_occurrence
+        return {"n": int(self.n), "d": int(self.d), "metric": self.metric, "k": int(self.k),
+                "exact": bool(self.exact), "sample_size": int(self.sample_size),
+                "k_occurrence_median": float(np.median(kocc)),
+                "k_occurrence_max": float(kocc.max()),
+                "nn1_median": float(np.median(self.nn1))}

@@ -1,0 +1,255 @@
+"""One vector file, described without reading its values, and read a slice at a time.
+
+:func:`describe` looks at a ``.npy``, ``.npz`` or ``.parquet`` file's header (for parquet:
+its schema and row-group sizes) and returns a :class:`FileInfo`; the readers
+(:func:`read_npy_rows`, :func:`read_npz_array`, :func:`read_parquet_groups`) are what one
+Dask task runs: each opens the file itself (a memmap, a zip member, a few row groups), so
+no array and no open file ever travels inside a task graph.
+
+dtype policy (as :mod:`vecdiag._validate`): float32 stays float32; other real dtypes
+(float16, integers, booleans) are read as float64; anything else is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .._optional import require
+
+__all__ = ["FileInfo", "describe", "out_dtype", "read_npy_rows", "read_npz_array",
+           "read_parquet_groups", "read_sidecar_ids", "ID_COLUMNS"]
+
+# parquet columns taken as the row ids, in this order of preference
+ID_COLUMNS = ("id", "_id", "doc_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class FileInfo:
+    """What :func:`describe` learnt about one file, values unread."""
+
+    path: str
+    kind: str               # "npy" | "npz" | "parquet"
+    rows: int
+    dim: int
+    dtype: np.dtype         # the dtype stored in the file (parquet: of the list's values)
+    key: str | None = None  # npz member / parquet vector column
+    groups: tuple = ()      # parquet: rows per row group
+    id_source: str | None = None  # npz member, parquet column or sidecar file with the ids
+
+
+def out_dtype(dtype) -> np.dtype:
+    """float32 and float64 kept; every other real dtype read as float64."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _check_numeric(dtype, where: str) -> None:
+    if np.dtype(dtype).kind not in "fiub":
+        raise TypeError(f"{where} holds {np.dtype(dtype)} values, not numbers; vectors must be "
+                        "real numbers (float32 or float64)")
+
+
+def describe(path: Path, kind: str, key: str | None) -> FileInfo:
+    """Shape, dtype and id source of one file, from its header only."""
+    return {"npy": _describe_npy, "npz": _describe_npz,
+            "parquet": _describe_parquet}[kind](Path(path), key)
+
+
+# ---------------------------------------------------------------- .npy
+def _npy_header(handle, where: str):
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(handle)
+        if version == (1, 0):
+            return fmt.read_array_header_1_0(handle)
+        if version == (2, 0):
+            return fmt.read_array_header_2_0(handle)
+    except ValueError as err:
+        raise ValueError(f"{where} is not a readable .npy array ({err})") from None
+    raise ValueError(f"{where}: .npy format version {version} is not supported; re-save "
+                     "it with np.save")
+
+
+def _describe_npy(path: Path, key) -> FileInfo:
+    if key is not None:
+        raise ValueError(f"key={key!r} names an array in an .npz or a column in a .parquet "
+                         f"file; {path.name} is a .npy file with one array: drop key=")
+    with open(path, "rb") as handle:
+        shape, _, dtype = _npy_header(handle, str(path))
+    return FileInfo(str(path), "npy", *_rows_dim(shape, dtype, str(path)), dtype,
+                    id_source=_sidecar(path))
+
+
+def _rows_dim(shape, dtype, where: str) -> tuple[int, int]:
+    _check_numeric(dtype, where)
+    if len(shape) != 2:
+        raise ValueError(f"{where} holds an array of shape {tuple(shape)}; vectors must be a "
+                         "2-D array (rows, dimensions)")
+    return int(shape[0]), int(shape[1])
+
+
+def _sidecar(path: Path) -> str | None:
+    """``<stem>_ids.txt`` next to a .npy shard: its ids, one per line."""
+    side = path.with_name(f"{path.stem}_ids.txt")
+    return str(side) if side.is_file() else None
+
+
+def read_sidecar_ids(path: str, rows: int) -> np.ndarray:
+    """The ids of a sidecar file (one per line, trailing empty lines ignored)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) != rows:
+        raise ValueError(f"{path} lists {len(lines)} ids but its shard has {rows} rows; give "
+                         "exactly one id per row, in row order")
+    return np.asarray(lines, dtype=object)
+
+
+def read_npy_rows(path: str, start: int, stop: int, dtype) -> np.ndarray:
+    """Rows ``start:stop`` of a .npy file, through a memmap this task opens itself."""
+    rows = np.load(path, mmap_mode="r", allow_pickle=False)[start:stop]
+    return np.array(rows, dtype=dtype, order="C")
+
+
+# ---------------------------------------------------------------- .npz
+def _npz_members(path: Path) -> dict:
+    """Member name -> (shape, dtype), from each member's .npy header (nothing inflated
+    beyond the header)."""
+    members = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(".npy"):
+                    with archive.open(name) as handle:
+                        shape, _, dtype = _npy_header(handle, f"{path}[{name}]")
+                    members[name[:-4]] = (shape, dtype)
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path} is not an .npz archive (np.savez writes one)") from None
+    return members
+
+
+def _describe_npz(path: Path, key) -> FileInfo:
+    members = _npz_members(path)
+    listed = ", ".join(f"{n} {tuple(s)}" for n, (s, _) in members.items()) or "none"
+    if key is None:
+        matrices = [n for n, (s, _) in members.items() if len(s) == 2]
+        if len(matrices) != 1:
+            raise ValueError(f"{path} holds {len(matrices)} 2-D arrays (members: {listed}); "
+                             "name the vectors with key=")
+        key = matrices[0]
+    elif key not in members:
+        raise ValueError(f"{path} has no array {key!r} (members: {listed}); check key=")
+    shape, dtype = members[key]
+    rows, dim = _rows_dim(shape, dtype, f"{path}[{key}]")
+    ids = next((n for n in ("ids", "id") if n in members and n != key
+                and tuple(members[n][0]) == (rows,)), None)
+    return FileInfo(str(path), "npz", rows, dim, dtype, key=key, id_source=ids)
+
+
+def read_npz_array(path: str, key: str, dtype) -> np.ndarray:
+    """The whole array ``key`` of an .npz (a zip member cannot be read in part)."""
+    with np.load(path, allow_pickle=False) as data:
+        return np.array(data[key], dtype=dtype, order="C")
+
+
+def read_npz_ids(path: str, member: str) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as data:
+        return np.asarray(data[member])
+
+
+# ---------------------------------------------------------------- .parquet
+def _is_vector_type(pa, t) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _describe_parquet(path: Path, key) -> FileInfo:
+    pa = require("pyarrow", "vd.open_vectors on .parquet files")
+    pq = require("pyarrow.parquet", "vd.open_vectors on .parquet files")
+    try:
+        handle = pq.ParquetFile(path)
+    except pa.ArrowInvalid as err:
+        raise ValueError(f"{path} is not a readable parquet file ({err})") from None
+    schema = handle.schema_arrow
+    vectors = [f.name for f in schema if _is_vector_type(pa, f.type)]
+    if key is None:
+        if len(vectors) != 1:
+            columns = ", ".join(f"{f.name} ({f.type})" for f in schema)
+            raise ValueError(f"{path} has {len(vectors)} vector (list) columns (columns: "
+                             f"{columns}); name the vector column with key=")
+        key = vectors[0]
+    if key not in schema.names:
+        raise ValueError(f"{path} has no column {key!r} (columns: {', '.join(schema.names)}); "
+                         "check key=")
+    field = schema.field(key)
+    if not _is_vector_type(pa, field.type):
+        raise TypeError(f"column {key!r} of {path} is {field.type}, not a vector column: a "
+                        "vector column holds a list (or fixed-size list) of numbers per row")
+    value_type = field.type.value_type
+    try:
+        dtype = np.dtype(value_type.to_pandas_dtype())
+    except (NotImplementedError, TypeError):
+        dtype = np.dtype(object)
+    _check_numeric(dtype, f"column {key!r} of {path}")
+    groups = tuple(handle.metadata.row_group(i).num_rows
+                   for i in range(handle.metadata.num_row_groups))
+    rows = int(sum(groups))
+    if pa.types.is_fixed_size_list(field.type):
+        dim = int(field.type.list_size)
+    else:
+        dim = _first_length(handle, key, rows)
+    ids = next((c for c in ID_COLUMNS if c in schema.names and c != key
+                and not _is_vector_type(pa, schema.field(c).type)), None)
+    return FileInfo(str(path), "parquet", rows, dim, dtype, key=key, groups=groups,
+                    id_source=ids)
+
+
+def _first_length(handle, column: str, rows: int) -> int:
+    """The length of the first non-null list of a variable-length list column (its other
+    rows are checked when read)."""
+    if rows == 0:
+        return 0
+    for batch in handle.iter_batches(batch_size=1024, columns=[column]):
+        values = batch.column(0)
+        for i in range(len(values)):
+            if values[i].is_valid:
+                return len(values[i])
+    return 0
+
+
+def read_parquet_groups(path: str, column: str, groups: tuple, dim: int, dtype) -> np.ndarray:
+    """Row groups ``groups`` of a parquet vector column as a ``(rows, dim)`` array, decoded
+    with pyarrow's flat buffers (no Python object per value)."""
+    pq = require("pyarrow.parquet", "vd.open_vectors on .parquet files")
+    table = pq.ParquetFile(path).read_row_groups(list(groups), columns=[column])
+    lists = table.column(0).combine_chunks()
+    where = f"column {column!r} of {path} (row groups {groups[0]}-{groups[-1]})"
+    if lists.null_count:
+        first = int(np.flatnonzero(~lists.is_valid().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"{where} has {lists.null_count} missing vectors (first at row "
+                         f"{first} of these groups); drop or fill them before opening")
+    if hasattr(lists, "offsets") and len(lists):
+        lengths = np.diff(lists.offsets.to_numpy())
+        bad = np.flatnonzero(lengths != dim)
+        if bad.size:
+            raise ValueError(f"{where}: {bad.size} rows do not have {dim} values (first: row "
+                             f"{int(bad[0])} has {int(lengths[bad[0]])}); every vector must "
+                             "have the same dimension")
+    values = lists.flatten()
+    if values.null_count:
+        raise ValueError(f"{where} has {values.null_count} missing numbers inside vectors; "
+                         "fill them before opening")
+    flat = values.to_numpy(zero_copy_only=False)
+    return np.array(flat.reshape(-1, dim), dtype=dtype, order="C")
+
+
+def read_parquet_ids(path: str, column: str) -> np.ndarray:
+    pq = require("pyarrow.parquet", "vd.open_vectors on .parquet files")
+    ids = pq.ParquetFile(path).read(columns=[column]).column(0)
+    if ids.null_count:
+        raise ValueError(f"the id column {column!r} of {path} has {ids.null_count} missing "
+                         "ids; every row needs one")
+    return ids.to_numpy()

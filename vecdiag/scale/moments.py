@@ -1,0 +1,289 @@
+"""The O(n·d) statistics of a Dask corpus: one task per row block, small sums merged.
+
+:func:`moments` is :func:`vecdiag.diagnostics.moments.compute_moments` for a
+``dask.array.Array``: every row block (:func:`vecdiag.scale.chunks.row_blocks`) becomes
+one task that returns its partial sums (``Σ û``, ``Σ û²``, ``Σ x``, ``XᵀX``: O(d²) numbers,
+whatever the block's size) and its rows' norms; the partial sums are added pairwise in a
+tree, so no task ever holds more than one block and nothing of size ``n`` is gathered
+apart from the ``n`` norms. Anisotropy, rogue dimensions, isotropy, IsoScore, the
+participation ratio and the norm spread all come from the result, exactly as on NumPy
+(:func:`vecdiag.anisotropy` and friends dispatch here when given a Dask array).
+
+subtle: the NumPy path divides raw rows by one power of two ``2^e`` (above the largest
+``|x|``) before squaring, so that ``XᵀX`` of vectors near 1e200 stays finite; that needs
+the largest value first, a second pass. Here each block uses its own power of two
+``2^e_b`` and the merge rescales a partial sum to the larger exponent with ``ldexp``
+(multiplying by ``2^(e_b − e)``, exact unless it underflows), so one pass suffices.
+
+Each block also checks its values: NaN or inf rows (and, for cosine statistics, zero
+rows) are reported with their global row numbers, in the NumPy path's words.
+:func:`log_partition` is the second pass :func:`vecdiag.isotropy` needs, per block too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .. import _validate as V
+from ..diagnostics.moments import Moments, refuse_zero_rows, unit_rows
+from ..linalg import row_norms
+from .._optional import require
+from .chunks import check_dask_matrix, compute, row_blocks
+
+__all__ = ["moments", "RowReport", "log_partition", "tree_sum", "describe_rows"]
+
+# Offending rows kept per kind (NaN/inf, zero) for messages and evidence.
+_KEEP_ROWS = 20
+
+
+def describe_rows(count: int, first) -> str:
+    """:func:`vecdiag._validate.format_rows` when only the first rows and the count are known.
+
+    Examples
+    --------
+    >>> describe_rows(1, [4]), describe_rows(7, [0, 3, 9, 11, 12, 40])
+    ('1 row (4)', '7 rows (first: 0, 3, 9, 11, 12)')
+    """
+    first = [int(r) for r in first][:5]
+    if count <= len(first):
+        return V.format_rows(first)
+    return f"{count} rows (first: {', '.join(map(str, first))})"
+
+
+@dataclasses.dataclass(frozen=True)
+class RowReport:
+    """Rows a pass over a Dask corpus found unusable, by global row number.
+
+    Attributes
+    ----------
+    n_bad : int
+        Rows holding NaN or inf.
+    bad : ndarray
+        The first of them (at most 20), ascending.
+    n_zero : int
+        Finite rows whose every value is 0.
+    zero : ndarray
+        The first of them (at most 20), ascending.
+    peak : float
+        The largest finite ``|x|`` of the corpus (0.0 when there is none).
+
+    Examples
+    --------
+    >>> RowReport(0, np.array([], dtype=np.int64), 1, np.array([3]), 2.0).n_zero
+    1
+    """
+
+    n_bad: int
+    bad: np.ndarray
+    n_zero: int
+    zero: np.ndarray
+    peak: float
+
+
+def _exponent(peak: float) -> int:
+    """``e`` with ``2^e`` the power of two :func:`power_of_two_scale` gives for ``peak``."""
+    if not peak > 0 or not np.isfinite(peak):
+        return 0
+    return int(np.frexp(peak)[1])
+
+
+def _block_sums(block, start: int, space: str, drop_zero: bool):
+    """Partial sums of one row block (a NumPy function; runs on a worker).
+
+    Rows with NaN or inf are left out and reported; so are zero rows when ``drop_zero``.
+    Returns ``(partial, norms)``: a dict of O(d²) numbers, and the kept rows' norms.
+    """
+    B = np.asarray(block)
+    fin = np.isfinite(B)
+    bad = ~fin.all(axis=1)
+    finite = np.where(fin, B, 0) if bad.any() else B
+    peak = float(np.abs(finite).max()) if B.size else 0.0
+    zero = ~(finite != 0).any(axis=1) & ~bad
+    drop = bad | zero if drop_zero else bad
+    K = B[~drop] if drop.any() else B
+    norms = row_norms(K).astype(np.float64)
+    U = unit_rows(K, norms)
+    e = _exponent(float(np.abs(K).max()) if K.size else 0.0)
+    S = U if space == "unit" else np.ldexp(K.astype(np.float64), -e)
+    part = {"n": K.shape[0], "e": e, "peak": peak,
+            "sum_unit": U.sum(axis=0), "sumsq_unit": np.einsum("ij,ij->j", U, U),
+            "sum_space": S.sum(axis=0), "gram": S.T @ S,
+            "n_bad": int(bad.sum()), "bad": np.flatnonzero(bad)[:_KEEP_ROWS] + start,
+            "n_zero": int(zero.sum()), "zero": np.flatnonzero(zero)[:_KEEP_ROWS] + start}
+    return part, norms
+
+
+def _merge(a: dict, b: dict, space: str) -> dict:
+    """Add two partial sums; raw-space sums are first brought to the larger exponent."""
+    e = max(a["e"], b["e"])
+    out = {"n": a["n"] + b["n"], "e": e, "peak": max(a["peak"], b["peak"]),
+           "n_bad": a["n_bad"] + b["n_bad"], "n_zero": a["n_zero"] + b["n_zero"],
+           "bad": np.concatenate([a["bad"], b["bad"]])[:_KEEP_ROWS],
+           "zero": np.concatenate([a["zero"], b["zero"]])[:_KEEP_ROWS]}
+    for key in ("sum_unit", "sumsq_unit"):
+        out[key] = a[key] + b[key]
+    if space == "unit":
+        out["sum_space"], out["gram"] = a["sum_space"] + b["sum_space"], a["gram"] + b["gram"]
+    else:       # x / 2^e_a = (x / 2^e) · 2^(e − e_a): ldexp by a power of two, exact
+        out["sum_space"] = (np.ldexp(a["sum_space"], a["e"] - e)
+                            + np.ldexp(b["sum_space"], b["e"] - e))
+        out["gram"] = np.ldexp(a["gram"], 2 * (a["e"] - e)) + np.ldexp(b["gram"], 2 * (b["e"] - e))
+    return out
+
+
+def tree_sum(parts: list, merge, **kwargs):
+    """Merge ``dask.delayed`` partial results pairwise, level by level (a binary tree).
+
+    ``merge(a, b, **kwargs)`` adds two partial results; the tree has ``log2(len(parts))``
+    levels, so no task receives more than two partial results.
+
+    Examples
+    --------
+    >>> import dask
+    >>> parts = [dask.delayed(v) for v in (1, 2, 3, 4, 5)]
+    >>> tree_sum(parts, lambda a, b: a + b).compute()
+    15
+    """
+    dask = require("dask", "a Dask reduction")
+    step = dask.delayed(merge, pure=True)
+    while len(parts) > 1:
+        parts = [step(parts[i], parts[i + 1], **kwargs) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
+    """:class:`~vecdiag.diagnostics.moments.Moments` of a Dask corpus, in one pass.
+
+    Parameters
+    ----------
+    X : dask.array.Array (n, d)
+        The corpus (checked here with :func:`vecdiag.scale.check_dask_matrix`).
+    space : {"unit", "raw"}
+        The rows the Gram matrix is taken of: unit rows (the cosine view) or as given.
+    name : str
+        The argument's name in error messages.
+    drop : bool
+        False (the statistics): NaN/inf rows raise a ValueError naming them, and so do
+        zero rows when ``space="unit"``. True (:func:`vecdiag.diagnose`): such rows, and
+        zero rows in either space, are left out and reported instead.
+
+    Returns
+    -------
+    Moments, or (Moments, RowReport) when ``drop=True``
+        The sums over the rows used, equal to the NumPy path's to rounding;
+        ``Moments.norms`` holds those rows' norms, in order. With ``drop=True`` the
+        scale is the power of two above the largest finite value (the preflight's), in
+        either space.
+
+    Notes
+    -----
+    One task per row block computes, in float64, the block's norms, ``Σ û``, ``Σ û²``,
+    ``Σ x`` and ``Σ x xᵀ`` of the rows in ``space`` (raw rows divided by the block's
+    own power of two); :func:`tree_sum` adds them. Memory per task: one block plus
+    O(d²); on the client: ``n`` norms plus O(d²).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> X = da.from_array(np.array([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]]), chunks=(2, 2))
+    >>> m = moments(X, space="raw")
+    >>> m.n, m.norms.tolist(), (m.sum_space * m.scale).tolist(), m.scale
+    (3, [5.0, 2.0, 1.0], [4.0, 6.0], 8.0)
+    >>> (m.gram * m.scale ** 2).tolist()
+    [[10.0, 12.0], [12.0, 20.0]]
+    """
+    import dask
+
+    X = check_dask_matrix(X, name)
+    V.check_choice(space, "space", ("unit", "raw"))
+    blocks = row_blocks(X)
+    kernel = dask.delayed(_block_sums, nout=2, pure=True)
+    pairs = [kernel(b.data, b.start, space, drop) for b in blocks]
+    total = tree_sum([p[0] for p in pairs], _merge, space=space)
+    total, *norms = compute(total, *[p[1] for p in pairs])
+    report = RowReport(total["n_bad"], np.sort(total["bad"]), total["n_zero"],
+                       np.sort(total["zero"]), total["peak"])
+    norms = np.concatenate(norms) if norms else np.zeros(0)
+    if not drop:
+        if report.n_bad:
+            raise ValueError(f"{name} has {describe_rows(report.n_bad, report.bad)} with "
+                             "NaN or inf; drop or impute them first")
+        if space == "unit":
+            refuse_zero_rows(norms, name)
+    e, scale = total["e"], 1.0
+    sum_space, gram = total["sum_space"], total["gram"]
+    if space == "raw" or drop:
+        scale = float(np.ldexp(1.0, _exponent(report.peak)))
+    if space == "raw":       # the partial sums are of x / 2^e; bring them to x / scale
+        shift = e - _exponent(report.peak)
+        sum_space, gram = np.ldexp(sum_space, shift), np.ldexp(gram, 2 * shift)
+    m = Moments(n=int(total["n"]), d=X.shape[1], space=space, norms=norms,
+                sum_unit=total["sum_unit"], sumsq_unit=total["sumsq_unit"],
+                sum_space=sum_space, gram=gram, scale=scale)
+    return (m, report) if drop else m
+
+
+def _block_logz(block, directions, space: str, drop_zero: bool):
+    B = np.asarray(block)
+    keep = np.isfinite(B).all(axis=1)
+    if drop_zero:
+        keep &= (B != 0).any(axis=1)
+    B = B[keep] if not keep.all() else B
+    k = directions.shape[1]
+    if B.shape[0] == 0:
+        return np.full(2 * k, -np.inf), np.zeros(2 * k)
+    if space == "unit":
+        B = unit_rows(B, row_norms(B).astype(np.float64))
+    proj = B.astype(np.float64, copy=False) @ directions
+    both = np.concatenate([proj, -proj], axis=1)
+    peak = both.max(axis=0)
+    return peak, np.exp(both - peak).sum(axis=0)
+
+
+def _merge_logz(a, b):
+    peak = np.maximum(a[0], b[0])
+    with np.errstate(invalid="ignore"):       # -inf - -inf for an empty side: weight 0
+        wa = np.where(np.isfinite(a[0]), np.exp(a[0] - peak), 0.0)
+        wb = np.where(np.isfinite(b[0]), np.exp(b[0] - peak), 0.0)
+    return peak, a[1] * wa + b[1] * wb
+
+
+def log_partition(X, directions: np.ndarray, space: str, *, drop: bool = False) -> np.ndarray:
+    """``log Σ_i exp(c·x_i)`` for each column ``c`` of ``directions``, then of ``−c``.
+
+    The Dask twin of :func:`vecdiag.diagnostics.isotropy.log_partition`: each block gives
+    its running log-sum-exp (a peak and a sum per direction), merged in a tree. Rows
+    with NaN/inf (and zero rows when ``drop``) are skipped, as :func:`moments` skips them.
+
+    Parameters
+    ----------
+    X : dask.array.Array (n, d)
+        A checked corpus.
+    directions : ndarray (d, k)
+        Unit directions, one per column.
+    space : {"unit", "raw"}
+        Rows scaled to unit length first, or as given.
+    drop : bool
+        Leave out zero rows (as :func:`moments` does with ``drop=True``).
+
+    Returns
+    -------
+    ndarray (2k,)
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> X = da.from_array(np.array([[1.0, 0.0], [0.0, 1.0]]), chunks=(1, 2))
+    >>> log_partition(X, np.eye(2), "raw").round(4).tolist()
+    [1.3133, 1.3133, 0.3133, 0.3133]
+    """
+    import dask
+
+    directions = dask.delayed(np.ascontiguousarray(directions, dtype=np.float64))
+    kernel = dask.delayed(_block_logz, pure=True)
+    parts = [kernel(b.data, directions, space, drop) for b in row_blocks(X)]
+    (peak, acc), = compute(tree_sum(parts, _merge_logz))
+    return peak + np.log(acc)

@@ -1,0 +1,93 @@
+"""Running per-block tasks and merging their small results, with a bar and sane threads.
+
+:func:`run_merged` computes rows of per-block ``dask.delayed`` results, each row merged
+in a tree of tasks (so only small merged results travel), on the active scheduler; a
+progress bar counts the work of the blocks as they finish (a local-scheduler callback, or
+futures on a distributed Client). :class:`one_blas_thread` holds BLAS to one thread
+while Dask's own threads run blocks in parallel in this process.
+"""
+
+from __future__ import annotations
+
+from .._progress import progress_bar
+from .chunks import _aligned, compute
+
+__all__ = ["run_merged", "one_blas_thread", "MERGE_FAN_IN"]
+
+MERGE_FAN_IN = 8                      # per-block results merged per merge task
+
+
+def _merged(level, merge, k: int, metric: str):
+    while len(level) > 1:
+        level = [merge(level[i:i + MERGE_FAN_IN], k, metric)
+                 for i in range(0, len(level), MERGE_FAN_IN)]
+    return level[0]
+
+
+def run_merged(tasks, merge_fn, k: int, metric: str, pairs: dict | None):
+    """Compute each row of ``tasks`` (the delayed per-block results of one query part)
+    merged by ``merge_fn(list, k, metric)`` in a tree of tasks, on the active scheduler;
+    with a bar of scored pairs when ``pairs`` (block task key -> pairs) is given."""
+    import dask
+
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    if pairs is not None and type(client).__name__ == "Client":
+        # distributed: block futures tick the bar as they finish, merges run on workers
+        from distributed import as_completed
+
+        flat_tasks = [t for row in tasks for t in row]
+        flat = client.compute(flat_tasks)
+        futures, at = [], 0
+        for row in tasks:
+            futures.append(_merged(flat[at:at + len(row)],
+                                   lambda *a: client.submit(merge_fn, *a), k, metric))
+            at += len(row)
+        with progress_bar(sum(pairs.values()), desc="knn search (dask)", show=True,
+                          unit=" pairs") as bar:
+            keys = {f.key: pairs[t.key] for f, t in zip(flat, flat_tasks)}
+            for f in as_completed(flat):
+                bar.update(keys[f.key])
+            out = client.gather(futures)
+        return [tuple(_aligned(x) for x in r) for r in out]
+    merge = dask.delayed(merge_fn, pure=True)
+    outs = [_merged(row, merge, k, metric) for row in tasks]
+    if pairs is None:
+        return compute(*outs)
+    from dask.callbacks import Callback
+
+    with progress_bar(sum(pairs.values()), desc="knn search (dask)", show=True,
+                      unit=" pairs") as bar:
+
+        class Ticks(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):
+                if key in pairs:
+                    bar.update(pairs[key])
+
+        with Ticks():
+            return compute(*outs)
+
+
+class one_blas_thread:
+    """Hold BLAS to one thread while Dask runs blocks in parallel in this process.
+
+    Dask's threads already use the cores (one block each); a worker process of a
+    distributed cluster holds its own BLAS to one thread already.
+    """
+
+    def __init__(self, active: bool):
+        self.ctx = None
+        if active:
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:                        # pragma: no cover
+                return
+            self.ctx = threadpool_limits(limits=1, user_api="blas")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.ctx is not None:
+            self.ctx.restore_original_limits()
+
+
