@@ -7,7 +7,8 @@ corpus (:class:`vecdiag.scale.index.DaskIndex`) :class:`DaskCorpusStats` gives t
 figures without gathering the corpus:
 
 * **lengths**: from :func:`vecdiag.scale.moments.moments` (one pass that also names
-  every NaN/inf row; ``n`` numbers on the client);
+  every NaN/inf row; ``n`` numbers on the client), kept in ``index.cache`` where
+  anisotropy, rogue dimensions and mutual proximity reuse it;
 * **k-occurrence and first-neighbour scores**: up to ``max_exact`` rows exactly from the
   kNN graph (one task per pair of row blocks); beyond, estimated from ``sample_size``
   sampled rows (drawn with ``random_state`` exactly as the in-memory sampled path draws
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cache_keys
 from ..linalg import row_norms
 from .chunks import compute, row_blocks
 
@@ -88,9 +90,13 @@ class DaskCorpusStats:
         self._index = index
         self.random_state = random_state
         # the first pass: every NaN/inf row named (not only the first block's), the norms,
-        # and the raw moments (kept for mutual proximity under dot product)
-        self.raw_moments = moments(X, space="raw", name="corpus")
-        self.norms = np.asarray(self.raw_moments.norms, dtype=float)
+        # and the moments, kept in the Index's cache where anisotropy, rogue dimensions and
+        # mutual proximity find them (unit rows under cosine, raw rows otherwise)
+        space = "unit" if self.metric == "cosine" else "raw"
+        key = cache_keys.moments(space)
+        if key not in index.cache:
+            index.cache[key] = moments(X, space=space, name="corpus")
+        self.norms = np.asarray(index.cache[key].norms, dtype=float)
         self.graph_k = graph_k = min(k, self.n - 1)
         self.exact = self.n <= max_exact
         if self.exact:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cache_keys
 from ..explain.counterfactuals import CSLS_NEIGHBORS, TRANSFORM_FIXES, Ranking
 from ..explain.ranking import vectors_of
 from ..linalg import row_norms
@@ -148,11 +149,10 @@ def mp_statistics(index, stats) -> tuple[np.ndarray, np.ndarray, str | None]:
         if metric in ("cosine", "dot"):
             from .moments import moments
 
-            m = getattr(stats, "raw_moments", None) if metric == "dot" else None
-            if m is None:  # cosine: the unit rows' moments (zero rows left out)
-                m = moments(index.vectors, space="unit" if metric == "cosine" else "raw",
-                            name="corpus", drop=metric == "cosine")
-                m = m[0] if isinstance(m, tuple) else m
+            space = "unit" if metric == "cosine" else "raw"
+            m = index.cache.get(cache_keys.moments(space))  # DaskCorpusStats's pass
+            if m is None:
+                m = moments(index.vectors, space=space, name="corpus")
             if metric == "cosine":  # a zero row is a zero unit row: it adds nothing, counts
                 mean = m.sum_unit / n
                 second = m.gram / n
