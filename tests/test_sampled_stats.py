@@ -230,3 +230,17 @@ def test_copy_share_never_below_the_exact_copies_and_inside_its_interval():
         est = vd.near_duplicates(X, sample=300, random_state=seed)
         assert est.exact_share == pytest.approx(36 / 1196)
         assert est.exact_share <= est.share_ci[0] <= est.share <= est.share_ci[1]
+
+
+def test_a_dask_index_is_sampled_like_its_array():
+    da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+    import dask
+
+    X = clustered(800, 16)
+    D = da.from_array(X, chunks=(300, 16))
+    with dask.config.set(scheduler="threads"):
+        a = vd.hubness(vd.Index(D), k=5, sample=200, random_state=2)
+        b = vd.hubness(D, k=5, sample=200, random_state=2)
+        d = vd.near_duplicates(vd.Index(D), sample=100, random_state=2)
+    assert (a.skewness, a.skewness_ci) == (b.skewness, b.skewness_ci)
+    assert d.share == vd.near_duplicates(X, sample=100, random_state=2).share
