@@ -126,7 +126,7 @@ def skewness_estimate(lists: np.ndarray, n: int):
     return float(skew), se, None
 
 
-_MAX_PAIRS = 20_000_000
+_MAX_PAIRS = 2_000_000  # ~100 MB of sparse pairs at most; beyond, the plain jackknife
 
 
 def _pair_interactions(compressed, c, S, dS, reps, skew, n):
@@ -172,7 +172,7 @@ def antihub_estimate(lists: np.ndarray, n: int):
     if f < ANTIHUB_MIN_FRACTION:
         return None, None, unseen, (
             f"only {f:.1%} of the rows are sampled: an item in one list is missed with "
-            f"probability {1 - f:.0%}, so items in no list cannot be told from items in "
+            f"probability {1 - f:.1%}, so items in no list cannot be told from items in "
             f"few (the unbiased estimator needs ≥ {ANTIHUB_MIN_FRACTION:.0%})")
     share = ((n - c.size) + _antihub_weights(c, f).sum()) / n
     f1 = (s - 1) / n
