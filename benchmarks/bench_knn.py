@@ -129,23 +129,27 @@ def measure_all(contenders: dict, repeat: int) -> dict:
 def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096):
     """The score blocks vecdiag's engine computes (no selection): the ceiling it can reach.
 
-    Query blocks of ``q_block`` rows times corpus chunks of ``c_chunk`` rows, the corpus
-    split into one part per core, BLAS held to one thread per part, as in
-    ``vecdiag.neighbors._scan.numpy_candidates``.
+    Query blocks of ``q_block`` rows times corpus chunks of at most ``c_chunk`` rows, sized
+    as the engine sizes them (``_scan.balanced_chunk``: the items split evenly over the
+    cores), the corpus split into one part per core, BLAS held to one thread per part, as
+    in ``vecdiag.neighbors._scan.numpy_candidates``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
 
+    from vecdiag.neighbors._scan import balanced_chunk
+
     workers = os.cpu_count() or 1
-    chunks = list(range(0, C.shape[0], c_chunk))
-    parts = [chunks[i * len(chunks) // workers:(i + 1) * len(chunks) // workers]
+    blocks = range(0, Q.shape[0], q_block)
+    c_chunk = balanced_chunk(C.shape[0], c_chunk, len(blocks), workers)
+    items = [(q0, c0) for q0 in blocks for c0 in range(0, C.shape[0], c_chunk)]
+    parts = [items[i * len(items) // workers:(i + 1) * len(items) // workers]
              for i in range(workers)]
 
     def scan(part):
-        for q0 in range(0, Q.shape[0], q_block):
-            for c0 in part:
-                C[c0:c0 + c_chunk] @ Q[q0:q0 + q_block].T
+        for q0, c0 in part:
+            C[c0:c0 + c_chunk] @ Q[q0:q0 + q_block].T
 
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         list(pool.map(scan, parts))

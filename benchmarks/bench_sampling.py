@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import vecdiag as vd  # noqa: E402
 from vecdiag.diagnostics import sampled_estimators as E  # noqa: E402
 from vecdiag.diagnostics.hubness import skewness  # noqa: E402
-from vecdiag.diagnostics.sampling import normal_quantile, wilson_interval  # noqa: E402
+from vecdiag.diagnostics.duplicates import exact_duplicate_groups  # noqa: E402
+from vecdiag.diagnostics.sampled_duplicates import copy_share  # noqa: E402
+from vecdiag.diagnostics.sampling import normal_quantile  # noqa: E402
 
 
 def corpora(n: int) -> dict:
@@ -49,6 +51,7 @@ def corpora(n: int) -> dict:
     dup = rng.standard_normal((n, 64)).astype(np.float32)
     copies = rng.choice(n, n // 10, replace=False)
     dup[copies] = dup[rng.choice(n, n // 10)] + 0.003 * rng.standard_normal((n // 10, 64))
+    dup[copies[:n // 40]] = dup[copies[-(n // 40):]]   # and 2.5% exact copies
     out["gaussian d=64 + 10% near-copies"] = dup
     return out
 
@@ -61,6 +64,9 @@ def calibrate(X: np.ndarray, k: int, s: int, seeds: int, z: float) -> dict:
     exact_copy = np.zeros(n, dtype=bool)
     for g in vd.near_duplicates(X, threshold=0.98):
         exact_copy[g] = True
+    identical = np.zeros(n, dtype=bool)
+    for g in exact_duplicate_groups(X):
+        identical[g] = True
     truth = {"skewness": skewness(nk), "hub share": np.mean(nk >= 2 * k),
              "antihub share": np.mean(nk == 0), "near-copy share": exact_copy.mean()}
     cells = {name: [] for name in truth}
@@ -74,9 +80,9 @@ def calibrate(X: np.ndarray, k: int, s: int, seeds: int, z: float) -> dict:
         cells["hub share"].append((est, se))
         est, se, _, _ = E.antihub_estimate(lists, n)
         cells["antihub share"].append((est, se))
-        hits = int(((nearest[rows] >= 0.98) | exact_copy[rows]).sum())
-        lo, hi = wilson_interval(hits, s, n)
-        cells["near-copy share"].append((hits / s, (lo, hi)))
+        share, ci = copy_share((nearest[rows] >= 0.98) | identical[rows], identical[rows], n,
+                               int(identical.sum()))
+        cells["near-copy share"].append((share, ci))
     out = {}
     for name, values in cells.items():
         got = [(e, w) for e, w in values if w is not None and e is not None]
@@ -109,7 +115,7 @@ def main() -> None:
           "(seeds estimable) estimate mean ± sd over seeds, mean half-width; exact value")
     z = normal_quantile(0.95)
     for name, X in corpora(args.n).items():
-        for frac in (0.1, 0.3, 0.6):
+        for frac in (0.1, 0.3, 0.5, 0.7):
             s = int(frac * args.n)
             res = calibrate(X, args.k, s, args.seeds, z)
             print(f"\n{name}, s={s} (f={frac})")
@@ -126,9 +132,10 @@ def main() -> None:
          + rng.standard_normal((args.timing_n, 128))).astype(np.float32)
     t = time.perf_counter()
     est = vd.hubness(Y, k=args.k, sample=2000, random_state=0)
+    print()
     sampled = time.perf_counter() - t
     t = time.perf_counter()
-    exact = vd.hubness(Y, k=args.k)
+    exact = vd.hubness(Y, k=args.k, show_progress=False)
     full = time.perf_counter() - t
     print(f"\ntiming, {args.timing_n:,} x 128: sampled (2,000 rows) {sampled:.2f} s, exact graph "
           f"{full:.2f} s ({full / sampled:.1f}x)")

@@ -27,6 +27,7 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
+from . import sampled_stages as P
 from . import stages as S
 from ._graph import _FLOPS
 from .finding import SEVERITIES, Diagnosis, Finding
@@ -55,6 +56,7 @@ class DiagnoseOptions:
     backend: str | None = None
     show_progress: bool | None = None
     model_name: str | None = None
+    sample: int | None = None
 
 
 # The named stages, in order: (name timed in stats["seconds"] or None, function).
@@ -65,21 +67,31 @@ STAGES = (("moments", S.moments), ("isotropy", S.isotropy_stage),
           ("intrinsic_dimension", S.intrinsic_stage), (None, S.geometry_findings),
           ("query_shift", S.query_shift_stage))
 
+# Beyond SAMPLED_ABOVE usable rows, and on a Dask corpus: the graph stages replaced by
+# sampled estimates (vecdiag.diagnostics.sampled_stages); the O(n·d) ones unchanged.
+SAMPLED_STAGES = (("moments", S.moments), ("isotropy", S.isotropy_stage),
+                  (None, S.metric_check), (None, P.prepare_sampled),
+                  ("near_duplicates", P.sampled_duplicates_stage),
+                  ("hubness", P.sampled_hubness_stage),
+                  ("intrinsic_dimension", P.sampled_intrinsic_stage),
+                  (None, S.geometry_findings), ("query_shift", P.sampled_query_shift_stage))
+
 
 def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
              metric: str = "cosine", random_state=0, duplicate_threshold: float = 0.98,
              graph_sample: int = 100_000, backend: str | None = None,
              show_progress: bool | None = None, query_ids=None,
-             model_name: str | None = None, options: DiagnoseOptions | None = None
-             ) -> Diagnosis:
+             model_name: str | None = None, sample: int | None = None,
+             options: DiagnoseOptions | None = None) -> Diagnosis:
     """Check a corpus of embeddings for the problems that make similarity search fail.
 
     Parameters
     ----------
-    corpus : array-like (n, d) or vecdiag.Index
+    corpus : array-like (n, d), dask.array.Array (n, d) or vecdiag.Index
         The document vectors (memmaps are read in blocks). An Index brings its ids,
         texts and metric, and its cache: statistics computed here are reused later by
-        ``vd.hubness(index, k)``, ``vd.explain_neighbors`` and friends.
+        ``vd.hubness(index, k)``, ``vd.explain_neighbors`` and friends. A Dask array (or
+        an Index over one) is diagnosed where its blocks live: see Notes.
     queries : array-like (m, d), optional
         A query log: adds the ``query_corpus_shift`` finding.
     texts, ids : sequences, optional
@@ -93,7 +105,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         Cosine at or above which two items count as near-duplicates.
     graph_sample : int
         Largest number of items the kNN graph is built on (O(n²·d) work); beyond it a
-        random sample of this size is used for the graph statistics.
+        random sample of this size is used for the graph statistics (corpora of at most
+        ``SAMPLED_ABOVE`` usable rows only; beyond, see ``sample``).
     backend : {"numpy", "faiss"} or None
         Search backend for the kNN graph (same results either way); None picks faiss
         when it is installed. Ignored when ``corpus`` is an Index (its own is used).
@@ -104,6 +117,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     model_name : str, optional
         The embedding model: the shift finding consults
         :func:`vecdiag.embedders.known_prefixes` before suggesting a prefix.
+    sample : int, optional
+        Rows sampled for the sampled statistics (used beyond ``SAMPLED_ABOVE`` rows and
+        on a Dask corpus); None: ``DEFAULT_SAMPLE`` (10,000).
     options : DiagnoseOptions, optional
         The keyword arguments above as one object (reusable across calls); keywords
         passed as well must keep their defaults.
@@ -125,6 +141,19 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     :mod:`vecdiag.diagnostics.rules`. Bad input never yields NaN: undefined statistics
     are None in ``stats`` and explained in a finding.
 
+    **Large corpora.** Beyond ``SAMPLED_ABOVE`` = 100,000 usable rows
+    (:data:`vecdiag.diagnostics.sampling.SAMPLED_ABOVE`), and always for a
+    ``dask.array.Array``, the O(n²·d) kNN graph is not built: hubness and near-duplicates
+    are estimated from ``sample`` rows searched against all n (O(s·n·d)), and each of
+    those findings says so ("estimated from 10,000 sampled rows, 95% interval [...]");
+    exact copies are still found by hashing every row, TwoNN runs on a 10,000-row sample
+    and the query shift searches the queries against all n. The O(n·d) findings
+    (anisotropy, isotropy, rogue dimensions, norms, metric check) stay exact. On a Dask
+    corpus the preflight and the sums are one pass, one task per row block
+    (:mod:`vecdiag.scale.diagnose`); ``stats["sampled"]`` and ``stats["sample"]`` say
+    what was sampled. The near-duplicate figure is then the share of items that have a
+    near-copy (both members of a pair count), rather than the share of redundant items.
+
     Examples
     --------
     >>> import vecdiag as vd
@@ -135,22 +164,38 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     ('anisotropy', 'critical', 'center')
     """
     t_start = time.perf_counter()
+    from . import sampling
+    from ..scale.chunks import is_dask_array
+
     opts = _options(options, k=k, metric=metric, random_state=random_state,
                     duplicate_threshold=duplicate_threshold, graph_sample=graph_sample,
-                    backend=backend, show_progress=show_progress, model_name=model_name)
+                    backend=backend, show_progress=show_progress, model_name=model_name,
+                    sample=sample)
     w = _checked(corpus, queries, texts, ids, query_ids, opts)
+    on_dask = is_dask_array(w.X)
     seconds: dict = {}
     n_graph = min(w.X.shape[0], w.graph_sample)
     d = w.X.shape[1]
     expected = n_graph ** 2 * d / _FLOPS + 4 * w.X.shape[0] * d * d / _FLOPS
     w.bar = progress_bar(5 + GRAPH_CHUNKS, desc="diagnose", show=w.show_progress,
                          expected_seconds=expected)
-    S.preflight(w)
+    if on_dask:                          # preflight and moments: one pass over the blocks
+        from ..scale.diagnose import preflight
+
+        t0 = time.perf_counter()
+        preflight(w)
+        seconds["moments"] = time.perf_counter() - t0
+    else:
+        S.preflight(w)
     if w.n < 2:
         w.bar.close()
         return _finish(w.findings, w.stats, w.metric, 0, seconds, t_start)
-    for name, stage in STAGES:
-        if stage is S.query_shift_stage and (w.Q is None or w.Q.shape[0] == 0):
+    sampled = on_dask or w.n > sampling.SAMPLED_ABOVE
+    for name, stage in (SAMPLED_STAGES if sampled else STAGES):
+        if stage in (S.query_shift_stage, P.sampled_query_shift_stage) and (
+                w.Q is None or w.Q.shape[0] == 0):
+            continue
+        if on_dask and stage is S.moments:
             continue
         t0 = time.perf_counter()
         stage(w)
@@ -163,7 +208,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     w.bar.close()
     spec = w.spec
     return _finish(w.findings, w.stats, w.metric, w.k_eff, seconds, t_start,
-                   k_occurrence=w.hub.k_occurrence, norms=w.m.norms,
+                   k_occurrence=None if w.hub is None else w.hub.k_occurrence,
+                   norms=w.m.norms,
                    contribution=rogue_from_moments(w.m, 20).contribution,
                    explained_variance_ratio=spec / spec.sum() if spec.sum() > 0 else spec)
 
@@ -187,15 +233,22 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
     """The inputs checked once, as the Work record the stages share."""
     from ..neighbors import Index
 
+    from ..scale.chunks import check_dask_matrix, compute, is_dask_array
+
     index_in = corpus if isinstance(corpus, Index) else None
     metric = opts.metric
     if index_in is not None:
         X, metric = index_in.vectors, index_in.metric
         ids = index_in.ids if ids is None else ids
         texts = index_in.texts if texts is None else texts
+    elif is_dask_array(corpus):          # checked block by block by the first pass
+        V.check_metric(metric)
+        X = check_dask_matrix(corpus, "corpus")
     else:
         V.check_metric(metric)
         X = V.as_matrix(corpus, "corpus", finite=False)
+    if is_dask_array(queries):           # m queries: small, gathered
+        queries, = compute(check_dask_matrix(queries, "queries"))
     n_all, d = X.shape
     k = V.check_positive_int(opts.k, "k")
     graph_sample = V.check_positive_int(opts.graph_sample, "graph_sample", minimum=2)
@@ -211,7 +264,9 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
         V.check_same_dim(Q, "queries", X, "corpus")
         query_ids = V.check_ids(query_ids, Q.shape[0], "query_ids")
     rng = V.check_random_state(opts.random_state)
-    return S.Work(X=X, metric=metric, k=k, graph_sample=graph_sample,
+    sample = None if opts.sample is None else V.check_positive_int(opts.sample, "sample",
+                                                                   minimum=2)
+    return S.Work(X=X, metric=metric, k=k, graph_sample=graph_sample, sample_size=sample,
                   duplicate_threshold=opts.duplicate_threshold, backend=opts.backend,
                   show_progress=opts.show_progress, model_name=opts.model_name, rng=rng,
                   ids=ids, texts=texts, Q=Q, query_ids=query_ids, index_in=index_in,

@@ -185,6 +185,12 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
     and memory of one ``block × block`` tile, never ``n × n``. For the corpus kNN graph
     route (only pairs among each item's k nearest), see :func:`vecdiag.diagnose`.
 
+    Sampled (``sample=s``): exact copies come from hashing every row (complete, O(n·d));
+    the share of items with a copy is post-stratified: the exact copies' share is known,
+    and among the other items the share is a binomial proportion over the sampled rows
+    that are not exact copies (a simple random sample of them), with a Wilson score
+    interval whose effective size carries the finite population correction.
+
     Examples
     --------
     >>> near_duplicates([[1, 0], [0, 1], [1, 0.01], [2, 0]])

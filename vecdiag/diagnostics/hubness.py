@@ -211,7 +211,7 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
     among them, hypergeometric given its N_k; factorial moments of c estimate N_k's
     moments without bias, hence its skewness; the antihub share is estimated when at
     least half of the rows are sampled, the hub share when an item at the threshold is
-    expected in ≥ 5 sampled lists (else each is reported not estimable, with why).
+    expected in ≥ 10 sampled lists (else each is reported not estimable, with why).
     Intervals: jackknife over the sampled rows with the finite population correction.
     Details and assumptions: :mod:`vecdiag.diagnostics.sampled_estimators`.
 

@@ -6,9 +6,10 @@ Two figures, one exact and one estimated:
   on Dask: :mod:`vecdiag.scale.hashing`): complete, no sampling;
 * **the share of items with a copy** (their nearest other row has ``cos ≥ threshold``, or
   an identical row exists), estimated from ``s`` rows drawn without replacement, each
-  searched against all ``n`` (``O(s·n·d)``): a binomial proportion with a Wilson score
-  interval, finite population corrected. The share is at least the exact copies' share,
-  so the interval's low end is raised to it.
+  searched against all ``n`` (``O(s·n·d)``). Post-stratified: the exact copies' share is
+  known; the share among the other items is a binomial proportion from the sampled rows
+  that are not exact copies, with a Wilson score interval (finite population corrected),
+  so estimate and interval never fall below the exact share.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from ..results import Result, fmt, html_block, html_table, result
 from .sampling import CONFIDENCE, sampled_lists, sampled_phrase, wilson_interval
 
-__all__ = ["SampledDuplicates", "sampled_near_duplicates"]
+__all__ = ["SampledDuplicates", "sampled_near_duplicates", "copy_share"]
 
 
 @result
@@ -31,7 +32,8 @@ class SampledDuplicates(Result):
     ----------
     share : float
         Estimated share of the n items whose nearest other item has cosine ≥
-        ``threshold`` (or that have an identical row).
+        ``threshold`` (or that have an identical row): ``exact_share`` plus the sampled
+        share among the other items, weighted by their number.
     share_ci : tuple (low, high)
         Its interval at ``confidence`` (Wilson, finite population corrected).
     with_copy : int
@@ -118,6 +120,32 @@ class SampledDuplicates(Result):
         return html_block("Near-duplicates, sampled", *parts)
 
 
+def copy_share(has_copy: np.ndarray, exact_copy: np.ndarray, n: int, n_exact: int,
+               confidence: float = CONFIDENCE):
+    """(share, (low, high)) of items with a copy, post-stratified on the exact copies.
+
+    ``has_copy``, ``exact_copy``: per sampled row, whether it has a copy, whether it is an
+    exact copy; ``n_exact``: exact copies in the whole corpus (known from hashing). The
+    sampled rows that are not exact copies are a simple random sample of the ``n − n_exact``
+    others: their share gets a Wilson interval, then both are weighted by their size.
+
+    Examples
+    --------
+    >>> share, ci = copy_share(np.array([True, False, True, False]),
+    ...                        np.array([True, False, False, False]), 100, 10)
+    >>> round(share, 4), [round(v, 4) for v in ci]
+    (0.4, [0.1563, 0.8105])
+    """
+    rest = ~exact_copy
+    n_rest, s_rest = n - n_exact, int(rest.sum())
+    if s_rest == 0:
+        return n_exact / n, (n_exact / n, 1.0 if n_rest else n_exact / n)
+    hits = int(has_copy[rest].sum())
+    lo, hi = wilson_interval(hits, s_rest, n_rest, confidence)
+    w = n_rest / n
+    return n_exact / n + w * hits / s_rest, (n_exact / n + w * lo, n_exact / n + w * hi)
+
+
 def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, random_state,
                             confidence: float = CONFIDENCE) -> SampledDuplicates:
     """The share with a copy from ``sample`` rows, beside the ``exact`` copy groups.
@@ -138,11 +166,11 @@ def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, ra
     has_copy = (scores[:, 0] >= threshold) | in_exact[rows]
     hits = int(has_copy.sum())
     s = rows.size
-    lo, hi = wilson_interval(hits, s, n, confidence)
     exact_share = float(in_exact.sum() / n)
+    share, (lo, hi) = copy_share(has_copy, in_exact[rows], n, int(in_exact.sum()), confidence)
     examples = [(int(r), int(i), float(c)) for r, i, c
                 in zip(rows[has_copy][:10], idx[has_copy, 0][:10], scores[has_copy, 0][:10])]
-    return SampledDuplicates(share=hits / s, share_ci=(max(lo, exact_share), max(hi, exact_share)),
+    return SampledDuplicates(share=share, share_ci=(lo, hi),
                              with_copy=hits, exact_groups=exact, exact_share=exact_share,
                              examples=examples, sample=s, n=n, threshold=float(threshold),
                              confidence=confidence, rows=rows)

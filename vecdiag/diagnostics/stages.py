@@ -30,7 +30,7 @@ from .norms import norm_spread
 from .rogue import rogue_from_moments
 from .shift import as_distance, shift_from_neighbors, space_mean_and_spread
 
-__all__ = ["Work", "preflight", "moments", "isotropy_stage", "exact_copies", "metric_check",
+__all__ = ["Work", "preflight", "row_findings", "moments", "isotropy_stage", "exact_copies", "metric_check",
            "knn_graph_stage",
            "hubness_stage", "near_duplicates_stage", "intrinsic_stage", "geometry_findings",
            "query_shift_stage"]
@@ -87,36 +87,56 @@ class Work:
     graph: object = None
     # hubness
     hub: object = None
+    # sampled statistics (beyond SAMPLED_ABOVE rows, or a Dask corpus)
+    sample_size: int | None = None          # rows sampled (None: DEFAULT_SAMPLE)
+    input_row: object = None                # used row -> input row (None: through keep)
 
     @property
     def n(self) -> int:
         return 0 if self.W is None else self.W.shape[0]
+
+    @property
+    def all_rows_used(self) -> bool:
+        """No row was left out by the preflight."""
+        return self.n == self.X.shape[0]
+
+    def label(self, i: int) -> str:
+        """How used row ``i`` is shown in evidence: its input id (or row) and text."""
+        row = int(self.keep[i]) if self.input_row is None else int(self.input_row(i))
+        return _label(row, self.ids, self.texts)
 
 
 def preflight(w: Work) -> None:
     """NaN/inf rows and zero vectors: reported, and left out of every later stage."""
     bad, zero, w.peak = _scan_rows(w.X)
     zero &= ~bad
-    if bad.any():
-        rows = np.flatnonzero(bad)
+    bad_rows, zero_rows = np.flatnonzero(bad), np.flatnonzero(zero)
+    w.keep = np.flatnonzero(~(bad | zero))
+    w.W = w.X if w.keep.size == w.X.shape[0] else np.asarray(w.X[w.keep])
+    row_findings(w, bad_rows.size, V.format_rows(bad_rows), bad_rows[:20],
+                 zero_rows.size, V.format_rows(zero_rows), zero_rows[:20])
+
+
+def row_findings(w: Work, n_bad: int, bad_text: str, bad_first, n_zero: int, zero_text: str,
+                 zero_first) -> None:
+    """The non_finite / zero_vectors / small_corpus findings of the preflight, once
+    ``w.W`` holds the usable rows (shared by the NumPy and the Dask preflight)."""
+    if n_bad:
         w.findings.append(Finding("non_finite", "critical",
-                                  f"{V.format_rows(rows)} hold NaN or inf; they are left out "
+                                  f"{bad_text} hold NaN or inf; they are left out "
                                   "of every statistic: drop or re-embed them.",
-                                  {"value": int(rows.size), "rows": rows[:20].tolist()}))
-    if zero.any():
-        rows = np.flatnonzero(zero)
+                                  {"value": int(n_bad), "rows": [int(r) for r in bad_first]}))
+    if n_zero:
         sev = "critical" if w.metric == "cosine" else "warning"
         why = {"cosine": "they have no direction, so their cosine is undefined",
                "dot": "they score 0 against every query",
                "euclidean": "they all sit at the origin"}[w.metric]
         w.findings.append(Finding("zero_vectors", sev,
-                                  f"{V.format_rows(rows)} are zero vectors (often empty or "
+                                  f"{zero_text} are zero vectors (often empty or "
                                   f"failed inputs): {why}; they are left out of every "
                                   "statistic.",
-                                  {"value": int(rows.size), "rows": rows[:20].tolist()}))
-    w.keep = np.flatnonzero(~(bad | zero))
-    w.W = w.X if w.keep.size == w.X.shape[0] else np.asarray(w.X[w.keep])
-    w.stats.update(n_used=w.n, n_non_finite=int(bad.sum()), n_zero=int(zero.sum()))
+                                  {"value": int(n_zero), "rows": [int(r) for r in zero_first]}))
+    w.stats.update(n_used=w.n, n_non_finite=int(n_bad), n_zero=int(n_zero))
     if w.n < 2:
         w.findings.append(Finding("small_corpus", "critical",
                                   f"Only {w.n} usable vector(s): no pair to compare, so no "

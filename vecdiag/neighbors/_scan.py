@@ -3,18 +3,22 @@
 Queries are scored against the corpus in cache-sized blocks, one worker per core pulling
 the next (query block, corpus chunk) in turn; the kNN graph of a whole corpus multiplies
 each pair of blocks once instead (the scores are symmetric). Each block goes through the
-threshold filter of :mod:`._select`. The engine then refines and proves what these return.
+threshold filter of :mod:`._select`, or through the compiled fold-in of :mod:`._fold` when
+numba is there and the scan is large (:func:`use_compiled`). The engine then refines and
+proves what these return.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._progress import progress_bar
-from ._select import _GROUP, Best, merge, select
+from . import _fold
+from ._select import _GROUP, Best, fold_in
 from ._threads import Workers, blas_workers
 
 if TYPE_CHECKING:
@@ -25,6 +29,8 @@ _CORPUS_CHUNK = 4096                  # corpus rows per product: the score block
 _GRAPH_BLOCK = 2048                   # rows per side of a block pair in the graph pass
 _MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask for there
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
+_COMPILED_FLOPS = 2e10                # from here on, the compiled fold-in if numba is loaded
+_AUTO_FLOPS = 1e12                    # ... or from here on, loading numba for it (see _fold)
 
 
 def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
@@ -80,8 +86,9 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
 
     One worker thread per BLAS thread (BLAS held to one thread each, so the selection
     after each product runs in parallel too) pulls (query block, corpus chunk) items in
-    turn and keeps its own running best per block; the workers' candidates are merged at
-    the end. The kNN graph of a whole corpus goes to :func:`graph_candidates`.
+    turn; the workers share one running best per query block (one threshold, raised by
+    every chunk any worker has seen). The kNN graph of a whole corpus goes to
+    :func:`graph_candidates`.
     """
     m = positions.size
     if m == 0:
@@ -91,24 +98,30 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     workers, controller = blas_workers() if big else (1, None)
     if exclude_self and Q is C and full:
         return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
-                                progress=progress, workers=workers, controller=controller)
+                                progress=progress, workers=workers, controller=controller,
+                                compiled=use_compiled(1.0 * C.n * C.n * C.d))
+    compiled = use_compiled(2.0 * m * C.n * C.d)
     bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                   workers)
     blocks = [(q0, min(m, q0 + bq)) for q0 in range(0, m, bq)]
+    bc = balanced_chunk(C.n, bc, len(blocks), workers)
     chunks = [(c0, min(C.n, c0 + bc)) for c0 in range(0, C.n, bc)]
     # Work items in block-major order, pulled by whichever worker is free (a core slowed
-    # by other work then takes fewer chunks); each worker keeps its own running best per
-    # query block, merged at the end.
+    # by other work then takes fewer chunks). The workers share one running best per
+    # query block: its threshold is read and the survivors folded in under the block's
+    # lock, the selection itself runs outside it.
     items = iter([(b, c) for b in range(len(blocks)) for c in range(len(chunks))])
     take = threading.Lock()
+    best = [Best(q1 - q0, kp, C.dtype) for q0, q1 in blocks]
+    locks = [threading.Lock() for _ in blocks]
 
     def scan(worker):
-        mine, current, Qb = {}, None, None
+        current, Qb = None, None
         while True:
             with take:
                 item = next(items, None)
             if item is None:
-                return mine
+                return
             b, c = item
             q0, q1 = blocks[b]
             c0, c1 = chunks[c]
@@ -117,9 +130,6 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 if C.sq is not None:
                     Qb = Qb + Qb                # 2 q (doubling is exact)
                 current = b
-            best = mine.get(b)
-            if best is None:
-                best = mine[b] = Best(q1 - q0, kp, C.dtype)
             # corpus rows by queries: the selection's group maxima then reduce whole
             # contiguous slabs, the fastest pass NumPy has (the product costs the same)
             S = C.block(c0, c1) @ Qb.T
@@ -127,27 +137,35 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 S -= C.sq[c0:c1, None]          # key = 2 q·c − ‖c‖²
             if exclude_self:
                 _mask_self(S.T, positions[q0:q1], c0, c1)
-            best.add(*select(S, min(kp, c1 - c0), best.threshold(), by_column=True),
-                     offset=c0)
+            fold_in(best[b], S, min(kp, c1 - c0), c0, by_column=True, lock=locks[b],
+                    compiled=compiled)
             del S
             pool.tick((q1 - q0) * (c1 - c0))
 
     with progress_bar(m * C.n, **progress) as bar:
         pool = Workers(min(workers, len(blocks) * len(chunks)), controller, bar)
-        found = pool.map(scan, [(w,) for w in range(pool.n)])
-    out_idx, out_key = [], []
-    for b in range(len(blocks)):
-        idx = key = None
-        for mine in found:
-            if b in mine:
-                idx, key = merge(idx, key, mine[b].idx, mine[b].key, kp)
-        out_idx.append(idx)
-        out_key.append(key)
-    return np.concatenate(out_idx), np.concatenate(out_key)
+        pool.map(scan, [(w,) for w in range(pool.n)])
+    return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
+
+
+def balanced_chunk(n: int, bc: int, n_blocks: int, workers: int) -> int:
+    """Corpus rows per chunk, at most ``bc``, such that the work items (query blocks x
+    corpus chunks) split evenly over the workers where a few more chunks achieve it.
+
+    25 chunks on 2 cores leave one core idle for the last chunk (4% of the scan); 26
+    slightly smaller chunks do not.
+    """
+    chunks = -(-n // bc)
+    if workers <= 1 or (n_blocks * chunks) % workers == 0:
+        return bc
+    for more in range(chunks + 1, chunks + workers + 1):
+        if (n_blocks * more) % workers == 0:
+            return max(1, -(-n // more))
+    return bc
 
 
 def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
-                     progress: dict, workers: int, controller):
+                     progress: dict, workers: int, controller, compiled: bool = False):
     """Candidates of every corpus row among the others, using the symmetry of the scores.
 
     The score of rows ``a`` and ``b`` is the same product both ways, so the corpus is cut
@@ -167,10 +185,8 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
     locks = [threading.Lock() for _ in starts]
 
     def offer(block: int, S: np.ndarray, kk: int, offset: int, by_column: bool) -> None:
-        # select outside the lock (a stale threshold is still a valid one), fold in inside
-        found = select(S, kk, best[block].threshold(), by_column=by_column)
-        with locks[block]:
-            best[block].add(*found, offset=offset)
+        fold_in(best[block], S, kk, offset, by_column=by_column, lock=locks[block],
+                compiled=compiled)
 
     def pair(i, j):
         i0, i1 = starts[i], min(n, starts[i] + B)
@@ -197,6 +213,16 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
         pool = Workers(min(workers, len(pairs)), controller, bar)
         pool.map(pair, pairs)
     return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
+
+
+def use_compiled(flops: float) -> bool:
+    """Whether a scan of ``flops`` uses the compiled fold-in (:mod:`._fold`): numba is
+    installed, not turned off, and the scan is large enough to repay loading it."""
+    mode = _fold.mode()
+    if mode == "off":
+        return False
+    loaded = mode == "on" or "numba" in sys.modules
+    return flops >= (_COMPILED_FLOPS if loaded else _AUTO_FLOPS) and _fold.kernels() is not None
 
 
 def _mask_self(S: np.ndarray, pos: np.ndarray, c0: int, c1: int) -> None:

@@ -10,7 +10,11 @@ a sparse list. :class:`Best` holds the running best and folds those lists in.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+
+from . import _fold
 
 _GROUP = 16                           # columns per group in the threshold filter
 _MASK_RATIO = 16                      # gather cost per member vs a comparison (measured ~20)
@@ -54,22 +58,32 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
         return line[keep], cols[keep], vals[keep]
     w = m // g
     main = w * g
+    # group maxima and the passing groups in the block's own layout: (w, lines) down the
+    # columns, (lines, w) along the rows (a transposed view would cost a copy further on)
     if by_column:
-        group_max = S[:main].reshape(g, w, lines).max(axis=0).T        # (lines, w) view
+        group_max = np.maximum.reduce(S[:main].reshape(g, w, lines), axis=0)
+        passing = group_max > thr
     else:
-        group_max = S[:, :main].reshape(lines, g, w).max(axis=1)         # (lines, w)
-    passing = group_max > thr[:, None]
-    counts = passing.sum(axis=1)
-    heavy = np.flatnonzero(counts > kk)
-    if heavy.size:
-        # the kk-th largest group maximum t: kk entries are >= t, so nothing below t
-        # can be among the kk largest: raise those rows' thresholds to keep only >= t
-        t = np.partition(group_max[heavy], w - kk, axis=1)[:, w - kk]
+        group_max = np.maximum.reduce(S[:, :main].reshape(lines, g, w), axis=1)
+        passing = group_max > thr[:, None]
+    line_axis = 1 if by_column else 0
+    total = int(np.count_nonzero(passing))
+    if total > lines * kk:
+        # some rows pass more than kk groups (the first chunks): the kk-th largest group
+        # maximum t of such a row bounds its kk largest entries from below (kk entries
+        # are >= t), so its threshold rises to keep only entries >= t
+        counts = np.count_nonzero(passing, axis=1 - line_axis)
+        heavy = np.flatnonzero(counts > kk)
+        gm_heavy = group_max[:, heavy].T if by_column else group_max[heavy]
+        t = np.partition(gm_heavy, w - kk, axis=1)[:, w - kk]
         thr = thr.copy()
         thr[heavy] = np.maximum(thr[heavy], np.nextafter(t, -np.inf))
-        passing[heavy] = group_max[heavy] > thr[heavy, None]
-        counts[heavy] = kk
-    if counts.sum() * g * _MASK_RATIO > lines * m:
+        if by_column:
+            passing[:, heavy] = gm_heavy.T > thr[heavy]
+        else:
+            passing[heavy] = gm_heavy > thr[heavy, None]
+        total = int(np.count_nonzero(passing))
+    if total * g * _MASK_RATIO > lines * m:
         # many groups pass (the first chunks): one comparison over the block is cheaper
         # than gathering the members of every passing group
         if by_column:
@@ -79,7 +93,11 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
             flat = np.flatnonzero(S > thr[:, None])
             line, cols = divmod(flat, m)
         return line, cols, S.ravel().take(flat)
-    line, grp = divmod(np.flatnonzero(passing), w)   # sorted by line (faster than nonzero)
+    # members of the passing groups (group j holds columns j, j + w, j + 2w, ...)
+    if by_column:
+        grp, line = divmod(np.flatnonzero(passing), lines)
+    else:
+        line, grp = divmod(np.flatnonzero(passing), w)
     cols = (grp[:, None] + w * np.arange(g)).ravel()
     line = np.repeat(line, g)
     flat = cols * lines + line if by_column else line * m + cols
@@ -164,3 +182,27 @@ def merge(best_idx, best_key, new_idx, new_key, kp: int):
         return idx, key
     part = np.argpartition(key, idx.shape[1] - kp, axis=1)[:, idx.shape[1] - kp:]
     return np.take_along_axis(idx, part, axis=1), np.take_along_axis(key, part, axis=1)
+
+
+def fold_in(best: Best, S: np.ndarray, kk: int, offset: int = 0, *, by_column: bool = False,
+            lock=None, compiled: bool = False) -> None:
+    """Fold a score block into ``best``: :func:`select` then :meth:`Best.add`, or with
+    ``compiled=True`` (when numba is there) the kernel of :mod:`._fold`.
+
+    ``lock`` (shared by every thread folding into ``best``): the NumPy path holds it while
+    it reads the threshold and while it folds the survivors in, not during its passes
+    over the block; the kernel holds it for its one pass (it updates ``best`` as it goes).
+    """
+    lock = lock or contextlib.nullcontext()
+    S = np.ascontiguousarray(S)
+    kernels = _fold.kernels() if compiled else None
+    if kernels is None:
+        with lock:
+            thr = best.threshold()
+        found = select(S, kk, thr, by_column=by_column)
+        with lock:
+            best.add(*found, offset=offset)
+        return
+    kernel = kernels[0] if by_column else kernels[1]
+    with lock:
+        kernel(S, offset, best.key, best.idx, best.filled)

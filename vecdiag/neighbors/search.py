@@ -56,7 +56,9 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
         May be empty (0 rows): the result then has 0 rows.
     corpus : array-like, (n, d)
         Any real dtype, C or F order, or an ``np.memmap`` larger than RAM (read in chunks,
-        never copied whole).
+        never copied whole), or a ``dask.array.Array``: then searched one row block per
+        task on the active Dask scheduler, with the same answer bit for bit
+        (:func:`vecdiag.scale.search.knn_dask`; queries may be a Dask array too).
     k : int
         Neighbours per query, ``1 <= k <= n`` (``n - 1`` with ``exclude_self``).
     metric : {"cosine", "dot", "euclidean"}
@@ -179,7 +181,9 @@ class Index:
     Parameters
     ----------
     corpus : array-like, (n, d)
-        The vectors; a memmap is kept as is (normalised block by block when searched).
+        The vectors; a memmap is kept as is (normalised block by block when searched). A
+        ``dask.array.Array`` gives a :class:`vecdiag.scale.index.DaskIndex` (searched one
+        row block per task, the corpus never gathered).
     ids : sequence, optional
         One unique id per row; results then carry ``ids``.
     texts : sequence of str, optional

@@ -68,6 +68,9 @@ class RowReport:
         The first of them (at most 20), ascending.
     peak : float
         The largest finite ``|x|`` of the corpus (0.0 when there is none).
+    dropped : tuple of ndarray
+        Per row block, the rows left out (positions inside the block; empty when
+        nothing was left out). Only filled by ``moments(..., drop=True)``.
 
     Examples
     --------
@@ -80,6 +83,7 @@ class RowReport:
     n_zero: int
     zero: np.ndarray
     peak: float
+    dropped: tuple = ()
 
 
 def _exponent(peak: float) -> int:
@@ -93,7 +97,8 @@ def _block_sums(block, start: int, space: str, drop_zero: bool):
     """Partial sums of one row block (a NumPy function; runs on a worker).
 
     Rows with NaN or inf are left out and reported; so are zero rows when ``drop_zero``.
-    Returns ``(partial, norms)``: a dict of O(d²) numbers, and the kept rows' norms.
+    Returns ``(partial, (norms, dropped))``: a dict of O(d²) numbers, the kept rows'
+    norms and the positions (in the block) of the rows left out.
     """
     B = np.asarray(block)
     fin = np.isfinite(B)
@@ -112,7 +117,7 @@ def _block_sums(block, start: int, space: str, drop_zero: bool):
             "sum_space": S.sum(axis=0), "gram": S.T @ S,
             "n_bad": int(bad.sum()), "bad": np.flatnonzero(bad)[:_KEEP_ROWS] + start,
             "n_zero": int(zero.sum()), "zero": np.flatnonzero(zero)[:_KEEP_ROWS] + start}
-    return part, norms
+    return part, (norms, np.flatnonzero(drop).astype(np.int32))
 
 
 def _merge(a: dict, b: dict, space: str) -> dict:
@@ -203,10 +208,11 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
     kernel = dask.delayed(_block_sums, nout=2, pure=True)
     pairs = [kernel(b.data, b.start, space, drop) for b in blocks]
     total = tree_sum([p[0] for p in pairs], _merge, space=space)
-    total, *norms = compute(total, *[p[1] for p in pairs])
+    total, *rows = compute(total, *[p[1] for p in pairs])
     report = RowReport(total["n_bad"], np.sort(total["bad"]), total["n_zero"],
-                       np.sort(total["zero"]), total["peak"])
-    norms = np.concatenate(norms) if norms else np.zeros(0)
+                       np.sort(total["zero"]), total["peak"],
+                       tuple(r[1] for r in rows) if drop else ())
+    norms = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0)
     if not drop:
         if report.n_bad:
             raise ValueError(f"{name} has {describe_rows(report.n_bad, report.bad)} with "

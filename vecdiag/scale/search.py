@@ -188,7 +188,12 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
     for q_start, queries, self_rows, name in parts:
         m = len(self_rows) if self_rows is not None else (
             len(queries) if isinstance(queries, np.ndarray) else None)
-        row = [task(b.data, b.start, queries, q_start, k, metric, self_rows, name,
+        # one key each for the queries and their own rows, which every block task reads
+        # (an array argument would be copied into every task of the graph)
+        q_key = dask.delayed(queries, pure=True) if isinstance(queries, np.ndarray) \
+            else queries
+        s_key = dask.delayed(self_rows, pure=True) if self_rows is not None else None
+        row = [task(b.data, b.start, q_key, q_start, k, metric, s_key, name,
                     batch_size, budget) for b in blocks]
         for b, t in zip(blocks, row):
             pairs[t.key] = (m or b.stop - b.start) * (b.stop - b.start)

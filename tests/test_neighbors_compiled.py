@@ -1,0 +1,114 @@
+"""The optional compiled fold-in (numba) against the pure-NumPy selection it accelerates.
+
+Both keep, for every row, the ``kp`` largest values seen (as a multiset: equal values at
+the boundary may keep different positions, which the engine's refine step settles); the
+engine must then return bit-identical neighbours and scores either way, and fall back to
+NumPy when numba is missing or turned off (``VECDIAG_NUMBA=0``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from vecdiag.neighbors import _fold, _scan, _select, knn
+
+METRICS = ("cosine", "dot", "euclidean")
+
+
+@pytest.fixture
+def compiled():
+    pytest.importorskip("numba", reason="numba not installed (comes with the umap extra)")
+    if _fold.kernels() is None:
+        pytest.skip("numba turned off by VECDIAG_NUMBA=0")
+    return True
+
+
+def _fold_all(S, kp, chunk, by_column, compiled):
+    lines = S.shape[1] if by_column else S.shape[0]
+    m = S.shape[0] if by_column else S.shape[1]
+    best = _select.Best(lines, kp, S.dtype)
+    for c0 in range(0, m, chunk):
+        block = S[c0:c0 + chunk] if by_column else S[:, c0:c0 + chunk]
+        _select.fold_in(best, block, min(kp, block.shape[0 if by_column else 1]), c0,
+                        by_column=by_column, compiled=compiled)
+    return best
+
+
+@pytest.mark.parametrize("by_column", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ties", [False, True])
+def test_compiled_fold_keeps_the_same_values_as_numpy(rng, compiled, by_column, dtype, ties):
+    """Chunks of uneven width (tails of the 16-wide steps), rows and columns not multiples
+    of 16, many exact ties: the kept values equal the true kp largest, in both paths, and
+    every kept position holds its value."""
+    lines, m, kp = 37, 1001, 12
+    S = rng.normal(size=(lines, m))
+    if ties:
+        S = np.round(S * 2)                      # a handful of distinct values
+    S = S.astype(dtype)
+    S[3, :] = -np.inf                            # a row masked entirely (self exclusion)
+    top = np.sort(S, axis=1)[:, -kp:]
+    data = np.ascontiguousarray(S.T) if by_column else S
+    for chunk in (1000, 97, 5):
+        a = _fold_all(data, kp, chunk, by_column, compiled=False)
+        b = _fold_all(data, kp, chunk, by_column, compiled=True)
+        for best in (a, b):
+            np.testing.assert_array_equal(np.sort(best.key, axis=1), top)
+            real = best.idx >= 0
+            np.testing.assert_array_equal(np.take_along_axis(S, np.where(real, best.idx, 0),
+                                                             axis=1)[real], best.key[real])
+            assert (best.filled == real.sum(axis=1)).all()
+            assert not real[3].any()             # -inf is never a candidate
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_engine_bit_identical_with_and_without_kernel(rng, compiled, metric, dtype,
+                                                      monkeypatch):
+    """Search and kNN graph, one worker or two, planted duplicates at the k-th place:
+    the compiled fold-in gives the very same indices and scores as the NumPy path."""
+    X = rng.normal(size=(1500, 24)).astype(dtype)
+    X[[5, 600, 1499]] = X[77]
+    X[900] = 3 * X[300]
+    Q = np.concatenate([X[:40] + 0.01, X[77:78]]).astype(dtype)
+    monkeypatch.setattr(_scan, "_CORPUS_CHUNK", 256)
+    for threaded in (False, True):
+        monkeypatch.setattr(_scan, "_PARALLEL_FLOPS", 0.0 if threaded else 1e30)
+        out = {}
+        for use in (False, True):
+            monkeypatch.setattr(_scan, "_COMPILED_FLOPS", 0.0 if use else np.inf)
+            assert _scan.use_compiled(1.0) is use
+            out[use] = (knn(Q, X, k=7, metric=metric),
+                        knn(X, X, k=7, metric=metric, exclude_self=True, batch_size=200))
+        for plain, fast in zip(out[False], out[True]):
+            np.testing.assert_array_equal(plain.indices, fast.indices)
+            np.testing.assert_array_equal(plain.scores, fast.scores)
+
+
+def test_falls_back_to_numpy_without_numba(rng, monkeypatch):
+    """No kernel (numba missing or VECDIAG_NUMBA=0): use_compiled is False and the search
+    runs the NumPy selection."""
+    monkeypatch.setattr(_fold, "_kernels", False)
+    assert _fold.kernels() is None
+    monkeypatch.setattr(_scan, "_COMPILED_FLOPS", 0.0)
+    assert not _scan.use_compiled(1e12)
+    X = rng.normal(size=(300, 8))
+    res = knn(X[:5], X, k=3)
+    assert (res.indices[:, 0] == np.arange(5)).all()
+
+
+def test_environment_chooses_the_path(compiled, monkeypatch):
+    """VECDIAG_NUMBA=0 never, =1 from _COMPILED_FLOPS on; unset: the same once numba is
+    loaded, else only from _AUTO_FLOPS on (importing numba must pay for itself)."""
+    small, big = _scan._COMPILED_FLOPS, _scan._AUTO_FLOPS
+    monkeypatch.setenv("VECDIAG_NUMBA", "0")
+    assert _fold.kernels() is None and not _scan.use_compiled(big)
+    monkeypatch.setenv("VECDIAG_NUMBA", "1")
+    assert _scan.use_compiled(small) and not _scan.use_compiled(small / 2)
+    monkeypatch.delenv("VECDIAG_NUMBA")
+    assert _scan.use_compiled(small)                   # numba is loaded in this process
+    monkeypatch.delitem(sys.modules, "numba")
+    assert not _scan.use_compiled(small) and _scan.use_compiled(big)

@@ -1,0 +1,146 @@
+"""vd.diagnose on a Dask corpus, and the switch to sampled statistics for large corpora.
+
+References: the NumPy path on the same rows. The O(n·d) findings (anisotropy, rogue
+dimensions, norms, metric check, isotropy) must carry the same numbers as the exact
+NumPy diagnosis; the O(n²·d) ones (hubness, near-duplicates, TwoNN) are sampled on a Dask
+corpus and must equal, figure for figure, the NumPy diagnosis of the same rows when it
+switches to sampled statistics (same seed: same sampled rows, exact search both ways).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _dask_cluster import worker_tasks
+
+da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+dask = pytest.importorskip("dask")
+
+import vecdiag as vd  # noqa: E402
+from vecdiag.diagnostics import sampling  # noqa: E402
+
+EXACT_STATS = ("anisotropy", "isotropy", "isoscore", "participation_ratio", "rogue_share",
+               "norm_cv", "norm_mean", "n_used", "n_non_finite", "n_zero", "n_vectors", "dim")
+SAMPLED_STATS = ("hubness_skewness", "hub_share", "antihub_share", "near_duplicate_share",
+                 "exact_duplicate_rows", "n_distinct", "intrinsic_dimension", "sample")
+
+
+def planted(n=1200, d=24, seed=0, dtype=np.float32):
+    """A rogue dimension (7) and a shared offset (anisotropy), exact copies, a hub."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    X[:, 7] += 9.0                                   # rogue dimension, hence anisotropy
+    X[n - 20:] = X[:20]                              # 20 exact copies
+    return X.astype(dtype)
+
+
+def _same_number(a, b, rtol=1e-6):
+    if a is None or b is None or isinstance(a, (str, bool, list)):
+        assert a == b
+    else:
+        assert b == pytest.approx(a, rel=rtol, abs=1e-12)
+
+
+def _by_code(diag):
+    return {f.code: f for f in diag.findings}
+
+
+@pytest.fixture
+def sampled_beyond(monkeypatch):
+    """Make diagnose switch to sampled statistics beyond ``limit`` rows."""
+    def set_limit(limit):
+        monkeypatch.setattr(sampling, "SAMPLED_ABOVE", limit)
+    return set_limit
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_dask_diagnosis_equals_the_sampled_numpy_diagnosis(metric, sampled_beyond):
+    X = planted()
+    D = da.from_array(X, chunks=(250, 24))
+    with dask.config.set(scheduler="threads"):
+        got = vd.diagnose(D, k=5, metric=metric, sample=300, random_state=1)
+    exact = vd.diagnose(X, k=5, metric=metric, random_state=1)   # the graph path
+    sampled_beyond(100)
+    ref = vd.diagnose(X, k=5, metric=metric, sample=300, random_state=1)
+    assert ref.stats["sampled"] is True and got.stats["sampled"] is True
+    for key in EXACT_STATS:
+        _same_number(exact.stats[key], got.stats[key])
+    assert got.stats["rogue_dims"] == exact.stats["rogue_dims"]
+    for key in SAMPLED_STATS:
+        _same_number(ref.stats[key], got.stats[key])
+    assert set(_by_code(got)) == set(_by_code(ref)) == set(_by_code(exact))
+    for code, f in _by_code(got).items():
+        assert f.severity == _by_code(ref)[code].severity, code
+        assert f.summary == _by_code(ref)[code].summary, code
+    for code in ("anisotropy", "rogue_dimensions", "norm_spread"):
+        assert _by_code(got)[code].severity == _by_code(exact)[code].severity
+        _same_number(_by_code(exact)[code].evidence["value"], _by_code(got)[code].evidence["value"])
+
+
+def test_planted_findings_are_found_on_dask():
+    D = da.from_array(planted(seed=3), chunks=(300, 24))
+    with dask.config.set(scheduler="threads"):
+        diag = vd.diagnose(D, k=5, sample=400)
+    f = _by_code(diag)
+    assert f["anisotropy"].severity == "critical"
+    assert f["rogue_dimensions"].severity != "ok" and 7 in f["rogue_dimensions"].evidence["dims"]
+    assert diag.stats["exact_duplicate_rows"] == 20           # hashing every row: exact
+    for code in ("hubness", "near_duplicates"):
+        assert "estimated from 400 sampled rows, 95% interval" in f[code].summary
+    assert "400 sampled rows" in f["near_duplicates"].evidence["search"]
+    assert diag.norms.shape == (1200,) and diag.k_occurrence is None
+    assert diag.stats["seconds"]["moments"] >= 0
+
+
+def test_bad_rows_are_reported_with_global_rows_and_left_out():
+    X = planted(dtype=np.float64)
+    X[[5, 700]] = np.nan
+    X[[6, 1100]] = 0.0
+    D = da.from_array(X, chunks=(128, 24))
+    with dask.config.set(scheduler="threads"):
+        got = vd.diagnose(D, k=5, sample=200)
+    ref = vd.diagnose(X, k=5)
+    for code in ("non_finite", "zero_vectors"):
+        assert _by_code(got)[code].summary == _by_code(ref)[code].summary
+        assert _by_code(got)[code].evidence == _by_code(ref)[code].evidence
+    for key in EXACT_STATS:
+        _same_number(ref.stats[key], got.stats[key])
+    # evidence names input rows: the exact copies 0..19 of rows 1180..1199 survive the drop
+    dup = _by_code(got)["near_duplicates"]
+    assert any("row 1180" in e or "row 0 " in e or e.startswith("row 0") for e in
+               dup.evidence["examples"])
+
+
+def test_queries_give_the_shift_finding_on_dask(sampled_beyond):
+    X = planted()
+    Q = planted(n=40, seed=9) + 5.0
+    D = da.from_array(X, chunks=(300, 24))
+    with dask.config.set(scheduler="threads"):
+        got = vd.diagnose(D, queries=da.from_array(Q, chunks=20), k=5, sample=300)
+    sampled_beyond(100)
+    ref = vd.diagnose(X, queries=Q, k=5, sample=300)
+    f, r = _by_code(got)["query_corpus_shift"], _by_code(ref)["query_corpus_shift"]
+    assert f.summary == r.summary
+    _same_number(ref.stats["query_far_share"], got.stats["query_far_share"])
+
+
+def test_numpy_switches_to_sampled_beyond_the_named_size(sampled_beyond):
+    X = planted(n=600)
+    assert sampling.SAMPLED_ABOVE == 100_000
+    assert "sampled" not in vd.diagnose(X, k=5).stats
+    sampled_beyond(599)
+    diag = vd.diagnose(X, k=5, sample=100)
+    assert diag.stats["sampled"] is True and diag.stats["sample"] == 100
+    assert "estimated from 100 sampled rows" in _by_code(diag)["hubness"].summary
+
+
+def test_diagnose_runs_on_the_workers(dask_client):
+    X = planted(n=2000, seed=4)
+    D = da.from_array(X, chunks=(250, 24))
+    with worker_tasks(dask_client) as ran:
+        diag = vd.diagnose(D, k=5, sample=200)
+    assert len(ran.workers) >= 1 and ran.n_tasks >= 16
+    exact = vd.diagnose(X, k=5)
+    for key in ("anisotropy", "isotropy", "rogue_share", "norm_cv"):
+        _same_number(exact.stats[key], diag.stats[key])

@@ -1,0 +1,187 @@
+"""The stages of :func:`vecdiag.diagnose` beyond ``SAMPLED_ABOVE`` rows, or on a Dask corpus.
+
+The kNN graph behind hubness, near-duplicates and TwoNN costs O(n²·d): 10M × 384 is
+some 7.7e16 multiply-adds. Beyond :data:`vecdiag.diagnostics.sampling.SAMPLED_ABOVE`
+usable rows (NumPy) and always on a Dask corpus, :func:`vecdiag.diagnose` replaces the
+graph stages of :mod:`vecdiag.diagnostics.stages` by these, which estimate the same
+figures from ``s`` sampled rows searched against all ``n`` (O(s·n·d)), each finding
+saying so ("estimated from 10,000 sampled rows, 95% interval [...]"):
+
+* :func:`sampled_duplicates_stage`: exact copies by hashing every row (complete), and the
+  share of items with a near-copy from the sampled rows' nearest neighbour
+  (:func:`vecdiag.near_duplicates` with ``sample=``);
+* :func:`sampled_hubness_stage`: N_k skewness, hub and antihub shares
+  (:func:`vecdiag.hubness` with ``sample=``), and the norm spread (exact, from the norms);
+* :func:`sampled_intrinsic_stage`: TwoNN on a gathered sample (its own neighbours);
+* :func:`sampled_query_shift_stage`: queries searched exactly against all ``n``; the
+  documents' own nearest-neighbour distances from sampled rows.
+
+The O(n·d) stages (moments, isotropy, rogue dimensions, metric check) stay exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import rules
+from .finding import Finding
+from .norms import norm_spread
+
+__all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
+           "sampled_query_shift_stage", "prepare_sampled", "SHIFT_SAMPLE", "TWONN_SAMPLE"]
+
+SHIFT_SAMPLE = 1_000
+"""Corpus rows whose nearest other document sets the reference distance of the shift."""
+
+TWONN_SAMPLE = 10_000
+"""Rows gathered for the TwoNN intrinsic dimension (neighbours found within them)."""
+
+
+def _ci(ci, pct: bool = False) -> str:
+    if ci is None:
+        return "no interval"
+    if pct:
+        return f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]"
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def prepare_sampled(w) -> None:
+    """The rows the sampled stages search: ``w.G`` (``w.W`` rescaled by a power of two
+    when its values are huge or tiny, as the graph stage does), ``w.k_eff``, the sample size."""
+    from .sampling import DEFAULT_SAMPLE, check_sample
+
+    w.k_eff = min(w.k, w.n - 1)
+    if w.k_eff < w.k:
+        w.findings.append(Finding("small_corpus", "warning",
+                                  f"Only {w.n} usable vectors, fewer than k + 1 = {w.k + 1}: "
+                                  f"the neighbour lists use k = {w.k_eff}.",
+                                  {"value": w.n, "k_used": w.k_eff}))
+    w.rescale = w.m.scale if not 2.0 ** -60 < w.peak < 2.0 ** 60 else 1.0
+    w.G = w.W if w.rescale == 1.0 else w.W / w.rescale
+    if w.rescale != 1.0 and w.Q is not None:
+        w.Q = w.Q / w.rescale
+    w.sample_size = check_sample(DEFAULT_SAMPLE if w.sample_size is None else w.sample_size,
+                                 w.n, "sample")
+    w.stats.update(sampled=True, sample=w.sample_size)
+
+
+def sampled_duplicates_stage(w) -> None:
+    """Exact copies (hashing every row) and the sampled near-copy share."""
+    from . import near_duplicates
+    from .sampling import sampled_phrase
+
+    # near-copies are judged by cosine under every metric, as the graph stage does
+    dup = near_duplicates(w.G, threshold=w.duplicate_threshold, sample=w.sample_size,
+                          random_state=w.rng)
+    w.exact = [[int(i) for i in g] for g in dup.exact_groups]
+    w.exact_redundant = sum(len(g) - 1 for g in w.exact)
+    w.n_distinct = w.n - w.exact_redundant
+    phrase = sampled_phrase(dup.sample, dup.confidence)
+    share, ci = float(dup.share), dup.share_ci
+    sev = rules.severity_of("near_duplicates", share) if dup.with_copy else "ok"
+    examples = [f"{w.label(r)} ≈ {w.label(c)} (cosine {cos:.3f})"
+                for r, c, cos in list(dup.examples)[:3]]
+    exact_ex = [" = ".join(w.label(i) for i in g[:3]) + (" …" if len(g) > 3 else "")
+                for g in w.exact[:3]]
+    ev = {"value": share, "interval": list(ci), "confidence": dup.confidence,
+          "sample": dup.sample, "with_copy": int(dup.with_copy),
+          "exact_copies": w.exact_redundant, "exact_groups": len(w.exact),
+          "exact_share": float(dup.exact_share), "threshold": w.duplicate_threshold,
+          "examples": examples + exact_ex, "measures": "share of items with a near-copy",
+          "search": f"{dup.sample:,} sampled rows against all {w.n:,} + exact hashing of "
+                    "every row", **rules._limits("near_duplicates")}
+    summary = (f"About {100 * share:.2g}% of items have a copy or near-copy (cosine ≥ "
+               f"{w.duplicate_threshold}), {phrase} {_ci(ci, True)}; {w.exact_redundant} "
+               f"rows are exact copies of others (all rows hashed)"
+               + ("; deduplicate the corpus." if sev != "ok" else "."))
+    w.findings.append(Finding("near_duplicates", sev, summary, ev,
+                              "deduplicate" if sev != "ok" or w.exact else None))
+    w.stats.update(n_distinct=w.n_distinct, exact_duplicate_rows=w.exact_redundant,
+                   near_duplicate_share=share, near_duplicate_share_ci=list(ci))
+
+
+def sampled_hubness_stage(w) -> None:
+    """N_k skewness with its interval, hub/antihub shares; the norm spread (exact)."""
+    from . import hubness
+    from .sampling import sampled_phrase
+
+    h = hubness(w.G, w.k_eff, metric=w.metric, sample=w.sample_size, random_state=w.rng)
+    phrase = sampled_phrase(h.sample, h.confidence)
+    top = [f"{w.label(int(i))} (N_k≈{c * h.n / h.sample:.0f})"
+           for i, c in zip(h.top_items[:5], h.top_counts[:5])]
+    ev = {"value": h.skewness, "skewness_interval": h.skewness_ci, "k": h.k,
+          "hub_share": h.hub_share, "hub_share_interval": h.hub_share_ci,
+          "antihub_share": h.antihub_share, "antihub_share_interval": h.antihub_share_ci,
+          "antihub_at_most": h.antihub_at_most, "not_estimable": dict(h.not_estimable),
+          "sample": h.sample, "confidence": h.confidence, "top_hubs": top,
+          **rules._limits("hubness")}
+    if h.skewness is None or w.n_distinct <= w.k_eff:
+        why = (h.not_estimable.get("skewness", "") if h.skewness is None else
+               f"only {w.n_distinct} distinct vector(s) for k = {w.k_eff}")
+        finding = Finding("hubness", "ok", f"Hubness not judged: {why} ({phrase}).", ev)
+    else:
+        sev = rules.severity_of("hubness", h.skewness)
+        lines = "; ".join(h.lines()[1:])
+        if sev == "ok":
+            summary = (f"Neighbour lists are shared fairly: N_{h.k} skewness "
+                       f"{h.skewness:.2f} ({phrase} {_ci(h.skewness_ci)}); {lines}.")
+        else:
+            summary = (f"A few hub items crowd everyone's top-{h.k}: N_{h.k} skewness "
+                       f"{h.skewness:.2f} ({phrase} {_ci(h.skewness_ci)}); {lines}; "
+                       "re-rank with CSLS or mutual proximity.")
+        finding = Finding("hubness", sev, summary, ev, None if sev == "ok" else "csls")
+    w.findings.append(finding)
+    spread = norm_spread(w.m.norms)
+    w.findings.append(rules.norm_finding(spread, w.metric))
+    w.stats.update(k=w.k_eff, hubness_skewness=h.skewness,
+                   hubness_skewness_ci=h.skewness_ci, hub_share=h.hub_share,
+                   antihub_share=h.antihub_share, robinhood=None, norm_cv=spread.cv,
+                   norm_mean=spread.mean, spearman_norm_k_occurrence=None)
+
+
+def sampled_intrinsic_stage(w) -> None:
+    """TwoNN on a gathered sample of rows (their neighbours among the sample)."""
+    from .intrinsic import intrinsic_dimension
+
+    s = min(w.n, TWONN_SAMPLE)
+    metric = "cosine" if w.metric == "cosine" else "euclidean"
+    note, value = "", None
+    try:
+        value = intrinsic_dimension(w.G, metric=metric, sample=s, random_state=w.rng)
+        note = (f"TwoNN ({metric}) on {s:,} sampled rows, neighbours found among them "
+                "(a coarser scale than the whole corpus)")
+    except ValueError as err:
+        note = str(err)
+    w.stats.update(intrinsic_dimension=value)
+    w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
+                                              note))
+
+
+def sampled_query_shift_stage(w) -> None:
+    """Queries against all documents (exact); documents' own distances from a sample."""
+    from ..neighbors import knn
+    from ..scale.search import knn_rows
+    from .hubness import hubness_from_indices
+    from .sampling import draw_rows
+    from .shift import as_distance, shift_from_neighbors, space_mean_and_spread
+
+    Q, m, metric = w.Q, w.m, w.metric
+    q_res = knn(Q, w.G, k=w.k_eff, metric=metric)
+    rows = draw_rows(w.n, min(w.n, SHIFT_SAMPLE), w.rng)
+    c_nn = as_distance(np.asarray(knn_rows(w.G, rows, 1, metric=metric).scores)[:, 0], metric)
+    q_nn = as_distance(np.asarray(q_res.scores)[:, 0], metric)
+    q_hub = hubness_from_indices(np.asarray(q_res.indices), w.n, w.k_eff, metric, "queries")
+    c_mean = m.sum_space / w.n
+    c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))
+    if metric != "cosine":
+        c_spread, c_mean = c_spread * m.scale / w.rescale, c_mean * m.scale / w.rescale
+    q_mean, _ = space_mean_and_spread(Q, metric == "cosine")
+    shift = shift_from_neighbors(q_nn, c_nn, q_mean, c_mean, c_spread)
+    source = f"all {w.n:,} documents (their own distances from {rows.size:,} sampled rows)"
+    w.findings.append(rules.shift_finding(shift, Q.shape[0], model_name=w.model_name,
+                                          query_ids=w.query_ids,
+                                          texts=w.texts if w.all_rows_used else None,
+                                          corpus_source=source))
+    w.stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
+                   query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
+                   query_antihub_share=q_hub.antihubs.size / w.n)

@@ -1,0 +1,96 @@
+"""The compiled fold-in kernels of :mod:`._fold` (imported only when numba is installed).
+
+Module-level functions, so numba's on-disk cache finds them again in the next process
+(``cache=True``: compiled once per installation, loaded afterwards).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+jit = numba.njit(nogil=True, cache=True)
+
+
+@jit
+def insert(line, col, v, key, idx, filled, cur, arg):
+    # replace the row's smallest kept entry, then find the new smallest
+    p = arg[line]
+    if idx[line, p] < 0:
+        filled[line] += 1
+    key[line, p] = v
+    idx[line, p] = col
+    kp = key.shape[1]
+    low = key[line, 0]
+    at = 0
+    for j in range(1, kp):
+        if key[line, j] < low:
+            low = key[line, j]
+            at = j
+    cur[line] = low
+    arg[line] = at
+
+@jit
+def start(key):
+    lines, kp = key.shape
+    cur = np.empty(lines, key.dtype)
+    arg = np.zeros(lines, np.int64)
+    for line in range(lines):
+        low = key[line, 0]
+        at = 0
+        for j in range(1, kp):
+            if key[line, j] < low:
+                low = key[line, j]
+                at = j
+        cur[line] = low
+        arg[line] = at
+    return cur, arg
+
+@jit
+def by_row(S, offset, key, idx, filled):
+    # S (lines, m): stream each line's row; 16 entries at a time are compared with the
+    # line's running kp-th best in one vector step, and only a hit is looked at again
+    lines, m = S.shape
+    cur, arg = start(key)
+    for line in range(lines):
+        bar = cur[line]
+        c0 = 0
+        while c0 + 16 <= m:
+            hit = False
+            for i in range(16):
+                hit |= S[line, c0 + i] > bar
+            if hit:
+                for i in range(16):
+                    v = S[line, c0 + i]
+                    if v > bar:
+                        insert(line, c0 + i + offset, v, key, idx, filled, cur, arg)
+                        bar = cur[line]
+            c0 += 16
+        for c in range(c0, m):
+            v = S[line, c]
+            if v > bar:
+                insert(line, c + offset, v, key, idx, filled, cur, arg)
+                bar = cur[line]
+
+@jit
+def by_column(S, offset, key, idx, filled):
+    # S (m, lines): stream the rows; each row's entries are compared 16 lines at a
+    # time with those lines' running kp-th best
+    m, lines = S.shape
+    cur, arg = start(key)
+    for c in range(m):
+        l0 = 0
+        while l0 + 16 <= lines:
+            hit = False
+            for i in range(16):
+                hit |= S[c, l0 + i] > cur[l0 + i]
+            if hit:
+                for i in range(16):
+                    v = S[c, l0 + i]
+                    if v > cur[l0 + i]:
+                        insert(l0 + i, c + offset, v, key, idx, filled, cur, arg)
+            l0 += 16
+        for line in range(l0, lines):
+            v = S[c, line]
+            if v > cur[line]:
+                insert(line, c + offset, v, key, idx, filled, cur, arg)
