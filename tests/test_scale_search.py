@@ -213,6 +213,12 @@ def test_bad_inputs():
         vd.knn(X[:5], Xd, exclude_self=True)
     with pytest.raises(ValueError, match="backend='faiss' cannot search a Dask corpus"):
         vd.knn(X[:2], Xd, backend="faiss")
+    with pytest.raises(ValueError, match="memory_budget is in bytes"):
+        ss.knn_rows(Xd, [0], k=2, memory_budget=1000)
+    with pytest.raises(TypeError, match="show_progress must be True, False or None"):
+        vd.Index(Xd).search(X[:1], show_progress="yes")
+    with pytest.raises(ValueError, match="batch_size"):
+        vd.Index(Xd).knn_graph(2, batch_size=0)
     bad = X.copy()
     bad[[120, 260]] = np.nan
     with pytest.raises(ValueError, match=r"corpus has 1 row \((120|260)\) with NaN or inf"):

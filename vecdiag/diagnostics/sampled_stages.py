@@ -33,7 +33,7 @@ __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrins
 SHIFT_SAMPLE = 1_000
 """Corpus rows whose nearest other document sets the reference distance of the shift."""
 
-TWONN_SAMPLE = 10_000
+TWONN_SAMPLE = 2_000
 """Rows gathered for the TwoNN intrinsic dimension (neighbours found within them)."""
 
 
