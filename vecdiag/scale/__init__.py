@@ -16,7 +16,8 @@ Layout (one concern per module):
 * :mod:`.search`: exact top k per row block, merged with the tie rule (``vd.knn`` on a
   Dask corpus), and :func:`.search.knn_rows` (some rows against all, self excluded).
 * :mod:`.index`: ``vd.Index`` over a Dask corpus, :func:`.index.full_scores`.
-
+* :mod:`.hashing`: exact copies in O(n·d): per-block row hashes, colliding rows gathered
+  and compared (behind ``vd.near_duplicates(X_dask, sample=...)``).
 * :mod:`.drift`: ``vd.drift`` on Dask sets (one checking pass, only sampled rows move);
   :mod:`.explain` and :mod:`.explain_fixes`: ``vd.explain_neighbors`` on a Dask corpus
   (statistics, near-copies and counterfactual rankings per row block).
