@@ -9,6 +9,11 @@ raw figures (the faiss and ann-benchmarks habit). Workloads (issue 3):
     (corpus pages are file-backed and not counted), default 256 MiB budget;
 (d) scratch: scratch.knn vs vd.knn on a small input (the lesson's ratio).
 
+vecdiag's engine runs twice, with each selection path forced (``VECDIAG_NUMBA=1``: the
+compiled fold-in of vecdiag/neighbors/_fold.py; ``=0``: the NumPy threshold filter); both
+must return the same neighbours and scores, and the report says which path each ran and
+which one the default (auto) picks in this process.
+
 "bare matmul" is the ceiling: the score blocks the engine computes (1024 queries x 4096
 corpus rows, the corpus split over the cores, one BLAS thread each), no top-k. "naive
 matmul" is ``Q @ C.T`` in blocks of 256 queries with NumPy's threaded BLAS, the obvious
@@ -177,6 +182,40 @@ def machine() -> dict:
                      for lib in threadpool_info() if lib.get("user_api") == "blas"]}
 
 
+def selection(path: str, fn):
+    """``fn`` run with the engine's selection forced to ``path`` ("compiled": numba's
+    fold-in, vecdiag/neighbors/_fold.py; "numpy": the NumPy threshold filter)."""
+    def run():
+        before = os.environ.get("VECDIAG_NUMBA")
+        os.environ["VECDIAG_NUMBA"] = "1" if path == "compiled" else "0"
+        try:
+            return fn()
+        finally:
+            if before is None:
+                del os.environ["VECDIAG_NUMBA"]
+            else:
+                os.environ["VECDIAG_NUMBA"] = before
+    return run
+
+
+def selection_paths(flops: float) -> dict:
+    """Which selection each forced setting really runs for a scan of ``flops``."""
+    from vecdiag.neighbors import _scan
+
+    out = {}
+    for path in ("compiled", "numpy"):
+        out[path] = selection(path, lambda: "compiled (numba)" if _scan.use_compiled(flops)
+                              else "NumPy")()
+    try:
+        import numba
+
+        out["numba"] = numba.__version__
+    except ImportError:
+        out["numba"] = None
+    out["default"] = "compiled (numba)" if _scan.use_compiled(flops) else "NumPy"
+    return out
+
+
 # ------------------------------------------------------------------ data
 
 def clustered(n: int, d: int, seed: int, n_centers: int = 200):
@@ -208,25 +247,35 @@ def run_search(repeat: int) -> dict:
     flat = faiss.IndexFlatIP(C.shape[1])
     flat.add(C)
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(C)
+    search = lambda: index.search(Q, k, show_progress=False)      # noqa: E731
+    for path in ("compiled", "numpy"):
+        selection(path, search)()                 # compiles / loads the kernel once
     rows = measure_all({
         "bare matmul": lambda: engine_products(Q, C),
         "naive matmul": lambda: naive_products(Q, C),
-        "vecdiag numpy": lambda: index.search(Q, k, show_progress=False),
+        "vecdiag numpy, compiled selection": selection("compiled", search),
+        "vecdiag numpy, NumPy selection": selection("numpy", search),
         "vecdiag faiss": lambda: findex.search(Q, k, show_progress=False),
         "faiss IndexFlatIP": lambda: flat.search(Q, k),
         "sklearn brute": lambda: nn.kneighbors(Q),
     }, repeat)
 
-    ours = rows["vecdiag numpy"][2]
+    ours = rows["vecdiag numpy, compiled selection"][2]
     _, faiss_idx = rows["faiss IndexFlatIP"][2]
     agree = float((ours.indices == faiss_idx).mean())
     assert np.array_equal(ours.indices, rows["vecdiag faiss"][2].indices)
-    return _table("search", rows, Q.shape[0], "queries/s", agree)
+    plain = rows["vecdiag numpy, NumPy selection"][2]
+    assert np.array_equal(ours.indices, plain.indices)
+    assert np.array_equal(ours.scores, plain.scores)
+    out = _table("search", rows, Q.shape[0], "queries/s", agree)
+    out["paths"] = selection_paths(2.0 * Q.shape[0] * C.shape[0] * C.shape[1])
+    return out
 
 
 def run_graph(repeat: int) -> dict:
     """One run each: a graph takes minutes, and one run already averages 196 blocks."""
     import faiss
+    import numpy as np
     from sklearn.neighbors import NearestNeighbors
 
     import vecdiag as vd
@@ -237,18 +286,26 @@ def run_graph(repeat: int) -> dict:
     flat.add(X)
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(X)
     # a fresh Index per run: the graph is cached per Index
+    graph = lambda: vd.Index(X).knn_graph(k, show_progress=False)     # noqa: E731
+    selection("compiled", lambda: vd.Index(X[:8000]).knn_graph(k, show_progress=False))()
     rows = measure_all({
         "bare matmul": lambda: engine_products(X, X),
-        "vecdiag numpy": lambda: vd.Index(X).knn_graph(k, show_progress=False),
+        "vecdiag numpy, compiled selection": selection("compiled", graph),
+        "vecdiag numpy, NumPy selection": selection("numpy", graph),
         "vecdiag faiss": lambda: vd.Index(X, backend="faiss").knn_graph(
             k, show_progress=False),
         "faiss IndexFlatIP": lambda: flat.search(X, k + 1),          # + self
         "sklearn brute": lambda: nn.kneighbors(),
     }, 1)
-    ours = rows["vecdiag numpy"][2]
+    ours = rows["vecdiag numpy, compiled selection"][2]
     _, faiss_idx = rows["faiss IndexFlatIP"][2]
     agree = float((ours.indices == faiss_idx[:, 1:]).mean())
-    return _table("graph", rows, X.shape[0], "items/s", agree)
+    plain = rows["vecdiag numpy, NumPy selection"][2]
+    assert np.array_equal(ours.indices, plain.indices)
+    assert np.array_equal(ours.scores, plain.scores)
+    out = _table("graph", rows, X.shape[0], "items/s", agree)
+    out["paths"] = selection_paths(1.0 * X.shape[0] ** 2 * X.shape[1])
+    return out
 
 
 def _table(name, rows, n, unit, agree) -> dict:
@@ -341,14 +398,18 @@ def report(out: dict) -> str:
         elif res["workload"] == "scratch":
             lines.append(f"\nscratch.knn 20 queries x 500 x 64: {res['scratch_s']:.2f} s, "
                          f"vd.knn {res['numpy_s'] * 1000:.2f} ms: {res['ratio']:,.0f}x slower")
-    ratios = [f"{res['workload']} {row['vs_faiss']:.2f}x faiss, {row['share_of_bare']:.0%} of "
-              "the bare products" for res in out["results"]
-              if res["workload"] in ("search", "graph")
-              for row in res["rows"] if row["method"] == "vecdiag numpy"]
-    if ratios:
-        lines.append("\nvecdiag numpy: " + "; ".join(ratios))
-    lines.append("selection path: NumPy threshold filter (vecdiag/neighbors/_select.py); "
-                 "no compiled kernel (a numba heap kernel measured no faster, issue 16)")
+    for res in out["results"]:
+        if res["workload"] not in ("search", "graph"):
+            continue
+        for row in res["rows"]:
+            if row["method"].startswith("vecdiag numpy"):
+                lines.append(f"{res['workload']}, {row['method']}: {row['vs_faiss']:.2f}x faiss, "
+                             f"{row['share_of_bare']:.0%} of the bare products")
+        paths = res.get("paths", {})
+        lines.append(f"{res['workload']} selection paths that ran: forced compiled -> "
+                     f"{paths.get('compiled')}, forced NumPy -> {paths.get('numpy')}; default "
+                     f"(VECDIAG_NUMBA unset, this process) -> {paths.get('default')}; numba "
+                     f"{paths.get('numba') or 'not installed'}")
     return "\n".join(lines)
 
 

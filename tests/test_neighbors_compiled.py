@@ -112,3 +112,36 @@ def test_environment_chooses_the_path(compiled, monkeypatch):
     assert _scan.use_compiled(small)                   # numba is loaded in this process
     monkeypatch.delitem(sys.modules, "numba")
     assert not _scan.use_compiled(small) and _scan.use_compiled(big)
+
+
+@pytest.mark.parametrize("by_column", [False, True])
+def test_shared_best_folds_into_a_spare_when_the_lock_is_taken(rng, compiled, by_column):
+    """A worker that finds the shared best busy folds into its own spare above the last
+    published threshold; merged, the kept values are still the true kp largest."""
+    lines, m, kp = 23, 900, 9
+    S = np.round(rng.normal(size=(lines, m)) * 3).astype(np.float32)      # ties
+    top = np.sort(S, axis=1)[:, -kp:]
+    shared = _select.SharedBest(lines, kp, np.float32)
+    for n, c0 in enumerate(range(0, m, 100)):
+        block = S[:, c0:c0 + 100]
+        block = np.ascontiguousarray(block.T) if by_column else block
+        if n % 2:                                   # another worker holds the lock
+            with shared.lock:
+                shared.fold(block, kp, c0, by_column=by_column, compiled=True)
+            assert shared.spares
+        else:
+            shared.fold(block, kp, c0, by_column=by_column, compiled=True)
+    idx, key = shared.result()
+    np.testing.assert_array_equal(np.sort(key, axis=1), top)
+    np.testing.assert_array_equal(np.take_along_axis(S, idx, axis=1), key)
+    assert all(len(set(row)) == kp for row in idx.tolist())          # no position twice
+
+
+@pytest.mark.parametrize("compiled_path", [False, True])
+def test_floor_leaves_out_entries_at_or_below_it(rng, compiled, compiled_path):
+    S = rng.normal(size=(8, 300)).astype(np.float32)
+    floor = np.sort(S, axis=1)[:, -5]                # the 5th largest of each row
+    best = _select.Best(8, 10, np.float32)
+    _select.fold_in(best, S, 10, 0, compiled=compiled_path, floor=floor)
+    kept = best.key[best.idx >= 0].reshape(8, -1)
+    np.testing.assert_array_equal(np.sort(kept, axis=1), np.sort(S, axis=1)[:, -4:])

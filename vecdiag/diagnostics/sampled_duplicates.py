@@ -150,14 +150,15 @@ def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, ra
                             confidence: float = CONFIDENCE) -> SampledDuplicates:
     """The share with a copy from ``sample`` rows, beside the ``exact`` copy groups.
 
-    ``X``: a cosine :class:`vecdiag.Index` (NumPy or Dask corpus) with no zero rows;
+    ``X``: a cosine :class:`vecdiag.Index` (NumPy corpus, no zero rows) or a checked
+    Dask array (its search refuses zero rows);
     ``exact``: its groups of identical rows (from hashing); ``threshold`` and ``sample``
     checked.
     """
     from .. import _validate as V
     from .sampling import draw_rows
 
-    n = len(X)
+    n = X.shape[0] if not hasattr(X, "vectors") else len(X)
     in_exact = np.zeros(n, dtype=bool)
     for g in exact:
         in_exact[g] = True

@@ -33,7 +33,7 @@ __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrins
 SHIFT_SAMPLE = 1_000
 """Corpus rows whose nearest other document sets the reference distance of the shift."""
 
-TWONN_SAMPLE = 10_000
+TWONN_SAMPLE = 2_000
 """Rows gathered for the TwoNN intrinsic dimension (neighbours found within them)."""
 
 
@@ -48,6 +48,7 @@ def _ci(ci, pct: bool = False) -> str:
 def prepare_sampled(w) -> None:
     """The rows the sampled stages search: ``w.G`` (``w.W`` rescaled by a power of two
     when its values are huge or tiny, as the graph stage does), ``w.k_eff``, the sample size."""
+    from ..scale.chunks import is_dask_array
     from .sampling import DEFAULT_SAMPLE, check_sample
 
     w.k_eff = min(w.k, w.n - 1)
@@ -60,6 +61,10 @@ def prepare_sampled(w) -> None:
     w.G = w.W if w.rescale == 1.0 else w.W / w.rescale
     if w.rescale != 1.0 and w.Q is not None:
         w.Q = w.Q / w.rescale
+    if not is_dask_array(w.G):           # one prepared Index for both sampled searches
+        from ..neighbors import Index
+
+        w.index = Index(w.G, metric=w.metric)
     w.sample_size = check_sample(DEFAULT_SAMPLE if w.sample_size is None else w.sample_size,
                                  w.n, "sample")
     w.stats.update(sampled=True, sample=w.sample_size)
@@ -71,7 +76,8 @@ def sampled_duplicates_stage(w) -> None:
     from .sampling import sampled_phrase
 
     # near-copies are judged by cosine under every metric, as the graph stage does
-    dup = near_duplicates(w.G, threshold=w.duplicate_threshold, sample=w.sample_size,
+    corpus = w.index if w.index is not None and w.metric == "cosine" else w.G
+    dup = near_duplicates(corpus, threshold=w.duplicate_threshold, sample=w.sample_size,
                           random_state=w.rng)
     w.exact = [[int(i) for i in g] for g in dup.exact_groups]
     w.exact_redundant = sum(len(g) - 1 for g in w.exact)
@@ -105,7 +111,7 @@ def sampled_hubness_stage(w) -> None:
     from . import hubness
     from .sampling import sampled_phrase
 
-    h = hubness(w.G, w.k_eff, metric=w.metric, sample=w.sample_size, random_state=w.rng)
+    h = hubness(w.G if w.index is None else w.index, w.k_eff, metric=w.metric, sample=w.sample_size, random_state=w.rng)
     phrase = sampled_phrase(h.sample, h.confidence)
     top = [f"{w.label(int(i))} (N_k≈{c * h.n / h.sample:.0f})"
            for i, c in zip(h.top_items[:5], h.top_counts[:5])]

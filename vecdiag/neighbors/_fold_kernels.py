@@ -1,7 +1,10 @@
 """The compiled fold-in kernels of :mod:`._fold` (imported only when numba is installed).
 
 Module-level functions, so numba's on-disk cache finds them again in the next process
-(``cache=True``: compiled once per installation, loaded afterwards).
+(``cache=True``: compiled once per installation, loaded afterwards). ``key``, ``idx`` and
+``filled`` are a :class:`._select.Best`'s arrays, updated in place; an entry is kept only
+above both the row's running kp-th best and ``floor`` (a threshold published by another
+thread: the entries at or below it cannot be among the row's kp best).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ jit = numba.njit(nogil=True, cache=True)
 
 
 @jit
-def insert(line, col, v, key, idx, filled, cur, arg):
+def insert(line, col, v, key, idx, filled, cur, arg, floor):
     # replace the row's smallest kept entry, then find the new smallest
     p = arg[line]
     if idx[line, p] < 0:
@@ -27,11 +30,12 @@ def insert(line, col, v, key, idx, filled, cur, arg):
         if key[line, j] < low:
             low = key[line, j]
             at = j
-    cur[line] = low
+    cur[line] = max(low, floor[line])
     arg[line] = at
 
+
 @jit
-def start(key):
+def start(key, floor):
     lines, kp = key.shape
     cur = np.empty(lines, key.dtype)
     arg = np.zeros(lines, np.int64)
@@ -42,16 +46,16 @@ def start(key):
             if key[line, j] < low:
                 low = key[line, j]
                 at = j
-        cur[line] = low
+        cur[line] = max(low, floor[line])
         arg[line] = at
     return cur, arg
 
 @jit
-def by_row(S, offset, key, idx, filled):
+def by_row(S, offset, key, idx, filled, floor):
     # S (lines, m): stream each line's row; 16 entries at a time are compared with the
     # line's running kp-th best in one vector step, and only a hit is looked at again
     lines, m = S.shape
-    cur, arg = start(key)
+    cur, arg = start(key, floor)
     for line in range(lines):
         bar = cur[line]
         c0 = 0
@@ -63,21 +67,21 @@ def by_row(S, offset, key, idx, filled):
                 for i in range(16):
                     v = S[line, c0 + i]
                     if v > bar:
-                        insert(line, c0 + i + offset, v, key, idx, filled, cur, arg)
+                        insert(line, c0 + i + offset, v, key, idx, filled, cur, arg, floor)
                         bar = cur[line]
             c0 += 16
         for c in range(c0, m):
             v = S[line, c]
             if v > bar:
-                insert(line, c + offset, v, key, idx, filled, cur, arg)
+                insert(line, c + offset, v, key, idx, filled, cur, arg, floor)
                 bar = cur[line]
 
 @jit
-def by_column(S, offset, key, idx, filled):
+def by_column(S, offset, key, idx, filled, floor):
     # S (m, lines): stream the rows; each row's entries are compared 16 lines at a
     # time with those lines' running kp-th best
     m, lines = S.shape
-    cur, arg = start(key)
+    cur, arg = start(key, floor)
     for c in range(m):
         l0 = 0
         while l0 + 16 <= lines:
@@ -88,9 +92,9 @@ def by_column(S, offset, key, idx, filled):
                 for i in range(16):
                     v = S[c, l0 + i]
                     if v > cur[l0 + i]:
-                        insert(l0 + i, c + offset, v, key, idx, filled, cur, arg)
+                        insert(l0 + i, c + offset, v, key, idx, filled, cur, arg, floor)
             l0 += 16
         for line in range(l0, lines):
             v = S[c, line]
             if v > cur[line]:
-                insert(line, c + offset, v, key, idx, filled, cur, arg)
+                insert(line, c + offset, v, key, idx, filled, cur, arg, floor)

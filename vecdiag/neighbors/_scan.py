@@ -18,7 +18,7 @@ import numpy as np
 
 from .._progress import progress_bar
 from . import _fold
-from ._select import _GROUP, Best, fold_in
+from ._select import _GROUP, SharedBest
 from ._threads import Workers, blas_workers
 
 if TYPE_CHECKING:
@@ -108,12 +108,10 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     chunks = [(c0, min(C.n, c0 + bc)) for c0 in range(0, C.n, bc)]
     # Work items in block-major order, pulled by whichever worker is free (a core slowed
     # by other work then takes fewer chunks). The workers share one running best per
-    # query block: its threshold is read and the survivors folded in under the block's
-    # lock, the selection itself runs outside it.
+    # query block (:class:`._select.SharedBest`: one threshold for all, no waiting).
     items = iter([(b, c) for b in range(len(blocks)) for c in range(len(chunks))])
     take = threading.Lock()
-    best = [Best(q1 - q0, kp, C.dtype) for q0, q1 in blocks]
-    locks = [threading.Lock() for _ in blocks]
+    best = [SharedBest(q1 - q0, kp, C.dtype) for q0, q1 in blocks]
 
     def scan(worker):
         current, Qb = None, None
@@ -137,15 +135,15 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 S -= C.sq[c0:c1, None]          # key = 2 q·c − ‖c‖²
             if exclude_self:
                 _mask_self(S.T, positions[q0:q1], c0, c1)
-            fold_in(best[b], S, min(kp, c1 - c0), c0, by_column=True, lock=locks[b],
-                    compiled=compiled)
+            best[b].fold(S, min(kp, c1 - c0), c0, by_column=True, compiled=compiled)
             del S
             pool.tick((q1 - q0) * (c1 - c0))
 
     with progress_bar(m * C.n, **progress) as bar:
         pool = Workers(min(workers, len(blocks) * len(chunks)), controller, bar)
         pool.map(scan, [(w,) for w in range(pool.n)])
-    return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
+    found = [b.result() for b in best]
+    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
 
 
 def balanced_chunk(n: int, bc: int, n_blocks: int, workers: int) -> int:
@@ -181,12 +179,10 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
     B = plan_square(n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                     workers, euclid)
     starts = list(range(0, n, B))
-    best = [Best(min(n, s + B) - s, kp, C.dtype) for s in starts]
-    locks = [threading.Lock() for _ in starts]
+    best = [SharedBest(min(n, s + B) - s, kp, C.dtype) for s in starts]
 
     def offer(block: int, S: np.ndarray, kk: int, offset: int, by_column: bool) -> None:
-        fold_in(best[block], S, kk, offset, by_column=by_column, lock=locks[block],
-                compiled=compiled)
+        best[block].fold(S, kk, offset, by_column=by_column, compiled=compiled)
 
     def pair(i, j):
         i0, i1 = starts[i], min(n, starts[i] + B)
@@ -212,7 +208,8 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
     with progress_bar(n * n, **progress) as bar:
         pool = Workers(min(workers, len(pairs)), controller, bar)
         pool.map(pair, pairs)
-    return (np.concatenate([b.idx for b in best]), np.concatenate([b.key for b in best]))
+    found = [b.result() for b in best]
+    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
 
 
 def use_compiled(flops: float) -> bool:

@@ -10,7 +10,7 @@ a sparse list. :class:`Best` holds the running best and folds those lists in.
 
 from __future__ import annotations
 
-import contextlib
+import threading
 
 import numpy as np
 
@@ -185,24 +185,72 @@ def merge(best_idx, best_key, new_idx, new_key, kp: int):
 
 
 def fold_in(best: Best, S: np.ndarray, kk: int, offset: int = 0, *, by_column: bool = False,
-            lock=None, compiled: bool = False) -> None:
+            compiled: bool = False, floor: np.ndarray | None = None) -> None:
     """Fold a score block into ``best``: :func:`select` then :meth:`Best.add`, or with
     ``compiled=True`` (when numba is there) the kernel of :mod:`._fold`.
 
-    ``lock`` (shared by every thread folding into ``best``): the NumPy path holds it while
-    it reads the threshold and while it folds the survivors in, not during its passes
-    over the block; the kernel holds it for its one pass (it updates ``best`` as it goes).
+    ``floor`` (per row): entries at or below it are left out, a threshold known from
+    elsewhere (see :class:`SharedBest`). The caller holds whatever lock guards ``best``.
     """
-    lock = lock or contextlib.nullcontext()
     S = np.ascontiguousarray(S)
     kernels = _fold.kernels() if compiled else None
+    lines = S.shape[1] if by_column else S.shape[0]
+    if floor is None:
+        floor = np.full(lines, -np.inf, best.key.dtype)
     if kernels is None:
-        with lock:
-            thr = best.threshold()
-        found = select(S, kk, thr, by_column=by_column)
-        with lock:
-            best.add(*found, offset=offset)
+        thr = np.maximum(best.threshold(), floor)
+        best.add(*select(S, kk, thr, by_column=by_column), offset=offset)
         return
     kernel = kernels[0] if by_column else kernels[1]
-    with lock:
-        kernel(S, offset, best.key, best.idx, best.filled)
+    kernel(S, offset, best.key, best.idx, best.filled, floor.astype(best.key.dtype, copy=False))
+
+
+class SharedBest:
+    """The running best of one block of rows, shared by worker threads.
+
+    NumPy selection: the threshold is read and the survivors folded in under the lock, the
+    passes over the block run outside it. Compiled fold-in (one pass that updates the best
+    as it goes): a worker that finds the lock taken does not wait; it folds into a spare
+    best of its own, keeping only entries above the last published threshold (the shared
+    best then already holds ``kp`` entries at or above it); :meth:`result` merges the
+    spares in. Chunks are disjoint, so no candidate is kept twice.
+    """
+
+    def __init__(self, lines: int, kp: int, dtype):
+        self.best = Best(lines, kp, dtype)
+        self.lock = threading.Lock()
+        # the shared best's threshold as last published: a new array each time, never
+        # changed in place, so reading it needs no lock (a read under a concurrent
+        # fold-in could mix old and new entries and exceed the true kp-th best)
+        self.floor = np.full(lines, -np.inf, dtype)
+        self.spares: dict[int, Best] = {}
+
+    def fold(self, S: np.ndarray, kk: int, offset: int, *, by_column: bool,
+             compiled: bool) -> None:
+        """Fold a score block in (see :func:`fold_in`)."""
+        if not (compiled and _fold.kernels() is not None):
+            with self.lock:
+                thr = self.best.threshold()
+            found = select(S, kk, thr, by_column=by_column)
+            with self.lock:
+                self.best.add(*found, offset=offset)
+            return
+        if self.lock.acquire(blocking=False):
+            try:
+                fold_in(self.best, S, kk, offset, by_column=by_column, compiled=True)
+                self.floor = self.best.threshold()
+            finally:
+                self.lock.release()
+            return
+        spare = self.spares.get(threading.get_ident())
+        if spare is None:
+            spare = self.spares[threading.get_ident()] = Best(*self.best.key.shape,
+                                                               self.best.key.dtype)
+        fold_in(spare, S, kk, offset, by_column=by_column, compiled=True, floor=self.floor)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, keys) of the ``kp`` best of each row, spares merged in."""
+        idx, key = self.best.idx, self.best.key
+        for spare in self.spares.values():
+            idx, key = merge(idx, key, spare.idx, spare.key, idx.shape[1])
+        return idx, key
