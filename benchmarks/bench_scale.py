@@ -292,8 +292,15 @@ def calibrate(ctx) -> dict:
     import numpy as np
 
     out = {"dropped_caches": ctx.args.drop_caches and m.drop_all_caches()}
-    out["evicted"] = m.evict(ctx.files)
-    out["disk"] = m.sequential_read(ctx.files)
+    sizes, files = 0, []
+    for f in ctx.files:                        # the first --disk-gb of shards
+        if files and sizes >= ctx.args.disk_gb * 1e9:
+            break
+        files.append(f)
+        sizes += os.path.getsize(f)
+    out["evicted"] = m.evict(files)
+    out["disk"] = m.sequential_read(files)
+    out["disk_files"] = len(files)
     out["sgemm"], out["sgemm_cpu"] = m.sgemm_rate()
     rows = min(ctx.n, ctx.args.slice_rows)
     C = np.concatenate([np.load(f) for f in ctx.files[:-(-rows // ctx.shard_rows)]])[:rows]
@@ -322,6 +329,8 @@ def main() -> int:
                    help="diagnose's sample in the report stage (if the CLI takes --sample)")
     p.add_argument("--slice-rows", type=int, default=500_000,
                    help="rows of the in-memory slice for the blocked-product rate")
+    p.add_argument("--disk-gb", type=float, default=4.0,
+                   help="GB of shards read for the disk rate (default 4)")
     p.add_argument("--warm", dest="cold", action="store_false",
                    help="do not evict the shards from the page cache before each stage")
     p.add_argument("--drop-caches", action="store_true",
@@ -377,7 +386,8 @@ def main() -> int:
         ctx.Q = data.queries(args.queries, manifest["params"])
         cal = calibrate(ctx)
         disk = cal["disk"]
-        print(f"[disk] sequential read of the {len(ctx.files)} shards, one stream: "
+        print(f"[disk] sequential read of {cal['disk_files']} of the {len(ctx.files)} shards, "
+              "one stream: "
               f"{gb(disk['rate'])} GB/s ({gb(disk['bytes'])} GB in {disk['seconds']:.1f} s); "
               f"{disk['from_disk']:.0%} from the device ("
               + ("all caches dropped" if cal["dropped_caches"] else
