@@ -201,7 +201,12 @@ def stage_report(ctx):
         ctx.watch.add("cli", proc.pid)
         _, err = proc.communicate()
     if proc.returncode:
-        raise RuntimeError(f"vecdiag report exited {proc.returncode}: {err.strip()[-800:]}")
+        (Path(ctx.folder) / "report.err").write_text(err)
+        ours = [ln.strip() for ln in err.splitlines() if "/vecdiag/" in ln and "File" in ln]
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        raise RuntimeError(f"vecdiag report exited {proc.returncode}: {last[:300]}"
+                           + (f" (last vecdiag frame: {ours[-1]})" if ours else "")
+                           + f"; stderr in {Path(ctx.folder) / 'report.err'}")
     text = out_json.read_text()
     codes = sorted({f.get("code") for f in json.loads(text).get("findings", [])
                     if isinstance(f, dict)} - {None})
@@ -268,6 +273,11 @@ def run_stage(name, ctx) -> dict:
 def print_stage(rec, data_bytes) -> None:
     if "skipped" in rec:
         print(f"[{rec['stage']}] {rec['skipped']}", flush=True)
+        if rec["skipped"].startswith("FAILED"):
+            peaks = ", ".join(f"{v['peak_rss'] / GiB:.2f}" for k, v in rec["procs"].items()
+                              if k.startswith("worker"))
+            print(f"      after {rec['seconds']:.0f} s; peak RSS per worker {peaks} GiB"
+                  + ("; A WORKER RESTARTED" if rec.get("restarted") else ""), flush=True)
         return
     workers = {k: v for k, v in rec["procs"].items() if k.startswith("worker")}
     disk = sum(v["read_bytes"] for v in workers.values())
@@ -433,7 +443,7 @@ def main() -> int:
         if not args.keep:
             for f in glob.glob(str(folder / "shard-*.npy*")) + [
                     str(folder / x) for x in ("manifest.json", "truth.npz", "report.json",
-                                              "report.html")]:
+                                              "report.html", "report.err")]:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(f)
             if own_dir:
@@ -448,7 +458,7 @@ def summary(records, data_bytes) -> None:
           "| peak RSS per worker (GiB) |\n|---|---:|---:|---:|---:|---|")
     for r in records:
         if "skipped" in r:
-            print(f"| {r['stage']} | {r['skipped']} | | | | |")
+            print(f"| {r['stage']} | {r['skipped'].splitlines()[0][:100]} | | | | |")
             continue
         workers = [v for k, v in r["procs"].items() if k.startswith("worker")]
         peaks = ", ".join(f"{v['peak_rss'] / GiB:.2f}" for v in workers)
@@ -506,7 +516,7 @@ def targets(records, cal, ctx, data_bytes) -> None:
                      f"{cpu_ratio:.2f}x the {flops / cal['sgemm_cpu']:.0f} CPU-s of sgemm")
     else:
         lines.append("n/a   sampled hubness vs its flop bound: not available")
-    peaks = [(r["stage"], v["peak_rss"]) for r in by.values()
+    peaks = [(r["stage"], v["peak_rss"]) for r in records      # failed stages count too
              for k, v in r["procs"].items() if k.startswith("worker")]
     if peaks:
         stage, worst = max(peaks, key=lambda x: x[1])
