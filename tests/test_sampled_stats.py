@@ -185,7 +185,7 @@ def _coverage(X, k, s, seeds, which):
         if se is None:
             continue
         reported += 1
-        hits += abs(est - truth) <= 1.96 * se
+        hits += abs(est - truth) <= (E.hub_quantile(0.95) if which == "hub" else 1.96) * se
     return hits / max(reported, 1), reported
 
 

@@ -308,11 +308,12 @@ def test_empty_queries():
     assert res.indices.shape == (0, 3)
 
 
-@pytest.mark.parametrize("metric", METRICS)
-def test_on_a_real_cluster(dask_client, metric, bars):
+@pytest.mark.parametrize("metric,dtype", [(m, np.float32) for m in METRICS]
+                         + [("euclidean", np.float64)])
+def test_on_a_real_cluster(dask_client, metric, dtype, bars):
     """Worker processes run the block tasks; the answers equal the in-memory engine."""
-    X = corpus_with_ties(dtype=np.float32)
-    Q = corpus_with_ties(25, seed=7, dtype=np.float32)
+    X = corpus_with_ties(dtype=dtype)
+    Q = corpus_with_ties(25, seed=7, dtype=dtype)
     Xd = da.from_array(X, chunks=60)
     with worker_tasks(dask_client) as ran:
         res = vd.knn(Q, Xd, k=12, metric=metric)
