@@ -39,7 +39,7 @@ TWONN_SAMPLE = 2_000
 
 def _ci(ci, pct: bool = False) -> str:
     if ci is None:
-        return "no interval"
+        return "not available at this sample size"
     if pct:
         return f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]"
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
@@ -183,11 +183,17 @@ def sampled_intrinsic_stage(w) -> None:
     """TwoNN on a gathered sample of rows (their neighbours among the sample)."""
     from .intrinsic import intrinsic_dimension
 
+    from ..scale.chunks import compute, is_dask_array
+
     s = min(w.n, TWONN_SAMPLE)
     metric = "cosine" if w.metric == "cosine" else "euclidean"
     note, value = "", None
     try:
-        value = intrinsic_dimension(w.G, metric=metric, sample=s, random_state=w.rng)
+        # the same rows on a NumPy and a Dask corpus; only they travel, and their
+        # neighbours are looked for among them
+        rows = np.sort(w.rng.choice(w.n, size=s, replace=False))
+        sample = compute(w.G[rows])[0] if is_dask_array(w.G) else w.G[rows]
+        value = intrinsic_dimension(sample, metric=metric)
         note = (f"TwoNN ({metric}) on {s:,} sampled rows, neighbours found among them "
                 "(a coarser scale than the whole corpus)")
     except ValueError as err:
