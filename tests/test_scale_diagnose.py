@@ -145,3 +145,24 @@ def test_diagnose_runs_on_the_workers(dask_client):
     exact = vd.diagnose(X, k=5)
     for key in ("anisotropy", "isotropy", "rogue_share", "norm_cv"):
         _same_number(exact.stats[key], diag.stats[key])
+
+
+def test_no_task_holds_the_whole_corpus():
+    """Nothing of diagnose on a Dask corpus gathers it: every task's result (threaded
+    scheduler, seen by a Dask callback) is smaller than the corpus."""
+    from dask.callbacks import Callback
+
+    X = planted(n=10_000, d=32)
+    load = dask.delayed(lambda a, b: X[a:b].copy(), pure=True)   # one loader per chunk,
+    D = da.concatenate([da.from_delayed(load(a, a + 500), (500, 32), X.dtype)  # as on disk
+                        for a in range(0, 10_000, 500)])
+    largest = []
+
+    class Sizes(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            largest.append(getattr(result, "nbytes", 0))
+
+    with dask.config.set(scheduler="threads"), Sizes():
+        diag = vd.diagnose(D, k=5, sample=300, random_state=0)
+    assert diag.stats["sampled"] is True and diag.stats["intrinsic_dimension"] is not None
+    assert len(largest) > 8 and max(largest) < X.nbytes / 2, (max(largest), X.nbytes)
