@@ -95,7 +95,8 @@ def calibrate(X: np.ndarray, k: int, s: int, seeds: int, z: float) -> dict:
             hi = np.array([w[1] for _, w in got])
         else:
             se = np.array([w for _, w in got])
-            lo, hi = est - z * se, est + z * se
+            q = E.hub_quantile(0.95) if name == "hub share" else z
+            lo, hi = est - q * se, est + q * se
         cover = np.mean((lo <= truth[name]) & (truth[name] <= hi))
         out[name] = (truth[name], (cover, len(got), est.mean(), est.std(),
                                    np.mean((hi - lo) / 2)))

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import http.server
 import importlib
+import importlib.util
 import inspect
 import os
 import re
@@ -57,12 +58,25 @@ def built_site() -> Path:
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
            str(DOCS), str(BUILD)]
     env.pop("MPLBACKEND", None)          # the notebooks' kernels draw inline
+    # The notebooks run once per test session (tests/_notebook_exec.py): tests/test_notebooks.py
+    # checks those runs, and myst-nb renders them from its cache instead of executing them again.
+    cache = None
+    if os.environ.get("VECDIAG_DOCS_EXECUTE", "cache") == "cache" and importlib.util.find_spec("jupyter_cache"):
+        from jupyter_cache import get_cache
+
+        from _notebook_exec import seed_docs_cache
+        seed_docs_cache(DOCS / "_build" / ".jupyter_cache")
+        cache = get_cache(str(DOCS / "_build" / ".jupyter_cache"))
+        seeded = {r.pk for r in cache.list_cache_records()}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     problems = [line for line in done.stderr.splitlines()
                 if re.search(r"\b(?:WARNING|ERROR|CRITICAL|SEVERE):", line)]  # not kernels' "WARNING |"
     assert done.returncode == 0 and not problems, (
         f"`make docs` failed (exit {done.returncode}):\n" + "\n".join(problems[:40])
         + "\n" + done.stderr[-3000:])
+    if cache is not None:
+        again = {r.pk for r in cache.list_cache_records()} - seeded
+        assert not again, f"the docs build executed notebooks again instead of reusing the session's runs: {again}"
     return BUILD
 
 

@@ -94,6 +94,11 @@ def test_hash_collisions_are_split_by_comparing_rows():
     X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [5.0, 6.0], [3.0, 4.0]])
     same = np.zeros(5, dtype=np.uint64)          # every row collides
     assert groups_from_hashes(same, lambda rows: X[rows]) == [[0, 2], [1, 4]]
+    pairs = np.array([7, 7, 9, 9, 7], dtype=np.uint64)   # two candidate groups
+    fetched = []
+    assert groups_from_hashes(pairs, lambda rows: fetched.append(rows.tolist()) or X[rows],
+                              batch_rows=2) == [[1, 4]]
+    assert fetched == [[0, 1, 4], [2, 3]]                 # one group per batch, rows ascending
 
 
 # --- what the user reads ---------------------------------------------------------------
@@ -180,7 +185,7 @@ def _coverage(X, k, s, seeds, which):
         if se is None:
             continue
         reported += 1
-        hits += abs(est - truth) <= 1.96 * se
+        hits += abs(est - truth) <= (E.hub_quantile(0.95) if which == "hub" else 1.96) * se
     return hits / max(reported, 1), reported
 
 
@@ -244,3 +249,19 @@ def test_a_dask_index_is_sampled_like_its_array():
         d = vd.near_duplicates(vd.Index(D), sample=100, random_state=2)
     assert (a.skewness, a.skewness_ci) == (b.skewness, b.skewness_ci)
     assert d.share == vd.near_duplicates(X, sample=100, random_state=2).share
+
+
+def test_dask_zero_and_nan_rows_are_named():
+    da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+    import dask
+
+    X = gaussian(400, 8)
+    X[123] = 0
+    with dask.config.set(scheduler="threads"):
+        with pytest.raises(ValueError, match="123"):
+            vd.near_duplicates(da.from_array(X, chunks=100), sample=50)
+        with pytest.raises(ValueError, match="123"):
+            vd.hubness(da.from_array(X, chunks=100), k=3, sample=50)
+    X[123] = np.nan
+    with pytest.raises(ValueError, match="123"):
+        vd.hubness(X, k=3, sample=50)

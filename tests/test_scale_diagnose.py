@@ -90,7 +90,8 @@ def test_planted_findings_are_found_on_dask():
         assert "estimated from 400 sampled rows, 95% interval" in f[code].summary
     assert "400 sampled rows" in f["near_duplicates"].evidence["search"]
     assert diag.norms.shape == (1200,) and diag.k_occurrence is None
-    assert diag.stats["seconds"]["moments"] >= 0
+    assert set(diag.stats["seconds"]) == {"moments", "isotropy", "near_duplicates", "hubness",
+                                          "intrinsic_dimension", "total"}
 
 
 def test_bad_rows_are_reported_with_global_rows_and_left_out():
@@ -144,3 +145,24 @@ def test_diagnose_runs_on_the_workers(dask_client):
     exact = vd.diagnose(X, k=5)
     for key in ("anisotropy", "isotropy", "rogue_share", "norm_cv"):
         _same_number(exact.stats[key], diag.stats[key])
+
+
+def test_no_task_holds_the_whole_corpus():
+    """Nothing of diagnose on a Dask corpus gathers it: every task's result (threaded
+    scheduler, seen by a Dask callback) is smaller than the corpus."""
+    from dask.callbacks import Callback
+
+    X = planted(n=10_000, d=32)
+    load = dask.delayed(lambda a, b: X[a:b].copy(), pure=True)   # one loader per chunk,
+    D = da.concatenate([da.from_delayed(load(a, a + 500), (500, 32), X.dtype)  # as on disk
+                        for a in range(0, 10_000, 500)])
+    largest = []
+
+    class Sizes(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            largest.append(getattr(result, "nbytes", 0))
+
+    with dask.config.set(scheduler="threads"), Sizes():
+        diag = vd.diagnose(D, k=5, sample=300, random_state=0)
+    assert diag.stats["sampled"] is True and diag.stats["intrinsic_dimension"] is not None
+    assert len(largest) > 8 and max(largest) < X.nbytes / 2, (max(largest), X.nbytes)

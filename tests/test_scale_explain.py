@@ -86,9 +86,16 @@ def test_hub_estimated_is_stated(threads):
     got = _explain(case, da.from_array(case.corpus, chunks=(200, -1)), max_exact=100,
                    sample_size=500)
     hub = next(c for c in got.causes if c.code == "hub")
-    assert "about" in hub.summary and "estimated from 500 sampled rows" in hub.summary
+    assert "about" in hub.summary
+    assert "estimated from 500 sampled rows, 95% interval" in hub.summary
     assert hub.evidence["k_occurrence_exact"] is False
     assert hub.evidence["k_occurrence_sample_size"] == 500
+    low, high = hub.evidence["k_occurrence_interval"]
+    assert low < hub.evidence["k_occurrence"] < high
+    exact = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected)
+    true = next(c for c in exact.causes if c.code == "hub").evidence
+    if true["hub"] == hub.evidence["hub"]:
+        assert low <= true["k_occurrence"] <= high  # the interval holds the exact count
     # the estimate: reverse neighbours of the hub among the sampled rows, scaled to n
     X = case.corpus
     rows = np.sort(np.random.default_rng(0).choice(X.shape[0], 500, replace=False))
@@ -166,3 +173,28 @@ def test_sampled_dask_finds_what_exact_numpy_finds(threads, name):
 
     assert material(got) == material(want)
     assert [(e.id, e.rank) for e in got.expected] == [(e.id, e.rank) for e in want.expected]
+
+
+def test_k_occurrence_interval_covers_the_exact_count():
+    """The hub cause's 95% interval (Wilson, finite-population corrected, on the count in
+    the sampled lists) holds the exact k-occurrence in 90-99% of sample draws."""
+    from types import SimpleNamespace
+
+    from vecdiag.explain.corpus_checks import k_occurrence_interval
+    from vecdiag.explain.stats import CorpusStats
+
+    case = planted.hub(np.random.default_rng(2), 2000, 64)
+    index = vd.Index(case.corpus)
+    exact = vd.hubness(index, 10).k_occurrence
+    order = np.argsort(-exact, kind="stable")
+    rows = [int(r) for r in order[[0, 4, 8, 12, 16, 300]]]
+    hits = total = 0
+    for seed in range(60):
+        stats = CorpusStats(index, 10, max_exact=100, sample_size=200, random_state=seed,
+                            owned=True)
+        ctx = SimpleNamespace(stats=stats)
+        for r in rows:
+            low, high = k_occurrence_interval(ctx, r)
+            hits += low <= exact[r] <= high
+            total += 1
+    assert 0.90 <= hits / total <= 0.99, hits / total

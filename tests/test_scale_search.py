@@ -213,6 +213,12 @@ def test_bad_inputs():
         vd.knn(X[:5], Xd, exclude_self=True)
     with pytest.raises(ValueError, match="backend='faiss' cannot search a Dask corpus"):
         vd.knn(X[:2], Xd, backend="faiss")
+    with pytest.raises(ValueError, match="memory_budget is in bytes"):
+        ss.knn_rows(Xd, [0], k=2, memory_budget=1000)
+    with pytest.raises(TypeError, match="show_progress must be True, False or None"):
+        vd.Index(Xd).search(X[:1], show_progress="yes")
+    with pytest.raises(ValueError, match="batch_size"):
+        vd.Index(Xd).knn_graph(2, batch_size=0)
     bad = X.copy()
     bad[[120, 260]] = np.nan
     with pytest.raises(ValueError, match=r"corpus has 1 row \((120|260)\) with NaN or inf"):
@@ -302,11 +308,12 @@ def test_empty_queries():
     assert res.indices.shape == (0, 3)
 
 
-@pytest.mark.parametrize("metric", METRICS)
-def test_on_a_real_cluster(dask_client, metric, bars):
+@pytest.mark.parametrize("metric,dtype", [(m, np.float32) for m in METRICS]
+                         + [("euclidean", np.float64)])
+def test_on_a_real_cluster(dask_client, metric, dtype, bars):
     """Worker processes run the block tasks; the answers equal the in-memory engine."""
-    X = corpus_with_ties(dtype=np.float32)
-    Q = corpus_with_ties(25, seed=7, dtype=np.float32)
+    X = corpus_with_ties(dtype=dtype)
+    Q = corpus_with_ties(25, seed=7, dtype=dtype)
     Xd = da.from_array(X, chunks=60)
     with worker_tasks(dask_client) as ran:
         res = vd.knn(Q, Xd, k=12, metric=metric)

@@ -32,6 +32,11 @@ EXTRAS = {
 }
 
 
+# top-level names of the optional modules require() has imported in this process (the notebook
+# tests read it from each kernel to check that the `notebooks` extra installs them)
+REQUIRED: set[str] = set()
+
+
 def require(module: str, feature: str | None = None):
     """Import ``module`` or raise an ImportError naming the pip extra that provides it.
 
@@ -41,10 +46,12 @@ def require(module: str, feature: str | None = None):
     2.0
     """
     try:
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError as err:
         top = module.split(".")[0]
         extra, package = EXTRAS.get(top, (None, top))
         what = f"{feature} needs {package}" if feature else f"{package} is not installed"
         line = f'pip install "vecdiag[{extra}]"' if extra else f"pip install {package}"
         raise ImportError(f"{what}: {line} ({err})") from err
+    REQUIRED.add(module.split(".")[0])
+    return imported

@@ -14,7 +14,8 @@ import numpy as np
 
 @dataclasses.dataclass
 class Inputs:
-    corpus: np.ndarray
+    corpus: object
+    """A NumPy array, or a Dask array for shards (``is_lazy``)."""
     ids: list | None = None
     texts: list | None = None
     queries: np.ndarray | None = None
@@ -25,6 +26,8 @@ class Inputs:
     name: str = "corpus"
     model_name: str | None = None
     notes: list = dataclasses.field(default_factory=list)
+    is_lazy: bool = False
+    """The corpus is a Dask array (read chunk by chunk), not an in-memory array."""
 
     def description(self) -> str:
         parts = [f"{self.name}: {self.corpus.shape[0]} documents × {self.corpus.shape[1]} dims"]
@@ -49,14 +52,30 @@ def read_lines(path, what: str) -> list[str]:
     return lines
 
 
+def is_shards(corpus: str) -> bool:
+    """True for a glob, or a folder of vector files that is not a BEIR folder."""
+    if any(c in str(corpus) for c in "*?["):
+        return True
+    path = Path(corpus)
+    if not path.is_dir() or (path / "corpus.jsonl").is_file() \
+            or any(path.glob("emb_*_corpus.npy")):
+        return False
+    return any(p.suffix.lower() in (".npy", ".npz", ".parquet") for p in path.iterdir())
+
+
 def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query_ids=None,
-                key=None, query_texts=None, id_field=None) -> Inputs:
-    """Turn the command-line arguments into aligned arrays, ids, texts and judgments."""
+                key=None, query_texts=None, id_field=None, lazy: bool = False) -> Inputs:
+    """Turn the command-line arguments into aligned arrays, ids, texts and judgments.
+
+    A glob or a folder of shards (and any vector file when ``lazy``) is opened with
+    ``vd.open_vectors``: the corpus is then a Dask array, read chunk by chunk."""
     from ..datasets import load_beir
     from ..io import load_vectors
 
     path = Path(corpus)
-    if path.is_dir():
+    if is_shards(corpus) or (lazy and path.is_file()):
+        inp = _open_shards(corpus, key)
+    elif path.is_dir():
         if queries is not None or texts is not None or ids is not None \
                 or query_texts is not None or query_ids is not None:
             raise ValueError("CORPUS is a BEIR folder, which brings its own queries, texts "
@@ -78,11 +97,15 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
                              "queries.jsonl (unjudged ones are left out, also from the "
                              "query/corpus shift)")
         return inp
-    inp = Inputs(corpus=load_vectors(path, key=key, name="CORPUS"), name=path.stem)
+    else:
+        inp = Inputs(corpus=load_vectors(path, key=key, name="CORPUS"), name=path.stem)
     n = inp.corpus.shape[0]
     if ids is not None:
         inp.ids = _check_count(read_lines(ids, "--ids"), n, "--ids", "CORPUS rows")
-    elif (path.parent / f"{path.stem}_ids.txt").is_file():
+        if inp.is_lazy:
+            inp.notes.append("document ids read from --ids (the ids stored with the shards, "
+                             "if any, are not used)")
+    elif not inp.is_lazy and (path.parent / f"{path.stem}_ids.txt").is_file():
         sibling = path.parent / f"{path.stem}_ids.txt"
         inp.ids = _check_count(read_lines(sibling, sibling.name), n, sibling.name, "CORPUS rows")
         inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
@@ -129,6 +152,29 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
     if inp.queries is not None and inp.queries.shape[1] != inp.corpus.shape[1]:
         raise ValueError(f"--queries have {inp.queries.shape[1]} dims but CORPUS has "
                          f"{inp.corpus.shape[1]}; embed both with the same model")
+    return inp
+
+
+def _open_shards(corpus: str, key) -> Inputs:
+    """A glob or folder of shards (or one file) as a lazy Dask corpus, with its ids."""
+    import vecdiag as vd
+
+    try:
+        X = vd.open_vectors(corpus, key=key)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        raise type(err)(f"CORPUS: {err}") from None
+    files = X.files
+    name = str(corpus) if is_shards(corpus) else Path(files[0]).stem
+    inp = Inputs(corpus=X, name=name, is_lazy=True)
+    suffix = Path(files[0]).suffix
+    inp.notes.append(f"CORPUS read lazily from {len(files)} {suffix} file"
+                     f"{'s' if len(files) != 1 else ''} ({Path(files[0]).name}"
+                     + (f" ... {Path(files[-1]).name}, in natural order" if len(files) > 1
+                        else "") + f") as a Dask array of {X.numblocks[0]} chunks")
+    if X.ids is not None:
+        inp.ids = [str(i) for i in X.ids.tolist()]
+        inp.notes.append("document ids read with the shards (an id column, an ids member "
+                         "or <stem>_ids.txt files)")
     return inp
 
 

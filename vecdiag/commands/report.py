@@ -1,9 +1,10 @@
 """``vecdiag report CORPUS [...]``: diagnose, evaluate, explain; write an HTML report.
 
 CORPUS is a ``.npy`` (loaded without pickle), ``.npz`` or ``.parquet`` (vector column)
-file, or a BEIR folder with stored embeddings (``emb_<model>_corpus.npy`` + ids). With
-``--queries`` and ``--qrels`` the report adds retrieval metrics and explains the worst
-queries. Exit status 0, or 2 with one line on stderr for bad input (nothing written).
+file, a BEIR folder with stored embeddings (``emb_<model>_corpus.npy`` + ids), or a glob or
+folder of shards (``'shards/*.npy'``), read lazily as a Dask array. With ``--queries`` and
+``--qrels`` the report adds retrieval metrics and explains the worst queries. Exit status
+0, or 2 with one line on stderr for bad input (nothing written).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("report", help=HELP, description=__doc__.split("\n\n")[1]
                                    if "\n\n" in __doc__ else HELP)
     parser.add_argument("corpus", metavar="CORPUS",
-                        help="document vectors: .npy, .npz, .parquet, or a BEIR folder")
+                        help="document vectors: .npy, .npz, .parquet, a BEIR folder, or a "
+                             "quoted glob / folder of shards ('shards/*.npy'), read lazily "
+                             "with Dask")
     parser.add_argument("--queries", metavar="Q", help="query vectors (.npy, .npz, .parquet)")
     parser.add_argument("--qrels", metavar="QRELS",
                         help="judgments: TREC qrels, BEIR .tsv, or a BEIR folder")
@@ -53,6 +56,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--query-ids", metavar="QI", help="query ids, one per line in row order")
     parser.add_argument("--key", help="array name in .npz / vector column in .parquet")
     parser.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean"])
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="a running Dask scheduler (tcp://host:8786) to compute on; its "
+                             "workers must see the same file paths (needs the dask extra)")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="rows sampled for hubness and near-duplicates when vd.diagnose "
+                             "estimates them (shards, or a large corpus; default: diagnose's)")
+    parser.add_argument("--local-cluster", action="store_true",
+                        help="compute on a LocalCluster of worker processes (default: only "
+                             "when the shards are larger than the free memory)")
     parser.add_argument("-o", "--output", default="vecdiag-report.html", metavar="HTML",
                         help="where to write the report (default vecdiag-report.html)")
     add_common(parser)
@@ -89,14 +101,31 @@ def emit(args, analysis) -> None:
 
 
 def run(args) -> int:
-    from ..report import analyze
-    from ._inputs import load_inputs
+    from ..cli import CommandError
+    from ._inputs import is_shards, load_inputs
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     check_output(args)
+    lazy = bool(args.scheduler or args.local_cluster)
+    if lazy and os.path.isdir(args.corpus) and not is_shards(args.corpus):
+        raise CommandError("--scheduler/--local-cluster need vector files as CORPUS (a glob, "
+                           "a folder of shards or one file); a BEIR folder is read into memory")
     inp = load_inputs(args.corpus, queries=args.queries, qrels=args.qrels, texts=args.texts,
                       ids=args.ids, query_ids=args.query_ids, key=args.key,
-                      query_texts=args.query_texts, id_field=args.id_field)
+                      query_texts=args.query_texts, id_field=args.id_field, lazy=lazy)
+    if not inp.is_lazy:
+        return _report(args, inp)
+    from ..scale.cluster import use_scheduler
+
+    with use_scheduler(inp.corpus.nbytes, address=args.scheduler,
+                       local=True if args.local_cluster else None) as where:
+        inp.notes.append(f"computed on {where}")
+        return _report(args, inp)
+
+
+def _report(args, inp) -> int:
+    from ..report import analyze
+
     embedder = _model(args.model) if args.model else None
     model_name = args.model_name or (embedder.model_name if embedder is not None
                                      else inp.model_name)
@@ -105,7 +134,7 @@ def run(args) -> int:
                        query_groups=inp.query_groups, k=args.k, metric=args.metric,
                        n_explain=max(args.explain, 0), title=f"vecdiag report: {inp.name}",
                        description=inp.description(), notes=inp.notes,
-                       model_name=model_name, embedder=embedder,
+                       model_name=model_name, embedder=embedder, sample=args.sample,
                        show_progress=None if sys.stderr.isatty() else False)
     emit(args, analysis)
     return 0

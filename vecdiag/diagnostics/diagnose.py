@@ -146,7 +146,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     ``dask.array.Array``, the O(n²·d) kNN graph is not built: hubness and near-duplicates
     are estimated from ``sample`` rows searched against all n (O(s·n·d)), and each of
     those findings says so ("estimated from 10,000 sampled rows, 95% interval [...]");
-    exact copies are still found by hashing every row, TwoNN runs on a 10,000-row sample
+    exact copies are still found by hashing every row, TwoNN runs on a 2,000-row sample
     and the query shift searches the queries against all n. The O(n·d) findings
     (anisotropy, isotropy, rogue dimensions, norms, metric check) stay exact. On a Dask
     corpus the preflight and the sums are one pass, one task per row block
@@ -177,7 +177,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     n_graph = min(w.X.shape[0], w.graph_sample)
     d = w.X.shape[1]
     expected = n_graph ** 2 * d / _FLOPS + 4 * w.X.shape[0] * d * d / _FLOPS
-    w.bar = progress_bar(5 + GRAPH_CHUNKS, desc="diagnose", show=w.show_progress,
+    # sampled: one step per named stage (the graph's chunks do not advance the bar)
+    steps = 6 if on_dask or w.X.shape[0] > sampling.SAMPLED_ABOVE else 5 + GRAPH_CHUNKS
+    w.bar = progress_bar(steps, desc="diagnose", show=w.show_progress,
                          expected_seconds=expected)
     if on_dask:                          # preflight and moments: one pass over the blocks
         from ..scale.diagnose import preflight
@@ -185,6 +187,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         t0 = time.perf_counter()
         preflight(w)
         seconds["moments"] = time.perf_counter() - t0
+        w.bar.update(1)
     else:
         S.preflight(w)
     if w.n < 2:

@@ -81,27 +81,35 @@ def colliding_rows(hashes: np.ndarray) -> list[np.ndarray]:
     return [np.sort(order[a:b]) for a, b in zip(starts, stops) if b - a >= 2]
 
 
-def groups_from_hashes(hashes: np.ndarray, fetch) -> list[list[int]]:
+def groups_from_hashes(hashes: np.ndarray, fetch, batch_rows: int = 1 << 18) -> list[list[int]]:
     """Groups of identical rows from per-row hashes; ``fetch(positions)`` gives those rows.
 
-    Only rows whose hash is shared are fetched, and a collision between different rows
-    is split apart by comparing the rows themselves. Largest group first.
+    Only rows whose hash is shared are fetched (ascending positions, at most about
+    ``batch_rows`` at a time), and a collision between different rows is split apart by
+    comparing the rows themselves. Largest group first.
     """
     candidates = colliding_rows(hashes)
-    if not candidates:
-        return []
-    everything = np.unique(np.concatenate(candidates))
-    values = np.asarray(fetch(everything))
-    values = values + values.dtype.type(0)
-    at = dict(zip(everything.tolist(), range(everything.size)))
     groups: list[list[int]] = []
-    for rows in candidates:
-        vals = values[[at[r] for r in rows.tolist()]]
-        _, inverse = np.unique(vals, axis=0, return_inverse=True)
-        for g in np.unique(inverse):
-            members = rows[inverse.ravel() == g]
-            if members.size >= 2:
-                groups.append(members.tolist())
+    start = 0
+    while start < len(candidates):
+        stop, size = start, 0
+        while stop < len(candidates) and (stop == start or size + candidates[stop].size
+                                          <= batch_rows):
+            size += candidates[stop].size
+            stop += 1
+        batch = candidates[start:stop]
+        everything = np.unique(np.concatenate(batch))
+        values = np.asarray(fetch(everything))
+        values = values + values.dtype.type(0)
+        at = dict(zip(everything.tolist(), range(everything.size)))
+        for rows in batch:
+            vals = values[[at[r] for r in rows.tolist()]]
+            _, inverse = np.unique(vals, axis=0, return_inverse=True)
+            for g in np.unique(inverse):
+                members = rows[inverse.ravel() == g]
+                if members.size >= 2:
+                    groups.append(members.tolist())
+        start = stop
     return sorted(groups, key=lambda g: (-len(g), g[0]))
 
 
@@ -254,9 +262,9 @@ def _sampled(X, threshold, sample, random_state, confidence):
     if is_dask_array(vectors):
         from ..scale.hashing import exact_duplicate_groups_dask
 
-        vectors = check_dask_matrix(vectors, "X")
-        index = Index(vectors, metric="cosine")  # a DaskIndex
-        refuse_zero_rows(np.asarray(index.norms))
+        # two passes over the corpus: the row hashes, then the sampled rows' search
+        # (which refuses NaN and zero rows block by block, naming them)
+        index = vectors = check_dask_matrix(vectors, "X")
         exact = exact_duplicate_groups_dask(vectors)
     else:
         vectors = V.as_matrix(vectors, "X")

@@ -45,8 +45,15 @@ def log_partition(X: np.ndarray, directions: np.ndarray, space: str) -> np.ndarr
 
 def isotropy_from_moments(X: np.ndarray, m: Moments) -> float:
     """Mu & Viswanath's I(X) over ± the eigenvectors of the streamed Gram matrix."""
+    from ..scale.chunks import is_dask_array
+
     _, vecs = np.linalg.eigh(m.gram)
-    logz = log_partition(X, vecs, m.space)
+    if is_dask_array(X):   # one task per row block, merged (not a compute per slice)
+        from ..scale.moments import log_partition as blockwise_log_partition
+
+        logz = blockwise_log_partition(X, vecs, m.space)
+    else:
+        logz = log_partition(X, vecs, m.space)
     return float(np.exp(logz.min() - logz.max()))
 
 

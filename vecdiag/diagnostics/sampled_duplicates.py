@@ -147,22 +147,28 @@ def copy_share(has_copy: np.ndarray, exact_copy: np.ndarray, n: int, n_exact: in
 
 
 def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, random_state,
-                            confidence: float = CONFIDENCE) -> SampledDuplicates:
+                            confidence: float = CONFIDENCE, lists=None) -> SampledDuplicates:
     """The share with a copy from ``sample`` rows, beside the ``exact`` copy groups.
 
-    ``X``: a cosine :class:`vecdiag.Index` (NumPy or Dask corpus) with no zero rows;
+    ``X``: a cosine :class:`vecdiag.Index` (NumPy corpus, no zero rows) or a checked
+    Dask array (its search refuses zero rows);
     ``exact``: its groups of identical rows (from hashing); ``threshold`` and ``sample``
-    checked.
+    checked. ``lists``: ``(rows, indices, scores)`` of sampled rows already searched
+    under cosine (their nearest other row in column 0; :func:`vecdiag.diagnose` reuses
+    the hubness search), instead of drawing and searching here.
     """
     from .. import _validate as V
     from .sampling import draw_rows
 
-    n = len(X)
+    n = X.shape[0] if not hasattr(X, "vectors") else len(X)
     in_exact = np.zeros(n, dtype=bool)
     for g in exact:
         in_exact[g] = True
-    rows = draw_rows(n, sample, V.check_random_state(random_state))
-    idx, scores = sampled_lists(X, rows, 1, "cosine")
+    if lists is None:
+        rows = draw_rows(n, sample, V.check_random_state(random_state))
+        idx, scores = sampled_lists(X, rows, 1, "cosine")
+    else:
+        rows, idx, scores = lists
     has_copy = (scores[:, 0] >= threshold) | in_exact[rows]
     hits = int(has_copy.sum())
     s = rows.size

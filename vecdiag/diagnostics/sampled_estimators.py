@@ -18,7 +18,8 @@ k-occurrence ``N_x``, its count ``c_x`` among the sampled lists is hypergeometri
 
 Intervals: the delete-one jackknife over sampled rows (skewness, antihubs; ``O(s·k)``
 through count updates) or a delete-a-group jackknife (hub share, :data:`GROUPS` refits),
-times the finite population correction ``1 − s/n``, with a normal quantile. The jackknife
+times the finite population correction ``1 − s/n``, with a normal quantile (Student's t
+with ``GROUPS − 1`` degrees of freedom for the hub share). The jackknife
 overstates the higher-order parts of a U-statistic's variance (Efron & Stein 1981); for
 the skewness a share (:data:`PAIR_SHARE`) of the pairwise interactions between sampled
 lists that share an item is taken off. All three stay conservative where the figure is
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["skewness_estimate", "antihub_estimate", "hub_estimate", "HUB_MIN_COUNT",
+__all__ = ["skewness_estimate", "antihub_estimate", "hub_estimate", "hub_quantile", "HUB_MIN_COUNT",
            "ANTIHUB_MIN_FRACTION", "GROUPS", "SPREAD_MAX_CV", "PAIR_SHARE"]
 
 HUB_MIN_COUNT = 10.0
@@ -44,7 +45,21 @@ SPREAD_MAX_CV = 0.25
 this relative standard error; a ratio over a noisy denominator has no honest interval."""
 
 GROUPS = 10
-"""Groups of the delete-a-group jackknife behind the hub share's interval."""
+"""Groups of the delete-a-group jackknife behind the hub share's interval (its variance
+has GROUPS − 1 degrees of freedom: the interval uses Student's t, see :func:`hub_quantile`)."""
+
+
+def hub_quantile(confidence: float) -> float:
+    """Two-sided Student t quantile with ``GROUPS − 1`` degrees of freedom (2.26 at 0.95).
+
+    Examples
+    --------
+    >>> round(hub_quantile(0.95), 2)
+    2.26
+    """
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + confidence / 2, GROUPS - 1))
 
 PAIR_SHARE = 0.25
 """Share of the pairwise interactions taken off the skewness's jackknife variance: the

@@ -74,7 +74,7 @@ class SampledHubness(Result):
       ``s ≥ n/2``; jackknife interval (conservative);
     * hub share: read from the nonparametric maximum-likelihood estimate of N_k's
       distribution (EM, hypergeometric kernel, items treated as independent), when
-      ``2k·s/n ≥ 10``; delete-a-group jackknife interval.
+      ``2k·s/n ≥ 10``; delete-a-group jackknife interval (Student t, 9 degrees of freedom).
 
     Intervals are normal (estimate ± z·se) clipped to [0, 1] for shares. Their coverage of
     the exact value is measured by ``benchmarks/bench_sampling.py``.
@@ -210,7 +210,7 @@ def hubness_from_lists(lists: np.ndarray, n: int, k: int, metric: str, rows: np.
     order = np.lexsort((items, -counts))[:10]
     return SampledHubness(
         skewness=skew, skewness_ci=_interval(skew, skew_se, z),
-        hub_share=hub, hub_share_ci=_clip(_interval(hub, hub_se, z)),
+        hub_share=hub, hub_share_ci=_clip(_interval(hub, hub_se, E.hub_quantile(confidence))),
         antihub_share=anti, antihub_share_ci=_clip(_interval(anti, anti_se, z)),
         antihub_at_most=float(at_most), not_estimable=why, top_items=items[order],
         top_counts=counts[order], sample=s, n=n, k=k, metric=metric,

@@ -33,13 +33,13 @@ __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrins
 SHIFT_SAMPLE = 1_000
 """Corpus rows whose nearest other document sets the reference distance of the shift."""
 
-TWONN_SAMPLE = 10_000
+TWONN_SAMPLE = 2_000
 """Rows gathered for the TwoNN intrinsic dimension (neighbours found within them)."""
 
 
 def _ci(ci, pct: bool = False) -> str:
     if ci is None:
-        return "no interval"
+        return "not available at this sample size"
     if pct:
         return f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]"
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
@@ -71,14 +71,19 @@ def prepare_sampled(w) -> None:
 
 
 def sampled_duplicates_stage(w) -> None:
-    """Exact copies (hashing every row) and the sampled near-copy share."""
+    """Exact copies (hashing every row) and the sampled near-copy share.
+
+    Under cosine the sampled rows are searched once, for their k nearest (kept in
+    ``w.lists`` for :func:`sampled_hubness_stage`): the nearest is the near-copy check.
+    """
     from . import near_duplicates
     from .sampling import sampled_phrase
 
-    # near-copies are judged by cosine under every metric, as the graph stage does
-    corpus = w.index if w.index is not None and w.metric == "cosine" else w.G
-    dup = near_duplicates(corpus, threshold=w.duplicate_threshold, sample=w.sample_size,
-                          random_state=w.rng)
+    if w.metric == "cosine":             # one search serves near-copies and hubness
+        dup = _shared_search_duplicates(w)
+    else:       # near-copies are judged by cosine under every metric, as the graph stage does
+        dup = near_duplicates(w.G, threshold=w.duplicate_threshold, sample=w.sample_size,
+                              random_state=w.rng)
     w.exact = [[int(i) for i in g] for g in dup.exact_groups]
     w.exact_redundant = sum(len(g) - 1 for g in w.exact)
     w.n_distinct = w.n - w.exact_redundant
@@ -106,12 +111,41 @@ def sampled_duplicates_stage(w) -> None:
                    near_duplicate_share=share, near_duplicate_share_ci=list(ci))
 
 
+def _shared_search_duplicates(w):
+    """:func:`vecdiag.near_duplicates` (sampled) from one cosine search of k neighbours."""
+    from ..scale.chunks import is_dask_array
+    from .duplicates import exact_duplicate_groups
+    from .sampled_duplicates import sampled_near_duplicates
+    from .sampling import CONFIDENCE, draw_rows, sampled_lists
+
+    if is_dask_array(w.G):
+        from ..scale.hashing import exact_duplicate_groups_dask
+
+        exact = exact_duplicate_groups_dask(w.G)
+    else:
+        exact = exact_duplicate_groups(w.G)
+    rows = draw_rows(w.n, w.sample_size, w.rng)
+    idx, scores = sampled_lists(w.G if w.index is None else w.index, rows, w.k_eff, "cosine")
+    w.lists = (rows, idx, scores)
+    return sampled_near_duplicates(w.G, exact, threshold=w.duplicate_threshold,
+                                   sample=rows.size, random_state=None, confidence=CONFIDENCE,
+                                   lists=(rows, idx[:, :1], scores[:, :1]))
+
+
 def sampled_hubness_stage(w) -> None:
     """N_k skewness with its interval, hub/antihub shares; the norm spread (exact)."""
     from . import hubness
     from .sampling import sampled_phrase
 
-    h = hubness(w.G if w.index is None else w.index, w.k_eff, metric=w.metric, sample=w.sample_size, random_state=w.rng)
+    if w.lists is not None:              # the lists the near-copy stage searched
+        from .sampled_hubness import hubness_from_lists
+        from .sampling import CONFIDENCE
+
+        rows, idx, _ = w.lists
+        h = hubness_from_lists(idx, w.n, w.k_eff, w.metric, rows, w.rng, CONFIDENCE)
+    else:
+        h = hubness(w.G if w.index is None else w.index, w.k_eff, metric=w.metric,
+                    sample=w.sample_size, random_state=w.rng)
     phrase = sampled_phrase(h.sample, h.confidence)
     top = [f"{w.label(int(i))} (N_k≈{c * h.n / h.sample:.0f})"
            for i, c in zip(h.top_items[:5], h.top_counts[:5])]
@@ -149,11 +183,17 @@ def sampled_intrinsic_stage(w) -> None:
     """TwoNN on a gathered sample of rows (their neighbours among the sample)."""
     from .intrinsic import intrinsic_dimension
 
+    from ..scale.chunks import compute, is_dask_array
+
     s = min(w.n, TWONN_SAMPLE)
     metric = "cosine" if w.metric == "cosine" else "euclidean"
     note, value = "", None
     try:
-        value = intrinsic_dimension(w.G, metric=metric, sample=s, random_state=w.rng)
+        # the same rows on a NumPy and a Dask corpus; only they travel, and their
+        # neighbours are looked for among them
+        rows = np.sort(w.rng.choice(w.n, size=s, replace=False))
+        sample = compute(w.G[rows])[0] if is_dask_array(w.G) else w.G[rows]
+        value = intrinsic_dimension(sample, metric=metric)
         note = (f"TwoNN ({metric}) on {s:,} sampled rows, neighbours found among them "
                 "(a coarser scale than the whole corpus)")
     except ValueError as err:

@@ -90,6 +90,7 @@ class Work:
     # sampled statistics (beyond SAMPLED_ABOVE rows, or a Dask corpus)
     sample_size: int | None = None          # rows sampled (None: DEFAULT_SAMPLE)
     input_row: object = None                # used row -> input row (None: through keep)
+    lists: object = None                    # (rows, indices, scores) of the sampled search
 
     @property
     def n(self) -> int:

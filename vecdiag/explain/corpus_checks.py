@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..diagnostics.sampling import sampled_phrase
 from ..results import fmt
 from .causes import (_best_fix, _fix_sentence, _outranking, _with_fix, effect, ordinal, ramp,
                      share)
@@ -16,7 +17,8 @@ from .result import Cause
 
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_rogue_dimensions",
            "check_anisotropy", "check_near_duplicates", "rogue_strength",
-           "shared_direction_strength", "random_direction_share", "own_copies"]
+           "shared_direction_strength", "random_direction_share", "own_copies",
+           "k_occurrence_interval"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -62,6 +64,19 @@ def own_copies(ctx, row) -> int:
     return int(min(copies, ctx.stats.k_occurrence[row]))
 
 
+def k_occurrence_interval(ctx, row) -> tuple:
+    """95% interval of a document's k-occurrence estimated from sampled rows: its count
+    ``c`` in the ``s`` sampled top-k lists is a share of rows drawn without replacement,
+    so the Wilson interval of ``c / s`` (finite-population corrected,
+    :func:`vecdiag.diagnostics.sampling.wilson_interval`) times ``n``."""
+    from ..diagnostics.sampling import wilson_interval
+
+    n, s = ctx.stats.n, ctx.stats.sample_size
+    count = int(round(float(ctx.stats.k_occurrence[row]) * s / n))
+    low, high = wilson_interval(count, s, n)
+    return (float(low * n), float(high * n))
+
+
 def check_hub(ctx):
     """Hub: a returned document is in far more top-k lists than the mean (k).
 
@@ -98,8 +113,11 @@ def check_hub(ctx):
     summary = (f"{ctx.name_of(h)} is a hub: it is among the top-{ctx.k_graph} neighbours of "
                f"{about}{kocc[h]:.0f} documents ({share(kocc[h] / ctx.stats.n)} of the corpus; "
                f"a document's average is {ctx.k_graph})")
-    if not ctx.stats.exact:
-        summary += f", estimated from {ctx.stats.sample_size:,} sampled rows' top-{ctx.k_graph}"
+    interval = None
+    if not ctx.stats.exact:  # its count among the sampled rows' lists, scaled to the corpus
+        interval = k_occurrence_interval(ctx, h)
+        summary += (f", {sampled_phrase(ctx.stats.sample_size)} {interval[0]:.0f} to "
+                    f"{interval[1]:.0f}")
     if copies[h]:
         verb = "is its own near-copy" if copies[h] == 1 else "are its own near-copies"
         summary += f"; {copies[h]} of them {verb}, {about}{own[h]:.0f} other documents"
@@ -109,8 +127,9 @@ def check_hub(ctx):
                 "median_k_occurrence": float(np.median(kocc)), "ratio_to_mean": float(ratio),
                 "hubs_in_top_k": [ctx.id_of(r) for r in hubs],
                 "k_occurrence_exact": bool(ctx.stats.exact)}
-    if not ctx.stats.exact:
+    if interval is not None:
         evidence["k_occurrence_sample_size"] = int(ctx.stats.sample_size)
+        evidence["k_occurrence_interval"] = interval
     if ctx.missed:
         pos = ctx.missed[0][0]
         diff = ctx.key[h] - ctx.key[pos]

@@ -79,7 +79,9 @@ def check_out_of_distribution(ctx):
     conf = (0.3 if found_all else 0.85) * s
     summary = (f"the query lies far from every document: its nearest document scores "
                f"{fmt(top_score, 3)}, worse than the nearest neighbour of {share(1 - p, 1)} of the "
-               f"documents (their median {fmt(float(np.median(nn1)), 3)}); the corpus may not "
+               f"documents (their median {fmt(float(np.median(nn1)), 3)}"
+               f"{'' if ctx.stats.exact else f', estimated from {ctx.stats.sample_size:,} sampled rows'}"
+               f"); the corpus may not "
                f"cover this topic, or the query was embedded differently.")
     return Cause(code="out_of_distribution", summary=summary,
                  evidence={"top_score": top_score, "nn1_median": float(np.median(nn1)),

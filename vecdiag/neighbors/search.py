@@ -27,7 +27,8 @@ def is_dask_array(x) -> bool:
     return check(x)
 
 
-def _check_options(backend, batch_size, memory_budget, show_progress):
+def check_options(backend, batch_size, memory_budget, show_progress):
+    """Checked search options: ``(batch_size, memory_budget)`` (see :func:`knn`)."""
     V.check_choice(backend, "backend", BACKENDS)
     if backend == "faiss":
         from .faiss_backend import faiss_module
@@ -113,7 +114,7 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     [[0.0, 0.0]]
     """
     V.check_metric(metric)
-    batch_size, memory_budget = _check_options(backend, batch_size, memory_budget,
+    batch_size, memory_budget = check_options(backend, batch_size, memory_budget,
                                                show_progress)
     if is_dask_array(corpus) or is_dask_array(queries):
         return _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size,
@@ -233,7 +234,7 @@ class Index:
     def __init__(self, corpus, *, ids=None, texts=None, metric: str = "cosine",
                  backend: str = "numpy", memory_budget: int = DEFAULT_BUDGET):
         self.metric = V.check_metric(metric)
-        _, self.memory_budget = _check_options(backend, None, memory_budget, None)
+        _, self.memory_budget = check_options(backend, None, memory_budget, None)
         self.backend = backend
         self.vectors = V.as_matrix(corpus, "corpus")
         self.ids = V.check_ids(ids, self.vectors.shape[0], "ids")
@@ -326,7 +327,7 @@ class Index:
         Neighbors
             With ``ids`` (n_queries, k) when the Index has ids, and the Index's texts.
         """
-        batch_size, _ = _check_options(self.backend, batch_size, self.memory_budget,
+        batch_size, _ = check_options(self.backend, batch_size, self.memory_budget,
                                        show_progress)
         Q = V.as_matrix(queries, "queries", allow_empty=True)
         V.check_same_dim(Q, "queries", self.vectors, "corpus")
@@ -352,7 +353,7 @@ class Index:
         Neighbors
             ``indices`` (n, k): row i holds the k nearest other rows of item i.
         """
-        batch_size, _ = _check_options(self.backend, batch_size, self.memory_budget,
+        batch_size, _ = check_options(self.backend, batch_size, self.memory_budget,
                                        show_progress)
         k = V.check_k(k, len(self), exclude_self=True)
         # The graph is exact and deterministic, so it is cached per Index (key

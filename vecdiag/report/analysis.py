@@ -126,6 +126,7 @@ class AnalysisOptions:
     show_progress: bool | None = None
     fixes: object = None
     model_name: str | None = None
+    sample: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +175,8 @@ class Inputs:
     model_name: str | None
     notes: tuple = ()
     """How the inputs were read (e.g. judged queries without a vector left out)."""
+    lazy: bool = False
+    """The corpus is a Dask array (:mod:`vecdiag.report.scaled`)."""
 
 
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
@@ -182,7 +185,7 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
             embedder=None, token_counts=None, max_tokens: int | None = None,
             title: str = "vecdiag report", description: str = "",
             notes=(), random_state=0, show_progress: bool | None = None,
-            fixes=None, model_name: str | None = None,
+            fixes=None, model_name: str | None = None, sample: int | None = None,
             options: AnalysisOptions | None = None, page: ReportText | None = None
             ) -> Analysis:
     """Diagnose ``corpus``; with queries and ``qrels`` also evaluate exact search and
@@ -190,8 +193,9 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
 
     Parameters
     ----------
-    corpus : array-like (n, d)
-        Document embeddings.
+    corpus : array-like (n, d) or dask.array.Array
+        Document embeddings. A Dask array stays lazy (see :mod:`vecdiag.report.scaled`:
+        what runs on it, and what is skipped with the reason in ``Analysis.skipped``).
     ids, texts : sequences, optional
         One per corpus row. ``qrels`` name documents by these ids (required with qrels).
     queries : array-like (m, d), optional
@@ -218,10 +222,13 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     model_name : str, optional
         The embedding model's name (default: the embedder's), so the findings can
         consult what is known about it (e.g. whether it uses query prefixes).
+    sample : int, optional
+        Rows sampled by ``vd.diagnose`` for hubness and near-duplicates when it estimates
+        them (a Dask corpus, or more than ``SAMPLED_ABOVE`` rows); default its own.
     options : AnalysisOptions, optional
         ``k``, ``metric``, ``n_explain``, ``metrics``, ``random_state``,
-        ``show_progress``, ``fixes`` and ``model_name`` as one object; keywords passed as
-        well must keep their defaults.
+        ``show_progress``, ``fixes``, ``model_name`` and ``sample`` as one object; keywords
+        passed as well must keep their defaults.
     page : ReportText, optional
         ``title``, ``description`` and ``notes`` as one object (same rule).
 
@@ -252,7 +259,8 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     """
     opts = _merged(AnalysisOptions, options, "options", k=k, metric=metric,
                    n_explain=n_explain, metrics=metrics, random_state=random_state,
-                   show_progress=show_progress, fixes=fixes, model_name=model_name)
+                   show_progress=show_progress, fixes=fixes, model_name=model_name,
+                   sample=sample)
     text = _merged(ReportText, page, "page", title=title, description=description,
                    notes=notes)
     inp = read_inputs(corpus, opts, ids=ids, texts=texts, queries=queries,
@@ -280,7 +288,10 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     """Every input checked once; the corpus becomes an Index (rows prepared once)."""
     import vecdiag as vd
 
-    X = V.as_matrix(corpus, "corpus")
+    from . import scaled
+
+    lazy = scaled.is_lazy(corpus)
+    X = scaled.check_corpus(corpus) if lazy else V.as_matrix(corpus, "corpus")
     n = X.shape[0]
     ids = None if ids is None else [str(i) for i in V.check_ids(ids, n, "ids")]
     texts = _aligned(texts, n, "texts")
@@ -319,22 +330,25 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     return Inputs(index=index, ids=ids, texts=texts, Q=Q, query_ids=query_ids,
                   query_texts=query_texts, query_groups=query_groups, qrels=qrels,
                   embedder=embedder, token_counts=token_counts, max_tokens=max_tokens, k=k,
-                  bm25=_has("bm25s"), model_name=model_name, notes=notes)
+                  bm25=_has("bm25s"), model_name=model_name, notes=notes, lazy=lazy)
 
 
 def health(inp: Inputs, opts: AnalysisOptions):
     """``(diagnosis, long documents, skipped checks, inputs with token counts)``."""
     import vecdiag as vd
 
+    from . import scaled
     from .extras import long_documents, skipped_checks
 
     skipped = tuple(skipped_checks(texts=inp.texts, query_texts=inp.query_texts,
                                    queries=inp.Q, qrels=inp.qrels, embedder=inp.embedder,
                                    bm25_available=inp.bm25))
+    if inp.lazy:
+        skipped += scaled.skipped_at_scale(qrels=inp.qrels, fixes=opts.fixes)
     diagnosis = vd.diagnose(inp.index, queries=inp.Q, k=inp.k,
                             random_state=opts.random_state,
                             show_progress=opts.show_progress, query_ids=inp.query_ids,
-                            model_name=inp.model_name)
+                            model_name=inp.model_name, sample=opts.sample)
     longest = long_documents(texts=inp.texts, embedder=inp.embedder,
                              token_counts=inp.token_counts, max_tokens=inp.max_tokens,
                              ids=inp.ids)
@@ -357,7 +371,7 @@ def measure_fixes(inp: Inputs, diagnosis, opts: AnalysisOptions):
     """``try_fixes`` for the report's fixes section (None when ``fixes=False``)."""
     from .extras import fixes_for_report
 
-    if opts.fixes is False:
+    if opts.fixes is False or inp.lazy:   # see scaled.FIXES_SKIPPED
         return None
     return fixes_for_report(inp.Q, inp.index, inp.qrels, query_ids=inp.query_ids,
                             diagnosis=diagnosis, metric=opts.metric, texts=inp.texts,

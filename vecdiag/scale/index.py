@@ -21,7 +21,7 @@ from .. import cache_keys
 from ..linalg import row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
-from ..neighbors.search import Index, check_texts
+from ..neighbors.search import Index, check_options, check_texts
 from .chunks import check_dask_matrix, compute, row_blocks
 from .search import knn_dask, query_parts, search_blocks
 
@@ -83,7 +83,7 @@ class DaskIndex(Index):
             raise ValueError(f"backend={backend!r} cannot search a Dask corpus: each row "
                              "block is searched by the NumPy engine; pass backend='numpy'")
         self.backend = backend
-        self.memory_budget = V.check_positive_int(memory_budget, "memory_budget")
+        _, self.memory_budget = check_options(backend, None, memory_budget, None)
         self.vectors = check_dask_matrix(corpus, "corpus")
         n = self.vectors.shape[0]
         self.ids = V.check_ids(ids, n, "ids")
@@ -149,8 +149,8 @@ class DaskIndex(Index):
         >>> index.search([[0., 2, 1]], k=2).indices.tolist()
         [[1, 2]]
         """
-        if batch_size is not None:
-            batch_size = V.check_positive_int(batch_size, "batch_size")
+        batch_size, _ = check_options(self.backend, batch_size, self.memory_budget,
+                                      show_progress)
         res = knn_dask(queries, self.vectors, k, metric=self.metric, batch_size=batch_size,
                        memory_budget=self.memory_budget, show_progress=show_progress)
         return self._result(res.indices, res.scores, res.k)
@@ -183,8 +183,8 @@ class DaskIndex(Index):
         >>> vd.Index(X).knn_graph(k=1).indices.ravel().tolist()
         [2, 2, 0]
         """
-        if batch_size is not None:
-            batch_size = V.check_positive_int(batch_size, "batch_size")
+        batch_size, _ = check_options(self.backend, batch_size, self.memory_budget,
+                                      show_progress)
         n, d = self.vectors.shape
         k = V.check_k(k, n, exclude_self=True)
         cached = [key[1] for key in self.cache

@@ -30,7 +30,7 @@ from ..linalg import row_norms
 from ..neighbors.engine import DEFAULT_BUDGET, search
 from ..neighbors.result import Neighbors
 from ..neighbors.rows import Rows
-from ..neighbors.search import query_rows
+from ..neighbors.search import check_options, query_rows
 from .._progress import AUTO_SECONDS
 from .chunks import check_dask_matrix, compute, is_dask_array, row_blocks
 from .tasks import one_blas_thread, run_merged
@@ -266,6 +266,8 @@ def knn_dask(queries, corpus, k: int = 10, *, metric: str = "cosine",
     [[0, 3, 2]]
     """
     V.check_metric(metric)
+    batch_size, memory_budget = check_options("numpy", batch_size, memory_budget,
+                                              show_progress)
     if not is_dask_array(corpus):
         from ..neighbors.search import knn
 
@@ -326,6 +328,8 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
     [[3, 2], [0, 1]]
     """
     V.check_metric(metric)
+    batch_size, memory_budget = check_options("numpy", batch_size, memory_budget,
+                                              show_progress)
     lazy = is_dask_array(corpus)
     X = check_dask_matrix(corpus, "corpus") if lazy else V.as_matrix(corpus, "corpus")
     n = X.shape[0]
