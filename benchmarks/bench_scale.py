@@ -55,7 +55,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_data as data  # noqa: E402
 import scale_measure as m  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["read", "moments", "search", "hubness", "near-dups", "report"]
 GiB = 2**30
 
@@ -202,7 +201,12 @@ def stage_report(ctx):
         ctx.watch.add("cli", proc.pid)
         _, err = proc.communicate()
     if proc.returncode:
-        raise RuntimeError(f"vecdiag report exited {proc.returncode}: {err.strip()[-800:]}")
+        (Path(ctx.folder) / "report.err").write_text(err)
+        ours = [ln.strip() for ln in err.splitlines() if "/vecdiag/" in ln and "File" in ln]
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        raise RuntimeError(f"vecdiag report exited {proc.returncode}: {last[:300]}"
+                           + (f" (last vecdiag frame: {ours[-1]})" if ours else "")
+                           + f"; stderr in {Path(ctx.folder) / 'report.err'}")
     text = out_json.read_text()
     codes = sorted({f.get("code") for f in json.loads(text).get("findings", [])
                     if isinstance(f, dict)} - {None})
@@ -269,6 +273,11 @@ def run_stage(name, ctx) -> dict:
 def print_stage(rec, data_bytes) -> None:
     if "skipped" in rec:
         print(f"[{rec['stage']}] {rec['skipped']}", flush=True)
+        if rec["skipped"].startswith("FAILED"):
+            peaks = ", ".join(f"{v['peak_rss'] / GiB:.2f}" for k, v in rec["procs"].items()
+                              if k.startswith("worker"))
+            print(f"      after {rec['seconds']:.0f} s; peak RSS per worker {peaks} GiB"
+                  + ("; A WORKER RESTARTED" if rec.get("restarted") else ""), flush=True)
         return
     workers = {k: v for k, v in rec["procs"].items() if k.startswith("worker")}
     disk = sum(v["read_bytes"] for v in workers.values())
@@ -293,8 +302,15 @@ def calibrate(ctx) -> dict:
     import numpy as np
 
     out = {"dropped_caches": ctx.args.drop_caches and m.drop_all_caches()}
-    out["evicted"] = m.evict(ctx.files)
-    out["disk"] = m.sequential_read(ctx.files)
+    sizes, files = 0, []
+    for f in ctx.files:                        # the first --disk-gb of shards
+        if files and sizes >= ctx.args.disk_gb * 1e9:
+            break
+        files.append(f)
+        sizes += os.path.getsize(f)
+    out["evicted"] = m.evict(files)
+    out["disk"] = m.sequential_read(files)
+    out["disk_files"] = len(files)
     out["sgemm"], out["sgemm_cpu"] = m.sgemm_rate()
     rows = min(ctx.n, ctx.args.slice_rows)
     C = np.concatenate([np.load(f) for f in ctx.files[:-(-rows // ctx.shard_rows)]])[:rows]
@@ -323,6 +339,8 @@ def main() -> int:
                    help="diagnose's sample in the report stage (if the CLI takes --sample)")
     p.add_argument("--slice-rows", type=int, default=500_000,
                    help="rows of the in-memory slice for the blocked-product rate")
+    p.add_argument("--disk-gb", type=float, default=4.0,
+                   help="GB of shards read for the disk rate (default 4)")
     p.add_argument("--warm", dest="cold", action="store_false",
                    help="do not evict the shards from the page cache before each stage")
     p.add_argument("--drop-caches", action="store_true",
@@ -345,8 +363,10 @@ def main() -> int:
                                            f"vecdiag-bench-scale-{os.getpid()}"))
     ctx = Context()
     ctx.args, ctx.folder, ctx.n, ctx.shard_rows = args, folder, args.rows, args.shard_rows
+    import vecdiag                             # the CLI runs the same vecdiag as the stages
+    tree = str(Path(vecdiag.__file__).resolve().parents[1])
     ctx.env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT)] + [x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x])}
+        [tree] + [x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x])}
     t_start = time.perf_counter()
     blas = [f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('num_threads')} threads)"
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
@@ -376,7 +396,8 @@ def main() -> int:
         ctx.Q = data.queries(args.queries, manifest["params"])
         cal = calibrate(ctx)
         disk = cal["disk"]
-        print(f"[disk] sequential read of the {len(ctx.files)} shards, one stream: "
+        print(f"[disk] sequential read of {cal['disk_files']} of the {len(ctx.files)} shards, "
+              "one stream: "
               f"{gb(disk['rate'])} GB/s ({gb(disk['bytes'])} GB in {disk['seconds']:.1f} s); "
               f"{disk['from_disk']:.0%} from the device ("
               + ("all caches dropped" if cal["dropped_caches"] else
@@ -422,7 +443,7 @@ def main() -> int:
         if not args.keep:
             for f in glob.glob(str(folder / "shard-*.npy*")) + [
                     str(folder / x) for x in ("manifest.json", "truth.npz", "report.json",
-                                              "report.html")]:
+                                              "report.html", "report.err")]:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(f)
             if own_dir:
@@ -437,7 +458,7 @@ def summary(records, data_bytes) -> None:
           "| peak RSS per worker (GiB) |\n|---|---:|---:|---:|---:|---|")
     for r in records:
         if "skipped" in r:
-            print(f"| {r['stage']} | {r['skipped']} | | | | |")
+            print(f"| {r['stage']} | {r['skipped'].splitlines()[0][:100]} | | | | |")
             continue
         workers = [v for k, v in r["procs"].items() if k.startswith("worker")]
         peaks = ", ".join(f"{v['peak_rss'] / GiB:.2f}" for v in workers)
@@ -495,7 +516,7 @@ def targets(records, cal, ctx, data_bytes) -> None:
                      f"{cpu_ratio:.2f}x the {flops / cal['sgemm_cpu']:.0f} CPU-s of sgemm")
     else:
         lines.append("n/a   sampled hubness vs its flop bound: not available")
-    peaks = [(r["stage"], v["peak_rss"]) for r in by.values()
+    peaks = [(r["stage"], v["peak_rss"]) for r in records      # failed stages count too
              for k, v in r["procs"].items() if k.startswith("worker")]
     if peaks:
         stage, worst = max(peaks, key=lambda x: x[1])
