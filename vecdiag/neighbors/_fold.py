@@ -6,19 +6,21 @@ the survivors by row and merges them with a partition: a dozen array passes per 
 The kernels (:mod:`._fold_kernels`) stream the block once instead: 16 entries at a time
 are compared with their rows' running ``kp``-th best in one vector step, and an entry
 that beats it replaces the row's smallest kept entry (the bar then rises at once, not
-only at the next block). Measured on 100,000 x 384, 1,000 queries, one thread: about
-3 points of the products' time saved (selection 12% -> 9%), see benchmarks/README.md.
+only at the next block).
 
 Same contract as the NumPy path: every entry of a row above its running threshold that
 is among the row's ``kp`` best ends up kept (ties at the boundary may keep either entry:
-the engine's refine step settles them). Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment
+the engine's refine step settles them).
+
+Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment
 variable ``VECDIAG_NUMBA``: ``1`` uses the kernel for every scan of at least
-``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products); unset or ``0``, the NumPy
-filter. It is opt-in because, measured inside whole searches on a loaded 2-core machine,
-it was not reliably faster (86-92% of the bare products against 87-93% for NumPy; on the
-selection alone, 52-56 ms against 72-102 ms per 100,000 x 384 search of 1,000 queries),
-and because importing numba and loading the compiled kernel costs about a second (several
-the very first time, when it compiles into numba's on-disk cache).
+``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products); unset or ``0``, the
+NumPy filter. It is opt-in: on the selection alone it is faster (one search of
+100,000 x 384 with 1,000 queries, one thread: 52-56 ms against 72-102 ms), but inside
+whole searches it was not (low load, two cores: 79-82% of the bare products against
+84-88% for NumPy; see benchmarks/README.md), and importing numba and loading the
+compiled kernel costs about a second (several the very first time, when it compiles
+into numba's on-disk cache).
 """
 
 from __future__ import annotations
