@@ -6,48 +6,46 @@ the survivors by row and merges them with a partition: a dozen array passes per 
 The kernels (:mod:`._fold_kernels`) stream the block once instead: 16 entries at a time
 are compared with their rows' running ``kp``-th best in one vector step, and an entry
 that beats it replaces the row's smallest kept entry (the bar then rises at once, not
-only at the next block). Measured on 100,000 x 384, 1,000 queries, one thread: about
-3 points of the products' time saved (selection 12% -> 9%), see benchmarks/README.md.
+only at the next block).
 
 Same contract as the NumPy path: every entry of a row above its running threshold that
 is among the row's ``kp`` best ends up kept (ties at the boundary may keep either entry:
-the engine's refine step settles them). Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment
-variable ``VECDIAG_NUMBA``: ``0`` never; ``1`` for every scan of at least
-``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products); unset, the same once
-numba is loaded anyway (umap loads it), else only for scans of ``_scan._AUTO_FLOPS``
-(1e12 flops: the kNN graph of 40,000 x 384, seconds of work), so that importing numba and
-loading the compiled kernel (about a second, several the very first time, when it
-compiles into numba's on-disk cache) stays a small part of the call that pays for it.
+the engine's refine step settles them).
+
+Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment
+variable ``VECDIAG_NUMBA``: ``1`` uses the kernel for every scan of at least
+``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products); unset or ``0``, the
+NumPy filter. It is opt-in: on the selection alone it is faster (one search of
+100,000 x 384 with 1,000 queries, one thread: 52-56 ms against 72-102 ms), but inside
+whole searches it was not (low load, two cores: 79-82% of the bare products against
+84-88% for NumPy; see benchmarks/README.md), and importing numba and loading the
+compiled kernel costs about a second (several the very first time, when it compiles
+into numba's on-disk cache).
 """
 
 from __future__ import annotations
 
 import os
 
-_kernels = None                       # (by_column, by_row) kernels; False if no numba
+_kernels = None                       # (by_column, by_row) once imported; False: no numba
 
 
 def mode() -> str:
-    """``"off"``, ``"on"`` or ``"auto"``, from the environment variable VECDIAG_NUMBA."""
+    """``"on"`` when the environment variable VECDIAG_NUMBA asks for the kernel, else
+    ``"off"``."""
     value = os.environ.get("VECDIAG_NUMBA", "").strip().lower()
-    if value in ("0", "false", "no", "off"):
-        return "off"
-    return "on" if value in ("1", "true", "yes", "on") else "auto"
+    return "on" if value in ("1", "true", "yes", "on") else "off"
 
 
 def kernels():
     """The compiled kernels ``(by_column, by_row)`` of :mod:`._fold_kernels`, or None
-    when numba is missing or turned off."""
+    when numba is not installed (imported on the first call)."""
     global _kernels
-    if mode() == "off":
-        return None
     if _kernels is None:
-        _kernels = False
-        if mode() != "off":
-            try:
-                from . import _fold_kernels
-            except ImportError:
-                pass
-            else:
-                _kernels = (_fold_kernels.by_column, _fold_kernels.by_row)
+        try:
+            from . import _fold_kernels
+        except ImportError:
+            _kernels = False
+        else:
+            _kernels = (_fold_kernels.by_column, _fold_kernels.by_row)
     return _kernels or None

@@ -4,13 +4,12 @@ Queries are scored against the corpus in cache-sized blocks, one worker per core
 the next (query block, corpus chunk) in turn; the kNN graph of a whole corpus multiplies
 each pair of blocks once instead (the scores are symmetric). Each block goes through the
 threshold filter of :mod:`._select`, or through the compiled fold-in of :mod:`._fold` when
-numba is there and the scan is large (:func:`use_compiled`). The engine then refines and
+asked for, numba is there and the scan is large (:func:`use_compiled`). The engine then refines and
 proves what these return.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -29,8 +28,7 @@ _CORPUS_CHUNK = 4096                  # corpus rows per product: the score block
 _GRAPH_BLOCK = 2048                   # rows per side of a block pair in the graph pass
 _MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask for there
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
-_COMPILED_FLOPS = 2e10                # from here on, the compiled fold-in if numba is loaded
-_AUTO_FLOPS = 1e12                    # ... or from here on, loading numba for it (see _fold)
+_COMPILED_FLOPS = 2e10                # from here on, the compiled fold-in when asked for
 
 
 def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
@@ -213,13 +211,10 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
 
 
 def use_compiled(flops: float) -> bool:
-    """Whether a scan of ``flops`` uses the compiled fold-in (:mod:`._fold`): numba is
-    installed, not turned off, and the scan is large enough to repay loading it."""
-    mode = _fold.mode()
-    if mode == "off":
-        return False
-    loaded = mode == "on" or "numba" in sys.modules
-    return flops >= (_COMPILED_FLOPS if loaded else _AUTO_FLOPS) and _fold.kernels() is not None
+    """Whether a scan of ``flops`` uses the compiled fold-in (:mod:`._fold`): asked for
+    (``VECDIAG_NUMBA=1``), numba installed, and the scan large enough to repay loading it."""
+    return (_fold.mode() == "on" and flops >= _COMPILED_FLOPS
+            and _fold.kernels() is not None)
 
 
 def _mask_self(S: np.ndarray, pos: np.ndarray, c0: int, c1: int) -> None:

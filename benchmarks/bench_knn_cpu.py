@@ -1,0 +1,70 @@
+"""Exact search, one thread each: CPU seconds of the engine against its own bare products and faiss.
+
+For a shared machine where wall-clock ratios are noise: BLAS held to one thread, faiss to
+one OpenMP thread, and each contender's process CPU time (``time.process_time``) taken as
+the best of ``--repeat`` runs, round robin. CPU time still grows when other processes
+share the caches, but far less than wall time grows with the load. Workload (a) of
+bench_knn.py: 100,000 x 384 float32, 1,000 queries, k = 10, cosine; the engine runs with
+each selection path forced (``VECDIAG_NUMBA=1`` compiled, ``=0`` NumPy).
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_knn_cpu.py --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_knn import clustered, selection  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    import vecdiag as vd
+
+    C = clustered(100_000, 384, seed=0)
+    Q = clustered(1_000, 384, seed=1)
+    index = vd.Index(C)
+    flat = faiss.IndexFlatIP(C.shape[1])
+    flat.add(C)
+    faiss.omp_set_num_threads(1)
+
+    def search():
+        return index.search(Q, 10, show_progress=False)
+
+    def bare():                       # the engine's blocks on one thread: 1,000 x 4,096
+        for c0 in range(0, C.shape[0], 4096):
+            C[c0:c0 + 4096] @ Q.T
+
+    contenders = {"bare products": bare, "vecdiag, compiled selection":
+                  selection("compiled", search), "vecdiag, NumPy selection":
+                  selection("numpy", search), "faiss IndexFlatIP": lambda: flat.search(Q, 10)}
+    best = {name: float("inf") for name in contenders}
+    with threadpool_limits(1, user_api="blas"):
+        for fn in contenders.values():
+            fn()                                  # warm up (and compile the kernel)
+        for _ in range(args.repeat):
+            for name, fn in contenders.items():
+                t0 = time.process_time()
+                fn()
+                best[name] = min(best[name], time.process_time() - t0)
+    print(f"one thread each, CPU seconds, best of {args.repeat} (load {os.getloadavg()[0]:.1f})")
+    for name, seconds in best.items():
+        print(f"  {name:30s} {seconds:.3f} s  {best['bare products'] / seconds:6.1%} of bare  "
+              f"{best['faiss IndexFlatIP'] / seconds:.2f}x faiss")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
