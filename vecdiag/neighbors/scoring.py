@@ -29,7 +29,7 @@ from .search import Index
 
 __all__ = ["resolve_corpus", "check_queries", "prepare", "corpus_rows", "score_block",
            "block_rows", "score_blocks", "top_k", "top_rows", "ranks_of", "keys_of",
-           "full_scores", "make_neighbors"]
+           "full_scores", "direct_scores", "make_neighbors"]
 
 BLOCK_BYTES = 128 * 2**20  # budget for one (queries x corpus) block of float64 scores
 
@@ -149,12 +149,20 @@ def full_scores(index, Q: np.ndarray) -> np.ndarray:
         from ..scale.index import full_scores as per_block
 
         return per_block(index, Q)
-    metric = index.metric
-    C = index.vectors
-    Q = np.asarray(Q)
+    return direct_scores(np.asarray(Q), index.vectors, index.metric,
+                         unit_rows=lambda: index.unit_rows)
+
+
+def direct_scores(Q: np.ndarray, C: np.ndarray, metric: str, *, unit_rows) -> np.ndarray:
+    """Scores of each row of ``Q`` against each row of ``C`` in one product: (m, n).
+
+    The formulas of :func:`full_scores`, for any rows in memory (a whole corpus, or one
+    block of a Dask corpus). ``unit_rows``: a callable giving ``C``'s unit rows, called
+    only under cosine (an Index keeps them; a block computes them).
+    """
     if metric == "cosine":
         norms = row_norms(Q)
-        return (Q / np.where(norms > 0, norms, 1)[:, None]) @ index.unit_rows.T
+        return (Q / np.where(norms > 0, norms, 1)[:, None]) @ unit_rows().T
     if metric == "dot":
         return Q @ C.T
     if Q.shape[0] == 1:

@@ -356,16 +356,9 @@ class Index:
         batch_size, _ = check_options(self.backend, batch_size, self.memory_budget,
                                        show_progress)
         k = V.check_k(k, len(self), exclude_self=True)
-        # The graph is exact and deterministic, so it is cached per Index (key
-        # cache_keys.knn_graph(k), shared with vecdiag.diagnostics and the CSLS
-        # re-ranker); a cached graph with more neighbours serves a smaller k as its prefix.
-        cached = [key[1] for key in self.cache
-                  if cache_keys.is_knn_graph(key) and key[1] >= k]
-        if cached:
-            graph = self.cache[cache_keys.knn_graph(min(cached))]
-            if graph.k == k:
-                return graph
-            return self._result(graph.indices[:, :k].copy(), graph.scores[:, :k].copy(), k)
+        graph = cached_graph(self, k)
+        if graph is not None:
+            return graph
         idx, sc = search(self._rows, self._rows, k, exclude_self=True, backend=self.backend,
                          batch_size=batch_size, budget=self.memory_budget,
                          show_progress=show_progress, faiss_index=self._faiss_index())
@@ -373,6 +366,22 @@ class Index:
         self.cache[cache_keys.knn_graph(k)] = graph
         return graph
 
+
+
+def cached_graph(index, k: int):
+    """The index's cached kNN graph for ``k`` neighbours, or None.
+
+    The graph is exact and deterministic, so it is cached per Index (key
+    ``cache_keys.knn_graph(k)``, shared with vecdiag.diagnostics and the CSLS re-ranker);
+    a cached graph with more neighbours serves a smaller ``k`` as its prefix.
+    """
+    cached = [key[1] for key in index.cache if cache_keys.is_knn_graph(key) and key[1] >= k]
+    if not cached:
+        return None
+    graph = index.cache[cache_keys.knn_graph(min(cached))]
+    if graph.k == k:
+        return graph
+    return index._result(graph.indices[:, :k].copy(), graph.scores[:, :k].copy(), k)
 
 def check_texts(texts, n: int):
     """Texts as an object array, one per corpus row (or None)."""

@@ -21,7 +21,8 @@ from .. import cache_keys
 from ..linalg import row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
-from ..neighbors.search import Index, check_options, check_texts
+from ..neighbors.scoring import direct_scores
+from ..neighbors.search import Index, cached_graph, check_options, check_texts
 from .chunks import check_dask_matrix, compute, row_blocks
 from .search import knn_dask, query_parts, search_blocks
 
@@ -187,13 +188,9 @@ class DaskIndex(Index):
                                       show_progress)
         n, d = self.vectors.shape
         k = V.check_k(k, n, exclude_self=True)
-        cached = [key[1] for key in self.cache
-                  if cache_keys.is_knn_graph(key) and key[1] >= k]
-        if cached:
-            graph = self.cache[cache_keys.knn_graph(min(cached))]
-            if graph.k == k:
-                return graph
-            return self._result(graph.indices[:, :k].copy(), graph.scores[:, :k].copy(), k)
+        graph = cached_graph(self, k)
+        if graph is not None:
+            return graph
         seconds = 2.0 * n * n * d / _ASSUMED_FLOPS
         if seconds > GRAPH_WARN_SECONDS:
             warnings.warn(f"the exact kNN graph of {n:,} vectors of dimension {d} is "
@@ -211,16 +208,7 @@ class DaskIndex(Index):
 
 def _scores_block(block, Q: np.ndarray, metric: str) -> np.ndarray:
     C = np.asarray(block)
-    if metric == "cosine":
-        norms = row_norms(Q)
-        return (Q / np.where(norms > 0, norms, 1)[:, None]) @ _unit_block(C).T
-    if metric == "dot":
-        return Q @ C.T
-    if Q.shape[0] == 1:
-        diff = C - Q[0]
-        return np.sqrt(np.einsum("ij,ij->i", diff, diff))[None, :]
-    sq = np.einsum("ij,ij->i", Q, Q)[:, None] + np.einsum("ij,ij->i", C, C)[None, :] - 2 * Q @ C.T
-    return np.sqrt(np.maximum(sq, 0))
+    return direct_scores(Q, C, metric, unit_rows=lambda: _unit_block(C))
 
 
 def full_scores(index, Q) -> np.ndarray:
