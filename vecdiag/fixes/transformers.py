@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import _validate as V
 from ..linalg import row_norms
 from ..scale.chunks import is_dask_array
+from ..scale.fit import dask_fit, dask_transform
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix"]
 
@@ -101,42 +102,6 @@ def _axes_of(cov: np.ndarray, n_axes: int | None) -> tuple[np.ndarray, np.ndarra
     return values, axes * signs[:, None]
 
 
-def _dask_fit(est, X):
-    """``(d, dtype, mean, cov)`` of a Dask corpus for ``est.fit``: one pass over the blocks
-    (:func:`vecdiag.scale.covariance.scatter`), rows unit-normalised first when
-    ``est.normalize_first``; sets ``n_features_in_``."""
-    from ..scale.covariance import scatter
-
-    X, n, mean, S = scatter(X, unit=est.normalize_first, zero=est.zero)
-    est.n_features_in_ = X.shape[1]
-    with np.errstate(over="ignore", invalid="ignore"):
-        cov = S / max(n - 1, 1)
-    return X.shape[1], X.dtype, mean.astype(X.dtype), cov
-
-
-def _dask_transform(est, X, width: int):
-    """``est.transform`` of a Dask array: a lazy Dask array, one task per row block."""
-    from ..scale.chunks import check_dask_matrix
-
-    check_is_fitted(est)
-    X = check_dask_matrix(X, "X")
-    if X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
-                         f"expecting {est.n_features_in_} features as input")
-    return X.map_blocks(_transform_block, est, dtype=X.dtype,
-                        chunks=(X.chunks[0], (width,)), meta=np.empty((0, width), X.dtype))
-
-
-def _transform_block(block, est, block_info=None):
-    """One row block through ``est.transform``; zero rows named by their global row."""
-    start = block_info[0]["array-location"][0][0] if block_info else 0
-    if getattr(est, "normalize_first", False) and est.zero == "raise":
-        zero = np.flatnonzero(row_norms(block) == 0)
-        if zero.size:
-            V.zero_rows(np.r_[np.ones(start), row_norms(block)], "X")
-    return est.transform(block)
-
-
 class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Subtract the corpus mean vector (after unit-normalising, by default).
 
@@ -174,7 +139,7 @@ class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         if is_dask_array(X):
-            self.mean_ = _dask_fit(self, X)[2]
+            self.mean_ = dask_fit(self, X)[2]
             return self
         X = _prepare(self, _check(self, X, reset=True))
         self.mean_ = X.mean(axis=0)
@@ -182,7 +147,7 @@ class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         if is_dask_array(X):
-            return _dask_transform(self, X, self.n_features_in_)
+            return dask_transform(self, X, self.n_features_in_)
         check_is_fitted(self)
         X = _prepare(self, _check(self, X, reset=False))
         return X - self.mean_.astype(X.dtype, copy=False)
@@ -225,7 +190,7 @@ class Normalize(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         if is_dask_array(X):
-            return _dask_transform(self, X, self.n_features_in_)
+            return dask_transform(self, X, self.n_features_in_)
         check_is_fitted(self)
         return _unit_rows(_check(self, X, reset=False), self.zero)
 
@@ -292,7 +257,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         cov = None
         if is_dask_array(X):
-            d, _, self.mean_, cov = _dask_fit(self, X)
+            d, _, self.mean_, cov = dask_fit(self, X)
         else:
             X = _prepare(self, _check(self, X, reset=True))
             d = X.shape[1]
@@ -323,7 +288,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         if is_dask_array(X):
-            return _dask_transform(self, X, self._n_features_out)
+            return dask_transform(self, X, self._n_features_out)
         check_is_fitted(self)
         X = _prepare(self, _check(self, X, reset=False))
         dt = X.dtype
@@ -388,7 +353,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         cov = None
         if is_dask_array(X):
-            d, _, mean, cov = _dask_fit(self, X)
+            d, _, mean, cov = dask_fit(self, X)
         else:
             X = _prepare(self, _check(self, X, reset=True))
             d = X.shape[1]
@@ -410,7 +375,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         if is_dask_array(X):
-            return _dask_transform(self, X, self.n_features_in_)
+            return dask_transform(self, X, self.n_features_in_)
         check_is_fitted(self)
         X = _prepare(self, _check(self, X, reset=False))
         dt = X.dtype

@@ -1,0 +1,51 @@
+"""The vecdiag.fixes transformers on a Dask corpus: fit from one pass, transform lazily.
+
+``Center``, ``Whiten`` and ``AllButTheTop`` fit from the mean and covariance of one pass
+over the blocks (:func:`vecdiag.scale.covariance.scatter`); every transformer's
+``transform`` of a Dask array is a lazy Dask array, one task per row block, that names
+zero rows by their global row number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .. import _validate as V
+from ..linalg import row_norms
+from .chunks import check_dask_matrix
+from .covariance import scatter
+
+__all__ = ["dask_fit", "dask_transform"]
+
+
+def dask_fit(est, X):
+    """``(d, dtype, mean, cov)`` of a Dask corpus for ``est.fit``: one pass over the blocks
+    (:func:`vecdiag.scale.covariance.scatter`), rows unit-normalised first when
+    ``est.normalize_first``; sets ``n_features_in_``."""
+    X, n, mean, S = scatter(X, unit=est.normalize_first, zero=est.zero)
+    est.n_features_in_ = X.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = S / max(n - 1, 1)
+    return X.shape[1], X.dtype, mean.astype(X.dtype), cov
+
+
+def dask_transform(est, X, width: int):
+    """``est.transform`` of a Dask array: a lazy Dask array, one task per row block."""
+    check_is_fitted(est)
+    X = check_dask_matrix(X, "X")
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input")
+    return X.map_blocks(_transform_block, est, dtype=X.dtype,
+                        chunks=(X.chunks[0], (width,)), meta=np.empty((0, width), X.dtype))
+
+
+def _transform_block(block, est, block_info=None):
+    """One row block through ``est.transform``; zero rows named by their global row."""
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    if getattr(est, "normalize_first", False) and est.zero == "raise":
+        zero = np.flatnonzero(row_norms(block) == 0)
+        if zero.size:
+            V.zero_rows(np.r_[np.ones(start), row_norms(block)], "X")
+    return est.transform(block)
