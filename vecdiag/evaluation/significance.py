@@ -17,145 +17,15 @@ Holm's step-down correction controls the family-wise error across the metrics co
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
+from .paired import METHODS, holm, paired_test
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
 
-METHODS = ("randomization", "ttest", "bootstrap")
 _COLUMNS = ("metric", "delta", "ci_low", "ci_high", "p_value", "p_holm", "significant")
-_CHUNK = 2_000  # resamples per block: bounds memory at _CHUNK * n_queries values
-
-
-def holm(p_values) -> np.ndarray:
-    """Holm step-down adjusted p-values (same order as given).
-
-    Notes
-    -----
-    Sort ``p_(1) <= ... <= p_(m)``; ``p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``.
-    Rejecting where ``p~ < alpha`` keeps the family-wise error rate at ``alpha``.
-    NaN p-values stay NaN and do not count in ``m``.
-
-    Examples
-    --------
-    >>> holm([0.01, 0.04, 0.03]).round(4).tolist()
-    [0.03, 0.06, 0.06]
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = ok.size
-    order = ok[np.argsort(p[ok], kind="stable")]
-    running = 0.0
-    for i, idx in enumerate(order):
-        running = max(running, min(1.0, (m - i) * p[idx]))
-        out[idx] = running
-    return out
-
-
-def _signs(n: int, start: int, stop: int) -> np.ndarray:
-    """Sign patterns ``start..stop-1`` of all ``2**n`` (bit j of the pattern flips d_j)."""
-    codes = np.arange(start, stop, dtype=np.int64)[:, None]
-    return 1.0 - 2.0 * ((codes >> np.arange(n, dtype=np.int64)) & 1)
-
-
-def _randomization(d: np.ndarray, n_resamples: int, rng, exact: bool | None):
-    """p-value of the sign-flip test, and whether it was exact."""
-    n = d.shape[0]
-    observed = abs(d.mean())
-    tol = 1e-12 * max(1.0, float(np.abs(d).max(initial=0.0)))
-    if exact is None:
-        exact = n <= 30 and 2 ** n <= n_resamples
-    if exact:
-        if n > 30:
-            raise ValueError(f"exact enumeration needs 2**{n} sign patterns; use exact=False")
-        total, count = 2 ** n, 0
-        for start in range(0, total, _CHUNK * 8):
-            stop = min(total, start + _CHUNK * 8)
-            means = _signs(n, start, stop) @ d / n
-            count += int(np.sum(np.abs(means) >= observed - tol))
-        return count / total, True
-    count = 0
-    for start in range(0, n_resamples, _CHUNK):
-        size = min(_CHUNK, n_resamples - start)
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(size, n))
-        count += int(np.sum(np.abs(signs @ d / n) >= observed - tol))
-    return (1 + count) / (1 + n_resamples), False
-
-
-def _bootstrap_means(d: np.ndarray, n_resamples: int, rng) -> np.ndarray:
-    n = d.shape[0]
-    out = np.empty(n_resamples)
-    for start in range(0, n_resamples, _CHUNK):
-        size = min(_CHUNK, n_resamples - start)
-        out[start:start + size] = d[rng.integers(0, n, size=(size, n))].mean(axis=1)
-    return out
-
-
-def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
-                random_state=0, confidence: float = 0.95, exact: bool | None = None) -> dict:
-    """Test per-query differences ``d`` against a zero mean; the core of :func:`compare`.
-
-    Returns a dict with ``delta`` (the mean), ``ci`` (lower, upper), ``p_value`` and
-    ``exact`` (randomization only: whether all sign patterns were enumerated).
-
-    Notes
-    -----
-    All differences equal to zero give ``p = 1`` and the interval ``(0, 0)`` for every
-    method. The interval is Student's t for ``ttest`` and the percentile bootstrap of the
-    mean difference otherwise.
-
-    Examples
-    --------
-    >>> paired_test([0.1, 0.2, 0.3], method="randomization")["p_value"]  # 2 of 8 as extreme
-    0.25
-    """
-    d = np.asarray(d, dtype=np.float64)
-    if d.ndim != 1 or d.size == 0:
-        raise ValueError("paired differences must be a non-empty 1-D sequence")
-    if not np.isfinite(d).all():
-        raise ValueError("paired differences contain NaN or inf")
-    V.check_choice(method, "method", METHODS)
-    rng = V.check_random_state(random_state)
-    n_resamples = V.check_positive_int(n_resamples, "n_resamples")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
-    n, delta = d.size, float(d.mean())
-    alpha = 1 - confidence
-    out = {"delta": delta, "exact": None}
-    if not np.any(d):
-        out.update(ci=(0.0, 0.0), p_value=1.0)
-        return out
-    if method == "ttest":
-        from scipy import stats
-
-        if n < 2:
-            raise ValueError("the paired t-test needs at least 2 shared queries; "
-                             "use method='randomization'")
-        sd = float(d.std(ddof=1))
-        if sd == 0:  # every query moved by the same non-zero amount
-            out.update(ci=(delta, delta), p_value=0.0)
-            return out
-        se = sd / math.sqrt(n)
-        t = delta / se
-        p = float(2 * stats.t.sf(abs(t), df=n - 1))
-        half = float(stats.t.ppf(1 - alpha / 2, df=n - 1)) * se
-        out.update(ci=(delta - half, delta + half), p_value=p, statistic=t)
-        return out
-    boot = _bootstrap_means(d, n_resamples, rng)
-    ci = (float(np.quantile(boot, alpha / 2)), float(np.quantile(boot, 1 - alpha / 2)))
-    if method == "bootstrap":
-        tol = 1e-12 * max(1.0, float(np.abs(d).max()))
-        count = int(np.sum(np.abs(boot - delta) >= abs(delta) - tol))
-        p = (1 + count) / (1 + n_resamples)
-    else:
-        p, out["exact"] = _randomization(d, n_resamples, rng, exact)
-    out.update(ci=ci, p_value=float(p))
-    return out
 
 
 @result
