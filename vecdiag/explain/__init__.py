@@ -9,6 +9,7 @@ statistics, cached per Index), :mod:`.counterfactuals` (the ranking under each f
 """
 
 from .core import explain_neighbors
-from .result import Cause, Counterfactual, ExpectedDoc, Explanation
+from .explanation import Explanation
+from .result import Cause, Counterfactual, ExpectedDoc
 
 __all__ = ["explain_neighbors", "Explanation", "Cause", "ExpectedDoc", "Counterfactual"]

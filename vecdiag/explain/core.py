@@ -28,7 +28,8 @@ from .contributions import per_dimension, separating_dims, top_dims
 from .counterfactuals import DUPLICATE_THRESHOLD, Ranking, counterfactuals, duplicate_groups_among
 from .ranking import full_scores, keys_of, vectors_of
 from .registry import run_checks
-from .result import ExpectedDoc, Explanation
+from .explanation import Explanation
+from .result import ExpectedDoc
 from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_stats
 from ..stores.explain import accepts_store  # a vd.stores Store as corpus (vecdiag/stores)
 

@@ -1,0 +1,257 @@
+"""The record :func:`vecdiag.explain_neighbors` returns: causes, evidence, counterfactuals,
+and how it shows itself (text, HTML, a frame, a plot). Its parts are the records of
+:mod:`vecdiag.explain.result`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..results import Result, escape, fmt, html_block, html_table, result, shorten
+from .result import Counterfactual
+from .wording import ordinal
+
+__all__ = ["Explanation"]
+
+
+@result
+class Explanation(Result):
+    """Why a query's neighbours are what they are: causes, evidence, counterfactuals.
+
+    Returned by :func:`vecdiag.explain_neighbors`; each field is also described where
+    it is declared.
+
+    Attributes
+    ----------
+    neighbors : Neighbors
+        The query's exact :class:`~vecdiag.Neighbors` (one row).
+    causes : list of Cause
+        Causes, strongest (highest confidence) first.
+    expected : list of ExpectedDoc
+        Where each expected document sits, in the order given.
+    contributions : dict
+        Document id -> ``(dimension, contribution)`` pairs, largest first.
+    counterfactuals : list of Counterfactual
+        One per applicable fix.
+    k : int
+        Neighbours shown.
+    metric : str
+        ``cosine``, ``dot`` or ``euclidean``.
+    top_ids : list
+        Ids of the returned top-k, best first.
+    top_scores, top_percentiles : ndarray
+        Their scores, and the scores' percentiles (0-100) among random corpus pairs.
+    contrast : dict or None
+        The top hit against the expected documents in the same dimensions.
+    top_texts : list or None
+        Texts of the top-k when the corpus has texts.
+    stats : dict or None
+        Corpus-wide figures used (sizes, sample, anisotropy, ...).
+    query_text : str or None
+        The query's text when given.
+    attribution : dict or None
+        With ``attribution=True``: document id -> ``(word, drop in score)`` pairs.
+    ruled_out : list of Cause
+        Causes whose fix was tried and moves the missed document the wrong way.
+    recommendation : Counterfactual or None
+        The counterfactual to try first (None when no fix moves the missed documents
+        closer).
+    recommendation_text : str or None
+        The recommendation in one sentence (or why there is none).
+    index : Index or None
+        The :class:`~vecdiag.Index` that was searched, by reference.
+    query_vector : ndarray or None
+        The query as searched (a read-only copy).
+
+    Examples
+    --------
+    >>> import numpy as np, vecdiag as vd
+    >>> corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    >>> ex.top_ids, [c.code for c in ex.causes], ex.expected[0].rank
+    ([3, 1], ['anisotropy'], 4)
+    >>> ex.recommendation is None or ex.recommendation.fix in [c.fix for c in ex.counterfactuals]
+    True
+    """
+
+    neighbors: object
+    """The query's exact :class:`~vecdiag.Neighbors` (one row)."""
+    causes: list
+    """:class:`Cause` records, strongest (highest confidence) first."""
+    expected: list
+    """:class:`ExpectedDoc` records, in the order given."""
+    contributions: dict
+    """Document id -> list of ``(dimension, contribution)`` pairs, largest first: the
+    dimensions that add most to its score (returned and expected documents)."""
+    counterfactuals: list
+    """:class:`Counterfactual` records, one per applicable fix."""
+    k: int
+    """Neighbours shown."""
+    metric: str
+    """Metric used: ``cosine``, ``dot`` or ``euclidean``."""
+    top_ids: list
+    """Ids of the returned top-k, best first."""
+    top_scores: np.ndarray
+    """Their scores."""
+    top_percentiles: np.ndarray
+    """Their scores' percentiles (0-100) among random corpus pairs."""
+    contrast: dict | None = None
+    """The top hit against the expected documents in the same dimensions:
+    ``{"dims": [...], "top hit id": [values], "expected id": [values], ...}`` for the
+    top hit's largest contributions and the first expected document's separating
+    dimensions (what :meth:`plot` draws)."""
+    top_texts: list | None = None
+    """Texts of the top-k when the corpus has texts."""
+    stats: dict | None = None
+    """Corpus-wide figures used (sizes, sample, anisotropy, k-occurrence summary...)."""
+    query_text: str | None = None
+    """The query's text when given."""
+    attribution: dict | None = None
+    """With ``attribution=True`` and a text query: document id -> list of
+    ``(word, drop in score when the word is removed)``."""
+    ruled_out: list = dataclasses.field(default_factory=list)
+    """:class:`Cause` records whose fix was tried and moves the missed document the wrong
+    way (confidence 0): checked and excluded, so not among :attr:`causes`."""
+    recommendation: Counterfactual | None = None
+    """The counterfactual to try first: the fix that moves the missed expected documents
+    most among those the ``fix_report`` does not find significantly harmful (local only
+    without a report); None when no fix moves them closer."""
+    recommendation_text: str | None = None
+    """The recommendation in one sentence (or why there is none)."""
+    index: object = dataclasses.field(default=None, repr=False)
+    """The :class:`~vecdiag.Index` that was searched, by reference (not copied): what
+    :meth:`explore` maps without being told again."""
+    query_vector: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    """The query as searched (a read-only copy)."""
+
+    # ------------------------------------------------------------------ tables
+    def to_frame(self):
+        """The ranked list: top-k then expected documents outside it, one row each."""
+        import pandas as pd
+
+        rows = []
+        expected_ids = {e.id for e in self.expected}
+        for rank, (doc, score, pct) in enumerate(
+                zip(self.top_ids, self.top_scores, self.top_percentiles), start=1):
+            rows.append({"rank": rank, "id": doc, "score": float(score),
+                         "percentile": float(pct), "expected": doc in expected_ids})
+        for e in self.expected:
+            if e.rank > self.k:
+                rows.append({"rank": e.rank, "id": e.id, "score": e.score,
+                             "percentile": e.percentile, "expected": True})
+        return pd.DataFrame(rows, columns=["rank", "id", "score", "percentile", "expected"])
+
+    def causes_frame(self):
+        """One row per cause: code, confidence, ranking, fix, summary."""
+        import pandas as pd
+
+        return pd.DataFrame([{"code": c.code, "confidence": c.confidence, "ranking": c.ranking,
+                              "fix": c.fix, "summary": c.summary} for c in self.causes],
+                            columns=["code", "confidence", "ranking", "fix", "summary"])
+
+    def counterfactuals_frame(self):
+        """One row per fix: moved, the expected documents' new ranks, the note."""
+        import pandas as pd
+
+        return pd.DataFrame([{"fix": c.fix, "moved": c.moved,
+                              "expected_ranks": dict(c.expected_ranks), "note": c.note}
+                             for c in self.counterfactuals],
+                            columns=["fix", "moved", "expected_ranks", "note"])
+
+    # ----------------------------------------------------------------- display
+    def __str__(self) -> str:
+        lines = [f"Explanation (k={self.k}, metric={self.metric})"]
+        if self.recommendation_text:
+            lines.append(f"  try first: {self.recommendation_text}")
+        for c in self.causes:
+            tag = "" if c.ranking else " [context]"
+            lines.append(f"  {c.confidence:.2f} {c.code}{tag}: {c.summary}")
+        for c in self.ruled_out:
+            lines.append(f"  ruled out {c.code}: {c.summary}")
+        for e in self.expected:
+            lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = []
+        if self.query_text:
+            parts.append(f"<p>query: <em>{escape(shorten(self.query_text, 200))}</em></p>")
+        if self.recommendation_text:
+            cls = "vd-ok" if self.recommendation is not None else "vd-muted"
+            parts.append(f"<p class='{cls}'><b>Try first</b>: "
+                         f"{escape(self.recommendation_text)}</p>")
+        if self.causes:
+            rows = [(c.code + ("" if c.ranking else " (context)"), round(c.confidence, 2),
+                     c.fix or "", c.summary) for c in self.causes]
+            classes = ["vd-critical" if c.confidence >= 0.5 else
+                       ("vd-warning" if c.confidence >= 0.25 else "vd-muted") for c in self.causes]
+            parts.append("<p><b>Causes</b>, strongest first</p>"
+                         + html_table(rows, ["cause", "confidence", "fix", "summary"],
+                                      numeric={"confidence"}, classes=classes))
+        if self.ruled_out:
+            rows = [(c.code, c.fix or "", c.summary) for c in self.ruled_out]
+            parts.append("<p><b>Ruled out</b>: their fix was tried and moves the document "
+                         "the wrong way</p>" + html_table(rows, ["cause", "fix tried", "what happened"],
+                                                           classes=["vd-muted"] * len(rows)))
+        if not self.causes and any(e.rank > self.k for e in self.expected):
+            parts.append("<p><b>No cause found</b>: the missed documents are not held back by "
+                         "any checked failure; their gap and percentile below say how close "
+                         "they came (a relevance judgement the embedding does not share).</p>")
+        elif not self.causes:
+            parts.append("<p><b>No cause found</b>: the ranking looks healthy.</p>")
+        expected_ids = {e.id for e in self.expected}
+        rows, classes = [], []
+        texts = self.top_texts or [None] * len(self.top_ids)
+        for rank, (doc, score, pct, text) in enumerate(
+                zip(self.top_ids, self.top_scores, self.top_percentiles, texts), start=1):
+            mark = "★ expected" if doc in expected_ids else ""
+            rows.append((rank, doc, score, ordinal(pct), mark, shorten(text, 80) if text else ""))
+            classes.append("vd-ok" if mark else "")
+        for e in self.expected:
+            if e.rank > self.k:
+                rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
+                             shorten(e.text, 80) if e.text else ""))
+                classes.append("vd-critical")
+        parts.append("<p><b>Ranked list</b> (percentile: the score among random corpus pairs)</p>"
+                     + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],
+                                  numeric={"rank", "score", "percentile"}, classes=classes))
+        if self.counterfactuals:
+            ids = [e.id for e in self.expected]
+            judged = [c for c in self.counterfactuals if c.global_delta is not None]
+            glob = [] if not judged else [f"Δ {judged[0].global_metric} (judged)", "p (Holm)"]
+            cols = ["fix", "moved"] + [f"rank of {i}" for i in ids] + glob + ["note"]
+            rows = [[c.fix, "yes" if c.moved else "no"]
+                    + [c.expected_ranks.get(i, "") for i in ids]
+                    + ([] if not glob else ["" if c.global_delta is None else f"{c.global_delta:+.4f}",
+                                            "" if c.global_p is None else c.global_p])
+                    + [c.note] for c in self.counterfactuals]
+            rec = None if self.recommendation is None else self.recommendation.fix
+            classes = ["vd-ok" if c.fix == rec else "" for c in self.counterfactuals]
+            parts.append("<p><b>Counterfactuals</b>: the ranking after each fix (or under "
+                         "another model)</p>"
+                         + html_table(rows, cols, numeric={f"rank of {i}" for i in ids} | set(glob),
+                                      classes=classes))
+        if self.stats:
+            st = self.stats
+            how = ("exact" if st.get("exact") else
+                   f"from a sample of {st.get('sample_size')} rows")
+            parts.append(f"<p class='vd-muted'>corpus: {escape(st.get('n'))} documents × "
+                         f"{escape(st.get('d'))} dimensions; corpus statistics {escape(how)}; "
+                         f"mean cosine of random pairs {escape(fmt(st.get('anisotropy')))}</p>")
+        return html_block(f"Why these neighbours? (k={self.k}, metric={self.metric})", *parts)
+
+    def explore(self, corpus=None, **kwargs):
+        """The interactive explorer on this query (:func:`vecdiag.explorer.explore_explanation`)."""
+        from ..explorer import explore_explanation
+
+        return explore_explanation(self, corpus, **kwargs)
+
+    def plot(self, ax=None):
+        """Score bars for the top-k (expected documents marked) beside a contribution
+        chart of the top hit vs the first expected document. Returns the bar Axes (the
+        contribution Axes is its figure's second Axes when ``ax`` is None)."""
+        from ..plot.explain import draw_explanation
+
+        return draw_explanation(self, ax=ax)
