@@ -1,4 +1,4 @@
-"""First-principles text retrieval for notebook 05, re-exported by :mod:`vecdiag.scratch`:
+"""First-principles text retrieval for notebook 05, the last lesson of :mod:`vecdiag.scratch`:
 tokens, chunks, BM25 and reciprocal rank fusion, written to be read.
 
 These are the definitions, in plain Python; the fast, validated versions are
