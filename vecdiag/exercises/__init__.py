@@ -23,12 +23,12 @@ from __future__ import annotations
 import inspect
 
 from ..results import Result, escape, html_block, result
-from . import _retrieval, _vectors
+from . import _measures, _retrieval, _vectors
 from ._grader import _call, diagnose, judge
 
 __all__ = ["check", "solution", "signature", "ExerciseResult", "EXERCISES"]
 
-_MODULES = {name: mod for mod in (_vectors, _retrieval) for name in mod.SIGNATURES}
+_MODULES = {name: mod for mod in (_vectors, _retrieval, _measures) for name in mod.SIGNATURES}
 EXERCISES = tuple(_MODULES)
 """Names of every exercise, in course order."""
 
