@@ -26,6 +26,7 @@ import numpy as np
 from . import rules
 from .finding import Finding
 from .norms import norm_spread
+from .stages import neighbour_rows
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
            "sampled_query_shift_stage", "prepare_sampled", "SHIFT_SAMPLE", "TWONN_SAMPLE"]
@@ -51,16 +52,7 @@ def prepare_sampled(w) -> None:
     from ..scale.chunks import is_dask_array
     from .sampling import DEFAULT_SAMPLE, check_sample
 
-    w.k_eff = min(w.k, w.n - 1)
-    if w.k_eff < w.k:
-        w.findings.append(Finding("small_corpus", "warning",
-                                  f"Only {w.n} usable vectors, fewer than k + 1 = {w.k + 1}: "
-                                  f"the neighbour lists use k = {w.k_eff}.",
-                                  {"value": w.n, "k_used": w.k_eff}))
-    w.rescale = w.m.scale if not 2.0 ** -60 < w.peak < 2.0 ** 60 else 1.0
-    w.G = w.W if w.rescale == 1.0 else w.W / w.rescale
-    if w.rescale != 1.0 and w.Q is not None:
-        w.Q = w.Q / w.rescale
+    w.G = neighbour_rows(w, w.W, "the neighbour lists use")
     if not is_dask_array(w.G):           # one prepared Index for both sampled searches
         from ..neighbors import Index
 

@@ -31,7 +31,7 @@ from .rogue import rogue_from_moments
 from .shift import as_distance, shift_from_neighbors, space_mean_and_spread
 
 __all__ = ["Work", "preflight", "row_findings", "moments", "isotropy_stage", "exact_copies", "metric_check",
-           "knn_graph_stage",
+           "neighbour_rows", "knn_graph_stage",
            "hubness_stage", "near_duplicates_stage", "intrinsic_stage", "geometry_findings",
            "query_shift_stage"]
 
@@ -196,28 +196,40 @@ def metric_check(w: Work) -> None:
             "cosine_metric" if sev == "warning" else None))
 
 
-def knn_graph_stage(w: Work) -> None:
-    """The kNN graph (through the Index's engine), of a sample beyond ``graph_sample``."""
-    from ..neighbors import Index
+def neighbour_rows(w: Work, rows, uses: str):
+    """Set up a neighbour search of ``rows``: ``w.k_eff``, ``w.rescale`` (and ``w.Q``
+    rescaled alike); returns ``rows`` rescaled.
 
+    A corpus of ``n <= k`` rows gives each row at most ``n - 1`` neighbours: ``w.k_eff``
+    is ``min(k, n - 1)``, with a ``small_corpus`` warning ending "``uses`` k = ...".
+    Shared by :func:`knn_graph_stage` and
+    :func:`vecdiag.diagnostics.sampled_stages.prepare_sampled`.
+    """
     w.k_eff = min(w.k, w.n - 1)
     if w.k_eff < w.k:
         w.findings.append(Finding("small_corpus", "warning",
                                   f"Only {w.n} usable vectors, fewer than k + 1 = {w.k + 1}: "
-                                  f"the kNN graph uses k = {w.k_eff}.",
+                                  f"{uses} k = {w.k_eff}.",
                                   {"value": w.n, "k_used": w.k_eff}))
-    if w.n > w.graph_sample:
-        w.sample = np.sort(w.rng.choice(w.n, size=w.graph_sample, replace=False))
-        w.stats["graph_sample"] = w.graph_sample
-    G = w.W if w.sample is None else np.asarray(w.W[w.sample])
     # subtle: rankings under cosine, dot and Euclidean do not change when every vector
     # is divided by one positive number; vectors near 1e200 (or 1e-200) are divided by
     # a power of two (exact) so that scores cannot overflow (or underflow)
     w.rescale = w.m.scale if not 2.0 ** -60 < w.peak < 2.0 ** 60 else 1.0
-    if w.rescale != 1.0:
-        G = G / w.rescale
-        w.Q = None if w.Q is None else w.Q / w.rescale
-    w.G = G
+    if w.rescale == 1.0:
+        return rows
+    w.Q = None if w.Q is None else w.Q / w.rescale
+    return rows / w.rescale
+
+
+def knn_graph_stage(w: Work) -> None:
+    """The kNN graph (through the Index's engine), of a sample beyond ``graph_sample``."""
+    from ..neighbors import Index
+
+    if w.n > w.graph_sample:
+        w.sample = np.sort(w.rng.choice(w.n, size=w.graph_sample, replace=False))
+        w.stats["graph_sample"] = w.graph_sample
+    G = w.G = neighbour_rows(w, w.W if w.sample is None else np.asarray(w.W[w.sample]),
+                             "the kNN graph uses")
     w.g_rows = np.arange(G.shape[0]) if w.sample is None else w.sample
     if (w.index_in is not None and w.sample is None and w.keep.size == w.X.shape[0]
             and w.rescale == 1.0):
