@@ -129,8 +129,34 @@ def test_other_real_dtypes_are_read_as_float64_and_float64_is_kept(tmp_path):
 def test_fortran_ordered_files_read_as_c_ordered_rows(tmp_path):
     A = np.asfortranarray(np.arange(20.0, dtype=np.float32).reshape(5, 4))
     np.save(tmp_path / "f.npy", A)
-    X = vd.open_vectors(tmp_path / "f.npy", chunks=2).compute()
-    np.testing.assert_array_equal(X, A)
+    for direct in (False, True):
+        X = vd.open_vectors(tmp_path / "f.npy", chunks=2, direct=direct).compute()
+        np.testing.assert_array_equal(X, A)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, ">f4"])
+def test_direct_reads_equal_np_load_at_any_row_offset(tmp_path, dtype):
+    """O_DIRECT reads whole 4 KB units around each chunk: rows that start mid-unit, chunks
+    of odd sizes and the file's last partial unit come out as np.load gives them."""
+    rng = np.random.default_rng(4)
+    A = (rng.normal(size=(1001, 37)) * 100).astype(dtype)
+    np.save(tmp_path / "a.npy", A)
+    for chunks in (1, 7, 333, 1001):
+        X = vd.open_vectors(tmp_path / "a.npy", chunks=chunks, direct=True)
+        np.testing.assert_array_equal(X.compute(), A.astype(X.dtype))
+        assert (X.row_sources is None) == (np.dtype(dtype) != np.float32
+                                           and np.dtype(dtype) != np.float64)
+    with pytest.raises(TypeError, match="direct must be True, False or None"):
+        vd.open_vectors(tmp_path / "a.npy", direct="yes")
+
+
+def test_a_truncated_file_is_named_when_read(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((100, 8), np.float32))
+    X = vd.open_vectors(tmp_path / "a.npy", chunks=50)
+    with open(tmp_path / "a.npy", "r+b") as handle:
+        handle.truncate(128 + 60 * 32)
+    with pytest.raises(ValueError, match=r"a\.npy ended .* bytes before the rows"):
+        X.compute()
 
 
 # ---------------------------------------------------------------- ids

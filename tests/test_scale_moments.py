@@ -268,3 +268,73 @@ def test_pca_and_whiten_run_on_the_workers(dask_client):
     ref = vd.pca(X.astype(np.float64), n_components=2)
     _close(ref.explained_variance, p.explained_variance)
     _close(Whiten().fit(X.astype(np.float64)).transform(X.astype(np.float64)), Z, 1e-5)
+
+
+# --- the streamed pass over .npy files, and the fast and careful paths of block_sums ------
+
+def _shards(tmp_path, X, rows):
+    for i, a in enumerate(range(0, X.shape[0], rows)):
+        np.save(tmp_path / f"part-{i}.npy", X[a:a + rows])
+    return str(tmp_path / "part-*.npy")
+
+
+@pytest.mark.parametrize("direct", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("space", ["unit", "raw"])
+def test_streamed_files_equal_the_numpy_pass(tmp_path, monkeypatch, direct, dtype, space):
+    from vecdiag.scale import block_sums
+
+    monkeypatch.setattr(block_sums, "SUB_BYTES", 4096)     # many pieces per chunk
+    X = _corpus(dtype, 1.0, n=2500, d=16)
+    D = vd.open_vectors(_shards(tmp_path, X, 900), chunks=400, direct=direct)
+    assert D.row_sources is not None and len(D.row_sources) == D.numblocks[0]
+    ref = compute_moments(X, space=space)
+    with dask.config.set(scheduler="threads"):
+        got = M.moments(D, space=space)
+        plain = M.moments(D[:], space=space)                # a derived array: block path
+    for m in (got, plain):
+        assert (m.n, m.scale) == (ref.n, ref.scale)
+        for field in ("norms", "sum_unit", "sumsq_unit", "sum_space", "gram"):
+            _close(getattr(ref, field), getattr(m, field))
+    np.testing.assert_array_equal(got.norms, plain.norms)
+
+
+def test_streamed_files_report_bad_rows_by_global_row(tmp_path, monkeypatch):
+    from vecdiag.scale import block_sums
+
+    monkeypatch.setattr(block_sums, "SUB_BYTES", 2048)
+    X = _corpus(np.float32, 1.0, n=1200, d=16)
+    X[[7, 650, 1100]] = np.nan
+    X[[40, 651]] = 0
+    D = vd.open_vectors(_shards(tmp_path, X, 500), chunks=300)
+    with dask.config.set(scheduler="threads"):
+        m, report = M.moments(D, space="unit", drop=True)
+        with pytest.raises(ValueError, match=r"3 rows \(7, 650, 1100\) with NaN or inf"):
+            M.moments(D, space="raw")
+    assert (report.bad.tolist(), report.zero.tolist()) == ([7, 650, 1100], [40, 651])
+    keep = np.setdiff1d(np.arange(1200), [7, 40, 650, 651, 1100])
+    ref = compute_moments(X[keep], space="unit")
+    assert m.n == keep.size
+    for field in ("norms", "sum_unit", "gram"):
+        _close(getattr(ref, field), getattr(m, field))
+    dropped = np.concatenate([start + r for start, r in zip((0, 300, 500, 800, 1000),
+                                                            report.dropped)])
+    assert dropped.tolist() == [7, 40, 650, 651, 1100]
+
+
+def test_fast_and_careful_piece_sums_agree():
+    from vecdiag.scale.block_sums import careful_block_sums, fast_block_sums
+
+    for dtype, space in [(np.float64, "unit"), (np.float64, "raw"), (np.float32, "raw")]:
+        P = _corpus(dtype, 1.0, seed=5, n=700, d=12)
+        fast, (f_norms, _) = fast_block_sums(P, 0, space)
+        slow, (s_norms, _) = careful_block_sums(P, 0, space, False)
+        assert fast["e"] == slow["e"] and fast["peak"] == slow["peak"]
+        np.testing.assert_array_equal(f_norms, s_norms)      # row_norms' own numbers
+        rtol = 1e-12 if dtype == np.float64 else 1e-6
+        for key in ("sum_unit", "sumsq_unit", "sum_space", "gram"):
+            _close(slow[key], fast[key], rtol)
+    for bad in (np.nan, np.inf, 0.0, 1e30):                    # not clean: careful path
+        P = _corpus(np.float32, 1.0, n=50, d=4)
+        P[3] = bad
+        assert fast_block_sums(P, 0, "unit") is None

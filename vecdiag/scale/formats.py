@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
+from .direct import npy_layout, read_rows
 
 __all__ = ["FileInfo", "describe", "out_dtype", "read_npy_rows", "read_npz_array",
            "read_parquet_groups", "read_sidecar_ids", "ID_COLUMNS"]
@@ -109,8 +110,15 @@ def read_sidecar_ids(path: str, rows: int) -> np.ndarray:
     return np.asarray(lines, dtype=object)
 
 
-def read_npy_rows(path: str, start: int, stop: int, dtype) -> np.ndarray:
-    """Rows ``start:stop`` of a .npy file, through a memmap this task opens itself."""
+def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False) -> np.ndarray:
+    """Rows ``start:stop`` of a .npy file, read by this task itself: one ``pread`` into a
+    new array (``O_DIRECT`` when ``direct``, see :mod:`.direct`) when the file is C-ordered
+    in ``dtype``, else through a memmap and converted."""
+    layout = npy_layout(path)
+    if layout[2] == np.dtype(dtype) and layout[2].isnative:
+        rows = read_rows(path, start, stop, layout, direct=direct)
+        if rows is not None:
+            return rows
     rows = np.load(path, mmap_mode="r", allow_pickle=False)[start:stop]
     return np.array(rows, dtype=dtype, order="C")
 

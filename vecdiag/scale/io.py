@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import formats
+from .direct import prefer_direct
 from .chunks import require_dask
 
 __all__ = ["open_vectors", "natural_key", "expand_paths", "CHUNK_BYTES"]
@@ -28,7 +29,8 @@ CHUNK_BYTES = 128 * 2**20
 SUFFIXES = {".npy": "npy", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = None):
+def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = None,
+                 direct: bool | None = None):
     """Open ``.npy``, ``.npz`` or parquet files of vectors as one lazy Dask array.
 
     Nothing is read but the files' headers (and the id columns or files): the values are
@@ -51,6 +53,12 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
         row groups (at least one). Default: each file cut into equal chunks of at most
         128 MB (64-128 MB for files larger than that). An ``.npz`` file is always one
         chunk: a zip member cannot be read in part.
+    direct : bool, optional
+        Read ``.npy`` files with ``O_DIRECT`` (Linux), past the page cache: the disk writes
+        straight into each chunk, at a fraction of the CPU cost (:mod:`vecdiag.scale.direct`).
+        Default: when the files are larger than half the memory available, where a second
+        pass would not find them cached anyway. Where the system refuses it, reads go
+        through the page cache; the values are the same.
 
     Returns
     -------
@@ -100,14 +108,22 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     infos = [formats.describe(p, kind, key) for p in paths]
     dim, dtype = _common_shape(infos)
     out = formats.out_dtype(dtype)
-    pieces = [piece for info in infos for piece in _tasks(info, out, chunks)]
+    if direct is None:
+        direct = kind == "npy" and prefer_direct(sum(os.path.getsize(i.path) for i in infos))
+    elif not isinstance(direct, bool):
+        raise TypeError(f"direct must be True, False or None, got {direct!r}")
+    pieces = [piece for info in infos for piece in _tasks(info, out, chunks, direct)]
     name = "open-vectors-" + tokenize([(i.path, os.stat(i.path).st_mtime_ns, i.key)
-                                       for i in infos], chunks, str(out))
+                                       for i in infos], chunks, str(out), direct)
     graph = {(name, j, 0): task for j, (task, _) in enumerate(pieces)}
     sizes = tuple(rows for _, rows in pieces)
     X = da.Array(graph, name, chunks=(sizes, (dim,)), dtype=out)
     X.ids = _ids(infos)
     X.files = tuple(i.path for i in infos)
+    # what a single pass can stream itself (.npy chunks in the file's dtype; see
+    # vecdiag.scale.moments): (path, first row, stop, direct) per chunk, in row order
+    X.row_sources = tuple((t[1], t[2], t[3], direct) for t, _ in pieces) \
+        if kind == "npy" and all(i.dtype == out for i in infos) else None
     return X
 
 
@@ -232,7 +248,7 @@ def _rows_per_chunk(info, out: np.dtype, chunks: int | None) -> int:
     return max(1, math.ceil(info.rows / pieces))
 
 
-def _tasks(info, out: np.dtype, chunks: int | None) -> list:
+def _tasks(info, out: np.dtype, chunks: int | None, direct: bool = False) -> list:
     """``(task, rows)`` for each chunk of one file, in row order."""
     if not info.rows:
         return []
@@ -240,7 +256,7 @@ def _tasks(info, out: np.dtype, chunks: int | None) -> list:
         return [((formats.read_npz_array, info.path, info.key, out), info.rows)]
     step = _rows_per_chunk(info, out, chunks)
     if info.kind == "npy":
-        return [((formats.read_npy_rows, info.path, a, min(a + step, info.rows), out),
+        return [((formats.read_npy_rows, info.path, a, min(a + step, info.rows), out, direct),
                  min(a + step, info.rows) - a) for a in range(0, info.rows, step)]
     tasks, group, rows = [], [], 0
     for g, size in enumerate(info.groups):

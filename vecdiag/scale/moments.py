@@ -30,12 +30,13 @@ from .. import _validate as V
 from ..diagnostics.moments import Moments, refuse_zero_rows, unit_rows
 from ..linalg import row_norms
 from .._optional import require
+from .block_sums import block_sums, exponent as _exponent, merge_sums, piece_rows
+from .direct import npy_layout, stream_rows
 from .chunks import check_dask_matrix, compute, row_blocks
 
-__all__ = ["moments", "RowReport", "log_partition", "tree_sum", "describe_rows"]
+STREAM_READ_BYTES = 64 * 2**20     # one read of a streamed pass (a few in flight)
 
-# Offending rows kept per kind (NaN/inf, zero) for messages and evidence.
-_KEEP_ROWS = 20
+__all__ = ["moments", "RowReport", "log_partition", "tree_sum", "describe_rows"]
 
 
 def describe_rows(count: int, first) -> str:
@@ -86,56 +87,28 @@ class RowReport:
     dropped: tuple = ()
 
 
-def _exponent(peak: float) -> int:
-    """``e`` with ``2^e`` the power of two :func:`power_of_two_scale` gives for ``peak``."""
-    if not peak > 0 or not np.isfinite(peak):
-        return 0
-    return int(np.frexp(peak)[1])
-
-
 def _block_sums(block, start: int, space: str, drop_zero: bool):
-    """Partial sums of one row block (a NumPy function; runs on a worker).
-
-    Rows with NaN or inf are left out and reported; so are zero rows when ``drop_zero``.
-    Returns ``(partial, (norms, dropped))``: a dict of O(d²) numbers, the kept rows'
-    norms and the positions (in the block) of the rows left out.
-    """
-    B = np.asarray(block)
-    fin = np.isfinite(B)
-    bad = ~fin.all(axis=1)
-    finite = np.where(fin, B, 0) if bad.any() else B
-    peak = float(np.abs(finite).max()) if B.size else 0.0
-    zero = ~(finite != 0).any(axis=1) & ~bad
-    drop = bad | zero if drop_zero else bad
-    K = B[~drop] if drop.any() else B
-    norms = row_norms(K).astype(np.float64)
-    U = unit_rows(K, norms)
-    e = _exponent(float(np.abs(K).max()) if K.size else 0.0)
-    S = U if space == "unit" else np.ldexp(K.astype(np.float64), -e)
-    part = {"n": K.shape[0], "e": e, "peak": peak,
-            "sum_unit": U.sum(axis=0), "sumsq_unit": np.einsum("ij,ij->j", U, U),
-            "sum_space": S.sum(axis=0), "gram": S.T @ S,
-            "n_bad": int(bad.sum()), "bad": np.flatnonzero(bad)[:_KEEP_ROWS] + start,
-            "n_zero": int(zero.sum()), "zero": np.flatnonzero(zero)[:_KEEP_ROWS] + start}
-    return part, (norms, np.flatnonzero(drop).astype(np.int32))
+    """Partial sums of one row block (runs on a worker): :func:`.block_sums.block_sums`."""
+    return block_sums(np.asarray(block), start, space, drop_zero)
 
 
-def _merge(a: dict, b: dict, space: str) -> dict:
-    """Add two partial sums; raw-space sums are first brought to the larger exponent."""
-    e = max(a["e"], b["e"])
-    out = {"n": a["n"] + b["n"], "e": e, "peak": max(a["peak"], b["peak"]),
-           "n_bad": a["n_bad"] + b["n_bad"], "n_zero": a["n_zero"] + b["n_zero"],
-           "bad": np.concatenate([a["bad"], b["bad"]])[:_KEEP_ROWS],
-           "zero": np.concatenate([a["zero"], b["zero"]])[:_KEEP_ROWS]}
-    for key in ("sum_unit", "sumsq_unit"):
-        out[key] = a[key] + b[key]
-    if space == "unit":
-        out["sum_space"], out["gram"] = a["sum_space"] + b["sum_space"], a["gram"] + b["gram"]
-    else:       # x / 2^e_a = (x / 2^e) · 2^(e − e_a): ldexp by a power of two, exact
-        out["sum_space"] = (np.ldexp(a["sum_space"], a["e"] - e)
-                            + np.ldexp(b["sum_space"], b["e"] - e))
-        out["gram"] = np.ldexp(a["gram"], 2 * (a["e"] - e)) + np.ldexp(b["gram"], 2 * (b["e"] - e))
-    return out
+def _stream_sums(source, start: int, space: str, drop_zero: bool):
+    """The same sums of one chunk of an ``.npy`` file, read by this task in large reads
+    (:data:`STREAM_READ_BYTES`: a deep disk queue) while the previous read is summed,
+    piece by piece (:func:`vecdiag.scale.direct.stream_rows`)."""
+    path, first, stop, direct = source
+    d, itemsize = _layout_row_size(path)
+    step = piece_rows(d, itemsize)
+    reads = stream_rows(path, first, stop, max(step, STREAM_READ_BYTES // (d * itemsize)),
+                        direct=direct)
+    pieces = ((a - first + b, R[b:b + step]) for a, R in reads
+              for b in range(0, R.shape[0], step))
+    return block_sums(pieces, start, space, drop_zero)
+
+
+def _layout_row_size(path: str) -> tuple[int, int]:
+    _, shape, dtype, _ = npy_layout(path)
+    return shape[1], dtype.itemsize
 
 
 def tree_sum(parts: list, merge, **kwargs):
@@ -185,10 +158,14 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
 
     Notes
     -----
-    One task per row block computes, in float64, the block's norms, ``Σ û``, ``Σ û²``,
-    ``Σ x`` and ``Σ x xᵀ`` of the rows in ``space`` (raw rows divided by the block's
-    own power of two); :func:`tree_sum` adds them. Memory per task: one block plus
-    O(d²); on the client: ``n`` norms plus O(d²).
+    One task per row block computes the block's norms, ``Σ û``, ``Σ û²``, ``Σ x`` and
+    ``Σ x xᵀ`` of the rows in ``space`` (raw rows divided by a power of two), piece by
+    piece (:mod:`.block_sums`: products in the input's precision per piece of ~12 MB,
+    totals in float64, so a float32 Gram matrix is good to ~1e-7 of its largest entry);
+    :func:`tree_sum` adds them. An array straight from :func:`vecdiag.open_vectors` of
+    ``.npy`` files is not materialised block by block: each task reads its own chunk
+    in pieces while summing the previous one. Memory per task: one block (or three
+    pieces) plus O(d²); on the client: ``n`` norms plus O(d²).
 
     Examples
     --------
@@ -202,12 +179,19 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
     """
     import dask
 
+    sources = getattr(X, "row_sources", None)          # vd.open_vectors of .npy files
     X = check_dask_matrix(X, name)
     V.check_choice(space, "space", ("unit", "raw"))
     blocks = row_blocks(X)
-    kernel = dask.delayed(_block_sums, nout=2, pure=True)
-    pairs = [kernel(b.data, b.start, space, drop) for b in blocks]
-    total = tree_sum([p[0] for p in pairs], _merge, space=space)
+    if sources is not None and [s[2] - s[1] for s in sources] == [b.stop - b.start
+                                                                   for b in blocks]:
+        # each task reads its own chunk, piece by piece, summing while the disk reads
+        stream = dask.delayed(_stream_sums, nout=2, pure=True)
+        pairs = [stream(src, b.start, space, drop) for src, b in zip(sources, blocks)]
+    else:
+        kernel = dask.delayed(_block_sums, nout=2, pure=True)
+        pairs = [kernel(b.data, b.start, space, drop) for b in blocks]
+    total = tree_sum([p[0] for p in pairs], merge_sums, space=space)
     total, *rows = compute(total, *[p[1] for p in pairs])
     report = RowReport(total["n_bad"], np.sort(total["bad"]), total["n_zero"],
                        np.sort(total["zero"]), total["peak"],

@@ -1,0 +1,243 @@
+"""Reading rows of a ``.npy`` file fast: one system call per piece, the next piece read
+while the current one is used.
+
+:func:`read_rows` reads rows ``start:stop`` of a C-ordered ``.npy`` file with ``pread``
+into a fresh array, optionally with ``O_DIRECT`` (Linux: the disk writes straight into
+the array, bypassing the page cache). :func:`stream_rows` yields the rows in pieces of a
+few MB while a background thread reads the next piece, so a single pass over a file
+(:mod:`.moments`) computes while the disk reads.
+
+Why: a memmap slice copied into an array costs two page faults per 4 KB page (the file's
+and the copy's), and going through the page cache costs the kernel about 0.6 CPU-second
+per GB; ``O_DIRECT`` costs ~0.15 and reads at the device's rate (measured on this machine:
+2.0-2.4 GB/s direct against 1.1-1.3 GB/s through the cache, ``benchmarks/README.md``). The
+page cache is what makes a second pass over data that fits in memory free, so
+:func:`vecdiag.open_vectors` uses ``O_DIRECT`` only for data larger than half the memory
+available (:func:`prefer_direct`), where a second pass reads the disk anyway.
+
+Where ``O_DIRECT`` is missing or refused (macOS, Windows, tmpfs, some network file
+systems) the same reads go through the page cache; the values are the same either way.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+import numpy as np
+
+__all__ = ["npy_layout", "read_rows", "stream_rows", "prefer_direct",
+           "available_memory", "ALIGN"]
+
+ALIGN = 4096                          # O_DIRECT: offsets, lengths and buffers in 4 KB units
+
+
+def npy_layout(path: str):
+    """``(data offset in bytes, shape, dtype, fortran_order)`` from a ``.npy`` header.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(path, np.zeros((3, 2), np.float32))
+    >>> npy_layout(path)[1:]
+    ((3, 2), dtype('float32'), False)
+    """
+    fmt = np.lib.format
+    with open(path, "rb") as handle:
+        version = fmt.read_magic(handle)
+        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = reader(handle)
+        return handle.tell(), tuple(shape), np.dtype(dtype), bool(fortran)
+
+
+def _aligned_empty(nbytes: int) -> np.ndarray:
+    """A uint8 array of ``nbytes`` whose first byte sits on a 4 KB boundary."""
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    pad = (-raw.ctypes.data) % ALIGN
+    return raw[pad:pad + nbytes]
+
+
+def _open(path: str, direct: bool) -> tuple[int, bool]:
+    """A file descriptor, and whether it is really ``O_DIRECT``."""
+    flag = getattr(os, "O_DIRECT", 0) if direct else 0
+    if flag:
+        try:
+            return os.open(path, os.O_RDONLY | flag), True
+        except OSError:                         # tmpfs and friends refuse O_DIRECT
+            pass
+    return os.open(path, os.O_RDONLY), False
+
+
+def _pread_all(fd: int, buf: np.ndarray, offset: int) -> int:
+    """Fill ``buf`` from ``offset`` (several reads if the kernel returns less)."""
+    view = memoryview(buf).cast("B")
+    done = 0
+    while done < len(view):
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got <= 0:
+            break
+        done += got
+    return done
+
+
+def _read_span(fd: int, is_direct: bool, offset: int, nbytes: int, path: str,
+               into: np.ndarray | None = None) -> np.ndarray:
+    """``nbytes`` of the file from ``offset`` as a uint8 array (64-byte aligned or better).
+
+    ``O_DIRECT`` reads whole 4 KB units around the span; an OSError there is the system
+    refusing it (the caller retries through the page cache). ``into``: a 4 KB-aligned
+    uint8 buffer to read into (at least ``nbytes + 2 * ALIGN``), else a new one.
+    """
+    lo = offset - offset % ALIGN if is_direct else offset
+    hi = -(-(offset + nbytes) // ALIGN) * ALIGN if is_direct else offset + nbytes
+    buf = _aligned_empty(hi - lo) if into is None else into[:hi - lo]
+    got = _pread_all(fd, buf, lo)
+    if got < offset + nbytes - lo:
+        raise ValueError(f"{path} ended {offset + nbytes - lo - got} bytes before the rows "
+                         "its header promises (a truncated file?); re-save it")
+    return buf[offset - lo:offset - lo + nbytes]
+
+
+def read_rows(path: str, start: int, stop: int, layout=None, *, direct: bool = False,
+              into: np.ndarray | None = None):
+    """Rows ``start:stop`` of a C-ordered 2-D ``.npy`` file, as a new array (file dtype).
+
+    Parameters
+    ----------
+    path : str
+    start, stop : int
+        Row range (``0 <= start <= stop <= rows``).
+    layout : tuple, optional
+        :func:`npy_layout` of the file (read here when not given).
+    direct : bool
+        Read with ``O_DIRECT`` where the system allows it.
+    into : ndarray, optional
+        A 4 KB-aligned uint8 buffer of at least ``(stop - start) * row bytes + 8192``
+        bytes to read into (the result is then a view of it), else a new array.
+
+    Returns
+    -------
+    ndarray (stop - start, d), or None when the file is Fortran-ordered (read it another way).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(path, np.arange(12, dtype=np.float32).reshape(4, 3))
+    >>> read_rows(path, 1, 3).tolist()
+    [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
+    """
+    offset, shape, dtype, fortran = layout or npy_layout(path)
+    if fortran and shape[0] > 1 and shape[1] > 1:
+        return None
+    d = shape[1]
+    row = d * dtype.itemsize
+    span = (offset + start * row, (stop - start) * row, path)
+    fd, is_direct = _open(path, direct)
+    try:
+        data = _read_span(fd, is_direct, *span, into=into)
+    except OSError:
+        if not is_direct:
+            raise
+        os.close(fd)                            # refused: read through the page cache
+        fd = os.open(path, os.O_RDONLY)
+        data = _read_span(fd, False, *span, into=into)
+    finally:
+        os.close(fd)
+    return data.view(dtype).reshape(stop - start, d)
+
+
+def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bool = False):
+    """Yield ``(first row, rows)`` pieces of rows ``start:stop``; the next piece is read
+    by a background thread while the caller works on the current one.
+
+    Three buffers are read into in turn and reused: a piece is valid until the one after
+    the next is asked for (copy what must outlive that). A Fortran-ordered file is read
+    through a memmap instead (no prefetch). The pieces come in row order.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(path, np.arange(10, dtype=np.float64).reshape(5, 2))
+    >>> [(a, p[:, 0].tolist()) for a, p in stream_rows(path, 1, 5, 2)]
+    [(1, [2.0, 4.0]), (3, [6.0, 8.0])]
+    """
+    layout = npy_layout(path)
+    starts = list(range(start, stop, max(1, piece_rows)))
+    if layout[3] and layout[1][0] > 1 and layout[1][1] > 1:
+        rows = np.load(path, mmap_mode="r")
+        for a in starts:
+            yield a, np.ascontiguousarray(rows[a:min(stop, a + piece_rows)])
+        return
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    halt = threading.Event()
+    # one piece being used, one waiting in the queue, one being read: three buffers
+    size = min(piece_rows, stop - start) * layout[1][1] * layout[2].itemsize + 2 * ALIGN
+    buffers = [_aligned_empty(size) for _ in range(3)]
+
+    def reader():
+        try:
+            for i, a in enumerate(starts):
+                piece = read_rows(path, a, min(stop, a + piece_rows), layout, direct=direct,
+                                  into=buffers[i % 3])
+                while not halt.is_set():
+                    try:
+                        ready.put((a, piece), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if halt.is_set():
+                    return
+        except BaseException as err:            # handed to the consumer, raised there
+            ready.put((None, err))
+
+    thread = threading.Thread(target=reader, name="vecdiag-prefetch", daemon=True)
+    thread.start()
+    try:
+        for _ in starts:
+            a, piece = ready.get()
+            if a is None:
+                raise piece
+            yield a, piece
+    finally:
+        halt.set()
+        thread.join()
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (Linux ``MemAvailable``), or None if unknown.
+
+    Examples
+    --------
+    >>> m = available_memory()
+    >>> m is None or m > 0
+    True
+    """
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def prefer_direct(total_bytes: int) -> bool:
+    """Whether files of ``total_bytes`` are better read past the page cache: larger than
+    half the memory available (a second pass would not find them cached), on a system
+    with ``O_DIRECT``.
+
+    Examples
+    --------
+    >>> prefer_direct(0)
+    False
+    """
+    memory = available_memory()
+    return bool(getattr(os, "O_DIRECT", 0)) and memory is not None and total_bytes > memory / 2
