@@ -79,8 +79,11 @@ def plan_square(n: int, d: int, itemsize: int, budget: int, kp: int, lazy_corpus
 
 def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                      exclude_self: bool, budget: int, batch_size: int | None,
-                     progress: dict):
+                     progress: dict, floor: np.ndarray | None = None):
     """Candidate positions and ranking keys (m, kp) of the queries at ``positions``.
+
+    ``floor`` (m,): keys at or below it are never candidates (a row then may hold fewer
+    than kp, the rest position -1 and key -inf).
 
     One worker thread per BLAS thread (BLAS held to one thread each, so the selection
     after each product runs in parallel too) pulls (query block, corpus chunk) items in
@@ -94,7 +97,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     full = m == Q.n and positions[0] == 0 and positions[-1] == m - 1
     big = 2.0 * m * C.n * C.d > _PARALLEL_FLOPS
     workers, controller = blas_workers() if big else (1, None)
-    if exclude_self and Q is C and full:
+    if exclude_self and Q is C and full and floor is None:
         return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
                                 progress=progress, workers=workers, controller=controller,
                                 compiled=use_compiled(1.0 * C.n * C.n * C.d))
@@ -109,7 +112,8 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     # query block (:class:`._select.SharedBest`: one threshold for all, no waiting).
     items = iter([(b, c) for b in range(len(blocks)) for c in range(len(chunks))])
     take = threading.Lock()
-    best = [SharedBest(q1 - q0, kp, C.dtype) for q0, q1 in blocks]
+    best = [SharedBest(q1 - q0, kp, C.dtype, None if floor is None else floor[q0:q1])
+            for q0, q1 in blocks]
 
     def scan(worker):
         current, Qb = None, None

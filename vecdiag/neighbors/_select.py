@@ -216,13 +216,17 @@ class SharedBest:
     spares in. Chunks are disjoint, so no candidate is kept twice.
     """
 
-    def __init__(self, lines: int, kp: int, dtype):
+    def __init__(self, lines: int, kp: int, dtype, floor: np.ndarray | None = None):
         self.best = Best(lines, kp, dtype)
         self.lock = threading.Lock()
+        # keys at or below ``base`` are never candidates (a bound known from elsewhere,
+        # see vecdiag.neighbors.engine.search's ``known``); -inf when there is none
+        self.base = (np.full(lines, -np.inf, dtype) if floor is None
+                     else np.asarray(floor, dtype))
         # the shared best's threshold as last published: a new array each time, never
         # changed in place, so reading it needs no lock (a read under a concurrent
         # fold-in could mix old and new entries and exceed the true kp-th best)
-        self.floor = np.full(lines, -np.inf, dtype)
+        self.floor = self.base.copy()
         self.spares: dict[int, Best] = {}
 
     def fold(self, S: np.ndarray, kk: int, offset: int, *, by_column: bool,
@@ -230,15 +234,16 @@ class SharedBest:
         """Fold a score block in (see :func:`fold_in`)."""
         if not (compiled and _fold.kernels() is not None):
             with self.lock:
-                thr = self.best.threshold()
+                thr = np.maximum(self.best.threshold(), self.base)
             found = select(S, kk, thr, by_column=by_column)
             with self.lock:
                 self.best.add(*found, offset=offset)
             return
         if self.lock.acquire(blocking=False):
             try:
-                fold_in(self.best, S, kk, offset, by_column=by_column, compiled=True)
-                self.floor = self.best.threshold()
+                fold_in(self.best, S, kk, offset, by_column=by_column, compiled=True,
+                        floor=self.base)
+                self.floor = np.maximum(self.best.threshold(), self.base)
             finally:
                 self.lock.release()
             return

@@ -90,8 +90,11 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
                                 for a in range(0, safe.shape[1], cols)], axis=1)
         rank = np.where(invalid, np.inf, score if C.metric == "euclidean" else -score)
         order = np.lexsort((ids, rank), axis=-1)[:, :k]
-        idx_out[r0:r1] = np.take_along_axis(ids, order, axis=1)
-        sc_out[r0:r1] = np.take_along_axis(score, order, axis=1)
+        # with ``known``, a row may hold fewer than k valid candidates: -1 and -inf pad it
+        empty = np.take_along_axis(invalid, order, axis=1)
+        idx_out[r0:r1] = np.where(empty, -1, np.take_along_axis(ids, order, axis=1))
+        sc_out[r0:r1] = np.where(empty, np.inf if C.metric == "euclidean" else -np.inf,
+                                 np.take_along_axis(score, order, axis=1))
         # Proof: refined k-th key must beat every left-out key (<= the smallest kept key).
         kth = np.take_along_axis(rank, order[:, -1:], axis=1)[:, 0]
         kth_key = Q.sq[pos] - kth * kth if C.metric == "euclidean" else -kth
@@ -100,6 +103,36 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
 
     Workers(workers, controller, None).map(piece, [(r0,) for r0 in range(0, m, step)])
     return idx_out, sc_out, ok
+
+
+def known_floor(Q: Rows, C: Rows, pos: np.ndarray, known: np.ndarray, cand_eps: float,
+                dtype) -> np.ndarray:
+    """Candidate keys at or below which a corpus row cannot reach a top k (see
+    :func:`search`'s ``known``): the known k-th score as a key, less twice the rounding
+    bound of :func:`refine` (a key is within one bound of the exact score).
+
+    Examples
+    --------
+    >>> C = Rows(np.eye(3, dtype=np.float32), "cosine", "c")
+    >>> Q = Rows(np.ones((1, 3), np.float32), "cosine", "q")
+    >>> f = known_floor(Q, C, np.array([0]), np.array([0.5]), 2.0 ** -23, np.float32)
+    >>> bool(0.49 < f[0] < 0.5)
+    True
+    """
+    eps = max(cand_eps, float(np.finfo(C.dtype).eps))
+    known = np.asarray(known, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if C.metric == "euclidean":
+            sq = Q.sq[pos].astype(np.float64)
+            tol = 2.0 * (C.d + 2) * eps * (np.sqrt(sq) + C.max_norm) ** 2 * 1.01
+            floor = sq - known * known - 2.0 * tol
+        else:
+            tol = 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(np.float64) * C.max_norm * 1.01
+            floor = known - 2.0 * tol
+    floor = np.where(np.isnan(floor), -np.inf, floor)
+    low = floor.astype(dtype)                        # never rounded up past the bound
+    return np.where(low > floor, np.nextafter(low, np.dtype(dtype).type(-np.inf)),
+                    low).astype(dtype)
 
 
 def _exact_scores(Q: Rows, C: Rows, pos: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -119,12 +152,22 @@ def _exact_scores(Q: Rows, C: Rows, pos: np.ndarray, idx: np.ndarray) -> np.ndar
 
 def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str = "numpy",
            batch_size: int | None = None, budget: int = DEFAULT_BUDGET,
-           show_progress: bool | None = None, faiss_index=None, cand_rows=None):
+           show_progress: bool | None = None, faiss_index=None, cand_rows=None,
+           known=None):
     """Exact top-k of every query row: (indices (n_q, k) int64, scores (n_q, k)).
 
     ``cand_rows=(Qc, Cc)``: the same rows in a lower precision for the candidate stage
     (a float32 Index searched with float64 queries); refine and proof then run on ``Q``
     and ``C`` with the lower precision's rounding bound, as for the faiss backend.
+
+    ``known`` (n_q,), numpy backend: for each query, the k-th best exact score among
+    some other rows (an upper bound of the distance under euclidean; ±inf for none). Only
+    rows that score at least as well can be in a top k that includes those others, so the
+    candidate stage drops every row whose key is, beyond its rounding error, worse
+    (:func:`known_floor`): a row of the result may then hold fewer than k rows, the rest
+    index -1 and score -inf (+inf for euclidean). :mod:`vecdiag.scale.search` passes
+    the k-th scores of a first sample to every row block, whose own search then skips
+    its expensive first chunks.
     """
     n_q = Q.n
     indices = np.empty((n_q, k), np.int64)
@@ -163,10 +206,12 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
                 batch_size=batch_size, progress=progress, index=faiss_index)
         else:
             Qc, Cc = (Q, C) if cand_rows is None else cand_rows
+            cand_eps = float(np.finfo(Cc.dtype).eps)
+            floor = None if known is None else known_floor(Q, C, todo, known[todo], cand_eps,
+                                                           Cc.dtype)
             cand, key = numpy_candidates(Qc, Cc, todo, kp, exclude_self=exclude_self,
                                          budget=budget, batch_size=batch_size,
-                                         progress=progress)
-            cand_eps = float(np.finfo(Cc.dtype).eps)
+                                         progress=progress, floor=floor)
         idx, sc, ok = refine(Q, C, todo, cand, key, k, exclude_self=exclude_self,
                              cand_eps=cand_eps, budget=budget)
         indices[todo[ok]] = idx[ok]
