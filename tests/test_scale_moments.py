@@ -338,3 +338,24 @@ def test_fast_and_careful_piece_sums_agree():
         P = _corpus(np.float32, 1.0, n=50, d=4)
         P[3] = bad
         assert fast_block_sums(P, 0, "unit") is None
+
+
+@pytest.mark.parametrize("space", ["unit", "raw"])
+def test_the_o_nd_sums_alone_equal_the_full_pass(tmp_path, space):
+    X = _corpus(np.float32, 1.0, n=1500, d=16)
+    X[[3, 900]] = np.nan
+    D = vd.open_vectors(_shards(tmp_path, X, 700), chunks=250)
+    with dask.config.set(scheduler="threads"):
+        full, r_full = M.moments(D, space=space, drop=True)
+        sums, r_sums = M.moments(D, space=space, drop=True, gram=False)
+        plain, _ = M.moments(D[:], space=space, drop=True, gram=False)
+    assert sums.gram is None and plain.gram is None and full.gram is not None
+    assert (r_sums.bad.tolist(), sums.n, sums.scale) == (r_full.bad.tolist(), full.n, full.scale)
+    for field in ("norms", "sum_unit", "sumsq_unit", "sum_space"):
+        for m in (sums, plain):
+            _close(getattr(full, field), getattr(m, field), 1e-7)
+    # anisotropy and rogue dimensions need only these sums
+    Y = np.delete(X, [3, 900], axis=0)
+    with dask.config.set(scheduler="threads"):
+        assert vd.anisotropy(da.from_array(Y, chunks=300)) == pytest.approx(vd.anisotropy(Y),
+                                                                             rel=RTOL)

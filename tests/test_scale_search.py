@@ -332,3 +332,54 @@ def test_on_a_real_cluster(dask_client, metric, dtype, bars):
     assert ran.workers
     same(shown, res)
     assert [(b.total, b.n) for b in bars] == [(25 * 300, 25 * 300)]
+
+
+# --- arrays from vd.open_vectors: each task reads its own chunk, samples read row by row ---
+
+def _shard_files(tmp_path, X, rows):
+    for i, a in enumerate(range(0, X.shape[0], rows)):
+        np.save(tmp_path / f"s-{i}.npy", X[a:a + rows])
+    return str(tmp_path / "s-*.npy")
+
+
+@pytest.mark.parametrize("direct", [False, True])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_files_read_by_their_tasks_give_the_same_neighbours(tmp_path, metric, dtype, direct):
+    """Search tasks read their chunk from the file, the first bound comes from rows read
+    straight from two files, knn_rows reads its sampled rows one by one: all bit for bit
+    the in-memory engine, ties straddling chunks and files included."""
+    X = corpus_with_ties(dtype=dtype)
+    Q = np.concatenate([X[[10, 49, 201]], corpus_with_ties(20, seed=1, dtype=dtype)])
+    Xd = vd.open_vectors(_shard_files(tmp_path, X, 110), chunks=40, direct=direct)
+    assert Xd.row_sources is not None and Xd.numblocks[0] > 2
+    for k in (1, 5, 40):
+        same(vd.knn(Q, Xd, k=k, metric=metric), vd.knn(Q, X, k=k, metric=metric))
+    pos = np.array([250, 5, 50, 5, 109, 110])
+    exact = vd.knn(X, X, k=6, metric=metric, exclude_self=True)
+    got = ss.knn_rows(Xd, pos, 6, metric=metric)
+    np.testing.assert_array_equal(got.indices, exact.indices[pos])
+    np.testing.assert_array_equal(got.scores, exact.scores[pos])
+    np.testing.assert_array_equal(ss._gather(Xd, np.array([0, 39, 40, 299])), X[[0, 39, 40, 299]])
+
+
+def test_files_with_bad_rows_are_named_by_their_corpus_row(tmp_path):
+    X = corpus_with_ties()
+    X[[3, 170]] = np.nan
+    Xd = vd.open_vectors(_shard_files(tmp_path, X, 110), chunks=40)
+    # each block names its own bad rows (whichever block fails first is reported)
+    with pytest.raises(ValueError, match=r"corpus has 1 row \((3|170)\) with NaN or inf"):
+        vd.knn(X[:2] * 0 + 1, Xd, k=3)
+
+
+def test_files_on_a_real_cluster(tmp_path, dask_client):
+    X = corpus_with_ties()
+    Xd = vd.open_vectors(_shard_files(tmp_path, X, 110), chunks=40)
+    Q = corpus_with_ties(25, seed=7)
+    with worker_tasks(dask_client) as ran:
+        res = vd.knn(Q, Xd, k=7)
+        rows = ss.knn_rows(Xd, [5, 50, 250], 4)
+    assert ran.workers and ran.n_tasks >= 8
+    same(res, vd.knn(Q, X, k=7))
+    np.testing.assert_array_equal(
+        rows.indices, vd.knn(X, X, k=4, exclude_self=True).indices[[5, 50, 250]])

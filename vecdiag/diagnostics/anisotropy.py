@@ -88,7 +88,7 @@ def anisotropy(X, *, n_pairs: int = 10_000, random_state=0, exact: bool = True) 
     key = cache_keys.anisotropy()
     if cache is not None and key in cache:
         return cache[key]
-    value = anisotropy_from_moments(cached_moments(X, cache, "unit"))
+    value = anisotropy_from_moments(cached_moments(X, cache, "unit", gram=False))
     if cache is not None:
         cache[key] = value
     return value

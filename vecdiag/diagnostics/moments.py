@@ -60,8 +60,9 @@ class Moments:
     """(d,) Σ û_ij² per dimension."""
     sum_space: np.ndarray
     """(d,) Σ x_i of the rows in ``space``."""
-    gram: np.ndarray
-    """(d, d) Σ x_i x_iᵀ of the rows in ``space``."""
+    gram: np.ndarray | None
+    """(d, d) Σ x_i x_iᵀ of the rows in ``space`` (None when a Dask pass was asked for
+    the O(n d) sums only)."""
     scale: float = 1.0
     """Power of two the raw rows were divided by before summing (exact; keeps the Gram
     matrix of huge or tiny vectors finite). Every figure derived here is scale-free."""
@@ -142,12 +143,14 @@ def resolve(X, name: str = "X"):
     return V.as_matrix(X, name), None
 
 
-def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit") -> Moments:
+def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit",
+                   gram: bool = True) -> Moments:
     """:func:`compute_moments` once per Index (cache key ``("moments", space)``).
 
     Zero rows are refused (with their row numbers) when unit rows are needed. A Dask
     array is summed by :func:`vecdiag.scale.moments.moments` (one task per row block),
-    which also refuses NaN/inf rows, naming them.
+    which also refuses NaN/inf rows, naming them; ``gram=False`` (statistics that need
+    only the O(n d) sums) skips its Gram matrix there (``Moments.gram`` is then None).
     """
     from ..scale.chunks import is_dask_array
 
@@ -157,12 +160,12 @@ def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit") -> Mo
     if is_dask_array(X):
         from ..scale.moments import moments as dask_moments
 
-        moments = dask_moments(X, space=space)
+        moments = dask_moments(X, space=space, gram=gram)
     else:
         moments = compute_moments(X, space=space)
     if space == "unit":
         refuse_zero_rows(moments.norms)
-    if cache is not None:
+    if cache is not None and moments.gram is not None:    # a cached entry is whole
         cache[key] = moments
     return moments
 

@@ -143,7 +143,7 @@ def rogue_dimensions(X, *, top: int = 5) -> RogueDimensions:
     key = cache_keys.rogue_dimensions(top)
     if cache is not None and key in cache:
         return cache[key]
-    res = rogue_from_moments(cached_moments(X, cache, "unit"), top)
+    res = rogue_from_moments(cached_moments(X, cache, "unit", gram=False), top)
     if cache is not None:
         cache[key] = res
     return res

@@ -88,11 +88,16 @@ class Rows:
         X = X.astype(self.dtype, copy=False)
         return X / norms[:, None] if self.metric == "cosine" else X
 
-    def block(self, start: int, stop: int) -> np.ndarray:
-        """Prepared rows ``start:stop`` (a view when prepared once, else a new array)."""
+    def block(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Prepared rows ``start:stop`` (a view when prepared once, else a new array, or
+        ``out`` (rows, d) filled with them when given and the dtypes allow it)."""
         if self.data is not None:
             return self.data[start:stop]
-        return self._unit(np.asarray(self.source[start:stop]), self.raw_norms[start:stop])
+        rows = np.asarray(self.source[start:stop])
+        if out is not None and self.metric == "cosine" and rows.dtype == self.dtype:
+            # the same numbers as _unit's X / norms, written where the caller keeps them
+            return np.divide(rows, self.raw_norms[start:stop, None], out=out)
+        return self._unit(rows, self.raw_norms[start:stop])
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         """Prepared rows at integer positions ``idx`` (any shape): shape ``idx.shape + (d,)``."""

@@ -57,7 +57,7 @@ def piece_rows(d: int, itemsize: int) -> int:
     return max(256, SUB_BYTES // max(1, d * itemsize))
 
 
-def fast_block_sums(P: np.ndarray, start: int, space: str):
+def fast_block_sums(P: np.ndarray, start: int, space: str, gram: bool = True):
     """Partial sums of a clean piece in its own precision; None when it is not clean.
 
     Parameters
@@ -66,6 +66,8 @@ def fast_block_sums(P: np.ndarray, start: int, space: str):
     start : int
         The piece's first global row (unused: a clean piece has no row to report).
     space : {"unit", "raw"}
+    gram : bool
+        Also the Gram matrix (the O(n d²) part; False leaves it None: the O(n d) sums only).
 
     Returns
     -------
@@ -94,24 +96,26 @@ def fast_block_sums(P: np.ndarray, start: int, space: str):
     U = P / norms[:, None]
     sum_unit = U.sum(axis=0, dtype=np.float64)
     if space == "raw":
-        sumsq_unit = np.einsum("ij,ij->j", U, U, dtype=np.float64)
         # 2^-e is exact; ldexp keeps it exact where the power itself would be subnormal
         S = np.ldexp(P, -e) if e > 60 else P * P.dtype.type(2.0 ** -e)
         sum_space = S.sum(axis=0, dtype=np.float64)
     else:
         S, sum_space = U, sum_unit.copy()
-    gram = (S.T @ S).astype(np.float64)          # a rank-k update (syrk): SᵀS is symmetric
-    if space == "unit":
-        sumsq_unit = gram.diagonal().copy()      # Σ û_j², the Gram matrix's diagonal
+    G = (S.T @ S).astype(np.float64) if gram else None   # a rank-k update (syrk)
+    if space == "unit" and gram:
+        sumsq_unit = G.diagonal().copy()         # Σ û_j², the Gram matrix's diagonal
+    else:
+        sumsq_unit = np.einsum("ij,ij->j", U, U, dtype=np.float64)
     part = {"n": P.shape[0], "e": e, "peak": peak, "sum_unit": sum_unit,
-            "sumsq_unit": sumsq_unit, "sum_space": sum_space, "gram": gram, "n_bad": 0,
+            "sumsq_unit": sumsq_unit, "sum_space": sum_space, "gram": G, "n_bad": 0,
             "bad": _no_rows(), "n_zero": 0, "zero": _no_rows()}
     return part, (norms.astype(np.float64), np.zeros(0, np.int32))
 
 
-def piece_sums(P: np.ndarray, start: int, space: str, drop_zero: bool):
+def piece_sums(P: np.ndarray, start: int, space: str, drop_zero: bool, gram: bool = True):
     """:func:`fast_block_sums` of one piece, or :func:`careful_block_sums` if it is not clean."""
-    return fast_block_sums(P, start, space) or careful_block_sums(P, start, space, drop_zero)
+    return (fast_block_sums(P, start, space, gram)
+            or careful_block_sums(P, start, space, drop_zero, gram))
 
 
 def merge_sums(a: dict, b: dict, space: str) -> dict:
@@ -132,16 +136,21 @@ def merge_sums(a: dict, b: dict, space: str) -> dict:
            "zero": np.concatenate([a["zero"], b["zero"]])[:KEEP_ROWS]}
     for key in ("sum_unit", "sumsq_unit"):
         out[key] = a[key] + b[key]
+    out["gram"] = None
     if space == "unit":
-        out["sum_space"], out["gram"] = a["sum_space"] + b["sum_space"], a["gram"] + b["gram"]
+        out["sum_space"] = a["sum_space"] + b["sum_space"]
+        if a["gram"] is not None:
+            out["gram"] = a["gram"] + b["gram"]
     else:       # x / 2^e_a = (x / 2^e) · 2^(e − e_a): ldexp by a power of two, exact
         out["sum_space"] = (np.ldexp(a["sum_space"], a["e"] - e)
                             + np.ldexp(b["sum_space"], b["e"] - e))
-        out["gram"] = np.ldexp(a["gram"], 2 * (a["e"] - e)) + np.ldexp(b["gram"], 2 * (b["e"] - e))
+        if a["gram"] is not None:
+            out["gram"] = (np.ldexp(a["gram"], 2 * (a["e"] - e))
+                           + np.ldexp(b["gram"], 2 * (b["e"] - e)))
     return out
 
 
-def block_sums(pieces, start: int, space: str, drop_zero: bool):
+def block_sums(pieces, start: int, space: str, drop_zero: bool, gram: bool = True):
     """Partial sums of a row block given as ``(offset, rows)`` pieces in order.
 
     ``pieces``: an ndarray (cut here into pieces of :func:`piece_rows`) or an iterable of
@@ -162,14 +171,14 @@ def block_sums(pieces, start: int, space: str, drop_zero: bool):
         pieces = ((a, B[a:a + step]) for a in range(0, max(1, B.shape[0]), step))
     total, norms, dropped = None, [], []
     for offset, P in pieces:
-        part, (nr, drop) = piece_sums(P, start + offset, space, drop_zero)
+        part, (nr, drop) = piece_sums(P, start + offset, space, drop_zero, gram)
         total = part if total is None else merge_sums(total, part, space)
         norms.append(nr)
         dropped.append(drop.astype(np.int64) + offset)
     return total, (np.concatenate(norms), np.concatenate(dropped).astype(np.int32))
 
 
-def careful_block_sums(block, start: int, space: str, drop_zero: bool):
+def careful_block_sums(block, start: int, space: str, drop_zero: bool, gram: bool = True):
     """Partial sums of one row block in float64, bad rows found (a NumPy function).
 
     Rows with NaN or inf are left out and reported; so are zero rows when ``drop_zero``.
@@ -197,7 +206,7 @@ def careful_block_sums(block, start: int, space: str, drop_zero: bool):
     S = U if space == "unit" else np.ldexp(K.astype(np.float64), -e)
     part = {"n": K.shape[0], "e": e, "peak": peak,
             "sum_unit": U.sum(axis=0), "sumsq_unit": np.einsum("ij,ij->j", U, U),
-            "sum_space": S.sum(axis=0), "gram": S.T @ S,
+            "sum_space": S.sum(axis=0), "gram": S.T @ S if gram else None,
             "n_bad": int(bad.sum()), "bad": np.flatnonzero(bad)[:KEEP_ROWS] + start,
             "n_zero": int(zero.sum()), "zero": np.flatnonzero(zero)[:KEEP_ROWS] + start}
     return part, (norms, np.flatnonzero(drop).astype(np.int32))

@@ -123,7 +123,7 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     # what a single pass can stream itself (.npy chunks in the file's dtype; see
     # vecdiag.scale.moments): (path, first row, stop, direct) per chunk, in row order
     X.row_sources = tuple((t[1], t[2], t[3], direct) for t, _ in pieces) \
-        if kind == "npy" and all(i.dtype == out for i in infos) else None
+        if kind == "npy" and all(i.dtype == out and i.dtype.isnative for i in infos) else None
     return X
 
 

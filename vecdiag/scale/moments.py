@@ -32,6 +32,7 @@ from ..linalg import row_norms
 from .._optional import require
 from .block_sums import block_sums, exponent as _exponent, merge_sums, piece_rows
 from .direct import npy_layout, stream_rows
+from .tasks import reuse_freed_memory
 from .chunks import check_dask_matrix, compute, row_blocks
 
 STREAM_READ_BYTES = 64 * 2**20     # one read of a streamed pass (a few in flight)
@@ -87,15 +88,17 @@ class RowReport:
     dropped: tuple = ()
 
 
-def _block_sums(block, start: int, space: str, drop_zero: bool):
+def _block_sums(block, start: int, space: str, drop_zero: bool, gram: bool = True):
     """Partial sums of one row block (runs on a worker): :func:`.block_sums.block_sums`."""
-    return block_sums(np.asarray(block), start, space, drop_zero)
+    reuse_freed_memory()
+    return block_sums(np.asarray(block), start, space, drop_zero, gram)
 
 
-def _stream_sums(source, start: int, space: str, drop_zero: bool):
+def _stream_sums(source, start: int, space: str, drop_zero: bool, gram: bool = True):
     """The same sums of one chunk of an ``.npy`` file, read by this task in large reads
     (:data:`STREAM_READ_BYTES`: a deep disk queue) while the previous read is summed,
     piece by piece (:func:`vecdiag.scale.direct.stream_rows`)."""
+    reuse_freed_memory()
     path, first, stop, direct = source
     d, itemsize = _layout_row_size(path)
     step = piece_rows(d, itemsize)
@@ -103,7 +106,7 @@ def _stream_sums(source, start: int, space: str, drop_zero: bool):
                         direct=direct)
     pieces = ((a - first + b, R[b:b + step]) for a, R in reads
               for b in range(0, R.shape[0], step))
-    return block_sums(pieces, start, space, drop_zero)
+    return block_sums(pieces, start, space, drop_zero, gram)
 
 
 def _layout_row_size(path: str) -> tuple[int, int]:
@@ -132,7 +135,8 @@ def tree_sum(parts: list, merge, **kwargs):
     return parts[0]
 
 
-def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
+def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False,
+            gram: bool = True):
     """:class:`~vecdiag.diagnostics.moments.Moments` of a Dask corpus, in one pass.
 
     Parameters
@@ -147,6 +151,10 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
         False (the statistics): NaN/inf rows raise a ValueError naming them, and so do
         zero rows when ``space="unit"``. True (:func:`vecdiag.diagnose`): such rows, and
         zero rows in either space, are left out and reported instead.
+    gram : bool
+        Also the Gram matrix ``Σ x xᵀ`` (O(n d²) work: at d = 384 it dominates the pass).
+        False: the O(n d) sums only (all that anisotropy, rogue dimensions and the norms
+        need), and ``Moments.gram`` is None.
 
     Returns
     -------
@@ -187,10 +195,10 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
                                                                    for b in blocks]:
         # each task reads its own chunk, piece by piece, summing while the disk reads
         stream = dask.delayed(_stream_sums, nout=2, pure=True)
-        pairs = [stream(src, b.start, space, drop) for src, b in zip(sources, blocks)]
+        pairs = [stream(src, b.start, space, drop, gram) for src, b in zip(sources, blocks)]
     else:
         kernel = dask.delayed(_block_sums, nout=2, pure=True)
-        pairs = [kernel(b.data, b.start, space, drop) for b in blocks]
+        pairs = [kernel(b.data, b.start, space, drop, gram) for b in blocks]
     total = tree_sum([p[0] for p in pairs], merge_sums, space=space)
     total, *rows = compute(total, *[p[1] for p in pairs])
     report = RowReport(total["n_bad"], np.sort(total["bad"]), total["n_zero"],
@@ -209,7 +217,8 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False):
         scale = float(np.ldexp(1.0, _exponent(report.peak)))
     if space == "raw":       # the partial sums are of x / 2^e; bring them to x / scale
         shift = e - _exponent(report.peak)
-        sum_space, gram = np.ldexp(sum_space, shift), np.ldexp(gram, 2 * shift)
+        sum_space = np.ldexp(sum_space, shift)
+        gram = None if gram is None else np.ldexp(gram, 2 * shift)
     m = Moments(n=int(total["n"]), d=X.shape[1], space=space, norms=norms,
                 sum_unit=total["sum_unit"], sumsq_unit=total["sumsq_unit"],
                 sum_space=sum_space, gram=gram, scale=scale)

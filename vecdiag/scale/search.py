@@ -33,7 +33,8 @@ from ..neighbors.rows import Rows
 from ..neighbors.search import check_options, query_rows
 from .._progress import AUTO_SECONDS
 from .chunks import check_dask_matrix, compute, is_dask_array, row_blocks
-from .tasks import one_blas_thread, run_merged
+from .direct import ALIGN, npy_layout, read_positions, read_rows, scratch_buffer
+from .tasks import one_blas_thread, reuse_freed_memory, run_merged
 
 __all__ = ["knn_dask", "knn_rows", "search_blocks", "QUERY_PART_BYTES"]
 
@@ -82,6 +83,7 @@ def _block_top(block, start: int, queries, q_start: int, k: int, metric: str,
     the block has fewer than k eligible rows) and ``lengths`` = (longest query, longest
     corpus row, the candidate dtype) for the global length check.
     """
+    reuse_freed_memory()
     X = _checked(block, start, metric, "corpus")
     Qa = _checked(queries, q_start, metric, q_name)
     n = X.shape[0]
@@ -124,6 +126,20 @@ def _block_top(block, start: int, queries, q_start: int, k: int, metric: str,
         idx[:, :w] = found[:, :w]
         sc[:, :w] = scores[:, :w]
     return idx, sc, lengths
+
+
+def _source_top(source, start: int, *args, **kwargs):
+    """:func:`_block_top` of a chunk of an ``.npy`` file that this task reads itself, into
+    the buffer its thread used for the previous chunk (:func:`.direct.scratch_buffer`):
+    no fresh block-sized array per task. Only the top k leave the task."""
+    path, first, stop, direct = source
+    layout = npy_layout(path)
+    nbytes = (stop - first) * layout[1][1] * layout[2].itemsize + 2 * ALIGN
+    block = read_rows(path, first, stop, layout, direct=direct,
+                      into=scratch_buffer("search-chunk", nbytes))
+    if block is None:                             # Fortran order: through a memmap
+        block = np.array(np.load(path, mmap_mode="r")[first:stop], order="C")
+    return _block_top(block, start, *args, **kwargs)
 
 
 def _sample_kth(pieces, queries, q_start: int, k: int, metric: str, self_rows, q_name: str,
@@ -172,6 +188,27 @@ def _sample_pieces(X, blocks, sources):
 
 def _head(block, rows: int) -> np.ndarray:
     return np.array(np.asarray(block)[:rows])
+
+
+def _gather(X, rows: np.ndarray) -> np.ndarray:
+    """Corpus rows ``rows`` (ascending, unique) as one array: read one by one from the
+    files of a :func:`vecdiag.open_vectors` array (one task per chunk that holds some;
+    no whole chunk is read for a sample), else computed from the Dask array."""
+    import dask
+
+    sources = getattr(X, "row_sources", None)
+    blocks = row_blocks(X)
+    if sources is None or [s[2] - s[1] for s in sources] != [b.stop - b.start
+                                                              for b in blocks]:
+        return compute(X[rows])[0]
+    starts = np.array([b.start for b in blocks])
+    which = np.searchsorted(starts, rows, side="right") - 1
+    parts = []
+    for i in np.unique(which):
+        path, first, _, _ = sources[i]
+        local = rows[which == i] - blocks[i].start + first
+        parts.append(dask.delayed(read_positions, pure=True)(path, local))
+    return np.concatenate(compute(*parts)).astype(X.dtype, copy=False)
 
 
 def _merge(parts, k: int, metric: str):
@@ -242,6 +279,7 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
                                                                    for b in blocks]:
         sources = None
     task = dask.delayed(_block_top, pure=True)
+    from_file = dask.delayed(_source_top, pure=True)
     # a first bound for every block: the k-th best score among a sample (SAMPLE_ROWS)
     sample = _sample_pieces(X, blocks, sources) if len(blocks) > 2 else None
     tasks, pairs = [], {}
@@ -255,8 +293,13 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
         s_key = dask.delayed(self_rows, pure=True) if self_rows is not None else None
         known = None if sample is None else dask.delayed(_sample_kth, pure=True)(
             sample, q_key, q_start, k, metric, s_key, name, batch_size, budget)
-        row = [task(b.data, b.start, q_key, q_start, k, metric, s_key, name,
-                    batch_size, budget, known=known) for b in blocks]
+        if sources is not None:                   # each task reads its own chunk
+            row = [from_file(src, b.start, q_key, q_start, k, metric, s_key, name,
+                             batch_size, budget, known=known)
+                   for src, b in zip(sources, blocks)]
+        else:
+            row = [task(b.data, b.start, q_key, q_start, k, metric, s_key, name,
+                        batch_size, budget, known=known) for b in blocks]
         for b, t in zip(blocks, row):
             pairs[t.key] = (m or b.stop - b.start) * (b.stop - b.start)
         tasks.append(row)
@@ -414,8 +457,7 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
         _check_lengths(lengths, metric)
         return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
     uniq, back = np.unique(pos, return_inverse=True)
-    (rows,) = compute(X[uniq])
-    rows = rows[back]
+    rows = _gather(X, uniq)[back]
     step = max(1, QUERY_PART_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
     # the gathered rows are checked by their tasks, named by their corpus rows
     parts = [(pos[a:a + step], rows[a:a + step], pos[a:a + step], "corpus")

@@ -9,10 +9,12 @@ while Dask's own threads run blocks in parallel in this process.
 
 from __future__ import annotations
 
+import os
+
 from .._progress import progress_bar
 from .chunks import _aligned, compute
 
-__all__ = ["run_merged", "one_blas_thread", "MERGE_FAN_IN"]
+__all__ = ["run_merged", "one_blas_thread", "reuse_freed_memory", "MERGE_FAN_IN"]
 
 MERGE_FAN_IN = 8                      # per-block results merged per merge task
 
@@ -91,3 +93,35 @@ class one_blas_thread:
             self.ctx.restore_original_limits()
 
 
+
+
+_MMAP_THRESHOLD = 32 * 2**20          # glibc's own ceiling for its dynamic threshold
+_tuned = False
+
+
+def reuse_freed_memory() -> bool:
+    """In a process whose environment fixed glibc's malloc trimming (a Dask worker: Dask
+    sets ``MALLOC_TRIM_THRESHOLD_`` for them), serve arrays up to 32 MB from freed memory
+    again instead of a fresh ``mmap`` each (once per process; True when it was done).
+
+    subtle: setting ``MALLOC_TRIM_THRESHOLD_`` also turns off glibc's dynamic mmap
+    threshold, so every array above 128 KB is mapped fresh and page-faulted in: the score
+    blocks of a search are 16 MB, and the faults cost 12-24% of a block task (measured:
+    8.35-9.22 s against 7.44-7.57 s for 10,000 queries against 83,334 rows). This sets the
+    threshold to 32 MB, the value the dynamic one would reach; trimming stays as Dask
+    set it. A process without that variable is left alone (its threshold is dynamic).
+    """
+    global _tuned
+    if _tuned or "MALLOC_TRIM_THRESHOLD_" not in os.environ or \
+            "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    _tuned = True
+    try:
+        import ctypes
+        import platform
+
+        if platform.libc_ver()[0] != "glibc":
+            return False
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, _MMAP_THRESHOLD))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):              # pragma: no cover - not glibc
+        return False
