@@ -2,7 +2,7 @@
 
 mutmut (configured in pyproject.toml, [tool.mutmut]) mutates ``vecdiag/neighbors/``,
 ``vecdiag/evaluation/``, ``vecdiag/explain/counterfactuals.py``, ``vecdiag/fixes/`` and
-``vecdiag/scratch.py`` and runs, for each mutant, the tests of the configured selection
+``vecdiag/scratch/`` and runs, for each mutant, the tests of the configured selection
 that execute the mutated function. A full run takes hours on 2 shared cores, so this
 script runs a seeded random sample of mutants and reports the killed share with a 95%
 Wilson interval.

@@ -29,9 +29,11 @@ from ..diagnostics.moments import unit_rows
 from ..linalg import row_norms
 
 __all__ = ["block_sums", "piece_sums", "merge_sums", "fast_block_sums", "careful_block_sums",
-           "exponent", "piece_rows", "SUB_BYTES", "KEEP_ROWS"]
+           "exponent", "piece_rows", "SUB_BYTES", "SUMS_BYTES", "KEEP_ROWS"]
 
-SUB_BYTES = 12 * 2**20                # a sub-block of the fast path: fits the L3 cache
+SUB_BYTES = 4 * 2**20                 # a piece with the Gram matrix (a longer product)
+SUMS_BYTES = 2 * 2**20                # a piece of the sums alone: it and its unit rows
+                                      # stay in cache, for two workers at once
 KEEP_ROWS = 20                        # offending rows kept per kind, for messages
 
 
@@ -52,9 +54,11 @@ def _no_rows():
     return np.zeros(0, np.int64)
 
 
-def piece_rows(d: int, itemsize: int) -> int:
-    """Rows per piece of :func:`block_sums` (about :data:`SUB_BYTES`)."""
-    return max(256, SUB_BYTES // max(1, d * itemsize))
+def piece_rows(d: int, itemsize: int, gram: bool = True) -> int:
+    """Rows per piece of :func:`block_sums`: about :data:`SUB_BYTES` with the Gram matrix
+    (the symmetric product runs faster on longer pieces), :data:`SUMS_BYTES` without."""
+    size = SUB_BYTES if gram else min(SUB_BYTES, SUMS_BYTES)
+    return max(256, size // max(1, d * itemsize))
 
 
 def fast_block_sums(P: np.ndarray, start: int, space: str, gram: bool = True):
@@ -167,7 +171,7 @@ def block_sums(pieces, start: int, space: str, drop_zero: bool, gram: bool = Tru
     """
     if isinstance(pieces, np.ndarray):
         B = pieces
-        step = piece_rows(B.shape[1], B.itemsize)
+        step = piece_rows(B.shape[1], B.itemsize, gram)
         pieces = ((a, B[a:a + step]) for a in range(0, max(1, B.shape[0]), step))
     total, norms, dropped = None, [], []
     for offset, P in pieces:

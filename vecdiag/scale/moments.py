@@ -35,7 +35,7 @@ from .direct import npy_layout, stream_rows
 from .tasks import reuse_freed_memory
 from .chunks import check_dask_matrix, compute, row_blocks
 
-STREAM_READ_BYTES = 64 * 2**20     # one read of a streamed pass (a few in flight)
+STREAM_READ_BYTES = 32 * 2**20     # one read of a streamed pass (a few in flight)
 
 __all__ = ["moments", "RowReport", "log_partition", "tree_sum", "describe_rows"]
 
@@ -101,7 +101,7 @@ def _stream_sums(source, start: int, space: str, drop_zero: bool, gram: bool = T
     reuse_freed_memory()
     path, first, stop, direct = source
     d, itemsize = _layout_row_size(path)
-    step = piece_rows(d, itemsize)
+    step = piece_rows(d, itemsize, gram)
     reads = stream_rows(path, first, stop, max(step, STREAM_READ_BYTES // (d * itemsize)),
                         direct=direct)
     pieces = ((a - first + b, R[b:b + step]) for a, R in reads
@@ -168,7 +168,7 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False,
     -----
     One task per row block computes the block's norms, ``Σ û``, ``Σ û²``, ``Σ x`` and
     ``Σ x xᵀ`` of the rows in ``space`` (raw rows divided by a power of two), piece by
-    piece (:mod:`.block_sums`: products in the input's precision per piece of ~12 MB,
+    piece (:mod:`.block_sums`: products in the input's precision per piece of 2-8 MB,
     totals in float64, so a float32 Gram matrix is good to ~1e-7 of its largest entry);
     :func:`tree_sum` adds them. An array straight from :func:`vecdiag.open_vectors` of
     ``.npy`` files is not materialised block by block: each task reads its own chunk
