@@ -362,3 +362,42 @@ def test_the_workers_read_the_files_themselves(tmp_path, dask_client):
     assert ran.workers <= set(dask_client.scheduler_info()["workers"])
     loaders = [r for r in ran.records if r["key"][0].startswith("open-vectors-")]
     assert len(loaders) == 6 and len(ran.workers) == 2
+
+
+def test_direct_reads_fall_back_to_the_page_cache_where_refused(tmp_path, monkeypatch):
+    """A file system that refuses O_DIRECT at open (EINVAL), or accepts it and then fails
+    the read, still gives the rows: the same reads go through the page cache."""
+    import errno
+    import os
+
+    from vecdiag.scale import direct
+
+    A = np.arange(300, dtype=np.float32).reshape(25, 12)
+    np.save(tmp_path / "a.npy", A)
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        pytest.skip("this system has no O_DIRECT: reads always go through the page cache")
+    real_open, real_preadv = os.open, os.preadv
+    direct_fds = set()
+
+    def refuse_open(path, flags, *args):
+        if flags & flag:
+            raise OSError(errno.EINVAL, "O_DIRECT refused")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refuse_open)
+    np.testing.assert_array_equal(direct.read_rows(str(tmp_path / "a.npy"), 3, 20, direct=True),
+                                  A[3:20])
+
+    import fcntl
+
+    def failing_preadv(fd, buffers, offset):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & flag:           # a read on an O_DIRECT file
+            direct_fds.add(fd)
+            raise OSError(errno.EINVAL, "unaligned")
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "open", real_open)
+    monkeypatch.setattr(os, "preadv", failing_preadv)
+    np.testing.assert_array_equal(direct.read_rows(str(tmp_path / "a.npy"), 0, 25, direct=True), A)
+    assert direct_fds                                        # O_DIRECT was tried first

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 
 import numpy as np
@@ -55,7 +56,19 @@ def npy_layout(path: str):
 _LOCAL = threading.local()
 
 
-def scratch_buffer(slot: str, nbytes: int) -> np.ndarray:
+def _in_worker() -> bool:
+    """Whether this code runs in a task of a ``distributed`` worker."""
+    mod = sys.modules.get("distributed")
+    if mod is None:
+        return False
+    try:
+        mod.get_worker()
+        return True
+    except (ValueError, AttributeError):
+        return False
+
+
+def scratch_buffer(slot: str, nbytes: int, keep: bool | None = None) -> np.ndarray:
     """A 4 KB-aligned uint8 buffer of at least ``nbytes``, kept by this thread between
     calls under the name ``slot`` and handed out again (grown when too small).
 
@@ -63,14 +76,19 @@ def scratch_buffer(slot: str, nbytes: int) -> np.ndarray:
     the buffer its thread used for the previous one: no fresh 128 MB array per task
     (page faults, zeroing, and with transparent huge pages memory compaction: 20-300 ms
     each, measured). What is put there must not outlive the call that asked for it.
+    Only a worker of a ``distributed`` cluster keeps its buffers; elsewhere (Dask's
+    threads in a notebook, plain NumPy) each call gets a new array, freed with it, so
+    nothing stays held after the computation.
 
     Examples
     --------
-    >>> a = scratch_buffer("example", 10_000)
-    >>> b = scratch_buffer("example", 5_000)
+    >>> a = scratch_buffer("example", 10_000, keep=True)
+    >>> b = scratch_buffer("example", 5_000, keep=True)
     >>> a.ctypes.data == b.ctypes.data and a.ctypes.data % ALIGN == 0
     True
     """
+    if not (keep if keep is not None else _in_worker()):
+        return _aligned_empty(nbytes)
     pool = getattr(_LOCAL, "pool", None)
     if pool is None:
         pool = _LOCAL.pool = {}
