@@ -15,6 +15,7 @@ import vecdiag as vd
 from _dask_cluster import worker_tasks
 from vecdiag.neighbors import scoring
 from vecdiag.scale import index as scale_index
+from vecdiag.scale import block_top
 from vecdiag.scale import search as ss
 
 da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
@@ -360,7 +361,7 @@ def test_files_read_by_their_tasks_give_the_same_neighbours(tmp_path, metric, dt
     got = ss.knn_rows(Xd, pos, 6, metric=metric)
     np.testing.assert_array_equal(got.indices, exact.indices[pos])
     np.testing.assert_array_equal(got.scores, exact.scores[pos])
-    np.testing.assert_array_equal(ss._gather(Xd, np.array([0, 39, 40, 299])), X[[0, 39, 40, 299]])
+    np.testing.assert_array_equal(block_top.gather_rows(Xd, np.array([0, 39, 40, 299])), X[[0, 39, 40, 299]])
 
 
 def test_files_with_bad_rows_are_named_by_their_corpus_row(tmp_path):
