@@ -19,7 +19,8 @@ from ..neighbors.engine import search
 from ..neighbors.rows import Rows
 from ..neighbors.search import query_rows
 from .chunks import compute, row_blocks
-from .direct import ALIGN, npy_layout, read_positions, read_rows, scratch_buffer
+from .direct import ALIGN, file_sources, npy_layout, read_positions, read_rows, scratch_buffer
+from .formats import read_npy_rows
 from .tasks import reuse_freed_memory
 
 __all__ = ["block_top", "source_top", "sample_kth", "sample_pieces", "gather_rows",
@@ -159,8 +160,6 @@ def sample_pieces(X, blocks, sources):
         b = blocks[i]
         stop = min(b.stop, b.start + each)
         if sources is not None:
-            from .formats import read_npy_rows
-
             path, first, _, direct = sources[i]
             out.append(dask.delayed(read_npy_rows, pure=True)(path, first, first + stop - b.start,
                                                                 X.dtype, direct))
@@ -179,10 +178,9 @@ def gather_rows(X, rows: np.ndarray) -> np.ndarray:
     no whole chunk is read for a sample), else computed from the Dask array."""
     import dask
 
-    sources = getattr(X, "row_sources", None)
     blocks = row_blocks(X)
-    if sources is None or [s[2] - s[1] for s in sources] != [b.stop - b.start
-                                                              for b in blocks]:
+    sources = file_sources(getattr(X, "row_sources", None), blocks)
+    if sources is None:
         return compute(X[rows])[0]
     starts = np.array([b.start for b in blocks])
     which = np.searchsorted(starts, rows, side="right") - 1

@@ -28,10 +28,36 @@ import threading
 
 import numpy as np
 
-__all__ = ["npy_layout", "read_rows", "stream_rows", "prefer_direct",
-           "available_memory", "scratch_buffer", "read_positions", "ALIGN"]
+__all__ = ["npy_header", "npy_layout", "read_rows", "stream_rows", "prefer_direct",
+           "scratch_buffer", "read_positions", "file_sources", "ALIGN"]
 
 ALIGN = 4096                          # O_DIRECT: offsets, lengths and buffers in 4 KB units
+
+
+def npy_header(handle, where: str):
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` array at ``handle``'s position
+    (a file or a zip member); ``where`` names it in the error of an unreadable header.
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.zeros((3, 2), np.float32))
+    >>> _ = buf.seek(0)
+    >>> npy_header(buf, "buf")
+    ((3, 2), False, dtype('float32'))
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(handle)
+        if version == (1, 0):
+            return fmt.read_array_header_1_0(handle)
+        if version == (2, 0):
+            return fmt.read_array_header_2_0(handle)
+    except ValueError as err:
+        raise ValueError(f"{where} is not a readable .npy array ({err})") from None
+    raise ValueError(f"{where}: .npy format version {version} is not supported; re-save "
+                     "it with np.save")
 
 
 def npy_layout(path: str):
@@ -45,12 +71,31 @@ def npy_layout(path: str):
     >>> npy_layout(path)[1:]
     ((3, 2), dtype('float32'), False)
     """
-    fmt = np.lib.format
     with open(path, "rb") as handle:
-        version = fmt.read_magic(handle)
-        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran, dtype = reader(handle)
+        shape, fortran, dtype = npy_header(handle, str(path))
         return handle.tell(), tuple(shape), np.dtype(dtype), bool(fortran)
+
+
+def file_sources(sources, blocks):
+    """``X.row_sources`` of a :func:`vecdiag.open_vectors` array, if they still describe
+    ``blocks`` (the row blocks of the array as it is computed), else None.
+
+    A pass that reads its chunks itself (:mod:`.moments`, :mod:`.search`) takes the
+    sources only when each names exactly the rows of its block.
+
+    Examples
+    --------
+    >>> from vecdiag.scale.chunks import RowBlock
+    >>> blocks = [RowBlock(0, 2, None), RowBlock(2, 5, None)]
+    >>> file_sources((("a.npy", 0, 2, False), ("a.npy", 2, 5, False)), blocks) is not None
+    True
+    >>> file_sources((("a.npy", 0, 5, False),), blocks) is None
+    True
+    """
+    if sources is None or [s[2] - s[1] for s in sources] != [b.stop - b.start
+                                                              for b in blocks]:
+        return None
+    return sources
 
 
 _LOCAL = threading.local()
@@ -227,7 +272,8 @@ def read_positions(path: str, positions) -> np.ndarray:
     return out
 
 
-def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bool = False):
+def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bool = False,
+                layout=None):
     """Yield ``(first row, rows)`` pieces of rows ``start:stop``; the next piece is read
     by a background thread while the caller works on the current one.
 
@@ -243,7 +289,7 @@ def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bo
     >>> [(a, p[:, 0].tolist()) for a, p in stream_rows(path, 1, 5, 2)]
     [(1, [2.0, 4.0]), (3, [6.0, 8.0])]
     """
-    layout = npy_layout(path)
+    layout = layout or npy_layout(path)
     starts = list(range(start, stop, max(1, piece_rows)))
     if layout[3] and layout[1][0] > 1 and layout[1][1] > 1:
         rows = np.load(path, mmap_mode="r")
@@ -285,28 +331,6 @@ def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bo
         thread.join()
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new work (Linux ``MemAvailable``), or None if unknown.
-
-    Examples
-    --------
-    >>> m = available_memory()
-    >>> m is None or m > 0
-    True
-    """
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def prefer_direct(total_bytes: int) -> bool:
     """Whether files of ``total_bytes`` are better read past the page cache: larger than
     half the memory available (a second pass would not find them cached), on a system
@@ -317,5 +341,6 @@ def prefer_direct(total_bytes: int) -> bool:
     >>> prefer_direct(0)
     False
     """
-    memory = available_memory()
-    return bool(getattr(os, "O_DIRECT", 0)) and memory is not None and total_bytes > memory / 2
+    from .cluster import available_memory
+
+    return bool(getattr(os, "O_DIRECT", 0)) and total_bytes > available_memory() / 2

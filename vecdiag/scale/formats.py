@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
-from .direct import npy_layout, read_rows
+from .direct import npy_header, npy_layout, read_rows
 
 __all__ = ["FileInfo", "describe", "out_dtype", "read_npy_rows", "read_npz_array",
            "read_parquet_groups", "read_sidecar_ids", "ID_COLUMNS"]
@@ -61,26 +61,12 @@ def describe(path: Path, kind: str, key: str | None) -> FileInfo:
 
 
 # ---------------------------------------------------------------- .npy
-def _npy_header(handle, where: str):
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(handle)
-        if version == (1, 0):
-            return fmt.read_array_header_1_0(handle)
-        if version == (2, 0):
-            return fmt.read_array_header_2_0(handle)
-    except ValueError as err:
-        raise ValueError(f"{where} is not a readable .npy array ({err})") from None
-    raise ValueError(f"{where}: .npy format version {version} is not supported; re-save "
-                     "it with np.save")
-
-
 def _describe_npy(path: Path, key) -> FileInfo:
     if key is not None:
         raise ValueError(f"key={key!r} names an array in an .npz or a column in a .parquet "
                          f"file; {path.name} is a .npy file with one array: drop key=")
     with open(path, "rb") as handle:
-        shape, _, dtype = _npy_header(handle, str(path))
+        shape, _, dtype = npy_header(handle, str(path))
     return FileInfo(str(path), "npy", *_rows_dim(shape, dtype, str(path)), dtype,
                     id_source=_sidecar(path))
 
@@ -133,7 +119,7 @@ def _npz_members(path: Path) -> dict:
             for name in archive.namelist():
                 if name.endswith(".npy"):
                     with archive.open(name) as handle:
-                        shape, _, dtype = _npy_header(handle, f"{path}[{name}]")
+                        shape, _, dtype = npy_header(handle, f"{path}[{name}]")
                     members[name[:-4]] = (shape, dtype)
     except zipfile.BadZipFile:
         raise ValueError(f"{path} is not an .npz archive (np.savez writes one)") from None

@@ -31,7 +31,7 @@ from ..diagnostics.moments import Moments, refuse_zero_rows, unit_rows
 from ..linalg import row_norms
 from .._optional import require
 from .block_sums import block_sums, exponent as _exponent, merge_sums, piece_rows
-from .direct import npy_layout, stream_rows
+from .direct import file_sources, npy_layout, stream_rows
 from .tasks import reuse_freed_memory
 from .chunks import check_dask_matrix, compute, row_blocks
 
@@ -100,18 +100,14 @@ def _stream_sums(source, start: int, space: str, drop_zero: bool, gram: bool = T
     piece by piece (:func:`vecdiag.scale.direct.stream_rows`)."""
     reuse_freed_memory()
     path, first, stop, direct = source
-    d, itemsize = _layout_row_size(path)
+    layout = npy_layout(path)
+    d, itemsize = layout[1][1], layout[2].itemsize
     step = piece_rows(d, itemsize, gram)
     reads = stream_rows(path, first, stop, max(step, STREAM_READ_BYTES // (d * itemsize)),
-                        direct=direct)
+                        direct=direct, layout=layout)
     pieces = ((a - first + b, R[b:b + step]) for a, R in reads
               for b in range(0, R.shape[0], step))
     return block_sums(pieces, start, space, drop_zero, gram)
-
-
-def _layout_row_size(path: str) -> tuple[int, int]:
-    _, shape, dtype, _ = npy_layout(path)
-    return shape[1], dtype.itemsize
 
 
 def tree_sum(parts: list, merge, **kwargs):
@@ -191,8 +187,8 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False,
     X = check_dask_matrix(X, name)
     V.check_choice(space, "space", ("unit", "raw"))
     blocks = row_blocks(X)
-    if sources is not None and [s[2] - s[1] for s in sources] == [b.stop - b.start
-                                                                   for b in blocks]:
+    sources = file_sources(sources, blocks)
+    if sources is not None:
         # each task reads its own chunk, piece by piece, summing while the disk reads
         stream = dask.delayed(_stream_sums, nout=2, pure=True)
         pairs = [stream(src, b.start, space, drop, gram) for src, b in zip(sources, blocks)]

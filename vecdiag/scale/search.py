@@ -32,6 +32,7 @@ from ..neighbors.result import Neighbors
 from ..neighbors.search import check_options
 from .._progress import AUTO_SECONDS
 from .chunks import check_dask_matrix, compute, is_dask_array, row_blocks
+from .direct import file_sources
 from .block_top import (block_top, check_lengths, gather_rows, merge_tops, sample_kth,
                         sample_pieces, source_top)
 from .tasks import one_blas_thread, run_merged
@@ -79,11 +80,8 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
     """
     import dask
 
-    sources = getattr(X, "row_sources", None)
     blocks = row_blocks(X)
-    if sources is not None and [s[2] - s[1] for s in sources] != [b.stop - b.start
-                                                                   for b in blocks]:
-        sources = None
+    sources = file_sources(getattr(X, "row_sources", None), blocks)
     task = dask.delayed(block_top, pure=True)
     from_file = dask.delayed(source_top, pure=True)
     # a first bound for every block: the k-th best score among a sample (SAMPLE_ROWS)
