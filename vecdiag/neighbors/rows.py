@@ -89,15 +89,19 @@ class Rows:
         return X / norms[:, None] if self.metric == "cosine" else X
 
     def block(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Prepared rows ``start:stop`` (a view when prepared once, else a new array, or
-        ``out`` (rows, d) filled with them when given and the dtypes allow it)."""
+        """Prepared rows ``start:stop``: a view when prepared once, else a new array, or
+        ``out`` (rows, d) of the working dtype filled with them when given."""
         if self.data is not None:
             return self.data[start:stop]
         rows = np.asarray(self.source[start:stop])
-        if out is not None and self.metric == "cosine" and rows.dtype == self.dtype:
-            # the same numbers as _unit's X / norms, written where the caller keeps them
-            return np.divide(rows, self.raw_norms[start:stop, None], out=out)
-        return self._unit(rows, self.raw_norms[start:stop])
+        if out is None:
+            return self._unit(rows, self.raw_norms[start:stop])
+        # _unit's numbers (the rows in the working dtype, then / norms under cosine),
+        # written where the caller keeps them
+        np.copyto(out, rows, casting="same_kind")
+        if self.metric == "cosine":
+            np.divide(out, self.raw_norms[start:stop, None], out=out)
+        return out
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         """Prepared rows at integer positions ``idx`` (any shape): shape ``idx.shape + (d,)``."""
