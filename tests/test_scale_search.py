@@ -384,3 +384,23 @@ def test_files_on_a_real_cluster(tmp_path, dask_client):
     same(res, vd.knn(Q, X, k=7))
     np.testing.assert_array_equal(
         rows.indices, vd.knn(X, X, k=4, exclude_self=True).indices[[5, 50, 250]])
+
+
+def test_block_tasks_restore_glibcs_mmap_threshold_only_where_dask_fixed_it(monkeypatch):
+    """Dask sets MALLOC_TRIM_THRESHOLD_ for its workers, which turns glibc's dynamic mmap
+    threshold off; the block tasks set it back once per process, and leave any other
+    process (no such variable, or a threshold set by the user) alone."""
+    import platform
+
+    from vecdiag.scale import tasks
+
+    monkeypatch.setattr(tasks, "_tuned", False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert tasks.reuse_freed_memory() is False and tasks._tuned is False
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    assert tasks.reuse_freed_memory() is False and tasks._tuned is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    assert tasks.reuse_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    assert tasks._tuned is True
+    assert tasks.reuse_freed_memory() is False                 # once per process
