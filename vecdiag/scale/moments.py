@@ -91,7 +91,8 @@ class RowReport:
 def _block_sums(block, start: int, space: str, drop_zero: bool, gram: bool = True):
     """Partial sums of one row block (runs on a worker): :func:`.block_sums.block_sums`."""
     reuse_freed_memory()
-    return block_sums(np.asarray(block), start, space, drop_zero, gram)
+    return block_sums(np.asarray(block), start, space, drop_zero, gram,
+                      peak=drop_zero or space == "raw")
 
 
 def _stream_sums(source, start: int, space: str, drop_zero: bool, gram: bool = True):
@@ -102,12 +103,13 @@ def _stream_sums(source, start: int, space: str, drop_zero: bool, gram: bool = T
     path, first, stop, direct = source
     layout = npy_layout(path)
     d, itemsize = layout[1][1], layout[2].itemsize
-    step = piece_rows(d, itemsize, gram)
+    step = piece_rows(d, itemsize)
     reads = stream_rows(path, first, stop, max(step, STREAM_READ_BYTES // (d * itemsize)),
                         direct=direct, layout=layout)
     pieces = ((a - first + b, R[b:b + step]) for a, R in reads
               for b in range(0, R.shape[0], step))
-    return block_sums(pieces, start, space, drop_zero, gram)
+    return block_sums(pieces, start, space, drop_zero, gram,
+                      peak=drop_zero or space == "raw")
 
 
 def tree_sum(parts: list, merge, **kwargs):
