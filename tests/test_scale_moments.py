@@ -359,3 +359,54 @@ def test_the_o_nd_sums_alone_equal_the_full_pass(tmp_path, space):
     with dask.config.set(scheduler="threads"):
         assert vd.anisotropy(da.from_array(Y, chunks=300)) == pytest.approx(vd.anisotropy(Y),
                                                                              rel=RTOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("space", ["unit", "raw"])
+def test_pieces_added_in_place_equal_the_pairwise_merge_and_the_careful_pass(dtype, space):
+    """block_sums adds each piece into one total (add_into), in buffers reused from piece
+    to piece; pieces of very different scales (so different exponents in raw space, in
+    both orders) must give what merging fresh partial sums gives, and what the float64
+    careful pass gives for the whole block."""
+    from vecdiag.scale.block_sums import (add_into, block_sums, careful_block_sums,
+                                          merge_sums, piece_sums)
+
+    rng = np.random.default_rng(3)
+    big = 1e30 if dtype == np.float32 else 1e200
+    scales = [1.0, big ** 0.5, 1e-3, big ** 0.25, 7.0]
+    B = np.concatenate([_corpus(dtype, s, seed=i, n=90, d=12) for i, s in enumerate(scales)])
+    pieces = [(a, B[a:a + 90]) for a in range(0, len(B), 90)]
+    got, (norms, dropped) = block_sums(iter(pieces), 1000, space, False)
+    merged = None
+    for a, P in pieces:
+        part = piece_sums(P.copy(), 1000 + a, space, False)[0]
+        merged = part if merged is None else merge_sums(merged, part, space)
+    whole, (ref_norms, _) = careful_block_sums(B, 1000, space, False)
+    assert got["n"] == merged["n"] == whole["n"] == len(B) and got["e"] == whole["e"]
+    np.testing.assert_array_equal(norms, ref_norms.astype(np.float64))
+    assert dropped.size == 0
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    for key in ("sum_unit", "sumsq_unit", "sum_space", "gram"):
+        _close(merged[key], got[key], 1e-12)          # the same sums, added in place
+        _close(whole[key], got[key], rtol)
+    # add_into never touches the part it adds, and works on a total it owns
+    one = piece_sums(pieces[0][1], 0, space, False)[0]
+    two = piece_sums(pieces[1][1], 90, space, False)[0]
+    before = {k: np.copy(two[k]) for k in ("sum_space", "gram")}
+    total = add_into({k: (np.array(v, dtype=np.float64) if isinstance(v, np.ndarray)
+                          and k not in ("bad", "zero") else v) for k, v in one.items()},
+                     two, space)
+    for k in before:
+        np.testing.assert_array_equal(two[k], before[k])
+    _close(merge_sums(one, two, space)["gram"], total["gram"], 1e-12)
+
+
+def test_without_the_peak_clean_unit_pieces_give_the_same_sums():
+    from vecdiag.scale.block_sums import block_sums
+
+    B = _corpus(np.float32, 3.0, n=3000, d=20)
+    with_peak, _ = block_sums(B, 0, "unit", False)
+    without, _ = block_sums(B, 0, "unit", False, peak=False)
+    assert with_peak["peak"] == float(np.abs(B).max()) and without["peak"] == 0.0
+    for key in ("sum_unit", "sumsq_unit", "sum_space", "gram"):
+        np.testing.assert_array_equal(with_peak[key], without[key])
