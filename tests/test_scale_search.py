@@ -386,6 +386,35 @@ def test_files_on_a_real_cluster(tmp_path, dask_client):
         rows.indices, vd.knn(X, X, k=4, exclude_self=True).indices[[5, 50, 250]])
 
 
+def test_large_query_sets_are_scattered_not_sent_in_the_graph(dask_client, monkeypatch):
+    """Queries every block task reads go to the workers once (Client.scatter), so Dask
+    does not warn "Sending large graph" (from 10 MB on; the 10,000 rows of a sampled
+    hubness at d = 384 are 15 MB); the neighbours are the in-memory engine's. Below
+    SCATTER_BYTES, or without a Client, one delayed key in the graph."""
+    import dask
+    from dask.delayed import Delayed
+
+    from vecdiag.scale import tasks
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((240, 320)).astype(np.float32)
+    Q = rng.standard_normal((8500, 320)).astype(np.float32)        # 10.9 MB
+    Xd = da.from_array(X, chunks=60)
+    assert type(tasks.shared(Q)).__name__ == "Future"
+    assert isinstance(tasks.shared(Q[:2]), Delayed)                 # 2.5 KB: in the graph
+    with dask.config.set(scheduler="threads"):
+        assert isinstance(tasks.shared(Q), Delayed)
+    for size, warns in ((tasks.SCATTER_BYTES, False), (2**40, True)):
+        monkeypatch.setattr(tasks, "SCATTER_BYTES", size)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with worker_tasks(dask_client) as ran:
+                res = vd.knn(Q, Xd, k=5)
+        large = [w for w in caught if "large graph" in str(w.message)]
+        assert bool(large) == warns and ran.workers
+        same(res, vd.knn(Q, X, k=5))
+
+
 def test_block_tasks_restore_glibcs_mmap_threshold_only_where_dask_fixed_it(monkeypatch):
     """Dask sets MALLOC_TRIM_THRESHOLD_ for its workers, which turns glibc's dynamic mmap
     threshold off; the block tasks set it back once per process, and leave any other

@@ -35,7 +35,7 @@ from .chunks import check_dask_matrix, compute, is_dask_array, row_blocks
 from .direct import file_sources
 from .block_top import (block_top, check_lengths, gather_rows, merge_tops, sample_kth,
                         sample_pieces, source_top)
-from .tasks import one_blas_thread, run_merged
+from .tasks import one_blas_thread, run_merged, shared
 
 __all__ = ["knn_dask", "knn_rows", "search_blocks", "QUERY_PART_BYTES"]
 
@@ -91,9 +91,9 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
         m = len(self_rows) if self_rows is not None else (
             len(queries) if isinstance(queries, np.ndarray) else None)
         # one key each for the queries and their own rows, which every block task reads
-        # (an array argument would be copied into every task of the graph)
-        q_key = dask.delayed(queries, pure=True) if isinstance(queries, np.ndarray) \
-            else queries
+        # (an array argument would be copied into every task of the graph); large query
+        # sets are scattered to the workers of a distributed cluster (tasks.shared)
+        q_key = shared(queries) if isinstance(queries, np.ndarray) else queries
         s_key = dask.delayed(self_rows, pure=True) if self_rows is not None else None
         known = None if sample is None else dask.delayed(sample_kth, pure=True)(
             sample, q_key, q_start, k, metric, s_key, name, batch_size, budget)

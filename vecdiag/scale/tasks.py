@@ -11,12 +11,48 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from .._progress import progress_bar
 from .chunks import _aligned, compute
 
-__all__ = ["run_merged", "one_blas_thread", "reuse_freed_memory", "MERGE_FAN_IN"]
+__all__ = ["run_merged", "one_blas_thread", "reuse_freed_memory", "shared", "MERGE_FAN_IN",
+           "SCATTER_BYTES"]
 
 MERGE_FAN_IN = 8                      # per-block results merged per merge task
+SCATTER_BYTES = 2**20                 # arrays from this size are scattered, not in the graph
+
+
+def _client():
+    """The distributed Client Dask computes on now, or None (threads, processes, sync)."""
+    import dask
+
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    return client if type(client).__name__ == "Client" else None
+
+
+def shared(array):
+    """One graph key for an array that every block task reads (the queries of a search).
+
+    On a distributed Client an array of :data:`SCATTER_BYTES` or more is scattered to the
+    workers once, and the graph carries a reference: the bytes in the graph itself go
+    through the scheduler, and Dask warns ("Sending large graph") from 10 MB on, e.g. for
+    the 10,000 sampled rows of :func:`vecdiag.hubness` (15 MB at d = 384). Elsewhere, or
+    for a small array, a ``dask.delayed`` of it (one copy in the graph, not one per task).
+
+    Examples
+    --------
+    >>> import dask
+    >>> key = shared(np.arange(3))
+    >>> int(dask.delayed(sum)(key).compute())
+    3
+    """
+    import dask
+
+    client = _client()
+    if client is not None and array.nbytes >= SCATTER_BYTES:
+        return client.scatter(array, broadcast=True)
+    return dask.delayed(array, pure=True)
 
 
 def _merged(level, merge, k: int, metric: str):
@@ -32,8 +68,8 @@ def run_merged(tasks, merge_fn, k: int, metric: str, pairs: dict | None):
     with a bar of scored pairs when ``pairs`` (block task key -> pairs) is given."""
     import dask
 
-    client = getattr(dask.base.get_scheduler(), "__self__", None)
-    if pairs is not None and type(client).__name__ == "Client":
+    client = _client()
+    if pairs is not None and client is not None:
         # distributed: block futures tick the bar as they finish, merges run on workers
         from distributed import as_completed
 
