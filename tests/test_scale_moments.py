@@ -410,3 +410,27 @@ def test_without_the_peak_clean_unit_pieces_give_the_same_sums():
     assert with_peak["peak"] == float(np.abs(B).max()) and without["peak"] == 0.0
     for key in ("sum_unit", "sumsq_unit", "sum_space", "gram"):
         np.testing.assert_array_equal(with_peak[key], without[key])
+
+
+def test_pieces_of_changing_length_and_layout_give_the_same_sums():
+    """A short first piece, then longer ones, Fortran-ordered and strided pieces, and a
+    float64 piece after float32 ones: each is summed right (the buffers are remade when
+    a piece does not fit them)."""
+    from vecdiag.scale.block_sums import block_sums, careful_block_sums
+
+    B = _corpus(np.float32, 2.0, seed=8, n=700, d=10)
+    cuts = [0, 5, 300, 310, 700]
+    pieces = [(a, B[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+    pieces[1] = (pieces[1][0], np.asfortranarray(pieces[1][1]))
+    pieces[3] = (pieces[3][0], np.repeat(pieces[3][1], 2, axis=0)[::2])   # strided rows
+    got, (norms, _) = block_sums(iter(pieces), 0, "unit", False)
+    ref, (ref_norms, _) = careful_block_sums(B, 0, "unit", False)
+    assert got["n"] == 700
+    np.testing.assert_allclose(norms, ref_norms, rtol=1e-6)
+    for key in ("sum_unit", "sumsq_unit", "sum_space", "gram"):
+        _close(ref[key], got[key], 1e-6)
+    mixed = [(0, B[:300]), (300, B[300:].astype(np.float64))]
+    got, _ = block_sums(iter(mixed), 0, "raw", False)
+    ref, _ = careful_block_sums(B.astype(np.float64), 0, "raw", False)
+    for key in ("sum_space", "gram"):
+        _close(ref[key], got[key], 1e-6)

@@ -265,7 +265,8 @@ def block_sums(pieces, start: int, space: str, drop_zero: bool, gram: bool = Tru
         pieces = ((a, B[a:a + step]) for a in range(0, max(1, B.shape[0]), step))
     total, norms, dropped, work = None, [], [], None
     for offset, P in pieces:
-        if work is None and P.ndim == 2 and P.dtype in (np.float32, np.float64):
+        if P.ndim == 2 and P.dtype in (np.float32, np.float64) and not (
+                work is not None and work.fits(P)):     # the first piece, or a longer one
             work = PieceWork(max(P.shape[0], 1), P.shape[1], P.dtype)
         part, (nr, drop) = (fast_block_sums(P, start + offset, space, gram, work, peak)
                             or careful_block_sums(P, start + offset, space, drop_zero, gram))
