@@ -145,6 +145,32 @@ def test_log_partition_equals_numpy():
         _close(log_partition(X, dirs, space), M.log_partition(D, dirs, space))
 
 
+@pytest.mark.parametrize("direct", [False, True])
+def test_log_partition_of_files_read_by_their_tasks(tmp_path, monkeypatch, direct):
+    """The isotropy pass over vd.open_vectors streams each chunk from its file, in reads
+    smaller than a chunk and projections smaller than a read; bad and zero rows are left
+    out as on a Dask block (drop=True); the same numbers as the NumPy pass."""
+    from vecdiag.diagnostics import moments as dm
+    from vecdiag.diagnostics.isotropy import log_partition
+
+    monkeypatch.setattr(M, "STREAM_READ_BYTES", 3000)          # several reads per chunk
+    monkeypatch.setattr(dm, "_BLOCK_BYTES", 1000)              # several pieces per read
+    X = _corpus(np.float32, 1.0, seed=6, n=1300, d=16)
+    dirs = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))[0]
+    D = vd.open_vectors(_shards(tmp_path, X, 500), chunks=200, direct=direct)
+    assert D.row_sources is not None
+    with dask.config.set(scheduler="threads"):
+        for space in ("unit", "raw"):
+            _close(log_partition(X, dirs, space), M.log_partition(D, dirs, space))
+        Y = X.copy()
+        Y[[3, 700]] = np.nan
+        Y[[10, 1299]] = 0
+        keep = np.setdiff1d(np.arange(1300), [3, 10, 700, 1299])
+        (tmp_path / "bad").mkdir()
+        B = vd.open_vectors(_shards(tmp_path / "bad", Y, 500), chunks=200, direct=direct)
+        _close(log_partition(X[keep], dirs, "unit"), M.log_partition(B, dirs, "unit", drop=True))
+
+
 def test_on_a_cluster_of_worker_processes(dask_client):
     X = _corpus(np.float32, 1.0, seed=4, n=4000, d=32)
     D = da.from_array(X, chunks=(500, 32))
@@ -434,3 +460,30 @@ def test_pieces_of_changing_length_and_layout_give_the_same_sums():
     ref, _ = careful_block_sums(B.astype(np.float64), 0, "raw", False)
     for key in ("sum_space", "gram"):
         _close(ref[key], got[key], 1e-6)
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_exact_copies_of_files_hashed_by_their_tasks(tmp_path, monkeypatch, direct):
+    """Row hashes of a vd.open_vectors corpus come from each task's own reads, a few rows
+    at a time; the groups equal the NumPy path's (copies across files and chunks, -0.0
+    equal to 0.0), and so do a derived array's (the block path)."""
+    from vecdiag.diagnostics.duplicates import exact_duplicate_groups
+    from vecdiag.scale import hashing
+
+    monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", 200)
+    monkeypatch.setattr(hashing, "STREAM_READ_BYTES", 1000)
+    X = _corpus(np.float32, 1.0, seed=2, n=900, d=8)
+    X[[5, 480, 899]] = X[100]                     # one group across files
+    X[620] = X[7]
+    X[7, 0], X[620, 0] = 0.0, -0.0                # equal numbers, different bytes
+    D = vd.open_vectors(_shards(tmp_path, X, 350), chunks=128, direct=direct)
+    assert D.row_sources is not None
+    want = exact_duplicate_groups(X)
+    assert want == [[5, 100, 480, 899], [7, 620]]
+    with dask.config.set(scheduler="threads"):
+        assert hashing.exact_duplicate_groups_dask(D) == want
+        assert hashing.exact_duplicate_groups_dask(D[:]) == want
+        np.testing.assert_array_equal(
+            hashing._stream_hash((D.row_sources[0][0], 0, 128, direct),
+                                 hashing.hash_multipliers(8, np.float32)),
+            hashing._hash_block(X[:128], hashing.hash_multipliers(8, np.float32)))

@@ -27,9 +27,31 @@ def log_partition(X: np.ndarray, directions: np.ndarray, space: str) -> np.ndarr
     Streamed over row blocks with a running log-sum-exp, so no overflow for long
     vectors and no ``n × d`` matrix. Inputs already checked.
     """
+    peak, acc = log_partition_parts(X, directions, space)
+    return peak + np.log(acc)
+
+
+def log_partition_parts(X: np.ndarray, directions: np.ndarray, space: str, peak=None,
+                        acc=None) -> tuple[np.ndarray, np.ndarray]:
+    """The running log-sum-exp of :func:`log_partition` as ``(peak, acc)``
+    (``log Z = peak + log(acc)``), continued from a previous ``(peak, acc)`` when given:
+    what a Dask block task returns (:func:`vecdiag.scale.moments.log_partition`).
+
+    The projections are made ``block_rows(d)`` rows at a time (a few MB), so memory does
+    not grow with the rows given: a 128 MB block projected on d directions at once was
+    2 GB of float64 temporaries.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> peak, acc = log_partition_parts(X[:1], np.eye(2), "raw")
+    >>> peak, acc = log_partition_parts(X[1:], np.eye(2), "raw", peak, acc)
+    >>> np.allclose(peak + np.log(acc), log_partition(X, np.eye(2), "raw"))
+    True
+    """
     k = directions.shape[1]
-    peak = np.full(2 * k, -np.inf)
-    acc = np.zeros(2 * k)
+    peak = np.full(2 * k, -np.inf) if peak is None else peak
+    acc = np.zeros(2 * k) if acc is None else acc
     step = block_rows(X.shape[1])
     for start in range(0, X.shape[0], step):
         block = np.asarray(X[start:start + step])
@@ -40,7 +62,7 @@ def log_partition(X: np.ndarray, directions: np.ndarray, space: str) -> np.ndarr
         new_peak = np.maximum(peak, both.max(axis=0))
         acc = acc * np.exp(peak - new_peak) + np.exp(both - new_peak).sum(axis=0)
         peak = new_peak
-    return peak + np.log(acc)
+    return peak, acc
 
 
 def isotropy_from_moments(X: np.ndarray, m: Moments) -> float:

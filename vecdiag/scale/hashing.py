@@ -12,12 +12,44 @@ import numpy as np
 
 from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers, row_hashes
 from .chunks import check_dask_matrix, compute, require_dask, row_blocks
+from .direct import file_sources, npy_layout, stream_rows
+from .moments import STREAM_READ_BYTES
+from .tasks import reuse_freed_memory
 
 __all__ = ["exact_duplicate_groups_dask", "gather_rows"]
 
 
+HASH_PIECE_BYTES = 4 * 2**20          # rows hashed at once: their uint64 words stay small
+
+
+def _hash_pieces(pieces, multipliers) -> np.ndarray:
+    hashes = [row_hashes(P, multipliers) for P in pieces]
+    return np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+
+
+def _piece_rows(d: int, itemsize: int) -> int:
+    return max(1, HASH_PIECE_BYTES // max(1, d * itemsize))
+
+
 def _hash_block(block, multipliers) -> np.ndarray:
-    return row_hashes(np.asarray(block), multipliers)
+    """Row hashes of one block, a few MB of rows at a time (runs on a worker): hashing a
+    128 MB block at once made 640 MB of copies and 64-bit words."""
+    reuse_freed_memory()
+    B = np.asarray(block)
+    step = _piece_rows(B.shape[1], B.itemsize)
+    return _hash_pieces((B[a:a + step] for a in range(0, B.shape[0], step)), multipliers)
+
+
+def _stream_hash(source, multipliers) -> np.ndarray:
+    """The same for one chunk of an ``.npy`` file, read by this task while it hashes."""
+    reuse_freed_memory()
+    path, first, stop, direct = source
+    layout = npy_layout(path)
+    step = _piece_rows(layout[1][1], layout[2].itemsize)
+    rows = max(step, STREAM_READ_BYTES // (layout[1][1] * layout[2].itemsize))
+    reads = stream_rows(path, first, stop, rows, direct=direct, layout=layout)
+    return _hash_pieces((R[a:a + step] for _, R in reads for a in range(0, R.shape[0], step)),
+                        multipliers)
 
 
 def _take(block, rows: np.ndarray) -> np.ndarray:
@@ -72,9 +104,16 @@ def exact_duplicate_groups_dask(X) -> list[list[int]]:
     """
     import dask as dask_core
 
+    sources = getattr(X, "row_sources", None)          # vd.open_vectors of .npy files
     X = check_dask_matrix(X, "X")
     multipliers = hash_multipliers(X.shape[1], X.dtype)
-    task = dask_core.delayed(_hash_block, pure=True)
-    parts = compute(*[task(b.data, multipliers) for b in row_blocks(X)])
+    blocks = row_blocks(X)
+    sources = file_sources(sources, blocks)
+    if sources is not None:                             # each task reads its own chunk
+        stream = dask_core.delayed(_stream_hash, pure=True)
+        parts = compute(*[stream(src, multipliers) for src in sources])
+    else:
+        task = dask_core.delayed(_hash_block, pure=True)
+        parts = compute(*[task(b.data, multipliers) for b in blocks])
     hashes = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
     return groups_from_hashes(hashes, lambda rows: gather_rows(X, np.sort(rows)))

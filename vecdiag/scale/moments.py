@@ -27,8 +27,8 @@ import dataclasses
 import numpy as np
 
 from .. import _validate as V
-from ..diagnostics.moments import Moments, refuse_zero_rows, unit_rows
-from ..linalg import row_norms
+from ..diagnostics.isotropy import log_partition_parts
+from ..diagnostics.moments import Moments, block_rows, refuse_zero_rows
 from .._optional import require
 from .block_sums import block_sums, exponent as _exponent, merge_sums, piece_rows
 from .direct import file_sources, npy_layout, stream_rows
@@ -223,21 +223,40 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False,
     return (m, report) if drop else m
 
 
-def _block_logz(block, directions, space: str, drop_zero: bool):
-    B = np.asarray(block)
-    keep = np.isfinite(B).all(axis=1)
-    if drop_zero:
-        keep &= (B != 0).any(axis=1)
-    B = B[keep] if not keep.all() else B
-    k = directions.shape[1]
-    if B.shape[0] == 0:
+def _logz_pieces(pieces, directions, space: str, drop_zero: bool):
+    """The running log-sum-exp of row pieces, bad rows (and zero rows when ``drop_zero``)
+    left out: :func:`vecdiag.diagnostics.isotropy.log_partition_parts`, piece by piece."""
+    peak = acc = None
+    for P in pieces:
+        keep = np.isfinite(P).all(axis=1)
+        if drop_zero:
+            keep &= (P != 0).any(axis=1)
+        P = P if keep.all() else P[keep]
+        if P.shape[0]:
+            peak, acc = log_partition_parts(P, directions, space, peak, acc)
+    if peak is None:
+        k = directions.shape[1]
         return np.full(2 * k, -np.inf), np.zeros(2 * k)
-    if space == "unit":
-        B = unit_rows(B, row_norms(B).astype(np.float64))
-    proj = B.astype(np.float64, copy=False) @ directions
-    both = np.concatenate([proj, -proj], axis=1)
-    peak = both.max(axis=0)
-    return peak, np.exp(both - peak).sum(axis=0)
+    return peak, acc
+
+
+def _block_logz(block, directions, space: str, drop_zero: bool):
+    """One row block's (peak, acc), a few MB of rows at a time (runs on a worker)."""
+    reuse_freed_memory()
+    B = np.asarray(block)
+    step = block_rows(B.shape[1])
+    return _logz_pieces((B[a:a + step] for a in range(0, B.shape[0], step)), directions,
+                        space, drop_zero)
+
+
+def _stream_logz(source, directions, space: str, drop_zero: bool):
+    """The same for one chunk of an ``.npy`` file, read by this task while it computes."""
+    reuse_freed_memory()
+    path, first, stop, direct = source
+    layout = npy_layout(path)
+    rows = max(1, STREAM_READ_BYTES // (layout[1][1] * layout[2].itemsize))
+    reads = stream_rows(path, first, stop, rows, direct=direct, layout=layout)
+    return _logz_pieces((R for _, R in reads), directions, space, drop_zero)
 
 
 def _merge_logz(a, b):
@@ -279,8 +298,15 @@ def log_partition(X, directions: np.ndarray, space: str, *, drop: bool = False) 
     """
     import dask
 
+    sources = getattr(X, "row_sources", None)          # vd.open_vectors of .npy files
+    blocks = row_blocks(X)
+    sources = file_sources(sources, blocks)
     directions = dask.delayed(np.ascontiguousarray(directions, dtype=np.float64))
-    kernel = dask.delayed(_block_logz, pure=True)
-    parts = [kernel(b.data, directions, space, drop) for b in row_blocks(X)]
+    if sources is not None:                             # each task reads its own chunk
+        stream = dask.delayed(_stream_logz, pure=True)
+        parts = [stream(src, directions, space, drop) for src in sources]
+    else:
+        kernel = dask.delayed(_block_logz, pure=True)
+        parts = [kernel(b.data, directions, space, drop) for b in blocks]
     (peak, acc), = compute(tree_sum(parts, _merge_logz))
     return peak + np.log(acc)
