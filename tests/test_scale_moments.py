@@ -397,7 +397,6 @@ def test_pieces_added_in_place_equal_the_pairwise_merge_and_the_careful_pass(dty
     from vecdiag.scale.block_sums import (add_into, block_sums, careful_block_sums,
                                           merge_sums, piece_sums)
 
-    rng = np.random.default_rng(3)
     big = 1e30 if dtype == np.float32 else 1e200
     scales = [1.0, big ** 0.5, 1e-3, big ** 0.25, 7.0]
     B = np.concatenate([_corpus(dtype, s, seed=i, n=90, d=12) for i, s in enumerate(scales)])

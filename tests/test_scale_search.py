@@ -433,3 +433,38 @@ def test_block_tasks_restore_glibcs_mmap_threshold_only_where_dask_fixed_it(monk
     assert tasks.reuse_freed_memory() is (platform.libc_ver()[0] == "glibc")
     assert tasks._tuned is True
     assert tasks.reuse_freed_memory() is False                 # once per process
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_chunk_rows_read_few_rows_one_by_one_and_many_in_one_stream(tmp_path, monkeypatch,
+                                                                     direct):
+    """gather_rows asks each chunk for its rows: a few are read one by one, many by
+    streaming the chunk once (SEEK_ROWS decides); both give the rows, in order."""
+    from vecdiag.scale import direct as dr
+
+    X = corpus_with_ties()
+    Xd = vd.open_vectors(_shard_files(tmp_path, X, 110), chunks=40, direct=direct)
+    monkeypatch.setattr(block_top, "STREAM_READ_BYTES", 7 * 12 * 8)   # 7 rows per read
+    monkeypatch.setattr(block_top, "SEEK_ROWS", 4)      # chunks of 40 rows: 10 or more stream
+    seen = {"one by one": 0, "streamed": 0}
+    real_positions, real_stream = dr.read_positions, dr.stream_rows
+
+    def positions(*a, **k):
+        seen["one by one"] += 1
+        return real_positions(*a, **k)
+
+    def stream(*a, **k):
+        seen["streamed"] += 1
+        return real_stream(*a, **k)
+
+    monkeypatch.setattr(block_top, "read_positions", positions)
+    monkeypatch.setattr(block_top, "stream_rows", stream)
+    with dask.config.set(scheduler="sync"):
+        few = np.array([0, 39, 41, 299])
+        np.testing.assert_array_equal(block_top.gather_rows(Xd, few), X[few])
+        assert seen == {"one by one": 3, "streamed": 0}
+        many = np.r_[np.arange(40, 80), [5, 222]]
+        many.sort()
+        np.testing.assert_array_equal(block_top.gather_rows(Xd, many), X[many])
+        assert seen["streamed"] == 1 and seen["one by one"] == 5
+        assert block_top.gather_rows(Xd, np.zeros(0, np.int64)).shape == (0, 12)

@@ -175,7 +175,8 @@ def sampled_intrinsic_stage(w) -> None:
     """TwoNN on a gathered sample of rows (their neighbours among the sample)."""
     from .intrinsic import intrinsic_dimension
 
-    from ..scale.chunks import compute, is_dask_array
+    from ..scale.block_top import gather_rows
+    from ..scale.chunks import is_dask_array
 
     s = min(w.n, TWONN_SAMPLE)
     metric = "cosine" if w.metric == "cosine" else "euclidean"
@@ -184,7 +185,7 @@ def sampled_intrinsic_stage(w) -> None:
         # the same rows on a NumPy and a Dask corpus; only they travel, and their
         # neighbours are looked for among them
         rows = np.sort(w.rng.choice(w.n, size=s, replace=False))
-        sample = compute(w.G[rows])[0] if is_dask_array(w.G) else w.G[rows]
+        sample = gather_rows(w.G, rows) if is_dask_array(w.G) else w.G[rows]
         value = intrinsic_dimension(sample, metric=metric)
         note = (f"TwoNN ({metric}) on {s:,} sampled rows, neighbours found among them "
                 "(a coarser scale than the whole corpus)")

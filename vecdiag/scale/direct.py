@@ -32,6 +32,7 @@ __all__ = ["npy_header", "npy_layout", "read_rows", "stream_rows", "prefer_direc
            "scratch_buffer", "read_positions", "file_sources", "ALIGN"]
 
 ALIGN = 4096                          # O_DIRECT: offsets, lengths and buffers in 4 KB units
+STREAM_READ_BYTES = 32 * 2**20     # one read of a streamed pass (a few in flight)
 
 
 def npy_header(handle, where: str):

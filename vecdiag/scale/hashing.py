@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers, row_hashes
-from .chunks import check_dask_matrix, compute, require_dask, row_blocks
-from .direct import file_sources, npy_layout, stream_rows
-from .moments import STREAM_READ_BYTES
+from .chunks import check_dask_matrix, compute, row_blocks
+from .block_top import gather_rows
+from .direct import STREAM_READ_BYTES, file_sources, npy_layout, stream_rows
 from .tasks import reuse_freed_memory
 
 __all__ = ["exact_duplicate_groups_dask", "gather_rows"]
@@ -50,33 +50,6 @@ def _stream_hash(source, multipliers) -> np.ndarray:
     reads = stream_rows(path, first, stop, rows, direct=direct, layout=layout)
     return _hash_pieces((R[a:a + step] for _, R in reads for a in range(0, R.shape[0], step)),
                         multipliers)
-
-
-def _take(block, rows: np.ndarray) -> np.ndarray:
-    return np.asarray(block)[rows]
-
-
-def gather_rows(X, positions: np.ndarray) -> np.ndarray:
-    """Rows ``positions`` (ascending ints) of a checked Dask array, as one NumPy array.
-
-    Each row block gives only its own requested rows (one small task per block that holds
-    any), so nothing but those rows travels.
-    """
-    require_dask("gathering rows")
-    import dask as dask_core
-
-    positions = np.asarray(positions, dtype=np.int64)
-    tasks, order = [], []
-    for block in row_blocks(X):
-        lo, hi = np.searchsorted(positions, [block.start, block.stop])
-        if hi > lo:
-            local = positions[lo:hi] - block.start
-            tasks.append(dask_core.delayed(_take, pure=True)(block.data, local))
-            order.append((lo, hi))
-    out = np.empty((positions.size, X.shape[1]), dtype=X.dtype)
-    for (lo, hi), part in zip(order, compute(*tasks)):
-        out[lo:hi] = part
-    return out
 
 
 def exact_duplicate_groups_dask(X) -> list[list[int]]:

@@ -31,11 +31,10 @@ from ..diagnostics.isotropy import log_partition_parts
 from ..diagnostics.moments import Moments, block_rows, refuse_zero_rows
 from .._optional import require
 from .block_sums import block_sums, exponent as _exponent, merge_sums, piece_rows
-from .direct import file_sources, npy_layout, stream_rows
+from .direct import STREAM_READ_BYTES, file_sources, npy_layout, stream_rows
 from .tasks import reuse_freed_memory
 from .chunks import check_dask_matrix, compute, row_blocks
 
-STREAM_READ_BYTES = 32 * 2**20     # one read of a streamed pass (a few in flight)
 
 __all__ = ["moments", "RowReport", "log_partition", "tree_sum", "describe_rows"]
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from .._progress import progress_bar
 from .chunks import _aligned, compute
 
@@ -42,7 +40,7 @@ def shared(array):
 
     Examples
     --------
-    >>> import dask
+    >>> import dask, numpy as np
     >>> key = shared(np.arange(3))
     >>> int(dask.delayed(sum)(key).compute())
     3
