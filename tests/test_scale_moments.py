@@ -158,7 +158,7 @@ def test_log_partition_of_files_read_by_their_tasks(tmp_path, monkeypatch, direc
     X = _corpus(np.float32, 1.0, seed=6, n=1300, d=16)
     dirs = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))[0]
     D = vd.open_vectors(_shards(tmp_path, X, 500), chunks=200, direct=direct)
-    assert D.row_sources is not None
+    assert len(D.row_sources) == D.numblocks[0] == 8       # chunks never straddle a file: 3 + 3 + 2
     with dask.config.set(scheduler="threads"):
         for space in ("unit", "raw"):
             _close(log_partition(X, dirs, space), M.log_partition(D, dirs, space))
@@ -476,7 +476,7 @@ def test_exact_copies_of_files_hashed_by_their_tasks(tmp_path, monkeypatch, dire
     X[620] = X[7]
     X[7, 0], X[620, 0] = 0.0, -0.0                # equal numbers, different bytes
     D = vd.open_vectors(_shards(tmp_path, X, 350), chunks=128, direct=direct)
-    assert D.row_sources is not None
+    assert len(D.row_sources) == D.numblocks[0] == 8       # chunks never straddle a file: 3 + 3 + 2
     want = exact_duplicate_groups(X)
     assert want == [[5, 100, 480, 899], [7, 620]]
     with dask.config.set(scheduler="threads"):
