@@ -153,7 +153,9 @@ def test_log_partition_of_files_read_by_their_tasks(tmp_path, monkeypatch, direc
     from vecdiag.diagnostics import moments as dm
     from vecdiag.diagnostics.isotropy import log_partition
 
-    monkeypatch.setattr(M, "STREAM_READ_BYTES", 3000)          # several reads per chunk
+    from vecdiag.scale import direct as dr
+
+    monkeypatch.setattr(dr, "STREAM_READ_BYTES", 3000)         # several reads per chunk
     monkeypatch.setattr(dm, "_BLOCK_BYTES", 1000)              # several pieces per read
     X = _corpus(np.float32, 1.0, seed=6, n=1300, d=16)
     dirs = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))[0]
@@ -467,10 +469,11 @@ def test_exact_copies_of_files_hashed_by_their_tasks(tmp_path, monkeypatch, dire
     at a time; the groups equal the NumPy path's (copies across files and chunks, -0.0
     equal to 0.0), and so do a derived array's (the block path)."""
     from vecdiag.diagnostics.duplicates import exact_duplicate_groups
+    from vecdiag.scale import direct as direct_reads
     from vecdiag.scale import hashing
 
     monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", 200)
-    monkeypatch.setattr(hashing, "STREAM_READ_BYTES", 1000)
+    monkeypatch.setattr(direct_reads, "STREAM_READ_BYTES", 1000)
     X = _corpus(np.float32, 1.0, seed=2, n=900, d=8)
     X[[5, 480, 899]] = X[100]                     # one group across files
     X[620] = X[7]

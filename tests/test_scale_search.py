@@ -444,10 +444,10 @@ def test_chunk_rows_read_few_rows_one_by_one_and_many_in_one_stream(tmp_path, mo
 
     X = corpus_with_ties()
     Xd = vd.open_vectors(_shard_files(tmp_path, X, 110), chunks=40, direct=direct)
-    monkeypatch.setattr(block_top, "STREAM_READ_BYTES", 7 * 12 * 8)   # 7 rows per read
+    monkeypatch.setattr(dr, "STREAM_READ_BYTES", 7 * 12 * 8)          # 7 rows per read
     monkeypatch.setattr(block_top, "SEEK_ROWS", 4)      # chunks of 40 rows: 10 or more stream
     seen = {"one by one": 0, "streamed": 0}
-    real_positions, real_stream = dr.read_positions, dr.stream_rows
+    real_positions, real_stream = dr.read_positions, dr.source_pieces
 
     def positions(*a, **k):
         seen["one by one"] += 1
@@ -458,7 +458,7 @@ def test_chunk_rows_read_few_rows_one_by_one_and_many_in_one_stream(tmp_path, mo
         return real_stream(*a, **k)
 
     monkeypatch.setattr(block_top, "read_positions", positions)
-    monkeypatch.setattr(block_top, "stream_rows", stream)
+    monkeypatch.setattr(block_top, "source_pieces", stream)
     with dask.config.set(scheduler="sync"):
         few = np.array([0, 39, 41, 299])
         np.testing.assert_array_equal(block_top.gather_rows(Xd, few), X[few])

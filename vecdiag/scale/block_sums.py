@@ -35,6 +35,7 @@ import numpy as np
 
 from ..diagnostics.moments import unit_rows
 from ..linalg import row_norms
+from .chunks import row_pieces
 
 __all__ = ["block_sums", "piece_sums", "merge_sums", "add_into", "fast_block_sums",
            "careful_block_sums", "PieceWork", "exponent", "piece_rows", "SUB_BYTES",
@@ -260,9 +261,7 @@ def block_sums(pieces, start: int, space: str, drop_zero: bool, gram: bool = Tru
     (2, [101], [5.0, 2.0], [1])
     """
     if isinstance(pieces, np.ndarray):
-        B = pieces
-        step = piece_rows(B.shape[1], B.itemsize)
-        pieces = ((a, B[a:a + step]) for a in range(0, max(1, B.shape[0]), step))
+        pieces = row_pieces(pieces, piece_rows(pieces.shape[1], pieces.itemsize))
     total, norms, dropped, work = None, [], [], None
     for offset, P in pieces:
         if P.ndim == 2 and P.dtype in (np.float32, np.float64) and not (

@@ -19,8 +19,8 @@ from ..neighbors.engine import search
 from ..neighbors.rows import Rows
 from ..neighbors.search import query_rows
 from .chunks import compute, row_blocks
-from .direct import (ALIGN, STREAM_READ_BYTES, file_sources, npy_layout, read_positions,
-                     read_rows, scratch_buffer, stream_rows)
+from .direct import (ALIGN, file_sources, npy_layout, read_positions, read_rows,
+                     scratch_buffer, source_pieces)
 from .formats import read_npy_rows
 from .tasks import reuse_freed_memory
 
@@ -182,17 +182,17 @@ def chunk_rows(source, rows: np.ndarray) -> np.ndarray:
     """Rows ``rows`` (ascending file rows) of one chunk ``source`` of
     :attr:`open_vectors' row_sources <vecdiag.scale.io>`: read one by one when they are
     few (:data:`SEEK_ROWS`), else the chunk is streamed once and they are taken from it."""
-    path, first, stop, direct = source
+    path, first, stop, _ = source
     rows = np.asarray(rows, np.int64)
     if rows.size * SEEK_ROWS < stop - first:
         return read_positions(path, rows)
     reuse_freed_memory()
-    layout = npy_layout(path)
-    out = np.empty((rows.size, layout[1][1]), layout[2])
-    per_read = max(1, STREAM_READ_BYTES // (layout[1][1] * layout[2].itemsize))
-    for a, R in stream_rows(path, first, stop, per_read, direct=direct, layout=layout):
-        lo, hi = np.searchsorted(rows, [a, a + R.shape[0]])
-        out[lo:hi] = R[rows[lo:hi] - a]
+    local = rows - first
+    out = None
+    for a, R in source_pieces(source):
+        out = np.empty((rows.size, R.shape[1]), R.dtype) if out is None else out
+        lo, hi = np.searchsorted(local, [a, a + R.shape[0]])
+        out[lo:hi] = R[local[lo:hi] - a]
     return out
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from .._optional import require
 
 __all__ = ["RowBlock", "is_dask_array", "require_dask", "check_dask_matrix", "row_blocks",
-           "compute", "aligned_empty"]
+           "row_pieces", "compute", "aligned_empty"]
 
 
 def is_dask_array(x) -> bool:
@@ -94,6 +94,19 @@ def row_blocks(X) -> list[RowBlock]:
         blocks.append(RowBlock(start, start + size, part))
         start += size
     return blocks
+
+
+def row_pieces(block: np.ndarray, rows: int):
+    """``(offset, rows)`` views of ``block``, ``rows`` rows each: how a task works through
+    its block a few MB at a time (one empty piece for an empty block).
+
+    Examples
+    --------
+    >>> [(a, p.shape[0]) for a, p in row_pieces(np.zeros((5, 2)), 2)]
+    [(0, 2), (2, 2), (4, 1)]
+    """
+    step = max(1, rows)
+    return ((a, block[a:a + step]) for a in range(0, max(1, block.shape[0]), step))
 
 
 def compute(*objs):

@@ -28,8 +28,9 @@ import threading
 
 import numpy as np
 
-__all__ = ["npy_header", "npy_layout", "read_rows", "stream_rows", "prefer_direct",
-           "scratch_buffer", "read_positions", "file_sources", "ALIGN"]
+__all__ = ["npy_header", "npy_layout", "read_rows", "stream_rows", "source_pieces",
+           "prefer_direct", "scratch_buffer", "read_positions", "file_sources", "ALIGN",
+           "STREAM_READ_BYTES"]
 
 ALIGN = 4096                          # O_DIRECT: offsets, lengths and buffers in 4 KB units
 STREAM_READ_BYTES = 32 * 2**20     # one read of a streamed pass (a few in flight)
@@ -330,6 +331,32 @@ def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bo
     finally:
         halt.set()
         thread.join()
+
+
+def source_pieces(source, piece_rows=None):
+    """The rows of one chunk of :func:`vecdiag.open_vectors`' ``row_sources``
+    (``(path, first row, stop, direct)``), read by the task that uses them: reads of
+    :data:`STREAM_READ_BYTES` through :func:`stream_rows` (the next one in flight), each
+    yielded whole, or cut into pieces of ``piece_rows(d, itemsize)`` rows when that
+    function is given. Yields ``(offset in the chunk, rows)``, in order; a piece is valid
+    until the next one is asked for.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(path, np.arange(10, dtype=np.float64).reshape(5, 2))
+    >>> [(a, p[:, 0].tolist()) for a, p in source_pieces((path, 1, 5, False), lambda d, s: 3)]
+    [(0, [2.0, 4.0, 6.0]), (3, [8.0])]
+    """
+    path, first, stop, direct = source
+    layout = npy_layout(path)
+    d, itemsize = layout[1][1], layout[2].itemsize
+    step = piece_rows(d, itemsize) if piece_rows is not None else None
+    per_read = max(step or 1, STREAM_READ_BYTES // max(1, d * itemsize))
+    for a, R in stream_rows(path, first, stop, per_read, direct=direct, layout=layout):
+        for b in range(0, R.shape[0], step or R.shape[0]):
+            yield a - first + b, R[b:b + (step or R.shape[0])]
 
 
 def prefer_direct(total_bytes: int) -> bool:

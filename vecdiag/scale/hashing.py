@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers, row_hashes
-from .chunks import check_dask_matrix, compute, row_blocks
+from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
 from .block_top import gather_rows
-from .direct import STREAM_READ_BYTES, file_sources, npy_layout, stream_rows
+from .direct import file_sources, source_pieces
 from .tasks import reuse_freed_memory
 
 __all__ = ["exact_duplicate_groups_dask", "gather_rows"]
@@ -36,20 +36,14 @@ def _hash_block(block, multipliers) -> np.ndarray:
     128 MB block at once made 640 MB of copies and 64-bit words."""
     reuse_freed_memory()
     B = np.asarray(block)
-    step = _piece_rows(B.shape[1], B.itemsize)
-    return _hash_pieces((B[a:a + step] for a in range(0, B.shape[0], step)), multipliers)
+    return _hash_pieces((P for _, P in row_pieces(B, _piece_rows(B.shape[1], B.itemsize))),
+                        multipliers)
 
 
 def _stream_hash(source, multipliers) -> np.ndarray:
     """The same for one chunk of an ``.npy`` file, read by this task while it hashes."""
     reuse_freed_memory()
-    path, first, stop, direct = source
-    layout = npy_layout(path)
-    step = _piece_rows(layout[1][1], layout[2].itemsize)
-    rows = max(step, STREAM_READ_BYTES // (layout[1][1] * layout[2].itemsize))
-    reads = stream_rows(path, first, stop, rows, direct=direct, layout=layout)
-    return _hash_pieces((R[a:a + step] for _, R in reads for a in range(0, R.shape[0], step)),
-                        multipliers)
+    return _hash_pieces((P for _, P in source_pieces(source, _piece_rows)), multipliers)
 
 
 def exact_duplicate_groups_dask(X) -> list[list[int]]:

@@ -31,9 +31,9 @@ from ..diagnostics.isotropy import log_partition_parts
 from ..diagnostics.moments import Moments, block_rows, refuse_zero_rows
 from .._optional import require
 from .block_sums import block_sums, exponent as _exponent, merge_sums, piece_rows
-from .direct import STREAM_READ_BYTES, file_sources, npy_layout, stream_rows
+from .direct import file_sources, source_pieces
 from .tasks import reuse_freed_memory
-from .chunks import check_dask_matrix, compute, row_blocks
+from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
 
 
 __all__ = ["moments", "RowReport", "log_partition", "tree_sum", "describe_rows"]
@@ -96,18 +96,10 @@ def _block_sums(block, start: int, space: str, drop_zero: bool, gram: bool = Tru
 
 def _stream_sums(source, start: int, space: str, drop_zero: bool, gram: bool = True):
     """The same sums of one chunk of an ``.npy`` file, read by this task in large reads
-    (:data:`STREAM_READ_BYTES`: a deep disk queue) while the previous read is summed,
+    (:data:`vecdiag.scale.direct.STREAM_READ_BYTES`: a deep disk queue) while the previous read is summed,
     piece by piece (:func:`vecdiag.scale.direct.stream_rows`)."""
     reuse_freed_memory()
-    path, first, stop, direct = source
-    layout = npy_layout(path)
-    d, itemsize = layout[1][1], layout[2].itemsize
-    step = piece_rows(d, itemsize)
-    reads = stream_rows(path, first, stop, max(step, STREAM_READ_BYTES // (d * itemsize)),
-                        direct=direct, layout=layout)
-    pieces = ((a - first + b, R[b:b + step]) for a, R in reads
-              for b in range(0, R.shape[0], step))
-    return block_sums(pieces, start, space, drop_zero, gram,
+    return block_sums(source_pieces(source, piece_rows), start, space, drop_zero, gram,
                       peak=drop_zero or space == "raw")
 
 
@@ -243,19 +235,15 @@ def _block_logz(block, directions, space: str, drop_zero: bool):
     """One row block's (peak, acc), a few MB of rows at a time (runs on a worker)."""
     reuse_freed_memory()
     B = np.asarray(block)
-    step = block_rows(B.shape[1])
-    return _logz_pieces((B[a:a + step] for a in range(0, B.shape[0], step)), directions,
+    return _logz_pieces((P for _, P in row_pieces(B, block_rows(B.shape[1]))), directions,
                         space, drop_zero)
 
 
 def _stream_logz(source, directions, space: str, drop_zero: bool):
     """The same for one chunk of an ``.npy`` file, read by this task while it computes."""
     reuse_freed_memory()
-    path, first, stop, direct = source
-    layout = npy_layout(path)
-    rows = max(1, STREAM_READ_BYTES // (layout[1][1] * layout[2].itemsize))
-    reads = stream_rows(path, first, stop, rows, direct=direct, layout=layout)
-    return _logz_pieces((R for _, R in reads), directions, space, drop_zero)
+    return _logz_pieces((R for _, R in source_pieces(source)), directions, space,
+                        drop_zero)
 
 
 def _merge_logz(a, b):
