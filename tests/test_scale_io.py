@@ -401,3 +401,37 @@ def test_direct_reads_fall_back_to_the_page_cache_where_refused(tmp_path, monkey
     monkeypatch.setattr(os, "preadv", failing_preadv)
     np.testing.assert_array_equal(direct.read_rows(str(tmp_path / "a.npy"), 0, 25, direct=True), A)
     assert direct_fds                                        # O_DIRECT was tried first
+
+
+def test_a_failed_read_reaches_the_consumer_and_an_early_stop_ends_the_reader(tmp_path):
+    """stream_rows' background reader: a truncated file raises in the consumer (with the
+    row it could not read); a consumer that stops while the reader fails, or waits with a
+    full queue, does not hang (the reader gives up once the consumer has stopped)."""
+    import threading
+    import time
+
+    from vecdiag.scale import direct
+
+    A = np.arange(40 * 4, dtype=np.float64).reshape(40, 4)
+    path = tmp_path / "cut.npy"
+    np.save(path, A)
+    with open(path, "r+b") as f:                          # rows 20-39 promised, not there
+        f.truncate(path.stat().st_size - 20 * 4 * 8)
+    got = []
+    with pytest.raises(ValueError, match=r"ended .* before the rows its header promises"):
+        for a, P in direct.stream_rows(str(path), 0, 40, 10):
+            got.append(P[:, 0].copy())
+    assert [g[0] for g in got] == [0.0, 40.0]
+
+    def stop_early():
+        pieces = direct.stream_rows(str(path), 0, 40, 10)
+        first = next(pieces)[1][0, 0]
+        time.sleep(0.3)           # the reader has queued rows 10-19 and failed at row 20
+        pieces.close()
+        done.append(first)
+
+    done = []
+    worker = threading.Thread(target=stop_early, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert not worker.is_alive() and done == [0.0]

@@ -279,9 +279,10 @@ def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bo
     """Yield ``(first row, rows)`` pieces of rows ``start:stop``; the next piece is read
     by a background thread while the caller works on the current one.
 
-    Three buffers are read into in turn and reused: a piece is valid until the one after
-    the next is asked for (copy what must outlive that). A Fortran-ordered file is read
-    through a memmap instead (no prefetch). The pieces come in row order.
+    Three buffers are read into in turn and reused: a piece is valid until the next one is
+    asked for (copy what must outlive that). A Fortran-ordered file is read through a
+    memmap instead (no prefetch). The pieces come in row order; a read that fails raises
+    in the caller, and a caller that stops early stops the reader.
 
     Examples
     --------
@@ -304,21 +305,25 @@ def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bo
     size = min(piece_rows, stop - start) * layout[1][1] * layout[2].itemsize + 2 * ALIGN
     buffers = [scratch_buffer(f"stream-{i}", size) for i in range(3)]
 
+    def hand_over(item) -> bool:
+        """Queue ``item`` for the consumer; False once the consumer has stopped."""
+        while not halt.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def reader():
         try:
             for i, a in enumerate(starts):
                 piece = read_rows(path, a, min(stop, a + piece_rows), layout, direct=direct,
                                   into=buffers[i % 3])
-                while not halt.is_set():
-                    try:
-                        ready.put((a, piece), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if halt.is_set():
+                if not hand_over((a, piece)):
                     return
         except BaseException as err:            # handed to the consumer, raised there
-            ready.put((None, err))
+            hand_over((None, err))
 
     thread = threading.Thread(target=reader, name="vecdiag-prefetch", daemon=True)
     thread.start()
