@@ -451,6 +451,41 @@ def test_select_keeps_every_top_entry_by_rows_and_columns(rng):
     np.testing.assert_array_equal(np.take_along_axis(S, best.idx, axis=1), best.key)
 
 
+@given(st.integers(1, 12), st.integers(1, 6), st.integers(0, 2**32 - 1),
+       st.sampled_from([0, 3, 64]))
+def test_best_add_keeps_the_kp_largest_of_all_offers(kp, offers, seed, rounds):
+    """Whatever way survivors are folded in (by rounds that replace each row's smallest
+    key, ``rounds`` >= their count per row, or by a partition), the running best holds
+    the kp largest keys offered to each row, each with its own position."""
+    rng = np.random.default_rng(seed)
+    lines = 9
+    best = _select.Best(lines, kp, np.float32)
+    offered = [[] for _ in range(lines)]
+    old = _select._ROUNDS
+    _select._ROUNDS = rounds
+    try:
+        for o in range(offers):
+            size = int(rng.integers(0, 3 * kp * lines // 2 + 1))
+            line = rng.integers(0, lines, size)                  # unsorted, repeated
+            vals = rng.integers(-4, 5, size).astype(np.float32)  # many ties
+            cols = rng.permutation(50)[:size] if size <= 50 else np.arange(size)
+            best.add(line, cols, vals, offset=1000 * o)
+            for r, c, v in zip(line, cols, vals):
+                offered[r].append((float(v), 1000 * o + int(c)))
+    finally:
+        _select._ROUNDS = old
+    for r in range(lines):
+        keys = sorted((v for v, _ in offered[r]), reverse=True)[:kp]
+        held = best.idx[r] >= 0
+        assert sorted(best.key[r][held].tolist(), reverse=True) == keys
+        assert best.filled[r] == len(keys)
+        assert (best.key[r][~held] == -np.inf).all()
+        pairs = set(offered[r])
+        assert all((float(v), int(i)) in pairs for v, i in zip(best.key[r][held],
+                                                                  best.idx[r][held]))
+        assert len(set(best.idx[r][held].tolist())) == held.sum()
+
+
 def test_plan_respects_budget():
     for n_q, n, d, budget, lazy in ((1000, 10**6, 384, 256 * 2**20, True),
                                     (1000, 100_000, 384, 256 * 2**20, False),
@@ -757,3 +792,4 @@ def test_float64_queries_on_float32_index(rng, metric, backend):
         np.testing.assert_array_equal(tiny.indices, knn(Q * 1e-200, C, k=8).indices)
         np.testing.assert_array_equal(tiny.indices,
                                       knn(Q * 1e-200, C.astype(np.float64), k=8).indices)
+

