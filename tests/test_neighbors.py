@@ -793,3 +793,22 @@ def test_float64_queries_on_float32_index(rng, metric, backend):
         np.testing.assert_array_equal(tiny.indices,
                                       knn(Q * 1e-200, C.astype(np.float64), k=8).indices)
 
+
+def test_blas_workers_follow_the_callers_thread_limit():
+    """The library walk is made once, but the thread count is read at each call: a
+    caller's ``threadpool_limits`` still turns the engine's worker threads off."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from vecdiag.neighbors._threads import blas_workers
+
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    numpy_blas = [lib for lib in blas if "numpy" in lib["filepath"]] or blas
+    expected = max((lib["num_threads"] for lib in numpy_blas), default=1)
+    assert blas_workers()[0] == expected
+    with threadpool_limits(1, user_api="blas"):
+        assert blas_workers() == (1, None)
+    assert blas_workers()[0] == expected
+    if expected == 1:
+        pytest.skip("NumPy's BLAS runs one thread here: no worker threads to turn off")
+    with threadpool_limits(2, user_api="blas"):
+        assert blas_workers()[0] == 2

@@ -11,15 +11,36 @@ from __future__ import annotations
 import threading
 
 
+_controller = None                    # threadpoolctl's view of the loaded libraries, made once
+_controller_lock = threading.Lock()
+
+
+def _blas_controllers():
+    """The controllers of NumPy's BLAS (of every BLAS if none is NumPy's), or [].
+
+    threadpoolctl finds the libraries by walking every shared object the process has
+    loaded (about 2 ms, twice per search): that walk is done once, and only the thread
+    counts, which a caller's ``threadpool_limits`` may change, are read each time.
+    """
+    global _controller
+    if _controller is None:
+        with _controller_lock:
+            if _controller is None:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                except ImportError:  # pragma: no cover - comes with scikit-learn
+                    _controller = False
+                else:
+                    _controller = ThreadpoolController()
+    if _controller is False:  # pragma: no cover
+        return [], None
+    blas = _controller.select(user_api="blas").lib_controllers
+    return [lib for lib in blas if "numpy" in lib.filepath] or blas, _controller
+
+
 def blas_workers():
-    """(threads NumPy's BLAS would use, a threadpoolctl controller), or (1, None)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        return 1, None
-    controller = ThreadpoolController()
-    blas = [lib for lib in controller.select(user_api="blas").lib_controllers
-            if "numpy" in lib.filepath] or controller.select(user_api="blas").lib_controllers
+    """(threads NumPy's BLAS would use now, a threadpoolctl controller), or (1, None)."""
+    blas, controller = _blas_controllers()
     threads = max((lib.num_threads for lib in blas), default=1)
     return (threads, controller) if threads > 1 else (1, None)
 
