@@ -54,6 +54,7 @@ SETTINGS = {
     "unset": {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None},
 }
 ROOT = Path(__file__).resolve().parents[1]
+SETTLE = 0.3                          # seconds of pause before each timed run (measure_all)
 
 
 # ------------------------------------------------------------------ measuring
@@ -112,7 +113,12 @@ def measure_all(contenders: dict, repeat: int) -> dict:
     """Time every contender ``repeat`` times, round robin: name -> (best s, peak MiB, result).
 
     Peak memory comes from one untimed run each (its 2 ms sampler thread would otherwise
-    take the GIL in the middle of the timed runs). Then the timed runs go round robin,
+    take the GIL in the middle of the timed runs). Each timed run starts after a pause
+    of :data:`SETTLE` seconds: OpenBLAS's idle threads spin for up to 2^28 cycles (about
+    0.1 s here) after a threaded product before they sleep, and OpenMP's (faiss) for a
+    while too, so without it the contender after a threaded one (NumPy's threaded
+    matmul, scikit-learn, faiss) shares a core with spinning threads for a quarter of
+    its run. Then the timed runs go round robin,
     not one contender after another: on a shared machine the load drifts over minutes,
     and the contenders should see the same drift. The best run counts.
     """
@@ -124,6 +130,7 @@ def measure_all(contenders: dict, repeat: int) -> dict:
     best = {name: (float("inf"), None) for name in contenders}
     for _ in range(repeat):
         for name, fn in contenders.items():
+            time.sleep(SETTLE)
             t0 = time.perf_counter()
             out = fn()
             elapsed = time.perf_counter() - t0
