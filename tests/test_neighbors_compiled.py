@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vecdiag.neighbors import _fold, _scan, _select, knn
 
@@ -38,11 +40,13 @@ def _fold_all(S, kp, chunk, by_column, compiled):
 @pytest.mark.parametrize("by_column", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ties", [False, True])
-def test_compiled_fold_keeps_the_same_values_as_numpy(rng, compiled, by_column, dtype, ties):
-    """Chunks of uneven width (tails of the 16-wide steps), rows and columns not multiples
-    of 16, many exact ties: the kept values equal the true kp largest, in both paths, and
+@pytest.mark.parametrize("lines", [37, 150])
+def test_compiled_fold_keeps_the_same_values_as_numpy(rng, compiled, by_column, dtype, ties,
+                                                      lines):
+    """Chunks of uneven width (tails of the 64-wide steps), rows and columns not multiples
+    of 64, many exact ties: the kept values equal the true kp largest, in both paths, and
     every kept position holds its value."""
-    lines, m, kp = 37, 1001, 12
+    m, kp = 1001, 12
     S = rng.normal(size=(lines, m))
     if ties:
         S = np.round(S * 2)                      # a handful of distinct values
@@ -141,3 +145,48 @@ def test_floor_leaves_out_entries_at_or_below_it(rng, compiled, compiled_path):
     _select.fold_in(best, S, 10, 0, compiled=compiled_path, floor=floor)
     kept = best.key[best.idx >= 0].reshape(8, -1)
     np.testing.assert_array_equal(np.sort(kept, axis=1), np.sort(S, axis=1)[:, -4:])
+
+
+@pytest.mark.parametrize("by_column", [False, True])
+def test_kernel_folds_alone_from_the_first_block(rng, compiled, by_column, monkeypatch):
+    """A best without a bar (rows not full: a scan's first chunk) gets the block's own
+    bar and the kernel folds alone; only a block too narrow for groups (fewer than
+    8 kp entries per row) goes through the NumPy filter. Either way the kept values are
+    the true kp largest."""
+    lines, m, kp = 90, 700, 6
+    S = np.round(rng.normal(size=(lines, m)) * 4).astype(np.float32)      # ties
+    data = np.ascontiguousarray(S.T) if by_column else S
+    calls = []
+    real_select = _select.select
+
+    def counted(*a, **kw):
+        calls.append(1)
+        return real_select(*a, **kw)
+
+    monkeypatch.setattr(_select, "select", counted)
+    for cut in (0, 30, 300):                 # 30 < 8 kp: too narrow for groups
+        best = _select.Best(lines, kp, np.float32)
+        calls.clear()
+        for a, b in ((0, cut), (cut, m)):
+            if b > a:
+                block = data[a:b] if by_column else data[:, a:b]
+                _select.fold_in(best, block, kp, a, by_column=by_column, compiled=True)
+        assert len(calls) == (1 if cut == 30 else 0)
+        np.testing.assert_array_equal(np.sort(best.key, axis=1), np.sort(S, axis=1)[:, -kp:])
+        np.testing.assert_array_equal(np.take_along_axis(S, best.idx, axis=1), best.key)
+
+
+@given(st.integers(1, 12), st.integers(0, 2**32 - 1), st.booleans())
+def test_block_bar_is_below_every_row_s_kk_largest(kk, seed, by_column):
+    """block_bar(S, kk) is strictly below the kk-th largest entry of every row (so the
+    rows' kk largest all pass it), and None exactly when rows are shorter than 8 kk."""
+    rng = np.random.default_rng(seed)
+    lines, m = int(rng.integers(1, 20)), int(rng.integers(1, 400))
+    S = np.round(rng.normal(size=(lines, m)) * 3).astype(np.float32)      # ties
+    bar = _select.block_bar(np.ascontiguousarray(S.T) if by_column else S, kk, by_column)
+    if m < 8 * kk:
+        assert bar is None
+        return
+    kth = np.sort(S, axis=1)[:, -kk]
+    assert (bar < kth).all()
+    assert (bar >= S.min(axis=1) - 1).all()             # not -inf: a real bar

@@ -50,51 +50,58 @@ def start(key, floor):
         arg[line] = at
     return cur, arg
 
+_W = 64   # entries compared per step: four AVX-512 vectors, counted without a branch
+
+
 @jit
 def by_row(S, offset, key, idx, filled, floor):
-    # S (lines, m): stream each line's row; 16 entries at a time are compared with the
-    # line's running kp-th best in one vector step, and only a hit is looked at again
+    # S (lines, m): stream each line's row; _W entries at a time are compared with the
+    # line's running kp-th best and the hits counted (a sum LLVM vectorises; a boolean
+    # "any" it does not), and only a step with a hit is looked at again
     lines, m = S.shape
     cur, arg = start(key, floor)
     for line in range(lines):
+        row = S[line]
         bar = cur[line]
         c0 = 0
-        while c0 + 16 <= m:
-            hit = False
-            for i in range(16):
-                hit |= S[line, c0 + i] > bar
-            if hit:
-                for i in range(16):
-                    v = S[line, c0 + i]
+        while c0 + _W <= m:
+            hits = 0
+            for i in range(_W):
+                hits += np.int32(row[c0 + i] > bar)
+            if hits:
+                for i in range(_W):
+                    v = row[c0 + i]
                     if v > bar:
                         insert(line, c0 + i + offset, v, key, idx, filled, cur, arg, floor)
                         bar = cur[line]
-            c0 += 16
+            c0 += _W
         for c in range(c0, m):
-            v = S[line, c]
+            v = row[c]
             if v > bar:
                 insert(line, c + offset, v, key, idx, filled, cur, arg, floor)
                 bar = cur[line]
 
+
 @jit
 def by_column(S, offset, key, idx, filled, floor):
-    # S (m, lines): stream the rows; each row's entries are compared 16 lines at a
-    # time with those lines' running kp-th best
+    # S (m, lines): stream the rows; each row's entries are compared _W lines at a
+    # time with those lines' running kp-th best, hits counted as in by_row
     m, lines = S.shape
     cur, arg = start(key, floor)
     for c in range(m):
+        row = S[c]
         l0 = 0
-        while l0 + 16 <= lines:
-            hit = False
-            for i in range(16):
-                hit |= S[c, l0 + i] > cur[l0 + i]
-            if hit:
-                for i in range(16):
-                    v = S[c, l0 + i]
+        while l0 + _W <= lines:
+            hits = 0
+            for i in range(_W):
+                hits += np.int32(row[l0 + i] > cur[l0 + i])
+            if hits:
+                for i in range(_W):
+                    v = row[l0 + i]
                     if v > cur[l0 + i]:
                         insert(l0 + i, c + offset, v, key, idx, filled, cur, arg, floor)
-            l0 += 16
+            l0 += _W
         for line in range(l0, lines):
-            v = S[c, line]
+            v = row[line]
             if v > cur[line]:
                 insert(line, c + offset, v, key, idx, filled, cur, arg, floor)

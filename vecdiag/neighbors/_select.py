@@ -18,6 +18,7 @@ from . import _fold
 
 _GROUP = 16                           # columns per group in the threshold filter
 _MASK_RATIO = 16                      # gather cost per member vs a comparison (measured ~20)
+_OPEN_ROWS = 8                        # compiled fold-in once at most 1/8 of rows lack a bar
 _ROUNDS = 12                          # up to this many candidates per row: fold in by rounds
 
 
@@ -238,12 +239,46 @@ def fold_in(best: Best, S: np.ndarray, kk: int, offset: int = 0, *, by_column: b
     lines = S.shape[1] if by_column else S.shape[0]
     if floor is None:
         floor = np.full(lines, -np.inf, best.key.dtype)
+    thr = np.maximum(best.threshold(), floor)
+    if kernels is not None and np.count_nonzero(np.isneginf(thr)) * _OPEN_ROWS > lines:
+        # Rows without a bar yet (a scan's first chunk) would take every entry into the
+        # kernel's replace-the-smallest insertion (about kp ln(m / kp) each, several
+        # times the NumPy filter's cost): the block's own bar is given instead.
+        bar = block_bar(S, kk, by_column) if kk >= best.key.shape[1] else None
+        if bar is None:
+            kernels = None
+        else:
+            floor = np.maximum(floor, bar)
     if kernels is None:
-        thr = np.maximum(best.threshold(), floor)
         best.add(*select(S, kk, thr, by_column=by_column), offset=offset)
         return
     kernel = kernels[0] if by_column else kernels[1]
     kernel(S, offset, best.key, best.idx, best.filled, floor.astype(best.key.dtype, copy=False))
+
+
+def block_bar(S: np.ndarray, kk: int, by_column: bool = False) -> np.ndarray | None:
+    """Per row of ``S`` (per column with ``by_column``), a value below which no entry is
+    among the row's ``kk`` largest: just below the ``kk``-th largest of its group maxima
+    (``kk`` groups, so ``kk`` entries, reach that maximum). None when the rows are too
+    short for groups (fewer than ``8 kk`` entries).
+
+    Examples
+    --------
+    >>> S = np.arange(64, dtype=np.float32).reshape(1, 64)
+    >>> float(block_bar(S, 2)[0]) < 62.0 <= float(np.sort(S[0])[-2])
+    True
+    """
+    lines, m = (S.shape[1], S.shape[0]) if by_column else S.shape
+    g = min(_GROUP, m // (4 * max(1, kk)))
+    if g < 2:
+        return None
+    w = m // g
+    if by_column:
+        group_max = np.maximum.reduce(S[:w * g].reshape(g, w, lines), axis=0).T
+    else:
+        group_max = np.maximum.reduce(S[:, :w * g].reshape(lines, g, w), axis=1)
+    t = np.partition(group_max, w - kk, axis=1)[:, w - kk]
+    return np.nextafter(t, -np.inf)
 
 
 class SharedBest:
