@@ -2,11 +2,14 @@
 
 The NumPy path (:func:`._select.select` then :meth:`._select.Best.add`) takes group
 maxima over the block, gathers the members of the passing groups, compares them, sorts
-the survivors by row and merges them with a partition: a dozen array passes per block.
-The kernels (:mod:`._fold_kernels`) stream the block once instead: 16 entries at a time
-are compared with their rows' running ``kp``-th best in one vector step, and an entry
-that beats it replaces the row's smallest kept entry (the bar then rises at once, not
-only at the next block).
+the survivors by row and folds them in (rounds that replace each row's smallest key, or
+a partition): a few dozen array operations per block.
+The kernels (:mod:`._fold_kernels`) stream the block once instead: 64 entries at a time
+are compared with their rows' running ``kp``-th best and the hits counted in one
+vectorised step, and an entry that beats it replaces the row's smallest kept entry (the
+bar then rises at once, not only at the next block). Rows with no bar yet (a scan's first
+block) get the block's own (:func:`._select.block_bar`: just below the ``kp``-th largest
+maximum of strided groups), so the kernel does not insert every entry on its way up.
 
 Same contract as the NumPy path: every entry of a row above its running threshold that
 is among the row's ``kp`` best ends up kept (ties at the boundary may keep either entry:
@@ -15,12 +18,12 @@ the engine's refine step settles them).
 Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment
 variable ``VECDIAG_NUMBA``: ``1`` uses the kernel for every scan of at least
 ``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products); unset or ``0``, the
-NumPy filter. It is opt-in: on the selection alone it is faster (one search of
-100,000 x 384 with 1,000 queries, one thread: 52-56 ms against 72-102 ms), but inside
-whole searches it was not (low load, two cores: 79-82% of the bare products against
-84-88% for NumPy; see benchmarks/README.md), and importing numba and loading the
-compiled kernel costs about a second (several the very first time, when it compiles
-into numba's on-disk cache).
+NumPy filter. Inside whole searches it is a few points faster (100,000 x 384, 1,000
+queries, two cores: 93% of the bare products against 90-91% for NumPy; the selection
+alone, 25 blocks on one thread: 28 ms against 52 ms; see benchmarks/README.md). It
+stays opt-in because importing numba and loading the compiled kernel from its on-disk
+cache costs about half a second per process (several seconds the very first time, when
+it compiles): at 2-3% saved, more than it saves on any search under about 20 s.
 """
 
 from __future__ import annotations
