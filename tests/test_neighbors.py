@@ -812,3 +812,34 @@ def test_blas_workers_follow_the_callers_thread_limit():
         pytest.skip("NumPy's BLAS runs one thread here: no worker threads to turn off")
     with threadpool_limits(2, user_api="blas"):
         assert blas_workers()[0] == 2
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_block_into_a_buffer_equals_a_new_block(tmp_path, rng, metric, dtype):
+    """Rows prepared block by block (a memmap corpus, or copy=False) give the very same
+    numbers whether the engine reuses its own buffer (``out=``) or takes a new array,
+    also when the working dtype differs from the stored one."""
+    from vecdiag.neighbors.rows import Rows
+
+    X = rng.normal(size=(300, 12)) * rng.uniform(0.5, 3, size=(300, 1))
+    path = tmp_path / "x.npy"
+    np.save(path, X.astype(dtype))
+    mm = np.load(path, mmap_mode="r")
+    for source, work in ((mm, None), (X, np.float32)):
+        rows = Rows(source, metric, "X", dtype=work, copy=False)
+        # prepared block by block, unless the stored rows are already the prepared ones
+        # (dot and euclidean in the working dtype: blocks are views then)
+        assert (rows.data is None) == (metric == "cosine" or source.dtype != rows.dtype)
+        buf = np.full((120, 12), np.nan, rows.dtype)
+        for a, b in ((0, 120), (100, 220), (250, 300)):
+            fresh = rows.block(a, b)
+            into = rows.block(a, b, buf[:b - a])
+            assert into.dtype == fresh.dtype == rows.dtype
+            np.testing.assert_array_equal(into, fresh)
+            expected = np.asarray(source[a:b]).astype(rows.dtype)
+            if metric == "cosine":
+                expected = expected / np.linalg.norm(expected.astype(float), axis=1,
+                                                     keepdims=True).astype(rows.dtype)
+                np.testing.assert_allclose(np.linalg.norm(fresh, axis=1), 1, rtol=1e-5)
+            np.testing.assert_allclose(fresh, expected, rtol=1e-5)

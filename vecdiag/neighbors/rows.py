@@ -83,25 +83,25 @@ class Rows:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _unit(self, X: np.ndarray, norms: np.ndarray) -> np.ndarray:
-        """Rows in the working dtype; unit length under cosine."""
-        X = X.astype(self.dtype, copy=False)
-        return X / norms[:, None] if self.metric == "cosine" else X
+    def _unit(self, X: np.ndarray, norms: np.ndarray,
+              out: np.ndarray | None = None) -> np.ndarray:
+        """Rows in the working dtype; unit length under cosine. Written into ``out``
+        (rows, d) of the working dtype when given (the same numbers)."""
+        if out is None:
+            X = X.astype(self.dtype, copy=False)
+            return X / norms[:, None] if self.metric == "cosine" else X
+        np.copyto(out, X, casting="same_kind")
+        if self.metric == "cosine":
+            np.divide(out, norms[:, None], out=out)
+        return out
 
     def block(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Prepared rows ``start:stop``: a view when prepared once, else a new array, or
         ``out`` (rows, d) of the working dtype filled with them when given."""
         if self.data is not None:
             return self.data[start:stop]
-        rows = np.asarray(self.source[start:stop])
-        if out is None:
-            return self._unit(rows, self.raw_norms[start:stop])
-        # _unit's numbers (the rows in the working dtype, then / norms under cosine),
-        # written where the caller keeps them
-        np.copyto(out, rows, casting="same_kind")
-        if self.metric == "cosine":
-            np.divide(out, self.raw_norms[start:stop, None], out=out)
-        return out
+        return self._unit(np.asarray(self.source[start:stop]), self.raw_norms[start:stop],
+                          out)
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         """Prepared rows at integer positions ``idx`` (any shape): shape ``idx.shape + (d,)``."""
