@@ -75,7 +75,7 @@ def test_engine_bit_identical_with_and_without_kernel(rng, compiled, metric, dty
     X = rng.normal(size=(1500, 24)).astype(dtype)
     X[[5, 600, 1499]] = X[77]
     X[900] = 3 * X[300]
-    Q = np.concatenate([X[:40] + 0.01, X[77:78]]).astype(dtype)
+    Q = np.concatenate([X[:140] + 0.01, X[77:78]]).astype(dtype)   # > 64: whole steps
     monkeypatch.setattr(_scan, "_CORPUS_CHUNK", 256)
     for threaded in (False, True):
         monkeypatch.setattr(_scan, "_PARALLEL_FLOPS", 0.0 if threaded else 1e30)
