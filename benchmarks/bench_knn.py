@@ -104,23 +104,27 @@ class PeakMemory:
         self.mib = (self.peak - self.base) / 1024
 
 
-def measure(fn, repeat: int):
+def measure(fn, repeat: int, settle: float = 0.0):
     """(best seconds, peak MiB of the first run, the last result)."""
-    return measure_all({"fn": fn}, repeat)["fn"]
+    return measure_all({"fn": fn}, repeat, settle)["fn"]
 
 
-def measure_all(contenders: dict, repeat: int) -> dict:
+def measure_all(contenders: dict, repeat: int, settle: float | None = None) -> dict:
     """Time every contender ``repeat`` times, round robin: name -> (best s, peak MiB, result).
 
     Peak memory comes from one untimed run each (its 2 ms sampler thread would otherwise
-    take the GIL in the middle of the timed runs). Each timed run starts after a pause
-    of :data:`SETTLE` seconds: OpenBLAS's idle threads spin for up to 2^28 cycles (about
-    0.1 s here) after a threaded product before they sleep, and OpenMP's (faiss) for a
-    while too, so without it the contender after a threaded one (NumPy's threaded
-    matmul, scikit-learn, faiss) shares a core with spinning threads for a quarter of
-    its run. Then the timed runs go round robin,
+    take the GIL in the middle of the timed runs). Then the timed runs go round robin,
     not one contender after another: on a shared machine the load drifts over minutes,
     and the contenders should see the same drift. The best run counts.
+
+    Each timed run starts after a pause of ``settle`` seconds (:data:`SETTLE` unless
+    given): OpenBLAS's idle threads spin for up to 2^28 cycles (about 0.1 s here) after a
+    threaded product before they sleep, and OpenMP's (faiss) for a while too, so without
+    it the contender after a threaded one (NumPy's threaded matmul, scikit-learn, faiss)
+    shares a core with spinning threads for a quarter of its run. :func:`measure` (one
+    contender whose runs follow each other: the memmap search, the lesson's millisecond
+    call) pauses for nothing by default: a pause before a call that short makes every
+    run start cold (0.5 ms calls read 1.3 ms).
     """
     peaks = {}
     for name, fn in contenders.items():
@@ -130,7 +134,7 @@ def measure_all(contenders: dict, repeat: int) -> dict:
     best = {name: (float("inf"), None) for name in contenders}
     for _ in range(repeat):
         for name, fn in contenders.items():
-            time.sleep(SETTLE)
+            time.sleep(SETTLE if settle is None else settle)
             t0 = time.perf_counter()
             out = fn()
             elapsed = time.perf_counter() - t0
