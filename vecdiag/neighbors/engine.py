@@ -62,9 +62,10 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
                                                                  * C.dtype.itemsize))
     # Worker threads only with three pieces or more each: a piece is many small array
     # operations, and two threads doing few of them wait on each other for the GIL
-    # (1,000 queries, kp = 28, d = 384: 10.3 ms on one thread, 8.5 on two; 250 queries:
-    # 2.1 ms on one, 2.7 on two).
+    # (1,000 queries, kp = 28, d = 384: 10.3 ms on one thread, about 8 on two; 250
+    # queries: 2.1 ms on one, 2.7 on two).
     workers = threads if -(-m // step) >= 3 * threads else 1
+
     def piece(r0):
         r1 = min(m, r0 + step)
         pos = positions[r0:r1]
