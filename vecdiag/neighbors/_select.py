@@ -48,8 +48,8 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
     S = np.ascontiguousarray(S)
     lines, m = (S.shape[1], S.shape[0]) if by_column else S.shape
     T = S.T if by_column else S                     # (lines, m), a view
-    g = min(_GROUP, m // (4 * max(1, kk)))
-    if g < 2:
+    g, w, group_max = _group_maxima(S, kk, by_column)
+    if group_max is None:
         if kk >= m:
             cols = np.broadcast_to(np.arange(m), (lines, m))
         else:
@@ -58,16 +58,8 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
         keep = vals > thr[:, None]
         line = np.broadcast_to(np.arange(lines)[:, None], cols.shape)
         return line[keep], cols[keep], vals[keep]
-    w = m // g
     main = w * g
-    # group maxima and the passing groups in the block's own layout: (w, lines) down the
-    # columns, (lines, w) along the rows (a transposed view would cost a copy further on)
-    if by_column:
-        group_max = np.maximum.reduce(S[:main].reshape(g, w, lines), axis=0)
-        passing = group_max > thr
-    else:
-        group_max = np.maximum.reduce(S[:, :main].reshape(lines, g, w), axis=1)
-        passing = group_max > thr[:, None]
+    passing = group_max > (thr if by_column else thr[:, None])
     line_axis = 1 if by_column else 0
     total = int(np.count_nonzero(passing))
     if total > lines * kk:
@@ -267,17 +259,26 @@ def block_bar(S: np.ndarray, kk: int, by_column: bool = False) -> np.ndarray | N
     >>> float(block_bar(S, 2)[0]) < 62.0 <= float(np.sort(S[0])[-2])
     True
     """
+    _, w, group_max = _group_maxima(S, kk, by_column)
+    if group_max is None:
+        return None
+    t = np.partition(group_max.T if by_column else group_max, w - kk, axis=1)[:, w - kk]
+    return np.nextafter(t, -np.inf)
+
+
+def _group_maxima(S: np.ndarray, kk: int, by_column: bool):
+    """``(g, w, maxima)``: the ``w`` strided groups of ``g`` entries per row of
+    :func:`select`'s filter and their maxima, in the block's own layout: ``(w, lines)``
+    down the columns, ``(lines, w)`` along the rows (a transposed view would cost a copy
+    further on). Maxima None when rows are too short for groups (``g < 2``)."""
     lines, m = (S.shape[1], S.shape[0]) if by_column else S.shape
     g = min(_GROUP, m // (4 * max(1, kk)))
     if g < 2:
-        return None
+        return g, 0, None
     w = m // g
     if by_column:
-        group_max = np.maximum.reduce(S[:w * g].reshape(g, w, lines), axis=0).T
-    else:
-        group_max = np.maximum.reduce(S[:, :w * g].reshape(lines, g, w), axis=1)
-    t = np.partition(group_max, w - kk, axis=1)[:, w - kk]
-    return np.nextafter(t, -np.inf)
+        return g, w, np.maximum.reduce(S[:w * g].reshape(g, w, lines), axis=0)
+    return g, w, np.maximum.reduce(S[:, :w * g].reshape(lines, g, w), axis=1)
 
 
 class SharedBest:

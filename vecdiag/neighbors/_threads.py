@@ -16,7 +16,8 @@ _controller_lock = threading.Lock()
 
 
 def _blas_controllers():
-    """The controllers of NumPy's BLAS (of every BLAS if none is NumPy's), or [].
+    """(the controllers of NumPy's BLAS, of every BLAS if none is NumPy's; the
+    threadpoolctl controller), or ([], None) without threadpoolctl.
 
     threadpoolctl finds the libraries by walking every shared object the process has
     loaded (about 2 ms, twice per search): that walk is done once, and only the thread

@@ -105,8 +105,7 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
         left_out = cand_key[r0:r1].min(axis=1).astype(float)
         ok[r0:r1] = (kth_key > left_out + tol) | (kp >= C.n) | ~np.isfinite(left_out)
 
-    Workers(workers, controller if workers > 1 else None, None).map(
-        piece, [(r0,) for r0 in range(0, m, step)])
+    Workers(workers, controller, None).map(piece, [(r0,) for r0 in range(0, m, step)])
     return idx_out, sc_out, ok
 
 
