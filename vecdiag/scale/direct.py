@@ -29,7 +29,7 @@ import threading
 import numpy as np
 
 __all__ = ["npy_header", "npy_layout", "read_rows", "stream_rows", "source_pieces",
-           "prefer_direct", "scratch_buffer", "read_positions", "file_sources", "ALIGN",
+           "chunk_inputs", "prefer_direct", "scratch_buffer", "read_positions", "file_sources", "ALIGN",
            "STREAM_READ_BYTES"]
 
 ALIGN = 4096                          # O_DIRECT: offsets, lengths and buffers in 4 KB units
@@ -98,6 +98,27 @@ def file_sources(sources, blocks):
                                                               for b in blocks]:
         return None
     return sources
+
+
+def chunk_inputs(blocks, sources, on_block, on_source):
+    """``(function, its first argument per chunk)`` for a pass with one task per row
+    chunk: ``on_source`` with each chunk's file source when ``sources`` (``X.row_sources``
+    of :func:`vecdiag.open_vectors`) still describe ``blocks`` (:func:`file_sources`:
+    each task then reads its own chunk), else ``on_block`` with each block's data.
+
+    Examples
+    --------
+    >>> from vecdiag.scale.chunks import RowBlock
+    >>> blocks = [RowBlock(0, 2, "b0"), RowBlock(2, 5, "b1")]
+    >>> chunk_inputs(blocks, None, len, str)
+    (<built-in function len>, ['b0', 'b1'])
+    >>> chunk_inputs(blocks, (("a.npy", 0, 2, False), ("a.npy", 2, 5, False)), len, str)[1]
+    [('a.npy', 0, 2, False), ('a.npy', 2, 5, False)]
+    """
+    sources = file_sources(sources, blocks)
+    if sources is not None:
+        return on_source, list(sources)
+    return on_block, [b.data for b in blocks]
 
 
 _LOCAL = threading.local()

@@ -13,7 +13,7 @@ import numpy as np
 from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers, row_hashes
 from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
 from .block_top import gather_rows
-from .direct import file_sources, source_pieces
+from .direct import chunk_inputs, source_pieces
 from .tasks import reuse_freed_memory
 
 __all__ = ["exact_duplicate_groups_dask", "gather_rows"]
@@ -74,13 +74,8 @@ def exact_duplicate_groups_dask(X) -> list[list[int]]:
     sources = getattr(X, "row_sources", None)          # vd.open_vectors of .npy files
     X = check_dask_matrix(X, "X")
     multipliers = hash_multipliers(X.shape[1], X.dtype)
-    blocks = row_blocks(X)
-    sources = file_sources(sources, blocks)
-    if sources is not None:                             # each task reads its own chunk
-        stream = dask_core.delayed(_stream_hash, pure=True)
-        parts = compute(*[stream(src, multipliers) for src in sources])
-    else:
-        task = dask_core.delayed(_hash_block, pure=True)
-        parts = compute(*[task(b.data, multipliers) for b in blocks])
+    fn, chunks = chunk_inputs(row_blocks(X), sources, _hash_block, _stream_hash)
+    task = dask_core.delayed(fn, pure=True)
+    parts = compute(*[task(chunk, multipliers) for chunk in chunks])
     hashes = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
     return groups_from_hashes(hashes, lambda rows: gather_rows(X, np.sort(rows)))

@@ -31,7 +31,7 @@ from ..diagnostics.isotropy import log_partition_parts
 from ..diagnostics.moments import Moments, block_rows, refuse_zero_rows
 from .._optional import require
 from .block_sums import block_sums, exponent as _exponent, merge_sums, piece_rows
-from .direct import file_sources, source_pieces
+from .direct import chunk_inputs, source_pieces
 from .tasks import reuse_freed_memory
 from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
 
@@ -180,14 +180,10 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False,
     X = check_dask_matrix(X, name)
     V.check_choice(space, "space", ("unit", "raw"))
     blocks = row_blocks(X)
-    sources = file_sources(sources, blocks)
-    if sources is not None:
-        # each task reads its own chunk, piece by piece, summing while the disk reads
-        stream = dask.delayed(_stream_sums, nout=2, pure=True)
-        pairs = [stream(src, b.start, space, drop, gram) for src, b in zip(sources, blocks)]
-    else:
-        kernel = dask.delayed(_block_sums, nout=2, pure=True)
-        pairs = [kernel(b.data, b.start, space, drop, gram) for b in blocks]
+    # from .npy files, each task reads its own chunk, summing while the disk reads
+    fn, chunks = chunk_inputs(blocks, sources, _block_sums, _stream_sums)
+    task = dask.delayed(fn, nout=2, pure=True)
+    pairs = [task(chunk, b.start, space, drop, gram) for chunk, b in zip(chunks, blocks)]
     total = tree_sum([p[0] for p in pairs], merge_sums, space=space)
     total, *rows = compute(total, *[p[1] for p in pairs])
     report = RowReport(total["n_bad"], np.sort(total["bad"]), total["n_zero"],
@@ -285,15 +281,10 @@ def log_partition(X, directions: np.ndarray, space: str, *, drop: bool = False) 
     """
     import dask
 
-    sources = getattr(X, "row_sources", None)          # vd.open_vectors of .npy files
-    blocks = row_blocks(X)
-    sources = file_sources(sources, blocks)
+    fn, chunks = chunk_inputs(row_blocks(X), getattr(X, "row_sources", None), _block_logz,
+                              _stream_logz)
     directions = dask.delayed(np.ascontiguousarray(directions, dtype=np.float64))
-    if sources is not None:                             # each task reads its own chunk
-        stream = dask.delayed(_stream_logz, pure=True)
-        parts = [stream(src, directions, space, drop) for src in sources]
-    else:
-        kernel = dask.delayed(_block_logz, pure=True)
-        parts = [kernel(b.data, directions, space, drop) for b in blocks]
+    task = dask.delayed(fn, pure=True)
+    parts = [task(chunk, directions, space, drop) for chunk in chunks]
     (peak, acc), = compute(tree_sum(parts, _merge_logz))
     return peak + np.log(acc)
