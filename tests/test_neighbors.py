@@ -843,3 +843,73 @@ def test_rows_block_into_a_buffer_equals_a_new_block(tmp_path, rng, metric, dtyp
                                                      keepdims=True).astype(rows.dtype)
                 np.testing.assert_allclose(np.linalg.norm(fresh, axis=1), 1, rtol=1e-5)
             np.testing.assert_allclose(fresh, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("copy", [True, False])
+def test_rows_take_and_scaled_into_a_buffer_equal_new_arrays(tmp_path, rng, metric, copy):
+    """The refine step gathers candidate rows into one reused buffer per thread; the rows
+    are the very same as a new gather, for a corpus held in memory, prepared block by
+    block, on disk (memmap) or in another dtype, and the buffer is checked."""
+    from vecdiag.neighbors.rows import Rows
+
+    X = rng.normal(size=(200, 9)) * rng.uniform(1e-3, 1e3, size=(200, 1))
+    path = tmp_path / "x.npy"
+    np.save(path, X.astype(np.float32))
+    mm = np.load(path, mmap_mode="r")
+    idx = rng.integers(0, 200, size=(7, 5))
+    for source, work in ((X, None), (X.astype(np.float32), None), (mm, None),
+                         (X.astype(np.float32), np.float64), (X, np.float32)):
+        rows = Rows(source, metric, "X", dtype=work, copy=copy)
+        buf = np.full(idx.size * 9 + 11, np.nan, rows.dtype)
+        for name in ("take", "scaled"):
+            fresh = getattr(rows, name)(idx)
+            into = getattr(rows, name)(idx, buf)
+            assert into.shape == fresh.shape == (7, 5, 9)
+            assert np.shares_memory(into, buf)
+            np.testing.assert_array_equal(into, fresh)
+        # scaled rows: the raw rows times a power of two, whatever the path
+        raw = np.asarray(source[idx.ravel()]).astype(rows.dtype).reshape(7, 5, 9)
+        ratio = rows.scaled(idx, buf) / raw
+        np.testing.assert_array_equal(ratio, 2.0 ** np.round(np.log2(ratio)))
+        # the buffer is the caller's promise: a wrong one is refused, never half-used
+        with pytest.raises(ValueError, match="contiguous"):
+            rows.take(idx, buf[:10])
+        with pytest.raises(ValueError, match="contiguous"):
+            rows.scaled(idx, np.empty(idx.size * 9, np.float16))
+    held = Rows(X, metric, "X")                      # rows held in memory: np.take's path
+    with pytest.raises(IndexError, match=r"\[0, 200\)"):
+        held.take(np.array([3, 200]), np.empty(2 * 9))
+    with pytest.raises(IndexError, match=r"\[0, 200\)"):
+        held.take(np.array([-1, 3]), np.empty(2 * 9))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_exact_scores_with_reused_temporaries_equal_the_plain_expressions(rng, metric):
+    """Refine's scores are written into reused buffers: bit for bit the numbers of the
+    plain NumPy expressions, piece after piece with one scratch (larger, then smaller
+    pieces reuse the first buffers)."""
+    from vecdiag.neighbors.engine import _exact_scores, _Scratch
+    from vecdiag.neighbors.rows import Rows
+
+    X = rng.normal(size=(300, 33)).astype(np.float32) * rng.uniform(0.1, 10, (300, 1))
+    X = X.astype(np.float32)
+    Qx = rng.normal(size=(40, 33)).astype(np.float32)
+    C, Q = Rows(X, metric, "X"), Rows(Qx, metric, "Q")
+    scratch = _Scratch()
+    for m, w in ((40, 12), (17, 5), (40, 30)):
+        pos = rng.permutation(40)[:m]
+        idx = rng.integers(0, 300, size=(m, w))
+        got = _exact_scores(Q, C, pos, idx, scratch)
+        q, c = Qx[pos][:, None, :], X[idx]
+        if metric == "euclidean":
+            diff = q - c
+            want = np.sqrt(np.sum(diff * diff, axis=-1))
+        elif metric == "cosine":
+            q, c = Q.scaled(pos)[:, None, :], C.scaled(idx)
+            want = np.clip(np.sum(q * c, axis=-1)
+                           / np.sqrt(np.sum(q * q, axis=-1) * np.sum(c * c, axis=-1)), -1, 1)
+        else:
+            want = np.sum(q * c, axis=-1)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

@@ -103,24 +103,62 @@ class Rows:
         return self._unit(np.asarray(self.source[start:stop]), self.raw_norms[start:stop],
                           out)
 
-    def take(self, idx: np.ndarray) -> np.ndarray:
-        """Prepared rows at integer positions ``idx`` (any shape): shape ``idx.shape + (d,)``."""
-        flat = idx.ravel()
-        if self.data is not None:
-            rows = self.data[flat]
-        else:
-            rows = self._unit(np.asarray(self.source[flat]), self.raw_norms[flat])
-        return rows.reshape(idx.shape + (self.d,))
+    def take(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Prepared rows at integer positions ``idx`` (any shape): shape ``idx.shape + (d,)``,
+        a new array, or ``out`` (at least ``idx.size * d`` entries of the working dtype,
+        contiguous) filled with them when given; positions must then lie in ``[0, n)``.
 
-    def scaled(self, idx: np.ndarray) -> np.ndarray:
-        """Raw rows at ``idx`` divided by a power of two near their length (exact).
+        ``out`` is for loops over many pieces (the engine's refine): a new array of a few
+        MB for every piece maps fresh pages each time, and those page faults cost several
+        times the copy itself (see benchmarks/README.md).
+        """
+        flat = idx.ravel()
+        shape = idx.shape + (self.d,)
+        if self.data is not None:
+            if out is not None:
+                return self._gather(self.data, flat, out).reshape(shape)
+            return self.data[flat].reshape(shape)
+        raw = np.asarray(self.source[flat])
+        return self._unit(raw, self.raw_norms[flat],
+                          None if out is None else self._rows_in(out, flat.size)
+                          ).reshape(shape)
+
+    def scaled(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Raw rows at ``idx`` divided by a power of two near their length (exact): a new
+        array, or ``out`` filled with them (as for :meth:`take`).
 
         Used to score cosine as ``q·c / sqrt((q·q)(c·c))``, which is exactly 1.0 for a
         vector with itself (``sqrt(fl(s*s)) == s``) and cannot overflow.
         """
         flat = idx.ravel()
-        rows = np.asarray(self.source[flat]).astype(self.dtype, copy=False)
         _, exponent = np.frexp(self.raw_norms[flat].astype(np.float64))
         factor = np.ldexp(1.0, -exponent).astype(self.dtype)     # 2**-e: exact multiply
-        rows = rows * factor[:, None]
+        if out is None:
+            rows = np.asarray(self.source[flat]).astype(self.dtype, copy=False)
+            rows = rows * factor[:, None]
+        else:
+            if isinstance(self.source, np.ndarray) and self.source.dtype == self.dtype:
+                rows = self._gather(self.source, flat, out)
+            else:
+                rows = self._rows_in(out, flat.size)
+                np.copyto(rows, np.asarray(self.source[flat]), casting="unsafe")
+            np.multiply(rows, factor[:, None], out=rows)
         return rows.reshape(idx.shape + (self.d,))
+
+    def _gather(self, X: np.ndarray, flat: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Rows ``X[flat]`` written into the first ``flat.size * d`` entries of ``out``."""
+        if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= self.n):
+            raise IndexError(f"row positions must lie in [0, {self.n}); got "
+                             f"{int(flat.min())} to {int(flat.max())}")
+        rows = self._rows_in(out, flat.size)
+        # positions checked above; "clip" writes straight into ``rows`` ("raise" copies)
+        return np.take(X, flat, axis=0, out=rows, mode="clip")
+
+    def _rows_in(self, out: np.ndarray, n_rows: int) -> np.ndarray:
+        """The first ``n_rows * d`` entries of ``out`` as an (n_rows, d) view."""
+        if out.dtype != self.dtype or not out.flags.c_contiguous \
+                or out.size < n_rows * self.d:
+            raise ValueError(f"out must be a contiguous {self.dtype} array of at least "
+                             f"{n_rows * self.d} entries; got {out.dtype}, "
+                             f"{out.size} entries")
+        return out.reshape(-1)[:n_rows * self.d].reshape(n_rows, self.d)
