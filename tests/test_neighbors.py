@@ -913,3 +913,22 @@ def test_exact_scores_with_reused_temporaries_equal_the_plain_expressions(rng, m
             want = np.sum(q * c, axis=-1)
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("scale", [1e-42, 1e-315])
+def test_cosine_of_subnormal_vectors_is_exact_not_nan(rng, scale):
+    """Rows whose numbers are subnormal (float32 lengths ~1e-42, float64 ~1e-315) have a
+    direction like any other: refine scales them by a power of two beyond the float range
+    (2**137 in float32) without forming that factor, so each scores exactly 1.0 with
+    itself and the scores are those of the same (rounded) rows at length 1."""
+    dtype = np.float32 if scale > 1e-300 else np.float64
+    X = (rng.normal(size=(30, 6)) * scale).astype(dtype)
+    assert (np.abs(X) < np.finfo(dtype).tiny).all() and (X != 0).any(axis=1).all()
+    res = vd.knn(X[:4], X, k=5)
+    assert np.isfinite(res.scores).all()
+    np.testing.assert_array_equal(res.scores[:, 0], 1.0)
+    np.testing.assert_array_equal(res.indices[:, 0], np.arange(4))
+    # the same directions, exactly scaled into the normal range: the same ranking
+    big = np.ldexp(X.astype(np.float64), 1100 if dtype == np.float64 else 140)
+    ref = vd.knn(big[:4], big, k=5)
+    np.testing.assert_allclose(res.scores, ref.scores, atol=1e-6)

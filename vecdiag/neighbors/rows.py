@@ -132,16 +132,19 @@ class Rows:
         """
         flat = idx.ravel()
         _, exponent = np.frexp(self.raw_norms[flat].astype(np.float64))
-        factor = np.ldexp(1.0, -exponent).astype(self.dtype)     # 2**-e: exact multiply
         if out is None:
-            rows = np.asarray(self.source[flat]).astype(self.dtype, copy=False)
-            rows = rows * factor[:, None]
+            rows = np.asarray(self.source[flat]).astype(self.dtype)   # a copy, scaled below
+        elif isinstance(self.source, np.ndarray) and self.source.dtype == self.dtype:
+            rows = self._gather(self.source, flat, out)
         else:
-            if isinstance(self.source, np.ndarray) and self.source.dtype == self.dtype:
-                rows = self._gather(self.source, flat, out)
-            else:
-                rows = self._rows_in(out, flat.size)
-                np.copyto(rows, np.asarray(self.source[flat]), casting="unsafe")
+            rows = self._rows_in(out, flat.size)
+            np.copyto(rows, np.asarray(self.source[flat]), casting="unsafe")
+        if exponent.size and -int(exponent.min()) >= np.finfo(self.dtype).maxexp:
+            # subtle: rows of subnormal numbers (float32 lengths below ~1e-38) need a
+            # factor 2**-e beyond the float range; ldexp scales them without forming it
+            np.ldexp(rows, -exponent[:, None].astype(np.int32), out=rows)
+        else:
+            factor = np.ldexp(1.0, -exponent).astype(self.dtype)     # 2**-e: exact multiply
             np.multiply(rows, factor[:, None], out=rows)
         return rows.reshape(idx.shape + (self.d,))
 
