@@ -330,3 +330,43 @@ def test_stages_are_named_and_timed(rng):
     d = vd.diagnose(X, queries=rng.normal(size=(5, 6)), backend="numpy")
     timed = {name for name, _ in STAGES if name} | {"knn_graph", "total"}
     assert set(d.stats["seconds"]) == timed
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_lengths_spanning_seventy_orders_of_magnitude_in_float32(rng, metric):
+    """A float32 corpus with rows from 1e-40 (subnormal) to 1e30 long: diagnose neither
+    calls its short rows zero vectors (they are not; cosine scores them) nor divides
+    0 by 0 anywhere, and cosine findings equal those of the same directions at length 1."""
+    import warnings
+
+    X = clusters(n=120, d=8)
+    lengths = np.logspace(-40, 30, 120)[rng.permutation(120)]
+    wide = (X / np.linalg.norm(X, axis=1, keepdims=True) * lengths[:, None]).astype(np.float32)
+    assert (np.abs(wide).max(axis=1) > 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        d = vd.diagnose(wide, metric=metric, queries=wide[:5] * 2)
+    check_shape(d)
+    assert all_finite(d.stats)
+    if metric == "cosine":
+        unit = vd.diagnose(wide.astype(np.float64) / np.linalg.norm(
+            wide.astype(np.float64), axis=1, keepdims=True), metric="cosine",
+            queries=wide[:5].astype(np.float64))
+        assert d.stats["anisotropy"] == pytest.approx(unit.stats["anisotropy"], abs=1e-4)
+        assert d.stats["hubness_skewness"] == pytest.approx(unit.stats["hubness_skewness"],
+                                                            abs=1e-4)
+    else:
+        assert d.stats["norm_cv"] > 5          # the spread of lengths is the finding
+        assert {f.code: f.severity for f in d.findings}["norm_spread"] == "critical"
+
+
+def test_an_intrinsic_dimension_above_the_dimension_is_not_judged():
+    """TwoNN can exceed the number of dimensions (near-tied neighbour distances): such a
+    figure is reported as not judged, never as the data's degrees of freedom."""
+    from vecdiag.diagnostics import rules
+
+    high = rules.intrinsic_finding(216.8, 1.0, 8, 0, "")
+    assert high.severity == "ok" and "not judged" in high.summary
+    assert "216.8" not in high.summary or "more than the 8 dimensions" in high.summary
+    normal = rules.intrinsic_finding(7.5, 6.2, 8, 0, "")
+    assert "7.5 local degrees of freedom" in normal.summary

@@ -247,6 +247,15 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str) -> 
         return Finding("low_intrinsic_dimension", "ok",
                        f"Intrinsic dimension not estimated: {note}.", ev, None)
     sev = severity_of("low_intrinsic_dimension", twonn) if d >= t["min_dim"] else "ok"
+    if twonn > 1.5 * d:
+        # TwoNN reads ratios of the two nearest distances; near-ties among them (lengths
+        # spanning many orders of magnitude, piles of near-copies) inflate it without bound
+        return Finding("low_intrinsic_dimension", "ok",
+                       f"Intrinsic dimension not judged: TwoNN gives {twonn:.3g}, more than "
+                       f"the {d} dimensions the vectors have, so the distances to each "
+                       "item's two nearest neighbours are too nearly equal to estimate it; "
+                       f"{participation:.1f} principal directions carry the variance.",
+                       ev, None)
     if sev == "ok":
         summary = (f"The data uses about {twonn:.1f} local degrees of freedom (TwoNN) and "
                    f"{participation:.1f} principal directions of {d}.")

@@ -211,14 +211,19 @@ def neighbour_rows(w: Work, rows, uses: str):
                                   f"Only {w.n} usable vectors, fewer than k + 1 = {w.k + 1}: "
                                   f"{uses} k = {w.k_eff}.",
                                   {"value": w.n, "k_used": w.k_eff}))
-    # subtle: rankings under cosine, dot and Euclidean do not change when every vector
-    # is divided by one positive number; vectors near 1e200 (or 1e-200) are divided by
-    # a power of two (exact) so that scores cannot overflow (or underflow)
-    w.rescale = w.m.scale if not 2.0 ** -60 < w.peak < 2.0 ** 60 else 1.0
+    # subtle: rankings under dot and Euclidean do not change when every vector is
+    # divided by one positive number; vectors near 1e200 (or 1e-200) are divided by a
+    # power of two (exact) so that scores cannot overflow (or underflow). Cosine scores
+    # unit rows whatever the lengths, and a common divisor would only push the shortest
+    # rows of a corpus spanning a wide range of lengths to zero (float32: 1e-40 next to
+    # 1e30), which cosine must refuse.
+    huge_or_tiny = not 2.0 ** -60 < w.peak < 2.0 ** 60
+    w.rescale = w.m.scale if huge_or_tiny and w.metric != "cosine" else 1.0
     if w.rescale == 1.0:
         return rows
-    w.Q = None if w.Q is None else w.Q / w.rescale
-    return rows / w.rescale
+    # in float64: a float32 corpus divided in float32 would lose its shortest rows to zero
+    w.Q = None if w.Q is None else np.asarray(w.Q, np.float64) / w.rescale
+    return np.asarray(rows, np.float64) / w.rescale
 
 
 def knn_graph_stage(w: Work) -> None:
@@ -385,5 +390,8 @@ def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
     for a in range(0, rows.size, step):
         A = np.asarray(S[rows[a:a + step]]).astype(np.float64)
         B = np.asarray(S[cols[a:a + step]]).astype(np.float64)
-        out[a:a + step] = np.einsum("ij,ij->i", A, B) / (row_norms(A) * row_norms(B))
+        den = row_norms(A) * row_norms(B)
+        # a zero row (one that underflowed) is nobody's near-copy: cosine 0, not 0/0
+        out[a:a + step] = np.divide(np.einsum("ij,ij->i", A, B), den,
+                                    out=np.zeros(den.size), where=den > 0)
     return out
