@@ -356,3 +356,15 @@ def test_chunked_graph_fallback_equals_brute_force(rng):
         graph = knn_graph(PlainIndex(X, metric=metric), 3, chunks=7)
         nk = np.bincount(graph.indices.ravel(), minlength=90)
         np.testing.assert_array_equal(nk, brute_k_occurrence(X, 3, metric))
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("n_pairs", [0, -5, 2.5])
+def test_anisotropy_checks_n_pairs_whichever_estimate_runs(rng, exact, n_pairs):
+    """n_pairs is only used by the sampled estimate, but a wrong value is refused by
+    both (scikit-learn checks every parameter, used or not)."""
+    X = rng.normal(size=(20, 4))
+    with pytest.raises((ValueError, TypeError), match="n_pairs"):
+        vd.anisotropy(X, n_pairs=n_pairs, exact=exact)
+    if exact:                                  # a valid n_pairs changes nothing there
+        assert vd.anisotropy(X, n_pairs=7) == vd.anisotropy(X)

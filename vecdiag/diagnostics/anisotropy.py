@@ -71,11 +71,12 @@ def anisotropy(X, *, n_pairs: int = 10_000, random_state=0, exact: bool = True) 
     True
     """
     X, cache = resolve(X)
+    # checked even when unused (exact=True): a wrong value is a mistake either way
+    n_pairs = V.check_positive_int(n_pairs, "n_pairs")
     if X.shape[0] < 2:
         raise ValueError(f"X has {X.shape[0]} vector; anisotropy is a mean over pairs: "
                          "pass at least 2 vectors")
     if not exact:
-        n_pairs = V.check_positive_int(n_pairs, "n_pairs")
         rng = V.check_random_state(random_state)
         n = X.shape[0]
         i = rng.integers(0, n, size=n_pairs)
