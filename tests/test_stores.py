@@ -299,10 +299,11 @@ def test_chroma_conventions(chroma_client, space, metric, raw):
     np.testing.assert_allclose(r.raw_scores[0], raw, atol=1e-5)
     np.testing.assert_allclose(r.scores[0], scores, atol=1e-5)
     assert store.fetch().texts.tolist() == ["B", "D"]
+    # chromadb keeps searching a loaded index with its old ef_search: refused, not faked
     before = store.params["ef_search"]
-    store.set_params(ef_search=before + 7)
-    assert store.params["ef_search"] == before + 7
-    store.set_params(ef_search=before)
+    with pytest.raises(ValueError, match="cannot be changed while the collection is loaded"):
+        store.set_params(ef_search=before + 7)
+    assert store.params["ef_search"] == before
 
 
 def test_stores_need_no_heavy_imports():

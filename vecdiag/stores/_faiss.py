@@ -73,38 +73,95 @@ class FaissStore(Store):
                 raise ValueError(f"path_or_index: {path!r} is not a faiss index file "
                                  f"({first})") from None
             self.path = path
-        elif hasattr(path_or_index, "metric_type") and hasattr(path_or_index, "ntotal"):
+        elif isinstance(path_or_index, fa.Index):
             self.index, self.path = path_or_index, None
+        elif hasattr(path_or_index, "metric_type") and hasattr(path_or_index, "ntotal"):
+            raise TypeError(f"path_or_index: a {type(path_or_index).__name__} is not a float "
+                            "vector index (binary indexes compare bits, not the vectors "
+                            "vecdiag scores); audit a float index")
         else:
             raise TypeError("path_or_index must be a path to a faiss index file or a faiss "
                             f"index, got {type(path_or_index).__name__}")
         metric_type = self.index.metric_type
         if metric_type == fa.METRIC_INNER_PRODUCT:
-            self.metric = "dot"
+            self.metric, self._raw = "dot", "ip"
         elif metric_type == fa.METRIC_L2:
-            self.metric = "euclidean"
+            self.metric, self._raw = "euclidean", "l2"
         else:
             names = {getattr(fa, n): n for n in dir(fa) if n.startswith("METRIC_")}
             raise ValueError(f"the faiss index uses {names.get(metric_type, metric_type)}, a "
                              "metric vecdiag does not support; audit an index built with "
                              "METRIC_INNER_PRODUCT or METRIC_L2")
         self.dim = int(self.index.d)
-        self._inner, self._map = self.index, None
-        if isinstance(self.index, (fa.IndexIDMap, fa.IndexIDMap2)):
+        self._inner, self._map = fa.downcast_index(self.index), None
+        if isinstance(self._inner, (fa.IndexIDMap, fa.IndexIDMap2)):
             self._inner = fa.downcast_index(self.index.index)
             self._map = fa.vector_to_array(self.index.id_map)
-        self._ivf = fa.try_extract_index_ivf(self._inner)
-        self._hnsw = getattr(self._inner, "hnsw", None)
+        self._inner = self._unwrap(self._inner)
+        # the vectors the truth is computed over: a refine step's own (exact) copy when
+        # there is one, else what the searched index stores
+        self._refine = None
+        searched = self._inner
+        if isinstance(self._inner, fa.IndexRefine):
+            self._refine = fa.downcast_index(self._inner.refine_index)
+            searched = fa.downcast_index(self._inner.base_index)
+        for part in (searched,) if self._refine is None else (searched, self._refine):
+            _check_supported(fa, part)
+        self._ivf = fa.try_extract_index_ivf(searched) \
+            if isinstance(searched, fa.IndexIVF) else None
+        self._hnsw = getattr(searched, "hnsw", None)
         self._sidecar = None if ids is None else _read_ids(ids, self.index.ntotal)
+        if self._sidecar is not None:
+            self._check_sidecar()
+
+    def _unwrap(self, inner):
+        """The index behind an L2 normalisation (a cosine index: vectors stored and queries
+        searched at unit length); other pre-transforms are refused."""
+        fa = self._fa
+        if not isinstance(inner, fa.IndexPreTransform):
+            return inner
+        chain = [fa.downcast_VectorTransform(inner.chain.at(i))
+                 for i in range(inner.chain.size())]
+        if not all(isinstance(t, fa.NormalizationTransform) for t in chain):
+            names = ", ".join(type(t).__name__ for t in chain)
+            raise ValueError(f"the faiss index transforms vectors before storing them "
+                             f"({names}): its stored vectors are not the ones you embed, so "
+                             "exact search over them is not the truth to measure it by; audit "
+                             "the index without the transform (vecdiag reads through an "
+                             "L2 normalisation only)")
+        # unit vectors: the inner product is the cosine, and L2 ranks by it too
+        self.metric = "cosine"
+        self._raw = "ip_unit" if self._raw == "ip" else "l2_unit"
+        return self._unwrap(fa.downcast_index(inner.index))
+
+    def _check_sidecar(self) -> None:
+        """A sidecar lists ids by the order vectors were added: only for an index whose
+        labels are those positions (no IDMap, no ids given to an IVF's add_with_ids)."""
+        labels = None
+        if self._map is not None:
+            labels = self._map
+        elif self._ivf is not None and self._refine is None:
+            labels = np.concatenate([lab for _, lab in self._ivf_lists()] or [[]])
+        if labels is not None and not np.array_equal(np.sort(labels),
+                                                     np.arange(self.index.ntotal)):
+            raise ValueError("ids: the faiss index carries ids of its own (an IDMap, or an "
+                             "IVF filled with add_with_ids), so a list of ids by position "
+                             "cannot name its vectors; leave ids out (its own ids are used)")
 
     def describe(self) -> str:
         return f"faiss {self.path or type(self.index).__name__}"
 
     @property
     def convention(self) -> str:
-        return ("faiss METRIC_INNER_PRODUCT returns the inner product; vecdiag reports it as is"
-                if self.metric == "dot" else
-                "faiss METRIC_L2 returns the SQUARED L2 distance; vecdiag reports its square root")
+        return {"ip": "faiss METRIC_INNER_PRODUCT returns the inner product; vecdiag reports "
+                      "it as is",
+                "l2": "faiss METRIC_L2 returns the SQUARED L2 distance; vecdiag reports its "
+                      "square root",
+                "ip_unit": "an L2-normalised faiss METRIC_INNER_PRODUCT index returns the "
+                           "cosine; vecdiag reports it as is",
+                "l2_unit": "an L2-normalised faiss METRIC_L2 index returns the squared "
+                           "distance of unit vectors, 2 - 2 cos; vecdiag reports the cosine, "
+                           "1 - raw / 2"}[self._raw]
 
     def _count(self) -> int:
         return int(self.index.ntotal)
@@ -113,6 +170,9 @@ class FaissStore(Store):
         p = {"index": type(self._inner).__name__}
         if self._map is not None:
             p["id_map"] = type(self.index).__name__
+        if self._refine is not None:
+            p.update(base=type(self._fa.downcast_index(self._inner.base_index)).__name__,
+                     k_factor=float(self._inner.k_factor))
         if self._hnsw is not None:
             p.update(M=int(self._hnsw.nb_neighbors(1)), efConstruction=int(self._hnsw.efConstruction),
                 efSearch=int(self._hnsw.efSearch))
@@ -154,7 +214,7 @@ class FaissStore(Store):
 
     def _batches(self, batch_size):
         """Vectors in storage order: IVF list by list, otherwise by row."""
-        if self._ivf is not None:
+        if self._ivf is not None and self._refine is None:
             for lst, labels in self._ivf_lists():
                 vecs = self._ivf_vectors(lst, labels.size)
                 for start in range(0, labels.size, batch_size):
@@ -162,9 +222,10 @@ class FaissStore(Store):
                     yield self._ids_of(self._outer(labels[start:stop])), vecs[start:stop], None
             return
         n = self.index.ntotal
+        stored = self._inner if self._refine is None else self._refine
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
-            vecs = self._inner.reconstruct_n(start, stop - start)
+            vecs = stored.reconstruct_n(start, stop - start)
             yield self._ids_of(self._outer(np.arange(start, stop))), vecs, None
 
     def _outer(self, labels: np.ndarray) -> np.ndarray:
@@ -187,8 +248,10 @@ class FaissStore(Store):
         return ids, raw
 
     def _to_score(self, raw):
-        if self.metric == "euclidean":
+        if self._raw == "l2":
             return np.sqrt(np.maximum(raw, 0.0))
+        if self._raw == "l2_unit":
+            return 1.0 - raw / 2.0
         return raw
 
 
@@ -207,11 +270,31 @@ def _read_ids(ids, n: int) -> list:
         else:
             with open(path, encoding="utf-8") as fh:
                 values = [line.rstrip("\n") for line in fh if line.strip()]
-            if values and all(v.lstrip("-").isdigit() for v in values):
+            # numbers only when every line is one written plainly ("007" stays a string)
+            if values and all(v.lstrip("-").isdigit() and str(int(v)) == v for v in values):
                 values = [int(v) for v in values]
+    elif isinstance(ids, np.ndarray):
+        if ids.ndim != 1:
+            raise ValueError(f"ids must be one id per vector (1-D), got shape {ids.shape}")
+        values = ids.tolist()
+    elif isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError("ids must be a sequence of ids or the path of an ids file, got "
+                        f"{type(ids).__name__}")
     else:
-        values = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+        values = list(ids)
     if len(values) != n:
         raise ValueError(f"ids has {len(values)} entries but the faiss index holds {n} vectors; "
                          "pass one id per vector, in the order they were added")
     return values
+
+
+def _check_supported(fa, index) -> None:
+    """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
+    inner product or L2 of what they store (LSH ranks by Hamming distance; shards and
+    replicas cannot reconstruct their vectors)."""
+    ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexHNSW, fa.IndexIVF, fa.IndexNSG)) \
+        and not isinstance(index, fa.IndexLSH)
+    if not ok:
+        raise ValueError(f"a faiss {type(index).__name__} index is not supported: vecdiag "
+                         "reads flat, HNSW, NSG, IVF, PQ and scalar-quantizer indexes (behind "
+                         "an IDMap, a refine step or an L2 normalisation too)")

@@ -12,7 +12,7 @@ inside each search's own transaction, so a connection you pass is left as it was
 from __future__ import annotations
 
 from .._optional import require
-from ._pgcopy import ELEM
+from ._pgcopy import ELEM, FIXED_IDS
 from ._pgcopy import CopyParser, same_id
 from .base import Store, mask_dsn
 
@@ -23,6 +23,8 @@ _OPCLASS = {"cosine_ops": ("cosine", "<=>"), "ip_ops": ("dot", "<#>"),
             "l2_ops": ("euclidean", "<->")}
 _OPERATOR = {metric: op for metric, op in _OPCLASS.values()}
 _PG_DEFAULTS = {"ef_search": 40, "probes": 1}
+# id types whose binary COPY form is their UTF-8 text
+_TEXT_TYPES = ("text", "character varying", "character", "name", "citext")
 
 
 def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: str = "id",
@@ -132,6 +134,9 @@ class PgVectorStore(Store):
         cols = {name: (full, base, num) for name, full, base, num in rows}
         listing = ", ".join(f"{name} ({full})" for name, (full, _, _) in cols.items())
         for arg, name in (("vector", vector), ("id", id), ("text", text)):
+            if (name is None and arg != "text") or (name is not None
+                                                    and not isinstance(name, str)):
+                raise TypeError(f"{arg} must be a column name, got {name!r}")
             if name is not None and name not in cols:
                 raise ValueError(f"{arg}={name!r}: table {table} has no column {name!r}; "
                                  f"its columns: {listing}")
@@ -142,12 +147,23 @@ class PgVectorStore(Store):
                              + (", ".join(n for n, (_, b, _) in cols.items() if b in ELEM)
                                 or "none"))
         self._vtype = base
-        self._id_type = cols[id][1]
         self.vector, self.id, self.text = vector, id, text
-        self._v, self._id, self._text = (sql.Identifier(vector), sql.Identifier(id),
-                                         None if text is None else sql.Identifier(text))
+        self._v = sql.Identifier(vector)
+        # ids: integers and UUIDs are decoded from the binary COPY; any other type (numeric,
+        # date, a domain, ...) is read as its text, in the COPY and in the search alike
+        self._id_type = cols[id][1]
+        self._id = sql.Identifier(id)
+        if self._id_type not in FIXED_IDS and self._id_type not in _TEXT_TYPES + ("uuid",):
+            self._id = sql.SQL("{}::text").format(self._id)
+            self._id_type = "text"
+        # texts: whatever the column's type, its text (an int column's "7", jsonb's JSON)
+        self._text = None if text is None else sql.SQL("{}::text").format(sql.Identifier(text))
         self._filter = sql.SQL(" AND ({})").format(sql.SQL(self.where)) if self.where \
             else sql.SQL("")
+        # the same condition inside statements run with parameters, where psycopg reads
+        # a % as the start of a placeholder (where="body LIKE 'a%'")
+        self._filter_params = sql.SQL(" AND ({})").format(
+            sql.SQL(self.where.replace("%", "%%"))) if self.where else sql.SQL("")
         dims = full[len(base) + 1:-1] if full.endswith(")") else ""
         if dims:
             self.dim = int(dims)
@@ -297,7 +313,8 @@ class PgVectorStore(Store):
         cast = sql.SQL(self._vtype)
         query = sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
                         "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
-            i=self._id, v=self._v, op=self._op, c=cast, t=self._table_sql, f=self._filter)
+            i=self._id, v=self._v, op=self._op, c=cast, t=self._table_sql,
+            f=self._filter_params)
         out_ids, out_raw = [], []
         with self.conn.transaction():
             with self.conn.cursor() as cur:

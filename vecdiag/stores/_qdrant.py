@@ -81,6 +81,9 @@ class QdrantStore(Store):
         info = self.client.get_collection(collection)
         vectors = info.config.params.vectors
         if isinstance(vectors, dict):
+            if not vectors:
+                raise ValueError(f"collection {collection} has no dense vectors (sparse "
+                                 "vectors only?); vecdiag audits dense vectors")
             if vector is None or vector not in vectors:
                 raise ValueError(f"collection {collection} has named vectors "
                                  f"({', '.join(vectors)}); pass vector= one of them")
@@ -90,6 +93,10 @@ class QdrantStore(Store):
                 raise ValueError(f"collection {collection} has one unnamed vector; leave "
                                  "vector=None")
             self.vector, params = None, vectors
+        if getattr(params, "multivector_config", None) is not None:
+            raise ValueError(f"collection {collection} stores several vectors per point "
+                             "(multivector, late interaction); vecdiag audits one vector "
+                             "per point")
         distance = getattr(params.distance, "value", str(params.distance))
         if distance not in _METRICS:
             raise ValueError(f"collection {collection} uses the {distance} distance, a metric "
@@ -139,9 +146,18 @@ class QdrantStore(Store):
                                                 with_payload=payload)
             if points:
                 ids = [p.id for p in points]
+                if self.vector is not None:
+                    lacking = [p.id for p in points if self.vector not in (p.vector or {})]
+                    if lacking:
+                        raise ValueError(
+                            f"collection {self.collection}: {len(lacking)} points of this "
+                            f"batch have no {self.vector!r} vector (ids: "
+                            f"{', '.join(repr(i) for i in lacking[:5])}); a search over "
+                            f"{self.vector!r} never returns them: give them one, or audit "
+                            "a collection where every point has it")
                 vecs = np.asarray([p.vector if self.vector is None else p.vector[self.vector]
                                    for p in points], dtype=np.float32)
-                texts = ([(p.payload or {}).get(self.text) for p in points]
+                texts = ([_text((p.payload or {}).get(self.text)) for p in points]
                          if self.text else None)
                 yield ids, vecs, texts
             if offset is None:
@@ -162,3 +178,8 @@ class QdrantStore(Store):
 
     def _to_score(self, raw):
         return raw
+
+
+def _text(value):
+    """A payload field as text (a number or a list shown as written; None stays None)."""
+    return value if value is None or isinstance(value, str) else str(value)

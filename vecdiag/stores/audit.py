@@ -91,6 +91,8 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
         raise ValueError(f"target must be a recall in (0, 1], got {target!r}")
     Q = store._queries(queries)
     k = V.check_positive_int(k, "k")
+    if store.n == 0:
+        store.fetch()                     # raises its "is empty: nothing to audit" error
     if k > store.n:
         raise ValueError(f"k={k} but {store.describe()} holds {store.n} vectors; pass k <= {store.n}")
     plan = parse_sweep(sweep, store)
@@ -149,6 +151,10 @@ def parse_sweep(sweep, store: Store):
     """``(setting, sorted values)`` or None, from audit's ``sweep`` argument."""
     if sweep is False:
         return None
+    if store.frozen_reason:
+        if sweep is None:
+            return None
+        raise ValueError(f"sweep={sweep!r}: {store.frozen_reason}")
     if sweep is None:
         name = store.search_setting
         if name is None:

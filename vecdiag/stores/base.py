@@ -109,6 +109,9 @@ class Store:
     kind = "store"
     #: settings set_params accepts: canonical name -> aliases
     settings: dict = {}
+    #: why the search setting cannot be changed from here ("" when it can: an audit
+    #: can then sweep it)
+    frozen_reason = ""
 
     def __init__(self):
         self.cache: dict = {}
@@ -184,6 +187,10 @@ class Store:
             self._apply(canon, value)
         return self
 
+    def setting_advice(self, setting: str, current) -> str:
+        """What to do about low recall when no sweep has measured the setting."""
+        return f"raise {setting} (now {current}); audit with sweep= to see what it buys"
+
     def _save(self):
         """The search setting as it is now (restored by :meth:`_restore` after a sweep)."""
         name = self.search_setting
@@ -258,8 +265,14 @@ class Store:
         return self._index
 
     def _check_rows(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        """Duplicate ids, NaN rows and (under cosine) zero rows, named by id."""
+        """Missing and duplicate ids, NaN rows and (under cosine) zero rows, named."""
         values = ids.tolist()
+        missing = [i for i, v in enumerate(values) if v is None]
+        if missing:
+            # a row without an id can be neither reported nor matched with a search result
+            raise ValueError(f"{self.describe()} has {len(missing)} vectors without an id "
+                             f"(NULL or None: {V.format_rows(missing)} in fetch order); give "
+                             "every vector an id")
         if all(type(v) is int for v in values):   # integer ids: sort, no dict of n entries
             arr = np.sort(np.asarray(values, dtype=np.int64))
             dupes = np.unique(arr[1:][arr[1:] == arr[:-1]]).tolist()
@@ -285,8 +298,8 @@ class Store:
         if zero:
             raise ValueError(f"{self.describe()} has {len(zero)} zero vectors under the cosine "
                              f"metric (ids: {', '.join(repr(ids[i]) for i in zero[:5])}); they "
-                             "have no direction (pgvector's <=> scores them NaN, they are never "
-                             "found): re-embed or delete them")
+                             "have no direction (pgvector's <=> scores them NaN; other stores give "
+                             "them an arbitrary score): re-embed or delete them")
 
     def positions(self, ids) -> np.ndarray:
         """Rows of ``fetch()`` holding these store ids (-1 for None)."""
@@ -294,9 +307,20 @@ class Store:
         if self._position is None:
             self._position = {v: i for i, v in enumerate(index.ids.tolist())}
         out = np.full(len(ids), -1, dtype=np.int64)
+        unknown = []
         for j, v in enumerate(ids):
             if v is not None:
-                out[j] = self._position[v]
+                row = self._position.get(v)
+                if row is None:
+                    unknown.append(v)
+                else:
+                    out[j] = row
+        if unknown:
+            unknown = list(dict.fromkeys(unknown))          # each id once, in order
+            shown = ", ".join(repr(v) for v in unknown[:5])
+            raise ValueError(f"{self.describe()} returned {len(unknown)} ids it did not hold "
+                             f"when it was fetched ({shown}): it changed since; make the "
+                             "store object again to read it anew")
         return out
 
     def search(self, queries, k: int = 10) -> StoreNeighbors:

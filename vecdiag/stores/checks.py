@@ -62,7 +62,7 @@ def findings_for(*, store, k, target, recall, ci, per_query, returned, params, s
                     f"{best}): rebuild the index with a larger graph or more lists")
             fix = "rebuild_index"
         elif setting:
-            todo = f"raise {setting} (now {fmt(current)}); audit with sweep= to see what it buys"
+            todo = store.setting_advice(setting, fmt(current))
             fix = "raise_search_effort"
         else:
             todo = "the store gives no search setting: rebuild its index for higher recall"

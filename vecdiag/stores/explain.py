@@ -81,6 +81,11 @@ def _name_the_setting(cause, store, exp, q, k, returned_rows, random_state):
     if setting is None:
         return cause
     current = store.params[setting]
+    if store.frozen_reason:                       # cannot be tried here (Chroma)
+        head = cause.summary.split("; raise")[0].split("; the approximate")[0].rstrip(". ")
+        return dataclasses.replace(
+            cause, summary=f"{head}; {store.setting_advice(setting, current)}.",
+            evidence=dict(cause.evidence, setting=setting, current=current, suggested=None))
     lost = [d for d in exp.expected if d.rank <= k and d.position not in returned_rows]
     exact_top = set(store.fetch().search(q[None, :], k).indices[0].tolist())
     want = {d.position for d in lost} if lost else exact_top

@@ -1,0 +1,237 @@
+"""Stores read as they are, or refused with a reason: the edge cases a fuzz of the
+adapters found (ids of other types, rows without ids, a store that changed after its
+fetch, faiss indexes whose stored vectors are not the embedded ones, Qdrant points without
+the chosen vector, filters with a % in them).
+
+Each adapter's answer is compared with an exact NumPy search over the vectors the test
+put in (not over what the adapter fetched)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from _store_servers import pg_table
+
+import vecdiag as vd
+
+
+def _exact_top(X, Q, k, metric):
+    X, Q = np.asarray(X, np.float64), np.asarray(Q, np.float64)
+    if metric == "cosine":
+        S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ \
+            (X / np.linalg.norm(X, axis=1, keepdims=True)).T
+    elif metric == "dot":
+        S = Q @ X.T
+    else:
+        S = -np.linalg.norm(Q[:, None, :] - X[None], axis=2)
+    return np.argsort(-S, axis=1, kind="stable")[:, :k]
+
+
+# ---------------------------------------------------------------- pgvector
+def test_pgvector_where_with_a_percent_sign_searches(pg_server, store_data):
+    """psycopg reads % as a placeholder in statements run with parameters: the user's
+    condition is escaped there (construction and fetch run it without parameters)."""
+    X = store_data[0][:60]
+    pg_table(pg_server, "t_like", X, opclass=None,
+             texts=[f"document {i}" for i in range(60)])
+    store = vd.stores.pgvector(pg_server, "t_like", where="body LIKE 'document 1%'",
+                               metric="dot")
+    keep = [i for i in range(60) if f"document {i}".startswith("document 1")]
+    assert store.n == len(keep) == 11
+    res = store.search(X[:3], k=4)
+    want = np.asarray(keep)[_exact_top(X[keep], X[:3], 4, "dot")]
+    np.testing.assert_array_equal(np.asarray(res.ids.tolist()), want)
+
+
+@pytest.mark.parametrize("id_type, make, shown", [
+    ("numeric", lambda i: i + 0.5, lambda i: f"{i + 0.5}"),
+    ("date", lambda i: f"2024-01-{i + 1:02d}", lambda i: f"2024-01-{i + 1:02d}"),
+    ("double precision", lambda i: i * 2.0, lambda i: f"{i * 2}"),
+])
+def test_pgvector_ids_of_other_types_are_read_as_their_text(pg_server, store_data, id_type,
+                                                            make, shown):
+    X = store_data[0][:20]
+    name = "t_id_" + id_type.replace(" ", "_")
+    pg_table(pg_server, name, X, ids=[make(i) for i in range(20)], id_type=id_type,
+             opclass=None)
+    store = vd.stores.pgvector(pg_server, name, metric="euclidean")
+    index = store.fetch()
+    assert sorted(index.ids.tolist()) == sorted(shown(i) for i in range(20))
+    row = {v: r for r, v in enumerate(index.ids.tolist())}
+    np.testing.assert_array_equal(index.vectors[[row[shown(i)] for i in range(20)]], X)
+    res = store.search(X[:2], k=3)                # the same ids from the search
+    want = _exact_top(X, X[:2], 3, "euclidean")
+    assert res.ids.tolist() == [[shown(i) for i in r] for r in want]
+
+
+def test_pgvector_text_of_any_column_type(pg_server, store_data):
+    X = store_data[0][:10]
+    pg_table(pg_server, "t_texts", X, opclass=None,
+             extra_sql=("ALTER TABLE t_texts ADD COLUMN n integer",
+                        "UPDATE t_texts SET n = id * 7",
+                        "ALTER TABLE t_texts ADD COLUMN j jsonb",
+                        "UPDATE t_texts SET j = jsonb_build_object('a', id)"))
+    by_id = lambda store: dict(zip(store.fetch().ids.tolist(),   # noqa: E731
+                                   store.fetch().texts.tolist()))
+    assert by_id(vd.stores.pgvector(pg_server, "t_texts", text="n", metric="dot")) == \
+        {i: str(7 * i) for i in range(10)}
+    assert by_id(vd.stores.pgvector(pg_server, "t_texts", text="j", metric="dot")) == \
+        {i: f'{{"a": {i}}}' for i in range(10)}
+
+
+def test_pgvector_rows_without_id_and_a_table_that_changed(pg_server, store_data):
+    import psycopg
+
+    X = store_data[0][:30]
+    pg_table(pg_server, "t_nullid", X, ids=[f"d{i}" for i in range(30)], id_type="text",
+             opclass=None, extra_sql=("ALTER TABLE t_nullid DROP CONSTRAINT t_nullid_pkey",
+                                      "ALTER TABLE t_nullid ALTER COLUMN id DROP NOT NULL",
+                                      "UPDATE t_nullid SET id = NULL WHERE id = 'd4'"))
+    with pytest.raises(ValueError, match=r"1 vectors without an id \(NULL or None"):
+        vd.stores.pgvector(pg_server, "t_nullid", metric="euclidean").fetch()
+    pg_table(pg_server, "t_grows", X, opclass=None)
+    store = vd.stores.pgvector(pg_server, "t_grows", metric="dot")
+    store.fetch()
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("INSERT INTO t_grows SELECT 999, embedding, 'new' FROM t_grows "
+                     "WHERE id = 0")
+    with pytest.raises(ValueError, match=r"returned 1 ids it did not hold .*\(999\).*anew"):
+        store.search(X[:1], k=2)
+
+
+def test_pgvector_column_arguments_must_be_names(pg_docs):
+    with pytest.raises(TypeError, match="vector must be a column name, got None"):
+        vd.stores.pgvector(pg_docs, "docs", vector=None)
+    with pytest.raises(TypeError, match="text must be a column name, got 3"):
+        vd.stores.pgvector(pg_docs, "docs", text=3)
+
+
+# ---------------------------------------------------------------- faiss
+@pytest.fixture
+def faiss_data(rng):
+    faiss = pytest.importorskip("faiss")
+    X = rng.normal(size=(600, 16)).astype(np.float32)
+    Q = rng.normal(size=(8, 16)).astype(np.float32)
+    return faiss, X, Q
+
+
+@pytest.mark.parametrize("metric_type", ["ip", "l2"])
+def test_faiss_l2_normalised_index_is_a_cosine_store(faiss_data, metric_type):
+    """"L2norm,Flat": vectors stored and queries searched at unit length, so the store
+    ranks by cosine and its raw scores are the cosine (IP) or 2 - 2 cos (L2)."""
+    faiss, X, Q = faiss_data
+    mt = faiss.METRIC_INNER_PRODUCT if metric_type == "ip" else faiss.METRIC_L2
+    index = faiss.index_factory(16, "L2norm,Flat", mt)
+    index.add(X)
+    store = vd.stores.faiss(index)
+    assert store.metric == "cosine"
+    res = store.search(Q, 5)
+    np.testing.assert_array_equal(res.indices, _exact_top(X, Q, 5, "cosine"))
+    Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Qu = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    want = np.take_along_axis(Qu @ Xu.T, res.indices, axis=1)
+    np.testing.assert_allclose(res.scores, want, atol=1e-5)
+    audit = vd.audit(store, Q, k=5, sweep=False)
+    assert audit.recall == 1.0
+    # the raw scores read as cosines agree with exact search (no false convention alarm)
+    assert {f.code: f.severity for f in audit.findings}["score_convention"] == "ok"
+
+
+def test_faiss_refine_index_is_measured_against_its_exact_vectors(faiss_data):
+    """IVF-PQ with an exact refine step: the truth is exact search over the refine
+    step's own copy of the vectors (the ones added), not over the PQ-decoded ones."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, "IVF4,PQ4x4,RFlat", faiss.METRIC_INNER_PRODUCT)
+    index.train(X)
+    index.add(X)
+    store = vd.stores.faiss(index)
+    np.testing.assert_array_equal(store.fetch().vectors, X)
+    assert store.params["base"] == "IndexIVFPQ" and "nprobe" in store.params
+    store.set_params(nprobe=1)
+    audit = vd.audit(store, Q, k=10, sweep=False)
+    got = store.search(Q, 10).indices
+    truth = _exact_top(X, Q, 10, "dot")
+    mine = np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth)])
+    assert audit.recall == pytest.approx(mine, abs=1e-12)
+
+
+def test_faiss_indexes_it_cannot_read_are_refused(faiss_data, tmp_path):
+    faiss, X, _ = faiss_data
+    pca = faiss.index_factory(16, "PCA8,IVF4,Flat")
+    pca.train(X)
+    pca.add(X)
+    with pytest.raises(ValueError, match=r"transforms vectors before storing them "
+                                         r"\(PCAMatrix\)"):
+        vd.stores.faiss(pca)
+    lsh = faiss.IndexLSH(16, 32)
+    lsh.add(X)
+    with pytest.raises(ValueError, match="IndexLSH index is not supported"):
+        vd.stores.faiss(lsh)
+    shards = faiss.IndexShards(16)
+    with pytest.raises(ValueError, match="IndexShards index is not supported"):
+        vd.stores.faiss(shards)
+    with pytest.raises(TypeError, match="binary indexes compare bits"):
+        vd.stores.faiss(faiss.IndexBinaryFlat(16))
+
+
+def test_faiss_id_sidecars(faiss_data, tmp_path):
+    faiss, X, Q = faiss_data
+    mapped = faiss.IndexIDMap(faiss.IndexFlatIP(16))
+    mapped.add_with_ids(X, np.arange(1000, 1600))
+    with pytest.raises(ValueError, match="carries ids of its own"):
+        vd.stores.faiss(mapped, ids=[f"doc{i}" for i in range(600)])
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X[:4])
+    path = tmp_path / "ids.txt"
+    path.write_text("007\n7\n8\n9\n")
+    assert vd.stores.faiss(flat, ids=path).fetch().ids.tolist() == ["007", "7", "8", "9"]
+    path.write_text("10\n-7\n8\n9\n")
+    assert vd.stores.faiss(flat, ids=path).fetch().ids.tolist() == [10, -7, 8, 9]
+    with pytest.raises(ValueError, match=r"without an id \(NULL or None: 1 row \(1\)"):
+        vd.stores.faiss(flat, ids=["a", None, "c", "d"]).fetch()
+    with pytest.raises(TypeError, match="ids must be a sequence"):
+        vd.stores.faiss(flat, ids=5)
+    with pytest.raises(ValueError, match=r"one id per vector \(1-D\)"):
+        vd.stores.faiss(flat, ids=np.arange(8).reshape(4, 2))
+    grows = faiss.IndexFlatIP(16)
+    grows.add(X)
+    store = vd.stores.faiss(grows)
+    store.fetch()
+    grows.add(X[:1] * 100)
+    with pytest.raises(ValueError, match=r"did not hold when it was fetched \(600\)"):
+        store.search(Q, 3)
+
+
+def test_an_empty_store_says_so(faiss_data):
+    faiss, _, Q = faiss_data
+    with pytest.raises(ValueError, match="is empty"):
+        vd.audit(vd.stores.faiss(faiss.IndexFlatIP(16)), Q, k=1)
+
+
+# ---------------------------------------------------------------- Qdrant
+def test_qdrant_points_without_the_chosen_vector_and_odd_payloads(qdrant_path, rng):
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "edges"))
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    client.create_collection("named", vectors_config={
+        "a": models.VectorParams(size=4, distance=models.Distance.DOT),
+        "b": models.VectorParams(size=4, distance=models.Distance.DOT)})
+    client.upsert("named", [models.PointStruct(
+        id=i, vector={"a": X[i].tolist(), **({"b": X[i].tolist()} if i % 3 else {})},
+        payload={"t": i * 10}) for i in range(12)])
+    with pytest.raises(ValueError, match=r"4 points of this batch have no 'b' vector "
+                                         r"\(ids: 0, 3, 6, 9\)"):
+        vd.stores.qdrant(client, "named", vector="b").fetch()
+    store = vd.stores.qdrant(client, "named", vector="a", text="t")
+    assert dict(zip(store.fetch().ids.tolist(), store.fetch().texts.tolist())) == \
+        {i: str(i * 10) for i in range(12)}
+    np.testing.assert_array_equal(store.search(X[:2], 3).indices,
+                                  _exact_top(X, X[:2], 3, "dot"))
+    client.create_collection("sparse", vectors_config={},
+                             sparse_vectors_config={"s": models.SparseVectorParams()})
+    with pytest.raises(ValueError, match="no dense vectors"):
+        vd.stores.qdrant(client, "sparse")
+    client.close()
