@@ -1090,3 +1090,38 @@ def test_pandas_frame_bool_uint8_and_big_int_inputs():
 def test_load_beir_and_embedder_wrong_types():
     _raises(lambda: vd.datasets.load_beir(42), "folder", TypeError)
     _raises(lambda: vd.embedders.SentenceTransformerEmbedder(None), "model", TypeError)
+
+
+def test_tuple_ids_are_ids_and_unhashable_ones_are_named():
+    """(doc, chunk) tuples are one id each (np.asarray would make them a second axis and
+    report '10 entries but 10 rows'); a list id cannot be looked up and is refused."""
+    X = np.random.default_rng(0).normal(size=(10, 4))
+    ids = [(i // 2, i % 2) for i in range(10)]
+    index = vd.Index(X, ids=ids)
+    assert index.ids.shape == (10,) and index.ids[3] == (1, 1)
+    assert index.search(X[3:4], 1).ids[0, 0] == (1, 1)
+    exp = vd.explain_neighbors(X[0], index, expected=[(2, 1)])
+    assert exp.expected[0].position == 5
+    with pytest.raises(TypeError, match="ids must be hashable .* row 0 is a list"):
+        vd.Index(X, ids=[[i] for i in range(10)])
+
+
+def test_explain_with_an_index_refuses_another_metric():
+    """The Index decides the metric: a different one asked for is an error, not ignored
+    (the default, cosine, cannot be told from a choice and is ignored as documented)."""
+    X = np.random.default_rng(1).normal(size=(30, 4))
+    index = vd.Index(X)                                   # cosine
+    with pytest.raises(ValueError, match="metric='dot', but the Index searches by 'cosine'"):
+        vd.explain_neighbors(X[0], index, expected=[3], metric="dot")
+    with pytest.raises(ValueError, match="metric must be one of"):
+        vd.explain_neighbors(X[0], index, expected=[3], metric="manhattan")
+    euclid = vd.Index(X, metric="euclidean")
+    assert vd.explain_neighbors(X[0], euclid, expected=[3]).neighbors.metric == "euclidean"
+    assert vd.explain_neighbors(X[0], euclid, expected=[3],
+                                metric="euclidean").neighbors.metric == "euclidean"
+
+
+def test_explain_a_one_document_corpus_names_the_corpus():
+    X = np.random.default_rng(2).normal(size=(5, 4))
+    with pytest.raises(ValueError, match="corpus has 1 vector; a ranking to explain needs"):
+        vd.explain_neighbors(X[1], X[:1], k=1, expected=[0])

@@ -215,3 +215,27 @@ def test_bad_input():
     y = vd.evaluate({"b": {"d": 1.0}}, {"b": {"d": 1}})
     with pytest.raises(ValueError, match="share no averaged query"):
         vd.compare(x, y)
+
+
+def test_bootstrap_refuses_a_single_shared_query():
+    """One difference resamples only to itself: every bootstrap mean equals it, and the
+    test would call any change significant (p = 1/(B+1)). Randomization answers p = 1
+    (both sign patterns are as extreme), the t-test and the bootstrap refuse."""
+    qrels = {"q0": {"a": 1}}
+    A = vd.evaluate({"q0": {"a": 1.0, "b": 2.0}}, qrels, metrics=("mrr@10",), name="A")
+    B = vd.evaluate({"q0": {"a": 2.0, "b": 1.0}}, qrels, metrics=("mrr@10",), name="B")
+    assert vd.compare(A, B, method="randomization").p_value["mrr@10"] == 1.0
+    for method in ("bootstrap", "ttest"):
+        with pytest.raises(ValueError, match="at least 2 shared queries"):
+            vd.compare(A, B, method=method)
+
+
+def test_scores_beyond_float32_tie_as_in_trec_eval_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ev = vd.evaluate({"q": {"a": 1e39, "b": 1e40, "c": 1.0}}, {"q": {"a": 1}},
+                         metrics=("mrr@10",))
+    # a and b both round to inf in float32: tied, then doc ids descending (b before a)
+    assert ev.mean["mrr@10"] == 0.5

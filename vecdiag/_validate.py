@@ -267,13 +267,23 @@ def check_ids(ids, n: int, name: str = "ids") -> np.ndarray | None:
         return None
     if isinstance(ids, (str, bytes)):
         raise TypeError(f"{name} must be a sequence of ids, one per row, not a single string")
-    arr = np.asarray(list(ids), dtype=object)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} entries but the "
-                         f"corpus has {n} rows; pass one id per row")
+    values = list(ids)
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} entries but the corpus has {n} rows; "
+                         "pass one id per row")
+    # one id per entry, whatever it is: np.asarray would turn (doc, chunk) tuples into a
+    # second axis
+    arr = np.empty(n, dtype=object)
+    for i, value in enumerate(values):
+        arr[i] = value
     seen: dict = {}
     dupes = []
-    for i, value in enumerate(arr.tolist()):
+    for i, value in enumerate(values):
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(f"{name} must be hashable (strings, numbers, tuples); row {i} "
+                            f"is a {type(value).__name__}") from None
         if value in seen:
             dupes.append((value, seen[value], i))
         else:

@@ -175,15 +175,29 @@ def standardized_shift(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """Per dimension ``(mean_cur - mean_ref) / s_pooled`` (Cohen's d).
 
     ``s_pooled² = ((m-1) s_ref² + (n-1) s_cur²) / (m + n - 2)``. A dimension constant in
-    both sets scores 0 when the means agree and ±inf when they differ.
+    both sets scores 0 when the means agree and ±inf when they differ, "constant" and
+    "agree" read to rounding: a column of 0.1 in both sets has means that differ in the
+    last bit and a spread of 1e-17, which would otherwise make a shift of ~1 s.d.
+
+    Examples
+    --------
+    >>> ref = np.c_[np.arange(5.0), np.full(5, 0.1)]
+    >>> standardized_shift(ref, np.c_[np.arange(7.0) + 1, np.full(7, 0.1)])[1]
+    np.float64(0.0)
     """
     m, n = ref.shape[0], cur.shape[0]
-    diff = cur.mean(axis=0) - ref.mean(axis=0)
+    mean_ref, mean_cur = ref.mean(axis=0), cur.mean(axis=0)
+    diff = mean_cur - mean_ref
     pooled = np.sqrt(((m - 1) * ref.var(axis=0, ddof=1) + (n - 1) * cur.var(axis=0, ddof=1))
                      / (m + n - 2))
+    # rounding of a mean of values near |mu|: a few ulps of the column's own scale
+    scale = np.maximum(np.abs(ref).max(axis=0), np.abs(cur).max(axis=0))
+    noise = 64 * np.finfo(np.float64).eps * scale
+    flat = pooled <= noise
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / pooled
-    z[(pooled == 0) & (diff == 0)] = 0.0
+    z[flat & (np.abs(diff) <= noise)] = 0.0
+    z[flat & (np.abs(diff) > noise)] = np.sign(diff[flat & (np.abs(diff) > noise)]) * np.inf
     return z
 
 

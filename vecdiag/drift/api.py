@@ -227,11 +227,16 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
 def _mean_shift_details(x: np.ndarray, y: np.ndarray, top: int) -> dict:
     mx, my = x.mean(axis=0), y.mean(axis=0)
     nx, ny = float(np.linalg.norm(mx)), float(np.linalg.norm(my))
-    cos = float(np.clip(mx @ my / (nx * ny), -1, 1)) if nx > 0 and ny > 0 else float("nan")
+    # subtle: a mean at the origin up to rounding (centred data) has no direction; its
+    # cosine would be drawn from the rounding noise: None, not a confident-looking number
+    tiny = lambda X, norm: norm <= 1e-10 * float(np.sqrt((X * X).sum(axis=1)).mean())  # noqa: E731
+    undefined = tiny(x, nx) or tiny(y, ny)
+    cos = None if undefined else float(np.clip(mx @ my / (nx * ny), -1, 1))
     z = _stats.standardized_shift(x, y)
     order = np.argsort(-np.nan_to_num(np.abs(z), posinf=np.inf), kind="stable")[:top]
     return {"euclidean_distance": float(np.linalg.norm(my - mx)),
-            "cosine_of_means": cos, "cosine_distance_of_means": 1.0 - cos,
+            "cosine_of_means": cos,
+            "cosine_distance_of_means": None if cos is None else 1.0 - cos,
             "norm_reference_mean": nx, "norm_current_mean": ny,
             "top_dims": [int(j) for j in order],
             "top_shifts": [float(z[j]) for j in order], "dimension_shift": z}

@@ -134,6 +134,10 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
         half = float(stats.t.ppf(1 - alpha / 2, df=n - 1)) * se
         out.update(ci=(delta - half, delta + half), p_value=p, statistic=t)
         return out
+    if method == "bootstrap" and n < 2:
+        # one difference resamples to itself: no spread, and any change would look certain
+        raise ValueError("the bootstrap test needs at least 2 shared queries (one "
+                         "difference resamples only to itself); use method='randomization'")
     boot = _bootstrap_means(d, n_resamples, rng)
     ci = (float(np.quantile(boot, alpha / 2)), float(np.quantile(boot, 1 - alpha / 2)))
     if method == "bootstrap":

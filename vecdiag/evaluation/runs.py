@@ -159,6 +159,7 @@ def ranked_docs(scores: dict) -> list:
         return []
     docs = list(scores)
     # subtle: float32 rounding first, exactly like trec_eval's `float sim`
-    keys = np.asarray([scores[d] for d in docs], dtype=np.float64).astype(np.float32)
+    with np.errstate(over="ignore"):     # beyond float32: inf, tied, as in trec_eval
+        keys = np.asarray([scores[d] for d in docs], dtype=np.float64).astype(np.float32)
     pairs = sorted(zip(keys.astype(np.float64).tolist(), docs), reverse=True)
     return [d for _, d in pairs]

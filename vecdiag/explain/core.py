@@ -168,6 +168,9 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
             alternatives) -> Inputs:
     """Stage 1: every argument checked once (errors name the argument and the fix)."""
     index, owned = _resolve_corpus(corpus, metric, ids, texts)
+    if len(index) < 2:
+        raise ValueError(f"corpus has {len(index)} vector; a ranking to explain needs at "
+                         "least 2 documents")
     q, query_text, emb = resolve_query(query, index, embedder, query_text)
     if attribution and (emb is None or not query_text):
         raise ValueError("attribution=True needs an embedder and the query's text (a string "
@@ -329,12 +332,17 @@ def _resolve_corpus(corpus, metric, ids, texts):
     array (owned True: its statistics may come from a sample, see stats.py)."""
     from ..neighbors import Index
 
+    V.check_metric(metric)
     if isinstance(corpus, Index):
         if ids is not None or texts is not None:
             raise ValueError("ids and texts come from the Index; pass them when building it "
                              "(vd.Index(vectors, ids=..., texts=...)), not to explain_neighbors")
+        # the default "cosine" cannot be told from a choice; any other metric can
+        if metric != "cosine" and metric != corpus.metric:
+            raise ValueError(f"metric={metric!r}, but the Index searches by {corpus.metric!r}: "
+                             "the metric comes from the Index; build it with "
+                             f"vd.Index(vectors, metric={metric!r}) to explain that search")
         return corpus, False
-    V.check_metric(metric)
     if is_dask_array(corpus):  # a DaskIndex: searched and measured per row block
         return Index(corpus, ids=ids, texts=texts, metric=metric), True
     matrix = V.as_matrix(corpus, "corpus")
