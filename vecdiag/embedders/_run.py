@@ -12,14 +12,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import classify
-
-if TYPE_CHECKING:                     # resilient imports this module: no runtime cycle
-    from .resilient import ResilientEmbedder
 
 __all__ = ["_Run"]
 
