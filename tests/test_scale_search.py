@@ -468,3 +468,27 @@ def test_chunk_rows_read_few_rows_one_by_one_and_many_in_one_stream(tmp_path, mo
         np.testing.assert_array_equal(block_top.gather_rows(Xd, many), X[many])
         assert seen["streamed"] == 1 and seen["one by one"] == 5
         assert block_top.gather_rows(Xd, np.zeros(0, np.int64)).shape == (0, 12)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_row_chunks_with_no_rows_search_like_numpy(metric):
+    """A Dask array may hold chunks of 0 rows (boolean indexing, a filter that emptied a
+    partition): they hold no candidates. Search, the graph and hubness equal NumPy's
+    (they raised 'max_workers must be greater than 0' from an empty worker pool)."""
+    X = corpus_with_ties(n=100, d=8)
+    keep = np.ones(100, bool)
+    keep[:25] = False
+    with dask.config.set(scheduler="synchronous"):
+        filtered = da.from_array(X, chunks=25)[da.from_array(keep, chunks=25)]
+        filtered.compute_chunk_sizes()
+        assert 0 in filtered.chunks[0]
+        same(vd.knn(X[:5], filtered, k=4, metric=metric), vd.knn(X[:5], X[25:], k=4,
+                                                                 metric=metric))
+        holes = da.from_array(X, chunks=((0, 50, 0, 50), 8))
+        same(vd.knn(X[:5], holes, k=4, metric=metric), vd.knn(X[:5], X, k=4, metric=metric))
+        same(vd.Index(holes, metric=metric).knn_graph(k=3),
+             vd.Index(X, metric=metric).knn_graph(k=3))
+        queries = da.from_array(X[:6], chunks=((0, 3, 0, 3), 8))
+        same(vd.knn(queries, holes, k=2, metric=metric), vd.knn(X[:6], X, k=2, metric=metric))
+        assert vd.hubness(holes, k=3, metric=metric).skewness == pytest.approx(
+            vd.hubness(X, k=3, metric=metric).skewness, abs=1e-12)

@@ -66,7 +66,7 @@ class Workers:
     counting progress under a lock (the bar is shared)."""
 
     def __init__(self, n: int, controller, bar):
-        self.n, self.bar, self.controller = n, bar, controller
+        self.n, self.bar, self.controller = max(1, n), bar, controller
         self.lock = threading.Lock()
 
     def tick(self, count: int) -> None:

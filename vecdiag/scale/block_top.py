@@ -94,7 +94,7 @@ def block_top(block, start: int, queries, q_start: int, k: int, metric: str,
     kb = min(n, k + (1 if inside is not None and inside.any() else 0))
     idx = np.full((m, k), -1, np.int64)
     sc = np.full((m, k), np.inf if metric == "euclidean" else -np.inf, C.dtype)
-    if m == 0:
+    if m == 0 or n == 0:                  # no queries, or a block with no rows: nothing
         return idx, sc, lengths
     found, scores = search(Q, C, kb, backend="numpy", batch_size=batch_size, budget=budget,
                            show_progress=show_progress, cand_rows=cand, known=known)
