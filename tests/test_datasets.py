@@ -285,3 +285,40 @@ def test_dataset_embed_with_any_callable():
     assert list(out.truncated()) == [1]
     assert data.corpus_embeddings is None                 # the original is untouched
     assert out.index().search(out.query_embeddings, k=1).indices.shape == (1, 1)
+
+
+@pytest.mark.parametrize("qrels, want", [
+    # a byte-order mark and Windows line ends: not part of the first id
+    ("\ufeffquery-id\tcorpus-id\tscore\r\nq1\td1\t2\r\nq2\td3\t1\r\n",
+     {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    ("\ufeffq1\td1\t2\nq2\td3\t1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    # a blank line before the header
+    ("\nquery-id\tcorpus-id\tscore\nq1\td1\t2\n", {"q1": {"d1": 2}}),
+    # extra columns: the header says where each field is
+    ("query-id\tcorpus-id\tscore\titer\nq1\td1\t2\t0\nq2\td3\t1\t0\n",
+     {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    ("corpus-id\tquery-id\tscore\nd1\tq1\t2\n", {"q1": {"d1": 2}}),
+    # grades written as 1.0 read as 1, on the first line too (it is data, not a header)
+    ("q1\td1\t1.0\nq2\td3\t2\n", {"q1": {"d1": 1}, "q2": {"d3": 2}}),
+])
+def test_load_beir_qrels_files_as_people_write_them(tmp_path, qrels, want):
+    data = load_beir(write_beir(tmp_path / "b", qrels=qrels))
+    assert data.qrels == want
+
+
+def test_load_beir_refuses_what_it_cannot_read(tmp_path):
+    with pytest.raises(ValueError, match=r"line 1 is not 'query-id<TAB>corpus-id<TAB>score'"):
+        load_beir(write_beir(tmp_path / "half", qrels="q1\td1\t0.5\nq2\td3\t1\n"))
+    for bad in (None, float("nan"), "", True, ["d1"]):
+        corpus = [{"_id": bad, "text": "x"}, {"_id": "d3", "text": "y"}]
+        with pytest.raises(ValueError, match=r"corpus .*line 1 has the id .*non-empty strings"):
+            load_beir(write_beir(tmp_path / "nullid", corpus=corpus))
+    folder = write_beir(tmp_path / "latin1")
+    (folder / "queries.jsonl").write_bytes('{"_id": "q1", "text": "caf\u00e9"}\n'
+                                           .encode("latin-1"))
+    with pytest.raises(ValueError, match=r"queries .*queries.jsonl is not UTF-8 text"):
+        load_beir(folder)
+    folder = write_beir(tmp_path / "bom")
+    text = (folder / "corpus.jsonl").read_text()
+    (folder / "corpus.jsonl").write_text("\ufeff" + text, encoding="utf-8")
+    assert load_beir(folder).corpus_ids == ["d1", "d2", "d3"]

@@ -159,3 +159,25 @@ def test_eval_errors_exit_2(files, capsys):
     assert main(["eval", str(files / "good.run"), str(files / "qrels.txt"),
                  "--metrics", "bleu"]) == 2
     assert "unknown metric" in capsys.readouterr().err
+
+
+def test_trec_files_with_a_byte_order_mark_and_odd_grades(tmp_path):
+    """A byte-order mark is not part of the first query id (it made that query unknown
+    and halved nDCG); a first line with a grade of 0.5 is data, refused, not skipped as
+    a header; grades are read exactly, large or written as 2.0."""
+    run, qrels = tmp_path / "run.txt", tmp_path / "qrels.txt"
+    run.write_text("\ufeffq1 Q0 d1 1 1.0 t\nq2 Q0 d2 1 1.0 t\n", encoding="utf-8")
+    qrels.write_text("\ufeffq1 0 d1 1\nq2 0 d2 2.0\n", encoding="utf-8")
+    assert list(vd.load_run(run)) == ["q1", "q2"]
+    assert vd.load_qrels(qrels) == {"q1": {"d1": 1}, "q2": {"d2": 2}}
+    assert vd.evaluate(vd.load_run(run), vd.load_qrels(qrels),
+                       metrics=("ndcg@10",)).mean["ndcg@10"] == 1.0
+    beir = tmp_path / "q.tsv"
+    beir.write_text("q1\td1\t0.5\nq2\td2\t2\n")
+    with pytest.raises(ValueError, match=r"q.tsv line 1: relevance '0.5' is not an integer"):
+        vd.load_qrels(beir)
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t12345678901234567891\n")
+    assert vd.load_qrels(beir) == {"q1": {"d1": 12345678901234567891}}
+    run.write_bytes("q\u00e9 Q0 d1 1 1.0 t\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="run.txt is not UTF-8 text"):
+        vd.load_run(run)

@@ -167,6 +167,12 @@ def test_npy_sidecar_ids_are_read_in_row_order(tmp_path):
     X = vd.open_vectors(str(tmp_path / "shard-*"))          # the sidecars match too: left out
     assert X.ids.tolist() == ["a", "b", "c", "d", "e"]
     assert len(X.files) == 2
+    # a byte-order mark (Windows editors) is not part of the first id
+    (tmp_path / "shard-0_ids.txt").write_text("\ufeffa\r\nb\r\n", encoding="utf-8")
+    assert vd.open_vectors(str(tmp_path / "*.npy")).ids.tolist()[:2] == ["a", "b"]
+    (tmp_path / "shard-0_ids.txt").write_bytes("\u00e9\nb\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"shard-0_ids\.txt is not UTF-8 text"):
+        vd.open_vectors(str(tmp_path / "*.npy"))
 
 
 def test_sidecar_ids_on_some_shards_only_or_miscounted_are_errors(tmp_path):

@@ -28,60 +28,93 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
         raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
     rows = []
     field = id_field
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{what} {path}: line {number} is not valid JSON ({err.msg})") \
-                    from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{what} {path}: line {number} is not a JSON object; BEIR "
-                                 'lines look like {"_id": "1", "text": "..."}')
-            if field is None:
-                field = next((f for f in ID_FIELDS if f in row), None)
-            if field is None or field not in row:
-                fields = ", ".join(map(repr, list(row)[:6]))
-                want = (f'"{id_field}"' if id_field else '"_id" (or "id")' if field is None
-                        else f'"{field}" (the id field of the first record)')
-                raise ValueError(f"{what} {path}: line {number} has no {want} field (its "
-                                 f"fields: {fields}); BEIR lines look like "
-                                 '{"_id": "1", "text": "..."}; name the id field with '
-                                 "id_field= (command line: --id-field)")
-            if field != "_id":
-                row = {**row, "_id": row[field]}
-            rows.append(row)
+    for number, line in _text_lines(path, what):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{what} {path}: line {number} is not valid JSON ({err.msg})") \
+                from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{what} {path}: line {number} is not a JSON object; BEIR "
+                             'lines look like {"_id": "1", "text": "..."}')
+        if field is None:
+            field = next((f for f in ID_FIELDS if f in row), None)
+        if field is None or field not in row:
+            fields = ", ".join(map(repr, list(row)[:6]))
+            want = (f'"{id_field}"' if id_field else '"_id" (or "id")' if field is None
+                    else f'"{field}" (the id field of the first record)')
+            raise ValueError(f"{what} {path}: line {number} has no {want} field (its "
+                             f"fields: {fields}); BEIR lines look like "
+                             '{"_id": "1", "text": "..."}; name the id field with '
+                             "id_field= (command line: --id-field)")
+        value = row[field]
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+            raise ValueError(f"{what} {path}: line {number} has the id {value!r}; ids "
+                             "are non-empty strings or integers")
+        if field != "_id":
+            row = {**row, "_id": value}
+        rows.append(row)
     return rows
 
 
 def read_qrels_tsv(path) -> dict:
-    """``query-id<TAB>corpus-id<TAB>score`` lines (a header line is skipped) as a dict."""
+    """``query-id<TAB>corpus-id<TAB>score`` lines as a dict.
+
+    The first non-empty line is a header when its score field is not a number; its column
+    names (``query-id``, ``corpus-id``, ``score``) then say where each field is, so extra
+    columns are allowed. Without a header the fields are query, document, score (TREC's
+    four-field lines too: query, iteration, document, score).
+    """
+    from ..evaluation.trec_io import grade_of
+
     qrels: dict = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.rstrip("\n").split("\t")
-            if not line.strip():
+    where = None                       # (query, doc, score) positions
+    for number, line in _text_lines(path, "qrels"):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("\t")]
+        if len(parts) < 3:
+            parts = line.split()
+        if where is None:
+            where = _qrels_columns(parts)
+            if where is not None and where[0] == "header":
+                where = where[1]
                 continue
-            if len(parts) < 3:
-                parts = line.split()
-            if number == 1 and not _is_int(parts[-1]):
-                continue  # the header: query-id corpus-id score
-            if len(parts) < 3 or not _is_int(parts[-1]):
-                raise ValueError(f"qrels {path}: line {number} is not "
-                                 f"'query-id<TAB>corpus-id<TAB>score': {line.strip()!r}")
-            qid, did, score = parts[0], parts[-2], int(parts[-1])
-            qrels.setdefault(qid, {})[did] = score
+            where = (0, len(parts) - 2, len(parts) - 1) if where is None else where
+        if len(parts) <= max(where) or grade_of(parts[where[2]]) is None:
+            raise ValueError(f"qrels {path}: line {number} is not "
+                             f"'query-id<TAB>corpus-id<TAB>score': {line.strip()!r}")
+        qrels.setdefault(parts[where[0]], {})[parts[where[1]]] = grade_of(parts[where[2]])
     return qrels
 
 
-def _is_int(text: str) -> bool:
+def _qrels_columns(parts):
+    """``("header", positions)`` for a header line, None for a data line."""
     try:
-        int(text)
+        float(parts[-1])
+        return None
     except ValueError:
-        return False
-    return True
+        pass
+    names = [p.lower() for p in parts]
+    try:
+        return "header", (names.index("query-id"), names.index("corpus-id"),
+                          names.index("score"))
+    except ValueError:
+        return "header", (0, len(parts) - 2, len(parts) - 1)
+
+
+def _text_lines(path, what: str):
+    """``(line number, line)`` of a UTF-8 text file (a byte-order mark dropped); a file in
+    another encoding is named in the error."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, 1):
+                yield number, line.rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what} {path} is not UTF-8 text ({err.reason} at byte "
+                         f"{err.start}); save it as UTF-8") from None
 
 
 def load_beir(folder, *, split: str | None = None, embeddings: str | None = "auto",

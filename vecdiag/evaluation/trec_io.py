@@ -26,9 +26,15 @@ def _lines(path):
         raise FileNotFoundError(f"no such file {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"{str(path)!r} is a folder; pass the file inside it")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            yield path.name, number, line.rstrip("\r\n")
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the
+        # first query id
+        with open(path, encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                yield path.name, number, line.rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path.name} is not UTF-8 text ({err.reason} at byte {err.start}); "
+                         "save it as UTF-8") from None
 
 
 def _error(file: str, number: int, line: str, problem: str) -> ValueError:
@@ -134,8 +140,8 @@ def load_qrels(path, *, format: str = "auto") -> dict:
                                                  f"(query-id corpus-id score), got {len(fields)}")
             if not header_seen:
                 header_seen = True
-                if not _is_int(fields[2]):
-                    continue  # the header line
+                if not _is_number(fields[2]):
+                    continue  # the header line (a grade of 0.5 is data, and refused below)
             q, d, grade = fields
         else:
             fields = line.split()
@@ -148,15 +154,41 @@ def load_qrels(path, *, format: str = "auto") -> dict:
         docs = qrels.setdefault(q, {})
         if d in docs:
             raise _error(file, number, line, f"document {d!r} is judged twice for query {q!r}")
-        docs[d] = int(float(grade))
+        docs[d] = grade_of(grade)
     return qrels
 
 
 def _is_int(text: str) -> bool:
+    return grade_of(text) is not None
+
+
+def _is_number(text: str) -> bool:
     try:
-        return float(text).is_integer()
+        float(text)
     except ValueError:
         return False
+    return True
+
+
+def grade_of(text: str) -> int | None:
+    """A relevance grade written as an integer ("2", or "2.0"), exactly; else None.
+
+    Examples
+    --------
+    >>> grade_of("2"), grade_of("1.0"), grade_of("0.5"), grade_of("high")
+    (2, 1, None, None)
+    >>> grade_of("12345678901234567891")          # not rounded through a float
+    12345678901234567891
+    """
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
 
 
 def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:

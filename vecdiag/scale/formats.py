@@ -87,7 +87,12 @@ def _sidecar(path: Path) -> str | None:
 
 def read_sidecar_ids(path: str, rows: int) -> np.ndarray:
     """The ids of a sidecar file (one per line, trailing empty lines ignored)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        # utf-8-sig: a byte-order mark is not part of the first id
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); "
+                         "save the ids as UTF-8") from None
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) != rows:
