@@ -441,3 +441,32 @@ def test_a_failed_read_reaches_the_consumer_and_an_early_stop_ends_the_reader(tm
     worker.start()
     worker.join(timeout=5)
     assert not worker.is_alive() and done == [0.0]
+
+
+def test_shards_as_they_come_big_endian_numpy_ints_and_what_is_refused(tmp_path):
+    """Big-endian float32 stays float32 (native order); a NumPy integer is a number of
+    rows; a dimension of 0, a dangling link in a folder and .npz ids of the wrong length
+    or of Python objects are refused by name (they were accepted, then failed later, or
+    their rows or ids went missing without a word)."""
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    np.save(tmp_path / "a.npy", X.astype(">f4"))
+    V = vd.open_vectors(str(tmp_path / "a.npy"), chunks=np.int64(2))
+    assert V.dtype == np.float32 and V.chunks[0] == (2, 2, 2)
+    np.testing.assert_array_equal(V.compute(), X.astype(np.float32))
+    empty = tmp_path / "flat"
+    empty.mkdir()
+    np.save(empty / "z.npy", np.zeros((4, 0)))
+    with pytest.raises(ValueError, match=r"z\.npy holds vectors of dimension 0"):
+        vd.open_vectors(str(empty))
+    np.savez(tmp_path / "b.npz", docs=X, ids=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"b\.npz\[ids\] has shape \(2,\) but .* 6 rows"):
+        vd.open_vectors(str(tmp_path / "b.npz"))
+    np.savez(tmp_path / "c.npz", docs=X, ids=np.array(list("abcdef"), dtype=object))
+    with pytest.raises(ValueError, match=r"c\.npz\[ids\] holds Python objects"):
+        vd.open_vectors(str(tmp_path / "c.npz"))
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    np.save(linked / "a-1.npy", X)
+    (linked / "a-2.npy").symlink_to(tmp_path / "gone.npy")
+    with pytest.raises(FileNotFoundError, match=r"a-2\.npy.*link to a file that does not"):
+        vd.open_vectors(str(linked))

@@ -45,7 +45,9 @@ class FileInfo:
 def out_dtype(dtype) -> np.dtype:
     """float32 and float64 kept; every other real dtype read as float64."""
     dtype = np.dtype(dtype)
-    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):   # either byte order: native out
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float64)
 
 
 def _check_numeric(dtype, where: str) -> None:
@@ -144,8 +146,16 @@ def _describe_npz(path: Path, key) -> FileInfo:
         raise ValueError(f"{path} has no array {key!r} (members: {listed}); check key=")
     shape, dtype = members[key]
     rows, dim = _rows_dim(shape, dtype, f"{path}[{key}]")
-    ids = next((n for n in ("ids", "id") if n in members and n != key
-                and tuple(members[n][0]) == (rows,)), None)
+    ids = next((n for n in ("ids", "id") if n in members and n != key), None)
+    if ids is not None:
+        id_shape, id_dtype = members[ids]
+        if tuple(id_shape) != (rows,):
+            raise ValueError(f"{path}[{ids}] has shape {tuple(id_shape)} but {path}[{key}] "
+                             f"has {rows} rows; store one id per row (or no ids)")
+        if np.dtype(id_dtype).kind == "O":
+            raise ValueError(f"{path}[{ids}] holds Python objects, which np.load reads only "
+                             "with pickle; save the ids as strings or integers "
+                             "(np.asarray(ids, dtype=str))")
     return FileInfo(str(path), "npz", rows, dim, dtype, key=key, id_source=ids)
 
 

@@ -100,9 +100,10 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str (an .npz member or a parquet column), got "
                         f"{type(key).__name__}")
-    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int)
-                               or chunks < 1):
+    if chunks is not None and (isinstance(chunks, (bool, np.bool_))
+                               or not isinstance(chunks, (int, np.integer)) or chunks < 1):
         raise ValueError(f"chunks must be a positive number of rows, got {chunks!r}")
+    chunks = None if chunks is None else int(chunks)
     paths = expand_paths(paths_or_glob)
     kind = _one_format(paths)
     infos = [formats.describe(p, kind, key) for p in paths]
@@ -179,7 +180,12 @@ def _expand_one(item: str) -> list[Path]:
         return _vector_files(sorted(matched, key=natural_key), f"the glob {item!r}")
     path = Path(item)
     if path.is_dir():
-        found = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
+        vector_like = [p for p in path.iterdir() if p.suffix.lower() in SUFFIXES]
+        broken = [p for p in vector_like if not p.exists()]
+        if broken:                        # a dangling link: its rows would go missing
+            raise FileNotFoundError(f"{str(broken[0])!r} in the folder {str(path)!r} is a "
+                                    "link to a file that does not exist")
+        found = [p for p in vector_like if p.is_file()]
         if not found:
             raise FileNotFoundError(f"the folder {str(path)!r} holds no .npy, .npz or .parquet "
                                     "file")
@@ -219,6 +225,10 @@ def _common_shape(infos) -> tuple[int, np.dtype]:
     full = [i for i in infos if i.rows]
     if not full:
         raise ValueError(f"the {len(infos)} files hold no rows (first: {infos[0].path})")
+    empty = [i for i in full if i.dim == 0]
+    if empty:
+        raise ValueError(f"{empty[0].path} holds vectors of dimension 0 ({empty[0].rows} rows "
+                         "of nothing); write the vectors themselves")
     dims = {}
     for i in full:
         dims.setdefault(i.dim, []).append(i)
