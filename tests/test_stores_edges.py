@@ -235,3 +235,14 @@ def test_qdrant_points_without_the_chosen_vector_and_odd_payloads(qdrant_path, r
     with pytest.raises(ValueError, match="no dense vectors"):
         vd.stores.qdrant(client, "sparse")
     client.close()
+
+
+def test_an_empty_chroma_collection_says_it_is_empty(chroma_client, rng):
+    """An empty collection has no dimension yet: the error is that it is empty, not a
+    dimension mismatch of 0."""
+    col = chroma_client.create_collection("empty-edge", embedding_function=None)
+    store = vd.stores.chroma(col)
+    Q = rng.normal(size=(2, 8)).astype(np.float32)
+    for call in (lambda: vd.audit(store, Q, k=1), lambda: store.search(Q, 1)):
+        with pytest.raises(ValueError, match="is empty"):
+            call()

@@ -89,10 +89,10 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
                         f"got {type(store).__name__}")
     if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
         raise ValueError(f"target must be a recall in (0, 1], got {target!r}")
-    Q = store._queries(queries)
-    k = V.check_positive_int(k, "k")
     if store.n == 0:
         store.fetch()                     # raises its "is empty: nothing to audit" error
+    Q = store._queries(queries)
+    k = V.check_positive_int(k, "k")
     if k > store.n:
         raise ValueError(f"k={k} but {store.describe()} holds {store.n} vectors; pass k <= {store.n}")
     plan = parse_sweep(sweep, store)

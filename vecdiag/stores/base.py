@@ -340,6 +340,8 @@ class Store:
             ``scores`` similarities for cosine/dot, distances for euclidean;
             ``raw_scores`` as the store gave them; short answers padded (-1, NaN).
         """
+        if self.n == 0:
+            self.fetch()                  # raises its "is empty" error
         Q = self._queries(queries)
         k = V.check_positive_int(k, "k")
         start = time.perf_counter()
