@@ -492,3 +492,13 @@ def test_row_chunks_with_no_rows_search_like_numpy(metric):
         same(vd.knn(queries, holes, k=2, metric=metric), vd.knn(X[:6], X, k=2, metric=metric))
         assert vd.hubness(holes, k=3, metric=metric).skewness == pytest.approx(
             vd.hubness(X, k=3, metric=metric).skewness, abs=1e-12)
+
+
+def test_no_queries_give_an_empty_answer_whichever_side_is_dask():
+    X = corpus_with_ties(n=40, d=6)
+    for queries, corpus in ((da.zeros((0, 6), chunks=5), X),
+                            (np.zeros((0, 6)), da.from_array(X, chunks=10)),
+                            (da.zeros((0, 6), chunks=5), da.from_array(X, chunks=10)),
+                            (np.zeros((0, 6)), X)):
+        res = vd.knn(queries, corpus, k=3)
+        assert res.indices.shape == res.scores.shape == (0, 3)

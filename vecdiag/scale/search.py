@@ -180,7 +180,9 @@ def knn_dask(queries, corpus, k: int = 10, *, metric: str = "cosine",
     if not is_dask_array(corpus):
         from ..neighbors.search import knn
 
-        if is_dask_array(queries):
+        if is_dask_array(queries) and queries.ndim == 2 and queries.shape[0] == 0:
+            queries = np.zeros(queries.shape, queries.dtype)   # an empty answer, as NumPy's
+        elif is_dask_array(queries):
             (queries,) = compute(check_dask_matrix(queries, "queries"))
         return knn(queries, corpus, k, metric=metric, exclude_self=exclude_self,
                    batch_size=batch_size, memory_budget=memory_budget,
