@@ -129,6 +129,8 @@ def query_parts(queries, metric: str, name: str = "queries", self_rows: bool = F
     here and cut into parts of that size; larger Dask queries stay lazy, one part per row
     block, each checked by its task. ``self_rows=True``: query i skips corpus row i.
     """
+    if is_dask_array(queries) and queries.ndim == 2 and queries.shape[0] == 0:
+        queries = np.zeros(queries.shape, queries.dtype)       # no queries: empty answer
     if is_dask_array(queries):
         queries = check_dask_matrix(queries, name)
         if queries.nbytes > QUERY_PART_BYTES:
