@@ -270,3 +270,28 @@ def test_cosine_properties(pair, scale):
     u = vd.normalize(a)
     np.testing.assert_allclose(vd.normalize(u), u, atol=1e-15)          # idempotent
     assert vd.norm(u) == pytest.approx(1.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("big", [1e308, 1.7e308, 8.99e307])
+def test_the_largest_floats_keep_their_norm_cosine_and_distance(big):
+    """From 2**1023 (about 9e307) the power of two above the largest entry is 2**1024,
+    itself beyond float64: the fast path gave NaN and scratch raised OverflowError. Both
+    now scale by 2**(e - 1) and give the finite answers, equal to each other."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert vd.norm([big, 0.0]) == big == vd.scratch.norm([big, 0.0])
+        assert vd.cosine([big, 0.0], [1.0, 1.0]) == pytest.approx(2 ** -0.5, rel=1e-15)
+        assert vd.scratch.cosine([big, 0.0], [1.0, 1.0]) == pytest.approx(2 ** -0.5, rel=1e-15)
+        np.testing.assert_array_equal(vd.normalize([big, 0.0]), [1.0, 0.0])
+        assert vd.euclidean([big], [big]) == 0.0 == vd.scratch.euclidean([big], [big])
+        far = vd.euclidean([big / 2, 0.0], [-big / 2, 0.0])
+        assert far == big == vd.scratch.euclidean([big / 2, 0.0], [-big / 2, 0.0])
+        M = vd.cosine_matrix([[big, 1.0], [1.0, 2.0]])
+        assert np.isfinite(M).all() and M[0, 1] == pytest.approx(1 / 5 ** 0.5, rel=1e-12)
+        assert vd.norm(np.float32([3e38, 1.0])) == pytest.approx(3e38, rel=1e-7)
+        X = np.array([[big, 1.0], [1.0, 2.0], [3.0, 1.0]])
+        res = vd.knn(X, X, k=2)
+        np.testing.assert_array_equal(res.scores[:, 0], 1.0)
+        assert np.isfinite(res.scores).all()

@@ -23,9 +23,15 @@ __all__ = ["dot", "norm", "normalize", "cosine", "euclidean", "cosine_matrix",
 
 
 def _pow2_scale(maxabs: np.ndarray) -> np.ndarray:
-    """Powers of two near ``maxabs`` (1 where maxabs is 0): dividing by them is exact."""
+    """Powers of two near ``maxabs`` (1 where maxabs is 0): dividing by them is exact.
+
+    ``2**(e - 1)`` for ``maxabs = m * 2**e`` (0.5 <= m < 1): the scaled entries are below
+    2 in size, and the power itself stays a float even for the largest ones (``2**e``
+    is ``2**1024`` = inf for values from ``2**1023``, about 9e307).
+    """
     _, exponent = np.frexp(maxabs)
-    return np.where(maxabs > 0, np.ldexp(np.ones_like(maxabs), exponent), 1).astype(maxabs.dtype)
+    return np.where(maxabs > 0, np.ldexp(np.ones_like(maxabs), exponent - 1),
+                    1).astype(maxabs.dtype)
 
 
 def row_norms(X: np.ndarray) -> np.ndarray:

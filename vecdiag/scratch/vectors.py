@@ -181,17 +181,18 @@ def _dot(a: list, b: list) -> float:
 
 def _power_of_two_above(value: float) -> float:
     """A power of two near ``value``: dividing by it changes no digit (exact)."""
-    # subtle: frexp gives value = m * 2**e with 0.5 <= m < 1; dividing by 2**e is exact.
-    return math.ldexp(1.0, math.frexp(value)[1]) if value > 0 else 1.0
+    # subtle: frexp gives value = m * 2**e with 0.5 <= m < 1; dividing by 2**(e - 1) is
+    # exact and leaves numbers below 2 (2**e itself is too large a float from 9e307 on).
+    return math.ldexp(1.0, math.frexp(value)[1] - 1) if value > 0 else 1.0
 
 
 def _norm(a: list) -> float:
     # subtle: (1e200)**2 overflows to inf. Divide by a power of two near the largest
-    # entry first (exact), so every square is at most 1, then multiply it back in.
+    # entry first (exact), so every square is below 4, then multiply it back in.
     scale = _power_of_two_above(max(abs(x) for x in a))
     total = 0.0
     for x in a:
-        total += (x / scale) ** 2      # squares of numbers no larger than 1
+        total += (x / scale) ** 2      # squares of numbers below 2
     return math.sqrt(total) * scale
 
 
