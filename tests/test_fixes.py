@@ -636,3 +636,36 @@ def test_rerankers_on_index_equal_on_array(data, dtype, metric):
         b = fn(Q, index, k=5, **kwargs)
         np.testing.assert_array_equal(a.indices, b.indices, err_msg=fn.__name__)
         np.testing.assert_array_equal(a.scores, b.scores, err_msg=fn.__name__)
+
+
+def test_whiten_maps_every_vector_to_zero_along_directions_without_variance(rng):
+    """With more dimensions than rows the corpus does not vary along d - n + 1 directions.
+    The training rows are 0 there; a new vector was multiplied by 1/sqrt(eps) there
+    (about 1e3, or 1e153 on constant data) and those directions decided its cosine. Now
+    it is 0 there too, and its other coordinates are those of the regularised whitening."""
+    X = rng.normal(size=(3, 6))
+    w = vd.fixes.Whiten(normalize_first=False).fit(X)
+    assert np.isinf(w.scale_[2:]).all() and np.isfinite(w.scale_[:2]).all()
+    Y = rng.normal(size=(4, 6))
+    Z = w.transform(Y)
+    np.testing.assert_array_equal(Z[:, 2:], 0.0)
+    Xc = X - X.mean(axis=0)
+    values, vectors = np.linalg.eigh(Xc.T @ Xc / 2)
+    top = np.argsort(values)[::-1][:2]
+    eps = 1e-6 * values.sum() / 6
+    want = (Y - X.mean(axis=0)) @ vectors[:, top] / np.sqrt(values[top] + eps)
+    np.testing.assert_allclose(np.abs(Z[:, :2]), np.abs(want), rtol=1e-9)
+    flat = vd.fixes.Whiten(normalize_first=False).fit(np.ones((4, 3)))
+    np.testing.assert_array_equal(flat.transform([[1.0, 2.0, 3.0]]), 0.0)
+
+
+@pytest.mark.parametrize("reg, ok", [(np.float32(1e-3), True), (np.int64(0), True),
+                                     (float("inf"), False), (float("nan"), False),
+                                     (-1.0, False), (True, False), ("1e-6", False)])
+def test_whiten_regularization_numbers(rng, reg, ok):
+    X = rng.normal(size=(20, 4))
+    if ok:
+        assert np.isfinite(vd.fixes.Whiten(regularization=reg).fit(X).scale_).all()
+    else:
+        with pytest.raises(ValueError, match="regularization must be a finite number"):
+            vd.fixes.Whiten(regularization=reg).fit(X)

@@ -226,7 +226,9 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     explained_variance_ : ndarray (n_components,)
         Variance along each axis (before regularisation).
     scale_ : ndarray (n_components,)
-        ``sqrt(explained_variance_ + regularization * mean variance)``.
+        ``sqrt(explained_variance_ + regularization * mean variance)``; ``inf`` for
+        directions without variance (eigenvalue at the level of rounding), so that every
+        vector, not only the training rows, maps to 0 along them.
 
     Notes
     -----
@@ -266,8 +268,11 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if m > d:
             raise ValueError(f"n_components={m} is larger than the dimension ({d}); "
                              f"use n_components <= {d} or None")
-        if not (isinstance(self.regularization, (int, float)) and self.regularization >= 0):
-            raise ValueError(f"regularization must be a number >= 0, got {self.regularization!r}")
+        reg = self.regularization
+        if isinstance(reg, (bool, np.bool_)) or not isinstance(reg, (int, float, np.integer,
+                                                                     np.floating)) \
+                or not 0 <= reg < np.inf:
+            raise ValueError(f"regularization must be a finite number >= 0, got {reg!r}")
         if cov is not None:              # a Dask corpus: the covariance of one pass
             if not np.isfinite(cov).all():
                 raise _overflow(None)
@@ -277,12 +282,17 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Xc = (X - self.mean_).astype(np.float64)
             total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
             values, axes = _principal_axes(Xc, m)
-        eps = self.regularization * (total / d)
+        eps = float(reg) * (total / d)
         if eps == 0:
             eps = np.finfo(np.float64).tiny
         self.components_ = axes
         self.explained_variance_ = values
-        self.scale_ = np.sqrt(values + eps)
+        # subtle: directions the corpus does not vary along at all (more dimensions than
+        # rows, collinear columns: eigenvalues at the level of rounding) carry no
+        # information; divided by sqrt(eps) they would blow a new vector's component
+        # there up a thousandfold. Their scale is inf: every vector maps to 0 there.
+        null = values <= 1e-12 * max(float(values.max(initial=0.0)), 0.0) * d
+        self.scale_ = np.where(null, np.inf, np.sqrt(np.maximum(values, 0) + eps))
         self._n_features_out = m
         return self
 
