@@ -150,13 +150,16 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
     """
     names = ["dense", "lexical", *[f"run {i + 3}" for i in range(len(more))]]
     runs = [_rankings(r, n, query_ids) for r, n in zip((dense, lexical, *more), names)]
-    if isinstance(k, bool) or not isinstance(k, numbers.Real) or k < 0:
-        raise ValueError(f"k (the RRF constant) must be a number >= 0, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 <= k < float("inf"):
+        raise ValueError(f"k (the RRF constant) must be a finite number >= 0, got {k!r}")
     if weights is None:
         weights = [1.0] * len(runs)
     weights = [float(w) for w in weights]
     if len(weights) != len(runs):
         raise ValueError(f"weights has {len(weights)} entries for {len(runs)} runs")
+    bad = [i for i, w in enumerate(weights) if not np.isfinite(w)]
+    if bad:
+        raise ValueError(f"weights must be finite numbers; entry {bad[0]} is {weights[bad[0]]}")
     if depth is not None:
         depth = V.check_positive_int(depth, "depth")
     keys = [set(r) for r in runs]
