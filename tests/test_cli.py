@@ -216,3 +216,39 @@ def test_failed_write_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     status = main(["report", str(tmp_path / "ok.npy"), "-o", str(tmp_path / "r.html")])
     assert status == 2 and "disk full" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.npy"]
+
+
+def test_output_that_is_an_input_is_refused_before_anything_is_written(tmp_path, capsys):
+    """`-o corpus.npy` wrote the HTML report over the corpus and exited 0."""
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    corpus, ids = tmp_path / "c.npy", tmp_path / "ids.txt"
+    np.save(corpus, X)
+    ids.write_text("".join(f"d{i}\n" for i in range(40)))
+    before = corpus.read_bytes(), ids.read_bytes()
+    assert main(["report", str(corpus), "-o", str(corpus)]) == 2
+    assert "is also an input (--corpus" in capsys.readouterr().err
+    assert main(["report", str(corpus), "--ids", str(ids), "-o", str(ids)]) == 2
+    assert "is also an input (--ids" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "*.npy"), "-o", str(corpus)]) == 2
+    assert (corpus.read_bytes(), ids.read_bytes()) == before
+    assert main(["report", str(corpus), "--no-html", "-o", str(corpus)]) == 0   # no HTML
+
+
+def test_drift_json_is_strict_json_when_a_shift_is_infinite(tmp_path, capsys):
+    """A column constant in both sets at two values shifts by inf sd: null in the JSON
+    (Python's json writes Infinity, which strict parsers refuse)."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(60, 5)), rng.normal(size=(60, 5)) + 0.3
+    A[:, 4], B[:, 4] = 0.0, 0.5
+    np.save(tmp_path / "a.npy", A)
+    np.save(tmp_path / "b.npy", B)
+    main(["drift", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--method",
+          "mean_shift", "--json"])
+    out = capsys.readouterr().out
+
+    def refuse(name):
+        raise ValueError(f"not strict JSON: {name}")
+
+    payload = json.loads(out, parse_constant=refuse)
+    assert payload["details"]["top_dims"][0] == 4
+    assert payload["details"]["top_shifts"][0] is None

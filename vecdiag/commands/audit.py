@@ -119,6 +119,10 @@ def _run(args) -> int:
 
     if args.fail_below is not None and not 0 < args.fail_below <= 1:
         raise CommandError(f"--fail-below must be a recall in (0, 1], got {args.fail_below}")
+    if args.output:
+        from .report import check_output_path
+
+        check_output_path(args, args.output)
     queries = load_vectors(args.queries, name="--queries")
     store = open_store(args)
     sweep = False if (args.sweep or "").lower() == "none" else args.sweep

@@ -44,18 +44,14 @@ def run(args) -> int:
                 n_permutations=args.permutations, max_samples=args.max_samples,
                 random_state=args.seed)
     if args.json:
-        print(json.dumps(res.to_dict(), indent=2, default=_plain))
+        from ..report.text import jsonable
+
+        # strict JSON: a shift of +-inf sd (a column constant in both sets, at two
+        # values) is null there, as in report --json
+        print(json.dumps(jsonable(res.to_dict()), indent=2, allow_nan=False))
     else:
         print(_text(res))
     return 1 if (res.drifted and args.fail_on_drift) else 0
-
-
-def _plain(value):
-    """JSON fallback for NumPy scalars and arrays."""
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None:
-        return tolist()
-    return str(value)
 
 
 def _text(res) -> str:

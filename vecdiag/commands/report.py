@@ -73,15 +73,36 @@ def add_parser(subparsers) -> None:
 
 def check_output(args) -> None:
     """Fail before any work when the report cannot be written where asked."""
-    from ..cli import CommandError
-
     if args.no_html:
         return
-    folder = os.path.dirname(os.path.abspath(args.output))
+    check_output_path(args, args.output)
+
+
+def check_output_path(args, output: str) -> None:
+    """``-o`` must name a file in an existing folder, and none of the command's inputs:
+    the report is written over whatever is there (``-o corpus.npy`` replaced the corpus)."""
+    import glob
+
+    from ..cli import CommandError
+
+    folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise CommandError(f"-o: the folder {folder!r} does not exist")
-    if os.path.isdir(args.output):
-        raise CommandError(f"-o: {args.output!r} is a folder; give a file name")
+    if os.path.isdir(output):
+        raise CommandError(f"-o: {output!r} is a folder; give a file name")
+    if not os.path.exists(output):
+        return
+    for name, value in vars(args).items():
+        if name == "output":
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(item, str) or not item:
+                continue
+            paths = glob.glob(item) if glob.has_magic(item) else [item]
+            if any(os.path.isfile(p) and os.path.samefile(p, output) for p in paths):
+                flag = "--" + name.replace("_", "-")
+                raise CommandError(f"-o {output!r} is also an input ({flag} {item!r}): the "
+                                   "report would replace it; write the report elsewhere")
 
 
 def emit(args, analysis) -> None:
