@@ -370,3 +370,41 @@ def test_summary_display_escapes_and_shows_the_figures():
     assert "&lt;b&gt;model&lt;/b&gt;" in bundle["text/html"] and "<b>model" not in bundle["text/html"]
     assert "3 document texts with <b>model</b>: 2 distinct" in str(emb.last_summary)
     assert emb.last_summary.to_frame().loc[0, "embedded"] == 2
+
+
+def test_server_waits_are_bounded_and_answers_are_numbers():
+    """Retry-After: inf (or an hour, or a date decades ahead) hung the job: the wait is
+    at most max_backoff (a batch retried too early fails again and counts against its
+    attempts). Embeddings sent as strings or booleans, or beyond float32, are bad
+    answers, not numbers."""
+    import random
+
+    from vecdiag.embedders.api import check_vectors
+    from vecdiag.embedders.errors import BadResponse, retry_after_seconds
+    from vecdiag.embedders.limits import backoff_wait
+
+    assert retry_after_seconds({"Retry-After": "inf"}) is None
+    assert retry_after_seconds({"retry-after-ms": "nan", "Retry-After": "2"}) == 2.0
+    assert retry_after_seconds({"Retry-After": "3600"}) == 3600.0
+
+    class Asked(Exception):
+        retry_after = 3600.0
+
+    class State:
+        attempt_number = 1
+
+        class outcome:
+            @staticmethod
+            def exception():
+                return Asked()
+
+    wait = backoff_wait(0.1, 2.0, random.Random(0))
+    assert all(2.0 <= wait(State) <= 2.1 for _ in range(50))
+    good = check_vectors([[1, 2.5], [0.0, -1]], 2, 2)
+    assert good.dtype == np.float32 and good.tolist() == [[1.0, 2.5], [0.0, -1.0]]
+    for rows, message in (([["1", 2.0], [0.0, 1.0]], "JSON numbers"),
+                          (([True, 0.0], [0.0, 1.0]), "JSON numbers"),
+                          ([[1e300, 0.0], [0.0, 1.0]], r"1 row \(0\) hold values beyond")):
+        with pytest.raises(BadResponse, match=message):
+            check_vectors(list(rows), 2, 2)
+    assert check_vectors(np.ones((2, 3), np.float32), 2, 3).shape == (2, 3)

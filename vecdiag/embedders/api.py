@@ -268,7 +268,17 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
         raise BadResponse(f"expected {n} embeddings, got an array of shape {X.shape}")
     if expected_dim is not None and X.shape[1] != expected_dim:
         raise BadResponse(f"embeddings have dimension {X.shape[1]}, expected {expected_dim}")
+    # np.asarray reads "1" and true as numbers: a server sending those is broken
+    if any(isinstance(v, (str, bytes, bool)) for row in rows if isinstance(row, (list, tuple))
+           for v in row):
+        raise BadResponse("embeddings must be JSON numbers (got strings or booleans)")
     if not np.isfinite(X).all():
         rows_bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
         raise BadResponse(f"embeddings of {V.format_rows(rows_bad)} hold NaN or infinite values")
-    return X.astype(np.float32)
+    with np.errstate(over="ignore"):
+        out = X.astype(np.float32)
+    if not np.isfinite(out).all():       # beyond float32 (1e300): inf once stored
+        rows_bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        raise BadResponse(f"embeddings of {V.format_rows(rows_bad)} hold values beyond "
+                          "float32's range (about 3.4e38)")
+    return out

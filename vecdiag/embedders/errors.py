@@ -19,6 +19,7 @@ cause        when                                           retried
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["ProviderError", "BadResponse", "EmbeddingError", "classify", "mask_secret"]
@@ -120,7 +121,7 @@ def retry_after_seconds(headers) -> float | None:
     get = (lambda k: headers.get(k) or headers.get(k.lower()) or headers.get(k.title()))
     ms = get("retry-after-ms")
     try:
-        if ms is not None:
+        if ms is not None and math.isfinite(float(ms)):
             return max(float(ms) / 1000.0, 0.0)
     except ValueError:
         pass
@@ -128,7 +129,8 @@ def retry_after_seconds(headers) -> float | None:
     if value is None:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     except ValueError:
         from email.utils import parsedate_to_datetime
         import datetime as dt

@@ -106,6 +106,10 @@ def backoff_wait(backoff: float, max_backoff: float, rng: random.Random | None =
         n = max(int(retry_state.attempt_number), 1)
         err = retry_state.outcome.exception() if retry_state.outcome is not None else None
         asked = getattr(err, "retry_after", None) or 0.0
-        return float(asked) + rng.uniform(0.0, min(max_backoff, backoff * 2 ** (n - 1)))
+        # a server's wait is honoured up to max_backoff: "Retry-After: 3600" (or inf, or
+        # a date decades ahead) would otherwise hang the job; retried too early, the
+        # batch fails again and counts against its attempts
+        asked = min(float(asked), max_backoff)
+        return asked + rng.uniform(0.0, min(max_backoff, backoff * 2 ** (n - 1)))
 
     return wait

@@ -195,8 +195,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
     batch_size : int, optional
         Texts per request (default: the embedder's ``batch_size``, else 32).
     backoff, max_backoff : float, default 1.0, 60.0
-        Full-jitter backoff: retry n waits ``Retry-After + uniform(0, min(max_backoff,
-        backoff * 2**(n-1)))`` seconds.
+        Full-jitter backoff: retry n waits ``min(Retry-After, max_backoff) + uniform(0,
+        min(max_backoff, backoff * 2**(n-1)))`` seconds (a server asking for an hour, or
+        forever, does not hang the job).
     show_progress : bool, optional
         Progress bar (texts done, cache hits, retries, throttled time) and a printed
         summary; default: when more than 4 batches are sent.
