@@ -252,3 +252,17 @@ def test_drift_json_is_strict_json_when_a_shift_is_infinite(tmp_path, capsys):
     payload = json.loads(out, parse_constant=refuse)
     assert payload["details"]["top_dims"][0] == 4
     assert payload["details"]["top_shifts"][0] is None
+
+
+def test_id_files_split_on_newlines_only_and_drop_a_byte_order_mark(tmp_path, capsys):
+    """str.splitlines also breaks at \\x85 and \\u2028, which ids may hold: the --ids file
+    then counted more ids than rows. Only \\n (and \\r\\n) end an id."""
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    np.save(tmp_path / "c.npy", X)
+    ids = ["a\x85b", "c\u2028d"] + [f"e{i}" for i in range(18)]
+    (tmp_path / "ids.txt").write_text("\ufeff" + "\r\n".join(ids) + "\r\n", encoding="utf-8")
+    assert main(["report", str(tmp_path / "c.npy"), "--ids", str(tmp_path / "ids.txt"),
+                 "--no-html", "--json"]) == 0
+    from vecdiag.commands._inputs import read_lines
+
+    assert read_lines(tmp_path / "ids.txt", "--ids") == ids

@@ -313,6 +313,11 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     ('{"_id": "1", "body": "a"}\n', [], "line 1 has no text"),
     ('{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', [], "appear more than once"),
     ('{"_id": "1", "text": "a"}\n', ["--model", "cohere:x"], "--model must look like openai:MODEL"),
+    # ids are written one per line: one with a line break (or empty) could not be read back
+    ('{"_id": "a\\nb", "text": "a"}\n', [], "record 1 has the id 'a\\nb'"),
+    ('{"_id": "x", "text": "a"}\n{"_id": "p\\u2028q", "text": "b"}\n', [],
+     "record 2 has the id"),
+    ('{"_id": " ", "text": "a"}\n', [], "must be non-empty and hold no line break"),
 ])
 def test_cli_embed_bad_input_exits_2(tmp_path, capsys, content, extra, message):
     from vecdiag.cli import main

@@ -46,7 +46,14 @@ def read_lines(path, what: str) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what}: no such file {str(path)!r}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        # utf-8-sig: a byte-order mark is not part of the first entry; only \n (and \r\n)
+        # end a line (str.splitlines also splits on \x85, \u2028 and others)
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what}: {str(path)!r} is not UTF-8 text ({err.reason} at byte "
+                         f"{err.start})") from None
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
