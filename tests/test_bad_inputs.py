@@ -336,6 +336,11 @@ def test_try_fixes_bad_doc_ids():
             "doc_ids", ValueError)
     _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS[:-1], doc_ids=IDS, k=5),
             "query_ids", ValueError)
+    # judgments with no relevant document: named as such (was "a and b share no
+    # averaged query", from the paired test deep inside)
+    zero = {q: {d: 0 for d in docs} for q, docs in QRELS.items()}
+    _raises(lambda: vd.try_fixes(Q, X, zero, query_ids=QIDS, doc_ids=IDS, k=5),
+            "qrels", ValueError, "no relevant document")
 
 
 @pytest.mark.parametrize("expected, words", [

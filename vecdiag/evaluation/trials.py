@@ -113,6 +113,11 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
         raise ValueError(f"qrels judge none of the {len(query_ids)} query_ids (qrels: "
                          f"{unqueried[:3]}, query_ids: {query_ids[:3]}); pass the ids the "
                          "judgments use, one per query row")
+    if not any(grade > 0 for docs in qrels.values() for grade in docs.values()):
+        # trec_eval averages over queries with a relevant document: there would be none
+        raise ValueError(f"qrels name no relevant document (every grade of the "
+                         f"{len(qrels)} judged queries is 0 or below): there is nothing "
+                         "for a fix to find; pass judgments with relevant documents")
     n_rows = len(corpus)
     if len(doc_ids) != n_rows:
         raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
