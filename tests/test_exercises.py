@@ -399,3 +399,38 @@ def test_an_outer_alarm_survives_the_grader():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_grader_reads_answers_strictly_and_survives_any_exception():
+    """Text that looks like a number, or a row index of 3.4, is not a right answer
+    (NumPy read "3.0" as 3.0 and int(3.4) as 3); a learner's SystemExit, or an exception
+    whose message itself fails, is reported as that case failing, never raised."""
+    import numpy as np
+
+    def dot_as_text(a, b):
+        if len(a) != len(b):
+            raise ValueError("lengths differ")
+        return str(float(np.dot(a, b)))
+
+    assert not vd.exercises.check("dot", dot_as_text).passed
+    assert vd.exercises.check("knn", vd.exercises.solution("knn")).passed   # ints still pass
+
+    def knn_floats(q, C, k):
+        return (vd.knn([q], C, k).indices[0] + 0.4).tolist()
+
+    assert not vd.exercises.check("knn", knn_floats).passed
+
+    def exits(a, b):
+        raise SystemExit(1)
+
+    result = vd.exercises.check("dot", exits)
+    assert not result.passed
+
+    class Weird(ValueError):
+        def __str__(self):
+            raise RuntimeError("boom")
+
+    def weird(a, b):
+        raise Weird()
+
+    assert not vd.exercises.check("dot", weird).passed

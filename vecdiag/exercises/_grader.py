@@ -73,7 +73,7 @@ def _call(fn, args) -> Outcome:
         sys.settrace(_step_counter(STEP_LIMIT))
     try:
         answer = fn(*args)
-    except Exception as err:  # the learner's code may raise anything
+    except (Exception, SystemExit) as err:  # the learner's code may raise anything, exit too
         return Outcome(error=err)
     finally:
         if count_steps:
@@ -114,12 +114,23 @@ def _same_input(old, new) -> bool:
         return old == new
 
 
+def _numbers(answer):
+    """``answer`` as an array when it holds numbers (not text, not True/False), else None:
+    NumPy would read "3.0" and True as numbers and pass a wrong answer."""
+    try:
+        raw = np.asarray(answer)
+    except (TypeError, ValueError):
+        return None
+    return raw if raw.dtype.kind in "fiu" else None
+
+
 def _matches(case, answer) -> bool:
     if case.compare == "exact":
-        try:
-            return [int(i) for i in np.asarray(answer).ravel()] == list(case.expected)
-        except (TypeError, ValueError):
+        raw = _numbers(answer)
+        # positions are whole numbers: 3.4 is not row 3
+        if raw is None or (raw.dtype.kind == "f" and not np.all(np.mod(raw, 1) == 0)):
             return False
+        return [int(i) for i in raw.ravel()] == list(case.expected)
     if case.compare == "lists":  # a list of lists, compared as such
         try:
             return [list(x) for x in answer] == [list(x) for x in case.expected]
@@ -130,10 +141,10 @@ def _matches(case, answer) -> bool:
             return False
         return all(abs(float(answer[d]) - v) <= case.tol * max(1.0, abs(v))
                    for d, v in case.expected.items())
-    try:
-        got = np.asarray(answer, dtype=np.float64)
-    except (TypeError, ValueError):
+    raw = _numbers(answer)
+    if raw is None:
         return False
+    got = raw.astype(np.float64)
     want = np.asarray(case.expected, dtype=np.float64)
     if got.shape != want.shape or not np.isfinite(got).all():
         return False
@@ -148,11 +159,20 @@ def _matches(case, answer) -> bool:
 def _clear_error(case, err) -> bool:
     """A ValueError (or TypeError) with a message that names the problem. ZeroDivisionError,
     IndexError, OverflowError are accidents: they name nothing the caller can fix."""
-    if not isinstance(err, (ValueError, TypeError)) or not str(err).strip():
+    text = _text(err)
+    if not isinstance(err, (ValueError, TypeError)) or not text.strip():
         return False
     if case.error_words:
-        return any(w in str(err).lower() for w in case.error_words)
+        return any(w in text.lower() for w in case.error_words)
     return True
+
+
+def _text(err) -> str:
+    """The message of the learner's exception ("" when its __str__ itself fails)."""
+    try:
+        return str(err)
+    except Exception:  # noqa: BLE001 - a learner's exception class may be broken too
+        return ""
 
 
 def judge(case, outcome) -> tuple[bool, str]:
@@ -162,17 +182,17 @@ def judge(case, outcome) -> tuple[bool, str]:
         if isinstance(err, NotImplementedError):
             return False, "not written yet"
         if isinstance(err, Timeout):
-            return False, f"never finished: {err} (a loop whose step is 0 or negative?)"
+            return False, f"never finished: {_text(err)} (a loop whose step is 0 or negative?)"
         if (case.wants_error or case.accept_error) and _clear_error(case, err):
             return True, ""
         if case.wants_error or case.accept_error:
             if isinstance(err, (ValueError, TypeError)):
                 need = " naming " + " or ".join(repr(w) for w in case.error_words) if case.error_words else ""
-                return False, (f"raised {type(err).__name__}({str(err)!r}), which does not say what is "
+                return False, (f"raised {type(err).__name__}({_text(err)!r}), which does not say what is "
                                f"wrong; raise ValueError with a message{need}")
-            return False, (f"crashed with {type(err).__name__}: {err}. That is an accident, not a "
+            return False, (f"crashed with {type(err).__name__}: {_text(err)}. That is an accident, not a "
                            "clear error: detect the case yourself and raise ValueError saying what is wrong")
-        return False, f"raised {type(err).__name__}: {err}"
+        return False, f"raised {type(err).__name__}: {_text(err)}"
     if outcome.mutated:
         return False, "your function changed its input: work on a copy (x / n, not x /= n)"
     if case.wants_error:
