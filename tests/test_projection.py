@@ -595,3 +595,18 @@ def test_umap_faithfulness_and_plot(umap_fit):
     ax = first.plot(labels=np.repeat(["a", "b", "c"], 20), highlight={"query": X[0]})
     assert ax.get_xlabel() == "UMAP 1"
     plt.close("all")
+
+
+@pytest.mark.parametrize("factor", [1e150, 1e-150, 1e100, 2.0 ** -500])
+def test_scratch_pca_agrees_with_the_fast_path_at_extreme_scales(factor):
+    """Squares of 1e150 overflow and of 1e-150 underflow: scratch.pca returned a random,
+    not even descending, spectrum without a warning. It now works on rows divided by a
+    power of two and gives vd.pca's ratios, variances and coordinates."""
+    X = np.random.default_rng(0).normal(size=(6, 3)) * factor
+    slow, fast = vd.scratch.pca(X), vd.pca(X)
+    np.testing.assert_allclose(slow.explained_variance_ratio, fast.explained_variance_ratio,
+                               rtol=1e-9)
+    np.testing.assert_allclose(slow.explained_variance, fast.explained_variance, rtol=1e-9)
+    np.testing.assert_allclose(np.abs(slow.coords), np.abs(fast.coords), rtol=1e-7)
+    with pytest.raises(ValueError, match="squares overflow"):
+        vd.scratch.pca(X / factor * 1e300)

@@ -66,9 +66,21 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     mean = [sum(row[j] for row in rows) / n for j in range(d)]
     centred = [[x - m for x, m in zip(row, mean)] for row in rows]
     # 2. Covariance: how every pair of dimensions varies together.
-    cov = [[sum(r[a] * r[b] for r in centred) / (n - 1) for b in range(d)] for a in range(d)]
+    # subtle: squares of 1e150 overflow and of 1e-150 underflow, and power iteration then
+    # returns a random direction. The covariance is built from the rows divided by a
+    # power of two near their largest entry (exact: directions and ratios do not change);
+    # the variances are multiplied back by its square at the end, as vd.pca reports them.
+    peak = max(abs(x) for row in centred for x in row)
+    scale = math.ldexp(1.0, math.frexp(peak)[1] - 1) if peak > 0 else 1.0
+    unit = [[x / scale for x in row] for row in centred]
+    cov = [[sum(r[a] * r[b] for r in unit) / (n - 1) for b in range(d)] for a in range(d)]
     total = sum(cov[a][a] for a in range(d))        # total variance = trace of C
     if total == 0.0:
+        raise V.constant_data_error(n, arr)
+    if not math.isfinite(total * scale * scale):
+        raise ValueError(f"X has values so large that their squares overflow even in "
+                         f"float64 (largest |x| = {peak:.3g}); scale the vectors down first")
+    if total * scale * scale == 0.0:
         raise V.constant_data_error(n, arr)
     rand = random.Random(random_state if isinstance(random_state, int) else 0)
     components, variances = [], []
@@ -92,12 +104,13 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
         cov = [[cov[a][b] - lam * v[a] * v[b] for b in range(d)] for a in range(d)]
     # 7. Coordinates: each centred row's projection on each component.
     coords = [[_dot(row, comp) for comp in components] for row in centred]
+    square = scale * scale                          # back to the data's own units
     return Projection(coords=np.array(coords), method="pca",
                       explained_variance_ratio=np.array([lam / total for lam in variances]),
-                      explained_variance=np.array(variances),
+                      explained_variance=np.array([lam * square for lam in variances]),
                       components=np.array(components), mean=np.array(mean),
                       params={"solver": "power_iteration", "n_samples": n,
-                              "total_variance": total, "center_blocks": False},
+                              "total_variance": total * square, "center_blocks": False},
                       data=arr)
 
 
