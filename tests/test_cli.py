@@ -178,7 +178,7 @@ def test_check_exit_codes_and_json(tmp_path, capsys):
 @pytest.mark.parametrize("argv, words", [
     (["check", "{d}/missing.npy"], "no such file"),
     (["check", "{d}/objects.npy"], "without pickle"),
-    (["check", "{d}/nan.npy"], "NaN"),
+    (["report", "{d}/nan.npy", "--no-html"], "NaN"),   # check: a finding (see below)
     (["check", "{d}/vectors.csv"], "unsupported file type"),
     (["report", "{d}/ok.npy", "--queries", "{d}/q8.npy", "--no-html"], "dim"),
     (["report", "{d}/ok.npy", "--qrels", "{d}/qrels.tsv", "--no-html"], "--qrels needs --queries"),
@@ -266,3 +266,22 @@ def test_id_files_split_on_newlines_only_and_drop_a_byte_order_mark(tmp_path, ca
     from vecdiag.commands._inputs import read_lines
 
     assert read_lines(tmp_path / "ids.txt", "--ids") == ids
+
+
+def test_check_reports_nan_rows_as_a_finding_for_one_file_as_for_shards(tmp_path, capsys):
+    """`check` is a CI gate: rows with NaN or inf are its non_finite finding (exit 1 at
+    --fail-on critical), as for a folder of shards and as vd.diagnose reports them; one
+    file used to exit 2 (bad input) before diagnosing anything."""
+    X = np.random.default_rng(0).normal(size=(60, 6))
+    X[[3, 17]] = np.nan
+    np.save(tmp_path / "one.npy", X)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    np.save(shards / "a-1.npy", X[:30])
+    np.save(shards / "a-2.npy", X[30:])
+    for corpus in (tmp_path / "one.npy", shards):
+        assert main(["check", str(corpus), "--json"]) == 1
+        payload = json.loads(capsys.readouterr().out)
+        assert payload["failing"] == ["non_finite"]
+        finding = next(f for f in payload["findings"] if f["code"] == "non_finite")
+        assert "2 rows" in finding["summary"] or "2 " in finding["summary"]

@@ -19,7 +19,8 @@ from . import _validate as V
 __all__ = ["load_vectors", "atomic_write_text", "atomic_write_bytes"]
 
 
-def load_vectors(path, *, key: str | None = None, name: str | None = None) -> np.ndarray:
+def load_vectors(path, *, key: str | None = None, name: str | None = None,
+                 finite: bool = True) -> np.ndarray:
     """Load a 2-D array of vectors from ``.npy``, ``.npz`` or ``.parquet``, checked.
 
     Parameters
@@ -30,6 +31,9 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None) -> np
         (default: the only array / the only list-valued column).
     name : str, optional
         How to call the input in error messages (default: the file name).
+    finite : bool
+        Refuse rows with NaN or inf (default). False keeps them, for
+        :func:`vecdiag.diagnose`, which reports them as a finding.
     """
     path = Path(path)
     label = name or path.name
@@ -57,7 +61,7 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None) -> np
         arr = _load_parquet(path, key, label)
     else:
         raise ValueError(f"{label}: unsupported file type {suffix!r}; use .npy, .npz or .parquet")
-    return V.as_matrix(arr, label)
+    return V.as_matrix(arr, label, finite=finite)
 
 
 def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:

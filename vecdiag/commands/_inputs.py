@@ -71,11 +71,14 @@ def is_shards(corpus: str) -> bool:
 
 
 def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query_ids=None,
-                key=None, query_texts=None, id_field=None, lazy: bool = False) -> Inputs:
+                key=None, query_texts=None, id_field=None, lazy: bool = False,
+                finite_corpus: bool = True) -> Inputs:
     """Turn the command-line arguments into aligned arrays, ids, texts and judgments.
 
     A glob or a folder of shards (and any vector file when ``lazy``) is opened with
-    ``vd.open_vectors``: the corpus is then a Dask array, read chunk by chunk."""
+    ``vd.open_vectors``: the corpus is then a Dask array, read chunk by chunk.
+    ``finite_corpus=False`` keeps corpus rows with NaN or inf (``check``: a finding of
+    ``vd.diagnose``, as for shards, not an input error)."""
     from ..datasets import load_beir
     from ..io import load_vectors
 
@@ -105,7 +108,8 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
                              "query/corpus shift)")
         return inp
     else:
-        inp = Inputs(corpus=load_vectors(path, key=key, name="CORPUS"), name=path.stem)
+        inp = Inputs(corpus=load_vectors(path, key=key, name="CORPUS", finite=finite_corpus),
+                     name=path.stem)
     n = inp.corpus.shape[0]
     if ids is not None:
         inp.ids = _check_count(read_lines(ids, "--ids"), n, "--ids", "CORPUS rows")

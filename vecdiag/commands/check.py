@@ -33,7 +33,9 @@ def run(args) -> int:
     from ..report.text import findings_text, jsonable
     from ._inputs import load_inputs
 
-    inp = load_inputs(args.corpus, queries=args.queries, key=args.key)
+    # NaN or inf rows are the non_finite finding (exit 1 at --fail-on critical), whether
+    # the corpus is one file or shards; not a bad-input error (exit 2)
+    inp = load_inputs(args.corpus, queries=args.queries, key=args.key, finite_corpus=False)
     diagnosis = vd.diagnose(inp.corpus, queries=inp.queries, ids=inp.ids, k=args.k,
                             metric=args.metric, show_progress=False)
     threshold = LEVELS[args.fail_on]
