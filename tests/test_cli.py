@@ -285,3 +285,26 @@ def test_check_reports_nan_rows_as_a_finding_for_one_file_as_for_shards(tmp_path
         assert payload["failing"] == ["non_finite"]
         finding = next(f for f in payload["findings"] if f["code"] == "non_finite")
         assert "2 rows" in finding["summary"] or "2 " in finding["summary"]
+
+
+def test_ids_stored_with_the_vectors_are_read_in_memory_as_on_a_cluster(tmp_path, capsys):
+    """A parquet file's id column (or an .npz's ids array) names the documents, whether
+    the file is searched in memory or through --local-cluster (it was read only there:
+    in memory the qrels then matched no document)."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    pq.write_table(pa.table({"id": [f"doc{i}" for i in range(30)],
+                             "v": [list(r) for r in X]}), tmp_path / "p.parquet")
+    np.savez(tmp_path / "z.npz", docs=X, ids=np.array([f"doc{i}" for i in range(30)]))
+    np.save(tmp_path / "q.npy", X[:3] + 0.01)
+    (tmp_path / "qids.txt").write_text("q0\nq1\nq2\n")
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n"
+                                       + "".join(f"q{i}\tdoc{i}\t1\n" for i in range(3)))
+    for name in ("p.parquet", "z.npz"):
+        assert main(["report", str(tmp_path / name), "--queries", str(tmp_path / "q.npy"),
+                     "--query-ids", str(tmp_path / "qids.txt"), "--qrels",
+                     str(tmp_path / "qrels.tsv"), "--no-html", "--k", "3", "--json"]) == 0
+        payload = json.loads(capsys.readouterr().out)
+        assert any("document ids read from" in note for note in payload["notes"])
+        assert payload["metrics"]["queries"] == 3 and payload["metrics"]["mean"]["ndcg@10"] > 0.9

@@ -50,10 +50,13 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
         with np.load(path, allow_pickle=False) as data:
             names = list(data.files)
             if key is None:
-                if len(names) != 1:
+                # the only 2-D array, as vd.open_vectors picks it (an "ids" array beside
+                # the vectors is their ids, not a second candidate)
+                matrices = [m for m in names if len(_npz_shape(data, m)) == 2]
+                if len(matrices) != 1 and len(names) != 1:
                     raise ValueError(f"{label}: {path} holds {len(names)} arrays "
                                      f"({', '.join(names)}); name one with key=")
-                key = names[0]
+                key = matrices[0] if len(matrices) == 1 else names[0]
             if key not in names:
                 raise ValueError(f"{label}: {path} has no array {key!r} (has {', '.join(names)})")
             arr = data[key]
@@ -62,6 +65,15 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
     else:
         raise ValueError(f"{label}: unsupported file type {suffix!r}; use .npy, .npz or .parquet")
     return V.as_matrix(arr, label, finite=finite)
+
+
+def _npz_shape(data, name: str) -> tuple:
+    """The shape of one .npz member from its header (nothing inflated)."""
+    fmt = np.lib.format
+    with data.zip.open(name + ".npy") as handle:
+        major, _ = fmt.read_magic(handle)
+        read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        return read(handle)[0]
 
 
 def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:

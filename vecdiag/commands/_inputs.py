@@ -120,6 +120,8 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
         sibling = path.parent / f"{path.stem}_ids.txt"
         inp.ids = _check_count(read_lines(sibling, sibling.name), n, sibling.name, "CORPUS rows")
         inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
+    elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".npz"):
+        _stored_ids(inp, path, key, n)
     beir_queries = None
     if texts is not None:
         beir_queries = _read_texts(inp, Path(texts), n, id_field)
@@ -187,6 +189,22 @@ def _open_shards(corpus: str, key) -> Inputs:
         inp.notes.append("document ids read with the shards (an id column, an ids member "
                          "or <stem>_ids.txt files)")
     return inp
+
+
+def _stored_ids(inp, path: Path, key, n: int) -> None:
+    """Ids stored with the vectors (an ``id`` / ``_id`` / ``doc_id`` column of a parquet
+    file, an ``ids`` / ``id`` array of an .npz): read as ``vd.open_vectors`` reads them,
+    so a file gives the same ids whether it is searched in memory or on a cluster."""
+    from ..scale import formats
+
+    kind = path.suffix.lower()[1:]
+    info = formats.describe(path, kind, key)
+    if info.id_source is None:
+        return
+    read = formats.read_parquet_ids if kind == "parquet" else formats.read_npz_ids
+    inp.ids = _check_count(read(str(path), info.id_source).tolist(), n,
+                           f"{path.name}[{info.id_source}]", "CORPUS rows")
+    inp.notes.append(f"document ids read from {info.id_source!r} in {path.name}")
 
 
 def _check_count(values: list, n: int, what: str, rows: str) -> list:
