@@ -7,8 +7,8 @@ Re-rankers (return :class:`vecdiag.Neighbors`): :func:`csls`, :func:`mutual_prox
 :func:`hybrid`. Fix codes and the one entry point used by explain_neighbors and
 try_fixes: :data:`FIX_CODES`, :data:`FIXES`, :func:`apply_fix`.
 
-Modules, in reading order: ``transformers`` (the four estimators), ``rerank`` (CSLS,
-mutual proximity), ``diversify`` (MMR, de-duplication), ``fusion`` (RRF over run dicts),
+Modules, in reading order: ``transformers`` (the four estimators; ``axes``, their
+principal axes), ``rerank`` (CSLS, mutual proximity), ``diversify`` (MMR, de-duplication), ``fusion`` (RRF over run dicts),
 ``text`` (re-embedding fixes), ``registry`` (fix codes, apply_fix), ``cached`` (vector
 fixes on an Index, fitted once). Scores and exact top-k come from
 :mod:`vecdiag.neighbors.scoring`, the same module every ranking of vecdiag uses.

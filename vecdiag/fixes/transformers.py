@@ -34,6 +34,7 @@ from .. import _validate as V
 from ..linalg import row_norms
 from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
+from .axes import axes_of, covariance_overflow, principal_axes
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix"]
 
@@ -64,42 +65,6 @@ def _unit_rows(X: np.ndarray, zero: str, name: str = "X") -> np.ndarray:
 
 def _prepare(est, X: np.ndarray) -> np.ndarray:
     return _unit_rows(X, est.zero) if est.normalize_first else X
-
-
-def _principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen-decomposition of the covariance of centred rows, largest variance first.
-
-    Returns ``(variances, axes)``: the top ``n_axes`` (all when None) axes as rows, each
-    signed so that its largest-magnitude entry is positive (a deterministic choice: an
-    eigenvector's sign is arbitrary). Only the requested eigenpairs are computed.
-    """
-    n, d = Xc.shape
-    with np.errstate(over="ignore", invalid="ignore"):
-        cov = (Xc.T @ Xc) / max(n - 1, 1)
-    if not np.isfinite(cov).all():
-        raise _overflow(float(np.abs(Xc).max()))
-    return _axes_of(cov, n_axes)
-
-
-def _overflow(peak: float | None) -> ValueError:
-    largest = "" if peak is None else f" (largest |x| = {peak:.3g} after centring)"
-    return ValueError(f"X has values so large{largest} that their covariance overflows "
-                      "float64; divide the vectors by one common large number first, or keep "
-                      "normalize_first=True")
-
-
-def _axes_of(cov: np.ndarray, n_axes: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The top ``n_axes`` eigenpairs of a covariance matrix (see :func:`_principal_axes`)."""
-    from scipy.linalg import eigh
-
-    d = cov.shape[0]
-    m = d if n_axes is None else n_axes
-    values, vectors = eigh(cov, subset_by_index=[d - m, d - 1], check_finite=False)
-    values = np.clip(values[::-1], 0, None)
-    axes = vectors[:, ::-1].T
-    signs = np.sign(axes[np.arange(axes.shape[0]), np.abs(axes).argmax(axis=1)])
-    signs[signs == 0] = 1
-    return values, axes * signs[:, None]
 
 
 class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -275,13 +240,13 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"regularization must be a finite number >= 0, got {reg!r}")
         if cov is not None:              # a Dask corpus: the covariance of one pass
             if not np.isfinite(cov).all():
-                raise _overflow(None)
-            total, (values, axes) = float(np.trace(cov)), _axes_of(cov, m)
+                raise covariance_overflow(None)
+            total, (values, axes) = float(np.trace(cov)), axes_of(cov, m)
         else:
             self.mean_ = X.mean(axis=0)
             Xc = (X - self.mean_).astype(np.float64)
             total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
-            values, axes = _principal_axes(Xc, m)
+            values, axes = principal_axes(Xc, m)
         eps = float(reg) * (total / d)
         if eps == 0:
             eps = np.finfo(np.float64).tiny
@@ -291,8 +256,8 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # rows, collinear columns: eigenvalues at the level of rounding) carry no
         # information; divided by sqrt(eps) they would blow a new vector's component
         # there up a thousandfold. Their scale is inf: every vector maps to 0 there.
-        null = values <= 1e-12 * max(float(values.max(initial=0.0)), 0.0) * d
-        self.scale_ = np.where(null, np.inf, np.sqrt(np.maximum(values, 0) + eps))
+        null = values <= 1e-12 * float(values.max(initial=0.0)) * d   # values are >= 0
+        self.scale_ = np.where(null, np.inf, np.sqrt(values + eps))
         self._n_features_out = m
         return self
 
@@ -374,11 +339,11 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                              "removing every direction leaves nothing")
         if cov is not None:              # a Dask corpus: the covariance of one pass
             if not np.isfinite(cov).all():
-                raise _overflow(None)
-            self.mean_, (_, axes) = mean, _axes_of(cov, D)
+                raise covariance_overflow(None)
+            self.mean_, (_, axes) = mean, axes_of(cov, D)
         else:
             self.mean_ = X.mean(axis=0)
-            _, axes = _principal_axes((X - self.mean_).astype(np.float64), D)
+            _, axes = principal_axes((X - self.mean_).astype(np.float64), D)
         self.components_ = axes
         self.n_remove_ = D
         return self

@@ -1,0 +1,45 @@
+"""Principal axes of a covariance matrix, for the fixes that rotate or drop directions
+(:class:`~vecdiag.fixes.transformers.Whiten`, :class:`~vecdiag.fixes.transformers.AllButTheTop`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["principal_axes", "axes_of", "covariance_overflow"]
+
+
+def principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-decomposition of the covariance of centred rows, largest variance first.
+
+    Returns ``(variances, axes)``: the top ``n_axes`` (all when None) axes as rows, each
+    signed so that its largest-magnitude entry is positive (a deterministic choice: an
+    eigenvector's sign is arbitrary). Only the requested eigenpairs are computed.
+    """
+    n, d = Xc.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = (Xc.T @ Xc) / max(n - 1, 1)
+    if not np.isfinite(cov).all():
+        raise covariance_overflow(float(np.abs(Xc).max()))
+    return axes_of(cov, n_axes)
+
+
+def covariance_overflow(peak: float | None) -> ValueError:
+    largest = "" if peak is None else f" (largest |x| = {peak:.3g} after centring)"
+    return ValueError(f"X has values so large{largest} that their covariance overflows "
+                      "float64; divide the vectors by one common large number first, or keep "
+                      "normalize_first=True")
+
+
+def axes_of(cov: np.ndarray, n_axes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``n_axes`` eigenpairs of a covariance matrix (see :func:`principal_axes`)."""
+    from scipy.linalg import eigh
+
+    d = cov.shape[0]
+    m = d if n_axes is None else n_axes
+    values, vectors = eigh(cov, subset_by_index=[d - m, d - 1], check_finite=False)
+    values = np.clip(values[::-1], 0, None)
+    axes = vectors[:, ::-1].T
+    signs = np.sign(axes[np.arange(axes.shape[0]), np.abs(axes).argmax(axis=1)])
+    signs[signs == 0] = 1
+    return values, axes * signs[:, None]
