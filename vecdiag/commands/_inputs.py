@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._textfile import read_text
+
 
 @dataclasses.dataclass
 class Inputs:
@@ -46,13 +48,8 @@ def read_lines(path, what: str) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what}: no such file {str(path)!r}")
-    try:
-        # utf-8-sig: a byte-order mark is not part of the first entry; only \n (and \r\n)
-        # end a line (str.splitlines also splits on \x85, \u2028 and others)
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{what}: {str(path)!r} is not UTF-8 text ({err.reason} at byte "
-                         f"{err.start})") from None
+    # only \n (and \r\n) end a line: str.splitlines also splits on \x85, \u2028, ...
+    text = read_text(path, f"{what}: {str(path)!r}")
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._textfile import text_lines
 from ._dataset import Dataset, join_title
 
 __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file"]
@@ -28,7 +29,7 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
         raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
     rows = []
     field = id_field
-    for number, line in _text_lines(path, what):
+    for number, line in text_lines(path, f"{what} {path}"):
         if not line.strip():
             continue
         try:
@@ -71,7 +72,7 @@ def read_qrels_tsv(path) -> dict:
 
     qrels: dict = {}
     where = None                       # (query, doc, score) positions
-    for number, line in _text_lines(path, "qrels"):
+    for number, line in text_lines(path, f"qrels {path}"):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split("\t")]
@@ -83,10 +84,11 @@ def read_qrels_tsv(path) -> dict:
                 where = where[1]
                 continue
             where = (0, len(parts) - 2, len(parts) - 1) if where is None else where
-        if len(parts) <= max(where) or grade_of(parts[where[2]]) is None:
+        grade = grade_of(parts[where[2]]) if len(parts) > max(where) else None
+        if grade is None:
             raise ValueError(f"qrels {path}: line {number} is not "
                              f"'query-id<TAB>corpus-id<TAB>score': {line.strip()!r}")
-        qrels.setdefault(parts[where[0]], {})[parts[where[1]]] = grade_of(parts[where[2]])
+        qrels.setdefault(parts[where[0]], {})[parts[where[1]]] = grade
     return qrels
 
 
@@ -103,18 +105,6 @@ def _qrels_columns(parts):
                           names.index("score"))
     except ValueError:
         return "header", (0, len(parts) - 2, len(parts) - 1)
-
-
-def _text_lines(path, what: str):
-    """``(line number, line)`` of a UTF-8 text file (a byte-order mark dropped); a file in
-    another encoding is named in the error."""
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, 1):
-                yield number, line.rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{what} {path} is not UTF-8 text ({err.reason} at byte "
-                         f"{err.start}); save it as UTF-8") from None
 
 
 def load_beir(folder, *, split: str | None = None, embeddings: str | None = "auto",

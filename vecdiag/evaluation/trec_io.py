@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from .._textfile import text_lines
 from ..io import atomic_write_text
 from .runs import as_run, ranked_docs
 
@@ -26,15 +27,8 @@ def _lines(path):
         raise FileNotFoundError(f"no such file {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"{str(path)!r} is a folder; pass the file inside it")
-    try:
-        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the
-        # first query id
-        with open(path, encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                yield path.name, number, line.rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path.name} is not UTF-8 text ({err.reason} at byte {err.start}); "
-                         "save it as UTF-8") from None
+    for number, line in text_lines(path, path.name):
+        yield path.name, number, line
 
 
 def _error(file: str, number: int, line: str, problem: str) -> ValueError:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
+from .._textfile import read_text
 from .direct import npy_header, npy_layout, read_rows
 
 __all__ = ["FileInfo", "describe", "out_dtype", "read_npy_rows", "read_npz_array",
@@ -89,12 +90,7 @@ def _sidecar(path: Path) -> str | None:
 
 def read_sidecar_ids(path: str, rows: int) -> np.ndarray:
     """The ids of a sidecar file (one per line, trailing empty lines ignored)."""
-    try:
-        # utf-8-sig: a byte-order mark is not part of the first id
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); "
-                         "save the ids as UTF-8") from None
+    lines = read_text(path, str(path)).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) != rows:

@@ -1,0 +1,35 @@
+"""Reading the text files users hand over (ids, runs, qrels, BEIR records) one way.
+
+UTF-8 with any byte-order mark dropped (Windows editors write one; it would become part
+of the first id), and a file in another encoding named in a ValueError instead of a bare
+UnicodeDecodeError.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["read_text", "text_lines"]
+
+
+def read_text(path, label: str) -> str:
+    """The whole file as text; ``label`` names it in the error."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(label, err) from None
+
+
+def text_lines(path, label: str):
+    """``(line number, line without its \\r\\n)`` for every line of the file."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, 1):
+                yield number, line.rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(label, err) from None
+
+
+def _not_utf8(label: str, err: UnicodeDecodeError) -> ValueError:
+    return ValueError(f"{label} is not UTF-8 text ({err.reason} at byte {err.start}); "
+                      "save it as UTF-8")
