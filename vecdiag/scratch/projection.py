@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..projection.result import Projection
-from .vectors import _dot
+from .vectors import _dot, _power_of_two_above
 
 __all__ = ["pca"]
 
@@ -71,7 +71,7 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     # power of two near their largest entry (exact: directions and ratios do not change);
     # the variances are multiplied back by its square at the end, as vd.pca reports them.
     peak = max(abs(x) for row in centred for x in row)
-    scale = math.ldexp(1.0, math.frexp(peak)[1] - 1) if peak > 0 else 1.0
+    scale = _power_of_two_above(peak)
     unit = [[x / scale for x in row] for row in centred]
     cov = [[sum(r[a] * r[b] for r in unit) / (n - 1) for b in range(d)] for a in range(d)]
     total = sum(cov[a][a] for a in range(d))        # total variance = trace of C
