@@ -4,7 +4,9 @@ For each corpus (small enough for the exact kNN graph) and each sample size, ove
 seeds: draw s rows, take their neighbour lists (rows of the exact graph, which is what
 ``vd.hubness(X, k, sample=s)`` searches for, see tests/test_sampled_stats.py), estimate
 N_k's skewness, the hub share (N_k ≥ 2k), the antihub share (N_k = 0), and the share of
-items with a near-copy (cos ≥ 0.98, from the exact nearest neighbours), and count how often
+items with a near-copy (cos ≥ 0.98, from the exact nearest neighbours) and the share of
+redundant items (Σ (group size − 1) / n, from the near-copies among the k nearest), and
+count how often
 the interval covers the exact figure. Printed per cell: coverage, the seeds where the
 figure was estimable, the mean estimate ± its spread over seeds, the mean half-width.
 Target: coverage in [0.90, 0.99].
@@ -35,7 +37,7 @@ import vecdiag as vd  # noqa: E402
 from vecdiag.diagnostics import sampled_estimators as E  # noqa: E402
 from vecdiag.diagnostics.hubness import skewness  # noqa: E402
 from vecdiag.diagnostics.duplicates import exact_duplicate_groups  # noqa: E402
-from vecdiag.diagnostics.sampled_duplicates import copy_share  # noqa: E402
+from vecdiag.diagnostics.sampled_duplicates import copy_share, redundant_share  # noqa: E402
 from vecdiag.diagnostics.sampling import normal_quantile  # noqa: E402
 
 
@@ -62,13 +64,17 @@ def calibrate(X: np.ndarray, k: int, s: int, seeds: int, z: float) -> dict:
     lists_all, nearest = graph.indices, graph.scores[:, 0]
     nk = np.bincount(lists_all.ravel(), minlength=n)
     exact_copy = np.zeros(n, dtype=bool)
-    for g in vd.near_duplicates(X, threshold=0.98):
+    groups = vd.near_duplicates(X, threshold=0.98)
+    for g in groups:
         exact_copy[g] = True
     identical = np.zeros(n, dtype=bool)
-    for g in exact_duplicate_groups(X):
+    exact_groups = exact_duplicate_groups(X)
+    for g in exact_groups:
         identical[g] = True
+    near = np.count_nonzero(graph.scores >= 0.98, axis=1)
     truth = {"skewness": skewness(nk), "hub share": np.mean(nk >= 2 * k),
-             "antihub share": np.mean(nk == 0), "near-copy share": exact_copy.mean()}
+             "antihub share": np.mean(nk == 0), "near-copy share": exact_copy.mean(),
+             "redundant share": sum(len(g) - 1 for g in groups) / n}
     cells = {name: [] for name in truth}
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
@@ -83,6 +89,9 @@ def calibrate(X: np.ndarray, k: int, s: int, seeds: int, z: float) -> dict:
         share, ci = copy_share((nearest[rows] >= 0.98) | identical[rows], identical[rows], n,
                                int(identical.sum()))
         cells["near-copy share"].append((share, ci))
+        cells["redundant share"].append(redundant_share(
+            near[rows], (near[rows] > 0) | identical[rows], identical[rows], n,
+            sum(len(g) - 1 for g in exact_groups), int(identical.sum()), ci))
     out = {}
     for name, values in cells.items():
         got = [(e, w) for e, w in values if w is not None and e is not None]
@@ -90,7 +99,7 @@ def calibrate(X: np.ndarray, k: int, s: int, seeds: int, z: float) -> dict:
             out[name] = (truth[name], None)
             continue
         est = np.array([e for e, _ in got])
-        if name == "near-copy share":
+        if name in ("near-copy share", "redundant share"):
             lo = np.array([w[0] for _, w in got])
             hi = np.array([w[1] for _, w in got])
         else:

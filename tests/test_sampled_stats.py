@@ -141,6 +141,49 @@ def test_near_duplicates_sampled_finds_every_exact_copy():
     assert est.exact_groups == exact_duplicate_groups(X) and len(est.exact_groups) == 60
 
 
+def test_redundant_share_counts_each_group_once_like_the_unsampled_groups():
+    """Groups of 2-5 mutual near-copies and exact copies: sampling every row, the
+    redundant share equals Σ (group size − 1) / n of the unsampled groups; sampling a
+    third, its interval holds that figure, and the copy share is about twice it."""
+    rng = np.random.default_rng(4)
+    X = gaussian(2000, 24, seed=4)
+    row = 1000
+    for size in (2, 3, 4, 5) * 12:                 # near-copies of row i: i + tiny noise
+        src = int(rng.integers(0, 900))
+        X[row:row + size - 1] = X[src] + 1e-4 * rng.normal(size=(size - 1, 24))
+        row += size - 1
+    X[1900:1930] = X[900:930]                      # 30 exact-copy pairs
+    groups = vd.near_duplicates(X)
+    truth = sum(len(g) - 1 for g in groups) / 2000
+    every = vd.near_duplicates(X, sample=2000)
+    assert every.redundant_share == pytest.approx(truth)
+    for seed in range(3):
+        est = vd.near_duplicates(X, sample=700, random_state=seed)
+        lo, hi = est.redundant_share_ci
+        assert lo <= truth <= hi and lo <= est.redundant_share <= hi
+        assert est.share / 2 <= est.redundant_share <= est.share
+
+
+def test_sampled_diagnosis_judges_copies_on_the_same_figure_as_the_graph(monkeypatch):
+    """Copy pairs: 6% of the items redundant, 12% with a copy (critical from 10%). The
+    graph path and the sampled path give the same value and severity (the sampled path
+    used to judge the 12%)."""
+    from vecdiag.diagnostics import sampling
+
+    X = gaussian(3000, 24, seed=7)
+    X[2820:3000] = X[:180] + 1e-5 * np.random.default_rng(7).normal(size=(180, 24))
+    exact = vd.diagnose(X, k=5)
+    monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 100)
+    sampled = vd.diagnose(X, k=5, sample=3000)
+    a = next(f for f in exact.findings if f.code == "near_duplicates")
+    b = next(f for f in sampled.findings if f.code == "near_duplicates")
+    assert a.evidence["value"] == pytest.approx(0.06)
+    assert b.evidence["value"] == pytest.approx(0.06)
+    assert b.evidence["with_copy_share"] == pytest.approx(0.12)
+    assert a.severity == b.severity == "warning"
+    assert sampled.stats["near_duplicate_share"] == pytest.approx(0.06)
+
+
 # --- NumPy and Dask agree --------------------------------------------------------------
 
 def test_dask_equals_numpy(dask_client):

@@ -151,8 +151,10 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     (anisotropy, isotropy, rogue dimensions, norms, metric check) stay exact. On a Dask
     corpus the preflight and the sums are one pass, one task per row block
     (:mod:`vecdiag.scale.diagnose`); ``stats["sampled"]`` and ``stats["sample"]`` say
-    what was sampled. The near-duplicate figure is then the share of items that have a
-    near-copy (both members of a pair count), rather than the share of redundant items.
+    what was sampled. The near-duplicate finding is judged on the same figure either
+    way, the share of redundant items ``Σ (group size − 1) / n``, then estimated from
+    each sampled row's near-copies among its k nearest; its evidence adds the share of
+    items that have a copy (``with_copy_share``: both members of a pair count).
 
     Examples
     --------

@@ -197,7 +197,10 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
     the share of items with a copy is post-stratified: the exact copies' share is known,
     and among the other items the share is a binomial proportion over the sampled rows
     that are not exact copies (a simple random sample of them), with a Wilson score
-    interval whose effective size carries the finite population correction.
+    interval whose effective size carries the finite population correction. Each sampled
+    row is searched for its 10 nearest, so the result also estimates the share of
+    redundant items, ``Σ (group size − 1) / n`` (``redundant_share``: what the groups of
+    an unsampled call give), counting ``c / (c + 1)`` for a row with ``c`` near-copies.
 
     Examples
     --------

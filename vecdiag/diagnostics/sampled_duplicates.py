@@ -9,7 +9,18 @@ Two figures, one exact and one estimated:
   searched against all ``n`` (``O(s·n·d)``). Post-stratified: the exact copies' share is
   known; the share among the other items is a binomial proportion from the sampled rows
   that are not exact copies, with a Wilson score interval (finite population corrected),
-  so estimate and interval never fall below the exact share.
+  so estimate and interval never fall below the exact share;
+* **the redundant share**, the figure :func:`vecdiag.diagnose` judges on every path:
+  items beyond the first of each group, ``Σ (group size − 1) / n`` (a pair of copies is
+  one redundant item, two items with a copy). A group of ``g`` mutual near-copies holds
+  ``g − 1`` redundant items, ``(g − 1) / g`` per member: each sampled row with ``c``
+  near-copies among its nearest ``k`` rows counts ``c / (c + 1)``. Exact groups count
+  exactly (hashing gives their sizes). Groups are connected components, though: in a
+  chain a~b~c with a and c apart, or past k near-copies, a group is larger than any row's
+  own near-copies show, so that count is a lower bound per member (every member counts
+  less than 1). The interval therefore runs from the copy share's lower end scaled by
+  the sampled members' mean count up to the copy share's upper end: measured coverage
+  in ``benchmarks/bench_sampling.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +30,9 @@ import numpy as np
 from ..results import Result, fmt, html_block, html_table, result
 from .sampling import CONFIDENCE, sampled_lists, sampled_phrase, wilson_interval
 
-__all__ = ["SampledDuplicates", "sampled_near_duplicates", "copy_share"]
+__all__ = ["SampledDuplicates", "sampled_near_duplicates", "copy_share", "redundant_share"]
+
+LIST_K = 10                           # nearest rows searched per sampled row (group sizes)
 
 
 @result
@@ -36,6 +49,12 @@ class SampledDuplicates(Result):
         share among the other items, weighted by their number.
     share_ci : tuple (low, high)
         Its interval at ``confidence`` (Wilson, finite population corrected).
+    redundant_share : float
+        Estimated share of items that are redundant copies, ``Σ (group size − 1) / n``
+        (what the unsampled ``near_duplicates`` groups give, and what ``vd.diagnose``
+        judges): between half of ``share`` and ``share``.
+    redundant_share_ci : tuple (low, high)
+        Its interval (from the copy share's; see the module notes).
     with_copy : int
         Sampled rows that have a copy.
     exact_groups : list of list of int
@@ -59,6 +78,8 @@ class SampledDuplicates(Result):
     >>> d = vd.near_duplicates(X, sample=300, random_state=0)
     >>> d.exact_share, len(d.exact_groups), d.share_ci[0] <= 0.2 <= d.share_ci[1]
     (0.2, 100, True)
+    >>> d.redundant_share_ci[0] <= 0.1 <= d.redundant_share_ci[1]     # 100 of 1000 redundant
+    True
     """
 
     share: float
@@ -71,6 +92,10 @@ class SampledDuplicates(Result):
     """Every group of identical rows (complete)."""
     exact_share: float
     """Share of items in an exact group (exact)."""
+    redundant_share: float
+    """Estimated share of redundant copies, Σ (group size − 1) / n."""
+    redundant_share_ci: tuple
+    """Interval of the redundant share."""
     examples: list
     """Up to 10 (sampled row, nearest other row, cosine) with a copy."""
     sample: int
@@ -90,7 +115,8 @@ class SampledDuplicates(Result):
         lo, hi = self.share_ci
         return (f"Near-duplicates (cosine ≥ {fmt(self.threshold)}) of {self.n:,} items: "
                 f"{100 * self.share:.2f}% have a copy ({sampled_phrase(self.sample, self.confidence)}"
-                f" {100 * lo:.2f}%–{100 * hi:.2f}%); exact copies (all rows hashed): "
+                f" {100 * lo:.2f}%–{100 * hi:.2f}%), {100 * self.redundant_share:.2f}% are "
+                f"redundant; exact copies (all rows hashed): "
                 f"{len(self.exact_groups):,} groups, {100 * self.exact_share:.2f}% of items")
 
     def __str__(self) -> str:
@@ -109,6 +135,9 @@ class SampledDuplicates(Result):
         lo, hi = self.share_ci
         rows = [["items with a copy (cos ≥ " + fmt(self.threshold) + ")",
                  f"{100 * self.share:.2f}% [{100 * lo:.2f}%, {100 * hi:.2f}%]"],
+                ["redundant items, Σ (group size − 1) / n",
+                 f"{100 * self.redundant_share:.2f}% [{100 * self.redundant_share_ci[0]:.2f}%, "
+                 f"{100 * self.redundant_share_ci[1]:.2f}%]"],
                 ["exact copy groups (all rows hashed)", f"{len(self.exact_groups):,}"],
                 ["items in an exact group", f"{100 * self.exact_share:.2f}%"]]
         parts = [f"<p>{sampled_phrase(self.sample, self.confidence)} (of {self.n:,})</p>",
@@ -146,6 +175,38 @@ def copy_share(has_copy: np.ndarray, exact_copy: np.ndarray, n: int, n_exact: in
     return n_exact / n + w * hits / s_rest, (n_exact / n + w * lo, n_exact / n + w * hi)
 
 
+def redundant_share(near: np.ndarray, has_copy: np.ndarray, exact_copy: np.ndarray,
+                    n: int, exact_redundant: int, n_exact: int, share_ci: tuple):
+    """(estimate, (low, high)) of ``Σ (group size − 1) / n`` (see the module notes).
+
+    ``near``: per sampled row, its near-copies among its listed nearest rows;
+    ``has_copy``, ``exact_copy``: as for :func:`copy_share`, whose interval ``share_ci``
+    is scaled at its lower end; ``exact_redundant``: rows beyond the first of each exact
+    group.
+
+    Examples
+    --------
+    >>> # 100 items, 10 in exact pairs; sampled: 2 rows with one near-copy, 2 without
+    >>> est, ci = redundant_share(np.array([1, 0, 1, 0]), np.array([True, False, True,
+    ...     False]), np.zeros(4, bool), 100, 5, 10, (0.1, 0.9))
+    >>> round(est, 4), [round(v, 4) for v in ci]
+    (0.275, [0.05, 0.85])
+    """
+    rest = ~exact_copy
+    n_rest, s_rest = n - n_exact, int(rest.sum())
+    base = exact_redundant / n
+    if s_rest == 0 or n_rest == 0:
+        return base, (base, base + (n_rest / n if n_rest else 0.0))
+    weight = near[rest] / (near[rest] + 1.0)
+    w = n_rest / n
+    hits = has_copy[rest]
+    mean_member = float(weight[hits].mean()) if hits.any() else 1.0
+    # the copy share's interval over the other items, back out of its post-stratification
+    lo, hi = ((v - n_exact / n) / w for v in share_ci)
+    return (base + w * float(weight.mean()),
+            (base + w * max(0.0, lo) * mean_member, base + w * min(1.0, hi)))
+
+
 def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, random_state,
                             confidence: float = CONFIDENCE, lists=None) -> SampledDuplicates:
     """The share with a copy from ``sample`` rows, beside the ``exact`` copy groups.
@@ -154,8 +215,9 @@ def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, ra
     Dask array (its search refuses zero rows);
     ``exact``: its groups of identical rows (from hashing); ``threshold`` and ``sample``
     checked. ``lists``: ``(rows, indices, scores)`` of sampled rows already searched
-    under cosine (their nearest other row in column 0; :func:`vecdiag.diagnose` reuses
-    the hubness search), instead of drawing and searching here.
+    under cosine (their nearest other rows, nearest first; :func:`vecdiag.diagnose`
+    reuses the hubness search), instead of drawing and searching here (the nearest
+    :data:`LIST_K`).
     """
     from .. import _validate as V
     from .sampling import draw_rows
@@ -166,17 +228,22 @@ def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, ra
         in_exact[g] = True
     if lists is None:
         rows = draw_rows(n, sample, V.check_random_state(random_state))
-        idx, scores = sampled_lists(X, rows, 1, "cosine")
+        idx, scores = sampled_lists(X, rows, min(LIST_K, n - 1), "cosine")
     else:
         rows, idx, scores = lists
-    has_copy = (scores[:, 0] >= threshold) | in_exact[rows]
+    near = np.count_nonzero(scores >= threshold, axis=1)
+    has_copy = (near > 0) | in_exact[rows]
     hits = int(has_copy.sum())
     s = rows.size
     exact_share = float(in_exact.sum() / n)
     share, (lo, hi) = copy_share(has_copy, in_exact[rows], n, int(in_exact.sum()), confidence)
+    red, red_ci = redundant_share(near, has_copy, in_exact[rows], n,
+                                  sum(len(g) - 1 for g in exact), int(in_exact.sum()),
+                                  (lo, hi))
     examples = [(int(r), int(i), float(c)) for r, i, c
                 in zip(rows[has_copy][:10], idx[has_copy, 0][:10], scores[has_copy, 0][:10])]
-    return SampledDuplicates(share=share, share_ci=(lo, hi),
+    return SampledDuplicates(share=share, share_ci=(lo, hi), redundant_share=red,
+                             redundant_share_ci=red_ci,
                              with_copy=hits, exact_groups=exact, exact_share=exact_share,
                              examples=examples, sample=s, n=n, threshold=float(threshold),
                              confidence=confidence, rows=rows)

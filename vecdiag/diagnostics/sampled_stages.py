@@ -80,7 +80,9 @@ def sampled_duplicates_stage(w) -> None:
     w.exact_redundant = sum(len(g) - 1 for g in w.exact)
     w.n_distinct = w.n - w.exact_redundant
     phrase = sampled_phrase(dup.sample, dup.confidence)
-    share, ci = float(dup.share), dup.share_ci
+    # judged, as on the graph path, on the redundant share Σ (group size − 1) / n: a pair
+    # of copies is one redundant item (two items with a copy)
+    share, ci = float(dup.redundant_share), dup.redundant_share_ci
     sev = rules.severity_of("near_duplicates", share) if dup.with_copy else "ok"
     examples = [f"{w.label(r)} ≈ {w.label(c)} (cosine {cos:.3f})"
                 for r, c, cos in list(dup.examples)[:3]]
@@ -90,17 +92,21 @@ def sampled_duplicates_stage(w) -> None:
           "sample": dup.sample, "with_copy": int(dup.with_copy),
           "exact_copies": w.exact_redundant, "exact_groups": len(w.exact),
           "exact_share": float(dup.exact_share), "threshold": w.duplicate_threshold,
-          "examples": examples + exact_ex, "measures": "share of items with a near-copy",
+          "examples": examples + exact_ex,
+          "measures": "share of items that are redundant copies, Σ (group size − 1) / n",
+          "with_copy_share": float(dup.share), "with_copy_interval": list(dup.share_ci),
           "search": f"{dup.sample:,} sampled rows against all {w.n:,} + exact hashing of "
                     "every row", **rules._limits("near_duplicates")}
-    summary = (f"About {100 * share:.2g}% of items have a copy or near-copy (cosine ≥ "
-               f"{w.duplicate_threshold}), {phrase} {_ci(ci, True)}; {w.exact_redundant} "
-               f"rows are exact copies of others (all rows hashed)"
+    summary = (f"About {100 * share:.2g}% of items are redundant copies or near-copies "
+               f"(cosine ≥ {w.duplicate_threshold}) of others, {phrase} {_ci(ci, True)} "
+               f"({100 * dup.share:.2g}% have a copy); {w.exact_redundant} rows are exact "
+               "copies of others (all rows hashed)"
                + ("; deduplicate the corpus." if sev != "ok" else "."))
     w.findings.append(Finding("near_duplicates", sev, summary, ev,
                               "deduplicate" if sev != "ok" or w.exact else None))
     w.stats.update(n_distinct=w.n_distinct, exact_duplicate_rows=w.exact_redundant,
-                   near_duplicate_share=share, near_duplicate_share_ci=list(ci))
+                   near_duplicate_share=share, near_duplicate_share_ci=list(ci),
+                   near_duplicate_with_copy_share=float(dup.share))
 
 
 def _shared_search_duplicates(w):
@@ -121,7 +127,7 @@ def _shared_search_duplicates(w):
     w.lists = (rows, idx, scores)
     return sampled_near_duplicates(w.G, exact, threshold=w.duplicate_threshold,
                                    sample=rows.size, random_state=None, confidence=CONFIDENCE,
-                                   lists=(rows, idx[:, :1], scores[:, :1]))
+                                   lists=(rows, idx, scores))
 
 
 def sampled_hubness_stage(w) -> None:
