@@ -115,6 +115,26 @@ def test_ann_recall_with_ids(gaussian):
     assert vd.ann_recall(approx, exact) == pytest.approx((1 + 1 / 3) / 2)
 
 
+def test_ann_recall_integer_ids_are_never_taken_for_positions(gaussian):
+    """Integer document ids (100, 101, ...) are not row positions: ambiguous integers
+    are refused until labels= says which; said, both readings are right; ids that equal
+    the positions, and -1 padding (a miss), need nothing."""
+    n = len(gaussian)
+    exact = vd.Index(gaussian, ids=list(range(100, 100 + n))).search(gaussian[:3], k=4)
+    with pytest.raises(ValueError, match="labels='ids'"):
+        vd.ann_recall(exact.ids.tolist(), exact)
+    assert vd.ann_recall(exact.ids.tolist(), exact, labels="ids") == 1.0
+    assert vd.ann_recall(exact.indices, exact, labels="positions") == 1.0
+    assert vd.ann_recall(exact.indices[:, ::-1] + 100, exact, labels="ids") == 1.0
+    assert vd.ann_recall(exact, exact) == 1.0                  # a Neighbors: positions
+    same = vd.Index(gaussian, ids=np.arange(n)).search(gaussian[:3], k=4)
+    assert vd.ann_recall(same.indices.tolist(), same) == 1.0
+    padded = np.where(np.arange(4) < 2, exact.indices, -1)     # faiss: -1 = no result
+    assert vd.ann_recall(padded, exact.indices) == 0.5
+    with pytest.raises(ValueError, match="labels must be"):
+        vd.ann_recall(exact.indices, exact, labels="rows")
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
 def test_ann_recall_recomputes_scores_from_vectors(with_duplicates, metric):
     """With the vectors, index arrays get the tie rule, and wrong approximate scores

@@ -144,7 +144,7 @@ def _rows(result, name: str):
 
 
 def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries=None,
-               corpus=None, metric: str | None = None) -> float:
+               corpus=None, metric: str | None = None, labels: str = "auto") -> float:
     """Recall@k of an approximate search against exact search, ties counted as found.
 
     Parameters
@@ -165,6 +165,12 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
         estimate them); index arrays then get the tie rule too. Needs corpus positions.
     metric : str or None
         Metric of that recomputation; None: ``exact.metric``, else cosine.
+    labels : {"auto", "positions", "ids"}
+        What a plain array or list ``approx`` holds: corpus positions, or the ids of
+        ``exact`` (a Neighbors of an Index built with ids). "auto": ids when they are not
+        integers, positions when ``exact`` has no ids or its ids are its positions; integer
+        labels against integer ids that differ from the positions are ambiguous and
+        refused (say which). A Neighbors ``approx`` always gives positions.
 
     Returns
     -------
@@ -173,7 +179,8 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
 
     Notes
     -----
-    Only the first k returned documents of each query count, and each once. Exact search
+    Only the first k returned documents of each query count, and each once; a position
+    of -1 (faiss's padding for "no result") is a miss. Exact search
     breaks ties by corpus index, so another equally good document is a legitimate
     answer: when scores are known (``approx`` and ``exact`` are Neighbors, or the vectors
     are given) such documents count as found, the convention of ann-benchmarks.
@@ -202,12 +209,16 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
     if ap_metric is not None and ex_metric is not None and ap_metric != ex_metric:
         raise ValueError(f"approx was searched with {ap_metric!r} but exact with "
                          f"{ex_metric!r}; compare results of the same metric")
-    by_id = any(r and not isinstance(r[0], numbers.Integral) for r in ap_rows)
+    by_id = _holds_ids(approx, ap_rows, ex, labels)
     if by_id:
         if ex is None or ex.ids is None:
             raise ValueError("approx holds ids, not corpus positions: pass exact as a "
                              "Neighbors with ids (the search of an Index built with ids)")
         ex_rows = [r.tolist() for r in ex.ids]
+    else:
+        # faiss pads short result lists with -1: no document, a miss
+        ap_rows = [[p for p in r if not (isinstance(p, numbers.Integral) and p == -1)]
+                   if ap_scores is None else r for r in ap_rows]
     metric = metric or ex_metric or ap_metric or "cosine"
     if (queries is None) != (corpus is None):
         raise ValueError("pass both queries= and corpus= to recompute scores, or neither")
@@ -236,6 +247,34 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
                     found.add(label)
         total += len(found) / k
     return total / len(ex_rows)
+
+
+def _holds_ids(approx, rows, exact, labels: str) -> bool:
+    """Whether ``approx``'s labels are ids of ``exact`` (else corpus positions); see
+    :func:`ann_recall`'s ``labels``."""
+    from .neighbors import Neighbors
+
+    if labels not in ("auto", "positions", "ids"):
+        raise ValueError(f"labels must be 'auto', 'positions' or 'ids', got {labels!r}")
+    if isinstance(approx, Neighbors):
+        if labels == "ids":
+            raise ValueError("labels='ids' is for a plain list or array of ids; a Neighbors "
+                             "approx holds corpus positions")
+        return False
+    if labels != "auto":
+        return labels == "ids"
+    if any(not isinstance(x, numbers.Integral) for r in rows for x in r):
+        return True
+    ids = None if exact is None else exact.ids
+    if ids is None or not any(len(r) for r in rows):
+        return False
+    flat = np.asarray(ids).ravel().tolist()
+    if not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in flat) \
+            or flat == np.asarray(exact.indices).ravel().tolist():
+        return False
+    raise ValueError("approx holds integers and exact's ids are integers too (not its row "
+                     "positions): pass labels='ids' if approx holds document ids, or "
+                     "labels='positions' if it holds corpus row positions")
 
 
 def _gathered(rows, corpus, metric):
