@@ -131,3 +131,56 @@ def test_large_memmap_is_scanned_in_blocks(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"1 row \(33\)"):
         V.as_matrix(mm, "corpus")
     assert V.as_matrix(mm[:30], "corpus").dtype == np.float32
+
+
+def test_ndarray_subclasses_become_plain_arrays_and_memmaps_stay(tmp_path):
+    """np.matrix (rows stay 2-D under indexing) is read as a plain array everywhere:
+    the same neighbours, projections and explanations as the array itself."""
+    X = np.random.default_rng(0).normal(size=(30, 5))
+    M = np.matrix(X)
+    assert type(V.to_array(M, "X")) is np.ndarray
+    for got, want in ((vd.pca(M, 2).coords, vd.pca(X, 2).coords),
+                      (vd.normalize(M), vd.normalize(X)),
+                      (vd.fixes.csls(M[:3], M, 3).indices, vd.fixes.csls(X[:3], X, 3).indices),
+                      (vd.fixes.mutual_proximity(M[:3], M, 3).indices,
+                       vd.fixes.mutual_proximity(X[:3], X, 3).indices),
+                      (vd.fixes.mmr(X[0], M, 3).indices, vd.fixes.mmr(X[0], X, 3).indices)):
+        assert type(got) is np.ndarray
+        np.testing.assert_array_equal(got, want)
+    assert vd.explain_neighbors(X[0], M).neighbors.indices.tolist() == \
+        vd.explain_neighbors(X[0], X).neighbors.indices.tolist()
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    assert V.to_array(mm, "X") is mm
+
+
+def test_masked_arrays_are_refused_where_masked_and_read_where_not():
+    X = np.random.default_rng(1).normal(size=(6, 3))
+    masked = np.ma.array(X, mask=np.zeros_like(X, bool))
+    masked[1, 2] = np.ma.masked
+    masked[4, 0] = np.ma.masked
+    for f in (lambda a: vd.knn(a, X, k=2), lambda a: vd.cosine_matrix(a)):
+        with pytest.raises(ValueError, match=r"queries|X|A") as err:
+            f(masked)
+        assert "masked entries (rows 1, 4)" in str(err.value)
+    for f in (vd.dot, scratch.dot):
+        with pytest.raises(ValueError, match=r"masked entries \(entry 1\)"):
+            f(np.ma.array([1.0, 2, 3], mask=[0, 1, 0]), [1.0, 2, 3])
+    clean = np.ma.array(X)                           # no entry masked: just the numbers
+    np.testing.assert_array_equal(vd.knn(clean, X, k=2).indices, vd.knn(X, X, k=2).indices)
+
+
+def test_pandas_nullable_numbers_are_read_and_missing_values_named():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": pd.array([1, 2, 3], dtype="Int64"), "b": [1.0, 2.0, 0.5],
+                          "c": pd.array([0.1, 0.2, 0.3], dtype="Float64")})
+    plain = frame.to_numpy(dtype=float)
+    np.testing.assert_array_equal(vd.knn(frame, frame, k=2).indices,
+                                  vd.knn(plain, plain, k=2).indices)
+    frame.loc[1, "a"] = pd.NA
+    with pytest.raises(ValueError, match=r"row \(1\) with NaN"):
+        vd.knn(frame, plain, k=2)
+    words = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]})
+    with pytest.raises(TypeError, match="dtype=float"):
+        vd.knn(words, plain[:, :2], k=1)

@@ -61,9 +61,27 @@ def format_rows(rows, *, limit: int = 5) -> str:
 
 
 def to_array(x, name: str) -> np.ndarray:
-    """np.asarray with messages for the usual foreign objects (torch, ragged lists)."""
-    if isinstance(x, np.ndarray):
+    """np.asarray with messages for the usual foreign objects (torch, ragged lists).
+
+    A NumPy array or memmap comes back as it is; other ndarray subclasses become plain
+    arrays (``np.matrix`` would keep every row 2-D); a masked array only without masked
+    entries (its mask would otherwise be silently dropped); pandas numeric columns,
+    nullable ones included, as float64 with NaN for missing values.
+    """
+    if type(x) is np.ndarray or isinstance(x, np.memmap):
         return x
+    if isinstance(x, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(x)
+        if mask.any():
+            if mask.ndim >= 2:
+                where = _rows_phrase(np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)))
+            else:
+                where = "entry " + ", ".join(map(str, np.flatnonzero(mask.ravel())[:10]))
+            raise ValueError(f"{name} is a masked array with masked entries ({where}); fill "
+                             f"them ({name}.filled(value)) or drop them first")
+        return np.asarray(x.data)
+    if isinstance(x, np.ndarray):
+        return np.asarray(x)
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be numeric vectors, got a string {x[:40]!r}; "
                         "embed the text first (see vecdiag.embedders)")
@@ -80,11 +98,31 @@ def to_array(x, name: str) -> np.ndarray:
             raise TypeError(f"{name} is a torch tensor on {device!r}; pass {name}.cpu() instead")
         if str(getattr(x, "dtype", "")) == "torch.bfloat16":
             x = x.float()
+    if module.startswith("pandas") and hasattr(x, "to_numpy"):
+        numeric = _pandas_numeric(x)
+        if numeric:
+            return x.to_numpy(dtype=np.float64, na_value=np.nan)
     try:
         return np.asarray(x)
     except ValueError as err:  # ragged nested lists
         raise ValueError(f"{name} is ragged: its rows have different lengths ({err}); "
                          "every vector must have the same dimension") from None
+
+
+def _pandas_numeric(x) -> bool:
+    """Whether a pandas DataFrame or Series holds numbers only (nullable dtypes such as
+    Int64 and Float64 included; booleans and text not)."""
+    from pandas.api import types
+
+    dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
+    return bool(dtypes) and all(types.is_numeric_dtype(t) and not types.is_bool_dtype(t)
+                                for t in dtypes)
+
+
+def _rows_phrase(rows: np.ndarray) -> str:
+    """'row 3' / 'rows 3, 7, 9' (the first few named)."""
+    shown = ", ".join(str(int(r)) for r in rows[:10]) + (", …" if rows.size > 10 else "")
+    return f"row {shown}" if rows.size == 1 else f"rows {shown}"
 
 
 def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
@@ -94,8 +132,9 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
                         f"pass {name}.real if the imaginary part is zero")
     if kind in "OUSV":
         if kind == "O":
-            raise TypeError(f"{name} has dtype object (mixed or ragged entries); "
-                            "pass an array of numbers with one row per vector")
+            raise TypeError(f"{name} has dtype object (mixed or ragged entries, or numbers "
+                            "held as Python objects); pass an array of numbers with one row "
+                            f"per vector, e.g. np.asarray({name}, dtype=float)")
         raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
     if kind not in "fiub":
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
