@@ -28,9 +28,10 @@ ALL = ("ndcg@1", "ndcg@3", "ndcg@10", "ndcg", "recall@2", "recall@5", "precision
 
 def _trec_order(scores):
     """trec_eval's order, written independently of vecdiag: sort by score desc, then
-    doc id desc (two stable sorts)."""
+    doc id desc (two stable sorts); scores compared as C floats, as trec_eval stores
+    them (-3e-188 is -0.0 there, tied with 0.0)."""
     by_id = sorted(scores, reverse=True)
-    return sorted(by_id, key=lambda d: -scores[d])
+    return sorted(by_id, key=lambda d: -float(np.float32(scores[d])))
 
 
 _CALLS = itertools.count()
@@ -95,8 +96,12 @@ def assert_matches(ev, run, qrels, metrics):
     ref = reference(run, qrels, metrics)
     checked = 0
     for i, q in enumerate(ev.query_ids):
-        if q not in ref:  # absent from the run: vecdiag counts 0, pytrec_eval skips
-            assert q in ev.missing_from_run
+        if q not in ref:
+            # absent from the run (vecdiag counts 0, pytrec_eval skips), or without a
+            # relevant document at level 1 (left out of the reference, see
+            # _evaluate_fresh): no grade above 0, so trec_eval's every measure is 0
+            assert q in ev.missing_from_run or (q in ev.no_relevant
+                                                and ev.relevance_level == 1)
             assert np.all(ev.values[i] == 0)
             continue
         for j, m in enumerate(metrics):
@@ -185,22 +190,52 @@ def test_empty_runs_and_skipped_queries_are_stated():
     run = {"empty": {}, "no_rel": {"d": 1.0}, "unjudged": {"d": 1.0}, "good": {"d": 1.0}}
     qrels = {"empty": {"d": 1}, "no_rel": {"d": 0}, "good": {"d": 2}, "absent": {"x": 1}}
     ev = vd.evaluate(run, qrels, metrics=ALL)
-    assert ev.query_ids == ("absent", "empty", "good")
-    assert ev.no_relevant == ("no_rel",)
+    assert ev.query_ids == ("absent", "empty", "good", "no_rel")   # trec_eval averages no_rel
+    assert ev.no_relevant == ("no_rel",) and not ev.no_relevant_skipped
     assert ev.not_judged == ("unjudged",)
     assert ev.missing_from_run == ("absent",)
     frame = ev.per_query
     assert (frame.loc["empty"] == 0).all() and (frame.loc["absent"] == 0).all()
+    assert (frame.loc["no_rel"] == 0).all()
     assert frame.loc["good", "ndcg@10"] == 1.0
-    assert ev.mean["map"] == pytest.approx(1 / 3)
-    assert "1 without relevant documents skipped" in ev.summary()
+    assert ev.mean["map"] == pytest.approx(1 / 4)
+    assert "1 without relevant documents averaged as trec_eval does" in ev.summary()
     assert "1 absent from the run counted as 0" in ev.summary()
     assert_matches(ev, run, qrels, ALL)
+    skipped = vd.evaluate(run, qrels, metrics=ALL, skip_no_relevant=True)
+    assert skipped.query_ids == ("absent", "empty", "good") and skipped.no_relevant_skipped
+    assert skipped.mean["map"] == pytest.approx(1 / 3)
+    assert "1 without relevant documents skipped" in skipped.summary()
+    with pytest.raises(TypeError, match="skip_no_relevant"):
+        vd.evaluate(run, qrels, metrics=ALL, skip_no_relevant="yes")
+
+
+def test_queries_without_a_relevant_document_at_the_level_count_like_trec_eval():
+    """trec_eval -l2 averages a query whose grades are all 1: 0 on the binary measures,
+    but its nDCG still gains from the grade-1 documents (pytrec_eval per query)."""
+    run = {"q1": {"d1": 1.0, "d2": 0.5}, "q2": {"d4": 1.0, "d3": 0.5}}
+    qrels = {"q1": {"d1": 2}, "q2": {"d3": 1}}
+    metrics = ("ndcg@10", "map", "recall@5", "r-precision", "mrr", "precision@1")
+    ev = vd.evaluate(run, qrels, metrics=metrics, relevance_level=2)
+    ref = _pytrec_eval().RelevanceEvaluator(
+        _fresh(qrels, "lvl2"), {"ndcg_cut.10", "map", "recall.5", "Rprec", "recip_rank",
+                                "P.1"}, relevance_level=2).evaluate(_fresh(run, "lvl2"))
+    names = {"ndcg@10": "ndcg_cut_10", "map": "map", "recall@5": "recall_5",
+             "r-precision": "Rprec", "mrr": "recip_rank", "precision@1": "P_1"}
+    assert ev.query_ids == ("q1", "q2") and ev.no_relevant == ("q2",)
+    for i, q in enumerate(ev.query_ids):
+        for j, m in enumerate(metrics):
+            assert ev.values[i, j] == pytest.approx(ref[f"lvl2:{q}"][names[m]], abs=TOL)
+    assert ev.mean["ndcg@10"] == pytest.approx((1 + 1 / math.log2(3)) / 2)
+    assert ev.mean["map"] == 0.5
 
 
 def test_nothing_to_average_gives_nan_means():
-    ev = vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 0}}, metrics=["map"])
+    ev = vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 0}}, metrics=["map"],
+                     skip_no_relevant=True)
     assert ev.n_queries == 0 and math.isnan(ev.mean["map"])
+    assert vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 0}}, metrics=["map"]).mean == \
+        {"map": 0.0}
 
 
 # -- random cases vs pytrec_eval ------------------------------------------------------
@@ -230,8 +265,9 @@ def test_random_runs_equal_pytrec_eval(case):
     run, qrels = case
     ev = vd.evaluate(run, qrels, metrics=ALL)
     assert_matches(ev, run, qrels, ALL)
-    # the averaged set: judged queries with a relevant document
-    assert set(ev.query_ids) == {q for q, j in qrels.items() if max(j.values()) >= 1}
+    # the averaged set: every judged query (trec_eval -c)
+    assert set(ev.query_ids) == set(qrels)
+    assert set(ev.no_relevant) == {q for q, j in qrels.items() if max(j.values()) < 1}
 
 
 def test_larger_random_collection_with_many_ties(rng):

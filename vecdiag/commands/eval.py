@@ -67,10 +67,10 @@ def run(args) -> int:
     notes: list = []
     current = _evaluate(load_run(args.run_file), qrels, args, "run", notes)
     if current.n_queries == 0:
-        raise CommandError("no query of the run has relevant documents in the qrels; "
-                           "check that the query ids match")
+        raise CommandError("no query of the qrels is left to average; check that the "
+                           "query ids of run and qrels match")
     payload = {"run": args.run_file, "queries": current.n_queries,
-               "skipped_no_relevant": len(current.no_relevant),
+               "no_relevant": len(current.no_relevant),      # averaged, as trec_eval does
                "skipped_not_judged": len(current.not_judged),
                "missing_from_run": len(current.missing_from_run),
                "missing": current.missing, "notes": notes,

@@ -21,7 +21,8 @@ __all__ = ["Judged", "Metric", "METRICS", "ALIASES", "parse_metric", "ndcg", "re
 
 @dataclass(frozen=True)
 class Judged:
-    """One query's ranked run seen through its judgments (``num_rel >= 1``)."""
+    """One query's ranked run seen through its judgments (``num_rel`` may be 0: trec_eval
+    then scores 0 on every measure that divides by it)."""
 
     rel: np.ndarray
     """0/1 relevance of each ranked document, best first."""
@@ -51,7 +52,7 @@ def ndcg(q: Judged, k: int | None) -> float:
 
 def recall(q: Judged, k: int | None) -> float:
     """Relevant documents in the first k, over R."""
-    return float(q.rel[:q.cut(k)].sum()) / q.num_rel
+    return float(q.rel[:q.cut(k)].sum()) / q.num_rel if q.num_rel else 0.0
 
 
 def precision(q: Judged, k: int | None) -> float:
@@ -73,12 +74,14 @@ def hit(q: Judged, k: int | None) -> float:
 def average_precision(q: Judged, k: int | None) -> float:
     """Sum of precision@i at each relevant rank i (up to k), over R."""
     hits = np.flatnonzero(q.rel[:q.cut(k)])
+    if not q.num_rel:
+        return 0.0
     return float(np.sum(np.arange(1, hits.size + 1) / (hits + 1))) / q.num_rel
 
 
 def r_precision(q: Judged, k: int | None) -> float:
     """Precision at rank R."""
-    return float(q.rel[:q.num_rel].sum()) / q.num_rel
+    return float(q.rel[:q.num_rel].sum()) / q.num_rel if q.num_rel else 0.0
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ The metrics themselves, one function each, and their name table live in
   ``1 / log2(rank + 1)``; the ideal ranking is built from *all* judged documents, not
   only the retrieved ones;
 * AP divides by the number of relevant documents, retrieved or not;
-* queries whose judgments hold no relevant document are skipped (every metric is
-  undefined or trivially zero for them), queries in the run without judgments are
-  skipped, and queries with judgments but no run count as 0 (``trec_eval -c``); the
-  result states each set.
+* queries whose judgments hold no relevant document are averaged like the others, as
+  trec_eval averages them: 0 on every measure but nDCG, which still gains from grades
+  below ``relevance_level`` (``skip_no_relevant=True`` leaves them out); queries in the
+  run without judgments are skipped, and queries with judgments but no run count as 0
+  (``trec_eval -c``); the result states each set.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Evaluation(Result):
     metrics : tuple of str
         Metric names as requested, e.g. ``("ndcg@10", "map")``; columns of ``values``.
     query_ids : tuple
-        The averaged queries (judged, with at least one relevant document), sorted.
+        The averaged queries (judged; without those with no relevant document when they
+        are skipped), sorted.
     values : ndarray
         (n_queries, n_metrics) float64 per-query values, rows in ``query_ids`` order.
     mean : dict
@@ -65,7 +67,8 @@ class Evaluation(Result):
     missing_from_run : tuple
         Judged queries with a relevant document that the run does not contain.
     no_relevant : tuple
-        Judged queries with no relevant document (skipped).
+        Judged queries with no relevant document (averaged, as trec_eval does, unless
+        ``no_relevant_skipped``).
     not_judged : tuple
         Queries in the run without any judgments (skipped).
     relevance_level : int
@@ -74,6 +77,8 @@ class Evaluation(Result):
         Label of the evaluated run.
     missing : str
         How judged queries absent from the run were treated: ``"zero"`` or ``"skip"``.
+    no_relevant_skipped : bool
+        Whether the queries in ``no_relevant`` were left out of the averages.
 
     Examples
     --------
@@ -88,16 +93,17 @@ class Evaluation(Result):
     metrics: tuple
     """Metric names as requested, e.g. ``("ndcg@10", "map")``; columns of ``values``."""
     query_ids: tuple
-    """The averaged queries (judged, with at least one relevant document), sorted."""
+    """The averaged queries (judged), sorted."""
     values: np.ndarray
     """(n_queries, n_metrics) float64 per-query values, rows in ``query_ids`` order."""
     mean: dict
     """Metric name -> mean over ``query_ids`` (NaN when no query is averaged)."""
     missing_from_run: tuple = ()
-    """Judged queries (with a relevant document) that the run does not contain: averaged
+    """Averaged judged queries that the run does not contain: averaged
     as 0 (``trec_eval -c``) under ``missing="zero"``, left out under ``missing="skip"``."""
     no_relevant: tuple = ()
-    """Judged queries with no relevant document: skipped, not averaged."""
+    """Judged queries with no relevant document: averaged (0 on every measure but nDCG,
+    as in trec_eval) unless ``no_relevant_skipped``."""
     not_judged: tuple = ()
     """Queries in the run without any judgments: skipped, not averaged."""
     relevance_level: int = 1
@@ -108,6 +114,8 @@ class Evaluation(Result):
     """How judged queries absent from the run were treated: ``"zero"`` (counted as 0,
     ``trec_eval -c``) or ``"skip"`` (left out of the averages, ``trec_eval`` without
     ``-c``)."""
+    no_relevant_skipped: bool = False
+    """Whether the queries without a relevant document were left out of the averages."""
 
     @property
     def per_query(self):
@@ -141,7 +149,8 @@ class Evaluation(Result):
             how = "counted as 0" if self.missing == "zero" else "skipped"
             extra.append(f"{len(self.missing_from_run)} absent from the run {how}")
         if self.no_relevant:
-            extra.append(f"{len(self.no_relevant)} without relevant documents skipped")
+            how = "skipped" if self.no_relevant_skipped else "averaged as trec_eval does"
+            extra.append(f"{len(self.no_relevant)} without relevant documents {how}")
         if self.not_judged:
             extra.append(f"{len(self.not_judged)} without judgments skipped")
         return note + (f" ({'; '.join(extra)})" if extra else "")
@@ -167,7 +176,8 @@ def fmt_mean(value: float) -> str:
 
 
 def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
-             name: str = "run", missing: str = "zero") -> Evaluation:
+             name: str = "run", missing: str = "zero",
+             skip_no_relevant: bool = False) -> Evaluation:
     """Score a run against relevance judgments with ``trec_eval``'s conventions.
 
     Parameters
@@ -191,6 +201,11 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         queries (a run over a subset of the queries would otherwise look much worse
         than it is); ``"skip"`` leaves them out of the averages (``trec_eval`` without
         ``-c``). Either way they are listed in ``missing_from_run``.
+    skip_no_relevant : bool
+        Leave out judged queries without a relevant document (at ``relevance_level``).
+        By default they are averaged, as trec_eval averages them: 0 on every measure
+        but nDCG, whose gains still count lower positive grades. Either way they are
+        listed in ``no_relevant``.
 
     Returns
     -------
@@ -211,7 +226,8 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
       IDCG from all judged grades sorted descending.
 
     Degenerate cases: an empty run scores 0 everywhere; a query with no relevant
-    document is skipped (listed in ``no_relevant``); a judged query absent from the run
+    document scores 0 where a measure divides by R (listed in ``no_relevant``; skipped
+    with ``skip_no_relevant=True``); a judged query absent from the run
     counts as 0 (listed in ``missing_from_run``; a warning gives their count), or is
     skipped with ``missing="skip"``; when no query is left every mean is NaN.
 
@@ -239,9 +255,11 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
             or relevance_level < 1:
         raise ValueError(f"relevance_level must be an integer >= 1, got {relevance_level!r}")
 
+    if not isinstance(skip_no_relevant, (bool, np.bool_)):
+        raise TypeError(f"skip_no_relevant must be True or False, got {skip_no_relevant!r}")
     no_relevant = sorted(q for q, j in qrels.items()
                          if not any(g >= relevance_level for g in j.values()))
-    averaged = sorted(q for q in qrels if q not in set(no_relevant))
+    averaged = sorted(q for q in qrels if not (skip_no_relevant and q in set(no_relevant)))
     missing_from = [q for q in averaged if q not in run]
     not_judged = sorted(q for q in run if q not in qrels)
     if averaged and run and len(missing_from) == len(averaged):
@@ -269,4 +287,5 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     return Evaluation(metrics=metrics, query_ids=tuple(averaged), values=values, mean=means,
                       missing_from_run=tuple(missing_from), no_relevant=tuple(no_relevant),
                       not_judged=tuple(not_judged), relevance_level=relevance_level,
-                      name=str(name), missing=missing)
+                      name=str(name), missing=missing,
+                      no_relevant_skipped=bool(skip_no_relevant))
