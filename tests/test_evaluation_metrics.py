@@ -382,3 +382,23 @@ def test_display_and_plot_escape_user_strings():
     ax = ev.plot()
     assert ax.get_title().startswith("<script>x</script>")  # text on a canvas, not HTML
     assert list(ev.to_frame().index) == ["<b>q"]
+
+
+def test_neighbors_padding_is_no_document_and_passages_count_once():
+    """A store's short answer is padded with position -1 (score NaN, or -inf from a
+    filtered search): those slots are not the last document. Passages sharing a document
+    id give it once, at its best score. A real result without a finite score is refused."""
+    padded = vd.Neighbors(indices=np.array([[2, 0, -1, -1]]),
+                          scores=np.array([[0.9, 0.5, np.nan, -np.inf]]), metric="cosine", k=4)
+    ids = ["a", "b", "c", "z"]
+    assert vd.evaluation.run_from_neighbors(padded, ["q"], ids) == {"q": {"c": 0.9, "a": 0.5}}
+    ev = vd.evaluate((padded, ["q"], ids), {"q": {"z": 1}}, metrics=["recall@10"])
+    assert ev.mean == {"recall@10": 0.0}                  # the store never returned z
+    X = np.array([[1.0, 0], [1.0, 0], [0, 1.0], [0.7, 0.7]])
+    nb = vd.knn(np.array([[1.0, 0.1]]), X, 3)
+    run = vd.evaluation.run_from_neighbors(nb, ["q"], ["a", "a", "b", "c"])
+    assert list(run["q"]) == ["a", "c"] and run["q"]["a"] == pytest.approx(nb.scores[0, 0])
+    broken = vd.Neighbors(indices=np.array([[1, 0]]), scores=np.array([[np.nan, 0.2]]),
+                          metric="cosine", k=2)
+    with pytest.raises(ValueError, match="query 'q' has score nan for document 'b'"):
+        vd.evaluate((broken, ["q"], ids), {"q": {"a": 1}})

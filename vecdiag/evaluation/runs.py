@@ -32,6 +32,11 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
     corpus positions its ``indices`` point to (one per corpus row). When ``doc_ids`` is
     None the Neighbors' own ``ids`` are used. Euclidean distances become negated scores,
     so that higher is always better.
+
+    Slots a search left empty (position -1: a store or filter that returned fewer than
+    k) are not documents and are dropped. Several rows with one id (passages of one
+    document) give that document once, with its best score (its first, in rank order).
+    A returned document without a finite score is refused, naming the query.
     """
     indices = np.asarray(neighbors.indices)
     scores = np.asarray(neighbors.scores, dtype=np.float64)
@@ -52,12 +57,20 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
             raise ValueError(f"{name}: the Neighbors point at corpus row {int(indices.max())} "
                              f"but doc_ids has only {doc_ids.shape[0]} entries; pass one id "
                              "per corpus row")
-        names = doc_ids[indices]
+        names = doc_ids[np.where(indices >= 0, indices, 0)]
     if getattr(neighbors, "metric", "cosine") == "euclidean":
         scores = -scores
     run = {}
-    for q, row_names, row_scores in zip(query_ids, names, scores):
-        run[q] = {str(d): float(s) for d, s in zip(row_names, row_scores)}
+    for q, row_idx, row_names, row_scores in zip(query_ids, indices, names, scores):
+        docs: dict = {}
+        for i, d, s in zip(row_idx, row_names, row_scores):
+            if i < 0:                                   # an empty slot, not a document
+                continue
+            if not np.isfinite(s):
+                raise ValueError(f"{name}: query {q!r} has score {s} for document {d!r}; "
+                                 "scores must be finite numbers")
+            docs.setdefault(str(d), float(s))         # rank order: the first is the best
+        run[q] = docs
     return run
 
 
