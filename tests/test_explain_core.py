@@ -290,3 +290,39 @@ def test_property_ranks_confidences_and_cosine_counterfactual(seed, n, d, metric
     if metric != "cosine":
         cf = {c.fix: c for c in exp.counterfactuals}["cosine_metric"]
         assert cf.expected_ranks[e] == brute_rank(unit(X) @ unit(q), e)
+
+
+def test_integer_expected_against_numeric_string_ids_is_refused_not_misread():
+    """Cranfield's ids are "1".."1400": an int 184 from parsed qrels is the document "184"
+    (row 183), not row 184 (id "185"). Refused, naming both readings; the string works."""
+    X = np.random.default_rng(0).normal(size=(50, 8))
+    index = vd.Index(X, ids=[str(i + 1) for i in range(50)])
+    with pytest.raises(ValueError, match=r"row 7 of the corpus has id '8', but the id '7' "
+                                         r"is row 6"):
+        vd.explain_neighbors(X[3], index, expected=[7])
+    assert vd.explain_neighbors(X[3], index, expected=["7"]).expected[0].position == 6
+    words = vd.Index(X, ids=[f"d{i}" for i in range(50)])     # no clash: a position
+    assert vd.explain_neighbors(X[3], words, expected=[7]).expected[0].id == "d7"
+    with pytest.raises(ValueError, match="its ids are integers, so row positions are not"):
+        vd.explain_neighbors(X[3], vd.Index(X, ids=list(range(100, 150))), expected=[7])
+
+
+def test_a_cause_is_ruled_out_only_when_none_of_its_fixes_helps():
+    """Hub: CSLS pushes the missed document down, mutual proximity lifts it into the
+    top-k: the hub cause stays. Both pushing it down: ruled out, naming both."""
+    from types import SimpleNamespace
+
+    from vecdiag.explain.advice import rule_out
+    from vecdiag.explain.result import Cause
+
+    def ctx(ranks):
+        return SimpleNamespace(missed=[(5, 11)], k=10, rankings=dict.fromkeys(ranks),
+                               rank_under=lambda fix, pos: ranks[fix],
+                               name_of=lambda pos: f"doc-{pos}")
+
+    hub = Cause(code="hub", summary="hubs", evidence={}, fix="csls", confidence=0.4)
+    kept, ruled = rule_out(ctx({"csls": 16, "mutual_proximity": 7}), [hub])
+    assert kept == [hub] and not ruled
+    kept, ruled = rule_out(ctx({"csls": 16, "mutual_proximity": 14}), [hub])
+    assert not kept and ruled[0].code == "hub" and ruled[0].confidence == 0.0
+    assert "mutual proximity does not help either" in ruled[0].summary.lower()

@@ -46,23 +46,38 @@ def rule_out(ctx, causes) -> tuple[list, list]:
     """``(causes kept, causes ruled out)``: see the module docstring."""
     if not ctx.missed:
         return list(causes), []
+    from .registry import CAUSES
+
     kept, ruled = [], []
     for c in causes:
         if c.code == "expected_far" or c.fix is None or c.fix not in ctx.rankings:
             kept.append(c)
             continue
-        moves = [(p, r0, ctx.rank_under(c.fix, p)) for p, r0 in ctx.missed]
-        net = float(np.mean([np.log(r0 / r1) for _, r0, r1 in moves]))
-        if net >= 0 or any(r1 <= ctx.k for _, _, r1 in moves):
+        spec = CAUSES.get(c.code)
+        tried = [c.fix] + [f for f in (spec.fixes if spec else ()) if f != c.fix
+                           and f in ctx.rankings and c.code != "low_margin"]
+
+        def helps(fix):
+            moves = [(p, r0, ctx.rank_under(fix, p)) for p, r0 in ctx.missed]
+            net = float(np.mean([np.log(r0 / r1) for _, r0, r1 in moves]))
+            return net >= 0 or any(r1 <= ctx.k for _, _, r1 in moves)
+
+        # ruled out only when none of the cause's fixes helps (a hub cause whose CSLS
+        # pushes the document down may still be rescued by mutual proximity)
+        if any(helps(f) for f in tried):
             kept.append(c)
             continue
+        moves = [(p, r0, ctx.rank_under(c.fix, p)) for p, r0 in ctx.missed]
         p, r0, r1 = max(moves, key=lambda m: m[2] / m[1])  # the one pushed down most
         up = [m for m in moves if m[2] < m[1]]
         mixed = "".join(f" and lift {ctx.name_of(q)} only from rank {a} to {b}"
                         for q, a, b in up[:2])
+        others = [fix_name(f) for f in tried[1:]]
+        also = (f" ({' and '.join(others)} {'does' if len(others) == 1 else 'do'} not help "
+                "either)") if others else ""
         summary = (f"{fix_name(c.fix)} was tried: it would push {ctx.name_of(p)} down from "
-                   f"rank {r0} to {r1}{mixed}, so {c.code.replace('_', ' ')} does not explain "
-                   f"this miss.")
+                   f"rank {r0} to {r1}{mixed}{also}, so {c.code.replace('_', ' ')} does not "
+                   f"explain this miss.")
         ruled.append(Cause(code=c.code, summary=summary,
                            evidence=dict(c.evidence, ruled_out=True, rank=r0,
                                          rank_under_fix=r1, original_summary=c.summary),

@@ -98,7 +98,8 @@ def effect(ctx, fix: str, focus=None) -> float:
     if ctx.missed:
         rows = [pos for pos, _ in ctx.missed]
         new = ranking.ranks(rows).tolist()
-        return float(np.mean([gain(r0, r1, ctx.k) * (1 - within_noise(ctx, pos))
+        return float(np.mean([gain(r0, r1, ctx.k)
+                              * (1 - within_noise(ctx, pos) * others_rescue(ctx, pos, fix))
                               for (pos, r0), r1 in zip(ctx.missed, new)]))
     if ctx.expected_pos or not focus:
         return 0.0
@@ -110,7 +111,8 @@ def within_noise(ctx, pos) -> float:
     """``1 − ramp(gap / range, 0.01, 0.05)``: 1 when the document misses the top-k by at
     most 1% of the query's score range (top key − median key), 0 from 5%. A fix that lifts
     a document over a gap within noise explains little (any re-ranking would): its effect
-    on that document is scaled by ``1 − within_noise`` and ``low_margin`` names the miss.
+    on that document is scaled by ``1 − within_noise · others_rescue`` (the share of the
+    other counterfactuals that lift it too) and ``low_margin`` names the miss.
     0 when the document misses only because near-copies take places (de-duplicated it is
     in the top-k): the copies, not the margin, are the root cause."""
     spread = float(ctx.key[ctx.top[0]] - ctx.median_key)
@@ -121,6 +123,16 @@ def within_noise(ctx, pos) -> float:
         return 0.0
     gap = float(ctx.key[ctx.top[-1]] - ctx.key[pos])
     return 1 - ramp(gap / spread, 0.01, 0.05)
+
+
+def others_rescue(ctx, pos, fix: str) -> float:
+    """Share of the other counterfactuals that bring ``pos`` into the top-k (1 when there
+    is no other). A miss within noise is one that any re-ranking lifts: when the others do
+    not lift it, a fix that does is specific to it, and its effect is not discounted."""
+    others = [f for f in ctx.rankings if f != fix]
+    if not others:
+        return 1.0
+    return sum(ctx.rank_under(f, pos) <= ctx.k for f in others) / len(others)
 
 
 def rescue(ctx, pos):
@@ -152,12 +164,25 @@ def judged_note(ctx, fix) -> str:
     return f" ({j.metric} {j.delta:+.3f} over the {j.n_queries} judged queries, p {j.p:.2g}{warn})"
 
 
+def movement(ctx, fix: str) -> float:
+    """Mean ``log(r0 / r1)`` of the missed documents under ``fix``: > 0 when it lifts
+    them, < 0 when it pushes them down, whatever the noise (0 without missed documents)."""
+    ranking = ctx.rankings.get(fix)
+    if ranking is None or not ctx.missed:
+        return 0.0
+    new = ranking.ranks([pos for pos, _ in ctx.missed]).tolist()
+    return float(np.mean([math.log(r0 / r1) for (_, r0), r1 in zip(ctx.missed, new)]))
+
+
 def _best_fix(ctx, fixes, focus=None):
-    """The fix (among ``fixes``) with the largest effect; the first one on ties."""
-    scored = [(effect(ctx, f, focus), -i, f) for i, f in enumerate(fixes) if f in ctx.rankings]
+    """The fix (among ``fixes``) with the largest effect; on equal effects (every fix's
+    scaled to 0 for a miss within noise) the one that lifts the missed documents most,
+    then the first."""
+    scored = [(effect(ctx, f, focus), movement(ctx, f), -i, f) for i, f in enumerate(fixes)
+              if f in ctx.rankings]
     if not scored:
         return fixes[0], 0.0
-    e, _, f = max(scored)
+    e, _, _, f = max(scored)
     return f, e
 
 

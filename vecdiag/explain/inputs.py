@@ -92,12 +92,24 @@ def resolve_docs(values, index, name: str) -> list:
             rows.append(lookup[v])
         elif (isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < n
               and (lookup is None or not int_ids)):
+            if lookup is not None and str(v) in lookup and lookup[str(v)] != v:
+                # subtle: qrels parsed as numbers give 184 for the document "184", which
+                # is not row 184: refuse rather than explain the wrong document
+                raise ValueError(
+                    f"{name} holds {v!r}: row {v} of the corpus has id "
+                    f"{index.ids[v]!r}, but the id {str(v)!r} is row {lookup[str(v)]}; "
+                    f"pass the id as a string ({str(v)!r}), or the id of row {v} "
+                    f"({index.ids[v]!r}) if you meant that row")
             rows.append(int(v))
         else:
             missing.append(v)
     if missing:
         shown = ", ".join(repr(m) for m in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        if lookup is not None:
+        if lookup is not None and int_ids:
+            some = ", ".join(repr(x) for x in index.ids[:3].tolist())
+            hint = f"pass ids of the corpus (e.g. {some}); its ids are integers, so row " \
+                   "positions are not accepted"
+        elif lookup is not None:
             some = ", ".join(repr(x) for x in index.ids[:3].tolist())
             hint = f"pass ids of the corpus (e.g. {some}) or row positions 0..{n - 1}"
         else:
