@@ -30,7 +30,7 @@ import dataclasses
 import numpy as np
 
 from .. import _validate as V
-from .causes import fix_name, gain
+from .causes import fix_name
 from .counterfactuals import Ranking, describe
 from .ranking import full_scores, keys_of
 from .result import Cause
