@@ -370,3 +370,36 @@ def test_an_intrinsic_dimension_above_the_dimension_is_not_judged():
     assert "216.8" not in high.summary or "more than the 8 dimensions" in high.summary
     normal = rules.intrinsic_finding(7.5, 6.2, 8, 0, "")
     assert "7.5 local degrees of freedom" in normal.summary
+
+
+def test_twonn_below_one_is_not_called_a_collapsed_model(rng):
+    """Copies one float step away from their originals are not exact copies: their first
+    neighbour is ~0 away and TwoNN drops below 1. That is near-copies, not a collapsed
+    model: a warning pointing at near-duplicates, never critical."""
+    X = rng.normal(size=(1200, 32))
+    X[1000:] = X[:200] * (1 + 2.0 ** -52)
+    d = vd.diagnose(X)
+    f = next(x for x in d.findings if x.code == "low_intrinsic_dimension")
+    assert f.evidence["value"] < 1
+    assert f.severity == "warning" and f.fix == "deduplicate"
+    assert "near-copies" in f.summary and "collapsed" not in f.summary
+
+
+def test_duplicate_threshold_is_checked_and_an_ok_duplicates_finding_proposes_nothing(rng):
+    X = rng.normal(size=(400, 16))
+    for bad in (1.5, float("nan"), -1.0, True, "0.9"):
+        with pytest.raises(ValueError, match="duplicate_threshold"):
+            vd.diagnose(X, duplicate_threshold=bad)
+    X[399] = X[0]                                  # one exact pair: 0.25%, below 1%
+    f = next(x for x in vd.diagnose(X).findings if x.code == "near_duplicates")
+    assert f.severity == "ok" and f.fix is None and "too few to crowd" in f.summary
+
+
+def test_zero_row_errors_offer_zero_ignore_only_where_it_exists(rng):
+    X = rng.normal(size=(20, 4))
+    X[3] = 0
+    with pytest.raises(ValueError) as err:
+        vd.knn(X[:2], X, k=2)
+    assert "zero='ignore'" not in str(err.value) and "drop it first" in str(err.value)
+    with pytest.raises(ValueError, match="zero='ignore'"):
+        vd.normalize(X)

@@ -246,10 +246,12 @@ def check_zero_option(zero: str) -> str:
     return zero
 
 
-def zero_rows(norms: np.ndarray, name: str, zero: str = "raise") -> np.ndarray:
+def zero_rows(norms: np.ndarray, name: str, zero: str = "raise", *,
+              ignorable: bool = False) -> np.ndarray:
     """Boolean mask of zero-length vectors; raise for them unless ``zero='ignore'``.
 
-    ``norms`` is a scalar or a 1-D array of already computed norms.
+    ``norms`` is a scalar or a 1-D array of already computed norms. ``ignorable``: the
+    caller takes a ``zero=`` option, so the error may suggest ``zero='ignore'``.
     """
     check_zero_option(zero)
     norms = np.atleast_1d(norms)
@@ -262,8 +264,9 @@ def zero_rows(norms: np.ndarray, name: str, zero: str = "raise") -> np.ndarray:
             what, it = f"has a zero vector at row {rows[0]}, which has", "it"
         else:
             what, it = f"has {format_rows(rows)} that are zero vectors, which have", "them"
-        raise ValueError(f"{name} {what} no direction, so its cosine is undefined; "
-                         f"drop {it}, or pass zero='ignore' to score {it} 0.0")
+        how = f"drop {it}, or pass zero='ignore' to score {it} 0.0" if ignorable else \
+            f"drop {it} first"
+        raise ValueError(f"{name} {what} no direction, so its cosine is undefined; {how}")
     return mask
 
 

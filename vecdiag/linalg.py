@@ -148,7 +148,7 @@ def normalize(X, *, zero: str = "raise") -> np.ndarray:
     V.check_zero_option(zero)
     rows = X[None, :] if X.ndim == 1 else X
     norms = row_norms(rows)
-    zeros = V.zero_rows(norms, "X", zero)
+    zeros = V.zero_rows(norms, "X", zero, ignorable=True)
     out = rows / np.where(zeros, 1, norms)[:, None]
     return out[0] if X.ndim == 1 else out
 
@@ -189,8 +189,8 @@ def cosine(a, b, *, zero: str = "raise") -> float:
     b = V.as_vector(b, "b")
     V.check_same_dim(a, "a", b, "b")
     V.check_zero_option(zero)
-    za = V.zero_rows(np.abs(a).max(), "a", zero)[0]
-    zb = V.zero_rows(np.abs(b).max(), "b", zero)[0]
+    za = V.zero_rows(np.abs(a).max(), "a", zero, ignorable=True)[0]
+    zb = V.zero_rows(np.abs(b).max(), "b", zero, ignorable=True)[0]
     if za or zb:
         return 0.0
     a, b = _unit_scaled(a), _unit_scaled(b)
@@ -263,7 +263,7 @@ def cosine_matrix(A, B=None, *, zero: str = "raise") -> np.ndarray:
 
 def _normalized_rows(X: np.ndarray, name: str, zero: str) -> np.ndarray:
     norms = row_norms(X)
-    zeros = V.zero_rows(norms, name, zero)
+    zeros = V.zero_rows(norms, name, zero, ignorable=True)
     return X / np.where(zeros, 1, norms)[:, None]
 
 

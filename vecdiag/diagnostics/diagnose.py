@@ -19,6 +19,8 @@ order. Thresholds and their justification: :mod:`vecdiag.diagnostics.rules`.
 
 from __future__ import annotations
 
+import numbers
+
 import time
 from dataclasses import dataclass, fields
 
@@ -268,11 +270,14 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
         Q = V.as_matrix(queries, "queries")
         V.check_same_dim(Q, "queries", X, "corpus")
         query_ids = V.check_ids(query_ids, Q.shape[0], "query_ids")
+    t = opts.duplicate_threshold
+    if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real) or not -1 < t <= 1:
+        raise ValueError(f"duplicate_threshold must be a cosine in (-1, 1], got {t!r}")
     rng = V.check_random_state(opts.random_state)
     sample = None if opts.sample is None else V.check_positive_int(opts.sample, "sample",
                                                                    minimum=2)
     return S.Work(X=X, metric=metric, k=k, graph_sample=graph_sample, sample_size=sample,
-                  duplicate_threshold=opts.duplicate_threshold, backend=opts.backend,
+                  duplicate_threshold=float(t), backend=opts.backend,
                   show_progress=opts.show_progress, model_name=opts.model_name, rng=rng,
                   ids=ids, texts=texts, Q=Q, query_ids=query_ids, index_in=index_in,
                   stats={"n_vectors": n_all, "dim": d, "metric": metric, "k_requested": k})

@@ -226,12 +226,12 @@ def duplicates_finding(groups, n: int, n_exact_redundant: int, threshold: float,
     if not groups:
         summary = f"No two items have cosine ≥ {threshold}."
     else:
-        summary = (f"{redundant} items ({100 * share:.2g}%) are copies or near-copies "
+        effect = ("they take top-k slots from other documents; deduplicate the corpus."
+                  if sev != "ok" else "too few to crowd result lists.")
+        summary = (f"{redundant} items ({100 * share:.3g}%) are copies or near-copies "
                    f"(cosine ≥ {threshold}) of others in {len(groups)} groups, "
-                   f"{n_exact_redundant} of them exact; they take top-k slots from "
-                   "other documents" + ("; deduplicate the corpus." if sev != "ok" else "."))
-    return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" and not groups
-                   else "deduplicate")
+                   f"{n_exact_redundant} of them exact; {effect}")
+    return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" else "deduplicate")
 
 
 def intrinsic_finding(twonn, participation, d: int, removed: int, note: str) -> Finding:
@@ -256,6 +256,16 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str) -> 
                        "item's two nearest neighbours are too nearly equal to estimate it; "
                        f"{participation:.1f} principal directions carry the variance.",
                        ev, None)
+    if twonn < 1 and d >= t["min_dim"]:
+        # below one degree of freedom the nearest distances are near-ties of another kind:
+        # piles of items just below the near-copy threshold, not a collapsed model
+        return Finding("low_intrinsic_dimension", "warning",
+                       f"Intrinsic dimension not judged: TwoNN gives {twonn:.2g}, below 1, "
+                       "which happens when many items have a neighbour far closer than "
+                       "their next one (near-copies below the duplicate threshold); "
+                       f"{participation:.1f} principal directions carry the variance. "
+                       "Check the near_duplicates finding, or lower duplicate_threshold.",
+                       ev, "deduplicate")
     if sev == "ok":
         summary = (f"The data uses about {twonn:.1f} local degrees of freedom (TwoNN) and "
                    f"{participation:.1f} principal directions of {d}.")

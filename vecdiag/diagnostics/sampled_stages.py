@@ -97,13 +97,13 @@ def sampled_duplicates_stage(w) -> None:
           "with_copy_share": float(dup.share), "with_copy_interval": list(dup.share_ci),
           "search": f"{dup.sample:,} sampled rows against all {w.n:,} + exact hashing of "
                     "every row", **rules._limits("near_duplicates")}
-    summary = (f"About {100 * share:.2g}% of items are redundant copies or near-copies "
+    summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                f"(cosine ≥ {w.duplicate_threshold}) of others, {phrase} {_ci(ci, True)} "
                f"({100 * dup.share:.2g}% have a copy); {w.exact_redundant} rows are exact "
                "copies of others (all rows hashed)"
                + ("; deduplicate the corpus." if sev != "ok" else "."))
     w.findings.append(Finding("near_duplicates", sev, summary, ev,
-                              "deduplicate" if sev != "ok" or w.exact else None))
+                              "deduplicate" if sev != "ok" else None))
     w.stats.update(n_distinct=w.n_distinct, exact_duplicate_rows=w.exact_redundant,
                    near_duplicate_share=share, near_duplicate_share_ci=list(ci),
                    near_duplicate_with_copy_share=float(dup.share))

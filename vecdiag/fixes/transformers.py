@@ -59,7 +59,7 @@ def _unit_rows(X: np.ndarray, zero: str, name: str = "X") -> np.ndarray:
     """Rows divided by their length; zero rows refused (they have no direction) unless
     ``zero="ignore"``, which leaves them at 0."""
     norms = row_norms(X)
-    mask = V.zero_rows(norms, name, zero)
+    mask = V.zero_rows(norms, name, zero, ignorable=True)
     return X / np.where(mask, 1, norms)[:, None]
 
 
