@@ -681,3 +681,31 @@ def test_hybrid_refuses_constants_that_make_every_score_nan_or_zero(kwargs, mess
     dense, lexical = {"q": {"a": 1.0, "b": 2.0}}, {"q": {"b": 1.0, "c": 3.0}}
     with pytest.raises(ValueError, match=message):
         vd.fixes.hybrid(dense, lexical, **kwargs)
+
+
+def test_whiten_of_rows_without_variance_maps_everything_to_zero():
+    """Constant rows: every eigenvalue is rounding (1e-33), the largest included, and
+    dividing by it gave new vectors components near 1e16. Every direction is one without
+    variance, where every vector maps to 0 (scale_ inf), as documented."""
+    X = np.random.default_rng(0).normal(size=(10, 6))
+    for first in (True, False):
+        for flat in (np.ones((10, 6)), X[:1], np.repeat(X[:1] * 3, 5, axis=0)):
+            w = vd.fixes.Whiten(normalize_first=first).fit(flat)
+            assert np.isinf(w.scale_).all()
+            np.testing.assert_array_equal(w.transform(X), 0.0)
+
+
+@pytest.mark.parametrize("make", [vd.fixes.Center, vd.fixes.Normalize, vd.fixes.Whiten,
+                                  vd.fixes.AllButTheTop])
+def test_fixes_keep_dataframe_column_names_as_sklearn_does(make):
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(1).normal(size=(30, 5))
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(5)])
+    fitted = make().fit(frame)
+    assert list(fitted.feature_names_in_) == list(frame.columns)
+    out = make().set_output(transform="pandas").fit_transform(frame)
+    np.testing.assert_allclose(out.to_numpy(), make().fit_transform(X))
+    if make is not vd.fixes.Whiten:                  # one output per input column
+        assert list(out.columns) == list(frame.columns)
+    with pytest.raises(ValueError, match="feature names"):
+        fitted.transform(frame.rename(columns={"c0": "other"}))

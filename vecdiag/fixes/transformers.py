@@ -47,12 +47,15 @@ def _check(estimator, X, *, reset: bool) -> np.ndarray:
     vecdiag's messages first for what sklearn words poorly: strings, None, ragged lists,
     torch tensors, and NaN/inf rows (named by index); sklearn's for everything else.
     """
+    given = X
     if not hasattr(X, "tocsr"):  # sparse input: sklearn refuses it in its own words
         X = V.to_array(X, "X")
         if X.dtype.kind == "f" and X.ndim == 2:
             V.check_finite(X, "X")
-    return validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
-                         ensure_all_finite=True, copy=False)
+    # a DataFrame goes to sklearn as given, which records its column names at fit
+    # (feature_names_in_, get_feature_names_out) and checks them at transform
+    return validate_data(estimator, given if hasattr(given, "columns") else X, reset=reset,
+                         dtype=[np.float64, np.float32], ensure_all_finite=True, copy=False)
 
 
 def _unit_rows(X: np.ndarray, zero: str, name: str = "X") -> np.ndarray:
@@ -256,7 +259,11 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # rows, collinear columns: eigenvalues at the level of rounding) carry no
         # information; divided by sqrt(eps) they would blow a new vector's component
         # there up a thousandfold. Their scale is inf: every vector maps to 0 there.
-        null = values <= 1e-12 * float(values.max(initial=0.0)) * d   # values are >= 0
+        # The level of rounding is judged against the rows' own size too: on constant
+        # rows every eigenvalue is rounding (1e-33), the largest included.
+        size = max(float(values.max(initial=0.0)),
+                   (float(total) + float(np.dot(self.mean_, self.mean_))) / d)
+        null = values <= 1e-12 * size * d                          # values are >= 0
         self.scale_ = np.where(null, np.inf, np.sqrt(values + eps))
         self._n_features_out = m
         return self
