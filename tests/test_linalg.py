@@ -295,3 +295,21 @@ def test_the_largest_floats_keep_their_norm_cosine_and_distance(big):
         res = vd.knn(X, X, k=2)
         np.testing.assert_array_equal(res.scores[:, 0], 1.0)
         assert np.isfinite(res.scores).all()
+
+
+def test_dot_and_normalize_at_the_ends_of_the_float_range():
+    """A dot whose products overflow but whose sum fits is that sum (0 here, as exact
+    arithmetic gives); lengths past the float range or among subnormals still give unit
+    rows, and cosine_matrix then agrees with cosine. Fast and scratch paths alike."""
+    from vecdiag import scratch
+
+    for f in (vd.dot, scratch.dot):
+        assert f([1e300, 1e300], [1e300, -1e300]) == 0.0
+        assert f([1e300], [1e300]) == np.inf                  # the true value is 1e600
+    for rows in ([[1.7e308, 1.7e308]], [[5e-324, 5e-324]], [[3e-320, 1e-320]]):
+        for got in (vd.normalize(rows), np.array(scratch.normalize(rows))):
+            assert np.linalg.norm(got[0]) == pytest.approx(1.0, abs=1e-15)
+    got = vd.normalize(np.array([[3e38, 3e38]], np.float32))
+    assert got.dtype == np.float32 and got[0, 0] == pytest.approx(2 ** -0.5, rel=1e-6)
+    assert vd.cosine_matrix([[5e-324, 0], [5e-324, 5e-324]])[0, 1] == \
+        pytest.approx(vd.cosine([5e-324, 0], [5e-324, 5e-324]))

@@ -69,7 +69,8 @@ def row_norms(X: np.ndarray) -> np.ndarray:
         rows = X[unsafe]
         scale = _pow2_scale(np.abs(rows).max(axis=1))
         scaled = rows / scale[:, None]
-        norms[unsafe] = np.sqrt(np.einsum("ij,ij->i", scaled, scaled)) * scale
+        with np.errstate(over="ignore"):        # a length past the float range: inf
+            norms[unsafe] = np.sqrt(np.einsum("ij,ij->i", scaled, scaled)) * scale
     return norms
 
 
@@ -98,7 +99,17 @@ def dot(a, b) -> float:
     a = V.as_vector(a, "a")
     b = V.as_vector(b, "b")
     V.check_same_dim(a, "a", b, "b")
-    return float(np.dot(a, b))
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(np.dot(a, b))
+        if not np.isfinite(value):
+            # a product overflowed; the sum may still fit (1e300·1e300 − 1e300·1e300 =
+            # 0): scale both vectors by powers of two (exact), round each product on its
+            # own (a fused multiply-add would leave a residue that the scales blow up),
+            # add, then multiply the scales back in
+            sa = float(_pow2_scale(np.abs(a).max()))
+            sb = float(_pow2_scale(np.abs(b).max()))
+            value = float(np.sum((a / sa) * (b / sb))) * sa * sb
+    return value
 
 
 def norm(a) -> float:
@@ -149,8 +160,22 @@ def normalize(X, *, zero: str = "raise") -> np.ndarray:
     rows = X[None, :] if X.ndim == 1 else X
     norms = row_norms(rows)
     zeros = V.zero_rows(norms, "X", zero, ignorable=True)
-    out = rows / np.where(zeros, 1, norms)[:, None]
+    out = _unit_rows_of(rows, norms, zeros)
     return out[0] if X.ndim == 1 else out
+
+
+def _unit_rows_of(rows: np.ndarray, norms: np.ndarray, zeros: np.ndarray) -> np.ndarray:
+    """``rows / norms`` (zero rows left at 0), exact in direction at any length."""
+    out = rows / np.where(zeros, 1, norms)[:, None]
+    info = np.finfo(rows.dtype)
+    far = ~zeros & ((norms >= info.max) | (norms < info.tiny))
+    if far.any():
+        # subtle: a length beyond the float range (1.7e308·√2) is inf, and x / inf = 0;
+        # one in the subnormal range is rounded (5e-324·√2 is 5e-324). Those rows are
+        # divided by a power of two first (exact), then by their length, now in range.
+        scaled = rows[far] / _pow2_scale(np.abs(rows[far]).max(axis=1))[:, None]
+        out[far] = scaled / row_norms(scaled)[:, None]
+    return out
 
 
 def _unit_scaled(x: np.ndarray) -> np.ndarray:
@@ -264,7 +289,7 @@ def cosine_matrix(A, B=None, *, zero: str = "raise") -> np.ndarray:
 def _normalized_rows(X: np.ndarray, name: str, zero: str) -> np.ndarray:
     norms = row_norms(X)
     zeros = V.zero_rows(norms, name, zero, ignorable=True)
-    return X / np.where(zeros, 1, norms)[:, None]
+    return _unit_rows_of(X, norms, zeros)
 
 
 @result

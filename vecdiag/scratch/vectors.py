@@ -11,6 +11,7 @@ the same cores.
 from __future__ import annotations
 
 import math
+import sys
 
 from .. import _validate as V
 
@@ -83,6 +84,12 @@ def normalize(X, *, zero: str = "raise"):
                                  "undefined; drop it, or pass zero='ignore' to score it 0.0")
             out.append([0.0] * len(row))
             continue
+        if math.isinf(length) or length < sys.float_info.min:
+            # subtle: a length past the float range is inf (x / inf = 0), one among the
+            # subnormal numbers is rounded: divide by a power of two first (exact)
+            scale = _power_of_two_above(max(abs(x) for x in row))
+            row = [x / scale for x in row]
+            length = _norm(row)
         out.append([float(x) / length for x in row])        # divide every entry by the length
     return out[0] if arr.ndim == 1 else out
 
@@ -176,7 +183,15 @@ def _dot(a: list, b: list) -> float:
     total = 0.0
     for x, y in zip(a, b):      # walk both vectors in step
         total += x * y          # each dimension adds its product
-    return total
+    if math.isfinite(total):
+        return total
+    # subtle: 1e300 * 1e300 overflows to inf even when the sum fits (1e600 - 1e600 = 0):
+    # divide each vector by a power of two near its largest entry (exact), add up the
+    # small products, multiply the two powers back in.
+    scale_a = _power_of_two_above(max(abs(x) for x in a))
+    scale_b = _power_of_two_above(max(abs(y) for y in b))
+    total = sum((x / scale_a) * (y / scale_b) for x, y in zip(a, b))
+    return total * scale_a * scale_b
 
 
 def _power_of_two_above(value: float) -> float:
