@@ -326,3 +326,17 @@ def test_a_cause_is_ruled_out_only_when_none_of_its_fixes_helps():
     kept, ruled = rule_out(ctx({"csls": 16, "mutual_proximity": 14}), [hub])
     assert not kept and ruled[0].code == "hub" and ruled[0].confidence == 0.0
     assert "mutual proximity does not help either" in ruled[0].summary.lower()
+
+
+def test_explain_metric_comes_from_the_index_and_a_generator_seeds_it():
+    X = np.random.default_rng(5).normal(size=(60, 4))
+    dot = vd.Index(X, metric="dot")
+    with pytest.raises(ValueError, match="the Index searches by 'dot'"):
+        vd.explain_neighbors(X[0], dot, metric="cosine")
+    assert vd.explain_neighbors(X[0], dot).neighbors.metric == "dot"
+    assert vd.explain_neighbors(X[0], X).neighbors.metric == "cosine"
+    a = vd.explain_neighbors(X[0], X, random_state=np.random.default_rng(0))
+    b = vd.explain_neighbors(X[0], X, random_state=np.random.default_rng(0))
+    assert a.neighbors.indices.tolist() == b.neighbors.indices.tolist()
+    with pytest.raises(TypeError, match="random_state"):
+        vd.explain_neighbors(X[0], X, random_state="seed")

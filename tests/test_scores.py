@@ -153,3 +153,21 @@ def test_ann_recall_recomputes_scores_from_vectors(with_duplicates, metric):
     assert vd.ann_recall(lying, exact, queries=Q, corpus=X) == 0.75  # recomputed: a miss
     with pytest.raises(ValueError, match="pass both queries= and corpus="):
         vd.ann_recall(lying, exact, queries=Q)
+
+
+def test_score_percentile_reads_an_index_s_metric():
+    """A dot score of 5 against a dot Index is a dot score (not an impossible cosine)."""
+    X = np.random.default_rng(3).normal(size=(60, 4))
+    for metric in ("dot", "euclidean"):
+        assert vd.score_percentile(2.0, vd.Index(X, metric=metric)) == \
+            vd.score_percentile(2.0, X, metric=metric)
+    assert vd.score_percentile(0.5, X) == vd.score_percentile(0.5, X, metric="cosine")
+
+
+def test_rerankers_take_numpy_numbers_and_name_overflowing_scores():
+    X = np.random.default_rng(4).normal(size=(20, 4))
+    assert vd.fixes.mmr(X[0], X, 3, lambda_=np.float32(0.5)).indices.shape == (1, 3)
+    with pytest.raises(ValueError, match="vectors too long for euclidean scores"):
+        vd.fixes.mutual_proximity(X[:3] * 1e200, X * 1e200, 2, metric="euclidean")
+    with pytest.raises(ValueError, match="first$"):        # float64 already: no such hint
+        vd.knn(X[:3] * 1e200, X * 1e200, 2, metric="euclidean")

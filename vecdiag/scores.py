@@ -76,7 +76,7 @@ def random_pair_scores(corpus, *, metric: str = "cosine", n_pairs: int = 100_000
     return out
 
 
-def score_percentile(scores, corpus, *, metric: str = "cosine", n_pairs: int = 100_000,
+def score_percentile(scores, corpus, *, metric: str | None = None, n_pairs: int = 100_000,
                      random_state=0) -> np.ndarray:
     """Percentile of each raw score among the scores of random pairs of corpus documents.
 
@@ -86,9 +86,10 @@ def score_percentile(scores, corpus, *, metric: str = "cosine", n_pairs: int = 1
         Raw scores under ``metric`` (e.g. ``Neighbors.scores``).
     corpus : array-like (n, d) or vecdiag.Index
         The reference corpus (an Index caches its pair scores).
-    metric : {"cosine", "dot", "euclidean"}, default "cosine"
-        For euclidean, scores are distances and the percentile counts the pairs that are
-        *farther* apart, so higher always means "closer than most pairs".
+    metric : {"cosine", "dot", "euclidean"} or None
+        The metric of ``scores``; None: the Index's metric, else cosine. For euclidean,
+        scores are distances and the percentile counts the pairs that are *farther*
+        apart, so higher always means "closer than most pairs".
     n_pairs : int, default 100,000
         Random distinct pairs (see :func:`random_pair_scores`; exact when the corpus
         has at most that many pairs).
@@ -115,6 +116,10 @@ def score_percentile(scores, corpus, *, metric: str = "cosine", n_pairs: int = 1
     """
     arr = np.asarray(scores, dtype=object if isinstance(scores, (str, bytes)) else None)
     flat = V.as_vectors(np.atleast_1d(arr).reshape(-1), "scores", ndim=1, allow_empty=True)
+    if metric is None:
+        metric = getattr(corpus, "metric", None) if not isinstance(corpus, np.ndarray) \
+            else None
+        metric = metric if isinstance(metric, str) else "cosine"
     ref = random_pair_scores(corpus, metric=metric, n_pairs=n_pairs, random_state=random_state)
     below = np.searchsorted(ref, flat, side="left")
     upto = np.searchsorted(ref, flat, side="right")

@@ -42,7 +42,7 @@ MAX_CANDIDATES = 1_000
 
 @accepts_store
 def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=None,
-                      metric: str = "cosine", ids=None, texts=None, query_text=None,
+                      metric: str | None = None, ids=None, texts=None, query_text=None,
                       embedder=None, attribution: bool = False, random_state=0,
                       top: int = 10, max_exact: int = DEFAULT_MAX_EXACT,
                       sample_size: int = DEFAULT_SAMPLE, fix_report=None,
@@ -77,8 +77,9 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     returned : sequence, optional
         Ids (or positions) the production search (an ANN index, a vector database)
         actually returned; enables the ``ann_miss`` check.
-    metric : {"cosine", "dot", "euclidean"}, default "cosine"
-        Metric of a raw-array corpus.
+    metric : {"cosine", "dot", "euclidean"} or None
+        Metric of a raw-array corpus (None: cosine). With an Index, its own metric; a
+        different one is refused.
     ids, texts : sequence, optional
         One per corpus row, for a raw-array corpus.
     query_text : str, optional
@@ -179,10 +180,16 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
     top = V.check_positive_int(top, "top")
     max_exact = V.check_positive_int(max_exact, "max_exact", minimum=2)
     sample_size = V.check_positive_int(sample_size, "sample_size", minimum=2)
+    if isinstance(random_state, np.random.Generator):
+        # statistics are cached by seed: a Generator gives one (drawn from it, as
+        # scikit-learn draws from a RandomState)
+        random_state = int(random_state.integers(2**31 - 1))
+    elif isinstance(random_state, np.random.RandomState):
+        random_state = int(random_state.randint(2**31 - 1))
     if not (random_state is None or (isinstance(random_state, numbers.Integral)
                                      and not isinstance(random_state, bool))):
-        raise TypeError(f"random_state must be an int or None, got "
-                        f"{type(random_state).__name__}; explanations cache statistics by seed")
+        raise TypeError(f"random_state must be an int, None or a NumPy Generator, got "
+                        f"{type(random_state).__name__}")
     if alternatives is not None and not isinstance(alternatives, dict):
         raise TypeError('alternatives must be a dict {"name": (query_vector, corpus_matrix)}, '
                         f"got {type(alternatives).__name__}")
@@ -332,17 +339,18 @@ def _resolve_corpus(corpus, metric, ids, texts):
     array (owned True: its statistics may come from a sample, see stats.py)."""
     from ..neighbors import Index
 
-    V.check_metric(metric)
+    if metric is not None:
+        V.check_metric(metric)
     if isinstance(corpus, Index):
         if ids is not None or texts is not None:
             raise ValueError("ids and texts come from the Index; pass them when building it "
                              "(vd.Index(vectors, ids=..., texts=...)), not to explain_neighbors")
-        # the default "cosine" cannot be told from a choice; any other metric can
-        if metric != "cosine" and metric != corpus.metric:
+        if metric is not None and metric != corpus.metric:
             raise ValueError(f"metric={metric!r}, but the Index searches by {corpus.metric!r}: "
                              "the metric comes from the Index; build it with "
                              f"vd.Index(vectors, metric={metric!r}) to explain that search")
         return corpus, False
+    metric = metric or "cosine"
     if is_dask_array(corpus):  # a DaskIndex: searched and measured per row block
         return Index(corpus, ids=ids, texts=texts, metric=metric), True
     matrix = V.as_matrix(corpus, "corpus")

@@ -6,6 +6,8 @@ lets each group of near-identical documents take one place.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import _validate as V
@@ -64,7 +66,8 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     Q, _ = check_queries(query, C, name="query")
     prepare(Q, metric, "query")  # refuse a zero query under its own name
     k = V.check_k(k, C.shape[0])
-    if isinstance(lambda_, bool) or not isinstance(lambda_, (int, float)) or not 0 <= lambda_ <= 1:
+    if isinstance(lambda_, (bool, np.bool_)) or not isinstance(lambda_, numbers.Real) \
+            or not 0 <= lambda_ <= 1:
         raise ValueError(f"lambda_ must be a number between 0 and 1, got {lambda_!r}")
     if candidates is not None:
         candidates = V.check_k(candidates, C.shape[0], name="candidates")

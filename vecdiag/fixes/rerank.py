@@ -13,6 +13,7 @@ import numpy as np
 from .. import _validate as V
 from .._progress import progress_bar
 from .. import cache_keys
+from ..linalg import row_norms
 from ..neighbors.scoring import (block_rows, check_queries, corpus_rows, make_neighbors,
                                  prepare, resolve_corpus, score_block, score_blocks, top_k)
 
@@ -259,6 +260,13 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
                          f"distributions, the corpus has {C.shape[0]}")
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
+    if metric != "cosine":
+        # scores of vectors near 1e200 overflow, and MP of inf is NaN for every document
+        reach = float(row_norms(Qp).max() + row_norms(Cp).max())
+        if not reach * reach < np.finfo(Cp.dtype).max / 8:
+            raise ValueError(f"vectors too long for {metric} scores in {Cp.dtype}: lengths "
+                             f"up to {reach:.3g} overflow; divide queries and corpus by one "
+                             "common large number first")
     key = cache_keys.mp_stats(metric, n_samples, random_state)
     if index is not None and key in index.cache:
         mu_d, sd_d = index.cache[key]

@@ -232,7 +232,8 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
             raise ValueError(f"vectors too long for {C.metric} scores in "
                              f"{np.dtype(low)}: lengths up to "
                              f"{max(Q.max_norm, C.max_norm):.3g} overflow; divide queries and "
-                             "corpus by one common large number first (or pass float64)")
+                             "corpus by one common large number first"
+                             + (" (or pass float64)" if np.dtype(low) != np.float64 else ""))
     kp = min(C.n, 2 * k + 8)
     todo = np.arange(n_q)
     expected = 2.0 * n_q * C.n * C.d / _ASSUMED_FLOPS
