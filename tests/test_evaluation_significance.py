@@ -239,3 +239,20 @@ def test_scores_beyond_float32_tie_as_in_trec_eval_without_warnings():
                          metrics=("mrr@10",))
     # a and b both round to inf in float32: tied, then doc ids descending (b before a)
     assert ev.mean["mrr@10"] == 0.5
+
+
+def test_bootstrap_test_is_studentized_and_keeps_its_level_on_few_queries():
+    """The centred mean of two or three differences of one sign never reaches the
+    observed mean (p was 1e-4 for two queries); the studentized bootstrap does not
+    claim significance there, and rejects about alpha of null samples from n = 10."""
+    from vecdiag.evaluation.paired import paired_test
+
+    assert paired_test([0.1, 0.3], method="bootstrap")["p_value"] > 0.3
+    assert paired_test([0.1, 0.2, 0.3], method="bootstrap")["p_value"] > 0.05
+    rng = np.random.default_rng(11)
+    rejected = np.mean([paired_test(rng.normal(size=10), method="bootstrap",
+                                    n_resamples=1000, random_state=i)["p_value"] < 0.05
+                        for i in range(300)])
+    assert 0.015 <= rejected <= 0.09
+    strong = paired_test(np.full(30, 0.2) + rng.normal(0, 0.05, 30), method="bootstrap")
+    assert strong["p_value"] < 0.001

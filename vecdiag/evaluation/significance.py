@@ -9,8 +9,10 @@ the queries both evaluations averaged, and is two-sided.
   than ``n_resamples``, Monte Carlo otherwise with ``p = (1 + count) / (1 + B)``
   (never 0; Phipson & Smyth 2010).
 * ``ttest``: the paired t-test, equal to ``scipy.stats.ttest_rel(b, a)``.
-* ``bootstrap``: the shifted bootstrap (Efron & Tibshirani 1993, §16.4): resample the
-  differences with replacement, centre them on the null, count means as extreme.
+* ``bootstrap``: the studentized shifted bootstrap (Efron & Tibshirani 1993, §16.4):
+  resample the differences centred on the null with replacement, count t statistics as
+  extreme as the observed one (the raw mean would call two queries of one sign
+  significant at p = 1e-4; its level was 0.30 at n = 3 and 0.10 at n = 10).
 
 Holm's step-down correction controls the family-wise error across the metrics compared.
 """
