@@ -150,3 +150,16 @@ def test_trial_options_equal_the_keywords_and_refuse_both():
                                   b.to_frame().drop(columns="seconds").to_numpy())
     with pytest.raises(ValueError, match="k either as keywords or in trial="):
         vd.try_fixes(queries, corpus, qrels, k=5, trial=TrialOptions(k=15), **common)
+
+
+def test_a_fix_s_p_value_does_not_depend_on_the_other_fixes_listed(planted):
+    """Each comparison draws from its own stream (trial seed + fix name): listing more
+    fixes leaves center's Monte Carlo p-value as it was."""
+    queries, corpus, qrels, qids, dids = planted
+    kw = dict(query_ids=qids, doc_ids=dids, k=20, metrics=["map"], n_resamples=300,
+              random_state=3)
+    alone = vd.try_fixes(queries, corpus, qrels, fixes=["center"], **kw)
+    many = vd.try_fixes(queries, corpus, qrels, fixes=["normalize", "whiten", "center"], **kw)
+    assert alone.comparisons["center"].p_value == many.comparisons["center"].p_value
+    again = vd.try_fixes(queries, corpus, qrels, fixes=["center"], **kw)
+    assert again.comparisons["center"].p_value == alone.comparisons["center"].p_value

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+import zlib
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -184,9 +185,13 @@ def score_runs(t: Trial) -> tuple[dict, dict, tuple]:
     """``(evaluations, comparisons with the baseline, order best first)``."""
     evaluations = {name: evaluate(run, t.qrels, metrics=t.metrics, name=name)
                    for name, run in t.runs.items()}
+    # one stream per fix, from one draw of the trial's generator and the fix's name: a
+    # fix's p-value does not change when other fixes join the list
+    base = int(t.rng.integers(2**63 - 1))
     comparisons = {name: compare(evaluations[BASELINE], ev, method=t.opts.method,
                                  n_resamples=t.opts.n_resamples, alpha=t.opts.alpha,
-                                 random_state=t.rng)
+                                 random_state=np.random.default_rng(
+                                     [base, zlib.crc32(name.encode("utf-8"))]))
                    for name, ev in evaluations.items() if name != BASELINE}
     primary = t.metrics[0]
     order = tuple(sorted(evaluations, key=lambda n: (-evaluations[n].mean[primary],
