@@ -340,3 +340,18 @@ def test_explain_metric_comes_from_the_index_and_a_generator_seeds_it():
     assert a.neighbors.indices.tolist() == b.neighbors.indices.tolist()
     with pytest.raises(TypeError, match="random_state"):
         vd.explain_neighbors(X[0], X, random_state="seed")
+
+
+def test_ann_miss_judges_the_first_k_returned_as_recall_does():
+    """The exact top-10 returned at places 41-50: the user saw none of them. Recall 0,
+    every one of them lost, and an expected document there is lost, naming its place."""
+    X = np.random.default_rng(6).normal(size=(300, 8))
+    exact = vd.knn((X[0] + 0.1)[None], X, k=50).indices[0]
+    returned = exact[::-1].tolist()
+    e = vd.explain_neighbors(X[0] + 0.1, X, k=10, returned=returned)
+    cause = next(c for c in e.causes if c.code == "ann_miss")
+    assert cause.evidence["recall"] == 0.0
+    assert cause.evidence["lost"] == exact[:10].tolist() and "none" in cause.summary
+    e = vd.explain_neighbors(X[0] + 0.1, X, k=10, returned=returned, expected=[exact[3]])
+    cause = next(c for c in e.causes if c.code == "ann_miss")
+    assert cause.confidence == 0.95 and "returned only at place 47" in cause.summary

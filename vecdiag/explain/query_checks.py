@@ -164,18 +164,22 @@ def check_ann_miss(ctx):
     """
     if ctx.returned_pos is None:
         return None
-    returned = set(ctx.returned_pos)
+    # what the user saw: the first k returned (the same k as recall@k counts)
+    shown = set(ctx.returned_pos[:ctx.k])
     exact_top = ctx.top.tolist()
     recall = ctx.ann_recall
     lost = [p for p, r in zip(ctx.expected_pos, ctx.expected_ranks.tolist())
-            if r <= ctx.k and p not in returned]
+            if r <= ctx.k and p not in shown]
     evidence = {"recall": recall, "returned": len(ctx.returned_pos),
-                "lost": [ctx.id_of(p) for p in exact_top if p not in returned]}
+                "lost": [ctx.id_of(p) for p in exact_top if p not in shown]}
     if lost:
+        where = ("not among the " + str(len(ctx.returned_pos)) + " returned"
+                 if lost[0] not in ctx.returned_pos else
+                 f"returned only at place {list(ctx.returned_pos).index(lost[0]) + 1}")
         summary = (f"the production index lost {ctx.name_of(lost[0])}: exact search ranks it "
-                   f"{ctx.rank_of(lost[0])}, inside the top-{ctx.k}, but it is not among the "
-                   f"{len(ctx.returned_pos)} returned (recall@{ctx.k} {recall:.2f}); raise the "
-                   f"ANN search effort (ef_search / nprobe) or rebuild the index.")
+                   f"{ctx.rank_of(lost[0])}, inside the top-{ctx.k}, but it is {where} "
+                   f"(recall@{ctx.k} {recall:.2f}); raise the ANN search effort (ef_search / "
+                   "nprobe) or rebuild the index.")
         return Cause(code="ann_miss", summary=summary, evidence=evidence, fix=None,
                      confidence=0.95, ranking=True)
     if recall >= 1:
