@@ -355,3 +355,16 @@ def test_ann_miss_judges_the_first_k_returned_as_recall_does():
     e = vd.explain_neighbors(X[0] + 0.1, X, k=10, returned=returned, expected=[exact[3]])
     cause = next(c for c in e.causes if c.code == "ann_miss")
     assert cause.confidence == 0.95 and "returned only at place 47" in cause.summary
+
+
+def test_a_near_miss_is_never_far_in_every_view():
+    """expected_far needs a rank beyond twice k: a document at rank 11-20 for k = 10 is a
+    near miss however its score compares with random document pairs."""
+    X = np.random.default_rng(7).normal(size=(400, 24))
+    q = X[0] * 0.3 + np.random.default_rng(8).normal(size=24)
+    order = vd.knn(q[None], X, k=400).indices[0]
+    for rank in (12, 19):
+        e = vd.explain_neighbors(q, X, k=10, expected=[order[rank - 1]])
+        assert "expected_far" not in [c.code for c in e.causes]
+    far = vd.explain_neighbors(q, X, k=10, expected=[order[-1]])
+    assert far.causes[0].code == "expected_far"

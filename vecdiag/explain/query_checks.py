@@ -109,6 +109,7 @@ def check_expected_far(ctx):
 
     Strength ``ramp(99 − pct, 0, 19)`` with pct its score's percentile among random
     corpus pairs (80th or lower: no closer than an unrelated pair), times
+    ``ramp(rank / k, 2, 5)`` (a document within twice k is a near miss, not far), times
     ``(1 − best fix effect)`` (no fix rescues it), ``(1 − 0.7 · ood strength)`` (when
     the query itself is out of distribution, that is the sharper diagnosis) and
     ``(1 − lexical_mismatch strength)`` (when BM25 finds it, it is not far in every view).
@@ -120,7 +121,9 @@ def check_expected_far(ctx):
         return None
     pos, r0 = ctx.missed[0]
     pct = float(ctx.expected_percentile[pos])
-    s = ramp(99 - pct, 0, 19)
+    # far in rank too: random pairs are document pairs, which score above query-document
+    # pairs, so a near miss (rank 13 for k = 10) can sit at the 88th percentile
+    s = ramp(99 - pct, 0, 19) * ramp(r0 / ctx.k, 2, 5)
     if s <= 0:
         return None
     best_fix, best_rank = None, r0
