@@ -403,3 +403,18 @@ def test_zero_row_errors_offer_zero_ignore_only_where_it_exists(rng):
     assert "zero='ignore'" not in str(err.value) and "drop it first" in str(err.value)
     with pytest.raises(ValueError, match="zero='ignore'"):
         vd.normalize(X)
+
+
+def test_norm_spread_names_the_side_that_wins_under_each_metric(rng):
+    """Dot rewards long vectors; under euclidean the short ones, near the middle of the
+    cloud, become the hubs (Radovanović et al. 2010): the sentence says which."""
+    X = rng.normal(size=(1500, 32))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X *= np.exp(0.6 * rng.normal(size=(1500, 1)))
+    dot = next(f for f in vd.diagnose(X, metric="dot").findings if f.code == "norm_spread")
+    assert "long vectors win" in dot.summary
+    euc = next(f for f in vd.diagnose(X, metric="euclidean").findings
+               if f.code == "norm_spread")
+    assert "short vectors, close to everything, win" in euc.summary
+    assert euc.evidence["spearman_norm_k_occurrence"] < -0.5
+    assert "Short vectors are the hubs" in euc.summary

@@ -203,14 +203,20 @@ def norm_finding(s, metric: str) -> Finding:
                    "cannot change a ranking.")
     else:
         sev = severity_of("norm_spread", s.cv)
+        # dot rewards length; euclidean ranks a document by its distance, so short vectors
+        # (near the middle of the cloud) are close to everything and long ones to nothing
+        winners = ("long vectors win" if metric == "dot"
+                   else "short vectors, close to everything, win")
         summary = (f"Lengths vary little (cv {s.cv:.3f}); {metric} scores are decided by "
                    "direction." if sev == "ok" else
                    f"Lengths vary by cv {s.cv:.2f} (from {s.quantiles[0]:.3g} to "
-                   f"{s.quantiles[100]:.3g}), so under {metric} long vectors win by length, "
+                   f"{s.quantiles[100]:.3g}), so under {metric} {winners} by length, "
                    "not meaning; normalise the vectors (or search by cosine).")
         corr = s.k_occurrence_corr
         if sev != "ok" and corr is not None and corr >= 0.3:
             summary += f" Long vectors are the hubs (Spearman {corr:.2f} with N_k)."
+        elif sev != "ok" and corr is not None and corr <= -0.3:
+            summary += f" Short vectors are the hubs (Spearman {corr:.2f} with N_k)."
     return Finding("norm_spread", sev, summary, ev, None if sev == "ok" else "normalize")
 
 
