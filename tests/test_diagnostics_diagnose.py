@@ -418,3 +418,16 @@ def test_norm_spread_names_the_side_that_wins_under_each_metric(rng):
     assert "short vectors, close to everything, win" in euc.summary
     assert euc.evidence["spearman_norm_k_occurrence"] < -0.5
     assert "Short vectors are the hubs" in euc.summary
+
+
+def test_query_shift_under_dot_does_not_depend_on_query_length(rng):
+    """Scaling a query changes no dot ranking, so it must not change the shift verdict:
+    each nearest score is read per unit of the searching vector's length."""
+    X = rng.normal(size=(1500, 16)) + 0.5
+    Q = X[:60] + 0.3 * rng.normal(size=(60, 16))
+    values = []
+    for scale in (0.25, 1.0, 4.0):
+        f = next(x for x in vd.diagnose(X, queries=Q * scale, metric="dot").findings
+                 if x.code == "query_corpus_shift")
+        values.append((f.severity, f.evidence["value"]))
+    assert values[0] == values[1] == values[2]

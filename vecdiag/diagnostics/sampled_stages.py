@@ -213,8 +213,12 @@ def sampled_query_shift_stage(w) -> None:
     Q, m, metric = w.Q, w.m, w.metric
     q_res = knn(Q, w.G, k=w.k_eff, metric=metric)
     rows = draw_rows(w.n, min(w.n, SHIFT_SAMPLE), w.rng)
-    c_nn = as_distance(np.asarray(knn_rows(w.G, rows, 1, metric=metric).scores)[:, 0], metric)
-    q_nn = as_distance(np.asarray(q_res.scores)[:, 0], metric)
+    # dot: scores per unit of the searching vector's length (G and Q share w.rescale)
+    c_len = np.asarray(w.m.norms, np.float64)[rows] / w.rescale if metric == "dot" else None
+    q_len = np.linalg.norm(np.asarray(Q, np.float64), axis=1) if metric == "dot" else None
+    c_nn = as_distance(np.asarray(knn_rows(w.G, rows, 1, metric=metric).scores)[:, 0], metric,
+                       c_len)
+    q_nn = as_distance(np.asarray(q_res.scores)[:, 0], metric, q_len)
     q_hub = hubness_from_indices(np.asarray(q_res.indices), w.n, w.k_eff, metric, "queries")
     c_mean = m.sum_space / w.n
     c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))

@@ -19,12 +19,20 @@ QUANTILE = 0.95  # a query is "far" beyond the 95th percentile of corpus NN dist
 SHORT_WORDS = 15  # a document of at most this many words is "short" (e.g. a title only)
 
 
-def as_distance(scores: np.ndarray, metric: str) -> np.ndarray:
-    """Scores as distances (lower is closer): 1 − cos, −dot, or the Euclidean distance."""
+def as_distance(scores: np.ndarray, metric: str, lengths=None) -> np.ndarray:
+    """Scores as distances (lower is closer): 1 − cos, −dot, or the Euclidean distance.
+
+    ``lengths`` (dot only): the searching vectors' lengths. Their dot scores are divided
+    by them, ``−(q·d) / ‖q‖``: the nearest document's reach along the query's direction,
+    which a query twice as long does not change (its ranking does not either).
+    """
     scores = np.asarray(scores, dtype=np.float64)
     if metric == "cosine":
         return 1.0 - scores
     if metric == "dot":
+        if lengths is not None:
+            lengths = np.asarray(lengths, dtype=np.float64)
+            scores = scores / np.where(lengths > 0, lengths, 1.0)
         return -scores
     return scores
 
@@ -207,8 +215,9 @@ def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
         from ._graph import knn_graph
 
         graph = knn_graph(index, 1)
-    corpus_nn = as_distance(graph.scores[:, 0], index.metric)
-    query_nn = as_distance(index.search(Q, k=1).scores[:, 0], index.metric)
+    corpus_nn = as_distance(graph.scores[:, 0], index.metric, index.norms)
+    query_nn = as_distance(index.search(Q, k=1).scores[:, 0], index.metric,
+                           np.linalg.norm(Q, axis=1))
     unit = index.metric == "cosine"
     c_mean, c_spread = space_mean_and_spread(index.vectors, unit)
     q_mean, _ = space_mean_and_spread(Q, unit)

@@ -327,9 +327,12 @@ def query_shift_stage(w: Work) -> None:
     """With queries: how far they sit from the corpus (query–corpus shift)."""
     Q, m, metric, n_graph = w.Q, w.m, w.metric, w.G.shape[0]
     q_res = w.index.search(Q, k=w.k_eff)
-    q_nn = as_distance(q_res.scores[:, 0], metric)
+    dot = metric == "dot"            # dot: scores per unit of the searching vector's length
+    q_nn = as_distance(q_res.scores[:, 0], metric,
+                       np.linalg.norm(np.asarray(Q, np.float64), axis=1) if dot else None)
     q_hub = hubness_from_indices(q_res.indices, n_graph, w.k_eff, metric, "queries")
-    c_nn = as_distance(w.graph.scores[:, 0], metric)
+    c_nn = as_distance(w.graph.scores[:, 0], metric,
+                       np.linalg.norm(np.asarray(w.G, np.float64), axis=1) if dot else None)
     c_mean = m.sum_space / w.n
     c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))
     if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale
