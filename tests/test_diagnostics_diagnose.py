@@ -431,3 +431,25 @@ def test_query_shift_under_dot_does_not_depend_on_query_length(rng):
                  if x.code == "query_corpus_shift")
         values.append((f.severity, f.evidence["value"]))
     assert values[0] == values[1] == values[2]
+
+
+def test_euclidean_diagnosis_does_not_see_a_shared_offset(rng, monkeypatch):
+    """Moving every vector by one offset changes no euclidean distance: no critical
+    anisotropy or near-copies appear (they were read from the origin, all near cosine
+    1), on the graph path and the sampled one, while planted copies are still found."""
+    from vecdiag.diagnostics import sampling
+
+    G = rng.normal(size=(2000, 16))
+    G[1900:] = G[:100] + 1e-7 * rng.normal(size=(100, 16))         # 5% redundant copies
+    for sampled in (False, True):
+        if sampled:
+            monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 100)
+        kw = {"sample": 2000} if sampled else {}
+        plain = {f.code: f for f in vd.diagnose(G, metric="euclidean", **kw).findings}
+        moved = {f.code: f for f in vd.diagnose(G + 10, metric="euclidean", **kw).findings}
+        assert moved["near_duplicates"].severity == plain["near_duplicates"].severity
+        assert moved["near_duplicates"].evidence["value"] == pytest.approx(0.05, abs=0.01)
+        for code in ("anisotropy", "rogue_dimensions"):
+            assert moved[code].severity == "ok" and moved[code].fix is None
+        assert moved["anisotropy"].evidence["severity_under_cosine"] == "critical"
+        assert "changes no distance" in moved["anisotropy"].summary

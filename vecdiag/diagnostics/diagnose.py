@@ -143,6 +143,12 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     :mod:`vecdiag.diagnostics.rules`. Bad input never yields NaN: undefined statistics
     are None in ``stats`` and explained in a finding.
 
+    **Per metric.** Anisotropy and rogue dimensions describe a shared offset seen from
+    the origin: under euclidean, which no shared offset changes, they are context
+    (severity ok, their severity under cosine in the evidence), and near-copies are
+    judged on the cosines of the centred vectors. Under dot, the query shift reads each
+    nearest score per unit of the query's length (scaling a query changes no ranking).
+
     **Large corpora.** Beyond ``SAMPLED_ABOVE`` = 100,000 usable rows
     (:data:`vecdiag.diagnostics.sampling.SAMPLED_ABOVE`), and always for a
     ``dask.array.Array``, the O(n²·d) kNN graph is not built: hubness and near-duplicates

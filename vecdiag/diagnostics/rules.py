@@ -165,6 +165,22 @@ def null_top_share(d: int, m: int, draws: int = 2000) -> float:
     return float(np.mean(top / g.sum(axis=1)))
 
 
+def offset_context(f: Finding) -> Finding:
+    """An anisotropy or rogue-dimension finding read under euclidean: context only.
+
+    Both describe a shared offset seen from the origin; moving every vector by one
+    offset changes no euclidean distance, so no euclidean ranking.
+    """
+    if f.severity == "ok":
+        return f
+    what = "shared direction" if f.code == "anisotropy" else "shared offset"
+    summary = (f"{f.summary.split(';')[0].rstrip('.')}. Under euclidean this {what} changes "
+               "no distance, so no ranking; it matters only if you search by cosine or dot.")
+    return Finding(f.code, "ok", summary,
+                   dict(f.evidence, severity_under_cosine=f.severity, metric="euclidean"),
+                   None)
+
+
 def rogue_finding(r, d: int) -> Finding:
     t = THRESHOLDS["rogue_dimensions"]
     null = null_top_share(d, r.top) if r.top < d else 1.0

@@ -74,8 +74,16 @@ def sampled_duplicates_stage(w) -> None:
     if w.metric == "cosine":             # one search serves near-copies and hubness
         dup = _shared_search_duplicates(w)
     else:       # near-copies are judged by cosine under every metric, as the graph stage does
-        dup = near_duplicates(w.G, threshold=w.duplicate_threshold, sample=w.sample_size,
-                              random_state=w.rng)
+        dup = None
+        if w.metric == "euclidean":     # of the centred vectors, as the graph stage does
+            try:
+                dup = near_duplicates(w.G - w.G.mean(axis=0), threshold=w.duplicate_threshold,
+                                      sample=w.sample_size, random_state=w.rng)
+            except ValueError:          # a row at the mean itself has no direction there
+                dup = None
+        if dup is None:
+            dup = near_duplicates(w.G, threshold=w.duplicate_threshold, sample=w.sample_size,
+                                  random_state=w.rng)
     w.exact = [[int(i) for i in g] for g in dup.exact_groups]
     w.exact_redundant = sum(len(g) - 1 for g in w.exact)
     w.n_distinct = w.n - w.exact_redundant

@@ -278,15 +278,19 @@ def near_duplicates_stage(w: Work) -> None:
     """Near-copies: pairs among each item's k nearest, plus every exact copy."""
     r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
     c_idx = w.graph.indices.ravel()
+    # euclidean: cosines of the centred vectors, which a shared offset does not change
+    # (the raw cosines of a cloud moved far from the origin all near 1)
+    center = np.asarray(w.G, np.float64).mean(axis=0) if w.metric == "euclidean" else None
     cos = w.graph.scores.ravel().astype(np.float64) if w.metric == "cosine" else \
-        _pair_cosines(w.G, r_idx, c_idx)
+        _pair_cosines(w.G, r_idx, c_idx, center)
     close = cos >= w.duplicate_threshold
     groups = groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
     groups = [[int(w.keep[i]) for i in g] for g in groups]
     examples = [" = ".join(_label(i, w.ids, w.texts) for i in g[:3])
                 + (" …" if len(g) > 3 else "") for g in groups[:3]]
     source = "kNN graph" + (f" of a {w.graph_sample}-item sample" if w.sample is not None
-                            else "") + " + exact hashing of every row"
+                            else "") + " + exact hashing of every row" + \
+        (" (cosine of the centred vectors)" if center is not None else "")
     w.findings.append(rules.duplicates_finding(groups, w.n, w.exact_redundant,
                                                w.duplicate_threshold, examples, source))
     w.stats.update(near_duplicate_groups=len(groups),
@@ -317,10 +321,17 @@ def intrinsic_stage(w: Work) -> None:
 
 
 def geometry_findings(w: Work) -> None:
-    """The anisotropy and rogue-dimension findings (from the moments)."""
-    rogue_f = rules.rogue_finding(w.rogue, w.W.shape[1])
-    w.findings.append(rules.anisotropy_finding(w.mean_cos, w.iso, w.iscore))
-    w.findings.append(rogue_f)
+    """The anisotropy and rogue-dimension findings (from the moments).
+
+    Both measure directions seen from the origin (a shared offset); euclidean distances
+    do not change when every vector moves by the same offset, so under euclidean they
+    are context: severity ok, no fix, the figures kept.
+    """
+    found = [rules.anisotropy_finding(w.mean_cos, w.iso, w.iscore),
+             rules.rogue_finding(w.rogue, w.W.shape[1])]
+    if w.metric == "euclidean":
+        found = [rules.offset_context(f) for f in found]
+    w.findings.extend(found)
 
 
 def query_shift_stage(w: Work) -> None:
@@ -385,14 +396,16 @@ def _label(i: int, ids, texts) -> str:
     return f"{name}: {shorten(texts[i], 60)}" if texts is not None else name
 
 
-def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                  center: np.ndarray | None = None) -> np.ndarray:
     from ..linalg import row_norms
 
     out = np.empty(rows.size)
     step = block_rows(S.shape[1])
+    shift = 0.0 if center is None else center
     for a in range(0, rows.size, step):
-        A = np.asarray(S[rows[a:a + step]]).astype(np.float64)
-        B = np.asarray(S[cols[a:a + step]]).astype(np.float64)
+        A = np.asarray(S[rows[a:a + step]]).astype(np.float64) - shift
+        B = np.asarray(S[cols[a:a + step]]).astype(np.float64) - shift
         den = row_norms(A) * row_norms(B)
         # a zero row (one that underflowed) is nobody's near-copy: cosine 0, not 0/0
         out[a:a + step] = np.divide(np.einsum("ij,ij->i", A, B), den,
