@@ -256,3 +256,18 @@ def test_bootstrap_test_is_studentized_and_keeps_its_level_on_few_queries():
     assert 0.015 <= rejected <= 0.09
     strong = paired_test(np.full(30, 0.2) + rng.normal(0, 0.05, 30), method="bootstrap")
     assert strong["p_value"] < 0.001
+
+
+def test_compare_refuses_evaluations_against_different_judgments():
+    qrels = {q: {"rel": 1} for q in "abcdef"}
+    other = {q: {"rel": 1, "x": 1} for q in "abcdef"}
+    run = {q: {"x": 2.0, "rel": 1.0} for q in "abcdef"}
+    a = vd.evaluate(run, qrels, metrics=["map"])
+    with pytest.raises(ValueError, match="judge 6 shared queries differently"):
+        vd.compare(a, vd.evaluate(run, other, metrics=["map"]))
+    graded = {q: {"rel": 2} for q in "abcdef"}
+    with pytest.raises(ValueError, match="same relevance_level"):
+        vd.compare(vd.evaluate(run, graded, metrics=["map"]),
+                   vd.evaluate(run, graded, metrics=["map"], relevance_level=2))
+    reordered = {q: dict(reversed(list(j.items()))) for q, j in reversed(list(qrels.items()))}
+    assert vd.compare(a, vd.evaluate(run, reordered, metrics=["map"])).delta["map"] == 0.0

@@ -21,6 +21,7 @@ The metrics themselves, one function each, and their name table live in
 from __future__ import annotations
 
 import math
+from dataclasses import field
 
 import numpy as np
 
@@ -116,6 +117,9 @@ class Evaluation(Result):
     ``-c``)."""
     no_relevant_skipped: bool = False
     """Whether the queries without a relevant document were left out of the averages."""
+    judgments: dict = field(default_factory=dict)
+    """Query -> a fingerprint of its judgments (``compare`` refuses to pair a query
+    judged differently in the two evaluations)."""
 
     @property
     def per_query(self):
@@ -169,6 +173,23 @@ class Evaluation(Result):
         from ..plot.evaluation import draw_evaluation
 
         return draw_evaluation(self, ax=ax)
+
+
+def judgment_digest(judged: dict) -> str:
+    """A short fingerprint of one query's checked judgments ``{doc: grade}``, independent
+    of their order.
+
+    Examples
+    --------
+    >>> judgment_digest({"a": 1, "b": 0}) == judgment_digest({"b": 0, "a": 1})
+    True
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for d in sorted(judged):
+        h.update(f"{d}\t{judged[d]}\n".encode("utf-8"))
+    return h.hexdigest()[:16]
 
 
 def fmt_mean(value: float) -> str:
@@ -288,4 +309,5 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
                       missing_from_run=tuple(missing_from), no_relevant=tuple(no_relevant),
                       not_judged=tuple(not_judged), relevance_level=relevance_level,
                       name=str(name), missing=missing,
-                      no_relevant_skipped=bool(skip_no_relevant))
+                      no_relevant_skipped=bool(skip_no_relevant),
+                      judgments={q: judgment_digest(qrels[q]) for q in averaged})

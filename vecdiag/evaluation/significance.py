@@ -293,6 +293,15 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     V.check_choice(correction, "correction", ("holm", "none"))
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if a.relevance_level != b.relevance_level:
+        raise ValueError(f"a counts grades >= {a.relevance_level} as relevant, b grades >= "
+                         f"{b.relevance_level}; evaluate both with the same relevance_level")
+    ja, jb = getattr(a, "judgments", {}) or {}, getattr(b, "judgments", {}) or {}
+    differ = [q for q in a.query_ids if q in ja and q in jb and ja[q] != jb[q]]
+    if differ:
+        raise ValueError(f"a and b judge {len(differ)} shared queries differently (first: "
+                         f"{', '.join(map(str, differ[:3]))}); evaluate both runs against "
+                         "the same qrels to compare them")
     shared_metrics = [m for m in a.metrics if m in b.metrics]
     if metrics is None:
         metrics = shared_metrics
