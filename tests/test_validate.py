@@ -184,3 +184,13 @@ def test_pandas_nullable_numbers_are_read_and_missing_values_named():
     words = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]})
     with pytest.raises(TypeError, match="dtype=float"):
         vd.knn(words, plain[:, :2], k=1)
+
+
+def test_small_messages_say_what_is_possible():
+    X = np.random.default_rng(2).normal(size=(10, 4))
+    with pytest.raises(ValueError, match="has 1 vector: each item needs at least one other"):
+        vd.Index(X[:1]).knn_graph(1)
+    with pytest.raises(ValueError, match="ids has 1 entry but"):
+        vd.Index(X, ids=["a"])
+    assert vd.anisotropy(np.ones((20, 8))) == 1.0                  # not 1.0000000000000007
+    assert vd.anisotropy(np.ones((20, 8), np.float32)) == 1.0

@@ -297,6 +297,9 @@ def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
     k = check_positive_int(k, name)
     limit = n - 1 if exclude_self else n
     if k > limit:
+        if limit < 1:
+            raise ValueError(f"the corpus has {n} vector{'s' if n != 1 else ''}: each item "
+                             "needs at least one other to have neighbours")
         extra = " minus the item itself" if exclude_self else ""
         raise ValueError(f"{name}={k} is larger than the corpus ({n} vectors{extra}); "
                          f"use {name} <= {limit}")
@@ -311,7 +314,8 @@ def check_ids(ids, n: int, name: str = "ids") -> np.ndarray | None:
         raise TypeError(f"{name} must be a sequence of ids, one per row, not a single string")
     values = list(ids)
     if len(values) != n:
-        raise ValueError(f"{name} has {len(values)} entries but the corpus has {n} rows; "
+        raise ValueError(f"{name} has {len(values)} entr{'y' if len(values) == 1 else 'ies'} "
+                         f"but the corpus has {n} rows; "
                          "pass one id per row")
     # one id per entry, whatever it is: np.asarray would turn (doc, chunk) tuples into a
     # second axis
