@@ -13,7 +13,8 @@ from .. import _validate as V
 from .. import cache_keys
 from ..results import Result, html_block, html_table, result
 
-__all__ = ["QueryShift", "query_corpus_shift", "as_distance", "shift_reading"]
+__all__ = ["QueryShift", "query_corpus_shift", "as_distance", "shift_reading",
+           "distinct_first_scores"]
 
 QUANTILE = 0.95  # a query is "far" beyond the 95th percentile of corpus NN distances
 SHORT_WORDS = 15  # a document of at most this many words is "short" (e.g. a title only)
@@ -35,6 +36,38 @@ def as_distance(scores: np.ndarray, metric: str, lengths=None) -> np.ndarray:
             scores = scores / np.where(lengths > 0, lengths, 1.0)
         return -scores
     return scores
+
+
+def distinct_first_scores(X, rows, indices, scores) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, kept)``: the score of each row's nearest listed neighbour that is not an
+    identical copy of it, for the rows ``kept`` (a boolean mask over ``rows``);
+    ``indices``/``scores`` are the lists of ``rows``, nearest first.
+
+    A document whose nearest neighbour is its own copy (cosine 1, distance 0) says nothing
+    about how far documents sit from each other: with copies everywhere every query would
+    read as far. Rows whose whole list is copies are left out, unless nothing else is
+    left (then every row, with its first column).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0], [1.0, 0], [0.6, 0.8]])
+    >>> distinct_first_scores(X, np.arange(3), np.array([[1, 2], [0, 2], [0, 1]]),
+    ...                       np.array([[1.0, 0.6], [1.0, 0.6], [0.6, 0.6]]))[0]
+    array([0.6, 0.6, 0.6])
+    """
+    first = np.full(len(rows), np.nan)
+    open_rows = np.arange(len(rows))
+    for c in range(indices.shape[1]):
+        if not open_rows.size:
+            break
+        same = np.all(np.asarray(X[rows[open_rows]]) == np.asarray(X[indices[open_rows, c]]),
+                      axis=1)
+        first[open_rows[~same]] = scores[open_rows[~same], c]
+        open_rows = open_rows[same]
+    kept = ~np.isnan(first)
+    if not kept.any():
+        return np.asarray(scores[:, 0], dtype=float), np.ones(len(rows), dtype=bool)
+    return first[kept], kept
 
 
 @result
@@ -215,7 +248,9 @@ def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
         from ._graph import knn_graph
 
         graph = knn_graph(index, 1)
-    corpus_nn = as_distance(graph.scores[:, 0], index.metric, index.norms)
+    first, kept = distinct_first_scores(index.vectors, np.arange(len(index)), graph.indices,
+                                        graph.scores)
+    corpus_nn = as_distance(first, index.metric, np.asarray(index.norms)[kept])
     query_nn = as_distance(index.search(Q, k=1).scores[:, 0], index.metric,
                            np.linalg.norm(Q, axis=1))
     unit = index.metric == "cosine"

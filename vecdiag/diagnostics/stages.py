@@ -28,7 +28,8 @@ from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists
 from .isotropy import isoscore_from_spectrum, isotropy_from_moments, participation_ratio, spectrum
 from .norms import norm_spread
 from .rogue import rogue_from_moments
-from .shift import as_distance, shift_from_neighbors, space_mean_and_spread
+from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
+                    space_mean_and_spread)
 
 __all__ = ["Work", "preflight", "row_findings", "moments", "isotropy_stage", "exact_copies", "metric_check",
            "neighbour_rows", "knn_graph_stage",
@@ -342,8 +343,11 @@ def query_shift_stage(w: Work) -> None:
     q_nn = as_distance(q_res.scores[:, 0], metric,
                        np.linalg.norm(np.asarray(Q, np.float64), axis=1) if dot else None)
     q_hub = hubness_from_indices(q_res.indices, n_graph, w.k_eff, metric, "queries")
-    c_nn = as_distance(w.graph.scores[:, 0], metric,
-                       np.linalg.norm(np.asarray(w.G, np.float64), axis=1) if dot else None)
+    # each document's nearest neighbour that is not its own copy (copies sit at 0)
+    first, kept = distinct_first_scores(w.G, np.arange(n_graph), w.graph.indices,
+                                        w.graph.scores)
+    c_nn = as_distance(first, metric,
+                       np.linalg.norm(np.asarray(w.G, np.float64), axis=1)[kept] if dot else None)
     c_mean = m.sum_space / w.n
     c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))
     if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale

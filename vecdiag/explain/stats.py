@@ -28,6 +28,7 @@ import numpy as np
 from .. import cache_keys
 from ..linalg import row_norms
 from ..scale.chunks import is_dask_array
+from ..diagnostics.shift import distinct_first_scores
 
 __all__ = ["CorpusStats", "corpus_stats", "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE"]
 
@@ -85,7 +86,8 @@ class CorpusStats:
             self.sample_size = self.n
             self.sample_rows = None
             self.k_occurrence = hub.k_occurrence.astype(float)
-            self.nn1 = np.sort(graph.scores[:, 0].astype(float))
+            self.nn1 = np.sort(distinct_first_scores(X, np.arange(self.n), graph.indices,
+                                                         graph.scores)[0])
         else:
             m = min(sample_size, self.n)
             rng = np.random.default_rng(random_state)
@@ -94,7 +96,7 @@ class CorpusStats:
             idx, sc = _drop_self(res.indices, res.scores, probes, graph_k)
             self.sample_size = m
             self.k_occurrence = np.bincount(idx.ravel(), minlength=self.n) * (self.n / m)
-            self.nn1 = np.sort(sc[:, 0].astype(float))
+            self.nn1 = np.sort(distinct_first_scores(X, probes, idx, sc)[0])
             self.sample_rows = probes
         self.mean_unit = self.unit.mean(axis=0)
 

@@ -34,6 +34,7 @@ import threading
 
 import numpy as np
 
+from . import _copies
 from ._scan import numpy_candidates
 from ._threads import Workers, blas_workers
 from .rows import Rows
@@ -260,6 +261,13 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
         indices[todo[ok]] = idx[ok]
         scores[todo[ok]] = sc[ok]
         todo = todo[~ok]
+        if todo.size and known is None and cand_rows is None and _copies.worth_it(C, kp):
+            # a plateau of identical rows wider than the margin: widening it round after
+            # round would end with every row a candidate (see _copies)
+            indices[todo], scores[todo] = _copies.resolve(
+                Q, C, todo, k, exclude_self=exclude_self, search=search,
+                batch_size=batch_size, budget=budget, show_progress=False)
+            break
         kp = min(C.n, 4 * kp)
         # re-checks are few queries: a bar only when asked for
         progress = {**progress, "show": bool(show_progress) and todo.size > 0,

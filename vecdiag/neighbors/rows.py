@@ -43,6 +43,9 @@ class Rows:
                 self.sq[a:a + _SCAN_ROWS] = np.einsum("ij,ij->i", piece, piece)
         self._data = None
         self._pending = False            # cosine: unit rows to build on first use
+        # groups of identical rows (None: not computed yet; () none), filled on demand
+        # by vecdiag.neighbors._copies.copy_groups when a search meets a plateau of them
+        self.copies = None
         self._lock = threading.Lock()
         copy = not isinstance(X, np.memmap) if copy is None else copy
         if metric == "cosine":
