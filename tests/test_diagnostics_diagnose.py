@@ -453,3 +453,22 @@ def test_euclidean_diagnosis_does_not_see_a_shared_offset(rng, monkeypatch):
             assert moved[code].severity == "ok" and moved[code].fix is None
         assert moved["anisotropy"].evidence["severity_under_cosine"] == "critical"
         assert "changes no distance" in moved["anisotropy"].summary
+
+
+def test_a_dimension_of_huge_variance_is_a_rogue_dimension(rng):
+    """A zero-mean coordinate scaled up takes no share of the mean cosine, but most of
+    every vector's squared length: it decides which items score alike (the second sign
+    in Timkey & van Schijndel 2021). Healthy data of any dimension stays ok."""
+    X = rng.normal(size=(2000, 64))
+    for d in (16, 64, 384):
+        f = next(x for x in vd.diagnose(rng.normal(size=(1500, d))).findings
+                 if x.code == "rogue_dimensions")
+        assert f.severity == "ok"
+    X[:, [3, 40]] *= 10
+    f = next(x for x in vd.diagnose(X).findings if x.code == "rogue_dimensions")
+    assert f.severity == "critical" and f.fix == "whiten"
+    assert f.evidence["judged_on"] == "energy_excess"
+    assert sorted(f.evidence["energy_dims"][:2]) == [3, 40]
+    assert "Dimensions 3, 40 hold" in f.summary or "Dimensions 40, 3 hold" in f.summary
+    r = vd.rogue_dimensions(X)
+    assert r.energy.sum() == pytest.approx(1.0) and set(r.energy_dims[:2]) == {3, 40}

@@ -35,6 +35,14 @@ class RogueDimensions(Result):
         The expected cosine of two distinct items (the anisotropy).
     top : int
         How many dimensions :attr:`dims` holds.
+    energy : ndarray, shape (d,), float64
+        ``E[û_j²]``: each dimension's share of a unit vector's squared length (sums to
+        1). A zero-mean dimension of huge variance takes no share of the *mean* cosine
+        but a large one here, and then decides which items score alike.
+    energy_dims : ndarray
+        The ``top`` dimensions with the largest energy, largest first.
+    energy_share : float
+        Their summed energy (``top / d`` when spread evenly).
 
     Examples
     --------
@@ -55,6 +63,12 @@ class RogueDimensions(Result):
     """The expected cosine of two distinct items (the anisotropy)."""
     top: int
     """How many dimensions :attr:`dims` holds."""
+    energy: np.ndarray | None = None
+    """(d,) float64: ``E[û_j²]``, each dimension's share of the squared length."""
+    energy_dims: np.ndarray | None = None
+    """The ``top`` dimensions with the largest energy, largest first."""
+    energy_share: float = 0.0
+    """Their summed energy (``top / d`` when spread evenly)."""
 
     @property
     def shares(self) -> np.ndarray:
@@ -93,8 +107,12 @@ def rogue_from_moments(m: Moments, top: int) -> RogueDimensions:
     top = min(top, m.d)
     dims = np.argsort(-contribution, kind="stable")[:top]
     share = float(contribution[dims].sum() / total) if total > 0 else 0.0
+    energy = m.sumsq_unit / max(float(m.sumsq_unit.sum()), np.finfo(float).tiny)
+    energy_dims = np.argsort(-energy, kind="stable")[:top]
     return RogueDimensions(contribution=contribution, dims=dims, share=share,
-                           mean_cosine=total, top=top)
+                           mean_cosine=total, top=top, energy=energy,
+                           energy_dims=energy_dims,
+                           energy_share=float(energy[energy_dims].sum()))
 
 
 def rogue_dimensions(X, *, top: int = 5) -> RogueDimensions:
@@ -120,9 +138,11 @@ def rogue_dimensions(X, *, top: int = 5) -> RogueDimensions:
 
         CC_j = E[û_j v̂_j] = ((Σ_i û_ij)² − Σ_i û_ij²) / (n (n − 1)),   Σ_j CC_j = E[cos]
 
-    computed in one O(n·d) pass. A dimension with a large shared offset or a huge
-    variance takes most of the expected cosine: similarity is then decided by that
-    coordinate rather than by meaning. ``share = Σ_{j in top} CC_j / E[cos]``; it is
+    computed in one O(n·d) pass. A dimension with a large shared offset takes most of
+    the expected cosine: similarity is then decided by that coordinate rather than by
+    meaning. A zero-mean dimension of huge variance takes no share of it, but most of
+    each vector's squared length, ``energy_j = E[û_j²]``: it then decides which items
+    score alike (the variance of the cosine, Timkey & van Schijndel's second sign). ``share = Σ_{j in top} CC_j / E[cos]``; it is
     0.0 when ``E[cos] ≤ 0`` (no shared similarity to split). Individual ``CC_j`` may be
     negative, so ``share`` may exceed 1.
 

@@ -36,7 +36,12 @@ rogue_dimensions (share of the mean cosine carried by the top ``m`` dimensions)
     null. Timkey & van Schijndel (2021) report 1–3 dimensions carrying most of the
     expected cosine in GPT-2, XLNet and BERT. Warning at excess 0.5, critical at 0.8.
     Only judged when the mean cosine is at least 0.05 (a share of a near-zero mean is
-    noise) and ``m ≤ d/4``.
+    noise) and ``m ≤ d/4``. Second sign, a zero-mean dimension of huge variance (no
+    share of the mean cosine): the top-``m`` share of the squared length ``E[û_j²]``
+    against ``m / d``, same excess form. MiniLM on Cranfield 0.023; one of its 384
+    dimensions scaled ×5 0.065, ×10 0.16, ×20 0.34 (then half of every top-10 changes);
+    Gaussian data of 16-384 dimensions 0.001-0.007. Warning at 0.15, critical at 0.3;
+    the finding takes the more severe of the two signs.
 norm_spread (coefficient of variation of lengths, under dot or Euclidean)
     A dot score is ``‖x‖·‖q‖·cos``: lengths differing by a fraction ``cv`` move scores by
     about that fraction, while the cosine gap between rank 1 and rank 10 of a typical
@@ -68,7 +73,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .finding import Finding
+from .finding import SEVERITIES, Finding
 
 __all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
            "rogue_finding", "norm_finding", "duplicates_finding", "intrinsic_finding",
@@ -78,7 +83,8 @@ THRESHOLDS = {
     "anisotropy": {"warning": 0.4, "critical": 0.7, "above": True},
     "hubness": {"warning": 3.0, "critical": 6.0, "above": True},
     "rogue_dimensions": {"warning": 0.5, "critical": 0.8, "above": True,
-                         "min_mean_cosine": 0.05},
+                         "min_mean_cosine": 0.05, "energy_warning": 0.15,
+                         "energy_critical": 0.3},
     "norm_spread": {"warning": 0.1, "critical": 0.25, "above": True},
     "near_duplicates": {"warning": 0.01, "critical": 0.10, "above": True},
     "low_intrinsic_dimension": {"warning": 5.0, "critical": 2.5, "above": False,
@@ -191,6 +197,26 @@ def rogue_finding(r, d: int) -> Finding:
     judged = r.mean_cosine >= t["min_mean_cosine"] and r.top <= d / 4
     sev = severity_of("rogue_dimensions", excess) if judged else "ok"
     dims = ", ".join(str(int(j)) for j in r.dims)
+    # the second sign: a few dimensions holding most of every vector's squared length
+    # (huge variance, no shared offset) decide which items score alike
+    e_null = r.top / d
+    e_excess = (r.energy_share - e_null) / (1 - e_null) if r.energy is not None \
+        and r.top <= d / 4 else 0.0
+    e_sev = ("critical" if e_excess >= t["energy_critical"] else
+             "warning" if e_excess >= t["energy_warning"] else "ok")
+    ev.update(energy_share=r.energy_share, energy_null=e_null, energy_excess=e_excess,
+              energy_dims=[] if r.energy_dims is None else [int(j) for j in r.energy_dims])
+    if SEVERITIES.index(e_sev) < SEVERITIES.index(sev):     # (most severe first)
+        big = [int(j) for j in r.energy_dims if r.energy[j] >= 0.5 * r.energy[r.energy_dims[0]]]
+        held = float(r.energy[big].sum())
+        summary = (f"Dimension{'s' if len(big) > 1 else ''} {', '.join(map(str, big))} "
+                   f"hold{'' if len(big) > 1 else 's'} {100 * held:.0f}% of every vector's "
+                   f"squared length ({100 * len(big) / d:.1f}% if spread evenly): "
+                   f"{'they' if len(big) > 1 else 'it'}, not the meaning, "
+                   f"decide{'' if len(big) > 1 else 's'} which items score alike; "
+                   "standardise/whiten the dimensions.")
+        ev["judged_on"] = "energy_excess"
+        return Finding("rogue_dimensions", e_sev, summary, ev, "whiten")
     if not judged:
         why = ("the mean cosine is near 0, so there is no shared similarity for a few "
                "dimensions to dominate" if r.mean_cosine < t["min_mean_cosine"]
