@@ -472,3 +472,16 @@ def test_a_dimension_of_huge_variance_is_a_rogue_dimension(rng):
     assert "Dimensions 3, 40 hold" in f.summary or "Dimensions 40, 3 hold" in f.summary
     r = vd.rogue_dimensions(X)
     assert r.energy.sum() == pytest.approx(1.0) and set(r.energy_dims[:2]) == {3, 40}
+
+
+def test_hubs_made_of_exact_copies_point_to_deduplication(rng):
+    """100 copies of one row list each other first and read as hubs; re-ranking is not
+    the fix for that, removing the copies is."""
+    X = rng.normal(size=(2000, 8))
+    X[1900:] = X[0]
+    f = next(x for x in vd.diagnose(X).findings if x.code == "hubness")
+    assert f.severity != "ok" and f.fix == "deduplicate"
+    assert f.evidence["hubs_from_copies"] >= 0.5 and "deduplicate before" in f.summary
+    clean = next(x for x in vd.diagnose(rng.normal(size=(2000, 8))).findings
+                 if x.code == "hubness")
+    assert clean.fix != "deduplicate" and "hubs_from_copies" not in clean.evidence

@@ -264,7 +264,20 @@ def hubness_stage(w: Work) -> None:
     hub_examples = [f"{_label(original[i], w.ids, w.texts)} (N_k={int(hub.k_occurrence[i])})"
                     for i in hub.hubs[:5]]
     if w.n_distinct > w.k_eff:
-        w.findings.append(rules.hubness_finding(hub, corr, w.metric, hub_examples))
+        finding = rules.hubness_finding(hub, corr, w.metric, hub_examples)
+        copies = {int(i) for g in w.exact for i in g}
+        from_copies = (float(np.mean([int(w.g_rows[h]) in copies for h in hub.hubs]))
+                       if hub.hubs.size else 0.0)
+        if finding.severity != "ok" and from_copies >= 0.5:
+            # exact copies are each other's nearest neighbours: they become the "hubs",
+            # and removing the copies, not re-ranking, is the fix
+            finding = Finding("hubness", finding.severity,
+                              finding.summary.rstrip(".") + f"; {100 * from_copies:.0f}% of "
+                              "the hubs are exact copies of other rows, which list each "
+                              "other first: deduplicate before re-ranking.",
+                              dict(finding.evidence, hubs_from_copies=from_copies),
+                              "deduplicate")
+        w.findings.append(finding)
     else:
         w.findings.append(Finding("hubness", "ok",
                                   f"Not judged: only {w.n_distinct} distinct vector(s) for "
