@@ -674,8 +674,9 @@ def test_whiten_regularization_numbers(rng, reg, ok):
 @pytest.mark.parametrize("kwargs, message", [
     ({"k": float("nan")}, "k .the RRF constant. must be a finite number"),
     ({"k": float("inf")}, "k .the RRF constant. must be a finite number"),
-    ({"weights": [float("nan"), 1.0]}, "weights must be finite numbers; entry 0 is nan"),
-    ({"weights": [1.0, float("inf")]}, "weights must be finite numbers; entry 1 is inf"),
+    ({"weights": [float("nan"), 1.0]}, "weights must be finite numbers >= 0; entry 0 is nan"),
+    ({"weights": [1.0, float("inf")]}, "weights must be finite numbers >= 0; entry 1 is inf"),
+    ({"weights": [1.0, -0.5]}, "weights must be finite numbers >= 0; entry 1 is -0.5"),
 ])
 def test_hybrid_refuses_constants_that_make_every_score_nan_or_zero(kwargs, message):
     dense, lexical = {"q": {"a": 1.0, "b": 2.0}}, {"q": {"b": 1.0, "c": 3.0}}

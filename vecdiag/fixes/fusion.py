@@ -121,7 +121,7 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
     k : int, default 60
         The RRF constant (not a cut-off): larger values flatten the rank discount.
     weights : sequence of float or None
-        One weight per run (default all 1).
+        One weight >= 0 per run (default all 1).
     depth : int or None
         Only the top ``depth`` documents of each run take part (default: all).
     query_ids : sequence or None
@@ -157,9 +157,11 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
     weights = [float(w) for w in weights]
     if len(weights) != len(runs):
         raise ValueError(f"weights has {len(weights)} entries for {len(runs)} runs")
-    bad = [i for i, w in enumerate(weights) if not np.isfinite(w)]
+    bad = [i for i, w in enumerate(weights) if not (np.isfinite(w) and w >= 0)]
     if bad:
-        raise ValueError(f"weights must be finite numbers; entry {bad[0]} is {weights[bad[0]]}")
+        # a negative weight would push a run's best documents down: not a fusion
+        raise ValueError(f"weights must be finite numbers >= 0; entry {bad[0]} is "
+                         f"{weights[bad[0]]}")
     if depth is not None:
         depth = V.check_positive_int(depth, "depth")
     keys = [set(r) for r in runs]
