@@ -37,6 +37,8 @@ SHIFT_SAMPLE = 1_000
 TWONN_SAMPLE = 2_000
 """Rows gathered for the TwoNN intrinsic dimension (neighbours found within them)."""
 
+_CENTRED_BYTES = 512 * 2**20            # largest centred copy of an in-memory corpus
+
 
 def _ci(ci, pct: bool = False) -> str:
     if ci is None:
@@ -68,6 +70,7 @@ def sampled_duplicates_stage(w) -> None:
     Under cosine the sampled rows are searched once, for their k nearest (kept in
     ``w.lists`` for :func:`sampled_hubness_stage`): the nearest is the near-copy check.
     """
+    from ..scale.chunks import is_dask_array
     from . import near_duplicates
     from .sampling import sampled_phrase
 
@@ -75,9 +78,15 @@ def sampled_duplicates_stage(w) -> None:
         dup = _shared_search_duplicates(w)
     else:       # near-copies are judged by cosine under every metric, as the graph stage does
         dup = None
-        if w.metric == "euclidean":     # of the centred vectors, as the graph stage does
+        # of the centred vectors, as the graph stage does. A Dask array centres lazily; an
+        # in-memory array is copied only up to _CENTRED_BYTES, a memmap never (centring
+        # would read the whole corpus into memory): those stay raw
+        lazy = is_dask_array(w.G)
+        if w.metric == "euclidean" and (lazy or (not isinstance(w.G, np.memmap)
+                                                 and w.G.nbytes <= _CENTRED_BYTES)):
             try:
-                dup = near_duplicates(w.G - w.G.mean(axis=0), threshold=w.duplicate_threshold,
+                mean = w.G.mean(axis=0).astype(w.G.dtype)
+                dup = near_duplicates(w.G - mean, threshold=w.duplicate_threshold,
                                       sample=w.sample_size, random_state=w.rng)
             except ValueError:          # a row at the mean itself has no direction there
                 dup = None

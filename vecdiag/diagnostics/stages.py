@@ -294,7 +294,7 @@ def near_duplicates_stage(w: Work) -> None:
     c_idx = w.graph.indices.ravel()
     # euclidean: cosines of the centred vectors, which a shared offset does not change
     # (the raw cosines of a cloud moved far from the origin all near 1)
-    center = np.asarray(w.G, np.float64).mean(axis=0) if w.metric == "euclidean" else None
+    center = w.G.mean(axis=0, dtype=np.float64) if w.metric == "euclidean" else None
     cos = w.graph.scores.ravel().astype(np.float64) if w.metric == "cosine" else \
         _pair_cosines(w.G, r_idx, c_idx, center)
     close = cos >= w.duplicate_threshold
@@ -359,8 +359,7 @@ def query_shift_stage(w: Work) -> None:
     # each document's nearest neighbour that is not its own copy (copies sit at 0)
     first, kept = distinct_first_scores(w.G, np.arange(n_graph), w.graph.indices,
                                         w.graph.scores)
-    c_nn = as_distance(first, metric,
-                       np.linalg.norm(np.asarray(w.G, np.float64), axis=1)[kept] if dot else None)
+    c_nn = as_distance(first, metric, _row_lengths(w.G)[kept] if dot else None)
     c_mean = m.sum_space / w.n
     c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))
     if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale
@@ -411,6 +410,15 @@ def _label(i: int, ids, texts) -> str:
     """How an item is shown in evidence: its id (or row), and the start of its text."""
     name = str(ids[i]) if ids is not None else f"row {i}"
     return f"{name}: {shorten(texts[i], 60)}" if texts is not None else name
+
+
+def _row_lengths(S: np.ndarray) -> np.ndarray:
+    """Row lengths in float64, block by block (no float64 copy of the whole array)."""
+    from ..linalg import row_norms
+
+    step = block_rows(S.shape[1])
+    return np.concatenate([row_norms(np.asarray(S[a:a + step], np.float64))
+                           for a in range(0, S.shape[0], step)] or [np.zeros(0)])
 
 
 def _pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray,
