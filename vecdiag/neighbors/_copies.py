@@ -13,7 +13,9 @@ top of the distinct rows, expanded: the members of each group in index order, me
 across groups by (score, index), which is the engine's tie rule. :func:`resolve` does
 that for the queries whose proof failed, searching the distinct rows with the engine
 itself, and widens the distinct search while the k-th place still ties the last distinct
-row kept (a group beyond it could hold a lower index at the same score).
+row kept (a group beyond it could hold a lower index at the same score). The distinct rows
+are copied once for that search (their memory again, and their unit rows under cosine);
+only corpora with a plateau wider than the re-check margin take this path.
 """
 
 from __future__ import annotations
