@@ -485,3 +485,26 @@ def test_hubs_made_of_exact_copies_point_to_deduplication(rng):
     clean = next(x for x in vd.diagnose(rng.normal(size=(2000, 8))).findings
                  if x.code == "hubness")
     assert clean.fix != "deduplicate" and "hubs_from_copies" not in clean.evidence
+
+
+def test_a_narrow_cone_is_anisotropy_not_near_duplicates(rng, monkeypatch):
+    """Distinct items squeezed into a narrow cone sit at cosine >= 0.98 of each other;
+    deleting them is not the fix, centring is. Near-copies of an anisotropic corpus are
+    judged on the centred unit rows (graph and sampled paths): the cone reads as
+    anisotropy, planted copies are still found."""
+    from vecdiag.diagnostics import sampling
+
+    u = rng.normal(size=64)
+    X = rng.normal(size=(2000, 64)) / 64 + u / np.linalg.norm(u)    # mean cosine ~0.985
+    copied = X.copy()
+    copied[1900:] = copied[:100] + 1e-7 * rng.normal(size=(100, 64))    # 5% redundant
+    for sampled in (False, True):
+        if sampled:
+            monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 100)
+        kw = {"sample": 2000} if sampled else {}
+        cone = {f.code: f for f in vd.diagnose(X, **kw).findings}
+        assert cone["anisotropy"].severity == "critical"
+        assert cone["near_duplicates"].severity == "ok"
+        found = {f.code: f for f in vd.diagnose(copied, **kw).findings}["near_duplicates"]
+        assert found.severity == "warning"
+        assert found.evidence["value"] == pytest.approx(0.05, abs=0.01)

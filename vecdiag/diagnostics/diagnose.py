@@ -146,8 +146,11 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     **Per metric.** Anisotropy and rogue dimensions describe a shared offset seen from
     the origin: under euclidean, which no shared offset changes, they are context
     (severity ok, their severity under cosine in the evidence), and near-copies are
-    judged on the cosines of the centred vectors. Under dot, the query shift reads each
-    nearest score per unit of the query's length (scaling a query changes no ranking).
+    judged on the cosines of the centred vectors. So are they under cosine when the
+    corpus is anisotropic (mean cosine from the anisotropy warning on): in a narrow cone
+    distinct items sit at cosine 0.98 of each other, and the fix is centring, not deleting
+    them. Under dot, the query shift reads each nearest score per unit of the query's
+    length (scaling a query changes no ranking).
 
     **Large corpora.** Beyond ``SAMPLED_ABOVE`` = 100,000 usable rows
     (:data:`vecdiag.diagnostics.sampling.SAMPLED_ABOVE`), and always for a

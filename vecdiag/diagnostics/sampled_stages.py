@@ -142,9 +142,19 @@ def _shared_search_duplicates(w):
     rows = draw_rows(w.n, w.sample_size, w.rng)
     idx, scores = sampled_lists(w.G if w.index is None else w.index, rows, w.k_eff, "cosine")
     w.lists = (rows, idx, scores)
+    near = scores
+    if (w.mean_cos is not None and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"]
+            and not is_dask_array(w.G) and w.index is not None):
+        # anisotropic: judged on the centred unit rows, as the graph stage does
+        from .stages import _pair_cosines
+
+        center = w.m.sum_unit / w.n
+        r = np.repeat(rows, idx.shape[1])
+        near = _pair_cosines(w.index.unit_rows, r, idx.ravel(), center).reshape(idx.shape)
+        near = -np.sort(-near, axis=1)                    # nearest first again
     return sampled_near_duplicates(w.G, exact, threshold=w.duplicate_threshold,
                                    sample=rows.size, random_state=None, confidence=CONFIDENCE,
-                                   lists=(rows, idx, scores))
+                                   lists=(rows, idx, near))
 
 
 def sampled_hubness_stage(w) -> None:

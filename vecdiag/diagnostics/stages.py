@@ -292,11 +292,24 @@ def near_duplicates_stage(w: Work) -> None:
     """Near-copies: pairs among each item's k nearest, plus every exact copy."""
     r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
     c_idx = w.graph.indices.ravel()
-    # euclidean: cosines of the centred vectors, which a shared offset does not change
-    # (the raw cosines of a cloud moved far from the origin all near 1)
-    center = w.G.mean(axis=0, dtype=np.float64) if w.metric == "euclidean" else None
-    cos = w.graph.scores.ravel().astype(np.float64) if w.metric == "cosine" else \
-        _pair_cosines(w.G, r_idx, c_idx, center)
+    # Cosines of the centred vectors where a shared direction makes distinct items look
+    # alike from the origin: under euclidean (no shared offset changes a distance; the raw
+    # cosines of a cloud moved far from the origin are all near 1), and under cosine when
+    # the corpus is anisotropic (a narrow cone: distinct documents at cosine 0.98, whose
+    # fix is centring, not deleting them). Copies stay copies once centred.
+    center = None
+    cone = (w.metric == "cosine" and w.mean_cos is not None
+            and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
+    if w.metric == "euclidean":
+        center = w.G.mean(axis=0, dtype=np.float64)
+        cos = _pair_cosines(w.G, r_idx, c_idx, center)
+    elif cone:
+        center = w.m.sum_unit / w.n                        # the mean unit row
+        cos = _pair_cosines(w.index.unit_rows, r_idx, c_idx, center)
+    elif w.metric == "cosine":
+        cos = w.graph.scores.ravel().astype(np.float64)
+    else:
+        cos = _pair_cosines(w.G, r_idx, c_idx)
     close = cos >= w.duplicate_threshold
     groups = groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
     groups = [[int(w.keep[i]) for i in g] for g in groups]
