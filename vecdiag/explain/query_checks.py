@@ -17,7 +17,9 @@ def check_low_margin(ctx):
     """Low margin: the expected document misses the top-k by a hair.
 
     ``relgap`` = gap / (top score − median score of the query): the gap as a share of the
-    query's score range. Strength ``1 − ramp(relgap, 0.01, 0.05)``. With a missed expected
+    query's score range. Strength ``1 − ramp(relgap, 0.01, 0.05)``, times
+    ``0.5 + 0.5 · (share of the counterfactuals that lift it into the top-k)``: a miss
+    that only one fix rescues is that fix's cause more than noise. With a missed expected
     document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
     change to query or documents flips it), and the fix is the counterfactual that brings
     the document highest into the top-k without significantly hurting the judged queries
@@ -35,6 +37,12 @@ def check_low_margin(ctx):
         s = within_noise(ctx, pos)
         if s <= 0:
             return None
+        # "within noise" means any re-ranking lifts it: when most counterfactuals do not,
+        # the one that does names a sharper cause, and the margin is the weaker reading
+        fixes = list(ctx.rankings)
+        if fixes:
+            lifted = sum(ctx.rank_under(f, pos) <= ctx.k for f in fixes) / len(fixes)
+            s *= 0.5 + 0.5 * lifted
         fix, r1 = rescue(ctx, pos)
         summary = (f"{ctx.name_of(pos)} misses the top-{ctx.k} by {fmt(gap, 3)} (rank {r0}), "
                    f"{share(rel, 1)} of the query's score range: the ranking is within noise")
