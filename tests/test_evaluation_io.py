@@ -181,3 +181,21 @@ def test_trec_files_with_a_byte_order_mark_and_odd_grades(tmp_path):
     run.write_bytes("q\u00e9 Q0 d1 1 1.0 t\n".encode("latin-1"))
     with pytest.raises(ValueError, match="run.txt is not UTF-8 text"):
         vd.load_run(run)
+
+
+def test_numbers_are_read_as_trec_eval_reads_them(tmp_path):
+    """Python reads "1_0" as 10 and Arabic-Indic "٣" as 3; trec_eval's atof/atol read 1
+    and 0. Such fields are refused with their line instead of read differently."""
+    run = tmp_path / "run.txt"
+    run.write_text("q1 Q0 d1 1 1_0 tag\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="score '1_0' is not a number"):
+        vd.load_run(run)
+    run.write_text("q1 Q0 d1 ٣ 1.5 tag\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="rank '٣' is not an integer"):
+        vd.load_run(run)
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d1 1_0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="1_0"):
+        vd.load_qrels(qrels)
+    qrels.write_text("q1 0 d1 2.0\nq1 0 d2 -1\nq1 0 d3 1e0\n", encoding="utf-8")
+    assert vd.load_qrels(qrels) == {"q1": {"d1": 2, "d2": -1, "d3": 1}}

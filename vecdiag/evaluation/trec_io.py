@@ -12,6 +12,7 @@ problem and the line itself. Blank lines are skipped.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from .._textfile import text_lines
@@ -73,10 +74,14 @@ def load_run(path) -> dict:
                                              f"got {len(fields)}")
         q, _, d, rank, score, _ = fields
         try:
+            if not _plain_number(rank):
+                raise ValueError(rank)
             int(rank)
         except ValueError:
             raise _error(file, number, line, f"rank {rank!r} is not an integer") from None
         try:
+            if not _plain_number(score):
+                raise ValueError(score)
             value = float(score)
         except ValueError:
             raise _error(file, number, line, f"score {score!r} is not a number") from None
@@ -161,7 +166,18 @@ def _is_number(text: str) -> bool:
         float(text)
     except ValueError:
         return False
-    return True
+    return _plain_number(text)
+
+
+# A number as trec_eval's atof/atol read it: ASCII digits, one point, an exponent. Python's
+# int() and float() also take "1_0" (10) and other scripts' digits ("٣" is 3), which trec_eval
+# reads as 1 and 0: refused instead of read differently.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)",
+                     re.IGNORECASE | re.ASCII)
+
+
+def _plain_number(text: str) -> bool:
+    return _NUMBER.fullmatch(text.strip()) is not None
 
 
 def grade_of(text: str) -> int | None:
@@ -173,7 +189,11 @@ def grade_of(text: str) -> int | None:
     (2, 1, None, None)
     >>> grade_of("12345678901234567891")          # not rounded through a float
     12345678901234567891
+    >>> grade_of("1_0"), grade_of("٣")               # Python literals trec_eval reads as 1, 0
+    (None, None)
     """
+    if not _plain_number(text):
+        return None
     try:
         return int(text)
     except ValueError:
