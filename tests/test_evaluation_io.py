@@ -199,3 +199,10 @@ def test_numbers_are_read_as_trec_eval_reads_them(tmp_path):
         vd.load_qrels(qrels)
     qrels.write_text("q1 0 d1 2.0\nq1 0 d2 -1\nq1 0 d3 1e0\n", encoding="utf-8")
     assert vd.load_qrels(qrels) == {"q1": {"d1": 2, "d2": -1, "d3": 1}}
+
+
+def test_save_run_into_a_missing_folder_names_the_path(tmp_path):
+    target = tmp_path / "no" / "run.txt"
+    with pytest.raises(FileNotFoundError, match="the folder .* does not exist") as err:
+        vd.save_run({"q": {"d": 1.0}}, target)
+    assert str(target) in str(err.value) and ".run.txt." not in str(err.value)

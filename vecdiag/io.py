@@ -104,6 +104,11 @@ def atomic_write_bytes(path, data: bytes) -> None:
     if path.is_dir():
         raise IsADirectoryError(f"{str(path)!r} is a directory; pass a file path inside it, "
                                 f"e.g. {str(path / 'out')!r}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        # mkstemp would name its temporary file in the error, not the path asked for
+        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(folder)!r} "
+                                "does not exist; create it first")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would
