@@ -55,6 +55,16 @@ def distinct_first_scores(X, rows, indices, scores) -> tuple[np.ndarray, np.ndar
     ...                       np.array([[1.0, 0.6], [1.0, 0.6], [0.6, 0.6]]))[0]
     array([0.6, 0.6, 0.6])
     """
+    from ..scale.chunks import is_dask_array
+
+    rows, indices = np.asarray(rows), np.asarray(indices)
+    if is_dask_array(X):             # the rows involved, gathered once
+        from ..scale.block_top import gather_rows
+
+        needed = np.unique(np.concatenate([rows, indices.ravel()]))
+        values = gather_rows(X, needed)
+        rows, indices = np.searchsorted(needed, rows), np.searchsorted(needed, indices)
+        X = values
     first = np.full(len(rows), np.nan)
     open_rows = np.arange(len(rows))
     for c in range(indices.shape[1]):
