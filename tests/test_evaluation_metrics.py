@@ -402,3 +402,21 @@ def test_neighbors_padding_is_no_document_and_passages_count_once():
                           metric="cosine", k=2)
     with pytest.raises(ValueError, match="query 'q' has score nan for document 'b'"):
         vd.evaluate((broken, ["q"], ids), {"q": {"a": 1}})
+
+
+def test_options_take_numpy_numbers_and_name_what_is_wrong():
+    run, qrels = {"q": {"d": 1.0, "e": 0.5}}, {"q": {"d": 2, "e": 1}}
+    assert vd.evaluate(run, qrels, metrics=["map"], relevance_level=np.int64(2)).mean == \
+        vd.evaluate(run, qrels, metrics=["map"], relevance_level=2).mean
+    with pytest.raises(TypeError, match="metrics must be a metric name or a sequence"):
+        vd.evaluate(run, qrels, metrics=None)
+    with pytest.raises(ValueError, match="repeated measures"):
+        vd.evaluate(run, qrels, metrics=["ndcg@10", "NDCG@10"])
+
+
+def test_drift_options_take_numpy_numbers():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(60, 4)), rng.normal(size=(60, 4)) + 0.5
+    plain = vd.drift(A, B, bandwidth=2.0, alpha=0.05, n_permutations=50)
+    numpy = vd.drift(A, B, bandwidth=np.int64(2), alpha=np.float32(0.05), n_permutations=50)
+    assert numpy.p_value == plain.p_value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,16 +30,17 @@ MAX_KERNEL_ROWS = 16_000
 def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="ridge",
                    penalty=1.0, bandwidth=None):
     V.check_choice(method, "method", METHODS)
-    if bandwidth is not None and (isinstance(bandwidth, bool)
-                                  or not isinstance(bandwidth, (int, float, np.floating))
+    if bandwidth is not None and (isinstance(bandwidth, (bool, np.bool_))
+                                  or not isinstance(bandwidth, numbers.Real)
                                   or not (math.isfinite(bandwidth) and bandwidth > 0)):
         raise ValueError(f"bandwidth must be a positive number (or None for the median "
                          f"heuristic), got {bandwidth!r}")
     V.check_choice(model, "model", ("ridge", "logistic"))
-    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty > 0 \
-            or not math.isfinite(penalty):
+    if isinstance(penalty, (bool, np.bool_)) or not isinstance(penalty, numbers.Real) \
+            or not penalty > 0 or not math.isfinite(penalty):
         raise ValueError(f"penalty must be a positive number, got {penalty!r}")
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, (bool, np.bool_)) \
+            or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number between 0 and 1 (exclusive), got {alpha!r}")
     if n_permutations is None:
         n_permutations = max(DEFAULT_PERMUTATIONS, math.ceil(2 / alpha))

@@ -21,6 +21,7 @@ The metrics themselves, one function each, and their name table live in
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import field
 
 import numpy as np
@@ -263,18 +264,23 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     qrels = as_qrels(qrels, "qrels")
     if isinstance(metrics, str):
         metrics = (metrics,)
+    if metrics is None or not np.iterable(metrics):
+        raise TypeError(f"metrics must be a metric name or a sequence of them, e.g. "
+                        f"['ndcg@10', 'map'], got {metrics!r}")
     metrics = tuple(metrics)
     if not metrics:
         raise ValueError("metrics is empty; pass at least one, e.g. metrics=['ndcg@10']")
-    if len(set(metrics)) != len(metrics):
-        raise ValueError(f"metrics has repeated names: {list(metrics)}")
     parsed = [parse_metric(m) for m in metrics]
+    if len(set(parsed)) != len(parsed):
+        # "ndcg@10", "NDCG@10" and "ndcg_cut@10" are one measure: three equal columns
+        raise ValueError(f"metrics has repeated measures: {list(metrics)}")
     if missing not in ("zero", "skip"):
         raise ValueError(f"missing must be 'zero' (count judged queries absent from the run "
                          f"as 0, trec_eval -c) or 'skip' (leave them out), got {missing!r}")
-    if isinstance(relevance_level, bool) or not isinstance(relevance_level, int) \
-            or relevance_level < 1:
+    if isinstance(relevance_level, (bool, np.bool_)) \
+            or not isinstance(relevance_level, numbers.Integral) or relevance_level < 1:
         raise ValueError(f"relevance_level must be an integer >= 1, got {relevance_level!r}")
+    relevance_level = int(relevance_level)
 
     if not isinstance(skip_no_relevant, (bool, np.bool_)):
         raise TypeError(f"skip_no_relevant must be True or False, got {skip_no_relevant!r}")
