@@ -685,3 +685,9 @@ def test_a_constant_unchanged_column_does_not_shift(rng, value):
     assert standardized_shift(R, np.c_[C[:, :3], np.full(29, value + 0.1)])[3] == np.inf
     r = vd.drift(R, C, method="mean_shift")
     assert r.details["top_dims"][-1] == 3
+
+
+def test_neighborhood_change_names_old_and_new_in_the_ids_error():
+    A = np.random.default_rng(0).normal(size=(30, 4))
+    with pytest.raises(ValueError, match="ids has 3 entries but old and new have 30 rows"):
+        vd.neighborhood_change(A, A + 0.01, ids=["a", "b", "c"])

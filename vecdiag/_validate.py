@@ -306,8 +306,10 @@ def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
     return k
 
 
-def check_ids(ids, n: int, name: str = "ids") -> np.ndarray | None:
-    """Unique document ids, one per corpus row, as an object array (or None)."""
+def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
+              ) -> np.ndarray | None:
+    """Unique document ids, one per corpus row, as an object array (or None).
+    ``rows_of`` names what the rows belong to in the length error."""
     if ids is None:
         return None
     if isinstance(ids, (str, bytes)):
@@ -315,7 +317,7 @@ def check_ids(ids, n: int, name: str = "ids") -> np.ndarray | None:
     values = list(ids)
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entr{'y' if len(values) == 1 else 'ies'} "
-                         f"but the corpus has {n} rows; "
+                         f"but {rows_of} {n} rows; "
                          "pass one id per row")
     # one id per entry, whatever it is: np.asarray would turn (doc, chunk) tuples into a
     # second axis
