@@ -89,7 +89,7 @@ MATRIX_FUNCS = {
 # where None is a valid value (it means "no second set" / "not given")
 NONE_ALLOWED = {"cosine_matrix.B", "diagnose.queries", "hubness.queries"}
 # where an empty query set is a valid request with an empty answer
-EMPTY_ALLOWED = {"knn.queries", "Index.search"}
+EMPTY_ALLOWED = {"knn.queries", "Index.search", "csls.queries", "mutual_proximity.queries"}
 # scikit-learn transformers: sklearn's own messages (check_estimator expects them) for
 # complex, 0-D, 3-D, empty and object input; vecdiag's for strings, None, ragged, NaN rows
 SKLEARN_FIXES = {"Center.fit", "Center.transform", "Normalize.fit_transform", "Whiten.fit",

@@ -130,8 +130,10 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
     [[1, 2]]
     """
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(queries, C)
+    Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
+    if Q.shape[0] == 0:                   # no query: no list, as vd.knn
+        return _no_lists(k, metric, ids, index, C.dtype)
     r_d = csls_penalty(index if index is not None else C, n_neighbors=n_neighbors,
                        metric=metric, bank=bank)
     n_neighbors = V.check_k(n_neighbors, C.shape[0], name="n_neighbors")
@@ -254,8 +256,10 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     from scipy.special import log_ndtr
 
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(queries, C)
+    Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
+    if Q.shape[0] == 0:                   # no query: no list, as vd.knn
+        return _no_lists(k, metric, ids, index, C.dtype)
     if C.shape[0] < 3:
         raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
                          f"distributions, the corpus has {C.shape[0]}")
@@ -287,3 +291,9 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     if metric == "euclidean":
         scores = 1.0 - scores
     return make_neighbors(indices, scores, metric, ids, index)
+
+
+def _no_lists(k: int, metric: str, ids, index, dtype):
+    """The result of zero queries: (0, k) indices and scores."""
+    scores = np.zeros((0, k), np.result_type(dtype, float))
+    return make_neighbors(np.zeros((0, k), np.int64), scores, metric, ids, index)

@@ -50,9 +50,11 @@ def resolve_corpus(corpus, metric: str | None, ids=None):
     return C, metric, V.check_ids(ids, C.shape[0]), None
 
 
-def check_queries(queries, C: np.ndarray, *, name: str = "queries") -> tuple[np.ndarray, bool]:
-    """2-D checked queries (a single 1-D query is promoted) and whether it was 1-D."""
-    Q = V.as_vectors(queries, name, ndim=(1, 2))
+def check_queries(queries, C: np.ndarray, *, name: str = "queries",
+                  allow_empty: bool = False) -> tuple[np.ndarray, bool]:
+    """2-D checked queries (a single 1-D query is promoted) and whether it was 1-D;
+    ``allow_empty``: zero query rows are accepted (as :func:`vecdiag.knn` accepts them)."""
+    Q = V.as_vectors(queries, name, ndim=(1, 2), allow_empty=allow_empty)
     single = Q.ndim == 1
     Q = Q.reshape(1, -1) if single else Q
     V.check_same_dim(Q, name, C, "corpus")
