@@ -508,3 +508,15 @@ def test_a_narrow_cone_is_anisotropy_not_near_duplicates(rng, monkeypatch):
         found = {f.code: f for f in vd.diagnose(copied, **kw).findings}["near_duplicates"]
         assert found.severity == "warning"
         assert found.evidence["value"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_a_handful_of_far_queries_is_a_hint_not_a_critical_shift(rng):
+    """One far query of one is a 100% share: below ten queries the shift is at most a
+    warning and says why; thirty far queries are critical."""
+    X = rng.normal(size=(500, 16)) + 3
+    one = next(f for f in vd.diagnose(X, queries=-(rng.normal(size=(1, 16)) + 3)).findings
+               if f.code == "query_corpus_shift")
+    assert one.severity == "warning" and "With only 1 query this is a hint" in one.summary
+    many = next(f for f in vd.diagnose(X, queries=-(rng.normal(size=(30, 16)) + 3)).findings
+                if f.code == "query_corpus_shift")
+    assert many.severity == "critical"

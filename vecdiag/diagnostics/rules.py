@@ -343,8 +343,16 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
         return Finding("query_corpus_shift", sev, summary, ev, None)
     sampled = "" if not corpus_source.startswith("a ") else \
         f", judged against the neighbour distances of {corpus_source}"
+    few = ""
+    if n_queries < _FEW_QUERIES and sev == "critical":
+        # one far query of one is 100%: a share of a handful cannot be called critical
+        sev, few = "warning", (f" With only {n_queries} quer{'y' if n_queries == 1 else 'ies'}"
+                               " this is a hint, not a measure: pass a query log.")
     summary = (f"{100 * s.far_share:.0f}% of the {n_queries} queries "
                f"({reading['names']}{sampled}) are farther from every document than 95% of "
                f"documents are from their nearest neighbour (5% expected): queries live "
-               f"elsewhere; {reading['advice']}")
+               f"elsewhere; {reading['advice']}{few}")
     return Finding("query_corpus_shift", sev, summary, ev, reading["fix"])
+
+
+_FEW_QUERIES = 10                     # below: the shift finding is at most a warning
