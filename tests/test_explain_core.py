@@ -203,7 +203,7 @@ def test_k_larger_than_corpus(small):
 
 def test_zero_query_under_cosine(small):
     X, _, _, _ = small
-    with pytest.raises(ValueError, match="query is a zero vector.*metric='dot'"):
+    with pytest.raises(ValueError, match="query is a zero vector.*score 0 against every"):
         vd.explain_neighbors(np.zeros(16), X)
     exp = vd.explain_neighbors(np.zeros(16), X, metric="dot", k=3)  # defined under dot
     assert len(exp.top_ids) == 3

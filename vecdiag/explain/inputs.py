@@ -60,7 +60,7 @@ def resolve_query(query, index, embedder, query_text):
     if index.metric == "cosine" and not np.any(q):
         raise ValueError("query is a zero vector: it has no direction, so its cosine with "
                          "every document is undefined; check how it was embedded (an empty "
-                         "text?) or search with metric='dot'")
+                         "text?); under dot it would score 0 against every document")
     if q.dtype != index.vectors.dtype:
         # the corpus's dtype: a float64 query must not turn a float32 corpus into a
         # float64 copy in every search below (float32 stays float32)
