@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib
 
 from . import scratch
-from .linalg import (CosineBreakdown, cosine, cosine_matrix, dot, euclidean,
-                     explain_cosine, norm, normalize, row_norms)
+from .breakdown import CosineBreakdown, explain_cosine
+from .linalg import cosine, cosine_matrix, dot, euclidean, norm, normalize, row_norms
 
 __version__ = "0.1.0"
 

@@ -224,7 +224,7 @@ class Session:
 
     def breakdown(self, i: int, row: int, top: int = 8) -> dict:
         """:func:`vecdiag.explain_cosine` of query ``i`` against document ``row``."""
-        from ..linalg import explain_cosine
+        from ..breakdown import explain_cosine
 
         q, x = self.queries[i], self.index.vectors[int(row)]
         if not np.any(x) or not np.any(q):
