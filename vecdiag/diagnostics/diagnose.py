@@ -12,15 +12,15 @@ Order of work (each stage timed into ``stats["seconds"]``):
    graph); ``stats["graph_sample"]`` says so;
 4. with ``queries``: the query–corpus shift.
 
-Each step is a named stage of :mod:`vecdiag.diagnostics.stages` (a function of one
-declared :class:`~vecdiag.diagnostics.stages.Work` record); :data:`STAGES` lists them in
-order. Thresholds and their justification: :mod:`vecdiag.diagnostics.rules`.
+Each step is a named stage, a function of one declared
+:class:`~vecdiag.diagnostics.stages.Work` record: of :mod:`vecdiag.diagnostics.stages`
+(steps 1-2) or :mod:`vecdiag.diagnostics.graph_stages` (steps 3-4); :data:`STAGES` lists
+them in order. Thresholds and their justification: :mod:`vecdiag.diagnostics.rules`.
 """
 
 from __future__ import annotations
 
 import numbers
-
 import time
 from dataclasses import dataclass, fields
 
@@ -30,6 +30,7 @@ from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
 from . import sampled_stages as P
+from . import graph_stages as G
 from . import stages as S
 from ._graph import _FLOPS
 from .finding import SEVERITIES, Diagnosis, Finding
@@ -37,7 +38,7 @@ from .rogue import rogue_from_moments
 
 __all__ = ["diagnose", "DiagnoseOptions"]
 
-GRAPH_CHUNKS = S.GRAPH_CHUNKS
+GRAPH_CHUNKS = G.GRAPH_CHUNKS
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,10 @@ class DiagnoseOptions:
 # The named stages, in order: (name timed in stats["seconds"] or None, function).
 STAGES = (("moments", S.moments), ("isotropy", S.isotropy_stage),
           ("exact_duplicates", S.exact_copies), (None, S.metric_check),
-          (None, S.knn_graph_stage), ("hubness", S.hubness_stage),
-          ("near_duplicates", S.near_duplicates_stage),
-          ("intrinsic_dimension", S.intrinsic_stage), (None, S.geometry_findings),
-          ("query_shift", S.query_shift_stage))
+          (None, G.knn_graph_stage), ("hubness", G.hubness_stage),
+          ("near_duplicates", G.near_duplicates_stage),
+          ("intrinsic_dimension", G.intrinsic_stage), (None, S.geometry_findings),
+          ("query_shift", G.query_shift_stage))
 
 # Beyond SAMPLED_ABOVE usable rows, and on a Dask corpus: the graph stages replaced by
 # sampled estimates (vecdiag.diagnostics.sampled_stages); the O(n·d) ones unchanged.
@@ -208,7 +209,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         return _finish(w.findings, w.stats, w.metric, 0, seconds, t_start)
     sampled = on_dask or w.n > sampling.SAMPLED_ABOVE
     for name, stage in (SAMPLED_STAGES if sampled else STAGES):
-        if stage in (S.query_shift_stage, P.sampled_query_shift_stage) and (
+        if stage in (G.query_shift_stage, P.sampled_query_shift_stage) and (
                 w.Q is None or w.Q.shape[0] == 0):
             continue
         if on_dask and stage is S.moments:
@@ -218,7 +219,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
         if name is not None:
             seconds[name] = time.perf_counter() - t0
             w.bar.update(1)
-        if stage is S.knn_graph_stage:
+        if stage is G.knn_graph_stage:
             seconds["knn_graph"] = w.index.cache.get(cache_keys.knn_graph_seconds(w.k_eff),
                                                      0.0)
     w.bar.close()

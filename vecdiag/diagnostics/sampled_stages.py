@@ -26,7 +26,7 @@ import numpy as np
 from . import rules
 from .finding import Finding
 from .norms import norm_spread
-from .stages import neighbour_rows
+from .graph_stages import neighbour_rows
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
            "sampled_query_shift_stage", "prepare_sampled", "SHIFT_SAMPLE", "TWONN_SAMPLE"]
@@ -146,11 +146,11 @@ def _shared_search_duplicates(w):
     if (w.mean_cos is not None and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"]
             and not is_dask_array(w.G) and w.index is not None):
         # anisotropic: judged on the centred unit rows, as the graph stage does
-        from .stages import _pair_cosines
+        from .graph_stages import pair_cosines
 
         center = w.m.sum_unit / w.n
         r = np.repeat(rows, idx.shape[1])
-        near = _pair_cosines(w.index.unit_rows, r, idx.ravel(), center).reshape(idx.shape)
+        near = pair_cosines(w.index.unit_rows, r, idx.ravel(), center).reshape(idx.shape)
         near = -np.sort(-near, axis=1)                    # nearest first again
     return sampled_near_duplicates(w.G, exact, threshold=w.duplicate_threshold,
                                    sample=rows.size, random_state=None, confidence=CONFIDENCE,
