@@ -74,10 +74,11 @@ def to_array(x, name: str) -> np.ndarray:
         mask = np.ma.getmaskarray(x)
         if mask.any():
             if mask.ndim >= 2:
-                where = _rows_phrase(np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)))
+                where = "in " + format_rows(np.flatnonzero(
+                    mask.reshape(mask.shape[0], -1).any(axis=1)))
             else:
-                where = "entry " + ", ".join(map(str, np.flatnonzero(mask.ravel())[:10]))
-            raise ValueError(f"{name} is a masked array with masked entries ({where}); fill "
+                where = "at entry " + ", ".join(map(str, np.flatnonzero(mask.ravel())[:10]))
+            raise ValueError(f"{name} is a masked array with masked entries {where}; fill "
                              f"them ({name}.filled(value)) or drop them first")
         return np.asarray(x.data)
     if isinstance(x, np.ndarray):
@@ -117,12 +118,6 @@ def _pandas_numeric(x) -> bool:
     dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
     return bool(dtypes) and all(types.is_numeric_dtype(t) and not types.is_bool_dtype(t)
                                 for t in dtypes)
-
-
-def _rows_phrase(rows: np.ndarray) -> str:
-    """'row 3' / 'rows 3, 7, 9' (the first few named)."""
-    shown = ", ".join(str(int(r)) for r in rows[:10]) + (", …" if rows.size > 10 else "")
-    return f"row {shown}" if rows.size == 1 else f"rows {shown}"
 
 
 def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
