@@ -73,18 +73,11 @@ def load_run(path) -> dict:
             raise _error(file, number, line, f"expected 6 fields (query Q0 doc rank score tag), "
                                              f"got {len(fields)}")
         q, _, d, rank, score, _ = fields
-        try:
-            if not _plain_number(rank):
-                raise ValueError(rank)
-            int(rank)
-        except ValueError:
-            raise _error(file, number, line, f"rank {rank!r} is not an integer") from None
-        try:
-            if not _plain_number(score):
-                raise ValueError(score)
-            value = float(score)
-        except ValueError:
-            raise _error(file, number, line, f"score {score!r} is not a number") from None
+        if not (_plain_number(rank) and rank.strip().lstrip("+-").isdigit()):
+            raise _error(file, number, line, f"rank {rank!r} is not an integer")
+        if not _plain_number(score):
+            raise _error(file, number, line, f"score {score!r} is not a number")
+        value = float(score)
         if not math.isfinite(value):
             raise _error(file, number, line, f"score {score!r} is not finite")
         docs = run.setdefault(q, {})
@@ -139,7 +132,7 @@ def load_qrels(path, *, format: str = "auto") -> dict:
                                                  f"(query-id corpus-id score), got {len(fields)}")
             if not header_seen:
                 header_seen = True
-                if not _is_number(fields[2]):
+                if not _plain_number(fields[2]):
                     continue  # the header line (a grade of 0.5 is data, and refused below)
             q, d, grade = fields
         else:
@@ -159,14 +152,6 @@ def load_qrels(path, *, format: str = "auto") -> dict:
 
 def _is_int(text: str) -> bool:
     return grade_of(text) is not None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return _plain_number(text)
 
 
 # A number as trec_eval's atof/atol read it: ASCII digits, one point, an exponent. Python's
