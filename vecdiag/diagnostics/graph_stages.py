@@ -190,7 +190,7 @@ def query_shift_stage(w: Work) -> None:
     q_hub = hubness_from_indices(q_res.indices, n_graph, w.k_eff, metric, "queries")
     # each document's nearest neighbour that is not its own copy (copies sit at 0)
     first, kept = distinct_first_scores(w.G, np.arange(n_graph), w.graph.indices,
-                                        w.graph.scores)
+                                        w.graph.scores, rep=w.rep[w.g_rows])
     c_nn = as_distance(first, metric, row_lengths(w.G)[kept] if dot else None)
     c_mean = m.sum_space / w.n
     c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))

@@ -38,10 +38,13 @@ def as_distance(scores: np.ndarray, metric: str, lengths=None) -> np.ndarray:
     return scores
 
 
-def distinct_first_scores(X, rows, indices, scores) -> tuple[np.ndarray, np.ndarray]:
+def distinct_first_scores(X, rows, indices, scores, rep=None) -> tuple[np.ndarray, np.ndarray]:
     """``(scores, kept)``: the score of each row's nearest listed neighbour that is not an
     identical copy of it, for the rows ``kept`` (a boolean mask over ``rows``);
-    ``indices``/``scores`` are the lists of ``rows``, nearest first.
+    ``indices``/``scores`` are the lists of ``rows``, nearest first. ``rep`` (optional, one
+    entry per row of ``X``): each row's first identical row, from hashing
+    (:func:`~.duplicates.exact_duplicate_groups`); given, copies are told by it instead of
+    comparing the vectors again.
 
     A document whose nearest neighbour is its own copy (cosine 1, distance 0) says nothing
     about how far documents sit from each other: with copies everywhere every query would
@@ -58,7 +61,8 @@ def distinct_first_scores(X, rows, indices, scores) -> tuple[np.ndarray, np.ndar
     from ..scale.chunks import is_dask_array
 
     rows, indices = np.asarray(rows), np.asarray(indices)
-    if is_dask_array(X):             # the rows involved, gathered once
+    rep = None if rep is None else np.asarray(rep)
+    if rep is None and is_dask_array(X):     # the rows involved, gathered once
         from ..scale.block_top import gather_rows
 
         needed = np.unique(np.concatenate([rows, indices.ravel()]))
@@ -70,8 +74,9 @@ def distinct_first_scores(X, rows, indices, scores) -> tuple[np.ndarray, np.ndar
     for c in range(indices.shape[1]):
         if not open_rows.size:
             break
-        same = np.all(np.asarray(X[rows[open_rows]]) == np.asarray(X[indices[open_rows, c]]),
-                      axis=1)
+        a, b = rows[open_rows], indices[open_rows, c]
+        same = rep[a] == rep[b] if rep is not None else \
+            np.all(np.asarray(X[a]) == np.asarray(X[b]), axis=1)
         first[open_rows[~same]] = scores[open_rows[~same], c]
         open_rows = open_rows[same]
     kept = ~np.isnan(first)
