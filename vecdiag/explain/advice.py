@@ -57,17 +57,14 @@ def rule_out(ctx, causes) -> tuple[list, list]:
         tried = [c.fix] + [f for f in (spec.fixes if spec else ()) if f != c.fix
                            and f in ctx.rankings and c.code != "low_margin"]
 
-        def helps(fix):
-            moves = [(p, r0, ctx.rank_under(fix, p)) for p, r0 in ctx.missed]
-            net = float(np.mean([np.log(r0 / r1) for _, r0, r1 in moves]))
-            return net >= 0 or any(r1 <= ctx.k for _, _, r1 in moves)
-
+        moved = {f: [(p, r0, ctx.rank_under(f, p)) for p, r0 in ctx.missed] for f in tried}
         # ruled out only when none of the cause's fixes helps (a hub cause whose CSLS
         # pushes the document down may still be rescued by mutual proximity)
-        if any(helps(f) for f in tried):
+        if any(np.mean([np.log(r0 / r1) for _, r0, r1 in m]) >= 0
+               or any(r1 <= ctx.k for _, _, r1 in m) for m in moved.values()):
             kept.append(c)
             continue
-        moves = [(p, r0, ctx.rank_under(c.fix, p)) for p, r0 in ctx.missed]
+        moves = moved[c.fix]
         p, r0, r1 = max(moves, key=lambda m: m[2] / m[1])  # the one pushed down most
         up = [m for m in moves if m[2] < m[1]]
         mixed = "".join(f" and lift {ctx.name_of(q)} only from rank {a} to {b}"
