@@ -105,3 +105,23 @@ def test_copies_do_not_make_every_query_look_far(rng):
                   if f.code == "query_corpus_shift")
     assert copied.severity == plain.severity == "ok"
     assert copied.evidence["value"] == pytest.approx(plain.evidence["value"], abs=0.1)
+
+
+def test_copies_do_not_make_queries_look_far_on_the_sampled_path(rng, monkeypatch):
+    """The sampled diagnosis measures documents' own distances on a sample of rows: a
+    sampled row's nearest that is its own copy (distance 0) is skipped there too, by the
+    exact-copy groups every row was hashed into."""
+    from vecdiag.diagnostics import sampling
+
+    base = rng.normal(size=(300, 16)) + 0.3 * rng.normal(size=(1, 16))
+    X = np.vstack([base] * 3)
+    queries = base[:40] + 0.05 * rng.normal(size=(40, 16))
+    monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 100)
+    found = {}
+    for name, corpus in (("plain", base), ("copied", X)):
+        d = vd.diagnose(corpus, queries=queries, sample=250)
+        assert d.stats["sampled"]
+        found[name] = next(f for f in d.findings if f.code == "query_corpus_shift")
+    assert found["copied"].severity == found["plain"].severity == "ok"
+    assert found["copied"].evidence["value"] == pytest.approx(found["plain"].evidence["value"],
+                                                              abs=0.1)

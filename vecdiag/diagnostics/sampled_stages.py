@@ -235,7 +235,8 @@ def sampled_query_shift_stage(w) -> None:
     from ..scale.search import knn_rows
     from .hubness import hubness_from_indices
     from .sampling import draw_rows
-    from .shift import as_distance, shift_from_neighbors, space_mean_and_spread
+    from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
+                        space_mean_and_spread)
 
     Q, m, metric = w.Q, w.m, w.metric
     q_res = knn(Q, w.G, k=w.k_eff, metric=metric)
@@ -243,8 +244,15 @@ def sampled_query_shift_stage(w) -> None:
     # dot: scores per unit of the searching vector's length (G and Q share w.rescale)
     c_len = np.asarray(w.m.norms, np.float64)[rows] / w.rescale if metric == "dot" else None
     q_len = np.linalg.norm(np.asarray(Q, np.float64), axis=1) if metric == "dot" else None
-    c_nn = as_distance(np.asarray(knn_rows(w.G, rows, 1, metric=metric).scores)[:, 0], metric,
-                       c_len)
+    # each sampled document's nearest neighbour that is not its own copy (copies sit at 0;
+    # every row was hashed, so w.exact maps each row to its group's first row)
+    rep = np.arange(w.n)
+    for g in w.exact:
+        rep[g] = g[0]
+    lists = knn_rows(w.G, rows, min(w.k_eff, w.n - 1), metric=metric)
+    first, kept = distinct_first_scores(w.G, rows, np.asarray(lists.indices),
+                                        np.asarray(lists.scores), rep=rep)
+    c_nn = as_distance(first, metric, None if c_len is None else c_len[kept])
     q_nn = as_distance(np.asarray(q_res.scores)[:, 0], metric, q_len)
     q_hub = hubness_from_indices(np.asarray(q_res.indices), w.n, w.k_eff, metric, "queries")
     c_mean = m.sum_space / w.n
