@@ -271,3 +271,15 @@ def test_compare_refuses_evaluations_against_different_judgments():
                    vd.evaluate(run, graded, metrics=["map"], relevance_level=2))
     reordered = {q: dict(reversed(list(j.items()))) for q, j in reversed(list(qrels.items()))}
     assert vd.compare(a, vd.evaluate(run, reordered, metrics=["map"])).delta["map"] == 0.0
+
+
+@pytest.mark.parametrize("n", range(2, 14))
+def test_every_query_moving_by_one_amount_is_significant_whatever_the_rounding(n):
+    """n copies of 2/3 - 1/3 average to 0.33333333333333337 for some n: that rounding
+    residue is no spread. Every test then sees a constant non-zero difference (the
+    bootstrap's smallest p, the t-test's 0), for every n."""
+    d = np.full(n, 2 / 3) - np.full(n, 1 / 3)
+    boot = paired_test(d, method="bootstrap", n_resamples=999)
+    assert boot["p_value"] == pytest.approx(1 / 1000)
+    t = paired_test(d, method="ttest")
+    assert t["p_value"] == 0.0 and t["ci"][0] == t["ci"][1] == t["delta"]

@@ -75,16 +75,29 @@ def _randomization(d: np.ndarray, n_resamples: int, rng, exact: bool | None):
     return (1 + count) / (1 + n_resamples), False
 
 
+def _centred(d: np.ndarray) -> np.ndarray:
+    """``d - mean(d)``, with rounding residues of the mean (within 1e-12 of the largest
+    difference) set to 0: ten copies of 1/3 average to 0.33333333333333337, and the
+    residue would read as a spread."""
+    z = d - d.mean()
+    tol = 1e-12 * max(1.0, float(np.abs(d).max(initial=0.0)))
+    z[np.abs(z) <= tol] = 0.0
+    return z
+
+
 def _bootstrap_means(d: np.ndarray, n_resamples: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """Means of ``n_resamples`` resamples of ``d``, and the t statistics of the same
     resamples of the centred differences (the bootstrap-t null distribution)."""
     n = d.shape[0]
     means, t = np.empty(n_resamples), np.empty(n_resamples)
-    z = d - d.mean()
+    z = _centred(d)
     for start in range(0, n_resamples, _CHUNK):
         size = min(_CHUNK, n_resamples - start)
         idx = rng.integers(0, n, size=(size, n))
         means[start:start + size] = d[idx].mean(axis=1)
+        if n < 2:        # one difference: no spread to studentize by (t unused then)
+            t[start:start + size] = 0.0
+            continue
         zs = z[idx]
         m, sd = zs.mean(axis=1), zs.std(axis=1, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -133,7 +146,7 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
         if n < 2:
             raise ValueError("the paired t-test needs at least 2 shared queries; "
                              "use method='randomization'")
-        sd = float(d.std(ddof=1))
+        sd = float(_centred(d).std(ddof=1))
         if sd == 0:  # every query moved by the same non-zero amount
             out.update(ci=(delta, delta), p_value=0.0)
             return out
@@ -153,7 +166,7 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
         # the studentized statistic (Efron & Tibshirani 1993, sec. 16.4): the raw mean
         # of a few differences of one sign never reaches its own value when centred
         # (two queries gave p = 1e-4), its t does
-        sd = float(d.std(ddof=1))
+        sd = float(_centred(d).std(ddof=1))
         t_obs = math.inf if sd == 0 else abs(delta) * math.sqrt(n) / sd
         count = int(np.sum(np.abs(t_null) >= t_obs * (1 - 1e-12)))
         p = (1 + count) / (1 + n_resamples)
