@@ -115,6 +115,18 @@ def test_whiten_float32_stays_float32(data):
     assert out.dtype == np.float32
 
 
+def test_whiten_float32_far_from_the_origin_matches_float64(rng):
+    """Vectors around 3e19 fit float32, but mean·mean (9e38 x d) does not: judged in
+    float32 it overflowed, every direction read as without variance and every output
+    was 0. The float32 fit now equals the float64 one."""
+    X = 3e19 + 1e19 * rng.normal(size=(200, 4))
+    ref = Whiten(normalize_first=False).fit(X)
+    ours = Whiten(normalize_first=False).fit(X.astype(np.float32))
+    np.testing.assert_allclose(ours.scale_, ref.scale_, rtol=1e-5)
+    out = ours.transform(X.astype(np.float32))
+    np.testing.assert_allclose(np.cov(out.astype(np.float64).T), np.eye(4), atol=1e-3)
+
+
 @pytest.mark.parametrize("d, expected", [(2, 1), (12, 1), (149, 1), (150, 2), (249, 2),
                                          (250, 3), (384, 4), (768, 8), (1536, 15)])
 def test_all_but_the_top_default_d(d, expected):

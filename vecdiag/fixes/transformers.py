@@ -261,8 +261,8 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # there up a thousandfold. Their scale is inf: every vector maps to 0 there.
         # The level of rounding is judged against the rows' own size too: on constant
         # rows every eigenvalue is rounding (1e-33), the largest included.
-        size = max(float(values.max(initial=0.0)),
-                   (float(total) + float(np.dot(self.mean_, self.mean_))) / d)
+        mean64 = np.asarray(self.mean_, np.float64)   # float32 mean·mean overflows past 1.8e19
+        size = max(float(values.max(initial=0.0)), (float(total) + float(mean64 @ mean64)) / d)
         null = values <= 1e-12 * size * d                          # values are >= 0
         self.scale_ = np.where(null, np.inf, np.sqrt(values + eps))
         self._n_features_out = m
