@@ -393,6 +393,29 @@ def test_hybrid_tie_rule_and_neighbors_input(data):
         hybrid(vd.knn(Q[:2], C, k=3), {"qa": {"d1": 1.0}})
 
 
+def test_hybrid_fuses_only_what_a_short_search_returned():
+    """A store or filter that returns fewer than k pads with position -1 (id None, score
+    NaN): those slots are not documents. Passages of one document (rows sharing an id)
+    count once, at their best score, as vd.evaluate reads the same Neighbors."""
+    from vecdiag.evaluation.runs import run_from_neighbors
+    from vecdiag.neighbors import Neighbors
+
+    doc_ids = ["d0", "d1", "d2", "d1", "last"]
+    nb = Neighbors(indices=np.array([[1, 3, 0, -1]]), scores=np.array([[0.9, 0.7, 0.6, np.nan]]),
+                   metric="cosine", k=4)
+    fused = hybrid((nb, ["q0"], doc_ids), {"q0": {"d2": 5.0}}, k=0)
+    # dense ranks d1 (0.9), d0 (0.6); lexical ranks d2 first
+    assert fused["q0"] == pytest.approx({"d1": 1.0, "d2": 1.0, "d0": 0.5})
+    assert set(fused["q0"]) == set(run_from_neighbors(nb, ["q0"], doc_ids)["q0"]) | {"d2"}
+    with_ids = Neighbors(indices=nb.indices, scores=nb.scores, metric="cosine", k=4,
+                         ids=np.array([["d1", "d1", "d0", None]], dtype=object))
+    assert hybrid(with_ids, {0: {"d2": 5.0}}, k=0)[0] == fused["q0"]
+    bad = Neighbors(indices=np.array([[1, 0]]), scores=np.array([[0.9, np.nan]]),
+                    metric="cosine", k=2)
+    with pytest.raises(ValueError, match="query 'q0' has score nan for document 'd0'"):
+        hybrid((bad, ["q0"], doc_ids), {"q0": {"d2": 5.0}})
+
+
 # ----------------------------------------------------------------- apply_fix
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])

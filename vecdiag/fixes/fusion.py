@@ -8,6 +8,7 @@ tuple into one.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -54,7 +55,7 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
             if run.indices.size and run.indices.max() >= doc_ids.size:
                 raise ValueError(f"{name}: doc_ids has {doc_ids.size} entries but the "
                                  f"neighbours refer to corpus row {run.indices.max()}")
-            labels = doc_ids[run.indices]
+            labels = doc_ids[np.where(run.indices >= 0, run.indices, 0)]
         elif run.ids is not None:
             labels = run.ids
         else:
@@ -65,8 +66,20 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
             raise ValueError(f"{name}: {len(qids)} query ids for {n_q} query rows; "
                              "pass one id per query")
         sign = -1.0 if run.metric == "euclidean" else 1.0
-        return {q: {d: sign * float(s) for d, s in zip(labels[i].tolist(), run.scores[i].tolist())}
-                for i, q in enumerate(qids)}
+        out = {}
+        for q, row_idx, row_labels, row_scores in zip(qids, np.asarray(run.indices).tolist(),
+                                                       np.asarray(labels).tolist(),
+                                                       np.asarray(run.scores).tolist()):
+            docs: dict = {}
+            for i, d, s in zip(row_idx, row_labels, row_scores):
+                if i < 0:                  # an empty slot (a store or filter returned fewer)
+                    continue
+                if not math.isfinite(s):
+                    raise ValueError(f"{name}: query {q!r} has score {s} for document {d!r}; "
+                                     "scores must be finite numbers")
+                docs.setdefault(d, sign * float(s))   # passages of one document: its best
+            out[q] = docs
+        return out
     if not isinstance(run, dict):
         raise TypeError(f"{name} must be a run dict {{query_id: {{doc_id: score}}}}, a "
                         f"Neighbors or (Neighbors, query_ids, doc_ids), got {type(run).__name__}")
