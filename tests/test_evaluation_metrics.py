@@ -193,14 +193,15 @@ def test_empty_runs_and_skipped_queries_are_stated():
     assert ev.query_ids == ("absent", "empty", "good", "no_rel")   # trec_eval averages no_rel
     assert ev.no_relevant == ("no_rel",) and not ev.no_relevant_skipped
     assert ev.not_judged == ("unjudged",)
-    assert ev.missing_from_run == ("absent",)
+    # a query held with no document is absent, as a TREC run file cannot list it
+    assert ev.missing_from_run == ("absent", "empty")
     frame = ev.per_query
     assert (frame.loc["empty"] == 0).all() and (frame.loc["absent"] == 0).all()
     assert (frame.loc["no_rel"] == 0).all()
     assert frame.loc["good", "ndcg@10"] == 1.0
     assert ev.mean["map"] == pytest.approx(1 / 4)
     assert "1 without relevant documents averaged as trec_eval does" in ev.summary()
-    assert "1 absent from the run counted as 0" in ev.summary()
+    assert "2 absent from the run counted as 0" in ev.summary()
     assert_matches(ev, run, qrels, ALL)
     skipped = vd.evaluate(run, qrels, metrics=ALL, skip_no_relevant=True)
     assert skipped.query_ids == ("absent", "empty", "good") and skipped.no_relevant_skipped

@@ -283,3 +283,30 @@ def test_every_query_moving_by_one_amount_is_significant_whatever_the_rounding(n
     assert boot["p_value"] == pytest.approx(1 / 1000)
     t = paired_test(d, method="ttest")
     assert t["p_value"] == 0.0 and t["ci"][0] == t["ci"][1] == t["delta"]
+
+
+def test_queries_a_search_returned_nothing_for_are_absent_not_paired_zeros():
+    """A store or filter that returns nothing for a query pads its row with -1: that
+    query is absent from the run (as from a TREC file), so compare leaves it out of the
+    pairing when neither system found anything, as when its id is missing from both."""
+    import warnings
+
+    from vecdiag.neighbors import Neighbors
+
+    qrels = {"q1": {"d1": 1}, "q2": {"d1": 1}, "q3": {"d1": 1}}
+    docs = ["d0", "d1"]
+
+    def evaluation(rows):
+        idx = np.array(rows)
+        nb = Neighbors(indices=idx, scores=np.where(idx >= 0, [1.0, 0.9], np.nan),
+                       metric="cosine", k=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return vd.evaluate((nb, ["q1", "q2", "q3"], docs), qrels, metrics=["mrr"])
+
+    a = evaluation([[0, 1], [0, 1], [-1, -1]])
+    b = evaluation([[1, 0], [1, 0], [-1, -1]])
+    assert a.missing_from_run == ("q3",)
+    cmp = vd.compare(a, b)
+    assert cmp.query_ids == ("q1", "q2") and cmp.absent_from_both == ("q3",)
+    assert cmp.delta["mrr"] == pytest.approx(0.5)

@@ -222,7 +222,9 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         averages them as 0 and warns with their count when the run holds the other
         queries (a run over a subset of the queries would otherwise look much worse
         than it is); ``"skip"`` leaves them out of the averages (``trec_eval`` without
-        ``-c``). Either way they are listed in ``missing_from_run``.
+        ``-c``). Either way they are listed in ``missing_from_run``. A query the run
+        holds with no document (a search that returned nothing) counts as absent: a TREC
+        run file cannot list it either.
     skip_no_relevant : bool
         Leave out judged queries without a relevant document (at ``relevance_level``).
         By default they are averaged, as trec_eval averages them: 0 on every measure
@@ -287,9 +289,11 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     no_relevant = sorted(q for q, j in qrels.items()
                          if not any(g >= relevance_level for g in j.values()))
     averaged = sorted(q for q in qrels if not (skip_no_relevant and q in set(no_relevant)))
-    missing_from = [q for q in averaged if q not in run]
+    # a query the run holds with no document (a store or filter returned nothing) is
+    # absent, as in a TREC run file, which cannot list a query without a document
+    missing_from = [q for q in averaged if not run.get(q)]
     not_judged = sorted(q for q in run if q not in qrels)
-    if averaged and run and len(missing_from) == len(averaged):
+    if averaged and run and not any(q in run for q in averaged):
         import warnings
         warnings.warn(f"run and qrels share no query id (run: {sorted(run)[:3]}, qrels: "
                       f"{averaged[:3]}): every query scores 0; check that both use the same "
@@ -302,7 +306,7 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
                       "covers a subset on purpose, pass missing='skip' or restrict qrels to "
                       "the queries you ran", UserWarning, stacklevel=2)
     if missing == "skip":
-        averaged = [q for q in averaged if q in run]
+        averaged = [q for q in averaged if run.get(q)]
     values = np.zeros((len(averaged), len(metrics)), dtype=np.float64)
     for i, q in enumerate(averaged):
         if q in run:
