@@ -204,7 +204,10 @@ def _power_of_two_above(value: float) -> float:
 def _norm(a: list) -> float:
     # subtle: (1e200)**2 overflows to inf. Divide by a power of two near the largest
     # entry first (exact), so every square is below 4, then multiply it back in.
-    scale = _power_of_two_above(max(abs(x) for x in a))
+    largest = max(abs(x) for x in a)
+    if largest == math.inf:            # a difference past the float range: infinitely long
+        return math.inf
+    scale = _power_of_two_above(largest)
     total = 0.0
     for x in a:
         total += (x / scale) ** 2      # squares of numbers below 2
