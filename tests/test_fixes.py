@@ -300,6 +300,8 @@ def brute_mmr(q, C, k, lam):
                 continue
             red = max((sim[d, t] for t in chosen), default=0.0)
             val = lam * rel[d] - (1 - lam) * red
+            if lam == 0 and not chosen:    # every objective 0: start from the most relevant
+                val = rel[d]
             if val > best_val:
                 best, best_val = d, val
         chosen.append(best)
@@ -311,6 +313,16 @@ def test_mmr_equals_definition(data, lam):
     Q, C = data
     for q in Q[:3]:
         assert mmr(q, C, k=8, lambda_=lam).indices[0].tolist() == brute_mmr(q, C, 8, lam)
+
+
+def test_mmr_lambda_zero_starts_from_the_query_s_best_match():
+    """λ = 0: every first objective is 0; the first pick is the most relevant document
+    (it was corpus row 0 whatever the query), then pure novelty."""
+    corpus = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    for q, first in (([-1.0, 0.05], 2), ([0.05, -1.0], 3)):
+        got = mmr(q, corpus, k=2, lambda_=0.0).indices[0].tolist()
+        assert got[0] == first == vd.knn([q], corpus, k=1).indices[0, 0]
+        assert got == mmr(q, corpus, k=2, lambda_=1e-9).indices[0].tolist()
 
 
 @settings(max_examples=25)

@@ -31,7 +31,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         Documents selected.
     lambda_ : float in [0, 1], default 0.7
         Weight of relevance against novelty. 1 reproduces the plain ranking; 0 ignores
-        the query after the first pick.
+        the query after the first pick (the most relevant document).
     metric : {"cosine", "dot", "euclidean"} or None
         Similarity for both query-document and document-document terms (euclidean:
         -distance). None: the Index's metric, else cosine.
@@ -97,7 +97,9 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         for j in range(k):
             objective = lambda_ * rel_pool - (1 - lambda_) * redundancy
             objective[taken] = -np.inf
-            best = int(np.argmax(objective))  # first maximum: lowest corpus index
+            # first maximum: lowest corpus index. With nothing picked yet and λ = 0 every
+            # objective is 0: the first pick is then the most relevant (the usual MMR start)
+            best = int(np.argmax(rel_pool if j == 0 and lambda_ == 0 else objective))
             indices[row, j], scores[row, j] = pool[best], objective[best]
             taken[best] = True
             sim_best = score_block(P[best:best + 1], P, metric, p_sq)[0]
