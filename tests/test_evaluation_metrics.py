@@ -328,7 +328,8 @@ def test_cranfield_real_run_equals_pytrec_eval_and_reference(shared_data, cranfi
 @pytest.mark.parametrize("metric, words", [
     ("ndcg@x", "unknown metric"), ("bleu@10", "unknown metric"),
     ("recall", "needs a cut-off"), ("r-precision@5", "takes no cut-off"),
-    ("ndcg@0", "at least 1")])
+    ("ndcg@0", "at least 1"), ("ndcg_cut", "needs a cut-off"), ("map_cut", "needs a cut-off"),
+    ("P", "needs a cut-off"), ("ndcg__5", "unknown metric")])
 def test_bad_metric_names(metric, words):
     with pytest.raises(ValueError, match=words):
         vd.evaluate({"q": {"d": 1.0}}, {"q": {"d": 1}}, metrics=[metric])
@@ -339,6 +340,25 @@ def test_metric_aliases():
     assert parse_metric("recip_rank") == ("mrr", None)
     assert parse_metric("Rprec") == ("r-precision", None)
     assert parse_metric("success@3") == ("hit", 3)
+
+
+def test_trec_eval_s_own_metric_names_give_trec_eval_s_numbers(rng):
+    """The names trec_eval prints (P_10, ndcg_cut_5, recall_100, map_cut_10, success_1)
+    and its -m spelling (ndcg_cut.5) are read as the same measures, and give the values
+    pytrec_eval reports under those very names."""
+    docs = [f"d{i}" for i in range(40)]
+    run = {f"q{j}": {d: float(rng.normal()) for d in docs} for j in range(6)}
+    qrels = {f"q{j}": {d: int(rng.integers(0, 3)) for d in rng.choice(docs, 12, replace=False)}
+             for j in range(6)}
+    names = ["P_10", "ndcg_cut_5", "recall_100", "map_cut_10", "success_1"]
+    ev = vd.evaluate(run, qrels, metrics=names)
+    ref = _evaluate_fresh(qrels, {"P.10", "ndcg_cut.5", "recall.100", "map_cut.10",
+                                  "success.1"}, run)
+    for i, q in enumerate(ev.query_ids):
+        for j, m in enumerate(names):
+            assert ev.values[i, j] == pytest.approx(ref[q][m], abs=TOL), (q, m)
+    dotted = vd.evaluate(run, qrels, metrics=["ndcg_cut.5"])
+    np.testing.assert_array_equal(dotted.values[:, 0], ev.values[:, 1])
 
 
 @pytest.mark.parametrize("run, qrels, exc, words", [

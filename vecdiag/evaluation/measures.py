@@ -105,7 +105,12 @@ METRICS = {
 ALIASES = {"p": "precision", "ndcg_cut": "ndcg", "recip_rank": "mrr", "rr": "mrr",
            "success": "hit", "rprec": "r-precision", "r_precision": "r-precision",
            "map_cut": "map"}
-_PATTERN = re.compile(r"^\s*([a-z_\-]+)\s*(?:@\s*(\d+))?\s*$")
+# trec_eval's own names (``ndcg_cut`` and ``map_cut``) stand for a list of cut-offs there:
+# here they need one, so that no name quietly means something else than in trec_eval
+_CUT_NAMES = {"ndcg_cut", "map_cut"}
+# "ndcg@10", and trec_eval's spellings "ndcg_cut_10", "P_10" (its output) and
+# "ndcg_cut.10" (its -m option)
+_PATTERN = re.compile(r"^\s*([a-z][a-z_\-]*?)\s*(?:[@_.]\s*(\d+))?\s*$")
 
 
 def _spellings() -> str:
@@ -126,6 +131,8 @@ def parse_metric(name: str) -> tuple[str, int | None]:
     --------
     >>> parse_metric("nDCG@10"), parse_metric("P@5"), parse_metric("map")
     (('ndcg', 10), ('precision', 5), ('map', None))
+    >>> parse_metric("ndcg_cut_10"), parse_metric("P_5"), parse_metric("recall.100")
+    (('ndcg', 10), ('precision', 5), ('recall', 100))
     """
     if not isinstance(name, str):
         raise TypeError(f"metric names must be strings such as 'ndcg@10', got {name!r}")
@@ -133,6 +140,9 @@ def parse_metric(name: str) -> tuple[str, int | None]:
     if not match:
         raise ValueError(f"unknown metric {name!r}; use one of {_spellings()}")
     base, k = match.group(1), match.group(2)
+    if base in _CUT_NAMES and k is None:
+        raise ValueError(f"metric {name!r} needs a cut-off (trec_eval reports it at several): "
+                         f"write {base}@k, e.g. {base}@10, or {ALIASES[base]} for no cut-off")
     base = ALIASES.get(base, base)
     if base not in METRICS:
         raise ValueError(f"unknown metric {name!r}; use one of {_spellings()}")
