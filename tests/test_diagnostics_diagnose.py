@@ -520,3 +520,19 @@ def test_a_handful_of_far_queries_is_a_hint_not_a_critical_shift(rng):
     many = next(f for f in vd.diagnose(X, queries=-(rng.normal(size=(30, 16)) + 3)).findings
                 if f.code == "query_corpus_shift")
     assert many.severity == "critical"
+
+
+def test_evidence_names_the_right_ids_after_zero_rows_are_left_out(rng):
+    """Zero rows are left out before the graph; hubs and copies were then named through
+    the row map twice (doc1005 for doc1000). Planted: a hub (the mean direction, which is
+    near everyone in a cone) and an exact copy, behind five zero rows."""
+    X = rng.normal(size=(600, 16)) + 1.5
+    X[300] = 50 * X.mean(axis=0)              # under cosine: the direction of the cone
+    X[400] = X[200]
+    X[:5] = 0.0
+    ids = [f"doc{i}" for i in range(600)]
+    d = vd.diagnose(X, ids=ids)
+    hubs = next(f for f in d.findings if f.code == "hubness")
+    dups = next(f for f in d.findings if f.code == "near_duplicates")
+    assert hubs.evidence["top_hubs"][0].startswith("doc300 "), hubs.evidence
+    assert any("doc200 = doc400" in e for e in dups.evidence["examples"]), dups.evidence

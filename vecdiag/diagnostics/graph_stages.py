@@ -93,8 +93,8 @@ def hubness_stage(w: Work) -> None:
     w.stats.update(k=w.k_eff, hubness_skewness=hub.skewness, robinhood=hub.robinhood,
                    hub_share=hub.hubs.size / n_graph, antihub_share=hub.antihubs.size / n_graph,
                    norm_cv=spread.cv, norm_mean=spread.mean, spearman_norm_k_occurrence=corr)
-    original = w.keep[w.g_rows]                                    # graph row -> input row
-    hub_examples = [f"{w.label(original[i])} (N_k={int(hub.k_occurrence[i])})"
+    # graph row -> used row (w.label maps a used row to its input id)
+    hub_examples = [f"{w.label(int(w.g_rows[i]))} (N_k={int(hub.k_occurrence[i])})"
                     for i in hub.hubs[:5]]
     if w.n_distinct > w.k_eff:
         finding = rules.hubness_finding(hub, corr, w.metric, hub_examples)
@@ -145,9 +145,9 @@ def near_duplicates_stage(w: Work) -> None:
         cos = pair_cosines(w.G, r_idx, c_idx)
     close = cos >= w.duplicate_threshold
     groups = groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
-    groups = [[int(w.keep[i]) for i in g] for g in groups]
-    examples = [" = ".join(w.label(i) for i in g[:3])
+    examples = [" = ".join(w.label(i) for i in g[:3])          # used rows -> their ids
                 + (" …" if len(g) > 3 else "") for g in groups[:3]]
+    groups = [[int(w.keep[i]) for i in g] for g in groups]      # input rows
     source = "kNN graph" + (f" of a {w.graph_sample}-item sample" if w.sample is not None
                             else "") + " + exact hashing of every row" + \
         (" (cosine of the centred vectors)" if center is not None else "")
