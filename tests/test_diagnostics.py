@@ -368,3 +368,20 @@ def test_anisotropy_checks_n_pairs_whichever_estimate_runs(rng, exact, n_pairs):
         vd.anisotropy(X, n_pairs=n_pairs, exact=exact)
     if exact:                                  # a valid n_pairs changes nothing there
         assert vd.anisotropy(X, n_pairs=7) == vd.anisotropy(X)
+
+
+@pytest.mark.parametrize("n_pairs", [50, 5000])
+def test_sampled_anisotropy_names_the_input_rows_that_are_zero(rng, n_pairs, tmp_path):
+    """exact=False named positions in its pair sample (row 1009 of 300), or, with few
+    pairs, missed the zero rows and returned a value. An array in memory is checked row by
+    row as exact=True is; a memmap names the sampled zero rows by their input row."""
+    X = rng.normal(size=(300, 8))
+    X[[3, 7]] = 0.0
+    for exact in (True, False):
+        with pytest.raises(ValueError, match=r"2 rows \(3, 7\) that are zero"):
+            vd.anisotropy(X, exact=exact, n_pairs=n_pairs)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    if n_pairs == 5000:                       # both rows are all but surely drawn
+        with pytest.raises(ValueError, match=r"rows \(3, 7\) that are zero"):
+            vd.anisotropy(mm, exact=False, n_pairs=n_pairs)

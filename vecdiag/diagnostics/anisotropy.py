@@ -82,9 +82,14 @@ def anisotropy(X, *, n_pairs: int = 10_000, random_state=0, exact: bool = True) 
         n = X.shape[0]
         i = rng.integers(0, n, size=n_pairs)
         j = (i + rng.integers(1, n, size=n_pairs)) % n      # j != i, uniform over others
+        if type(X) is np.ndarray:    # in memory: every row checked, as exact=True does
+            refuse_zero_rows(row_norms(X))
         a, b = np.asarray(X[i]), np.asarray(X[j])
         na, nb = row_norms(a), row_norms(b)
-        refuse_zero_rows(np.concatenate([na, nb]))
+        if not (na.all() and nb.all()):   # a memmap or Dask array: the sampled rows, by row
+            norms = np.ones(n)
+            norms[np.concatenate([i[na == 0], j[nb == 0]])] = 0.0
+            refuse_zero_rows(norms)
         cos = np.einsum("ij,ij->i", a, b, dtype=np.float64) / (na * nb)
         return float(np.clip(cos, -1, 1).mean())
     key = cache_keys.anisotropy()
