@@ -536,3 +536,19 @@ def test_evidence_names_the_right_ids_after_zero_rows_are_left_out(rng):
     dups = next(f for f in d.findings if f.code == "near_duplicates")
     assert hubs.evidence["top_hubs"][0].startswith("doc300 "), hubs.evidence
     assert any("doc200 = doc400" in e for e in dups.evidence["examples"]), dups.evidence
+
+
+def test_under_euclidean_a_rogue_variance_dimension_is_judged_an_offset_is_context(rng):
+    """A dimension with 30 times the spread decides euclidean distances as much as cosine
+    ones: it keeps its severity and its fix (it read "this shared offset changes no
+    distance"). The same dimension moved by one common offset changes no distance: context."""
+    base = rng.normal(size=(800, 48))
+    spread, offset = base.copy(), base.copy()
+    spread[:, 7] *= 30
+    offset[:, 7] += 30
+    f = {name: next(x for x in vd.diagnose(X, metric="euclidean").findings
+                    if x.code == "rogue_dimensions")
+         for name, X in (("spread", spread), ("offset", offset))}
+    assert f["spread"].severity != "ok" and f["spread"].fix == "whiten"
+    assert f["spread"].evidence["variance_share"] > 0.9
+    assert f["offset"].severity == "ok" and "changes no distance" in f["offset"].summary

@@ -198,8 +198,31 @@ def geometry_findings(w: Work) -> None:
     found = [rules.anisotropy_finding(w.mean_cos, w.iso, w.iscore),
              rules.rogue_finding(w.rogue, w.W.shape[1])]
     if w.metric == "euclidean":
-        found = [rules.offset_context(f) for f in found]
+        found = [f if _spread_decides(w, f) else rules.offset_context(f) for f in found]
     w.findings.extend(found)
+
+
+def _spread_decides(w: Work, f) -> bool:
+    """A rogue-dimension finding judged on energy whose dimensions also hold the
+    *variance* (not a shared offset): they decide euclidean distances too, so the finding
+    keeps its severity under euclidean. Its evidence gains ``variance_share``."""
+    if f.code != "rogue_dimensions" or f.evidence.get("judged_on") != "energy_excess" \
+            or w.m.gram is None:
+        return False
+    var = np.clip(np.diag(w.m.covariance), 0.0, None)
+    total = float(var.sum())
+    if total <= 0:
+        return False
+    dims = np.asarray(f.evidence["energy_dims"], dtype=int)
+    d = var.size
+    null = dims.size / d
+    share = float(var[dims].sum()) / total
+    excess = (share - null) / (1 - null) if null < 1 else 0.0
+    if excess < rules.THRESHOLDS["rogue_dimensions"]["energy_warning"]:
+        return False
+    f.evidence["variance_share"] = share
+    f.evidence["variance_excess"] = excess
+    return True
 
 
 # --- helpers ---------------------------------------------------------------------------
