@@ -390,3 +390,31 @@ def test_planted_hubs_that_push_a_document_out_are_named_before_the_margin(cranf
     assert e.expected[0].rank == 11 and {"H1", "H2", "H3"} <= set(e.top_ids)
     assert e.causes[0].code == "hub" and e.causes[0].fix == "mutual_proximity"
     assert "hub" not in [c.code for c in e.ruled_out]
+
+
+def test_no_cause_with_zero_confidence_and_no_recommendation_for_noise_level_lifts():
+    """One pair of copies among k = 50 places is no cause (strength and effect both 0;
+    it was listed at confidence 0.0). On isotropic data no fix moves a document at rank
+    902 meaningfully: whichever lifted it a few places (902 to 901 by removing a copy
+    above it) was recommended; a recommendation now needs some progress toward the top-k
+    (causes.gain >= advice.MIN_GAIN)."""
+    from vecdiag.explain.advice import MIN_GAIN
+    from vecdiag.explain.causes import gain
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 16))
+    X[1] = X[0] + 1e-3
+    e = vd.explain_neighbors(X[0] + 0.1 * rng.normal(size=16), X, k=50, expected=[0])
+    assert all(c.confidence > 0 for c in e.causes), [(c.code, c.confidence) for c in e.causes]
+    for seed in (0, 7, 11):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(1000, 16))
+        q = rng.normal(size=16)
+        order = vd.knn(q[None], X, k=1000).indices[0]
+        X = np.vstack([X, X[order[2]][None]])       # one copy of the third best
+        target = int(order[900])
+        e = vd.explain_neighbors(q, X, k=10, expected=[target])
+        r = e.recommendation
+        assert r is None or gain(e.expected[0].rank, r.expected_ranks[target], 10) >= MIN_GAIN
+        if r is None:
+            assert "appreciably closer" in e.recommendation_text

@@ -130,3 +130,28 @@ def test_cranfield_sentences_evidence_and_advice(shared_data):
         if checked == 12:
             break
     assert checked == 12
+
+
+def test_a_hub_that_is_only_long_defers_to_the_length_causes(shared_data):
+    """70 Cranfield documents made twice as long under dot: a lengthened document is in
+    hundreds of top-10 lists, and the relevant document 184 of query 1 drops out. That
+    hub is the length, not hubness: the length causes (norm_bias, metric_mismatch) are
+    named, and no hub cause ranks above them."""
+    d = shared_data / "cranfield"
+    X = np.load(d / "emb_minilm_corpus.npy")
+    Q = np.load(d / "emb_minilm_queries.npy")
+    cids = (d / "emb_minilm_corpus_ids.txt").read_text().split()
+    qids = (d / "emb_minilm_queries_ids.txt").read_text().split()
+    target = cids.index("184")
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        long = rng.choice([i for i in range(len(cids)) if i != target], 70, replace=False)
+        Xl = X.copy()
+        Xl[long] *= 2
+        e = vd.explain_neighbors(Q[qids.index("1")], Xl, ids=cids, metric="dot", k=10,
+                                 expected=["184"])
+        assert e.expected[0].rank > 10
+        codes = [c.code for c in e.causes]
+        assert "norm_bias" in codes
+        assert "hub" not in codes[:codes.index("norm_bias") + 1], \
+            [(c.code, c.confidence) for c in e.causes]

@@ -151,6 +151,79 @@ def test_missing_prefix_is_context_when_it_changes_nothing():
     assert not cause.ranking and cause.confidence <= 0.3
 
 
+def test_a_prefix_that_changes_nothing_lifts_no_deep_document():
+    """Documents need "passage: " too, so only some rows are re-embedded. Ranked among
+    themselves, a document at rank 300 could not fall below k + m: it read as lifted to
+    11 and missing_prefix became the recommendation. The other rows now move as a dozen
+    re-embedded rows ranked between do: nothing, for a prefix that changes nothing, and
+    the counterfactual rank is apply_fix's over the whole corpus."""
+    from vecdiag.fixes import apply_fix
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 32)).astype(np.float32)
+    q = rng.normal(size=32).astype(np.float32)
+    texts = [f"document number {i}" for i in range(500)]
+    table = {t: X[i] for i, t in enumerate(texts)} | {"my query": q}
+    emb = CallableEmbedder(lambda batch: np.array([table[t.split(": ", 1)[-1]] for t in batch]),
+                           model_name="intfloat/e5-small-v2")
+    index = vd.Index(X, texts=texts)
+    target = int(index.search(q[None], k=300).indices[0, -1])
+    exp = vd.explain_neighbors("my query", index, expected=[target], k=10, embedder=emb)
+    cf = {c.fix: c for c in exp.counterfactuals}["add_prefix"]
+    whole = apply_fix("add_prefix", q[None], index, k=500, embedder=emb,
+                      query_texts=["my query"], texts=texts, query_prefix="query: ",
+                      document_prefix="passage: ")
+    assert cf.expected_ranks[target] == 300 == whole.indices[0].tolist().index(target) + 1
+    assert not cf.exact
+    cause = {c.code: c for c in exp.causes}["missing_prefix"]
+    assert not cause.ranking and exp.recommendation is None or \
+        exp.recommendation.fix != "add_prefix"
+
+
+def _bag_of_words_corpus(seed):
+    """400 texts of 100 words and a 6-word query, embedded as the mean of word vectors
+    (a toy model with a 256-token limit): every document fits, and passages of it score
+    differently from the whole."""
+    rng = np.random.default_rng(seed)
+    V = rng.normal(size=(3000, 64))
+    vocab = [f"w{i}" for i in range(3000)]
+    at = {w: i for i, w in enumerate(vocab)}
+
+    def model(batch):
+        return np.array([V[[at[w] for w in t.split()][:256]].mean(axis=0) for t in batch])
+
+    emb = CallableEmbedder(model, max_tokens=256, tokenizer=str.split, model_name="toy-bow")
+    texts = [" ".join(rng.choice(vocab, 100)) for _ in range(400)]
+    return emb, texts, " ".join(rng.choice(vocab, 6))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_chunking_counterfactual_follows_chunking_the_whole_corpus(seed):
+    """Only the returned, expected and a dozen in-between documents are re-scored by their
+    best passage; the others move as those in between did. Left at their whole-document
+    scores, every re-scored document jumped over them (41 -> 6 on a real Cranfield
+    query where chunking the whole corpus gives 12 at best). The estimate now stays
+    within a factor of two of apply_fix("chunk_documents") over the whole corpus, and
+    rescues nothing that chunking does not."""
+    from vecdiag.fixes import apply_fix
+
+    emb, texts, qtext = _bag_of_words_corpus(seed)
+    index = vd.Index(emb.encode(texts), texts=texts)
+    q = emb.encode([qtext], kind="query")
+    for rank in (15, 40, 90):
+        target = int(index.search(q, k=rank).indices[0, -1])
+        exp = vd.explain_neighbors(qtext, index, expected=[target], k=10, embedder=emb)
+        cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
+        window = {c.code: c for c in exp.causes}["dilution"].evidence["window_words"] \
+            if "dilution" in {c.code for c in exp.causes} else 50
+        whole = apply_fix("chunk_documents", q, index, k=len(texts), embedder=emb,
+                          texts=texts, chunk_words=window, overlap=window // 2)
+        real = whole.indices[0].tolist().index(target) + 1
+        estimate = cf.expected_ranks[target]
+        assert real / 2 <= estimate <= 2 * real, (rank, estimate, real)
+        assert (estimate <= 10) == (real <= 10) or real <= 12
+
+
 def test_attribution_by_word_occlusion():
     rng = np.random.default_rng(5)
     texts = random_texts(rng, 100)

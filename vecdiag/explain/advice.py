@@ -11,8 +11,9 @@ Judged-set figures (``fix_report=``, a :class:`vecdiag.FixReport` from ``try_fix
     report's primary metric over the judged queries) and ``global_p`` (its Holm-adjusted
     p-value).
 Recommendation
-    Among the counterfactuals of fixes that move a missed expected document closer, and
-    that the report does not find significantly harmful: the one with the most expected
+    Among the counterfactuals of fixes that move a missed expected document closer (a
+    :func:`.causes.gain` of at least :data:`MIN_GAIN`, 0.05: rank 100 to 79 at k = 10,
+    not 946 to 945), and that the report does not find significantly harmful: the one with the most expected
     documents in the top-k, then the largest mean ``log(old rank / new rank)`` of the
     missed ones, then (on a tie) the fix of the strongest cause, a fix the report measured,
     the larger judged-set change. None when no fix moves a missed document closer. Without a report the
@@ -30,7 +31,7 @@ import dataclasses
 import numpy as np
 
 from .. import _validate as V
-from .causes import fix_name
+from .causes import fix_name, gain
 from .counterfactuals import Ranking, describe
 from .ranking import full_scores, keys_of
 from .result import Cause
@@ -39,6 +40,7 @@ __all__ = ["rule_out", "judged_fixes", "with_global_figures", "recommend", "alte
            "MODEL_PREFIX"]
 
 MODEL_PREFIX = "model: "
+MIN_GAIN = 0.05   # least progress (causes.gain) of a missed document for a recommendation
 
 
 # ------------------------------------------------------------------ ruled out
@@ -129,7 +131,9 @@ def recommend(ctx, records, causes=()) -> tuple:
         if cf.fix not in FIXES or cf.fix not in ctx.rankings or ctx.harmful(cf.fix):
             continue
         new = {p: ctx.rank_under(cf.fix, p) for p in ctx.expected_pos}
-        if not any(new[p] < r0 for p, r0 in ctx.missed):
+        # a lift worth trying: some progress toward the top-k (removing one copy above a
+        # document at rank 946 lifts it to 945, which changes nothing anyone sees)
+        if max(gain(r0, new[p], ctx.k) for p, r0 in ctx.missed) < MIN_GAIN:
             continue
         found = sum(r <= ctx.k for r in new.values())
         lift = float(np.mean([np.log(r0 / new[p]) for p, r0 in ctx.missed]))
@@ -165,8 +169,8 @@ def _sentence(ctx, cf) -> str:
 
 def _nothing_sentence(ctx) -> str:
     tail = "" if not ctx.judged else " that the judged queries do not reject"
-    return (f"No fix{tail} moves the missed documents closer to the top-{ctx.k} for this "
-            f"query.")
+    return (f"No fix{tail} moves the missed documents appreciably closer to the "
+            f"top-{ctx.k} for this query.")
 
 
 # ------------------------------------------------------------------ alternatives

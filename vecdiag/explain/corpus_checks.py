@@ -85,7 +85,7 @@ def check_hub(ctx):
     lists of its own near-copies (:func:`own_copies`): a document that is "near
     everyone" only because it has many copies is a duplication problem
     (``near_duplicates``), not a hub. Under dot product it is multiplied by
-    ``1 − ramp(‖h‖ / median norm, 1.3, 3)``: a hub that is merely long is explained by
+    ``1 − ramp(‖h‖ / median norm, 1.15, 2)``: a hub that is merely long is explained by
     ``norm_bias``; and by ``1 − 0.5 · shared-direction strength`` (see
     :func:`shared_direction_strength`): documents close to a direction every vector
     shares are near everyone, so strong anisotropy or rogue dimensions are the deeper
@@ -103,7 +103,7 @@ def check_hub(ctx):
     s = ramp(ratio, 3.0, 10.0)
     if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
         s *= 1 - ramp(ctx.stats.norms[h] / max(float(np.median(ctx.stats.norms)), 1e-300),
-                      1.3, 3.0)
+                      1.15, 2.0)
     s *= 1 - 0.5 * shared_direction_strength(ctx)
     if s <= 0:
         return None
@@ -291,6 +291,8 @@ def check_near_duplicates(ctx):
     copies = [r for g in groups for r in sorted(g.tolist(), key=lambda r: ctx.rank_of(r))[1:]
               if r in top_set]
     e = effect(ctx, "deduplicate", focus=copies)
+    if s <= 0 and e <= 0:      # a copy or two among many places, and removing it moves nothing
+        return None
     summary = (f"{wasted} of the top-{ctx.k} places go to near-copies of higher-ranked "
                f"documents ({'; '.join(', '.join(map(str, g)) for g in shown[:3])})")
     evidence = {"wasted_places": wasted, "groups": shown, "threshold": 0.98}

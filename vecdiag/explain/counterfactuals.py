@@ -37,13 +37,16 @@ de-duplication looks for copies among the candidates only; those counterfactuals
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..scale.chunks import is_dask_array
 from .ranking import ranks_of, top_rows, vectors_of
 from .result import Counterfactual
 
-__all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES"]
+__all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES", "changes_of", "moved_like",
+           "calibration_rows", "CALIBRATION_ROWS"]
 
 TRANSFORM_FIXES = ("center", "all_but_the_top", "whiten")
 RERANK_FIXES = ("csls", "mutual_proximity")
@@ -213,3 +216,56 @@ def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
                                                    zip(expected_pos, new_ranks.tolist())},
                           top=[id_of(r) for r in new_top.tolist()], moved=moved, note=note,
                           exact=approx_note is None)
+
+
+CALIBRATION_ROWS = 12  # documents ranked between the top-k and a missed one, re-scored
+
+
+def calibration_rows(ctx0, count: int = CALIBRATION_ROWS) -> list:
+    """Up to ``count`` rows at evenly spaced ranks between the top-k and the lowest-ranked
+    missed expected document (expected ones left out): the documents a missed one has to
+    overtake, for counterfactuals that re-score only a few rows (see :func:`moved_like`)."""
+    if not ctx0.missed:
+        return []
+    last = max(r for _, r in ctx0.missed)
+    if last <= ctx0.k + 1:
+        return []
+    order = top_rows(ctx0.key, last - 1)
+    ranks = np.unique(np.linspace(ctx0.k + 1, last - 1, count).round().astype(int))
+    skip = set(int(p) for p in ctx0.expected_pos)
+    return [int(order[r - 1]) for r in ranks if int(order[r - 1]) not in skip]
+
+
+def changes_of(new_keys, old_keys, rows, expected) -> np.ndarray:
+    """``new − old`` over ``rows`` that are not expected documents (finite ones only)."""
+    skip = set(int(p) for p in expected)
+    change = [float(a) - float(b) for r, a, b in zip(rows, new_keys, old_keys)
+              if int(r) not in skip and math.isfinite(float(a) - float(b))]
+    return np.asarray(change, dtype=float)
+
+
+def moved_like(keys: np.ndarray, eligible: np.ndarray, changes: np.ndarray) -> np.ndarray:
+    """``keys`` with each ``eligible`` row moved by one of the measured ``changes``.
+
+    A counterfactual that can re-score only a few rows (texts re-embedded by a model)
+    measures how the rows of :func:`calibration_rows` move and estimates the others from
+    that: the sorted changes are handed out in turn down the ranking, so every run of
+    ``len(changes)`` consecutive rows moves as the measured rows did together. Left at
+    their old keys, a fix that raises most scores (a passage scores above its whole
+    document) would seem to lift each re-scored document over all of them; one common
+    shift would ignore that some rows gain much more than others.
+
+    Examples
+    --------
+    >>> moved_like(np.array([3.0, 2.0, 1.0]), np.array([True, True, False]),
+    ...            np.array([0.5, -0.5])).tolist()
+    [2.5, 2.5, 1.0]
+    """
+    keys = np.asarray(keys, dtype=float).copy()
+    changes = np.sort(np.asarray(changes, dtype=float))
+    rows = np.flatnonzero(eligible)
+    if changes.size == 0 or rows.size == 0:
+        return keys
+    order = rows[np.argsort(-keys[rows], kind="stable")]
+    keys[order] += changes[np.arange(order.size) % changes.size]
+    return keys

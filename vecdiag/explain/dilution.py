@@ -12,8 +12,9 @@ overlapping passages of ``w`` words (``w = min(0.6 · max_tokens, words / 2)``, 
 and scored against the query. Evidence: the best passage, its score, the whole document's
 score, and the rank the document gets when the returned and expected documents are all
 scored by their best passage (the ``chunk_documents`` counterfactual,
-:func:`vecdiag.fixes.text.chunk_documents` with the same windows; other documents keep
-their vectors, so the ranking is approximate, ``exact=False``).
+:func:`vecdiag.fixes.text.chunk_documents` with the same windows; the other documents
+longer than a window are estimated to gain what a dozen documents ranked between the
+top-k and the missed one gain, so the ranking is approximate, ``exact=False``).
 
 The relative gain ``(best passage key − document key) / (top key − median key)`` puts the
 difference on the query's own score range; the check's strength is
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .context import DilutionEvidence
-from .counterfactuals import Ranking, describe
+from .counterfactuals import Ranking, calibration_rows, changes_of, describe, moved_like
 from .ranking import keys_of, vectors_of
 
 __all__ = ["measure_dilution", "passage_keys", "best_passage_ranking", "MIN_WINDOW"]
@@ -44,17 +45,38 @@ def passage_keys(ctx0, emb, passages) -> np.ndarray:
 
 
 def best_passage_ranking(ctx0, emb, texts, window_words: int, overlap: int):
-    """The ``chunk_documents`` ranking: returned and expected documents longer than a
-    window scored by their best window; every other row keeps its score."""
+    """The ``chunk_documents`` ranking ``(Ranking, rows re-scored, changes)``: returned and
+    expected documents longer than a window scored by their best window.
+
+    Only those are re-embedded (a text model embeds a few dozen passages a second). A
+    document's best passage tends to score above the whole, so the rows ranked between
+    them, left at their whole-document score, would be jumped over by every re-scored
+    document. So a dozen documents ranked between the top-k and the missed ones are
+    re-scored too (:func:`.counterfactuals.calibration_rows`), and each other document
+    longer than a window gains one of the changes measured on those that were split
+    (:func:`.counterfactuals.moved_like`; none when none was). Shorter documents keep
+    their vectors, as :func:`vecdiag.fixes.text.chunk_documents` keeps them.
+    """
     from ..fixes.text import chunk_documents
 
-    rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos]))
+    between = calibration_rows(ctx0)
+    rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos, *between]))
     nb = chunk_documents(ctx0.query[None, :], vectors_of(ctx0.index, rows), [texts[r] for r in rows],
                          emb, k=len(rows), metric=ctx0.metric, chunk_words=window_words,
                          overlap=overlap)
     keys = ctx0.key.astype(float).copy()
-    keys[np.asarray(rows)[nb.indices[0]]] = keys_of(nb.scores[0], ctx0.metric)
-    return Ranking(keys, ctx0.k), rows
+    at = np.asarray(rows)[nb.indices[0]]
+    new = keys_of(nb.scores[0], ctx0.metric)
+    long = np.array([len(str(t).split()) > window_words for t in texts])
+    split = long[at]
+    if between:     # calibrated on the documents a missed one has to overtake
+        split &= np.isin(at, between)
+    changes = changes_of(new[split], keys[at][split], at[split], ctx0.expected_pos)
+    others = long.copy()
+    others[rows] = False
+    keys = moved_like(keys, others, changes)
+    keys[at] = new
+    return Ranking(keys, ctx0.k), rows, changes
 
 
 def window_for(n_words: int, max_tokens: int) -> int | None:
@@ -87,9 +109,10 @@ def measure_dilution(ctx0, emb, texts, n_tokens: int):
     doc_key = float(ctx0.key[pos])
     spread = float(ctx0.key[ctx0.top[0]] - ctx0.median_key)
     rel = (float(keys[best]) - doc_key) / spread if spread > 0 else 0.0
-    ranking, rows = best_passage_ranking(ctx0, emb, texts, w, overlap)
-    note = (f"the {len(rows)} returned and expected documents re-scored by their best "
-            f"passage of {w} words")
+    ranking, rows, changes = best_passage_ranking(ctx0, emb, texts, w, overlap)
+    note = (f"{len(rows)} documents (returned, expected and some ranked between) re-scored "
+            f"by their best passage of {w} words; the other long documents estimated to "
+            f"move as those between do ({len(changes)} measured changes handed out in turn)")
     record = describe("chunk_documents", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
                       ctx0.id_of, note)
     sign = -1.0 if ctx0.metric == "euclidean" else 1.0

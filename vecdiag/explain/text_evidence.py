@@ -15,13 +15,16 @@ Truncation (embedder with a token limit)
     The first missed document has more tokens than the model reads; its chunks
     (:func:`vecdiag.fixes.text.chunk_text`) locate the best-matching part; the
     ``chunk_documents`` counterfactual re-scores the returned and expected documents that
-    are too long by their best chunk (``exact=False``).
+    are too long by their best chunk, and a dozen ranked between the top-k and the missed
+    ones; the other long documents are estimated to move as those between do
+    (:func:`.counterfactuals.moved_like`, ``exact=False``).
 Dilution (embedder with a token limit, the document fits)
     See :mod:`.dilution`.
 Prefixes (embedder whose model family has known instructions)
     The ``add_prefix`` counterfactual re-embeds the query with its instruction (and, when
-    documents need one too, the returned and expected documents, ranked among
-    themselves, ``exact=False``).
+    documents need one too, the returned and expected documents and a dozen ranked
+    between; the other documents are estimated to move as those between do,
+    :func:`.counterfactuals.moved_like`, ``exact=False``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import numpy as np
 from .. import cache_keys
 from .causes import ramp
 from .context import LexicalEvidence, PrefixEvidence, TruncationEvidence
-from .counterfactuals import Ranking, describe
+from .counterfactuals import Ranking, calibration_rows, changes_of, describe, moved_like
 from .ranking import keys_of
 
 __all__ = ["text_stage", "measure_lexical", "measure_prefix", "measure_truncation", "informative_weights",
@@ -137,16 +140,36 @@ def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
                        ctx0.metric)
         note = None if "document" not in missing else "documents not re-embedded (no corpus texts)"
         return Ranking(keys, ctx0.k), note
-    rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos]))
+    between = calibration_rows(ctx0)
+    rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos, *between]))
     dv = np.asarray(emb.encode([want_d + texts[r] for r in rows], kind="document"),
                     dtype=float)
     sub = Index(dv, metric=ctx0.metric)
     sub_keys = keys_of(full_scores(sub, qv)[0], ctx0.metric)
-    keys = np.full(len(ctx0.index), -np.inf)
+    # subtle: only these rows are re-embedded (a text model embeds a few dozen texts a
+    # second). Ranked among themselves, a missed document could not rank below k + m,
+    # whatever the prefixes do; the others instead move as the documents between the
+    # top-k and the missed ones do (see moved_like; nothing moves for a prefix
+    # that changes nothing)
+    ref = [i for i, r in enumerate(rows) if r in set(between)] or list(range(len(rows)))
+    changes = changes_of(sub_keys[ref], ctx0.key[rows][ref], np.asarray(rows)[ref],
+                         ctx0.expected_pos)
+    others = np.ones(len(ctx0.index), dtype=bool)
+    others[rows] = False
+    keys = moved_like(ctx0.key, others, changes)
     keys[rows] = sub_keys
-    note = (f"the {len(rows)} returned and expected documents re-embedded with "
-            f"{want_d!r} and ranked among themselves")
+    note = (f"{len(rows)} documents (returned, expected and {len(between)} ranked between) "
+            f"re-embedded with {want_d!r}; the others estimated to move as those between "
+            f"do{_range_of(changes)}")
     return Ranking(keys, ctx0.k), note
+
+
+def _range_of(changes) -> str:
+    """' (score changes from a to b)' for a note, '' without any."""
+    if len(changes) == 0:
+        return ""
+    return f" (score changes from {min(changes):+.3g} to {max(changes):+.3g})"
+
 
 
 # ------------------------------------------------------------------ truncation
@@ -166,9 +189,10 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
     start_word = best * (chunk_words - overlap)
     start_tokens = int(emb.count_tokens([" ".join(words[:start_word])])[0]) if start_word else 0
     past_cut = start_tokens >= limit - 2  # special tokens take the last places
-    ranking, rows = best_passage_ranking(ctx0, emb, texts, chunk_words, overlap)
-    note = (f"only the {len(rows)} returned and expected documents were re-scored by their "
-            f"best chunk of {chunk_words} words")
+    ranking, rows, changes = best_passage_ranking(ctx0, emb, texts, chunk_words, overlap)
+    note = (f"{len(rows)} documents (returned, expected and some ranked between) re-scored "
+            f"by their best chunk of {chunk_words} words; the other long documents "
+            f"estimated to move as those between do{_range_of(changes)}")
     record = describe("chunk_documents", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
                       ctx0.id_of, note)
     evidence = TruncationEvidence(position=int(pos), tokens=int(n_tokens), max_tokens=limit,
