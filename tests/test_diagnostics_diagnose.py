@@ -552,3 +552,24 @@ def test_under_euclidean_a_rogue_variance_dimension_is_judged_an_offset_is_conte
     assert f["spread"].severity != "ok" and f["spread"].fix == "whiten"
     assert f["spread"].evidence["variance_share"] > 0.9
     assert f["offset"].severity == "ok" and "changes no distance" in f["offset"].summary
+
+
+@pytest.mark.parametrize("plant", ["offset", "spread"])
+def test_rogue_finding_shows_the_figure_it_was_judged_on(rng, plant):
+    """Three dimensions ten times larger: the finding was critical with value 0.49 beside
+    warning_at 0.5 (the share of the mean cosine, while the excess over chance or the
+    excess of the squared-length share decided). The value and its thresholds are now
+    those of the judgement, and every planted dimension is named."""
+    X = rng.normal(size=(1500, 64)) * 0.05 + (0.3 if plant == "offset" else 0.0)
+    for j in (7, 20, 40):
+        if plant == "offset":
+            X[:, j] += 2.0
+        else:
+            X[:, j] *= 10
+    f = next(x for x in vd.diagnose(X).findings if x.code == "rogue_dimensions")
+    ev = f.evidence
+    assert f.severity in ("warning", "critical")
+    assert ev["value"] >= ev["warning_at"] and (f.severity == "critical") == \
+        (ev["value"] >= ev["critical_at"])
+    assert ev["value"] == ev[ev["judged_on"]]
+    assert all(str(j) in f.summary for j in (7, 20, 40)), f.summary

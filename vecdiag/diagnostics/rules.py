@@ -41,7 +41,9 @@ rogue_dimensions (share of the mean cosine carried by the top ``m`` dimensions)
     against ``m / d``, same excess form. MiniLM on Cranfield 0.023; one of its 384
     dimensions scaled ×5 0.065, ×10 0.16, ×20 0.34 (then half of every top-10 changes);
     Gaussian data of 16-384 dimensions 0.001-0.007. Warning at 0.15, critical at 0.3;
-    the finding takes the more severe of the two signs.
+    the finding takes the more severe of the two signs, and its ``value``,
+    ``warning_at`` and ``critical_at`` are those of the sign it was judged on
+    (``judged_on``).
 norm_spread (coefficient of variation of lengths, under dot or Euclidean)
     A dot score is ``‖x‖·‖q‖·cos``: lengths differing by a fraction ``cv`` move scores by
     about that fraction, while the cosine gap between rank 1 and rank 10 of a typical
@@ -191,9 +193,13 @@ def rogue_finding(r, d: int) -> Finding:
     t = THRESHOLDS["rogue_dimensions"]
     null = null_top_share(d, r.top) if r.top < d else 1.0
     excess = (r.share - null) / (1 - null) if null < 1 else 0.0
-    ev = {"value": r.share, "dims": [int(j) for j in r.dims], "mean_cosine": r.mean_cosine,
-          "null_share": null, "excess": excess, "judged_on": "excess",
-          "min_mean_cosine": t["min_mean_cosine"], **_limits("rogue_dimensions")}
+    # "value" is the figure the severity was judged on, beside its own thresholds: the
+    # excess of the top dimensions' share of the mean cosine over chance (the share
+    # itself is "share"), or, below, the excess of their share of the squared length
+    ev = {"value": excess, "share": r.share, "dims": [int(j) for j in r.dims],
+          "mean_cosine": r.mean_cosine, "null_share": null, "excess": excess,
+          "judged_on": "excess", "min_mean_cosine": t["min_mean_cosine"],
+          **_limits("rogue_dimensions")}
     judged = r.mean_cosine >= t["min_mean_cosine"] and r.top <= d / 4
     sev = severity_of("rogue_dimensions", excess) if judged else "ok"
     dims = ", ".join(str(int(j)) for j in r.dims)
@@ -207,7 +213,11 @@ def rogue_finding(r, d: int) -> Finding:
     ev.update(energy_share=r.energy_share, energy_null=e_null, energy_excess=e_excess,
               energy_dims=[] if r.energy_dims is None else [int(j) for j in r.energy_dims])
     if SEVERITIES.index(e_sev) < SEVERITIES.index(sev):     # (most severe first)
-        big = [int(j) for j in r.energy_dims if r.energy[j] >= 0.5 * r.energy[r.energy_dims[0]]]
+        # named: the top one, and every other of the top dims holding half of its
+        # length or ten times its even share
+        first = r.energy[r.energy_dims[0]]
+        big = [int(j) for i, j in enumerate(r.energy_dims)
+               if i == 0 or r.energy[j] >= min(0.5 * first, 10 / d)]
         held = float(r.energy[big].sum())
         summary = (f"Dimension{'s' if len(big) > 1 else ''} {', '.join(map(str, big))} "
                    f"hold{'' if len(big) > 1 else 's'} {100 * held:.0f}% of every vector's "
@@ -215,7 +225,9 @@ def rogue_finding(r, d: int) -> Finding:
                    f"{'they' if len(big) > 1 else 'it'}, not the meaning, "
                    f"decide{'' if len(big) > 1 else 's'} which items score alike; "
                    "standardise/whiten the dimensions.")
-        ev["judged_on"] = "energy_excess"
+        ev.update(judged_on="energy_excess", value=e_excess,
+                  warning_at=t["energy_warning"], critical_at=t["energy_critical"],
+                  excess_warning_at=t["warning"], excess_critical_at=t["critical"])
         return Finding("rogue_dimensions", e_sev, summary, ev, "whiten")
     if not judged:
         why = ("the mean cosine is near 0, so there is no shared similarity for a few "
