@@ -189,18 +189,50 @@ def offset_context(f: Finding) -> Finding:
                    None)
 
 
-def rogue_finding(r, d: int) -> Finding:
+SMALL_N = 50        # below this many rows, rogue-dimension nulls depend on n (see below)
+
+
+def energy_null_quantile(n: int, d: int, m: int, q: float = 0.99, draws: int = 200) -> float:
+    """The ``q`` quantile of the squared-length excess of the top ``m`` of ``d``
+    dimensions for ``n`` i.i.d. Gaussian rows (Monte Carlo, seed 0).
+
+    The null ``m / d`` of the energy sign holds for many rows; with a handful, the mean
+    of a few squared coordinates is noisy and the top ``m`` take more by chance (0.3 at
+    ``n = 5, d = 16``; below 0.08 from ``n = 50`` for every ``d``).
+    """
+    rng = np.random.default_rng(0)
+    step = max(1, 1_000_000 // (n * d))             # draws per batch: a few MB at most
+    share = []
+    for start in range(0, draws, step):
+        X = rng.normal(size=(min(step, draws - start), n, d))
+        e = (X ** 2 / (X ** 2).sum(axis=2, keepdims=True)).mean(axis=1)
+        e /= e.sum(axis=1, keepdims=True)
+        share.append(-np.sort(-e, axis=1)[:, :m].sum(axis=1))
+    share = np.concatenate(share)
+    null = m / d
+    return float(np.quantile((share - null) / (1 - null), q)) if null < 1 else 1.0
+
+
+def rogue_finding(r, d: int, n: int | None = None) -> Finding:
+    """The rogue-dimension finding (module docstring). ``n`` (rows): below
+    :data:`SMALL_N`, both signs are judged against what ``n`` random rows give by chance
+    (the mean cosine's own noise, ``3 sqrt(2 / (n (n - 1) d))``, and the 99th percentile
+    of :func:`energy_null_quantile`): a handful of Gaussian vectors read as rogue."""
     t = THRESHOLDS["rogue_dimensions"]
     null = null_top_share(d, r.top) if r.top < d else 1.0
     excess = (r.share - null) / (1 - null) if null < 1 else 0.0
+    small = n is not None and 2 <= n < SMALL_N
+    min_cos = t["min_mean_cosine"]
+    if small:
+        min_cos = max(min_cos, 3.0 * float(np.sqrt(2.0 / (n * (n - 1) * d))))
     # "value" is the figure the severity was judged on, beside its own thresholds: the
     # excess of the top dimensions' share of the mean cosine over chance (the share
     # itself is "share"), or, below, the excess of their share of the squared length
     ev = {"value": excess, "share": r.share, "dims": [int(j) for j in r.dims],
           "mean_cosine": r.mean_cosine, "null_share": null, "excess": excess,
-          "judged_on": "excess", "min_mean_cosine": t["min_mean_cosine"],
+          "judged_on": "excess", "min_mean_cosine": min_cos,
           **_limits("rogue_dimensions")}
-    judged = r.mean_cosine >= t["min_mean_cosine"] and r.top <= d / 4
+    judged = r.mean_cosine >= min_cos and r.top <= d / 4
     sev = severity_of("rogue_dimensions", excess) if judged else "ok"
     dims = ", ".join(str(int(j)) for j in r.dims)
     # the second sign: a few dimensions holding most of every vector's squared length
@@ -210,6 +242,8 @@ def rogue_finding(r, d: int) -> Finding:
         and r.top <= d / 4 else 0.0
     e_sev = ("critical" if e_excess >= t["energy_critical"] else
              "warning" if e_excess >= t["energy_warning"] else "ok")
+    if small and e_sev != "ok" and e_excess <= energy_null_quantile(n, d, r.top):
+        e_sev = "ok"                    # no more than n random rows give by chance
     ev.update(energy_share=r.energy_share, energy_null=e_null, energy_excess=e_excess,
               energy_dims=[] if r.energy_dims is None else [int(j) for j in r.energy_dims])
     if SEVERITIES.index(e_sev) < SEVERITIES.index(sev):     # (most severe first)
@@ -230,8 +264,10 @@ def rogue_finding(r, d: int) -> Finding:
                   excess_warning_at=t["warning"], excess_critical_at=t["critical"])
         return Finding("rogue_dimensions", e_sev, summary, ev, "whiten")
     if not judged:
-        why = ("the mean cosine is near 0, so there is no shared similarity for a few "
-               "dimensions to dominate" if r.mean_cosine < t["min_mean_cosine"]
+        why = (f"with {n} vectors the mean cosine ({r.mean_cosine:.2f}) is within its "
+               "own noise" if small and t["min_mean_cosine"] <= r.mean_cosine < min_cos
+               else "the mean cosine is near 0, so there is no shared similarity for a few "
+               "dimensions to dominate" if r.mean_cosine < min_cos
                else f"with {d} dimensions every dimension is a large share")
         summary = f"Not judged: {why}."
     elif sev == "ok":

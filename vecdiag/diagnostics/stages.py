@@ -196,7 +196,7 @@ def geometry_findings(w: Work) -> None:
     are context: severity ok, no fix, the figures kept.
     """
     found = [rules.anisotropy_finding(w.mean_cos, w.iso, w.iscore),
-             rules.rogue_finding(w.rogue, w.W.shape[1])]
+             rules.rogue_finding(w.rogue, w.W.shape[1], w.n)]
     if w.metric == "euclidean":
         found = [f if _spread_decides(w, f) else rules.offset_context(f) for f in found]
     w.findings.extend(found)
