@@ -589,3 +589,26 @@ def test_a_handful_of_random_vectors_has_no_rogue_dimension(n, d):
     X = np.random.default_rng(0).normal(size=(20, 64))
     X[:, 5] *= 10
     assert vd.diagnose(X)["rogue_dimensions"].severity == "critical"
+
+
+def test_low_twonn_from_a_minority_of_near_copies_is_not_a_collapsed_model(rng):
+    """Near-copies just below the duplicate threshold (cosine ~0.97) pull the TwoNN fit
+    down (it weighs the largest ratios); the median item's two distances do not move. A
+    fit the median does not confirm is not judged (warning, deduplicate); data that is
+    low-dimensional through and through (a curve, a 3-D subspace) still is."""
+    X = rng.normal(size=(1200, 64))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    idx = rng.choice(1200, 200, replace=False)
+    C = X[idx] + 0.25 * rng.normal(size=(200, 64)) / 8
+    Y = np.vstack([X, C / np.linalg.norm(C, axis=1, keepdims=True)])
+    f = vd.diagnose(Y)["low_intrinsic_dimension"]
+    assert f.severity == "warning" and f.fix == "deduplicate", f.summary
+    assert f.evidence["median_estimate"] >= 2 * f.evidence["value"]
+    assert vd.diagnose(X)["low_intrinsic_dimension"].severity == "ok"
+    t = rng.uniform(0, 10, 1500)
+    curve = np.stack([np.sin(t * j / 3) for j in range(1, 9)], 1) @ rng.normal(size=(8, 64))
+    f = vd.diagnose(curve, metric="euclidean")["low_intrinsic_dimension"]
+    assert f.severity == "critical" and f.fix is None, f.summary
+    flat = rng.normal(size=(1500, 3)) @ rng.normal(size=(3, 64))
+    f = vd.diagnose(flat, metric="euclidean")["low_intrinsic_dimension"]
+    assert f.severity != "ok" and "degrees of freedom" in f.summary

@@ -17,7 +17,7 @@ from ._graph import knn_graph
 from .duplicates import groups_from_pairs
 from .finding import Finding
 from .hubness import hubness_from_indices
-from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists
+from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists, twonn_median
 from .moments import block_rows
 from .norms import norm_spread
 from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
@@ -159,7 +159,7 @@ def near_duplicates_stage(w: Work) -> None:
 
 def intrinsic_stage(w: Work) -> None:
     """TwoNN intrinsic dimension, from the graph (or a sample under dot)."""
-    note, value = "", None
+    note, value, median_value = "", None, None
     try:
         if w.metric == "dot":
             value = intrinsic_dimension(w.G, metric="euclidean",
@@ -169,6 +169,7 @@ def intrinsic_stage(w: Work) -> None:
             r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices, np.arange(w.G.shape[0]),
                                                w.rep[w.g_rows], w.metric == "cosine")
             value = twonn(r1, r2)
+            median_value = twonn_median(r1, r2)
             geometry = "chord distance of unit vectors" if w.metric == "cosine" else "Euclidean"
             note = (f"TwoNN from the kNN graph ({geometry}); "
                     f"{w.exact_redundant} exact copies merged; {skipped} items without two "
@@ -177,7 +178,7 @@ def intrinsic_stage(w: Work) -> None:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note))
+                                              note, median_value))
 
 
 def query_shift_stage(w: Work) -> None:
