@@ -86,16 +86,30 @@ def test_each_fault_kind_is_retried_and_counted():
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("n_batches, requests", [(1, 1), (2, 4), (3, 4)])
-def test_unknown_dimension_needs_two_agreeing_answers(n_batches, requests):
+@pytest.mark.parametrize("n_batches, faulty, requests", [(1, False, 2), (1, True, 3),
+                                                       (2, True, 4), (3, True, 4)])
+def test_unknown_dimension_needs_two_agreeing_answers(n_batches, faulty, requests):
     """Without dimensions=, one answer of the wrong length (here the very first) cannot
-    set the length: answers are taken one at a time until two agree."""
+    set the length: answers are taken one at a time until two agree. A single batch is
+    asked for twice (its one answer, cached, would otherwise set the length for every
+    later run)."""
     texts = [f"t{i}" for i in range(10 * n_batches)]
-    with EmbeddingServer(dim=8, faults=fault_sequence(["wrong-dim"] if n_batches > 1 else [])) as server:
+    with EmbeddingServer(dim=8, faults=fault_sequence(["wrong-dim"] if faulty else [])) as server:
         emb = fast(server, max_concurrency=4, batch_size=10, dimensions=None)
         X = emb.encode(texts)
     assert X.shape == (len(texts), 8) and np.allclose(X, expected(texts, 8))
     assert server.requests == requests
+
+
+@pytest.mark.timeout(60)
+def test_one_wrong_answer_of_a_single_batch_does_not_poison_the_cache(tmp_path):
+    """A call of one batch whose only answer had the wrong length: it was cached, and
+    every later run then refused the right length ("dimension 8, expected 7")."""
+    with EmbeddingServer(dim=8, faults=fault_sequence(["wrong-dim"])) as server:
+        X = fast(server, cache=tmp_path, dimensions=None).encode(["a", "b"])
+        assert X.shape == (2, 8) and np.allclose(X, expected(["a", "b"], 8))
+        later = fast(server, cache=tmp_path, dimensions=None).encode(["c"])
+        assert np.allclose(later, expected(["c"], 8))
 
 
 @pytest.mark.timeout(60)
@@ -311,15 +325,17 @@ def test_changed_model_or_prefix_never_reads_stale_vectors(tmp_path):
             inner = OpenAIEmbedder(model, base_url=server.url, query_prefix=prefix)
             return resilient(inner, cache=tmp_path, show_progress=False).encode(texts, kind="query")
 
+        # a model of unknown length, one batch: asked twice before its length is trusted
         a = run()
         assert np.allclose(a, expected(texts, 8))
-        assert np.array_equal(run(), a) and server.requests == 1            # cached
+        assert np.array_equal(run(), a) and server.requests == 2            # cached
         assert np.allclose(run(model="other"), expected(texts, 8, "other"))
+        assert server.requests == 4
         assert np.allclose(run(prefix="query: "), expected(["query: " + t for t in texts], 8))
-        assert server.requests == 3
+        assert server.requests == 5                          # toy's length is known now
         docs = resilient(OpenAIEmbedder("toy", base_url=server.url), cache=tmp_path,
                          show_progress=False).encode(texts, kind="document")
-        assert server.requests == 4 and np.allclose(docs, a)  # kind is part of the key
+        assert server.requests == 6 and np.allclose(docs, a)  # kind is part of the key
 
 
 @pytest.mark.timeout(60)

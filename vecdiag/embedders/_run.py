@@ -4,7 +4,8 @@ Workers take batches from one queue; each batch is paced by the shared
 :class:`~.limits.RateLimiter`, retried by tenacity with :func:`~.limits.backoff_wait`,
 checked, and committed to the cache as soon as it arrives. When the vector length is
 not known in advance (no ``dimensions=``, not a known model, nothing cached), the first
-answers are taken one at a time until two agree on it (:meth:`_Run._calibrate`).
+answers are taken one at a time until two agree on it (:meth:`_Run._calibrate`; a
+single batch is asked for twice).
 """
 
 from __future__ import annotations
@@ -130,6 +131,23 @@ class _Run:
         rounds = 0
         while self.dim is None:
             if queue.empty():
+                lone = [(d, items[0]) for d, items in held.items() if len(items) == 1]
+                if len(held) == 1 and lone and rounds < self.o.max_retries:
+                    # one batch, one answer: its length is asked for once more before it
+                    # is trusted (and cached: a wrong one would fail every later run)
+                    rounds += 1
+                    d, (i, X) = lone[0]
+                    failed = len(self.failed_batches)
+                    Y = await self._fetch(self.batches[i], self.weights[i], client, pool)
+                    if Y is None:       # no second answer: the first is all there is
+                        del self.failed_batches[failed:]
+                        self.dim = d
+                    elif Y.shape[1] == d:
+                        self.dim = d
+                    else:               # they disagree: the newer one is checked in turn
+                        held = {Y.shape[1]: [(i, Y)]}
+                        self.retries["bad response"] += 1
+                    continue
                 if len(held) <= 1:  # one length seen (or every batch failed)
                     self.dim = next(iter(held), None)
                     break
