@@ -184,6 +184,11 @@ def test_check_exit_codes_and_json(tmp_path, capsys):
     (["report", "{d}/ok.npy", "--qrels", "{d}/qrels.tsv", "--no-html"], "--qrels needs --queries"),
     (["report", "{d}/ok.npy", "--ids", "{d}/short_ids.txt", "--no-html"], "--ids lists 3 entries"),
     (["report", "{d}/ok.npy", "-o", "{d}/no/such/folder/r.html"], "does not exist"),
+    # a file cut short is bad input (exit 2), never "findings" (exit 1, the CI gate)
+    (["check", "{d}/empty.npy"], "empty or cut short"),
+    (["check", "{d}/torn.npz"], "not a readable .npz"),
+    (["drift", "{d}/empty.npy", "{d}/ok.npy"], "empty or cut short"),
+    (["check", "{d}/ok.npy", "--queries", "{d}/empty.npy"], "--queries"),
 ])
 def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, words):
     rng = np.random.default_rng(1)
@@ -196,6 +201,8 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, words):
     (tmp_path / "vectors.csv").write_text("1,2\n")
     (tmp_path / "qrels.tsv").write_text("q\td\t1\n")
     (tmp_path / "short_ids.txt").write_text("a\nb\nc\n")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04garbage")
     before = set(tmp_path.rglob("*"))
     status = main([a.format(d=tmp_path) for a in argv])
     err = capsys.readouterr().err

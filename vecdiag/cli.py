@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import zipfile
 
 COMMANDS = ("demo", "report", "check", "eval", "drift", "embed", "audit")
 
@@ -45,7 +46,8 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (CommandError, ValueError, TypeError, OSError, ImportError, KeyError) as err:
+    except (CommandError, ValueError, TypeError, OSError, ImportError, KeyError, EOFError,
+            zipfile.BadZipFile) as err:   # a file cut short: bad input, exit 2, not "findings"
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"vecdiag {args.command}: error: {message}", file=sys.stderr)
         return 2

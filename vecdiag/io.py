@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,22 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
     if suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False, mmap_mode="r")
+        except EOFError:
+            raise ValueError(f"{label}: {path} is empty or cut short (no array in it); "
+                             "write it again with np.save") from None
         except ValueError as err:
+            if "pickle" not in str(err) and "Python objects" not in str(err):
+                raise ValueError(f"{label}: {path} is not a readable .npy file ({err}); "
+                                 "write it again with np.save") from None
             raise ValueError(f"{label}: cannot load {path} without pickle ({err}); "
                              "save plain numeric arrays with np.save") from None
     elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (EOFError, ValueError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{label}: {path} is not a readable .npz archive "
+                             f"({err or 'empty'}); write it again with np.savez") from None
+        with data:
             names = list(data.files)
             if key is None:
                 # the only 2-D array, as vd.open_vectors picks it (an "ids" array beside
