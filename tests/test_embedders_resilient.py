@@ -351,3 +351,27 @@ def test_notebook_loop_runs_in_a_helper_thread():
 
         X = asyncio.run(main())
     assert np.allclose(X, expected(["x", "y"], 8))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fault", ["nan", "short"])
+def test_a_wrapped_function_s_bad_answer_is_retried_like_a_server_s(fault):
+    """A plain function's answer goes through the same checks as a server's: a NaN row
+    or a missing row is a bad response, retried (it stopped the run at once)."""
+    calls = []
+
+    def flaky(texts):
+        calls.append(len(texts))
+        out = np.array([[len(t), 1.0, 2.0, 3.0] for t in texts])
+        if len(calls) == 1:
+            if fault == "nan":
+                out[0, 0] = np.nan
+            else:
+                out = out[:-1]
+        return out
+
+    emb = resilient(flaky, max_retries=3, backoff=0.01, show_progress=False)
+    X = emb.encode([f"text {i}" for i in range(10)])
+    assert np.array_equal(X, [[len(f"text {i}"), 1, 2, 3] for i in range(10)])
+    # the bad answer, its retry, and (one batch of an unknown length) the confirmation
+    assert emb.last_summary.retries == {"bad response": 1} and len(calls) == 3

@@ -184,9 +184,17 @@ class _Run:
             X = await asyncio.wait_for(
                 o.embedder.aembed_batch(client, [self.prefix + t for t in texts]), o.timeout)
         else:
+            from .local import CallableEmbedder
+
             loop = asyncio.get_running_loop()
-            call = (lambda: o.embedder.encode(texts, kind=self.kind, batch_size=len(texts),
-                                              show_progress=False))
+            emb = o.embedder
+            if isinstance(emb, CallableEmbedder):
+                # the function's raw answer, checked below as a server's is: a NaN row or a
+                # missing one is a bad response, retried (encode would refuse it for good)
+                call = (lambda: emb.fn(emb.with_prefix(list(texts), self.kind)))
+            else:
+                call = (lambda: emb.encode(texts, kind=self.kind, batch_size=len(texts),
+                                           show_progress=False))
             X = await asyncio.wait_for(loop.run_in_executor(pool, call), o.timeout)
         return check_vectors(X, len(texts), self.dim)
 
