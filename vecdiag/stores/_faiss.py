@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from .. import _validate as V
 from .._optional import require
 from .base import Store
 
@@ -97,6 +98,12 @@ class FaissStore(Store):
         if isinstance(self._inner, (fa.IndexIDMap, fa.IndexIDMap2)):
             self._inner = fa.downcast_index(self.index.index)
             self._map = fa.vector_to_array(self.index.id_map)
+            marker = np.flatnonzero(self._map == -1)
+            if marker.size:      # faiss answers -1 for "no result": that id is unreadable
+                raise ValueError(f"the faiss IDMap gives id -1 to {V.format_rows(marker)}; "
+                                 "faiss returns -1 for an empty result slot, so those rows "
+                                 "could never be told apart from one: re-add them with "
+                                 "another id")
         self._inner = self._unwrap(self._inner)
         # the vectors the truth is computed over: a refine step's own (exact) copy when
         # there is one, else what the searched index stores
@@ -242,7 +249,7 @@ class FaissStore(Store):
         D, L = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
         ids, raw = [], []
         for d_row, l_row in zip(D, L):
-            keep = l_row >= 0
+            keep = l_row != -1          # faiss's empty slot; other negative ids are ids
             ids.append(self._ids_of(l_row[keep]))
             raw.append(d_row[keep].astype(float))
         return ids, raw
