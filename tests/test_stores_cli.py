@@ -113,3 +113,31 @@ def test_audit_qdrant_and_chroma_folders(tmp_path, qdrant_path, store_data, quer
     import shutil
 
     shutil.rmtree(cpath, ignore_errors=True)
+
+
+def test_audit_force_index_and_qdrant_named_vectors(pg_docs, tmp_path, qdrant_path, store_data,
+                                                     queries, capsys):
+    """--force-index reaches pgvector (the advice names it), and --vector picks a Qdrant
+    named vector: both were only reachable from Python."""
+    from qdrant_client import QdrantClient, models
+
+    code = main(["audit", _dsn(pg_docs), "--table", "docs", "--queries", queries,
+                 "--force-index", "--sweep", "none", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["params"]["force_index"] is True
+    X = store_data[0][:300]
+    qpath = os.path.join(qdrant_path, "named")
+    client = QdrantClient(path=qpath)
+    client.create_collection("docs", vectors_config={"dense": models.VectorParams(
+        size=32, distance=models.Distance.DOT)})
+    client.upsert("docs", points=models.Batch(ids=list(range(300)), vectors={"dense": X.tolist()}))
+    client.close()
+    code = main(["audit", qpath, "--collection", "docs", "--queries", queries])
+    assert code == 2 and "vecdiag audit --vector" in capsys.readouterr().err
+    code = main(["audit", qpath, "--collection", "docs", "--vector", "dense", "--queries",
+                 queries, "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["recall"] == 1.0
+    code = main(["audit", qpath, "--collection", "docs", "--vector", "dense", "--queries",
+                 queries, "--force-index"])
+    assert code == 2 and "--force-index is for pgvector" in capsys.readouterr().err

@@ -264,3 +264,20 @@ def test_faiss_negative_ids_are_ids_and_minus_one_is_refused():
     bad.add_with_ids(X, np.arange(20) - 10)                # -1 at row 9
     with pytest.raises(ValueError, match=r"id -1 to 1 row \(9\)"):
         vd.stores.faiss(bad)
+
+
+def test_pgvector_partial_index_is_named_as_the_reason_it_goes_unused(pg_server, rng):
+    """A partial HNSW index (WHERE cat = 1) serves only searches whose where= implies its
+    predicate: the audit said "a table this small" and advised force_index=True, already
+    set. It now names the predicate."""
+    X = rng.normal(size=(400, 8)).astype(np.float32)
+    pg_table(pg_server, "t_partial", X, opclass=None, extra_sql=(
+        "ALTER TABLE t_partial ADD COLUMN cat int",
+        "UPDATE t_partial SET cat = id % 2",
+        "CREATE INDEX ON t_partial USING hnsw (embedding vector_cosine_ops) WHERE cat = 1"))
+    store = vd.stores.pgvector(pg_server, "t_partial", force_index=True)
+    assert store.params["index_predicate"] == "(cat = 1)"
+    a = vd.audit(store, X[:10], k=5, sweep=False)
+    unused = next(f for f in a.findings if f.code == "index_unused")
+    assert "partial (WHERE (cat = 1))" in unused.summary
+    assert "force_index=True)" not in unused.summary

@@ -27,10 +27,14 @@ def add_parser(subparsers) -> None:
                    help="query vectors: .npy, .npz or .parquet")
     p.add_argument("--store", choices=KINDS, help="kind of store (guessed from STORE)")
     p.add_argument("--table", help="pgvector: table name")
-    p.add_argument("--vector", default="embedding", help="pgvector: vector column (embedding)")
+    p.add_argument("--vector", help="pgvector: vector column (default embedding); Qdrant: "
+                   "the named vector of a collection with several")
     p.add_argument("--id", default="id", help="pgvector: id column (id)")
     p.add_argument("--text", help="pgvector / Qdrant: text column or payload field")
     p.add_argument("--where", help="pgvector: SQL condition restricting the rows")
+    p.add_argument("--force-index", action="store_true",
+                   help="pgvector: make PostgreSQL use the vector index even where it would "
+                   "scan the table exactly (a small table): measure the index itself")
     p.add_argument("--metric", choices=["cosine", "dot", "euclidean"],
                    help="pgvector without a vector index: the metric your queries use")
     p.add_argument("--ids", metavar="FILE", help="faiss: ids, one per line (or .npy / .json)")
@@ -94,14 +98,19 @@ def open_store(args):
         if not args.table:
             raise CommandError("pgvector needs --table (and --vector / --id when the columns "
                                "are not named embedding / id)")
-        return stores.pgvector(args.location, args.table, vector=args.vector, id=args.id,
-                               text=args.text, where=args.where, metric=args.metric)
+        return stores.pgvector(args.location, args.table, vector=args.vector or "embedding",
+                               id=args.id, text=args.text, where=args.where,
+                               metric=args.metric, force_index=args.force_index)
+    if args.force_index:
+        raise CommandError(f"--force-index is for pgvector; a {kind} store always searches "
+                           "its own index")
     if kind == "faiss":
         return stores.faiss(args.location, ids=args.ids)
     if not args.collection:
         raise CommandError(f"{kind} needs --collection NAME")
     if kind == "qdrant":
-        return stores.qdrant(args.location, args.collection, text=args.text)
+        return stores.qdrant(args.location, args.collection, text=args.text,
+                             vector=args.vector)
     import chromadb
 
     client = chromadb.PersistentClient(path=args.location)

@@ -180,13 +180,14 @@ class PgVectorStore(Store):
 
     def _find_index(self, metric):
         rows = self._q(
-            "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions "
+            "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
+            "pg_get_expr(x.indpred, x.indrelid) "
             "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
             "WHERE x.indrelid = %s AND x.indkey[0] = %s AND am.amname IN ('hnsw', 'ivfflat') "
             "ORDER BY ic.relname", (self._oid, self._attnum))
         found = []
-        for name, am, opclass, options in rows:
+        for name, am, opclass, options, predicate in rows:
             suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
             if suffix not in _OPCLASS:
                 raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
@@ -194,7 +195,7 @@ class PgVectorStore(Store):
                                  "audit a table indexed with vector_cosine_ops, vector_ip_ops "
                                  "or vector_l2_ops")
             opts = dict(o.split("=", 1) for o in (options or []))
-            found.append((name, am, opclass, opts, _OPCLASS[suffix][0]))
+            found.append((name, am, opclass, opts, _OPCLASS[suffix][0], predicate))
         if metric is not None:
             from .. import _validate as V
 
@@ -213,8 +214,10 @@ class PgVectorStore(Store):
             raise ValueError(f"column {self.vector} of {self.table} has no HNSW or IVFFlat index, "
                              "so nothing declares its metric; pass metric='cosine', 'dot' or "
                              "'euclidean' (the operator your queries use: <=>, <#> or <->)")
+        # a partial index (WHERE ...) serves only searches whose where= implies its predicate
+        self._predicate = found[0][5] if found else None
         if found:
-            self._index_name, self._am, self._opclass, self._options, self.metric = found[0]
+            self._index_name, self._am, self._opclass, self._options, self.metric = found[0][:5]
         else:
             self._index_name, self._am, self._opclass, self._options = None, None, None, {}
             self.metric = metric
@@ -262,6 +265,8 @@ class PgVectorStore(Store):
                      ef_search=self._current("ef_search"))
         else:
             p.update(lists=int(self._options.get("lists", 100)), probes=self._current("probes"))
+        if self._predicate is not None:
+            p["index_predicate"] = self._predicate
         if self.force_index:
             p["force_index"] = True
         if "plan" in self.cache:

@@ -86,7 +86,7 @@ class QdrantStore(Store):
                                  "vectors only?); vecdiag audits dense vectors")
             if vector is None or vector not in vectors:
                 raise ValueError(f"collection {collection} has named vectors "
-                                 f"({', '.join(vectors)}); pass vector= one of them")
+                                 f"({', '.join(vectors)}); pass vector= one of them (vecdiag audit --vector)")
             self.vector, params = vector, vectors[vector]
         else:
             if vector is not None:

@@ -76,14 +76,28 @@ def findings_for(*, store, k, target, recall, ci, per_query, returned, params, s
                       "current": current, "suggested": suggested},
             fix=fix))
     if params.get("plan") == "sequential scan (exact)":
+        head = (f"PostgreSQL answered by a sequential scan, not the {params.get('index')} "
+                f"index {params.get('name')}")
+        predicate = params.get("index_predicate")
+        if predicate is not None:
+            why = (f": the index is partial (WHERE {predicate}), and PostgreSQL uses it only "
+                   "for searches whose where= implies that condition; audit with the "
+                   "where= your application searches with")
+        elif params.get("force_index"):
+            why = (" even with force_index=True: the index cannot serve this search (check "
+                   "that its operator class matches the metric and that where= does not "
+                   "exclude it)")
+        else:
+            why = (" (its planner's choice on a table this small, or with a selective "
+                   "where=): audit with vd.stores.pgvector(..., force_index=True) or "
+                   "vecdiag audit --force-index to measure what the index will do as the "
+                   "table grows")
         out.append(Finding(
             code="index_unused", severity="warning",
-            summary=f"PostgreSQL answered by a sequential scan, not the {params.get('index')} "
-                    f"index {params.get('name')} (its planner's choice on a table this small, "
-                    "or with a selective where=): the search was exact, so this recall says "
-                    "nothing about the index; audit with vd.stores.pgvector(..., "
-                    "force_index=True) to measure what the index will do as the table grows.",
-            evidence={"value": params.get("plan"), "index": params.get("name")},
+            summary=f"{head}{why}. The search was exact, so this recall says nothing about "
+                    "the index.",
+            evidence={"value": params.get("plan"), "index": params.get("name"),
+                      "index_predicate": predicate},
             fix=None))
     short = int((returned < k).sum())
     if short:
