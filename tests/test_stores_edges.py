@@ -281,3 +281,15 @@ def test_pgvector_partial_index_is_named_as_the_reason_it_goes_unused(pg_server,
     unused = next(f for f in a.findings if f.code == "index_unused")
     assert "partial (WHERE (cat = 1))" in unused.summary
     assert "force_index=True)" not in unused.summary
+
+
+def test_pgvector_mixed_case_table_names_are_found_as_spelled(pg_server, rng):
+    """A table created as "MyDocs" was "not found" while the error listed public.MyDocs
+    (PostgreSQL folds unquoted names); it is found by its exact spelling, with or without
+    its schema, as columns are."""
+    X = rng.normal(size=(30, 8)).astype(np.float32)
+    pg_table(pg_server, '"MixedCase"', X, opclass=None)
+    for name in ("MixedCase", "public.MixedCase", '"MixedCase"'):
+        assert vd.stores.pgvector(pg_server, name, metric="cosine").n == 30
+    with pytest.raises(ValueError, match="table 'mixedcas' does not exist"):
+        vd.stores.pgvector(pg_server, "mixedcas", metric="cosine")

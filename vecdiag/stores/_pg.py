@@ -117,6 +117,12 @@ class PgVectorStore(Store):
         if not isinstance(table, str) or not table:
             raise TypeError(f"table must be a table name, got {table!r}")
         (oid,), = self._q("SELECT to_regclass(%s)::oid", (table,))
+        if oid is None and '"' not in table:
+            # PostgreSQL folds an unquoted name to lower case: a table created as "MyDocs"
+            # is found by its exact spelling (as columns are), schema-qualified or not
+            parts = table.split(".", 1)
+            exact = " || '.' || ".join(["quote_ident(%s)"] * len(parts))
+            (oid,), = self._q(f"SELECT to_regclass({exact})::oid", tuple(parts))
         if oid is None:
             names = [r[0] for r in self._q(
                 "SELECT table_schema || '.' || table_name FROM information_schema.tables "
