@@ -85,12 +85,20 @@ def test_pgvector_rows_without_id_and_a_table_that_changed(pg_server, store_data
     import psycopg
 
     X = store_data[0][:30]
-    pg_table(pg_server, "t_nullid", X, ids=[f"d{i}" for i in range(30)], id_type="text",
-             opclass=None, extra_sql=("ALTER TABLE t_nullid DROP CONSTRAINT t_nullid_pkey",
-                                      "ALTER TABLE t_nullid ALTER COLUMN id DROP NOT NULL",
-                                      "UPDATE t_nullid SET id = NULL WHERE id = 'd4'"))
-    with pytest.raises(ValueError, match=r"1 vectors without an id \(NULL or None"):
-        vd.stores.pgvector(pg_server, "t_nullid", metric="euclidean").fetch()
+    # a NULL id, text or integer, is refused when the store is made (an integer one was
+    # blamed on the vectors: "a NULL or a vector of another dimension"); where= skips it
+    for id_type, ids, null in (("text", [f"d{i}" for i in range(30)], "'d4'"),
+                               ("bigint", list(range(30)), "4")):
+        pg_table(pg_server, "t_nullid", X, ids=ids, id_type=id_type, opclass=None,
+                 extra_sql=("ALTER TABLE t_nullid DROP CONSTRAINT t_nullid_pkey",
+                            "ALTER TABLE t_nullid ALTER COLUMN id DROP NOT NULL",
+                            f"UPDATE t_nullid SET id = NULL WHERE id = {null}"))
+        with pytest.raises(ValueError, match=r"column id of t_nullid has 1 NULL ids.*"
+                                             r"where='id IS NOT NULL'"):
+            vd.stores.pgvector(pg_server, "t_nullid", metric="euclidean")
+        kept = vd.stores.pgvector(pg_server, "t_nullid", metric="euclidean",
+                                  where="id IS NOT NULL").fetch()
+        assert len(kept.ids) == 29
     pg_table(pg_server, "t_grows", X, opclass=None)
     store = vd.stores.pgvector(pg_server, "t_grows", metric="dot")
     store.fetch()

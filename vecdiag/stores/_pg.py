@@ -230,9 +230,14 @@ class PgVectorStore(Store):
         self._op = self._sql.SQL(_OPERATOR[self.metric])
 
     def _check_nulls(self):
-        q = self._sql.SQL("SELECT count(*) FILTER (WHERE {v} IS NULL), count(*) FROM {t} "
-                          "WHERE TRUE{f}").format(v=self._v, t=self._table_sql, f=self._filter)
-        (nulls, total), = self._q(q)
+        q = self._sql.SQL("SELECT count(*) FILTER (WHERE {v} IS NULL), count(*), "
+                          "count(*) FILTER (WHERE {i} IS NULL) FROM {t} WHERE TRUE{f}").format(
+            v=self._v, i=self._id, t=self._table_sql, f=self._filter)
+        (nulls, total, no_id), = self._q(q)
+        if no_id:     # checked here: a binary fetch would read the row as the wrong size
+            raise ValueError(f"column {self.id} of {self.table} has {no_id} NULL ids: "
+                             "a search result could not say which document it is; give them "
+                             f"ids, or pass where='{self.id} IS NOT NULL'")
         if nulls:
             q = self._sql.SQL("SELECT {i} FROM {t} WHERE {v} IS NULL{f} LIMIT 5").format(
                 i=self._id, t=self._table_sql, v=self._v, f=self._filter)
