@@ -18,7 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from vecdiag.embedders import EmbeddingCache, EmbeddingError, OpenAIEmbedder, resilient
+from vecdiag.embedders import (CallableEmbedder, EmbeddingCache, EmbeddingError, OpenAIEmbedder,
+                               resilient)
 from vecdiag.embedders.testing import (EmbeddingServer, fault_fraction, fault_sequence,
                                        fault_storm, vector_for)
 
@@ -375,3 +376,31 @@ def test_a_wrapped_function_s_bad_answer_is_retried_like_a_server_s(fault):
     assert np.array_equal(X, [[len(f"text {i}"), 1, 2, 3] for i in range(10)])
     # the bad answer, its retry, and (one batch of an unknown length) the confirmation
     assert emb.last_summary.retries == {"bad response": 1} and len(calls) == 3
+
+
+def test_a_cache_never_mixes_two_functions_vectors(tmp_path):
+    """The cache keyed a wrapped function by its __name__: two lambdas (or two functions
+    both called embed) read each other's vectors. A named function is keyed by module
+    and qualified name; a lambda, a partial or an unnamed CallableEmbedder needs a
+    model_name before it may use a cache."""
+    import functools
+
+    def embed(texts):
+        return np.array([[len(t), 1.0] for t in texts])
+
+    def other():
+        def embed(texts):                       # the same __name__, another model
+            return np.array([[1.0, len(t)] for t in texts])
+        return embed
+
+    a = resilient(embed, cache=tmp_path, show_progress=False).encode(["hello"])
+    b = resilient(other(), cache=tmp_path, show_progress=False).encode(["hello"])
+    assert a.tolist() == [[5.0, 1.0]] and b.tolist() == [[1.0, 5.0]]
+    for fn in (lambda texts: embed(texts), functools.partial(embed),
+               CallableEmbedder(embed)):
+        with pytest.raises(ValueError, match="model_name="):
+            resilient(fn, cache=tmp_path)
+    named = resilient(CallableEmbedder(lambda t: embed(t) * 2, model_name="double"),
+                      cache=tmp_path, show_progress=False)
+    assert named.encode(["hello"]).tolist() == [[10.0, 2.0]]
+    assert resilient(lambda texts: embed(texts), show_progress=False).encode(["hi"]).shape == (1, 2)

@@ -54,6 +54,7 @@ class ResilientEmbedder(_Base):
         if isinstance(embedder, ResilientEmbedder):
             raise TypeError("embedder is already resilient; wrap the original embedder once")
         self.embedder = as_embedder(embedder)
+        self._function_id = _function_id(embedder, cache)
         if cache is None or isinstance(cache, EmbeddingCache):
             self.cache = cache
         elif isinstance(cache, (str, Path)):
@@ -88,7 +89,8 @@ class ResilientEmbedder(_Base):
 
     @property
     def cache_id(self) -> str:
-        return getattr(self.embedder, "cache_id", None) or self.embedder.model_name
+        return (getattr(self.embedder, "cache_id", None) or self._function_id
+                or self.embedder.model_name)
 
     def count_tokens(self, texts, *, kind=None) -> np.ndarray:
         return self.embedder.count_tokens(texts, kind=kind)
@@ -164,6 +166,30 @@ class ResilientEmbedder(_Base):
             raise ValueError(f"the cache holds vectors of dimensions {sorted(dim)} for "
                              f"{model}; clear it (EmbeddingCache.clear(model=...)) and rerun")
         return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
+
+
+def _function_id(embedder, cache) -> str | None:
+    """The cache identity of a plain function: its module and qualified name (two
+    functions both called ``embed`` must not read each other's vectors). A lambda has no
+    name to tell it from another: with a cache it must be given one."""
+    from .local import CallableEmbedder
+
+    if isinstance(embedder, CallableEmbedder) and embedder.model_name == "custom" \
+            and cache is not None:
+        raise ValueError("a cache keeps vectors under the model's name, and this "
+                         "CallableEmbedder has the default one ('custom'), which another "
+                         "would share: pass model_name='your-model'")
+    if hasattr(embedder, "encode") or not callable(embedder):
+        return None
+    qualname = getattr(embedder, "__qualname__", None)
+    if cache is not None and (qualname is None or "<lambda>" in qualname):
+        raise ValueError("a cache keeps vectors under the model's name, and this function "
+                         "has none (a lambda or a partial): two such functions would read "
+                         "each other's vectors; wrap it as vd.embedders.CallableEmbedder(fn, "
+                         "model_name='your-model') first")
+    if qualname is None:
+        return None
+    return f"{getattr(embedder, '__module__', None) or '?'}.{qualname}"
 
 
 def resilient(embedder, *, cache=None, max_concurrency: int = 4,
