@@ -612,3 +612,21 @@ def test_low_twonn_from_a_minority_of_near_copies_is_not_a_collapsed_model(rng):
     flat = rng.normal(size=(1500, 3)) @ rng.normal(size=(3, 64))
     f = vd.diagnose(flat, metric="euclidean")["low_intrinsic_dimension"]
     assert f.severity != "ok" and "degrees of freedom" in f.summary
+
+
+def test_under_dot_hubs_made_by_length_point_to_normalising(rng):
+    """5% of unit documents made 1.5 times longer under dot: nearly every hub is one of
+    them, yet the rank correlation of length and N_k over all items is low (most lengths
+    tie at 1), and hubness prescribed CSLS. The hubs' own length decides now."""
+    X = rng.normal(size=(1500, 32)) + 0.3
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    long = rng.choice(1500, 75, replace=False)
+    X[long] *= 1.5
+    d = vd.diagnose(X, metric="dot")
+    hub = d["hubness"]
+    assert hub.severity != "ok" and hub.fix == "normalize", hub.summary
+    assert hub.evidence["hub_length_ratio"] >= 1.2
+    assert "Long vectors are the hubs" in d["norm_spread"].summary
+    clean = X.copy()
+    clean[long] /= 1.5
+    assert vd.diagnose(clean, metric="dot")["hubness"].fix != "normalize"

@@ -96,8 +96,16 @@ def hubness_stage(w: Work) -> None:
     # graph row -> used row (w.label maps a used row to its input id)
     hub_examples = [f"{w.label(int(w.g_rows[i]))} (N_k={int(hub.k_occurrence[i])})"
                     for i in hub.hubs[:5]]
+    # how much longer the hubs are than the typical item: a rank correlation over all
+    # items misses it when most lengths tie (5% of documents 1.5x longer: Spearman 0.18,
+    # though 64 of 65 hubs are those long ones)
+    g_norms = np.asarray(norms_all, np.float64)[w.g_rows]
+    typical = float(np.median(g_norms))
+    hub_length = (float(np.median(g_norms[hub.hubs])) / typical
+                  if hub.hubs.size and typical > 0 else None)
+    w.stats.update(hub_length_ratio=hub_length)
     if w.n_distinct > w.k_eff:
-        finding = rules.hubness_finding(hub, corr, w.metric, hub_examples)
+        finding = rules.hubness_finding(hub, corr, w.metric, hub_examples, hub_length)
         copies = {int(i) for g in w.exact for i in g}
         from_copies = (float(np.mean([int(w.g_rows[h]) in copies for h in hub.hubs]))
                        if hub.hubs.size else 0.0)
@@ -118,7 +126,7 @@ def hubness_stage(w: Work) -> None:
                                   "ties between copies.",
                                   {"value": hub.skewness, "n_distinct": w.n_distinct,
                                    "k": w.k_eff}))
-    w.findings.append(rules.norm_finding(spread, w.metric))
+    w.findings.append(rules.norm_finding(spread, w.metric, hub_length))
 
 
 def near_duplicates_stage(w: Work) -> None:

@@ -141,11 +141,19 @@ def anisotropy_finding(mean_cos: float, isotropy: float, isoscore) -> Finding:
     return Finding("anisotropy", sev, summary, ev, None if sev == "ok" else "center")
 
 
-def hubness_finding(h, norm_corr, metric: str, examples: list) -> Finding:
+LONG_HUBS = 1.2   # hubs this much longer than the median item: under dot, length made them
+
+
+def hubness_finding(h, norm_corr, metric: str, examples: list,
+                    hub_length: float | None = None) -> Finding:
+    """The hubness finding. Under dot, hubs made by length (Spearman of length and N_k
+    >= 0.5, or the hubs' median length at least :data:`LONG_HUBS` times the median
+    item's, ``hub_length``) point to normalising, not re-ranking."""
     sev = severity_of("hubness", h.skewness)
     n = h.k_occurrence.size
     ev = {"value": h.skewness, "robinhood": h.robinhood, "k": h.k,
           "hub_share": h.hubs.size / n, "antihub_share": h.antihubs.size / n,
+          "hub_length_ratio": hub_length,
           "max_k_occurrence": int(h.k_occurrence.max()), "top_hubs": examples,
           **_limits("hubness")}
     top = int(h.k_occurrence.max())
@@ -159,8 +167,11 @@ def hubness_finding(h, norm_corr, metric: str, examples: list) -> Finding:
                    f"(the busiest in {top}) and {h.antihubs.size} in none; re-rank with "
                    "CSLS or mutual proximity.")
         fix = "csls"
-        if metric == "dot" and norm_corr is not None and norm_corr >= 0.5:
-            summary += " Hubs are the long vectors here: normalise first."
+        long_hubs = hub_length is not None and hub_length >= LONG_HUBS
+        if metric == "dot" and ((norm_corr is not None and norm_corr >= 0.5) or long_hubs):
+            summary += (" Hubs are the long vectors here"
+                        + (f" ({hub_length:.2g}x the median length)" if long_hubs else "")
+                        + ": normalise first.")
             fix = "normalize"
     return Finding("hubness", sev, summary, ev, fix)
 
@@ -285,7 +296,7 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
     return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")
 
 
-def norm_finding(s, metric: str) -> Finding:
+def norm_finding(s, metric: str, hub_length: float | None = None) -> Finding:
     ev = {"value": s.cv, "mean_norm": s.mean, "min_norm": s.quantiles[0],
           "max_norm": s.quantiles[100], "unit_length": s.unit,
           "spearman_norm_k_occurrence": s.k_occurrence_corr, "metric": metric,
@@ -308,7 +319,12 @@ def norm_finding(s, metric: str) -> Finding:
                    f"{s.quantiles[100]:.3g}), so under {metric} {winners} by length, "
                    "not meaning; normalise the vectors (or search by cosine).")
         corr = s.k_occurrence_corr
-        if sev != "ok" and corr is not None and corr >= 0.3:
+        if sev != "ok" and metric == "dot" and hub_length is not None \
+                and hub_length >= LONG_HUBS:
+            summary += (f" Long vectors are the hubs ({hub_length:.2g}x the median length"
+                        + (f"; Spearman {corr:.2f} with N_k" if corr is not None else "")
+                        + ").")
+        elif sev != "ok" and corr is not None and corr >= 0.3:
             summary += f" Long vectors are the hubs (Spearman {corr:.2f} with N_k)."
         elif sev != "ok" and corr is not None and corr <= -0.3:
             summary += f" Short vectors are the hubs (Spearman {corr:.2f} with N_k)."
