@@ -126,7 +126,8 @@ def hubness_stage(w: Work) -> None:
                                   "ties between copies.",
                                   {"value": hub.skewness, "n_distinct": w.n_distinct,
                                    "k": w.k_eff}))
-    w.findings.append(rules.norm_finding(spread, w.metric, hub_length))
+    centred = centred_spread(w) if w.metric == "euclidean" else None
+    w.findings.append(rules.norm_finding(spread, w.metric, hub_length, centred))
 
 
 def near_duplicates_stage(w: Work) -> None:
@@ -229,6 +230,27 @@ def _backend(backend: str | None) -> str:
     except ImportError:
         return "numpy"
     return "faiss"
+
+
+def centred_spread(w: Work) -> tuple[float, float] | None:
+    """``(cv, null cv)`` of the items' distances to their centroid, the euclidean form of
+    a length spread: moving every vector by one offset changes no euclidean distance, so
+    lengths from the origin say nothing there. The null is an isotropic Gaussian cloud of
+    the same effective dimension (participation ratio PR): ``1 / sqrt(2 PR)``, since
+    ``‖x − μ‖²`` then has mean ``Σλ`` and variance ``2 Σλ²``."""
+    # in the moments' units (rows divided by the power of two m.scale: squares of huge or
+    # tiny vectors stay finite; a cv is scale-free)
+    mean = np.asarray(w.m.sum_space, np.float64) / w.n
+    step = block_rows(w.W.shape[1])
+    parts = []
+    for a in range(0, w.W.shape[0], step):
+        diff = np.asarray(w.W[a:a + step], np.float64) / w.m.scale - mean
+        parts.append(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+    dist = np.concatenate(parts or [np.zeros(0)])
+    centre = float(dist.mean()) if dist.size else 0.0
+    if centre <= 0 or not np.isfinite(centre) or not w.pr or w.pr <= 0:
+        return None
+    return float(dist.std()) / centre, 1.0 / float(np.sqrt(2.0 * w.pr))
 
 
 def row_lengths(S: np.ndarray) -> np.ndarray:

@@ -48,7 +48,11 @@ norm_spread (coefficient of variation of lengths, under dot or Euclidean)
     A dot score is ``‖x‖·‖q‖·cos``: lengths differing by a fraction ``cv`` move scores by
     about that fraction, while the cosine gap between rank 1 and rank 10 of a typical
     query is 5–20% of the score. Warning at cv ≥ 0.1, critical at 0.25. Under cosine,
-    lengths cannot change a ranking: always ok (the figure is still shown).
+    lengths cannot change a ranking: always ok (the figure is still shown). Under
+    Euclidean, lengths from the origin change with an offset that changes no distance:
+    the spread is of the distances to the centroid, judged beyond what an isotropic
+    Gaussian cloud of the same participation ratio PR gives, ``sqrt(cv² − 1 / (2 PR))``
+    (a Gaussian blob: 0, wherever it sits).
 near_duplicates (share of items that are redundant copies: Σ(group size − 1) / n)
     Every copy takes a top-k slot from a different document. Warning at 1% (in a
     well-built corpus copies are an ingestion accident), critical at 10%.
@@ -296,11 +300,31 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
     return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")
 
 
-def norm_finding(s, metric: str, hub_length: float | None = None) -> Finding:
+def norm_finding(s, metric: str, hub_length: float | None = None,
+                 centred: tuple[float, float] | None = None) -> Finding:
+    """The length-spread finding. Under euclidean, with ``centred`` = (cv, null cv) of
+    the distances to the centroid (lengths from the origin change with an offset that
+    changes no distance): judged on the spread beyond an isotropic Gaussian cloud's,
+    ``sqrt(cv² − null²)``."""
     ev = {"value": s.cv, "mean_norm": s.mean, "min_norm": s.quantiles[0],
           "max_norm": s.quantiles[100], "unit_length": s.unit,
           "spearman_norm_k_occurrence": s.k_occurrence_corr, "metric": metric,
           **_limits("norm_spread")}
+    if metric == "euclidean" and centred is not None:
+        cv, null = centred
+        beyond = float(np.sqrt(max(cv * cv - null * null, 0.0)))
+        sev = severity_of("norm_spread", beyond)
+        ev.update(value=beyond, centred_cv=cv, null_cv=null,
+                  measures="spread of the distances to the centroid beyond an isotropic "
+                           "Gaussian cloud's, sqrt(cv² − null²)")
+        summary = (f"Distances to the centre vary as in a Gaussian cloud of this shape (cv "
+                   f"{cv:.3f}, {null:.3f} expected): euclidean scores are decided by position."
+                   if sev == "ok" else
+                   f"Distances to the centre vary by cv {cv:.2f}, beyond the {null:.2f} of a "
+                   "Gaussian cloud of this shape: items near the centre are close to "
+                   "everything and far ones to nothing, by length, not meaning; normalise "
+                   "the vectors (or search by cosine).")
+        return Finding("norm_spread", sev, summary, ev, None if sev == "ok" else "normalize")
     if metric == "cosine":
         sev = "ok"
         summary = ("All vectors have unit length (cv {:.3f}); cosine ignores length anyway."
