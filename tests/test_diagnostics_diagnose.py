@@ -255,6 +255,62 @@ def test_graph_sample_for_large_corpora(rng):
     assert "sample" in d["near_duplicates"].evidence["search"]
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot"])
+def test_graph_sample_does_not_shrink_the_near_copy_share(metric):
+    # 4,000 items, 400 of them near-copies of others (10% redundant). A graph of 1,000
+    # sampled items sees a pair only when both were drawn, (1/4)² of the time: it read
+    # about 0.6%, "ok"; the share is estimated over the whole corpus instead
+    rng = np.random.default_rng(3)
+    X = clusters(n=3_600, d=32, seed=1)
+    src = rng.choice(3_600, 400, replace=False)
+    X = np.vstack([X, X[src] + rng.normal(size=(400, 32)) * 1e-3])
+    full = vd.diagnose(X, metric=metric)["near_duplicates"]
+    d = vd.diagnose(X, metric=metric, graph_sample=1_000)
+    f = d["near_duplicates"]
+    assert full.evidence["value"] == pytest.approx(0.10, abs=0.005)
+    lo, hi = f.evidence["interval"]
+    assert lo <= 0.10 <= hi and f.evidence["value"] == pytest.approx(0.10, abs=0.02)
+    assert f.severity == full.severity != "ok" and f.fix == "deduplicate"
+    assert d.stats["near_duplicate_share"] == f.evidence["value"]
+    assert "against all 4,000" in f.evidence["search"]
+
+
+def test_dot_finds_copies_that_long_items_push_out_of_the_lists():
+    # under dot, the k largest products of a short item are long items of its cluster:
+    # its own near-copy (product 1) is not among them, and the graph's pairs missed all
+    # 100 pairs; near-copies are a cosine matter, compared over every pair
+    rng = np.random.default_rng(4)
+    X = clusters(n=2_000, d=32, noise=0.3, seed=2)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X[:200] *= 3.0                                          # 200 long items
+    src = rng.choice(np.arange(200, 2_000), 100, replace=False)
+    X = np.vstack([X, X[src] + rng.normal(size=(100, 32)) * 1e-3])
+    f = vd.diagnose(X, metric="dot")["near_duplicates"]
+    cos = vd.near_duplicates(X, threshold=0.98)             # every pair, by cosine
+    assert f.evidence["redundant_items"] == sum(len(g) - 1 for g in cos) >= 100
+    assert f.evidence["value"] == pytest.approx(f.evidence["redundant_items"] / 2_100)
+    assert f.severity == "warning" and f.fix == "deduplicate"
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_a_unit_cone_under_dot_is_not_read_as_copies(sampled):
+    # unit vectors in a narrow cone (mean cosine about 0.97) searched by dot product: every
+    # raw cosine is high, and 99% of items read as near-copies; judged, as under cosine,
+    # on the centred unit vectors, only the 10 planted copies count
+    rng = np.random.default_rng(5)
+    n = 120_000 if sampled else 3_000
+    X = (rng.normal(size=(n, 32)) * 0.03 + 1.0 / np.sqrt(32)).astype(np.float32)
+    X[-10:] = X[:10] + rng.normal(size=(10, 32)).astype(np.float32) * 1e-4
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    d = vd.diagnose(X, metric="dot", sample=5_000)
+    assert d.stats["anisotropy"] > 0.7
+    f = d["near_duplicates"]
+    assert f.evidence["value"] < 0.005 and f.severity == "ok"
+    assert "centred" in f.evidence["search"]
+    if not sampled:
+        assert f.evidence["redundant_items"] == 10
+
+
 @pytest.mark.slow
 def test_memory_stays_far_below_an_n_by_n_matrix(rng):
     X = rng.normal(size=(8_000, 4)).astype(np.float32)

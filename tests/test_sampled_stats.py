@@ -308,3 +308,48 @@ def test_dask_zero_and_nan_rows_are_named():
     X[123] = np.nan
     with pytest.raises(ValueError, match="123"):
         vd.hubness(X, k=3, sample=50)
+
+
+# --- the sampled diagnose reads lengths as the graph path does ---------------------------
+
+def _sampled_diagnose(X, metric):
+    """vd.diagnose on the sampled path (a Dask corpus), every row sampled."""
+    da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
+    d = vd.diagnose(da.from_array(X, chunks=(500, X.shape[1])), metric=metric,
+                    sample=X.shape[0])
+    assert d.stats["sampled"] is True
+    return d
+
+
+def test_sampled_dot_hubs_made_by_length_point_to_normalising():
+    # 5% of unit documents made 1.5 times longer: the hubs are those long ones, and the
+    # sampled path prescribed CSLS where the graph path says normalise
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1500, 32)) + 0.3
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    long = rng.choice(1500, 75, replace=False)
+    X[long] *= 1.5
+    d, full = _sampled_diagnose(X, "dot"), vd.diagnose(X, metric="dot")
+    hub = d["hubness"]
+    assert hub.severity != "ok" and hub.fix == "normalize", hub.summary
+    assert d.stats["hub_length_ratio"] == pytest.approx(full.stats["hub_length_ratio"])
+    assert hub.evidence["hub_length_ratio"] >= 1.2
+    assert "Long vectors are the hubs" in d["norm_spread"].summary
+    clean = X.copy()
+    clean[long] /= 1.5
+    assert _sampled_diagnose(clean, "dot")["hubness"].fix != "normalize"
+
+
+def test_sampled_euclidean_length_spread_is_about_the_centre():
+    # a clean Gaussian blob moved far from the origin: lengths from the origin are nearly
+    # equal, distances to the centre vary as a Gaussian's do; both paths judge the latter
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2000, 8))
+    for Y in (X, X + 10.0):
+        f, g = (_sampled_diagnose(Y, "euclidean")["norm_spread"],
+                vd.diagnose(Y, metric="euclidean")["norm_spread"])
+        assert f.severity == g.severity == "ok"
+        assert f.evidence["centred_cv"] == pytest.approx(g.evidence["centred_cv"], rel=1e-9)
+    scaled = X * rng.lognormal(0, 0.5, size=(2000, 1)) + 10.0
+    f = _sampled_diagnose(scaled, "euclidean")["norm_spread"]
+    assert f.severity == "critical" and f.fix == "normalize"

@@ -9,7 +9,9 @@ Order of work (each stage timed into ``stats["seconds"]``):
 3. the kNN graph through :mod:`vecdiag.neighbors` (the dominant cost, O(n²·d)) and what
    rests on it: hubness, near-duplicates, TwoNN, the norm/N_k correlation. When
    ``n > graph_sample`` these use a random sample of ``graph_sample`` items (its own
-   graph); ``stats["graph_sample"]`` says so;
+   graph; the near-copy share is then estimated from sampled rows searched against all
+   n, as a graph of a sample sees a pair only when both were drawn);
+   ``stats["graph_sample"]`` says so;
 4. with ``queries``: the query–corpus shift.
 
 Each step is a named stage, a function of one declared
@@ -147,11 +149,13 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     **Per metric.** Anisotropy and rogue dimensions describe a shared offset seen from
     the origin: under euclidean, which no shared offset changes, they are context
     (severity ok, their severity under cosine in the evidence), and near-copies are
-    judged on the cosines of the centred vectors. So are they under cosine when the
-    corpus is anisotropic (mean cosine from the anisotropy warning on): in a narrow cone
-    distinct items sit at cosine 0.98 of each other, and the fix is centring, not deleting
-    them. Under dot, the query shift reads each nearest score per unit of the query's
-    length (scaling a query changes no ranking).
+    judged on the cosines of the centred vectors. So are they under cosine and dot when
+    the corpus is anisotropic (mean cosine from the anisotropy warning on): in a narrow
+    cone distinct items sit at cosine 0.98 of each other, and the fix is centring, not
+    deleting them. Under dot, near-copies are compared by cosine over every pair (up to
+    ``sample`` rows; estimated beyond), not read from the dot graph, whose lists of a
+    short item are long items and need not hold its copy; the query shift reads each
+    nearest score per unit of the query's length (scaling a query changes no ranking).
 
     **Large corpora.** Beyond ``SAMPLED_ABOVE`` = 100,000 usable rows
     (:data:`vecdiag.diagnostics.sampling.SAMPLED_ABOVE`), and always for a

@@ -25,7 +25,7 @@ from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
 from .stages import Work
 
 __all__ = ["neighbour_rows", "knn_graph_stage", "hubness_stage", "near_duplicates_stage",
-           "intrinsic_stage", "query_shift_stage", "pair_cosines", "row_lengths"]
+           "whole_corpus_duplicates", "intrinsic_stage", "query_shift_stage", "pair_cosines", "row_lengths"]
 
 GRAPH_CHUNKS = 50
 
@@ -131,20 +131,63 @@ def hubness_stage(w: Work) -> None:
 
 
 def near_duplicates_stage(w: Work) -> None:
-    """Near-copies: pairs among each item's k nearest, plus every exact copy."""
-    r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
-    c_idx = w.graph.indices.ravel()
+    """Near-copies: pairs among each item's k nearest, plus every exact copy.
+
+    Two cases search by cosine over the whole corpus instead of reading the graph's pairs:
+    under dot, where the k largest products of a short item are long items and its own
+    copy need not be among them, every pair is compared (:func:`vecdiag.near_duplicates`)
+    up to ``sample`` rows, beyond which the share is estimated from sampled rows; and a
+    graph of a sample (``n > graph_sample``), which sees a pair only when both were drawn,
+    estimates the share from sampled rows searched against all n.
+    """
     # Cosines of the centred vectors where a shared direction makes distinct items look
     # alike from the origin: under euclidean (no shared offset changes a distance; the raw
-    # cosines of a cloud moved far from the origin are all near 1), and under cosine when
-    # the corpus is anisotropic (a narrow cone: distinct documents at cosine 0.98, whose
-    # fix is centring, not deleting them). Copies stay copies once centred.
-    center = None
-    cone = (w.metric == "cosine" and w.mean_cos is not None
+    # cosines of a cloud moved far from the origin are all near 1), and under cosine or dot
+    # when the corpus is anisotropic (a narrow cone: distinct documents at cosine 0.98,
+    # whose fix is centring, not deleting them). Copies stay copies once centred.
+    cone = (w.metric != "euclidean" and w.mean_cos is not None
             and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
+    centred = w.metric == "euclidean" or cone
+    estimate = found = None
+    if w.metric == "dot" or w.sample is not None:
+        found = whole_corpus_duplicates(w, cone)
+        if found is None or hasattr(found, "redundant_share"):
+            estimate = found
+            groups = _graph_groups(w, cone)
+        else:
+            groups = [[int(i) for i in g] for g in found]
+    else:
+        groups = _graph_groups(w, cone)
+    examples = [" = ".join(w.label(i) for i in g[:3])          # used rows -> their ids
+                + (" …" if len(g) > 3 else "") for g in groups[:3]]
+    groups = [[int(w.keep[i]) for i in g] for g in groups]      # input rows
+    how = " (cosine of the centred vectors)" if centred else ""
+    if estimate is not None:
+        source = (f"{estimate.sample:,} sampled rows against all {w.n:,} by cosine{how}; "
+                  "groups from the kNN graph" + (f" of a {w.graph_sample}-item sample"
+                                                 if w.sample is not None else "")
+                  + " + exact hashing of every row")
+    elif w.metric == "dot" and found is not None:
+        source = f"every pair by cosine{how} + exact hashing of every row"
+    else:
+        source = "kNN graph + exact hashing of every row" + how
+    w.findings.append(rules.duplicates_finding(groups, w.n, w.exact_redundant,
+                                               w.duplicate_threshold, examples, source,
+                                               estimate))
+    w.stats.update(near_duplicate_groups=len(groups),
+                   near_duplicate_share=(sum(len(g) - 1 for g in groups) / w.n
+                                         if estimate is None
+                                         else float(estimate.redundant_share)))
+    if estimate is not None:
+        w.stats.update(near_duplicate_share_ci=list(estimate.redundant_share_ci))
+
+
+def _graph_groups(w: Work, cone: bool) -> list:
+    """Groups (used rows) of the graph's pairs at cosine ≥ the threshold, and exact copies."""
+    r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
+    c_idx = w.graph.indices.ravel()
     if w.metric == "euclidean":
-        center = w.G.mean(axis=0, dtype=np.float64)
-        cos = pair_cosines(w.G, r_idx, c_idx, center)
+        cos = pair_cosines(w.G, r_idx, c_idx, w.G.mean(axis=0, dtype=np.float64))
     elif cone:
         center = w.m.sum_unit / w.n                        # the mean unit row
         cos = pair_cosines(w.index.unit_rows, r_idx, c_idx, center)
@@ -153,17 +196,44 @@ def near_duplicates_stage(w: Work) -> None:
     else:
         cos = pair_cosines(w.G, r_idx, c_idx)
     close = cos >= w.duplicate_threshold
-    groups = groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
-    examples = [" = ".join(w.label(i) for i in g[:3])          # used rows -> their ids
-                + (" …" if len(g) > 3 else "") for g in groups[:3]]
-    groups = [[int(w.keep[i]) for i in g] for g in groups]      # input rows
-    source = "kNN graph" + (f" of a {w.graph_sample}-item sample" if w.sample is not None
-                            else "") + " + exact hashing of every row" + \
-        (" (cosine of the centred vectors)" if center is not None else "")
-    w.findings.append(rules.duplicates_finding(groups, w.n, w.exact_redundant,
-                                               w.duplicate_threshold, examples, source))
-    w.stats.update(near_duplicate_groups=len(groups),
-                   near_duplicate_share=sum(len(g) - 1 for g in groups) / w.n)
+    return groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
+
+
+def whole_corpus_duplicates(w: Work, cone: bool):
+    """Near-copies among all ``w.n`` used rows by cosine (:func:`vecdiag.near_duplicates`):
+    every pair compared when the graph covers every row and ``n`` is at most the
+    ``sample`` size (groups of used rows), else the redundant share estimated from that
+    many sampled rows, each searched against all. Judged on the cosines the graph stage
+    judges: of the centred vectors under euclidean and in a cone, of the raw ones otherwise.
+    """
+    from .duplicates import near_duplicates
+    from .sampling import DEFAULT_SAMPLE, check_sample
+
+    X = np.asarray(w.W)
+    if w.rescale != 1.0:
+        X = np.asarray(X, np.float64) / w.rescale
+    sample = check_sample(DEFAULT_SAMPLE if w.sample_size is None else w.sample_size,
+                          w.n, "sample")
+    if w.sample is None and w.n <= sample:
+        sample = None
+    if w.metric == "euclidean":
+        centred = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+    elif cone:
+        unit = X / np.where(w.m.norms > 0, w.m.norms, 1)[:, None].astype(X.dtype)
+        centred = unit - (w.m.sum_unit / w.n).astype(X.dtype)
+    else:
+        centred = None
+    if centred is not None:
+        try:
+            return near_duplicates(centred, threshold=w.duplicate_threshold, sample=sample,
+                                   random_state=w.rng, show_progress=False)
+        except ValueError:      # a row at the centre itself has no direction from it
+            pass
+    try:
+        return near_duplicates(X, threshold=w.duplicate_threshold, sample=sample,
+                               random_state=w.rng, show_progress=False)
+    except ValueError:          # lengths too far apart for float32 cosines: the graph's
+        return None             # own pairs stand
 
 
 def intrinsic_stage(w: Work) -> None:
@@ -240,17 +310,25 @@ def centred_spread(w: Work) -> tuple[float, float] | None:
     ``‖x − μ‖²`` then has mean ``Σλ`` and variance ``2 Σλ²``."""
     # in the moments' units (rows divided by the power of two m.scale: squares of huge or
     # tiny vectors stay finite; a cv is scale-free)
+    from ..scale.chunks import is_dask_array
+
     mean = np.asarray(w.m.sum_space, np.float64) / w.n
-    step = block_rows(w.W.shape[1])
-    parts = []
-    for a in range(0, w.W.shape[0], step):
-        diff = np.asarray(w.W[a:a + step], np.float64) / w.m.scale - mean
-        parts.append(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
-    dist = np.concatenate(parts or [np.zeros(0)])
-    centre = float(dist.mean()) if dist.size else 0.0
+    if is_dask_array(w.W):              # one pass over the chunks, where they are
+        diff = w.W.astype(np.float64) / w.m.scale - mean
+        d = (diff * diff).sum(axis=1) ** 0.5
+        centre, spread = (float(v) for v in (d.mean().compute(), d.std().compute()))
+    else:
+        step = block_rows(w.W.shape[1])
+        parts = []
+        for a in range(0, w.W.shape[0], step):
+            diff = np.asarray(w.W[a:a + step], np.float64) / w.m.scale - mean
+            parts.append(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+        dist = np.concatenate(parts or [np.zeros(0)])
+        centre = float(dist.mean()) if dist.size else 0.0
+        spread = float(dist.std()) if dist.size else 0.0
     if centre <= 0 or not np.isfinite(centre) or not w.pr or w.pr <= 0:
         return None
-    return float(dist.std()) / centre, 1.0 / float(np.sqrt(2.0 * w.pr))
+    return spread / centre, 1.0 / float(np.sqrt(2.0 * w.pr))
 
 
 def row_lengths(S: np.ndarray) -> np.ndarray:

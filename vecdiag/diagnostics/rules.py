@@ -356,14 +356,32 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
 
 
 def duplicates_finding(groups, n: int, n_exact_redundant: int, threshold: float,
-                       examples: list, source: str) -> Finding:
+                       examples: list, source: str, estimate=None) -> Finding:
+    """The near-duplicate finding from the ``groups`` found. ``estimate``: a
+    :class:`~.sampled_duplicates.SampledDuplicates` of the whole corpus, when the groups
+    come from a sample of it: the share judged is then its redundant share."""
     redundant = sum(len(g) - 1 for g in groups)
     share = redundant / n
+    if estimate is not None:
+        share, ci = float(estimate.redundant_share), estimate.redundant_share_ci
     sev = severity_of("near_duplicates", share)
     ev = {"value": share, "groups": len(groups), "redundant_items": redundant,
           "exact_copies": n_exact_redundant, "threshold": threshold,
           "largest_group": max((len(g) for g in groups), default=0), "examples": examples,
           "search": source, **_limits("near_duplicates")}
+    if estimate is not None:
+        ev.update(interval=list(ci), confidence=estimate.confidence, sample=estimate.sample,
+                  with_copy_share=float(estimate.share),
+                  measures="share of items that are redundant copies, Σ (group size − 1) / n")
+        effect = ("; deduplicate the corpus." if sev != "ok" else ".")
+        summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
+                   f"(cosine ≥ {threshold}) of others, estimated from {estimate.sample:,} "
+                   f"sampled rows, {100 * estimate.confidence:.0f}% interval "
+                   f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]; {n_exact_redundant} rows are exact "
+                   f"copies (all rows hashed), and {len(groups)} groups are named from "
+                   f"the graph's sample and the hashing{effect}")
+        return Finding("near_duplicates", sev, summary, ev,
+                       None if sev == "ok" else "deduplicate")
     if not groups:
         summary = f"No two items have cosine ≥ {threshold}."
     else:

@@ -51,6 +51,9 @@ class SampledHubness(Result):
     top_items, top_counts : ndarray
         The items most often seen in the sampled lists (up to 10) and their counts c;
         ``c·n/s`` estimates their N_k.
+    likely_hubs : ndarray
+        Every item whose estimate ``c·n/s`` is at least 2k, most seen first (with every
+        row sampled: the hubs exactly).
     sample, n, k : int
         Sampled rows, corpus rows, neighbours per list.
     metric : str
@@ -108,6 +111,8 @@ class SampledHubness(Result):
     """Items most often in the sampled lists (up to 10), most first."""
     top_counts: np.ndarray
     """Their counts among the sampled lists."""
+    likely_hubs: np.ndarray
+    """Items whose estimated N_k (``c·n/s``) is at least 2k, most seen first."""
     sample: int
     """Sampled rows s."""
     n: int
@@ -207,13 +212,15 @@ def hubness_from_lists(lists: np.ndarray, n: int, k: int, metric: str, rows: np.
     if reason:
         why["antihub_share"] = reason
     items, counts = np.unique(lists, return_counts=True)
-    order = np.lexsort((items, -counts))[:10]
+    ranked = np.lexsort((items, -counts))
+    order = ranked[:10]
+    likely = ranked[counts[ranked] * n >= 2 * k * s]          # c·n/s ≥ 2k
     return SampledHubness(
         skewness=skew, skewness_ci=_interval(skew, skew_se, z),
         hub_share=hub, hub_share_ci=_clip(_interval(hub, hub_se, E.hub_quantile(confidence))),
         antihub_share=anti, antihub_share_ci=_clip(_interval(anti, anti_se, z)),
         antihub_at_most=float(at_most), not_estimable=why, top_items=items[order],
-        top_counts=counts[order], sample=s, n=n, k=k, metric=metric,
+        top_counts=counts[order], likely_hubs=items[likely], sample=s, n=n, k=k, metric=metric,
         confidence=confidence, rows=rows)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from . import rules
 from .finding import Finding
 from .norms import norm_spread
-from .graph_stages import neighbour_rows
+from .graph_stages import centred_spread, neighbour_rows
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
            "sampled_query_shift_stage", "prepare_sampled", "SHIFT_SAMPLE", "TWONN_SAMPLE"]
@@ -74,20 +74,30 @@ def sampled_duplicates_stage(w) -> None:
     from . import near_duplicates
     from .sampling import sampled_phrase
 
+    centred = False
     if w.metric == "cosine":             # one search serves near-copies and hubness
-        dup = _shared_search_duplicates(w)
+        dup, centred = _shared_search_duplicates(w)
     else:       # near-copies are judged by cosine under every metric, as the graph stage does
         dup = None
         # of the centred vectors, as the graph stage does. A Dask array centres lazily; an
         # in-memory array is copied only up to _CENTRED_BYTES, a memmap never (centring
         # would read the whole corpus into memory): those stay raw
         lazy = is_dask_array(w.G)
-        if w.metric == "euclidean" and (lazy or (not isinstance(w.G, np.memmap)
-                                                 and w.G.nbytes <= _CENTRED_BYTES)):
+        # under dot, a narrow cone is judged on the centred unit rows, as under cosine
+        cone = (w.metric == "dot" and w.mean_cos is not None
+                and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
+        if (w.metric == "euclidean" or cone) and (
+                lazy or (not isinstance(w.G, np.memmap) and w.G.nbytes <= _CENTRED_BYTES)):
             try:
-                mean = w.G.mean(axis=0).astype(w.G.dtype)
-                dup = near_duplicates(w.G - mean, threshold=w.duplicate_threshold,
+                if cone:
+                    norms = np.asarray(w.m.norms, np.float64) / w.rescale
+                    rows = w.G / np.where(norms > 0, norms, 1)[:, None].astype(w.G.dtype)
+                    mean = (w.m.sum_unit / w.n).astype(w.G.dtype)
+                else:
+                    rows, mean = w.G, w.G.mean(axis=0).astype(w.G.dtype)
+                dup = near_duplicates(rows - mean, threshold=w.duplicate_threshold,
                                       sample=w.sample_size, random_state=w.rng)
+                centred = True
             except ValueError:          # a row at the mean itself has no direction there
                 dup = None
         if dup is None:
@@ -112,8 +122,9 @@ def sampled_duplicates_stage(w) -> None:
           "examples": examples + exact_ex,
           "measures": "share of items that are redundant copies, Σ (group size − 1) / n",
           "with_copy_share": float(dup.share), "with_copy_interval": list(dup.share_ci),
-          "search": f"{dup.sample:,} sampled rows against all {w.n:,} + exact hashing of "
-                    "every row", **rules._limits("near_duplicates")}
+          "search": f"{dup.sample:,} sampled rows against all {w.n:,}"
+                    + (" (cosine of the centred vectors)" if centred else "")
+                    + " + exact hashing of every row", **rules._limits("near_duplicates")}
     summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                f"(cosine ≥ {w.duplicate_threshold}) of others, {phrase} {_ci(ci, True)} "
                f"({100 * dup.share:.2g}% have a copy); {w.exact_redundant} rows are exact "
@@ -127,7 +138,8 @@ def sampled_duplicates_stage(w) -> None:
 
 
 def _shared_search_duplicates(w):
-    """:func:`vecdiag.near_duplicates` (sampled) from one cosine search of k neighbours."""
+    """:func:`vecdiag.near_duplicates` (sampled) from one cosine search of k neighbours,
+    and whether its cosines are of the centred unit rows (an anisotropic corpus)."""
     from ..scale.chunks import is_dask_array
     from .duplicates import exact_duplicate_groups
     from .sampled_duplicates import sampled_near_duplicates
@@ -142,7 +154,7 @@ def _shared_search_duplicates(w):
     rows = draw_rows(w.n, w.sample_size, w.rng)
     idx, scores = sampled_lists(w.G if w.index is None else w.index, rows, w.k_eff, "cosine")
     w.lists = (rows, idx, scores)
-    near = scores
+    near, centred = scores, False
     if (w.mean_cos is not None and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"]
             and not is_dask_array(w.G) and w.index is not None):
         # anisotropic: judged on the centred unit rows, as the graph stage does
@@ -152,9 +164,10 @@ def _shared_search_duplicates(w):
         r = np.repeat(rows, idx.shape[1])
         near = pair_cosines(w.index.unit_rows, r, idx.ravel(), center).reshape(idx.shape)
         near = -np.sort(-near, axis=1)                    # nearest first again
+        centred = True
     return sampled_near_duplicates(w.G, exact, threshold=w.duplicate_threshold,
                                    sample=rows.size, random_state=None, confidence=CONFIDENCE,
-                                   lists=(rows, idx, near))
+                                   lists=(rows, idx, near)), centred
 
 
 def sampled_hubness_stage(w) -> None:
@@ -172,6 +185,12 @@ def sampled_hubness_stage(w) -> None:
         h = hubness(w.G if w.index is None else w.index, w.k_eff, metric=w.metric,
                     sample=w.sample_size, random_state=w.rng)
     phrase = sampled_phrase(h.sample, h.confidence)
+    # how much longer the likely hubs (estimated N_k ≥ 2k) are than the typical item, as
+    # the graph stage reads it from the exact hubs
+    norms = np.asarray(w.m.norms, np.float64)
+    typical = float(np.median(norms)) if norms.size else 0.0
+    hub_length = (float(np.median(norms[h.likely_hubs])) / typical
+                  if h.likely_hubs.size and typical > 0 else None)
     top = [f"{w.label(int(i))} (N_k≈{c * h.n / h.sample:.0f})"
            for i, c in zip(h.top_items[:5], h.top_counts[:5])]
     ev = {"value": h.skewness, "skewness_interval": h.skewness_ci, "k": h.k,
@@ -179,6 +198,7 @@ def sampled_hubness_stage(w) -> None:
           "antihub_share": h.antihub_share, "antihub_share_interval": h.antihub_share_ci,
           "antihub_at_most": h.antihub_at_most, "not_estimable": dict(h.not_estimable),
           "sample": h.sample, "confidence": h.confidence, "top_hubs": top,
+          "hub_length_ratio": hub_length,
           **rules._limits("hubness")}
     if h.skewness is None or w.n_distinct <= w.k_eff:
         why = (h.not_estimable.get("skewness", "") if h.skewness is None else
@@ -194,11 +214,18 @@ def sampled_hubness_stage(w) -> None:
             summary = (f"A few hub items crowd everyone's top-{h.k}: N_{h.k} skewness "
                        f"{h.skewness:.2f} ({phrase} {_ci(h.skewness_ci)}); {lines}; "
                        "re-rank with CSLS or mutual proximity.")
-        finding = Finding("hubness", sev, summary, ev, None if sev == "ok" else "csls")
+        fix = None if sev == "ok" else "csls"
+        if sev != "ok" and w.metric == "dot" and hub_length is not None \
+                and hub_length >= rules.LONG_HUBS:
+            summary = (summary.rstrip(".") + f". Hubs are the long vectors here "
+                       f"({hub_length:.2g}x the median length): normalise first.")
+            fix = "normalize"
+        finding = Finding("hubness", sev, summary, ev, fix)
     w.findings.append(finding)
     spread = norm_spread(w.m.norms)
-    w.findings.append(rules.norm_finding(spread, w.metric))
-    w.stats.update(k=w.k_eff, hubness_skewness=h.skewness,
+    centred = centred_spread(w) if w.metric == "euclidean" else None
+    w.findings.append(rules.norm_finding(spread, w.metric, hub_length, centred))
+    w.stats.update(k=w.k_eff, hubness_skewness=h.skewness, hub_length_ratio=hub_length,
                    hubness_skewness_ci=h.skewness_ci, hub_share=h.hub_share,
                    antihub_share=h.antihub_share, robinhood=None, norm_cv=spread.cv,
                    norm_mean=spread.mean, spearman_norm_k_occurrence=None)
