@@ -703,3 +703,22 @@ def test_euclidean_length_spread_does_not_depend_on_the_origin(rng, d):
     scaled = vd.diagnose(X * rng.lognormal(0, 0.5, size=(2000, 1)) + 10.0,
                          metric="euclidean")["norm_spread"]
     assert scaled.severity == "critical" and scaled.fix == "normalize"
+
+
+def test_an_index_is_not_diagnosed_under_another_metric_in_silence():
+    # metric= was ignored for an Index: asking for euclidean gave the dot report
+    X = clusters(n=300)
+    index = vd.Index(X, metric="dot")
+    with pytest.raises(ValueError, match=r"metric='euclidean', but the Index searches by "
+                                         r"'dot'.*Index\(vectors, metric='euclidean'\)"):
+        vd.diagnose(index, metric="euclidean")
+    with pytest.raises(ValueError, match="metric='cosine', but the Index"):
+        vd.diagnose(index, metric="cosine")
+    with pytest.raises(ValueError, match="metric must be one of"):
+        vd.diagnose(index, metric="manhattan")
+    assert vd.diagnose(index).metric == vd.diagnose(index, metric="dot").metric == "dot"
+    same = vd.diagnose(vd.Index(X, metric="euclidean"), metric="euclidean")
+    plain = vd.diagnose(X, metric="euclidean")
+    assert [(f.code, f.severity) for f in same.findings] == \
+        [(f.code, f.severity) for f in plain.findings]
+    assert same.stats["hubness_skewness"] == pytest.approx(plain.stats["hubness_skewness"])

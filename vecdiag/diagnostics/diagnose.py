@@ -43,6 +43,14 @@ __all__ = ["diagnose", "DiagnoseOptions"]
 GRAPH_CHUNKS = G.GRAPH_CHUNKS
 
 
+class _DefaultMetric(str):
+    """The default ``metric``: reads as "cosine", yet ``is`` tells it from a metric the
+    caller named (an Index is diagnosed under its own metric unless one was named)."""
+
+
+COSINE = _DefaultMetric("cosine")
+
+
 @dataclass(frozen=True)
 class DiagnoseOptions:
     """How :func:`diagnose` works (its keyword arguments, grouped; same defaults).
@@ -54,7 +62,7 @@ class DiagnoseOptions:
     """
 
     k: int = 10
-    metric: str = "cosine"
+    metric: str = COSINE
     random_state: object = 0
     duplicate_threshold: float = 0.98
     graph_sample: int = 100_000
@@ -83,7 +91,7 @@ SAMPLED_STAGES = (("moments", S.moments), ("isotropy", S.isotropy_stage),
 
 
 def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
-             metric: str = "cosine", random_state=0, duplicate_threshold: float = 0.98,
+             metric: str = COSINE, random_state=0, duplicate_threshold: float = 0.98,
              graph_sample: int = 100_000, backend: str | None = None,
              show_progress: bool | None = None, query_ids=None,
              model_name: str | None = None, sample: int | None = None,
@@ -104,6 +112,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     k : int
         Neighbours per item in the kNN graph (reduced, with a finding, for tiny corpora).
     metric : {"cosine", "dot", "euclidean"}
+        How the corpus is searched (default cosine). An Index is diagnosed under its
+        own metric: naming another is an error.
     random_state : int, None or Generator
         Seed of the graph sample (only used when ``n > graph_sample``).
     duplicate_threshold : float
@@ -259,6 +269,13 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
     index_in = corpus if isinstance(corpus, Index) else None
     metric = opts.metric
     if index_in is not None:
+        if metric is not COSINE and metric != index_in.metric:
+            V.check_metric(metric)
+            raise ValueError(
+                f"metric={metric!r}, but the Index searches by {index_in.metric!r}: an "
+                f"Index is diagnosed under its own metric. Leave metric out, or to judge "
+                f"the vectors under {metric!r} pass Index(vectors, metric={metric!r}) or "
+                "the vectors themselves")
         X, metric = index_in.vectors, index_in.metric
         ids = index_in.ids if ids is None else ids
         texts = index_in.texts if texts is None else texts
