@@ -201,12 +201,17 @@ def test_k_larger_than_corpus(small):
         vd.explain_neighbors(q, X, k=201)
 
 
-def test_zero_query_under_cosine(small):
+def test_zero_query_under_cosine_and_dot(small):
     X, _, _, _ = small
     with pytest.raises(ValueError, match="query is a zero vector.*score 0 against every"):
         vd.explain_neighbors(np.zeros(16), X)
-    exp = vd.explain_neighbors(np.zeros(16), X, metric="dot", k=3)  # defined under dot
-    assert len(exp.top_ids) == 3
+    # under dot every document scores 0: the list is the tie rule, and was explained
+    with pytest.raises(ValueError, match="query is a zero vector: under dot.*tie rule"):
+        vd.explain_neighbors(np.zeros(16), X, metric="dot", k=3)
+    # under euclidean it is a point like any other: the shortest documents are nearest
+    exp = vd.explain_neighbors(np.zeros(16), X, metric="euclidean", k=3)
+    shortest = np.argsort(np.linalg.norm(X, axis=1), kind="stable")[:3]
+    assert list(exp.top_ids) == shortest.tolist()
 
 
 def test_string_query_without_embedder(small):
@@ -418,3 +423,21 @@ def test_no_cause_with_zero_confidence_and_no_recommendation_for_noise_level_lif
         assert r is None or gain(e.expected[0].rank, r.expected_ranks[target], 10) >= MIN_GAIN
         if r is None:
             assert "appreciably closer" in e.recommendation_text
+
+
+def test_a_report_explains_the_next_worst_query_past_a_zero_one_under_dot():
+    # a zero query scores 0 against everything under dot: worst of all, and explaining
+    # it is refused, which stopped the whole report; the next worst are explained
+    from vecdiag.report import analyze
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 16)).astype(np.float32)
+    Q = X[:5] + rng.normal(size=(5, 16)).astype(np.float32) * 0.01
+    Q[2] = 0.0
+    ids, qids = [f"d{i}" for i in range(200)], [f"q{i}" for i in range(5)]
+    qrels = {f"q{i}": {f"d{i if i != 2 else 199}": 1} for i in range(5)}
+    a = analyze(X, metric="dot", ids=ids, queries=Q, query_ids=qids, qrels=qrels,
+                n_explain=3, show_progress=False, fixes=[])
+    assert a.evaluation.per_query.loc["q2"].iloc[0] == 0.0
+    explained = [c.query_id for c in a.cases]
+    assert len(explained) == 3 and "q2" not in explained

@@ -114,7 +114,7 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     ------
     ValueError
         Expected or returned ids not in the corpus (listed), a query of the wrong
-        dimension, k larger than the corpus, a zero query under cosine.
+        dimension, k larger than the corpus, a zero query under cosine or dot (every score equal).
     TypeError
         A string query without an embedder.
 

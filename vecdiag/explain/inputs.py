@@ -61,6 +61,11 @@ def resolve_query(query, index, embedder, query_text):
         raise ValueError("query is a zero vector: it has no direction, so its cosine with "
                          "every document is undefined; check how it was embedded (an empty "
                          "text?); under dot it would score 0 against every document")
+    if index.metric == "dot" and not np.any(q):
+        raise ValueError("query is a zero vector: under dot it scores 0 against every "
+                         "document, so its ranking is only the tie rule (lower corpus row "
+                         "first) and there is nothing to explain; check how it was "
+                         "embedded (an empty text?)")
     if q.dtype != index.vectors.dtype:
         # the corpus's dtype: a float64 query must not turn a float32 corpus into a
         # float64 copy in every search below (float32 stays float32)

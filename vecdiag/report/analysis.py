@@ -236,8 +236,12 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
     # the query text and say so (in ``skipped``)
     lexical_off = inp.query_texts is not None and inp.texts is not None and not inp.bm25
     cases = []
-    for qid in order[:opts.n_explain]:
+    for qid in order:
+        if len(cases) == opts.n_explain:
+            break
         i = row_of[qid]
+        if inp.index.metric == "dot" and not np.any(inp.Q[i]):
+            continue        # scores 0 against everything: its list is only the tie rule
         judged = inp.qrels.get(qid, {})
         relevant = [d for d, g in sorted(judged.items(), key=lambda kv: (-kv[1], kv[0]))
                     if g >= evaluation.relevance_level]
