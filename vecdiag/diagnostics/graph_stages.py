@@ -25,7 +25,8 @@ from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
 from .stages import Work
 
 __all__ = ["neighbour_rows", "knn_graph_stage", "hubness_stage", "near_duplicates_stage",
-           "whole_corpus_duplicates", "intrinsic_stage", "query_shift_stage", "pair_cosines", "row_lengths"]
+           "whole_corpus_duplicates", "intrinsic_stage", "query_shift_stage", "pair_cosines",
+           "row_lengths", "centred_spread"]
 
 GRAPH_CHUNKS = 50
 
