@@ -114,6 +114,30 @@ def test_report_from_files(tmp_path, capsys):
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)   # a report others can read
 
 
+def test_ids_files_with_spaces_around_ids_match_the_qrels(tmp_path, capsys):
+    # "d1 \t" in an ids file matched no qrels line (TREC files split on whitespace):
+    # every query read as judged on documents missing from the corpus
+    write_inputs(tmp_path)
+    args = ["report", str(tmp_path / "corpus.npy"), "--queries", str(tmp_path / "queries.npy"),
+            "--qrels", str(tmp_path / "qrels.tsv"), "--ids", str(tmp_path / "ids.txt"),
+            "--query-ids", str(tmp_path / "query_ids.txt"), "--no-html", "--json"]
+    assert main(args) == 0
+    clean = json.loads(capsys.readouterr().out)
+    for name in ("ids.txt", "query_ids.txt"):
+        lines = (tmp_path / name).read_text().splitlines()
+        (tmp_path / name).write_text("".join(f" {v} \t\r\n" for v in lines))
+    assert main(args) == 0
+    spaced = json.loads(capsys.readouterr().out)
+    assert spaced["metrics"] == clean["metrics"]
+    assert [c["query_id"] for c in spaced["worst_queries"]] == \
+        [c["query_id"] for c in clean["worst_queries"]]
+    lines = (tmp_path / "ids.txt").read_text().split("\n")
+    lines[4] = "   "
+    (tmp_path / "ids.txt").write_text("\n".join(lines))
+    assert main(args) == 2
+    assert "--ids: 1 blank line(s) where an id should be (line 5)" in capsys.readouterr().err
+
+
 def test_report_npz_parquet_and_sibling_ids(tmp_path, capsys):
     X, Q, ids, _ = write_inputs(tmp_path)
     np.savez(tmp_path / "c.npz", vectors=X)

@@ -56,6 +56,19 @@ def read_lines(path, what: str) -> list[str]:
     return lines
 
 
+def read_ids(path, what: str) -> list[str]:
+    """One id per line, without the spaces or tabs around it (a TREC qrels file splits
+    on whitespace, so an id never holds any at its ends: "d1 " would match nothing); a
+    blank line is refused, naming it."""
+    ids = [line.strip() for line in read_lines(path, what)]
+    blank = [i + 1 for i, v in enumerate(ids) if not v]
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
+        raise ValueError(f"{what}: {len(blank)} blank line(s) where an id should be "
+                         f"(line {shown}); one id per row, no empty lines")
+    return ids
+
+
 def is_shards(corpus: str) -> bool:
     """True for a glob, or a folder of vector files that is not a BEIR folder."""
     if any(c in str(corpus) for c in "*?["):
@@ -109,13 +122,13 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
                      name=path.stem)
     n = inp.corpus.shape[0]
     if ids is not None:
-        inp.ids = _check_count(read_lines(ids, "--ids"), n, "--ids", "CORPUS rows")
+        inp.ids = _check_count(read_ids(ids, "--ids"), n, "--ids", "CORPUS rows")
         if inp.is_lazy:
             inp.notes.append("document ids read from --ids (the ids stored with the shards, "
                              "if any, are not used)")
     elif not inp.is_lazy and (path.parent / f"{path.stem}_ids.txt").is_file():
         sibling = path.parent / f"{path.stem}_ids.txt"
-        inp.ids = _check_count(read_lines(sibling, sibling.name), n, sibling.name, "CORPUS rows")
+        inp.ids = _check_count(read_ids(sibling, sibling.name), n, sibling.name, "CORPUS rows")
         inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
     elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".npz"):
         _stored_ids(inp, path, key, n)
@@ -130,11 +143,11 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
                          "corpus shift uses every one; a BEIR folder as CORPUS uses only its "
                          "judged queries, so its shift figure can differ)")
         if query_ids is not None:
-            inp.query_ids = _check_count(read_lines(query_ids, "--query-ids"), m,
+            inp.query_ids = _check_count(read_ids(query_ids, "--query-ids"), m,
                                          "--query-ids", "query rows")
         elif (qpath.parent / f"{qpath.stem}_ids.txt").is_file():
             sibling = qpath.parent / f"{qpath.stem}_ids.txt"
-            inp.query_ids = _check_count(read_lines(sibling, sibling.name), m, sibling.name,
+            inp.query_ids = _check_count(read_ids(sibling, sibling.name), m, sibling.name,
                                          "query rows")
             inp.notes.append(f"query ids read from {sibling.name}, next to --queries")
         elif beir_queries is not None and len(beir_queries) == m:
