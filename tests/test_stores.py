@@ -278,6 +278,10 @@ def test_qdrant_local_conventions(qdrant_path, distance, metric):
         np.testing.assert_allclose(sorted(norms), [1.0, 2.0], atol=1e-6)
     with pytest.raises(ValueError, match="collection 'nope' does not exist.*worked"):
         vd.stores.qdrant(client, "nope")
+    # a text field no point has gave texts of None in silence (lexical checks then off)
+    with pytest.raises(ValueError, match="text='body', but no point has a payload field "
+                                         "'body' \\(a point's payload has 't'\\)"):
+        vd.stores.qdrant(client, "worked", text="body").fetch()
     client.close()
 
 

@@ -140,6 +140,7 @@ class QdrantStore(Store):
     def _batches(self, batch_size):
         offset = None
         payload = [self.text] if self.text else False
+        with_text = 0
         while True:
             points, offset = self.client.scroll(self.collection, limit=batch_size,
                                                 offset=offset, with_vectors=True,
@@ -159,9 +160,23 @@ class QdrantStore(Store):
                                    for p in points], dtype=np.float32)
                 texts = ([_text((p.payload or {}).get(self.text)) for p in points]
                          if self.text else None)
+                with_text += 0 if texts is None else sum(t is not None for t in texts)
+                if self.text and offset is None and with_text == 0:
+                    raise ValueError(self._no_text_field())
                 yield ids, vecs, texts
             if offset is None:
                 break
+
+    def _no_text_field(self) -> str:
+        """The error for a ``text`` field no point has, with the fields one point has."""
+        points, _ = self.client.scroll(self.collection, limit=1, with_vectors=False,
+                                       with_payload=True)
+        fields = sorted((points[0].payload or {}) if points else {})
+        seen = (f"a point's payload has {', '.join(map(repr, fields))}" if fields
+                else "the points have no payload")
+        return (f"collection {self.collection}: text={self.text!r}, but no point has a "
+                f"payload field {self.text!r} ({seen}); pass the field that holds the "
+                "texts, or leave text out")
 
     def _search(self, Q, k):
         m = self._models
