@@ -722,3 +722,27 @@ def test_an_index_is_not_diagnosed_under_another_metric_in_silence():
     assert [(f.code, f.severity) for f in same.findings] == \
         [(f.code, f.severity) for f in plain.findings]
     assert same.stats["hubness_skewness"] == pytest.approx(plain.stats["hubness_skewness"])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("distinct", [1, 3])
+def test_a_corpus_of_a_few_vectors_copied_is_told_to_deduplicate_not_centre(metric, distinct):
+    # 300 rows, copies of 1 or 3 vectors: the mean cosine is near 1 because the pairs are
+    # copies, and "centre the vectors" / "whiten" was prescribed (critical)
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(distinct, 16)) + 2.0
+    X = base[np.arange(300) % distinct]
+    d = vd.diagnose(X, metric=metric)
+    fixes = {f.fix for f in d.findings if f.severity != "ok"}
+    assert "deduplicate" in fixes and not fixes & {"center", "whiten"}
+    for code in ("anisotropy", "rogue_dimensions"):
+        f = d[code]
+        assert f.severity == "ok" and f.fix is None
+        if "severity_if_distinct" in f.evidence:
+            assert f.summary.startswith(f"Not judged: only {distinct} distinct vector(s)")
+            assert f.evidence["severity_if_distinct"] != "ok"
+    if metric != "euclidean":     # (under euclidean an offset is context anyway)
+        assert d["anisotropy"].evidence["severity_if_distinct"] == "critical"
+    # eleven distinct vectors (more than k = 10) are judged as before
+    wide = rng.normal(size=(11, 16)) + 2.0
+    assert vd.diagnose(wide[np.arange(330) % 11], metric="cosine")["anisotropy"].fix == "center"

@@ -209,6 +209,21 @@ def offset_context(f: Finding) -> Finding:
                    None)
 
 
+def few_distinct_context(f: Finding, n_distinct: int, k: int) -> Finding:
+    """An anisotropy or rogue-dimension finding of a corpus of at most ``k`` distinct
+    vectors, the rest exact copies: not judged. Its pairs are mostly copies of one
+    another, so a mean cosine near 1 says "copies", not "a shared direction", and
+    centring or whitening a handful of points fixes nothing; deduplicating comes first."""
+    if f.severity == "ok":
+        return f
+    summary = (f"Not judged: only {n_distinct} distinct vector(s), the other rows exact "
+               f"copies of them, so the pairs behind this figure are mostly copies "
+               f"({f.summary.split(';')[0].rstrip('.').lower()}); deduplicate first.")
+    return Finding(f.code, "ok", summary,
+                   dict(f.evidence, severity_if_distinct=f.severity, n_distinct=n_distinct,
+                        k=k), None)
+
+
 SMALL_N = 50        # below this many rows, rogue-dimension nulls depend on n (see below)
 
 

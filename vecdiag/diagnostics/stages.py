@@ -199,6 +199,8 @@ def geometry_findings(w: Work) -> None:
              rules.rogue_finding(w.rogue, w.W.shape[1], w.n)]
     if w.metric == "euclidean":
         found = [f if _spread_decides(w, f) else rules.offset_context(f) for f in found]
+    if w.n_distinct is not None and w.n_distinct <= w.k:
+        found = [rules.few_distinct_context(f, w.n_distinct, w.k) for f in found]
     w.findings.extend(found)
 
 
