@@ -746,3 +746,26 @@ def test_a_corpus_of_a_few_vectors_copied_is_told_to_deduplicate_not_centre(metr
     # eleven distinct vectors (more than k = 10) are judged as before
     wide = rng.normal(size=(11, 16)) + 2.0
     assert vd.diagnose(wide[np.arange(330) % 11], metric="cosine")["anisotropy"].fix == "center"
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("path", ["graph", "graph_sample", "sampled"])
+def test_rogue_variance_is_not_read_as_near_copies(metric, path):
+    # one dimension with 30 times the spread of the others decides every cosine: a fifth
+    # of the items read as near-copies ("deduplicate", critical, listed first) where the
+    # fix is whitening; judged on standardised dimensions, only planted copies count
+    rng = np.random.default_rng(7)
+    n = 120_000 if path == "sampled" else 2_000
+    X = rng.normal(size=(n, 32)).astype(np.float32)
+    X[:, 5] *= 30
+    src = rng.choice(n, n // 20, replace=False)
+    planted = np.vstack([X, X[src] + rng.normal(size=(n // 20, 32)).astype(np.float32) * 1e-3])
+    kw = {"graph_sample": 1_000} if path == "graph_sample" else {"sample": 3_000}
+    clean = vd.diagnose(X, metric=metric, **kw)
+    assert clean["rogue_dimensions"].fix == "whiten"
+    f = clean["near_duplicates"]
+    assert f.severity == "ok" and f.evidence["value"] < 0.005, f.summary
+    assert "standardised" in f.evidence["search"]
+    g = vd.diagnose(planted, metric=metric, **kw)["near_duplicates"]
+    assert g.evidence["value"] == pytest.approx(1 / 21, abs=0.015)
+    assert g.fix == "deduplicate"

@@ -164,7 +164,10 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     cone distinct items sit at cosine 0.98 of each other, and the fix is centring, not
     deleting them. Under dot, near-copies are compared by cosine over every pair (up to
     ``sample`` rows; estimated beyond), not read from the dot graph, whose lists of a
-    short item are long items and need not hold its copy; the query shift reads each
+    short item are long items and need not hold its copy. When rogue dimensions are
+    flagged, near-copies are judged with each dimension standardised (one dimension with
+    30 times the others' spread made a fifth of the items look like copies); the query
+    shift reads each
     nearest score per unit of the query's length (scaling a query changes no ranking).
 
     **Large corpora.** Beyond ``SAMPLED_ABOVE`` = 100,000 usable rows

@@ -22,7 +22,7 @@ from .moments import block_rows
 from .norms import norm_spread
 from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
                     space_mean_and_spread)
-from .stages import Work
+from .stages import Work, rogue_flagged
 
 __all__ = ["neighbour_rows", "knn_graph_stage", "hubness_stage", "near_duplicates_stage",
            "whole_corpus_duplicates", "intrinsic_stage", "query_shift_stage", "pair_cosines",
@@ -162,14 +162,17 @@ def near_duplicates_stage(w: Work) -> None:
     examples = [" = ".join(w.label(i) for i in g[:3])          # used rows -> their ids
                 + (" …" if len(g) > 3 else "") for g in groups[:3]]
     groups = [[int(w.keep[i]) for i in g] for g in groups]      # input rows
-    how = " (cosine of the centred vectors)" if centred else ""
+    how = (" (cosine with each dimension standardised: rogue dimensions decide the raw "
+           "ones)" if rogue_flagged(w) else " (cosine of the centred vectors)" if centred
+           else "")
     if estimate is not None:
-        source = (f"{estimate.sample:,} sampled rows against all {w.n:,} by cosine{how}; "
+        source = (f"{estimate.sample:,} sampled rows against all {w.n:,}"
+                  f"{how or ' by cosine'}; "
                   "groups from the kNN graph" + (f" of a {w.graph_sample}-item sample"
                                                  if w.sample is not None else "")
                   + " + exact hashing of every row")
     elif w.metric == "dot" and found is not None:
-        source = f"every pair by cosine{how} + exact hashing of every row"
+        source = f"every pair{how or ' by cosine'} + exact hashing of every row"
     else:
         source = "kNN graph + exact hashing of every row" + how
     w.findings.append(rules.duplicates_finding(groups, w.n, w.exact_redundant,
@@ -187,7 +190,10 @@ def _graph_groups(w: Work, cone: bool) -> list:
     """Groups (used rows) of the graph's pairs at cosine ≥ the threshold, and exact copies."""
     r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
     c_idx = w.graph.indices.ravel()
-    if w.metric == "euclidean":
+    if rogue_flagged(w):
+        base = w.index.unit_rows if (w.metric == "cosine" or cone) else w.G
+        cos = pair_cosines(standardised(base, w.metric == "euclidean" or cone), r_idx, c_idx)
+    elif w.metric == "euclidean":
         cos = pair_cosines(w.G, r_idx, c_idx, w.G.mean(axis=0, dtype=np.float64))
     elif cone:
         center = w.m.sum_unit / w.n                        # the mean unit row
@@ -217,10 +223,16 @@ def whole_corpus_duplicates(w: Work, cone: bool):
                           w.n, "sample")
     if w.sample is None and w.n <= sample:
         sample = None
-    if w.metric == "euclidean":
+    if rogue_flagged(w):
+        if w.metric == "cosine" or cone:
+            lengths = row_lengths(X)
+            X = X / np.where(lengths > 0, lengths, 1)[:, None].astype(X.dtype)
+        centred = standardised(X, w.metric == "euclidean" or cone)
+    elif w.metric == "euclidean":
         centred = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
     elif cone:
-        unit = X / np.where(w.m.norms > 0, w.m.norms, 1)[:, None].astype(X.dtype)
+        lengths = row_lengths(X)
+        unit = X / np.where(lengths > 0, lengths, 1)[:, None].astype(X.dtype)
         centred = unit - (w.m.sum_unit / w.n).astype(X.dtype)
     else:
         centred = None
@@ -235,6 +247,24 @@ def whole_corpus_duplicates(w: Work, cone: bool):
                                random_state=w.rng, show_progress=False)
     except ValueError:          # lengths too far apart for float32 cosines: the graph's
         return None             # own pairs stand
+
+
+def standardised(S: np.ndarray, centre: bool) -> np.ndarray:
+    """``S`` (less its mean when ``centre``) with each dimension divided by its root mean
+    square: the rows on which near-copies are judged when rogue dimensions decide every
+    cosine. A pair of copies stays a pair of copies; two items alike only in the rogue
+    dimensions no longer look alike. (A new array, in ``S``'s float type or float32.)"""
+    dtype = np.result_type(S.dtype, np.float32)
+    mean = (np.asarray(S.mean(axis=0, dtype=np.float64)) if centre
+            else np.zeros(S.shape[1]))
+    sq = np.zeros(S.shape[1])
+    step = block_rows(S.shape[1])
+    for a in range(0, S.shape[0], step):
+        B = np.asarray(S[a:a + step], np.float64) - mean
+        sq += np.einsum("ij,ij->j", B, B)
+    rms = np.sqrt(sq / max(S.shape[0], 1))
+    scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
+    return ((np.asarray(S, dtype) - mean.astype(dtype)) * scale.astype(dtype)).astype(dtype)
 
 
 def intrinsic_stage(w: Work) -> None:

@@ -26,7 +26,8 @@ import numpy as np
 from . import rules
 from .finding import Finding
 from .norms import norm_spread
-from .graph_stages import centred_spread, neighbour_rows
+from .graph_stages import centred_spread, neighbour_rows, row_lengths, standardised
+from .stages import rogue_flagged
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
            "sampled_query_shift_stage", "prepare_sampled", "SHIFT_SAMPLE", "TWONN_SAMPLE"]
@@ -74,8 +75,29 @@ def sampled_duplicates_stage(w) -> None:
     from . import near_duplicates
     from .sampling import sampled_phrase
 
-    centred = False
-    if w.metric == "cosine":             # one search serves near-copies and hubness
+    centred = standard = False
+    cone = (w.metric != "euclidean" and w.mean_cos is not None
+            and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
+    in_memory = (not is_dask_array(w.G) and not isinstance(w.G, np.memmap)
+                 and w.G.nbytes <= _CENTRED_BYTES)
+    dup = None
+    if in_memory and rogue_flagged(w, copies_known=False):
+        # a few dimensions decide every cosine: judged on standardised dimensions, as the
+        # graph stage does (a search of its own; hubness then searches for its lists)
+        base = w.G
+        if w.metric == "cosine" or cone:
+            lengths = row_lengths(base)
+            base = base / np.where(lengths > 0, lengths, 1)[:, None].astype(base.dtype)
+        try:
+            dup = near_duplicates(standardised(base, w.metric == "euclidean" or cone),
+                                  threshold=w.duplicate_threshold, sample=w.sample_size,
+                                  random_state=w.rng)
+            standard = True
+        except ValueError:              # a row at the centre has no direction from it
+            dup = None
+    if dup is not None:
+        pass
+    elif w.metric == "cosine":             # one search serves near-copies and hubness
         dup, centred = _shared_search_duplicates(w)
     else:       # near-copies are judged by cosine under every metric, as the graph stage does
         dup = None
@@ -84,8 +106,6 @@ def sampled_duplicates_stage(w) -> None:
         # would read the whole corpus into memory): those stay raw
         lazy = is_dask_array(w.G)
         # under dot, a narrow cone is judged on the centred unit rows, as under cosine
-        cone = (w.metric == "dot" and w.mean_cos is not None
-                and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
         if (w.metric == "euclidean" or cone) and (
                 lazy or (not isinstance(w.G, np.memmap) and w.G.nbytes <= _CENTRED_BYTES)):
             try:
@@ -123,7 +143,9 @@ def sampled_duplicates_stage(w) -> None:
           "measures": "share of items that are redundant copies, Σ (group size − 1) / n",
           "with_copy_share": float(dup.share), "with_copy_interval": list(dup.share_ci),
           "search": f"{dup.sample:,} sampled rows against all {w.n:,}"
-                    + (" (cosine of the centred vectors)" if centred else "")
+                    + (" (cosine with each dimension standardised: rogue dimensions "
+                       "decide the raw ones)" if standard
+                       else " (cosine of the centred vectors)" if centred else "")
                     + " + exact hashing of every row", **rules._limits("near_duplicates")}
     summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                f"(cosine ≥ {w.duplicate_threshold}) of others, {phrase} {_ci(ci, True)} "

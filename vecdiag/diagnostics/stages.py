@@ -204,6 +204,17 @@ def geometry_findings(w: Work) -> None:
     w.findings.extend(found)
 
 
+def rogue_flagged(w: Work, copies_known: bool = True) -> bool:
+    """Whether :func:`geometry_findings` will flag rogue dimensions (warning or
+    critical): a few dimensions then decide every cosine, and the near-copy stage judges
+    pairs on standardised dimensions, as the fix (whitening) would leave them.
+    ``copies_known``: the exact copies were counted (``w.n_distinct``)."""
+    f = rules.rogue_finding(w.rogue, w.W.shape[1], w.n)
+    if f.severity == "ok" or (copies_known and w.n_distinct <= w.k):
+        return False
+    return w.metric != "euclidean" or _spread_decides(w, f)
+
+
 def _spread_decides(w: Work, f) -> bool:
     """A rogue-dimension finding judged on energy whose dimensions also hold the
     *variance* (not a shared offset): they decide euclidean distances too, so the finding
