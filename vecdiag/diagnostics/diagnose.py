@@ -166,9 +166,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     ``sample`` rows; estimated beyond), not read from the dot graph, whose lists of a
     short item are long items and need not hold its copy. When rogue dimensions are
     flagged, near-copies are judged with each dimension standardised (one dimension with
-    30 times the others' spread made a fifth of the items look like copies); the query
-    shift reads each
-    nearest score per unit of the query's length (scaling a query changes no ranking).
+    30 times the others' spread made a fifth of the items look like copies). Under dot,
+    the query shift reads each nearest score per unit of the query's length (scaling a
+    query changes no ranking).
 
     **Large corpora.** Beyond ``SAMPLED_ABOVE`` = 100,000 usable rows
     (:data:`vecdiag.diagnostics.sampling.SAMPLED_ABOVE`), and always for a
