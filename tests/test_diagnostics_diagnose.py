@@ -769,3 +769,29 @@ def test_rogue_variance_is_not_read_as_near_copies(metric, path):
     g = vd.diagnose(planted, metric=metric, **kw)["near_duplicates"]
     assert g.evidence["value"] == pytest.approx(1 / 21, abs=0.015)
     assert g.fix == "deduplicate"
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_low_dimensional_neighbours_are_not_called_copies(d):
+    # in 3 dimensions 3,000 random directions have 30 others each within cosine 0.98: all
+    # read as near-copies ("deduplicate", critical). Only exact copies are judged there
+    from scipy.special import betainc
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3_000, d))
+    d_ = vd.diagnose(X)
+    f = d_["near_duplicates"]
+    assert f.severity == "ok" and f.fix is None and f.evidence["value"] == 0.0
+    # the chance figure is the cap's share of the sphere, checked by brute force here
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = U @ U.T
+    np.fill_diagonal(S, -2)
+    brute = float((S >= 0.98).sum() / 3_000)
+    cap = 0.5 * betainc((d - 1) / 2, 0.5, 1 - 0.98 ** 2)
+    assert f.evidence["chance_per_item"] == pytest.approx(2_999 * cap)
+    assert f.evidence["chance_per_item"] == pytest.approx(brute, rel=0.1)
+    assert f.evidence["near_copy_share"] > 0.2
+    copies = vd.diagnose(np.vstack([X, X[:150]]))["near_duplicates"]
+    assert copies.severity == "warning" and copies.evidence["value"] == pytest.approx(150 / 3150)
+    # 16 dimensions: chance is nil, near-copies are judged
+    assert vd.diagnose(rng.normal(size=(3_000, 16))).stats["near_copies_by_chance"] < 1e-6

@@ -26,7 +26,7 @@ from .stages import Work, rogue_flagged
 
 __all__ = ["neighbour_rows", "knn_graph_stage", "hubness_stage", "near_duplicates_stage",
            "whole_corpus_duplicates", "intrinsic_stage", "query_shift_stage", "pair_cosines",
-           "row_lengths", "centred_spread"]
+           "row_lengths", "centred_spread", "standardised", "judged_against_chance"]
 
 GRAPH_CHUNKS = 50
 
@@ -175,15 +175,27 @@ def near_duplicates_stage(w: Work) -> None:
         source = f"every pair{how or ' by cosine'} + exact hashing of every row"
     else:
         source = "kNN graph + exact hashing of every row" + how
-    w.findings.append(rules.duplicates_finding(groups, w.n, w.exact_redundant,
-                                               w.duplicate_threshold, examples, source,
-                                               estimate))
+    finding = rules.duplicates_finding(groups, w.n, w.exact_redundant,
+                                       w.duplicate_threshold, examples, source, estimate)
+    w.findings.append(judged_against_chance(w, finding))
     w.stats.update(near_duplicate_groups=len(groups),
                    near_duplicate_share=(sum(len(g) - 1 for g in groups) / w.n
                                          if estimate is None
                                          else float(estimate.redundant_share)))
     if estimate is not None:
         w.stats.update(near_duplicate_share_ci=list(estimate.redundant_share_ci))
+
+
+def judged_against_chance(w: Work, finding: Finding) -> Finding:
+    """``finding`` (near-duplicates), or only its exact copies judged when random
+    directions in this dimension already fall within the threshold of each other
+    (:func:`.rules.chance_near_copies`; ``stats["near_copies_by_chance"]``)."""
+    d = w.W.shape[1]
+    chance = rules.chance_near_copies(w.n, d, w.duplicate_threshold)
+    w.stats.update(near_copies_by_chance=chance)
+    if chance < rules.CHANCE_COPIES:
+        return finding
+    return rules.near_copies_by_chance(finding, chance, w.n, d, w.exact_redundant)
 
 
 def _graph_groups(w: Work, cone: bool) -> list:

@@ -26,7 +26,8 @@ import numpy as np
 from . import rules
 from .finding import Finding
 from .norms import norm_spread
-from .graph_stages import centred_spread, neighbour_rows, row_lengths, standardised
+from .graph_stages import (centred_spread, judged_against_chance, neighbour_rows, row_lengths,
+                           standardised)
 from .stages import rogue_flagged
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
@@ -152,8 +153,8 @@ def sampled_duplicates_stage(w) -> None:
                f"({100 * dup.share:.2g}% have a copy); {w.exact_redundant} rows are exact "
                "copies of others (all rows hashed)"
                + ("; deduplicate the corpus." if sev != "ok" else "."))
-    w.findings.append(Finding("near_duplicates", sev, summary, ev,
-                              "deduplicate" if sev != "ok" else None))
+    w.findings.append(judged_against_chance(w, Finding("near_duplicates", sev, summary, ev,
+                                                       "deduplicate" if sev != "ok" else None)))
     w.stats.update(n_distinct=w.n_distinct, exact_duplicate_rows=w.exact_redundant,
                    near_duplicate_share=share, near_duplicate_share_ci=list(ci),
                    near_duplicate_with_copy_share=float(dup.share))
