@@ -404,3 +404,44 @@ def test_a_cache_never_mixes_two_functions_vectors(tmp_path):
                       cache=tmp_path, show_progress=False)
     assert named.encode(["hello"]).tolist() == [[10.0, 2.0]]
     assert resilient(lambda texts: embed(texts), show_progress=False).encode(["hi"]).shape == (1, 2)
+
+
+@pytest.mark.timeout(60)
+def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exit():
+    """A wrapped function that hangs on some texts: each call past the timeout keeps its
+    thread (Python cannot stop one). They used to be ThreadPoolExecutor workers: every
+    later batch then waited behind them until its own timeout, retried for minutes, and
+    the interpreter could not exit (its workers are joined at exit). Now at most
+    max_concurrency such calls run at once; past that the encode stops, saying why."""
+    import threading
+
+    release = threading.Event()
+    started = []
+
+    def fn(texts):
+        started.append(list(texts))
+        if any(t.startswith("hang") for t in texts):
+            release.wait()
+        return np.stack([vector_for(t, 8, "fn") for t in texts])
+
+    emb = resilient(CallableEmbedder(fn, model_name="fn-hangs"), max_concurrency=2,
+                    timeout=0.2, backoff=0.01, max_backoff=0.02, max_retries=5, batch_size=1,
+                    show_progress=False)
+    t0 = time.perf_counter()
+    with pytest.raises(Exception, match=r"2 calls of the embedding function ran past the "
+                                        r"0.2 s timeout and have not returned"):
+        emb.encode(["hang 1", "fine"])
+    assert time.perf_counter() - t0 < 5            # not 5 retries x every batch
+    hung = [t for t in threading.enumerate() if t.name == "vecdiag-embed"]
+    assert len(hung) == 2 and all(t.daemon for t in hung)
+    # a later encode starts nothing while both still run
+    calls = len(started)
+    with pytest.raises(Exception, match="have not returned"):
+        emb.encode(["other"])
+    assert len(started) == calls
+    release.set()                                   # they return: calls run again
+    for t in hung:
+        t.join(5)
+    assert emb._overdue == 0
+    X = emb.encode(["other", "fine"])
+    assert np.allclose(X, np.stack([vector_for(t, 8, "fn") for t in ["other", "fine"]]))

@@ -88,9 +88,7 @@ class _Run:
             httpx = require("httpx", "resilient embedding")
             client = httpx.AsyncClient(timeout=o.timeout, limits=httpx.Limits(
                 max_connections=o.max_concurrency, max_keepalive_connections=o.max_concurrency))
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=o.max_concurrency + 2) if client is None else None
+        pool = _Threads(o) if client is None else None
         try:
             if self.dim is None:
                 try:
@@ -110,8 +108,6 @@ class _Run:
         finally:
             if client is not None:
                 await client.aclose()
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
             self.throttled = self.limiter.waited
 
     async def _worker(self, queue, client, pool) -> None:
@@ -195,7 +191,7 @@ class _Run:
             else:
                 call = (lambda: emb.encode(texts, kind=self.kind, batch_size=len(texts),
                                            show_progress=False))
-            X = await asyncio.wait_for(loop.run_in_executor(pool, call), o.timeout)
+            X = await pool.run(loop, call, o.timeout)
         return check_vectors(X, len(texts), self.dim)
 
     async def _fetch(self, texts, weight, client, pool):
@@ -247,6 +243,63 @@ class _Run:
         self.bar.update(len(texts))
         self.throttled = self.limiter.waited
         self._postfix()
+
+
+class StalledCalls(RuntimeError):
+    """Calls of a wrapped function that ran past the timeout and never returned hold as
+    many threads as batches may be in flight: no more are started (not retried)."""
+
+
+class _Threads:
+    """Runs each call of a wrapped (synchronous) embedder in a thread of its own, a
+    daemon: a call that never returns cannot keep the interpreter from exiting, as a
+    worker of a ``ThreadPoolExecutor`` does (joined at exit). Threads cannot be stopped:
+    calls past the timeout are counted on the embedder (``_overdue``, across encode
+    calls) until they return, and none is started while ``max_concurrency`` of them
+    are still running."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    async def run(self, loop, call, timeout: float):
+        owner = self.owner
+        with owner._overdue_lock:
+            if owner._overdue >= owner.max_concurrency:
+                raise StalledCalls(
+                    f"{owner._overdue} calls of the embedding function ran past the "
+                    f"{timeout:g} s timeout and have not returned (Python cannot stop a "
+                    "thread, so each still holds one); no more are started. Check what the "
+                    "function waits on (a hung connection?), or raise timeout=")
+        state = {"done": False, "overdue": False}
+        future = loop.create_future()
+
+        def settle(ok, value):
+            if not future.done():
+                (future.set_result if ok else future.set_exception)(value)
+
+        def work():
+            try:
+                ok, value = True, call()
+            except BaseException as err:  # noqa: BLE001 - handed to the awaiting task
+                ok, value = False, err
+            with owner._overdue_lock:
+                state["done"] = True
+                if state["overdue"]:
+                    owner._overdue -= 1
+            try:
+                loop.call_soon_threadsafe(settle, ok, value)
+            except RuntimeError:            # the loop is closed: nobody is waiting
+                pass
+
+        threading.Thread(target=work, daemon=True, name="vecdiag-embed").start()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            with owner._overdue_lock:
+                if not state["done"]:
+                    state["overdue"] = True
+                    owner._overdue += 1
+            raise
 
 
 def _capture(main):

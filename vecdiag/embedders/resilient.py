@@ -17,6 +17,7 @@ One :meth:`ResilientEmbedder.encode` call:
 from __future__ import annotations
 
 import math
+import threading
 import random
 import sys
 import time
@@ -80,6 +81,10 @@ class ResilientEmbedder(_Base):
         self._rng = random.Random(seed)
         self._dims: dict = {}  # vector length per cache_id, learned from answers
         self.last_summary = None
+        # calls of a wrapped function past the timeout that have not returned yet (their
+        # threads cannot be stopped), across encode calls: see _run._Threads
+        self._overdue = 0
+        self._overdue_lock = threading.Lock()
 
     # ------------------------------------------------------------ the protocol, delegated
     model_name = property(lambda self: self.embedder.model_name)
@@ -216,8 +221,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
         Retries per batch after its first attempt, for transient failures only.
     timeout : float, default 30.0
         Seconds per request (per call of a wrapped function; a Python function that runs
-        over keeps running in its worker thread, its answer discarded, as threads cannot
-        be stopped).
+        over keeps running in its own daemon thread, its answer discarded, as threads
+        cannot be stopped; while ``max_concurrency`` such calls have not returned, no
+        more are started and the encode stops with an error saying so).
     batch_size : int, optional
         Texts per request (default: the embedder's ``batch_size``, else 32).
     backoff, max_backoff : float, default 1.0, 60.0
