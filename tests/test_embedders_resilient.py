@@ -442,6 +442,6 @@ def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exi
     release.set()                                   # they return: calls run again
     for t in hung:
         t.join(5)
-    assert emb._overdue == 0
+    assert emb.overdue_calls.count == 0
     X = emb.encode(["other", "fine"])
     assert np.allclose(X, np.stack([vector_for(t, 8, "fn") for t in ["other", "fine"]]))

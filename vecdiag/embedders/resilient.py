@@ -17,7 +17,6 @@ One :meth:`ResilientEmbedder.encode` call:
 from __future__ import annotations
 
 import math
-import threading
 import random
 import sys
 import time
@@ -27,7 +26,7 @@ import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
-from ._run import _Run
+from ._run import OverdueCalls, _Run
 from .cache import EmbeddingCache
 from .errors import EmbeddingError
 from .summary import EmbedSummary
@@ -82,9 +81,8 @@ class ResilientEmbedder(_Base):
         self._dims: dict = {}  # vector length per cache_id, learned from answers
         self.last_summary = None
         # calls of a wrapped function past the timeout that have not returned yet (their
-        # threads cannot be stopped), across encode calls: see _run._Threads
-        self._overdue = 0
-        self._overdue_lock = threading.Lock()
+        # threads cannot be stopped), across encode calls
+        self.overdue_calls = OverdueCalls()
 
     # ------------------------------------------------------------ the protocol, delegated
     model_name = property(lambda self: self.embedder.model_name)
