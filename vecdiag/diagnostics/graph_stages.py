@@ -266,17 +266,26 @@ def standardised(S: np.ndarray, centre: bool) -> np.ndarray:
     square: the rows on which near-copies are judged when rogue dimensions decide every
     cosine. A pair of copies stays a pair of copies; two items alike only in the rogue
     dimensions no longer look alike. (A new array, in ``S``'s float type or float32.)"""
+    from ..scale.chunks import is_dask_array
+
     dtype = np.result_type(S.dtype, np.float32)
-    mean = (np.asarray(S.mean(axis=0, dtype=np.float64)) if centre
-            else np.zeros(S.shape[1]))
-    sq = np.zeros(S.shape[1])
-    step = block_rows(S.shape[1])
-    for a in range(0, S.shape[0], step):
-        B = np.asarray(S[a:a + step], np.float64) - mean
-        sq += np.einsum("ij,ij->j", B, B)
-    rms = np.sqrt(sq / max(S.shape[0], 1))
+    if is_dask_array(S):                # two passes over the chunks; the result stays lazy
+        S = S.astype(dtype)
+        mean = (np.asarray(S.mean(axis=0, dtype=np.float64).compute()) if centre
+                else np.zeros(S.shape[1]))
+        rms = np.sqrt(np.asarray((((S - mean) ** 2).mean(axis=0)).compute(), np.float64))
+    else:
+        mean = (np.asarray(S.mean(axis=0, dtype=np.float64)) if centre
+                else np.zeros(S.shape[1]))
+        sq = np.zeros(S.shape[1])
+        step = block_rows(S.shape[1])
+        for a in range(0, S.shape[0], step):
+            B = np.asarray(S[a:a + step], np.float64) - mean
+            sq += np.einsum("ij,ij->j", B, B)
+        rms = np.sqrt(sq / max(S.shape[0], 1))
     scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
-    return ((np.asarray(S, dtype) - mean.astype(dtype)) * scale.astype(dtype)).astype(dtype)
+    out = (S - mean.astype(dtype)) * scale.astype(dtype)
+    return out.astype(dtype) if is_dask_array(out) else np.asarray(out, dtype)
 
 
 def intrinsic_stage(w: Work) -> None:

@@ -26,8 +26,7 @@ import numpy as np
 from . import rules
 from .finding import Finding
 from .norms import norm_spread
-from .graph_stages import (centred_spread, judged_against_chance, neighbour_rows, row_lengths,
-                           standardised)
+from .graph_stages import centred_spread, judged_against_chance, neighbour_rows, standardised
 from .stages import rogue_flagged
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
@@ -79,16 +78,18 @@ def sampled_duplicates_stage(w) -> None:
     centred = standard = False
     cone = (w.metric != "euclidean" and w.mean_cos is not None
             and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
-    in_memory = (not is_dask_array(w.G) and not isinstance(w.G, np.memmap)
-                 and w.G.nbytes <= _CENTRED_BYTES)
+    # a Dask array is transformed lazily; an in-memory one copied only up to
+    # _CENTRED_BYTES, a memmap never (that would read the whole corpus into memory)
+    copyable = is_dask_array(w.G) or (not isinstance(w.G, np.memmap)
+                                      and w.G.nbytes <= _CENTRED_BYTES)
     dup = None
-    if in_memory and rogue_flagged(w, copies_known=False):
+    if copyable and rogue_flagged(w, copies_known=False):
         # a few dimensions decide every cosine: judged on standardised dimensions, as the
         # graph stage does (a search of its own; hubness then searches for its lists)
         base = w.G
         if w.metric == "cosine" or cone:
-            lengths = row_lengths(base)
-            base = base / np.where(lengths > 0, lengths, 1)[:, None].astype(base.dtype)
+            norms = np.asarray(w.m.norms, np.float64) / w.rescale
+            base = base / np.where(norms > 0, norms, 1)[:, None].astype(base.dtype)
         try:
             dup = near_duplicates(standardised(base, w.metric == "euclidean" or cone),
                                   threshold=w.duplicate_threshold, sample=w.sample_size,
