@@ -99,6 +99,22 @@ def test_a_fix_that_cannot_run_is_reported_not_dropped(planted):
     assert "hybrid_lexical" not in rep.order and "could not run" in rep._repr_html_()
 
 
+def test_a_fix_that_fails_on_a_query_names_the_queries(planted):
+    # a fitted transformer speaks of "X" (as scikit-learn's do): "X has a zero vector at
+    # row 2" left the user guessing which array held it
+    queries, corpus, qrels, qids, dids = planted
+    Q = np.array(queries, dtype=float)
+    Q[2] = 0.0
+    with pytest.warns(UserWarning, match=r"fix 'normalize' could not run: queries has a "
+                                         r"zero vector at row 2"):
+        rep = vd.try_fixes(Q, vd.Index(corpus, metric="dot"), qrels, query_ids=qids,
+                           doc_ids=dids, fixes=["normalize"], k=5, metrics=["mrr@10"],
+                           n_resamples=100)
+    assert rep.failed["normalize"].startswith("queries has a zero vector at row 2")
+    with pytest.raises(ValueError, match="^queries has a zero vector at row 2"):
+        vd.fixes.apply_fix("normalize", Q, vd.Index(corpus, metric="dot"), k=5)
+
+
 def test_run_from_keeps_neighbor_order():
     class Fake:  # a re-ranker whose scores rise (distances) and one that is unordered
         indices = np.array([[2, 0, 1], [1, 2, 0]])

@@ -29,7 +29,7 @@ from .. import cache_keys
 from .._progress import progress_bar
 from ..linalg import row_norms
 from ..neighbors.scoring import block_rows, make_neighbors, top_k
-from .transformers import Normalize, Whiten, for_fix
+from .transformers import Normalize, Whiten, for_fix, transform_as
 
 _ROWS = 65_536
 
@@ -80,7 +80,7 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
     mean, A = _affine(fix)
     normalize_first = getattr(fix, "normalize_first", True)
     U = _unit_corpus(index, normalize_first)
-    TQ = fix.transform(Q)
+    TQ = transform_as(fix, Q, "queries")
     Vq = (TQ if A is None else TQ @ A.T.astype(TQ.dtype, copy=False)).astype(np.float64)
     if metric == "cosine":
         V.zero_rows(np.sqrt(sq), "corpus after the fix", zero)

@@ -268,8 +268,10 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
         if step == "cosine_metric":
             metric = "cosine"
         elif step in _TRANSFORMS:
+            from .transformers import transform_as
+
             fix = make_transformer(step, metric, **opts).fit(C)
-            C, Q, index = fix.transform(C), fix.transform(Q), None
+            C, Q, index = transform_as(fix, C, "corpus"), transform_as(fix, Q, "queries"), None
             if shown is not None:  # re-rankers below see plain arrays, results keep ids/texts
                 ids = shown.ids if ids is None else ids
         elif step == "csls":

@@ -36,7 +36,8 @@ from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
 from .axes import axes_of, covariance_overflow, principal_axes
 
-__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix"]
+__all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix",
+           "transform_as"]
 
 VECTOR_FIXES = ("center", "normalize", "whiten", "all_but_the_top")
 
@@ -276,6 +277,19 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         dt = X.dtype
         W = (self.components_.T / self.scale_).astype(dt, copy=False)
         return (X - self.mean_.astype(dt, copy=False)) @ W
+
+
+def transform_as(fix, X, name: str):
+    """``fix.transform(X)``, its errors naming ``X`` by ``name`` ("queries", "corpus"):
+    a fitted transformer speaks of "X", as scikit-learn's do, which in a fix trial left
+    the user guessing which array held the zero row."""
+    try:
+        return fix.transform(X)
+    except ValueError as err:
+        text = str(err)
+        if not text.startswith("X "):
+            raise
+        raise ValueError(f"{name} {text[2:]}") from err
 
 
 def default_n_remove(d: int) -> int:
