@@ -434,3 +434,38 @@ def test_the_grader_reads_answers_strictly_and_survives_any_exception():
         raise Weird()
 
     assert not vd.exercises.check("dot", weird).passed
+
+
+def test_a_runaway_loop_is_stopped_by_its_steps_under_an_active_tracer():
+    """The line count that stops a loop appending forever was skipped whenever a tracer
+    (coverage, a debugger) was active, leaving only the 2 s alarm: gigabytes in between.
+    It now runs beside that tracer, which still sees every call and is put back."""
+    import sys
+    import time
+
+    from vecdiag.exercises import _grader
+
+    calls = []
+
+    def outer(frame, event, arg):
+        calls.append(frame.f_code.co_name)
+        return None
+
+    def forever(tokens, size, overlap=0):
+        out = []
+        while True:
+            out.append(list(tokens))
+
+    before = sys.gettrace()
+    sys.settrace(outer)
+    try:
+        t0 = time.perf_counter()
+        outcome = _grader._call(forever, (list("abc"), 3, 0))
+        elapsed = time.perf_counter() - t0
+        after = sys.gettrace()
+    finally:
+        sys.settrace(before)
+    assert after is outer
+    assert isinstance(outcome.error, _grader.Timeout) and "steps" in str(outcome.error)
+    assert elapsed < _grader.TIME_LIMIT                 # the count, not the alarm
+    assert "forever" in calls

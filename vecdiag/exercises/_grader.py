@@ -66,18 +66,16 @@ def _call(fn, args) -> Outcome:
         started = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT)
     # subtle: a loop that appends forever can fill gigabytes before a 2 s alarm rings, so
-    # the lines the answer runs are counted too (only when no debugger or coverage tracer
-    # is active, which would be displaced).
-    count_steps = sys.gettrace() is None
-    if count_steps:
-        sys.settrace(_step_counter(STEP_LIMIT))
+    # the lines the answer runs are counted too; a tracer already active (a debugger,
+    # coverage) is called on as before, not displaced, and put back afterwards
+    outer_trace = sys.gettrace()
+    sys.settrace(_step_counter(STEP_LIMIT, outer_trace))
     try:
         answer = fn(*args)
     except (Exception, SystemExit) as err:  # the learner's code may raise anything, exit too
         return Outcome(error=err)
     finally:
-        if count_steps:
-            sys.settrace(None)
+        sys.settrace(outer_trace)
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
@@ -89,20 +87,24 @@ def _call(fn, args) -> Outcome:
     return Outcome(answer=answer, mutated=mutated)
 
 
-def _step_counter(limit):
-    """A trace function that raises :class:`Timeout` after ``limit`` executed lines."""
+def _step_counter(limit, outer=None):
+    """A trace function that raises :class:`Timeout` after ``limit`` executed lines,
+    calling on ``outer`` (the tracer that was active, if any) for every event."""
     steps = 0
 
-    def on_line(frame, event, arg):
-        nonlocal steps
-        if event == "line":
-            steps += 1
-            if steps > limit:
-                raise Timeout(f"did not finish within {limit:,} steps (a loop that never ends?)")
-        return on_line
+    def local(inner):
+        def on_event(frame, event, arg):
+            nonlocal steps
+            if event == "line":
+                steps += 1
+                if steps > limit:
+                    raise Timeout(f"did not finish within {limit:,} steps (a loop that never "
+                                  "ends?)")
+            return local(inner(frame, event, arg) if inner is not None else None)
+        return on_event
 
     def on_call(frame, event, arg):
-        return on_line
+        return local(outer(frame, event, arg) if outer is not None else None)
 
     return on_call
 
