@@ -322,3 +322,23 @@ def test_euclidean_and_dot_corpora_score_hovered_documents_in_their_metric():
         ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
         for q in ex.queries:
             assert q["ndcg"] == pytest.approx(ref[str(q["id"])]["ndcg_cut_10"], abs=1e-4)
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_a_zero_query_under_dot_is_listed_but_the_next_worst_is_shown(monkeypatch, static):
+    # under dot a zero query scores 0 against every document: worst of all, listed first,
+    # and explaining it is refused, which stopped vd.explore from building
+    if static:
+        monkeypatch.setitem(sys.modules, "anywidget", None)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 8))
+    Q = X[:4] + 0.3 * rng.normal(size=(4, 8))
+    Q[1] = 0.0
+    qrels = {str(i): {str(j): 1 for j in rng.choice(120, 3, replace=False)} | {str(i): 2}
+             for i in range(4)}
+    ex = vd.explore(vd.Index(X, metric="dot"), queries=Q, qrels=qrels, color="none")
+    listed = ex.session.query_list()
+    assert listed[0]["i"] == 1                  # the worst nDCG@10: its list is the tie rule
+    assert ex.view["query"]["i"] == listed[1]["i"]
+    with pytest.raises(ValueError, match="query is a zero vector: under dot"):
+        ex.session.view(1)

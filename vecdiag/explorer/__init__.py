@@ -253,7 +253,11 @@ def _build(session, codes, legend, width, height):
     except ImportError:
         from .static import StaticExplorer
 
-        view = session.view(session.query_list()[0]["i"]) if session.queries is not None else {}
+        first = session.first_shown()
+        try:
+            view = session.view(first) if first is not None else {}
+        except ValueError:          # every query a zero vector: the map alone
+            view = {}
         return StaticExplorer(session=session, view=view)
     from .widget import make_widget
 

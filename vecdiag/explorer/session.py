@@ -169,6 +169,16 @@ class Session:
                  "ndcg": None if self.ndcg is None or np.isnan(self.ndcg[i])
                  else round(float(self.ndcg[i]), 4)} for i in order]
 
+    def first_shown(self) -> int | None:
+        """The query shown first: the worst of :meth:`query_list` that can be explained
+        (a zero query has no cosine, and under dot scores 0 against every document: its
+        explanation is refused); None without queries."""
+        listed = self.query_list()
+        for q in listed:
+            if self.index.metric == "euclidean" or np.any(self.queries[q["i"]]):
+                return q["i"]
+        return listed[0]["i"] if listed else None
+
     # ------------------------------------------------------------------ one query
     def preset(self, i: int, explanation) -> None:
         """Show ``explanation`` for query ``i`` instead of explaining it again."""

@@ -57,8 +57,12 @@ def _widget_class():
                              bounds=session.bounds(), queries=session.query_list(), **kwargs)
             self.on_msg(self._on_message)
             self.observe(self._on_selected, names="selected")
-            if self.queries:
-                self.select(self.queries[0]["i"])
+            first = session.first_shown()
+            if first is not None:
+                try:
+                    self.select(first)
+                except Exception:    # noqa: BLE001 - said in the status line; still usable
+                    pass
 
         def select(self, i: int) -> None:
             """Show query ``i`` (its row in the queries), explaining it on first use."""
