@@ -246,6 +246,18 @@ def test_faiss_bad_input(tmp_path):
         vd.stores.faiss(flat, ids=["a", "b", "c"])
     with pytest.raises(ValueError, match="2 duplicate ids|1 duplicate ids"):
         vd.stores.faiss(flat, ids=["a", "a"]).fetch()
+    # an ids file of nested lists, or a JSON object, raised a TypeError deep in the fetch
+    (tmp_path / "nested.json").write_text('[["a"], ["b"]]')
+    with pytest.raises(ValueError, match=r"ids must be strings or integers, one per vector; "
+                                         r"entry 0 is \['a'\] \(2 such entries\)"):
+        vd.stores.faiss(flat, ids=tmp_path / "nested.json")
+    (tmp_path / "object.json").write_text('{"a": 0, "b": 1}')
+    with pytest.raises(ValueError, match="the file holds a dict"):
+        vd.stores.faiss(flat, ids=tmp_path / "object.json")
+    # spaces and a carriage return around an id in a text file are not part of it
+    (tmp_path / "ids.txt").write_text(" doc-a \r\n\tdoc-b\n")
+    store = vd.stores.faiss(flat, ids=tmp_path / "ids.txt")
+    assert sorted(store.search(Q1, 2).ids[0].tolist()) == ["doc-a", "doc-b"]
     with pytest.raises(ValueError, match="is empty"):
         vd.stores.faiss(faiss.IndexFlatIP(3)).fetch()
 

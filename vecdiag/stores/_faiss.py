@@ -275,8 +275,8 @@ def _read_ids(ids, n: int) -> list:
             with open(path, encoding="utf-8") as fh:
                 values = json.load(fh)
         else:
-            with open(path, encoding="utf-8") as fh:
-                values = [line.rstrip("\n") for line in fh if line.strip()]
+            with open(path, encoding="utf-8") as fh:    # spaces around an id are not part of it
+                values = [line.strip() for line in fh if line.strip()]
             # numbers only when every line is one written plainly ("007" stays a string)
             if values and all(v.lstrip("-").isdigit() and str(int(v)) == v for v in values):
                 values = [int(v) for v in values]
@@ -289,6 +289,14 @@ def _read_ids(ids, n: int) -> list:
                         f"{type(ids).__name__}")
     else:
         values = list(ids)
+    if not isinstance(values, list):
+        raise ValueError(f"ids must be a list of ids, one per vector; the file holds a "
+                         f"{type(values).__name__}")
+    bad = [i for i, v in enumerate(values)      # (None is refused later, with its rows)
+           if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int)))]
+    if bad:
+        raise ValueError(f"ids must be strings or integers, one per vector; entry {bad[0]} is "
+                         f"{values[bad[0]]!r} ({len(bad)} such entries)")
     if len(values) != n:
         raise ValueError(f"ids has {len(values)} entries but the faiss index holds {n} vectors; "
                          "pass one id per vector, in the order they were added")
