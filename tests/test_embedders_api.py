@@ -413,3 +413,30 @@ def test_server_waits_are_bounded_and_answers_are_numbers():
         with pytest.raises(BadResponse, match=message):
             check_vectors(list(rows), 2, 2)
     assert check_vectors(np.ones((2, 3), np.float32), 2, 3).shape == (2, 3)
+
+
+def test_answers_in_base64_and_errors_in_a_200_body():
+    """A server that ignores encoding_format="float" answers in OpenAI's base64 form
+    (float32, little-endian): it was reported as "different lengths [44, 48]". A proxy
+    answering 200 with {"error": ...}: it was "malformed response (KeyError: 'data')"."""
+    import base64
+
+    from vecdiag.embedders.errors import BadResponse
+
+    emb = OpenAIEmbedder("m", base_url="http://h:1", api_key="sk-secret-1234")
+    want = np.array([[0.25, -1.5, 3.0], [1e-3, 2.0, -0.0]], dtype=np.float32)
+    encoded = [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in want]
+    body = json.dumps({"data": [{"index": i, "embedding": e} for i, e in enumerate(encoded)]})
+    np.testing.assert_array_equal(emb._parse(200, {}, body.encode(), 2), want)
+    bad = json.dumps({"data": [{"index": 0, "embedding": "not base64!"}]})
+    with pytest.raises(BadResponse, match="a string that is not base64"):
+        emb._parse(200, {}, bad.encode(), 1)
+    odd = json.dumps({"data": [{"index": 0, "embedding": base64.b64encode(b"12345").decode()}]})
+    with pytest.raises(BadResponse, match="5 bytes is not float32"):
+        emb._parse(200, {}, odd.encode(), 1)
+    error = json.dumps({"error": {"message": "quota exceeded for key sk-secret-1234"}})
+    with pytest.raises(BadResponse, match="answered 200 with an error and no embeddings: "
+                                          "quota exceeded") as info:
+        emb._parse(200, {}, error.encode(), 1)
+    assert "sk-secret-1234" not in str(info.value)
+    assert classify(info.value) == ("bad response", True)          # retried

@@ -206,6 +206,13 @@ class OpenAIEmbedder(_Base):
                                 retry_after=retry_after_seconds(headers), url=self.url)
         try:
             payload = json.loads(content)
+            if isinstance(payload, dict) and "data" not in payload and "error" in payload:
+                # some proxies answer 200 with the provider's error in the body
+                error = payload["error"]
+                message = (error.get("message", str(error)) if isinstance(error, dict)
+                           else str(error))
+                raise BadResponse(f"the server answered 200 with an error and no embeddings: "
+                                  f"{mask_secret(str(message)[:300], self._api_key)}")
             data = payload["data"]
             pairs = sorted((int(item["index"]) if "index" in item else i, item["embedding"])
                            for i, item in enumerate(data))
@@ -215,7 +222,7 @@ class OpenAIEmbedder(_Base):
         if [i for i, _ in pairs] != list(range(n)):
             raise BadResponse(f"the response holds {len(pairs)} embeddings with indices "
                               f"{[i for i, _ in pairs][:5]}... for {n} texts")
-        return check_vectors([v for _, v in pairs], n, self.expected_dim)
+        return check_vectors([_decoded(v) for _, v in pairs], n, self.expected_dim)
 
     def encode(self, texts, *, kind: str = "document", batch_size: int | None = None,
                show_progress: bool | None = None) -> np.ndarray:
@@ -248,6 +255,25 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _decoded(embedding):
+    """An embedding as the server sent it: a list of numbers, or, from a server that
+    ignores ``encoding_format="float"``, OpenAI's base64 form (float32, little-endian)."""
+    if not isinstance(embedding, str):
+        return embedding
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(embedding, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadResponse("an embedding is a string that is not base64 (expected a list of "
+                          "numbers)") from None
+    if len(raw) % 4:
+        raise BadResponse(f"a base64 embedding of {len(raw)} bytes is not float32 values "
+                          "(a multiple of 4 bytes)")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float64).tolist()
 
 
 def _tokens(out):
