@@ -40,9 +40,13 @@ def mask_dsn(text) -> str:
     'postgresql://ann:***@db:5432/x'
     >>> mask_dsn("host=db password=s3cret dbname=x")
     'host=db password=*** dbname=x'
+    >>> mask_dsn("postgresql://ann:p@ss/w@rd@db:5432/x")     # an @ left unencoded in it
+    'postgresql://ann:***@db:5432/x'
     """
     text = str(text)
-    text = re.sub(r"(\w+://[^:/@\s]*:)([^@\s]*)(@)", r"\1***\3", text)
+    # the password runs to the last @ of the address (an @ inside it, left unencoded,
+    # is not the end of it); over-masking a query string that holds an @ is the safe side
+    text = re.sub(r"(\w+://[^:/@\s]*:)(\S*)(@)", r"\1***\3", text)
     text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.I)
     return text
 
