@@ -146,10 +146,37 @@ class NeighborhoodChange(Result):
         return draw_overlap(self, ax=ax)
 
 
-def _top_k(X: np.ndarray, k: int, metric: str) -> np.ndarray:
+def _top_k(X: np.ndarray, k: int, metric: str):
     from ..neighbors import knn
 
-    return knn(X, X, k, metric=metric, exclude_self=True).indices
+    return knn(X, X, k, metric=metric, exclude_self=True)
+
+
+TIE_RTOL, TIE_ATOL = 1e-5, 1e-8     # a tie at the k-th place, as vd.ann_recall counts one
+
+
+def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
+    """Per row, how many of its new neighbours outside its old list score, in the old
+    space, as well as the old k-th neighbour (within ``TIE_ATOL + TIE_RTOL·|k-th|``):
+    items tied at the k-th place, which the exact search's tie rule (lower row) and
+    rounding noise order differently in each space, though no score changed."""
+    kth = np.asarray(old.scores, np.float64)[:, -1]
+    extra = ~(new_nn[:, :, None] == np.asarray(old.indices)[:, None, :]).any(axis=2)
+    r, c = np.nonzero(extra)
+    if r.size == 0:
+        return np.zeros(new_nn.shape[0], dtype=np.int64)
+    items = np.arange(A.shape[0]) if rows is None else np.asarray(rows)
+    a = np.asarray(A[items[r]], np.float64)
+    b = np.asarray(A[new_nn[r, c]], np.float64)
+    if metric == "euclidean":
+        score = np.sqrt(np.einsum("ij,ij->i", a - b, a - b))
+    else:
+        score = np.einsum("ij,ij->i", a, b)
+        if metric == "cosine":
+            score /= np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+    tol = TIE_ATOL + TIE_RTOL * np.abs(kth[r])
+    tied = score <= kth[r] + tol if metric == "euclidean" else score >= kth[r] - tol
+    return np.bincount(r[tied], minlength=new_nn.shape[0])
 
 
 def _row_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -196,7 +223,12 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     ``overlap_i = |N_old(i) ∩ N_new(i)| / k`` with ``N(i)`` the k nearest other items
     (exact search, ties broken by lower index). 1.0 for an unchanged space and for any
     change that preserves the metric (a rotation under cosine); about ``k / (n - 1)``
-    when the new space is unrelated to the old.
+    when the new space is unrelated to the old. Ties at the k-th place count as kept: a
+    new neighbour outside the old list whose old score equals the old k-th score (within
+    ``1e-8 + 1e-5·|k-th|``, as :func:`vecdiag.ann_recall` counts a tie) could have been
+    listed in the old space too (binary or quantised embeddings tie often, and rounding
+    noise orders the tied items differently in each space). On a Dask corpus the plain
+    set overlap is used.
 
     Examples
     --------
@@ -227,13 +259,16 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
         raise ValueError(f"texts has {texts_arr.shape[0]} entries for {A.shape[0]} items; "
                          "pass one text per item")
     if rows is None:
-        old_nn, new_nn = _top_k(A, k, metric), _top_k(B, k, metric)
+        old, new = _top_k(A, k, metric), _top_k(B, k, metric)
     else:  # exact search of the sampled items against all
         from ..scale.search import knn_rows
 
-        old_nn = knn_rows(A, rows, k, metric=metric).indices
-        new_nn = knn_rows(B, rows, k, metric=metric).indices
-    overlap = _row_overlap(old_nn, new_nn) / k
+        old, new = knn_rows(A, rows, k, metric=metric), knn_rows(B, rows, k, metric=metric)
+    old_nn, new_nn = np.asarray(old.indices), np.asarray(new.indices)
+    kept = _row_overlap(old_nn, new_nn)
+    if not is_dask_array(A):        # (a Dask corpus: plain set overlap, rows not gathered)
+        kept = kept + _tied_in_old(A, rows, old, new_nn, metric)
+    overlap = kept / k
     n = A.shape[0]
     order = np.argsort(overlap, kind="stable")
     return NeighborhoodChange(
