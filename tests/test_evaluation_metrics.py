@@ -129,6 +129,29 @@ def test_hand_case_from_the_issue():
     assert_matches(ev, run, qrels, ev.metrics)
 
 
+def test_a_query_without_judgments_is_skipped_as_in_trec_eval():
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    # {"q2": {}} was averaged as 0 (map 0.5); trec_eval cannot see such a query and
+    # pytrec_eval skips it: map 1.0, and it is listed as not judged
+    run = {"q1": {"a": 1.0, "b": 0.5}, "q2": {"a": 1.0}}
+    qrels = {"q1": {"a": 1}, "q2": {}}
+    ev = vd.evaluate(run, qrels, metrics=["map", "ndcg@10"])
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"map", "ndcg_cut.10"}).evaluate(run)
+    assert ev.query_ids == tuple(ref) == ("q1",) and ev.not_judged == ("q2",)
+    assert ev.mean == pytest.approx({"map": ref["q1"]["map"],
+                                     "ndcg@10": ref["q1"]["ndcg_cut_10"]})
+    # and one missing from the run is not "missing from the run" either
+    ev = vd.evaluate({"q1": {"a": 1.0}}, {"q1": {"a": 1}, "q3": {}}, metrics=["map"])
+    assert ev.missing_from_run == () and ev.mean["map"] == 1.0
+
+
+def test_one_document_judged_twice_as_7_and_str_7_is_refused():
+    # {7: 1, "7": 0} kept whichever grade came last: map 0.0 or 1.0 by key order
+    with pytest.raises(ValueError, match=r"qrels\['q'\] judges document 7 twice once ids "
+                                         r"are read as strings \(7, '7'\)"):
+        vd.evaluate({"q": {"7": 1.0}}, {"q": {7: 1, "7": 0}}, metrics=["map"])
+
+
 def test_ties_are_broken_by_doc_id_descending():
     """Scores 1, 1, .5, .5: trec_eval ranks d9 before d2 and d5 before d1 (string order,
     descending), so the relevant d1 (grade 2) and d5 (grade 1) sit at ranks 4 and 3."""

@@ -264,6 +264,9 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     """
     run = as_run(run, "run")
     qrels = as_qrels(qrels, "qrels")
+    # a query with no judgment at all is not judged, as in a qrels file (which cannot
+    # list one) and in trec_eval: skipped, not averaged as 0
+    qrels = {q: j for q, j in qrels.items() if j}
     if isinstance(metrics, str):
         metrics = (metrics,)
     if metrics is None or not np.iterable(metrics):

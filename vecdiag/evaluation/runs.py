@@ -141,6 +141,14 @@ def as_qrels(qrels, name: str = "qrels") -> dict:
                 raise ValueError(f"{name}[{q!r}][{d!r}] is {r!r}; relevance must be an integer "
                                  "grade as in trec_eval (round or map your grades first)")
             row[str(d)] = int(r)
+        if len(row) < len(docs):         # 7 and "7": one document judged twice
+            seen: dict = {}
+            for d in docs:
+                seen.setdefault(str(d), []).append(d)
+            twice = [v for v in seen.values() if len(v) > 1]
+            raise ValueError(f"{name}[{q!r}] judges document {twice[0][0]!r} twice once ids "
+                             f"are read as strings ({', '.join(map(repr, twice[0]))}); keep "
+                             "one grade per document")
         if str(q) in out:
             raise ValueError(f"{name} has query id {q!r} twice once ids are read as strings")
         out[str(q)] = row
