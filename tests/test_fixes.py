@@ -388,6 +388,18 @@ def test_hybrid_by_hand():
     assert weighted["q1"] == pytest.approx({"a": 2.0, "c": 1.0})
 
 
+def test_hybrid_reads_ids_as_strings_as_evaluate_does():
+    # row-number ids from an Index (7) and the same ids read from a run file ("7") were
+    # two documents, each with half the fused score; vd.evaluate then refused the run
+    dense = {0: {7: 0.9, 3: 0.5}}
+    lexical = {"0": {"7": 9.0, "5": 3.0}}
+    fused = hybrid(dense, lexical, k=60)
+    assert list(fused) == [0]                         # one query, as first seen
+    assert fused[0] == pytest.approx({7: 2 / 61, 3: 1 / 62, "5": 1 / 62})
+    assert list(fused[0])[0] == 7
+    assert vd.evaluate(fused, {"0": {"7": 1}}, metrics=["mrr@10"]).mean["mrr@10"] == 1.0
+
+
 def test_hybrid_tie_rule_and_neighbors_input(data):
     Q, C = data
     # ties: doc ids in descending string order (trec_eval's rule)

@@ -177,15 +177,20 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
                          f"{weights[bad[0]]}")
     if depth is not None:
         depth = V.check_positive_int(depth, "depth")
-    keys = [set(r) for r in runs]
+    # ids are compared as strings, as vd.evaluate compares them: 7 from a Neighbors'
+    # ids and "7" read from a run file are one document (each kept as first seen)
+    keys = [{str(q) for q in r} for r in runs]
     if all(keys) and not set.intersection(*keys):
         shown = ", ".join(f"{next(iter(s))!r}" for s in keys)
         raise ValueError(f"the runs share no query id (examples: {shown}); pass query_ids= "
                          "for Neighbors inputs so they match the other run's ids")
     fused: dict = {}
+    query_as: dict = {}
+    doc_as: dict = {}
     for run, w in zip(runs, weights):
         for q, order in run.items():
-            out = fused.setdefault(q, {})
+            out = fused.setdefault(query_as.setdefault(str(q), q), {})
             for rank, d in enumerate(order[:depth] if depth else order, start=1):
+                d = doc_as.setdefault(str(d), d)
                 out[d] = out.get(d, 0.0) + w / (k + rank)
     return {q: dict(_sort_items(docs)) for q, docs in fused.items()}
