@@ -265,6 +265,46 @@ def test_output_that_is_an_input_is_refused_before_anything_is_written(tmp_path,
     assert main(["report", str(corpus), "--no-html", "-o", str(corpus)]) == 0   # no HTML
 
 
+def test_output_never_replaces_an_input_found_without_being_named(tmp_path, capsys):
+    """`-o` was compared only with the files named on the command line: a shard of a
+    folder, the ids read beside CORPUS and a vector store's own database were replaced
+    by the HTML report, exit 0."""
+    X = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    (tmp_path / "sh").mkdir()
+    for i in range(3):
+        np.save(tmp_path / "sh" / f"s-{i}.npy", X[20 * i:20 * (i + 1)])
+    np.save(tmp_path / "corpus.npy", X)
+    (tmp_path / "corpus_ids.txt").write_text("".join(f"d{i}\n" for i in range(60)))
+    files = sorted(tmp_path.rglob("*"))
+    before = {p: p.read_bytes() for p in files if p.is_file()}
+    for args in (["report", str(tmp_path / "sh"), "-o", str(tmp_path / "sh" / "s-2.npy")],
+                 ["report", str(tmp_path / "corpus.npy"), "-o",
+                  str(tmp_path / "corpus_ids.txt")]):
+        assert main(args + ["--explain", "0"]) == 2
+        assert "exists and is not an HTML file" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in files if p.is_file()} == before
+    # a page written before is replaced, as it always was
+    page = tmp_path / "r.html"
+    page.write_text("old")
+    assert main(["report", str(tmp_path / "corpus.npy"), "-o", str(page), "--explain", "0"]) == 0
+    assert page.read_text() != "old"
+
+
+def test_python_m_vecdiag_cli_exits_2_on_bad_input(tmp_path):
+    """`python -m vecdiag.cli` loads cli.py a second time, as __main__: its main() did not
+    catch the package's CommandError, so bad input was a traceback and exit 1 (a gate's
+    status)."""
+    run = tmp_path / "r.run"
+    run.write_text("q1 Q0 d1 1 1.0 x\n")
+    qrels = tmp_path / "q.qrels"
+    qrels.write_text("q1 0 d1 1\n")
+    proc = subprocess.run([sys.executable, "-m", "vecdiag.cli", "eval", str(run), str(qrels),
+                           "--fail-on-regression"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "needs --baseline" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_drift_json_is_strict_json_when_a_shift_is_infinite(tmp_path, capsys):
     """A column constant in both sets at two values shifts by inf sd: null in the JSON
     (Python's json writes Infinity, which strict parsers refuse)."""

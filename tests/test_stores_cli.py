@@ -108,6 +108,15 @@ def test_audit_qdrant_and_chroma_folders(tmp_path, qdrant_path, store_data, quer
     assert code == 0 and payload["kind"] == "chroma" and payload["metric"] == "dot"
     code = main(["audit", cpath, "--queries", queries])
     assert code == 2 and "chroma needs --collection" in capsys.readouterr().err
+    # -o naming the store's own database replaced it with the HTML page, exit 0
+    db = os.path.join(cpath, "chroma.sqlite3")
+    with open(db, "rb") as fh:
+        before = fh.read()
+    code = main(["audit", cpath, "--collection", "docs", "--queries", queries, "-o", db,
+                 "--sweep", "none"])
+    assert code == 2 and "exists and is not an HTML file" in capsys.readouterr().err
+    with open(db, "rb") as fh:
+        assert fh.read() == before
     code = main(["audit", str(tmp_path), "--queries", queries])
     assert code == 2 and "cannot tell what the folder" in capsys.readouterr().err
     import shutil

@@ -54,4 +54,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m vecdiag.cli` runs this file as __main__, a second copy of the module: the
+    # commands raise vecdiag.cli.CommandError, which this copy's main() would not catch
+    # (a traceback and exit 1, a gate's status). The package's own main() does.
+    from vecdiag.cli import main as package_main
+
+    sys.exit(package_main())

@@ -103,6 +103,13 @@ def check_output_path(args, output: str) -> None:
                 flag = "--" + name.replace("_", "-")
                 raise CommandError(f"-o {output!r} is also an input ({flag} {item!r}): the "
                                    "report would replace it; write the report elsewhere")
+    if not output.lower().endswith((".html", ".htm")):
+        # inputs are also found without being named (the ids beside CORPUS, the files of
+        # a BEIR or shard folder, a vector store's own folder): an existing file that is
+        # not a page is never replaced
+        raise CommandError(f"-o {output!r} exists and is not an HTML file: the report would "
+                           "replace it (it may be an input found beside the ones named); "
+                           "write the report to a new file or a .html one")
 
 
 def emit(args, analysis) -> None:
