@@ -290,6 +290,28 @@ def test_output_never_replaces_an_input_found_without_being_named(tmp_path, caps
     assert page.read_text() != "old"
 
 
+def test_ids_stored_as_bytes_are_read_as_text(tmp_path):
+    """An .npz ids array of dtype S, or a parquet binary column, gave ids "b'd0'": no
+    qrels line matched, and reports listed b'guide-remote'."""
+    from vecdiag.commands._inputs import load_inputs
+
+    X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    ids = [f"d{i}" for i in range(29)] + ["café"]
+    np.savez(tmp_path / "c.npz", vectors=X, ids=np.array([i.encode() for i in ids]))
+    for lazy in (False, True):
+        assert list(load_inputs(str(tmp_path / "c.npz"), lazy=lazy).ids) == ids
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": pa.array([i.encode() for i in ids], pa.binary()),
+                             "embedding": X.tolist()}), tmp_path / "c.parquet")
+    for lazy in (False, True):
+        assert list(load_inputs(str(tmp_path / "c.parquet"), lazy=lazy).ids) == ids
+    np.savez(tmp_path / "bad.npz", vectors=X, ids=np.array([b"\xff\xfe"] * 30))
+    with pytest.raises(ValueError, match=r"id 0 is bytes that are not UTF-8 text"):
+        load_inputs(str(tmp_path / "bad.npz"))
+
+
 def test_python_m_vecdiag_cli_exits_2_on_bad_input(tmp_path):
     """`python -m vecdiag.cli` loads cli.py a second time, as __main__: its main() did not
     catch the package's CommandError, so bad input was a traceback and exit 1 (a gate's

@@ -163,7 +163,32 @@ def read_npz_array(path: str, key: str, dtype) -> np.ndarray:
 
 def read_npz_ids(path: str, member: str) -> np.ndarray:
     with np.load(path, allow_pickle=False) as data:
-        return np.asarray(data[member])
+        return decoded_ids(np.asarray(data[member]), f"{path}[{member}]")
+
+
+def decoded_ids(ids: np.ndarray, where: str) -> np.ndarray:
+    """Ids stored as bytes (an .npz array of dtype ``S``, a parquet binary column) as
+    text, decoded as UTF-8: ``str(b"d0")`` is ``"b'd0'"``, which no qrels line names.
+
+    Examples
+    --------
+    >>> decoded_ids(np.array([b"d0", "café".encode()]), "x").tolist()
+    ['d0', 'café']
+    """
+    ids = np.asarray(ids)
+    if ids.dtype.kind != "S" and not (ids.dtype == object and ids.size
+                                       and any(isinstance(v, bytes) for v in ids.ravel()[:1000])):
+        return ids
+    out = []
+    for i, v in enumerate(ids.tolist()):
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{where}: id {i} is bytes that are not UTF-8 text ({v[:20]!r}); "
+                                 "store the ids as text or integers") from None
+        out.append(v)
+    return np.array(out, dtype=object)
 
 
 # ---------------------------------------------------------------- .parquet
@@ -257,4 +282,4 @@ def read_parquet_ids(path: str, column: str) -> np.ndarray:
     if ids.null_count:
         raise ValueError(f"the id column {column!r} of {path} has {ids.null_count} missing "
                          "ids; every row needs one")
-    return ids.to_numpy()
+    return decoded_ids(ids.to_numpy(zero_copy_only=False), f"{path}[{column}]")
