@@ -312,6 +312,55 @@ def test_ids_stored_as_bytes_are_read_as_text(tmp_path):
         load_inputs(str(tmp_path / "bad.npz"))
 
 
+def _small_beir(folder: Path, X: np.ndarray) -> None:
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": f"d{i}", "text": f"text {i}"}) + "\n" for i in range(len(X))))
+    (folder / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": f"q{i}", "text": f"query {i}"}) + "\n" for i in range(2)))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\n"
+                                               "q1\td1\t1\n")
+    np.save(folder / "emb_m_corpus.npy", X)
+    (folder / "emb_m_corpus_ids.txt").write_text("".join(f"d{i}\n" for i in range(len(X))))
+    np.save(folder / "emb_m_queries.npy", X[:2] + 0.01)
+    (folder / "emb_m_queries_ids.txt").write_text("q0\nq1\n")
+
+
+def test_a_beir_folder_is_read_with_the_same_care_as_files(tmp_path, capsys):
+    """`check` on a BEIR folder with a NaN row exited 2 (bad input) where the same rows
+    in a file give the non_finite finding (exit 1); its stored ids file with a byte-order
+    mark read as 're-embed the collection'; a non-UTF-8 ids file or an empty .npy gave
+    errors naming no file; a document judged twice in its qrels kept the last grade."""
+    X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    beir = tmp_path / "b"
+    _small_beir(beir, X)
+    assert main(["check", str(beir), "--json"]) == 0
+    capsys.readouterr()
+    X[3] = np.nan
+    np.save(beir / "emb_m_corpus.npy", X)
+    assert main(["check", str(beir), "--json", "--fail-on", "critical"]) == 1
+    codes = {f["code"]: f["severity"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert codes["non_finite"] == "critical"
+    X[3] = 0.5
+    np.save(beir / "emb_m_corpus.npy", X)
+    ids = beir / "emb_m_corpus_ids.txt"
+    ids.write_bytes(b"\xef\xbb\xbf" + ids.read_bytes())                # a byte-order mark
+    assert main(["check", str(beir)]) == 0
+    capsys.readouterr()
+    ids.write_bytes(ids.read_bytes().replace(b"d7\n", b"d\xe9\n"))
+    assert main(["check", str(beir)]) == 2
+    assert "emb_m_corpus_ids.txt is not UTF-8 text" in capsys.readouterr().err
+    (beir / "emb_m_corpus.npy").write_bytes(b"")
+    assert main(["check", str(beir)]) == 2
+    assert "emb_m_corpus.npy is empty or cut short" in capsys.readouterr().err
+    other = tmp_path / "c"
+    _small_beir(other, X)
+    with open(other / "qrels" / "test.tsv", "a") as fh:
+        fh.write("q1\td1\t0\n")
+    assert main(["report", str(other), "--no-html", "--explain", "0"]) == 2
+    assert "judges document 'd1' twice for query 'q1'" in capsys.readouterr().err
+
+
 def test_python_m_vecdiag_cli_exits_2_on_bad_input(tmp_path):
     """`python -m vecdiag.cli` loads cli.py a second time, as __main__: its main() did not
     catch the package's CommandError, so bad input was a traceback and exit 1 (a gate's

@@ -101,18 +101,28 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
             raise ValueError("CORPUS is a BEIR folder, which brings its own queries, texts "
                              "and ids; drop --queries/--texts/--ids/--query-texts/--query-ids "
                              "(--qrels and --id-field are allowed)")
-        data = load_beir(path, id_field=id_field, qrels=qrels)
-        if data.corpus_embeddings is None:
+        if finite_corpus:
+            data = load_beir(path, id_field=id_field, qrels=qrels)
+            corpus_X, queries_X, model = (data.corpus_embeddings, data.query_embeddings,
+                                          data.model_name)
+        else:   # rows with NaN or inf stay (check's finding), which a Dataset refuses
+            from ..datasets import stored_embeddings
+
+            data = load_beir(path, id_field=id_field, qrels=qrels, embeddings=None)
+            corpus_X, model = stored_embeddings(path, "corpus", data.corpus_ids, finite=False)
+            queries_X = (stored_embeddings(path, "queries", data.query_ids)[0]
+                         if model is not None else None)
+        if corpus_X is None:
             raise ValueError(f"CORPUS: the folder {path} holds no stored embeddings "
                              "(emb_<model>_corpus.npy); pass a .npy/.npz/.parquet file")
-        inp = Inputs(corpus=data.corpus_embeddings, ids=data.corpus_ids,
-                     texts=data.corpus_texts, queries=data.query_embeddings,
+        inp = Inputs(corpus=corpus_X, ids=data.corpus_ids,
+                     texts=data.corpus_texts, queries=queries_X,
                      query_ids=data.query_ids, query_texts=data.query_texts,
-                     qrels=data.qrels, name=path.name, model_name=data.model_name)
+                     qrels=data.qrels, name=path.name, model_name=model)
         inp.notes.append(f"read the BEIR folder {path.name} with its stored "
-                         f"{data.model_name} embeddings, rows matched by id"
+                         f"{model} embeddings, rows matched by id"
                          + (f"; judgments from {Path(qrels).name}" if qrels else ""))
-        if data.query_embeddings is not None:
+        if queries_X is not None:
             inp.notes.append(f"queries: the {len(data.query_ids)} judged queries of "
                              "queries.jsonl (unjudged ones are left out, also from the "
                              "query/corpus shift)")

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._textfile import text_lines
+from .._textfile import read_text, text_lines
 from ._dataset import Dataset, join_title
 
-__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file"]
+__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
+           "stored_embeddings"]
 
 
 ID_FIELDS = ("_id", "id")  # BEIR's field first, then the common near-BEIR spelling
@@ -88,7 +89,12 @@ def read_qrels_tsv(path) -> dict:
         if grade is None:
             raise ValueError(f"qrels {path}: line {number} is not "
                              f"'query-id<TAB>corpus-id<TAB>score': {line.strip()!r}")
-        qrels.setdefault(parts[where[0]], {})[parts[where[1]]] = grade
+        judged = qrels.setdefault(parts[where[0]], {})
+        if parts[where[1]] in judged:       # as the TREC reader refuses it: no last-wins
+            raise ValueError(f"qrels {path}: line {number} judges document "
+                             f"{parts[where[1]]!r} twice for query {parts[where[0]]!r}; "
+                             "keep one grade per document")
+        judged[parts[where[1]]] = grade
     return qrels
 
 
@@ -257,14 +263,32 @@ def _embedding_name(folder: Path, embeddings: str) -> str | None:
     return embeddings
 
 
-def _aligned(folder: Path, model: str, part: str, ids: list) -> np.ndarray | None:
+def stored_embeddings(folder, part: str, ids: list, *, embeddings: str = "auto",
+                      finite: bool = True) -> tuple:
+    """``(vectors or None, model name or None)``: the rows of a BEIR folder's stored
+    ``emb_<model>_<part>.npy`` in the order of ``ids`` (matched through
+    ``emb_<model>_<part>_ids.txt``). ``finite=False`` keeps rows with NaN or inf (for
+    ``vecdiag check``, which reports them as a finding)."""
+    folder = Path(folder)
+    model = _embedding_name(folder, embeddings)
+    if model is None:
+        return None, None
+    return _aligned(folder, model, part, ids, finite=finite), model
+
+
+def _aligned(folder: Path, model: str, part: str, ids: list,
+             finite: bool = True) -> np.ndarray | None:
     """Rows of ``emb_<model>_<part>.npy`` reordered to ``ids`` (via the ids file)."""
+    from ..io import load_vectors
+
     vec_path = folder / f"emb_{model}_{part}.npy"
     id_path = folder / f"emb_{model}_{part}_ids.txt"
     if not vec_path.is_file():
         return None
-    X = np.load(vec_path, allow_pickle=False)
-    stored = id_path.read_text(encoding="utf-8").split("\n") if id_path.is_file() else None
+    # the readers of every other input: an empty, torn or pickled .npy and an ids file
+    # with a byte-order mark or not in UTF-8 are named in one line
+    X = load_vectors(vec_path, name=vec_path.name, finite=finite)
+    stored = (read_text(id_path, id_path.name).split("\n") if id_path.is_file() else None)
     if stored is not None:
         stored = [s.strip() for s in stored if s.strip()]
     if stored is None or len(stored) != X.shape[0]:
