@@ -305,6 +305,12 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     texts = ["T. text 0"] + [f"text {i}" for i in range(1, 25)]
     assert np.allclose(X, [vector_for(t, 8, "toy") for t in texts])
     assert (tmp_path / "out" / "corpus_ids.txt").read_text().split() == [r["_id"] for r in rows]
+    # the same file with a byte-order mark (as report --texts reads it; it was refused:
+    # "line 1 is not valid JSON (Unexpected UTF-8 BOM)")
+    corpus.write_bytes(b"\xef\xbb\xbf" + corpus.read_bytes())
+    with EmbeddingServer(dim=8) as server:
+        assert main(argv) == 0 and server.requests == 0                 # all cached
+    assert np.allclose(np.load(out), X)
 
 
 @pytest.mark.parametrize("content, extra, message", [
@@ -318,12 +324,16 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     ('{"_id": "x", "text": "a"}\n{"_id": "p\\u2028q", "text": "b"}\n', [],
      "record 2 has the id"),
     ('{"_id": " ", "text": "a"}\n', [], "must be non-empty and hold no line break"),
+    # a file not in UTF-8 is named (it was a bare codec error)
+    (b'{"_id": "1", "text": "caf\xe9"}\n', [], "c.jsonl is not UTF-8 text"),
 ])
 def test_cli_embed_bad_input_exits_2(tmp_path, capsys, content, extra, message):
     from vecdiag.cli import main
 
     corpus = tmp_path / "c.jsonl"
-    if content is not None:
+    if isinstance(content, bytes):
+        corpus.write_bytes(content)
+    elif content is not None:
         corpus.write_text(content)
     argv = ["embed", str(corpus), "--model", "openai:toy", "--base-url", "http://127.0.0.1:9",
             "--cache", str(tmp_path / "cache"), "-o", str(tmp_path / "o.npy"), *extra]

@@ -54,29 +54,30 @@ def add_parser(subparsers) -> None:
 
 def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[list, list]:
     """``(ids, texts)`` from a .jsonl file; errors name the line and the fix."""
+    from .._textfile import text_lines
     from ..datasets import join_title
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CORPUS: no such file {str(path)!r}")
     ids, texts = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"CORPUS {path.name}: line {number} is not valid JSON "
-                                 f"({err.msg}); write one JSON object per line") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"CORPUS {path.name}: line {number} is not a JSON object")
-            text = row.get(text_field)
-            if not isinstance(text, str) or not (text.strip() or row.get("title")):
-                raise ValueError(f"CORPUS {path.name}: line {number} has no text in the "
-                                 f"{text_field!r} field; fix the line or pass --text-field")
-            ids.append(str(row.get(id_field, row.get("id", number))))
-            texts.append(join_title(str(row.get("title") or ""), text))
+    # a byte-order mark dropped, a file not in UTF-8 named (as report reads it)
+    for number, line in text_lines(path, f"CORPUS {path.name}"):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"CORPUS {path.name}: line {number} is not valid JSON "
+                             f"({err.msg}); write one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"CORPUS {path.name}: line {number} is not a JSON object")
+        text = row.get(text_field)
+        if not isinstance(text, str) or not (text.strip() or row.get("title")):
+            raise ValueError(f"CORPUS {path.name}: line {number} has no text in the "
+                             f"{text_field!r} field; fix the line or pass --text-field")
+        ids.append(str(row.get(id_field, row.get("id", number))))
+        texts.append(join_title(str(row.get("title") or ""), text))
     if not texts:
         raise ValueError(f"CORPUS {path.name} holds no lines; nothing to embed")
     seen, dup = set(), []
