@@ -353,6 +353,15 @@ def test_a_beir_folder_is_read_with_the_same_care_as_files(tmp_path, capsys):
     (beir / "emb_m_corpus.npy").write_bytes(b"")
     assert main(["check", str(beir)]) == 2
     assert "emb_m_corpus.npy is empty or cut short" in capsys.readouterr().err
+    # judgments naming unknown documents: a note of the report (a raw warning on stderr)
+    noted = tmp_path / "n"
+    _small_beir(noted, X)
+    with open(noted / "qrels" / "test.tsv", "a") as fh:
+        fh.write("q1\tnowhere\t1\n")
+    assert main(["report", str(noted), "--no-html", "--explain", "0", "--json"]) == 0
+    out = capsys.readouterr()
+    assert any("dropped 1 judgments" in n for n in json.loads(out.out)["notes"])
+    assert "Warning" not in out.err
     other = tmp_path / "c"
     _small_beir(other, X)
     with open(other / "qrels" / "test.tsv", "a") as fh:

@@ -89,6 +89,27 @@ def test_texts_add_bm25_and_hybrid_lexical():
     assert rep.evaluations["bm25"].mean == vd.evaluate(ref, qrels, metrics=["map"]).mean
 
 
+def test_bm25_finding_nothing_for_a_query_is_a_zero_without_a_warning():
+    # BM25 run by try_fixes finds nothing for a query none of whose words is in the
+    # corpus: a real 0; evaluate's warning told the user to pass missing='skip', which
+    # neither try_fixes nor the command line takes
+    import warnings
+
+    pytest.importorskip("bm25s")
+    texts = ["cats purr softly", "dogs bark loudly", "fish swim in water", "birds fly high"]
+    rng = np.random.default_rng(1)
+    corpus, queries = rng.normal(size=(4, 5)), rng.normal(size=(2, 5))
+    qrels = {"a": {"0": 1}, "b": {"2": 1}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rep = vd.try_fixes(queries, corpus, qrels, query_ids=["a", "b"],
+                           doc_ids=[str(i) for i in range(4)], fixes=["hybrid_lexical"], k=4,
+                           metrics=["map"], texts=texts, query_texts=["cats", "zeppelin"],
+                           n_resamples=100)
+    assert rep.evaluations["bm25"].per_query.loc["b", "map"] == 0.0
+    assert rep.evaluations["bm25"].per_query.loc["a", "map"] == 1.0
+
+
 def test_a_fix_that_cannot_run_is_reported_not_dropped(planted):
     queries, corpus, qrels, qids, dids = planted
     with pytest.warns(UserWarning, match="could not run"):

@@ -69,6 +69,15 @@ def read_ids(path, what: str) -> list[str]:
     return ids
 
 
+def _load_beir_folder(path: Path, id_field, qrels, finite_corpus: bool):
+    """The BEIR folder as a Dataset; without its stored vectors when rows with NaN or
+    inf must be kept (a Dataset refuses them; they are read by the caller)."""
+    from ..datasets import load_beir
+
+    return load_beir(path, id_field=id_field, qrels=qrels,
+                     **({} if finite_corpus else {"embeddings": None}))
+
+
 def is_shards(corpus: str) -> bool:
     """True for a glob, or a folder of vector files that is not a BEIR folder."""
     if any(c in str(corpus) for c in "*?["):
@@ -89,7 +98,6 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
     ``vd.open_vectors``: the corpus is then a Dask array, read chunk by chunk.
     ``finite_corpus=False`` keeps corpus rows with NaN or inf (``check``: a finding of
     ``vd.diagnose``, as for shards, not an input error)."""
-    from ..datasets import load_beir
     from ..io import load_vectors
 
     path = Path(corpus)
@@ -101,14 +109,17 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
             raise ValueError("CORPUS is a BEIR folder, which brings its own queries, texts "
                              "and ids; drop --queries/--texts/--ids/--query-texts/--query-ids "
                              "(--qrels and --id-field are allowed)")
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:  # what load_beir says: notes
+            warnings.simplefilter("always")
+            data = _load_beir_folder(path, id_field, qrels, finite_corpus)
         if finite_corpus:
-            data = load_beir(path, id_field=id_field, qrels=qrels)
             corpus_X, queries_X, model = (data.corpus_embeddings, data.query_embeddings,
                                           data.model_name)
         else:   # rows with NaN or inf stay (check's finding), which a Dataset refuses
             from ..datasets import stored_embeddings
 
-            data = load_beir(path, id_field=id_field, qrels=qrels, embeddings=None)
             corpus_X, model = stored_embeddings(path, "corpus", data.corpus_ids, finite=False)
             queries_X = (stored_embeddings(path, "queries", data.query_ids)[0]
                          if model is not None else None)
@@ -119,6 +130,11 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
                      texts=data.corpus_texts, queries=queries_X,
                      query_ids=data.query_ids, query_texts=data.query_texts,
                      qrels=data.qrels, name=path.name, model_name=model)
+        for w in caught:
+            if issubclass(w.category, UserWarning):
+                inp.notes.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         inp.notes.append(f"read the BEIR folder {path.name} with its stored "
                          f"{model} embeddings, rows matched by id"
                          + (f"; judgments from {Path(qrels).name}" if qrels else ""))
