@@ -370,6 +370,22 @@ def test_a_beir_folder_is_read_with_the_same_care_as_files(tmp_path, capsys):
     assert "judges document 'd1' twice for query 'q1'" in capsys.readouterr().err
 
 
+def test_an_empty_text_in_the_last_row_of_a_texts_file_is_a_row(tmp_path):
+    """`"\\n".join(texts) + "\\n"` with the last text empty: the trailing blank line was
+    dropped ("--texts lists 4 entries but there are 5 CORPUS rows"), while an empty text
+    in any other row was read."""
+    from vecdiag.commands._inputs import load_inputs
+
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).normal(size=(5, 4)))
+    for texts in (["a", "b", "", "d", "e"], ["a", "b", "c", "d", ""], ["a", "b", "c", "", ""]):
+        (tmp_path / "t.txt").write_text("\n".join(texts) + "\n")
+        assert load_inputs(str(tmp_path / "c.npy"), texts=str(tmp_path / "t.txt")).texts == texts
+    # blank lines beyond the rows are still the end of the file
+    (tmp_path / "t.txt").write_text("a\nb\nc\nd\ne\n\n\n")
+    assert load_inputs(str(tmp_path / "c.npy"), texts=str(tmp_path / "t.txt")).texts == \
+        list("abcde")
+
+
 def test_python_m_vecdiag_cli_exits_2_on_bad_input(tmp_path):
     """`python -m vecdiag.cli` loads cli.py a second time, as __main__: its main() did not
     catch the package's CommandError, so bad input was a traceback and exit 1 (a gate's

@@ -43,15 +43,19 @@ class Inputs:
         return ", ".join(parts)
 
 
-def read_lines(path, what: str) -> list[str]:
-    """One entry per line (trailing empty lines ignored)."""
+def read_lines(path, what: str, rows: int | None = None) -> list[str]:
+    """One entry per line. Trailing blank lines are ignored, except those ``rows``
+    (the number of entries expected) needs: an empty text in the last row, written as
+    ``"\\n".join(texts) + "\\n"``, is a row like an empty text anywhere else."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what}: no such file {str(path)!r}")
     # only \n (and \r\n) end a line: str.splitlines also splits on \x85, \u2028, ...
     text = read_text(path, f"{what}: {str(path)!r}")
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    while lines and not lines[-1].strip():
+    if lines and lines[-1] == "":
+        lines.pop()                         # the newline that ends the last line
+    while lines and not lines[-1].strip() and (rows is None or len(lines) > rows):
         lines.pop()
     return lines
 
@@ -259,7 +263,7 @@ def _read_query_texts(inp: Inputs, path: Path, m: int, id_field) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"--query-texts: no such file {str(path)!r}")
     if path.suffix.lower() != ".jsonl":
-        inp.query_texts = _check_count(read_lines(path, "--query-texts"), m,
+        inp.query_texts = _check_count(read_lines(path, "--query-texts", m), m,
                                        "--query-texts", "query rows")
         return
     rows = read_jsonl(path, what="--query-texts", id_field=id_field)
@@ -309,7 +313,7 @@ def _read_texts(inp: Inputs, path: Path, n: int, id_field=None):
             inp.notes.append(f"document ids taken from {jsonl.name} in file order (one per "
                              "CORPUS row); pass --ids if the rows are in another order")
     else:
-        inp.texts = _check_count(read_lines(jsonl, "--texts"), n, "--texts", "CORPUS rows")
+        inp.texts = _check_count(read_lines(jsonl, "--texts", n), n, "--texts", "CORPUS rows")
     return queries
 
 
