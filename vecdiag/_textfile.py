@@ -33,3 +33,23 @@ def text_lines(path, label: str):
 def _not_utf8(label: str, err: UnicodeDecodeError) -> ValueError:
     return ValueError(f"{label} is not UTF-8 text ({err.reason} at byte {err.start}); "
                       "save it as UTF-8")
+
+
+def json_objects(path, label: str, example: str = ""):
+    """``(line number, object)`` for every non-empty line of a JSON-lines file (through
+    :func:`text_lines`); a line that is not a JSON object is refused, naming ``label`` and
+    the line (``example``: how a line should look, added to that message)."""
+    import json
+
+    for number, line in text_lines(path, label):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{label}: line {number} is not valid JSON ({err.msg}); write "
+                             "one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{label}: line {number} is not a JSON object"
+                             + (f"; lines look like {example}" if example else ""))
+        yield number, row

@@ -14,7 +14,6 @@ input (a missing file, a line that is not JSON, a line without text, an unknown 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -54,24 +53,15 @@ def add_parser(subparsers) -> None:
 
 def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[list, list]:
     """``(ids, texts)`` from a .jsonl file; errors name the line and the fix."""
-    from .._textfile import text_lines
+    from .._textfile import json_objects
     from ..datasets import join_title
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CORPUS: no such file {str(path)!r}")
     ids, texts = [], []
-    # a byte-order mark dropped, a file not in UTF-8 named (as report reads it)
-    for number, line in text_lines(path, f"CORPUS {path.name}"):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"CORPUS {path.name}: line {number} is not valid JSON "
-                             f"({err.msg}); write one JSON object per line") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"CORPUS {path.name}: line {number} is not a JSON object")
+    # read as report --texts reads it: a byte-order mark dropped, a file not in UTF-8 named
+    for number, row in json_objects(path, f"CORPUS {path.name}"):
         text = row.get(text_field)
         if not isinstance(text, str) or not (text.strip() or row.get("title")):
             raise ValueError(f"CORPUS {path.name}: line {number} has no text in the "

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._textfile import read_text, text_lines
+from .._textfile import json_objects, read_text, text_lines
 from ._dataset import Dataset, join_title
 
 __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
@@ -30,17 +29,7 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
         raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
     rows = []
     field = id_field
-    for number, line in text_lines(path, f"{what} {path}"):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{what} {path}: line {number} is not valid JSON ({err.msg})") \
-                from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{what} {path}: line {number} is not a JSON object; BEIR "
-                             'lines look like {"_id": "1", "text": "..."}')
+    for number, row in json_objects(path, f"{what} {path}", '{"_id": "1", "text": "..."}'):
         if field is None:
             field = next((f for f in ID_FIELDS if f in row), None)
         if field is None or field not in row:
