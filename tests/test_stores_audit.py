@@ -239,6 +239,16 @@ def test_explain_neighbors_on_a_store_names_the_setting(pg_docs, store_data):
     assert checked == 1
     with pytest.raises(ValueError, match="returned comes from the store"):
         vd.explain_neighbors(Q[0], store, returned=[1])
+    # another metric than the store's was ignored when it was "cosine" (the default
+    # spelled out); ids as an array raised NumPy's "truth value ... is ambiguous"
+    other = "dot" if store.metric == "cosine" else "cosine"
+    with pytest.raises(ValueError, match=f"metric='{other}', but the store searches by "
+                                         f"'{store.metric}'"):
+        vd.explain_neighbors(Q[0], store, metric=other)
+    with pytest.raises(ValueError, match="ids comes from the store"):
+        vd.explain_neighbors(Q[0], store, ids=np.arange(len(X)))
+    same = vd.explain_neighbors(Q[0], store, metric=store.metric)
+    assert same.metric == store.metric
 
 
 def test_pgvector_ivfflat_probes_sweep(pg_server, store_data):

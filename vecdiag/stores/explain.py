@@ -45,10 +45,14 @@ def explain_in_store(explain, query, store, *, k: int = 10, returned=None, embed
         raise ValueError("returned comes from the store's own search when corpus is a Store; "
                          "leave it out (or pass store.fetch() to explain a list you got "
                          "elsewhere)")
-    for name in ("ids", "texts", "metric"):
-        if kwargs.get(name) not in (None, "cosine"):
+    for name in ("ids", "texts"):
+        if kwargs.pop(name, None) is not None:
             raise ValueError(f"{name} comes from the store; leave it out")
-        kwargs.pop(name, None)
+    metric = kwargs.pop("metric", None)
+    if metric is not None and metric != store.metric:
+        # as for an Index: the store's own search is what is explained
+        raise ValueError(f"metric={metric!r}, but the store searches by {store.metric!r}: "
+                         "the metric comes from the store; leave it out")
     index = store.fetch()
     if isinstance(query, str):
         if embedder is None:
