@@ -230,6 +230,21 @@ def test_faiss_fetch_every_layout(store_data, kind):
     assert store.params[name] == 4
 
 
+def test_explain_on_a_store_refuses_another_metric_even_cosine():
+    # metric="cosine" on a faiss L2 store was let through and ignored (the default
+    # spelled out): the explanation ran under euclidean without a word
+    faiss = pytest.importorskip("faiss")
+    X = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    flat = faiss.IndexFlatL2(8)
+    flat.add(X)
+    store = vd.stores.faiss(flat)
+    with pytest.raises(ValueError, match="metric='cosine', but the store searches by "
+                                         "'euclidean'"):
+        vd.explain_neighbors(X[0] + 0.1, store, expected=[1], k=5, metric="cosine")
+    exp = vd.explain_neighbors(X[0] + 0.1, store, expected=[1], k=5, metric="euclidean")
+    assert exp.metric == "euclidean"
+
+
 def test_faiss_bad_input(tmp_path):
     faiss = pytest.importorskip("faiss")
     with pytest.raises(ValueError, match="no faiss index file"):
