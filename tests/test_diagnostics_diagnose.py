@@ -246,6 +246,17 @@ def test_memmap_and_float32_agree_with_array(tmp_path):
     assert c.stats["anisotropy"] == pytest.approx(a.stats["anisotropy"], abs=1e-6)
 
 
+def test_a_graph_sample_smaller_than_k_plus_one_is_refused_by_name():
+    # graph_sample=5 with k=10 failed deep in the search ("k=10 is larger than the corpus
+    # (5 vectors minus the item itself)"), naming neither argument
+    X = clusters(n=30)
+    with pytest.raises(ValueError, match=r"graph_sample=5 is too small for k=10: .* use "
+                                         r"graph_sample >= 11"):
+        vd.diagnose(X, graph_sample=5, k=10)
+    assert vd.diagnose(X, graph_sample=5, k=4).stats["graph_sample"] == 5
+    assert vd.diagnose(X[:5], graph_sample=5, k=10).stats["k"] == 4    # no sample: small corpus
+
+
 def test_graph_sample_for_large_corpora(rng):
     X = clusters(n=1200)
     d = vd.diagnose(X, graph_sample=500)

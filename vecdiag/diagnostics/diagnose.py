@@ -293,6 +293,11 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
     n_all, d = X.shape
     k = V.check_positive_int(opts.k, "k")
     graph_sample = V.check_positive_int(opts.graph_sample, "graph_sample", minimum=2)
+    if n_all > graph_sample and graph_sample <= k:
+        # a graph of graph_sample items lists at most graph_sample - 1 neighbours each
+        raise ValueError(f"graph_sample={graph_sample} is too small for k={k}: a kNN graph of "
+                         f"a sample needs at least k + 1 items; use graph_sample >= {k + 1} "
+                         "(or a smaller k)")
     ids = V.check_ids(ids, n_all, "ids")
     if texts is not None:
         texts = np.asarray(list(texts), dtype=object)
