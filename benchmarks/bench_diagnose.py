@@ -104,7 +104,7 @@ def run(X, label: str, k: int = 10, compare: bool = True) -> None:
 
 def calibrate() -> None:
     """The null figures quoted in vecdiag/diagnostics/rules.py (n = 2000, k = 10)."""
-    from vecdiag.diagnostics.rules import null_top_share
+    from vecdiag.diagnostics.rogue_rules import null_top_share
 
     rng = np.random.default_rng(0)
     print("hubness skewness, i.i.d. Gaussian (cosine | euclidean):")

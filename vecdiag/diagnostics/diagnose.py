@@ -16,8 +16,8 @@ Order of work (each stage timed into ``stats["seconds"]``):
 
 Each step is a named stage, a function of one declared
 :class:`~vecdiag.diagnostics.stages.Work` record: of :mod:`vecdiag.diagnostics.stages`
-(steps 1-2) or :mod:`vecdiag.diagnostics.graph_stages` (steps 3-4); :data:`STAGES` lists
-them in order. Thresholds and their justification: :mod:`vecdiag.diagnostics.rules`.
+(steps 1-2) or :mod:`vecdiag.diagnostics.graph_stages` and
+:mod:`vecdiag.diagnostics.copy_stages` (steps 3-4); :data:`STAGES` lists them in order. Thresholds and their justification: :mod:`vecdiag.diagnostics.rules`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
 from . import sampled_stages as P
+from . import copy_stages as C
 from . import graph_stages as G
 from . import stages as S
 from ._graph import _FLOPS
@@ -76,7 +77,7 @@ class DiagnoseOptions:
 STAGES = (("moments", S.moments), ("isotropy", S.isotropy_stage),
           ("exact_duplicates", S.exact_copies), (None, S.metric_check),
           (None, G.knn_graph_stage), ("hubness", G.hubness_stage),
-          ("near_duplicates", G.near_duplicates_stage),
+          ("near_duplicates", C.near_duplicates_stage),
           ("intrinsic_dimension", G.intrinsic_stage), (None, S.geometry_findings),
           ("query_shift", G.query_shift_stage))
 

@@ -1,8 +1,9 @@
 """The stages of :func:`vecdiag.diagnose` that read the kNN graph of the corpus.
 
 :func:`knn_graph_stage` builds it (through the Index's engine, of a sample beyond
-``graph_sample``); :func:`hubness_stage`, :func:`near_duplicates_stage`,
-:func:`intrinsic_stage` and :func:`query_shift_stage` read it. Like the one-pass stages of
+``graph_sample``); :func:`hubness_stage`, :func:`intrinsic_stage`,
+:func:`query_shift_stage` and the near-copy stage
+(:func:`.copy_stages.near_duplicates_stage`) read it. Like the one-pass stages of
 :mod:`.stages`, each is a function of the :class:`~.stages.Work` record.
 """
 
@@ -14,7 +15,6 @@ from .. import _validate as V
 from .. import cache_keys
 from . import rules
 from ._graph import knn_graph
-from .duplicates import groups_from_pairs
 from .finding import Finding
 from .hubness import hubness_from_indices
 from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists, twonn_median
@@ -22,11 +22,10 @@ from .moments import block_rows
 from .norms import norm_spread
 from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
                     space_mean_and_spread)
-from .stages import Work, rogue_flagged
+from .stages import Work
 
-__all__ = ["neighbour_rows", "knn_graph_stage", "hubness_stage", "near_duplicates_stage",
-           "whole_corpus_duplicates", "intrinsic_stage", "query_shift_stage", "pair_cosines",
-           "row_lengths", "centred_spread", "standardised", "judged_against_chance"]
+__all__ = ["neighbour_rows", "knn_graph_stage", "hubness_stage", "intrinsic_stage",
+           "query_shift_stage", "row_lengths", "centred_spread"]
 
 GRAPH_CHUNKS = 50
 
@@ -131,163 +130,6 @@ def hubness_stage(w: Work) -> None:
     w.findings.append(rules.norm_finding(spread, w.metric, hub_length, centred))
 
 
-def near_duplicates_stage(w: Work) -> None:
-    """Near-copies: pairs among each item's k nearest, plus every exact copy.
-
-    Two cases search by cosine over the whole corpus instead of reading the graph's pairs:
-    under dot, where the k largest products of a short item are long items and its own
-    copy need not be among them, every pair is compared (:func:`vecdiag.near_duplicates`)
-    up to ``sample`` rows, beyond which the share is estimated from sampled rows; and a
-    graph of a sample (``n > graph_sample``), which sees a pair only when both were drawn,
-    estimates the share from sampled rows searched against all n.
-    """
-    # Cosines of the centred vectors where a shared direction makes distinct items look
-    # alike from the origin: under euclidean (no shared offset changes a distance; the raw
-    # cosines of a cloud moved far from the origin are all near 1), and under cosine or dot
-    # when the corpus is anisotropic (a narrow cone: distinct documents at cosine 0.98,
-    # whose fix is centring, not deleting them). Copies stay copies once centred.
-    cone = (w.metric != "euclidean" and w.mean_cos is not None
-            and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
-    centred = w.metric == "euclidean" or cone
-    estimate = found = None
-    if w.metric == "dot" or w.sample is not None:
-        found = whole_corpus_duplicates(w, cone)
-        if found is None or hasattr(found, "redundant_share"):
-            estimate = found
-            groups = _graph_groups(w, cone)
-        else:
-            groups = [[int(i) for i in g] for g in found]
-    else:
-        groups = _graph_groups(w, cone)
-    examples = [" = ".join(w.label(i) for i in g[:3])          # used rows -> their ids
-                + (" …" if len(g) > 3 else "") for g in groups[:3]]
-    groups = [[int(w.keep[i]) for i in g] for g in groups]      # input rows
-    how = (" (cosine with each dimension standardised: rogue dimensions decide the raw "
-           "ones)" if rogue_flagged(w) else " (cosine of the centred vectors)" if centred
-           else "")
-    if estimate is not None:
-        source = (f"{estimate.sample:,} sampled rows against all {w.n:,}"
-                  f"{how or ' by cosine'}; "
-                  "groups from the kNN graph" + (f" of a {w.graph_sample}-item sample"
-                                                 if w.sample is not None else "")
-                  + " + exact hashing of every row")
-    elif w.metric == "dot" and found is not None:
-        source = f"every pair{how or ' by cosine'} + exact hashing of every row"
-    else:
-        source = "kNN graph + exact hashing of every row" + how
-    finding = rules.duplicates_finding(groups, w.n, w.exact_redundant,
-                                       w.duplicate_threshold, examples, source, estimate)
-    w.findings.append(judged_against_chance(w, finding))
-    w.stats.update(near_duplicate_groups=len(groups),
-                   near_duplicate_share=(sum(len(g) - 1 for g in groups) / w.n
-                                         if estimate is None
-                                         else float(estimate.redundant_share)))
-    if estimate is not None:
-        w.stats.update(near_duplicate_share_ci=list(estimate.redundant_share_ci))
-
-
-def judged_against_chance(w: Work, finding: Finding) -> Finding:
-    """``finding`` (near-duplicates), or only its exact copies judged when random
-    directions in this dimension already fall within the threshold of each other
-    (:func:`.rules.chance_near_copies`; ``stats["near_copies_by_chance"]``)."""
-    d = w.W.shape[1]
-    chance = rules.chance_near_copies(w.n, d, w.duplicate_threshold)
-    w.stats.update(near_copies_by_chance=chance)
-    if chance < rules.CHANCE_COPIES:
-        return finding
-    return rules.near_copies_by_chance(finding, chance, w.n, d, w.exact_redundant)
-
-
-def _graph_groups(w: Work, cone: bool) -> list:
-    """Groups (used rows) of the graph's pairs at cosine ≥ the threshold, and exact copies."""
-    r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
-    c_idx = w.graph.indices.ravel()
-    if rogue_flagged(w):
-        base = w.index.unit_rows if (w.metric == "cosine" or cone) else w.G
-        cos = pair_cosines(standardised(base, w.metric == "euclidean" or cone), r_idx, c_idx)
-    elif w.metric == "euclidean":
-        cos = pair_cosines(w.G, r_idx, c_idx, w.G.mean(axis=0, dtype=np.float64))
-    elif cone:
-        center = w.m.sum_unit / w.n                        # the mean unit row
-        cos = pair_cosines(w.index.unit_rows, r_idx, c_idx, center)
-    elif w.metric == "cosine":
-        cos = w.graph.scores.ravel().astype(np.float64)
-    else:
-        cos = pair_cosines(w.G, r_idx, c_idx)
-    close = cos >= w.duplicate_threshold
-    return groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
-
-
-def whole_corpus_duplicates(w: Work, cone: bool):
-    """Near-copies among all ``w.n`` used rows by cosine (:func:`vecdiag.near_duplicates`):
-    every pair compared when the graph covers every row and ``n`` is at most the
-    ``sample`` size (groups of used rows), else the redundant share estimated from that
-    many sampled rows, each searched against all. Judged on the cosines the graph stage
-    judges: of the centred vectors under euclidean and in a cone, of the raw ones otherwise.
-    """
-    from .duplicates import near_duplicates
-    from .sampling import DEFAULT_SAMPLE, check_sample
-
-    X = np.asarray(w.W)
-    if w.rescale != 1.0:
-        X = np.asarray(X, np.float64) / w.rescale
-    sample = check_sample(DEFAULT_SAMPLE if w.sample_size is None else w.sample_size,
-                          w.n, "sample")
-    if w.sample is None and w.n <= sample:
-        sample = None
-    if rogue_flagged(w):
-        if w.metric == "cosine" or cone:
-            lengths = row_lengths(X)
-            X = X / np.where(lengths > 0, lengths, 1)[:, None].astype(X.dtype)
-        centred = standardised(X, w.metric == "euclidean" or cone)
-    elif w.metric == "euclidean":
-        centred = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
-    elif cone:
-        lengths = row_lengths(X)
-        unit = X / np.where(lengths > 0, lengths, 1)[:, None].astype(X.dtype)
-        centred = unit - (w.m.sum_unit / w.n).astype(X.dtype)
-    else:
-        centred = None
-    if centred is not None:
-        try:
-            return near_duplicates(centred, threshold=w.duplicate_threshold, sample=sample,
-                                   random_state=w.rng, show_progress=False)
-        except ValueError:      # a row at the centre itself has no direction from it
-            pass
-    try:
-        return near_duplicates(X, threshold=w.duplicate_threshold, sample=sample,
-                               random_state=w.rng, show_progress=False)
-    except ValueError:          # lengths too far apart for float32 cosines: the graph's
-        return None             # own pairs stand
-
-
-def standardised(S: np.ndarray, centre: bool) -> np.ndarray:
-    """``S`` (less its mean when ``centre``) with each dimension divided by its root mean
-    square: the rows on which near-copies are judged when rogue dimensions decide every
-    cosine. A pair of copies stays a pair of copies; two items alike only in the rogue
-    dimensions no longer look alike. (A new array, in ``S``'s float type or float32.)"""
-    from ..scale.chunks import is_dask_array
-
-    dtype = np.result_type(S.dtype, np.float32)
-    if is_dask_array(S):                # two passes over the chunks; the result stays lazy
-        S = S.astype(dtype)
-        mean = (np.asarray(S.mean(axis=0, dtype=np.float64).compute()) if centre
-                else np.zeros(S.shape[1]))
-        rms = np.sqrt(np.asarray((((S - mean) ** 2).mean(axis=0)).compute(), np.float64))
-    else:
-        mean = (np.asarray(S.mean(axis=0, dtype=np.float64)) if centre
-                else np.zeros(S.shape[1]))
-        sq = np.zeros(S.shape[1])
-        step = block_rows(S.shape[1])
-        for a in range(0, S.shape[0], step):
-            B = np.asarray(S[a:a + step], np.float64) - mean
-            sq += np.einsum("ij,ij->j", B, B)
-        rms = np.sqrt(sq / max(S.shape[0], 1))
-    scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
-    out = (S - mean.astype(dtype)) * scale.astype(dtype)
-    return out.astype(dtype) if is_dask_array(out) else np.asarray(out, dtype)
-
-
 def intrinsic_stage(w: Work) -> None:
     """TwoNN intrinsic dimension, from the graph (or a sample under dot)."""
     note, value, median_value = "", None, None
@@ -390,22 +232,3 @@ def row_lengths(S: np.ndarray) -> np.ndarray:
     step = block_rows(S.shape[1])
     return np.concatenate([row_norms(np.asarray(S[a:a + step], np.float64))
                            for a in range(0, S.shape[0], step)] or [np.zeros(0)])
-
-
-def pair_cosines(S: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                  center: np.ndarray | None = None) -> np.ndarray:
-    """Cosine of each pair ``(S[rows[i]], S[cols[i]])``, of the rows less ``center`` when
-    given, block by block; 0 for a zero row."""
-    from ..linalg import row_norms
-
-    out = np.empty(rows.size)
-    step = block_rows(S.shape[1])
-    shift = 0.0 if center is None else center
-    for a in range(0, rows.size, step):
-        A = np.asarray(S[rows[a:a + step]]).astype(np.float64) - shift
-        B = np.asarray(S[cols[a:a + step]]).astype(np.float64) - shift
-        den = row_norms(A) * row_norms(B)
-        # a zero row (one that underflowed) is nobody's near-copy: cosine 0, not 0/0
-        out[a:a + step] = np.divide(np.einsum("ij,ij->i", A, B), den,
-                                    out=np.zeros(den.size), where=den > 0)
-    return out

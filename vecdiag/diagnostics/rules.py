@@ -84,11 +84,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .finding import SEVERITIES, Finding
+from .finding import Finding
 
 __all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
-           "rogue_finding", "norm_finding", "duplicates_finding", "intrinsic_finding",
-           "shift_finding", "rogue_top"]
+           "norm_finding", "intrinsic_finding", "shift_finding", "offset_context",
+           "few_distinct_context"]
 
 THRESHOLDS = {
     "anisotropy": {"warning": 0.4, "critical": 0.7, "above": True},
@@ -124,11 +124,6 @@ def _limits(code: str) -> dict:
     t = THRESHOLDS[code]
     return {"warning_at": t["warning"], "critical_at": t["critical"],
             "direction": "at or above" if t["above"] else "below"}
-
-
-def rogue_top(d: int) -> int:
-    """Dimensions judged by the rogue rule: ``min(5, ⌈d/10⌉)``."""
-    return max(1, min(5, -(-d // 10)))
 
 
 def anisotropy_finding(mean_cos: float, isotropy: float, isoscore) -> Finding:
@@ -180,19 +175,6 @@ def hubness_finding(h, norm_corr, metric: str, examples: list,
     return Finding("hubness", sev, summary, ev, fix)
 
 
-def null_top_share(d: int, m: int, draws: int = 2000) -> float:
-    """Mean share of the ``m`` largest squared coordinates of a random unit vector in d-D.
-
-    Examples
-    --------
-    >>> round(null_top_share(16, 2), 2)
-    0.46
-    """
-    g = np.random.default_rng(0).normal(size=(draws, d)) ** 2
-    top = -np.sort(-g, axis=1)[:, :m].sum(axis=1)
-    return float(np.mean(top / g.sum(axis=1)))
-
-
 def offset_context(f: Finding) -> Finding:
     """An anisotropy or rogue-dimension finding read under euclidean: context only.
 
@@ -222,97 +204,6 @@ def few_distinct_context(f: Finding, n_distinct: int, k: int) -> Finding:
     return Finding(f.code, "ok", summary,
                    dict(f.evidence, severity_if_distinct=f.severity, n_distinct=n_distinct,
                         k=k), None)
-
-
-SMALL_N = 50        # below this many rows, rogue-dimension nulls depend on n (see below)
-
-
-def energy_null_quantile(n: int, d: int, m: int, q: float = 0.99, draws: int = 200) -> float:
-    """The ``q`` quantile of the squared-length excess of the top ``m`` of ``d``
-    dimensions for ``n`` i.i.d. Gaussian rows (Monte Carlo, seed 0).
-
-    The null ``m / d`` of the energy sign holds for many rows; with a handful, the mean
-    of a few squared coordinates is noisy and the top ``m`` take more by chance (0.3 at
-    ``n = 5, d = 16``; below 0.08 from ``n = 50`` for every ``d``).
-    """
-    rng = np.random.default_rng(0)
-    step = max(1, 1_000_000 // (n * d))             # draws per batch: a few MB at most
-    share = []
-    for start in range(0, draws, step):
-        X = rng.normal(size=(min(step, draws - start), n, d))
-        e = (X ** 2 / (X ** 2).sum(axis=2, keepdims=True)).mean(axis=1)
-        e /= e.sum(axis=1, keepdims=True)
-        share.append(-np.sort(-e, axis=1)[:, :m].sum(axis=1))
-    share = np.concatenate(share)
-    null = m / d
-    return float(np.quantile((share - null) / (1 - null), q)) if null < 1 else 1.0
-
-
-def rogue_finding(r, d: int, n: int | None = None) -> Finding:
-    """The rogue-dimension finding (module docstring). ``n`` (rows): below
-    :data:`SMALL_N`, both signs are judged against what ``n`` random rows give by chance
-    (the mean cosine's own noise, ``3 sqrt(2 / (n (n - 1) d))``, and the 99th percentile
-    of :func:`energy_null_quantile`): a handful of Gaussian vectors read as rogue."""
-    t = THRESHOLDS["rogue_dimensions"]
-    null = null_top_share(d, r.top) if r.top < d else 1.0
-    excess = (r.share - null) / (1 - null) if null < 1 else 0.0
-    small = n is not None and 2 <= n < SMALL_N
-    min_cos = t["min_mean_cosine"]
-    if small:
-        min_cos = max(min_cos, 3.0 * float(np.sqrt(2.0 / (n * (n - 1) * d))))
-    # "value" is the figure the severity was judged on, beside its own thresholds: the
-    # excess of the top dimensions' share of the mean cosine over chance (the share
-    # itself is "share"), or, below, the excess of their share of the squared length
-    ev = {"value": excess, "share": r.share, "dims": [int(j) for j in r.dims],
-          "mean_cosine": r.mean_cosine, "null_share": null, "excess": excess,
-          "judged_on": "excess", "min_mean_cosine": min_cos,
-          **_limits("rogue_dimensions")}
-    judged = r.mean_cosine >= min_cos and r.top <= d / 4
-    sev = severity_of("rogue_dimensions", excess) if judged else "ok"
-    dims = ", ".join(str(int(j)) for j in r.dims)
-    # the second sign: a few dimensions holding most of every vector's squared length
-    # (huge variance, no shared offset) decide which items score alike
-    e_null = r.top / d
-    e_excess = (r.energy_share - e_null) / (1 - e_null) if r.energy is not None \
-        and r.top <= d / 4 else 0.0
-    e_sev = ("critical" if e_excess >= t["energy_critical"] else
-             "warning" if e_excess >= t["energy_warning"] else "ok")
-    if small and e_sev != "ok" and e_excess <= energy_null_quantile(n, d, r.top):
-        e_sev = "ok"                    # no more than n random rows give by chance
-    ev.update(energy_share=r.energy_share, energy_null=e_null, energy_excess=e_excess,
-              energy_dims=[] if r.energy_dims is None else [int(j) for j in r.energy_dims])
-    if SEVERITIES.index(e_sev) < SEVERITIES.index(sev):     # (most severe first)
-        # named: the top one, and every other of the top dims holding half of its
-        # length or ten times its even share
-        first = r.energy[r.energy_dims[0]]
-        big = [int(j) for i, j in enumerate(r.energy_dims)
-               if i == 0 or r.energy[j] >= min(0.5 * first, 10 / d)]
-        held = float(r.energy[big].sum())
-        summary = (f"Dimension{'s' if len(big) > 1 else ''} {', '.join(map(str, big))} "
-                   f"hold{'' if len(big) > 1 else 's'} {100 * held:.0f}% of every vector's "
-                   f"squared length ({100 * len(big) / d:.1f}% if spread evenly): "
-                   f"{'they' if len(big) > 1 else 'it'}, not the meaning, "
-                   f"decide{'' if len(big) > 1 else 's'} which items score alike; "
-                   "standardise/whiten the dimensions.")
-        ev.update(judged_on="energy_excess", value=e_excess,
-                  warning_at=t["energy_warning"], critical_at=t["energy_critical"],
-                  excess_warning_at=t["warning"], excess_critical_at=t["critical"])
-        return Finding("rogue_dimensions", e_sev, summary, ev, "whiten")
-    if not judged:
-        why = (f"with {n} vectors the mean cosine ({r.mean_cosine:.2f}) is within its "
-               "own noise" if small and t["min_mean_cosine"] <= r.mean_cosine < min_cos
-               else "the mean cosine is near 0, so there is no shared similarity for a few "
-               "dimensions to dominate" if r.mean_cosine < min_cos
-               else f"with {d} dimensions every dimension is a large share")
-        summary = f"Not judged: {why}."
-    elif sev == "ok":
-        summary = (f"No dimension dominates: the top {r.top} ({dims}) carry "
-                   f"{100 * r.share:.0f}% of the mean cosine ({100 * null:.0f}% by chance).")
-    else:
-        summary = (f"Dimensions {dims} carry {100 * r.share:.0f}% of the mean cosine "
-                   f"({100 * null:.0f}% expected by chance): they, not the meaning, decide "
-                   "the scores; standardise/whiten the dimensions.")
-    return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")
 
 
 def norm_finding(s, metric: str, hub_length: float | None = None,
@@ -368,90 +259,6 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
         elif sev != "ok" and corr is not None and corr <= -0.3:
             summary += f" Short vectors are the hubs (Spearman {corr:.2f} with N_k)."
     return Finding("norm_spread", sev, summary, ev, None if sev == "ok" else "normalize")
-
-
-def duplicates_finding(groups, n: int, n_exact_redundant: int, threshold: float,
-                       examples: list, source: str, estimate=None) -> Finding:
-    """The near-duplicate finding from the ``groups`` found. ``estimate``: a
-    :class:`~.sampled_duplicates.SampledDuplicates` of the whole corpus, when the groups
-    come from a sample of it: the share judged is then its redundant share."""
-    redundant = sum(len(g) - 1 for g in groups)
-    share = redundant / n
-    if estimate is not None:
-        share, ci = float(estimate.redundant_share), estimate.redundant_share_ci
-    sev = severity_of("near_duplicates", share)
-    ev = {"value": share, "groups": len(groups), "redundant_items": redundant,
-          "exact_copies": n_exact_redundant, "threshold": threshold,
-          "largest_group": max((len(g) for g in groups), default=0), "examples": examples,
-          "search": source, **_limits("near_duplicates")}
-    if estimate is not None:
-        ev.update(interval=list(ci), confidence=estimate.confidence, sample=estimate.sample,
-                  with_copy_share=float(estimate.share),
-                  measures="share of items that are redundant copies, Σ (group size − 1) / n")
-        effect = ("; deduplicate the corpus." if sev != "ok" else ".")
-        summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
-                   f"(cosine ≥ {threshold}) of others, estimated from {estimate.sample:,} "
-                   f"sampled rows, {100 * estimate.confidence:.0f}% interval "
-                   f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]; {n_exact_redundant} rows are exact "
-                   f"copies (all rows hashed), and {len(groups)} groups are named from "
-                   f"the graph's sample and the hashing{effect}")
-        return Finding("near_duplicates", sev, summary, ev,
-                       None if sev == "ok" else "deduplicate")
-    if not groups:
-        summary = f"No two items have cosine ≥ {threshold}."
-    else:
-        effect = ("they take top-k slots from other documents; deduplicate the corpus."
-                  if sev != "ok" else "too few to crowd result lists.")
-        summary = (f"{redundant} items ({100 * share:.3g}%) are copies or near-copies "
-                   f"(cosine ≥ {threshold}) of others in {len(groups)} groups, "
-                   f"{n_exact_redundant} of them exact; {effect}")
-    return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" else "deduplicate")
-
-
-CHANCE_COPIES = 0.05   # near-copies by chance per item, from which the threshold can't tell
-
-
-def chance_near_copies(n: int, d: int, threshold: float) -> float:
-    """Expected number of the other ``n − 1`` items within cosine ``threshold`` of an item
-    when all ``n`` directions are uniformly random in ``d`` dimensions: ``(n − 1)·P``,
-    with ``P`` the cap's share of the sphere, ``½ I_{1−t²}((d − 1)/2, ½)`` for ``t > 0``
-    (regularised incomplete beta). Near 0 for embeddings (d in the hundreds); of order
-    one in 3 or 5 dimensions, where a cosine of 0.98 says "neighbour", not "copy".
-
-    Examples
-    --------
-    >>> round(chance_near_copies(3000, 3, 0.98), 2), chance_near_copies(3000, 64, 0.98) < 1e-30
-    (29.99, True)
-    """
-    from scipy.special import betainc
-
-    if n < 2:
-        return 0.0
-    if d == 1:
-        return (n - 1) * 0.5
-    t = float(threshold)
-    cap = 0.5 * float(betainc((d - 1) / 2.0, 0.5, 1.0 - t * t))
-    return (n - 1) * (cap if t > 0 else 1.0 - cap)
-
-
-def near_copies_by_chance(f: Finding, chance: float, n: int, d: int,
-                          n_exact_redundant: int) -> Finding:
-    """A near-duplicate finding where ``chance`` (:func:`chance_near_copies`) reaches
-    :data:`CHANCE_COPIES`: random directions in ``d`` dimensions already fall within the
-    threshold of each other, so only the exact copies (hashed) are judged."""
-    share = n_exact_redundant / n
-    sev = severity_of("near_duplicates", share)
-    t = f.evidence.get("threshold")
-    summary = (f"Near-copies not judged: in {d} dimensions {n:,} random directions already "
-               f"fall within cosine {t} of each other ({chance:.2g} per item by chance), "
-               f"so the threshold cannot tell a copy from a neighbour; {n_exact_redundant} "
-               f"rows ({100 * share:.3g}%) are exact copies of others"
-               + ("; deduplicate the corpus." if sev != "ok" else "."))
-    ev = dict(f.evidence, value=share, near_copy_share=f.evidence.get("value"),
-              chance_per_item=chance, dim=d,
-              measures="share of items that are exact copies of others (near-copies not "
-                       "judged at this dimension)")
-    return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" else "deduplicate")
 
 
 def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,

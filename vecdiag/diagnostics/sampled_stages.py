@@ -26,7 +26,8 @@ import numpy as np
 from . import rules
 from .finding import Finding
 from .norms import norm_spread
-from .graph_stages import centred_spread, judged_against_chance, neighbour_rows, standardised
+from .copy_stages import judged_against_chance, standardised
+from .graph_stages import centred_spread, neighbour_rows
 from .stages import rogue_flagged
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
@@ -182,7 +183,7 @@ def _shared_search_duplicates(w):
     if (w.mean_cos is not None and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"]
             and not is_dask_array(w.G) and w.index is not None):
         # anisotropic: judged on the centred unit rows, as the graph stage does
-        from .graph_stages import pair_cosines
+        from .copy_stages import pair_cosines
 
         center = w.m.sum_unit / w.n
         r = np.repeat(rows, idx.shape[1])

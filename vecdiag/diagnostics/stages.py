@@ -4,9 +4,9 @@
 docstring). Here the ones that need only a pass over the rows and their moments:
 :func:`preflight`, :func:`moments`, :func:`isotropy_stage`, :func:`exact_copies`,
 :func:`metric_check`, :func:`geometry_findings`; those that read the kNN graph
-(:func:`~.graph_stages.knn_graph_stage`, hubness, near-duplicates, intrinsic dimension,
-query shift) are in :mod:`.graph_stages`. A stage reads the fields earlier stages filled
-and adds its own findings and statistics; every field is declared on :class:`Work`.
+(:func:`~.graph_stages.knn_graph_stage`, hubness, intrinsic dimension, query shift)
+are in :mod:`.graph_stages`, near-copies in :mod:`.copy_stages`. A stage reads the fields
+earlier stages filled and adds its own findings and statistics; every field is declared on :class:`Work`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..results import shorten
-from . import rules
+from . import rogue_rules, rules
 from .moments import block_rows, compute_moments, power_of_two_scale
 from .anisotropy import anisotropy_from_moments
 from .duplicates import exact_duplicate_groups
@@ -151,7 +151,7 @@ def isotropy_stage(w: Work) -> None:
     w.spec = spectrum(w.m)
     w.iscore = isoscore_from_spectrum(w.spec) if d >= 2 else None
     w.pr = participation_ratio(w.spec)
-    w.rogue = rogue_from_moments(w.m, rules.rogue_top(d))
+    w.rogue = rogue_from_moments(w.m, rogue_rules.rogue_top(d))
     w.stats.update(anisotropy=w.mean_cos, isotropy=w.iso, isoscore=w.iscore,
                    participation_ratio=w.pr, rogue_share=w.rogue.share,
                    rogue_dims=[int(j) for j in w.rogue.dims])
@@ -196,7 +196,7 @@ def geometry_findings(w: Work) -> None:
     are context: severity ok, no fix, the figures kept.
     """
     found = [rules.anisotropy_finding(w.mean_cos, w.iso, w.iscore),
-             rules.rogue_finding(w.rogue, w.W.shape[1], w.n)]
+             rogue_rules.rogue_finding(w.rogue, w.W.shape[1], w.n)]
     if w.metric == "euclidean":
         found = [f if _spread_decides(w, f) else rules.offset_context(f) for f in found]
     if w.n_distinct is not None and w.n_distinct <= w.k:
@@ -209,7 +209,7 @@ def rogue_flagged(w: Work, copies_known: bool = True) -> bool:
     critical): a few dimensions then decide every cosine, and the near-copy stage judges
     pairs on standardised dimensions, as the fix (whitening) would leave them.
     ``copies_known``: the exact copies were counted (``w.n_distinct``)."""
-    f = rules.rogue_finding(w.rogue, w.W.shape[1], w.n)
+    f = rogue_rules.rogue_finding(w.rogue, w.W.shape[1], w.n)
     if f.severity == "ok" or (copies_known and w.n_distinct <= w.k):
         return False
     return w.metric != "euclidean" or _spread_decides(w, f)

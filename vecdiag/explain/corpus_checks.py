@@ -27,7 +27,7 @@ def random_direction_share(d: int, top: int) -> float:
     random unit direction (Monte Carlo, 512 draws, seed 0): what the rogue share of a
     shared direction would be if no dimension were special. About 0.55 for d = 32 and
     top = 5, 0.1 for d = 384."""
-    from ..diagnostics.rules import null_top_share  # the same null as vd.diagnose's rule
+    from ..diagnostics.rogue_rules import null_top_share  # the same null as vd.diagnose's rule
 
     return 1.0 if top >= d else null_top_share(d, top, draws=512)
 

@@ -1,0 +1,123 @@
+"""The rogue-dimension rule: its finding, and the null shares it is judged against.
+
+Thresholds (``THRESHOLDS["rogue_dimensions"]``) and why they are where they are:
+:mod:`.rules`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .finding import SEVERITIES, Finding
+from .rules import THRESHOLDS, _limits, severity_of
+
+__all__ = ["rogue_finding", "rogue_top", "null_top_share", "energy_null_quantile", "SMALL_N"]
+
+
+def rogue_top(d: int) -> int:
+    """Dimensions judged by the rogue rule: ``min(5, ⌈d/10⌉)``."""
+    return max(1, min(5, -(-d // 10)))
+
+
+def null_top_share(d: int, m: int, draws: int = 2000) -> float:
+    """Mean share of the ``m`` largest squared coordinates of a random unit vector in d-D.
+
+    Examples
+    --------
+    >>> round(null_top_share(16, 2), 2)
+    0.46
+    """
+    g = np.random.default_rng(0).normal(size=(draws, d)) ** 2
+    top = -np.sort(-g, axis=1)[:, :m].sum(axis=1)
+    return float(np.mean(top / g.sum(axis=1)))
+
+
+SMALL_N = 50        # below this many rows, rogue-dimension nulls depend on n (see below)
+
+
+def energy_null_quantile(n: int, d: int, m: int, q: float = 0.99, draws: int = 200) -> float:
+    """The ``q`` quantile of the squared-length excess of the top ``m`` of ``d``
+    dimensions for ``n`` i.i.d. Gaussian rows (Monte Carlo, seed 0).
+
+    The null ``m / d`` of the energy sign holds for many rows; with a handful, the mean
+    of a few squared coordinates is noisy and the top ``m`` take more by chance (0.3 at
+    ``n = 5, d = 16``; below 0.08 from ``n = 50`` for every ``d``).
+    """
+    rng = np.random.default_rng(0)
+    step = max(1, 1_000_000 // (n * d))             # draws per batch: a few MB at most
+    share = []
+    for start in range(0, draws, step):
+        X = rng.normal(size=(min(step, draws - start), n, d))
+        e = (X ** 2 / (X ** 2).sum(axis=2, keepdims=True)).mean(axis=1)
+        e /= e.sum(axis=1, keepdims=True)
+        share.append(-np.sort(-e, axis=1)[:, :m].sum(axis=1))
+    share = np.concatenate(share)
+    null = m / d
+    return float(np.quantile((share - null) / (1 - null), q)) if null < 1 else 1.0
+
+
+def rogue_finding(r, d: int, n: int | None = None) -> Finding:
+    """The rogue-dimension finding (thresholds: :mod:`.rules`). ``n`` (rows): below
+    :data:`SMALL_N`, both signs are judged against what ``n`` random rows give by chance
+    (the mean cosine's own noise, ``3 sqrt(2 / (n (n - 1) d))``, and the 99th percentile
+    of :func:`energy_null_quantile`): a handful of Gaussian vectors read as rogue."""
+    t = THRESHOLDS["rogue_dimensions"]
+    null = null_top_share(d, r.top) if r.top < d else 1.0
+    excess = (r.share - null) / (1 - null) if null < 1 else 0.0
+    small = n is not None and 2 <= n < SMALL_N
+    min_cos = t["min_mean_cosine"]
+    if small:
+        min_cos = max(min_cos, 3.0 * float(np.sqrt(2.0 / (n * (n - 1) * d))))
+    # "value" is the figure the severity was judged on, beside its own thresholds: the
+    # excess of the top dimensions' share of the mean cosine over chance (the share
+    # itself is "share"), or, below, the excess of their share of the squared length
+    ev = {"value": excess, "share": r.share, "dims": [int(j) for j in r.dims],
+          "mean_cosine": r.mean_cosine, "null_share": null, "excess": excess,
+          "judged_on": "excess", "min_mean_cosine": min_cos,
+          **_limits("rogue_dimensions")}
+    judged = r.mean_cosine >= min_cos and r.top <= d / 4
+    sev = severity_of("rogue_dimensions", excess) if judged else "ok"
+    dims = ", ".join(str(int(j)) for j in r.dims)
+    # the second sign: a few dimensions holding most of every vector's squared length
+    # (huge variance, no shared offset) decide which items score alike
+    e_null = r.top / d
+    e_excess = (r.energy_share - e_null) / (1 - e_null) if r.energy is not None \
+        and r.top <= d / 4 else 0.0
+    e_sev = ("critical" if e_excess >= t["energy_critical"] else
+             "warning" if e_excess >= t["energy_warning"] else "ok")
+    if small and e_sev != "ok" and e_excess <= energy_null_quantile(n, d, r.top):
+        e_sev = "ok"                    # no more than n random rows give by chance
+    ev.update(energy_share=r.energy_share, energy_null=e_null, energy_excess=e_excess,
+              energy_dims=[] if r.energy_dims is None else [int(j) for j in r.energy_dims])
+    if SEVERITIES.index(e_sev) < SEVERITIES.index(sev):     # (most severe first)
+        # named: the top one, and every other of the top dims holding half of its
+        # length or ten times its even share
+        first = r.energy[r.energy_dims[0]]
+        big = [int(j) for i, j in enumerate(r.energy_dims)
+               if i == 0 or r.energy[j] >= min(0.5 * first, 10 / d)]
+        held = float(r.energy[big].sum())
+        summary = (f"Dimension{'s' if len(big) > 1 else ''} {', '.join(map(str, big))} "
+                   f"hold{'' if len(big) > 1 else 's'} {100 * held:.0f}% of every vector's "
+                   f"squared length ({100 * len(big) / d:.1f}% if spread evenly): "
+                   f"{'they' if len(big) > 1 else 'it'}, not the meaning, "
+                   f"decide{'' if len(big) > 1 else 's'} which items score alike; "
+                   "standardise/whiten the dimensions.")
+        ev.update(judged_on="energy_excess", value=e_excess,
+                  warning_at=t["energy_warning"], critical_at=t["energy_critical"],
+                  excess_warning_at=t["warning"], excess_critical_at=t["critical"])
+        return Finding("rogue_dimensions", e_sev, summary, ev, "whiten")
+    if not judged:
+        why = (f"with {n} vectors the mean cosine ({r.mean_cosine:.2f}) is within its "
+               "own noise" if small and t["min_mean_cosine"] <= r.mean_cosine < min_cos
+               else "the mean cosine is near 0, so there is no shared similarity for a few "
+               "dimensions to dominate" if r.mean_cosine < min_cos
+               else f"with {d} dimensions every dimension is a large share")
+        summary = f"Not judged: {why}."
+    elif sev == "ok":
+        summary = (f"No dimension dominates: the top {r.top} ({dims}) carry "
+                   f"{100 * r.share:.0f}% of the mean cosine ({100 * null:.0f}% by chance).")
+    else:
+        summary = (f"Dimensions {dims} carry {100 * r.share:.0f}% of the mean cosine "
+                   f"({100 * null:.0f}% expected by chance): they, not the meaning, decide "
+                   "the scores; standardise/whiten the dimensions.")
+    return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")
