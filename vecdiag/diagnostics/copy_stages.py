@@ -14,7 +14,7 @@ from . import copy_rules, rules
 from .duplicates import groups_from_pairs
 from .finding import Finding
 from .graph_stages import row_lengths
-from .moments import block_rows
+from .moments import block_rows, unit_rows
 from .stages import Work, rogue_flagged
 
 __all__ = ["near_duplicates_stage", "whole_corpus_duplicates", "judged_against_chance",
@@ -127,15 +127,12 @@ def whole_corpus_duplicates(w: Work, cone: bool):
         sample = None
     if rogue_flagged(w):
         if w.metric == "cosine" or cone:
-            lengths = row_lengths(X)
-            X = X / np.where(lengths > 0, lengths, 1)[:, None].astype(X.dtype)
+            X = unit_rows(X, row_lengths(X), X.dtype)
         centred = standardised(X, w.metric == "euclidean" or cone)
     elif w.metric == "euclidean":
         centred = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
     elif cone:
-        lengths = row_lengths(X)
-        unit = X / np.where(lengths > 0, lengths, 1)[:, None].astype(X.dtype)
-        centred = unit - (w.m.sum_unit / w.n).astype(X.dtype)
+        centred = unit_rows(X, row_lengths(X), X.dtype) - (w.m.sum_unit / w.n).astype(X.dtype)
     else:
         centred = None
     if centred is not None:

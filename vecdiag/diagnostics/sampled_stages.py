@@ -28,6 +28,7 @@ from .finding import Finding
 from .norms import norm_spread
 from .copy_stages import judged_against_chance, standardised
 from .graph_stages import centred_spread, neighbour_rows
+from .moments import unit_rows
 from .stages import rogue_flagged
 
 __all__ = ["sampled_duplicates_stage", "sampled_hubness_stage", "sampled_intrinsic_stage",
@@ -90,7 +91,7 @@ def sampled_duplicates_stage(w) -> None:
         base = w.G
         if w.metric == "cosine" or cone:
             norms = np.asarray(w.m.norms, np.float64) / w.rescale
-            base = base / np.where(norms > 0, norms, 1)[:, None].astype(base.dtype)
+            base = unit_rows(base, norms, base.dtype)
         try:
             dup = near_duplicates(standardised(base, w.metric == "euclidean" or cone),
                                   threshold=w.duplicate_threshold, sample=w.sample_size,
@@ -114,7 +115,7 @@ def sampled_duplicates_stage(w) -> None:
             try:
                 if cone:
                     norms = np.asarray(w.m.norms, np.float64) / w.rescale
-                    rows = w.G / np.where(norms > 0, norms, 1)[:, None].astype(w.G.dtype)
+                    rows = unit_rows(w.G, norms, w.G.dtype)
                     mean = (w.m.sum_unit / w.n).astype(w.G.dtype)
                 else:
                     rows, mean = w.G, w.G.mean(axis=0).astype(w.G.dtype)
