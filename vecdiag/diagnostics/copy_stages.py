@@ -39,21 +39,22 @@ def near_duplicates_stage(w: Work) -> None:
     cone = (w.metric != "euclidean" and w.mean_cos is not None
             and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
     centred = w.metric == "euclidean" or cone
+    rogue = rogue_flagged(w)            # judged once, for every search below
     estimate = found = None
     if w.metric == "dot" or w.sample is not None:
-        found = whole_corpus_duplicates(w, cone)
+        found = whole_corpus_duplicates(w, cone, rogue)
         if found is None or hasattr(found, "redundant_share"):
             estimate = found
-            groups = _graph_groups(w, cone)
+            groups = _graph_groups(w, cone, rogue)
         else:
             groups = [[int(i) for i in g] for g in found]
     else:
-        groups = _graph_groups(w, cone)
+        groups = _graph_groups(w, cone, rogue)
     examples = [" = ".join(w.label(i) for i in g[:3])          # used rows -> their ids
                 + (" …" if len(g) > 3 else "") for g in groups[:3]]
     groups = [[int(w.keep[i]) for i in g] for g in groups]      # input rows
     how = (" (cosine with each dimension standardised: rogue dimensions decide the raw "
-           "ones)" if rogue_flagged(w) else " (cosine of the centred vectors)" if centred
+           "ones)" if rogue else " (cosine of the centred vectors)" if centred
            else "")
     if estimate is not None:
         source = (f"{estimate.sample:,} sampled rows against all {w.n:,}"
@@ -88,11 +89,11 @@ def judged_against_chance(w: Work, finding: Finding) -> Finding:
     return copy_rules.near_copies_by_chance(finding, chance, w.n, d, w.exact_redundant)
 
 
-def _graph_groups(w: Work, cone: bool) -> list:
+def _graph_groups(w: Work, cone: bool, rogue: bool) -> list:
     """Groups (used rows) of the graph's pairs at cosine ≥ the threshold, and exact copies."""
     r_idx = np.repeat(np.arange(w.G.shape[0]), w.k_eff)
     c_idx = w.graph.indices.ravel()
-    if rogue_flagged(w):
+    if rogue:
         base = w.index.unit_rows if (w.metric == "cosine" or cone) else w.G
         cos = pair_cosines(standardised(base, w.metric == "euclidean" or cone), r_idx, c_idx)
     elif w.metric == "euclidean":
@@ -108,12 +109,13 @@ def _graph_groups(w: Work, cone: bool) -> list:
     return groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
 
 
-def whole_corpus_duplicates(w: Work, cone: bool):
+def whole_corpus_duplicates(w: Work, cone: bool, rogue: bool):
     """Near-copies among all ``w.n`` used rows by cosine (:func:`vecdiag.near_duplicates`):
     every pair compared when the graph covers every row and ``n`` is at most the
     ``sample`` size (groups of used rows), else the redundant share estimated from that
     many sampled rows, each searched against all. Judged on the cosines the graph stage
-    judges: of the centred vectors under euclidean and in a cone, of the raw ones otherwise.
+    judges: of the centred vectors under euclidean and in a cone, of the raw ones otherwise;
+    with each dimension standardised when ``rogue`` (:func:`.stages.rogue_flagged`).
     """
     from .duplicates import near_duplicates
     from .sampling import DEFAULT_SAMPLE, check_sample
@@ -125,7 +127,7 @@ def whole_corpus_duplicates(w: Work, cone: bool):
                           w.n, "sample")
     if w.sample is None and w.n <= sample:
         sample = None
-    if rogue_flagged(w):
+    if rogue:
         if w.metric == "cosine" or cone:
             X = unit_rows(X, row_lengths(X), X.dtype)
         centred = standardised(X, w.metric == "euclidean" or cone)
