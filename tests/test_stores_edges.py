@@ -212,6 +212,28 @@ def test_faiss_id_sidecars(faiss_data, tmp_path):
         store.search(Q, 3)
 
 
+def test_faiss_id_files_read_like_the_cli_ids(faiss_data, tmp_path):
+    """An ids file from a Windows editor (byte-order mark) gives the same ids as a plain
+    one, in .txt and .json alike; a blank line between ids is refused, naming it, as the
+    CLI's ids files refuse it (a missing id or an empty one: skipping it was a guess)."""
+    faiss, X, _ = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X[:3])
+    txt = tmp_path / "ids.txt"
+    txt.write_text("d1\nd2\nd3\n\n", encoding="utf-8-sig")
+    assert vd.stores.faiss(flat, ids=txt).fetch().ids.tolist() == ["d1", "d2", "d3"]
+    doc = tmp_path / "ids.json"
+    doc.write_text('["d1", "d2", "d3"]', encoding="utf-8-sig")
+    assert vd.stores.faiss(flat, ids=doc).fetch().ids.tolist() == ["d1", "d2", "d3"]
+    txt.write_text("d1\n\nd2\nd3\n")
+    with pytest.raises(ValueError, match=r"ids: 1 blank line\(s\) where an id should be "
+                                         r"\(line 2\)"):
+        vd.stores.faiss(flat, ids=txt)
+    doc.write_text('["d1", "d2",')
+    with pytest.raises(ValueError, match=r"is not valid JSON .*write a JSON list of ids"):
+        vd.stores.faiss(flat, ids=doc)
+
+
 def test_an_empty_store_says_so(faiss_data):
     faiss, _, Q = faiss_data
     with pytest.raises(ValueError, match="is empty"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["read_text", "text_lines"]
+__all__ = ["id_lines", "json_objects", "read_text", "text_lines"]
 
 
 def read_text(path, label: str) -> str:
@@ -28,6 +28,35 @@ def text_lines(path, label: str):
                 yield number, line.rstrip("\r\n")
     except UnicodeDecodeError as err:
         raise _not_utf8(label, err) from None
+
+
+def id_lines(path, label: str) -> list[str]:
+    """One id per line, without the spaces or tabs around it (a TREC qrels file splits on
+    whitespace, so an id never holds any at its ends: "d1 " would match nothing).
+
+    Only ``\\n`` and ``\\r\\n`` end a line (``str.splitlines`` would also split on
+    ``\\x85`` or ``\\u2028`` inside an id). Blank lines after the last id are ignored; a
+    blank line before it is refused, naming it: every later id would be off by one row.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "ids.txt")
+    ...     _ = open(path, "w", encoding="utf-8-sig").write("d1 \\n\\td2\\r\\n\\n")
+    ...     id_lines(path, "ids")
+    ['d1', 'd2']
+    """
+    text = read_text(path, label)
+    ids = [line.strip() for line in text.split("\n")]
+    while ids and not ids[-1]:
+        ids.pop()
+    blank = [i + 1 for i, v in enumerate(ids) if not v]
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
+        raise ValueError(f"{label}: {len(blank)} blank line(s) where an id should be "
+                         f"(line {shown}); one id per row, no empty lines")
+    return ids
 
 
 def _not_utf8(label: str, err: UnicodeDecodeError) -> ValueError:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._textfile import read_text
+from .._textfile import id_lines, read_text
 
 
 @dataclasses.dataclass
@@ -61,16 +61,12 @@ def read_lines(path, what: str, rows: int | None = None) -> list[str]:
 
 
 def read_ids(path, what: str) -> list[str]:
-    """One id per line, without the spaces or tabs around it (a TREC qrels file splits
-    on whitespace, so an id never holds any at its ends: "d1 " would match nothing); a
-    blank line is refused, naming it."""
-    ids = [line.strip() for line in read_lines(path, what)]
-    blank = [i + 1 for i, v in enumerate(ids) if not v]
-    if blank:
-        shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
-        raise ValueError(f"{what}: {len(blank)} blank line(s) where an id should be "
-                         f"(line {shown}); one id per row, no empty lines")
-    return ids
+    """One id per line, without the spaces or tabs around it; a blank line before the
+    last id is refused, naming it (:func:`vecdiag._textfile.id_lines`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no such file {str(path)!r}")
+    return id_lines(path, what)
 
 
 def _load_beir_folder(path: Path, id_field, qrels, finite_corpus: bool):

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._optional import require
+from .._textfile import id_lines, read_text
 from .base import Store
 
 __all__ = ["faiss", "FaissStore"]
@@ -272,11 +273,13 @@ def _read_ids(ids, n: int) -> list:
         if path.endswith(".npy"):
             values = np.load(path, allow_pickle=False).tolist()
         elif path.endswith(".json"):
-            with open(path, encoding="utf-8") as fh:
-                values = json.load(fh)
+            try:
+                values = json.loads(read_text(path, "ids"))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"ids: {path!r} is not valid JSON ({err.msg}, line "
+                                 f"{err.lineno}); write a JSON list of ids") from None
         else:
-            with open(path, encoding="utf-8") as fh:    # spaces around an id are not part of it
-                values = [line.strip() for line in fh if line.strip()]
+            values = id_lines(path, "ids")      # spaces around an id are not part of it
             # numbers only when every line is one written plainly ("007" stays a string)
             if values and all(v.lstrip("-").isdigit() and str(int(v)) == v for v in values):
                 values = [int(v) for v in values]
