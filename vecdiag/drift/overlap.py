@@ -166,8 +166,17 @@ def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
     if r.size == 0:
         return np.zeros(new_nn.shape[0], dtype=np.int64)
     items = np.arange(A.shape[0]) if rows is None else np.asarray(rows)
-    a = np.asarray(A[items[r]], np.float64)
-    b = np.asarray(A[new_nn[r, c]], np.float64)
+    if is_dask_array(A):
+        # only the rows of these pairs are gathered (a few per sampled item), not the corpus
+        from ..scale.block_top import gather_rows
+
+        needed = np.unique(np.concatenate([items[r], new_nn[r, c]]))
+        R = np.asarray(gather_rows(A, needed), np.float64)
+        a = R[np.searchsorted(needed, items[r])]
+        b = R[np.searchsorted(needed, new_nn[r, c])]
+    else:
+        a = np.asarray(A[items[r]], np.float64)
+        b = np.asarray(A[new_nn[r, c]], np.float64)
     if metric == "euclidean":
         score = np.sqrt(np.einsum("ij,ij->i", a - b, a - b))
     else:
@@ -227,8 +236,8 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     new neighbour outside the old list whose old score equals the old k-th score (within
     ``1e-8 + 1e-5·|k-th|``, as :func:`vecdiag.ann_recall` counts a tie) could have been
     listed in the old space too (binary or quantised embeddings tie often, and rounding
-    noise orders the tied items differently in each space). On a Dask corpus the plain
-    set overlap is used.
+    noise orders the tied items differently in each space). On a Dask corpus the same
+    rule holds: only the rows of those pairs are gathered.
 
     Examples
     --------
@@ -265,9 +274,7 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
 
         old, new = knn_rows(A, rows, k, metric=metric), knn_rows(B, rows, k, metric=metric)
     old_nn, new_nn = np.asarray(old.indices), np.asarray(new.indices)
-    kept = _row_overlap(old_nn, new_nn)
-    if not is_dask_array(A):        # (a Dask corpus: plain set overlap, rows not gathered)
-        kept = kept + _tied_in_old(A, rows, old, new_nn, metric)
+    kept = _row_overlap(old_nn, new_nn) + _tied_in_old(A, rows, old, new_nn, metric)
     overlap = kept / k
     n = A.shape[0]
     order = np.argsort(overlap, kind="stable")
