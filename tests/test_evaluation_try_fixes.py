@@ -145,6 +145,27 @@ def test_run_from_keeps_neighbor_order():
     assert vd.evaluation.ranked_docs(run["y"]) == ["b", "c", "a"]
 
 
+def test_passages_of_one_document_count_with_their_best_score():
+    """Corpus rows 2j and 2j+1 are two passages of document j. A document's score is its
+    best passage's (as run_from_neighbors gives it): try_fixes kept the *last* passage
+    listed, the worst, and reported MRR 0.21 where the ranking earns 0.65."""
+    rng = np.random.default_rng(0)
+    corpus = rng.normal(size=(40, 6)) + 1
+    queries = corpus[:8] + rng.normal(scale=0.5, size=(8, 6))
+    dids = [f"doc{j // 2}" for j in range(40)]
+    qids = [f"q{i}" for i in range(8)]
+    qrels = {f"q{i}": {f"doc{i // 2}": 1} for i in range(8)}
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=[],
+                       k=40, metrics=("mrr@10",), n_resamples=100)
+    sims = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ \
+        (corpus / np.linalg.norm(corpus, axis=1, keepdims=True)).T
+    best = np.maximum(sims[:, 0::2], sims[:, 1::2])          # (8, 20): best passage per doc
+    for i, q in enumerate(qids):
+        assert rep.runs["baseline"][q] == pytest.approx({f"doc{j}": best[i, j] for j in range(20)})
+    rr = [1.0 / (1 + int((best[i] > best[i, i // 2]).sum())) for i in range(8)]
+    assert rep.evaluations["baseline"].mean["mrr@10"] == pytest.approx(np.mean(rr))
+
+
 def test_bad_input(planted):
     queries, corpus, qrels, qids, dids = planted
     with pytest.raises(ValueError, match="unknown fix code"):

@@ -216,7 +216,9 @@ def run_from(neighbors, query_ids, doc_ids) -> dict:
     """A run dict whose scores order documents as the Neighbors do (best first).
 
     Similarities are kept; rows whose scores rise (distances) are negated; a row that is
-    neither (a re-ranker whose scores are not its order) gets ``-rank`` as score.
+    neither (a re-ranker whose scores are not its order) gets ``-rank`` as score. Several
+    rows with one id (passages of one document) give that document once, with its best
+    score (its first, in rank order), as :func:`vecdiag.evaluation.run_from_neighbors` does.
     """
     scores = np.asarray(neighbors.scores, dtype=np.float64)
     names = np.asarray([str(d) for d in doc_ids], dtype=object)[np.asarray(neighbors.indices)]
@@ -227,5 +229,8 @@ def run_from(neighbors, query_ids, doc_ids) -> dict:
     run = {}
     for i, q in enumerate(query_ids):
         row = scores[i] if falling[i] else -scores[i] if rising[i] else ranks
-        run[str(q)] = {d: float(s) for d, s in zip(names[i], row)}
+        docs: dict = {}
+        for d, s in zip(names[i], row):
+            docs.setdefault(d, float(s))  # rank order: the first is the best
+        run[str(q)] = docs
     return run
