@@ -166,6 +166,14 @@ def test_passages_of_one_document_count_with_their_best_score():
     assert rep.evaluations["baseline"].mean["mrr@10"] == pytest.approx(np.mean(rr))
 
 
+def test_repeated_query_ids_are_refused_naming_the_rows(planted):
+    queries, corpus, qrels, qids, dids = planted
+    # the second row was silently dropped: 29 queries averaged for 30 rows
+    with pytest.raises(ValueError, match=r"query_ids must be unique: '.*' names query rows 0, 1"):
+        vd.try_fixes(queries, corpus, qrels, query_ids=[qids[0]] + qids[:-1], doc_ids=dids,
+                     fixes=["center"], metrics=("mrr@10",), n_resamples=100)
+
+
 def test_bad_input(planted):
     queries, corpus, qrels, qids, dids = planted
     with pytest.raises(ValueError, match="unknown fix code"):

@@ -107,6 +107,13 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     if len(query_ids) != queries.shape[0]:
         raise ValueError(f"query_ids has {len(query_ids)} entries for {queries.shape[0]} "
                          "queries; give one id per query row")
+    if len(set(query_ids)) != len(query_ids):
+        rows: dict = {}
+        for row, q in enumerate(query_ids):
+            rows.setdefault(q, []).append(row)
+        q, where = next((q, r) for q, r in rows.items() if len(r) > 1)
+        raise ValueError(f"query_ids must be unique: {q!r} names query rows "
+                         f"{', '.join(map(str, where))}; give each query row its own id")
     given = set(query_ids)
     unqueried = tuple(sorted(q for q in qrels if q not in given))
     qrels = {q: docs for q, docs in qrels.items() if q in given}
