@@ -167,6 +167,17 @@ def test_compare_applies_holm_across_metrics(rng):
     assert one.metrics == ("y",) and one.p_adjusted["y"] == one.p_value["y"]
 
 
+def test_a_metric_named_twice_is_refused_not_counted_twice_by_holm():
+    """compare(metrics=["mrr@10", "mrr@10"]) counted one test twice in Holm's m: the
+    p-value of 1/16 (5 queries, all of one sign, exact) came back adjusted to 1/8."""
+    qrels = {f"q{i}": {"d1": 1, "d2": 0} for i in range(5)}
+    a = vd.evaluate({q: {"d1": 1.0, "d2": 2.0} for q in qrels}, qrels, metrics=["mrr@10"])
+    b = vd.evaluate({q: {"d1": 2.0, "d2": 1.0} for q in qrels}, qrels, metrics=["mrr@10"])
+    assert vd.compare(a, b).p_adjusted["mrr@10"] == 2 / 2 ** 5
+    with pytest.raises(ValueError, match="metrics has repeated measures"):
+        vd.compare(a, b, metrics=["mrr@10", "mrr@10"])
+
+
 def test_pairs_over_shared_queries_only():
     qrels = {f"q{i}": {"r": 1} for i in range(8)}
     run_a = {f"q{i}": {"r": 1.0, "x": 0.5} for i in range(6)}             # misses q6, q7

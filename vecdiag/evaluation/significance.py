@@ -312,6 +312,9 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
         raise ValueError(f"metrics {missing or '[]'} are not in both evaluations (shared: "
                          f"{shared_metrics}); evaluate both runs with the same metrics")
     metrics = tuple(metrics)
+    if len(set(metrics)) != len(metrics):
+        # one metric tested twice would count twice in Holm's m and double its p-value
+        raise ValueError(f"metrics has repeated measures: {list(metrics)}; name each once")
     pos_a = {q: i for i, q in enumerate(a.query_ids)}
     pos_b = {q: i for i, q in enumerate(b.query_ids)}
     gone_a, gone_b = set(a.missing_from_run), set(b.missing_from_run)
