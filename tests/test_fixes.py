@@ -155,6 +155,23 @@ def test_all_but_the_top_orthogonal_and_zero_mean(data, normalize_first):
     assert list(fix.get_feature_names_out()) == [f"x{i}" for i in range(C.shape[1])]
 
 
+@pytest.mark.parametrize("n_remove", [4, 5, 8])
+def test_all_but_the_top_past_the_corpus_rank_removes_only_real_directions(n_remove):
+    """5 rows in 10 dimensions vary along 4 directions. Asked for more, the fix removed
+    directions the corpus does not vary along either: an arbitrary basis of the null
+    space (LAPACK's choice, which changed with the row order), cutting arbitrary parts
+    off the queries (outputs differed by 1.6 between two orders of the same rows).
+    Reference: the query minus its projection on the span of the centred rows."""
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(5, 10)), rng.normal(size=(3, 10))
+    Xc, Qc = X - X.mean(axis=0), Q - X.mean(axis=0)
+    ref = Qc - Qc @ np.linalg.pinv(Xc) @ Xc        # all 4 real directions removed
+    for order in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 0, 2, 4, 3]):
+        fix = AllButTheTop(n_remove=n_remove, normalize_first=False).fit(X[order])
+        np.testing.assert_allclose(fix.transform(Q), ref, atol=1e-12)
+        assert fix.n_remove_ == 4 and fix.components_.shape == (4, 10)
+
+
 def test_pipeline(data):
     Q, C = data
     pipe = make_pipeline(AllButTheTop(n_remove=2), Whiten(n_components=4)).fit(C)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["principal_axes", "axes_of", "covariance_overflow"]
+__all__ = ["principal_axes", "axes_of", "covariance_overflow", "null_variances"]
 
 
 def principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -43,3 +43,18 @@ def axes_of(cov: np.ndarray, n_axes: int | None) -> tuple[np.ndarray, np.ndarray
     signs = np.sign(axes[np.arange(axes.shape[0]), np.abs(axes).argmax(axis=1)])
     signs[signs == 0] = 1
     return values, axes * signs[:, None]
+
+
+def null_variances(values: np.ndarray, total: float, mean: np.ndarray) -> np.ndarray:
+    """Which eigenvalues are at the level of rounding: directions the rows do not vary along.
+
+    More dimensions than rows, or collinear columns, leave eigenvalues of about 1e-33 whose
+    axes are an arbitrary basis of the null space (LAPACK's choice, which changes with the
+    order of the rows). The level is judged against the largest eigenvalue and against the
+    rows' own size (``total`` is the trace of the covariance, ``mean`` the mean row): on
+    constant rows every eigenvalue is rounding, the largest included.
+    """
+    d = mean.shape[0]
+    mean64 = np.asarray(mean, np.float64)   # float32 mean·mean overflows past 1.8e19
+    size = max(float(values.max(initial=0.0)), (float(total) + float(mean64 @ mean64)) / d)
+    return values <= 1e-12 * size * d                          # values are >= 0

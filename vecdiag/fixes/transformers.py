@@ -34,7 +34,7 @@ from .. import _validate as V
 from ..linalg import row_norms
 from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
-from .axes import axes_of, covariance_overflow, principal_axes
+from .axes import axes_of, covariance_overflow, null_variances, principal_axes
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix",
            "transform_as"]
@@ -262,9 +262,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # there up a thousandfold. Their scale is inf: every vector maps to 0 there.
         # The level of rounding is judged against the rows' own size too: on constant
         # rows every eigenvalue is rounding (1e-33), the largest included.
-        mean64 = np.asarray(self.mean_, np.float64)   # float32 mean·mean overflows past 1.8e19
-        size = max(float(values.max(initial=0.0)), (float(total) + float(mean64 @ mean64)) / d)
-        null = values <= 1e-12 * size * d                          # values are >= 0
+        null = null_variances(values, total, self.mean_)
         self.scale_ = np.where(null, np.inf, np.sqrt(values + eps))
         self._n_features_out = m
         return self
@@ -323,13 +321,16 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     components_ : ndarray (n_remove, n_features)
         The removed principal directions, one unit vector per row.
     n_remove_ : int
-        The D actually used.
+        The D actually used: ``n_remove``, or fewer when the corpus varies along fewer
+        directions (n rows vary along at most n - 1).
 
     Notes
     -----
     ``x̃ = (u(x) - μ) - Σ_{i ≤ D} (u_i · (u(x) - μ)) u_i``. The output has zero mean on
     the training rows and is orthogonal to every removed direction ``u_i``, which carry
     the frequency-like common components that dominate raw cosines. Needs ``D < d``.
+    Directions without variance in the corpus (past its rank: ``D >= n`` rows) are not
+    removed: their axes would be an arbitrary basis, cutting arbitrary parts off queries.
 
     Examples
     --------
@@ -361,12 +362,18 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if cov is not None:              # a Dask corpus: the covariance of one pass
             if not np.isfinite(cov).all():
                 raise covariance_overflow(None)
-            self.mean_, (_, axes) = mean, axes_of(cov, D)
+            self.mean_, total = mean, float(np.trace(cov))
+            values, axes = axes_of(cov, D)
         else:
             self.mean_ = X.mean(axis=0)
-            _, axes = principal_axes((X - self.mean_).astype(np.float64), D)
-        self.components_ = axes
-        self.n_remove_ = D
+            Xc = (X - self.mean_).astype(np.float64)
+            total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)
+            values, axes = principal_axes(Xc, D)
+        # subtle: past the corpus's rank (D >= n rows) the top-D axes include directions the
+        # corpus does not vary along, an arbitrary basis that changes with the row order;
+        # removing them would cut arbitrary parts off every query. Only real ones are removed.
+        self.components_ = axes[~null_variances(values, total, self.mean_)]
+        self.n_remove_ = self.components_.shape[0]
         return self
 
     def transform(self, X):
