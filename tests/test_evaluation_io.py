@@ -104,6 +104,17 @@ def test_missing_files_and_bad_options(tmp_path):
         vd.save_run({"q": {"d": 1.0}}, tmp_path / "out.txt", tag="two words")
 
 
+def test_save_run_k_takes_numpy_integers_and_refuses_non_integers(tmp_path):
+    """k=np.int64(1) (a k read from an array) was refused as 'not a positive integer'."""
+    vd.save_run({"q": {"a": 1.0, "b": 2.0, "c": 3.0}}, tmp_path / "out.txt", k=np.int64(2))
+    assert (tmp_path / "out.txt").read_text().split("\n")[:2] == \
+        ["q Q0 c 1 3.0 vecdiag", "q Q0 b 2 2.0 vecdiag"]
+    with pytest.raises(TypeError, match="k must be an integer"):
+        vd.save_run({"q": {"a": 1.0}}, tmp_path / "out.txt", k=2.0)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        vd.save_run({"q": {"a": 1.0}}, tmp_path / "out.txt", k=0)
+
+
 # -- the command line --------------------------------------------------------------------
 
 @pytest.fixture

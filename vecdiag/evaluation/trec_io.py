@@ -15,6 +15,7 @@ import math
 import re
 from pathlib import Path
 
+from .. import _validate as V
 from .._textfile import text_lines
 from ..io import atomic_write_text
 from .runs import as_run, ranked_docs
@@ -221,8 +222,8 @@ def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:
     run = as_run(run, "run")
     if not tag or any(c.isspace() for c in tag):
         raise ValueError(f"tag must be a non-empty word without whitespace, got {tag!r}")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise ValueError(f"k must be a positive integer or None, got {k!r}")
+    if k is not None:
+        k = V.check_positive_int(k, "k")   # NumPy integers too (a k from an array)
     out = []
     for q in sorted(run):
         _check_word(q, "query id")
