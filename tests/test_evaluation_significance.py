@@ -296,6 +296,23 @@ def test_every_query_moving_by_one_amount_is_significant_whatever_the_rounding(n
     assert t["p_value"] == 0.0 and t["ci"][0] == t["ci"][1] == t["delta"]
 
 
+@pytest.mark.parametrize("d", [[1e-16, 0.0, 0.0], [3e-17, 0, 0, 0, 0], [1e-13, 2e-13, 1.5e-13],
+                               [1e-13 * (i + 1) for i in range(10)]])
+def test_differences_of_any_scale_are_tested_as_scipy_tests_them(d):
+    """The rounding level was 1e-12 at least, whatever the scale of the differences: one
+    1e-16 residue beside zeros read as a constant shift (t-test p = 0, bootstrap 1e-4:
+    'significant'; scipy's ttest_rel gives 0.42), and ten differences all near 1e-13 read
+    as no change (randomization p = 1; scipy's permutation test gives 2/1024)."""
+    d = np.asarray(d)
+    assert paired_test(d, method="ttest")["p_value"] == pytest.approx(
+        stats.ttest_rel(d, np.zeros(d.size)).pvalue, rel=1e-9)
+    perm = stats.permutation_test((d,), lambda x, axis=-1: x.mean(axis=axis), vectorized=True,
+                                  permutation_type="samples", n_resamples=np.inf)
+    assert paired_test(d, method="randomization")["p_value"] == pytest.approx(perm.pvalue)
+    if d[1:].sum() == 0:          # one residue beside zeros: no sign of a shift
+        assert paired_test(d, method="bootstrap", n_resamples=999)["p_value"] > 0.3
+
+
 def test_queries_a_search_returned_nothing_for_are_absent_not_paired_zeros():
     """A store or filter that returns nothing for a query pads its row with -1: that
     query is absent from the run (as from a TREC file), so compare leaves it out of the

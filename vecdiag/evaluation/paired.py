@@ -55,7 +55,7 @@ def _randomization(d: np.ndarray, n_resamples: int, rng, exact: bool | None):
     """p-value of the sign-flip test, and whether it was exact."""
     n = d.shape[0]
     observed = abs(d.mean())
-    tol = 1e-12 * max(1.0, float(np.abs(d).max(initial=0.0)))
+    tol = _rounding(d)
     if exact is None:
         exact = n <= 30 and 2 ** n <= n_resamples
     if exact:
@@ -75,13 +75,24 @@ def _randomization(d: np.ndarray, n_resamples: int, rng, exact: bool | None):
     return (1 + count) / (1 + n_resamples), False
 
 
+def _rounding(d: np.ndarray) -> float:
+    """The level of rounding of sums of ``d``: 1e-12 of its largest magnitude.
+
+    Relative, not absolute: differences of 1e-13 are data when every one is that small,
+    and a 1e-16 residue beside zeros is a (tiny) spread, not a shift (an absolute floor of
+    1e-12 once made ``[1e-16, 0, 0]`` a certain change for the t-test, p = 0, where
+    ``scipy.stats.ttest_rel`` gives 0.42, and ``[1e-13, ..., 1e-12]`` no change at all for
+    the randomization test, p = 1, where scipy's permutation test gives 0.002).
+    """
+    return 1e-12 * float(np.abs(d).max(initial=0.0))
+
+
 def _centred(d: np.ndarray) -> np.ndarray:
     """``d - mean(d)``, with rounding residues of the mean (within 1e-12 of the largest
     difference) set to 0: ten copies of 1/3 average to 0.33333333333333337, and the
     residue would read as a spread."""
     z = d - d.mean()
-    tol = 1e-12 * max(1.0, float(np.abs(d).max(initial=0.0)))
-    z[np.abs(z) <= tol] = 0.0
+    z[np.abs(z) <= _rounding(d)] = 0.0
     return z
 
 
