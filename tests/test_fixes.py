@@ -417,6 +417,19 @@ def test_hybrid_reads_ids_as_strings_as_evaluate_does():
     assert vd.evaluate(fused, {"0": {"7": 1}}, metrics=["mrr@10"]).mean["mrr@10"] == 1.0
 
 
+def test_hybrid_refuses_one_id_twice_within_a_run():
+    """Within one run, 7 and "7" are one document (as vd.evaluate reads them): it took two
+    ranks and was counted twice (1/61 + 1/62, above "a" at 1/63 + 1/61); query ids 1 and
+    "1" merged two queries' lists into one. vd.evaluate refuses such a run; so does hybrid."""
+    dense = {"q": {7: 0.9, "7": 0.8, "a": 0.5}}
+    with pytest.raises(ValueError, match="has document id '7' twice once ids are read as"):
+        vd.evaluate(dense, {"q": {"7": 1}})
+    with pytest.raises(ValueError, match=r"dense\['q'\] has document id '7' twice"):
+        hybrid(dense, {"q": {"a": 1.0}})
+    with pytest.raises(ValueError, match="lexical has query id '1' twice"):
+        hybrid({"1": {"a": 1.0}}, {1: {"a": 1.0}, "1": {"b": 1.0}})
+
+
 def test_hybrid_tie_rule_and_neighbors_input(data):
     Q, C = data
     # ties: doc ids in descending string order (trec_eval's rule)

@@ -90,7 +90,21 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
         for d, s in docs.items():
             if not isinstance(s, numbers.Real) or s != s:
                 raise ValueError(f"{name}[{q!r}][{d!r}] must be a real number, got {s!r}")
+        # ids are compared as strings (hybrid, vd.evaluate): 7 and "7" are one document,
+        # which would take two places in one ranking and be counted twice
+        _unique_as_strings(docs, f"{name}[{q!r}] has document id", "document")
+    _unique_as_strings(run, f"{name} has query id", "query")
     return run
+
+
+def _unique_as_strings(keys, what: str, kind: str) -> None:
+    """Refuse two keys (of one dict: distinct) that are one id once read as strings."""
+    seen: dict = {}
+    for key in keys:
+        first = seen.setdefault(str(key), key)
+        if first is not key:
+            raise ValueError(f"{what} {str(key)!r} twice once ids are read as strings "
+                             f"({first!r} and {key!r}); make {kind} ids unique")
 
 
 def ranked(docs: dict) -> list:
