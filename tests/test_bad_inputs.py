@@ -307,7 +307,7 @@ METRIC_FUNCS = {
 @pytest.mark.parametrize("metric", ["cosin", "Cosine", "l2", None, 3])
 def test_bad_metric(name, metric):
     if metric is None and name in {"csls", "mutual_proximity", "mmr", "score_percentile",
-                                   "explain_neighbors"}:
+                                   "explain_neighbors", "try_fixes"}:
         pytest.skip("None means: the Index's metric, else cosine")
     msg = _raises(lambda: METRIC_FUNCS[name](metric), "metric", (ValueError, TypeError))
     assert "cosine" in msg

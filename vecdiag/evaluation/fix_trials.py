@@ -14,7 +14,7 @@ from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
 from .metrics import DEFAULT_METRICS
 from .trials import (BASELINE, TrialOptions, check_trial, dense_runs, lexical_runs, run_from,
-                     score_runs)
+                     score_runs, with_metric)
 
 __all__ = ["try_fixes", "FixReport", "default_fixes", "TrialOptions"]
 
@@ -220,7 +220,7 @@ class FixReport(Result):
 
 
 def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int = 100,
-              metrics=DEFAULT_METRICS, metric: str = "cosine", method: str = "randomization",
+              metrics=DEFAULT_METRICS, metric: str | None = None, method: str = "randomization",
               n_resamples: int = 10_000, alpha: float = 0.05, random_state=0, texts=None,
               query_texts=None, embedder=None, lexical=None, show_progress=None,
               findings=None, trial: TrialOptions | None = None, **options) -> FixReport:
@@ -241,8 +241,9 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
         Documents retrieved per query (metrics deeper than k see only k).
     metrics : sequence of str
         As in :func:`vecdiag.evaluate`; the first orders the report.
-    metric : {"cosine", "dot", "euclidean"}
-        The baseline's search metric; fixes search with it too.
+    metric : {"cosine", "dot", "euclidean"} or None
+        The baseline's search metric; fixes search with it too. None: the Index's
+        metric, else cosine.
     method, n_resamples, alpha, random_state
         As in :func:`vecdiag.compare`.
     texts, query_texts : sequence of str, optional
@@ -295,7 +296,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     opts = TrialOptions.merged(trial, k=k, metrics=metrics, metric=metric, method=method,
                                n_resamples=n_resamples, alpha=alpha,
                                random_state=random_state, show_progress=show_progress)
-    V.check_metric(opts.metric)
+    opts = with_metric(opts, corpus)
     if fixes is None:
         fixes = default_fixes(opts.metric, texts=texts is not None and query_texts is not None,
                               findings=findings, embedder=embedder is not None)

@@ -22,7 +22,7 @@ from .runs import as_qrels, ranked_docs
 from .significance import compare
 
 __all__ = ["TrialOptions", "Trial", "check_trial", "dense_runs", "lexical_runs", "score_runs",
-           "run_from", "BASELINE"]
+           "run_from", "with_metric", "BASELINE"]
 
 BASELINE = "baseline"
 
@@ -40,7 +40,7 @@ class TrialOptions:
 
     k: int = 100
     metrics: tuple = DEFAULT_METRICS
-    metric: str = "cosine"
+    metric: str | None = None            # None: the Index's metric, else cosine
     method: str = "randomization"
     n_resamples: int = 10_000
     alpha: float = 0.05
@@ -61,6 +61,19 @@ class TrialOptions:
             raise ValueError(f"pass {', '.join(both)} either as keywords or in trial=, "
                              "not both")
         return options
+
+
+def with_metric(opts: TrialOptions, corpus) -> TrialOptions:
+    """``opts`` with its metric settled and checked: None becomes the metric of an Index
+    corpus, else cosine (the rule of every vecdiag function taking ``metric=None``)."""
+    from dataclasses import replace
+
+    from ..neighbors import Index
+
+    if opts.metric is None:
+        opts = replace(opts, metric=corpus.metric if isinstance(corpus, Index) else "cosine")
+    V.check_metric(opts.metric)
+    return opts
 
 
 @dataclass
@@ -146,8 +159,13 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
                        expected_seconds=1e-9 * n_rows * n_q * 64 * (len(t.fixes) + 1))
     with bar:
         start = time.perf_counter()
-        base = t.corpus.search(t.queries, t.k) if isinstance(t.corpus, Index) \
-            else knn(t.queries, t.corpus, t.k, metric=t.opts.metric)
+        # the baseline searches by the trial's metric, as every fix does: an Index
+        # searched by its own metric instead made cosine_metric look like no change
+        if isinstance(t.corpus, Index) and t.corpus.metric == t.opts.metric:
+            base = t.corpus.search(t.queries, t.k)
+        else:
+            corpus = t.corpus.vectors if isinstance(t.corpus, Index) else t.corpus
+            base = knn(t.queries, corpus, t.k, metric=t.opts.metric)
         t.runs[BASELINE] = run_from(base, t.query_ids, t.doc_ids)
         t.seconds[BASELINE] = time.perf_counter() - start
         bar.update()
