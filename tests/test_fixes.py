@@ -394,6 +394,18 @@ def test_duplicate_groups():
 
 # ----------------------------------------------------------------- RRF
 
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_deduplicate_names_the_corpus_zero_row(metric):
+    """Copies are judged by cosine, so a zero row cannot be grouped: the error called the
+    corpus "X" (near_duplicates' argument), which deduplicate does not have."""
+    C = np.random.default_rng(0).normal(size=(6, 3))
+    C[4] = 0
+    # (an Index for cosine refuses the zero row itself, when it is built)
+    for corpus in (C, vd.Index(C, metric=metric)) if metric != "cosine" else (C,):
+        with pytest.raises(ValueError, match="^corpus has a zero vector at row 4"):
+            deduplicate(C[:2] + 1, corpus, k=3, metric=metric)
+
+
 def test_hybrid_by_hand():
     dense = {"q1": {"a": 0.9, "b": 0.5, "c": 0.1}, "q2": {"x": 1.0}}
     lexical = {"q1": {"c": 9.0, "a": 3.0}, "q3": {"y": 2.0}}

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
+from ..linalg import row_norms
 from ..neighbors.scoring import (check_queries, corpus_rows, make_neighbors, prepare,
                                  resolve_corpus, score_block, score_blocks, top_k)
 
@@ -127,6 +128,9 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     key = cache_keys.duplicate_groups(threshold)
     if index is not None and key in index.cache:
         return index.cache[key]
+    # copies are judged by cosine, whatever the search metric: name the corpus's zero rows
+    # here (near_duplicates would call the corpus "X")
+    V.zero_rows(index.norms if index is not None else row_norms(C), "corpus")
     groups = sorted((np.asarray(sorted(g), dtype=np.int64)
                      for g in near_duplicates(C, threshold=threshold)), key=lambda g: g[0])
     if index is not None:
