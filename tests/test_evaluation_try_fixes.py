@@ -194,6 +194,22 @@ def test_an_index_is_searched_by_the_trial_metric_in_the_baseline_and_every_fix(
         assert got.comparisons[fix].delta == pytest.approx(ref.comparisons[fix].delta)
 
 
+def test_ids_given_as_none_or_one_string_are_refused_by_name(planted):
+    """query_ids=None / doc_ids=None failed as "'NoneType' object is not iterable"; a
+    string was read as one id per character. An Index built with ids brings its own."""
+    queries, corpus, qrels, qids, dids = planted
+    common = dict(fixes=[], k=10, metrics=("mrr@10",), n_resamples=50)
+    for bad in (None, "d0 d1"):
+        with pytest.raises(TypeError, match="doc_ids must be a sequence of ids, one per corpus row"):
+            vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=bad, **common)
+        with pytest.raises(TypeError, match="query_ids must be a sequence of ids, one per query"):
+            vd.try_fixes(queries, corpus, qrels, query_ids=bad, doc_ids=dids, **common)
+    own = vd.try_fixes(queries, vd.Index(corpus, ids=dids), qrels, query_ids=qids, doc_ids=None,
+                       **common)
+    by_hand = vd.evaluate((vd.knn(queries, corpus, 10), qids, dids), qrels, metrics=("mrr@10",))
+    assert own.evaluations["baseline"].mean == pytest.approx(by_hand.mean)
+
+
 def test_bad_input(planted):
     queries, corpus, qrels, qids, dids = planted
     with pytest.raises(ValueError, match="unknown fix code"):

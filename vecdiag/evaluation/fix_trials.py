@@ -233,7 +233,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     qrels : dict
         ``{query_id: {doc_id: relevance}}``.
     query_ids, doc_ids : sequence
-        Ids of the query rows and corpus rows, as used in ``qrels``.
+        Ids of the query rows and corpus rows, as used in ``qrels``. ``doc_ids=None``
+        with an Index built with ids: its ids.
     fixes : sequence of str, optional
         Fix codes or ``"+"`` combinations (``"center+csls"``); default
         :func:`default_fixes`.

@@ -104,8 +104,10 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
 
     V.check_metric(opts.metric)
     qrels = as_qrels(qrels)
-    query_ids = [str(q) for q in query_ids]
-    doc_ids = [str(d) for d in doc_ids]
+    if doc_ids is None and isinstance(corpus, Index) and corpus.ids is not None:
+        doc_ids = corpus.ids                 # an Index brings its own ids
+    query_ids = _id_list(query_ids, "query_ids", "query row")
+    doc_ids = _id_list(doc_ids, "doc_ids", "corpus row")
     if isinstance(fixes, str):
         fixes = [fixes]
     fixes = ["+".join(parse_fix(f)) for f in fixes]
@@ -145,6 +147,15 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     return Trial(queries=queries, corpus=corpus, qrels=qrels, query_ids=query_ids,
                  doc_ids=doc_ids, fixes=fixes, metrics=metrics, k=min(k, n_rows), opts=opts,
                  rng=rng, unqueried=unqueried)
+
+
+def _id_list(ids, name: str, row: str) -> list:
+    """Ids as strings, one per row; None or a single string refused by name (they failed
+    as "'NoneType' object is not iterable", or counted a string's characters)."""
+    if ids is None or isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of ids, one per {row}, as the qrels name "
+                        f"them; got {type(ids).__name__}")
+    return [str(i) for i in ids]
 
 
 def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None:
