@@ -538,6 +538,28 @@ def test_apply_fix_hybrid_lexical():
     assert res.metric == "rrf"
 
 
+@pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top"])
+def test_apply_fix_names_the_corpus_zero_row_and_takes_the_advice_it_gives(code):
+    """A zero corpus row under normalisation: the error said "X has a zero vector ... or
+    pass zero='ignore'", and apply_fix refused zero= as an option no step uses. It now
+    names the corpus, and zero="ignore" ranks as the transformer with that option does
+    (on arrays and on an Index)."""
+    rng = np.random.default_rng(2)
+    C, Q = rng.normal(size=(20, 4)), rng.normal(size=(2, 4))
+    C[7] = 0
+    opts = {} if code == "normalize" else {"normalize_first": True}
+    with pytest.raises(ValueError, match="^corpus has a zero vector at row 7.*zero='ignore'"):
+        apply_fix(code, Q, C, 5, metric="dot", **opts)
+    cls = {"center": Center, "normalize": Normalize, "whiten": Whiten,
+           "all_but_the_top": AllButTheTop}[code]
+    fix = cls(zero="ignore", **opts).fit(C)
+    ref = vd.knn(fix.transform(Q), fix.transform(C), 20, metric="dot")
+    for corpus in (C, vd.Index(C, metric="dot")):
+        got = apply_fix(code, Q, corpus, 20, metric="dot", zero="ignore", **opts)
+        np.testing.assert_array_equal(got.indices, ref.indices)
+        np.testing.assert_allclose(got.scores, ref.scores, atol=1e-12)
+
+
 def test_apply_fix_errors(data):
     Q, C = data
     with pytest.raises(ValueError, match="unknown fix code 'centre'; choose from center"):

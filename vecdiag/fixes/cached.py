@@ -29,7 +29,7 @@ from .. import cache_keys
 from .._progress import progress_bar
 from ..linalg import row_norms
 from ..neighbors.scoring import block_rows, make_neighbors, top_k
-from .transformers import Normalize, Whiten, for_fix, transform_as
+from .transformers import Normalize, Whiten, fit_as, for_fix, transform_as
 
 _ROWS = 65_536
 
@@ -43,11 +43,12 @@ def _affine(fix):
     return fix.mean_, None  # Center (A = I), AllButTheTop (A = P: T(q) P = T(q))
 
 
-def _unit_corpus(index, normalize_first: bool) -> np.ndarray:
-    """u(C): the corpus itself, or the Index's unit rows (zero rows refused)."""
+def _unit_corpus(index, normalize_first: bool, zero: str | None = None) -> np.ndarray:
+    """u(C): the corpus itself, or the Index's unit rows (zero rows refused, or left at 0
+    with ``zero="ignore"``, the option of a vector fix; None: no such option)."""
     if not normalize_first:
         return index.vectors
-    V.zero_rows(index.norms, "corpus", "raise")
+    V.zero_rows(index.norms, "corpus", zero or "raise", ignorable=zero is not None)
     return index.unit_rows
 
 
@@ -56,7 +57,7 @@ def fitted(index, code: str, metric: str, opts: dict, *, show_progress=None):
     key = cache_keys.fix_fitted(code, metric, opts)
     if key in index.cache:
         return index.cache[key]
-    fix = for_fix(code, metric, **opts).fit(index.vectors)
+    fix = fit_as(for_fix(code, metric, **opts), index.vectors, "corpus")
     n = len(index)
     sq = np.empty(n, dtype=np.float64)
     with progress_bar(n, desc=f"{code}: transforming the corpus", show=show_progress,
@@ -79,7 +80,7 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
     fix, sq = fitted(index, code, metric, opts)
     mean, A = _affine(fix)
     normalize_first = getattr(fix, "normalize_first", True)
-    U = _unit_corpus(index, normalize_first)
+    U = _unit_corpus(index, normalize_first, fix.zero)
     TQ = transform_as(fix, Q, "queries")
     Vq = (TQ if A is None else TQ @ A.T.astype(TQ.dtype, copy=False)).astype(np.float64)
     if metric == "cosine":

@@ -126,8 +126,9 @@ def step_options(code: str, options: dict) -> dict:
 
 
 STEP_OPTIONS = {
-    "center": ("normalize_first",), "normalize": (), "whiten": ("n_components", "regularization", "normalize_first"),
-    "all_but_the_top": ("n_remove", "normalize_first"), "csls": ("n_neighbors", "bank"),
+    "center": ("normalize_first", "zero"), "normalize": ("zero",),
+    "whiten": ("n_components", "regularization", "normalize_first", "zero"),
+    "all_but_the_top": ("n_remove", "normalize_first", "zero"), "csls": ("n_neighbors", "bank"),
     "mutual_proximity": ("n_samples", "random_state"), "deduplicate": ("threshold",),
     "hybrid_lexical": ("rrf_k", "depth", "bm25_options"),
     "add_prefix": ("query_prefix", "document_prefix"), "chunk_documents": ("chunk_words", "overlap"),
@@ -176,6 +177,8 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     **options
         Per-step options, plain (``n_components=8``) or addressed to one step
         (``whiten__n_components=8``): center/whiten/all_but_the_top ``normalize_first``;
+        the four vector fixes ``zero`` ("raise" or "ignore": what normalising does with
+        an all-zero row, see :class:`~vecdiag.fixes.transformers.Center`);
         whiten ``n_components``, ``regularization``; all_but_the_top ``n_remove``; csls
         ``n_neighbors``, ``bank``; mutual_proximity ``n_samples``, ``random_state``;
         deduplicate ``threshold``; hybrid_lexical ``rrf_k`` (60), ``depth`` (None: every
@@ -268,9 +271,9 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
         if step == "cosine_metric":
             metric = "cosine"
         elif step in _TRANSFORMS:
-            from .transformers import transform_as
+            from .transformers import fit_as, transform_as
 
-            fix = make_transformer(step, metric, **opts).fit(C)
+            fix = fit_as(make_transformer(step, metric, **opts), C, "corpus")
             C, Q, index = transform_as(fix, C, "corpus"), transform_as(fix, Q, "queries"), None
             if shown is not None:  # re-rankers below see plain arrays, results keep ids/texts
                 ids = shown.ids if ids is None else ids

@@ -37,7 +37,7 @@ from ..scale.fit import dask_fit, dask_transform
 from .axes import axes_of, covariance_overflow, null_variances, principal_axes
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix",
-           "transform_as"]
+           "transform_as", "fit_as"]
 
 VECTOR_FIXES = ("center", "normalize", "whiten", "all_but_the_top")
 
@@ -281,8 +281,17 @@ def transform_as(fix, X, name: str):
     """``fix.transform(X)``, its errors naming ``X`` by ``name`` ("queries", "corpus"):
     a fitted transformer speaks of "X", as scikit-learn's do, which in a fix trial left
     the user guessing which array held the zero row."""
+    return _named(fix.transform, X, name)
+
+
+def fit_as(fix, X, name: str):
+    """``fix.fit(X)``, its errors naming ``X`` by ``name`` (see :func:`transform_as`)."""
+    return _named(fix.fit, X, name)
+
+
+def _named(method, X, name: str):
     try:
-        return fix.transform(X)
+        return method(X)
     except ValueError as err:
         text = str(err)
         if not text.startswith("X "):
