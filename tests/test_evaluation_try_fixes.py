@@ -210,6 +210,22 @@ def test_ids_given_as_none_or_one_string_are_refused_by_name(planted):
     assert own.evaluations["baseline"].mean == pytest.approx(by_hand.mean)
 
 
+def test_options_no_fix_uses_are_refused_not_dropped(planted):
+    """whiten__n_component=2 (a typo) was dropped silently: the report's "whiten" row
+    whitened every component. apply_fix refuses such an option; try_fixes now does too,
+    and an option a tried fix uses still reaches it (equal to apply_fix with it)."""
+    queries, corpus, qrels, qids, dids = planted
+    common = dict(query_ids=qids, doc_ids=dids, k=10, metrics=("mrr@10",), n_resamples=50)
+    for fixes, option in ((["whiten"], "whiten__n_component"), (["whiten"], "n_neighbors"),
+                          (["center"], "csls__n_neighbors")):
+        with pytest.raises(ValueError, match=f"option\\(s\\) {option} are used by none of the fixes"):
+            vd.try_fixes(queries, corpus, qrels, fixes=fixes, **common, **{option: 2})
+    rep = vd.try_fixes(queries, corpus, qrels, fixes=["whiten"], whiten__n_components=2, **common)
+    found = vd.fixes.apply_fix("whiten", queries, corpus, 10, n_components=2)
+    by_hand = vd.evaluate(_run_from(found, qids, dids), qrels, metrics=("mrr@10",))
+    assert rep.evaluations["whiten"].mean == pytest.approx(by_hand.mean)
+
+
 def test_bad_input(planted):
     queries, corpus, qrels, qids, dids = planted
     with pytest.raises(ValueError, match="unknown fix code"):

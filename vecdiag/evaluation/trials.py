@@ -163,6 +163,15 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
     recorded in ``failed`` with a warning."""
     from .._progress import progress_bar
     from ..fixes import apply_fix, options_of
+
+    # an option no fix uses is a typo or meant for a fix not tried: refused, as apply_fix
+    # refuses it (it was dropped silently: whiten__n_component=2 whitened all components)
+    used = {key for code in t.fixes for key in options_of(code, options)}
+    unused = [key for key in options if key not in used]
+    if unused:
+        raise ValueError(f"option(s) {', '.join(unused)} are used by none of the fixes "
+                         f"tried ({', '.join(t.fixes) or 'none'}); check the spelling, or "
+                         "add the fix they belong to (step__option addresses one step)")
     from ..neighbors import Index, knn
 
     n_rows, n_q = len(t.corpus), len(t.query_ids)
