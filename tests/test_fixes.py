@@ -560,6 +560,20 @@ def test_apply_fix_names_the_corpus_zero_row_and_takes_the_advice_it_gives(code)
         np.testing.assert_allclose(got.scores, ref.scores, atol=1e-12)
 
 
+def test_apply_fix_refuses_options_addressed_to_a_step_that_does_not_take_them(data):
+    """Only the part after "__" was checked: whitn__n_components=2 (misspelt step) and
+    center__n_neighbors=2 (center takes no n_neighbors) were accepted and dropped, so
+    "whiten" whitened every component."""
+    Q, C = data
+    for code, option in (("whiten", "whitn__n_components"), ("center+csls", "center__n_neighbors")):
+        with pytest.raises(ValueError, match=f"option\\(s\\) {option} are not used by fix"):
+            apply_fix(code, Q, C, 5, **{option: 2})
+    got = apply_fix("whiten+csls", Q, C, 20, whiten__n_components=3, csls__n_neighbors=4)
+    fix = Whiten(n_components=3).fit(C)
+    ref = csls(fix.transform(Q), fix.transform(C), 20, n_neighbors=4)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+
+
 def test_apply_fix_errors(data):
     Q, C = data
     with pytest.raises(ValueError, match="unknown fix code 'centre'; choose from center"):

@@ -145,10 +145,17 @@ def options_of(code, options: dict) -> dict:
     {'n_neighbors': 5, 'whiten__n_components': 8}
     """
     steps = tuple(code.split("+")) if isinstance(code, str) else tuple(code)
-    used = {key for s in steps for key in STEP_OPTIONS.get(s, ())}
-    return {key: v for key, v in options.items()
-            if key.split("__")[-1] in used and
-            ("__" not in key or key.split("__", 1)[0] in steps)}
+    return {key: v for key, v in options.items() if _uses(steps, key)}
+
+
+def _uses(steps, key: str) -> bool:
+    """Whether some step uses option ``key``: a plain name one of them takes, or
+    ``step__name`` for one of the steps that takes ``name`` (a misspelt step, or a step
+    that does not take the name, was dropped silently: ``whitn__n_components=2``)."""
+    if "__" in key:
+        step, name = key.split("__", 1)
+        return step in steps and name in STEP_OPTIONS.get(step, ())
+    return any(key in STEP_OPTIONS.get(s, ()) for s in steps)
 
 
 def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, ids=None,
@@ -227,8 +234,7 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
     Q, _ = check_queries(queries, C)
     k = V.check_k(k, C.shape[0])
-    used = {key for s in steps for key in STEP_OPTIONS.get(s, ())}
-    unknown = [key for key in options if key.split("__")[-1] not in used]
+    unknown = [key for key in options if not _uses(steps, key)]
     if unknown:
         raise ValueError(f"option(s) {', '.join(unknown)} are not used by fix "
                          f"{'+'.join(steps)!r}; options by step: "
