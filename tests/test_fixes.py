@@ -406,6 +406,22 @@ def test_deduplicate_names_the_corpus_zero_row(metric):
             deduplicate(C[:2] + 1, corpus, k=3, metric=metric)
 
 
+def test_csls_names_a_zero_row_of_the_bank():
+    """The documents' neighbourhoods are searched in the bank, which that search calls
+    its corpus: a zero bank row was reported as "corpus has a zero vector at row 3"."""
+    rng = np.random.default_rng(0)
+    C, Q, bank = rng.normal(size=(20, 4)), rng.normal(size=(2, 4)), rng.normal(size=(6, 4))
+    bank[3] = 0
+    with pytest.raises(ValueError, match="^bank has a zero vector at row 3"):
+        csls(Q, C, 3, n_neighbors=2, bank=bank)
+    # under dot a zero bank row is a valid neighbour (similarity 0)
+    got = csls(Q, C, 20, n_neighbors=2, bank=bank, metric="dot")
+    r_d = np.sort(C @ bank.T, axis=1)[:, -2:].mean(axis=1)
+    S = Q @ C.T
+    key = 2 * S - np.sort(S, axis=1)[:, -2:].mean(axis=1)[:, None] - r_d
+    np.testing.assert_array_equal(got.indices, rank_order(key))
+
+
 def test_hybrid_by_hand():
     dense = {"q1": {"a": 0.9, "b": 0.5, "c": 0.1}, "q2": {"x": 1.0}}
     lexical = {"q1": {"c": 9.0, "a": 3.0}, "q3": {"y": 2.0}}

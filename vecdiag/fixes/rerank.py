@@ -77,6 +77,8 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None,
     else:
         B = V.as_matrix(bank, "bank")
         V.check_same_dim(B, "bank", C, "corpus")
+        if metric == "cosine":   # the search below calls the bank "corpus"
+            V.zero_rows(row_norms(B), "bank")
         n_neighbors = V.check_k(n_neighbors, B.shape[0], name="n_neighbors")
         found = knn(C, B, n_neighbors, metric=metric)
     out = found.scores.astype(np.float64).mean(axis=1)
