@@ -325,3 +325,20 @@ def test_dot_and_normalize_at_the_ends_of_the_float_range():
     assert got.dtype == np.float32 and got[0, 0] == pytest.approx(2 ** -0.5, rel=1e-6)
     assert vd.cosine_matrix([[5e-324, 0], [5e-324, 5e-324]])[0, 1] == \
         pytest.approx(vd.cosine([5e-324, 0], [5e-324, 5e-324]))
+
+
+def test_float32_vectors_longer_than_the_largest_float32_keep_their_length():
+    """[3e38, 3e38] in float32 is finite, but its length (4.2e38) is not a float32: the
+    fast norm and euclidean returned inf, while the float they return holds the true
+    value (as scratch and NumPy in float64 say)."""
+    import warnings
+
+    a = np.float32([3e38, 3e38])
+    ref = math.hypot(*a.astype(np.float64).tolist())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert vd.norm(a) == pytest.approx(ref, rel=1e-7)
+        assert scratch.norm(a) == pytest.approx(ref, rel=1e-12)
+        assert vd.euclidean(a, -a) == pytest.approx(2 * ref, rel=1e-6)
+        assert scratch.euclidean(a, -a) == pytest.approx(2 * ref, rel=1e-12)
+        assert vd.euclidean([1.7e308], [-1.7e308]) == math.inf   # beyond float64: inf

@@ -130,7 +130,12 @@ def norm(a) -> float:
     1.414213562373095e+200
     """
     a = V.as_vector(a, "a")
-    return float(row_norms(a[None, :])[0])
+    value = float(row_norms(a[None, :])[0])
+    if value == np.inf and a.dtype != np.float64:
+        # subtle: a float32 vector can be longer than the largest float32 (3.4e38, e.g.
+        # [3e38, 3e38]) while its length fits the float64 returned: measure it there
+        value = float(row_norms(a[None, :].astype(np.float64))[0])
+    return value
 
 
 def normalize(X, *, zero: str = "raise") -> np.ndarray:
@@ -243,7 +248,9 @@ def euclidean(a, b) -> float:
     V.check_same_dim(a, "a", b, "b")
     scale = _pow2_scale(np.maximum(np.abs(a).max(keepdims=True), np.abs(b).max(keepdims=True)))
     diff = a / scale - b / scale
-    return float(np.sqrt(np.dot(diff, diff)) * scale[0])
+    # the scale is multiplied back in float64: a float32 distance may exceed the largest
+    # float32 (3.4e38) and still fit the float returned; past float64 it is inf
+    return float(np.sqrt(np.dot(diff, diff))) * float(scale[0])
 
 
 def cosine_matrix(A, B=None, *, zero: str = "raise") -> np.ndarray:
