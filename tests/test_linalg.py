@@ -342,3 +342,18 @@ def test_float32_vectors_longer_than_the_largest_float32_keep_their_length():
         assert vd.euclidean(a, -a) == pytest.approx(2 * ref, rel=1e-6)
         assert scratch.euclidean(a, -a) == pytest.approx(2 * ref, rel=1e-12)
         assert vd.euclidean([1.7e308], [-1.7e308]) == math.inf   # beyond float64: inf
+
+
+@pytest.mark.parametrize("scale", [1e-170, 1e-200, 1e-160])
+def test_explain_cosine_of_tiny_vectors_still_adds_up_to_the_cosine(scale):
+    """Vectors of size 1e-170 have a well-defined cosine, but their products a_i b_i
+    underflow to 0: every contribution was 0.0 (summing to 0, not to the cosine) and
+    top_dims was arbitrary. Contributions are now those of the unit vectors, as for the
+    same vectors scaled up (cosine is scale-invariant)."""
+    a, b = np.array([1.0, 2.0, 0.0, -1.0]), np.array([3.0, 1.0, 1.0, 0.5])
+    ref = a * b / (np.linalg.norm(a) * np.linalg.norm(b))
+    br = vd.explain_cosine(a * scale, b * scale)
+    assert br.cosine == pytest.approx(1.0 - distance.cosine(a, b), abs=1e-15)
+    np.testing.assert_allclose(br.contribution, ref, rtol=1e-14, atol=1e-16)
+    assert br.contribution.sum() == pytest.approx(br.cosine, abs=1e-15)
+    assert br.top_dims.tolist() == np.argsort(-np.abs(ref), kind="stable").tolist()

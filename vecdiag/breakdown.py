@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate as V
-from .linalg import cosine, norm
+from .linalg import cosine, norm, normalize
 from .results import Result, fmt, html_block, html_table, result
 
 __all__ = ["explain_cosine", "CosineBreakdown"]
@@ -122,12 +122,16 @@ def explain_cosine(a, b, *, top: int = 10) -> CosineBreakdown:
     V.check_same_dim(a, "a", b, "b")
     top = V.check_positive_int(top, "top")
     value = cosine(a, b)  # raises on zero vectors, names them
-    products = a * b
+    with np.errstate(over="ignore"):          # refused just below, with the fix
+        products = a * b
     if not np.isfinite(products).all():
         raise ValueError("a and b are too large for a per-dimension breakdown (products "
                          "overflow); pass normalize(a) and normalize(b) instead")
     norm_a, norm_b = norm(a), norm(b)
-    contribution = products / norm_a / norm_b
+    # subtle: a_i b_i / (‖a‖ ‖b‖) = u_i v_i with u, v the unit vectors. Tiny vectors
+    # (1e-170) have products that underflow to 0 although their cosine is well defined:
+    # the unit vectors' products still add up to it.
+    contribution = normalize(a) * normalize(b)
     order = np.argsort(-np.abs(contribution), kind="stable")[:top]
     running = np.cumsum(products)
     return CosineBreakdown(a=a, b=b, products=products, running_sum=running,
