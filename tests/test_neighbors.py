@@ -609,6 +609,21 @@ def test_index_ids_texts_and_cache(rng):
     assert plain["id"].tolist() == plain["index"].tolist()
 
 
+def test_to_frame_takes_tuple_ids_as_an_index_does():
+    """(doc, chunk) tuples are valid ids (vd.Index keeps them whole), but
+    Neighbors.to_frame(ids=...) turned them into a 2-D array and pandas failed with
+    "Buffer has wrong number of dimensions"; each tuple is now one id."""
+    C = np.eye(3)
+    ids = [("a", 1), ("b", 2), ("c", 3)]
+    res = knn([[1.0, 0.1, 0.0]], C, k=2)
+    assert res.indices.tolist() == [[0, 1]]          # cosines 0.995 and 0.0995 by hand
+    frame = res.to_frame(ids=ids, texts=["t0", "t1", "t2"])
+    assert frame["id"].tolist() == [ids[0], ids[1]]
+    assert frame["text"].tolist() == ["t0", "t1"]
+    assert frame["id"].tolist() == Index(C, ids=ids).search([[1.0, 0.1, 0.0]], k=2
+                                                            ).to_frame()["id"].tolist()
+
+
 def test_repr_html_escapes_and_shortens(rng):
     X = rng.normal(size=(20, 4))
     texts = ["<script>alert('x')</script> " + "long " * 60] + [f"t{i}" for i in range(19)]

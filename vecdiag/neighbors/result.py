@@ -145,7 +145,12 @@ class Neighbors(Result):
 
 def _per_corpus_row(values, name: str, positions: np.ndarray) -> np.ndarray:
     """``values[positions]`` for a per-corpus-row sequence, with a clear error if too short."""
-    arr = np.asarray(list(values), dtype=object)
+    values = list(values)
+    # one entry per row, whatever it is: np.asarray would turn (doc, chunk) tuples into a
+    # second axis (as vecdiag.Index's ids keep them)
+    arr = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        arr[i] = value
     if positions.size and positions.max() >= arr.shape[0]:
         raise ValueError(f"{name} has {arr.shape[0]} entries but the neighbours refer to "
                          f"corpus row {int(positions.max())}; pass one entry per corpus row")
