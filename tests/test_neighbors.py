@@ -609,6 +609,33 @@ def test_index_ids_texts_and_cache(rng):
     assert plain["id"].tolist() == plain["index"].tolist()
 
 
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+def test_cosine_finds_float32_rows_whose_length_is_not_a_float32(rng, backend):
+    """A float32 row of subnormal numbers has a rounded length ([3e-45, 4e-45]: 6e-45,
+    not 5.05e-45) and one of 3e38s a length past float32 (inf): their unit rows came out
+    0.9 long and all zeros, so the exact match of a query (cosine 1.0) was missed, for a
+    plain search, a float64 query on a float32 Index and the kNN graph alike."""
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    tiny = np.float32([3e-45, 4e-45])            # 2 and 3 steps of the smallest float32
+    huge = np.float32([3e38, -2e38])
+    angle = np.arctan2(3.0, 2.0) + rng.uniform(-0.3, 0.3, size=40)
+    near = np.c_[np.cos(angle), np.sin(angle)]   # 40 rows near the direction (2, 3)
+    C = np.vstack([near, tiny, huge]).astype(np.float32)
+    Q = np.float32([[2, 3], [3, -2]])            # along the tiny row, along the huge one
+    C64 = C.astype(np.float64)
+    safe = C64 / np.abs(C64).max(axis=1, keepdims=True)   # same directions, no underflow
+    idx, scores = brute(Q, safe, 3, "cosine")
+    assert idx[:, 0].tolist() == [40, 41] and np.allclose(scores[:, 0], 1.0)
+    index = Index(C, backend=backend)
+    for res in (knn(Q, C, k=3, backend=backend), index.search(Q, k=3),
+                index.search(Q.astype(np.float64), k=3)):
+        np.testing.assert_array_equal(res.indices, idx)
+        np.testing.assert_allclose(res.scores, scores, rtol=1e-6)
+    graph = Index(np.vstack([C, Q]), backend=backend).knn_graph(k=1)
+    assert graph.indices[-2:, 0].tolist() == [40, 41]
+
+
 def test_to_frame_takes_tuple_ids_as_an_index_does():
     """(doc, chunk) tuples are valid ids (vd.Index keeps them whole), but
     Neighbors.to_frame(ids=...) turned them into a 2-D array and pandas failed with

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from .. import _validate as V
-from ..linalg import row_norms
+from ..linalg import normalize, row_norms
 
 _SCAN_ROWS = 65_536                   # rows per piece when computing row statistics
 
@@ -92,10 +92,22 @@ class Rows:
         (rows, d) of the working dtype when given (the same numbers)."""
         if out is None:
             X = X.astype(self.dtype, copy=False)
-            return X / norms[:, None] if self.metric == "cosine" else X
-        np.copyto(out, X, casting="same_kind")
-        if self.metric == "cosine":
+            if self.metric != "cosine":
+                return X
+            out = X / norms[:, None]
+        else:
+            np.copyto(out, X, casting="same_kind")
+            if self.metric != "cosine":
+                return out
             np.divide(out, norms[:, None], out=out)
+        # subtle: a length past the float range (float32 [3e38, 3e38]) is inf, and x / inf
+        # is 0; one among the subnormal numbers is rounded (float32 [3e-45, 4e-45] has
+        # length 6e-45). Such rows would score far from their cosine and be missed:
+        # normalize scales them by a power of two first (exact).
+        info = np.finfo(self.dtype)
+        far = (norms >= info.max) | (norms < info.tiny)
+        if far.any():
+            out[far] = normalize(np.asarray(X[far]).astype(self.dtype, copy=False))
         return out
 
     def block(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -134,7 +146,14 @@ class Rows:
         vector with itself (``sqrt(fl(s*s)) == s``) and cannot overflow.
         """
         flat = idx.ravel()
-        _, exponent = np.frexp(self.raw_norms[flat].astype(np.float64))
+        norms = self.raw_norms[flat].astype(np.float64)
+        _, exponent = np.frexp(norms)
+        long = np.isinf(norms)
+        if long.any():
+            # subtle: a length past the float range (float32 [3e38, 3e38]) is inf: the
+            # power of two of the largest entry then scales the row (entries below 2)
+            biggest = np.abs(np.asarray(self.source[flat[long]], np.float64)).max(axis=1)
+            exponent[long] = np.frexp(biggest)[1]
         if out is None:
             rows = np.asarray(self.source[flat]).astype(self.dtype)   # a copy, scaled below
         elif isinstance(self.source, np.ndarray) and self.source.dtype == self.dtype:
