@@ -112,3 +112,28 @@ def test_counterfactual_where_the_fix_leaves_zero_vectors_scores_zero():
     assert ranking.top(4).tolist() == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="corpus after the fix"):
         vd.fixes.apply_fix("center", [1.0, 0.0], index, k=2)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_rows_whose_length_is_not_a_float32_get_unit_rows_and_true_cosines(metric, tmp_path):
+    """float32 [3e38, 3e38] has length inf in float32 and [3e-45, 4e-45] a rounded one:
+    unit_rows (memmap or non-cosine Index), full_scores and the pair scores behind
+    score_percentile gave rows of zeros / 0.9 long rows, and cosines of 0.0 and 0.75
+    where scikit-learn (on the rows scaled to a safe range) says 0.707 and 0.98."""
+    from scipy.spatial.distance import pdist
+
+    from vecdiag.scores import random_pair_scores
+
+    X = np.array([[3e38, 3e38], [1, 0], [0, 1], [3e-45, 4e-45]], np.float32)
+    X64 = X.astype(np.float64)
+    safe = X64 / np.abs(X64).max(axis=1, keepdims=True)   # same directions
+    mm = np.memmap(tmp_path / "x.f32", dtype=np.float32, mode="w+", shape=X.shape)
+    mm[:] = X
+    for corpus in (X, mm):
+        index = vd.Index(corpus, metric=metric)
+        np.testing.assert_allclose(index.unit_rows, normalize(safe), rtol=1e-6)
+    index = vd.Index(X)
+    np.testing.assert_allclose(scoring.full_scores(index, np.float32([[1, 1], [2, 3]])),
+                               normalize([[1, 1], [2, 3]]) @ normalize(safe).T, rtol=1e-6)
+    np.testing.assert_allclose(random_pair_scores(X), np.sort(1 - pdist(safe, "cosine")),
+                               rtol=1e-6)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..linalg import row_norms
+from ..linalg import normalize, row_norms
 from .result import Neighbors
 from .search import Index
 
@@ -69,7 +69,9 @@ def prepare(X: np.ndarray, metric: str, name: str) -> np.ndarray:
         return X
     norms = row_norms(X)
     V.zero_rows(norms, name, "raise")
-    return X / norms[:, None]
+    # normalize, not X / norms: a length past the float range (float32 [3e38, 3e38]) is
+    # inf and would give a row of zeros, a subnormal one a row longer or shorter than 1
+    return normalize(X)
 
 
 def corpus_rows(C: np.ndarray, metric: str, index) -> np.ndarray:
@@ -163,8 +165,7 @@ def direct_scores(Q: np.ndarray, C: np.ndarray, metric: str, *, unit_rows) -> np
     only under cosine (an Index keeps them; a block computes them).
     """
     if metric == "cosine":
-        norms = row_norms(Q)
-        return (Q / np.where(norms > 0, norms, 1)[:, None]) @ unit_rows().T
+        return normalize(Q, zero="ignore") @ unit_rows().T
     if metric == "dot":
         return Q @ C.T
     if Q.shape[0] == 1:

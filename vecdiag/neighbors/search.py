@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
-from ..linalg import row_norms
+from ..linalg import normalize, row_norms
 from .engine import DEFAULT_BUDGET, search
 from .rows import Rows
 from .result import Neighbors
@@ -276,8 +276,8 @@ class Index:
             return self._rows.data
         key = cache_keys.unit_rows()
         if key not in self.cache:
-            norms = self.norms
-            self.cache[key] = self.vectors / np.where(norms > 0, norms, 1)[:, None]
+            # normalize, not vectors / norms: a length past the float range is inf there
+            self.cache[key] = normalize(self.vectors, zero="ignore")
         return self.cache[key]
 
     def _rows_in(self, dtype) -> Rows:
