@@ -357,3 +357,18 @@ def test_explain_cosine_of_tiny_vectors_still_adds_up_to_the_cosine(scale):
     np.testing.assert_allclose(br.contribution, ref, rtol=1e-14, atol=1e-16)
     assert br.contribution.sum() == pytest.approx(br.cosine, abs=1e-15)
     assert br.top_dims.tolist() == np.argsort(-np.abs(ref), kind="stable").tolist()
+
+
+def test_scratch_cosine_matrix_names_the_zero_option_it_takes():
+    """scratch.cosine_matrix takes zero='ignore' but its error said only "drop it
+    first"; it now offers the option, word for word as vd.cosine_matrix does."""
+    for A, B, name in (([[1.0, 0], [0, 0]], None, "A"), ([[1.0, 0]], [[0, 0], [0, 1.0]], "B")):
+        messages = []
+        for mod in (vd, scratch):
+            with pytest.raises(ValueError, match=rf"{name} has a zero vector at row \d.*"
+                                                 r"zero='ignore'") as err:
+                mod.cosine_matrix(A, B)
+            messages.append(str(err.value))
+        assert messages[0] == messages[1]
+        np.testing.assert_allclose(scratch.cosine_matrix(A, B, zero="ignore"),
+                                   vd.cosine_matrix(A, B, zero="ignore"), atol=1e-15)

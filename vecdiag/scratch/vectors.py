@@ -165,9 +165,9 @@ def cosine_matrix(A, B=None, *, zero: str = "raise"):
         raise ValueError(f"dimension mismatch: A has dimension {len(rows_a[0])} but B has "
                          f"dimension {len(rows_b[0])}; both must come from the same embedding model")
     # subtle: a zero row has no direction; name its row (not "a") before any cosine.
-    V.zero_rows([_norm(r) for r in rows_a], "A", zero)
+    V.zero_rows([_norm(r) for r in rows_a], "A", zero, ignorable=True)
     if B is not None:
-        V.zero_rows([_norm(r) for r in rows_b], "B", zero)
+        V.zero_rows([_norm(r) for r in rows_b], "B", zero, ignorable=True)
     # One cosine per (row of A, row of B) pair: a table with len(A) rows, len(B) columns
     # (a zero row, allowed by zero="ignore", scores 0.0).
     table = []
