@@ -610,3 +610,40 @@ def test_scratch_pca_agrees_with_the_fast_path_at_extreme_scales(factor):
     np.testing.assert_allclose(np.abs(slow.coords), np.abs(fast.coords), rtol=1e-7)
     with pytest.raises(ValueError, match="squares overflow"):
         vd.scratch.pca(X / factor * 1e300)
+
+
+@pytest.mark.parametrize("solver", ["covariance", "gram", "randomized"])
+@pytest.mark.parametrize("dtype,factor", [(np.float64, 1e-160), (np.float32, 1e-22),
+                                          (np.float32, 1e-30)])
+def test_pca_of_tiny_values_whose_squares_are_subnormal(solver, dtype, factor):
+    """Deviations of 1e-160 (1e-22, 1e-30 in float32) have squares among the subnormal
+    numbers or below them: vd.pca gave wrong ratios and directions without a word, or
+    refused the data as having variance 0. It now fits the data scaled by a power of
+    two; scikit-learn on the data scaled up to a safe range is the reference."""
+    X = (spread(40, 5, np.random.default_rng(3)) * factor).astype(dtype)
+    safe = X.astype(np.float64) / factor
+    ref = sk_pca(safe, 3)
+    p = vd.pca(X, n_components=3, solver=solver)
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=rtol)
+    np.testing.assert_allclose(p.explained_variance / factor**2, ref.explained_variance_,
+                               rtol=1e-3 if factor**2 < 1e-308 else rtol)
+    np.testing.assert_allclose(p.components, aligned(p.components, ref.components_),
+                               atol=rtol)
+    np.testing.assert_allclose(np.abs(p.coords) / factor, np.abs(ref.transform(safe)),
+                               rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("solver", ["gram", "randomized"])
+def test_every_solver_refuses_squares_past_float64_by_name(solver):
+    """Squares of 1e160 overflow float64: the covariance solver said so, but the gram
+    solver failed in LAPACK ('Eigenvalues did not converge') and the randomized one
+    returned NaN ratios; both now give the covariance solver's message."""
+    X = np.random.default_rng(0).normal(size=(8, 3)) * 1e160
+    with pytest.raises(ValueError, match="squares overflow even in float64"):
+        vd.pca(X, n_components=2, solver=solver)
+    p = vd.pca((X / 1e160 * 3e19).astype(np.float32), n_components=2, solver=solver)
+    ref = sk_pca((X / 1e160 * 3e19).astype(np.float32).astype(np.float64), 2)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-4)

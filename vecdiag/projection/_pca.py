@@ -26,6 +26,19 @@ _BLOCK_BYTES = 8 * 2**20
 _MEMMAP_BLOCK_BYTES = 64 * 2**20
 
 
+def _tiny_variance(dtype) -> float:
+    """Below this total variance (float64: about 1e-292, float32: 1e-31) the squared
+    deviations are subnormal numbers with few digits left, or 0."""
+    info = np.finfo(dtype)
+    return float(info.tiny / info.eps)
+
+
+def _too_large(X) -> ValueError:
+    return ValueError(f"X has values so large that their squares overflow even in "
+                      f"float64 (largest |x| = {float(np.abs(X).max()):.3g}); "
+                      "scale the vectors down first")
+
+
 def sign_flip(components: np.ndarray) -> np.ndarray:
     """Make each component's largest absolute loading positive (in place; returned).
 
@@ -149,9 +162,7 @@ def _covariance_solver(X, c, show_progress, rng):
         with np.errstate(all="ignore"):
             mean, scatter = _scatter(X.astype(np.float64), show_progress)
         if not np.isfinite(scatter).all():
-            raise ValueError(f"X has values so large that their squares overflow even in "
-                             f"float64 (largest |x| = {float(np.abs(X).max()):.3g}); "
-                             "scale the vectors down first")
+            raise _too_large(X)
     total_var = float(np.trace(scatter)) / (n - 1)
     values, components = _top_eigh(scatter, c)
     return mean, np.maximum(values, 0.0) / (n - 1), components, total_var
@@ -162,8 +173,11 @@ def _gram_solver(X, c, show_progress, rng):
     n = X.shape[0]
     mean = X.mean(axis=0, dtype=np.float64)
     Xc = X.astype(np.float64) - mean
+    with np.errstate(over="ignore", invalid="ignore"):
+        total_var = float(np.einsum("ij,ij->", Xc, Xc)) / (n - 1)
+    if not np.isfinite(total_var):             # eigh would fail to converge on inf
+        raise _too_large(X)
     values, vectors = _top_eigh(Xc @ Xc.T, c)
-    total_var = float(np.einsum("ij,ij->", Xc, Xc)) / (n - 1)
     values = np.maximum(values, 0.0)
     good = values > values[0] * 1e-12 if values[0] > 0 else np.zeros(c, dtype=bool)
     components = np.zeros((c, X.shape[1]))
@@ -183,8 +197,14 @@ def _randomized_solver(X, c, show_progress, rng, n_oversamples=10, n_iter=7):
     mean = X.mean(axis=0, dtype=np.float64)
     mu = mean.astype(X.dtype)
     rows = _block_rows(X)
-    total_var = sum(float(np.square(X[i:i + rows] - mu).sum(dtype=np.float64))
-                    for i in range(0, n, rows)) / (n - 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total_var = sum(float(np.square(X[i:i + rows] - mu).sum(dtype=np.float64))
+                        for i in range(0, n, rows)) / (n - 1)
+    if not np.isfinite(total_var):             # the products below would be inf and NaN
+        if X.dtype != np.float64:              # squares past float32: redo in float64
+            return _randomized_solver(X.astype(np.float64), c, show_progress, rng,
+                                      n_oversamples, n_iter)
+        raise _too_large(X)
 
     def times(Q):          # (X - 1 μᵀ) Q
         return X @ Q - mu @ Q
@@ -279,10 +299,26 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     fit = {"covariance": _covariance_solver, "gram": _gram_solver,
            "randomized": _randomized_solver}[solver]
     mean, variance, components, total_var = fit(X, c, show_progress, rng)
+    ratio = None
+    peak = float(np.abs(X).max()) if total_var < _tiny_variance(X.dtype) else 0.0
+    if peak > 0:
+        # subtle: deviations of 1e-160 (1e-22 in float32) have squares among the subnormal
+        # numbers, and the directions and ratios come out wrong, or the variance 0. Fit X
+        # scaled by a power of two (exact, as scratch.pca does), then scale the mean and
+        # variances back.
+        e = int(np.frexp(peak)[1])          # ldexp: 2**149 itself is not a float32
+        mean, variance, components, total_var = fit(np.ldexp(X, -e), c, show_progress, rng)
+        if total_var > 0:                   # else every row is the same: refused below
+            ratio = np.asarray(variance, dtype=np.float64) / total_var
+        mean, variance = np.ldexp(mean, e), np.ldexp(np.asarray(variance, np.float64), 2 * e)
+        total_var = float(np.ldexp(total_var, 2 * e))
     if not total_var > 0:
         raise V.constant_data_error(n, X)
     components = sign_flip(np.ascontiguousarray(components, dtype=np.float64))
-    return Projection.from_linear(X, method="pca", components=components, mean=mean,
+    proj = Projection.from_linear(X, method="pca", components=components, mean=mean,
                                   explained_variance=variance,
                                   total_variance=total_var,
                                   params={"solver": solver, "n_samples": n})
+    if ratio is not None:            # the ratios of the scaled fit keep their digits
+        object.__setattr__(proj, "explained_variance_ratio", ratio)
+    return proj
