@@ -372,3 +372,19 @@ def test_scratch_cosine_matrix_names_the_zero_option_it_takes():
         assert messages[0] == messages[1]
         np.testing.assert_allclose(scratch.cosine_matrix(A, B, zero="ignore"),
                                    vd.cosine_matrix(A, B, zero="ignore"), atol=1e-15)
+
+
+def test_float32_results_among_the_subnormal_float32s_keep_their_digits():
+    """float32 [1e-45, 1e-45] has length 2e-45, a subnormal float32 that rounds to
+    1.4e-45 (29% off), and 1e-30 * 1e-30 underflows float32 to 0: the fast norm and dot
+    returned those while the float they return (and scratch, and NumPy in float64) hold
+    the true values."""
+    for v in ([1e-45, 1e-45], [3e-39, 4e-39]):
+        a = np.float32(v)
+        ref = math.hypot(*a.astype(np.float64).tolist())
+        assert vd.norm(a) == pytest.approx(ref, rel=1e-7, abs=0)
+        assert scratch.norm(a) == pytest.approx(ref, rel=1e-12, abs=0)
+    a, b = np.float32([1e-30, 2e-30]), np.float32([3e-30, -1e-30])
+    ref = float(a.astype(np.float64) @ b.astype(np.float64))     # 1e-60
+    assert vd.dot(a, b) == pytest.approx(ref, rel=1e-6, abs=0)
+    assert scratch.dot(a, b) == pytest.approx(ref, rel=1e-12, abs=0)

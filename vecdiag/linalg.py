@@ -99,13 +99,16 @@ def dot(a, b) -> float:
     V.check_same_dim(a, "a", b, "b")
     with np.errstate(over="ignore", invalid="ignore"):
         value = float(np.dot(a, b))
-        if not np.isfinite(value):
-            # a product overflowed; the sum may still fit (1e300·1e300 − 1e300·1e300 =
-            # 0): scale both vectors by powers of two (exact), round each product on its
-            # own (a fused multiply-add would leave a residue that the scales blow up),
-            # add, then multiply the scales back in
-            sa = float(_pow2_scale(np.abs(a).max()))
-            sb = float(_pow2_scale(np.abs(b).max()))
+        sa = float(_pow2_scale(np.abs(a).max()))
+        sb = float(_pow2_scale(np.abs(b).max()))
+        info = np.finfo(np.result_type(a, b))
+        if not np.isfinite(value) or sa * sb < info.tiny / info.eps:
+            # a product overflowed, and the sum may still fit (1e300·1e300 − 1e300·1e300
+            # = 0); or every product is subnormal in the working precision (float32
+            # 1e-30·1e-30 is 0) while the float returned holds it: scale both vectors by
+            # powers of two (exact), round each product on its own (a fused multiply-add
+            # would leave a residue that the scales blow up), add, then multiply the
+            # scales back in
             value = float(np.sum((a / sa) * (b / sb))) * sa * sb
     return value
 
@@ -131,9 +134,11 @@ def norm(a) -> float:
     """
     a = V.as_vector(a, "a")
     value = float(row_norms(a[None, :])[0])
-    if value == np.inf and a.dtype != np.float64:
+    if a.dtype != np.float64 and (value == np.inf or 0 < value < np.finfo(a.dtype).tiny):
         # subtle: a float32 vector can be longer than the largest float32 (3.4e38, e.g.
-        # [3e38, 3e38]) while its length fits the float64 returned: measure it there
+        # [3e38, 3e38]) or have a length among the subnormal float32 numbers, rounded
+        # ([1e-45, 1e-45]: 1.4e-45, not 2e-45), while the float64 returned holds it:
+        # measure it there
         value = float(row_norms(a[None, :].astype(np.float64))[0])
     return value
 
