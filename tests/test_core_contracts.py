@@ -266,6 +266,19 @@ def test_fix_on_an_index_over_many_query_blocks_equals_plain_arrays():
     np.testing.assert_array_equal(on_dot.indices, vd.knn(Q, C, k=5).indices)
 
 
+def test_cosine_metric_on_an_index_reads_queries_of_any_length():
+    """A float32 query of 3e38s has an infinite length in float32: divided by it, it was
+    a row of zeros, every score 0 and row 0 "nearest". Its direction is (1, 1)."""
+    C = np.array([[1, 2], [2, 1], [1, 1]], np.float32)
+    Q = np.array([[3e38, 3e38], [-3e38, -1e38]], np.float32)
+    got = vd.fixes.apply_fix("cosine_metric", Q, vd.Index(C, metric="dot"), k=1)
+    Q64 = Q.astype(np.float64)
+    want = (Q64 / np.linalg.norm(Q64, axis=1)[:, None]) @ \
+        (C / np.linalg.norm(C, axis=1)[:, None]).T.astype(np.float64)
+    np.testing.assert_array_equal(got.indices[:, 0], want.argmax(axis=1))
+    np.testing.assert_allclose(got.scores[:, 0], want.max(axis=1), rtol=1e-6)
+
+
 def test_mutual_proximity_euclidean_by_hand_over_many_document_blocks():
     """MP-Gauss by hand (scipy's normal cdf) on 2,500 documents: the documents' score
     statistics run over several blocks."""

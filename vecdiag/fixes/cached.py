@@ -27,7 +27,7 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
-from ..linalg import row_norms
+from ..linalg import normalize, row_norms
 from ..neighbors.scoring import block_rows, make_neighbors, top_k
 from .transformers import Normalize, Whiten, fit_as, for_fix, transform_as
 
@@ -124,9 +124,10 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
 def search_cosine(index, Q: np.ndarray, k: int, ids):
     """cosine_metric on an Index: its own unit rows (cached when it searches by another metric)."""
     U = _unit_corpus(index, True)
-    norms = row_norms(Q)
-    V.zero_rows(norms, "queries", "raise")
-    Qu = (Q / norms[:, None]).astype(U.dtype, copy=False)
+    V.zero_rows(row_norms(Q), "queries", "raise")
+    # normalize, not Q / norms: a length past the float range (float32 [3e38, 3e38]) is
+    # inf and would give a row of zeros, one among the subnormal numbers a row not 1 long
+    Qu = normalize(Q).astype(U.dtype, copy=False)
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
     step = block_rows(Q.shape[0], len(index))
