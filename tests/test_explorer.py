@@ -342,3 +342,21 @@ def test_a_zero_query_under_dot_is_listed_but_the_next_worst_is_shown(monkeypatc
     assert ex.view["query"]["i"] == listed[1]["i"]
     with pytest.raises(ValueError, match="query is a zero vector: under dot"):
         ex.session.view(1)
+
+
+def test_a_corpus_of_fewer_than_10_documents_with_qrels_is_explored():
+    # the picker's nDCG@10 searched the top 10 whatever the corpus size: vd.explore with
+    # k=2 on 6 documents failed with "k=10 is larger than the corpus (6 vectors)"
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(6, 4))
+    Q = X[:3] + 0.2 * rng.normal(size=(3, 4))
+    qrels = {"0": {"3": 1}, "1": {"1": 2, "4": 1}, "2": {"5": 1}}
+    ex = vd.explore(X, queries=Q, qrels=qrels, k=2, color="none")
+    order = np.argsort(-(Q / np.linalg.norm(Q, axis=1, keepdims=True))
+                       @ (X / np.linalg.norm(X, axis=1, keepdims=True)).T, axis=1)
+    run = {str(q): {str(j): float(6 - r) for r, j in enumerate(order[q])} for q in range(3)}
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    assert len(ex.queries) == 3
+    for q in ex.queries:
+        assert q["ndcg"] == pytest.approx(ref[str(q["id"])]["ndcg_cut_10"], abs=1e-4)

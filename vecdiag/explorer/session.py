@@ -122,7 +122,8 @@ class Session:
         """nDCG@10 of each query under exact search (NaN for a query without judgments)."""
         from ..evaluation import evaluate
 
-        res = self.index.search(self.queries, k=max(10, self.k))
+        # nDCG@10 needs the top 10; a corpus of fewer documents is ranked whole
+        res = self.index.search(self.queries, k=min(len(self.index), max(10, self.k)))
         doc_ids = (list(range(len(self.index))) if self.index.ids is None
                    else [plain(v) for v in self.index.ids.tolist()])
         qids = [str(q) for q in self.query_ids]
