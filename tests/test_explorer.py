@@ -360,3 +360,13 @@ def test_a_corpus_of_fewer_than_10_documents_with_qrels_is_explored():
     assert len(ex.queries) == 3
     for q in ex.queries:
         assert q["ndcg"] == pytest.approx(ref[str(q["id"])]["ndcg_cut_10"], abs=1e-4)
+
+
+@pytest.mark.parametrize("color", [None, "faithfulness"])
+def test_a_two_document_corpus_is_mapped_with_its_points_marked_not_checked(color):
+    # faithfulness needs 1 <= k < n/2, which no k meets on 2 documents: the default
+    # colouring failed with "k=1 is too large for trustworthiness on 2 points"
+    X = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.5]])
+    ex = vd.explore(X, k=1, color=color)
+    assert np.frombuffer(ex.points, dtype="<f4").shape == (4,)
+    assert list(ex.colors) == [0, 0] and ex.legend[0] == "not checked"

@@ -224,6 +224,10 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     if isinstance(color, str) and color == "none":
         return bytes(n), ["documents"]
     if isinstance(color, str) and color == "faithfulness":
+        names = ["not checked", "keeps < 20% of its 10 neighbours", "20-40%", "40-60%",
+                 "60-80%", "≥ 80%"]
+        if n < 3:       # faithfulness needs 1 <= k < n/2: two documents cannot be checked
+            return bytes(n), names
         f = session.projection.proj.faithfulness(k=min(10, max(1, n // 2 - 1)),
                                                  metric=session.index.metric,
                                                  show_progress=False)
@@ -231,8 +235,6 @@ def colour_codes(color, session) -> tuple[bytes, list]:
         edges = [0.2, 0.4, 0.6, 0.8]
         codes = 1 + np.digitize(np.nan_to_num(overlap, nan=-1.0), edges)
         codes[np.isnan(overlap)] = 0
-        names = ["not checked", "keeps < 20% of its 10 neighbours", "20-40%", "40-60%",
-                 "60-80%", "≥ 80%"]
         return codes.astype(np.uint8).tobytes(), names
     labels = np.asarray(color, dtype=object)
     if labels.ndim != 1 or len(labels) != n:
