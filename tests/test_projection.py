@@ -511,6 +511,29 @@ def test_interactive_plot_has_hover_texts(topics):
     assert (fig.data[0].marker.cmin, fig.data[0].marker.cmax) == (0.0, 1.0)
 
 
+def test_interactive_plot_shows_user_strings_as_text_not_plotly_html():
+    # plotly reads trace names, hover texts and titles as HTML: a text "x < y and y > z"
+    # lost "< y and y >" as an unknown tag, "<a href=...>" became a link, "<b>" bold
+    pytest.importorskip("plotly")
+    import html
+
+    X = np.random.default_rng(4).normal(size=(12, 5))
+    texts = ["x < y and y > z", '<a href="https://evil.example">click</a>', "a &amp; b",
+             "<img src=x onerror=alert(1)>"] + [f"t{i}" for i in range(8)]
+    labels = ["<b>L</b>"] * 6 + ["M & N"] * 6
+    fig = vd.pca(X).plot(texts=texts, labels=labels, highlight={"<u>h</u>": [0, 3]},
+                         interactive=True, title="A <i>title</i>")
+    shown = [t for tr in fig.data for t in tr.text] + [tr.name for tr in fig.data] \
+        + [fig.layout.title.text]
+    assert not any("<" in s or ">" in s for s in shown)
+    hover = {html.unescape(t) for tr in fig.data[:2] for t in tr.text}
+    assert {f"{t} [{lab}]" for t, lab in zip(texts, labels)} == hover
+    assert html.unescape(fig.data[-1].text[1]) == f"<u>h</u>: {texts[3]} [{labels[3]}]"
+    assert sorted(html.unescape(tr.name) for tr in fig.data) == ["<b>L</b> (6)", "<u>h</u>",
+                                                                 "M & N (6)"]
+    assert html.unescape(fig.layout.title.text) == "A <i>title</i>"
+
+
 def test_interactive_without_plotly_names_the_extra(topics, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)

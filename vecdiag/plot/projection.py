@@ -6,6 +6,8 @@ highlighted points already computed) or a Faithfulness result.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 
 from . import get_ax
@@ -62,14 +64,21 @@ def draw_projection(spec, ax=None):
     return ax
 
 
+def _plotly_text(text) -> str:
+    """``text`` shown as written by plotly, which reads its strings as HTML: ``<``, ``>``
+    and ``&`` escaped (plotly turns the entities back into the characters), so a text
+    like ``x < y and y > z`` or ``<a href=...>`` is shown, not parsed as tags."""
+    return html.escape(str(text), quote=False)
+
+
 def draw_projection_plotly(spec):
-    """The same map as an interactive plotly figure with hover texts."""
+    """The same map as an interactive plotly figure with hover texts (user strings escaped)."""
     from .._optional import require
 
     go = require("plotly.graph_objects", "interactive=True")
     n = spec.x.shape[0]
     hover = spec.hover if spec.hover is not None else [f"row {i}" for i in range(n)]
-    hover = np.asarray(hover, dtype=object)
+    hover = np.asarray([_plotly_text(h) for h in hover], dtype=object)
     size = float(np.clip(8.0 * np.sqrt(1000.0 / max(n, 1)), 2.0, 10.0))
     opacity = float(np.clip(np.sqrt(2000.0 / max(n, 1)), 0.3, 0.9))
     fig = go.Figure()
@@ -77,7 +86,7 @@ def draw_projection_plotly(spec):
         for j, name in enumerate(spec.categories):
             mask = spec.category_of == j
             fig.add_trace(go.Scattergl(x=spec.x[mask], y=spec.y[mask], mode="markers",
-                                       name=f"{name} ({int(mask.sum())})",
+                                       name=_plotly_text(f"{name} ({int(mask.sum())})"),
                                        text=hover[mask].tolist(), hoverinfo="text",
                                        marker={"size": size, "opacity": opacity,
                                                "color": _TAB[j % len(_TAB)]}))
@@ -92,12 +101,14 @@ def draw_projection_plotly(spec):
                                    text=hover.tolist(), hoverinfo="text", marker=marker,
                                    showlegend=False))
     for h in spec.highlights:
-        fig.add_trace(go.Scatter(x=h["x"], y=h["y"], mode="markers", name=h["name"],
-                                 text=h["hover"], hoverinfo="text",
+        fig.add_trace(go.Scatter(x=h["x"], y=h["y"], mode="markers",
+                                 name=_plotly_text(h["name"]),
+                                 text=[_plotly_text(t) for t in h["hover"]], hoverinfo="text",
                                  marker={"symbol": h["symbol"], "size": 8 + h["size"] ** 0.5,
                                          "color": h["color"],
                                          "line": {"width": 1, "color": "black"}}))
-    fig.update_layout(title=spec.title.replace("\n", "<br>"), xaxis_title=spec.xlabel,
+    fig.update_layout(title=_plotly_text(spec.title).replace("\n", "<br>"),
+                      xaxis_title=spec.xlabel,
                       yaxis_title=spec.ylabel, template="plotly_white",
                       legend={"itemsizing": "constant"})
     return fig
