@@ -155,3 +155,25 @@ def test_analyze_option_objects_equal_the_keywords():
         analyze(X, k=3, options=AnalysisOptions(k=4))
     with pytest.raises(TypeError, match="ReportText"):
         analyze(X, page={"title": "T"})
+
+
+def test_text_does_not_say_low_rank_when_the_expected_documents_are_in_the_top_k():
+    # the worst queries can still be perfect: their expected documents at rank 1, no cause;
+    # the text said "no cause found: the vectors themselves rank it low" all the same
+    import numpy as np
+
+    from vecdiag.report import analyze, render_text
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(60, 8))
+    Q = X[:3] + 0.01 * rng.normal(size=(3, 8))
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(3)}
+    a = analyze(X, ids=[f"d{i}" for i in range(60)], queries=Q, query_ids=list(qrels),
+                qrels=qrels, n_explain=3, fixes=False, show_progress=False)
+    nearest = np.argmax((Q / np.linalg.norm(Q, axis=1, keepdims=True))
+                        @ (X / np.linalg.norm(X, axis=1, keepdims=True)).T, axis=1)
+    assert nearest.tolist() == [0, 1, 2]          # each query's expected document is first
+    assert len(a.cases) == 3 and not any(c.explanation.causes for c in a.cases)
+    text = render_text(a)
+    assert "rank it low" not in text
+    assert text.count("no cause found: the ranking looks healthy") == 3

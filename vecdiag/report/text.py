@@ -69,7 +69,11 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
         fix = f" [fix: {c.fix}]" if getattr(c, "fix", None) else ""
         lines.append(_wrap(f"- {c.code} (confidence {fmt(c.confidence, 2)}): {c.summary}{fix}", 7))
     if not causes:
-        lines.append(_wrap("- no cause found: the vectors themselves rank it low", 7))
+        k = getattr(exp, "k", None)
+        missed = [e for e in getattr(exp, "expected", []) or [] if k is not None and e.rank > k]
+        lines.append(_wrap("- no cause found: the vectors themselves rank it low" if missed else
+                           "- no cause found: the ranking looks healthy (every expected "
+                           "document is in the top k)", 7))
     for view in unchecked:
         lines.append(_wrap(f"(not checked: {view})", 7))
     return lines
