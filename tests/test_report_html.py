@@ -177,3 +177,30 @@ def test_text_does_not_say_low_rank_when_the_expected_documents_are_in_the_top_k
     text = render_text(a)
     assert "rank it low" not in text
     assert text.count("no cause found: the ranking looks healthy") == 3
+
+
+def test_judgments_keyed_by_int_ids_reach_the_explained_queries():
+    # ids and query_ids were read as strings but qrels kept their int keys: the worst
+    # queries were explained with no expected document ("relevant: none") although each
+    # has one, while the metrics (which read the qrels as strings) counted it
+    import numpy as np
+
+    from vecdiag.report import analyze
+
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(50, 6))
+    Q = rng.normal(size=(4, 6))
+    qrels = {q: {100 + 7 * q: 1} for q in range(4)}
+    a = analyze(X, ids=[100 + i for i in range(50)], queries=Q, query_ids=list(range(4)),
+                qrels=qrels, n_explain=4, fixes=False, show_progress=False,
+                token_counts=[600] * 50, max_tokens=512)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    assert len(a.cases) == 4
+    for case in a.cases:
+        q = int(case.query_id)
+        row = 7 * q
+        scores = unit @ (Q[q] / np.linalg.norm(Q[q]))
+        rank = 1 + int(np.sum(scores > scores[row]))       # no ties in random data
+        assert case.relevant == [str(100 + row)]
+        assert [(e.id, e.rank) for e in case.explanation.expected] == [(str(100 + row), rank)]
+        assert case.truncated == ((str(100 + row), 600),)

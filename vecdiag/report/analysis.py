@@ -160,6 +160,9 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
                              "corpus row) and query_ids (one per query row)")
     notes = ()
     if qrels is not None:
+        from ..evaluation import as_qrels
+
+        qrels = as_qrels(qrels)   # ids as strings, as ids and query_ids above
         given = set(query_ids)
         unqueried = [str(q) for q in qrels if str(q) not in given]
         if unqueried:  # judged queries without a vector: left out, never scored 0
