@@ -502,3 +502,27 @@ def test_no_queries_give_an_empty_answer_whichever_side_is_dask():
                             (np.zeros((0, 6)), X)):
         res = vd.knn(queries, corpus, k=3)
         assert res.indices.shape == res.scores.shape == (0, 3)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_query_log_hubness_on_a_dask_corpus_is_exact(metric):
+    # vd.hubness(X_dask, queries=Q) was refused with "queries and sample cannot be
+    # combined ... drop sample=" though no sample was given: a query log's hubness is
+    # exact, and the Dask Index searches it block by block
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(300, 12)) + 0.5      # no exact ties: the top k is unambiguous
+    Q = rng.normal(size=(40, 12))
+    k = 5
+    if metric == "cosine":
+        S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ (
+            X / np.linalg.norm(X, axis=1, keepdims=True)).T
+    elif metric == "dot":
+        S = Q @ X.T
+    else:
+        S = -np.linalg.norm(Q[:, None, :] - X[None], axis=2)
+    top = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    counts = np.bincount(top.ravel(), minlength=len(X))
+    h = vd.hubness(da.from_array(X, chunks=(70, -1)), k=k, metric=metric, queries=Q)
+    np.testing.assert_array_equal(h.k_occurrence, counts)
+    m3 = np.mean((counts - counts.mean()) ** 3)
+    assert h.skewness == pytest.approx(m3 / counts.std() ** 3, rel=1e-9)

@@ -181,7 +181,8 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
         searched against all n (``O(s·n·d)`` instead of ``O(n²·d)``): returns a
         :class:`~vecdiag.diagnostics.sampled_hubness.SampledHubness` with intervals.
         On a Dask array, ``None`` means
-        :data:`~vecdiag.diagnostics.sampling.DEFAULT_SAMPLE` rows (all when fewer).
+        :data:`~vecdiag.diagnostics.sampling.DEFAULT_SAMPLE` rows (all when fewer);
+        with ``queries`` the count is exact (the queries searched block by block).
     random_state : int, numpy Generator or None
         Seed of the sample (and of the jackknife groups).
     confidence : float
@@ -229,11 +230,15 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
     from ..neighbors import Index
     from ..scale.chunks import is_dask_array
 
-    if sample is not None or is_dask_array(X):
+    if sample is not None or (is_dask_array(X) and queries is None):
         return _sampled(X, k, metric=metric, queries=queries, sample=sample,
                         random_state=random_state, confidence=confidence)
     if isinstance(X, Index):
         index = X
+    elif is_dask_array(X):      # a query log over a Dask corpus: exact, searched per block
+        from ..scale.chunks import check_dask_matrix
+
+        index = Index(check_dask_matrix(X, "X"), metric=V.check_metric(metric))
     else:
         V.check_metric(metric)
         X = V.as_matrix(X, "X")  # errors name the user's argument, not Index's "corpus"
