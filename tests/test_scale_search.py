@@ -526,3 +526,23 @@ def test_query_log_hubness_on_a_dask_corpus_is_exact(metric):
     np.testing.assert_array_equal(h.k_occurrence, counts)
     m3 = np.mean((counts - counts.mean()) ** 3)
     assert h.skewness == pytest.approx(m3 / counts.std() ** 3, rel=1e-9)
+
+
+def test_a_zero_vector_under_dot_ties_every_row_and_keeps_the_lowest_indices():
+    # a zero query scores exactly 0 against every row: the sampled bound (the k-th score,
+    # 0) was used without any margin, so every row (all tied with it) was pruned and the
+    # search failed with "fewer than k eligible corpus rows; this is a bug"; a zero corpus
+    # row did the same to knn_graph (its own list), hence to explain_neighbors under dot
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(400, 10))
+    X[50] = 0.0
+    Xd = da.from_array(X, chunks=(90, -1))
+    res = vd.knn(np.zeros((2, 10)), Xd, k=5, metric="dot")
+    np.testing.assert_array_equal(res.indices, [[0, 1, 2, 3, 4]] * 2)   # all tie: lowest rows
+    np.testing.assert_array_equal(res.scores, np.zeros((2, 5)))
+    graph = vd.Index(Xd, metric="dot").knn_graph(5)
+    S = X @ X.T
+    np.fill_diagonal(S, -np.inf)
+    want = np.argsort(-S, axis=1, kind="stable")[:, :5]   # no ties among the other rows
+    np.testing.assert_array_equal(graph.indices, want)
+    np.testing.assert_array_equal(graph.indices[50], [0, 1, 2, 3, 4])

@@ -133,10 +133,13 @@ def known_floor(Q: Rows, C: Rows, pos: np.ndarray, known: np.ndarray, cand_eps: 
         if C.metric == "euclidean":
             sq = Q.sq[pos].astype(np.float64)
             tol = 2.0 * (C.d + 2) * eps * (np.sqrt(sq) + C.max_norm) ** 2 * 1.01
-            floor = sq - known * known - 2.0 * tol
+            key = sq - known * known
         else:
             tol = 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(np.float64) * C.max_norm * 1.01
-            floor = known - 2.0 * tol
+            key = known
+        # strictly below the known key, even without rounding error (a zero query under
+        # dot: every key is exactly 0, and the rows tying the k-th must stay candidates)
+        floor = np.minimum(key - 2.0 * tol, np.nextafter(key, -np.inf))
     floor = np.where(np.isnan(floor), -np.inf, floor)
     low = floor.astype(dtype)                        # never rounded up past the bound
     return np.where(low > floor, np.nextafter(low, np.dtype(dtype).type(-np.inf)),
