@@ -222,7 +222,7 @@ def test_bad_inputs():
         vd.Index(Xd).knn_graph(2, batch_size=0)
     bad = X.copy()
     bad[[120, 260]] = np.nan
-    with pytest.raises(ValueError, match=r"corpus has 1 row \((120|260)\) with NaN or inf"):
+    with pytest.raises(ValueError, match=r"corpus has 2 rows \(120, 260\) with NaN or inf"):
         vd.knn(X[:2], da.from_array(bad, chunks=50))
     zero = X.copy()
     zero[77] = 0
@@ -368,8 +368,8 @@ def test_files_with_bad_rows_are_named_by_their_corpus_row(tmp_path):
     X = corpus_with_ties()
     X[[3, 170]] = np.nan
     Xd = vd.open_vectors(_shard_files(tmp_path, X, 110), chunks=40)
-    # each block names its own bad rows (whichever block fails first is reported)
-    with pytest.raises(ValueError, match=r"corpus has 1 row \((3|170)\) with NaN or inf"):
+    # every bad row is named, wherever its block (file chunk) is
+    with pytest.raises(ValueError, match=r"corpus has 2 rows \(3, 170\) with NaN or inf"):
         vd.knn(X[:2] * 0 + 1, Xd, k=3)
 
 
@@ -546,3 +546,24 @@ def test_a_zero_vector_under_dot_ties_every_row_and_keeps_the_lowest_indices():
     want = np.argsort(-S, axis=1, kind="stable")[:, :5]   # no ties among the other rows
     np.testing.assert_array_equal(graph.indices, want)
     np.testing.assert_array_equal(graph.indices[50], [0, 1, 2, 3, 4])
+
+
+def test_bad_rows_in_several_blocks_are_all_named():
+    # each block task checks its own rows: the error named only the rows of the block that
+    # failed first ("corpus has 2 rows (253, 298) that are zero vectors" for 9 of them)
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(500, 6))
+    X[[3, 120, 480]] = np.nan
+    X[[7, 300]] = 0.0
+    Xd = da.from_array(X, chunks=(100, -1))
+    nan_rows = np.flatnonzero(~np.isfinite(X).all(axis=1)).tolist()
+    assert nan_rows == [3, 120, 480]
+    with pytest.raises(ValueError, match=r"corpus has 3 rows \(3, 120, 480\) with NaN or inf"):
+        vd.knn(np.ones((2, 6)), Xd, k=3, metric="dot")
+    X[nan_rows] = 1.0
+    zero_rows = np.flatnonzero(~X.any(axis=1)).tolist()
+    assert zero_rows == [7, 300]
+    with pytest.raises(ValueError, match=r"corpus has 2 rows \(7, 300\) that are zero vectors"):
+        vd.knn(np.ones((2, 6)), da.from_array(X, chunks=(100, -1)), k=3)
+    with pytest.raises(ValueError, match=r"corpus has 2 rows \(7, 300\) that are zero vectors"):
+        vd.Index(da.from_array(X, chunks=(100, -1))).knn_graph(3)

@@ -25,32 +25,74 @@ from .formats import read_npy_rows
 from .tasks import reuse_freed_memory
 
 __all__ = ["block_top", "source_top", "sample_kth", "sample_pieces", "gather_rows",
-           "chunk_rows", "merge_tops", "check_lengths", "checked_block", "SAMPLE_ROWS",
-           "SEEK_ROWS"]
+           "chunk_rows", "merge_tops", "check_lengths", "checked_block", "refuse_bad_rows",
+           "BadRows", "SAMPLE_ROWS", "SEEK_ROWS"]
 
 SAMPLE_ROWS = 8192                    # corpus rows scored first, for a bound on every block
+
+
+class BadRows(ValueError):
+    """Rows a block refused (NaN/inf, or zero under cosine); ``.name`` the argument."""
+
+    def __init__(self, message: str, name: str):
+        super().__init__(message, name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _bad_rows(block, start, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(NaN/inf rows, zero rows under cosine) of a block, as global row numbers."""
+    block = np.asarray(block)
+    if block.dtype not in (np.float32, np.float64):
+        block = block.astype(np.float64)
+    norms = row_norms(block)
+    bad = _label(np.flatnonzero(~np.isfinite(block).all(axis=1)), start) \
+        if not np.isfinite(norms).all() else np.zeros(0, np.int64)
+    zero = _label(np.flatnonzero(norms == 0), start) if metric == "cosine" \
+        else np.zeros(0, np.int64)
+    return bad, zero
+
+
+def _refusal(bad, zero, name: str) -> str | None:
+    """The in-memory checks' words for these rows; None when there are none."""
+    if len(bad):
+        return f"{name} has {V.format_rows(bad)} with NaN or inf; drop or impute them first"
+    if len(zero):
+        what, it = ((f"has a zero vector at row {zero[0]}, which has", "it") if len(zero) == 1
+                    else (f"has {V.format_rows(zero)} that are zero vectors, which have",
+                          "them"))
+        return f"{name} {what} no direction, so its cosine is undefined; drop {it} first"
+    return None
 
 
 def checked_block(block, start, metric: str, name: str) -> np.ndarray:
     """A block of rows as a float array; NaN/inf rows and (cosine) zero rows refused with
     their global row numbers (``start`` + local row, or ``start[local row]`` for an array
-    of row numbers), the same words as the in-memory checks."""
+    of row numbers), the same words as the in-memory checks (:class:`BadRows`; a block
+    sees only its own rows: :func:`refuse_bad_rows` names those of the whole corpus)."""
     block = np.asarray(block)
     if block.dtype not in (np.float32, np.float64):
         block = block.astype(np.float64)
-    norms = row_norms(block)
-    bad = ~np.isfinite(norms)
-    if bad.any():
-        rows = _label(np.flatnonzero(~np.isfinite(block).all(axis=1)), start)
-        raise ValueError(f"{name} has {V.format_rows(rows)} with NaN or inf; "
-                         "drop or impute them first")
-    if metric == "cosine" and (norms == 0).any():
-        rows = _label(np.flatnonzero(norms == 0), start)
-        what = (f"has a zero vector at row {rows[0]}, which has" if rows.size == 1 else
-                f"has {V.format_rows(rows)} that are zero vectors, which have")
-        raise ValueError(f"{name} {what} no direction, so its cosine is undefined; "
-                         "drop them first")
+    message = _refusal(*_bad_rows(block, start, metric), name)
+    if message:
+        raise BadRows(message, name)
     return block
+
+
+def refuse_bad_rows(X, metric: str, name: str = "corpus") -> None:
+    """Raise :class:`BadRows` naming every NaN/inf row (and, under cosine, zero row) of
+    the Dask array ``X``, as the in-memory checks do; one pass, for the error path only
+    (a block task that refuses its rows cannot know about the other blocks')."""
+    import dask
+
+    task = dask.delayed(_bad_rows, pure=True)
+    parts = compute(*[task(b.data, b.start, metric) for b in row_blocks(X)])
+    message = _refusal(np.concatenate([p[0] for p in parts]),
+                       np.concatenate([p[1] for p in parts]), name)
+    if message:
+        raise BadRows(message, name)
 
 
 def _label(local: np.ndarray, start) -> np.ndarray:

@@ -33,8 +33,8 @@ from ..neighbors.search import check_options
 from .._progress import AUTO_SECONDS
 from .chunks import check_dask_matrix, compute, is_dask_array, row_blocks
 from .direct import file_sources
-from .block_top import (block_top, check_lengths, gather_rows, merge_tops, sample_kth,
-                        sample_pieces, source_top)
+from .block_top import (BadRows, block_top, check_lengths, gather_rows, merge_tops,
+                        refuse_bad_rows, sample_kth, sample_pieces, source_top)
 from .tasks import one_blas_thread, run_merged, shared
 
 __all__ = ["knn_dask", "knn_rows", "search_blocks", "QUERY_PART_BYTES"]
@@ -110,8 +110,13 @@ def search_blocks(X, parts, k: int, metric: str, *, batch_size=None,
     total = sum(pairs.values())
     if show_progress is None:
         show_progress = 2.0 * total * X.shape[1] / _ASSUMED_FLOPS > AUTO_SECONDS
-    with one_blas_thread(len(blocks) > 1):
-        results = run_merged(tasks, merge_tops, k, metric, pairs if show_progress else None)
+    try:
+        with one_blas_thread(len(blocks) > 1):
+            results = run_merged(tasks, merge_tops, k, metric, pairs if show_progress else None)
+    except BadRows as err:
+        if err.name == "corpus":    # a block named its own bad rows: name all of them
+            refuse_bad_rows(X, metric)
+        raise
     if results:                                   # lengths over all parts and blocks
         check_lengths((max(r[2][0] for r in results), max(r[2][1] for r in results),
                         results[0][2][2]), metric)
