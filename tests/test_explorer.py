@@ -370,3 +370,21 @@ def test_a_two_document_corpus_is_mapped_with_its_points_marked_not_checked(colo
     ex = vd.explore(X, k=1, color=color)
     assert np.frombuffer(ex.points, dtype="<f4").shape == (4,)
     assert list(ex.colors) == [0, 0] and ex.legend[0] == "not checked"
+
+
+def test_qrels_keyed_by_ints_mark_the_expected_documents_of_string_query_ids():
+    # query_ids ["0", "1", "2"] and qrels {0: {...}}: the picker's nDCG@10 (ids read as
+    # strings) counted the judgments, but the view looked the query up by its own key and
+    # showed no expected document at all
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(200, 8))
+    Q = X[:3] + 0.5 * rng.normal(size=(3, 8))
+    qrels = {0: {5: 1, 0: 2}, 1: {1: 1}, 2: {2: 1}}
+    ex = vd.explore(X, queries=Q, qrels=qrels, query_ids=["0", "1", "2"], k=5, color="none")
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for i in range(3):
+        view = ex.session.view(i)
+        scores = unit @ (Q[i] / np.linalg.norm(Q[i]))
+        judged = sorted(qrels[i].items(), key=lambda kv: (-kv[1], str(kv[0])))
+        want = [(d, 1 + int(np.sum(scores > scores[d]))) for d, _ in judged]
+        assert [(e["id"], e["rank"]) for e in view["expected"]] == want

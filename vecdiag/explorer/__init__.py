@@ -169,6 +169,9 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         if not isinstance(qrels, dict) or not all(isinstance(v, dict) for v in qrels.values()):
             raise TypeError("qrels must be {query_id: {doc_id: grade}} (vd.load_qrels reads "
                             "a TREC qrels file into it)")
+        from ..evaluation import as_qrels
+
+        qrels = as_qrels(qrels)   # ids as strings: matched to query_ids and ids as strings
         known = {str(q) for q in query_ids}
         if not any(str(q) in known for q in qrels):
             some = ", ".join(repr(q) for q in list(qrels)[:3])
