@@ -204,3 +204,21 @@ def test_judgments_keyed_by_int_ids_reach_the_explained_queries():
         assert case.relevant == [str(100 + row)]
         assert [(e.id, e.rank) for e in case.explanation.expected] == [(str(100 + row), rank)]
         assert case.truncated == ((str(100 + row), 600),)
+
+
+@pytest.mark.parametrize("n_explain, error, match", [
+    (-1, ValueError, "n_explain must be at least 0, got -1"),
+    (2.5, TypeError, "n_explain must be an integer, got float 2.5")])
+def test_a_bad_n_explain_is_refused_naming_it(n_explain, error, match):
+    # the loop stopped at len(cases) == n_explain, which -1 or 2.5 never equal: every
+    # query was explained (one explain_neighbors each), with no word of the mistake
+    import numpy as np
+
+    from vecdiag.report import analyze
+
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(30, 5))
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(6)}
+    with pytest.raises(error, match=match):
+        analyze(X, ids=[f"d{i}" for i in range(30)], queries=X[:6] + 0.1, query_ids=list(qrels),
+                qrels=qrels, n_explain=n_explain, fixes=False, show_progress=False)

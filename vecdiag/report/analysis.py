@@ -147,6 +147,7 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts")
         query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
     k = V.check_k(opts.k, n)
+    V.check_positive_int(opts.n_explain, "n_explain", minimum=0)
     if token_counts is not None:
         token_counts = np.asarray(token_counts)
         if token_counts.shape != (n,):
