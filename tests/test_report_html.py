@@ -222,3 +222,22 @@ def test_a_bad_n_explain_is_refused_naming_it(n_explain, error, match):
     with pytest.raises(error, match=match):
         analyze(X, ids=[f"d{i}" for i in range(30)], queries=X[:6] + 0.1, query_ids=list(qrels),
                 qrels=qrels, n_explain=n_explain, fixes=False, show_progress=False)
+
+
+def test_one_note_given_as_a_string_is_one_note():
+    # notes="..." was read as a sequence: the page showed one note per letter
+    import numpy as np
+
+    from vecdiag.report import analyze, render_html, render_text
+
+    X = np.random.default_rng(11).normal(size=(30, 5))
+    note = "vectors from <b>prod</b>, 2024"
+    a = analyze(X, notes=note, show_progress=False)
+    assert a.notes == (note,)
+    page = render_html(a, generated="x")
+    parsed = Collect()
+    parsed.feed(page)
+    assert page.count('<p class="note">') == 1 and "b" not in parsed.tags
+    assert "note: vectors from <b>prod</b>, 2024" in render_text(a)
+    with pytest.raises(TypeError, match="title must be a string, got NoneType"):
+        analyze(X, title=None, show_progress=False)

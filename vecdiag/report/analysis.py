@@ -105,13 +105,16 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
                    sample=sample)
     text = merged_options(ReportText, page, "page", title=title, description=description,
                    notes=notes)
+    if not isinstance(text.title, str):
+        raise TypeError(f"title must be a string, got {type(text.title).__name__} "
+                        f"{text.title!r}")
     inp = read_inputs(corpus, opts, ids=ids, texts=texts, queries=queries,
                       query_ids=query_ids, query_texts=query_texts,
                       query_groups=query_groups, qrels=qrels, embedder=embedder,
                       token_counts=token_counts, max_tokens=max_tokens)
     diagnosis, longest, skipped, inp = health(inp, opts)
     common = dict(title=text.title, description=text.description, diagnosis=diagnosis,
-                  notes=tuple(text.notes) + inp.notes, skipped=skipped, long_documents=longest,
+                  notes=_notes(text.notes) + inp.notes, skipped=skipped, long_documents=longest,
                   max_tokens=inp.max_tokens)
     if inp.qrels is None:
         return Analysis(**common)
@@ -283,6 +286,11 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def _notes(notes) -> tuple:
+    """The report's notes as a tuple of strings; one string is one note (not its letters)."""
+    return (notes,) if isinstance(notes, str) else tuple(str(n) for n in notes)
 
 
 def _aligned(values, n: int, name: str):
