@@ -9,6 +9,7 @@ tests/test_explorer_browser.py.
 from __future__ import annotations
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -388,3 +389,14 @@ def test_qrels_keyed_by_ints_mark_the_expected_documents_of_string_query_ids():
         judged = sorted(qrels[i].items(), key=lambda kv: (-kv[1], str(kv[0])))
         want = [(d, 1 + int(np.sum(scores > scores[d]))) for d, _ in judged]
         assert [(e["id"], e["rank"]) for e in view["expected"]] == want
+
+
+@pytest.mark.parametrize("color, shown", [("topic", "'topic'"), (3, "3"),
+                                          (np.array([["a", "b"]] * 10), "shape (10, 2)")])
+def test_a_colour_that_is_no_label_list_is_refused_naming_color(color, shown):
+    # color="topic" (a column name, as plotly takes it) failed with "TypeError: len() of
+    # unsized object"; a (10, 2) array was said to hold "10 labels"
+    X = np.random.default_rng(7).normal(size=(20, 4))
+    with pytest.raises(ValueError, match=r"color must be None, 'faithfulness', 'none' or one "
+                                         r"label per document \(20\), got .*" + re.escape(shown)):
+        vd.explore(X, k=3, color=color)

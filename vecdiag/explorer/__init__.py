@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from ..results import shorten
 from .session import Session, fix_rows, pack_points
 
 __all__ = ["explore", "explore_explanation", "Session", "fix_rows", "pack_points", "colour_codes"]
@@ -240,7 +241,11 @@ def colour_codes(color, session) -> tuple[bytes, list]:
         codes[np.isnan(overlap)] = 0
         return codes.astype(np.uint8).tobytes(), names
     labels = np.asarray(color, dtype=object)
-    if labels.ndim != 1 or len(labels) != n:
+    if labels.ndim != 1:
+        got = repr(color) if labels.ndim == 0 else f"an array of shape {labels.shape}"
+        raise ValueError(f"color must be None, 'faithfulness', 'none' or one label per "
+                         f"document ({n}), got {shorten(got, 80)}")
+    if len(labels) != n:
         raise ValueError(f"color has {len(labels)} labels but the corpus has {n} documents; "
                          "give one label per document, 'faithfulness' or None")
     values, counts = np.unique(labels.astype(str), return_counts=True)
