@@ -214,6 +214,29 @@ def test_zero_query_under_cosine_and_dot(small):
     assert list(exp.top_ids) == shortest.tolist()
 
 
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_zero_corpus_row_under_dot_and_euclidean(small, metric):
+    """A zero document is valid under dot and euclidean: it was refused, as "a zero vector
+    at row 155" (its place among the candidates, not its row 40), by the near-copy,
+    anisotropy and cosine_metric steps, which need a direction."""
+    X, _, _, q = small
+    X = X.copy()
+    X[40] = 0
+    exp = vd.explain_neighbors(q, X, expected=[5, 40], metric=metric)
+    key = X @ q if metric == "dot" else -np.linalg.norm(X - q, axis=1)
+    assert [e.rank for e in exp.expected] == [brute_rank(key, 5), brute_rank(key, 40)]
+    # the cosine counterfactual: a row without a direction scores 0
+    lengths = np.linalg.norm(X, axis=1)
+    cos = (X / np.where(lengths > 0, lengths, 1)[:, None]) @ (q / np.linalg.norm(q))
+    switch = next(c for c in exp.counterfactuals if c.fix == "cosine_metric")
+    assert switch.expected_ranks == {5: brute_rank(cos, 5), 40: brute_rank(cos, 40)}
+    # corpus statistics of the rows with a direction
+    assert exp.stats["anisotropy"] == pytest.approx(vd.anisotropy(np.delete(X, 40, axis=0)))
+    # under cosine the zero row has no score: refused, naming its row
+    with pytest.raises(ValueError, match="zero vector at row 40"):
+        vd.explain_neighbors(q, X, expected=[5])
+
+
 def test_string_query_without_embedder(small):
     X, _, _, _ = small
     with pytest.raises(TypeError, match="query is a string but no embedder was given; pass embedder="):

@@ -206,8 +206,6 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
 
 def _draft(inp: Inputs) -> Context:
     """Stage 2: the whole ranking, corpus statistics, where the expected documents are."""
-    from ..diagnostics import anisotropy, rogue_dimensions
-
     index, k, q = inp.index, inp.k, inp.query
     n = len(index)
     stats = corpus_stats(index, k, owned=inp.owned, max_exact=inp.max_exact,
@@ -241,13 +239,29 @@ def _draft(inp: Inputs) -> Context:
                                         for p, v in zip(inp.expected_pos, pct[k:])}),
         duplicate_groups=tuple(duplicate_groups_among(index, candidates)),
         rankings=frozen_map({}), judged=frozen_map(inp.judged),
-        anisotropy=float(anisotropy(index)) if n >= 2 else None,
-        rogue=rogue_dimensions(index) if n >= 2 else None,
+        **_corpus_shape(index, n),
         ann_recall=None)
     if inp.returned_pos is not None:
         ctx0 = dataclasses.replace(ctx0, ann_recall=recall(list(inp.returned_pos), top,
                                                             scores, index.metric))
     return ctx0
+
+
+def _corpus_shape(index, n: int) -> dict:
+    """The corpus's anisotropy and rogue dimensions (cosine statistics): of the rows that
+    have a direction. A zero row is a valid document under dot or euclidean (a cosine
+    Index refuses it), and would make both undefined."""
+    from ..diagnostics import anisotropy, rogue_dimensions
+
+    if n < 2:
+        return {"anisotropy": None, "rogue": None}
+    zero = index.norms == 0
+    if not zero.any():
+        return {"anisotropy": float(anisotropy(index)), "rogue": rogue_dimensions(index)}
+    X = vectors_of(index, np.flatnonzero(~zero))
+    if X.shape[0] < 2:
+        return {"anisotropy": None, "rogue": None}
+    return {"anisotropy": float(anisotropy(X)), "rogue": rogue_dimensions(X)}
 
 
 def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:

@@ -108,8 +108,6 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     ``groups`` the near-copy groups among them (de-duplication runs only when there are
     some).
     """
-    from ..fixes import apply_fix
-
     n = len(index)
     rankings: dict = {}
     approx: dict = {}
@@ -119,7 +117,12 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
 
         rankings, approx = dask_rankings(index, query, base, k=k, stats=stats)
     elif index.metric != "cosine" and np.any(query):  # a zero query has no direction
-        rankings["cosine_metric"] = _neighbors_ranking(apply_fix("cosine_metric", q2, index, k=n), k)
+        from ..fixes.cached import search_cosine
+
+        # a zero corpus row (a valid document under dot or euclidean) scores 0 under cosine,
+        # as a row a fix maps to zero does (see :func:`transformed_ranking`)
+        rankings["cosine_metric"] = _neighbors_ranking(
+            search_cosine(index, q2, n, None, zero="ignore"), k)
     if not is_dask_array(index.vectors):
         _in_memory_rankings(index, query, k, stats, rankings, approx)
     dedup = None
@@ -165,9 +168,14 @@ def duplicate_groups_among(index, rows: np.ndarray) -> list:
     from .. import fixes
 
     rows = np.asarray(rows, dtype=np.int64)
+    vectors = vectors_of(index, rows)
+    # a zero row (a document under dot or euclidean) has no direction, so no cosine: it is
+    # nobody's near-copy (and naming it here would give its place in ``rows``, not its row)
+    direction = np.abs(vectors).max(axis=1) > 0 if rows.size else np.zeros(0, bool)
+    rows, vectors = rows[direction], vectors[direction]
     if rows.size < 2:
         return []
-    groups = fixes.duplicate_groups(vectors_of(index, rows), threshold=DUPLICATE_THRESHOLD)
+    groups = fixes.duplicate_groups(vectors, threshold=DUPLICATE_THRESHOLD)
     return [rows[g] for g in groups]
 
 

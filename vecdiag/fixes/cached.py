@@ -121,9 +121,11 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
     return make_neighbors(indices, scores, metric, ids, index)
 
 
-def search_cosine(index, Q: np.ndarray, k: int, ids):
-    """cosine_metric on an Index: its own unit rows (cached when it searches by another metric)."""
-    U = _unit_corpus(index, True)
+def search_cosine(index, Q: np.ndarray, k: int, ids, *, zero: str | None = None):
+    """cosine_metric on an Index: its own unit rows (cached when it searches by another
+    metric). A zero corpus row (valid under dot or euclidean) is refused, or with
+    ``zero="ignore"`` scores 0, as a vector fix's zero option does."""
+    U = _unit_corpus(index, True, zero)
     V.zero_rows(row_norms(Q), "queries", "raise")
     # normalize, not Q / norms: a length past the float range (float32 [3e38, 3e38]) is
     # inf and would give a row of zeros, one among the subnormal numbers a row not 1 long
