@@ -237,6 +237,41 @@ def test_zero_corpus_row_under_dot_and_euclidean(small, metric):
         vd.explain_neighbors(q, X, expected=[5])
 
 
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_dedup_counterfactual_with_a_zero_corpus_row(small, metric):
+    """Copies among the top of a corpus that also holds a zero row: the deduplicate fix
+    refuses the corpus (copies are judged by cosine), so the counterfactual demotes the
+    copies among the rows with a direction, as the fix does. By hand: groups from the
+    cosine >= 0.98 graph (scipy), each group's best-ranked member kept in place."""
+    from scipy.sparse.csgraph import connected_components
+
+    X, _, _, q = small
+    X = X.copy()
+    key = X @ q if metric == "dot" else -np.linalg.norm(X - q, axis=1)
+    first = int(np.lexsort((np.arange(len(X)), -key))[0])
+    X[60], X[61] = X[first], X[first] * 1.001
+    X[40] = 0
+    exp = vd.explain_neighbors(q, X, expected=[5, 60], metric=metric)
+    key = X @ q if metric == "dot" else -np.linalg.norm(X - q, axis=1)
+    order = np.lexsort((np.arange(len(X)), -key))
+    rows = np.flatnonzero(np.linalg.norm(X, axis=1) > 0)
+    U = X[rows] / np.linalg.norm(X[rows], axis=1)[:, None]
+    _, label = connected_components(U @ U.T >= 0.98 - 1e-12, directed=False)
+    place = np.empty(len(X), dtype=int)
+    place[order] = np.arange(len(X))
+    demoted = np.zeros(len(X), dtype=bool)
+    for g in np.unique(label):
+        members = rows[label == g]
+        if members.size > 1:
+            demoted[members] = True
+            demoted[members[np.argmin(place[members])]] = False
+    want = np.concatenate([order[~demoted[order]], order[demoted[order]]])
+    dedup = next(c for c in exp.counterfactuals if c.fix == "deduplicate")
+    assert dedup.expected_ranks == {int(r): int(np.flatnonzero(want == r)[0]) + 1
+                                    for r in (5, 60)}
+    assert list(dedup.top) == want[:len(dedup.top)].tolist()       # rows: no ids given
+
+
 def test_string_query_without_embedder(small):
     X, _, _, _ = small
     with pytest.raises(TypeError, match="query is a string but no embedder was given; pass embedder="):

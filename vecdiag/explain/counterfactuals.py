@@ -183,6 +183,8 @@ def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
     """De-duplicated ranking when copies crowd the candidates; None when there are none."""
     from ..fixes import apply_fix
 
+    if index.metric != "cosine" and not np.all(index.norms > 0):
+        return _dedup_without_zero_rows(index, base, candidates, k, exact=exact)
     if exact:
         nb = apply_fix("deduplicate", query[None, :], index, k=len(index),
                        threshold=DUPLICATE_THRESHOLD)
@@ -195,6 +197,33 @@ def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
     rest = rest[~np.isin(rest, rows)]
     note = f"copies looked for among the top {rows.size} documents only"
     return Ranking(None, k, order=np.concatenate([order, rest])), note
+
+
+def _dedup_without_zero_rows(index, base: Ranking, candidates, k, *, exact: bool):
+    """The de-duplicated ranking of a corpus holding zero rows (valid documents under dot
+    or euclidean), which the deduplicate fix refuses: copies are judged by cosine, and a
+    zero row has no direction. Its groups are those of the rows with a direction (all of
+    them, or the candidates'); as the fix does, each group's best-ranked member keeps its
+    place and the others move below every kept document, in their original order."""
+    from .. import fixes
+
+    if exact:
+        rows = np.flatnonzero(index.norms > 0)
+        groups = [rows[g] for g in fixes.duplicate_groups(vectors_of(index, rows),
+                                                           threshold=DUPLICATE_THRESHOLD)]
+    else:
+        groups = duplicate_groups_among(index, candidates)
+    order = base.top(len(index))
+    place = np.empty(order.size, dtype=np.int64)
+    place[order] = np.arange(order.size)
+    demoted = np.zeros(order.size, dtype=bool)
+    for g in groups:
+        demoted[g] = True
+        demoted[g[np.argmin(place[g])]] = False
+    ranking = Ranking(None, k, order=np.concatenate([order[~demoted[order]],
+                                                     order[demoted[order]]]))
+    return ranking, (None if exact else
+                     f"copies looked for among the top {len(candidates)} documents only")
 
 
 def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
