@@ -470,3 +470,29 @@ def test_a_runaway_loop_is_stopped_by_its_steps_under_an_active_tracer(monkeypat
     assert isinstance(outcome.error, _grader.Timeout)
     assert "did not finish within 50,000 steps" in str(outcome.error)
     assert "forever" in calls
+
+
+def test_a_runaway_loop_that_catches_exception_is_still_stopped_by_its_steps(monkeypatch):
+    """A learner's ``try: ... except Exception: pass`` inside the loop swallowed the
+    grader's Timeout (an Exception): Python then switched the line count off and the loop
+    ran on, appending, until the alarm. The Timeout is now a BaseException, which
+    ``except Exception`` does not catch."""
+    from vecdiag.exercises import _grader
+
+    monkeypatch.setattr(_grader, "TIME_LIMIT", 20.0)      # only the count can stop it in time
+    monkeypatch.setattr(_grader, "STEP_LIMIT", 50_000)
+
+    def chunk(tokens, size, overlap=0):
+        out, start = [], 0
+        while True:
+            try:
+                out.append(len(tokens[start:start + size]))
+                if start + size >= len(tokens):
+                    return out
+                start += size - overlap
+            except Exception:             # noqa: BLE001 - what the learner wrote
+                pass
+
+    outcome = _grader._call(chunk, (list("abcdef"), 3, 3))
+    assert isinstance(outcome.error, _grader.Timeout)
+    assert "50,000 steps" in str(outcome.error)

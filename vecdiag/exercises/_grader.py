@@ -43,8 +43,9 @@ class Mistake:
         self.code, self.fn, self.hint = code, fn, hint
 
 
-class Timeout(Exception):
-    pass
+class Timeout(BaseException):
+    """A case ran out of time or steps. Not an Exception: a learner's ``except Exception``
+    inside the loop would swallow it and run on (the step count is then switched off)."""
 
 
 class Outcome:
@@ -72,7 +73,7 @@ def _call(fn, args) -> Outcome:
     sys.settrace(_step_counter(STEP_LIMIT, outer_trace))
     try:
         answer = fn(*args)
-    except (Exception, SystemExit) as err:  # the learner's code may raise anything, exit too
+    except (Exception, SystemExit, Timeout) as err:  # the learner's code may raise anything, exit too
         return Outcome(error=err)
     finally:
         sys.settrace(outer_trace)
