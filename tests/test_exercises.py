@@ -496,3 +496,40 @@ def test_a_runaway_loop_that_catches_exception_is_still_stopped_by_its_steps(mon
     outcome = _grader._call(chunk, (list("abcdef"), 3, 3))
     assert isinstance(outcome.error, _grader.Timeout)
     assert "50,000 steps" in str(outcome.error)
+
+
+def test_an_import_inside_an_answer_counts_neither_steps_nor_time(monkeypatch, tmp_path):
+    """``from sklearn.decomposition import PCA`` inside a learner's pca ran about a million
+    traced lines and two seconds on its first call: the grader stopped the import half-way
+    and failed a right answer as "never finished" (leaving sklearn half-imported). An
+    import now runs to its end and its lines and seconds are not the answer's; the answer's
+    own loop is still counted and timed."""
+    import sys
+
+    from vecdiag.exercises import _grader
+
+    monkeypatch.setattr(_grader, "STEP_LIMIT", 20_000)
+    monkeypatch.setattr(_grader, "TIME_LIMIT", 0.5)
+    (tmp_path / "vd_many_lines.py").write_text("total = 0\nfor i in range(50_000):\n    total += i\n")
+    (tmp_path / "vd_slow_import.py").write_text("import time\ntime.sleep(1.5)\nready = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def norm(a):
+        import vd_many_lines
+        import vd_slow_import
+        return math.hypot(*a) + 0 * vd_many_lines.total * vd_slow_import.ready
+
+    def norm_then_forever(a):
+        import vd_many_lines  # noqa: F401
+        while True:
+            pass
+
+    try:
+        outcome = _grader._call(norm, ([3, 4],))
+        assert outcome.error is None and outcome.answer == 5.0
+        assert sys.modules["vd_many_lines"].total == sum(range(50_000))
+        stopped = _grader._call(norm_then_forever, ([3, 4],))
+        assert isinstance(stopped.error, _grader.Timeout)
+    finally:
+        sys.modules.pop("vd_many_lines", None)
+        sys.modules.pop("vd_slow_import", None)

@@ -19,6 +19,7 @@ import numpy as np
 
 TIME_LIMIT = 2.0  # seconds per case: a loop that never ends is a mistake too
 STEP_LIMIT = 1_000_000  # Python lines per case: stops a runaway loop before it fills memory
+IMPORT_LIMIT = 60.0  # seconds an import inside an answer may take (it counts towards neither)
 
 
 class Case:
@@ -58,19 +59,23 @@ class Outcome:
 def _call(fn, args) -> Outcome:
     args = copy.deepcopy(args)
     before = copy.deepcopy(args)
+    budget = _Budget()
     use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if use_alarm:
         def _ring(signum, frame):
+            wait = budget.seconds_left()
+            if wait > 0:                                   # an import ran meanwhile: not the answer's time
+                signal.setitimer(signal.ITIMER_REAL, wait)
+                return
             raise Timeout(f"did not finish within {TIME_LIMIT:g} s")
         previous = signal.signal(signal.SIGALRM, _ring)
         outer, _ = signal.getitimer(signal.ITIMER_REAL)     # someone else's alarm (pytest-timeout)
-        started = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT)
     # subtle: a loop that appends forever can fill gigabytes before a 2 s alarm rings, so
     # the lines the answer runs are counted too; a tracer already active (a debugger,
     # coverage) is called on as before, not displaced, and put back afterwards
     outer_trace = sys.gettrace()
-    sys.settrace(_step_counter(STEP_LIMIT, outer_trace))
+    sys.settrace(_step_counter(STEP_LIMIT, outer_trace, budget))
     try:
         answer = fn(*args)
     except (Exception, SystemExit, Timeout) as err:  # the learner's code may raise anything, exit too
@@ -81,31 +86,76 @@ def _call(fn, args) -> Outcome:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
             if outer > 0:                                  # give the outer alarm its remaining time
-                signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
+                signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - budget.started), 1e-3))
     mutated = any(not _same_input(old, new) for old, new in zip(before, args))
     if hasattr(answer, "components"):  # a Projection, as vd.pca / vd.scratch.pca return
         answer = answer.components
     return Outcome(answer=answer, mutated=mutated)
 
 
-def _step_counter(limit, outer=None):
-    """A trace function that raises :class:`Timeout` after ``limit`` executed lines,
-    calling on ``outer`` (the tracer that was active, if any) for every event."""
-    steps = 0
+class _Budget:
+    """The time an answer has used, imports excluded.
 
-    def local(inner):
+    subtle: an ``import sklearn`` inside the answer runs about a million lines and can take
+    seconds the first time; stopping it half-way failed a right answer and could leave the
+    library half-imported in the learner's kernel. Imports therefore run unlimited (up to
+    IMPORT_LIMIT seconds) and count neither lines nor time."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.importing = 0                # depth of imports under way
+        self.import_started = 0.0
+        self.import_seconds = 0.0
+
+    def enter_import(self):
+        if not self.importing:
+            self.import_started = time.monotonic()
+        self.importing += 1
+
+    def leave_import(self):
+        self.importing -= 1
+        if not self.importing:
+            self.import_seconds += time.monotonic() - self.import_started
+
+    def seconds_left(self) -> float:
+        """Seconds the answer may still run; > 0 while an import is under way."""
+        now = time.monotonic()
+        if self.importing:
+            return 0.05 if now - self.started < IMPORT_LIMIT else 0.0
+        return TIME_LIMIT - (now - self.started - self.import_seconds)
+
+
+def _is_import(code) -> bool:
+    return code.co_name == "_find_and_load" and code.co_filename.startswith("<frozen importlib")
+
+
+def _step_counter(limit, outer=None, budget=None):
+    """A trace function that raises :class:`Timeout` after ``limit`` executed lines
+    (imports not counted), calling on ``outer`` (the tracer that was active, if any) for
+    every event."""
+    steps = 0
+    budget = budget if budget is not None else _Budget()
+
+    def local(inner, is_import):
         def on_event(frame, event, arg):
             nonlocal steps
-            if event == "line":
+            if event == "line" and not budget.importing:
                 steps += 1
                 if steps > limit:
                     raise Timeout(f"did not finish within {limit:,} steps (a loop that never "
                                   "ends?)")
-            return local(inner(frame, event, arg) if inner is not None else None)
+            elif event == "return" and is_import:   # also when the import failed
+                budget.leave_import()
+            return local(inner(frame, event, arg) if inner is not None else None, is_import)
         return on_event
 
     def on_call(frame, event, arg):
-        return local(outer(frame, event, arg) if outer is not None else None)
+        is_import = _is_import(frame.f_code)
+        if is_import:
+            budget.enter_import()
+        elif budget.importing:        # code the import runs: not counted, so not watched line by line
+            return outer(frame, event, arg) if outer is not None else None
+        return local(outer(frame, event, arg) if outer is not None else None, is_import)
 
     return on_call
 
