@@ -533,3 +533,21 @@ def test_an_import_inside_an_answer_counts_neither_steps_nor_time(monkeypatch, t
     finally:
         sys.modules.pop("vd_many_lines", None)
         sys.modules.pop("vd_slow_import", None)
+
+
+def test_knn_in_corpus_order_is_not_best_first():
+    """Every knn case expected its indices in increasing order, so an answer returning the
+    right k rows sorted by index (``sorted(top)``, ``np.sort(np.argpartition(...)[:k])``)
+    passed. Query [1, 0] against rows of cosine 0.196, 0.894, 0.995, 0, 0.958: best first
+    is [2, 4, 1], by index [1, 2, 4]."""
+    def cos(q, C):
+        C = np.asarray(C, float)
+        return C @ np.asarray(q, float) / (np.linalg.norm(C, axis=1) * np.linalg.norm(q))
+
+    def knn_by_index(query, corpus, k):
+        if not 1 <= k <= len(corpus):
+            raise ValueError("k must be between 1 and len(corpus)")
+        return sorted(np.argsort(-cos(query, corpus), kind="stable")[:k].tolist())
+
+    res = EX.check("knn", knn_by_index)
+    assert not res.passed and "best first" in res.hint, repr(res)

@@ -144,6 +144,10 @@ def _knn_ascending(query, corpus, k):
     return sorted(range(len(corpus)), key=lambda i: s[i])[:k]
 
 
+def _knn_index_order(query, corpus, k):
+    return sorted(solution_knn(query, corpus, k))  # the right k rows, in corpus order
+
+
 def _knn_ties_reversed(query, corpus, k):
     s = np.array([solution_cosine(query, row) for row in corpus])
     return np.argsort(s)[::-1][:k].tolist()      # reversing an ascending sort flips ties
@@ -264,6 +268,9 @@ def cases(name):
                  compare="exact"),
             Case("k results", ([0.1, 1], corpus, 2), [1, 2], "return exactly k indices, best first",
                  compare="exact"),
+            Case("best first, not by index", ([1, 0], [[0.2, 1], [1, 0.5], [1, 0.1], [0, 1], [1, 0.3]], 3),
+                 [2, 4, 1], "return the k best in order of similarity, best first, not in corpus order",
+                 compare="exact"),
             Case("ties by lower index", ([1, 0], dup, 2), [1, 3],
                  "ties: rows 1 and 3 are exact copies; keep the lower index first (a stable sort does)",
                  compare="exact"),
@@ -357,6 +364,9 @@ MISTAKES = {
                 "can point elsewhere; the exercise asks for cosine (they agree only on unit vectors)"),
         Mistake("ascending", _knn_ascending,
                 "you sorted lowest cosine first: sort by descending score (key=-score)"),
+        Mistake("index_order", _knn_index_order,
+                "you return the right rows but in corpus order: list them best first (highest "
+                "cosine first); sorting the indices themselves loses that order"),
         Mistake("ties_reversed", _knn_ties_reversed,
                 "reversing an ascending argsort also reverses ties: sort by -score with a stable "
                 "sort so equal scores keep the lower index first"),
