@@ -551,3 +551,20 @@ def test_knn_in_corpus_order_is_not_best_first():
 
     res = EX.check("knn", knn_by_index)
     assert not res.passed and "best first" in res.hint, repr(res)
+
+
+def test_ndcg_that_does_not_cut_the_run_at_k_fails():
+    """No ndcg case gave a run longer than k, so an answer summing the gains of every
+    retrieved document passed. Run [a, x, b], a and b relevant, k = 2: DCG@2 = 1, ideal
+    1 + 1/log2(3), nDCG@2 = 0.613 (the uncut DCG 1 + 1/log2(4) gives 0.920)."""
+    def ndcg_uncut(ranked, relevance, k=10):
+        if not any(g > 0 for g in relevance.values()):
+            raise ValueError("no relevant document")
+        dcg = sum(relevance.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked))
+        ideal = sorted(relevance.values(), reverse=True)[:k]
+        return dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+
+    res = EX.check("ndcg", ndcg_uncut)
+    assert not res.passed and "ranked[:k]" in res.hint, repr(res)
+    assert EX.solution("ndcg", show=False)(["a", "x", "b"], {"a": 1, "b": 1}, 2) == \
+        pytest.approx(1 / (1 + 1 / math.log2(3)))

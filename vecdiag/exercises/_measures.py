@@ -59,6 +59,14 @@ def _ndcg_ideal_from_run(ranked, relevance, k=10):
     return dcg / idcg
 
 
+def _ndcg_run_uncut(ranked, relevance, k=10):
+    if not any(g > 0 for g in relevance.values()):
+        raise ValueError("relevance has no relevant document")
+    dcg = sum(relevance.get(d, 0) / math.log2(r + 1) for r, d in enumerate(ranked, start=1))  # not ranked[:k]
+    ideal = sorted(relevance.values(), reverse=True)[:k]
+    return dcg / sum(g / math.log2(r + 1) for r, g in enumerate(ideal, start=1))
+
+
 def _ndcg_binary(ranked, relevance, k=10):
     binary = {d: 1 for d, g in relevance.items() if g > 0}
     return solution_ndcg(ranked, binary, k)
@@ -141,6 +149,8 @@ def cases(name):
                  "the ideal ranking uses every judged document, also those the run missed"),
             Case("more relevant than k", (["a", "b", "c"], {d: 1 for d in "abcdefghijkl"}, 3), 1.0,
                  "cut the ideal ranking at k too"),
+            Case("a run longer than k", (["a", "x", "b"], {"a": 1, "b": 1}, 2), 1 / (1 + 1 / math.log2(3)),
+                 "nDCG@k looks at the first k results only: b at rank 3 does not count for k = 2"),
             Case("nothing relevant", (["a"], {"a": 0}), ValueError,
                  "a query with no relevant document has no nDCG: raise ValueError",
                  error_words=("relevant",)),
@@ -180,6 +190,9 @@ MISTAKES = {
         Mistake("ideal_from_run", _ndcg_ideal_from_run,
                 "your ideal ranking sorts only the retrieved documents: build it from every judged "
                 "relevant document, or missing one never costs anything"),
+        Mistake("run_uncut", _ndcg_run_uncut,
+                "you summed the gains of every retrieved document: nDCG@k counts the first k "
+                "only (ranked[:k])"),
         Mistake("binary_gain", _ndcg_binary,
                 "you counted every relevant document as 1: the gain is its grade"),
     ],
