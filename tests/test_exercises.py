@@ -568,3 +568,23 @@ def test_ndcg_that_does_not_cut_the_run_at_k_fails():
     assert not res.passed and "ranked[:k]" in res.hint, repr(res)
     assert EX.solution("ndcg", show=False)(["a", "x", "b"], {"a": 1, "b": 1}, 2) == \
         pytest.approx(1 / (1 + 1 / math.log2(3)))
+
+
+def test_paired_t_with_p_from_signed_t_fails():
+    """Both paired_t cases had a > b (t > 0), so p = 2 * t.sf(t) without the absolute
+    value passed; for a worse system (t < 0) it gives p > 1. The new case swaps the
+    systems; scipy.stats.ttest_rel is the reference."""
+    from scipy import stats
+
+    def paired_t(a, b):
+        if len(a) != len(b):
+            raise ValueError("a and b need one score per query")
+        d = np.subtract(a, b)
+        t = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))
+        return t, 2 * stats.t.sf(t, len(d) - 1)
+
+    res = EX.check("paired_t", paired_t)
+    assert not res.passed and "abs(t)" in res.hint, repr(res)
+    base = [0.61, 0.42, 0.80, 0.33, 0.55, 0.70, 0.48, 0.66]
+    fixed = [0.65, 0.47, 0.79, 0.41, 0.60, 0.69, 0.55, 0.70]
+    assert EX.solution("paired_t", show=False)(base, fixed) == pytest.approx(tuple(stats.ttest_rel(base, fixed)))

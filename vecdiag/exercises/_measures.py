@@ -112,6 +112,18 @@ def _t_one_sided(a, b):
     return t, stats.t.sf(abs(t), df=len(d) - 1)
 
 
+def _t_signed(tail):
+    """p from t itself, not |t|: ``tail`` is "sf" or "cdf" of the t distribution."""
+    @_same_length
+    def paired_t(a, b):
+        from scipy import stats
+
+        d = np.subtract(a, b, dtype=float)
+        t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+        return t, 2 * getattr(stats.t, tail)(t, len(d) - 1)
+    return paired_t
+
+
 def _recall_positional(approx, exact):
     return sum(sum(1 for g, w in zip(got, want) if g == w) / len(want)
                for got, want in zip(approx, exact)) / len(exact)
@@ -165,6 +177,8 @@ def cases(name):
                  "t = mean(d) / (sd(d) / sqrt(n)) with d = a - b per query; p two-sided", tol=1e-6),
             Case("queries differ a lot", (spread_a, spread_b), _ttest_rel(spread_a, spread_b),
                  "pair the scores query by query: the spread between queries must cancel", tol=1e-6),
+            Case("a small loss", (base, fixed), _ttest_rel(base, fixed),
+                 "when a is worse than b, t is negative and p is the same as for b against a", tol=1e-6),
             Case("different lengths", ([0.1, 0.2], [0.1]), ValueError,
                  "one score per query in both: raise ValueError when the lengths differ"),
         ]
@@ -208,6 +222,12 @@ MISTAKES = {
         Mistake("one_sided", _t_one_sided,
                 "that is a one-sided p-value: a paired test of 'any difference' is two-sided, "
                 "2 * t.sf(|t|, n - 1)"),
+        Mistake("p_signed", _t_signed("sf"),
+                "2 * t.sf(t) is the two-sided p only when t > 0: when a is worse than b (t < 0) "
+                "it exceeds 1; use the tail beyond |t|, 2 * t.sf(abs(t), n - 1)"),
+        Mistake("p_signed", _t_signed("cdf"),
+                "2 * t.cdf(t) is the two-sided p only when t < 0: when a is better than b it "
+                "exceeds 1; use the tail beyond |t|, 2 * t.sf(abs(t), n - 1)"),
     ],
     "ann_recall": [
         Mistake("positional", _recall_positional,
