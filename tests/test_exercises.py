@@ -588,3 +588,27 @@ def test_paired_t_with_p_from_signed_t_fails():
     base = [0.61, 0.42, 0.80, 0.33, 0.55, 0.70, 0.48, 0.66]
     fixed = [0.65, 0.47, 0.79, 0.41, 0.60, 0.69, 0.55, 0.70]
     assert EX.solution("paired_t", show=False)(base, fixed) == pytest.approx(tuple(stats.ttest_rel(base, fixed)))
+
+
+def _norm_scaled_by_max_entry(a):      # max(a), not max(abs(x) for x in a)
+    a = [float(x) for x in a]
+    m = max(a)
+    return 0.0 if m == 0 else m * math.sqrt(sum((x / m) ** 2 for x in a))
+
+
+def test_norm_scaled_by_the_largest_entry_not_its_absolute_value_fails():
+    """Every norm case had a positive largest entry, so scaling by max(a) instead of the
+    largest |entry| passed; for [-3, -4] it gives -5 (math.hypot: 5), and normalize built
+    on it flips the direction to [0.6, 0.8]."""
+    assert math.hypot(-3, -4) == 5.0 and _norm_scaled_by_max_entry([-3, -4]) == -5.0
+    res = EX.check("norm", _norm_scaled_by_max_entry)
+    assert not res.passed and "largest |entry|" in res.hint, repr(res)
+
+    def normalize(a):
+        n = _norm_scaled_by_max_entry(a)
+        if n == 0:
+            raise ValueError("zero vector has no direction")
+        return [x / n for x in a]
+
+    res = EX.check("normalize", normalize)
+    assert not res.passed and "largest |entry|" in res.hint, repr(res)

@@ -112,6 +112,21 @@ def _scaled_norm_no_zero_check(a):
     return scale * math.sqrt(sum((x / scale) ** 2 for x in a))
 
 
+def _signed_scale_norm(a):
+    a = [float(x) for x in a]
+    scale = max(a, default=0.0)                   # the largest entry, not the largest |entry|
+    if scale == 0.0:
+        return 0.0
+    return scale * math.sqrt(sum((x / scale) ** 2 for x in a))
+
+
+def _signed_scale_normalize(a):
+    length = _signed_scale_norm(a)
+    if length == 0.0:
+        raise ValueError("a is the zero vector: it has no direction to keep")
+    return [float(x) / length for x in a]
+
+
 def _naive_cosine_clipped(a, b):
     return max(-1.0, min(1.0, sum(x * y for x, y in zip(a, b)) / (_naive_norm(a) * _naive_norm(b))))
 
@@ -202,6 +217,8 @@ def cases(name):
         return [
             Case("3-4-5 triangle", ([3, 4],), 5.0, "square each entry, add, take the square root"),
             Case("negative entries", ([-3, 4],), 5.0, "square each entry: a negative entry adds to the length"),
+            Case("all entries negative", ([-3, -4],), 5.0,
+                 "a length is never negative: scale by the largest |entry|, not the largest entry"),
             Case("zero vector", ([0, 0],), 0.0, "the zero vector has length 0 (don't divide by zero)"),
             Case("float32 array", (F32,), float(np.linalg.norm(F32.astype(np.float64))),
                  "accept NumPy arrays as well as lists", tol=1e-6),
@@ -215,6 +232,9 @@ def cases(name):
         return [
             Case("3-4-5 triangle", ([3, 4],), [0.6, 0.8], "divide every entry by the vector's length"),
             Case("array input", (np.array([3.0, 4.0]),), [0.6, 0.8], "return a new vector; leave the input alone"),
+            Case("all entries negative", ([-3, -4],), [-0.6, -0.8],
+                 "keep the direction: divide by the length, which is positive (scale by the largest "
+                 "|entry|, not the largest entry)"),
             Case("huge values", (HUGE,), [math.sqrt(0.5)] * 2,
                  "fails for huge values: compute the length without overflow (scale before squaring)"),
             Case("tiny values", (TINY,), [1.0, 0.0],
@@ -312,6 +332,9 @@ MISTAKES = {
         Mistake("zero_division", _scaled_norm_no_zero_check,
                 "scaling by the largest |entry| divides by 0 for the zero vector: return 0.0 "
                 "when every entry is 0"),
+        Mistake("signed_scale", _signed_scale_norm,
+                "you scaled by the largest entry, max(a): for [-3, -4] that is -3 and the length "
+                "comes out negative; scale by the largest |entry|, max(abs(x) for x in a)"),
         Mistake("no_sqrt", lambda a: sum(float(x) ** 2 for x in a),
                 "that is the squared length: take the square root of the sum of squares"),
     ],
@@ -325,6 +348,9 @@ MISTAKES = {
         Mistake("zero_division", lambda a: [x / solution_norm(a) for x in a],
                 "a zero vector makes you divide by 0 (ZeroDivisionError or NaN): check for "
                 "length 0 and raise ValueError('zero vector has no direction')"),
+        Mistake("signed_scale", _signed_scale_normalize,
+                "you scaled by the largest entry, max(a): for [-3, -4] the length comes out "
+                "negative and the direction flips; scale by the largest |entry|"),
         Mistake("in_place", lambda a: np.divide(a, solution_norm(a), out=a) if isinstance(a, np.ndarray)
                 else [x / solution_norm(a) for x in a],
                 "you divided the input in place (a /= n): the caller's vector changed; return a new one"),
