@@ -612,3 +612,15 @@ def test_norm_scaled_by_the_largest_entry_not_its_absolute_value_fails():
 
     res = EX.check("normalize", normalize)
     assert not res.passed and "largest |entry|" in res.hint, repr(res)
+
+
+def test_ann_recall_divided_by_the_returned_count_fails():
+    """Every ann_recall case returned exactly k results, so dividing by len(approx[i])
+    instead of k passed. An index returning 2 of the 3 exact neighbours (no -1 padding)
+    has recall 2/3 (vd.ann_recall agrees), not 1."""
+    def recall(approx, exact):
+        return sum(len(set(a) & set(e)) / len(a) for a, e in zip(approx, exact)) / len(exact)
+
+    assert vd.ann_recall([[0, 1]], [[0, 1, 2]]) == pytest.approx(2 / 3)
+    res = EX.check("ann_recall", recall)
+    assert not res.passed and "divide by k" in res.hint, repr(res)

@@ -192,6 +192,9 @@ def cases(name):
                  "faiss pads with -1 when it finds fewer than k: divide by k, not by what came back"),
             Case("a repeated result", ([[0, 0, 0]], [[0, 1, 2]]), 1 / 3,
                  "each exact neighbour counts once: use sets"),
+            Case("fewer results than k", ([[0, 1]], [[0, 1, 2]]), 2 / 3,
+                 "an index may return fewer than k results: divide by k = len(exact[i]), not by "
+                 "what came back"),
         ]
     raise KeyError(name)
 
@@ -234,8 +237,8 @@ MISTAKES = {
                 "you compared position by position: recall asks which exact neighbours were found, "
                 "in any order (a set intersection)"),
         Mistake("by_returned", _recall_by_returned,
-                "you divided by the number of results that came back: missing results (-1) are "
-                "misses, divide by k"),
+                "you divided by the number of results that came back: missing results (-1, or a "
+                "shorter list) are misses, divide by k"),
         Mistake("repeats", _recall_counts_repeats,
                 "a document returned twice was counted twice: intersect sets"),
     ],
