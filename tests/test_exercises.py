@@ -624,3 +624,22 @@ def test_ann_recall_divided_by_the_returned_count_fails():
     assert vd.ann_recall([[0, 1]], [[0, 1, 2]]) == pytest.approx(2 / 3)
     res = EX.check("ann_recall", recall)
     assert not res.passed and "divide by k" in res.hint, repr(res)
+
+
+def test_ndcg_accepts_a_clear_error_that_does_not_say_relevant():
+    """The no-relevant-document case wanted the word "relevant" in the message, so a right
+    answer raising ValueError("ideal DCG is 0: no judged document has a positive grade")
+    failed as "does not say what is wrong". Messages naming the ideal DCG, the grades or
+    an undefined nDCG pass now; Python's own accidental ValueErrors still fail."""
+    def ndcg(ranked, relevance, k=10, message="ideal DCG is 0: no judged document has a positive grade"):
+        ideal = sorted(relevance.values(), reverse=True)[:k]
+        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+        if idcg == 0:
+            raise ValueError(message)
+        return sum(relevance.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k])) / idcg
+
+    assert EX.check("ndcg", ndcg).passed
+    assert EX.check("ndcg", lambda r, rel, k=10: ndcg(r, rel, k, "nDCG is undefined for this query")).passed
+    for accident in ("math domain error", "max() arg is an empty sequence"):
+        res = EX.check("ndcg", lambda r, rel, k=10: ndcg(r, rel, k, accident))
+        assert not res.passed, accident
