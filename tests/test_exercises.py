@@ -538,8 +538,9 @@ def test_an_import_inside_an_answer_counts_neither_steps_nor_time(monkeypatch, t
 def test_knn_in_corpus_order_is_not_best_first():
     """Every knn case expected its indices in increasing order, so an answer returning the
     right k rows sorted by index (``sorted(top)``, ``np.sort(np.argpartition(...)[:k])``)
-    passed. Query [1, 0] against rows of cosine 0.196, 0.894, 0.995, 0, 0.958: best first
-    is [2, 4, 1], by index [1, 2, 4]."""
+    passed. Query [1, 0] against rows of cosine 0.196, 0.894, 0.995, 0, 0.949: best first
+    is [2, 4, 1], by index [1, 2, 4] (and by dot product [4, 1, 2], so ranking by the dot
+    product is not also taken for index order)."""
     def cos(q, C):
         C = np.asarray(C, float)
         return C @ np.asarray(q, float) / (np.linalg.norm(C, axis=1) * np.linalg.norm(q))
@@ -551,6 +552,8 @@ def test_knn_in_corpus_order_is_not_best_first():
 
     res = EX.check("knn", knn_by_index)
     assert not res.passed and "best first" in res.hint, repr(res)
+    by_dot = EX.check("knn", lambda q, C, k: np.argsort(-(np.asarray(C, float) @ q), kind="stable")[:k])
+    assert by_dot.mistakes == ["dot"], repr(by_dot)
 
 
 def test_ndcg_that_does_not_cut_the_run_at_k_fails():

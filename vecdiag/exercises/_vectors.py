@@ -288,7 +288,7 @@ def cases(name):
                  compare="exact"),
             Case("k results", ([0.1, 1], corpus, 2), [1, 2], "return exactly k indices, best first",
                  compare="exact"),
-            Case("best first, not by index", ([1, 0], [[0.2, 1], [1, 0.5], [1, 0.1], [0, 1], [1, 0.3]], 3),
+            Case("best first, not by index", ([1, 0], [[0.2, 1], [2, 1], [1, 0.1], [0, 1], [3, 1]], 3),
                  [2, 4, 1], "return the k best in order of similarity, best first, not in corpus order",
                  compare="exact"),
             Case("ties by lower index", ([1, 0], dup, 2), [1, 3],
