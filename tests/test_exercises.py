@@ -646,3 +646,24 @@ def test_ndcg_accepts_a_clear_error_that_does_not_say_relevant():
     for accident in ("math domain error", "max() arg is an empty sequence"):
         res = EX.check("ndcg", lambda r, rel, k=10: ndcg(r, rel, k, accident))
         assert not res.passed, accident
+
+
+def test_an_unclipped_cosine_fails_the_never_above_1_case():
+    """The vector of the "never above 1" case gave cos(v, v) = 1.0000000000000002 for a
+    plain sum or np.dot over np.linalg.norm, but exactly 1.0 when the vectors are first
+    divided by math.hypot, so that unclipped answer passed. [0.17, 0.82, 0.01] steps above 1
+    both ways (checked here without vecdiag)."""
+    v = [0.17, 0.82, 0.01]
+
+    def cosine(a, b):
+        if len(a) != len(b):
+            raise ValueError("a and b differ in length")
+        na, nb = math.hypot(*a), math.hypot(*b)
+        if na == 0 or nb == 0:
+            return 0.0
+        return float(np.dot(np.divide(a, na), np.divide(b, nb)))       # not clipped
+
+    plain = sum(x * x for x in v) / (math.sqrt(sum(x * x for x in v)) * math.sqrt(sum(x * x for x in v)))
+    assert cosine(v, v) > 1.0 and float(np.dot(v, v) / np.linalg.norm(v) ** 2) > 1.0 and plain > 1.0
+    res = EX.check("cosine", cosine)
+    assert not res.passed and "clip" in res.hint, repr(res)
