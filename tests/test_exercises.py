@@ -667,3 +667,19 @@ def test_an_unclipped_cosine_fails_the_never_above_1_case():
     assert cosine(v, v) > 1.0 and float(np.dot(v, v) / np.linalg.norm(v) ** 2) > 1.0 and plain > 1.0
     res = EX.check("cosine", cosine)
     assert not res.passed and "clip" in res.hint, repr(res)
+
+
+def test_an_answer_that_changes_its_list_input_is_told_so_in_the_hint():
+    """A normalize dividing a list in place (a[i] /= n) failed every case as "changed its
+    input", but the hint was the first case's "divide every entry by the vector's length",
+    which the answer does; the hint now names the change of input."""
+    def normalize(a):
+        n = math.hypot(*a)
+        if n == 0:
+            raise ValueError("zero vector has no direction")
+        for i in range(len(a)):
+            a[i] /= n
+        return a
+
+    res = EX.check("normalize", normalize)
+    assert not res.passed and "changed its input" in res.hint, repr(res)

@@ -158,8 +158,10 @@ def check(name: str, fn) -> ExerciseResult:
                               hint=f"write {signature(name)}. Stuck? vd.exercises.solution({name!r}) "
                                    "prints a model answer")
     found = diagnose(cases, outcomes, verdicts, mod.MISTAKES[name])
-    first = next(case for case, (ok, _) in zip(cases, verdicts) if not ok)
-    hint = " Also: ".join(m.hint for m in found) if found else first.hint
+    first = next(i for i, (ok, _) in enumerate(verdicts) if not ok)
+    # a changed input is the mistake itself: the case's own hint would name another one
+    fallback = verdicts[first][1] if outcomes[first].mutated else cases[first].hint
+    hint = " Also: ".join(m.hint for m in found) if found else fallback
     return ExerciseResult(name=name, passed=False, status="not yet", cases=rows,
                           mistakes=[m.code for m in found], hint=hint)
 
