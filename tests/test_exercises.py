@@ -683,3 +683,31 @@ def test_an_answer_that_changes_its_list_input_is_told_so_in_the_hint():
 
     res = EX.check("normalize", normalize)
     assert not res.passed and "changed its input" in res.hint, repr(res)
+
+
+def test_library_lines_do_not_use_up_an_answers_steps(monkeypatch, capsys):
+    """Formatting a NumPy array for print runs ~370 lines of numpy, all counted as the
+    answer's steps: a right answer printing its progress in a loop was failed as "never
+    finished". Only the answer's own lines count now; its own endless loop, calling numpy
+    each turn, is still stopped by the count."""
+    from vecdiag.exercises import _grader
+
+    monkeypatch.setattr(_grader, "TIME_LIMIT", 20.0)
+    monkeypatch.setattr(_grader, "STEP_LIMIT", 5_000)
+
+    def norm(a):
+        v = np.asarray(a, dtype=float)
+        for step in range(40):
+            print(f"step {step}: {v}")
+        return math.hypot(*a)
+
+    outcome = _grader._call(norm, ([3, 4],))
+    assert outcome.error is None and outcome.answer == 5.0
+    assert capsys.readouterr().out.count("step ") == 40
+
+    def forever(a):
+        while True:
+            np.asarray(a, dtype=float)
+
+    stopped = _grader._call(forever, ([3, 4],))
+    assert isinstance(stopped.error, _grader.Timeout) and "5,000 steps" in str(stopped.error)

@@ -10,8 +10,11 @@ that mistake is wrong is the diagnosis, and its hint is the one shown.
 from __future__ import annotations
 
 import copy
+import functools
+import os
 import signal
 import sys
+import sysconfig
 import threading
 import time
 
@@ -129,10 +132,30 @@ def _is_import(code) -> bool:
     return code.co_name == "_find_and_load" and code.co_filename.startswith("<frozen importlib")
 
 
+_OWN = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))   # vecdiag: its mistake models count
+_LIBRARIES = tuple(sorted({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
+                           for key in ("stdlib", "platstdlib", "purelib", "platlib")}))
+
+
+@functools.lru_cache(maxsize=4096)
+def _library(filename: str) -> bool:
+    """Code of the standard library or an installed package: its lines are not counted.
+
+    subtle: formatting one NumPy array for a print runs ~370 lines of numpy and a notebook's
+    output stream more, so an answer printing its progress in a loop ran out of steps
+    though it was right. A loop of the answer's own still counts a line each turn."""
+    if filename.startswith("<frozen"):
+        return True
+    if filename.startswith("<"):                   # code typed in a notebook or exec'd
+        return False
+    path = os.path.realpath(filename)
+    return not path.startswith(_OWN + os.sep) and path.startswith(_LIBRARIES)
+
+
 def _step_counter(limit, outer=None, budget=None):
     """A trace function that raises :class:`Timeout` after ``limit`` executed lines
-    (imports not counted), calling on ``outer`` (the tracer that was active, if any) for
-    every event."""
+    (neither imports nor library code counted), calling on ``outer`` (the tracer that was
+    active, if any) for every event."""
     steps = 0
     budget = budget if budget is not None else _Budget()
 
@@ -153,7 +176,7 @@ def _step_counter(limit, outer=None, budget=None):
         is_import = _is_import(frame.f_code)
         if is_import:
             budget.enter_import()
-        elif budget.importing:        # code the import runs: not counted, so not watched line by line
+        elif budget.importing or _library(frame.f_code.co_filename):   # not counted, so not watched
             return outer(frame, event, arg) if outer is not None else None
         return local(outer(frame, event, arg) if outer is not None else None, is_import)
 
