@@ -711,3 +711,16 @@ def test_library_lines_do_not_use_up_an_answers_steps(monkeypatch, capsys):
 
     stopped = _grader._call(forever, ([3, 4],))
     assert isinstance(stopped.error, _grader.Timeout) and "5,000 steps" in str(stopped.error)
+
+
+@pytest.mark.parametrize("name", EX.EXERCISES)
+def test_an_error_the_cases_ask_for_is_in_the_signature(name):
+    """euclidean, chunk, ndcg and paired_t failed an answer for not raising ValueError on a
+    case their signature (the line a learner reads) never mentioned; every error a case
+    asks for is now in the signature, with the word its message must hold."""
+    from vecdiag.exercises import _module
+
+    for case in _module(name).cases(name):
+        if case.wants_error:
+            assert case.expected.__name__ in EX.signature(name), (name, case.label)
+            assert all(w in EX.signature(name) for w in case.error_words[:1]), (name, case.label)

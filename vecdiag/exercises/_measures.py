@@ -246,8 +246,10 @@ MISTAKES = {
 }
 
 SIGNATURES = {
-    "ndcg": "ndcg(ranked, relevance, k=10) -> nDCG@k (ranked ids, {doc: grade})",
-    "paired_t": "paired_t(a, b) -> (t, two-sided p) of a paired t-test over queries",
+    "ndcg": "ndcg(ranked, relevance, k=10) -> nDCG@k (ranked ids, {doc: grade}; ValueError when no "
+            "document is relevant)",
+    "paired_t": "paired_t(a, b) -> (t, two-sided p) of a paired t-test over queries (ValueError when "
+                "the lengths differ)",
     "ann_recall": "ann_recall(approx, exact) -> mean over queries of |found ∩ exact top-k| / k",
 }
 

@@ -203,7 +203,8 @@ MISTAKES = {
 }
 
 SIGNATURES = {
-    "chunk": "chunk(tokens, size, overlap=0) -> list of token windows covering every token",
+    "chunk": "chunk(tokens, size, overlap=0) -> list of token windows covering every token "
+             "(ValueError naming overlap when overlap >= size)",
     "bm25": "bm25(query, docs, k1=1.5, b=0.75) -> one Lucene BM25 score per document (tokens in, lists)",
     "rrf": "rrf(rankings, k=60) -> {doc: fused score}, rankings = lists of doc ids, best first",
 }

@@ -415,7 +415,7 @@ SIGNATURES = {
     "norm": "norm(a) -> float",
     "normalize": "normalize(a) -> vector of length 1 (raise ValueError, or return zeros, for a zero vector)",
     "cosine": "cosine(a, b) -> float in [-1, 1] (raise ValueError, or return 0.0, for a zero vector)",
-    "euclidean": "euclidean(a, b) -> float",
+    "euclidean": "euclidean(a, b) -> float (ValueError when the lengths differ)",
     "knn": "knn(query, corpus, k) -> k row indices of corpus, most cosine-similar first, ties by lower index",
     "pca": "pca(X, n_components) -> (n_components, d) array of principal directions, strongest first",
 }
