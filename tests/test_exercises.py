@@ -724,3 +724,23 @@ def test_an_error_the_cases_ask_for_is_in_the_signature(name):
         if case.wants_error:
             assert case.expected.__name__ in EX.signature(name), (name, case.label)
             assert all(w in EX.signature(name) for w in case.error_words[:1]), (name, case.label)
+
+
+def test_a_loop_that_never_ends_is_not_blamed_on_a_step_outside_chunk(monkeypatch):
+    """Every case that ran out of steps or time said "(a loop whose step is 0 or
+    negative?)", chunk's own mistake, also for a norm whose while-loop never ends; and the
+    hint was the first case's ("square each entry, add, take the square root")."""
+    from vecdiag.exercises import _grader
+
+    monkeypatch.setattr(_grader, "STEP_LIMIT", 2_000)
+
+    def norm(a):
+        total, i = 0.0, 0
+        while i < len(a):                  # forgot i += 1
+            total += a[i] ** 2
+        return math.sqrt(total)
+
+    res = EX.check("norm", norm)
+    messages = [message for _, ok, message in res.cases if message.startswith("never finished")]
+    assert messages and all("never ends" in m and "step is 0" not in m for m in messages), repr(res)
+    assert "never ends" in res.hint, repr(res)     # not the first case's "square each entry, add"

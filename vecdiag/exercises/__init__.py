@@ -24,7 +24,7 @@ import inspect
 
 from ..results import Result, escape, html_block, result
 from . import _measures, _retrieval, _vectors
-from ._grader import _call, diagnose, judge
+from ._grader import Timeout, _call, diagnose, judge
 
 __all__ = ["check", "solution", "signature", "ExerciseResult", "EXERCISES"]
 
@@ -159,8 +159,9 @@ def check(name: str, fn) -> ExerciseResult:
                                    "prints a model answer")
     found = diagnose(cases, outcomes, verdicts, mod.MISTAKES[name])
     first = next(i for i, (ok, _) in enumerate(verdicts) if not ok)
-    # a changed input is the mistake itself: the case's own hint would name another one
-    fallback = verdicts[first][1] if outcomes[first].mutated else cases[first].hint
+    # a changed input or an endless loop is the mistake itself: the case's hint would name another
+    stuck = outcomes[first].mutated or isinstance(outcomes[first].error, Timeout)
+    fallback = verdicts[first][1] if stuck else cases[first].hint
     hint = " Also: ".join(m.hint for m in found) if found else fallback
     return ExerciseResult(name=name, passed=False, status="not yet", cases=rows,
                           mistakes=[m.code for m in found], hint=hint)
