@@ -744,3 +744,18 @@ def test_a_loop_that_never_ends_is_not_blamed_on_a_step_outside_chunk(monkeypatc
     messages = [message for _, ok, message in res.cases if message.startswith("never finished")]
     assert messages and all("never ends" in m and "step is 0" not in m for m in messages), repr(res)
     assert "never ends" in res.hint, repr(res)     # not the first case's "square each entry, add"
+
+
+def test_a_pca_returning_the_projected_data_is_told_the_shape_not_to_centre():
+    """A pca returning the data's coordinates (U of the SVD, one row per direction but one
+    column per sample) after centring was told "centre the data (subtract the mean)",
+    which it did, with two long lists of numbers; it is told the shape it returned now."""
+    def pca(X, n_components):
+        X = np.asarray(X, float)
+        X = X - X.mean(axis=0)
+        return np.linalg.svd(X, full_matrices=False)[0][:, :n_components].T
+
+    res = EX.check("pca", pca)
+    first = res.cases[0]
+    assert not first[1] and "shape (1, 2)" in first[2] and "(1, 9)" in first[2], repr(res)
+    assert "centre the data (subtract the mean) before" not in res.hint

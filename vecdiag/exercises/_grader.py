@@ -277,6 +277,10 @@ def judge(case, outcome) -> tuple[bool, str]:
         return True, ""
     if case.compare == "exact" and np.size(outcome.answer) != len(case.expected):
         return False, f"returned {np.size(outcome.answer)} indices; return exactly k = {len(case.expected)}"
+    if case.compare == "sign":                     # pca: one row of d numbers per direction
+        got, want = _numbers(outcome.answer), np.shape(case.expected)
+        if got is not None and got.shape != want:
+            return False, f"expected an array of shape {want} (one row per direction), got shape {got.shape}"
     return False, f"expected {_short(case.expected)}, got {_short(outcome.answer)}"
 
 

@@ -300,7 +300,9 @@ def cases(name):
         cloud = _rotated_cloud()
         return [
             Case("points on a line", (line, 1), [[0.6, 0.8]],
-                 "centre the data (subtract the mean) before finding the direction of most variance",
+                 "the first direction of points on a line is the line's unit direction, [[0.6, 0.8]] "
+                 "(or its negative): centre the data, then take the unit eigenvector of the "
+                 "covariance with the largest eigenvalue, as a row",
                  tol=1e-6, compare="sign"),
             Case("rotated cloud, 2 directions", (cloud, 2), _pca_reference(cloud, 2),
                  "return an array of shape (n_components, d): one direction per row, strongest first",
