@@ -759,3 +759,30 @@ def test_a_pca_returning_the_projected_data_is_told_the_shape_not_to_centre():
     first = res.cases[0]
     assert not first[1] and "shape (1, 2)" in first[2] and "(1, 9)" in first[2], repr(res)
     assert "centre the data (subtract the mean) before" not in res.hint
+
+
+def test_bm25_that_ignores_k1_and_b_fails():
+    """Every bm25 case ran with the default k1=1.5, b=0.75, so an answer with those numbers
+    written into its formula (ignoring its arguments) passed. The new case passes k1=1.2,
+    b=1.0; the model answer agrees there with vd.lexical.bm25 (bm25s, Lucene)."""
+    pytest.importorskip("bm25s")
+
+    def bm25(query, docs, k1=1.5, b=0.75):
+        n, avgdl = len(docs), sum(map(len, docs)) / len(docs)
+        scores = []
+        for d in docs:
+            s = 0.0
+            for t in set(query):
+                df = sum(t in x for x in docs)
+                tf = d.count(t)
+                if tf:
+                    s += math.log(1 + (n - df + 0.5) / (df + 0.5)) * tf / (tf + 1.5 * (0.25 + 0.75 * len(d) / avgdl))
+            scores.append(s)
+        return scores
+
+    res = EX.check("bm25", bm25)
+    assert not res.passed and "k1 and b" in res.hint, repr(res)
+    texts = ["cat sat mat", "dog sat", "cat cat cat cat cat cat", "bird flew over the mat and the cat"]
+    ref = vd.lexical.bm25(["cat mat"], texts, k=4, k1=1.2, b=1.0, stopwords=None)[0]
+    mine = EX.solution("bm25", show=False)(["cat", "mat"], [t.split() for t in texts], 1.2, 1.0)
+    assert np.allclose(mine, [ref.get(i, 0.0) for i in range(4)], rtol=1e-5)

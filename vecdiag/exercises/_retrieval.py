@@ -96,6 +96,10 @@ def _bm25_variant(idf_fn=None, use_b=True, saturate=True):
     return bm25
 
 
+def _bm25_fixed_params(query, docs, k1=1.5, b=0.75):
+    return solution_bm25(query, docs)              # k1 and b ignored: always 1.5 and 0.75
+
+
 def _rrf_zero_based(rankings, k=60):
     fused = {}
     for ranking in rankings:
@@ -151,6 +155,8 @@ def cases(name):
             Case("long documents", (["mat"], docs), solution_bm25(["mat"], docs),
                  "a long document needs more occurrences: normalise by len(d) / avgdl with b"),
             Case("unknown term", (["zebra"], docs), [0.0] * 4, "a term in no document adds nothing"),
+            Case("other k1 and b", (["cat", "mat"], docs, 1.2, 1.0), solution_bm25(["cat", "mat"], docs, 1.2, 1.0),
+                 "use the k1 and b the caller passes (here k1=1.2, b=1.0), not the defaults"),
         ]
     if name == "rrf":
         return [
@@ -189,6 +195,9 @@ MISTAKES = {
         Mistake("no_saturation", _bm25_variant(saturate=False),
                 "idf * tf grows without limit: BM25 saturates, tf / (tf + k1 * ...), so the 6th "
                 "repetition adds far less than the 1st"),
+        Mistake("fixed_params", _bm25_fixed_params,
+                "you ignore the k1 and b passed in: a caller tuning BM25 (k1=1.2, b=1.0) gets the "
+                "default scores; use the parameters in the formula"),
     ],
     "rrf": [
         Mistake("zero_based", _rrf_zero_based,
