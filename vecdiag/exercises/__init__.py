@@ -135,7 +135,8 @@ def check(name: str, fn) -> ExerciseResult:
     A crash is not an answer: where a case asks for an error, only a ValueError (or
     TypeError) whose message says what is wrong passes; a ZeroDivisionError or IndexError
     fails with a hint. Each case runs on copies of its inputs, which must not change, and
-    within 2 seconds (an endless loop fails instead of hanging the notebook).
+    within 2 seconds and a million lines of the function's own code (an endless loop fails
+    instead of hanging the notebook); an import inside the function counts towards neither.
 
     Examples
     --------
