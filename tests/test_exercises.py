@@ -786,3 +786,29 @@ def test_bm25_that_ignores_k1_and_b_fails():
     ref = vd.lexical.bm25(["cat mat"], texts, k=4, k1=1.2, b=1.0, stopwords=None)[0]
     mine = EX.solution("bm25", show=False)(["cat", "mat"], [t.split() for t in texts], 1.2, 1.0)
     assert np.allclose(mine, [ref.get(i, 0.0) for i in range(4)], rtol=1e-5)
+
+
+def test_answers_of_the_wrong_kind_fail_without_crashing_the_grader():
+    """check() raised itself, stopping the notebook, when an rrf answer held something other
+    than a number per document (a list of contributions: TypeError from float()) or a knn
+    answer was ragged (np.size raised ValueError); and rrf scores written as text passed,
+    though text is not a right answer elsewhere. Each now fails its cases."""
+    def rrf_contributions(rankings, k=60):
+        fused = {}
+        for ranking in rankings:
+            for rank, doc in enumerate(ranking, start=1):
+                fused[doc] = fused.get(doc, []) + [1 / (k + rank)]
+        return fused
+
+    def rrf_text(rankings, k=60):
+        fused = {}
+        for ranking in rankings:
+            for rank, doc in enumerate(ranking, start=1):
+                fused[doc] = fused.get(doc, 0.0) + 1 / (k + rank)
+        return {doc: repr(score) for doc, score in fused.items()}
+
+    for fn in (rrf_contributions, rrf_text, lambda rankings, k=60: {d: None for r in rankings for d in r}):
+        res = EX.check("rrf", fn)
+        assert not res.passed and not any(ok for _, ok, _ in res.cases), repr(res)
+    res = EX.check("knn", lambda q, C, k: [[0], [1, 2]])
+    assert not res.passed and not any(ok for _, ok, _ in res.cases), repr(res)

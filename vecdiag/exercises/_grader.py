@@ -215,8 +215,9 @@ def _matches(case, answer) -> bool:
     if case.compare == "dict":
         if not isinstance(answer, dict) or set(answer) != set(case.expected):
             return False
-        return all(abs(float(answer[d]) - v) <= case.tol * max(1.0, abs(v))
-                   for d, v in case.expected.items())
+        scores = {d: _numbers(answer[d]) for d in case.expected}      # one number each, not "0.5"
+        return all(s is not None and s.shape == () and abs(float(s) - v) <= case.tol * max(1.0, abs(v))
+                   for (d, v), s in zip(case.expected.items(), scores.values()))
     raw = _numbers(answer)
     if raw is None:
         return False
@@ -275,13 +276,22 @@ def judge(case, outcome) -> tuple[bool, str]:
         return False, f"returned {_short(outcome.answer)} instead of raising {case.expected.__name__}"
     if _matches(case, outcome.answer):
         return True, ""
-    if case.compare == "exact" and np.size(outcome.answer) != len(case.expected):
-        return False, f"returned {np.size(outcome.answer)} indices; return exactly k = {len(case.expected)}"
+    size = _size(outcome.answer)
+    if case.compare == "exact" and size is not None and size != len(case.expected):
+        return False, f"returned {size} indices; return exactly k = {len(case.expected)}"
     if case.compare == "sign":                     # pca: one row of d numbers per direction
         got, want = _numbers(outcome.answer), np.shape(case.expected)
         if got is not None and got.shape != want:
             return False, f"expected an array of shape {want} (one row per direction), got shape {got.shape}"
     return False, f"expected {_short(case.expected)}, got {_short(outcome.answer)}"
+
+
+def _size(answer):
+    """How many numbers ``answer`` holds; None for a ragged list (np.size raises on it)."""
+    try:
+        return int(np.size(answer))
+    except (TypeError, ValueError):
+        return None
 
 
 def _short(x, limit: int = 160) -> str:
