@@ -812,3 +812,27 @@ def test_answers_of_the_wrong_kind_fail_without_crashing_the_grader():
         assert not res.passed and not any(ok for _, ok, _ in res.cases), repr(res)
     res = EX.check("knn", lambda q, C, k: [[0], [1, 2]])
     assert not res.passed and not any(ok for _, ok, _ in res.cases), repr(res)
+
+
+def test_answers_the_grader_cannot_read_fail_without_crashing_it():
+    """check() raised itself on an answer it could not turn into numbers or text: a Python
+    int beyond float range (OverflowError while diagnosing), an object whose __repr__ or
+    __array__ fails, or whose ``components`` property fails (read for a Projection)."""
+    class Unprintable(float):
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    class BrokenArray:
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("no array")
+
+    class BrokenProjection:
+        @property
+        def components(self):
+            raise RuntimeError("not fitted")
+
+    answers = [10 ** 400, {"a": Unprintable(1.0)}, [Unprintable(2.0)], BrokenArray(), BrokenProjection()]
+    for name in ["dot", "norm", "knn", "pca", "rrf", "paired_t"]:
+        for answer in answers:
+            res = EX.check(name, lambda *args, _a=answer: _a)
+            assert not res.passed and repr(res) and res._repr_html_(), (name, type(answer))

@@ -91,8 +91,11 @@ def _call(fn, args) -> Outcome:
             if outer > 0:                                  # give the outer alarm its remaining time
                 signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - budget.started), 1e-3))
     mutated = any(not _same_input(old, new) for old, new in zip(before, args))
-    if hasattr(answer, "components"):  # a Projection, as vd.pca / vd.scratch.pca return
-        answer = answer.components
+    try:
+        if hasattr(answer, "components"):  # a Projection, as vd.pca / vd.scratch.pca return
+            answer = answer.components
+    except Exception as err:  # noqa: BLE001 - the answer's own property failed
+        return Outcome(error=err, mutated=mutated)
     return Outcome(answer=answer, mutated=mutated)
 
 
@@ -195,7 +198,7 @@ def _numbers(answer):
     NumPy would read "3.0" and True as numbers and pass a wrong answer."""
     try:
         raw = np.asarray(answer)
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - ragged lists, and an answer whose __array__ or __len__ fails
         return None
     return raw if raw.dtype.kind in "fiu" else None
 
@@ -210,7 +213,7 @@ def _matches(case, answer) -> bool:
     if case.compare == "lists":  # a list of lists, compared as such
         try:
             return [list(x) for x in answer] == [list(x) for x in case.expected]
-        except TypeError:
+        except Exception:  # noqa: BLE001 - not a list of lists, or one whose items fail to compare
             return False
     if case.compare == "dict":
         if not isinstance(answer, dict) or set(answer) != set(case.expected):
@@ -290,14 +293,17 @@ def _size(answer):
     """How many numbers ``answer`` holds; None for a ragged list (np.size raises on it)."""
     try:
         return int(np.size(answer))
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001
         return None
 
 
 def _short(x, limit: int = 160) -> str:
     if isinstance(x, np.ndarray):
         x = np.round(x, 6).tolist() if x.dtype.kind == "f" else x.tolist()
-    text = repr(x)
+    try:
+        text = repr(x)
+    except Exception:  # noqa: BLE001 - the learner's object may fail to print itself
+        text = f"a {type(x).__name__} that cannot be printed"
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -311,7 +317,7 @@ def _kind(outcome) -> str:
     try:
         if not np.isfinite(np.asarray(outcome.answer, dtype=np.float64)).all():
             return "numeric"
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - not numbers (text, an int beyond float range, ...)
         pass
     return "answer"
 
@@ -339,7 +345,7 @@ def _same_behaviour(case, a, b) -> bool:
     try:
         x = np.asarray(a.answer, dtype=np.float64)
         y = np.asarray(b.answer, dtype=np.float64)
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - not numbers
         return False
     tol = max(case.tol, 1e-6)
     return x.shape == y.shape and bool(np.allclose(x, y, rtol=tol, atol=tol))
