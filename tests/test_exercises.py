@@ -836,3 +836,42 @@ def test_answers_the_grader_cannot_read_fail_without_crashing_it():
         for answer in answers:
             res = EX.check(name, lambda *args, _a=answer: _a)
             assert not res.passed and repr(res) and res._repr_html_(), (name, type(answer))
+
+
+def test_a_generator_answer_runs_under_the_limits(monkeypatch):
+    """A chunk written as a generator ran only when the grader read its windows, after the
+    step count and the alarm were lifted: one that never stops (no end test) hung the
+    notebook, filling memory, and one raising ValueError for overlap >= size was failed
+    as "returned <generator> instead of raising". The generator is now read inside the
+    limits: the first fails as never finished, the second passes."""
+    from vecdiag.exercises import _grader
+
+    monkeypatch.setattr(_grader, "STEP_LIMIT", 20_000)
+
+    def chunk_endless(tokens, size, overlap=0):
+        if overlap >= size:
+            raise ValueError("overlap must be smaller than size")
+        start, emitted = 0, 0
+        while emitted < 300_000:         # (finite only so that a regression ends)
+            yield tokens[start:start + size]
+            start += size - overlap
+            emitted += 1
+
+    res = EX.check("chunk", chunk_endless)
+    tail = dict((c[0], c) for c in res.cases)["keep the tail"]
+    assert not tail[1] and tail[2].startswith("never finished"), repr(res)
+
+    def chunk(tokens, size, overlap=0):
+        if overlap < 0 or overlap >= size:
+            raise ValueError(f"overlap={overlap} must be at least 0 and smaller than size={size}")
+        start = 0
+        while True:
+            yield tokens[start:start + size]
+            if start + size >= len(tokens):
+                return
+            start += size - overlap
+
+    assert EX.check("chunk", chunk).passed
+    import itertools
+
+    assert not EX.check("chunk", lambda tokens, size, overlap=0: itertools.repeat(tokens)).passed

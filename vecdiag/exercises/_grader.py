@@ -9,8 +9,10 @@ that mistake is wrong is the diagnosis, and its hint is the one shown.
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import functools
+import itertools
 import os
 import signal
 import sys
@@ -81,6 +83,11 @@ def _call(fn, args) -> Outcome:
     sys.settrace(_step_counter(STEP_LIMIT, outer_trace, budget))
     try:
         answer = fn(*args)
+        if isinstance(answer, collections.abc.Iterator):
+            # subtle: a generator runs only when read; reading it after the limits are lifted
+            # hung the notebook on one that never stops (a chunk without its end test). At
+            # most STEP_LIMIT items: an endless iterator written in C counts no lines
+            answer = list(itertools.islice(answer, STEP_LIMIT + 1))
     except (Exception, SystemExit, Timeout) as err:  # the learner's code may raise anything, exit too
         return Outcome(error=err)
     finally:
