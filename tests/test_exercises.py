@@ -875,3 +875,11 @@ def test_a_generator_answer_runs_under_the_limits(monkeypatch):
     import itertools
 
     assert not EX.check("chunk", lambda tokens, size, overlap=0: itertools.repeat(tokens)).passed
+
+
+def test_an_answer_of_true_is_not_diagnosed_as_a_mistake_with_numbers():
+    """A cosine returning True on every case was diagnosed "no_clip" (rounding above 1):
+    the diagnosis read True as 1.0, close to the mistake's 1.0000000000000002, though the
+    grader itself refuses True as a number."""
+    res = EX.check("cosine", lambda a, b: True)
+    assert not res.passed and res.mistakes == [], repr(res)
