@@ -1,0 +1,83 @@
+"""Where the selection's time goes, block by block: one thread, one search's score blocks.
+
+Workload (a) of bench_knn.py (100,000 x 384 float32 corpus, 1,000 queries, kp = 28 kept
+per query), cut as the engine cuts it (corpus chunks of 3,847 rows by all queries). Each
+block is computed by one BLAS thread, then, timed alone:
+
+- ``read``: one pass over the block (``np.maximum.reduce``), the floor any selection pays;
+- ``compiled``: the numba fold-in (vecdiag/neighbors/_fold_kernels.py), if numba is there;
+- ``numpy``: the NumPy threshold filter and fold (vecdiag/neighbors/_select.py).
+
+Prints the first blocks one by one (the running bars are still low there) and the median
+of the later ones, best of ``--repeat`` passes. Set ``OPENBLAS_CORETYPE`` to compare core
+types, as bench_knn.py does.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_fold_blocks.py --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_knn import clustered  # noqa: E402
+
+
+def one_pass(C, Q, bc: int, kp: int, mode: str):
+    """Seconds spent after each block's product, in block order."""
+    import numpy as np
+
+    from vecdiag.neighbors._select import SharedBest
+
+    bq = Q.shape[0]
+    flat = np.empty(bc * bq, C.dtype)
+    best = SharedBest(bq, kp, C.dtype)
+    times = []
+    for c0 in range(0, C.shape[0], bc):
+        c1 = min(C.shape[0], c0 + bc)
+        S = flat[:(c1 - c0) * bq].reshape(c1 - c0, bq)
+        np.matmul(C[c0:c1], Q.T, out=S)
+        t0 = time.perf_counter()
+        if mode == "read":
+            np.maximum.reduce(S, axis=None)
+        else:
+            best.fold(S, min(kp, c1 - c0), c0, by_column=True, compiled=mode == "compiled")
+        times.append(time.perf_counter() - t0)
+    return np.array(times)
+
+
+def main() -> int:
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from vecdiag.neighbors import _fold
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    C = clustered(100_000, 384, seed=0)
+    Q = clustered(1_000, 384, seed=1)
+    bc, kp = 3_847, 28
+    modes = ["read", "numpy"] + (["compiled"] if _fold.kernels() is not None else [])
+    print(f"# score blocks of {bc} x {Q.shape[0]}, kp = {kp}, one thread, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    print("| selection | all blocks, ms | blocks 0-4, ms | later blocks, median ms |")
+    print("|---|---:|---:|---:|")
+    with threadpool_limits(1, user_api="blas"):
+        for mode in modes:
+            one_pass(C, Q, bc, kp, mode)               # compiles / warms up once
+            best = np.min([one_pass(C, Q, bc, kp, mode) for _ in range(args.repeat)], axis=0)
+            first = " ".join(f"{t * 1e3:.2f}" for t in best[:5])
+            print(f"| {mode} | {best.sum() * 1e3:.1f} | {first} | "
+                  f"{np.median(best[5:]) * 1e3:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
