@@ -153,6 +153,21 @@ def test_knn_rows_numpy_and_dask(metric):
     assert ss.knn_rows(X, [], 3).indices.shape == (0, 3)
 
 
+def test_dask_unit_rows_of_rows_past_the_float_range():
+    """A float32 row of 3e38s has length inf in float32, a row of 3e-45s a rounded one:
+    the Dask Index's unit rows made them zeros and a row 0.9 long, where the Index in
+    memory (and float64 arithmetic) gives their directions."""
+    X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    X[7] = [3e38, 3e38, -3e38, 1e38]
+    X[31] = [3e-45, 4e-45, 0, 0]
+    lazy = vd.Index(da.from_array(X, chunks=20), metric="dot")
+    X64 = X.astype(np.float64)
+    want = X64 / np.linalg.norm(X64, axis=1)[:, None]
+    got = lazy.unit_rows.compute()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(got, vd.Index(X, metric="dot").unit_rows)
+
+
 def test_index_over_dask():
     X = corpus_with_ties()
     ids = [f"doc{i}" for i in range(len(X))]

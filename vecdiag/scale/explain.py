@@ -31,15 +31,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import cache_keys
-from ..linalg import row_norms
+from ..linalg import normalize
 from .chunks import compute, row_blocks
 
 __all__ = ["DaskCorpusStats", "copy_counts"]
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
-    norms = row_norms(X)
-    return X / np.where(norms > 0, norms, 1)[:, None]
+    """Unit rows, zero rows left at 0 (:func:`vecdiag.linalg.normalize`: exact at any length)."""
+    return normalize(X, zero="ignore")
 
 
 def _block_copies(block, U: np.ndarray, threshold: float) -> np.ndarray:

@@ -32,15 +32,15 @@ import numpy as np
 from .. import cache_keys
 from ..explain.counterfactuals import CSLS_NEIGHBORS, TRANSFORM_FIXES, Ranking
 from ..explain.ranking import vectors_of
-from ..linalg import row_norms
+from ..linalg import normalize
 from .chunks import compute, row_blocks
 
 __all__ = ["dask_rankings", "csls_penalties", "mp_statistics"]
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
-    norms = row_norms(X)
-    return X / np.where(norms > 0, norms, 1)[:, None]
+    """Unit rows, zero rows left at 0 (:func:`vecdiag.linalg.normalize`: exact at any length)."""
+    return normalize(X, zero="ignore")
 
 
 def _keys(T: np.ndarray, tq: np.ndarray, metric: str) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
-from ..linalg import row_norms
+from ..linalg import normalize, row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
 from ..neighbors.scoring import direct_scores
@@ -43,8 +43,9 @@ def _block_norms(block, start: int) -> np.ndarray:
 
 
 def _unit_block(block):
-    norms = row_norms(block)
-    return block / np.where(norms > 0, norms, 1)[:, None]
+    # normalize, not block / norms: a float32 row of 3e38s has length inf (a row of zeros
+    # then), a subnormal one a rounded length (a row not 1 long)
+    return normalize(np.asarray(block), zero="ignore")
 
 
 class DaskIndex(Index):
