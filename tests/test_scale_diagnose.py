@@ -187,3 +187,22 @@ def test_an_unresolved_sampled_skewness_is_not_judged():
     assert "skewness" in hub.evidence["not_estimable"]
     assert hub.severity == "ok" and hub.fix is None
     assert hub.summary.startswith("Hubness not judged: the spread of N_k is not resolved")
+
+
+def test_sampled_hub_examples_are_hubs():
+    """The sampled path listed the five busiest items as "top_hubs" whatever their N_k;
+    the graph path lists hubs only (N_k >= 2k). With every row sampled the counts are
+    exact, so both lists must be the items with N_k >= 2k, brute force."""
+    X = np.random.default_rng(1).normal(size=(2000, 384)).astype(np.float32)
+    U = X.astype(np.float64) / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
+    S = U @ U.T
+    np.fill_diagonal(S, -np.inf)
+    counts = np.bincount(np.argsort(-S, axis=1, kind="stable")[:, :10].ravel(), minlength=2000)
+    hubs = np.flatnonzero(counts >= 20)
+    assert 0 < hubs.size < 5            # fewer hubs than the five examples shown
+    with dask.config.set(scheduler="threads"):
+        diag = vd.diagnose(da.from_array(X, chunks=(500, -1)), k=10, random_state=0,
+                           show_progress=False)
+    assert diag.stats["sampled"] is True
+    listed = _by_code(diag)["hubness"].evidence["top_hubs"]
+    assert sorted(int(e.split()[1]) for e in listed) == hubs.tolist()
