@@ -80,3 +80,17 @@ def test_bm25_missing_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "bm25s", None)  # makes `import bm25s` fail
     with pytest.raises(ImportError, match=r'BM25 needs bm25s: pip install "vecdiag\[lexical\]"'):
         vd.lexical.bm25(["cat"], DOCS)
+
+
+def test_bm25_repeated_query_ids_refused():
+    """Two queries under one id: the run (a dict by query id) would silently keep the
+    second query's ranking only, so the first query's documents vanish from it."""
+    queries = ["cat", "markets"]
+    expected = [hand_bm25(q, DOCS) for q in queries]
+    with pytest.raises(ValueError, match=r"query_ids must be unique.*'q' at rows 0 and 1"):
+        vd.lexical.bm25(queries, DOCS, query_ids=["q", "q"], stopwords=None)
+    with pytest.raises(ValueError, match="query_ids has 1 entry but query_texts has 2 rows"):
+        vd.lexical.bm25(queries, DOCS, query_ids=["q"], stopwords=None)
+    run = vd.lexical.bm25(queries, DOCS, query_ids=["q1", "q2"], stopwords=None)
+    for qid, exp in zip(["q1", "q2"], expected):
+        assert set(run[qid]) == set(np.flatnonzero(exp > 0).tolist())

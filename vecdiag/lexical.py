@@ -37,7 +37,7 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     k : int, default 100
         Documents kept per query (all of them when the corpus is smaller).
     query_ids, doc_ids : sequence or None
-        Ids for the run (default: positions 0, 1, ...). doc_ids must be unique.
+        Ids for the run (default: positions 0, 1, ...), each unique.
     k1, b : float
         BM25 term-frequency saturation and length normalisation.
     method : str, default "lucene"
@@ -73,9 +73,9 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     if not docs:
         raise ValueError("corpus_texts is empty; pass at least one document")
     k = min(V.check_positive_int(k, "k"), len(docs))
-    qids = list(range(len(queries))) if query_ids is None else list(query_ids)
-    if len(qids) != len(queries):
-        raise ValueError(f"query_ids has {len(qids)} entries for {len(queries)} query_texts")
+    # a repeated query id would keep only its last query's ranking in the run
+    qids = list(range(len(queries))) if query_ids is None else list(
+        V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
     dids = np.arange(len(docs)) if doc_ids is None else V.check_ids(doc_ids, len(docs), "doc_ids")
     retriever = _retriever(bm25s, docs, stopwords=stopwords, stemmer=stemmer, k1=k1, b=b,
                            method=method, show_progress=show_progress)
