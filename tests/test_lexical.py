@@ -94,3 +94,30 @@ def test_bm25_repeated_query_ids_refused():
     run = vd.lexical.bm25(queries, DOCS, query_ids=["q1", "q2"], stopwords=None)
     for qid, exp in zip(["q1", "q2"], expected):
         assert set(run[qid]) == set(np.flatnonzero(exp > 0).tolist())
+
+
+@pytest.mark.parametrize("option", [{"k1": -1.0}, {"k1": float("nan")}, {"k1": float("inf")},
+                                    {"b": 2.0}, {"b": -0.5}, {"b": float("nan")}])
+def test_bm25_k1_b_out_of_range_refused(option):
+    """Lucene's BM25 needs k1 >= 0 and 0 <= b <= 1. Outside them bm25s scored anyway:
+    k1=-1 gave "cat" a score of inf (tf / (tf + k1) = 1 / 0), k1=NaN an empty run."""
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=f"{name} must be"):
+        vd.lexical.bm25(["cat"], ["cat", "dog"], stopwords=None, **option)
+
+
+def test_bm25_limits_of_k1_b_match_the_formula():
+    """k1=0 (no tf saturation: score = idf) and b=0, b=1 are legal and follow the formula."""
+    for k1, b in [(0.0, 0.75), (1.2, 0.0), (1.2, 1.0)]:
+        expected = hand_bm25("cat", DOCS, k1=k1, b=b)
+        run = vd.lexical.bm25(["cat"], DOCS, k=len(DOCS), stopwords=None, k1=k1, b=b)[0]
+        np.testing.assert_allclose([run[i] for i in sorted(run)],
+                                   expected[expected > 0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("corpus", [["", ""], ["the", "a an"], ["x y", "!"]])
+def test_bm25_corpus_without_words_is_named(corpus):
+    """A corpus with no indexable word (empty, only stopwords or one-letter words) made
+    bm25s fail with "max() arg is an empty sequence"."""
+    with pytest.raises(ValueError, match="none of the 2 corpus_texts holds a word"):
+        vd.lexical.bm25(["cat"], corpus)

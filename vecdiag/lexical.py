@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from . import _validate as V
@@ -39,7 +42,8 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     query_ids, doc_ids : sequence or None
         Ids for the run (default: positions 0, 1, ...), each unique.
     k1, b : float
-        BM25 term-frequency saturation and length normalisation.
+        BM25 term-frequency saturation (``k1 >= 0``) and length normalisation
+        (``0 <= b <= 1``).
     method : str, default "lucene"
         bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+").
     stopwords : "en", list of str or None
@@ -73,6 +77,13 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     if not docs:
         raise ValueError("corpus_texts is empty; pass at least one document")
     k = min(V.check_positive_int(k, "k"), len(docs))
+    # bm25s takes any number: k1 < 0 gives inf or negative scores, NaN an empty run
+    for value, name, top, allowed in ((k1, "k1", math.inf, "a finite number >= 0"),
+                                      (b, "b", 1.0, "a number in [0, 1]")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not 0 <= value <= top or not math.isfinite(value):
+            raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
+                             "are k1=1.5, b=0.75)")
     # a repeated query id would keep only its last query's ranking in the run
     qids = list(range(len(queries))) if query_ids is None else list(
         V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
@@ -109,6 +120,10 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
         return hit[2]
     corpus_tokens = bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer,
                                    show_progress=show_progress)
+    if not corpus_tokens.vocab:  # bm25s would fail with "max() arg is an empty sequence"
+        raise ValueError(f"none of the {len(texts)} corpus_texts holds a word BM25 can index "
+                         "(words of 2+ word characters, stopwords dropped); check that the texts "
+                         "are not empty, or pass stopwords=None")
     retriever = bm25s.BM25(k1=k1, b=b, method=method)
     retriever.index(corpus_tokens, show_progress=show_progress)
     while len(_RETRIEVERS) >= _MAX_RETRIEVERS:
