@@ -185,6 +185,24 @@ def test_sidecar_ids_on_some_shards_only_or_miscounted_are_errors(tmp_path):
         vd.open_vectors(str(tmp_path / "*.npy"))
 
 
+def test_sidecar_ids_read_as_other_id_files(tmp_path):
+    """A sidecar is read like every ids file (vecdiag._textfile.id_lines, compared here
+    with a plain split on "\n"): "d1 " kept its space (no qrels line can name it), a
+    blank line in the middle became an id "" instead of an error, and a form feed or
+    U+2028 inside an id split it in two (str.splitlines), miscounting the ids."""
+    _shards(tmp_path, [3])
+    side = tmp_path / "shard-0_ids.txt"
+    side.write_bytes(b"d1 \r\n\td2\r\nd\x0c3\n\n")
+    expected = [line.strip() for line in side.read_text().split("\n") if line.strip()]
+    assert vd.open_vectors(tmp_path / "shard-0.npy").ids.tolist() == expected
+    assert expected == ["d1", "d2", "d\x0c3"]
+    side.write_text("d1\nd\u20282\nd3\n", encoding="utf-8")
+    assert vd.open_vectors(tmp_path / "shard-0.npy").ids.tolist() == ["d1", "d\u20282", "d3"]
+    side.write_text("d1\n\nd3\n")
+    with pytest.raises(ValueError, match=r"shard-0_ids\.txt: 1 blank line.*line 2"):
+        vd.open_vectors(tmp_path / "shard-0.npy")
+
+
 def test_npz_key_selects_the_array_and_ids_come_along(tmp_path):
     rng = np.random.default_rng(1)
     A, B = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)).astype(np.float32)

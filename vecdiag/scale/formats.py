@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
-from .._textfile import read_text
+from .._textfile import id_lines
 from .direct import npy_header, npy_layout, read_rows
 
 __all__ = ["FileInfo", "describe", "out_dtype", "read_npy_rows", "read_npz_array",
@@ -89,10 +89,11 @@ def _sidecar(path: Path) -> str | None:
 
 
 def read_sidecar_ids(path: str, rows: int) -> np.ndarray:
-    """The ids of a sidecar file (one per line, trailing empty lines ignored)."""
-    lines = read_text(path, str(path)).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
+    """The ids of a sidecar file, read as every other ids file
+    (:func:`vecdiag._textfile.id_lines`): one per line, spaces around an id dropped (a
+    qrels file could never name "d1 "), a blank line before the last id refused, only
+    ``\n`` ending a line."""
+    lines = id_lines(path, str(path))
     if len(lines) != rows:
         raise ValueError(f"{path} lists {len(lines)} ids but its shard has {rows} rows; give "
                          "exactly one id per row, in row order")
