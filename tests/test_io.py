@@ -70,3 +70,34 @@ def test_atomic_write_uses_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(os.stat(tmp_path / "r.html").st_mode) == 0o644
+
+
+def test_parquet_values_checked_and_dtype_kept(tmp_path):
+    """The parquet reader went through Python lists and np.asarray(float64): float32
+    vectors came back float64 (against the float32-stays-float32 policy of every other
+    reader), lists of text such as ["1", "2"] were parsed as numbers, and a null number
+    inside a vector became NaN (kept silently with finite=False). Each is compared with
+    pyarrow's own reading."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    X = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    path = tmp_path / "f32.parquet"
+    pq.write_table(pa.table({"vec": pa.array(list(X), pa.list_(pa.float32()))}), path)
+    got = load_vectors(path)
+    reference = np.array(pq.read_table(path).column("vec").to_pylist(), dtype=np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, reference)
+
+    pq.write_table(pa.table({"vec": pa.array([["1", "2"], ["3", "4"]])}), tmp_path / "s.parquet")
+    with pytest.raises(TypeError, match=r"column 'vec' of .*s\.parquet holds lists of string"):
+        load_vectors(tmp_path / "s.parquet")
+    pq.write_table(pa.table({"vec": pa.array([[1.0, 2.0], [3.0, None]])}), tmp_path / "n.parquet")
+    with pytest.raises(ValueError, match=r"missing numbers \(null\) inside the vectors of 1 row \(1\)"):
+        load_vectors(tmp_path / "n.parquet", finite=False)
+    pq.write_table(pa.table({"vec": pa.array([[1.0, 2.0], [3.0], [4.0, 5.0]])}), tmp_path / "r.parquet")
+    with pytest.raises(ValueError, match=r"ragged: row 0 has 2 values but 1 row \(1\) do not"):
+        load_vectors(tmp_path / "r.parquet")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ValueError, match=r"junk\.parquet is not a readable parquet file"):
+        load_vectors(tmp_path / "junk.parquet")

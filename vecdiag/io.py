@@ -89,12 +89,19 @@ def _npz_shape(data, name: str) -> tuple:
 
 
 def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
+    """The vector column of a parquet file as ``(rows, dim)``, read from pyarrow's flat
+    buffers: the values keep their dtype (float32 stays float32), and a list of text, a
+    missing vector or number and a ragged row are refused naming the row."""
     from ._optional import require
 
+    pa = require("pyarrow", "reading .parquet files")
     pq = require("pyarrow.parquet", "reading .parquet files")
-    table = pq.read_table(path)
-    list_columns = [f.name for f in table.schema
-                    if str(f.type).startswith(("list", "large_list", "fixed_size_list"))]
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(f"{label}: {path} is not a readable parquet file ({err})") from None
+    is_list = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
+    list_columns = [f.name for f in table.schema if any(t(f.type) for t in is_list)]
     if column is None:
         if len(list_columns) != 1:
             raise ValueError(f"{label}: {path} has {len(list_columns)} vector (list) columns "
@@ -102,12 +109,39 @@ def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
         column = list_columns[0]
     if column not in table.column_names:
         raise ValueError(f"{label}: {path} has no column {column!r}")
-    values = table.column(column).to_pylist()
-    try:
-        return np.asarray(values, dtype=np.float64) if values else np.empty((0, 0))
-    except (ValueError, TypeError):  # ragged rows, or null lists
-        raise ValueError(f"{label}: column {column!r} of {path} is ragged or has missing "
-                         "vectors; every row must hold the same number of floats") from None
+    where = f"{label}: column {column!r} of {path}"
+    kind = table.schema.field(column).type
+    if column not in list_columns:
+        raise TypeError(f"{where} is {kind}, not a vector column: a vector column holds a "
+                        "list of numbers per row")
+    value_type = kind.value_type
+    if not (pa.types.is_floating(value_type) or pa.types.is_integer(value_type)
+            or pa.types.is_boolean(value_type)):
+        raise TypeError(f"{where} holds lists of {value_type}, not numbers; vectors must be "
+                        "real numbers (float32 or float64)")
+    lists = table.column(column).combine_chunks()
+    if lists.null_count:
+        missing = np.flatnonzero(~lists.is_valid().to_numpy(zero_copy_only=False))
+        raise ValueError(f"{where} has missing vectors (null) in {V.format_rows(missing)}; "
+                         "drop or fill them first")
+    if pa.types.is_fixed_size_list(kind):
+        dim = kind.list_size
+    else:
+        lengths = np.diff(lists.offsets.to_numpy())
+        dim = int(lengths[0]) if lengths.size else 0
+        bad = np.flatnonzero(lengths != dim)
+        if bad.size:
+            raise ValueError(f"{where} is ragged: row 0 has {dim} values but "
+                             f"{V.format_rows(bad)} do not (row {int(bad[0])} has "
+                             f"{int(lengths[bad[0]])}); every row must hold the same "
+                             "number of values")
+    values = lists.flatten()
+    if values.null_count:
+        holes = np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))
+        rows = np.unique(holes // max(dim, 1))
+        raise ValueError(f"{where} has missing numbers (null) inside the vectors of "
+                         f"{V.format_rows(rows)}; fill them first")
+    return values.to_numpy(zero_copy_only=False).reshape(len(lists), dim)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
