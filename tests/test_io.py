@@ -101,3 +101,21 @@ def test_parquet_values_checked_and_dtype_kept(tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(ValueError, match=r"junk\.parquet is not a readable parquet file"):
         load_vectors(tmp_path / "junk.parquet")
+
+
+def test_object_npz_and_non_npy_files_named(tmp_path):
+    """An .npz whose vectors are an object array raised NumPy's bare "Object arrays
+    cannot be loaded when allow_pickle=False" (no file named), and a .npy that is not one
+    (text, a CSV renamed) was called a pickle."""
+    np.savez(tmp_path / "o.npz", emb=np.array([[1.0, None]], dtype=object))
+    with pytest.raises(ValueError, match=r"o\.npz: cannot load the array 'emb' of .* without pickle"):
+        load_vectors(tmp_path / "o.npz")
+    (tmp_path / "t.npy").write_text("1.0,2.0\n3.0,4.0\n")
+    with pytest.raises(ValueError, match=r"t\.npy: .* is not a \.npy file"):
+        load_vectors(tmp_path / "t.npy")
+    (tmp_path / "e.npy").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"e\.npy: .* is empty"):
+        load_vectors(tmp_path / "e.npy")
+    X = np.arange(6.0).reshape(3, 2)
+    np.save(tmp_path / "ok.npy", X)
+    np.testing.assert_array_equal(load_vectors(tmp_path / "ok.npy"), X)

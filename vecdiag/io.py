@@ -42,6 +42,11 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
         raise FileNotFoundError(f"{label}: no such file {str(path)!r}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
+        with open(path, "rb") as handle:
+            head = handle.read(6)
+        if head and head != b"\x93NUMPY":   # np.load would call any such file a pickle
+            raise ValueError(f"{label}: {path} is not a .npy file (it does not start with "
+                             "the .npy magic bytes); write it with np.save")
         try:
             arr = np.load(path, allow_pickle=False, mmap_mode="r")
         except EOFError:
@@ -71,7 +76,12 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
                 key = matrices[0] if len(matrices) == 1 else names[0]
             if key not in names:
                 raise ValueError(f"{label}: {path} has no array {key!r} (has {', '.join(names)})")
-            arr = data[key]
+            try:
+                arr = data[key]
+            except ValueError as err:   # an object array: np.load reads it only by pickle
+                raise ValueError(f"{label}: cannot load the array {key!r} of {path} without "
+                                 f"pickle ({err}); save plain numeric arrays with np.savez"
+                                 ) from None
     elif suffix == ".parquet":
         arr = _load_parquet(path, key, label)
     else:
