@@ -189,6 +189,20 @@ def test_load_beir_aligns_stored_embeddings_by_id(tmp_path):
         load_beir(folder)
 
 
+def test_load_beir_refuses_an_id_listed_twice_beside_the_embeddings(tmp_path):
+    """emb_<model>_corpus_ids.txt naming d1 on two rows: the rows were matched through a
+    dict, so d1 silently took the last of its two vectors (here [7, 8, 9], not [1, 2, 3])."""
+    folder = write_beir(tmp_path / "dup")
+    X = np.arange(9, dtype=np.float32).reshape(3, 3) + 1
+    np.save(folder / "emb_toy_corpus.npy", np.vstack([X[:2], X[2:] * 0 + [7, 8, 9]]))
+    (folder / "emb_toy_corpus_ids.txt").write_text("d1\nd2\nd1\n")
+    np.save(folder / "emb_toy_queries.npy", X[:2])
+    (folder / "emb_toy_queries_ids.txt").write_text("q1\nq2\n")
+    with pytest.raises(ValueError, match=r"lists the id 'd1' twice \(rows 0 and 2 of "
+                                         r"emb_toy_corpus\.npy\)"):
+        load_beir(folder)
+
+
 def test_load_beir_drops_unknown_judgments_with_a_warning(tmp_path):
     qrels = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td404\t2\nq77\td2\t1\n"
     with pytest.warns(UserWarning, match="dropped 2 judgments"):

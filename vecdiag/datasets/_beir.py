@@ -284,7 +284,13 @@ def _aligned(folder: Path, model: str, part: str, ids: list,
         raise ValueError(f"embeddings: {vec_path.name} has {X.shape[0]} rows but "
                          f"{id_path.name} {'is missing' if stored is None else f'lists {len(stored)} ids'}; "
                          "each row needs its id")
-    row = {s: i for i, s in enumerate(stored)}
+    row: dict = {}
+    for i, s in enumerate(stored):
+        if s in row:   # which of the two rows is the document's? (a dict would keep the last)
+            raise ValueError(f"embeddings: {id_path.name} lists the id {s!r} twice (rows "
+                             f"{row[s]} and {i} of {vec_path.name}); each row needs its own "
+                             "id: drop the duplicate row or re-embed the collection")
+        row[s] = i
     missing = [i for i in ids if i not in row]
     if missing:
         raise ValueError(f"embeddings: {id_path.name} lacks {len(missing)} of the {part} ids "
