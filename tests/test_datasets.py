@@ -336,3 +336,24 @@ def test_load_beir_refuses_what_it_cannot_read(tmp_path):
     text = (folder / "corpus.jsonl").read_text()
     (folder / "corpus.jsonl").write_text("\ufeff" + text, encoding="utf-8")
     assert load_beir(folder).corpus_ids == ["d1", "d2", "d3"]
+
+
+def test_load_beir_texts_written_as_numbers_or_lists(tmp_path):
+    """`str(r.get("text") or "")` turned a text or title 0 into "" while 123 became
+    "123", and a list of paragraphs was embedded as its Python repr "['a', 'b']". A
+    number is now its text (as json.loads + str give it); a list, object or boolean is
+    refused naming the line."""
+    corpus = [{"_id": "d1", "title": 0, "text": 0}, {"_id": "d2", "title": 1999, "text": 2.5},
+              {"_id": "d3", "title": None, "text": "plain"}]
+    queries = [{"_id": "q1", "text": 0}, {"_id": "q2", "text": "words"}]
+    folder = write_beir(tmp_path / "num", corpus=corpus, queries=queries,
+                        qrels="q1\td1\t1\nq2\td2\t1\n")
+    data = load_beir(folder)
+    raw = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    want = [join_title("" if r["title"] is None else str(r["title"]), str(r["text"])) for r in raw]
+    assert data.corpus_texts == want == ["0", "1999. 2.5", "plain"]  # "0" repeats its title
+    assert data.query_texts == ["0", "words"]
+    for bad in (["a", "b"], {"en": "x"}, True):
+        corpus = [{"_id": "d1", "text": "fine"}, {"_id": "d2", "text": bad}]
+        with pytest.raises(ValueError, match=r"corpus .*: line 2 has a 'text' of type"):
+            load_beir(write_beir(tmp_path / "bad", corpus=corpus, qrels="q1\td1\t1\n"))

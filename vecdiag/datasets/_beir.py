@@ -16,6 +16,7 @@ __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels
 
 
 ID_FIELDS = ("_id", "id")  # BEIR's field first, then the common near-BEIR spelling
+TEXT_FIELDS = ("title", "text")
 
 
 def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
@@ -24,6 +25,8 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
     ``id_field`` names the field holding each record's id; None accepts BEIR's
     ``"_id"`` or, when the file has none, ``"id"`` (decided by the first record). Every
     returned row carries its id under ``"_id"`` (a copy; the file's own field is kept).
+    A ``"title"`` or ``"text"`` written as a number is returned as its text; one holding
+    a list, an object or a boolean is refused, naming the line.
     """
     if id_field is not None and (not isinstance(id_field, str) or not id_field):
         raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
@@ -46,6 +49,17 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
                              "are non-empty strings or integers")
         if field != "_id":
             row = {**row, "_id": value}
+        for name in TEXT_FIELDS:
+            text = row.get(name)
+            if text is None or isinstance(text, str):
+                continue
+            # a number is written as text (0 included: `str(0 or "")` gave "");
+            # a list or an object would be embedded as its Python repr
+            if isinstance(text, bool) or not isinstance(text, (int, float)):
+                raise ValueError(f"{what} {path}: line {number} has a {name!r} of type "
+                                 f"{type(text).__name__} ({str(text)[:40]}); {name} must be "
+                                 "a string")
+            row = {**row, name: str(text)}
         rows.append(row)
     return rows
 
