@@ -357,3 +357,14 @@ def test_load_beir_texts_written_as_numbers_or_lists(tmp_path):
         corpus = [{"_id": "d1", "text": "fine"}, {"_id": "d2", "text": bad}]
         with pytest.raises(ValueError, match=r"corpus .*: line 2 has a 'text' of type"):
             load_beir(write_beir(tmp_path / "bad", corpus=corpus, qrels="q1\td1\t1\n"))
+
+
+def test_load_beir_data_line_with_a_note_is_not_taken_for_a_header(tmp_path):
+    """A header-less qrels whose lines end in a note column ("q1<TAB>d1<TAB>1<TAB>seen"):
+    the first line's last field is not a number, so it was skipped as a header. With one
+    judgment the dataset came back with no query and no warning; now the line is read
+    as data and its score refused. Real headers (no number in them) are still skipped."""
+    with pytest.raises(ValueError, match=r"line 1 is not 'query-id<TAB>corpus-id<TAB>score'"):
+        load_beir(write_beir(tmp_path / "note", qrels="q1\td1\t2\tseen\n"))
+    data = load_beir(write_beir(tmp_path / "hdr", qrels="qid\tdocid\trel\nq1\td1\t2\n"))
+    assert data.qrels == {"q1": {"d1": 2}}

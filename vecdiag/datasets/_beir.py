@@ -102,18 +102,30 @@ def read_qrels_tsv(path) -> dict:
 
 
 def _qrels_columns(parts):
-    """``("header", positions)`` for a header line, None for a data line."""
-    try:
-        float(parts[-1])
+    """``("header", positions)`` for a header line, None for a data line.
+
+    A header's score field is not a number, and neither is any other field unless it
+    names the BEIR columns: "q1<TAB>d1<TAB>1<TAB>note" is data (its grade then refused),
+    not a header to skip, which would drop the line without a word.
+    """
+    def number(text):
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return False
+
+    if number(parts[-1]):
         return None
-    except ValueError:
-        pass
     names = [p.lower() for p in parts]
     try:
         return "header", (names.index("query-id"), names.index("corpus-id"),
                           names.index("score"))
     except ValueError:
-        return "header", (0, len(parts) - 2, len(parts) - 1)
+        pass
+    if any(number(p) for p in parts):
+        return None
+    return "header", (0, len(parts) - 2, len(parts) - 1)
 
 
 def load_beir(folder, *, split: str | None = None, embeddings: str | None = "auto",
