@@ -293,6 +293,25 @@ def test_ragged_or_missing_parquet_vectors_fail_when_read_naming_the_file(tmp_pa
         vd.open_vectors(tmp_path / "n.parquet").compute(scheduler="sync")
 
 
+def test_parquet_empty_first_vector_is_a_ragged_row(tmp_path):
+    """A variable-length column whose first row is an empty list: the dimension was
+    taken from it, so the file was refused as "vectors of dimension 0 (3 rows of
+    nothing)". The dimension is now that of the first non-empty row (pyarrow's own
+    lengths), and the empty row is named when read."""
+    table = pa.table({"v": pa.array([[], [1.0, 2.0], [3.0, 4.0]])})
+    pq.write_table(table, tmp_path / "e.parquet")
+    lengths = [len(r) for r in pq.read_table(tmp_path / "e.parquet").column("v").to_pylist()]
+    X = vd.open_vectors(tmp_path / "e.parquet")
+    assert X.shape == (len(lengths), max(lengths))
+    with pytest.raises(ValueError, match=r"e\.parquet.*1 rows do not have 2 values .*row 0 "
+                                         r"has 0"):
+        X.compute(scheduler="sync")
+    pq.write_table(pa.table({"v": pa.array([[], []], pa.list_(pa.float32()))}),
+                   tmp_path / "all.parquet")
+    with pytest.raises(ValueError, match=r"all\.parquet holds vectors of dimension 0"):
+        vd.open_vectors(tmp_path / "all.parquet")
+
+
 # ---------------------------------------------------------------- errors
 def test_no_match_says_the_pattern(tmp_path):
     pattern = str(tmp_path / "nothing-*.npy")

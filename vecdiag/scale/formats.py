@@ -239,15 +239,17 @@ def _describe_parquet(path: Path, key) -> FileInfo:
 
 
 def _first_length(handle, column: str, rows: int) -> int:
-    """The length of the first non-null list of a variable-length list column (its other
-    rows are checked when read)."""
+    """The length of the first non-null, non-empty list of a variable-length list column
+    (0 when every row is empty; the other rows are checked when read: an empty first
+    row is one row of the wrong length, not a column of dimension 0)."""
     if rows == 0:
         return 0
     for batch in handle.iter_batches(batch_size=1024, columns=[column]):
         values = batch.column(0)
-        for i in range(len(values)):
-            if values[i].is_valid:
-                return len(values[i])
+        lengths = values.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+        full = np.flatnonzero(lengths)
+        if full.size:
+            return int(lengths[full[0]])
     return 0
 
 
