@@ -312,6 +312,26 @@ def test_ids_stored_as_bytes_are_read_as_text(tmp_path):
         load_inputs(str(tmp_path / "bad.npz"))
 
 
+def test_integer_ids_stored_with_the_vectors_match_the_qrels(tmp_path):
+    """An .npz ids array or a parquet id column of integers: read lazily (shards) the ids
+    became text, but read in memory they stayed ints, so no qrels line ("d" 100 as the
+    text "100") matched and report stopped with "no judgment names a known query and
+    document". Both paths now give the text of each id, as str() does."""
+    from vecdiag.commands._inputs import load_inputs
+
+    X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    ids = np.arange(100, 130)
+    np.savez(tmp_path / "c.npz", vectors=X, ids=ids)
+    for lazy in (False, True):
+        assert list(load_inputs(str(tmp_path / "c.npz"), lazy=lazy).ids) == [str(i) for i in ids]
+    np.save(tmp_path / "q.npy", X[:2] + 0.01)
+    (tmp_path / "qids.txt").write_text("q0\nq1\n")
+    (tmp_path / "q.qrels").write_text("q0 0 100 1\nq1 0 101 1\n")
+    assert main(["report", str(tmp_path / "c.npz"), "--queries", str(tmp_path / "q.npy"),
+                 "--query-ids", str(tmp_path / "qids.txt"), "--qrels",
+                 str(tmp_path / "q.qrels"), "--no-html", "--json"]) == 0
+
+
 def _small_beir(folder: Path, X: np.ndarray) -> None:
     (folder / "qrels").mkdir(parents=True)
     (folder / "corpus.jsonl").write_text("".join(

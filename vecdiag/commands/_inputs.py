@@ -238,7 +238,9 @@ def _stored_ids(inp, path: Path, key, n: int) -> None:
     if info.id_source is None:
         return
     read = formats.read_parquet_ids if kind == "parquet" else formats.read_npz_ids
-    inp.ids = _check_count(read(str(path), info.id_source).tolist(), n,
+    # as text, as _open_shards gives them: qrels name documents by text, so an integer
+    # id column would match no judgment
+    inp.ids = _check_count([str(i) for i in read(str(path), info.id_source).tolist()], n,
                            f"{path.name}[{info.id_source}]", "CORPUS rows")
     inp.notes.append(f"document ids read from {info.id_source!r} in {path.name}")
 
