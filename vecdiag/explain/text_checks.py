@@ -15,7 +15,8 @@ reads only the Context.
     weight. Fix ``hybrid_lexical``.
 ``truncation``
     The missed document is longer than the model reads: strength 1 when its
-    best-matching chunk starts past the cut, 0.3 when it was inside. Fix
+    best-matching chunk lies past the cut (starts past it, or straddles it and scores
+    above the part of it the model read), 0.3 when it was inside. Fix
     ``chunk_documents``.
 ``dilution``
     The document fits the model but its best passage scores far above the whole
@@ -99,8 +100,13 @@ def check_truncation(ctx):
         return None
     s = 1.0 if tr.past_cut else 0.3
     e = effect(ctx, "chunk_documents")
-    where = (f"starts at token ~{tr.best_chunk_start_token}, past the cut" if tr.past_cut
-             else "is inside the part the model reads")
+    if not tr.past_cut:
+        where = "is inside the part the model reads"
+    elif tr.best_chunk_start_token >= tr.max_tokens:
+        where = f"starts at token ~{tr.best_chunk_start_token}, past the cut"
+    else:
+        where = (f"starts at token ~{tr.best_chunk_start_token} and what raises its score "
+                 f"lies past the cut")
     summary = (f"{ctx.name_of(tr.position)} has {tr.tokens} tokens but the model reads "
                f"{tr.max_tokens}; its best-matching part {where}."
                + _fix_sentence(ctx, "chunk_documents"))

@@ -13,7 +13,9 @@ Lexical (corpus texts and the query text)
     BM25 inverse document frequency ``ln(1 + (N − df + 0.5) / (df + 0.5))``.
 Truncation (embedder with a token limit)
     The first missed document has more tokens than the model reads; its chunks
-    (:func:`vecdiag.fixes.text.chunk_text`) locate the best-matching part; the
+    (:func:`vecdiag.fixes.text.chunk_text`) locate the best-matching part, past the cut
+    when it starts after the words the model reads or, straddling the cut, scores above
+    its own part the model read; the
     ``chunk_documents`` counterfactual re-scores the returned and expected documents that
     are too long by their best chunk, and a dozen ranked between the top-k and the missed
     ones; the other long documents are estimated to move as those between do
@@ -187,8 +189,20 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
     sims = passage_keys(ctx0, emb, chunks)
     best = int(np.argmax(sims))
     start_word = best * (chunk_words - overlap)
+    end_word = min(start_word + chunk_words, len(words))
     start_tokens = int(emb.count_tokens([" ".join(words[:start_word])])[0]) if start_word else 0
-    past_cut = start_tokens >= limit - 2  # special tokens take the last places
+    read = words_read(emb, words, limit)
+    if start_word >= read:
+        past_cut = True
+    elif end_word <= read:
+        past_cut = False
+    else:
+        # subtle: the best chunk straddles the cut (with chunks of 0.6 limit words, the
+        # last one of a document up to ~1.5x the limit always starts inside it). Its
+        # words past the cut are what the model missed when they raise its score: the
+        # whole chunk is compared with the part of it the model read
+        inside = passage_keys(ctx0, emb, [" ".join(words[start_word:read])])[0]
+        past_cut = bool(sims[best] > inside)
     ranking, rows, changes = best_passage_ranking(ctx0, emb, texts, chunk_words, overlap)
     note = (f"{len(rows)} documents (returned, expected and some ranked between) re-scored "
             f"by their best chunk of {chunk_words} words; the other long documents "
@@ -199,6 +213,25 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
                                   best_chunk=best, best_chunk_start_token=start_tokens,
                                   past_cut=bool(past_cut), chunk_words=chunk_words)
     return evidence, {"chunk_documents": ranking}, [record]
+
+
+def words_read(emb, words, limit: int) -> int:
+    """How many leading ``words`` (a document's, joined by spaces, with the document
+    prefix) fit in ``limit`` tokens: the largest ``j`` with ``count_tokens(words[:j]) <=
+    limit`` (binary search; special tokens counted as the tokenizer adds them)."""
+    def fits(j):
+        return int(emb.count_tokens([" ".join(words[:j])], kind="document")[0]) <= limit
+
+    lo, hi = 0, len(words)  # fits(lo) assumed; the answer is in [lo, hi]
+    if fits(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def count_tokens(emb, text):
