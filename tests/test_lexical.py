@@ -115,9 +115,25 @@ def test_bm25_limits_of_k1_b_match_the_formula():
                                    expected[expected > 0], rtol=1e-5)
 
 
-@pytest.mark.parametrize("corpus", [["", ""], ["the", "a an"], ["x y", "!"]])
-def test_bm25_corpus_without_words_is_named(corpus):
-    """A corpus with no indexable word (empty, only stopwords or one-letter words) made
-    bm25s fail with "max() arg is an empty sequence"."""
-    with pytest.raises(ValueError, match="none of the 2 corpus_texts holds a word"):
-        vd.lexical.bm25(["cat"], corpus)
+@pytest.mark.parametrize("docs", [["", "  ", "\n"], ["the a of", "and", ""], ["a b c"]])
+def test_bm25_corpus_without_any_word(docs):
+    """No document holds an indexable word (blank texts, stop words, one-letter words):
+    every BM25 score is 0, so every run is empty, as for an unknown query word (bm25s
+    itself fails on the empty vocabulary with 'max() arg is an empty sequence')."""
+    assert not hand_bm25("cat", docs).any()  # "the" is an English stop word
+    assert vd.lexical.bm25(["cat the", ""], docs, k=3) == {0: {}, 1: {}}
+
+
+def test_explain_with_blank_corpus_texts_ranks_by_the_vectors():
+    """explain_neighbors with texts that are all blank: no lexical evidence, and the
+    hybrid_lexical counterfactual is the dense ranking itself (RRF over one list)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 8))
+    q = rng.normal(size=8)
+    exp = vd.explain_neighbors(q, X, texts=[""] * 30, query_text="cat", k=3, expected=[7])
+    cos = (X @ q) / np.linalg.norm(X, axis=1) / np.linalg.norm(q)
+    rank = int(np.flatnonzero(np.lexsort((np.arange(30), -cos)) == 7)[0]) + 1
+    assert exp.expected[0].rank == rank
+    assert "lexical_mismatch" not in {c.code for c in exp.causes}
+    cf = {c.fix: c for c in exp.counterfactuals}["hybrid_lexical"]
+    assert cf.expected_ranks[7] == rank

@@ -94,8 +94,8 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
                                   return_ids=False, show_progress=show_progress)
     run = {}
     for qid, tokens in zip(qids, query_tokens):
-        scores = np.asarray(retriever.get_scores(tokens), dtype=np.float64) if tokens \
-            else np.zeros(len(docs))
+        scores = np.asarray(retriever.get_scores(tokens), dtype=np.float64) \
+            if tokens and retriever is not None else np.zeros(len(docs))
         order = np.lexsort((np.arange(scores.size), -scores))[:k]
         order = order[scores[order] > 0]
         run[qid] = {dids[i].item() if hasattr(dids[i], "item") else dids[i]: float(scores[i])
@@ -111,7 +111,9 @@ _MAX_RETRIEVERS = 2
 
 
 def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress):
-    """A bm25s index of ``docs`` with these settings, reused when the same texts come again."""
+    """A bm25s index of ``docs`` with these settings, reused when the same texts come again;
+    None when no document has a word to index (empty texts, only stop words): every score
+    is then 0 (bm25s itself cannot index an empty vocabulary)."""
     texts = tuple(docs)
     stop_key = stopwords if isinstance(stopwords, (str, type(None))) else tuple(stopwords)
     key = (len(texts), hash(texts), stop_key, id(stemmer), k1, b, method)
@@ -120,12 +122,10 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
         return hit[2]
     corpus_tokens = bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer,
                                    show_progress=show_progress)
-    if not corpus_tokens.vocab:  # bm25s would fail with "max() arg is an empty sequence"
-        raise ValueError(f"none of the {len(texts)} corpus_texts holds a word BM25 can index "
-                         "(words of 2+ word characters, stopwords dropped); check that the texts "
-                         "are not empty, or pass stopwords=None")
-    retriever = bm25s.BM25(k1=k1, b=b, method=method)
-    retriever.index(corpus_tokens, show_progress=show_progress)
+    retriever = None
+    if corpus_tokens.vocab:
+        retriever = bm25s.BM25(k1=k1, b=b, method=method)
+        retriever.index(corpus_tokens, show_progress=show_progress)
     while len(_RETRIEVERS) >= _MAX_RETRIEVERS:
         _RETRIEVERS.pop(next(iter(_RETRIEVERS)))
     _RETRIEVERS[key] = (texts, stemmer, retriever)
