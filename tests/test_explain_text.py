@@ -139,6 +139,38 @@ def test_missing_prefix_planted():
     assert cf.exact  # documents needed nothing: the whole corpus was searched
 
 
+
+@pytest.mark.parametrize("wrap", [lambda e: e, lambda e: vd.embedders.resilient(e, show_progress=False)],
+                         ids=["plain", "resilient"])
+def test_missing_prefix_counterfactual_replaces_a_wrong_prefix(wrap):
+    """The embedder adds a wrong query prefix ("Query: "): the add_prefix counterfactual
+    must embed the query with the model's "query: " instead of it, not after it
+    ("Query: query: ..." is still junk to the model), and leave the embedder as it was."""
+    rng = np.random.default_rng(3)
+    texts = random_texts(rng, 250)
+    e = 42
+    query = " ".join(texts[e].split()[:6])
+    seen = []
+
+    def model(batch):
+        seen.extend(batch)
+        return PrefixModel()(batch)
+
+    emb = wrap(CallableEmbedder(model, query_prefix="Query: ", document_prefix="passage: ",
+                                model_name="intfloat/e5-small-v2"))
+    X = emb.encode(texts)
+    exp = vd.explain_neighbors(query, X, texts=texts, k=2, expected=[e], embedder=emb)
+    assert exp.expected[0].rank > 2
+    cause = {c.code: c for c in exp.causes}["missing_prefix"]
+    assert cause.evidence["query_prefix"] == "Query: "
+    assert "query: " + query in seen and "Query: query: " + query not in seen
+    cf = {c.fix: c for c in exp.counterfactuals}["add_prefix"]
+    fixed_q = PrefixModel()(["query: " + query])[0]
+    cos = (X @ fixed_q) / np.linalg.norm(X, axis=1) / np.linalg.norm(fixed_q)
+    order = np.lexsort((np.arange(250), -cos))
+    assert cf.expected_ranks[e] == int(np.flatnonzero(order == e)[0]) + 1 <= 2
+    assert (emb.query_prefix, emb.document_prefix) == ("Query: ", "passage: ")
+
 def test_missing_prefix_is_context_when_it_changes_nothing():
     rng = np.random.default_rng(4)
     texts = random_texts(rng, 120)

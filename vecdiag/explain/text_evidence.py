@@ -133,8 +133,15 @@ def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
     from ..neighbors import Index
     from .ranking import full_scores
 
-    q_pre = want_q if "query" in missing else ""  # the embedder adds its own otherwise
-    qv = np.asarray(emb.encode([q_pre + query_text], kind="query"), dtype=float)
+    # subtle: the embedder prepends its own prefix; when that one is wrong (not empty),
+    # prepending the right one as well would measure both ("query: Query: ..."), so a copy
+    # of the embedder carrying the right prefixes embeds instead
+    fixed = _with_prefixes(emb, want_q if "query" in missing else emb.prefix("query"),
+                           want_d if "document" in missing else emb.prefix("document"))
+    if fixed is None:
+        return None, None
+    emb = fixed
+    qv = np.asarray(emb.encode([query_text], kind="query"), dtype=float)
     if qv.shape[1] != ctx0.index.vectors.shape[1]:
         return None, None
     if "document" not in missing or texts is None:
@@ -144,8 +151,7 @@ def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
         return Ranking(keys, ctx0.k), note
     between = calibration_rows(ctx0)
     rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos, *between]))
-    dv = np.asarray(emb.encode([want_d + texts[r] for r in rows], kind="document"),
-                    dtype=float)
+    dv = np.asarray(emb.encode([texts[r] for r in rows], kind="document"), dtype=float)
     sub = Index(dv, metric=ctx0.metric)
     sub_keys = keys_of(full_scores(sub, qv)[0], ctx0.metric)
     # subtle: only these rows are re-embedded (a text model embeds a few dozen texts a
@@ -164,6 +170,36 @@ def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
             f"re-embedded with {want_d!r}; the others estimated to move as those between "
             f"do{_range_of(changes)}")
     return Ranking(keys, ctx0.k), note
+
+
+def _with_prefixes(emb, query_prefix: str, document_prefix: str):
+    """A shallow copy of ``emb`` whose ``encode`` prepends these prefixes (for a
+    :func:`~vecdiag.embedders.resilient` one, its wrapped embedder is copied: its
+    prefixes are the wrapped one's); ``emb`` itself when they are its own, None when
+    its prefixes cannot be set."""
+    import copy
+
+    if (emb.prefix("query"), emb.prefix("document")) == (query_prefix, document_prefix):
+        return emb
+    out = copy.copy(emb)
+    target = out
+    if isinstance(getattr(type(emb), "query_prefix", None), property):
+        inner = getattr(emb, "embedder", None)
+        if inner is None:
+            return None
+        target = _with_prefixes(inner, query_prefix, document_prefix)
+        if target is None:
+            return None
+        try:
+            out.embedder = target
+        except AttributeError:
+            return None
+        return out
+    try:
+        target.query_prefix, target.document_prefix = query_prefix, document_prefix
+    except AttributeError:
+        return None
+    return out
 
 
 def _range_of(changes) -> str:
