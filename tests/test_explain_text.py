@@ -100,6 +100,29 @@ def test_truncation_planted():
     assert ref.indices[0].tolist().index(e) + 1 <= cf.expected_ranks[e]
 
 
+
+def test_truncation_counts_the_document_prefix():
+    """The model reads 20 tokens and the embedder prepends a 5-word document prefix: a
+    20-word document loses its last 5 words, where its topic is. It must be diagnosed as
+    truncated (25 tokens read as 20), not taken to fit because the text alone has 20."""
+    rng = np.random.default_rng(2)
+    texts = random_texts(rng, 250, length=15)
+    topic = list(rng.choice(WORDS, size=5, replace=False))
+    e = 77
+    texts[e] = " ".join(rng.choice(WORDS, size=15)) + " " + " ".join(topic)
+    query = " ".join(topic)
+    pre = "represent this document for retrieval: "
+    emb = CallableEmbedder(lambda ts: np.array([bow(t, limit=20) for t in ts]),
+                           document_prefix=pre, max_tokens=20, tokenizer=str.split,
+                           model_name="short-test")
+    X = emb.encode(texts)
+    assert np.allclose(X[e], bow(pre + texts[e], limit=20))  # the topic was cut
+    exp = vd.explain_neighbors(query, X, texts=texts, k=10, expected=[e], embedder=emb)
+    assert exp.expected[0].rank > 10
+    cause = {c.code: c for c in exp.causes}["truncation"]
+    assert cause.evidence["tokens"] == len((pre + texts[e]).split()) == 25
+    assert cause.evidence["past_cut"]
+
 class PrefixModel:
     """An "e5"-named model: text without its "query: "/"passage: " instruction gets a
     large text-dependent junk component."""

@@ -226,7 +226,7 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
     best = int(np.argmax(sims))
     start_word = best * (chunk_words - overlap)
     end_word = min(start_word + chunk_words, len(words))
-    start_tokens = int(emb.count_tokens([" ".join(words[:start_word])])[0]) if start_word else 0
+    start_tokens = count_tokens(emb, " ".join(words[:start_word])) if start_word else 0
     read = words_read(emb, words, limit)
     if start_word >= read:
         past_cut = True
@@ -256,7 +256,7 @@ def words_read(emb, words, limit: int) -> int:
     prefix) fit in ``limit`` tokens: the largest ``j`` with ``count_tokens(words[:j]) <=
     limit`` (binary search; special tokens counted as the tokenizer adds them)."""
     def fits(j):
-        return int(emb.count_tokens([" ".join(words[:j])], kind="document")[0]) <= limit
+        return count_tokens(emb, " ".join(words[:j])) <= limit
 
     lo, hi = 0, len(words)  # fits(lo) assumed; the answer is in [lo, hi]
     if fits(hi):
@@ -271,9 +271,11 @@ def words_read(emb, words, limit: int) -> int:
 
 
 def count_tokens(emb, text):
-    """Tokens of ``text`` by the embedder's tokenizer, None when it cannot count."""
+    """Tokens the model reads for the document ``text`` (its document prefix first: the
+    prefix takes places within the limit too), by the embedder's tokenizer; None when it
+    cannot count."""
     try:
-        return int(emb.count_tokens([text])[0])
+        return int(emb.count_tokens(emb.with_prefix([text], "document"))[0])
     except (TypeError, ValueError, AttributeError, NotImplementedError):
         return None
 
