@@ -101,6 +101,20 @@ def test_callable_embedder_bad_inputs_and_outputs():
         emb.count_tokens(["a"])
 
 
+def test_bytes_texts_are_refused_with_a_decoding_hint():
+    """A bytes object is not five texts of ints, and str() of bytes is "b'...'": the
+    error says to decode."""
+    emb = as_embedder(lambda texts: np.ones((len(texts), 3)), tokenizer=str.split)
+    for bad in (b"hello", bytearray(b"hello")):
+        with pytest.raises(TypeError, match=r"texts must be a string or a list of strings, "
+                                            r"got (bytes|bytearray); decode it"):
+            emb.encode(bad)
+        with pytest.raises(TypeError, match="decode it"):
+            emb.count_tokens(bad)
+    with pytest.raises(TypeError, match=r"1 row \(1\) is not \(e.g. bytes\); decode them"):
+        emb.encode(["a", b"b"])
+
+
 def test_callable_embedder_token_counts_with_prefix():
     emb = CallableEmbedder(lambda t: np.ones((len(t), 2)), query_prefix="find ",
                            tokenizer=str.split, max_tokens=3)

@@ -14,6 +14,9 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
     """A list of strings (one string is one text); anything else is a clear error."""
     if isinstance(texts, str):
         return [texts]
+    if isinstance(texts, (bytes, bytearray)):  # iterating them would give ints
+        raise TypeError(f"{name} must be a string or a list of strings, got "
+                        f"{type(texts).__name__}; decode it first (.decode('utf-8'))")
     if isinstance(texts, np.ndarray):
         texts = texts.tolist()
     try:
@@ -23,9 +26,13 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
                         f"got {type(texts).__name__}") from None
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
+        first = texts[bad[0]]
+        # str(b"x") is "b'x'": bytes are decoded, not converted
+        how = ("decode them (.decode('utf-8'))" if isinstance(first, (bytes, bytearray))
+               else "convert them with str() or drop them")
         raise TypeError(f"{name} must hold strings, but {V.format_rows(bad)} "
                         f"{'is' if len(bad) == 1 else 'are'} not (e.g. "
-                        f"{type(texts[bad[0]]).__name__}); convert them with str() or drop them")
+                        f"{type(first).__name__}); {how}")
     return texts
 
 
