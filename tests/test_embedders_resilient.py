@@ -445,3 +445,21 @@ def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exi
     assert emb.overdue_calls.count == 0
     X = emb.encode(["other", "fine"])
     assert np.allclose(X, np.stack([vector_for(t, 8, "fn") for t in ["other", "fine"]]))
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda texts: np.ones((len(texts), 0)), r"empty \(shape \(2, 0\)\)"),
+    (lambda texts: [[]] * len(texts), r"empty \(shape \(2, 0\)\)"),
+    (lambda texts: [[1 + 1j, 2.0]] * len(texts), "not arrays of real numbers"),
+    (lambda texts: "xx", "not arrays of real numbers"),
+])
+def test_empty_or_non_numeric_answers_are_bad_responses(tmp_path, answer, message):
+    """A function (or server) answering vectors of length 0 was accepted: encode returned
+    a (2, 0) array and cached it. Complex or text answers were reported as "different
+    lengths [2]". Both are now bad responses (retried), nothing cached."""
+    emb = resilient(CallableEmbedder(answer, model_name="broken"), cache=tmp_path,
+                    max_retries=1, backoff=0.001, max_backoff=0.002)
+    with pytest.raises(EmbeddingError, match=message):
+        emb.encode(["a", "b"])
+    assert len(emb.cache) == 0
+    assert emb.last_summary.retries == {"bad response": 1}  # max_retries=1

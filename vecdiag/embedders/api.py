@@ -289,9 +289,14 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
         X = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError):
         lengths = sorted({len(r) if hasattr(r, "__len__") else -1 for r in rows})
-        raise BadResponse(f"the embeddings have different lengths {lengths[:5]}") from None
+        if len(lengths) > 1:
+            raise BadResponse(f"the embeddings have different lengths {lengths[:5]}") from None
+        raise BadResponse(f"the embeddings are not arrays of real numbers (got "
+                          f"{type(rows).__name__} {str(rows)[:60]!r})") from None
     if X.ndim != 2 or X.shape[0] != n:
         raise BadResponse(f"expected {n} embeddings, got an array of shape {X.shape}")
+    if X.shape[1] == 0:
+        raise BadResponse(f"the embeddings are empty (shape {X.shape}): no vector came back")
     if expected_dim is not None and X.shape[1] != expected_dim:
         raise BadResponse(f"embeddings have dimension {X.shape[1]}, expected {expected_dim}")
     # np.asarray reads "1" and true as numbers: a server sending those is broken
