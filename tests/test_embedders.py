@@ -185,6 +185,22 @@ def test_count_tokens_includes_special_tokens_and_never_truncates(model, emb):
 
 
 @pytest.mark.text
+def test_callable_embedder_counts_with_a_hugging_face_tokenizer(model):
+    """tokenizer=model.tokenizer: calling it on a text gives a BatchEncoding (a mapping
+    of 2-3 fields), whose len() was taken as the token count: 3 for every text, so a
+    text far past the limit looked short. Its input_ids are counted."""
+    emb = CallableEmbedder(model.encode, tokenizer=model.tokenizer, max_tokens=256,
+                           model_name="minilm-callable")
+    texts = ["hello world", LONG]
+    ref = [len(model.tokenizer(t, truncation=False, verbose=False)["input_ids"]) for t in texts]
+    np.testing.assert_array_equal(emb.count_tokens(texts), ref)
+    assert ref[1] > emb.max_tokens
+    bad = CallableEmbedder(model.encode, tokenizer=lambda t: {"tokens": t.split()})
+    with pytest.raises(TypeError, match="without 'input_ids'"):
+        bad.count_tokens(["a b"])
+
+
+@pytest.mark.text
 def test_truncation_ground_truth(emb):
     """Text past the 256-token limit is never seen: appending it changes nothing."""
     assert emb.count_tokens([LONG])[0] > emb.max_tokens

@@ -130,7 +130,8 @@ class CallableEmbedder(_Base):
     max_tokens : int, optional
         The model's token limit, when known.
     tokenizer : callable, optional
-        ``tokenizer(str) -> sequence of tokens``; enables :meth:`count_tokens`.
+        ``tokenizer(str) -> sequence of tokens`` (a Hugging Face tokenizer also works:
+        its ``input_ids`` are counted); enables :meth:`count_tokens`.
     model_name : str, default "custom"
 
     Examples
@@ -185,7 +186,21 @@ class CallableEmbedder(_Base):
             raise TypeError(f"{self.model_name} embedder has no tokenizer; pass "
                             "tokenizer=... to CallableEmbedder to count tokens")
         texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
-        return np.array([len(self.tokenizer(t)) for t in texts], dtype=np.int64)
+        return np.array([_n_tokens(self.tokenizer(t)) for t in texts], dtype=np.int64)
+
+
+def _n_tokens(tokens) -> int:
+    """Length of one tokenizer answer: a sequence of tokens, or a Hugging Face
+    ``BatchEncoding`` (a mapping, whose own length is its number of fields)."""
+    from collections.abc import Mapping
+
+    if isinstance(tokens, Mapping):
+        if "input_ids" not in tokens:
+            raise TypeError("tokenizer returned a mapping without 'input_ids' (keys "
+                            f"{sorted(map(str, tokens))[:5]}); pass a tokenizer returning "
+                            "the sequence of tokens of one text")
+        tokens = tokens["input_ids"]
+    return len(tokens)
 
 
 def as_embedder(obj, **kwargs):
