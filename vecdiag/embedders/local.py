@@ -79,6 +79,13 @@ class SentenceTransformerEmbedder(_Base):
         return int(limit) if limit and limit < 1_000_000 else None
 
     @property
+    def cache_id(self) -> str:
+        """What the vectors depend on besides the text (the key of a :func:`resilient`
+        cache): the model and the tokens it reads (raising ``max_seq_length`` to read
+        past a cut changes every long document's vector)."""
+        return f"{self.model_name}:max_tokens{self.max_tokens}"
+
+    @property
     def dim(self) -> int:
         """Length of the vectors :meth:`encode` returns."""
         get = (getattr(self.model, "get_embedding_dimension", None)
