@@ -194,6 +194,35 @@ def test_missing_prefix_counterfactual_replaces_a_wrong_prefix(wrap):
     assert cf.expected_ranks[e] == int(np.flatnonzero(order == e)[0]) + 1 <= 2
     assert (emb.query_prefix, emb.document_prefix) == ("Query: ", "passage: ")
 
+
+def test_missing_prefix_measured_for_an_embedder_whose_prefixes_cannot_be_set():
+    """A custom embedder with read-only (property) prefixes, its query prefix empty:
+    the model's "query: " is prepended to the text instead, and the effect measured."""
+
+    class Mine(vd.embedders.EmbedderBase):
+        model_name = "intfloat/e5-small-v2"
+        max_tokens = None
+        query_prefix = property(lambda self: "")
+        document_prefix = property(lambda self: "passage: ")
+
+        def encode(self, texts, *, kind="document", batch_size=32, show_progress=None):
+            return PrefixModel()(self.with_prefix(texts, kind))
+
+    rng = np.random.default_rng(3)
+    texts = random_texts(rng, 250)
+    e = 42
+    query = " ".join(texts[e].split()[:6])
+    emb = Mine()
+    X = emb.encode(texts)
+    exp = vd.explain_neighbors(query, X, texts=texts, k=10, expected=[e], embedder=emb)
+    assert exp.expected[0].rank > 10
+    assert exp.causes[0].code == "missing_prefix"
+    cf = {c.fix: c for c in exp.counterfactuals}["add_prefix"]
+    fixed_q = PrefixModel()(["query: " + query])[0]
+    cos = (X @ fixed_q) / np.linalg.norm(X, axis=1) / np.linalg.norm(fixed_q)
+    order = np.lexsort((np.arange(250), -cos))
+    assert cf.expected_ranks[e] == int(np.flatnonzero(order == e)[0]) + 1 <= 10
+
 def test_missing_prefix_is_context_when_it_changes_nothing():
     rng = np.random.default_rng(4)
     texts = random_texts(rng, 120)

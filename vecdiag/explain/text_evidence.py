@@ -138,8 +138,11 @@ def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
     # of the embedder carrying the right prefixes embeds instead
     fixed = _with_prefixes(emb, want_q if "query" in missing else emb.prefix("query"),
                            want_d if "document" in missing else emb.prefix("document"))
-    if fixed is None:
-        return None, None
+    if fixed is None:   # prefixes that cannot be set: prepended here, over empty ones only
+        if any(emb.prefix(kind) for kind in missing):
+            return None, None
+        fixed = _Prepending(emb, want_q if "query" in missing else "",
+                            want_d if "document" in missing else "")
     emb = fixed
     qv = np.asarray(emb.encode([query_text], kind="query"), dtype=float)
     if qv.shape[1] != ctx0.index.vectors.shape[1]:
@@ -200,6 +203,16 @@ def _with_prefixes(emb, query_prefix: str, document_prefix: str):
     except AttributeError:
         return None
     return out
+
+
+class _Prepending:
+    """``encode`` of an embedder (whose own prefixes are empty) with prefixes prepended."""
+
+    def __init__(self, emb, query_prefix: str, document_prefix: str):
+        self.emb, self.pre = emb, {"query": query_prefix, "document": document_prefix}
+
+    def encode(self, texts, *, kind: str):
+        return self.emb.encode([self.pre[kind] + t for t in texts], kind=kind)
 
 
 def _range_of(changes) -> str:
