@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_knn import clustered  # noqa: E402
+from bench_knn import search_data  # noqa: E402
 
 
 def one_pass(C, Q, bc: int, kp: int, mode: str):
@@ -61,8 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    C = clustered(100_000, 384, seed=0)
-    Q = clustered(1_000, 384, seed=1)
+    C, Q = search_data()
     bc, kp = 3_847, 28
     modes = ["read", "numpy"] + (["compiled"] if _fold.kernels() is not None else [])
     print(f"# score blocks of {bc} x {Q.shape[0]}, kp = {kp}, one thread, "

@@ -240,6 +240,12 @@ def clustered(n: int, d: int, seed: int, n_centers: int = 200):
     return X
 
 
+def search_data():
+    """Workload (a): a 100,000 x 384 clustered float32 corpus and 1,000 queries (the
+    search figures of this script, bench_knn_cpu.py and bench_fold_blocks.py)."""
+    return clustered(100_000, 384, seed=0), clustered(1_000, 384, seed=1)
+
+
 # ------------------------------------------------------------------ workloads
 
 def run_search(repeat: int) -> dict:
@@ -249,8 +255,7 @@ def run_search(repeat: int) -> dict:
 
     import vecdiag as vd
 
-    C = clustered(100_000, 384, seed=0)
-    Q = clustered(1_000, 384, seed=1)
+    C, Q = search_data()
     k = 10
     index = vd.Index(C)
     findex = vd.Index(C, backend="faiss")

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_knn import clustered, selection  # noqa: E402
+from bench_knn import search_data, selection  # noqa: E402
 
 
 def main() -> int:
@@ -33,8 +33,7 @@ def main() -> int:
 
     import vecdiag as vd
 
-    C = clustered(100_000, 384, seed=0)
-    Q = clustered(1_000, 384, seed=1)
+    C, Q = search_data()
     index = vd.Index(C)
     flat = faiss.IndexFlatIP(C.shape[1])
     flat.add(C)
