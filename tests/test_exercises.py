@@ -401,6 +401,42 @@ def test_an_outer_alarm_survives_the_grader():
         signal.signal(signal.SIGALRM, previous)
 
 
+def test_an_alarm_ringing_while_the_limits_are_lifted_is_a_timeout(monkeypatch):
+    """The 2 s alarm can ring after the answer returned, while the grader puts the tracer
+    and the alarm back: the Timeout then escaped check() and stopped the notebook cell.
+    Simulated deterministically: the alarm's handler runs at the tracer's restoring."""
+    import signal
+    import types
+
+    from vecdiag.exercises import _grader
+
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("interval timers do not apply on this platform")
+    # the answer's time is up when the alarm's handler asks (the real alarm, 2 s away,
+    # never rings in this test: the handler is called by hand below)
+    monkeypatch.setattr(_grader._Budget, "seconds_left", lambda self: 0.0)
+    real = _grader.sys
+    calls = []
+
+    def settrace(tracer):
+        calls.append(tracer)
+        if len(calls) == 2:                            # the restoring call, after the answer
+            signal.getsignal(signal.SIGALRM)(signal.SIGALRM, None)
+        real.settrace(tracer)
+
+    monkeypatch.setattr(_grader, "sys", types.SimpleNamespace(
+        settrace=settrace, gettrace=real.gettrace, modules=real.modules))
+    handler, tracer = signal.getsignal(signal.SIGALRM), real.gettrace()
+    outer = signal.getitimer(signal.ITIMER_REAL)[0]    # pytest-timeout's alarm, if any
+    outcome = _grader._call(lambda a, b: 1.0, ([1.0], [1.0]))
+    assert isinstance(outcome.error, _grader.Timeout)
+    # everything put back: the grader's alarm disarmed (an outer one keeps its time), the
+    # notebook's handler and tracer restored
+    left = signal.getitimer(signal.ITIMER_REAL)[0]
+    assert left == 0 if outer == 0 else 0 < left <= outer
+    assert signal.getsignal(signal.SIGALRM) is handler and real.gettrace() is tracer
+
+
 def test_the_grader_reads_answers_strictly_and_survives_any_exception():
     """Text that looks like a number, or a row index of 3.4, is not a right answer
     (NumPy read "3.0" as 3.0 and int(3.4) as 3); a learner's SystemExit, or an exception

@@ -80,23 +80,34 @@ def _call(fn, args) -> Outcome:
     # the lines the answer runs are counted too; a tracer already active (a debugger,
     # coverage) is called on as before, not displaced, and put back afterwards
     outer_trace = sys.gettrace()
-    sys.settrace(_step_counter(STEP_LIMIT, outer_trace, budget))
-    try:
-        answer = fn(*args)
-        if isinstance(answer, collections.abc.Iterator):
-            # subtle: a generator runs only when read; reading it after the limits are lifted
-            # hung the notebook on one that never stops (a chunk without its end test). At
-            # most STEP_LIMIT items: an endless iterator written in C counts no lines
-            answer = list(itertools.islice(answer, STEP_LIMIT + 1))
-    except (Exception, SystemExit, Timeout) as err:  # the learner's code may raise anything, exit too
-        return Outcome(error=err)
-    finally:
+
+    def lift_limits():
         sys.settrace(outer_trace)
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
             if outer > 0:                                  # give the outer alarm its remaining time
                 signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - budget.started), 1e-3))
+
+    sys.settrace(_step_counter(STEP_LIMIT, outer_trace, budget))
+    try:
+        try:
+            answer = fn(*args)
+            if isinstance(answer, collections.abc.Iterator):
+                # subtle: a generator runs only when read; reading it after the limits are
+                # lifted hung the notebook on one that never stops (a chunk without its end
+                # test). At most STEP_LIMIT items: an endless iterator in C counts no lines
+                answer = list(itertools.islice(answer, STEP_LIMIT + 1))
+        except (Exception, SystemExit, Timeout) as err:  # the learner's code may raise anything, exit too
+            return Outcome(error=err)
+        finally:
+            lift_limits()
+    except Timeout as err:
+        # subtle: the alarm rang after the answer returned, while the limits were being
+        # lifted; the Timeout would escape check() and stop the cell. Lift them again (the
+        # first attempt may have stopped half-way): the answer took the whole time anyway
+        lift_limits()
+        return Outcome(error=err)
     mutated = any(not _same_input(old, new) for old, new in zip(before, args))
     try:
         if hasattr(answer, "components"):  # a Projection, as vd.pca / vd.scratch.pca return
