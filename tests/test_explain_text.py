@@ -325,3 +325,26 @@ def test_attribution_by_word_occlusion():
         assert drop == pytest.approx(cos(q, X[9]) - cos(rest, X[9]), abs=1e-6)
     with pytest.raises(ValueError, match="attribution=True needs an embedder"):
         vd.explain_neighbors(X[0], X, attribution=True)
+
+
+def test_missing_corpus_texts_are_no_text_for_bm25():
+    """A missing text (None, or NaN from a pandas column) was read as the word "None" /
+    "nan": a query holding "nan" matched it, and explain claimed a lexical mismatch for
+    a document that has no text. It now reads as an empty text."""
+    pytest.importorskip("bm25s")
+    rng = np.random.default_rng(0)
+    X, q = rng.normal(size=(30, 8)), rng.normal(size=8)
+    texts = [f"document about topic {i} bread" for i in range(30)]
+    missing = list(texts)
+    missing[7], missing[9] = float("nan"), None
+    empty = list(texts)
+    empty[7] = empty[9] = ""
+    got = vd.explain_neighbors(q, X, texts=missing, query_text="nan none bread", k=3,
+                               expected=[7])
+    want = vd.explain_neighbors(q, X, texts=empty, query_text="nan none bread", k=3,
+                                expected=[7])
+    assert "lexical_mismatch" not in {c.code for c in got.causes}
+    assert [c.code for c in got.causes] == [c.code for c in want.causes]
+    hybrid = {c.fix: c.expected_ranks for c in got.counterfactuals}["hybrid_lexical"]
+    assert hybrid == {c.fix: c.expected_ranks for c in want.counterfactuals}["hybrid_lexical"]
+    assert 7 not in vd.lexical.bm25(["nan none bread"], empty, k=30)[0]
