@@ -210,6 +210,15 @@ def test_load_beir_drops_unknown_judgments_with_a_warning(tmp_path):
     assert data.qrels == {"q1": {"d1": 1}}
 
 
+def test_load_beir_refuses_an_empty_corpus(tmp_path):
+    """An empty corpus.jsonl (a failed export) loaded as a Dataset of nothing, with only a
+    warning that every judgment was dropped; the next step then refused it elsewhere."""
+    folder = write_beir(tmp_path / "empty")
+    (folder / "corpus.jsonl").write_text("\n\n")
+    with pytest.raises(ValueError, match=r"corpus\.jsonl holds no documents"):
+        load_beir(folder)
+
+
 def test_load_beir_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such BEIR folder"):
         load_beir(tmp_path / "missing")

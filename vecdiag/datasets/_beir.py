@@ -194,6 +194,9 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         qrels_path = qrels_file(folder, split)
         qrels = read_qrels_tsv(qrels_path)
     corpus = read_jsonl(folder / "corpus.jsonl", what="corpus", id_field=id_field)
+    if not corpus:     # every judgment would be dropped, every later step refuse the data
+        raise ValueError(f"{folder / 'corpus.jsonl'} holds no documents; write one JSON object "
+                         'per line, e.g. {"_id": "d1", "title": "", "text": "..."}')
     queries = read_jsonl(folder / "queries.jsonl", what="queries", id_field=id_field)
 
     corpus_ids = [str(r["_id"]) for r in corpus]
