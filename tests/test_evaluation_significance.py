@@ -338,3 +338,15 @@ def test_queries_a_search_returned_nothing_for_are_absent_not_paired_zeros():
     cmp = vd.compare(a, b)
     assert cmp.query_ids == ("q1", "q2") and cmp.absent_from_both == ("q3",)
     assert cmp.delta["mrr"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("alpha", ["0.05", None, True, [0.05]])
+def test_compare_alpha_of_the_wrong_type_is_named(alpha):
+    """alpha="0.05" (from a config file) failed inside a comparison with "'<' not
+    supported between instances of 'int' and 'str'"; True passed as 1 and was refused as
+    out of range. Each is now a TypeError naming alpha and the value."""
+    a, b = _evaluations([0.1, 0.5, 0.9, 0.3], [0.2, 0.6, 0.8, 0.7])
+    with pytest.raises(TypeError, match=r"^alpha must be a number between 0 and 1"):
+        vd.compare(a, b, alpha=alpha)
+    # a NumPy float is a number like any other
+    assert vd.compare(a, b, alpha=np.float32(0.1)).alpha == pytest.approx(0.1)

@@ -291,6 +291,9 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     a, b = _aligned(a, "a"), _aligned(b, "b")
     V.check_choice(method, "method", METHODS)
     V.check_choice(correction, "correction", ("holm", "none"))
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.number)):
+        raise TypeError(f"alpha must be a number between 0 and 1 (e.g. 0.05), got "
+                        f"{type(alpha).__name__} {alpha!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     if a.relevance_level != b.relevance_level:
