@@ -137,3 +137,28 @@ def test_explain_with_blank_corpus_texts_ranks_by_the_vectors():
     assert "lexical_mismatch" not in {c.code for c in exp.causes}
     cf = {c.fix: c for c in exp.counterfactuals}["hybrid_lexical"]
     assert cf.expected_ranks[7] == rank
+
+
+@pytest.mark.parametrize("method", ["bm25l", "bm25+"])
+def test_bm25_variants_scoring_absent_words_leave_out_documents_without_a_query_word(method):
+    """bm25l and bm25+ give a document a share for a query word it lacks, so documents
+    sharing no word with the query entered the run, which the docstring says are left
+    out. Words by hand (lower-cased runs of 2+ word characters); the scores of the others
+    are bm25s's own."""
+    import re
+
+    bm25s = pytest.importorskip("bm25s")
+    docs = ["a cat sat", "a dog ran", "cat cat", "", "Dogs and cats"]
+    queries = ["cat", "zebra", "dog cat"]
+    run = vd.lexical.bm25(queries, docs, k=len(docs), stopwords=None, method=method)
+    retriever = bm25s.BM25(method=method, k1=1.5, b=0.75)
+    retriever.index(bm25s.tokenize(docs, stopwords=None, show_progress=False),
+                    show_progress=False)
+    for qid, query in enumerate(queries):
+        words = set(re.findall(r"\w\w+", query.lower()))
+        sharing = [i for i, d in enumerate(docs) if words & set(re.findall(r"\w\w+", d.lower()))]
+        assert sorted(run[qid]) == sharing
+        if sharing:
+            ref = retriever.get_scores(bm25s.tokenize([query], stopwords=None,
+                                                      return_ids=False, show_progress=False)[0])
+            np.testing.assert_allclose([run[qid][i] for i in sharing], ref[sharing], rtol=1e-6)

@@ -88,14 +88,18 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     qids = list(range(len(queries))) if query_ids is None else list(
         V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
     dids = np.arange(len(docs)) if doc_ids is None else V.check_ids(doc_ids, len(docs), "doc_ids")
-    retriever = _retriever(bm25s, docs, stopwords=stopwords, stemmer=stemmer, k1=k1, b=b,
-                           method=method, show_progress=show_progress)
+    retriever, words = _retriever(bm25s, docs, stopwords=stopwords, stemmer=stemmer, k1=k1,
+                                  b=b, method=method, show_progress=show_progress)
     query_tokens = bm25s.tokenize(queries, stopwords=stopwords, stemmer=stemmer,
                                   return_ids=False, show_progress=show_progress)
     run = {}
     for qid, tokens in zip(qids, query_tokens):
         scores = np.asarray(retriever.get_scores(tokens), dtype=np.float64) \
             if tokens and retriever is not None else np.zeros(len(docs))
+        if words is not None and tokens:
+            # bm25l and bm25+ give every document a share for a query word it lacks: one
+            # sharing no word with the query would enter the run
+            scores = np.where(_shares_a_word(words, tokens), scores, 0.0)
         order = np.lexsort((np.arange(scores.size), -scores))[:k]
         order = order[scores[order] > 0]
         run[qid] = {dids[i].item() if hasattr(dids[i], "item") else dids[i]: float(scores[i])
@@ -122,11 +126,38 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
         return hit[2]
     corpus_tokens = bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer,
                                    show_progress=show_progress)
-    retriever = None
+    retriever = words = None
     if corpus_tokens.vocab:
         retriever = bm25s.BM25(k1=k1, b=b, method=method)
         retriever.index(corpus_tokens, show_progress=show_progress)
+        if method in _SCORE_ABSENT_WORDS:
+            words = _word_incidence(corpus_tokens)
     while len(_RETRIEVERS) >= _MAX_RETRIEVERS:
         _RETRIEVERS.pop(next(iter(_RETRIEVERS)))
-    _RETRIEVERS[key] = (texts, stemmer, retriever)
-    return retriever
+    _RETRIEVERS[key] = (texts, stemmer, (retriever, words))
+    return retriever, words
+
+
+_SCORE_ABSENT_WORDS = ("bm25l", "bm25+")   # variants that score a query word a document lacks
+
+
+def _word_incidence(corpus_tokens):
+    """``(vocabulary, documents x words sparse 0/1 matrix)`` of a tokenized corpus."""
+    from scipy import sparse
+
+    lengths = np.array([len(ids) for ids in corpus_tokens.ids], dtype=np.int64)
+    cols = np.fromiter((i for ids in corpus_tokens.ids for i in ids), dtype=np.int64,
+                       count=int(lengths.sum()))
+    rows = np.repeat(np.arange(lengths.size), lengths)
+    matrix = sparse.csr_matrix((np.ones(cols.size, dtype=np.int8), (rows, cols)),
+                               shape=(lengths.size, len(corpus_tokens.vocab)))
+    return corpus_tokens.vocab, matrix
+
+
+def _shares_a_word(words, tokens) -> np.ndarray:
+    """Per document, whether it holds at least one of the query's ``tokens``."""
+    vocab, matrix = words
+    cols = sorted({vocab[t] for t in tokens if t in vocab})
+    if not cols:
+        return np.zeros(matrix.shape[0], dtype=bool)
+    return matrix[:, cols].getnnz(axis=1) > 0
