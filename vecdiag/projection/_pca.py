@@ -315,10 +315,9 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     if not total_var > 0:
         raise V.constant_data_error(n, X)
     components = sign_flip(np.ascontiguousarray(components, dtype=np.float64))
-    proj = Projection.from_linear(X, method="pca", components=components, mean=mean,
+    # (ratio: the scaled fit's, which keep their digits)
+    return Projection.from_linear(X, method="pca", components=components, mean=mean,
                                   explained_variance=variance,
                                   total_variance=total_var,
-                                  params={"solver": solver, "n_samples": n})
-    if ratio is not None:            # the ratios of the scaled fit keep their digits
-        object.__setattr__(proj, "explained_variance_ratio", ratio)
-    return proj
+                                  params={"solver": solver, "n_samples": n},
+                                  explained_variance_ratio=ratio)

@@ -109,15 +109,23 @@ class Projection(Result):
 
     @classmethod
     def from_linear(cls, X, *, method, components, mean, explained_variance,
-                    total_variance, params=None) -> "Projection":
-        """A linear map ``(x - mean) @ components.T`` fitted on checked ``X``."""
+                    total_variance, params=None,
+                    explained_variance_ratio=None) -> "Projection":
+        """A linear map ``(x - mean) @ components.T`` fitted on checked ``X``.
+
+        ``explained_variance_ratio``: when the fit knows it better than
+        ``explained_variance / total_variance`` (variances far below the float range,
+        whose ratio a fit of scaled data keeps), else computed from those two."""
         params = dict(params or {})
         params["total_variance"] = float(total_variance)
         # Centre block by block when the mean dwarfs the spread: x·w - μ·w would cancel.
         params["center_blocks"] = bool(mean @ mean > 100.0 * total_variance)
         variance = np.asarray(explained_variance, dtype=np.float64)
         proj = cls(coords=np.empty((0, components.shape[0])), method=method,
-                   explained_variance_ratio=variance / total_variance,
+                   explained_variance_ratio=(variance / total_variance
+                                             if explained_variance_ratio is None
+                                             else np.asarray(explained_variance_ratio,
+                                                             dtype=np.float64)),
                    explained_variance=variance, components=components, mean=mean,
                    metric="euclidean", params=params, data=X)
         coords = proj._linear(X)
