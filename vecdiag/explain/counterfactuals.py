@@ -168,14 +168,12 @@ def duplicate_groups_among(index, rows: np.ndarray) -> list:
     from .. import fixes
 
     rows = np.asarray(rows, dtype=np.int64)
-    vectors = vectors_of(index, rows)
     # a zero row (a document under dot or euclidean) has no direction, so no cosine: it is
     # nobody's near-copy (and naming it here would give its place in ``rows``, not its row)
-    direction = np.abs(vectors).max(axis=1) > 0 if rows.size else np.zeros(0, bool)
-    rows, vectors = rows[direction], vectors[direction]
+    rows = rows[np.asarray(index.norms)[rows] > 0]
     if rows.size < 2:
         return []
-    groups = fixes.duplicate_groups(vectors, threshold=DUPLICATE_THRESHOLD)
+    groups = fixes.duplicate_groups(vectors_of(index, rows), threshold=DUPLICATE_THRESHOLD)
     return [rows[g] for g in groups]
 
 
