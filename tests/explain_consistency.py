@@ -10,6 +10,9 @@ The claims checked, by pattern:
 
 * "Under FIX DOC moves from rank A to rank B" / "stays at rank A": A is DOC's exact rank,
   B its rank in FIX's counterfactual.
+  With several missed documents, the tally "(U of the N missed expected documents move up,
+  D down)" follows and agrees with the counterfactual, and DOC is not pushed down by a
+  fix that lifts another missed document.
 * "no fix brings it into the top-K (best: rank B under FIX)": every fix counterfactual
   leaves the document outside the top-K, and B is the best of them, reached under FIX.
 * "(rank A of N)", "but A by the vectors", "instead of A", "(rank A)": DOC's exact rank.
@@ -75,6 +78,21 @@ def contradictions(exp) -> list:
                                  f"{None if cf is None else cf.expected_ranks.get(e.id)}")
             if a == b:
                 bad(where, text, "'moves' between equal ranks")
+            missed = [x for x in exp.expected if x.rank > exp.k]
+            if cf is not None and len(missed) > 1 and e in missed:
+                moves = [(x.rank, cf.expected_ranks[x.id]) for x in missed]
+                up = sum(r1 < r0 for r0, r1 in moves)
+                down = sum(r1 > r0 for r0, r1 in moves)
+                if b > a and up:
+                    bad(where, text, f"names a document {m.group(1)} pushes down while it "
+                                     f"lifts {up} other missed document(s)")
+                t = re.match(r" \((\d+) of the (\d+) missed expected documents move up"
+                             r"(?:, (\d+) down)?\)", text[m.end():])
+                if t is None:
+                    bad(where, text, f"no tally of the {len(missed)} missed documents")
+                elif (int(t.group(1)), int(t.group(2)), int(t.group(3) or 0)) != (
+                        up, len(missed), down):
+                    bad(where, text, f"tally is {up} up, {down} down of {len(missed)}")
         for m in re.finditer(rf"Under ({fix_alt}) ({doc_alt}) stays at rank (\d+)", text):
             cf, e = _fix_of(exp, m.group(1)), docs[m.group(2)]
             a = int(m.group(3))

@@ -194,3 +194,27 @@ def test_real_model_truncation_verdict_past_and_inside_the_cut():
         assert ("past the cut" in cause.summary) is past
         cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
         assert cf.expected_ranks[6] < rank
+
+
+def test_cranfield_several_expected_documents_fix_sentences(shared_data):
+    """With every judged document expected (several missed at once), a fix sentence names
+    the missed document the fix lifts most, never one it pushes down while it lifts
+    another, and its tally of ups and downs matches the counterfactual ranks."""
+    from explain_consistency import contradictions
+
+    ids, X, texts, qids, Q, qtexts, qrels = _cranfield(shared_data / "cranfield")
+    index = vd.Index(X, ids=ids, texts=texts)
+    found = index.search(Q, k=10)
+    checked = tallied = 0
+    for i, q in enumerate(qids):
+        rel = [d for d, s in qrels.get(q, {}).items() if s > 0]
+        if len(rel) < 3 or set(rel) & set(found.ids[i].tolist()):
+            continue
+        exp = vd.explain_neighbors(Q[i], index, k=10, expected=rel, query_text=qtexts[q])
+        assert contradictions(exp) == []
+        tallied += sum("missed expected documents move up" in c.summary for c in exp.causes)
+        checked += 1
+        if checked == 12:
+            break
+    assert checked == 12
+    assert tallied > 0

@@ -193,10 +193,21 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
         return ""
     name = fix_name(fix)
     if ctx.missed:
-        pos, r0 = ctx.missed[0]
-        r1 = int(ranking.ranks([pos])[0])
+        # With several missed documents, name the one the fix lifts most (the first, the
+        # best ranked, when it lifts none) and count the others: one document's move alone
+        # could read as the fix's whole effect when the others go the other way.
+        new = ranking.ranks([pos for pos, _ in ctx.missed]).tolist()
+        moves = [(pos, r0, int(r1)) for (pos, r0), r1 in zip(ctx.missed, new)]
+        gains = [gain(r0, r1, ctx.k) for _, r0, r1 in moves]
+        pos, r0, r1 = moves[int(np.argmax(gains))]
         verb = f"moves from rank {r0} to rank {r1}" if r1 != r0 else f"stays at rank {r0}"
-        return f" Under {name} {ctx.name_of(pos)} {verb}."
+        tally = ""
+        if len(moves) > 1:
+            up = sum(r1 < r0 for _, r0, r1 in moves)
+            down = sum(r1 > r0 for _, r0, r1 in moves)
+            tally = (f" ({up} of the {len(moves)} missed expected documents move up"
+                     + (f", {down} down)" if down else ")"))
+        return f" Under {name} {ctx.name_of(pos)} {verb}{tally}."
     if focus:
         new_top = set(ranking.top(ctx.k).tolist())
         left = [p for p in focus if p not in new_top]
