@@ -217,3 +217,18 @@ def test_save_run_into_a_missing_folder_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="the folder .* does not exist") as err:
         vd.save_run({"q": {"d": 1.0}}, target)
     assert str(target) in str(err.value) and ".run.txt." not in str(err.value)
+
+
+def test_a_beir_line_with_an_empty_id_is_refused_naming_the_line(tmp_path):
+    """BEIR fields are split on tabs, so "q1<TAB><TAB>1" gave the document id "" (and
+    "<TAB>d1<TAB>1" the query id ""): a malformed line read as a judgment no run can
+    match. A TREC qrels file, split on whitespace, cannot hold an empty id."""
+    beir = tmp_path / "test.tsv"
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\t \t1\n")
+    with pytest.raises(ValueError, match=r"test.tsv line 3: empty corpus-id: 'q1\\t \\t1'"):
+        vd.load_qrels(beir)
+    beir.write_text("query-id\tcorpus-id\tscore\n\td1\t1\n")
+    with pytest.raises(ValueError, match=r"test.tsv line 2: empty query-id"):
+        vd.load_qrels(beir)
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert vd.load_qrels(beir) == {"q1": {"d1": 1}}

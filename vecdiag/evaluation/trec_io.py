@@ -136,6 +136,8 @@ def load_qrels(path, *, format: str = "auto") -> dict:
                 if not _plain_number(fields[2]):
                     continue  # the header line (a grade of 0.5 is data, and refused below)
             q, d, grade = fields
+            if not q or not d:       # "q1<TAB><TAB>1": a TREC line cannot hold an empty id
+                raise _error(file, number, line, f"empty {'query-id' if not q else 'corpus-id'}")
         else:
             fields = line.split()
             if len(fields) != 4:
