@@ -232,3 +232,19 @@ def test_a_beir_line_with_an_empty_id_is_refused_naming_the_line(tmp_path):
         vd.load_qrels(beir)
     beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
     assert vd.load_qrels(beir) == {"q1": {"d1": 1}}
+
+
+def test_a_grade_past_the_int64_range_that_load_qrels_keeps_is_evaluated(tmp_path, capsys):
+    """load_qrels keeps the grade 12345678901234567891 exactly; evaluate then stopped with
+    "OverflowError: Python int too large to convert to C long", and `vecdiag eval` died
+    with a traceback and exit status 1 (its "significant regression" status). The grade
+    is a linear gain like any other: closed-form nDCG with gains G and 3."""
+    qrels, run = tmp_path / "qrels.txt", tmp_path / "run.txt"
+    qrels.write_text("q 0 a 12345678901234567891\nq 0 b 3\n")
+    run.write_text("q Q0 b 1 2.0 t\nq Q0 a 2 1.0 t\n")
+    G = float(12345678901234567891)
+    ndcg = (3 + G / np.log2(3)) / (G + 3 / np.log2(3))
+    ev = vd.evaluate(vd.load_run(run), vd.load_qrels(qrels), metrics=["ndcg@10", "map"])
+    assert ev.mean["ndcg@10"] == pytest.approx(ndcg, rel=1e-12) and ev.mean["map"] == 1.0
+    assert main(["eval", str(run), str(qrels), "--metrics", "ndcg@10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["ndcg@10"] == pytest.approx(ndcg)

@@ -40,9 +40,11 @@ METRIC_NAMES = {name: metric.cutoff for name, metric in METRICS.items()}
 def _query_metrics(scores: dict, judged: dict, parsed, level: int) -> list[float]:
     """All requested metrics of one query (inputs already checked)."""
     docs = ranked_docs(scores)
-    grades = np.array([judged.get(d, 0) for d in docs], dtype=np.int64)
+    # float64, not int64: a grade past the int64 range (load_qrels keeps the digits of
+    # "12345678901234567891") is a gain like any other, not an OverflowError
+    grades = np.array([judged.get(d, 0) for d in docs], dtype=np.float64)
     rel = (grades >= level).astype(np.int64)
-    gains = np.maximum(grades, 0).astype(np.float64)
+    gains = np.maximum(grades, 0.0)
     ideal = np.sort(np.array([g for g in judged.values() if g > 0], dtype=np.float64))[::-1]
     num_rel = sum(1 for g in judged.values() if g >= level)
     query = Judged(rel=rel, gains=gains, ideal=ideal, num_rel=num_rel)
