@@ -248,3 +248,13 @@ def test_a_grade_past_the_int64_range_that_load_qrels_keeps_is_evaluated(tmp_pat
     assert ev.mean["ndcg@10"] == pytest.approx(ndcg, rel=1e-12) and ev.mean["map"] == 1.0
     assert main(["eval", str(run), str(qrels), "--metrics", "ndcg@10", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mean"]["ndcg@10"] == pytest.approx(ndcg)
+
+
+@pytest.mark.parametrize("tag", [5, ["a"], b"run"])
+def test_save_run_names_a_tag_that_is_not_a_string(tmp_path, tag):
+    # tag=5 failed as "'int' object is not iterable"; a list of one word was accepted
+    # and written as "['a']"
+    target = tmp_path / "out.txt"
+    with pytest.raises(ValueError, match=r"tag must be a non-empty word without whitespace"):
+        vd.save_run({"q": {"d": 1.0}}, target, tag=tag)
+    assert not target.exists()

@@ -222,7 +222,7 @@ def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:
     q1 Q0 d1 2 0.5 vecdiag
     """
     run = as_run(run, "run")
-    if not tag or any(c.isspace() for c in tag):
+    if not isinstance(tag, str) or not tag or any(c.isspace() for c in tag):
         raise ValueError(f"tag must be a non-empty word without whitespace, got {tag!r}")
     if k is not None:
         k = V.check_positive_int(k, "k")   # NumPy integers too (a k from an array)
