@@ -217,3 +217,44 @@ def test_save_run_into_a_missing_folder_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="the folder .* does not exist") as err:
         vd.save_run({"q": {"d": 1.0}}, target)
     assert str(target) in str(err.value) and ".run.txt." not in str(err.value)
+
+
+def test_a_beir_line_with_an_empty_id_is_refused_naming_the_line(tmp_path):
+    """BEIR fields are split on tabs, so "q1<TAB><TAB>1" gave the document id "" (and
+    "<TAB>d1<TAB>1" the query id ""): a malformed line read as a judgment no run can
+    match. A TREC qrels file, split on whitespace, cannot hold an empty id."""
+    beir = tmp_path / "test.tsv"
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\t \t1\n")
+    with pytest.raises(ValueError, match=r"test.tsv line 3: empty corpus-id: 'q1\\t \\t1'"):
+        vd.load_qrels(beir)
+    beir.write_text("query-id\tcorpus-id\tscore\n\td1\t1\n")
+    with pytest.raises(ValueError, match=r"test.tsv line 2: empty query-id"):
+        vd.load_qrels(beir)
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert vd.load_qrels(beir) == {"q1": {"d1": 1}}
+
+
+def test_a_grade_past_the_int64_range_that_load_qrels_keeps_is_evaluated(tmp_path, capsys):
+    """load_qrels keeps the grade 12345678901234567891 exactly; evaluate then stopped with
+    "OverflowError: Python int too large to convert to C long", and `vecdiag eval` died
+    with a traceback and exit status 1 (its "significant regression" status). The grade
+    is a linear gain like any other: closed-form nDCG with gains G and 3."""
+    qrels, run = tmp_path / "qrels.txt", tmp_path / "run.txt"
+    qrels.write_text("q 0 a 12345678901234567891\nq 0 b 3\n")
+    run.write_text("q Q0 b 1 2.0 t\nq Q0 a 2 1.0 t\n")
+    G = float(12345678901234567891)
+    ndcg = (3 + G / np.log2(3)) / (G + 3 / np.log2(3))
+    ev = vd.evaluate(vd.load_run(run), vd.load_qrels(qrels), metrics=["ndcg@10", "map"])
+    assert ev.mean["ndcg@10"] == pytest.approx(ndcg, rel=1e-12) and ev.mean["map"] == 1.0
+    assert main(["eval", str(run), str(qrels), "--metrics", "ndcg@10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["ndcg@10"] == pytest.approx(ndcg)
+
+
+@pytest.mark.parametrize("tag", [5, ["a"], b"run"])
+def test_save_run_names_a_tag_that_is_not_a_string(tmp_path, tag):
+    # tag=5 failed as "'int' object is not iterable"; a list of one word was accepted
+    # and written as "['a']"
+    target = tmp_path / "out.txt"
+    with pytest.raises(ValueError, match=r"tag must be a non-empty word without whitespace"):
+        vd.save_run({"q": {"d": 1.0}}, target, tag=tag)
+    assert not target.exists()

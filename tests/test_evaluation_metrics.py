@@ -464,3 +464,54 @@ def test_drift_options_take_numpy_numbers():
     plain = vd.drift(A, B, bandwidth=2.0, alpha=0.05, n_permutations=50)
     numpy = vd.drift(A, B, bandwidth=np.int64(2), alpha=np.float32(0.05), n_permutations=50)
     assert numpy.p_value == plain.p_value
+
+
+def test_a_run_tuple_with_the_wrong_pieces_is_refused_by_name():
+    """(run, qrels) in a tuple failed deep inside ("'dict' object has no attribute
+    'indices'"), query_ids=None as "'NoneType' object is not iterable", and a string of
+    ids was read one character per row: "ab" named the two queries "a" and "b"."""
+    nb = vd.knn(np.array([[1.0, 0.1], [0.1, 1.0]]), np.eye(2), k=2)
+    ids = ["x", "y"]
+    with pytest.raises(TypeError, match=r"run as a tuple must be \(neighbors, query_ids, "
+                                        r"doc_ids\) with the Neighbors .* got a dict"):
+        vd.evaluate(({"a": {"x": 1.0}}, {"a": {"x": 1}}), {"a": {"x": 1}})
+    with pytest.raises(TypeError, match="query_ids must be a sequence of ids, one per query "
+                                        "row, got NoneType"):
+        vd.evaluate((nb, None, ids), {"a": {"x": 1}})
+    with pytest.raises(TypeError, match="query_ids must be a sequence .* got str 'ab'"):
+        vd.evaluate((nb, "ab", ids), {"a": {"x": 1}})
+    with pytest.raises(TypeError, match="doc_ids must be a sequence .* got str 'xy'"):
+        vd.evaluate((nb, ["a", "b"], "xy"), {"a": {"x": 1}})
+    # the ids as lists: query a's nearest row is x (row 0), b's is y
+    ev = vd.evaluate((nb, ["a", "b"], ids), {"a": {"x": 1}, "b": {"y": 1}}, metrics=["mrr"])
+    assert ev.mean == {"mrr": 1.0}
+
+
+def test_document_ids_that_match_no_judgment_are_warned_about():
+    """Row numbers as doc_ids against qrels with string ids (or bytes ids, read as
+    "b'd0'"): every query scored 0 without a word, though the queries matched. Now a
+    warning (from two queries on) names a query and both kinds of ids; a run that finds
+    judged documents (even only non-relevant ones, or only documents judged for another
+    query: the ids are of one kind) stays silent."""
+    import warnings
+
+    nb = vd.knn(np.array([[1.0, 0.1], [0.1, 1.0]]), np.eye(2), k=2)
+    qrels = {"a": {"d0": 1}, "b": {"d1": 1}}
+    with pytest.warns(UserWarning, match=r"no document the run returned for its 2 judged "
+                                         r"queries is judged for any of them \(query 'a': run "
+                                         r"\['0', '1'\], qrels \['d0'\]\)"):
+        ev = vd.evaluate((nb, ["a", "b"], [0, 1]), qrels, metrics=["mrr"])
+    assert ev.mean == {"mrr": 0.0}
+    with pytest.warns(UserWarning, match="same document ids"):
+        vd.evaluate({"a": {b"d0": 1.0}, "b": {b"d1": 1.0}}, qrels, metrics=["mrr"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert vd.evaluate((nb, ["a", "b"], ["d0", "d1"]), qrels, metrics=["mrr"]).mean == \
+            {"mrr": 1.0}
+        assert vd.evaluate({"a": {"x": 1.0, "d9": 0.5}}, {"a": {"d0": 1, "d9": 0}},
+                           metrics=["mrr"]).mean == {"mrr": 0.0}
+        assert vd.evaluate({"a": {"d1": 1.0}, "b": {"d0": 1.0}}, qrels,
+                           metrics=["mrr"]).mean == {"mrr": 0.0}
+        # one query finding nothing judged is no pattern (a toy run, a failed search)
+        assert vd.evaluate({"a": {"0": 1.0}}, {"a": {"d0": 1}}, metrics=["mrr"]).mean == \
+            {"mrr": 0.0}

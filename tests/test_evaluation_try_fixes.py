@@ -281,3 +281,25 @@ def test_a_fix_s_p_value_does_not_depend_on_the_other_fixes_listed(planted):
     assert alone.comparisons["center"].p_value == many.comparisons["center"].p_value
     again = vd.try_fixes(queries, corpus, qrels, fixes=["center"], **kw)
     assert again.comparisons["center"].p_value == alone.comparisons["center"].p_value
+
+
+def test_deduplicate_moving_one_copy_into_the_last_place_is_scored_not_refused():
+    """deduplicate gives the copy it moves below the kept documents the score -inf. With
+    one such copy in a row, its scores still fall, and try_fixes passed the -inf on to
+    evaluate, which refused it ("scores must be finite"): the fix crashed the report."""
+    corpus = np.array([[1.0, 0.0], [1.0, 0.0005], [0.8, 0.6], [0.0, 1.0]])  # 0, 1: copies
+    queries = np.array([[1.0, 0.1], [0.0, 1.0]])
+    dids, qids = ["d0", "d1", "d2", "d3"], ["a", "b"]
+    qrels = {"a": {"d0": 1}, "b": {"d2": 1}}
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                       fixes=["deduplicate"], k=4, metrics=["mrr@10"], n_resamples=100)
+    cos = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ \
+        (corpus / np.linalg.norm(corpus, axis=1, keepdims=True)).T
+    expected = []
+    for i, q in enumerate(qids):
+        copy = 0 if cos[i, 1] > cos[i, 0] else 1       # the worse of the two copies
+        order = [j for j in np.argsort(-cos[i], kind="stable") if j != copy] + [copy]
+        relevant = dids.index(next(iter(qrels[q])))
+        expected.append(1.0 / (order.index(relevant) + 1))
+    assert expected == [0.25, 0.5]                      # d0 is a's demoted copy
+    assert rep.evaluations["deduplicate"].values[:, 0].tolist() == expected

@@ -40,9 +40,11 @@ METRIC_NAMES = {name: metric.cutoff for name, metric in METRICS.items()}
 def _query_metrics(scores: dict, judged: dict, parsed, level: int) -> list[float]:
     """All requested metrics of one query (inputs already checked)."""
     docs = ranked_docs(scores)
-    grades = np.array([judged.get(d, 0) for d in docs], dtype=np.int64)
+    # float64, not int64: a grade past the int64 range (load_qrels keeps the digits of
+    # "12345678901234567891") is a gain like any other, not an OverflowError
+    grades = np.array([judged.get(d, 0) for d in docs], dtype=np.float64)
     rel = (grades >= level).astype(np.int64)
-    gains = np.maximum(grades, 0).astype(np.float64)
+    gains = np.maximum(grades, 0.0)
     ideal = np.sort(np.array([g for g in judged.values() if g > 0], dtype=np.float64))[::-1]
     num_rel = sum(1 for g in judged.values() if g >= level)
     query = Judged(rel=rel, gains=gains, ideal=ideal, num_rel=num_rel)
@@ -253,7 +255,9 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     document scores 0 where a measure divides by R (listed in ``no_relevant``; skipped
     with ``skip_no_relevant=True``); a judged query absent from the run
     counts as 0 (listed in ``missing_from_run``; a warning gives their count), or is
-    skipped with ``missing="skip"``; when no query is left every mean is NaN.
+    skipped with ``missing="skip"``; when no query is left every mean is NaN. When the
+    run's documents for two or more judged queries hold no judged one (row numbers
+    against string ids, say), a warning asks to check the document ids.
 
     Examples
     --------
@@ -308,6 +312,19 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
                       "they count as 0 (trec_eval -c) and lower every mean. If the run "
                       "covers a subset on purpose, pass missing='skip' or restrict qrels to "
                       "the queries you ran", UserWarning, stacklevel=2)
+    shared = [q for q in averaged if run.get(q)]
+    judged_ids = {d for q in shared for d in qrels[q]}
+    if len(shared) > 1 and not any(d in judged_ids for q in shared for d in run[q]):
+        # the documents' analogue of the warning above: row numbers or b"ids" against
+        # string ids scored 0 everywhere without a word (one query that finds nothing
+        # judged is no pattern: a toy run, or a search that failed)
+        import warnings
+        q = shared[0]
+        warnings.warn(f"no document the run returned for its {len(shared)} judged queries is "
+                      f"judged for any of them (query {q!r}: run {list(run[q])[:3]}, qrels "
+                      f"{list(qrels[q])[:3]}): every query scores 0; check that both use the "
+                      "same document ids (e.g. strings, not row numbers)", UserWarning,
+                      stacklevel=2)
     if missing == "skip":
         averaged = [q for q in averaged if run.get(q)]
     values = np.zeros((len(averaged), len(metrics)), dtype=np.float64)

@@ -38,6 +38,16 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
     document) give that document once, with its best score (its first, in rank order).
     A returned document without a finite score is refused, naming the query.
     """
+    if not (hasattr(neighbors, "indices") and hasattr(neighbors, "scores")):
+        raise TypeError(f"{name} as a tuple must be (neighbors, query_ids, doc_ids) with the "
+                        f"Neighbors of vd.knn or Index.search first, got a "
+                        f"{type(neighbors).__name__}; pass a run dict as it is, not in a tuple")
+    for ids, what in ((query_ids, "query_ids"), (doc_ids, "doc_ids")):
+        if (ids is None and what == "query_ids") or isinstance(ids, (str, bytes)) \
+                or (ids is not None and not np.iterable(ids)):
+            raise TypeError(f"{name}: {what} must be a sequence of ids, one per "
+                            f"{'query' if what == 'query_ids' else 'corpus'} row, got "
+                            f"{type(ids).__name__} {ids!r:.40}")
     indices = np.asarray(neighbors.indices)
     scores = np.asarray(neighbors.scores, dtype=np.float64)
     query_ids = [str(q) for q in query_ids]

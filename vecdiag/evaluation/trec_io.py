@@ -136,6 +136,8 @@ def load_qrels(path, *, format: str = "auto") -> dict:
                 if not _plain_number(fields[2]):
                     continue  # the header line (a grade of 0.5 is data, and refused below)
             q, d, grade = fields
+            if not q or not d:       # "q1<TAB><TAB>1": a TREC line cannot hold an empty id
+                raise _error(file, number, line, f"empty {'query-id' if not q else 'corpus-id'}")
         else:
             fields = line.split()
             if len(fields) != 4:
@@ -220,7 +222,7 @@ def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:
     q1 Q0 d1 2 0.5 vecdiag
     """
     run = as_run(run, "run")
-    if not tag or any(c.isspace() for c in tag):
+    if not isinstance(tag, str) or not tag or any(c.isspace() for c in tag):
         raise ValueError(f"tag must be a non-empty word without whitespace, got {tag!r}")
     if k is not None:
         k = V.check_positive_int(k, "k")   # NumPy integers too (a k from an array)

@@ -261,15 +261,18 @@ def run_from(neighbors, query_ids, doc_ids) -> dict:
     """A run dict whose scores order documents as the Neighbors do (best first).
 
     Similarities are kept; rows whose scores rise (distances) are negated; a row that is
-    neither (a re-ranker whose scores are not its order) gets ``-rank`` as score. Several
+    neither (a re-ranker whose scores are not its order), or that holds a score that is
+    not finite (``deduplicate`` gives the copies it moves last ``-inf``), gets ``-rank``
+    as score. Several
     rows with one id (passages of one document) give that document once, with its best
     score (its first, in rank order), as :func:`vecdiag.evaluation.run_from_neighbors` does.
     """
     scores = np.asarray(neighbors.scores, dtype=np.float64)
     names = np.asarray([str(d) for d in doc_ids], dtype=object)[np.asarray(neighbors.indices)]
     steps = np.diff(scores, axis=1)
-    falling = (steps <= 0).all(axis=1)
-    rising = (steps >= 0).all(axis=1)
+    finite = np.isfinite(scores).all(axis=1)   # a run holds finite scores only
+    falling = (steps <= 0).all(axis=1) & finite
+    rising = (steps >= 0).all(axis=1) & finite
     ranks = -np.arange(1, scores.shape[1] + 1, dtype=np.float64)
     run = {}
     for i, q in enumerate(query_ids):
