@@ -236,6 +236,23 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, words):
     assert set(tmp_path.rglob("*")) == before              # nothing written
 
 
+def test_an_unexpected_error_is_status_3_not_a_gate_failure(tmp_path, capsys, monkeypatch):
+    """A bug inside a command (any exception that is not bad input) exits with 3 and its
+    traceback, never 1: a CI gate reads 1 as "a metric dropped" or "a finding failed"."""
+    import vecdiag.commands.check as check
+
+    def broken(args):
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(check, "run", broken)
+    np.save(tmp_path / "ok.npy", np.random.default_rng(0).normal(size=(20, 4)))
+    status = main(["check", str(tmp_path / "ok.npy"), "--fail-on", "warning"])
+    err = capsys.readouterr().err
+    assert status == 3
+    assert "Traceback" in err and "RuntimeError: planted bug" in err
+    assert err.rstrip().splitlines()[-1].startswith("vecdiag check: internal error (RuntimeError")
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(2)
     np.save(tmp_path / "ok.npy", rng.normal(size=(60, 6)))

@@ -3,7 +3,9 @@
 
 Each sub-command lives in ``vecdiag/commands/<name>.py`` and exposes
 ``add_parser(subparsers)`` and ``run(args) -> int`` (the exit code). This module only
-dispatches and turns errors into one clear line with exit status 2, never a traceback.
+dispatches and turns errors into one clear line with exit status 2, never a traceback; an
+unexpected exception (a bug) prints its traceback and exits with status 3, so a CI gate
+never reads a crash as the status 1 of a failed gate.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 import zipfile
 
 COMMANDS = ("demo", "report", "check", "eval", "drift", "embed", "audit")
@@ -51,6 +54,12 @@ def main(argv=None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"vecdiag {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as err:   # a bug: not the gate's status 1, which a CI job reads as
+        # "a metric dropped" or "a finding failed"; the traceback is for the bug report
+        traceback.print_exc()
+        print(f"vecdiag {args.command}: internal error ({type(err).__name__}: {err}); this is "
+              "a bug in vecdiag, please report it with the traceback above", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover
