@@ -323,6 +323,20 @@ def test_no_match_says_the_pattern(tmp_path):
         vd.open_vectors(tmp_path)
 
 
+def test_paths_with_glob_characters_spaces_and_unicode_are_taken_as_named(tmp_path):
+    """A file or folder that exists is opened as named, though "[1]" reads as a glob
+    character class (which matches "1", not "[1]")."""
+    folder = tmp_path / "run [1] é"
+    folder.mkdir()
+    arrays = _shards(folder, [3, 4], names="shard-{}.npy")
+    for path in (folder / "shard-1.npy", folder):
+        X = vd.open_vectors(path)
+        expected = arrays[1] if path != folder else np.concatenate(arrays)
+        np.testing.assert_array_equal(X.compute(), expected)
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        vd.open_vectors(str(folder / "shard-*.npy"))   # a glob: "[1]" matches "1" only
+
+
 def test_mixed_dimensions_name_the_files_and_shapes(tmp_path):
     np.save(tmp_path / "s-1.npy", np.ones((3, 4), np.float32))
     np.save(tmp_path / "s-2.npy", np.ones((5, 8), np.float32))

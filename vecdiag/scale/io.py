@@ -41,7 +41,8 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     ----------
     paths_or_glob : str, Path, or a list of them
         A glob (``"shards/*.npy"``, ``"data/**/*.parquet"``), a file, a folder (every
-        ``.npy``/``.npz``/``.parquet`` file in it), or a list of these. Files matched by a
+        ``.npy``/``.npz``/``.parquet`` file in it), or a list of these (a file or folder
+        that exists is taken as named, even with ``*?[`` in its name). Files matched by a
         glob or found in a folder are taken in natural order (``shard-2`` before
         ``shard-10``); a list keeps the order given. All files must have one format, one
         dimension and one dtype.
@@ -172,7 +173,9 @@ def expand_paths(paths_or_glob) -> list[Path]:
 
 
 def _expand_one(item: str) -> list[Path]:
-    if _has_magic(item):
+    # a file or folder that exists is taken as named, even when its name holds a glob's
+    # special characters ("run[1]/shard.npy"): as a glob it would match nothing
+    if _has_magic(item) and not os.path.exists(item):
         matched = [Path(p) for p in glob.glob(item, recursive=True) if os.path.isfile(p)]
         if not matched:
             raise FileNotFoundError(f"no file matches {item!r} (looked in "
