@@ -159,6 +159,22 @@ def test_a_truncated_file_is_named_when_read(tmp_path):
         X.compute()
 
 
+@pytest.mark.parametrize("A", [np.ones((100, 8), np.float16),            # read as float64
+                               np.ones((100, 8), ">f4"),                  # byte-swapped
+                               np.asfortranarray(np.ones((100, 8)))],     # column order
+                         ids=["float16", "big-endian", "fortran"])
+def test_a_truncated_file_read_through_a_memmap_is_named_too(tmp_path, A):
+    """The files not read with one pread (converted, or column-ordered) go through a
+    memmap, which refused a short file with numpy's "mmap length is greater than file
+    size", naming neither the file nor the cause."""
+    np.save(tmp_path / "a.npy", A)
+    with open(tmp_path / "a.npy", "r+b") as handle:
+        handle.truncate(128 + 60 * 8 * A.itemsize + 3)
+    X = vd.open_vectors(tmp_path / "a.npy", chunks=50)
+    with pytest.raises(ValueError, match=r"a\.npy ended .* bytes before the rows"):
+        X.compute()
+
+
 # ---------------------------------------------------------------- ids
 def test_npy_sidecar_ids_are_read_in_row_order(tmp_path):
     _shards(tmp_path, [2, 3])

@@ -13,6 +13,7 @@ dtype policy (as :mod:`vecdiag._validate`): float32 stays float32; other real dt
 from __future__ import annotations
 
 import dataclasses
+import os
 import zipfile
 from pathlib import Path
 
@@ -109,6 +110,11 @@ def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False)
         rows = read_rows(path, start, stop, layout, direct=direct)
         if rows is not None:
             return rows
+    offset, shape, stored, _ = layout
+    missing = offset + shape[0] * shape[1] * stored.itemsize - os.path.getsize(path)
+    if missing > 0:                 # np.load's memmap: "mmap length is greater than file size"
+        raise ValueError(f"{path} ended {missing} bytes before the rows its header promises "
+                         "(a truncated file?); re-save it")
     rows = np.load(path, mmap_mode="r", allow_pickle=False)[start:stop]
     return np.array(rows, dtype=dtype, order="C")
 
