@@ -309,6 +309,28 @@ def test_ragged_or_missing_parquet_vectors_fail_when_read_naming_the_file(tmp_pa
         vd.open_vectors(tmp_path / "n.parquet").compute(scheduler="sync")
 
 
+@pytest.mark.parametrize("spoil, message", [
+    (lambda rows: rows[7].pop(), r"1 rows do not have 4 values \(first: file row 7 has 3\)"),
+    (lambda rows: rows.__setitem__(8, None), r"1 missing vectors \(first at row 8 of the file\)"),
+    (lambda rows: rows[8].__setitem__(2, None),
+     r"1 missing numbers inside vectors \(first at row 8 of the file\)"),
+], ids=["ragged", "missing vector", "missing number"])
+def test_bad_parquet_rows_in_a_later_row_group_are_named_by_their_file_row(tmp_path, spoil,
+                                                                          message):
+    """Row groups of 3 rows, one chunk per group: the bad row is in the third group.
+    Its row number within the chunk's groups (1 or 2) was given as "row 1", which is a
+    good row of the file."""
+    rows = np.arange(40, dtype=np.float32).reshape(10, 4).tolist()
+    spoil(rows)
+    bad = [i for i, r in enumerate(rows) if r is None or len(r) != 4 or None in r]
+    pq.write_table(pa.table({"v": pa.array(rows, pa.list_(pa.float32()))}),
+                   tmp_path / "p.parquet", row_group_size=3)
+    assert bad[0] // 3 == 2 and pq.ParquetFile(tmp_path / "p.parquet").num_row_groups == 4
+    X = vd.open_vectors(tmp_path / "p.parquet", chunks=3)
+    with pytest.raises(ValueError, match=r"p\.parquet \(row groups 2-2\).*" + message):
+        X.compute(scheduler="sync")
+
+
 def test_parquet_empty_first_vector_is_a_ragged_row(tmp_path):
     """A variable-length column whose first row is an empty list: the dimension was
     taken from it, so the file was refused as "vectors of dimension 0 (3 rows of
