@@ -283,6 +283,29 @@ def test_fixes_on_dask_name_bad_rows():
         Center().fit(np.ones((3, 12))).transform(da.ones((4, 5)))
 
 
+@pytest.mark.parametrize("name", ["Center", "Whiten", "AllButTheTop", "Normalize"])
+def test_fixes_transform_on_dask_names_bad_rows_by_their_global_row(name):
+    """A NaN row in the third block was named by its row in the block ("1 row (3)"),
+    and a zero row alone in a one-row first block as "X is a zero vector" (no row):
+    the transform of the same rows in memory names row 43 and row 0."""
+    from vecdiag import fixes
+
+    X = _spread_corpus(np.float64, n=60)
+    est = getattr(fixes, name)().fit(X)
+    bad = X.copy()
+    bad[43, 2] = np.nan
+    with pytest.raises(ValueError, match=r"1 row \(43\) with NaN or inf"):
+        est.transform(bad)                       # the in-memory words, the reference
+    with pytest.raises(ValueError, match=r"1 row \(43\) with NaN or inf"):
+        est.transform(da.from_array(bad, chunks=20)).compute(scheduler="sync")
+    bad = X.copy()
+    bad[0] = 0
+    with pytest.raises(ValueError, match=r"zero vector at row 0\b"):
+        est.transform(bad)
+    with pytest.raises(ValueError, match=r"zero vector at row 0\b"):
+        est.transform(da.from_array(bad, chunks=((1, 59), 12))).compute(scheduler="sync")
+
+
 def test_pca_and_whiten_run_on_the_workers(dask_client):
     from vecdiag.fixes import Whiten
 
