@@ -79,6 +79,17 @@ def test_natural_key_orders_numbered_names_by_number(numbers):
     assert sorted(names, key=natural_key) == [f"part-{n}.npy" for n in sorted(numbers)]
 
 
+def test_natural_order_of_names_with_other_digit_characters(tmp_path):
+    """The character "²" is a digit to str.isdigit but not to int() (nor to the regex's
+    \\d): a part of a name made of such characters crashed the sort with "invalid
+    literal for int()"."""
+    for n in (10, 2, 1):
+        np.save(tmp_path / f"v1²{n}.npy", np.full((1, 3), n, np.float32))
+    X = vd.open_vectors(tmp_path)
+    assert [f.rsplit("/", 1)[1] for f in X.files] == ["v1²1.npy", "v1²2.npy", "v1²10.npy"]
+    assert X[:, 0].compute().tolist() == [1.0, 2.0, 10.0]
+
+
 def test_chunks_cut_each_file_and_never_span_two(tmp_path):
     arrays = _shards(tmp_path, [10, 4])
     X = vd.open_vectors(str(tmp_path / "*.npy"), chunks=4)

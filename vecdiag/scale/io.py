@@ -139,8 +139,10 @@ def natural_key(path) -> tuple:
     ['s-1.npy', 's-2.npy', 's-10.npy']
     """
     text = str(path)
-    parts = re.split(r"(\d+)", text)
-    return tuple((1, int(p), "") if p.isdigit() else (0, 0, p.casefold()) for p in parts), text
+    parts = re.split(r"(\d+)", text)       # the digit runs are the odd parts (str.isdigit
+    # is also true of "²", which int() refuses)
+    return tuple((1, int(p), "") if i % 2 else (0, 0, p.casefold())
+                 for i, p in enumerate(parts)), text
 
 
 def _has_magic(text: str) -> bool:
