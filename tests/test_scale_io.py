@@ -443,6 +443,20 @@ def test_mixed_formats_and_foreign_files_in_a_glob(tmp_path):
         vd.open_vectors(str(tmp_path / "*"))
 
 
+def test_a_glob_of_upper_case_shards_leaves_their_id_sidecars_out(tmp_path):
+    """A.NPY is a .npy shard and A_ids.txt its ids, as when the folder is opened; the glob
+    "*" refused the sidecar as a foreign file (it looked for "A.npy" among the matches)."""
+    np.save(tmp_path / "A.npy", np.eye(3, dtype=np.float32))
+    (tmp_path / "A.npy").rename(tmp_path / "A.NPY")
+    (tmp_path / "A_ids.txt").write_text("a\nb\nc\n")
+    for opened in (vd.open_vectors(tmp_path), vd.open_vectors(str(tmp_path / "*"))):
+        assert opened.ids.tolist() == ["a", "b", "c"]
+        np.testing.assert_array_equal(opened.compute(), np.eye(3))
+    (tmp_path / "B_ids.txt").write_text("x\n")                  # no shard B: foreign
+    with pytest.raises(ValueError, match=r"not \.npy, \.npz or \.parquet .*B_ids\.txt"):
+        vd.open_vectors(str(tmp_path / "*"))
+
+
 def test_one_dimensional_files_are_refused(tmp_path):
     np.save(tmp_path / "v.npy", np.ones(4))
     with pytest.raises(ValueError, match=r"shape \(4,\); vectors must be a 2-D array"):

@@ -202,13 +202,13 @@ def _expand_one(item: str) -> list[Path]:
 
 def _vector_files(paths: list[Path], what: str) -> list[Path]:
     """The vector files of a match; id sidecars of matched shards are left out silently."""
-    names = {str(p) for p in paths}
+    # the matched vector files without their suffix, whatever its case ("A.NPY" -> "A")
+    stems = {str(p.with_suffix("")) for p in paths if p.suffix.lower() in SUFFIXES}
     keep, other = [], []
     for p in paths:
         if p.suffix.lower() in SUFFIXES:
             keep.append(p)
-        elif not (p.name.endswith("_ids.txt")
-                  and any(str(p)[:-len("_ids.txt")] + s in names for s in SUFFIXES)):
+        elif not (p.name.endswith("_ids.txt") and str(p)[:-len("_ids.txt")] in stems):
             other.append(p)
     if other:
         raise ValueError(f"{what} matches {len(other)} files that are not .npy, .npz or "
