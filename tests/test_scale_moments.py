@@ -211,6 +211,23 @@ def test_pca_of_a_dask_array_equals_numpy(dtype, offset):
     _close(got.transform(X[:10]), lazy.compute())
 
 
+def test_pca_of_a_dask_array_of_tiny_deviations_keeps_its_digits():
+    """Deviations near 1e-160 have subnormal squares: the Dask PCA took its eigenpairs
+    from the scatter at that scale, and its ratios were off in the 5th digit (0.661491
+    for 0.661500); at 1e-200 the variance is 0 in float64 and the rows were said to be
+    "all the same vector". Reference: scikit-learn on the same rows times 1e160 (ratios
+    do not change with the scale)."""
+    from sklearn.decomposition import PCA
+
+    X = _spread_corpus(np.float64, n=200) * 1e-160
+    want = PCA(n_components=3, svd_solver="full").fit(X * 1e160).explained_variance_ratio_
+    got = vd.pca(da.from_array(X, chunks=(64, 12)), n_components=3)
+    np.testing.assert_allclose(got.explained_variance_ratio, want, rtol=1e-9)
+    with pytest.raises(ValueError, match="variance 0.0 in floating point although its rows "
+                                         "differ"):
+        vd.pca(da.from_array(X * 1e-40, chunks=(64, 12)), n_components=3)
+
+
 def test_pca_coords_stay_lazy_beyond_the_limit(monkeypatch):
     from vecdiag.projection import result
 
