@@ -180,6 +180,27 @@ def test_report_beir_folder(tmp_path, capsys):
     assert payload["worst_queries"][0]["query_text"].startswith("query q")
 
 
+def test_report_beir_folder_whose_name_looks_like_a_glob(tmp_path, capsys):
+    """A BEIR folder named "beir [v1]" was taken for a glob of shards: its stored corpus
+    and query vectors were both read as corpus rows (264 rows for 240 documents)."""
+    X, Q, ids, qrels = write_inputs(tmp_path)
+    beir = tmp_path / "beir [v1]"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": d, "title": "", "text": f"text {d}"}) + "\n" for d in ids))
+    (beir / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": q, "text": f"query {q}"}) + "\n" for q in qrels))
+    (beir / "qrels" / "test.tsv").write_text((tmp_path / "qrels.tsv").read_text())
+    np.save(beir / "emb_toy_corpus.npy", X)
+    (beir / "emb_toy_corpus_ids.txt").write_text("\n".join(ids))
+    np.save(beir / "emb_toy_queries.npy", Q)
+    (beir / "emb_toy_queries_ids.txt").write_text("\n".join(qrels))
+    assert main(["report", str(beir), "--no-html", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["stats"]["n_vectors"] == len(X) == len(ids)
+    assert any(n.startswith("read the BEIR folder beir [v1]") for n in payload["notes"])
+
+
 def test_check_exit_codes_and_json(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "fine.npy", rng.normal(size=(400, 24)))

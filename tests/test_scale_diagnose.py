@@ -113,6 +113,31 @@ def test_bad_rows_are_reported_with_global_rows_and_left_out():
                dup.evidence["examples"])
 
 
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+@pytest.mark.parametrize("dtype, huge", [(np.float64, 1e300), (np.float32, 3e38)])
+def test_a_huge_value_beside_a_nan_does_not_scale_the_rows_kept(metric, dtype, huge):
+    """Row 150 holds a NaN and a huge finite value: it is reported and left out. Its
+    huge value set the common scale of the rows kept (2^997 for 1e300), which made them
+    ~1e-300 long, and the kNN graph refused them as "vectors too short for dot scores",
+    in memory and on Dask. The rows kept give the statistics of the corpus without row
+    150: the mean cosine of distinct pairs and the length spread, brute force."""
+    rng = np.random.default_rng(15)
+    X = rng.normal(size=(200, 6))
+    X[:, 2] += 3
+    X = X.astype(dtype)
+    kept = np.delete(X, 150, axis=0).astype(np.float64)
+    U = kept / np.linalg.norm(kept, axis=1, keepdims=True)
+    C = U @ U.T
+    mean_cosine = (C.sum() - np.trace(C)) / (len(U) * (len(U) - 1))
+    lengths = np.linalg.norm(kept, axis=1)
+    X[150, 0], X[150, 1] = huge, np.nan
+    for corpus in (X, da.from_array(X, chunks=(50, 6))):
+        diag = vd.diagnose(corpus, k=5, metric=metric)
+        assert diag.stats["n_non_finite"] == 1 and diag.stats["n_used"] == 199
+        assert diag.stats["anisotropy"] == pytest.approx(mean_cosine, rel=1e-5)
+        assert diag.stats["norm_cv"] == pytest.approx(lengths.std() / lengths.mean(), rel=1e-5)
+
+
 def test_queries_give_the_shift_finding_on_dask(sampled_beyond):
     X = planted()
     Q = planted(n=40, seed=9) + 5.0

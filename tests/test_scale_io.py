@@ -79,6 +79,17 @@ def test_natural_key_orders_numbered_names_by_number(numbers):
     assert sorted(names, key=natural_key) == [f"part-{n}.npy" for n in sorted(numbers)]
 
 
+def test_natural_order_of_names_with_other_digit_characters(tmp_path):
+    """The character "²" is a digit to str.isdigit but not to int() (nor to the regex's
+    \\d): a part of a name made of such characters crashed the sort with "invalid
+    literal for int()"."""
+    for n in (10, 2, 1):
+        np.save(tmp_path / f"v1²{n}.npy", np.full((1, 3), n, np.float32))
+    X = vd.open_vectors(tmp_path)
+    assert [f.rsplit("/", 1)[1] for f in X.files] == ["v1²1.npy", "v1²2.npy", "v1²10.npy"]
+    assert X[:, 0].compute().tolist() == [1.0, 2.0, 10.0]
+
+
 def test_chunks_cut_each_file_and_never_span_two(tmp_path):
     arrays = _shards(tmp_path, [10, 4])
     X = vd.open_vectors(str(tmp_path / "*.npy"), chunks=4)
@@ -155,6 +166,22 @@ def test_a_truncated_file_is_named_when_read(tmp_path):
     X = vd.open_vectors(tmp_path / "a.npy", chunks=50)
     with open(tmp_path / "a.npy", "r+b") as handle:
         handle.truncate(128 + 60 * 32)
+    with pytest.raises(ValueError, match=r"a\.npy ended .* bytes before the rows"):
+        X.compute()
+
+
+@pytest.mark.parametrize("A", [np.ones((100, 8), np.float16),            # read as float64
+                               np.ones((100, 8), ">f4"),                  # byte-swapped
+                               np.asfortranarray(np.ones((100, 8)))],     # column order
+                         ids=["float16", "big-endian", "fortran"])
+def test_a_truncated_file_read_through_a_memmap_is_named_too(tmp_path, A):
+    """The files not read with one pread (converted, or column-ordered) go through a
+    memmap, which refused a short file with numpy's "mmap length is greater than file
+    size", naming neither the file nor the cause."""
+    np.save(tmp_path / "a.npy", A)
+    with open(tmp_path / "a.npy", "r+b") as handle:
+        handle.truncate(128 + 60 * 8 * A.itemsize + 3)
+    X = vd.open_vectors(tmp_path / "a.npy", chunks=50)
     with pytest.raises(ValueError, match=r"a\.npy ended .* bytes before the rows"):
         X.compute()
 
@@ -293,6 +320,28 @@ def test_ragged_or_missing_parquet_vectors_fail_when_read_naming_the_file(tmp_pa
         vd.open_vectors(tmp_path / "n.parquet").compute(scheduler="sync")
 
 
+@pytest.mark.parametrize("spoil, message", [
+    (lambda rows: rows[7].pop(), r"1 rows do not have 4 values \(first: file row 7 has 3\)"),
+    (lambda rows: rows.__setitem__(8, None), r"1 missing vectors \(first at row 8 of the file\)"),
+    (lambda rows: rows[8].__setitem__(2, None),
+     r"1 missing numbers inside vectors \(first at row 8 of the file\)"),
+], ids=["ragged", "missing vector", "missing number"])
+def test_bad_parquet_rows_in_a_later_row_group_are_named_by_their_file_row(tmp_path, spoil,
+                                                                          message):
+    """Row groups of 3 rows, one chunk per group: the bad row is in the third group.
+    Its row number within the chunk's groups (1 or 2) was given as "row 1", which is a
+    good row of the file."""
+    rows = np.arange(40, dtype=np.float32).reshape(10, 4).tolist()
+    spoil(rows)
+    bad = [i for i, r in enumerate(rows) if r is None or len(r) != 4 or None in r]
+    pq.write_table(pa.table({"v": pa.array(rows, pa.list_(pa.float32()))}),
+                   tmp_path / "p.parquet", row_group_size=3)
+    assert bad[0] // 3 == 2 and pq.ParquetFile(tmp_path / "p.parquet").num_row_groups == 4
+    X = vd.open_vectors(tmp_path / "p.parquet", chunks=3)
+    with pytest.raises(ValueError, match=r"p\.parquet \(row groups 2-2\).*" + message):
+        X.compute(scheduler="sync")
+
+
 def test_parquet_empty_first_vector_is_a_ragged_row(tmp_path):
     """A variable-length column whose first row is an empty list: the dimension was
     taken from it, so the file was refused as "vectors of dimension 0 (3 rows of
@@ -321,6 +370,20 @@ def test_no_match_says_the_pattern(tmp_path):
         vd.open_vectors(tmp_path / "missing.npy")
     with pytest.raises(FileNotFoundError, match="holds no .npy"):
         vd.open_vectors(tmp_path)
+
+
+def test_paths_with_glob_characters_spaces_and_unicode_are_taken_as_named(tmp_path):
+    """A file or folder that exists is opened as named, though "[1]" reads as a glob
+    character class (which matches "1", not "[1]")."""
+    folder = tmp_path / "run [1] é"
+    folder.mkdir()
+    arrays = _shards(folder, [3, 4], names="shard-{}.npy")
+    for path in (folder / "shard-1.npy", folder):
+        X = vd.open_vectors(path)
+        expected = arrays[1] if path != folder else np.concatenate(arrays)
+        np.testing.assert_array_equal(X.compute(), expected)
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        vd.open_vectors(str(folder / "shard-*.npy"))   # a glob: "[1]" matches "1" only
 
 
 def test_mixed_dimensions_name_the_files_and_shapes(tmp_path):
@@ -377,6 +440,20 @@ def test_mixed_formats_and_foreign_files_in_a_glob(tmp_path):
         vd.open_vectors(str(tmp_path / "*"))
     (tmp_path / "notes.md").write_text("x")
     with pytest.raises(ValueError, match=r"not \.npy, \.npz or \.parquet .*notes\.md"):
+        vd.open_vectors(str(tmp_path / "*"))
+
+
+def test_a_glob_of_upper_case_shards_leaves_their_id_sidecars_out(tmp_path):
+    """A.NPY is a .npy shard and A_ids.txt its ids, as when the folder is opened; the glob
+    "*" refused the sidecar as a foreign file (it looked for "A.npy" among the matches)."""
+    np.save(tmp_path / "A.npy", np.eye(3, dtype=np.float32))
+    (tmp_path / "A.npy").rename(tmp_path / "A.NPY")
+    (tmp_path / "A_ids.txt").write_text("a\nb\nc\n")
+    for opened in (vd.open_vectors(tmp_path), vd.open_vectors(str(tmp_path / "*"))):
+        assert opened.ids.tolist() == ["a", "b", "c"]
+        np.testing.assert_array_equal(opened.compute(), np.eye(3))
+    (tmp_path / "B_ids.txt").write_text("x\n")                  # no shard B: foreign
+    with pytest.raises(ValueError, match=r"not \.npy, \.npz or \.parquet .*B_ids\.txt"):
         vd.open_vectors(str(tmp_path / "*"))
 
 

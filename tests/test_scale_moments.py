@@ -211,6 +211,23 @@ def test_pca_of_a_dask_array_equals_numpy(dtype, offset):
     _close(got.transform(X[:10]), lazy.compute())
 
 
+def test_pca_of_a_dask_array_of_tiny_deviations_keeps_its_digits():
+    """Deviations near 1e-160 have subnormal squares: the Dask PCA took its eigenpairs
+    from the scatter at that scale, and its ratios were off in the 5th digit (0.661491
+    for 0.661500); at 1e-200 the variance is 0 in float64 and the rows were said to be
+    "all the same vector". Reference: scikit-learn on the same rows times 1e160 (ratios
+    do not change with the scale)."""
+    from sklearn.decomposition import PCA
+
+    X = _spread_corpus(np.float64, n=200) * 1e-160
+    want = PCA(n_components=3, svd_solver="full").fit(X * 1e160).explained_variance_ratio_
+    got = vd.pca(da.from_array(X, chunks=(64, 12)), n_components=3)
+    np.testing.assert_allclose(got.explained_variance_ratio, want, rtol=1e-9)
+    with pytest.raises(ValueError, match="variance 0.0 in floating point although its rows "
+                                         "differ"):
+        vd.pca(da.from_array(X * 1e-40, chunks=(64, 12)), n_components=3)
+
+
 def test_pca_coords_stay_lazy_beyond_the_limit(monkeypatch):
     from vecdiag.projection import result
 
@@ -281,6 +298,29 @@ def test_fixes_on_dask_name_bad_rows():
         Center(normalize_first=False).fit(da.from_array(X, chunks=20))
     with pytest.raises(ValueError, match="expecting 12 features"):
         Center().fit(np.ones((3, 12))).transform(da.ones((4, 5)))
+
+
+@pytest.mark.parametrize("name", ["Center", "Whiten", "AllButTheTop", "Normalize"])
+def test_fixes_transform_on_dask_names_bad_rows_by_their_global_row(name):
+    """A NaN row in the third block was named by its row in the block ("1 row (3)"),
+    and a zero row alone in a one-row first block as "X is a zero vector" (no row):
+    the transform of the same rows in memory names row 43 and row 0."""
+    from vecdiag import fixes
+
+    X = _spread_corpus(np.float64, n=60)
+    est = getattr(fixes, name)().fit(X)
+    bad = X.copy()
+    bad[43, 2] = np.nan
+    with pytest.raises(ValueError, match=r"1 row \(43\) with NaN or inf"):
+        est.transform(bad)                       # the in-memory words, the reference
+    with pytest.raises(ValueError, match=r"1 row \(43\) with NaN or inf"):
+        est.transform(da.from_array(bad, chunks=20)).compute(scheduler="sync")
+    bad = X.copy()
+    bad[0] = 0
+    with pytest.raises(ValueError, match=r"zero vector at row 0\b"):
+        est.transform(bad)
+    with pytest.raises(ValueError, match=r"zero vector at row 0\b"):
+        est.transform(da.from_array(bad, chunks=((1, 59), 12))).compute(scheduler="sync")
 
 
 def test_pca_and_whiten_run_on_the_workers(dask_client):

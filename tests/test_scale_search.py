@@ -168,6 +168,22 @@ def test_dask_unit_rows_of_rows_past_the_float_range():
     np.testing.assert_array_equal(got, vd.Index(X, metric="dot").unit_rows)
 
 
+@pytest.mark.parametrize("metric", METRICS)
+def test_dask_unit_rows_and_full_scores_name_nan_rows_by_global_row(metric):
+    """A NaN in row 43 of a corpus in blocks of 20: the Index in memory refuses row 43,
+    while the Dask Index's unit rows and full scores named it "1 row (3)", its row in
+    its block (and under dot, full_scores gave a NaN score without a word)."""
+    X = np.random.default_rng(1).normal(size=(60, 5))
+    X[43, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 row \(43\) with NaN or inf"):
+        vd.Index(X, metric=metric)                     # the in-memory reference
+    lazy = vd.Index(da.from_array(X, chunks=(20, 5)), metric=metric)
+    with pytest.raises(ValueError, match=r"1 row \(43\) with NaN or inf"):
+        lazy.unit_rows.compute(scheduler="sync")
+    with pytest.raises(ValueError, match=r"1 row \(43\) with NaN or inf"):
+        scoring.full_scores(lazy, X[:2])
+
+
 def test_index_over_dask():
     X = corpus_with_ties()
     ids = [f"doc{i}" for i in range(len(X))]

@@ -80,9 +80,11 @@ def _load_beir_folder(path: Path, id_field, qrels, finite_corpus: bool):
 
 def is_shards(corpus: str) -> bool:
     """True for a glob, or a folder of vector files that is not a BEIR folder."""
-    if any(c in str(corpus) for c in "*?["):
-        return True
     path = Path(corpus)
+    # a file or folder that exists is what it is, even named "beir [v1]": as a glob it
+    # would be opened as shards (a BEIR folder's query vectors read as corpus rows)
+    if any(c in str(corpus) for c in "*?[") and not path.exists():
+        return True
     if not path.is_dir() or (path / "corpus.jsonl").is_file() \
             or any(path.glob("emb_*_corpus.npy")):
         return False

@@ -241,7 +241,8 @@ def _spread_decides(w: Work, f) -> bool:
 # --- helpers ---------------------------------------------------------------------------
 
 def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Row masks ``(non_finite, zero)`` and the largest finite |value|, in one pass."""
+    """Row masks ``(non_finite, zero)`` and the largest |value| of the finite rows (those
+    kept: a 1e300 beside a NaN would set the scale of rows it never joins), in one pass."""
     bad = np.zeros(X.shape[0], dtype=bool)
     zero = np.zeros(X.shape[0], dtype=bool)
     peak = 0.0
@@ -252,7 +253,8 @@ def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         bad[a:a + step] = ~fin.all(axis=1)
         finite_abs = np.abs(np.where(fin, B, 0))
         zero[a:a + step] = ~(np.where(fin, B, 1) != 0).any(axis=1)
-        peak = max(peak, float(finite_abs.max()))
+        kept = finite_abs[~bad[a:a + step]]
+        peak = max(peak, float(kept.max()) if kept.size else 0.0)
     return bad, zero, peak
 
 

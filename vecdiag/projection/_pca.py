@@ -140,13 +140,14 @@ def _dask_pca(X, n_components, solver) -> Projection:
     if V.check_choice(solver, "solver", SOLVERS) not in ("auto", "covariance"):
         raise ValueError(f"solver={solver!r} is not available for a Dask array; use "
                          "solver='covariance' (the d x d covariance, one pass over the blocks)")
-    X, mean, variance, components, total_var = pca_fit(X, n_components)
+    X, mean, variance, components, total_var, ratio = pca_fit(X, n_components)
     if not total_var > 0:
         raise V.constant_data_error(X.shape[0])
     components = sign_flip(np.ascontiguousarray(components, dtype=np.float64))
     return Projection.from_linear(X, method="pca", components=components, mean=mean,
                                   explained_variance=variance, total_variance=total_var,
-                                  params={"solver": "covariance", "n_samples": X.shape[0]})
+                                  params={"solver": "covariance", "n_samples": X.shape[0]},
+                                  explained_variance_ratio=ratio)
 
 
 def _covariance_solver(X, c, show_progress, rng):

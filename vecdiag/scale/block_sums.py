@@ -293,7 +293,8 @@ def careful_block_sums(block, start: int, space: str, drop_zero: bool, gram: boo
     fin = np.isfinite(B)
     bad = ~fin.all(axis=1)
     finite = np.where(fin, B, 0) if bad.any() else B
-    peak = float(np.abs(finite).max()) if B.size else 0.0
+    # the rows kept only: a 1e300 beside a NaN would set the scale of rows it never joins
+    peak = float(np.abs(finite[~bad]).max()) if (~bad).any() and B.shape[1] else 0.0
     zero = ~(finite != 0).any(axis=1) & ~bad
     drop = bad | zero if drop_zero else bad
     K = B[~drop] if drop.any() else B

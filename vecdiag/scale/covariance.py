@@ -26,7 +26,7 @@ from ..linalg import row_norms
 from .chunks import check_dask_matrix, compute, row_blocks
 from .moments import describe_rows, tree_sum
 
-__all__ = ["scatter", "pca_fit", "HEAD_ROWS"]
+__all__ = ["scatter", "scaled_scatter", "pca_fit", "HEAD_ROWS"]
 
 HEAD_ROWS = 1024
 """Rows read first to choose the shift (their mean) that keeps the scatter exact."""
@@ -68,6 +68,65 @@ def _merge(a: dict, b: dict) -> dict:
             "gram": np.ldexp(a["gram"], 2 * (a["e"] - e)) + np.ldexp(b["gram"], 2 * (b["e"] - e))}
 
 
+def scaled_scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X"):
+    """:func:`scatter` with the scatter divided by an exact power of two: ``(X, n, mean,
+    G, e)``, the scatter being ``G · 4^e`` (``np.ldexp(G, 2 * e)``). ``G`` keeps its
+    digits where the scatter itself would be subnormal (deviations of 1e-160) or overflow.
+
+    Parameters
+    ----------
+    X : dask.array.Array (n, d)
+        The corpus (checked here: NaN/inf rows raise a ValueError naming them).
+    unit : bool
+        Unit-normalise every row first (the ``normalize_first`` of the vector fixes).
+    zero : {"raise", "ignore"}
+        With ``unit``: refuse zero rows (they have no direction), naming them, or keep
+        them at 0 (as the fixes' ``zero="ignore"``).
+    name : str
+        The argument's name in messages.
+
+    Returns
+    -------
+    tuple
+        The checked Dask array, ``n`` (int), the mean (d,), ``G`` (d, d) (float64) and
+        the exponent ``e`` (int).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> X = da.from_array(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]) * 1e-160,
+    ...                   chunks=(2, 2))
+    >>> _, n, mean, G, e = scaled_scatter(X)
+    >>> (G / G[0, 0]).round(6).tolist(), bool(np.ldexp(G, 2 * e)[0, 0] < 1e-300)
+    ([[1.0, 1.75], [1.75, 3.25]], True)
+    """
+    import dask
+
+    X = check_dask_matrix(X, name)
+    V.check_zero_option(zero)
+    head, = compute(X[:min(X.shape[0], HEAD_ROWS)])
+    head = head[np.isfinite(head).all(axis=1)]
+    shift = _rows(head, unit)[0].mean(axis=0) if head.shape[0] else np.zeros(X.shape[1])
+    shift_d = dask.delayed(shift)
+    kernel = dask.delayed(_block_scatter, pure=True)
+    parts = [kernel(b.data, b.start, shift_d, unit) for b in row_blocks(X)]
+    total, = compute(tree_sum(parts, _merge))
+    if total["n_bad"]:
+        raise ValueError(f"{name} has {describe_rows(total['n_bad'], np.sort(total['bad']))} "
+                         "with NaN or inf; drop or impute them first")
+    if unit and zero == "raise" and total["n_zero"]:
+        rows = np.sort(total["zero"])
+        raise ValueError(f"{name} has {describe_rows(total['n_zero'], rows)} that are zero "
+                         "vectors: they have no direction, so they cannot be normalised; drop "
+                         "them, or pass zero='ignore' to keep them at 0")
+    n, e = total["n"], total["e"]
+    m = total["sum"] / n                               # mean of (x − s) / 2^e
+    G = total["gram"] - n * np.outer(m, m)             # the scatter divided by 4^e
+    with np.errstate(over="ignore"):
+        mean = shift + np.ldexp(m, e)
+    return X, n, mean, (G + G.T) / 2, e
+
+
 def scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X"):
     """``(X, n, mean, scatter)`` of a Dask corpus: its rows' mean and ``Σ (x − μ)(x − μ)ᵀ``.
 
@@ -97,39 +156,18 @@ def scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X"):
     >>> n, mean.tolist(), S.tolist()
     (3, [3.0, 5.0], [[8.0, 14.0], [14.0, 26.0]])
     """
-    import dask
-
-    X = check_dask_matrix(X, name)
-    V.check_zero_option(zero)
-    head, = compute(X[:min(X.shape[0], HEAD_ROWS)])
-    head = head[np.isfinite(head).all(axis=1)]
-    shift = _rows(head, unit)[0].mean(axis=0) if head.shape[0] else np.zeros(X.shape[1])
-    shift_d = dask.delayed(shift)
-    kernel = dask.delayed(_block_scatter, pure=True)
-    parts = [kernel(b.data, b.start, shift_d, unit) for b in row_blocks(X)]
-    total, = compute(tree_sum(parts, _merge))
-    if total["n_bad"]:
-        raise ValueError(f"{name} has {describe_rows(total['n_bad'], np.sort(total['bad']))} "
-                         "with NaN or inf; drop or impute them first")
-    if unit and zero == "raise" and total["n_zero"]:
-        rows = np.sort(total["zero"])
-        raise ValueError(f"{name} has {describe_rows(total['n_zero'], rows)} that are zero "
-                         "vectors: they have no direction, so they cannot be normalised; drop "
-                         "them, or pass zero='ignore' to keep them at 0")
-    n, e = total["n"], total["e"]
-    m = total["sum"] / n                               # mean of (x − s) / 2^e
+    X, n, mean, G, e = scaled_scatter(X, unit=unit, zero=zero, name=name)
     with np.errstate(over="ignore"):
-        S = np.ldexp(total["gram"] - n * np.outer(m, m), 2 * e)
-        mean = shift + np.ldexp(m, e)
-    return X, n, mean, (S + S.T) / 2
+        return X, n, mean, np.ldexp(G, 2 * e)
 
 
 def pca_fit(X, n_components: int):
     """The covariance solver of :func:`vecdiag.pca` on a Dask corpus.
 
-    Returns ``(X, mean, variances, components, total_variance)`` as the NumPy solver
-    does: the top ``n_components`` eigenpairs of the covariance (components as rows,
-    signs not yet fixed), variances clipped at 0.
+    Returns ``(X, mean, variances, components, total_variance, ratios)`` as the NumPy
+    solver does: the top ``n_components`` eigenpairs of the covariance (components as
+    rows, signs not yet fixed), variances clipped at 0, and ``variances / total_variance``
+    computed before the scale is put back (None for data without variance).
 
     Parameters
     ----------
@@ -142,7 +180,7 @@ def pca_fit(X, n_components: int):
     --------
     >>> import dask.array as da
     >>> X = da.from_array(np.array([[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]]), chunks=(2, 2))
-    >>> _, mean, var, comps, total = pca_fit(X, 1)
+    >>> _, mean, var, comps, total, ratios = pca_fit(X, 1)
     >>> mean.tolist(), round(float(var[0]), 6), round(total, 6)
     ([1.0, 2.0], 5.0, 5.0)
     """
@@ -155,12 +193,21 @@ def pca_fit(X, n_components: int):
     if c > min(n, d):
         raise ValueError(f"n_components={c} is larger than min(n_samples, n_features) = "
                          f"min({n}, {d}) = {min(n, d)}; use n_components <= {min(n, d)}")
-    X, n, mean, S = scatter(X)
-    if not np.isfinite(S).all():
-        raise ValueError("X has values so large that their squares overflow even in "
-                         "float64; scale the vectors down first")
-    values, vectors = np.linalg.eigh(S)
+    X, n, mean, G, e = scaled_scatter(X)
+    with np.errstate(over="ignore"):
+        if not np.isfinite(np.ldexp(G, 2 * e)).all():
+            raise ValueError("X has values so large that their squares overflow even in "
+                             "float64; scale the vectors down first")
+    # the eigenpairs of the scatter divided by 4^e: the same directions, and the ratios
+    # keep their digits where the variances themselves are subnormal (deviations of 1e-160)
+    values, vectors = np.linalg.eigh(G)
     values, components = values[::-1][:c].copy(), vectors[:, ::-1][:, :c].T.copy()
-    total = float(np.trace(S)) / (n - 1)
-    return X, mean, np.maximum(values, 0.0) / (n - 1), components, total
+    variances, total = np.maximum(values, 0.0) / (n - 1), float(np.trace(G)) / (n - 1)
+    ratios = variances / total if total > 0 else None
+    if total > 0 and not np.ldexp(total, 2 * e) > 0:
+        raise ValueError("X has variance 0.0 in floating point although its rows differ: its "
+                         "values are so small that their squares underflow; multiply the "
+                         "vectors by one common large number first")
+    return X, mean, np.ldexp(variances, 2 * e), components, float(np.ldexp(total, 2 * e)), \
+        ratios
 

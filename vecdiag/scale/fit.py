@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .. import _validate as V
-from ..linalg import row_norms
+from .block_top import checked_block
 from .chunks import check_dask_matrix
 from .covariance import scatter
 
@@ -42,10 +41,10 @@ def dask_transform(est, X, width: int):
 
 
 def _transform_block(block, est, block_info=None):
-    """One row block through ``est.transform``; zero rows named by their global row."""
+    """One row block through ``est.transform``; NaN/inf rows (and zero rows, when they are
+    normalised) named by their global row, as the transform of the whole array names them
+    (the block's own check would name them by their row in the block)."""
     start = block_info[0]["array-location"][0][0] if block_info else 0
-    if getattr(est, "normalize_first", False) and est.zero == "raise":
-        zero = np.flatnonzero(row_norms(block) == 0)
-        if zero.size:
-            V.zero_rows(np.r_[np.ones(start), row_norms(block)], "X")
+    unit = getattr(est, "normalize_first", False) and est.zero == "raise"
+    checked_block(block, start, "cosine" if unit else "dot", "X")
     return est.transform(block)

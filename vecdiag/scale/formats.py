@@ -13,6 +13,7 @@ dtype policy (as :mod:`vecdiag._validate`): float32 stays float32; other real dt
 from __future__ import annotations
 
 import dataclasses
+import os
 import zipfile
 from pathlib import Path
 
@@ -109,6 +110,11 @@ def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False)
         rows = read_rows(path, start, stop, layout, direct=direct)
         if rows is not None:
             return rows
+    offset, shape, stored, _ = layout
+    missing = offset + shape[0] * shape[1] * stored.itemsize - os.path.getsize(path)
+    if missing > 0:                 # np.load's memmap: "mmap length is greater than file size"
+        raise ValueError(f"{path} ended {missing} bytes before the rows its header promises "
+                         "(a truncated file?); re-save it")
     rows = np.load(path, mmap_mode="r", allow_pickle=False)[start:stop]
     return np.array(rows, dtype=dtype, order="C")
 
@@ -257,24 +263,30 @@ def read_parquet_groups(path: str, column: str, groups: tuple, dim: int, dtype) 
     """Row groups ``groups`` of a parquet vector column as a ``(rows, dim)`` array, decoded
     with pyarrow's flat buffers (no Python object per value)."""
     pq = require("pyarrow.parquet", "vd.open_vectors on .parquet files")
-    table = pq.ParquetFile(path).read_row_groups(list(groups), columns=[column])
+    handle = pq.ParquetFile(path)
+    table = handle.read_row_groups(list(groups), columns=[column])
     lists = table.column(0).combine_chunks()
     where = f"column {column!r} of {path} (row groups {groups[0]}-{groups[-1]})"
+    # rows are named as rows of the file: the groups' own row numbers point elsewhere
+    first_row = sum(handle.metadata.row_group(g).num_rows for g in range(groups[0]))
     if lists.null_count:
         first = int(np.flatnonzero(~lists.is_valid().to_numpy(zero_copy_only=False))[0])
         raise ValueError(f"{where} has {lists.null_count} missing vectors (first at row "
-                         f"{first} of these groups); drop or fill them before opening")
+                         f"{first_row + first} of the file); drop or fill them before opening")
     if hasattr(lists, "offsets") and len(lists):
         lengths = np.diff(lists.offsets.to_numpy())
         bad = np.flatnonzero(lengths != dim)
         if bad.size:
-            raise ValueError(f"{where}: {bad.size} rows do not have {dim} values (first: row "
-                             f"{int(bad[0])} has {int(lengths[bad[0]])}); every vector must "
-                             "have the same dimension")
+            raise ValueError(f"{where}: {bad.size} rows do not have {dim} values (first: "
+                             f"file row {first_row + int(bad[0])} has "
+                             f"{int(lengths[bad[0]])}); every vector must have the same "
+                             "dimension")
     values = lists.flatten()
-    if values.null_count:
-        raise ValueError(f"{where} has {values.null_count} missing numbers inside vectors; "
-                         "fill them before opening")
+    if values.null_count:           # every row holds dim values here: value i is in row i // dim
+        first = int(np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"{where} has {values.null_count} missing numbers inside vectors "
+                         f"(first at row {first_row + first // dim} of the file); fill them "
+                         "before opening")
     flat = values.to_numpy(zero_copy_only=False)
     return np.array(flat.reshape(-1, dim), dtype=dtype, order="C")
 

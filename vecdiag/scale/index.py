@@ -23,6 +23,7 @@ from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
 from ..neighbors.scoring import direct_scores
 from ..neighbors.search import Index, cached_graph, check_options, check_texts
+from .block_top import checked_block
 from .chunks import check_dask_matrix, compute, row_blocks
 from .search import knn_dask, query_parts, search_blocks
 
@@ -46,6 +47,13 @@ def _unit_block(block):
     # normalize, not block / norms: a float32 row of 3e38s has length inf (a row of zeros
     # then), a subnormal one a rounded length (a row not 1 long)
     return normalize(np.asarray(block), zero="ignore")
+
+
+def _checked_unit_block(block, block_info=None):
+    """:func:`_unit_block` of one block of :attr:`DaskIndex.unit_rows`, NaN/inf rows named
+    by their global row (normalize's own check would name their row in the block)."""
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    return _unit_block(checked_block(block, start, "dot", "corpus"))
 
 
 class DaskIndex(Index):
@@ -123,7 +131,7 @@ class DaskIndex(Index):
         The same numbers as :attr:`vecdiag.Index.unit_rows` of the computed corpus, block
         by block; nothing is computed until asked.
         """
-        return self.vectors.map_blocks(_unit_block, dtype=self.vectors.dtype)
+        return self.vectors.map_blocks(_checked_unit_block, dtype=self.vectors.dtype)
 
     def _rows_in(self, dtype):
         raise TypeError("a Dask Index prepares its rows block by block, per search")
@@ -207,8 +215,8 @@ class DaskIndex(Index):
         return graph
 
 
-def _scores_block(block, Q: np.ndarray, metric: str) -> np.ndarray:
-    C = np.asarray(block)
+def _scores_block(block, start: int, Q: np.ndarray, metric: str) -> np.ndarray:
+    C = checked_block(block, start, "dot", "corpus")     # NaN/inf named by global row
     return direct_scores(Q, C, metric, unit_rows=lambda: _unit_block(C))
 
 
@@ -249,5 +257,5 @@ def full_scores(index, Q) -> np.ndarray:
     dtype = np.result_type(Q.dtype, X.dtype)
     Q = Q.astype(dtype, copy=False)
     task = dask.delayed(_scores_block, pure=True)
-    parts = compute(*[task(b.data, Q, index.metric) for b in row_blocks(X)])
+    parts = compute(*[task(b.data, b.start, Q, index.metric) for b in row_blocks(X)])
     return np.concatenate(parts, axis=1)

@@ -41,7 +41,8 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     ----------
     paths_or_glob : str, Path, or a list of them
         A glob (``"shards/*.npy"``, ``"data/**/*.parquet"``), a file, a folder (every
-        ``.npy``/``.npz``/``.parquet`` file in it), or a list of these. Files matched by a
+        ``.npy``/``.npz``/``.parquet`` file in it), or a list of these (a file or folder
+        that exists is taken as named, even with ``*?[`` in its name). Files matched by a
         glob or found in a folder are taken in natural order (``shard-2`` before
         ``shard-10``); a list keeps the order given. All files must have one format, one
         dimension and one dtype.
@@ -138,8 +139,10 @@ def natural_key(path) -> tuple:
     ['s-1.npy', 's-2.npy', 's-10.npy']
     """
     text = str(path)
-    parts = re.split(r"(\d+)", text)
-    return tuple((1, int(p), "") if p.isdigit() else (0, 0, p.casefold()) for p in parts), text
+    parts = re.split(r"(\d+)", text)       # the digit runs are the odd parts (str.isdigit
+    # is also true of "²", which int() refuses)
+    return tuple((1, int(p), "") if i % 2 else (0, 0, p.casefold())
+                 for i, p in enumerate(parts)), text
 
 
 def _has_magic(text: str) -> bool:
@@ -172,7 +175,9 @@ def expand_paths(paths_or_glob) -> list[Path]:
 
 
 def _expand_one(item: str) -> list[Path]:
-    if _has_magic(item):
+    # a file or folder that exists is taken as named, even when its name holds a glob's
+    # special characters ("run[1]/shard.npy"): as a glob it would match nothing
+    if _has_magic(item) and not os.path.exists(item):
         matched = [Path(p) for p in glob.glob(item, recursive=True) if os.path.isfile(p)]
         if not matched:
             raise FileNotFoundError(f"no file matches {item!r} (looked in "
@@ -197,13 +202,13 @@ def _expand_one(item: str) -> list[Path]:
 
 def _vector_files(paths: list[Path], what: str) -> list[Path]:
     """The vector files of a match; id sidecars of matched shards are left out silently."""
-    names = {str(p) for p in paths}
+    # the matched vector files without their suffix, whatever its case ("A.NPY" -> "A")
+    stems = {str(p.with_suffix("")) for p in paths if p.suffix.lower() in SUFFIXES}
     keep, other = [], []
     for p in paths:
         if p.suffix.lower() in SUFFIXES:
             keep.append(p)
-        elif not (p.name.endswith("_ids.txt")
-                  and any(str(p)[:-len("_ids.txt")] + s in names for s in SUFFIXES)):
+        elif not (p.name.endswith("_ids.txt") and str(p)[:-len("_ids.txt")] in stems):
             other.append(p)
     if other:
         raise ValueError(f"{what} matches {len(other)} files that are not .npy, .npz or "
