@@ -10,7 +10,7 @@ import html
 
 import numpy as np
 
-from . import get_ax
+from . import get_ax, literal
 
 # Category colours: matplotlib's tab10 then tab20's light tones (20 distinct colours).
 _TAB = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -40,7 +40,7 @@ def draw_projection(spec, ax=None):
             colour = _TAB[j % len(_TAB)]
             ax.scatter(spec.x[mask], spec.y[mask], c=colour, zorder=1, **style)
             handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
-                                  label=f"{name} ({int(mask.sum())})"))
+                                  label=f"{literal(name)} ({int(mask.sum())})"))
     elif spec.values is not None:
         vmin, vmax = spec.vrange or (None, None)
         points = ax.scatter(spec.x, spec.y, c=spec.values, cmap=spec.cmap, vmin=vmin,
@@ -53,7 +53,7 @@ def draw_projection(spec, ax=None):
         ax.scatter(h["x"], h["y"], marker=h["marker"], s=h["size"], zorder=z,
                    facecolors="none" if hollow else h["color"],
                    edgecolors=h["color"] if hollow else "black",
-                   linewidths=2.0 if hollow else 0.8, label=f"{h['name']} ({len(h['x'])})")
+                   linewidths=2.0 if hollow else 0.8, label=f"{literal(h['name'])} ({len(h['x'])})")
         handles.append(ax.collections[-1])
     if handles:
         ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85,
