@@ -468,6 +468,29 @@ def test_plot_bad_options(topics):
         p.plot(dims=(0, 2))
 
 
+@pytest.mark.parametrize("interactive", [False, True])
+def test_plot_many_highlight_groups_all_drawn(topics, interactive):
+    # one group per topic member, say: more named groups than the styles to cycle
+    # (16 used to end in StopIteration)
+    if interactive:
+        pytest.importorskip("plotly")
+    import matplotlib.pyplot as plt
+
+    X, _, _ = topics
+    p = vd.pca(X, n_components=2)
+    groups = {f"group {g}": [g, g + 20] for g in range(20)}
+    out = p.plot(highlight=groups, interactive=interactive)
+    if interactive:
+        drawn = {t.name: np.column_stack([t.x, t.y]) for t in out.data[1:]}
+    else:
+        drawn = {c.get_label(): np.asarray(c.get_offsets()) for c in out.collections[1:]}
+        drawn = {name.rsplit(" (", 1)[0]: xy for name, xy in drawn.items()}
+    assert sorted(drawn) == sorted(groups)
+    for name, rows in groups.items():
+        np.testing.assert_allclose(drawn[name], p.coords[rows])
+    plt.close("all")
+
+
 def test_plot_is_readable_at_scale():
     from vecdiag.plot.projection import point_style
 
