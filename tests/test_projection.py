@@ -387,6 +387,24 @@ def test_faithfulness_on_a_sample():
     assert p.faithfulness(k=8, metric="cosine", sample=1000).points is None   # >= n: all
 
 
+def test_faithfulness_samples_from_a_generator_are_fresh_draws():
+    # A Generator hands out a new sample on every call (the scikit-learn convention),
+    # so repeated estimates vary; it used to be cached by the Generator object and the
+    # same sample came back.
+    X = np.random.default_rng(21).normal(size=(300, 6))
+    p = vd.pca(X, n_components=2)
+    full = p.faithfulness(k=5)
+    gen = np.random.default_rng(3)
+    first = p.faithfulness(k=5, sample=40, random_state=gen)
+    second = p.faithfulness(k=5, sample=40, random_state=gen)
+    assert not np.array_equal(first.points, second.points)
+    for part in (first, second):
+        np.testing.assert_array_equal(part.overlap, full.overlap[part.points])
+    # a seed still gives the same sample, computed once
+    assert p.faithfulness(k=5, sample=40, random_state=3) is \
+        p.faithfulness(k=5, sample=40, random_state=3)
+
+
 def test_faithfulness_bad_k():
     p = vd.pca(np.random.default_rng(15).normal(size=(20, 3)), 2)
     with pytest.raises(ValueError, match=r"k=10 is too large for trustworthiness on 20 "

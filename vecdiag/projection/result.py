@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import numpy as np
 
@@ -269,9 +270,13 @@ class Projection(Result):
                              "with vd.pca or vd.umap, or pass data=")
         metric = self.metric if metric is None else V.check_metric(metric)
         key = (k, metric, sample, random_state if sample is not None else None)
+        seeded = random_state is None or (isinstance(random_state, numbers.Integral)
+                                          and not isinstance(random_state, bool))
+        if sample is not None and not seeded:
+            key = None      # a Generator (or RandomState) draws a new sample each call
         try:
             hash(key)
-        except TypeError:                         # e.g. a Generator: do not cache
+        except TypeError:                         # e.g. an unhashable k: do not cache
             key = None
         if key is None or key not in self._cache:
             value = faithfulness(self.data, self.coords, k, metric=metric, sample=sample,
