@@ -591,6 +591,29 @@ def test_projection_display(topics):
     assert "Projection(" in repr(p) and "method='pca'" in repr(p)
 
 
+def test_projection_display_escapes_a_method_named_by_the_user():
+    # a map made elsewhere (t-SNE, ...) wrapped in a Projection to plot and check it
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    X = np.random.default_rng(4).normal(size=(20, 5))
+    p = Projection(coords=X[:, :2], method="<i>t-sne</i>", data=X)
+    parsed = Tags()
+    parsed.feed(p._repr_html_())
+    assert "i" not in parsed.tags
+    assert "20 points on a 2-D <I>T-SNE</I> map" in "".join(parsed.text)
+
+
 @pytest.mark.shared
 def test_pca_on_real_embeddings(shared_data):
     """Cranfield MiniLM embeddings (float32, unit length): vd.pca == sklearn, and the map

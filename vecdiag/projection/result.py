@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, html_block, html_table, result
+from ..results import Result, escape, html_block, html_table, result
 
 __all__ = ["Projection", "COORDS_IN_MEMORY"]
 
@@ -298,8 +298,8 @@ class Projection(Result):
 
     def _repr_html_(self) -> str:
         n, c = self.coords.shape
-        head = (f"<p>{n} points on a {c}-D {self.method.upper()} map; faithfulness is "
-                "checked against the {0} metric.</p>".format(self.metric))
+        head = (f"<p>{n} points on a {c}-D {escape(self.method.upper())} map; faithfulness "
+                f"is checked against the {escape(self.metric)} metric.</p>")
         if self.explained_variance_ratio is not None:
             rows = [[f"PC{j + 1}", v, r, float(np.sum(self.explained_variance_ratio[:j + 1]))]
                     for j, (v, r) in enumerate(zip(self.explained_variance,
