@@ -387,6 +387,42 @@ def test_faithfulness_on_a_sample():
     assert p.faithfulness(k=8, metric="cosine", sample=1000).points is None   # >= n: all
 
 
+@pytest.mark.parametrize("lazy_coords", [False, True])
+def test_faithfulness_of_a_pca_of_a_dask_array(monkeypatch, lazy_coords):
+    # vd.pca takes a Dask array and keeps it as the fitted data; faithfulness (and the
+    # plot coloured by it) failed inside Dask's fancy indexing
+    da = pytest.importorskip("dask.array")
+    from scipy.spatial.distance import cdist
+    from sklearn.manifold import trustworthiness
+
+    from vecdiag.projection import result
+
+    if lazy_coords:                            # coords too large to compute: lazy as well
+        monkeypatch.setattr(result, "COORDS_IN_MEMORY", 10)
+    X = np.random.default_rng(22).normal(size=(120, 6)) * [4, 3, 2, 1, 1, 1]
+    p = vd.pca(da.from_array(X, chunks=(50, 6)), n_components=2)
+    coords = np.asarray(p.coords)              # computes lazy coords
+    k = 5
+    for metric in ("euclidean", "cosine"):
+        f = p.faithfulness(k, metric=metric)
+        assert f.trustworthiness == pytest.approx(
+            trustworthiness(X, coords, n_neighbors=k, metric=metric), abs=1e-12)
+        far = cdist(X, X, metric if metric == "cosine" else "sqeuclidean")
+        on_map = cdist(coords, coords, "sqeuclidean")
+        np.fill_diagonal(far, np.inf)
+        np.fill_diagonal(on_map, np.inf)
+        true_nn, map_nn = np.argsort(far, axis=1)[:, :k], np.argsort(on_map, axis=1)[:, :k]
+        np.testing.assert_allclose(
+            f.overlap, [len(set(a) & set(b)) / k for a, b in zip(true_nn, map_nn)])
+    part = p.faithfulness(k, sample=30)
+    np.testing.assert_array_equal(part.overlap, p.faithfulness(k).overlap[part.points])
+    ax = p.plot(color_by="faithfulness", k=k)
+    np.testing.assert_allclose(ax.collections[0].get_array(), p.faithfulness(k).overlap)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_faithfulness_samples_from_a_generator_are_fresh_draws():
     # A Generator hands out a new sample on every call (the scikit-learn convention),
     # so repeated estimates vary; it used to be cached by the Generator object and the

@@ -135,9 +135,15 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     (``O(n² d)``, memory bounded by blocks). ``sample=m`` checks m random points against
     all n (``O(m n d)``): their overlaps are exact, trustworthiness is then estimated
     from their penalties (scaled by n / m).
+    ``X`` or ``Y`` given as a ``dask.array.Array`` is computed into memory first.
     """
     from ..linalg import normalize
+    from ..scale.chunks import compute, is_dask_array
 
+    # The fit of vd.pca on a Dask array keeps it as data: computed here, since the rank
+    # pass below compares each checked point with every row by NumPy indexing.
+    if is_dask_array(X) or is_dask_array(Y):
+        X, Y = compute(X, Y)
     n = X.shape[0]
     k = V.check_k(k, n, exclude_self=True)
     if 2 * k >= n:
