@@ -522,6 +522,40 @@ def test_plot_bad_options(topics):
         p.plot(dims=(0, 2))
 
 
+def test_plot_numeric_labels_with_gaps_draws_every_point(topics):
+    # many distinct numbers: a colour bar; rows whose label is missing (NaN) used to get
+    # the colour map's transparent "bad" colour and vanish from the picture
+    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    from vecdiag.plot.projection import point_style
+
+    X, _, _ = topics
+    p = vd.pca(X, n_components=2)
+    labels = np.linspace(0.0, 1.0, len(X))
+    gaps = np.arange(0, len(X), 9)
+    labels[gaps] = np.nan
+    ax = p.plot(labels=labels)
+    ax.figure.canvas.draw()
+    points = ax.collections[0]
+    np.testing.assert_allclose(points.get_offsets(), p.coords)
+    colours = points.get_facecolors()
+    assert colours.shape == (len(X), 4)
+    np.testing.assert_allclose(colours[:, 3], colours[0, 3])     # all equally visible
+    assert colours[0, 3] == pytest.approx(point_style(len(X))["alpha"])
+    kept = np.setdiff1d(np.arange(len(X)), gaps)
+    expected = colormaps["viridis"](Normalize(labels[kept].min(), labels[kept].max())(
+        labels[kept]))
+    np.testing.assert_allclose(colours[kept, :3], expected[:, :3], atol=1e-6)
+    grey = colours[gaps[0], :3]
+    np.testing.assert_allclose(colours[gaps, :3], np.tile(grey, (gaps.size, 1)))
+    assert np.abs(expected[:, :3] - grey).sum(axis=1).min() > 0.05   # not a map colour
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"no value ({gaps.size})"]
+    plt.close("all")
+
+
 @pytest.mark.parametrize("interactive", [False, True])
 def test_plot_many_highlight_groups_all_drawn(topics, interactive):
     # one group per topic member, say: more named groups than the styles to cycle

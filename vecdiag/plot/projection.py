@@ -16,6 +16,7 @@ from . import get_ax, literal
 _TAB = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
         "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
         "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+_NO_VALUE = "#b0b0b0"      # points whose colour value is NaN or inf
 
 
 def point_style(n: int) -> dict:
@@ -42,10 +43,20 @@ def draw_projection(spec, ax=None):
             handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
                                   label=f"{literal(name)} ({int(mask.sum())})"))
     elif spec.values is not None:
+        from matplotlib import colormaps
+        from matplotlib.lines import Line2D
+
         vmin, vmax = spec.vrange or (None, None)
-        points = ax.scatter(spec.x, spec.y, c=spec.values, cmap=spec.cmap, vmin=vmin,
-                            vmax=vmax, zorder=1, **style)
+        # subtle: a colour map draws NaN in its "bad" colour, transparent by default, so
+        # points without a value (numeric labels with gaps) would vanish: grey, counted.
+        cmap = colormaps[spec.cmap].with_extremes(bad=_NO_VALUE)
+        points = ax.scatter(spec.x, spec.y, c=spec.values, cmap=cmap, vmin=vmin,
+                            vmax=vmax, zorder=1, plotnonfinite=True, **style)
         ax.figure.colorbar(points, ax=ax, label=spec.value_label)
+        missing = int(np.count_nonzero(~np.isfinite(spec.values)))
+        if missing:
+            handles.append(Line2D([], [], marker="o", linestyle="", color=_NO_VALUE,
+                                  label=f"no value ({missing})"))
     else:
         ax.scatter(spec.x, spec.y, c="#4c72b0", zorder=1, **style)
     for z, h in enumerate(spec.highlights, start=3):
