@@ -522,6 +522,25 @@ def test_plot_bad_options(topics):
         p.plot(dims=(0, 2))
 
 
+@pytest.mark.parametrize("n_components, k", [(2, 1), (2, 5), (2, 10), (3, 7)])
+def test_faithfulness_histogram_has_one_bar_per_overlap_value(n_components, k):
+    # bins used to be spaced 1/(k+1) instead of 1/k: points drifted into the wrong bars
+    # and an overlap of 1 (every neighbour kept: the whole of a rotation) fell outside
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(23).normal(size=(60, 3))
+    f = vd.pca(X, n_components).faithfulness(k)
+    ax = f.plot()
+    bars = ax.patches
+    assert len(bars) == k + 1
+    centres = [b.get_x() + b.get_width() / 2 for b in bars]
+    np.testing.assert_allclose(centres, np.arange(k + 1) / k, atol=1e-12)
+    shared = np.rint(f.overlap * k).astype(int)              # neighbours kept, 0..k
+    np.testing.assert_array_equal([b.get_height() for b in bars],
+                                  np.bincount(shared, minlength=k + 1))
+    plt.close("all")
+
+
 def test_plot_numeric_labels_with_gaps_draws_every_point(topics):
     # many distinct numbers: a colour bar; rows whose label is missing (NaN) used to get
     # the colour map's transparent "bad" colour and vanish from the picture

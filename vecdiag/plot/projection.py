@@ -128,7 +128,7 @@ def draw_projection_plotly(spec):
 def draw_faithfulness(faith, ax=None):
     """Histogram of per-point neighbour overlap, with its mean and the random-map level."""
     ax = get_ax(ax)
-    bins = np.linspace(0.0, 1.0, faith.k + 2) - 0.5 / faith.k
+    bins = (np.arange(faith.k + 2) - 0.5) / faith.k    # one bin per possible value j/k
     ax.hist(faith.overlap, bins=bins, color="#4c72b0", edgecolor="white")
     ax.axvline(faith.mean_overlap, color="black", linestyle="-",
                label=f"mean {faith.mean_overlap:.2f}")
