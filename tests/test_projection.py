@@ -452,6 +452,17 @@ def test_faithfulness_bad_k():
         Projection(coords=p.coords, method="pca").faithfulness(3)
 
 
+def test_faithfulness_under_cosine_names_the_zero_rows_of_the_projected_vectors(
+        with_zero_row):
+    # a PCA of data with a zero row is fine; its cosine neighbours are not: the message
+    # used to speak of a "corpus" the user never passed
+    p = vd.pca(with_zero_row, 2)
+    with pytest.raises(ValueError, match=r"projected vectors have zero vectors in 1 row "
+                                         r"\(7\); use metric='euclidean'"):
+        p.faithfulness(5, metric="cosine")
+    assert p.faithfulness(5).overlap.shape == (len(with_zero_row),)
+
+
 # ----------------------------------------------------------------------------- plots
 
 @pytest.fixture
