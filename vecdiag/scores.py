@@ -74,6 +74,10 @@ def random_pair_scores(corpus, *, metric: str = "cosine", n_pairs: int = 100_000
             out[start:start + _PAIR_CHUNK] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         else:
             out[start:start + _PAIR_CHUNK] = np.einsum("ij,ij->i", a, b)
+    if metric == "cosine":
+        # clipped like every cosine of vecdiag (a search's included): copies of a vector
+        # score 1 + 1e-16 here, and a search's 1.0 then ranked below all of them
+        np.clip(out, -1.0, 1.0, out=out)
     out.sort()
     if index is not None and key is not None:
         index.cache[key] = out
