@@ -387,6 +387,60 @@ def test_faithfulness_on_a_sample():
     assert p.faithfulness(k=8, metric="cosine", sample=1000).points is None   # >= n: all
 
 
+@pytest.mark.parametrize("lazy_coords", [False, True])
+def test_faithfulness_of_a_pca_of_a_dask_array(monkeypatch, lazy_coords):
+    # vd.pca takes a Dask array and keeps it as the fitted data; faithfulness (and the
+    # plot coloured by it) failed inside Dask's fancy indexing
+    da = pytest.importorskip("dask.array")
+    from scipy.spatial.distance import cdist
+    from sklearn.manifold import trustworthiness
+
+    from vecdiag.projection import result
+
+    if lazy_coords:                            # coords too large to compute: lazy as well
+        monkeypatch.setattr(result, "COORDS_IN_MEMORY", 10)
+    X = np.random.default_rng(22).normal(size=(120, 6)) * [4, 3, 2, 1, 1, 1]
+    p = vd.pca(da.from_array(X, chunks=(50, 6)), n_components=2)
+    coords = np.asarray(p.coords)              # computes lazy coords
+    k = 5
+    for metric in ("euclidean", "cosine"):
+        f = p.faithfulness(k, metric=metric)
+        assert f.trustworthiness == pytest.approx(
+            trustworthiness(X, coords, n_neighbors=k, metric=metric), abs=1e-12)
+        far = cdist(X, X, metric if metric == "cosine" else "sqeuclidean")
+        on_map = cdist(coords, coords, "sqeuclidean")
+        np.fill_diagonal(far, np.inf)
+        np.fill_diagonal(on_map, np.inf)
+        true_nn, map_nn = np.argsort(far, axis=1)[:, :k], np.argsort(on_map, axis=1)[:, :k]
+        np.testing.assert_allclose(
+            f.overlap, [len(set(a) & set(b)) / k for a, b in zip(true_nn, map_nn)])
+    part = p.faithfulness(k, sample=30)
+    np.testing.assert_array_equal(part.overlap, p.faithfulness(k).overlap[part.points])
+    ax = p.plot(color_by="faithfulness", k=k)
+    np.testing.assert_allclose(ax.collections[0].get_array(), p.faithfulness(k).overlap)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_faithfulness_samples_from_a_generator_are_fresh_draws():
+    # A Generator hands out a new sample on every call (the scikit-learn convention),
+    # so repeated estimates vary; it used to be cached by the Generator object and the
+    # same sample came back.
+    X = np.random.default_rng(21).normal(size=(300, 6))
+    p = vd.pca(X, n_components=2)
+    full = p.faithfulness(k=5)
+    gen = np.random.default_rng(3)
+    first = p.faithfulness(k=5, sample=40, random_state=gen)
+    second = p.faithfulness(k=5, sample=40, random_state=gen)
+    assert not np.array_equal(first.points, second.points)
+    for part in (first, second):
+        np.testing.assert_array_equal(part.overlap, full.overlap[part.points])
+    # a seed still gives the same sample, computed once
+    assert p.faithfulness(k=5, sample=40, random_state=3) is \
+        p.faithfulness(k=5, sample=40, random_state=3)
+
+
 def test_faithfulness_bad_k():
     p = vd.pca(np.random.default_rng(15).normal(size=(20, 3)), 2)
     with pytest.raises(ValueError, match=r"k=10 is too large for trustworthiness on 20 "
@@ -396,6 +450,17 @@ def test_faithfulness_bad_k():
         faithfulness(p.data, p.coords, 25)
     with pytest.raises(ValueError, match="does not hold the fitted vectors"):
         Projection(coords=p.coords, method="pca").faithfulness(3)
+
+
+def test_faithfulness_under_cosine_names_the_zero_rows_of_the_projected_vectors(
+        with_zero_row):
+    # a PCA of data with a zero row is fine; its cosine neighbours are not: the message
+    # used to speak of a "corpus" the user never passed
+    p = vd.pca(with_zero_row, 2)
+    with pytest.raises(ValueError, match=r"projected vectors have zero vectors in 1 row "
+                                         r"\(7\); use metric='euclidean'"):
+        p.faithfulness(5, metric="cosine")
+    assert p.faithfulness(5).overlap.shape == (len(with_zero_row),)
 
 
 # ----------------------------------------------------------------------------- plots
@@ -466,6 +531,82 @@ def test_plot_bad_options(topics):
         p.plot(color_by="rainbow")
     with pytest.raises(ValueError, match="dims must be two map dimensions"):
         p.plot(dims=(0, 2))
+
+
+@pytest.mark.parametrize("n_components, k", [(2, 1), (2, 5), (2, 10), (3, 7)])
+def test_faithfulness_histogram_has_one_bar_per_overlap_value(n_components, k):
+    # bins used to be spaced 1/(k+1) instead of 1/k: points drifted into the wrong bars
+    # and an overlap of 1 (every neighbour kept: the whole of a rotation) fell outside
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(23).normal(size=(60, 3))
+    f = vd.pca(X, n_components).faithfulness(k)
+    ax = f.plot()
+    bars = ax.patches
+    assert len(bars) == k + 1
+    centres = [b.get_x() + b.get_width() / 2 for b in bars]
+    np.testing.assert_allclose(centres, np.arange(k + 1) / k, atol=1e-12)
+    shared = np.rint(f.overlap * k).astype(int)              # neighbours kept, 0..k
+    np.testing.assert_array_equal([b.get_height() for b in bars],
+                                  np.bincount(shared, minlength=k + 1))
+    plt.close("all")
+
+
+def test_plot_numeric_labels_with_gaps_draws_every_point(topics):
+    # many distinct numbers: a colour bar; rows whose label is missing (NaN) used to get
+    # the colour map's transparent "bad" colour and vanish from the picture
+    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    from vecdiag.plot.projection import point_style
+
+    X, _, _ = topics
+    p = vd.pca(X, n_components=2)
+    labels = np.linspace(0.0, 1.0, len(X))
+    gaps = np.arange(0, len(X), 9)
+    labels[gaps] = np.nan
+    ax = p.plot(labels=labels)
+    ax.figure.canvas.draw()
+    points = ax.collections[0]
+    np.testing.assert_allclose(points.get_offsets(), p.coords)
+    colours = points.get_facecolors()
+    assert colours.shape == (len(X), 4)
+    np.testing.assert_allclose(colours[:, 3], colours[0, 3])     # all equally visible
+    assert colours[0, 3] == pytest.approx(point_style(len(X))["alpha"])
+    kept = np.setdiff1d(np.arange(len(X)), gaps)
+    expected = colormaps["viridis"](Normalize(labels[kept].min(), labels[kept].max())(
+        labels[kept]))
+    np.testing.assert_allclose(colours[kept, :3], expected[:, :3], atol=1e-6)
+    grey = colours[gaps[0], :3]
+    np.testing.assert_allclose(colours[gaps, :3], np.tile(grey, (gaps.size, 1)))
+    assert np.abs(expected[:, :3] - grey).sum(axis=1).min() > 0.05   # not a map colour
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"no value ({gaps.size})"]
+    plt.close("all")
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_plot_many_highlight_groups_all_drawn(topics, interactive):
+    # one group per topic member, say: more named groups than the styles to cycle
+    # (16 used to end in StopIteration)
+    if interactive:
+        pytest.importorskip("plotly")
+    import matplotlib.pyplot as plt
+
+    X, _, _ = topics
+    p = vd.pca(X, n_components=2)
+    groups = {f"group {g}": [g, g + 20] for g in range(20)}
+    out = p.plot(highlight=groups, interactive=interactive)
+    if interactive:
+        drawn = {t.name: np.column_stack([t.x, t.y]) for t in out.data[1:]}
+    else:
+        drawn = {c.get_label(): np.asarray(c.get_offsets()) for c in out.collections[1:]}
+        drawn = {name.rsplit(" (", 1)[0]: xy for name, xy in drawn.items()}
+    assert sorted(drawn) == sorted(groups)
+    for name, rows in groups.items():
+        np.testing.assert_allclose(drawn[name], p.coords[rows])
+    plt.close("all")
 
 
 def test_plot_is_readable_at_scale():
@@ -548,6 +689,29 @@ def test_projection_display(topics):
     html = p._repr_html_()
     assert "PC3" in html and "cumulative" in html
     assert "Projection(" in repr(p) and "method='pca'" in repr(p)
+
+
+def test_projection_display_escapes_a_method_named_by_the_user():
+    # a map made elsewhere (t-SNE, ...) wrapped in a Projection to plot and check it
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    X = np.random.default_rng(4).normal(size=(20, 5))
+    p = Projection(coords=X[:, :2], method="<i>t-sne</i>", data=X)
+    parsed = Tags()
+    parsed.feed(p._repr_html_())
+    assert "i" not in parsed.tags
+    assert "20 points on a 2-D <I>T-SNE</I> map" in "".join(parsed.text)
 
 
 @pytest.mark.shared

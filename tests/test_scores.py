@@ -68,6 +68,46 @@ def test_random_pairs_are_distinct_and_uniform():
     assert pairs.size == 3 and np.all(pairs == 0)
 
 
+def test_the_score_of_an_exact_copy_ties_with_the_copies_among_the_pairs():
+    # Six copies of (1, 1, 1): their unit rows multiply to 1 + 2e-16, and the search
+    # reports the (clipped) 1.0 of a copy, which used to rank below every copy pair.
+    # Reference: cosine(a, a) = 1 for the 15 copy pairs, scipy for the others.
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(8)
+    corpus = np.vstack([np.ones((6, 3)), rng.normal(size=(3, 3))])
+    i, j = np.triu_indices(len(corpus), k=1)
+    ref = 1.0 - cdist(corpus, corpus, "cosine")[i, j]
+    ref[(i < 6) & (j < 6)] = 1.0
+    hit = vd.knn(corpus[:1], corpus, k=1).scores[0, 0]
+    assert hit == 1.0
+    assert vd.score_percentile(hit, corpus) == pytest.approx(
+        percentileofscore(ref, 1.0, kind="mean"), abs=1e-9)            # 79.2, not 58.3
+    assert vd.score_percentile(1.0, np.ones((5, 3))) == pytest.approx(50.0)  # all tied
+
+
+def test_an_index_caches_the_pairs_of_a_seed_only(gaussian):
+    # An Index caches its random pairs; a Generator was keyed by id(): the same Generator
+    # gave the same pairs again, and a new Generator at a freed one's address got that
+    # one's pairs. Reference: the same draws on the plain array, which is never cached.
+    index = vd.Index(gaussian)
+    for seed in range(6):
+        got = random_pair_scores(index, n_pairs=200, random_state=np.random.default_rng(seed))
+        want = random_pair_scores(gaussian, n_pairs=200,
+                                  random_state=np.random.default_rng(seed))
+        np.testing.assert_array_equal(got, want)
+    gen, ref = np.random.default_rng(50), np.random.default_rng(50)
+    for _ in range(2):                         # each call takes the next draws
+        np.testing.assert_array_equal(random_pair_scores(index, n_pairs=200, random_state=gen),
+                                      random_pair_scores(gaussian, n_pairs=200,
+                                                         random_state=ref))
+    for seed in (3, np.int64(3)):              # a seed: the same pairs, computed once
+        np.testing.assert_array_equal(random_pair_scores(index, n_pairs=200, random_state=seed),
+                                      random_pair_scores(gaussian, n_pairs=200, random_state=3))
+    assert random_pair_scores(index, n_pairs=200, random_state=np.int64(3)) is \
+        random_pair_scores(index, n_pairs=200, random_state=3)
+
+
 def test_score_percentile_shapes_cache_and_errors(gaussian, with_zero_row):
     index = vd.Index(gaussian)
     out = vd.score_percentile(np.zeros((3, 4)), index)

@@ -45,10 +45,14 @@ def random_pair_scores(corpus, *, metric: str = "cosine", n_pairs: int = 100_000
 
     C, metric, _, index = resolve_corpus(corpus, metric)
     n_pairs = V.check_positive_int(n_pairs, "n_pairs")
+    # Only a seed names its pairs: a Generator draws new ones each call (keyed by id(),
+    # a later Generator at a freed one's address was handed that one's pairs).
+    seeded = random_state is None or (isinstance(random_state, numbers.Integral)
+                                      and not isinstance(random_state, bool))
     key = cache_keys.random_pairs(
-        metric, n_pairs,
-        random_state if isinstance(random_state, (int, type(None))) else id(random_state))
-    if index is not None and key in index.cache:
+        metric, n_pairs, None if random_state is None else int(random_state)) \
+        if seeded else None
+    if index is not None and key is not None and key in index.cache:
         return index.cache[key]
     n = C.shape[0]
     if n < 2:
@@ -70,8 +74,12 @@ def random_pair_scores(corpus, *, metric: str = "cosine", n_pairs: int = 100_000
             out[start:start + _PAIR_CHUNK] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         else:
             out[start:start + _PAIR_CHUNK] = np.einsum("ij,ij->i", a, b)
+    if metric == "cosine":
+        # clipped like every cosine of vecdiag (a search's included): copies of a vector
+        # score 1 + 1e-16 here, and a search's 1.0 then ranked below all of them
+        np.clip(out, -1.0, 1.0, out=out)
     out.sort()
-    if index is not None:
+    if index is not None and key is not None:
         index.cache[key] = out
     return out
 

@@ -21,6 +21,23 @@ def get_ax(ax=None, *, figsize=(6.0, 4.0)):
     return ax
 
 
+def literal(text) -> str:
+    """``text`` drawn by matplotlib as written: every ``$`` escaped.
+
+    Matplotlib reads a string holding a pair of ``$`` as mathtext: a user's label, id or
+    name such as ``"$x^$"`` would fail to draw (a ParseSyntaxException when the figure
+    is shown or saved) and ``"from $5 to $10"`` would lose its dollar signs to math
+    italics. An escaped ``\\$`` draws as ``$``. For data strings only (labels, ids,
+    names); a title the user writes may use mathtext on purpose.
+
+    Examples
+    --------
+    >>> literal("from $5 to $10")
+    'from \\\\$5 to \\\\$10'
+    """
+    return str(text).replace("$", r"\$")
+
+
 def _has_display() -> bool:
     import os
     import sys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import get_ax
+from . import get_ax, literal
 
 
 def draw_drift(res, ax=None):
@@ -44,7 +44,7 @@ def draw_drift_series(series, ax=None):
             label=f"threshold (alpha={series[0].alpha:.3g})")
     ax.scatter(x[drifted], stat[drifted], s=90, facecolor="none", edgecolor="#d62728",
                linewidth=2, label="drift detected", zorder=3)
-    ax.set_xticks(x, [str(r.label) for r in series], rotation=45 if len(series) > 8 else 0)
+    ax.set_xticks(x, [literal(r.label) for r in series], rotation=45 if len(series) > 8 else 0)
     ax.set_xlabel("batch")
     ax.set_ylabel(series[0].statistic_name)
     ax.set_title(f"drift over time ({series[0].method}): "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import get_ax
+from . import get_ax, literal
 
 _BETTER, _WORSE, _NEUTRAL = "#2e7d32", "#b00020", "#7f7f7f"
 
@@ -26,7 +26,7 @@ def draw_evaluation(evaluation, ax=None):
     ax.set_xticks(positions, metrics)
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("per-query value")
-    ax.set_title(f"{evaluation.name}: {evaluation.n_queries} queries averaged")
+    ax.set_title(f"{literal(evaluation.name)}: {evaluation.n_queries} queries averaged")
     return ax
 
 
@@ -45,7 +45,7 @@ def _delta_bars(ax, labels, deltas, lows, highs, significant, p_values):
                     textcoords="offset points", va="center",
                     ha="left" if x >= 0 else "right", fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(y, labels)
+    ax.set_yticks(y, [literal(name) for name in labels])
     return ax
 
 
@@ -57,7 +57,7 @@ def draw_comparison(comparison, ax=None):
                 [comparison.ci[m][0] for m in metrics], [comparison.ci[m][1] for m in metrics],
                 [comparison.significant[m] for m in metrics],
                 [comparison.p_adjusted[m] for m in metrics])
-    ax.set_xlabel(f"{comparison.name_b} − {comparison.name_a}  "
+    ax.set_xlabel(f"{literal(comparison.name_b)} − {literal(comparison.name_a)}  "
                   f"({comparison.confidence:.0%} interval, Holm p)")
     ax.set_title(f"{comparison.method} test over {len(comparison.query_ids)} queries "
                  "(green/red: significant)")
@@ -74,7 +74,7 @@ def draw_fix_report(report, metric=None, ax=None):
                 [c.ci[metric][1] for c in comps], [c.significant[metric] for c in comps],
                 [c.p_adjusted[metric] for c in comps])
     base = report.evaluations[report.baseline_name].mean[metric]
-    ax.set_xlabel(f"change in {metric} vs {report.baseline_name} ({base:.4f})")
+    ax.set_xlabel(f"change in {metric} vs {literal(report.baseline_name)} ({base:.4f})")
     ax.set_title(f"fixes on {report.evaluations[report.baseline_name].n_queries} queries "
                  "(green/red: significant after Holm)")
     return ax
@@ -97,6 +97,6 @@ def draw_per_query(comparison, metric=None, ax=None):
     ax.set_xlim(-0.5, max(d.size, 1) - 0.5)
     ax.set_xlabel(f"queries, sorted by change ({counts['win']} wins, {counts['tie']} ties, "
                   f"{counts['loss']} losses)")
-    ax.set_ylabel(f"{name}: {comparison.name_b} − {comparison.name_a}")
+    ax.set_ylabel(f"{name}: {literal(comparison.name_b)} − {literal(comparison.name_a)}")
     ax.set_title(f"per-query change of {name}, mean {comparison.delta[name]:+.4f}")
     return ax

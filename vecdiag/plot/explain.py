@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import get_ax
+from . import get_ax, literal
 
 
 def _label(doc, width: int = 24) -> str:
     text = str(doc)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return literal(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def draw_explanation(exp, ax=None):

@@ -10,12 +10,13 @@ import html
 
 import numpy as np
 
-from . import get_ax
+from . import get_ax, literal
 
 # Category colours: matplotlib's tab10 then tab20's light tones (20 distinct colours).
 _TAB = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
         "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
         "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+_NO_VALUE = "#b0b0b0"      # points whose colour value is NaN or inf
 
 
 def point_style(n: int) -> dict:
@@ -40,12 +41,22 @@ def draw_projection(spec, ax=None):
             colour = _TAB[j % len(_TAB)]
             ax.scatter(spec.x[mask], spec.y[mask], c=colour, zorder=1, **style)
             handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
-                                  label=f"{name} ({int(mask.sum())})"))
+                                  label=f"{literal(name)} ({int(mask.sum())})"))
     elif spec.values is not None:
+        from matplotlib import colormaps
+        from matplotlib.lines import Line2D
+
         vmin, vmax = spec.vrange or (None, None)
-        points = ax.scatter(spec.x, spec.y, c=spec.values, cmap=spec.cmap, vmin=vmin,
-                            vmax=vmax, zorder=1, **style)
+        # subtle: a colour map draws NaN in its "bad" colour, transparent by default, so
+        # points without a value (numeric labels with gaps) would vanish: grey, counted.
+        cmap = colormaps[spec.cmap].with_extremes(bad=_NO_VALUE)
+        points = ax.scatter(spec.x, spec.y, c=spec.values, cmap=cmap, vmin=vmin,
+                            vmax=vmax, zorder=1, plotnonfinite=True, **style)
         ax.figure.colorbar(points, ax=ax, label=spec.value_label)
+        missing = int(np.count_nonzero(~np.isfinite(spec.values)))
+        if missing:
+            handles.append(Line2D([], [], marker="o", linestyle="", color=_NO_VALUE,
+                                  label=f"no value ({missing})"))
     else:
         ax.scatter(spec.x, spec.y, c="#4c72b0", zorder=1, **style)
     for z, h in enumerate(spec.highlights, start=3):
@@ -53,7 +64,7 @@ def draw_projection(spec, ax=None):
         ax.scatter(h["x"], h["y"], marker=h["marker"], s=h["size"], zorder=z,
                    facecolors="none" if hollow else h["color"],
                    edgecolors=h["color"] if hollow else "black",
-                   linewidths=2.0 if hollow else 0.8, label=f"{h['name']} ({len(h['x'])})")
+                   linewidths=2.0 if hollow else 0.8, label=f"{literal(h['name'])} ({len(h['x'])})")
         handles.append(ax.collections[-1])
     if handles:
         ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85,
@@ -117,7 +128,7 @@ def draw_projection_plotly(spec):
 def draw_faithfulness(faith, ax=None):
     """Histogram of per-point neighbour overlap, with its mean and the random-map level."""
     ax = get_ax(ax)
-    bins = np.linspace(0.0, 1.0, faith.k + 2) - 0.5 / faith.k
+    bins = (np.arange(faith.k + 2) - 0.5) / faith.k    # one bin per possible value j/k
     ax.hist(faith.overlap, bins=bins, color="#4c72b0", edgecolor="white")
     ax.axvline(faith.mean_overlap, color="black", linestyle="-",
                label=f"mean {faith.mean_overlap:.2f}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import get_ax
+from . import get_ax, literal
 
 
 def draw_store_audit(res, ax=None):
@@ -16,13 +16,13 @@ def draw_store_audit(res, ax=None):
         lo = [res.sweep[v].recall - res.sweep[v].ci[0] for v in values]
         hi = [res.sweep[v].ci[1] - res.sweep[v].recall for v in values]
         ax.errorbar(lat, rec, yerr=[lo, hi], marker="o", color="#1f77b4", capsize=3,
-                    label=f"{res.setting} (95% interval)")
+                    label=f"{literal(res.setting)} (95% interval)")
         for v, x, y in zip(values, lat, rec):
-            ax.annotate(str(v), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
+            ax.annotate(literal(v), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
         if res.suggested is not None:
             p = res.sweep[res.suggested]
             ax.scatter([p.latency_ms], [p.recall], s=160, facecolors="none", edgecolors="#2e7d32",
-                       linewidths=2, zorder=3, label=f"{res.setting}={res.suggested}: reaches target")
+                       linewidths=2, zorder=3, label=f"{literal(res.setting)}={literal(res.suggested)}: reaches target")
     else:
         ax.errorbar([res.latency_ms], [res.recall],
                     yerr=[[res.recall - res.ci[0]], [res.ci[1] - res.recall]], marker="o",

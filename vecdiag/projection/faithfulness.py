@@ -135,9 +135,15 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     (``O(n² d)``, memory bounded by blocks). ``sample=m`` checks m random points against
     all n (``O(m n d)``): their overlaps are exact, trustworthiness is then estimated
     from their penalties (scaled by n / m).
+    ``X`` or ``Y`` given as a ``dask.array.Array`` is computed into memory first.
     """
-    from ..linalg import normalize
+    from ..linalg import normalize, row_norms
+    from ..scale.chunks import compute, is_dask_array
 
+    # The fit of vd.pca on a Dask array keeps it as data: computed here, since the rank
+    # pass below compares each checked point with every row by NumPy indexing.
+    if is_dask_array(X) or is_dask_array(Y):
+        X, Y = compute(X, Y)
     n = X.shape[0]
     k = V.check_k(k, n, exclude_self=True)
     if 2 * k >= n:
@@ -147,6 +153,12 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     if sample is not None and V.check_positive_int(sample, "sample") < n:
         rng = V.check_random_state(random_state)
         points = np.sort(rng.choice(n, size=int(sample), replace=False))
+    if metric == "cosine":                  # said here: the search below calls X "corpus"
+        zero = np.flatnonzero(row_norms(X) == 0)
+        if zero.size:
+            raise ValueError(f"metric='cosine' needs directions, but the projected vectors "
+                             f"have zero vectors in {V.format_rows(zero)}; use "
+                             "metric='euclidean' or drop those rows before projecting")
     original = _neighbours(X, points, k, metric, show_progress)
     on_map = _neighbours(Y, points, k, "euclidean", show_progress)
     shared = _overlap(original, on_map)

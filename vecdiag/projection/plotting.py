@@ -7,6 +7,7 @@ matplotlib and plotly drawers in :mod:`vecdiag.plot.projection` only draw it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import numbers
 
 import numpy as np
@@ -156,7 +157,7 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
     if highlight is not None:
         if not isinstance(highlight, dict):
             highlight = {"highlighted": highlight}
-        extra = iter(_EXTRA * 4)
+        extra = itertools.cycle(_EXTRA)
         for name, value in highlight.items():
             if value is None:
                 continue

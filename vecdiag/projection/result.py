@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, html_block, html_table, result
+from ..results import Result, escape, html_block, html_table, result
 
 __all__ = ["Projection", "COORDS_IN_MEMORY"]
 
@@ -269,9 +270,13 @@ class Projection(Result):
                              "with vd.pca or vd.umap, or pass data=")
         metric = self.metric if metric is None else V.check_metric(metric)
         key = (k, metric, sample, random_state if sample is not None else None)
+        seeded = random_state is None or (isinstance(random_state, numbers.Integral)
+                                          and not isinstance(random_state, bool))
+        if sample is not None and not seeded:
+            key = None      # a Generator (or RandomState) draws a new sample each call
         try:
             hash(key)
-        except TypeError:                         # e.g. a Generator: do not cache
+        except TypeError:                         # e.g. an unhashable k: do not cache
             key = None
         if key is None or key not in self._cache:
             value = faithfulness(self.data, self.coords, k, metric=metric, sample=sample,
@@ -293,8 +298,8 @@ class Projection(Result):
 
     def _repr_html_(self) -> str:
         n, c = self.coords.shape
-        head = (f"<p>{n} points on a {c}-D {self.method.upper()} map; faithfulness is "
-                "checked against the {0} metric.</p>".format(self.metric))
+        head = (f"<p>{n} points on a {c}-D {escape(self.method.upper())} map; faithfulness "
+                f"is checked against the {escape(self.metric)} metric.</p>")
         if self.explained_variance_ratio is not None:
             rows = [[f"PC{j + 1}", v, r, float(np.sum(self.explained_variance_ratio[:j + 1]))]
                     for j, (v, r) in enumerate(zip(self.explained_variance,

@@ -1,0 +1,77 @@
+"""vecdiag.plot: the drawers show the user's strings (labels, ids, names) as written."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import numpy as np
+import pytest
+
+import vecdiag as vd
+
+matplotlib.use("Agg")
+
+# Matplotlib reads a pair of "$" as mathtext: the first fails to parse, the second would
+# be drawn in math italics without its dollar signs.
+BROKEN_MATH = "$x^$"
+PRICES = "from $5 to $10"
+
+
+def _shown_as_written(fig, *strings):
+    """Draw ``fig`` (a mathtext error surfaces here) and check each string appears in a
+    text that matplotlib draws literally (not as mathtext), its ``\\$`` shown as ``$``."""
+    from matplotlib import cbook
+    from matplotlib.text import Text
+
+    fig.savefig(io.BytesIO(), format="png")
+    shown = [t.get_text() for t in fig.findobj(Text)]
+    for s in strings:
+        hits = [t for t in shown if s in t.replace(r"\$", "$")]
+        assert hits, f"{s!r} is not drawn: {shown}"
+        assert not any(cbook.is_math_text(t) for t in hits), hits
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
+def test_projection_legend_shows_labels_and_highlight_names_as_written():
+    X = np.random.default_rng(0).normal(size=(30, 5))
+    ax = vd.pca(X).plot(labels=[BROKEN_MATH, PRICES, "plain"] * 10,
+                        highlight={"$q_1$": [0, 1]})
+    _shown_as_written(ax.figure, f"{BROKEN_MATH} (10)", f"{PRICES} (10)", "$q_1$ (2)")
+
+
+def test_explanation_shows_document_ids_as_written():
+    rng = np.random.default_rng(1)
+    C = rng.normal(size=(30, 6))
+    ids = [f"${i}^$" for i in range(30)]
+    exp = vd.explain_neighbors(C[0], C, k=3, ids=ids, expected=[ids[20]])
+    ax = exp.plot()
+    _shown_as_written(ax.figure, "1. $0^$", "$20^$ ★ missed")
+
+
+def test_drift_series_shows_batch_labels_as_written():
+    rng = np.random.default_rng(2)
+    ref = rng.normal(size=(40, 4))
+    series = vd.drift_over_time(ref, {BROKEN_MATH: rng.normal(size=(30, 4)),
+                                      PRICES: rng.normal(size=(30, 4)) + 1.0},
+                                method="mean_shift")
+    _shown_as_written(series.plot().figure, BROKEN_MATH, PRICES)
+
+
+def test_evaluation_plots_show_run_names_as_written():
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d1": 1}}
+    a = vd.evaluate({"q1": {"d1": 1.0, "d2": 0.5}, "q2": {"d1": 1.0, "d2": 0.5},
+                     "q3": {"d1": 1.0}}, qrels, name=BROKEN_MATH)
+    b = vd.evaluate({"q1": {"d2": 1.0, "d1": 0.5}, "q2": {"d2": 1.0, "d1": 0.5},
+                     "q3": {"d2": 1.0}}, qrels, name=PRICES)
+    _shown_as_written(a.plot().figure, f"{BROKEN_MATH}: 3 queries")
+    comparison = vd.compare(a, b, n_resamples=200)
+    _shown_as_written(comparison.plot().figure, f"{PRICES} − {BROKEN_MATH}")
+    _shown_as_written(comparison.plot_per_query().figure, f"{PRICES} − {BROKEN_MATH}")
