@@ -217,4 +217,4 @@ def test_cranfield_several_expected_documents_fix_sentences(shared_data):
         if checked == 12:
             break
     assert checked == 12
-    assert tallied > 0
+    assert tallied > 0   # weak-ok: guards that some sentence above carried a tally to check
