@@ -454,18 +454,39 @@ def test_overlap_of_tied_neighbours_is_kept(rng, metric):
     Y[::2] = np.sign(rng.normal(size=(250, 48)))
     changed = vd.neighborhood_overlap(X, Y, k=10, metric=metric)
     assert changed[::2].mean() < 0.2 and changed.mean() < 0.8
-    # by hand: a new neighbour outside the old list counts when it ties the old k-th
+    # by hand: the largest overlap over the orders of the old space's tied items. The
+    # old list holds every item strictly better than its k-th score, and its other
+    # places ("slots") go to any of the items tied with the k-th score.
     old = vd.knn(X, X, 10, metric=metric, exclude_self=True)
     new = vd.knn(Y, Y, 10, metric=metric, exclude_self=True)
     S = X @ X.T if metric == "dot" else vd.cosine_matrix(X) if metric == "cosine" else \
-        np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+        -np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))   # higher is better throughout
     want = []
     for i in range(500):
-        kth, same = old.scores[i, -1], set(old.indices[i])
-        tied = [abs(S[i, j] - kth) <= 1e-8 + 1e-5 * abs(kth) for j in new.indices[i]
-                if j not in same]
-        want.append((len(same & set(new.indices[i])) + sum(tied)) / 10)
+        kth = S[i, old.indices[i, -1]]
+        tol = 1e-8 + 1e-5 * abs(kth)
+        others = np.arange(500) != i
+        strict = set(np.flatnonzero(others & (S[i] > kth + tol)))
+        tied = set(np.flatnonzero(others & (np.abs(S[i] - kth) <= tol)))
+        got_new = set(new.indices[i])
+        want.append((len(got_new & strict) + min(10 - len(strict), len(got_new & tied))) / 10)
     np.testing.assert_allclose(changed, want)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_overlap_counts_no_more_tied_items_than_the_old_list_had_room_for(metric):
+    """Item 0's old top-3: 1 (cosine 0.99, dot 0.99), 2 (0.95), then one of 3, 4, 5, all
+    at 0 (3 by the lower index). Its new top-3 is 3, 4, 5. Whatever the order of the
+    tied items, the old list held only one of them: 1 of 3 neighbours kept, not 3
+    (4 and 5 tie the old 3rd score, but each could only have replaced item 3)."""
+    old = np.array([[1.0, 0.0], [0.99, 0.14], [0.95, 0.31], [0.0, 1.0], [0.0, 2.0],
+                    [0.0, 3.0], [-1.0, 0.0]])
+    new = np.array([[1.0, 0.0], [-1.0, 0.1], [-1.0, -0.2], [0.9, 0.1], [0.8, 0.2],
+                    [0.7, 0.3], [0.0, -1.0]])
+    change = vd.neighborhood_change(old, new, k=3, metric=metric)
+    assert change.old_neighbors[0].tolist() == [1, 2, 3]
+    assert set(change.new_neighbors[0].tolist()) == {3, 4, 5}
+    assert change.overlap[0] == pytest.approx(1 / 3)
 
 
 def test_overlap_matches_sklearn_neighbours(rng):

@@ -159,9 +159,20 @@ def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
     """Per row, how many of its new neighbours outside its old list score, in the old
     space, as well as the old k-th neighbour (within ``TIE_ATOL + TIE_RTOL·|k-th|``):
     items tied at the k-th place, which the exact search's tie rule (lower row) and
-    rounding noise order differently in each space, though no score changed."""
-    kth = np.asarray(old.scores, np.float64)[:, -1]
-    extra = ~(new_nn[:, :, None] == np.asarray(old.indices)[:, None, :]).any(axis=2)
+    rounding noise order differently in each space, though no score changed.
+
+    subtle: each such item can only take the place of an old neighbour tied at the k-th
+    score that the new list lost, so the count is capped by those: a new list of three
+    items tied with the old 3rd neighbour did not keep the old 1st and 2nd."""
+    old_scores = np.asarray(old.scores, np.float64)
+    old_nn = np.asarray(old.indices)
+    kth = old_scores[:, -1]
+    tol = TIE_ATOL + TIE_RTOL * np.abs(kth)
+    lost = ~(old_nn[:, :, None] == new_nn[:, None, :]).any(axis=2)
+    tied_slot = old_scores >= (kth - tol)[:, None] if metric == "euclidean" else \
+        old_scores <= (kth + tol)[:, None]
+    slots = (lost & tied_slot).sum(axis=1)
+    extra = ~(new_nn[:, :, None] == old_nn[:, None, :]).any(axis=2)
     r, c = np.nonzero(extra)
     if r.size == 0:
         return np.zeros(new_nn.shape[0], dtype=np.int64)
@@ -183,9 +194,8 @@ def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
         score = np.einsum("ij,ij->i", a, b)
         if metric == "cosine":
             score /= np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
-    tol = TIE_ATOL + TIE_RTOL * np.abs(kth[r])
-    tied = score <= kth[r] + tol if metric == "euclidean" else score >= kth[r] - tol
-    return np.bincount(r[tied], minlength=new_nn.shape[0])
+    tied = score <= kth[r] + tol[r] if metric == "euclidean" else score >= kth[r] - tol[r]
+    return np.minimum(np.bincount(r[tied], minlength=new_nn.shape[0]), slots)
 
 
 def _row_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -235,9 +245,12 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     when the new space is unrelated to the old. Ties at the k-th place count as kept: a
     new neighbour outside the old list whose old score equals the old k-th score (within
     ``1e-8 + 1e-5·|k-th|``, as :func:`vecdiag.ann_recall` counts a tie) could have been
-    listed in the old space too (binary or quantised embeddings tie often, and rounding
-    noise orders the tied items differently in each space). On a Dask corpus the same
-    rule holds: only the rows of those pairs are gathered.
+    listed in the old space too, in place of an old neighbour tied at that score which
+    the new list lost (binary or quantised embeddings tie often, and rounding noise
+    orders the tied items differently in each space). So at most as many are counted as
+    the old list holds such lost tied neighbours: the overlap is the largest one over
+    the orders of the old space's tied items. On a Dask corpus the same rule holds: only
+    the rows of those pairs are gathered.
 
     Examples
     --------
