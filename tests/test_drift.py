@@ -177,6 +177,48 @@ def test_classifier_null_refits_every_permutation(rng, model):
                                                abs=1e-9)
 
 
+def test_logistic_null_with_a_training_fold_of_one_class(rng):
+    """A small reference beside a larger current set, two folds: some permutations put
+    every reference row in the held-out fold, so the training fold holds one class and
+    scikit-learn cannot fit (it raised from deep inside the permutation loop). That
+    fold's rows then get one common score (an intercept-only model); every other
+    permutation's AUC still equals scikit-learn refitted on its labels."""
+    from sklearn.metrics import roc_auc_score
+
+    Z = rng.normal(size=(12, 2))
+    m, P = 3, 40
+    out = S.classifier_permutation(Z, m, P, np.random.default_rng(4), 2, 1.0, "logistic")
+    replay = np.random.default_rng(4)
+    folds = S.random_folds(replay, Z.shape[0], 2)
+    A = S.random_subsets(replay, Z.shape[0], m, P)
+    one_class = 0
+    for j in range(P):
+        labels = 1 - A[:, j]
+        if any(len(np.unique(labels[folds != f])) == 1 for f in (0, 1)):
+            one_class += 1
+            scores = np.zeros(Z.shape[0])
+            for f in (0, 1):
+                tr, te = folds != f, folds == f
+                if len(np.unique(labels[tr])) == 2:
+                    scores[te] = sklearn_heldout_auc_scores(Z, labels, tr, te)
+            assert out["null"][j] == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
+        else:
+            assert out["null"][j] == pytest.approx(
+                sklearn_heldout_auc(Z, labels, folds, "logistic"), abs=1e-9)
+    assert one_class >= 1   # the case this test is about did occur
+
+
+def sklearn_heldout_auc_scores(Z, labels, tr, te):
+    """Held-out decision scores (intercept removed) of standardise + logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    est = LogisticRegression(C=1.0)
+    pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
+    return pipe.decision_function(Z[te]) - est.intercept_[0]
+
+
 def test_auc_columns_matches_sklearn_with_ties(rng):
     from sklearn.metrics import roc_auc_score
 
