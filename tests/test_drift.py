@@ -531,6 +531,43 @@ def test_overlap_counts_no_more_tied_items_than_the_old_list_had_room_for(metric
     assert change.overlap[0] == pytest.approx(1 / 3)
 
 
+def _overlap_brute_force(old, new, k, metric):
+    """Per item, the largest |old top-k ∩ new top-k| / k over the orders of the items tied
+    with the old k-th score (plain NumPy, every pair; the new space has no ties)."""
+    def scores(X):
+        if metric == "cosine":
+            U = X / np.linalg.norm(X, axis=1, keepdims=True)
+            return U @ U.T
+        if metric == "dot":
+            return X @ X.T
+        return -np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))   # higher is better
+    So, Sn = scores(np.asarray(old, np.float64)), scores(np.asarray(new, np.float64))
+    n = So.shape[0]
+    out = []
+    for i in range(n):
+        others = np.arange(n) != i
+        kth = np.sort(So[i, others])[::-1][k - 1]
+        tol = 1e-8 + 1e-5 * abs(kth)
+        strict = set(np.flatnonzero(others & (So[i] > kth + tol)))
+        tied = set(np.flatnonzero(others & (np.abs(So[i] - kth) <= tol)))
+        top_new = set(np.flatnonzero(others)[np.argsort(-Sn[i, others], kind="stable")[:k]])
+        out.append((len(top_new & strict) + min(k - len(strict), len(top_new & tied))) / k)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-100, 1e100])
+def test_overlap_under_cosine_is_the_same_for_tiny_and_huge_vectors(rng, scale):
+    """Cosine neighbourhoods do not change when the old vectors are scaled: binary old
+    vectors (ties at the k-th place everywhere) scaled by 1e-100 counted every new
+    neighbour with a positive cosine as a tie (|a|²·|b|² underflowed to 0: cosine inf),
+    and by 1e+100 none (overflow: cosine 0)."""
+    X = (rng.random((150, 16)) < 0.5).astype(float)
+    X[~X.any(axis=1), 0] = 1.0
+    new = rng.normal(size=(150, 6))
+    want = _overlap_brute_force(X, new, 10, "cosine")
+    np.testing.assert_allclose(vd.neighborhood_overlap(X * scale, new, k=10), want)
+
+
 def test_overlap_matches_sklearn_neighbours(rng):
     from sklearn.neighbors import NearestNeighbors
 

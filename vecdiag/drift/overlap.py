@@ -188,12 +188,14 @@ def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
     else:
         a = np.asarray(A[items[r]], np.float64)
         b = np.asarray(A[new_nn[r, c]], np.float64)
+    # subtle: lengths by row_norms, and unit rows before the cosine: |a|²·|b|² underflows
+    # to 0 for vectors of length ~1e-80 (every cosine +-inf, "tied") and overflows for ~1e+80
     if metric == "euclidean":
-        score = np.sqrt(np.einsum("ij,ij->i", a - b, a - b))
+        score = row_norms(a - b)
     else:
-        score = np.einsum("ij,ij->i", a, b)
         if metric == "cosine":
-            score /= np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+            a, b = a / row_norms(a)[:, None], b / row_norms(b)[:, None]
+        score = np.einsum("ij,ij->i", a, b)
     tied = score <= kth[r] + tol[r] if metric == "euclidean" else score >= kth[r] - tol[r]
     return np.minimum(np.bincount(r[tied], minlength=new_nn.shape[0]), slots)
 
