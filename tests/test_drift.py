@@ -568,6 +568,25 @@ def test_overlap_under_cosine_is_the_same_for_tiny_and_huge_vectors(rng, scale):
     np.testing.assert_allclose(vd.neighborhood_overlap(X * scale, new, k=10), want)
 
 
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+@pytest.mark.parametrize("scale", [1e-5, 1e-12])
+def test_overlap_under_dot_and_euclidean_is_the_same_for_small_vectors(rng, metric, scale):
+    """Scaling a space does not change its dot or euclidean neighbourhoods. The tie
+    tolerance had a fixed absolute part (1e-8): old vectors of length ~1e-4 have dot
+    scores ~1e-8, all "tied", and an unrelated new space read as 100% kept."""
+    old = rng.normal(size=(120, 8))
+    new = rng.normal(size=(120, 8))
+    want = _overlap_brute_force(old, new, 10, metric)
+    assert want.mean() < 0.2   # unrelated spaces: about k / (n - 1)
+    np.testing.assert_allclose(vd.neighborhood_overlap(old * scale, new, k=10, metric=metric),
+                               want)
+    # ties at the k-th place (binary vectors) still count at any scale
+    X = (rng.random((120, 16)) < 0.5).astype(float)
+    want = _overlap_brute_force(X, new, 10, metric)
+    np.testing.assert_allclose(vd.neighborhood_overlap(X * scale, new, k=10, metric=metric),
+                               want)
+
+
 def test_overlap_matches_sklearn_neighbours(rng):
     from sklearn.neighbors import NearestNeighbors
 

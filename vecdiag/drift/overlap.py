@@ -157,7 +157,8 @@ TIE_RTOL, TIE_ATOL = 1e-5, 1e-8     # a tie at the k-th place, as vd.ann_recall 
 
 def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
     """Per row, how many of its new neighbours outside its old list score, in the old
-    space, as well as the old k-th neighbour (within ``TIE_ATOL + TIE_RTOL·|k-th|``):
+    space, as well as the old k-th neighbour (within ``TIE_ATOL·s + TIE_RTOL·|k-th|``,
+    ``s`` the scale of the item's scores, see :func:`_score_scale`):
     items tied at the k-th place, which the exact search's tie rule (lower row) and
     rounding noise order differently in each space, though no score changed.
 
@@ -166,17 +167,17 @@ def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
     items tied with the old 3rd neighbour did not keep the old 1st and 2nd."""
     old_scores = np.asarray(old.scores, np.float64)
     old_nn = np.asarray(old.indices)
-    kth = old_scores[:, -1]
-    tol = TIE_ATOL + TIE_RTOL * np.abs(kth)
-    lost = ~(old_nn[:, :, None] == new_nn[:, None, :]).any(axis=2)
-    tied_slot = old_scores >= (kth - tol)[:, None] if metric == "euclidean" else \
-        old_scores <= (kth + tol)[:, None]
-    slots = (lost & tied_slot).sum(axis=1)
     extra = ~(new_nn[:, :, None] == old_nn[:, None, :]).any(axis=2)
     r, c = np.nonzero(extra)
     if r.size == 0:
         return np.zeros(new_nn.shape[0], dtype=np.int64)
     items = np.arange(A.shape[0]) if rows is None else np.asarray(rows)
+    kth = old_scores[:, -1]
+    tol = TIE_ATOL * _score_scale(A, items, old_nn[:, -1], metric) + TIE_RTOL * np.abs(kth)
+    lost = ~(old_nn[:, :, None] == new_nn[:, None, :]).any(axis=2)
+    tied_slot = old_scores >= (kth - tol)[:, None] if metric == "euclidean" else \
+        old_scores <= (kth + tol)[:, None]
+    slots = (lost & tied_slot).sum(axis=1)
     if is_dask_array(A):
         # only the rows of these pairs are gathered (a few per sampled item), not the corpus
         from ..scale.block_top import gather_rows
@@ -198,6 +199,28 @@ def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
         score = np.einsum("ij,ij->i", a, b)
     tied = score <= kth[r] + tol[r] if metric == "euclidean" else score >= kth[r] - tol[r]
     return np.minimum(np.bincount(r[tied], minlength=new_nn.shape[0]), slots)
+
+
+def _score_scale(A, items: np.ndarray, kth_rows: np.ndarray, metric: str):
+    """Per item, the scale of its scores, for the absolute part of the tie tolerance: 1
+    for cosine, ``‖x_i‖·‖x_k‖`` for dot and ``max(‖x_i‖, ‖x_k‖)`` for euclidean (x_k: its
+    old k-th neighbour), so that scaling a space does not change what ties.
+
+    subtle: a fixed 1e-8 made every dot score of vectors of length ~1e-4 "tied" (an
+    unrelated new space read as 100% kept). Only these rows of a Dask set are gathered.
+    """
+    if metric == "cosine":
+        return 1.0
+    needed, inverse = np.unique(np.concatenate([items, kth_rows]), return_inverse=True)
+    if is_dask_array(A):
+        from ..scale.block_top import gather_rows
+
+        R = np.asarray(gather_rows(A, needed), np.float64)
+    else:
+        R = np.asarray(A[needed], np.float64)
+    lengths = row_norms(R)[inverse]
+    a, k = lengths[:items.size], lengths[items.size:]
+    return a * k if metric == "dot" else np.maximum(a, k)
 
 
 def _row_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -246,7 +269,9 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     change that preserves the metric (a rotation under cosine); about ``k / (n - 1)``
     when the new space is unrelated to the old. Ties at the k-th place count as kept: a
     new neighbour outside the old list whose old score equals the old k-th score (within
-    ``1e-8 + 1e-5·|k-th|``, as :func:`vecdiag.ann_recall` counts a tie) could have been
+    ``1e-8·s + 1e-5·|k-th|``, as :func:`vecdiag.ann_recall` counts a tie, with ``s`` the
+    scale of the item's scores: 1 for cosine, ``‖x_i‖·‖x_k‖`` for dot and
+    ``max(‖x_i‖, ‖x_k‖)`` for euclidean, x_k its old k-th neighbour) could have been
     listed in the old space too, in place of an old neighbour tied at that score which
     the new list lost (binary or quantised embeddings tie often, and rounding noise
     orders the tied items differently in each space). So at most as many are counted as
