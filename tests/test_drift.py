@@ -402,6 +402,26 @@ def test_drift_over_time_bonferroni(rng):
     assert series[0].details["n_permutations"] >= 199
 
 
+def test_texts_in_a_pandas_series_are_embedded():
+    """A DataFrame's text column is texts like a list: it was read as numbers and refused
+    ("reference has dtype object ... pass an array of numbers")."""
+    pd = pytest.importorskip("pandas")
+
+    def embed(texts):   # a toy embedder: two numbers per text
+        return [[len(t), t.count("o")] for t in texts]
+
+    ref = [f"how do I reset device {i}" for i in range(30)]
+    cur = [f"refund for order number {i * 7} please" for i in range(25)]
+    frame = pd.DataFrame({"query": ref + cur})
+    got = vd.drift(frame["query"][:30], frame["query"][30:], embedder=embed,
+                   method="mean_shift", n_permutations=99)
+    R, C = np.array(embed(ref), float), np.array(embed(cur), float)
+    assert got.statistic == pytest.approx(np.linalg.norm(C.mean(axis=0) - R.mean(axis=0)))
+    assert (got.n_reference, got.n_current) == (30, 25)
+    with pytest.raises(TypeError, match="reference holds texts; pass embedder"):
+        vd.drift(frame["query"][:30], frame["query"][30:])
+
+
 def test_drift_over_time_bad_input(rng):
     ref = rng.normal(size=(50, 3))
     with pytest.raises(ValueError, match="list of 2-D arrays"):

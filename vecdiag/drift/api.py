@@ -69,8 +69,9 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     ----------
     reference, current : array-like (m, d) and (n, d), dask.array.Array, or lists of texts
         Two sets of vectors from the same embedding model, e.g. the queries a search
-        system was tuned on and this week's queries. At least 10 rows each. Texts are
-        embedded with ``embedder`` (as ``kind``, default "query") first. Either set may
+        system was tuned on and this week's queries. At least 10 rows each. Texts (a
+        list, or a pandas Series such as a DataFrame's column) are embedded with
+        ``embedder`` (as ``kind``, default "query") first. Either set may
         be a Dask array (any scheduler): it is checked in one pass over its blocks and
         only the rows of the subsample are computed, drawn exactly as for a NumPy array,
         so the result equals the NumPy one for the same data and ``random_state``.
