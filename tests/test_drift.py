@@ -422,6 +422,20 @@ def test_texts_in_a_pandas_series_are_embedded():
         vd.drift(frame["query"][:30], frame["query"][30:])
 
 
+@pytest.mark.parametrize("bandwidth", [1e-170, 1e200])
+def test_bandwidth_whose_square_float64_cannot_hold_is_refused(rng, bandwidth):
+    """σ = 1e-170: 2σ² is 0 in float64, two equal points gave a kernel value 0/0, a NaN
+    MMD² and "drift detected" (p = 1/(P+1)); σ = 1e200: 2σ² = inf, a constant kernel."""
+    X = rng.normal(size=(30, 3))
+    Y = rng.normal(size=(30, 3))
+    Y[:3] = X[:3]   # points in both sets: zero distances
+    with pytest.raises(ValueError, match=r"bandwidth=.* is outside 1e-150 to 1e150"):
+        vd.drift(X, Y, bandwidth=bandwidth)
+    assert np.isfinite(vd.drift(X, Y, bandwidth=np.float32(1e-30), n_permutations=19).statistic)
+    with pytest.raises(ValueError, match=r"bandwidth=.* is outside 1e-150 to 1e150"):
+        vd.drift_over_time(X, [Y], bandwidth=bandwidth)
+
+
 def test_drift_over_time_bad_input(rng):
     ref = rng.normal(size=(50, 3))
     with pytest.raises(ValueError, match="list of 2-D arrays"):

@@ -35,6 +35,12 @@ def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="r
                                   or not (math.isfinite(bandwidth) and bandwidth > 0)):
         raise ValueError(f"bandwidth must be a positive number (or None for the median "
                          f"heuristic), got {bandwidth!r}")
+    # subtle: the kernel divides by 2σ²; below ~1e-162 σ² is 0 in float64 and two equal
+    # points give 0/0 (a NaN statistic, read as "drifted"), above ~1e154 it is inf
+    if bandwidth is not None and not 1e-150 <= float(bandwidth) <= 1e150:
+        raise ValueError(f"bandwidth={bandwidth!r} is outside 1e-150 to 1e150, where its "
+                         "square overflows or underflows in float64 (the kernel would be 0/0 "
+                         "or constant); pass bandwidth=None for the median heuristic")
     V.check_choice(model, "model", ("ridge", "logistic"))
     if isinstance(penalty, (bool, np.bool_)) or not isinstance(penalty, numbers.Real) \
             or not penalty > 0 or not math.isfinite(penalty):
