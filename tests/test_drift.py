@@ -868,6 +868,16 @@ def test_a_constant_unchanged_column_does_not_shift(rng, value):
     assert r.details["top_dims"][-1] == 3
 
 
+def test_neighborhood_change_refuses_one_string_as_texts():
+    """Three items and texts="abc": the string was split into three one-letter texts and
+    shown as the items' texts; too few or too many letters gave a count error."""
+    old = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    with pytest.raises(TypeError, match="texts must be a sequence of texts.*not a single"):
+        vd.neighborhood_change(old, old[:, ::-1], k=1, texts="abc")
+    shown = vd.neighborhood_change(old, old[:, ::-1], k=1, texts=("a b", "c", "d")).to_frame()
+    assert shown["text"].tolist() == ["a b", "c", "d"]
+
+
 def test_neighborhood_change_names_old_and_new_in_the_ids_error():
     A = np.random.default_rng(0).normal(size=(30, 4))
     with pytest.raises(ValueError, match="ids has 3 entries but old and new have 30 rows"):
