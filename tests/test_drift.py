@@ -440,6 +440,11 @@ def test_drift_over_time_bad_input(rng):
     ref = rng.normal(size=(50, 3))
     with pytest.raises(ValueError, match="list of 2-D arrays"):
         vd.drift_over_time(ref, rng.normal(size=(60, 3)))
+    # one DataFrame is one 2-D set too: it was read as a list of its column labels
+    # ("batches[0] must be 2-D, got 0-D")
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match="list of 2-D arrays .* got one 2-D array; split"):
+        vd.drift_over_time(ref, pd.DataFrame(rng.normal(size=(60, 3))))
     with pytest.raises(ValueError, match="batches is empty"):
         vd.drift_over_time(ref, [])
     bad = rng.normal(size=(30, 3))

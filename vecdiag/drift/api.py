@@ -326,7 +326,7 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         default_labels = [str(k) for k in batches.keys()]
         batches = list(batches.values())
     else:
-        if (isinstance(batches, np.ndarray) or is_dask_array(batches)) and batches.ndim == 2:
+        if getattr(batches, "ndim", None) == 2:   # NumPy, Dask, a DataFrame, a tensor
             raise ValueError("batches must be a list of 2-D arrays (one per batch), got one "
                              "2-D array; split it, e.g. np.array_split(X, 7)")
         if batches is None or isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
