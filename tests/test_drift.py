@@ -177,6 +177,48 @@ def test_classifier_null_refits_every_permutation(rng, model):
                                                abs=1e-9)
 
 
+def test_logistic_null_with_a_training_fold_of_one_class(rng):
+    """A small reference beside a larger current set, two folds: some permutations put
+    every reference row in the held-out fold, so the training fold holds one class and
+    scikit-learn cannot fit (it raised from deep inside the permutation loop). That
+    fold's rows then get one common score (an intercept-only model); every other
+    permutation's AUC still equals scikit-learn refitted on its labels."""
+    from sklearn.metrics import roc_auc_score
+
+    Z = rng.normal(size=(12, 2))
+    m, P = 3, 40
+    out = S.classifier_permutation(Z, m, P, np.random.default_rng(4), 2, 1.0, "logistic")
+    replay = np.random.default_rng(4)
+    folds = S.random_folds(replay, Z.shape[0], 2)
+    A = S.random_subsets(replay, Z.shape[0], m, P)
+    one_class = 0
+    for j in range(P):
+        labels = 1 - A[:, j]
+        if any(len(np.unique(labels[folds != f])) == 1 for f in (0, 1)):
+            one_class += 1
+            scores = np.zeros(Z.shape[0])
+            for f in (0, 1):
+                tr, te = folds != f, folds == f
+                if len(np.unique(labels[tr])) == 2:
+                    scores[te] = sklearn_heldout_auc_scores(Z, labels, tr, te)
+            assert out["null"][j] == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)
+        else:
+            assert out["null"][j] == pytest.approx(
+                sklearn_heldout_auc(Z, labels, folds, "logistic"), abs=1e-9)
+    assert one_class >= 1   # the case this test is about did occur
+
+
+def sklearn_heldout_auc_scores(Z, labels, tr, te):
+    """Held-out decision scores (intercept removed) of standardise + logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    est = LogisticRegression(C=1.0)
+    pipe = make_pipeline(StandardScaler(), est).fit(Z[tr], labels[tr])
+    return pipe.decision_function(Z[te]) - est.intercept_[0]
+
+
 def test_auc_columns_matches_sklearn_with_ties(rng):
     from sklearn.metrics import roc_auc_score
 
@@ -360,10 +402,49 @@ def test_drift_over_time_bonferroni(rng):
     assert series[0].details["n_permutations"] >= 199
 
 
+def test_texts_in_a_pandas_series_are_embedded():
+    """A DataFrame's text column is texts like a list: it was read as numbers and refused
+    ("reference has dtype object ... pass an array of numbers")."""
+    pd = pytest.importorskip("pandas")
+
+    def embed(texts):   # a toy embedder: two numbers per text
+        return [[len(t), t.count("o")] for t in texts]
+
+    ref = [f"how do I reset device {i}" for i in range(30)]
+    cur = [f"refund for order number {i * 7} please" for i in range(25)]
+    frame = pd.DataFrame({"query": ref + cur})
+    got = vd.drift(frame["query"][:30], frame["query"][30:], embedder=embed,
+                   method="mean_shift", n_permutations=99)
+    R, C = np.array(embed(ref), float), np.array(embed(cur), float)
+    assert got.statistic == pytest.approx(np.linalg.norm(C.mean(axis=0) - R.mean(axis=0)))
+    assert (got.n_reference, got.n_current) == (30, 25)
+    with pytest.raises(TypeError, match="reference holds texts; pass embedder"):
+        vd.drift(frame["query"][:30], frame["query"][30:])
+
+
+@pytest.mark.parametrize("bandwidth", [1e-170, 1e200])
+def test_bandwidth_whose_square_float64_cannot_hold_is_refused(rng, bandwidth):
+    """σ = 1e-170: 2σ² is 0 in float64, two equal points gave a kernel value 0/0, a NaN
+    MMD² and "drift detected" (p = 1/(P+1)); σ = 1e200: 2σ² = inf, a constant kernel."""
+    X = rng.normal(size=(30, 3))
+    Y = rng.normal(size=(30, 3))
+    Y[:3] = X[:3]   # points in both sets: zero distances
+    with pytest.raises(ValueError, match=r"bandwidth=.* is outside 1e-150 to 1e150"):
+        vd.drift(X, Y, bandwidth=bandwidth)
+    assert np.isfinite(vd.drift(X, Y, bandwidth=np.float32(1e-30), n_permutations=19).statistic)
+    with pytest.raises(ValueError, match=r"bandwidth=.* is outside 1e-150 to 1e150"):
+        vd.drift_over_time(X, [Y], bandwidth=bandwidth)
+
+
 def test_drift_over_time_bad_input(rng):
     ref = rng.normal(size=(50, 3))
     with pytest.raises(ValueError, match="list of 2-D arrays"):
         vd.drift_over_time(ref, rng.normal(size=(60, 3)))
+    # one DataFrame is one 2-D set too: it was read as a list of its column labels
+    # ("batches[0] must be 2-D, got 0-D")
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match="list of 2-D arrays .* got one 2-D array; split"):
+        vd.drift_over_time(ref, pd.DataFrame(rng.normal(size=(60, 3))))
     with pytest.raises(ValueError, match="batches is empty"):
         vd.drift_over_time(ref, [])
     bad = rng.normal(size=(30, 3))
@@ -454,18 +535,165 @@ def test_overlap_of_tied_neighbours_is_kept(rng, metric):
     Y[::2] = np.sign(rng.normal(size=(250, 48)))
     changed = vd.neighborhood_overlap(X, Y, k=10, metric=metric)
     assert changed[::2].mean() < 0.2 and changed.mean() < 0.8
-    # by hand: a new neighbour outside the old list counts when it ties the old k-th
+    # by hand: the largest overlap over the orders of the tied items of both spaces,
+    # among the items listed in either space (both spaces tie here)
     old = vd.knn(X, X, 10, metric=metric, exclude_self=True)
     new = vd.knn(Y, Y, 10, metric=metric, exclude_self=True)
-    S = X @ X.T if metric == "dot" else vd.cosine_matrix(X) if metric == "cosine" else \
-        np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
-    want = []
-    for i in range(500):
-        kth, same = old.scores[i, -1], set(old.indices[i])
-        tied = [abs(S[i, j] - kth) <= 1e-8 + 1e-5 * abs(kth) for j in new.indices[i]
-                if j not in same]
-        want.append((len(same & set(new.indices[i])) + sum(tied)) / 10)
-    np.testing.assert_allclose(changed, want)
+    listed = [set(a) | set(b) for a, b in zip(old.indices.tolist(), new.indices.tolist())]
+    np.testing.assert_allclose(changed, _overlap_brute_force(X, Y, 10, metric, listed))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_overlap_counts_no_more_tied_items_than_the_old_list_had_room_for(metric):
+    """Item 0's old top-3: 1 (cosine 0.99, dot 0.99), 2 (0.95), then one of 3, 4, 5, all
+    at 0 (3 by the lower index). Its new top-3 is 3, 4, 5. Whatever the order of the
+    tied items, the old list held only one of them: 1 of 3 neighbours kept, not 3
+    (4 and 5 tie the old 3rd score, but each could only have replaced item 3)."""
+    old = np.array([[1.0, 0.0], [0.99, 0.14], [0.95, 0.31], [0.0, 1.0], [0.0, 2.0],
+                    [0.0, 3.0], [-1.0, 0.0]])
+    new = np.array([[1.0, 0.0], [-1.0, 0.1], [-1.0, -0.2], [0.9, 0.1], [0.8, 0.2],
+                    [0.7, 0.3], [0.0, -1.0]])
+    change = vd.neighborhood_change(old, new, k=3, metric=metric)
+    assert change.old_neighbors[0].tolist() == [1, 2, 3]
+    assert set(change.new_neighbors[0].tolist()) == {3, 4, 5}
+    assert change.overlap[0] == pytest.approx(1 / 3)
+
+
+def _overlap_brute_force(old, new, k, metric, listed=None):
+    """Per item, the largest |old top-k ∩ new top-k| / k over the orders of the items tied
+    with the k-th score of each space (plain NumPy, every pair). A top-k holds the items
+    strictly better than its k-th score and, in its other places, any of the items tied
+    with that score. ``listed``: per item, the only candidates for the tied places (the
+    items listed in either space); default every item."""
+    def scores(X):
+        if metric == "cosine":
+            U = X / np.linalg.norm(X, axis=1, keepdims=True)
+            return U @ U.T
+        if metric == "dot":
+            return X @ X.T
+        return -np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))   # higher is better
+    So, Sn = scores(np.asarray(old, np.float64)), scores(np.asarray(new, np.float64))
+    n = So.shape[0]
+
+    def groups(S, i):
+        others = np.arange(n) != i
+        kth = np.sort(S[i, others])[::-1][k - 1]
+        tol = 1e-8 + 1e-5 * abs(kth)
+        strict = set(np.flatnonzero(others & (S[i] > kth + tol)))
+        tied = set(np.flatnonzero(others & (np.abs(S[i] - kth) <= tol)))
+        if listed is not None:
+            tied &= set(listed[i])
+        return strict, tied, k - len(strict)   # the last: places for tied items
+
+    out = []
+    for i in range(n):
+        old_strict, old_tied, old_places = groups(So, i)
+        new_strict, new_tied, new_places = groups(Sn, i)
+        # strict in one space and tied in the other take a tied place there; items tied
+        # in both take one in each (greedy is optimal: the former use one place only)
+        x = min(len(old_strict & new_tied), new_places)
+        y = min(len(old_tied & new_strict), old_places)
+        z = min(len(old_tied & new_tied), new_places - x, old_places - y)
+        out.append((len(old_strict & new_strict) + x + y + z) / k)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-100, 1e100])
+def test_overlap_under_cosine_is_the_same_for_tiny_and_huge_vectors(rng, scale):
+    """Cosine neighbourhoods do not change when the old vectors are scaled: binary old
+    vectors (ties at the k-th place everywhere) scaled by 1e-100 counted every new
+    neighbour with a positive cosine as a tie (|a|²·|b|² underflowed to 0: cosine inf),
+    and by 1e+100 none (overflow: cosine 0)."""
+    X = (rng.random((150, 16)) < 0.5).astype(float)
+    X[~X.any(axis=1), 0] = 1.0
+    new = rng.normal(size=(150, 6))
+    want = _overlap_brute_force(X, new, 10, "cosine")
+    np.testing.assert_allclose(vd.neighborhood_overlap(X * scale, new, k=10), want)
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+@pytest.mark.parametrize("scale", [1e-5, 1e-12])
+def test_overlap_under_dot_and_euclidean_is_the_same_for_small_vectors(rng, metric, scale):
+    """Scaling a space does not change its dot or euclidean neighbourhoods. The tie
+    tolerance had a fixed absolute part (1e-8): old vectors of length ~1e-4 have dot
+    scores ~1e-8, all "tied", and an unrelated new space read as 100% kept."""
+    old = rng.normal(size=(120, 8))
+    new = rng.normal(size=(120, 8))
+    want = _overlap_brute_force(old, new, 10, metric)
+    assert want.mean() < 0.2   # unrelated spaces: about k / (n - 1)
+    np.testing.assert_allclose(vd.neighborhood_overlap(old * scale, new, k=10, metric=metric),
+                               want)
+    # ties at the k-th place (binary vectors) still count at any scale
+    X = (rng.random((120, 16)) < 0.5).astype(float)
+    want = _overlap_brute_force(X, new, 10, metric)
+    np.testing.assert_allclose(vd.neighborhood_overlap(X * scale, new, k=10, metric=metric),
+                               want)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_overlap_counts_ties_in_the_new_space_whatever_the_row_order(metric):
+    """A new model that quantises (here: 16 sign bits) ties at the k-th place all the
+    time, and the order of the rows decided which of the tied items its search listed.
+    Only ties in the old space counted, so an old neighbour tied with the new k-th score
+    but left out by the row order read as lost: about half the items changed overlap
+    when the rows were shuffled, and the mean was 0.12 low (cosine: 0.36, not 0.48)."""
+    rng = np.random.default_rng(5)
+    old = rng.normal(size=(200, 16))
+    new = np.sign(old)
+    want = _overlap_brute_force(old, new, 10, metric)
+    got = vd.neighborhood_overlap(old, new, k=10, metric=metric)
+    np.testing.assert_allclose(got, want)
+    order = rng.permutation(200)
+    shuffled = vd.neighborhood_overlap(old[order], new[order], k=10, metric=metric)
+    np.testing.assert_allclose(shuffled, got[order])
+
+
+def test_overlap_with_ties_in_both_spaces_is_the_best_order_of_the_tied_items():
+    """Tiny sets of small integer vectors tie everywhere, in both spaces. Every order of
+    the tied items gives each space a valid top-k: the overlap is the largest one, here
+    found by trying every choice (among the items listed in either space). E.g. item 1
+    of old [1, -1, 2, 1, 2, 1, 1, 1, -2, -1], new [2, -2, 2, 1, 2, -1, 1, -2, 1, -2] (1-D,
+    cosine, k=8): items 0, 2, 3, 4, 6 are tied in both, and dropping one of them from both
+    lists makes room for 7 in the old list and 8 in the new one: 8 of 8, not 7."""
+    from itertools import combinations
+
+    def scores(X, metric):
+        if metric == "cosine":
+            U = X / np.linalg.norm(X, axis=1, keepdims=True)
+            return U @ U.T
+        return X @ X.T if metric == "dot" else -np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+
+    def top_k_sets(S, i, k, listed):
+        others = np.arange(S.shape[0]) != i
+        kth = np.sort(S[i, others])[::-1][k - 1]
+        tol = 1e-8 + 1e-5 * abs(kth)
+        strict = set(np.flatnonzero(others & (S[i] > kth + tol)))
+        tied = set(np.flatnonzero(others & (np.abs(S[i] - kth) <= tol))) & listed
+        return [strict | set(c) for c in combinations(sorted(tied), k - len(strict))]
+
+    rng = np.random.default_rng(7)
+    cases = [(np.array([[1.0], [-1], [2], [1], [2], [1], [1], [1], [-2], [-1]]),
+              np.array([[2.0], [-2], [2], [1], [2], [-1], [1], [-2], [1], [-2]]), 8, "cosine")]
+    for t in range(60):
+        n = int(rng.integers(3, 9))
+        X = rng.integers(-2, 3, size=(n, int(rng.integers(1, 3)))).astype(float)
+        Y = rng.integers(-2, 3, size=(n, int(rng.integers(1, 3)))).astype(float)
+        X[(X == 0).all(axis=1), 0] = 1.0
+        Y[(Y == 0).all(axis=1), 0] = 1.0
+        cases.append((X, Y, int(rng.integers(1, n)), METRICS_NN[t % 3]))
+    for X, Y, k, metric in cases:
+        old = vd.knn(X, X, k, metric=metric, exclude_self=True)
+        new = vd.knn(Y, Y, k, metric=metric, exclude_self=True)
+        So, Sn = scores(X, metric), scores(Y, metric)
+        want = []
+        for i in range(X.shape[0]):
+            listed = set(old.indices[i].tolist()) | set(new.indices[i].tolist())
+            want.append(max(len(a & b) for a in top_k_sets(So, i, k, listed)
+                            for b in top_k_sets(Sn, i, k, listed)) / k)
+        np.testing.assert_allclose(vd.neighborhood_overlap(X, Y, k=k, metric=metric), want)
+
+
+METRICS_NN = ("cosine", "dot", "euclidean")
 
 
 def test_overlap_matches_sklearn_neighbours(rng):
@@ -713,6 +941,16 @@ def test_a_constant_unchanged_column_does_not_shift(rng, value):
     assert standardized_shift(R, np.c_[C[:, :3], np.full(29, value + 0.1)])[3] == np.inf
     r = vd.drift(R, C, method="mean_shift")
     assert r.details["top_dims"][-1] == 3
+
+
+def test_neighborhood_change_refuses_one_string_as_texts():
+    """Three items and texts="abc": the string was split into three one-letter texts and
+    shown as the items' texts; too few or too many letters gave a count error."""
+    old = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    with pytest.raises(TypeError, match="texts must be a sequence of texts.*not a single"):
+        vd.neighborhood_change(old, old[:, ::-1], k=1, texts="abc")
+    shown = vd.neighborhood_change(old, old[:, ::-1], k=1, texts=("a b", "c", "d")).to_frame()
+    assert shown["text"].tolist() == ["a b", "c", "d"]
 
 
 def test_neighborhood_change_names_old_and_new_in_the_ids_error():

@@ -7,7 +7,7 @@
   same items with a new model does to every item's top-k neighbours.
 
 Reading order: ``_stats.py`` (the three tests as array code), ``api.py`` (checking,
-subsampling, packaging), ``result.py``, ``overlap.py``.
+subsampling, packaging), ``result.py``, ``overlap.py`` (its tie rule: ``_ties.py``).
 """
 
 from __future__ import annotations

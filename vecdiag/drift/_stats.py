@@ -260,12 +260,20 @@ def _ridge_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
 
 
 def _logistic_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
-    """Held-out scores of a logistic regression refitted for every label column."""
+    """Held-out scores of a logistic regression refitted for every label column.
+
+    A training fold holding one class only (a small set beside a large one, few folds:
+    some permutations put every row of the small set in the held-out fold) has no
+    classifier to fit: its intercept-only model scores every held-out row alike (0, as
+    ridge's weights are 0 on centred features then).
+    """
     from sklearn.linear_model import LogisticRegression
 
     def score(Ytr: np.ndarray) -> np.ndarray:
-        out = np.empty((Xte.shape[0], Ytr.shape[1]))
+        out = np.zeros((Xte.shape[0], Ytr.shape[1]))
         for j in range(Ytr.shape[1]):
+            if Ytr[:, j].min() == Ytr[:, j].max():
+                continue
             model = LogisticRegression(C=1.0 / penalty, max_iter=1000).fit(Xtr, Ytr[:, j])
             out[:, j] = Xte @ model.coef_[0]  # the intercept does not change a ranking
         return out

@@ -35,6 +35,12 @@ def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="r
                                   or not (math.isfinite(bandwidth) and bandwidth > 0)):
         raise ValueError(f"bandwidth must be a positive number (or None for the median "
                          f"heuristic), got {bandwidth!r}")
+    # subtle: the kernel divides by 2σ²; below ~1e-162 σ² is 0 in float64 and two equal
+    # points give 0/0 (a NaN statistic, read as "drifted"), above ~1e154 it is inf
+    if bandwidth is not None and not 1e-150 <= float(bandwidth) <= 1e150:
+        raise ValueError(f"bandwidth={bandwidth!r} is outside 1e-150 to 1e150, where its "
+                         "square overflows or underflows in float64 (the kernel would be 0/0 "
+                         "or constant); pass bandwidth=None for the median heuristic")
     V.check_choice(model, "model", ("ridge", "logistic"))
     if isinstance(penalty, (bool, np.bool_)) or not isinstance(penalty, numbers.Real) \
             or not penalty > 0 or not math.isfinite(penalty):
@@ -69,8 +75,9 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     ----------
     reference, current : array-like (m, d) and (n, d), dask.array.Array, or lists of texts
         Two sets of vectors from the same embedding model, e.g. the queries a search
-        system was tuned on and this week's queries. At least 10 rows each. Texts are
-        embedded with ``embedder`` (as ``kind``, default "query") first. Either set may
+        system was tuned on and this week's queries. At least 10 rows each. Texts (a
+        list, or a pandas Series such as a DataFrame's column) are embedded with
+        ``embedder`` (as ``kind``, default "query") first. Either set may
         be a Dask array (any scheduler): it is checked in one pass over its blocks and
         only the rows of the subsample are computed, drawn exactly as for a NumPy array,
         so the result equals the NumPy one for the same data and ``random_state``.
@@ -319,7 +326,7 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         default_labels = [str(k) for k in batches.keys()]
         batches = list(batches.values())
     else:
-        if (isinstance(batches, np.ndarray) or is_dask_array(batches)) and batches.ndim == 2:
+        if getattr(batches, "ndim", None) == 2:   # NumPy, Dask, a DataFrame, a tensor
             raise ValueError("batches must be a list of 2-D arrays (one per batch), got one "
                              "2-D array; split it, e.g. np.array_split(X, 7)")
         if batches is None or isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):

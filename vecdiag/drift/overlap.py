@@ -8,11 +8,10 @@ from .. import _validate as V
 from ..linalg import row_norms
 from ..scale.chunks import is_dask_array
 from ..results import Result, escape, html_block, html_table, result, shorten
+from ._ties import kept_with_ties
 
 __all__ = ["neighborhood_overlap", "neighborhood_change", "NeighborhoodChange", "DASK_SAMPLE"]
 
-# Rows compared per step when intersecting neighbour lists: (rows x k x k) booleans.
-_ROWS_PER_STEP = 8_192
 # Items whose neighbourhoods are compared when old or new is a Dask array and no sample is
 # given (each is searched exactly against every item: O(s n d) instead of O(n² d)).
 DASK_SAMPLE = 5_000
@@ -35,7 +34,7 @@ class NeighborhoodChange(Result):
     mean, median : float
         Mean and median of ``overlap``.
     share_unchanged : float
-        Share of items whose top-k set is identical in both spaces.
+        Share of items that keep their whole top-k (ties at the k-th place counted).
     share_mostly_changed : float
         Share of items that keep fewer than half of their neighbours.
     random_baseline : float
@@ -75,7 +74,7 @@ class NeighborhoodChange(Result):
     median: float
     """Median of :attr:`overlap`."""
     share_unchanged: float
-    """Share of items whose top-k set is identical in both spaces."""
+    """Share of items that keep their whole top-k (ties at the k-th place counted)."""
     share_mostly_changed: float
     """Share of items that keep fewer than half of their neighbours."""
     random_baseline: float
@@ -152,51 +151,6 @@ def _top_k(X: np.ndarray, k: int, metric: str):
     return knn(X, X, k, metric=metric, exclude_self=True)
 
 
-TIE_RTOL, TIE_ATOL = 1e-5, 1e-8     # a tie at the k-th place, as vd.ann_recall counts one
-
-
-def _tied_in_old(A, rows, old, new_nn: np.ndarray, metric: str) -> np.ndarray:
-    """Per row, how many of its new neighbours outside its old list score, in the old
-    space, as well as the old k-th neighbour (within ``TIE_ATOL + TIE_RTOL·|k-th|``):
-    items tied at the k-th place, which the exact search's tie rule (lower row) and
-    rounding noise order differently in each space, though no score changed."""
-    kth = np.asarray(old.scores, np.float64)[:, -1]
-    extra = ~(new_nn[:, :, None] == np.asarray(old.indices)[:, None, :]).any(axis=2)
-    r, c = np.nonzero(extra)
-    if r.size == 0:
-        return np.zeros(new_nn.shape[0], dtype=np.int64)
-    items = np.arange(A.shape[0]) if rows is None else np.asarray(rows)
-    if is_dask_array(A):
-        # only the rows of these pairs are gathered (a few per sampled item), not the corpus
-        from ..scale.block_top import gather_rows
-
-        needed = np.unique(np.concatenate([items[r], new_nn[r, c]]))
-        R = np.asarray(gather_rows(A, needed), np.float64)
-        a = R[np.searchsorted(needed, items[r])]
-        b = R[np.searchsorted(needed, new_nn[r, c])]
-    else:
-        a = np.asarray(A[items[r]], np.float64)
-        b = np.asarray(A[new_nn[r, c]], np.float64)
-    if metric == "euclidean":
-        score = np.sqrt(np.einsum("ij,ij->i", a - b, a - b))
-    else:
-        score = np.einsum("ij,ij->i", a, b)
-        if metric == "cosine":
-            score /= np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
-    tol = TIE_ATOL + TIE_RTOL * np.abs(kth[r])
-    tied = score <= kth[r] + tol if metric == "euclidean" else score >= kth[r] - tol
-    return np.bincount(r[tied], minlength=new_nn.shape[0])
-
-
-def _row_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per row, |set(a_i) ∩ set(b_i)| for two (n, k) index arrays without repeats in a row."""
-    out = np.empty(a.shape[0], dtype=np.int64)
-    for start in range(0, a.shape[0], _ROWS_PER_STEP):
-        A, B = a[start:start + _ROWS_PER_STEP], b[start:start + _ROWS_PER_STEP]
-        out[start:start + A.shape[0]] = (A[:, :, None] == B[:, None, :]).any(axis=2).sum(axis=1)
-    return out
-
-
 def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=None,
                         texts=None, sample: int | None = None,
                         random_state=0) -> NeighborhoodChange:
@@ -232,12 +186,19 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     ``overlap_i = |N_old(i) ∩ N_new(i)| / k`` with ``N(i)`` the k nearest other items
     (exact search, ties broken by lower index). 1.0 for an unchanged space and for any
     change that preserves the metric (a rotation under cosine); about ``k / (n - 1)``
-    when the new space is unrelated to the old. Ties at the k-th place count as kept: a
-    new neighbour outside the old list whose old score equals the old k-th score (within
-    ``1e-8 + 1e-5·|k-th|``, as :func:`vecdiag.ann_recall` counts a tie) could have been
-    listed in the old space too (binary or quantised embeddings tie often, and rounding
-    noise orders the tied items differently in each space). On a Dask corpus the same
-    rule holds: only the rows of those pairs are gathered.
+    when the new space is unrelated to the old. Ties at the k-th place count as kept, in
+    either space: binary or quantised embeddings tie often, rounding noise orders the
+    tied items differently in each space, and the order of the rows decides which of
+    them is listed. A neighbour listed in one space only counts when its score in the
+    other space equals that space's k-th score (within ``1e-8·s + 1e-5·|k-th|``, as
+    :func:`vecdiag.ann_recall` counts a tie, with ``s`` the scale of the item's scores:
+    1 for cosine, ``‖x_i‖·‖x_k‖`` for dot and ``max(‖x_i‖, ‖x_k‖)`` for euclidean, x_k
+    its k-th neighbour there), in place of a neighbour tied with the k-th score that the
+    other list holds alone: the overlap is the largest one over the orders of the tied
+    items of both spaces, among the items listed in either. So it does not depend on the
+    order of the rows, unless both spaces tie beyond their lists (an item listed in
+    neither, tied in both, is not searched for). On a Dask corpus the same rule holds:
+    only the rows of those pairs are gathered.
 
     Examples
     --------
@@ -263,6 +224,9 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
                                  "have no direction under cosine; drop those items from both "
                                  "old and new, or use metric='euclidean'")
     ids_arr = V.check_ids(ids, A.shape[0], "ids", rows_of="old and new have")
+    if isinstance(texts, (str, bytes)):   # list("abc") would be three one-letter texts
+        raise TypeError("texts must be a sequence of texts, one per item, not a single "
+                        "string; wrap it: [texts]")
     texts_arr = None if texts is None else np.asarray(list(texts), dtype=object)
     if texts_arr is not None and texts_arr.shape[0] != A.shape[0]:
         raise ValueError(f"texts has {texts_arr.shape[0]} entries for {A.shape[0]} items; "
@@ -274,7 +238,7 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
 
         old, new = knn_rows(A, rows, k, metric=metric), knn_rows(B, rows, k, metric=metric)
     old_nn, new_nn = np.asarray(old.indices), np.asarray(new.indices)
-    kept = _row_overlap(old_nn, new_nn) + _tied_in_old(A, rows, old, new_nn, metric)
+    kept = kept_with_ties(A, B, rows, old, new, metric)
     overlap = kept / k
     n = A.shape[0]
     order = np.argsort(overlap, kind="stable")

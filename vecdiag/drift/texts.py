@@ -12,9 +12,13 @@ def _is_texts(x) -> bool:
         return True
     if isinstance(x, np.ndarray):
         return x.dtype.kind in "UO" and x.ndim == 1 and all(isinstance(t, str) for t in x)
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple)) or _is_pandas_1d(x):   # e.g. a DataFrame's text column
         return len(x) > 0 and all(isinstance(t, str) for t in x)
     return False
+
+
+def _is_pandas_1d(x) -> bool:
+    return (type(x).__module__ or "").startswith("pandas") and getattr(x, "ndim", None) == 1
 
 
 def embed_if_texts(x, embedder, kind: str, name: str):
