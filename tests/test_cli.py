@@ -479,6 +479,18 @@ def test_drift_json_is_strict_json_when_a_shift_is_infinite(tmp_path, capsys):
     assert payload["details"]["top_shifts"][0] is None
 
 
+def test_drift_text_says_when_the_cosine_of_the_means_is_undefined(tmp_path, capsys):
+    """A reference whose mean is the origin (rows x and -x) has no direction to compare:
+    the text output says so instead of printing "None"."""
+    rng = np.random.default_rng(0)
+    half = rng.normal(size=(30, 5))
+    np.save(tmp_path / "a.npy", np.vstack([half, -half]))
+    np.save(tmp_path / "b.npy", rng.normal(size=(60, 5)) + 1.0)
+    main(["drift", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--method", "mean_shift"])
+    line = next(t for t in capsys.readouterr().out.splitlines() if "cosine of means" in t)
+    assert line.split()[-6:] == ["undefined", "(a", "mean", "is", "at", "the", "origin)"][-6:]
+
+
 def test_id_files_split_on_newlines_only_and_drop_a_byte_order_mark(tmp_path, capsys):
     """str.splitlines also breaks at \\x85 and \\u2028, which ids may hold: the --ids file
     then counted more ids than rows. Only \\n (and \\r\\n) end an id."""

@@ -68,7 +68,9 @@ def _text(res) -> str:
         lines.append(f"  {'bandwidth':<18} {fmt(res.details['bandwidth'])} "
                      f"({res.details['bandwidth_rule']})")
     if res.method == "mean_shift":
-        lines.append(f"  {'cosine of means':<18} {fmt(res.details['cosine_of_means'])}")
+        cos = res.details["cosine_of_means"]
+        lines.append(f"  {'cosine of means':<18} "
+                     + ("undefined (a mean is at the origin)" if cos is None else fmt(cos)))
         moved = ", ".join(f"{d} ({s:+.2f} sd)" for d, s in
                           zip(res.details["top_dims"][:5], res.details["top_shifts"][:5]))
         lines.append(f"  {'moved most':<18} {moved}")

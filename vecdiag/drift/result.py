@@ -22,7 +22,8 @@ class DriftResult(Result):
     method : str
         ``"mmd"``, ``"classifier"`` or ``"mean_shift"``.
     statistic : float
-        Unbiased MMD², mean held-out ROC AUC, or the euclidean distance between the means.
+        Unbiased MMD², the ROC AUC of every fold's held-out scores, or the euclidean
+        distance between the means.
     p_value : float
         Permutation p-value ``(1 + #{null >= statistic}) / (1 + n_permutations)``.
     drifted : bool
@@ -30,7 +31,8 @@ class DriftResult(Result):
     threshold : float
         Critical value of the statistic at level ``alpha`` from the permutation null.
     details : dict
-        Method specifics: sample sizes used, bandwidth, fold AUCs, moved dimensions...
+        Method specifics: sample sizes used, bandwidth, classifier model and folds, moved
+        dimensions...
     alpha : float
         Significance level of the test.
     n_reference, n_current : int
@@ -58,7 +60,8 @@ class DriftResult(Result):
     method: str
     """"mmd", "classifier" or "mean_shift"."""
     statistic: float
-    """Unbiased MMD², mean held-out ROC AUC, or the euclidean distance between the means."""
+    """Unbiased MMD², the ROC AUC of every fold's held-out scores, or the euclidean
+        distance between the means."""
     p_value: float
     """Permutation p-value ``(1 + #{null >= statistic}) / (1 + n_permutations)``."""
     drifted: bool
@@ -66,7 +69,8 @@ class DriftResult(Result):
     threshold: float
     """Critical value of the statistic at level ``alpha`` from the permutation null."""
     details: dict
-    """Method specifics: sample sizes used, bandwidth, fold AUCs, moved dimensions..."""
+    """Method specifics: sample sizes used, bandwidth, classifier model and folds, moved
+        dimensions..."""
     alpha: float = 0.05
     """Significance level of the test (false-alarm rate under no drift)."""
     n_reference: int = 0
