@@ -677,6 +677,22 @@ def test_plot_draws_stored_scores(rng):
     assert res.plot(queries=[2]).lines[0].get_xdata().tolist() == [1, 2, 3, 4, 5]
 
 
+def test_plot_queries_are_checked_positions(rng):
+    """A query position past the searched queries is named (it was NumPy's bare
+    IndexError); -1 is the last query and is labelled by its position, not "query -1"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = knn(rng.normal(size=(3, 4)), rng.normal(size=(30, 4)), k=5)
+    with pytest.raises(ValueError, match=r"queries .*outside the 3 queries.*\[40\]"):
+        res.plot(queries=[40])
+    with pytest.raises(TypeError, match="queries"):
+        res.plot(queries=[0.5])
+    line = res.plot(queries=-1).lines[0]
+    assert line.get_label() == "query 2"
+    np.testing.assert_array_equal(line.get_ydata(), res.scores[2])
+
+
 def test_progress_bar(capsys, rng):
     X = rng.normal(size=(30, 4))
     knn(X, X, k=2, show_progress=True)

@@ -346,6 +346,9 @@ def test_overlap_matches_brute_force():
     assert list(frame.columns) == ["point", "overlap"] and len(frame) == 80
     assert "trustworthiness" in f._repr_html_()
     assert f.worst(3).tolist() == np.argsort(f.overlap, kind="stable")[:3].tolist()
+    assert f.worst(0).tolist() == []
+    with pytest.raises(ValueError, match="n"):
+        f.worst(-1)          # was every point but the last (a slice [:-1])
 
 
 def test_faithfulness_with_ties_follows_the_lower_index_rule():
@@ -834,3 +837,19 @@ def test_every_solver_refuses_squares_past_float64_by_name(solver):
     ref = sk_pca((X / 1e160 * 3e19).astype(np.float32).astype(np.float64), 2)
     np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
                                rtol=1e-4)
+
+
+def test_transform_of_a_dask_array_names_nan_rows_by_global_row():
+    """A lazy transform refuses a NaN row when computed, naming its row in the whole
+    array as the in-memory transform does (it returned NaN coordinates)."""
+    da = pytest.importorskip("dask.array")
+    X = np.random.default_rng(0).normal(size=(60, 5))
+    p = vd.pca(X, n_components=2)
+    np.testing.assert_allclose(p.transform(da.from_array(X, chunks=(20, 5))).compute(),
+                               (X - X.mean(axis=0)) @ p.components.T, atol=1e-12)
+    Y = X.copy()
+    Y[43, 1] = np.nan
+    with pytest.raises(ValueError, match=r"Y has 1 row \(43\) with NaN"):
+        p.transform(Y)
+    with pytest.raises(ValueError, match=r"Y has 1 row \(43\) with NaN"):
+        p.transform(da.from_array(Y, chunks=(20, 5))).compute()

@@ -15,7 +15,7 @@ def draw_neighbors(neighbors, queries=None, ax=None):
     """
     ax = get_ax(ax)
     n_q, k = neighbors.scores.shape
-    rows = np.arange(min(n_q, 10)) if queries is None else np.atleast_1d(queries)
+    rows = np.arange(min(n_q, 10)) if queries is None else _query_rows(queries, n_q)
     ranks = np.arange(1, k + 1)
     for q in rows:
         ax.plot(ranks, neighbors.scores[q], marker="o", markersize=3, label=f"query {int(q)}")
@@ -27,3 +27,16 @@ def draw_neighbors(neighbors, queries=None, ax=None):
     if len(rows) and len(rows) <= 10:
         ax.legend(fontsize="small")
     return ax
+
+
+def _query_rows(queries, n_q: int) -> np.ndarray:
+    """``queries`` as row positions in [0, n_q) (negative ones count from the end, as in
+    NumPy, and are labelled by their position); others are refused by name."""
+    rows = np.atleast_1d(np.asarray(queries))
+    if rows.ndim != 1 or not (rows.size == 0 or np.issubdtype(rows.dtype, np.integer)):
+        raise TypeError(f"queries must be query row positions (integers), got {queries!r:.60}")
+    bad = rows[(rows >= n_q) | (rows < -n_q)]
+    if bad.size:
+        raise ValueError(f"queries holds {bad.size} position(s) outside the {n_q} queries "
+                         f"searched: {bad[:5].tolist()}")
+    return np.where(rows < 0, rows + n_q, rows).astype(np.int64)

@@ -48,6 +48,7 @@ class Faithfulness(Result):
 
     def worst(self, n: int = 10) -> np.ndarray:
         """Rows of the ``n`` points whose neighbourhoods the map keeps least."""
+        n = V.check_positive_int(n, "n", minimum=0)
         order = np.argsort(self.overlap, kind="stable")[:n]
         return order if self.points is None else self.points[order]
 

@@ -41,6 +41,16 @@ def linear_map(Y: np.ndarray, components: np.ndarray, mean: np.ndarray,
     return out
 
 
+def _checked_linear_map(Y, components, mean, center_blocks, block_info=None):
+    """:func:`linear_map` of one row block of a Dask ``Y``, its NaN/inf rows refused by
+    their global row (the in-memory transform's words: a block sees only its own rows)."""
+    from ..scale.block_top import checked_block
+
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    checked_block(Y, start, "dot", "Y")
+    return linear_map(Y, components, mean, center_blocks)
+
+
 @result
 class Projection(Result):
     """Vectors placed on a low-dimensional map (PCA or UMAP), ready to plot and to check.
@@ -152,13 +162,15 @@ class Projection(Result):
 
     # -- new points ---------------------------------------------------------------------
 
-    def _linear(self, Y):
+    def _linear(self, Y, *, check: bool = False):
         """``(Y - mean) @ components.T`` in Y's dtype; inputs already checked. A Dask
-        array gives a lazy Dask array (one task per row block)."""
+        array gives a lazy Dask array (one task per row block; ``check``: each task
+        refuses its NaN/inf rows, by global row)."""
         center = bool(self.params.get("center_blocks"))
         if is_dask_array(Y):
             c = self.components.shape[0]
-            return Y.map_blocks(linear_map, self.components, self.mean, center,
+            return Y.map_blocks(_checked_linear_map if check else linear_map,
+                                self.components, self.mean, center,
                                 dtype=Y.dtype, chunks=(Y.chunks[0], (c,)),
                                 meta=np.empty((0, c), dtype=Y.dtype))
         return linear_map(Y, self.components, self.mean, center)
@@ -178,7 +190,8 @@ class Projection(Result):
         Notes
         -----
         PCA: ``(y - mean) @ components.T``, exact; the fitted data returns ``coords``.
-        PCA of a ``dask.array.Array`` ``Y``: a lazy Dask array (one task per row block).
+        PCA of a ``dask.array.Array`` ``Y``: a lazy Dask array (one task per row block;
+        computing it raises on a NaN or inf row, named by its global row).
         UMAP: the fitted data returns ``coords``; other points are embedded by
         umap-learn's ``transform`` (placed among their nearest fitted neighbours, then
         refined), which is approximate.
@@ -198,7 +211,7 @@ class Projection(Result):
                 raise ValueError(f"dimension mismatch: Y has dimension {Y.shape[1]} but the "
                                  f"projection was fitted on dimension "
                                  f"{self.components.shape[1]}")
-            return self._linear(Y)
+            return self._linear(Y, check=True)   # NaN/inf rows refused when computed
         Y = V.as_vectors(Y, "Y")
         single = Y.ndim == 1
         Y2 = Y.reshape(1, -1) if single else Y
