@@ -1131,3 +1131,40 @@ def test_explain_a_one_document_corpus_names_the_corpus():
     X = np.random.default_rng(2).normal(size=(5, 4))
     with pytest.raises(ValueError, match="corpus has 1 vector; a ranking to explain needs"):
         vd.explain_neighbors(X[1], X[:1], k=1, expected=[0])
+
+
+def test_unordered_ids_texts_and_labels_are_refused():
+    """A set has no order: as ids, texts or labels its i-th entry was paired with row i by
+    chance (Index(X, ids=set(...)).search gave the ids of other rows; evaluate's tuple run
+    with a set of doc_ids scored 0.0). Each is refused naming the argument; the same ids in
+    row order (list, array, pandas Index, range) name the rows a brute-force search finds."""
+    pd = pytest.importorskip("pandas")
+    names = [f"d{i}" for i in range(12)]
+    order = np.argsort(-(vd.normalize(Q) @ vd.normalize(X).T), axis=1, kind="stable")[:, :3]
+    for ordered in (names, np.array(names), pd.Index(names), tuple(names)):
+        assert vd.Index(X, ids=ordered).search(Q, 3).ids.tolist() == \
+            [[names[j] for j in row] for row in order]
+    assert vd.Index(X, ids=range(12)).search(Q, 3).ids.tolist() == order.tolist()
+    nb = vd.knn(Q, X, 3)
+    qids = [f"q{i}" for i in range(5)]
+    qrels = {"q0": {names[order[0, 0]]: 1}}
+    assert vd.evaluate((nb, qids, np.array(names)), qrels).per_query.loc["q0", "mrr@10"] == 1.0
+    P = vd.pca(X)
+    for kind in (set, frozenset):
+        _raises(lambda: vd.Index(X, ids=kind(names)), "ids", TypeError, "no order")
+        _raises(lambda: vd.Index(X, texts=kind(names)), "texts", TypeError, "no order")
+        _raises(lambda: vd.diagnose(X, ids=kind(names), k=3), "ids", TypeError, "no order")
+        _raises(lambda: vd.explain_neighbors(v, X, k=3, ids=kind(names)), "ids", TypeError,
+                "no order")
+        _raises(lambda: nb.to_frame(ids=kind(names)), "ids", TypeError, "no order")
+        _raises(lambda: nb.to_frame(texts=kind(names)), "texts", TypeError, "no order")
+        _raises(lambda: vd.evaluate((nb, qids, kind(names)), qrels), "doc_ids", TypeError,
+                "no order")
+        _raises(lambda: vd.evaluate((nb, kind(qids), names), qrels), "query_ids", TypeError,
+                "no order")
+        _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=kind(IDS), k=3,
+                                     n_resamples=20, fixes=["normalize"]),
+                "doc_ids", TypeError, "no order")
+        _raises(lambda: P.plot(labels=kind(names)), "labels", TypeError, "no order")
+        _raises(lambda: vd.lexical.bm25(["d1"], kind(names), k=2), "corpus_texts",
+                TypeError, "no order")

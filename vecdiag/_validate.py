@@ -28,6 +28,7 @@ __all__ = [
     "check_ids",
     "check_k",
     "check_metric",
+    "check_ordered",
     "check_positive_int",
     "check_random_state",
     "check_same_dim",
@@ -301,6 +302,25 @@ def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
     return k
 
 
+def check_ordered(values, name: str):
+    """Refuse a set where one entry per row is expected: a set has no order, so its
+    i-th entry would be paired with row i by chance (and differently from run to run
+    for strings). Returns ``values`` unchanged otherwise.
+
+    Examples
+    --------
+    >>> check_ordered({"a", "b"}, "ids")
+    Traceback (most recent call last):
+    ...
+    TypeError: ids is a set, which has no order, so its entries cannot be matched to rows; pass a list (or array) with one entry per row, in row order
+    """
+    if isinstance(values, (set, frozenset)):
+        raise TypeError(f"{name} is a {type(values).__name__}, which has no order, so its "
+                        "entries cannot be matched to rows; pass a list (or array) with one "
+                        "entry per row, in row order")
+    return values
+
+
 def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
               ) -> np.ndarray | None:
     """Unique document ids, one per corpus row, as an object array (or None).
@@ -309,7 +329,7 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
         return None
     if isinstance(ids, (str, bytes)):
         raise TypeError(f"{name} must be a sequence of ids, one per row, not a single string")
-    values = list(ids)
+    values = list(check_ordered(ids, name))
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entr{'y' if len(values) == 1 else 'ies'} "
                          f"but {rows_of} {n} rows; "

@@ -17,6 +17,8 @@ import numbers
 
 import numpy as np
 
+from .. import _validate as V
+
 __all__ = ["as_run", "as_qrels", "ranked_docs", "run_from_neighbors"]
 
 
@@ -40,7 +42,7 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
     """
     indices = np.asarray(neighbors.indices)
     scores = np.asarray(neighbors.scores, dtype=np.float64)
-    query_ids = [str(q) for q in query_ids]
+    query_ids = [str(q) for q in V.check_ordered(query_ids, f"{name}: query_ids")]
     if len(query_ids) != indices.shape[0]:
         raise ValueError(f"{name}: query_ids has {len(query_ids)} entries but the Neighbors "
                          f"hold {indices.shape[0]} queries; pass one id per query row")
@@ -52,7 +54,8 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
                              "row) as the third element: (neighbors, query_ids, doc_ids)")
         names = np.asarray(neighbors.ids, dtype=object)
     else:
-        doc_ids = np.asarray([str(d) for d in doc_ids], dtype=object)
+        doc_ids = np.asarray([str(d) for d in V.check_ordered(doc_ids, f"{name}: doc_ids")],
+                             dtype=object)
         if indices.size and indices.max() >= doc_ids.shape[0]:
             raise ValueError(f"{name}: the Neighbors point at corpus row {int(indices.max())} "
                              f"but doc_ids has only {doc_ids.shape[0]} entries; pass one id "
