@@ -171,3 +171,19 @@ def test_rerankers_take_numpy_numbers_and_name_overflowing_scores():
         vd.fixes.mutual_proximity(X[:3] * 1e200, X * 1e200, 2, metric="euclidean")
     with pytest.raises(ValueError, match="first$"):        # float64 already: no such hint
         vd.knn(X[:3] * 1e200, X * 1e200, 2, metric="euclidean")
+
+
+def test_score_percentile_reads_torch_scores_like_any_vector(gaussian):
+    """Scores straight from a model (a bfloat16 tensor, or one still tracking grad) are
+    read as every vector input is: bfloat16 was 'Got unsupported ScalarType BFloat16'
+    from inside torch, a grad tensor torch's own 'Can't call numpy()'."""
+    torch = pytest.importorskip("torch")
+    X = gaussian[:60]
+    ref = all_pair_scores(X, "cosine")
+    s = [0.25, -0.5, 0.0]                          # exact in bfloat16
+    expected = [percentileofscore(ref, x, kind="mean") for x in s]
+    got = vd.score_percentile(torch.tensor(s, dtype=torch.bfloat16), X, n_pairs=10_000)
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    with pytest.raises(TypeError, match=r"scores is a torch tensor that requires grad; "
+                                        r"pass scores.detach\(\)"):
+        vd.score_percentile(torch.tensor(s, requires_grad=True), X)

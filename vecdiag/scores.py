@@ -114,7 +114,10 @@ def score_percentile(scores, corpus, *, metric: str | None = None, n_pairs: int 
     >>> score_percentile([0.9, 0.0], corpus)
     array([100.,  50.])
     """
-    arr = np.asarray(scores, dtype=object if isinstance(scores, (str, bytes)) else None)
+    # a string is refused as an object array below; anything else (a torch tensor in
+    # bfloat16 or needing grad, a pandas Series) is read as every vector input is
+    arr = np.asarray(scores, dtype=object) if isinstance(scores, (str, bytes)) \
+        else V.to_array(scores, "scores")
     flat = V.as_vectors(np.atleast_1d(arr).reshape(-1), "scores", ndim=1, allow_empty=True)
     if metric is None:
         metric = getattr(corpus, "metric", None) if not isinstance(corpus, np.ndarray) \
