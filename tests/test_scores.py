@@ -187,3 +187,21 @@ def test_score_percentile_reads_torch_scores_like_any_vector(gaussian):
     with pytest.raises(TypeError, match=r"scores is a torch tensor that requires grad; "
                                         r"pass scores.detach\(\)"):
         vd.score_percentile(torch.tensor(s, requires_grad=True), X)
+
+
+def test_ann_recall_reads_torch_index_tensors_as_positions(gaussian):
+    """torch.topk's indices (a tensor, or a list of per-query tensors) are corpus positions;
+    their entries are 0-d tensors, not ints, so they were taken for ids and refused
+    ('approx holds ids, not corpus positions'). Recall is the hand-counted overlap."""
+    torch = pytest.importorskip("torch")
+    X = torch.tensor(gaussian[:50])
+    Xn = X / X.norm(dim=1, keepdim=True)
+    exact = torch.topk(Xn[:4] @ Xn.T, 5).indices                 # brute force, in torch
+    approx = exact.clone()
+    approx[0, 4] = approx[0, 3]                                   # query 0: one miss
+    approx[2, :2] = -1                                            # query 2: two misses
+    expected = (4 / 5 + 1 + 3 / 5 + 1) / 4
+    assert vd.ann_recall(approx, exact) == pytest.approx(expected)
+    assert vd.ann_recall(list(approx), exact.numpy()) == pytest.approx(expected)
+    assert vd.ann_recall(approx, vd.knn(gaussian[:4], gaussian[:50], 5)) == \
+        pytest.approx(expected)

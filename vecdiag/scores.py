@@ -138,13 +138,18 @@ def _rows(result, name: str):
 
     if isinstance(result, Neighbors):
         return [r.tolist() for r in result.indices], result.scores, result.metric, result
+    if not isinstance(result, (list, tuple)) and hasattr(result, "__array__"):
+        # an array of another kind (torch.topk's indices, np.matrix, a DataFrame): its
+        # entries as Python numbers (a 0-d tensor is no integer, so it read as an id)
+        result = np.asarray(result)
     if isinstance(result, np.ndarray):
         if result.ndim != 2:
             raise ValueError(f"{name} must be 2-D (one row of results per query), got shape "
                              f"{result.shape}")
         return [r.tolist() for r in result], None, None, None
     try:
-        rows = [list(r) for r in result]
+        rows = [np.asarray(r).tolist() if hasattr(r, "__array__") else list(r)
+                for r in result]
     except TypeError:
         raise TypeError(f"{name} must be a Neighbors, a 2-D index array or a list of lists "
                         f"per query, got {type(result).__name__}") from None
