@@ -194,3 +194,17 @@ def test_small_messages_say_what_is_possible():
         vd.Index(X, ids=["a"])
     assert vd.anisotropy(np.ones((20, 8))) == 1.0                  # not 1.0000000000000007
     assert vd.anisotropy(np.ones((20, 8), np.float32)) == 1.0
+
+
+def test_a_list_of_torch_tensors_is_read_row_by_row():
+    """[model(x)[0] for x in batch]: one tensor per vector. bfloat16 rows failed inside
+    torch ('Got unsupported ScalarType BFloat16'); rows needing grad are named by index."""
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(3).integers(-8, 9, size=(6, 4)) / 4    # exact in bfloat16
+    rows = [torch.tensor(r, dtype=torch.bfloat16) for r in X]
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(vd.cosine_matrix(rows), Xn @ Xn.T, atol=1e-5)
+    np.testing.assert_allclose(vd.normalize(tuple(rows)), Xn, atol=1e-5)
+    with pytest.raises(TypeError, match=r"X\[0\] is a torch tensor that requires grad; "
+                                        r"pass X\[0\]\.detach\(\)"):
+        vd.normalize([torch.tensor(r, requires_grad=True) for r in X])

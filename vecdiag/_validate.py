@@ -67,7 +67,8 @@ def to_array(x, name: str) -> np.ndarray:
     A NumPy array or memmap comes back as it is; other ndarray subclasses become plain
     arrays (``np.matrix`` would keep every row 2-D); a masked array only without masked
     entries (its mask would otherwise be silently dropped); pandas numeric columns,
-    nullable ones included, as float64 with NaN for missing values.
+    nullable ones included, as float64 with NaN for missing values; a list of tensors
+    (one per vector) row by row, each read as a tensor is.
     """
     if type(x) is np.ndarray or isinstance(x, np.memmap):
         return x
@@ -89,8 +90,11 @@ def to_array(x, name: str) -> np.ndarray:
                         "embed the text first (see vecdiag.embedders)")
     if x is None:
         raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
-    # torch tensors that need grad or live on a GPU refuse __array__: say how to fix it.
     module = type(x).__module__ or ""
+    if isinstance(x, (list, tuple)) and x and (type(x[0]).__module__ or "").startswith("torch"):
+        # a list of tensors (one per vector): each read as a tensor is (bfloat16, grad)
+        x = [to_array(row, f"{name}[{i}]") for i, row in enumerate(x)]
+    # torch tensors that need grad or live on a GPU refuse __array__: say how to fix it.
     if module.startswith("torch"):
         if getattr(x, "requires_grad", False):
             raise TypeError(f"{name} is a torch tensor that requires grad; "
