@@ -208,3 +208,27 @@ def test_a_list_of_torch_tensors_is_read_row_by_row():
     with pytest.raises(TypeError, match=r"X\[0\] is a torch tensor that requires grad; "
                                         r"pass X\[0\]\.detach\(\)"):
         vd.normalize([torch.tensor(r, requires_grad=True) for r in X])
+
+
+def test_sparse_matrices_and_columns_of_vectors_get_a_fix_that_works():
+    """A TF-IDF scipy.sparse matrix, a sparse tensor and a column of vectors (a pandas
+    Series or DataFrame column of arrays, as read from parquet) were 'dtype object ...
+    e.g. np.asarray(X, dtype=float)' or '0-D' errors whose fix fails; each message now
+    names the argument and a conversion that gives the brute-force answer."""
+    pd = pytest.importorskip("pandas")
+    sparse = pytest.importorskip("scipy.sparse")
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(4).normal(size=(7, 3))
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    X_ = {"csr": sparse.csr_matrix(X), "csr_array": sparse.csr_array(X),
+          "torch": torch.tensor(X).to_sparse(), "series": pd.Series(list(X), index=range(7, 14)),
+          "frame": pd.DataFrame({"id": range(7), "emb": list(X)})}
+    fixes = {"csr": r"X\.toarray\(\)", "csr_array": r"X\.toarray\(\)",
+             "torch": r"X\.to_dense\(\)", "series": r"np\.stack\(X\)",
+             "frame": r"np\.stack\(X\['emb'\]\)"}
+    for kind, value in X_.items():
+        with pytest.raises(TypeError, match=fixes[kind]):
+            vd.normalize(value)
+    for fixed in (X_["csr"].toarray(), X_["csr_array"].toarray(), X_["torch"].to_dense(),
+                  np.stack(X_["series"]), np.stack(X_["frame"]["emb"])):
+        np.testing.assert_allclose(vd.normalize(fixed), Xn, atol=1e-12)

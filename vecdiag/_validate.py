@@ -91,6 +91,10 @@ def to_array(x, name: str) -> np.ndarray:
     if x is None:
         raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
     module = type(x).__module__ or ""
+    if module.startswith("scipy.sparse"):   # np.asarray makes it a 0-d object array
+        raise TypeError(f"{name} is a scipy sparse matrix of shape {x.shape}; vecdiag "
+                        f"works on dense vectors: pass {name}.toarray() (or reduce it "
+                        "first, e.g. with sklearn's TruncatedSVD)")
     if isinstance(x, (list, tuple)) and x and (type(x[0]).__module__ or "").startswith("torch"):
         # a list of tensors (one per vector): each read as a tensor is (bfloat16, grad)
         x = [to_array(row, f"{name}[{i}]") for i, row in enumerate(x)]
@@ -102,12 +106,18 @@ def to_array(x, name: str) -> np.ndarray:
         device = getattr(getattr(x, "device", None), "type", "cpu")
         if device != "cpu":
             raise TypeError(f"{name} is a torch tensor on {device!r}; pass {name}.cpu() instead")
+        if str(getattr(x, "layout", "torch.strided")) != "torch.strided":
+            raise TypeError(f"{name} is a sparse torch tensor; pass {name}.to_dense()")
         if str(getattr(x, "dtype", "")) == "torch.bfloat16":
             x = x.float()
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
         numeric = _pandas_numeric(x)
         if numeric:
             return x.to_numpy(dtype=np.float64, na_value=np.nan)
+        for column in getattr(x, "columns", ()):   # a column of vectors (from parquet)
+            if len(x) and isinstance(x[column].iloc[0], (list, tuple, np.ndarray)):
+                raise TypeError(f"{name} is a DataFrame whose column {column!r} holds one "
+                                f"vector per row; pass np.stack({name}[{column!r}])")
     try:
         return np.asarray(x)
     except ValueError as err:  # ragged nested lists
@@ -132,6 +142,11 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
                         f"pass {name}.real if the imaginary part is zero")
     if kind in "OUSV":
         if kind == "O":
+            if arr.ndim == 1 and arr.size and isinstance(arr.flat[0], (list, tuple, np.ndarray)):
+                # a column of vectors (a Series read from parquet): one array per entry,
+                # which np.asarray(..., dtype=float) cannot turn into numbers
+                raise TypeError(f"{name} holds one vector per entry (a column of vectors, "
+                                f"dtype object); stack them into a matrix: np.stack({name})")
             raise TypeError(f"{name} has dtype object (mixed or ragged entries, or numbers "
                             "held as Python objects); pass an array of numbers with one row "
                             f"per vector, e.g. np.asarray({name}, dtype=float)")
