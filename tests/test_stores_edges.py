@@ -323,3 +323,18 @@ def test_pgvector_mixed_case_table_names_are_found_as_spelled(pg_server, rng):
         assert vd.stores.pgvector(pg_server, name, metric="cosine").n == 30
     with pytest.raises(ValueError, match="table 'mixedcas' does not exist"):
         vd.stores.pgvector(pg_server, "mixedcas", metric="cosine")
+
+
+def test_faiss_ids_given_as_a_set_are_refused(faiss_data):
+    """A set of ids has no order: faiss(index, ids=set(...)) named each vector by an
+    arbitrary id of the set. Refused; the same ids in order name the brute-force hits."""
+    faiss, X, Q = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X)
+    names = [f"doc{i}" for i in range(600)]
+    for kind in (set, frozenset):
+        with pytest.raises(TypeError, match="ids is a .*set, which has no order"):
+            vd.stores.faiss(flat, ids=kind(names))
+    want = _exact_top(X, Q, 3, "dot")
+    got = vd.stores.faiss(flat, ids=np.array(names)).search(Q, 3).ids
+    assert got.tolist() == [[names[j] for j in row] for row in want]

@@ -291,7 +291,7 @@ def _read_ids(ids, n: int) -> list:
         raise TypeError("ids must be a sequence of ids or the path of an ids file, got "
                         f"{type(ids).__name__}")
     else:
-        values = list(ids)
+        values = list(V.check_ordered(ids, "ids"))
     if not isinstance(values, list):
         raise ValueError(f"ids must be a list of ids, one per vector; the file holds a "
                          f"{type(values).__name__}")
