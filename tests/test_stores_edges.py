@@ -338,3 +338,22 @@ def test_faiss_ids_given_as_a_set_are_refused(faiss_data):
     want = _exact_top(X, Q, 3, "dot")
     got = vd.stores.faiss(flat, ids=np.array(names)).search(Q, 3).ids
     assert got.tolist() == [[names[j] for j in row] for row in want]
+
+
+def test_faiss_ids_as_a_list_of_numpy_scalars(faiss_data):
+    """list(np.arange(n)) or a list of np.str_ holds NumPy scalars: np.int64 ids were
+    refused as 'must be strings or integers' although the same ids as an array were read.
+    They are the Python values now; NumPy booleans and floats are still refused."""
+    faiss, X, Q = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X)
+    want = _exact_top(X, Q, 3, "dot")
+    numbers = list(np.arange(600) * 2)
+    assert vd.stores.faiss(flat, ids=numbers).search(Q, 3).ids.tolist() == \
+        (want * 2).tolist()
+    names = list(np.array([f"doc{i}" for i in range(600)]))
+    assert vd.stores.faiss(flat, ids=names).search(Q, 3).ids.tolist() == \
+        [[f"doc{j}" for j in row] for row in want]
+    for bad in (np.bool_(True), np.float64(0.5)):
+        with pytest.raises(ValueError, match="ids must be strings or integers"):
+            vd.stores.faiss(flat, ids=[bad] + numbers[1:])
