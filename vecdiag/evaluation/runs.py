@@ -25,6 +25,12 @@ __all__ = ["as_run", "as_qrels", "ranked_docs", "run_from_neighbors"]
 def _check_mapping(obj, name: str, example: str) -> None:
     if not hasattr(obj, "items"):
         raise TypeError(f"{name} must be a dict {example}, got {type(obj).__name__}")
+    if hasattr(obj, "columns") and hasattr(obj, "groupby"):
+        # a DataFrame's items() are its columns: a table of (query, doc, value) rows read
+        # that way made its column names the query ids and its row numbers the documents
+        raise TypeError(f"{name} is a pandas DataFrame; pass a dict {example}, e.g. from "
+                        "a table with one row per (query, document): {q: dict(zip(g['doc_id'], "
+                        "g['score'])) for q, g in df.groupby('query_id')}")
 
 
 def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run") -> dict:
