@@ -1168,3 +1168,30 @@ def test_unordered_ids_texts_and_labels_are_refused():
         _raises(lambda: P.plot(labels=kind(names)), "labels", TypeError, "no order")
         _raises(lambda: vd.lexical.bm25(["d1"], kind(names), k=2), "corpus_texts",
                 TypeError, "no order")
+
+
+def test_unordered_texts_are_refused_wherever_texts_meet_rows():
+    """Follow-up of the set check for ids: diagnose's and neighborhood_change's texts,
+    add_prefix's and chunk_documents' texts were paired with rows in a set's arbitrary
+    order (diagnose showed other documents' texts beside a finding's rows). Refused,
+    naming the argument; in order, the texts stay with their rows."""
+    from vecdiag.fixes.text import add_prefix, chunk_documents
+
+    names = [f"text {i}" for i in range(12)]
+
+    class Echo:
+        def encode(self, texts, kind="document"):
+            return np.array([[len(t) + 1.0, t.count("1") + 1.0, 1.0, 2.0] for t in texts])
+
+    for kind in (set, frozenset):
+        _raises(lambda: vd.diagnose(X, texts=kind(names), k=3), "texts", TypeError, "no order")
+        _raises(lambda: vd.neighborhood_change(X, X * 2, k=3, texts=kind(names)), "texts",
+                TypeError, "no order")
+        _raises(lambda: add_prefix(["q"], kind(names), Echo(), k=2, query_prefix="q: "),
+                "texts", TypeError, "no order")
+        _raises(lambda: add_prefix(kind(["q", "r"]), names, Echo(), k=2, query_prefix="q: "),
+                "query_texts", TypeError, "no order")
+        _raises(lambda: chunk_documents(Q, X, kind(names), Echo(), k=2), "texts", TypeError,
+                "no order")
+    change = vd.neighborhood_change(X, X[::-1].copy(), k=3, texts=np.array(names))
+    assert change.to_frame()["text"].tolist() == names

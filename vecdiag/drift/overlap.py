@@ -263,7 +263,8 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
                                  "have no direction under cosine; drop those items from both "
                                  "old and new, or use metric='euclidean'")
     ids_arr = V.check_ids(ids, A.shape[0], "ids", rows_of="old and new have")
-    texts_arr = None if texts is None else np.asarray(list(texts), dtype=object)
+    texts_arr = None if texts is None else \
+        np.asarray(list(V.check_ordered(texts, "texts")), dtype=object)
     if texts_arr is not None and texts_arr.shape[0] != A.shape[0]:
         raise ValueError(f"texts has {texts_arr.shape[0]} entries for {A.shape[0]} items; "
                          "pass one text per item")
