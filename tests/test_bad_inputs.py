@@ -1195,3 +1195,20 @@ def test_unordered_texts_are_refused_wherever_texts_meet_rows():
                 "no order")
     change = vd.neighborhood_change(X, X[::-1].copy(), k=3, texts=np.array(names))
     assert change.to_frame()["text"].tolist() == names
+
+
+def test_a_dataframe_given_as_ids_or_texts_names_the_column_fix():
+    """Iterating a DataFrame gives its column names: Index(X, ids=df[['id']]) said
+    'ids has 1 entry but the corpus has 12 rows', to_frame(ids=df) the same about the
+    neighbours. Refused as a DataFrame; its column (a Series) gives the brute-force ids."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"id": IDS, "text": [f"text {i}" for i in range(12)]},
+                      index=range(100, 112))
+    _raises(lambda: vd.Index(X, ids=df[["id"]]), "ids", TypeError, "is a DataFrame",
+            "df['id']")
+    _raises(lambda: vd.Index(X, texts=df), "texts", TypeError, "is a DataFrame")
+    _raises(lambda: vd.knn(Q, X, 2).to_frame(ids=df), "ids", TypeError, "is a DataFrame")
+    _raises(lambda: vd.diagnose(X, ids=df, k=3), "ids", TypeError, "is a DataFrame")
+    order = np.argsort(-(vd.normalize(Q) @ vd.normalize(X).T), axis=1, kind="stable")[:, :2]
+    found = vd.Index(X, ids=df["id"], texts=df["text"]).search(Q, 2)
+    assert found.ids.tolist() == [[IDS[j] for j in row] for row in order]

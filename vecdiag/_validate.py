@@ -322,9 +322,9 @@ def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
 
 
 def check_ordered(values, name: str):
-    """Refuse a set where one entry per row is expected: a set has no order, so its
-    i-th entry would be paired with row i by chance (and differently from run to run
-    for strings). Returns ``values`` unchanged otherwise.
+    """Refuse what cannot be one entry per row: a set has no order, so its i-th entry
+    would be paired with row i by chance (and differently from run to run for strings);
+    iterating a DataFrame gives its column names. Returns ``values`` unchanged otherwise.
 
     Examples
     --------
@@ -337,6 +337,10 @@ def check_ordered(values, name: str):
         raise TypeError(f"{name} is a {type(values).__name__}, which has no order, so its "
                         "entries cannot be matched to rows; pass a list (or array) with one "
                         "entry per row, in row order")
+    if hasattr(values, "columns") and hasattr(values, "iloc"):
+        raise TypeError(f"{name} is a DataFrame (iterating it gives its column names); "
+                        "pass the one column that holds them, e.g. "
+                        f"df[{'text' if 'text' in name else 'label' if 'label' in name else 'id'!r}]")
     return values
 
 
