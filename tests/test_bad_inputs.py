@@ -454,6 +454,24 @@ def test_float32_stays_float32(tmp_path, name):
         assert out.dtype == np.float32, (name, out.dtype)
 
 
+def test_big_endian_float32_stays_float32():
+    """'>f4' (a file from another machine or a Java tool) is float32 input: it was widened
+    to float64 (a full float64 copy of a big-endian memmap), against 'float32 stays
+    float32'. Now read as native float32: the numbers of a float32 brute force."""
+    B = X.astype(">f4")
+    X32 = X.astype(np.float32)
+    unit = X32 / np.linalg.norm(X32, axis=1, keepdims=True)
+    out = vd.normalize(B)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, unit, rtol=1e-6)
+    found = vd.knn(Q.astype(">f4"), B, 3)
+    S = (Q.astype(np.float32) / np.linalg.norm(Q.astype(np.float32), axis=1, keepdims=True)) @ unit.T
+    assert found.scores.dtype == np.float32
+    np.testing.assert_array_equal(found.indices, np.argsort(-S, axis=1, kind="stable")[:, :3])
+    np.testing.assert_allclose(found.scores, -np.sort(-S, axis=1)[:, :3], rtol=1e-5)
+    assert vd.Index(B).vectors.dtype == np.float32
+
+
 @pytest.mark.parametrize("name", sorted(set(MATRIX_FUNCS) - {"umap"}))
 def test_inputs_never_mutated(name):
     fn, _, base, _, _ = MATRIX_FUNCS[name]

@@ -155,6 +155,10 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     if arr.dtype == np.float32 or arr.dtype == np.float64:
         return arr
+    if arr.dtype.kind == "f" and arr.dtype.itemsize == 4:
+        # big-endian float32 ('>f4', from another machine or a Java tool) is float32
+        # input, which stays float32: in native order, not widened to float64
+        return arr.astype(np.float32)
     return arr.astype(np.float64)
 
 
