@@ -232,3 +232,19 @@ def test_sparse_matrices_and_columns_of_vectors_get_a_fix_that_works():
     for fixed in (X_["csr"].toarray(), X_["csr_array"].toarray(), X_["torch"].to_dense(),
                   np.stack(X_["series"]), np.stack(X_["frame"]["emb"])):
         np.testing.assert_allclose(vd.normalize(fixed), Xn, atol=1e-12)
+
+
+def test_torch_float8_tensors_are_read_like_bfloat16():
+    """Quantized embeddings in torch.float8_e4m3fn / float8_e5m2 have no NumPy dtype:
+    np.asarray failed inside torch ('Got unsupported ScalarType Float8_e4m3fn'). They
+    are widened to float32 (exact) as bfloat16 is; the numbers are a float64 brute force."""
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(6).integers(1, 8, size=(5, 3)).astype(float)   # exact in float8
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for name in ("float8_e4m3fn", "float8_e5m2"):
+        if not hasattr(torch, name):
+            continue
+        T = torch.tensor(X).to(getattr(torch, name))
+        np.testing.assert_array_equal(T.to(torch.float64).numpy(), X)   # the test's premise
+        np.testing.assert_allclose(vd.normalize(T), Xn, rtol=1e-6)
+        np.testing.assert_allclose(vd.cosine_matrix(T), Xn @ Xn.T, atol=1e-6)

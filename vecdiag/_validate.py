@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 METRICS = ("cosine", "dot", "euclidean")
+# torch float dtypes NumPy has no dtype for (np.asarray fails inside torch on them)
+_TORCH_FLOATS_NUMPY_LACKS = frozenset({"torch.bfloat16", "torch.float8_e4m3fn",
+                                       "torch.float8_e4m3fnuz", "torch.float8_e5m2",
+                                       "torch.float8_e5m2fnuz", "torch.float8_e8m0fnu"})
 # Rows checked per step when scanning for NaN/inf, so that a memmap larger than RAM is
 # read in pieces instead of materialising an (n, d) boolean mask.
 _SCAN_ROWS = 65_536
@@ -108,8 +112,8 @@ def to_array(x, name: str) -> np.ndarray:
             raise TypeError(f"{name} is a torch tensor on {device!r}; pass {name}.cpu() instead")
         if str(getattr(x, "layout", "torch.strided")) != "torch.strided":
             raise TypeError(f"{name} is a sparse torch tensor; pass {name}.to_dense()")
-        if str(getattr(x, "dtype", "")) == "torch.bfloat16":
-            x = x.float()
+        if str(getattr(x, "dtype", "")) in _TORCH_FLOATS_NUMPY_LACKS:
+            x = x.float()           # exact: each of these widens to float32 without loss
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
         numeric = _pandas_numeric(x)
         if numeric:
