@@ -248,3 +248,23 @@ def test_torch_float8_tensors_are_read_like_bfloat16():
         np.testing.assert_array_equal(T.to(torch.float64).numpy(), X)   # the test's premise
         np.testing.assert_allclose(vd.normalize(T), Xn, rtol=1e-6)
         np.testing.assert_allclose(vd.cosine_matrix(T), Xn @ Xn.T, atol=1e-6)
+
+
+def test_a_float32_dataframe_stays_float32():
+    """A DataFrame of float32 columns is float32 input: it became a float64 copy (twice
+    the memory, float64 results), against 'float32 stays float32'. Now float32, with a
+    float32 brute force's numbers; mixed or other numeric columns still become float64."""
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(7).normal(size=(20, 5)).astype(np.float32)
+    df = pd.DataFrame(X, index=range(100, 120))
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    out = vd.normalize(df)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, unit, rtol=1e-6, atol=1e-7)
+    found = vd.knn(df.iloc[:4], df, 3)
+    assert found.scores.dtype == np.float32
+    np.testing.assert_array_equal(found.indices,
+                                  np.argsort(-(unit[:4] @ unit.T), axis=1, kind="stable")[:, :3])
+    assert vd.normalize(pd.Series(X[0])).dtype == np.float32
+    mixed = df.astype({0: np.float64})
+    assert vd.normalize(mixed).dtype == np.float64

@@ -71,7 +71,8 @@ def to_array(x, name: str) -> np.ndarray:
     A NumPy array or memmap comes back as it is; other ndarray subclasses become plain
     arrays (``np.matrix`` would keep every row 2-D); a masked array only without masked
     entries (its mask would otherwise be silently dropped); pandas numeric columns,
-    nullable ones included, as float64 with NaN for missing values; a list of tensors
+    nullable ones included, as float64 (float32 when every column is float32) with NaN
+    for missing values; a list of tensors
     (one per vector) row by row, each read as a tensor is.
     """
     if type(x) is np.ndarray or isinstance(x, np.memmap):
@@ -117,7 +118,10 @@ def to_array(x, name: str) -> np.ndarray:
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
         numeric = _pandas_numeric(x)
         if numeric:
-            return x.to_numpy(dtype=np.float64, na_value=np.nan)
+            # float32 columns stay float32 (the dtype policy); others become float64
+            dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
+            dtype = np.float32 if all(t == np.float32 for t in dtypes) else np.float64
+            return x.to_numpy(dtype=dtype, na_value=np.nan)
         for column in getattr(x, "columns", ()):   # a column of vectors (from parquet)
             if len(x) and isinstance(x[column].iloc[0], (list, tuple, np.ndarray)):
                 raise TypeError(f"{name} is a DataFrame whose column {column!r} holds one "
