@@ -454,6 +454,24 @@ def test_float32_stays_float32(tmp_path, name):
         assert out.dtype == np.float32, (name, out.dtype)
 
 
+def test_big_endian_float32_stays_float32():
+    """'>f4' (a file from another machine or a Java tool) is float32 input: it was widened
+    to float64 (a full float64 copy of a big-endian memmap), against 'float32 stays
+    float32'. Now read as native float32: the numbers of a float32 brute force."""
+    B = X.astype(">f4")
+    X32 = X.astype(np.float32)
+    unit = X32 / np.linalg.norm(X32, axis=1, keepdims=True)
+    out = vd.normalize(B)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, unit, rtol=1e-6)
+    found = vd.knn(Q.astype(">f4"), B, 3)
+    S = (Q.astype(np.float32) / np.linalg.norm(Q.astype(np.float32), axis=1, keepdims=True)) @ unit.T
+    assert found.scores.dtype == np.float32
+    np.testing.assert_array_equal(found.indices, np.argsort(-S, axis=1, kind="stable")[:, :3])
+    np.testing.assert_allclose(found.scores, -np.sort(-S, axis=1)[:, :3], rtol=1e-5)
+    assert vd.Index(B).vectors.dtype == np.float32
+
+
 @pytest.mark.parametrize("name", sorted(set(MATRIX_FUNCS) - {"umap"}))
 def test_inputs_never_mutated(name):
     fn, _, base, _, _ = MATRIX_FUNCS[name]
@@ -1131,3 +1149,84 @@ def test_explain_a_one_document_corpus_names_the_corpus():
     X = np.random.default_rng(2).normal(size=(5, 4))
     with pytest.raises(ValueError, match="corpus has 1 vector; a ranking to explain needs"):
         vd.explain_neighbors(X[1], X[:1], k=1, expected=[0])
+
+
+def test_unordered_ids_texts_and_labels_are_refused():
+    """A set has no order: as ids, texts or labels its i-th entry was paired with row i by
+    chance (Index(X, ids=set(...)).search gave the ids of other rows; evaluate's tuple run
+    with a set of doc_ids scored 0.0). Each is refused naming the argument; the same ids in
+    row order (list, array, pandas Index, range) name the rows a brute-force search finds."""
+    pd = pytest.importorskip("pandas")
+    names = [f"d{i}" for i in range(12)]
+    order = np.argsort(-(vd.normalize(Q) @ vd.normalize(X).T), axis=1, kind="stable")[:, :3]
+    for ordered in (names, np.array(names), pd.Index(names), tuple(names)):
+        assert vd.Index(X, ids=ordered).search(Q, 3).ids.tolist() == \
+            [[names[j] for j in row] for row in order]
+    assert vd.Index(X, ids=range(12)).search(Q, 3).ids.tolist() == order.tolist()
+    nb = vd.knn(Q, X, 3)
+    qids = [f"q{i}" for i in range(5)]
+    qrels = {"q0": {names[order[0, 0]]: 1}}
+    assert vd.evaluate((nb, qids, np.array(names)), qrels).per_query.loc["q0", "mrr@10"] == 1.0
+    P = vd.pca(X)
+    for kind in (set, frozenset):
+        _raises(lambda: vd.Index(X, ids=kind(names)), "ids", TypeError, "no order")
+        _raises(lambda: vd.Index(X, texts=kind(names)), "texts", TypeError, "no order")
+        _raises(lambda: vd.diagnose(X, ids=kind(names), k=3), "ids", TypeError, "no order")
+        _raises(lambda: vd.explain_neighbors(v, X, k=3, ids=kind(names)), "ids", TypeError,
+                "no order")
+        _raises(lambda: nb.to_frame(ids=kind(names)), "ids", TypeError, "no order")
+        _raises(lambda: nb.to_frame(texts=kind(names)), "texts", TypeError, "no order")
+        _raises(lambda: vd.evaluate((nb, qids, kind(names)), qrels), "doc_ids", TypeError,
+                "no order")
+        _raises(lambda: vd.evaluate((nb, kind(qids), names), qrels), "query_ids", TypeError,
+                "no order")
+        _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=kind(IDS), k=3,
+                                     n_resamples=20, fixes=["normalize"]),
+                "doc_ids", TypeError, "no order")
+        _raises(lambda: P.plot(labels=kind(names)), "labels", TypeError, "no order")
+        _raises(lambda: vd.lexical.bm25(["d1"], kind(names), k=2), "corpus_texts",
+                TypeError, "no order")
+
+
+def test_unordered_texts_are_refused_wherever_texts_meet_rows():
+    """Follow-up of the set check for ids: diagnose's and neighborhood_change's texts,
+    add_prefix's and chunk_documents' texts were paired with rows in a set's arbitrary
+    order (diagnose showed other documents' texts beside a finding's rows). Refused,
+    naming the argument; in order, the texts stay with their rows."""
+    from vecdiag.fixes.text import add_prefix, chunk_documents
+
+    names = [f"text {i}" for i in range(12)]
+
+    class Echo:
+        def encode(self, texts, kind="document"):
+            return np.array([[len(t) + 1.0, t.count("1") + 1.0, 1.0, 2.0] for t in texts])
+
+    for kind in (set, frozenset):
+        _raises(lambda: vd.diagnose(X, texts=kind(names), k=3), "texts", TypeError, "no order")
+        _raises(lambda: vd.neighborhood_change(X, X * 2, k=3, texts=kind(names)), "texts",
+                TypeError, "no order")
+        _raises(lambda: add_prefix(["q"], kind(names), Echo(), k=2, query_prefix="q: "),
+                "texts", TypeError, "no order")
+        _raises(lambda: add_prefix(kind(["q", "r"]), names, Echo(), k=2, query_prefix="q: "),
+                "query_texts", TypeError, "no order")
+        _raises(lambda: chunk_documents(Q, X, kind(names), Echo(), k=2), "texts", TypeError,
+                "no order")
+    change = vd.neighborhood_change(X, X[::-1].copy(), k=3, texts=np.array(names))
+    assert change.to_frame()["text"].tolist() == names
+
+
+def test_a_dataframe_given_as_ids_or_texts_names_the_column_fix():
+    """Iterating a DataFrame gives its column names: Index(X, ids=df[['id']]) said
+    'ids has 1 entry but the corpus has 12 rows', to_frame(ids=df) the same about the
+    neighbours. Refused as a DataFrame; its column (a Series) gives the brute-force ids."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"id": IDS, "text": [f"text {i}" for i in range(12)]},
+                      index=range(100, 112))
+    _raises(lambda: vd.Index(X, ids=df[["id"]]), "ids", TypeError, "is a DataFrame",
+            "df['id']")
+    _raises(lambda: vd.Index(X, texts=df), "texts", TypeError, "is a DataFrame")
+    _raises(lambda: vd.knn(Q, X, 2).to_frame(ids=df), "ids", TypeError, "is a DataFrame")
+    _raises(lambda: vd.diagnose(X, ids=df, k=3), "ids", TypeError, "is a DataFrame")
+    order = np.argsort(-(vd.normalize(Q) @ vd.normalize(X).T), axis=1, kind="stable")[:, :2]
+    found = vd.Index(X, ids=df["id"], texts=df["text"]).search(Q, 2)
+    assert found.ids.tolist() == [[IDS[j] for j in row] for row in order]

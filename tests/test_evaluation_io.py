@@ -258,3 +258,25 @@ def test_save_run_names_a_tag_that_is_not_a_string(tmp_path, tag):
     with pytest.raises(ValueError, match=r"tag must be a non-empty word without whitespace"):
         vd.save_run({"q": {"d": 1.0}}, target, tag=tag)
     assert not target.exists()
+
+
+def test_run_and_qrels_as_dataframes_are_refused_with_a_conversion_that_works():
+    """A table with one row per (query, document) was read through DataFrame.items():
+    its column names became query ids and its row numbers documents. With numeric ids
+    both tables shared the 'query_id' and 'doc_id' "queries", and evaluate returned
+    nDCG@10 0.39 with only a warning. Refused, naming run / qrels; the conversion the
+    message gives yields the hand-computed figures."""
+    pd = pytest.importorskip("pandas")
+    run_df = pd.DataFrame({"query_id": [1, 1, 1, 2, 2], "doc_id": [3, 4, 5, 7, 8],
+                           "score": [.9, .8, .7, .5, .6]})
+    qrels_df = pd.DataFrame({"query_id": [1, 1, 2], "doc_id": [3, 5, 7],
+                             "relevance": [1, 2, 1]})
+    run = {q: dict(zip(g["doc_id"], g["score"])) for q, g in run_df.groupby("query_id")}
+    qrels = {q: dict(zip(g["doc_id"], g["relevance"])) for q, g in qrels_df.groupby("query_id")}
+    with pytest.raises(TypeError, match=r"^run is a pandas DataFrame.*groupby\('query_id'\)"):
+        vd.evaluate(run_df, qrels)
+    with pytest.raises(TypeError, match=r"^qrels is a pandas DataFrame.*groupby"):
+        vd.evaluate(run, qrels_df)
+    # query 1: doc 3 (relevant) first, RR 1; query 2: doc 8 then doc 7 (relevant), RR 1/2
+    mean = vd.evaluate(run, qrels, metrics=("mrr@10", "recall@100")).mean
+    assert mean == pytest.approx({"mrr@10": 0.75, "recall@100": 1.0})

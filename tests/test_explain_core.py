@@ -499,3 +499,26 @@ def test_a_report_explains_the_next_worst_query_past_a_zero_one_under_dot():
     assert a.evaluation.per_query.loc["q2"].iloc[0] == 0.0
     explained = [c.query_id for c in a.cases]
     assert len(explained) == 3 and "q2" not in explained
+
+
+def test_expected_and_returned_as_tensors_are_positions(small):
+    """expected / returned from a torch search (torch.topk's indices, a 0-d tensor):
+    their entries were 0-d tensors, matched no position, and were refused as 'not in
+    the corpus'. They are positions now: the ranks equal the brute-force ones, and the
+    recall of `returned` is the one of the same positions as a list."""
+    torch = pytest.importorskip("torch")
+    X, _, _, q = small
+    key = unit(X) @ unit(q)
+    rows = [150, 7]
+    for expected in (torch.tensor(rows), np.array(rows)):
+        exp = vd.explain_neighbors(q, X, k=5, expected=expected)
+        assert [d.position for d in exp.expected] == rows
+        assert [d.rank for d in exp.expected] == [brute_rank(key, r) for r in rows]
+    assert vd.explain_neighbors(q, X, k=5, expected=torch.tensor(150)).expected[0].rank == \
+        brute_rank(key, 150)
+    order = np.lexsort((np.arange(200), -key))
+    returned = np.r_[order[:3], order[50:52]]                 # 3 of the top 5 found
+    exp = vd.explain_neighbors(q, X, k=5, expected=[int(order[60])],
+                               returned=torch.tensor(returned))
+    assert {c.code: c for c in exp.causes}["ann_miss"].evidence["recall"] == \
+        pytest.approx(0.6)

@@ -863,3 +863,23 @@ def test_fixes_keep_dataframe_column_names_as_sklearn_does(make):
         assert list(out.columns) == list(frame.columns)
     with pytest.raises(ValueError, match="feature names"):
         fitted.transform(frame.rename(columns={"c0": "other"}))
+
+
+def test_hybrid_refuses_unordered_ids_of_a_neighbors_run():
+    """hybrid((Neighbors, query_ids, doc_ids), ...) with a set of doc_ids named each row
+    by an arbitrary id of the set (and a set of query_ids swapped queries); refused. In
+    row order, the fused scores are the hand-computed RRF of the brute-force ranks."""
+    rng = np.random.default_rng(8)
+    C, Q = rng.normal(size=(6, 3)), rng.normal(size=(2, 3))
+    nb = vd.knn(Q, C, 2)
+    names = [f"d{i}" for i in range(6)]
+    for bad in ((nb, ["q0", "q1"], set(names)), (nb, {"q0", "q1"}, names)):
+        with pytest.raises(TypeError, match="no order"):
+            hybrid(bad, {"q0": {"d0": 1.0}}, k=10)
+    order = np.argsort(-(vd.normalize(Q) @ vd.normalize(C).T), axis=1, kind="stable")
+    fused = hybrid((nb, ["q0", "q1"], np.array(names)), {"q1": {"x": 1.0}}, k=10)
+    for q, row in zip(["q0", "q1"], order):
+        want = {names[row[0]]: 1 / 11, names[row[1]]: 1 / 12}
+        if q == "q1":
+            want["x"] = 1 / 11
+        assert fused[q] == pytest.approx(want)

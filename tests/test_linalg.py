@@ -388,3 +388,22 @@ def test_float32_results_among_the_subnormal_float32s_keep_their_digits():
     ref = float(a.astype(np.float64) @ b.astype(np.float64))     # 1e-60
     assert vd.dot(a, b) == pytest.approx(ref, rel=1e-6, abs=0)
     assert scratch.dot(a, b) == pytest.approx(ref, rel=1e-12, abs=0)
+
+
+def test_row_norms_takes_the_array_likes_of_the_other_functions():
+    """vd.row_norms is public (vd.__all__) but read its argument as a checked float array:
+    a list failed with "'list' object has no attribute 'dtype'", ints with 'not inexact',
+    a tensor or DataFrame deep inside NumPy/pandas, a 1-D vector inside einsum. Each is
+    now read as vd.normalize reads it; the norms equal numpy.linalg.norm's."""
+    pd = pytest.importorskip("pandas")
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(5).integers(-6, 7, size=(7, 4)).astype(float)
+    X[0] = [3, 4, 0, 0]
+    ref = np.linalg.norm(X, axis=1)
+    for value in (X.tolist(), X.astype(np.int64), X.astype(np.float16), X.astype(">f8"),
+                  pd.DataFrame(X, index=range(10, 17)), torch.tensor(X),
+                  torch.tensor(X, dtype=torch.bfloat16)):
+        np.testing.assert_allclose(vd.row_norms(value), ref, rtol=1e-7)
+    assert vd.row_norms([[2**62, 2**62]])[0] == pytest.approx(2.0**62 * math.sqrt(2))
+    with pytest.raises(ValueError, match=r"X must be 2-D, got 1-D.*reshape\(1, -1\)"):
+        vd.row_norms(X[0])

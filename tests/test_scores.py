@@ -211,3 +211,37 @@ def test_rerankers_take_numpy_numbers_and_name_overflowing_scores():
         vd.fixes.mutual_proximity(X[:3] * 1e200, X * 1e200, 2, metric="euclidean")
     with pytest.raises(ValueError, match="first$"):        # float64 already: no such hint
         vd.knn(X[:3] * 1e200, X * 1e200, 2, metric="euclidean")
+
+
+def test_score_percentile_reads_torch_scores_like_any_vector(gaussian):
+    """Scores straight from a model (a bfloat16 tensor, or one still tracking grad) are
+    read as every vector input is: bfloat16 was 'Got unsupported ScalarType BFloat16'
+    from inside torch, a grad tensor torch's own 'Can't call numpy()'."""
+    torch = pytest.importorskip("torch")
+    X = gaussian[:60]
+    ref = all_pair_scores(X, "cosine")
+    s = [0.25, -0.5, 0.0]                          # exact in bfloat16
+    expected = [percentileofscore(ref, x, kind="mean") for x in s]
+    got = vd.score_percentile(torch.tensor(s, dtype=torch.bfloat16), X, n_pairs=10_000)
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    with pytest.raises(TypeError, match=r"scores is a torch tensor that requires grad; "
+                                        r"pass scores.detach\(\)"):
+        vd.score_percentile(torch.tensor(s, requires_grad=True), X)
+
+
+def test_ann_recall_reads_torch_index_tensors_as_positions(gaussian):
+    """torch.topk's indices (a tensor, or a list of per-query tensors) are corpus positions;
+    their entries are 0-d tensors, not ints, so they were taken for ids and refused
+    ('approx holds ids, not corpus positions'). Recall is the hand-counted overlap."""
+    torch = pytest.importorskip("torch")
+    X = torch.tensor(gaussian[:50])
+    Xn = X / X.norm(dim=1, keepdim=True)
+    exact = torch.topk(Xn[:4] @ Xn.T, 5).indices                 # brute force, in torch
+    approx = exact.clone()
+    approx[0, 4] = approx[0, 3]                                   # query 0: one miss
+    approx[2, :2] = -1                                            # query 2: two misses
+    expected = (4 / 5 + 1 + 3 / 5 + 1) / 4
+    assert vd.ann_recall(approx, exact) == pytest.approx(expected)
+    assert vd.ann_recall(list(approx), exact.numpy()) == pytest.approx(expected)
+    assert vd.ann_recall(approx, vd.knn(gaussian[:4], gaussian[:50], 5)) == \
+        pytest.approx(expected)

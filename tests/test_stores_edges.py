@@ -323,3 +323,37 @@ def test_pgvector_mixed_case_table_names_are_found_as_spelled(pg_server, rng):
         assert vd.stores.pgvector(pg_server, name, metric="cosine").n == 30
     with pytest.raises(ValueError, match="table 'mixedcas' does not exist"):
         vd.stores.pgvector(pg_server, "mixedcas", metric="cosine")
+
+
+def test_faiss_ids_given_as_a_set_are_refused(faiss_data):
+    """A set of ids has no order: faiss(index, ids=set(...)) named each vector by an
+    arbitrary id of the set. Refused; the same ids in order name the brute-force hits."""
+    faiss, X, Q = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X)
+    names = [f"doc{i}" for i in range(600)]
+    for kind in (set, frozenset):
+        with pytest.raises(TypeError, match="ids is a .*set, which has no order"):
+            vd.stores.faiss(flat, ids=kind(names))
+    want = _exact_top(X, Q, 3, "dot")
+    got = vd.stores.faiss(flat, ids=np.array(names)).search(Q, 3).ids
+    assert got.tolist() == [[names[j] for j in row] for row in want]
+
+
+def test_faiss_ids_as_a_list_of_numpy_scalars(faiss_data):
+    """list(np.arange(n)) or a list of np.str_ holds NumPy scalars: np.int64 ids were
+    refused as 'must be strings or integers' although the same ids as an array were read.
+    They are the Python values now; NumPy booleans and floats are still refused."""
+    faiss, X, Q = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X)
+    want = _exact_top(X, Q, 3, "dot")
+    numbers = list(np.arange(600) * 2)
+    assert vd.stores.faiss(flat, ids=numbers).search(Q, 3).ids.tolist() == \
+        (want * 2).tolist()
+    names = list(np.array([f"doc{i}" for i in range(600)]))
+    assert vd.stores.faiss(flat, ids=names).search(Q, 3).ids.tolist() == \
+        [[f"doc{j}" for j in row] for row in want]
+    for bad in (np.bool_(True), np.float64(0.5)):
+        with pytest.raises(ValueError, match="ids must be strings or integers"):
+            vd.stores.faiss(flat, ids=[bad] + numbers[1:])

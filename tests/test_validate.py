@@ -194,3 +194,77 @@ def test_small_messages_say_what_is_possible():
         vd.Index(X, ids=["a"])
     assert vd.anisotropy(np.ones((20, 8))) == 1.0                  # not 1.0000000000000007
     assert vd.anisotropy(np.ones((20, 8), np.float32)) == 1.0
+
+
+def test_a_list_of_torch_tensors_is_read_row_by_row():
+    """[model(x)[0] for x in batch]: one tensor per vector. bfloat16 rows failed inside
+    torch ('Got unsupported ScalarType BFloat16'); rows needing grad are named by index."""
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(3).integers(-8, 9, size=(6, 4)) / 4    # exact in bfloat16
+    rows = [torch.tensor(r, dtype=torch.bfloat16) for r in X]
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(vd.cosine_matrix(rows), Xn @ Xn.T, atol=1e-5)
+    np.testing.assert_allclose(vd.normalize(tuple(rows)), Xn, atol=1e-5)
+    with pytest.raises(TypeError, match=r"X\[0\] is a torch tensor that requires grad; "
+                                        r"pass X\[0\]\.detach\(\)"):
+        vd.normalize([torch.tensor(r, requires_grad=True) for r in X])
+
+
+def test_sparse_matrices_and_columns_of_vectors_get_a_fix_that_works():
+    """A TF-IDF scipy.sparse matrix, a sparse tensor and a column of vectors (a pandas
+    Series or DataFrame column of arrays, as read from parquet) were 'dtype object ...
+    e.g. np.asarray(X, dtype=float)' or '0-D' errors whose fix fails; each message now
+    names the argument and a conversion that gives the brute-force answer."""
+    pd = pytest.importorskip("pandas")
+    sparse = pytest.importorskip("scipy.sparse")
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(4).normal(size=(7, 3))
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    X_ = {"csr": sparse.csr_matrix(X), "csr_array": sparse.csr_array(X),
+          "torch": torch.tensor(X).to_sparse(), "series": pd.Series(list(X), index=range(7, 14)),
+          "frame": pd.DataFrame({"id": range(7), "emb": list(X)})}
+    fixes = {"csr": r"X\.toarray\(\)", "csr_array": r"X\.toarray\(\)",
+             "torch": r"X\.to_dense\(\)", "series": r"np\.stack\(X\)",
+             "frame": r"np\.stack\(X\['emb'\]\)"}
+    for kind, value in X_.items():
+        with pytest.raises(TypeError, match=fixes[kind]):
+            vd.normalize(value)
+    for fixed in (X_["csr"].toarray(), X_["csr_array"].toarray(), X_["torch"].to_dense(),
+                  np.stack(X_["series"]), np.stack(X_["frame"]["emb"])):
+        np.testing.assert_allclose(vd.normalize(fixed), Xn, atol=1e-12)
+
+
+def test_torch_float8_tensors_are_read_like_bfloat16():
+    """Quantized embeddings in torch.float8_e4m3fn / float8_e5m2 have no NumPy dtype:
+    np.asarray failed inside torch ('Got unsupported ScalarType Float8_e4m3fn'). They
+    are widened to float32 (exact) as bfloat16 is; the numbers are a float64 brute force."""
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(6).integers(1, 8, size=(5, 3)).astype(float)   # exact in float8
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for name in ("float8_e4m3fn", "float8_e5m2"):
+        if not hasattr(torch, name):
+            continue
+        T = torch.tensor(X).to(getattr(torch, name))
+        np.testing.assert_array_equal(T.to(torch.float64).numpy(), X)   # the test's premise
+        np.testing.assert_allclose(vd.normalize(T), Xn, rtol=1e-6)
+        np.testing.assert_allclose(vd.cosine_matrix(T), Xn @ Xn.T, atol=1e-6)
+
+
+def test_a_float32_dataframe_stays_float32():
+    """A DataFrame of float32 columns is float32 input: it became a float64 copy (twice
+    the memory, float64 results), against 'float32 stays float32'. Now float32, with a
+    float32 brute force's numbers; mixed or other numeric columns still become float64."""
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(7).normal(size=(20, 5)).astype(np.float32)
+    df = pd.DataFrame(X, index=range(100, 120))
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    out = vd.normalize(df)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, unit, rtol=1e-6, atol=1e-7)
+    found = vd.knn(df.iloc[:4], df, 3)
+    assert found.scores.dtype == np.float32
+    np.testing.assert_array_equal(found.indices,
+                                  np.argsort(-(unit[:4] @ unit.T), axis=1, kind="stable")[:, :3])
+    assert vd.normalize(pd.Series(X[0])).dtype == np.float32
+    mixed = df.astype({0: np.float64})
+    assert vd.normalize(mixed).dtype == np.float64

@@ -28,6 +28,7 @@ __all__ = [
     "check_ids",
     "check_k",
     "check_metric",
+    "check_ordered",
     "check_positive_int",
     "check_random_state",
     "check_same_dim",
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 METRICS = ("cosine", "dot", "euclidean")
+# torch float dtypes NumPy has no dtype for (np.asarray fails inside torch on them)
+_TORCH_FLOATS_NUMPY_LACKS = frozenset({"torch.bfloat16", "torch.float8_e4m3fn",
+                                       "torch.float8_e4m3fnuz", "torch.float8_e5m2",
+                                       "torch.float8_e5m2fnuz", "torch.float8_e8m0fnu"})
 # Rows checked per step when scanning for NaN/inf, so that a memmap larger than RAM is
 # read in pieces instead of materialising an (n, d) boolean mask.
 _SCAN_ROWS = 65_536
@@ -66,7 +71,9 @@ def to_array(x, name: str) -> np.ndarray:
     A NumPy array or memmap comes back as it is; other ndarray subclasses become plain
     arrays (``np.matrix`` would keep every row 2-D); a masked array only without masked
     entries (its mask would otherwise be silently dropped); pandas numeric columns,
-    nullable ones included, as float64 with NaN for missing values.
+    nullable ones included, as float64 (float32 when every column is float32) with NaN
+    for missing values; a list of tensors
+    (one per vector) row by row, each read as a tensor is.
     """
     if type(x) is np.ndarray or isinstance(x, np.memmap):
         return x
@@ -88,8 +95,15 @@ def to_array(x, name: str) -> np.ndarray:
                         "embed the text first (see vecdiag.embedders)")
     if x is None:
         raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
-    # torch tensors that need grad or live on a GPU refuse __array__: say how to fix it.
     module = type(x).__module__ or ""
+    if module.startswith("scipy.sparse"):   # np.asarray makes it a 0-d object array
+        raise TypeError(f"{name} is a scipy sparse matrix of shape {x.shape}; vecdiag "
+                        f"works on dense vectors: pass {name}.toarray() (or reduce it "
+                        "first, e.g. with sklearn's TruncatedSVD)")
+    if isinstance(x, (list, tuple)) and x and (type(x[0]).__module__ or "").startswith("torch"):
+        # a list of tensors (one per vector): each read as a tensor is (bfloat16, grad)
+        x = [to_array(row, f"{name}[{i}]") for i, row in enumerate(x)]
+    # torch tensors that need grad or live on a GPU refuse __array__: say how to fix it.
     if module.startswith("torch"):
         if getattr(x, "requires_grad", False):
             raise TypeError(f"{name} is a torch tensor that requires grad; "
@@ -97,12 +111,21 @@ def to_array(x, name: str) -> np.ndarray:
         device = getattr(getattr(x, "device", None), "type", "cpu")
         if device != "cpu":
             raise TypeError(f"{name} is a torch tensor on {device!r}; pass {name}.cpu() instead")
-        if str(getattr(x, "dtype", "")) == "torch.bfloat16":
-            x = x.float()
+        if str(getattr(x, "layout", "torch.strided")) != "torch.strided":
+            raise TypeError(f"{name} is a sparse torch tensor; pass {name}.to_dense()")
+        if str(getattr(x, "dtype", "")) in _TORCH_FLOATS_NUMPY_LACKS:
+            x = x.float()           # exact: each of these widens to float32 without loss
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
         numeric = _pandas_numeric(x)
         if numeric:
-            return x.to_numpy(dtype=np.float64, na_value=np.nan)
+            # float32 columns stay float32 (the dtype policy); others become float64
+            dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
+            dtype = np.float32 if all(t == np.float32 for t in dtypes) else np.float64
+            return x.to_numpy(dtype=dtype, na_value=np.nan)
+        for column in getattr(x, "columns", ()):   # a column of vectors (from parquet)
+            if len(x) and isinstance(x[column].iloc[0], (list, tuple, np.ndarray)):
+                raise TypeError(f"{name} is a DataFrame whose column {column!r} holds one "
+                                f"vector per row; pass np.stack({name}[{column!r}])")
     try:
         return np.asarray(x)
     except ValueError as err:  # ragged nested lists
@@ -127,6 +150,11 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
                         f"pass {name}.real if the imaginary part is zero")
     if kind in "OUSV":
         if kind == "O":
+            if arr.ndim == 1 and arr.size and isinstance(arr.flat[0], (list, tuple, np.ndarray)):
+                # a column of vectors (a Series read from parquet): one array per entry,
+                # which np.asarray(..., dtype=float) cannot turn into numbers
+                raise TypeError(f"{name} holds one vector per entry (a column of vectors, "
+                                f"dtype object); stack them into a matrix: np.stack({name})")
             raise TypeError(f"{name} has dtype object (mixed or ragged entries, or numbers "
                             "held as Python objects); pass an array of numbers with one row "
                             f"per vector, e.g. np.asarray({name}, dtype=float)")
@@ -135,6 +163,10 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     if arr.dtype == np.float32 or arr.dtype == np.float64:
         return arr
+    if arr.dtype.kind == "f" and arr.dtype.itemsize == 4:
+        # big-endian float32 ('>f4', from another machine or a Java tool) is float32
+        # input, which stays float32: in native order, not widened to float64
+        return arr.astype(np.float32)
     return arr.astype(np.float64)
 
 
@@ -301,6 +333,29 @@ def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
     return k
 
 
+def check_ordered(values, name: str):
+    """Refuse what cannot be one entry per row: a set has no order, so its i-th entry
+    would be paired with row i by chance (and differently from run to run for strings);
+    iterating a DataFrame gives its column names. Returns ``values`` unchanged otherwise.
+
+    Examples
+    --------
+    >>> check_ordered({"a", "b"}, "ids")
+    Traceback (most recent call last):
+    ...
+    TypeError: ids is a set, which has no order, so its entries cannot be matched to rows; pass a list (or array) with one entry per row, in row order
+    """
+    if isinstance(values, (set, frozenset)):
+        raise TypeError(f"{name} is a {type(values).__name__}, which has no order, so its "
+                        "entries cannot be matched to rows; pass a list (or array) with one "
+                        "entry per row, in row order")
+    if hasattr(values, "columns") and hasattr(values, "iloc"):
+        raise TypeError(f"{name} is a DataFrame (iterating it gives its column names); "
+                        "pass the one column that holds them, e.g. "
+                        f"df[{'text' if 'text' in name else 'label' if 'label' in name else 'id'!r}]")
+    return values
+
+
 def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
               ) -> np.ndarray | None:
     """Unique document ids, one per corpus row, as an object array (or None).
@@ -309,7 +364,7 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
         return None
     if isinstance(ids, (str, bytes)):
         raise TypeError(f"{name} must be a sequence of ids, one per row, not a single string")
-    values = list(ids)
+    values = list(check_ordered(ids, name))
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entr{'y' if len(values) == 1 else 'ies'} "
                          f"but {rows_of} {n} rows; "

@@ -35,13 +35,15 @@ def _pow2_scale(maxabs: np.ndarray) -> np.ndarray:
 def row_norms(X: np.ndarray) -> np.ndarray:
     """Euclidean norm of each row of a checked 2-D array, safe from over/underflow.
 
-    Inputs already checked. Fast path: ``sqrt(sum(x**2))`` per row; rows where that sum
-    overflowed or fell into the subnormal range are recomputed after exact rescaling.
+    Fast path: ``sqrt(sum(x**2))`` per row; rows where that sum overflowed or fell into
+    the subnormal range are recomputed after exact rescaling.
 
     Parameters
     ----------
-    X : ndarray, 2-D, float
-        Already validated (finite, real floating dtype); it is not checked again.
+    X : array-like, 2-D
+        A float32/float64 ndarray is taken as checked (vecdiag's own callers pass those);
+        anything else (a list, ints, a tensor, a DataFrame) goes through the usual input
+        check first. NaN and inf are not refused: their rows' norms are NaN and inf.
 
     Returns
     -------
@@ -59,6 +61,8 @@ def row_norms(X: np.ndarray) -> np.ndarray:
         X = check_dask_matrix(X, "X")
         return X.map_blocks(row_norms, drop_axis=1, dtype=X.dtype,
                             meta=np.empty(0, dtype=X.dtype))
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)):
+        X = V.as_matrix(X, "X", finite=False, allow_empty=True)
     squares = np.einsum("ij,ij->i", X, X)
     info = np.finfo(X.dtype)
     unsafe = ~np.isfinite(squares) | (squares < info.tiny / info.eps)

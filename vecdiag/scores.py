@@ -122,7 +122,10 @@ def score_percentile(scores, corpus, *, metric: str | None = None, n_pairs: int 
     >>> score_percentile([0.9, 0.0], corpus)
     array([100.,  50.])
     """
-    arr = np.asarray(scores, dtype=object if isinstance(scores, (str, bytes)) else None)
+    # a string is refused as an object array below; anything else (a torch tensor in
+    # bfloat16 or needing grad, a pandas Series) is read as every vector input is
+    arr = np.asarray(scores, dtype=object) if isinstance(scores, (str, bytes)) \
+        else V.to_array(scores, "scores")
     flat = V.as_vectors(np.atleast_1d(arr).reshape(-1), "scores", ndim=1, allow_empty=True)
     if metric is None:
         metric = getattr(corpus, "metric", None) if not isinstance(corpus, np.ndarray) \
@@ -143,13 +146,18 @@ def _rows(result, name: str):
 
     if isinstance(result, Neighbors):
         return [r.tolist() for r in result.indices], result.scores, result.metric, result
+    if not isinstance(result, (list, tuple)) and hasattr(result, "__array__"):
+        # an array of another kind (torch.topk's indices, np.matrix, a DataFrame): its
+        # entries as Python numbers (a 0-d tensor is no integer, so it read as an id)
+        result = np.asarray(result)
     if isinstance(result, np.ndarray):
         if result.ndim != 2:
             raise ValueError(f"{name} must be 2-D (one row of results per query), got shape "
                              f"{result.shape}")
         return [r.tolist() for r in result], None, None, None
     try:
-        rows = [list(r) for r in result]
+        rows = [np.asarray(r).tolist() if hasattr(r, "__array__") else list(r)
+                for r in result]
     except TypeError:
         raise TypeError(f"{name} must be a Neighbors, a 2-D index array or a list of lists "
                         f"per query, got {type(result).__name__}") from None

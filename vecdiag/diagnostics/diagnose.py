@@ -301,7 +301,7 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
                          "(or a smaller k)")
     ids = V.check_ids(ids, n_all, "ids")
     if texts is not None:
-        texts = np.asarray(list(texts), dtype=object)
+        texts = np.asarray(list(V.check_ordered(texts, "texts")), dtype=object)
         if texts.shape[0] != n_all:
             raise ValueError(f"texts has {texts.shape[0]} entries but the corpus has "
                              f"{n_all} rows; pass one text per row")

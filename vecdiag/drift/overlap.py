@@ -227,7 +227,8 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     if isinstance(texts, (str, bytes)):   # list("abc") would be three one-letter texts
         raise TypeError("texts must be a sequence of texts, one per item, not a single "
                         "string; wrap it: [texts]")
-    texts_arr = None if texts is None else np.asarray(list(texts), dtype=object)
+    texts_arr = None if texts is None else \
+        np.asarray(list(V.check_ordered(texts, "texts")), dtype=object)
     if texts_arr is not None and texts_arr.shape[0] != A.shape[0]:
         raise ValueError(f"texts has {texts_arr.shape[0]} entries for {A.shape[0]} items; "
                          "pass one text per item")

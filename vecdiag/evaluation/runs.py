@@ -17,12 +17,20 @@ import numbers
 
 import numpy as np
 
+from .. import _validate as V
+
 __all__ = ["as_run", "as_qrels", "ranked_docs", "run_from_neighbors"]
 
 
 def _check_mapping(obj, name: str, example: str) -> None:
     if not hasattr(obj, "items"):
         raise TypeError(f"{name} must be a dict {example}, got {type(obj).__name__}")
+    if hasattr(obj, "columns") and hasattr(obj, "groupby"):
+        # a DataFrame's items() are its columns: a table of (query, doc, value) rows read
+        # that way made its column names the query ids and its row numbers the documents
+        raise TypeError(f"{name} is a pandas DataFrame; pass a dict {example}, e.g. from "
+                        "a table with one row per (query, document): {q: dict(zip(g['doc_id'], "
+                        "g['score'])) for q, g in df.groupby('query_id')}")
 
 
 def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run") -> dict:
@@ -50,7 +58,7 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
                             f"{type(ids).__name__} {ids!r:.40}")
     indices = np.asarray(neighbors.indices)
     scores = np.asarray(neighbors.scores, dtype=np.float64)
-    query_ids = [str(q) for q in query_ids]
+    query_ids = [str(q) for q in V.check_ordered(query_ids, f"{name}: query_ids")]
     if len(query_ids) != indices.shape[0]:
         raise ValueError(f"{name}: query_ids has {len(query_ids)} entries but the Neighbors "
                          f"hold {indices.shape[0]} queries; pass one id per query row")
@@ -62,7 +70,8 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
                              "row) as the third element: (neighbors, query_ids, doc_ids)")
         names = np.asarray(neighbors.ids, dtype=object)
     else:
-        doc_ids = np.asarray([str(d) for d in doc_ids], dtype=object)
+        doc_ids = np.asarray([str(d) for d in V.check_ordered(doc_ids, f"{name}: doc_ids")],
+                             dtype=object)
         if indices.size and indices.max() >= doc_ids.shape[0]:
             raise ValueError(f"{name}: the Neighbors point at corpus row {int(indices.max())} "
                              f"but doc_ids has only {doc_ids.shape[0]} entries; pass one id "

@@ -155,7 +155,7 @@ def _id_list(ids, name: str, row: str) -> list:
     if ids is None or isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
         raise TypeError(f"{name} must be a sequence of ids, one per {row}, as the qrels name "
                         f"them; got {type(ids).__name__}")
-    return [str(i) for i in ids]
+    return [str(i) for i in V.check_ordered(ids, name)]
 
 
 def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None:

@@ -77,9 +77,14 @@ def resolve_docs(values, index, name: str) -> list:
     """Corpus rows of ``values`` (ids, or positions without ids), order kept, no repeats."""
     if values is None:
         return []
+    if not isinstance(values, (list, tuple, str, bytes)) and hasattr(values, "__array__"):
+        # an array of any kind (NumPy, a torch tensor, 0-d too): its entries as Python
+        # values (a tensor's entries are 0-d tensors, which matched no id or position)
+        values = np.asarray(values)
+        values = values.tolist() if values.ndim else [values.item()]
     if isinstance(values, (str, bytes)) or not np.iterable(values):
         values = [values]
-    values = list(values.tolist() if isinstance(values, np.ndarray) else values)
+    values = list(values)
     n = len(index)
     lookup, int_ids = None, False
     if index.ids is not None:

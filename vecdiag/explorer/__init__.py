@@ -157,7 +157,8 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
     if queries.dtype != index.vectors.dtype:
         queries = queries.astype(index.vectors.dtype)
     m = len(queries)
-    query_ids = list(range(m)) if query_ids is None else list(query_ids)
+    query_ids = list(range(m)) if query_ids is None else \
+        list(V.check_ordered(query_ids, "query_ids"))
     if len(query_ids) != m:
         raise ValueError(f"query_ids has {len(query_ids)} entries but there are {m} queries; "
                          "give one id per query row")

@@ -51,7 +51,8 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
     if isinstance(run, Neighbors):
         n_q = run.indices.shape[0]
         if doc_ids is not None:
-            doc_ids = np.asarray(list(doc_ids), dtype=object)
+            doc_ids = np.asarray(list(V.check_ordered(doc_ids, f"{name}: doc_ids")),
+                                 dtype=object)
             if run.indices.size and run.indices.max() >= doc_ids.size:
                 raise ValueError(f"{name}: doc_ids has {doc_ids.size} entries but the "
                                  f"neighbours refer to corpus row {run.indices.max()}")
@@ -61,7 +62,8 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
         else:
             raise ValueError(f"{name} is a Neighbors without ids; search a vd.Index built "
                              "with ids=..., or pass (neighbors, query_ids, doc_ids)")
-        qids = list(range(n_q)) if query_ids is None else list(query_ids)
+        qids = list(range(n_q)) if query_ids is None else \
+            list(V.check_ordered(query_ids, f"{name}: query_ids"))
         if len(qids) != n_q:
             raise ValueError(f"{name}: {len(qids)} query ids for {n_q} query rows; "
                              "pass one id per query")

@@ -47,6 +47,8 @@ def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosi
     """
     from ..neighbors import knn
 
+    V.check_ordered(query_texts, "query_texts")
+    V.check_ordered(texts, "texts")
     own = (getattr(embedder, "query_prefix", "") or "", getattr(embedder, "document_prefix", "") or "")
     if query_prefix is None and document_prefix is None:
         if not any(own):
@@ -112,7 +114,7 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
     """
     C = V.as_matrix(corpus, "corpus")
     Q = V.as_matrix(queries, "queries")
-    texts = list(texts)
+    texts = list(V.check_ordered(texts, "texts"))
     if len(texts) != C.shape[0]:
         raise ValueError(f"texts has {len(texts)} entries but the corpus has {C.shape[0]} rows")
     if chunk_words is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result, shorten
 
 __all__ = ["Neighbors"]
@@ -145,7 +146,7 @@ class Neighbors(Result):
 
 def _per_corpus_row(values, name: str, positions: np.ndarray) -> np.ndarray:
     """``values[positions]`` for a per-corpus-row sequence, with a clear error if too short."""
-    values = list(values)
+    values = list(V.check_ordered(values, name))
     # one entry per row, whatever it is: np.asarray would turn (doc, chunk) tuples into a
     # second axis (as vecdiag.Index's ids keep them)
     arr = np.empty(len(values), dtype=object)

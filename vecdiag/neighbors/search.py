@@ -389,7 +389,7 @@ def check_texts(texts, n: int):
         return None
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts must be a sequence of strings, one per row, not a single string")
-    arr = np.asarray(list(texts), dtype=object)
+    arr = np.asarray(list(V.check_ordered(texts, "texts")), dtype=object)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"texts has {arr.shape[0] if arr.ndim else 0} entries but the corpus "
                          f"has {n} rows; pass one text per row")

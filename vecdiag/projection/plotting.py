@@ -48,6 +48,7 @@ class PlotSpec:
 
 
 def _per_point(values, n: int, name: str) -> np.ndarray:
+    values = V.check_ordered(values, name)
     arr = np.asarray(list(values) if not hasattr(values, "__array__") else values)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have one entry per point ({n}), got shape {arr.shape}")

@@ -291,10 +291,13 @@ def _read_ids(ids, n: int) -> list:
         raise TypeError("ids must be a sequence of ids or the path of an ids file, got "
                         f"{type(ids).__name__}")
     else:
-        values = list(ids)
+        values = list(V.check_ordered(ids, "ids"))
     if not isinstance(values, list):
         raise ValueError(f"ids must be a list of ids, one per vector; the file holds a "
                          f"{type(values).__name__}")
+    # NumPy scalars (a list of np.int64 or np.str_) as the Python numbers and strings they
+    # hold, as an array of ids is read (np.int64 is no int: it was refused as not an integer)
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
     bad = [i for i, v in enumerate(values)      # (None is refused later, with its rows)
            if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int)))]
     if bad:
