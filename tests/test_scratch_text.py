@@ -76,3 +76,14 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="k must be"):
         scratch.rrf([["a"]], k=-1)
     assert scratch.tokenize("Wi-Fi 6E, RT-2000!") == ["wi", "fi", "6e", "rt", "2000"]
+
+
+def test_bm25_refuses_texts_for_token_lists():
+    # a text is a sequence of characters: scored as one, every word scored 0 without a word
+    texts = ["reset the router", "router lights"]
+    with pytest.raises(TypeError, match=r"docs\[0\] is a string .*tokenize"):
+        scratch.bm25(["router"], texts)
+    with pytest.raises(TypeError, match="one string"):
+        scratch.bm25(["router"], "reset the router")
+    # tokenized, the same documents score: 'router' is in both, so both score above 0
+    assert all(s > 0 for s in scratch.bm25(["router"], [scratch.tokenize(t) for t in texts]))

@@ -104,6 +104,15 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
     >>> [round(s, 4) for s in bm25(["cat"], docs)]
     [0.2009, 0.0, 0.2924]
     """
+    if isinstance(docs, str):
+        raise TypeError("docs must be a list of documents, each a list of tokens; got one string")
+    docs = list(docs)
+    # subtle: a string is a sequence too, of characters: a text passed for a token list
+    # would score 0 for every word instead of failing.
+    texts = [i for i, d in enumerate(docs) if isinstance(d, str)]
+    if texts:
+        raise TypeError(f"docs[{texts[0]}] is a string ({len(texts)} of {len(docs)} documents are), "
+                        "not a list of tokens; tokenize them first: [tokenize(t) for t in docs]")
     docs = [list(d) for d in docs]
     if not docs:
         raise ValueError("docs is empty; pass at least one document (a list of tokens)")
