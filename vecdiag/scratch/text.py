@@ -9,6 +9,7 @@ These are the definitions, in plain Python; the fast, validated versions are
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 __all__ = ["tokenize", "chunk", "bm25", "rrf"]
@@ -65,11 +66,13 @@ def chunk(tokens, size: int, overlap: int = 0) -> list[list]:
     >>> chunk(list("abcdefg"), 3, 1)
     [['a', 'b', 'c'], ['c', 'd', 'e'], ['e', 'f', 'g']]
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    # NumPy integers count (as in vecdiag.fixes.chunk_text); bools and floats do not
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < size:
+    if isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral) or not 0 <= overlap < size:
         raise ValueError(f"overlap={overlap!r} must be an integer with 0 <= overlap < size={size}: "
                          "otherwise the window never moves forward")
+    size, overlap = int(size), int(overlap)
     tokens = list(tokens)
     if len(tokens) <= size:
         return [tokens]
@@ -157,8 +160,9 @@ def rrf(rankings, k: float = 60) -> dict:
     >>> {d: round(s, 4) for d, s in rrf([["a", "b"], ["b", "c"]], k=1).items()}
     {'b': 0.8333, 'a': 0.5, 'c': 0.3333}
     """
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or k < 0:
-        raise ValueError(f"k must be a number >= 0, got {k!r}")
+    # subtle: k = nan passes "k < 0" and makes every score nan: ask for a finite k >= 0
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 <= k < math.inf:
+        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
     fused: dict = {}
     for ranking in rankings:
         for rank, doc in enumerate(ranking, start=1):
