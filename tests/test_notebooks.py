@@ -276,3 +276,16 @@ def test_printed_scratch_source_shows_the_arithmetic():
                 bare.append(f"{path.name} cell {i}: {', '.join(names)}")
     assert found >= 4, f"expected the course to print scratch sources, found {found} cells"
     assert not bare, f"cells that print a scratch function without any loop: {bare}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_sections_in_order_and_where_their_cells_are(path):
+    """Numbered sections run 1, 2, 3, ... and a heading never follows, in the same markdown
+    cell, a sentence that introduces the code below it ("... and re-sorts:"): the code cell
+    would then sit under the next section's heading."""
+    cells = [("".join(c["source"]), i) for i, c in enumerate(json.loads(path.read_text())["cells"])
+             if c["cell_type"] == "markdown"]
+    numbers = [int(n) for text, _ in cells for n in re.findall(r"^## (\d+)\.", text, re.M)]
+    assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: sections numbered {numbers}"
+    stranded = [i for text, i in cells if re.search(r":[ \t]*\n\s*\n#{1,3} ", text)]
+    assert not stranded, f"{path.name}: markdown cells {stranded} introduce code below, then start a new section"
