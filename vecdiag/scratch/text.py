@@ -91,8 +91,10 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
     with ``idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5))``: tf is how often t occurs in
     d, df how many documents contain it, N the number of documents, avgdl their mean
     length. Three ideas: rare terms count more (idf), the 5th repetition adds less than
-    the 1st (tf saturates at k1 + 1), and a long document needs more occurrences for
-    the same score (b).
+    the 1st (the fraction ``tf / (tf + ...)`` stays below 1, so a term adds less than
+    its idf however often it occurs; Lucene dropped the constant factor k1 + 1 of
+    Robertson's formula, which changes no ranking), and a long document needs more
+    occurrences for the same score (b).
 
     Parameters
     ----------
@@ -106,6 +108,9 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
     >>> docs = [["cat", "sat"], ["dog", "sat"], ["cat", "cat", "cat"]]
     >>> [round(s, 4) for s in bm25(["cat"], docs)]
     [0.2009, 0.0, 0.2924]
+    >>> idf = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5))   # 'cat' is in 2 of 3 documents
+    >>> bm25(["cat"], [["cat"] * 1000, ["cat"], ["dog"]])[0] < idf   # 1000 times: still below
+    True
     """
     if isinstance(docs, str):
         raise TypeError("docs must be a list of documents, each a list of tokens; got one string")
