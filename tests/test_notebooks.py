@@ -252,3 +252,40 @@ def test_math_code_references_and_markers_are_not_claims():
             "§7-8, section 6. By hand $a \\cdot b = 17$ and $$\\sum_i 99$$ and `k=61`.")
     assert prose_numbers(text) == []
     assert [n.text for n in prose_numbers("a 32x smaller index, −2 for d, 2.6 alarms")] == ["32x", "−2", "2.6"]
+
+
+def test_printed_scratch_source_shows_the_arithmetic():
+    """A cell that prints a vd.scratch function's source ("written as a loop you can read")
+    shows a loop: a public function that only checks its inputs and calls an unchecked core
+    (scratch.dot -> _dot) is printed with its core, or the learner reads no arithmetic."""
+    import ast
+    import inspect
+
+    import vecdiag as vd
+
+    getsource = re.compile(r"inspect\.getsource\((vd\.scratch\.[\w.]+)\)")
+    found, bare = 0, []
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            names = getsource.findall("".join(cell["source"])) if cell["cell_type"] == "code" else []
+            if not names:
+                continue
+            found += 1
+            nodes = [n for name in names for n in ast.walk(ast.parse(inspect.getsource(eval(name, {"vd": vd}))))]
+            if not any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in nodes):
+                bare.append(f"{path.name} cell {i}: {', '.join(names)}")
+    assert found >= 4, f"expected the course to print scratch sources, found {found} cells"
+    assert not bare, f"cells that print a scratch function without any loop: {bare}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_sections_in_order_and_where_their_cells_are(path):
+    """Numbered sections run 1, 2, 3, ... and a heading never follows, in the same markdown
+    cell, a sentence that introduces the code below it ("... and re-sorts:"): the code cell
+    would then sit under the next section's heading."""
+    cells = [("".join(c["source"]), i) for i, c in enumerate(json.loads(path.read_text())["cells"])
+             if c["cell_type"] == "markdown"]
+    numbers = [int(n) for text, _ in cells for n in re.findall(r"^## (\d+)\.", text, re.M)]
+    assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: sections numbered {numbers}"
+    stranded = [i for text, i in cells if re.search(r":[ \t]*\n\s*\n#{1,3} ", text)]
+    assert not stranded, f"{path.name}: markdown cells {stranded} introduce code below, then start a new section"

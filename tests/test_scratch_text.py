@@ -76,3 +76,29 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="k must be"):
         scratch.rrf([["a"]], k=-1)
     assert scratch.tokenize("Wi-Fi 6E, RT-2000!") == ["wi", "fi", "6e", "rt", "2000"]
+
+
+def test_bm25_refuses_texts_for_token_lists():
+    # a text is a sequence of characters: scored as one, every word scored 0 without a word
+    texts = ["reset the router", "router lights"]
+    with pytest.raises(TypeError, match=r"docs\[0\] is a string .*tokenize"):
+        scratch.bm25(["router"], texts)
+    with pytest.raises(TypeError, match="one string"):
+        scratch.bm25(["router"], "reset the router")
+    # tokenized, the same documents score: 'router' is in both, so both score above 0
+    assert all(s > 0 for s in scratch.bm25(["router"], [scratch.tokenize(t) for t in texts]))
+
+
+def test_numpy_numbers_accepted_and_nan_k_refused():
+    # a size or k computed with NumPy is still an integer: same windows and scores as with int
+    words = [f"w{i}" for i in range(9)]
+    assert scratch.chunk(words, np.int64(4), np.int64(1)) == scratch.chunk(words, 4, 1)
+    assert [" ".join(w) for w in scratch.chunk(words, np.int32(4), 1)] == chunk_text(" ".join(words), 4, 1)
+    runs = [["a", "b"], ["b", "c"]]
+    assert scratch.rrf(runs, k=np.int64(60)) == pytest.approx({"b": 1 / 62 + 1 / 61, "a": 1 / 61, "c": 1 / 62})
+    # nan and inf are no RRF constant (vd.fixes.hybrid refuses them too); nan gave nan scores
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite number"):
+            scratch.rrf(runs, k=bad)
+    with pytest.raises(ValueError, match="size must be"):
+        scratch.chunk(words, 4.0, 1)

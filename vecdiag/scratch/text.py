@@ -9,6 +9,7 @@ These are the definitions, in plain Python; the fast, validated versions are
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 __all__ = ["tokenize", "chunk", "bm25", "rrf"]
@@ -65,11 +66,13 @@ def chunk(tokens, size: int, overlap: int = 0) -> list[list]:
     >>> chunk(list("abcdefg"), 3, 1)
     [['a', 'b', 'c'], ['c', 'd', 'e'], ['e', 'f', 'g']]
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    # NumPy integers count (as in vecdiag.fixes.chunk_text); bools and floats do not
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < size:
+    if isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral) or not 0 <= overlap < size:
         raise ValueError(f"overlap={overlap!r} must be an integer with 0 <= overlap < size={size}: "
                          "otherwise the window never moves forward")
+    size, overlap = int(size), int(overlap)
     tokens = list(tokens)
     if len(tokens) <= size:
         return [tokens]
@@ -88,8 +91,10 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
     with ``idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5))``: tf is how often t occurs in
     d, df how many documents contain it, N the number of documents, avgdl their mean
     length. Three ideas: rare terms count more (idf), the 5th repetition adds less than
-    the 1st (tf saturates at k1 + 1), and a long document needs more occurrences for
-    the same score (b).
+    the 1st (the fraction ``tf / (tf + ...)`` stays below 1, so a term adds less than
+    its idf however often it occurs; Lucene dropped the constant factor k1 + 1 of
+    Robertson's formula, which changes no ranking), and a long document needs more
+    occurrences for the same score (b).
 
     Parameters
     ----------
@@ -103,7 +108,19 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
     >>> docs = [["cat", "sat"], ["dog", "sat"], ["cat", "cat", "cat"]]
     >>> [round(s, 4) for s in bm25(["cat"], docs)]
     [0.2009, 0.0, 0.2924]
+    >>> idf = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5))   # 'cat' is in 2 of 3 documents
+    >>> bm25(["cat"], [["cat"] * 1000, ["cat"], ["dog"]])[0] < idf   # 1000 times: still below
+    True
     """
+    if isinstance(docs, str):
+        raise TypeError("docs must be a list of documents, each a list of tokens; got one string")
+    docs = list(docs)
+    # subtle: a string is a sequence too, of characters: a text passed for a token list
+    # would score 0 for every word instead of failing.
+    texts = [i for i, d in enumerate(docs) if isinstance(d, str)]
+    if texts:
+        raise TypeError(f"docs[{texts[0]}] is a string ({len(texts)} of {len(docs)} documents are), "
+                        "not a list of tokens; tokenize them first: [tokenize(t) for t in docs]")
     docs = [list(d) for d in docs]
     if not docs:
         raise ValueError("docs is empty; pass at least one document (a list of tokens)")
@@ -148,8 +165,9 @@ def rrf(rankings, k: float = 60) -> dict:
     >>> {d: round(s, 4) for d, s in rrf([["a", "b"], ["b", "c"]], k=1).items()}
     {'b': 0.8333, 'a': 0.5, 'c': 0.3333}
     """
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or k < 0:
-        raise ValueError(f"k must be a number >= 0, got {k!r}")
+    # subtle: k = nan passes "k < 0" and makes every score nan: ask for a finite k >= 0
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 <= k < math.inf:
+        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
     fused: dict = {}
     for ranking in rankings:
         for rank, doc in enumerate(ranking, start=1):
