@@ -18,9 +18,10 @@ def check_low_margin(ctx):
 
     ``relgap`` = gap / (top score − median score of the query): the gap as a share of the
     query's score range. Strength ``1 − ramp(relgap, 0.01, 0.05)``, times
-    ``0.5 + 0.5 · (share of the counterfactuals that lift it into the top-k)``: a miss
-    that only one fix rescues is that fix's cause more than noise. With a missed expected
-    document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
+    ``0.5 + 0.5 · (share of the counterfactuals that lift it into the top-k)`` when some
+    counterfactual lifts it: a miss that only one fix rescues is that fix's cause more
+    than noise (when none rescues it, no fix names a sharper cause: no discount). With a
+    missed expected document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
     change to query or documents flips it), and the fix is the counterfactual that brings
     the document highest into the top-k without significantly hurting the judged queries
     (:func:`~vecdiag.explain.causes.rescue`), None when no fix does. Without one, a flat top-k (top-1 and k-th
@@ -38,10 +39,12 @@ def check_low_margin(ctx):
         if s <= 0:
             return None
         # "within noise" means any re-ranking lifts it: when most counterfactuals do not,
-        # the one that does names a sharper cause, and the margin is the weaker reading
+        # the one that does names a sharper cause, and the margin is the weaker reading;
+        # when none does there is no sharper cause, and the margin is the only reading
         fixes = list(ctx.rankings)
-        if fixes:
-            lifted = sum(ctx.rank_under(f, pos) <= ctx.k for f in fixes) / len(fixes)
+        lifted = (sum(ctx.rank_under(f, pos) <= ctx.k for f in fixes) / len(fixes)
+                  if fixes else 0.0)
+        if lifted > 0:
             s *= 0.5 + 0.5 * lifted
         fix, r1 = rescue(ctx, pos)
         summary = (f"{ctx.name_of(pos)} misses the top-{ctx.k} by {fmt(gap, 3)} (rank {r0}), "
