@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 import vecdiag as vd
 
-from explain_planted import ENTANGLED, GENERATORS, Case, control, unit
+from explain_planted import ENTANGLED, GENERATORS, Case, control, healthy_corpus, unit
 
 
 
@@ -214,3 +214,31 @@ def test_low_margin_that_no_fix_rescues_is_still_low_margin(seed, d):
     assert first.code == "low_margin", [(c.code, c.confidence) for c in exp.causes]
     assert first.evidence["gap"] == pytest.approx(1e-6, abs=1e-9)
     assert first.confidence >= 0.5
+
+
+@pytest.mark.parametrize("factor", [1.9, 1.99])
+def test_a_hub_that_is_merely_long_is_not_named_under_dot(factor):
+    """Unit-length documents (a normalised model) searched by dot, 12 of them made
+    ``factor``x longer: they are in many documents' dot top-10 lists only by length, and
+    they push the expected document (cosine rank 2) out of the top-10. The hub check
+    discounts a hub this long almost entirely, yet its confidence stayed at the 0.5 a
+    rescuing re-ranker gives (0.5017 with strength 0.003): norm_bias is the cause, and a
+    merely long hub is no named cause (< 0.5) below it."""
+    rng = np.random.default_rng(0)
+    X = unit(healthy_corpus(rng, 400, 64))
+    q = unit(X[7] + 0.3 * unit(rng.normal(size=64)))
+    order = np.argsort(-(X @ q), kind="stable")
+    long_rows, e = order[20:32], int(order[1])
+    X[long_rows] *= factor
+    assert _exact_rank(Case(X, q, [e], metric="dot")) > 10
+    # independent: the long rows are hubs of the dot kNN graph, and only length sets them apart
+    S = X @ X.T
+    np.fill_diagonal(S, -np.inf)
+    kocc = np.bincount(np.argsort(-S, axis=1, kind="stable")[:, :10].ravel(), minlength=400)
+    assert kocc[long_rows].max() >= 30
+    norms = np.linalg.norm(X, axis=1)
+    assert norms[long_rows].min() / np.median(norms) == pytest.approx(factor)
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e], metric="dot")
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes[0].code == "norm_bias" and exp.causes[0].confidence >= 0.5, codes
+    assert all(c.confidence < 0.5 for c in exp.causes if c.code == "hub"), codes
