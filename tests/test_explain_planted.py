@@ -242,3 +242,25 @@ def test_a_hub_that_is_merely_long_is_not_named_under_dot(factor):
     codes = [(c.code, c.confidence) for c in exp.causes]
     assert exp.causes[0].code == "norm_bias" and exp.causes[0].confidence >= 0.5, codes
     assert all(c.confidence < 0.5 for c in exp.causes if c.code == "hub"), codes
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_expected_far_looks_at_every_missed_document(seed):
+    """Two relevant documents missed: one a near miss (rank 14), the other from another
+    cluster (two thirds down the ranking). Only the first missed one was examined, so
+    the far one went unexplained (no expected_far at all); it is named, with its exact
+    rank and its percentile among random pairs."""
+    rng = np.random.default_rng(seed)
+    X = healthy_corpus(rng, 400, 48)
+    q = unit(X[int(rng.integers(400))]) + 0.3 * unit(rng.normal(size=48))
+    order = np.lexsort((np.arange(400), -(unit(X) @ unit(q))))
+    near, far = int(order[13]), int(order[266])
+    assert _exact_rank(Case(X, q, [far])) == 267 and _exact_rank(Case(X, q, [near])) == 14
+    exp = vd.explain_neighbors(q, X, k=10, expected=[near, far])
+    causes = {c.code: c for c in exp.causes}
+    assert "expected_far" in causes, [(c.code, c.confidence) for c in exp.causes]
+    ev = causes["expected_far"].evidence
+    assert ev["rank"] == 267 and f"row {far} " in causes["expected_far"].summary
+    U = unit(X)
+    pairs = (U @ U.T)[np.triu_indices(400, 1)]
+    assert ev["percentile"] == pytest.approx(100 * np.mean(pairs < U[far] @ unit(q)), abs=1.0)
