@@ -4,6 +4,7 @@ effect make the confidence)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -84,12 +85,16 @@ def check_hub(ctx):
     N'_k, the k-occurrence N_k (the mean of N_k over the corpus is exactly k) less the
     lists of its own near-copies (:func:`own_copies`): a document that is "near
     everyone" only because it has many copies is a duplication problem
-    (``near_duplicates``), not a hub. Under dot product it is multiplied by
-    ``1 − ramp(‖h‖ / median norm, 1.15, 2)``: a hub that is merely long is explained by
-    ``norm_bias``; and by ``1 − 0.5 · shared-direction strength`` (see
-    :func:`shared_direction_strength`): documents close to a direction every vector
-    shares are near everyone, so strong anisotropy or rogue dimensions are the deeper
-    cause. Fix: CSLS or mutual proximity, whichever moves the expected documents more.
+    (``near_duplicates``), not a hub. It is multiplied by ``1 − 0.5 · shared-direction
+    strength`` (see :func:`shared_direction_strength`): documents close to a direction
+    every vector shares are near everyone, so strong anisotropy or rogue dimensions are
+    the deeper cause. Fix: CSLS or mutual proximity, whichever moves the expected
+    documents more. Under dot product the *confidence* is multiplied by
+    ``1 − ramp(‖h‖ / median norm, 1.15, 2)`` (``evidence["length_discount"]``; no cause
+    from 2× on): a hub that is merely long is explained by ``norm_bias``, and its
+    re-ranker lifting the document is no evidence of hubness (a discount of the strength
+    alone would leave the 0.5 a rescuing fix gives, see
+    :func:`~vecdiag.explain.causes.confidence`).
     """
     kocc = ctx.stats.k_occurrence
     rows = _outranking(ctx)
@@ -101,11 +106,12 @@ def check_hub(ctx):
     h = max(candidates, key=lambda r: (own[r], -r))
     ratio = own[h] / ctx.k_graph
     s = ramp(ratio, 3.0, 10.0)
+    long = 0.0
     if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
-        s *= 1 - ramp(ctx.stats.norms[h] / max(float(np.median(ctx.stats.norms)), 1e-300),
-                      1.15, 2.0)
+        long = ramp(ctx.stats.norms[h] / max(float(np.median(ctx.stats.norms)), 1e-300),
+                    1.15, 2.0)
     s *= 1 - 0.5 * shared_direction_strength(ctx)
-    if s <= 0:
+    if s <= 0 or long >= 1:
         return None
     hubs = [r for r in candidates if own[r] / ctx.k_graph >= 3.0]
     fix, e = _best_fix(ctx, ("csls", "mutual_proximity"), focus=hubs)
@@ -136,7 +142,14 @@ def check_hub(ctx):
         summary += f"; it outranks {ctx.name_of(pos)} by {fmt(float(diff), 3)}"
         evidence["outranks_by"] = float(diff)
     summary += "." + _fix_sentence(ctx, fix, focus=hubs)
-    return _with_fix(ctx, "hub", summary, evidence, fix, s, e)
+    cause = _with_fix(ctx, "hub", summary, evidence, fix, s, e)
+    if long > 0:  # the length explains the hub (and why its re-ranker lifts the document)
+        conf = round(cause.confidence * (1 - long), 4)
+        if conf <= 0:
+            return None
+        cause = dataclasses.replace(cause, confidence=conf,
+                                    evidence=dict(cause.evidence, length_discount=round(long, 4)))
+    return cause
 
 
 def check_norm_bias(ctx):

@@ -18,9 +18,10 @@ def check_low_margin(ctx):
 
     ``relgap`` = gap / (top score − median score of the query): the gap as a share of the
     query's score range. Strength ``1 − ramp(relgap, 0.01, 0.05)``, times
-    ``0.5 + 0.5 · (share of the counterfactuals that lift it into the top-k)``: a miss
-    that only one fix rescues is that fix's cause more than noise. With a missed expected
-    document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
+    ``0.5 + 0.5 · (share of the counterfactuals that lift it into the top-k)`` when some
+    counterfactual lifts it: a miss that only one fix rescues is that fix's cause more
+    than noise (when none rescues it, no fix names a sharper cause: no discount). With a
+    missed expected document the confidence is ``0.9 s`` (the gap itself is the evidence; any small
     change to query or documents flips it), and the fix is the counterfactual that brings
     the document highest into the top-k without significantly hurting the judged queries
     (:func:`~vecdiag.explain.causes.rescue`), None when no fix does. Without one, a flat top-k (top-1 and k-th
@@ -38,10 +39,12 @@ def check_low_margin(ctx):
         if s <= 0:
             return None
         # "within noise" means any re-ranking lifts it: when most counterfactuals do not,
-        # the one that does names a sharper cause, and the margin is the weaker reading
+        # the one that does names a sharper cause, and the margin is the weaker reading;
+        # when none does there is no sharper cause, and the margin is the only reading
         fixes = list(ctx.rankings)
-        if fixes:
-            lifted = sum(ctx.rank_under(f, pos) <= ctx.k for f in fixes) / len(fixes)
+        lifted = (sum(ctx.rank_under(f, pos) <= ctx.k for f in fixes) / len(fixes)
+                  if fixes else 0.0)
+        if lifted > 0:
             s *= 0.5 + 0.5 * lifted
         fix, r1 = rescue(ctx, pos)
         summary = (f"{ctx.name_of(pos)} misses the top-{ctx.k} by {fmt(gap, 3)} (rank {r0}), "
@@ -121,28 +124,23 @@ def check_expected_far(ctx):
     ``(1 − best fix effect)`` (no fix rescues it), ``(1 − 0.7 · ood strength)`` (when
     the query itself is out of distribution, that is the sharper diagnosis) and
     ``(1 − lexical_mismatch strength)`` (when BM25 finds it, it is not far in every view).
-    None when some counterfactual brings the document into the top-k. Confidence
+    None when some counterfactual brings the document into the top-k. With several
+    missed documents, the one with the largest first two factors (the nearest missed
+    one may be a near miss while another is far). Confidence
     ``0.9 ×`` that. Fix ``hybrid_lexical`` when its counterfactual lifts the document,
     else None (nothing to try on these vectors: another model, or the texts). Another model given as an alternative is named with its rank.
     """
     if not ctx.missed:
         return None
-    pos, r0 = ctx.missed[0]
-    pct = float(ctx.expected_percentile[pos])
-    # far in rank too: random pairs are document pairs, which score above query-document
-    # pairs, so a near miss (rank 13 for k = 10) can sit at the 88th percentile
-    s = ramp(99 - pct, 0, 19) * ramp(r0 / ctx.k, 2, 5)
-    if s <= 0:
+    # every missed document: the nearest may be a near miss while another is far
+    far = [f for f in (_far_from_query(ctx, pos, r0) for pos, r0 in ctx.missed) if f]
+    if not far:
         return None
-    best_fix, best_rank = None, r0
-    for fix in sorted(ctx.rankings):
-        r1 = ctx.rank_under(fix, pos)
-        if r1 < best_rank:
-            best_fix, best_rank = fix, r1
-    if best_rank <= ctx.k:
-        return None  # a fix brings it in: not far in every view
+    s, pos, r0, pct, best_fix, best_rank = max(far, key=lambda f: (f[0], -f[2]))
     best_e = max([effect(ctx, fix) for fix in ctx.rankings], default=0.0)
-    lexical = ctx.lexical.strength if ctx.lexical is not None else 0.0
+    # the lexical evidence is about the first missed document
+    lexical = (ctx.lexical.strength if ctx.lexical is not None and ctx.lexical.position == pos
+               else 0.0)
     s *= (1 - best_e) * (1 - 0.7 * ood_strength(ctx)) * (1 - lexical)
     if s <= 0:
         return None
@@ -164,6 +162,26 @@ def check_expected_far(ctx):
     fix = "hybrid_lexical" if lexical_rank is not None and lexical_rank < r0 else None
     return Cause(code="expected_far", summary=summary, evidence=evidence, fix=fix,
                  confidence=round(0.9 * s, 4), ranking=True)
+
+
+def _far_from_query(ctx, pos, r0):
+    """``(s, pos, r0, pct, best_fix, best_rank)`` of one missed document for
+    :func:`check_expected_far` (its strength before the fix, OOD and lexical factors),
+    None when it is not far or some counterfactual brings it into the top-k."""
+    pct = float(ctx.expected_percentile[pos])
+    # far in rank too: random pairs are document pairs, which score above query-document
+    # pairs, so a near miss (rank 13 for k = 10) can sit at the 88th percentile
+    s = ramp(99 - pct, 0, 19) * ramp(r0 / ctx.k, 2, 5)
+    if s <= 0:
+        return None
+    best_fix, best_rank = None, r0
+    for fix in sorted(ctx.rankings):
+        r1 = ctx.rank_under(fix, pos)
+        if r1 < best_rank:
+            best_fix, best_rank = fix, r1
+    if best_rank <= ctx.k:
+        return None  # a fix brings it in: not far in every view
+    return s, pos, r0, pct, best_fix, best_rank
 
 
 def check_ann_miss(ctx):
