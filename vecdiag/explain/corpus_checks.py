@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..diagnostics.rules import THRESHOLDS
 from ..diagnostics.sampling import sampled_phrase
 from ..results import fmt
 from .causes import (_best_fix, _fix_sentence, _outranking, _with_fix, effect, ordinal, ramp,
@@ -18,7 +19,8 @@ from .result import Cause
 
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_rogue_dimensions",
            "check_anisotropy", "check_near_duplicates", "rogue_strength",
-           "shared_direction_strength", "random_direction_share", "own_copies",
+           "shared_direction_strength", "anisotropy_strength", "random_direction_share",
+           "own_copies",
            "k_occurrence_interval"]
 
 
@@ -46,12 +48,20 @@ def rogue_strength(ctx) -> float:
     return ramp(excess, 0.4, 0.7) * ramp(rogue.mean_cosine, 0.05, 0.2)
 
 
+def anisotropy_strength(mean_cosine: float) -> float:
+    """``ramp(E[cos], warning, critical)`` with :func:`vecdiag.diagnose`'s anisotropy
+    thresholds (0.4, 0.7): explain calls the scores squeezed exactly where diagnose warns
+    (MiniLM's 0.29 on Cranfield is a healthy spread for both)."""
+    limits = THRESHOLDS["anisotropy"]
+    return ramp(mean_cosine, limits["warning"], limits["critical"])
+
+
 def shared_direction_strength(ctx) -> float:
-    """``max(ramp(E[cos], 0.2, 0.5), rogue strength)``: how much one shared direction
+    """``max(anisotropy strength, rogue strength)``: how much one shared direction
     (spread out, or in a few rogue dimensions) dominates the corpus."""
     out = 0.0
     if ctx.anisotropy is not None:
-        out = ramp(ctx.anisotropy, 0.2, 0.5)
+        out = anisotropy_strength(ctx.anisotropy)
     return max(out, rogue_strength(ctx))
 
 
@@ -256,7 +266,8 @@ def check_rogue_dimensions(ctx):
 def check_anisotropy(ctx):
     """Anisotropy: every vector shares one direction, squeezing all cosines together.
 
-    Strength: ``ramp(E[cos], 0.2, 0.5) · (1 − rogue strength)`` with E[cos] the mean
+    Strength: ``ramp(E[cos], 0.4, 0.7) · (1 − rogue strength)`` (diagnose's warning and
+    critical levels, :func:`anisotropy_strength`) with E[cos] the mean
     cosine of random pairs (:func:`vecdiag.anisotropy`); when a few rogue dimensions
     carry the shared direction, ``rogue_dimensions`` is the sharper diagnosis. Fix:
     centring (or all-but-the-top); when neither moves the ranking this is context: the
@@ -265,7 +276,7 @@ def check_anisotropy(ctx):
     mc = ctx.anisotropy
     if mc is None:
         return None
-    s = ramp(mc, 0.2, 0.5) * (1 - rogue_strength(ctx))
+    s = anisotropy_strength(mc) * (1 - rogue_strength(ctx))
     if s <= 0:
         return None
     fix, e = _best_fix(ctx, ("center", "all_but_the_top"), focus=ctx.top.tolist())

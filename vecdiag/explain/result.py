@@ -41,7 +41,7 @@ class Cause(Result):
     >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
     >>> cause = ex.causes[0]
     >>> cause.code, cause.fix, round(cause.confidence, 2), cause.ranking
-    ('anisotropy', 'center', 1.0, True)
+    ('anisotropy', 'center', 0.72, True)
     """
 
     code: str
