@@ -323,3 +323,29 @@ def test_pgvector_mixed_case_table_names_are_found_as_spelled(pg_server, rng):
         assert vd.stores.pgvector(pg_server, name, metric="cosine").n == 30
     with pytest.raises(ValueError, match="table 'mixedcas' does not exist"):
         vd.stores.pgvector(pg_server, "mixedcas", metric="cosine")
+
+
+def test_pgvector_halfvec_truth_uses_the_query_postgresql_compares(pg_server):
+    """A halfvec column is searched with the query cast to halfvec: q = [3.0019, 1.0006]
+    is [3.001953, 1.000977] in float16. Against a = [1, 0] and b = [0, 3] the float32
+    query prefers a (3.0019 > 3.0018) but the float16 one b (3.00195 < 3.00293), so
+    PostgreSQL's EXACT scan returns b. The audit measured it against the float32 query
+    and gave that exact scan recall 0; the truth is now computed for the query as
+    PostgreSQL compares it. A query beyond the float16 range is refused by row."""
+    X = np.array([[1.0, 0.0], [0.0, 3.0]], dtype=np.float32)
+    q = np.array([[3.0019, 1.0006]], dtype=np.float32)
+    q16 = q.astype(np.float16).astype(np.float64)
+    assert np.argmax(q.astype(np.float64) @ X.T.astype(np.float64)) == 0   # float32: a
+    assert np.argmax(q16 @ X.T) == 1                                        # float16: b
+    pg_table(pg_server, "t_half_exact", X, opclass=None, vtype="halfvec", ids=[10, 11])
+    store = vd.stores.pgvector(pg_server, "t_half_exact", metric="dot")
+    assert store.params["index"] is None                   # an exact scan
+    got = store.search(q, k=2)
+    assert got.ids.tolist() == [[11, 10]]
+    np.testing.assert_allclose(got.scores[0], (q16 @ X.T)[0, [1, 0]], rtol=1e-6)
+    a = vd.audit(store, q, k=1, sweep=False)
+    assert a.recall == 1.0 and a.convention["max_abs_diff"] < 1e-6
+    exp = vd.explain_neighbors(q[0], store, k=1)
+    assert "ann_miss" not in [c.code for c in exp.causes]
+    with pytest.raises(ValueError, match=r"queries: 1 row \(1\) hold values beyond the halfvec"):
+        store.search(np.array([[1.0, 2.0], [7e4, 0.0]]), k=1)

@@ -11,6 +11,9 @@ inside each search's own transaction, so a connection you pass is left as it was
 
 from __future__ import annotations
 
+import numpy as np
+
+from .. import _validate as V
 from .._optional import require
 from ._pgcopy import ELEM, FIXED_IDS
 from ._pgcopy import CopyParser, same_id
@@ -359,6 +362,20 @@ class PgVectorStore(Store):
         if self._index_name and self._index_name in text:
             return "index scan"
         return "sequential scan (exact)"
+
+    def _as_searched(self, Q):
+        """A halfvec column is searched with the query cast to halfvec (``%s::halfvec``):
+        float16, as the stored vectors."""
+        if self._vtype != "halfvec":
+            return Q
+        with np.errstate(over="ignore"):
+            half = Q.astype(np.float16)
+        big = np.flatnonzero(~np.isfinite(half).all(axis=1))
+        if big.size:
+            raise ValueError(f"queries: {V.format_rows(big)} hold values beyond the halfvec "
+                             f"range (|x| > 65504) of column {self.vector}; PostgreSQL cannot "
+                             "cast them to halfvec: rescale or re-embed them")
+        return half.astype(np.float32)
 
     def _to_score(self, raw):
         if self.metric == "cosine":
