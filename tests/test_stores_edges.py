@@ -349,3 +349,43 @@ def test_pgvector_halfvec_truth_uses_the_query_postgresql_compares(pg_server):
     assert "ann_miss" not in [c.code for c in exp.causes]
     with pytest.raises(ValueError, match=r"queries: 1 row \(1\) hold values beyond the halfvec"):
         store.search(np.array([[1.0, 2.0], [7e4, 0.0]]), k=1)
+
+
+@pytest.mark.parametrize("factory, compressed", [
+    ("IVF4,PQ4x4", True), ("PQ4x4", True), ("HNSW8,SQ8", True), ("SQfp16", True),
+    ("Flat", False), ("IVF4,Flat", False), ("HNSW8", False), ("IVF4,PQ4x4,RFlat", False)])
+def test_faiss_compressed_codes_are_said_to_be_measured_decoded(faiss_data, factory, compressed):
+    """A PQ / scalar-quantizer index holds compressed codes: its vectors read back are the
+    decoded ones, and the audit's truth is exact search over THOSE. An IVF-PQ searched
+    with every list (nprobe = nlist) then scored recall 1.0 with nothing said, while
+    against the vectors added (brute-force NumPy) it is far lower. The audit now says so
+    in a compressed_vectors finding, whose recipe measures the recall against the
+    original vectors; float32 copies (flat, IVFFlat, HNSWFlat, an exact refine) get none."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, factory)
+    index.train(X)
+    index.add(X)
+    if "IVF" in factory:
+        faiss.extract_index_ivf(index).nprobe = 4          # every list: no search loss
+    store = vd.stores.faiss(index)
+    fetched = store.fetch()                              # IVF: in list order, by id
+    decoded = np.asarray(fetched.vectors)[np.argsort(np.array(fetched.ids.tolist()))]
+    assert (np.abs(decoded - X).max() > 1e-6) == compressed   # what it holds, read back
+    audit = vd.audit(store, Q, k=5, sweep=False)
+    found = [f for f in audit.findings if f.code == "compressed_vectors"]
+    assert bool(found) == compressed and bool(store.compressed) == compressed
+    if not compressed:
+        return
+    assert found[0].severity == "warning" and "decoded" in found[0].summary
+    # the recipe in the finding, against brute-force recall over the vectors added
+    got = store.search(Q, 5)
+    recipe = vd.ann_recall(got.ids.tolist(), vd.Index(X, ids=np.arange(len(X)),
+                           metric="euclidean").search(Q, 5), labels="ids")
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
+    kth = np.sort(D, axis=1)[:, 4]
+    added = np.array(got.ids.tolist(), dtype=np.int64)      # ids: the rows of X
+    ref = np.mean([np.sum(D[i, added[i]] <= kth[i] * (1 + 1e-5) + 1e-8) / 5
+                   for i in range(len(Q))])
+    assert recipe == pytest.approx(ref)
+    if "PQ" in factory:                     # 2 bytes a vector: most true neighbours lost
+        assert ref < 0.8 and audit.recall == 1.0

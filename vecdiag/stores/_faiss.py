@@ -118,6 +118,7 @@ class FaissStore(Store):
         self._ivf = fa.try_extract_index_ivf(searched) \
             if isinstance(searched, fa.IndexIVF) else None
         self._hnsw = getattr(searched, "hnsw", None)
+        self.compressed = _compression(fa, self._refine or searched, self.dim)
         self._sidecar = None if ids is None else _read_ids(ids, self.index.ntotal)
         if self._sidecar is not None:
             self._check_sidecar()
@@ -304,6 +305,18 @@ def _read_ids(ids, n: int) -> list:
         raise ValueError(f"ids has {len(values)} entries but the faiss index holds {n} vectors; "
                          "pass one id per vector, in the order they were added")
     return values
+
+
+def _compression(fa, index, dim: int) -> str:
+    """Why the vectors ``index`` stores are not those added ("" for float32 copies)."""
+    store = fa.downcast_index(index.storage) if isinstance(index, (fa.IndexHNSW, fa.IndexNSG)) \
+        else index
+    size = int(getattr(store, "code_size", 4 * dim))
+    if size == 4 * dim:
+        return ""
+    return (f"the faiss {type(index).__name__} stores {size} bytes a vector (float32: "
+            f"{4 * dim}): it holds compressed codes, so the vectors read from it are their "
+            "decoded approximations, not the ones added")
 
 
 def _check_supported(fa, index) -> None:

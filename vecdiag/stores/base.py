@@ -116,6 +116,9 @@ class Store:
     #: why the search setting cannot be changed from here ("" when it can: an audit
     #: can then sweep it)
     frozen_reason = ""
+    #: why the vectors the store holds (and fetch() returns) are not the ones inserted,
+    #: e.g. a faiss PQ index's decoded codes ("" when they are)
+    compressed = ""
 
     def __init__(self):
         self.cache: dict = {}
