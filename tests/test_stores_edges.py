@@ -429,3 +429,31 @@ def test_pgvector_index_on_a_halfvec_cast_is_searched_and_measured(pg_server, st
     with pytest.raises(ValueError, match=r"has no HNSW or IVFFlat index \(indexes on other "
                                          r"expressions of it.*t_bq_idx on"):
         vd.stores.pgvector(pg_server, "t_bq_expr")
+
+
+@pytest.mark.parametrize("factory", ["PQ8x4fs", "IDMap,PQ8x4fs"])
+def test_faiss_pq_fast_scan_is_read_like_pq(faiss_data, factory):
+    """IndexPQFastScan ("PQ8x4fs", 4-bit PQ with SIMD scanning, a common choice) was
+    refused as "not supported" although the IVF variant was read and faiss decodes its
+    codes. It is read like IndexPQ: recall against brute-force NumPy search over its
+    decoded vectors, and the compression said."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, factory)
+    index.train(X)
+    if factory.startswith("IDMap"):
+        index.add_with_ids(X, np.arange(len(X)) + 1000)
+    else:
+        index.add(X)
+    store = vd.stores.faiss(index)
+    assert store.compressed and store.metric == "euclidean"
+    fetched = store.fetch()
+    V = np.asarray(fetched.vectors, np.float64)
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - V[None], axis=2)
+    got = store.search(Q, k=5)
+    kth = np.sort(D, axis=1)[:, 4]
+    ref = np.mean([np.sum(D[i, got.indices[i][got.indices[i] >= 0]] <= kth[i] * (1 + 1e-5)
+                          + 1e-8) / 5 for i in range(len(Q))])
+    a = vd.audit(store, Q, k=5, sweep=False)
+    assert a.recall == pytest.approx(ref)
+    assert "compressed_vectors" in [f.code for f in a.findings]
+    assert sorted(fetched.ids.tolist())[0] == (1000 if factory.startswith("IDMap") else 0)

@@ -323,9 +323,10 @@ def _check_supported(fa, index) -> None:
     """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
     inner product or L2 of what they store (LSH ranks by Hamming distance; shards and
     replicas cannot reconstruct their vectors)."""
-    ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexHNSW, fa.IndexIVF, fa.IndexNSG)) \
+    ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexFastScan, fa.IndexHNSW, fa.IndexIVF,
+                            fa.IndexNSG)) \
         and not isinstance(index, fa.IndexLSH)
     if not ok:
         raise ValueError(f"a faiss {type(index).__name__} index is not supported: vecdiag "
-                         "reads flat, HNSW, NSG, IVF, PQ and scalar-quantizer indexes (behind "
-                         "an IDMap, a refine step or an L2 normalisation too)")
+                         "reads flat, HNSW, NSG, IVF, PQ (fast-scan too) and scalar-quantizer "
+                         "indexes (behind an IDMap, a refine step or an L2 normalisation too)")
