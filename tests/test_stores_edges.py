@@ -457,3 +457,28 @@ def test_faiss_pq_fast_scan_is_read_like_pq(faiss_data, factory):
     assert a.recall == pytest.approx(ref)
     assert "compressed_vectors" in [f.code for f in a.findings]
     assert sorted(fetched.ids.tolist())[0] == (1000 if factory.startswith("IDMap") else 0)
+
+
+@pytest.mark.parametrize("factory", ["L2norm,IDMap,Flat", "L2norm,IDMap2,HNSW8"])
+def test_faiss_idmap_inside_an_l2_normalisation_is_read(faiss_data, factory):
+    """A cosine index whose IDMap sits inside the normalisation ("L2norm,IDMap,Flat")
+    was refused: "a faiss IndexIDMap index is not supported", although the same IDMap
+    outside it was read. Its ids are now the IDMap's, its metric cosine, and its search
+    agrees with brute-force cosine over the vectors added."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, factory, faiss.METRIC_INNER_PRODUCT)
+    ids = np.arange(len(X)) * 3 + 7
+    index.add_with_ids(X, ids)
+    store = vd.stores.faiss(index)
+    assert store.metric == "cosine" and store.params["id_map"].startswith("IndexIDMap")
+    fetched = store.fetch()
+    np.testing.assert_array_equal(np.sort(fetched.ids.tolist()), ids)
+    Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
+    rows = (np.array(fetched.ids.tolist()) - 7) // 3                  # fetched row -> X row
+    np.testing.assert_allclose(fetched.vectors, Xu[rows], atol=1e-6)
+    if "HNSW" not in factory:                                          # exact: same top-5
+        got = store.search(Q, k=5)
+        want = _exact_top(X, Q, 5, "cosine")
+        assert got.ids.tolist() == ids[want].tolist()
+    a = vd.audit(store, Q, k=5, sweep=False)
+    assert a.n == len(X) and a.convention["ok"]
