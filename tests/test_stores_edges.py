@@ -482,3 +482,16 @@ def test_faiss_idmap_inside_an_l2_normalisation_is_read(faiss_data, factory):
         assert got.ids.tolist() == ids[want].tolist()
     a = vd.audit(store, Q, k=5, sweep=False)
     assert a.n == len(X) and a.convention["ok"]
+
+
+def test_faiss_ivf_spectral_hash_is_refused_when_made(faiss_data):
+    """IndexIVFSpectralHash ("IVF4,ITQ,SH") ranks by Hamming distance between bit codes
+    and cannot decode vectors: the store was made and the audit then failed deep inside
+    faiss ("reconstruct_from_offset not implemented"). It is refused when the store is
+    made, as LSH is."""
+    faiss, X, _ = faiss_data
+    index = faiss.index_factory(16, "IVF4,ITQ,SH")
+    index.train(X)
+    index.add(X)
+    with pytest.raises(ValueError, match="IndexIVFSpectralHash index is not supported"):
+        vd.stores.faiss(index)

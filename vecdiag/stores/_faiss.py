@@ -333,11 +333,12 @@ def _compression(fa, index, dim: int) -> str:
 
 def _check_supported(fa, index) -> None:
     """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
-    inner product or L2 of what they store (LSH ranks by Hamming distance; shards and
+    inner product or L2 of what they store (LSH and IVF spectral hashing rank by Hamming
+    distance and keep no vectors to decode; shards and
     replicas cannot reconstruct their vectors)."""
     ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexFastScan, fa.IndexHNSW, fa.IndexIVF,
                             fa.IndexNSG)) \
-        and not isinstance(index, fa.IndexLSH)
+        and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash))
     if not ok:
         raise ValueError(f"a faiss {type(index).__name__} index is not supported: vecdiag "
                          "reads flat, HNSW, NSG, IVF, PQ (fast-scan too) and scalar-quantizer "
