@@ -357,3 +357,175 @@ def test_faiss_ids_as_a_list_of_numpy_scalars(faiss_data):
     for bad in (np.bool_(True), np.float64(0.5)):
         with pytest.raises(ValueError, match="ids must be strings or integers"):
             vd.stores.faiss(flat, ids=[bad] + numbers[1:])
+
+
+def test_pgvector_halfvec_truth_uses_the_query_postgresql_compares(pg_server):
+    """A halfvec column is searched with the query cast to halfvec: q = [3.0019, 1.0006]
+    is [3.001953, 1.000977] in float16. Against a = [1, 0] and b = [0, 3] the float32
+    query prefers a (3.0019 > 3.0018) but the float16 one b (3.00195 < 3.00293), so
+    PostgreSQL's EXACT scan returns b. The audit measured it against the float32 query
+    and gave that exact scan recall 0; the truth is now computed for the query as
+    PostgreSQL compares it. A query beyond the float16 range is refused by row."""
+    X = np.array([[1.0, 0.0], [0.0, 3.0]], dtype=np.float32)
+    q = np.array([[3.0019, 1.0006]], dtype=np.float32)
+    q16 = q.astype(np.float16).astype(np.float64)
+    assert np.argmax(q.astype(np.float64) @ X.T.astype(np.float64)) == 0   # float32: a
+    assert np.argmax(q16 @ X.T) == 1                                        # float16: b
+    pg_table(pg_server, "t_half_exact", X, opclass=None, vtype="halfvec", ids=[10, 11])
+    store = vd.stores.pgvector(pg_server, "t_half_exact", metric="dot")
+    assert store.params["index"] is None                   # an exact scan
+    got = store.search(q, k=2)
+    assert got.ids.tolist() == [[11, 10]]
+    np.testing.assert_allclose(got.scores[0], (q16 @ X.T)[0, [1, 0]], rtol=1e-6)
+    a = vd.audit(store, q, k=1, sweep=False)
+    assert a.recall == 1.0 and a.convention["max_abs_diff"] < 1e-6
+    exp = vd.explain_neighbors(q[0], store, k=1)
+    assert "ann_miss" not in [c.code for c in exp.causes]
+    with pytest.raises(ValueError, match=r"queries: 1 row \(1\) hold values beyond the halfvec"):
+        store.search(np.array([[1.0, 2.0], [7e4, 0.0]]), k=1)
+
+
+@pytest.mark.parametrize("factory, compressed", [
+    ("IVF4,PQ4x4", True), ("PQ4x4", True), ("HNSW8,SQ8", True), ("SQfp16", True),
+    ("Flat", False), ("IVF4,Flat", False), ("HNSW8", False), ("IVF4,PQ4x4,RFlat", False)])
+def test_faiss_compressed_codes_are_said_to_be_measured_decoded(faiss_data, factory, compressed):
+    """A PQ / scalar-quantizer index holds compressed codes: its vectors read back are the
+    decoded ones, and the audit's truth is exact search over THOSE. An IVF-PQ searched
+    with every list (nprobe = nlist) then scored recall 1.0 with nothing said, while
+    against the vectors added (brute-force NumPy) it is far lower. The audit now says so
+    in a compressed_vectors finding, whose recipe measures the recall against the
+    original vectors; float32 copies (flat, IVFFlat, HNSWFlat, an exact refine) get none."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, factory)
+    index.train(X)
+    index.add(X)
+    if "IVF" in factory:
+        faiss.extract_index_ivf(index).nprobe = 4          # every list: no search loss
+    store = vd.stores.faiss(index)
+    fetched = store.fetch()                              # IVF: in list order, by id
+    decoded = np.asarray(fetched.vectors)[np.argsort(np.array(fetched.ids.tolist()))]
+    assert (np.abs(decoded - X).max() > 1e-6) == compressed   # what it holds, read back
+    audit = vd.audit(store, Q, k=5, sweep=False)
+    found = [f for f in audit.findings if f.code == "compressed_vectors"]
+    assert bool(found) == compressed and bool(store.compressed) == compressed
+    if not compressed:
+        return
+    assert found[0].severity == "warning" and "decoded" in found[0].summary
+    # the recipe in the finding, against brute-force recall over the vectors added
+    got = store.search(Q, 5)
+    recipe = vd.ann_recall(got.ids.tolist(), vd.Index(X, ids=np.arange(len(X)),
+                           metric="euclidean").search(Q, 5), labels="ids")
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
+    kth = np.sort(D, axis=1)[:, 4]
+    added = np.array(got.ids.tolist(), dtype=np.int64)      # ids: the rows of X
+    ref = np.mean([np.sum(D[i, added[i]] <= kth[i] * (1 + 1e-5) + 1e-8) / 5
+                   for i in range(len(Q))])
+    assert recipe == pytest.approx(ref)
+    if "PQ" in factory:                     # 2 bytes a vector: most true neighbours lost
+        assert ref < 0.8 and audit.recall == 1.0
+
+
+def test_pgvector_index_on_a_halfvec_cast_is_searched_and_measured(pg_server, store_data):
+    """pgvector's half-precision indexing: a vector column indexed as
+    ((embedding::halfvec(32)) halfvec_l2_ops), searched with ORDER BY
+    embedding::halfvec(32) <-> q::halfvec. vecdiag said the column had no index, and with
+    metric= and force_index=True audited an exact scan (recall 1.0, nothing said). It now
+    searches through the cast as the application does (the plan uses the index) and
+    measures it against brute-force search over the float16 roundings the index compares;
+    an index on another expression (binary_quantize) is named in the error."""
+    X, Q = store_data
+    Q = Q[:40]
+    pg_table(pg_server, "t_half_expr", X, opclass=None, extra_sql=(
+        "CREATE INDEX t_half_expr_idx ON t_half_expr USING hnsw "
+        "((embedding::halfvec(32)) halfvec_l2_ops) WITH (m = 4, ef_construction = 10)",))
+    store = vd.stores.pgvector(pg_server, "t_half_expr", force_index=True)
+    store.set_params(ef_search=10)
+    assert store.metric == "euclidean"
+    assert store.params["expression"] == "(embedding)::halfvec(32)"
+    fetched = store.fetch()
+    X16, Q16 = (np.asarray(a, np.float16).astype(np.float64) for a in (X, Q))
+    order = np.argsort(np.array(fetched.ids.tolist()))
+    np.testing.assert_array_equal(fetched.vectors[order], X16)       # what the index compares
+    got = store.search(Q, k=10)
+    assert store.params["plan"] == "index scan"
+    D = np.linalg.norm(Q16[:, None, :] - X16[None], axis=2)          # brute force, float16 data
+    rows = np.array(got.ids.tolist(), dtype=np.int64)                 # ids are the rows of X
+    np.testing.assert_allclose(got.scores, np.take_along_axis(D, rows, axis=1), rtol=1e-5)
+    kth = np.sort(D, axis=1)[:, 9]
+    ref = np.mean([np.sum(D[i, rows[i]] <= kth[i] * (1 + 1e-5) + 1e-8) / 10
+                   for i in range(len(Q))])
+    a = vd.audit(store, Q, k=10, sweep=False)
+    assert a.recall == pytest.approx(ref) and ref < 1.0                # the index, not a scan
+    assert "compressed_vectors" in [f.code for f in a.findings]
+    pg_table(pg_server, "t_bq_expr", X, opclass=None, extra_sql=(
+        "CREATE INDEX t_bq_idx ON t_bq_expr USING hnsw "
+        "((binary_quantize(embedding)::bit(32)) bit_hamming_ops)",))
+    with pytest.raises(ValueError, match=r"has no HNSW or IVFFlat index \(indexes on other "
+                                         r"expressions of it.*t_bq_idx on"):
+        vd.stores.pgvector(pg_server, "t_bq_expr")
+
+
+@pytest.mark.parametrize("factory", ["PQ8x4fs", "IDMap,PQ8x4fs"])
+def test_faiss_pq_fast_scan_is_read_like_pq(faiss_data, factory):
+    """IndexPQFastScan ("PQ8x4fs", 4-bit PQ with SIMD scanning, a common choice) was
+    refused as "not supported" although the IVF variant was read and faiss decodes its
+    codes. It is read like IndexPQ: recall against brute-force NumPy search over its
+    decoded vectors, and the compression said."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, factory)
+    index.train(X)
+    if factory.startswith("IDMap"):
+        index.add_with_ids(X, np.arange(len(X)) + 1000)
+    else:
+        index.add(X)
+    store = vd.stores.faiss(index)
+    assert store.compressed and store.metric == "euclidean"
+    fetched = store.fetch()
+    V = np.asarray(fetched.vectors, np.float64)
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - V[None], axis=2)
+    got = store.search(Q, k=5)
+    kth = np.sort(D, axis=1)[:, 4]
+    ref = np.mean([np.sum(D[i, got.indices[i][got.indices[i] >= 0]] <= kth[i] * (1 + 1e-5)
+                          + 1e-8) / 5 for i in range(len(Q))])
+    a = vd.audit(store, Q, k=5, sweep=False)
+    assert a.recall == pytest.approx(ref)
+    assert "compressed_vectors" in [f.code for f in a.findings]
+    assert sorted(fetched.ids.tolist())[0] == (1000 if factory.startswith("IDMap") else 0)
+
+
+@pytest.mark.parametrize("factory", ["L2norm,IDMap,Flat", "L2norm,IDMap2,HNSW8"])
+def test_faiss_idmap_inside_an_l2_normalisation_is_read(faiss_data, factory):
+    """A cosine index whose IDMap sits inside the normalisation ("L2norm,IDMap,Flat")
+    was refused: "a faiss IndexIDMap index is not supported", although the same IDMap
+    outside it was read. Its ids are now the IDMap's, its metric cosine, and its search
+    agrees with brute-force cosine over the vectors added."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, factory, faiss.METRIC_INNER_PRODUCT)
+    ids = np.arange(len(X)) * 3 + 7
+    index.add_with_ids(X, ids)
+    store = vd.stores.faiss(index)
+    assert store.metric == "cosine" and store.params["id_map"].startswith("IndexIDMap")
+    fetched = store.fetch()
+    np.testing.assert_array_equal(np.sort(fetched.ids.tolist()), ids)
+    Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
+    rows = (np.array(fetched.ids.tolist()) - 7) // 3                  # fetched row -> X row
+    np.testing.assert_allclose(fetched.vectors, Xu[rows], atol=1e-6)
+    if "HNSW" not in factory:                                          # exact: same top-5
+        got = store.search(Q, k=5)
+        want = _exact_top(X, Q, 5, "cosine")
+        assert got.ids.tolist() == ids[want].tolist()
+    a = vd.audit(store, Q, k=5, sweep=False)
+    assert a.n == len(X) and a.convention["ok"]
+
+
+def test_faiss_ivf_spectral_hash_is_refused_when_made(faiss_data):
+    """IndexIVFSpectralHash ("IVF4,ITQ,SH") ranks by Hamming distance between bit codes
+    and cannot decode vectors: the store was made and the audit then failed deep inside
+    faiss ("reconstruct_from_offset not implemented"). It is refused when the store is
+    made, as LSH is."""
+    faiss, X, _ = faiss_data
+    index = faiss.index_factory(16, "IVF4,ITQ,SH")
+    index.train(X)
+    index.add(X)
+    with pytest.raises(ValueError, match="IndexIVFSpectralHash index is not supported"):
+        vd.stores.faiss(index)

@@ -95,17 +95,10 @@ class FaissStore(Store):
                              "metric vecdiag does not support; audit an index built with "
                              "METRIC_INNER_PRODUCT or METRIC_L2")
         self.dim = int(self.index.d)
-        self._inner, self._map = fa.downcast_index(self.index), None
-        if isinstance(self._inner, (fa.IndexIDMap, fa.IndexIDMap2)):
-            self._inner = fa.downcast_index(self.index.index)
-            self._map = fa.vector_to_array(self.index.id_map)
-            marker = np.flatnonzero(self._map == -1)
-            if marker.size:      # faiss answers -1 for "no result": that id is unreadable
-                raise ValueError(f"the faiss IDMap gives id -1 to {V.format_rows(marker)}; "
-                                 "faiss returns -1 for an empty result slot, so those rows "
-                                 "could never be told apart from one: re-add them with "
-                                 "another id")
-        self._inner = self._unwrap(self._inner)
+        self._map = None
+        self._inner = self._unwrap(self._id_map(fa.downcast_index(self.index)))
+        # an IDMap inside the normalisation ("L2norm,IDMap,Flat"): its ids are the labels
+        self._inner = self._id_map(self._inner)
         # the vectors the truth is computed over: a refine step's own (exact) copy when
         # there is one, else what the searched index stores
         self._refine = None
@@ -118,9 +111,29 @@ class FaissStore(Store):
         self._ivf = fa.try_extract_index_ivf(searched) \
             if isinstance(searched, fa.IndexIVF) else None
         self._hnsw = getattr(searched, "hnsw", None)
+        self.compressed = _compression(fa, self._refine or searched, self.dim)
         self._sidecar = None if ids is None else _read_ids(ids, self.index.ntotal)
         if self._sidecar is not None:
             self._check_sidecar()
+
+    def _id_map(self, index):
+        """The index behind an IndexIDMap / IndexIDMap2 (its ids kept as the labels' ids),
+        or ``index`` itself."""
+        fa = self._fa
+        if not isinstance(index, (fa.IndexIDMap, fa.IndexIDMap2)):
+            return index
+        if self._map is not None:
+            raise ValueError("the faiss index wraps one IDMap in another; audit an index "
+                             "with one IDMap")
+        self._map = fa.vector_to_array(index.id_map)
+        marker = np.flatnonzero(self._map == -1)
+        if marker.size:      # faiss answers -1 for "no result": that id is unreadable
+            raise ValueError(f"the faiss IDMap gives id -1 to {V.format_rows(marker)}; "
+                             "faiss returns -1 for an empty result slot, so those rows "
+                             "could never be told apart from one: re-add them with "
+                             "another id")
+        self._id_map_type = type(index).__name__
+        return fa.downcast_index(index.index)
 
     def _unwrap(self, inner):
         """The index behind an L2 normalisation (a cosine index: vectors stored and queries
@@ -177,7 +190,7 @@ class FaissStore(Store):
     def _params(self) -> dict:
         p = {"index": type(self._inner).__name__}
         if self._map is not None:
-            p["id_map"] = type(self.index).__name__
+            p["id_map"] = self._id_map_type
         if self._refine is not None:
             p.update(base=type(self._fa.downcast_index(self._inner.base_index)).__name__,
                      k_factor=float(self._inner.k_factor))
@@ -309,13 +322,27 @@ def _read_ids(ids, n: int) -> list:
     return values
 
 
+def _compression(fa, index, dim: int) -> str:
+    """Why the vectors ``index`` stores are not those added ("" for float32 copies)."""
+    store = fa.downcast_index(index.storage) if isinstance(index, (fa.IndexHNSW, fa.IndexNSG)) \
+        else index
+    size = int(getattr(store, "code_size", 4 * dim))
+    if size == 4 * dim:
+        return ""
+    return (f"the faiss {type(index).__name__} stores {size} bytes a vector (float32: "
+            f"{4 * dim}): it holds compressed codes, so the vectors read from it are their "
+            "decoded approximations, not the ones added")
+
+
 def _check_supported(fa, index) -> None:
     """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
-    inner product or L2 of what they store (LSH ranks by Hamming distance; shards and
+    inner product or L2 of what they store (LSH and IVF spectral hashing rank by Hamming
+    distance and keep no vectors to decode; shards and
     replicas cannot reconstruct their vectors)."""
-    ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexHNSW, fa.IndexIVF, fa.IndexNSG)) \
-        and not isinstance(index, fa.IndexLSH)
+    ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexFastScan, fa.IndexHNSW, fa.IndexIVF,
+                            fa.IndexNSG)) \
+        and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash))
     if not ok:
         raise ValueError(f"a faiss {type(index).__name__} index is not supported: vecdiag "
-                         "reads flat, HNSW, NSG, IVF, PQ and scalar-quantizer indexes (behind "
-                         "an IDMap, a refine step or an L2 normalisation too)")
+                         "reads flat, HNSW, NSG, IVF, PQ (fast-scan too) and scalar-quantizer "
+                         "indexes (behind an IDMap, a refine step or an L2 normalisation too)")

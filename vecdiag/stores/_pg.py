@@ -3,7 +3,10 @@
 The metric is the operator class of the vector column's HNSW / IVFFlat index
 (``vector_cosine_ops`` -> cosine, searched with ``<=>``, which returns ``1 - cos``;
 ``vector_ip_ops`` -> dot, ``<#>``, which returns the *negative* inner product;
-``vector_l2_ops`` -> euclidean, ``<->``, the L2 distance). Vectors come out by binary
+``vector_l2_ops`` -> euclidean, ``<->``, the L2 distance). An index on the column's
+halfvec cast (``(embedding::halfvec(n)) halfvec_l2_ops``, pgvector's half-precision
+indexing) is searched through that cast, and the vectors are read as its float16
+roundings (``compressed``). Vectors come out by binary
 ``COPY``, parsed with NumPy a block at a time (rows of fixed width are never touched one
 by one). Search settings (``hnsw.ef_search``, ``ivfflat.probes``) are set with ``SET LOCAL``
 inside each search's own transaction, so a connection you pass is left as it was.
@@ -11,6 +14,11 @@ inside each search's own transaction, so a connection you pass is left as it was
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+
+from .. import _validate as V
 from .._optional import require
 from ._pgcopy import ELEM, FIXED_IDS
 from ._pgcopy import CopyParser, same_id
@@ -41,6 +49,8 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
         Table name, optionally ``schema.table``.
     vector, id, text : str
         Column names: the vectors (``vector`` or ``halfvec``), unique ids, optional texts.
+        An HNSW / IVFFlat index on the column, or on its cast ``(vector)::halfvec(n)``
+        (then searched through the cast), declares the metric.
     where : str, optional
         An SQL condition restricting the rows (your own SQL, used as given).
     metric : {"cosine", "dot", "euclidean"}, optional
@@ -185,15 +195,29 @@ class PgVectorStore(Store):
             self.dim = int(lo or 0)
 
     def _find_index(self, metric):
+        # indexes on the column, then on an expression (pgvector's half-precision
+        # indexing: an index on (embedding)::halfvec(n), searched with that cast)
         rows = self._q(
             "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
-            "pg_get_expr(x.indpred, x.indrelid) "
+            "pg_get_expr(x.indpred, x.indrelid), x.indkey[0] = 0, "
+            "pg_get_indexdef(x.indexrelid, 1, false) "
             "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
-            "WHERE x.indrelid = %s AND x.indkey[0] = %s AND am.amname IN ('hnsw', 'ivfflat') "
-            "ORDER BY ic.relname", (self._oid, self._attnum))
-        found = []
-        for name, am, opclass, options, predicate in rows:
+            "WHERE x.indrelid = %s AND (x.indkey[0] = %s OR x.indkey[0] = 0) "
+            "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY x.indkey[0] = 0, ic.relname",
+            (self._oid, self._attnum))
+        (quoted,), = self._q("SELECT quote_ident(%s)", (self.vector,))
+        cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::halfvec\((\d+)\)\)")
+        found, elsewhere = [], []
+        for name, am, opclass, options, predicate, on_expression, key in rows:
+            cast = None
+            if on_expression:
+                match = cast_form.fullmatch(key)
+                if match is None:       # another expression: not searched from here
+                    if quoted in key:
+                        elsewhere.append(f"{name} on {key}")
+                    continue
+                cast = int(match.group(1))
             suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
             if suffix not in _OPCLASS:
                 raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
@@ -201,7 +225,7 @@ class PgVectorStore(Store):
                                  "audit a table indexed with vector_cosine_ops, vector_ip_ops "
                                  "or vector_l2_ops")
             opts = dict(o.split("=", 1) for o in (options or []))
-            found.append((name, am, opclass, opts, _OPCLASS[suffix][0], predicate))
+            found.append((name, am, opclass, opts, _OPCLASS[suffix][0], predicate, cast))
         if metric is not None:
             from .. import _validate as V
 
@@ -217,9 +241,12 @@ class PgVectorStore(Store):
                              f"({', '.join(f'{f[0]} ({f[2]})' for f in found)}); pass metric= "
                              "to choose the one your application searches with")
         elif not found:
-            raise ValueError(f"column {self.vector} of {self.table} has no HNSW or IVFFlat index, "
-                             "so nothing declares its metric; pass metric='cosine', 'dot' or "
-                             "'euclidean' (the operator your queries use: <=>, <#> or <->)")
+            other = (f" (indexes on other expressions of it, which vecdiag does not search "
+                     f"through: {'; '.join(elsewhere)})" if elsewhere else "")
+            raise ValueError(f"column {self.vector} of {self.table} has no HNSW or IVFFlat index"
+                             f"{other}, so nothing declares its metric; pass metric='cosine', "
+                             "'dot' or 'euclidean' (the operator your queries use: <=>, <#> "
+                             "or <->) to measure an exact scan")
         # a partial index (WHERE ...) serves only searches whose where= implies its predicate
         self._predicate = found[0][5] if found else None
         if found:
@@ -228,6 +255,17 @@ class PgVectorStore(Store):
             self._index_name, self._am, self._opclass, self._options = None, None, None, {}
             self.metric = metric
         self._op = self._sql.SQL(_OPERATOR[self.metric])
+        # what the search compares: the column, or its halfvec cast when the index is on it
+        self._cast = found[0][6] if found else None
+        self._search_vtype, self._search_v = self._vtype, self._v
+        if self._cast is not None:
+            self._search_vtype = "halfvec"
+            self._search_v = self._sql.SQL("({})::halfvec({})").format(
+                self._v, self._sql.SQL(str(self._cast)))
+            self.compressed = (f"the index {self._index_name} is on ({self.vector})::halfvec("
+                               f"{self._cast}): it compares the vectors rounded to float16, "
+                               "and the vectors read from it are those roundings, not the "
+                               f"float32 {self.vector} column")
 
     def _check_nulls(self):
         q = self._sql.SQL("SELECT count(*) FILTER (WHERE {v} IS NULL), count(*), "
@@ -276,6 +314,8 @@ class PgVectorStore(Store):
                      ef_search=self._current("ef_search"))
         else:
             p.update(lists=int(self._options.get("lists", 100)), probes=self._current("probes"))
+        if self._cast is not None:
+            p["expression"] = f"({self.vector})::halfvec({self._cast})"
         if self._predicate is not None:
             p["index_predicate"] = self._predicate
         if self.force_index:
@@ -304,7 +344,7 @@ class PgVectorStore(Store):
                              "(FORMAT BINARY)").format(c=self._sql.SQL(", ").join(cols),
                                                        t=self._table_sql, f=self._filter)
 
-    def _batches(self, batch_size):
+    def _copy_batches(self, batch_size):
         parser = CopyParser(self.dim, self._vtype, self._id_type, self.text is not None)
         with self.conn.transaction():
             with self.conn.cursor() as cur:
@@ -318,6 +358,13 @@ class PgVectorStore(Store):
             yield batch
         parser.finish()
 
+    def _batches(self, batch_size):
+        """The rows as the index compares them (float16 roundings under a halfvec cast)."""
+        for ids, vectors, texts in self._copy_batches(batch_size):
+            if self._cast is not None:
+                vectors = vectors.astype(np.float16).astype(np.float32)
+            yield ids, vectors, texts
+
     # ------------------------------------------------------------- search
     def _search(self, Q, k):
         from pgvector.psycopg.vector import register_vector_info
@@ -326,10 +373,10 @@ class PgVectorStore(Store):
         if "vector_type" not in self.cache:
             self.cache["vector_type"] = TypeInfo.fetch(self.conn, "vector")
         sql = self._sql
-        cast = sql.SQL(self._vtype)
+        cast = sql.SQL(self._search_vtype)
         query = sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
                         "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
-            i=self._id, v=self._v, op=self._op, c=cast, t=self._table_sql,
+            i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,
             f=self._filter_params)
         out_ids, out_raw = [], []
         with self.conn.transaction():
@@ -359,6 +406,20 @@ class PgVectorStore(Store):
         if self._index_name and self._index_name in text:
             return "index scan"
         return "sequential scan (exact)"
+
+    def _as_searched(self, Q):
+        """A halfvec column (or an index on a halfvec cast) is searched with the query
+        cast to halfvec (``%s::halfvec``): float16, as the vectors it is compared with."""
+        if self._search_vtype != "halfvec":
+            return Q
+        with np.errstate(over="ignore"):
+            half = Q.astype(np.float16)
+        big = np.flatnonzero(~np.isfinite(half).all(axis=1))
+        if big.size:
+            raise ValueError(f"queries: {V.format_rows(big)} hold values beyond the halfvec "
+                             f"range (|x| > 65504) of column {self.vector}; PostgreSQL cannot "
+                             "cast them to halfvec: rescale or re-embed them")
+        return half.astype(np.float32)
 
     def _to_score(self, raw):
         if self.metric == "cosine":

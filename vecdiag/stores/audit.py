@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _validate as V
 from .base import Store
-from .checks import convention_check, findings_for, metric_findings
+from .checks import convention_check, findings_for, metric_findings, storage_findings
 from .result import StoreAudit, SweepPoint
 
 __all__ = ["audit", "recall_per_query", "exact_scores", "parse_sweep"]
@@ -137,6 +137,7 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
                             setting=setting or store.search_setting, sweep=points,
                             suggested=suggested, convention=convention)
     findings += metric_findings(store, norms, model_similarity)
+    findings += storage_findings(store, recall, k)
     order = {"critical": 0, "warning": 1, "ok": 2}
     findings.sort(key=lambda f: order[f.severity])
     return StoreAudit(store=store.describe(), kind=store.kind, metric=store.metric, k=k,

@@ -116,6 +116,9 @@ class Store:
     #: why the search setting cannot be changed from here ("" when it can: an audit
     #: can then sweep it)
     frozen_reason = ""
+    #: why the vectors the store holds (and fetch() returns) are not the ones inserted,
+    #: e.g. a faiss PQ index's decoded codes ("" when they are)
+    compressed = ""
 
     def __init__(self):
         self.cache: dict = {}
@@ -360,7 +363,12 @@ class Store:
             raise ValueError(f"queries have dimension {Q.shape[1]} but {self.describe()} holds "
                              f"vectors of dimension {self.dim}; embed the queries with the "
                              "model that filled the store")
-        return np.ascontiguousarray(Q, dtype=np.float32)
+        return self._as_searched(np.ascontiguousarray(Q, dtype=np.float32))
+
+    def _as_searched(self, Q: np.ndarray) -> np.ndarray:
+        """The queries as the store compares them (the exact truth is computed for the
+        same ones); an adapter whose store rounds a query overrides it."""
+        return Q
 
     def _neighbors(self, got_ids, got_raw, k: int, seconds: float) -> StoreNeighbors:
         index = self.fetch()

@@ -6,7 +6,8 @@ k rows came back), ``score_convention`` (what the raw score means, checked again
 recomputation), ``unnormalized_dot`` (an inner-product index over vectors of unequal
 length), ``norms_dropped`` (a cosine store that normalised the vectors), ``model_metric``
 (the store's metric is not the model's), ``index_unused`` (PostgreSQL scanned the table
-instead of using its vector index). Fix codes added: ``raise_search_effort`` (raise
+instead of using its vector index), ``compressed_vectors`` (the store holds compressed
+codes: the truth is exact search over their decoded vectors). Fix codes added: ``raise_search_effort`` (raise
 the store's search setting), ``rebuild_index`` (larger graph / more lists), ``normalize``,
 ``cosine_metric``, ``dot_metric``.
 """
@@ -18,7 +19,7 @@ import numpy as np
 from ..diagnostics.finding import Finding
 from ..results import fmt
 
-__all__ = ["convention_check", "findings_for", "metric_findings"]
+__all__ = ["convention_check", "findings_for", "metric_findings", "storage_findings"]
 
 
 def convention_check(store, got, got_true) -> dict:
@@ -178,3 +179,20 @@ def metric_findings(store, norms: dict, model_similarity) -> list:
                 evidence={"value": store.metric, "model": model_similarity, **norms},
                 fix="cosine_metric" if model_similarity == "cosine" else "dot_metric"))
     return out
+
+
+def storage_findings(store, recall: float, k: int) -> list:
+    """compressed_vectors: a store of compressed codes is measured against exact search
+    over their decoded vectors, which does not count what the compression loses."""
+    if not store.compressed:
+        return []
+    return [Finding(
+        code="compressed_vectors", severity="warning",
+        summary=f"{store.compressed}. recall@{k} {recall:.3f} is measured against exact "
+                "search over those decoded vectors: it shows what the index's search "
+                "loses, not what the compression loses (the recall against your original "
+                "vectors can be much lower); to measure that: vd.ann_recall(store.search("
+                "queries, k).ids.tolist(), vd.Index(originals, ids=their_ids, "
+                f"metric={store.metric!r}).search(queries, k), labels='ids').",
+        evidence={"value": recall, "storage": store.compressed},
+        fix=None)]

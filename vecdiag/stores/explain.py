@@ -63,6 +63,7 @@ def explain_in_store(explain, query, store, *, k: int = 10, returned=None, embed
         query_text = query if query_text is None else query_text
         query = as_embedder(embedder).encode([query], kind="query")[0]
     q = V.as_vector(query, "query")
+    q = store._as_searched(q[None, :])[0]   # as the store compares it (halfvec: float16)
     k = V.check_k(k, len(index))
     got = store.search(q, k)
     returned_ids = [v for v in got.ids[0].tolist() if v is not None]
