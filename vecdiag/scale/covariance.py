@@ -130,23 +130,9 @@ def scaled_scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X
 def scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X"):
     """``(X, n, mean, scatter)`` of a Dask corpus: its rows' mean and ``Σ (x − μ)(x − μ)ᵀ``.
 
-    Parameters
-    ----------
-    X : dask.array.Array (n, d)
-        The corpus (checked here: NaN/inf rows raise a ValueError naming them).
-    unit : bool
-        Unit-normalise every row first (the ``normalize_first`` of the vector fixes).
-    zero : {"raise", "ignore"}
-        With ``unit``: refuse zero rows (they have no direction), naming them, or keep
-        them at 0 (as the fixes' ``zero="ignore"``).
-    name : str
-        The argument's name in messages.
-
-    Returns
-    -------
-    tuple
-        The checked Dask array, ``n`` (int), the mean (d,) and the scatter (d, d), both
-        float64. Divide the scatter by ``n − 1`` for the covariance.
+    Parameters are those of :func:`scaled_scatter`. Returns the checked Dask array, ``n``
+    (int), the mean (d,) and the scatter (d, d), both float64. Divide the scatter by
+    ``n − 1`` for the covariance.
 
     Examples
     --------
