@@ -153,20 +153,26 @@ def test_report_npz_parquet_and_sibling_ids(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["findings"]
 
 
-def test_report_beir_folder(tmp_path, capsys):
+def write_beir(tmp_path, name: str):
+    """write_inputs' data as a BEIR folder ``tmp_path / name`` with stored embeddings of a
+    model "toy"; returns the folder and the inputs."""
     X, Q, ids, qrels = write_inputs(tmp_path)
-    beir = tmp_path / "beir"
+    beir = tmp_path / name
     (beir / "qrels").mkdir(parents=True)
     (beir / "corpus.jsonl").write_text("".join(
         json.dumps({"_id": d, "title": "", "text": f"text {d}"}) + "\n" for d in ids))
-    qids = list(qrels)
     (beir / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": q, "text": f"query {q}"}) + "\n" for q in qids))
+        json.dumps({"_id": q, "text": f"query {q}"}) + "\n" for q in qrels))
     (beir / "qrels" / "test.tsv").write_text((tmp_path / "qrels.tsv").read_text())
     np.save(beir / "emb_toy_corpus.npy", X)
     (beir / "emb_toy_corpus_ids.txt").write_text("\n".join(ids))
     np.save(beir / "emb_toy_queries.npy", Q)
-    (beir / "emb_toy_queries_ids.txt").write_text("\n".join(qids))
+    (beir / "emb_toy_queries_ids.txt").write_text("\n".join(qrels))
+    return beir, (X, Q, ids, qrels)
+
+
+def test_report_beir_folder(tmp_path, capsys):
+    beir, _ = write_beir(tmp_path, "beir")
     out = tmp_path / "b.html"
     assert main(["report", str(beir), "-o", str(out), "--explain", "2"]) == 0
     text = capsys.readouterr().out
@@ -183,18 +189,7 @@ def test_report_beir_folder(tmp_path, capsys):
 def test_report_beir_folder_whose_name_looks_like_a_glob(tmp_path, capsys):
     """A BEIR folder named "beir [v1]" was taken for a glob of shards: its stored corpus
     and query vectors were both read as corpus rows (264 rows for 240 documents)."""
-    X, Q, ids, qrels = write_inputs(tmp_path)
-    beir = tmp_path / "beir [v1]"
-    (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": d, "title": "", "text": f"text {d}"}) + "\n" for d in ids))
-    (beir / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": q, "text": f"query {q}"}) + "\n" for q in qrels))
-    (beir / "qrels" / "test.tsv").write_text((tmp_path / "qrels.tsv").read_text())
-    np.save(beir / "emb_toy_corpus.npy", X)
-    (beir / "emb_toy_corpus_ids.txt").write_text("\n".join(ids))
-    np.save(beir / "emb_toy_queries.npy", Q)
-    (beir / "emb_toy_queries_ids.txt").write_text("\n".join(qrels))
+    beir, (X, Q, ids, qrels) = write_beir(tmp_path, "beir [v1]")
     assert main(["report", str(beir), "--no-html", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["stats"]["n_vectors"] == len(X) == len(ids)
