@@ -883,3 +883,20 @@ def test_hybrid_refuses_unordered_ids_of_a_neighbors_run():
         if q == "q1":
             want["x"] = 1 / 11
         assert fused[q] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("dtype, big, tiny", [(np.float32, 3e38, 1e-45),
+                                              (np.float64, 1e308, 5e-324)])
+def test_normalising_fixes_give_unit_rows_at_any_length(dtype, big, tiny):
+    """Rows whose length leaves the float range: Normalize gave float32 [3e38, 3e38] as
+    [0, 0] (its length overflowed to inf) and [1e-45, 1e-45] as [1, 1] (length sqrt 2),
+    and Center/Whiten/AllButTheTop fitted on those wrong rows. Closed form: the unit row
+    of [a, a] is [1/sqrt 2, 1/sqrt 2] at every a > 0."""
+    X = np.array([[big, big], [tiny, tiny], [3.0, 4.0]], dtype=dtype)
+    unit = np.array([[0.5 ** 0.5] * 2, [0.5 ** 0.5] * 2, [0.6, 0.8]])
+    out = vd.fixes.Normalize().fit_transform(X)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, unit, rtol=1e-6)
+    np.testing.assert_allclose(vd.fixes.Center().fit(X).mean_, unit.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(vd.fixes.Center().fit_transform(X), unit - unit.mean(axis=0),
+                               rtol=1e-5, atol=1e-6)
