@@ -900,3 +900,23 @@ def test_normalising_fixes_give_unit_rows_at_any_length(dtype, big, tiny):
     np.testing.assert_allclose(vd.fixes.Center().fit(X).mean_, unit.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(vd.fixes.Center().fit_transform(X), unit - unit.mean(axis=0),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"rrf_k": float("nan")}, "rrf_k .the RRF constant. must be a finite number >= 0, got nan"),
+    ({"rrf_k": float("inf")}, "rrf_k .the RRF constant. must be a finite number >= 0, got inf"),
+    ({"bm25_options": {"doc_ids": list(range(5, -1, -1))}}, "bm25_options cannot set doc_ids"),
+    ({"bm25_options": {"doc_ids": [f"d{i}" for i in range(6)]}}, "cannot set doc_ids"),
+    ({"bm25_options": {"query_ids": ["a"]}}, "bm25_options cannot set query_ids"),
+    ({"bm25_options": {"k": 2}}, "bm25_options cannot set k"),
+])
+def test_apply_fix_hybrid_lexical_refuses_options_it_cannot_honour(options, message):
+    """rrf_k=nan failed with "could not broadcast input array", rrf_k=inf gave every
+    document the fused score 0; bm25_options doc_ids were read as corpus positions (the
+    reversed ids silently reversed the BM25 run; string ids failed in int()), query_ids
+    raised KeyError 0 and k a duplicate-argument TypeError. Each is refused by name."""
+    texts = ["the cat sat", "dogs chase cats", "a brown fox", "cat cat", "markets fell",
+             "the dog slept"]
+    C = np.eye(6) + 0.1
+    with pytest.raises(ValueError, match=message):
+        apply_fix("hybrid_lexical", C[:1], C, k=3, texts=texts, query_texts=["cat"], **options)
