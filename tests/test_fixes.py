@@ -943,3 +943,20 @@ def test_all_but_the_top_on_a_float32_index_equals_the_float64_formula():
         res = apply_fix("all_but_the_top", Q, corpus, k=50, n_remove=4, normalize_first=False)
         np.testing.assert_allclose(res.scores, np.take_along_axis(want, res.indices, 1),
                                    atol=1e-5)
+
+
+def test_hybrid_reads_the_ids_of_a_neighbors_run_as_strings():
+    """hybrid reads ids as strings (7 and "7" are one document), but a Neighbors run kept
+    doc ids 7 and "7" apart: that document took two places in one ranking and RRF summed
+    both (1/2 + 1/4). It now takes its best place, as passages of one document do. Query
+    ids 0 and 0 (or "0") kept only the last row's ranking, or fused two queries into one;
+    refused. Ranks by hand: cosine order of the corpus rows is 0, 1, 2, 3."""
+    C = np.array([[1.0, 0.0], [0.9, 0.1], [0.5, 0.5], [0.0, 1.0]])
+    nb = vd.knn(np.array([[1.0, 0.0]]), C, 4)
+    assert nb.indices.tolist() == [[0, 1, 2, 3]]
+    fused = hybrid((nb, ["q"], ["a", 7, "b", "7"]), {"q": {"b": 1.0}}, k=0)
+    assert fused["q"] == pytest.approx({"b": 1 / 3 + 1, "a": 1.0, 7: 1 / 2})
+    assert len(fused["q"]) == 3
+    for twice in ([0, 0], [0, "0"]):
+        with pytest.raises(ValueError, match="query id '0' twice"):
+            hybrid((vd.knn(C[:2], C, 2), twice, list("abcd")), {0: {"a": 1.0}})
