@@ -960,3 +960,18 @@ def test_hybrid_reads_the_ids_of_a_neighbors_run_as_strings():
     for twice in ([0, 0], [0, "0"]):
         with pytest.raises(ValueError, match="query id '0' twice"):
             hybrid((vd.knn(C[:2], C, 2), twice, list("abcd")), {0: {"a": 1.0}})
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+@pytest.mark.parametrize("dtype, length", [(np.float32, 1e20), (np.float64, 1e160)])
+def test_deduplicate_refuses_scores_that_overflow(metric, dtype, length):
+    """Vectors whose products overflow the float type: deduplicate returned scores inf
+    for every document (dot) or one document k times (euclidean: indices [9, 9, 9]),
+    where vd.knn, csls, mutual_proximity and mmr refuse them. Refused, naming the fix;
+    the same vectors scaled down rank as vd.knn ranks them (threshold 1: no copies)."""
+    rng = np.random.default_rng(0)
+    C, Q = rng.normal(size=(10, 3)), rng.normal(size=(2, 3))
+    with pytest.raises(ValueError, match="vectors too long"):
+        deduplicate((Q * length).astype(dtype), (C * length).astype(dtype), 3, metric=metric)
+    res = deduplicate(Q.astype(dtype), C.astype(dtype), 3, metric=metric, threshold=1.0)
+    assert res.indices.tolist() == vd.knn(Q, C, 3, metric=metric).indices.tolist()
