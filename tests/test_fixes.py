@@ -975,3 +975,18 @@ def test_deduplicate_refuses_scores_that_overflow(metric, dtype, length):
         deduplicate((Q * length).astype(dtype), (C * length).astype(dtype), 3, metric=metric)
     res = deduplicate(Q.astype(dtype), C.astype(dtype), 3, metric=metric, threshold=1.0)
     assert res.indices.tolist() == vd.knn(Q, C, 3, metric=metric).indices.tolist()
+
+
+@pytest.mark.parametrize("rerank", [mutual_proximity, deduplicate])
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+@pytest.mark.parametrize("dtype, length", [(np.float32, 1e-25), (np.float64, 1e-170)])
+def test_rerankers_refuse_scores_that_underflow(rerank, metric, dtype, length):
+    """Vectors so short that every product underflows to 0: mutual_proximity and
+    deduplicate tied every document (indices [0, 1, 2], MP 0.25 each, where vd.knn of
+    the same vectors at unit scale ranks [4, 3, 9]); vd.knn, csls and mmr refuse them.
+    Refused, naming the fix."""
+    rng = np.random.default_rng(0)
+    C, Q = rng.normal(size=(10, 3)), rng.normal(size=(2, 3))
+    assert vd.knn(Q, C, 3, metric=metric).indices[0].tolist() != [0, 1, 2]
+    with pytest.raises(ValueError, match="vectors too short"):
+        rerank((Q * length).astype(dtype), (C * length).astype(dtype), 3, metric=metric)

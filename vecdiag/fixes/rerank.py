@@ -291,10 +291,16 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
 
 def check_reach(Qp: np.ndarray, Cp: np.ndarray, metric: str) -> None:
     """Refuse dot or euclidean scores that overflow the rows' float type (vectors near
-    1e200, or 1e20 in float32), naming the fix; prepared rows, checked by the caller."""
+    1e200, or 1e20 in float32) or underflow to 0 (every vector shorter than 1e-154, or
+    1e-19 in float32: every score ties), naming the fix, as :func:`vecdiag.knn` does;
+    prepared rows, checked by the caller."""
     if metric == "cosine":
         return
     reach = float(row_norms(Qp).max() + row_norms(Cp).max())
+    if 0 < reach < float(np.sqrt(np.finfo(Cp.dtype).tiny * 8)):
+        raise ValueError(f"vectors too short for {metric} scores in {Cp.dtype}: lengths "
+                         f"up to {reach:.3g} underflow when squared; multiply queries and "
+                         "corpus by one common large number first")
     if not reach * reach < float(np.finfo(Cp.dtype).max) / 8:  # float: no cast warning
         raise ValueError(f"vectors too long for {metric} scores in {Cp.dtype}: lengths "
                          f"up to {reach:.3g} overflow; divide queries and corpus by one "
