@@ -990,3 +990,14 @@ def test_rerankers_refuse_scores_that_underflow(rerank, metric, dtype, length):
     assert vd.knn(Q, C, 3, metric=metric).indices[0].tolist() != [0, 1, 2]
     with pytest.raises(ValueError, match="vectors too short"):
         rerank((Q * length).astype(dtype), (C * length).astype(dtype), 3, metric=metric)
+
+
+@pytest.mark.parametrize("threshold", [None, [0.9], True])
+def test_deduplicate_names_a_threshold_that_is_not_a_number(threshold):
+    """threshold=None (or a list) failed in the cache key with "float() argument must be a
+    string or a real number, not 'NoneType'". Named as vd.near_duplicates names it (and
+    names True)."""
+    C = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.001]])
+    for corpus in (C, vd.Index(C)):
+        with pytest.raises(ValueError, match=r"threshold must be a number in \(-1, 1\]"):
+            deduplicate(C[:1], corpus, 2, threshold=threshold)

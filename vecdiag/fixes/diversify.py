@@ -126,6 +126,9 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     from ..diagnostics import near_duplicates
 
     C, _, _, index = resolve_corpus(corpus, "cosine")
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
+        # the cache key below would fail first, with float()'s message about None
+        raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
     key = cache_keys.duplicate_groups(threshold)
     if index is not None and key in index.cache:
         return index.cache[key]
