@@ -1001,3 +1001,15 @@ def test_deduplicate_names_a_threshold_that_is_not_a_number(threshold):
     for corpus in (C, vd.Index(C)):
         with pytest.raises(ValueError, match=r"threshold must be a number in \(-1, 1\]"):
             deduplicate(C[:1], corpus, 2, threshold=threshold)
+
+
+@pytest.mark.parametrize("weights", [5, [1, "x"], [1, None], "12", [1, True]])
+def test_hybrid_names_weights_that_are_not_numbers(weights):
+    """weights=5 failed with "'int' object is not iterable", [1, "x"] with "could not
+    convert string to float: 'x'", [1, None] with float()'s message, none naming the
+    argument; "12" was read as the weights 1 and 2 and [1, True] as 1 and 1."""
+    dense, lexical = {"q": {"a": 1.0}}, {"q": {"b": 1.0}}
+    with pytest.raises(TypeError, match="weights must be a sequence of numbers"):
+        hybrid(dense, lexical, weights=weights)
+    fused = hybrid(dense, lexical, weights=np.array([1, 2]), k=0)
+    assert fused["q"] == pytest.approx({"b": 2.0, "a": 1.0})

@@ -196,6 +196,11 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
         raise ValueError(f"k (the RRF constant) must be a finite number >= 0, got {k!r}")
     if weights is None:
         weights = [1.0] * len(runs)
+    if isinstance(weights, (str, bytes)) or not np.iterable(weights) or not all(
+            isinstance(w, numbers.Real) and not isinstance(w, (bool, np.bool_))
+            for w in weights):   # float() named neither weights nor the fix
+        raise TypeError(f"weights must be a sequence of numbers, one per run, got "
+                        f"{weights!r:.80}")
     weights = [float(w) for w in weights]
     if len(weights) != len(runs):
         raise ValueError(f"weights has {len(weights)} entries for {len(runs)} runs")
