@@ -883,3 +883,133 @@ def test_hybrid_refuses_unordered_ids_of_a_neighbors_run():
         if q == "q1":
             want["x"] = 1 / 11
         assert fused[q] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("dtype, big, tiny", [(np.float32, 3e38, 1e-45),
+                                              (np.float64, 1e308, 5e-324)])
+def test_normalising_fixes_give_unit_rows_at_any_length(dtype, big, tiny):
+    """Rows whose length leaves the float range: Normalize gave float32 [3e38, 3e38] as
+    [0, 0] (its length overflowed to inf) and [1e-45, 1e-45] as [1, 1] (length sqrt 2),
+    and Center/Whiten/AllButTheTop fitted on those wrong rows. Closed form: the unit row
+    of [a, a] is [1/sqrt 2, 1/sqrt 2] at every a > 0."""
+    X = np.array([[big, big], [tiny, tiny], [3.0, 4.0]], dtype=dtype)
+    unit = np.array([[0.5 ** 0.5] * 2, [0.5 ** 0.5] * 2, [0.6, 0.8]])
+    out = vd.fixes.Normalize().fit_transform(X)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, unit, rtol=1e-6)
+    np.testing.assert_allclose(vd.fixes.Center().fit(X).mean_, unit.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(vd.fixes.Center().fit_transform(X), unit - unit.mean(axis=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"rrf_k": float("nan")}, "rrf_k .the RRF constant. must be a finite number >= 0, got nan"),
+    ({"rrf_k": float("inf")}, "rrf_k .the RRF constant. must be a finite number >= 0, got inf"),
+    ({"bm25_options": {"doc_ids": list(range(5, -1, -1))}}, "bm25_options cannot set doc_ids"),
+    ({"bm25_options": {"doc_ids": [f"d{i}" for i in range(6)]}}, "cannot set doc_ids"),
+    ({"bm25_options": {"query_ids": ["a"]}}, "bm25_options cannot set query_ids"),
+    ({"bm25_options": {"k": 2}}, "bm25_options cannot set k"),
+])
+def test_apply_fix_hybrid_lexical_refuses_options_it_cannot_honour(options, message):
+    """rrf_k=nan failed with "could not broadcast input array", rrf_k=inf gave every
+    document the fused score 0; bm25_options doc_ids were read as corpus positions (the
+    reversed ids silently reversed the BM25 run; string ids failed in int()), query_ids
+    raised KeyError 0 and k a duplicate-argument TypeError. Each is refused by name."""
+    texts = ["the cat sat", "dogs chase cats", "a brown fox", "cat cat", "markets fell",
+             "the dog slept"]
+    C = np.eye(6) + 0.1
+    with pytest.raises(ValueError, match=message):
+        apply_fix("hybrid_lexical", C[:1], C, k=3, texts=texts, query_texts=["cat"], **options)
+
+
+def test_all_but_the_top_on_a_float32_index_equals_the_float64_formula():
+    """The Index path scores T(q)·(u(c) - mean), which equals T(q)·T(c) only when T(q)
+    is orthogonal to the removed directions; a float32 transform leaves T(q) a residue
+    of ~eps·||u(q) - mean|| along them, multiplied by the corpus's large components there.
+    Four dominant directions (scales 30..5) over a residue of scale 0.05: the Index's
+    cosines were off by 0.41 from the closed form, the arrays' by 4e-7. Reference: the
+    transform in float64, cosines in NumPy."""
+    rng = np.random.default_rng(0)
+    scales = [30, 20, 10, 5, 0.05, 0.05]
+    C = (rng.normal(size=(50, 6)) * scales + [3, 1, 0, 0, 0, 0]).astype(np.float32)
+    Q = (rng.normal(size=(4, 6)) * scales).astype(np.float32)
+    X = C.astype(np.float64)
+    Xc = X - X.mean(axis=0)
+    top = np.linalg.eigh(Xc.T @ Xc)[1][:, -4:]          # the four largest directions
+    TC = Xc - Xc @ top @ top.T
+    TQ = (Q - X.mean(axis=0)) - (Q - X.mean(axis=0)) @ top @ top.T
+    want = vd.normalize(TQ) @ vd.normalize(TC).T
+    for corpus in (C, vd.Index(C)):
+        res = apply_fix("all_but_the_top", Q, corpus, k=50, n_remove=4, normalize_first=False)
+        np.testing.assert_allclose(res.scores, np.take_along_axis(want, res.indices, 1),
+                                   atol=1e-5)
+
+
+def test_hybrid_reads_the_ids_of_a_neighbors_run_as_strings():
+    """hybrid reads ids as strings (7 and "7" are one document), but a Neighbors run kept
+    doc ids 7 and "7" apart: that document took two places in one ranking and RRF summed
+    both (1/2 + 1/4). It now takes its best place, as passages of one document do. Query
+    ids 0 and 0 (or "0") kept only the last row's ranking, or fused two queries into one;
+    refused. Ranks by hand: cosine order of the corpus rows is 0, 1, 2, 3."""
+    C = np.array([[1.0, 0.0], [0.9, 0.1], [0.5, 0.5], [0.0, 1.0]])
+    nb = vd.knn(np.array([[1.0, 0.0]]), C, 4)
+    assert nb.indices.tolist() == [[0, 1, 2, 3]]
+    fused = hybrid((nb, ["q"], ["a", 7, "b", "7"]), {"q": {"b": 1.0}}, k=0)
+    assert fused["q"] == pytest.approx({"b": 1 / 3 + 1, "a": 1.0, 7: 1 / 2})
+    assert len(fused["q"]) == 3
+    for twice in ([0, 0], [0, "0"]):
+        with pytest.raises(ValueError, match="query id '0' twice"):
+            hybrid((vd.knn(C[:2], C, 2), twice, list("abcd")), {0: {"a": 1.0}})
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+@pytest.mark.parametrize("dtype, length", [(np.float32, 1e20), (np.float64, 1e160)])
+def test_deduplicate_refuses_scores_that_overflow(metric, dtype, length):
+    """Vectors whose products overflow the float type: deduplicate returned scores inf
+    for every document (dot) or one document k times (euclidean: indices [9, 9, 9]),
+    where vd.knn, csls, mutual_proximity and mmr refuse them. Refused, naming the fix;
+    the same vectors scaled down rank as vd.knn ranks them (threshold 1: no copies)."""
+    rng = np.random.default_rng(0)
+    C, Q = rng.normal(size=(10, 3)), rng.normal(size=(2, 3))
+    with pytest.raises(ValueError, match="vectors too long"):
+        deduplicate((Q * length).astype(dtype), (C * length).astype(dtype), 3, metric=metric)
+    res = deduplicate(Q.astype(dtype), C.astype(dtype), 3, metric=metric, threshold=1.0)
+    assert res.indices.tolist() == vd.knn(Q, C, 3, metric=metric).indices.tolist()
+
+
+@pytest.mark.parametrize("rerank", [mutual_proximity, deduplicate])
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+@pytest.mark.parametrize("dtype, length", [(np.float32, 1e-25), (np.float64, 1e-170)])
+def test_rerankers_refuse_scores_that_underflow(rerank, metric, dtype, length):
+    """Vectors so short that every product underflows to 0: mutual_proximity and
+    deduplicate tied every document (indices [0, 1, 2], MP 0.25 each, where vd.knn of
+    the same vectors at unit scale ranks [4, 3, 9]); vd.knn, csls and mmr refuse them.
+    Refused, naming the fix."""
+    rng = np.random.default_rng(0)
+    C, Q = rng.normal(size=(10, 3)), rng.normal(size=(2, 3))
+    assert vd.knn(Q, C, 3, metric=metric).indices[0].tolist() != [0, 1, 2]
+    with pytest.raises(ValueError, match="vectors too short"):
+        rerank((Q * length).astype(dtype), (C * length).astype(dtype), 3, metric=metric)
+
+
+@pytest.mark.parametrize("threshold", [None, [0.9], True])
+def test_deduplicate_names_a_threshold_that_is_not_a_number(threshold):
+    """threshold=None (or a list) failed in the cache key with "float() argument must be a
+    string or a real number, not 'NoneType'". Named as vd.near_duplicates names it (and
+    names True)."""
+    C = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.001]])
+    for corpus in (C, vd.Index(C)):
+        with pytest.raises(ValueError, match=r"threshold must be a number in \(-1, 1\]"):
+            deduplicate(C[:1], corpus, 2, threshold=threshold)
+
+
+@pytest.mark.parametrize("weights", [5, [1, "x"], [1, None], "12", [1, True]])
+def test_hybrid_names_weights_that_are_not_numbers(weights):
+    """weights=5 failed with "'int' object is not iterable", [1, "x"] with "could not
+    convert string to float: 'x'", [1, None] with float()'s message, none naming the
+    argument; "12" was read as the weights 1 and 2 and [1, True] as 1 and 1."""
+    dense, lexical = {"q": {"a": 1.0}}, {"q": {"b": 1.0}}
+    with pytest.raises(TypeError, match="weights must be a sequence of numbers"):
+        hybrid(dense, lexical, weights=weights)
+    fused = hybrid(dense, lexical, weights=np.array([1, 2]), k=0)
+    assert fused["q"] == pytest.approx({"b": 2.0, "a": 1.0})

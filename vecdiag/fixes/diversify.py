@@ -15,6 +15,7 @@ from .. import cache_keys
 from ..linalg import row_norms
 from ..neighbors.scoring import (check_queries, corpus_rows, make_neighbors, prepare,
                                  resolve_corpus, score_block, score_blocks, top_k)
+from .rerank import check_reach
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
 
@@ -125,6 +126,9 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     from ..diagnostics import near_duplicates
 
     C, _, _, index = resolve_corpus(corpus, "cosine")
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
+        # the cache key below would fail first, with float()'s message about None
+        raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
     key = cache_keys.duplicate_groups(threshold)
     if index is not None and key in index.cache:
         return index.cache[key]
@@ -172,6 +176,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     k = V.check_k(k, C.shape[0])
     groups = duplicate_groups(index if index is not None else C, threshold=threshold)
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
+    check_reach(Qp, Cp, metric)   # inf scores gave one document k times (euclidean)
 
     def select(S):
         demoted = np.zeros(S.shape, dtype=bool)

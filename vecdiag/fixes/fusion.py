@@ -67,19 +67,32 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
         if len(qids) != n_q:
             raise ValueError(f"{name}: {len(qids)} query ids for {n_q} query rows; "
                              "pass one id per query")
+        # a repeated id (0 and 0, or 0 and "0": hybrid reads ids as strings) kept the last
+        # row's ranking only, or fused two queries' rankings into one
+        as_text = [str(q) for q in qids]
+        if len(set(as_text)) != n_q:
+            twice = next(t for i, t in enumerate(as_text) if t in as_text[:i])
+            raise ValueError(f"{name}: query id {twice!r} twice once ids are read as "
+                             "strings; pass one unique id per query row")
         sign = -1.0 if run.metric == "euclidean" else 1.0
         out = {}
         for q, row_idx, row_labels, row_scores in zip(qids, np.asarray(run.indices).tolist(),
                                                        np.asarray(labels).tolist(),
                                                        np.asarray(run.scores).tolist()):
             docs: dict = {}
+            seen: set = set()
             for i, d, s in zip(row_idx, row_labels, row_scores):
                 if i < 0:                  # an empty slot (a store or filter returned fewer)
                     continue
                 if not math.isfinite(s):
                     raise ValueError(f"{name}: query {q!r} has score {s} for document {d!r}; "
                                      "scores must be finite numbers")
-                docs.setdefault(d, sign * float(s))   # passages of one document: its best
+                # passages of one document: its best (first). Ids are read as strings, as
+                # hybrid and vd.evaluate read them: 7 and "7" are one document, which kept
+                # two places and was counted twice by hybrid
+                if str(d) not in seen:
+                    seen.add(str(d))
+                    docs[d] = sign * float(s)
             out[q] = docs
         return out
     if not isinstance(run, dict):
@@ -183,6 +196,11 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
         raise ValueError(f"k (the RRF constant) must be a finite number >= 0, got {k!r}")
     if weights is None:
         weights = [1.0] * len(runs)
+    if isinstance(weights, (str, bytes)) or not np.iterable(weights) or not all(
+            isinstance(w, numbers.Real) and not isinstance(w, (bool, np.bool_))
+            for w in weights):   # float() named neither weights nor the fix
+        raise TypeError(f"weights must be a sequence of numbers, one per run, got "
+                        f"{weights!r:.80}")
     weights = [float(w) for w in weights]
     if len(weights) != len(runs):
         raise ValueError(f"weights has {len(weights)} entries for {len(runs)} runs")

@@ -321,8 +321,18 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
         raise ValueError(f"texts has {len(texts)} entries but the corpus has {n} rows")
     if len(query_texts) != Q.shape[0]:
         raise ValueError(f"query_texts has {len(query_texts)} entries for {Q.shape[0]} queries")
-    if isinstance(rrf_k, bool) or not isinstance(rrf_k, numbers.Real) or rrf_k < 0:
-        raise ValueError(f"rrf_k (the RRF constant) must be a number >= 0, got {rrf_k!r}")
+    # NaN passed "rrf_k < 0" and failed deep inside with a broadcast error; inf made
+    # every fused score 0 (as vecdiag.fixes.hybrid refuses both)
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, numbers.Real) \
+            or not 0 <= rrf_k < float("inf"):
+        raise ValueError(f"rrf_k (the RRF constant) must be a finite number >= 0, got {rrf_k!r}")
+    # the BM25 run is read as corpus positions, best first, one ranking per query row:
+    # other doc ids were silently taken as positions (or failed with int('d7'))
+    fixed = sorted({"k", "query_ids", "doc_ids"} & set(bm25_options or {}))
+    if fixed:
+        raise ValueError(f"bm25_options cannot set {', '.join(fixed)}: hybrid_lexical ranks "
+                         "every document by its corpus position; pass ids=... to apply_fix "
+                         "for the result's document ids")
     depth = n if depth is None else V.check_k(depth, n, name="depth")
     lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")

@@ -266,13 +266,7 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
                          f"distributions, the corpus has {C.shape[0]}")
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
-    if metric != "cosine":
-        # scores of vectors near 1e200 overflow, and MP of inf is NaN for every document
-        reach = float(row_norms(Qp).max() + row_norms(Cp).max())
-        if not reach * reach < np.finfo(Cp.dtype).max / 8:
-            raise ValueError(f"vectors too long for {metric} scores in {Cp.dtype}: lengths "
-                             f"up to {reach:.3g} overflow; divide queries and corpus by one "
-                             "common large number first")
+    check_reach(Qp, Cp, metric)   # MP of inf is NaN for every document
     key = cache_keys.mp_stats(metric, n_samples, random_state)
     if index is not None and key in index.cache:
         mu_d, sd_d = index.cache[key]
@@ -293,6 +287,24 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     if metric == "euclidean":
         scores = 1.0 - scores
     return make_neighbors(indices, scores, metric, ids, index)
+
+
+def check_reach(Qp: np.ndarray, Cp: np.ndarray, metric: str) -> None:
+    """Refuse dot or euclidean scores that overflow the rows' float type (vectors near
+    1e200, or 1e20 in float32) or underflow to 0 (every vector shorter than 1e-154, or
+    1e-19 in float32: every score ties), naming the fix, as :func:`vecdiag.knn` does;
+    prepared rows, checked by the caller."""
+    if metric == "cosine":
+        return
+    reach = float(row_norms(Qp).max() + row_norms(Cp).max())
+    if 0 < reach < float(np.sqrt(np.finfo(Cp.dtype).tiny * 8)):
+        raise ValueError(f"vectors too short for {metric} scores in {Cp.dtype}: lengths "
+                         f"up to {reach:.3g} underflow when squared; multiply queries and "
+                         "corpus by one common large number first")
+    if not reach * reach < float(np.finfo(Cp.dtype).max) / 8:  # float: no cast warning
+        raise ValueError(f"vectors too long for {metric} scores in {Cp.dtype}: lengths "
+                         f"up to {reach:.3g} overflow; divide queries and corpus by one "
+                         "common large number first")
 
 
 def _no_lists(k: int, metric: str, ids, index, dtype):

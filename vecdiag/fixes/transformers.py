@@ -31,7 +31,7 @@ from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin,
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _validate as V
-from ..linalg import row_norms
+from ..linalg import normalize
 from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
 from .axes import axes_of, covariance_overflow, null_variances, principal_axes
@@ -59,12 +59,12 @@ def _check(estimator, X, *, reset: bool) -> np.ndarray:
                          dtype=[np.float64, np.float32], ensure_all_finite=True, copy=False)
 
 
-def _unit_rows(X: np.ndarray, zero: str, name: str = "X") -> np.ndarray:
+def _unit_rows(X: np.ndarray, zero: str) -> np.ndarray:
     """Rows divided by their length; zero rows refused (they have no direction) unless
-    ``zero="ignore"``, which leaves them at 0."""
-    norms = row_norms(X)
-    mask = V.zero_rows(norms, name, zero, ignorable=True)
-    return X / np.where(mask, 1, norms)[:, None]
+    ``zero="ignore"``, which leaves them at 0. :func:`vecdiag.linalg.normalize`, not
+    ``X / norms``: a length past the float range (float32 [3e38, 3e38]) is inf and gave a
+    row of zeros, a subnormal one a row of length sqrt(2)."""
+    return normalize(X, zero=zero)
 
 
 def _prepare(est, X: np.ndarray) -> np.ndarray:
