@@ -450,3 +450,61 @@ def test_answers_in_base64_and_errors_in_a_200_body():
         emb._parse(200, {}, error.encode(), 1)
     assert "sk-secret-1234" not in str(info.value)
     assert classify(info.value) == ("bad response", True)          # retried
+
+
+def _scripted_server(answers):
+    """A real local HTTP server answering request i with ``answers[i](texts)`` ->
+    (status, headers, body bytes); past the list, vectors [len(text), 1.0] per text."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):  # noqa: N802 - the http.server API
+            texts = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["input"]
+            seen.append(texts)
+            i = len(seen) - 1
+            if i < len(answers):
+                status, headers, body = answers[i](texts)
+            else:
+                status, headers = 200, {}
+                body = json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                            for k, t in enumerate(texts)]}).encode()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
+
+
+def test_retry_after_date_without_a_zone_is_read_as_gmt():
+    """A 429 whose Retry-After is an HTTP date without a zone ("... 07:28:00") or with
+    "-0000" stopped the run with TypeError (naive minus aware datetime) instead of being
+    retried: HTTP dates are GMT, so it is read as one."""
+    import datetime as dt
+
+    from vecdiag.embedders.errors import retry_after_seconds
+
+    ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=120)
+    for zone in ("", " -0000", " GMT"):
+        value = ahead.strftime("%a, %d %b %Y %H:%M:%S") + zone
+        assert 118.0 <= retry_after_seconds({"Retry-After": value}) <= 120.0, value
+    past = "Wed, 21 Oct 2015 07:28:00"
+    httpd, url, seen = _scripted_server(
+        [lambda texts: (429, {"Retry-After": past}, b'{"error": {"message": "slow down"}}')])
+    try:
+        emb = resilient(OpenAIEmbedder("m", base_url=url), backoff=0.01, seed=0)
+        X = emb.encode(["a", "bbb"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[1.0, 1.0], [3.0, 1.0]]
+    assert emb.last_summary.retries == {"429": 1} and len(seen) >= 2

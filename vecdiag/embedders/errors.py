@@ -137,8 +137,10 @@ def retry_after_seconds(headers) -> float | None:
 
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
+        if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always GMT
+            when = when.replace(tzinfo=dt.timezone.utc)
         return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
 
 
