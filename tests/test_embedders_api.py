@@ -508,3 +508,19 @@ def test_retry_after_date_without_a_zone_is_read_as_gmt():
         httpd.server_close()
     assert X.tolist() == [[1.0, 1.0], [3.0, 1.0]]
     assert emb.last_summary.retries == {"429": 1} and len(seen) >= 2
+
+
+def test_text_utf8_cannot_carry_is_refused_naming_its_row():
+    """A text with a lone surrogate (bytes decoded with errors='surrogateescape') made
+    httpx fail with a bare UnicodeEncodeError from inside the request, naming no row;
+    now it is refused before any request, naming the row, as empty texts are."""
+    texts = ["fine", "caf\u00e9 ok", "bad \udc80 byte", "also fine"]
+    with EmbeddingServer(dim=4) as server:
+        plain = OpenAIEmbedder("toy", base_url=server.url)
+        with pytest.raises(ValueError, match=r"not valid Unicode.*1 row \(2\)"):
+            plain.encode(texts)
+        with pytest.raises(ValueError, match=r"not valid Unicode.*1 row \(2\)"):
+            resilient(plain).encode(texts, kind="query")
+        assert server.requests == 0
+        X = plain.encode(texts[:2] + texts[3:])
+    assert np.allclose(X[1], vector_for("caf\u00e9 ok", 4, "toy"))

@@ -177,7 +177,8 @@ class OpenAIEmbedder(_Base):
 
     def check_inputs(self, texts: list[str]) -> None:
         """Refuse, before any request, what every OpenAI-compatible server refuses with a
-        400 that would stop the run: empty texts (after the prefix); and a missing key
+        400 that would stop the run: empty texts (after the prefix); text that UTF-8
+        cannot encode (lone surrogates), which no request can carry; and a missing key
         for api.openai.com (a 401)."""
         self._check_key()
         empty = [i for i, t in enumerate(texts) if not t.strip()]
@@ -185,6 +186,13 @@ class OpenAIEmbedder(_Base):
             raise ValueError(f"texts has empty texts in {V.format_rows(empty)}; "
                              "embedding APIs refuse empty input: drop them or replace them "
                              "with a placeholder before embedding")
+        broken = [i for i, t in enumerate(texts) if not t.isascii() and not _utf8(t)]
+        if broken:
+            raise ValueError(f"texts has text that is not valid Unicode (a lone surrogate "
+                             f"such as '\\udc80', e.g. from bytes decoded with "
+                             f"errors='surrogateescape') in {V.format_rows(broken)}; requests "
+                             "are sent as UTF-8, which cannot hold it: decode the bytes with "
+                             "the right encoding (or errors='replace') first")
 
     def _check_key(self) -> None:
         if not self._api_key and self.base_url == DEFAULT_BASE_URL:
@@ -255,6 +263,14 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _decoded(embedding):
