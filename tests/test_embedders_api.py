@@ -524,3 +524,24 @@ def test_text_utf8_cannot_carry_is_refused_naming_its_row():
         assert server.requests == 0
         X = plain.encode(texts[:2] + texts[3:])
     assert np.allclose(X[1], vector_for("caf\u00e9 ok", 4, "toy"))
+
+
+def test_undecodable_body_is_a_retried_bad_response():
+    """A 200 whose body does not match its Content-Encoding (gzip header, plain bytes: a
+    proxy hiccup) raised httpx.DecodingError straight out of encode, a final error
+    that stopped the run (and made `vecdiag embed` exit 3, as a bug); it is a bad
+    response, retried like malformed JSON. httpx.CloseError (a NetworkError by
+    inheritance only) is a dropped connection."""
+    httpx = pytest.importorskip("httpx")
+    assert classify(httpx.CloseError("closed"))[1]
+    httpd, url, seen = _scripted_server(
+        [lambda texts: (200, {"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                        b"this is not gzip")])
+    try:
+        emb = resilient(OpenAIEmbedder("m", base_url=url, dimensions=2), backoff=0.01, seed=0)
+        X = emb.encode(["a", "bbb", "cc"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[1.0, 1.0], [3.0, 1.0], [2.0, 1.0]]
+    assert emb.last_summary.retries == {"bad response": 1} and len(seen) == 2

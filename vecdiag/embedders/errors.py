@@ -11,7 +11,8 @@ cause        when                                           retried
 ``timeout``  no answer within ``timeout`` seconds           yes
 ``connection`` the connection dropped or could not open     yes
 ``bad response`` malformed JSON, wrong count/order/dimension,
-             non-finite values (checked before caching)     yes
+             non-finite values (checked before caching), a
+             body its Content-Encoding cannot decode        yes
 ``4xx``      400, 401, 403, 404, 422: the request is wrong  no
 ``error``    anything else (a bug in a wrapped function)    no
 ============ ============================================== =========
@@ -158,14 +159,18 @@ def classify(err: BaseException) -> tuple[str, bool]:
         return "bad response", True
     if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
         return "timeout", True
-    name = type(err).__name__
     module = type(err).__module__ or ""
     if module.startswith(("httpx", "httpcore")):
-        if "Timeout" in name:
+        # the class and its httpx bases: CloseError is a NetworkError by inheritance only
+        names = " ".join(c.__name__ for c in type(err).__mro__
+                         if (c.__module__ or "").startswith(("httpx", "httpcore")))
+        if "Timeout" in names:
             return "timeout", True
-        if any(k in name for k in ("Connect", "RemoteProtocol", "ReadError", "WriteError",
-                                   "NetworkError", "Protocol")):
+        if any(k in names for k in ("Connect", "RemoteProtocol", "ReadError", "WriteError",
+                                    "NetworkError", "Protocol")):
             return "connection", True
+        if "DecodingError" in names:  # a body its Content-Encoding cannot decode
+            return "bad response", True
     if isinstance(err, (ConnectionError, EOFError)):
         return "connection", True
     # other SDKs (openai, cohere, ...) carry the HTTP status on the exception
