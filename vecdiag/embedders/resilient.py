@@ -66,8 +66,11 @@ class ResilientEmbedder(_Base):
         self.max_retries = V.check_positive_int(max_retries, "max_retries", minimum=0)
         for name, value in (("requests_per_minute", requests_per_minute),
                             ("tokens_per_minute", tokens_per_minute)):
-            if value is not None and not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+            # inf made the limiter's drain rate inf - inf = NaN: encode hung for ever
+            if value is not None and not (isinstance(value, (int, float)) and value > 0
+                                          and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive finite number, or None for no "
+                                 f"limit, got {value!r}")
         for name, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
