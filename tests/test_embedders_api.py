@@ -545,3 +545,31 @@ def test_undecodable_body_is_a_retried_bad_response():
         httpd.server_close()
     assert X.tolist() == [[1.0, 1.0], [3.0, 1.0], [2.0, 1.0]]
     assert emb.last_summary.retries == {"bad response": 1} and len(seen) == 2
+
+
+def test_a_copy_keeps_the_key_a_pickle_does_not():
+    """copy.copy / copy.deepcopy of an OpenAIEmbedder went through __getstate__ and lost
+    the key, so explain's prefix counterfactual (which re-embeds with a copy given the
+    model's prefixes) failed with 401 or 'no API key'. A copy keeps it; a pickle still
+    never holds it."""
+    import copy
+    import pickle
+
+    key = "sk-right-0123456789abcdef"
+    with EmbeddingServer(dim=4, api_key=key) as server:
+        emb = OpenAIEmbedder("toy", base_url=server.url, api_key=key)
+        for dup in (copy.copy(emb), copy.deepcopy(emb)):
+            dup.query_prefix = "query: "
+            X = dup.encode(["hello"], kind="query")
+            assert np.allclose(X[0], vector_for("query: hello", 4, "toy"))
+        assert emb.query_prefix == "" and emb._api_key == key
+        # the path users hit: explain re-embeds with nomic's instructions through a copy
+        docs = ["reset your password here", "billing and invoices", "holiday calendar",
+                "password reset steps for admins"]
+        nomic = OpenAIEmbedder("nomic-embed-text", base_url=server.url, api_key=key)
+        ex = vd.explain_neighbors(nomic.encode(["reset my password"], kind="query")[0],
+                                  nomic.encode(docs), k=2, expected=[3], texts=docs,
+                                  query_text="reset my password", embedder=nomic)
+        assert "missing_prefix" in [c.code for c in ex.causes]
+    assert pickle.loads(pickle.dumps(emb))._api_key is None
+    assert key.encode() not in pickle.dumps(emb)

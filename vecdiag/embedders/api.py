@@ -153,6 +153,23 @@ class OpenAIEmbedder(_Base):
         state["_api_key"] = None
         return state
 
+    # an in-process copy keeps the key (copy would otherwise go through __getstate__):
+    # explain's prefix counterfactual re-embeds with a copy given other prefixes
+    def __copy__(self):
+        out = type(self).__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        return out
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        out = type(self).__new__(type(self))
+        memo[id(self)] = out
+        state = copy.deepcopy(self.__getstate__(), memo)
+        state["_api_key"] = self._api_key
+        out.__dict__.update(state)
+        return out
+
     # ------------------------------------------------------------------ tokens
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
         """Token counts: exact with ``tokenizer``, else the estimate ``token_counting`` states."""
