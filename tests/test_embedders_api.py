@@ -573,3 +573,26 @@ def test_a_copy_keeps_the_key_a_pickle_does_not():
         assert "missing_prefix" in [c.code for c in ex.causes]
     assert pickle.loads(pickle.dumps(emb))._api_key is None
     assert key.encode() not in pickle.dumps(emb)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_a_key_with_a_line_break_is_used_stripped_never_shown(wrap, monkeypatch):
+    """A key read from a file keeps its line break; httpx refused the header and its
+    error quoted it whole ("Illegal header value b'Bearer sk-...\\n'"), so the key
+    appeared in the exception (and in `vecdiag embed`'s stderr), after being retried
+    as a dropped connection. Surrounding whitespace is dropped; a key no header can
+    carry is refused up front without showing it."""
+    key = "sk-proj-SECRET0123456789abcdef"
+    with EmbeddingServer(dim=4, api_key=key) as server:
+        for given in (key + "\n", f"  {key}\r\n"):
+            emb = OpenAIEmbedder("toy", base_url=server.url, api_key=given)
+            if wrap:
+                emb = resilient(emb, max_retries=1, backoff=0.01, show_progress=False)
+            X = emb.encode(["hello"])
+            assert np.allclose(X[0], vector_for("hello", 4, "toy"))
+        monkeypatch.setenv("OPENAI_API_KEY", key + "\n")
+        assert OpenAIEmbedder("toy", base_url=server.url).encode(["hi"]).shape == (1, 4)
+    for bad in ("sk-proj-SECRET 0123456789", "sk-proj-SECRET\n0123456789", "sk-ключ-SECRET0123"):
+        with pytest.raises(ValueError, match="HTTP header cannot carry") as info:
+            OpenAIEmbedder("toy", base_url="http://127.0.0.1:9", api_key=bad)
+        assert "SECRET" not in str(info.value)

@@ -70,8 +70,9 @@ class OpenAIEmbedder(_Base):
         (``http://127.0.0.1:8000``) gets ``/v1`` appended.
     api_key : str, optional
         Default ``$OPENAI_API_KEY``. Never shown: reprs, errors and reports mask it (also
-        when the provider echoes it back). Required for api.openai.com; local servers
-        usually need none.
+        when the provider echoes it back). Surrounding whitespace (a line break read
+        from a file) is dropped. Required for api.openai.com; local servers usually need
+        none.
     dimensions : int, optional
         Ask for shorter vectors (text-embedding-3 models); responses are checked against it.
     batch_size : int, default 128
@@ -112,7 +113,8 @@ class OpenAIEmbedder(_Base):
         self.model_name = model
         self.base_url = str(base_url).rstrip("/")
         self.url = _endpoint(self.base_url)
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._api_key = _checked_key(api_key if api_key is not None
+                                     else os.environ.get("OPENAI_API_KEY"))
         self.dimensions = None if dimensions is None else V.check_positive_int(dimensions, "dimensions")
         self.batch_size = V.check_positive_int(batch_size, "batch_size")
         self.max_tokens = (V.check_positive_int(max_tokens, "max_tokens") if max_tokens is not None
@@ -280,6 +282,22 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _checked_key(key):
+    """The key without surrounding whitespace (a line break read from a file); one an
+    HTTP header cannot carry is refused here without showing it: httpx's own error quotes
+    the whole header, key included."""
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise TypeError(f"api_key must be a string, got {type(key).__name__}")
+    key = key.strip()
+    if any(not "!" <= c <= "~" for c in key):
+        raise ValueError("api_key (or $OPENAI_API_KEY) holds a space, a control character "
+                         "or a non-ASCII character, which an HTTP header cannot carry; "
+                         "check the key (not shown here)")
+    return key
 
 
 def _utf8(text: str) -> bool:
