@@ -476,3 +476,15 @@ def test_an_infinite_rate_limit_is_refused_not_a_hang(name):
             fast(server, **{name: float("inf")})
         X = fast(server, **{name: 1e12}).encode(["a b", "c"])
     assert np.allclose(X, [vector_for("a b", 4, "toy"), vector_for("c", 4, "toy")])
+
+
+def test_a_batch_that_timed_out_says_so_in_the_error():
+    """A batch whose every attempt ran past the timeout was reported as "row 0: 'a':
+    timeout: " (asyncio's TimeoutError has an empty message); the row now says how long
+    it waited."""
+    with EmbeddingServer(dim=4, faults=fault_sequence(["slow"] * 4), slow_seconds=1.0) as server:
+        emb = fast(server, timeout=0.3, max_retries=1)
+        with pytest.raises(EmbeddingError) as info:
+            emb.encode(["a", "b"])
+    assert "row 0: 'a': timeout: no answer within 0.3 s" in str(info.value)
+    assert [r for r, _, _ in info.value.failed] == [0, 1]

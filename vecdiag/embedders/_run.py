@@ -227,7 +227,10 @@ class _Run:
             cause, transient = classify(err)
             if not transient:
                 raise _Fatal(err) from err
-            self.failed_batches.append((texts, f"{cause}: {err}"))
+            # asyncio's TimeoutError has no message: the row said just "timeout: "
+            detail = str(err) or (f"no answer within {o.timeout:g} s" if cause == "timeout"
+                                  else type(err).__name__)
+            self.failed_batches.append((texts, f"{cause}: {detail}"))
             return None
         return X
 
