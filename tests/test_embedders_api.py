@@ -596,3 +596,36 @@ def test_a_key_with_a_line_break_is_used_stripped_never_shown(wrap, monkeypatch)
         with pytest.raises(ValueError, match="HTTP header cannot carry") as info:
             OpenAIEmbedder("toy", base_url="http://127.0.0.1:9", api_key=bad)
         assert "SECRET" not in str(info.value)
+
+
+def test_a_refused_request_names_the_rows_it_held():
+    """A 400 for one batch (a text over the model's context length: "maximum context
+    length is 8192 tokens", naming no text) stopped the run with only the server's
+    message; among thousands of texts nothing said which ones to fix. The error now
+    names the input rows of the refused request (plain and resilient encode)."""
+    long_text = "word " * 50
+
+    def answer(texts):
+        if long_text in texts:
+            return 400, {}, json.dumps({"error": {"message": "This model's maximum "
+                                                  "context length is 8 tokens"}}).encode()
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    texts = ["a", "bb", "ccc", long_text, "e", long_text]
+    httpd, url, seen = _scripted_server([answer] * 20)
+    try:
+        plain = OpenAIEmbedder("m", base_url=url, batch_size=2, dimensions=2)
+        with pytest.raises(ProviderError, match=r"maximum context length.*held texts of "
+                                                r"2 rows \(2, 3\)") as info:
+            plain.encode(texts)
+        assert info.value.rows == [2, 3] and info.value.status == 400
+        emb = resilient(plain, max_concurrency=1, show_progress=False)
+        with pytest.raises(ProviderError, match=r"held texts of 3 rows \(2, 3, 5\)"):
+            emb.encode(texts)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    wrong_key = ProviderError(401, "bad key")   # not about the texts: no rows named
+    wrong_key.name_rows([0, 1])
+    assert wrong_key.rows is None and str(wrong_key) == "HTTP 401: bad key"

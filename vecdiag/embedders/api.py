@@ -274,7 +274,11 @@ class OpenAIEmbedder(_Base):
             for start in range(0, len(texts), size):
                 chunk = texts[start:start + size]
                 r = client.post(self.url, json=self._body(chunk), headers=self._headers())
-                parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                try:
+                    parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                except ProviderError as err:
+                    err.name_rows(range(start, start + len(chunk)))
+                    raise
                 bar.update(len(chunk))
         return np.ascontiguousarray(np.concatenate(parts))
 

@@ -64,6 +64,8 @@ class ProviderError(RuntimeError):
         The provider's own message (its JSON ``error.message`` when present).
     retry_after : float or None
         Seconds the provider asked to wait (``retry-after-ms`` / ``Retry-After``).
+    rows : list of int or None
+        For a refused request (400, 413, 422) raised by ``encode``: the input rows it held.
     """
 
     def __init__(self, status: int, message: str, *, retry_after: float | None = None,
@@ -74,6 +76,20 @@ class ProviderError(RuntimeError):
         self.url = url
         where = f" from {url}" if url else ""
         super().__init__(f"HTTP {self.status}{where}: {message}")
+
+    rows = None
+
+    def name_rows(self, rows) -> None:
+        """Name the input rows the request held when the request itself was refused
+        (400, 413, 422: e.g. a text over the model's context length, whose message says
+        neither which text nor where)."""
+        if self.status not in (400, 413, 422) or self.rows is not None:
+            return
+        from .. import _validate as V
+
+        self.rows = [int(r) for r in rows]
+        self.args = (f"{self.args[0]} (the refused request held texts of "
+                     f"{V.format_rows(self.rows)})",)
 
     @property
     def transient(self) -> bool:

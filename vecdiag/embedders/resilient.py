@@ -28,7 +28,7 @@ from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import OverdueCalls, _Run
 from .cache import EmbeddingCache
-from .errors import EmbeddingError
+from .errors import EmbeddingError, ProviderError
 from .summary import EmbedSummary
 
 __all__ = ["resilient", "ResilientEmbedder"]
@@ -162,6 +162,9 @@ class ResilientEmbedder(_Base):
         if show:
             print(summary, file=sys.stderr)
         if run.fatal is not None:
+            if isinstance(run.fatal, ProviderError):
+                held = set(run.fatal_texts)
+                run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
             raise run.fatal
         if failed_texts:
             causes = {t: err for batch, err in run.failed_batches for t in batch}
