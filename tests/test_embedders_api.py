@@ -629,3 +629,22 @@ def test_a_refused_request_names_the_rows_it_held():
     wrong_key = ProviderError(401, "bad key")   # not about the texts: no rows named
     wrong_key.name_rows([0, 1])
     assert wrong_key.rows is None and str(wrong_key) == "HTTP 401: bad key"
+
+
+def test_an_integer_beyond_float_range_is_a_bad_response():
+    """A JSON integer of 400 digits in an embedding made np.asarray raise OverflowError,
+    which escaped the checks as a final error that stopped the run; it is a bad
+    response like any other broken answer (retried by resilient)."""
+    from vecdiag.embedders.errors import BadResponse
+
+    huge = b'{"data": [{"index": 0, "embedding": [1' + b"0" * 400 + b', 1.0]}]}'
+    httpd, url, seen = _scripted_server([lambda texts: (200, {}, huge)] * 2)
+    try:
+        with pytest.raises(BadResponse, match="beyond the range of a float"):
+            OpenAIEmbedder("m", base_url=url).encode(["abc"])
+        emb = resilient(OpenAIEmbedder("m", base_url=url, dimensions=2), backoff=0.01, seed=0)
+        X = emb.encode(["abc"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[3.0, 1.0]] and emb.last_summary.retries == {"bad response": 1}

@@ -342,6 +342,8 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
     """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong."""
     try:
         X = np.asarray(rows, dtype=np.float64)
+    except OverflowError:   # a JSON integer of hundreds of digits
+        raise BadResponse("the embeddings hold integers beyond the range of a float") from None
     except (ValueError, TypeError):
         lengths = sorted({len(r) if hasattr(r, "__len__") else -1 for r in rows})
         if len(lengths) > 1:
