@@ -326,6 +326,11 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     ('{"_id": " ", "text": "a"}\n', [], "must be non-empty and hold no line break"),
     # a file not in UTF-8 is named (it was a bare codec error)
     (b'{"_id": "1", "text": "caf\xe9"}\n', [], "c.jsonl is not UTF-8 text"),
+    # named by their line (they were "texts ... in 1 row (0)", an index off by one)
+    ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "  ", "text": " "}\n', [],
+     "line 2 has no text"),
+    ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b \\udc80"}\n', [],
+     "line 2 holds a lone surrogate"),
 ])
 def test_cli_embed_bad_input_exits_2(tmp_path, capsys, content, extra, message):
     from vecdiag.cli import main
