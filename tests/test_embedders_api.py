@@ -653,3 +653,27 @@ def test_an_integer_beyond_float_range_is_a_bad_response():
         httpd.shutdown()
         httpd.server_close()
     assert X.tolist() == [[3.0, 1.0]] and emb.last_summary.retries == {"bad response": 1}
+
+
+def test_an_exhausted_quota_stops_the_run_at_once():
+    """OpenAI answers 429 with code "insufficient_quota" when billing is exhausted: no
+    wait ends it, yet every batch was retried 9 times with backoff (hours for a large
+    corpus) before an EmbeddingError. It is a final error now, raised on the first
+    answer; a plain 429 (rate_limit_exceeded) is still retried."""
+    quota = json.dumps({"error": {"message": "You exceeded your current quota, please "
+                                  "check your plan and billing details.",
+                                  "type": "insufficient_quota", "code": "insufficient_quota"}})
+    rate = json.dumps({"error": {"message": "Rate limit reached", "type": "requests",
+                                 "code": "rate_limit_exceeded"}})
+    httpd, url, seen = _scripted_server([lambda texts: (429, {"Retry-After": "0"}, rate.encode())]
+                                        + [lambda texts: (429, {}, quota.encode())] * 20)
+    try:
+        emb = resilient(OpenAIEmbedder("m", base_url=url, dimensions=2, batch_size=1),
+                        max_concurrency=1, backoff=0.01, max_backoff=0.02, show_progress=False)
+        with pytest.raises(ProviderError, match="exceeded your current quota") as info:
+            emb.encode(["a", "b", "c"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert info.value.code == "insufficient_quota" and not info.value.transient
+    assert len(seen) == 2 and emb.last_summary.retries == {"429": 1}

@@ -223,14 +223,19 @@ class OpenAIEmbedder(_Base):
         import json
 
         if status != 200:
+            code = None
             try:
                 payload = json.loads(content)
                 error = payload.get("error", payload) if isinstance(payload, dict) else payload
                 message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+                if isinstance(error, dict):
+                    code = error.get("code") or error.get("type")
+                    code = code if isinstance(code, str) else None
             except (ValueError, AttributeError):
                 message = content.decode("utf-8", "replace")[:300] or "(no message)"
             raise ProviderError(status, mask_secret(message, self._api_key),
-                                retry_after=retry_after_seconds(headers), url=self.url)
+                                retry_after=retry_after_seconds(headers), url=self.url,
+                                code=code)
         try:
             payload = json.loads(content)
             if isinstance(payload, dict) and "data" not in payload and "error" in payload:

@@ -7,6 +7,7 @@ help). :func:`classify` sorts any exception into a cause name used in the retry 
 cause        when                                           retried
 ============ ============================================== =========
 ``429``      rate limited (the server's ``Retry-After``)    yes
+             but an exhausted quota (``insufficient_quota``) no
 ``5xx``      the provider failed (500, 502, 503, 504, ...)  yes
 ``timeout``  no answer within ``timeout`` seconds           yes
 ``connection`` the connection dropped or could not open     yes
@@ -66,11 +67,14 @@ class ProviderError(RuntimeError):
         Seconds the provider asked to wait (``retry-after-ms`` / ``Retry-After``).
     rows : list of int or None
         For a refused request (400, 413, 422) raised by ``encode``: the input rows it held.
+    code : str or None
+        The provider's error code (its JSON ``error.code``, else ``error.type``).
     """
 
     def __init__(self, status: int, message: str, *, retry_after: float | None = None,
-                 url: str = ""):
+                 url: str = "", code: str | None = None):
         self.status = int(status)
+        self.code = code
         self.message = message
         self.retry_after = retry_after
         self.url = url
@@ -93,7 +97,7 @@ class ProviderError(RuntimeError):
 
     @property
     def transient(self) -> bool:
-        return self.status == 429 or self.status == 408 or self.status >= 500
+        return classify(self)[1]
 
 
 class BadResponse(RuntimeError):
@@ -167,7 +171,9 @@ def classify(err: BaseException) -> tuple[str, bool]:
 
     if isinstance(err, ProviderError):
         if err.status == 429:
-            return "429", True
+            # OpenAI answers 429 for an exhausted quota too: no wait ends it, and retrying
+            # every batch 9 times with backoff only delays the error by hours
+            return "429", err.code != "insufficient_quota"
         if err.status >= 500 or err.status == 408:
             return "5xx", True
         return f"{err.status}", False
