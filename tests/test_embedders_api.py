@@ -326,6 +326,11 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     ('{"_id": " ", "text": "a"}\n', [], "must be non-empty and hold no line break"),
     # a file not in UTF-8 is named (it was a bare codec error)
     (b'{"_id": "1", "text": "caf\xe9"}\n', [], "c.jsonl is not UTF-8 text"),
+    # named by their line (they were "texts ... in 1 row (0)", an index off by one)
+    ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "  ", "text": " "}\n', [],
+     "line 2 has no text"),
+    ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b \\udc80"}\n', [],
+     "line 2 holds a lone surrogate"),
 ])
 def test_cli_embed_bad_input_exits_2(tmp_path, capsys, content, extra, message):
     from vecdiag.cli import main
@@ -450,3 +455,225 @@ def test_answers_in_base64_and_errors_in_a_200_body():
         emb._parse(200, {}, error.encode(), 1)
     assert "sk-secret-1234" not in str(info.value)
     assert classify(info.value) == ("bad response", True)          # retried
+
+
+def _scripted_server(answers):
+    """A real local HTTP server answering request i with ``answers[i](texts)`` ->
+    (status, headers, body bytes); past the list, vectors [len(text), 1.0] per text."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):  # noqa: N802 - the http.server API
+            texts = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["input"]
+            seen.append(texts)
+            i = len(seen) - 1
+            if i < len(answers):
+                status, headers, body = answers[i](texts)
+            else:
+                status, headers = 200, {}
+                body = json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                            for k, t in enumerate(texts)]}).encode()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
+
+
+def test_retry_after_date_without_a_zone_is_read_as_gmt():
+    """A 429 whose Retry-After is an HTTP date without a zone ("... 07:28:00") or with
+    "-0000" stopped the run with TypeError (naive minus aware datetime) instead of being
+    retried: HTTP dates are GMT, so it is read as one."""
+    import datetime as dt
+
+    from vecdiag.embedders.errors import retry_after_seconds
+
+    ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=120)
+    for zone in ("", " -0000", " GMT"):
+        value = ahead.strftime("%a, %d %b %Y %H:%M:%S") + zone
+        assert 118.0 <= retry_after_seconds({"Retry-After": value}) <= 120.0, value
+    past = "Wed, 21 Oct 2015 07:28:00"
+    httpd, url, seen = _scripted_server(
+        [lambda texts: (429, {"Retry-After": past}, b'{"error": {"message": "slow down"}}')])
+    try:
+        emb = resilient(OpenAIEmbedder("m", base_url=url), backoff=0.01, seed=0)
+        X = emb.encode(["a", "bbb"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[1.0, 1.0], [3.0, 1.0]]
+    assert emb.last_summary.retries == {"429": 1} and len(seen) >= 2
+
+
+def test_text_utf8_cannot_carry_is_refused_naming_its_row():
+    """A text with a lone surrogate (bytes decoded with errors='surrogateescape') made
+    httpx fail with a bare UnicodeEncodeError from inside the request, naming no row;
+    now it is refused before any request, naming the row, as empty texts are."""
+    texts = ["fine", "caf\u00e9 ok", "bad \udc80 byte", "also fine"]
+    with EmbeddingServer(dim=4) as server:
+        plain = OpenAIEmbedder("toy", base_url=server.url)
+        with pytest.raises(ValueError, match=r"not valid Unicode.*1 row \(2\)"):
+            plain.encode(texts)
+        with pytest.raises(ValueError, match=r"not valid Unicode.*1 row \(2\)"):
+            resilient(plain).encode(texts, kind="query")
+        assert server.requests == 0
+        X = plain.encode(texts[:2] + texts[3:])
+    assert np.allclose(X[1], vector_for("caf\u00e9 ok", 4, "toy"))
+
+
+def test_undecodable_body_is_a_retried_bad_response():
+    """A 200 whose body does not match its Content-Encoding (gzip header, plain bytes: a
+    proxy hiccup) raised httpx.DecodingError straight out of encode, a final error
+    that stopped the run (and made `vecdiag embed` exit 3, as a bug); it is a bad
+    response, retried like malformed JSON. httpx.CloseError (a NetworkError by
+    inheritance only) is a dropped connection."""
+    httpx = pytest.importorskip("httpx")
+    assert classify(httpx.CloseError("closed"))[1]
+    httpd, url, seen = _scripted_server(
+        [lambda texts: (200, {"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                        b"this is not gzip")])
+    try:
+        emb = resilient(OpenAIEmbedder("m", base_url=url, dimensions=2), backoff=0.01, seed=0)
+        X = emb.encode(["a", "bbb", "cc"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[1.0, 1.0], [3.0, 1.0], [2.0, 1.0]]
+    assert emb.last_summary.retries == {"bad response": 1} and len(seen) == 2
+
+
+def test_a_copy_keeps_the_key_a_pickle_does_not():
+    """copy.copy / copy.deepcopy of an OpenAIEmbedder went through __getstate__ and lost
+    the key, so explain's prefix counterfactual (which re-embeds with a copy given the
+    model's prefixes) failed with 401 or 'no API key'. A copy keeps it; a pickle still
+    never holds it."""
+    import copy
+    import pickle
+
+    key = "sk-right-0123456789abcdef"
+    with EmbeddingServer(dim=4, api_key=key) as server:
+        emb = OpenAIEmbedder("toy", base_url=server.url, api_key=key)
+        for dup in (copy.copy(emb), copy.deepcopy(emb)):
+            dup.query_prefix = "query: "
+            X = dup.encode(["hello"], kind="query")
+            assert np.allclose(X[0], vector_for("query: hello", 4, "toy"))
+        assert emb.query_prefix == "" and emb._api_key == key
+        # the path users hit: explain re-embeds with nomic's instructions through a copy
+        docs = ["reset your password here", "billing and invoices", "holiday calendar",
+                "password reset steps for admins"]
+        nomic = OpenAIEmbedder("nomic-embed-text", base_url=server.url, api_key=key)
+        ex = vd.explain_neighbors(nomic.encode(["reset my password"], kind="query")[0],
+                                  nomic.encode(docs), k=2, expected=[3], texts=docs,
+                                  query_text="reset my password", embedder=nomic)
+        assert "missing_prefix" in [c.code for c in ex.causes]
+    assert pickle.loads(pickle.dumps(emb))._api_key is None
+    assert key.encode() not in pickle.dumps(emb)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_a_key_with_a_line_break_is_used_stripped_never_shown(wrap, monkeypatch):
+    """A key read from a file keeps its line break; httpx refused the header and its
+    error quoted it whole ("Illegal header value b'Bearer sk-...\\n'"), so the key
+    appeared in the exception (and in `vecdiag embed`'s stderr), after being retried
+    as a dropped connection. Surrounding whitespace is dropped; a key no header can
+    carry is refused up front without showing it."""
+    key = "sk-proj-SECRET0123456789abcdef"
+    with EmbeddingServer(dim=4, api_key=key) as server:
+        for given in (key + "\n", f"  {key}\r\n"):
+            emb = OpenAIEmbedder("toy", base_url=server.url, api_key=given)
+            if wrap:
+                emb = resilient(emb, max_retries=1, backoff=0.01, show_progress=False)
+            X = emb.encode(["hello"])
+            assert np.allclose(X[0], vector_for("hello", 4, "toy"))
+        monkeypatch.setenv("OPENAI_API_KEY", key + "\n")
+        assert OpenAIEmbedder("toy", base_url=server.url).encode(["hi"]).shape == (1, 4)
+    for bad in ("sk-proj-SECRET 0123456789", "sk-proj-SECRET\n0123456789", "sk-ключ-SECRET0123"):
+        with pytest.raises(ValueError, match="HTTP header cannot carry") as info:
+            OpenAIEmbedder("toy", base_url="http://127.0.0.1:9", api_key=bad)
+        assert "SECRET" not in str(info.value)
+
+
+def test_a_refused_request_names_the_rows_it_held():
+    """A 400 for one batch (a text over the model's context length: "maximum context
+    length is 8192 tokens", naming no text) stopped the run with only the server's
+    message; among thousands of texts nothing said which ones to fix. The error now
+    names the input rows of the refused request (plain and resilient encode)."""
+    long_text = "word " * 50
+
+    def answer(texts):
+        if long_text in texts:
+            return 400, {}, json.dumps({"error": {"message": "This model's maximum "
+                                                  "context length is 8 tokens"}}).encode()
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    texts = ["a", "bb", "ccc", long_text, "e", long_text]
+    httpd, url, seen = _scripted_server([answer] * 20)
+    try:
+        plain = OpenAIEmbedder("m", base_url=url, batch_size=2, dimensions=2)
+        with pytest.raises(ProviderError, match=r"maximum context length.*held texts of "
+                                                r"2 rows \(2, 3\)") as info:
+            plain.encode(texts)
+        assert info.value.rows == [2, 3] and info.value.status == 400
+        emb = resilient(plain, max_concurrency=1, show_progress=False)
+        with pytest.raises(ProviderError, match=r"held texts of 3 rows \(2, 3, 5\)"):
+            emb.encode(texts)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    wrong_key = ProviderError(401, "bad key")   # not about the texts: no rows named
+    wrong_key.name_rows([0, 1])
+    assert wrong_key.rows is None and str(wrong_key) == "HTTP 401: bad key"
+
+
+def test_an_integer_beyond_float_range_is_a_bad_response():
+    """A JSON integer of 400 digits in an embedding made np.asarray raise OverflowError,
+    which escaped the checks as a final error that stopped the run; it is a bad
+    response like any other broken answer (retried by resilient)."""
+    from vecdiag.embedders.errors import BadResponse
+
+    huge = b'{"data": [{"index": 0, "embedding": [1' + b"0" * 400 + b', 1.0]}]}'
+    httpd, url, seen = _scripted_server([lambda texts: (200, {}, huge)] * 2)
+    try:
+        with pytest.raises(BadResponse, match="beyond the range of a float"):
+            OpenAIEmbedder("m", base_url=url).encode(["abc"])
+        emb = resilient(OpenAIEmbedder("m", base_url=url, dimensions=2), backoff=0.01, seed=0)
+        X = emb.encode(["abc"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[3.0, 1.0]] and emb.last_summary.retries == {"bad response": 1}
+
+
+def test_an_exhausted_quota_stops_the_run_at_once():
+    """OpenAI answers 429 with code "insufficient_quota" when billing is exhausted: no
+    wait ends it, yet every batch was retried 9 times with backoff (hours for a large
+    corpus) before an EmbeddingError. It is a final error now, raised on the first
+    answer; a plain 429 (rate_limit_exceeded) is still retried."""
+    quota = json.dumps({"error": {"message": "You exceeded your current quota, please "
+                                  "check your plan and billing details.",
+                                  "type": "insufficient_quota", "code": "insufficient_quota"}})
+    rate = json.dumps({"error": {"message": "Rate limit reached", "type": "requests",
+                                 "code": "rate_limit_exceeded"}})
+    httpd, url, seen = _scripted_server([lambda texts: (429, {"Retry-After": "0"}, rate.encode())]
+                                        + [lambda texts: (429, {}, quota.encode())] * 20)
+    try:
+        emb = resilient(OpenAIEmbedder("m", base_url=url, dimensions=2, batch_size=1),
+                        max_concurrency=1, backoff=0.01, max_backoff=0.02, show_progress=False)
+        with pytest.raises(ProviderError, match="exceeded your current quota") as info:
+            emb.encode(["a", "b", "c"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert info.value.code == "insufficient_quota" and not info.value.transient
+    assert len(seen) == 2 and emb.last_summary.retries == {"429": 1}

@@ -463,3 +463,28 @@ def test_empty_or_non_numeric_answers_are_bad_responses(tmp_path, answer, messag
         emb.encode(["a", "b"])
     assert len(emb.cache) == 0
     assert emb.last_summary.retries == {"bad response": 1}  # max_retries=1
+
+
+@pytest.mark.parametrize("name", ["requests_per_minute", "tokens_per_minute"])
+def test_an_infinite_rate_limit_is_refused_not_a_hang(name):
+    """requests_per_minute=inf (or tokens_per_minute, or `vecdiag embed --rpm inf`) was
+    accepted and made the limiter's drain rate inf - inf = NaN: encode then waited for
+    ever before the first request. It is refused, naming the argument; None means no
+    limit, and a huge finite limit still embeds normally."""
+    with EmbeddingServer(dim=4) as server:
+        with pytest.raises(ValueError, match=f"{name} must be a positive finite number"):
+            fast(server, **{name: float("inf")})
+        X = fast(server, **{name: 1e12}).encode(["a b", "c"])
+    assert np.allclose(X, [vector_for("a b", 4, "toy"), vector_for("c", 4, "toy")])
+
+
+def test_a_batch_that_timed_out_says_so_in_the_error():
+    """A batch whose every attempt ran past the timeout was reported as "row 0: 'a':
+    timeout: " (asyncio's TimeoutError has an empty message); the row now says how long
+    it waited."""
+    with EmbeddingServer(dim=4, faults=fault_sequence(["slow"] * 4), slow_seconds=1.0) as server:
+        emb = fast(server, timeout=0.3, max_retries=1)
+        with pytest.raises(EmbeddingError) as info:
+            emb.encode(["a", "b"])
+    assert "row 0: 'a': timeout: no answer within 0.3 s" in str(info.value)
+    assert [r for r, _, _ in info.value.failed] == [0, 1]

@@ -63,11 +63,19 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
     # read as report --texts reads it: a byte-order mark dropped, a file not in UTF-8 named
     for number, row in json_objects(path, f"CORPUS {path.name}"):
         text = row.get(text_field)
-        if not isinstance(text, str) or not (text.strip() or row.get("title")):
+        # judged joined with the title: a blank title does not make a blank text embeddable
+        joined = join_title(str(row.get("title") or ""), text) if isinstance(text, str) else ""
+        if not joined.strip():
             raise ValueError(f"CORPUS {path.name}: line {number} has no text in the "
                              f"{text_field!r} field; fix the line or pass --text-field")
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:   # a JSON escape such as "\udc80": no request carries it
+            raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
+                             "escape (such as \\udc80), which is not Unicode text; fix "
+                             "the line") from None
         ids.append(str(row.get(id_field, row.get("id", number))))
-        texts.append(join_title(str(row.get("title") or ""), text))
+        texts.append(joined)
     if not texts:
         raise ValueError(f"CORPUS {path.name} holds no lines; nothing to embed")
     seen, dup = set(), []

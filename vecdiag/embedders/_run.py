@@ -35,6 +35,7 @@ class _Run:
         self.retries: Counter = Counter()
         self.failed_batches: list[tuple[list[str], str]] = []
         self.fatal = None
+        self.fatal_texts: list[str] = []  # the batch whose final error stopped the run
         self.throttled = 0.0
         self.dim = (getattr(owner.embedder, "expected_dim", None)
                     or next((v.shape[0] for v in found.values()), None)
@@ -94,7 +95,7 @@ class _Run:
                 try:
                     await self._calibrate(queue, client, pool)
                 except _Fatal as err:
-                    self.fatal = err.args[0]
+                    self.fatal, self.fatal_texts = err.args
                     return
             workers = [asyncio.create_task(self._worker(queue, client, pool))
                        for _ in range(min(o.max_concurrency, len(self.batches)))]
@@ -104,7 +105,7 @@ class _Run:
                 for w in workers:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
-                self.fatal = err.args[0]
+                self.fatal, self.fatal_texts = err.args
         finally:
             if client is not None:
                 await client.aclose()
@@ -226,8 +227,11 @@ class _Run:
         except Exception as err:  # noqa: BLE001 - sorted into retried-out vs final
             cause, transient = classify(err)
             if not transient:
-                raise _Fatal(err) from err
-            self.failed_batches.append((texts, f"{cause}: {err}"))
+                raise _Fatal(err, texts) from err
+            # asyncio's TimeoutError has no message: the row said just "timeout: "
+            detail = str(err) or (f"no answer within {o.timeout:g} s" if cause == "timeout"
+                                  else type(err).__name__)
+            self.failed_batches.append((texts, f"{cause}: {detail}"))
             return None
         return X
 

@@ -70,8 +70,9 @@ class OpenAIEmbedder(_Base):
         (``http://127.0.0.1:8000``) gets ``/v1`` appended.
     api_key : str, optional
         Default ``$OPENAI_API_KEY``. Never shown: reprs, errors and reports mask it (also
-        when the provider echoes it back). Required for api.openai.com; local servers
-        usually need none.
+        when the provider echoes it back). Surrounding whitespace (a line break read
+        from a file) is dropped. Required for api.openai.com; local servers usually need
+        none.
     dimensions : int, optional
         Ask for shorter vectors (text-embedding-3 models); responses are checked against it.
     batch_size : int, default 128
@@ -112,7 +113,8 @@ class OpenAIEmbedder(_Base):
         self.model_name = model
         self.base_url = str(base_url).rstrip("/")
         self.url = _endpoint(self.base_url)
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._api_key = _checked_key(api_key if api_key is not None
+                                     else os.environ.get("OPENAI_API_KEY"))
         self.dimensions = None if dimensions is None else V.check_positive_int(dimensions, "dimensions")
         self.batch_size = V.check_positive_int(batch_size, "batch_size")
         self.max_tokens = (V.check_positive_int(max_tokens, "max_tokens") if max_tokens is not None
@@ -153,6 +155,23 @@ class OpenAIEmbedder(_Base):
         state["_api_key"] = None
         return state
 
+    # an in-process copy keeps the key (copy would otherwise go through __getstate__):
+    # explain's prefix counterfactual re-embeds with a copy given other prefixes
+    def __copy__(self):
+        out = type(self).__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        return out
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        out = type(self).__new__(type(self))
+        memo[id(self)] = out
+        state = copy.deepcopy(self.__getstate__(), memo)
+        state["_api_key"] = self._api_key
+        out.__dict__.update(state)
+        return out
+
     # ------------------------------------------------------------------ tokens
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
         """Token counts: exact with ``tokenizer``, else the estimate ``token_counting`` states."""
@@ -177,7 +196,8 @@ class OpenAIEmbedder(_Base):
 
     def check_inputs(self, texts: list[str]) -> None:
         """Refuse, before any request, what every OpenAI-compatible server refuses with a
-        400 that would stop the run: empty texts (after the prefix); and a missing key
+        400 that would stop the run: empty texts (after the prefix); text that UTF-8
+        cannot encode (lone surrogates), which no request can carry; and a missing key
         for api.openai.com (a 401)."""
         self._check_key()
         empty = [i for i, t in enumerate(texts) if not t.strip()]
@@ -185,6 +205,13 @@ class OpenAIEmbedder(_Base):
             raise ValueError(f"texts has empty texts in {V.format_rows(empty)}; "
                              "embedding APIs refuse empty input: drop them or replace them "
                              "with a placeholder before embedding")
+        broken = [i for i, t in enumerate(texts) if not t.isascii() and not _utf8(t)]
+        if broken:
+            raise ValueError(f"texts has text that is not valid Unicode (a lone surrogate "
+                             f"such as '\\udc80', e.g. from bytes decoded with "
+                             f"errors='surrogateescape') in {V.format_rows(broken)}; requests "
+                             "are sent as UTF-8, which cannot hold it: decode the bytes with "
+                             "the right encoding (or errors='replace') first")
 
     def _check_key(self) -> None:
         if not self._api_key and self.base_url == DEFAULT_BASE_URL:
@@ -196,14 +223,19 @@ class OpenAIEmbedder(_Base):
         import json
 
         if status != 200:
+            code = None
             try:
                 payload = json.loads(content)
                 error = payload.get("error", payload) if isinstance(payload, dict) else payload
                 message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+                if isinstance(error, dict):
+                    code = error.get("code") or error.get("type")
+                    code = code if isinstance(code, str) else None
             except (ValueError, AttributeError):
                 message = content.decode("utf-8", "replace")[:300] or "(no message)"
             raise ProviderError(status, mask_secret(message, self._api_key),
-                                retry_after=retry_after_seconds(headers), url=self.url)
+                                retry_after=retry_after_seconds(headers), url=self.url,
+                                code=code)
         try:
             payload = json.loads(content)
             if isinstance(payload, dict) and "data" not in payload and "error" in payload:
@@ -247,7 +279,11 @@ class OpenAIEmbedder(_Base):
             for start in range(0, len(texts), size):
                 chunk = texts[start:start + size]
                 r = client.post(self.url, json=self._body(chunk), headers=self._headers())
-                parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                try:
+                    parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                except ProviderError as err:
+                    err.name_rows(range(start, start + len(chunk)))
+                    raise
                 bar.update(len(chunk))
         return np.ascontiguousarray(np.concatenate(parts))
 
@@ -255,6 +291,30 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _checked_key(key):
+    """The key without surrounding whitespace (a line break read from a file); one an
+    HTTP header cannot carry is refused here without showing it: httpx's own error quotes
+    the whole header, key included."""
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise TypeError(f"api_key must be a string, got {type(key).__name__}")
+    key = key.strip()
+    if any(not "!" <= c <= "~" for c in key):
+        raise ValueError("api_key (or $OPENAI_API_KEY) holds a space, a control character "
+                         "or a non-ASCII character, which an HTTP header cannot carry; "
+                         "check the key (not shown here)")
+    return key
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _decoded(embedding):
@@ -287,6 +347,8 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
     """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong."""
     try:
         X = np.asarray(rows, dtype=np.float64)
+    except OverflowError:   # a JSON integer of hundreds of digits
+        raise BadResponse("the embeddings hold integers beyond the range of a float") from None
     except (ValueError, TypeError):
         lengths = sorted({len(r) if hasattr(r, "__len__") else -1 for r in rows})
         if len(lengths) > 1:

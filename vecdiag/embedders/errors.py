@@ -7,11 +7,13 @@ help). :func:`classify` sorts any exception into a cause name used in the retry 
 cause        when                                           retried
 ============ ============================================== =========
 ``429``      rate limited (the server's ``Retry-After``)    yes
+             but an exhausted quota (``insufficient_quota``) no
 ``5xx``      the provider failed (500, 502, 503, 504, ...)  yes
 ``timeout``  no answer within ``timeout`` seconds           yes
 ``connection`` the connection dropped or could not open     yes
 ``bad response`` malformed JSON, wrong count/order/dimension,
-             non-finite values (checked before caching)     yes
+             non-finite values (checked before caching), a
+             body its Content-Encoding cannot decode        yes
 ``4xx``      400, 401, 403, 404, 422: the request is wrong  no
 ``error``    anything else (a bug in a wrapped function)    no
 ============ ============================================== =========
@@ -63,20 +65,39 @@ class ProviderError(RuntimeError):
         The provider's own message (its JSON ``error.message`` when present).
     retry_after : float or None
         Seconds the provider asked to wait (``retry-after-ms`` / ``Retry-After``).
+    rows : list of int or None
+        For a refused request (400, 413, 422) raised by ``encode``: the input rows it held.
+    code : str or None
+        The provider's error code (its JSON ``error.code``, else ``error.type``).
     """
 
     def __init__(self, status: int, message: str, *, retry_after: float | None = None,
-                 url: str = ""):
+                 url: str = "", code: str | None = None):
         self.status = int(status)
+        self.code = code
         self.message = message
         self.retry_after = retry_after
         self.url = url
         where = f" from {url}" if url else ""
         super().__init__(f"HTTP {self.status}{where}: {message}")
 
+    rows = None
+
+    def name_rows(self, rows) -> None:
+        """Name the input rows the request held when the request itself was refused
+        (400, 413, 422: e.g. a text over the model's context length, whose message says
+        neither which text nor where)."""
+        if self.status not in (400, 413, 422) or self.rows is not None:
+            return
+        from .. import _validate as V
+
+        self.rows = [int(r) for r in rows]
+        self.args = (f"{self.args[0]} (the refused request held texts of "
+                     f"{V.format_rows(self.rows)})",)
+
     @property
     def transient(self) -> bool:
-        return self.status == 429 or self.status == 408 or self.status >= 500
+        return classify(self)[1]
 
 
 class BadResponse(RuntimeError):
@@ -137,8 +158,10 @@ def retry_after_seconds(headers) -> float | None:
 
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
+        if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always GMT
+            when = when.replace(tzinfo=dt.timezone.utc)
         return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
 
 
@@ -148,7 +171,9 @@ def classify(err: BaseException) -> tuple[str, bool]:
 
     if isinstance(err, ProviderError):
         if err.status == 429:
-            return "429", True
+            # OpenAI answers 429 for an exhausted quota too: no wait ends it, and retrying
+            # every batch 9 times with backoff only delays the error by hours
+            return "429", err.code != "insufficient_quota"
         if err.status >= 500 or err.status == 408:
             return "5xx", True
         return f"{err.status}", False
@@ -156,14 +181,18 @@ def classify(err: BaseException) -> tuple[str, bool]:
         return "bad response", True
     if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
         return "timeout", True
-    name = type(err).__name__
     module = type(err).__module__ or ""
     if module.startswith(("httpx", "httpcore")):
-        if "Timeout" in name:
+        # the class and its httpx bases: CloseError is a NetworkError by inheritance only
+        names = " ".join(c.__name__ for c in type(err).__mro__
+                         if (c.__module__ or "").startswith(("httpx", "httpcore")))
+        if "Timeout" in names:
             return "timeout", True
-        if any(k in name for k in ("Connect", "RemoteProtocol", "ReadError", "WriteError",
-                                   "NetworkError", "Protocol")):
+        if any(k in names for k in ("Connect", "RemoteProtocol", "ReadError", "WriteError",
+                                    "NetworkError", "Protocol")):
             return "connection", True
+        if "DecodingError" in names:  # a body its Content-Encoding cannot decode
+            return "bad response", True
     if isinstance(err, (ConnectionError, EOFError)):
         return "connection", True
     # other SDKs (openai, cohere, ...) carry the HTTP status on the exception

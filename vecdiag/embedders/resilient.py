@@ -28,7 +28,7 @@ from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import OverdueCalls, _Run
 from .cache import EmbeddingCache
-from .errors import EmbeddingError
+from .errors import EmbeddingError, ProviderError
 from .summary import EmbedSummary
 
 __all__ = ["resilient", "ResilientEmbedder"]
@@ -66,8 +66,11 @@ class ResilientEmbedder(_Base):
         self.max_retries = V.check_positive_int(max_retries, "max_retries", minimum=0)
         for name, value in (("requests_per_minute", requests_per_minute),
                             ("tokens_per_minute", tokens_per_minute)):
-            if value is not None and not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+            # inf made the limiter's drain rate inf - inf = NaN: encode hung for ever
+            if value is not None and not (isinstance(value, (int, float)) and value > 0
+                                          and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive finite number, or None for no "
+                                 f"limit, got {value!r}")
         for name, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -159,6 +162,9 @@ class ResilientEmbedder(_Base):
         if show:
             print(summary, file=sys.stderr)
         if run.fatal is not None:
+            if isinstance(run.fatal, ProviderError):
+                held = set(run.fatal_texts)
+                run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
             raise run.fatal
         if failed_texts:
             causes = {t: err for batch, err in run.failed_batches for t in batch}
