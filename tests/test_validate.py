@@ -268,3 +268,38 @@ def test_a_float32_dataframe_stays_float32():
     assert vd.normalize(pd.Series(X[0])).dtype == np.float32
     mixed = df.astype({0: np.float64})
     assert vd.normalize(mixed).dtype == np.float64
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, v: vd.knn(X, X, k=2, exclude_self=v),
+    lambda X, v: vd.fixes.Center(normalize_first=v).fit(X),
+    lambda X, v: vd.fixes.Whiten(normalize_first=v).fit(X),
+    lambda X, v: vd.fixes.AllButTheTop(normalize_first=v).fit(X),
+    lambda X, v: vd.anisotropy(X, exact=v),
+    lambda X, v: vd.isotropy(X, normalize=v),
+    lambda X, v: vd.explain_neighbors(X[0], X, k=2, attribution=v),
+    lambda X, v: vd.evaluate({"q": {"a": 1.0}}, {"q": {"a": 1}}, skip_no_relevant=v),
+])
+def test_bool_options_refuse_what_is_not_a_bool(call):
+    """The string "False" is truthy: exclude_self="False" excluded, normalize_first="no"
+    normalised. Options that steer a result take True / False (NumPy's too) only, and
+    np.False_ gives what False gives."""
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    for bad in ("False", "no", 0, None):
+        with pytest.raises(TypeError, match="must be True or False"):
+            call(X, bad)
+    plain, numpy_bool = call(X, False), call(X, np.False_)
+    assert _summary(plain, X) == _summary(numpy_bool, X)
+
+
+def _summary(result, X):
+    """A comparable digest of what the calls above return."""
+    if hasattr(result, "transform"):
+        return result.transform(X).round(12).tolist()
+    if hasattr(result, "indices"):
+        return result.indices.tolist()
+    if hasattr(result, "causes"):
+        return [(c.code, c.confidence) for c in result.causes]
+    if hasattr(result, "mean"):
+        return result.mean
+    return float(result)

@@ -24,6 +24,7 @@ __all__ = [
     "constant_data_error",
     "as_vector",
     "as_vectors",
+    "check_bool",
     "check_choice",
     "check_ids",
     "check_k",
@@ -301,6 +302,24 @@ def check_metric(metric: str) -> str:
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
     return metric
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a bool; anything but True / False (NumPy's too) is refused by name: the
+    string "False" is truthy, so ``exclude_self="False"`` would have meant True.
+
+    Examples
+    --------
+    >>> check_bool(np.bool_(False), "exclude_self")
+    False
+    >>> check_bool("False", "exclude_self")
+    Traceback (most recent call last):
+    ...
+    TypeError: exclude_self must be True or False, got 'False'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r:.60}")
+    return bool(value)
 
 
 def check_choice(value, name: str, choices) -> object:

@@ -74,6 +74,7 @@ def anisotropy(X, *, n_pairs: int = 10_000, random_state=0, exact: bool = True) 
     X, cache = resolve(X)
     # checked even when unused (exact=True): a wrong value is a mistake either way
     n_pairs = V.check_positive_int(n_pairs, "n_pairs")
+    exact = V.check_bool(exact, "exact")
     if X.shape[0] < 2:
         raise ValueError(f"X has {X.shape[0]} vector; anisotropy is a mean over pairs: "
                          "pass at least 2 vectors")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validate as V
 from .. import cache_keys
 from .moments import Moments, block_rows, cached_moments, resolve, unit_rows
 from ..linalg import row_norms
@@ -125,7 +126,7 @@ def isotropy(X, *, normalize: bool = False) -> float:
     True
     """
     X, cache = resolve(X)
-    space = _space(normalize)
+    space = _space(V.check_bool(normalize, "normalize"))
     key = cache_keys.isotropy(space)
     if cache is not None and key in cache:
         return cache[key]

@@ -26,6 +26,7 @@ from dataclasses import field
 
 import numpy as np
 
+from .. import _validate as V
 from ..results import Result, html_block, html_table, result
 from .measures import METRICS, Judged, parse_metric
 from .runs import as_qrels, as_run, ranked_docs
@@ -291,8 +292,7 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         raise ValueError(f"relevance_level must be an integer >= 1, got {relevance_level!r}")
     relevance_level = int(relevance_level)
 
-    if not isinstance(skip_no_relevant, (bool, np.bool_)):
-        raise TypeError(f"skip_no_relevant must be True or False, got {skip_no_relevant!r}")
+    skip_no_relevant = V.check_bool(skip_no_relevant, "skip_no_relevant")
     no_relevant = sorted(q for q, j in qrels.items()
                          if not any(g >= relevance_level for g in j.values()))
     averaged = sorted(q for q in qrels if not (skip_no_relevant and q in set(no_relevant)))

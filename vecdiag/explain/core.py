@@ -173,6 +173,7 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
         raise ValueError(f"corpus has {len(index)} vector; a ranking to explain needs at "
                          "least 2 documents")
     q, query_text, emb = resolve_query(query, index, embedder, query_text)
+    attribution = V.check_bool(attribution, "attribution")
     if attribution and (emb is None or not query_text):
         raise ValueError("attribution=True needs an embedder and the query's text (a string "
                          "query with embedder=..., or query_text=...)")

@@ -68,7 +68,8 @@ def _unit_rows(X: np.ndarray, zero: str) -> np.ndarray:
 
 
 def _prepare(est, X: np.ndarray) -> np.ndarray:
-    return _unit_rows(X, est.zero) if est.normalize_first else X
+    return _unit_rows(X, est.zero) if V.check_bool(est.normalize_first, "normalize_first") \
+        else X
 
 
 class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

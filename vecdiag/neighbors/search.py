@@ -114,6 +114,7 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     [[0.0, 0.0]]
     """
     V.check_metric(metric)
+    exclude_self = V.check_bool(exclude_self, "exclude_self")
     batch_size, memory_budget = check_options(backend, batch_size, memory_budget,
                                                show_progress)
     if is_dask_array(corpus) or is_dask_array(queries):
