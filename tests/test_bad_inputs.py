@@ -968,6 +968,12 @@ OPTION_ERRORS = {
     "try_fixes unknown fix": (lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, fixes=["bogus"], k=5), ValueError, "bogus"),
     "try_fixes qrels None": (lambda: vd.try_fixes(Q, X, None, query_ids=QIDS, doc_ids=IDS, k=5), TypeError, "qrels"),
     "diagnose texts short": (lambda: vd.diagnose(X, texts=["a"]), ValueError, "texts"),
+    # a negative seed: NumPy's own "expected non-negative integer" named no argument
+    "pca random_state negative": (lambda: vd.pca(X, solver="randomized", random_state=-1), ValueError, "random_state"),
+    "drift random_state negative": (lambda: vd.drift(X, X + 1, random_state=-1), ValueError, "random_state"),
+    "hubness random_state negative": (lambda: vd.hubness(X, k=3, sample=5, random_state=-1), ValueError, "random_state"),
+    "explain random_state negative": (lambda: vd.explain_neighbors(v, X, k=3, max_exact=5, random_state=-1), ValueError, "random_state"),
+    "umap random_state negative": (lambda: vd.umap(X, n_neighbors=5, random_state=-1), ValueError, "random_state"),
 }
 
 
