@@ -247,6 +247,31 @@ def test_vector_zero_under_cosine(name):
     _raises(lambda: fn(np.zeros(4)), arg, ValueError, "zero")
 
 
+# a zero-vector error may suggest zero='ignore' only where that option exists, and then
+# the suggested call must run (explain_cosine suggested it, and the call raised TypeError)
+ZERO_ADVICE = {
+    "cosine": lambda **kw: vd.cosine(np.zeros(4), v, **kw),
+    "scratch.cosine": lambda **kw: vd.scratch.cosine(np.zeros(4), v, **kw),
+    "explain_cosine": lambda **kw: vd.explain_cosine(np.zeros(4), v, **kw),
+    "explain_cosine.b": lambda **kw: vd.explain_cosine(v, np.zeros(4), **kw),
+    "normalize": lambda **kw: vd.normalize(_with_bad_row(X, 0.0), **kw),
+    "cosine_matrix": lambda **kw: vd.cosine_matrix(_with_bad_row(X, 0.0), **kw),
+    "Center.fit": lambda **kw: F.Center(**kw).fit(_with_bad_row(X, 0.0)).mean_,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_ADVICE))
+def test_zero_vector_error_suggests_only_a_fix_that_runs(name):
+    call = ZERO_ADVICE[name]
+    with pytest.raises(ValueError, match="zero vector") as info:
+        call()
+    if "zero='ignore'" in str(info.value):
+        out = np.asarray(call(zero="ignore"), dtype=np.float64)
+        assert np.isfinite(out).all(), f"{name}(zero='ignore') gave {out}"
+    else:
+        assert "drop" in str(info.value), str(info.value)
+
+
 # --------------------------------------------------------------- k, metric, ids
 
 K_FUNCS = {
@@ -968,6 +993,12 @@ OPTION_ERRORS = {
     "try_fixes unknown fix": (lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, fixes=["bogus"], k=5), ValueError, "bogus"),
     "try_fixes qrels None": (lambda: vd.try_fixes(Q, X, None, query_ids=QIDS, doc_ids=IDS, k=5), TypeError, "qrels"),
     "diagnose texts short": (lambda: vd.diagnose(X, texts=["a"]), ValueError, "texts"),
+    # a negative seed: NumPy's own "expected non-negative integer" named no argument
+    "pca random_state negative": (lambda: vd.pca(X, solver="randomized", random_state=-1), ValueError, "random_state"),
+    "drift random_state negative": (lambda: vd.drift(X, X + 1, random_state=-1), ValueError, "random_state"),
+    "hubness random_state negative": (lambda: vd.hubness(X, k=3, sample=5, random_state=-1), ValueError, "random_state"),
+    "explain random_state negative": (lambda: vd.explain_neighbors(v, X, k=3, max_exact=5, random_state=-1), ValueError, "random_state"),
+    "umap random_state negative": (lambda: vd.umap(X, n_neighbors=5, random_state=-1), ValueError, "random_state"),
 }
 
 

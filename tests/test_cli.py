@@ -540,3 +540,36 @@ def test_ids_stored_with_the_vectors_are_read_in_memory_as_on_a_cluster(tmp_path
         payload = json.loads(capsys.readouterr().out)
         assert any("document ids read from" in note for note in payload["notes"])
         assert payload["metrics"]["queries"] == 3 and payload["metrics"]["mean"]["ndcg@10"] > 0.9
+
+
+def test_report_on_a_corpus_smaller_than_k_reports_as_check_does(tmp_path, capsys):
+    """Four documents, default -k 10: `vecdiag check` diagnoses them (k reduced, a
+    small_corpus finding); `vecdiag report` refused the same file with exit 2 and
+    "k=10 is larger than the corpus (4 vectors); use k <= 4", a k the user never set."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4, 6))
+    np.save(tmp_path / "small.npy", X)
+    np.save(tmp_path / "q.npy", X[[1, 3]] + 0.05 * rng.normal(size=(2, 6)))
+    (tmp_path / "ids.txt").write_text("a\nb\nc\nd\n")
+    (tmp_path / "qids.txt").write_text("q1\nq2\n")
+    (tmp_path / "qrels.txt").write_text("q1 0 b 1\nq2 0 d 1\n")
+    assert main(["check", str(tmp_path / "small.npy"), "--json"]) == 0
+    checked = {f["code"]: f["severity"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    status = main(["report", str(tmp_path / "small.npy"), "--queries", str(tmp_path / "q.npy"),
+                   "--ids", str(tmp_path / "ids.txt"), "--query-ids", str(tmp_path / "qids.txt"),
+                   "--qrels", str(tmp_path / "qrels.txt"), "--json", "--no-html"])
+    assert status == 0, capsys.readouterr().err
+    payload = json.loads(capsys.readouterr().out)
+    reported = {f["code"]: f["severity"] for f in payload["findings"]}
+    assert checked["small_corpus"] == "warning" and reported["small_corpus"] == "warning"
+    # each query's nearest document is the one it was made from: exact search says rank 1
+    nearest = np.argmax(vd_cos(np.load(tmp_path / "q.npy"), X), axis=1)
+    assert nearest.tolist() == [1, 3]
+    assert payload["metrics"]["mean"]["ndcg@10"] == 1.0
+
+
+def vd_cos(A, B):
+    """Plain NumPy cosine matrix (the reference, not vecdiag's)."""
+    A = A / np.linalg.norm(A, axis=1, keepdims=True)
+    B = B / np.linalg.norm(B, axis=1, keepdims=True)
+    return A @ B.T

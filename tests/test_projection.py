@@ -853,3 +853,17 @@ def test_transform_of_a_dask_array_names_nan_rows_by_global_row():
         p.transform(Y)
     with pytest.raises(ValueError, match=r"Y has 1 row \(43\) with NaN"):
         p.transform(da.from_array(Y, chunks=(20, 5))).compute()
+
+
+@pytest.mark.slow
+def test_umap_takes_any_non_negative_int_seed(umap_fit):
+    """random_state is any non-negative int, as everywhere in vecdiag; umap-learn's own
+    RandomState refuses seeds of 2**32 and more ("Seed must be between 0 and 2**32 - 1"),
+    so vd.umap(X, random_state=2**40) crashed inside umap-learn."""
+    X = umap_fit[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = vd.umap(X, n_neighbors=10, random_state=2**40)
+        again = vd.umap(X, n_neighbors=10, random_state=2**40)
+    assert first.coords.shape == (60, 2) and np.isfinite(first.coords).all()
+    np.testing.assert_array_equal(first.coords, again.coords)

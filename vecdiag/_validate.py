@@ -413,12 +413,15 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
 
 
 def check_random_state(random_state) -> np.random.Generator:
-    """A NumPy Generator from an int seed, None (seed 0) or an existing Generator."""
+    """A NumPy Generator from a non-negative int seed, None (seed 0) or an existing Generator."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is None:
         return np.random.default_rng(0)
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:   # NumPy's own error ("expected non-negative integer") names nothing
+            raise ValueError(f"random_state must be a non-negative int seed, got "
+                             f"{random_state}; e.g. random_state=0")
         return np.random.default_rng(int(random_state))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31))

@@ -121,7 +121,9 @@ def explain_cosine(a, b, *, top: int = 10) -> CosineBreakdown:
     b = V.as_vector(b, "b").astype(np.float64)
     V.check_same_dim(a, "a", b, "b")
     top = V.check_positive_int(top, "top")
-    value = cosine(a, b)  # raises on zero vectors, names them
+    V.zero_rows(np.abs(a).max(), "a")         # no zero= option here, so the error says
+    V.zero_rows(np.abs(b).max(), "b")         # "drop it", not "pass zero='ignore'"
+    value = cosine(a, b)
     with np.errstate(over="ignore"):          # refused just below, with the fix
         products = a * b
     if not np.isfinite(products).all():

@@ -191,6 +191,8 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
                                      and not isinstance(random_state, bool))):
         raise TypeError(f"random_state must be an int, None or a NumPy Generator, got "
                         f"{type(random_state).__name__}")
+    if random_state is not None:
+        V.check_random_state(random_state)      # a negative seed is refused by name
     if alternatives is not None and not isinstance(alternatives, dict):
         raise TypeError('alternatives must be a dict {"name": (query_vector, corpus_matrix)}, '
                         f"got {type(alternatives).__name__}")

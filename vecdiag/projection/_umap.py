@@ -19,9 +19,10 @@ def _seed(random_state) -> int:
     """An int seed for umap-learn from vecdiag's random_state conventions."""
     if random_state is None:
         return 0
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return int(random_state)
-    return int(V.check_random_state(random_state).integers(2**31 - 1))
+    rng = V.check_random_state(random_state)      # a negative seed is refused by name
+    if isinstance(random_state, (int, np.integer)) and random_state < 2**32:
+        return int(random_state)                   # umap-learn takes seeds below 2**32
+    return int(rng.integers(2**31 - 1))
 
 
 def umap(X, n_components: int = 2, *, metric: str = "cosine", n_neighbors: int = 15,

@@ -149,7 +149,9 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
             str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids")]
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts")
         query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
-    k = V.check_k(opts.k, n)
+    # k above the corpus size: diagnose reduces it (its small_corpus finding says so) and
+    # the explanations search at most n, as `vecdiag check` does on the same corpus
+    k = V.check_positive_int(opts.k, "k")
     V.check_positive_int(opts.n_explain, "n_explain", minimum=0)
     if token_counts is not None:
         token_counts = np.asarray(token_counts)
@@ -254,7 +256,8 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
                     if g >= evaluation.relevance_level]
         query_text = None if inp.query_texts is None or lexical_off else inp.query_texts[i]
         explanation = vd.explain_neighbors(
-            inp.Q[i], inp.index, k=inp.k, expected=relevant or None, query_text=query_text,
+            inp.Q[i], inp.index, k=min(inp.k, len(inp.index)), expected=relevant or None,
+            query_text=query_text,
             embedder=inp.embedder, random_state=opts.random_state, fix_report=fix_report)
         cut = ()
         if inp.token_counts is not None and inp.max_tokens is not None:
