@@ -993,3 +993,13 @@ def test_cosine_of_subnormal_vectors_is_exact_not_nan(rng, scale):
     big = np.ldexp(X.astype(np.float64), 1100 if dtype == np.float64 else 140)
     ref = vd.knn(big[:4], big, k=5)
     np.testing.assert_allclose(res.scores, ref.scores, atol=1e-6)
+
+
+def test_index_signature_shows_its_parameters():
+    """help(vd.Index) and IDEs read the signature: it was __new__'s (corpus=None, *args,
+    **kwargs), which hid ids, texts, metric and backend."""
+    import inspect
+
+    params = inspect.signature(vd.Index).parameters
+    assert list(params) == ["corpus", "ids", "texts", "metric", "backend", "memory_budget"]
+    assert params["metric"].default == "cosine" and params["ids"].default is None

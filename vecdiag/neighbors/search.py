@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .. import _validate as V
@@ -367,6 +369,13 @@ class Index:
         self.cache[cache_keys.knn_graph(k)] = graph
         return graph
 
+
+
+
+# help(), IDEs and inspect show __init__'s parameters, not __new__'s (corpus=None, *args,
+# **kwargs), which only picks the Dask subclass
+Index.__signature__ = inspect.signature(Index.__init__).replace(
+    parameters=list(inspect.signature(Index.__init__).parameters.values())[1:])
 
 
 def cached_graph(index, k: int):
