@@ -919,3 +919,12 @@ def test_an_answer_of_true_is_not_diagnosed_as_a_mistake_with_numbers():
     grader itself refuses True as a number."""
     res = EX.check("cosine", lambda a, b: True)
     assert not res.passed and res.mistakes == [], repr(res)
+
+
+def test_an_answer_that_raises_on_every_case_is_shown_the_signature():
+    """vd.scratch.knn takes a matrix of queries, so as a knn answer it raised on every case
+    and the hint ("score every row by cosine...") talked about the math instead."""
+    result = vd.exercises.check("knn", vd.scratch.knn)
+    assert not result.passed
+    assert result.hint == ("every case raised an error: check that you wrote "
+                           + vd.exercises.signature("knn"))

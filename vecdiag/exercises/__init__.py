@@ -164,6 +164,11 @@ def check(name: str, fn) -> ExerciseResult:
     stuck = outcomes[first].mutated or isinstance(outcomes[first].error, Timeout)
     fallback = verdicts[first][1] if stuck else cases[first].hint
     hint = " Also: ".join(m.hint for m in found) if found else fallback
+    if not found and all(out.error is not None and not isinstance(out.error, Timeout)
+                         for out in outcomes):
+        # nothing ran through: most often the arguments or the return value are not the
+        # ones asked for (vd.scratch.knn's batch signature, say), not the math
+        hint = f"every case raised an error: check that you wrote {signature(name)}"
     return ExerciseResult(name=name, passed=False, status="not yet", cases=rows,
                           mistakes=[m.code for m in found], hint=hint)
 
