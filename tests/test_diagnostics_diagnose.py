@@ -806,3 +806,38 @@ def test_low_dimensional_neighbours_are_not_called_copies(d):
     assert copies.severity == "warning" and copies.evidence["value"] == pytest.approx(150 / 3150)
     # 16 dimensions: chance is nil, near-copies are judged
     assert vd.diagnose(rng.normal(size=(3_000, 16))).stats["near_copies_by_chance"] < 1e-6
+
+
+def _facco_twonn(X, discard=0.1):
+    """TwoNN written out (Facco et al. 2017): μ = r2/r1 over all points (brute-force
+    Euclidean distances), slope through the origin of −log(1 − i/N) on log μ over the
+    smallest 90% of the sorted ratios."""
+    D = np.sqrt(np.maximum(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1), 0))
+    np.fill_diagonal(D, np.inf)
+    r = np.sort(D, axis=1)
+    mu = np.sort(r[:, 1] / r[:, 0])
+    keep = int(np.floor(mu.size * (1 - discard)))
+    x, y = np.log(mu[:keep]), -np.log(1 - np.arange(1, keep + 1) / mu.size)
+    return float(x @ y / (x @ x))
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_points_on_a_line_are_critical_under_dot_and_when_sampled(rng, monkeypatch,
+                                                                  sampled):
+    """800 points on a line through the origin in 64-D: TwoNN (Facco et al.) is about 1,
+    below 1 by chance here. Under euclidean that was critical, but under dot (TwoNN on a
+    sample of raw vectors) and on the sampled path the median item's estimate was never
+    computed, so a fit below 1 read as 'near-copies, not judged' (warning): a line scored
+    milder than a plane. The median confirms the fit now, as under euclidean."""
+    from vecdiag.diagnostics import sampling
+
+    if sampled:
+        monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 500)
+    line = rng.normal(size=(800, 1)) @ rng.normal(size=(1, 64))
+    plane = rng.normal(size=(800, 2)) @ rng.normal(size=(2, 64))
+    assert _facco_twonn(line) < 1.2 and _facco_twonn(plane) < 2.5
+    for metric in ("dot", "euclidean"):
+        f = vd.diagnose(line, metric=metric)["low_intrinsic_dimension"]
+        assert f.severity == "critical" and f.fix is None, (metric, f.summary)
+        assert vd.diagnose(plane, metric=metric)["low_intrinsic_dimension"].severity \
+            == "critical"

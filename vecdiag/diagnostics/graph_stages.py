@@ -17,7 +17,7 @@ from . import rules
 from ._graph import knn_graph
 from .finding import Finding
 from .hubness import hubness_from_indices
-from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists, twonn_median
+from .intrinsic import twonn, twonn_distances, twonn_from_lists, twonn_median
 from .moments import block_rows
 from .norms import norm_spread
 from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
@@ -135,8 +135,9 @@ def intrinsic_stage(w: Work) -> None:
     note, value, median_value = "", None, None
     try:
         if w.metric == "dot":
-            value = intrinsic_dimension(w.G, metric="euclidean",
-                                        sample=min(2000, w.G.shape[0]), random_state=w.rng)
+            r1, r2 = twonn_distances(V.as_matrix(w.G, "X"), False, min(2000, w.G.shape[0]),
+                                     w.rng)
+            value, median_value = twonn(r1, r2), twonn_median(r1, r2)
             note = "TwoNN on the raw vectors (Euclidean), 2000-point sample"
         else:
             r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices, np.arange(w.G.shape[0]),

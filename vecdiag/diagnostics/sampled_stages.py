@@ -265,27 +265,29 @@ def sampled_hubness_stage(w) -> None:
 
 def sampled_intrinsic_stage(w) -> None:
     """TwoNN on a gathered sample of rows (their neighbours among the sample)."""
-    from .intrinsic import intrinsic_dimension
+    from .. import _validate as V
+    from .intrinsic import twonn, twonn_distances, twonn_median
 
     from ..scale.block_top import gather_rows
     from ..scale.chunks import is_dask_array
 
     s = min(w.n, TWONN_SAMPLE)
     metric = "cosine" if w.metric == "cosine" else "euclidean"
-    note, value = "", None
+    note, value, median_value = "", None, None
     try:
         # the same rows on a NumPy and a Dask corpus; only they travel, and their
         # neighbours are looked for among them
         rows = np.sort(w.rng.choice(w.n, size=s, replace=False))
         sample = gather_rows(w.G, rows) if is_dask_array(w.G) else w.G[rows]
-        value = intrinsic_dimension(sample, metric=metric)
+        r1, r2 = twonn_distances(V.as_matrix(sample, "X"), metric == "cosine", None, None)
+        value, median_value = twonn(r1, r2), twonn_median(r1, r2)
         note = (f"TwoNN ({metric}) on {s:,} sampled rows, neighbours found among them "
                 "(a coarser scale than the whole corpus)")
     except ValueError as err:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note))
+                                              note, median_value))
 
 
 def sampled_query_shift_stage(w) -> None:
