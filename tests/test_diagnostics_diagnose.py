@@ -841,3 +841,21 @@ def test_points_on_a_line_are_critical_under_dot_and_when_sampled(rng, monkeypat
         assert f.severity == "critical" and f.fix is None, (metric, f.summary)
         assert vd.diagnose(plane, metric=metric)["low_intrinsic_dimension"].severity \
             == "critical"
+
+
+def test_a_handful_of_items_is_not_called_low_dimensional(rng):
+    """3 to 6 i.i.d. Gaussian items in 30-D: they span an affine subspace of n − 1 ≤ 5
+    dimensions (matrix rank below), whatever made them, so a TwoNN below 5 from them
+    says nothing about the model. It was judged: 3 items got 'critical, the items lie
+    on a curve or a sheet' in about one draw of five. Not judged now (ok, the number of
+    items in the evidence); a line of 40 items still is."""
+    for n in (3, 4, 5, 6):
+        for _ in range(15):
+            X = rng.normal(size=(n, 30))
+            assert np.linalg.matrix_rank(X - X.mean(0)) == n - 1 <= 5
+            f = vd.diagnose(X, metric="euclidean")["low_intrinsic_dimension"]
+            assert f.severity == "ok", (n, f.summary)
+            assert f.evidence.get("points") == n
+    line = rng.normal(size=(40, 1)) @ rng.normal(size=(1, 30))
+    assert vd.diagnose(line, metric="euclidean")["low_intrinsic_dimension"].severity \
+        == "critical"

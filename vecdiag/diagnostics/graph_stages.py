@@ -132,18 +132,17 @@ def hubness_stage(w: Work) -> None:
 
 def intrinsic_stage(w: Work) -> None:
     """TwoNN intrinsic dimension, from the graph (or a sample under dot)."""
-    note, value, median_value = "", None, None
+    note, value, median_value, points = "", None, None, None
     try:
         if w.metric == "dot":
             r1, r2 = twonn_distances(V.as_matrix(w.G, "X"), False, min(2000, w.G.shape[0]),
                                      w.rng)
-            value, median_value = twonn(r1, r2), twonn_median(r1, r2)
+            value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
             note = "TwoNN on the raw vectors (Euclidean), 2000-point sample"
         else:
             r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices, np.arange(w.G.shape[0]),
                                                w.rep[w.g_rows], w.metric == "cosine")
-            value = twonn(r1, r2)
-            median_value = twonn_median(r1, r2)
+            value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
             geometry = "chord distance of unit vectors" if w.metric == "cosine" else "Euclidean"
             note = (f"TwoNN from the kNN graph ({geometry}); "
                     f"{w.exact_redundant} exact copies merged; {skipped} items without two "
@@ -152,7 +151,7 @@ def intrinsic_stage(w: Work) -> None:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value))
+                                              note, median_value, points))
 
 
 def query_shift_stage(w: Work) -> None:

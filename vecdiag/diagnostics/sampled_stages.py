@@ -273,21 +273,21 @@ def sampled_intrinsic_stage(w) -> None:
 
     s = min(w.n, TWONN_SAMPLE)
     metric = "cosine" if w.metric == "cosine" else "euclidean"
-    note, value, median_value = "", None, None
+    note, value, median_value, points = "", None, None, None
     try:
         # the same rows on a NumPy and a Dask corpus; only they travel, and their
         # neighbours are looked for among them
         rows = np.sort(w.rng.choice(w.n, size=s, replace=False))
         sample = gather_rows(w.G, rows) if is_dask_array(w.G) else w.G[rows]
         r1, r2 = twonn_distances(V.as_matrix(sample, "X"), metric == "cosine", None, None)
-        value, median_value = twonn(r1, r2), twonn_median(r1, r2)
+        value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
         note = (f"TwoNN ({metric}) on {s:,} sampled rows, neighbours found among them "
                 "(a coarser scale than the whole corpus)")
     except ValueError as err:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value))
+                                              note, median_value, points))
 
 
 def sampled_query_shift_stage(w) -> None:
