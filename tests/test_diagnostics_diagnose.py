@@ -859,3 +859,12 @@ def test_a_handful_of_items_is_not_called_low_dimensional(rng):
     line = rng.normal(size=(40, 1)) @ rng.normal(size=(1, 30))
     assert vd.diagnose(line, metric="euclidean")["low_intrinsic_dimension"].severity \
         == "critical"
+
+
+def test_query_ids_of_the_wrong_length_are_counted_against_the_queries(rng):
+    """3 queries and 1 query id: the error said "but the corpus has 3 rows" (the corpus
+    has 40), sending the user to the wrong argument. It names the queries now."""
+    X, Q = rng.normal(size=(40, 8)), rng.normal(size=(3, 8))
+    with pytest.raises(ValueError) as err:
+        vd.diagnose(X, queries=Q, query_ids=["q0"])
+    assert "queries has 3 rows" in str(err.value) and "corpus" not in str(err.value)
