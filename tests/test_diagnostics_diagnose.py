@@ -868,3 +868,11 @@ def test_query_ids_of_the_wrong_length_are_counted_against_the_queries(rng):
     with pytest.raises(ValueError) as err:
         vd.diagnose(X, queries=Q, query_ids=["q0"])
     assert "queries has 3 rows" in str(err.value) and "corpus" not in str(err.value)
+
+
+def test_the_dot_twonn_note_counts_the_points_it_used(rng):
+    """Under dot TwoNN runs on at most 2,000 raw vectors; on 300 the note still read
+    '2000-point sample', beside points = 300 in the same evidence."""
+    f = vd.diagnose(rng.normal(size=(300, 24)), metric="dot")["low_intrinsic_dimension"]
+    assert "2000" not in f.evidence["note"] and "of 300 points" in f.evidence["note"]
+    assert f.evidence["points"] == 300

@@ -138,7 +138,8 @@ def intrinsic_stage(w: Work) -> None:
             r1, r2 = twonn_distances(V.as_matrix(w.G, "X"), False, min(2000, w.G.shape[0]),
                                      w.rng)
             value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
-            note = "TwoNN on the raw vectors (Euclidean), 2000-point sample"
+            note = (f"TwoNN on the raw vectors (Euclidean) of {points:,} points (a random "
+                    "2,000 when there are more)")
         else:
             r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices, np.arange(w.G.shape[0]),
                                                w.rep[w.g_rows], w.metric == "cosine")
