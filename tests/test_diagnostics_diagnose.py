@@ -876,3 +876,22 @@ def test_the_dot_twonn_note_counts_the_points_it_used(rng):
     f = vd.diagnose(rng.normal(size=(300, 24)), metric="dot")["low_intrinsic_dimension"]
     assert "2000" not in f.evidence["note"] and "of 300 points" in f.evidence["note"]
     assert f.evidence["points"] == 300
+
+
+def test_sampled_copy_shares_near_100_percent_read_as_percentages(rng, monkeypatch):
+    """2,000 rows of 5 distinct vectors on the sampled path: Σ (group size − 1) / n is
+    1995 / 2000 = 99.75% exactly, but the summary printed its interval and the share with
+    a copy with 2 significant digits, as '[1e+02%, 1e+02%] (1e+02% have a copy)'. Every
+    percentage now reads as one and agrees with the evidence."""
+    import re
+
+    from vecdiag.diagnostics import sampling
+
+    monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 500)
+    X = rng.normal(size=(5, 16))[rng.permutation(np.arange(2000) % 5)]
+    f = vd.diagnose(X)["near_duplicates"]
+    assert f.evidence["value"] == pytest.approx(1995 / 2000)
+    assert "e+" not in f.summary, f.summary
+    lo, hi = (float(v) for v in re.search(r"interval \[([\d.]+)%, ([\d.]+)%\]",
+                                          f.summary).groups())
+    assert [lo, hi] == pytest.approx([100 * v for v in f.evidence["interval"]], rel=0.01)

@@ -90,7 +90,7 @@ from .finding import Finding
 
 __all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
            "norm_finding", "intrinsic_finding", "shift_finding", "offset_context",
-           "few_distinct_context"]
+           "few_distinct_context", "percent"]
 
 THRESHOLDS = {
     "anisotropy": {"warning": 0.4, "critical": 0.7, "above": True},
@@ -120,6 +120,19 @@ def severity_of(code: str, value: float) -> str:
         return ("critical" if value >= t["critical"]
                 else "warning" if value >= t["warning"] else "ok")
     return "critical" if value < t["critical"] else "warning" if value < t["warning"] else "ok"
+
+
+def percent(share: float) -> str:
+    """A share in [0, 1] as a percentage of 2 significant digits, never in exponent form
+    (``f"{99.75:.2g}"`` is '1e+02').
+
+    Examples
+    --------
+    >>> percent(0.0183), percent(0.00035), percent(0.9975), percent(1.0)
+    ('1.8', '0.035', '99.8', '100')
+    """
+    p = 100 * share
+    return f"{p:.2g}" if p < 99.5 else f"{p:.3g}"
 
 
 def _limits(code: str) -> dict:

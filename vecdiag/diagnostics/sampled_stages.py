@@ -47,7 +47,7 @@ def _ci(ci, pct: bool = False) -> str:
     if ci is None:
         return "not available at this sample size"
     if pct:
-        return f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]"
+        return f"[{rules.percent(ci[0])}%, {rules.percent(ci[1])}%]"
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
@@ -153,7 +153,7 @@ def sampled_duplicates_stage(w) -> None:
                     + " + exact hashing of every row", **rules._limits("near_duplicates")}
     summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                f"(cosine ≥ {w.duplicate_threshold}) of others, {phrase} {_ci(ci, True)} "
-               f"({100 * dup.share:.2g}% have a copy); {w.exact_redundant} rows are exact "
+               f"({rules.percent(dup.share)}% have a copy); {w.exact_redundant} rows are exact "
                "copies of others (all rows hashed)"
                + ("; deduplicate the corpus." if sev != "ok" else "."))
     w.findings.append(judged_against_chance(w, Finding("near_duplicates", sev, summary, ev,
