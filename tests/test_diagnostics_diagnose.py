@@ -806,3 +806,92 @@ def test_low_dimensional_neighbours_are_not_called_copies(d):
     assert copies.severity == "warning" and copies.evidence["value"] == pytest.approx(150 / 3150)
     # 16 dimensions: chance is nil, near-copies are judged
     assert vd.diagnose(rng.normal(size=(3_000, 16))).stats["near_copies_by_chance"] < 1e-6
+
+
+def _facco_twonn(X, discard=0.1):
+    """TwoNN written out (Facco et al. 2017): μ = r2/r1 over all points (brute-force
+    Euclidean distances), slope through the origin of −log(1 − i/N) on log μ over the
+    smallest 90% of the sorted ratios."""
+    D = np.sqrt(np.maximum(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1), 0))
+    np.fill_diagonal(D, np.inf)
+    r = np.sort(D, axis=1)
+    mu = np.sort(r[:, 1] / r[:, 0])
+    keep = int(np.floor(mu.size * (1 - discard)))
+    x, y = np.log(mu[:keep]), -np.log(1 - np.arange(1, keep + 1) / mu.size)
+    return float(x @ y / (x @ x))
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_points_on_a_line_are_critical_under_dot_and_when_sampled(rng, monkeypatch,
+                                                                  sampled):
+    """800 points on a line through the origin in 64-D: TwoNN (Facco et al.) is about 1,
+    below 1 by chance here. Under euclidean that was critical, but under dot (TwoNN on a
+    sample of raw vectors) and on the sampled path the median item's estimate was never
+    computed, so a fit below 1 read as 'near-copies, not judged' (warning): a line scored
+    milder than a plane. The median confirms the fit now, as under euclidean."""
+    from vecdiag.diagnostics import sampling
+
+    if sampled:
+        monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 500)
+    line = rng.normal(size=(800, 1)) @ rng.normal(size=(1, 64))
+    plane = rng.normal(size=(800, 2)) @ rng.normal(size=(2, 64))
+    assert _facco_twonn(line) < 1.2 and _facco_twonn(plane) < 2.5
+    for metric in ("dot", "euclidean"):
+        f = vd.diagnose(line, metric=metric)["low_intrinsic_dimension"]
+        assert f.severity == "critical" and f.fix is None, (metric, f.summary)
+        assert vd.diagnose(plane, metric=metric)["low_intrinsic_dimension"].severity \
+            == "critical"
+
+
+def test_a_handful_of_items_is_not_called_low_dimensional(rng):
+    """3 to 6 i.i.d. Gaussian items in 30-D: they span an affine subspace of n − 1 ≤ 5
+    dimensions (matrix rank below), whatever made them, so a TwoNN below 5 from them
+    says nothing about the model. It was judged: 3 items got 'critical, the items lie
+    on a curve or a sheet' in about one draw of five. Not judged now (ok, the number of
+    items in the evidence); a line of 40 items still is."""
+    for n in (3, 4, 5, 6):
+        for _ in range(15):
+            X = rng.normal(size=(n, 30))
+            assert np.linalg.matrix_rank(X - X.mean(0)) == n - 1 <= 5
+            f = vd.diagnose(X, metric="euclidean")["low_intrinsic_dimension"]
+            assert f.severity == "ok", (n, f.summary)
+            assert f.evidence.get("points") == n
+    line = rng.normal(size=(40, 1)) @ rng.normal(size=(1, 30))
+    assert vd.diagnose(line, metric="euclidean")["low_intrinsic_dimension"].severity \
+        == "critical"
+
+
+def test_query_ids_of_the_wrong_length_are_counted_against_the_queries(rng):
+    """3 queries and 1 query id: the error said "but the corpus has 3 rows" (the corpus
+    has 40), sending the user to the wrong argument. It names the queries now."""
+    X, Q = rng.normal(size=(40, 8)), rng.normal(size=(3, 8))
+    with pytest.raises(ValueError) as err:
+        vd.diagnose(X, queries=Q, query_ids=["q0"])
+    assert "queries has 3 rows" in str(err.value) and "corpus" not in str(err.value)
+
+
+def test_the_dot_twonn_note_counts_the_points_it_used(rng):
+    """Under dot TwoNN runs on at most 2,000 raw vectors; on 300 the note still read
+    '2000-point sample', beside points = 300 in the same evidence."""
+    f = vd.diagnose(rng.normal(size=(300, 24)), metric="dot")["low_intrinsic_dimension"]
+    assert "2000" not in f.evidence["note"] and "of 300 points" in f.evidence["note"]
+    assert f.evidence["points"] == 300
+
+
+def test_sampled_copy_shares_near_100_percent_read_as_percentages(rng, monkeypatch):
+    """2,000 rows of 5 distinct vectors on the sampled path: Σ (group size − 1) / n is
+    1995 / 2000 = 99.75% exactly, but the summary printed its interval and the share with
+    a copy with 2 significant digits, as '[1e+02%, 1e+02%] (1e+02% have a copy)'. Every
+    percentage now reads as one and agrees with the evidence."""
+    import re
+
+    from vecdiag.diagnostics import sampling
+
+    monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 500)
+    X = rng.normal(size=(5, 16))[rng.permutation(np.arange(2000) % 5)]
+    f = vd.diagnose(X)["near_duplicates"]
+    assert f.evidence["value"] == pytest.approx(1995 / 2000)
+    assert "e+" not in f.summary, f.summary
+    lo, hi = (float(v) for v in re.search(r"interval \[([\d.]+)%, ([\d.]+)%\]",
+                                          f.summary).groups())
+    assert [lo, hi] == pytest.approx([100 * v for v in f.evidence["interval"]], rel=0.01)

@@ -7,7 +7,7 @@ Thresholds (``THRESHOLDS["near_duplicates"]``) and why they are where they are:
 from __future__ import annotations
 
 from .finding import Finding
-from .rules import _limits, severity_of
+from .rules import _limits, percent, severity_of
 
 __all__ = ["duplicates_finding", "chance_near_copies", "near_copies_by_chance",
            "CHANCE_COPIES"]
@@ -35,7 +35,7 @@ def duplicates_finding(groups, n: int, n_exact_redundant: int, threshold: float,
         summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                    f"(cosine ≥ {threshold}) of others, estimated from {estimate.sample:,} "
                    f"sampled rows, {100 * estimate.confidence:.0f}% interval "
-                   f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]; {n_exact_redundant} rows are exact "
+                   f"[{percent(ci[0])}%, {percent(ci[1])}%]; {n_exact_redundant} rows are exact "
                    f"copies (all rows hashed), and {len(groups)} groups are named from "
                    f"the graph's sample and the hashing{effect}")
         return Finding("near_duplicates", sev, summary, ev,

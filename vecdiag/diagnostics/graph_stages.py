@@ -17,7 +17,7 @@ from . import rules
 from ._graph import knn_graph
 from .finding import Finding
 from .hubness import hubness_from_indices
-from .intrinsic import intrinsic_dimension, twonn, twonn_from_lists, twonn_median
+from .intrinsic import twonn, twonn_distances, twonn_from_lists, twonn_median
 from .moments import block_rows
 from .norms import norm_spread
 from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
@@ -132,17 +132,18 @@ def hubness_stage(w: Work) -> None:
 
 def intrinsic_stage(w: Work) -> None:
     """TwoNN intrinsic dimension, from the graph (or a sample under dot)."""
-    note, value, median_value = "", None, None
+    note, value, median_value, points = "", None, None, None
     try:
         if w.metric == "dot":
-            value = intrinsic_dimension(w.G, metric="euclidean",
-                                        sample=min(2000, w.G.shape[0]), random_state=w.rng)
-            note = "TwoNN on the raw vectors (Euclidean), 2000-point sample"
+            r1, r2 = twonn_distances(V.as_matrix(w.G, "X"), False, min(2000, w.G.shape[0]),
+                                     w.rng)
+            value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
+            note = (f"TwoNN on the raw vectors (Euclidean) of {points:,} points (a random "
+                    "2,000 when there are more)")
         else:
             r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices, np.arange(w.G.shape[0]),
                                                w.rep[w.g_rows], w.metric == "cosine")
-            value = twonn(r1, r2)
-            median_value = twonn_median(r1, r2)
+            value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
             geometry = "chord distance of unit vectors" if w.metric == "cosine" else "Euclidean"
             note = (f"TwoNN from the kNN graph ({geometry}); "
                     f"{w.exact_redundant} exact copies merged; {skipped} items without two "
@@ -151,7 +152,7 @@ def intrinsic_stage(w: Work) -> None:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value))
+                                              note, median_value, points))
 
 
 def query_shift_stage(w: Work) -> None:

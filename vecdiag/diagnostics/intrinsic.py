@@ -169,7 +169,7 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
     >>> round(intrinsic_dimension(square))
     2
     """
-    from ..neighbors import Index, knn
+    from ..neighbors import Index
 
     V.check_choice(method, "method", ("twonn", "participation_ratio"))
     V.check_choice(metric, "metric", ("euclidean", "cosine"))
@@ -179,6 +179,19 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
     unit = metric == "cosine"
     if method == "participation_ratio":
         return participation_ratio(spectrum(cached_moments(X, None, "unit" if unit else "raw")))
+    return twonn(*twonn_distances(X, unit, sample, random_state))
+
+
+def twonn_distances(X: np.ndarray, unit: bool, sample: int | None,
+                    random_state) -> tuple[np.ndarray, np.ndarray]:
+    """``(r1, r2)``: each (sampled) distinct point's first two distinct neighbour
+    distances among all distinct points, what :func:`twonn` and :func:`twonn_median` read.
+
+    X already checked; ``unit``: distances between unit rows. ValueError below 3 distinct
+    points.
+    """
+    from ..neighbors import knn
+
     S = X
     if unit:
         norms = row_norms(X)
@@ -198,4 +211,4 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
     res = knn(S[queries], corpus, k=3, metric="euclidean")
     r1, r2, _ = twonn_from_lists(corpus, res.indices, np.searchsorted(distinct, queries),
                                  np.arange(distinct.size), False)
-    return twonn(r1, r2)
+    return r1, r2

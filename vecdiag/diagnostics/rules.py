@@ -60,7 +60,9 @@ low_intrinsic_dimension (TwoNN estimate)
     Sentence-embedding corpora have TwoNN ≈ 10–20 (MiniLM on Cranfield: 13.9);
     isotropic data gives ≈ d. Below 5 the items vary along a handful of factors
     (templated text, a collapsed model); below 2.5 they lie on a curve or a sheet.
-    Judged only when d ≥ 20 (in a low-dimensional space a low estimate is expected);
+    Judged only when d ≥ 20 (in a low-dimensional space a low estimate is expected)
+    and the fit read at least 7 items (n items span at most n − 1 dimensions: from 3
+    random MiniLM vectors TwoNN fell below 5 in 4 of 30 draws);
     vectors of dimension 1 are always critical (cosine can only be ±1). The fit weighs
     the largest distance ratios, so a minority of near-copies below the duplicate
     threshold pulls it down (9% of them took Cranfield's 13.9 to 1.3): a fit below half
@@ -88,7 +90,7 @@ from .finding import Finding
 
 __all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
            "norm_finding", "intrinsic_finding", "shift_finding", "offset_context",
-           "few_distinct_context"]
+           "few_distinct_context", "percent"]
 
 THRESHOLDS = {
     "anisotropy": {"warning": 0.4, "critical": 0.7, "above": True},
@@ -118,6 +120,19 @@ def severity_of(code: str, value: float) -> str:
         return ("critical" if value >= t["critical"]
                 else "warning" if value >= t["warning"] else "ok")
     return "critical" if value < t["critical"] else "warning" if value < t["warning"] else "ok"
+
+
+def percent(share: float) -> str:
+    """A share in [0, 1] as a percentage of 2 significant digits, never in exponent form
+    (``f"{99.75:.2g}"`` is '1e+02').
+
+    Examples
+    --------
+    >>> percent(0.0183), percent(0.00035), percent(0.9975), percent(1.0)
+    ('1.8', '0.035', '99.8', '100')
+    """
+    p = 100 * share
+    return f"{p:.2g}" if p < 99.5 else f"{p:.3g}"
 
 
 def _limits(code: str) -> dict:
@@ -262,10 +277,13 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
 
 
 def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
-                      median_estimate: float | None = None) -> Finding:
+                      median_estimate: float | None = None,
+                      points: int | None = None) -> Finding:
     """The intrinsic-dimension finding. ``median_estimate``: TwoNN from the median ratio
     (:func:`.intrinsic.twonn_median`), when known: a low fit that the median does not
-    confirm (below half of it) comes from a minority of near-ties, not from the data."""
+    confirm (below half of it) comes from a minority of near-ties, not from the data.
+    ``points``: how many items the fit read, when known; from ``warning + 1`` (6) or
+    fewer a low estimate is not judged (n items span at most n − 1 dimensions)."""
     t = THRESHOLDS["low_intrinsic_dimension"]
     ev = {"value": twonn, "participation_ratio": participation, "dim": d,
           "duplicates_removed": removed, "min_dim": t["min_dim"], "note": note,
@@ -279,6 +297,17 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
     if twonn is None:
         return Finding("low_intrinsic_dimension", "ok",
                        f"Intrinsic dimension not estimated: {note}.", ev, None)
+    if points is not None:
+        ev["points"] = points
+        if points <= t["warning"] + 1:
+            # subtle: n items lie in an (n − 1)-dimensional affine subspace, so a handful
+            # of items shows few degrees of freedom whatever the model (3 random items of
+            # a 384-D model: TwoNN below 5 one time in seven)
+            return Finding("low_intrinsic_dimension", "ok",
+                           f"Intrinsic dimension not judged: TwoNN gives {twonn:.2g} from "
+                           f"only {points} items, and n items span at most n − 1 "
+                           f"dimensions; {participation:.1f} principal directions carry "
+                           "the variance.", ev, None)
     sev = severity_of("low_intrinsic_dimension", twonn) if d >= t["min_dim"] else "ok"
     if twonn > 1.5 * d:
         # TwoNN reads ratios of the two nearest distances; near-ties among them (lengths

@@ -47,7 +47,7 @@ def _ci(ci, pct: bool = False) -> str:
     if ci is None:
         return "not available at this sample size"
     if pct:
-        return f"[{100 * ci[0]:.2g}%, {100 * ci[1]:.2g}%]"
+        return f"[{rules.percent(ci[0])}%, {rules.percent(ci[1])}%]"
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
@@ -153,7 +153,7 @@ def sampled_duplicates_stage(w) -> None:
                     + " + exact hashing of every row", **rules._limits("near_duplicates")}
     summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                f"(cosine ≥ {w.duplicate_threshold}) of others, {phrase} {_ci(ci, True)} "
-               f"({100 * dup.share:.2g}% have a copy); {w.exact_redundant} rows are exact "
+               f"({rules.percent(dup.share)}% have a copy); {w.exact_redundant} rows are exact "
                "copies of others (all rows hashed)"
                + ("; deduplicate the corpus." if sev != "ok" else "."))
     w.findings.append(judged_against_chance(w, Finding("near_duplicates", sev, summary, ev,
@@ -265,27 +265,29 @@ def sampled_hubness_stage(w) -> None:
 
 def sampled_intrinsic_stage(w) -> None:
     """TwoNN on a gathered sample of rows (their neighbours among the sample)."""
-    from .intrinsic import intrinsic_dimension
+    from .. import _validate as V
+    from .intrinsic import twonn, twonn_distances, twonn_median
 
     from ..scale.block_top import gather_rows
     from ..scale.chunks import is_dask_array
 
     s = min(w.n, TWONN_SAMPLE)
     metric = "cosine" if w.metric == "cosine" else "euclidean"
-    note, value = "", None
+    note, value, median_value, points = "", None, None, None
     try:
         # the same rows on a NumPy and a Dask corpus; only they travel, and their
         # neighbours are looked for among them
         rows = np.sort(w.rng.choice(w.n, size=s, replace=False))
         sample = gather_rows(w.G, rows) if is_dask_array(w.G) else w.G[rows]
-        value = intrinsic_dimension(sample, metric=metric)
+        r1, r2 = twonn_distances(V.as_matrix(sample, "X"), metric == "cosine", None, None)
+        value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
         note = (f"TwoNN ({metric}) on {s:,} sampled rows, neighbours found among them "
                 "(a coarser scale than the whole corpus)")
     except ValueError as err:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note))
+                                              note, median_value, points))
 
 
 def sampled_query_shift_stage(w) -> None:
