@@ -241,3 +241,12 @@ def test_one_note_given_as_a_string_is_one_note():
     assert "note: vectors from <b>prod</b>, 2024" in render_text(a)
     with pytest.raises(TypeError, match="title must be a string, got NoneType"):
         analyze(X, title=None, show_progress=False)
+
+
+def test_query_ids_of_the_wrong_length_are_measured_against_the_queries():
+    """3 queries with one id: the error said "the corpus has 3 rows" (the corpus has 40)."""
+    from vecdiag.report.analysis import analyze
+
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    with pytest.raises(ValueError, match=r"query_ids has 1 entry but queries has 3 rows"):
+        analyze(X, queries=X[:3], query_ids=["q0"])

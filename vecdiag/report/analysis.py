@@ -146,7 +146,8 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
         Q = V.as_matrix(queries, "queries")
         V.check_same_dim(Q, "queries", X, "corpus")
         query_ids = None if query_ids is None else [
-            str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids")]
+            str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids",
+                                        rows_of="queries has")]
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts")
         query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
     # k above the corpus size: diagnose reduces it (its small_corpus finding says so) and
