@@ -245,6 +245,8 @@ def test_one_note_given_as_a_string_is_one_note():
 
 def test_query_ids_of_the_wrong_length_are_measured_against_the_queries():
     """3 queries with one id: the error said "the corpus has 3 rows" (the corpus has 40)."""
+    import numpy as np
+
     from vecdiag.report.analysis import analyze
 
     X = np.random.default_rng(0).normal(size=(40, 4))
