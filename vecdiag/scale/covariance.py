@@ -130,9 +130,16 @@ def scaled_scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X
 def scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X"):
     """``(X, n, mean, scatter)`` of a Dask corpus: its rows' mean and ``Σ (x − μ)(x − μ)ᵀ``.
 
-    Parameters are those of :func:`scaled_scatter`. Returns the checked Dask array, ``n``
-    (int), the mean (d,) and the scatter (d, d), both float64. Divide the scatter by
-    ``n − 1`` for the covariance.
+    Parameters
+    ----------
+    X, unit, zero, name
+        As in :func:`scaled_scatter`.
+
+    Returns
+    -------
+    tuple
+        The checked Dask array, ``n`` (int), the mean (d,) and the scatter (d, d), both
+        float64. Divide the scatter by ``n − 1`` for the covariance.
 
     Examples
     --------
