@@ -458,6 +458,18 @@ def test_hybrid_refuses_one_id_twice_within_a_run():
         hybrid({"1": {"a": 1.0}}, {1: {"a": 1.0}, "1": {"b": 1.0}})
 
 
+def test_hybrid_refuses_boolean_scores_as_evaluate_does():
+    """True is an int to Python, so {"d": True} fused as a score of 1; vd.evaluate refuses
+    the same run, and so does hybrid now."""
+    run = {"q": {"a": True, "b": 0.5}}
+    with pytest.raises(TypeError, match="scores must be real numbers"):
+        vd.evaluate(run, {"q": {"a": 1}})
+    with pytest.raises(ValueError, match=r"dense\['q'\]\['a'\] must be a real number, got True"):
+        hybrid(run, {"q": {"a": 1.0}})
+    assert hybrid({"q": {"a": 1.0, "b": 0.5}}, {"q": {"a": 1.0}})["q"]["a"] == pytest.approx(
+        1 / 61 + 1 / 61)
+
+
 def test_hybrid_tie_rule_and_neighbors_input(data):
     Q, C = data
     # ties: doc ids in descending string order (trec_eval's rule)

@@ -103,7 +103,9 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
             raise TypeError(f"{name}[{q!r}] must be a dict {{doc_id: score}}, "
                             f"got {type(docs).__name__}")
         for d, s in docs.items():
-            if not isinstance(s, numbers.Real) or s != s:
+            # a bool is an int to Python, but True as a score is a mistake (vd.evaluate
+            # refuses it too)
+            if not isinstance(s, numbers.Real) or isinstance(s, (bool, np.bool_)) or s != s:
                 raise ValueError(f"{name}[{q!r}][{d!r}] must be a real number, got {s!r}")
         # ids are compared as strings (hybrid, vd.evaluate): 7 and "7" are one document,
         # which would take two places in one ranking and be counted twice
