@@ -895,3 +895,12 @@ def test_sampled_copy_shares_near_100_percent_read_as_percentages(rng, monkeypat
     lo, hi = (float(v) for v in re.search(r"interval \[([\d.]+)%, ([\d.]+)%\]",
                                           f.summary).groups())
     assert [lo, hi] == pytest.approx([100 * v for v in f.evidence["interval"]], rel=0.01)
+
+
+def test_query_ids_without_queries_are_refused(rng):
+    """query_ids name query rows; given without queries they were silently ignored."""
+    X = rng.normal(size=(40, 4))
+    with pytest.raises(ValueError, match="query_ids names query rows, but no queries"):
+        vd.diagnose(X, query_ids=["q0", "q1"])
+    codes = [f.code for f in vd.diagnose(X, queries=X[:2], query_ids=["q0", "q1"]).findings]
+    assert "query_corpus_shift" in codes

@@ -310,6 +310,9 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
         Q = V.as_matrix(queries, "queries")
         V.check_same_dim(Q, "queries", X, "corpus")
         query_ids = V.check_ids(query_ids, Q.shape[0], "query_ids", rows_of="queries has")
+    elif query_ids is not None:     # they name query rows: without queries, nothing reads them
+        raise ValueError("query_ids names query rows, but no queries were given; pass "
+                         "queries=... (the query vectors) with them, or drop query_ids")
     t = opts.duplicate_threshold
     if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real) or not -1 < t <= 1:
         raise ValueError(f"duplicate_threshold must be a cosine in (-1, 1], got {t!r}")

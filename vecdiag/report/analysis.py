@@ -199,7 +199,8 @@ def health(inp: Inputs, opts: AnalysisOptions):
         skipped += scaled.skipped_at_scale(qrels=inp.qrels, fixes=opts.fixes)
     diagnosis = vd.diagnose(inp.index, queries=inp.Q, k=inp.k,
                             random_state=opts.random_state,
-                            show_progress=opts.show_progress, query_ids=inp.query_ids,
+                            show_progress=opts.show_progress,
+                            query_ids=None if inp.Q is None else inp.query_ids,
                             model_name=inp.model_name, sample=opts.sample)
     longest = long_documents(texts=inp.texts, embedder=inp.embedder,
                              token_counts=inp.token_counts, max_tokens=inp.max_tokens,
