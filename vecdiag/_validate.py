@@ -7,14 +7,17 @@ the argument's name, what is wrong, which rows (first few), and what to do about
 dtype policy (see ``../shared/API.md``): float32 stays float32; every other real
 dtype (float16, float64, ints, bools) becomes float64. Complex, string and object
 input is refused. Inputs are never written to: when a function needs to change values
-it works on a copy.
+it works on a copy. The checks of options and ids live in :mod:`vecdiag._options` and
+are read here too (``V.check_k``, ``V.check_ids``...).
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
+                       check_metric, check_ordered, check_positive_int,
+                       check_random_state, check_zero_option)
 
 __all__ = [
     "as_matrix",
@@ -38,7 +41,6 @@ __all__ = [
     "zero_rows",
 ]
 
-METRICS = ("cosine", "dot", "euclidean")
 # torch float dtypes NumPy has no dtype for (np.asarray fails inside torch on them)
 _TORCH_FLOATS_NUMPY_LACKS = frozenset({"torch.bfloat16", "torch.float8_e4m3fn",
                                        "torch.float8_e4m3fnuz", "torch.float8_e5m2",
@@ -268,12 +270,6 @@ def check_same_dim(a: np.ndarray, name_a: str, b: np.ndarray, name_b: str) -> No
                          "same embedding model")
 
 
-def check_zero_option(zero: str) -> str:
-    if zero not in ("raise", "ignore"):
-        raise ValueError(f"zero must be 'raise' or 'ignore', got {zero!r}")
-    return zero
-
-
 def zero_rows(norms: np.ndarray, name: str, zero: str = "raise", *,
               ignorable: bool = False) -> np.ndarray:
     """Boolean mask of zero-length vectors; raise for them unless ``zero='ignore'``.
@@ -296,137 +292,6 @@ def zero_rows(norms: np.ndarray, name: str, zero: str = "raise", *,
             f"drop {it} first"
         raise ValueError(f"{name} {what} no direction, so its cosine is undefined; {how}")
     return mask
-
-
-def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
-    return metric
-
-
-def check_bool(value, name: str) -> bool:
-    """``value`` as a bool; anything but True / False (NumPy's too) is refused by name: the
-    string "False" is truthy, so ``exclude_self="False"`` would have meant True.
-
-    Examples
-    --------
-    >>> check_bool(np.bool_(False), "exclude_self")
-    False
-    >>> check_bool("False", "exclude_self")
-    Traceback (most recent call last):
-    ...
-    TypeError: exclude_self must be True or False, got 'False'
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r:.60}")
-    return bool(value)
-
-
-def check_choice(value, name: str, choices) -> object:
-    """Raise unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
-
-
-def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (NumPy integers accepted, bools and floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
-def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
-    """Number of neighbours: ``1 <= k <= n`` (``n - 1`` when an item excludes itself)."""
-    k = check_positive_int(k, name)
-    limit = n - 1 if exclude_self else n
-    if k > limit:
-        if limit < 1:
-            raise ValueError(f"the corpus has {n} vector{'s' if n != 1 else ''}: each item "
-                             "needs at least one other to have neighbours")
-        extra = " minus the item itself" if exclude_self else ""
-        raise ValueError(f"{name}={k} is larger than the corpus ({n} vectors{extra}); "
-                         f"use {name} <= {limit}")
-    return k
-
-
-def check_ordered(values, name: str):
-    """Refuse what cannot be one entry per row: a set has no order, so its i-th entry
-    would be paired with row i by chance (and differently from run to run for strings);
-    iterating a DataFrame gives its column names. Returns ``values`` unchanged otherwise.
-
-    Examples
-    --------
-    >>> check_ordered({"a", "b"}, "ids")
-    Traceback (most recent call last):
-    ...
-    TypeError: ids is a set, which has no order, so its entries cannot be matched to rows; pass a list (or array) with one entry per row, in row order
-    """
-    if isinstance(values, (set, frozenset)):
-        raise TypeError(f"{name} is a {type(values).__name__}, which has no order, so its "
-                        "entries cannot be matched to rows; pass a list (or array) with one "
-                        "entry per row, in row order")
-    if hasattr(values, "columns") and hasattr(values, "iloc"):
-        raise TypeError(f"{name} is a DataFrame (iterating it gives its column names); "
-                        "pass the one column that holds them, e.g. "
-                        f"df[{'text' if 'text' in name else 'label' if 'label' in name else 'id'!r}]")
-    return values
-
-
-def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
-              ) -> np.ndarray | None:
-    """Unique document ids, one per corpus row, as an object array (or None).
-    ``rows_of`` names what the rows belong to in the length error."""
-    if ids is None:
-        return None
-    if isinstance(ids, (str, bytes)):
-        raise TypeError(f"{name} must be a sequence of ids, one per row, not a single string")
-    values = list(check_ordered(ids, name))
-    if len(values) != n:
-        raise ValueError(f"{name} has {len(values)} entr{'y' if len(values) == 1 else 'ies'} "
-                         f"but {rows_of} {n} rows; "
-                         "pass one id per row")
-    # one id per entry, whatever it is: np.asarray would turn (doc, chunk) tuples into a
-    # second axis
-    arr = np.empty(n, dtype=object)
-    for i, value in enumerate(values):
-        arr[i] = value
-    seen: dict = {}
-    dupes = []
-    for i, value in enumerate(values):
-        try:
-            hash(value)
-        except TypeError:
-            raise TypeError(f"{name} must be hashable (strings, numbers, tuples); row {i} "
-                            f"is a {type(value).__name__}") from None
-        if value in seen:
-            dupes.append((value, seen[value], i))
-        else:
-            seen[value] = i
-    if dupes:
-        shown = "; ".join(f"{v!r} at rows {a} and {b}" for v, a, b in dupes[:3])
-        raise ValueError(f"{name} must be unique, found {len(dupes)} repeated ({shown}); "
-                         "deduplicate them or use row positions")
-    return arr
-
-
-def check_random_state(random_state) -> np.random.Generator:
-    """A NumPy Generator from a non-negative int seed, None (seed 0) or an existing Generator."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None:
-        return np.random.default_rng(0)
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:   # NumPy's own error ("expected non-negative integer") names nothing
-            raise ValueError(f"random_state must be a non-negative int seed, got "
-                             f"{random_state}; e.g. random_state=0")
-        return np.random.default_rng(int(random_state))
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31))
-    raise TypeError(f"random_state must be an int, None or a numpy Generator, "
-                    f"got {type(random_state).__name__}")
 
 
 # --- PCA inputs (vecdiag.pca and vecdiag.scratch.pca) ------------------------------------
