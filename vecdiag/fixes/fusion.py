@@ -69,11 +69,7 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
                              "pass one id per query")
         # a repeated id (0 and 0, or 0 and "0": hybrid reads ids as strings) kept the last
         # row's ranking only, or fused two queries' rankings into one
-        as_text = [str(q) for q in qids]
-        if len(set(as_text)) != n_q:
-            twice = next(t for i, t in enumerate(as_text) if t in as_text[:i])
-            raise ValueError(f"{name}: query id {twice!r} twice once ids are read as "
-                             "strings; pass one unique id per query row")
+        _unique_as_strings(qids, f"{name}: query id", "query")
         sign = -1.0 if run.metric == "euclidean" else 1.0
         out = {}
         for q, row_idx, row_labels, row_scores in zip(qids, np.asarray(run.indices).tolist(),
@@ -115,13 +111,15 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
 
 
 def _unique_as_strings(keys, what: str, kind: str) -> None:
-    """Refuse two keys (of one dict: distinct) that are one id once read as strings."""
+    """Refuse two keys (a dict's, or the entries of a list, where one id may come twice)
+    that are one id once read as strings."""
     seen: dict = {}
     for key in keys:
-        first = seen.setdefault(str(key), key)
-        if first is not key:
-            raise ValueError(f"{what} {str(key)!r} twice once ids are read as strings "
-                             f"({first!r} and {key!r}); make {kind} ids unique")
+        text = str(key)
+        if text in seen:
+            raise ValueError(f"{what} {text!r} twice once ids are read as strings "
+                             f"({seen[text]!r} and {key!r}); make {kind} ids unique")
+        seen[text] = key
 
 
 def ranked(docs: dict) -> list:
