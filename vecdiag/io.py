@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _validate as V
+from ._arrow import vector_lists
 
 __all__ = ["load_vectors", "atomic_write_text", "atomic_write_bytes"]
 
@@ -129,29 +130,20 @@ def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
             or pa.types.is_boolean(value_type)):
         raise TypeError(f"{where} holds lists of {value_type}, not numbers; vectors must be "
                         "real numbers (float32 or float64)")
-    lists = table.column(column).combine_chunks()
-    if lists.null_count:
-        missing = np.flatnonzero(~lists.is_valid().to_numpy(zero_copy_only=False))
-        raise ValueError(f"{where} has missing vectors (null) in {V.format_rows(missing)}; "
-                         "drop or fill them first")
-    if pa.types.is_fixed_size_list(kind):
-        dim = kind.list_size
-    else:
-        lengths = np.diff(lists.offsets.to_numpy())
-        dim = int(lengths[0]) if lengths.size else 0
-        bad = np.flatnonzero(lengths != dim)
-        if bad.size:
+
+    def refuse(fault, rows, lengths, dim):
+        if fault == "missing":
+            raise ValueError(f"{where} has missing vectors (null) in {V.format_rows(rows)}; "
+                             "drop or fill them first")
+        if fault == "ragged":
             raise ValueError(f"{where} is ragged: row 0 has {dim} values but "
-                             f"{V.format_rows(bad)} do not (row {int(bad[0])} has "
-                             f"{int(lengths[bad[0]])}); every row must hold the same "
+                             f"{V.format_rows(rows)} do not (row {int(rows[0])} has "
+                             f"{int(lengths[rows[0]])}); every row must hold the same "
                              "number of values")
-    values = lists.flatten()
-    if values.null_count:
-        holes = np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))
-        rows = np.unique(holes // max(dim, 1))
         raise ValueError(f"{where} has missing numbers (null) inside the vectors of "
                          f"{V.format_rows(rows)}; fill them first")
-    return values.to_numpy(zero_copy_only=False).reshape(len(lists), dim)
+
+    return vector_lists(table.column(column).combine_chunks(), None, refuse)[0]
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

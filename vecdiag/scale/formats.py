@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._arrow import vector_lists
 from .._optional import require
 from .._textfile import id_lines
 from .direct import npy_header, npy_layout, read_rows
@@ -265,30 +266,26 @@ def read_parquet_groups(path: str, column: str, groups: tuple, dim: int, dtype) 
     pq = require("pyarrow.parquet", "vd.open_vectors on .parquet files")
     handle = pq.ParquetFile(path)
     table = handle.read_row_groups(list(groups), columns=[column])
-    lists = table.column(0).combine_chunks()
     where = f"column {column!r} of {path} (row groups {groups[0]}-{groups[-1]})"
     # rows are named as rows of the file: the groups' own row numbers point elsewhere
     first_row = sum(handle.metadata.row_group(g).num_rows for g in range(groups[0]))
-    if lists.null_count:
-        first = int(np.flatnonzero(~lists.is_valid().to_numpy(zero_copy_only=False))[0])
-        raise ValueError(f"{where} has {lists.null_count} missing vectors (first at row "
-                         f"{first_row + first} of the file); drop or fill them before opening")
-    if hasattr(lists, "offsets") and len(lists):
-        lengths = np.diff(lists.offsets.to_numpy())
-        bad = np.flatnonzero(lengths != dim)
-        if bad.size:
-            raise ValueError(f"{where}: {bad.size} rows do not have {dim} values (first: "
-                             f"file row {first_row + int(bad[0])} has "
-                             f"{int(lengths[bad[0]])}); every vector must have the same "
-                             "dimension")
-    values = lists.flatten()
-    if values.null_count:           # every row holds dim values here: value i is in row i // dim
-        first = int(np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))[0])
-        raise ValueError(f"{where} has {values.null_count} missing numbers inside vectors "
-                         f"(first at row {first_row + first // dim} of the file); fill them "
-                         "before opening")
-    flat = values.to_numpy(zero_copy_only=False)
-    return np.array(flat.reshape(-1, dim), dtype=dtype, order="C")
+
+    def refuse(fault, rows, lengths, dim):
+        first = first_row + int(rows[0])
+        if fault == "missing":
+            raise ValueError(f"{where} has {rows.size} missing vectors (first at row "
+                             f"{first} of the file); drop or fill them before opening")
+        if fault == "ragged":
+            raise ValueError(f"{where}: {rows.size} rows do not have {dim} values (first: "
+                             f"file row {first} has {int(lengths[rows[0]])}); every "
+                             "vector must have the same dimension")
+        raise ValueError(f"{where} has {lists.flatten().null_count} missing numbers inside "
+                         f"vectors (first at row {first} of the file); fill them before "
+                         "opening")
+
+    lists = table.column(0).combine_chunks()
+    flat, _ = vector_lists(lists, dim, refuse)
+    return np.array(flat, dtype=dtype, order="C")
 
 
 def read_parquet_ids(path: str, column: str) -> np.ndarray:
