@@ -227,8 +227,6 @@ class PgVectorStore(Store):
             opts = dict(o.split("=", 1) for o in (options or []))
             found.append((name, am, opclass, opts, _OPCLASS[suffix][0], predicate, cast))
         if metric is not None:
-            from .. import _validate as V
-
             V.check_metric(metric)
             matching = [f for f in found if f[4] == metric]
             if found and not matching:
