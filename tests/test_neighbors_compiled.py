@@ -190,3 +190,103 @@ def test_block_bar_is_below_every_row_s_kk_largest(kk, seed, by_column):
     kth = np.sort(S, axis=1)[:, -kk]
     assert (bar < kth).all()
     assert (bar >= S.min(axis=1) - 1).all()             # not -inf: a real bar
+
+
+# ------------------------------------------------- the floor under the running k-th best
+
+@given(st.floats(-1e30, 1e30, allow_nan=False), st.floats(0, 1e3),
+       st.sampled_from([np.float32, np.float64]))
+def test_kernel_floor_equals_floor_below(key, slack, dtype):
+    """The kernel's own floor (one row at a time) is _select.floor_below: at or below
+    ``key - slack``, strictly below ``key``, never rounded up to the keys' dtype."""
+    pytest.importorskip("numba", reason="numba not installed (extras fast or umap)")
+    from vecdiag.neighbors import _fold_kernels
+
+    one = np.empty(2, dtype)
+    got = _fold_kernels.below(dtype(key), slack, one)
+    want = _select.floor_below(np.array([dtype(key)]), np.array([slack]), dtype)[0]
+    assert got == want
+    assert float(got) < float(dtype(key)) and float(got) <= float(dtype(key)) - slack
+
+
+@pytest.mark.parametrize("compiled_path", [False, True])
+@pytest.mark.parametrize("by_column", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_floor_keeps_every_entry_near_the_top(rng, compiled_path, by_column, dtype,
+                                                   monkeypatch):
+    """With ``rank`` and ``slack``, a row keeps every entry within ``slack`` of its true
+    rank-th largest (up to kp of them, the largest first), whichever path folds the
+    chunks and, compiled, when a second worker folds into a spare; every kept position
+    holds its value and none is kept twice."""
+    if compiled_path:
+        pytest.importorskip("numba", reason="numba not installed (extras fast or umap)")
+        monkeypatch.setenv("VECDIAG_NUMBA", "1")
+    lines, m, kp, rank = 70, 2000, 12, 4
+    S = np.round(rng.normal(size=(lines, m)) * 8) / 8               # ties and near ties
+    S[:, rng.choice(m, 40, replace=False)] += 2.0                   # a band near the top
+    S = S.astype(dtype)
+    slack = np.full(lines, 0.25)
+    S[5] = 1.0                                                      # one row: all tied
+    shared = _select.SharedBest(lines, kp, dtype, rank=rank, slack=slack)
+    for n, c0 in enumerate(range(0, m, 250)):
+        block = S[:, c0:c0 + 250]
+        block = np.ascontiguousarray(block.T) if by_column else block
+        if compiled_path and n % 3 == 2:                # another worker holds the lock
+            with shared.lock:
+                shared.fold(block, kp, c0, by_column=by_column, compiled=compiled_path)
+        else:
+            shared.fold(block, kp, c0, by_column=by_column, compiled=compiled_path)
+    idx, key = shared.result()
+    kth = np.sort(S, axis=1)[:, -rank]
+    for row in range(lines):
+        near = np.sort(S[row][S[row] > kth[row] - slack[row]])[::-1][:kp]
+        kept = np.sort(key[row][idx[row] >= 0])[::-1]
+        np.testing.assert_array_equal(kept[:near.size], near)
+        real = idx[row][idx[row] >= 0]
+        np.testing.assert_array_equal(S[row, real], key[row][idx[row] >= 0])
+        assert len(set(real.tolist())) == real.size
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("compiled_path", [False, True])
+def test_near_ties_across_chunks_same_answer_with_and_without_floor(rng, metric,
+                                                                    compiled_path,
+                                                                    monkeypatch):
+    """Hundreds of rows within the rounding bound of one another at the k-th place,
+    spread over many corpus chunks, most of them met after the k-th best is known: the
+    floor under the running k-th must leave none of them out. The answer is bit for bit
+    the one without that floor (every row ranked by the kp-th kept key alone), and the
+    written-out rule's up to those near ties."""
+    if compiled_path:
+        pytest.importorskip("numba", reason="numba not installed (extras fast or umap)")
+        monkeypatch.setenv("VECDIAG_NUMBA", "1")
+        monkeypatch.setattr(_scan, "_COMPILED_FLOPS", 0.0)
+    monkeypatch.setattr(_scan, "_CORPUS_CHUNK", 128)
+    monkeypatch.setattr(_scan, "_PARALLEL_FLOPS", 0.0)             # two workers, spares
+    d = 32
+    base = rng.normal(size=d)
+    X = rng.normal(size=(4000, d))
+    where = rng.choice(4000, 300, replace=False)
+    X[where] = base + rng.normal(scale=1e-7, size=(300, d))       # near ties
+    X[where[:40]] = base                                           # exact copies too
+    Q = np.vstack([base + rng.normal(scale=1e-3, size=(70, d)), X[:30]]).astype(np.float32)
+    X = X.astype(np.float32)
+    from vecdiag.neighbors import engine
+
+    original = engine.numpy_candidates
+    with_floor = knn(Q, X, k=15, metric=metric)
+    monkeypatch.setattr(engine, "numpy_candidates",
+                        lambda *a, **kw: original(*a, **{**kw, "rank": None}))
+    without = knn(Q, X, k=15, metric=metric)
+    np.testing.assert_array_equal(with_floor.indices, without.indices)
+    np.testing.assert_array_equal(with_floor.scores, without.scores)
+    S = Q.astype(float) @ X.T.astype(float)
+    if metric == "cosine":
+        S /= np.linalg.norm(Q.astype(float), axis=1)[:, None] * np.linalg.norm(
+            X.astype(float), axis=1)
+    elif metric == "euclidean":
+        S = -np.sqrt(np.maximum((Q.astype(float) ** 2).sum(1)[:, None] - 2 * S
+                                + (X.astype(float) ** 2).sum(1), 0))
+    got = np.take_along_axis(S, with_floor.indices, axis=1)
+    kth = np.sort(S, axis=1)[:, -15]
+    assert (got >= kth[:, None] - 1e-5).all()          # every returned row reaches the k-th

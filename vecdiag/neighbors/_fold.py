@@ -5,14 +5,17 @@ maxima over the block, gathers the members of the passing groups, compares them,
 the survivors by row and folds them in (rounds that replace each row's smallest key, or
 a partition): a few dozen array operations per block.
 The kernels (:mod:`._fold_kernels`) stream the block once instead: 64 entries at a time
-are compared with their rows' running ``kp``-th best and the hits counted in one
-vectorised step, and an entry that beats it replaces the row's smallest kept entry (the
-bar then rises at once, not only at the next block). Rows with no bar yet (a scan's first
-block) get the block's own (:func:`._select.block_bar`: just below the ``kp``-th largest
-maximum of strided groups), so the kernel does not insert every entry on its way up.
+are compared with their rows' running bar and the hits counted in one vectorised step.
+A row's kept entries are held in descending order of key, so an entry that beats the bar
+is inserted where it belongs and the smallest drops out; the bar then rises at once (not
+only at the next block) to the new smallest kept key, or, with the engine's ``rank`` and
+``slack``, to ``slack`` below the row's ``rank``-th best when that is higher (see
+:class:`._select.SharedBest`). Rows with no bar yet (a scan's first block) get the
+block's own (:func:`._select.block_bar`: just below the ``rank``-th largest maximum of
+strided groups, less ``slack``), so the kernel does not insert every entry on its way up.
 
-Same contract as the NumPy path: every entry of a row above its running threshold that
-is among the row's ``kp`` best ends up kept (ties at the boundary may keep either entry:
+Same contract as the NumPy path: every entry of a row above its running threshold (and
+its floor) that is among the row's ``kp`` best ends up kept (ties at the boundary may keep either entry:
 the engine's refine step settles them).
 
 Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment

@@ -79,11 +79,14 @@ def plan_square(n: int, d: int, itemsize: int, budget: int, kp: int, lazy_corpus
 
 def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                      exclude_self: bool, budget: int, batch_size: int | None,
-                     progress: dict, floor: np.ndarray | None = None):
+                     progress: dict, floor: np.ndarray | None = None,
+                     rank: int | None = None, slack: np.ndarray | None = None):
     """Candidate positions and ranking keys (m, kp) of the queries at ``positions``.
 
     ``floor`` (m,): keys at or below it are never candidates (a row then may hold fewer
-    than kp, the rest position -1 and key -inf).
+    than kp, the rest position -1 and key -inf). ``rank`` and ``slack`` (m,): keys more
+    than ``slack`` below a query's ``rank``-th best are not candidates either (see
+    :class:`._select.SharedBest`; the engine passes its k and twice its rounding bound).
 
     One worker thread per BLAS thread (BLAS held to one thread each, so the selection
     after each product runs in parallel too) pulls (query block, corpus chunk) items in
@@ -100,7 +103,8 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     if exclude_self and Q is C and full and floor is None:
         return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
                                 progress=progress, workers=workers, controller=controller,
-                                compiled=use_compiled(1.0 * C.n * C.n * C.d))
+                                compiled=use_compiled(1.0 * C.n * C.n * C.d), rank=rank,
+                                slack=slack)
     compiled = use_compiled(2.0 * m * C.n * C.d)
     bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                   workers)
@@ -112,7 +116,8 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     # query block (:class:`._select.SharedBest`: one threshold for all, no waiting).
     items = iter([(b, c) for b in range(len(blocks)) for c in range(len(chunks))])
     take = threading.Lock()
-    best = [SharedBest(q1 - q0, kp, C.dtype, None if floor is None else floor[q0:q1])
+    best = [SharedBest(q1 - q0, kp, C.dtype, None if floor is None else floor[q0:q1],
+                       rank=rank, slack=None if slack is None else slack[q0:q1])
             for q0, q1 in blocks]
 
     lazy = C.data is None
@@ -173,7 +178,8 @@ def balanced_chunk(n: int, bc: int, n_blocks: int, workers: int) -> int:
 
 
 def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
-                     progress: dict, workers: int, controller, compiled: bool = False):
+                     progress: dict, workers: int, controller, compiled: bool = False,
+                     rank: int | None = None, slack: np.ndarray | None = None):
     """Candidates of every corpus row among the others, using the symmetry of the scores.
 
     The score of rows ``a`` and ``b`` is the same product both ways, so the corpus is cut
@@ -189,7 +195,8 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
     B = plan_square(n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                     workers, euclid)
     starts = list(range(0, n, B))
-    best = [SharedBest(min(n, s + B) - s, kp, C.dtype) for s in starts]
+    best = [SharedBest(min(n, s + B) - s, kp, C.dtype, rank=rank,
+                       slack=None if slack is None else slack[s:s + B]) for s in starts]
 
     def offer(block: int, S: np.ndarray, kk: int, offset: int, by_column: bool) -> None:
         best[block].fold(S, kk, offset, by_column=by_column, compiled=compiled)

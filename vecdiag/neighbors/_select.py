@@ -218,33 +218,72 @@ def merge(best_idx, best_key, new_idx, new_key, kp: int):
 
 
 def fold_in(best: Best, S: np.ndarray, kk: int, offset: int = 0, *, by_column: bool = False,
-            compiled: bool = False, floor: np.ndarray | None = None) -> None:
+            compiled: bool = False, floor: np.ndarray | None = None,
+            rank: int | None = None, slack: np.ndarray | None = None):
     """Fold a score block into ``best``: :func:`select` then :meth:`Best.add`, or with
     ``compiled=True`` (when numba is there) the kernel of :mod:`._fold`.
 
     ``floor`` (per row): entries at or below it are left out, a threshold known from
-    elsewhere (see :class:`SharedBest`). The caller holds whatever lock guards ``best``.
+    elsewhere (see :class:`SharedBest`). ``rank`` and ``slack`` (per row): entries more
+    than ``slack`` below the row's ``rank``-th best kept key are left out too (the
+    kernel raises its floor to that at the start of the block; a row without one gets
+    the block's ``rank``-th largest group maximum less ``slack``). The caller holds
+    whatever lock guards ``best``.
+
+    Returns the rows' running bar after the block when the kernel ran (the larger of
+    the ``kp``-th kept key and the floor: entries at or below it are not candidates),
+    else None.
     """
     S = np.ascontiguousarray(S)
     kernels = _fold.kernels() if compiled else None
     lines = S.shape[1] if by_column else S.shape[0]
+    kp = best.key.shape[1]
+    ranked = rank is not None and slack is not None and 0 < rank < kp
     if floor is None:
         floor = np.full(lines, -np.inf, best.key.dtype)
-    thr = np.maximum(best.threshold(), floor)
-    if kernels is not None and np.count_nonzero(np.isneginf(thr)) * _OPEN_ROWS > lines:
+    # rows with no bar yet: not ``rank`` (or not ``kp``) kept, and no floor from elsewhere
+    unbarred = (best.filled < (rank if ranked else kp)) & np.isneginf(floor)
+    if kernels is not None and np.count_nonzero(unbarred) * _OPEN_ROWS > lines:
         # Rows without a bar yet (a scan's first chunk) would take every entry into the
         # kernel's replace-the-smallest insertion (about kp ln(m / kp) each, several
         # times the NumPy filter's cost): the block's own bar is given instead.
-        bar = block_bar(S, kk, by_column) if kk >= best.key.shape[1] else None
+        bar = None
+        if kk >= kp:
+            bar = block_bar(S, rank if ranked else kk, by_column)
         if bar is None:
             kernels = None
         else:
-            floor = np.maximum(floor, bar)
+            floor = np.maximum(floor, floor_below(bar, slack, best.key.dtype) if ranked
+                               else bar)
     if kernels is None:
+        thr = np.maximum(best.threshold(), floor)
         best.add(*select(S, kk, thr, by_column=by_column), offset=offset)
-        return
+        return None
     kernel = kernels[0] if by_column else kernels[1]
-    kernel(S, offset, best.key, best.idx, best.filled, floor.astype(best.key.dtype, copy=False))
+    return kernel(S, offset, best.key, best.idx, best.filled,
+                  floor.astype(best.key.dtype, copy=False), rank if ranked else 0,
+                  np.asarray(slack if ranked else np.zeros(1), np.float64))
+
+
+def floor_below(key: np.ndarray, slack: np.ndarray, dtype) -> np.ndarray:
+    """Per row, a value of ``dtype`` strictly below ``key`` and at or below ``key -
+    slack`` (computed in float64, never rounded up): -inf where ``key`` is -inf or NaN.
+
+    Examples
+    --------
+    >>> f = floor_below(np.array([1.0, -np.inf]), np.array([0.5, 0.5]), np.float32)
+    >>> f.tolist(), f.dtype
+    ([0.5, -inf], dtype('float32'))
+    >>> bool(floor_below(np.array([1.0]), np.array([0.0]), np.float32)[0] < 1.0)
+    True
+    """
+    key = np.asarray(key, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        floor = np.minimum(key - slack, np.nextafter(key, -np.inf))
+        floor = np.where(np.isnan(floor), -np.inf, floor)
+        low = floor.astype(dtype)
+    return np.where(low > floor, np.nextafter(low, np.dtype(dtype).type(-np.inf)),
+                    low).astype(dtype)
 
 
 def block_bar(S: np.ndarray, kk: int, by_column: bool = False) -> np.ndarray | None:
@@ -290,36 +329,61 @@ class SharedBest:
     best of its own, keeping only entries above the last published threshold (the shared
     best then already holds ``kp`` entries at or above it); :meth:`result` merges the
     spares in. Chunks are disjoint, so no candidate is kept twice.
+
+    ``rank`` and ``slack`` (per row, the engine's rounding allowance on keys): an entry
+    whose key is more than ``slack`` below the row's ``rank``-th best key so far cannot
+    reach the row's top ``rank`` once refined (see :func:`vecdiag.neighbors.engine.refine`),
+    so it is left out too (:meth:`floor_of`), however low the ``kp``-th kept key still is.
+    Rows then keep about ``rank`` entries near their top, not ``kp``, and the running bar
+    sits at the ``rank``-th best, not the ``kp``-th: a scan offers far fewer entries.
     """
 
-    def __init__(self, lines: int, kp: int, dtype, floor: np.ndarray | None = None):
+    def __init__(self, lines: int, kp: int, dtype, floor: np.ndarray | None = None, *,
+                 rank: int | None = None, slack: np.ndarray | None = None):
         self.best = Best(lines, kp, dtype)
         self.lock = threading.Lock()
         # keys at or below ``base`` are never candidates (a bound known from elsewhere,
         # see vecdiag.neighbors.engine.search's ``known``); -inf when there is none
         self.base = (np.full(lines, -np.inf, dtype) if floor is None
                      else np.asarray(floor, dtype))
+        use = rank is not None and slack is not None and 0 < rank < kp
+        self.rank = rank if use else None
+        self.slack = np.asarray(slack, np.float64) if use else None
         # the shared best's threshold as last published: a new array each time, never
         # changed in place, so reading it needs no lock (a read under a concurrent
         # fold-in could mix old and new entries and exceed the true kp-th best)
         self.floor = self.base.copy()
         self.spares: dict[int, Best] = {}
 
+    def floor_of(self, best: Best) -> np.ndarray:
+        """Keys at or below this cannot be candidates of a row, given what ``best``
+        holds: ``base``, or ``slack`` below the row's ``rank``-th best key in ``best``.
+
+        Any ``rank`` entries of a row bound its ``rank``-th best from below, so the floor
+        of a spare (entries from other chunks) is as valid as that of the shared best.
+        """
+        if self.rank is None:
+            return self.base
+        kp = best.key.shape[1]
+        kth = np.partition(best.key, kp - self.rank, axis=1)[:, kp - self.rank]
+        return np.maximum(self.base, floor_below(kth, self.slack, best.key.dtype))
+
     def fold(self, S: np.ndarray, kk: int, offset: int, *, by_column: bool,
              compiled: bool) -> None:
         """Fold a score block in (see :func:`fold_in`)."""
         if not (compiled and _fold.kernels() is not None):
             with self.lock:
-                thr = np.maximum(self.best.threshold(), self.base)
+                thr = np.maximum(self.best.threshold(), self.floor_of(self.best))
             found = select(S, kk, thr, by_column=by_column)
             with self.lock:
                 self.best.add(*found, offset=offset)
             return
         if self.lock.acquire(blocking=False):
             try:
-                fold_in(self.best, S, kk, offset, by_column=by_column, compiled=True,
-                        floor=self.base)
-                self.floor = np.maximum(self.best.threshold(), self.base)
+                bar = fold_in(self.best, S, kk, offset, by_column=by_column, compiled=True,
+                              floor=self.base, rank=self.rank, slack=self.slack)
+                self.floor = (bar if bar is not None else
+                              np.maximum(self.best.threshold(), self.floor_of(self.best)))
             finally:
                 self.lock.release()
             return
@@ -327,7 +391,8 @@ class SharedBest:
         if spare is None:
             spare = self.spares[threading.get_ident()] = Best(*self.best.key.shape,
                                                                self.best.key.dtype)
-        fold_in(spare, S, kk, offset, by_column=by_column, compiled=True, floor=self.floor)
+        fold_in(spare, S, kk, offset, by_column=by_column, compiled=True, floor=self.floor,
+                rank=self.rank, slack=self.slack)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(positions, keys) of the ``kp`` best of each row, spares merged in."""

@@ -10,9 +10,12 @@ three steps, the same for every backend:
    cache-sized (1024 queries × 4096 corpus rows: products and selection both run fastest
    there, see ``benchmarks/bench_knn.py``) and inside the memory budget; one worker per
    core pulls (query block, corpus chunk) items in turn. Selection uses an exact
-   threshold filter (:func:`._select.select`) instead of a partition over whole rows. The
-   kNN graph of a corpus multiplies each pair of blocks once and selects along both sides
-   (the scores are symmetric): half the work.
+   threshold filter (:func:`._select.select`) instead of a partition over whole rows.
+   A key more than twice the rounding bound of step 3 below the query's running k-th best
+   cannot reach its top k (:func:`tolerance`), so the scan leaves it out too: the bar a
+   chunk must beat sits just under the k-th best, not at the kp-th, and far fewer
+   entries are taken in. The kNN graph of a corpus multiplies each pair of blocks once
+   and selects along both sides (the scores are symmetric): half the work.
 2. **Refine.** Re-score the candidates one pair at a time with a fixed summation order
    (products, then NumPy's pairwise sum): euclidean from the differences ``q − c`` (so
    identical vectors are exactly 0.0 apart and no distance is negative), cosine as
@@ -36,6 +39,7 @@ import numpy as np
 
 from . import _copies
 from ._scan import numpy_candidates
+from ._select import floor_below
 from ._threads import Workers, blas_workers
 from .rows import Rows
 
@@ -55,7 +59,6 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
     idx_out = np.empty((m, k), np.int64)
     sc_out = np.empty((m, k), C.dtype)
     ok = np.empty(m, bool)
-    eps = max(cand_eps, float(np.finfo(C.dtype).eps))
     # About six (rows, kp, d) temporaries live at once per worker: keep them in the
     # budget. Small pieces (a few MB of temporaries) stay in cache and reuse freed memory
     # instead of mapping fresh pages for every temporary (page faults cost more than the
@@ -74,11 +77,7 @@ def refine(Q: Rows, C: Rows, positions: np.ndarray, cand: np.ndarray, cand_key: 
         r1 = min(m, r0 + step)
         pos = positions[r0:r1]
         ids = cand[r0:r1]
-        if C.metric == "euclidean":
-            qn = np.sqrt(Q.sq[pos]).astype(float)
-            tol = 2.0 * (C.d + 2) * eps * (qn + C.max_norm) ** 2 * 1.01
-        else:
-            tol = 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(float) * C.max_norm * 1.01
+        tol = tolerance(Q, C, pos, cand_eps)
         if kp > k:
             # Skip candidates that cannot reach the top k: a key more than 2 tol below the
             # k-th largest key stays below those k after refining (tol bounds both errors).
@@ -127,23 +126,30 @@ def known_floor(Q: Rows, C: Rows, pos: np.ndarray, known: np.ndarray, cand_eps: 
     >>> bool(0.49 < f[0] < 0.5)
     True
     """
-    eps = max(cand_eps, float(np.finfo(C.dtype).eps))
     known = np.asarray(known, np.float64)
+    tol = tolerance(Q, C, pos, cand_eps)
     with np.errstate(invalid="ignore", over="ignore"):
-        if C.metric == "euclidean":
-            sq = Q.sq[pos].astype(np.float64)
-            tol = 2.0 * (C.d + 2) * eps * (np.sqrt(sq) + C.max_norm) ** 2 * 1.01
-            key = sq - known * known
-        else:
-            tol = 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(np.float64) * C.max_norm * 1.01
-            key = known
-        # strictly below the known key, even without rounding error (a zero query under
-        # dot: every key is exactly 0, and the rows tying the k-th must stay candidates)
-        floor = np.minimum(key - 2.0 * tol, np.nextafter(key, -np.inf))
-    floor = np.where(np.isnan(floor), -np.inf, floor)
-    low = floor.astype(dtype)                        # never rounded up past the bound
-    return np.where(low > floor, np.nextafter(low, np.dtype(dtype).type(-np.inf)),
-                    low).astype(dtype)
+        key = Q.sq[pos].astype(np.float64) - known * known if C.metric == "euclidean" \
+            else known
+    # strictly below the known key, even without rounding error (a zero query under
+    # dot: every key is exactly 0, and the rows tying the k-th must stay candidates)
+    return floor_below(key, 2.0 * tol, dtype)
+
+
+def tolerance(Q: Rows, C: Rows, pos: np.ndarray, cand_eps: float) -> np.ndarray:
+    """Per query at ``pos``, a bound (float64) on the rounding error of a candidate key
+    and of its refined score: ``(d + 2) eps`` times the largest product magnitude, twice
+    (the candidate stage's own rounding and refine's), with 1% to spare.
+
+    A corpus row whose key is more than twice this below k other keys stays below them
+    after refining (refine's skip, :func:`known_floor`, and the scan's floor under the
+    running k-th best).
+    """
+    eps = max(cand_eps, float(np.finfo(C.dtype).eps))
+    if C.metric == "euclidean":
+        qn = np.sqrt(Q.sq[pos].astype(np.float64))
+        return 2.0 * (C.d + 2) * eps * (qn + C.max_norm) ** 2 * 1.01
+    return 2.0 * (C.d + 2) * eps * Q.norms[pos].astype(np.float64) * C.max_norm * 1.01
 
 
 class _Scratch(threading.local):
@@ -256,9 +262,12 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
             cand_eps = float(np.finfo(Cc.dtype).eps)
             floor = None if known is None else known_floor(Q, C, todo, known[todo], cand_eps,
                                                            Cc.dtype)
+            # keys more than twice the rounding bound below a query's running k-th best
+            # cannot reach its top k (as refine's skip): the scan leaves them out
             cand, key = numpy_candidates(Qc, Cc, todo, kp, exclude_self=exclude_self,
                                          budget=budget, batch_size=batch_size,
-                                         progress=progress, floor=floor)
+                                         progress=progress, floor=floor, rank=k,
+                                         slack=2.0 * tolerance(Q, C, todo, cand_eps))
         idx, sc, ok = refine(Q, C, todo, cand, key, k, exclude_self=exclude_self,
                              cand_eps=cand_eps, budget=budget)
         indices[todo[ok]] = idx[ok]
