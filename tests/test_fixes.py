@@ -229,7 +229,7 @@ def test_rerankers_demote_a_planted_hub(seed, reranker):
     w = 1.2 if reranker is csls else 0.6
     q = unit((w * shared + C[7])[None])[0]
     before = vd.knn(q[None], C, k=300).indices[0].tolist()
-    after = reranker(q, C, k=300).indices[0].tolist()
+    after = reranker(q[None], C, k=300).indices[0].tolist()
     assert after.index(0) >= before.index(0) + (reranker is csls)
     assert after.index(7) <= before.index(7)
 
@@ -243,7 +243,7 @@ def test_mutual_proximity_demotes_hub_on_average():
         C[0] = shared
         q = unit((0.6 * shared + C[7])[None])[0]
         before = vd.knn(q[None], C, k=300).indices[0].tolist().index(0)
-        moved.append(mutual_proximity(q, C, k=300).indices[0].tolist().index(0) - before)
+        moved.append(mutual_proximity(q[None], C, k=300).indices[0].tolist().index(0) - before)
     assert min(moved) >= 0 and sum(moved) >= 6
 
 
@@ -374,7 +374,7 @@ def test_deduplicate_planted_copies(with_duplicates):
     q = X[3] + 0.01
     base = vd.knn(q[None], X, k=len(X)).indices[0].tolist()
     assert base[:3] == [3, 50, 120]
-    res = deduplicate(q, X, k=len(X))
+    res = deduplicate(q[None], X, k=len(X))
     order = res.indices[0].tolist()
     # the best copy keeps its place, the others go last (in their own order), the rest
     # keep the base order
@@ -382,7 +382,7 @@ def test_deduplicate_planted_copies(with_duplicates):
     assert np.all(np.isneginf(res.scores[0, -2:]))
     np.testing.assert_allclose(res.scores[0, :-2], vd.knn(q[None], X, k=len(X)).scores[0, [
         base.index(d) for d in order[:-2]]])
-    top = deduplicate(q, X, k=3)
+    top = deduplicate(q[None], X, k=3)
     assert top.indices[0].tolist() == order[:3]
 
 
@@ -544,7 +544,7 @@ def test_apply_fix_rerankers_and_combinations(data):
         vd.knn(*(lambda w: (lambda a: (a.transform(w.transform(Q)), a.transform(w.transform(C))))(
             AllButTheTop().fit(w.transform(C))))(Whiten(n_components=6).fit(C)), k=5).indices)
     index = vd.Index(C, ids=ids, metric="dot")
-    assert apply_fix("center", Q[0], index, k=3).metric == "dot"
+    assert apply_fix("center", Q[:1], index, k=3).metric == "dot"
 
 
 def test_apply_fix_hybrid_lexical():
