@@ -728,6 +728,27 @@ def test_reranker_bad_input(data, with_zero_row):
         deduplicate(Q, C, threshold=2.0)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_hybrid_fuses_a_deduplicated_run_in_its_own_order(metric):
+    """deduplicate puts the copies it moves last in the top-k with score -inf (+inf
+    distance) once k exceeds the distinct documents; hybrid refused such a Neighbors
+    ("scores must be finite") although it ranks a Neighbors by its order alone. RRF by
+    hand over that order: d4 and d5 (copies of d0, d1) take ranks 5 and 6."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(4, 5))
+    corpus = np.vstack([base, base[0], base[1]])
+    nb = deduplicate(base[:1] + 0.01, corpus, k=6, metric=metric)
+    assert np.isinf(nb.scores[0, 4:]).all()
+    ids = [f"d{i}" for i in range(6)]
+    lexical = {"q": {"d5": 3.0, "d2": 2.0}}
+    fused = hybrid((nb, ["q"], ids), lexical, k=10)
+    want = {ids[j]: 1 / (10 + r) for r, j in enumerate(nb.indices[0], start=1)}
+    want["d5"] += 1 / 11
+    want["d2"] += 1 / 12
+    assert fused["q"] == pytest.approx(want)
+    assert list(fused["q"]) == sorted(sorted(want, reverse=True), key=lambda d: -want[d])
+
+
 def test_hybrid_bad_input():
     with pytest.raises(TypeError, match=r"lexical\['q'\] must be a dict"):
         hybrid({"q": {"a": 1.0}}, {"q": ["a"]})
