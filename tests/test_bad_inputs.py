@@ -1306,7 +1306,8 @@ def test_one_dimensional_queries_refused_by_the_cli(tmp_path, capsys):
     np.save(tmp_path / "q.npy", v)
     code = main(["report", str(tmp_path / "c.npy"), "--queries", str(tmp_path / "q.npy"),
                  "-o", str(tmp_path / "r.html")])
-    assert code == 2 and "--queries must be 2-D" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "--queries: q.npy holds a 1-D array" in err and "reshape(1, -1)" in err
     assert not (tmp_path / "r.html").exists()
 
 
