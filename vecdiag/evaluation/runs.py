@@ -103,11 +103,12 @@ def _below_the_rest(scores: np.ndarray, demoted: np.ndarray, real: np.ndarray) -
     """One row's scores with its ``demoted`` (-inf) entries replaced by finite scores
     below every other score of the ``real`` slots, falling in rank order.
 
-    The copies :func:`vecdiag.fixes.deduplicate` moves last carry -inf, and their order in
-    the Neighbors is the ranking it returns. trec_eval ranks by score and breaks ties by
-    doc id, so tied -inf scores (or no document at all, as refusing them did) would not
-    be that ranking: ``lowest - j * max(1, |lowest|)`` for the j-th demoted document is,
-    distinct and below ``lowest`` in single precision too, trec_eval's precision.
+    The copies :func:`vecdiag.fixes.deduplicate` moves last carry -inf, in the order it
+    ranks them. trec_eval ranks by score and breaks ties by doc id, so tied -inf scores
+    would reorder them. The j-th demoted document (j = 1, 2, ...) gets
+    ``lowest - j * max(1, |lowest|)``, with ``lowest`` the row's lowest other score:
+    below it and distinct from the others even in single precision, the precision
+    trec_eval compares scores in.
     """
     finite = scores[real & ~demoted & np.isfinite(scores)]
     lowest = float(np.float32(finite.min())) if finite.size else 0.0
