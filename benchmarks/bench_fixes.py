@@ -93,12 +93,12 @@ def speed(n=100_000, d=384, n_queries=20, codes=SPEED_CODES):
     print(f"\napply_fix on a cached Index: {n} x {d} float32, k = n, median of {n_queries} queries")
     for code in codes:
         t = time.perf_counter()
-        apply_fix(code, C[0] + 0.1, index, k=n)
+        apply_fix(code, C[:1] + 0.1, index, k=n)
         first = time.perf_counter() - t
         times = []
         for i in range(1, n_queries + 1):
             t = time.perf_counter()
-            apply_fix(code, C[i] + 0.1, index, k=n)
+            apply_fix(code, C[i:i + 1] + 0.1, index, k=n)
             times.append(time.perf_counter() - t)
         print(f"{code:18s} first call {first:8.2f}s   cached {np.median(times):6.3f}s", flush=True)
 

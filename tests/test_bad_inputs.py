@@ -1261,3 +1261,63 @@ def test_a_dataframe_given_as_ids_or_texts_names_the_column_fix():
     order = np.argsort(-(vd.normalize(Q) @ vd.normalize(X).T), axis=1, kind="stable")[:, :2]
     found = vd.Index(X, ids=df["id"], texts=df["text"]).search(Q, 2)
     assert found.ids.tolist() == [[IDS[j] for j in row] for row in order]
+
+
+# --------------------------------------------------------------- one query vector, one rule
+
+def _flat_store():
+    faiss = pytest.importorskip("faiss")
+    index = faiss.IndexFlatIP(X.shape[1])
+    index.add(X.astype(np.float32))
+    return vd.stores.faiss(index)
+
+
+# Every public function whose argument is ``queries`` (a set of vectors) takes a 2-D
+# array, as vd.knn and scikit-learn do; a 1-D vector is refused with the reshape to use.
+# Before, csls, mutual_proximity, deduplicate, apply_fix, ann_recall(queries=) and
+# Store.search / vd.audit silently took it as one query while knn refused it.
+ONE_ROW_REFUSED = {
+    "knn": lambda q: vd.knn(q, X, 3),
+    "Index.search": lambda q: vd.Index(X).search(q, 3),
+    "csls": lambda q: F.csls(q, X, 3, n_neighbors=3),
+    "mutual_proximity": lambda q: F.mutual_proximity(q, X, 3),
+    "deduplicate": lambda q: F.deduplicate(q, X, 3),
+    "apply_fix": lambda q: F.apply_fix("center", q, X, k=3),
+    "try_fixes": lambda q: _try_fixes(q, X),
+    "diagnose": lambda q: vd.diagnose(X, queries=q, k=3),
+    "hubness": lambda q: vd.hubness(X, k=3, queries=q),
+    "ann_recall": lambda q: vd.ann_recall([[0, 1]], [[0, 1]], queries=q, corpus=X),
+    "explore": lambda q: vd.explore(vd.Index(X), queries=q),
+    "scratch.knn": lambda q: vd.scratch.knn(q, X, 3),
+    "Store.search": lambda q: _flat_store().search(q, 3),
+    "audit": lambda q: vd.audit(_flat_store(), q, k=3, sweep=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_ROW_REFUSED))
+def test_one_dimensional_queries_refused_with_the_reshape(name):
+    _raises(lambda: ONE_ROW_REFUSED[name](v), "queries", ValueError, "2-D", "reshape(1, -1)")
+
+
+def test_one_dimensional_queries_refused_by_the_cli(tmp_path, capsys):
+    from vecdiag.cli import main
+
+    np.save(tmp_path / "c.npy", X)
+    np.save(tmp_path / "q.npy", v)
+    code = main(["report", str(tmp_path / "c.npy"), "--queries", str(tmp_path / "q.npy"),
+                 "-o", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--queries: q.npy holds a 1-D array" in err and "reshape(1, -1)" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+# An argument named ``query`` is one vector: 1-D, as API.md documents for
+# explain_neighbors and mmr; the answer is the one a (1, d) batch gets from brute force.
+def test_one_query_functions_take_a_vector():
+    order = np.argsort(-(vd.normalize(v) @ vd.normalize(X).T), kind="stable")[:3]
+    assert F.mmr(v, X, 3, lambda_=1.0).indices.tolist() == [order.tolist()]
+    assert vd.explain_neighbors(v, X, k=3).neighbors.indices.tolist() == [order.tolist()]
+    store = _flat_store()
+    dots = X.astype(np.float32).astype(np.float64) @ v.astype(np.float32).astype(np.float64)
+    exact = np.argsort(-dots, kind="stable")[:3]
+    assert vd.explain_neighbors(v, store, k=3).neighbors.indices.tolist() == [exact.tolist()]

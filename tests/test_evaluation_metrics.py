@@ -324,6 +324,32 @@ def test_neighbors_tuple_equals_the_dict_run():
             assert ev.per_query.loc["qa", "map"] == 1.0
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_deduplicated_run_with_demoted_copies_in_the_top_k(metric):
+    """deduplicate moves the copies below every kept document with score -inf (+inf
+    distance); with k past the number of distinct documents they sit in the top-k, and
+    vd.evaluate refused the run ("scores must be finite"). The ranking the Neighbors
+    show (copies last, in their own order) is the run; pytrec_eval scores that ranking
+    given as -rank. d4 (a copy of d0, demoted first) is judged relevant: ranked by
+    doc id among tied -inf scores it would come after d5, and every measure would
+    differ."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(4, 5))
+    corpus = np.vstack([base, base[0], base[1]])      # d4 = d0, d5 = d1
+    queries = np.vstack([base[0] + 0.01, base[2] + 0.01, rng.normal(size=5)])
+    ids = [f"d{i}" for i in range(6)]
+    qids = ["qa", "qb", "qc"]
+    qrels = {"qa": {"d4": 1, "d3": 1}, "qb": {"d4": 2, "d5": 1}, "qc": {"d5": 1, "d2": 0}}
+    nb = vd.fixes.deduplicate(queries, corpus, k=6, metric=metric)
+    assert np.isinf(nb.scores[:, 4:]).all()           # the two copies, in the top 6
+    metrics = ("ndcg@5", "ndcg", "recall@4", "recall@6", "mrr", "map", "precision@5")
+    ev = vd.evaluate((nb, qids, ids), qrels, metrics=metrics)
+    implied = {q: {ids[j]: -float(r) for r, j in enumerate(nb.indices[i], start=1)}
+               for i, q in enumerate(qids)}
+    assert assert_matches(ev, implied, qrels, metrics) == 3
+    assert ev.per_query.loc["qa", "recall@6"] == 1.0 and ev.per_query.loc["qa", "recall@4"] == 0.5
+
+
 def test_cranfield_real_run_equals_pytrec_eval_and_reference(shared_data, cranfield_minilm):
     cf = cranfield_minilm
     Q, C, qids, dids = cf.queries, cf.corpus, cf.query_ids, cf.corpus_ids

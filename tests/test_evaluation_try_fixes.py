@@ -303,3 +303,34 @@ def test_deduplicate_moving_one_copy_into_the_last_place_is_scored_not_refused()
         expected.append(1.0 / (order.index(relevant) + 1))
     assert expected == [0.25, 0.5]                      # d0 is a's demoted copy
     assert rep.evaluations["deduplicate"].values[:, 0].tolist() == expected
+
+
+def test_deduplicate_row_keeps_the_tie_rule_of_the_baseline():
+    """A row with copies moved last (-inf) had every score replaced by -rank, so its
+    tied kept documents were ordered by corpus index, while the baseline (and vd.evaluate
+    of the same Neighbors) order ties by doc id descending, trec_eval's rule: the fix
+    gained mrr@10 1/2 on query a (d0 before d1) from tie order alone. The reference is
+    pytrec_eval on the kept documents' cosines, with the copy below them."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    corpus = np.array([[1.0, 1.0, 0.0], [1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.2, 1.0]])
+    queries = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # a: d0, d1 (and copy d2) tie
+    dids, qids = ["d0", "d1", "d2", "d3"], ["a", "b"]
+    qrels = {"a": {"d0": 1}, "b": {"d3": 1}}
+    metrics = ["mrr@10", "ndcg@10", "map"]
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                       fixes=["deduplicate"], k=4, metrics=metrics, n_resamples=100)
+    cos = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ \
+        (corpus / np.linalg.norm(corpus, axis=1, keepdims=True)).T
+    run = {q: {dids[j]: float(cos[i, j]) for j in (0, 1, 3)} for i, q in enumerate(qids)}
+    for q in qids:
+        run[q]["d2"] = -10.0                            # the copy of d0, moved last
+    # query ids used nowhere else: trec_eval caches the last query it saw (a C static)
+    tag = "try_fixes-tie-rule:"
+    ref = pytrec_eval.RelevanceEvaluator({tag + q: j for q, j in qrels.items()},
+                                         {"recip_rank", "ndcg_cut.10", "map"}
+                                         ).evaluate({tag + q: r for q, r in run.items()})
+    got = rep.evaluations["deduplicate"]
+    for i, q in enumerate(got.query_ids):
+        want = [ref[tag + q][m] for m in ("recip_rank", "ndcg_cut_10", "map")]
+        assert got.values[i].tolist() == pytest.approx(want, abs=1e-12), q
+    assert got.values[0, 0] == 0.5                      # d1 ties d0 and comes first

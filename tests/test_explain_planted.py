@@ -208,7 +208,7 @@ def test_low_margin_that_no_fix_rescues_is_still_low_margin(seed, d):
     exp = vd.explain_neighbors(q, X, k=10, expected=[e])
     # independent: the brute-force rank of e under each fix's re-ranking is outside the top-k
     for cf in exp.counterfactuals:
-        nb = vd.fixes.apply_fix(cf.fix, q, X, k=300)
+        nb = vd.fixes.apply_fix(cf.fix, q[None], X, k=300)
         assert int(np.flatnonzero(nb.indices[0] == e)[0]) + 1 > 10, cf.fix
     first = exp.causes[0]
     assert first.code == "low_margin", [(c.code, c.confidence) for c in exp.causes]

@@ -229,7 +229,7 @@ def test_rerankers_demote_a_planted_hub(seed, reranker):
     w = 1.2 if reranker is csls else 0.6
     q = unit((w * shared + C[7])[None])[0]
     before = vd.knn(q[None], C, k=300).indices[0].tolist()
-    after = reranker(q, C, k=300).indices[0].tolist()
+    after = reranker(q[None], C, k=300).indices[0].tolist()
     assert after.index(0) >= before.index(0) + (reranker is csls)
     assert after.index(7) <= before.index(7)
 
@@ -243,7 +243,7 @@ def test_mutual_proximity_demotes_hub_on_average():
         C[0] = shared
         q = unit((0.6 * shared + C[7])[None])[0]
         before = vd.knn(q[None], C, k=300).indices[0].tolist().index(0)
-        moved.append(mutual_proximity(q, C, k=300).indices[0].tolist().index(0) - before)
+        moved.append(mutual_proximity(q[None], C, k=300).indices[0].tolist().index(0) - before)
     assert min(moved) >= 0 and sum(moved) >= 6
 
 
@@ -374,7 +374,7 @@ def test_deduplicate_planted_copies(with_duplicates):
     q = X[3] + 0.01
     base = vd.knn(q[None], X, k=len(X)).indices[0].tolist()
     assert base[:3] == [3, 50, 120]
-    res = deduplicate(q, X, k=len(X))
+    res = deduplicate(q[None], X, k=len(X))
     order = res.indices[0].tolist()
     # the best copy keeps its place, the others go last (in their own order), the rest
     # keep the base order
@@ -382,7 +382,7 @@ def test_deduplicate_planted_copies(with_duplicates):
     assert np.all(np.isneginf(res.scores[0, -2:]))
     np.testing.assert_allclose(res.scores[0, :-2], vd.knn(q[None], X, k=len(X)).scores[0, [
         base.index(d) for d in order[:-2]]])
-    top = deduplicate(q, X, k=3)
+    top = deduplicate(q[None], X, k=3)
     assert top.indices[0].tolist() == order[:3]
 
 
@@ -544,7 +544,7 @@ def test_apply_fix_rerankers_and_combinations(data):
         vd.knn(*(lambda w: (lambda a: (a.transform(w.transform(Q)), a.transform(w.transform(C))))(
             AllButTheTop().fit(w.transform(C))))(Whiten(n_components=6).fit(C)), k=5).indices)
     index = vd.Index(C, ids=ids, metric="dot")
-    assert apply_fix("center", Q[0], index, k=3).metric == "dot"
+    assert apply_fix("center", Q[:1], index, k=3).metric == "dot"
 
 
 def test_apply_fix_hybrid_lexical():
@@ -726,6 +726,27 @@ def test_reranker_bad_input(data, with_zero_row):
         mmr(np.zeros((1, 1, 12)), C)
     with pytest.raises(ValueError, match="threshold must be a number in"):
         deduplicate(Q, C, threshold=2.0)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_hybrid_fuses_a_deduplicated_run_in_its_own_order(metric):
+    """deduplicate puts the copies it moves last in the top-k with score -inf (+inf
+    distance) once k exceeds the distinct documents; hybrid refused such a Neighbors
+    ("scores must be finite") although it ranks a Neighbors by its order alone. RRF by
+    hand over that order: d4 and d5 (copies of d0, d1) take ranks 5 and 6."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(4, 5))
+    corpus = np.vstack([base, base[0], base[1]])
+    nb = deduplicate(base[:1] + 0.01, corpus, k=6, metric=metric)
+    assert np.isinf(nb.scores[0, 4:]).all()
+    ids = [f"d{i}" for i in range(6)]
+    lexical = {"q": {"d5": 3.0, "d2": 2.0}}
+    fused = hybrid((nb, ["q"], ids), lexical, k=10)
+    want = {ids[j]: 1 / (10 + r) for r, j in enumerate(nb.indices[0], start=1)}
+    want["d5"] += 1 / 11
+    want["d2"] += 1 / 12
+    assert fused["q"] == pytest.approx(want)
+    assert list(fused["q"]) == sorted(sorted(want, reverse=True), key=lambda d: -want[d])
 
 
 def test_hybrid_bad_input():

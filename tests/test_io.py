@@ -119,3 +119,18 @@ def test_object_npz_and_non_npy_files_named(tmp_path):
     X = np.arange(6.0).reshape(3, 2)
     np.save(tmp_path / "ok.npy", X)
     np.testing.assert_array_equal(load_vectors(tmp_path / "ok.npy"), X)
+
+
+@pytest.mark.parametrize("shape, fix", [((4,), "vector.reshape(1, -1)"), ((2, 3, 4), "X.reshape(-1, 4)"),
+                                        ((), "2-D array")])
+def test_a_file_not_holding_a_matrix_says_how_to_write_it(tmp_path, shape, fix):
+    """A 1-D .npy (one query saved as it is) was refused with as_matrix's Python hint on
+    the label: "use q.npy.reshape(1, -1)", "--queries.reshape(1, -1)" on the command line."""
+    np.save(tmp_path / "q.npy", np.ones(shape))
+    np.savez(tmp_path / "q.npz", emb=np.ones(shape))
+    for path in (tmp_path / "q.npy", tmp_path / "q.npz"):
+        with pytest.raises(ValueError) as info:
+            load_vectors(path, name="--queries")
+        msg = str(info.value)
+        assert msg.startswith(f"--queries: {path.name} holds a {len(shape)}-D array") and fix in msg
+        assert ".reshape" not in msg.replace(fix, "")

@@ -49,6 +49,21 @@ def test_check_dask_matrix_names_the_argument(bad, message):
     assert "corpus" in str(info.value)
 
 
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4)])
+def test_a_dask_array_of_another_shape_gets_the_numpy_paths_message(shape):
+    """vd.knn(dask 1-D query, ...) said only "queries must be 2-D, got 1-D", where the
+    same NumPy input names the reshape: both now give the message of _validate."""
+    import vecdiag as vd
+
+    corpus = np.random.default_rng(0).normal(size=(20, 4))
+    with pytest.raises(ValueError) as numpy_path:
+        vd.knn(np.ones(shape), corpus, 3)
+    with pytest.raises(ValueError) as dask_path:
+        vd.knn(da.from_array(np.ones(shape)), da.from_array(corpus), 3)
+    assert str(dask_path.value) == str(numpy_path.value)
+    assert "reshape(" in str(dask_path.value)
+
+
 def test_unknown_chunk_sizes_say_how_to_fix():
     X = da.from_array(np.ones((10, 2)), chunks=(5, 2))
     X = X[X[:, 0] > 0]

@@ -90,7 +90,7 @@ def test_counterfactual_ranks_are_the_ranks_apply_fix_gives(metric, rng):
     q = X[41] + 0.01
     for fix in ("center", "whiten", "all_but_the_top"):
         ranking = transformed_ranking(index, q, fix, k=10)
-        full = vd.fixes.apply_fix(fix, q, index, k=len(index))
+        full = vd.fixes.apply_fix(fix, q[None], index, k=len(index))
         rows = np.arange(len(index))
         where = np.empty(len(index), np.int64)
         where[full.indices[0]] = rows + 1
@@ -111,7 +111,7 @@ def test_counterfactual_where_the_fix_leaves_zero_vectors_scores_zero():
     ranking = transformed_ranking(index, np.array([1.0, 0.0]), "center", k=2)
     assert ranking.top(4).tolist() == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="corpus after the fix"):
-        vd.fixes.apply_fix("center", [1.0, 0.0], index, k=2)
+        vd.fixes.apply_fix("center", [[1.0, 0.0]], index, k=2)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot"])

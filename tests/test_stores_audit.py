@@ -232,7 +232,7 @@ def test_explain_neighbors_on_a_store_names_the_setting(pg_docs, store_data):
         assert f"raise ef_search from 10 to {ev['suggested']}" in cause.summary
         assert ev["sample_recall_after"] >= ev["sample_recall_before"]
         store.set_params(ef_search=ev["suggested"])
-        assert lost in store.search(Q[qi], 10).ids[0].tolist()
+        assert lost in store.search(Q[qi:qi + 1], 10).ids[0].tolist()
         store.set_params(ef_search=10)
         checked += 1
         break

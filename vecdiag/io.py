@@ -87,6 +87,14 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
         arr = _load_parquet(path, key, label)
     else:
         raise ValueError(f"{label}: unsupported file type {suffix!r}; use .npy, .npz or .parquet")
+    if np.ndim(arr) != 2:
+        # as_matrix's hint is Python on the argument (q.npy.reshape(1, -1)); a file's
+        # shape is fixed where it is written
+        shape = np.shape(arr)
+        fix = ("" if not shape else " (one vector: vector.reshape(1, -1))" if len(shape) == 1
+               else f" (e.g. X.reshape(-1, {shape[-1]}))")
+        raise ValueError(f"{label}: {path.name} holds a {len(shape)}-D array of shape {shape}, "
+                         f"not one vector per row; write it as a 2-D array{fix}")
     return V.as_matrix(arr, label, finite=finite)
 
 

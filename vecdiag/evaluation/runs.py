@@ -44,7 +44,10 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
     Slots a search left empty (position -1: a store or filter that returned fewer than
     k) are not documents and are dropped. Several rows with one id (passages of one
     document) give that document once, with its best score (its first, in rank order).
-    A returned document without a finite score is refused, naming the query.
+    A score of -inf (a copy :func:`vecdiag.fixes.deduplicate` moved below every kept
+    document) ranks the document where the Neighbors put it: it becomes a finite score
+    below the row's other scores, falling in rank order (see :func:`_below_the_rest`).
+    Any other score that is not finite (NaN, or +inf) is refused, naming the query.
     """
     if not (hasattr(neighbors, "indices") and hasattr(neighbors, "scores")):
         raise TypeError(f"{name} as a tuple must be (neighbors, query_ids, doc_ids) with the "
@@ -81,6 +84,9 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
         scores = -scores
     run = {}
     for q, row_idx, row_names, row_scores in zip(query_ids, indices, names, scores):
+        demoted = (row_idx >= 0) & np.isneginf(row_scores)
+        if demoted.any():
+            row_scores = _below_the_rest(row_scores, demoted, row_idx >= 0)
         docs: dict = {}
         for i, d, s in zip(row_idx, row_names, row_scores):
             if i < 0:                                   # an empty slot, not a document
@@ -91,6 +97,24 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
             docs.setdefault(str(d), float(s))         # rank order: the first is the best
         run[q] = docs
     return run
+
+
+def _below_the_rest(scores: np.ndarray, demoted: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """One row's scores with its ``demoted`` (-inf) entries replaced by finite scores
+    below every other score of the ``real`` slots, falling in rank order.
+
+    The copies :func:`vecdiag.fixes.deduplicate` moves last carry -inf, in the order it
+    ranks them. trec_eval ranks by score and breaks ties by doc id, so tied -inf scores
+    would reorder them. The j-th demoted document (j = 1, 2, ...) gets
+    ``lowest - j * max(1, |lowest|)``, with ``lowest`` the row's lowest other score:
+    below it and distinct from the others even in single precision, the precision
+    trec_eval compares scores in.
+    """
+    finite = scores[real & ~demoted & np.isfinite(scores)]
+    lowest = float(np.float32(finite.min())) if finite.size else 0.0
+    out = scores.copy()
+    out[demoted] = lowest - max(1.0, abs(lowest)) * np.arange(1, int(demoted.sum()) + 1)
+    return out
 
 
 def as_run(run, name: str = "run") -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _validate as V
 from .metrics import DEFAULT_METRICS, evaluate
-from .runs import as_qrels, ranked_docs
+from .runs import _below_the_rest, as_qrels, ranked_docs
 from .significance import compare
 
 __all__ = ["TrialOptions", "Trial", "check_trial", "dense_runs", "lexical_runs", "score_runs",
@@ -261,24 +261,38 @@ def run_from(neighbors, query_ids, doc_ids) -> dict:
     """A run dict whose scores order documents as the Neighbors do (best first).
 
     Similarities are kept; rows whose scores rise (distances) are negated; a row that is
-    neither (a re-ranker whose scores are not its order), or that holds a score that is
-    not finite (``deduplicate`` gives the copies it moves last ``-inf``), gets ``-rank``
-    as score. Several
+    neither (a re-ranker whose scores are not its order) gets ``-rank`` as score. The
+    copies ``deduplicate`` moves last (-inf, or +inf distances, at the end of a row) get
+    finite scores below the rest, as :func:`vecdiag.evaluation.run_from_neighbors` gives
+    them, so that the kept documents keep their scores, and with them trec_eval's tie
+    rule, as in the baseline's run and in ``vd.evaluate`` of the same Neighbors. Several
     rows with one id (passages of one document) give that document once, with its best
     score (its first, in rank order), as :func:`vecdiag.evaluation.run_from_neighbors` does.
     """
     scores = np.asarray(neighbors.scores, dtype=np.float64)
     names = np.asarray([str(d) for d in doc_ids], dtype=object)[np.asarray(neighbors.indices)]
-    steps = np.diff(scores, axis=1)
-    finite = np.isfinite(scores).all(axis=1)   # a run holds finite scores only
-    falling = (steps <= 0).all(axis=1) & finite
-    rising = (steps >= 0).all(axis=1) & finite
     ranks = -np.arange(1, scores.shape[1] + 1, dtype=np.float64)
     run = {}
     for i, q in enumerate(query_ids):
-        row = scores[i] if falling[i] else -scores[i] if rising[i] else ranks
+        row = _ordered_scores(scores[i])
+        row = ranks if row is None else row
         docs: dict = {}
         for d, s in zip(names[i], row):
             docs.setdefault(d, float(s))  # rank order: the first is the best
         run[str(q)] = docs
     return run
+
+
+def _ordered_scores(row: np.ndarray) -> np.ndarray | None:
+    """``row`` oriented so that higher is better, when its order is its scores' order:
+    finite and falling (similarities) or rising (distances, negated), then a tail of
+    -inf in that orientation (copies deduplicate moved last), which becomes finite scores
+    below the rest. None otherwise."""
+    for oriented in (row, -row):
+        demoted = np.isneginf(oriented)
+        head = oriented[:oriented.size - int(demoted.sum())]
+        if np.isfinite(head).all() and (np.diff(head) <= 0).all():
+            if not demoted.any():
+                return oriented
+            return _below_the_rest(oriented, demoted, np.ones(row.size, dtype=bool))
+    return None

@@ -65,7 +65,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     from ..neighbors import knn
 
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(query, C, name="query")
+    Q, _ = check_queries(query, C, name="query", allow_single=True)
     prepare(Q, metric, "query")  # refuse a zero query under its own name
     k = V.check_k(k, C.shape[0])
     if isinstance(lambda_, (bool, np.bool_)) or not isinstance(lambda_, numbers.Real) \
@@ -148,7 +148,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
 
     Parameters
     ----------
-    queries : array-like (n_q, d) or (d,)
+    queries : array-like (n_q, d)
     corpus : array-like (n, d) or vecdiag.Index
     k : int
         Neighbours per query.

@@ -34,7 +34,9 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
     Returns
     -------
     dict
-        Euclidean Neighbors scores (distances) are negated, so higher is better.
+        Euclidean Neighbors scores (distances) are negated, so higher is better. A
+        Neighbors' order is kept (the dict's insertion order), with the -inf scores of
+        the copies :func:`deduplicate` moves last; a NaN score is refused.
 
     Examples
     --------
@@ -80,9 +82,12 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
             for i, d, s in zip(row_idx, row_labels, row_scores):
                 if i < 0:                  # an empty slot (a store or filter returned fewer)
                     continue
-                if not math.isfinite(s):
+                # NaN has no place in an order; -inf is a copy deduplicate moved last (it
+                # keeps its place: a Neighbors is ranked by its own order), as a dict
+                # run may hold +-inf too
+                if math.isnan(s):
                     raise ValueError(f"{name}: query {q!r} has score {s} for document {d!r}; "
-                                     "scores must be finite numbers")
+                                     "scores must be numbers (NaN has no rank)")
                 # passages of one document: its best (first). Ids are read as strings, as
                 # hybrid and vd.evaluate read them: 7 and "7" are one document, which kept
                 # two places and was counted twice by hybrid

@@ -167,8 +167,8 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     code : str or sequence of str
         A fix code (``vecdiag.fixes.FIX_CODES``), a ``"+"``-joined combination such as
         ``"center+csls"``, or a sequence of codes (see :func:`parse_fix`).
-    queries : array-like (n_q, d) or (d,)
-        Query vectors (a 1-D query gives a result with one row).
+    queries : array-like (n_q, d)
+        Query vectors, one per row (one query: ``query[None, :]``).
     corpus : array-like (n, d) or vecdiag.Index
         Document vectors; an Index brings its ids, texts and metric.
     k : int

@@ -95,7 +95,7 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
 
     Parameters
     ----------
-    queries : array-like (n_q, d) or (d,)
+    queries : array-like (n_q, d)
     corpus : array-like (n, d) or vecdiag.Index
     k : int
         Neighbours returned per query (``len(corpus)`` gives the full ranking).
@@ -217,7 +217,7 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
 
     Parameters
     ----------
-    queries : array-like (n_q, d) or (d,)
+    queries : array-like (n_q, d)
     corpus : array-like (n, d) or vecdiag.Index
     k : int
         Neighbours per query (``len(corpus)`` gives the full ranking).

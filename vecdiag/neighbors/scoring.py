@@ -51,10 +51,18 @@ def resolve_corpus(corpus, metric: str | None, ids=None):
 
 
 def check_queries(queries, C: np.ndarray, *, name: str = "queries",
-                  allow_empty: bool = False) -> tuple[np.ndarray, bool]:
-    """2-D checked queries (a single 1-D query is promoted) and whether it was 1-D;
-    ``allow_empty``: zero query rows are accepted (as :func:`vecdiag.knn` accepts them)."""
-    Q = V.as_vectors(queries, name, ndim=(1, 2), allow_empty=allow_empty)
+                  allow_empty: bool = False,
+                  allow_single: bool = False) -> tuple[np.ndarray, bool]:
+    """2-D checked queries and whether the input was one 1-D query.
+
+    The rule of every public function (:func:`vecdiag.knn` and the rest): an argument
+    named ``queries`` is a set of vectors, 2-D ``(n_q, d)``, and a 1-D array is refused
+    with the reshape to use. ``allow_single``: the argument is a ``query``
+    (:func:`vecdiag.fixes.mmr`), which also takes one 1-D vector, promoted to one row.
+    ``allow_empty``: zero query rows are accepted (as :func:`vecdiag.knn` accepts them).
+    """
+    Q = V.as_vectors(queries, name, ndim=(1, 2) if allow_single else 2,
+                     allow_empty=allow_empty)
     single = Q.ndim == 1
     Q = Q.reshape(1, -1) if single else Q
     V.check_same_dim(Q, name, C, "corpus")

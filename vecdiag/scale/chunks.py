@@ -62,7 +62,11 @@ def check_dask_matrix(X, name: str = "X", *, ndim: int = 2):
     if kind not in "fiub":
         raise TypeError(f"{name} has dtype {X.dtype}; pass real numbers (float32 or float64)")
     if X.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got {X.ndim}-D with shape {X.shape}")
+        # the hints of the NumPy path (vecdiag._validate.as_vectors)
+        hint = (f"; use {name}.reshape(1, -1) for a single vector" if ndim == 2 and X.ndim == 1
+                else f"; reshape it to (n_vectors, dim), e.g. {name}.reshape(-1, "
+                     f"{X.shape[-1]})" if ndim == 2 and X.ndim > 2 else "")
+        raise ValueError(f"{name} must be {ndim}-D, got {X.ndim}-D with shape {X.shape}{hint}")
     if any(np.isnan(s) for s in X.shape):
         raise ValueError(f"{name} has unknown chunk sizes (shape {X.shape}); call "
                          f"{name}.compute_chunk_sizes() first")

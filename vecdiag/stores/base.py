@@ -335,7 +335,7 @@ class Store:
 
         Parameters
         ----------
-        queries : array-like, (n_queries, d) or (d,)
+        queries : array-like, (n_queries, d)
             Sent to the store as float32, one search per query.
         k : int
             Results asked for.
@@ -357,8 +357,7 @@ class Store:
         return self._neighbors(got_ids, got_raw, k, seconds)
 
     def _queries(self, queries) -> np.ndarray:
-        Q = V.as_vectors(queries, "queries")
-        Q = Q[None, :] if Q.ndim == 1 else Q
+        Q = V.as_matrix(queries, "queries")   # 2-D, as vd.knn: one query is q[None, :]
         if Q.shape[1] != self.dim:
             raise ValueError(f"queries have dimension {Q.shape[1]} but {self.describe()} holds "
                              f"vectors of dimension {self.dim}; embed the queries with the "

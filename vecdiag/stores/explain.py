@@ -65,7 +65,7 @@ def explain_in_store(explain, query, store, *, k: int = 10, returned=None, embed
     q = V.as_vector(query, "query")
     q = store._as_searched(q[None, :])[0]   # as the store compares it (halfvec: float16)
     k = V.check_k(k, len(index))
-    got = store.search(q, k)
+    got = store.search(q[None, :], k)
     returned_ids = [v for v in got.ids[0].tolist() if v is not None]
     exp = explain(q, index, k=k, returned=returned_ids, embedder=embedder,
                   query_text=query_text, random_state=random_state, **kwargs)
@@ -100,7 +100,7 @@ def _name_the_setting(cause, store, exp, q, k, returned_rows, random_state):
     try:
         for v in ladder:
             store.set_params(**{setting: v})
-            if want <= set(store.search(q, k).indices[0].tolist()):
+            if want <= set(store.search(q[None, :], k).indices[0].tolist()):
                 found_at = v
                 break
     finally:
