@@ -224,6 +224,7 @@ def test_rank_floor_keeps_every_entry_near_the_top(rng, compiled_path, by_column
     lines, m, kp, rank = 70, 2000, 12, 4
     S = np.round(rng.normal(size=(lines, m)) * 8) / 8               # ties and near ties
     S[:, rng.choice(m, 40, replace=False)] += 2.0                   # a band near the top
+    S[:, :30] += 2.0                    # and in the first chunk, whose bar the block sets
     S = S.astype(dtype)
     slack = np.full(lines, 0.25)
     S[5] = 1.0                                                      # one row: all tied

@@ -22,14 +22,17 @@ _OPEN_ROWS = 8                        # compiled fold-in once at most 1/8 of row
 _ROUNDS = 12                          # up to this many candidates per row: fold in by rounds
 
 
-def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
+def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False,
+           rank: int | None = None, slack: np.ndarray | None = None):
     """Entries of each row of ``S`` that may be among its ``kk`` largest and are ``> thr``.
 
     Returns three flat arrays ``(line, column, value)`` for the surviving entries. Every
     entry of a row that is among its ``kk`` largest and ``> thr[row]`` is returned (up to
     the choice among equal values at the boundary, which the engine's refine step settles).
     ``by_column=True`` selects down the columns of ``S`` instead (as for ``S.T``) without
-    transposing it: "rows" below are then the columns of ``S``.
+    transposing it: "rows" below are then the columns of ``S``. With ``rank`` and ``slack``
+    (per row), entries ``slack`` or more below the row's ``rank``-th largest may be left
+    out as well (see :class:`SharedBest`).
 
     Notes
     -----
@@ -62,16 +65,22 @@ def select(S: np.ndarray, kk: int, thr: np.ndarray, *, by_column: bool = False):
     passing = group_max > (thr if by_column else thr[:, None])
     line_axis = 1 if by_column else 0
     total = int(np.count_nonzero(passing))
-    if total > lines * kk:
+    ranked = rank is not None and slack is not None and 0 < rank < kk
+    most = rank if ranked else kk
+    if total > lines * most:
         # some rows pass more than kk groups (the first chunks): the kk-th largest group
         # maximum t of such a row bounds its kk largest entries from below (kk entries
-        # are >= t), so its threshold rises to keep only entries >= t
+        # are >= t), so its threshold rises to keep only entries >= t; with a rank, also
+        # to slack below the rank-th largest maximum (rank entries reach it)
         counts = np.count_nonzero(passing, axis=1 - line_axis)
-        heavy = np.flatnonzero(counts > kk)
+        heavy = np.flatnonzero(counts > most)
         gm_heavy = group_max[:, heavy].T if by_column else group_max[heavy]
-        t = np.partition(gm_heavy, w - kk, axis=1)[:, w - kk]
+        part = np.partition(gm_heavy, (w - kk, w - most), axis=1)
+        bar = np.nextafter(part[:, w - kk], -np.inf)
+        if ranked:
+            bar = np.maximum(bar, floor_below(part[:, w - rank], slack[heavy], S.dtype))
         thr = thr.copy()
-        thr[heavy] = np.maximum(thr[heavy], np.nextafter(t, -np.inf))
+        thr[heavy] = np.maximum(thr[heavy], bar)
         if by_column:
             passing[:, heavy] = gm_heavy.T > thr[heavy]
         else:
@@ -374,7 +383,7 @@ class SharedBest:
         if not (compiled and _fold.kernels() is not None):
             with self.lock:
                 thr = np.maximum(self.best.threshold(), self.floor_of(self.best))
-            found = select(S, kk, thr, by_column=by_column)
+            found = select(S, kk, thr, by_column=by_column, rank=self.rank, slack=self.slack)
             with self.lock:
                 self.best.add(*found, offset=offset)
             return
