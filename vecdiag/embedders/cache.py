@@ -1,7 +1,8 @@
 """A durable embedding cache: one SQLite row per (model, kind, prefix, text).
 
 The key is the embedder's identity (``cache_id``, else ``model_name``; for an
-:class:`~vecdiag.embedders.OpenAIEmbedder` the model and its ``dimensions``), the kind
+:class:`~vecdiag.embedders.OpenAIEmbedder` the server's base URL, the model and its
+``dimensions``; for a sentence-transformers model where it was loaded from), the kind
 ("query" / "document"), the exact prefix prepended for that kind, and the SHA-256 of the
 text. Change any of them and the old rows are simply never looked up: a stale vector
 cannot be read. Rows are written in one transaction per finished batch in WAL mode, so

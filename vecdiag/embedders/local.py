@@ -81,9 +81,23 @@ class SentenceTransformerEmbedder(_Base):
     @property
     def cache_id(self) -> str:
         """What the vectors depend on besides the text (the key of a :func:`resilient`
-        cache): the model and the tokens it reads (raising ``max_seq_length`` to read
-        past a cut changes every long document's vector)."""
-        return f"{self.model_name}:max_tokens{self.max_tokens}"
+        cache): where the model was loaded from (its hub id, or its folder as an absolute
+        path; ``model_name`` when neither is known), the tokens it reads (raising
+        ``max_seq_length`` to read past a cut changes every long document's vector) and
+        its ``truncate_dim`` when set (shorter vectors).
+
+        Not the name from the model card: two models fine-tuned from one base share
+        it, and would read each other's vectors. Caches written when it was
+        (``NAME:max_tokensN``) are not read: their texts are embedded once more. A
+        folder overwritten with new weights, or a model trained in this process, keeps
+        its identity: clear its cache (``EmbeddingCache.clear(model=...)``).
+        """
+        source = _path_of(self.model)
+        if source and Path(source).is_dir():
+            source = str(Path(source).resolve())
+        out = f"{source or self.model_name}:max_tokens{self.max_tokens}"
+        truncate = getattr(self.model, "truncate_dim", None)
+        return out + (f":truncate_dim{truncate}" if truncate else "")
 
     @property
     def dim(self) -> int:
@@ -253,6 +267,12 @@ def _name_of(model) -> str:
         value = getattr(card, attr, None)
         if isinstance(value, str) and value:
             return value
+    path = _path_of(model)
+    return _name_from_path(path) if path else type(model).__name__
+
+
+def _path_of(model) -> str | None:
+    """The hub id or folder a loaded SentenceTransformer's weights came from, if known."""
     inner = getattr(model, "transformers_model", None)
     if inner is None:
         try:
@@ -260,4 +280,4 @@ def _name_of(model) -> str:
         except Exception:  # noqa: BLE001 - any layout without a first module
             inner = None
     path = getattr(getattr(inner, "config", None), "_name_or_path", None)
-    return _name_from_path(path) if path else type(model).__name__
+    return str(path) if path else None
