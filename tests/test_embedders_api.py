@@ -9,6 +9,7 @@ unwrapped embedder (a resilient embedder must change nothing but its survival).
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import numpy as np
@@ -361,6 +362,30 @@ def test_cli_embed_provider_failure_exits_1_without_the_key(tmp_path, capsys, mo
     assert not (tmp_path / "o.npy").exists()
 
 
+def test_cli_embed_server_ignoring_dimensions_exits_1_naming_the_lengths(tmp_path, capsys,
+                                                                        monkeypatch):
+    """A server that answers 2 numbers a vector whatever --dimensions asks: the same
+    wrong length twice is final, and it escaped `vecdiag embed` as a traceback with exit
+    status 3 (a bug); it is a provider failure, status 1, saying what came back."""
+    from vecdiag.cli import main
+    from vecdiag.embedders import limits
+
+    monkeypatch.setattr(limits, "backoff_wait", lambda *args: (lambda state: 0.0))
+    corpus = tmp_path / "c.jsonl"
+    _write_corpus(corpus, [{"_id": "1", "text": "a"}, {"_id": "2", "text": "bb"}])
+    httpd, url, seen = _scripted_server([])
+    try:
+        code = main(["embed", str(corpus), "--model", "openai:m", "--base-url", url,
+                     "--dimensions", "3", "--cache", str(tmp_path / "c"),
+                     "-o", str(tmp_path / "o.npy"), "--quiet"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = capsys.readouterr().err
+    assert code == 1 and "dimension 2, expected 3" in err and "dimensions=3" in err
+    assert len(seen) == 2 and not (tmp_path / "o.npy").exists()
+
+
 def test_empty_texts_and_missing_key_refused_before_any_request(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -677,3 +702,45 @@ def test_an_exhausted_quota_stops_the_run_at_once():
         httpd.server_close()
     assert info.value.code == "insufficient_quota" and not info.value.transient
     assert len(seen) == 2 and emb.last_summary.retries == {"429": 1}
+
+
+def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():
+    """A server that ignores `dimensions` (asked for 3, it answers 2 every time), or
+    answers one vector fewer than it is sent texts every time, was retried as a
+    passing fault: 9 attempts per batch with backoff (about 90 s a batch at the
+    defaults) before an EmbeddingError. The same wrong shape twice for one batch now
+    stops the run after one retry, naming the expected and got lengths and the input
+    rows of the batch (a duplicate text's row too); plain encode names the rows."""
+    from vecdiag.embedders.errors import BadResponse
+
+    texts = ["a", "bb", "ccc", "dddd", "a"]
+
+    def one_short(texts):
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts[:-1])]}).encode()
+
+    def run(answers, **kw):
+        httpd, url, seen = _scripted_server(answers)
+        try:
+            inner = OpenAIEmbedder("m", base_url=url, batch_size=2, **kw)
+            emb = resilient(inner, max_concurrency=1, backoff=0.01, max_backoff=0.02,
+                            show_progress=False)
+            with pytest.raises(BadResponse) as info:
+                emb.encode(texts)
+            with pytest.raises(BadResponse) as plain:
+                inner.encode(texts)
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+        return info.value, plain.value, seen
+
+    err, plain, seen = run([], dimensions=3)          # every answer: 2 numbers a vector
+    assert len(seen) - 1 == 2                          # two attempts, then plain encode's one
+    assert err.rows == [0, 1, 4] and classify(err) == ("bad response", False)
+    for message in ("dimension 2, expected 3", "dimensions=3", r"3 rows \(0, 1, 4\)"):
+        assert re.search(message, str(err)), (message, str(err))
+    assert re.search(r"dimension 2, expected 3 .*2 rows \(0, 1\)", str(plain)), str(plain)
+    err, plain, seen = run([one_short] * 3, dimensions=2)
+    assert len(seen) - 1 == 2 and err.rows == [0, 1, 4]
+    assert re.search(r"holds 1 embeddings .* for 2 texts.*smaller batch_size", str(err))
+    assert re.search(r"for 2 texts .*2 rows \(0, 1\)", str(plain)), str(plain)

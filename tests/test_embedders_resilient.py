@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from vecdiag.embedders import (CallableEmbedder, EmbeddingCache, EmbeddingError, OpenAIEmbedder,
-                               resilient)
+from vecdiag.embedders import (BadResponse, CallableEmbedder, EmbeddingCache, EmbeddingError,
+                               OpenAIEmbedder, resilient)
 from vecdiag.embedders.testing import (EmbeddingServer, fault_fraction, fault_sequence,
                                        fault_storm, vector_for)
 
@@ -130,6 +130,43 @@ def test_learned_dimension_is_kept_across_calls(tmp_path):
             assert np.allclose(X, expected(["c", "d"], 8))
             assert emb.last_summary.retries == {"bad response": 1}
             assert server.requests == 3
+
+
+@pytest.mark.timeout(60)
+def test_a_changed_model_length_stops_at_once_saying_to_clear_the_cache(tmp_path):
+    """The model behind a name changed length (8 cached, 4 served now): every batch of
+    the next run was refused and retried 9 times with backoff before an EmbeddingError.
+    The same wrong length twice stops the run, saying where 8 came from and how to
+    clear it; a fault-free server at the right length is then used again."""
+    with EmbeddingServer(dim=8) as server:
+        fast(server, cache=tmp_path, dimensions=None).encode(["a", "b"])
+        server.dim = 4                                  # the model was swapped
+        server.reset()
+        emb = fast(server, cache=tmp_path, dimensions=None, max_concurrency=1,
+                   batch_size=2)
+        with pytest.raises(BadResponse) as info:
+            emb.encode(["c", "d", "e", "f"])
+        assert server.requests == 2                     # one batch, one retry, no more
+        message = str(info.value)
+        assert "dimension 4, expected 8" in message and "cached vectors" in message
+        assert f"EmbeddingCache.clear(model={emb.cache_id!r})" in message
+        assert info.value.rows == [0, 1]
+        EmbeddingCache(tmp_path).clear(model=emb.cache_id)
+        X = emb.encode(["c", "d", "e", "f"])
+    assert np.allclose(X, expected(["c", "d", "e", "f"], 4))
+
+
+@pytest.mark.timeout(60)
+def test_a_passing_wrong_length_twice_in_a_row_is_still_retried():
+    """The test server's "wrong-dim" is a passing fault: hit twice in a row, one batch
+    gets two different wrong lengths (7, then 9), which are retried, where the same
+    wrong length twice would be final (the 30%-faults test relies on it)."""
+    with EmbeddingServer(dim=8, faults=fault_sequence(["wrong-dim", "wrong-dim"])) as server:
+        emb = fast(server, max_concurrency=1, dimensions=8)
+        X = emb.encode(["a", "b"])
+    assert np.allclose(X, expected(["a", "b"], 8))
+    assert emb.last_summary.retries == {"bad response": 2}
+    assert [r.outcome for r in server.log] == ["wrong-dim", "wrong-dim", "ok"]
 
 
 @pytest.mark.timeout(90)
@@ -473,19 +510,20 @@ def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exi
     assert np.allclose(X, np.stack([vector_for(t, 8, "fn") for t in ["other", "fine"]]))
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda texts: np.ones((len(texts), 0)), r"empty \(shape \(2, 0\)\)"),
-    (lambda texts: [[]] * len(texts), r"empty \(shape \(2, 0\)\)"),
-    (lambda texts: [[1 + 1j, 2.0]] * len(texts), "not arrays of real numbers"),
-    (lambda texts: "xx", "not arrays of real numbers"),
+@pytest.mark.parametrize("answer, error, message", [
+    (lambda texts: np.ones((len(texts), 0)), BadResponse, r"twice .*empty \(shape \(2, 0\)\)"),
+    (lambda texts: [[]] * len(texts), BadResponse, r"twice .*empty \(shape \(2, 0\)\)"),
+    (lambda texts: [[1 + 1j, 2.0]] * len(texts), EmbeddingError, "not arrays of real numbers"),
+    (lambda texts: "xx", EmbeddingError, "not arrays of real numbers"),
 ])
-def test_empty_or_non_numeric_answers_are_bad_responses(tmp_path, answer, message):
+def test_empty_or_non_numeric_answers_are_bad_responses(tmp_path, answer, error, message):
     """A function (or server) answering vectors of length 0 was accepted: encode returned
     a (2, 0) array and cached it. Complex or text answers were reported as "different
-    lengths [2]". Both are now bad responses (retried), nothing cached."""
+    lengths [2]". Both are now bad responses (retried), nothing cached; the same empty
+    answer twice is a repeated wrong shape, which stops the run."""
     emb = resilient(CallableEmbedder(answer, model_name="broken"), cache=tmp_path,
                     max_retries=1, backoff=0.001, max_backoff=0.002)
-    with pytest.raises(EmbeddingError, match=message):
+    with pytest.raises(error, match=message):
         emb.encode(["a", "b"])
     assert len(emb.cache) == 0
     assert emb.last_summary.retries == {"bad response": 1}  # max_retries=1

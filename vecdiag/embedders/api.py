@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_texts
-from .errors import BadResponse, ProviderError, mask_secret, retry_after_seconds
+from .errors import BadResponse, ProviderError, WrongShape, mask_secret, retry_after_seconds
 
 __all__ = ["OpenAIEmbedder", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]
 
@@ -264,9 +264,12 @@ class OpenAIEmbedder(_Base):
         except (ValueError, KeyError, TypeError) as err:
             raise BadResponse(f"malformed response from {self.url} ({type(err).__name__}: "
                               f"{mask_secret(str(err)[:100], self._api_key)})") from None
-        if [i for i, _ in pairs] != list(range(n)):
-            raise BadResponse(f"the response holds {len(pairs)} embeddings with indices "
-                              f"{[i for i, _ in pairs][:5]}... for {n} texts")
+        indices = [i for i, _ in pairs]
+        if indices != list(range(n)):
+            raise WrongShape(f"the response holds {len(pairs)} embeddings with indices "
+                             f"{indices[:5]}... for {n} texts",
+                             ("count", n, len(pairs)) if len(pairs) != n
+                             else ("indices", n, tuple(indices)))
         return check_vectors([_decoded(v) for _, v in pairs], n, self.expected_dim)
 
     def encode(self, texts, *, kind: str = "document", batch_size: int | None = None,
@@ -294,7 +297,7 @@ class OpenAIEmbedder(_Base):
                 r = client.post(self.url, json=self._body(chunk), headers=self._headers())
                 try:
                     parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
-                except ProviderError as err:
+                except (ProviderError, WrongShape) as err:
                     err.name_rows(range(start, start + len(chunk)))
                     raise
                 bar.update(len(chunk))
@@ -368,7 +371,8 @@ def _tokens(out):
 
 
 def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
-    """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong."""
+    """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong
+    (:class:`~.errors.WrongShape` for a wrong count or length of vectors)."""
     try:
         X = np.asarray(rows, dtype=np.float64)
     except OverflowError:   # a JSON integer of hundreds of digits
@@ -376,15 +380,19 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
     except (ValueError, TypeError):
         lengths = sorted({len(r) if hasattr(r, "__len__") else -1 for r in rows})
         if len(lengths) > 1:
-            raise BadResponse(f"the embeddings have different lengths {lengths[:5]}") from None
+            raise WrongShape(f"the embeddings have different lengths {lengths[:5]}",
+                             ("lengths", expected_dim, tuple(lengths))) from None
         raise BadResponse(f"the embeddings are not arrays of real numbers (got "
                           f"{type(rows).__name__} {str(rows)[:60]!r})") from None
     if X.ndim != 2 or X.shape[0] != n:
-        raise BadResponse(f"expected {n} embeddings, got an array of shape {X.shape}")
+        raise WrongShape(f"expected {n} embeddings, got an array of shape {X.shape}",
+                         ("count", n, X.shape))
     if X.shape[1] == 0:
-        raise BadResponse(f"the embeddings are empty (shape {X.shape}): no vector came back")
+        raise WrongShape(f"the embeddings are empty (shape {X.shape}): no vector came back",
+                         ("length", expected_dim, 0))
     if expected_dim is not None and X.shape[1] != expected_dim:
-        raise BadResponse(f"embeddings have dimension {X.shape[1]}, expected {expected_dim}")
+        raise WrongShape(f"embeddings have dimension {X.shape[1]}, expected {expected_dim}",
+                         ("length", expected_dim, X.shape[1]))
     # np.asarray reads "1" and true as numbers: a server sending those is broken
     if any(isinstance(v, (str, bytes, bool)) for row in rows if isinstance(row, (list, tuple))
            for v in row):

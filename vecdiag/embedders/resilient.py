@@ -7,7 +7,8 @@ One :meth:`ResilientEmbedder.encode` call:
    through one shared rate limiter for requests and tokens (:mod:`.limits`);
 3. retries transient failures (429, 5xx, timeouts, dropped connections, responses that
    fail the checks) with exponential backoff and full jitter after the server's
-   ``Retry-After`` (tenacity), and stops at once on a final one (400, 401, 403, ...);
+   ``Retry-After`` (tenacity), and stops at once on a final one (400, 401, 403, ...,
+   and the same wrong count or length of vectors answered twice for one batch);
 4. checks every answer (count, order, dimension, finite) and commits each batch to the
    cache as soon as it arrives, so a killed run resumes where it stopped;
 5. returns the vectors in input order, or raises one :class:`EmbeddingError` naming the
@@ -28,7 +29,7 @@ from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import OverdueCalls, _Run
 from .cache import EmbeddingCache
-from .errors import EmbeddingError, ProviderError
+from .errors import EmbeddingError, ProviderError, WrongShape
 from .summary import EmbedSummary
 
 __all__ = ["resilient", "ResilientEmbedder"]
@@ -146,7 +147,7 @@ class ResilientEmbedder(_Base):
             show = len(batches) > 4
         run.execute(len(uniques), len(uniques) - len(missing), bool(show))
         wall = time.perf_counter() - start
-        if run.dim is not None:
+        if run.dim is not None and run.fatal is None:  # not a length its answers refuted
             self._dims[model] = run.dim
         failed_texts = {t for b in run.failed_batches for t in b[0]}
         summary = EmbedSummary(
@@ -162,7 +163,7 @@ class ResilientEmbedder(_Base):
         if show:
             print(summary, file=sys.stderr)
         if run.fatal is not None:
-            if isinstance(run.fatal, ProviderError):
+            if isinstance(run.fatal, (ProviderError, WrongShape)):
                 held = set(run.fatal_texts)
                 run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
             raise run.fatal
