@@ -115,6 +115,30 @@ def test_bytes_texts_are_refused_with_a_decoding_hint():
         emb.encode(["a", b"b"])
 
 
+def test_containers_whose_iteration_is_not_their_texts_are_refused():
+    """A DataFrame was embedded as its column names (2 vectors for ['text', 'id']), a
+    dict as its keys (the ids), a set in an arbitrary order, and a 0-d array of one
+    text as one text per character; each gave vectors of the wrong texts without a
+    word. They are refused, saying what to pass; a Series, an array of texts and a
+    list are read as before (compared with the function called on the texts)."""
+    pd = pytest.importorskip("pandas")
+    fn = lambda texts: np.array([[len(t), t.count("o")] for t in texts])  # noqa: E731
+    emb = as_embedder(fn, tokenizer=str.split)
+    df = pd.DataFrame({"text": ["hello", "big world"], "id": [1, 2]})
+    for bad, message in ((df, r"a DataFrame, whose iteration gives its column names.*"
+                              r"df\['text'\]"),
+                         ({"d1": "hello", "d2": "big world"}, r"a dict.*keys.*d.values\(\)"),
+                         ({"hello", "big world"}, "a set, whose order is arbitrary")):
+        with pytest.raises(TypeError, match=message):
+            emb.encode(bad)
+        with pytest.raises(TypeError, match=message):
+            emb.count_tokens(bad)
+    want = fn(["hello", "big world"]).astype(np.float32)
+    for good in (df["text"], np.array(["hello", "big world"]), ["hello", "big world"]):
+        np.testing.assert_array_equal(emb.encode(good), want)
+    np.testing.assert_array_equal(emb.encode(np.array("big world")), want[1:])
+
+
 def test_callable_embedder_token_counts_with_prefix():
     emb = CallableEmbedder(lambda t: np.ones((len(t), 2)), query_prefix="find ",
                            tokenizer=str.split, max_tokens=3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .. import _validate as V
@@ -19,6 +21,20 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
                         f"{type(texts).__name__}; decode it first (.decode('utf-8'))")
     if isinstance(texts, np.ndarray):
         texts = texts.tolist()
+        if isinstance(texts, str):   # a 0-d array holds one text (not one per character)
+            return [texts]
+    # iterating these gives no texts in a known order: a dict its keys, a DataFrame its
+    # column names, a set an arbitrary order (the vectors could not be matched back)
+    if isinstance(texts, Mapping) or hasattr(texts, "columns"):
+        kind, fix = (("DataFrame", f"its column of texts ({name}=df['text'])")
+                     if hasattr(texts, "columns") else
+                     ("dict", f"its texts in a list ({name}=list(d.values()))"))
+        raise TypeError(f"{name} is a {kind}, whose iteration gives its "
+                        f"{'column names' if kind == 'DataFrame' else 'keys'}, not its texts; "
+                        f"pass {fix}")
+    if isinstance(texts, (set, frozenset)):
+        raise TypeError(f"{name} is a set, whose order is arbitrary: no vector could be matched "
+                        f"to its text; pass a list ({name}=sorted(...))")
     try:
         texts = list(texts)
     except TypeError:
