@@ -101,6 +101,24 @@ def test_callable_embedder_bad_inputs_and_outputs():
         emb.count_tokens(["a"])
 
 
+def test_callable_embedder_outputs_beyond_float32_ragged_or_prefix_not_a_string():
+    """A function answering 1e300 (finite in float64) came back as inf in the float32
+    result with only a RuntimeWarning; ragged rows raised NumPy's "setting an array
+    element with a sequence"; query_prefix=None was accepted and failed at encode as
+    "unsupported operand type(s) for +". Each is now a clear error; 3e38 (within
+    float32) is kept exactly as float32 holds it."""
+    huge = as_embedder(lambda texts: np.array([[1.0, 2.0], [1e300, 0.0]])[:len(texts)])
+    with pytest.raises(ValueError, match=r"1 row \(1\) with values beyond float32's range"):
+        huge.encode(["a", "b"])
+    edge = as_embedder(lambda texts: np.array([[3e38, -3e38]] * len(texts)))
+    np.testing.assert_array_equal(edge.encode(["a"]), np.float32([[3e38, -3e38]]))
+    ragged = as_embedder(lambda texts: [[1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match="embedder output is ragged"):
+        ragged.encode(["a", "b"])
+    with pytest.raises(TypeError, match="query_prefix must be a string, got NoneType"):
+        CallableEmbedder(lambda texts: np.ones((len(texts), 2)), query_prefix=None)
+
+
 def test_bytes_texts_are_refused_with_a_decoding_hint():
     """A bytes object is not five texts of ints, and str() of bytes is "b'...'": the
     error says to decode."""

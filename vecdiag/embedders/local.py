@@ -170,6 +170,9 @@ class CallableEmbedder(_Base):
                  max_tokens: int | None = None, tokenizer=None, model_name: str = "custom"):
         if not callable(fn):
             raise TypeError(f"fn must be callable (texts -> array), got {type(fn).__name__}")
+        for arg, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+            if not isinstance(value, str):   # it failed at encode, as str + None
+                raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
         self.fn = fn
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
@@ -192,14 +195,20 @@ class CallableEmbedder(_Base):
         with progress_bar(len(texts), desc="encoding", show=show_progress) as bar:
             for start in range(0, len(texts), batch_size):
                 chunk = texts[start:start + batch_size]
-                out = np.asarray(self.fn(chunk))
+                out = V.to_array(self.fn(chunk), "embedder output")  # ragged: named
                 if out.ndim != 2 or out.shape[0] != len(chunk):
                     raise ValueError(f"the embedder returned shape {out.shape} for "
                                      f"{len(chunk)} texts; it must return (n_texts, dim)")
                 parts.append(out)
                 bar.update(len(chunk))
         X = V.as_matrix(np.concatenate(parts), "embedder output")
-        return np.ascontiguousarray(X, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(X, dtype=np.float32)
+        if X.dtype != np.float32 and not np.isfinite(out).all():  # 1e300 would be inf
+            rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+            raise ValueError(f"embedder output has {V.format_rows(rows)} with values beyond "
+                             "float32's range (about 3.4e38); scale the vectors down first")
+        return out
 
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
         """Token counts from ``tokenizer``; a TypeError when none was given."""
