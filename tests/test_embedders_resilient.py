@@ -514,13 +514,17 @@ def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exi
     (lambda texts: np.ones((len(texts), 0)), BadResponse, r"twice .*empty \(shape \(2, 0\)\)"),
     (lambda texts: [[]] * len(texts), BadResponse, r"twice .*empty \(shape \(2, 0\)\)"),
     (lambda texts: [[1 + 1j, 2.0]] * len(texts), EmbeddingError, "not arrays of real numbers"),
+    # a complex array was cast with its imaginary part dropped (a ComplexWarning only)
+    (lambda texts: np.full((len(texts), 2), 1 + 2j), EmbeddingError, "real numbers .*complex"),
+    (lambda texts: [np.full(2, 1 + 2j)] * len(texts), EmbeddingError, "real numbers .*complex"),
     (lambda texts: "xx", EmbeddingError, "not arrays of real numbers"),
 ])
 def test_empty_or_non_numeric_answers_are_bad_responses(tmp_path, answer, error, message):
     """A function (or server) answering vectors of length 0 was accepted: encode returned
     a (2, 0) array and cached it. Complex or text answers were reported as "different
-    lengths [2]". Both are now bad responses (retried), nothing cached; the same empty
-    answer twice is a repeated wrong shape, which stops the run."""
+    lengths [2]", and a complex array had its imaginary part dropped. All are now bad
+    responses (retried), nothing cached; the same empty answer twice is a repeated wrong
+    shape, which stops the run."""
     emb = resilient(CallableEmbedder(answer, model_name="broken"), cache=tmp_path,
                     max_retries=1, backoff=0.001, max_backoff=0.002)
     with pytest.raises(error, match=message):

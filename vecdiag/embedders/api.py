@@ -373,6 +373,12 @@ def _tokens(out):
 def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
     """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong
     (:class:`~.errors.WrongShape` for a wrong count or length of vectors)."""
+    # a complex array (of a wrapped function) would be cast with its imaginary part dropped
+    if any(getattr(r, "dtype", None) is not None and np.dtype(r.dtype).kind == "c"
+           for r in ([rows] if isinstance(rows, np.ndarray) else
+                     rows if isinstance(rows, (list, tuple)) else ())):
+        raise BadResponse("the embeddings are not arrays of real numbers (got complex "
+                          "numbers)")
     try:
         X = np.asarray(rows, dtype=np.float64)
     except OverflowError:   # a JSON integer of hundreds of digits
