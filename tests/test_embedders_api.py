@@ -47,7 +47,14 @@ def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
 @pytest.mark.parametrize("model, limit", [("text-embedding-3-small", 8191),
                                           ("nomic-embed-text", 8192), ("mxbai-embed-large", 512),
                                           ("BAAI/bge-small-en-v1.5", 512), ("all-minilm", 256),
-                                          ("my-own-model", None)])
+                                          ("my-own-model", None),
+                                          # long-context members of 512-token families
+                                          # (model cards; they were given 512)
+                                          ("thenlper/gte-base", 512),
+                                          ("Alibaba-NLP/gte-large-en-v1.5", 8192),
+                                          ("Alibaba-NLP/gte-Qwen2-7B-instruct", 32768),
+                                          ("intfloat/e5-mistral-7b-instruct", 4096),
+                                          ("intfloat/e5-large-v2", 512)])
 def test_max_tokens_table(model, limit):
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1").max_tokens == limit
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1", max_tokens=99).max_tokens == 99

@@ -30,6 +30,9 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KNOWN_MAX_TOKENS = [
     (r"text-embedding-3-(small|large)|text-embedding-ada-002", 8191),  # OpenAI embeddings guide
     (r"bge-m3|nomic-embed-text|jina-embeddings-v[23]", 8192),          # model cards
+    # long-context members of families the next row would give 512 (their model cards:
+    # gte-v1.5 "context length of up to 8192", gte-Qwen 32768, e5-mistral 4096)
+    (r"gte-(base|large)-en-v1\.5", 8192), (r"gte-qwen", 32768), (r"e5-mistral", 4096),
     (r"(^|/)(multilingual-)?e5-|bge-|gte-|mxbai-embed|snowflake-arctic-embed", 512),
     (r"all-minilm", 256),                                              # max_seq_length 256
     (r"all-mpnet", 384),
