@@ -469,6 +469,31 @@ def test_a_cache_never_mixes_two_functions_vectors(tmp_path):
     assert resilient(lambda texts: embed(texts), show_progress=False).encode(["hi"]).shape == (1, 2)
 
 
+def test_a_cache_never_mixes_two_instances_of_one_class(tmp_path):
+    """An object with encode (or its bound method) was cached under its class's name
+    (Model, or module.Model.encode): Model(scale=10) was answered Model(scale=1)'s
+    vectors from the cache. Like a lambda, it must be given a model_name before it may
+    use a cache; without a cache, or named, each gets its own vectors."""
+    class Model:
+        def __init__(self, scale):
+            self.scale = scale
+
+        def encode(self, texts):
+            return np.array([[len(t) * self.scale, 1.0] for t in texts])
+
+    small, large = Model(1), Model(10)
+    for obj in (small, large.encode):
+        with pytest.raises(ValueError, match=r"known only by its class \(Model\).*"
+                                             r"CallableEmbedder\(obj.encode, model_name="):
+            resilient(obj, cache=tmp_path)
+    for obj in (small, large):
+        named = CallableEmbedder(obj.encode, model_name=f"scale-{obj.scale}")
+        X = resilient(named, cache=tmp_path, show_progress=False).encode(["hi", "there"])
+        assert np.array_equal(X, obj.encode(["hi", "there"]))
+        assert np.array_equal(resilient(obj, show_progress=False).encode(["hi"]),
+                              obj.encode(["hi"]))
+
+
 @pytest.mark.timeout(60)
 def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exit():
     """A wrapped function that hangs on some texts: each call past the timeout keeps its

@@ -55,7 +55,7 @@ class ResilientEmbedder(_Base):
         if isinstance(embedder, ResilientEmbedder):
             raise TypeError("embedder is already resilient; wrap the original embedder once")
         self.embedder = as_embedder(embedder)
-        self._function_id = _function_id(embedder, cache)
+        self._function_id = _function_id(embedder, cache, self.embedder)
         if cache is None or isinstance(cache, EmbeddingCache):
             self.cache = cache
         elif isinstance(cache, (str, Path)):
@@ -178,17 +178,34 @@ class ResilientEmbedder(_Base):
         return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
 
 
-def _function_id(embedder, cache) -> str | None:
+def _function_id(embedder, cache, wrapped) -> str | None:
     """The cache identity of a plain function: its module and qualified name (two
     functions both called ``embed`` must not read each other's vectors). A lambda has no
-    name to tell it from another: with a cache it must be given one."""
-    from .local import CallableEmbedder
+    name to tell it from another, and an object's ``encode`` (or a bound method) only
+    its class: with a cache they must be given one. ``wrapped`` is
+    ``as_embedder(embedder)``."""
+    import inspect
+
+    from .local import CallableEmbedder, SentenceTransformerEmbedder
 
     if isinstance(embedder, CallableEmbedder) and embedder.model_name == "custom" \
             and cache is not None:
         raise ValueError("a cache keeps vectors under the model's name, and this "
                          "CallableEmbedder has the default one ('custom'), which another "
                          "would share: pass model_name='your-model'")
+    if cache is not None and not isinstance(embedder, _Base) and not isinstance(
+            wrapped, SentenceTransformerEmbedder):
+        # an object's encode (or a bound method) is known by its class, which every
+        # instance shares whatever model or settings it holds: each read the other's
+        owner = getattr(embedder, "__self__", None)
+        if hasattr(embedder, "encode") or (inspect.ismethod(embedder)
+                                           and not isinstance(owner, type)):
+            shared = type(owner if inspect.ismethod(embedder) else embedder).__name__
+            raise ValueError(f"a cache keeps vectors under the model's name, and this "
+                             f"embedder is known only by its class ({shared}), which every "
+                             "instance shares whatever model or settings it holds: wrap it "
+                             "as vd.embedders.CallableEmbedder(obj.encode, "
+                             "model_name='your-model') first")
     if hasattr(embedder, "encode") or not callable(embedder):
         return None
     qualname = getattr(embedder, "__qualname__", None)
