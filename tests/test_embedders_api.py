@@ -37,6 +37,21 @@ def test_key_from_environment_is_never_shown(monkeypatch):
     assert emb.max_tokens == 8191 and emb.expected_dim == 3072
 
 
+def test_a_password_in_the_base_url_is_never_shown():
+    """A proxy reached as https://user:password@host/v1: the repr and the 401 error of
+    plain and resilient encode showed the password in full (the key was masked, the
+    URL not). They show user:*** now."""
+    with EmbeddingServer(dim=4, api_key="sk-right-0000000000") as server:
+        url = server.url.replace("http://", "http://proxyuser:pa55word-xyz@")
+        emb = OpenAIEmbedder("toy", base_url=url, api_key="sk-wrong-1111111111")
+        assert "pa55word" not in repr(emb) and "proxyuser:***@" in repr(emb)
+        for run in (emb.encode, resilient(emb, show_progress=False).encode):
+            with pytest.raises(ProviderError, match="HTTP 401") as info:
+                run(["a"])
+            assert "pa55word" not in str(info.value) and "proxyuser:***@" in str(info.value)
+    assert "pa55word" not in emb.cache_id
+
+
 def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

@@ -163,8 +163,9 @@ class OpenAIEmbedder(_Base):
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
-        return (f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r}, "
-                f"api_key={key!r}, dimensions={self.dimensions!r}, max_tokens={self.max_tokens!r})")
+        return (f"OpenAIEmbedder(model={self.model!r}, "
+                f"base_url={_masked_url(self.base_url)!r}, api_key={key!r}, "
+                f"dimensions={self.dimensions!r}, max_tokens={self.max_tokens!r})")
 
     def __getstate__(self):  # never pickle the key
         state = dict(self.__dict__)
@@ -250,7 +251,8 @@ class OpenAIEmbedder(_Base):
             except (ValueError, AttributeError):
                 message = content.decode("utf-8", "replace")[:300] or "(no message)"
             raise ProviderError(status, mask_secret(message, self._api_key),
-                                retry_after=retry_after_seconds(headers), url=self.url,
+                                retry_after=retry_after_seconds(headers),
+                                url=_masked_url(self.url),
                                 code=code)
         try:
             payload = json.loads(content)
@@ -265,7 +267,8 @@ class OpenAIEmbedder(_Base):
             pairs = sorted((int(item["index"]) if "index" in item else i, item["embedding"])
                            for i, item in enumerate(data))
         except (ValueError, KeyError, TypeError) as err:
-            raise BadResponse(f"malformed response from {self.url} ({type(err).__name__}: "
+            raise BadResponse(f"malformed response from {_masked_url(self.url)} "
+                              f"({type(err).__name__}: "
                               f"{mask_secret(str(err)[:100], self._api_key)})") from None
         indices = [i for i, _ in pairs]
         if indices != list(range(n)):
@@ -310,6 +313,22 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _masked_url(url: str) -> str:
+    """``url`` with the password of a ``user:password@`` (or a lone token before ``@``)
+    shown as ``***``: reprs and errors show the URL, never a secret in it.
+
+    >>> _masked_url("https://me:s3cret@host/v1"), _masked_url("https://tok3n@host/v1")
+    ('https://me:***@host/v1', 'https://***@host/v1')
+    """
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    userinfo, _, host = netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else "***"
+    return f"{scheme}{sep}{user}@{host}{slash}{path}"
 
 
 def _server_id(url: str) -> str:
