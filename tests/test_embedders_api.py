@@ -141,6 +141,29 @@ def test_cache_round_trip_keys_and_durability(tmp_path):
         EmbeddingCache(tmp_path / "f.txt")
 
 
+def test_cache_put_refuses_what_it_could_not_serve_back(tmp_path):
+    """EmbeddingCache.put stored whatever it was given: 3 vectors for 2 texts (the
+    misaligned rows kept), a NaN vector (then served as a cache hit: resilient returned
+    NaN for that text), 1e300 (stored as inf), and one string as one text per character.
+    Each is refused or read as one text now; resilient embeds what was refused."""
+    cache = EmbeddingCache(tmp_path / "c")
+    with pytest.raises(ValueError, match="vectors has 3 rows for 2 texts"):
+        cache.put("m", "document", "", ["a", "b"], np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"vectors has 1 row \(0\) with NaN"):
+        cache.put("m", "document", "", ["a"], [[np.nan, 1.0]])
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        cache.put("m", "document", "", ["a"], [[1e300, 1.0]])
+    assert len(cache) == 0
+    cache.put("m", "document", "", "one text", [[0.5, 2.0]])
+    assert [v.tolist() for v in cache.get("m", "document", "", "one text")] == [[0.5, 2.0]]
+    def lengths(texts):
+        return np.array([[len(t), 1.0] for t in texts])
+
+    emb = resilient(CallableEmbedder(lengths, model_name="m"), cache=cache, show_progress=False)
+    assert emb.encode(["a", "one text"]).tolist() == [[1.0, 1.0], [0.5, 2.0]]
+    assert emb.last_summary.cache_hits == 1 and emb.last_summary.embedded == 1
+
+
 # ---------------------------------------------------------------- resilient, any embedder
 
 

@@ -52,6 +52,18 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
     return texts
 
 
+def _float32_rows(X: np.ndarray, name: str) -> np.ndarray:
+    """Checked finite vectors ``X`` as contiguous float32; a value beyond float32's range
+    (1e300 is finite in float64, inf once stored) is an error naming the rows."""
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(X, dtype=np.float32)
+    if X.dtype != np.float32 and not np.isfinite(out).all():
+        rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        raise ValueError(f"{name} has {V.format_rows(rows)} with values beyond float32's "
+                         "range (about 3.4e38); scale the vectors down first")
+    return out
+
+
 def _check_kind(kind) -> str:
     return V.check_choice(kind, "kind", ("document", "query"))
 

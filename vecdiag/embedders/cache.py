@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate as V
+from ._base import _check_texts, _float32_rows
+
 __all__ = ["EmbeddingCache", "text_hash"]
 
 _SCHEMA = """
@@ -85,7 +88,7 @@ class EmbeddingCache:
 
     def get(self, model: str, kind: str, prefix: str, texts) -> list:
         """One float32 vector (or None when missing) per text, in order."""
-        hashes = [text_hash(t) for t in texts]
+        hashes = [text_hash(t) for t in _check_texts(texts)]
         found = {}
         with self._lock:
             for start in range(0, len(hashes), _CHUNK):
@@ -101,8 +104,15 @@ class EmbeddingCache:
         return [found.get(h) for h in hashes]
 
     def put(self, model: str, kind: str, prefix: str, texts, vectors) -> None:
-        """Store one batch in a single transaction (all rows or none)."""
-        X = np.ascontiguousarray(vectors, dtype=np.float32)
+        """Store one batch in a single transaction (all rows or none).
+
+        ``vectors`` holds one finite vector per text (checked: a NaN row stored here would
+        be served as a cache hit by every later run)."""
+        texts = _check_texts(texts)
+        X = _float32_rows(V.as_matrix(vectors, "vectors"), "vectors")
+        if X.shape[0] != len(texts):
+            raise ValueError(f"vectors has {X.shape[0]} rows for {len(texts)} texts; pass "
+                             "one vector per text, in the same order")
         rows = [(model, kind, prefix, text_hash(t), X.shape[1], X[i].tobytes())
                 for i, t in enumerate(texts)]
         with self._lock, self._conn:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _validate as V
-from ._base import _Base, _check_texts
+from ._base import _Base, _check_texts, _float32_rows
 
 __all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "as_embedder"]
 
@@ -202,13 +202,7 @@ class CallableEmbedder(_Base):
                 parts.append(out)
                 bar.update(len(chunk))
         X = V.as_matrix(np.concatenate(parts), "embedder output")
-        with np.errstate(over="ignore"):
-            out = np.ascontiguousarray(X, dtype=np.float32)
-        if X.dtype != np.float32 and not np.isfinite(out).all():  # 1e300 would be inf
-            rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
-            raise ValueError(f"embedder output has {V.format_rows(rows)} with values beyond "
-                             "float32's range (about 3.4e38); scale the vectors down first")
-        return out
+        return _float32_rows(X, "embedder output")   # 1e300 would be inf
 
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
         """Token counts from ``tokenizer``; a TypeError when none was given."""
