@@ -287,6 +287,9 @@ def test_resilient_cache_never_serves_one_model_s_vectors_to_another(tmp_path):
     want = SentenceTransformer(str(tmp_path / "my-finetune"), device="cpu").encode(texts)
     assert not np.allclose(want, base.encode(texts), atol=1e-3)
     np.testing.assert_allclose(got, want, atol=1e-5)
+    # a name given to tell two states of one loaded model apart still does
+    assert (SentenceTransformerEmbedder(base, model_name="epoch-1").cache_id
+            != SentenceTransformerEmbedder(base, model_name="epoch-2").cache_id)
     base.truncate_dim = 64
     short = resilient(SentenceTransformerEmbedder(base), cache=tmp_path / "c",
                       show_progress=False)

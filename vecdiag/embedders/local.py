@@ -81,21 +81,24 @@ class SentenceTransformerEmbedder(_Base):
     @property
     def cache_id(self) -> str:
         """What the vectors depend on besides the text (the key of a :func:`resilient`
-        cache): where the model was loaded from (its hub id, or its folder as an absolute
-        path; ``model_name`` when neither is known), the tokens it reads (raising
-        ``max_seq_length`` to read past a cut changes every long document's vector) and
-        its ``truncate_dim`` when set (shorter vectors).
+        cache): ``model_name`` and where the model was loaded from (its hub id, or its
+        folder as an absolute path), the tokens it reads (raising ``max_seq_length`` to
+        read past a cut changes every long document's vector) and its ``truncate_dim``
+        when set (shorter vectors).
 
-        Not the name from the model card: two models fine-tuned from one base share
-        it, and would read each other's vectors. Caches written when it was
-        (``NAME:max_tokensN``) are not read: their texts are embedded once more. A
+        The name alone (from the model card) is not enough: two models fine-tuned from
+        one base share it, and would read each other's vectors. Caches written when it
+        was (``NAME:max_tokensN``) are not read: their texts are embedded once more. A
         folder overwritten with new weights, or a model trained in this process, keeps
-        its identity: clear its cache (``EmbeddingCache.clear(model=...)``).
+        its identity: give it another ``model_name``, or clear its cache
+        (``EmbeddingCache.clear(model=...)``).
         """
         source = _path_of(self.model)
         if source and Path(source).is_dir():
             source = str(Path(source).resolve())
-        out = f"{source or self.model_name}:max_tokens{self.max_tokens}"
+        name = (self.model_name if not source or source == self.model_name
+                else f"{self.model_name}@{source}")
+        out = f"{name}:max_tokens{self.max_tokens}"
         truncate = getattr(self.model, "truncate_dim", None)
         return out + (f":truncate_dim{truncate}" if truncate else "")
 
