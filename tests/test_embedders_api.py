@@ -9,6 +9,7 @@ unwrapped embedder (a resilient embedder must change nothing but its survival).
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import numpy as np
@@ -36,6 +37,21 @@ def test_key_from_environment_is_never_shown(monkeypatch):
     assert emb.max_tokens == 8191 and emb.expected_dim == 3072
 
 
+def test_a_password_in_the_base_url_is_never_shown():
+    """A proxy reached as https://user:password@host/v1: the repr and the 401 error of
+    plain and resilient encode showed the password in full (the key was masked, the
+    URL not). They show user:*** now."""
+    with EmbeddingServer(dim=4, api_key="sk-right-0000000000") as server:
+        url = server.url.replace("http://", "http://proxyuser:pa55word-xyz@")
+        emb = OpenAIEmbedder("toy", base_url=url, api_key="sk-wrong-1111111111")
+        assert "pa55word" not in repr(emb) and "proxyuser:***@" in repr(emb)
+        for run in (emb.encode, resilient(emb, show_progress=False).encode):
+            with pytest.raises(ProviderError, match="HTTP 401") as info:
+                run(["a"])
+            assert "pa55word" not in str(info.value) and "proxyuser:***@" in str(info.value)
+    assert "pa55word" not in emb.cache_id
+
+
 def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -46,7 +62,14 @@ def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
 @pytest.mark.parametrize("model, limit", [("text-embedding-3-small", 8191),
                                           ("nomic-embed-text", 8192), ("mxbai-embed-large", 512),
                                           ("BAAI/bge-small-en-v1.5", 512), ("all-minilm", 256),
-                                          ("my-own-model", None)])
+                                          ("my-own-model", None),
+                                          # long-context members of 512-token families
+                                          # (model cards; they were given 512)
+                                          ("thenlper/gte-base", 512),
+                                          ("Alibaba-NLP/gte-large-en-v1.5", 8192),
+                                          ("Alibaba-NLP/gte-Qwen2-7B-instruct", 32768),
+                                          ("intfloat/e5-mistral-7b-instruct", 4096),
+                                          ("intfloat/e5-large-v2", 512)])
 def test_max_tokens_table(model, limit):
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1").max_tokens == limit
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1", max_tokens=99).max_tokens == 99
@@ -116,6 +139,29 @@ def test_cache_round_trip_keys_and_durability(tmp_path):
     with pytest.raises(ValueError, match="directory or a .sqlite file"):
         (tmp_path / "f.txt").write_text("x")
         EmbeddingCache(tmp_path / "f.txt")
+
+
+def test_cache_put_refuses_what_it_could_not_serve_back(tmp_path):
+    """EmbeddingCache.put stored whatever it was given: 3 vectors for 2 texts (the
+    misaligned rows kept), a NaN vector (then served as a cache hit: resilient returned
+    NaN for that text), 1e300 (stored as inf), and one string as one text per character.
+    Each is refused or read as one text now; resilient embeds what was refused."""
+    cache = EmbeddingCache(tmp_path / "c")
+    with pytest.raises(ValueError, match="vectors has 3 rows for 2 texts"):
+        cache.put("m", "document", "", ["a", "b"], np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"vectors has 1 row \(0\) with NaN"):
+        cache.put("m", "document", "", ["a"], [[np.nan, 1.0]])
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        cache.put("m", "document", "", ["a"], [[1e300, 1.0]])
+    assert len(cache) == 0
+    cache.put("m", "document", "", "one text", [[0.5, 2.0]])
+    assert [v.tolist() for v in cache.get("m", "document", "", "one text")] == [[0.5, 2.0]]
+    def lengths(texts):
+        return np.array([[len(t), 1.0] for t in texts])
+
+    emb = resilient(CallableEmbedder(lengths, model_name="m"), cache=cache, show_progress=False)
+    assert emb.encode(["a", "one text"]).tolist() == [[1.0, 1.0], [0.5, 2.0]]
+    assert emb.last_summary.cache_hits == 1 and emb.last_summary.embedded == 1
 
 
 # ---------------------------------------------------------------- resilient, any embedder
@@ -359,6 +405,30 @@ def test_cli_embed_provider_failure_exits_1_without_the_key(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert code == 1 and "HTTP 401" in err and "1234567890" not in err
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_cli_embed_server_ignoring_dimensions_exits_1_naming_the_lengths(tmp_path, capsys,
+                                                                        monkeypatch):
+    """A server that answers 2 numbers a vector whatever --dimensions asks: the same
+    wrong length twice is final, and it escaped `vecdiag embed` as a traceback with exit
+    status 3 (a bug); it is a provider failure, status 1, saying what came back."""
+    from vecdiag.cli import main
+    from vecdiag.embedders import limits
+
+    monkeypatch.setattr(limits, "backoff_wait", lambda *args: (lambda state: 0.0))
+    corpus = tmp_path / "c.jsonl"
+    _write_corpus(corpus, [{"_id": "1", "text": "a"}, {"_id": "2", "text": "bb"}])
+    httpd, url, seen = _scripted_server([])
+    try:
+        code = main(["embed", str(corpus), "--model", "openai:m", "--base-url", url,
+                     "--dimensions", "3", "--cache", str(tmp_path / "c"),
+                     "-o", str(tmp_path / "o.npy"), "--quiet"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = capsys.readouterr().err
+    assert code == 1 and "dimension 2, expected 3" in err and "dimensions=3" in err
+    assert len(seen) == 2 and not (tmp_path / "o.npy").exists()
 
 
 def test_empty_texts_and_missing_key_refused_before_any_request(monkeypatch):
@@ -677,3 +747,45 @@ def test_an_exhausted_quota_stops_the_run_at_once():
         httpd.server_close()
     assert info.value.code == "insufficient_quota" and not info.value.transient
     assert len(seen) == 2 and emb.last_summary.retries == {"429": 1}
+
+
+def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():
+    """A server that ignores `dimensions` (asked for 3, it answers 2 every time), or
+    answers one vector fewer than it is sent texts every time, was retried as a
+    passing fault: 9 attempts per batch with backoff (about 90 s a batch at the
+    defaults) before an EmbeddingError. The same wrong shape twice for one batch now
+    stops the run after one retry, naming the expected and got lengths and the input
+    rows of the batch (a duplicate text's row too); plain encode names the rows."""
+    from vecdiag.embedders.errors import BadResponse
+
+    texts = ["a", "bb", "ccc", "dddd", "a"]
+
+    def one_short(texts):
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts[:-1])]}).encode()
+
+    def run(answers, **kw):
+        httpd, url, seen = _scripted_server(answers)
+        try:
+            inner = OpenAIEmbedder("m", base_url=url, batch_size=2, **kw)
+            emb = resilient(inner, max_concurrency=1, backoff=0.01, max_backoff=0.02,
+                            show_progress=False)
+            with pytest.raises(BadResponse) as info:
+                emb.encode(texts)
+            with pytest.raises(BadResponse) as plain:
+                inner.encode(texts)
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+        return info.value, plain.value, seen
+
+    err, plain, seen = run([], dimensions=3)          # every answer: 2 numbers a vector
+    assert len(seen) - 1 == 2                          # two attempts, then plain encode's one
+    assert err.rows == [0, 1, 4] and classify(err) == ("bad response", False)
+    for message in ("dimension 2, expected 3", "dimensions=3", r"3 rows \(0, 1, 4\)"):
+        assert re.search(message, str(err)), (message, str(err))
+    assert re.search(r"dimension 2, expected 3 .*2 rows \(0, 1\)", str(plain)), str(plain)
+    err, plain, seen = run([one_short] * 3, dimensions=2)
+    assert len(seen) - 1 == 2 and err.rows == [0, 1, 4]
+    assert re.search(r"holds 1 embeddings .* for 2 texts.*smaller batch_size", str(err))
+    assert re.search(r"for 2 texts .*2 rows \(0, 1\)", str(plain)), str(plain)

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from vecdiag.embedders import (CallableEmbedder, EmbeddingCache, EmbeddingError, OpenAIEmbedder,
-                               resilient)
+from vecdiag.embedders import (BadResponse, CallableEmbedder, EmbeddingCache, EmbeddingError,
+                               OpenAIEmbedder, resilient)
 from vecdiag.embedders.testing import (EmbeddingServer, fault_fraction, fault_sequence,
                                        fault_storm, vector_for)
 
@@ -130,6 +130,43 @@ def test_learned_dimension_is_kept_across_calls(tmp_path):
             assert np.allclose(X, expected(["c", "d"], 8))
             assert emb.last_summary.retries == {"bad response": 1}
             assert server.requests == 3
+
+
+@pytest.mark.timeout(60)
+def test_a_changed_model_length_stops_at_once_saying_to_clear_the_cache(tmp_path):
+    """The model behind a name changed length (8 cached, 4 served now): every batch of
+    the next run was refused and retried 9 times with backoff before an EmbeddingError.
+    The same wrong length twice stops the run, saying where 8 came from and how to
+    clear it; a fault-free server at the right length is then used again."""
+    with EmbeddingServer(dim=8) as server:
+        fast(server, cache=tmp_path, dimensions=None).encode(["a", "b"])
+        server.dim = 4                                  # the model was swapped
+        server.reset()
+        emb = fast(server, cache=tmp_path, dimensions=None, max_concurrency=1,
+                   batch_size=2)
+        with pytest.raises(BadResponse) as info:
+            emb.encode(["c", "d", "e", "f"])
+        assert server.requests == 2                     # one batch, one retry, no more
+        message = str(info.value)
+        assert "dimension 4, expected 8" in message and "cached vectors" in message
+        assert f"EmbeddingCache.clear(model={emb.cache_id!r})" in message
+        assert info.value.rows == [0, 1]
+        EmbeddingCache(tmp_path).clear(model=emb.cache_id)
+        X = emb.encode(["c", "d", "e", "f"])
+    assert np.allclose(X, expected(["c", "d", "e", "f"], 4))
+
+
+@pytest.mark.timeout(60)
+def test_a_passing_wrong_length_twice_in_a_row_is_still_retried():
+    """The test server's "wrong-dim" is a passing fault: hit twice in a row, one batch
+    gets two different wrong lengths (7, then 9), which are retried, where the same
+    wrong length twice would be final (the 30%-faults test relies on it)."""
+    with EmbeddingServer(dim=8, faults=fault_sequence(["wrong-dim", "wrong-dim"])) as server:
+        emb = fast(server, max_concurrency=1, dimensions=8)
+        X = emb.encode(["a", "b"])
+    assert np.allclose(X, expected(["a", "b"], 8))
+    assert emb.last_summary.retries == {"bad response": 2}
+    assert [r.outcome for r in server.log] == ["wrong-dim", "wrong-dim", "ok"]
 
 
 @pytest.mark.timeout(90)
@@ -340,6 +377,32 @@ def test_changed_model_or_prefix_never_reads_stale_vectors(tmp_path):
 
 
 @pytest.mark.timeout(60)
+def test_two_servers_of_one_model_name_never_share_cached_vectors(tmp_path):
+    """The cache identity of an OpenAIEmbedder was the model and dimensions only: two
+    servers serving one model name (here 4-long vectors against 8)
+    was answered the other server's cached vectors, without a request. The server (its
+    base URL) is part of the identity; the key and a user:password@ never are, and a
+    bare host is the same server as host/v1."""
+    texts = ["alpha", "beta gamma"]
+    with EmbeddingServer(dim=8) as first, EmbeddingServer(dim=4) as second:
+        def run(url, **kw):
+            inner = OpenAIEmbedder("nomic-embed-text", base_url=url, **kw)
+            return resilient(inner, cache=tmp_path, backoff=0.01, max_backoff=0.05,
+                             show_progress=False).encode(texts)
+
+        assert np.allclose(run(first.url), expected(texts, 8, "nomic-embed-text"))
+        X = run(second.url)
+        assert X.shape == (2, 4) and second.requests >= 1
+        assert np.allclose(X, expected(texts, 4, "nomic-embed-text"))
+        before = second.requests
+        bare = second.url[: -len("/v1")]
+        Y = run(bare.replace("http://", "http://user:secret-pass@"), api_key="sk-secret-key")
+        assert np.array_equal(Y, X) and second.requests == before        # read from the cache
+    models = [row[0] for row in EmbeddingCache(tmp_path).summary()]
+    assert not any("secret" in m for m in models) and len(set(models)) == 2
+
+
+@pytest.mark.timeout(60)
 def test_notebook_loop_runs_in_a_helper_thread():
     """Inside a running event loop (Jupyter) encode still works."""
     import asyncio
@@ -406,6 +469,31 @@ def test_a_cache_never_mixes_two_functions_vectors(tmp_path):
     assert resilient(lambda texts: embed(texts), show_progress=False).encode(["hi"]).shape == (1, 2)
 
 
+def test_a_cache_never_mixes_two_instances_of_one_class(tmp_path):
+    """An object with encode (or its bound method) was cached under its class's name
+    (Model, or module.Model.encode): Model(scale=10) was answered Model(scale=1)'s
+    vectors from the cache. Like a lambda, it must be given a model_name before it may
+    use a cache; without a cache, or named, each gets its own vectors."""
+    class Model:
+        def __init__(self, scale):
+            self.scale = scale
+
+        def encode(self, texts):
+            return np.array([[len(t) * self.scale, 1.0] for t in texts])
+
+    small, large = Model(1), Model(10)
+    for obj in (small, large.encode):
+        with pytest.raises(ValueError, match=r"known only by its class \(Model\).*"
+                                             r"CallableEmbedder\(obj.encode, model_name="):
+            resilient(obj, cache=tmp_path)
+    for obj in (small, large):
+        named = CallableEmbedder(obj.encode, model_name=f"scale-{obj.scale}")
+        X = resilient(named, cache=tmp_path, show_progress=False).encode(["hi", "there"])
+        assert np.array_equal(X, obj.encode(["hi", "there"]))
+        assert np.array_equal(resilient(obj, show_progress=False).encode(["hi"]),
+                              obj.encode(["hi"]))
+
+
 @pytest.mark.timeout(60)
 def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exit():
     """A wrapped function that hangs on some texts: each call past the timeout keeps its
@@ -447,19 +535,24 @@ def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exi
     assert np.allclose(X, np.stack([vector_for(t, 8, "fn") for t in ["other", "fine"]]))
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda texts: np.ones((len(texts), 0)), r"empty \(shape \(2, 0\)\)"),
-    (lambda texts: [[]] * len(texts), r"empty \(shape \(2, 0\)\)"),
-    (lambda texts: [[1 + 1j, 2.0]] * len(texts), "not arrays of real numbers"),
-    (lambda texts: "xx", "not arrays of real numbers"),
+@pytest.mark.parametrize("answer, error, message", [
+    (lambda texts: np.ones((len(texts), 0)), BadResponse, r"twice .*empty \(shape \(2, 0\)\)"),
+    (lambda texts: [[]] * len(texts), BadResponse, r"twice .*empty \(shape \(2, 0\)\)"),
+    (lambda texts: [[1 + 1j, 2.0]] * len(texts), EmbeddingError, "not arrays of real numbers"),
+    # a complex array was cast with its imaginary part dropped (a ComplexWarning only)
+    (lambda texts: np.full((len(texts), 2), 1 + 2j), EmbeddingError, "real numbers .*complex"),
+    (lambda texts: [np.full(2, 1 + 2j)] * len(texts), EmbeddingError, "real numbers .*complex"),
+    (lambda texts: "xx", EmbeddingError, "not arrays of real numbers"),
 ])
-def test_empty_or_non_numeric_answers_are_bad_responses(tmp_path, answer, message):
+def test_empty_or_non_numeric_answers_are_bad_responses(tmp_path, answer, error, message):
     """A function (or server) answering vectors of length 0 was accepted: encode returned
     a (2, 0) array and cached it. Complex or text answers were reported as "different
-    lengths [2]". Both are now bad responses (retried), nothing cached."""
+    lengths [2]", and a complex array had its imaginary part dropped. All are now bad
+    responses (retried), nothing cached; the same empty answer twice is a repeated wrong
+    shape, which stops the run."""
     emb = resilient(CallableEmbedder(answer, model_name="broken"), cache=tmp_path,
                     max_retries=1, backoff=0.001, max_backoff=0.002)
-    with pytest.raises(EmbeddingError, match=message):
+    with pytest.raises(error, match=message):
         emb.encode(["a", "b"])
     assert len(emb.cache) == 0
     assert emb.last_summary.retries == {"bad response": 1}  # max_retries=1

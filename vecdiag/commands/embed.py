@@ -93,7 +93,7 @@ def run(args) -> int:
     import numpy as np
 
     from ..cli import CommandError
-    from ..embedders import EmbeddingError, OpenAIEmbedder, ProviderError, resilient
+    from ..embedders import BadResponse, EmbeddingError, OpenAIEmbedder, ProviderError, resilient
     from ..io import atomic_write_bytes, atomic_write_text
 
     provider, _, model = args.model.partition(":")
@@ -124,7 +124,7 @@ def run(args) -> int:
                     show_progress=not args.quiet)
     try:
         X = emb.encode(texts, kind=args.kind)
-    except (ProviderError, EmbeddingError) as err:
+    except (ProviderError, EmbeddingError, BadResponse) as err:  # a repeated wrong answer
         print(f"vecdiag embed: error: {err}", file=sys.stderr)
         print(f"vecdiag embed: everything embedded so far is cached in {args.cache}; "
               "run the same command again to resume", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .. import _validate as V
@@ -19,6 +21,20 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
                         f"{type(texts).__name__}; decode it first (.decode('utf-8'))")
     if isinstance(texts, np.ndarray):
         texts = texts.tolist()
+        if isinstance(texts, str):   # a 0-d array holds one text (not one per character)
+            return [texts]
+    # iterating these gives no texts in a known order: a dict its keys, a DataFrame its
+    # column names, a set an arbitrary order (the vectors could not be matched back)
+    if isinstance(texts, Mapping) or hasattr(texts, "columns"):
+        kind, fix = (("DataFrame", f"its column of texts ({name}=df['text'])")
+                     if hasattr(texts, "columns") else
+                     ("dict", f"its texts in a list ({name}=list(d.values()))"))
+        raise TypeError(f"{name} is a {kind}, whose iteration gives its "
+                        f"{'column names' if kind == 'DataFrame' else 'keys'}, not its texts; "
+                        f"pass {fix}")
+    if isinstance(texts, (set, frozenset)):
+        raise TypeError(f"{name} is a set, whose order is arbitrary: no vector could be matched "
+                        f"to its text; pass a list ({name}=sorted(...))")
     try:
         texts = list(texts)
     except TypeError:
@@ -34,6 +50,18 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
                         f"{'is' if len(bad) == 1 else 'are'} not (e.g. "
                         f"{type(first).__name__}); {how}")
     return texts
+
+
+def _float32_rows(X: np.ndarray, name: str) -> np.ndarray:
+    """Checked finite vectors ``X`` as contiguous float32; a value beyond float32's range
+    (1e300 is finite in float64, inf once stored) is an error naming the rows."""
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(X, dtype=np.float32)
+    if X.dtype != np.float32 and not np.isfinite(out).all():
+        rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        raise ValueError(f"{name} has {V.format_rows(rows)} with values beyond float32's "
+                         "range (about 3.4e38); scale the vectors down first")
+    return out
 
 
 def _check_kind(kind) -> str:

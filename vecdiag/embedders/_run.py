@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-from .errors import classify
+from .errors import WrongShape, classify
 
 __all__ = ["_Run"]
 
@@ -37,10 +37,7 @@ class _Run:
         self.fatal = None
         self.fatal_texts: list[str] = []  # the batch whose final error stopped the run
         self.throttled = 0.0
-        self.dim = (getattr(owner.embedder, "expected_dim", None)
-                    or next((v.shape[0] for v in found.values()), None)
-                    or owner._dims.get(model)
-                    or (owner.cache.dim_of(model) if owner.cache is not None else None))
+        self.dim, self.dim_from = _expected_dim(owner, model, found)
 
     def execute(self, total: int, hits: int, show: bool) -> None:
         if not self.batches:
@@ -164,6 +161,7 @@ class _Run:
                 held.setdefault(X.shape[1], []).append((i, X))
                 if len(held[X.shape[1]]) >= 2:
                     self.dim = X.shape[1]
+        self.dim_from = "agreed"
         for d, items in held.items():
             for i, X in items:
                 if d == self.dim:
@@ -216,12 +214,19 @@ class _Run:
             stop=stop_after_attempt(o.max_retries + 1), reraise=True,
             wait=backoff_wait(o.backoff, o.max_backoff, o._rng),
             retry=retry_if_exception(lambda e: classify(e)[1]), before_sleep=before_sleep)
+        shapes = set()  # the wrong shapes this batch was answered: the same one twice is final
         try:
             async for attempt in retrying:
                 with attempt:
                     await self.limiter.acquire(weight)
                     self.requests += 1
-                    X = await self._call(texts, client, pool)
+                    try:
+                        X = await self._call(texts, client, pool)
+                    except WrongShape as err:
+                        if err.shape in shapes:
+                            raise err.repeated(self._hint(err)) from None
+                        shapes.add(err.shape)
+                        raise
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001 - sorted into retried-out vs final
@@ -235,6 +240,28 @@ class _Run:
             return None
         return X
 
+    def _hint(self, err: WrongShape) -> str:
+        """Where the expected shape came from, and what to try, for a repeated one."""
+        if err.shape[0] == "count":
+            got = err.shape[2]            # a count, or the shape of the answer
+            if isinstance(got, tuple):
+                got = got[0] if got else 0
+            return ("; an embedder answering fewer vectors than texts may cap the texts "
+                    "per request: try a smaller batch_size" if got < err.shape[1] else "")
+        if err.shape[0] != "length" or err.shape[1] is None:
+            return ""
+        asked = getattr(self.o.embedder, "dimensions", None)
+        return {
+            "embedder": (f" (asked for with dimensions={asked}: does the server ignore "
+                         "dimensions? then leave it unset)" if asked else
+                         f" (the known length of {self.o.embedder.model_name}: does the "
+                         "server serve another model under this name?)"),
+            "cache": (" (the length of this model's cached vectors: if the model changed, "
+                      f"clear them with EmbeddingCache.clear(model={self.model!r}))"),
+            "earlier": " (the length of this embedder's earlier answers: did the model change?)",
+            "agreed": " (the length the other answers of this run agreed on)",
+        }.get(self.dim_from, "")
+
     def _commit(self, texts, X, weight) -> None:
         """Cache one checked batch (one transaction) and count it done."""
         o = self.o
@@ -247,6 +274,23 @@ class _Run:
         self.bar.update(len(texts))
         self.throttled = self.limiter.waited
         self._postfix()
+
+
+def _expected_dim(owner, model, found) -> tuple:
+    """``(vector length, where it comes from)`` as known before any answer, or (None,
+    None): the embedder (``dimensions=`` or a known model), cached vectors, or an
+    earlier call of this embedder."""
+    dim = getattr(owner.embedder, "expected_dim", None)
+    if dim:
+        return dim, "embedder"
+    dim = next((v.shape[0] for v in found.values()), None)
+    if dim:
+        return dim, "cache"
+    dim = owner._dims.get(model)
+    if dim:
+        return dim, "earlier"
+    dim = owner.cache.dim_of(model) if owner.cache is not None else None
+    return (dim, "cache") if dim else (None, None)
 
 
 class StalledCalls(RuntimeError):

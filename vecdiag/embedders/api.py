@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_texts
-from .errors import BadResponse, ProviderError, mask_secret, retry_after_seconds
+from .errors import BadResponse, ProviderError, WrongShape, mask_secret, retry_after_seconds
 
 __all__ = ["OpenAIEmbedder", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]
 
@@ -30,6 +30,9 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KNOWN_MAX_TOKENS = [
     (r"text-embedding-3-(small|large)|text-embedding-ada-002", 8191),  # OpenAI embeddings guide
     (r"bge-m3|nomic-embed-text|jina-embeddings-v[23]", 8192),          # model cards
+    # long-context members of families the next row would give 512 (their model cards:
+    # gte-v1.5 "context length of up to 8192", gte-Qwen 32768, e5-mistral 4096)
+    (r"gte-(base|large)-en-v1\.5", 8192), (r"gte-qwen", 32768), (r"e5-mistral", 4096),
     (r"(^|/)(multilingual-)?e5-|bge-|gte-|mxbai-embed|snowflake-arctic-embed", 512),
     (r"all-minilm", 256),                                              # max_seq_length 256
     (r"all-mpnet", 384),
@@ -131,8 +134,21 @@ class OpenAIEmbedder(_Base):
     # ------------------------------------------------------------------ identity
     @property
     def cache_id(self) -> str:
-        """What the vectors depend on besides the text: model and dimensions."""
-        return f"openai:{self.model}" + (f":dim{self.dimensions}" if self.dimensions else "")
+        """What the vectors depend on besides the text: the model, ``dimensions`` and the
+        server answering (its base URL, as ``encode`` calls it: a bare host and the same
+        host with ``/v1`` are one server). The key is never part of it, nor a
+        ``user:password@`` or a query string in the URL.
+
+        Two servers serving one model name (OpenAI and a local vLLM or Ollama) answer
+        different vectors, so they never share cached ones. Caches written before the
+        base URL was part of this identity (``openai:MODEL``) are not read: their texts
+        are embedded once more.
+
+        >>> OpenAIEmbedder("nomic-embed-text", base_url="http://localhost:11434").cache_id
+        'openai:nomic-embed-text@http://localhost:11434/v1'
+        """
+        dim = f":dim{self.dimensions}" if self.dimensions else ""
+        return f"openai:{self.model}{dim}@{_server_id(self.url)}"
 
     @property
     def expected_dim(self) -> int | None:
@@ -147,8 +163,9 @@ class OpenAIEmbedder(_Base):
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
-        return (f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r}, "
-                f"api_key={key!r}, dimensions={self.dimensions!r}, max_tokens={self.max_tokens!r})")
+        return (f"OpenAIEmbedder(model={self.model!r}, "
+                f"base_url={_masked_url(self.base_url)!r}, api_key={key!r}, "
+                f"dimensions={self.dimensions!r}, max_tokens={self.max_tokens!r})")
 
     def __getstate__(self):  # never pickle the key
         state = dict(self.__dict__)
@@ -234,7 +251,8 @@ class OpenAIEmbedder(_Base):
             except (ValueError, AttributeError):
                 message = content.decode("utf-8", "replace")[:300] or "(no message)"
             raise ProviderError(status, mask_secret(message, self._api_key),
-                                retry_after=retry_after_seconds(headers), url=self.url,
+                                retry_after=retry_after_seconds(headers),
+                                url=_masked_url(self.url),
                                 code=code)
         try:
             payload = json.loads(content)
@@ -249,11 +267,15 @@ class OpenAIEmbedder(_Base):
             pairs = sorted((int(item["index"]) if "index" in item else i, item["embedding"])
                            for i, item in enumerate(data))
         except (ValueError, KeyError, TypeError) as err:
-            raise BadResponse(f"malformed response from {self.url} ({type(err).__name__}: "
+            raise BadResponse(f"malformed response from {_masked_url(self.url)} "
+                              f"({type(err).__name__}: "
                               f"{mask_secret(str(err)[:100], self._api_key)})") from None
-        if [i for i, _ in pairs] != list(range(n)):
-            raise BadResponse(f"the response holds {len(pairs)} embeddings with indices "
-                              f"{[i for i, _ in pairs][:5]}... for {n} texts")
+        indices = [i for i, _ in pairs]
+        if indices != list(range(n)):
+            raise WrongShape(f"the response holds {len(pairs)} embeddings with indices "
+                             f"{indices[:5]}... for {n} texts",
+                             ("count", n, len(pairs)) if len(pairs) != n
+                             else ("indices", n, tuple(indices)))
         return check_vectors([_decoded(v) for _, v in pairs], n, self.expected_dim)
 
     def encode(self, texts, *, kind: str = "document", batch_size: int | None = None,
@@ -281,7 +303,7 @@ class OpenAIEmbedder(_Base):
                 r = client.post(self.url, json=self._body(chunk), headers=self._headers())
                 try:
                     parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
-                except ProviderError as err:
+                except (ProviderError, WrongShape) as err:
                     err.name_rows(range(start, start + len(chunk)))
                     raise
                 bar.update(len(chunk))
@@ -291,6 +313,33 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _masked_url(url: str) -> str:
+    """``url`` with the password of a ``user:password@`` (or a lone token before ``@``)
+    shown as ``***``: reprs and errors show the URL, never a secret in it.
+
+    >>> _masked_url("https://me:s3cret@host/v1"), _masked_url("https://tok3n@host/v1")
+    ('https://me:***@host/v1', 'https://***@host/v1')
+    """
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    userinfo, _, host = netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else "***"
+    return f"{scheme}{sep}{user}@{host}{slash}{path}"
+
+
+def _server_id(url: str) -> str:
+    """The endpoint's base URL without ``/embeddings``, credentials or query: the server
+    in a cache identity (scheme and host lower-cased, as they are case-insensitive)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2].lower()
+    path = parts.path[: -len("/embeddings")] if parts.path.endswith("/embeddings") else parts.path
+    return f"{parts.scheme.lower()}://{host}{path}"
 
 
 def _checked_key(key):
@@ -344,7 +393,14 @@ def _tokens(out):
 
 
 def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
-    """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong."""
+    """``rows`` as a float32 ``(n, d)`` array, or BadResponse naming what is wrong
+    (:class:`~.errors.WrongShape` for a wrong count or length of vectors)."""
+    # a complex array (of a wrapped function) would be cast with its imaginary part dropped
+    if any(getattr(r, "dtype", None) is not None and np.dtype(r.dtype).kind == "c"
+           for r in ([rows] if isinstance(rows, np.ndarray) else
+                     rows if isinstance(rows, (list, tuple)) else ())):
+        raise BadResponse("the embeddings are not arrays of real numbers (got complex "
+                          "numbers)")
     try:
         X = np.asarray(rows, dtype=np.float64)
     except OverflowError:   # a JSON integer of hundreds of digits
@@ -352,15 +408,19 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
     except (ValueError, TypeError):
         lengths = sorted({len(r) if hasattr(r, "__len__") else -1 for r in rows})
         if len(lengths) > 1:
-            raise BadResponse(f"the embeddings have different lengths {lengths[:5]}") from None
+            raise WrongShape(f"the embeddings have different lengths {lengths[:5]}",
+                             ("lengths", expected_dim, tuple(lengths))) from None
         raise BadResponse(f"the embeddings are not arrays of real numbers (got "
                           f"{type(rows).__name__} {str(rows)[:60]!r})") from None
     if X.ndim != 2 or X.shape[0] != n:
-        raise BadResponse(f"expected {n} embeddings, got an array of shape {X.shape}")
+        raise WrongShape(f"expected {n} embeddings, got an array of shape {X.shape}",
+                         ("count", n, X.shape))
     if X.shape[1] == 0:
-        raise BadResponse(f"the embeddings are empty (shape {X.shape}): no vector came back")
+        raise WrongShape(f"the embeddings are empty (shape {X.shape}): no vector came back",
+                         ("length", expected_dim, 0))
     if expected_dim is not None and X.shape[1] != expected_dim:
-        raise BadResponse(f"embeddings have dimension {X.shape[1]}, expected {expected_dim}")
+        raise WrongShape(f"embeddings have dimension {X.shape[1]}, expected {expected_dim}",
+                         ("length", expected_dim, X.shape[1]))
     # np.asarray reads "1" and true as numbers: a server sending those is broken
     if any(isinstance(v, (str, bytes, bool)) for row in rows if isinstance(row, (list, tuple))
            for v in row):

@@ -1,7 +1,8 @@
 """A durable embedding cache: one SQLite row per (model, kind, prefix, text).
 
 The key is the embedder's identity (``cache_id``, else ``model_name``; for an
-:class:`~vecdiag.embedders.OpenAIEmbedder` the model and its ``dimensions``), the kind
+:class:`~vecdiag.embedders.OpenAIEmbedder` the server's base URL, the model and its
+``dimensions``; for a sentence-transformers model where it was loaded from), the kind
 ("query" / "document"), the exact prefix prepended for that kind, and the SHA-256 of the
 text. Change any of them and the old rows are simply never looked up: a stale vector
 cannot be read. Rows are written in one transaction per finished batch in WAL mode, so
@@ -17,6 +18,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from .. import _validate as V
+from ._base import _check_texts, _float32_rows
 
 __all__ = ["EmbeddingCache", "text_hash"]
 
@@ -84,7 +88,7 @@ class EmbeddingCache:
 
     def get(self, model: str, kind: str, prefix: str, texts) -> list:
         """One float32 vector (or None when missing) per text, in order."""
-        hashes = [text_hash(t) for t in texts]
+        hashes = [text_hash(t) for t in _check_texts(texts)]
         found = {}
         with self._lock:
             for start in range(0, len(hashes), _CHUNK):
@@ -100,8 +104,15 @@ class EmbeddingCache:
         return [found.get(h) for h in hashes]
 
     def put(self, model: str, kind: str, prefix: str, texts, vectors) -> None:
-        """Store one batch in a single transaction (all rows or none)."""
-        X = np.ascontiguousarray(vectors, dtype=np.float32)
+        """Store one batch in a single transaction (all rows or none).
+
+        ``vectors`` holds one finite vector per text (checked: a NaN row stored here would
+        be served as a cache hit by every later run)."""
+        texts = _check_texts(texts)
+        X = _float32_rows(V.as_matrix(vectors, "vectors"), "vectors")
+        if X.shape[0] != len(texts):
+            raise ValueError(f"vectors has {X.shape[0]} rows for {len(texts)} texts; pass "
+                             "one vector per text, in the same order")
         rows = [(model, kind, prefix, text_hash(t), X.shape[1], X[i].tobytes())
                 for i, t in enumerate(texts)]
         with self._lock, self._conn:

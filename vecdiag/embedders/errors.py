@@ -14,6 +14,8 @@ cause        when                                           retried
 ``bad response`` malformed JSON, wrong count/order/dimension,
              non-finite values (checked before caching), a
              body its Content-Encoding cannot decode        yes
+             but the same wrong count or dimension twice
+             for one batch (:class:`WrongShape`)             no
 ``4xx``      400, 401, 403, 404, 422: the request is wrong  no
 ``error``    anything else (a bug in a wrapped function)    no
 ============ ============================================== =========
@@ -24,7 +26,8 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["ProviderError", "BadResponse", "EmbeddingError", "classify", "mask_secret"]
+__all__ = ["ProviderError", "BadResponse", "WrongShape", "EmbeddingError", "classify",
+           "mask_secret"]
 
 
 def mask_secret(text, secret) -> str:
@@ -104,6 +107,50 @@ class BadResponse(RuntimeError):
     """A response that arrived but cannot be trusted (checked before anything is cached)."""
 
 
+class WrongShape(BadResponse):
+    """An answer of the wrong number of vectors, or of vectors of the wrong length.
+
+    Once, it may be a passing fault (retried). The same wrong shape answered again for
+    the same batch is deterministic (a server that ignores ``dimensions``, caps the
+    texts per request, or serves another model under the name): :meth:`repeated`
+    gives the final error that stops the run, instead of minutes of backoff per batch.
+
+    Attributes
+    ----------
+    shape : tuple
+        What was wrong, e.g. ``("length", expected, got)`` or ``("count", expected,
+        got)``: two answers with equal ``shape`` are the same wrong answer.
+    final : bool
+        True for the error of a repeated wrong shape (not retried).
+    rows : list of int or None
+        The input rows of the batch, when named by ``encode``.
+    """
+
+    final = False
+    rows = None
+
+    def __init__(self, message: str, shape: tuple):
+        super().__init__(message)
+        self.shape = shape
+
+    def repeated(self, hint: str = "") -> "WrongShape":
+        """The final error for this wrong shape answered twice for one batch."""
+        out = WrongShape(f"the same wrong answer came twice for one batch: {self}{hint}; a "
+                         "wrong answer that repeats is not a passing fault, so it is not "
+                         "retried", self.shape)
+        out.final = True
+        return out
+
+    def name_rows(self, rows) -> None:
+        """Name the input rows of the batch that was answered wrongly."""
+        if self.rows is not None:
+            return
+        from .. import _validate as V
+
+        self.rows = [int(r) for r in rows]
+        self.args = (f"{self.args[0]} (the batch held texts of {V.format_rows(self.rows)})",)
+
+
 class EmbeddingError(RuntimeError):
     """Texts that still failed after every retry (everything else was embedded and cached).
 
@@ -178,7 +225,7 @@ def classify(err: BaseException) -> tuple[str, bool]:
             return "5xx", True
         return f"{err.status}", False
     if isinstance(err, BadResponse):
-        return "bad response", True
+        return "bad response", not getattr(err, "final", False)
     if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
         return "timeout", True
     module = type(err).__module__ or ""

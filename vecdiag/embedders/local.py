@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _validate as V
-from ._base import _Base, _check_texts
+from ._base import _Base, _check_texts, _float32_rows
 
 __all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "as_embedder"]
 
@@ -81,9 +81,26 @@ class SentenceTransformerEmbedder(_Base):
     @property
     def cache_id(self) -> str:
         """What the vectors depend on besides the text (the key of a :func:`resilient`
-        cache): the model and the tokens it reads (raising ``max_seq_length`` to read
-        past a cut changes every long document's vector)."""
-        return f"{self.model_name}:max_tokens{self.max_tokens}"
+        cache): ``model_name`` and where the model was loaded from (its hub id, or its
+        folder as an absolute path), the tokens it reads (raising ``max_seq_length`` to
+        read past a cut changes every long document's vector) and its ``truncate_dim``
+        when set (shorter vectors).
+
+        The name alone (from the model card) is not enough: two models fine-tuned from
+        one base share it, and would read each other's vectors. Caches written when it
+        was (``NAME:max_tokensN``) are not read: their texts are embedded once more. A
+        folder overwritten with new weights, or a model trained in this process, keeps
+        its identity: give it another ``model_name``, or clear its cache
+        (``EmbeddingCache.clear(model=...)``).
+        """
+        source = _path_of(self.model)
+        if source and Path(source).is_dir():
+            source = str(Path(source).resolve())
+        name = (self.model_name if not source or source == self.model_name
+                else f"{self.model_name}@{source}")
+        out = f"{name}:max_tokens{self.max_tokens}"
+        truncate = getattr(self.model, "truncate_dim", None)
+        return out + (f":truncate_dim{truncate}" if truncate else "")
 
     @property
     def dim(self) -> int:
@@ -156,6 +173,9 @@ class CallableEmbedder(_Base):
                  max_tokens: int | None = None, tokenizer=None, model_name: str = "custom"):
         if not callable(fn):
             raise TypeError(f"fn must be callable (texts -> array), got {type(fn).__name__}")
+        for arg, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+            if not isinstance(value, str):   # it failed at encode, as str + None
+                raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
         self.fn = fn
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
@@ -178,14 +198,14 @@ class CallableEmbedder(_Base):
         with progress_bar(len(texts), desc="encoding", show=show_progress) as bar:
             for start in range(0, len(texts), batch_size):
                 chunk = texts[start:start + batch_size]
-                out = np.asarray(self.fn(chunk))
+                out = V.to_array(self.fn(chunk), "embedder output")  # ragged: named
                 if out.ndim != 2 or out.shape[0] != len(chunk):
                     raise ValueError(f"the embedder returned shape {out.shape} for "
                                      f"{len(chunk)} texts; it must return (n_texts, dim)")
                 parts.append(out)
                 bar.update(len(chunk))
         X = V.as_matrix(np.concatenate(parts), "embedder output")
-        return np.ascontiguousarray(X, dtype=np.float32)
+        return _float32_rows(X, "embedder output")   # 1e300 would be inf
 
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
         """Token counts from ``tokenizer``; a TypeError when none was given."""
@@ -253,6 +273,12 @@ def _name_of(model) -> str:
         value = getattr(card, attr, None)
         if isinstance(value, str) and value:
             return value
+    path = _path_of(model)
+    return _name_from_path(path) if path else type(model).__name__
+
+
+def _path_of(model) -> str | None:
+    """The hub id or folder a loaded SentenceTransformer's weights came from, if known."""
     inner = getattr(model, "transformers_model", None)
     if inner is None:
         try:
@@ -260,4 +286,4 @@ def _name_of(model) -> str:
         except Exception:  # noqa: BLE001 - any layout without a first module
             inner = None
     path = getattr(getattr(inner, "config", None), "_name_or_path", None)
-    return _name_from_path(path) if path else type(model).__name__
+    return str(path) if path else None

@@ -7,7 +7,8 @@ One :meth:`ResilientEmbedder.encode` call:
    through one shared rate limiter for requests and tokens (:mod:`.limits`);
 3. retries transient failures (429, 5xx, timeouts, dropped connections, responses that
    fail the checks) with exponential backoff and full jitter after the server's
-   ``Retry-After`` (tenacity), and stops at once on a final one (400, 401, 403, ...);
+   ``Retry-After`` (tenacity), and stops at once on a final one (400, 401, 403, ...,
+   and the same wrong count or length of vectors answered twice for one batch);
 4. checks every answer (count, order, dimension, finite) and commits each batch to the
    cache as soon as it arrives, so a killed run resumes where it stopped;
 5. returns the vectors in input order, or raises one :class:`EmbeddingError` naming the
@@ -28,7 +29,7 @@ from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import OverdueCalls, _Run
 from .cache import EmbeddingCache
-from .errors import EmbeddingError, ProviderError
+from .errors import EmbeddingError, ProviderError, WrongShape
 from .summary import EmbedSummary
 
 __all__ = ["resilient", "ResilientEmbedder"]
@@ -54,7 +55,7 @@ class ResilientEmbedder(_Base):
         if isinstance(embedder, ResilientEmbedder):
             raise TypeError("embedder is already resilient; wrap the original embedder once")
         self.embedder = as_embedder(embedder)
-        self._function_id = _function_id(embedder, cache)
+        self._function_id = _function_id(embedder, cache, self.embedder)
         if cache is None or isinstance(cache, EmbeddingCache):
             self.cache = cache
         elif isinstance(cache, (str, Path)):
@@ -146,7 +147,7 @@ class ResilientEmbedder(_Base):
             show = len(batches) > 4
         run.execute(len(uniques), len(uniques) - len(missing), bool(show))
         wall = time.perf_counter() - start
-        if run.dim is not None:
+        if run.dim is not None and run.fatal is None:  # not a length its answers refuted
             self._dims[model] = run.dim
         failed_texts = {t for b in run.failed_batches for t in b[0]}
         summary = EmbedSummary(
@@ -162,7 +163,7 @@ class ResilientEmbedder(_Base):
         if show:
             print(summary, file=sys.stderr)
         if run.fatal is not None:
-            if isinstance(run.fatal, ProviderError):
+            if isinstance(run.fatal, (ProviderError, WrongShape)):
                 held = set(run.fatal_texts)
                 run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
             raise run.fatal
@@ -177,17 +178,34 @@ class ResilientEmbedder(_Base):
         return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
 
 
-def _function_id(embedder, cache) -> str | None:
+def _function_id(embedder, cache, wrapped) -> str | None:
     """The cache identity of a plain function: its module and qualified name (two
     functions both called ``embed`` must not read each other's vectors). A lambda has no
-    name to tell it from another: with a cache it must be given one."""
-    from .local import CallableEmbedder
+    name to tell it from another, and an object's ``encode`` (or a bound method) only
+    its class: with a cache they must be given one. ``wrapped`` is
+    ``as_embedder(embedder)``."""
+    import inspect
+
+    from .local import CallableEmbedder, SentenceTransformerEmbedder
 
     if isinstance(embedder, CallableEmbedder) and embedder.model_name == "custom" \
             and cache is not None:
         raise ValueError("a cache keeps vectors under the model's name, and this "
                          "CallableEmbedder has the default one ('custom'), which another "
                          "would share: pass model_name='your-model'")
+    if cache is not None and not isinstance(embedder, _Base) and not isinstance(
+            wrapped, SentenceTransformerEmbedder):
+        # an object's encode (or a bound method) is known by its class, which every
+        # instance shares whatever model or settings it holds: each read the other's
+        owner = getattr(embedder, "__self__", None)
+        if hasattr(embedder, "encode") or (inspect.ismethod(embedder)
+                                           and not isinstance(owner, type)):
+            shared = type(owner if inspect.ismethod(embedder) else embedder).__name__
+            raise ValueError(f"a cache keeps vectors under the model's name, and this "
+                             f"embedder is known only by its class ({shared}), which every "
+                             "instance shares whatever model or settings it holds: wrap it "
+                             "as vd.embedders.CallableEmbedder(obj.encode, "
+                             "model_name='your-model') first")
     if hasattr(embedder, "encode") or not callable(embedder):
         return None
     qualname = getattr(embedder, "__qualname__", None)

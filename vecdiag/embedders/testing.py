@@ -14,7 +14,9 @@ Faults (what a schedule returns for a request; None = answer normally):
 ``"slow"``           waits ``slow_seconds`` (past the client's timeout), then 504
 ``"drop"``           closes the connection without answering
 ``"malformed"``      200 with a truncated JSON body
-``"wrong-dim"``      200 with vectors one dimension short
+``"wrong-dim"``      200 with vectors one dimension short (a passing fault: the same
+                     texts faulted again get another wrong length, one longer each time,
+                     as the same wrong answer twice is final for ``resilient``)
 ``"400"``/``"401"``  final errors with a provider-style message
 ==================== =================================================================
 
@@ -140,6 +142,7 @@ class EmbeddingServer:
         self.log: list[Received] = []
         self.received: Counter = Counter()
         self.served: Counter = Counter()
+        self._wrong_dims: Counter = Counter()  # "wrong-dim" answers per batch of texts
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._t0 = None
@@ -189,6 +192,7 @@ class EmbeddingServer:
             self.log.clear()
             self.received.clear()
             self.served.clear()
+            self._wrong_dims.clear()
             self._t0 = None
 
     # ------------------------------------------------------------------ one request
@@ -241,7 +245,12 @@ class EmbeddingServer:
         if fault in ("400", "401"):
             return _error(int(fault), f"injected {fault}: this request is refused",
                           "invalid_request_error")
-        vectors = [vector_for(t, dim - (fault == "wrong-dim"), model).tolist() for t in texts]
+        if fault == "wrong-dim":
+            with self._lock:
+                again = self._wrong_dims[tuple(texts)]
+                self._wrong_dims[tuple(texts)] += 1
+            dim = dim - 1 if again == 0 else dim + again
+        vectors = [vector_for(t, dim, model).tolist() for t in texts]
         payload = {"object": "list", "model": model,
                    "data": [{"object": "embedding", "index": i, "embedding": v}
                             for i, v in enumerate(vectors)],
