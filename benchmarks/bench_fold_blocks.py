@@ -1,8 +1,9 @@
 """Where the selection's time goes, block by block: one thread, one search's score blocks.
 
-Workload (a) of bench_knn.py (100,000 x 384 float32 corpus, 1,000 queries, kp = 28 kept
-per query), cut as the engine cuts it (corpus chunks of 3,847 rows by all queries). Each
-block is computed by one BLAS thread, then, timed alone:
+Workload (a) of bench_knn.py (100,000 x 384 float32 corpus, 1,000 queries, k = 10, kp = 28
+kept per query, the floor under the running 10th best that the engine sets), cut as the
+engine cuts it (corpus chunks of 3,847 rows by all queries). Each block is computed by one
+BLAS thread, then, timed alone:
 
 - ``read``: one pass over the block (``np.maximum.reduce``), the floor any selection pays;
 - ``compiled``: the numba fold-in (vecdiag/neighbors/_fold_kernels.py), if numba is there;
@@ -29,15 +30,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_knn import search_data  # noqa: E402
 
 
-def one_pass(C, Q, bc: int, kp: int, mode: str):
+def one_pass(C, Q, bc: int, kp: int, mode: str, k: int = 10):
     """Seconds spent after each block's product, in block order."""
     import numpy as np
 
+    from vecdiag.neighbors import engine
     from vecdiag.neighbors._select import SharedBest
+    from vecdiag.neighbors.rows import Rows
 
     bq = Q.shape[0]
     flat = np.empty(bc * bq, C.dtype)
-    best = SharedBest(bq, kp, C.dtype)
+    # the engine's floor: twice its rounding bound below each query's running k-th best
+    slack = 2.0 * engine.tolerance(Rows(Q, "dot", "q"), Rows(C, "dot", "c"), np.arange(bq),
+                                   float(np.finfo(C.dtype).eps))
+    best = SharedBest(bq, kp, C.dtype, rank=k, slack=slack)
     times = []
     for c0 in range(0, C.shape[0], bc):
         c1 = min(C.shape[0], c0 + bc)
