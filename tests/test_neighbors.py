@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import vecdiag as vd
 from vecdiag import scratch
-from vecdiag.neighbors import Index, Neighbors, _scan, _select, engine, knn
+from vecdiag.neighbors import Index, Neighbors, _filter, _scan, _select, engine, knn
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -259,7 +259,7 @@ def test_property_chunked_scan_equals_scratch(C, n_q, k, metric, chunk, threaded
 def test_property_select_keeps_the_top(S, kk, cut, by_column):
     """Integer scores (many ties): every entry at or above a row's kk-th largest value and
     above the threshold is returned; nothing at or below the threshold is."""
-    from vecdiag.neighbors._select import select
+    from vecdiag.neighbors._filter import select
 
     lines, m = S.shape
     kk = min(kk, m)
@@ -492,13 +492,13 @@ def test_plan_respects_budget():
                                     (50_000, 50_000, 384, 64 * 2**20, False)):
         for workers in (1, 2):
             bq, bc = _scan.plan(n_q, n, d, 4, budget, 28, lazy, None, workers)
-            used = workers * (bq * bc * 4 * (1 + 2 / _select._GROUP) + bq * d * 4
+            used = workers * (bq * bc * 4 * (1 + 2 / _filter._GROUP) + bq * d * 4
                               + (bc * d * 4 if lazy else 0))
             assert used <= budget, (n_q, n, bq, bc)
             assert bc >= min(n, 1024) and bq >= 1
             for euclid in (False, True):
                 b = _scan.plan_square(n, d, 4, budget, 28, lazy, None, workers, euclid)
-                used = workers * (b * b * 4 * (1 + 2 / _select._GROUP + euclid) + 2 * b * d * 4)
+                used = workers * (b * b * 4 * (1 + 2 / _filter._GROUP + euclid) + 2 * b * d * 4)
                 assert used <= budget and b >= min(n, 1024), (n, b)
 
 

@@ -1,6 +1,6 @@
 """Optional compiled fold-in of a score block into the running best (numba, if installed).
 
-The NumPy path (:func:`._select.select` then :meth:`._select.Best.add`) takes group
+The NumPy path (:func:`._filter.select` then :meth:`._select.Best.add`) takes group
 maxima over the block, gathers the members of the passing groups, compares them, sorts
 the survivors by row and folds them in (rounds that replace each row's smallest key, or
 a partition): a few dozen array operations per block.
@@ -11,7 +11,7 @@ is inserted where it belongs and the smallest drops out; the bar then rises at o
 only at the next block) to the new smallest kept key, or, with the engine's ``rank`` and
 ``slack``, to ``slack`` below the row's ``rank``-th best when that is higher (see
 :class:`._select.SharedBest`). Rows with no bar yet (a scan's first block) get the
-block's own (:func:`._select.block_bar`: just below the ``rank``-th largest maximum of
+block's own (:func:`._filter.block_bar`: just below the ``rank``-th largest maximum of
 strided groups, less ``slack``), so the kernel does not insert every entry on its way up.
 
 Same contract as the NumPy path: every entry of a row above its running threshold (and

@@ -21,7 +21,7 @@ jit = numba.njit(nogil=True, cache=True)
 @jit
 def below(key, slack, one):
     # the largest value of one's dtype at or below key - slack and strictly below key,
-    # computed in float64 and never rounded up (_select.floor_below for one row); ``one``
+    # computed in float64 and never rounded up (_filter.floor_below for one row); ``one``
     # is a scratch array of length 2 of the keys' dtype
     f = min(np.float64(key) - slack, np.nextafter(np.float64(key), -np.inf))
     one[0] = f

@@ -17,7 +17,8 @@ import numpy as np
 
 from .._progress import progress_bar
 from . import _fold
-from ._select import _GROUP, SharedBest
+from ._filter import _GROUP
+from ._select import SharedBest
 from ._threads import Workers, blas_workers
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ three steps, the same for every backend:
    cache-sized (1024 queries × 4096 corpus rows: products and selection both run fastest
    there, see ``benchmarks/bench_knn.py``) and inside the memory budget; one worker per
    core pulls (query block, corpus chunk) items in turn. Selection uses an exact
-   threshold filter (:func:`._select.select`) instead of a partition over whole rows.
+   threshold filter (:func:`._filter.select`) instead of a partition over whole rows.
    A key more than twice the rounding bound of step 3 below the query's running k-th best
    cannot reach its top k (:func:`tolerance`), so the scan leaves it out too: the bar a
    chunk must beat sits just under the k-th best, not at the kp-th, and far fewer
