@@ -171,7 +171,7 @@ class _Run:
                     self.retries["bad response"] += 1
 
     async def _call(self, texts, client, pool) -> np.ndarray:
-        from .api import check_vectors
+        from ._answers import check_vectors
 
         o = self.o
         if client is not None:
