@@ -14,25 +14,17 @@ inside each search's own transaction, so a connection you pass is left as it was
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from .. import _validate as V
 from .._optional import require
-from ._pgcopy import ELEM, FIXED_IDS
+from ._pgcatalog import OPERATOR, _Catalog
 from ._pgcopy import CopyParser, same_id
 from .base import Store, mask_dsn
 
 __all__ = ["pgvector", "PgVectorStore"]
 
-# operator class suffix -> (vecdiag metric, operator)
-_OPCLASS = {"cosine_ops": ("cosine", "<=>"), "ip_ops": ("dot", "<#>"),
-            "l2_ops": ("euclidean", "<->")}
-_OPERATOR = {metric: op for metric, op in _OPCLASS.values()}
 _PG_DEFAULTS = {"ef_search": 40, "probes": 1}
-# id types whose binary COPY form is their UTF-8 text
-_TEXT_TYPES = ("text", "character varying", "character", "name", "citext")
 
 
 def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: str = "id",
@@ -82,7 +74,7 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
                          where=where, metric=metric, force_index=force_index)
 
 
-class PgVectorStore(Store):
+class PgVectorStore(_Catalog, Store):
     kind = "pgvector"
     settings = {"ef_search": ("hnsw.ef_search",), "probes": ("ivfflat.probes",)}
 
@@ -122,149 +114,6 @@ class PgVectorStore(Store):
             cur = self.conn.execute(query, params)
             return cur.fetchall() if cur.description else []
 
-    def _columns(self, table, vector, id, text):
-        sql = self._sql
-        if not isinstance(table, str) or not table:
-            raise TypeError(f"table must be a table name, got {table!r}")
-        (oid,), = self._q("SELECT to_regclass(%s)::oid", (table,))
-        if oid is None and '"' not in table:
-            # PostgreSQL folds an unquoted name to lower case: a table created as "MyDocs"
-            # is found by its exact spelling (as columns are), schema-qualified or not
-            parts = table.split(".", 1)
-            exact = " || '.' || ".join(["quote_ident(%s)"] * len(parts))
-            (oid,), = self._q(f"SELECT to_regclass({exact})::oid", tuple(parts))
-        if oid is None:
-            names = [r[0] for r in self._q(
-                "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")]
-            raise ValueError(f"table {table!r} does not exist in {self._dsn}; tables there: "
-                             f"{', '.join(names[:20]) or 'none'}")
-        self._oid = oid
-        (schema, relname), = self._q(
-            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE c.oid = %s", (oid,))
-        self._table_sql = sql.Identifier(schema, relname)
-        rows = self._q("SELECT attname, format_type(atttypid, atttypmod), "
-                       "atttypid::regtype::text, attnum FROM pg_attribute WHERE attrelid = %s "
-                       "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (oid,))
-        cols = {name: (full, base, num) for name, full, base, num in rows}
-        listing = ", ".join(f"{name} ({full})" for name, (full, _, _) in cols.items())
-        for arg, name in (("vector", vector), ("id", id), ("text", text)):
-            if (name is None and arg != "text") or (name is not None
-                                                    and not isinstance(name, str)):
-                raise TypeError(f"{arg} must be a column name, got {name!r}")
-            if name is not None and name not in cols:
-                raise ValueError(f"{arg}={name!r}: table {table} has no column {name!r}; "
-                                 f"its columns: {listing}")
-        full, base, self._attnum = cols[vector]
-        if base not in ELEM:
-            raise ValueError(f"vector={vector!r}: column {vector} is {full}, not a pgvector "
-                             f"vector or halfvec column; vector columns there: "
-                             + (", ".join(n for n, (_, b, _) in cols.items() if b in ELEM)
-                                or "none"))
-        self._vtype = base
-        self.vector, self.id, self.text = vector, id, text
-        self._v = sql.Identifier(vector)
-        # ids: integers and UUIDs are decoded from the binary COPY; any other type (numeric,
-        # date, a domain, ...) is read as its text, in the COPY and in the search alike
-        self._id_type = cols[id][1]
-        self._id = sql.Identifier(id)
-        if self._id_type not in FIXED_IDS and self._id_type not in _TEXT_TYPES + ("uuid",):
-            self._id = sql.SQL("{}::text").format(self._id)
-            self._id_type = "text"
-        # texts: whatever the column's type, its text (an int column's "7", jsonb's JSON)
-        self._text = None if text is None else sql.SQL("{}::text").format(sql.Identifier(text))
-        self._filter = sql.SQL(" AND ({})").format(sql.SQL(self.where)) if self.where \
-            else sql.SQL("")
-        # the same condition inside statements run with parameters, where psycopg reads
-        # a % as the start of a placeholder (where="body LIKE 'a%'")
-        self._filter_params = sql.SQL(" AND ({})").format(
-            sql.SQL(self.where.replace("%", "%%"))) if self.where else sql.SQL("")
-        dims = full[len(base) + 1:-1] if full.endswith(")") else ""
-        if dims:
-            self.dim = int(dims)
-        else:
-            q = sql.SQL("SELECT min(vector_dims({v})), max(vector_dims({v})) FROM {t} "
-                        "WHERE {v} IS NOT NULL{f}").format(v=self._v, t=self._table_sql,
-                                                           f=self._filter)
-            (lo, hi), = self._q(q)
-            if lo is not None and lo != hi:
-                raise ValueError(f"dimension mismatch: column {vector} of {table} holds vectors "
-                                 f"of dimensions {lo} to {hi}; one model's vectors per column "
-                                 f"(declare it {base}(N) to have PostgreSQL enforce it)")
-            self.dim = int(lo or 0)
-
-    def _find_index(self, metric):
-        # indexes on the column, then on an expression (pgvector's half-precision
-        # indexing: an index on (embedding)::halfvec(n), searched with that cast)
-        rows = self._q(
-            "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
-            "pg_get_expr(x.indpred, x.indrelid), x.indkey[0] = 0, "
-            "pg_get_indexdef(x.indexrelid, 1, false) "
-            "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
-            "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
-            "WHERE x.indrelid = %s AND (x.indkey[0] = %s OR x.indkey[0] = 0) "
-            "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY x.indkey[0] = 0, ic.relname",
-            (self._oid, self._attnum))
-        (quoted,), = self._q("SELECT quote_ident(%s)", (self.vector,))
-        cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::halfvec\((\d+)\)\)")
-        found, elsewhere = [], []
-        for name, am, opclass, options, predicate, on_expression, key in rows:
-            cast = None
-            if on_expression:
-                match = cast_form.fullmatch(key)
-                if match is None:       # another expression: not searched from here
-                    if quoted in key:
-                        elsewhere.append(f"{name} on {key}")
-                    continue
-                cast = int(match.group(1))
-            suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
-            if suffix not in _OPCLASS:
-                raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
-                                 "does not support (it knows cosine, inner product and L2); "
-                                 "audit a table indexed with vector_cosine_ops, vector_ip_ops "
-                                 "or vector_l2_ops")
-            opts = dict(o.split("=", 1) for o in (options or []))
-            found.append((name, am, opclass, opts, _OPCLASS[suffix][0], predicate, cast))
-        if metric is not None:
-            V.check_metric(metric)
-            matching = [f for f in found if f[4] == metric]
-            if found and not matching:
-                raise ValueError(f"metric={metric!r}, but the indexes on {self.vector} declare "
-                                 f"{', '.join(f'{f[0]} ({f[2]})' for f in found)}; searching "
-                                 f"with {_OPERATOR[metric]} would bypass them")
-            found = matching
-        elif len({f[4] for f in found}) > 1:
-            raise ValueError(f"column {self.vector} has indexes for several metrics "
-                             f"({', '.join(f'{f[0]} ({f[2]})' for f in found)}); pass metric= "
-                             "to choose the one your application searches with")
-        elif not found:
-            other = (f" (indexes on other expressions of it, which vecdiag does not search "
-                     f"through: {'; '.join(elsewhere)})" if elsewhere else "")
-            raise ValueError(f"column {self.vector} of {self.table} has no HNSW or IVFFlat index"
-                             f"{other}, so nothing declares its metric; pass metric='cosine', "
-                             "'dot' or 'euclidean' (the operator your queries use: <=>, <#> "
-                             "or <->) to measure an exact scan")
-        # a partial index (WHERE ...) serves only searches whose where= implies its predicate
-        self._predicate = found[0][5] if found else None
-        if found:
-            self._index_name, self._am, self._opclass, self._options, self.metric = found[0][:5]
-        else:
-            self._index_name, self._am, self._opclass, self._options = None, None, None, {}
-            self.metric = metric
-        self._op = self._sql.SQL(_OPERATOR[self.metric])
-        # what the search compares: the column, or its halfvec cast when the index is on it
-        self._cast = found[0][6] if found else None
-        self._search_vtype, self._search_v = self._vtype, self._v
-        if self._cast is not None:
-            self._search_vtype = "halfvec"
-            self._search_v = self._sql.SQL("({})::halfvec({})").format(
-                self._v, self._sql.SQL(str(self._cast)))
-            self.compressed = (f"the index {self._index_name} is on ({self.vector})::halfvec("
-                               f"{self._cast}): it compares the vectors rounded to float16, "
-                               "and the vectors read from it are those roundings, not the "
-                               f"float32 {self.vector} column")
-
     def _check_nulls(self):
         q = self._sql.SQL("SELECT count(*) FILTER (WHERE {v} IS NULL), count(*), "
                           "count(*) FILTER (WHERE {i} IS NULL) FROM {t} WHERE TRUE{f}").format(
@@ -303,9 +152,9 @@ class PgVectorStore(Store):
     def _params(self) -> dict:
         if self._am is None:
             return {"index": None, "search": "exact scan (no vector index)",
-                    "operator": _OPERATOR[self.metric]}
+                    "operator": OPERATOR[self.metric]}
         p = {"index": self._am, "name": self._index_name, "opclass": self._opclass,
-             "operator": _OPERATOR[self.metric]}
+             "operator": OPERATOR[self.metric]}
         if self._am == "hnsw":
             p.update(m=int(self._options.get("m", 16)),
                      ef_construction=int(self._options.get("ef_construction", 64)),
