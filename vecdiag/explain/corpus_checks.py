@@ -20,7 +20,7 @@ from .result import Cause
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_rogue_dimensions",
            "check_anisotropy", "check_near_duplicates", "rogue_strength",
            "shared_direction_strength", "anisotropy_strength", "random_direction_share",
-           "own_copies",
+           "norm_bias_strength", "own_copies",
            "k_occurrence_interval"]
 
 
@@ -162,11 +162,31 @@ def check_hub(ctx):
     return cause
 
 
+def norm_bias_strength(ctx) -> float:
+    """How much the top-k documents are the long ones (dot product; 0 under other
+    metrics): ``max(ramp(L, 1.3, 3), ramp(P, 0.9, 0.99) · ramp(L, 1.1, 1.5))`` with ``L``
+    the median length of the top-k documents over the corpus median length and ``P``
+    the share of corpus documents no longer than that median top-k document. The ratio
+    alone calls 1.5× documents mild (0.12), yet when the top-k are the corpus's longest
+    (99th percentile) a 1.5× length is as decisive as any: the second term is that sign.
+    """
+    if ctx.metric != "dot":
+        return 0.0
+    norms = ctx.stats.norms
+    med = float(np.median(norms))
+    if med <= 0:
+        return 0.0
+    top_norm = float(np.median(norms[ctx.top]))
+    ratio = top_norm / med
+    longest = float(np.count_nonzero(norms <= top_norm)) / norms.size
+    return max(ramp(ratio, 1.3, 3.0), ramp(longest, 0.9, 0.99) * ramp(ratio, 1.1, 1.5))
+
+
 def check_norm_bias(ctx):
     """Norm bias (dot product only): the top documents win by length, not direction.
 
-    Strength: ``ramp(L, 1.3, 3)`` with ``L`` the median length of the top-k documents
-    over the corpus median length. Fix: cosine.
+    Strength: :func:`norm_bias_strength` (the top-k documents' median length over the
+    corpus median, and how far up the corpus's lengths it sits). Fix: cosine.
     """
     if ctx.metric != "dot":
         return None
@@ -176,7 +196,7 @@ def check_norm_bias(ctx):
         return None
     top_norm = float(np.median(norms[ctx.top]))
     ratio = top_norm / med
-    s = ramp(ratio, 1.3, 3.0)
+    s = norm_bias_strength(ctx)
     if s <= 0:
         return None
     pct = float(np.mean(norms[ctx.top][:, None] >= norms[None, :]) * 100) \
@@ -200,7 +220,9 @@ def check_metric_mismatch(ctx):
     Strength: ``ramp(cv, 0.05, 0.3)`` with cv the coefficient of variation of the corpus
     norms; under euclidean also ``ramp(|log(‖q‖ / median)|, 0.2, 1)`` (a query much
     shorter or longer than the documents is near the short or long ones); under dot
-    times 0.8, since :func:`check_norm_bias` names the specific length problem.
+    times ``0.8 · (1 − norm_bias strength)``: when the top-k are the long documents,
+    :func:`check_norm_bias` names that specific length problem (the same fix, cosine,
+    would otherwise give both causes the same credit).
     With an embedder trained for dot product searched by cosine: context only.
     """
     norms = ctx.stats.norms
@@ -220,7 +242,7 @@ def check_metric_mismatch(ctx):
     if ctx.metric == "euclidean":
         s = max(s, ramp(abs(math.log(max(qratio, 1e-12))), 0.2, 1.0))
     else:
-        s *= 0.8
+        s *= 0.8 * (1 - norm_bias_strength(ctx))
     if s <= 0:
         return None
     summary = (f"the vectors are not normalised (their lengths vary by {cv:.0%}; the query is "
