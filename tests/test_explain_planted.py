@@ -340,3 +340,23 @@ def test_norm_bias_is_not_also_named_as_metric_mismatch(seed, n, d):
     codes = [(c.code, c.confidence) for c in exp.causes]
     assert exp.causes[0].code == "norm_bias" and exp.causes[0].confidence >= 0.5, codes
     assert all(c.confidence < 0.5 for c in exp.causes if c.code == "metric_mismatch"), codes
+
+
+@pytest.mark.parametrize("seed,n,d", [(0, 300, 64), (0, 600, 384), (1, 300, 768), (2, 600, 768)])
+def test_a_hub_that_is_merely_short_is_not_named_under_euclidean(seed, n, d):
+    """The metric_mismatch plant (lengths 0.3-3, euclidean): the shortest documents sit
+    near the origin, about their own length from everyone, so they are hubs of the
+    euclidean kNN graph; CSLS lifting the document named hub at 0.54-0.66 beside
+    metric_mismatch. Like a merely long hub under dot, a merely short one under
+    euclidean is the length problem."""
+    case = GENERATORS["metric_mismatch"](np.random.default_rng(1000 * seed + d + n), n, d)
+    X = case.corpus
+    kocc = _k_occurrence(X, case.k, metric="euclidean")
+    norms = np.linalg.norm(X, axis=1)
+    hubs = np.flatnonzero(kocc >= 3 * case.k)
+    assert hubs.size and norms[hubs].max() < 0.5 * np.median(norms)   # the hubs are short
+    exp = vd.explain_neighbors(case.query, X, k=case.k, expected=case.expected,
+                               metric="euclidean")
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes[0].code == "metric_mismatch" and exp.causes[0].confidence >= 0.5, codes
+    assert all(c.confidence < 0.5 for c in exp.causes if c.code == "hub"), codes

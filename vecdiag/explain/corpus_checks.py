@@ -103,8 +103,12 @@ def check_hub(ctx):
     ``1 − ramp(‖h‖ / median norm, 1.15, 2)`` (``evidence["length_discount"]``; no cause
     from 2× on): a hub that is merely long is explained by ``norm_bias``, and its
     re-ranker lifting the document is no evidence of hubness (a discount of the strength
-    alone would leave the 0.5 a rescuing fix gives, see
-    :func:`~vecdiag.explain.causes.confidence`).
+    alone would leave most of what a rescuing fix gives, see
+    :func:`~vecdiag.explain.causes.confidence`). Under euclidean distance the mirror
+    image, ``1 − ramp(median norm / ‖h‖, 1.15, 2)``: a document much shorter than the
+    others sits near the origin, at about ``‖x‖`` from every ``x``, so it is near
+    everyone by length alone (``metric_mismatch``: vectors of varying length searched
+    by a length-sensitive metric).
     """
     kocc = ctx.stats.k_occurrence
     rows = _outranking(ctx)
@@ -117,9 +121,11 @@ def check_hub(ctx):
     ratio = own[h] / ctx.k_graph
     s = ramp(ratio, 3.0, 10.0)
     long = 0.0
+    med = max(float(np.median(ctx.stats.norms)), 1e-300)
     if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
-        long = ramp(ctx.stats.norms[h] / max(float(np.median(ctx.stats.norms)), 1e-300),
-                    1.15, 2.0)
+        long = ramp(ctx.stats.norms[h] / med, 1.15, 2.0)
+    elif ctx.metric == "euclidean":  # a short one is near every document: metric_mismatch
+        long = ramp(med / max(float(ctx.stats.norms[h]), 1e-300), 1.15, 2.0)
     s *= 1 - 0.5 * shared_direction_strength(ctx)
     if s <= 0 or long >= 1:
         return None
