@@ -20,7 +20,7 @@ from .result import Cause
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_rogue_dimensions",
            "check_anisotropy", "check_near_duplicates", "rogue_strength",
            "shared_direction_strength", "anisotropy_strength", "random_direction_share",
-           "norm_bias_strength", "own_copies",
+           "norm_bias_strength", "spread_dimensions", "own_copies",
            "k_occurrence_interval"]
 
 
@@ -259,28 +259,76 @@ def check_metric_mismatch(ctx):
                      effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
 
 
-def check_rogue_dimensions(ctx):
-    """Rogue dimensions: a few dimensions carry most of the expected cosine.
+def spread_dimensions(ctx):
+    """``(strength, dims, share)`` of the second sign of rogue dimensions: a few
+    zero-mean dimensions of huge variance, which carry no part of the mean cosine but
+    decide which documents score alike.
 
-    Strength: :func:`rogue_strength`, from the part of the expected cosine of random
-    pairs carried by the top 5 dimensions (:func:`vecdiag.rogue_dimensions`) against
-    what any shared direction would give in this dimension. Fix: the best of whitening,
-    all-but-the-top and centring.
+    ``share`` is the part of the unit vectors' total variance held by the ``top``
+    dimensions of largest variance (``dims``); the variance of dimension j is
+    ``E[û_j²] − E[û_j]² ∝ energy_j − contribution_j`` of
+    :class:`vecdiag.diagnostics.rogue.RogueDimensions` (a shared offset, anisotropy's
+    and the first sign's, is left out). Strength ``ramp(excess, 0.15, 0.3)``
+    (:func:`vecdiag.diagnose`'s energy warning and critical levels) with ``excess`` how
+    far ``share`` goes from the even ``top / d`` toward 1; 0 when ``top`` is more than
+    a quarter of ``d`` (every dimension is a large share) and, below 50 rows, when the
+    excess is within what as many random rows give (diagnose's rule)."""
+    from ..diagnostics.rogue_rules import SMALL_N, energy_null_quantile
+
+    rogue = ctx.rogue
+    d = ctx.stats.d
+    if rogue is None or rogue.energy is None or rogue.top > d / 4:
+        return 0.0, [], 0.0
+    var = np.clip(np.asarray(rogue.energy) - np.asarray(rogue.contribution), 0.0, None)
+    total = float(var.sum())
+    if total <= 0:
+        return 0.0, [], 0.0
+    dims = np.argsort(-var, kind="stable")[:rogue.top]
+    held = float(var[dims].sum()) / total
+    even = rogue.top / d
+    excess = (held - even) / (1 - even)
+    n = ctx.stats.n
+    if n < SMALL_N and excess <= energy_null_quantile(n, d, rogue.top):
+        return 0.0, [], 0.0
+    limits = THRESHOLDS["rogue_dimensions"]
+    return (ramp(excess, limits["energy_warning"], limits["energy_critical"]),
+            [int(j) for j in dims], held)
+
+
+def check_rogue_dimensions(ctx):
+    """Rogue dimensions: a few dimensions carry most of the expected cosine, or most of
+    the documents' variance.
+
+    Strength: the larger of :func:`rogue_strength`, from the part of the expected cosine
+    of random pairs carried by the top 5 dimensions (:func:`vecdiag.rogue_dimensions`)
+    against what any shared direction would give in this dimension, and the strength of
+    :func:`spread_dimensions` (zero-mean dimensions of huge variance, named by their
+    share of the documents' variance). Fix: the best of whitening, all-but-the-top and
+    centring.
     """
     rogue = ctx.rogue
     if rogue is None:
         return None
-    s = rogue_strength(ctx)
+    s_mean = rogue_strength(ctx)
+    s_spread, spread_dims, spread_share = spread_dimensions(ctx)
+    s = max(s_mean, s_spread)
     if s <= 0:
         return None
-    dims = [int(d) for d in rogue.dims]
     fix, e = _best_fix(ctx, ("whiten", "all_but_the_top", "center"), focus=ctx.top.tolist())
     u_q = ctx.unit_query
+    if s_mean >= s_spread:
+        dims = [int(d) for d in rogue.dims]
+        what = f"{share(rogue.share)} of the average cosine between documents"
+    else:
+        dims = spread_dims
+        what = (f"{share(spread_share)} of the documents' variance "
+                f"({share(len(dims) / ctx.stats.d)} if spread evenly)")
     top_part = float(u_q[dims] @ ctx.stats.unit_of([int(ctx.top[0])])[0][dims])
-    summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry "
-               f"{share(rogue.share)} of the average cosine between documents; they add "
-               f"{top_part:.2f} to the top hit's cosine")
+    summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry {what}; they "
+               f"add {top_part:.2f} to the top hit's cosine")
     evidence = {"dims": dims, "share": float(rogue.share), "mean_cosine": float(rogue.mean_cosine),
+                "variance_share": float(spread_share),
+                "judged_on": "share" if s_mean >= s_spread else "variance_share",
                 "top_hit_rogue_part": top_part}
     if ctx.missed:
         pos = ctx.missed[0][0]
