@@ -20,7 +20,7 @@ from .result import Cause
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_rogue_dimensions",
            "check_anisotropy", "check_near_duplicates", "rogue_strength",
            "shared_direction_strength", "anisotropy_strength", "random_direction_share",
-           "own_copies",
+           "norm_bias_strength", "spread_dimensions", "own_copies",
            "k_occurrence_interval"]
 
 
@@ -103,8 +103,12 @@ def check_hub(ctx):
     ``1 − ramp(‖h‖ / median norm, 1.15, 2)`` (``evidence["length_discount"]``; no cause
     from 2× on): a hub that is merely long is explained by ``norm_bias``, and its
     re-ranker lifting the document is no evidence of hubness (a discount of the strength
-    alone would leave the 0.5 a rescuing fix gives, see
-    :func:`~vecdiag.explain.causes.confidence`).
+    alone would leave most of what a rescuing fix gives, see
+    :func:`~vecdiag.explain.causes.confidence`). Under euclidean distance the mirror
+    image, ``1 − ramp(median norm / ‖h‖, 1.15, 2)``: a document much shorter than the
+    others sits near the origin, at about ``‖x‖`` from every ``x``, so it is near
+    everyone by length alone (``metric_mismatch``: vectors of varying length searched
+    by a length-sensitive metric).
     """
     kocc = ctx.stats.k_occurrence
     rows = _outranking(ctx)
@@ -117,9 +121,11 @@ def check_hub(ctx):
     ratio = own[h] / ctx.k_graph
     s = ramp(ratio, 3.0, 10.0)
     long = 0.0
+    med = max(float(np.median(ctx.stats.norms)), 1e-300)
     if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
-        long = ramp(ctx.stats.norms[h] / max(float(np.median(ctx.stats.norms)), 1e-300),
-                    1.15, 2.0)
+        long = ramp(ctx.stats.norms[h] / med, 1.15, 2.0)
+    elif ctx.metric == "euclidean":  # a short one is near every document: metric_mismatch
+        long = ramp(med / max(float(ctx.stats.norms[h]), 1e-300), 1.15, 2.0)
     s *= 1 - 0.5 * shared_direction_strength(ctx)
     if s <= 0 or long >= 1:
         return None
@@ -162,11 +168,31 @@ def check_hub(ctx):
     return cause
 
 
+def norm_bias_strength(ctx) -> float:
+    """How much the top-k documents are the long ones (dot product; 0 under other
+    metrics): ``max(ramp(L, 1.3, 3), ramp(P, 0.9, 0.99) · ramp(L, 1.1, 1.5))`` with ``L``
+    the median length of the top-k documents over the corpus median length and ``P``
+    the share of corpus documents no longer than that median top-k document. The ratio
+    alone calls 1.5× documents mild (0.12), yet when the top-k are the corpus's longest
+    (99th percentile) a 1.5× length is as decisive as any: the second term is that sign.
+    """
+    if ctx.metric != "dot":
+        return 0.0
+    norms = ctx.stats.norms
+    med = float(np.median(norms))
+    if med <= 0:
+        return 0.0
+    top_norm = float(np.median(norms[ctx.top]))
+    ratio = top_norm / med
+    longest = float(np.count_nonzero(norms <= top_norm)) / norms.size
+    return max(ramp(ratio, 1.3, 3.0), ramp(longest, 0.9, 0.99) * ramp(ratio, 1.1, 1.5))
+
+
 def check_norm_bias(ctx):
     """Norm bias (dot product only): the top documents win by length, not direction.
 
-    Strength: ``ramp(L, 1.3, 3)`` with ``L`` the median length of the top-k documents
-    over the corpus median length. Fix: cosine.
+    Strength: :func:`norm_bias_strength` (the top-k documents' median length over the
+    corpus median, and how far up the corpus's lengths it sits). Fix: cosine.
     """
     if ctx.metric != "dot":
         return None
@@ -176,7 +202,7 @@ def check_norm_bias(ctx):
         return None
     top_norm = float(np.median(norms[ctx.top]))
     ratio = top_norm / med
-    s = ramp(ratio, 1.3, 3.0)
+    s = norm_bias_strength(ctx)
     if s <= 0:
         return None
     pct = float(np.mean(norms[ctx.top][:, None] >= norms[None, :]) * 100) \
@@ -200,7 +226,9 @@ def check_metric_mismatch(ctx):
     Strength: ``ramp(cv, 0.05, 0.3)`` with cv the coefficient of variation of the corpus
     norms; under euclidean also ``ramp(|log(‖q‖ / median)|, 0.2, 1)`` (a query much
     shorter or longer than the documents is near the short or long ones); under dot
-    times 0.8, since :func:`check_norm_bias` names the specific length problem.
+    times ``0.8 · (1 − norm_bias strength)``: when the top-k are the long documents,
+    :func:`check_norm_bias` names that specific length problem (the same fix, cosine,
+    would otherwise give both causes the same credit).
     With an embedder trained for dot product searched by cosine: context only.
     """
     norms = ctx.stats.norms
@@ -220,7 +248,7 @@ def check_metric_mismatch(ctx):
     if ctx.metric == "euclidean":
         s = max(s, ramp(abs(math.log(max(qratio, 1e-12))), 0.2, 1.0))
     else:
-        s *= 0.8
+        s *= 0.8 * (1 - norm_bias_strength(ctx))
     if s <= 0:
         return None
     summary = (f"the vectors are not normalised (their lengths vary by {cv:.0%}; the query is "
@@ -231,28 +259,76 @@ def check_metric_mismatch(ctx):
                      effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
 
 
-def check_rogue_dimensions(ctx):
-    """Rogue dimensions: a few dimensions carry most of the expected cosine.
+def spread_dimensions(ctx):
+    """``(strength, dims, share)`` of the second sign of rogue dimensions: a few
+    zero-mean dimensions of huge variance, which carry no part of the mean cosine but
+    decide which documents score alike.
 
-    Strength: :func:`rogue_strength`, from the part of the expected cosine of random
-    pairs carried by the top 5 dimensions (:func:`vecdiag.rogue_dimensions`) against
-    what any shared direction would give in this dimension. Fix: the best of whitening,
-    all-but-the-top and centring.
+    ``share`` is the part of the unit vectors' total variance held by the ``top``
+    dimensions of largest variance (``dims``); the variance of dimension j is
+    ``E[û_j²] − E[û_j]² ∝ energy_j − contribution_j`` of
+    :class:`vecdiag.diagnostics.rogue.RogueDimensions` (a shared offset, anisotropy's
+    and the first sign's, is left out). Strength ``ramp(excess, 0.15, 0.3)``
+    (:func:`vecdiag.diagnose`'s energy warning and critical levels) with ``excess`` how
+    far ``share`` goes from the even ``top / d`` toward 1; 0 when ``top`` is more than
+    a quarter of ``d`` (every dimension is a large share) and, below 50 rows, when the
+    excess is within what as many random rows give (diagnose's rule)."""
+    from ..diagnostics.rogue_rules import SMALL_N, energy_null_quantile
+
+    rogue = ctx.rogue
+    d = ctx.stats.d
+    if rogue is None or rogue.energy is None or rogue.top > d / 4:
+        return 0.0, [], 0.0
+    var = np.clip(np.asarray(rogue.energy) - np.asarray(rogue.contribution), 0.0, None)
+    total = float(var.sum())
+    if total <= 0:
+        return 0.0, [], 0.0
+    dims = np.argsort(-var, kind="stable")[:rogue.top]
+    held = float(var[dims].sum()) / total
+    even = rogue.top / d
+    excess = (held - even) / (1 - even)
+    n = ctx.stats.n
+    if n < SMALL_N and excess <= energy_null_quantile(n, d, rogue.top):
+        return 0.0, [], 0.0
+    limits = THRESHOLDS["rogue_dimensions"]
+    return (ramp(excess, limits["energy_warning"], limits["energy_critical"]),
+            [int(j) for j in dims], held)
+
+
+def check_rogue_dimensions(ctx):
+    """Rogue dimensions: a few dimensions carry most of the expected cosine, or most of
+    the documents' variance.
+
+    Strength: the larger of :func:`rogue_strength`, from the part of the expected cosine
+    of random pairs carried by the top 5 dimensions (:func:`vecdiag.rogue_dimensions`)
+    against what any shared direction would give in this dimension, and the strength of
+    :func:`spread_dimensions` (zero-mean dimensions of huge variance, named by their
+    share of the documents' variance). Fix: the best of whitening, all-but-the-top and
+    centring.
     """
     rogue = ctx.rogue
     if rogue is None:
         return None
-    s = rogue_strength(ctx)
+    s_mean = rogue_strength(ctx)
+    s_spread, spread_dims, spread_share = spread_dimensions(ctx)
+    s = max(s_mean, s_spread)
     if s <= 0:
         return None
-    dims = [int(d) for d in rogue.dims]
     fix, e = _best_fix(ctx, ("whiten", "all_but_the_top", "center"), focus=ctx.top.tolist())
     u_q = ctx.unit_query
+    if s_mean >= s_spread:
+        dims = [int(d) for d in rogue.dims]
+        what = f"{share(rogue.share)} of the average cosine between documents"
+    else:
+        dims = spread_dims
+        what = (f"{share(spread_share)} of the documents' variance "
+                f"({share(len(dims) / ctx.stats.d)} if spread evenly)")
     top_part = float(u_q[dims] @ ctx.stats.unit_of([int(ctx.top[0])])[0][dims])
-    summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry "
-               f"{share(rogue.share)} of the average cosine between documents; they add "
-               f"{top_part:.2f} to the top hit's cosine")
+    summary = (f"{len(dims)} dimensions ({', '.join(map(str, dims))}) carry {what}; they "
+               f"add {top_part:.2f} to the top hit's cosine")
     evidence = {"dims": dims, "share": float(rogue.share), "mean_cosine": float(rogue.mean_cosine),
+                "variance_share": float(spread_share),
+                "judged_on": "share" if s_mean >= s_spread else "variance_share",
                 "top_hit_rogue_part": top_part}
     if ctx.missed:
         pos = ctx.missed[0][0]
