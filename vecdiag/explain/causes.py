@@ -17,7 +17,7 @@ things and multiplies them into the confidence:
     expected document is already in the top-k there is nothing to fix: e = 0.
 
 For a cause with a fix, :func:`confidence` combines them (``0.3 s + e (0.5 + 0.2 s)``
-with missed documents, the effect's part scaled by ``ramp(s, 0, 0.25)`` so that a fix
+with missed documents, the effect's part scaled by ``ramp(s, 0, 0.1)`` so that a fix
 lifting the document is evidence only together with a non-trivial statistic;
 ``s (0.3 + 0.7 e)`` without): a cause whose fix moves nothing is
 *context* (confidence at most 0.3, ``ranking=False``). Causes without a fix
@@ -223,11 +223,10 @@ def confidence(s: float, e: float, missed: bool) -> float:
     """A fix cause's confidence from its strength ``s`` and its fix's effect ``e``.
 
     With missed expected documents the counterfactual is direct evidence for this query
-    and weighs most: ``0.3 s + e (0.5 + 0.2 s) · ramp(s, 0, 0.25)``: a fix that brings
-    the document in gives at least 0.5 once the statistic is a quarter of the way from
-    normal to clearly abnormal (one copy wasting one of ten places, a hub in 4.75 k
-    lists), 1 when it is clearly abnormal. Below that the fix's effect counts in
-    proportion: many fixes lift a missed document, and a lift is evidence for *this*
+    and weighs most: ``0.3 s + e (0.5 + 0.2 s) · ramp(s, 0, 0.1)``: a fix that brings
+    the document in gives at least 0.5 once the statistic is a tenth of the way from
+    normal to clearly abnormal (a hub in 3.7 k lists), 1 when it is clearly abnormal.
+    Below that the fix's effect counts in proportion: many fixes lift a missed document, and a lift is evidence for *this*
     cause only together with a statistic that says it is present (a hub in 3.1 k lists,
     strength 0.014, is no hub cause because CSLS happens to lift the document).
     Without missed documents: ``s (0.3 + 0.7 e)``. Either way a fix that moves nothing
@@ -237,13 +236,13 @@ def confidence(s: float, e: float, missed: bool) -> float:
     --------
     >>> confidence(1, 1, True), confidence(0.3, 1, True), confidence(0.5, 0, True)
     (1.0, 0.65, 0.15)
-    >>> confidence(0.05, 1, True), confidence(0.25, 1, True)
-    (0.117, 0.625)
+    >>> confidence(0.01, 1, True), confidence(0.05, 1, True), confidence(0.1, 1, True)
+    (0.0532, 0.27, 0.55)
     >>> confidence(0.5, 1, False), confidence(1, 0.5, False)
     (0.5, 0.65)
     """
     if missed:
-        return round(float(0.3 * s + e * (0.5 + 0.2 * s) * ramp(s, 0.0, 0.25)), 4)
+        return round(float(0.3 * s + e * (0.5 + 0.2 * s) * ramp(s, 0.0, 0.1)), 4)
     return round(float(s * (0.3 + 0.7 * e)), 4)
 
 
