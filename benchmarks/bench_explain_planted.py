@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the planted generators live with the tests
 
-from explain_planted import (ENTANGLED, GENERATORS, Case, control,  # noqa: E402
+from explain_planted import (ENTANGLED, GENERATORS, Case, control, rogue_variance,  # noqa: E402
                              healthy_corpus, unit)
 
 SETS = {
@@ -42,19 +42,6 @@ SETS = {
     "tune": dict(seeds=(0, 1, 2), dims=(16, 64, 384, 768), ns=(300, 600)),
     "holdout": dict(seeds=(10, 11), dims=(24, 48, 128, 512, 1024), ns=(400, 900)),
 }
-
-
-def rogue_variance(rng, n, d, k=10):
-    """Three zero-mean dimensions of sd 2.5 (a healthy vector is about 1 long): they
-    decide which documents score alike; the query is large there, its document 0."""
-    X = healthy_corpus(rng, n, d)
-    dims = rng.choice(d, size=3, replace=False)
-    X[:, dims] = rng.normal(0.0, 2.5, size=(n, 3))
-    e = int(rng.integers(n))
-    q = X[e] + 0.2 * unit(rng.normal(size=d))
-    X[e, dims] = 0.0
-    q[dims] = rng.choice([-1, 1], size=3) * 6.0
-    return Case(X, q, [e], k=k)
 
 
 def rogue_mild(rng, n, d, k=10):

@@ -97,6 +97,19 @@ def rogue_dimensions(rng, n, d, k=10):
     return Case(X, q, [e], k=k)
 
 
+def rogue_variance(rng, n, d, k=10):
+    """Three zero-mean dimensions of sd 2.5 (a healthy vector is about 1 long): they
+    decide which documents score alike; the query is large there, its document 0."""
+    X = healthy_corpus(rng, n, d)
+    dims = rng.choice(d, size=3, replace=False)
+    X[:, dims] = rng.normal(0.0, 2.5, size=(n, 3))
+    e = int(rng.integers(n))
+    q = X[e] + 0.2 * unit(rng.normal(size=d))
+    X[e, dims] = 0.0
+    q[dims] = rng.choice([-1, 1], size=3) * 6.0
+    return Case(X, q, [e], k=k)
+
+
 def anisotropy(rng, n, d, k=10):
     """Every document shares one direction (spread over all dimensions) with weight
     a in [1, 3] on top of its own unit-length meaning; the query has a large weight, the

@@ -14,7 +14,8 @@ from threadpoolctl import threadpool_limits
 
 import vecdiag as vd
 
-from explain_planted import ENTANGLED, GENERATORS, Case, control, healthy_corpus, unit
+from explain_planted import (ENTANGLED, GENERATORS, Case, control, healthy_corpus, rogue_variance,
+                             unit)
 
 
 
@@ -369,15 +370,10 @@ def test_zero_mean_dimensions_of_huge_variance_are_rogue_dimensions(seed, n, d):
     own document (rank 100+). They carry no part of the mean cosine, so rogue_dimensions
     (judged on that share only) was not named and no cause at all explained the miss;
     diagnose's second sign, their share of the documents' variance, names them."""
-    rng = np.random.default_rng(seed)
-    X = healthy_corpus(rng, n, d)
-    dims = rng.choice(d, size=3, replace=False)
-    X[:, dims] = rng.normal(0.0, 2.5, size=(n, 3))
-    e = int(rng.integers(n))
-    q = X[e] + 0.2 * unit(rng.normal(size=d))
-    X[e, dims] = 0.0
-    q[dims] = rng.choice([-1, 1], size=3) * 6.0
-    assert _exact_rank(Case(X, q, [e])) > 50
+    case = rogue_variance(np.random.default_rng(seed), n, d)
+    X, q, (e,) = case.corpus, case.query, case.expected
+    dims = np.argsort(X.std(axis=0))[-3:]      # the planted ones: sd 2.5, the rest ~1/sqrt(d)
+    assert _exact_rank(case) > 50
     # independent: standardising the dimensions (whitening's diagonal) brings e back
     sd = X.std(axis=0)
     assert _exact_rank(Case(X / sd, q / sd, [e])) <= 10
