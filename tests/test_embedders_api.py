@@ -91,6 +91,8 @@ def test_token_counts_exact_with_a_tokenizer_else_the_stated_estimate():
     ({"model": "m", "dimensions": 0}, "dimensions"),
     ({"model": "m", "batch_size": -1}, "batch_size"),
     ({"model": "m", "timeout": 0}, "timeout"),
+    ({"model": "m", "timeout": True}, "timeout must be a positive number of seconds, got True"),
+    ({"model": "m", "timeout": float("nan")}, "timeout"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):

@@ -581,3 +581,19 @@ def test_a_batch_that_timed_out_says_so_in_the_error():
             emb.encode(["a", "b"])
     assert "row 0: 'a': timeout: no answer within 0.3 s" in str(info.value)
     assert [r for r, _, _ in info.value.failed] == [0, 1]
+
+
+@pytest.mark.parametrize("name, seconds", [("requests_per_minute", False),
+                                           ("tokens_per_minute", False), ("timeout", True),
+                                           ("backoff", True), ("max_backoff", True)])
+def test_a_bool_is_not_a_rate_or_a_number_of_seconds(name, seconds):
+    """requests_per_minute=True was read as one request a minute and timeout=True as one
+    second (bool is an int to Python); both are refused, naming the argument, while
+    NumPy numbers are taken as the numbers they are."""
+    what = "a positive number of seconds" if seconds else "a positive finite number"
+    with pytest.raises(ValueError, match=f"{name} must be {what}.*got True"):
+        resilient(lambda texts: np.ones((len(texts), 2)), show_progress=False, **{name: True})
+    emb = resilient(lambda texts: np.ones((len(texts), 2)), show_progress=False,
+                    **{name: np.float32(50.0) if seconds else np.int64(6000)})
+    assert getattr(emb, name) == 50.0 if seconds else getattr(emb, name) == 6000
+    assert type(getattr(emb, name)) is float

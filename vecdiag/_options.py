@@ -62,6 +62,23 @@ def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_positive_number(value, name: str, *, what: str = "a positive finite number") -> float:
+    """A real number ``> 0`` and finite, as a float (NumPy numbers accepted; bools refused:
+    ``True`` is not a rate or a number of seconds).
+
+    >>> check_positive_number(np.int64(2), "timeout")
+    2.0
+    >>> check_positive_number(True, "timeout")
+    Traceback (most recent call last):
+    ...
+    ValueError: timeout must be a positive finite number, got True
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not (value > 0 and np.isfinite(value)):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
 def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
     """Number of neighbours: ``1 <= k <= n`` (``n - 1`` when an item excludes itself)."""
     k = check_positive_int(k, name)

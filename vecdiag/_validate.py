@@ -17,7 +17,7 @@ import numpy as np
 
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
-                       check_random_state, check_zero_option)
+                       check_positive_number, check_random_state, check_zero_option)
 
 __all__ = [
     "as_matrix",
@@ -34,6 +34,7 @@ __all__ = [
     "check_metric",
     "check_ordered",
     "check_positive_int",
+    "check_positive_number",
     "check_random_state",
     "check_same_dim",
     "check_zero_option",

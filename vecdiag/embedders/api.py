@@ -128,9 +128,8 @@ class OpenAIEmbedder(_Base):
         self.tokenizer = tokenizer
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout = V.check_positive_number(timeout, "timeout",
+                                               what="a positive number of seconds")
 
     # ------------------------------------------------------------------ identity
     @property

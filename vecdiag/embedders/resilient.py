@@ -65,16 +65,17 @@ class ResilientEmbedder(_Base):
                             f"got {type(cache).__name__}")
         self.max_concurrency = V.check_positive_int(max_concurrency, "max_concurrency")
         self.max_retries = V.check_positive_int(max_retries, "max_retries", minimum=0)
-        for name, value in (("requests_per_minute", requests_per_minute),
-                            ("tokens_per_minute", tokens_per_minute)):
-            # inf made the limiter's drain rate inf - inf = NaN: encode hung for ever
-            if value is not None and not (isinstance(value, (int, float)) and value > 0
-                                          and math.isfinite(value)):
-                raise ValueError(f"{name} must be a positive finite number, or None for no "
-                                 f"limit, got {value!r}")
-        for name, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
-            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        # inf made the limiter's drain rate inf - inf = NaN: encode hung for ever; True
+        # read as one request a minute
+        requests_per_minute, tokens_per_minute = (
+            None if value is None else V.check_positive_number(
+                value, name, what="a positive finite number, or None for no limit")
+            for name, value in (("requests_per_minute", requests_per_minute),
+                                ("tokens_per_minute", tokens_per_minute)))
+        timeout, backoff, max_backoff = (
+            V.check_positive_number(value, name, what="a positive number of seconds")
+            for name, value in (("timeout", timeout), ("backoff", backoff),
+                                ("max_backoff", max_backoff)))
         self.requests_per_minute = requests_per_minute
         self.tokens_per_minute = tokens_per_minute
         self.timeout = float(timeout)
