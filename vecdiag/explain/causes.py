@@ -37,8 +37,9 @@ from .wording import ordinal, share
 __all__ = ["effect", "gain", "within_noise", "rescue", "judged_note", "ramp", "ordinal", "share",
            "fix_name", "FIX_NAMES"]
 
-# The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch,
-# rogue_dimensions, anisotropy, near_duplicates: the corpus's geometry), query_checks.py
+# The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch, near_duplicates:
+# the corpus's neighbour lists and lengths), direction_checks.py (rogue_dimensions,
+# anisotropy: its directions), query_checks.py
 # (low_margin, out_of_distribution, expected_far, ann_miss: this query) and
 # text_checks.py (lexical_mismatch, truncation, dilution, missing_prefix); registry.py
 # lists them and runs them.

@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..fixes.registry import FIXES
 from . import corpus_checks as CC
+from . import direction_checks as DC
 from . import query_checks as QC
 from . import text_checks as TC
 
@@ -48,9 +49,9 @@ _SPECS = (
     CauseSpec("missing_prefix", TC.check_missing_prefix, ("add_prefix",), ("embedder",)),
     CauseSpec("truncation", TC.check_truncation, ("chunk_documents",), ("texts", "embedder")),
     CauseSpec("dilution", TC.check_dilution, ("chunk_documents",), ("texts", "embedder")),
-    CauseSpec("rogue_dimensions", CC.check_rogue_dimensions,
+    CauseSpec("rogue_dimensions", DC.check_rogue_dimensions,
               ("whiten", "all_but_the_top", "center")),
-    CauseSpec("anisotropy", CC.check_anisotropy, ("center", "all_but_the_top")),
+    CauseSpec("anisotropy", DC.check_anisotropy, ("center", "all_but_the_top")),
     CauseSpec("hub", CC.check_hub, ("csls", "mutual_proximity")),
     CauseSpec("lexical_mismatch", TC.check_lexical_mismatch, ("hybrid_lexical",),
               ("texts", "query_text")),
