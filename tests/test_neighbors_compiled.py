@@ -291,3 +291,32 @@ def test_near_ties_across_chunks_same_answer_with_and_without_floor(rng, metric,
     got = np.take_along_axis(S, with_floor.indices, axis=1)
     kth = np.sort(S, axis=1)[:, -15]
     assert (got >= kth[:, None] - 1e-5).all()          # every returned row reaches the k-th
+
+
+@pytest.mark.parametrize("by_column", [False, True])
+def test_fold_in_fallback_keeps_the_rank_floor(rng, by_column, monkeypatch):
+    """A block the kernel cannot take (most rows without a bar, and too narrow for the
+    block's own bar) is filtered by NumPy: rows that already hold ``rank`` keys still
+    leave out entries more than ``slack`` below their ``rank``-th best, as the kernel
+    does, and keep those within it."""
+    pytest.importorskip("numba", reason="numba not installed (extras fast or umap)")
+    monkeypatch.setenv("VECDIAG_NUMBA", "1")
+    lines, kp, rank, width = 16, 12, 4, 20                 # 20 < 8 kk: no block bar
+    best = _select.Best(lines, kp, np.float32)
+    barred = np.arange(lines) < 4                          # 12 of 16 rows have no bar
+    best.key[barred, :rank] = 10.0
+    best.idx[barred, :rank] = np.arange(rank)
+    best.filled[barred] = rank
+    S = rng.uniform(4.0, 6.0, size=(lines, width)).astype(np.float32)
+    S[:, 3] = 9.9                                          # within the slack of 10
+    slack = np.full(lines, 0.25)
+    block = np.ascontiguousarray(S.T) if by_column else S
+    assert _select.fold_in(best, block, kp, 100, by_column=by_column, compiled=True,
+                           rank=rank, slack=slack) is None           # NumPy's path ran
+    for row in range(lines):
+        kept = best.idx[row][best.idx[row] >= 0]
+        new = kept[kept >= 100] - 100
+        if barred[row]:
+            np.testing.assert_array_equal(np.sort(new), [3])
+        else:                                  # no bar: the row's kp best of the block
+            np.testing.assert_array_equal(np.sort(new), np.sort(np.argsort(-S[row])[:kp]))

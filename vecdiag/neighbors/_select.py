@@ -122,6 +122,15 @@ def merge(best_idx, best_key, new_idx, new_key, kp: int):
     return np.take_along_axis(idx, part, axis=1), np.take_along_axis(key, part, axis=1)
 
 
+def rank_floor(best: Best, rank: int, slack: np.ndarray) -> np.ndarray:
+    """Per row of ``best``, the key ``slack`` below its ``rank``-th best kept key (-inf
+    while fewer than ``rank`` are kept): an entry at or below it cannot reach the row's
+    top ``rank`` once refined (see :class:`SharedBest`)."""
+    kp = best.key.shape[1]
+    kth = np.partition(best.key, kp - rank, axis=1)[:, kp - rank]
+    return floor_below(kth, slack, best.key.dtype)
+
+
 def fold_in(best: Best, S: np.ndarray, kk: int, offset: int = 0, *, by_column: bool = False,
             compiled: bool = False, floor: np.ndarray | None = None,
             rank: int | None = None, slack: np.ndarray | None = None):
@@ -162,7 +171,10 @@ def fold_in(best: Best, S: np.ndarray, kk: int, offset: int = 0, *, by_column: b
                                else bar)
     if kernels is None:
         thr = np.maximum(best.threshold(), floor)
-        best.add(*select(S, kk, thr, by_column=by_column), offset=offset)
+        if ranked:
+            thr = np.maximum(thr, rank_floor(best, rank, slack))
+        best.add(*select(S, kk, thr, by_column=by_column, rank=rank if ranked else None,
+                         slack=slack if ranked else None), offset=offset)
         return None
     kernel = kernels[0] if by_column else kernels[1]
     return kernel(S, offset, best.key, best.idx, best.filled,
@@ -214,9 +226,7 @@ class SharedBest:
         """
         if self.rank is None:
             return self.base
-        kp = best.key.shape[1]
-        kth = np.partition(best.key, kp - self.rank, axis=1)[:, kp - self.rank]
-        return np.maximum(self.base, floor_below(kth, self.slack, best.key.dtype))
+        return np.maximum(self.base, rank_floor(best, self.rank, self.slack))
 
     def fold(self, S: np.ndarray, kk: int, offset: int, *, by_column: bool,
              compiled: bool) -> None:
