@@ -115,7 +115,8 @@ def measure_all(contenders: dict, repeat: int, settle: float | None = None) -> d
     Peak memory comes from one untimed run each (its 2 ms sampler thread would otherwise
     take the GIL in the middle of the timed runs). Then the timed runs go round robin,
     not one contender after another: on a shared machine the load drifts over minutes,
-    and the contenders should see the same drift. The best run counts.
+    and the contenders should see the same drift. The best run counts, and the rounds'
+    own times give paired ratios (:func:`paired`).
 
     Each timed run starts after a pause of ``settle`` seconds (:data:`SETTLE` unless
     given): OpenBLAS's idle threads spin for up to 2^28 cycles (about 0.1 s here) after a
@@ -132,6 +133,7 @@ def measure_all(contenders: dict, repeat: int, settle: float | None = None) -> d
             fn()
         peaks[name] = mem.mib
     best = {name: (float("inf"), None) for name in contenders}
+    rounds = {name: [] for name in contenders}
     for _ in range(repeat):
         for name, fn in contenders.items():
             time.sleep(SETTLE if settle is None else settle)
@@ -139,7 +141,26 @@ def measure_all(contenders: dict, repeat: int, settle: float | None = None) -> d
             out = fn()
             elapsed = time.perf_counter() - t0
             best[name] = (min(best[name][0], elapsed), out)
-    return {name: (best[name][0], peaks[name], best[name][1]) for name in contenders}
+            rounds[name].append(elapsed)
+    return {name: (best[name][0], peaks[name], best[name][1], rounds[name])
+            for name in contenders}
+
+
+def paired(reference: list, ours: list) -> dict:
+    """Ratios ``reference / ours`` of the runs of one round (taken seconds apart, so both
+    saw the same load): their median, and the lowest and highest.
+
+    The best-of-runs ratio compares two minima that may come from different minutes; on
+    a host whose speed drifts by several percent, the ratio within each round moves
+    less, and its median says on which side of a target the contender usually falls.
+
+    >>> paired([1.0, 1.2, 0.9], [1.0, 1.0, 1.0])
+    {'median': 1.0, 'low': 0.9, 'high': 1.2, 'rounds': 3}
+    """
+    ratios = sorted(r / o for r, o in zip(reference, ours))
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return {"median": median, "low": ratios[0], "high": ratios[-1], "rounds": len(ratios)}
 
 
 def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096):
@@ -328,10 +349,12 @@ def _table(name, rows, n, unit, agree) -> dict:
     faiss_t = rows["faiss IndexFlatIP"][0]
     bare_t = rows["bare matmul"][0]
     out = {"workload": name, "unit": unit, "agreement_with_faiss": agree, "rows": []}
-    for label, (seconds, mib, _) in rows.items():
+    for label, (seconds, mib, _, times) in rows.items():
         out["rows"].append({"method": label, "seconds": seconds, "throughput": n / seconds,
                             "vs_faiss": faiss_t / seconds, "share_of_bare": bare_t / seconds,
-                            "peak_mib": mib})
+                            "peak_mib": mib,
+                            "paired_vs_faiss": paired(rows["faiss IndexFlatIP"][3], times),
+                            "paired_share_of_bare": paired(rows["bare matmul"][3], times)})
     return out
 
 
@@ -419,8 +442,13 @@ def report(out: dict) -> str:
             continue
         for row in res["rows"]:
             if row["method"].startswith("vecdiag numpy"):
+                pf, pb = row["paired_vs_faiss"], row["paired_share_of_bare"]
                 lines.append(f"{res['workload']}, {row['method']}: {row['vs_faiss']:.2f}x faiss, "
-                             f"{row['share_of_bare']:.0%} of the bare products")
+                             f"{row['share_of_bare']:.0%} of the bare products (best runs); "
+                             f"within each of {pf['rounds']} rounds: median {pf['median']:.2f}x "
+                             f"faiss ({pf['low']:.2f}-{pf['high']:.2f}), median "
+                             f"{pb['median']:.0%} of the bare products "
+                             f"({pb['low']:.0%}-{pb['high']:.0%})")
         paths = res.get("paths", {})
         lines.append(f"{res['workload']} selection paths that ran: forced compiled -> "
                      f"{paths.get('compiled')}, forced NumPy -> {paths.get('numpy')}; default "
