@@ -976,6 +976,40 @@ def test_exact_scores_with_reused_temporaries_equal_the_plain_expressions(rng, m
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("work", [np.float32, np.float64])
+def test_kept_squared_lengths_equal_fresh_ones_across_threads(rng, work):
+    """Refine reads each corpus row's ``c·c`` (cosine, rows scaled by a power of two)
+    from a sum kept the first time it is asked for, by whichever worker: every number is
+    the plain expression's on a fresh gather, in the working dtype's products (float32
+    rows under float64 queries too), for rows of every length, also past the float range
+    or subnormal."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vecdiag.neighbors.rows import Rows
+
+    X = (rng.normal(size=(500, 21)) * rng.uniform(1e-3, 1e3, size=(500, 1))).astype(np.float32)
+    X[7] = 3e38                                      # its length overflows float32
+    X[8] = rng.normal(size=21) * 1e-42               # subnormal numbers
+    rows = Rows(X, "cosine", "X")
+    asks = [rng.integers(0, 500, size=(int(rng.integers(1, 40)), 6)) for _ in range(60)]
+    asks.append(np.array([[7, 8, 7]]))
+
+    def fresh(idx):
+        c = rows.scaled(idx)
+        out = np.empty(c.shape, work)
+        np.multiply(c, c, out=out)
+        return np.add.reduce(out, axis=-1)
+
+    with ThreadPoolExecutor(2) as pool:
+        kept = list(pool.map(lambda idx: rows.scaled_sq(idx, work), asks))
+    for idx, got in zip(asks, kept):
+        want = fresh(idx)
+        assert got.dtype == want.dtype == np.dtype(work) and got.shape == idx.shape
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(rows.scaled_sq(idx, work), want)    # now all kept
+    assert np.isfinite(rows.scaled_sq(np.array([7, 8]), work)).all()
+
+
 @pytest.mark.parametrize("scale", [1e-42, 1e-315])
 def test_cosine_of_subnormal_vectors_is_exact_not_nan(rng, scale):
     """Rows whose numbers are subnormal (float32 lengths ~1e-42, float64 ~1e-315) have a

@@ -47,6 +47,8 @@ class Rows:
         # by vecdiag.neighbors._copies.copy_groups when a search meets a plateau of them
         self.copies = None
         self._lock = threading.Lock()
+        # squared lengths of the rows ``scaled`` returns, per dtype, NaN until first asked
+        self._scaled_sq: dict[np.dtype, np.ndarray] = {}
         copy = not isinstance(X, np.memmap) if copy is None else copy
         if metric == "cosine":
             V.zero_rows(self.raw_norms, name, "raise")
@@ -169,6 +171,34 @@ class Rows:
             factor = np.ldexp(1.0, -exponent).astype(self.dtype)     # 2**-e: exact multiply
             np.multiply(rows, factor[:, None], out=rows)
         return rows.reshape(idx.shape + (self.d,))
+
+    def scaled_sq(self, idx: np.ndarray, dtype) -> np.ndarray:
+        """``c·c`` for the rows :meth:`scaled` returns at ``idx`` (any shape), with the
+        products and NumPy's pairwise sum in ``dtype``: the numbers of
+        ``np.add.reduce(np.multiply(c, c, out=<dtype array>), axis=-1)``.
+
+        A search re-scores the same corpus rows again and again: each row's sum is
+        computed the first time it is asked for and kept (the products of a row do not
+        depend on the other rows of the call, so a kept sum is the one a new call would
+        compute).
+        """
+        dtype = np.dtype(dtype)
+        with self._lock:               # refine's workers share it: no read mid-write
+            known = self._scaled_sq.get(dtype)
+            if known is None:
+                known = self._scaled_sq[dtype] = np.full(self.n, np.nan, dtype)
+            got = known[idx]
+        missing = np.isnan(got)
+        if missing.any():
+            rows = np.unique(idx[missing])
+            c = self.scaled(rows)
+            squares = np.empty(c.shape, dtype)
+            np.multiply(c, c, out=squares)
+            sums = np.add.reduce(squares, axis=-1)
+            with self._lock:
+                known[rows] = sums
+            got[missing] = sums[np.searchsorted(rows, idx[missing])]
+        return got
 
     def _gather(self, X: np.ndarray, flat: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Rows ``X[flat]`` written into the first ``flat.size * d`` entries of ``out``."""
