@@ -320,3 +320,38 @@ def test_fold_in_fallback_keeps_the_rank_floor(rng, by_column, monkeypatch):
             np.testing.assert_array_equal(np.sort(new), [3])
         else:                                  # no bar: the row's kp best of the block
             np.testing.assert_array_equal(np.sort(new), np.sort(np.argsort(-S[row])[:kp]))
+
+
+@pytest.mark.parametrize("rank", [None, 3])
+def test_numpy_bar_kept_between_blocks_equals_the_bar_recomputed(rng, rank):
+    """The NumPy path keeps each row's bar between blocks and recomputes it for the rows a
+    fold touched only: after every fold, from two threads too, it equals the bar computed
+    from scratch (kp-th kept key, floor from elsewhere, slack under the rank-th best),
+    and the kept entries are each row's kp best."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines, m, kp = 50, 3000, 8
+    S = (np.round(rng.normal(size=(m, lines)) * 16) / 16).astype(np.float32)
+    base = np.where(rng.random(lines) < 0.3, np.float32(1.0), -np.inf).astype(np.float32)
+    shared = _select.SharedBest(lines, kp, np.float32, base, rank=rank,
+                                slack=np.full(lines, 0.2))
+
+    def fold(c0):
+        shared.fold(S[c0:c0 + 150], kp, c0, by_column=True, compiled=False)
+        with shared.lock:
+            best = shared.best
+            want = np.maximum(best.threshold(), shared.floor_of(best))
+            np.testing.assert_array_equal(shared._bar, want)
+
+    fold(0)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(fold, range(150, m, 150)))
+    idx, key = shared.result()
+    for line in range(lines):
+        col = S[:, line]
+        col = col[col > base[line]]
+        if rank is not None:                    # kept: within the slack of the rank-th
+            col = col[col > np.sort(col)[-rank] - 0.2]
+        top = np.sort(col)[::-1][:kp]
+        kept = np.sort(key[line][idx[line] >= 0])[::-1]
+        np.testing.assert_array_equal(kept[:top.size], top)

@@ -39,8 +39,9 @@ class Best:
         return self.key.min(axis=1)
 
     def add(self, line: np.ndarray, cols: np.ndarray, vals: np.ndarray,
-            offset: int = 0) -> None:
-        """Fold candidates ``(line, column + offset, value)`` in, touching only their rows.
+            offset: int = 0) -> np.ndarray:
+        """Fold candidates ``(line, column + offset, value)`` in, touching only their rows;
+        returns those rows (ascending).
 
         Rows with free slots take their candidates in place. Full rows offered at most
         :data:`_ROUNDS` candidates each (the usual case once a scan's threshold has
@@ -51,13 +52,13 @@ class Best:
         with rounds up to 12 (equal kept sets).
         """
         if line.size == 0:
-            return
+            return np.empty(0, np.int64)
         if line.size > 1 and (line[1:] < line[:-1]).any():
             small = line.astype(np.uint16) if self.idx.shape[0] <= 2**16 else line
             order = np.argsort(small, kind="stable")          # radix sort for uint16
             line, cols, vals = line[order], cols[order], vals[order]
         count = np.bincount(line, minlength=self.idx.shape[0])
-        rows = np.flatnonzero(count)
+        rows = touched = np.flatnonzero(count)
         count = count[rows]
         start = np.cumsum(count) - count
         slot = np.arange(line.size) - np.repeat(start, count)
@@ -72,7 +73,7 @@ class Best:
             self.key[at, pos] = vals[put]
             self.filled[rows[room]] += count[room]
             if room.all():
-                return
+                return touched
             keep_rows = ~put
             line, cols, vals, slot = (line[keep_rows], cols[keep_rows], vals[keep_rows],
                                       slot[keep_rows])
@@ -81,7 +82,7 @@ class Best:
         if width <= _ROUNDS:
             self._replace_smallest(line, cols + offset, vals, slot, width)
             self.filled[rows] = kp
-            return
+            return touched
         which = np.repeat(np.arange(rows.size), count)
         new_idx = np.full((rows.size, width), -1, np.int64)
         new_key = np.full((rows.size, width), -np.inf, self.key.dtype)
@@ -90,6 +91,7 @@ class Best:
         self.idx[rows], self.key[rows] = merge(self.idx[rows], self.key[rows], new_idx,
                                                new_key, kp)
         self.filled[rows] = kp
+        return touched
 
     def _replace_smallest(self, line, pos, vals, slot, width: int) -> None:
         """Fold candidates in by rounds: round j offers each row its j-th candidate,
@@ -122,12 +124,15 @@ def merge(best_idx, best_key, new_idx, new_key, kp: int):
     return np.take_along_axis(idx, part, axis=1), np.take_along_axis(key, part, axis=1)
 
 
-def rank_floor(best: Best, rank: int, slack: np.ndarray) -> np.ndarray:
-    """Per row of ``best``, the key ``slack`` below its ``rank``-th best kept key (-inf
-    while fewer than ``rank`` are kept): an entry at or below it cannot reach the row's
-    top ``rank`` once refined (see :class:`SharedBest`)."""
+def rank_floor(best: Best, rank: int, slack: np.ndarray,
+               rows: np.ndarray | None = None) -> np.ndarray:
+    """Per row of ``best`` (of ``rows`` when given), the key ``slack`` below its
+    ``rank``-th best kept key (-inf while fewer than ``rank`` are kept): an entry at or
+    below it cannot reach the row's top ``rank`` once refined (see :class:`SharedBest`).
+    ``slack`` is per row of ``best``."""
     kp = best.key.shape[1]
-    kth = np.partition(best.key, kp - rank, axis=1)[:, kp - rank]
+    key, slack = (best.key, slack) if rows is None else (best.key[rows], slack[rows])
+    kth = np.partition(key, kp - rank, axis=1)[:, kp - rank]
     return floor_below(kth, slack, best.key.dtype)
 
 
@@ -216,6 +221,10 @@ class SharedBest:
         # fold-in could mix old and new entries and exceed the true kp-th best)
         self.floor = self.base.copy()
         self.spares: dict[int, Best] = {}
+        # NumPy path: the bar each row's next entries must beat (the kp-th kept key and
+        # floor_of), kept between blocks and updated for the rows a fold touched only;
+        # None until the first fold, and after the compiled path folded into ``best``
+        self._bar: np.ndarray | None = None
 
     def floor_of(self, best: Best) -> np.ndarray:
         """Keys at or below this cannot be candidates of a row, given what ``best``
@@ -228,18 +237,35 @@ class SharedBest:
             return self.base
         return np.maximum(self.base, rank_floor(best, self.rank, self.slack))
 
+    def _numpy_bar(self, touched: np.ndarray | None = None) -> np.ndarray:
+        """The NumPy path's bar for every row: ``best``'s kp-th kept key raised to
+        :meth:`floor_of`, recomputed for the ``touched`` rows only when the last bar is
+        known (the others' entries did not change). Call under the lock."""
+        best = self.best
+        if self._bar is None or touched is None:
+            self._bar = np.maximum(best.threshold(), self.floor_of(best))
+        elif touched.size:
+            bar = best.key[touched].min(axis=1)
+            bar = np.maximum(bar, self.base[touched])
+            if self.rank is not None:
+                bar = np.maximum(bar, rank_floor(best, self.rank, self.slack, touched))
+            self._bar = self._bar.copy()      # a reader outside the lock keeps its array
+            self._bar[touched] = bar
+        return self._bar
+
     def fold(self, S: np.ndarray, kk: int, offset: int, *, by_column: bool,
              compiled: bool) -> None:
         """Fold a score block in (see :func:`fold_in`)."""
         if not (compiled and _fold.kernels() is not None):
             with self.lock:
-                thr = np.maximum(self.best.threshold(), self.floor_of(self.best))
+                thr = self._numpy_bar() if self._bar is None else self._bar
             found = select(S, kk, thr, by_column=by_column, rank=self.rank, slack=self.slack)
             with self.lock:
-                self.best.add(*found, offset=offset)
+                self._numpy_bar(self.best.add(*found, offset=offset))
             return
         if self.lock.acquire(blocking=False):
             try:
+                self._bar = None
                 bar = fold_in(self.best, S, kk, offset, by_column=by_column, compiled=True,
                               floor=self.base, rank=self.rank, slack=self.slack)
                 self.floor = (bar if bar is not None else
