@@ -59,11 +59,14 @@ def check_queries(queries, C: np.ndarray, *, name: str = "queries",
     named ``queries`` is a set of vectors, 2-D ``(n_q, d)``, and a 1-D array is refused
     with the reshape to use. ``allow_single``: the argument is a ``query``
     (:func:`vecdiag.fixes.mmr`), which also takes one 1-D vector, promoted to one row.
-    ``allow_empty``: zero query rows are accepted (as :func:`vecdiag.knn` accepts them).
+    ``allow_empty``: zero query rows ``(0, d)`` are accepted (as :func:`vecdiag.knn`
+    accepts them); one empty 1-D vector is still refused.
     """
     Q = V.as_vectors(queries, name, ndim=(1, 2) if allow_single else 2,
                      allow_empty=allow_empty)
     single = Q.ndim == 1
+    if single and Q.size == 0:            # zero queries are (0, d); a vector needs numbers
+        V.as_vector(Q, name)              # raises "is empty"
     Q = Q.reshape(1, -1) if single else Q
     V.check_same_dim(Q, name, C, "corpus")
     return Q, single
