@@ -190,6 +190,29 @@ def test_int_positions_and_numpy_ids(small):
     assert all(isinstance(e.id, int) for e in exp.expected)
 
 
+def test_string_ids_from_qrels_name_integer_ids_as_evaluate_reads_them(small, tmp_path):
+    """An Index with integer ids and qrels read from a BEIR file (ids are strings there):
+    vd.evaluate matches "1150" to the document 1150, explain_neighbors refused it as
+    'not in the corpus'. Its rank equals a brute-force rank of that row."""
+    X, _, _, q = small
+    ids = [1000 + i for i in range(200)]
+    index = vd.Index(X, ids=ids)
+    path = tmp_path / "qrels.tsv"
+    path.write_text("query-id\tcorpus-id\tscore\nq\t1150\t1\nq\t1007\t1\n")
+    qrels = vd.load_qrels(path)
+    exp = vd.explain_neighbors(q, index, k=5, expected=list(qrels["q"]),
+                               returned=["1007", 1003])
+    assert [e.id for e in exp.expected] == [1150, 1007]
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    key = U @ (q / np.linalg.norm(q))
+    assert [e.rank for e in exp.expected] == [brute_rank(key, 150), brute_rank(key, 7)]
+    ev = vd.evaluate((index.search(q[None], 200), ["q"], None), qrels, metrics=["map"])
+    ranks = sorted([brute_rank(key, 150), brute_rank(key, 7)])
+    assert ev.mean["map"] == pytest.approx((1 / ranks[0] + 2 / ranks[1]) / 2)
+    with pytest.raises(ValueError, match="not in the corpus: '1200'"):
+        vd.explain_neighbors(q, index, k=5, expected=["1200"])
+
+
 def test_ann_miss_without_expected_reports_recall():
     case = GENERATORS["ann_miss"](np.random.default_rng(0), 300, 32)
     exact_top = vd.knn(case.query[None], case.corpus, k=10).indices[0].tolist()
