@@ -487,6 +487,27 @@ def test_hybrid_tie_rule_and_neighbors_input(data):
         hybrid(vd.knn(Q[:2], C, k=3), {"qa": {"d1": 1.0}})
 
 
+def test_hybrid_ranks_a_dict_run_as_trec_eval_and_evaluate_do(rng):
+    """A dict run is ranked by trec_eval's rule, scores compared in single precision:
+    1.0 and 1.0 - 1e-9 tie there and the larger id goes first. hybrid compared them in
+    double precision and fused "a" first, where vd.evaluate (and trec_eval) rank "b"
+    first. Reference: pytrec_eval's reciprocal rank of each document judged alone,
+    which is its RRF score with k=0 and one run."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    base = rng.integers(1, 4, size=12) / 4
+    # equal in float32, the larger ids a little lower in float64: the two orders differ
+    run = {f"d{i}": float(b - 1e-9 * i) for i, b in enumerate(base)}
+    fused = hybrid({"q": run}, {"q": {}}, k=0)["q"]
+    for i, d in enumerate(run):
+        qid = f"tie{i}"
+        rr = pytrec_eval.RelevanceEvaluator({qid: {d: 1}}, {"recip_rank"}).evaluate(
+            {qid: run})[qid]["recip_rank"]
+        assert fused[d] == pytest.approx(rr, rel=1e-12), d
+        assert vd.evaluate({"q": run}, {"q": {d: 1}}, metrics=["mrr"]).mean["mrr"] == \
+            pytest.approx(rr, rel=1e-12)
+    assert list(hybrid({"q": {"a": 1.0, "b": 1.0 - 1e-9}}, {"q": {}}, k=0)["q"]) == ["b", "a"]
+
+
 def test_hybrid_fuses_only_what_a_short_search_returned():
     """A store or filter that returns fewer than k pads with position -1 (id None, score
     NaN): those slots are not documents. Passages of one document (rows sharing an id)
