@@ -128,7 +128,7 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     """
     from ..diagnostics import near_duplicates
 
-    C, _, _, index = resolve_corpus(corpus, "cosine")
+    C, _, _, index = resolve_corpus(corpus, "cosine", in_memory="duplicate_groups")
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
         # the cache key below would fail first, with float()'s message about None
         raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
@@ -175,7 +175,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     >>> deduplicate([[1.0, 0.1]], corpus, k=3).indices.tolist()
     [[1, 2, 0]]
     """
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="deduplicate")
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
     groups = duplicate_groups(index if index is not None else C, threshold=threshold)

@@ -131,7 +131,7 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
     >>> csls([[0.75, 0.66]], corpus, k=2, n_neighbors=1).indices.tolist()
     [[1, 2]]
     """
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="csls")
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
     if Q.shape[0] == 0:                   # no query: no list, as vd.knn
@@ -257,7 +257,7 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     """
     from scipy.special import log_ndtr
 
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="mutual_proximity")
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
     if Q.shape[0] == 0:                   # no query: no list, as vd.knn

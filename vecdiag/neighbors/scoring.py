@@ -36,12 +36,21 @@ BLOCK_BYTES = 128 * 2**20  # budget for one (queries x corpus) block of float64 
 
 # --- inputs -----------------------------------------------------------------------------
 
-def resolve_corpus(corpus, metric: str | None, ids=None):
+def resolve_corpus(corpus, metric: str | None, ids=None, *, in_memory: str | None = None):
     """``(matrix, metric, ids, index_or_None)`` from an array-like or a :class:`vecdiag.Index`.
 
     An Index brings its vectors, metric (unless ``metric`` is given) and ids.
+    ``in_memory``: the caller's name, when it scores every document in memory: an Index
+    over a Dask array is then refused with what to do instead (as its ``rows`` are).
     """
     if isinstance(corpus, Index):
+        from .search import is_dask_array
+
+        if in_memory and is_dask_array(corpus.vectors):
+            raise TypeError(f"{in_memory} scores every document of the corpus in memory, and "
+                            "this Index holds a Dask array; build vd.Index(corpus.compute(), "
+                            "ids=..., texts=...) if the corpus fits in memory, or search it "
+                            "with index.search (exact, one row block at a time)")
         metric = V.check_metric(metric or corpus.metric)
         return corpus.vectors, metric, corpus.ids if ids is None else V.check_ids(
             ids, len(corpus)), corpus
