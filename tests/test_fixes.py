@@ -422,6 +422,26 @@ def test_csls_names_a_zero_row_of_the_bank():
     np.testing.assert_array_equal(got.indices, rank_order(key))
 
 
+@pytest.mark.parametrize("call, words", [
+    (lambda q, C: csls(q, C, 3, n_neighbors=len(C)), "n_neighbors=10 is larger"),
+    (lambda q, C: csls(q, C, 3, n_neighbors=0), "n_neighbors must be at least 1"),
+    (lambda q, C: csls(q, C, 3, n_neighbors=6, bank=np.ones((5, 4))), "n_neighbors=6"),
+    (lambda q, C: csls(q, C, 3, bank=np.ones((5, 3))), "bank has dimension 3"),
+    (lambda q, C: mutual_proximity(q, C[:2], 1), "at least 3 documents"),
+    (lambda q, C: mutual_proximity(q, C, 3, n_samples=1), "n_samples must be at least 2"),
+    (lambda q, C: mmr(q, C, 3, lambda_=2), "lambda_"),
+    (lambda q, C: deduplicate(q, C, 3, threshold=2.0), "threshold"),
+])
+def test_an_empty_batch_still_has_its_options_checked(call, words):
+    """Zero queries give an empty result, but not a pass for bad options: csls and
+    mutual_proximity returned (0, k) for n_neighbors past the corpus, a bank of another
+    dimension or a 2-document corpus, which one query then refused."""
+    C = np.random.default_rng(0).normal(size=(10, 4))
+    for q in (C[:2] + 0.1, np.empty((0, 4))):
+        with pytest.raises(ValueError, match=words):
+            call(q, C)
+
+
 def test_hybrid_by_hand():
     dense = {"q1": {"a": 0.9, "b": 0.5, "c": 0.1}, "q2": {"x": 1.0}}
     lexical = {"q1": {"c": 9.0, "a": 3.0}, "q3": {"y": 2.0}}
