@@ -82,6 +82,9 @@ MATRIX_FUNCS = {
     "mutual_proximity.queries": (lambda A: F.mutual_proximity(A, X, 3), "queries", Q, True, True),
     "mutual_proximity.corpus": (lambda A: F.mutual_proximity(Q, A, 3), "corpus", X, True, True),
     "mmr.corpus": (lambda A: F.mmr(v, A, 3), "corpus", X, True, True),
+    "mmr.queries": (lambda A: F.mmr(A, X, 3), "query", Q, True, True),     # (n_q, d) form
+    "deduplicate.queries": (lambda A: F.deduplicate(A, X, 3), "queries", Q, True, True),
+    "deduplicate.corpus": (lambda A: F.deduplicate(Q, A, 3), "corpus", X, True, True),
     "scratch.cosine_matrix": (lambda A: vd.scratch.cosine_matrix(A, X), "A", X, True, True),
     "scratch.knn": (lambda A: vd.scratch.knn(Q, A, 3), "corpus", X, True, True),
     "scratch.normalize": (lambda A: vd.scratch.normalize(A), "X", X, True, False),
@@ -89,7 +92,8 @@ MATRIX_FUNCS = {
 # where None is a valid value (it means "no second set" / "not given")
 NONE_ALLOWED = {"cosine_matrix.B", "diagnose.queries", "hubness.queries"}
 # where an empty query set is a valid request with an empty answer
-EMPTY_ALLOWED = {"knn.queries", "Index.search", "csls.queries", "mutual_proximity.queries"}
+EMPTY_ALLOWED = {"knn.queries", "Index.search", "csls.queries", "mutual_proximity.queries",
+                 "mmr.queries", "deduplicate.queries"}
 # scikit-learn transformers: sklearn's own messages (check_estimator expects them) for
 # complex, 0-D, 3-D, empty and object input; vecdiag's for strings, None, ragged, NaN rows
 SKLEARN_FIXES = {"Center.fit", "Center.transform", "Normalize.fit_transform", "Whiten.fit",
@@ -189,8 +193,9 @@ def test_matrix_wrong_kind_of_input(name, case):
         fn(None)
         return
     if case == "empty" and name in EMPTY_ALLOWED:
-        res = fn(value)
-        assert res.indices.shape == (0, 3)
+        res = fn(value)       # an empty batch: an empty result of the usual types
+        assert res.indices.shape == res.scores.shape == (0, 3)
+        assert res.indices.dtype == np.int64 and res.scores.dtype.kind == "f"
         return
     if case in SKLEARN_WORDED and name in SKLEARN_FIXES:
         with pytest.raises((ValueError, TypeError)):

@@ -541,3 +541,31 @@ def test_document_ids_that_match_no_judgment_are_warned_about():
         # one query finding nothing judged is no pattern (a toy run, a failed search)
         assert vd.evaluate({"a": {"0": 1.0}}, {"a": {"d0": 1}}, metrics=["mrr"]).mean == \
             {"mrr": 0.0}
+
+
+def test_ids_are_strings_everywhere_an_index_refuses_7_and_str_7(tmp_path, rng):
+    """One rule for document ids: their string form, as trec_eval, BEIR qrels files and
+    vd.evaluate read them. An Index with integer ids is judged by string qrels read from
+    a BEIR file exactly as pytrec_eval (which takes string ids only) judges the run with
+    str(id); an Index holding both 7 and "7" was accepted, and evaluate then merged the
+    two documents of one result list into one, silently."""
+    corpus = rng.normal(size=(30, 6))
+    queries = corpus[:4] + 0.3 * rng.normal(size=(4, 6))
+    ids = [100 + 7 * i for i in range(30)]                     # integer ids
+    index = vd.Index(corpus, ids=ids)
+    nb = index.search(queries, k=10)
+    path = tmp_path / "qrels.tsv"
+    lines = ["query-id\tcorpus-id\tscore"] + [
+        f"q{i}\t{ids[j]}\t{int(rng.integers(1, 3))}"
+        for i in range(4) for j in rng.choice(30, 5, replace=False)]
+    path.write_text("\n".join(lines) + "\n")
+    qrels = vd.load_qrels(path)
+    metrics = ("ndcg@10", "map", "recall@5")
+    ev = vd.evaluate((nb, [f"q{i}" for i in range(4)], None), qrels, metrics=metrics)
+    run = {f"q{i}": {str(d): float(s) for d, s in zip(nb.ids[i], nb.scores[i])}
+           for i in range(4)}
+    assert assert_matches(ev, run, qrels, metrics) == 4
+    with pytest.raises(ValueError, match=r"unique once read as strings.*7 at row 0 and '7'"):
+        vd.Index(corpus[:3], ids=[7, "7", 8])
+    with pytest.raises(ValueError, match="strings"):
+        vd.fixes.csls(queries, corpus[:3], 2, n_neighbors=1, ids=[1, "1", 2])

@@ -140,6 +140,30 @@ def test_raw_array_above_the_exact_limit_uses_a_documented_sample():
     assert hub["k_occurrence"] == pytest.approx(exact.causes[0].evidence["k_occurrence"], rel=0.35)
 
 
+def test_median_k_occurrence_is_exact_or_not_reported_when_sampled():
+    """The median k-occurrence over the corpus equals a brute-force count of every kNN
+    list when exact. From a sample it was the median of the per-document estimates
+    c·n/s, most of them 0 (a document is in none of the few sampled lists): 0.0 or one
+    step of n/s, however long the true lists; it is now None, the sample stated."""
+    case = GENERATORS["hub"](np.random.default_rng(0), 600, 96)
+    U = case.corpus / np.linalg.norm(case.corpus, axis=1, keepdims=True)
+    S = U @ U.T
+    np.fill_diagonal(S, -np.inf)
+    lists = np.argsort(-S, axis=1, kind="stable")[:, :10]
+    n_k = np.bincount(lists.ravel(), minlength=len(U))
+    exact = vd.explain_neighbors(case.query, case.corpus, k=10, expected=case.expected)
+    assert exact.stats["k_occurrence_median"] == float(np.median(n_k))
+    assert exact.stats["k_occurrence_max"] == float(n_k.max())
+    assert exact.causes[0].evidence["median_k_occurrence"] == float(np.median(n_k))
+    sampled = vd.explain_neighbors(case.query, case.corpus, k=10, expected=case.expected,
+                                   max_exact=100, sample_size=40)
+    assert not sampled.stats["exact"] and sampled.stats["sample_size"] == 40
+    assert sampled.stats["k_occurrence_median"] is None
+    hub = [c for c in sampled.causes if c.code == "hub"]
+    assert hub and hub[0].evidence["median_k_occurrence"] is None
+    assert not hub[0].evidence["k_occurrence_exact"]
+
+
 def test_same_call_gives_same_result(small):
     X, ids, _, q = small
     a = vd.explain_neighbors(q, X, k=5, expected=["doc-150"], ids=ids, random_state=3)
@@ -164,6 +188,29 @@ def test_int_positions_and_numpy_ids(small):
     exp = vd.explain_neighbors(q, X, k=5, expected=np.array([150, 7]))
     assert [e.id for e in exp.expected] == [150, 7]
     assert all(isinstance(e.id, int) for e in exp.expected)
+
+
+def test_string_ids_from_qrels_name_integer_ids_as_evaluate_reads_them(small, tmp_path):
+    """An Index with integer ids and qrels read from a BEIR file (ids are strings there):
+    vd.evaluate matches "1150" to the document 1150, explain_neighbors refused it as
+    'not in the corpus'. Its rank equals a brute-force rank of that row."""
+    X, _, _, q = small
+    ids = [1000 + i for i in range(200)]
+    index = vd.Index(X, ids=ids)
+    path = tmp_path / "qrels.tsv"
+    path.write_text("query-id\tcorpus-id\tscore\nq\t1150\t1\nq\t1007\t1\n")
+    qrels = vd.load_qrels(path)
+    exp = vd.explain_neighbors(q, index, k=5, expected=list(qrels["q"]),
+                               returned=["1007", 1003])
+    assert [e.id for e in exp.expected] == [1150, 1007]
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    key = U @ (q / np.linalg.norm(q))
+    assert [e.rank for e in exp.expected] == [brute_rank(key, 150), brute_rank(key, 7)]
+    ev = vd.evaluate((index.search(q[None], 200), ["q"], None), qrels, metrics=["map"])
+    ranks = sorted([brute_rank(key, 150), brute_rank(key, 7)])
+    assert ev.mean["map"] == pytest.approx((1 / ranks[0] + 2 / ranks[1]) / 2)
+    with pytest.raises(ValueError, match="not in the corpus: '1200'"):
+        vd.explain_neighbors(q, index, k=5, expected=["1200"])
 
 
 def test_ann_miss_without_expected_reports_recall():

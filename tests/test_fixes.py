@@ -422,6 +422,26 @@ def test_csls_names_a_zero_row_of_the_bank():
     np.testing.assert_array_equal(got.indices, rank_order(key))
 
 
+@pytest.mark.parametrize("call, words", [
+    (lambda q, C: csls(q, C, 3, n_neighbors=len(C)), "n_neighbors=10 is larger"),
+    (lambda q, C: csls(q, C, 3, n_neighbors=0), "n_neighbors must be at least 1"),
+    (lambda q, C: csls(q, C, 3, n_neighbors=6, bank=np.ones((5, 4))), "n_neighbors=6"),
+    (lambda q, C: csls(q, C, 3, bank=np.ones((5, 3))), "bank has dimension 3"),
+    (lambda q, C: mutual_proximity(q, C[:2], 1), "at least 3 documents"),
+    (lambda q, C: mutual_proximity(q, C, 3, n_samples=1), "n_samples must be at least 2"),
+    (lambda q, C: mmr(q, C, 3, lambda_=2), "lambda_"),
+    (lambda q, C: deduplicate(q, C, 3, threshold=2.0), "threshold"),
+])
+def test_an_empty_batch_still_has_its_options_checked(call, words):
+    """Zero queries give an empty result, but not a pass for bad options: csls and
+    mutual_proximity returned (0, k) for n_neighbors past the corpus, a bank of another
+    dimension or a 2-document corpus, which one query then refused."""
+    C = np.random.default_rng(0).normal(size=(10, 4))
+    for q in (C[:2] + 0.1, np.empty((0, 4))):
+        with pytest.raises(ValueError, match=words):
+            call(q, C)
+
+
 def test_hybrid_by_hand():
     dense = {"q1": {"a": 0.9, "b": 0.5, "c": 0.1}, "q2": {"x": 1.0}}
     lexical = {"q1": {"c": 9.0, "a": 3.0}, "q3": {"y": 2.0}}
@@ -485,6 +505,27 @@ def test_hybrid_tie_rule_and_neighbors_input(data):
         hybrid(nb, {"qa": {"d1": 1.0}})
     with pytest.raises(ValueError, match="Neighbors without ids"):
         hybrid(vd.knn(Q[:2], C, k=3), {"qa": {"d1": 1.0}})
+
+
+def test_hybrid_ranks_a_dict_run_as_trec_eval_and_evaluate_do(rng):
+    """A dict run is ranked by trec_eval's rule, scores compared in single precision:
+    1.0 and 1.0 - 1e-9 tie there and the larger id goes first. hybrid compared them in
+    double precision and fused "a" first, where vd.evaluate (and trec_eval) rank "b"
+    first. Reference: pytrec_eval's reciprocal rank of each document judged alone,
+    which is its RRF score with k=0 and one run."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    base = rng.integers(1, 4, size=12) / 4
+    # equal in float32, the larger ids a little lower in float64: the two orders differ
+    run = {f"d{i}": float(b - 1e-9 * i) for i, b in enumerate(base)}
+    fused = hybrid({"q": run}, {"q": {}}, k=0)["q"]
+    for i, d in enumerate(run):
+        qid = f"tie{i}"
+        rr = pytrec_eval.RelevanceEvaluator({qid: {d: 1}}, {"recip_rank"}).evaluate(
+            {qid: run})[qid]["recip_rank"]
+        assert fused[d] == pytest.approx(rr, rel=1e-12), d
+        assert vd.evaluate({"q": run}, {"q": {d: 1}}, metrics=["mrr"]).mean["mrr"] == \
+            pytest.approx(rr, rel=1e-12)
+    assert list(hybrid({"q": {"a": 1.0, "b": 1.0 - 1e-9}}, {"q": {}}, k=0)["q"]) == ["b", "a"]
 
 
 def test_hybrid_fuses_only_what_a_short_search_returned():

@@ -598,3 +598,24 @@ def test_bad_rows_in_several_blocks_are_all_named():
         vd.knn(np.ones((2, 6)), da.from_array(X, chunks=(100, -1)), k=3)
     with pytest.raises(ValueError, match=r"corpus has 2 rows \(7, 300\) that are zero vectors"):
         vd.Index(da.from_array(X, chunks=(100, -1))).knn_graph(3)
+
+
+@pytest.mark.parametrize("fix", ["csls", "mutual_proximity", "deduplicate"])
+def test_rerankers_on_a_dask_index_say_what_to_do(fix):
+    """csls, mutual_proximity and deduplicate score every document in memory: on an
+    Index over a Dask array they failed deep inside Dask ('Array chunk size or shape is
+    unknown') or with "'SampledDuplicates' object is not iterable"; they now refuse by
+    name, as the Index's rows do, and the computed corpus gives the in-memory answer."""
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(60, 5)), rng.normal(size=(3, 5))
+    lazy = vd.Index(da.from_array(X, chunks=20), ids=[f"d{i}" for i in range(60)])
+    call = getattr(vd.fixes, fix)
+    with pytest.raises(TypeError, match=rf"^{fix} scores every document.*Dask array.*"
+                                        r"vd\.Index\(corpus\.compute\(\)"):
+        call(Q, lazy, 4)
+    got = call(Q, vd.Index(lazy.vectors.compute(), ids=lazy.ids), 4)
+    S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ \
+        (X / np.linalg.norm(X, axis=1, keepdims=True)).T
+    if fix == "deduplicate":    # no copies in random data: the plain cosine ranking
+        np.testing.assert_array_equal(got.indices, np.argsort(-S, axis=1, kind="stable")[:, :4])
+    assert got.ids[0, 0] == f"d{got.indices[0, 0]}"

@@ -234,6 +234,26 @@ def test_faiss_id_files_read_like_the_cli_ids(faiss_data, tmp_path):
         vd.stores.faiss(flat, ids=doc)
 
 
+def test_zero_queries_give_zero_lists_as_knn_does(faiss_data):
+    """An empty batch of queries (0, d) is an empty answer, as for vd.knn and
+    Index.search (it was refused as 'queries is empty'); an audit over no query still
+    refuses, its recall would be 0/0."""
+    faiss, X, Q = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X)
+    store = vd.stores.faiss(flat, ids=[f"d{i}" for i in range(len(X))])
+    res = store.search(np.empty((0, 16)), k=5)
+    want = vd.knn(np.empty((0, 16)), X, 5, metric="dot")
+    assert res.indices.shape == res.scores.shape == want.indices.shape == (0, 5)
+    assert res.ids.shape == res.raw_scores.shape == (0, 5) and res.n_returned.shape == (0,)
+    assert res.indices.dtype == want.indices.dtype
+    np.testing.assert_array_equal(store.search(Q, 5).indices, _exact_top(X, Q, 5, "dot"))
+    with pytest.raises(ValueError, match="queries is empty"):
+        vd.audit(store, np.empty((0, 16)), k=5)
+    with pytest.raises(ValueError, match="dimension 3"):
+        store.search(np.empty((0, 3)), k=5)
+
+
 def test_an_empty_store_says_so(faiss_data):
     faiss, _, Q = faiss_data
     with pytest.raises(ValueError, match="is empty"):

@@ -59,6 +59,23 @@ def test_message_names_the_argument():
         scratch.cosine_matrix([[1, 2]], [[1, 2, 3]])
 
 
+@pytest.mark.parametrize("call", [lambda q, C: vd.knn(q, C, 2),
+                                  lambda q, C: vd.Index(C).search(q, 2),
+                                  lambda q, C: vd.fixes.csls(q, C, 2, n_neighbors=1),
+                                  lambda q, C: vd.fixes.deduplicate(q, C, 2)])
+def test_an_empty_list_of_queries_is_told_the_shape_of_no_queries(call):
+    """[] has no dimension: the hint was 'use queries.reshape(1, -1) for a single
+    vector', which gives one vector of dimension 0; a (0, d) array is the empty batch
+    (an empty result), as NumPy's own reshape of [] says."""
+    C = np.eye(3)
+    with pytest.raises(ValueError, match=r"queries must be 2-D.*shape \(0, d\)") as info:
+        call([], C)
+    assert "reshape(1, -1)" not in str(info.value)
+    assert call(np.empty((0, 3)), C).indices.shape == (0, 2)
+    with pytest.raises(ValueError, match=r"reshape\(1, -1\) for a single vector"):
+        call([1.0, 0.0, 0.0], C)
+
+
 def test_vector_functions_refuse_matrices_with_a_hint():
     with pytest.raises(ValueError, match=r"a must be 1-D, got 2-D.*pass one row"):
         vd.norm([[1, 2], [3, 4]])

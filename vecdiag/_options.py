@@ -119,7 +119,16 @@ def check_ordered(values, name: str):
 def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
               ) -> np.ndarray | None:
     """Unique document ids, one per corpus row, as an object array (or None).
-    ``rows_of`` names what the rows belong to in the length error."""
+    ``rows_of`` names what the rows belong to in the length error. Unique also as
+    strings (``7`` and ``"7"`` clash): runs and qrels compare ids as strings.
+
+    Examples
+    --------
+    >>> check_ids([7, "7"], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: ids must be unique once read as strings, as vd.evaluate and TREC files read ids; found 1 clash (7 at row 0 and '7' at row 1); give every document one id of one type (e.g. all strings)
+    """
     if ids is None:
         return None
     if isinstance(ids, (str, bytes)):
@@ -150,6 +159,22 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
         shown = "; ".join(f"{v!r} at rows {a} and {b}" for v, a, b in dupes[:3])
         raise ValueError(f"{name} must be unique, found {len(dupes)} repeated ({shown}); "
                          "deduplicate them or use row positions")
+    if len({type(v) for v in values}) > 1:
+        # subtle: 7 and "7" differ as Python values, but runs, qrels and TREC files
+        # compare ids as strings (vd.evaluate, hybrid, save_run): they are one document
+        # there, and results of an Index holding both would be merged silently
+        as_text: dict = {}
+        for i, value in enumerate(values):
+            first = as_text.setdefault(str(value), i)
+            if first != i:
+                dupes.append((values[first], value, first, i))
+        if dupes:
+            shown = "; ".join(f"{a!r} at row {i} and {b!r} at row {j}"
+                              for a, b, i, j in dupes[:3])
+            raise ValueError(f"{name} must be unique once read as strings, as vd.evaluate "
+                             f"and TREC files read ids; found {len(dupes)} clash"
+                             f"{'es' if len(dupes) > 1 else ''} ({shown}); give every "
+                             "document one id of one type (e.g. all strings)")
     return arr
 
 

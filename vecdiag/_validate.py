@@ -236,6 +236,10 @@ def as_vectors(x, name: str = "X", *, ndim: int | tuple[int, ...] = (1, 2),
         hint = ""
         if arr.ndim == 0:
             hint = "; wrap a single number in a list"
+        elif arr.ndim == 1 and 2 in ndims and arr.size == 0:
+            # [] has no dimension: reshape(1, -1) would make one vector of dimension 0
+            hint = ("; for no vectors at all pass an array of shape (0, d), e.g. "
+                    "np.empty((0, d)) with d the vectors' dimension")
         elif arr.ndim == 1 and 2 in ndims:
             hint = f"; use {name}.reshape(1, -1) for a single vector"
         elif arr.ndim == 2 and 1 in ndims:

@@ -16,6 +16,7 @@ from .causes import (_best_fix, _fix_sentence, _outranking, _with_fix, effect, r
                      share)
 from .direction_checks import shared_direction_strength
 from .result import Cause
+from .stats import median_k_occurrence
 
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_near_duplicates",
            "norm_bias_strength", "own_copies", "k_occurrence_interval"]
@@ -102,7 +103,8 @@ def check_hub(ctx):
     evidence = {"hub": ctx.id_of(h), "k_occurrence": float(kocc[h]),
                 "copies": int(copies[h]), "k_occurrence_without_copies": float(own[h]),
                 "fraction": float(kocc[h] / ctx.stats.n),
-                "median_k_occurrence": float(np.median(kocc)), "ratio_to_mean": float(ratio),
+                "median_k_occurrence": median_k_occurrence(ctx.stats),
+                "ratio_to_mean": float(ratio),
                 "hubs_in_top_k": [ctx.id_of(r) for r in hubs],
                 "k_occurrence_exact": bool(ctx.stats.exact)}
     if interval is not None:

@@ -86,20 +86,26 @@ def resolve_docs(values, index, name: str) -> list:
         values = [values]
     values = list(values)
     n = len(index)
-    lookup, int_ids = None, False
+    lookup, int_ids, as_text = None, False, None
     if index.ids is not None:
         cached = index.cache.get(cache_keys.explain_id_lookup())
         if cached is None or cached[0] is not index.ids:
             table = {value: row for row, value in enumerate(index.ids.tolist())}
-            cached = (index.ids, table, any(isinstance(v, numbers.Integral) for v in table))
+            # ids as vd.evaluate reads them (qrels files hold strings): unique as strings,
+            # checked when the Index was made
+            text = {str(value): row for value, row in table.items()}
+            cached = (index.ids, table, any(isinstance(v, numbers.Integral) for v in table),
+                      text)
             index.cache[cache_keys.explain_id_lookup()] = cached
-        _, lookup, int_ids = cached
+        _, lookup, int_ids, as_text = cached
     rows, missing = [], []
     for v in values:
         if isinstance(v, np.generic):
             v = v.item()
         if lookup is not None and _hashable(v) and v in lookup:
             rows.append(lookup[v])
+        elif lookup is not None and isinstance(v, str) and v in as_text:
+            rows.append(as_text[v])   # "184" from a qrels file: the document with id 184
         elif (isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < n
               and (lookup is None or not int_ids)):
             if lookup is not None and str(v) in lookup and lookup[str(v)] != v:

@@ -30,7 +30,8 @@ from ..linalg import row_norms
 from ..scale.chunks import is_dask_array
 from ..diagnostics.shift import distinct_first_scores
 
-__all__ = ["CorpusStats", "corpus_stats", "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE"]
+__all__ = ["CorpusStats", "corpus_stats", "median_k_occurrence", "summary_of",
+           "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE"]
 
 DEFAULT_MAX_EXACT = 5_000
 DEFAULT_SAMPLE = 2_000
@@ -120,12 +121,33 @@ class CorpusStats:
 
     def summary(self) -> dict:
         """The figures worth showing: sizes, how they were computed, k-occurrence."""
-        kocc = self.k_occurrence
-        return {"n": int(self.n), "d": int(self.d), "metric": self.metric, "k": int(self.k),
-                "exact": bool(self.exact), "sample_size": int(self.sample_size),
-                "k_occurrence_median": float(np.median(kocc)),
-                "k_occurrence_max": float(kocc.max()),
-                "nn1_median": float(np.median(self.nn1))}
+        return summary_of(self)
+
+
+def median_k_occurrence(stats) -> float | None:
+    """The median k-occurrence over the corpus: exact, or None when sampled.
+
+    subtle: from sampled lists each document's estimate ``c · n / s`` is unbiased for
+    its own N_k, but most documents are in none of the s lists (a document of average
+    N_k = k is expected in ``k s / n`` of them), so the median of the estimates is 0 or
+    one step of ``n / s`` (0.0 where the true median is 10 at n = 50,000, s = 2,000):
+    not an estimate of the median of N_k, which is not reported then.
+    """
+    return float(np.median(stats.k_occurrence)) if stats.exact else None
+
+
+def summary_of(stats) -> dict:
+    """:meth:`CorpusStats.summary` for any corpus statistics (in memory or Dask).
+
+    ``k_occurrence_median`` is None when the statistics are sampled (see
+    :func:`median_k_occurrence`); ``k_occurrence_max`` is then the largest estimate.
+    """
+    kocc = stats.k_occurrence
+    return {"n": int(stats.n), "d": int(stats.d), "metric": stats.metric, "k": int(stats.k),
+            "exact": bool(stats.exact), "sample_size": int(stats.sample_size),
+            "k_occurrence_median": median_k_occurrence(stats),
+            "k_occurrence_max": float(kocc.max()),
+            "nn1_median": float(np.median(stats.nn1))}
 
 
 def _drop_self(indices, scores, probes, k):

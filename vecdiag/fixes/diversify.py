@@ -15,7 +15,7 @@ from .. import cache_keys
 from ..linalg import row_norms
 from ..neighbors.scoring import (check_queries, corpus_rows, make_neighbors, prepare,
                                  resolve_corpus, score_block, score_blocks, top_k)
-from .rerank import check_reach
+from .rerank import _no_lists, check_reach
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
 
@@ -27,7 +27,8 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     Parameters
     ----------
     query : array-like (d,) or (n_q, d)
-        One query (or several, each diversified on its own).
+        One query (or several, each diversified on its own; zero rows give an empty
+        result, as :func:`vecdiag.knn`).
     corpus : array-like (n, d) or vecdiag.Index
     k : int
         Documents selected.
@@ -65,8 +66,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     from ..neighbors import knn
 
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(query, C, name="query", allow_single=True)
-    prepare(Q, metric, "query")  # refuse a zero query under its own name
+    Q, _ = check_queries(query, C, name="query", allow_single=True, allow_empty=True)
     k = V.check_k(k, C.shape[0])
     if isinstance(lambda_, (bool, np.bool_)) or not isinstance(lambda_, numbers.Real) \
             or not 0 <= lambda_ <= 1:
@@ -75,6 +75,9 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         candidates = V.check_k(candidates, C.shape[0], name="candidates")
         if candidates < k:
             raise ValueError(f"candidates={candidates} is smaller than k={k}; use candidates >= k")
+    if Q.shape[0] == 0:                   # no query: no list, as vd.knn
+        return _no_lists(k, metric, ids, index, C.dtype)
+    prepare(Q, metric, "query")  # refuse a zero query under its own name
     Cp = corpus_rows(C, metric, index)
     c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
@@ -125,7 +128,7 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     """
     from ..diagnostics import near_duplicates
 
-    C, _, _, index = resolve_corpus(corpus, "cosine")
+    C, _, _, index = resolve_corpus(corpus, "cosine", in_memory="duplicate_groups")
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
         # the cache key below would fail first, with float()'s message about None
         raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
@@ -149,6 +152,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     Parameters
     ----------
     queries : array-like (n_q, d)
+        May be empty (0 rows): the result then has 0 rows, as :func:`vecdiag.knn`.
     corpus : array-like (n, d) or vecdiag.Index
     k : int
         Neighbours per query.
@@ -171,10 +175,12 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     >>> deduplicate([[1.0, 0.1]], corpus, k=3).indices.tolist()
     [[1, 2, 0]]
     """
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(queries, C)
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="deduplicate")
+    Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
     groups = duplicate_groups(index if index is not None else C, threshold=threshold)
+    if Q.shape[0] == 0:                   # no query: no list, as vd.knn
+        return _no_lists(k, metric, ids, index, C.dtype)
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
     check_reach(Qp, Cp, metric)   # inf scores gave one document k times (euclidean)
 

@@ -129,20 +129,31 @@ def _unique_as_strings(keys, what: str, kind: str) -> None:
 
 def ranked(docs: dict) -> list:
     """Doc ids of one query, best first: score descending, ties by doc id descending
-    (as strings), the rule trec_eval uses.
+    (as strings), the rule trec_eval uses, scores compared in single precision as
+    trec_eval (and :func:`vecdiag.evaluate`) compare them.
 
     Examples
     --------
     >>> ranked({"a": 1.0, "b": 2.0, "c": 1.0})
     ['b', 'c', 'a']
+    >>> ranked({"a": 1.0, "b": 1.0 - 1e-9})      # equal in single precision
+    ['b', 'a']
     """
     return [d for d, _ in _sort_items(docs)]
 
 
 def _sort_items(docs: dict) -> list:
-    """(doc, score) pairs by score descending, ties by doc id descending as strings."""
-    by_id = sorted(docs.items(), key=lambda kv: str(kv[0]), reverse=True)
-    return sorted(by_id, key=lambda kv: -kv[1])  # stable: equal scores keep the id order
+    """(doc, score) pairs by score descending, ties by doc id descending as strings.
+
+    subtle: scores are compared as float32, as trec_eval stores them: 1.0 and 1.0 - 1e-9
+    tie (evaluate ranks "b" before "a"); compared in float64, a dict run was fused in
+    another order than the one vd.evaluate scores it in.
+    """
+    items = list(docs.items())
+    with np.errstate(over="ignore"):   # beyond float32: inf, tied, as in trec_eval
+        keys = np.asarray([s for _, s in items], dtype=np.float64).astype(np.float32)
+    by_id = sorted(zip(keys.tolist(), items), key=lambda kv: str(kv[1][0]), reverse=True)
+    return [item for _, item in sorted(by_id, key=lambda kv: -kv[0])]  # stable
 
 
 def _rankings(run, name: str, query_ids) -> dict:

@@ -131,10 +131,15 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
     >>> csls([[0.75, 0.66]], corpus, k=2, n_neighbors=1).indices.tolist()
     [[1, 2]]
     """
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="csls")
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
-    if Q.shape[0] == 0:                   # no query: no list, as vd.knn
+    if Q.shape[0] == 0:                   # no query: no list, as vd.knn (options checked)
+        if bank is not None:
+            B = V.as_matrix(bank, "bank")
+            V.check_same_dim(B, "bank", C, "corpus")
+            V.check_k(n_neighbors, B.shape[0], name="n_neighbors")
+        V.check_k(n_neighbors, C.shape[0], exclude_self=bank is None, name="n_neighbors")
         return _no_lists(k, metric, ids, index, C.dtype)
     r_d = csls_penalty(index if index is not None else C, n_neighbors=n_neighbors,
                        metric=metric, bank=bank)
@@ -257,14 +262,16 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     """
     from scipy.special import log_ndtr
 
-    C, metric, ids, index = resolve_corpus(corpus, metric, ids)
+    C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="mutual_proximity")
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
-    if Q.shape[0] == 0:                   # no query: no list, as vd.knn
-        return _no_lists(k, metric, ids, index, C.dtype)
     if C.shape[0] < 3:
         raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
                          f"distributions, the corpus has {C.shape[0]}")
+    if Q.shape[0] == 0:                   # no query: no list, as vd.knn (options checked)
+        if n_samples is not None:
+            V.check_positive_int(n_samples, "n_samples", minimum=2)
+        return _no_lists(k, metric, ids, index, C.dtype)
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
     check_reach(Qp, Cp, metric)   # MP of inf is NaN for every document
     key = cache_keys.mp_stats(metric, n_samples, random_state)

@@ -36,12 +36,21 @@ BLOCK_BYTES = 128 * 2**20  # budget for one (queries x corpus) block of float64 
 
 # --- inputs -----------------------------------------------------------------------------
 
-def resolve_corpus(corpus, metric: str | None, ids=None):
+def resolve_corpus(corpus, metric: str | None, ids=None, *, in_memory: str | None = None):
     """``(matrix, metric, ids, index_or_None)`` from an array-like or a :class:`vecdiag.Index`.
 
     An Index brings its vectors, metric (unless ``metric`` is given) and ids.
+    ``in_memory``: the caller's name, when it scores every document in memory: an Index
+    over a Dask array is then refused with what to do instead (as its ``rows`` are).
     """
     if isinstance(corpus, Index):
+        from .search import is_dask_array
+
+        if in_memory and is_dask_array(corpus.vectors):
+            raise TypeError(f"{in_memory} scores every document of the corpus in memory, and "
+                            "this Index holds a Dask array; build vd.Index(corpus.compute(), "
+                            "ids=..., texts=...) if the corpus fits in memory, or search it "
+                            "with index.search (exact, one row block at a time)")
         metric = V.check_metric(metric or corpus.metric)
         return corpus.vectors, metric, corpus.ids if ids is None else V.check_ids(
             ids, len(corpus)), corpus
@@ -59,11 +68,14 @@ def check_queries(queries, C: np.ndarray, *, name: str = "queries",
     named ``queries`` is a set of vectors, 2-D ``(n_q, d)``, and a 1-D array is refused
     with the reshape to use. ``allow_single``: the argument is a ``query``
     (:func:`vecdiag.fixes.mmr`), which also takes one 1-D vector, promoted to one row.
-    ``allow_empty``: zero query rows are accepted (as :func:`vecdiag.knn` accepts them).
+    ``allow_empty``: zero query rows ``(0, d)`` are accepted (as :func:`vecdiag.knn`
+    accepts them); one empty 1-D vector is still refused.
     """
     Q = V.as_vectors(queries, name, ndim=(1, 2) if allow_single else 2,
                      allow_empty=allow_empty)
     single = Q.ndim == 1
+    if single and Q.size == 0:            # zero queries are (0, d); a vector needs numbers
+        V.as_vector(Q, name)              # raises "is empty"
     Q = Q.reshape(1, -1) if single else Q
     V.check_same_dim(Q, name, C, "corpus")
     return Q, single

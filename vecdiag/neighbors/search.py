@@ -189,7 +189,9 @@ class Index:
         ``dask.array.Array`` gives a :class:`vecdiag.scale.index.DaskIndex` (searched one
         row block per task, the corpus never gathered).
     ids : sequence, optional
-        One unique id per row; results then carry ``ids``.
+        One unique id per row; results then carry ``ids``. Unique also once read as
+        strings (``7`` and ``"7"`` are one id to :func:`vecdiag.evaluate` and in TREC
+        files, so an Index refuses to hold both).
     texts : sequence of str, optional
         One text per row, shown by the results.
     metric, backend, memory_budget : see :func:`knn`.

@@ -161,9 +161,6 @@ class DaskCorpusStats:
 
     def summary(self) -> dict:
         """The figures worth showing (as :meth:`CorpusStats.summary`)."""
-        kocc = self.k_occurrence
-        return {"n": int(self.n), "d": int(self.d), "metric": self.metric, "k": int(self.k),
-                "exact": bool(self.exact), "sample_size": int(self.sample_size),
-                "k_occurrence_median": float(np.median(kocc)),
-                "k_occurrence_max": float(kocc.max()),
-                "nn1_median": float(np.median(self.nn1))}
+        from ..explain.stats import summary_of
+
+        return summary_of(self)

@@ -336,7 +336,8 @@ class Store:
         Parameters
         ----------
         queries : array-like, (n_queries, d)
-            Sent to the store as float32, one search per query.
+            Sent to the store as float32, one search per query. May be empty (0 rows):
+            the result then has 0 rows, as :func:`vecdiag.knn` (the store is not asked).
         k : int
             Results asked for.
 
@@ -349,15 +350,16 @@ class Store:
         """
         if self.n == 0:
             self.fetch()                  # raises its "is empty" error
-        Q = self._queries(queries)
+        Q = self._queries(queries, allow_empty=True)
         k = V.check_positive_int(k, "k")
         start = time.perf_counter()
-        got_ids, got_raw = self._search(Q, k)
+        got_ids, got_raw = self._search(Q, k) if Q.shape[0] else ([], [])
         seconds = time.perf_counter() - start
         return self._neighbors(got_ids, got_raw, k, seconds)
 
-    def _queries(self, queries) -> np.ndarray:
-        Q = V.as_matrix(queries, "queries")   # 2-D, as vd.knn: one query is q[None, :]
+    def _queries(self, queries, *, allow_empty: bool = False) -> np.ndarray:
+        # 2-D, as vd.knn: one query is q[None, :]
+        Q = V.as_matrix(queries, "queries", allow_empty=allow_empty)
         if Q.shape[1] != self.dim:
             raise ValueError(f"queries have dimension {Q.shape[1]} but {self.describe()} holds "
                              f"vectors of dimension {self.dim}; embed the queries with the "
