@@ -73,8 +73,8 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
     expected : id, int or sequence, optional
         Documents that should have been found: ids of the corpus (or row positions when
         it has no ids). Ids match as :func:`vecdiag.evaluate` matches them, by their
-        string form: ``"184"`` from a qrels file names the document with id ``184``. Without it the top-k itself is explained (hubs, copies, margin,
-        norm bias).
+        string form: ``"184"`` from a qrels file names the document with id ``184``.
+        Without it the top-k itself is explained (hubs, copies, margin, norm bias).
     returned : sequence, optional
         Ids (or positions) the production search (an ANN index, a vector database)
         actually returned; enables the ``ann_miss`` check.
