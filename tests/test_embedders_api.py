@@ -109,6 +109,30 @@ def test_plain_encode_against_the_server_bare_host_and_dimensions():
     assert server.requests == 3 and short.shape == (1, 4)
 
 
+def test_a_base_url_that_is_already_the_endpoint_is_not_appended_twice(monkeypatch):
+    """base_url copied as the full endpoint (http://host/v1/embeddings, as providers'
+    docs show it) was posted to .../v1/embeddings/embeddings: a 404 from the server,
+    for plain and resilient encode alike. It is used as it is now: the same vectors
+    (the server's own, vector_for) in one request, and the same cache identity as the
+    base URL without /embeddings; the missing-key check knows OpenAI's full endpoint."""
+    with EmbeddingServer(dim=4) as server:
+        host = server.url[: -len("/v1")]
+        for url in (server.url + "/embeddings", server.url + "/embeddings/",
+                    host + "/embeddings"):
+            server.reset()
+            emb = OpenAIEmbedder("toy", base_url=url, batch_size=2)
+            X = emb.encode(["a b", "c"])
+            Y = resilient(emb, show_progress=False, max_retries=0).encode(["d", "a b"])
+            assert np.allclose(X, [vector_for(t, 4, "toy") for t in ("a b", "c")]), url
+            assert np.allclose(Y, [vector_for(t, 4, "toy") for t in ("d", "a b")]), url
+            assert [r.outcome for r in server.log] == ["ok", "ok"], url  # a batch each
+        same = OpenAIEmbedder("toy", base_url=server.url + "/embeddings").cache_id
+        assert same == OpenAIEmbedder("toy", base_url=server.url).cache_id
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        OpenAIEmbedder("m", base_url="https://api.openai.com/v1/embeddings").encode(["x"])
+
+
 def test_mask_secret_and_classify():
     key = "sk-proj-abcdefghijklmnop"
     assert key not in mask_secret(f"got {key}, {key[3:14]}...", key)

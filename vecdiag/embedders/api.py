@@ -55,10 +55,25 @@ def _known(table, model: str):
 
 
 def _endpoint(base_url: str) -> str:
-    url = base_url.rstrip("/")
-    if re.fullmatch(r"https?://[^/]+", url):  # a bare host: the protocol lives under /v1
-        url += "/v1"
-    return url + "/embeddings"
+    """The URL requests are posted to: ``base_url`` + ``/embeddings`` (a bare host gets
+    ``/v1`` first). A ``base_url`` that already is the endpoint (ends in
+    ``/embeddings``, as copied from a provider's docs) is used as it is, and a query
+    string (``?api-version=...``) stays at the end.
+
+    >>> _endpoint("http://h:8000"), _endpoint("http://h:8000/v1/embeddings/")
+    ('http://h:8000/v1/embeddings', 'http://h:8000/v1/embeddings')
+    >>> _endpoint("https://h/openai/deployments/d?api-version=1")
+    'https://h/openai/deployments/d/embeddings?api-version=1'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path:  # a bare host: the protocol lives under /v1
+        path = "/v1"
+    if not path.endswith("/embeddings"):  # already the endpoint: not appended twice
+        path += "/embeddings"
+    return urlunsplit(parts._replace(path=path))
 
 
 class OpenAIEmbedder(_Base):
@@ -71,7 +86,9 @@ class OpenAIEmbedder(_Base):
         server, ``"nomic-embed-text"``.
     base_url : str, optional
         Default ``$OPENAI_BASE_URL``, else ``https://api.openai.com/v1``. A bare host
-        (``http://127.0.0.1:8000``) gets ``/v1`` appended.
+        (``http://127.0.0.1:8000``) gets ``/v1`` appended; requests go to
+        ``{base_url}/embeddings``, or to ``base_url`` itself when it already ends in
+        ``/embeddings`` (the full endpoint).
     api_key : str, optional
         Default ``$OPENAI_API_KEY``. Never shown: reprs, errors and reports mask it (also
         when the provider echoes it back). Surrounding whitespace (a line break read
@@ -231,7 +248,7 @@ class OpenAIEmbedder(_Base):
                              "the right encoding (or errors='replace') first")
 
     def _check_key(self) -> None:
-        if not self._api_key and self.base_url == DEFAULT_BASE_URL:
+        if not self._api_key and self.url == _endpoint(DEFAULT_BASE_URL):
             raise ValueError("no API key for api.openai.com: pass api_key=... or set the "
                              "OPENAI_API_KEY environment variable")
 
