@@ -520,7 +520,7 @@ def test_server_waits_are_bounded_and_answers_are_numbers():
     assert good.dtype == np.float32 and good.tolist() == [[1.0, 2.5], [0.0, -1.0]]
     for rows, message in (([["1", 2.0], [0.0, 1.0]], "JSON numbers"),
                           (([True, 0.0], [0.0, 1.0]), "JSON numbers"),
-                          ([[1e300, 0.0], [0.0, 1.0]], r"1 row \(0\) hold values beyond")):
+                          ([[1e300, 0.0], [0.0, 1.0]], r"position 0 in the request\) hold values beyond")):
         with pytest.raises(BadResponse, match=message):
             check_vectors(list(rows), 2, 2)
     assert check_vectors(np.ones((2, 3), np.float32), 2, 3).shape == (2, 3)
@@ -815,3 +815,44 @@ def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():
     assert len(seen) - 1 == 2 and err.rows == [0, 1, 4]
     assert re.search(r"holds 1 embeddings .* for 2 texts.*smaller batch_size", str(err))
     assert re.search(r"for 2 texts .*2 rows \(0, 1\)", str(plain)), str(plain)
+
+
+def test_the_same_texts_answered_non_finite_twice_stop_the_run_naming_their_rows():
+    """A server answering NaN for one text, again and again: the whole batch was
+    retried 9 times with backoff (every retry spent on a deterministic answer, minutes
+    a batch at the defaults) before an EmbeddingError naming every text of the batch,
+    with a "row" that was the position in the request (plain encode said "row 1" for
+    input row 3). The same texts answered non-finite twice now stop the run after one
+    retry, naming the input rows of those texts only (a duplicate's row too); 503s
+    before it keep their retries."""
+    from vecdiag.embedders.errors import BadResponse
+
+    def server_error(texts):
+        return 503, {}, json.dumps({"error": {"message": "overloaded"}}).encode()
+
+    def nan_for_bad(texts):  # valid JSON: Python writes NaN, which json.loads reads back
+        return 200, {}, json.dumps({"data": [
+            {"index": k, "embedding": [float("nan") if t == "bad" else len(t), 1.0]}
+            for k, t in enumerate(texts)]}).encode()
+
+    texts = ["a", "bb", "ccc", "bad", "e", "bad"]   # batches [a, bb] [ccc, bad] [e]
+    httpd, url, seen = _scripted_server([server_error] * 2 + [nan_for_bad] * 30)
+    try:
+        inner = OpenAIEmbedder("m", base_url=url, batch_size=2, dimensions=2)
+        emb = resilient(inner, max_concurrency=1, backoff=0.01, max_backoff=0.02,
+                        show_progress=False)
+        with pytest.raises(BadResponse) as info:
+            emb.encode(texts)
+        n_resilient = len(seen)
+        with pytest.raises(BadResponse) as plain:
+            inner.encode(texts)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = info.value
+    # two 503s and the good batch, then the bad batch twice; nothing more
+    assert n_resilient == 5 and [len(b) for b in seen[:5]] == [2, 2, 2, 2, 2]
+    assert emb.last_summary.retries == {"5xx": 2, "bad response": 1}
+    assert err.rows == [3, 5] and classify(err) == ("bad response", False)
+    assert re.search(r"NaN or infinite.*2 rows \(3, 5\)", str(err)), str(err)
+    assert plain.value.rows == [3] and re.search(r"1 row \(3\)", str(plain.value))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from .errors import BadResponse, WrongShape
+from .errors import BadResponse, NonFinite, WrongShape
 
 
 def decoded(embedding):
@@ -62,13 +62,24 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
     if any(isinstance(v, (str, bytes, bool)) for row in rows if isinstance(row, (list, tuple))
            for v in row):
         raise BadResponse("embeddings must be JSON numbers (got strings or booleans)")
+    # positions in the batch sent, not input rows (encode names those): a NonFinite
     if not np.isfinite(X).all():
-        rows_bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise BadResponse(f"embeddings of {V.format_rows(rows_bad)} hold NaN or infinite values")
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise NonFinite(f"the embeddings of {_texts_of(bad, n)} hold NaN or infinite "
+                        "values", bad)
     with np.errstate(over="ignore"):
         out = X.astype(np.float32)
     if not np.isfinite(out).all():       # beyond float32 (1e300): inf once stored
-        rows_bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
-        raise BadResponse(f"embeddings of {V.format_rows(rows_bad)} hold values beyond "
-                          "float32's range (about 3.4e38)")
+        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        raise NonFinite(f"the embeddings of {_texts_of(bad, n)} hold values beyond "
+                        "float32's range (about 3.4e38)", bad)
     return out
+
+
+def _texts_of(positions, n: int) -> str:
+    """``positions`` of a batch of ``n`` texts, in words: "2 of the 5 texts sent
+    (positions 1, 3 in the request)"."""
+    shown = ", ".join(str(int(p)) for p in positions[:10])
+    more = ", ..." if len(positions) > 10 else ""
+    return (f"{len(positions)} of the {n} texts sent (position{'s' if len(positions) > 1 else ''} "
+            f"{shown}{more} in the request)")

@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-from .errors import WrongShape, classify
+from .errors import NonFinite, WrongShape, classify
 
 __all__ = ["_Run"]
 
@@ -214,7 +214,8 @@ class _Run:
             stop=stop_after_attempt(o.max_retries + 1), reraise=True,
             wait=backoff_wait(o.backoff, o.max_backoff, o._rng),
             retry=retry_if_exception(lambda e: classify(e)[1]), before_sleep=before_sleep)
-        shapes = set()  # the wrong shapes this batch was answered: the same one twice is final
+        # the wrong shapes (or non-finite texts) this batch was answered: the same twice is final
+        shapes = set()
         try:
             async for attempt in retrying:
                 with attempt:
@@ -222,7 +223,7 @@ class _Run:
                     self.requests += 1
                     try:
                         X = await self._call(texts, client, pool)
-                    except WrongShape as err:
+                    except (WrongShape, NonFinite) as err:
                         if err.shape in shapes:
                             raise err.repeated(self._hint(err)) from None
                         shapes.add(err.shape)

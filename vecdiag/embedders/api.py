@@ -21,7 +21,8 @@ import numpy as np
 from .. import _validate as V
 from ._base import _Base, _check_texts
 from ._answers import check_vectors, decoded
-from .errors import BadResponse, ProviderError, WrongShape, mask_secret, retry_after_seconds
+from .errors import (BadResponse, NonFinite, ProviderError, WrongShape, mask_secret,
+                     retry_after_seconds)
 
 __all__ = ["OpenAIEmbedder", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]
 
@@ -320,6 +321,9 @@ class OpenAIEmbedder(_Base):
                 r = client.post(self.url, json=self._body(chunk), headers=self._headers())
                 try:
                     parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                except NonFinite as err:  # the rows of the offending texts
+                    err.name_rows(start + p for p in err.positions)
+                    raise
                 except (ProviderError, WrongShape) as err:
                     err.name_rows(range(start, start + len(chunk)))
                     raise

@@ -8,7 +8,8 @@ One :meth:`ResilientEmbedder.encode` call:
 3. retries transient failures (429, 5xx, timeouts, dropped connections, responses that
    fail the checks) with exponential backoff and full jitter after the server's
    ``Retry-After`` (tenacity), and stops at once on a final one (400, 401, 403, ...,
-   and the same wrong count or length of vectors answered twice for one batch);
+   the same wrong count or length of vectors answered twice for one batch, and NaN or
+   infinite vectors answered twice for the same texts, naming their rows);
 4. checks every answer (count, order, dimension, finite) and commits each batch to the
    cache as soon as it arrives, so a killed run resumes where it stopped;
 5. returns the vectors in input order, or raises one :class:`EmbeddingError` naming the
@@ -29,7 +30,7 @@ from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import OverdueCalls, _Run
 from .cache import EmbeddingCache
-from .errors import EmbeddingError, ProviderError, WrongShape
+from .errors import EmbeddingError, NonFinite, ProviderError, WrongShape
 from .summary import EmbedSummary
 
 __all__ = ["resilient", "ResilientEmbedder"]
@@ -164,7 +165,10 @@ class ResilientEmbedder(_Base):
         if show:
             print(summary, file=sys.stderr)
         if run.fatal is not None:
-            if isinstance(run.fatal, (ProviderError, WrongShape)):
+            if isinstance(run.fatal, NonFinite):   # the rows of the offending texts only
+                held = {run.fatal_texts[p] for p in run.fatal.positions}
+                run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
+            elif isinstance(run.fatal, (ProviderError, WrongShape)):
                 held = set(run.fatal_texts)
                 run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
             raise run.fatal
