@@ -856,3 +856,30 @@ def test_the_same_texts_answered_non_finite_twice_stop_the_run_naming_their_rows
     assert err.rows == [3, 5] and classify(err) == ("bad response", False)
     assert re.search(r"NaN or infinite.*2 rows \(3, 5\)", str(err)), str(err)
     assert plain.value.rows == [3] and re.search(r"1 row \(3\)", str(plain.value))
+
+
+def test_plain_encode_refuses_batches_of_different_lengths_naming_the_rows():
+    """A server answering vectors of length 2 for one batch and 3 for the next (a load
+    balancer mixing two models under one name; the model's length unknown to vecdiag)
+    made plain encode fail in np.concatenate with NumPy's own message about "the
+    concatenation axis". It is a WrongShape now, naming both lengths and the rows of
+    the batch; a constant length still works."""
+    from vecdiag.embedders.errors import WrongShape
+
+    def length(d):
+        return lambda texts: (200, {}, json.dumps({"data": [
+            {"index": k, "embedding": [len(t)] + [1.0] * (d - 1)}
+            for k, t in enumerate(texts)]}).encode())
+
+    httpd, url, seen = _scripted_server([length(2), length(3), length(2), length(2)])
+    try:
+        emb = OpenAIEmbedder("m", base_url=url, batch_size=2)
+        with pytest.raises(WrongShape) as info:
+            emb.encode(["a", "bb", "ccc", "dddd"])
+        X = emb.encode(["a", "bb", "ccc"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert info.value.rows == [2, 3] and len(seen) == 4
+    assert re.search(r"dimension 3, expected 2 .*2 rows \(2, 3\)", str(info.value))
+    assert X.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]

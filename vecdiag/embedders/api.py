@@ -253,8 +253,10 @@ class OpenAIEmbedder(_Base):
             raise ValueError("no API key for api.openai.com: pass api_key=... or set the "
                              "OPENAI_API_KEY environment variable")
 
-    def _parse(self, status: int, headers, content: bytes, n: int) -> np.ndarray:
-        """The vectors of one response, or ProviderError / BadResponse."""
+    def _parse(self, status: int, headers, content: bytes, n: int,
+               dim: int | None = None) -> np.ndarray:
+        """The vectors of one response, or ProviderError / BadResponse (``dim``: the
+        length expected when the model's own is not known)."""
         import json
 
         if status != 200:
@@ -294,7 +296,7 @@ class OpenAIEmbedder(_Base):
                              f"{indices[:5]}... for {n} texts",
                              ("count", n, len(pairs)) if len(pairs) != n
                              else ("indices", n, tuple(indices)))
-        return check_vectors([decoded(v) for _, v in pairs], n, self.expected_dim)
+        return check_vectors([decoded(v) for _, v in pairs], n, self.expected_dim or dim)
 
     def encode(self, texts, *, kind: str = "document", batch_size: int | None = None,
                show_progress: bool | None = None) -> np.ndarray:
@@ -319,12 +321,21 @@ class OpenAIEmbedder(_Base):
             for start in range(0, len(texts), size):
                 chunk = texts[start:start + size]
                 r = client.post(self.url, json=self._body(chunk), headers=self._headers())
+                # later batches must match the first one's length (a load balancer mixing
+                # two models made np.concatenate fail with NumPy's own message)
+                dim = parts[0].shape[1] if parts else None
                 try:
-                    parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                    parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk),
+                                             dim))
                 except NonFinite as err:  # the rows of the offending texts
                     err.name_rows(start + p for p in err.positions)
                     raise
                 except (ProviderError, WrongShape) as err:
+                    if isinstance(err, WrongShape) and err.shape[0] == "length" \
+                            and dim is not None and self.expected_dim is None:
+                        err.args = (f"{err} (the length of the vectors of the earlier "
+                                    "batches: does the server answer with more than one "
+                                    "model under this name?)",)
                     err.name_rows(range(start, start + len(chunk)))
                     raise
                 bar.update(len(chunk))
