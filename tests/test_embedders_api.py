@@ -883,3 +883,37 @@ def test_plain_encode_refuses_batches_of_different_lengths_naming_the_rows():
     assert info.value.rows == [2, 3] and len(seen) == 4
     assert re.search(r"dimension 3, expected 2 .*2 rows \(2, 3\)", str(info.value))
     assert X.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
+
+
+@pytest.mark.parametrize("body, kind, message", [
+    (b"<!doctype html><html><body>Sign in</body></html>", "text/html; charset=utf-8",
+     r"not JSON \(text/html, beginning '<!doctype html>"),
+    # Ollama's native /api/embeddings: {"embedding": [...]}, no "data"
+    (b'{"embedding": []}', "application/json",
+     r"without a 'data' list of embeddings \(its keys: \['embedding'\]\)"),
+])
+def test_an_answer_of_another_protocol_stops_the_run_with_a_base_url_hint(body, kind, message):
+    """base_url pointing at a web UI or login page (200, an HTML page) or at another
+    API (Ollama's native /api: 200, {"embedding": []}) was a "malformed response"
+    retried 9 times per batch with backoff (minutes a batch at the defaults) before an
+    EmbeddingError. Plain encode now says what came back and asks whether base_url is
+    the API's /v1 address; resilient stops after the same answer came twice."""
+    from vecdiag.embedders.errors import BadResponse
+
+    def other(texts):
+        return 200, {"Content-Type": kind}, body
+
+    httpd, url, seen = _scripted_server([other] * 30)
+    try:
+        inner = OpenAIEmbedder("m", base_url=url, batch_size=2)
+        with pytest.raises(BadResponse, match=message) as plain:
+            inner.encode(["a", "b", "c"])
+        emb = resilient(inner, backoff=0.01, max_backoff=0.02, show_progress=False)
+        with pytest.raises(BadResponse, match=message) as info:
+            emb.encode(["a", "b", "c", "d", "e", "f"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "is base_url the address of an OpenAI-compatible API" in str(plain.value)
+    assert classify(info.value) == ("bad response", False)
+    assert len(seen) == 1 + 2   # plain encode's first batch; resilient's one batch twice

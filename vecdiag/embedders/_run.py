@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-from .errors import NonFinite, WrongShape, classify
+from .errors import NonFinite, WrongProtocol, WrongShape, classify
 
 __all__ = ["_Run"]
 
@@ -223,7 +223,7 @@ class _Run:
                     self.requests += 1
                     try:
                         X = await self._call(texts, client, pool)
-                    except (WrongShape, NonFinite) as err:
+                    except (WrongShape, NonFinite, WrongProtocol) as err:
                         if err.shape in shapes:
                             raise err.repeated(self._hint(err)) from None
                         shapes.add(err.shape)

@@ -17,7 +17,10 @@ cause        when                                           retried
              but the same wrong count or dimension twice
              for one batch (:class:`WrongShape`), or NaN /
              infinite vectors for the same texts of one
-             batch twice (:class:`NonFinite`)                no
+             batch twice (:class:`NonFinite`), or twice an
+             answer that is not this protocol at all (an
+             HTML page, JSON without ``data``:
+             :class:`WrongProtocol`)                         no
 ``4xx``      400, 401, 403, 404, 422: the request is wrong  no
 ``error``    anything else (a bug in a wrapped function)    no
 ============ ============================================== =========
@@ -28,8 +31,8 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["ProviderError", "BadResponse", "WrongShape", "NonFinite", "EmbeddingError",
-           "classify", "mask_secret"]
+__all__ = ["ProviderError", "BadResponse", "WrongShape", "NonFinite", "WrongProtocol",
+           "EmbeddingError", "classify", "mask_secret"]
 
 
 def mask_secret(text, secret) -> str:
@@ -200,6 +203,37 @@ class NonFinite(BadResponse):
 
         self.rows = [int(r) for r in rows]
         self.args = (f"{self.args[0]} (the texts of {V.format_rows(self.rows)})",)
+
+
+class WrongProtocol(BadResponse):
+    """A 200 answer that is not OpenAI's embeddings protocol at all: a body that is not
+    JSON (an HTML page from a web UI or a login portal at ``base_url``), or JSON without
+    a ``data`` list (another API, such as Ollama's native ``/api/embeddings``).
+
+    Once, it may be a passing fault (retried). The same kind of answer again for the
+    same batch is the server at that address: :meth:`repeated` gives the final error.
+
+    Attributes
+    ----------
+    shape : tuple
+        ``("protocol", what was answered)``: two answers with equal ``shape`` are the
+        same wrong answer (as :attr:`WrongShape.shape`).
+    final : bool
+        True for the error of a repeated answer (not retried).
+    """
+
+    final = False
+
+    def __init__(self, message: str, shape: tuple):
+        super().__init__(message)
+        self.shape = shape
+
+    def repeated(self, hint: str = "") -> "WrongProtocol":
+        """The final error for the same wrong answer twice for one batch."""
+        out = WrongProtocol(f"the same answer came twice for one batch: {self}{hint}; it is "
+                            "not retried", self.shape)
+        out.final = True
+        return out
 
 
 class EmbeddingError(RuntimeError):
