@@ -26,6 +26,11 @@ from vecdiag.embedders import (CallableEmbedder, SentenceTransformerEmbedder, as
     ("BAAI/bge-m3", "", ""),
     ("sentence-transformers/all-MiniLM-L6-v2", "", ""),
     ("all-mpnet-base-v2", "", ""),
+    # arctic-embed v2 under Ollama's name: it was given v1's BGE-style instruction
+    ("snowflake-arctic-embed2", "query: ", ""),
+    ("Snowflake/snowflake-arctic-embed-m-v2.0", "query: ", ""),
+    ("Snowflake/snowflake-arctic-embed-m-v1.5",
+     "Represent this sentence for searching relevant passages: ", ""),
 ])
 def test_known_prefixes_families(name, query, document):
     got = known_prefixes(name)

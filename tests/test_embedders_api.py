@@ -69,7 +69,12 @@ def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
                                           ("Alibaba-NLP/gte-large-en-v1.5", 8192),
                                           ("Alibaba-NLP/gte-Qwen2-7B-instruct", 32768),
                                           ("intfloat/e5-mistral-7b-instruct", 4096),
-                                          ("intfloat/e5-large-v2", 512)])
+                                          ("intfloat/e5-large-v2", 512),
+                                          # model cards: 8192 (they were given 512)
+                                          ("Alibaba-NLP/gte-multilingual-base", 8192),
+                                          ("Snowflake/snowflake-arctic-embed-l-v2.0", 8192),
+                                          ("snowflake-arctic-embed2", 8192),   # Ollama's
+                                          ("Snowflake/snowflake-arctic-embed-m", 512)])
 def test_max_tokens_table(model, limit):
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1").max_tokens == limit
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1", max_tokens=99).max_tokens == 99

@@ -35,6 +35,9 @@ KNOWN_MAX_TOKENS = [
     # long-context members of families the next row would give 512 (their model cards:
     # gte-v1.5 "context length of up to 8192", gte-Qwen 32768, e5-mistral 4096)
     (r"gte-(base|large)-en-v1\.5", 8192), (r"gte-qwen", 32768), (r"e5-mistral", 4096),
+    # gte-multilingual-base "up to 8192 tokens"; snowflake-arctic-embed-m/l-v2.0 (Ollama:
+    # snowflake-arctic-embed2) "a context window of up to 8192" (their model cards)
+    (r"gte-multilingual-base", 8192), (r"snowflake-arctic-embed(-[a-z]+-v2|2)", 8192),
     (r"(^|/)(multilingual-)?e5-|bge-|gte-|mxbai-embed|snowflake-arctic-embed", 512),
     (r"all-minilm", 256),                                              # max_seq_length 256
     (r"all-mpnet", 384),
