@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from .. import _validate as V
-from ._base import _Base, _check_texts
+from ._base import _Base, _check_texts, _check_unicode
 from ._answers import check_vectors, decoded
 from .errors import (BadResponse, NonFinite, ProviderError, WrongProtocol, WrongShape,
                      mask_secret, retry_after_seconds)
@@ -243,13 +243,7 @@ class OpenAIEmbedder(_Base):
             raise ValueError(f"texts has empty texts in {V.format_rows(empty)}; "
                              "embedding APIs refuse empty input: drop them or replace them "
                              "with a placeholder before embedding")
-        broken = [i for i, t in enumerate(texts) if not t.isascii() and not _utf8(t)]
-        if broken:
-            raise ValueError(f"texts has text that is not valid Unicode (a lone surrogate "
-                             f"such as '\\udc80', e.g. from bytes decoded with "
-                             f"errors='surrogateescape') in {V.format_rows(broken)}; requests "
-                             "are sent as UTF-8, which cannot hold it: decode the bytes with "
-                             "the right encoding (or errors='replace') first")
+        _check_unicode(texts, "requests are sent as UTF-8")
 
     def _check_key(self) -> None:
         if not self._api_key and self.url == _endpoint(DEFAULT_BASE_URL):
@@ -415,14 +409,6 @@ def _checked_key(key):
                          "or a non-ASCII character, which an HTTP header cannot carry; "
                          "check the key (not shown here)")
     return key
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _tokens(out):
