@@ -922,3 +922,23 @@ def test_an_answer_of_another_protocol_stops_the_run_with_a_base_url_hint(body, 
     assert "is base_url the address of an OpenAI-compatible API" in str(plain.value)
     assert classify(info.value) == ("bad response", False)
     assert len(seen) == 1 + 2   # plain encode's first batch; resilient's one batch twice
+
+
+def test_a_fully_cached_encode_needs_no_api_key(tmp_path, monkeypatch):
+    """The key check ran before the cache was read: re-running a notebook or CI job
+    whose texts are all cached (no request to send) failed with "no API key for
+    api.openai.com". The cached vectors come back now, exactly as stored; a text
+    that is not cached still asks for the key before any request."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    texts = ["first text", "second text", "first text"]
+    model = OpenAIEmbedder("text-embedding-3-small")
+    stored = np.random.default_rng(0).standard_normal((2, 1536)).astype(np.float32)
+    cache = EmbeddingCache(tmp_path)
+    cache.put(model.cache_id, "document", "", texts[:2], stored)
+    emb = resilient(model, cache=cache, show_progress=False)
+    X = emb.encode(texts)
+    np.testing.assert_array_equal(X, stored[[0, 1, 0]])
+    assert emb.last_summary.requests == 0 and emb.last_summary.cache_hits == 2
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        emb.encode(texts + ["not cached"])

@@ -128,9 +128,6 @@ class ResilientEmbedder(_Base):
         kind = _check_kind(kind)
         if not texts:
             raise ValueError("texts is empty; pass at least one text to encode")
-        check = getattr(self.embedder, "check_inputs", None)
-        if check is not None:  # refuse at once what the provider would refuse
-            check(self.embedder.with_prefix(texts, kind))
         size = (V.check_positive_int(batch_size, "batch_size") if batch_size is not None
                 else self.batch_size or getattr(self.embedder, "batch_size", None) or 32)
         start = time.perf_counter()
@@ -142,6 +139,11 @@ class ResilientEmbedder(_Base):
             found = {t: v for t, v in zip(uniques, self.cache.get(model, kind, prefix, uniques))
                      if v is not None}
         missing = [t for t in uniques if t not in found]
+        check = getattr(self.embedder, "check_inputs", None)
+        # refuse at once what the provider would refuse (rows named in texts); when all
+        # is cached nothing is sent: no key is needed to read the cache back
+        if check is not None and missing:
+            check(self.embedder.with_prefix(texts, kind))
         batches = [missing[i:i + size] for i in range(0, len(missing), size)]
         run = _Run(self, kind, prefix, model, batches, found)
         show = self.show_progress if show_progress is None else show_progress
