@@ -266,9 +266,19 @@ def test_resilient_keeps_the_protocol():
 
 
 def test_token_budget_smaller_than_a_batch_is_refused():
+    """A batch over half the token budget: lower batch_size. A text that alone is over
+    it was given the same advice, which cannot help (it said so for one text of 8
+    estimated tokens against 10 a minute, at any batch_size); it names the texts'
+    rows and says to raise the limit or split them."""
     emb = resilient(letters, tokens_per_minute=10, batch_size=8, show_progress=False)
     with pytest.raises(ValueError, match="lower batch_size"):
-        emb.encode(["a long text of many characters"] * 8)
+        emb.encode([f"text {i}" for i in range(8)])        # 2 tokens each, 16 a batch
+    long = "a long text of many characters"                 # 31 characters: 8 tokens
+    for size in (8, 1):
+        emb = resilient(letters, tokens_per_minute=10, batch_size=size, show_progress=False)
+        with pytest.raises(ValueError, match=r"2 rows \(1, 3\) that each weigh more than "
+                                             r"half of tokens_per_minute=10.*split"):
+            emb.encode(["ab", long, "cd", long])
 
 
 # ---------------------------------------------------------------- used everywhere

@@ -18,7 +18,12 @@ import numpy as np
 
 from .errors import NonFinite, WrongProtocol, WrongShape, classify
 
-__all__ = ["_Run"]
+__all__ = ["_Run", "HeavyTexts"]
+
+
+class HeavyTexts(ValueError):
+    """Texts that each weigh more than half of ``tokens_per_minute`` (``args[0]``): no
+    batch size lets them through the token limiter."""
 
 
 class _Fatal(Exception):
@@ -74,7 +79,15 @@ class _Run:
         weights = [0] * len(self.batches)
         if o.tokens_per_minute:
             weights = [o._tokens(b, self.kind) for b in self.batches]
-        self.limiter = RateLimiter(o.requests_per_minute, o.tokens_per_minute, max(weights))
+        try:
+            self.limiter = RateLimiter(o.requests_per_minute, o.tokens_per_minute, max(weights))
+        except ValueError:
+            # "lower batch_size" cannot help a text that alone is over the limit
+            heavy = [t for b in self.batches for t in b
+                     if o._tokens([t], self.kind) > o.tokens_per_minute / 2]
+            if heavy:
+                raise HeavyTexts(heavy) from None
+            raise
         self.weights = weights
         queue = asyncio.Queue()
         for i in range(len(self.batches)):

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
-from ._run import OverdueCalls, _Run
+from ._run import HeavyTexts, OverdueCalls, _Run
 from .cache import EmbeddingCache
 from .errors import EmbeddingError, NonFinite, ProviderError, WrongShape
 from .summary import EmbedSummary
@@ -149,7 +149,17 @@ class ResilientEmbedder(_Base):
         show = self.show_progress if show_progress is None else show_progress
         if show is None:
             show = len(batches) > 4
-        run.execute(len(uniques), len(uniques) - len(missing), bool(show))
+        try:
+            run.execute(len(uniques), len(uniques) - len(missing), bool(show))
+        except HeavyTexts as err:
+            heavy = set(err.args[0])
+            rows = [i for i, t in enumerate(texts) if t in heavy]
+            raise ValueError(
+                f"texts has {V.format_rows(rows)} that each weigh more than half of "
+                f"tokens_per_minute={self.tokens_per_minute:g} (as count_tokens counts them, "
+                "prefix included), so no batch_size lets them through the limiter: raise "
+                "tokens_per_minute to your provider's real limit, or split these texts "
+                "into shorter ones") from None
         wall = time.perf_counter() - start
         if run.dim is not None and run.fatal is None:  # not a length its answers refuted
             self._dims[model] = run.dim
