@@ -1,13 +1,15 @@
 """What a server or a wrapped function answered, checked before it is returned: the
 vectors of one batch as a float32 ``(n, d)`` array, or a :class:`~.errors.BadResponse`
-naming what is wrong (a :class:`~.errors.WrongShape` for a wrong count or length)."""
+naming what is wrong (a :class:`~.errors.WrongShape` for a wrong count or length, a
+:class:`~.errors.NonFinite` for NaN or infinite vectors, a
+:class:`~.errors.WrongProtocol` for a body that is not JSON)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _validate as V
-from .errors import BadResponse, NonFinite, WrongShape
+from .errors import BadResponse, NonFinite, WrongProtocol, WrongShape, mask_secret
 
 
 def decoded(embedding):
@@ -83,3 +85,20 @@ def _texts_of(positions, n: int) -> str:
     more = ", ..." if len(positions) > 10 else ""
     return (f"{len(positions)} of the {n} texts sent (position{'s' if len(positions) > 1 else ''} "
             f"{shown}{more} in the request)")
+
+
+HINT_BASE_URL = ("is base_url the address of an OpenAI-compatible API (for most servers "
+                 "http://host:port/v1; Ollama's is http://host:11434/v1, not /api)?")
+
+
+def check_json(content: bytes, headers, url: str, secret=None) -> None:
+    """A :class:`WrongProtocol` for a 200 answer whose body is not JSON at all (an HTML
+    page). Broken JSON that starts as one (a truncated body) is left to the parser: a
+    passing fault."""
+    if content.lstrip()[:1] in (b"{", b"["):
+        return
+    kind = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0]
+    begins = mask_secret(content.lstrip()[:40].decode("utf-8", "replace"), secret)
+    raise WrongProtocol(f"the server at {url} answered 200 with a body that is not JSON "
+                        f"({kind or 'no content type'}, beginning {begins!r}): "
+                        f"{HINT_BASE_URL}", ("protocol", "not json", kind))

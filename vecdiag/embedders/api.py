@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_texts, _check_unicode
-from ._answers import check_vectors, decoded
+from ._answers import HINT_BASE_URL, check_json, check_vectors, decoded
 from .errors import (BadResponse, NonFinite, ProviderError, WrongProtocol, WrongShape,
                      mask_secret, retry_after_seconds)
 
@@ -271,7 +271,7 @@ class OpenAIEmbedder(_Base):
                                 retry_after=retry_after_seconds(headers),
                                 url=_masked_url(self.url),
                                 code=code)
-        _check_json(content, headers, _masked_url(self.url), self._api_key)
+        check_json(content, headers, _masked_url(self.url), self._api_key)
         try:
             payload = json.loads(content)
             if isinstance(payload, dict) and "data" not in payload and "error" in payload:
@@ -286,7 +286,7 @@ class OpenAIEmbedder(_Base):
                 raise WrongProtocol(f"the server at {_masked_url(self.url)} answered JSON "
                                     f"without a 'data' list of embeddings (its keys: {keys}): "
                                     "it does not speak OpenAI's embeddings protocol; "
-                                    f"{_HINT_BASE_URL}", ("protocol", "keys", tuple(keys)))
+                                    f"{HINT_BASE_URL}", ("protocol", "keys", tuple(keys)))
             data = payload["data"]
             pairs = sorted((int(item["index"]) if "index" in item else i, item["embedding"])
                            for i, item in enumerate(data))
@@ -349,23 +349,6 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
-
-
-_HINT_BASE_URL = ("is base_url the address of an OpenAI-compatible API (for most servers "
-                  "http://host:port/v1; Ollama's is http://host:11434/v1, not /api)?")
-
-
-def _check_json(content: bytes, headers, url: str, secret=None) -> None:
-    """A :class:`WrongProtocol` for a 200 answer whose body is not JSON at all (an HTML
-    page). Broken JSON that starts as one (a truncated body) is left to the parser: a
-    passing fault."""
-    if content.lstrip()[:1] in (b"{", b"["):
-        return
-    kind = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0]
-    begins = mask_secret(content.lstrip()[:40].decode("utf-8", "replace"), secret)
-    raise WrongProtocol(f"the server at {url} answered 200 with a body that is not JSON "
-                        f"({kind or 'no content type'}, beginning {begins!r}): "
-                        f"{_HINT_BASE_URL}", ("protocol", "not json", kind))
 
 
 def _masked_url(url: str) -> str:
