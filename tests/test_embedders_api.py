@@ -952,3 +952,36 @@ def test_a_fully_cached_encode_needs_no_api_key(tmp_path, monkeypatch):
     assert emb.last_summary.requests == 0 and emb.last_summary.cache_hits == 2
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         emb.encode(texts + ["not cached"])
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://", "base_url has no host: 'http://'"),
+    ("http://:secret@:8000/v1", r"base_url has no host: 'http://:\*\*\*@:8000/v1'"),
+    ("http://127.0.0.1:99999/v1", r"base_url has no valid port \(Port out of range"),
+    ("http://127.0.0.1:0/v1", r"base_url has no valid port \(0\)"),
+    ("http://local host:8000/v1", "base_url holds whitespace"),
+    ("http://[::1/v1", r"base_url is not a valid URL \(Invalid IPv6 URL\)"),
+])
+def test_a_base_url_no_request_can_reach_is_refused_naming_it(url, message):
+    """A base_url without a host made httpx say "Request URL is missing an 'http://' or
+    'https://' protocol" (it had one); a port of 99999 escaped resilient encode as a
+    bare "ExceptionGroup: unhandled errors in a TaskGroup"; every one of them (and a
+    space in the host) was retried by resilient as a dropped connection, 9 attempts
+    per batch with backoff. They are refused when the embedder is made, naming
+    base_url (its password masked)."""
+    with pytest.raises(ValueError, match=message) as info:
+        OpenAIEmbedder("m", base_url=url)
+    assert "secret" not in str(info.value)
+
+
+def test_a_base_url_read_with_a_line_break_is_used_stripped(monkeypatch):
+    """$OPENAI_BASE_URL read from a file ends in a line break: it worked (httpx strips
+    it) and still does now that whitespace inside base_url is refused; it is stripped
+    first, as the key is (and the vectors are the server's own)."""
+    with EmbeddingServer(dim=4) as server:
+        url = server.url
+        monkeypatch.setenv("OPENAI_BASE_URL", url + "\n")
+        emb = OpenAIEmbedder("toy")
+        X = resilient(emb, show_progress=False, max_retries=0).encode(["a b"])
+    assert emb.url == url + "/embeddings"
+    assert np.allclose(X, [vector_for("a b", 4, "toy")])

@@ -132,8 +132,11 @@ class OpenAIEmbedder(_Base):
             if not isinstance(value, str):
                 raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        if not re.match(r"https?://", str(base_url)):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        base_url = str(base_url).strip()  # a line break read from a file, as for the key
+        if not re.match(r"https?://", base_url):
+            raise ValueError(f"base_url must start with http:// or https://, got "
+                             f"{_masked_url(base_url)!r}")
+        _check_host(str(base_url))
         self.model = model
         self.model_name = model
         self.base_url = str(base_url).rstrip("/")
@@ -349,6 +352,32 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _check_host(base_url: str) -> None:
+    """Refuse a base_url without a host, with a port out of range or with whitespace:
+    httpx said "Request URL is missing an 'http://' or 'https://' protocol" for the
+    first, and resilient retried them all as dropped connections (a port of 99999 even
+    escaped as a bare ExceptionGroup)."""
+    from urllib.parse import urlsplit
+
+    shown = _masked_url(base_url)
+    if any(c.isspace() for c in base_url):
+        raise ValueError(f"base_url holds whitespace, which no URL can: {shown!r}")
+    try:
+        parts = urlsplit(base_url)
+    except ValueError as err:  # "Invalid IPv6 URL"
+        raise ValueError(f"base_url is not a valid URL ({err}): {shown!r}") from None
+    try:
+        port = parts.port
+    except ValueError as err:  # "Port out of range 0-65535", "could not be cast"
+        port = err
+    if port == 0 or isinstance(port, ValueError):
+        raise ValueError(f"base_url has no valid port ({port}): {shown!r}; ports are "
+                         "whole numbers from 1 to 65535")
+    if not parts.hostname:
+        raise ValueError(f"base_url has no host: {shown!r}; pass e.g. "
+                         "'http://127.0.0.1:8000/v1'")
 
 
 def _masked_url(url: str) -> str:
