@@ -985,3 +985,20 @@ def test_a_base_url_read_with_a_line_break_is_used_stripped(monkeypatch):
         X = resilient(emb, show_progress=False, max_retries=0).encode(["a b"])
     assert emb.url == url + "/embeddings"
     assert np.allclose(X, [vector_for("a b", 4, "toy")])
+
+
+def test_json_with_a_byte_order_mark_or_in_utf16_is_an_answer_not_another_protocol():
+    """json.loads reads JSON bytes behind a UTF-8 byte-order mark, or in UTF-16; the
+    check for "a body that is not JSON" (an HTML page) refused them before parsing.
+    It runs only on a body json.loads refused: they are read as before."""
+    from vecdiag.embedders.errors import BadResponse, WrongProtocol
+
+    emb = OpenAIEmbedder("m", base_url="http://h:1")
+    body = json.dumps({"data": [{"index": 0, "embedding": [0.5, -2.0]}]})
+    for content in (b"\xef\xbb\xbf" + body.encode(), body.encode("utf-16")):
+        assert emb._parse(200, {}, content, 1).tolist() == [[0.5, -2.0]]
+    with pytest.raises(BadResponse) as truncated:          # broken JSON: retried
+        emb._parse(200, {}, b"\xef\xbb\xbf" + body.encode()[:20], 1)
+    assert not isinstance(truncated.value, WrongProtocol)
+    with pytest.raises(WrongProtocol, match="not JSON"):
+        emb._parse(200, {"content-type": "text/html"}, b"<html></html>", 1)

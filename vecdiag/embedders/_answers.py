@@ -92,10 +92,14 @@ HINT_BASE_URL = ("is base_url the address of an OpenAI-compatible API (for most 
 
 
 def check_json(content: bytes, headers, url: str, secret=None) -> None:
-    """A :class:`WrongProtocol` for a 200 answer whose body is not JSON at all (an HTML
-    page). Broken JSON that starts as one (a truncated body) is left to the parser: a
+    """A :class:`WrongProtocol` for a 200 answer whose body ``json.loads`` refused and
+    that does not even begin as JSON (an HTML page). Broken JSON that begins as one (a
+    truncated body, after any UTF-8 byte-order mark) is left as a malformed answer: a
     passing fault."""
-    if content.lstrip()[:1] in (b"{", b"["):
+    body = content.lstrip()
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:].lstrip()
+    if body[:1] in (b"{", b"["):
         return
     kind = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0]
     begins = mask_secret(content.lstrip()[:40].decode("utf-8", "replace"), secret)

@@ -274,9 +274,12 @@ class OpenAIEmbedder(_Base):
                                 retry_after=retry_after_seconds(headers),
                                 url=_masked_url(self.url),
                                 code=code)
-        check_json(content, headers, _masked_url(self.url), self._api_key)
         try:
-            payload = json.loads(content)
+            try:
+                payload = json.loads(content)
+            except ValueError:  # an HTML page is WrongProtocol; broken JSON is malformed
+                check_json(content, headers, _masked_url(self.url), self._api_key)
+                raise
             if isinstance(payload, dict) and "data" not in payload and "error" in payload:
                 # some proxies answer 200 with the provider's error in the body
                 error = payload["error"]
