@@ -26,6 +26,11 @@ from vecdiag.embedders import (CallableEmbedder, SentenceTransformerEmbedder, as
     ("BAAI/bge-m3", "", ""),
     ("sentence-transformers/all-MiniLM-L6-v2", "", ""),
     ("all-mpnet-base-v2", "", ""),
+    # arctic-embed v2 under Ollama's name: it was given v1's BGE-style instruction
+    ("snowflake-arctic-embed2", "query: ", ""),
+    ("Snowflake/snowflake-arctic-embed-m-v2.0", "query: ", ""),
+    ("Snowflake/snowflake-arctic-embed-m-v1.5",
+     "Represent this sentence for searching relevant passages: ", ""),
 ])
 def test_known_prefixes_families(name, query, document):
     got = known_prefixes(name)
@@ -337,3 +342,23 @@ def test_a_default_prompt_in_the_model_is_not_added_silently(model, emb):
         np.testing.assert_allclose(emb.encode(["reset password"]), plain, atol=1e-6)
     finally:
         model.prompts, model.default_prompt_name = saved
+
+
+@pytest.mark.text
+def test_text_the_tokenizer_cannot_read_is_refused_naming_its_row(model, emb):
+    """A lone surrogate (bytes decoded with errors='surrogateescape') made encode and
+    count_tokens fail inside the Hugging Face tokenizer with "TextEncodeInput must be
+    Union[...]", naming no text; a resilient encode too, for its whole batch. It is a
+    ValueError naming the input row now (row 35, in the second batch of 32); the
+    other texts embed as the model called directly does."""
+    from vecdiag.embedders import resilient
+
+    texts = [f"text {i}" for i in range(40)]
+    texts[35] = "caf\udce9 menu"
+    for run in (emb.encode, emb.count_tokens,
+                resilient(emb, show_progress=False).encode):
+        with pytest.raises(ValueError, match=r"not valid Unicode.*1 row \(35\)"):
+            run(texts)
+    fine = texts[:35] + texts[36:]
+    np.testing.assert_allclose(emb.encode(fine), model.encode(fine, convert_to_numpy=True),
+                               atol=1e-6)

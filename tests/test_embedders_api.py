@@ -69,7 +69,12 @@ def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
                                           ("Alibaba-NLP/gte-large-en-v1.5", 8192),
                                           ("Alibaba-NLP/gte-Qwen2-7B-instruct", 32768),
                                           ("intfloat/e5-mistral-7b-instruct", 4096),
-                                          ("intfloat/e5-large-v2", 512)])
+                                          ("intfloat/e5-large-v2", 512),
+                                          # model cards: 8192 (they were given 512)
+                                          ("Alibaba-NLP/gte-multilingual-base", 8192),
+                                          ("Snowflake/snowflake-arctic-embed-l-v2.0", 8192),
+                                          ("snowflake-arctic-embed2", 8192),   # Ollama's
+                                          ("Snowflake/snowflake-arctic-embed-m", 512)])
 def test_max_tokens_table(model, limit):
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1").max_tokens == limit
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1", max_tokens=99).max_tokens == 99
@@ -107,6 +112,30 @@ def test_plain_encode_against_the_server_bare_host_and_dimensions():
         short = OpenAIEmbedder("toy", base_url=server.url, dimensions=4).encode(["a"])
     assert np.allclose(X, [vector_for("p: " + t, 8, "toy") for t in "abc"])
     assert server.requests == 3 and short.shape == (1, 4)
+
+
+def test_a_base_url_that_is_already_the_endpoint_is_not_appended_twice(monkeypatch):
+    """base_url copied as the full endpoint (http://host/v1/embeddings, as providers'
+    docs show it) was posted to .../v1/embeddings/embeddings: a 404 from the server,
+    for plain and resilient encode alike. It is used as it is now: the same vectors
+    (the server's own, vector_for) in one request, and the same cache identity as the
+    base URL without /embeddings; the missing-key check knows OpenAI's full endpoint."""
+    with EmbeddingServer(dim=4) as server:
+        host = server.url[: -len("/v1")]
+        for url in (server.url + "/embeddings", server.url + "/embeddings/",
+                    host + "/embeddings"):
+            server.reset()
+            emb = OpenAIEmbedder("toy", base_url=url, batch_size=2)
+            X = emb.encode(["a b", "c"])
+            Y = resilient(emb, show_progress=False, max_retries=0).encode(["d", "a b"])
+            assert np.allclose(X, [vector_for(t, 4, "toy") for t in ("a b", "c")]), url
+            assert np.allclose(Y, [vector_for(t, 4, "toy") for t in ("d", "a b")]), url
+            assert [r.outcome for r in server.log] == ["ok", "ok"], url  # a batch each
+        same = OpenAIEmbedder("toy", base_url=server.url + "/embeddings").cache_id
+        assert same == OpenAIEmbedder("toy", base_url=server.url).cache_id
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        OpenAIEmbedder("m", base_url="https://api.openai.com/v1/embeddings").encode(["x"])
 
 
 def test_mask_secret_and_classify():
@@ -237,9 +266,19 @@ def test_resilient_keeps_the_protocol():
 
 
 def test_token_budget_smaller_than_a_batch_is_refused():
+    """A batch over half the token budget: lower batch_size. A text that alone is over
+    it was given the same advice, which cannot help (it said so for one text of 8
+    estimated tokens against 10 a minute, at any batch_size); it names the texts'
+    rows and says to raise the limit or split them."""
     emb = resilient(letters, tokens_per_minute=10, batch_size=8, show_progress=False)
     with pytest.raises(ValueError, match="lower batch_size"):
-        emb.encode(["a long text of many characters"] * 8)
+        emb.encode([f"text {i}" for i in range(8)])        # 2 tokens each, 16 a batch
+    long = "a long text of many characters"                 # 31 characters: 8 tokens
+    for size in (8, 1):
+        emb = resilient(letters, tokens_per_minute=10, batch_size=size, show_progress=False)
+        with pytest.raises(ValueError, match=r"2 rows \(1, 3\) that each weigh more than "
+                                             r"half of tokens_per_minute=10.*split"):
+            emb.encode(["ab", long, "cd", long])
 
 
 # ---------------------------------------------------------------- used everywhere
@@ -496,7 +535,7 @@ def test_server_waits_are_bounded_and_answers_are_numbers():
     assert good.dtype == np.float32 and good.tolist() == [[1.0, 2.5], [0.0, -1.0]]
     for rows, message in (([["1", 2.0], [0.0, 1.0]], "JSON numbers"),
                           (([True, 0.0], [0.0, 1.0]), "JSON numbers"),
-                          ([[1e300, 0.0], [0.0, 1.0]], r"1 row \(0\) hold values beyond")):
+                          ([[1e300, 0.0], [0.0, 1.0]], r"position 0 in the request\) hold values beyond")):
         with pytest.raises(BadResponse, match=message):
             check_vectors(list(rows), 2, 2)
     assert check_vectors(np.ones((2, 3), np.float32), 2, 3).shape == (2, 3)
@@ -791,3 +830,175 @@ def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():
     assert len(seen) - 1 == 2 and err.rows == [0, 1, 4]
     assert re.search(r"holds 1 embeddings .* for 2 texts.*smaller batch_size", str(err))
     assert re.search(r"for 2 texts .*2 rows \(0, 1\)", str(plain)), str(plain)
+
+
+def test_the_same_texts_answered_non_finite_twice_stop_the_run_naming_their_rows():
+    """A server answering NaN for one text, again and again: the whole batch was
+    retried 9 times with backoff (every retry spent on a deterministic answer, minutes
+    a batch at the defaults) before an EmbeddingError naming every text of the batch,
+    with a "row" that was the position in the request (plain encode said "row 1" for
+    input row 3). The same texts answered non-finite twice now stop the run after one
+    retry, naming the input rows of those texts only (a duplicate's row too); 503s
+    before it keep their retries."""
+    from vecdiag.embedders.errors import BadResponse
+
+    def server_error(texts):
+        return 503, {}, json.dumps({"error": {"message": "overloaded"}}).encode()
+
+    def nan_for_bad(texts):  # valid JSON: Python writes NaN, which json.loads reads back
+        return 200, {}, json.dumps({"data": [
+            {"index": k, "embedding": [float("nan") if t == "bad" else len(t), 1.0]}
+            for k, t in enumerate(texts)]}).encode()
+
+    texts = ["a", "bb", "ccc", "bad", "e", "bad"]   # batches [a, bb] [ccc, bad] [e]
+    httpd, url, seen = _scripted_server([server_error] * 2 + [nan_for_bad] * 30)
+    try:
+        inner = OpenAIEmbedder("m", base_url=url, batch_size=2, dimensions=2)
+        emb = resilient(inner, max_concurrency=1, backoff=0.01, max_backoff=0.02,
+                        show_progress=False)
+        with pytest.raises(BadResponse) as info:
+            emb.encode(texts)
+        n_resilient = len(seen)
+        with pytest.raises(BadResponse) as plain:
+            inner.encode(texts)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = info.value
+    # two 503s and the good batch, then the bad batch twice; nothing more
+    assert n_resilient == 5 and [len(b) for b in seen[:5]] == [2, 2, 2, 2, 2]
+    assert emb.last_summary.retries == {"5xx": 2, "bad response": 1}
+    assert err.rows == [3, 5] and classify(err) == ("bad response", False)
+    assert re.search(r"NaN or infinite.*2 rows \(3, 5\)", str(err)), str(err)
+    assert plain.value.rows == [3] and re.search(r"1 row \(3\)", str(plain.value))
+
+
+def test_plain_encode_refuses_batches_of_different_lengths_naming_the_rows():
+    """A server answering vectors of length 2 for one batch and 3 for the next (a load
+    balancer mixing two models under one name; the model's length unknown to vecdiag)
+    made plain encode fail in np.concatenate with NumPy's own message about "the
+    concatenation axis". It is a WrongShape now, naming both lengths and the rows of
+    the batch; a constant length still works."""
+    from vecdiag.embedders.errors import WrongShape
+
+    def length(d):
+        return lambda texts: (200, {}, json.dumps({"data": [
+            {"index": k, "embedding": [len(t)] + [1.0] * (d - 1)}
+            for k, t in enumerate(texts)]}).encode())
+
+    httpd, url, seen = _scripted_server([length(2), length(3), length(2), length(2)])
+    try:
+        emb = OpenAIEmbedder("m", base_url=url, batch_size=2)
+        with pytest.raises(WrongShape) as info:
+            emb.encode(["a", "bb", "ccc", "dddd"])
+        X = emb.encode(["a", "bb", "ccc"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert info.value.rows == [2, 3] and len(seen) == 4
+    assert re.search(r"dimension 3, expected 2 .*2 rows \(2, 3\)", str(info.value))
+    assert X.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
+
+
+@pytest.mark.parametrize("body, kind, message", [
+    (b"<!doctype html><html><body>Sign in</body></html>", "text/html; charset=utf-8",
+     r"not JSON \(text/html, beginning '<!doctype html>"),
+    # Ollama's native /api/embeddings: {"embedding": [...]}, no "data"
+    (b'{"embedding": []}', "application/json",
+     r"without a 'data' list of embeddings \(its keys: \['embedding'\]\)"),
+])
+def test_an_answer_of_another_protocol_stops_the_run_with_a_base_url_hint(body, kind, message):
+    """base_url pointing at a web UI or login page (200, an HTML page) or at another
+    API (Ollama's native /api: 200, {"embedding": []}) was a "malformed response"
+    retried 9 times per batch with backoff (minutes a batch at the defaults) before an
+    EmbeddingError. Plain encode now says what came back and asks whether base_url is
+    the API's /v1 address; resilient stops after the same answer came twice."""
+    from vecdiag.embedders.errors import BadResponse
+
+    def other(texts):
+        return 200, {"Content-Type": kind}, body
+
+    httpd, url, seen = _scripted_server([other] * 30)
+    try:
+        inner = OpenAIEmbedder("m", base_url=url, batch_size=2)
+        with pytest.raises(BadResponse, match=message) as plain:
+            inner.encode(["a", "b", "c"])
+        emb = resilient(inner, backoff=0.01, max_backoff=0.02, show_progress=False)
+        with pytest.raises(BadResponse, match=message) as info:
+            emb.encode(["a", "b", "c", "d", "e", "f"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "is base_url the address of an OpenAI-compatible API" in str(plain.value)
+    assert classify(info.value) == ("bad response", False)
+    assert len(seen) == 1 + 2   # plain encode's first batch; resilient's one batch twice
+
+
+def test_a_fully_cached_encode_needs_no_api_key(tmp_path, monkeypatch):
+    """The key check ran before the cache was read: re-running a notebook or CI job
+    whose texts are all cached (no request to send) failed with "no API key for
+    api.openai.com". The cached vectors come back now, exactly as stored; a text
+    that is not cached still asks for the key before any request."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    texts = ["first text", "second text", "first text"]
+    model = OpenAIEmbedder("text-embedding-3-small")
+    stored = np.random.default_rng(0).standard_normal((2, 1536)).astype(np.float32)
+    cache = EmbeddingCache(tmp_path)
+    cache.put(model.cache_id, "document", "", texts[:2], stored)
+    emb = resilient(model, cache=cache, show_progress=False)
+    X = emb.encode(texts)
+    np.testing.assert_array_equal(X, stored[[0, 1, 0]])
+    assert emb.last_summary.requests == 0 and emb.last_summary.cache_hits == 2
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        emb.encode(texts + ["not cached"])
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://", "base_url has no host: 'http://'"),
+    ("http://:secret@:8000/v1", r"base_url has no host: 'http://:\*\*\*@:8000/v1'"),
+    ("http://127.0.0.1:99999/v1", r"base_url has no valid port \(Port out of range"),
+    ("http://127.0.0.1:0/v1", r"base_url has no valid port \(0\)"),
+    ("http://local host:8000/v1", "base_url holds whitespace"),
+    ("http://[::1/v1", r"base_url is not a valid URL \(Invalid IPv6 URL\)"),
+])
+def test_a_base_url_no_request_can_reach_is_refused_naming_it(url, message):
+    """A base_url without a host made httpx say "Request URL is missing an 'http://' or
+    'https://' protocol" (it had one); a port of 99999 escaped resilient encode as a
+    bare "ExceptionGroup: unhandled errors in a TaskGroup"; every one of them (and a
+    space in the host) was retried by resilient as a dropped connection, 9 attempts
+    per batch with backoff. They are refused when the embedder is made, naming
+    base_url (its password masked)."""
+    with pytest.raises(ValueError, match=message) as info:
+        OpenAIEmbedder("m", base_url=url)
+    assert "secret" not in str(info.value)
+
+
+def test_a_base_url_read_with_a_line_break_is_used_stripped(monkeypatch):
+    """$OPENAI_BASE_URL read from a file ends in a line break: it worked (httpx strips
+    it) and still does now that whitespace inside base_url is refused; it is stripped
+    first, as the key is (and the vectors are the server's own)."""
+    with EmbeddingServer(dim=4) as server:
+        url = server.url
+        monkeypatch.setenv("OPENAI_BASE_URL", url + "\n")
+        emb = OpenAIEmbedder("toy")
+        X = resilient(emb, show_progress=False, max_retries=0).encode(["a b"])
+    assert emb.url == url + "/embeddings"
+    assert np.allclose(X, [vector_for("a b", 4, "toy")])
+
+
+def test_json_with_a_byte_order_mark_or_in_utf16_is_an_answer_not_another_protocol():
+    """json.loads reads JSON bytes behind a UTF-8 byte-order mark, or in UTF-16; the
+    check for "a body that is not JSON" (an HTML page) refused them before parsing.
+    It runs only on a body json.loads refused: they are read as before."""
+    from vecdiag.embedders.errors import BadResponse, WrongProtocol
+
+    emb = OpenAIEmbedder("m", base_url="http://h:1")
+    body = json.dumps({"data": [{"index": 0, "embedding": [0.5, -2.0]}]})
+    for content in (b"\xef\xbb\xbf" + body.encode(), body.encode("utf-16")):
+        assert emb._parse(200, {}, content, 1).tolist() == [[0.5, -2.0]]
+    with pytest.raises(BadResponse) as truncated:          # broken JSON: retried
+        emb._parse(200, {}, b"\xef\xbb\xbf" + body.encode()[:20], 1)
+    assert not isinstance(truncated.value, WrongProtocol)
+    with pytest.raises(WrongProtocol, match="not JSON"):
+        emb._parse(200, {"content-type": "text/html"}, b"<html></html>", 1)

@@ -1,13 +1,15 @@
 """What a server or a wrapped function answered, checked before it is returned: the
 vectors of one batch as a float32 ``(n, d)`` array, or a :class:`~.errors.BadResponse`
-naming what is wrong (a :class:`~.errors.WrongShape` for a wrong count or length)."""
+naming what is wrong (a :class:`~.errors.WrongShape` for a wrong count or length, a
+:class:`~.errors.NonFinite` for NaN or infinite vectors, a
+:class:`~.errors.WrongProtocol` for a body that is not JSON)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _validate as V
-from .errors import BadResponse, WrongShape
+from .errors import BadResponse, NonFinite, WrongProtocol, WrongShape, mask_secret
 
 
 def decoded(embedding):
@@ -62,13 +64,45 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
     if any(isinstance(v, (str, bytes, bool)) for row in rows if isinstance(row, (list, tuple))
            for v in row):
         raise BadResponse("embeddings must be JSON numbers (got strings or booleans)")
+    # positions in the batch sent, not input rows (encode names those): a NonFinite
     if not np.isfinite(X).all():
-        rows_bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise BadResponse(f"embeddings of {V.format_rows(rows_bad)} hold NaN or infinite values")
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise NonFinite(f"the embeddings of {_texts_of(bad, n)} hold NaN or infinite "
+                        "values", bad)
     with np.errstate(over="ignore"):
         out = X.astype(np.float32)
     if not np.isfinite(out).all():       # beyond float32 (1e300): inf once stored
-        rows_bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
-        raise BadResponse(f"embeddings of {V.format_rows(rows_bad)} hold values beyond "
-                          "float32's range (about 3.4e38)")
+        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        raise NonFinite(f"the embeddings of {_texts_of(bad, n)} hold values beyond "
+                        "float32's range (about 3.4e38)", bad)
     return out
+
+
+def _texts_of(positions, n: int) -> str:
+    """``positions`` of a batch of ``n`` texts, in words: "2 of the 5 texts sent
+    (positions 1, 3 in the request)"."""
+    shown = ", ".join(str(int(p)) for p in positions[:10])
+    more = ", ..." if len(positions) > 10 else ""
+    return (f"{len(positions)} of the {n} texts sent (position{'s' if len(positions) > 1 else ''} "
+            f"{shown}{more} in the request)")
+
+
+HINT_BASE_URL = ("is base_url the address of an OpenAI-compatible API (for most servers "
+                 "http://host:port/v1; Ollama's is http://host:11434/v1, not /api)?")
+
+
+def check_json(content: bytes, headers, url: str, secret=None) -> None:
+    """A :class:`WrongProtocol` for a 200 answer whose body ``json.loads`` refused and
+    that does not even begin as JSON (an HTML page). Broken JSON that begins as one (a
+    truncated body, after any UTF-8 byte-order mark) is left as a malformed answer: a
+    passing fault."""
+    body = content.lstrip()
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:].lstrip()
+    if body[:1] in (b"{", b"["):
+        return
+    kind = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0]
+    begins = mask_secret(content.lstrip()[:40].decode("utf-8", "replace"), secret)
+    raise WrongProtocol(f"the server at {url} answered 200 with a body that is not JSON "
+                        f"({kind or 'no content type'}, beginning {begins!r}): "
+                        f"{HINT_BASE_URL}", ("protocol", "not json", kind))

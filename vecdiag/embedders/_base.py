@@ -52,6 +52,26 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
     return texts
 
 
+def _check_unicode(texts: list[str], why: str, name: str = "texts") -> None:
+    """Refuse text that UTF-8 cannot encode (a lone surrogate, e.g. from bytes decoded
+    with ``errors='surrogateescape'``), naming its rows; ``why`` says what needs UTF-8."""
+    broken = [i for i, t in enumerate(texts) if not t.isascii() and not _utf8(t)]
+    if broken:
+        raise ValueError(f"{name} has text that is not valid Unicode (a lone surrogate "
+                         f"such as '\\udc80', e.g. from bytes decoded with "
+                         f"errors='surrogateescape') in {V.format_rows(broken)}; {why}, "
+                         "which cannot hold it: decode the bytes with the right encoding "
+                         "(or errors='replace') first")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _float32_rows(X: np.ndarray, name: str) -> np.ndarray:
     """Checked finite vectors ``X`` as contiguous float32; a value beyond float32's range
     (1e300 is finite in float64, inf once stored) is an error naming the rows."""

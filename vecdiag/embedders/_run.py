@@ -16,9 +16,14 @@ from collections import Counter
 
 import numpy as np
 
-from .errors import WrongShape, classify
+from .errors import NonFinite, WrongProtocol, WrongShape, classify
 
-__all__ = ["_Run"]
+__all__ = ["_Run", "HeavyTexts"]
+
+
+class HeavyTexts(ValueError):
+    """Texts that each weigh more than half of ``tokens_per_minute`` (``args[0]``): no
+    batch size lets them through the token limiter."""
 
 
 class _Fatal(Exception):
@@ -74,7 +79,15 @@ class _Run:
         weights = [0] * len(self.batches)
         if o.tokens_per_minute:
             weights = [o._tokens(b, self.kind) for b in self.batches]
-        self.limiter = RateLimiter(o.requests_per_minute, o.tokens_per_minute, max(weights))
+        try:
+            self.limiter = RateLimiter(o.requests_per_minute, o.tokens_per_minute, max(weights))
+        except ValueError:
+            # "lower batch_size" cannot help a text that alone is over the limit
+            heavy = [t for b in self.batches for t in b
+                     if o._tokens([t], self.kind) > o.tokens_per_minute / 2]
+            if heavy:
+                raise HeavyTexts(heavy) from None
+            raise
         self.weights = weights
         queue = asyncio.Queue()
         for i in range(len(self.batches)):
@@ -214,7 +227,8 @@ class _Run:
             stop=stop_after_attempt(o.max_retries + 1), reraise=True,
             wait=backoff_wait(o.backoff, o.max_backoff, o._rng),
             retry=retry_if_exception(lambda e: classify(e)[1]), before_sleep=before_sleep)
-        shapes = set()  # the wrong shapes this batch was answered: the same one twice is final
+        # the wrong shapes (or non-finite texts) this batch was answered: the same twice is final
+        shapes = set()
         try:
             async for attempt in retrying:
                 with attempt:
@@ -222,7 +236,7 @@ class _Run:
                     self.requests += 1
                     try:
                         X = await self._call(texts, client, pool)
-                    except WrongShape as err:
+                    except (WrongShape, NonFinite, WrongProtocol) as err:
                         if err.shape in shapes:
                             raise err.repeated(self._hint(err)) from None
                         shapes.add(err.shape)

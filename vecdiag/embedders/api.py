@@ -19,9 +19,10 @@ import re
 import numpy as np
 
 from .. import _validate as V
-from ._base import _Base, _check_texts
-from ._answers import check_vectors, decoded
-from .errors import BadResponse, ProviderError, WrongShape, mask_secret, retry_after_seconds
+from ._base import _Base, _check_texts, _check_unicode
+from ._answers import HINT_BASE_URL, check_json, check_vectors, decoded
+from .errors import (BadResponse, NonFinite, ProviderError, WrongProtocol, WrongShape,
+                     mask_secret, retry_after_seconds)
 
 __all__ = ["OpenAIEmbedder", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]
 
@@ -34,6 +35,9 @@ KNOWN_MAX_TOKENS = [
     # long-context members of families the next row would give 512 (their model cards:
     # gte-v1.5 "context length of up to 8192", gte-Qwen 32768, e5-mistral 4096)
     (r"gte-(base|large)-en-v1\.5", 8192), (r"gte-qwen", 32768), (r"e5-mistral", 4096),
+    # gte-multilingual-base "up to 8192 tokens"; snowflake-arctic-embed-m/l-v2.0 (Ollama:
+    # snowflake-arctic-embed2) "a context window of up to 8192" (their model cards)
+    (r"gte-multilingual-base", 8192), (r"snowflake-arctic-embed(-[a-z]+-v2|2)", 8192),
     (r"(^|/)(multilingual-)?e5-|bge-|gte-|mxbai-embed|snowflake-arctic-embed", 512),
     (r"all-minilm", 256),                                              # max_seq_length 256
     (r"all-mpnet", 384),
@@ -55,10 +59,25 @@ def _known(table, model: str):
 
 
 def _endpoint(base_url: str) -> str:
-    url = base_url.rstrip("/")
-    if re.fullmatch(r"https?://[^/]+", url):  # a bare host: the protocol lives under /v1
-        url += "/v1"
-    return url + "/embeddings"
+    """The URL requests are posted to: ``base_url`` + ``/embeddings`` (a bare host gets
+    ``/v1`` first). A ``base_url`` that already is the endpoint (ends in
+    ``/embeddings``, as copied from a provider's docs) is used as it is, and a query
+    string (``?api-version=...``) stays at the end.
+
+    >>> _endpoint("http://h:8000"), _endpoint("http://h:8000/v1/embeddings/")
+    ('http://h:8000/v1/embeddings', 'http://h:8000/v1/embeddings')
+    >>> _endpoint("https://h/openai/deployments/d?api-version=1")
+    'https://h/openai/deployments/d/embeddings?api-version=1'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path:  # a bare host: the protocol lives under /v1
+        path = "/v1"
+    if not path.endswith("/embeddings"):  # already the endpoint: not appended twice
+        path += "/embeddings"
+    return urlunsplit(parts._replace(path=path))
 
 
 class OpenAIEmbedder(_Base):
@@ -71,7 +90,9 @@ class OpenAIEmbedder(_Base):
         server, ``"nomic-embed-text"``.
     base_url : str, optional
         Default ``$OPENAI_BASE_URL``, else ``https://api.openai.com/v1``. A bare host
-        (``http://127.0.0.1:8000``) gets ``/v1`` appended.
+        (``http://127.0.0.1:8000``) gets ``/v1`` appended; requests go to
+        ``{base_url}/embeddings``, or to ``base_url`` itself when it already ends in
+        ``/embeddings`` (the full endpoint).
     api_key : str, optional
         Default ``$OPENAI_API_KEY``. Never shown: reprs, errors and reports mask it (also
         when the provider echoes it back). Surrounding whitespace (a line break read
@@ -111,8 +132,11 @@ class OpenAIEmbedder(_Base):
             if not isinstance(value, str):
                 raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        if not re.match(r"https?://", str(base_url)):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        base_url = str(base_url).strip()  # a line break read from a file, as for the key
+        if not re.match(r"https?://", base_url):
+            raise ValueError(f"base_url must start with http:// or https://, got "
+                             f"{_masked_url(base_url)!r}")
+        _check_host(str(base_url))
         self.model = model
         self.model_name = model
         self.base_url = str(base_url).rstrip("/")
@@ -222,21 +246,17 @@ class OpenAIEmbedder(_Base):
             raise ValueError(f"texts has empty texts in {V.format_rows(empty)}; "
                              "embedding APIs refuse empty input: drop them or replace them "
                              "with a placeholder before embedding")
-        broken = [i for i, t in enumerate(texts) if not t.isascii() and not _utf8(t)]
-        if broken:
-            raise ValueError(f"texts has text that is not valid Unicode (a lone surrogate "
-                             f"such as '\\udc80', e.g. from bytes decoded with "
-                             f"errors='surrogateescape') in {V.format_rows(broken)}; requests "
-                             "are sent as UTF-8, which cannot hold it: decode the bytes with "
-                             "the right encoding (or errors='replace') first")
+        _check_unicode(texts, "requests are sent as UTF-8")
 
     def _check_key(self) -> None:
-        if not self._api_key and self.base_url == DEFAULT_BASE_URL:
+        if not self._api_key and self.url == _endpoint(DEFAULT_BASE_URL):
             raise ValueError("no API key for api.openai.com: pass api_key=... or set the "
                              "OPENAI_API_KEY environment variable")
 
-    def _parse(self, status: int, headers, content: bytes, n: int) -> np.ndarray:
-        """The vectors of one response, or ProviderError / BadResponse."""
+    def _parse(self, status: int, headers, content: bytes, n: int,
+               dim: int | None = None) -> np.ndarray:
+        """The vectors of one response, or ProviderError / BadResponse (``dim``: the
+        length expected when the model's own is not known)."""
         import json
 
         if status != 200:
@@ -255,7 +275,11 @@ class OpenAIEmbedder(_Base):
                                 url=_masked_url(self.url),
                                 code=code)
         try:
-            payload = json.loads(content)
+            try:
+                payload = json.loads(content)
+            except ValueError:  # an HTML page is WrongProtocol; broken JSON is malformed
+                check_json(content, headers, _masked_url(self.url), self._api_key)
+                raise
             if isinstance(payload, dict) and "data" not in payload and "error" in payload:
                 # some proxies answer 200 with the provider's error in the body
                 error = payload["error"]
@@ -263,6 +287,12 @@ class OpenAIEmbedder(_Base):
                            else str(error))
                 raise BadResponse(f"the server answered 200 with an error and no embeddings: "
                                   f"{mask_secret(str(message)[:300], self._api_key)}")
+            if isinstance(payload, dict) and "data" not in payload:  # another API's answer
+                keys = sorted(map(str, payload))[:5]
+                raise WrongProtocol(f"the server at {_masked_url(self.url)} answered JSON "
+                                    f"without a 'data' list of embeddings (its keys: {keys}): "
+                                    "it does not speak OpenAI's embeddings protocol; "
+                                    f"{HINT_BASE_URL}", ("protocol", "keys", tuple(keys)))
             data = payload["data"]
             pairs = sorted((int(item["index"]) if "index" in item else i, item["embedding"])
                            for i, item in enumerate(data))
@@ -276,7 +306,7 @@ class OpenAIEmbedder(_Base):
                              f"{indices[:5]}... for {n} texts",
                              ("count", n, len(pairs)) if len(pairs) != n
                              else ("indices", n, tuple(indices)))
-        return check_vectors([decoded(v) for _, v in pairs], n, self.expected_dim)
+        return check_vectors([decoded(v) for _, v in pairs], n, self.expected_dim or dim)
 
     def encode(self, texts, *, kind: str = "document", batch_size: int | None = None,
                show_progress: bool | None = None) -> np.ndarray:
@@ -301,9 +331,21 @@ class OpenAIEmbedder(_Base):
             for start in range(0, len(texts), size):
                 chunk = texts[start:start + size]
                 r = client.post(self.url, json=self._body(chunk), headers=self._headers())
+                # later batches must match the first one's length (a load balancer mixing
+                # two models made np.concatenate fail with NumPy's own message)
+                dim = parts[0].shape[1] if parts else None
                 try:
-                    parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk)))
+                    parts.append(self._parse(r.status_code, r.headers, r.content, len(chunk),
+                                             dim))
+                except NonFinite as err:  # the rows of the offending texts
+                    err.name_rows(start + p for p in err.positions)
+                    raise
                 except (ProviderError, WrongShape) as err:
+                    if isinstance(err, WrongShape) and err.shape[0] == "length" \
+                            and dim is not None and self.expected_dim is None:
+                        err.args = (f"{err} (the length of the vectors of the earlier "
+                                    "batches: does the server answer with more than one "
+                                    "model under this name?)",)
                     err.name_rows(range(start, start + len(chunk)))
                     raise
                 bar.update(len(chunk))
@@ -313,6 +355,32 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
+
+
+def _check_host(base_url: str) -> None:
+    """Refuse a base_url without a host, with a port out of range or with whitespace:
+    httpx said "Request URL is missing an 'http://' or 'https://' protocol" for the
+    first, and resilient retried them all as dropped connections (a port of 99999 even
+    escaped as a bare ExceptionGroup)."""
+    from urllib.parse import urlsplit
+
+    shown = _masked_url(base_url)
+    if any(c.isspace() for c in base_url):
+        raise ValueError(f"base_url holds whitespace, which no URL can: {shown!r}")
+    try:
+        parts = urlsplit(base_url)
+    except ValueError as err:  # "Invalid IPv6 URL"
+        raise ValueError(f"base_url is not a valid URL ({err}): {shown!r}") from None
+    try:
+        port = parts.port
+    except ValueError as err:  # "Port out of range 0-65535", "could not be cast"
+        port = err
+    if port == 0 or isinstance(port, ValueError):
+        raise ValueError(f"base_url has no valid port ({port}): {shown!r}; ports are "
+                         "whole numbers from 1 to 65535")
+    if not parts.hostname:
+        raise ValueError(f"base_url has no host: {shown!r}; pass e.g. "
+                         "'http://127.0.0.1:8000/v1'")
 
 
 def _masked_url(url: str) -> str:
@@ -356,14 +424,6 @@ def _checked_key(key):
                          "or a non-ASCII character, which an HTTP header cannot carry; "
                          "check the key (not shown here)")
     return key
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _tokens(out):

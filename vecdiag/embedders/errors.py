@@ -15,7 +15,12 @@ cause        when                                           retried
              non-finite values (checked before caching), a
              body its Content-Encoding cannot decode        yes
              but the same wrong count or dimension twice
-             for one batch (:class:`WrongShape`)             no
+             for one batch (:class:`WrongShape`), or NaN /
+             infinite vectors for the same texts of one
+             batch twice (:class:`NonFinite`), or twice an
+             answer that is not this protocol at all (an
+             HTML page, JSON without ``data``:
+             :class:`WrongProtocol`)                         no
 ``4xx``      400, 401, 403, 404, 422: the request is wrong  no
 ``error``    anything else (a bug in a wrapped function)    no
 ============ ============================================== =========
@@ -26,8 +31,8 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["ProviderError", "BadResponse", "WrongShape", "EmbeddingError", "classify",
-           "mask_secret"]
+__all__ = ["ProviderError", "BadResponse", "WrongShape", "NonFinite", "WrongProtocol",
+           "EmbeddingError", "classify", "mask_secret"]
 
 
 def mask_secret(text, secret) -> str:
@@ -149,6 +154,86 @@ class WrongShape(BadResponse):
 
         self.rows = [int(r) for r in rows]
         self.args = (f"{self.args[0]} (the batch held texts of {V.format_rows(self.rows)})",)
+
+
+class NonFinite(BadResponse):
+    """An answer whose vectors for some texts hold NaN or infinite values (or values
+    beyond float32's range).
+
+    Once, it may be a passing fault (retried). The same texts of one batch answered
+    non-finite again is deterministic (the model has no finite vector for them, e.g. a
+    numerical overflow on one input): :meth:`repeated` gives the final error that stops
+    the run, instead of every retry being spent on the same answer.
+
+    Attributes
+    ----------
+    positions : tuple of int
+        The offending texts' positions in the batch sent.
+    shape : tuple
+        ``("non-finite", positions)``: two answers with equal ``shape`` are the same
+        wrong answer (as :attr:`WrongShape.shape`).
+    final : bool
+        True for the error of a repeated answer (not retried).
+    rows : list of int or None
+        The input rows of the offending texts, when named by ``encode``.
+    """
+
+    final = False
+    rows = None
+
+    def __init__(self, message: str, positions):
+        super().__init__(message)
+        self.positions = tuple(int(p) for p in positions)
+        self.shape = ("non-finite", self.positions)
+
+    def repeated(self, hint: str = "") -> "NonFinite":
+        """The final error for the same texts answered non-finite twice for one batch."""
+        out = NonFinite(f"the same texts were answered with non-finite vectors twice: {self}"
+                        f"{hint}; a wrong answer that repeats is not a passing fault, so it "
+                        "is not retried: drop or change these texts (or check the model "
+                        "serving them)", self.positions)
+        out.final = True
+        return out
+
+    def name_rows(self, rows) -> None:
+        """Name the input rows of the offending texts."""
+        if self.rows is not None:
+            return
+        from .. import _validate as V
+
+        self.rows = [int(r) for r in rows]
+        self.args = (f"{self.args[0]} (the texts of {V.format_rows(self.rows)})",)
+
+
+class WrongProtocol(BadResponse):
+    """A 200 answer that is not OpenAI's embeddings protocol at all: a body that is not
+    JSON (an HTML page from a web UI or a login portal at ``base_url``), or JSON without
+    a ``data`` list (another API, such as Ollama's native ``/api/embeddings``).
+
+    Once, it may be a passing fault (retried). The same kind of answer again for the
+    same batch is the server at that address: :meth:`repeated` gives the final error.
+
+    Attributes
+    ----------
+    shape : tuple
+        ``("protocol", what was answered)``: two answers with equal ``shape`` are the
+        same wrong answer (as :attr:`WrongShape.shape`).
+    final : bool
+        True for the error of a repeated answer (not retried).
+    """
+
+    final = False
+
+    def __init__(self, message: str, shape: tuple):
+        super().__init__(message)
+        self.shape = shape
+
+    def repeated(self, hint: str = "") -> "WrongProtocol":
+        """The final error for the same wrong answer twice for one batch."""
+        out = WrongProtocol(f"the same answer came twice for one batch: {self}{hint}; it is "
+                            "not retried", self.shape)
+        out.final = True
+        return out
 
 
 class EmbeddingError(RuntimeError):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _validate as V
-from ._base import _Base, _check_texts, _float32_rows
+from ._base import _Base, _check_texts, _check_unicode, _float32_rows
 
 __all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "as_embedder"]
 
@@ -120,11 +120,18 @@ class SentenceTransformerEmbedder(_Base):
         batch_size = V.check_positive_int(batch_size, "batch_size")
         if not texts:
             raise ValueError("texts is empty; pass at least one text to encode")
+        self.check_inputs(texts)
         if show_progress is None:
             show_progress = len(texts) > 64
         out = self.model.encode(texts, batch_size=batch_size, prompt="",
                                 show_progress_bar=bool(show_progress), convert_to_numpy=True)
         return np.ascontiguousarray(np.asarray(out, dtype=np.float32))
+
+    def check_inputs(self, texts: list[str]) -> None:
+        """Refuse text the tokenizer cannot read, naming its rows (``resilient`` calls
+        this on every text before any batch): a lone surrogate made the Hugging Face
+        tokenizer fail with "TextEncodeInput must be Union[...]", naming no text."""
+        _check_unicode(texts, "the model's tokenizer reads UTF-8")
 
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
         """Token counts with the model's tokenizer, special tokens included, untruncated.
@@ -133,6 +140,7 @@ class SentenceTransformerEmbedder(_Base):
         end of that text.
         """
         texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
+        self.check_inputs(texts)
         tokenizer = self.model.tokenizer
         counts = np.empty(len(texts), dtype=np.int64)
         for start in range(0, len(texts), 256):

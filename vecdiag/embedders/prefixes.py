@@ -23,7 +23,7 @@ KNOWN_PREFIXES = [
     (r"bge-[a-z]+-en", _BGE_EN, "", "BAAI/bge-base-en-v1.5 model card, 'query instruction'"),
     (r"mxbai-embed-large", _BGE_EN, "",
      "mixedbread-ai/mxbai-embed-large-v1 model card: the retrieval prompt for queries"),
-    (r"snowflake-arctic-embed-[a-z]+-v2", "query: ", "",
+    (r"snowflake-arctic-embed(-[a-z]+-v2|2)", "query: ", "",   # Ollama: ...-embed2
      "Snowflake/snowflake-arctic-embed-m-v2.0 model card: queries get 'query: '"),
     (r"snowflake-arctic-embed", _BGE_EN, "",
      "Snowflake/snowflake-arctic-embed-m model card: the query prefix"),

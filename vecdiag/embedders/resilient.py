@@ -8,7 +8,8 @@ One :meth:`ResilientEmbedder.encode` call:
 3. retries transient failures (429, 5xx, timeouts, dropped connections, responses that
    fail the checks) with exponential backoff and full jitter after the server's
    ``Retry-After`` (tenacity), and stops at once on a final one (400, 401, 403, ...,
-   and the same wrong count or length of vectors answered twice for one batch);
+   the same wrong count or length of vectors answered twice for one batch, and NaN or
+   infinite vectors answered twice for the same texts, naming their rows);
 4. checks every answer (count, order, dimension, finite) and commits each batch to the
    cache as soon as it arrives, so a killed run resumes where it stopped;
 5. returns the vectors in input order, or raises one :class:`EmbeddingError` naming the
@@ -27,9 +28,9 @@ import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
-from ._run import OverdueCalls, _Run
+from ._run import HeavyTexts, OverdueCalls, _Run
 from .cache import EmbeddingCache
-from .errors import EmbeddingError, ProviderError, WrongShape
+from .errors import EmbeddingError, NonFinite, ProviderError, WrongShape
 from .summary import EmbedSummary
 
 __all__ = ["resilient", "ResilientEmbedder"]
@@ -127,9 +128,6 @@ class ResilientEmbedder(_Base):
         kind = _check_kind(kind)
         if not texts:
             raise ValueError("texts is empty; pass at least one text to encode")
-        check = getattr(self.embedder, "check_inputs", None)
-        if check is not None:  # refuse at once what the provider would refuse
-            check(self.embedder.with_prefix(texts, kind))
         size = (V.check_positive_int(batch_size, "batch_size") if batch_size is not None
                 else self.batch_size or getattr(self.embedder, "batch_size", None) or 32)
         start = time.perf_counter()
@@ -141,12 +139,27 @@ class ResilientEmbedder(_Base):
             found = {t: v for t, v in zip(uniques, self.cache.get(model, kind, prefix, uniques))
                      if v is not None}
         missing = [t for t in uniques if t not in found]
+        check = getattr(self.embedder, "check_inputs", None)
+        # refuse at once what the provider would refuse (rows named in texts); when all
+        # is cached nothing is sent: no key is needed to read the cache back
+        if check is not None and missing:
+            check(self.embedder.with_prefix(texts, kind))
         batches = [missing[i:i + size] for i in range(0, len(missing), size)]
         run = _Run(self, kind, prefix, model, batches, found)
         show = self.show_progress if show_progress is None else show_progress
         if show is None:
             show = len(batches) > 4
-        run.execute(len(uniques), len(uniques) - len(missing), bool(show))
+        try:
+            run.execute(len(uniques), len(uniques) - len(missing), bool(show))
+        except HeavyTexts as err:
+            heavy = set(err.args[0])
+            rows = [i for i, t in enumerate(texts) if t in heavy]
+            raise ValueError(
+                f"texts has {V.format_rows(rows)} that each weigh more than half of "
+                f"tokens_per_minute={self.tokens_per_minute:g} (as count_tokens counts them, "
+                "prefix included), so no batch_size lets them through the limiter: raise "
+                "tokens_per_minute to your provider's real limit, or split these texts "
+                "into shorter ones") from None
         wall = time.perf_counter() - start
         if run.dim is not None and run.fatal is None:  # not a length its answers refuted
             self._dims[model] = run.dim
@@ -164,7 +177,10 @@ class ResilientEmbedder(_Base):
         if show:
             print(summary, file=sys.stderr)
         if run.fatal is not None:
-            if isinstance(run.fatal, (ProviderError, WrongShape)):
+            if isinstance(run.fatal, NonFinite):   # the rows of the offending texts only
+                held = {run.fatal_texts[p] for p in run.fatal.positions}
+                run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
+            elif isinstance(run.fatal, (ProviderError, WrongShape)):
                 held = set(run.fatal_texts)
                 run.fatal.name_rows(i for i, t in enumerate(texts) if t in held)
             raise run.fatal
