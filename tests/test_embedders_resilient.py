@@ -597,3 +597,20 @@ def test_a_bool_is_not_a_rate_or_a_number_of_seconds(name, seconds):
                     **{name: np.float32(50.0) if seconds else np.int64(6000)})
     assert getattr(emb, name) == 50.0 if seconds else getattr(emb, name) == 6000
     assert type(getattr(emb, name)) is float
+
+
+@pytest.mark.timeout(60)
+def test_resilient_takes_the_clients_own_timeout_unless_given_one():
+    """``resilient(OpenAIEmbedder(..., timeout=t))`` waits ``t`` per request (a slow local
+    model given 300 s was cut at resilient's 30 s); its own ``timeout=`` still wins, and
+    a callable gets 30 s."""
+    texts = ["a b", "c d"]
+    with EmbeddingServer(dim=4, latency=1.0) as server:
+        hasty = OpenAIEmbedder("toy", base_url=server.url, dimensions=4, timeout=0.3)
+        emb = resilient(hasty, max_retries=0, show_progress=False)
+        assert emb.timeout == 0.3
+        with pytest.raises(EmbeddingError, match="timeout"):
+            emb.encode(texts)
+        patient = resilient(hasty, max_retries=0, timeout=5.0, show_progress=False)
+        np.testing.assert_allclose(patient.encode(texts), expected(texts, 4))
+    assert resilient(lambda t: [[1.0]] * len(t)).timeout == 30.0

@@ -29,9 +29,12 @@ import numpy as np
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import HeavyTexts, OverdueCalls, _Run
+from .api import OpenAIEmbedder
 from .cache import EmbeddingCache
 from .errors import EmbeddingError, NonFinite, ProviderError, WrongShape
 from .summary import EmbedSummary
+
+DEFAULT_TIMEOUT = 30.0                 # seconds per request when the embedder names none
 
 __all__ = ["resilient", "ResilientEmbedder"]
 
@@ -49,7 +52,7 @@ class ResilientEmbedder(_Base):
     """
 
     def __init__(self, embedder, *, cache=None, max_concurrency=4, requests_per_minute=None,
-                 tokens_per_minute=None, max_retries=8, timeout=30.0, batch_size=None,
+                 tokens_per_minute=None, max_retries=8, timeout=None, batch_size=None,
                  backoff=1.0, max_backoff=60.0, show_progress=None, seed=None):
         from .local import as_embedder
 
@@ -73,6 +76,11 @@ class ResilientEmbedder(_Base):
                 value, name, what="a positive finite number, or None for no limit")
             for name, value in (("requests_per_minute", requests_per_minute),
                                 ("tokens_per_minute", tokens_per_minute)))
+        if timeout is None:
+            # the wrapped client's own (OpenAIEmbedder(timeout=300) for a slow local model:
+            # 30 s here timed every request out), else 30 s
+            timeout = self.embedder.timeout if isinstance(self.embedder, OpenAIEmbedder) \
+                else DEFAULT_TIMEOUT
         timeout, backoff, max_backoff = (
             V.check_positive_number(value, name, what="a positive number of seconds")
             for name, value in (("timeout", timeout), ("backoff", backoff),
@@ -238,7 +246,8 @@ def _function_id(embedder, cache, wrapped) -> str | None:
 
 def resilient(embedder, *, cache=None, max_concurrency: int = 4,
               requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
-              max_retries: int = 8, timeout: float = 30.0, batch_size: int | None = None,
+              max_retries: int = 8, timeout: float | None = None,
+              batch_size: int | None = None,
               backoff: float = 1.0, max_backoff: float = 60.0, show_progress=None,
               seed=None) -> ResilientEmbedder:
     """Wrap any embedder so that it survives its provider; the same protocol comes back.
@@ -258,8 +267,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
         included). Tokens are the embedder's ``count_tokens`` or ~4 characters each.
     max_retries : int, default 8
         Retries per batch after its first attempt, for transient failures only.
-    timeout : float, default 30.0
-        Seconds per request (per call of a wrapped function; a Python function that runs
+    timeout : float, optional
+        Seconds per request (default: an :class:`OpenAIEmbedder`'s own ``timeout``, else
+        30; per call of a wrapped function; a Python function that runs
         over keeps running in its own daemon thread, its answer discarded, as threads
         cannot be stopped; while ``max_concurrency`` such calls have not returned, no
         more are started and the encode stops with an error saying so).
