@@ -755,6 +755,10 @@ def test_reranker_bad_input(data, with_zero_row):
         csls(Q, C, n_neighbors=120)
     with pytest.raises(ValueError, match="bank has dimension 3"):
         csls(Q, C, bank=Q[:, :3])
+    for queries in (Q, Q[:0]):          # the bank is searched, not the corpus: named so
+        with pytest.raises(ValueError, match=r"n_neighbors=9 is larger than the bank "
+                                             r"\(5 vectors\); use n_neighbors <= 5"):
+            csls(queries, C, n_neighbors=9, bank=C[:5])
     with pytest.raises(ValueError, match="needs at least 3 documents"):
         mutual_proximity(Q, C[:2], k=1)
     with pytest.raises(ValueError, match="queries is a zero vector"):

@@ -79,16 +79,26 @@ def check_positive_number(value, name: str, *, what: str = "a positive finite nu
     return float(value)
 
 
-def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k") -> int:
-    """Number of neighbours: ``1 <= k <= n`` (``n - 1`` when an item excludes itself)."""
+def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k",
+            among: str = "the corpus") -> int:
+    """Number of neighbours: ``1 <= k <= n`` (``n - 1`` when an item excludes itself);
+    ``among`` names the ``n`` vectors searched in the error (e.g. "the bank").
+
+    Examples
+    --------
+    >>> check_k(9, 5, name="n_neighbors", among="the bank")
+    Traceback (most recent call last):
+    ...
+    ValueError: n_neighbors=9 is larger than the bank (5 vectors); use n_neighbors <= 5
+    """
     k = check_positive_int(k, name)
     limit = n - 1 if exclude_self else n
     if k > limit:
         if limit < 1:
-            raise ValueError(f"the corpus has {n} vector{'s' if n != 1 else ''}: each item "
+            raise ValueError(f"{among} has {n} vector{'s' if n != 1 else ''}: each item "
                              "needs at least one other to have neighbours")
         extra = " minus the item itself" if exclude_self else ""
-        raise ValueError(f"{name}={k} is larger than the corpus ({n} vectors{extra}); "
+        raise ValueError(f"{name}={k} is larger than {among} ({n} vectors{extra}); "
                          f"use {name} <= {limit}")
     return k
 

@@ -79,7 +79,8 @@ def csls_penalty(corpus, *, n_neighbors: int = 10, metric: str | None = None,
         V.check_same_dim(B, "bank", C, "corpus")
         if metric == "cosine":   # the search below calls the bank "corpus"
             V.zero_rows(row_norms(B), "bank")
-        n_neighbors = V.check_k(n_neighbors, B.shape[0], name="n_neighbors")
+        n_neighbors = V.check_k(n_neighbors, B.shape[0], name="n_neighbors",
+                                among="the bank")
         found = knn(C, B, n_neighbors, metric=metric)
     out = found.scores.astype(np.float64).mean(axis=1)
     if metric == "euclidean":  # similarity = -distance
@@ -138,7 +139,7 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
         if bank is not None:
             B = V.as_matrix(bank, "bank")
             V.check_same_dim(B, "bank", C, "corpus")
-            V.check_k(n_neighbors, B.shape[0], name="n_neighbors")
+            V.check_k(n_neighbors, B.shape[0], name="n_neighbors", among="the bank")
         V.check_k(n_neighbors, C.shape[0], exclude_self=bank is None, name="n_neighbors")
         return _no_lists(k, metric, ids, index, C.dtype)
     r_d = csls_penalty(index if index is not None else C, n_neighbors=n_neighbors,
