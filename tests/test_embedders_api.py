@@ -900,6 +900,40 @@ def test_plain_encode_refuses_batches_of_different_lengths_naming_the_rows():
     assert X.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
 
 
+def test_servers_that_take_one_text_per_request_are_told_batch_size_1():
+    """Some local servers embed only the first input of a list, or number every
+    embedding 0: the error said the indices were wrong and nothing of what to do. It
+    says to try batch_size=1, which then works; a server that drops one text of many
+    gets no such advice."""
+    from vecdiag.embedders.errors import WrongShape
+
+    def first_only(texts):
+        return 200, {}, json.dumps({"data": [{"index": 0, "embedding": [len(texts[0]), 1.0]}]
+                                    }).encode()
+
+    def all_zero(texts):
+        return 200, {}, json.dumps({"data": [{"index": 0, "embedding": [len(t), 1.0]}
+                                             for t in texts]}).encode()
+
+    def one_short(texts):
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts[:-1])]}).encode()
+
+    httpd, url, seen = _scripted_server([first_only, all_zero, one_short] + [first_only] * 3)
+    try:
+        errors = []
+        for _ in range(3):
+            with pytest.raises(WrongShape) as info:
+                OpenAIEmbedder("m", base_url=url, batch_size=3).encode(["a", "bb", "ccc"])
+            errors.append(str(info.value))
+        X = OpenAIEmbedder("m", base_url=url, batch_size=1).encode(["a", "bb", "ccc"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert ["try batch_size=1" in e for e in errors] == [True, True, False], errors
+    assert X.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
+
+
 @pytest.mark.parametrize("body, kind, message", [
     (b"<!doctype html><html><body>Sign in</body></html>", "text/html; charset=utf-8",
      r"not JSON \(text/html, beginning '<!doctype html>"),

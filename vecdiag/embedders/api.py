@@ -302,8 +302,13 @@ class OpenAIEmbedder(_Base):
                               f"{mask_secret(str(err)[:100], self._api_key)})") from None
         indices = [i for i, _ in pairs]
         if indices != list(range(n)):
+            # some local servers embed one input per request (the first of a list) or
+            # number every embedding 0: one text per request is what works with them
+            hint = ("; this server may take one text per request: try batch_size=1"
+                    if n > 1 and (len(pairs) == 1 or len(set(indices)) < len(indices))
+                    else "")
             raise WrongShape(f"the response holds {len(pairs)} embeddings with indices "
-                             f"{indices[:5]}... for {n} texts",
+                             f"{indices[:5]}... for {n} texts{hint}",
                              ("count", n, len(pairs)) if len(pairs) != n
                              else ("indices", n, tuple(indices)))
         return check_vectors([decoded(v) for _, v in pairs], n, self.expected_dim or dim)
