@@ -302,11 +302,10 @@ class OpenAIEmbedder(_Base):
                               f"{mask_secret(str(err)[:100], self._api_key)})") from None
         indices = [i for i, _ in pairs]
         if indices != list(range(n)):
-            # some local servers embed one input per request (the first of a list) or
-            # number every embedding 0: one text per request is what works with them
-            hint = ("; this server may take one text per request: try batch_size=1"
-                    if n > 1 and (len(pairs) == 1 or len(set(indices)) < len(indices))
-                    else "")
+            # some local servers number every embedding of a list 0: one text per
+            # request is what works with them (fewer vectors than texts: see resilient)
+            hint = ("; a server repeating indices may take one text per request: try "
+                    "batch_size=1" if len(set(indices)) < len(indices) else "")
             raise WrongShape(f"the response holds {len(pairs)} embeddings with indices "
                              f"{indices[:5]}... for {n} texts{hint}",
                              ("count", n, len(pairs)) if len(pairs) != n
