@@ -383,3 +383,33 @@ def test_zero_mean_dimensions_of_huge_variance_are_rogue_dimensions(seed, n, d):
     assert first.code == "rogue_dimensions" and first.confidence >= 0.5, codes
     assert set(first.evidence["dims"][:3]) == set(dims.tolist())
     assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+
+
+@pytest.mark.parametrize("seed,n,d", [(0, 300, 32), (1, 500, 96), (2, 400, 200)])
+def test_anisotropy_under_euclidean_is_named_with_centring_then_cosine(seed, n, d):
+    """The anisotropy plant over unit vectors searched by euclidean distance (the cosine
+    ranking). Centring is a translation and changes no euclidean distance, so its
+    counterfactual never moved: anisotropy was context (at most 0.3, "it shifts all
+    scores alike, so fix score thresholds") and expected_far was named at up to 0.88
+    ("far from the query in every view"), though the document shares the query's
+    meaning. The fix that removes the shared direction there, centring then cosine
+    (apply_fix's "cosine_metric+center"), is measured: anisotropy is named with it."""
+    case = GENERATORS["anisotropy"](np.random.default_rng(seed), n, d)
+    X, q, (e,) = unit(case.corpus), unit(case.query), case.expected
+    base = _exact_rank(Case(X, q, [e], metric="euclidean"))
+    assert base > 10
+    mu = X.mean(axis=0)
+    # independent: centring changes no euclidean distance; centred, by cosine, e is found
+    assert np.allclose(np.linalg.norm((X - mu) - (q - mu), axis=1), np.linalg.norm(X - q, axis=1))
+    centred_cosine = _exact_rank(Case(X - mu, q - mu, [e]))
+    assert centred_cosine <= 10
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e], metric="euclidean")
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    first = exp.causes[0]
+    assert (first.code, first.fix) == ("anisotropy", "cosine_metric+center"), codes
+    assert first.confidence >= 0.5 and "translation" in first.summary, codes
+    assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+    cf = {c.fix: c for c in exp.counterfactuals}
+    assert cf["cosine_metric+center"].expected_ranks[e] == centred_cosine
+    assert cf["center"].expected_ranks[e] == base          # the translation moved nothing
+    assert exp.recommendation is not None and exp.recommendation.expected_ranks[e] <= 10
