@@ -14,8 +14,8 @@ from threadpoolctl import threadpool_limits
 
 import vecdiag as vd
 
-from explain_planted import (ENTANGLED, GENERATORS, Case, control, healthy_corpus, rogue_variance,
-                             unit)
+from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,
+                             healthy_corpus, rogue_variance, text_control, unit)
 
 
 
@@ -383,6 +383,56 @@ def test_zero_mean_dimensions_of_huge_variance_are_rogue_dimensions(seed, n, d):
     assert first.code == "rogue_dimensions" and first.confidence >= 0.5, codes
     assert set(first.evidence["dims"][:3]) == set(dims.tolist())
     assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+
+
+# ------------------------------------------------------------ text causes (a toy model)
+TEXT_CONFIGS = [(0, 300, 32), (1, 500, 96), (2, 400, 200)]
+
+
+@pytest.mark.parametrize("name,seed,n,d", [pytest.param(name, *c, id=f"{name}-s{c[0]}-d{c[2]}")
+                                           for name in TEXT_GENERATORS for c in TEXT_CONFIGS])
+def test_planted_text_cause_ranked_first_and_alone(name, seed, n, d):
+    """A toy text model (tests/explain_planted.py) that cuts at its token limit, or reads
+    a text without its instruction as the wrong task: explain, given the embedder and
+    the texts, names the planted cause first (>= 0.5) and no other cause at 0.5 (the
+    text causes are not named where they are not the reason: every document of the
+    expected_far plant is cut, and its model has instructions)."""
+    case = TEXT_GENERATORS[name](np.random.default_rng(seed), n, d)
+    rank = _exact_rank(case)
+    assert rank > case.k, "the plant did not take: the expected document was found"
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected,
+                               **case.kwargs)
+    assert exp.expected[0].rank == rank
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes and exp.causes[0].code == name and exp.causes[0].confidence >= 0.5, codes
+    assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+    emb, query_text = case.kwargs["embedder"], case.kwargs["query_text"]
+    if name == "missing_prefix":
+        # independent: the query embedded with the model's instruction finds its document
+        fixed = emb.encode(["query: " + query_text], kind="query", show_progress=False)[0]
+        assert _exact_rank(Case(case.corpus, fixed.astype(float), case.expected)) <= case.k
+        assert exp.causes[0].evidence["expected_query_prefix"] == "query: "
+    if name == "truncation":
+        # independent: the document's last 12 words (its topic) score above its vector
+        text = case.kwargs["texts"][case.expected[0]]
+        tail = emb.encode([" ".join(text.split()[-12:])], show_progress=False)[0]
+        assert unit(tail) @ unit(case.query) > unit(case.corpus[case.expected[0]]) @ unit(case.query)
+        ev = exp.causes[0].evidence
+        assert ev["tokens"] == len(text.split()) > ev["max_tokens"] == 20 and ev["past_cut"]
+
+
+@pytest.mark.parametrize("seed,n,d", TEXT_CONFIGS)
+def test_text_control_names_no_text_cause(seed, n, d):
+    """The toy model with its instructions set and a limit no text reaches: the query
+    finds its document, and no cause reaches 0.5 (nor without expected)."""
+    case = text_control(np.random.default_rng(seed), n, d)
+    assert _exact_rank(case) <= case.k
+    for expected in (case.expected, None):
+        exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=expected,
+                                   **case.kwargs)
+        codes = [(c.code, c.confidence) for c in exp.causes]
+        assert all(c.confidence < 0.5 for c in exp.causes), codes
+        assert not {"truncation", "missing_prefix"} & {c.code for c in exp.causes}, codes
 
 
 @pytest.mark.parametrize("seed,n,d", [(0, 300, 32), (1, 500, 96), (2, 400, 200)])
