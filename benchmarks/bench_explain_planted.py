@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the planted generators live with the tests
 
 from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,  # noqa: E402
-                             healthy_corpus, rogue_variance, text_control, unit)
+                             healthy_corpus, one_long_unrelated, rogue_variance, text_control,
+                             unit)
 
 SETS = {
     "quick": dict(seeds=(0, 1), dims=(16, 96, 384), ns=(400,)),
@@ -86,6 +87,7 @@ KINDS.update({"norm_bias_mild": (norm_bias_mild, "norm_bias"),
               "control": (control, None)})
 KINDS.update({f"entangled:{name}": (gen, name) for name, gen in ENTANGLED.items()})
 KINDS.update({f"text:{name}": (gen, name) for name, gen in TEXT_GENERATORS.items()})
+KINDS["text:one_long_unrelated"] = (one_long_unrelated, "expected_far")
 KINDS["text:control"] = (text_control, None)
 for _name in ("hub", "rogue_dimensions", "anisotropy", "near_duplicates", "low_margin",
               "expected_far"):

@@ -355,6 +355,25 @@ def long_far(rng, n, d, k=10):
     return _text_case(emb, texts, query, e, k)
 
 
+def one_long_unrelated(rng, n, d, k=10):
+    """The truncation plant's model and corpus (it reads 20 tokens, documents have 15
+    words), the query 8 words of one document; the expected document is the only long
+    one (57 words) and shares no word with the query. Chunked, it gets the best of 6
+    chunks of noise where the others get the best of 2, which can lift it a long way:
+    but it has no part that matches, and truncation is not why it is missed."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, max_tokens=20)
+    texts = model.sentences(rng, n, 15)
+    a = int(rng.integers(n))
+    query = " ".join(texts[a].split()[:8])
+    others = [w for w in model.words if w not in set(query.split())]
+    e = int(rng.choice([i for i in range(n) if i != a]))
+    texts[e] = " ".join(rng.choice(others, size=57))
+    emb = CallableEmbedder(model, max_tokens=20, tokenizer=str.split, model_name="toy-bow-20")
+    return _text_case(emb, texts, query, e, k)
+
+
 TEXT_GENERATORS = {"truncation": truncation, "missing_prefix": missing_prefix,
                    "expected_far": long_far}
 """Planted text cause -> generator (a Case whose kwargs carry texts, query_text and the

@@ -15,7 +15,8 @@ from threadpoolctl import threadpool_limits
 import vecdiag as vd
 
 from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,
-                             healthy_corpus, rogue_variance, text_control, unit)
+                             healthy_corpus, one_long_unrelated, rogue_variance, text_control,
+                             unit)
 
 
 
@@ -434,6 +435,30 @@ def test_text_control_names_no_text_cause(seed, n, d):
         assert all(c.confidence < 0.5 for c in exp.causes), codes
         assert not {"truncation", "missing_prefix"} & {c.code for c in exp.causes}, codes
 
+
+
+@pytest.mark.parametrize("seed,n,d", [(11, 400, 96), (18, 400, 48), (37, 400, 96)])
+def test_a_long_document_with_no_matching_part_is_not_truncation(seed, n, d):
+    """The only long document (57 words, the model reads 20) shares no word with the
+    query. Chunked it gets the best of 6 chunks of noise where the others get the best
+    of 2, which lifts it (rank 98 to 11 for seed 11), and truncation was named at
+    0.53-0.65 ("its best-matching part starts past the cut") with strength 1: any best
+    chunk past the cut counted, however poorly it matched. Its best chunk scores under
+    the query's k-th result (independent: the chunks embedded and scored here), so it
+    is no part that matches: truncation is not named."""
+    case = one_long_unrelated(np.random.default_rng(seed), n, d)
+    e = case.expected[0]
+    text, query_text = case.kwargs["texts"][e], case.kwargs["query_text"]
+    assert not set(text.split()) & set(query_text.split()) and _exact_rank(case) > case.k
+    words = text.split()                     # chunks of 12 words, 3 shared (0.6 x 20 tokens)
+    chunks = [" ".join(words[i:i + 12]) for i in range(0, len(words) - 3, 9)]
+    C = case.kwargs["embedder"].encode(chunks, show_progress=False).astype(float)
+    kth = np.sort(unit(case.corpus) @ unit(case.query))[::-1][case.k - 1]
+    assert (unit(C) @ unit(case.query)).max() < kth
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=[e], **case.kwargs)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert all(c.confidence < 0.5 for c in exp.causes if c.code == "truncation"), codes
+    assert all(c.code == "expected_far" for c in exp.causes if c.confidence >= 0.5), codes
 
 @pytest.mark.parametrize("seed,n,d", [(0, 300, 32), (1, 500, 96), (2, 400, 200)])
 def test_anisotropy_under_euclidean_is_named_with_centring_then_cosine(seed, n, d):
