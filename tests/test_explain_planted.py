@@ -16,7 +16,7 @@ import vecdiag as vd
 
 from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,
                              healthy_corpus, one_long_unrelated, rogue_variance, text_control,
-                             unit)
+                             truncation, unit)
 
 
 
@@ -459,6 +459,28 @@ def test_a_long_document_with_no_matching_part_is_not_truncation(seed, n, d):
     codes = [(c.code, c.confidence) for c in exp.causes]
     assert all(c.confidence < 0.5 for c in exp.causes if c.code == "truncation"), codes
     assert all(c.code == "expected_far" for c in exp.causes if c.confidence >= 0.5), codes
+
+
+@pytest.mark.parametrize("seed,n,d", [(10, 400, 24), (10, 400, 128), (11, 900, 128)])
+def test_a_query_about_a_cut_topic_is_truncation_not_out_of_distribution(seed, n, d):
+    """The truncation plant: the query's topic is read by the model in no document (the
+    only one about it was cut), so its top score is below almost every document's own
+    nearest neighbour (independent: brute force) and out_of_distribution was named at
+    0.53-0.71 beside truncation ("the corpus may not cover this topic"). Chunking, which
+    reads the cut part, brings the document in: the corpus does cover the topic, and
+    the out-of-distribution reading defers to truncation as lexical_mismatch does."""
+    case = truncation(np.random.default_rng(1000 * seed + d + n), n, d)
+    U, u = unit(case.corpus), unit(case.query)
+    S = U @ U.T
+    np.fill_diagonal(S, -np.inf)
+    assert np.mean(S.max(axis=1) < (U @ u).max()) < 0.05          # far from everything
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected,
+                               **case.kwargs)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
+    assert cf.expected_ranks[case.expected[0]] <= case.k
+    assert exp.causes[0].code == "truncation" and exp.causes[0].confidence >= 0.5, codes
+    assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
 
 @pytest.mark.parametrize("seed,n,d", [(0, 300, 32), (1, 500, 96), (2, 400, 200)])
 def test_anisotropy_under_euclidean_is_named_with_centring_then_cosine(seed, n, d):
