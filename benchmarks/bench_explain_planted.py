@@ -3,7 +3,9 @@
 Each case is a generated corpus where one cause, and only that cause, makes a known query
 miss a known document (the generators of ``tests/explain_planted.py`` plus a few variants
 below: milder plants, zero-mean rogue dimensions, cosine plants searched by dot or
-euclidean over unit vectors), over several seeds, dimensions and sizes. A case counts when
+euclidean over unit vectors; ``text:`` plants made by a toy text model that cuts at its
+token limit or misreads a text without its instruction, explained with its embedder and
+the texts, no text model run), over several seeds, dimensions and sizes. A case counts when
 the plant took (brute-force rank of the expected document > k; <= k for ``ann_miss`` and
 the healthy control). Figures per planted kind:
 
@@ -34,8 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the planted generators live with the tests
 
-from explain_planted import (ENTANGLED, GENERATORS, Case, control, rogue_variance,  # noqa: E402
-                             healthy_corpus, unit)
+from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,  # noqa: E402
+                             healthy_corpus, one_long_unrelated, rogue_variance, text_control,
+                             unit)
 
 SETS = {
     "quick": dict(seeds=(0, 1), dims=(16, 96, 384), ns=(400,)),
@@ -83,6 +86,9 @@ KINDS.update({"norm_bias_mild": (norm_bias_mild, "norm_bias"),
               "rogue_variance": (rogue_variance, "rogue_dimensions"),
               "control": (control, None)})
 KINDS.update({f"entangled:{name}": (gen, name) for name, gen in ENTANGLED.items()})
+KINDS.update({f"text:{name}": (gen, name) for name, gen in TEXT_GENERATORS.items()})
+KINDS["text:one_long_unrelated"] = (one_long_unrelated, "expected_far")
+KINDS["text:control"] = (text_control, None)
 for _name in ("hub", "rogue_dimensions", "anisotropy", "near_duplicates", "low_margin",
               "expected_far"):
     KINDS[f"dot:{_name}"] = (_on_unit_vectors(GENERATORS[_name], "dot"), _name)

@@ -233,3 +233,148 @@ def centroid_low_margin(rng, n, d, k=10):
 
 ENTANGLED = {"near_duplicates": duplicate_hub, "low_margin": centroid_low_margin}
 """Planted cause -> generator where a symptom (hubs) competes with the root cause."""
+
+
+# ------------------------------------------------------------ text causes (a toy model)
+class ToyTextModel:
+    """A deterministic text "model" with no weights, for the text causes: a text's vector
+    is the sum of fixed random unit vectors of its words (``vocab_size`` words ``w0``,
+    ``w1``, ... of dimension ``d``; unknown words add nothing). It fails the way a real
+    model does, and only when asked to:
+
+    ``max_tokens``
+        Only the first ``max_tokens`` whitespace tokens are read, its instruction
+        included (a transformer cuts the text at its limit; pass ``str.split`` as the
+        embedder's tokenizer so explain counts the same tokens).
+    ``instructions``
+        The model was trained with these prefixes; a text without one is read as the
+        wrong task: each word counts 0.15 and a fixed other word (``misread``, a
+        permutation of the vocabulary) 1, so its vector lands among texts about other
+        words.
+    """
+
+    def __init__(self, rng, d, *, vocab_size=400, max_tokens=None, instructions=()):
+        self.words = [f"w{i}" for i in range(vocab_size)]
+        vectors = unit(rng.normal(size=(vocab_size, d)))
+        self.vector = dict(zip(self.words, vectors))
+        self.misread = dict(zip(self.words, [self.words[i] for i in rng.permutation(vocab_size)]))
+        self.d, self.max_tokens, self.instructions = d, max_tokens, tuple(instructions)
+
+    def __call__(self, texts):
+        return np.array([self.embed(t) for t in texts])
+
+    def embed(self, text):
+        tokens = text.split()[:self.max_tokens] if self.max_tokens else text.split()
+        pre = next((p for p in self.instructions if text.startswith(p)), None)
+        if pre is not None:
+            tokens = tokens[len(pre.split()):]
+        v = np.zeros(self.d)
+        for w in tokens:
+            if w in self.vector:
+                v += (self.vector[w] if pre is not None or not self.instructions
+                      else 0.15 * self.vector[w] + self.vector[self.misread[w]])
+        if not v.any():
+            v[0] = 1e-3
+        return v
+
+    def sentences(self, rng, n, length):
+        return [" ".join(rng.choice(self.words, size=length)) for _ in range(n)]
+
+
+def _text_case(emb, texts, query, expected, k):
+    from vecdiag.embedders import CallableEmbedder  # noqa: F401 - emb is one
+
+    X = emb.encode(texts, show_progress=False).astype(np.float64)
+    q = emb.encode([query], kind="query", show_progress=False)[0].astype(np.float64)
+    return Case(X, q, [expected], k=k,
+                kwargs={"texts": texts, "query_text": query, "embedder": emb})
+
+
+def truncation(rng, n, d, k=10):
+    """The model reads 20 tokens; documents have 15 words, the expected one 57: 45
+    unrelated words, then the 12 words of its topic, which the query (8 of them) is
+    about. Its vector never saw its topic; chunked, its last chunk holds it."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, max_tokens=20)
+    texts = model.sentences(rng, n, 15)
+    topic = [str(w) for w in rng.choice(model.words, size=12, replace=False)]
+    e = int(rng.integers(n))
+    texts[e] = " ".join(rng.choice(model.words, size=45)) + " " + " ".join(topic)
+    emb = CallableEmbedder(model, max_tokens=20, tokenizer=str.split, model_name="toy-bow-20")
+    return _text_case(emb, texts, " ".join(topic[:8]), e, k)
+
+
+def missing_prefix(rng, n, d, k=10):
+    """An e5-named model (queries need "query: ", documents "passage: "); the documents
+    were embedded with their instruction, the query without: read as the wrong task, it
+    lands among documents about other words (k + 2 documents hold the misread words of 3
+    of its words). The query is 6 of its document's 12 words."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, instructions=("query: ", "passage: "))
+    texts = model.sentences(rng, n, 12)
+    e = int(rng.integers(n))
+    query = texts[e].split()[:6]
+    for r in rng.choice([i for i in range(n) if i != e], size=k + 2, replace=False):
+        misread = [model.misread[w] for w in rng.choice(query, size=3, replace=False)]
+        texts[r] = " ".join(misread + texts[r].split()[3:])
+    emb = CallableEmbedder(model, document_prefix="passage: ", model_name="intfloat/e5-small-v2")
+    return _text_case(emb, texts, " ".join(query), e, k)
+
+
+def text_control(rng, n, d, k=10):
+    """The missing_prefix corpus embedded right (both instructions) by a model that reads
+    64 tokens (every text fits): the query finds its document; no text cause applies."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, max_tokens=64, instructions=("query: ", "passage: "))
+    texts = model.sentences(rng, n, 12)
+    e = int(rng.integers(n))
+    emb = CallableEmbedder(model, query_prefix="query: ", document_prefix="passage: ",
+                           max_tokens=64, tokenizer=str.split, model_name="intfloat/e5-small-v2")
+    return _text_case(emb, texts, " ".join(texts[e].split()[:6]), e, k)
+
+
+def long_far(rng, n, d, k=10):
+    """Every document (30 words) is longer than the 20 tokens the model reads, the
+    instructions are right, and the expected document shares no word with the query (6
+    words of another document): it is far in every view. Truncation is present
+    (every document is cut) but explains nothing; neither does a prefix."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, max_tokens=20, instructions=("query: ", "passage: "))
+    texts = model.sentences(rng, n, 30)
+    a = int(rng.integers(n))
+    query = " ".join(texts[a].split()[:6])
+    asked = set(query.split())
+    far = [i for i, t in enumerate(texts) if i != a and not asked & set(t.split())]
+    e = int(rng.choice(far))
+    emb = CallableEmbedder(model, query_prefix="query: ", document_prefix="passage: ",
+                           max_tokens=20, tokenizer=str.split, model_name="intfloat/e5-small-v2")
+    return _text_case(emb, texts, query, e, k)
+
+
+def one_long_unrelated(rng, n, d, k=10):
+    """The truncation plant's model and corpus (it reads 20 tokens, documents have 15
+    words), the query 8 words of one document; the expected document is the only long
+    one (57 words) and shares no word with the query. Chunked, it gets the best of 6
+    chunks of noise where the others get the best of 2, which can lift it a long way:
+    but it has no part that matches, and truncation is not why it is missed."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, max_tokens=20)
+    texts = model.sentences(rng, n, 15)
+    a = int(rng.integers(n))
+    query = " ".join(texts[a].split()[:8])
+    others = [w for w in model.words if w not in set(query.split())]
+    e = int(rng.choice([i for i in range(n) if i != a]))
+    texts[e] = " ".join(rng.choice(others, size=57))
+    emb = CallableEmbedder(model, max_tokens=20, tokenizer=str.split, model_name="toy-bow-20")
+    return _text_case(emb, texts, query, e, k)
+
+
+TEXT_GENERATORS = {"truncation": truncation, "missing_prefix": missing_prefix,
+                   "expected_far": long_far}
+"""Planted text cause -> generator (a Case whose kwargs carry texts, query_text and the
+toy model's embedder); :func:`text_control` is their healthy control."""

@@ -14,8 +14,9 @@ from threadpoolctl import threadpool_limits
 
 import vecdiag as vd
 
-from explain_planted import (ENTANGLED, GENERATORS, Case, control, healthy_corpus, rogue_variance,
-                             unit)
+from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,
+                             healthy_corpus, one_long_unrelated, rogue_variance, text_control,
+                             truncation, unit)
 
 
 
@@ -383,3 +384,129 @@ def test_zero_mean_dimensions_of_huge_variance_are_rogue_dimensions(seed, n, d):
     assert first.code == "rogue_dimensions" and first.confidence >= 0.5, codes
     assert set(first.evidence["dims"][:3]) == set(dims.tolist())
     assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+
+
+# ------------------------------------------------------------ text causes (a toy model)
+TEXT_CONFIGS = [(0, 300, 32), (1, 500, 96), (2, 400, 200)]
+
+
+@pytest.mark.parametrize("name,seed,n,d", [pytest.param(name, *c, id=f"{name}-s{c[0]}-d{c[2]}")
+                                           for name in TEXT_GENERATORS for c in TEXT_CONFIGS])
+def test_planted_text_cause_ranked_first_and_alone(name, seed, n, d):
+    """A toy text model (tests/explain_planted.py) that cuts at its token limit, or reads
+    a text without its instruction as the wrong task: explain, given the embedder and
+    the texts, names the planted cause first (>= 0.5) and no other cause at 0.5 (the
+    text causes are not named where they are not the reason: every document of the
+    expected_far plant is cut, and its model has instructions)."""
+    case = TEXT_GENERATORS[name](np.random.default_rng(seed), n, d)
+    rank = _exact_rank(case)
+    assert rank > case.k, "the plant did not take: the expected document was found"
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected,
+                               **case.kwargs)
+    assert exp.expected[0].rank == rank
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes and exp.causes[0].code == name and exp.causes[0].confidence >= 0.5, codes
+    assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+    emb, query_text = case.kwargs["embedder"], case.kwargs["query_text"]
+    if name == "missing_prefix":
+        # independent: the query embedded with the model's instruction finds its document
+        fixed = emb.encode(["query: " + query_text], kind="query", show_progress=False)[0]
+        assert _exact_rank(Case(case.corpus, fixed.astype(float), case.expected)) <= case.k
+        assert exp.causes[0].evidence["expected_query_prefix"] == "query: "
+    if name == "truncation":
+        # independent: the document's last 12 words (its topic) score above its vector
+        text = case.kwargs["texts"][case.expected[0]]
+        tail = emb.encode([" ".join(text.split()[-12:])], show_progress=False)[0]
+        assert unit(tail) @ unit(case.query) > unit(case.corpus[case.expected[0]]) @ unit(case.query)
+        ev = exp.causes[0].evidence
+        assert ev["tokens"] == len(text.split()) > ev["max_tokens"] == 20 and ev["past_cut"]
+
+
+@pytest.mark.parametrize("seed,n,d", TEXT_CONFIGS)
+def test_text_control_names_no_text_cause(seed, n, d):
+    """The toy model with its instructions set and a limit no text reaches: the query
+    finds its document, and no cause reaches 0.5 (nor without expected)."""
+    case = text_control(np.random.default_rng(seed), n, d)
+    assert _exact_rank(case) <= case.k
+    for expected in (case.expected, None):
+        exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=expected,
+                                   **case.kwargs)
+        codes = [(c.code, c.confidence) for c in exp.causes]
+        assert all(c.confidence < 0.5 for c in exp.causes), codes
+        assert not {"truncation", "missing_prefix"} & {c.code for c in exp.causes}, codes
+
+
+
+@pytest.mark.parametrize("seed,n,d", [(11, 400, 96), (18, 400, 48), (37, 400, 96)])
+def test_a_long_document_with_no_matching_part_is_not_truncation(seed, n, d):
+    """The only long document (57 words, the model reads 20) shares no word with the
+    query. Chunked it gets the best of 6 chunks of noise where the others get the best
+    of 2, which lifts it (rank 98 to 11 for seed 11), and truncation was named at
+    0.53-0.65 ("its best-matching part starts past the cut") with strength 1: any best
+    chunk past the cut counted, however poorly it matched. Its best chunk scores under
+    the query's k-th result (independent: the chunks embedded and scored here), so it
+    is no part that matches: truncation is not named."""
+    case = one_long_unrelated(np.random.default_rng(seed), n, d)
+    e = case.expected[0]
+    text, query_text = case.kwargs["texts"][e], case.kwargs["query_text"]
+    assert not set(text.split()) & set(query_text.split()) and _exact_rank(case) > case.k
+    words = text.split()                     # chunks of 12 words, 3 shared (0.6 x 20 tokens)
+    chunks = [" ".join(words[i:i + 12]) for i in range(0, len(words) - 3, 9)]
+    C = case.kwargs["embedder"].encode(chunks, show_progress=False).astype(float)
+    kth = np.sort(unit(case.corpus) @ unit(case.query))[::-1][case.k - 1]
+    assert (unit(C) @ unit(case.query)).max() < kth
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=[e], **case.kwargs)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert all(c.confidence < 0.5 for c in exp.causes if c.code == "truncation"), codes
+    assert all(c.code == "expected_far" for c in exp.causes if c.confidence >= 0.5), codes
+
+
+@pytest.mark.parametrize("seed,n,d", [(10, 400, 24), (10, 400, 128), (11, 900, 128)])
+def test_a_query_about_a_cut_topic_is_truncation_not_out_of_distribution(seed, n, d):
+    """The truncation plant: the query's topic is read by the model in no document (the
+    only one about it was cut), so its top score is below almost every document's own
+    nearest neighbour (independent: brute force) and out_of_distribution was named at
+    0.53-0.71 beside truncation ("the corpus may not cover this topic"). Chunking, which
+    reads the cut part, brings the document in: the corpus does cover the topic, and
+    the out-of-distribution reading defers to truncation as lexical_mismatch does."""
+    case = truncation(np.random.default_rng(1000 * seed + d + n), n, d)
+    U, u = unit(case.corpus), unit(case.query)
+    S = U @ U.T
+    np.fill_diagonal(S, -np.inf)
+    assert np.mean(S.max(axis=1) < (U @ u).max()) < 0.05          # far from everything
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected,
+                               **case.kwargs)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
+    assert cf.expected_ranks[case.expected[0]] <= case.k
+    assert exp.causes[0].code == "truncation" and exp.causes[0].confidence >= 0.5, codes
+    assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+
+@pytest.mark.parametrize("seed,n,d", [(0, 300, 32), (1, 500, 96), (2, 400, 200)])
+def test_anisotropy_under_euclidean_is_named_with_centring_then_cosine(seed, n, d):
+    """The anisotropy plant over unit vectors searched by euclidean distance (the cosine
+    ranking). Centring is a translation and changes no euclidean distance, so its
+    counterfactual never moved: anisotropy was context (at most 0.3, "it shifts all
+    scores alike, so fix score thresholds") and expected_far was named at up to 0.88
+    ("far from the query in every view"), though the document shares the query's
+    meaning. The fix that removes the shared direction there, centring then cosine
+    (apply_fix's "cosine_metric+center"), is measured: anisotropy is named with it."""
+    case = GENERATORS["anisotropy"](np.random.default_rng(seed), n, d)
+    X, q, (e,) = unit(case.corpus), unit(case.query), case.expected
+    base = _exact_rank(Case(X, q, [e], metric="euclidean"))
+    assert base > 10
+    mu = X.mean(axis=0)
+    # independent: centring changes no euclidean distance; centred, by cosine, e is found
+    assert np.allclose(np.linalg.norm((X - mu) - (q - mu), axis=1), np.linalg.norm(X - q, axis=1))
+    centred_cosine = _exact_rank(Case(X - mu, q - mu, [e]))
+    assert centred_cosine <= 10
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e], metric="euclidean")
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    first = exp.causes[0]
+    assert (first.code, first.fix) == ("anisotropy", "cosine_metric+center"), codes
+    assert first.confidence >= 0.5 and "translation" in first.summary, codes
+    assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+    cf = {c.fix: c for c in exp.counterfactuals}
+    assert cf["cosine_metric+center"].expected_ranks[e] == centred_cosine
+    assert cf["center"].expected_ranks[e] == base          # the translation moved nothing
+    assert exp.recommendation is not None and exp.recommendation.expected_ranks[e] <= 10

@@ -31,7 +31,7 @@ import dataclasses
 import numpy as np
 
 from .. import _validate as V
-from .causes import fix_name, gain
+from .causes import fix_name, gain, is_fix
 from .counterfactuals import Ranking, describe
 from .ranking import full_scores, keys_of
 from .result import Cause
@@ -119,8 +119,6 @@ def with_global_figures(ctx, records) -> list:
 
 def recommend(ctx, records, causes=()) -> tuple:
     """``(Counterfactual or None, sentence or None)``: see the module docstring."""
-    from ..fixes.registry import FIXES
-
     if not ctx.missed:
         return None, None
     named = {}  # fix -> position of the strongest cause proposing it
@@ -128,7 +126,7 @@ def recommend(ctx, records, causes=()) -> tuple:
         named.setdefault(c.fix, i)
     best, best_key = None, None
     for cf in records:
-        if cf.fix not in FIXES or cf.fix not in ctx.rankings or ctx.harmful(cf.fix):
+        if not is_fix(cf.fix) or cf.fix not in ctx.rankings or ctx.harmful(cf.fix):
             continue
         new = {p: ctx.rank_under(cf.fix, p) for p in ctx.expected_pos}
         # a lift worth trying: some progress toward the top-k (removing one copy above a

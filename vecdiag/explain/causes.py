@@ -35,7 +35,7 @@ from .result import Cause
 from .wording import ordinal, share
 
 __all__ = ["effect", "gain", "within_noise", "rescue", "judged_note", "ramp", "ordinal", "share",
-           "fix_name", "FIX_NAMES"]
+           "fix_name", "FIX_NAMES", "is_fix"]
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch, near_duplicates:
 # the corpus's neighbour lists and lengths), direction_checks.py (rogue_dimensions,
@@ -46,12 +46,29 @@ __all__ = ["effect", "gain", "within_noise", "rescue", "judged_note", "ramp", "o
 
 
 def fix_name(code: str) -> str:
-    """How a sentence names a fix: its label in :data:`vecdiag.fixes.FIXES`, or, for a
-    counterfactual that is not a fix (``"model: name"``), the code itself."""
+    """How a sentence names a fix: its label in :data:`vecdiag.fixes.FIXES` (for a
+    combination, the labels joined by " + "), or, for a counterfactual that is not a fix
+    (``"model: name"``), the code itself.
+
+    Examples
+    --------
+    >>> fix_name("csls"), fix_name("cosine_metric+center"), fix_name("model: other")
+    ('CSLS', 'cosine + centring', 'model: other')
+    """
     from ..fixes.registry import FIXES
 
-    spec = FIXES.get(code)
-    return code if spec is None else spec.name
+    if not is_fix(code):
+        return code
+    return " + ".join(FIXES[part].name for part in code.split("+"))
+
+
+def is_fix(code: str) -> bool:
+    """Whether ``code`` is a fix ``vecdiag.fixes.apply_fix`` runs: a code of
+    :data:`vecdiag.fixes.FIXES` or a ``"+"``-joined combination of them (not another
+    model's ``"model: name"`` counterfactual)."""
+    from ..fixes.registry import FIXES
+
+    return all(part in FIXES for part in str(code).split("+"))
 
 
 def _fix_names() -> dict:
@@ -143,11 +160,9 @@ def rescue(ctx, pos):
     preferring fixes the fix report does not find significantly harmful (then, on equal
     ranks, the larger judged-set change, then the fix code); ``(None, None)`` when no fix
     brings it in."""
-    from ..fixes.registry import FIXES
-
     best = None
     for fix in ctx.rankings:
-        if fix not in FIXES:
+        if not is_fix(fix):
             continue
         r = ctx.rank_under(fix, pos)
         if r <= ctx.k:

@@ -64,6 +64,9 @@ class TruncationEvidence:
     best_chunk_start_token: int
     past_cut: bool
     chunk_words: int
+    match: float
+    """How far the best chunk's score goes from the query's median score (0) to its k-th
+    result's (1): a chunk below 1 scores under everything the query returned."""
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,8 @@ def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:
     records, rankings = counterfactuals(index, ctx0.query, ctx0.base, list(ctx0.expected_pos),
                                         k=ctx0.k, stats=ctx0.stats, id_of=ctx0.id_of,
                                         candidates=candidates,
-                                        groups=list(ctx0.duplicate_groups))
+                                        groups=list(ctx0.duplicate_groups),
+                                        centred_cosine=_shared_direction(ctx0))
     evidence = {}
     if inp.embedder is not None or index.texts is not None:
         from .text_evidence import text_stage
@@ -290,6 +291,15 @@ def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:
     ctx = dataclasses.replace(ctx0, rankings=frozen_map(rankings),
                               alternatives=frozen_map(alt_rankings), **evidence)
     return ctx, records
+
+
+def _shared_direction(ctx0: Context) -> bool:
+    """Whether the corpus's directions are skewed enough for the anisotropy or
+    rogue-dimension checks (a strength above 0): under euclidean they then read the
+    centred-cosine ranking (see :mod:`.counterfactuals`)."""
+    from .direction_checks import shared_direction_strength, spread_dimensions
+
+    return shared_direction_strength(ctx0) > 0 or spread_dimensions(ctx0)[0] > 0
 
 
 def _diagnose(ctx: Context) -> tuple[list, list]:

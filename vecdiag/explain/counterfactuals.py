@@ -23,6 +23,12 @@ Fix codes and what they do here:
 ``deduplicate``
     :func:`vecdiag.fixes.deduplicate` (each group of near-copies, cosine >= 0.98, takes
     one place), only when copies sit in the part of the ranking that matters.
+``cosine_metric+center`` (metric euclidean, ``centred_cosine=True``: the corpus shares a
+direction)
+    Centring is a translation, which changes no euclidean distance: under euclidean the
+    ``center`` ranking is always the ranking searched. What removes a shared direction
+    there is centring the unit rows and searching by cosine,
+    ``apply_fix("cosine_metric+center")``.
 
 On a Dask corpus every ranking is recomputed row block by row block
 (:mod:`vecdiag.scale.explain_fixes`: transforms fitted from the corpus moments, CSLS
@@ -46,11 +52,12 @@ from .ranking import ranks_of, top_rows, vectors_of
 from .result import Counterfactual
 
 __all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES", "changes_of", "moved_like",
-           "calibration_rows", "CALIBRATION_ROWS"]
+           "calibration_rows", "CALIBRATION_ROWS", "CENTRED_COSINE"]
 
 TRANSFORM_FIXES = ("center", "all_but_the_top", "whiten")
 RERANK_FIXES = ("csls", "mutual_proximity")
 DUPLICATE_THRESHOLD = 0.98
+CENTRED_COSINE = "cosine_metric+center"  # euclidean + a shared direction (see counterfactuals)
 CSLS_NEIGHBORS = 10  # vecdiag.fixes.csls's default neighbourhood (fewer in tiny corpora)
 
 
@@ -99,14 +106,15 @@ def _neighbors_ranking(nb, k: int) -> Ranking:
 
 
 def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
-                    id_of, candidates=None, groups=None) -> tuple[list, dict]:
+                    id_of, candidates=None, groups=None,
+                    centred_cosine: bool = False) -> tuple[list, dict]:
     """Run every applicable fix; return the Counterfactual records and their Rankings.
 
     ``base`` is the query's ranking as searched; ``expected_pos`` the expected rows;
     ``id_of(row)`` maps a row to the id shown; ``candidates`` the rows that matter for
     de-duplication (the top of the ranking down to the deepest expected document) and
     ``groups`` the near-copy groups among them (de-duplication runs only when there are
-    some).
+    some). ``centred_cosine`` adds ``cosine_metric+center`` under euclidean.
     """
     n = len(index)
     rankings: dict = {}
@@ -125,6 +133,10 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
             search_cosine(index, q2, n, None, zero="ignore"), k)
     if not is_dask_array(index.vectors):
         _in_memory_rankings(index, query, k, stats, rankings, approx)
+        if centred_cosine and index.metric == "euclidean" and np.any(query):
+            ranking = _centred_cosine_ranking(index, query, k)
+            if ranking is not None:
+                rankings[CENTRED_COSINE] = ranking
     dedup = None
     if groups:
         dedup = _dedup_ranking(index, query, base, candidates, k,
@@ -161,6 +173,19 @@ def _in_memory_rankings(index, query, k, stats, rankings: dict, approx: dict) ->
     if not stats.exact:
         approx["csls"] = approx["mutual_proximity"] = (
             f"statistics from a sample of {stats.sample_size} rows")
+
+
+def _centred_cosine_ranking(index, query, k) -> Ranking | None:
+    """The ranking under ``apply_fix("cosine_metric+center")`` (see the module
+    docstring); None when a row has no direction once centred (it equals the mean), as
+    cosine then refuses it."""
+    from ..fixes import apply_fix
+
+    try:
+        nb = apply_fix(CENTRED_COSINE, query[None, :], index, k=len(index))
+    except ValueError:
+        return None
+    return _neighbors_ranking(nb, k)
 
 
 def duplicate_groups_among(index, rows: np.ndarray) -> list:

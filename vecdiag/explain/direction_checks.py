@@ -12,6 +12,7 @@ import numpy as np
 from ..diagnostics.rules import THRESHOLDS
 from ..results import fmt
 from .causes import _best_fix, _fix_sentence, _with_fix, ordinal, ramp, share
+from .counterfactuals import CENTRED_COSINE
 
 __all__ = ["check_rogue_dimensions", "check_anisotropy", "rogue_strength",
            "shared_direction_strength", "anisotropy_strength", "random_direction_share",
@@ -104,7 +105,8 @@ def check_rogue_dimensions(ctx):
     against what any shared direction would give in this dimension, and the strength of
     :func:`spread_dimensions` (zero-mean dimensions of huge variance, named by their
     share of the documents' variance). Fix: the best of whitening, all-but-the-top and
-    centring.
+    centring (under euclidean also centring then cosine, ``cosine_metric+center``: centring
+    alone is a translation, see :func:`check_anisotropy`).
     """
     rogue = ctx.rogue
     if rogue is None:
@@ -114,7 +116,9 @@ def check_rogue_dimensions(ctx):
     s = max(s_mean, s_spread)
     if s <= 0:
         return None
-    fix, e = _best_fix(ctx, ("whiten", "all_but_the_top", "center"), focus=ctx.top.tolist())
+    fixes = ("whiten", "all_but_the_top", "center") + (
+        (CENTRED_COSINE,) if ctx.metric == "euclidean" else ())
+    fix, e = _best_fix(ctx, fixes, focus=ctx.top.tolist())
     u_q = ctx.unit_query
     if s_mean >= s_spread:
         dims = [int(d) for d in rogue.dims]
@@ -135,7 +139,11 @@ def check_rogue_dimensions(ctx):
         exp_part = float(u_q[dims] @ ctx.stats.unit_of([int(pos)])[0][dims])
         summary += f" and {exp_part:.2f} to {ctx.name_of(pos)}'s"
         evidence["expected_rogue_part"] = exp_part
-    summary += "." + _fix_sentence(ctx, fix, focus=ctx.top.tolist())
+    summary += "."
+    if fix == CENTRED_COSINE and e > 0:
+        summary += (" Centring alone is a translation and changes no euclidean distance: "
+                    "centre the vectors, then search by cosine.")
+    summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
     return _with_fix(ctx, "rogue_dimensions", summary, evidence, fix, s, e)
 
 
@@ -148,6 +156,9 @@ def check_anisotropy(ctx):
     carry the shared direction, ``rogue_dimensions`` is the sharper diagnosis. Fix:
     centring (or all-but-the-top); when neither moves the ranking this is context: the
     shared direction shifts every score alike (a threshold problem, not a ranking one).
+    Under euclidean, centring is a translation and changes no distance (its ranking is
+    always the one searched): the fix read there too is centring the unit rows and
+    searching by cosine (``cosine_metric+center``), and the sentence says why.
     """
     mc = ctx.anisotropy
     if mc is None:
@@ -155,12 +166,22 @@ def check_anisotropy(ctx):
     s = anisotropy_strength(mc) * (1 - rogue_strength(ctx))
     if s <= 0:
         return None
-    fix, e = _best_fix(ctx, ("center", "all_but_the_top"), focus=ctx.top.tolist())
+    euclidean = ctx.metric == "euclidean"
+    fixes = ("center", "all_but_the_top") + ((CENTRED_COSINE,) if euclidean else ())
+    fix, e = _best_fix(ctx, fixes, focus=ctx.top.tolist())
     summary = (f"every score is squeezed into a narrow band: two random documents already "
                f"have cosine {mc:.2f}, so the top score {fmt(float(ctx.scores[ctx.top[0]]), 3)} "
                f"is at the {ordinal(ctx.top_percentiles[0])} percentile of random pairs.")
+    translation = (" Centring alone is a translation and changes no euclidean distance")
     if e > 0:
+        if fix == CENTRED_COSINE:
+            summary += translation + ": centre the vectors, then search by cosine."
         summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
+    elif euclidean:
+        summary += (translation + (", and centring then searching by cosine does not change "
+                                   "this query's ranking either" if CENTRED_COSINE in ctx.rankings
+                                   else "")
+                    + ": fix score thresholds, not the ranking.")
     else:
         summary += (" Centring does not change this query's ranking: it shifts all scores "
                     "alike, so fix score thresholds, not the ranking.")

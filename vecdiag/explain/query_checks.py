@@ -77,13 +77,18 @@ def check_out_of_distribution(ctx):
     document's own nearest neighbour.
 
     ``p`` = share of corpus documents whose first-neighbour score is worse than the
-    query's top score. Strength ``1 − ramp(p, 0.01, 0.05)``; confidence ``0.85 s`` when
-    an expected document is missed or none is given, ``0.3 s`` when all are found.
+    query's top score. Strength ``1 − ramp(p, 0.01, 0.05)``, times ``(1 − e)`` with e the
+    larger effect of the ``add_prefix`` and ``chunk_documents`` counterfactuals: when
+    embedding the query with its instruction, or reading the part of a document the
+    model cut, brings the missed document in, the corpus does cover the topic and
+    ``missing_prefix`` or ``truncation`` is the sharper diagnosis. Confidence ``0.85 s``
+    when an expected document is missed or none is given, ``0.3 s`` when all are found.
     """
     nn1 = ctx.stats.nn1
     top_score = float(ctx.scores[ctx.top[0]])
     p = ood_share(ctx)
-    s = 1 - ramp(p, 0.01, 0.05)
+    s = (1 - ramp(p, 0.01, 0.05)) * (1 - max(effect(ctx, "add_prefix"),
+                                             effect(ctx, "chunk_documents")))
     if s <= 0:
         return None
     found_all = bool(ctx.expected_pos) and not ctx.missed

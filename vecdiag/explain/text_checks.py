@@ -16,8 +16,12 @@ reads only the Context.
 ``truncation``
     The missed document is longer than the model reads: strength 1 when its
     best-matching chunk lies past the cut (starts past it, or straddles it and scores
-    above the part of it the model read), 0.3 when it was inside. Fix
-    ``chunk_documents``.
+    above the part of it the model read), 0.3 when it was inside, times
+    ``ramp(match, 1, 1.5)``: ``match`` puts the best chunk's score on the query's own
+    scale, 0 at its median score and 1 at its k-th result's. A best chunk scoring under
+    everything the query returned is no part that matches (the best of many chunks of an
+    unrelated text, which chunking lifts only because it has many); one well above it
+    is. Fix ``chunk_documents``.
 ``dilution``
     The document fits the model but its best passage scores far above the whole
     (:mod:`.dilution`): strength ``ramp(relative gain, 0.05, 0.25)``. Fix
@@ -98,7 +102,9 @@ def check_truncation(ctx):
     tr = ctx.truncation
     if tr is None:
         return None
-    s = 1.0 if tr.past_cut else 0.3
+    s = (1.0 if tr.past_cut else 0.3) * ramp(tr.match, 1.0, 1.5)
+    if s <= 0:
+        return None
     e = effect(ctx, "chunk_documents")
     if not tr.past_cut:
         where = "is inside the part the model reads"
@@ -114,7 +120,8 @@ def check_truncation(ctx):
                      {"tokens": tr.tokens, "max_tokens": tr.max_tokens,
                       "best_chunk": tr.best_chunk,
                       "best_chunk_start_token": tr.best_chunk_start_token,
-                      "past_cut": tr.past_cut, "chunk_words": tr.chunk_words},
+                      "past_cut": tr.past_cut, "chunk_words": tr.chunk_words,
+                      "match": tr.match},
                      "chunk_documents", s, e)
 
 

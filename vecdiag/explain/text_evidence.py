@@ -19,7 +19,8 @@ Truncation (embedder with a token limit)
     ``chunk_documents`` counterfactual re-scores the returned and expected documents that
     are too long by their best chunk, and a dozen ranked between the top-k and the missed
     ones; the other long documents are estimated to move as those between do
-    (:func:`.counterfactuals.moved_like`, ``exact=False``).
+    (:func:`.counterfactuals.moved_like`, ``exact=False``). ``match``: the best chunk's
+    key as ``(key − median key) / (k-th key − median key)``.
 Dilution (embedder with a token limit, the document fits)
     See :mod:`.dilution`.
 Prefixes (embedder whose model family has known instructions)
@@ -258,9 +259,12 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
             f"estimated to move as those between do{_range_of(changes)}")
     record = describe("chunk_documents", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
                       ctx0.id_of, note)
+    bar = float(ctx0.key[ctx0.top[-1]] - ctx0.median_key)
+    match = float(sims[best] - ctx0.median_key) / bar if bar > 0 else 1.0
     evidence = TruncationEvidence(position=int(pos), tokens=int(n_tokens), max_tokens=limit,
                                   best_chunk=best, best_chunk_start_token=start_tokens,
-                                  past_cut=bool(past_cut), chunk_words=chunk_words)
+                                  past_cut=bool(past_cut), chunk_words=chunk_words,
+                                  match=match)
     return evidence, {"chunk_documents": ranking}, [record]
 
 
