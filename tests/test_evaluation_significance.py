@@ -350,3 +350,29 @@ def test_compare_alpha_of_the_wrong_type_is_named(alpha):
         vd.compare(a, b, alpha=alpha)
     # a NumPy float is a number like any other
     assert vd.compare(a, b, alpha=np.float32(0.1)).alpha == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("confidence", ["0.9", None, True, [0.9]])
+def test_compare_confidence_of_the_wrong_type_is_named(confidence):
+    """confidence="0.9" (from a config file) failed inside paired_test with "'<' not
+    supported between instances of 'int' and 'str'"; now a TypeError naming confidence.
+    A NumPy float still gives scipy's t interval."""
+    a, b = _evaluations([0.1, 0.5, 0.9, 0.3], [0.2, 0.6, 0.8, 0.7])
+    with pytest.raises(TypeError, match=r"^confidence must be a number between 0 and 1"):
+        vd.compare(a, b, confidence=confidence)
+    cmp = vd.compare(a, b, method="ttest", confidence=np.float32(0.9))
+    ref = stats.ttest_rel([0.2, 0.6, 0.8, 0.7], [0.1, 0.5, 0.9, 0.3])
+    lo, hi = ref.confidence_interval(float(np.float32(0.9)))
+    assert cmp.ci["m"] == pytest.approx((lo, hi), rel=1e-9)
+
+
+@pytest.mark.parametrize("exact", ["no", "False", 0, 1])
+def test_exact_must_be_a_bool_or_none(exact):
+    """exact="no" is truthy: it forced full enumeration (exact True) where the caller
+    meant to forbid it, and exact="False" did the same. A value that is not True, False
+    or None is now refused by name; True and False keep their meaning."""
+    d = [0.1, 0.2, -0.05, 0.3, 0.25]
+    with pytest.raises(TypeError, match=r"^exact must be True or False"):
+        paired_test(d, exact=exact)
+    assert paired_test(d, exact=np.bool_(False), n_resamples=500)["exact"] is False
+    assert paired_test(d, exact=True)["p_value"] == pytest.approx(brute_force_sign_flip(d))

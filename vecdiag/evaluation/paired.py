@@ -8,6 +8,7 @@ docstring describes each test and its references.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -143,8 +144,15 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
     V.check_choice(method, "method", METHODS)
     rng = V.check_random_state(random_state)
     n_resamples = V.check_positive_int(n_resamples, "n_resamples")
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, numbers.Real):
+        # "0.9" failed deep as "'<' not supported between 'int' and 'str'"
+        raise TypeError(f"confidence must be a number between 0 and 1 (e.g. 0.95), got "
+                        f"{type(confidence).__name__} {confidence!r:.40}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    if exact is not None:
+        # the string "no" is truthy: it forced full enumeration instead of forbidding it
+        exact = V.check_bool(exact, "exact")
     n, delta = d.size, float(d.mean())
     alpha = 1 - confidence
     out = {"delta": delta, "exact": None}
