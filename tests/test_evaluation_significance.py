@@ -376,3 +376,23 @@ def test_exact_must_be_a_bool_or_none(exact):
         paired_test(d, exact=exact)
     assert paired_test(d, exact=np.bool_(False), n_resamples=500)["exact"] is False
     assert paired_test(d, exact=True)["p_value"] == pytest.approx(brute_force_sign_flip(d))
+
+
+@pytest.mark.parametrize("p_values, problem", [
+    ([0.5, -0.1], r"must lie in \[0, 1\].*position 1: -0.1"),
+    ([1.5, 0.01], r"must lie in \[0, 1\].*position 0: 1.5"),
+    ([np.inf, 0.01], r"must lie in \[0, 1\].*position 0: inf"),
+    ([[0.01, 0.04], [0.03, 0.2]], r"must be a 1-D sequence.*shape \(2, 2\)"),
+    (0.03, r"must be a 1-D sequence.*shape \(\)"),
+])
+def test_holm_refuses_what_is_not_a_family_of_p_values(p_values, problem):
+    """A p-value of -0.1 came back adjusted to 0 and one of 1.5 to 1 (plausible numbers
+    from a wrong input); a (rows, metrics) table and a single float failed with an
+    IndexError. Each is now a ValueError saying what p_values must be. A valid family
+    keeps the closed form: 0, .01, .02, 1 and a NaN (m = 4) give 0, .01*3,
+    max(.03, .02*2), 1, and the NaN stays NaN."""
+    with pytest.raises(ValueError, match=r"^p_values " + problem):
+        holm(p_values)
+    out = holm([0.02, np.nan, 0.01, 0.0, 1.0])
+    assert np.isnan(out[1])
+    assert out[[3, 2, 0, 4]] == pytest.approx([0.0, 3 * 0.01, max(3 * 0.01, 2 * 0.02), 1.0])

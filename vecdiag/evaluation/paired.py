@@ -27,7 +27,8 @@ def holm(p_values) -> np.ndarray:
     -----
     Sort ``p_(1) <= ... <= p_(m)``; ``p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``.
     Rejecting where ``p~ < alpha`` keeps the family-wise error rate at ``alpha``.
-    NaN p-values stay NaN and do not count in ``m``.
+    NaN p-values stay NaN and do not count in ``m``. ``p_values`` must be 1-D, with
+    every other value in [0, 1] (anything else is refused, not clipped).
 
     Examples
     --------
@@ -35,6 +36,16 @@ def holm(p_values) -> np.ndarray:
     [0.03, 0.06, 0.06]
     """
     p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        # a (fixes, metrics) table failed as an IndexError, a single p as "too many indices"
+        raise ValueError(f"p_values must be a 1-D sequence of p-values (one family), got "
+                         f"shape {p.shape}; pass [p] for one, or adjust each row of a table")
+    outside = np.flatnonzero(~np.isnan(p) & ~((p >= 0) & (p <= 1)))
+    if outside.size:
+        # -0.1 came back as 0 and 1.5 as 1: a wrong input turned into a plausible p-value
+        raise ValueError(f"p_values must lie in [0, 1] (NaN for a missing one); "
+                         f"{outside.size} do not (first at position {int(outside[0])}: "
+                         f"{float(p[outside[0]])!r})")
     out = np.full_like(p, np.nan)
     ok = np.flatnonzero(~np.isnan(p))
     m = ok.size
