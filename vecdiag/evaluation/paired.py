@@ -14,10 +14,26 @@ import numpy as np
 
 from .. import _validate as V
 
-__all__ = ["METHODS", "holm", "paired_test"]
+__all__ = ["METHODS", "check_alpha", "holm", "paired_test"]
 
 METHODS = ("randomization", "ttest", "bootstrap")
 _CHUNK = 2_000  # resamples per block: bounds memory at _CHUNK * n_queries values
+
+
+def check_alpha(alpha) -> float:
+    """A significance level: a real number strictly between 0 and 1 (bools refused).
+
+    Examples
+    --------
+    >>> check_alpha(np.float32(0.25))
+    0.25
+    """
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a number between 0 and 1 (e.g. 0.05), got "
+                        f"{type(alpha).__name__} {alpha!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    return float(alpha)
 
 
 def holm(p_values) -> np.ndarray:
