@@ -350,3 +350,49 @@ def test_compare_alpha_of_the_wrong_type_is_named(alpha):
         vd.compare(a, b, alpha=alpha)
     # a NumPy float is a number like any other
     assert vd.compare(a, b, alpha=np.float32(0.1)).alpha == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("confidence", ["0.9", None, True, [0.9]])
+def test_compare_confidence_of_the_wrong_type_is_named(confidence):
+    """confidence="0.9" (from a config file) failed inside paired_test with "'<' not
+    supported between instances of 'int' and 'str'"; now a TypeError naming confidence.
+    A NumPy float still gives scipy's t interval."""
+    a, b = _evaluations([0.1, 0.5, 0.9, 0.3], [0.2, 0.6, 0.8, 0.7])
+    with pytest.raises(TypeError, match=r"^confidence must be a number between 0 and 1"):
+        vd.compare(a, b, confidence=confidence)
+    cmp = vd.compare(a, b, method="ttest", confidence=np.float32(0.9))
+    ref = stats.ttest_rel([0.2, 0.6, 0.8, 0.7], [0.1, 0.5, 0.9, 0.3])
+    lo, hi = ref.confidence_interval(float(np.float32(0.9)))
+    assert cmp.ci["m"] == pytest.approx((lo, hi), rel=1e-9)
+
+
+@pytest.mark.parametrize("exact", ["no", "False", 0, 1])
+def test_exact_must_be_a_bool_or_none(exact):
+    """exact="no" is truthy: it forced full enumeration (exact True) where the caller
+    meant to forbid it, and exact="False" did the same. A value that is not True, False
+    or None is now refused by name; True and False keep their meaning."""
+    d = [0.1, 0.2, -0.05, 0.3, 0.25]
+    with pytest.raises(TypeError, match=r"^exact must be True or False"):
+        paired_test(d, exact=exact)
+    assert paired_test(d, exact=np.bool_(False), n_resamples=500)["exact"] is False
+    assert paired_test(d, exact=True)["p_value"] == pytest.approx(brute_force_sign_flip(d))
+
+
+@pytest.mark.parametrize("p_values, problem", [
+    ([0.5, -0.1], r"must lie in \[0, 1\].*position 1: -0.1"),
+    ([1.5, 0.01], r"must lie in \[0, 1\].*position 0: 1.5"),
+    ([np.inf, 0.01], r"must lie in \[0, 1\].*position 0: inf"),
+    ([[0.01, 0.04], [0.03, 0.2]], r"must be a 1-D sequence.*shape \(2, 2\)"),
+    (0.03, r"must be a 1-D sequence.*shape \(\)"),
+])
+def test_holm_refuses_what_is_not_a_family_of_p_values(p_values, problem):
+    """A p-value of -0.1 came back adjusted to 0 and one of 1.5 to 1 (plausible numbers
+    from a wrong input); a (rows, metrics) table and a single float failed with an
+    IndexError. Each is now a ValueError saying what p_values must be. A valid family
+    keeps the closed form: 0, .01, .02, 1 and a NaN (m = 4) give 0, .01*3,
+    max(.03, .02*2), 1, and the NaN stays NaN."""
+    with pytest.raises(ValueError, match=r"^p_values " + problem):
+        holm(p_values)
+    out = holm([0.02, np.nan, 0.01, 0.0, 1.0])
+    assert np.isnan(out[1])
+    assert out[[3, 2, 0, 4]] == pytest.approx([0.0, 3 * 0.01, max(3 * 0.01, 2 * 0.02), 1.0])

@@ -334,3 +334,62 @@ def test_deduplicate_row_keeps_the_tie_rule_of_the_baseline():
         want = [ref[tag + q][m] for m in ("recip_rank", "ndcg_cut_10", "map")]
         assert got.values[i].tolist() == pytest.approx(want, abs=1e-12), q
     assert got.values[0, 0] == 0.5                      # d1 ties d0 and comes first
+
+
+@pytest.mark.parametrize("metrics, error, message", [
+    (["ndgc@10"], ValueError, "^unknown metric 'ndgc@10'"),
+    (["map", "MAP"], ValueError, "^metrics has repeated measures"),
+    ([], ValueError, "^metrics is empty"),
+    (None, TypeError, "^metrics must be a metric name or a sequence of them"),
+])
+def test_bad_metrics_are_refused_before_any_search(planted, monkeypatch, metrics, error,
+                                                   message):
+    """A misspelt metric was refused only after the baseline and every fix had searched
+    the corpus (minutes on a real one), and metrics=None failed as "'NoneType' object is
+    not iterable". Each is now the error vd.evaluate gives, raised before the first
+    search. The same names, spelt right, give evaluate's own numbers."""
+    import vecdiag.evaluation.fix_trials as fix_trials
+
+    real_dense_runs = fix_trials.dense_runs
+    searched = []
+    monkeypatch.setattr(fix_trials, "dense_runs",
+                        lambda t, **kw: searched.append(t) or real_dense_runs(t, **kw))
+    queries, corpus, qrels, qids, dids = planted
+    with pytest.raises(error, match=message):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                     k=20, metrics=metrics, n_resamples=100)
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                       k=20, metrics="P@5", n_resamples=100)
+    by_hand = vd.evaluate((vd.knn(queries, corpus, k=20), qids, dids), qrels, metrics=["P@5"])
+    assert len(searched) == 1 and rep.evaluations["baseline"].mean == by_hand.mean
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"method": "wilcoxon"}, ValueError, "^method must be one of"),
+    ({"n_resamples": 0}, ValueError, "^n_resamples must be at least 1"),
+    ({"n_resamples": 100.0}, TypeError, "^n_resamples must be an integer"),
+    ({"alpha": "0.05"}, TypeError, "^alpha must be a number between 0 and 1"),
+    ({"alpha": 5}, ValueError, "^alpha must be between 0 and 1"),
+])
+def test_bad_test_options_are_refused_before_any_search(planted, monkeypatch, options, error,
+                                                        message):
+    """method, n_resamples and alpha reached vd.compare, and its errors, only after the
+    baseline and every fix had searched the corpus; they are now checked with the
+    inputs, by the same checks and messages. A valid alpha still decides significance
+    as compare does."""
+    import vecdiag.evaluation.fix_trials as fix_trials
+
+    real_dense_runs = fix_trials.dense_runs
+    searched = []
+    monkeypatch.setattr(fix_trials, "dense_runs",
+                        lambda t, **kw: searched.append(t) or real_dense_runs(t, **kw))
+    queries, corpus, qrels, qids, dids = planted
+    with pytest.raises(error, match=message):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                     k=20, metrics=["mrr@10"], **{"n_resamples": 100, **options})
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                       k=20, metrics=["mrr@10"], n_resamples=100, alpha=np.float32(0.5))
+    c = rep.comparisons["center"]
+    assert c.alpha == 0.5 and c.significant["mrr@10"] == (c.p_adjusted["mrr@10"] < 0.5)

@@ -200,6 +200,30 @@ def fmt_mean(value: float) -> str:
     return "nan" if value != value else f"{value:.4f}"
 
 
+def check_metrics(metrics) -> tuple[tuple, list]:
+    """``(metrics as a tuple of names, their parsed (name, k) pairs)``; a clear error for
+    anything else: not a name or a sequence of names, empty, unknown, or one measure twice.
+
+    Examples
+    --------
+    >>> check_metrics("P@5")
+    (('P@5',), [('precision', 5)])
+    """
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    if metrics is None or not np.iterable(metrics):
+        raise TypeError(f"metrics must be a metric name or a sequence of them, e.g. "
+                        f"['ndcg@10', 'map'], got {metrics!r}")
+    metrics = tuple(metrics)
+    if not metrics:
+        raise ValueError("metrics is empty; pass at least one, e.g. metrics=['ndcg@10']")
+    parsed = [parse_metric(m) for m in metrics]
+    if len(set(parsed)) != len(parsed):
+        # "ndcg@10", "NDCG@10" and "ndcg_cut@10" are one measure: three equal columns
+        raise ValueError(f"metrics has repeated measures: {list(metrics)}")
+    return metrics, parsed
+
+
 def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
              name: str = "run", missing: str = "zero",
              skip_no_relevant: bool = False) -> Evaluation:
@@ -272,18 +296,7 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     # a query with no judgment at all is not judged, as in a qrels file (which cannot
     # list one) and in trec_eval: skipped, not averaged as 0
     qrels = {q: j for q, j in qrels.items() if j}
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    if metrics is None or not np.iterable(metrics):
-        raise TypeError(f"metrics must be a metric name or a sequence of them, e.g. "
-                        f"['ndcg@10', 'map'], got {metrics!r}")
-    metrics = tuple(metrics)
-    if not metrics:
-        raise ValueError("metrics is empty; pass at least one, e.g. metrics=['ndcg@10']")
-    parsed = [parse_metric(m) for m in metrics]
-    if len(set(parsed)) != len(parsed):
-        # "ndcg@10", "NDCG@10" and "ndcg_cut@10" are one measure: three equal columns
-        raise ValueError(f"metrics has repeated measures: {list(metrics)}")
+    metrics, parsed = check_metrics(metrics)
     if missing not in ("zero", "skip"):
         raise ValueError(f"missing must be 'zero' (count judged queries absent from the run "
                          f"as 0, trec_eval -c) or 'skip' (leave them out), got {missing!r}")

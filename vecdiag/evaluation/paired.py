@@ -8,15 +8,32 @@ docstring describes each test and its references.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from .. import _validate as V
 
-__all__ = ["METHODS", "holm", "paired_test"]
+__all__ = ["METHODS", "check_alpha", "holm", "paired_test"]
 
 METHODS = ("randomization", "ttest", "bootstrap")
 _CHUNK = 2_000  # resamples per block: bounds memory at _CHUNK * n_queries values
+
+
+def check_alpha(alpha) -> float:
+    """A significance level: a real number strictly between 0 and 1 (bools refused).
+
+    Examples
+    --------
+    >>> check_alpha(np.float32(0.25))
+    0.25
+    """
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a number between 0 and 1 (e.g. 0.05), got "
+                        f"{type(alpha).__name__} {alpha!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    return float(alpha)
 
 
 def holm(p_values) -> np.ndarray:
@@ -26,7 +43,8 @@ def holm(p_values) -> np.ndarray:
     -----
     Sort ``p_(1) <= ... <= p_(m)``; ``p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``.
     Rejecting where ``p~ < alpha`` keeps the family-wise error rate at ``alpha``.
-    NaN p-values stay NaN and do not count in ``m``.
+    NaN p-values stay NaN and do not count in ``m``. ``p_values`` must be 1-D, with
+    every other value in [0, 1] (anything else is refused, not clipped).
 
     Examples
     --------
@@ -34,6 +52,16 @@ def holm(p_values) -> np.ndarray:
     [0.03, 0.06, 0.06]
     """
     p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        # a (fixes, metrics) table failed as an IndexError, a single p as "too many indices"
+        raise ValueError(f"p_values must be a 1-D sequence of p-values (one family), got "
+                         f"shape {p.shape}; pass [p] for one, or adjust each row of a table")
+    outside = np.flatnonzero(~np.isnan(p) & ~((p >= 0) & (p <= 1)))
+    if outside.size:
+        # -0.1 came back as 0 and 1.5 as 1: a wrong input turned into a plausible p-value
+        raise ValueError(f"p_values must lie in [0, 1] (NaN for a missing one); "
+                         f"{outside.size} do not (first at position {int(outside[0])}: "
+                         f"{float(p[outside[0]])!r})")
     out = np.full_like(p, np.nan)
     ok = np.flatnonzero(~np.isnan(p))
     m = ok.size
@@ -143,8 +171,15 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
     V.check_choice(method, "method", METHODS)
     rng = V.check_random_state(random_state)
     n_resamples = V.check_positive_int(n_resamples, "n_resamples")
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, numbers.Real):
+        # "0.9" failed deep as "'<' not supported between 'int' and 'str'"
+        raise TypeError(f"confidence must be a number between 0 and 1 (e.g. 0.95), got "
+                        f"{type(confidence).__name__} {confidence!r:.40}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    if exact is not None:
+        # the string "no" is truthy: it forced full enumeration instead of forbidding it
+        exact = V.check_bool(exact, "exact")
     n, delta = d.size, float(d.mean())
     alpha = 1 - confidence
     out = {"delta": delta, "exact": None}

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
-from .paired import METHODS, holm, paired_test
+from .paired import METHODS, check_alpha, holm, paired_test
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
 
@@ -291,11 +291,7 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     a, b = _aligned(a, "a"), _aligned(b, "b")
     V.check_choice(method, "method", METHODS)
     V.check_choice(correction, "correction", ("holm", "none"))
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.number)):
-        raise TypeError(f"alpha must be a number between 0 and 1 (e.g. 0.05), got "
-                        f"{type(alpha).__name__} {alpha!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    check_alpha(alpha)
     if a.relevance_level != b.relevance_level:
         raise ValueError(f"a counts grades >= {a.relevance_level} as relevant, b grades >= "
                          f"{b.relevance_level}; evaluate both with the same relevance_level")

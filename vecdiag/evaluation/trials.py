@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from .. import _validate as V
-from .metrics import DEFAULT_METRICS, evaluate
+from .metrics import DEFAULT_METRICS, check_metrics, evaluate
 from .runs import _below_the_rest, as_qrels, ranked_docs
+from .paired import METHODS, check_alpha
 from .significance import compare
 
 __all__ = ["TrialOptions", "Trial", "check_trial", "dense_runs", "lexical_runs", "score_runs",
@@ -113,7 +114,12 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     fixes = ["+".join(parse_fix(f)) for f in fixes]
     if len(set(fixes)) != len(fixes):
         raise ValueError(f"fixes has repeated entries: {fixes}")
-    metrics = tuple([opts.metrics] if isinstance(opts.metrics, str) else opts.metrics)
+    # checked before any search: a misspelt name (or None) failed only once every fix
+    # had run, or as "'NoneType' object is not iterable"
+    metrics, _ = check_metrics(opts.metrics)
+    V.check_choice(opts.method, "method", METHODS)   # compare's checks, before the searches
+    V.check_positive_int(opts.n_resamples, "n_resamples")
+    check_alpha(opts.alpha)
     k = V.check_positive_int(opts.k, "k")
     rng = V.check_random_state(opts.random_state)
     if not isinstance(corpus, Index):
