@@ -275,8 +275,9 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     Only the judgments of the queries given are used: judged queries missing from
     ``query_ids`` are left out (listed in ``FixReport.unqueried`` and said in every
     display), never scored as 0, so a subset of the queries gives that subset's scores.
-    Every comparison is paired over the queries with a relevant document, against the
-    same baseline; p-values are Holm-adjusted across metrics *within* a fix. Trying many
+    Every comparison is paired over the queries both runs were averaged over (those
+    without a relevant document too, as :func:`vecdiag.evaluate` averages them, see
+    :func:`vecdiag.evaluation.compare`), against the same baseline; p-values are Holm-adjusted across metrics *within* a fix. Trying many
     fixes is itself a multiple comparison: at alpha = .05, one fix in twenty may look
     significant by chance, so confirm a winner on held-out queries. A fix that cannot
     run (a missing input) is reported in ``failed`` with a warning, not dropped silently.
