@@ -21,6 +21,7 @@ import numpy as np
 from .. import _validate as V
 from ._base import _Base, _check_texts, _check_unicode
 from ._answers import HINT_BASE_URL, check_json, check_vectors, decoded
+from ._urls import check_host, endpoint, masked_url, server_id
 from .errors import (BadResponse, NonFinite, ProviderError, WrongProtocol, WrongShape,
                      mask_secret, retry_after_seconds)
 
@@ -56,28 +57,6 @@ def _known(table, model: str):
         if re.search(pattern, name):
             return value
     return None
-
-
-def _endpoint(base_url: str) -> str:
-    """The URL requests are posted to: ``base_url`` + ``/embeddings`` (a bare host gets
-    ``/v1`` first). A ``base_url`` that already is the endpoint (ends in
-    ``/embeddings``, as copied from a provider's docs) is used as it is, and a query
-    string (``?api-version=...``) stays at the end.
-
-    >>> _endpoint("http://h:8000"), _endpoint("http://h:8000/v1/embeddings/")
-    ('http://h:8000/v1/embeddings', 'http://h:8000/v1/embeddings')
-    >>> _endpoint("https://h/openai/deployments/d?api-version=1")
-    'https://h/openai/deployments/d/embeddings?api-version=1'
-    """
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(base_url)
-    path = parts.path.rstrip("/")
-    if not path:  # a bare host: the protocol lives under /v1
-        path = "/v1"
-    if not path.endswith("/embeddings"):  # already the endpoint: not appended twice
-        path += "/embeddings"
-    return urlunsplit(parts._replace(path=path))
 
 
 class OpenAIEmbedder(_Base):
@@ -135,12 +114,12 @@ class OpenAIEmbedder(_Base):
         base_url = str(base_url).strip()  # a line break read from a file, as for the key
         if not re.match(r"https?://", base_url):
             raise ValueError(f"base_url must start with http:// or https://, got "
-                             f"{_masked_url(base_url)!r}")
-        _check_host(str(base_url))
+                             f"{masked_url(base_url)!r}")
+        check_host(str(base_url))
         self.model = model
         self.model_name = model
         self.base_url = str(base_url).rstrip("/")
-        self.url = _endpoint(self.base_url)
+        self.url = endpoint(self.base_url)
         self._api_key = _checked_key(api_key if api_key is not None
                                      else os.environ.get("OPENAI_API_KEY"))
         self.dimensions = None if dimensions is None else V.check_positive_int(dimensions, "dimensions")
@@ -172,7 +151,7 @@ class OpenAIEmbedder(_Base):
         'openai:nomic-embed-text@http://localhost:11434/v1'
         """
         dim = f":dim{self.dimensions}" if self.dimensions else ""
-        return f"openai:{self.model}{dim}@{_server_id(self.url)}"
+        return f"openai:{self.model}{dim}@{server_id(self.url)}"
 
     @property
     def expected_dim(self) -> int | None:
@@ -188,7 +167,7 @@ class OpenAIEmbedder(_Base):
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
         return (f"OpenAIEmbedder(model={self.model!r}, "
-                f"base_url={_masked_url(self.base_url)!r}, api_key={key!r}, "
+                f"base_url={masked_url(self.base_url)!r}, api_key={key!r}, "
                 f"dimensions={self.dimensions!r}, max_tokens={self.max_tokens!r})")
 
     def __getstate__(self):  # never pickle the key
@@ -249,7 +228,7 @@ class OpenAIEmbedder(_Base):
         _check_unicode(texts, "requests are sent as UTF-8")
 
     def _check_key(self) -> None:
-        if not self._api_key and self.url == _endpoint(DEFAULT_BASE_URL):
+        if not self._api_key and self.url == endpoint(DEFAULT_BASE_URL):
             raise ValueError("no API key for api.openai.com: pass api_key=... or set the "
                              "OPENAI_API_KEY environment variable")
 
@@ -272,13 +251,13 @@ class OpenAIEmbedder(_Base):
                 message = content.decode("utf-8", "replace")[:300] or "(no message)"
             raise ProviderError(status, mask_secret(message, self._api_key),
                                 retry_after=retry_after_seconds(headers),
-                                url=_masked_url(self.url),
+                                url=masked_url(self.url),
                                 code=code)
         try:
             try:
                 payload = json.loads(content)
             except ValueError:  # an HTML page is WrongProtocol; broken JSON is malformed
-                check_json(content, headers, _masked_url(self.url), self._api_key)
+                check_json(content, headers, masked_url(self.url), self._api_key)
                 raise
             if isinstance(payload, dict) and "data" not in payload and "error" in payload:
                 # some proxies answer 200 with the provider's error in the body
@@ -289,7 +268,7 @@ class OpenAIEmbedder(_Base):
                                   f"{mask_secret(str(message)[:300], self._api_key)}")
             if isinstance(payload, dict) and "data" not in payload:  # another API's answer
                 keys = sorted(map(str, payload))[:5]
-                raise WrongProtocol(f"the server at {_masked_url(self.url)} answered JSON "
+                raise WrongProtocol(f"the server at {masked_url(self.url)} answered JSON "
                                     f"without a 'data' list of embeddings (its keys: {keys}): "
                                     "it does not speak OpenAI's embeddings protocol; "
                                     f"{HINT_BASE_URL}", ("protocol", "keys", tuple(keys)))
@@ -297,7 +276,7 @@ class OpenAIEmbedder(_Base):
             pairs = sorted((int(item["index"]) if "index" in item else i, item["embedding"])
                            for i, item in enumerate(data))
         except (ValueError, KeyError, TypeError) as err:
-            raise BadResponse(f"malformed response from {_masked_url(self.url)} "
+            raise BadResponse(f"malformed response from {masked_url(self.url)} "
                               f"({type(err).__name__}: "
                               f"{mask_secret(str(err)[:100], self._api_key)})") from None
         indices = [i for i, _ in pairs]
@@ -359,59 +338,6 @@ class OpenAIEmbedder(_Base):
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
         r = await client.post(self.url, json=self._body(texts), headers=self._headers())
         return self._parse(r.status_code, r.headers, r.content, len(texts))
-
-
-def _check_host(base_url: str) -> None:
-    """Refuse a base_url without a host, with a port out of range or with whitespace:
-    httpx said "Request URL is missing an 'http://' or 'https://' protocol" for the
-    first, and resilient retried them all as dropped connections (a port of 99999 even
-    escaped as a bare ExceptionGroup)."""
-    from urllib.parse import urlsplit
-
-    shown = _masked_url(base_url)
-    if any(c.isspace() for c in base_url):
-        raise ValueError(f"base_url holds whitespace, which no URL can: {shown!r}")
-    try:
-        parts = urlsplit(base_url)
-    except ValueError as err:  # "Invalid IPv6 URL"
-        raise ValueError(f"base_url is not a valid URL ({err}): {shown!r}") from None
-    try:
-        port = parts.port
-    except ValueError as err:  # "Port out of range 0-65535", "could not be cast"
-        port = err
-    if port == 0 or isinstance(port, ValueError):
-        raise ValueError(f"base_url has no valid port ({port}): {shown!r}; ports are "
-                         "whole numbers from 1 to 65535")
-    if not parts.hostname:
-        raise ValueError(f"base_url has no host: {shown!r}; pass e.g. "
-                         "'http://127.0.0.1:8000/v1'")
-
-
-def _masked_url(url: str) -> str:
-    """``url`` with the password of a ``user:password@`` (or a lone token before ``@``)
-    shown as ``***``: reprs and errors show the URL, never a secret in it.
-
-    >>> _masked_url("https://me:s3cret@host/v1"), _masked_url("https://tok3n@host/v1")
-    ('https://me:***@host/v1', 'https://***@host/v1')
-    """
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    if "@" not in netloc:
-        return url
-    userinfo, _, host = netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else "***"
-    return f"{scheme}{sep}{user}@{host}{slash}{path}"
-
-
-def _server_id(url: str) -> str:
-    """The endpoint's base URL without ``/embeddings``, credentials or query: the server
-    in a cache identity (scheme and host lower-cased, as they are case-insensitive)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2].lower()
-    path = parts.path[: -len("/embeddings")] if parts.path.endswith("/embeddings") else parts.path
-    return f"{parts.scheme.lower()}://{host}{path}"
 
 
 def _checked_key(key):
