@@ -5,6 +5,9 @@ Index.search (float32 and float64 queries), knn_graph, csls, mutual_proximity, m
 deduplicate, hybrid, hybrid_lexical, every vector fix through apply_fix, explain's full
 scores and counterfactual ranks and try_fixes' table, on four corpora with planted ties,
 written once by ``tests/data/make_engine_reference.py`` from the code before the change.
+A deliberate change of an output updates those entries only, every other digest checked
+unchanged first (so far: hybrid ranking dict runs in single precision as trec_eval does,
+and explain's centred-cosine counterfactual under euclidean, a new entry).
 BLAS products and NumPy's SIMD sums round differently on another BLAS build or CPU kind,
 so the comparison runs where the digests were recorded (the platform signature in the
 file) and skips with that reason elsewhere; the exact paths are also tested against
