@@ -549,3 +549,22 @@ def test_faiss_ivf_spectral_hash_is_refused_when_made(faiss_data):
     index.add(X)
     with pytest.raises(ValueError, match="IndexIVFSpectralHash index is not supported"):
         vd.stores.faiss(index)
+
+
+def test_queries_beyond_float32_are_refused_not_sent_as_inf(faiss_data):
+    """A finite float64 query beyond float32's range (1e39) became inf in the float32 cast
+    every store compares in: search sent it and returned an empty answer (all -1), and
+    the audit said the queries held 'NaN or inf'. Now both name the row and the range."""
+    faiss, X, Q = faiss_data
+    flat = faiss.IndexFlatL2(16)
+    flat.add(X)
+    store = vd.stores.faiss(flat)
+    bad = np.asarray(Q[:3], dtype=np.float64)
+    bad[1, 4] = 1e39                        # finite in float64, > float32 max 3.4e38
+    assert np.isfinite(bad).all() and 1e39 > np.finfo(np.float32).max
+    for call in (lambda: store.search(bad, k=5), lambda: vd.audit(store, bad, k=5)):
+        with pytest.raises(ValueError, match=r"queries: 1 row \(1\).*float32"):
+            call()
+    # the other rows search as before
+    np.testing.assert_array_equal(store.search(bad[[0, 2]], k=5).indices,
+                                  _exact_top(X, Q[[0, 2]], 5, "euclidean"))
