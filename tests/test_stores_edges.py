@@ -568,3 +568,35 @@ def test_queries_beyond_float32_are_refused_not_sent_as_inf(faiss_data):
     # the other rows search as before
     np.testing.assert_array_equal(store.search(bad[[0, 2]], k=5).indices,
                                   _exact_top(X, Q[[0, 2]], 5, "euclidean"))
+
+
+def test_pgvector_two_indexes_of_one_metric_report_the_one_postgresql_uses(pg_server, rng):
+    """An HNSW and an IVFFlat index on the same column and metric: the store reported the
+    first by name (HNSW, ef_search) while PostgreSQL searched with the IVFFlat one, and
+    the audit then said the search was a 'sequential scan (exact)' whose recall 'says
+    nothing about the index', of a search that lost most neighbours. The store now
+    reports the index PostgreSQL's own EXPLAIN names, with its setting (probes)."""
+    import psycopg
+
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    Q = rng.normal(size=(40, 8)).astype(np.float32)
+    pg_table(pg_server, "t_two_idx", X, opclass="vector_l2_ops", extra_sql=(
+        "CREATE INDEX zz_two_ivf ON t_two_idx USING ivfflat (embedding vector_l2_ops) "
+        "WITH (lists = 50)", "ANALYZE t_two_idx"))
+    probe = "[" + ",".join(["0.5"] * 8) + "]"
+    with psycopg.connect(pg_server, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = " ".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT id FROM t_two_idx ORDER BY embedding <-> %s::vector LIMIT 10",
+            (probe,)).fetchall())
+    assert "using zz_two_ivf on" in plan            # PostgreSQL searches with the IVFFlat
+    store = vd.stores.pgvector(pg_server, "t_two_idx", force_index=True)
+    assert (store.params["name"], store.params["index"]) == ("zz_two_ivf", "ivfflat")
+    assert store.search_setting == "probes"
+    a = vd.audit(store, Q, k=10, sweep=False)
+    top = _exact_top(X, Q, 10, "euclidean")           # ids are the rows of X
+    got = store.search(Q, 10).ids
+    ref = np.mean([len(set(g.tolist()) & set(t.tolist())) / 10 for g, t in zip(got, top)])
+    assert ref < 0.9 and a.recall == pytest.approx(ref)
+    assert a.params["plan"] == "index scan"
+    assert not any(f.code == "index_unused" for f in a.findings)

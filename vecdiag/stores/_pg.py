@@ -107,6 +107,7 @@ class PgVectorStore(_Catalog, Store):
         self._find_index(metric)
         self._settings = {}
         self._check_nulls()
+        self._use_planned_index()
 
     # ------------------------------------------------------------- introspection
     def _q(self, query, params=None):
@@ -131,6 +132,21 @@ class PgVectorStore(_Catalog, Store):
                              f"(ids: {first}); embed or delete them, or pass "
                              f"where='{self.vector} IS NOT NULL'")
         self.cache["n"] = int(total)
+
+    def _use_planned_index(self):
+        """With several indexes able to serve the search (an HNSW and an IVFFlat index on
+        the same column and metric), the one PostgreSQL's planner picks for it: its type
+        and settings are the ones that decide recall."""
+        if len(self._candidates) < 2 or not self.dim:
+            return
+        probe = "[" + ",".join(["1"] * self.dim) + "]"
+        with self.conn.transaction():
+            with self.conn.cursor() as cur:
+                cur.execute("SET LOCAL enable_seqscan = off")
+                cur.execute(self._sql.SQL("EXPLAIN ") + self._search_sql(), {"q": probe, "k": 10})
+                used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
+        if used is not None:
+            self._use_index(used)
 
     def describe(self) -> str:
         return f"pgvector {self._dsn} table {self.table}"
@@ -220,11 +236,7 @@ class PgVectorStore(_Catalog, Store):
         if "vector_type" not in self.cache:
             self.cache["vector_type"] = TypeInfo.fetch(self.conn, "vector")
         sql = self._sql
-        cast = sql.SQL(self._search_vtype)
-        query = sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
-                        "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
-            i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,
-            f=self._filter_params)
+        query = self._search_sql()
         out_ids, out_raw = [], []
         with self.conn.transaction():
             with self.conn.cursor() as cur:
@@ -245,14 +257,25 @@ class PgVectorStore(_Catalog, Store):
                     out_raw.append([r[1] for r in rows])
         return out_ids, out_raw
 
+    def _search_sql(self):
+        """The search statement (parameters ``q``, the query, and ``k``)."""
+        sql = self._sql
+        cast = sql.SQL(self._search_vtype)
+        return sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
+                       "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
+            i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,
+            f=self._filter_params)
+
     def _plan(self, cur, query, q, k) -> str:
         """How PostgreSQL runs the search: through the vector index, or a sequential scan
         (exact: the planner's choice on a small table, or with a selective where=)."""
         cur.execute(self._sql.SQL("EXPLAIN ") + query, {"q": q, "k": k})
-        text = " ".join(r[0] for r in cur.fetchall())
-        if self._index_name and self._index_name in text:
+        used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
+        if used is None:
+            return "sequential scan (exact)"
+        if used[0] == self._index_name:
             return "index scan"
-        return "sequential scan (exact)"
+        return f"index scan using {used[0]} ({used[1]}), not {self._index_name}"
 
     def _as_searched(self, Q):
         """A halfvec column (or an index on a halfvec cast) is searched with the query
