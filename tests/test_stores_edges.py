@@ -600,3 +600,18 @@ def test_pgvector_two_indexes_of_one_metric_report_the_one_postgresql_uses(pg_se
     assert ref < 0.9 and a.recall == pytest.approx(ref)
     assert a.params["plan"] == "index scan"
     assert not any(f.code == "index_unused" for f in a.findings)
+
+
+def test_faiss_ivf_dedup_is_refused_when_made(faiss_data):
+    """IndexIVFFlatDedup keeps a repeated vector once (ntotal counts every copy): the
+    store was made and its fetch then said the index 'changed while it was read'
+    (600 rows read, 650 counted). It is refused when the store is made, with the reason."""
+    faiss, X, _ = faiss_data
+    data = np.concatenate([X, X[:50]])                     # 50 exact copies
+    index = faiss.IndexIVFFlatDedup(faiss.IndexFlatL2(16), 16, 4)
+    index.train(data)
+    index.add(data)
+    assert index.ntotal == len(data)
+    with pytest.raises(ValueError, match="IndexIVFFlatDedup index is not supported: it "
+                                         "stores a repeated vector once"):
+        vd.stores.faiss(index)

@@ -337,8 +337,14 @@ def _compression(fa, index, dim: int) -> str:
 def _check_supported(fa, index) -> None:
     """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
     inner product or L2 of what they store (LSH and IVF spectral hashing rank by Hamming
-    distance and keep no vectors to decode; shards and
+    distance and keep no vectors to decode; IVF dedup keeps repeated vectors once; shards and
     replicas cannot reconstruct their vectors)."""
+    if isinstance(index, fa.IndexIVFFlatDedup):
+        # ntotal counts every vector added, the lists hold each repeated one once
+        raise ValueError("a faiss IndexIVFFlatDedup index is not supported: it stores a "
+                         "repeated vector once and the ids of its copies in a table vecdiag "
+                         "cannot read, so its vectors cannot all be fetched; audit an "
+                         "IndexIVFFlat built from the same vectors")
     ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexFastScan, fa.IndexHNSW, fa.IndexIVF,
                             fa.IndexNSG)) \
         and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash))
