@@ -615,3 +615,29 @@ def test_faiss_ivf_dedup_is_refused_when_made(faiss_data):
     with pytest.raises(ValueError, match="IndexIVFFlatDedup index is not supported: it "
                                          "stores a repeated vector once"):
         vd.stores.faiss(index)
+
+
+def test_qdrant_text_in_a_nested_or_dotted_payload_field(qdrant_path, rng):
+    """text="meta.title" (Qdrant's path into a nested payload object) and a payload key
+    with a dot in it ("a.b") were both refused, the second with an error listing the field
+    it said no point had ('no payload field 'a.b' (a point's payload has 'a.b', ...)')."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "nested"))
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    client.create_collection("nested", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.EUCLID))
+    client.upsert("nested", [models.PointStruct(
+        id=i, vector=X[i].tolist(),
+        payload={"meta": {"title": f"title {i}"}, "a.b": f"dotted {i}", "t": i}
+        if i != 5 else {"meta": "not an object"}) for i in range(12)])
+    for field, want in (("meta.title", "title {}"), ("a.b", "dotted {}"), ("t", "{}")):
+        store = vd.stores.qdrant(client, "nested", text=field)
+        index = store.fetch()
+        assert dict(zip(index.ids.tolist(), index.texts.tolist())) == \
+            {i: (want.format(i) if i != 5 else None) for i in range(12)}
+        np.testing.assert_array_equal(store.search(X[:2], 3).indices,
+                                      _exact_top(X, X[:2], 3, "euclidean"))
+    with pytest.raises(ValueError, match="no point has a payload field 'meta.subtitle'"):
+        vd.stores.qdrant(client, "nested", text="meta.subtitle").fetch()
+    client.close()

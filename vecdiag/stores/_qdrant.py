@@ -32,7 +32,8 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     collection : str
         Name of the collection.
     text : str, optional
-        Payload field holding each point's text.
+        Payload field holding each point's text (a dotted path such as ``"meta.title"``
+        reads a nested field, as in Qdrant's filters).
     vector : str, optional
         Which named vector, for collections with several.
 
@@ -139,7 +140,9 @@ class QdrantStore(Store):
 
     def _batches(self, batch_size):
         offset = None
-        payload = [self.text] if self.text else False
+        # a key with a dot in it ("meta.title") is either that key or Qdrant's path into a
+        # nested object; asked for by name, Qdrant reads it as the path only
+        payload = (True if "." in self.text else [self.text]) if self.text else False
         with_text = 0
         while True:
             points, offset = self.client.scroll(self.collection, limit=batch_size,
@@ -158,7 +161,7 @@ class QdrantStore(Store):
                             "a collection where every point has it")
                 vecs = np.asarray([p.vector if self.vector is None else p.vector[self.vector]
                                    for p in points], dtype=np.float32)
-                texts = ([_text((p.payload or {}).get(self.text)) for p in points]
+                texts = ([_text(_field(p.payload or {}, self.text)) for p in points]
                          if self.text else None)
                 with_text += 0 if texts is None else sum(t is not None for t in texts)
                 if self.text and offset is None and with_text == 0:
@@ -193,6 +196,19 @@ class QdrantStore(Store):
 
     def _to_score(self, raw):
         return raw
+
+
+def _field(payload: dict, name: str):
+    """A payload field: the key ``name``, else Qdrant's dotted path into nested objects
+    (``"meta.title"``: ``payload["meta"]["title"]``); None when there is neither."""
+    if name in payload:
+        return payload[name]
+    value = payload
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
 def _text(value):
