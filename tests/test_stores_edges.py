@@ -641,3 +641,33 @@ def test_qdrant_text_in_a_nested_or_dotted_payload_field(qdrant_path, rng):
     with pytest.raises(ValueError, match="no point has a payload field 'meta.subtitle'"):
         vd.stores.qdrant(client, "nested", text="meta.subtitle").fetch()
     client.close()
+
+
+def test_pgvector_null_errors_suggest_a_where_that_runs(pg_server, rng):
+    """The NULL-vector and NULL-id errors suggest where='<column> IS NOT NULL'; for
+    columns whose names need quotes ("My Vec", "Doc Id") the suggested condition was
+    unquoted and PostgreSQL could not run it. The condition in each error now works."""
+    import re
+
+    import psycopg
+
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute('DROP TABLE IF EXISTS t_spelled')
+        conn.execute('CREATE TABLE t_spelled ("Doc Id" int, "My Vec" vector(4))')
+        with conn.cursor() as cur:
+            cur.executemany('INSERT INTO t_spelled VALUES (%s, %s::vector)',
+                            [(None if i == 3 else i,
+                              None if i == 7 else "[" + ",".join(map(str, x.tolist())) + "]")
+                             for i, x in enumerate(X)])
+    kw = dict(vector="My Vec", id="Doc Id", metric="euclidean")
+    where = None
+    for expect in ("NULL ids", "NULL vectors"):
+        with pytest.raises(ValueError, match=expect) as err:
+            vd.stores.pgvector(pg_server, "t_spelled", where=where, **kw)
+        cond = re.search(r"where='(.*) IS NOT NULL'", str(err.value)).group(1)
+        where = cond + " IS NOT NULL" if where is None else f"{where} AND {cond} IS NOT NULL"
+    index = vd.stores.pgvector(pg_server, "t_spelled", where=where, **kw).fetch()
+    keep = [i for i in range(20) if i not in (3, 7)]
+    assert sorted(index.ids.tolist()) == keep
+    np.testing.assert_array_equal(index.vectors[np.argsort(index.ids.astype(int))], X[keep])

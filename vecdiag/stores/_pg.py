@@ -123,15 +123,20 @@ class PgVectorStore(_Catalog, Store):
         if no_id:     # checked here: a binary fetch would read the row as the wrong size
             raise ValueError(f"column {self.id} of {self.table} has {no_id} NULL ids: "
                              "a search result could not say which document it is; give them "
-                             f"ids, or pass where='{self.id} IS NOT NULL'")
+                             f"ids, or pass where='{self._spelled(self.id)} IS NOT NULL'")
         if nulls:
             q = self._sql.SQL("SELECT {i} FROM {t} WHERE {v} IS NULL{f} LIMIT 5").format(
                 i=self._id, t=self._table_sql, v=self._v, f=self._filter)
             first = ", ".join(repr(r[0]) for r in self._q(q))
             raise ValueError(f"column {self.vector} of {self.table} has {nulls} NULL vectors "
                              f"(ids: {first}); embed or delete them, or pass "
-                             f"where='{self.vector} IS NOT NULL'")
+                             f"where='{self._spelled(self.vector)} IS NOT NULL'")
         self.cache["n"] = int(total)
+
+    def _spelled(self, column: str) -> str:
+        """A column's name as SQL spells it in a where= condition (quoted when needed)."""
+        (spelled,), = self._q("SELECT quote_ident(%s)", (column,))
+        return spelled
 
     def _use_planned_index(self):
         """With several indexes able to serve the search (an HNSW and an IVFFlat index on
