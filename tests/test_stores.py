@@ -131,6 +131,12 @@ def test_pgvector_where_and_connection_left_alone(pg_docs):
      r"vector_l1_ops, a metric vecdiag does not support"),
     ({"table": "bad_noindex"}, ("DROP INDEX bad_noindex_embedding_idx",),
      r"has no HNSW or IVFFlat index.*pass metric="),
+    # a where= PostgreSQL cannot run raised psycopg's SyntaxError / UndefinedColumn
+    ({"table": "bad_where", "where": "body LIKE 'a%' AND"}, (),
+     r"where=\"body LIKE 'a%' AND\": PostgreSQL cannot run it on bad_where \(syntax error"
+     r".*its columns: id \(bigint\)"),
+    ({"table": "bad_where2", "where": "category = 'news'"}, (),
+     r"where=\"category = 'news'\": .*column \"category\" does not exist"),
 ])
 def test_pgvector_bad_input(pg_server, store_data, kwargs, sql, message):
     X = store_data[0][:20]

@@ -115,6 +115,18 @@ class PgVectorStore(_Catalog, Store):
             cur = self.conn.execute(query, params)
             return cur.fetchall() if cur.description else []
 
+    def _check_where(self, listing: str) -> None:
+        """PostgreSQL must be able to run ``where=`` on the table (planned, not run)."""
+        psycopg = require("psycopg", "vd.stores.pgvector")
+        try:
+            self._q(self._sql.SQL("SELECT 1 FROM {t} WHERE TRUE{f} LIMIT 0").format(
+                t=self._table_sql, f=self._filter))
+        except psycopg.Error as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"where={self.where!r}: PostgreSQL cannot run it on {self.table} "
+                             f"({first}); write an SQL condition on its columns: "
+                             f"{listing}") from None
+
     def _check_nulls(self):
         q = self._sql.SQL("SELECT count(*) FILTER (WHERE {v} IS NULL), count(*), "
                           "count(*) FILTER (WHERE {i} IS NULL) FROM {t} WHERE TRUE{f}").format(

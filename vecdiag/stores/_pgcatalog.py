@@ -85,6 +85,8 @@ class _Catalog:
         # a % as the start of a placeholder (where="body LIKE 'a%'")
         self._filter_params = sql.SQL(" AND ({})").format(
             sql.SQL(self.where.replace("%", "%%"))) if self.where else sql.SQL("")
+        if self.where:
+            self._check_where(listing)
         dims = full[len(base) + 1:-1] if full.endswith(")") else ""
         if dims:
             self.dim = int(dims)
