@@ -150,3 +150,28 @@ def test_audit_force_index_and_qdrant_named_vectors(pg_docs, tmp_path, qdrant_pa
     code = main(["audit", qpath, "--collection", "docs", "--vector", "dense", "--queries",
                  queries, "--force-index"])
     assert code == 2 and "--force-index is for pgvector" in capsys.readouterr().err
+
+
+def test_audit_refuses_options_its_store_would_ignore(tmp_path, store_data, queries, capsys):
+    """--where, --table, --metric or --text given for a faiss index (and --ids for a
+    folder store) were ignored: `--where "cat = 1"` audited every vector, exit 0. Each is
+    now refused with the stores it is for; the faiss audit itself still runs."""
+    faiss = pytest.importorskip("faiss")
+    index = faiss.IndexFlatIP(32)
+    index.add(store_data[0][:200])
+    path = tmp_path / "flat.faiss"
+    faiss.write_index(index, str(path))
+    for extra, option, kinds in ((["--where", "cat = 1"], "--where", "pgvector"),
+                                 (["--table", "docs"], "--table", "pgvector"),
+                                 (["--metric", "cosine"], "--metric", "pgvector"),
+                                 (["--text", "body"], "--text", "pgvector / qdrant"),
+                                 (["--collection", "docs"], "--collection", "qdrant / chroma")):
+        code = main(["audit", str(path), "--queries", queries, *extra])
+        out, err = capsys.readouterr()
+        assert code == 2 and f"{option} is for {kinds}; a faiss store" in err and not out
+    code = main(["audit", str(tmp_path), "--store", "chroma", "--collection", "docs",
+                 "--ids", "ids.txt", "--queries", queries])
+    assert code == 2 and "--ids is for faiss; a chroma store" in capsys.readouterr().err
+    code = main(["audit", str(path), "--queries", queries, "--json", "--sweep", "none"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["recall"] == 1.0 and payload["n"] == 200

@@ -16,6 +16,11 @@ import sys
 
 HELP = "measure a vector store's own search (pgvector, faiss, Qdrant, Chroma) against exact search"
 KINDS = ("pgvector", "faiss", "qdrant", "chroma")
+# the stores each option applies to (another store refuses it rather than ignore it)
+OPTIONS = {"--table": ("pgvector",), "--where": ("pgvector",), "--metric": ("pgvector",),
+           "--force-index": ("pgvector",), "--ids": ("faiss",),
+           "--collection": ("qdrant", "chroma"), "--vector": ("pgvector", "qdrant"),
+           "--text": ("pgvector", "qdrant")}
 
 
 def add_parser(subparsers) -> None:
@@ -94,6 +99,12 @@ def open_store(args):
     from ..cli import CommandError
 
     kind = args.store or guess_kind(args.location)
+    for option, kinds in OPTIONS.items():
+        if getattr(args, option[2:].replace("-", "_")) not in (None, False) and kind not in kinds:
+            why = ("always searches its own index" if option == "--force-index" else
+                   "would ignore it (the audit would not be the one asked for)")
+            raise CommandError(f"{option} is for {' / '.join(kinds)}; a {kind} store {why}: "
+                               "leave it out")
     if kind == "pgvector":
         if not args.table:
             raise CommandError("pgvector needs --table (and --vector / --id when the columns "
@@ -101,9 +112,6 @@ def open_store(args):
         return stores.pgvector(args.location, args.table, vector=args.vector or "embedding",
                                id=args.id, text=args.text, where=args.where,
                                metric=args.metric, force_index=args.force_index)
-    if args.force_index:
-        raise CommandError(f"--force-index is for pgvector; a {kind} store always searches "
-                           "its own index")
     if kind == "faiss":
         return stores.faiss(args.location, ids=args.ids)
     if not args.collection:
