@@ -116,6 +116,30 @@ def test_pgvector_where_and_connection_left_alone(pg_docs):
         assert set(store.fetch().ids.tolist()) == set(range(100))
 
 
+def test_pgvector_connection_in_a_transaction_left_alone(pg_server, rng):
+    """psycopg's default connection (not autocommit) is inside a transaction after any
+    statement; the store's transaction block is then a savepoint, and its SET LOCAL outlived
+    it: after an audit the caller's transaction searched with hnsw.ef_search = 320 and
+    enable_seqscan = off. The settings are put back at the end of each block."""
+    import psycopg
+
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    pg_table(pg_server, "t_in_tx", X, opclass="vector_l2_ops")
+    with psycopg.connect(pg_server) as conn:            # autocommit=False
+        conn.execute("SET LOCAL hnsw.ef_search = 55")   # the caller's own, in its transaction
+        before = [conn.execute(f"SHOW {g}").fetchone()[0]
+                  for g in ("hnsw.ef_search", "enable_seqscan")]
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        store = vd.stores.pgvector(conn, "t_in_tx", force_index=True)
+        assert store.params["ef_search"] == 55
+        a = vd.audit(store, X[:5], k=3, sweep="ef_search=3,200")
+        after = [conn.execute(f"SHOW {g}").fetchone()[0]
+                 for g in ("hnsw.ef_search", "enable_seqscan")]
+        assert before == ["55", "on"] and after == before
+        assert a.params["plan"] == "index scan" and set(a.sweep) == {3, 200}
+        conn.rollback()
+
+
 @pytest.mark.parametrize("kwargs, sql, message", [
     ({"table": "nope"}, (), r"table 'nope' does not exist.*tables there: .*public\.docs"),
     ({"table": "docs", "vector": "emb"}, (),

@@ -9,10 +9,13 @@ indexing) is searched through that cast, and the vectors are read as its float16
 roundings (``compressed``). Vectors come out by binary
 ``COPY``, parsed with NumPy a block at a time (rows of fixed width are never touched one
 by one). Search settings (``hnsw.ef_search``, ``ivfflat.probes``) are set with ``SET LOCAL``
-inside each search's own transaction, so a connection you pass is left as it was.
+inside each search's own transaction (and put back at its end: in a transaction of yours
+it is a savepoint, which a SET LOCAL outlives), so a connection you pass is left as it was.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -158,8 +161,7 @@ class PgVectorStore(_Catalog, Store):
             return
         probe = "[" + ",".join(["1"] * self.dim) + "]"
         with self.conn.transaction():
-            with self.conn.cursor() as cur:
-                cur.execute("SET LOCAL enable_seqscan = off")
+            with self.conn.cursor() as cur, _set_local(cur, {"enable_seqscan": "off"}):
                 cur.execute(self._sql.SQL("EXPLAIN ") + self._search_sql(), {"q": probe, "k": 10})
                 used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
         if used is not None:
@@ -252,26 +254,24 @@ class PgVectorStore(_Catalog, Store):
 
         if "vector_type" not in self.cache:
             self.cache["vector_type"] = TypeInfo.fetch(self.conn, "vector")
-        sql = self._sql
         query = self._search_sql()
         out_ids, out_raw = [], []
         with self.conn.transaction():
             with self.conn.cursor() as cur:
                 # numpy -> vector on this cursor only: your connection is untouched
                 register_vector_info(cur, self.cache["vector_type"])
-                for name, value in self._settings.items():
-                    guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
-                    cur.execute(sql.SQL("SET LOCAL {} = {}").format(
-                        sql.SQL(guc), sql.Literal(int(value))))
+                local = {{"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]:
+                         int(value) for name, value in self._settings.items()}
                 if self.force_index:
-                    cur.execute("SET LOCAL enable_seqscan = off")
-                if len(Q) and self._am is not None:
-                    self.cache["plan"] = self._plan(cur, query, Q[0], k)
-                for q in Q:
-                    cur.execute(query, {"q": q, "k": k}, prepare=True)
-                    rows = cur.fetchall()
-                    out_ids.append([same_id(r[0]) for r in rows])
-                    out_raw.append([r[1] for r in rows])
+                    local["enable_seqscan"] = "off"
+                with _set_local(cur, local):
+                    if len(Q) and self._am is not None:
+                        self.cache["plan"] = self._plan(cur, query, Q[0], k)
+                    for q in Q:
+                        cur.execute(query, {"q": q, "k": k}, prepare=True)
+                        rows = cur.fetchall()
+                        out_ids.append([same_id(r[0]) for r in rows])
+                        out_raw.append([r[1] for r in rows])
         return out_ids, out_raw
 
     def _search_sql(self):
@@ -314,3 +314,21 @@ class PgVectorStore(_Catalog, Store):
         if self.metric == "dot":
             return -raw
         return raw
+
+
+@contextmanager
+def _set_local(cur, settings: dict):
+    """``SET LOCAL`` each setting for a block inside ``conn.transaction()``, put back at its
+    end: in a transaction of the caller's that block is only a savepoint, and a SET LOCAL
+    outlives it until the caller's transaction ends (an error rolls it back anyway)."""
+    before = {}
+    for name, value in settings.items():
+        cur.execute("SELECT current_setting(%s, true)", (name,))
+        before[name] = cur.fetchone()[0]
+        cur.execute("SELECT set_config(%s, %s, true)", (name, str(value)))
+    yield
+    for name, value in before.items():
+        if value is None:       # not defined before (pgvector not loaded yet)
+            cur.execute(f"SET LOCAL {name} TO DEFAULT")
+        else:
+            cur.execute("SELECT set_config(%s, %s, true)", (name, value))
