@@ -140,6 +140,30 @@ def test_pgvector_connection_in_a_transaction_left_alone(pg_server, rng):
         conn.rollback()
 
 
+@pytest.mark.parametrize("row_factory", ["dict_row", "namedtuple_row"])
+def test_pgvector_connection_with_another_row_factory(pg_server, rng, row_factory):
+    """A connection made with row_factory=dict_row (common in psycopg 3 applications) failed
+    in the first catalog read ('invalid input syntax for type oid: "to_regclass"': a dict
+    unpacked into its keys); namedtuple_row failed on two columns named count. The store
+    reads its own rows as tuples, whatever the connection's row factory."""
+    import psycopg
+    import psycopg.rows
+
+    X = rng.normal(size=(100, 8)).astype(np.float32)
+    pg_table(pg_server, "t_rows", X, ids=[f"d{i}" for i in range(100)], id_type="text",
+             opclass="vector_ip_ops")
+    factory = getattr(psycopg.rows, row_factory)
+    with psycopg.connect(pg_server, autocommit=True, row_factory=factory) as conn:
+        store = vd.stores.pgvector(conn, "t_rows", text="body")
+        assert (store.metric, store.n, store.dim, store.params["ef_search"]) == ("dot", 100, 8, 40)
+        res = store.search(X[:4], k=5)
+        top = np.argsort(-(X[:4].astype(np.float64) @ X.astype(np.float64).T), axis=1)[:, :5]
+        assert res.ids.tolist() == [[f"d{i}" for i in row] for row in top]
+        index = store.fetch()
+        assert dict(zip(index.ids.tolist(), index.texts.tolist()))["d7"] == "document 7"
+        assert vd.audit(store, X[:4], k=5, sweep=False).recall == 1.0
+
+
 @pytest.mark.parametrize("kwargs, sql, message", [
     ({"table": "nope"}, (), r"table 'nope' does not exist.*tables there: .*public\.docs"),
     ({"table": "docs", "vector": "emb"}, (),

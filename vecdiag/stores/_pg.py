@@ -87,6 +87,9 @@ class PgVectorStore(_Catalog, Store):
         psycopg = require("psycopg", "vd.stores.pgvector")
         require("pgvector.psycopg", "vd.stores.pgvector")
         self._sql = require("psycopg.sql")
+        # rows as tuples on every cursor of ours, whatever row_factory a connection you
+        # pass has (dict_row, namedtuple_row)
+        self._tuple_row = require("psycopg.rows").tuple_row
         if isinstance(dsn_or_connection, str):
             self._dsn = mask_dsn(dsn_or_connection)
             try:
@@ -115,8 +118,11 @@ class PgVectorStore(_Catalog, Store):
     # ------------------------------------------------------------- introspection
     def _q(self, query, params=None):
         with self.conn.transaction():
-            cur = self.conn.execute(query, params)
+            cur = self._cursor().execute(query, params)
             return cur.fetchall() if cur.description else []
+
+    def _cursor(self):
+        return self.conn.cursor(row_factory=self._tuple_row)
 
     def _check_where(self, listing: str) -> None:
         """PostgreSQL must be able to run ``where=`` on the table (planned, not run)."""
@@ -161,7 +167,7 @@ class PgVectorStore(_Catalog, Store):
             return
         probe = "[" + ",".join(["1"] * self.dim) + "]"
         with self.conn.transaction():
-            with self.conn.cursor() as cur, _set_local(cur, {"enable_seqscan": "off"}):
+            with self._cursor() as cur, _set_local(cur, {"enable_seqscan": "off"}):
                 cur.execute(self._sql.SQL("EXPLAIN ") + self._search_sql(), {"q": probe, "k": 10})
                 used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
         if used is not None:
@@ -229,7 +235,7 @@ class PgVectorStore(_Catalog, Store):
     def _copy_batches(self, batch_size):
         parser = CopyParser(self.dim, self._vtype, self._id_type, self.text is not None)
         with self.conn.transaction():
-            with self.conn.cursor() as cur:
+            with self._cursor() as cur:
                 with cur.copy(self.copy_sql()) as copy:
                     for data in copy:
                         batch = parser.feed(data)
@@ -257,7 +263,7 @@ class PgVectorStore(_Catalog, Store):
         query = self._search_sql()
         out_ids, out_raw = [], []
         with self.conn.transaction():
-            with self.conn.cursor() as cur:
+            with self._cursor() as cur:
                 # numpy -> vector on this cursor only: your connection is untouched
                 register_vector_info(cur, self.cache["vector_type"])
                 local = {{"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]:
