@@ -164,6 +164,31 @@ def test_pgvector_connection_with_another_row_factory(pg_server, rng, row_factor
         assert vd.audit(store, X[:4], k=5, sweep=False).recall == 1.0
 
 
+def test_pgvector_closed_or_async_connection_is_named(pg_docs):
+    """A closed connection escaped as psycopg's OperationalError, an AsyncConnection as
+    "'_AsyncGeneratorContextManager' object does not support the context manager
+    protocol"; each now names dsn_or_connection and what to pass."""
+    import asyncio
+
+    import psycopg
+
+    conn = psycopg.connect(pg_docs)
+    conn.close()
+    with pytest.raises(ValueError, match="dsn_or_connection: the connection is closed"):
+        vd.stores.pgvector(conn, "docs")
+
+    async def with_async():
+        aconn = await psycopg.AsyncConnection.connect(pg_docs, autocommit=True)
+        try:
+            with pytest.raises(TypeError, match="dsn_or_connection is a psycopg "
+                                                "AsyncConnection.*psycopg.connect"):
+                vd.stores.pgvector(aconn, "docs")
+        finally:
+            await aconn.close()
+
+    asyncio.run(with_async())
+
+
 @pytest.mark.parametrize("kwargs, sql, message", [
     ({"table": "nope"}, (), r"table 'nope' does not exist.*tables there: .*public\.docs"),
     ({"table": "docs", "vector": "emb"}, (),

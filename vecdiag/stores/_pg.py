@@ -99,7 +99,14 @@ class PgVectorStore(_Catalog, Store):
                 raise ValueError(f"cannot connect to PostgreSQL at {self._dsn}: "
                                  f"{message.splitlines()[0] if message else type(err).__name__}; "
                                  "check that the server runs and the DSN is right") from None
+        elif isinstance(dsn_or_connection, psycopg.AsyncConnection):
+            raise TypeError("dsn_or_connection is a psycopg AsyncConnection; vecdiag reads "
+                            "through a synchronous one: pass psycopg.connect(...) or the "
+                            "connection string")
         elif hasattr(dsn_or_connection, "cursor") and hasattr(dsn_or_connection, "execute"):
+            if getattr(dsn_or_connection, "closed", False):
+                raise ValueError("dsn_or_connection: the connection is closed; pass an open "
+                                 "one, or the connection string")
             self.conn = dsn_or_connection
             self._dsn = "connection"
         else:
