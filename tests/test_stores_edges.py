@@ -671,3 +671,20 @@ def test_pgvector_null_errors_suggest_a_where_that_runs(pg_server, rng):
     keep = [i for i in range(20) if i not in (3, 7)]
     assert sorted(index.ids.tolist()) == keep
     np.testing.assert_array_equal(index.vectors[np.argsort(index.ids.astype(int))], X[keep])
+
+
+def test_pgvector_unknown_table_lists_names_that_can_be_passed(pg_server, rng):
+    """A table named "docs.v2" (a dot in its name) passed as docs.v2 reads as schema docs,
+    table v2: refused, and the error listed public.docs.v2, which is refused the same way.
+    The tables there are listed as table= takes them (quoted where needed)."""
+    import re
+
+    X = rng.normal(size=(30, 8)).astype(np.float32)
+    pg_table(pg_server, '"docs.v2"', X, opclass=None)
+    with pytest.raises(ValueError, match="table 'docs.v2' does not exist") as err:
+        vd.stores.pgvector(pg_server, "docs.v2", metric="dot")
+    listed = re.search(r"tables there: (.*)$", str(err.value)).group(1).split(", ")
+    assert 'public."docs.v2"' in listed
+    store = vd.stores.pgvector(pg_server, 'public."docs.v2"', metric="dot")
+    index = store.fetch()
+    np.testing.assert_array_equal(index.vectors[np.argsort(index.ids.astype(int))], X)

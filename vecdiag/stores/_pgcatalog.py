@@ -39,9 +39,11 @@ class _Catalog:
             exact = " || '.' || ".join(["quote_ident(%s)"] * len(parts))
             (oid,), = self._q(f"SELECT to_regclass({exact})::oid", tuple(parts))
         if oid is None:
+            # as table= takes them (quoted where needed: public."docs.v2", app."My Docs")
             names = [r[0] for r in self._q(
-                "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")]
+                "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM "
+                "information_schema.tables WHERE table_schema NOT IN ('pg_catalog', "
+                "'information_schema') ORDER BY table_schema, table_name")]
             raise ValueError(f"table {table!r} does not exist in {self._dsn}; tables there: "
                              f"{', '.join(names[:20]) or 'none'}")
         self._oid = oid
