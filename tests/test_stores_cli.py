@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _store_servers import fast_dir
 
+import vecdiag as vd
 from vecdiag.cli import main
 
 
@@ -61,6 +62,19 @@ def test_audit_unreachable_server_masks_password(queries, capsys):
                  "--table", "docs", "--queries", queries])
     out, err = capsys.readouterr()
     assert code == 2 and "cannot connect" in err and "hunter2" not in out + err
+
+
+def test_audit_unreachable_qdrant_server_is_exit_2(queries, capsys):
+    """A Qdrant URL with no server escaped from vd.stores.qdrant as qdrant-client's
+    ResponseHandlingException ('[Errno 111] Connection refused', no URL named), which the
+    command did not catch: a traceback instead of exit 2."""
+    pytest.importorskip("qdrant_client")
+    with pytest.raises(ValueError, match=r"cannot reach Qdrant at http://127\.0\.0\.1:1"):
+        vd.stores.qdrant("http://127.0.0.1:1", "docs")
+    code = main(["audit", "http://ann:hunter2@127.0.0.1:1", "--store", "qdrant",
+                 "--collection", "docs", "--queries", queries])
+    out, err = capsys.readouterr()
+    assert code == 2 and "cannot reach Qdrant" in err and "hunter2" not in out + err
 
 
 def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):

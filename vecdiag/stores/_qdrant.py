@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from .._optional import require
-from .base import Store
+from .base import Store, mask_dsn
 
 __all__ = ["qdrant", "QdrantStore"]
 
@@ -74,7 +74,14 @@ class QdrantStore(Store):
         else:
             raise TypeError("client_or_path must be a QdrantClient, a local folder or a URL, "
                             f"got {type(client_or_path).__name__}")
-        names = [c.name for c in self.client.get_collections().collections]
+        errors = require("qdrant_client.http.exceptions")
+        try:
+            names = [c.name for c in self.client.get_collections().collections]
+        except (errors.ApiException, OSError) as err:    # no server there, refused, 401
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"cannot reach Qdrant at {mask_dsn(self._where)}: "
+                             f"{mask_dsn(first)}; check that the server runs and the URL "
+                             "(and api key) are right") from None
         if collection not in names:
             raise ValueError(f"collection {collection!r} does not exist in Qdrant {self._where}; "
                              f"collections there: {', '.join(names) or 'none'}")
