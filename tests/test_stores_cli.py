@@ -77,6 +77,14 @@ def test_audit_unreachable_qdrant_server_is_exit_2(queries, capsys):
     assert code == 2 and "cannot reach Qdrant" in err and "hunter2" not in out + err
 
 
+def test_audit_guesses_qdrant_for_a_url(queries, capsys):
+    """An http(s) URL was 'neither a connection string, an index file nor a folder'
+    without --store qdrant; Qdrant is the store the command reaches by URL."""
+    pytest.importorskip("qdrant_client")
+    code = main(["audit", "http://127.0.0.1:1", "--collection", "docs", "--queries", queries])
+    assert code == 2 and "cannot reach Qdrant at http://127.0.0.1:1" in capsys.readouterr().err
+
+
 def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):
     faiss = pytest.importorskip("faiss")
     X = store_data[0]

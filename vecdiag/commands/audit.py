@@ -1,7 +1,8 @@
 """``vecdiag audit STORE --queries Q.npy``: recall of a vector store's own search.
 
 STORE is a PostgreSQL connection string (pgvector; with ``--table``), a faiss index file
-(``--ids`` for its ids), or a folder of Qdrant local mode or Chroma (``--collection``).
+(``--ids`` for its ids), a Qdrant server URL, or a folder of Qdrant local mode or Chroma
+(``--collection``).
 Prints the audit (recall against exact search with its interval, the sweep, findings);
 ``--json`` prints one JSON object, ``-o`` writes the HTML view. Exit status: 0 fine, 1 when
 ``--fail-below`` is given and the recall is below it, 2 on bad input. A password in the
@@ -72,13 +73,16 @@ def run(args) -> int:
 
 
 def guess_kind(location: str) -> str:
-    """pgvector for a connection string, faiss for a file, qdrant / chroma for a folder."""
+    """pgvector for a connection string, qdrant for a URL, faiss for a file, qdrant /
+    chroma for a folder."""
     from ..cli import CommandError
     from ..stores import mask_dsn
 
     if location.startswith(("postgresql://", "postgres://")) or "dbname=" in location \
             or "host=" in location:
         return "pgvector"
+    if location.startswith(("http://", "https://")):    # the one store served by URL here
+        return "qdrant"
     if os.path.isfile(location):
         return "faiss"
     if os.path.isdir(location):
