@@ -688,3 +688,28 @@ def test_pgvector_unknown_table_lists_names_that_can_be_passed(pg_server, rng):
     store = vd.stores.pgvector(pg_server, 'public."docs.v2"', metric="dot")
     index = store.fetch()
     np.testing.assert_array_equal(index.vectors[np.argsort(index.ids.astype(int))], X)
+
+
+def test_ids_beyond_int64_qdrant_and_a_faiss_sidecar(qdrant_path, faiss_data):
+    """Qdrant point ids are unsigned 64-bit: a collection with ids >= 2**63 failed in its
+    fetch with 'OverflowError: Python int too large to convert to C long' (the duplicate
+    check sorted the ids as int64), as did such ids in a faiss sidecar. They are ids."""
+    from qdrant_client import QdrantClient, models
+
+    faiss, X, Q = faiss_data
+    big = [2**64 - 1 - 3 * i for i in range(40)]
+    client = QdrantClient(path=os.path.join(qdrant_path, "u64"))
+    client.create_collection("u64", vectors_config=models.VectorParams(
+        size=16, distance=models.Distance.EUCLID))
+    client.upsert("u64", [models.PointStruct(id=big[i], vector=X[i].tolist())
+                          for i in range(40)])
+    store = vd.stores.qdrant(client, "u64")
+    want = np.array(big, dtype=object)[_exact_top(X[:40], Q, 5, "euclidean")]
+    assert store.search(Q, 5).ids.tolist() == want.tolist()
+    assert vd.audit(store, Q, k=5, sweep=False).recall == 1.0
+    client.close()
+    flat = faiss.IndexFlatL2(16)
+    flat.add(X[:40])
+    assert vd.stores.faiss(flat, ids=big).search(Q, 5).ids.tolist() == want.tolist()
+    with pytest.raises(ValueError, match=f"1 duplicate ids \\({big[0]}\\)"):
+        vd.stores.faiss(flat, ids=big[:39] + big[:1]).fetch()

@@ -280,8 +280,13 @@ class Store:
             raise ValueError(f"{self.describe()} has {len(missing)} vectors without an id "
                              f"(NULL or None: {V.format_rows(missing)} in fetch order); give "
                              "every vector an id")
+        arr = None
         if all(type(v) is int for v in values):   # integer ids: sort, no dict of n entries
-            arr = np.sort(np.asarray(values, dtype=np.int64))
+            try:
+                arr = np.sort(np.asarray(values, dtype=np.int64))
+            except OverflowError:    # beyond int64 (Qdrant's ids are unsigned 64-bit)
+                arr = None
+        if arr is not None:
             dupes = np.unique(arr[1:][arr[1:] == arr[:-1]]).tolist()
         else:
             seen, dupes = set(), []
