@@ -212,6 +212,24 @@ def test_faiss_id_sidecars(faiss_data, tmp_path):
         store.search(Q, 3)
 
 
+def test_faiss_npy_ids_of_objects_or_two_dimensions_are_named(faiss_data, tmp_path):
+    """An ids .npy holding an object array failed with NumPy's bare 'Object arrays cannot
+    be loaded when allow_pickle=False' (no argument, no file named); a 2-D one was read as
+    rows ('entry 0 is [0, 1]'), where the same array in memory is refused as not 1-D."""
+    faiss, X, _ = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X[:4])
+    path = tmp_path / "ids.npy"
+    np.save(path, np.array(["a", 1, "c", 2], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"ids: .*ids\.npy' holds a NumPy object array"):
+        vd.stores.faiss(flat, ids=path)
+    np.save(path, np.arange(8).reshape(4, 2))
+    with pytest.raises(ValueError, match=r"one id per vector \(1-D\), got shape \(4, 2\)"):
+        vd.stores.faiss(flat, ids=path)
+    np.save(path, np.array(["a", "b", "c", "d"]))
+    assert vd.stores.faiss(flat, ids=path).fetch().ids.tolist() == ["a", "b", "c", "d"]
+
+
 def test_faiss_id_files_read_like_the_cli_ids(faiss_data, tmp_path):
     """An ids file from a Windows editor (byte-order mark) gives the same ids as a plain
     one, in .txt and .json alike; a blank line between ids is refused, naming it, as the

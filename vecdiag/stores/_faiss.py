@@ -284,7 +284,16 @@ def _read_ids(ids, n: int) -> list:
             raise ValueError(f"ids: no file at {path!r}; pass the ids file (one id per line) "
                              "or a list")
         if path.endswith(".npy"):
-            values = np.load(path, allow_pickle=False).tolist()
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except ValueError:      # an object array: loading it would run pickled code
+                raise ValueError(f"ids: {path!r} holds a NumPy object array, which vecdiag "
+                                 "does not unpickle; save the ids as strings or integers "
+                                 "(np.save(path, np.asarray(ids, dtype=str)))") from None
+            if arr.ndim != 1:
+                raise ValueError(f"ids must be one id per vector (1-D), got shape {arr.shape} "
+                                 f"in {path!r}")
+            values = arr.tolist()
         elif path.endswith(".json"):
             try:
                 values = json.loads(read_text(path, "ids"))
