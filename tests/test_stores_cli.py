@@ -77,6 +77,29 @@ def test_audit_unreachable_qdrant_server_is_exit_2(queries, capsys):
     assert code == 2 and "cannot reach Qdrant" in err and "hunter2" not in out + err
 
 
+def test_audit_qdrant_folder_open_in_another_client(qdrant_path, store_data, queries, capsys):
+    """A Qdrant local-mode folder still open in the application's client: the folder was
+    passed to QdrantClient, whose RuntimeError ('already accessed by another instance')
+    the command reported as 'internal error ... a bug in vecdiag', exit 3."""
+    from qdrant_client import QdrantClient, models
+
+    path = os.path.join(qdrant_path, "locked")
+    client = QdrantClient(path=path)
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=32, distance=models.Distance.DOT))
+    client.upsert("docs", points=models.Batch(ids=list(range(20)),
+                                              vectors=store_data[0][:20].tolist()))
+    try:
+        with pytest.raises(ValueError, match="is open in another Qdrant client.*pass that "
+                                             "client itself"):
+            vd.stores.qdrant(path, "docs")
+        code = main(["audit", path, "--collection", "docs", "--queries", queries])
+        assert code == 2 and "is open in another Qdrant client" in capsys.readouterr().err
+        assert vd.stores.qdrant(client, "docs").n == 20        # the client itself reads it
+    finally:
+        client.close()
+
+
 def test_audit_guesses_qdrant_for_a_url(queries, capsys):
     """An http(s) URL was 'neither a connection string, an index file nor a folder'
     without --store qdrant; Qdrant is the store the command reaches by URL."""

@@ -65,7 +65,15 @@ class QdrantStore(Store):
                 raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
                                  "given to QdrantClient(path=...), a URL, or the client")
             else:
-                self.client, self.local = qc.QdrantClient(path=where), True
+                try:
+                    self.client, self.local = qc.QdrantClient(path=where), True
+                except RuntimeError as err:     # local mode: one client per folder
+                    if "already accessed" not in str(err):
+                        raise
+                    raise ValueError(f"client_or_path: the Qdrant folder {where!r} is open "
+                                     "in another Qdrant client (local mode lets one at a "
+                                     "time in); pass that client itself, close it first, "
+                                     "or use a Qdrant server") from None
             self._where = where
         elif isinstance(client_or_path, qc.QdrantClient):
             self.client = client_or_path
