@@ -116,6 +116,79 @@ def test_pgvector_where_and_connection_left_alone(pg_docs):
         assert set(store.fetch().ids.tolist()) == set(range(100))
 
 
+def test_pgvector_connection_in_a_transaction_left_alone(pg_server, rng):
+    """psycopg's default connection (not autocommit) is inside a transaction after any
+    statement; the store's transaction block is then a savepoint, and its SET LOCAL outlived
+    it: after an audit the caller's transaction searched with hnsw.ef_search = 320 and
+    enable_seqscan = off. The settings are put back at the end of each block."""
+    import psycopg
+
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    pg_table(pg_server, "t_in_tx", X, opclass="vector_l2_ops")
+    with psycopg.connect(pg_server) as conn:            # autocommit=False
+        conn.execute("SET LOCAL hnsw.ef_search = 55")   # the caller's own, in its transaction
+        before = [conn.execute(f"SHOW {g}").fetchone()[0]
+                  for g in ("hnsw.ef_search", "enable_seqscan")]
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        store = vd.stores.pgvector(conn, "t_in_tx", force_index=True)
+        assert store.params["ef_search"] == 55
+        a = vd.audit(store, X[:5], k=3, sweep="ef_search=3,200")
+        after = [conn.execute(f"SHOW {g}").fetchone()[0]
+                 for g in ("hnsw.ef_search", "enable_seqscan")]
+        assert before == ["55", "on"] and after == before
+        assert a.params["plan"] == "index scan" and set(a.sweep) == {3, 200}
+        conn.rollback()
+
+
+@pytest.mark.parametrize("row_factory", ["dict_row", "namedtuple_row"])
+def test_pgvector_connection_with_another_row_factory(pg_server, rng, row_factory):
+    """A connection made with row_factory=dict_row (common in psycopg 3 applications) failed
+    in the first catalog read ('invalid input syntax for type oid: "to_regclass"': a dict
+    unpacked into its keys); namedtuple_row failed on two columns named count. The store
+    reads its own rows as tuples, whatever the connection's row factory."""
+    import psycopg
+    import psycopg.rows
+
+    X = rng.normal(size=(100, 8)).astype(np.float32)
+    pg_table(pg_server, "t_rows", X, ids=[f"d{i}" for i in range(100)], id_type="text",
+             opclass="vector_ip_ops")
+    factory = getattr(psycopg.rows, row_factory)
+    with psycopg.connect(pg_server, autocommit=True, row_factory=factory) as conn:
+        store = vd.stores.pgvector(conn, "t_rows", text="body")
+        assert (store.metric, store.n, store.dim, store.params["ef_search"]) == ("dot", 100, 8, 40)
+        res = store.search(X[:4], k=5)
+        top = np.argsort(-(X[:4].astype(np.float64) @ X.astype(np.float64).T), axis=1)[:, :5]
+        assert res.ids.tolist() == [[f"d{i}" for i in row] for row in top]
+        index = store.fetch()
+        assert dict(zip(index.ids.tolist(), index.texts.tolist()))["d7"] == "document 7"
+        assert vd.audit(store, X[:4], k=5, sweep=False).recall == 1.0
+
+
+def test_pgvector_closed_or_async_connection_is_named(pg_docs):
+    """A closed connection escaped as psycopg's OperationalError, an AsyncConnection as
+    "'_AsyncGeneratorContextManager' object does not support the context manager
+    protocol"; each now names dsn_or_connection and what to pass."""
+    import asyncio
+
+    import psycopg
+
+    conn = psycopg.connect(pg_docs)
+    conn.close()
+    with pytest.raises(ValueError, match="dsn_or_connection: the connection is closed"):
+        vd.stores.pgvector(conn, "docs")
+
+    async def with_async():
+        aconn = await psycopg.AsyncConnection.connect(pg_docs, autocommit=True)
+        try:
+            with pytest.raises(TypeError, match="dsn_or_connection is a psycopg "
+                                                "AsyncConnection.*psycopg.connect"):
+                vd.stores.pgvector(aconn, "docs")
+        finally:
+            await aconn.close()
+
+    asyncio.run(with_async())
+
+
 @pytest.mark.parametrize("kwargs, sql, message", [
     ({"table": "nope"}, (), r"table 'nope' does not exist.*tables there: .*public\.docs"),
     ({"table": "docs", "vector": "emb"}, (),
@@ -131,6 +204,12 @@ def test_pgvector_where_and_connection_left_alone(pg_docs):
      r"vector_l1_ops, a metric vecdiag does not support"),
     ({"table": "bad_noindex"}, ("DROP INDEX bad_noindex_embedding_idx",),
      r"has no HNSW or IVFFlat index.*pass metric="),
+    # a where= PostgreSQL cannot run raised psycopg's SyntaxError / UndefinedColumn
+    ({"table": "bad_where", "where": "body LIKE 'a%' AND"}, (),
+     r"where=\"body LIKE 'a%' AND\": PostgreSQL cannot run it on bad_where \(syntax error"
+     r".*its columns: id \(bigint\)"),
+    ({"table": "bad_where2", "where": "category = 'news'"}, (),
+     r"where=\"category = 'news'\": .*column \"category\" does not exist"),
 ])
 def test_pgvector_bad_input(pg_server, store_data, kwargs, sql, message):
     X = store_data[0][:20]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _store_servers import fast_dir
 
+import vecdiag as vd
 from vecdiag.cli import main
 
 
@@ -61,6 +62,50 @@ def test_audit_unreachable_server_masks_password(queries, capsys):
                  "--table", "docs", "--queries", queries])
     out, err = capsys.readouterr()
     assert code == 2 and "cannot connect" in err and "hunter2" not in out + err
+
+
+def test_audit_unreachable_qdrant_server_is_exit_2(queries, capsys):
+    """A Qdrant URL with no server escaped from vd.stores.qdrant as qdrant-client's
+    ResponseHandlingException ('[Errno 111] Connection refused', no URL named), which the
+    command did not catch: a traceback instead of exit 2."""
+    pytest.importorskip("qdrant_client")
+    with pytest.raises(ValueError, match=r"cannot reach Qdrant at http://127\.0\.0\.1:1"):
+        vd.stores.qdrant("http://127.0.0.1:1", "docs")
+    code = main(["audit", "http://ann:hunter2@127.0.0.1:1", "--store", "qdrant",
+                 "--collection", "docs", "--queries", queries])
+    out, err = capsys.readouterr()
+    assert code == 2 and "cannot reach Qdrant" in err and "hunter2" not in out + err
+
+
+def test_audit_qdrant_folder_open_in_another_client(qdrant_path, store_data, queries, capsys):
+    """A Qdrant local-mode folder still open in the application's client: the folder was
+    passed to QdrantClient, whose RuntimeError ('already accessed by another instance')
+    the command reported as 'internal error ... a bug in vecdiag', exit 3."""
+    from qdrant_client import QdrantClient, models
+
+    path = os.path.join(qdrant_path, "locked")
+    client = QdrantClient(path=path)
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=32, distance=models.Distance.DOT))
+    client.upsert("docs", points=models.Batch(ids=list(range(20)),
+                                              vectors=store_data[0][:20].tolist()))
+    try:
+        with pytest.raises(ValueError, match="is open in another Qdrant client.*pass that "
+                                             "client itself"):
+            vd.stores.qdrant(path, "docs")
+        code = main(["audit", path, "--collection", "docs", "--queries", queries])
+        assert code == 2 and "is open in another Qdrant client" in capsys.readouterr().err
+        assert vd.stores.qdrant(client, "docs").n == 20        # the client itself reads it
+    finally:
+        client.close()
+
+
+def test_audit_guesses_qdrant_for_a_url(queries, capsys):
+    """An http(s) URL was 'neither a connection string, an index file nor a folder'
+    without --store qdrant; Qdrant is the store the command reaches by URL."""
+    pytest.importorskip("qdrant_client")
+    code = main(["audit", "http://127.0.0.1:1", "--collection", "docs", "--queries", queries])
+    assert code == 2 and "cannot reach Qdrant at http://127.0.0.1:1" in capsys.readouterr().err
 
 
 def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):
@@ -150,3 +195,28 @@ def test_audit_force_index_and_qdrant_named_vectors(pg_docs, tmp_path, qdrant_pa
     code = main(["audit", qpath, "--collection", "docs", "--vector", "dense", "--queries",
                  queries, "--force-index"])
     assert code == 2 and "--force-index is for pgvector" in capsys.readouterr().err
+
+
+def test_audit_refuses_options_its_store_would_ignore(tmp_path, store_data, queries, capsys):
+    """--where, --table, --metric or --text given for a faiss index (and --ids for a
+    folder store) were ignored: `--where "cat = 1"` audited every vector, exit 0. Each is
+    now refused with the stores it is for; the faiss audit itself still runs."""
+    faiss = pytest.importorskip("faiss")
+    index = faiss.IndexFlatIP(32)
+    index.add(store_data[0][:200])
+    path = tmp_path / "flat.faiss"
+    faiss.write_index(index, str(path))
+    for extra, option, kinds in ((["--where", "cat = 1"], "--where", "pgvector"),
+                                 (["--table", "docs"], "--table", "pgvector"),
+                                 (["--metric", "cosine"], "--metric", "pgvector"),
+                                 (["--text", "body"], "--text", "pgvector / qdrant"),
+                                 (["--collection", "docs"], "--collection", "qdrant / chroma")):
+        code = main(["audit", str(path), "--queries", queries, *extra])
+        out, err = capsys.readouterr()
+        assert code == 2 and f"{option} is for {kinds}; a faiss store" in err and not out
+    code = main(["audit", str(tmp_path), "--store", "chroma", "--collection", "docs",
+                 "--ids", "ids.txt", "--queries", queries])
+    assert code == 2 and "--ids is for faiss; a chroma store" in capsys.readouterr().err
+    code = main(["audit", str(path), "--queries", queries, "--json", "--sweep", "none"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["recall"] == 1.0 and payload["n"] == 200

@@ -212,6 +212,24 @@ def test_faiss_id_sidecars(faiss_data, tmp_path):
         store.search(Q, 3)
 
 
+def test_faiss_npy_ids_of_objects_or_two_dimensions_are_named(faiss_data, tmp_path):
+    """An ids .npy holding an object array failed with NumPy's bare 'Object arrays cannot
+    be loaded when allow_pickle=False' (no argument, no file named); a 2-D one was read as
+    rows ('entry 0 is [0, 1]'), where the same array in memory is refused as not 1-D."""
+    faiss, X, _ = faiss_data
+    flat = faiss.IndexFlatIP(16)
+    flat.add(X[:4])
+    path = tmp_path / "ids.npy"
+    np.save(path, np.array(["a", 1, "c", 2], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"ids: .*ids\.npy' holds a NumPy object array"):
+        vd.stores.faiss(flat, ids=path)
+    np.save(path, np.arange(8).reshape(4, 2))
+    with pytest.raises(ValueError, match=r"one id per vector \(1-D\), got shape \(4, 2\)"):
+        vd.stores.faiss(flat, ids=path)
+    np.save(path, np.array(["a", "b", "c", "d"]))
+    assert vd.stores.faiss(flat, ids=path).fetch().ids.tolist() == ["a", "b", "c", "d"]
+
+
 def test_faiss_id_files_read_like_the_cli_ids(faiss_data, tmp_path):
     """An ids file from a Windows editor (byte-order mark) gives the same ids as a plain
     one, in .txt and .json alike; a blank line between ids is refused, naming it, as the
@@ -549,3 +567,167 @@ def test_faiss_ivf_spectral_hash_is_refused_when_made(faiss_data):
     index.add(X)
     with pytest.raises(ValueError, match="IndexIVFSpectralHash index is not supported"):
         vd.stores.faiss(index)
+
+
+def test_queries_beyond_float32_are_refused_not_sent_as_inf(faiss_data):
+    """A finite float64 query beyond float32's range (1e39) became inf in the float32 cast
+    every store compares in: search sent it and returned an empty answer (all -1), and
+    the audit said the queries held 'NaN or inf'. Now both name the row and the range."""
+    faiss, X, Q = faiss_data
+    flat = faiss.IndexFlatL2(16)
+    flat.add(X)
+    store = vd.stores.faiss(flat)
+    bad = np.asarray(Q[:3], dtype=np.float64)
+    bad[1, 4] = 1e39                        # finite in float64, > float32 max 3.4e38
+    assert np.isfinite(bad).all() and 1e39 > np.finfo(np.float32).max
+    for call in (lambda: store.search(bad, k=5), lambda: vd.audit(store, bad, k=5)):
+        with pytest.raises(ValueError, match=r"queries: 1 row \(1\).*float32"):
+            call()
+    # the other rows search as before
+    np.testing.assert_array_equal(store.search(bad[[0, 2]], k=5).indices,
+                                  _exact_top(X, Q[[0, 2]], 5, "euclidean"))
+
+
+def test_pgvector_two_indexes_of_one_metric_report_the_one_postgresql_uses(pg_server, rng):
+    """An HNSW and an IVFFlat index on the same column and metric: the store reported the
+    first by name (HNSW, ef_search) while PostgreSQL searched with the IVFFlat one, and
+    the audit then said the search was a 'sequential scan (exact)' whose recall 'says
+    nothing about the index', of a search that lost most neighbours. The store now
+    reports the index PostgreSQL's own EXPLAIN names, with its setting (probes)."""
+    import psycopg
+
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    Q = rng.normal(size=(40, 8)).astype(np.float32)
+    pg_table(pg_server, "t_two_idx", X, opclass="vector_l2_ops", extra_sql=(
+        "CREATE INDEX zz_two_ivf ON t_two_idx USING ivfflat (embedding vector_l2_ops) "
+        "WITH (lists = 50)", "ANALYZE t_two_idx"))
+    probe = "[" + ",".join(["0.5"] * 8) + "]"
+    with psycopg.connect(pg_server, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = " ".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT id FROM t_two_idx ORDER BY embedding <-> %s::vector LIMIT 10",
+            (probe,)).fetchall())
+    assert "using zz_two_ivf on" in plan            # PostgreSQL searches with the IVFFlat
+    store = vd.stores.pgvector(pg_server, "t_two_idx", force_index=True)
+    assert (store.params["name"], store.params["index"]) == ("zz_two_ivf", "ivfflat")
+    assert store.search_setting == "probes"
+    a = vd.audit(store, Q, k=10, sweep=False)
+    top = _exact_top(X, Q, 10, "euclidean")           # ids are the rows of X
+    got = store.search(Q, 10).ids
+    ref = np.mean([len(set(g.tolist()) & set(t.tolist())) / 10 for g, t in zip(got, top)])
+    assert ref < 0.9 and a.recall == pytest.approx(ref)
+    assert a.params["plan"] == "index scan"
+    assert not any(f.code == "index_unused" for f in a.findings)
+
+
+def test_faiss_ivf_dedup_is_refused_when_made(faiss_data):
+    """IndexIVFFlatDedup keeps a repeated vector once (ntotal counts every copy): the
+    store was made and its fetch then said the index 'changed while it was read'
+    (600 rows read, 650 counted). It is refused when the store is made, with the reason."""
+    faiss, X, _ = faiss_data
+    data = np.concatenate([X, X[:50]])                     # 50 exact copies
+    index = faiss.IndexIVFFlatDedup(faiss.IndexFlatL2(16), 16, 4)
+    index.train(data)
+    index.add(data)
+    assert index.ntotal == len(data)
+    with pytest.raises(ValueError, match="IndexIVFFlatDedup index is not supported: it "
+                                         "stores a repeated vector once"):
+        vd.stores.faiss(index)
+
+
+def test_qdrant_text_in_a_nested_or_dotted_payload_field(qdrant_path, rng):
+    """text="meta.title" (Qdrant's path into a nested payload object) and a payload key
+    with a dot in it ("a.b") were both refused, the second with an error listing the field
+    it said no point had ('no payload field 'a.b' (a point's payload has 'a.b', ...)')."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "nested"))
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    client.create_collection("nested", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.EUCLID))
+    client.upsert("nested", [models.PointStruct(
+        id=i, vector=X[i].tolist(),
+        payload={"meta": {"title": f"title {i}"}, "a.b": f"dotted {i}", "t": i}
+        if i != 5 else {"meta": "not an object"}) for i in range(12)])
+    for field, want in (("meta.title", "title {}"), ("a.b", "dotted {}"), ("t", "{}")):
+        store = vd.stores.qdrant(client, "nested", text=field)
+        index = store.fetch()
+        assert dict(zip(index.ids.tolist(), index.texts.tolist())) == \
+            {i: (want.format(i) if i != 5 else None) for i in range(12)}
+        np.testing.assert_array_equal(store.search(X[:2], 3).indices,
+                                      _exact_top(X, X[:2], 3, "euclidean"))
+    with pytest.raises(ValueError, match="no point has a payload field 'meta.subtitle'"):
+        vd.stores.qdrant(client, "nested", text="meta.subtitle").fetch()
+    client.close()
+
+
+def test_pgvector_null_errors_suggest_a_where_that_runs(pg_server, rng):
+    """The NULL-vector and NULL-id errors suggest where='<column> IS NOT NULL'; for
+    columns whose names need quotes ("My Vec", "Doc Id") the suggested condition was
+    unquoted and PostgreSQL could not run it. The condition in each error now works."""
+    import re
+
+    import psycopg
+
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute('DROP TABLE IF EXISTS t_spelled')
+        conn.execute('CREATE TABLE t_spelled ("Doc Id" int, "My Vec" vector(4))')
+        with conn.cursor() as cur:
+            cur.executemany('INSERT INTO t_spelled VALUES (%s, %s::vector)',
+                            [(None if i == 3 else i,
+                              None if i == 7 else "[" + ",".join(map(str, x.tolist())) + "]")
+                             for i, x in enumerate(X)])
+    kw = dict(vector="My Vec", id="Doc Id", metric="euclidean")
+    where = None
+    for expect in ("NULL ids", "NULL vectors"):
+        with pytest.raises(ValueError, match=expect) as err:
+            vd.stores.pgvector(pg_server, "t_spelled", where=where, **kw)
+        cond = re.search(r"where='(.*) IS NOT NULL'", str(err.value)).group(1)
+        where = cond + " IS NOT NULL" if where is None else f"{where} AND {cond} IS NOT NULL"
+    index = vd.stores.pgvector(pg_server, "t_spelled", where=where, **kw).fetch()
+    keep = [i for i in range(20) if i not in (3, 7)]
+    assert sorted(index.ids.tolist()) == keep
+    np.testing.assert_array_equal(index.vectors[np.argsort(index.ids.astype(int))], X[keep])
+
+
+def test_pgvector_unknown_table_lists_names_that_can_be_passed(pg_server, rng):
+    """A table named "docs.v2" (a dot in its name) passed as docs.v2 reads as schema docs,
+    table v2: refused, and the error listed public.docs.v2, which is refused the same way.
+    The tables there are listed as table= takes them (quoted where needed)."""
+    import re
+
+    X = rng.normal(size=(30, 8)).astype(np.float32)
+    pg_table(pg_server, '"docs.v2"', X, opclass=None)
+    with pytest.raises(ValueError, match="table 'docs.v2' does not exist") as err:
+        vd.stores.pgvector(pg_server, "docs.v2", metric="dot")
+    listed = re.search(r"tables there: (.*)$", str(err.value)).group(1).split(", ")
+    assert 'public."docs.v2"' in listed
+    store = vd.stores.pgvector(pg_server, 'public."docs.v2"', metric="dot")
+    index = store.fetch()
+    np.testing.assert_array_equal(index.vectors[np.argsort(index.ids.astype(int))], X)
+
+
+def test_ids_beyond_int64_qdrant_and_a_faiss_sidecar(qdrant_path, faiss_data):
+    """Qdrant point ids are unsigned 64-bit: a collection with ids >= 2**63 failed in its
+    fetch with 'OverflowError: Python int too large to convert to C long' (the duplicate
+    check sorted the ids as int64), as did such ids in a faiss sidecar. They are ids."""
+    from qdrant_client import QdrantClient, models
+
+    faiss, X, Q = faiss_data
+    big = [2**64 - 1 - 3 * i for i in range(40)]
+    client = QdrantClient(path=os.path.join(qdrant_path, "u64"))
+    client.create_collection("u64", vectors_config=models.VectorParams(
+        size=16, distance=models.Distance.EUCLID))
+    client.upsert("u64", [models.PointStruct(id=big[i], vector=X[i].tolist())
+                          for i in range(40)])
+    store = vd.stores.qdrant(client, "u64")
+    want = np.array(big, dtype=object)[_exact_top(X[:40], Q, 5, "euclidean")]
+    assert store.search(Q, 5).ids.tolist() == want.tolist()
+    assert vd.audit(store, Q, k=5, sweep=False).recall == 1.0
+    client.close()
+    flat = faiss.IndexFlatL2(16)
+    flat.add(X[:40])
+    assert vd.stores.faiss(flat, ids=big).search(Q, 5).ids.tolist() == want.tolist()
+    with pytest.raises(ValueError, match=f"1 duplicate ids \\({big[0]}\\)"):
+        vd.stores.faiss(flat, ids=big[:39] + big[:1]).fetch()

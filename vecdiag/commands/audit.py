@@ -1,7 +1,8 @@
 """``vecdiag audit STORE --queries Q.npy``: recall of a vector store's own search.
 
 STORE is a PostgreSQL connection string (pgvector; with ``--table``), a faiss index file
-(``--ids`` for its ids), or a folder of Qdrant local mode or Chroma (``--collection``).
+(``--ids`` for its ids), a Qdrant server URL, or a folder of Qdrant local mode or Chroma
+(``--collection``).
 Prints the audit (recall against exact search with its interval, the sweep, findings);
 ``--json`` prints one JSON object, ``-o`` writes the HTML view. Exit status: 0 fine, 1 when
 ``--fail-below`` is given and the recall is below it, 2 on bad input. A password in the
@@ -16,6 +17,11 @@ import sys
 
 HELP = "measure a vector store's own search (pgvector, faiss, Qdrant, Chroma) against exact search"
 KINDS = ("pgvector", "faiss", "qdrant", "chroma")
+# the stores each option applies to (another store refuses it rather than ignore it)
+OPTIONS = {"--table": ("pgvector",), "--where": ("pgvector",), "--metric": ("pgvector",),
+           "--force-index": ("pgvector",), "--ids": ("faiss",),
+           "--collection": ("qdrant", "chroma"), "--vector": ("pgvector", "qdrant"),
+           "--text": ("pgvector", "qdrant")}
 
 
 def add_parser(subparsers) -> None:
@@ -67,13 +73,16 @@ def run(args) -> int:
 
 
 def guess_kind(location: str) -> str:
-    """pgvector for a connection string, faiss for a file, qdrant / chroma for a folder."""
+    """pgvector for a connection string, qdrant for a URL, faiss for a file, qdrant /
+    chroma for a folder."""
     from ..cli import CommandError
     from ..stores import mask_dsn
 
     if location.startswith(("postgresql://", "postgres://")) or "dbname=" in location \
             or "host=" in location:
         return "pgvector"
+    if location.startswith(("http://", "https://")):    # the one store served by URL here
+        return "qdrant"
     if os.path.isfile(location):
         return "faiss"
     if os.path.isdir(location):
@@ -94,6 +103,12 @@ def open_store(args):
     from ..cli import CommandError
 
     kind = args.store or guess_kind(args.location)
+    for option, kinds in OPTIONS.items():
+        if getattr(args, option[2:].replace("-", "_")) not in (None, False) and kind not in kinds:
+            why = ("always searches its own index" if option == "--force-index" else
+                   "would ignore it (the audit would not be the one asked for)")
+            raise CommandError(f"{option} is for {' / '.join(kinds)}; a {kind} store {why}: "
+                               "leave it out")
     if kind == "pgvector":
         if not args.table:
             raise CommandError("pgvector needs --table (and --vector / --id when the columns "
@@ -101,9 +116,6 @@ def open_store(args):
         return stores.pgvector(args.location, args.table, vector=args.vector or "embedding",
                                id=args.id, text=args.text, where=args.where,
                                metric=args.metric, force_index=args.force_index)
-    if args.force_index:
-        raise CommandError(f"--force-index is for pgvector; a {kind} store always searches "
-                           "its own index")
     if kind == "faiss":
         return stores.faiss(args.location, ids=args.ids)
     if not args.collection:

@@ -284,7 +284,16 @@ def _read_ids(ids, n: int) -> list:
             raise ValueError(f"ids: no file at {path!r}; pass the ids file (one id per line) "
                              "or a list")
         if path.endswith(".npy"):
-            values = np.load(path, allow_pickle=False).tolist()
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except ValueError:      # an object array: loading it would run pickled code
+                raise ValueError(f"ids: {path!r} holds a NumPy object array, which vecdiag "
+                                 "does not unpickle; save the ids as strings or integers "
+                                 "(np.save(path, np.asarray(ids, dtype=str)))") from None
+            if arr.ndim != 1:
+                raise ValueError(f"ids must be one id per vector (1-D), got shape {arr.shape} "
+                                 f"in {path!r}")
+            values = arr.tolist()
         elif path.endswith(".json"):
             try:
                 values = json.loads(read_text(path, "ids"))
@@ -337,8 +346,14 @@ def _compression(fa, index, dim: int) -> str:
 def _check_supported(fa, index) -> None:
     """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
     inner product or L2 of what they store (LSH and IVF spectral hashing rank by Hamming
-    distance and keep no vectors to decode; shards and
+    distance and keep no vectors to decode; IVF dedup keeps repeated vectors once; shards and
     replicas cannot reconstruct their vectors)."""
+    if isinstance(index, fa.IndexIVFFlatDedup):
+        # ntotal counts every vector added, the lists hold each repeated one once
+        raise ValueError("a faiss IndexIVFFlatDedup index is not supported: it stores a "
+                         "repeated vector once and the ids of its copies in a table vecdiag "
+                         "cannot read, so its vectors cannot all be fetched; audit an "
+                         "IndexIVFFlat built from the same vectors")
     ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexFastScan, fa.IndexHNSW, fa.IndexIVF,
                             fa.IndexNSG)) \
         and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash))

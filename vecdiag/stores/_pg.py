@@ -9,10 +9,13 @@ indexing) is searched through that cast, and the vectors are read as its float16
 roundings (``compressed``). Vectors come out by binary
 ``COPY``, parsed with NumPy a block at a time (rows of fixed width are never touched one
 by one). Search settings (``hnsw.ef_search``, ``ivfflat.probes``) are set with ``SET LOCAL``
-inside each search's own transaction, so a connection you pass is left as it was.
+inside each search's own transaction (and put back at its end: in a transaction of yours
+it is a savepoint, which a SET LOCAL outlives), so a connection you pass is left as it was.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -84,6 +87,9 @@ class PgVectorStore(_Catalog, Store):
         psycopg = require("psycopg", "vd.stores.pgvector")
         require("pgvector.psycopg", "vd.stores.pgvector")
         self._sql = require("psycopg.sql")
+        # rows as tuples on every cursor of ours, whatever row_factory a connection you
+        # pass has (dict_row, namedtuple_row)
+        self._tuple_row = require("psycopg.rows").tuple_row
         if isinstance(dsn_or_connection, str):
             self._dsn = mask_dsn(dsn_or_connection)
             try:
@@ -93,7 +99,14 @@ class PgVectorStore(_Catalog, Store):
                 raise ValueError(f"cannot connect to PostgreSQL at {self._dsn}: "
                                  f"{message.splitlines()[0] if message else type(err).__name__}; "
                                  "check that the server runs and the DSN is right") from None
+        elif isinstance(dsn_or_connection, psycopg.AsyncConnection):
+            raise TypeError("dsn_or_connection is a psycopg AsyncConnection; vecdiag reads "
+                            "through a synchronous one: pass psycopg.connect(...) or the "
+                            "connection string")
         elif hasattr(dsn_or_connection, "cursor") and hasattr(dsn_or_connection, "execute"):
+            if getattr(dsn_or_connection, "closed", False):
+                raise ValueError("dsn_or_connection: the connection is closed; pass an open "
+                                 "one, or the connection string")
             self.conn = dsn_or_connection
             self._dsn = "connection"
         else:
@@ -107,12 +120,28 @@ class PgVectorStore(_Catalog, Store):
         self._find_index(metric)
         self._settings = {}
         self._check_nulls()
+        self._use_planned_index()
 
     # ------------------------------------------------------------- introspection
     def _q(self, query, params=None):
         with self.conn.transaction():
-            cur = self.conn.execute(query, params)
+            cur = self._cursor().execute(query, params)
             return cur.fetchall() if cur.description else []
+
+    def _cursor(self):
+        return self.conn.cursor(row_factory=self._tuple_row)
+
+    def _check_where(self, listing: str) -> None:
+        """PostgreSQL must be able to run ``where=`` on the table (planned, not run)."""
+        psycopg = require("psycopg", "vd.stores.pgvector")
+        try:
+            self._q(self._sql.SQL("SELECT 1 FROM {t} WHERE TRUE{f} LIMIT 0").format(
+                t=self._table_sql, f=self._filter))
+        except psycopg.Error as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"where={self.where!r}: PostgreSQL cannot run it on {self.table} "
+                             f"({first}); write an SQL condition on its columns: "
+                             f"{listing}") from None
 
     def _check_nulls(self):
         q = self._sql.SQL("SELECT count(*) FILTER (WHERE {v} IS NULL), count(*), "
@@ -122,15 +151,34 @@ class PgVectorStore(_Catalog, Store):
         if no_id:     # checked here: a binary fetch would read the row as the wrong size
             raise ValueError(f"column {self.id} of {self.table} has {no_id} NULL ids: "
                              "a search result could not say which document it is; give them "
-                             f"ids, or pass where='{self.id} IS NOT NULL'")
+                             f"ids, or pass where='{self._spelled(self.id)} IS NOT NULL'")
         if nulls:
             q = self._sql.SQL("SELECT {i} FROM {t} WHERE {v} IS NULL{f} LIMIT 5").format(
                 i=self._id, t=self._table_sql, v=self._v, f=self._filter)
             first = ", ".join(repr(r[0]) for r in self._q(q))
             raise ValueError(f"column {self.vector} of {self.table} has {nulls} NULL vectors "
                              f"(ids: {first}); embed or delete them, or pass "
-                             f"where='{self.vector} IS NOT NULL'")
+                             f"where='{self._spelled(self.vector)} IS NOT NULL'")
         self.cache["n"] = int(total)
+
+    def _spelled(self, column: str) -> str:
+        """A column's name as SQL spells it in a where= condition (quoted when needed)."""
+        (spelled,), = self._q("SELECT quote_ident(%s)", (column,))
+        return spelled
+
+    def _use_planned_index(self):
+        """With several indexes able to serve the search (an HNSW and an IVFFlat index on
+        the same column and metric), the one PostgreSQL's planner picks for it: its type
+        and settings are the ones that decide recall."""
+        if len(self._candidates) < 2 or not self.dim:
+            return
+        probe = "[" + ",".join(["1"] * self.dim) + "]"
+        with self.conn.transaction():
+            with self._cursor() as cur, _set_local(cur, {"enable_seqscan": "off"}):
+                cur.execute(self._sql.SQL("EXPLAIN ") + self._search_sql(), {"q": probe, "k": 10})
+                used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
+        if used is not None:
+            self._use_index(used)
 
     def describe(self) -> str:
         return f"pgvector {self._dsn} table {self.table}"
@@ -194,7 +242,7 @@ class PgVectorStore(_Catalog, Store):
     def _copy_batches(self, batch_size):
         parser = CopyParser(self.dim, self._vtype, self._id_type, self.text is not None)
         with self.conn.transaction():
-            with self.conn.cursor() as cur:
+            with self._cursor() as cur:
                 with cur.copy(self.copy_sql()) as copy:
                     for data in copy:
                         batch = parser.feed(data)
@@ -219,40 +267,45 @@ class PgVectorStore(_Catalog, Store):
 
         if "vector_type" not in self.cache:
             self.cache["vector_type"] = TypeInfo.fetch(self.conn, "vector")
-        sql = self._sql
-        cast = sql.SQL(self._search_vtype)
-        query = sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
-                        "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
-            i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,
-            f=self._filter_params)
+        query = self._search_sql()
         out_ids, out_raw = [], []
         with self.conn.transaction():
-            with self.conn.cursor() as cur:
+            with self._cursor() as cur:
                 # numpy -> vector on this cursor only: your connection is untouched
                 register_vector_info(cur, self.cache["vector_type"])
-                for name, value in self._settings.items():
-                    guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
-                    cur.execute(sql.SQL("SET LOCAL {} = {}").format(
-                        sql.SQL(guc), sql.Literal(int(value))))
+                local = {{"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]:
+                         int(value) for name, value in self._settings.items()}
                 if self.force_index:
-                    cur.execute("SET LOCAL enable_seqscan = off")
-                if len(Q) and self._am is not None:
-                    self.cache["plan"] = self._plan(cur, query, Q[0], k)
-                for q in Q:
-                    cur.execute(query, {"q": q, "k": k}, prepare=True)
-                    rows = cur.fetchall()
-                    out_ids.append([same_id(r[0]) for r in rows])
-                    out_raw.append([r[1] for r in rows])
+                    local["enable_seqscan"] = "off"
+                with _set_local(cur, local):
+                    if len(Q) and self._am is not None:
+                        self.cache["plan"] = self._plan(cur, query, Q[0], k)
+                    for q in Q:
+                        cur.execute(query, {"q": q, "k": k}, prepare=True)
+                        rows = cur.fetchall()
+                        out_ids.append([same_id(r[0]) for r in rows])
+                        out_raw.append([r[1] for r in rows])
         return out_ids, out_raw
+
+    def _search_sql(self):
+        """The search statement (parameters ``q``, the query, and ``k``)."""
+        sql = self._sql
+        cast = sql.SQL(self._search_vtype)
+        return sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
+                       "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
+            i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,
+            f=self._filter_params)
 
     def _plan(self, cur, query, q, k) -> str:
         """How PostgreSQL runs the search: through the vector index, or a sequential scan
         (exact: the planner's choice on a small table, or with a selective where=)."""
         cur.execute(self._sql.SQL("EXPLAIN ") + query, {"q": q, "k": k})
-        text = " ".join(r[0] for r in cur.fetchall())
-        if self._index_name and self._index_name in text:
+        used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
+        if used is None:
+            return "sequential scan (exact)"
+        if used[0] == self._index_name:
             return "index scan"
-        return "sequential scan (exact)"
+        return f"index scan using {used[0]} ({used[1]}), not {self._index_name}"
 
     def _as_searched(self, Q):
         """A halfvec column (or an index on a halfvec cast) is searched with the query
@@ -274,3 +327,21 @@ class PgVectorStore(_Catalog, Store):
         if self.metric == "dot":
             return -raw
         return raw
+
+
+@contextmanager
+def _set_local(cur, settings: dict):
+    """``SET LOCAL`` each setting for a block inside ``conn.transaction()``, put back at its
+    end: in a transaction of the caller's that block is only a savepoint, and a SET LOCAL
+    outlives it until the caller's transaction ends (an error rolls it back anyway)."""
+    before = {}
+    for name, value in settings.items():
+        cur.execute("SELECT current_setting(%s, true)", (name,))
+        before[name] = cur.fetchone()[0]
+        cur.execute("SELECT set_config(%s, %s, true)", (name, str(value)))
+    yield
+    for name, value in before.items():
+        if value is None:       # not defined before (pgvector not loaded yet)
+            cur.execute(f"SET LOCAL {name} TO DEFAULT")
+        else:
+            cur.execute("SELECT set_config(%s, %s, true)", (name, value))

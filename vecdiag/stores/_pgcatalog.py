@@ -39,9 +39,11 @@ class _Catalog:
             exact = " || '.' || ".join(["quote_ident(%s)"] * len(parts))
             (oid,), = self._q(f"SELECT to_regclass({exact})::oid", tuple(parts))
         if oid is None:
+            # as table= takes them (quoted where needed: public."docs.v2", app."My Docs")
             names = [r[0] for r in self._q(
-                "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")]
+                "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM "
+                "information_schema.tables WHERE table_schema NOT IN ('pg_catalog', "
+                "'information_schema') ORDER BY table_schema, table_name")]
             raise ValueError(f"table {table!r} does not exist in {self._dsn}; tables there: "
                              f"{', '.join(names[:20]) or 'none'}")
         self._oid = oid
@@ -85,6 +87,8 @@ class _Catalog:
         # a % as the start of a placeholder (where="body LIKE 'a%'")
         self._filter_params = sql.SQL(" AND ({})").format(
             sql.SQL(self.where.replace("%", "%%"))) if self.where else sql.SQL("")
+        if self.where:
+            self._check_where(listing)
         dims = full[len(base) + 1:-1] if full.endswith(")") else ""
         if dims:
             self.dim = int(dims)
@@ -150,12 +154,17 @@ class _Catalog:
                              f"{other}, so nothing declares its metric; pass metric='cosine', "
                              "'dot' or 'euclidean' (the operator your queries use: <=>, <#> "
                              "or <->) to measure an exact scan")
-        # a partial index (WHERE ...) serves only searches whose where= implies its predicate
-        self._predicate = found[0][5] if found else None
+        # the indexes that can serve the search (same metric, same expression): PostgreSQL's
+        # planner picks one of them, which the store then reports (_use_planned_index)
+        self._candidates = [f for f in found if f[6] == found[0][6]]
+        self._quoted = {f[0]: self._q("SELECT quote_ident(%s)", (f[0],))[0][0]
+                        for f in self._candidates}
         if found:
-            self._index_name, self._am, self._opclass, self._options, self.metric = found[0][:5]
+            self.metric = found[0][4]
+            self._use_index(found[0])
         else:
             self._index_name, self._am, self._opclass, self._options = None, None, None, {}
+            self._predicate = None
             self.metric = metric
         self._op = self._sql.SQL(OPERATOR[self.metric])
         # what the search compares: the column, or its halfvec cast when the index is on it
@@ -169,3 +178,16 @@ class _Catalog:
                                f"{self._cast}): it compares the vectors rounded to float16, "
                                "and the vectors read from it are those roundings, not the "
                                f"float32 {self.vector} column")
+
+    def _use_index(self, found) -> None:
+        """Report ``found`` (a row of ``_candidates``) as the index the search uses."""
+        self._index_name, self._am, self._opclass, self._options = found[:4]
+        # a partial index (WHERE ...) serves only searches whose where= implies its predicate
+        self._predicate = found[5]
+
+    def _index_in_plan(self, plan: str):
+        """The candidate index an EXPLAIN text scans with (None: none of them)."""
+        for f in self._candidates:
+            if re.search(r"\busing " + re.escape(self._quoted[f[0]]) + r" on ", plan):
+                return f
+        return None

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from .._optional import require
-from .base import Store
+from .base import Store, mask_dsn
 
 __all__ = ["qdrant", "QdrantStore"]
 
@@ -32,7 +32,8 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     collection : str
         Name of the collection.
     text : str, optional
-        Payload field holding each point's text.
+        Payload field holding each point's text (a dotted path such as ``"meta.title"``
+        reads a nested field, as in Qdrant's filters).
     vector : str, optional
         Which named vector, for collections with several.
 
@@ -64,7 +65,15 @@ class QdrantStore(Store):
                 raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
                                  "given to QdrantClient(path=...), a URL, or the client")
             else:
-                self.client, self.local = qc.QdrantClient(path=where), True
+                try:
+                    self.client, self.local = qc.QdrantClient(path=where), True
+                except RuntimeError as err:     # local mode: one client per folder
+                    if "already accessed" not in str(err):
+                        raise
+                    raise ValueError(f"client_or_path: the Qdrant folder {where!r} is open "
+                                     "in another Qdrant client (local mode lets one at a "
+                                     "time in); pass that client itself, close it first, "
+                                     "or use a Qdrant server") from None
             self._where = where
         elif isinstance(client_or_path, qc.QdrantClient):
             self.client = client_or_path
@@ -73,7 +82,14 @@ class QdrantStore(Store):
         else:
             raise TypeError("client_or_path must be a QdrantClient, a local folder or a URL, "
                             f"got {type(client_or_path).__name__}")
-        names = [c.name for c in self.client.get_collections().collections]
+        errors = require("qdrant_client.http.exceptions")
+        try:
+            names = [c.name for c in self.client.get_collections().collections]
+        except (errors.ApiException, OSError) as err:    # no server there, refused, 401
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"cannot reach Qdrant at {mask_dsn(self._where)}: "
+                             f"{mask_dsn(first)}; check that the server runs and the URL "
+                             "(and api key) are right") from None
         if collection not in names:
             raise ValueError(f"collection {collection!r} does not exist in Qdrant {self._where}; "
                              f"collections there: {', '.join(names) or 'none'}")
@@ -139,7 +155,9 @@ class QdrantStore(Store):
 
     def _batches(self, batch_size):
         offset = None
-        payload = [self.text] if self.text else False
+        # a key with a dot in it ("meta.title") is either that key or Qdrant's path into a
+        # nested object; asked for by name, Qdrant reads it as the path only
+        payload = (True if "." in self.text else [self.text]) if self.text else False
         with_text = 0
         while True:
             points, offset = self.client.scroll(self.collection, limit=batch_size,
@@ -158,7 +176,7 @@ class QdrantStore(Store):
                             "a collection where every point has it")
                 vecs = np.asarray([p.vector if self.vector is None else p.vector[self.vector]
                                    for p in points], dtype=np.float32)
-                texts = ([_text((p.payload or {}).get(self.text)) for p in points]
+                texts = ([_text(_field(p.payload or {}, self.text)) for p in points]
                          if self.text else None)
                 with_text += 0 if texts is None else sum(t is not None for t in texts)
                 if self.text and offset is None and with_text == 0:
@@ -193,6 +211,19 @@ class QdrantStore(Store):
 
     def _to_score(self, raw):
         return raw
+
+
+def _field(payload: dict, name: str):
+    """A payload field: the key ``name``, else Qdrant's dotted path into nested objects
+    (``"meta.title"``: ``payload["meta"]["title"]``); None when there is neither."""
+    if name in payload:
+        return payload[name]
+    value = payload
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
 def _text(value):

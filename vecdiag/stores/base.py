@@ -280,8 +280,13 @@ class Store:
             raise ValueError(f"{self.describe()} has {len(missing)} vectors without an id "
                              f"(NULL or None: {V.format_rows(missing)} in fetch order); give "
                              "every vector an id")
+        arr = None
         if all(type(v) is int for v in values):   # integer ids: sort, no dict of n entries
-            arr = np.sort(np.asarray(values, dtype=np.int64))
+            try:
+                arr = np.sort(np.asarray(values, dtype=np.int64))
+            except OverflowError:    # beyond int64 (Qdrant's ids are unsigned 64-bit)
+                arr = None
+        if arr is not None:
             dupes = np.unique(arr[1:][arr[1:] == arr[:-1]]).tolist()
         else:
             seen, dupes = set(), []
@@ -364,7 +369,15 @@ class Store:
             raise ValueError(f"queries have dimension {Q.shape[1]} but {self.describe()} holds "
                              f"vectors of dimension {self.dim}; embed the queries with the "
                              "model that filled the store")
-        return self._as_searched(np.ascontiguousarray(Q, dtype=np.float32))
+        with np.errstate(over="ignore"):
+            Q32 = np.ascontiguousarray(Q, dtype=np.float32)
+        big = np.flatnonzero(~np.isfinite(Q32).all(axis=1))
+        if big.size:       # finite float64 values beyond float32's range would become inf
+            raise ValueError(f"queries: {V.format_rows(big)} hold values beyond the float32 "
+                             f"range (|x| > 3.4e38); {self.describe()} compares float32 "
+                             "vectors, in which they are inf: check those queries (embed "
+                             "them with the model that filled the store)")
+        return self._as_searched(Q32)
 
     def _as_searched(self, Q: np.ndarray) -> np.ndarray:
         """The queries as the store compares them (the exact truth is computed for the
