@@ -106,7 +106,7 @@ class PeakMemory:
 
 def measure(fn, repeat: int, settle: float = 0.0):
     """(best seconds, peak MiB of the first run, the last result)."""
-    return measure_all({"fn": fn}, repeat, settle)["fn"]
+    return measure_all({"fn": fn}, repeat, settle)["fn"][:3]
 
 
 def measure_all(contenders: dict, repeat: int, settle: float | None = None) -> dict:
