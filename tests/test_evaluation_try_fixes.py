@@ -336,6 +336,17 @@ def test_deduplicate_row_keeps_the_tie_rule_of_the_baseline():
     assert got.values[0, 0] == 0.5                      # d1 ties d0 and comes first
 
 
+
+def _record_searches(monkeypatch) -> list:
+    """The trials try_fixes searches, recorded as they start (searches still run)."""
+    import vecdiag.evaluation.fix_trials as fix_trials
+
+    real_dense_runs = fix_trials.dense_runs
+    searched = []
+    monkeypatch.setattr(fix_trials, "dense_runs",
+                        lambda t, **kw: searched.append(t) or real_dense_runs(t, **kw))
+    return searched
+
 @pytest.mark.parametrize("metrics, error, message", [
     (["ndgc@10"], ValueError, "^unknown metric 'ndgc@10'"),
     (["map", "MAP"], ValueError, "^metrics has repeated measures"),
@@ -348,12 +359,7 @@ def test_bad_metrics_are_refused_before_any_search(planted, monkeypatch, metrics
     the corpus (minutes on a real one), and metrics=None failed as "'NoneType' object is
     not iterable". Each is now the error vd.evaluate gives, raised before the first
     search. The same names, spelt right, give evaluate's own numbers."""
-    import vecdiag.evaluation.fix_trials as fix_trials
-
-    real_dense_runs = fix_trials.dense_runs
-    searched = []
-    monkeypatch.setattr(fix_trials, "dense_runs",
-                        lambda t, **kw: searched.append(t) or real_dense_runs(t, **kw))
+    searched = _record_searches(monkeypatch)
     queries, corpus, qrels, qids, dids = planted
     with pytest.raises(error, match=message):
         vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
@@ -378,12 +384,7 @@ def test_bad_test_options_are_refused_before_any_search(planted, monkeypatch, op
     baseline and every fix had searched the corpus; they are now checked with the
     inputs, by the same checks and messages. A valid alpha still decides significance
     as compare does."""
-    import vecdiag.evaluation.fix_trials as fix_trials
-
-    real_dense_runs = fix_trials.dense_runs
-    searched = []
-    monkeypatch.setattr(fix_trials, "dense_runs",
-                        lambda t, **kw: searched.append(t) or real_dense_runs(t, **kw))
+    searched = _record_searches(monkeypatch)
     queries, corpus, qrels, qids, dids = planted
     with pytest.raises(error, match=message):
         vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],

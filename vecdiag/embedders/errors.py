@@ -95,13 +95,8 @@ class ProviderError(RuntimeError):
         """Name the input rows the request held when the request itself was refused
         (400, 413, 422: e.g. a text over the model's context length, whose message says
         neither which text nor where)."""
-        if self.status not in (400, 413, 422) or self.rows is not None:
-            return
-        from .. import _validate as V
-
-        self.rows = [int(r) for r in rows]
-        self.args = (f"{self.args[0]} (the refused request held texts of "
-                     f"{V.format_rows(self.rows)})",)
+        if self.status in (400, 413, 422):
+            _name_rows(self, rows, "the refused request held texts of")
 
     @property
     def transient(self) -> bool:
@@ -148,12 +143,7 @@ class WrongShape(BadResponse):
 
     def name_rows(self, rows) -> None:
         """Name the input rows of the batch that was answered wrongly."""
-        if self.rows is not None:
-            return
-        from .. import _validate as V
-
-        self.rows = [int(r) for r in rows]
-        self.args = (f"{self.args[0]} (the batch held texts of {V.format_rows(self.rows)})",)
+        _name_rows(self, rows, "the batch held texts of")
 
 
 class NonFinite(BadResponse):
@@ -197,12 +187,7 @@ class NonFinite(BadResponse):
 
     def name_rows(self, rows) -> None:
         """Name the input rows of the offending texts."""
-        if self.rows is not None:
-            return
-        from .. import _validate as V
-
-        self.rows = [int(r) for r in rows]
-        self.args = (f"{self.args[0]} (the texts of {V.format_rows(self.rows)})",)
+        _name_rows(self, rows, "the texts of")
 
 
 class WrongProtocol(BadResponse):
@@ -256,6 +241,16 @@ class EmbeddingError(RuntimeError):
             short = text if len(text) <= 60 else text[:59] + "…"
             lines.append(f"  row {row}: {short!r}: {err}")
         super().__init__("\n".join(lines))
+
+
+def _name_rows(err, rows, said: str) -> None:
+    """Set ``err.rows`` (once) and say them at the end of its message, after ``said``."""
+    if err.rows is not None:
+        return
+    from .. import _validate as V
+
+    err.rows = [int(r) for r in rows]
+    err.args = (f"{err.args[0]} ({said} {V.format_rows(err.rows)})",)
 
 
 def retry_after_seconds(headers) -> float | None:
