@@ -569,3 +569,26 @@ def test_ids_are_strings_everywhere_an_index_refuses_7_and_str_7(tmp_path, rng):
         vd.Index(corpus[:3], ids=[7, "7", 8])
     with pytest.raises(ValueError, match="strings"):
         vd.fixes.csls(queries, corpus[:3], 2, n_neighbors=1, ids=[1, "1", 2])
+
+
+def test_missing_queries_warn_only_when_they_lower_a_mean():
+    """A judged query missing from the run whose judgments grade nothing above 0 scores 0
+    on every measure whether the run has it or not: the warning counted it among the
+    queries that 'lower every mean'. It counts only queries that can score above 0 (a
+    grade below relevance_level still counts, for nDCG), and says nothing when none is
+    missing; the means are trec_eval -c's either way."""
+    import warnings
+
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 0}, "q3": {"d3": 2}, "q4": {"d4": 1}}
+    run = {"q1": {"d1": 1.0, "d9": 0.5}, "q3": {"d3": 0.9}, "q4": {"d8": 0.3}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # q2 missing: no warning
+        ev = vd.evaluate(run, qrels, metrics=["ndcg@10", "P@1"])
+    assert list(ev.missing_from_run) == ["q2"]
+    assert ev.mean["P@1"] == pytest.approx(2 / 4) and ev.mean["ndcg@10"] == pytest.approx(2 / 4)
+    with pytest.warns(UserWarning, match=r"no results for 1 of the 3 judged queries that can "
+                                         r"score above 0 \(first: q3\)"):
+        vd.evaluate({q: run[q] for q in ("q1", "q4")}, qrels, metrics=["P@1"])
+    with pytest.warns(UserWarning, match=r"no results for 1 of the 3 .*first: q3"):
+        vd.evaluate({q: run[q] for q in ("q1", "q4")}, qrels, metrics=["P@1"],
+                    relevance_level=2)            # q1 and q4: grades below the level

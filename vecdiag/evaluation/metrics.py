@@ -246,9 +246,9 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         Label for displays and comparisons.
     missing : {"zero", "skip"}
         Judged queries the run does not contain: ``"zero"`` (default, ``trec_eval -c``)
-        averages them as 0 and warns with their count when the run holds the other
-        queries (a run over a subset of the queries would otherwise look much worse
-        than it is); ``"skip"`` leaves them out of the averages (``trec_eval`` without
+        averages them as 0 and warns with the count of those that could score above 0
+        when the run holds the other queries (a run over a subset of the queries would
+        otherwise look much worse than it is); ``"skip"`` leaves them out of the averages (``trec_eval`` without
         ``-c``). Either way they are listed in ``missing_from_run``. A query the run
         holds with no document (a search that returned nothing) counts as absent: a TREC
         run file cannot list it either.
@@ -308,7 +308,10 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
     skip_no_relevant = V.check_bool(skip_no_relevant, "skip_no_relevant")
     no_relevant = sorted(q for q, j in qrels.items()
                          if not any(g >= relevance_level for g in j.values()))
-    averaged = sorted(q for q in qrels if not (skip_no_relevant and q in set(no_relevant)))
+    unfound = set(no_relevant)            # judged queries with no relevant document
+    averaged = sorted(q for q in qrels if not (skip_no_relevant and q in unfound))
+    # queries some measure can score above 0 (nDCG also counts grades below the level)
+    scorable = {q for q in averaged if any(g > 0 for g in qrels[q].values())}
     # a query the run holds with no document (a store or filter returned nothing) is
     # absent, as in a TREC run file, which cannot list a query without a document
     missing_from = [q for q in averaged if not run.get(q)]
@@ -318,13 +321,17 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         warnings.warn(f"run and qrels share no query id (run: {sorted(run)[:3]}, qrels: "
                       f"{averaged[:3]}): every query scores 0; check that both use the same "
                       "ids (e.g. strings, not row numbers)", UserWarning, stacklevel=2)
-    elif missing == "zero" and missing_from and run:
+    elif missing == "zero" and run and (lowering := [q for q in missing_from
+                                                    if q in scorable]):
+        # a missing query whose judgments grade nothing above 0 scores 0 on every measure
+        # either way: only the others lower a mean
         import warnings
-        warnings.warn(f"the run has no results for {len(missing_from)} of the "
-                      f"{len(averaged)} judged queries (first: {', '.join(missing_from[:3])}); "
-                      "they count as 0 (trec_eval -c) and lower every mean. If the run "
-                      "covers a subset on purpose, pass missing='skip' or restrict qrels to "
-                      "the queries you ran", UserWarning, stacklevel=2)
+        warnings.warn(f"the run has no results for {len(lowering)} of the "
+                      f"{sum(q in scorable for q in averaged)} judged queries that can score "
+                      f"above 0 (first: {', '.join(lowering[:3])}); they count as 0 "
+                      "(trec_eval -c) and lower every mean. If the run covers a subset on "
+                      "purpose, pass missing='skip' or restrict qrels to the queries you "
+                      "ran", UserWarning, stacklevel=2)
     shared = [q for q in averaged if run.get(q)]
     judged_ids = {d for q in shared for d in qrels[q]}
     if len(shared) > 1 and not any(d in judged_ids for q in shared for d in run[q]):
