@@ -20,6 +20,7 @@ from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F4
                        check_positive_number, check_random_state, check_zero_option)
 
 __all__ = [
+    "as_float32",
     "as_matrix",
     "to_array",
     "check_finite",
@@ -255,6 +256,20 @@ def as_vectors(x, name: str = "X", *, ndim: int | tuple[int, ...] = (1, 2),
     if finite:
         check_finite(arr, name)
     return arr
+
+
+def as_float32(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(X as contiguous float32, the rows that are not finite there)``: a finite
+    float64 value beyond float32's range (1e300) is inf once stored, and a caller names
+    those rows in its own error.
+
+    >>> out, bad = as_float32(np.array([[1.0, 2.0], [1e300, 0.0]]))
+    >>> out.dtype, bad.tolist()
+    (dtype('float32'), [1])
+    """
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(X, dtype=np.float32)
+    return out, np.flatnonzero(~np.isfinite(out).all(axis=1))
 
 
 def as_matrix(x, name: str = "X", **kwargs) -> np.ndarray:

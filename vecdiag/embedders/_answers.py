@@ -69,10 +69,8 @@ def check_vectors(rows, n: int, expected_dim: int | None) -> np.ndarray:
         bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
         raise NonFinite(f"the embeddings of {_texts_of(bad, n)} hold NaN or infinite "
                         "values", bad)
-    with np.errstate(over="ignore"):
-        out = X.astype(np.float32)
-    if not np.isfinite(out).all():       # beyond float32 (1e300): inf once stored
-        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    out, bad = V.as_float32(X)
+    if bad.size:                         # beyond float32 (1e300): inf once stored
         raise NonFinite(f"the embeddings of {_texts_of(bad, n)} hold values beyond "
                         "float32's range (about 3.4e38)", bad)
     return out

@@ -75,10 +75,8 @@ def _utf8(text: str) -> bool:
 def _float32_rows(X: np.ndarray, name: str) -> np.ndarray:
     """Checked finite vectors ``X`` as contiguous float32; a value beyond float32's range
     (1e300 is finite in float64, inf once stored) is an error naming the rows."""
-    with np.errstate(over="ignore"):
-        out = np.ascontiguousarray(X, dtype=np.float32)
-    if X.dtype != np.float32 and not np.isfinite(out).all():
-        rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    out, rows = V.as_float32(X)
+    if X.dtype != np.float32 and rows.size:
         raise ValueError(f"{name} has {V.format_rows(rows)} with values beyond float32's "
                          "range (about 3.4e38); scale the vectors down first")
     return out

@@ -369,9 +369,7 @@ class Store:
             raise ValueError(f"queries have dimension {Q.shape[1]} but {self.describe()} holds "
                              f"vectors of dimension {self.dim}; embed the queries with the "
                              "model that filled the store")
-        with np.errstate(over="ignore"):
-            Q32 = np.ascontiguousarray(Q, dtype=np.float32)
-        big = np.flatnonzero(~np.isfinite(Q32).all(axis=1))
+        Q32, big = V.as_float32(Q)
         if big.size:       # finite float64 values beyond float32's range would become inf
             raise ValueError(f"queries: {V.format_rows(big)} hold values beyond the float32 "
                              f"range (|x| > 3.4e38); {self.describe()} compares float32 "
