@@ -237,20 +237,26 @@ class SharedBest:
             return self.base
         return np.maximum(self.base, rank_floor(best, self.rank, self.slack))
 
-    def _numpy_bar(self, touched: np.ndarray | None = None) -> np.ndarray:
-        """The NumPy path's bar for every row: ``best``'s kp-th kept key raised to
-        :meth:`floor_of`, recomputed for the ``touched`` rows only when the last bar is
-        known (the others' entries did not change). Call under the lock."""
+    def bar(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The bar entries of ``rows`` (default every row) must beat, from the shared
+        best: its kp-th kept key raised to :meth:`floor_of`. Call under the lock."""
         best = self.best
-        if self._bar is None or touched is None:
-            self._bar = np.maximum(best.threshold(), self.floor_of(best))
-        elif touched.size:
-            bar = best.key[touched].min(axis=1)
-            bar = np.maximum(bar, self.base[touched])
-            if self.rank is not None:
-                bar = np.maximum(bar, rank_floor(best, self.rank, self.slack, touched))
-            self._bar = self._bar.copy()      # a reader outside the lock keeps its array
-            self._bar[touched] = bar
+        key, base = (best.key, self.base) if rows is None else (best.key[rows], self.base[rows])
+        out = np.maximum(key.min(axis=1), base)
+        if self.rank is not None:
+            out = np.maximum(out, rank_floor(best, self.rank, self.slack, rows))
+        return out
+
+    def _numpy_bar(self, touched: np.ndarray | None = None) -> np.ndarray:
+        """The NumPy path's :meth:`bar` of every row, kept between blocks: recomputed
+        for the ``touched`` rows only when it is known (the others' entries did not
+        change). Call under the lock."""
+        if self._bar is None:
+            self._bar = self.bar()
+        elif touched is not None and touched.size:
+            bar = self._bar.copy()            # a reader outside the lock keeps its array
+            bar[touched] = self.bar(touched)
+            self._bar = bar
         return self._bar
 
     def fold(self, S: np.ndarray, kk: int, offset: int, *, by_column: bool,
@@ -258,7 +264,7 @@ class SharedBest:
         """Fold a score block in (see :func:`fold_in`)."""
         if not (compiled and _fold.kernels() is not None):
             with self.lock:
-                thr = self._numpy_bar() if self._bar is None else self._bar
+                thr = self._numpy_bar()
             found = select(S, kk, thr, by_column=by_column, rank=self.rank, slack=self.slack)
             with self.lock:
                 self._numpy_bar(self.best.add(*found, offset=offset))
@@ -268,8 +274,7 @@ class SharedBest:
                 self._bar = None
                 bar = fold_in(self.best, S, kk, offset, by_column=by_column, compiled=True,
                               floor=self.base, rank=self.rank, slack=self.slack)
-                self.floor = (bar if bar is not None else
-                              np.maximum(self.best.threshold(), self.floor_of(self.best)))
+                self.floor = bar if bar is not None else self.bar()
             finally:
                 self.lock.release()
             return
