@@ -115,7 +115,7 @@ class OpenAIEmbedder(_Base):
         if not re.match(r"https?://", base_url):
             raise ValueError(f"base_url must start with http:// or https://, got "
                              f"{masked_url(base_url)!r}")
-        check_host(str(base_url))
+        check_host(base_url)
         self.model = model
         self.model_name = model
         self.base_url = str(base_url).rstrip("/")

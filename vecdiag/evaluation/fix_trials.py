@@ -277,10 +277,11 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     display), never scored as 0, so a subset of the queries gives that subset's scores.
     Every comparison is paired over the queries both runs were averaged over (those
     without a relevant document too, as :func:`vecdiag.evaluate` averages them, see
-    :func:`vecdiag.evaluation.compare`), against the same baseline; p-values are Holm-adjusted across metrics *within* a fix. Trying many
-    fixes is itself a multiple comparison: at alpha = .05, one fix in twenty may look
-    significant by chance, so confirm a winner on held-out queries. A fix that cannot
-    run (a missing input) is reported in ``failed`` with a warning, not dropped silently.
+    :func:`vecdiag.evaluation.compare`), against the same baseline; p-values are
+    Holm-adjusted across metrics *within* a fix. Trying many fixes is itself a multiple
+    comparison: at alpha = .05, one fix in twenty may look significant by chance, so
+    confirm a winner on held-out queries. A fix that cannot run (a missing input) is
+    reported in ``failed`` with a warning, not dropped silently.
 
     Examples
     --------

@@ -248,8 +248,8 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         Judged queries the run does not contain: ``"zero"`` (default, ``trec_eval -c``)
         averages them as 0 and warns with the count of those that could score above 0
         when the run holds the other queries (a run over a subset of the queries would
-        otherwise look much worse than it is); ``"skip"`` leaves them out of the averages (``trec_eval`` without
-        ``-c``). Either way they are listed in ``missing_from_run``. A query the run
+        otherwise look much worse than it is); ``"skip"`` leaves them out of the
+        averages (``trec_eval`` without ``-c``). Either way they are listed in ``missing_from_run``. A query the run
         holds with no document (a search that returned nothing) counts as absent: a TREC
         run file cannot list it either.
     skip_no_relevant : bool

@@ -242,9 +242,10 @@ def confidence(s: float, e: float, missed: bool) -> float:
     and weighs most: ``0.3 s + e (0.5 + 0.2 s) · ramp(s, 0, 0.1)``: a fix that brings
     the document in gives at least 0.5 once the statistic is a tenth of the way from
     normal to clearly abnormal (a hub in 3.7 k lists), 1 when it is clearly abnormal.
-    Below that the fix's effect counts in proportion: many fixes lift a missed document, and a lift is evidence for *this*
-    cause only together with a statistic that says it is present (a hub in 3.1 k lists,
-    strength 0.014, is no hub cause because CSLS happens to lift the document).
+    Below that the fix's effect counts in proportion: many fixes lift a missed document,
+    and a lift is evidence for *this* cause only together with a statistic that says it
+    is present (a hub in 3.1 k lists, strength 0.014, is no hub cause because CSLS
+    happens to lift the document).
     Without missed documents: ``s (0.3 + 0.7 e)``. Either way a fix that moves nothing
     leaves ``0.3 s``.
 

@@ -30,6 +30,11 @@ def random_direction_share(d: int, top: int) -> float:
     return 1.0 if top >= d else null_top_share(d, top, draws=512)
 
 
+# under euclidean, why centring alone cannot lift a document, and what can
+_TRANSLATION = " Centring alone is a translation and changes no euclidean distance"
+_CENTRE_THEN_COSINE = ": centre the vectors, then search by cosine."
+
+
 def rogue_strength(ctx) -> float:
     """``ramp(excess, 0.4, 0.7) · ramp(E[cos], 0.05, 0.2)``: ``excess`` is how far the
     top dimensions' share of the expected cosine goes from what a random shared
@@ -141,8 +146,7 @@ def check_rogue_dimensions(ctx):
         evidence["expected_rogue_part"] = exp_part
     summary += "."
     if fix == CENTRED_COSINE and e > 0:
-        summary += (" Centring alone is a translation and changes no euclidean distance: "
-                    "centre the vectors, then search by cosine.")
+        summary += _TRANSLATION + _CENTRE_THEN_COSINE
     summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
     return _with_fix(ctx, "rogue_dimensions", summary, evidence, fix, s, e)
 
@@ -172,13 +176,12 @@ def check_anisotropy(ctx):
     summary = (f"every score is squeezed into a narrow band: two random documents already "
                f"have cosine {mc:.2f}, so the top score {fmt(float(ctx.scores[ctx.top[0]]), 3)} "
                f"is at the {ordinal(ctx.top_percentiles[0])} percentile of random pairs.")
-    translation = (" Centring alone is a translation and changes no euclidean distance")
     if e > 0:
         if fix == CENTRED_COSINE:
-            summary += translation + ": centre the vectors, then search by cosine."
+            summary += _TRANSLATION + _CENTRE_THEN_COSINE
         summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
     elif euclidean:
-        summary += (translation + (", and centring then searching by cosine does not change "
+        summary += (_TRANSLATION + (", and centring then searching by cosine does not change "
                                    "this query's ranking either" if CENTRED_COSINE in ctx.rankings
                                    else "")
                     + ": fix score thresholds, not the ranking.")

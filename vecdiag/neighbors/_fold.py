@@ -24,9 +24,10 @@ variable ``VECDIAG_NUMBA``: ``1`` uses the kernel for every scan of at least
 NumPy filter. Inside whole searches it is a few points faster (100,000 x 384, 1,000
 queries, two cores: 88-94% of the bare products against 82-91% for NumPy on an Intel
 Xeon; the selection alone, the 26 blocks of one search on one thread: 38 ms against 78
-ms; see benchmarks/README.md). It stays opt-in because importing numba and loading the compiled kernel from its on-disk
-cache costs about half a second per process (several seconds the very first time, when
-it compiles): at 2-3% saved, more than it saves on any search under about 20 s.
+ms; see benchmarks/README.md). It stays opt-in because importing numba and loading the
+compiled kernel from its on-disk cache costs about half a second per process (several
+seconds the very first time, when it compiles): at 2-3% saved, more than it saves on any
+search under about 20 s.
 """
 
 from __future__ import annotations
