@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the planted generators live with the tests
 
 from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,  # noqa: E402
-                             healthy_corpus, one_long_unrelated, rogue_variance, text_control,
-                             unit)
+                             healthy_corpus, one_long_unrelated, plant_dims, rogue_variance,
+                             text_control, unit)
 
 SETS = {
     "quick": dict(seeds=(0, 1), dims=(16, 96, 384), ns=(400,)),
@@ -51,9 +51,7 @@ def rogue_mild(rng, n, d, k=10):
     """One rogue dimension with offset 3 and sd 1 (a transformer's outlier feature)."""
     X = healthy_corpus(rng, n, d)
     j = int(rng.integers(d))
-    X[:, j] = rng.normal(3.0, 1.0, size=n)
-    e = int(rng.integers(n))
-    q = X[e] + 0.2 * unit(rng.normal(size=d))
+    e, q = plant_dims(rng, X, [j], 3.0, 1.0)
     X[e, j] = 0.0
     q[j] = 6.0
     return Case(X, q, [e], k=k)

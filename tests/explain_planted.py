@@ -83,15 +83,23 @@ def metric_mismatch(rng, n, d, k=10):
     return Case(X, q, [e], metric="euclidean", k=k)
 
 
+def plant_dims(rng, X, dims, mean: float, sd: float):
+    """Redraw the columns ``dims`` of ``X`` from N(mean, sd) (in place), then pick the
+    expected document e and a query near it: ``(e, q)``. The rogue plants set e's and
+    the query's values in those columns afterwards."""
+    n, d = X.shape
+    X[:, dims] = rng.normal(mean, sd, size=(n, len(dims)))
+    e = int(rng.integers(n))
+    return e, X[e] + 0.2 * unit(rng.normal(size=d))
+
+
 def rogue_dimensions(rng, n, d, k=10):
     """Three dimensions carry a large offset with a large spread (rogue dimensions);
     the query's values there are high, the expected document's low, so documents with
     high rogue values win the cosine although their other dimensions are unrelated."""
     X = healthy_corpus(rng, n, d)
     dims = rng.choice(d, size=3, replace=False)
-    X[:, dims] = rng.normal(4.0, 1.5, size=(n, 3))
-    e = int(rng.integers(n))
-    q = X[e] + 0.2 * unit(rng.normal(size=d))
+    e, q = plant_dims(rng, X, dims, 4.0, 1.5)
     X[e, dims] = 1.0
     q[dims] = 8.0
     return Case(X, q, [e], k=k)
@@ -102,9 +110,7 @@ def rogue_variance(rng, n, d, k=10):
     decide which documents score alike; the query is large there, its document 0."""
     X = healthy_corpus(rng, n, d)
     dims = rng.choice(d, size=3, replace=False)
-    X[:, dims] = rng.normal(0.0, 2.5, size=(n, 3))
-    e = int(rng.integers(n))
-    q = X[e] + 0.2 * unit(rng.normal(size=d))
+    e, q = plant_dims(rng, X, dims, 0.0, 2.5)
     X[e, dims] = 0.0
     q[dims] = rng.choice([-1, 1], size=3) * 6.0
     return Case(X, q, [e], k=k)
