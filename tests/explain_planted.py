@@ -288,8 +288,6 @@ class ToyTextModel:
 
 
 def _text_case(emb, texts, query, expected, k):
-    from vecdiag.embedders import CallableEmbedder  # noqa: F401 - emb is one
-
     X = emb.encode(texts, show_progress=False).astype(np.float64)
     q = emb.encode([query], kind="query", show_progress=False)[0].astype(np.float64)
     return Case(X, q, [expected], k=k,
