@@ -278,6 +278,58 @@ def test_critical_value_rule():
     assert S.critical_value(null, 0.001) == math.inf
 
 
+def _exact_binary_p_value(method, m, n, ones_ref, ones_cur):
+    """Exact permutation p-value of two sets of one-dimensional 0/v vectors.
+
+    A labelling's statistic depends only on ``j``, the ones among the reference rows
+    (hypergeometric), and is computed in exact arithmetic: ``|b/n - a/m|`` (times v)
+    for the mean shift; for MMD (σ = v, so the kernel is 1 for equal points and
+    ``c = exp(-1/2)`` otherwise) the pair ``(rational part, coefficient of c)``, equal
+    for two labellings exactly when their statistics are (c is transcendental)."""
+    from fractions import Fraction as F
+
+    from scipy.stats import hypergeom
+
+    total = ones_ref + ones_cur
+    c = math.exp(-0.5)
+
+    def stat(a):
+        b = total - a
+        if method == "mean_shift":
+            return abs(F(b, n) - F(a, m)), F(0)
+        rational = (F(a * (a - 1) + (m - a) * (m - a - 1), m * (m - 1))
+                    + F(b * (b - 1) + (n - b) * (n - b - 1), n * (n - 1))
+                    - 2 * F(a * b + (m - a) * (n - b), m * n))
+        of_c = (F(2 * a * (m - a), m * (m - 1)) + F(2 * b * (n - b), n * (n - 1))
+                - 2 * F(a * (n - b) + (m - a) * b, m * n))
+        return rational, of_c
+
+    observed = stat(ones_ref)
+    value = lambda s: float(s[0]) + float(s[1]) * c  # noqa: E731
+    return sum(hypergeom.pmf(a, m + n, total, m)
+               for a in range(max(0, total - n), min(total, m) + 1)
+               if stat(a) == observed or value(stat(a)) > value(observed))
+
+
+@pytest.mark.parametrize("method", ["mmd", "mean_shift"])
+@pytest.mark.parametrize("m, n, ones_ref, ones_cur, v", [(12, 12, 7, 4, 1.0),
+                                                         (12, 17, 5, 9, 0.1),
+                                                         (100, 100, 50, 47, 0.1)])
+def test_p_value_of_binary_vectors_matches_the_exact_permutation_test(method, m, n, ones_ref,
+                                                                       ones_cur, v):
+    """Binary (or quantised) vectors: many labellings give the observed statistic
+    exactly, but float64 rounding put most of them a few ulps below it, so they did not
+    count and the p-value came out too small (MMD 0.24 where the exact test says 0.41,
+    mean shift 0.67 for 0.78). With 4,999 permutations the p-value is within 0.03
+    (over 4 standard errors) of the exact one, found by enumeration."""
+    X = np.r_[np.full(ones_ref, v), np.zeros(m - ones_ref)][:, None]
+    Y = np.r_[np.full(ones_cur, v), np.zeros(n - ones_cur)][:, None]
+    want = _exact_binary_p_value(method, m, n, ones_ref, ones_cur)
+    res = vd.drift(X, Y, method=method, n_permutations=4999, random_state=1)
+    assert res.p_value == pytest.approx(want, abs=0.03)
+    assert res.drifted == (res.p_value <= res.alpha) == (res.statistic > res.threshold)
+
+
 def _calibration_data(seed, n=40, d=5):
     """Two samples of one skewed, anisotropic, heavy-tailed distribution."""
     rng = np.random.default_rng(10_000 + seed)

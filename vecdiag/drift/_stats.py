@@ -6,7 +6,11 @@ rows) and returns the observed statistic and its permutation null distribution.
 
 Permutation p-values use the add-one rule ``p = (1 + #{null >= observed}) / (1 + P)``,
 which is a valid p-value for any number of permutations ``P``: under no drift,
-``P(p <= alpha) <= alpha`` exactly (Phipson & Smyth 2010).
+``P(p <= alpha) <= alpha`` exactly (Phipson & Smyth 2010). Each core also returns the
+``tolerance`` of its statistic: a bound on its float64 rounding error, within which a
+null value counts as equal to the observed one (binary or quantised vectors make many
+permutations tie with it exactly, and the rounding would otherwise break those ties
+at random, mostly below: p-values too small).
 """
 
 from __future__ import annotations
@@ -28,23 +32,27 @@ def random_subsets(rng: np.random.Generator, N: int, m: int, P: int) -> np.ndarr
     return A
 
 
-def permutation_p_value(observed: float, null: np.ndarray) -> float:
-    """Add-one permutation p-value (larger statistics are more extreme)."""
-    return float((1 + np.count_nonzero(null >= observed)) / (1 + null.size))
+def permutation_p_value(observed: float, null: np.ndarray, tol: float = 0.0) -> float:
+    """Add-one permutation p-value (larger statistics are more extreme).
+
+    A null value reaches the observed one when ``null + tol >= observed``: ``tol`` is
+    the rounding error of the statistic, so that ties in exact arithmetic stay ties.
+    """
+    return float((1 + np.count_nonzero(null + tol >= observed)) / (1 + null.size))
 
 
-def critical_value(null: np.ndarray, alpha: float) -> float:
+def critical_value(null: np.ndarray, alpha: float, tol: float = 0.0) -> float:
     """The statistic value above which the test rejects at level ``alpha``.
 
     With the add-one rule, ``p <= alpha`` holds exactly when fewer than
     ``j + 1 = floor(alpha (P + 1))`` null values reach the observed one, i.e. when the
-    observed statistic exceeds the ``(j + 1)``-th largest null value: ``drifted`` is
-    ``statistic > threshold``.
+    observed statistic exceeds the ``(j + 1)``-th largest null value (plus ``tol``, as
+    in :func:`permutation_p_value`): ``drifted`` is ``statistic > threshold``.
     """
     j = int(np.floor(alpha * (null.size + 1) + 1e-9)) - 1
     if j < 0:
         return float("inf")
-    return float(np.sort(null)[::-1][j])
+    return float(np.sort(null)[::-1][j] + tol)
 
 
 def _run_permutations(stat_of, rng, N: int, m: int, P: int, desc: str,
@@ -127,7 +135,13 @@ def mmd_permutation(Z: np.ndarray, m: int, bandwidth: float | None, P: int,
 
     observed, null = _run_permutations(stat_of, rng, N, m, P, "MMD permutations",
                                        2.0 * N * N / 4e9, show)
-    return {"statistic": observed, "null": null, "bandwidth": sigma, "bandwidth_rule": rule}
+    # subtle: each kernel sum above is a sum of N non-negative terms at most S, with a
+    # rounding error within N·eps·S (S itself is shared by every labelling); twice the
+    # few such errors of each term, for the observed and for a null value
+    scale = S * (1.0 / (m * (m - 1)) + 1.0 / (n * (n - 1)) + 2.0 / (m * n))
+    tolerance = 16.0 * N * np.finfo(np.float64).eps * scale
+    return {"statistic": observed, "null": null, "tolerance": tolerance, "bandwidth": sigma,
+            "bandwidth_rule": rule}
 
 
 def mmd2_unbiased(X: np.ndarray, Y: np.ndarray, sigma: float) -> float:
@@ -168,7 +182,11 @@ def mean_shift_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
 
     observed, null = _run_permutations(stat_of, rng, N, m, P, "mean-shift permutations",
                                        2.0 * N * d / 4e9, show)
-    return {"statistic": observed, "null": null}
+    # subtle: a column sum of N terms errs by at most N·eps·Σ|z|, which the two means
+    # scale by 1/m and 1/n; then d squares summed (for the observed and a null value)
+    spread = float(np.linalg.norm(np.abs(Z).sum(axis=0))) * (1.0 / m + 1.0 / n)
+    tolerance = 4.0 * np.finfo(np.float64).eps * (N * spread + d * observed)
+    return {"statistic": observed, "null": null, "tolerance": tolerance}
 
 
 def standardized_shift(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
@@ -310,4 +328,5 @@ def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
     per_perm = (2.0 * N * d / 4e9) if model == "ridge" else 0.02 * n_folds * (1 + N * d / 1e5)
     observed, null = _run_permutations(stat_of, rng, N, m, P, f"classifier ({model}) permutations",
                                        per_perm, show)
-    return {"statistic": observed, "null": null}
+    # sums of (mid-)ranks are exact in float64 and every AUC shares one denominator
+    return {"statistic": observed, "null": null, "tolerance": 0.0}

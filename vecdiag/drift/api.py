@@ -127,7 +127,9 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     -----
     Every method is a permutation test: the set labels are shuffled ``P`` times, the
     statistic recomputed, and ``p = (1 + #{null >= observed}) / (1 + P)``. Under no
-    drift this p-value is valid for any ``P`` (``P(p <= alpha) <= alpha``).
+    drift this p-value is valid for any ``P`` (``P(p <= alpha) <= alpha``). A null
+    value equal to the observed one up to float64 rounding counts as reaching it
+    (binary or quantised vectors tie often).
 
     **mmd.** With ``k(x, y) = exp(-‖x - y‖² / (2σ²))``, the unbiased estimate
     (Gretton et al. 2012, eq. 3) is::
@@ -223,12 +225,12 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
     else:
         out = _stats.mean_shift_permutation(Z, m, n_permutations, rng, show)
         details.update(_mean_shift_details(x, y, top))
-    null = out["null"]
-    p_value = _stats.permutation_p_value(out["statistic"], null)
+    null, tol = out["null"], out["tolerance"]
+    p_value = _stats.permutation_p_value(out["statistic"], null, tol)
     picture = _picture(x, y, plot_points, rng)
     return DriftResult(method=method, statistic=out["statistic"], p_value=p_value,
                        drifted=bool(p_value <= alpha),
-                       threshold=_stats.critical_value(null, alpha), details=details,
+                       threshold=_stats.critical_value(null, alpha, tol), details=details,
                        alpha=alpha, n_reference=ref.shape[0], n_current=cur.shape[0],
                        label=label, **picture)
 
