@@ -107,6 +107,26 @@ def test_median_falls_back_when_most_pairs_coincide(rng):
     assert np.isfinite(res.statistic)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_bandwidth_of_exact_copies_is_the_median_of_the_non_zero_distances(seed):
+    """Most rows are copies of one vector (a cached or default embedding): most pairs
+    coincide, so σ is the median of the non-zero distances. |a|² + |a|² - 2 a·a is not
+    exactly 0 in float64, and that rounding noise (3e-7 for σ = 23) was taken for the
+    median distance, a bandwidth that makes the kernel noise too. Both now match scipy's
+    pdist and the brute-force statistic."""
+    from scipy.spatial.distance import pdist
+
+    base = np.random.default_rng(seed).normal(size=(3, 8)) * 10
+    X = base[np.r_[np.zeros(25, int), [1]]]
+    Y = base[np.r_[np.zeros(20, int), [2, 2]]]
+    res = vd.drift(X, Y, method="mmd", n_permutations=19)
+    dist = pdist(np.vstack([X, Y]))
+    sigma = np.median(dist[dist > 0])
+    assert res.details["bandwidth_rule"] == "median of non-zero distances"
+    assert res.details["bandwidth"] == pytest.approx(sigma)
+    assert res.statistic == pytest.approx(_mmd_loops(X.tolist(), Y.tolist(), sigma))
+
+
 @pytest.mark.parametrize("core", ["mmd", "mean_shift"])
 def test_vectorised_permutations_equal_recomputation(rng, core):
     """Each permuted statistic equals the statistic recomputed on that split."""

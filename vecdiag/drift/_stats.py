@@ -21,6 +21,8 @@ from .._progress import progress_bar
 
 # Permutations evaluated per matrix product: bounds memory to ~(N x _CHUNK) floats.
 _CHUNK = 128
+# Rows of the N x N distance matrix screened for rounding noise at a time.
+_ROWS_PER_STEP = 512
 
 
 def random_subsets(rng: np.random.Generator, N: int, m: int, P: int) -> np.ndarray:
@@ -74,13 +76,23 @@ def _run_permutations(stat_of, rng, N: int, m: int, P: int, desc: str,
 
 
 def squared_distances(Z: np.ndarray) -> np.ndarray:
-    """(N, N) squared euclidean distances ``|z_i|² + |z_j|² - 2 z_i·z_j``, clipped at 0."""
+    """(N, N) squared euclidean distances ``|z_i|² + |z_j|² - 2 z_i·z_j``, at least 0.
+
+    subtle: the formula's rounding error is about ``d·eps·(|z_i|² + |z_j|²)``, so two
+    exact copies came out at a distance of 1e-13 or so, not 0, and the median heuristic
+    took that noise for the bandwidth when most pairs are copies. A distance within
+    that error is 0.
+    """
+    N, d = Z.shape
     sq = np.einsum("ij,ij->i", Z, Z)
     D = Z @ Z.T  # then in place: one N x N matrix, no temporaries of that size
     D *= -2.0
     D += sq[:, None]
     D += sq[None, :]
-    np.maximum(D, 0.0, out=D)
+    resolution = 4.0 * (d + 2) * np.finfo(np.float64).eps
+    for start in range(0, N, _ROWS_PER_STEP):
+        block = D[start:start + _ROWS_PER_STEP]  # a view: zeroed in place
+        block[block <= resolution * (sq[start:start + _ROWS_PER_STEP, None] + sq)] = 0.0
     np.fill_diagonal(D, 0.0)
     return D
 
