@@ -127,6 +127,28 @@ def test_bandwidth_of_exact_copies_is_the_median_of_the_non_zero_distances(seed)
     assert res.statistic == pytest.approx(_mmd_loops(X.tolist(), Y.tolist(), sigma))
 
 
+@pytest.mark.parametrize("offset", [1e9, 1e11])
+def test_mmd_and_bandwidth_do_not_change_when_both_sets_move_far_from_the_origin(rng, offset):
+    """MMD depends on distances only. With both sets moved by 1e9 (spread 1) the
+    distances were |z|² + |z|² - 2 z·z of numbers near 1e19: all rounding noise, so a
+    shift of 0.8 sd in 16 dimensions went unseen (bandwidth 64 for 5.9, p = 0.57). The
+    statistic and the bandwidth now match scipy's cdist/pdist on the moved sets (which
+    subtract first)."""
+    from scipy.spatial.distance import cdist, pdist
+
+    X = rng.normal(size=(100, 16))
+    Y = rng.normal(size=(100, 16)) + 0.8
+    X, Y = X + offset, Y + offset
+    res = vd.drift(X, Y, method="mmd", n_permutations=99)
+    sigma = np.median(pdist(np.vstack([X, Y])))
+    kernel = lambda A, B: np.exp(-cdist(A, B, "sqeuclidean") / (2 * sigma**2))  # noqa: E731
+    want = ((kernel(X, X).sum() - 100) / (100 * 99) + (kernel(Y, Y).sum() - 100) / (100 * 99)
+            - 2 * kernel(X, Y).mean())
+    assert res.details["bandwidth"] == pytest.approx(sigma, rel=1e-6)
+    assert res.statistic == pytest.approx(want, rel=1e-6)
+    assert res.drifted and res.p_value == pytest.approx(1 / 100)
+
+
 @pytest.mark.parametrize("core", ["mmd", "mean_shift"])
 def test_vectorised_permutations_equal_recomputation(rng, core):
     """Each permuted statistic equals the statistic recomputed on that split."""

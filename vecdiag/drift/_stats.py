@@ -81,9 +81,12 @@ def squared_distances(Z: np.ndarray) -> np.ndarray:
     subtle: the formula's rounding error is about ``d·eps·(|z_i|² + |z_j|²)``, so two
     exact copies came out at a distance of 1e-13 or so, not 0, and the median heuristic
     took that noise for the bandwidth when most pairs are copies. A distance within
-    that error is 0.
+    that error is 0. For the same reason the rows are centred first (distances do not
+    change): a common offset large beside the spread (values 1e9 + N(0, 1)) made every
+    distance rounding noise.
     """
     N, d = Z.shape
+    Z = Z - Z.mean(axis=0)
     sq = np.einsum("ij,ij->i", Z, Z)
     D = Z @ Z.T  # then in place: one N x N matrix, no temporaries of that size
     D *= -2.0
