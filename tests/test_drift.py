@@ -261,6 +261,21 @@ def sklearn_heldout_auc_scores(Z, labels, tr, te):
     return pipe.decision_function(Z[te]) - est.intercept_[0]
 
 
+def test_a_penalty_too_small_for_a_singular_ridge_system_is_a_clear_error(rng):
+    """Two distinct rows per set, 300 dimensions: the training rows' Gram matrix has
+    rank 2 and penalty=1e-14 vanishes beside it in float64, so the Cholesky factorisation
+    failed from inside scipy ("2-th leading minor of the array is not positive
+    definite"). The error now names the penalty and the fix. With the default penalty
+    the sets separate perfectly (every held-out row has copies in its training folds:
+    6 copies, folds of 4 or 5 rows), so the held-out AUC is 1."""
+    X = np.repeat(rng.normal(size=(2, 300)), 6, axis=0)
+    Y = np.repeat(rng.normal(size=(2, 300)), 6, axis=0)
+    with pytest.raises(ValueError, match=r"penalty=1e-14 is too small.*larger penalty"):
+        vd.drift(X, Y, method="classifier", penalty=1e-14, n_permutations=99)
+    res = vd.drift(X, Y, method="classifier", n_permutations=99)
+    assert res.statistic == 1.0 and res.drifted
+
+
 def test_auc_columns_matches_sklearn_with_ties(rng):
     from sklearn.metrics import roc_auc_score
 

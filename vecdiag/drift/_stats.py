@@ -281,15 +281,29 @@ def _ridge_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
     serves every permutation. Uses the n x n dual form when there are fewer rows than
     dimensions.
     """
-    from scipy.linalg import cho_factor, cho_solve
+    from scipy.linalg import cho_solve
 
     n, d = Xtr.shape
     if n >= d:
-        factor = cho_factor(Xtr.T @ Xtr + penalty * np.eye(d))
+        factor = _ridge_factor(Xtr.T @ Xtr, penalty)
         return lambda Ytr: Xte @ cho_solve(factor, Xtr.T @ Ytr)
-    factor = cho_factor(Xtr @ Xtr.T + penalty * np.eye(n))
+    factor = _ridge_factor(Xtr @ Xtr.T, penalty)
     cross = Xte @ Xtr.T
     return lambda Ytr: cross @ cho_solve(factor, Ytr)
+
+
+def _ridge_factor(gram: np.ndarray, penalty: float):
+    """Cholesky factor of ``gram + λI``; a λ lost in the rounding of a singular Gram
+    matrix (copies, constant columns, more dimensions than rows) is a clear error."""
+    from scipy.linalg import LinAlgError, cho_factor
+
+    try:
+        return cho_factor(gram + penalty * np.eye(gram.shape[0]))
+    except LinAlgError:
+        raise ValueError(f"penalty={penalty!r} is too small for the classifier's ridge "
+                         "system: with repeated rows, constant columns or more dimensions "
+                         "than rows it is singular in float64; use a larger penalty (the "
+                         "default 1.0)") from None
 
 
 def _logistic_scorer(Xtr: np.ndarray, Xte: np.ndarray, penalty: float):
