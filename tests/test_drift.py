@@ -204,6 +204,28 @@ def test_classifier_auc_matches_sklearn(rng, model):
     assert res.details["model"] == model
 
 
+@pytest.mark.parametrize("value", [0.1, 0.3, 1 / 3, 7.7])
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_classifier_auc_with_a_column_constant_in_both_sets_matches_sklearn(model, value):
+    """A dimension with one value in every row (a padding or bias column): its
+    training mean differs from the value in the last bit, the spread is rounding noise
+    (4e-16), and standardising by it made a constant ±1 feature, an intercept that moved
+    each fold's held-out scores by its own amount (AUC 0.6127 where scikit-learn's
+    StandardScaler, which leaves such a column unscaled, gives 0.6163)."""
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(60, 4))
+        Y = rng.normal(size=(50, 4)) + [0.3, 0, 0, 0]
+        X[:, 1] = Y[:, 1] = value
+        Z = np.vstack([X, Y])
+        labels = np.r_[np.zeros(60), np.ones(50)]
+        folds = S.random_folds(np.random.default_rng(11), Z.shape[0], 3)
+        res = vd.drift(X, Y, method="classifier", model=model, n_permutations=1, alpha=0.5,
+                       n_folds=3, random_state=11)   # the statistic only: one permutation
+        assert res.statistic == pytest.approx(sklearn_heldout_auc(Z, labels, folds, model),
+                                              abs=1e-9)
+
+
 @pytest.mark.parametrize("model", ["ridge", "logistic"])
 def test_classifier_null_refits_every_permutation(rng, model):
     """Each permuted AUC equals scikit-learn refitted on that permutation's labels."""

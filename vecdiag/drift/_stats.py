@@ -264,12 +264,18 @@ def auc_columns(S: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 def _standardized_folds(Z: np.ndarray, folds: np.ndarray, n_folds: int):
     """Per fold: train rows, test rows, both standardised with the training mean/sd."""
+    eps = np.finfo(np.float64).eps
     for f in range(n_folds):
         test = np.flatnonzero(folds == f)
         train = np.flatnonzero(folds != f)
         mu = Z[train].mean(axis=0)
         sd = Z[train].std(axis=0)
-        sd[sd == 0] = 1.0
+        # subtle: a column constant in the training rows (0.3 in every row) has a spread
+        # of rounding noise (4e-16), and dividing by it made a constant ±1 feature, an
+        # intercept that shifted each fold's scores; constant to rounding by the bound
+        # of scikit-learn's StandardScaler, it is left unscaled (about 0) instead
+        n = train.size
+        sd[sd * sd <= n * eps * sd * sd + (n * eps * mu) ** 2] = 1.0
         yield train, test, (Z[train] - mu) / sd, (Z[test] - mu) / sd
 
 
