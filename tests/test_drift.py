@@ -567,6 +567,20 @@ def test_bandwidth_whose_square_float64_cannot_hold_is_refused(rng, bandwidth):
         vd.drift_over_time(X, [Y], bandwidth=bandwidth)
 
 
+@pytest.mark.parametrize("alpha", [2, 1.0, True, "0.05"])
+def test_drift_over_time_checks_alpha_before_the_bonferroni_division(rng, alpha):
+    """alpha was checked only once divided by the number of batches: alpha=2 over four
+    batches ran each at 0.5, alpha=1.0 (no test at all) each at 0.25, alpha=True as 1,
+    and alpha="0.05" failed with Python's "unsupported operand type(s) for /". All four
+    are refused, as vd.drift refuses them."""
+    batches = [rng.normal(size=(20, 3)) for _ in range(4)]
+    with pytest.raises(ValueError, match="alpha must be a number between 0 and 1"):
+        vd.drift_over_time(rng.normal(size=(50, 3)), batches, alpha=alpha,
+                           correction="bonferroni", n_permutations=50)
+    with pytest.raises(ValueError, match="alpha must be a number between 0 and 1"):
+        vd.drift(rng.normal(size=(50, 3)), batches[0], alpha=alpha)
+
+
 def test_drift_over_time_bad_input(rng):
     ref = rng.normal(size=(50, 3))
     with pytest.raises(ValueError, match="list of 2-D arrays"):

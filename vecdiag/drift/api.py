@@ -27,6 +27,12 @@ DEFAULT_PERMUTATIONS = 500
 MAX_KERNEL_ROWS = 16_000
 
 
+def _check_alpha(alpha) -> None:
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, (bool, np.bool_)) \
+            or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number between 0 and 1 (exclusive), got {alpha!r}")
+
+
 def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="ridge",
                    penalty=1.0, bandwidth=None):
     V.check_choice(method, "method", METHODS)
@@ -45,9 +51,7 @@ def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="r
     if isinstance(penalty, (bool, np.bool_)) or not isinstance(penalty, numbers.Real) \
             or not penalty > 0 or not math.isfinite(penalty):
         raise ValueError(f"penalty must be a positive number, got {penalty!r}")
-    if not isinstance(alpha, numbers.Real) or isinstance(alpha, (bool, np.bool_)) \
-            or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be a number between 0 and 1 (exclusive), got {alpha!r}")
+    _check_alpha(alpha)
     if n_permutations is None:
         n_permutations = max(DEFAULT_PERMUTATIONS, math.ceil(2 / alpha))
     n_permutations = V.check_positive_int(n_permutations, "n_permutations")
@@ -342,6 +346,7 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
     if len(labels) != len(batches):
         raise ValueError(f"labels has {len(labels)} entries for {len(batches)} batches; "
                          "pass one label per batch")
+    _check_alpha(alpha)   # before the division: alpha=2 over 4 batches is not 0.5 each
     level = alpha / len(batches) if correction == "bonferroni" else alpha
     n_perm, max_samples, n_folds = _check_options(
         method, level, kwargs.pop("n_permutations", None), kwargs.pop("max_samples", None),
