@@ -600,6 +600,25 @@ def test_bad_rows_in_several_blocks_are_all_named():
         vd.Index(da.from_array(X, chunks=(100, -1))).knn_graph(3)
 
 
+def test_norms_and_full_scores_name_the_bad_rows_of_every_block():
+    """Index.norms and full_scores of a Dask Index named only the NaN rows of the block
+    that failed first ("corpus has 1 row (480)" for three rows in three blocks); like the
+    search, they now name every one, as the in-memory Index does."""
+    X = np.random.default_rng(14).normal(size=(500, 6))
+    X[[3, 120, 480]] = np.nan
+    nan_rows = np.flatnonzero(~np.isfinite(X).all(axis=1)).tolist()
+    assert nan_rows == [3, 120, 480]
+    message = r"corpus has 3 rows \(3, 120, 480\) with NaN or inf"
+    with pytest.raises(ValueError, match=message):
+        vd.Index(X, metric="dot")                      # the in-memory reference
+    for metric in METRICS:
+        lazy = vd.Index(da.from_array(X, chunks=(100, -1)), metric=metric)
+        with pytest.raises(ValueError, match=message):
+            lazy.norms
+        with pytest.raises(ValueError, match=message):
+            scoring.full_scores(lazy, np.ones((2, 6)))
+
+
 @pytest.mark.parametrize("fix", ["csls", "mutual_proximity", "deduplicate"])
 def test_rerankers_on_a_dask_index_say_what_to_do(fix):
     """csls, mutual_proximity and deduplicate score every document in memory: on an
