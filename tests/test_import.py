@@ -9,7 +9,7 @@ import time
 import pytest
 
 HEAVY = ["pandas", "scipy", "sklearn", "matplotlib", "torch", "sentence_transformers",
-         "umap", "faiss", "plotly", "bm25s", "pyarrow", "tqdm"]
+         "umap", "faiss", "plotly", "bm25s", "pyarrow", "tqdm", "dask", "distributed"]
 
 
 def test_import_loads_numpy_only():

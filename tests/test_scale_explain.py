@@ -136,6 +136,34 @@ def test_explain_dask_without_expected_and_euclidean(threads):
     assert a.top_ids == b.top_ids
 
 
+@pytest.mark.parametrize("chunks", [(300, -1), (37, 5)])
+def test_centred_cosine_counterfactual_on_a_dask_euclidean_corpus(threads, chunks):
+    """Under euclidean with a shared direction the in-memory path adds
+    ``cosine_metric+center`` (centre the unit rows, search by cosine); the Dask path had
+    no such counterfactual. Its ranks are checked against NumPy by hand: unit rows, their
+    mean subtracted, cosine with the centred unit query, ties by lower row."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 12)) + rng.normal(size=12) * 4     # one shared direction
+    X[9] *= 2
+    q = X[5] + rng.normal(size=12) * 1.5
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    T, t = U - U.mean(axis=0), q / np.linalg.norm(q) - U.mean(axis=0)
+    cos = T @ t / (np.linalg.norm(T, axis=1) * np.linalg.norm(t))
+    order = np.lexsort((np.arange(300), -cos))
+    want_ranks = {i: int(np.flatnonzero(order == i)[0]) + 1 for i in (9, 20)}
+    want = vd.explain_neighbors(q, X, k=5, expected=[9, 20], metric="euclidean")
+    got = vd.explain_neighbors(q, da.from_array(X, chunks=chunks), k=5, expected=[9, 20],
+                               metric="euclidean")
+    fixes_a, fixes_b = _agree(want, got)
+    cf = {c.fix: c for c in got.counterfactuals}["cosine_metric+center"]
+    assert cf.expected_ranks == want_ranks == fixes_a["cosine_metric+center"]
+    assert cf.top == order[:5].tolist()
+    X[3] = 0                 # a zero row has no direction: neither path offers the fix
+    for corpus in (X, da.from_array(X, chunks=chunks)):
+        exp = vd.explain_neighbors(q, corpus, k=5, expected=[9], metric="euclidean")
+        assert "cosine_metric+center" not in {c.fix for c in exp.counterfactuals}
+
+
 def test_explain_dask_bad_inputs(threads):
     X = np.random.default_rng(0).normal(size=(50, 8))
     Xd = da.from_array(X, chunks=20)

@@ -600,6 +600,25 @@ def test_bad_rows_in_several_blocks_are_all_named():
         vd.Index(da.from_array(X, chunks=(100, -1))).knn_graph(3)
 
 
+def test_norms_and_full_scores_name_the_bad_rows_of_every_block():
+    """Index.norms and full_scores of a Dask Index named only the NaN rows of the block
+    that failed first ("corpus has 1 row (480)" for three rows in three blocks); like the
+    search, they now name every one, as the in-memory Index does."""
+    X = np.random.default_rng(14).normal(size=(500, 6))
+    X[[3, 120, 480]] = np.nan
+    nan_rows = np.flatnonzero(~np.isfinite(X).all(axis=1)).tolist()
+    assert nan_rows == [3, 120, 480]
+    message = r"corpus has 3 rows \(3, 120, 480\) with NaN or inf"
+    with pytest.raises(ValueError, match=message):
+        vd.Index(X, metric="dot")                      # the in-memory reference
+    for metric in METRICS:
+        lazy = vd.Index(da.from_array(X, chunks=(100, -1)), metric=metric)
+        with pytest.raises(ValueError, match=message):
+            lazy.norms
+        with pytest.raises(ValueError, match=message):
+            scoring.full_scores(lazy, np.ones((2, 6)))
+
+
 @pytest.mark.parametrize("fix", ["csls", "mutual_proximity", "deduplicate"])
 def test_rerankers_on_a_dask_index_say_what_to_do(fix):
     """csls, mutual_proximity and deduplicate score every document in memory: on an
@@ -619,3 +638,42 @@ def test_rerankers_on_a_dask_index_say_what_to_do(fix):
     if fix == "deduplicate":    # no copies in random data: the plain cosine ranking
         np.testing.assert_array_equal(got.indices, np.argsort(-S, axis=1, kind="stable")[:, :4])
     assert got.ids[0, 0] == f"d{got.indices[0, 0]}"
+
+
+def _reference_top(Q, C, k, metric):
+    """Brute-force NumPy top k, ties by lower row (float64)."""
+    if metric == "cosine":
+        Q = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+        C = C / np.linalg.norm(C, axis=1, keepdims=True)
+    key = np.linalg.norm(Q[:, None] - C[None], axis=2) if metric == "euclidean" else -(Q @ C.T)
+    return np.array([np.lexsort((np.arange(C.shape[0]), row))[:k] for row in key])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_vector_fixes_on_a_dask_index_search_block_by_block(metric):
+    """apply_fix('center' | 'normalize' | 'whiten' | 'all_but_the_top' | 'cosine_metric')
+    on an Index over a Dask array failed deep inside Dask ('Array chunk size or shape is
+    unknown'): the cached fix path took the Index's rows as in-memory arrays. They now fit
+    from one pass and search the lazily transformed corpus per row block: checked against
+    NumPy by hand (centring the unit rows, or the raw ones under dot/euclidean, then a
+    brute-force search) and, for whiten and all-but-the-top, the in-memory Index."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(90, 5)) + 2.0
+    X[[10, 70]] = X[40]                                  # exact copies across blocks
+    Q = rng.normal(size=(3, 5)) + 2.0
+    lazy = vd.Index(da.from_array(X, chunks=(25, 3)), metric=metric,
+                    ids=[f"d{i}" for i in range(90)])
+    U = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
+    Uq = Q / np.linalg.norm(Q, axis=1, keepdims=True) if metric == "cosine" else Q
+    got = vd.fixes.apply_fix("center", Q, lazy, k=12)
+    want = _reference_top(Uq - U.mean(axis=0), U - U.mean(axis=0), 12, metric)
+    np.testing.assert_array_equal(got.indices, want)
+    assert got.ids[1, 0] == f"d{want[1, 0]}"
+    for code in ("normalize", "cosine_metric"):
+        np.testing.assert_array_equal(vd.fixes.apply_fix(code, Q, lazy, k=12).indices,
+                                      _reference_top(Q, X, 12, "cosine"))
+    for code in ("whiten", "all_but_the_top"):
+        want = vd.fixes.apply_fix(code, Q, vd.Index(X, metric=metric), k=12)
+        got = vd.fixes.apply_fix(code, Q, lazy, k=12)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-9, atol=1e-9)

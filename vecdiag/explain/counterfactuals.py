@@ -30,8 +30,8 @@ direction)
     there is centring the unit rows and searching by cosine,
     ``apply_fix("cosine_metric+center")``.
 
-On a Dask corpus every ranking is recomputed row block by row block
-(:mod:`vecdiag.scale.explain_fixes`: transforms fitted from the corpus moments, CSLS
+On a Dask corpus every ranking (``cosine_metric+center`` too) is recomputed row block by
+row block (:mod:`vecdiag.scale.explain_fixes`: transforms fitted from the corpus moments, CSLS
 penalties and mutual-proximity score distributions cached on the Index) and
 de-duplication looks for copies among the candidates.
 
@@ -123,7 +123,8 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     if is_dask_array(index.vectors):  # every fix's ranking recomputed per row block
         from ..scale.explain_fixes import dask_rankings
 
-        rankings, approx = dask_rankings(index, query, base, k=k, stats=stats)
+        rankings, approx = dask_rankings(index, query, base, k=k, stats=stats,
+                                         centred_cosine=centred_cosine)
     elif index.metric != "cosine" and np.any(query):  # a zero query has no direction
         from ..fixes.cached import search_cosine
 

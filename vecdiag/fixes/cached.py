@@ -18,6 +18,10 @@ arrays. This is the one path a fix on an Index takes: :func:`vecdiag.fixes.apply
 ``try_fixes`` and explain's counterfactuals all rank through it, so they agree exactly.
 The corpus rows are the Index's own (:attr:`vecdiag.Index.unit_rows`), the scores come in
 blocks and the top k from :func:`vecdiag.neighbors.scoring.top_k` (ties by lower index).
+
+An Index over a Dask array is never gathered: the fix is fitted from one pass over its
+blocks, the corpus transformed lazily (one task per row block) and searched exactly by
+the Dask path of :func:`vecdiag.knn` (only each block's top k travel; ties by lower index).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .. import cache_keys
 from .._progress import progress_bar
 from ..linalg import normalize, row_norms
 from ..neighbors.scoring import block_rows, make_neighbors, top_k
+from ..scale.chunks import is_dask_array
 from .transformers import AllButTheTop, Normalize, Whiten, fit_as, for_fix, transform_as
 
 _ROWS = 65_536
@@ -77,6 +82,8 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
     ``zero="ignore"`` (explain's counterfactuals): under cosine, rows that the fix
     maps to zero (a query equal to the corpus mean, say) score 0 instead of raising.
     """
+    if is_dask_array(index.vectors):
+        return _search_fixed_dask(index, code, Q, k, metric, opts, ids)
     fix, sq = fitted(index, code, metric, opts)
     mean, A = _affine(fix)
     normalize_first = getattr(fix, "normalize_first", True)
@@ -127,10 +134,39 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
     return make_neighbors(indices, scores, metric, ids, index)
 
 
+def _search_fixed_dask(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dict, ids):
+    """:func:`search_fixed` on an Index over a Dask array: the fix fitted once (cached, with
+    no squared norms), queries and corpus transformed, searched one row block per task.
+    Rows the fix maps to zero are refused under cosine, named by their row."""
+    from ..scale.search import knn_dask
+
+    key = cache_keys.fix_fitted(code, metric, opts)
+    if key not in index.cache:
+        index.cache[key] = (fit_as(for_fix(code, metric, **opts), index.vectors, "corpus"),
+                            None)
+    fix = index.cache[key][0]
+    TQ = transform_as(fix, Q, "queries")
+    try:
+        found = knn_dask(TQ, fix.transform(index.vectors), k, metric=metric)
+    except ValueError as err:
+        text = str(err)
+        for name in ("corpus ", "queries "):
+            if text.startswith(name):
+                raise ValueError(f"{name}after the fix {text[len(name):]}") from err
+        raise
+    return make_neighbors(found.indices, found.scores.astype(np.float64), metric, ids, index)
+
+
 def search_cosine(index, Q: np.ndarray, k: int, ids, *, zero: str | None = None):
     """cosine_metric on an Index: its own unit rows (cached when it searches by another
     metric). A zero corpus row (valid under dot or euclidean) is refused, or with
     ``zero="ignore"`` scores 0, as a vector fix's zero option does."""
+    if is_dask_array(index.vectors):                  # one row block per task
+        from ..scale.search import knn_dask
+
+        found = knn_dask(Q, index.vectors, k, metric="cosine")
+        return make_neighbors(found.indices, found.scores.astype(np.float64), "cosine", ids,
+                              index)
     U = _unit_corpus(index, True, zero)
     V.zero_rows(row_norms(Q), "queries", "raise")
     # normalize, not Q / norms: a length past the float range (float32 [3e38, 3e38]) is

@@ -10,6 +10,11 @@ row block per task, and only ``n`` keys per fix come back:
     the transformer (:func:`vecdiag.fixes.transformers.for_fix`) fitted on the Dask
     corpus (its fit reads the corpus moments), then each block transformed and scored
     against the transformed query with the Index's metric; fitted once per Index.
+``cosine_metric+center`` (metric euclidean, when explain asks for it)
+    ``Center(normalize_first=True)`` fitted on the Dask corpus (its unit rows' mean),
+    each block's unit rows centred and scored by cosine against the centred unit query:
+    ``apply_fix("cosine_metric+center")``. As in memory, left out when a row has no
+    direction (a zero row, or a unit row equal to the mean: cosine refuses it).
 ``csls``
     ``2 s(q, d) - r_d`` (the query's own term is the same for every document), with
     ``r_d`` the mean similarity of each document to its 10 nearest neighbours: from the
@@ -30,9 +35,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import cache_keys
-from ..explain.counterfactuals import CSLS_NEIGHBORS, TRANSFORM_FIXES, Ranking
+from ..explain.counterfactuals import CENTRED_COSINE, CSLS_NEIGHBORS, TRANSFORM_FIXES, Ranking
 from ..explain.ranking import vectors_of
-from ..linalg import normalize
+from ..linalg import normalize, row_norms
 from .chunks import compute, row_blocks
 
 __all__ = ["dask_rankings", "csls_penalties", "mp_statistics"]
@@ -55,13 +60,18 @@ def _keys(T: np.ndarray, tq: np.ndarray, metric: str) -> np.ndarray:
     return -np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
-def _block_keys(block, q: np.ndarray, metric: str, cosine: bool, fits: dict) -> dict:
+def _block_keys(block, q: np.ndarray, metric: str, cosine: bool, fits: dict,
+                centred=None) -> dict:
     C = np.asarray(block)
     out = {}
     if cosine:
         out["cosine_metric"] = _keys(C, q, "cosine")
     for code, fix in fits.items():
         out[code] = _keys(fix.transform(C), fix.transform(q[None, :])[0], metric)
+    if centred is not None:
+        T = centred.transform(C)
+        out[CENTRED_COSINE] = _keys(T, centred.transform(q[None, :])[0], "cosine")
+        out["no direction"] = bool((row_norms(T) == 0).any())
     return out
 
 
@@ -81,6 +91,23 @@ def _block_csls(block, bank: np.ndarray, n_neighbors: int, metric: str) -> np.nd
     found = knn(np.asarray(block), bank, n_neighbors, metric=metric)
     out = found.scores.astype(np.float64).mean(axis=1)
     return -out if metric == "euclidean" else out
+
+
+def _centred(index, query: np.ndarray):
+    """``Center`` of the unit rows fitted on the Dask corpus (cached on the Index), or None
+    when a corpus row or the centred query has no direction (cosine would refuse it)."""
+    from ..fixes.transformers import for_fix
+
+    key = ("scale.explain.fitted", CENTRED_COSINE)
+    if key not in index.cache:
+        try:
+            index.cache[key] = for_fix("center", "cosine").fit(index.vectors)
+        except ValueError:                        # a zero row: no unit vector
+            index.cache[key] = None
+    fix = index.cache[key]
+    if fix is None or not np.any(fix.transform(query[None, :])):
+        return None
+    return fix
 
 
 def csls_penalties(index, stats) -> tuple[np.ndarray, str | None]:
@@ -176,8 +203,10 @@ def mp_statistics(index, stats) -> tuple[np.ndarray, np.ndarray, str | None]:
     return index.cache[key]
 
 
-def dask_rankings(index, query: np.ndarray, base: Ranking, *, k: int, stats) -> tuple[dict, dict]:
-    """``(rankings, approximation notes)`` of every applicable fix (see the module)."""
+def dask_rankings(index, query: np.ndarray, base: Ranking, *, k: int, stats,
+                  centred_cosine: bool = False) -> tuple[dict, dict]:
+    """``(rankings, approximation notes)`` of every applicable fix (see the module);
+    ``centred_cosine`` adds ``cosine_metric+center`` under euclidean."""
     import dask
     from scipy.special import log_ndtr
 
@@ -185,8 +214,11 @@ def dask_rankings(index, query: np.ndarray, base: Ranking, *, k: int, stats) -> 
     cosine = metric != "cosine" and bool(np.any(query))
     codes = [c for c in TRANSFORM_FIXES if not (c == "all_but_the_top" and query.shape[0] < 2)]
     fits = {c: _fitted(index, c) for c in codes}
+    centred = None
+    if centred_cosine and cosine and metric == "euclidean":
+        centred = _centred(index, query)
     task = dask.delayed(_block_keys, pure=True)
-    parts = compute(*[task(b.data, query, metric, cosine, fits)
+    parts = compute(*[task(b.data, query, metric, cosine, fits, centred)
                       for b in row_blocks(index.vectors)])
     rankings, approx = {}, {}
     order = (["cosine_metric"] if cosine else []) + codes
@@ -205,5 +237,7 @@ def dask_rankings(index, query: np.ndarray, base: Ranking, *, k: int, stats) -> 
             log_ndtr((key - mu_q) / sd_q) + log_ndtr((key - mu_d) / np.maximum(sd_d, 1e-12)), k)
         if note:
             approx["mutual_proximity"] = note
+    if centred is not None and not any(p["no direction"] for p in parts):
+        rankings[CENTRED_COSINE] = Ranking(np.concatenate([p[CENTRED_COSINE] for p in parts]), k)
     return rankings, approx
 

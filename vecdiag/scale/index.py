@@ -23,7 +23,7 @@ from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
 from ..neighbors.scoring import direct_scores
 from ..neighbors.search import Index, cached_graph, check_options, check_texts
-from .block_top import checked_block
+from .block_top import BadRows, checked_block, refuse_bad_rows
 from .chunks import check_dask_matrix, compute, row_blocks
 from .search import knn_dask, query_parts, search_blocks
 
@@ -38,8 +38,8 @@ def _block_norms(block, start: int) -> np.ndarray:
     norms = row_norms(block)
     if not np.isfinite(norms).all():
         rows = np.flatnonzero(~np.isfinite(block).all(axis=1)) + start
-        raise ValueError(f"corpus has {V.format_rows(rows)} with NaN or inf; "
-                         "drop or impute them first")
+        raise BadRows(f"corpus has {V.format_rows(rows)} with NaN or inf; drop or impute "
+                      "them first", "corpus")
     return norms
 
 
@@ -121,7 +121,11 @@ class DaskIndex(Index):
             parts = [da.from_delayed(dask.delayed(_block_norms, pure=True)(b.data, b.start),
                                      shape=(b.stop - b.start,), dtype=self.vectors.dtype)
                      for b in row_blocks(self.vectors)]
-            (self._norms,) = compute(da.concatenate(parts))
+            try:
+                (self._norms,) = compute(da.concatenate(parts))
+            except BadRows:       # a block names its own rows: name those of every block
+                refuse_bad_rows(self.vectors, "dot")
+                raise
         return self._norms
 
     @property
@@ -257,5 +261,10 @@ def full_scores(index, Q) -> np.ndarray:
     dtype = np.result_type(Q.dtype, X.dtype)
     Q = Q.astype(dtype, copy=False)
     task = dask.delayed(_scores_block, pure=True)
-    parts = compute(*[task(b.data, b.start, Q, index.metric) for b in row_blocks(X)])
+    try:
+        parts = compute(*[task(b.data, b.start, Q, index.metric) for b in row_blocks(X)])
+    except BadRows as err:        # a block names its own rows: name those of every block
+        if err.name == "corpus":
+            refuse_bad_rows(X, "dot")
+        raise
     return np.concatenate(parts, axis=1)
