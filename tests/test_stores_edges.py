@@ -731,3 +731,45 @@ def test_ids_beyond_int64_qdrant_and_a_faiss_sidecar(qdrant_path, faiss_data):
     assert vd.stores.faiss(flat, ids=big).search(Q, 5).ids.tolist() == want.tolist()
     with pytest.raises(ValueError, match=f"1 duplicate ids \\({big[0]}\\)"):
         vd.stores.faiss(flat, ids=big[:39] + big[:1]).fetch()
+
+
+@pytest.mark.parametrize("kind", ["faiss", "pgvector", "qdrant", "chroma"])
+def test_store_search_k_follows_knn_k_at_most_n(kind, pg_server, qdrant_path, chroma_client,
+                                                 rng):
+    """k is ``1 <= k <= n`` on every store, as for vd.knn: k = n answers every stored
+    vector in the exact order, k = n + 1 is refused naming the store's size (faiss padded
+    it with -1, pgvector and Qdrant answered short, each in its own way)."""
+    X = rng.normal(size=(6, 4)).astype(np.float32)
+    Q = rng.normal(size=(3, 4)).astype(np.float32)
+    if kind == "faiss":
+        import faiss
+
+        flat = faiss.IndexFlatIP(4)
+        flat.add(X)
+        store, metric = vd.stores.faiss(flat), "dot"
+    elif kind == "pgvector":
+        pg_table(pg_server, "k_at_most_n", X, opclass="vector_ip_ops", m=16,
+                 ef_construction=64)
+        store, metric = vd.stores.pgvector(pg_server, "k_at_most_n"), "dot"
+    elif kind == "qdrant":
+        from qdrant_client import QdrantClient, models
+
+        client = QdrantClient(path=os.path.join(qdrant_path, "k-at-most-n"))
+        client.create_collection("k", vectors_config=models.VectorParams(
+            size=4, distance=models.Distance.DOT))
+        client.upsert("k", models.Batch(ids=list(range(6)), vectors=X.tolist()))
+        store, metric = vd.stores.qdrant(client, "k"), "dot"
+    else:
+        col = chroma_client.create_collection("k-at-most-n", metadata={"hnsw:space": "ip"},
+                                              embedding_function=None)
+        col.add(ids=[str(i) for i in range(6)], embeddings=X)
+        store, metric = vd.stores.chroma(col), "dot"
+    res = store.search(Q, k=6)
+    assert (res.n_returned == 6).all()
+    want = _exact_top(X, Q, 6, metric)
+    got_ids = np.array([[int(i) for i in row] for row in res.ids])
+    np.testing.assert_array_equal(got_ids, want)
+    with pytest.raises(ValueError, match=r"k=7 is larger than .* \(6 vectors\); use k <= 6"):
+        store.search(Q, k=7)
+    if kind == "qdrant":
+        client.close()
