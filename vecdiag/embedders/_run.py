@@ -192,7 +192,7 @@ class _Run:
             X = await asyncio.wait_for(
                 o.embedder.aembed_batch(client, [self.prefix + t for t in texts]), o.timeout)
         else:
-            from .local import CallableEmbedder
+            from .local import CallableEmbedder, SentenceTransformerEmbedder
 
             loop = asyncio.get_running_loop()
             emb = o.embedder
@@ -200,6 +200,9 @@ class _Run:
                 # the function's raw answer, checked below as a server's is: a NaN row or a
                 # missing one is a bad response, retried (encode would refuse it for good)
                 call = (lambda: emb.fn(emb.with_prefix(list(texts), self.kind)))
+            elif isinstance(emb, SentenceTransformerEmbedder):  # the same for a model's
+                call = (lambda: emb._model_vectors(emb.with_prefix(list(texts), self.kind),
+                                                  len(texts), False))
             else:
                 call = (lambda: emb.encode(texts, kind=self.kind, batch_size=len(texts),
                                            show_progress=False))
