@@ -133,6 +133,82 @@ def test_token_budget_of_a_function_without_tokenizer_uses_the_same_estimate():
     assert emb.encode(["short", "向量检索" * 100]).shape == (2, 2)  # 400 tokens: passes
 
 
+def test_a_refused_batch_names_the_texts_refused_alone_not_the_whole_batch():
+    """A 400 "maximum context length" (which names no text) for a batch of 20 named all
+    20 rows; the batch is now split in halves down to the texts refused alone. Reference:
+    the texts longer than the server's limit."""
+    from vecdiag.embedders.testing import vector_for
+
+    texts = [f"text {i}" for i in range(20)]
+    texts[13], texts[17] = "x" * 50, "y " * 30
+    too_long = [i for i, t in enumerate(texts) if len(t) > 20]          # [13, 17]
+    with EmbeddingServer(dim=4, max_chars=20) as server:
+        emb = OpenAIEmbedder("toy", base_url=server.url, batch_size=20)
+        with pytest.raises(ProviderError, match=r"maximum context length.*sent alone, the "
+                                                r"server refuses the texts of 2 rows \(13, "
+                                                r"17\)") as info:
+            emb.encode(texts)
+        assert info.value.rows == too_long and info.value.status == 400
+        assert server.requests <= 1 + 2 * 2 * 5           # two bisections of 20 texts
+        # resilient stops at the first text refused alone, without retrying a 400
+        server.reset()
+        wrapped = resilient(emb, max_concurrency=1, backoff=0.01, show_progress=False)
+        with pytest.raises(ProviderError) as info:
+            wrapped.encode(texts)
+        assert info.value.rows and set(info.value.rows) <= set(too_long)
+        assert all(r.outcome in ("ok", "too long") for r in server.log)
+        fine = [t for t in texts if len(t) <= 20]
+        np.testing.assert_allclose(wrapped.encode(fine),
+                                   [vector_for(t, 4, "toy") for t in fine], atol=1e-6)
+
+
+def test_a_batch_too_large_as_a_whole_says_lower_batch_size_and_resilient_halves_it():
+    """A 413 for a batch of 8 texts whose halves are accepted is about the batch, not a
+    text: plain encode says to lower batch_size; resilient sends it in halves and returns
+    every vector (reference: the scripted server's [len(text), 1.0])."""
+    def answer(texts):
+        if len(texts) > 4:
+            return 413, {}, b'{"error": {"message": "request too large"}}'
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    texts = ["a" * (i + 1) for i in range(8)]
+    httpd, url, seen = _scripted_server([answer] * 100)
+    try:
+        plain = OpenAIEmbedder("m", base_url=url, batch_size=8, dimensions=2)
+        with pytest.raises(ProviderError, match=r"each half of this batch of 8 texts was "
+                                                r"accepted.*lower batch_size"):
+            plain.encode(texts)
+        X = resilient(plain, max_concurrency=1, show_progress=False).encode(texts)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    np.testing.assert_array_equal(X, [[len(t), 1.0] for t in texts])
+
+
+def test_refused_alone_against_brute_force():
+    """The texts a server refuses alone, found by halving, are exactly the bad ones
+    (brute force: the set the fake server was given); a batch refused only as a whole
+    (every text fine, but over 6 texts too many) gives [], a search cut short None."""
+    from vecdiag.embedders.errors import SPLIT_REQUESTS, refused_alone
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 130))
+        bad = set(rng.choice(n, size=int(rng.integers(1, 3)), replace=False).tolist())
+        sent = []
+
+        def status(lo, hi):
+            sent.append((lo, hi))
+            return 400 if bad & set(range(lo, hi)) else 200
+
+        assert refused_alone(status, n, 400) == sorted(bad)
+        assert len(sent) <= SPLIT_REQUESTS
+    assert refused_alone(lambda lo, hi: 413 if hi - lo > 6 else 200, 10, 413) == []
+    assert refused_alone(lambda lo, hi: 429, 10, 400) is None
+    assert refused_alone(lambda lo, hi: 400, 128, 400) is None    # every text: cut short
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"model": ""}, "model must be a non-empty string"),
     ({"model": "m", "base_url": "ftp://x"}, "base_url must start with http"),
@@ -761,7 +837,8 @@ def test_a_refused_request_names_the_rows_it_held():
     """A 400 for one batch (a text over the model's context length: "maximum context
     length is 8192 tokens", naming no text) stopped the run with only the server's
     message; among thousands of texts nothing said which ones to fix. The error now
-    names the input rows of the refused request (plain and resilient encode)."""
+    names the input rows of the texts refused alone (the refused batch is split in
+    halves), plain and resilient encode: the rows of long_text."""
     long_text = "word " * 50
 
     def answer(texts):
@@ -775,13 +852,14 @@ def test_a_refused_request_names_the_rows_it_held():
     httpd, url, seen = _scripted_server([answer] * 20)
     try:
         plain = OpenAIEmbedder("m", base_url=url, batch_size=2, dimensions=2)
-        with pytest.raises(ProviderError, match=r"maximum context length.*held texts of "
-                                                r"2 rows \(2, 3\)") as info:
+        with pytest.raises(ProviderError, match=r"maximum context length.*refuses the "
+                                                r"texts of 1 row \(3\)") as info:
             plain.encode(texts)
-        assert info.value.rows == [2, 3] and info.value.status == 400
+        assert info.value.rows == [i for i, t in enumerate(texts[:4]) if t == long_text]
+        assert info.value.status == 400
         emb = resilient(plain, max_concurrency=1, show_progress=False)
-        with pytest.raises(ProviderError, match=r"held texts of 3 rows \(2, 3, 5\)"):
-            emb.encode(texts)
+        with pytest.raises(ProviderError, match=r"held texts of 2 rows \(3, 5\)"):
+            emb.encode(texts)                   # one text, at rows 3 and 5
     finally:
         httpd.shutdown()
         httpd.server_close()

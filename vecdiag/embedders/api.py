@@ -22,8 +22,9 @@ from .. import _validate as V
 from ._base import _Base, _check_texts, _check_unicode
 from ._answers import HINT_BASE_URL, check_json, check_vectors, decoded
 from ._urls import check_host, endpoint, masked_url, server_id
-from .errors import (BadResponse, NonFinite, ProviderError, WrongProtocol, WrongShape,
-                     mask_secret, retry_after_seconds)
+from .errors import (REFUSED_FOR_CONTENT, BadResponse, NonFinite, ProviderError,
+                     WrongProtocol, WrongShape, mask_secret, refused_alone,
+                     retry_after_seconds)
 
 __all__ = ["OpenAIEmbedder", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]
 
@@ -376,10 +377,32 @@ class OpenAIEmbedder(_Base):
                         err.args = (f"{err} (the length of the vectors of the earlier "
                                     "batches: does the server answer with more than one "
                                     "model under this name?)",)
+                    if isinstance(err, ProviderError):
+                        self._name_refused(err, client, chunk, start)
                     err.name_rows(range(start, start + len(chunk)))
                     raise
                 bar.update(len(chunk))
         return np.ascontiguousarray(np.concatenate(parts))
+
+    def _name_refused(self, err: ProviderError, client, chunk: list[str], start: int) -> None:
+        """A batch refused for what it holds (400, 413, 422) names the input rows of the
+        texts the server refuses alone (found by :func:`refused_alone`), or says the batch
+        was too large as a whole when each half of it is accepted."""
+        if err.status not in REFUSED_FOR_CONTENT or len(chunk) < 2:
+            return
+
+        def status(lo, hi):
+            return client.post(self.url, json=self._body(chunk[lo:hi]),
+                               headers=self._headers()).status_code
+
+        found = refused_alone(status, len(chunk), err.status)
+        if found:
+            err.name_rows((start + p for p in found), "sent alone, the server refuses the "
+                          "texts of")
+        elif found == []:
+            err.args = (f"{err} (each half of this batch of {len(chunk)} texts was accepted: "
+                        "the batch as a whole is too large for the server; lower "
+                        "batch_size)",)
 
     async def aembed_batch(self, client, texts: list[str]) -> np.ndarray:
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""
