@@ -773,3 +773,36 @@ def test_store_search_k_follows_knn_k_at_most_n(kind, pg_server, qdrant_path, ch
         store.search(Q, k=7)
     if kind == "qdrant":
         client.close()
+
+
+def test_pgvector_index_on_a_vector_cast_of_an_untyped_column_is_searched(pg_server,
+                                                                           store_data):
+    """A column of plain type vector (no dimension) can only be indexed through a cast,
+    CREATE INDEX ... USING hnsw ((embedding::vector(32)) vector_cosine_ops): vecdiag said
+    the column had no index. It now searches through the same cast (EXPLAIN: the index
+    is used) and reads the float32 vectors unrounded; scores and recall are checked
+    against a brute-force cosine search in NumPy."""
+    X, Q = store_data
+    Q = Q[:40]
+    pg_table(pg_server, "t_vec_expr", X, opclass=None, extra_sql=(
+        "ALTER TABLE t_vec_expr ALTER COLUMN embedding TYPE vector",
+        "CREATE INDEX t_vec_expr_idx ON t_vec_expr USING hnsw "
+        "((embedding::vector(32)) vector_cosine_ops) WITH (m = 4, ef_construction = 10)",))
+    store = vd.stores.pgvector(pg_server, "t_vec_expr", force_index=True)
+    store.set_params(ef_search=10)
+    assert store.metric == "cosine" and store.dim == 32 and not store.compressed
+    assert store.params["expression"] == "(embedding)::vector(32)"
+    fetched = store.fetch()
+    order = np.argsort(np.array(fetched.ids.tolist()))
+    np.testing.assert_array_equal(fetched.vectors[order], X)          # bit for bit
+    got = store.search(Q, k=10)
+    assert store.params["plan"] == "index scan"
+    X64, Q64 = np.asarray(X, np.float64), np.asarray(Q, np.float64)
+    S = (Q64 / np.linalg.norm(Q64, axis=1, keepdims=True)) @ \
+        (X64 / np.linalg.norm(X64, axis=1, keepdims=True)).T
+    rows = np.array(got.ids.tolist(), dtype=np.int64)                 # ids are the rows of X
+    np.testing.assert_allclose(got.scores, np.take_along_axis(S, rows, axis=1), atol=1e-6)
+    kth = -np.sort(-S, axis=1)[:, 9]
+    ref = np.mean([np.sum(S[i, rows[i]] >= kth[i] - 1e-6) / 10 for i in range(len(Q))])
+    assert vd.audit(store, Q, k=10, sweep=False).recall == pytest.approx(ref)
+    assert ref < 1.0                                                  # the index, not a scan

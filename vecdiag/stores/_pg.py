@@ -6,7 +6,8 @@ The metric is the operator class of the vector column's HNSW / IVFFlat index
 ``vector_l2_ops`` -> euclidean, ``<->``, the L2 distance). An index on the column's
 halfvec cast (``(embedding::halfvec(n)) halfvec_l2_ops``, pgvector's half-precision
 indexing) is searched through that cast, and the vectors are read as its float16
-roundings (``compressed``). Vectors come out by binary
+roundings (``compressed``); so is one on ``(embedding::vector(n))`` over a column of
+plain type ``vector`` (declared without a dimension). Vectors come out by binary
 ``COPY``, parsed with NumPy a block at a time (rows of fixed width are never touched one
 by one). Search settings (``hnsw.ef_search``, ``ivfflat.probes``) are set with ``SET LOCAL``
 inside each search's own transaction (and put back at its end: in a transaction of yours
@@ -45,7 +46,8 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     vector, id, text : str
         Column names: the vectors (``vector`` or ``halfvec``), unique ids, optional texts.
         An HNSW / IVFFlat index on the column, or on its cast ``(vector)::halfvec(n)``
-        (then searched through the cast), declares the metric.
+        (or ``::vector(n)`` on a column of plain type ``vector``), then searched
+        through the cast, declares the metric.
     where : str, optional
         An SQL condition restricting the rows (your own SQL, used as given).
     metric : {"cosine", "dot", "euclidean"}, optional
@@ -210,7 +212,7 @@ class PgVectorStore(_Catalog, Store):
         else:
             p.update(lists=int(self._options.get("lists", 100)), probes=self._current("probes"))
         if self._cast is not None:
-            p["expression"] = f"({self.vector})::halfvec({self._cast})"
+            p["expression"] = f"({self.vector})::{self._cast[0]}({self._cast[1]})"
         if self._predicate is not None:
             p["index_predicate"] = self._predicate
         if self.force_index:
@@ -256,7 +258,7 @@ class PgVectorStore(_Catalog, Store):
     def _batches(self, batch_size):
         """The rows as the index compares them (float16 roundings under a halfvec cast)."""
         for ids, vectors, texts in self._copy_batches(batch_size):
-            if self._cast is not None:
+            if self._rounded:
                 vectors = vectors.astype(np.float16).astype(np.float32)
             yield ids, vectors, texts
 

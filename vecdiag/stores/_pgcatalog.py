@@ -4,7 +4,8 @@ columns (:meth:`_Catalog._columns`) and which HNSW / IVFFlat index declares the 
 
 The metric is the operator class of the vector column's index (``vector_cosine_ops`` ->
 cosine, searched with ``<=>``; ``vector_ip_ops`` -> dot, ``<#>``; ``vector_l2_ops`` ->
-euclidean, ``<->``); an index on the column's halfvec cast is searched through that cast.
+euclidean, ``<->``); an index on the column's cast (``::halfvec(n)``, or ``::vector(n)``
+on a column of plain type ``vector``) is searched through that cast.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class _Catalog:
             "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY x.indkey[0] = 0, ic.relname",
             (self._oid, self._attnum))
         (quoted,), = self._q("SELECT quote_ident(%s)", (self.vector,))
-        cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::halfvec\((\d+)\)\)")
+        cast_form = re.compile(r"\(\(" + re.escape(quoted)
+                               + r"\)::(halfvec|vector)\((\d+)\)\)")
         found, elsewhere = [], []
         for name, am, opclass, options, predicate, on_expression, key in rows:
             cast = None
@@ -126,7 +128,7 @@ class _Catalog:
                     if quoted in key:
                         elsewhere.append(f"{name} on {key}")
                     continue
-                cast = int(match.group(1))
+                cast = (match.group(1), int(match.group(2)))
             suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
             if suffix not in OPCLASS:
                 raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
@@ -167,17 +169,22 @@ class _Catalog:
             self._predicate = None
             self.metric = metric
         self._op = self._sql.SQL(OPERATOR[self.metric])
-        # what the search compares: the column, or its halfvec cast when the index is on it
+        # what the search compares: the column, or its cast when the index is on it
+        # ((embedding)::halfvec(n), or ::vector(n) on a column of plain type vector): the
+        # query must use the same cast for the planner to use the index
         self._cast = found[0][6] if found else None
         self._search_vtype, self._search_v = self._vtype, self._v
+        self._rounded = False       # the index compares float16 roundings of the column
         if self._cast is not None:
-            self._search_vtype = "halfvec"
-            self._search_v = self._sql.SQL("({})::halfvec({})").format(
-                self._v, self._sql.SQL(str(self._cast)))
+            self._search_vtype, n = self._cast
+            self._search_v = self._sql.SQL("({})::{}({})").format(
+                self._v, self._sql.SQL(self._search_vtype), self._sql.SQL(str(n)))
+            self._rounded = self._search_vtype == "halfvec" and self._vtype == "vector"
+        if self._rounded:
             self.compressed = (f"the index {self._index_name} is on ({self.vector})::halfvec("
-                               f"{self._cast}): it compares the vectors rounded to float16, "
-                               "and the vectors read from it are those roundings, not the "
-                               f"float32 {self.vector} column")
+                               f"{self._cast[1]}): it compares the vectors rounded to "
+                               "float16, and the vectors read from it are those roundings, "
+                               f"not the float32 {self.vector} column")
 
     def _use_index(self, found) -> None:
         """Report ``found`` (a row of ``_candidates``) as the index the search uses."""
