@@ -806,3 +806,46 @@ def test_pgvector_index_on_a_vector_cast_of_an_untyped_column_is_searched(pg_ser
     ref = np.mean([np.sum(S[i, rows[i]] >= kth[i] - 1e-6) / 10 for i in range(len(Q))])
     assert vd.audit(store, Q, k=10, sweep=False).recall == pytest.approx(ref)
     assert ref < 1.0                                                  # the index, not a scan
+
+
+def test_pgvector_installed_in_a_schema_outside_the_search_path(pg_server, rng):
+    """CREATE EXTENSION vector SCHEMA "vec ext" (a schema not in the search_path, as
+    some hosts install extensions): the column's type reads as "vec ext".vector and was
+    refused as 'not a pgvector vector column'. Types, functions and operators are now
+    named in pgvector's schema (OPERATOR("vec ext".<->)), and the search still uses the
+    index (EXPLAIN); checked against NumPy brute-force L2, with an untyped column (its
+    dimension read with vector_dims) and an index on its ::vector(n) cast."""
+    import psycopg
+
+    X = rng.normal(size=(400, 6)).astype(np.float32)
+    Q = rng.normal(size=(5, 6)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS ext_elsewhere")
+        conn.execute("CREATE DATABASE ext_elsewhere")
+    uri = pg_server.replace("@/postgres", "@/ext_elsewhere")
+    assert uri != pg_server
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "vec ext"')
+        conn.execute('CREATE EXTENSION vector SCHEMA "vec ext"')
+        for name, vtype, index in (
+                ("typed", '"vec ext".vector(6)', '(embedding "vec ext".vector_l2_ops)'),
+                ("untyped", '"vec ext".vector',
+                 '((embedding::"vec ext".vector(6)) "vec ext".vector_l2_ops)')):
+            conn.execute(f"CREATE TABLE {name} (id bigint PRIMARY KEY, embedding {vtype})")
+            with conn.cursor().copy(f"COPY {name} (id, embedding) FROM STDIN") as copy:
+                for i, v in enumerate(X):
+                    copy.write_row((i, "[" + ",".join(repr(float(x)) for x in v) + "]"))
+            conn.execute(f"CREATE INDEX ON {name} USING hnsw {index}")
+    D = np.linalg.norm(Q.astype(np.float64)[:, None] - X.astype(np.float64)[None], axis=2)
+    for name in ("typed", "untyped"):
+        store = vd.stores.pgvector(uri, name, force_index=True)
+        assert store.metric == "euclidean" and store.dim == 6 and store.n == 400
+        store.set_params(ef_search=400)          # the whole graph: exact on 400 rows
+        got = store.search(Q, k=5)
+        assert store.params["plan"] == "index scan"
+        rows = np.array(got.ids.tolist(), dtype=np.int64)
+        np.testing.assert_allclose(got.scores, np.take_along_axis(D, rows, axis=1), rtol=1e-5)
+        np.testing.assert_array_equal(rows, np.argsort(D, axis=1)[:, :5])
+        order = np.argsort(np.array(store.fetch().ids.tolist()))
+        np.testing.assert_array_equal(store.fetch().vectors[order], X)
+        store.conn.close()
