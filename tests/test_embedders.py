@@ -362,3 +362,44 @@ def test_text_the_tokenizer_cannot_read_is_refused_naming_its_row(model, emb):
     fine = texts[:35] + texts[36:]
     np.testing.assert_allclose(emb.encode(fine), model.encode(fine, convert_to_numpy=True),
                                atol=1e-6)
+
+
+class NaNForSomeTexts:
+    """A fake SentenceTransformer (encode, tokenizer, max_seq_length) whose vector is NaN
+    for every text holding "overflow" and infinite for "huge": a model's numerical fault
+    on some inputs."""
+
+    tokenizer = None
+    max_seq_length = 128
+
+    def encode(self, texts, **kwargs):
+        out = np.array([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
+        out[["overflow" in t for t in texts]] = np.nan
+        out[["huge" in t for t in texts], 0] = np.inf
+        return out
+
+
+def test_sentence_transformer_non_finite_vectors_are_named_as_an_api_s():
+    """The plain encode path returned NaN vectors in silence, where OpenAIEmbedder raises
+    NonFinite naming the rows; resilient names the rows of the whole input, not of the
+    batch they were sent in."""
+    from vecdiag.embedders import resilient
+    from vecdiag.embedders.errors import NonFinite
+
+    texts = ["fine", "an overflow", "also fine", "a huge one", "ok", "overflow again"]
+    want = [i for i, t in enumerate(texts) if "overflow" in t or "huge" in t]  # 1, 3, 5
+    emb = SentenceTransformerEmbedder(NaNForSomeTexts(), document_prefix="d: ",
+                                      model_name="fake")
+    with pytest.raises(NonFinite, match=r"NaN or infinite.*rows \(1, 3, 5\)") as info:
+        emb.encode(texts, batch_size=2)
+    assert info.value.rows == want
+    good = emb.encode(["fine", "ok"])          # finite answers pass unchanged
+    np.testing.assert_array_equal(good, [[7.0, 1.0], [5.0, 1.0]])   # len("d: fine") = 7
+    # resilient stops at the first batch answered non-finite twice: the second batch of
+    # three here, whose offending texts are rows 3 and 4 (positions 0 and 1 in it)
+    texts = ["fine", "ok", "also fine", "an overflow", "a huge one", "fine too"]
+    with pytest.raises(NonFinite) as info:
+        resilient(emb, batch_size=3, max_concurrency=1, max_retries=1,
+                  backoff=0.01).encode(texts)
+    assert info.value.rows == [3, 4]
+    assert str(info.value).count("rows (") == 1     # named once, in input rows

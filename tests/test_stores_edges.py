@@ -731,3 +731,121 @@ def test_ids_beyond_int64_qdrant_and_a_faiss_sidecar(qdrant_path, faiss_data):
     assert vd.stores.faiss(flat, ids=big).search(Q, 5).ids.tolist() == want.tolist()
     with pytest.raises(ValueError, match=f"1 duplicate ids \\({big[0]}\\)"):
         vd.stores.faiss(flat, ids=big[:39] + big[:1]).fetch()
+
+
+@pytest.mark.parametrize("kind", ["faiss", "pgvector", "qdrant", "chroma"])
+def test_store_search_k_follows_knn_k_at_most_n(kind, pg_server, qdrant_path, chroma_client,
+                                                 rng):
+    """k is ``1 <= k <= n`` on every store, as for vd.knn: k = n answers every stored
+    vector in the exact order, k = n + 1 is refused naming the store's size (faiss padded
+    it with -1, pgvector and Qdrant answered short, each in its own way)."""
+    X = rng.normal(size=(6, 4)).astype(np.float32)
+    Q = rng.normal(size=(3, 4)).astype(np.float32)
+    if kind == "faiss":
+        import faiss
+
+        flat = faiss.IndexFlatIP(4)
+        flat.add(X)
+        store, metric = vd.stores.faiss(flat), "dot"
+    elif kind == "pgvector":
+        pg_table(pg_server, "k_at_most_n", X, opclass="vector_ip_ops", m=16,
+                 ef_construction=64)
+        store, metric = vd.stores.pgvector(pg_server, "k_at_most_n"), "dot"
+    elif kind == "qdrant":
+        from qdrant_client import QdrantClient, models
+
+        client = QdrantClient(path=os.path.join(qdrant_path, "k-at-most-n"))
+        client.create_collection("k", vectors_config=models.VectorParams(
+            size=4, distance=models.Distance.DOT))
+        client.upsert("k", models.Batch(ids=list(range(6)), vectors=X.tolist()))
+        store, metric = vd.stores.qdrant(client, "k"), "dot"
+    else:
+        col = chroma_client.create_collection("k-at-most-n", metadata={"hnsw:space": "ip"},
+                                              embedding_function=None)
+        col.add(ids=[str(i) for i in range(6)], embeddings=X)
+        store, metric = vd.stores.chroma(col), "dot"
+    res = store.search(Q, k=6)
+    assert (res.n_returned == 6).all()
+    want = _exact_top(X, Q, 6, metric)
+    got_ids = np.array([[int(i) for i in row] for row in res.ids])
+    np.testing.assert_array_equal(got_ids, want)
+    with pytest.raises(ValueError, match=r"k=7 is larger than .* \(6 vectors\); use k <= 6"):
+        store.search(Q, k=7)
+    if kind == "qdrant":
+        client.close()
+
+
+def test_pgvector_index_on_a_vector_cast_of_an_untyped_column_is_searched(pg_server,
+                                                                           store_data):
+    """A column of plain type vector (no dimension) can only be indexed through a cast,
+    CREATE INDEX ... USING hnsw ((embedding::vector(32)) vector_cosine_ops): vecdiag said
+    the column had no index. It now searches through the same cast (EXPLAIN: the index
+    is used) and reads the float32 vectors unrounded; scores and recall are checked
+    against a brute-force cosine search in NumPy."""
+    X, Q = store_data
+    Q = Q[:40]
+    pg_table(pg_server, "t_vec_expr", X, opclass=None, extra_sql=(
+        "ALTER TABLE t_vec_expr ALTER COLUMN embedding TYPE vector",
+        "CREATE INDEX t_vec_expr_idx ON t_vec_expr USING hnsw "
+        "((embedding::vector(32)) vector_cosine_ops) WITH (m = 4, ef_construction = 10)",))
+    store = vd.stores.pgvector(pg_server, "t_vec_expr", force_index=True)
+    store.set_params(ef_search=10)
+    assert store.metric == "cosine" and store.dim == 32 and not store.compressed
+    assert store.params["expression"] == "(embedding)::vector(32)"
+    fetched = store.fetch()
+    order = np.argsort(np.array(fetched.ids.tolist()))
+    np.testing.assert_array_equal(fetched.vectors[order], X)          # bit for bit
+    got = store.search(Q, k=10)
+    assert store.params["plan"] == "index scan"
+    X64, Q64 = np.asarray(X, np.float64), np.asarray(Q, np.float64)
+    S = (Q64 / np.linalg.norm(Q64, axis=1, keepdims=True)) @ \
+        (X64 / np.linalg.norm(X64, axis=1, keepdims=True)).T
+    rows = np.array(got.ids.tolist(), dtype=np.int64)                 # ids are the rows of X
+    np.testing.assert_allclose(got.scores, np.take_along_axis(S, rows, axis=1), atol=1e-6)
+    kth = -np.sort(-S, axis=1)[:, 9]
+    ref = np.mean([np.sum(S[i, rows[i]] >= kth[i] - 1e-6) / 10 for i in range(len(Q))])
+    assert vd.audit(store, Q, k=10, sweep=False).recall == pytest.approx(ref)
+    assert ref < 1.0                                                  # the index, not a scan
+
+
+def test_pgvector_installed_in_a_schema_outside_the_search_path(pg_server, rng):
+    """CREATE EXTENSION vector SCHEMA "vec ext" (a schema not in the search_path, as
+    some hosts install extensions): the column's type reads as "vec ext".vector and was
+    refused as 'not a pgvector vector column'. Types, functions and operators are now
+    named in pgvector's schema (OPERATOR("vec ext".<->)), and the search still uses the
+    index (EXPLAIN); checked against NumPy brute-force L2, with an untyped column (its
+    dimension read with vector_dims) and an index on its ::vector(n) cast."""
+    import psycopg
+
+    X = rng.normal(size=(400, 6)).astype(np.float32)
+    Q = rng.normal(size=(5, 6)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS ext_elsewhere")
+        conn.execute("CREATE DATABASE ext_elsewhere")
+    uri = pg_server.replace("@/postgres", "@/ext_elsewhere")
+    assert uri != pg_server
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "vec ext"')
+        conn.execute('CREATE EXTENSION vector SCHEMA "vec ext"')
+        for name, vtype, index in (
+                ("typed", '"vec ext".vector(6)', '(embedding "vec ext".vector_l2_ops)'),
+                ("untyped", '"vec ext".vector',
+                 '((embedding::"vec ext".vector(6)) "vec ext".vector_l2_ops)')):
+            conn.execute(f"CREATE TABLE {name} (id bigint PRIMARY KEY, embedding {vtype})")
+            with conn.cursor().copy(f"COPY {name} (id, embedding) FROM STDIN") as copy:
+                for i, v in enumerate(X):
+                    copy.write_row((i, "[" + ",".join(repr(float(x)) for x in v) + "]"))
+            conn.execute(f"CREATE INDEX ON {name} USING hnsw {index}")
+    D = np.linalg.norm(Q.astype(np.float64)[:, None] - X.astype(np.float64)[None], axis=2)
+    for name in ("typed", "untyped"):
+        store = vd.stores.pgvector(uri, name, force_index=True)
+        assert store.metric == "euclidean" and store.dim == 6 and store.n == 400
+        store.set_params(ef_search=400)          # the whole graph: exact on 400 rows
+        got = store.search(Q, k=5)
+        assert store.params["plan"] == "index scan"
+        rows = np.array(got.ids.tolist(), dtype=np.int64)
+        np.testing.assert_allclose(got.scores, np.take_along_axis(D, rows, axis=1), rtol=1e-5)
+        np.testing.assert_array_equal(rows, np.argsort(D, axis=1)[:, :5])
+        order = np.argsort(np.array(store.fetch().ids.tolist()))
+        np.testing.assert_array_equal(store.fetch().vectors[order], X)
+        store.conn.close()

@@ -16,7 +16,8 @@ from collections import Counter
 
 import numpy as np
 
-from .errors import NonFinite, WrongProtocol, WrongShape, classify
+from .errors import (REFUSED_FOR_CONTENT, NonFinite, ProviderError, WrongProtocol,
+                     WrongShape, classify)
 
 __all__ = ["_Run", "HeavyTexts"]
 
@@ -192,7 +193,7 @@ class _Run:
             X = await asyncio.wait_for(
                 o.embedder.aembed_batch(client, [self.prefix + t for t in texts]), o.timeout)
         else:
-            from .local import CallableEmbedder
+            from .local import CallableEmbedder, SentenceTransformerEmbedder
 
             loop = asyncio.get_running_loop()
             emb = o.embedder
@@ -200,6 +201,9 @@ class _Run:
                 # the function's raw answer, checked below as a server's is: a NaN row or a
                 # missing one is a bad response, retried (encode would refuse it for good)
                 call = (lambda: emb.fn(emb.with_prefix(list(texts), self.kind)))
+            elif isinstance(emb, SentenceTransformerEmbedder):  # the same for a model's
+                call = (lambda: emb._model_vectors(emb.with_prefix(list(texts), self.kind),
+                                                  len(texts), False))
             else:
                 call = (lambda: emb.encode(texts, kind=self.kind, batch_size=len(texts),
                                            show_progress=False))
@@ -246,6 +250,9 @@ class _Run:
         except Exception as err:  # noqa: BLE001 - sorted into retried-out vs final
             cause, transient = classify(err)
             if not transient:
+                if isinstance(err, ProviderError) and err.status in REFUSED_FOR_CONTENT \
+                        and len(texts) > 1:
+                    return await self._halves(texts, client, pool)
                 raise _Fatal(err, texts) from err
             # asyncio's TimeoutError has no message: the row said just "timeout: "
             detail = str(err) or (f"no answer within {o.timeout:g} s" if cause == "timeout"
@@ -253,6 +260,23 @@ class _Run:
             self.failed_batches.append((texts, f"{cause}: {detail}"))
             return None
         return X
+
+    async def _halves(self, texts, client, pool):
+        """A batch refused for what it holds (400, 413, 422), fetched as two halves: a
+        text refused alone is then the one named by the final error (a half refused again
+        is split again), and a batch too large as a whole goes through in halves. The
+        vectors of both, or None when one failed for good (the other is committed)."""
+        o = self.o
+        done = []
+        for half in (texts[:len(texts) // 2], texts[len(texts) // 2:]):
+            weight = o._tokens(half, self.kind) if o.tokens_per_minute else 0
+            done.append((half, await self._fetch(half, weight, client, pool), weight))
+        if all(X is not None for _, X, _ in done):
+            return np.concatenate([X for _, X, _ in done])
+        for half, X, weight in done:
+            if X is not None:
+                self._commit(half, X, weight)
+        return None
 
     def _hint(self, err: WrongShape) -> str:
         """Where the expected shape came from, and what to try, for a repeated one."""

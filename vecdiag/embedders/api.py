@@ -22,8 +22,9 @@ from .. import _validate as V
 from ._base import _Base, _check_texts, _check_unicode
 from ._answers import HINT_BASE_URL, check_json, check_vectors, decoded
 from ._urls import check_host, endpoint, masked_url, server_id
-from .errors import (BadResponse, NonFinite, ProviderError, WrongProtocol, WrongShape,
-                     mask_secret, retry_after_seconds)
+from .errors import (REFUSED_FOR_CONTENT, BadResponse, NonFinite, ProviderError,
+                     WrongProtocol, WrongShape, mask_secret, refused_alone,
+                     retry_after_seconds)
 
 __all__ = ["OpenAIEmbedder", "KNOWN_MAX_TOKENS", "KNOWN_DIMENSIONS"]
 
@@ -49,6 +50,48 @@ KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 30
 # The stated estimate when no tokenizer is known: OpenAI's rule of thumb, about four
 # characters of English per token, rounded up (biased high on purpose for budgets).
 CHARS_PER_TOKEN = 4.0
+# ... for ASCII only: other scripts take more tokens per character (see estimate_tokens).
+# Tokens per character by the length of its UTF-8 encoding, which follows the script:
+# 1 byte ASCII, 2 accented Latin / Greek / Cyrillic / Hebrew / Arabic, 3 the rest of the
+# Basic Multilingual Plane (CJK, kana, Hangul, Thai, Devanagari, ...), 4 emoji and
+# other characters beyond it.
+TOKENS_PER_CHAR = (1 / CHARS_PER_TOKEN, 0.5, 1.0, 3.0)
+
+
+def estimate_tokens(texts: list[str]) -> np.ndarray:
+    """The stated token estimate of each text, for when no tokenizer is known.
+
+    Per character by script (the length of its UTF-8 encoding): an ASCII character is
+    1/4 token (OpenAI's rule of thumb for English), a 2-byte one (accented Latin, Greek,
+    Cyrillic, Hebrew, Arabic) 1/2, a 3-byte one (CJK, kana, Hangul, Thai, Devanagari and
+    the rest of the Basic Multilingual Plane) 1, a 4-byte one (an emoji, a rare CJK
+    character) 3; the sum rounded up, at least 1 for a non-empty text.
+
+    Notes
+    -----
+    Biased high on purpose, for truncation checks and token budgets: a byte-level BPE
+    (OpenAI's tokenizers) gives a CJK character about 1 to 2 tokens and an emoji 1 to
+    4 (never more tokens than UTF-8 bytes); WordPiece models (BERT, MiniLM) one token a
+    CJK character. Counting 4 characters a token everywhere said a 2,000-character
+    Chinese document was 500 tokens, well inside a 512-token limit it is far beyond.
+
+    Examples
+    --------
+    >>> estimate_tokens(["twelve chars", "日本語のテキスト", "café", "👍🏽", ""]).tolist()
+    [3, 8, 2, 6, 0]
+    """
+    out = np.zeros(len(texts), dtype=np.int64)
+    weights = np.array(TOKENS_PER_CHAR)
+    for i, t in enumerate(texts):
+        if t.isascii():
+            out[i] = math.ceil(len(t) / CHARS_PER_TOKEN)
+        else:
+            # subtle: 'surrogatepass' keeps a lone surrogate (3 bytes in UTF-8) countable
+            code = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+            n = np.bincount(np.searchsorted([0x80, 0x800, 0x10000], code, side="right"),
+                            minlength=4)
+            out[i] = math.ceil(float(n @ weights))   # exact: the weights are binary fractions
+    return np.where([bool(t) for t in texts], np.maximum(out, 1), 0)
 
 
 def _known(table, model: str):
@@ -96,8 +139,12 @@ class OpenAIEmbedder(_Base):
     >>> emb = OpenAIEmbedder("text-embedding-3-small", api_key="sk-secret-0123456789")
     >>> emb
     OpenAIEmbedder(model='text-embedding-3-small', base_url='https://api.openai.com/v1', api_key='***', dimensions=None, max_tokens=8191)
-    >>> emb.count_tokens(["twelve chars"]), emb.token_counting
-    (array([3]), 'estimate: 1 token per 4 characters, rounded up (no tokenizer given)')
+    >>> emb.count_tokens(["twelve chars", "日本語"])
+    array([3, 3])
+    >>> print(emb.token_counting)  # doctest: +NORMALIZE_WHITESPACE
+    estimate: 1 token per 4 ASCII characters, per 2 accented Latin, Greek, Cyrillic,
+    Hebrew or Arabic ones, 1 per CJK, kana, Hangul or other character, 3 per emoji,
+    rounded up (no tokenizer given)
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
@@ -161,8 +208,9 @@ class OpenAIEmbedder(_Base):
     def token_counting(self) -> str:
         if self.tokenizer is not None:
             return "exact: the given tokenizer"
-        return (f"estimate: 1 token per {CHARS_PER_TOKEN:g} characters, rounded up "
-                "(no tokenizer given)")
+        return (f"estimate: 1 token per {CHARS_PER_TOKEN:g} ASCII characters, per 2 "
+                "accented Latin, Greek, Cyrillic, Hebrew or Arabic ones, 1 per CJK, kana, "
+                "Hangul or other character, 3 per emoji, rounded up (no tokenizer given)")
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
@@ -194,12 +242,12 @@ class OpenAIEmbedder(_Base):
 
     # ------------------------------------------------------------------ tokens
     def count_tokens(self, texts, *, kind: str | None = None) -> np.ndarray:
-        """Token counts: exact with ``tokenizer``, else the estimate ``token_counting`` states."""
+        """Token counts: exact with ``tokenizer``, else the estimate ``token_counting``
+        states (:func:`estimate_tokens`)."""
         texts = _check_texts(texts) if kind is None else self.with_prefix(texts, kind)
         if self.tokenizer is not None:
             return np.array([len(_tokens(self.tokenizer(t))) for t in texts], dtype=np.int64)
-        return np.array([max(1, math.ceil(len(t) / CHARS_PER_TOKEN)) if t else 0 for t in texts],
-                        dtype=np.int64)
+        return estimate_tokens(texts)
 
     # ------------------------------------------------------------------ protocol
     def _headers(self) -> dict:
@@ -329,10 +377,32 @@ class OpenAIEmbedder(_Base):
                         err.args = (f"{err} (the length of the vectors of the earlier "
                                     "batches: does the server answer with more than one "
                                     "model under this name?)",)
+                    if isinstance(err, ProviderError):
+                        self._name_refused(err, client, chunk, start)
                     err.name_rows(range(start, start + len(chunk)))
                     raise
                 bar.update(len(chunk))
         return np.ascontiguousarray(np.concatenate(parts))
+
+    def _name_refused(self, err: ProviderError, client, chunk: list[str], start: int) -> None:
+        """A batch refused for what it holds (400, 413, 422) names the input rows of the
+        texts the server refuses alone (found by :func:`refused_alone`), or says the batch
+        was too large as a whole when each half of it is accepted."""
+        if err.status not in REFUSED_FOR_CONTENT or len(chunk) < 2:
+            return
+
+        def status(lo, hi):
+            return client.post(self.url, json=self._body(chunk[lo:hi]),
+                               headers=self._headers()).status_code
+
+        found = refused_alone(status, len(chunk), err.status)
+        if found:
+            err.name_rows((start + p for p in found), "sent alone, the server refuses the "
+                          "texts of")
+        elif found == []:
+            err.args = (f"{err} (each half of this batch of {len(chunk)} texts was accepted: "
+                        "the batch as a whole is too large for the server; lower "
+                        "batch_size)",)
 
     async def aembed_batch(self, client, texts: list[str]) -> np.ndarray:
         """One request for already-prefixed ``texts`` on an ``httpx.AsyncClient``."""

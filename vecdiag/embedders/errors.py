@@ -62,6 +62,11 @@ def mask_secret(text, secret) -> str:
     return text
 
 
+# the statuses of a request refused for what it holds (a text too long, a batch too large):
+# splitting the batch finds the texts refused alone
+REFUSED_FOR_CONTENT = (400, 413, 422)
+
+
 class ProviderError(RuntimeError):
     """An HTTP error from the embedding provider (message already key-masked).
 
@@ -91,12 +96,12 @@ class ProviderError(RuntimeError):
 
     rows = None
 
-    def name_rows(self, rows) -> None:
+    def name_rows(self, rows, said: str = "the refused request held texts of") -> None:
         """Name the input rows the request held when the request itself was refused
         (400, 413, 422: e.g. a text over the model's context length, whose message says
-        neither which text nor where)."""
-        if self.status in (400, 413, 422):
-            _name_rows(self, rows, "the refused request held texts of")
+        neither which text nor where); ``said`` introduces them."""
+        if self.status in REFUSED_FOR_CONTENT:
+            _name_rows(self, rows, said)
 
     @property
     def transient(self) -> bool:
@@ -251,6 +256,45 @@ def _name_rows(err, rows, said: str) -> None:
 
     err.rows = [int(r) for r in rows]
     err.args = (f"{err.args[0]} ({said} {V.format_rows(err.rows)})",)
+
+
+SPLIT_REQUESTS = 32  # requests spent at most finding the refused texts of one batch
+
+
+def refused_alone(status, n: int, refused: int) -> list[int] | None:
+    """Positions of the texts of a refused batch of ``n`` that are refused alone.
+
+    ``status(lo, hi)`` sends texts ``lo:hi`` and returns the HTTP status. The batch is
+    split in halves, and each half answered ``refused`` again, down to single texts
+    (about ``2 log2(n)`` requests for one bad text; at most :data:`SPLIT_REQUESTS`).
+    Returns ``[]`` when every half is accepted (the batch was too large as a whole), None
+    when the search is cut short (another status, or the requests spent).
+
+    Examples
+    --------
+    >>> bad = {5}                                     # the server refuses text 5 alone
+    >>> refused_alone(lambda lo, hi: 400 if bad & set(range(lo, hi)) else 200, 8, 400)
+    [5]
+    """
+    left = [SPLIT_REQUESTS]
+
+    def search(lo, hi):
+        if hi - lo == 1:
+            return [lo]
+        out, mid = [], (lo + hi) // 2
+        for a, b in ((lo, mid), (mid, hi)):
+            left[0] -= 1
+            got = status(a, b) if left[0] >= 0 else None
+            if got != 200:
+                if got != refused:
+                    raise LookupError
+                out += search(a, b)
+        return out
+
+    try:
+        return search(0, n)
+    except LookupError:
+        return None
 
 
 def retry_after_seconds(headers) -> float | None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import _validate as V
+from ._answers import check_vectors
 from ._base import _Base, _check_texts, _check_unicode, _float32_rows
+from .errors import NonFinite
 
 __all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "as_embedder"]
 
@@ -114,7 +116,8 @@ class SentenceTransformerEmbedder(_Base):
         """Embed ``texts`` (after prepending the ``kind`` prefix) as float32 ``(n, d)``.
 
         ``show_progress=None`` shows a bar when more than 64 texts are encoded. An empty
-        ``texts`` raises ValueError.
+        ``texts`` raises ValueError. The vectors are checked as an API's answer is: NaN
+        or infinite ones raise :class:`~.errors.NonFinite` naming their rows.
         """
         texts = self.with_prefix(texts, kind)
         batch_size = V.check_positive_int(batch_size, "batch_size")
@@ -123,9 +126,21 @@ class SentenceTransformerEmbedder(_Base):
         self.check_inputs(texts)
         if show_progress is None:
             show_progress = len(texts) > 64
-        out = self.model.encode(texts, batch_size=batch_size, prompt="",
-                                show_progress_bar=bool(show_progress), convert_to_numpy=True)
-        return np.ascontiguousarray(np.asarray(out, dtype=np.float32))
+        out = np.asarray(self._model_vectors(texts, batch_size, bool(show_progress)))
+        if out.dtype == np.float32 and out.shape[:1] == (len(texts),) and out.ndim == 2 \
+                and np.isfinite(out).all():
+            return np.ascontiguousarray(out)     # the usual answer, without a float64 copy
+        try:
+            return check_vectors(out, len(texts), None)
+        except NonFinite as err:  # the rows of the offending texts, as OpenAIEmbedder's
+            err.name_rows(err.positions)
+            raise
+
+    def _model_vectors(self, texts: list[str], batch_size: int, show_progress: bool):
+        """The model's unchecked answer for already-prefixed ``texts`` (``encode`` and
+        :func:`resilient` check it as a server's answer)."""
+        return self.model.encode(texts, batch_size=batch_size, prompt="",
+                                 show_progress_bar=show_progress, convert_to_numpy=True)
 
     def check_inputs(self, texts: list[str]) -> None:
         """Refuse text the tokenizer cannot read, naming its rows (``resilient`` calls

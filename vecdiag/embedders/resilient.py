@@ -18,7 +18,6 @@ One :meth:`ResilientEmbedder.encode` call:
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import HeavyTexts, OverdueCalls, _Run
-from .api import OpenAIEmbedder
+from .api import OpenAIEmbedder, estimate_tokens
 from .cache import EmbeddingCache
 from .errors import EmbeddingError, NonFinite, ProviderError, WrongShape
 from .summary import EmbedSummary
@@ -120,9 +119,8 @@ class ResilientEmbedder(_Base):
     def _tokens(self, texts: list[str], kind: str) -> int:
         try:
             return int(np.sum(self.embedder.count_tokens(texts, kind=kind)))
-        except (TypeError, NotImplementedError):  # no tokenizer: ~4 characters per token
-            pre = len(self.embedder.prefix(kind))
-            return int(sum(math.ceil((pre + len(t)) / 4) for t in texts))
+        except (TypeError, NotImplementedError):  # no tokenizer: OpenAIEmbedder's estimate
+            return int(np.sum(estimate_tokens(self.embedder.with_prefix(texts, kind))))
 
     # ------------------------------------------------------------ encode
     def encode(self, texts, *, kind: str = "document", batch_size: int | None = None,
@@ -264,7 +262,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
         Batches in flight at once.
     requests_per_minute, tokens_per_minute : float, optional
         Limits shared by all workers, never exceeded in any 60-second window (retries
-        included). Tokens are the embedder's ``count_tokens`` or ~4 characters each.
+        included). Tokens are the embedder's ``count_tokens``, else the estimate of
+        :func:`vecdiag.embedders.api.estimate_tokens` (~4 ASCII characters a token, one
+        a CJK character, 3 an emoji).
     max_retries : int, default 8
         Retries per batch after its first attempt, for transient failures only.
     timeout : float, optional

@@ -127,6 +127,9 @@ class EmbeddingServer:
         How long a ``"slow"`` fault stalls.
     latency : float, default 0.0
         Seconds every answer takes (a real model is not instant).
+    max_chars : int, optional
+        A request holding a text longer than this is refused with a 400 naming no text,
+        as OpenAI's "maximum context length" error (outcome ``"too long"``).
 
     Attributes
     ----------
@@ -136,8 +139,10 @@ class EmbeddingServer:
     """
 
     def __init__(self, *, dim: int = 16, faults=None, api_key: str | None = None,
-                 retry_after: float = 1.0, slow_seconds: float = 2.0, latency: float = 0.0):
+                 retry_after: float = 1.0, slow_seconds: float = 2.0, latency: float = 0.0,
+                 max_chars: int | None = None):
         self.dim, self.faults, self.api_key = int(dim), faults, api_key
+        self.max_chars = max_chars
         self.retry_after, self.slow_seconds, self.latency = retry_after, slow_seconds, latency
         self.log: list[Received] = []
         self.received: Counter = Counter()
@@ -225,6 +230,12 @@ class EmbeddingServer:
             given = (auth or "")[7:]
             return _error(401, f"Incorrect API key provided: {given}. You can find your "
                           "API key at https://example.invalid/keys.", "invalid_api_key")
+        longest = max(len(t) for t in texts)
+        if self.max_chars is not None and longest > self.max_chars:
+            self._register(texts, "too long")
+            return _error(400, f"This model's maximum context length is {self.max_chars} "
+                          f"characters, however you requested {longest} characters. Please "
+                          "reduce the length of the input.", "invalid_request_error")
         _, fault = self._register(texts)
         if self.latency:
             self._stopping.wait(self.latency)

@@ -6,7 +6,11 @@ The metric is the operator class of the vector column's HNSW / IVFFlat index
 ``vector_l2_ops`` -> euclidean, ``<->``, the L2 distance). An index on the column's
 halfvec cast (``(embedding::halfvec(n)) halfvec_l2_ops``, pgvector's half-precision
 indexing) is searched through that cast, and the vectors are read as its float16
-roundings (``compressed``). Vectors come out by binary
+roundings (``compressed``). An index on ``(embedding::vector(n))`` over a column of
+plain type ``vector`` (declared without a dimension) is searched through that cast too,
+its vectors read as they are. pgvector's types, functions and
+operators are named in the schema it is installed in (``OPERATOR(ext.<=>)``), so an
+extension outside the search_path is read and searched as well. Vectors come out by binary
 ``COPY``, parsed with NumPy a block at a time (rows of fixed width are never touched one
 by one). Search settings (``hnsw.ef_search``, ``ivfflat.probes``) are set with ``SET LOCAL``
 inside each search's own transaction (and put back at its end: in a transaction of yours
@@ -45,7 +49,8 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     vector, id, text : str
         Column names: the vectors (``vector`` or ``halfvec``), unique ids, optional texts.
         An HNSW / IVFFlat index on the column, or on its cast ``(vector)::halfvec(n)``
-        (then searched through the cast), declares the metric.
+        (or ``::vector(n)`` on a column of plain type ``vector``), then searched
+        through the cast, declares the metric.
     where : str, optional
         An SQL condition restricting the rows (your own SQL, used as given).
     metric : {"cosine", "dot", "euclidean"}, optional
@@ -193,7 +198,8 @@ class PgVectorStore(_Catalog, Store):
         if name in self._settings:
             return self._settings[name]
         guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
-        self._q("SELECT '[1]'::vector")  # loads pgvector, which defines its settings
+        # loads pgvector, which defines its settings
+        self._q(self._sql.SQL("SELECT '[1]'::{}.vector").format(self._ext))
         (value,), = self._q("SELECT current_setting(%s, true)", (guc,))
         return int(value) if value is not None else _PG_DEFAULTS[name]
 
@@ -210,7 +216,7 @@ class PgVectorStore(_Catalog, Store):
         else:
             p.update(lists=int(self._options.get("lists", 100)), probes=self._current("probes"))
         if self._cast is not None:
-            p["expression"] = f"({self.vector})::halfvec({self._cast})"
+            p["expression"] = f"({self.vector})::{self._cast[0]}({self._cast[1]})"
         if self._predicate is not None:
             p["index_predicate"] = self._predicate
         if self.force_index:
@@ -256,7 +262,7 @@ class PgVectorStore(_Catalog, Store):
     def _batches(self, batch_size):
         """The rows as the index compares them (float16 roundings under a halfvec cast)."""
         for ids, vectors, texts in self._copy_batches(batch_size):
-            if self._cast is not None:
+            if self._rounded:
                 vectors = vectors.astype(np.float16).astype(np.float32)
             yield ids, vectors, texts
 
@@ -266,7 +272,8 @@ class PgVectorStore(_Catalog, Store):
         from psycopg.types import TypeInfo
 
         if "vector_type" not in self.cache:
-            self.cache["vector_type"] = TypeInfo.fetch(self.conn, "vector")
+            self.cache["vector_type"] = TypeInfo.fetch(self.conn,
+                                                       f"{self._ext_quoted}.vector")
         query = self._search_sql()
         out_ids, out_raw = [], []
         with self.conn.transaction():
@@ -290,7 +297,7 @@ class PgVectorStore(_Catalog, Store):
     def _search_sql(self):
         """The search statement (parameters ``q``, the query, and ``k``)."""
         sql = self._sql
-        cast = sql.SQL(self._search_vtype)
+        cast = sql.SQL("{}.{}").format(self._ext, sql.SQL(self._search_vtype))
         return sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
                        "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
             i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,

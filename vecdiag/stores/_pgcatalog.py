@@ -4,7 +4,8 @@ columns (:meth:`_Catalog._columns`) and which HNSW / IVFFlat index declares the 
 
 The metric is the operator class of the vector column's index (``vector_cosine_ops`` ->
 cosine, searched with ``<=>``; ``vector_ip_ops`` -> dot, ``<#>``; ``vector_l2_ops`` ->
-euclidean, ``<->``); an index on the column's halfvec cast is searched through that cast.
+euclidean, ``<->``); an index on the column's cast (``::halfvec(n)``, or ``::vector(n)``
+on a column of plain type ``vector``) is searched through that cast.
 """
 
 from __future__ import annotations
@@ -51,10 +52,16 @@ class _Catalog:
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
             "ON n.oid = c.relnamespace WHERE c.oid = %s", (oid,))
         self._table_sql = sql.Identifier(schema, relname)
-        rows = self._q("SELECT attname, format_type(atttypid, atttypmod), "
-                       "atttypid::regtype::text, attnum FROM pg_attribute WHERE attrelid = %s "
-                       "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (oid,))
-        cols = {name: (full, base, num) for name, full, base, num in rows}
+        # the vector type by its own name and schema: regtype spells it ext.vector when
+        # pgvector is installed in a schema outside the search_path
+        rows = self._q("SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+                       "a.atttypid::regtype::text, a.attnum, t.typname, tn.nspname, "
+                       "a.atttypmod FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                       "JOIN pg_namespace tn ON tn.oid = t.typnamespace WHERE a.attrelid = %s "
+                       "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (oid,))
+        cols = {name: (full, typname if typname in ELEM else base, num)
+                for name, full, base, num, typname, _, _ in rows}
+        schema_of = {r[0]: (r[5], r[6]) for r in rows}
         listing = ", ".join(f"{name} ({full})" for name, (full, _, _) in cols.items())
         for arg, name in (("vector", vector), ("id", id), ("text", text)):
             if (name is None and arg != "text") or (name is not None
@@ -70,6 +77,11 @@ class _Catalog:
                              + (", ".join(n for n, (_, b, _) in cols.items() if b in ELEM)
                                 or "none"))
         self._vtype = base
+        # pgvector's types, functions and operators, named in its schema: found wherever
+        # it is installed, in the search_path or not
+        ext, typmod = schema_of[vector]
+        self._ext = sql.Identifier(ext)
+        (self._ext_quoted,), = self._q("SELECT quote_ident(%s)", (ext,))
         self.vector, self.id, self.text = vector, id, text
         self._v = sql.Identifier(vector)
         # ids: integers and UUIDs are decoded from the binary COPY; any other type (numeric,
@@ -89,13 +101,12 @@ class _Catalog:
             sql.SQL(self.where.replace("%", "%%"))) if self.where else sql.SQL("")
         if self.where:
             self._check_where(listing)
-        dims = full[len(base) + 1:-1] if full.endswith(")") else ""
-        if dims:
-            self.dim = int(dims)
+        if typmod > 0:                  # vector(n), halfvec(n): the type modifier is n
+            self.dim = int(typmod)
         else:
-            q = sql.SQL("SELECT min(vector_dims({v})), max(vector_dims({v})) FROM {t} "
+            q = sql.SQL("SELECT min({e}.vector_dims({v})), max({e}.vector_dims({v})) FROM {t} "
                         "WHERE {v} IS NOT NULL{f}").format(v=self._v, t=self._table_sql,
-                                                           f=self._filter)
+                                                           f=self._filter, e=self._ext)
             (lo, hi), = self._q(q)
             if lo is not None and lo != hi:
                 raise ValueError(f"dimension mismatch: column {vector} of {table} holds vectors "
@@ -116,7 +127,9 @@ class _Catalog:
             "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY x.indkey[0] = 0, ic.relname",
             (self._oid, self._attnum))
         (quoted,), = self._q("SELECT quote_ident(%s)", (self.vector,))
-        cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::halfvec\((\d+)\)\)")
+        cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::(?:"
+                               + re.escape(self._ext_quoted) + r"\.)?(halfvec|vector)"
+                               r"\((\d+)\)\)")
         found, elsewhere = [], []
         for name, am, opclass, options, predicate, on_expression, key in rows:
             cast = None
@@ -126,7 +139,7 @@ class _Catalog:
                     if quoted in key:
                         elsewhere.append(f"{name} on {key}")
                     continue
-                cast = int(match.group(1))
+                cast = (match.group(1), int(match.group(2)))
             suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
             if suffix not in OPCLASS:
                 raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
@@ -166,18 +179,24 @@ class _Catalog:
             self._index_name, self._am, self._opclass, self._options = None, None, None, {}
             self._predicate = None
             self.metric = metric
-        self._op = self._sql.SQL(OPERATOR[self.metric])
-        # what the search compares: the column, or its halfvec cast when the index is on it
+        self._op = self._sql.SQL("OPERATOR({}.{})").format(self._ext,
+                                                           self._sql.SQL(OPERATOR[self.metric]))
+        # what the search compares: the column, or its cast when the index is on it
+        # ((embedding)::halfvec(n), or ::vector(n) on a column of plain type vector): the
+        # query must use the same cast for the planner to use the index
         self._cast = found[0][6] if found else None
         self._search_vtype, self._search_v = self._vtype, self._v
+        self._rounded = False       # the index compares float16 roundings of the column
         if self._cast is not None:
-            self._search_vtype = "halfvec"
-            self._search_v = self._sql.SQL("({})::halfvec({})").format(
-                self._v, self._sql.SQL(str(self._cast)))
+            self._search_vtype, n = self._cast
+            self._search_v = self._sql.SQL("({})::{}.{}({})").format(
+                self._v, self._ext, self._sql.SQL(self._search_vtype), self._sql.SQL(str(n)))
+            self._rounded = self._search_vtype == "halfvec" and self._vtype == "vector"
+        if self._rounded:
             self.compressed = (f"the index {self._index_name} is on ({self.vector})::halfvec("
-                               f"{self._cast}): it compares the vectors rounded to float16, "
-                               "and the vectors read from it are those roundings, not the "
-                               f"float32 {self.vector} column")
+                               f"{self._cast[1]}): it compares the vectors rounded to "
+                               "float16, and the vectors read from it are those roundings, "
+                               f"not the float32 {self.vector} column")
 
     def _use_index(self, found) -> None:
         """Report ``found`` (a row of ``_candidates``) as the index the search uses."""

@@ -344,7 +344,9 @@ class Store:
             Sent to the store as float32, one search per query. May be empty (0 rows):
             the result then has 0 rows, as :func:`vecdiag.knn` (the store is not asked).
         k : int
-            Results asked for.
+            Results asked for, ``1 <= k <= n`` as :func:`vecdiag.knn` (a larger k is an
+            error naming the store's size, not an answer padded with -1 by some stores and
+            refused by others).
 
         Returns
         -------
@@ -356,7 +358,7 @@ class Store:
         if self.n == 0:
             self.fetch()                  # raises its "is empty" error
         Q = self._queries(queries, allow_empty=True)
-        k = V.check_positive_int(k, "k")
+        k = V.check_k(k, self.n, among=self.describe())
         start = time.perf_counter()
         got_ids, got_raw = self._search(Q, k) if Q.shape[0] else ([], [])
         seconds = time.perf_counter() - start
