@@ -40,13 +40,14 @@ Nothing here imports torch, sentence-transformers or httpx until it is actually 
 from __future__ import annotations
 
 from ._base import EmbedderBase, _Base, _check_kind, _check_texts, check_texts
-from .api import KNOWN_DIMENSIONS, KNOWN_MAX_TOKENS, OpenAIEmbedder
+from .api import OpenAIEmbedder
 from .cache import EmbeddingCache
 from .errors import BadResponse, EmbeddingError, ProviderError
 from .local import CallableEmbedder, SentenceTransformerEmbedder, _name_from_path, _name_of, as_embedder
 from .prefixes import KNOWN_PREFIXES, known_prefixes
 from .resilient import ResilientEmbedder, resilient
 from .summary import EmbedSummary
+from .tokens import KNOWN_DIMENSIONS, KNOWN_MAX_TOKENS
 
 __all__ = ["SentenceTransformerEmbedder", "CallableEmbedder", "OpenAIEmbedder", "as_embedder",
            "EmbedderBase", "check_texts",

@@ -28,10 +28,11 @@ import numpy as np
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
 from ._run import HeavyTexts, OverdueCalls, _Run
-from .api import OpenAIEmbedder, estimate_tokens
+from .api import OpenAIEmbedder
 from .cache import EmbeddingCache
 from .errors import EmbeddingError, NonFinite, ProviderError, WrongShape
 from .summary import EmbedSummary
+from .tokens import estimate_tokens
 
 DEFAULT_TIMEOUT = 30.0                 # seconds per request when the embedder names none
 
@@ -263,7 +264,7 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
     requests_per_minute, tokens_per_minute : float, optional
         Limits shared by all workers, never exceeded in any 60-second window (retries
         included). Tokens are the embedder's ``count_tokens``, else the estimate of
-        :func:`vecdiag.embedders.api.estimate_tokens` (~4 ASCII characters a token, one
+        :func:`vecdiag.embedders.tokens.estimate_tokens` (~4 ASCII characters a token, one
         a CJK character, 3 an emoji).
     max_retries : int, default 8
         Retries per batch after its first attempt, for transient failures only.
