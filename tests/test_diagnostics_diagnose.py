@@ -541,6 +541,36 @@ def test_a_dimension_of_huge_variance_is_a_rogue_dimension(rng):
     assert r.energy.sum() == pytest.approx(1.0) and set(r.energy_dims[:2]) == {3, 40}
 
 
+def test_a_narrow_cone_is_anisotropy_not_rogue_dimensions():
+    """A narrow cone around a random direction (no axis singled out): every unit vector
+    is about that direction, whose squares are uneven across dimensions (the top 5 of
+    48 hold ~45% of them), so the raw energy E[û_j²] reads as rogue. The shared offset
+    is anisotropy's (critical, centre); the second rogue sign is the *variance*
+    E[û_j²] − E[û_j]², here spread evenly (checked in NumPy), so rogue dims stay ok.
+    A zero-mean dimension of huge variance in the same cone is still named."""
+    rng = np.random.default_rng(11)
+    n, d = 1500, 48
+    X = 0.1 * rng.normal(size=(n, d)) + rng.normal(size=d)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    energy = (U ** 2).mean(axis=0)
+    var = U.var(axis=0)
+    top = 5
+    raw_share = np.sort(energy)[::-1][:top].sum() / energy.sum()
+    var_share = np.sort(var)[::-1][:top].sum() / var.sum()
+    even = top / d
+    assert (raw_share - even) / (1 - even) > 0.3       # what the old rule judged: critical
+    assert (var_share - even) / (1 - even) < 0.15      # the variance: below the warning
+    found = {f.code: f for f in vd.diagnose(X).findings}
+    assert found["anisotropy"].severity == "critical"
+    f = found["rogue_dimensions"]
+    assert f.severity == "ok" and f.fix is None
+    assert f.evidence["energy_share"] == pytest.approx(var_share, rel=1e-6)
+    X[:, 7] = X[:, 7] - X[:, 7].mean() + 30 * rng.normal(size=n)   # now a rogue one
+    f = next(x for x in vd.diagnose(X).findings if x.code == "rogue_dimensions")
+    assert f.severity == "critical" and f.evidence["energy_dims"][0] == 7
+    assert f.summary.startswith("Dimension 7 holds")
+
+
 def test_hubs_made_of_exact_copies_point_to_deduplication(rng):
     """100 copies of one row list each other first and read as hubs; re-ranking is not
     the fix for that, removing the copies is."""

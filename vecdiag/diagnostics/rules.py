@@ -37,9 +37,11 @@ rogue_dimensions (share of the mean cosine carried by the top ``m`` dimensions)
     expected cosine in GPT-2, XLNet and BERT. Warning at excess 0.5, critical at 0.8.
     Only judged when the mean cosine is at least 0.05 (a share of a near-zero mean is
     noise) and ``m ≤ d/4``. Second sign, a zero-mean dimension of huge variance (no
-    share of the mean cosine): the top-``m`` share of the squared length ``E[û_j²]``
-    against ``m / d``, same excess form. MiniLM on Cranfield 0.023; one of its 384
-    dimensions scaled ×5 0.065, ×10 0.16, ×20 0.34 (then half of every top-10 changes);
+    share of the mean cosine): the top-``m`` share of the variance of the unit
+    coordinates ``E[û_j²] − E[û_j]²`` (the squared length less the shared offset, which a
+    narrow cone around any direction spreads unevenly) against ``m / d``, same excess
+    form. MiniLM on Cranfield 0.023; one of its 384 dimensions scaled ×5 0.065, ×10
+    0.16, ×20 0.34 (then half of every top-10 changes);
     Gaussian data of 16-384 dimensions 0.001-0.007. Warning at 0.15, critical at 0.3;
     the finding takes the more severe of the two signs, and its ``value``,
     ``warning_at`` and ``critical_at`` are those of the sign it was judged on
