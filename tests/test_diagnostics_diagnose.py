@@ -746,6 +746,34 @@ def test_euclidean_length_spread_does_not_depend_on_the_origin(rng, d):
     assert scaled.severity == "critical" and scaled.fix == "normalize"
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_euclidean_length_spread_of_a_low_dimensional_gaussian_cloud_is_ok(d):
+    """In few dimensions the distances to the centre of a Gaussian cloud follow χ_d,
+    whose cv (half-normal 0.756, Rayleigh 0.523, Maxwell 0.422: checked against scipy)
+    is above the large-d value 1/sqrt(2d) that was the null; with the threshold on
+    sqrt(cv² − null²) = 0.1, a cv 0.01 past it was a warning, and most healthy clouds
+    of 1,000 points were flagged "normalise". Judged against χ_d plus the sample cv's
+    noise, none of 10 clouds is; a random scaling of the rows still is."""
+    from scipy import stats
+
+    from vecdiag.diagnostics.norms import gaussian_distance_cv
+
+    exact = stats.chi(d).std() / stats.chi(d).mean()
+    assert gaussian_distance_cv(d, 1000)[0] == pytest.approx(exact, rel=1e-9)
+    rng = np.random.default_rng(d)
+    cvs = []
+    for _ in range(10):
+        X = rng.normal(size=(1000, d)) * 3.0 + 7.0
+        f = vd.diagnose(X, metric="euclidean")["norm_spread"]
+        dist = np.linalg.norm(X - X.mean(axis=0), axis=1)
+        cvs.append(dist.std() / dist.mean())
+        assert f.evidence["centred_cv"] == pytest.approx(cvs[-1], rel=1e-9)
+        assert f.severity == "ok", f.summary
+    assert np.mean(cvs) == pytest.approx(exact, abs=0.02)      # the clouds are healthy
+    X = rng.normal(size=(1000, d)) * rng.lognormal(0, 0.6, size=(1000, 1))
+    assert vd.diagnose(X, metric="euclidean")["norm_spread"].severity == "critical"
+
+
 def test_an_index_is_not_diagnosed_under_another_metric_in_silence():
     # metric= was ignored for an Index: asking for euclidean gave the dot report
     X = clusters(n=300)
