@@ -866,6 +866,40 @@ def test_low_dimensional_neighbours_are_not_called_copies(d):
     assert vd.diagnose(rng.normal(size=(3_000, 16))).stats["near_copies_by_chance"] < 1e-6
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_near_copies_by_chance_count_the_dimensions_the_vectors_span(dtype):
+    """3 factors written in 48 coordinates (plus 60 exact copies): the directions use 4
+    dimensions at most (rank 3, checked with NumPy), so 1,500 of them fall within cosine
+    0.98 of several others by chance (brute force below). The chance was computed for 48
+    dimensions (nil), the chained pairs made one group of 99.9% of the corpus, and the
+    finding was critical, "deduplicate the corpus". Now only the exact copies are judged:
+    60 / 1,500 redundant rows, a warning."""
+    from scipy.special import betainc
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(1500, 3)) @ rng.normal(size=(3, 48))).astype(dtype)
+    X[:60] = X[100:160]
+    Xf = X.astype(np.float64)
+    sv = np.linalg.svd(Xf, compute_uv=False)           # rank 3 up to the dtype's rounding
+    assert np.count_nonzero(sv > 1e-3 * sv[0]) == 3
+    U = Xf / np.linalg.norm(Xf, axis=1, keepdims=True)
+    S = U @ U.T
+    np.fill_diagonal(S, -2)
+    exact = (Xf[:, None, :] == Xf[None, :, :]).all(axis=2)
+    np.fill_diagonal(exact, False)
+    near_not_copy = (S >= 0.98) & ~exact
+    assert near_not_copy.sum(axis=1).mean() > 1.0        # chance-level neighbours, not copies
+    d = vd.diagnose(X)
+    f = d["near_duplicates"]
+    assert f.severity == "warning" and f.fix == "deduplicate"
+    assert f.evidence["value"] == pytest.approx(60 / 1500)
+    assert f.evidence["dim_spanned"] == 4 and f.evidence["dim"] == 48
+    assert "the 4 dimensions the vectors span (of 48)" in f.summary
+    # the cap's share of the sphere in 4 dimensions, for each of the 1,440 distinct rows
+    assert d.stats["near_copies_by_chance"] == pytest.approx(
+        1439 * 0.5 * betainc(1.5, 0.5, 1 - 0.98 ** 2))
+
+
 def _facco_twonn(X, discard=0.1):
     """TwoNN written out (Facco et al. 2017): μ = r2/r1 over all points (brute-force
     Euclidean distances), slope through the origin of −log(1 − i/N) on log μ over the
