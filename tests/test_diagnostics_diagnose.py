@@ -4,6 +4,7 @@ display, memmaps, bounded memory and the real Cranfield embeddings."""
 from __future__ import annotations
 
 import math
+import re
 import tracemalloc
 
 import numpy as np
@@ -569,6 +570,28 @@ def test_a_narrow_cone_is_anisotropy_not_rogue_dimensions():
     f = next(x for x in vd.diagnose(X).findings if x.code == "rogue_dimensions")
     assert f.severity == "critical" and f.evidence["energy_dims"][0] == 7
     assert f.summary.startswith("Dimension 7 holds")
+
+
+@pytest.mark.parametrize("d, planted", [(32, [2]), (48, [7, 22, 40])])
+def test_rogue_summary_names_the_dimensions_that_carry_the_mean_cosine(d, planted):
+    """A shared offset on the planted dimensions: they carry the mean cosine (Timkey &
+    van Schijndel's CC_j, written out in NumPy below: the others carry ~0). The summary
+    named all top ⌈d/10⌉ dimensions ("Dimensions 2, 6, 8, 18 carry 100%"), telling the
+    reader to standardise three dimensions that carry nothing. It names the planted ones."""
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(1500, d))
+    X[:, planted] += 6.0
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    n = U.shape[0]
+    cc = (U.sum(axis=0) ** 2 - (U ** 2).sum(axis=0)) / (n * (n - 1))
+    share = cc / cc.sum()
+    assert sorted(np.flatnonzero(share > 0.05).tolist()) == planted
+    f = vd.diagnose(X)["rogue_dimensions"]
+    assert f.severity == "critical" and f.evidence["judged_on"] == "excess"
+    named = [int(j) for j in re.match(r"Dimensions? ([\d, ]+) carr", f.summary).group(1)
+             .split(", ")]
+    assert sorted(named) == planted
+    assert f"{100 * share[planted].sum():.0f}% of the mean cosine" in f.summary
 
 
 def test_hubs_made_of_exact_copies_point_to_deduplication(rng):

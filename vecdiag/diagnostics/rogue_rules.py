@@ -131,7 +131,17 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
         summary = (f"No dimension dominates: the top {r.top} ({dims}) carry "
                    f"{100 * r.share:.0f}% of the mean cosine ({100 * null:.0f}% by chance).")
     else:
-        summary = (f"Dimensions {dims} carry {100 * r.share:.0f}% of the mean cosine "
-                   f"({100 * null:.0f}% expected by chance): they, not the meaning, decide "
-                   "the scores; standardise/whiten the dimensions.")
+        # named: the top one, and every other of the top dims carrying half of its share
+        # or ten times its even share (one rogue dimension of 32 was named with three
+        # dimensions of share 0.00, as if they too should be standardised)
+        first = float(r.contribution[r.dims[0]])
+        big = [int(j) for i, j in enumerate(r.dims)
+               if i == 0 or r.contribution[j] >= min(0.5 * first, 10 / d * r.mean_cosine)]
+        held = float(r.contribution[big].sum() / r.mean_cosine)
+        many = len(big) > 1
+        summary = (f"Dimension{'s' if many else ''} {', '.join(map(str, big))} "
+                   f"carr{'y' if many else 'ies'} {100 * held:.0f}% of the mean cosine "
+                   f"(the top {r.top} of {d} carry {100 * null:.0f}% by chance): "
+                   f"{'they' if many else 'it'}, not the meaning, decide"
+                   f"{'' if many else 's'} the scores; standardise/whiten the dimensions.")
     return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")
