@@ -395,6 +395,28 @@ def test_explain_texts_wrong_length():
     _raises(lambda: vd.explain_neighbors(v, X, k=3, texts=["a", "b"]), "texts", ValueError)
 
 
+@pytest.mark.parametrize("make", [lambda t: vd.diagnose(X, k=3, texts=t),
+                                  lambda t: vd.Index(X, texts=t)],
+                         ids=["diagnose", "Index"])
+def test_texts_that_are_not_one_per_row(make):
+    """A number, one string or a table of strings is not one text per row: a number
+    crashed inside with "'int' object is not iterable" (no argument named), diagnose read
+    a 12-character string as 12 texts, and a (12, 2) table as 12 texts."""
+    _raises(lambda: make(5), "texts", TypeError, "one entry per row")
+    _raises(lambda: make(np.float64(1.0)), "texts", TypeError, "one entry per row")
+    _raises(lambda: make("abcdefghijkl"), "texts", TypeError, "single string")
+    _raises(lambda: make([["a", "b"]] * 12), "texts", ValueError, "one text per row")
+
+
+@pytest.mark.parametrize("name", ["ids", "query_ids"])
+def test_ids_that_are_a_number(name):
+    """ids=5 crashed inside check_ids with "'int' object is not iterable"."""
+    kwargs = {"queries": Q} if name == "query_ids" else {}
+    _raises(lambda: vd.diagnose(X, k=3, **kwargs, **{name: 5}), name, TypeError,
+            "one entry per row")
+    _raises(lambda: vd.Index(X, ids=np.array(3)), "ids", TypeError, "one entry per row")
+
+
 # --------------------------------------------------------------- inputs that must work
 
 def _memmap(tmp_path, A):

@@ -325,6 +325,31 @@ def test_query_shift_null_and_shifted(rng):
     np.testing.assert_allclose(np.sort(same.corpus_nn), np.sort(brute.min(axis=1)), rtol=1e-9)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_query_shift_with_exact_copies_does_not_depend_on_the_cache(metric):
+    """A quarter of the documents are exact copies. The reference D_c read a 1-NN graph,
+    where every member of a copy group lists its copy first (distance 0) and was left
+    out, unless an earlier call had cached a deeper graph: the same call gave 0.16 on a
+    fresh Index and 0.18 after vd.hubness(index, 10). D_c is now every document's
+    distance to its nearest distinct document (scipy's cdist, copies masked), either way."""
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(400, 16))
+    docs[rng.choice(400, 100, replace=False)] = docs[rng.choice(400, 100)]
+    queries = rng.normal(size=(50, 16)) * 1.1
+    dist = cdist(docs, docs, metric=metric)
+    dist[cdist(docs, docs) == 0] = np.inf                      # itself and its copies
+    expected = np.sort(dist.min(axis=1))
+    fresh = query_corpus_shift(queries, vd.Index(docs, metric=metric))
+    cached = vd.Index(docs, metric=metric)
+    vd.hubness(cached, k=10)
+    after = query_corpus_shift(queries, cached)
+    for res in (fresh, after):
+        np.testing.assert_allclose(np.sort(res.corpus_nn), expected, rtol=1e-9, atol=1e-12)
+        ref = np.quantile(expected, 0.95)
+        far = cdist(queries, docs, metric=metric).min(axis=1) > ref
+        assert res.far_share == pytest.approx(far.mean())
+
+
 def test_timing_of_cached_hubness_is_negligible(rng):
     index = vd.Index(rng.normal(size=(400, 16)))
     vd.hubness(index, 10)

@@ -4,6 +4,7 @@ display, memmaps, bounded memory and the real Cranfield embeddings."""
 from __future__ import annotations
 
 import math
+import re
 import tracemalloc
 
 import numpy as np
@@ -541,6 +542,58 @@ def test_a_dimension_of_huge_variance_is_a_rogue_dimension(rng):
     assert r.energy.sum() == pytest.approx(1.0) and set(r.energy_dims[:2]) == {3, 40}
 
 
+def test_a_narrow_cone_is_anisotropy_not_rogue_dimensions():
+    """A narrow cone around a random direction (no axis singled out): every unit vector
+    is about that direction, whose squares are uneven across dimensions (the top 5 of
+    48 hold ~45% of them), so the raw energy E[û_j²] reads as rogue. The shared offset
+    is anisotropy's (critical, centre); the second rogue sign is the *variance*
+    E[û_j²] − E[û_j]², here spread evenly (checked in NumPy), so rogue dims stay ok.
+    A zero-mean dimension of huge variance in the same cone is still named."""
+    rng = np.random.default_rng(11)
+    n, d = 1500, 48
+    X = 0.1 * rng.normal(size=(n, d)) + rng.normal(size=d)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    energy = (U ** 2).mean(axis=0)
+    var = U.var(axis=0)
+    top = 5
+    raw_share = np.sort(energy)[::-1][:top].sum() / energy.sum()
+    var_share = np.sort(var)[::-1][:top].sum() / var.sum()
+    even = top / d
+    assert (raw_share - even) / (1 - even) > 0.3       # what the old rule judged: critical
+    assert (var_share - even) / (1 - even) < 0.15      # the variance: below the warning
+    found = {f.code: f for f in vd.diagnose(X).findings}
+    assert found["anisotropy"].severity == "critical"
+    f = found["rogue_dimensions"]
+    assert f.severity == "ok" and f.fix is None
+    assert f.evidence["energy_share"] == pytest.approx(var_share, rel=1e-6)
+    X[:, 7] = X[:, 7] - X[:, 7].mean() + 30 * rng.normal(size=n)   # now a rogue one
+    f = next(x for x in vd.diagnose(X).findings if x.code == "rogue_dimensions")
+    assert f.severity == "critical" and f.evidence["energy_dims"][0] == 7
+    assert f.summary.startswith("Dimension 7 holds")
+
+
+@pytest.mark.parametrize("d, planted", [(32, [2]), (48, [7, 22, 40])])
+def test_rogue_summary_names_the_dimensions_that_carry_the_mean_cosine(d, planted):
+    """A shared offset on the planted dimensions: they carry the mean cosine (Timkey &
+    van Schijndel's CC_j, written out in NumPy below: the others carry ~0). The summary
+    named all top ⌈d/10⌉ dimensions ("Dimensions 2, 6, 8, 18 carry 100%"), telling the
+    reader to standardise three dimensions that carry nothing. It names the planted ones."""
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(1500, d))
+    X[:, planted] += 6.0
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    n = U.shape[0]
+    cc = (U.sum(axis=0) ** 2 - (U ** 2).sum(axis=0)) / (n * (n - 1))
+    share = cc / cc.sum()
+    assert sorted(np.flatnonzero(share > 0.05).tolist()) == planted
+    f = vd.diagnose(X)["rogue_dimensions"]
+    assert f.severity == "critical" and f.evidence["judged_on"] == "excess"
+    named = [int(j) for j in re.match(r"Dimensions? ([\d, ]+) carr", f.summary).group(1)
+             .split(", ")]
+    assert sorted(named) == planted
+    assert f"{100 * share[planted].sum():.0f}% of the mean cosine" in f.summary
+
+
 def test_hubs_made_of_exact_copies_point_to_deduplication(rng):
     """100 copies of one row list each other first and read as hubs; re-ranking is not
     the fix for that, removing the copies is."""
@@ -716,6 +769,34 @@ def test_euclidean_length_spread_does_not_depend_on_the_origin(rng, d):
     assert scaled.severity == "critical" and scaled.fix == "normalize"
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_euclidean_length_spread_of_a_low_dimensional_gaussian_cloud_is_ok(d):
+    """In few dimensions the distances to the centre of a Gaussian cloud follow χ_d,
+    whose cv (half-normal 0.756, Rayleigh 0.523, Maxwell 0.422: checked against scipy)
+    is above the large-d value 1/sqrt(2d) that was the null; with the threshold on
+    sqrt(cv² − null²) = 0.1, a cv 0.01 past it was a warning, and most healthy clouds
+    of 1,000 points were flagged "normalise". Judged against χ_d plus the sample cv's
+    noise, none of 10 clouds is; a random scaling of the rows still is."""
+    from scipy import stats
+
+    from vecdiag.diagnostics.norms import gaussian_distance_cv
+
+    exact = stats.chi(d).std() / stats.chi(d).mean()
+    assert gaussian_distance_cv(d, 1000)[0] == pytest.approx(exact, rel=1e-9)
+    rng = np.random.default_rng(d)
+    cvs = []
+    for _ in range(10):
+        X = rng.normal(size=(1000, d)) * 3.0 + 7.0
+        f = vd.diagnose(X, metric="euclidean")["norm_spread"]
+        dist = np.linalg.norm(X - X.mean(axis=0), axis=1)
+        cvs.append(dist.std() / dist.mean())
+        assert f.evidence["centred_cv"] == pytest.approx(cvs[-1], rel=1e-9)
+        assert f.severity == "ok", f.summary
+    assert np.mean(cvs) == pytest.approx(exact, abs=0.02)      # the clouds are healthy
+    X = rng.normal(size=(1000, d)) * rng.lognormal(0, 0.6, size=(1000, 1))
+    assert vd.diagnose(X, metric="euclidean")["norm_spread"].severity == "critical"
+
+
 def test_an_index_is_not_diagnosed_under_another_metric_in_silence():
     # metric= was ignored for an Index: asking for euclidean gave the dot report
     X = clusters(n=300)
@@ -806,6 +887,40 @@ def test_low_dimensional_neighbours_are_not_called_copies(d):
     assert copies.severity == "warning" and copies.evidence["value"] == pytest.approx(150 / 3150)
     # 16 dimensions: chance is nil, near-copies are judged
     assert vd.diagnose(rng.normal(size=(3_000, 16))).stats["near_copies_by_chance"] < 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_near_copies_by_chance_count_the_dimensions_the_vectors_span(dtype):
+    """3 factors written in 48 coordinates (plus 60 exact copies): the directions use 4
+    dimensions at most (rank 3, checked with NumPy), so 1,500 of them fall within cosine
+    0.98 of several others by chance (brute force below). The chance was computed for 48
+    dimensions (nil), the chained pairs made one group of 99.9% of the corpus, and the
+    finding was critical, "deduplicate the corpus". Now only the exact copies are judged:
+    60 / 1,500 redundant rows, a warning."""
+    from scipy.special import betainc
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(1500, 3)) @ rng.normal(size=(3, 48))).astype(dtype)
+    X[:60] = X[100:160]
+    Xf = X.astype(np.float64)
+    sv = np.linalg.svd(Xf, compute_uv=False)           # rank 3 up to the dtype's rounding
+    assert np.count_nonzero(sv > 1e-3 * sv[0]) == 3
+    U = Xf / np.linalg.norm(Xf, axis=1, keepdims=True)
+    S = U @ U.T
+    np.fill_diagonal(S, -2)
+    exact = (Xf[:, None, :] == Xf[None, :, :]).all(axis=2)
+    np.fill_diagonal(exact, False)
+    near_not_copy = (S >= 0.98) & ~exact
+    assert near_not_copy.sum(axis=1).mean() > 1.0        # chance-level neighbours, not copies
+    d = vd.diagnose(X)
+    f = d["near_duplicates"]
+    assert f.severity == "warning" and f.fix == "deduplicate"
+    assert f.evidence["value"] == pytest.approx(60 / 1500)
+    assert f.evidence["dim_spanned"] == 4 and f.evidence["dim"] == 48
+    assert "the 4 dimensions the vectors span (of 48)" in f.summary
+    # the cap's share of the sphere in 4 dimensions, for each of the 1,440 distinct rows
+    assert d.stats["near_copies_by_chance"] == pytest.approx(
+        1439 * 0.5 * betainc(1.5, 0.5, 1 - 0.98 ** 2))
 
 
 def _facco_twonn(X, discard=0.1):

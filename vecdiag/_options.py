@@ -106,7 +106,8 @@ def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k",
 def check_ordered(values, name: str):
     """Refuse what cannot be one entry per row: a set has no order, so its i-th entry
     would be paired with row i by chance (and differently from run to run for strings);
-    iterating a DataFrame gives its column names. Returns ``values`` unchanged otherwise.
+    iterating a DataFrame gives its column names; a number has no entries. Returns
+    ``values`` unchanged otherwise.
 
     Examples
     --------
@@ -123,6 +124,11 @@ def check_ordered(values, name: str):
         raise TypeError(f"{name} is a DataFrame (iterating it gives its column names); "
                         "pass the one column that holds them, e.g. "
                         f"df[{'text' if 'text' in name else 'label' if 'label' in name else 'id'!r}]")
+    try:
+        iter(values)
+    except TypeError:       # a number, a 0-d array: list() would fail naming no argument
+        raise TypeError(f"{name} must be a sequence with one entry per row, got "
+                        f"{type(values).__name__} {values!r:.40}") from None
     return values
 
 

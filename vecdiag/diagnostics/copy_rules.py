@@ -78,20 +78,23 @@ def chance_near_copies(n: int, d: int, threshold: float) -> float:
 
 
 def near_copies_by_chance(f: Finding, chance: float, n: int, d: int,
-                          n_exact_redundant: int) -> Finding:
+                          n_exact_redundant: int, dim: int | None = None) -> Finding:
     """A near-duplicate finding where ``chance`` (:func:`chance_near_copies`) reaches
     :data:`CHANCE_COPIES`: random directions in ``d`` dimensions already fall within the
-    threshold of each other, so only the exact copies (hashed) are judged."""
+    threshold of each other, so only the exact copies (hashed) are judged. ``dim``: the
+    vectors' own dimension, when they span only ``d`` < ``dim`` of them."""
     share = n_exact_redundant / n
     sev = severity_of("near_duplicates", share)
     t = f.evidence.get("threshold")
-    summary = (f"Near-copies not judged: in {d} dimensions {n:,} random directions already "
+    where = (f"in {d} dimensions" if dim is None or dim == d else
+             f"in the {d} dimensions the vectors span (of {dim})")
+    summary = (f"Near-copies not judged: {where} {n:,} random directions already "
                f"fall within cosine {t} of each other ({chance:.2g} per item by chance), "
                f"so the threshold cannot tell a copy from a neighbour; {n_exact_redundant} "
                f"rows ({100 * share:.3g}%) are exact copies of others"
                + ("; deduplicate the corpus." if sev != "ok" else "."))
     ev = dict(f.evidence, value=share, near_copy_share=f.evidence.get("value"),
-              chance_per_item=chance, dim=d,
+              chance_per_item=chance, dim=d if dim is None else dim, dim_spanned=d,
               measures="share of items that are exact copies of others (near-copies not "
                        "judged at this dimension)")
     return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" else "deduplicate")

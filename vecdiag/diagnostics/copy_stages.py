@@ -18,7 +18,7 @@ from .moments import block_rows, unit_rows
 from .stages import Work, rogue_flagged
 
 __all__ = ["near_duplicates_stage", "whole_corpus_duplicates", "judged_against_chance",
-           "standardised", "pair_cosines"]
+           "spanned_dimensions", "standardised", "pair_cosines"]
 
 
 def near_duplicates_stage(w: Work) -> None:
@@ -79,14 +79,43 @@ def near_duplicates_stage(w: Work) -> None:
 
 def judged_against_chance(w: Work, finding: Finding) -> Finding:
     """``finding`` (near-duplicates), or only its exact copies judged when random
-    directions in this dimension already fall within the threshold of each other
-    (:func:`.copy_rules.chance_near_copies`; ``stats["near_copies_by_chance"]``)."""
+    directions in the dimensions the vectors span already fall within the threshold of
+    each other (:func:`.copy_rules.chance_near_copies`; ``stats["near_copies_by_chance"]``).
+
+    The dimensions spanned: :func:`spanned_dimensions`, not the ``d`` of the array. Vectors
+    of 3 factors written in 48 coordinates are directions in 4 dimensions at most: 1,500
+    of them fall within cosine 0.98 of a few others each, and the chains of such pairs
+    were one "group" of 99.9% of the corpus, "deduplicate the corpus". The chance is of
+    the ``n_distinct`` distinct rows."""
     d = w.W.shape[1]
-    chance = copy_rules.chance_near_copies(w.n, d, w.duplicate_threshold)
+    span = spanned_dimensions(w.spec, d)
+    # the distinct directions: exact copies are judged apart (5 vectors copied 400 times
+    # each span 5 dimensions, and are not 2,000 random directions in them)
+    distinct = w.n_distinct if w.n_distinct > 0 else w.n
+    chance = copy_rules.chance_near_copies(distinct, span, w.duplicate_threshold)
     w.stats.update(near_copies_by_chance=chance)
     if chance < copy_rules.CHANCE_COPIES:
         return finding
-    return copy_rules.near_copies_by_chance(finding, chance, w.n, d, w.exact_redundant)
+    return copy_rules.near_copies_by_chance(finding, chance, w.n, span, w.exact_redundant,
+                                            dim=d)
+
+
+def spanned_dimensions(spec, d: int) -> int:
+    """How many dimensions the directions can use: ``d``, or one more than the rank of the
+    covariance when that is smaller (rows in an r-dimensional affine subspace point in at
+    most r + 1 directions). ``spec``: covariance eigenvalues, largest first (None: ``d``).
+    The rank counts those above ``1e-6`` of the largest (a spread a thousandth of the
+    largest; the rounding of float16 input leaves about 1e-8, of float32 1e-15).
+
+    Examples
+    --------
+    >>> spanned_dimensions(np.array([4.0, 1.0, 1e-9, 0.0]), 4), spanned_dimensions(None, 8)
+    (3, 8)
+    """
+    if spec is None or not np.size(spec) or not spec[0] > 0:
+        return d
+    rank = int(np.count_nonzero(np.asarray(spec) > 1e-6 * float(spec[0])))
+    return min(d, rank + 1)
 
 
 def _graph_groups(w: Work, cone: bool, rogue: bool) -> list:

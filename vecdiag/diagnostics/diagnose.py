@@ -267,6 +267,7 @@ def _options(options, **keywords) -> DiagnoseOptions:
 def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S.Work:
     """The inputs checked once, as the Work record the stages share."""
     from ..neighbors import Index
+    from ..neighbors.search import check_texts
 
     from ..scale.chunks import check_dask_matrix, compute, is_dask_array
 
@@ -300,11 +301,7 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
                          f"a sample needs at least k + 1 items; use graph_sample >= {k + 1} "
                          "(or a smaller k)")
     ids = V.check_ids(ids, n_all, "ids")
-    if texts is not None:
-        texts = np.asarray(list(V.check_ordered(texts, "texts")), dtype=object)
-        if texts.shape[0] != n_all:
-            raise ValueError(f"texts has {texts.shape[0]} entries but the corpus has "
-                             f"{n_all} rows; pass one text per row")
+    texts = check_texts(texts, n_all)           # the Index's own check (None stays None)
     Q = None
     if queries is not None:
         Q = V.as_matrix(queries, "queries")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..results import Result, html_block, html_table, result
 
-__all__ = ["NormSpread", "norm_spread", "spearman"]
+__all__ = ["NormSpread", "norm_spread", "spearman", "gaussian_distance_cv"]
 
 # A corpus counts as unit-normalised when every norm is within this of 1 (float32
 # normalisation leaves errors of ~1e-7; anything beyond 1e-3 was not normalised).
@@ -136,3 +136,36 @@ def norm_spread(norms: np.ndarray, k_occurrence: np.ndarray | None = None) -> No
                       quantiles=dict(zip((0, 1, 50, 99, 100), map(float, q))),
                       unit=bool(np.all(np.abs(norms - 1) <= UNIT_TOLERANCE)),
                       k_occurrence_corr=corr)
+
+
+def gaussian_distance_cv(nu: float, n: int) -> tuple[float, float]:
+    """``(cv, se)``: the coefficient of variation of the distances of a Gaussian cloud's
+    points to its centre, and the standard error of a sample cv of ``n`` of them.
+
+    ``‖x − μ‖²`` of a Gaussian whose covariance has eigenvalues λ has mean ``Σλ`` and
+    variance ``2Σλ²``: a scaled χ² with ``ν = (Σλ)² / Σλ²`` degrees of freedom (the
+    participation ratio; Satterthwaite's approximation, exact for an isotropic cloud of
+    ``ν`` dimensions). So the distances follow a scaled χ_ν, whose raw moments are
+    ``E[r^j] = 2^(j/2) Γ((ν + j)/2) / Γ(ν/2)``; ``1 / sqrt(2ν)`` is only its large-ν limit
+    (0.5 for ν = 2, where χ_2 gives 0.523). The sample cv's standard error is the delta
+    method's ``sqrt(cv² (cv² − cv·γ₁ + (κ − 1)/4) / n)`` (γ₁ skewness, κ kurtosis of χ_ν).
+
+    Examples
+    --------
+    >>> cv, se = gaussian_distance_cv(2.0, 1000)          # a Rayleigh law
+    >>> round(cv, 4), round(float(np.sqrt(4 / np.pi - 1)), 4), round(se, 4)
+    (0.5227, 0.5227, 0.0117)
+    """
+    from scipy.special import gammaln
+
+    nu = float(nu)
+    m1, m2, m3, m4 = (float(np.exp(j / 2 * np.log(2.0) + gammaln((nu + j) / 2)
+                                   - gammaln(nu / 2))) for j in (1, 2, 3, 4))
+    var = max(m2 - m1 * m1, 0.0)
+    if var <= 0 or m1 <= 0:
+        return 0.0, 0.0
+    cv = float(np.sqrt(var) / m1)
+    skew = (m3 - 3 * m1 * m2 + 2 * m1 ** 3) / var ** 1.5
+    kurt = (m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1 ** 4) / var ** 2
+    se2 = cv * cv * (cv * cv - cv * skew + (kurt - 1) / 4) / max(int(n), 1)
+    return cv, float(np.sqrt(max(se2, 0.0)))

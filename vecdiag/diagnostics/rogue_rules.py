@@ -78,27 +78,41 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
     judged = r.mean_cosine >= min_cos and r.top <= d / 4
     sev = severity_of("rogue_dimensions", excess) if judged else "ok"
     dims = ", ".join(str(int(j)) for j in r.dims)
-    # the second sign: a few dimensions holding most of every vector's squared length
-    # (huge variance, no shared offset) decide which items score alike
+    # the second sign: a few dimensions holding most of the variance of the unit vectors
+    # (huge variance, no shared offset) decide which items score alike. Judged on the
+    # variance E[û_j²] − E[û_j]² = (n − 1)/n · (energy_j − contribution_j), not on the
+    # energy: a shared offset (the first sign's, and anisotropy's) would otherwise read as
+    # rogue, since the squares of any one direction are uneven (a narrow cone around a
+    # random direction: top 5 of 48 dimensions holding 44% of the energy). Same figure as
+    # vecdiag.explain's spread_dimensions.
     e_null = r.top / d
-    e_excess = (r.energy_share - e_null) / (1 - e_null) if r.energy is not None \
-        and r.top <= d / 4 else 0.0
+    var = (np.clip(np.asarray(r.energy) - np.asarray(r.contribution), 0.0, None)
+           if r.energy is not None else None)
+    total = float(var.sum()) if var is not None else 0.0
+    if total > 0 and r.top <= d / 4:
+        var = var / total
+        var_dims = np.argsort(-var, kind="stable")[:r.top]
+        var_share = float(var[var_dims].sum())
+        e_excess = (var_share - e_null) / (1 - e_null)
+    else:
+        var_dims, var_share, e_excess = np.zeros(0, dtype=int), 0.0, 0.0
     e_sev = ("critical" if e_excess >= t["energy_critical"] else
              "warning" if e_excess >= t["energy_warning"] else "ok")
     if small and e_sev != "ok" and e_excess <= energy_null_quantile(n, d, r.top):
         e_sev = "ok"                    # no more than n random rows give by chance
-    ev.update(energy_share=r.energy_share, energy_null=e_null, energy_excess=e_excess,
-              energy_dims=[] if r.energy_dims is None else [int(j) for j in r.energy_dims])
+    # energy_share / energy_dims: of the variance (the figure judged)
+    ev.update(energy_share=var_share, energy_null=e_null, energy_excess=e_excess,
+              energy_dims=[int(j) for j in var_dims])
     if SEVERITIES.index(e_sev) < SEVERITIES.index(sev):     # (most severe first)
         # named: the top one, and every other of the top dims holding half of its
-        # length or ten times its even share
-        first = r.energy[r.energy_dims[0]]
-        big = [int(j) for i, j in enumerate(r.energy_dims)
-               if i == 0 or r.energy[j] >= min(0.5 * first, 10 / d)]
-        held = float(r.energy[big].sum())
+        # variance or ten times its even share
+        first = var[var_dims[0]]
+        big = [int(j) for i, j in enumerate(var_dims)
+               if i == 0 or var[j] >= min(0.5 * first, 10 / d)]
+        held = float(var[big].sum())
         summary = (f"Dimension{'s' if len(big) > 1 else ''} {', '.join(map(str, big))} "
-                   f"hold{'' if len(big) > 1 else 's'} {100 * held:.0f}% of every vector's "
-                   f"squared length ({100 * len(big) / d:.1f}% if spread evenly): "
+                   f"hold{'' if len(big) > 1 else 's'} {100 * held:.0f}% of the variance of "
+                   f"the vectors' directions ({100 * len(big) / d:.1f}% if spread evenly): "
                    f"{'they' if len(big) > 1 else 'it'}, not the meaning, "
                    f"decide{'' if len(big) > 1 else 's'} which items score alike; "
                    "standardise/whiten the dimensions.")
@@ -117,7 +131,17 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
         summary = (f"No dimension dominates: the top {r.top} ({dims}) carry "
                    f"{100 * r.share:.0f}% of the mean cosine ({100 * null:.0f}% by chance).")
     else:
-        summary = (f"Dimensions {dims} carry {100 * r.share:.0f}% of the mean cosine "
-                   f"({100 * null:.0f}% expected by chance): they, not the meaning, decide "
-                   "the scores; standardise/whiten the dimensions.")
+        # named: the top one, and every other of the top dims carrying half of its share
+        # or ten times its even share (one rogue dimension of 32 was named with three
+        # dimensions of share 0.00, as if they too should be standardised)
+        first = float(r.contribution[r.dims[0]])
+        big = [int(j) for i, j in enumerate(r.dims)
+               if i == 0 or r.contribution[j] >= min(0.5 * first, 10 / d * r.mean_cosine)]
+        held = float(r.contribution[big].sum() / r.mean_cosine)
+        many = len(big) > 1
+        summary = (f"Dimension{'s' if many else ''} {', '.join(map(str, big))} "
+                   f"carr{'y' if many else 'ies'} {100 * held:.0f}% of the mean cosine "
+                   f"(the top {r.top} of {d} carry {100 * null:.0f}% by chance): "
+                   f"{'they' if many else 'it'}, not the meaning, decide"
+                   f"{'' if many else 's'} the scores; standardise/whiten the dimensions.")
     return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")

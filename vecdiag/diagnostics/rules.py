@@ -37,9 +37,11 @@ rogue_dimensions (share of the mean cosine carried by the top ``m`` dimensions)
     expected cosine in GPT-2, XLNet and BERT. Warning at excess 0.5, critical at 0.8.
     Only judged when the mean cosine is at least 0.05 (a share of a near-zero mean is
     noise) and ``m ≤ d/4``. Second sign, a zero-mean dimension of huge variance (no
-    share of the mean cosine): the top-``m`` share of the squared length ``E[û_j²]``
-    against ``m / d``, same excess form. MiniLM on Cranfield 0.023; one of its 384
-    dimensions scaled ×5 0.065, ×10 0.16, ×20 0.34 (then half of every top-10 changes);
+    share of the mean cosine): the top-``m`` share of the variance of the unit
+    coordinates ``E[û_j²] − E[û_j]²`` (the squared length less the shared offset, which a
+    narrow cone around any direction spreads unevenly) against ``m / d``, same excess
+    form. MiniLM on Cranfield 0.023; one of its 384 dimensions scaled ×5 0.065, ×10
+    0.16, ×20 0.34 (then half of every top-10 changes);
     Gaussian data of 16-384 dimensions 0.001-0.007. Warning at 0.15, critical at 0.3;
     the finding takes the more severe of the two signs, and its ``value``,
     ``warning_at`` and ``critical_at`` are those of the sign it was judged on
@@ -51,8 +53,11 @@ norm_spread (coefficient of variation of lengths, under dot or Euclidean)
     lengths cannot change a ranking: always ok (the figure is still shown). Under
     Euclidean, lengths from the origin change with an offset that changes no distance:
     the spread is of the distances to the centroid, judged beyond what an isotropic
-    Gaussian cloud of the same participation ratio PR gives, ``sqrt(cv² − 1 / (2 PR))``
-    (a Gaussian blob: 0, wherever it sits).
+    Gaussian cloud of the same participation ratio PR gives (distances to the centre a
+    scaled χ_PR, cv 0.52 for PR = 2, ``1 / sqrt(2 PR)`` for large PR) plus three
+    standard errors of a sample cv of n items: ``sqrt(cv² − (null + 3 se)²)`` (a
+    Gaussian blob: 0, wherever it sits; in 1-3 dimensions the large-PR null alone
+    flagged 50-99% of healthy clouds of 1,000 points).
 near_duplicates (share of items that are redundant copies: Σ(group size − 1) / n)
     Every copy takes a top-k slot from a different document. Warning at 1% (in a
     well-built corpus copies are an ingestion accident), critical at 10%.
@@ -222,22 +227,26 @@ def few_distinct_context(f: Finding, n_distinct: int, k: int) -> Finding:
 
 
 def norm_finding(s, metric: str, hub_length: float | None = None,
-                 centred: tuple[float, float] | None = None) -> Finding:
-    """The length-spread finding. Under euclidean, with ``centred`` = (cv, null cv) of
-    the distances to the centroid (lengths from the origin change with an offset that
-    changes no distance): judged on the spread beyond an isotropic Gaussian cloud's,
-    ``sqrt(cv² − null²)``."""
+                 centred: tuple[float, float, float] | None = None) -> Finding:
+    """The length-spread finding. Under euclidean, with ``centred`` = (cv, null cv, its
+    standard error for n items) of the distances to the centroid (lengths from the origin
+    change with an offset that changes no distance): judged on the spread beyond the
+    most a Gaussian cloud of this shape and size gives, ``sqrt(cv² − (null + 3 se)²)``."""
     ev = {"value": s.cv, "mean_norm": s.mean, "min_norm": s.quantiles[0],
           "max_norm": s.quantiles[100], "unit_length": s.unit,
           "spearman_norm_k_occurrence": s.k_occurrence_corr, "metric": metric,
           **_limits("norm_spread")}
     if metric == "euclidean" and centred is not None:
-        cv, null = centred
-        beyond = float(np.sqrt(max(cv * cv - null * null, 0.0)))
+        cv, null, se = centred
+        # subtle: near a null of 0.5 (2-D) a cv only 0.01 above it already gives
+        # sqrt(cv² − null²) = 0.1: the sample cv's own noise (3 se) is allowed for
+        ceiling = null + 3 * se
+        beyond = float(np.sqrt(max(cv * cv - ceiling * ceiling, 0.0)))
         sev = severity_of("norm_spread", beyond)
-        ev.update(value=beyond, centred_cv=cv, null_cv=null,
-                  measures="spread of the distances to the centroid beyond an isotropic "
-                           "Gaussian cloud's, sqrt(cv² − null²)")
+        ev.update(value=beyond, centred_cv=cv, null_cv=null, null_cv_se=se,
+                  measures="spread of the distances to the centroid beyond a Gaussian "
+                           "cloud's of the same participation ratio and size, "
+                           "sqrt(cv² − (null + 3 se)²)")
         summary = (f"Distances to the centre vary as in a Gaussian cloud of this shape (cv "
                    f"{cv:.3f}, {null:.3f} expected): euclidean scores are decided by position."
                    if sev == "ok" else

@@ -227,8 +227,9 @@ def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
     Notes
     -----
     Distances are ``1 − cos``, ``−dot`` or Euclidean. Let ``D_c`` be each document's
-    distance to its nearest other document and ``D_q`` each query's distance to its
-    nearest document. With ``ref = quantile_q(D_c)``::
+    distance to its nearest other document that is not an exact copy of it (copies sit
+    at distance 0 and say nothing about the corpus's spacing) and ``D_q`` each query's
+    distance to its nearest document. With ``ref = quantile_q(D_c)``::
 
         far_share = mean(D_q > ref)
 
@@ -257,15 +258,33 @@ def query_corpus_shift(queries, corpus, *, metric: str = "cosine",
                          "distances")
     Q = V.as_matrix(queries, "queries")
     V.check_same_dim(Q, "queries", index.vectors, "corpus")
-    graph = next((v for key, v in index.cache.items() if cache_keys.is_knn_graph(key)
-                  and isinstance(v, Neighbors)), None)
-    if graph is None:
-        from ._graph import knn_graph
+    from ..scale.chunks import is_dask_array
+    from ._graph import knn_graph
+    from .duplicates import exact_duplicate_groups
 
-        graph = knn_graph(index, 1)
-    first, kept = distinct_first_scores(index.vectors, np.arange(len(index)), graph.indices,
-                                        graph.scores)
-    corpus_nn = as_distance(first, index.metric, np.asarray(index.norms)[kept])
+    copies = [] if is_dask_array(index.vectors) else exact_duplicate_groups(index.vectors)
+    rep = np.arange(len(index))
+    for g in copies:
+        rep[g] = g[0]
+    distinct = np.flatnonzero(rep == np.arange(len(index)))
+    if copies and distinct.size >= 2:
+        # subtle: exact copies list each other first (distance 0), so a 1-NN graph left
+        # every row of a copy group out of D_c, and a deeper graph cached by an earlier
+        # call did not: the answer depended on the cache. Each row's nearest *distinct*
+        # document, from the graph of the distinct rows (a copy shares its original's).
+        sub = Index(np.asarray(index.vectors)[distinct], metric=index.metric)
+        graph = knn_graph(sub, 1)
+        at = np.searchsorted(distinct, rep)
+        corpus_nn = as_distance(graph.scores[:, 0], index.metric,
+                                np.asarray(index.norms)[distinct])[at]
+    else:
+        graph = next((v for key, v in index.cache.items() if cache_keys.is_knn_graph(key)
+                      and isinstance(v, Neighbors)), None)
+        if graph is None:
+            graph = knn_graph(index, 1)
+        first, kept = distinct_first_scores(index.vectors, np.arange(len(index)),
+                                            graph.indices, graph.scores)
+        corpus_nn = as_distance(first, index.metric, np.asarray(index.norms)[kept])
     query_nn = as_distance(index.search(Q, k=1).scores[:, 0], index.metric,
                            np.linalg.norm(Q, axis=1))
     unit = index.metric == "cosine"
