@@ -309,6 +309,47 @@ def truncation(rng, n, d, k=10):
     return _text_case(emb, texts, " ".join(topic[:8]), e, k)
 
 
+class ToyCharModel(ToyTextModel):
+    """:class:`ToyTextModel` for a script written without spaces (Chinese): its words are
+    CJK characters, a text is read one character at a time (whitespace skipped) and only
+    its first ``max_tokens`` characters count."""
+
+    def __init__(self, rng, d, *, vocab_size=400, max_tokens=None):
+        super().__init__(rng, d, vocab_size=vocab_size, max_tokens=max_tokens)
+        self.words = [chr(0x4E00 + i) for i in range(vocab_size)]
+        self.vector = dict(zip(self.words, self.vector.values()))
+
+    @staticmethod
+    def tokens(text):
+        return [c for c in text if not c.isspace()]
+
+    def embed(self, text):
+        v = sum((self.vector.get(c, 0.0) for c in self.tokens(text)[:self.max_tokens]),
+                np.zeros(self.d))
+        if not v.any():
+            v[0] = 1e-3
+        return v
+
+    def sentences(self, rng, n, length):
+        return ["".join(rng.choice(self.words, size=length)) for _ in range(n)]
+
+
+def truncation_unspaced(rng, n, d, k=10):
+    """:func:`truncation` in Chinese (no spaces between words): the model reads 20
+    characters; documents have 15, the expected one 57: 45 unrelated, then the 12 of its
+    topic, which the query (8 of them) is about."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyCharModel(rng, d, max_tokens=20)
+    texts = model.sentences(rng, n, 15)
+    topic = [str(w) for w in rng.choice(model.words, size=12, replace=False)]
+    e = int(rng.integers(n))
+    texts[e] = "".join(rng.choice(model.words, size=45)) + "".join(topic)
+    emb = CallableEmbedder(model, max_tokens=20, tokenizer=model.tokens,
+                           model_name="toy-chars-20")
+    return _text_case(emb, texts, "".join(topic[:8]), e, k)
+
+
 def missing_prefix(rng, n, d, k=10):
     """An e5-named model (queries need "query: ", documents "passage: "); the documents
     were embedded with their instruction, the query without: read as the wrong task, it

@@ -13,10 +13,11 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import vecdiag as vd
+from vecdiag.fixes.text import chunk_documents
 
 from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,
                              healthy_corpus, one_long_unrelated, rogue_variance, text_control,
-                             truncation, unit)
+                             truncation, truncation_unspaced, unit)
 
 
 
@@ -420,6 +421,28 @@ def test_planted_text_cause_ranked_first_and_alone(name, seed, n, d):
         assert unit(tail) @ unit(case.query) > unit(case.corpus[case.expected[0]]) @ unit(case.query)
         ev = exp.causes[0].evidence
         assert ev["tokens"] == len(text.split()) > ev["max_tokens"] == 20 and ev["past_cut"]
+
+
+@pytest.mark.parametrize("seed,n,d", TEXT_CONFIGS)
+def test_truncation_of_a_text_without_spaces_is_named_and_chunking_lifts_it(seed, n, d):
+    """A Chinese document (no spaces: one whitespace "word") whose topic lies past the
+    model's 20 characters: truncation is named first, and chunk_documents, which now cuts
+    it by characters, lifts it into the top k. Before, it was one word and could not be
+    cut: the fix changed nothing."""
+    case = truncation_unspaced(np.random.default_rng(seed), n, d)
+    assert _exact_rank(case) > case.k, "the plant did not take"
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected,
+                               **case.kwargs)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes and exp.causes[0].code == "truncation" and exp.causes[0].confidence >= 0.5, codes
+    assert exp.causes[0].evidence["past_cut"], exp.causes[0].evidence
+    # independent: the text's last 12 characters (its topic) score above its vector
+    emb, text = case.kwargs["embedder"], case.kwargs["texts"][case.expected[0]]
+    tail = emb.encode([text[-12:]], show_progress=False)[0]
+    assert unit(tail) @ unit(case.query) > unit(case.corpus[case.expected[0]]) @ unit(case.query)
+    found = chunk_documents(case.query[None, :], case.corpus, case.kwargs["texts"], emb,
+                            k=case.k, chunk_words=12, overlap=3)
+    assert case.expected[0] in found.indices[0].tolist()
 
 
 @pytest.mark.parametrize("seed,n,d", TEXT_CONFIGS)

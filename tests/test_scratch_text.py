@@ -66,6 +66,36 @@ def test_chunk_matches_chunk_text_and_covers_every_token(n, size, data):
         assert not set(nxt) <= set(prev)
 
 
+HAN = [chr(c) for c in (0x4E00, 0x4EAC, 0x5929, 0x6C14, 0x3053, 0x30C6, 0x3002, 0xFF01)]
+piece = st.one_of(st.sampled_from(WORDS), st.text(st.sampled_from(HAN), min_size=1, max_size=6),
+                  st.tuples(st.sampled_from(WORDS), st.text(st.sampled_from(HAN), min_size=1,
+                                                            max_size=3)).map("".join))
+
+
+@settings(max_examples=80, deadline=None)
+@given(pieces=st.lists(piece, min_size=1, max_size=12),
+       gaps=st.lists(st.sampled_from([" ", "  ", "\n", "\t "]), min_size=12, max_size=12),
+       size=st.integers(2, 8), data=st.data())
+def test_chunk_text_cuts_chinese_and_japanese_by_character(pieces, gaps, size, data):
+    """Chinese and Japanese are written without spaces: each of their characters is a
+    word of chunk_text (a whole paragraph was one "word" that no window could cut).
+    Reference: the scratch chunker over the words found by an independent regex, and the
+    text with its whitespace runs written as one space."""
+    import re
+
+    overlap = data.draw(st.integers(0, size - 1))
+    text = "".join(p + g for p, g in zip(pieces, gaps)).strip()
+    words = re.findall("[" + "".join(HAN) + "]|[^\\s" + "".join(HAN) + "]+", text)
+    windows = chunk_text(text, size, overlap)
+    expected = scratch.chunk(words, size, overlap)
+    assert len(windows) == len(expected)
+    for window, ref in zip(windows, expected):
+        assert re.sub(r"\s", "", window) == "".join(ref)          # the same words, in order
+        assert window in re.sub(r"\s+", " ", text) or len(windows) == 1
+    if len(words) <= size:
+        assert windows == [text]
+
+
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="overlap=3"):
         scratch.chunk(list("abcdef"), 3, 3)

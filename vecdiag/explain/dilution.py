@@ -57,7 +57,7 @@ def best_passage_ranking(ctx0, emb, texts, window_words: int, overlap: int):
     (:func:`.counterfactuals.moved_like`; none when none was). Shorter documents keep
     their vectors, as :func:`vecdiag.fixes.text.chunk_documents` keeps them.
     """
-    from ..fixes.text import chunk_documents
+    from ..fixes.text import chunk_documents, words_of
 
     between = calibration_rows(ctx0)
     rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos, *between]))
@@ -67,7 +67,7 @@ def best_passage_ranking(ctx0, emb, texts, window_words: int, overlap: int):
     keys = ctx0.key.astype(float).copy()
     at = np.asarray(rows)[nb.indices[0]]
     new = keys_of(nb.scores[0], ctx0.metric)
-    long = np.array([len(str(t).split()) > window_words for t in texts])
+    long = np.array([len(words_of(t)) > window_words for t in texts])
     split = long[at]
     if between:     # calibrated on the documents a missed one has to overtake
         split &= np.isin(at, between)
@@ -94,12 +94,12 @@ def window_for(n_words: int, max_tokens: int) -> int | None:
 
 def measure_dilution(ctx0, emb, texts, n_tokens: int):
     """Best passage of the first missed document against the whole (module docstring)."""
-    from ..fixes.text import chunk_text
+    from ..fixes.text import chunk_text, words_of
 
     limit = int(emb.max_tokens)
     pos = ctx0.missed[0][0]
     text = texts[pos]
-    w = window_for(len(text.split()), limit)
+    w = window_for(len(words_of(text)), limit)
     if w is None:
         return None, {}, []
     overlap = w // 2

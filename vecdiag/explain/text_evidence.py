@@ -227,20 +227,20 @@ def _range_of(changes) -> str:
 # ------------------------------------------------------------------ truncation
 def measure_truncation(ctx0, emb, texts, n_tokens: int):
     """Where the first missed (too long) document's best part lies, and chunk_documents."""
-    from ..fixes.text import chunk_text
+    from ..fixes.text import chunk_text, words_of
     from .dilution import best_passage_ranking, passage_keys
 
     limit = int(emb.max_tokens)
     pos = ctx0.missed[0][0]
     chunk_words = max(8, int(0.6 * limit))
     overlap = chunk_words // 4
-    words = texts[pos].split()
+    words = words_of(texts[pos])
     chunks = chunk_text(texts[pos], chunk_words, overlap)
     sims = passage_keys(ctx0, emb, chunks)
     best = int(np.argmax(sims))
     start_word = best * (chunk_words - overlap)
     end_word = min(start_word + chunk_words, len(words))
-    start_tokens = count_tokens(emb, " ".join(words[:start_word])) if start_word else 0
+    start_tokens = count_tokens(emb, words.text(0, start_word)) if start_word else 0
     read = words_read(emb, words, limit)
     if start_word >= read:
         past_cut = True
@@ -269,11 +269,12 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
 
 
 def words_read(emb, words, limit: int) -> int:
-    """How many leading ``words`` (a document's, joined by spaces, with the document
-    prefix) fit in ``limit`` tokens: the largest ``j`` with ``count_tokens(words[:j]) <=
-    limit`` (binary search; special tokens counted as the tokenizer adds them)."""
+    """How many leading ``words`` (a document's :func:`~vecdiag.fixes.text.words_of`,
+    written back as text, with the document prefix) fit in ``limit`` tokens: the largest
+    ``j`` with ``count_tokens(words[:j]) <= limit`` (binary search; special tokens counted
+    as the tokenizer adds them)."""
     def fits(j):
-        return count_tokens(emb, " ".join(words[:j])) <= limit
+        return count_tokens(emb, words.text(0, j)) <= limit
 
     lo, hi = 0, len(words)  # fits(lo) assumed; the answer is in [lo, hi]
     if fits(hi):

@@ -6,12 +6,14 @@ returning one row per text (``vecdiag.embedders.SentenceTransformerEmbedder`` is
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .. import _validate as V
 from ..neighbors.scoring import make_neighbors, prepare, score_block, top_k
 
-__all__ = ["add_prefix", "chunk_documents", "chunk_text"]
+__all__ = ["Words", "add_prefix", "chunk_documents", "chunk_text", "words_of"]
 
 
 def _encode(embedder, texts, kind: str) -> np.ndarray:
@@ -68,9 +70,59 @@ def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosi
     return make_neighbors(found.indices, found.scores, metric, ids, None)
 
 
+# Scripts written without spaces between words (Chinese, Japanese kana and kanji, their
+# punctuation and full-width forms): each character counts as one word, about one token
+# of a text model (see vecdiag.embedders.tokens), so a long document in them can be cut.
+_UNSPACED = re.compile("([\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+                       "\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\U00020000-\U0003134f])")
+
+
+class Words(list):
+    """A text's words, as :func:`chunk_text` counts them (see :func:`words_of`); ``text(i,
+    j)`` writes words ``i:j`` back as text: one space between words, none between
+    characters of an unspaced script that stood together."""
+
+    def __init__(self, units, spaced):
+        super().__init__(units)
+        self.spaced = spaced            # per word: whitespace stood before it
+
+    def text(self, start: int = 0, stop: int | None = None) -> str:
+        units = self[start:stop]
+        spaced = self.spaced[start:stop]
+        return "".join((" " if s and i else "") + u for i, (u, s) in
+                       enumerate(zip(units, spaced)))
+
+
+def words_of(text) -> Words:
+    """The words of ``text`` for :func:`chunk_text`: its whitespace-separated words, with
+    each character of a script written without spaces (Chinese, Japanese) a word of its
+    own.
+
+    Examples
+    --------
+    >>> w = words_of("a long   text")
+    >>> list(w), w.text(1)
+    (['a', 'long', 'text'], 'long text')
+    >>> w = words_of("东京の天気 is fine")
+    >>> list(w), w.text(0, 3), w.text(3)
+    (['东', '京', 'の', '天', '気', 'is', 'fine'], '东京の', '天気 is fine')
+    """
+    text = str(text)
+    words = text.split()
+    if text.isascii() or not _UNSPACED.search(text):
+        return Words(words, [True] * len(words))
+    units, spaced = [], []
+    for word in words:
+        parts = [p for p in _UNSPACED.split(word) if p]
+        units.extend(parts)
+        spaced.extend([True] + [False] * (len(parts) - 1))
+    return Words(units, spaced)
+
+
 def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
     """Split a text into windows of ``chunk_words`` words, consecutive windows sharing
-    ``overlap`` words; a text no longer than one window is returned whole.
+    ``overlap`` words; a text no longer than one window is returned whole. Each
+    character of Chinese or Japanese counts as a word (:func:`words_of`).
 
     Examples
     --------
@@ -78,13 +130,15 @@ def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
     ['a b', 'b c', 'c d', 'd e']
     >>> chunk_text("a b", 5)
     ['a b']
+    >>> chunk_text("今日は晴れ", 2)
+    ['今日', 'は晴', 'れ']
     """
-    words = str(text).split()
+    words = words_of(text)
     if len(words) <= chunk_words:
         return [str(text)]
     stride = chunk_words - overlap
     starts = range(0, max(len(words) - overlap, 1), stride)
-    return [" ".join(words[s:s + chunk_words]) for s in starts if words[s:s + chunk_words]]
+    return [words.text(s, s + chunk_words) for s in starts if words[s:s + chunk_words]]
 
 
 def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: str = "cosine",
