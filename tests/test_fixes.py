@@ -702,6 +702,70 @@ def test_text_fixes():
         apply_fix("add_prefix", Q, C, k=3, texts=docs, query_texts=qs, embedder=emb)
 
 
+EMPTY_BATCH_FIXES = ["center", "normalize", "whiten", "all_but_the_top", "cosine_metric", "csls",
+                     "mutual_proximity", "deduplicate", "hybrid_lexical", "center+csls",
+                     "cosine_metric+whiten+deduplicate", "normalize+hybrid_lexical",
+                     "add_prefix", "chunk_documents"]
+
+
+@pytest.mark.parametrize("on_index", [False, True])
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("code", EMPTY_BATCH_FIXES)
+def test_apply_fix_takes_an_empty_batch_as_knn_and_the_rerankers_do(code, metric, on_index):
+    """Zero query rows (0, d): vd.knn, csls, mutual_proximity and deduplicate return an
+    empty (0, k) ranking; apply_fix refused them ("queries is empty") and, past that, the
+    transforms (scikit-learn's 0-sample check), the cached cosine path, hybrid fusion and
+    the text fixes each failed on them. Now the same empty ranking, with the metric the fix
+    reports on one query, ids and texts of an Index attached, and the embedder not called
+    for the queries."""
+    docs = ["alpha beta", "gamma delta " * 10 + "zeta", "beta beta", "delta zeta", "eta"]
+    emb = ToyEmbedder()
+    C = emb.encode(docs)
+    ids = [f"d{i}" for i in range(len(docs))]
+    corpus = vd.Index(C, ids=ids, texts=docs, metric=metric) if on_index else C
+    kw = dict(metric=metric, texts=docs, embedder=emb, chunk_words=4, overlap=0) \
+        if code == "chunk_documents" else dict(metric=metric, texts=docs, embedder=emb,
+                                               query_prefix="q: ", document_prefix="p: ") \
+        if code == "add_prefix" else dict(metric=metric, texts=docs)
+    if "csls" in code:
+        kw["n_neighbors"] = 2
+    one = apply_fix(code, emb.encode(["zeta"]), corpus, 3, query_texts=["zeta"], **kw)
+    got = apply_fix(code, np.empty((0, 26)), corpus, 3, query_texts=[], **kw)
+    ref = vd.knn(np.empty((0, 26)), C, 3, metric=metric)
+    assert got.indices.shape == got.scores.shape == ref.indices.shape == (0, 3)
+    assert got.indices.dtype == one.indices.dtype and got.scores.dtype == one.scores.dtype
+    assert got.metric == one.metric
+    if on_index:
+        assert got.ids.shape == (0, 3) and list(got.texts) == docs
+
+
+@pytest.mark.parametrize("code, options, words", [
+    ("whiten", {"n_components": 0}, "n_components"),
+    ("center+csls", {"n_neighbors": 50}, "n_neighbors=50"),
+    ("hybrid_lexical", {"rrf_k": -1}, "rrf_k"),
+    ("chunk_documents", {"chunk_words": 1}, "chunk_words"),
+])
+def test_apply_fix_checks_options_on_an_empty_batch_too(code, options, words):
+    """An empty batch is not a pass for bad options: the same error as with one query."""
+    docs = ["alpha beta", "gamma delta", "beta beta", "delta zeta", "eta"]
+    emb = ToyEmbedder()
+    C = emb.encode(docs)
+    for Q, qt in ((emb.encode(["zeta"]), ["zeta"]), (np.empty((0, 26)), [])):
+        with pytest.raises(ValueError, match=words):
+            apply_fix(code, Q, C, 3, texts=docs, query_texts=qt, embedder=emb, **options)
+
+
+def test_add_prefix_refuses_query_texts_that_do_not_match_the_queries():
+    """add_prefix ranks the re-embedded query_texts: two query rows with one text gave a
+    one-row ranking (hybrid_lexical refused the same mismatch)."""
+    docs = ["alpha beta", "gamma delta", "beta beta"]
+    emb = ToyEmbedder()
+    for Q in (emb.encode(["zeta", "beta"]), np.empty((0, 26))):
+        with pytest.raises(ValueError, match=f"query_texts has 1 entries for {len(Q)} queries"):
+            apply_fix("add_prefix", Q, emb.encode(docs), 3, texts=docs, query_texts=["zeta"],
+                      embedder=emb, query_prefix="q: ", document_prefix="")
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
 @pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top", "cosine_metric"])
 def test_apply_fix_on_index_uses_cache_and_agrees(data, code, metric):

@@ -27,8 +27,8 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
-from ..linalg import normalize, row_norms
-from ..neighbors.scoring import block_rows, make_neighbors, top_k
+from ..linalg import row_norms
+from ..neighbors.scoring import block_rows, make_neighbors, prepare, top_k
 from .transformers import AllButTheTop, Normalize, Whiten, fit_as, for_fix, transform_as
 
 _ROWS = 65_536
@@ -132,10 +132,9 @@ def search_cosine(index, Q: np.ndarray, k: int, ids, *, zero: str | None = None)
     metric). A zero corpus row (valid under dot or euclidean) is refused, or with
     ``zero="ignore"`` scores 0, as a vector fix's zero option does."""
     U = _unit_corpus(index, True, zero)
-    V.zero_rows(row_norms(Q), "queries", "raise")
-    # normalize, not Q / norms: a length past the float range (float32 [3e38, 3e38]) is
-    # inf and would give a row of zeros, one among the subnormal numbers a row not 1 long
-    Qu = normalize(Q).astype(U.dtype, copy=False)
+    # prepare: zero rows refused, then normalize, not Q / norms (a length past the float
+    # range is inf and would give a row of zeros); zero queries stay (0, d)
+    Qu = prepare(Q, "cosine", "queries").astype(U.dtype, copy=False)
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
     step = block_rows(Q.shape[0], len(index))
