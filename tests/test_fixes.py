@@ -303,6 +303,29 @@ def test_mutual_proximity_sampled_and_euclidean(data):
     assert np.all(np.diff(euc.scores, axis=1) >= 0) and np.all((euc.scores >= 0) & (euc.scores <= 1))
 
 
+def test_mutual_proximity_random_state_behaves_as_its_docstring_says(data):
+    """The docstring said "random_state : int ... Seed of that sample" while a RandomState
+    was accepted and advanced (scikit-learn's rule for an instance). Documented now: an
+    int seed gives the same sample every call; a RandomState or Generator is drawn from
+    only when a sample is drawn; queries and corpus are never written to."""
+    Q, C = data
+    Q, C = Q.copy(), C.copy()
+    Q.setflags(write=False)
+    C.setflags(write=False)
+    Q0, C0 = Q.copy(), C.copy()
+    a = mutual_proximity(Q, C, k=10, n_samples=30, random_state=3)
+    b = mutual_proximity(Q, C, k=10, n_samples=30, random_state=3)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    for make, state in ((lambda: np.random.RandomState(3), lambda r: r.get_state()[1].tolist()),
+                        (lambda: np.random.default_rng(3), lambda r: r.bit_generator.state)):
+        closed, sampled = make(), make()
+        mutual_proximity(Q, C, k=10, random_state=closed)            # closed form: no sample
+        mutual_proximity(Q, C, k=10, n_samples=30, random_state=sampled)
+        assert state(closed) == state(make()) and state(sampled) != state(make())
+    np.testing.assert_array_equal(Q, Q0)
+    np.testing.assert_array_equal(C, C0)
+
+
 # ----------------------------------------------------------------- MMR
 
 def brute_mmr(q, C, k, lam):

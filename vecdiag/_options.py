@@ -218,7 +218,9 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
 
 
 def check_random_state(random_state) -> np.random.Generator:
-    """A NumPy Generator from a non-negative int seed, None (seed 0) or an existing Generator."""
+    """A NumPy Generator from a non-negative int seed, None (seed 0) or an existing Generator
+    (returned as is: drawing from it advances it), or a RandomState (one seed drawn from
+    it, advancing it, as scikit-learn draws from one)."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is None:
@@ -230,5 +232,5 @@ def check_random_state(random_state) -> np.random.Generator:
         return np.random.default_rng(int(random_state))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31))
-    raise TypeError(f"random_state must be an int, None or a numpy Generator, "
+    raise TypeError(f"random_state must be an int, None, a numpy Generator or RandomState, "
                     f"got {type(random_state).__name__}")
