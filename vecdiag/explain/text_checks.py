@@ -155,8 +155,8 @@ def attribution(ctx, emb, query_text):
     if not words:
         return {}
     variants = [" ".join(words[:i] + words[i + 1:]) or "" for i in range(len(words))]
-    base = np.asarray(emb.encode([query_text], kind="query"), dtype=float)
-    occluded = np.asarray(emb.encode(variants, kind="query"), dtype=float)
+    base = np.asarray(emb.encode([query_text], kind="query", show_progress=False), dtype=float)
+    occluded = np.asarray(emb.encode(variants, kind="query", show_progress=False), dtype=float)
     rows = list(dict.fromkeys([int(ctx.top[0]), *ctx.expected_pos]))
     docs = vectors_of(ctx.index, rows).astype(float)
     out = {}
