@@ -635,7 +635,7 @@ def test_integral_float_ids_read_as_the_integer_everywhere(tmp_path, rng):
     assert [e.position for e in exp.expected] == [1, 2]
     with pytest.raises(ValueError, match=r"ids has 1 missing id\(s\) \(NaN\) at row\(s\) 30"):
         vd.Index(np.vstack([corpus, corpus[:1]]), ids=column.tolist())
-    with pytest.raises(ValueError, match=r"run\['1'\] holds a NaN id"):
+    with pytest.raises(ValueError, match=r"run\['1'\]: an id is NaN"):
         vd.evaluate({"1": {float("nan"): 1.0}}, qrels)
     with pytest.raises(ValueError, match="unique once read as strings"):
         vd.Index(corpus[:2], ids=[7.0, "7"])

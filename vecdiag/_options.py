@@ -141,7 +141,7 @@ def id_str(value, where: str = "the ids") -> str:
     """
     if isinstance(value, (float, np.floating)):
         if value != value:
-            raise ValueError(f"{where} holds a NaN id, a missing value (an empty cell of a "
+            raise ValueError(f"{where}: an id is NaN, a missing value (an empty cell of a "
                              "pandas column, say); drop that entry or give it an id")
         if np.isfinite(value) and float(value).is_integer():
             return str(int(value))
