@@ -419,6 +419,30 @@ def one_long_unrelated(rng, n, d, k=10):
     return _text_case(emb, texts, query, e, k)
 
 
+def long_read_topic(rng, n, d, k=10):
+    """The truncation plant's model (it reads 20 tokens) and corpus; the expected
+    document is long (57 words) but its topic, the 4 words the query is, lies inside the
+    20 tokens the model reads (words 6-9), among 16 words about nothing else; k + 2 short
+    documents hold 2 of the 4 words each and outrank it. Chunked, its best chunk holds
+    the topic with fewer other words and lifts it: the rest of what the model read
+    dilutes it, the cut removed nothing that matches, and truncation is not why it is
+    missed."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, max_tokens=20)
+    texts = model.sentences(rng, n, 15)
+    topic = [str(w) for w in rng.choice(model.words, size=4, replace=False)]
+    others = [w for w in model.words if w not in topic]
+    e = int(rng.integers(n))
+    words = [str(w) for w in rng.choice(others, size=57)]
+    words[6:10] = topic
+    texts[e] = " ".join(words)
+    for r in rng.choice([i for i in range(n) if i != e], size=k + 2, replace=False):
+        texts[r] = " ".join([*rng.choice(topic, size=2, replace=False), *rng.choice(others, size=2)])
+    emb = CallableEmbedder(model, max_tokens=20, tokenizer=str.split, model_name="toy-bow-20")
+    return _text_case(emb, texts, " ".join(topic), e, k)
+
+
 TEXT_GENERATORS = {"truncation": truncation, "missing_prefix": missing_prefix,
                    "expected_far": long_far}
 """Planted text cause -> generator (a Case whose kwargs carry texts, query_text and the

@@ -280,3 +280,33 @@ def test_run_and_qrels_as_dataframes_are_refused_with_a_conversion_that_works():
     # query 1: doc 3 (relevant) first, RR 1; query 2: doc 8 then doc 7 (relevant), RR 1/2
     mean = vd.evaluate(run, qrels, metrics=("mrr@10", "recall@100")).mean
     assert mean == pytest.approx({"mrr@10": 0.75, "recall@100": 1.0})
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2003", "\u3000", "\x85", "\x1c", "\u2028"])
+def test_ids_are_split_where_trec_eval_splits_them(tmp_path, space):
+    """trec_eval splits a line at C's isspace (the "C" locale: space, \\t, \\n, \\v, \\f,
+    \\r); load_run and load_qrels split with str.split(), which also cuts at U+00A0,
+    U+3000, \\x1c..., so "d<U+00A0>1" became two fields and the line was refused (or,
+    with the field count right, an id was cut). bytes.split() splits at exactly C's six."""
+    run_text = (f"q{space}1 Q0 d{space}1 1 2.5 tag\nq{space}1 Q0 d2 2 1.5 tag\n"
+                f"q{space}1 Q0 d3{space} 3 0.5 tag\n")
+    qrels_text = f"q{space}1 0 d{space}1 0\nq{space}1 0 d2 1\nq{space}1 0 d3{space} 2\n"
+    ref_run, ref_qrels = {}, {}
+    for line in run_text.encode().splitlines():
+        q, _, d, _, score, _ = line.split()
+        ref_run.setdefault(q.decode(), {})[d.decode()] = float(score)
+    for line in qrels_text.encode().splitlines():
+        q, _, d, grade = line.split()
+        ref_qrels.setdefault(q.decode(), {})[d.decode()] = int(grade)
+    run = vd.load_run(_write(tmp_path / "run.txt", run_text))
+    qrels = vd.load_qrels(_write(tmp_path / "qrels.txt", qrels_text))
+    assert run == ref_run and qrels == ref_qrels
+    beir = f"query-id\tcorpus-id\tscore\nq{space}1\td{space}1\t0\nq{space}1\td2\t1\n" \
+           f"q{space}1\td3{space}\t2\n"
+    assert vd.load_qrels(_write(tmp_path / "qrels.tsv", beir)) == ref_qrels
+    ref = _pytrec_eval().RelevanceEvaluator(ref_qrels, {"ndcg"}).evaluate(ref_run)
+    got = vd.evaluate(run, qrels, metrics=["ndcg"])
+    np.testing.assert_allclose(got.per_query["ndcg"].to_numpy(),
+                               [ref[q]["ndcg"] for q in sorted(ref)])
+    vd.save_run(run, tmp_path / "again.txt")   # ids the reader keeps can be written back
+    assert vd.load_run(tmp_path / "again.txt") == ref_run

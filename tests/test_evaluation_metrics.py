@@ -592,3 +592,50 @@ def test_missing_queries_warn_only_when_they_lower_a_mean():
     with pytest.warns(UserWarning, match=r"no results for 1 of the 3 .*first: q3"):
         vd.evaluate({q: run[q] for q in ("q1", "q4")}, qrels, metrics=["P@1"],
                     relevance_level=2)            # q1 and q4: grades below the level
+
+
+def test_integral_float_ids_read_as_the_integer_everywhere(tmp_path, rng):
+    """Integer ids from a pandas column that held a missing value are floats (7.0), whose
+    str() "7.0" matched no "7" of a qrels file: evaluate of an Index with such ids, of a
+    run dict keyed by them, or with query ids 1.0, scored 0 silently (and explain refused
+    expected="107" as 'not in the corpus'). A float holding a whole number now reads as
+    that integer, in evaluate, try_fixes, hybrid and explain; the NaN id itself is
+    refused, naming its row. Reference: pytrec_eval on the run written with int ids."""
+    import pandas as pd
+
+    corpus = rng.normal(size=(30, 6))
+    queries = corpus[:4] + 0.3 * rng.normal(size=(4, 6))
+    column = pd.Series([100 + 7 * i for i in range(30)] + [None], dtype="float64")
+    float_ids = column.iloc[:30].tolist()                      # 100.0, 107.0, ...
+    assert all(isinstance(v, float) for v in float_ids)
+    int_ids = [int(v) for v in float_ids]
+    path = tmp_path / "qrels.txt"
+    path.write_text("".join(f"{i + 1} 0 {int_ids[j]} {int(rng.integers(1, 3))}\n"
+                            for i in range(4) for j in rng.choice(30, 5, replace=False)))
+    qrels = vd.load_qrels(path)
+    metrics = ("ndcg@10", "map", "recall@5")
+    index = vd.Index(corpus, ids=float_ids)
+    nb = index.search(queries, k=10)
+    query_ids = pd.Series([1, 2, 3, 4, None], dtype="float64").iloc[:4]    # 1.0, ...
+    run = {str(i + 1): {str(int(d)): float(s) for d, s in zip(nb.ids[i], nb.scores[i])}
+           for i in range(4)}
+    ev = vd.evaluate((nb, query_ids), qrels, metrics=metrics)
+    assert assert_matches(ev, run, qrels, metrics) == 4
+    as_floats = {float(q): {float(d): s for d, s in docs.items()} for q, docs in run.items()}
+    np.testing.assert_array_equal(vd.evaluate(as_floats, qrels, metrics=metrics).values,
+                                  ev.values)
+    np.testing.assert_array_equal(
+        vd.evaluate(run, {float(q): {np.float32(d): g for d, g in docs.items()}
+                          for q, docs in qrels.items()}, metrics=metrics).values, ev.values)
+    fused = vd.fixes.hybrid({1.0: {107.0: 1.0}}, {"1": {"107": 0.5, "114": 0.9}})
+    assert len(fused) == 1          # one query, and 107.0 and "107" one document: RRF sums
+    assert sorted(next(iter(fused.values())).values()) == pytest.approx(
+        [1 / 61, 1 / 61 + 1 / 62])
+    exp = vd.explain_neighbors(queries[0], index, k=5, expected=["107", 114.0])
+    assert [e.position for e in exp.expected] == [1, 2]
+    with pytest.raises(ValueError, match=r"ids has 1 missing id\(s\) \(NaN\) at row\(s\) 30"):
+        vd.Index(np.vstack([corpus, corpus[:1]]), ids=column.tolist())
+    with pytest.raises(ValueError, match=r"run\['1'\]: an id is NaN"):
+        vd.evaluate({"1": {float("nan"): 1.0}}, qrels)
+    with pytest.raises(ValueError, match="unique once read as strings"):
+        vd.Index(corpus[:2], ids=[7.0, "7"])

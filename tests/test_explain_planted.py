@@ -16,8 +16,9 @@ import vecdiag as vd
 from vecdiag.fixes.text import chunk_documents
 
 from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,
-                             healthy_corpus, one_long_unrelated, rogue_variance, text_control,
-                             truncation, truncation_unspaced, unit)
+                             healthy_corpus, long_read_topic, one_long_unrelated,
+                             rogue_variance, text_control, truncation, truncation_unspaced,
+                             unit)
 
 
 
@@ -482,6 +483,32 @@ def test_a_long_document_with_no_matching_part_is_not_truncation(seed, n, d):
     codes = [(c.code, c.confidence) for c in exp.causes]
     assert all(c.confidence < 0.5 for c in exp.causes if c.code == "truncation"), codes
     assert all(c.code == "expected_far" for c in exp.causes if c.confidence >= 0.5), codes
+
+
+@pytest.mark.parametrize("seed,n,d", [(0, 300, 64), (1, 300, 64), (2, 300, 64)])
+def test_a_long_document_whose_matching_part_was_read_is_not_truncation(seed, n, d):
+    """The expected document is longer than the model reads, but its topic lies inside
+    the tokens it reads (independent: its vector is the embedding of its first 20 words,
+    which hold every query word). The cut removed nothing that matches, yet truncation
+    was named, "its best-matching part is inside the part the model reads", at strength
+    0.3 x match and confidence up to 0.59 (seed 0) as the first cause. Chunking still
+    lifts it (the rest of what was read dilutes it): that stays in the counterfactual and
+    the advice, but truncation is not named."""
+    case = long_read_topic(np.random.default_rng(seed), n, d)
+    e = case.expected[0]
+    words, query_words = case.kwargs["texts"][e].split(), case.kwargs["query_text"].split()
+    emb = case.kwargs["embedder"]
+    read = emb.encode([" ".join(words[:20])], show_progress=False)[0]
+    np.testing.assert_allclose(read, case.corpus[e])
+    assert len(words) > 20 and set(query_words) <= set(words[:20])
+    rank = _exact_rank(case)
+    assert rank > case.k, "the plant did not take: the expected document was found"
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected,
+                               **case.kwargs)
+    cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
+    assert cf.expected_ranks[e] < rank
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert "truncation" not in {c.code for c in exp.causes}, codes
 
 
 @pytest.mark.parametrize("seed,n,d", [(10, 400, 24), (10, 400, 128), (11, 900, 128)])

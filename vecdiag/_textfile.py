@@ -7,9 +7,30 @@ UnicodeDecodeError.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-__all__ = ["id_lines", "json_objects", "read_text", "text_lines"]
+__all__ = ["ASCII_SPACE", "split_fields", "id_lines", "json_objects", "read_text", "text_lines"]
+
+# The whitespace trec_eval splits a line at (C's isspace in the "C" locale): these six ASCII
+# characters only. str.split() and str.strip() also cut at U+00A0, U+2003, U+3000, U+0085,
+# \x1c-\x1f..., which a document id may hold ("d\u00a01" is one id to trec_eval).
+ASCII_SPACE = " \t\n\v\f\r"
+
+
+def split_fields(line: str) -> list[str]:
+    """The whitespace-separated fields of a line, split as trec_eval splits them (at
+    :data:`ASCII_SPACE` only).
+
+    Examples
+    --------
+    >>> split_fields("q1 Q0\\td\\u00a01  1 2.5 run")
+    ['q1', 'Q0', 'd\\xa01', '1', '2.5', 'run']
+    """
+    return [field for field in _SPACES.split(line) if field]
+
+
+_SPACES = re.compile(f"[{re.escape(ASCII_SPACE)}]+")
 
 
 def read_text(path, label: str) -> str:
@@ -31,8 +52,9 @@ def text_lines(path, label: str):
 
 
 def id_lines(path, label: str) -> list[str]:
-    """One id per line, without the spaces or tabs around it (a TREC qrels file splits on
-    whitespace, so an id never holds any at its ends: "d1 " would match nothing).
+    """One id per line, without the ASCII spaces or tabs around it (a TREC qrels file
+    splits on them, so an id never holds any at its ends: "d1 " would match nothing; an
+    id may end with U+00A0, as it may in a qrels file, see :func:`split_fields`).
 
     Only ``\\n`` and ``\\r\\n`` end a line (``str.splitlines`` would also split on
     ``\\x85`` or ``\\u2028`` inside an id). Blank lines after the last id are ignored; a
@@ -48,7 +70,7 @@ def id_lines(path, label: str) -> list[str]:
     ['d1', 'd2']
     """
     text = read_text(path, label)
-    ids = [line.strip() for line in text.split("\n")]
+    ids = [line.strip(ASCII_SPACE) for line in text.split("\n")]
     while ids and not ids[-1]:
         ids.pop()
     blank = [i + 1 for i, v in enumerate(ids) if not v]

@@ -17,7 +17,8 @@ import numpy as np
 
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
-                       check_positive_number, check_random_state, check_zero_option)
+                       check_positive_number, check_random_state, check_zero_option,
+                       id_str)
 
 __all__ = [
     "as_float32",
@@ -37,6 +38,7 @@ __all__ = [
     "check_positive_int",
     "check_positive_number",
     "check_random_state",
+    "id_str",
     "check_same_dim",
     "check_zero_option",
     "format_rows",

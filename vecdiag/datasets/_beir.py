@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._textfile import json_objects, read_text, text_lines
+from .._textfile import ASCII_SPACE, json_objects, read_text, split_fields, text_lines
 from ._dataset import Dataset, join_title
 
 __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
@@ -77,11 +77,11 @@ def read_qrels_tsv(path) -> dict:
     qrels: dict = {}
     where = None                       # (query, doc, score) positions
     for number, line in text_lines(path, f"qrels {path}"):
-        if not line.strip():
+        if not line.strip(ASCII_SPACE):
             continue
-        parts = [p.strip() for p in line.split("\t")]
+        parts = [p.strip(ASCII_SPACE) for p in line.split("\t")]
         if len(parts) < 3:
-            parts = line.split()
+            parts = split_fields(line)  # split as trec_eval splits: ASCII whitespace only
         if where is None:
             where = _qrels_columns(parts)
             if where is not None and where[0] == "header":

@@ -6,8 +6,9 @@ integer relevance (``>= 1`` relevant, ``0`` judged non-relevant, negative values
 judged and count as non-relevant with zero gain, as in ``trec_eval``).
 
 Ids are compared as strings, as ``trec_eval`` reads them from text files: ``7`` and
-``"7"`` are the same document. The string order matters for ties (see
-:func:`ranked_docs`).
+``"7"`` are the same document, and so is ``7.0`` (a float holding a whole number reads
+as that integer: a pandas column of integer ids that held a missing value holds floats;
+a NaN id is refused). The string order matters for ties (see :func:`ranked_docs`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
                             f"{type(ids).__name__} {ids!r:.40}")
     indices = np.asarray(neighbors.indices)
     scores = np.asarray(neighbors.scores, dtype=np.float64)
-    query_ids = [str(q) for q in V.check_ordered(query_ids, f"{name}: query_ids")]
+    label = f"{name}: query_ids"
+    query_ids = [V.id_str(q, label) for q in V.check_ordered(query_ids, label)]
     if len(query_ids) != indices.shape[0]:
         raise ValueError(f"{name}: query_ids has {len(query_ids)} entries but the Neighbors "
                          f"hold {indices.shape[0]} queries; pass one id per query row")
@@ -73,7 +75,8 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
                              "row) as the third element: (neighbors, query_ids, doc_ids)")
         names = np.asarray(neighbors.ids, dtype=object)
     else:
-        doc_ids = np.asarray([str(d) for d in V.check_ordered(doc_ids, f"{name}: doc_ids")],
+        label = f"{name}: doc_ids"
+        doc_ids = np.asarray([V.id_str(d, label) for d in V.check_ordered(doc_ids, label)],
                              dtype=object)
         if indices.size and indices.max() >= doc_ids.shape[0]:
             raise ValueError(f"{name}: the Neighbors point at corpus row {int(indices.max())} "
@@ -94,7 +97,7 @@ def run_from_neighbors(neighbors, query_ids, doc_ids=None, *, name: str = "run")
             if not np.isfinite(s):
                 raise ValueError(f"{name}: query {q!r} has score {s} for document {d!r}; "
                                  "scores must be finite numbers")
-            docs.setdefault(str(d), float(s))         # rank order: the first is the best
+            docs.setdefault(V.id_str(d, name), float(s))  # rank order: the first is the best
         run[q] = docs
     return run
 
@@ -134,7 +137,7 @@ def as_run(run, name: str = "run") -> dict:
     out: dict = {}
     for q, docs in run.items():
         _check_mapping(docs, f"{name}[{q!r}]", "{doc_id: score}")
-        qs = str(q)
+        qs, where = V.id_str(q, name), f"{name}[{q!r}]"
         if qs in out:
             raise ValueError(f"{name} has query id {q!r} twice once ids are read as strings; "
                              "make query ids unique")
@@ -144,7 +147,7 @@ def as_run(run, name: str = "run") -> dict:
                 if not math.isfinite(s):
                     raise ValueError(f"{name}[{q!r}][{d!r}] is {s}; scores must be finite "
                                      "(drop the document or give it a very low score)")
-                ds = d if type(d) is str else str(d)
+                ds = d if type(d) is str else V.id_str(d, where)
                 if ds in row:
                     raise ValueError(f"{name}[{q!r}] has document id {d!r} twice once ids "
                                      "are read as strings; make document ids unique")
@@ -157,7 +160,7 @@ def as_run(run, name: str = "run") -> dict:
             if not math.isfinite(s):
                 raise ValueError(f"{name}[{q!r}][{d!r}] is {s}; scores must be finite "
                                  "(drop the document or give it a very low score)")
-            ds = str(d)
+            ds = V.id_str(d, where)
             if ds in row:
                 raise ValueError(f"{name}[{q!r}] has document id {d!r} twice once ids are "
                                  "read as strings; make document ids unique")
@@ -171,11 +174,12 @@ def as_qrels(qrels, name: str = "qrels") -> dict:
     _check_mapping(qrels, name, "{query_id: {doc_id: relevance}}")
     out: dict = {}
     for q, docs in qrels.items():
-        _check_mapping(docs, f"{name}[{q!r}]", "{doc_id: relevance}")
+        where = f"{name}[{q!r}]"
+        _check_mapping(docs, where, "{doc_id: relevance}")
         row = {}
         for d, r in docs.items():
             if type(r) is int:  # the common case first
-                row[d if type(d) is str else str(d)] = r
+                row[d if type(d) is str else V.id_str(d, where)] = r
                 continue
             if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real):
                 raise TypeError(f"{name}[{q!r}][{d!r}] is {type(r).__name__} {r!r}; "
@@ -183,18 +187,19 @@ def as_qrels(qrels, name: str = "qrels") -> dict:
             if not float(r).is_integer():
                 raise ValueError(f"{name}[{q!r}][{d!r}] is {r!r}; relevance must be an integer "
                                  "grade as in trec_eval (round or map your grades first)")
-            row[str(d)] = int(r)
+            row[V.id_str(d, where)] = int(r)
         if len(row) < len(docs):         # 7 and "7": one document judged twice
             seen: dict = {}
             for d in docs:
-                seen.setdefault(str(d), []).append(d)
+                seen.setdefault(V.id_str(d), []).append(d)
             twice = [v for v in seen.values() if len(v) > 1]
             raise ValueError(f"{name}[{q!r}] judges document {twice[0][0]!r} twice once ids "
                              f"are read as strings ({', '.join(map(repr, twice[0]))}); keep "
                              "one grade per document")
-        if str(q) in out:
+        qs = V.id_str(q, name)
+        if qs in out:
             raise ValueError(f"{name} has query id {q!r} twice once ids are read as strings")
-        out[str(q)] = row
+        out[qs] = row
     return out
 
 

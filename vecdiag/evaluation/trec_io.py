@@ -5,6 +5,10 @@
 * qrels: ``query_id iteration doc_id relevance``, whitespace separated;
 * BEIR qrels: tab separated ``query-id  corpus-id  score`` with a header line.
 
+Whitespace is what trec_eval splits at: ASCII space, tab, \\v, \\f, \\r only
+(:func:`vecdiag._textfile.split_fields`); an id may hold U+00A0 or U+3000, where
+``str.split`` would cut it.
+
 Every malformed line raises ``ValueError`` naming the file, the line number, the
 problem and the line itself. Blank lines are skipped.
 """
@@ -16,7 +20,7 @@ import re
 from pathlib import Path
 
 from .. import _validate as V
-from .._textfile import text_lines
+from .._textfile import ASCII_SPACE, split_fields, text_lines
 from ..io import atomic_write_text
 from .runs import as_run, ranked_docs
 
@@ -67,13 +71,13 @@ def load_run(path) -> dict:
     """
     run: dict = {}
     for file, number, line in _lines(path):
-        fields = line.split()
-        if not fields:
+        parts = split_fields(line)
+        if not parts:
             continue
-        if len(fields) != 6:
+        if len(parts) != 6:
             raise _error(file, number, line, f"expected 6 fields (query Q0 doc rank score tag), "
-                                             f"got {len(fields)}")
-        q, _, d, rank, score, _ = fields
+                                             f"got {len(parts)}")
+        q, _, d, rank, score, _ = parts
         if not (_plain_number(rank) and rank.strip().lstrip("+-").isdigit()):
             raise _error(file, number, line, f"rank {rank!r} is not an integer")
         if not _plain_number(score):
@@ -122,28 +126,28 @@ def load_qrels(path, *, format: str = "auto") -> dict:
     mode = None if format == "auto" else format
     header_seen = False
     for file, number, line in _lines(path):
-        if not line.strip():
+        if not line.strip(ASCII_SPACE):
             continue
         if mode is None:
             mode = "beir" if len(line.split("\t")) == 3 else "trec"
         if mode == "beir":
-            fields = [f.strip() for f in line.split("\t")]
-            if len(fields) != 3:
+            parts = [f.strip(ASCII_SPACE) for f in line.split("\t")]
+            if len(parts) != 3:
                 raise _error(file, number, line, f"expected 3 tab-separated fields "
-                                                 f"(query-id corpus-id score), got {len(fields)}")
+                                                 f"(query-id corpus-id score), got {len(parts)}")
             if not header_seen:
                 header_seen = True
-                if not _plain_number(fields[2]):
+                if not _plain_number(parts[2]):
                     continue  # the header line (a grade of 0.5 is data, and refused below)
-            q, d, grade = fields
+            q, d, grade = parts
             if not q or not d:       # "q1<TAB><TAB>1": a TREC line cannot hold an empty id
                 raise _error(file, number, line, f"empty {'query-id' if not q else 'corpus-id'}")
         else:
-            fields = line.split()
-            if len(fields) != 4:
+            parts = split_fields(line)
+            if len(parts) != 4:
                 raise _error(file, number, line, f"expected 4 fields (query iteration doc "
-                                                 f"relevance), got {len(fields)}")
-            q, _, d, grade = fields
+                                                 f"relevance), got {len(parts)}")
+            q, _, d, grade = parts
         if not _is_int(grade):
             raise _error(file, number, line, f"relevance {grade!r} is not an integer")
         docs = qrels.setdefault(q, {})
@@ -165,7 +169,7 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan
 
 
 def _plain_number(text: str) -> bool:
-    return _NUMBER.fullmatch(text.strip()) is not None
+    return _NUMBER.fullmatch(text.strip(ASCII_SPACE)) is not None
 
 
 def grade_of(text: str) -> int | None:
@@ -210,7 +214,8 @@ def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:
     -----
     Scores are written with ``repr(float)``, which reads back to the same double, so
     ``load_run(save_run(run))`` gives the same evaluation. Ids containing whitespace
-    cannot be written in this format and raise.
+    (what trec_eval splits at: ASCII space, tab, \\v, \\f, \\r, newline) cannot be
+    written in this format and raise.
 
     Examples
     --------
@@ -222,7 +227,7 @@ def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:
     q1 Q0 d1 2 0.5 vecdiag
     """
     run = as_run(run, "run")
-    if not isinstance(tag, str) or not tag or any(c.isspace() for c in tag):
+    if not isinstance(tag, str) or not tag or any(c in ASCII_SPACE for c in tag):
         raise ValueError(f"tag must be a non-empty word without whitespace, got {tag!r}")
     if k is not None:
         k = V.check_positive_int(k, "k")   # NumPy integers too (a k from an array)
@@ -237,6 +242,6 @@ def save_run(run, path, *, tag: str = "vecdiag", k: int | None = None) -> None:
 
 
 def _check_word(value: str, what: str) -> None:
-    if not value or any(c.isspace() for c in value):
+    if not value or any(c in ASCII_SPACE for c in value):
         raise ValueError(f"{what} {value!r} is empty or contains whitespace, which the TREC "
                          "run format cannot hold; rename it")

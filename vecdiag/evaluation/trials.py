@@ -156,12 +156,13 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
 
 
 def _id_list(ids, name: str, row: str) -> list:
-    """Ids as strings, one per row; None or a single string refused by name (they failed
-    as "'NoneType' object is not iterable", or counted a string's characters)."""
+    """Ids as strings (7.0 as "7", see ``_validate.id_str``), one per row; None or a single
+    string refused by name (they failed as "'NoneType' object is not iterable", or counted
+    a string's characters)."""
     if ids is None or isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
         raise TypeError(f"{name} must be a sequence of ids, one per {row}, as the qrels name "
                         f"them; got {type(ids).__name__}")
-    return [str(i) for i in V.check_ordered(ids, name)]
+    return [V.id_str(i, name) for i in V.check_ordered(ids, name)]
 
 
 def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None:
@@ -276,7 +277,8 @@ def run_from(neighbors, query_ids, doc_ids) -> dict:
     score (its first, in rank order), as :func:`vecdiag.evaluation.run_from_neighbors` does.
     """
     scores = np.asarray(neighbors.scores, dtype=np.float64)
-    names = np.asarray([str(d) for d in doc_ids], dtype=object)[np.asarray(neighbors.indices)]
+    names = np.asarray([V.id_str(d, "doc_ids") for d in doc_ids],
+                       dtype=object)[np.asarray(neighbors.indices)]
     ranks = -np.arange(1, scores.shape[1] + 1, dtype=np.float64)
     run = {}
     for i, q in enumerate(query_ids):
@@ -285,7 +287,7 @@ def run_from(neighbors, query_ids, doc_ids) -> dict:
         docs: dict = {}
         for d, s in zip(names[i], row):
             docs.setdefault(d, float(s))  # rank order: the first is the best
-        run[str(q)] = docs
+        run[V.id_str(q, "query_ids")] = docs
     return run
 
 

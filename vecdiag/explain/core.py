@@ -90,8 +90,10 @@ def explain_neighbors(query, corpus, *, k: int = 10, expected=None, returned=Non
         ``truncation``, ``missing_prefix`` and (``attribution=True``) word occlusion.
     attribution : bool, default False
         Word-occlusion attribution of the query words (needs an embedder and query text).
-    random_state : int, default 0
-        Seed of every sample (random pairs, large-corpus sample).
+    random_state : int, None, numpy Generator or RandomState, default 0
+        Seed of every sample (random pairs, large-corpus sample). A Generator or
+        RandomState gives one seed, drawn from it (advancing it, as scikit-learn draws
+        from a RandomState).
     top : int, default 10
         Dimensions listed per document in ``contributions`` and ``separating_dims``.
     max_exact, sample_size : int
@@ -190,8 +192,8 @@ def _inputs(query, corpus, *, k, expected, returned, metric, ids, texts, query_t
         random_state = int(random_state.randint(2**31 - 1))
     if not (random_state is None or (isinstance(random_state, numbers.Integral)
                                      and not isinstance(random_state, bool))):
-        raise TypeError(f"random_state must be an int, None or a NumPy Generator, got "
-                        f"{type(random_state).__name__}")
+        raise TypeError(f"random_state must be an int, None, a NumPy Generator or "
+                        f"RandomState, got {type(random_state).__name__}")
     if random_state is not None:
         V.check_random_state(random_state)      # a negative seed is refused by name
     if alternatives is not None and not isinstance(alternatives, dict):

@@ -34,12 +34,25 @@ __all__ = ["measure_dilution", "passage_keys", "best_passage_ranking", "MIN_WIND
 MIN_WINDOW = 16  # words: shorter passages carry too little meaning to score
 
 
+class _Quiet:
+    """An embedder whose ``encode`` shows no progress bar: explain's re-embeddings (chunks,
+    passages, prefixed texts, occluded queries) are steps of one explanation, which the
+    user did not ask to watch (an embedder shows a bar past 64 texts)."""
+
+    def __init__(self, emb):
+        self.emb = emb
+
+    def encode(self, texts, *, kind: str = "document"):
+        return self.emb.encode(texts, kind=kind, show_progress=False)
+
+
 def passage_keys(ctx0, emb, passages) -> np.ndarray:
     """Ranking keys (higher is better) of each passage, embedded as a document."""
     from ..neighbors import Index
     from .ranking import full_scores
 
-    vecs = np.asarray(emb.encode(list(passages), kind="document"), dtype=float)
+    vecs = np.asarray(emb.encode(list(passages), kind="document", show_progress=False),
+                      dtype=float)
     return keys_of(full_scores(Index(vecs, metric=ctx0.metric),
                                ctx0.query[None, :].astype(float))[0], ctx0.metric)
 
@@ -62,7 +75,7 @@ def best_passage_ranking(ctx0, emb, texts, window_words: int, overlap: int):
     between = calibration_rows(ctx0)
     rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos, *between]))
     nb = chunk_documents(ctx0.query[None, :], vectors_of(ctx0.index, rows), [texts[r] for r in rows],
-                         emb, k=len(rows), metric=ctx0.metric, chunk_words=window_words,
+                         _Quiet(emb), k=len(rows), metric=ctx0.metric, chunk_words=window_words,
                          overlap=overlap)
     keys = ctx0.key.astype(float).copy()
     at = np.asarray(rows)[nb.indices[0]]

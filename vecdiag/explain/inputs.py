@@ -91,11 +91,13 @@ def resolve_docs(values, index, name: str) -> list:
         cached = index.cache.get(cache_keys.explain_id_lookup())
         if cached is None or cached[0] is not index.ids:
             table = {value: row for row, value in enumerate(index.ids.tolist())}
-            # ids as vd.evaluate reads them (qrels files hold strings): unique as strings,
-            # checked when the Index was made
-            text = {str(value): row for value, row in table.items()}
-            cached = (index.ids, table, any(isinstance(v, numbers.Integral) for v in table),
-                      text)
+            # ids as vd.evaluate reads them (qrels files hold strings; 7.0 reads "7"):
+            # unique as strings, checked when the Index was made
+            text = {V.id_str(value): row for value, row in table.items()}
+            integral = any(isinstance(v, numbers.Integral) or (isinstance(v, float)
+                                                               and v.is_integer())
+                           for v in table)
+            cached = (index.ids, table, integral, text)
             index.cache[cache_keys.explain_id_lookup()] = cached
         _, lookup, int_ids, as_text = cached
     rows, missing = [], []
@@ -104,8 +106,9 @@ def resolve_docs(values, index, name: str) -> list:
             v = v.item()
         if lookup is not None and _hashable(v) and v in lookup:
             rows.append(lookup[v])
-        elif lookup is not None and isinstance(v, str) and v in as_text:
-            rows.append(as_text[v])   # "184" from a qrels file: the document with id 184
+        elif lookup is not None and isinstance(v, (str, float)) and V.id_str(v, name) in as_text:
+            # "184" from a qrels file: the document with id 184 (or 184.0, as evaluate reads)
+            rows.append(as_text[V.id_str(v, name)])
         elif (isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < n
               and (lookup is None or not int_ids)):
             if lookup is not None and str(v) in lookup and lookup[str(v)] != v:

@@ -14,14 +14,15 @@ reads only the Context.
     diagnosis); the evidence lists the informative shared words with their BM25 idf
     weight. Fix ``hybrid_lexical``.
 ``truncation``
-    The missed document is longer than the model reads: strength 1 when its
-    best-matching chunk lies past the cut (starts past it, or straddles it and scores
-    above the part of it the model read), 0.3 when it was inside, times
-    ``ramp(match, 1, 1.5)``: ``match`` puts the best chunk's score on the query's own
-    scale, 0 at its median score and 1 at its k-th result's. A best chunk scoring under
-    everything the query returned is no part that matches (the best of many chunks of an
-    unrelated text, which chunking lifts only because it has many); one well above it
-    is. Fix ``chunk_documents``.
+    The missed document is longer than the model reads and its best-matching chunk lies
+    past the cut (starts past it, or straddles it and scores above the part of it the
+    model read): strength ``ramp(match, 1, 1.5)``: ``match`` puts the best chunk's score
+    on the query's own scale, 0 at its median score and 1 at its k-th result's. A best
+    chunk scoring under everything the query returned is no part that matches (the best
+    of many chunks of an unrelated text, which chunking lifts only because it has many);
+    one well above it is. A best chunk inside the part the model reads is no evidence of
+    truncation (the model read what matches; the cut removed nothing that would raise the
+    score): strength 0, the cause is not named. Fix ``chunk_documents``.
 ``dilution``
     The document fits the model but its best passage scores far above the whole
     (:mod:`.dilution`): strength ``ramp(relative gain, 0.05, 0.25)``. Fix
@@ -100,15 +101,13 @@ def check_missing_prefix(ctx):
 def check_truncation(ctx):
     """The missed document is cut at the model's token limit (module docstring)."""
     tr = ctx.truncation
-    if tr is None:
+    if tr is None or not tr.past_cut:   # what matches was read: the cut is not why
         return None
-    s = (1.0 if tr.past_cut else 0.3) * ramp(tr.match, 1.0, 1.5)
+    s = ramp(tr.match, 1.0, 1.5)
     if s <= 0:
         return None
     e = effect(ctx, "chunk_documents")
-    if not tr.past_cut:
-        where = "is inside the part the model reads"
-    elif tr.best_chunk_start_token >= tr.max_tokens:
+    if tr.best_chunk_start_token >= tr.max_tokens:
         where = f"starts at token ~{tr.best_chunk_start_token}, past the cut"
     else:
         where = (f"starts at token ~{tr.best_chunk_start_token} and what raises its score "
@@ -156,8 +155,8 @@ def attribution(ctx, emb, query_text):
     if not words:
         return {}
     variants = [" ".join(words[:i] + words[i + 1:]) or "" for i in range(len(words))]
-    base = np.asarray(emb.encode([query_text], kind="query"), dtype=float)
-    occluded = np.asarray(emb.encode(variants, kind="query"), dtype=float)
+    base = np.asarray(emb.encode([query_text], kind="query", show_progress=False), dtype=float)
+    occluded = np.asarray(emb.encode(variants, kind="query", show_progress=False), dtype=float)
     rows = list(dict.fromkeys([int(ctx.top[0]), *ctx.expected_pos]))
     docs = vectors_of(ctx.index, rows).astype(float)
     out = {}

@@ -145,7 +145,7 @@ def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
         fixed = _Prepending(emb, want_q if "query" in missing else "",
                             want_d if "document" in missing else "")
     emb = fixed
-    qv = np.asarray(emb.encode([query_text], kind="query"), dtype=float)
+    qv = np.asarray(emb.encode([query_text], kind="query", show_progress=False), dtype=float)
     if qv.shape[1] != ctx0.index.vectors.shape[1]:
         return None, None
     if "document" not in missing or texts is None:
@@ -155,7 +155,8 @@ def _prefixed_ranking(ctx0, emb, query_text, texts, want_q, want_d, missing):
         return Ranking(keys, ctx0.k), note
     between = calibration_rows(ctx0)
     rows = list(dict.fromkeys([*ctx0.top.tolist(), *ctx0.expected_pos, *between]))
-    dv = np.asarray(emb.encode([texts[r] for r in rows], kind="document"), dtype=float)
+    dv = np.asarray(emb.encode([texts[r] for r in rows], kind="document", show_progress=False),
+                    dtype=float)
     sub = Index(dv, metric=ctx0.metric)
     sub_keys = keys_of(full_scores(sub, qv)[0], ctx0.metric)
     # subtle: only these rows are re-embedded (a text model embeds a few dozen texts a
@@ -212,8 +213,9 @@ class _Prepending:
     def __init__(self, emb, query_prefix: str, document_prefix: str):
         self.emb, self.pre = emb, {"query": query_prefix, "document": document_prefix}
 
-    def encode(self, texts, *, kind: str):
-        return self.emb.encode([self.pre[kind] + t for t in texts], kind=kind)
+    def encode(self, texts, *, kind: str, show_progress=None):
+        return self.emb.encode([self.pre[kind] + t for t in texts], kind=kind,
+                               show_progress=show_progress)
 
 
 def _range_of(changes) -> str:

@@ -174,7 +174,7 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         from ..evaluation import as_qrels
 
         qrels = as_qrels(qrels)   # ids as strings: matched to query_ids and ids as strings
-        known = {str(q) for q in query_ids}
+        known = {V.id_str(q, "query_ids") for q in query_ids}
         if not any(str(q) in known for q in qrels):
             some = ", ".join(repr(q) for q in list(qrels)[:3])
             raise ValueError(f"qrels name none of the queries (qrels: {some}...; queries: "

@@ -22,6 +22,7 @@ import numbers
 
 import numpy as np
 
+from .. import _validate as V
 from ..results import shorten
 
 __all__ = ["Session", "fix_rows", "pack_points"]
@@ -126,9 +127,10 @@ class Session:
         res = self.index.search(self.queries, k=min(len(self.index), max(10, self.k)))
         doc_ids = (list(range(len(self.index))) if self.index.ids is None
                    else [plain(v) for v in self.index.ids.tolist()])
-        qids = [str(q) for q in self.query_ids]
-        judged = {str(q): {str(d): g for d, g in docs.items()} for q, docs in self.qrels.items()}
-        run = {q: {str(doc_ids[j]): float(s) for j, s in zip(row_i, row_s)}
+        qids = [V.id_str(q, "query_ids") for q in self.query_ids]
+        judged = {V.id_str(q): {V.id_str(d): g for d, g in docs.items()}
+                  for q, docs in self.qrels.items()}
+        run = {q: {V.id_str(doc_ids[j]): float(s) for j, s in zip(row_i, row_s)}
                for q, row_i, row_s in zip(qids, res.indices, res.scores)}
         if self.index.metric == "euclidean":   # evaluate ranks by score, higher first
             run = {q: {d: -s for d, s in docs.items()} for q, docs in run.items()}

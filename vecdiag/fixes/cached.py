@@ -31,8 +31,8 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
-from ..linalg import normalize, row_norms
-from ..neighbors.scoring import block_rows, make_neighbors, top_k
+from ..linalg import row_norms
+from ..neighbors.scoring import block_rows, make_neighbors, prepare, top_k
 from ..scale.chunks import is_dask_array
 from .transformers import AllButTheTop, Normalize, Whiten, fit_as, for_fix, transform_as
 
@@ -168,10 +168,9 @@ def search_cosine(index, Q: np.ndarray, k: int, ids, *, zero: str | None = None)
         return make_neighbors(found.indices, found.scores.astype(np.float64), "cosine", ids,
                               index)
     U = _unit_corpus(index, True, zero)
-    V.zero_rows(row_norms(Q), "queries", "raise")
-    # normalize, not Q / norms: a length past the float range (float32 [3e38, 3e38]) is
-    # inf and would give a row of zeros, one among the subnormal numbers a row not 1 long
-    Qu = normalize(Q).astype(U.dtype, copy=False)
+    # prepare: zero rows refused, then normalize, not Q / norms (a length past the float
+    # range is inf and would give a row of zeros); zero queries stay (0, d)
+    Qu = prepare(Q, "cosine", "queries").astype(U.dtype, copy=False)
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
     step = block_rows(Q.shape[0], len(index))

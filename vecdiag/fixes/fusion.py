@@ -91,8 +91,8 @@ def as_run(run, name: str = "run", *, query_ids=None) -> dict:
                 # passages of one document: its best (first). Ids are read as strings, as
                 # hybrid and vd.evaluate read them: 7 and "7" are one document, which kept
                 # two places and was counted twice by hybrid
-                if str(d) not in seen:
-                    seen.add(str(d))
+                if V.id_str(d, name) not in seen:
+                    seen.add(V.id_str(d, name))
                     docs[d] = sign * float(s)
             out[q] = docs
         return out
@@ -120,7 +120,7 @@ def _unique_as_strings(keys, what: str, kind: str) -> None:
     that are one id once read as strings."""
     seen: dict = {}
     for key in keys:
-        text = str(key)
+        text = V.id_str(key, what)
         if text in seen:
             raise ValueError(f"{what} {text!r} twice once ids are read as strings "
                              f"({seen[text]!r} and {key!r}); make {kind} ids unique")
@@ -152,7 +152,7 @@ def _sort_items(docs: dict) -> list:
     items = list(docs.items())
     with np.errstate(over="ignore"):   # beyond float32: inf, tied, as in trec_eval
         keys = np.asarray([s for _, s in items], dtype=np.float64).astype(np.float32)
-    by_id = sorted(zip(keys.tolist(), items), key=lambda kv: str(kv[1][0]), reverse=True)
+    by_id = sorted(zip(keys.tolist(), items), key=lambda kv: V.id_str(kv[1][0]), reverse=True)
     return [item for _, item in sorted(by_id, key=lambda kv: -kv[0])]  # stable
 
 
@@ -229,7 +229,7 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
         depth = V.check_positive_int(depth, "depth")
     # ids are compared as strings, as vd.evaluate compares them: 7 from a Neighbors'
     # ids and "7" read from a run file are one document (each kept as first seen)
-    keys = [{str(q) for q in r} for r in runs]
+    keys = [{V.id_str(q, "query ids") for q in r} for r in runs]
     if all(keys) and not set.intersection(*keys):
         shown = ", ".join(f"{next(iter(s))!r}" for s in keys)
         raise ValueError(f"the runs share no query id (examples: {shown}); pass query_ids= "
@@ -239,8 +239,8 @@ def hybrid(dense, lexical, *more, k: int = 60, weights=None, depth: int | None =
     doc_as: dict = {}
     for run, w in zip(runs, weights):
         for q, order in run.items():
-            out = fused.setdefault(query_as.setdefault(str(q), q), {})
+            out = fused.setdefault(query_as.setdefault(V.id_str(q), q), {})
             for rank, d in enumerate(order[:depth] if depth else order, start=1):
-                d = doc_as.setdefault(str(d), d)
+                d = doc_as.setdefault(V.id_str(d), d)
                 out[d] = out.get(d, 0.0) + w / (k + rank)
     return {q: dict(_sort_items(docs)) for q, docs in fused.items()}

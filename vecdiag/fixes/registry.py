@@ -232,7 +232,7 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     """
     steps = parse_fix(code)
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
-    Q, _ = check_queries(queries, C)
+    Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
     unknown = [key for key in options if not _uses(steps, key)]
     if unknown:
@@ -297,6 +297,9 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
             return _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, **opts)
         elif step == "add_prefix":
             from .text import add_prefix
+            n_texts = len(V.check_ordered(query_texts, "query_texts"))
+            if n_texts != Q.shape[0]:  # add_prefix ranks the texts: one per query row
+                raise ValueError(f"query_texts has {n_texts} entries for {Q.shape[0]} queries")
             return add_prefix(query_texts, texts, embedder, k, metric=metric, ids=ids, **opts)
         elif step == "chunk_documents":
             from .text import chunk_documents

@@ -233,8 +233,11 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         Documents each document's score distribution is estimated from. None: all the
         others, exactly (cosine and dot: in closed form, O(n d²); euclidean: when the
         corpus has at most 10,000 rows, else a random 10,000).
-    random_state : int, default 0
-        Seed of that sample.
+    random_state : int, None, numpy Generator or RandomState, default 0
+        Seed of that sample (None: 0); used only when a sample is drawn. A Generator or
+        RandomState is drawn from, and so advanced, as scikit-learn uses a RandomState
+        instance: two calls with one instance may draw two samples (pass an int for the
+        same result every call). ``queries`` and ``corpus`` are never changed.
     ids : sequence or None
         Document ids to attach (an Index brings its own).
 
@@ -260,6 +263,10 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     >>> corpus = [[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0], [0.7, 0.7]]
     >>> mutual_proximity([[0.9, 0.4]], corpus, k=3).indices.tolist()
     [[1, 0, 4]]
+    >>> rs = np.random.RandomState(0)       # a sample of 3 of the 5 documents: drawn from rs
+    >>> _ = mutual_proximity([[0.9, 0.4]], corpus, k=3, n_samples=3, random_state=rs)
+    >>> bool((rs.get_state()[1] != np.random.RandomState(0).get_state()[1]).any())
+    True
     """
     from scipy.special import log_ndtr
 

@@ -64,6 +64,10 @@ def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosi
                              "prefixes or an embedder configured with them, not both")
         qt = [(query_prefix or "") + t for t in query_texts]
         dt = [(document_prefix or "") + t for t in texts]
+    if not qt:  # zero queries: an empty (0, k) ranking, as knn gives, nothing re-embedded
+        k, ids = V.check_k(k, len(dt)), V.check_ids(ids, len(dt))
+        return make_neighbors(np.empty((0, k), dtype=np.int64), np.empty((0, k)),
+                              V.check_metric(metric), ids, None)
     Qn, Cn = _encode(embedder, qt, "query"), _encode(embedder, dt, "document")
     found = knn(Qn, Cn, V.check_k(k, Cn.shape[0]), metric=metric)
     ids = V.check_ids(ids, Cn.shape[0])
@@ -167,7 +171,8 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
     [[1]]
     """
     C = V.as_matrix(corpus, "corpus")
-    Q = V.as_matrix(queries, "queries")
+    Q = V.as_matrix(queries, "queries", allow_empty=True)
+    V.check_same_dim(Q, "queries", C, "corpus")
     texts = list(V.check_ordered(texts, "texts"))
     if len(texts) != C.shape[0]:
         raise ValueError(f"texts has {len(texts)} entries but the corpus has {C.shape[0]} rows")
@@ -188,7 +193,7 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
     sim_metric = metric
     Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
     S = score_block(Qp, Cp, sim_metric).astype(np.float64)
-    if pieces:
+    if pieces and Q.shape[0]:  # zero queries: no chunk to embed
         chunk_vecs = prepare(_encode(embedder, pieces, "document"), metric, "chunks")
         V.check_same_dim(chunk_vecs, "chunk embeddings", C, "corpus")
         chunk_s = score_block(Qp, chunk_vecs, sim_metric)

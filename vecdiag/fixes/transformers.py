@@ -281,7 +281,11 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 def transform_as(fix, X, name: str):
     """``fix.transform(X)``, its errors naming ``X`` by ``name`` ("queries", "corpus"):
     a fitted transformer speaks of "X", as scikit-learn's do, which in a fix trial left
-    the user guessing which array held the zero row."""
+    the user guessing which array held the zero row. Zero rows (an empty batch of
+    queries, which scikit-learn's check refuses) give zero rows of the output's width."""
+    if X.shape[0] == 0:
+        check_is_fitted(fix)
+        return np.empty((0, len(fix.get_feature_names_out())), dtype=X.dtype)
     return _named(fix.transform, X, name)
 
 

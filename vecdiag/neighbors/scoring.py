@@ -84,8 +84,9 @@ def check_queries(queries, C: np.ndarray, *, name: str = "queries",
 # --- prepared rows ----------------------------------------------------------------------
 
 def prepare(X: np.ndarray, metric: str, name: str) -> np.ndarray:
-    """Unit rows for cosine (zero rows refused with their indices); unchanged otherwise."""
-    if metric != "cosine":
+    """Unit rows for cosine (zero rows refused with their indices); unchanged otherwise
+    (and an empty ``(0, d)`` batch, which has no row to scale)."""
+    if metric != "cosine" or X.shape[0] == 0:
         return X
     norms = row_norms(X)
     V.zero_rows(norms, name, "raise")

@@ -138,7 +138,7 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     lazy = scaled.is_lazy(corpus)
     X = scaled.check_corpus(corpus) if lazy else V.as_matrix(corpus, "corpus")
     n = X.shape[0]
-    ids = None if ids is None else [str(i) for i in V.check_ids(ids, n, "ids")]
+    ids = None if ids is None else [V.id_str(i) for i in V.check_ids(ids, n, "ids")]
     texts = _aligned(texts, n, "texts")
     index = vd.Index(X, ids=ids, texts=texts, metric=opts.metric)
     Q = None
@@ -146,7 +146,7 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
         Q = V.as_matrix(queries, "queries")
         V.check_same_dim(Q, "queries", X, "corpus")
         query_ids = None if query_ids is None else [
-            str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids",
+            V.id_str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids",
                                         rows_of="queries has")]
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts")
         query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
