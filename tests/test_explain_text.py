@@ -356,6 +356,31 @@ def test_attribution_by_word_occlusion():
         vd.explain_neighbors(X[0], X, attribution=True)
 
 
+def test_attribution_of_a_chinese_query_is_by_character():
+    """A Chinese query has no spaces: attribution left the whole query out at once and
+    gave one "word", the query itself. Each character is now left out in turn, and its
+    drop is the cosine lost without it (a bag-of-characters model, checked by hand)."""
+    rng = np.random.default_rng(3)
+    chars = [chr(0x4E00 + i) for i in range(60)]
+    vec = dict(zip(chars, rng.normal(size=(60, 16))))
+
+    def model(texts):
+        return np.array([sum((vec.get(c, 0.0) for c in t), np.full(16, 1e-3)) for t in texts])
+
+    texts = ["".join(rng.choice(chars, size=8)) for _ in range(40)]
+    emb = CallableEmbedder(model, model_name="bag-of-characters")
+    X = emb.encode(texts)
+    query = texts[9][:3] + "ok"
+    exp = vd.explain_neighbors(query, X, k=5, expected=[9], embedder=emb, attribution=True)
+    drops = dict(exp.attribution[9])
+    assert set(drops) == {*texts[9][:3], "ok"}
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+    q = model([query])[0]
+    for i, w in enumerate([*texts[9][:3], "ok"]):
+        rest = model([query[:i] + query[i + 1:] if w != "ok" else query[:3]])[0]
+        assert drops[w] == pytest.approx(cos(q, X[9]) - cos(rest, X[9]), abs=1e-6)
+
+
 def test_missing_corpus_texts_are_no_text_for_bm25():
     """A missing text (None, or NaN from a pandas column) was read as the word "None" /
     "nan": a query holding "nan" matched it, and explain claimed a lexical mismatch for

@@ -151,10 +151,12 @@ def check_dilution(ctx):
 # ------------------------------------------------------------------ attribution
 def attribution(ctx, emb, query_text):
     """Document id -> [(word, score drop when the word is removed)], largest first."""
-    words = query_text.split()
+    from ..fixes.text import words_of
+
+    words = words_of(query_text)         # each character of Chinese or Japanese a word
     if not words:
         return {}
-    variants = [" ".join(words[:i] + words[i + 1:]) or "" for i in range(len(words))]
+    variants = [words.without(i) for i in range(len(words))]
     base = np.asarray(emb.encode([query_text], kind="query", show_progress=False), dtype=float)
     occluded = np.asarray(emb.encode(variants, kind="query", show_progress=False), dtype=float)
     rows = list(dict.fromkeys([int(ctx.top[0]), *ctx.expected_pos]))

@@ -96,6 +96,14 @@ class Words(list):
         return "".join((" " if s and i else "") + u for i, (u, s) in
                        enumerate(zip(units, spaced)))
 
+    def without(self, i: int) -> str:
+        """The text with word ``i`` left out (a space stays where one stood on either
+        side of it)."""
+        spaced = list(self.spaced)
+        if i + 1 < len(self):
+            spaced[i + 1] = spaced[i] or spaced[i + 1]
+        return Words(self[:i] + self[i + 1:], spaced[:i] + spaced[i + 1:]).text()
+
 
 def words_of(text) -> Words:
     """The words of ``text`` for :func:`chunk_text`: its whitespace-separated words, with
@@ -110,6 +118,8 @@ def words_of(text) -> Words:
     >>> w = words_of("东京の天気 is fine")
     >>> list(w), w.text(0, 3), w.text(3)
     (['东', '京', 'の', '天', '気', 'is', 'fine'], '东京の', '天気 is fine')
+    >>> w.without(4), w.without(5)
+    ('东京の天 is fine', '东京の天気 fine')
     """
     text = str(text)
     words = text.split()
