@@ -419,6 +419,33 @@ def one_long_unrelated(rng, n, d, k=10):
     return _text_case(emb, texts, query, e, k)
 
 
+def long_read_diluted(rng, n, d, k=10):
+    """A model that reads 40 tokens; the expected document has 100 words and its topic,
+    the 4 words the query is, lies inside what is read (words 6-9), among 36 words about
+    nothing else; k + 2 short documents hold 2 of the 4 words among 5 others each and
+    outrank it (cosine 2 / sqrt(7 * 4) = 0.38 against 4 / sqrt(40 * 4) = 0.32, with
+    distinct words; the words are orthonormal vectors, so d >= 64 is needed). The
+    cut removed nothing that matches: what was read dilutes the topic, and a passage of 24
+    words holding it scores above them (4 / sqrt(24 * 4) = 0.41)."""
+    from vecdiag.embedders import CallableEmbedder
+
+    model = ToyTextModel(rng, d, vocab_size=min(d, 400), max_tokens=40)
+    # orthonormal word vectors: the cosines above hold exactly, with no chance overlap
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0][:len(model.words)]
+    model.vector = dict(zip(model.words, basis))
+    texts = model.sentences(rng, n, 15)
+    topic = [str(w) for w in rng.choice(model.words, size=4, replace=False)]
+    others = [w for w in model.words if w not in topic]
+    e = int(rng.integers(n))
+    words = [str(w) for w in rng.choice(others, size=100)]
+    words[6:10] = topic
+    texts[e] = " ".join(words)
+    for r in rng.choice([i for i in range(n) if i != e], size=k + 2, replace=False):
+        texts[r] = " ".join([*rng.choice(topic, size=2, replace=False), *rng.choice(others, size=5)])
+    emb = CallableEmbedder(model, max_tokens=40, tokenizer=str.split, model_name="toy-bow-40")
+    return _text_case(emb, texts, " ".join(topic), e, k)
+
+
 def long_read_topic(rng, n, d, k=10):
     """The truncation plant's model (it reads 20 tokens) and corpus; the expected
     document is long (57 words) but its topic, the 4 words the query is, lies inside the

@@ -16,7 +16,8 @@ import vecdiag as vd
 from vecdiag.fixes.text import chunk_documents
 
 from explain_planted import (ENTANGLED, GENERATORS, TEXT_GENERATORS, Case, control,
-                             healthy_corpus, long_read_topic, one_long_unrelated,
+                             healthy_corpus, long_read_diluted, long_read_topic,
+                             one_long_unrelated,
                              rogue_variance, text_control, truncation, truncation_unspaced,
                              unit)
 
@@ -509,6 +510,36 @@ def test_a_long_document_whose_matching_part_was_read_is_not_truncation(seed, n,
     assert cf.expected_ranks[e] < rank
     codes = [(c.code, c.confidence) for c in exp.causes]
     assert "truncation" not in {c.code for c in exp.causes}, codes
+
+
+@pytest.mark.parametrize("seed,n,d", [(1, 500, 96), (3, 400, 128), (4, 300, 400)])
+def test_a_long_document_diluted_inside_what_the_model_reads_is_dilution(seed, n, d):
+    """A document past the model's limit whose topic lies inside what it reads: the cut is
+    not why it is missed (no truncation), the rest of what was read dilutes the topic.
+    The dilution check ran only on documents that fit the model, so no text cause was
+    named (or lexical_mismatch and expected_far at under 0.3). Independent: best-passage
+    scores (windows of 24 words, half overlapping, embedded by the toy model itself) bring
+    it into the top k."""
+    case = long_read_diluted(np.random.default_rng(seed), n, d)
+    rank = _exact_rank(case)
+    assert rank > case.k, "the plant did not take"
+    texts, emb, e = case.kwargs["texts"], case.kwargs["embedder"], case.expected[0]
+    q = unit(case.query)
+    best = unit(case.corpus) @ q
+    for i, t in enumerate(texts):
+        words = t.split()
+        if len(words) > 24:
+            windows = [" ".join(words[s:s + 24]) for s in range(0, len(words) - 12, 12)]
+            best[i] = max(best[i], (unit(emb.encode(windows, show_progress=False)) @ q).max())
+    assert int((best > best[e]).sum()) < case.k, "chunking does not lift the plant"
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k, expected=case.expected,
+                               **case.kwargs)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes[0].code == "dilution" and exp.causes[0].confidence >= 0.5, codes
+    assert exp.causes[0].fix == "chunk_documents"
+    assert "truncation" not in {c.code for c in exp.causes}, codes
+    ev = exp.causes[0].evidence
+    assert ev["tokens"] == 100 > ev["max_tokens"] == 40 and ev["passage_score"] > ev["document_score"]
 
 
 @pytest.mark.parametrize("seed,n,d", [(10, 400, 24), (10, 400, 128), (11, 900, 128)])

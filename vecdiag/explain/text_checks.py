@@ -24,7 +24,8 @@ reads only the Context.
     truncation (the model read what matches; the cut removed nothing that would raise the
     score): strength 0, the cause is not named. Fix ``chunk_documents``.
 ``dilution``
-    The document fits the model but its best passage scores far above the whole
+    The document fits the model (or is cut past its best part: what the model read
+    holds what matches) but its best passage scores far above the whole
     (:mod:`.dilution`): strength ``ramp(relative gain, 0.05, 0.25)``. Fix
     ``chunk_documents``.
 ``missing_prefix``
@@ -135,7 +136,11 @@ def check_dilution(ctx):
     e = effect(ctx, "chunk_documents")
     name = ctx.name_of(di.position)
     r0 = ctx.rank_of(di.position)
-    summary = (f"{name} fits the model ({di.tokens} of {di.max_tokens} tokens) but its best "
+    fits = (f"fits the model ({di.tokens} of {di.max_tokens} tokens)"
+            if di.tokens <= di.max_tokens else
+            f"is cut at the model's {di.max_tokens} tokens (of {di.tokens}), which leaves its "
+            "best passage in,")
+    summary = (f"{name} {fits} but its best "
                f"passage scores {fmt(di.passage_score, 3)} against {fmt(di.document_score, 3)} "
                f"for the whole document: the relevant part is averaged away. Scored by its "
                f"best passage it would rank {di.passage_rank} instead of {r0}"

@@ -337,10 +337,13 @@ def text_stage(ctx0, emb, query_text):
         n_tokens = count_tokens(emb, texts[ctx0.missed[0][0]])
         if n_tokens is not None:
             long = n_tokens > int(emb.max_tokens)
-            measure = measure_truncation if long else measure_dilution
-            found, more, rec = measure(ctx0, emb, texts, n_tokens)
-            if found is not None:
-                evidence["truncation" if long else "dilution"] = found
-                rankings.update(more)
-                records.extend(rec)
+            measures = [("truncation", measure_truncation)] if long else []
+            for name, measure in measures + [("dilution", measure_dilution)]:
+                found, more, rec = measure(ctx0, emb, texts, n_tokens)
+                if found is not None:
+                    evidence[name] = found
+                    rankings.update(more)
+                    records.extend(rec)
+                    if name == "truncation" and found.past_cut:
+                        break   # what matches was cut: not a dilution of what was read
     return evidence, rankings, records
