@@ -333,6 +333,23 @@ def test_memory_stays_far_below_an_n_by_n_matrix(rng):
     assert peak < 8_000 ** 2 * 4 / 4                # < a quarter of one float32 n × n
 
 
+def test_shift_counts_the_words_of_chinese_documents_by_character():
+    """The shift finding's "documents of at most 15 words (titles only)" counted
+    whitespace words: every Chinese document, written without spaces, was one word, so a
+    corpus of 60-character articles read as 100% titles. Reference: len() of the text,
+    each character a word (and English titles of 3 words stay short)."""
+    X, kwargs = clusters(), {"queries": clusters(n=100, seed=5)}
+    rng = np.random.default_rng(0)
+    han = [chr(0x4E00 + i) for i in range(500)]
+    long_zh = ["".join(rng.choice(han, size=60)) for _ in range(len(X))]
+    titles = [f"title {i} only" if i % 2 else long_zh[i] for i in range(len(X))]
+    for texts, share in ((long_zh, 0.0), (titles, 0.5)):
+        d = vd.diagnose(X, texts=texts, model_name="sentence-transformers/all-MiniLM-L6-v2",
+                        **kwargs)
+        ev = d["query_corpus_shift"].evidence
+        assert ev["short_document_share"] == pytest.approx(share, abs=0.01)
+
+
 # --- real data ------------------------------------------------------------------------------
 
 @pytest.mark.shared

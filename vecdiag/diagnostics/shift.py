@@ -143,7 +143,9 @@ def shift_reading(shift: QueryShift, *, model_name=None, query_ids=None, texts=N
                 "model_name": model_name}
     coverage = "the corpus does not cover these questions"
     if texts is not None and len(texts):
-        words = np.array([len(str(t).split()) for t in texts])
+        from ..fixes.text import words_of   # a Chinese character counts as a word
+
+        words = np.array([len(words_of(t)) for t in texts])
         short = float(np.mean(words <= SHORT_WORDS))
         evidence["short_document_share"] = short
         if short >= 0.1:
