@@ -459,6 +459,22 @@ def test_exact_copies_count_once_in_the_intrinsic_dimension(metric):
     assert got == pytest.approx(vd.intrinsic_dimension(Y, metric=geometry), rel=1e-9)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_a_single_dimension_is_explained_in_the_metric_searched(metric):
+    """d = 1 is critical under every metric, but the reason said "cosine can only be +1
+    or −1" under dot and euclidean too, where no cosine is computed. Under dot, checked
+    in NumPy: every query ranks the items in one of two orders (by x, or reversed)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 1))
+    orders = {tuple(np.argsort(-(X[:, 0] * q), kind="stable")) for q in rng.normal(size=20)}
+    assert len(orders) == 2
+    f = vd.diagnose(X, metric=metric)["low_intrinsic_dimension"]
+    assert f.severity == "critical" and f.evidence["metric"] == metric
+    assert ("cosine" in f.summary) == (metric == "cosine"), f.summary
+    assert {"cosine": "+1 or −1", "dot": "reverse",
+            "euclidean": "one line"}[metric] in f.summary
+
+
 def test_an_intrinsic_dimension_above_the_dimension_is_not_judged():
     """TwoNN can exceed the number of dimensions (near-tied neighbour distances): such a
     figure is reported as not judged, never as the data's degrees of freedom."""

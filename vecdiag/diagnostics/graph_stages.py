@@ -156,7 +156,7 @@ def intrinsic_stage(w: Work) -> None:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value, points))
+                                              note, median_value, points, w.metric))
 
 
 def query_shift_stage(w: Work) -> None:

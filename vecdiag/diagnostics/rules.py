@@ -296,12 +296,13 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
 
 def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
                       median_estimate: float | None = None,
-                      points: int | None = None) -> Finding:
+                      points: int | None = None, metric: str = "cosine") -> Finding:
     """The intrinsic-dimension finding. ``median_estimate``: TwoNN from the median ratio
     (:func:`.intrinsic.twonn_median`), when known: a low fit that the median does not
     confirm (below half of it) comes from a minority of near-ties, not from the data.
     ``points``: how many items the fit read, when known; from ``warning + 1`` (6) or
-    fewer a low estimate is not judged (n items span at most n − 1 dimensions)."""
+    fewer a low estimate is not judged (n items span at most n − 1 dimensions).
+    ``metric``: the search's, for what a single dimension does to its scores."""
     t = THRESHOLDS["low_intrinsic_dimension"]
     ev = {"value": twonn, "participation_ratio": participation, "dim": d,
           "duplicates_removed": removed, "min_dim": t["min_dim"], "note": note,
@@ -309,9 +310,14 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
     if median_estimate is not None:
         ev["median_estimate"] = median_estimate
     if d == 1:
+        why = {"cosine": "cosine can only be +1 or −1",
+               "dot": "a dot product orders the items by their one coordinate, one way "
+                      "for a positive query and the reverse for a negative one",
+               "euclidean": "the items lie on one line and a query ranks them only by how "
+                            "far along it they sit"}[metric]
         return Finding("low_intrinsic_dimension", "critical",
-                       "Vectors have a single dimension: cosine can only be +1 or −1, so "
-                       "search cannot rank by meaning; use a real embedding model.", ev, None)
+                       f"Vectors have a single dimension: {why}, so search cannot rank by "
+                       "meaning; use a real embedding model.", dict(ev, metric=metric), None)
     if twonn is None:
         return Finding("low_intrinsic_dimension", "ok",
                        f"Intrinsic dimension not estimated: {note}.", ev, None)
