@@ -445,6 +445,53 @@ def test_lengths_spanning_seventy_orders_of_magnitude_in_float32(rng, metric):
         assert {f.code: f.severity for f in d.findings}["norm_spread"] == "critical"
 
 
+def _twonn_reference(P, discard=0.1):
+    """TwoNN (Facco et al. 2017) written out: scikit-learn's exact first two neighbours
+    of the distinct points, the line through the origin of (log μ, −log(1 − i/N)) over
+    the smallest 90% of the ratios."""
+    from sklearn.neighbors import NearestNeighbors
+
+    P = np.unique(P, axis=0)
+    dist = NearestNeighbors(n_neighbors=3).fit(P).kneighbors(P)[0]
+    mu = np.sort(dist[:, 2] / dist[:, 1])
+    keep = int(np.floor(mu.size * (1 - discard)))
+    x, y = np.log(mu[:keep]), -np.log(1 - np.arange(1, keep + 1) / mu.size)
+    return float(x @ y / (x @ x))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "dot"])
+def test_exact_copies_count_once_in_the_intrinsic_dimension(metric):
+    """Three identical rows are one point: diagnose's TwoNN (from the kNN graph) counted
+    each copy's ratio (6.774 where vd.intrinsic_dimension and the sampled path gave
+    6.738). It agrees with a reference on the distinct points and with
+    vd.intrinsic_dimension."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 6))
+    Y = np.vstack([X, X[:1], X[:1]])
+    P = Y / np.linalg.norm(Y, axis=1, keepdims=True) if metric == "cosine" else Y
+    ref = _twonn_reference(P)
+    got = vd.diagnose(Y, metric=metric).stats["intrinsic_dimension"]
+    assert got == pytest.approx(ref, rel=1e-9)
+    geometry = "cosine" if metric == "cosine" else "euclidean"
+    assert got == pytest.approx(vd.intrinsic_dimension(Y, metric=geometry), rel=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_a_single_dimension_is_explained_in_the_metric_searched(metric):
+    """d = 1 is critical under every metric, but the reason said "cosine can only be +1
+    or −1" under dot and euclidean too, where no cosine is computed. Under dot, checked
+    in NumPy: every query ranks the items in one of two orders (by x, or reversed)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 1))
+    orders = {tuple(np.argsort(-(X[:, 0] * q), kind="stable")) for q in rng.normal(size=20)}
+    assert len(orders) == 2
+    f = vd.diagnose(X, metric=metric)["low_intrinsic_dimension"]
+    assert f.severity == "critical" and f.evidence["metric"] == metric
+    assert ("cosine" in f.summary) == (metric == "cosine"), f.summary
+    assert {"cosine": "+1 or −1", "dot": "reverse",
+            "euclidean": "one line"}[metric] in f.summary
+
+
 def test_an_intrinsic_dimension_above_the_dimension_is_not_judged():
     """TwoNN can exceed the number of dimensions (near-tied neighbour distances): such a
     figure is reported as not judged, never as the data's degrees of freedom."""
@@ -587,6 +634,84 @@ def test_a_narrow_cone_is_anisotropy_not_rogue_dimensions():
     f = next(x for x in vd.diagnose(X).findings if x.code == "rogue_dimensions")
     assert f.severity == "critical" and f.evidence["energy_dims"][0] == 7
     assert f.summary.startswith("Dimension 7 holds")
+
+
+def _unit_variance_excess(X, top):
+    """The variance sign's figure in NumPy: top-``top`` share of the variance of the unit
+    coordinates, as an excess over the even share ``top / d``."""
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    var = U.var(axis=0)
+    even = top / X.shape[1]
+    return (np.sort(var)[::-1][:top].sum() / var.sum() - even) / (1 - even)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_a_few_topic_clusters_have_no_rogue_dimension_in_any_rotation(k):
+    """2-5 well separated clusters in 32-D: their spread lies along the few directions
+    between the centres, which point anywhere; the squares of a random direction are
+    uneven over the axes (top 4 of 32 hold ~48%), so the variance of the unit
+    coordinates reads as rogue against the even share (checked in NumPy below: excess
+    above the 0.15 warning), and the old rule said "whiten". Rogue dimensions are a
+    property of the axes: a random rotation of the corpus (scipy's ortho_group: the same
+    cosines, no axis special) must get the same verdict, ok. Planted rogue axes (a
+    zero-mean axis ×5, an offset axis) are still named, and their rotated copy is not."""
+    from scipy.stats import ortho_group
+
+    n, d = 1500, 32
+    R = ortho_group.rvs(d, random_state=k)
+    flagged_before = 0
+    for seed in range(3, 6):
+        rng = np.random.default_rng(100 * k + seed)
+        C = rng.normal(size=(k, d))
+        X = C[rng.integers(0, k, n)] + 0.3 * rng.normal(size=(n, d))
+        flagged_before += _unit_variance_excess(X, 4) >= 0.15
+        for Y in (X, X @ R):
+            for metric in ("cosine", "dot"):
+                f = vd.diagnose(Y, metric=metric)["rogue_dimensions"]
+                assert f.severity == "ok" and f.fix is None, (seed, metric, f.summary)
+    assert flagged_before >= 2          # the case is one the even share misreads
+    rng = np.random.default_rng(k)
+    X = rng.normal(size=(n, d))
+    X[:, 5] *= 5.0                      # one zero-mean axis of 5× the spread
+    f = vd.diagnose(X)["rogue_dimensions"]
+    assert f.severity != "ok" and f.evidence["energy_dims"][0] == 5
+    assert f.evidence["energy_share"] > f.evidence["energy_null_rotated"]
+    assert vd.diagnose(X @ R)["rogue_dimensions"].severity == "ok"
+    X = rng.normal(size=(n, d))
+    X[:, 2] += 6.0                      # one offset axis
+    f = vd.diagnose(X)["rogue_dimensions"]
+    assert f.severity == "critical" and f.evidence["dims"][0] == 2
+    assert vd.diagnose(X @ R)["rogue_dimensions"].severity == "ok"
+
+
+def test_cranfield_minilm_has_no_rogue_dimension_in_any_rotation(cranfield_minilm):
+    """Real embeddings (MiniLM on Cranfield) and a random rotation of them: ok both ways;
+    one of their dimensions scaled ×20 is still named."""
+    from scipy.stats import ortho_group
+
+    X = cranfield_minilm.corpus.astype(np.float64)
+    R = ortho_group.rvs(X.shape[1], random_state=0)
+    for Y in (X, X @ R):
+        assert vd.diagnose(Y)["rogue_dimensions"].severity == "ok"
+    X[:, 3] *= 20
+    f = vd.diagnose(X)["rogue_dimensions"]
+    assert f.severity == "critical" and f.evidence["energy_dims"][0] == 3
+
+
+def test_rotation_null_of_the_rogue_rule_against_closed_cases():
+    """The nulls against closed forms: all variance along one random direction is the
+    top-m share of a random unit vector, whose squared coordinates are Dirichlet(1/2,
+    ..., 1/2) (sampled here independently, by scipy); variance spread evenly gives
+    exactly m / d under any rotation."""
+    from scipy.stats import dirichlet
+
+    from vecdiag.diagnostics.rogue_rules import null_top_quantile, rotated_top_quantile
+
+    p = dirichlet.rvs([0.5] * 32, size=20000, random_state=1)
+    ref = float(np.quantile(np.sort(p, axis=1)[:, -4:].sum(axis=1), 0.99))
+    assert null_top_quantile(32, 4) == pytest.approx(ref, abs=0.02)
+    assert rotated_top_quantile([1.0] + [0.0] * 31, 4) == pytest.approx(ref, abs=0.03)
+    assert rotated_top_quantile(np.ones(32), 4) == pytest.approx(4 / 32, abs=1e-12)
 
 
 @pytest.mark.parametrize("d, planted", [(32, [2]), (48, [7, 22, 40])])

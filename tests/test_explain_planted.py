@@ -389,6 +389,29 @@ def test_zero_mean_dimensions_of_huge_variance_are_rogue_dimensions(seed, n, d):
     assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_two_topic_clusters_are_not_rogue_dimensions(seed):
+    """Two well separated topics in 32-D: the spread between them lies along one random
+    direction, uneven over the axes by chance (top 4 of 32 squared coordinates ~48%),
+    and explain named rogue_dimensions (whiten) as vd.diagnose did. A random rotation of
+    the same corpus (scipy's ortho_group: the same cosines and rankings) has no axis
+    singled out; neither may be blamed on rogue dimensions."""
+    from scipy.stats import ortho_group
+
+    rng = np.random.default_rng(seed)
+    C = rng.normal(size=(2, 32))
+    labels = rng.integers(0, 2, 1500)
+    X = C[labels] + 0.3 * rng.normal(size=(1500, 32))
+    q = C[0] + 0.3 * rng.normal(size=32)
+    e = int(np.flatnonzero(labels == 0)[-1])
+    R = ortho_group.rvs(32, random_state=seed)
+    for Y, qq in ((X, q), (X @ R, q @ R)):
+        exp = vd.explain_neighbors(qq, Y, k=10, expected=[e])
+        codes = [(c.code, c.confidence) for c in exp.causes]
+        assert "rogue_dimensions" not in {c.code for c in exp.causes}, codes
+        assert vd.diagnose(Y)["rogue_dimensions"].severity == "ok"
+
+
 # ------------------------------------------------------------ text causes (a toy model)
 TEXT_CONFIGS = [(0, 300, 32), (1, 500, 96), (2, 400, 200)]
 

@@ -141,8 +141,12 @@ def intrinsic_stage(w: Work) -> None:
             note = (f"TwoNN on the raw vectors (Euclidean) of {points:,} points (a random "
                     "2,000 when there are more)")
         else:
-            r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices, np.arange(w.G.shape[0]),
-                                               w.rep[w.g_rows], w.metric == "cosine")
+            # one point per distinct vector (its first row in the graph): exact copies
+            # share their neighbours, and counting each copy weighs that ratio again
+            rep = w.rep[w.g_rows]
+            own = np.sort(np.unique(rep, return_index=True)[1])
+            r1, r2, skipped = twonn_from_lists(w.G, w.graph.indices[own], own, rep,
+                                               w.metric == "cosine")
             value, median_value, points = twonn(r1, r2), twonn_median(r1, r2), r1.size
             geometry = "chord distance of unit vectors" if w.metric == "cosine" else "Euclidean"
             note = (f"TwoNN from the kNN graph ({geometry}); "
@@ -152,7 +156,7 @@ def intrinsic_stage(w: Work) -> None:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value, points))
+                                              note, median_value, points, w.metric))
 
 
 def query_shift_stage(w: Work) -> None:

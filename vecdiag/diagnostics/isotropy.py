@@ -81,7 +81,7 @@ def isotropy_from_moments(X: np.ndarray, m: Moments) -> float:
 
 
 def isotropy(X, *, normalize: bool = False) -> float:
-    """Partition-function isotropy of Mu & Viswanath (2018), in (0, 1].
+    """Partition-function isotropy of Mu & Viswanath (2018), in [0, 1].
 
     Parameters
     ----------
@@ -94,7 +94,8 @@ def isotropy(X, *, normalize: bool = False) -> float:
     Returns
     -------
     float
-        1.0 for a perfectly isotropic set; near 0 when one direction dominates.
+        1.0 for a perfectly isotropic set; near 0 when one direction dominates; 0.0
+        when the true value, positive, is below the smallest float (about 1e-308).
 
     Notes
     -----
@@ -115,8 +116,10 @@ def isotropy(X, *, normalize: bool = False) -> float:
     common scale).
 
     Degenerate cases: rows that all point one way give a tiny value (about
-    ``exp(−2‖x‖)``), never NaN or an overflow; zero rows are refused with
-    ``normalize=True``.
+    ``exp(−2‖x‖)``), never NaN or an overflow; once ``log max Z − log min Z`` exceeds
+    about 708 that value underflows to 0.0 (vectors a thousand times longer than unit
+    ones often do: the definition is not scale-free, see above); zero rows are refused
+    with ``normalize=True``.
 
     Examples
     --------
@@ -124,6 +127,8 @@ def isotropy(X, *, normalize: bool = False) -> float:
     1.0
     >>> isotropy([[1, 0], [1, 0.1], [1, -0.1]]) < 0.2
     True
+    >>> isotropy([[1000, 0], [1000, 100], [1000, -100]])   # exp(−2000) underflows
+    0.0
     """
     X, cache = resolve(X)
     space = _space(V.check_bool(normalize, "normalize"))

@@ -11,7 +11,10 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
+from .isotropy import spectrum
 from .moments import Moments, cached_moments, resolve
+from .rogue_rules import rotated_top_quantile
+from .rules import THRESHOLDS
 
 __all__ = ["rogue_dimensions", "RogueDimensions"]
 
@@ -43,6 +46,11 @@ class RogueDimensions(Result):
         The ``top`` dimensions with the largest energy, largest first.
     energy_share : float
         Their summed energy (``top / d`` when spread evenly).
+    variance_null : float or None
+        The top-``top`` share of the unit coordinates' variance that a random rotation
+        of the same corpus reaches once in a hundred (None when the share is below the
+        warning level of vd.diagnose anyway, or the unit vectors' covariance was not
+        summed: a Dask pass of the O(n·d) sums only).
 
     Examples
     --------
@@ -69,6 +77,11 @@ class RogueDimensions(Result):
     """The ``top`` dimensions with the largest energy, largest first."""
     energy_share: float = 0.0
     """Their summed energy (``top / d`` when spread evenly)."""
+    variance_null: float | None = None
+    """The 99th percentile of the top-``top`` share of the variance of the unit
+    coordinates under a random rotation of the corpus (see
+    :func:`~.rogue_rules.rotated_top_quantile`); None when not computed (a share below
+    the warning level, or no Gram matrix of the unit rows)."""
 
     @property
     def shares(self) -> np.ndarray:
@@ -101,7 +114,8 @@ class RogueDimensions(Result):
 
 
 def rogue_from_moments(m: Moments, top: int) -> RogueDimensions:
-    """Exact per-dimension contributions from the streamed sums (inputs checked, n ≥ 2)."""
+    """Exact per-dimension contributions from the streamed sums (inputs checked, n ≥ 2).
+    ``variance_null`` needs the Gram matrix of the unit rows (``m.space == "unit"``)."""
     contribution = (m.sum_unit ** 2 - m.sumsq_unit) / (m.n * (m.n - 1))
     total = float(contribution.sum())
     top = min(top, m.d)
@@ -109,10 +123,28 @@ def rogue_from_moments(m: Moments, top: int) -> RogueDimensions:
     share = float(contribution[dims].sum() / total) if total > 0 else 0.0
     energy = m.sumsq_unit / max(float(m.sumsq_unit.sum()), np.finfo(float).tiny)
     energy_dims = np.argsort(-energy, kind="stable")[:top]
+    variance_null = None
+    if m.space == "unit" and m.gram is not None and _variance_excess(energy, contribution,
+                                                                     top) > 0:
+        variance_null = rotated_top_quantile(spectrum(m), top)
     return RogueDimensions(contribution=contribution, dims=dims, share=share,
                            mean_cosine=total, top=top, energy=energy,
                            energy_dims=energy_dims,
-                           energy_share=float(energy[energy_dims].sum()))
+                           energy_share=float(energy[energy_dims].sum()),
+                           variance_null=variance_null)
+
+
+def _variance_excess(energy, contribution, top: int) -> float:
+    """How far the top-``top`` share of the unit coordinates' variance goes beyond its
+    even share and the energy warning level (positive: the rotation null is needed)."""
+    d = energy.size
+    var = np.clip(energy - contribution, 0.0, None)
+    total = float(var.sum())
+    if total <= 0 or top > d / 4:
+        return 0.0
+    held = float(np.sort(var)[-top:].sum()) / total
+    even = top / d
+    return (held - even) / (1 - even) - THRESHOLDS["rogue_dimensions"]["energy_warning"] + 1e-9
 
 
 def rogue_dimensions(X, *, top: int = 5) -> RogueDimensions:

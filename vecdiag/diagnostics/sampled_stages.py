@@ -287,7 +287,7 @@ def sampled_intrinsic_stage(w) -> None:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
     w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value, points))
+                                              note, median_value, points, w.metric))
 
 
 def sampled_query_shift_stage(w) -> None:

@@ -152,6 +152,14 @@ def isotropy_stage(w: Work) -> None:
     w.iscore = isoscore_from_spectrum(w.spec) if d >= 2 else None
     w.pr = participation_ratio(w.spec)
     w.rogue = rogue_from_moments(w.m, rogue_rules.rogue_top(d))
+    if w.m.space != "unit" and w.n >= 2 and rogue_rules.rogue_finding(
+            w.rogue, d, w.n).evidence["energy_excess"] \
+            >= rules.THRESHOLDS["rogue_dimensions"]["energy_warning"]:
+        # under dot/euclidean the moments are of the raw rows: the rotation null of the
+        # variance sign needs the unit rows' covariance (a second pass, only when it
+        # can decide)
+        w.rogue = rogue_from_moments(compute_moments(w.W, space="unit"),
+                                     rogue_rules.rogue_top(d))
     w.stats.update(anisotropy=w.mean_cos, isotropy=w.iso, isoscore=w.iscore,
                    participation_ratio=w.pr, rogue_share=w.rogue.share,
                    rogue_dims=[int(j) for j in w.rogue.dims])

@@ -39,9 +39,15 @@ def rogue_strength(ctx) -> float:
     """``ramp(excess, 0.4, 0.7) · ramp(E[cos], 0.05, 0.2)``: ``excess`` is how far the
     top dimensions' share of the expected cosine goes from what a random shared
     direction would give (:func:`random_direction_share`) toward 1; a share of a
-    near-zero mean cosine means nothing, hence the second factor."""
+    near-zero mean cosine means nothing, hence the second factor. 0 when the share is
+    no more than a shared direction pointing anywhere takes once in a hundred
+    (diagnose's rule: a rotated copy of the corpus gets the same verdict)."""
+    from ..diagnostics.rogue_rules import null_top_quantile
+
     rogue = ctx.rogue
     if rogue is None:
+        return 0.0
+    if rogue.share <= null_top_quantile(ctx.stats.d, len(rogue.dims)):
         return 0.0
     base = random_direction_share(ctx.stats.d, len(rogue.dims))
     excess = (rogue.share - base) / (1 - base) if base < 1 else 0.0
@@ -77,9 +83,11 @@ def spread_dimensions(ctx):
     and the first sign's, is left out). Strength ``ramp(excess, 0.15, 0.3)``
     (:func:`vecdiag.diagnose`'s energy warning and critical levels) with ``excess`` how
     far ``share`` goes from the even ``top / d`` toward 1; 0 when ``top`` is more than
-    a quarter of ``d`` (every dimension is a large share) and, below 50 rows, when the
-    excess is within what as many random rows give (diagnose's rule)."""
-    from ..diagnostics.rogue_rules import SMALL_N, energy_null_quantile
+    a quarter of ``d`` (every dimension is a large share), when ``share`` is no more
+    than a random rotation of the corpus gives once in a hundred (a few topic clusters
+    spread their variance along directions that point anywhere) and, below 50 rows,
+    when the excess is within what as many random rows give (diagnose's rule)."""
+    from ..diagnostics.rogue_rules import SMALL_N, energy_null_quantile, variance_chance
 
     rogue = ctx.rogue
     d = ctx.stats.d
@@ -95,6 +103,8 @@ def spread_dimensions(ctx):
     excess = (held - even) / (1 - even)
     n = ctx.stats.n
     if n < SMALL_N and excess <= energy_null_quantile(n, d, rogue.top):
+        return 0.0, [], 0.0
+    if held <= variance_chance(rogue, d):
         return 0.0, [], 0.0
     limits = THRESHOLDS["rogue_dimensions"]
     return (ramp(excess, limits["energy_warning"], limits["energy_critical"]),
