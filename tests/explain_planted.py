@@ -427,23 +427,11 @@ def long_read_diluted(rng, n, d, k=10):
     distinct words; the words are orthonormal vectors, so d >= 64 is needed). The
     cut removed nothing that matches: what was read dilutes the topic, and a passage of 24
     words holding it scores above them (4 / sqrt(24 * 4) = 0.41)."""
-    from vecdiag.embedders import CallableEmbedder
-
     model = ToyTextModel(rng, d, vocab_size=min(d, 400), max_tokens=40)
     # orthonormal word vectors: the cosines above hold exactly, with no chance overlap
     basis = np.linalg.qr(rng.normal(size=(d, d)))[0][:len(model.words)]
     model.vector = dict(zip(model.words, basis))
-    texts = model.sentences(rng, n, 15)
-    topic = [str(w) for w in rng.choice(model.words, size=4, replace=False)]
-    others = [w for w in model.words if w not in topic]
-    e = int(rng.integers(n))
-    words = [str(w) for w in rng.choice(others, size=100)]
-    words[6:10] = topic
-    texts[e] = " ".join(words)
-    for r in rng.choice([i for i in range(n) if i != e], size=k + 2, replace=False):
-        texts[r] = " ".join([*rng.choice(topic, size=2, replace=False), *rng.choice(others, size=5)])
-    emb = CallableEmbedder(model, max_tokens=40, tokenizer=str.split, model_name="toy-bow-40")
-    return _text_case(emb, texts, " ".join(topic), e, k)
+    return _read_topic_case(rng, model, n, k, length=100, padding=5)
 
 
 def long_read_topic(rng, n, d, k=10):
@@ -454,19 +442,29 @@ def long_read_topic(rng, n, d, k=10):
     the topic with fewer other words and lifts it: the rest of what the model read
     dilutes it, the cut removed nothing that matches, and truncation is not why it is
     missed."""
+    return _read_topic_case(rng, ToyTextModel(rng, d, max_tokens=20), n, k, length=57,
+                            padding=2)
+
+
+def _read_topic_case(rng, model, n, k, *, length, padding):
+    """Documents of 15 words; the expected one of ``length`` words holds the query's 4
+    topic words at words 6-9 (inside what ``model`` reads); k + 2 short documents hold 2
+    of them and ``padding`` other words each."""
     from vecdiag.embedders import CallableEmbedder
 
-    model = ToyTextModel(rng, d, max_tokens=20)
     texts = model.sentences(rng, n, 15)
     topic = [str(w) for w in rng.choice(model.words, size=4, replace=False)]
     others = [w for w in model.words if w not in topic]
     e = int(rng.integers(n))
-    words = [str(w) for w in rng.choice(others, size=57)]
+    words = [str(w) for w in rng.choice(others, size=length)]
     words[6:10] = topic
     texts[e] = " ".join(words)
     for r in rng.choice([i for i in range(n) if i != e], size=k + 2, replace=False):
-        texts[r] = " ".join([*rng.choice(topic, size=2, replace=False), *rng.choice(others, size=2)])
-    emb = CallableEmbedder(model, max_tokens=20, tokenizer=str.split, model_name="toy-bow-20")
+        texts[r] = " ".join([*rng.choice(topic, size=2, replace=False),
+                             *rng.choice(others, size=padding)])
+    limit = model.max_tokens
+    emb = CallableEmbedder(model, max_tokens=limit, tokenizer=str.split,
+                           model_name=f"toy-bow-{limit}")
     return _text_case(emb, texts, " ".join(topic), e, k)
 
 
