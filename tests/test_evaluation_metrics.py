@@ -633,9 +633,28 @@ def test_integral_float_ids_read_as_the_integer_everywhere(tmp_path, rng):
         [1 / 61, 1 / 61 + 1 / 62])
     exp = vd.explain_neighbors(queries[0], index, k=5, expected=["107", 114.0])
     assert [e.position for e in exp.expected] == [1, 2]
-    with pytest.raises(ValueError, match=r"ids has 1 missing id\(s\) \(NaN\) at row\(s\) 30"):
+    with pytest.raises(ValueError, match=r"ids has 1 missing id\(s\) \(None, NaN or pandas NA\) "
+                       r"at row\(s\) 30"):
         vd.Index(np.vstack([corpus, corpus[:1]]), ids=column.tolist())
-    with pytest.raises(ValueError, match=r"run\['1'\]: an id is NaN"):
+    with pytest.raises(ValueError, match=r"run\['1'\]: an id is nan"):
         vd.evaluate({"1": {float("nan"): 1.0}}, qrels)
     with pytest.raises(ValueError, match="unique once read as strings"):
         vd.Index(corpus[:2], ids=[7.0, "7"])
+
+
+@pytest.mark.parametrize("missing", [None, "pd.NA", "pd.NaT"])
+def test_none_and_pandas_na_ids_are_missing_values_not_ids(rng, missing):
+    """A missing id that is None, pandas' NA or NaT (an object or nullable column) was read
+    as the document "None", "<NA>" or "NaT": an Index took it, and evaluate matched it to
+    nothing (or to a qrels line that happened to say "None"). Like NaN, it is refused,
+    naming its row."""
+    import pandas as pd
+
+    value = {"pd.NA": pd.NA, "pd.NaT": pd.NaT}.get(missing, None)
+    corpus = rng.normal(size=(5, 4))
+    with pytest.raises(ValueError, match=r"ids has 1 missing id\(s\) .* at row\(s\) 2"):
+        vd.Index(corpus, ids=["a", "b", value, "d", "e"])
+    with pytest.raises(ValueError, match="missing value"):
+        vd.evaluate({"q": {value: 1.0, "a": 0.5}}, {"q": {"a": 1}})
+    with pytest.raises(ValueError, match="missing value"):
+        vd.evaluate({"q": {"a": 0.5}}, {"q": {"a": 1, value: 1}})

@@ -145,13 +145,29 @@ def id_str(value, where: str = "the ids") -> str:
     >>> id_str(7.0), id_str(np.float32(7)), id_str(7), id_str("7.0"), id_str(0.5)
     ('7', '7', '7', '7.0', '0.5')
     """
+    if is_missing(value):
+        raise ValueError(f"{where}: an id is {value!r}, a missing value (an empty cell of a "
+                         "pandas column, say); drop that entry or give it an id")
     if isinstance(value, (float, np.floating)):
-        if value != value:
-            raise ValueError(f"{where}: an id is NaN, a missing value (an empty cell of a "
-                             "pandas column, say); drop that entry or give it an id")
         if np.isfinite(value) and float(value).is_integer():
             return str(int(value))
     return str(value)
+
+
+def is_missing(value) -> bool:
+    """Whether ``value`` is a missing value rather than an id: None, NaN, or pandas'
+    ``NA`` / ``NaT`` (read as the ids "None", "nan", "<NA>" they matched nothing).
+
+    Examples
+    --------
+    >>> [is_missing(v) for v in (None, float("nan"), np.float32("nan"), 0, "", "nan")]
+    [True, True, True, False, False, False]
+    """
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(value != value)
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
@@ -182,12 +198,11 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
     arr = np.empty(n, dtype=object)
     for i, value in enumerate(values):
         arr[i] = value
-    nan_rows = [i for i, v in enumerate(values)
-                if isinstance(v, (float, np.floating)) and v != v]
+    nan_rows = [i for i, v in enumerate(values) if is_missing(v)]
     if nan_rows:   # a missing value of a pandas column: no document has that id
         shown = ", ".join(map(str, nan_rows[:5])) + (" ..." if len(nan_rows) > 5 else "")
-        raise ValueError(f"{name} has {len(nan_rows)} missing id(s) (NaN) at row(s) {shown}; "
-                         "give every row an id (or drop those rows)")
+        raise ValueError(f"{name} has {len(nan_rows)} missing id(s) (None, NaN or pandas NA) "
+                         f"at row(s) {shown}; give every row an id (or drop those rows)")
     seen: dict = {}
     dupes = []
     for i, value in enumerate(values):
