@@ -1102,3 +1102,23 @@ def test_neighborhood_change_names_old_and_new_in_the_ids_error():
     A = np.random.default_rng(0).normal(size=(30, 4))
     with pytest.raises(ValueError, match="ids has 3 entries but old and new have 30 rows"):
         vd.neighborhood_change(A, A + 0.01, ids=["a", "b", "c"])
+
+
+def test_a_one_dimensional_set_is_told_to_become_a_column():
+    """vd.drift(1-D array of 50 numbers, ...) suggested reshape(1, -1), one vector, which
+    then failed the minimum of 10 rows. A 1-D set of at least 10 values is told to be a
+    column (n samples of one number); the column gives the drift a two-sample test of the
+    same numbers finds (scipy's Kolmogorov-Smirnov)."""
+    from scipy.stats import ks_2samp
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=60), rng.normal(size=60) + 1.5
+    for bad in (a, list(a)):
+        with pytest.raises(ValueError, match=r"reference\.reshape\(-1, 1\) for samples of one"):
+            vd.drift(bad, b[:, None])
+    with pytest.raises(ValueError, match=r"current\.reshape\(-1, 1\)"):
+        vd.drift(a[:, None], b)
+    with pytest.raises(ValueError, match=r"reshape\(1, -1\) for a single vector"):
+        vd.drift(a[:5], b[:, None])                # too few to be a set: one vector
+    res = vd.drift(a[:, None], b[:, None], random_state=0)
+    assert ks_2samp(a, b).pvalue < 0.01 and res.drifted and res.p_value < 0.05

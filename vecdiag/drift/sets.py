@@ -39,7 +39,20 @@ def _checked(x, name: str):
         from ..scale.drift import checked_set
 
         return checked_set(x, name)
-    return V.as_matrix(x, name), None
+    try:
+        return V.as_matrix(x, name), None
+    except ValueError as err:
+        # a set of samples given as one 1-D array is most often n numbers, not one vector
+        # (whose reshape(1, -1), the usual hint, then fails the minimum of rows)
+        try:
+            numbers = np.ndim(x) == 1 and np.size(x) >= MIN_SAMPLES
+        except ValueError:                      # ragged: not a set of numbers either
+            numbers = False
+        if numbers:
+            raise ValueError(f"{name} must be 2-D, one row per sample, got 1-D with shape "
+                             f"{np.shape(x)}; use {name}.reshape(-1, 1) for samples of one "
+                             "number each") from None
+        raise
 
 
 def check_reference(reference):
