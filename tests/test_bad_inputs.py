@@ -1348,3 +1348,18 @@ def test_one_query_functions_take_a_vector():
     dots = X.astype(np.float32).astype(np.float64) @ v.astype(np.float32).astype(np.float64)
     exact = np.argsort(-dots, kind="stable")[:3]
     assert vd.explain_neighbors(v, store, k=3).neighbors.indices.tolist() == [exact.tolist()]
+
+
+def test_a_single_string_is_not_a_sequence_of_labels(rng):
+    """drift_over_time(labels="abc") read the string as three labels 'a', 'b', 'c', in
+    silence (Index ids and texts already refused a string). Every argument checked as
+    one entry per row (check_ordered) now refuses a single string, naming it."""
+    ref = rng.normal(size=(40, 3))
+    batches = [rng.normal(size=(30, 3)) for _ in range(3)]
+    with pytest.raises(TypeError, match=r"labels is a single str \('abc'\).*\[labels\]"):
+        vd.drift_over_time(ref, batches, labels="abc", n_permutations=20)
+    assert len(vd.drift_over_time(ref, batches, labels=["a", "b", "c"], n_permutations=20)) == 3
+    from vecdiag._options import check_ordered
+
+    with pytest.raises(TypeError, match="query_ids is a single bytes"):
+        check_ordered(b"q1", "query_ids")

@@ -107,7 +107,8 @@ def check_k(k, n: int, *, exclude_self: bool = False, name: str = "k",
 def check_ordered(values, name: str):
     """Refuse what cannot be one entry per row: a set has no order, so its i-th entry
     would be paired with row i by chance (and differently from run to run for strings);
-    iterating a DataFrame gives its column names; a number has no entries. Returns
+    iterating a DataFrame gives its column names; a string gives its characters; a number
+    has no entries. Returns
     ``values`` unchanged otherwise.
 
     Examples
@@ -121,6 +122,10 @@ def check_ordered(values, name: str):
         raise TypeError(f"{name} is a {type(values).__name__}, which has no order, so its "
                         "entries cannot be matched to rows; pass a list (or array) with one "
                         "entry per row, in row order")
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} is a single {type(values).__name__} ({values!r:.40}), which "
+                        "would be read as one entry per character; pass a list with one "
+                        f"entry per row ([{name}] for a single row)")
     if hasattr(values, "columns") and hasattr(values, "iloc"):
         raise TypeError(f"{name} is a DataFrame (iterating it gives its column names); "
                         "pass the one column that holds them, e.g. "

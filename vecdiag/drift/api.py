@@ -342,7 +342,8 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         default_labels = [str(i) for i in range(len(batches))]
     if not batches:
         raise ValueError("batches is empty; pass at least one batch of vectors")
-    labels = default_labels if labels is None else [str(x) for x in labels]
+    labels = (default_labels if labels is None
+              else [str(x) for x in V.check_ordered(labels, "labels")])
     if len(labels) != len(batches):
         raise ValueError(f"labels has {len(labels)} entries for {len(batches)} batches; "
                          "pass one label per batch")
