@@ -27,7 +27,8 @@ import numpy as np
 
 from .. import _validate as V
 from ._base import _Base, _check_kind, _check_texts
-from ._run import HeavyTexts, OverdueCalls, _Run
+from ._run import HeavyTexts, _Run
+from ._threads import OverdueCalls
 from .api import OpenAIEmbedder
 from .cache import EmbeddingCache
 from .errors import EmbeddingError, NonFinite, ProviderError, WrongShape
