@@ -13,7 +13,7 @@ from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
 from .isotropy import spectrum
 from .moments import Moments, cached_moments, resolve
-from .rogue_rules import rotated_top_quantile
+from .rogue_rules import rotated_top_quantile, variance_share
 from .rules import THRESHOLDS
 
 __all__ = ["rogue_dimensions", "RogueDimensions"]
@@ -137,13 +137,10 @@ def rogue_from_moments(m: Moments, top: int) -> RogueDimensions:
 def _variance_excess(energy, contribution, top: int) -> float:
     """How far the top-``top`` share of the unit coordinates' variance goes beyond its
     even share and the energy warning level (positive: the rotation null is needed)."""
-    d = energy.size
-    var = np.clip(energy - contribution, 0.0, None)
-    total = float(var.sum())
-    if total <= 0 or top > d / 4:
+    var, _, held = variance_share(energy, contribution, top)
+    if var is None:
         return 0.0
-    held = float(np.sort(var)[-top:].sum()) / total
-    even = top / d
+    even = top / energy.size
     return (held - even) / (1 - even) - THRESHOLDS["rogue_dimensions"]["energy_warning"] + 1e-9
 
 

@@ -14,7 +14,8 @@ from .finding import SEVERITIES, Finding
 from .rules import THRESHOLDS, _limits, severity_of
 
 __all__ = ["rogue_finding", "rogue_top", "null_top_share", "null_top_quantile",
-           "rotated_top_quantile", "variance_chance", "energy_null_quantile", "SMALL_N"]
+           "rotated_top_quantile", "variance_chance", "variance_share",
+           "energy_null_quantile", "SMALL_N"]
 
 
 def rogue_top(d: int) -> int:
@@ -126,6 +127,20 @@ def energy_null_quantile(n: int, d: int, m: int, q: float = 0.99, draws: int = 2
     return float(np.quantile((share - null) / (1 - null), q)) if null < 1 else 1.0
 
 
+def variance_share(energy, contribution, top: int):
+    """``(shares, dims, share)`` of the unit coordinates' variance ``E[û_j²] − E[û_j]²``
+    (from each dimension's energy less its contribution): the per-dimension shares, the
+    ``top`` largest (largest first) and their summed share; ``(None, [], 0.0)`` when there
+    is no variance or ``top > d / 4`` (not judged)."""
+    var = np.clip(np.asarray(energy) - np.asarray(contribution), 0.0, None)
+    total = float(var.sum())
+    if total <= 0 or top > var.size / 4:
+        return None, np.zeros(0, dtype=int), 0.0
+    var = var / total
+    dims = np.argsort(-var, kind="stable")[:top]
+    return var, dims, float(var[dims].sum())
+
+
 def rogue_finding(r, d: int, n: int | None = None) -> Finding:
     """The rogue-dimension finding (thresholds: :mod:`.rules`). ``n`` (rows): below
     :data:`SMALL_N`, both signs are judged against what ``n`` random rows give by chance
@@ -166,16 +181,9 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
     # random direction: top 5 of 48 dimensions holding 44% of the energy). Same figure as
     # vecdiag.explain's spread_dimensions.
     e_null = r.top / d
-    var = (np.clip(np.asarray(r.energy) - np.asarray(r.contribution), 0.0, None)
-           if r.energy is not None else None)
-    total = float(var.sum()) if var is not None else 0.0
-    if total > 0 and r.top <= d / 4:
-        var = var / total
-        var_dims = np.argsort(-var, kind="stable")[:r.top]
-        var_share = float(var[var_dims].sum())
-        e_excess = (var_share - e_null) / (1 - e_null)
-    else:
-        var_dims, var_share, e_excess = np.zeros(0, dtype=int), 0.0, 0.0
+    var, var_dims, var_share = (variance_share(r.energy, r.contribution, r.top)
+                                if r.energy is not None else (None, np.zeros(0, int), 0.0))
+    e_excess = (var_share - e_null) / (1 - e_null) if var is not None else 0.0
     e_sev = ("critical" if e_excess >= t["energy_critical"] else
              "warning" if e_excess >= t["energy_warning"] else "ok")
     if small and e_sev != "ok" and e_excess <= energy_null_quantile(n, d, r.top):
