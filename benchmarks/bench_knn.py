@@ -12,7 +12,7 @@ raw figures (the faiss and ann-benchmarks habit). Workloads (issue 3):
 vecdiag's engine runs twice, with each selection path forced (``VECDIAG_NUMBA=1``: the
 compiled fold-in of vecdiag/neighbors/_fold.py; ``=0``: the NumPy threshold filter); both
 must return the same neighbours and scores, and the report says which path each ran and
-which one the default (auto) picks in this process.
+which one the default (auto) picks in this process (kernels loaded) and in a fresh one.
 
 "bare matmul" is the ceiling: the score blocks the engine computes (1024 queries x 4096
 corpus rows, the corpus split over the cores, one BLAS thread each), no top-k. "naive
@@ -245,6 +245,11 @@ def selection_paths(flops: float) -> dict:
     except ImportError:
         out["numba"] = None
     out["default"] = "compiled (numba)" if _scan.use_compiled(flops) else "NumPy"
+    # a fresh process has not loaded the kernels: auto then waits for a scan that repays it
+    fresh = (out["numba"] is not None and flops >= _scan._LOAD_REPAID_FLOPS
+             and os.environ.get("VECDIAG_NUMBA", "").strip().lower()
+             not in ("0", "false", "no", "off"))
+    out["default_fresh"] = "compiled (numba)" if fresh else "NumPy"
     return out
 
 
@@ -452,7 +457,8 @@ def report(out: dict) -> str:
         paths = res.get("paths", {})
         lines.append(f"{res['workload']} selection paths that ran: forced compiled -> "
                      f"{paths.get('compiled')}, forced NumPy -> {paths.get('numpy')}; default "
-                     f"(VECDIAG_NUMBA unset, this process) -> {paths.get('default')}; numba "
+                     f"(VECDIAG_NUMBA as set, kernels loaded) -> {paths.get('default')}, in a "
+                     f"fresh process -> {paths.get('default_fresh')}; numba "
                      f"{paths.get('numba') or 'not installed'}")
     return "\n".join(lines)
 

@@ -104,14 +104,55 @@ def test_falls_back_to_numpy_without_numba(rng, monkeypatch):
 
 
 def test_environment_chooses_the_path(compiled, monkeypatch):
-    """VECDIAG_NUMBA=1: the kernel from _COMPILED_FLOPS on; unset or 0: never."""
-    small = _scan._COMPILED_FLOPS
+    """VECDIAG_NUMBA=1: the kernel from _COMPILED_FLOPS on, graph too; 0: never; unset or
+    auto: a search scan large enough to repay loading numba, or any scan from
+    _COMPILED_FLOPS on once the kernels are loaded, never the graph pass."""
+    small, large = _scan._COMPILED_FLOPS, _scan._LOAD_REPAID_FLOPS
     assert _scan.use_compiled(small) and not _scan.use_compiled(small / 2)
-    for value in ("0", ""):
+    assert _scan.use_compiled(small, graph=True)
+    for value in ("0", "off", "false"):
         monkeypatch.setenv("VECDIAG_NUMBA", value)
+        assert _fold.mode() == "off"
         assert not _scan.use_compiled(1e15)
+    for value in ("", "auto"):
+        monkeypatch.setenv("VECDIAG_NUMBA", value)
+        assert _fold.mode() == "auto"
+        # not loaded yet: only a scan that repays the load, and it loads the kernels
+        monkeypatch.setattr(_fold, "_kernels", None)
+        assert not _fold.loaded()
+        assert not _scan.use_compiled(small) and not _scan.use_compiled(large / 2)
+        assert not _fold.loaded()
+        assert not _scan.use_compiled(large, graph=True)
+        assert _scan.use_compiled(large)
+        assert _fold.loaded()
+        # loaded: every search scan from _COMPILED_FLOPS on, still not the graph pass
+        assert _scan.use_compiled(small) and not _scan.use_compiled(small / 2)
+        assert not _scan.use_compiled(1e15, graph=True)
     monkeypatch.delenv("VECDIAG_NUMBA")
+    assert _fold.mode() == "auto"
+
+
+def test_auto_path_falls_back_when_numba_fails_to_import(monkeypatch):
+    """A numba that raises on import (not only ImportError: a NumPy it was not built for)
+    leaves the NumPy path in auto mode instead of failing the search."""
+    import builtins
+    import sys
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "numba" or name.startswith("numba."):
+            raise RuntimeError("numba built against another NumPy")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(_fold, "_kernels", None)
+    monkeypatch.delitem(sys.modules, "vecdiag.neighbors._fold_kernels", raising=False)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    monkeypatch.delattr(sys.modules["vecdiag.neighbors"], "_fold_kernels", raising=False)
+    monkeypatch.setattr(builtins, "__import__", broken)
+    monkeypatch.delenv("VECDIAG_NUMBA", raising=False)
     assert not _scan.use_compiled(1e15)
+    assert _fold.kernels() is None
 
 
 @pytest.mark.parametrize("by_column", [False, True])

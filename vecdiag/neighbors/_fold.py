@@ -20,14 +20,17 @@ the engine's refine step settles them).
 
 Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment
 variable ``VECDIAG_NUMBA``: ``1`` uses the kernel for every scan of at least
-``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products); unset or ``0``, the
-NumPy filter. Inside whole searches it is a few points faster (100,000 x 384, 1,000
-queries, two cores: 88-94% of the bare products against 82-91% for NumPy on an Intel
-Xeon; the selection alone, the 26 blocks of one search on one thread: 38 ms against 78
-ms; see benchmarks/README.md). It stays opt-in because importing numba and loading the
-compiled kernel from its on-disk cache costs about half a second per process (several
-seconds the very first time, when it compiles): at 2-3% saved, more than it saves on any
-search under about 20 s.
+``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products), ``0`` never. Unset (or
+``auto``), a search scan uses it when it repays loading it: importing numba and loading
+the compiled kernel from its on-disk cache costs about 0.4 s and 50 MB per process (1.5 s
+the very first time, when it compiles), and the kernel saves 10-20% of a search's time (100,000 x
+384, 1,000 queries, two cores, an idle Intel Xeon: 95-104% of the bare products against
+86-93% for NumPy; the selection alone, the 26 blocks of one search on one thread: 24 ms
+against 45 ms; see benchmarks/README.md). So a scan of ``_scan._LOAD_REPAID_FLOPS`` (1e12
+flops, a few seconds) or more loads it, and once it is loaded in the process every
+search scan from ``_COMPILED_FLOPS`` on uses it. The kNN graph pass keeps the NumPy
+filter unless asked (it was as fast or faster there: each pair of blocks is scored once
+and both selections run on it).
 """
 
 from __future__ import annotations
@@ -38,10 +41,19 @@ _kernels = None                       # (by_column, by_row) once imported; False
 
 
 def mode() -> str:
-    """``"on"`` when the environment variable VECDIAG_NUMBA asks for the kernel, else
-    ``"off"``."""
+    """The environment variable VECDIAG_NUMBA read: ``"on"`` (1, true, yes, on),
+    ``"off"`` (0, false, no, off) or ``"auto"`` (unset, empty, auto, anything else)."""
     value = os.environ.get("VECDIAG_NUMBA", "").strip().lower()
-    return "on" if value in ("1", "true", "yes", "on") else "off"
+    if value in ("1", "true", "yes", "on"):
+        return "on"
+    if value in ("0", "false", "no", "off"):
+        return "off"
+    return "auto"
+
+
+def loaded() -> bool:
+    """Whether the kernels are already imported in this process (no load cost left)."""
+    return bool(_kernels)
 
 
 def kernels():
@@ -51,7 +63,8 @@ def kernels():
     if _kernels is None:
         try:
             from . import _fold_kernels
-        except ImportError:
+        except Exception:                   # noqa: BLE001 - no numba, or one that fails
+            # to import (a NumPy it was not built for): the NumPy path gives the same result
             _kernels = False
         else:
             _kernels = (_fold_kernels.by_column, _fold_kernels.by_row)

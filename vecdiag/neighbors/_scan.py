@@ -4,7 +4,7 @@ Queries are scored against the corpus in cache-sized blocks, one worker per core
 the next (query block, corpus chunk) in turn; the kNN graph of a whole corpus multiplies
 each pair of blocks once instead (the scores are symmetric). Each block goes through the
 threshold filter of :mod:`._select`, or through the compiled fold-in of :mod:`._fold` when
-asked for, numba is there and the scan is large (:func:`use_compiled`). The engine then refines and
+numba is there and the scan repays it (:func:`use_compiled`). The engine then refines and
 proves what these return.
 """
 
@@ -30,6 +30,7 @@ _GRAPH_BLOCK = 2048                   # rows per side of a block pair in the gra
 _MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask for there
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
 _COMPILED_FLOPS = 2e10                # from here on, the compiled fold-in when asked for
+_LOAD_REPAID_FLOPS = 1e12             # auto: a search scan this large repays loading numba
 
 
 def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
@@ -104,7 +105,8 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     if exclude_self and Q is C and full and floor is None:
         return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
                                 progress=progress, workers=workers, controller=controller,
-                                compiled=use_compiled(1.0 * C.n * C.n * C.d), rank=rank,
+                                compiled=use_compiled(1.0 * C.n * C.n * C.d, graph=True),
+                                rank=rank,
                                 slack=slack)
     compiled = use_compiled(2.0 * m * C.n * C.d)
     bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
@@ -230,11 +232,18 @@ def graph_candidates(C: Rows, kp: int, *, budget: int, batch_size: int | None,
     return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
 
 
-def use_compiled(flops: float) -> bool:
-    """Whether a scan of ``flops`` uses the compiled fold-in (:mod:`._fold`): asked for
-    (``VECDIAG_NUMBA=1``), numba installed, and the scan large enough to repay loading it."""
-    return (_fold.mode() == "on" and flops >= _COMPILED_FLOPS
-            and _fold.kernels() is not None)
+def use_compiled(flops: float, graph: bool = False) -> bool:
+    """Whether a scan of ``flops`` uses the compiled fold-in (:mod:`._fold`; numba must be
+    installed). ``VECDIAG_NUMBA=1``: from :data:`_COMPILED_FLOPS` on; ``0``: never; unset
+    (auto): a search scan (not the kNN ``graph`` pass) from :data:`_COMPILED_FLOPS` on
+    once the kernels are loaded in this process, and from :data:`_LOAD_REPAID_FLOPS` on
+    (loading them first) when they are not."""
+    mode = _fold.mode()
+    if mode == "off" or flops < _COMPILED_FLOPS:
+        return False
+    if mode == "auto" and (graph or not (_fold.loaded() or flops >= _LOAD_REPAID_FLOPS)):
+        return False
+    return _fold.kernels() is not None
 
 
 def _mask_self(S: np.ndarray, pos: np.ndarray, c0: int, c1: int) -> None:
