@@ -495,12 +495,12 @@ def test_a_single_dimension_is_explained_in_the_metric_searched(metric):
 def test_an_intrinsic_dimension_above_the_dimension_is_not_judged():
     """TwoNN can exceed the number of dimensions (near-tied neighbour distances): such a
     figure is reported as not judged, never as the data's degrees of freedom."""
-    from vecdiag.diagnostics import rules
+    from vecdiag.diagnostics import intrinsic_rules
 
-    high = rules.intrinsic_finding(216.8, 1.0, 8, 0, "")
+    high = intrinsic_rules.intrinsic_finding(216.8, 1.0, 8, 0, "")
     assert high.severity == "ok" and "not judged" in high.summary
     assert "216.8" not in high.summary or "more than the 8 dimensions" in high.summary
-    normal = rules.intrinsic_finding(7.5, 6.2, 8, 0, "")
+    normal = intrinsic_rules.intrinsic_finding(7.5, 6.2, 8, 0, "")
     assert "7.5 local degrees of freedom" in normal.summary
 
 

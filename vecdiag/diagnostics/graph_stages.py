@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
-from . import rules
+from . import intrinsic_rules, rules
 from ._graph import knn_graph
 from .finding import Finding
 from .hubness import hubness_from_indices
@@ -155,8 +155,8 @@ def intrinsic_stage(w: Work) -> None:
     except ValueError as err:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
-    w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value, points, w.metric))
+    w.findings.append(intrinsic_rules.intrinsic_finding(
+        value, w.pr, w.W.shape[1], w.exact_redundant, note, median_value, points, w.metric))
 
 
 def query_shift_stage(w: Work) -> None:

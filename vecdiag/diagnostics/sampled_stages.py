@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import rules
+from . import intrinsic_rules, rules
 from .finding import Finding
 from .norms import norm_spread
 from .copy_stages import judged_against_chance, standardised
@@ -286,8 +286,8 @@ def sampled_intrinsic_stage(w) -> None:
     except ValueError as err:
         note = str(err)
     w.stats.update(intrinsic_dimension=value)
-    w.findings.append(rules.intrinsic_finding(value, w.pr, w.W.shape[1], w.exact_redundant,
-                                              note, median_value, points, w.metric))
+    w.findings.append(intrinsic_rules.intrinsic_finding(
+        value, w.pr, w.W.shape[1], w.exact_redundant, note, median_value, points, w.metric))
 
 
 def sampled_query_shift_stage(w) -> None:
