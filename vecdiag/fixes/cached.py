@@ -34,7 +34,8 @@ from .._progress import progress_bar
 from ..linalg import row_norms
 from ..neighbors.scoring import block_rows, make_neighbors, prepare, top_k
 from ..scale.chunks import is_dask_array
-from .transformers import AllButTheTop, Normalize, Whiten, fit_as, for_fix, transform_as
+from .checking import fit_as, transform_as
+from .transformers import AllButTheTop, Normalize, Whiten, for_fix
 
 _ROWS = 65_536
 

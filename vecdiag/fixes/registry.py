@@ -277,7 +277,7 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
         if step == "cosine_metric":
             metric = "cosine"
         elif step in _TRANSFORMS:
-            from .transformers import fit_as, transform_as
+            from .checking import fit_as, transform_as
 
             fix = fit_as(make_transformer(step, metric, **opts), C, "corpus")
             C, Q, index = transform_as(fix, C, "corpus"), transform_as(fix, Q, "queries"), None

@@ -28,48 +28,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin,
                           OneToOneFeatureMixin, TransformerMixin)
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .. import _validate as V
-from ..linalg import normalize
 from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
 from .axes import axes_of, covariance_overflow, null_variances, principal_axes
+from .checking import _check, _prepare, _unit_rows, fit_as, transform_as
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix",
            "transform_as", "fit_as"]
 
 VECTOR_FIXES = ("center", "normalize", "whiten", "all_but_the_top")
-
-
-def _check(estimator, X, *, reset: bool) -> np.ndarray:
-    """sklearn's validation (sets/checks ``n_features_in_``), vecdiag's dtype policy.
-
-    vecdiag's messages first for what sklearn words poorly: strings, None, ragged lists,
-    torch tensors, and NaN/inf rows (named by index); sklearn's for everything else.
-    """
-    given = X
-    if not hasattr(X, "tocsr"):  # sparse input: sklearn refuses it in its own words
-        X = V.to_array(X, "X")
-        if X.dtype.kind == "f" and X.ndim == 2:
-            V.check_finite(X, "X")
-    # a DataFrame goes to sklearn as given, which records its column names at fit
-    # (feature_names_in_, get_feature_names_out) and checks them at transform
-    return validate_data(estimator, given if hasattr(given, "columns") else X, reset=reset,
-                         dtype=[np.float64, np.float32], ensure_all_finite=True, copy=False)
-
-
-def _unit_rows(X: np.ndarray, zero: str) -> np.ndarray:
-    """Rows divided by their length; zero rows refused (they have no direction) unless
-    ``zero="ignore"``, which leaves them at 0. :func:`vecdiag.linalg.normalize`, not
-    ``X / norms``: a length past the float range (float32 [3e38, 3e38]) is inf and gave a
-    row of zeros, a subnormal one a row of length sqrt(2)."""
-    return normalize(X, zero=zero)
-
-
-def _prepare(est, X: np.ndarray) -> np.ndarray:
-    return _unit_rows(X, est.zero) if V.check_bool(est.normalize_first, "normalize_first") \
-        else X
 
 
 class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -276,32 +246,6 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         dt = X.dtype
         W = (self.components_.T / self.scale_).astype(dt, copy=False)
         return (X - self.mean_.astype(dt, copy=False)) @ W
-
-
-def transform_as(fix, X, name: str):
-    """``fix.transform(X)``, its errors naming ``X`` by ``name`` ("queries", "corpus"):
-    a fitted transformer speaks of "X", as scikit-learn's do, which in a fix trial left
-    the user guessing which array held the zero row. Zero rows (an empty batch of
-    queries, which scikit-learn's check refuses) give zero rows of the output's width."""
-    if X.shape[0] == 0:
-        check_is_fitted(fix)
-        return np.empty((0, len(fix.get_feature_names_out())), dtype=X.dtype)
-    return _named(fix.transform, X, name)
-
-
-def fit_as(fix, X, name: str):
-    """``fix.fit(X)``, its errors naming ``X`` by ``name`` (see :func:`transform_as`)."""
-    return _named(fix.fit, X, name)
-
-
-def _named(method, X, name: str):
-    try:
-        return method(X)
-    except ValueError as err:
-        text = str(err)
-        if not text.startswith("X "):
-            raise
-        raise ValueError(f"{name} {text[2:]}") from err
 
 
 def default_n_remove(d: int) -> int:
