@@ -267,7 +267,7 @@ def _options(options, **keywords) -> DiagnoseOptions:
 def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S.Work:
     """The inputs checked once, as the Work record the stages share."""
     from ..neighbors import Index
-    from ..neighbors.search import check_texts
+    from ..neighbors.index import check_texts
 
     from ..scale.chunks import check_dask_matrix, compute, is_dask_array
 

@@ -25,7 +25,7 @@ import numpy as np
 from .. import _validate as V
 from ..linalg import normalize, row_norms
 from .result import Neighbors
-from .search import Index
+from .index import Index
 
 __all__ = ["resolve_corpus", "check_queries", "prepare", "corpus_rows", "score_block",
            "block_rows", "score_blocks", "top_k", "top_rows", "ranks_of", "keys_of",

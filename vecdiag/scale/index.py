@@ -22,7 +22,8 @@ from ..linalg import normalize, row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
 from ..neighbors.scoring import direct_scores
-from ..neighbors.search import Index, cached_graph, check_options, check_texts
+from ..neighbors.index import Index, cached_graph, check_texts
+from ..neighbors.search import check_options
 from .block_top import BadRows, checked_block, refuse_bad_rows
 from .chunks import check_dask_matrix, compute, row_blocks
 from .search import knn_dask, query_parts, search_blocks
