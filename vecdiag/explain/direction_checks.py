@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from ..diagnostics.rules import THRESHOLDS
 from ..results import fmt
 from .causes import _best_fix, _fix_sentence, _with_fix, ordinal, ramp, share
@@ -77,28 +75,26 @@ def spread_dimensions(ctx):
     decide which documents score alike.
 
     ``share`` is the part of the unit vectors' total variance held by the ``top``
-    dimensions of largest variance (``dims``); the variance of dimension j is
-    ``E[û_j²] − E[û_j]² ∝ energy_j − contribution_j`` of
-    :class:`vecdiag.diagnostics.rogue.RogueDimensions` (a shared offset, anisotropy's
-    and the first sign's, is left out). Strength ``ramp(excess, 0.15, 0.3)``
+    dimensions of largest variance (``dims``), as :func:`vecdiag.diagnose` computes it
+    (:func:`vecdiag.diagnostics.rogue_rules.variance_share`: the variance of dimension j
+    is ``E[û_j²] − E[û_j]² ∝ energy_j − contribution_j``, a shared offset, anisotropy's
+    and the first sign's, left out). Strength ``ramp(excess, 0.15, 0.3)``
     (:func:`vecdiag.diagnose`'s energy warning and critical levels) with ``excess`` how
     far ``share`` goes from the even ``top / d`` toward 1; 0 when ``top`` is more than
     a quarter of ``d`` (every dimension is a large share), when ``share`` is no more
     than a random rotation of the corpus gives once in a hundred (a few topic clusters
     spread their variance along directions that point anywhere) and, below 50 rows,
     when the excess is within what as many random rows give (diagnose's rule)."""
-    from ..diagnostics.rogue_rules import SMALL_N, energy_null_quantile, variance_chance
+    from ..diagnostics.rogue_rules import (SMALL_N, energy_null_quantile, variance_chance,
+                                           variance_share)
 
     rogue = ctx.rogue
     d = ctx.stats.d
-    if rogue is None or rogue.energy is None or rogue.top > d / 4:
+    if rogue is None or rogue.energy is None:
         return 0.0, [], 0.0
-    var = np.clip(np.asarray(rogue.energy) - np.asarray(rogue.contribution), 0.0, None)
-    total = float(var.sum())
-    if total <= 0:
+    shares, dims, held = variance_share(rogue.energy, rogue.contribution, rogue.top)
+    if shares is None:
         return 0.0, [], 0.0
-    dims = np.argsort(-var, kind="stable")[:rogue.top]
-    held = float(var[dims].sum()) / total
     even = rogue.top / d
     excess = (held - even) / (1 - even)
     n = ctx.stats.n
