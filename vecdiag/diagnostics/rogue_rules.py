@@ -172,48 +172,15 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
     ev["null_share_q99"] = chance
     if sev != "ok" and r.share <= chance:
         sev = "ok"
-    dims = ", ".join(str(int(j)) for j in r.dims)
-    # the second sign: a few dimensions holding most of the variance of the unit vectors
-    # (huge variance, no shared offset) decide which items score alike. Judged on the
-    # variance E[û_j²] − E[û_j]² = (n − 1)/n · (energy_j − contribution_j), not on the
-    # energy: a shared offset (the first sign's, and anisotropy's) would otherwise read as
-    # rogue, since the squares of any one direction are uneven (a narrow cone around a
-    # random direction: top 5 of 48 dimensions holding 44% of the energy). Same figure as
-    # vecdiag.explain's spread_dimensions.
-    e_null = r.top / d
-    var, var_dims, var_share = (variance_share(r.energy, r.contribution, r.top)
-                                if r.energy is not None else (None, np.zeros(0, int), 0.0))
-    e_excess = (var_share - e_null) / (1 - e_null) if var is not None else 0.0
-    e_sev = ("critical" if e_excess >= t["energy_critical"] else
-             "warning" if e_excess >= t["energy_warning"] else "ok")
-    if small and e_sev != "ok" and e_excess <= energy_null_quantile(n, d, r.top):
-        e_sev = "ok"                    # no more than n random rows give by chance
-    # variance along a few directions that point anywhere (a few topic clusters) is
-    # uneven over the axes by chance: judged beyond what a random rotation of the same
-    # corpus gives once in a hundred (rotation-invariant structure is not the axes')
-    e_chance = variance_chance(r, d)
-    if e_sev != "ok" and var_share <= e_chance:
-        e_sev = "ok"
-    # energy_share / energy_dims: of the variance (the figure judged)
-    ev.update(energy_share=var_share, energy_null=e_null, energy_excess=e_excess,
-              energy_dims=[int(j) for j in var_dims], energy_null_rotated=e_chance)
+    e_sev, var, var_dims, e_ev = _variance_sign(r, d, n if small else None)
+    ev.update(e_ev)
     if SEVERITIES.index(e_sev) < SEVERITIES.index(sev):     # (most severe first)
-        # named: the top one, and every other of the top dims holding half of its
-        # variance or ten times its even share
-        first = var[var_dims[0]]
-        big = [int(j) for i, j in enumerate(var_dims)
-               if i == 0 or var[j] >= min(0.5 * first, 10 / d)]
-        held = float(var[big].sum())
-        summary = (f"Dimension{'s' if len(big) > 1 else ''} {', '.join(map(str, big))} "
-                   f"hold{'' if len(big) > 1 else 's'} {100 * held:.0f}% of the variance of "
-                   f"the vectors' directions ({100 * len(big) / d:.1f}% if spread evenly): "
-                   f"{'they' if len(big) > 1 else 'it'}, not the meaning, "
-                   f"decide{'' if len(big) > 1 else 's'} which items score alike; "
-                   "standardise/whiten the dimensions.")
-        ev.update(judged_on="energy_excess", value=e_excess,
+        ev.update(judged_on="energy_excess", value=e_ev["energy_excess"],
                   warning_at=t["energy_warning"], critical_at=t["energy_critical"],
                   excess_warning_at=t["warning"], excess_critical_at=t["critical"])
-        return Finding("rogue_dimensions", e_sev, summary, ev, "whiten")
+        return Finding("rogue_dimensions", e_sev, _variance_summary(var, var_dims, d), ev,
+                       "whiten")
+    dims = ", ".join(str(int(j)) for j in r.dims)
     if not judged:
         why = (f"with {n} vectors the mean cosine ({r.mean_cosine:.2f}) is within its "
                "own noise" if small and t["min_mean_cosine"] <= r.mean_cosine < min_cos
@@ -241,3 +208,52 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
                    f"{'they' if many else 'it'}, not the meaning, decide"
                    f"{'' if many else 's'} the scores; standardise/whiten the dimensions.")
     return Finding("rogue_dimensions", sev, summary, ev, None if sev == "ok" else "whiten")
+
+
+def _variance_sign(r, d: int, small_n: int | None):
+    """The second sign: a few dimensions holding most of the variance of the unit vectors
+    (huge variance, no shared offset) decide which items score alike. ``(severity,
+    shares, dims, evidence)``; ``small_n``: the rows, when below :data:`SMALL_N`.
+
+    Judged on the variance ``E[û_j²] − E[û_j]² = (n − 1)/n · (energy_j −
+    contribution_j)``, not on the energy: a shared offset (the first sign's, and
+    anisotropy's) would otherwise read as rogue, since the squares of any one direction
+    are uneven (a narrow cone around a random direction: top 5 of 48 dimensions holding
+    44% of the energy). Same figure as vecdiag.explain's spread_dimensions.
+    """
+    t = THRESHOLDS["rogue_dimensions"]
+    e_null = r.top / d
+    var, var_dims, var_share = (variance_share(r.energy, r.contribution, r.top)
+                                if r.energy is not None else (None, np.zeros(0, int), 0.0))
+    e_excess = (var_share - e_null) / (1 - e_null) if var is not None else 0.0
+    e_sev = ("critical" if e_excess >= t["energy_critical"] else
+             "warning" if e_excess >= t["energy_warning"] else "ok")
+    if small_n is not None and e_sev != "ok" and \
+            e_excess <= energy_null_quantile(small_n, d, r.top):
+        e_sev = "ok"                    # no more than n random rows give by chance
+    # variance along a few directions that point anywhere (a few topic clusters) is
+    # uneven over the axes by chance: judged beyond what a random rotation of the same
+    # corpus gives once in a hundred (rotation-invariant structure is not the axes')
+    e_chance = variance_chance(r, d)
+    if e_sev != "ok" and var_share <= e_chance:
+        e_sev = "ok"
+    # energy_share / energy_dims: of the variance (the figure judged)
+    ev = dict(energy_share=var_share, energy_null=e_null, energy_excess=e_excess,
+              energy_dims=[int(j) for j in var_dims], energy_null_rotated=e_chance)
+    return e_sev, var, var_dims, ev
+
+
+def _variance_summary(var, var_dims, d: int) -> str:
+    """The second sign's sentence, naming the top dimension and every other of the top
+    ones holding half of its variance or ten times its even share."""
+    first = var[var_dims[0]]
+    big = [int(j) for i, j in enumerate(var_dims)
+           if i == 0 or var[j] >= min(0.5 * first, 10 / d)]
+    held = float(var[big].sum())
+    many = len(big) > 1
+    return (f"Dimension{'s' if many else ''} {', '.join(map(str, big))} "
+            f"hold{'' if many else 's'} {100 * held:.0f}% of the variance of "
+            f"the vectors' directions ({100 * len(big) / d:.1f}% if spread evenly): "
+            f"{'they' if many else 'it'}, not the meaning, "
+            f"decide{'' if many else 's'} which items score alike; "
+            "standardise/whiten the dimensions.")
