@@ -73,60 +73,9 @@ def sampled_duplicates_stage(w) -> None:
     Under cosine the sampled rows are searched once, for their k nearest (kept in
     ``w.lists`` for :func:`sampled_hubness_stage`): the nearest is the near-copy check.
     """
-    from ..scale.chunks import is_dask_array
-    from . import near_duplicates
     from .sampling import sampled_phrase
 
-    centred = standard = False
-    cone = (w.metric != "euclidean" and w.mean_cos is not None
-            and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
-    # a Dask array is transformed lazily; an in-memory one copied only up to
-    # _CENTRED_BYTES, a memmap never (that would read the whole corpus into memory)
-    copyable = is_dask_array(w.G) or (not isinstance(w.G, np.memmap)
-                                      and w.G.nbytes <= _CENTRED_BYTES)
-    dup = None
-    if copyable and rogue_flagged(w, copies_known=False):
-        # a few dimensions decide every cosine: judged on standardised dimensions, as the
-        # graph stage does (a search of its own; hubness then searches for its lists)
-        base = w.G
-        if w.metric == "cosine" or cone:
-            norms = np.asarray(w.m.norms, np.float64) / w.rescale
-            base = unit_rows(base, norms, base.dtype)
-        try:
-            dup = near_duplicates(standardised(base, w.metric == "euclidean" or cone),
-                                  threshold=w.duplicate_threshold, sample=w.sample_size,
-                                  random_state=w.rng)
-            standard = True
-        except ValueError:              # a row at the centre has no direction from it
-            dup = None
-    if dup is not None:
-        pass
-    elif w.metric == "cosine":             # one search serves near-copies and hubness
-        dup, centred = _shared_search_duplicates(w)
-    else:       # near-copies are judged by cosine under every metric, as the graph stage does
-        dup = None
-        # of the centred vectors, as the graph stage does. A Dask array centres lazily; an
-        # in-memory array is copied only up to _CENTRED_BYTES, a memmap never (centring
-        # would read the whole corpus into memory): those stay raw
-        lazy = is_dask_array(w.G)
-        # under dot, a narrow cone is judged on the centred unit rows, as under cosine
-        if (w.metric == "euclidean" or cone) and (
-                lazy or (not isinstance(w.G, np.memmap) and w.G.nbytes <= _CENTRED_BYTES)):
-            try:
-                if cone:
-                    norms = np.asarray(w.m.norms, np.float64) / w.rescale
-                    rows = unit_rows(w.G, norms, w.G.dtype)
-                    mean = (w.m.sum_unit / w.n).astype(w.G.dtype)
-                else:
-                    rows, mean = w.G, w.G.mean(axis=0).astype(w.G.dtype)
-                dup = near_duplicates(rows - mean, threshold=w.duplicate_threshold,
-                                      sample=w.sample_size, random_state=w.rng)
-                centred = True
-            except ValueError:          # a row at the mean itself has no direction there
-                dup = None
-        if dup is None:
-            dup = near_duplicates(w.G, threshold=w.duplicate_threshold, sample=w.sample_size,
-                                  random_state=w.rng)
+    dup, centred, standard = _sampled_copies(w)
     w.exact = [[int(i) for i in g] for g in dup.exact_groups]
     w.exact_redundant = sum(len(g) - 1 for g in w.exact)
     w.n_distinct = w.n - w.exact_redundant
@@ -161,6 +110,52 @@ def sampled_duplicates_stage(w) -> None:
     w.stats.update(n_distinct=w.n_distinct, exact_duplicate_rows=w.exact_redundant,
                    near_duplicate_share=share, near_duplicate_share_ci=list(ci),
                    near_duplicate_with_copy_share=float(dup.share))
+
+
+def _sampled_copies(w):
+    """``(near_duplicates result, centred, standardised)``: the sampled near-copy search,
+    on the vectors the graph stage judges too. Standardised dimensions when rogue
+    dimensions decide the raw cosines; under cosine, the search hubness shares; under
+    euclidean, or a narrow cone under dot, the centred vectors (unit rows for the cone);
+    else the raw ones. A Dask array is transformed lazily; an in-memory one copied only up
+    to _CENTRED_BYTES, a memmap never (that would read the whole corpus into memory): those
+    stay raw."""
+    from ..scale.chunks import is_dask_array
+    from . import near_duplicates
+
+    cone = (w.metric != "euclidean" and w.mean_cos is not None
+            and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
+    copyable = is_dask_array(w.G) or (not isinstance(w.G, np.memmap)
+                                      and w.G.nbytes <= _CENTRED_BYTES)
+    options = dict(threshold=w.duplicate_threshold, sample=w.sample_size, random_state=w.rng)
+
+    def unit(X):
+        return unit_rows(X, np.asarray(w.m.norms, np.float64) / w.rescale, X.dtype)
+
+    if copyable and rogue_flagged(w, copies_known=False):
+        # a few dimensions decide every cosine: judged on standardised dimensions, as the
+        # graph stage does (a search of its own; hubness then searches for its lists)
+        base = unit(w.G) if w.metric == "cosine" or cone else w.G
+        try:
+            return (near_duplicates(standardised(base, w.metric == "euclidean" or cone),
+                                    **options), False, True)
+        except ValueError:              # a row at the centre has no direction from it
+            pass
+    if w.metric == "cosine":            # one search serves near-copies and hubness
+        dup, centred = _shared_search_duplicates(w)
+        return dup, centred, False
+    # near-copies are judged by cosine under every metric, of the centred vectors, as the
+    # graph stage does; under dot, a narrow cone is judged on the centred unit rows
+    if (w.metric == "euclidean" or cone) and copyable:
+        try:
+            if cone:
+                rows, mean = unit(w.G), (w.m.sum_unit / w.n).astype(w.G.dtype)
+            else:
+                rows, mean = w.G, w.G.mean(axis=0).astype(w.G.dtype)
+            return near_duplicates(rows - mean, **options), True, False
+        except ValueError:              # a row at the mean itself has no direction there
+            pass
+    return near_duplicates(w.G, **options), False, False
 
 
 def _shared_search_duplicates(w):
