@@ -184,6 +184,47 @@ def test_sampled_diagnosis_judges_copies_on_the_same_figure_as_the_graph(monkeyp
     assert sampled.stats["near_duplicate_share"] == pytest.approx(0.06)
 
 
+@pytest.mark.parametrize("plant, metric", [("rogue", "cosine"), ("rogue", "dot"),
+                                           ("rogue", "euclidean"), ("cone", "dot"),
+                                           ("offset", "euclidean")])
+@pytest.mark.parametrize("source", ["memmap", "large array"])
+def test_a_corpus_too_large_to_copy_is_judged_on_the_same_vectors(monkeypatch, tmp_path,
+                                                                     plant, metric, source):
+    """Rogue dimensions (any metric), a narrow cone under dot, an offset under euclidean:
+    near-copies are judged on standardised or centred vectors. A memmap, or an array
+    larger than the copy limit, was judged on the raw ones instead: one dimension of 30x
+    the spread read as 39% of the items being near-copies (critical), with none planted.
+    Transformed one piece at a time, it gives the in-memory figures, and the planted
+    copies (200 pairs: 200 / 3000 of the items redundant) are found."""
+    from vecdiag.diagnostics import chunked_copies, sampled_stages, sampling
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3000, 32)).astype(np.float32)
+    if plant == "rogue":
+        X[:, 3] *= 30
+    else:
+        X += 4
+    X[1500:1700] = X[:200] * np.float32(1.0001)
+    monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 1000)
+    monkeypatch.setattr(chunked_copies, "_PIECE_BYTES", 100_000)    # several pieces
+    in_memory = vd.diagnose(X, metric=metric, sample=600, show_progress=False)
+    if source == "memmap":
+        np.save(tmp_path / "x.npy", X)
+        big = np.load(tmp_path / "x.npy", mmap_mode="r")
+    else:
+        big = X.copy()
+        monkeypatch.setattr(sampled_stages, "_CENTRED_BYTES", 0)
+    pieces = vd.diagnose(big, metric=metric, sample=600, show_progress=False)
+    a = next(f for f in in_memory.findings if f.code == "near_duplicates")
+    b = next(f for f in pieces.findings if f.code == "near_duplicates")
+    assert b.evidence["search"] == a.evidence["search"]
+    assert ("standardised" if plant == "rogue" else "centred") in b.evidence["search"]
+    assert b.evidence["value"] == pytest.approx(a.evidence["value"], abs=1e-12)
+    lo, hi = b.evidence["interval"]
+    assert lo <= 200 / 3000 <= hi
+    assert b.severity == a.severity == "warning"
+
+
 # --- NumPy and Dask agree --------------------------------------------------------------
 
 def test_dask_equals_numpy(dask_client):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import copy_rules, rules
+from .chunked_copies import standard_params
 from .duplicates import groups_from_pairs
 from .finding import Finding
 from .graph_stages import row_lengths
@@ -192,16 +193,9 @@ def standardised(S: np.ndarray, centre: bool) -> np.ndarray:
         mean = (np.asarray(S.mean(axis=0, dtype=np.float64).compute()) if centre
                 else np.zeros(S.shape[1]))
         rms = np.sqrt(np.asarray((((S - mean) ** 2).mean(axis=0)).compute(), np.float64))
-    else:
-        mean = (np.asarray(S.mean(axis=0, dtype=np.float64)) if centre
-                else np.zeros(S.shape[1]))
-        sq = np.zeros(S.shape[1])
-        step = block_rows(S.shape[1])
-        for a in range(0, S.shape[0], step):
-            B = np.asarray(S[a:a + step], np.float64) - mean
-            sq += np.einsum("ij,ij->j", B, B)
-        rms = np.sqrt(sq / max(S.shape[0], 1))
-    scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
+        scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
+    else:                               # two passes, one piece of rows at a time
+        mean, scale = standard_params(S, centre)
     out = (S - mean.astype(dtype)) * scale.astype(dtype)
     return out.astype(dtype) if is_dask_array(out) else np.asarray(out, dtype)
 

@@ -117,10 +117,11 @@ def _sampled_copies(w):
     on the vectors the graph stage judges too. Standardised dimensions when rogue
     dimensions decide the raw cosines; under cosine, the search hubness shares; under
     euclidean, or a narrow cone under dot, the centred vectors (unit rows for the cone);
-    else the raw ones. A Dask array is transformed lazily; an in-memory one copied only up
-    to _CENTRED_BYTES, a memmap never (that would read the whole corpus into memory): those
-    stay raw."""
+    else the raw ones. A Dask array is transformed lazily; an in-memory one copied up to
+    _CENTRED_BYTES; a memmap, or a larger array, one piece at a time
+    (:mod:`.chunked_copies`: a copy would read the whole corpus into memory)."""
     from ..scale.chunks import is_dask_array
+    from . import chunked_copies as CC
     from . import near_duplicates
 
     cone = (w.metric != "euclidean" and w.mean_cos is not None
@@ -128,17 +129,25 @@ def _sampled_copies(w):
     copyable = is_dask_array(w.G) or (not isinstance(w.G, np.memmap)
                                       and w.G.nbytes <= _CENTRED_BYTES)
     options = dict(threshold=w.duplicate_threshold, sample=w.sample_size, random_state=w.rng)
+    norms = np.asarray(w.m.norms, np.float64) / w.rescale
 
     def unit(X):
-        return unit_rows(X, np.asarray(w.m.norms, np.float64) / w.rescale, X.dtype)
+        return unit_rows(X, norms, X.dtype)
 
-    if copyable and rogue_flagged(w, copies_known=False):
+    if rogue_flagged(w, copies_known=False):
         # a few dimensions decide every cosine: judged on standardised dimensions, as the
         # graph stage does (a search of its own; hubness then searches for its lists)
-        base = unit(w.G) if w.metric == "cosine" or cone else w.G
+        centre, on_unit = w.metric == "euclidean" or cone, w.metric == "cosine" or cone
         try:
-            return (near_duplicates(standardised(base, w.metric == "euclidean" or cone),
-                                    **options), False, True)
+            if copyable:
+                base = unit(w.G) if on_unit else w.G
+                return near_duplicates(standardised(base, centre), **options), False, True
+            dtype = np.result_type(w.G.dtype, np.float32)
+            first = CC.unit_then(norms, w.G.dtype) if on_unit else None
+            mean, scale = CC.standard_params(w.G, centre, first)
+            last = CC.affine(mean, scale, dtype)
+            return (_chunked_duplicates(w, last if first is None else
+                                        CC.unit_then(norms, w.G.dtype, last)), False, True)
         except ValueError:              # a row at the centre has no direction from it
             pass
     if w.metric == "cosine":            # one search serves near-copies and hubness
@@ -146,16 +155,40 @@ def _sampled_copies(w):
         return dup, centred, False
     # near-copies are judged by cosine under every metric, of the centred vectors, as the
     # graph stage does; under dot, a narrow cone is judged on the centred unit rows
-    if (w.metric == "euclidean" or cone) and copyable:
+    if w.metric == "euclidean" or cone:
         try:
             if cone:
-                rows, mean = unit(w.G), (w.m.sum_unit / w.n).astype(w.G.dtype)
+                mean = (w.m.sum_unit / w.n).astype(w.G.dtype)
+                if copyable:
+                    return near_duplicates(unit(w.G) - mean, **options), True, False
+                transform = CC.unit_then(norms, w.G.dtype, CC.affine(mean, None, w.G.dtype))
             else:
-                rows, mean = w.G, w.G.mean(axis=0).astype(w.G.dtype)
-            return near_duplicates(rows - mean, **options), True, False
+                mean = w.G.mean(axis=0).astype(w.G.dtype)
+                if copyable:
+                    return near_duplicates(w.G - mean, **options), True, False
+                transform = CC.affine(mean, None, w.G.dtype)
+            return _chunked_duplicates(w, transform), True, False
         except ValueError:              # a row at the mean itself has no direction there
             pass
     return near_duplicates(w.G, **options), False, False
+
+
+def _chunked_duplicates(w, transform):
+    """:func:`vecdiag.near_duplicates` (sampled) of the rows ``transform`` gives, the
+    corpus transformed one piece at a time (:mod:`.chunked_copies`)."""
+    from .. import _validate as V
+    from .chunked_copies import transformed_lists
+    from .duplicates import exact_duplicate_groups
+    from .sampled_duplicates import LIST_K, sampled_near_duplicates
+    from .sampling import CONFIDENCE, DEFAULT_SAMPLE, check_sample, draw_rows
+
+    s = check_sample(DEFAULT_SAMPLE if w.sample_size is None else w.sample_size, w.n)
+    rows = draw_rows(w.n, s, V.check_random_state(w.rng))
+    idx, scores = transformed_lists(w.G, rows, min(LIST_K, w.n - 1), transform)
+    return sampled_near_duplicates(w.G, exact_duplicate_groups(w.G),
+                                   threshold=w.duplicate_threshold, sample=rows.size,
+                                   random_state=None, confidence=CONFIDENCE,
+                                   lists=(rows, idx, scores))
 
 
 def _shared_search_duplicates(w):
