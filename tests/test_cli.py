@@ -467,6 +467,33 @@ def test_a_carriage_return_inside_a_text_or_an_id_does_not_end_its_row(tmp_path)
     assert load_inputs(str(tmp_path / "c.npy"), texts=str(tmp_path / "t.txt")).texts == plain
 
 
+def test_the_gate_status_and_json_do_not_depend_on_the_console_encoding(tmp_path,
+                                                                         monkeypatch):
+    """On a stdout in a code page (Windows, output redirected to a file: cp1252) the '≥'
+    of a finding raised UnicodeEncodeError: `vecdiag check` exited 2, bad input, for a
+    healthy corpus, and --json stopped halfway. What the code page lacks is now written
+    as an escape (JSON as \\uXXXX): the status and the parsed JSON equal a UTF-8 run's."""
+    import io
+
+    np.save(tmp_path / "fine.npy", np.random.default_rng(0).normal(size=(300, 16)))
+    runs = {}
+    for encoding in ("utf-8", "cp1252", "ascii"):
+        for extra in ([], ["--json"]):
+            stream = io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+            monkeypatch.setattr(sys, "stdout", stream)
+            code = main(["check", str(tmp_path / "fine.npy"), *extra])
+            stream.flush()
+            runs[encoding, bool(extra)] = code, stream.buffer.getvalue().decode(encoding)
+    monkeypatch.undo()
+    code, text = runs["utf-8", False]
+    assert code == 0 and "PASS" in text and "≥" in text     # a character cp1252 lacks
+    reference = json.loads(runs["utf-8", True][1])
+    for encoding in ("cp1252", "ascii"):
+        assert runs[encoding, False][0] == 0 and "PASS" in runs[encoding, False][1]
+        assert runs[encoding, True][0] == 0
+        assert json.loads(runs[encoding, True][1]) == reference
+
+
 def test_python_m_vecdiag_cli_exits_2_on_bad_input(tmp_path):
     """`python -m vecdiag.cli` loads cli.py a second time, as __main__: its main() did not
     catch the package's CommandError, so bad input was a traceback and exit 1 (a gate's
