@@ -439,6 +439,61 @@ def test_an_empty_text_in_the_last_row_of_a_texts_file_is_a_row(tmp_path):
         list("abcde")
 
 
+def test_a_carriage_return_inside_a_text_or_an_id_does_not_end_its_row(tmp_path):
+    """The texts and ids files were read with universal newlines, which end a line at a
+    lone \\r too: a text holding one ("line one\\rline two") became two rows. With an
+    empty last text the extra row was taken for the end of the file, and every later
+    text moved to the next document's row without a word. Only \\n (and \\r\\n) end a
+    row; the reference is the list written."""
+    from vecdiag.commands._inputs import load_inputs
+
+    n = 6
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).normal(size=(n, 4)))
+    texts = ["a", "line one\rline two", "c", "d", "e", ""]
+    ids = ["d0", "d\r1", "d2", "d3", "d4", "d5"]
+    for newline in ("\n", "\r\n"):
+        with open(tmp_path / "t.txt", "w", encoding="utf-8", newline="") as fh:
+            fh.write(newline.join(texts) + newline)
+        with open(tmp_path / "ids.txt", "w", encoding="utf-8", newline="") as fh:
+            fh.write(newline.join(ids) + newline)
+        assert load_inputs(str(tmp_path / "c.npy"), texts=str(tmp_path / "t.txt")).texts \
+            == texts
+        assert load_inputs(str(tmp_path / "c.npy"), ids=str(tmp_path / "ids.txt")).ids == ids
+    # a file with no \\n at all ends its lines at \\r (classic Mac OS, Excel's "CSV
+    # (Macintosh)"), as before
+    plain = ["a", "b", "c", "d", "e", ""]
+    with open(tmp_path / "t.txt", "w", encoding="utf-8", newline="") as fh:
+        fh.write("\r".join(plain) + "\r")
+    assert load_inputs(str(tmp_path / "c.npy"), texts=str(tmp_path / "t.txt")).texts == plain
+
+
+def test_the_gate_status_and_json_do_not_depend_on_the_console_encoding(tmp_path,
+                                                                         monkeypatch):
+    """On a stdout in a code page (Windows, output redirected to a file: cp1252) the '≥'
+    of a finding raised UnicodeEncodeError: `vecdiag check` exited 2, bad input, for a
+    healthy corpus, and --json stopped halfway. What the code page lacks is now written
+    as an escape (JSON as \\uXXXX): the status and the parsed JSON equal a UTF-8 run's."""
+    import io
+
+    np.save(tmp_path / "fine.npy", np.random.default_rng(0).normal(size=(300, 16)))
+    runs = {}
+    for encoding in ("utf-8", "cp1252", "ascii"):
+        for extra in ([], ["--json"]):
+            stream = io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+            monkeypatch.setattr(sys, "stdout", stream)
+            code = main(["check", str(tmp_path / "fine.npy"), *extra])
+            stream.flush()
+            runs[encoding, bool(extra)] = code, stream.buffer.getvalue().decode(encoding)
+    monkeypatch.undo()
+    code, text = runs["utf-8", False]
+    assert code == 0 and "PASS" in text and "≥" in text     # a character cp1252 lacks
+    reference = json.loads(runs["utf-8", True][1])
+    for encoding in ("cp1252", "ascii"):
+        assert runs[encoding, False][0] == 0 and "PASS" in runs[encoding, False][1]
+        assert runs[encoding, True][0] == 0
+        assert json.loads(runs[encoding, True][1]) == reference
+
+
 def test_python_m_vecdiag_cli_exits_2_on_bad_input(tmp_path):
     """`python -m vecdiag.cli` loads cli.py a second time, as __main__: its main() did not
     catch the package's CommandError, so bad input was a traceback and exit 1 (a gate's

@@ -250,6 +250,31 @@ def test_a_grade_past_the_int64_range_that_load_qrels_keeps_is_evaluated(tmp_pat
     assert json.loads(capsys.readouterr().out)["mean"]["ndcg@10"] == pytest.approx(ndcg)
 
 
+def test_a_grade_or_score_past_the_float_range_is_refused_by_name(tmp_path, capsys):
+    """A 400-digit grade, which load_qrels keeps exactly, stopped evaluate with Python's
+    bare "OverflowError: int too large to convert to float", and `vecdiag eval` called it
+    an internal error (a bug, exit 3); an int score of 10**400 given to evaluate failed
+    the same way. Both are a ValueError naming the entry (the CLI's exit 2); the largest
+    integer a float holds is still a grade."""
+    huge = 10 ** 400
+    qrels, run = tmp_path / "qrels.txt", tmp_path / "run.txt"
+    qrels.write_text(f"q 0 a {huge}\nq 0 b 3\n")
+    run.write_text("q Q0 b 1 2.0 t\nq Q0 a 2 1.0 t\n")
+    assert vd.load_qrels(qrels) == {"q": {"a": huge, "b": 3}}
+    with pytest.raises(ValueError, match=r"qrels\['q'\]\['a'\] is a number beyond the range "
+                                         r"of a float"):
+        vd.evaluate(vd.load_run(run), vd.load_qrels(qrels))
+    assert main(["eval", str(run), str(qrels)]) == 2
+    err = capsys.readouterr().err
+    assert "beyond the range of a float" in err and "internal error" not in err
+    with pytest.raises(ValueError, match=r"run\['q'\]\['a'\] is a number beyond the range"):
+        vd.evaluate({"q": {"a": huge, "b": 1.0}}, {"q": {"a": 1}})
+    top = int(np.finfo(np.float64).max)          # still a float: a gain like any other
+    ev = vd.evaluate({"q": {"a": 2.0, "b": 1.0}}, {"q": {"a": top, "b": 0}},
+                     metrics=["ndcg@10", "map"])
+    assert ev.mean == {"ndcg@10": 1.0, "map": 1.0}
+
+
 @pytest.mark.parametrize("tag", [5, ["a"], b"run"])
 def test_save_run_names_a_tag_that_is_not_a_string(tmp_path, tag):
     # tag=5 failed as "'int' object is not iterable"; a list of one word was accepted

@@ -371,6 +371,40 @@ def test_bad_metrics_are_refused_before_any_search(planted, monkeypatch, metrics
     assert len(searched) == 1 and rep.evaluations["baseline"].mean == by_hand.mean
 
 
+@pytest.mark.parametrize("method", ["ttest", "bootstrap"])
+def test_a_test_that_needs_two_queries_is_refused_before_any_search(planted, monkeypatch,
+                                                                    method):
+    """With one judged query, method='ttest' or 'bootstrap' failed in vd.compare only
+    after the baseline and every fix had searched the corpus (paired_test refuses one
+    difference). It is now refused with the inputs. The randomization test still runs
+    on that query, and equals vd.compare of the same rankings evaluated by hand."""
+    searched = _record_searches(monkeypatch)
+    queries, corpus, qrels, qids, dids = planted
+    base = vd.evaluate((vd.knn(queries, corpus, k=20), qids, dids), qrels, metrics=["mrr@10"])
+    fixed = vd.evaluate(_run_from(vd.fixes.apply_fix("all_but_the_top", queries, corpus, 20,
+                                                     metric="cosine"), qids, dids),
+                        qrels, metrics=["mrr@10"])
+    q = next(q for q in base.query_ids                 # a query the fix changes
+             if fixed.per_query.loc[q, "mrr@10"] != base.per_query.loc[q, "mrr@10"])
+    one = {q: qrels[q]}
+    with pytest.raises(ValueError, match=f"^method='{method}' needs at least 2 judged "
+                                         "queries.*the qrels judge 1 of the query_ids"):
+        vd.try_fixes(queries, corpus, one, query_ids=qids, doc_ids=dids,
+                     fixes=["all_but_the_top"], k=20, metrics=["mrr@10"], method=method)
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, one, query_ids=qids, doc_ids=dids,
+                       fixes=["all_but_the_top"], k=20, metrics=["mrr@10"])
+    a = vd.evaluate(_run_from(vd.knn(queries, corpus, k=20), qids, dids), one,
+                    metrics=["mrr@10"])
+    b = vd.evaluate(_run_from(vd.fixes.apply_fix("all_but_the_top", queries, corpus, 20,
+                                                 metric="cosine"), qids, dids), one,
+                    metrics=["mrr@10"])
+    by_hand = vd.compare(a, b)
+    got = rep.comparisons["all_but_the_top"]
+    assert got.delta == by_hand.delta and got.delta["mrr@10"] != 0
+    assert got.p_value == by_hand.p_value == {"mrr@10": 1.0}   # 2 sign patterns, both as far
+
+
 @pytest.mark.parametrize("options, error, message", [
     ({"method": "wilcoxon"}, ValueError, "^method must be one of"),
     ({"n_resamples": 0}, ValueError, "^n_resamples must be at least 1"),

@@ -220,3 +220,40 @@ def test_audit_refuses_options_its_store_would_ignore(tmp_path, store_data, quer
     code = main(["audit", str(path), "--queries", queries, "--json", "--sweep", "none"])
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["recall"] == 1.0 and payload["n"] == 200
+
+
+def test_audit_recall_exactly_at_fail_below_passes(tmp_path, capsys):
+    """--fail-below is 'below', so a recall exactly at it passes. The recall was the float
+    mean of per-query recalls (0.4, 0.3, ... averaged to 0.32999999999999996 for 33 of
+    100), which the gate read as below 0.33: 'FAIL: recall@10 0.330 is below 0.33', exit 1.
+    Reference: faiss's own search against NumPy brute force, counted as a fraction."""
+    from fractions import Fraction
+
+    faiss = pytest.importorskip("faiss")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(400, 8)).astype("float32")
+    Q = rng.normal(size=(40, 8)).astype("float32")
+    quantizer = faiss.IndexFlatIP(8)           # fixed centroids: no k-means, same lists
+    index = faiss.IndexIVFFlat(quantizer, 8, 16, faiss.METRIC_INNER_PRODUCT)
+    quantizer.add(X[:16])
+    index.is_trained = True
+    index.add(X)
+    index.nprobe = 1                           # one list of 16: many true neighbours missed
+    k = 10
+    _, got = index.search(Q, k)
+    exact = np.argsort(-(Q.astype(np.float64) @ X.astype(np.float64).T), axis=1)[:, :k]
+    found = np.array([len(set(g) & set(e)) for g, e in zip(got.tolist(), exact.tolist())])
+    # the first query set whose recall, averaged query by query in floats, falls below
+    # the float nearest the true fraction
+    n = next(n for n in range(1, len(Q) + 1)
+             if np.mean(found[:n] / k) < float(Fraction(int(found[:n].sum()), k * n)))
+    recall = Fraction(int(found[:n].sum()), k * n)
+    res = vd.audit(vd.stores.faiss(index), Q[:n], k=k, sweep=False)
+    assert np.array_equal(res.per_query * k, found[:n]) and res.recall == float(recall)
+    path, qpath = tmp_path / "ivf.faiss", tmp_path / "q.npy"
+    faiss.write_index(index, str(path))
+    np.save(qpath, Q[:n])
+    argv = ["audit", str(path), "--queries", str(qpath), "--sweep", "none", "--fail-below"]
+    assert main([*argv, repr(float(recall))]) == 0
+    assert main([*argv, repr(float(recall) + 1e-9)]) == 1
+    assert "is below" in capsys.readouterr().err

@@ -34,11 +34,21 @@ _SPACES = re.compile(f"[{re.escape(ASCII_SPACE)}]+")
 
 
 def read_text(path, label: str) -> str:
-    """The whole file as text; ``label`` names it in the error."""
+    """The whole file as text, its line endings as written; ``label`` names it in the
+    error.
+
+    subtle: no universal-newline translation (``Path.read_text`` turns a lone ``\\r``
+    into a line end): a carriage return inside a text or an id is part of it, and the
+    readers built on this one end a line at ``\\n`` (or ``\\r\\n``) only. A file
+    without any ``\\n`` ends its lines at ``\\r`` (classic Mac OS, Excel's "CSV
+    (Macintosh)"): its ``\\r`` become ``\\n``.
+    """
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
     except UnicodeDecodeError as err:
         raise _not_utf8(label, err) from None
+    return text if "\n" in text else text.replace("\r", "\n")
 
 
 def text_lines(path, label: str):

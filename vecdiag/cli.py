@@ -41,7 +41,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def writes_unicode(stream=None) -> bool:
+    """Whether ``stream`` (default: stdout) can encode every character (a UTF encoding).
+
+    Examples
+    --------
+    >>> import io
+    >>> writes_unicode(io.TextIOWrapper(io.BytesIO(), encoding="cp1252"))
+    False
+    """
+    stream = sys.stdout if stream is None else stream
+    encoding = (getattr(stream, "encoding", None) or "").lower()
+    return encoding.replace("-", "").replace("_", "").startswith("utf")
+
+
+def _escape_what_cannot_be_written() -> None:
+    """stdout and stderr in a code page (a Windows console, or output redirected to a
+    file there: cp1252) write the characters they lack as backslash escapes instead of
+    failing: the '≥' of a finding made `vecdiag check > out.txt` a UnicodeEncodeError,
+    reported as bad input (exit 2) whatever the corpus."""
+    for stream in (sys.stdout, sys.stderr):
+        if not writes_unicode(stream) and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv=None) -> int:
+    _escape_what_cannot_be_written()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None) or not hasattr(args, "run"):

@@ -30,6 +30,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import vecdiag as vd
 
+    from ..cli import writes_unicode
     from ..report.text import findings_text, jsonable
     from ._inputs import load_inputs
 
@@ -49,7 +50,7 @@ def run(args) -> int:
             "findings": [{"code": f.code, "severity": f.severity, "summary": f.summary,
                           "fix": f.fix, "evidence": jsonable(f.evidence)}
                          for f in diagnosis.findings],
-            "notes": inp.notes}, indent=2, ensure_ascii=False))
+            "notes": inp.notes}, indent=2, ensure_ascii=not writes_unicode()))
     else:
         print(f"vecdiag check: {inp.description()}")
         for note in inp.notes:

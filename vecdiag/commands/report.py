@@ -114,6 +114,7 @@ def check_output_path(args, output: str) -> None:
 
 def emit(args, analysis) -> None:
     """Write the HTML (atomically), then print text or JSON."""
+    from ..cli import writes_unicode
     from ..report import render_text, to_json, write_report
 
     html_path = None
@@ -123,7 +124,7 @@ def emit(args, analysis) -> None:
     if args.json:
         payload = to_json(analysis)
         payload["html"] = html_path
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        print(json.dumps(payload, indent=2, ensure_ascii=not writes_unicode()))
     else:
         print(render_text(analysis, html_path=html_path))
 

@@ -120,6 +120,20 @@ def _below_the_rest(scores: np.ndarray, demoted: np.ndarray, real: np.ndarray) -
     return out
 
 
+# the largest whole number a float64 holds: grades beyond it cannot become gains
+_FLOAT_MAX = int(np.finfo(np.float64).max)
+
+
+def _as_float(value, where: str, rule: str) -> float:
+    """``float(value)``; an integer (or fraction) past the float range is a ValueError
+    naming ``where``, not Python's bare 'int too large to convert to float'."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{where} is a number beyond the range of a float (|x| above "
+                         f"1.8e308, given as {type(value).__name__}); {rule}") from None
+
+
 def as_run(run, name: str = "run") -> dict:
     """Validate a run and return it as ``{str: {str: float}}`` (a new dict).
 
@@ -156,7 +170,7 @@ def as_run(run, name: str = "run") -> dict:
             if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Real):
                 raise TypeError(f"{name}[{q!r}][{d!r}] is {type(s).__name__} {s!r}; "
                                 "scores must be real numbers")
-            s = float(s)
+            s = _as_float(s, f"{name}[{q!r}][{d!r}]", "scores must be finite numbers")
             if not math.isfinite(s):
                 raise ValueError(f"{name}[{q!r}][{d!r}] is {s}; scores must be finite "
                                  "(drop the document or give it a very low score)")
@@ -178,13 +192,14 @@ def as_qrels(qrels, name: str = "qrels") -> dict:
         _check_mapping(docs, where, "{doc_id: relevance}")
         row = {}
         for d, r in docs.items():
-            if type(r) is int:  # the common case first
+            if type(r) is int and -_FLOAT_MAX <= r <= _FLOAT_MAX:  # the common case first
                 row[d if type(d) is str else V.id_str(d, where)] = r
                 continue
             if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real):
                 raise TypeError(f"{name}[{q!r}][{d!r}] is {type(r).__name__} {r!r}; "
                                 "relevance must be an integer (0 = not relevant, 1+ = relevant)")
-            if not float(r).is_integer():
+            if not _as_float(r, f"{name}[{q!r}][{d!r}]", "relevance grades are gains, held "
+                             "as floats: use grades of a sensible size").is_integer():
                 raise ValueError(f"{name}[{q!r}][{d!r}] is {r!r}; relevance must be an integer "
                                  "grade as in trec_eval (round or map your grades first)")
             row[V.id_str(d, where)] = int(r)

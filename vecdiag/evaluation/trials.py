@@ -147,6 +147,12 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
         raise ValueError(f"qrels name no relevant document (every grade of the "
                          f"{len(qrels)} judged queries is 0 or below): there is nothing "
                          "for a fix to find; pass judgments with relevant documents")
+    n_judged = sum(1 for docs in qrels.values() if docs)     # the queries compare pairs
+    if opts.method in ("ttest", "bootstrap") and n_judged < 2:
+        # paired_test refuses one difference; it did so only once every fix had searched
+        raise ValueError(f"method={opts.method!r} needs at least 2 judged queries to compare "
+                         f"a fix with the baseline; the qrels judge {n_judged} of the "
+                         "query_ids: judge more queries, or use method='randomization'")
     n_rows = len(corpus)
     if len(doc_ids) != n_rows:
         raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")

@@ -120,13 +120,13 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
                 res = store.search(Q, k)
                 rec, _ = recall_per_query(res.indices, exact.indices, truth, index, Q)
                 store_seconds += res.seconds
-                points[v] = SweepPoint(recall=float(rec.mean()), latency_ms=1000 * res.seconds / len(Q),
+                points[v] = SweepPoint(recall=mean_recall(rec, k), latency_ms=1000 * res.seconds / len(Q),
                                        ci=_bootstrap(rec, rng), short=int((res.n_returned < k).sum()))
         finally:
             store._restore(state)
     suggested = next((v for v in sorted(points) if points[v].recall >= target), None)
     t_total = time.perf_counter() - t0  # exact search, the store's searches, recall
-    recall = float(per_query.mean())
+    recall = mean_recall(per_query, k)
     ci = _bootstrap(per_query, rng)
     convention = convention_check(store, got, got_true)
     norms = _norm_summary(index)
@@ -233,6 +233,24 @@ def recall_per_query(got: np.ndarray, exact: np.ndarray, truth: np.ndarray, inde
                 found.add(pos)
         recall[i] = len(found) / k
     return recall, got_true
+
+
+def mean_recall(per_query: np.ndarray, k: int) -> float:
+    """The mean of per-query recalls ``found / k``, as ``sum(found) / (k * n)``: one
+    division, so a recall of exactly 0.4 (12 of 30) is the float 0.4.
+
+    subtle: the mean of 0.4, 0.3 and 0.5 in floating point is 0.39999999999999997, and
+    ``--fail-below 0.4`` (or a sweep's ``target``) read it as below the threshold.
+
+    Examples
+    --------
+    >>> mean_recall(np.array([0.4, 0.3, 0.5]), 10), float(np.mean([0.4, 0.3, 0.5]))
+    (0.4, 0.39999999999999997)
+    """
+    if not len(per_query):
+        return float("nan")
+    found = np.rint(np.asarray(per_query, dtype=np.float64) * k)   # whole counts, exactly
+    return float(found.sum()) / (k * len(per_query))
 
 
 def _bootstrap(values: np.ndarray, rng, level: float = 0.95) -> tuple:
