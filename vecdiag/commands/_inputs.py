@@ -111,82 +111,17 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
             raise ValueError("CORPUS is a BEIR folder, which brings its own queries, texts "
                              "and ids; drop --queries/--texts/--ids/--query-texts/--query-ids "
                              "(--qrels and --id-field are allowed)")
-        import warnings
-
-        with warnings.catch_warnings(record=True) as caught:  # what load_beir says: notes
-            warnings.simplefilter("always")
-            data = _load_beir_folder(path, id_field, qrels, finite_corpus)
-        if finite_corpus:
-            corpus_X, queries_X, model = (data.corpus_embeddings, data.query_embeddings,
-                                          data.model_name)
-        else:   # rows with NaN or inf stay (check's finding), which a Dataset refuses
-            from ..datasets import stored_embeddings
-
-            corpus_X, model = stored_embeddings(path, "corpus", data.corpus_ids, finite=False)
-            queries_X = (stored_embeddings(path, "queries", data.query_ids)[0]
-                         if model is not None else None)
-        if corpus_X is None:
-            raise ValueError(f"CORPUS: the folder {path} holds no stored embeddings "
-                             "(emb_<model>_corpus.npy); pass a .npy/.npz/.parquet file")
-        inp = Inputs(corpus=corpus_X, ids=data.corpus_ids,
-                     texts=data.corpus_texts, queries=queries_X,
-                     query_ids=data.query_ids, query_texts=data.query_texts,
-                     qrels=data.qrels, name=path.name, model_name=model)
-        for w in caught:
-            if issubclass(w.category, UserWarning):
-                inp.notes.append(str(w.message))
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        inp.notes.append(f"read the BEIR folder {path.name} with its stored "
-                         f"{model} embeddings, rows matched by id"
-                         + (f"; judgments from {Path(qrels).name}" if qrels else ""))
-        if queries_X is not None:
-            inp.notes.append(f"queries: the {len(data.query_ids)} judged queries of "
-                             "queries.jsonl (unjudged ones are left out, also from the "
-                             "query/corpus shift)")
-        return inp
+        return _beir_inputs(path, qrels, id_field, finite_corpus)
     else:
         inp = Inputs(corpus=load_vectors(path, key=key, name="CORPUS", finite=finite_corpus),
                      name=path.stem)
-    n = inp.corpus.shape[0]
-    if ids is not None:
-        inp.ids = _check_count(read_ids(ids, "--ids"), n, "--ids", "CORPUS rows")
-        if inp.is_lazy:
-            inp.notes.append("document ids read from --ids (the ids stored with the shards, "
-                             "if any, are not used)")
-    elif not inp.is_lazy and (path.parent / f"{path.stem}_ids.txt").is_file():
-        sibling = path.parent / f"{path.stem}_ids.txt"
-        inp.ids = _check_count(read_ids(sibling, sibling.name), n, sibling.name, "CORPUS rows")
-        inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
-    elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".npz"):
-        _stored_ids(inp, path, key, n)
+    _corpus_ids(inp, path, ids, key)
     beir_queries = None
     if texts is not None:
-        beir_queries = _read_texts(inp, Path(texts), n, id_field)
+        beir_queries = _read_texts(inp, Path(texts), inp.corpus.shape[0], id_field)
     if queries is not None:
-        qpath = Path(queries)
-        inp.queries = load_vectors(qpath, key=key, name="--queries")
-        m = inp.queries.shape[0]
-        inp.notes.append(f"queries: all {m} rows of --queries, judged or not (the query/"
-                         "corpus shift uses every one; a BEIR folder as CORPUS uses only its "
-                         "judged queries, so its shift figure can differ)")
-        if query_ids is not None:
-            inp.query_ids = _check_count(read_ids(query_ids, "--query-ids"), m,
-                                         "--query-ids", "query rows")
-        elif (qpath.parent / f"{qpath.stem}_ids.txt").is_file():
-            sibling = qpath.parent / f"{qpath.stem}_ids.txt"
-            inp.query_ids = _check_count(read_ids(sibling, sibling.name), m, sibling.name,
-                                         "query rows")
-            inp.notes.append(f"query ids read from {sibling.name}, next to --queries")
-        elif beir_queries is not None and len(beir_queries) == m:
-            inp.query_ids = list(beir_queries)
-            inp.notes.append("query ids taken from queries.jsonl in file order (one per "
-                             "query row); pass --query-ids if the rows are in another order")
-        if query_texts is not None:
-            _read_query_texts(inp, Path(query_texts), m, id_field)
-        elif inp.query_ids is not None and beir_queries is not None:
-            inp.query_texts = [beir_queries.get(q, "") for q in inp.query_ids]
-            inp.notes.append("query texts taken from queries.jsonl of --texts, by query id")
+        _query_inputs(inp, Path(queries), query_ids, query_texts, key, id_field,
+                      beir_queries)
     elif query_ids is not None or query_texts is not None:
         raise ValueError(f"{'--query-ids' if query_ids is not None else '--query-texts'} "
                          "needs --queries (the query vectors)")
@@ -204,6 +139,92 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
         raise ValueError(f"--queries have {inp.queries.shape[1]} dims but CORPUS has "
                          f"{inp.corpus.shape[1]}; embed both with the same model")
     return inp
+
+
+def _beir_inputs(path: Path, qrels, id_field, finite_corpus: bool) -> Inputs:
+    """A BEIR folder as CORPUS: its stored embeddings, ids, texts, queries and judgments
+    (what load_beir warns becomes a note)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = _load_beir_folder(path, id_field, qrels, finite_corpus)
+    if finite_corpus:
+        corpus_X, queries_X, model = (data.corpus_embeddings, data.query_embeddings,
+                                      data.model_name)
+    else:   # rows with NaN or inf stay (check's finding), which a Dataset refuses
+        from ..datasets import stored_embeddings
+
+        corpus_X, model = stored_embeddings(path, "corpus", data.corpus_ids, finite=False)
+        queries_X = (stored_embeddings(path, "queries", data.query_ids)[0]
+                     if model is not None else None)
+    if corpus_X is None:
+        raise ValueError(f"CORPUS: the folder {path} holds no stored embeddings "
+                         "(emb_<model>_corpus.npy); pass a .npy/.npz/.parquet file")
+    inp = Inputs(corpus=corpus_X, ids=data.corpus_ids,
+                 texts=data.corpus_texts, queries=queries_X,
+                 query_ids=data.query_ids, query_texts=data.query_texts,
+                 qrels=data.qrels, name=path.name, model_name=model)
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            inp.notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    inp.notes.append(f"read the BEIR folder {path.name} with its stored "
+                     f"{model} embeddings, rows matched by id"
+                     + (f"; judgments from {Path(qrels).name}" if qrels else ""))
+    if queries_X is not None:
+        inp.notes.append(f"queries: the {len(data.query_ids)} judged queries of "
+                         "queries.jsonl (unjudged ones are left out, also from the "
+                         "query/corpus shift)")
+    return inp
+
+
+def _corpus_ids(inp: Inputs, path: Path, ids, key) -> None:
+    """Document ids: from --ids, else a ``<stem>_ids.txt`` beside CORPUS, else the ids a
+    .parquet or .npz file stores."""
+    n = inp.corpus.shape[0]
+    if ids is not None:
+        inp.ids = _check_count(read_ids(ids, "--ids"), n, "--ids", "CORPUS rows")
+        if inp.is_lazy:
+            inp.notes.append("document ids read from --ids (the ids stored with the shards, "
+                             "if any, are not used)")
+    elif not inp.is_lazy and (path.parent / f"{path.stem}_ids.txt").is_file():
+        sibling = path.parent / f"{path.stem}_ids.txt"
+        inp.ids = _check_count(read_ids(sibling, sibling.name), n, sibling.name, "CORPUS rows")
+        inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
+    elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".npz"):
+        _stored_ids(inp, path, key, n)
+
+
+def _query_inputs(inp: Inputs, qpath: Path, query_ids, query_texts, key, id_field,
+                  beir_queries) -> None:
+    """--queries with their ids (--query-ids, a ``<stem>_ids.txt`` beside them, or the
+    file order of the queries.jsonl of --texts) and texts."""
+    from ..io import load_vectors
+
+    inp.queries = load_vectors(qpath, key=key, name="--queries")
+    m = inp.queries.shape[0]
+    inp.notes.append(f"queries: all {m} rows of --queries, judged or not (the query/"
+                     "corpus shift uses every one; a BEIR folder as CORPUS uses only its "
+                     "judged queries, so its shift figure can differ)")
+    if query_ids is not None:
+        inp.query_ids = _check_count(read_ids(query_ids, "--query-ids"), m,
+                                     "--query-ids", "query rows")
+    elif (qpath.parent / f"{qpath.stem}_ids.txt").is_file():
+        sibling = qpath.parent / f"{qpath.stem}_ids.txt"
+        inp.query_ids = _check_count(read_ids(sibling, sibling.name), m, sibling.name,
+                                     "query rows")
+        inp.notes.append(f"query ids read from {sibling.name}, next to --queries")
+    elif beir_queries is not None and len(beir_queries) == m:
+        inp.query_ids = list(beir_queries)
+        inp.notes.append("query ids taken from queries.jsonl in file order (one per "
+                         "query row); pass --query-ids if the rows are in another order")
+    if query_texts is not None:
+        _read_query_texts(inp, Path(query_texts), m, id_field)
+    elif inp.query_ids is not None and beir_queries is not None:
+        inp.query_texts = [beir_queries.get(q, "") for q in inp.query_ids]
+        inp.notes.append("query texts taken from queries.jsonl of --texts, by query id")
 
 
 def _open_shards(corpus: str, key) -> Inputs:
