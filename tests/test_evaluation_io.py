@@ -275,6 +275,34 @@ def test_a_grade_or_score_past_the_float_range_is_refused_by_name(tmp_path, caps
     assert ev.mean == {"ndcg@10": 1.0, "map": 1.0}
 
 
+def test_decimal_scores_and_grades_from_a_database_are_read_as_numbers():
+    """A NUMERIC column comes back from a database as decimal.Decimal, which is not a
+    numbers.Real: evaluate refused such scores and grades as "not real numbers". They are
+    read as the floats and integers they hold (the figures equal pytrec_eval's on the same
+    run), and a NaN, a signalling NaN or a fractional grade is still refused."""
+    from decimal import Decimal
+
+    trec = _pytrec_eval()
+    rng = np.random.default_rng(5)
+    docs = [f"d{i}" for i in range(12)]
+    run = {f"q{j}": {d: Decimal(str(round(float(rng.random()), 3))) for d in docs}
+           for j in range(4)}
+    qrels = {f"q{j}": {d: Decimal(int(rng.integers(0, 3))) for d in docs[:6]}
+             for j in range(4)}
+    plain_run = {q: {d: float(s) for d, s in row.items()} for q, row in run.items()}
+    plain_qrels = {q: {d: int(r) for d, r in row.items()} for q, row in qrels.items()}
+    ev = vd.evaluate(run, qrels, metrics=["ndcg@10", "map"])
+    ref = trec.RelevanceEvaluator(plain_qrels, {"ndcg_cut_10", "map"}).evaluate(plain_run)
+    for q in run:
+        assert ev.per_query["ndcg@10"][q] == pytest.approx(ref[q]["ndcg_cut_10"], abs=1e-12)
+        assert ev.per_query["map"][q] == pytest.approx(ref[q]["map"], abs=1e-12)
+    for bad in (Decimal("NaN"), Decimal("sNaN")):
+        with pytest.raises(ValueError, match=r"run\['q'\]\['a'\] is nan; scores must be"):
+            vd.evaluate({"q": {"a": bad}}, {"q": {"a": 1}})
+    with pytest.raises(ValueError, match=r"relevance must be an integer grade"):
+        vd.evaluate({"q": {"a": 1.0}}, {"q": {"a": Decimal("1.5")}})
+
+
 @pytest.mark.parametrize("tag", [5, ["a"], b"run"])
 def test_save_run_names_a_tag_that_is_not_a_string(tmp_path, tag):
     # tag=5 failed as "'int' object is not iterable"; a list of one word was accepted

@@ -13,6 +13,7 @@ a NaN id is refused). The string order matters for ties (see :func:`ranked_docs`
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 
@@ -122,6 +123,10 @@ def _below_the_rest(scores: np.ndarray, demoted: np.ndarray, real: np.ndarray) -
 
 # the largest whole number a float64 holds: grades beyond it cannot become gains
 _FLOAT_MAX = int(np.finfo(np.float64).max)
+# scores and grades: real numbers, and decimal.Decimal, which a database's NUMERIC column
+# gives (not a numbers.Real: it refuses to mix with floats, but converts to one exactly
+# enough for a score)
+_REAL = (numbers.Real, decimal.Decimal)
 
 
 def _as_float(value, where: str, rule: str) -> float:
@@ -129,6 +134,8 @@ def _as_float(value, where: str, rule: str) -> float:
     naming ``where``, not Python's bare 'int too large to convert to float'."""
     try:
         return float(value)
+    except ValueError:                  # a signalling Decimal NaN refuses conversion
+        return math.nan
     except OverflowError:
         raise ValueError(f"{where} is a number beyond the range of a float (|x| above "
                          f"1.8e308, given as {type(value).__name__}); {rule}") from None
@@ -167,7 +174,7 @@ def as_run(run, name: str = "run") -> dict:
                                      "are read as strings; make document ids unique")
                 row[ds] = s
                 continue
-            if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Real):
+            if isinstance(s, (bool, np.bool_)) or not isinstance(s, _REAL):
                 raise TypeError(f"{name}[{q!r}][{d!r}] is {type(s).__name__} {s!r}; "
                                 "scores must be real numbers")
             s = _as_float(s, f"{name}[{q!r}][{d!r}]", "scores must be finite numbers")
@@ -195,7 +202,7 @@ def as_qrels(qrels, name: str = "qrels") -> dict:
             if type(r) is int and -_FLOAT_MAX <= r <= _FLOAT_MAX:  # the common case first
                 row[d if type(d) is str else V.id_str(d, where)] = r
                 continue
-            if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real):
+            if isinstance(r, (bool, np.bool_)) or not isinstance(r, _REAL):
                 raise TypeError(f"{name}[{q!r}][{d!r}] is {type(r).__name__} {r!r}; "
                                 "relevance must be an integer (0 = not relevant, 1+ = relevant)")
             if not _as_float(r, f"{name}[{q!r}][{d!r}]", "relevance grades are gains, held "
