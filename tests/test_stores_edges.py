@@ -849,3 +849,52 @@ def test_pgvector_installed_in_a_schema_outside_the_search_path(pg_server, rng):
         order = np.argsort(np.array(store.fetch().ids.tolist()))
         np.testing.assert_array_equal(store.fetch().vectors[order], X)
         store.conn.close()
+
+
+@pytest.mark.parametrize("kind", ["faiss", "pgvector", "qdrant", "chroma"])
+def test_a_zero_query_on_a_cosine_store_is_refused_as_knn_refuses_it(kind, pg_server,
+                                                                      qdrant_path,
+                                                                      chroma_client, rng):
+    """A zero query has no direction: vd.knn refuses it under cosine, but Store.search sent
+    it and returned an arbitrary list in silence (pgvector scored every row NaN, faiss,
+    Qdrant and Chroma 0). It is refused by row; the other queries, on their own, are
+    answered as an exact NumPy cosine search."""
+    X = rng.normal(size=(30, 4)).astype(np.float32)
+    Q = rng.normal(size=(3, 4)).astype(np.float32)
+    Q[1] = 0.0
+    client = None
+    if kind == "faiss":
+        import faiss
+
+        index = faiss.index_factory(4, "L2norm,Flat", faiss.METRIC_INNER_PRODUCT)
+        index.add(X)
+        store = vd.stores.faiss(index)
+    elif kind == "pgvector":
+        pg_table(pg_server, "zero_query", X, m=16, ef_construction=64)
+        store = vd.stores.pgvector(pg_server, "zero_query")
+    elif kind == "qdrant":
+        from qdrant_client import QdrantClient, models
+
+        client = QdrantClient(path=os.path.join(qdrant_path, "zero-query"))
+        client.create_collection("z", vectors_config=models.VectorParams(
+            size=4, distance=models.Distance.COSINE))
+        client.upsert("z", models.Batch(ids=list(range(30)), vectors=X.tolist()))
+        store = vd.stores.qdrant(client, "z")
+    else:
+        col = chroma_client.create_collection("zero-query", metadata={"hnsw:space": "cosine"},
+                                              embedding_function=None)
+        col.add(ids=[str(i) for i in range(30)], embeddings=X)
+        store = vd.stores.chroma(col)
+    assert store.metric == "cosine"
+    with pytest.raises(ValueError, match="queries has a zero vector at row 1, which has no "
+                                         "direction"):
+        store.search(Q, k=3)
+    with pytest.raises(ValueError, match="queries has a zero vector at row 1"):
+        vd.audit(store, Q, k=3)
+    with pytest.raises(ValueError, match="query is a zero vector"):
+        vd.explain_neighbors(Q[1], store, expected=[store.fetch().ids[0]])
+    kept = Q[[0, 2]]
+    got = np.array([[int(i) for i in row] for row in store.search(kept, k=3).ids])
+    np.testing.assert_array_equal(got, _exact_top(X, kept, 3, "cosine"))
+    if client is not None:
+        client.close()

@@ -377,7 +377,12 @@ class Store:
                              f"range (|x| > 3.4e38); {self.describe()} compares float32 "
                              "vectors, in which they are inf: check those queries (embed "
                              "them with the model that filled the store)")
-        return self._as_searched(Q32)
+        Q = self._as_searched(Q32)
+        if self.metric == "cosine" and Q.shape[0]:
+            # as vd.knn: a zero query has no direction; the stores answer it with an
+            # arbitrary list (pgvector scores every row NaN, faiss, Qdrant and Chroma 0)
+            V.zero_rows(np.abs(Q).max(axis=1), "queries")
+        return Q
 
     def _as_searched(self, Q: np.ndarray) -> np.ndarray:
         """The queries as the store compares them (the exact truth is computed for the

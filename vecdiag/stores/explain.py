@@ -64,6 +64,8 @@ def explain_in_store(explain, query, store, *, k: int = 10, returned=None, embed
         query = as_embedder(embedder).encode([query], kind="query")[0]
     q = V.as_vector(query, "query")
     q = store._as_searched(q[None, :])[0]   # as the store compares it (halfvec: float16)
+    if store.metric == "cosine":            # named as the one query it is (search says queries)
+        V.zero_rows(np.abs(q).max(), "query")
     k = V.check_k(k, len(index))
     got = store.search(q[None, :], k)
     returned_ids = [v for v in got.ids[0].tolist() if v is not None]
