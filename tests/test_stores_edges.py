@@ -898,3 +898,30 @@ def test_a_zero_query_on_a_cosine_store_is_refused_as_knn_refuses_it(kind, pg_se
     np.testing.assert_array_equal(got, _exact_top(X, kept, 3, "cosine"))
     if client is not None:
         client.close()
+
+
+def test_pgvector_settings_outside_postgresql_range_are_refused_when_set(pg_server, rng):
+    """pgvector bounds hnsw.ef_search (1 .. 1000) and ivfflat.probes; set_params(ef_search=
+    2000) was taken and the next search failed inside psycopg (InvalidParameterValue, which
+    'vecdiag audit --sweep ef_search=10,2000' reported as an internal error, a bug in
+    vecdiag). The value is refused where it is given, with the range PostgreSQL reports in
+    pg_settings; the largest value it takes searches exactly on a small table."""
+    import psycopg
+
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    Q = rng.normal(size=(3, 4)).astype(np.float32)
+    pg_table(pg_server, "ef_range", X, opclass="vector_l2_ops", m=16, ef_construction=64)
+    store = vd.stores.pgvector(pg_server, "ef_range", force_index=True)
+    with psycopg.connect(pg_server) as conn:
+        conn.execute("SELECT '[1]'::vector")
+        low, high = conn.execute("SELECT min_val::int, max_val::int FROM pg_settings "
+                                 "WHERE name = 'hnsw.ef_search'").fetchone()
+    message = f"ef_search={high + 1} is outside the range .* \\({low} to {high}\\)"
+    with pytest.raises(ValueError, match=message):
+        store.set_params(ef_search=high + 1)
+    with pytest.raises(ValueError, match=message):
+        vd.audit(store, Q, k=5, sweep={"ef_search": [10, high + 1]})
+    assert store.params["ef_search"] == 40                    # left as it was
+    got = store.set_params(ef_search=high).search(Q, k=5)
+    assert store.params["plan"] == "index scan"
+    np.testing.assert_array_equal(np.array(got.ids.tolist()), _exact_top(X, Q, 5, "euclidean"))

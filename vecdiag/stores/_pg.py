@@ -225,6 +225,19 @@ class PgVectorStore(_Catalog, Store):
             p["plan"] = self.cache["plan"]
         return p
 
+    def _check_setting(self, name, value):
+        """PostgreSQL refuses a value outside the setting's range (hnsw.ef_search 1 ..
+        1000) only when a search sets it: the range is read from pg_settings here."""
+        guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
+        self._current(name)             # loads pgvector, which defines its settings
+        rows = self._q("SELECT min_val::bigint, max_val::bigint FROM pg_settings "
+                       "WHERE name = %s", (guc,))
+        if rows and rows[0][0] is not None and not rows[0][0] <= value <= rows[0][1]:
+            low, high = rows[0]
+            raise ValueError(f"{name}={value} is outside the range PostgreSQL takes for "
+                             f"{guc} ({low} to {high}); pass a value in it")
+        return value
+
     def _apply(self, name, value):
         self._settings[name] = int(value)
 

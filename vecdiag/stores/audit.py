@@ -191,7 +191,8 @@ def parse_sweep(sweep, store: Store):
     canon = store._canonical(name)
     if isinstance(values, (str, bytes)) or not np.iterable(values) or not len(values):
         raise ValueError(f"sweep values of {name} must be a non-empty list of whole numbers")
-    return canon, sorted({V.check_positive_int(v, f"sweep value of {name}") for v in values})
+    return canon, sorted({store._check_setting(canon, V.check_positive_int(
+        v, f"sweep value of {name}")) for v in values})
 
 
 def exact_scores(index, Q: np.ndarray, positions: np.ndarray) -> np.ndarray:

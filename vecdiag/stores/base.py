@@ -189,10 +189,15 @@ class Store:
         resolved = {}
         for name, value in settings.items():
             canon = self._canonical(name)
-            resolved[canon] = V.check_positive_int(value, name)
+            resolved[canon] = self._check_setting(canon, V.check_positive_int(value, name))
         for canon, value in resolved.items():
             self._apply(canon, value)
         return self
+
+    def _check_setting(self, name: str, value: int) -> int:
+        """``value`` if the store takes it for setting ``name`` (a ValueError naming the
+        range otherwise); an adapter whose store bounds a setting overrides it."""
+        return value
 
     def setting_advice(self, setting: str, current) -> str:
         """What to do about low recall when no sweep has measured the setting."""
