@@ -334,6 +334,30 @@ def test_faiss_negative_ids_are_ids_and_minus_one_is_refused():
         vd.stores.faiss(bad)
 
 
+def test_faiss_ivf_ids_of_minus_one_are_refused_as_in_an_idmap(faiss_data):
+    """An IVF filled with add_with_ids keeps the ids in its lists; one of them -1 (faiss's
+    empty slot) was read, never returned by a search, and the audit of an exhaustive search
+    (nprobe = nlist) reported 'the index gave up early' and lost recall. It is refused, as
+    in an IDMap; other negative ids are answered as exact NumPy L2 search."""
+    faiss, X, Q = faiss_data
+    ids = np.arange(len(X)) - 3                            # -3 .. 596: -1 at row 2
+    index = faiss.index_factory(X.shape[1], "IVF8,Flat")
+    index.train(X)
+    index.add_with_ids(X, ids)
+    index.nprobe = 8
+    with pytest.raises(ValueError, match=r"holds 1 vectors with id -1 \(in list \d+\)"):
+        vd.stores.faiss(index).search(Q, 5)
+    with pytest.raises(ValueError, match="with id -1"):
+        vd.audit(vd.stores.faiss(index), Q, k=5, sweep=False)
+    keep = ids != -1
+    good = faiss.index_factory(X.shape[1], "IVF8,Flat")
+    good.train(X)
+    good.add_with_ids(X[keep], ids[keep])
+    good.nprobe = 8
+    got = vd.stores.faiss(good).search(Q, 5).ids.tolist()
+    assert got == ids[keep][_exact_top(X[keep], Q, 5, "euclidean")].tolist()
+
+
 def test_pgvector_partial_index_is_named_as_the_reason_it_goes_unused(pg_server, rng):
     """A partial HNSW index (WHERE cat = 1) serves only searches whose where= implies its
     predicate: the audit said "a table this small" and advised force_index=True, already
