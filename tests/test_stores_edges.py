@@ -949,3 +949,27 @@ def test_pgvector_settings_outside_postgresql_range_are_refused_when_set(pg_serv
     got = store.set_params(ef_search=high).search(Q, k=5)
     assert store.params["plan"] == "index scan"
     np.testing.assert_array_equal(np.array(got.ids.tolist()), _exact_top(X, Q, 5, "euclidean"))
+
+
+def test_a_store_passed_as_an_array_names_its_fetch(faiss_data):
+    """vd.diagnose(store) (or vd.knn, vd.pca) said 'corpus has dtype object (mixed or
+    ragged entries...)': np.asarray made the store a 0-d object array. It now says the
+    argument is a vector store and how to pass its vectors; diagnosed that way, the store
+    gives the findings of vd.diagnose on the array it was filled from."""
+    faiss, X, Q = faiss_data
+    X, Q = X[:200], Q[:6]
+    index = faiss.IndexFlatIP(X.shape[1])
+    index.add(X)
+    store = vd.stores.faiss(index)
+    for call, name in ((lambda: vd.diagnose(store), "corpus"),
+                       (lambda: vd.knn(Q, store, k=3), "corpus"),
+                       (lambda: vd.pca(store), "X")):
+        with pytest.raises(TypeError, match=f"{name} is a vector store \\(faiss IndexFlatIP\\), "
+                                            f"not an array; pass its vectors, {name}"
+                                            r"\.fetch\(\)\.vectors"):
+            call()
+    want = vd.diagnose(X, queries=Q, k=5, metric="dot").findings
+    for got in (vd.diagnose(store.fetch(), queries=Q, k=5).findings,
+                vd.diagnose(store.fetch().vectors, queries=Q, k=5, metric="dot").findings):
+        assert [(f.code, f.severity, f.summary) for f in got] == \
+            [(f.code, f.severity, f.summary) for f in want]
