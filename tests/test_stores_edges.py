@@ -973,3 +973,34 @@ def test_a_store_passed_as_an_array_names_its_fetch(faiss_data):
                 vd.diagnose(store.fetch().vectors, queries=Q, k=5, metric="dot").findings):
         assert [(f.code, f.severity, f.summary) for f in got] == \
             [(f.code, f.severity, f.summary) for f in want]
+
+
+def test_qdrant_folder_opened_by_path_twice_shares_one_client(qdrant_path, rng):
+    """Local mode lets one client at a time into a folder, and a store made from the path
+    held its own: a second store on that folder (another collection, or a notebook cell
+    run again while the first store was alive) was refused as 'open in another Qdrant
+    client ... close it first', a client the user could not reach. Stores of one folder
+    now share the client; both answer as exact NumPy search, and once no store holds it
+    the folder is free for the application's own client."""
+    import gc
+
+    from qdrant_client import QdrantClient, models
+
+    path = os.path.join(qdrant_path, "two-stores")
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    Q = rng.normal(size=(3, 4)).astype(np.float32)
+    client = QdrantClient(path=path)
+    for name, distance in (("a", models.Distance.DOT), ("b", models.Distance.EUCLID)):
+        client.create_collection(name, vectors_config=models.VectorParams(size=4,
+                                                                          distance=distance))
+        client.upsert(name, models.Batch(ids=list(range(40)), vectors=X.tolist()))
+    client.close()
+    first = vd.stores.qdrant(path, "a")
+    again = vd.stores.qdrant(path, "a")
+    other = vd.stores.qdrant(path, "b")
+    for store, metric in ((first, "dot"), (again, "dot"), (other, "euclidean")):
+        got = np.array(store.search(Q, k=5).ids.tolist())
+        np.testing.assert_array_equal(got, _exact_top(X, Q, 5, metric))
+    del first, again, other, store
+    gc.collect()
+    QdrantClient(path=path).close()           # the folder is not held any more
