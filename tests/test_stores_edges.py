@@ -1004,3 +1004,41 @@ def test_qdrant_folder_opened_by_path_twice_shares_one_client(qdrant_path, rng):
     del first, again, other, store
     gc.collect()
     QdrantClient(path=path).close()           # the folder is not held any more
+
+
+def test_pgvector_partitioned_table_searched_through_its_partitions_indexes(pg_server, rng):
+    """An HNSW index on a partitioned table is scanned as its partitions' indexes
+    (EXPLAIN: 'Index Scan using part0_embedding_idx'), a name the store did not look for:
+    it reported 'sequential scan (exact)' and the audit said its recall (0.8) 'says nothing
+    about the index'. The partitions' indexes now count as the parent's; the recall is
+    checked against the same SQL run by psycopg and a NumPy brute-force L2 search."""
+    import psycopg
+
+    X = rng.normal(size=(1500, 8)).astype(np.float32)
+    Q = rng.normal(size=(20, 8)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS parted CASCADE")
+        conn.execute("CREATE TABLE parted (id bigint, part int, embedding vector(8)) "
+                     "PARTITION BY LIST (part)")
+        for p in (0, 1):
+            conn.execute(f"CREATE TABLE parted{p} PARTITION OF parted FOR VALUES IN ({p})")
+        with conn.cursor().copy("COPY parted FROM STDIN") as copy:
+            for i, v in enumerate(X):
+                copy.write_row((i, i % 2, "[" + ",".join(map(repr, v.tolist())) + "]"))
+        conn.execute("CREATE INDEX parted_hnsw ON parted USING hnsw (embedding vector_l2_ops) "
+                     "WITH (m = 4, ef_construction = 8)")
+    store = vd.stores.pgvector(pg_server, "parted", force_index=True).set_params(ef_search=10)
+    audit = vd.audit(store, Q, k=10, sweep=False)
+    assert audit.params["name"] == "parted_hnsw" and audit.params["plan"] == "index scan"
+    assert "index_unused" not in [f.code for f in audit.findings]
+    with psycopg.connect(pg_server) as conn:
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET hnsw.ef_search = 10")
+        got = [[r[0] for r in conn.execute(
+            "SELECT id FROM parted ORDER BY embedding <-> %s::vector LIMIT 10",
+            ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in Q]
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
+    kth = np.sort(D, axis=1)[:, 9]
+    ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
+    assert audit.recall == pytest.approx(ref)
+    assert ref < 1.0                                      # the index, not an exact scan

@@ -21,6 +21,11 @@ OPCLASS = {"cosine_ops": ("cosine", "<=>"), "ip_ops": ("dot", "<#>"),
 OPERATOR = {metric: op for metric, op in OPCLASS.values()}
 # id types whose binary COPY form is their UTF-8 text
 _TEXT_TYPES = ("text", "character varying", "character", "name", "citext")
+# an index and, on a partitioned table, the indexes of its partitions (at any depth)
+_INDEX_AND_PARTITIONS = (
+    "WITH RECURSIVE tree(oid) AS (SELECT %s::oid UNION ALL SELECT i.inhrelid FROM "
+    "pg_inherits i JOIN tree t ON i.inhparent = t.oid) SELECT quote_ident(c.relname) "
+    "FROM tree JOIN pg_class c ON c.oid = tree.oid")
 
 
 class _Catalog:
@@ -120,7 +125,7 @@ class _Catalog:
         rows = self._q(
             "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
             "pg_get_expr(x.indpred, x.indrelid), x.indkey[0] = 0, "
-            "pg_get_indexdef(x.indexrelid, 1, false) "
+            "pg_get_indexdef(x.indexrelid, 1, false), ic.oid "
             "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
             "WHERE x.indrelid = %s AND (x.indkey[0] = %s OR x.indkey[0] = 0) "
@@ -131,7 +136,7 @@ class _Catalog:
                                + re.escape(self._ext_quoted) + r"\.)?(halfvec|vector)"
                                r"\((\d+)\)\)")
         found, elsewhere = [], []
-        for name, am, opclass, options, predicate, on_expression, key in rows:
+        for name, am, opclass, options, predicate, on_expression, key, index_oid in rows:
             cast = None
             if on_expression:
                 match = cast_form.fullmatch(key)
@@ -147,7 +152,8 @@ class _Catalog:
                                  "audit a table indexed with vector_cosine_ops, vector_ip_ops "
                                  "or vector_l2_ops")
             opts = dict(o.split("=", 1) for o in (options or []))
-            found.append((name, am, opclass, opts, OPCLASS[suffix][0], predicate, cast))
+            found.append((name, am, opclass, opts, OPCLASS[suffix][0], predicate, cast,
+                          index_oid))
         if metric is not None:
             V.check_metric(metric)
             matching = [f for f in found if f[4] == metric]
@@ -170,7 +176,9 @@ class _Catalog:
         # the indexes that can serve the search (same metric, same expression): PostgreSQL's
         # planner picks one of them, which the store then reports (_use_planned_index)
         self._candidates = [f for f in found if f[6] == found[0][6]]
-        self._quoted = {f[0]: self._q("SELECT quote_ident(%s)", (f[0],))[0][0]
+        # each one's name as EXPLAIN spells it, with the names of its partitions' indexes
+        # (a partitioned table's plan scans those: part0_embedding_idx, not the parent's)
+        self._quoted = {f[0]: [r[0] for r in self._q(_INDEX_AND_PARTITIONS, (f[7],))]
                         for f in self._candidates}
         if found:
             self.metric = found[0][4]
@@ -207,6 +215,7 @@ class _Catalog:
     def _index_in_plan(self, plan: str):
         """The candidate index an EXPLAIN text scans with (None: none of them)."""
         for f in self._candidates:
-            if re.search(r"\busing " + re.escape(self._quoted[f[0]]) + r" on ", plan):
-                return f
+            for quoted in self._quoted[f[0]]:
+                if re.search(r"\busing " + re.escape(quoted) + r" on ", plan):
+                    return f
         return None
