@@ -1042,3 +1042,35 @@ def test_pgvector_partitioned_table_searched_through_its_partitions_indexes(pg_s
     ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
     assert audit.recall == pytest.approx(ref)
     assert ref < 1.0                                      # the index, not an exact scan
+
+
+def test_pgvector_view_over_an_indexed_table_reads_the_index_it_searches_with(pg_server, rng):
+    """A view declares no index of its own, but PostgreSQL searches it through its table's
+    HNSW index: the store said the column had no index (pass metric=), and with metric=
+    reported an 'exact scan (no vector index)' whose recall was 0.6, refused ef_search and
+    advised rebuilding an index. The index is read from the search's plan (metric, type,
+    ef_search); recall is checked against the same SQL and NumPy brute-force L2."""
+    import psycopg
+
+    X = rng.normal(size=(1500, 8)).astype(np.float32)
+    Q = rng.normal(size=(20, 8)).astype(np.float32)
+    pg_table(pg_server, "viewed", X, opclass="vector_l2_ops", m=4, ef_construction=8,
+             extra_sql=('CREATE OR REPLACE VIEW "Docs View" AS SELECT id AS doc, '
+                        'embedding AS vec FROM viewed',))
+    store = vd.stores.pgvector(pg_server, "Docs View", vector="vec", id="doc",
+                               force_index=True).set_params(ef_search=10)
+    assert store.metric == "euclidean"
+    audit = vd.audit(store, Q, k=10, sweep=False)
+    assert audit.params["index"] == "hnsw" and audit.params["plan"] == "index scan"
+    assert audit.params["ef_search"] == 10
+    with psycopg.connect(pg_server) as conn:
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET hnsw.ef_search = 10")
+        got = [[r[0] for r in conn.execute(
+            'SELECT doc FROM "Docs View" ORDER BY vec <-> %s::vector LIMIT 10',
+            ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in Q]
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
+    kth = np.sort(D, axis=1)[:, 9]
+    ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
+    assert audit.recall == pytest.approx(ref)
+    assert ref < 1.0                                      # the index, not an exact scan

@@ -177,13 +177,18 @@ class PgVectorStore(_Catalog, Store):
         and settings are the ones that decide recall."""
         if len(self._candidates) < 2 or not self.dim:
             return
+        used = self._index_in_plan(self._explain(self._search_sql()))
+        if used is not None:
+            self._use_index(used)
+
+    def _explain(self, query) -> str:
+        """The plan of a search statement (parameters ``q`` and ``k``) for a probe query,
+        with sequential scans off: the index PostgreSQL would search with."""
         probe = "[" + ",".join(["1"] * self.dim) + "]"
         with self.conn.transaction():
             with self._cursor() as cur, _set_local(cur, {"enable_seqscan": "off"}):
-                cur.execute(self._sql.SQL("EXPLAIN ") + self._search_sql(), {"q": probe, "k": 10})
-                used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
-        if used is not None:
-            self._use_index(used)
+                cur.execute(self._sql.SQL("EXPLAIN ") + query, {"q": probe, "k": 10})
+                return " ".join(r[0] for r in cur.fetchall())
 
     def describe(self) -> str:
         return f"pgvector {self._dsn} table {self.table}"

@@ -5,7 +5,9 @@ columns (:meth:`_Catalog._columns`) and which HNSW / IVFFlat index declares the 
 The metric is the operator class of the vector column's index (``vector_cosine_ops`` ->
 cosine, searched with ``<=>``; ``vector_ip_ops`` -> dot, ``<#>``; ``vector_l2_ops`` ->
 euclidean, ``<->``); an index on the column's cast (``::halfvec(n)``, or ``::vector(n)``
-on a column of plain type ``vector``) is searched through that cast.
+on a column of plain type ``vector``) is searched through that cast. A view (or a table
+indexed partition by partition) has no index of its own: the one its search's plan scans
+is read instead (:meth:`_Catalog._planned_indexes`).
 """
 
 from __future__ import annotations
@@ -156,6 +158,11 @@ class _Catalog:
                           index_oid))
         if metric is not None:
             V.check_metric(metric)
+        if not found and not elsewhere:
+            # a view (or a table indexed partition by partition) declares no index of its
+            # own: the one PostgreSQL searches with is read from the search's plan
+            found = self._planned_indexes(metric)
+        if metric is not None:
             matching = [f for f in found if f[4] == metric]
             if found and not matching:
                 raise ValueError(f"metric={metric!r}, but the indexes on {self.vector} declare "
@@ -205,6 +212,32 @@ class _Catalog:
                                f"{self._cast[1]}): it compares the vectors rounded to "
                                "float16, and the vectors read from it are those roundings, "
                                f"not the float32 {self.vector} column")
+
+    def _planned_indexes(self, metric) -> list:
+        """The HNSW / IVFFlat indexes on a plain column that the search's plan scans, per
+        metric (``metric`` or each one), as rows of ``_find_index``'s ``found``."""
+        sql, out = self._sql, []
+        if not self.dim:
+            return out
+        for name in [metric] if metric is not None else list(OPERATOR):
+            query = sql.SQL("SELECT 1 FROM {t} WHERE TRUE{f} ORDER BY {v} OPERATOR({e}.{op}) "
+                            "%(q)s::{e}.{c} LIMIT %(k)s").format(
+                t=self._table_sql, f=self._filter_params, v=self._v, e=self._ext,
+                op=sql.SQL(OPERATOR[name]), c=sql.SQL(self._vtype))
+            for used in dict.fromkeys(re.findall(r'\busing ((?:"(?:[^"]|"")+")|\S+) on ',
+                                                 self._explain(query))):
+                rows = self._q(
+                    "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
+                    "pg_get_expr(x.indpred, x.indrelid), ic.oid FROM pg_index x "
+                    "JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = "
+                    "ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] WHERE "
+                    "quote_ident(ic.relname) = %s AND x.indkey[0] <> 0 "
+                    "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY ic.oid LIMIT 1", (used,))
+                for index, am, opclass, options, predicate, oid in rows:
+                    if OPCLASS.get(opclass.split("_", 1)[-1], (None,))[0] == name:
+                        opts = dict(o.split("=", 1) for o in (options or []))
+                        out.append((index, am, opclass, opts, name, predicate, None, oid))
+        return out
 
     def _use_index(self, found) -> None:
         """Report ``found`` (a row of ``_candidates``) as the index the search uses."""
