@@ -1074,3 +1074,33 @@ def test_pgvector_view_over_an_indexed_table_reads_the_index_it_searches_with(pg
     ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
     assert audit.recall == pytest.approx(ref)
     assert ref < 1.0                                      # the index, not an exact scan
+
+
+def test_pgvector_sweep_measures_the_index_the_search_used(pg_server, rng):
+    """At a high ef_search PostgreSQL's planner prices the HNSW scan above a sequential
+    scan of a small table: the sweep's point at ef_search=1000 was an exact scan, recall
+    1.0, and the audit advised 'raise ef_search to 1000: recall 1.000', a number that says
+    nothing about the index the search at the current setting went through. When that
+    search used the index, the sweep does too; each point is checked against the same SQL
+    (sequential scans off) and NumPy brute-force L2."""
+    import psycopg
+
+    X = rng.normal(size=(2000, 32)).astype(np.float32)
+    Q = rng.normal(size=(20, 32)).astype(np.float32)
+    pg_table(pg_server, "sweep_plan", X, opclass="vector_l2_ops", m=4, ef_construction=8)
+    store = vd.stores.pgvector(pg_server, "sweep_plan")
+    audit = vd.audit(store, Q, k=10, sweep={"ef_search": [40, 1000]})
+    assert audit.params["plan"] == "index scan"
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
+    kth = np.sort(D, axis=1)[:, 9]
+    with psycopg.connect(pg_server) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for ef in (40, 1000):
+            conn.execute(f"SET hnsw.ef_search = {ef}")
+            got = [[r[0] for r in conn.execute(
+                "SELECT id FROM sweep_plan ORDER BY embedding <-> %s::vector LIMIT 10",
+                ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in Q]
+            ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
+            assert audit.sweep[ef].recall == pytest.approx(ref)
+            assert ref < 1.0
+    assert store.force_index is False and "force_index" not in store.params
