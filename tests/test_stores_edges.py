@@ -1104,3 +1104,45 @@ def test_pgvector_sweep_measures_the_index_the_search_used(pg_server, rng):
             assert audit.sweep[ef].recall == pytest.approx(ref)
             assert ref < 1.0
     assert store.force_index is False and "force_index" not in store.params
+
+
+def test_pgvector_explain_measures_a_raised_setting_on_the_index(pg_server, rng):
+    """explain_neighbors' ann_miss tries higher ef_search values and the sampled recall
+    they buy; at ef_search=320 PostgreSQL scanned this small table exactly, so the
+    explanation promised 'recall ... -> 1.000'. The raised setting is measured through the
+    index the explained search used: the sampled recall equals the same SQL (sequential
+    scans off) scored against NumPy brute-force L2."""
+    import psycopg
+
+    X = rng.normal(size=(2000, 32)).astype(np.float32)
+    Q = rng.normal(size=(60, 32)).astype(np.float32)
+    pg_table(pg_server, "explain_plan", X, opclass="vector_l2_ops", m=4, ef_construction=8)
+    store = vd.stores.pgvector(pg_server, "explain_plan").set_params(ef_search=160)
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
+    top = np.argsort(D, axis=1)[:, :10]
+
+    def index_search(conn, queries, ef):
+        conn.execute(f"SET hnsw.ef_search = {ef}")
+        return [[r[0] for r in conn.execute(
+            "SELECT id FROM explain_plan ORDER BY embedding <-> %s::vector LIMIT 10",
+            ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in queries]
+
+    with psycopg.connect(pg_server) as conn:
+        conn.execute("SET enable_seqscan = off")
+        at160, at320 = index_search(conn, Q, 160), index_search(conn, Q, 320)
+        case = next((i, d) for i in range(len(Q)) for d in top[i]
+                    if d not in at160[i] and d in at320[i])
+        rows = np.sort(np.random.default_rng(0).choice(len(X), size=200, replace=False))
+        ids = np.array(store.fetch().ids[rows].tolist())           # the sampled documents
+        sampled = index_search(conn, X[ids], 320)
+    store.search(Q[case[0]][None, :], k=10)
+    assert store.params["plan"] == "index scan"                 # the search explained
+    exp = vd.explain_neighbors(Q[case[0]], store, expected=[int(case[1])], k=10)
+    cause = next(c for c in exp.causes if c.code == "ann_miss")
+    assert cause.evidence["suggested"] == 320
+    S = np.linalg.norm(X[ids][:, None, :].astype(np.float64) - X[None].astype(np.float64),
+                       axis=2)
+    kth = np.sort(S, axis=1)[:, 9]
+    ref = np.mean([np.sum(S[i, sampled[i]] <= kth[i] + 1e-6) / 10 for i in range(len(ids))])
+    assert cause.evidence["sample_recall_after"] == pytest.approx(ref)
+    assert ref < 1.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from .base import Store
 from .checks import convention_check, findings_for, metric_findings, storage_findings
 from .result import StoreAudit, SweepPoint
 
-__all__ = ["audit", "recall_per_query", "exact_scores", "parse_sweep"]
+__all__ = ["audit", "recall_per_query", "exact_scores", "parse_sweep", "through_index"]
 
 # Tie tolerance of recall (as vecdiag.ann_recall): a returned document whose exact score
 # equals the exact k-th score within atol + rtol * |k-th| counts as found.
@@ -114,25 +115,19 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
     if plan is not None:
         setting, values = plan
         state = store._save()
-        # the search above went through the index, and so must the sweep's: at a high
-        # setting PostgreSQL's planner scans a small table exactly instead (recall 1.0,
-        # not the index's) where a table grown large would still use the index
-        through_index = getattr(store, "force_index", None) is False \
-            and params.get("plan") == "index scan"
         try:
-            if through_index:
-                store.force_index = True
-            for v in values:
-                store.set_params(**{setting: v})
-                res = store.search(Q, k)
-                rec, _ = recall_per_query(res.indices, exact.indices, truth, index, Q)
-                store_seconds += res.seconds
-                points[v] = SweepPoint(recall=float(rec.mean()), latency_ms=1000 * res.seconds / len(Q),
-                                       ci=_bootstrap(rec, rng), short=int((res.n_returned < k).sum()))
+            with through_index(store, params.get("plan")):
+                for v in values:
+                    store.set_params(**{setting: v})
+                    res = store.search(Q, k)
+                    rec, _ = recall_per_query(res.indices, exact.indices, truth, index, Q)
+                    store_seconds += res.seconds
+                    points[v] = SweepPoint(recall=float(rec.mean()),
+                                           latency_ms=1000 * res.seconds / len(Q),
+                                           ci=_bootstrap(rec, rng),
+                                           short=int((res.n_returned < k).sum()))
         finally:
             store._restore(state)
-            if through_index:
-                store.force_index = False
     suggested = next((v for v in sorted(points) if points[v].recall >= target), None)
     t_total = time.perf_counter() - t0  # exact search, the store's searches, recall
     recall = float(per_query.mean())
@@ -155,6 +150,22 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
                       latency_ms=1000 * got.seconds / len(Q), convention=convention,
                       setting=setting, sweep=points, suggested=suggested, target=float(target),
                       norms=norms, findings=findings, timings=timings)
+
+
+@contextmanager
+def through_index(store, plan):
+    """Searches in the block go through the store's index when ``plan`` (of its search at
+    the current setting) did: at a higher setting PostgreSQL's planner scans a small table
+    exactly instead (recall 1.0, not the index's), where a table grown large would still
+    use the index. pgvector only (``force_index`` for the block); others are left as is."""
+    force = getattr(store, "force_index", None) is False and plan == "index scan"
+    if force:
+        store.force_index = True
+    try:
+        yield
+    finally:
+        if force:
+            store.force_index = False
 
 
 def parse_sweep(sweep, store: Store):
