@@ -1060,6 +1060,9 @@ def test_pgvector_view_over_an_indexed_table_reads_the_index_it_searches_with(pg
     store = vd.stores.pgvector(pg_server, "Docs View", vector="vec", id="doc",
                                force_index=True).set_params(ef_search=10)
     assert store.metric == "euclidean"
+    with pytest.raises(ValueError, match=r"metric='cosine', but the indexes on vec declare "
+                                         r"viewed_embedding_idx \(vector_l2_ops\)"):
+        vd.stores.pgvector(pg_server, "Docs View", vector="vec", id="doc", metric="cosine")
     audit = vd.audit(store, Q, k=10, sweep=False)
     assert audit.params["index"] == "hnsw" and audit.params["plan"] == "index scan"
     assert audit.params["ef_search"] == 10

@@ -161,7 +161,7 @@ class _Catalog:
         if not found and not elsewhere:
             # a view (or a table indexed partition by partition) declares no index of its
             # own: the one PostgreSQL searches with is read from the search's plan
-            found = self._planned_indexes(metric)
+            found = self._planned_indexes()
         if metric is not None:
             matching = [f for f in found if f[4] == metric]
             if found and not matching:
@@ -213,13 +213,14 @@ class _Catalog:
                                "float16, and the vectors read from it are those roundings, "
                                f"not the float32 {self.vector} column")
 
-    def _planned_indexes(self, metric) -> list:
-        """The HNSW / IVFFlat indexes on a plain column that the search's plan scans, per
-        metric (``metric`` or each one), as rows of ``_find_index``'s ``found``."""
+    def _planned_indexes(self) -> list:
+        """The HNSW / IVFFlat indexes on a plain column that the search's plan scans, for
+        each metric, as rows of ``_find_index``'s ``found`` (a ``metric=`` of another one
+        is then refused there, as for an index of the table's own)."""
         sql, out = self._sql, []
         if not self.dim:
             return out
-        for name in [metric] if metric is not None else list(OPERATOR):
+        for name in OPERATOR:
             query = sql.SQL("SELECT 1 FROM {t} WHERE TRUE{f} ORDER BY {v} OPERATOR({e}.{op}) "
                             "%(q)s::{e}.{c} LIMIT %(k)s").format(
                 t=self._table_sql, f=self._filter_params, v=self._v, e=self._ext,
