@@ -1149,3 +1149,31 @@ def test_pgvector_explain_measures_a_raised_setting_on_the_index(pg_server, rng)
     ref = np.mean([np.sum(S[i, sampled[i]] <= kth[i] + 1e-6) / 10 for i in range(len(ids))])
     assert cause.evidence["sample_recall_after"] == pytest.approx(ref)
     assert ref < 1.0
+
+
+def test_pgvector_names_with_a_percent_sign_are_searched(pg_server, rng):
+    """A name with a % in it (a column "score%", a table docs%s) went into the search
+    statement, which runs with parameters, as written: psycopg read it as a placeholder
+    and every search failed with ProgrammingError ("only '%s', '%b', '%t' are allowed as
+    placeholders"). Such names are searched, a view over them too, and answer as an exact
+    NumPy L2 search."""
+    import psycopg
+
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    Q = rng.normal(size=(5, 4)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute('DROP TABLE IF EXISTS "docs%s" CASCADE')
+        conn.execute('CREATE TABLE "docs%s" ("id%" int, "emb%b" vector(4), "body %" text)')
+        with conn.cursor().copy('COPY "docs%s" FROM STDIN') as copy:
+            for i, v in enumerate(X):
+                copy.write_row((i, "[" + ",".join(map(repr, v.tolist())) + "]", f"t{i}"))
+        conn.execute('CREATE INDEX ON "docs%s" USING hnsw ("emb%b" vector_l2_ops)')
+        conn.execute('CREATE VIEW "view%s" AS SELECT * FROM "docs%s"')
+    want = _exact_top(X, Q, 5, "euclidean")
+    for table in ("docs%s", "view%s"):
+        store = vd.stores.pgvector(pg_server, table, vector="emb%b", id="id%", text="body %",
+                                   force_index=True)
+        assert store.metric == "euclidean"
+        np.testing.assert_array_equal(np.array(store.search(Q, k=5).ids.tolist()), want)
+        assert store.params["plan"] == "index scan"
+        assert store.fetch().texts[:2].tolist() == ["t0", "t1"]

@@ -314,12 +314,12 @@ class PgVectorStore(_Catalog, Store):
 
     def _search_sql(self):
         """The search statement (parameters ``q``, the query, and ``k``)."""
-        sql = self._sql
+        sql, part = self._sql, self._in_params
         cast = sql.SQL("{}.{}").format(self._ext, sql.SQL(self._search_vtype))
         return sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
                        "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
-            i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,
-            f=self._filter_params)
+            i=part(self._id), v=part(self._search_v), op=part(self._op), c=part(cast),
+            t=part(self._table_sql), f=self._filter_params)
 
     def _plan(self, cur, query, q, k) -> str:
         """How PostgreSQL runs the search: through the vector index, or a sequential scan

@@ -217,14 +217,14 @@ class _Catalog:
         """The HNSW / IVFFlat indexes on a plain column that the search's plan scans, for
         each metric, as rows of ``_find_index``'s ``found`` (a ``metric=`` of another one
         is then refused there, as for an index of the table's own)."""
-        sql, out = self._sql, []
+        sql, part, out = self._sql, self._in_params, []
         if not self.dim:
             return out
         for name in OPERATOR:
             query = sql.SQL("SELECT 1 FROM {t} WHERE TRUE{f} ORDER BY {v} OPERATOR({e}.{op}) "
                             "%(q)s::{e}.{c} LIMIT %(k)s").format(
-                t=self._table_sql, f=self._filter_params, v=self._v, e=self._ext,
-                op=sql.SQL(OPERATOR[name]), c=sql.SQL(self._vtype))
+                t=part(self._table_sql), f=self._filter_params, v=part(self._v),
+                e=part(self._ext), op=sql.SQL(OPERATOR[name]), c=sql.SQL(self._vtype))
             for used in dict.fromkeys(re.findall(r'\busing ((?:"(?:[^"]|"")+")|\S+) on ',
                                                  self._explain(query))):
                 rows = self._q(
@@ -239,6 +239,12 @@ class _Catalog:
                         opts = dict(o.split("=", 1) for o in (options or []))
                         out.append((index, am, opclass, opts, name, predicate, None, oid))
         return out
+
+    def _in_params(self, part):
+        """``part`` (names, quoted) for a statement run with parameters, where psycopg
+        reads a % in a name (a column "score%", a table docs%s) as the start of a
+        placeholder: doubled, it is a % again (as where= is, in ``_filter_params``)."""
+        return self._sql.SQL(part.as_string(self.conn).replace("%", "%%"))
 
     def _use_index(self, found) -> None:
         """Report ``found`` (a row of ``_candidates``) as the index the search uses."""
