@@ -122,6 +122,12 @@ def to_array(x, name: str) -> np.ndarray:
             raise TypeError(f"{name} is a sparse torch tensor; pass {name}.to_dense()")
         if str(getattr(x, "dtype", "")) in _TORCH_FLOATS_NUMPY_LACKS:
             x = x.float()           # exact: each of these widens to float32 without loss
+    if module.startswith("vecdiag.stores") and hasattr(x, "fetch"):
+        # a vd.stores Store: np.asarray makes it a 0-d object array ('dtype object')
+        raise TypeError(f"{name} is a vector store ({x.describe()}), not an array; pass "
+                        f"its vectors, {name}.fetch().vectors ({name}.fetch() is a vd.Index, "
+                        "which vd.diagnose and vd.hubness take with its ids and texts; "
+                        "vd.audit and vd.explain_neighbors take the store itself)")
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
         numeric = _pandas_numeric(x)
         if numeric:

@@ -217,6 +217,12 @@ class FaissStore(Store):
                 ptr = inv.get_ids(lst)
                 labels = self._fa.rev_swig_ptr(ptr, size).copy()
                 inv.release_ids(lst, ptr)
+                if (labels == -1).any():    # add_with_ids gave -1, as the IDMap check above
+                    raise ValueError(f"the faiss IVF index holds {int((labels == -1).sum())} "
+                                     f"vectors with id -1 (in list {lst}); faiss returns -1 for "
+                                     "an empty result slot, so a search never returns them "
+                                     "(they would count as misses): re-add them with "
+                                     "another id")
                 yield lst, labels
 
     def _ivf_vectors(self, lst: int, size: int) -> np.ndarray:

@@ -177,13 +177,18 @@ class PgVectorStore(_Catalog, Store):
         and settings are the ones that decide recall."""
         if len(self._candidates) < 2 or not self.dim:
             return
+        used = self._index_in_plan(self._explain(self._search_sql()))
+        if used is not None:
+            self._use_index(used)
+
+    def _explain(self, query) -> str:
+        """The plan of a search statement (parameters ``q`` and ``k``) for a probe query,
+        with sequential scans off: the index PostgreSQL would search with."""
         probe = "[" + ",".join(["1"] * self.dim) + "]"
         with self.conn.transaction():
             with self._cursor() as cur, _set_local(cur, {"enable_seqscan": "off"}):
-                cur.execute(self._sql.SQL("EXPLAIN ") + self._search_sql(), {"q": probe, "k": 10})
-                used = self._index_in_plan(" ".join(r[0] for r in cur.fetchall()))
-        if used is not None:
-            self._use_index(used)
+                cur.execute(self._sql.SQL("EXPLAIN ") + query, {"q": probe, "k": 10})
+                return " ".join(r[0] for r in cur.fetchall())
 
     def describe(self) -> str:
         return f"pgvector {self._dsn} table {self.table}"
@@ -224,6 +229,19 @@ class PgVectorStore(_Catalog, Store):
         if "plan" in self.cache:
             p["plan"] = self.cache["plan"]
         return p
+
+    def _check_setting(self, name, value):
+        """PostgreSQL refuses a value outside the setting's range (hnsw.ef_search 1 ..
+        1000) only when a search sets it: the range is read from pg_settings here."""
+        guc = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}[name]
+        self._current(name)             # loads pgvector, which defines its settings
+        rows = self._q("SELECT min_val::bigint, max_val::bigint FROM pg_settings "
+                       "WHERE name = %s", (guc,))
+        if rows and rows[0][0] is not None and not rows[0][0] <= value <= rows[0][1]:
+            low, high = rows[0]
+            raise ValueError(f"{name}={value} is outside the range PostgreSQL takes for "
+                             f"{guc} ({low} to {high}); pass a value in it")
+        return value
 
     def _apply(self, name, value):
         self._settings[name] = int(value)
@@ -296,12 +314,12 @@ class PgVectorStore(_Catalog, Store):
 
     def _search_sql(self):
         """The search statement (parameters ``q``, the query, and ``k``)."""
-        sql = self._sql
+        sql, part = self._sql, self._in_params
         cast = sql.SQL("{}.{}").format(self._ext, sql.SQL(self._search_vtype))
         return sql.SQL("SELECT {i}, {v} {op} %(q)s::{c} AS d FROM {t} WHERE TRUE{f} "
                        "ORDER BY {v} {op} %(q)s::{c} LIMIT %(k)s").format(
-            i=self._id, v=self._search_v, op=self._op, c=cast, t=self._table_sql,
-            f=self._filter_params)
+            i=part(self._id), v=part(self._search_v), op=part(self._op), c=part(cast),
+            t=part(self._table_sql), f=self._filter_params)
 
     def _plan(self, cur, query, q, k) -> str:
         """How PostgreSQL runs the search: through the vector index, or a sequential scan

@@ -5,7 +5,9 @@ columns (:meth:`_Catalog._columns`) and which HNSW / IVFFlat index declares the 
 The metric is the operator class of the vector column's index (``vector_cosine_ops`` ->
 cosine, searched with ``<=>``; ``vector_ip_ops`` -> dot, ``<#>``; ``vector_l2_ops`` ->
 euclidean, ``<->``); an index on the column's cast (``::halfvec(n)``, or ``::vector(n)``
-on a column of plain type ``vector``) is searched through that cast.
+on a column of plain type ``vector``) is searched through that cast. A view (or a table
+indexed partition by partition) has no index of its own: the one its search's plan scans
+is read instead (:meth:`_Catalog._planned_indexes`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ OPCLASS = {"cosine_ops": ("cosine", "<=>"), "ip_ops": ("dot", "<#>"),
 OPERATOR = {metric: op for metric, op in OPCLASS.values()}
 # id types whose binary COPY form is their UTF-8 text
 _TEXT_TYPES = ("text", "character varying", "character", "name", "citext")
+# an index and, on a partitioned table, the indexes of its partitions (at any depth)
+_INDEX_AND_PARTITIONS = (
+    "WITH RECURSIVE tree(oid) AS (SELECT %s::oid UNION ALL SELECT i.inhrelid FROM "
+    "pg_inherits i JOIN tree t ON i.inhparent = t.oid) SELECT quote_ident(c.relname) "
+    "FROM tree JOIN pg_class c ON c.oid = tree.oid")
 
 
 class _Catalog:
@@ -120,7 +127,7 @@ class _Catalog:
         rows = self._q(
             "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
             "pg_get_expr(x.indpred, x.indrelid), x.indkey[0] = 0, "
-            "pg_get_indexdef(x.indexrelid, 1, false) "
+            "pg_get_indexdef(x.indexrelid, 1, false), ic.oid "
             "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
             "WHERE x.indrelid = %s AND (x.indkey[0] = %s OR x.indkey[0] = 0) "
@@ -131,7 +138,7 @@ class _Catalog:
                                + re.escape(self._ext_quoted) + r"\.)?(halfvec|vector)"
                                r"\((\d+)\)\)")
         found, elsewhere = [], []
-        for name, am, opclass, options, predicate, on_expression, key in rows:
+        for name, am, opclass, options, predicate, on_expression, key, index_oid in rows:
             cast = None
             if on_expression:
                 match = cast_form.fullmatch(key)
@@ -147,9 +154,15 @@ class _Catalog:
                                  "audit a table indexed with vector_cosine_ops, vector_ip_ops "
                                  "or vector_l2_ops")
             opts = dict(o.split("=", 1) for o in (options or []))
-            found.append((name, am, opclass, opts, OPCLASS[suffix][0], predicate, cast))
+            found.append((name, am, opclass, opts, OPCLASS[suffix][0], predicate, cast,
+                          index_oid))
         if metric is not None:
             V.check_metric(metric)
+        if not found and not elsewhere:
+            # a view (or a table indexed partition by partition) declares no index of its
+            # own: the one PostgreSQL searches with is read from the search's plan
+            found = self._planned_indexes()
+        if metric is not None:
             matching = [f for f in found if f[4] == metric]
             if found and not matching:
                 raise ValueError(f"metric={metric!r}, but the indexes on {self.vector} declare "
@@ -170,7 +183,9 @@ class _Catalog:
         # the indexes that can serve the search (same metric, same expression): PostgreSQL's
         # planner picks one of them, which the store then reports (_use_planned_index)
         self._candidates = [f for f in found if f[6] == found[0][6]]
-        self._quoted = {f[0]: self._q("SELECT quote_ident(%s)", (f[0],))[0][0]
+        # each one's name as EXPLAIN spells it, with the names of its partitions' indexes
+        # (a partitioned table's plan scans those: part0_embedding_idx, not the parent's)
+        self._quoted = {f[0]: [r[0] for r in self._q(_INDEX_AND_PARTITIONS, (f[7],))]
                         for f in self._candidates}
         if found:
             self.metric = found[0][4]
@@ -198,6 +213,39 @@ class _Catalog:
                                "float16, and the vectors read from it are those roundings, "
                                f"not the float32 {self.vector} column")
 
+    def _planned_indexes(self) -> list:
+        """The HNSW / IVFFlat indexes on a plain column that the search's plan scans, for
+        each metric, as rows of ``_find_index``'s ``found`` (a ``metric=`` of another one
+        is then refused there, as for an index of the table's own)."""
+        sql, part, out = self._sql, self._in_params, []
+        if not self.dim:
+            return out
+        for name in OPERATOR:
+            query = sql.SQL("SELECT 1 FROM {t} WHERE TRUE{f} ORDER BY {v} OPERATOR({e}.{op}) "
+                            "%(q)s::{e}.{c} LIMIT %(k)s").format(
+                t=part(self._table_sql), f=self._filter_params, v=part(self._v),
+                e=part(self._ext), op=sql.SQL(OPERATOR[name]), c=sql.SQL(self._vtype))
+            for used in dict.fromkeys(re.findall(r'\busing ((?:"(?:[^"]|"")+")|\S+) on ',
+                                                 self._explain(query))):
+                rows = self._q(
+                    "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
+                    "pg_get_expr(x.indpred, x.indrelid), ic.oid FROM pg_index x "
+                    "JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = "
+                    "ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] WHERE "
+                    "quote_ident(ic.relname) = %s AND x.indkey[0] <> 0 "
+                    "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY ic.oid LIMIT 1", (used,))
+                for index, am, opclass, options, predicate, oid in rows:
+                    if OPCLASS.get(opclass.split("_", 1)[-1], (None,))[0] == name:
+                        opts = dict(o.split("=", 1) for o in (options or []))
+                        out.append((index, am, opclass, opts, name, predicate, None, oid))
+        return out
+
+    def _in_params(self, part):
+        """``part`` (names, quoted) for a statement run with parameters, where psycopg
+        reads a % in a name (a column "score%", a table docs%s) as the start of a
+        placeholder: doubled, it is a % again (as where= is, in ``_filter_params``)."""
+        return self._sql.SQL(part.as_string(self.conn).replace("%", "%%"))
+
     def _use_index(self, found) -> None:
         """Report ``found`` (a row of ``_candidates``) as the index the search uses."""
         self._index_name, self._am, self._opclass, self._options = found[:4]
@@ -207,6 +255,7 @@ class _Catalog:
     def _index_in_plan(self, plan: str):
         """The candidate index an EXPLAIN text scans with (None: none of them)."""
         for f in self._candidates:
-            if re.search(r"\busing " + re.escape(self._quoted[f[0]]) + r" on ", plan):
-                return f
+            for quoted in self._quoted[f[0]]:
+                if re.search(r"\busing " + re.escape(quoted) + r" on ", plan):
+                    return f
         return None

@@ -10,6 +10,7 @@ always searches exactly; a server uses HNSW, whose search setting is ``hnsw_ef``
 from __future__ import annotations
 
 import os
+import weakref
 
 import numpy as np
 
@@ -19,6 +20,10 @@ from .base import Store, mask_dsn
 __all__ = ["qdrant", "QdrantStore"]
 
 _METRICS = {"Cosine": "cosine", "Dot": "dot", "Euclid": "euclidean"}
+# local-mode clients this process opened, by folder: local mode lets one client in at a
+# time, so a second store on the folder (another collection, a notebook cell run again)
+# shares the first one's client; it closes when no store holds it
+_LOCAL = weakref.WeakValueDictionary()
 
 
 def qdrant(client_or_path, collection: str, *, text: str | None = None,
@@ -65,8 +70,12 @@ class QdrantStore(Store):
                 raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
                                  "given to QdrantClient(path=...), a URL, or the client")
             else:
+                key = os.path.realpath(where)
                 try:
-                    self.client, self.local = qc.QdrantClient(path=where), True
+                    client = _LOCAL.get(key)
+                    if client is None:
+                        client = _LOCAL[key] = qc.QdrantClient(path=where)
+                    self.client, self.local = client, True
                 except RuntimeError as err:     # local mode: one client per folder
                     if "already accessed" not in str(err):
                         raise

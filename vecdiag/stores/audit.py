@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from .base import Store
 from .checks import convention_check, findings_for, metric_findings, storage_findings
 from .result import StoreAudit, SweepPoint
 
-__all__ = ["audit", "recall_per_query", "exact_scores", "parse_sweep"]
+__all__ = ["audit", "recall_per_query", "exact_scores", "parse_sweep", "through_index"]
 
 # Tie tolerance of recall (as vecdiag.ann_recall): a returned document whose exact score
 # equals the exact k-th score within atol + rtol * |k-th| counts as found.
@@ -115,13 +116,16 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
         setting, values = plan
         state = store._save()
         try:
-            for v in values:
-                store.set_params(**{setting: v})
-                res = store.search(Q, k)
-                rec, _ = recall_per_query(res.indices, exact.indices, truth, index, Q)
-                store_seconds += res.seconds
-                points[v] = SweepPoint(recall=mean_recall(rec, k), latency_ms=1000 * res.seconds / len(Q),
-                                       ci=_bootstrap(rec, rng), short=int((res.n_returned < k).sum()))
+            with through_index(store, params.get("plan")):
+                for v in values:
+                    store.set_params(**{setting: v})
+                    res = store.search(Q, k)
+                    rec, _ = recall_per_query(res.indices, exact.indices, truth, index, Q)
+                    store_seconds += res.seconds
+                    points[v] = SweepPoint(recall=mean_recall(rec, k),
+                                           latency_ms=1000 * res.seconds / len(Q),
+                                           ci=_bootstrap(rec, rng),
+                                           short=int((res.n_returned < k).sum()))
         finally:
             store._restore(state)
     suggested = next((v for v in sorted(points) if points[v].recall >= target), None)
@@ -146,6 +150,22 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
                       latency_ms=1000 * got.seconds / len(Q), convention=convention,
                       setting=setting, sweep=points, suggested=suggested, target=float(target),
                       norms=norms, findings=findings, timings=timings)
+
+
+@contextmanager
+def through_index(store, plan):
+    """Searches in the block go through the store's index when ``plan`` (of its search at
+    the current setting) did: at a higher setting PostgreSQL's planner scans a small table
+    exactly instead (recall 1.0, not the index's), where a table grown large would still
+    use the index. pgvector only (``force_index`` for the block); others are left as is."""
+    force = getattr(store, "force_index", None) is False and plan == "index scan"
+    if force:
+        store.force_index = True
+    try:
+        yield
+    finally:
+        if force:
+            store.force_index = False
 
 
 def parse_sweep(sweep, store: Store):
@@ -191,7 +211,8 @@ def parse_sweep(sweep, store: Store):
     canon = store._canonical(name)
     if isinstance(values, (str, bytes)) or not np.iterable(values) or not len(values):
         raise ValueError(f"sweep values of {name} must be a non-empty list of whole numbers")
-    return canon, sorted({V.check_positive_int(v, f"sweep value of {name}") for v in values})
+    return canon, sorted({store._check_setting(canon, V.check_positive_int(
+        v, f"sweep value of {name}")) for v in values})
 
 
 def exact_scores(index, Q: np.ndarray, positions: np.ndarray) -> np.ndarray:

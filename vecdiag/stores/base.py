@@ -189,10 +189,15 @@ class Store:
         resolved = {}
         for name, value in settings.items():
             canon = self._canonical(name)
-            resolved[canon] = V.check_positive_int(value, name)
+            resolved[canon] = self._check_setting(canon, V.check_positive_int(value, name))
         for canon, value in resolved.items():
             self._apply(canon, value)
         return self
+
+    def _check_setting(self, name: str, value: int) -> int:
+        """``value`` if the store takes it for setting ``name`` (a ValueError naming the
+        range otherwise); an adapter whose store bounds a setting overrides it."""
+        return value
 
     def setting_advice(self, setting: str, current) -> str:
         """What to do about low recall when no sweep has measured the setting."""
@@ -377,7 +382,12 @@ class Store:
                              f"range (|x| > 3.4e38); {self.describe()} compares float32 "
                              "vectors, in which they are inf: check those queries (embed "
                              "them with the model that filled the store)")
-        return self._as_searched(Q32)
+        Q = self._as_searched(Q32)
+        if self.metric == "cosine" and Q.shape[0]:
+            # as vd.knn: a zero query has no direction; the stores answer it with an
+            # arbitrary list (pgvector scores every row NaN, faiss, Qdrant and Chroma 0)
+            V.zero_rows(np.abs(Q).max(axis=1), "queries")
+        return Q
 
     def _as_searched(self, Q: np.ndarray) -> np.ndarray:
         """The queries as the store compares them (the exact truth is computed for the

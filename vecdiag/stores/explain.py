@@ -64,6 +64,8 @@ def explain_in_store(explain, query, store, *, k: int = 10, returned=None, embed
         query = as_embedder(embedder).encode([query], kind="query")[0]
     q = V.as_vector(query, "query")
     q = store._as_searched(q[None, :])[0]   # as the store compares it (halfvec: float16)
+    if store.metric == "cosine":            # named as the one query it is (search says queries)
+        V.zero_rows(np.abs(q).max(), "query")
     k = V.check_k(k, len(index))
     got = store.search(q[None, :], k)
     returned_ids = [v for v in got.ids[0].tolist() if v is not None]
@@ -80,7 +82,7 @@ def explain_in_store(explain, query, store, *, k: int = 10, returned=None, embed
 def _name_the_setting(cause, store, exp, q, k, returned_rows, random_state):
     """The ann_miss cause with the setting to change, the value that finds the lost
     document (or this query's whole exact top-k) and the sampled recall it buys."""
-    from .audit import parse_sweep
+    from .audit import parse_sweep, through_index
 
     setting = store.search_setting
     if setting is None:
@@ -97,12 +99,14 @@ def _name_the_setting(cause, store, exp, q, k, returned_rows, random_state):
     ladder = [v for v in parse_sweep(None, store)[1]
               if not isinstance(current, int) or v > current]
     state, found_at = store._save(), None
+    plan = store.params.get("plan")           # of the search explained, at the setting now
     try:
-        for v in ladder:
-            store.set_params(**{setting: v})
-            if want <= set(store.search(q[None, :], k).indices[0].tolist()):
-                found_at = v
-                break
+        with through_index(store, plan):      # each value measured on the index, as it was
+            for v in ladder:
+                store.set_params(**{setting: v})
+                if want <= set(store.search(q[None, :], k).indices[0].tolist()):
+                    found_at = v
+                    break
     finally:
         store._restore(state)
     what = (f"{', '.join(str(d.id) for d in lost)} {'is' if len(lost) == 1 else 'are'} found"
@@ -113,7 +117,8 @@ def _name_the_setting(cause, store, exp, q, k, returned_rows, random_state):
                   "the index with a larger graph or more lists")
     else:
         before = _sampled_recall(store, setting, None, k, random_state)
-        after = _sampled_recall(store, setting, found_at, k, random_state)
+        with through_index(store, plan):
+            after = _sampled_recall(store, setting, found_at, k, random_state)
         evidence.update(sample_recall_before=before, sample_recall_after=after,
                         sample_queries=min(SAMPLE_QUERIES, store.n))
         advice = (f"raise {setting} from {current} to {found_at}: {what}; recall@{k} over "
