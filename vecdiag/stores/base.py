@@ -13,9 +13,7 @@ maps its raw values there; the raw values stay in :attr:`StoreNeighbors.raw_scor
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
 
 import numpy as np
@@ -239,84 +237,15 @@ class Store:
         """
         if self._index is not None:
             return self._index
-        from .._progress import progress_bar
         from ..neighbors import Index
+        from .fetching import check_rows, read_all
 
-        memory_budget = V.check_positive_int(memory_budget, "memory_budget")
-        batch_size = V.check_positive_int(batch_size, "batch_size")
-        n, d = self.n, self.dim
-        if n == 0:
-            raise ValueError(f"{self.describe()} is empty: there is nothing to fetch or audit; "
-                             "insert vectors first (or check where=)")
-        vectors = _allocate(n, d, memory_budget)
-        ids = np.empty(n, dtype=object)
-        texts = None
-        filled = 0
-        bar = progress_bar(n, desc=f"fetch {self.kind}", show=show_progress,
-                           expected_seconds=n * d / 2e8)
-        with bar:
-            for batch_ids, batch_vectors, batch_texts in self._batches(batch_size):
-                m = len(batch_ids)
-                if filled + m > n:
-                    raise ValueError(f"{self.describe()} grew while it was read (more than "
-                                     f"{n} rows); fetch again when writes have stopped")
-                vectors[filled:filled + m] = batch_vectors
-                ids[filled:filled + m] = list(batch_ids)
-                if batch_texts is not None:
-                    if texts is None:
-                        texts = np.empty(n, dtype=object)
-                    texts[filled:filled + m] = list(batch_texts)
-                filled += m
-                bar.update(m)
-        if filled != n:
-            raise ValueError(f"{self.describe()} returned {filled} rows but counted {n}; "
-                             "it changed while it was read: fetch again when writes have stopped")
-        self._check_rows(vectors, ids)
+        vectors, ids, texts = read_all(self, memory_budget=memory_budget,
+                                       batch_size=batch_size, show_progress=show_progress)
+        check_rows(self, vectors, ids)
         self._index = Index(vectors, ids=ids, texts=texts, metric=self.metric)
         self._position = None  # id -> row, built by the first search
         return self._index
-
-    def _check_rows(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        """Missing and duplicate ids, NaN rows and (under cosine) zero rows, named."""
-        values = ids.tolist()
-        missing = [i for i, v in enumerate(values) if v is None]
-        if missing:
-            # a row without an id can be neither reported nor matched with a search result
-            raise ValueError(f"{self.describe()} has {len(missing)} vectors without an id "
-                             f"(NULL or None: {V.format_rows(missing)} in fetch order); give "
-                             "every vector an id")
-        arr = None
-        if all(type(v) is int for v in values):   # integer ids: sort, no dict of n entries
-            try:
-                arr = np.sort(np.asarray(values, dtype=np.int64))
-            except OverflowError:    # beyond int64 (Qdrant's ids are unsigned 64-bit)
-                arr = None
-        if arr is not None:
-            dupes = np.unique(arr[1:][arr[1:] == arr[:-1]]).tolist()
-        else:
-            seen, dupes = set(), []
-            for value in values:
-                if value in seen:
-                    dupes.append(value)
-                seen.add(value)
-        if dupes:
-            shown = ", ".join(repr(v) for v in dupes[:5])
-            raise ValueError(f"{self.describe()} has {len(dupes)} duplicate ids ({shown}); "
-                             "ids must identify one vector each: deduplicate them")
-        bad, zero = [], []
-        for start in range(0, vectors.shape[0], 65536):
-            block = vectors[start:start + 65536]
-            bad.extend((start + np.flatnonzero(~np.isfinite(block).all(axis=1))).tolist())
-            if self.metric == "cosine":
-                zero.extend((start + np.flatnonzero(~block.any(axis=1))).tolist())
-        if bad:
-            raise ValueError(f"{self.describe()} has {len(bad)} vectors with NaN or inf (ids: "
-                             f"{', '.join(repr(ids[i]) for i in bad[:5])}); re-embed or delete them")
-        if zero:
-            raise ValueError(f"{self.describe()} has {len(zero)} zero vectors under the cosine "
-                             f"metric (ids: {', '.join(repr(ids[i]) for i in zero[:5])}); they "
-                             "have no direction (pgvector's <=> scores them NaN; other stores give "
-                             "them an arbitrary score): re-embed or delete them")
 
     def positions(self, ids) -> np.ndarray:
         """Rows of ``fetch()`` holding these store ids (-1 for None)."""
@@ -410,14 +339,3 @@ class Store:
                               k=k, ids=ids, texts=index.texts, raw_scores=raw,
                               n_returned=counts, seconds=seconds)
 
-
-def _allocate(n: int, d: int, budget: int) -> np.ndarray:
-    """An (n, d) float32 array, or a memmap in an unlinked temporary file when too big."""
-    if n * d * 4 <= budget:
-        return np.empty((n, d), dtype=np.float32)
-    fd, path = tempfile.mkstemp(prefix="vecdiag-fetch-", suffix=".f32")
-    os.close(fd)
-    arr = np.memmap(path, dtype=np.float32, mode="w+", shape=(n, d))
-    if os.name == "posix":
-        os.unlink(path)  # the mapping stays valid; the file goes when the array does
-    return arr
