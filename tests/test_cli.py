@@ -494,6 +494,22 @@ def test_the_gate_status_and_json_do_not_depend_on_the_console_encoding(tmp_path
         assert json.loads(runs[encoding, True][1]) == reference
 
 
+def test_a_reader_that_stops_early_is_not_bad_input(tmp_path):
+    """`vecdiag check --json | head -1`: the reader closes the pipe, the next write
+    raises BrokenPipeError, an OSError, and the command said "error: [Errno 32] Broken
+    pipe" with exit 2, as for bad input. It now ends quietly with 141 (128 + SIGPIPE, what
+    a shell reports for a writer killed by the closed pipe)."""
+    np.save(tmp_path / "fine.npy", np.random.default_rng(0).normal(size=(300, 16)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen([sys.executable, "-m", "vecdiag", "check",
+                             str(tmp_path / "fine.npy"), "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()                 # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert "rror" not in err
+
+
 def test_python_m_vecdiag_cli_exits_2_on_bad_input(tmp_path):
     """`python -m vecdiag.cli` loads cli.py a second time, as __main__: its main() did not
     catch the package's CommandError, so bad input was a traceback and exit 1 (a gate's

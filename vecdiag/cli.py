@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 import zipfile
@@ -65,6 +66,15 @@ def _escape_what_cannot_be_written() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _quiet_stdout() -> None:
+    """Point the process's stdout at devnull (after a broken pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):   # no real file behind sys.stdout
+        pass
+
+
 def main(argv=None) -> int:
     _escape_what_cannot_be_written()
     parser = build_parser()
@@ -74,6 +84,12 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:
+        # the reader stopped early (`vecdiag check --json | head`): not bad input (exit
+        # 2). Status 141 as for a process a shell saw die of SIGPIPE; stdout goes to
+        # devnull, else Python's flush at exit complains of the closed pipe once more
+        _quiet_stdout()
+        return 141
     except (CommandError, ValueError, TypeError, OSError, ImportError, KeyError, EOFError,
             zipfile.BadZipFile) as err:   # a file cut short: bad input, exit 2, not "findings"
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
