@@ -417,6 +417,26 @@ def test_integer_expected_against_numeric_string_ids_is_refused_not_misread():
         vd.explain_neighbors(X[3], vd.Index(X, ids=list(range(100, 150))), expected=[7])
 
 
+def test_integer_expected_past_the_last_row_names_the_numeric_string_id():
+    """Ids "1".."50" of 50 rows: the int 50 (parsed qrels) cannot be a row position (0..49),
+    and its string form is the id "50" (row 49), as 50.0 already read and vd.evaluate
+    reads it; it was refused as "not in the corpus". Rank checked by brute force."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 8))
+    q = X[49] + 0.3 * rng.normal(size=8)
+    index = vd.Index(X, ids=[str(i + 1) for i in range(50)])
+    for value in (50, np.int64(50), 50.0, "50"):
+        doc = vd.explain_neighbors(q, index, k=5, expected=[value]).expected[0]
+        assert (doc.id, doc.position) == ("50", 49)
+        assert doc.rank == brute_rank(unit(X) @ unit(q), 49)
+    assert brute_rank(unit(X) @ unit(q), 49) <= 5
+    exp = vd.explain_neighbors(q, index, k=5, expected=["50"], returned=[50])
+    lost = {c.code: c for c in exp.causes}["ann_miss"].evidence["lost"]
+    assert len(lost) == 4 and "50" not in lost         # the returned 50 is the document "50"
+    with pytest.raises(ValueError, match=r"not in the corpus: 51;"):
+        vd.explain_neighbors(q, index, k=5, expected=[50, 51])
+
+
 def test_a_cause_is_ruled_out_only_when_none_of_its_fixes_helps():
     """Hub: CSLS pushes the missed document down, mutual proximity lifts it into the
     top-k: the hub cause stays. Both pushing it down: ruled out, naming both."""

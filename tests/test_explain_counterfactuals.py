@@ -148,3 +148,25 @@ def test_counterfactuals_agree_with_apply_fix(name, seed, n, d):
         assert cf.expected_ranks[e] == order.index(e) + 1, cf.fix
         assert cf.top == order[:case.k], cf.fix
         assert cf2.expected_ranks == cf.expected_ranks and cf2.top == cf.top
+
+
+@pytest.mark.parametrize("sample_size", [2, 5, 9])
+def test_sampled_statistics_smaller_than_the_csls_neighbourhood(sample_size):
+    """A raw array above ``max_exact`` rows samples ``sample_size`` rows (at least 2 are
+    allowed); CSLS's penalties then come from that bank, which holds fewer rows than its
+    10 neighbours: explain stopped with "n_neighbors=10 is larger than the bank (5
+    vectors)", an argument the caller never passed (the Dask path already took the whole
+    bank). The CSLS counterfactual is now the NumPy CSLS with the whole bank as the
+    neighbourhood: ``2 cos(q, d) - r_d``, ``r_d`` the mean cosine of d to the sampled rows."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 10))
+    q = X[5] + 0.5 * rng.normal(size=10)
+    exp = vd.explain_neighbors(q, X, k=5, expected=[8], max_exact=10,
+                               sample_size=sample_size, random_state=3)
+    assert exp.stats["sample_size"] == sample_size and not exp.stats["exact"]
+    bank = np.sort(np.random.default_rng(3).choice(40, size=sample_size, replace=False))
+    r_d = (unit(X) @ unit(X[bank]).T).mean(axis=1)
+    key = 2 * (unit(X) @ unit(q)) - r_d
+    cf = {c.fix: c for c in exp.counterfactuals}["csls"]
+    assert cf.expected_ranks[8] == rank_in(key, 8)
+    assert cf.top == [int(r) for r in order_of(key)[:5]]

@@ -113,3 +113,22 @@ def test_flat_norm_histogram_is_said_in_words():
     draw_norms(rng.uniform(1000.0, 1010.0, size=200), ax=ax2)
     ax2.figure.canvas.draw()
     assert ax2.xaxis.get_major_formatter().get_offset() == "" and not ax2.texts
+
+
+@pytest.mark.parametrize("name", ["low_margin", "hub", "control"])
+def test_a_counterfactual_that_reranks_nothing_adds_no_evidence(name):
+    """A fix whose ranking is the plain search (cosine over unit vectors searched by dot,
+    centring under euclidean: a translation) is no re-ranking: adding it to the measured
+    counterfactuals must not change any cause. It counted as a re-ranking that fails to
+    lift a miss within noise, so the same unit vectors and the same ranking got
+    low_margin 0.61 by cosine and 0.42 by euclidean on a Cranfield query, and a planted
+    hub 0.30 by cosine and 0.86 by euclidean."""
+    from vecdiag.explain.context import frozen_map
+
+    gen = control if name == "control" else GENERATORS[name]
+    for seed in range(4):
+        ctx = _context(gen(np.random.default_rng(seed), 300, 64))
+        assert "cosine_metric" not in ctx.rankings   # cosine search: not measured
+        noop = dataclasses.replace(ctx, rankings=frozen_map({"cosine_metric": ctx.base,
+                                                             **ctx.rankings}))
+        assert _fingerprint(run_checks(noop)) == _fingerprint(run_checks(ctx))

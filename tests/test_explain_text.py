@@ -74,6 +74,24 @@ def test_lexical_mismatch_planted():
     assert cf.expected_ranks[e] == ref.indices[0].tolist().index(e) + 1 < exp.expected[0].rank
 
 
+@pytest.mark.parametrize("text", ["text about the item", "wing flutter at speed"])
+def test_documents_tied_by_bm25_are_no_lexical_evidence(text):
+    """Every document has the same words (hence, closed form, the same BM25 score for
+    any query): BM25 cannot tell them apart, yet the tie rule ranked row 0 first and
+    lexical_mismatch was named at 0.57 ("shares no informative word with the query and
+    ranks 1 by BM25, but 21 by the vectors"). A tie counts against the document: BM25
+    ranks it last with the others, and no lexical cause is named."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 10))
+    q = X[5] + 0.2 * rng.normal(size=10)
+    cos = X @ q / np.linalg.norm(X, axis=1) / np.linalg.norm(q)
+    assert 1 + np.sum(cos > cos[0]) > 10                  # the vectors rank row 0 far
+    exp = vd.explain_neighbors(q, X, texts=[text] * 40, query_text=text + " 5", k=5,
+                               expected=[0])
+    assert exp.expected[0].rank > 10
+    assert "lexical_mismatch" not in {c.code for c in exp.causes}, exp.causes
+
+
 def test_explain_re_embeds_without_progress_bars(capsys):
     """explain_neighbors re-embeds chunks, passages, prefixed texts and occluded queries
     as steps of one explanation; an embedder shows an "encoding" bar past 64 texts, so

@@ -34,8 +34,8 @@ import numpy as np
 from .result import Cause
 from .wording import ordinal, share
 
-__all__ = ["effect", "gain", "within_noise", "rescue", "judged_note", "ramp", "ordinal", "share",
-           "fix_name", "FIX_NAMES", "is_fix"]
+__all__ = ["effect", "gain", "within_noise", "rescue", "reranks", "rerankings", "judged_note",
+           "ramp", "ordinal", "share", "fix_name", "FIX_NAMES", "is_fix"]
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch, near_duplicates:
 # the corpus's neighbour lists and lengths), direction_checks.py (rogue_dimensions,
@@ -148,11 +148,33 @@ def within_noise(ctx, pos) -> float:
 def others_rescue(ctx, pos, fix: str) -> float:
     """Share of the other counterfactuals that bring ``pos`` into the top-k (1 when there
     is no other). A miss within noise is one that any re-ranking lifts: when the others do
-    not lift it, a fix that does is specific to it, and its effect is not discounted."""
-    others = [f for f in ctx.rankings if f != fix]
+    not lift it, a fix that does is specific to it, and its effect is not discounted.
+    Counterfactuals that leave this query's ranking as searched (:func:`reranks`) are no
+    re-ranking and are not counted."""
+    others = [f for f in rerankings(ctx) if f != fix]
     if not others:
         return 1.0
     return sum(ctx.rank_under(f, pos) <= ctx.k for f in others) / len(others)
+
+
+def reranks(ctx, fix: str) -> bool:
+    """Whether ``fix``'s counterfactual changes this query's ranking where it is read: its
+    top-k or the missed documents' ranks. Cosine over unit vectors searched by dot, or
+    centring under euclidean (a translation), leave it as searched: counting such a
+    no-op among the re-rankings would make a miss look more specific to one fix under dot
+    or euclidean than under cosine, over the same vectors and the same ranking."""
+    ranking = ctx.rankings.get(fix)
+    if ranking is None:
+        return False
+    if not np.array_equal(ranking.top(ctx.k), ctx.top):
+        return True
+    rows = [pos for pos, _ in ctx.missed]
+    return bool(rows) and ranking.ranks(rows).tolist() != [r for _, r in ctx.missed]
+
+
+def rerankings(ctx) -> list:
+    """The counterfactuals that re-rank this query (:func:`reranks`), in measured order."""
+    return [f for f in ctx.rankings if reranks(ctx, f)]
 
 
 def rescue(ctx, pos):

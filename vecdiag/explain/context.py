@@ -42,7 +42,8 @@ class LexicalEvidence:
     position: int
     """The document's row."""
     bm25_rank: int | None
-    """Its rank by BM25 over the whole corpus (None: no query word in it)."""
+    """Its rank by BM25 over the whole corpus, documents of equal score counted ahead of
+    it (None: no query word in it)."""
     dense_rank: int
     """Its rank by the vectors."""
     shared: tuple

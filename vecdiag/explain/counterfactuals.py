@@ -165,6 +165,8 @@ def _in_memory_rankings(index, query, k, stats, rankings: dict, approx: dict) ->
     if n_neighbors >= 1:
         bank = None if stats.exact else index.vectors[stats.sample_rows]
         opts = {} if bank is None else {"bank": bank}
+        if bank is not None:  # a sample of fewer rows than the neighbourhood (as on Dask)
+            n_neighbors = min(n_neighbors, bank.shape[0])
         rankings["csls"] = _neighbors_ranking(
             apply_fix("csls", q2, index, k=n, n_neighbors=n_neighbors, **opts), k)
     if n >= 3:  # mutual proximity estimates a score distribution per document

@@ -106,8 +106,10 @@ def resolve_docs(values, index, name: str) -> list:
             v = v.item()
         if lookup is not None and _hashable(v) and v in lookup:
             rows.append(lookup[v])
-        elif lookup is not None and isinstance(v, (str, float)) and V.id_str(v, name) in as_text:
-            # "184" from a qrels file: the document with id 184 (or 184.0, as evaluate reads)
+        elif lookup is not None and (isinstance(v, (str, float)) or _not_a_row(v, n)) \
+                and V.id_str(v, name) in as_text:
+            # "184" from a qrels file: the document with id 184 (or 184.0, as evaluate
+            # reads; or 1400 for the id "1400" of a 1,400-row corpus: no row position)
             rows.append(as_text[V.id_str(v, name)])
         elif (isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < n
               and (lookup is None or not int_ids)):
@@ -136,6 +138,11 @@ def resolve_docs(values, index, name: str) -> list:
         raise ValueError(f"{name} has {len(missing)} document{'s' if len(missing) > 1 else ''} "
                          f"not in the corpus: {shown}; {hint}")
     return list(dict.fromkeys(rows))
+
+
+def _not_a_row(v, n: int) -> bool:
+    """Whether ``v`` is an integer that cannot be a row position of ``n`` rows."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and not 0 <= v < n
 
 
 def _hashable(v) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..results import fmt
-from .causes import effect, fix_name, judged_note, ordinal, ramp, rescue, share, within_noise
+from .causes import (effect, fix_name, judged_note, ordinal, ramp, rerankings, rescue, share,
+                     within_noise)
 from .result import Cause
 
 __all__ = ["check_low_margin", "check_out_of_distribution", "check_expected_far",
@@ -41,7 +42,7 @@ def check_low_margin(ctx):
         # "within noise" means any re-ranking lifts it: when most counterfactuals do not,
         # the one that does names a sharper cause, and the margin is the weaker reading;
         # when none does there is no sharper cause, and the margin is the only reading
-        fixes = list(ctx.rankings)
+        fixes = rerankings(ctx)  # a counterfactual that re-ranks nothing lifts nothing
         lifted = (sum(ctx.rank_under(f, pos) <= ctx.k for f in fixes) / len(fixes)
                   if fixes else 0.0)
         if lifted > 0:

@@ -81,14 +81,17 @@ def measure_lexical(ctx0, texts, query_text):
 
     n = len(ctx0.index)
     run = bm25([query_text], texts, k=n)[0]
-    lex_rank = {int(doc): r for r, doc in enumerate(run, start=1)}
     nb = apply_fix("hybrid_lexical", ctx0.query[None, :], ctx0.index, k=n,
                    texts=texts, query_texts=[query_text])
     ranking = Ranking(None, ctx0.k, order=nb.indices[0].astype(np.int64))
     record = describe("hybrid_lexical", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
                       ctx0.id_of)
     pos, r0 = ctx0.missed[0]
-    r_lex = lex_rank.get(int(pos))
+    # subtle: its rank counts every document scoring as high ahead of it; a tie is no
+    # sign that the words find it (the words it shares may be in every document, and
+    # the tie rule alone would then rank the corpus's first rows 1, 2, 3, ...)
+    own = run.get(int(pos))
+    r_lex = None if own is None else sum(1 for v in run.values() if v >= own)
     strength = 0.0 if r_lex is None else ramp(math.log10(r0 / r_lex), 0.3, 1.0)
     weights = informative_weights(ctx0.index, texts)
     common = words_of(query_text) & words_of(texts[pos])
