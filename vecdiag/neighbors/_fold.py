@@ -21,16 +21,19 @@ the engine's refine step settles them).
 Which path runs (:func:`vecdiag.neighbors._scan.use_compiled`) follows the environment
 variable ``VECDIAG_NUMBA``: ``1`` uses the kernel for every scan of at least
 ``_scan._COMPILED_FLOPS`` (2e10 flops, about 0.1 s of products), ``0`` never. Unset (or
-``auto``), a search scan uses it when it repays loading it: importing numba and loading
-the compiled kernel from its on-disk cache costs about 0.4 s and 50 MB per process (1.5 s
-the very first time, when it compiles), and the kernel saves 10-20% of a search's time (100,000 x
-384, 1,000 queries, two cores, an idle Intel Xeon: 95-104% of the bare products against
-86-93% for NumPy; the selection alone, the 26 blocks of one search on one thread: 24 ms
-against 45 ms; see benchmarks/README.md). So a scan of ``_scan._LOAD_REPAID_FLOPS`` (1e12
-flops, a few seconds) or more loads it, and once it is loaded in the process every
-search scan from ``_COMPILED_FLOPS`` on uses it. The kNN graph pass keeps the NumPy
-filter unless asked (it was as fast or faster there: each pair of blocks is scored once
-and both selections run on it).
+``auto``), a search scan uses it when it repays loading it. Importing numba and loading
+the compiled kernel from its on-disk cache cost about 0.4 s and 50 MB per process (1.5 s
+the very first time, when it compiles); the kernel saves 3-5% of a search's time once
+loaded (two cores, an Intel Xeon: 200,000 x 384, 1,000 and 6,600 queries, 0.42 s against
+0.44 s and 3.11 s against 3.22 s; 100,000 x 384, 1,000 queries, 89% of the bare products
+against 86%; the selection alone, the 26 blocks of that search on one thread, 24 ms
+against 45 ms; see benchmarks/README.md). In fresh processes a search of 1e12 flops took
+3.4-3.7 s with the load against 3.3-3.4 s without, and of 4e12 flops 12.3-13.4 s against
+12.2-12.8 s: so only a scan of ``_scan._LOAD_REPAID_FLOPS`` (1e13 flops, about half a
+minute of products) loads it, and once it is loaded in the process (by such a scan, by
+``VECDIAG_NUMBA=1``, or by an earlier call) every search scan from ``_COMPILED_FLOPS`` on
+uses it. The kNN graph pass keeps the NumPy filter unless asked (it was as fast or faster
+there: each pair of blocks is scored once and both selections run on it).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ _GRAPH_BLOCK = 2048                   # rows per side of a block pair in the gra
 _MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask for there
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
 _COMPILED_FLOPS = 2e10                # from here on, the compiled fold-in when asked for
-_LOAD_REPAID_FLOPS = 1e12             # auto: a search scan this large repays loading numba
+_LOAD_REPAID_FLOPS = 1e13             # auto: a search scan this large repays loading numba
 
 
 def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
