@@ -975,6 +975,28 @@ def test_a_store_passed_as_an_array_names_its_fetch(faiss_data):
             [(f.code, f.severity, f.summary) for f in want]
 
 
+def _index_search(dsn, select: str, queries, ef_search: int) -> list:
+    """Each query's 10 ids from ``select`` ("SELECT id FROM t ORDER BY v") with ``<->``,
+    run by psycopg with sequential scans off at ``hnsw.ef_search``: the index's own
+    answer, outside vecdiag."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET enable_seqscan = off")
+        conn.execute(f"SET hnsw.ef_search = {ef_search}")
+        return [[r[0] for r in conn.execute(select + " <-> %s::vector LIMIT 10",
+                                             ("[" + ",".join(map(repr, q.tolist())) + "]",))
+                 .fetchall()] for q in queries]
+
+
+def _l2_recall(Q, X, got, k: int = 10) -> float:
+    """Mean recall@k of the row ids ``got`` against NumPy brute-force L2 (ties at the
+    k-th distance count as found, as vd.audit counts them)."""
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
+    kth = np.sort(D, axis=1)[:, k - 1]
+    return float(np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / k for i in range(len(Q))]))
+
+
 def test_qdrant_folder_opened_by_path_twice_shares_one_client(qdrant_path, rng):
     """Local mode lets one client at a time into a folder, and a store made from the path
     held its own: a second store on that folder (another collection, or a notebook cell
@@ -1031,15 +1053,8 @@ def test_pgvector_partitioned_table_searched_through_its_partitions_indexes(pg_s
     audit = vd.audit(store, Q, k=10, sweep=False)
     assert audit.params["name"] == "parted_hnsw" and audit.params["plan"] == "index scan"
     assert "index_unused" not in [f.code for f in audit.findings]
-    with psycopg.connect(pg_server) as conn:
-        conn.execute("SET enable_seqscan = off")
-        conn.execute("SET hnsw.ef_search = 10")
-        got = [[r[0] for r in conn.execute(
-            "SELECT id FROM parted ORDER BY embedding <-> %s::vector LIMIT 10",
-            ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in Q]
-    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
-    kth = np.sort(D, axis=1)[:, 9]
-    ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
+    got = _index_search(pg_server, "SELECT id FROM parted ORDER BY embedding", Q, 10)
+    ref = _l2_recall(Q, X, got)
     assert audit.recall == pytest.approx(ref)
     assert ref < 1.0                                      # the index, not an exact scan
 
@@ -1050,7 +1065,6 @@ def test_pgvector_view_over_an_indexed_table_reads_the_index_it_searches_with(pg
     reported an 'exact scan (no vector index)' whose recall was 0.6, refused ef_search and
     advised rebuilding an index. The index is read from the search's plan (metric, type,
     ef_search); recall is checked against the same SQL and NumPy brute-force L2."""
-    import psycopg
 
     X = rng.normal(size=(1500, 8)).astype(np.float32)
     Q = rng.normal(size=(20, 8)).astype(np.float32)
@@ -1066,15 +1080,8 @@ def test_pgvector_view_over_an_indexed_table_reads_the_index_it_searches_with(pg
     audit = vd.audit(store, Q, k=10, sweep=False)
     assert audit.params["index"] == "hnsw" and audit.params["plan"] == "index scan"
     assert audit.params["ef_search"] == 10
-    with psycopg.connect(pg_server) as conn:
-        conn.execute("SET enable_seqscan = off")
-        conn.execute("SET hnsw.ef_search = 10")
-        got = [[r[0] for r in conn.execute(
-            'SELECT doc FROM "Docs View" ORDER BY vec <-> %s::vector LIMIT 10',
-            ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in Q]
-    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
-    kth = np.sort(D, axis=1)[:, 9]
-    ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
+    got = _index_search(pg_server, 'SELECT doc FROM "Docs View" ORDER BY vec', Q, 10)
+    ref = _l2_recall(Q, X, got)
     assert audit.recall == pytest.approx(ref)
     assert ref < 1.0                                      # the index, not an exact scan
 
@@ -1086,7 +1093,6 @@ def test_pgvector_sweep_measures_the_index_the_search_used(pg_server, rng):
     nothing about the index the search at the current setting went through. When that
     search used the index, the sweep does too; each point is checked against the same SQL
     (sequential scans off) and NumPy brute-force L2."""
-    import psycopg
 
     X = rng.normal(size=(2000, 32)).astype(np.float32)
     Q = rng.normal(size=(20, 32)).astype(np.float32)
@@ -1094,18 +1100,11 @@ def test_pgvector_sweep_measures_the_index_the_search_used(pg_server, rng):
     store = vd.stores.pgvector(pg_server, "sweep_plan")
     audit = vd.audit(store, Q, k=10, sweep={"ef_search": [40, 1000]})
     assert audit.params["plan"] == "index scan"
-    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
-    kth = np.sort(D, axis=1)[:, 9]
-    with psycopg.connect(pg_server) as conn:
-        conn.execute("SET enable_seqscan = off")
-        for ef in (40, 1000):
-            conn.execute(f"SET hnsw.ef_search = {ef}")
-            got = [[r[0] for r in conn.execute(
-                "SELECT id FROM sweep_plan ORDER BY embedding <-> %s::vector LIMIT 10",
-                ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in Q]
-            ref = np.mean([np.sum(D[i, got[i]] <= kth[i] + 1e-6) / 10 for i in range(len(Q))])
-            assert audit.sweep[ef].recall == pytest.approx(ref)
-            assert ref < 1.0
+    for ef in (40, 1000):
+        got = _index_search(pg_server, "SELECT id FROM sweep_plan ORDER BY embedding", Q, ef)
+        ref = _l2_recall(Q, X, got)
+        assert audit.sweep[ef].recall == pytest.approx(ref)
+        assert ref < 1.0
     assert store.force_index is False and "force_index" not in store.params
 
 
@@ -1115,7 +1114,6 @@ def test_pgvector_explain_measures_a_raised_setting_on_the_index(pg_server, rng)
     explanation promised 'recall ... -> 1.000'. The raised setting is measured through the
     index the explained search used: the sampled recall equals the same SQL (sequential
     scans off) scored against NumPy brute-force L2."""
-    import psycopg
 
     X = rng.normal(size=(2000, 32)).astype(np.float32)
     Q = rng.normal(size=(60, 32)).astype(np.float32)
@@ -1123,30 +1121,20 @@ def test_pgvector_explain_measures_a_raised_setting_on_the_index(pg_server, rng)
     store = vd.stores.pgvector(pg_server, "explain_plan").set_params(ef_search=160)
     D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None].astype(np.float64), axis=2)
     top = np.argsort(D, axis=1)[:, :10]
-
-    def index_search(conn, queries, ef):
-        conn.execute(f"SET hnsw.ef_search = {ef}")
-        return [[r[0] for r in conn.execute(
-            "SELECT id FROM explain_plan ORDER BY embedding <-> %s::vector LIMIT 10",
-            ("[" + ",".join(map(repr, q.tolist())) + "]",)).fetchall()] for q in queries]
-
-    with psycopg.connect(pg_server) as conn:
-        conn.execute("SET enable_seqscan = off")
-        at160, at320 = index_search(conn, Q, 160), index_search(conn, Q, 320)
-        case = next((i, d) for i in range(len(Q)) for d in top[i]
-                    if d not in at160[i] and d in at320[i])
-        rows = np.sort(np.random.default_rng(0).choice(len(X), size=200, replace=False))
-        ids = np.array(store.fetch().ids[rows].tolist())           # the sampled documents
-        sampled = index_search(conn, X[ids], 320)
+    select = "SELECT id FROM explain_plan ORDER BY embedding"
+    at160, at320 = (_index_search(pg_server, select, Q, 160),
+                    _index_search(pg_server, select, Q, 320))
+    case = next((i, d) for i in range(len(Q)) for d in top[i]
+                if d not in at160[i] and d in at320[i])
+    rows = np.sort(np.random.default_rng(0).choice(len(X), size=200, replace=False))
+    ids = np.array(store.fetch().ids[rows].tolist())               # the sampled documents
+    sampled = _index_search(pg_server, select, X[ids], 320)
     store.search(Q[case[0]][None, :], k=10)
     assert store.params["plan"] == "index scan"                 # the search explained
     exp = vd.explain_neighbors(Q[case[0]], store, expected=[int(case[1])], k=10)
     cause = next(c for c in exp.causes if c.code == "ann_miss")
     assert cause.evidence["suggested"] == 320
-    S = np.linalg.norm(X[ids][:, None, :].astype(np.float64) - X[None].astype(np.float64),
-                       axis=2)
-    kth = np.sort(S, axis=1)[:, 9]
-    ref = np.mean([np.sum(S[i, sampled[i]] <= kth[i] + 1e-6) / 10 for i in range(len(ids))])
+    ref = _l2_recall(X[ids], X, sampled)
     assert cause.evidence["sample_recall_after"] == pytest.approx(ref)
     assert ref < 1.0
 

@@ -22,6 +22,7 @@ from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F4
 
 __all__ = [
     "as_float32",
+    "repeats",
     "as_matrix",
     "to_array",
     "check_finite",
@@ -52,6 +53,22 @@ _TORCH_FLOATS_NUMPY_LACKS = frozenset({"torch.bfloat16", "torch.float8_e4m3fn",
 # Rows checked per step when scanning for NaN/inf, so that a memmap larger than RAM is
 # read in pieces instead of materialising an (n, d) boolean mask.
 _SCAN_ROWS = 65_536
+
+
+def repeats(values) -> list:
+    """Positions of the entries equal to an earlier one (hashable values), ascending.
+
+    Examples
+    --------
+    >>> repeats(["a", "b", "a", "c", "b", "a"])
+    [2, 4, 5]
+    """
+    seen, out = set(), []
+    for i, value in enumerate(values):
+        if value in seen:
+            out.append(i)
+        seen.add(value)
+    return out
 
 
 def format_rows(rows, *, limit: int = 5) -> str:

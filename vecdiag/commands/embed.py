@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from .. import _validate as V
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -78,11 +80,7 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
         texts.append(joined)
     if not texts:
         raise ValueError(f"CORPUS {path.name} holds no lines; nothing to embed")
-    seen, dup = set(), []
-    for i in ids:
-        if i in seen:
-            dup.append(i)
-        seen.add(i)
+    dup = [ids[i] for i in V.repeats(ids)]
     if dup:
         raise ValueError(f"CORPUS {path.name}: ids {dup[:5]} appear more than once; ids "
                          f"must be unique (pass --id-field if {id_field!r} is not the id)")

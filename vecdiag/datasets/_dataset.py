@@ -283,11 +283,7 @@ def _same_length(a, name_a, b, name_b):
 
 
 def _unique(ids, name):
-    seen, dup = set(), []
-    for i, x in enumerate(ids):
-        if x in seen:
-            dup.append(i)
-        seen.add(x)
+    dup = V.repeats(ids)
     if dup:
         raise ValueError(f"{name} must be unique; {V.format_rows(dup)} repeat an earlier id "
                          f"(e.g. {ids[dup[0]]!r})")

@@ -73,11 +73,7 @@ def check_rows(store, vectors: np.ndarray, ids: np.ndarray) -> None:
     if arr is not None:
         dupes = np.unique(arr[1:][arr[1:] == arr[:-1]]).tolist()
     else:
-        seen, dupes = set(), []
-        for value in values:
-            if value in seen:
-                dupes.append(value)
-            seen.add(value)
+        dupes = [values[i] for i in V.repeats(values)]
     if dupes:
         shown = ", ".join(repr(v) for v in dupes[:5])
         raise ValueError(f"{store.describe()} has {len(dupes)} duplicate ids ({shown}); "
