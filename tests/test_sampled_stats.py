@@ -225,6 +225,26 @@ def test_a_corpus_too_large_to_copy_is_judged_on_the_same_vectors(monkeypatch, t
     assert b.severity == a.severity == "warning"
 
 
+@pytest.mark.parametrize("plant", ["plain", "rogue"])
+def test_diagnose_told_no_progress_shows_no_bar_of_its_searches(monkeypatch, capsys, plant):
+    """vd.diagnose(show_progress=False) on a corpus past SAMPLED_ABOVE showed the "knn
+    search" bars of the sampled searches it ran (each decided for itself, and a search of
+    seconds showed one). Its own bar, or its show_progress=False, now covers them; a
+    search called directly still shows its bar."""
+    from vecdiag import _progress
+    from vecdiag.diagnostics import sampling
+
+    monkeypatch.setattr(_progress, "AUTO_SECONDS", -1.0)     # every bar left to decide shows
+    monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 1000)
+    X = np.random.default_rng(0).normal(size=(3000, 32)).astype(np.float32)
+    if plant == "rogue":
+        X[:, 3] *= 30
+    vd.diagnose(X, queries=X[:20] + 0.1, sample=500, show_progress=False)
+    assert capsys.readouterr().err == ""
+    vd.knn(X[:20], X, k=5)
+    assert "knn search" in capsys.readouterr().err
+
+
 # --- NumPy and Dask agree --------------------------------------------------------------
 
 def test_dask_equals_numpy(dask_client):

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 # Work expected to take longer than this (in seconds) shows a bar when show=None.
 AUTO_SECONDS = 2.0
+
+
+# False inside a call that speaks for the whole work with a bar of its own (or was told
+# show_progress=False): the bars of the searches it runs inside decide nothing then
+_INNER_BARS = contextvars.ContextVar("vecdiag_inner_bars", default=True)
+
+
+@contextlib.contextmanager
+def inner_bars_off():
+    """Inside the block, a bar left to decide for itself (``show=None``) stays hidden:
+    the calling function's own bar, or its ``show_progress=False``, covers the work it
+    runs (a search inside ``vd.diagnose`` showed "knn search" under
+    ``show_progress=False``). ``show=True`` still shows one."""
+    token = _INNER_BARS.set(False)
+    try:
+        yield
+    finally:
+        _INNER_BARS.reset(token)
 
 
 class _NoBar:
@@ -31,7 +52,8 @@ def progress_bar(total: int, *, desc: str, show: bool | None = None,
     (then shown with k/M/G prefixes, for large counts such as scored pairs).
     """
     if show is None:
-        show = expected_seconds is not None and expected_seconds > AUTO_SECONDS
+        show = (_INNER_BARS.get() and expected_seconds is not None
+                and expected_seconds > AUTO_SECONDS)
     if not show:
         return _NoBar()
     from tqdm.auto import tqdm

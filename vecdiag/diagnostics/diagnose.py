@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
-from .._progress import progress_bar
+from .._progress import inner_bars_off, progress_bar
 from . import sampled_stages as P
 from . import copy_stages as C
 from . import graph_stages as G
@@ -213,33 +213,34 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     steps = 6 if on_dask or w.X.shape[0] > sampling.SAMPLED_ABOVE else 5 + GRAPH_CHUNKS
     w.bar = progress_bar(steps, desc="diagnose", show=w.show_progress,
                          expected_seconds=expected)
-    if on_dask:                          # preflight and moments: one pass over the blocks
-        from ..scale.diagnose import preflight
+    with inner_bars_off():   # the diagnose bar covers the searches it runs (none of their own)
+        if on_dask:                          # preflight and moments: one pass over the blocks
+            from ..scale.diagnose import preflight
 
-        t0 = time.perf_counter()
-        preflight(w)
-        seconds["moments"] = time.perf_counter() - t0
-        w.bar.update(1)
-    else:
-        S.preflight(w)
-    if w.n < 2:
-        w.bar.close()
-        return _finish(w.findings, w.stats, w.metric, 0, seconds, t_start)
-    sampled = on_dask or w.n > sampling.SAMPLED_ABOVE
-    for name, stage in (SAMPLED_STAGES if sampled else STAGES):
-        if stage in (G.query_shift_stage, P.sampled_query_shift_stage) and (
-                w.Q is None or w.Q.shape[0] == 0):
-            continue
-        if on_dask and stage is S.moments:
-            continue
-        t0 = time.perf_counter()
-        stage(w)
-        if name is not None:
-            seconds[name] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            preflight(w)
+            seconds["moments"] = time.perf_counter() - t0
             w.bar.update(1)
-        if stage is G.knn_graph_stage:
-            seconds["knn_graph"] = w.index.cache.get(cache_keys.knn_graph_seconds(w.k_eff),
-                                                     0.0)
+        else:
+            S.preflight(w)
+        if w.n < 2:
+            w.bar.close()
+            return _finish(w.findings, w.stats, w.metric, 0, seconds, t_start)
+        sampled = on_dask or w.n > sampling.SAMPLED_ABOVE
+        for name, stage in (SAMPLED_STAGES if sampled else STAGES):
+            if stage in (G.query_shift_stage, P.sampled_query_shift_stage) and (
+                    w.Q is None or w.Q.shape[0] == 0):
+                continue
+            if on_dask and stage is S.moments:
+                continue
+            t0 = time.perf_counter()
+            stage(w)
+            if name is not None:
+                seconds[name] = time.perf_counter() - t0
+                w.bar.update(1)
+            if stage is G.knn_graph_stage:
+                seconds["knn_graph"] = w.index.cache.get(cache_keys.knn_graph_seconds(w.k_eff),
+                                                         0.0)
     w.bar.close()
     spec = w.spec
     return _finish(w.findings, w.stats, w.metric, w.k_eff, seconds, t_start,
