@@ -428,3 +428,18 @@ def test_bad_test_options_are_refused_before_any_search(planted, monkeypatch, op
                        k=20, metrics=["mrr@10"], n_resamples=100, alpha=np.float32(0.5))
     c = rep.comparisons["center"]
     assert c.alpha == 0.5 and c.significant["mrr@10"] == (c.p_adjusted["mrr@10"] < 0.5)
+
+
+def test_told_no_progress_it_shows_no_bar_of_its_searches(planted, monkeypatch, capsys):
+    """try_fixes(show_progress=False) showed the 'knn search' bars of the baseline's and
+    each fix's searches (each decided for itself). Its own bar, or its
+    show_progress=False, now covers them; a search called directly still shows its bar."""
+    from vecdiag import _progress
+
+    queries, corpus, qrels, qids, dids = planted
+    monkeypatch.setattr(_progress, "AUTO_SECONDS", -1.0)     # every bar left to decide shows
+    vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                 fixes=["center", "csls"], n_resamples=50, show_progress=False)
+    assert capsys.readouterr().err == ""
+    vd.knn(queries, corpus, k=5)
+    assert "knn search" in capsys.readouterr().err

@@ -174,7 +174,7 @@ def _id_list(ids, name: str, row: str) -> list:
 def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None:
     """The baseline (exact search) and every fix, each timed; a fix that cannot run is
     recorded in ``failed`` with a warning."""
-    from .._progress import progress_bar
+    from .._progress import inner_bars_off, progress_bar
     from ..fixes import apply_fix, options_of
 
     # an option no fix uses is a typo or meant for a fix not tried: refused, as apply_fix
@@ -190,7 +190,7 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
     n_rows, n_q = len(t.corpus), len(t.query_ids)
     bar = progress_bar(len(t.fixes) + 1, desc="try_fixes", show=t.opts.show_progress,
                        expected_seconds=1e-9 * n_rows * n_q * 64 * (len(t.fixes) + 1))
-    with bar:
+    with bar, inner_bars_off():     # the try_fixes bar covers the searches (none of their own)
         start = time.perf_counter()
         # the baseline searches by the trial's metric, as every fix does: an Index
         # searched by its own metric instead made cosine_metric look like no change
