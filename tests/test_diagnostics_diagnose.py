@@ -982,6 +982,22 @@ def test_a_corpus_of_a_few_vectors_copied_is_told_to_deduplicate_not_centre(metr
     assert vd.diagnose(wide[np.arange(330) % 11], metric="cosine")["anisotropy"].fix == "center"
 
 
+def test_a_handful_of_distinct_vectors_is_not_told_it_holds_copies():
+    """Five distinct vectors on one topic (k = 10 is more than them): anisotropy is not
+    judged, as with copies, but the summary said "the other rows exact copies of them ...
+    deduplicate first" of a corpus without a single copy. It now says why a handful of
+    pairs cannot be judged; with real copies the copy wording stays."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=384) + 0.9 * rng.normal(size=(5, 384))
+    f = vd.diagnose(X)["anisotropy"]
+    assert f.severity == "ok" and f.evidence["severity_if_distinct"] != "ok"
+    assert f.summary.startswith("Not judged: only 5 vectors, so the 10 pairs")
+    assert "cop" not in f.summary and "deduplicate" not in f.summary
+    copied = vd.diagnose(np.repeat(X[:3], 4, axis=0))["anisotropy"]
+    assert copied.summary.startswith("Not judged: only 3 distinct vector(s), the other rows "
+                                     "exact copies") and "deduplicate" in copied.summary
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
 @pytest.mark.parametrize("path", ["graph", "graph_sample", "sampled"])
 def test_rogue_variance_is_not_read_as_near_copies(metric, path):

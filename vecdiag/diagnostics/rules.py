@@ -220,16 +220,25 @@ def offset_context(f: Finding) -> Finding:
                    None)
 
 
-def few_distinct_context(f: Finding, n_distinct: int, k: int) -> Finding:
+def few_distinct_context(f: Finding, n_distinct: int, k: int, n: int | None = None) -> Finding:
     """An anisotropy or rogue-dimension finding of a corpus of at most ``k`` distinct
-    vectors, the rest exact copies: not judged. Its pairs are mostly copies of one
-    another, so a mean cosine near 1 says "copies", not "a shared direction", and
-    centring or whitening a handful of points fixes nothing; deduplicating comes first."""
+    vectors: not judged. With copies (``n_distinct < n``) its pairs are mostly copies of
+    one another, so a mean cosine near 1 says "copies", not "a shared direction", and
+    centring or whitening a handful of points fixes nothing; deduplicating comes first.
+    Without (``n`` rows, all distinct), the handful of pairs cannot tell a direction the
+    model gives every vector from documents on one topic."""
     if f.severity == "ok":
         return f
-    summary = (f"Not judged: only {n_distinct} distinct vector(s), the other rows exact "
-               f"copies of them, so the pairs behind this figure are mostly copies "
-               f"({f.summary.split(';')[0].rstrip('.').lower()}); deduplicate first.")
+    figure = f.summary.split(';')[0].rstrip('.').lower()
+    if n is not None and n_distinct >= n:
+        summary = (f"Not judged: only {n} vectors, so the {n * (n - 1) // 2} pairs behind "
+                   f"this figure ({figure}) cannot tell a direction the model gives every "
+                   "vector from documents that share a topic; judge it on more of the "
+                   "corpus.")
+    else:
+        summary = (f"Not judged: only {n_distinct} distinct vector(s), the other rows exact "
+                   f"copies of them, so the pairs behind this figure are mostly copies "
+                   f"({figure}); deduplicate first.")
     return Finding(f.code, "ok", summary,
                    dict(f.evidence, severity_if_distinct=f.severity, n_distinct=n_distinct,
                         k=k), None)

@@ -208,7 +208,7 @@ def geometry_findings(w: Work) -> None:
     if w.metric == "euclidean":
         found = [f if _spread_decides(w, f) else rules.offset_context(f) for f in found]
     if w.n_distinct is not None and w.n_distinct <= w.k:
-        found = [rules.few_distinct_context(f, w.n_distinct, w.k) for f in found]
+        found = [rules.few_distinct_context(f, w.n_distinct, w.k, w.n) for f in found]
     w.findings.extend(found)
 
 
