@@ -93,6 +93,20 @@ def test_report_without_queries_has_findings_only(tmp_path):
     assert json.loads(json.dumps(to_json(a)))["worst_queries"] == []
 
 
+def test_qrels_without_a_relevant_document_are_refused_as_such():
+    """Judgments whose every grade is 0 were refused only by the fix trials, after the
+    health checks and the evaluation had run, in their words ("nothing for a fix to
+    find"). The report now refuses them with its inputs, saying what it cannot do and
+    that a report without qrels still checks the corpus."""
+    from vecdiag.report import analyze
+
+    X, Q, ids, texts, qids, qtexts, qrels = planted()
+    zero = {q: {d: 0 for d in docs} for q, docs in qrels.items()}
+    with pytest.raises(ValueError, match=r"qrels name no relevant document for the 24 judged "
+                                         r"queries .* leave qrels out for a health report"):
+        analyze(X, ids=ids, queries=Q, query_ids=qids, qrels=zero, show_progress=False)
+
+
 def test_text_and_json_of_the_same_analysis(analysis):
     from vecdiag.report import render_text, to_json
 

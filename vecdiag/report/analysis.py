@@ -176,6 +176,12 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
             qrels = {q: docs for q, docs in qrels.items() if str(q) in given}
             notes = (f"{len(unqueried)} judged queries have no query vector (first: "
                      f"{', '.join(unqueried[:3])}) and were left out of every figure",)
+        if not any(g > 0 for docs in qrels.values() for g in docs.values()):
+            # the fix trials refused it later, speaking of fixes, after the health checks
+            raise ValueError(f"qrels name no relevant document for the {len(qrels)} judged "
+                             "queries with a vector (every grade is 0 or below): there is "
+                             "nothing to evaluate or explain; pass judgments with relevant "
+                             "documents, or leave qrels out for a health report of the corpus")
     model_name = opts.model_name
     if model_name is None and embedder is not None:
         model_name = getattr(embedder, "model_name", None)
