@@ -23,11 +23,26 @@ OPCLASS = {"cosine_ops": ("cosine", "<=>"), "ip_ops": ("dot", "<#>"),
 OPERATOR = {metric: op for metric, op in OPCLASS.values()}
 # id types whose binary COPY form is their UTF-8 text
 _TEXT_TYPES = ("text", "character varying", "character", "name", "citext")
+# HNSW and IVFFlat indexes: name, access method, operator class, options, partial-index
+# predicate, oid, whether the first key is an expression, and that key as written (a
+# WHERE condition follows)
+_VECTOR_INDEXES = (
+    "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
+    "pg_get_expr(x.indpred, x.indrelid), ic.oid, x.indkey[0] = 0, "
+    "pg_get_indexdef(x.indexrelid, 1, false) "
+    "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
+    "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
+    "WHERE am.amname IN ('hnsw', 'ivfflat') AND ")
 # an index and, on a partitioned table, the indexes of its partitions (at any depth)
 _INDEX_AND_PARTITIONS = (
     "WITH RECURSIVE tree(oid) AS (SELECT %s::oid UNION ALL SELECT i.inhrelid FROM "
     "pg_inherits i JOIN tree t ON i.inhparent = t.oid) SELECT quote_ident(c.relname) "
     "FROM tree JOIN pg_class c ON c.oid = tree.oid")
+
+
+def _options(reloptions) -> dict:
+    """An index's storage options (``["m=16", "ef_construction=64"]``) as a dict."""
+    return dict(o.split("=", 1) for o in (reloptions or []))
 
 
 class _Catalog:
@@ -124,21 +139,15 @@ class _Catalog:
     def _find_index(self, metric):
         # indexes on the column, then on an expression (pgvector's half-precision
         # indexing: an index on (embedding)::halfvec(n), searched with that cast)
-        rows = self._q(
-            "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
-            "pg_get_expr(x.indpred, x.indrelid), x.indkey[0] = 0, "
-            "pg_get_indexdef(x.indexrelid, 1, false), ic.oid "
-            "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
-            "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
-            "WHERE x.indrelid = %s AND (x.indkey[0] = %s OR x.indkey[0] = 0) "
-            "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY x.indkey[0] = 0, ic.relname",
-            (self._oid, self._attnum))
+        rows = self._q(_VECTOR_INDEXES + "x.indrelid = %s AND (x.indkey[0] = %s OR "
+                       "x.indkey[0] = 0) ORDER BY x.indkey[0] = 0, ic.relname",
+                       (self._oid, self._attnum))
         (quoted,), = self._q("SELECT quote_ident(%s)", (self.vector,))
         cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::(?:"
                                + re.escape(self._ext_quoted) + r"\.)?(halfvec|vector)"
                                r"\((\d+)\)\)")
         found, elsewhere = [], []
-        for name, am, opclass, options, predicate, on_expression, key, index_oid in rows:
+        for name, am, opclass, options, predicate, index_oid, on_expression, key in rows:
             cast = None
             if on_expression:
                 match = cast_form.fullmatch(key)
@@ -153,9 +162,8 @@ class _Catalog:
                                  "does not support (it knows cosine, inner product and L2); "
                                  "audit a table indexed with vector_cosine_ops, vector_ip_ops "
                                  "or vector_l2_ops")
-            opts = dict(o.split("=", 1) for o in (options or []))
-            found.append((name, am, opclass, opts, OPCLASS[suffix][0], predicate, cast,
-                          index_oid))
+            found.append((name, am, opclass, _options(options), OPCLASS[suffix][0], predicate,
+                          cast, index_oid))
         if metric is not None:
             V.check_metric(metric)
         if not found and not elsewhere:
@@ -227,17 +235,12 @@ class _Catalog:
                 e=part(self._ext), op=sql.SQL(OPERATOR[name]), c=sql.SQL(self._vtype))
             for used in dict.fromkeys(re.findall(r'\busing ((?:"(?:[^"]|"")+")|\S+) on ',
                                                  self._explain(query))):
-                rows = self._q(
-                    "SELECT ic.relname, am.amname, opc.opcname, ic.reloptions, "
-                    "pg_get_expr(x.indpred, x.indrelid), ic.oid FROM pg_index x "
-                    "JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = "
-                    "ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] WHERE "
-                    "quote_ident(ic.relname) = %s AND x.indkey[0] <> 0 "
-                    "AND am.amname IN ('hnsw', 'ivfflat') ORDER BY ic.oid LIMIT 1", (used,))
-                for index, am, opclass, options, predicate, oid in rows:
+                rows = self._q(_VECTOR_INDEXES + "quote_ident(ic.relname) = %s AND "
+                               "x.indkey[0] <> 0 ORDER BY ic.oid LIMIT 1", (used,))
+                for index, am, opclass, options, predicate, oid, _, _ in rows:
                     if OPCLASS.get(opclass.split("_", 1)[-1], (None,))[0] == name:
-                        opts = dict(o.split("=", 1) for o in (options or []))
-                        out.append((index, am, opclass, opts, name, predicate, None, oid))
+                        out.append((index, am, opclass, _options(options), name, predicate,
+                                    None, oid))
         return out
 
     def _in_params(self, part):
