@@ -88,6 +88,7 @@ def transformed_lists(X, rows: np.ndarray, k: int, transform: Transform):
     row), as the search of a transformed copy would.
     """
     from ..neighbors import knn
+    from ..scale.block_top import keep_top
     from ._graph import drop_self
 
     n, d = X.shape
@@ -100,10 +101,6 @@ def transformed_lists(X, rows: np.ndarray, k: int, transform: Transform):
         piece = transform(np.asarray(X[a:a + step]), np.arange(a, min(n, a + step)))
         res = knn(Q, piece, k=min(want, piece.shape[0]), metric="cosine",
                   show_progress=False)
-        idx = np.concatenate([idx, res.indices + a], axis=1)
-        scores = np.concatenate([scores, res.scores], axis=1)
         # the tie rule across pieces: higher cosine first, then lower index
-        order = np.lexsort((idx, -scores), axis=1)[:, :want]
-        idx = np.take_along_axis(idx, order, axis=1)
-        scores = np.take_along_axis(scores, order, axis=1)
+        idx, scores = keep_top([idx, res.indices + a], [scores, res.scores], want, "cosine")
     return drop_self(idx, scores, rows, want - 1)

@@ -25,8 +25,8 @@ from .formats import read_npy_rows
 from .tasks import reuse_freed_memory
 
 __all__ = ["block_top", "source_top", "sample_kth", "sample_pieces", "gather_rows",
-           "chunk_rows", "merge_tops", "check_lengths", "checked_block", "refuse_bad_rows",
-           "BadRows", "SAMPLE_ROWS", "SEEK_ROWS"]
+           "chunk_rows", "merge_tops", "keep_top", "check_lengths", "checked_block",
+           "refuse_bad_rows", "BadRows", "SAMPLE_ROWS", "SEEK_ROWS"]
 
 SAMPLE_ROWS = 8192                    # corpus rows scored first, for a bound on every block
 
@@ -272,14 +272,21 @@ def gather_rows(X, rows: np.ndarray) -> np.ndarray:
 
 def merge_tops(parts, k: int, metric: str):
     """Merge per-block top k: higher score first (lower distance), then lower index."""
-    idx = np.concatenate([p[0] for p in parts], axis=1)
-    sc = np.concatenate([p[1] for p in parts], axis=1)
+    idx, sc = keep_top([p[0] for p in parts], [p[1] for p in parts], k, metric)
+    lengths = (max(p[2][0] for p in parts), max(p[2][1] for p in parts), parts[0][2][2])
+    return idx, sc, lengths
+
+
+def keep_top(indices: list, scores: list, k: int, metric: str):
+    """The ``k`` best of per-block lists (each ``(rows, k_i)``, global row indices, -1 for
+    none), side by side: higher score first (lower distance under euclidean), then lower
+    index, -1 last: the engine's tie rule across blocks."""
+    idx = np.concatenate(indices, axis=1)
+    sc = np.concatenate(scores, axis=1)
     rank = np.where(idx < 0, np.inf, sc if metric == "euclidean" else -sc)
     order = np.lexsort((np.where(idx < 0, np.iinfo(np.int64).max, idx), rank),
                        axis=-1)[:, :k]
-    lengths = (max(p[2][0] for p in parts), max(p[2][1] for p in parts), parts[0][2][2])
-    return (np.take_along_axis(idx, order, axis=1), np.take_along_axis(sc, order, axis=1),
-            lengths)
+    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(sc, order, axis=1)
 
 
 def check_lengths(lengths, metric: str) -> None:
