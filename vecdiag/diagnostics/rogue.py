@@ -137,11 +137,10 @@ def rogue_from_moments(m: Moments, top: int) -> RogueDimensions:
 def _variance_excess(energy, contribution, top: int) -> float:
     """How far the top-``top`` share of the unit coordinates' variance goes beyond its
     even share and the energy warning level (positive: the rotation null is needed)."""
-    var, _, held = variance_share(energy, contribution, top)
+    var, _, _, excess = variance_share(energy, contribution, top)
     if var is None:
         return 0.0
-    even = top / energy.size
-    return (held - even) / (1 - even) - THRESHOLDS["rogue_dimensions"]["energy_warning"] + 1e-9
+    return excess - THRESHOLDS["rogue_dimensions"]["energy_warning"] + 1e-9
 
 
 def rogue_dimensions(X, *, top: int = 5) -> RogueDimensions:

@@ -128,17 +128,20 @@ def energy_null_quantile(n: int, d: int, m: int, q: float = 0.99, draws: int = 2
 
 
 def variance_share(energy, contribution, top: int):
-    """``(shares, dims, share)`` of the unit coordinates' variance ``E[û_j²] − E[û_j]²``
-    (from each dimension's energy less its contribution): the per-dimension shares, the
-    ``top`` largest (largest first) and their summed share; ``(None, [], 0.0)`` when there
-    is no variance or ``top > d / 4`` (not judged)."""
+    """``(shares, dims, share, excess)`` of the unit coordinates' variance ``E[û_j²] −
+    E[û_j]²`` (from each dimension's energy less its contribution): the per-dimension
+    shares, the ``top`` largest (largest first), their summed share, and how far that
+    goes from the even ``top / d`` toward 1, ``(share − top/d) / (1 − top/d)``;
+    ``(None, [], 0.0, 0.0)`` when there is no variance or ``top > d / 4`` (not judged)."""
     var = np.clip(np.asarray(energy) - np.asarray(contribution), 0.0, None)
     total = float(var.sum())
     if total <= 0 or top > var.size / 4:
-        return None, np.zeros(0, dtype=int), 0.0
+        return None, np.zeros(0, dtype=int), 0.0, 0.0
     var = var / total
     dims = np.argsort(-var, kind="stable")[:top]
-    return var, dims, float(var[dims].sum())
+    held = float(var[dims].sum())
+    even = top / var.size
+    return var, dims, held, (held - even) / (1 - even)
 
 
 def rogue_finding(r, d: int, n: int | None = None) -> Finding:
@@ -223,9 +226,9 @@ def _variance_sign(r, d: int, small_n: int | None):
     """
     t = THRESHOLDS["rogue_dimensions"]
     e_null = r.top / d
-    var, var_dims, var_share = (variance_share(r.energy, r.contribution, r.top)
-                                if r.energy is not None else (None, np.zeros(0, int), 0.0))
-    e_excess = (var_share - e_null) / (1 - e_null) if var is not None else 0.0
+    var, var_dims, var_share, e_excess = (
+        variance_share(r.energy, r.contribution, r.top) if r.energy is not None
+        else (None, np.zeros(0, int), 0.0, 0.0))
     e_sev = ("critical" if e_excess >= t["energy_critical"] else
              "warning" if e_excess >= t["energy_warning"] else "ok")
     if small_n is not None and e_sev != "ok" and \

@@ -92,11 +92,9 @@ def spread_dimensions(ctx):
     d = ctx.stats.d
     if rogue is None or rogue.energy is None:
         return 0.0, [], 0.0
-    shares, dims, held = variance_share(rogue.energy, rogue.contribution, rogue.top)
+    shares, dims, held, excess = variance_share(rogue.energy, rogue.contribution, rogue.top)
     if shares is None:
         return 0.0, [], 0.0
-    even = rogue.top / d
-    excess = (held - even) / (1 - even)
     n = ctx.stats.n
     if n < SMALL_N and excess <= energy_null_quantile(n, d, rogue.top):
         return 0.0, [], 0.0
