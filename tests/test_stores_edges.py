@@ -1165,3 +1165,94 @@ def test_pgvector_names_with_a_percent_sign_are_searched(pg_server, rng):
         np.testing.assert_array_equal(np.array(store.search(Q, k=5).ids.tolist()), want)
         assert store.params["plan"] == "index scan"
         assert store.fetch().texts[:2].tolist() == ["t0", "t1"]
+
+
+# ---------------------------------------------------------------- close()
+def _backends(pg_uri):
+    import psycopg
+
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity "
+                            "WHERE backend_type = 'client backend'").fetchone()[0]
+
+
+def test_pgvector_close_lets_go_of_the_connection_it_made(pg_docs, store_data):
+    import psycopg
+
+    X, Q = store_data
+    before = _backends(pg_docs)
+    with vd.stores.pgvector(pg_docs, "docs") as store:
+        got = store.search(Q[:3], k=5)
+        assert _backends(pg_docs) == before + 1
+    assert store.closed and store.conn.closed and _backends(pg_docs) == before
+    for call in (lambda: store.search(Q[:3], k=5), lambda: store.set_params(ef_search=50),
+                 lambda: store.params, lambda: vd.audit(store, Q[:3], k=5, sweep=False),
+                 lambda: vd.explain_neighbors(Q[0], store, expected=[0])):
+        with pytest.raises(ValueError, match="pgvector .* is closed; make the store object"):
+            call()
+    # what was read stays: the fetched Index and the results made before
+    assert store.fetch().ids.tolist() == list(range(len(X)))
+    assert got.indices.shape == (3, 5) and "closed" in repr(store)
+    store.close()                                           # twice: nothing
+    # a connection passed in is the caller's: left open
+    with psycopg.connect(pg_docs, autocommit=True) as conn:
+        vd.stores.pgvector(conn, "docs").close()
+        assert not conn.closed and conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_pgvector_refused_table_leaves_no_connection(pg_docs):
+    before = _backends(pg_docs)
+    for _ in range(3):
+        with pytest.raises(ValueError, match="nope"):
+            vd.stores.pgvector(pg_docs, "nope")
+    assert _backends(pg_docs) == before
+
+
+def test_qdrant_close_frees_the_local_folder_for_the_last_holder(qdrant_path, rng):
+    from qdrant_client import QdrantClient, models
+
+    path = os.path.join(qdrant_path, "closing")
+    client = QdrantClient(path=path)
+    for name in ("a", "b"):
+        client.create_collection(name, vectors_config=models.VectorParams(
+            size=4, distance=models.Distance.DOT))
+        client.upsert(name, points=models.Batch(ids=[1, 2, 3],
+                                                vectors=rng.normal(size=(3, 4)).tolist()))
+    client.close()
+    a, b = vd.stores.qdrant(path, "a"), vd.stores.qdrant(path, "b")   # one shared client
+    with pytest.raises(ValueError, match="does not exist"):
+        vd.stores.qdrant(path, "c")                     # refused: a and b keep the client
+    a.close()
+    assert b.search(np.ones((1, 4)), k=2).indices.shape == (1, 2)
+    with pytest.raises(ValueError, match="is closed"):
+        a.search(np.ones((1, 4)), k=2)
+    with pytest.raises(RuntimeError, match="already accessed"):
+        QdrantClient(path=path)                         # b still holds the folder
+    b.close()
+    again = QdrantClient(path=path)                     # the folder is free now
+    assert again.count("b").count == 3
+    again.close()
+    with pytest.raises(ValueError, match="does not exist"):
+        vd.stores.qdrant(path, "c")                     # its client let go of at once
+    QdrantClient(path=path).close()
+
+
+def test_faiss_and_chroma_close_leave_what_was_passed(chroma_client):
+    faiss = pytest.importorskip("faiss")
+    X = np.eye(4, dtype=np.float32)
+    index = faiss.IndexFlatIP(4)
+    index.add(X)
+    with vd.stores.faiss(index) as store:
+        fetched = store.fetch()
+    with pytest.raises(ValueError, match="faiss .* is closed"):
+        store.search(X[:1], k=1)
+    assert store.fetch() is fetched and index.ntotal == 4
+    collection = chroma_client.get_or_create_collection("closing",
+                                                        metadata={"hnsw:space": "ip"})
+    collection.upsert(ids=["x", "y"], embeddings=X[:2].tolist())
+    vd.stores.chroma(collection).close()
+    assert collection.count() == 2                      # the collection is still usable
+    with pytest.raises(ValueError, match="is closed"):
+        with vd.stores.chroma(collection) as store:
+            store.close()
+            store.search(X[:1], k=1)

@@ -95,6 +95,7 @@ class PgVectorStore(_Catalog, Store):
         # rows as tuples on every cursor of ours, whatever row_factory a connection you
         # pass has (dict_row, namedtuple_row)
         self._tuple_row = require("psycopg.rows").tuple_row
+        self._owns_conn = isinstance(dsn_or_connection, str)
         if isinstance(dsn_or_connection, str):
             self._dsn = mask_dsn(dsn_or_connection)
             try:
@@ -118,14 +119,23 @@ class PgVectorStore(_Catalog, Store):
             raise TypeError("dsn_or_connection must be a connection string "
                             "('postgresql://user@host/db') or a psycopg 3 connection, got "
                             f"{type(dsn_or_connection).__name__}")
-        if where is not None and not isinstance(where, str):
-            raise TypeError(f"where must be an SQL condition string, got {type(where).__name__}")
-        self.table, self.where, self.force_index = table, where, bool(force_index)
-        self._columns(table, vector, id, text)
-        self._find_index(metric)
-        self._settings = {}
-        self._check_nulls()
-        self._use_planned_index()
+        try:
+            if where is not None and not isinstance(where, str):
+                raise TypeError("where must be an SQL condition string, got "
+                                f"{type(where).__name__}")
+            self.table, self.where, self.force_index = table, where, bool(force_index)
+            self._columns(table, vector, id, text)
+            self._find_index(metric)
+            self._settings = {}
+            self._check_nulls()
+            self._use_planned_index()
+        except BaseException:
+            self._release()              # a table that is not there leaves no connection
+            raise
+
+    def _release(self) -> None:
+        if self._owns_conn:              # made here from a DSN; a connection passed is yours
+            self.conn.close()
 
     # ------------------------------------------------------------- introspection
     def _q(self, query, params=None):

@@ -22,8 +22,10 @@ __all__ = ["qdrant", "QdrantStore"]
 _METRICS = {"Cosine": "cosine", "Dot": "dot", "Euclid": "euclidean"}
 # local-mode clients this process opened, by folder: local mode lets one client in at a
 # time, so a second store on the folder (another collection, a notebook cell run again)
-# shares the first one's client; it closes when no store holds it
+# shares the first one's client; it closes when no store holds it (garbage collected, or
+# the last holder's close())
 _LOCAL = weakref.WeakValueDictionary()
+_HOLDERS: dict = {}                   # folder -> the stores holding its client (a WeakSet)
 
 
 def qdrant(client_or_path, collection: str, *, text: str | None = None,
@@ -62,10 +64,12 @@ class QdrantStore(Store):
         super().__init__()
         qc = require("qdrant_client", "vd.stores.qdrant")
         self._models = require("qdrant_client.models")
+        self._opened = None             # what close() lets go of: "url", or the folder key
         if isinstance(client_or_path, (str, os.PathLike)):
             where = os.fspath(client_or_path)
             if where.startswith(("http://", "https://")):
                 self.client, self.local = qc.QdrantClient(url=where, timeout=10), False
+                self._opened = "url"
             elif not os.path.isdir(where):
                 raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
                                  "given to QdrantClient(path=...), a URL, or the client")
@@ -76,6 +80,8 @@ class QdrantStore(Store):
                     if client is None:
                         client = _LOCAL[key] = qc.QdrantClient(path=where)
                     self.client, self.local = client, True
+                    self._opened = key
+                    _HOLDERS.setdefault(key, weakref.WeakSet()).add(self)
                 except RuntimeError as err:     # local mode: one client per folder
                     if "already accessed" not in str(err):
                         raise
@@ -91,6 +97,26 @@ class QdrantStore(Store):
         else:
             raise TypeError("client_or_path must be a QdrantClient, a local folder or a URL, "
                             f"got {type(client_or_path).__name__}")
+        try:
+            self._read_collection(collection, text, vector)
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._opened == "url":           # made here; a client passed in is yours
+            self.client.close()
+        elif self._opened is not None:      # the folder's shared client: the last holder
+            holders = _HOLDERS.get(self._opened)
+            if holders is not None:
+                holders.discard(self)
+                if not holders:
+                    _HOLDERS.pop(self._opened, None)
+                    _LOCAL.pop(self._opened, None)
+                    self.client.close()
+        self._opened = None
+
+    def _read_collection(self, collection, text, vector) -> None:
         errors = require("qdrant_client.http.exceptions")
         try:
             names = [c.name for c in self.client.get_collections().collections]

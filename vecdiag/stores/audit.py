@@ -88,6 +88,7 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
     if not isinstance(store, Store):
         raise TypeError("store must come from vd.stores.pgvector / faiss / qdrant / chroma, "
                         f"got {type(store).__name__}")
+    store._live()
     if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
         raise ValueError(f"target must be a recall in (0, 1], got {target!r}")
     if store.n == 0:

@@ -122,6 +122,37 @@ class Store:
         self.cache: dict = {}
         self._index = None
         self._position: dict | None = None
+        self.closed = False
+
+    # ----------------------------------------------------------------- open and closed
+    def close(self) -> None:
+        """Let go of what this store object opened (a connection made from a DSN, a
+        Qdrant client made from a folder or URL); a connection, client, collection or
+        index you passed in is left open, as it is yours. Closing twice does nothing.
+
+        What was read stays: the fetched :class:`vecdiag.Index` and results made
+        before. Anything that asks the store again (``search``, ``set_params``,
+        ``params``, a first ``fetch``) then raises a ValueError. A store is also a
+        context manager: ``with vd.stores.pgvector(dsn, "docs") as store: ...``.
+        """
+        if not self.closed:
+            self.closed = True
+            self._release()
+
+    def __enter__(self) -> "Store":
+        self._live()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _release(self) -> None:
+        """Close what the adapter opened itself (the base holds nothing)."""
+
+    def _live(self) -> None:
+        if self.closed:
+            raise ValueError(f"{self.describe()} is closed; make the store object again to "
+                             "read it (what was fetched before stays usable)")
 
     # ----------------------------------------------------------------- adapter hooks
     def _count(self) -> int:  # pragma: no cover - every adapter implements it
@@ -156,21 +187,26 @@ class Store:
     def n(self) -> int:
         """Number of vectors in the store (after ``where=`` for pgvector)."""
         if "n" not in self.cache:
+            self._live()
             self.cache["n"] = int(self._count())
         return self.cache["n"]
 
     @property
     def params(self) -> dict:
         """Index type and search settings, in the store's own names."""
+        self._live()
         return self._params()
 
     @property
     def search_setting(self) -> str | None:
         """The name of the setting that trades recall for speed (None: exact search)."""
+        self._live()
         p = self._params()
         return next((name for name in self.settings if name in p), None)
 
     def __repr__(self) -> str:
+        if self.closed:
+            return f"{type(self).__name__}({self.describe()}, closed)"
         return (f"{type(self).__name__}({self.describe()}, n={self.n}, dim={self.dim}, "
                 f"metric={self.metric!r}, params={self.params})")
 
@@ -181,6 +217,7 @@ class Store:
         ``ivfflat.probes`` also accepted), faiss ``efSearch`` / ``nprobe``, Qdrant
         ``hnsw_ef``, Chroma ``ef_search``.
         """
+        self._live()
         if not settings:
             raise ValueError(f"set_params needs a setting, e.g. "
                              f"{next(iter(self.settings), 'ef_search')}=40")
@@ -237,6 +274,7 @@ class Store:
         """
         if self._index is not None:
             return self._index
+        self._live()
         from ..neighbors import Index
         from .fetching import check_rows, read_all
 
@@ -289,6 +327,7 @@ class Store:
             ``scores`` similarities for cosine/dot, distances for euclidean;
             ``raw_scores`` as the store gave them; short answers padded (-1, NaN).
         """
+        self._live()
         if self.n == 0:
             self.fetch()                  # raises its "is empty" error
         Q = self._queries(queries, allow_empty=True)

@@ -53,6 +53,7 @@ def explain_in_store(explain, query, store, *, k: int = 10, returned=None, embed
         # as for an Index: the store's own search is what is explained
         raise ValueError(f"metric={metric!r}, but the store searches by {store.metric!r}: "
                          "the metric comes from the store; leave it out")
+    store._live()                           # the cached Index alone cannot search
     index = store.fetch()
     if isinstance(query, str):
         if embedder is None:
