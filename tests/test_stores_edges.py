@@ -1256,3 +1256,36 @@ def test_faiss_and_chroma_close_leave_what_was_passed(chroma_client):
         with vd.stores.chroma(collection) as store:
             store.close()
             store.search(X[:1], k=1)
+
+
+def test_faiss_nsg_search_L_is_the_setting_audit_sweeps(rng):
+    """An NSG graph's search_L trades recall for speed as efSearch does for HNSW: it is
+    read, set, swept, and each recall is checked against brute force here."""
+    faiss = pytest.importorskip("faiss")
+    X = rng.normal(size=(3000, 24)).astype(np.float32)
+    Q = rng.normal(size=(60, 24)).astype(np.float32)
+    index = faiss.IndexNSGFlat(24, 8)
+    index.add(X)
+    store = vd.stores.faiss(index)
+    assert store.search_setting == "search_L" and store.params["search_L"] == 16
+    assert store.metric == "euclidean"                  # IndexNSGFlat's default, METRIC_L2
+    truth = np.argsort(((Q[:, None, :] - X[None]) ** 2).sum(-1), axis=1, kind="stable")[:, :10]
+
+    def recall(found):
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)])
+
+    got = {}
+    for L in (10, 200):
+        store.set_params(search_l=L)                    # the alias, lower case
+        assert index.nsg.search_L == L
+        got[L] = recall(store.search(Q, k=10).indices)
+    assert got[200] > got[10]
+    index.nsg.search_L = 10
+    audit = vd.audit(store, Q, k=10, sweep="search_L=10,200")
+    assert index.nsg.search_L == 10                     # the sweep put it back
+    frame = audit.sweep_frame()
+    for L in (10, 200):
+        index.nsg.search_L = L
+        _, found = index.search(Q, 10)
+        measured = frame.loc[frame["search_L"] == L, "recall"].item()
+        assert measured == pytest.approx(recall(found), abs=1e-9)

@@ -5,7 +5,7 @@ the inner product itself), ``METRIC_L2`` -> euclidean (faiss returns the *square
 distance; vecdiag reports its square root). Ids come from an ``IndexIDMap`` / ``IndexIDMap2``,
 from ids stored in IVF lists, or from a sidecar (a list, or a ``.txt`` / ``.npy`` / ``.json``
 file with one id per vector); otherwise they are the row numbers. Search settings:
-``efSearch`` (HNSW) and ``nprobe`` (IVF).
+``efSearch`` (HNSW), ``nprobe`` (IVF) and ``search_L`` (NSG).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def faiss(path_or_index, *, ids=None) -> "FaissStore":
 
 class FaissStore(Store):
     kind = "faiss"
-    settings = {"efSearch": ("ef_search", "hnsw_ef"), "nprobe": ("probes",)}
+    settings = {"efSearch": ("ef_search", "hnsw_ef"), "nprobe": ("probes",),
+                "search_L": ("search_l",)}
 
     def __init__(self, path_or_index, *, ids=None):
         super().__init__()
@@ -111,6 +112,7 @@ class FaissStore(Store):
         self._ivf = fa.try_extract_index_ivf(searched) \
             if isinstance(searched, fa.IndexIVF) else None
         self._hnsw = getattr(searched, "hnsw", None)
+        self._nsg = getattr(searched, "nsg", None)
         self.compressed = _compression(fa, self._refine or searched, self.dim)
         self._sidecar = None if ids is None else _read_ids(ids, self.index.ntotal)
         if self._sidecar is not None:
@@ -199,11 +201,15 @@ class FaissStore(Store):
                 efSearch=int(self._hnsw.efSearch))
         if self._ivf is not None:
             p.update(nlist=int(self._ivf.nlist), nprobe=int(self._ivf.nprobe))
+        if self._nsg is not None:       # search_L: the candidate list a search keeps
+            p.update(R=int(self._nsg.R), search_L=int(self._nsg.search_L))
         return p
 
     def _apply(self, name, value):
         if name == "efSearch":
             self._hnsw.efSearch = int(value)
+        elif name == "search_L":
+            self._nsg.search_L = int(value)
         else:
             self._ivf.nprobe = int(value)
 

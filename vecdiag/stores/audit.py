@@ -29,7 +29,7 @@ N_BOOT = 2000
 
 # default ladder of each search setting (the current value is added)
 LADDERS = {"ef_search": [10, 20, 40, 80, 160, 320], "efSearch": [16, 32, 64, 128, 256, 512],
-           "hnsw_ef": [16, 32, 64, 128, 256, 512]}
+           "hnsw_ef": [16, 32, 64, 128, 256, 512], "search_L": [16, 32, 64, 128, 256, 512]}
 
 
 def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embedder=None,

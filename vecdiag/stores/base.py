@@ -214,7 +214,7 @@ class Store:
         """Change the store's search setting(s); returns the store.
 
         Names: pgvector ``ef_search`` / ``probes`` (``hnsw.ef_search`` and
-        ``ivfflat.probes`` also accepted), faiss ``efSearch`` / ``nprobe``, Qdrant
+        ``ivfflat.probes`` also accepted), faiss ``efSearch`` / ``nprobe`` / ``search_L``, Qdrant
         ``hnsw_ef``, Chroma ``ef_search``.
         """
         self._live()
