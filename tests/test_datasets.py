@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecdiag.datasets import DATA_DIR, Dataset, join_title, load_beir, load_demo
+from vecdiag.datasets import DATA_DIR, Dataset, join_title, load_beir, load_demo, read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -377,3 +377,21 @@ def test_load_beir_data_line_with_a_note_is_not_taken_for_a_header(tmp_path):
         load_beir(write_beir(tmp_path / "note", qrels="q1\td1\t2\tseen\n"))
     data = load_beir(write_beir(tmp_path / "hdr", qrels="qid\tdocid\trel\nq1\td1\t2\n"))
     assert data.qrels == {"q1": {"d1": 2}}
+
+
+def test_a_lone_carriage_return_in_a_jsonl_line_does_not_end_it(tmp_path):
+    """JSON Lines end at \\n only (\\r\\n too: a \\r is JSON whitespace), and a JSON string
+    may hold U+2028/U+2029 raw or a \\u000d escape. read_jsonl opened the file with
+    universal newlines, which also end a line at a lone \\r: the legal line
+    '{"_id": "d1",\\r"text": "a"}' became two invalid halves, and an error on a later line
+    named the wrong line. Reference: json.loads of the file split at \\n."""
+    data = ('{"_id": "d1",\r"text": "a\u2028b"}\r\n{"_id": "d2", "text": "x\\u000dy\u2029"}\n'
+            '{"_id": "d3",\r "text": "z"}\n')
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(data.encode("utf-8"))
+    want = [json.loads(line) for line in data.split("\n") if line.strip()]
+    assert read_jsonl(path, what="corpus") == want
+    path.write_bytes((data + "not json\n").encode("utf-8"))
+    bad = data.count("\n") + 1                  # the line number wc -l, sed and trec_eval count
+    with pytest.raises(ValueError, match=rf"corpus .*c\.jsonl: line {bad} is not valid JSON"):
+        read_jsonl(path, what="corpus")

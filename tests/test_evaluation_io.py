@@ -363,3 +363,41 @@ def test_ids_are_split_where_trec_eval_splits_them(tmp_path, space):
                                [ref[q]["ndcg"] for q in sorted(ref)])
     vd.save_run(run, tmp_path / "again.txt")   # ids the reader keeps can be written back
     assert vd.load_run(tmp_path / "again.txt") == ref_run
+
+
+def test_a_lone_carriage_return_is_a_space_in_trec_files_as_in_trec_eval(tmp_path):
+    """trec_eval ends a line at \\n only and reads \\r as a space (C's isspace); the
+    readers ended a line at a lone \\r too (universal newlines), so 'q1 Q0 d1\\r1 2.5 t'
+    was refused as two short lines, and every later line was named one too far.
+    Reference: the bytes split at b"\\n", each line at C's whitespace (bytes.split)."""
+    run_text = b"q1 Q0 d1\r1 2.5 t\r\nq1 Q0 d2 2 1.5\rt\nq2\rQ0 d1 1 0.5 t\n"
+    qrels_text = b"q1 0\rd1 1\nq1 0 d2\r0\r\nq2 0 d1 2\n"
+    ref_run, ref_qrels = {}, {}
+    for line in run_text.split(b"\n")[:-1]:
+        q, _, d, _, score, _ = line.split()
+        ref_run.setdefault(q.decode(), {})[d.decode()] = float(score)
+    for line in qrels_text.split(b"\n")[:-1]:
+        q, _, d, grade = line.split()
+        ref_qrels.setdefault(q.decode(), {})[d.decode()] = int(grade)
+    (tmp_path / "run.txt").write_bytes(run_text)
+    (tmp_path / "qrels.txt").write_bytes(qrels_text)
+    assert vd.load_run(tmp_path / "run.txt") == ref_run
+    assert vd.load_qrels(tmp_path / "qrels.txt") == ref_qrels
+    (tmp_path / "run.txt").write_bytes(run_text + b"q3 Q0 d1 1 x t\n")
+    last = len(run_text.split(b"\n"))          # the added line, as trec_eval counts lines
+    with pytest.raises(ValueError, match=rf"run.txt line {last}: score"):
+        vd.load_run(tmp_path / "run.txt")
+
+
+def test_a_file_not_in_utf8_is_named_with_its_line_and_byte(tmp_path):
+    """The byte named was the offset inside the 8 KB chunk being decoded (6129 for a bad
+    byte at 38897), and no line was named. Reference: the offset and the line of the
+    bad byte in the file's bytes."""
+    data = b"".join(b"q1 Q0 d%d %d 2.5 t\n" % (i, i + 1) for i in range(3000))
+    data += "q1 Q0 d\u00e9 3001 2.5 t\n".encode("latin-1")
+    (tmp_path / "run.txt").write_bytes(data)
+    byte = data.index(b"\xe9")
+    line = data[:byte].count(b"\n") + 1
+    with pytest.raises(ValueError, match=rf"run.txt is not UTF-8 text \(.* at line {line}, "
+                                         rf"byte {byte} of the file\)"):
+        vd.load_run(tmp_path / "run.txt")
