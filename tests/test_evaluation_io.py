@@ -401,3 +401,26 @@ def test_a_file_not_in_utf8_is_named_with_its_line_and_byte(tmp_path):
     with pytest.raises(ValueError, match=rf"run.txt is not UTF-8 text \(.* at line {line}, "
                                          rf"byte {byte} of the file\)"):
         vd.load_run(tmp_path / "run.txt")
+
+
+@pytest.mark.parametrize("header", ["corpus-id\tquery-id\tscore", "score\tcorpus-id\tquery-id",
+                                    "Query-ID\tCorpus-ID\tScore"])
+def test_a_beir_header_says_where_each_column_is(tmp_path, header):
+    """A BEIR qrels file whose header names its columns in another order
+    ("corpus-id<TAB>query-id<TAB>score") was read in the written order: every judgment
+    silently became {document: {query: grade}} (every metric 0). Reference: csv's
+    DictReader, which reads each field by its header name."""
+    import csv
+    import io
+
+    names = header.lower().split("\t")
+    rows = [("q1", "d1", "2"), ("q1", "d2", "0"), ("q2", "d1", "1")]
+    text = header + "\n" + "".join(
+        "\t".join({"query-id": q, "corpus-id": d, "score": g}[n] for n in names) + "\n"
+        for q, d, g in rows)
+    want = {}
+    for row in csv.DictReader(io.StringIO(text.lower()), delimiter="\t"):
+        want.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    path = _write(tmp_path / "qrels.tsv", text)
+    assert vd.load_qrels(path) == want
+    assert vd.load_qrels(path, format="beir") == want
