@@ -395,3 +395,25 @@ def test_a_lone_carriage_return_in_a_jsonl_line_does_not_end_it(tmp_path):
     bad = data.count("\n") + 1                  # the line number wc -l, sed and trec_eval count
     with pytest.raises(ValueError, match=rf"corpus .*c\.jsonl: line {bad} is not valid JSON"):
         read_jsonl(path, what="corpus")
+
+
+def test_stored_embedding_ids_keep_what_the_corpus_ids_hold(tmp_path):
+    """corpus.jsonl may name a document "d1<U+00A0>" or "d2<U+0085>" (TREC files split at
+    ASCII whitespace only, and so does every ids file vecdiag reads); the ids beside the
+    stored vectors were cut with str.strip(), which also drops those, so the id matched
+    nothing and the folder was refused ("lacks 1 of the corpus ids"). Reference: the ids
+    file split at \\n, each line without its ASCII spaces."""
+    ids = ["d1\u00a0", "d2\x85", "\u3000d3"]
+    corpus = [{"_id": i, "text": f"text {n}"} for n, i in enumerate(ids)]
+    folder = write_beir(tmp_path / "f", corpus=corpus,
+                        qrels="query-id\tcorpus-id\tscore\nq1\td2\x85\t1\n")
+    X = np.arange(9, dtype=np.float32).reshape(3, 3)
+    written = "\u3000d3\r\n d1\u00a0\t\nd2\x85\n"
+    np.save(folder / "emb_toy_corpus.npy", X)
+    (folder / "emb_toy_corpus_ids.txt").write_bytes(written.encode("utf-8"))
+    np.save(folder / "emb_toy_queries.npy", X[:1])
+    (folder / "emb_toy_queries_ids.txt").write_text("q1\n")
+    row = {line.strip(" \t\r\n"): r for r, line in enumerate(written.split("\n")[:-1])}
+    data = load_beir(folder)
+    assert data.corpus_ids == ids
+    np.testing.assert_array_equal(data.corpus_embeddings, X[[row[i] for i in ids]])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._textfile import ASCII_SPACE, json_objects, read_text, split_fields, text_lines
+from .._textfile import ASCII_SPACE, id_lines, json_objects, split_fields, text_lines
 from ._dataset import Dataset, join_title
 
 __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
@@ -306,9 +306,9 @@ def _aligned(folder: Path, model: str, part: str, ids: list,
     # the readers of every other input: an empty, torn or pickled .npy and an ids file
     # with a byte-order mark or not in UTF-8 are named in one line
     X = load_vectors(vec_path, name=vec_path.name, finite=finite)
-    stored = (read_text(id_path, id_path.name).split("\n") if id_path.is_file() else None)
-    if stored is not None:
-        stored = [s.strip() for s in stored if s.strip()]
+    # one id per line, as every ids file is read (str.strip would also cut an id's
+    # U+00A0 or \x85, which corpus.jsonl keeps: the id then matched nothing)
+    stored = id_lines(id_path, id_path.name) if id_path.is_file() else None
     if stored is None or len(stored) != X.shape[0]:
         raise ValueError(f"embeddings: {vec_path.name} has {X.shape[0]} rows but "
                          f"{id_path.name} {'is missing' if stored is None else f'lists {len(stored)} ids'}; "
