@@ -417,3 +417,30 @@ def test_stored_embedding_ids_keep_what_the_corpus_ids_hold(tmp_path):
     data = load_beir(folder)
     assert data.corpus_ids == ids
     np.testing.assert_array_equal(data.corpus_embeddings, X[[row[i] for i in ids]])
+
+
+def test_a_jsonl_id_repeated_is_refused_naming_both_lines(tmp_path):
+    """--texts corpus.jsonl (ids taken in file order) with the id "a" on two lines gave 3
+    ids but 2 texts (a dict by id kept the second), so every later text sat one row
+    early; --query-texts with ids 1 and "1" gave 1 query id for 2 query rows. A repeated
+    id (as text, as every reader compares ids) is refused naming both lines."""
+    from vecdiag.commands._inputs import load_inputs
+
+    records = [{"_id": "a", "text": "first"}, {"_id": "b", "text": "x"},
+               {"_id": "a", "text": "second"}, {"_id": "c", "text": "third"}]
+    first = {}
+    repeat = next((n, first[str(r["_id"])]) for n, r in enumerate(records, 1)
+                  if first.setdefault(str(r["_id"]), n) != n)
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(ValueError, match=rf"t\.jsonl: line {repeat[0]} repeats the id 'a' "
+                                         rf"of line {repeat[1]}"):
+        read_jsonl(path, what="corpus")
+    np.save(tmp_path / "c.npy", np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=rf"--texts .*line {repeat[0]} repeats the id 'a'"):
+        load_inputs(str(tmp_path / "c.npy"), texts=str(path))
+    path.write_text('{"_id": 1, "text": "q one"}\n{"_id": "1", "text": "q two"}\n')
+    np.save(tmp_path / "q.npy", np.eye(4, dtype=np.float32)[:2])
+    with pytest.raises(ValueError, match=r"--query-texts .*line 2 repeats the id '1' of line 1"):
+        load_inputs(str(tmp_path / "c.npy"), queries=str(tmp_path / "q.npy"),
+                    query_texts=str(path))

@@ -26,12 +26,14 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
     ``"_id"`` or, when the file has none, ``"id"`` (decided by the first record). Every
     returned row carries its id under ``"_id"`` (a copy; the file's own field is kept).
     A ``"title"`` or ``"text"`` written as a number is returned as its text; one holding
-    a list, an object or a boolean is refused, naming the line.
+    a list, an object or a boolean is refused, naming the line. An id repeated (``1``
+    and ``"1"`` are one id) is refused naming both lines.
     """
     if id_field is not None and (not isinstance(id_field, str) or not id_field):
         raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
     rows = []
     field = id_field
+    line_of: dict = {}                 # id (as text: 1 and "1" are one id) -> its line
     for number, row in json_objects(path, f"{what} {path}", '{"_id": "1", "text": "..."}'):
         if field is None:
             field = next((f for f in ID_FIELDS if f in row), None)
@@ -47,6 +49,11 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
             raise ValueError(f"{what} {path}: line {number} has the id {value!r}; ids "
                              "are non-empty strings or integers")
+        if line_of.setdefault(str(value), number) != number:
+            # a dict by id would keep one of the two texts, a list both: rows and texts
+            # of the callers would no longer pair
+            raise ValueError(f"{what} {path}: line {number} repeats the id {value!r} of "
+                             f"line {line_of[str(value)]}; each record needs its own id")
         if field != "_id":
             row = {**row, "_id": value}
         for name in TEXT_FIELDS:
