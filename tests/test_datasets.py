@@ -444,3 +444,20 @@ def test_a_jsonl_id_repeated_is_refused_naming_both_lines(tmp_path):
     with pytest.raises(ValueError, match=r"--query-texts .*line 2 repeats the id '1' of line 1"):
         load_inputs(str(tmp_path / "c.npy"), queries=str(tmp_path / "q.npy"),
                     query_texts=str(path))
+
+
+def test_a_missing_text_is_no_text_and_a_missing_id_is_refused():
+    """Texts from a pandas column with missing values (None, NaN, pd.NA) were written with
+    str(): the documents were embedded as the words "None", "nan" and "<NA>". A missing
+    text is now the empty text, as load_beir reads a null "text" (closed form: ""); a
+    missing id (it became the id "nan") is refused naming its row."""
+    import pandas as pd
+
+    texts = pd.Series(["x", None, np.nan, pd.NA, "0"], dtype=object)
+    data = Dataset(name="t", corpus_ids=[1, 2, 3, 4, 5], corpus_texts=texts,
+                   query_ids=["q"], query_texts=[None], qrels={})
+    assert data.corpus_texts == ["x", "", "", "", "0"] and data.query_texts == [""]
+    assert data.corpus_ids == ["1", "2", "3", "4", "5"]
+    with pytest.raises(ValueError, match=r"corpus_ids has no id \(None or NaN\) in 1 row \(2\)"):
+        Dataset(name="t", corpus_ids=pd.Series(["a", "b", None]), corpus_texts=["x", "y", "z"],
+                query_ids=["q"], query_texts=["t"], qrels={})
