@@ -461,3 +461,14 @@ def test_a_missing_text_is_no_text_and_a_missing_id_is_refused():
     with pytest.raises(ValueError, match=r"corpus_ids has no id \(None or NaN\) in 1 row \(2\)"):
         Dataset(name="t", corpus_ids=pd.Series(["a", "b", None]), corpus_texts=["x", "y", "z"],
                 query_ids=["q"], query_texts=["t"], qrels={})
+
+
+@pytest.mark.parametrize("field", ["corpus_ids", "corpus_texts"])
+def test_ids_and_texts_given_as_bytes_are_refused(field):
+    """Ids or texts read as bytes (a file opened "rb", a database driver) were written with
+    str(): b"d1" became the id "b'd1'" (matching no judgment) and a text the words
+    "b'...'". They are refused naming the rows, as the embedders refuse bytes."""
+    given = {"corpus_ids": ["d0", "d1"], "corpus_texts": ["x", "y"]}
+    given[field] = [given[field][0], given[field][1].encode()]
+    with pytest.raises(TypeError, match=rf"{field} holds bytes in 1 row \(1\).*decode them"):
+        Dataset(name="t", query_ids=["q"], query_texts=["t"], qrels={}, **given)

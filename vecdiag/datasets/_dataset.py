@@ -53,7 +53,7 @@ class Dataset(Result):
     query_ids, query_texts : list of str
         Query ids (unique) and texts, one per query row. Ids and texts that are not
         strings are written with ``str``; a missing text (None, or NaN from a pandas
-        column) is the empty text, a missing id is refused.
+        column) is the empty text, a missing id is refused, and so are bytes (decode them).
     qrels : dict
         Graded judgments ``{query_id: {doc_id: grade}}``; grade 0 = judged not relevant.
         Every id must be among ``query_ids`` / ``corpus_ids``.
@@ -125,6 +125,10 @@ class Dataset(Result):
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
                 raise TypeError(f"{field} must be a list, got {type(value).__name__}")
             value = list(value)
+            raw = [i for i, v in enumerate(value) if isinstance(v, (bytes, bytearray))]
+            if raw:   # str(b"d1") is "b'd1'", an id or a text nobody wrote
+                raise TypeError(f"{field} holds bytes in {V.format_rows(raw)} (e.g. "
+                                f"{value[raw[0]]!r}); decode them first (.decode('utf-8'))")
             gaps = [i for i, v in enumerate(value) if _is_missing(v)]
             if gaps and field.endswith("_ids"):
                 raise ValueError(f"{field} has no id (None or NaN) in {V.format_rows(gaps)}; "
