@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecdiag.datasets import DATA_DIR, Dataset, join_title, load_beir, load_demo
+from vecdiag.datasets import DATA_DIR, Dataset, join_title, load_beir, load_demo, read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -377,3 +377,98 @@ def test_load_beir_data_line_with_a_note_is_not_taken_for_a_header(tmp_path):
         load_beir(write_beir(tmp_path / "note", qrels="q1\td1\t2\tseen\n"))
     data = load_beir(write_beir(tmp_path / "hdr", qrels="qid\tdocid\trel\nq1\td1\t2\n"))
     assert data.qrels == {"q1": {"d1": 2}}
+
+
+def test_a_lone_carriage_return_in_a_jsonl_line_does_not_end_it(tmp_path):
+    """JSON Lines end at \\n only (\\r\\n too: a \\r is JSON whitespace), and a JSON string
+    may hold U+2028/U+2029 raw or a \\u000d escape. read_jsonl opened the file with
+    universal newlines, which also end a line at a lone \\r: the legal line
+    '{"_id": "d1",\\r"text": "a"}' became two invalid halves, and an error on a later line
+    named the wrong line. Reference: json.loads of the file split at \\n."""
+    data = ('{"_id": "d1",\r"text": "a\u2028b"}\r\n{"_id": "d2", "text": "x\\u000dy\u2029"}\n'
+            '{"_id": "d3",\r "text": "z"}\n')
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(data.encode("utf-8"))
+    want = [json.loads(line) for line in data.split("\n") if line.strip()]
+    assert read_jsonl(path, what="corpus") == want
+    path.write_bytes((data + "not json\n").encode("utf-8"))
+    bad = data.count("\n") + 1                  # the line number wc -l, sed and trec_eval count
+    with pytest.raises(ValueError, match=rf"corpus .*c\.jsonl: line {bad} is not valid JSON"):
+        read_jsonl(path, what="corpus")
+
+
+def test_stored_embedding_ids_keep_what_the_corpus_ids_hold(tmp_path):
+    """corpus.jsonl may name a document "d1<U+00A0>" or "d2<U+0085>" (TREC files split at
+    ASCII whitespace only, and so does every ids file vecdiag reads); the ids beside the
+    stored vectors were cut with str.strip(), which also drops those, so the id matched
+    nothing and the folder was refused ("lacks 1 of the corpus ids"). Reference: the ids
+    file split at \\n, each line without its ASCII spaces."""
+    ids = ["d1\u00a0", "d2\x85", "\u3000d3"]
+    corpus = [{"_id": i, "text": f"text {n}"} for n, i in enumerate(ids)]
+    folder = write_beir(tmp_path / "f", corpus=corpus,
+                        qrels="query-id\tcorpus-id\tscore\nq1\td2\x85\t1\n")
+    X = np.arange(9, dtype=np.float32).reshape(3, 3)
+    written = "\u3000d3\r\n d1\u00a0\t\nd2\x85\n"
+    np.save(folder / "emb_toy_corpus.npy", X)
+    (folder / "emb_toy_corpus_ids.txt").write_bytes(written.encode("utf-8"))
+    np.save(folder / "emb_toy_queries.npy", X[:1])
+    (folder / "emb_toy_queries_ids.txt").write_text("q1\n")
+    row = {line.strip(" \t\r\n"): r for r, line in enumerate(written.split("\n")[:-1])}
+    data = load_beir(folder)
+    assert data.corpus_ids == ids
+    np.testing.assert_array_equal(data.corpus_embeddings, X[[row[i] for i in ids]])
+
+
+def test_a_jsonl_id_repeated_is_refused_naming_both_lines(tmp_path):
+    """--texts corpus.jsonl (ids taken in file order) with the id "a" on two lines gave 3
+    ids but 2 texts (a dict by id kept the second), so every later text sat one row
+    early; --query-texts with ids 1 and "1" gave 1 query id for 2 query rows. A repeated
+    id (as text, as every reader compares ids) is refused naming both lines."""
+    from vecdiag.commands._inputs import load_inputs
+
+    records = [{"_id": "a", "text": "first"}, {"_id": "b", "text": "x"},
+               {"_id": "a", "text": "second"}, {"_id": "c", "text": "third"}]
+    first = {}
+    repeat = next((n, first[str(r["_id"])]) for n, r in enumerate(records, 1)
+                  if first.setdefault(str(r["_id"]), n) != n)
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(ValueError, match=rf"t\.jsonl: line {repeat[0]} repeats the id 'a' "
+                                         rf"of line {repeat[1]}"):
+        read_jsonl(path, what="corpus")
+    np.save(tmp_path / "c.npy", np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=rf"--texts .*line {repeat[0]} repeats the id 'a'"):
+        load_inputs(str(tmp_path / "c.npy"), texts=str(path))
+    path.write_text('{"_id": 1, "text": "q one"}\n{"_id": "1", "text": "q two"}\n')
+    np.save(tmp_path / "q.npy", np.eye(4, dtype=np.float32)[:2])
+    with pytest.raises(ValueError, match=r"--query-texts .*line 2 repeats the id '1' of line 1"):
+        load_inputs(str(tmp_path / "c.npy"), queries=str(tmp_path / "q.npy"),
+                    query_texts=str(path))
+
+
+def test_a_missing_text_is_no_text_and_a_missing_id_is_refused():
+    """Texts from a pandas column with missing values (None, NaN, pd.NA) were written with
+    str(): the documents were embedded as the words "None", "nan" and "<NA>". A missing
+    text is now the empty text, as load_beir reads a null "text" (closed form: ""); a
+    missing id (it became the id "nan") is refused naming its row."""
+    import pandas as pd
+
+    texts = pd.Series(["x", None, np.nan, pd.NA, "0"], dtype=object)
+    data = Dataset(name="t", corpus_ids=[1, 2, 3, 4, 5], corpus_texts=texts,
+                   query_ids=["q"], query_texts=[None], qrels={})
+    assert data.corpus_texts == ["x", "", "", "", "0"] and data.query_texts == [""]
+    assert data.corpus_ids == ["1", "2", "3", "4", "5"]
+    with pytest.raises(ValueError, match=r"corpus_ids has no id \(None or NaN\) in 1 row \(2\)"):
+        Dataset(name="t", corpus_ids=pd.Series(["a", "b", None]), corpus_texts=["x", "y", "z"],
+                query_ids=["q"], query_texts=["t"], qrels={})
+
+
+@pytest.mark.parametrize("field", ["corpus_ids", "corpus_texts"])
+def test_ids_and_texts_given_as_bytes_are_refused(field):
+    """Ids or texts read as bytes (a file opened "rb", a database driver) were written with
+    str(): b"d1" became the id "b'd1'" (matching no judgment) and a text the words
+    "b'...'". They are refused naming the rows, as the embedders refuse bytes."""
+    given = {"corpus_ids": ["d0", "d1"], "corpus_texts": ["x", "y"]}
+    given[field] = [given[field][0], given[field][1].encode()]
+    with pytest.raises(TypeError, match=rf"{field} holds bytes in 1 row \(1\).*decode them"):
+        Dataset(name="t", query_ids=["q"], query_texts=["t"], qrels={}, **given)

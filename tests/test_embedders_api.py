@@ -530,6 +530,11 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     ('{"_id": "x", "text": "a"}\n{"_id": "p\\u2028q", "text": "b"}\n', [],
      "record 2 has the id"),
     ('{"_id": " ", "text": "a"}\n', [], "must be non-empty and hold no line break"),
+    # an id that is no string or integer: str() wrote null as the id "None" (true as
+    # "True"), which report --texts refuses in the same file
+    ('{"_id": "a", "text": "a"}\n{"_id": null, "text": "b"}\n', [], "line 2 has the id None"),
+    ('{"_id": true, "text": "a"}\n', [], "line 1 has the id True"),
+    ('{"_id": 1.5, "text": "a"}\n', [], "line 1 has the id 1.5"),
     # a file not in UTF-8 is named (it was a bare codec error)
     (b'{"_id": "1", "text": "caf\xe9"}\n', [], "c.jsonl is not UTF-8 text"),
     # named by their line (they were "texts ... in 1 row (0)", an index off by one)

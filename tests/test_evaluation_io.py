@@ -363,3 +363,64 @@ def test_ids_are_split_where_trec_eval_splits_them(tmp_path, space):
                                [ref[q]["ndcg"] for q in sorted(ref)])
     vd.save_run(run, tmp_path / "again.txt")   # ids the reader keeps can be written back
     assert vd.load_run(tmp_path / "again.txt") == ref_run
+
+
+def test_a_lone_carriage_return_is_a_space_in_trec_files_as_in_trec_eval(tmp_path):
+    """trec_eval ends a line at \\n only and reads \\r as a space (C's isspace); the
+    readers ended a line at a lone \\r too (universal newlines), so 'q1 Q0 d1\\r1 2.5 t'
+    was refused as two short lines, and every later line was named one too far.
+    Reference: the bytes split at b"\\n", each line at C's whitespace (bytes.split)."""
+    run_text = b"q1 Q0 d1\r1 2.5 t\r\nq1 Q0 d2 2 1.5\rt\nq2\rQ0 d1 1 0.5 t\n"
+    qrels_text = b"q1 0\rd1 1\nq1 0 d2\r0\r\nq2 0 d1 2\n"
+    ref_run, ref_qrels = {}, {}
+    for line in run_text.split(b"\n")[:-1]:
+        q, _, d, _, score, _ = line.split()
+        ref_run.setdefault(q.decode(), {})[d.decode()] = float(score)
+    for line in qrels_text.split(b"\n")[:-1]:
+        q, _, d, grade = line.split()
+        ref_qrels.setdefault(q.decode(), {})[d.decode()] = int(grade)
+    (tmp_path / "run.txt").write_bytes(run_text)
+    (tmp_path / "qrels.txt").write_bytes(qrels_text)
+    assert vd.load_run(tmp_path / "run.txt") == ref_run
+    assert vd.load_qrels(tmp_path / "qrels.txt") == ref_qrels
+    (tmp_path / "run.txt").write_bytes(run_text + b"q3 Q0 d1 1 x t\n")
+    last = len(run_text.split(b"\n"))          # the added line, as trec_eval counts lines
+    with pytest.raises(ValueError, match=rf"run.txt line {last}: score"):
+        vd.load_run(tmp_path / "run.txt")
+
+
+def test_a_file_not_in_utf8_is_named_with_its_line_and_byte(tmp_path):
+    """The byte named was the offset inside the 8 KB chunk being decoded (6129 for a bad
+    byte at 38897), and no line was named. Reference: the offset and the line of the
+    bad byte in the file's bytes."""
+    data = b"".join(b"q1 Q0 d%d %d 2.5 t\n" % (i, i + 1) for i in range(3000))
+    data += "q1 Q0 d\u00e9 3001 2.5 t\n".encode("latin-1")
+    (tmp_path / "run.txt").write_bytes(data)
+    byte = data.index(b"\xe9")
+    line = data[:byte].count(b"\n") + 1
+    with pytest.raises(ValueError, match=rf"run.txt is not UTF-8 text \(.* at line {line}, "
+                                         rf"byte {byte} of the file\)"):
+        vd.load_run(tmp_path / "run.txt")
+
+
+@pytest.mark.parametrize("header", ["corpus-id\tquery-id\tscore", "score\tcorpus-id\tquery-id",
+                                    "Query-ID\tCorpus-ID\tScore"])
+def test_a_beir_header_says_where_each_column_is(tmp_path, header):
+    """A BEIR qrels file whose header names its columns in another order
+    ("corpus-id<TAB>query-id<TAB>score") was read in the written order: every judgment
+    silently became {document: {query: grade}} (every metric 0). Reference: csv's
+    DictReader, which reads each field by its header name."""
+    import csv
+    import io
+
+    names = header.lower().split("\t")
+    rows = [("q1", "d1", "2"), ("q1", "d2", "0"), ("q2", "d1", "1")]
+    text = header + "\n" + "".join(
+        "\t".join({"query-id": q, "corpus-id": d, "score": g}[n] for n in names) + "\n"
+        for q, d, g in rows)
+    want = {}
+    for row in csv.DictReader(io.StringIO(text.lower()), delimiter="\t"):
+        want.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    path = _write(tmp_path / "qrels.tsv", text)
+    assert vd.load_qrels(path) == want
+    assert vd.load_qrels(path, format="beir") == want

@@ -242,6 +242,43 @@ def test_missing_prefix_counterfactual_replaces_a_wrong_prefix(wrap):
     assert (emb.query_prefix, emb.document_prefix) == ("Query: ", "passage: ")
 
 
+def test_an_instruction_written_in_the_texts_is_not_missing():
+    """The query text is written "query: ..." (or every document "passage: ...") and the
+    embedder adds nothing: the model reads its instruction (closed form: each text as
+    embedded starts with it). missing_prefix was named anyway, its advice (set
+    query_prefix) would double it, and the add_prefix counterfactual embedded "query:
+    query: ...". A document written without it is still named."""
+    rng = np.random.default_rng(3)
+    texts = random_texts(rng, 250)
+    e = 42
+    query = "query: " + " ".join(texts[e].split()[:6])
+    seen = []
+
+    def model(batch):
+        seen.extend(batch)
+        return PrefixModel()(batch)
+
+    emb = CallableEmbedder(model, document_prefix="passage: ", model_name="intfloat/e5-small-v2")
+    X = emb.encode(texts)
+    q = emb.encode([query], kind="query")[0]
+    exp = vd.explain_neighbors(q, X, texts=texts, k=10, expected=[e], embedder=emb,
+                               query_text=query)
+    assert all(t.startswith("query: ") for t in emb.with_prefix([query], "query"))
+    assert "missing_prefix" not in {c.code for c in exp.causes}, exp.causes
+    assert not [t for t in seen if t.startswith("query: query: ")]
+    written = ["passage: " + t for t in texts]
+    emb = CallableEmbedder(model, query_prefix="query: ", model_name="intfloat/e5-small-v2")
+    X = emb.encode(written)
+    q = emb.encode([query[len("query: "):]], kind="query")[0]
+    exp = vd.explain_neighbors(q, X, texts=written, k=10, expected=[e], embedder=emb)
+    assert "missing_prefix" not in {c.code for c in exp.causes}, exp.causes
+    written[7] = texts[7]                                # one document without it
+    exp = vd.explain_neighbors(q, emb.encode(written), texts=written, k=10, expected=[e],
+                               embedder=emb)
+    cause = {c.code: c for c in exp.causes}["missing_prefix"]
+    assert cause.evidence["expected_document_prefix"] == "passage: "
+
+
 def test_missing_prefix_measured_for_an_embedder_whose_prefixes_cannot_be_set():
     """A custom embedder with read-only (property) prefixes, its query prefix empty:
     the model's "query: " is prepended to the text instead, and the effect measured."""

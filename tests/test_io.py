@@ -134,3 +134,22 @@ def test_a_file_not_holding_a_matrix_says_how_to_write_it(tmp_path, shape, fix):
         msg = str(info.value)
         assert msg.startswith(f"--queries: {path.name} holds a {len(shape)}-D array") and fix in msg
         assert ".reshape" not in msg.replace(fix, "")
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o755])
+def test_atomic_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path, mode):
+    """An existing file made private (0600) became 0644 when written again (the new file
+    took the umask's permissions), unlike open(path, "w"), which keeps the file's mode.
+    Reference: the mode open() leaves on a twin file."""
+    import os
+    import stat
+
+    target, twin = tmp_path / "report.html", tmp_path / "twin.html"
+    for f in (target, twin):
+        f.write_text("old")
+        os.chmod(f, mode)
+    atomic_write_text(target, "new")
+    with open(twin, "w") as handle:
+        handle.write("new")
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(twin).st_mode)

@@ -7,6 +7,7 @@ UnicodeDecodeError.
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
@@ -43,22 +44,59 @@ def read_text(path, label: str) -> str:
     without any ``\\n`` ends its lines at ``\\r`` (classic Mac OS, Excel's "CSV
     (Macintosh)"): its ``\\r`` become ``\\n``.
     """
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
-    except UnicodeDecodeError as err:
-        raise _not_utf8(label, err) from None
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    text = _decoded(raw[bom:], label, bom)
     return text if "\n" in text else text.replace("\r", "\n")
 
 
 def text_lines(path, label: str):
-    """``(line number, line without its \\r\\n)`` for every line of the file."""
+    """``(line number, line without its \\r\\n)`` for every line of the file, read
+    lazily.
+
+    As in :func:`read_text`, only ``\\n`` (or ``\\r\\n``) ends a line: a lone ``\\r``
+    inside a line is part of it (a JSON string holding one, raw, is refused by the JSON
+    reader naming this line; a TREC line reads it as a space), and every later line keeps
+    its number. A file without any ``\\n`` ends its lines at ``\\r``. A file not in
+    UTF-8 is refused naming the line and the byte.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "run.txt")
+    ...     _ = open(path, "wb").write("a\\rb\\r\\nc\\u2028d\\n".encode())
+    ...     list(text_lines(path, "run"))
+    [(1, 'a\\rb'), (2, 'c\\u2028d')]
+    """
+    with open(path, "rb") as handle:
+        offset = 0                                  # of the line in the file, in bytes
+        for number, raw in enumerate(handle, 1):    # a binary file splits at b"\\n" only
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw, offset = raw[len(codecs.BOM_UTF8):], len(codecs.BOM_UTF8)
+            line = _decoded(raw, label, offset, number)
+            offset += len(raw)
+            if number == 1 and not line.endswith("\n"):    # no \n in the whole file
+                parts = line.split("\r")
+                if len(parts) > 1 and not parts[-1]:
+                    parts.pop()                             # the \r ending the last line
+                yield from enumerate(parts, 1)
+                return
+            yield number, line.rstrip("\r\n")
+
+
+def _decoded(raw: bytes, label: str, offset: int = 0, line: int = 1) -> str:
+    """``raw`` decoded as UTF-8; else a ValueError naming ``label``, the line (``raw``
+    starts at ``line``, at byte ``offset`` of the file) and the byte."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, 1):
-                yield number, line.rstrip("\r\n")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise _not_utf8(label, err) from None
+        # lines end at \n; in a file without any (read whole, line 1 on), at \r
+        end = b"\n" if line > 1 or b"\n" in raw else b"\r"
+        line += raw.count(end, 0, err.start)
+        raise ValueError(f"{label} is not UTF-8 text ({err.reason} at line {line}, byte "
+                         f"{offset + err.start} of the file); save it as UTF-8") from None
 
 
 def id_lines(path, label: str) -> list[str]:
@@ -91,11 +129,6 @@ def id_lines(path, label: str) -> list[str]:
     return ids
 
 
-def _not_utf8(label: str, err: UnicodeDecodeError) -> ValueError:
-    return ValueError(f"{label} is not UTF-8 text ({err.reason} at byte {err.start}); "
-                      "save it as UTF-8")
-
-
 def json_objects(path, label: str, example: str = ""):
     """``(line number, object)`` for every non-empty line of a JSON-lines file (through
     :func:`text_lines`); a line that is not a JSON object is refused, naming ``label`` and
@@ -108,8 +141,8 @@ def json_objects(path, label: str, example: str = ""):
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{label}: line {number} is not valid JSON ({err.msg}); write "
-                             "one JSON object per line") from None
+            raise ValueError(f"{label}: line {number} is not valid JSON ({err.msg} column "
+                             f"{err.colno}); write one JSON object per line") from None
         if not isinstance(row, dict):
             raise ValueError(f"{label}: line {number} is not a JSON object"
                              + (f"; lines look like {example}" if example else ""))

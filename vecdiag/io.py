@@ -9,6 +9,7 @@ leaves a half-written report behind.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -167,10 +168,15 @@ def atomic_write_bytes(path, data: bytes) -> None:
                                 "does not exist; create it first")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
-        # mkstemp creates the file 0600; give it the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        # mkstemp creates the file 0600; give it the permissions a plain open() would:
+        # an overwritten file keeps its own (a report made private stays private)
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -76,7 +76,14 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
             raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
                              "escape (such as \\udc80), which is not Unicode text; fix "
                              "the line") from None
-        ids.append(str(row.get(id_field, row.get("id", number))))
+        value = row.get(id_field, row.get("id", number))
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            # str() would write null as the id "None" (1.5, true, ["x"] alike), which
+            # report --texts, reading the same file, refuses
+            raise ValueError(f"CORPUS {path.name}: line {number} has the id {value!r}; ids "
+                             "are strings or integers (pass --id-field if "
+                             f"{id_field!r} is not the id)")
+        ids.append(str(value))
         texts.append(joined)
     if not texts:
         raise ValueError(f"CORPUS {path.name} holds no lines; nothing to embed")

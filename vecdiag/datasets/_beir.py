@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._textfile import ASCII_SPACE, json_objects, read_text, split_fields, text_lines
+from .._textfile import ASCII_SPACE, id_lines, json_objects, split_fields, text_lines
 from ._dataset import Dataset, join_title
 
 __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
@@ -26,12 +26,14 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
     ``"_id"`` or, when the file has none, ``"id"`` (decided by the first record). Every
     returned row carries its id under ``"_id"`` (a copy; the file's own field is kept).
     A ``"title"`` or ``"text"`` written as a number is returned as its text; one holding
-    a list, an object or a boolean is refused, naming the line.
+    a list, an object or a boolean is refused, naming the line. An id repeated (``1``
+    and ``"1"`` are one id) is refused naming both lines.
     """
     if id_field is not None and (not isinstance(id_field, str) or not id_field):
         raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
     rows = []
     field = id_field
+    line_of: dict = {}                 # id (as text: 1 and "1" are one id) -> its line
     for number, row in json_objects(path, f"{what} {path}", '{"_id": "1", "text": "..."}'):
         if field is None:
             field = next((f for f in ID_FIELDS if f in row), None)
@@ -47,6 +49,11 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
             raise ValueError(f"{what} {path}: line {number} has the id {value!r}; ids "
                              "are non-empty strings or integers")
+        if line_of.setdefault(str(value), number) != number:
+            # a dict by id would keep one of the two texts, a list both: rows and texts
+            # of the callers would no longer pair
+            raise ValueError(f"{what} {path}: line {number} repeats the id {value!r} of "
+                             f"line {line_of[str(value)]}; each record needs its own id")
         if field != "_id":
             row = {**row, "_id": value}
         for name in TEXT_FIELDS:
@@ -306,9 +313,9 @@ def _aligned(folder: Path, model: str, part: str, ids: list,
     # the readers of every other input: an empty, torn or pickled .npy and an ids file
     # with a byte-order mark or not in UTF-8 are named in one line
     X = load_vectors(vec_path, name=vec_path.name, finite=finite)
-    stored = (read_text(id_path, id_path.name).split("\n") if id_path.is_file() else None)
-    if stored is not None:
-        stored = [s.strip() for s in stored if s.strip()]
+    # one id per line, as every ids file is read (str.strip would also cut an id's
+    # U+00A0 or \x85, which corpus.jsonl keeps: the id then matched nothing)
+    stored = id_lines(id_path, id_path.name) if id_path.is_file() else None
     if stored is None or len(stored) != X.shape[0]:
         raise ValueError(f"embeddings: {vec_path.name} has {X.shape[0]} rows but "
                          f"{id_path.name} {'is missing' if stored is None else f'lists {len(stored)} ids'}; "

@@ -51,7 +51,9 @@ class Dataset(Result):
     corpus_ids, corpus_texts : list of str
         Document ids (unique) and texts as embedded, one per corpus row.
     query_ids, query_texts : list of str
-        Query ids (unique) and texts, one per query row.
+        Query ids (unique) and texts, one per query row. Ids and texts that are not
+        strings are written with ``str``; a missing text (None, or NaN from a pandas
+        column) is the empty text, a missing id is refused, and so are bytes (decode them).
     qrels : dict
         Graded judgments ``{query_id: {doc_id: grade}}``; grade 0 = judged not relevant.
         Every id must be among ``query_ids`` / ``corpus_ids``.
@@ -72,7 +74,7 @@ class Dataset(Result):
     Raises
     ------
     ValueError
-        Lengths that disagree, repeated ids, judgments naming unknown ids.
+        Lengths that disagree, missing or repeated ids, judgments naming unknown ids.
 
     Examples
     --------
@@ -122,7 +124,20 @@ class Dataset(Result):
             value = getattr(self, field)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
                 raise TypeError(f"{field} must be a list, got {type(value).__name__}")
-            object.__setattr__(self, field, [str(v) for v in value])
+            value = list(value)
+            raw = [i for i, v in enumerate(value) if isinstance(v, (bytes, bytearray))]
+            if raw:   # str(b"d1") is "b'd1'", an id or a text nobody wrote
+                raise TypeError(f"{field} holds bytes in {V.format_rows(raw)} (e.g. "
+                                f"{value[raw[0]]!r}); decode them first (.decode('utf-8'))")
+            gaps = [i for i, v in enumerate(value) if _is_missing(v)]
+            if gaps and field.endswith("_ids"):
+                raise ValueError(f"{field} has no id (None or NaN) in {V.format_rows(gaps)}; "
+                                 "every row needs its own id")
+            # a missing text (None, or NaN from a pandas column) is no text, as load_beir
+            # reads a null one: str() made it the word "None" or "nan", then embedded
+            gaps = set(gaps)
+            object.__setattr__(self, field, ["" if i in gaps else str(v)
+                                             for i, v in enumerate(value)])
         _same_length(self.corpus_ids, "corpus_ids", self.corpus_texts, "corpus_texts")
         _same_length(self.query_ids, "query_ids", self.query_texts, "query_texts")
         _unique(self.corpus_ids, "corpus_ids")
@@ -274,6 +289,16 @@ class Dataset(Result):
         rows = [(d, shorten(t, 90)) for d, t in zip(self.corpus_ids[:8], self.corpus_texts[:8])]
         return html_block(f"Dataset {self.name}", f"<p>{escape(self.summary())}</p>",
                           html_table(rows, ["id", "text"]))
+
+
+def _is_missing(value) -> bool:
+    """None, NaN (a missing value of a pandas column) or pandas' NA."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):      # pandas' NA: its comparison has no truth value
+        return True
 
 
 def _same_length(a, name_a, b, name_b):

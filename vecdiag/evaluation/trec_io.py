@@ -100,7 +100,8 @@ def load_qrels(path, *, format: str = "auto") -> dict:
     path : str or Path
     format : {"auto", "trec", "beir"}
         ``"trec"``: ``query_id iteration doc_id relevance``; ``"beir"``: tab separated
-        ``query-id corpus-id score`` after a header line. ``"auto"`` picks BEIR when the
+        ``query-id corpus-id score`` after a header line (a header naming these three
+        columns in another order says where each is). ``"auto"`` picks BEIR when the
         first non-blank line has three tab-separated fields.
 
     Returns
@@ -125,6 +126,7 @@ def load_qrels(path, *, format: str = "auto") -> dict:
     qrels: dict = {}
     mode = None if format == "auto" else format
     header_seen = False
+    order = (0, 1, 2)                  # where a BEIR line holds its query, document, grade
     for file, number, line in _lines(path):
         if not line.strip(ASCII_SPACE):
             continue
@@ -138,8 +140,9 @@ def load_qrels(path, *, format: str = "auto") -> dict:
             if not header_seen:
                 header_seen = True
                 if not _plain_number(parts[2]):
+                    order = _beir_order(parts)
                     continue  # the header line (a grade of 0.5 is data, and refused below)
-            q, d, grade = parts
+            q, d, grade = (parts[i] for i in order)
             if not q or not d:       # "q1<TAB><TAB>1": a TREC line cannot hold an empty id
                 raise _error(file, number, line, f"empty {'query-id' if not q else 'corpus-id'}")
         else:
@@ -155,6 +158,15 @@ def load_qrels(path, *, format: str = "auto") -> dict:
             raise _error(file, number, line, f"document {d!r} is judged twice for query {q!r}")
         docs[d] = grade_of(grade)
     return qrels
+
+
+def _beir_order(header: list[str]) -> tuple[int, int, int]:
+    """Where a BEIR line holds the query, the document and the grade: as its header
+    names them ("corpus-id<TAB>query-id<TAB>score" too), else in the written order."""
+    names = [name.lower() for name in header]
+    if sorted(names) == ["corpus-id", "query-id", "score"]:
+        return names.index("query-id"), names.index("corpus-id"), names.index("score")
+    return 0, 1, 2
 
 
 def _is_int(text: str) -> bool:

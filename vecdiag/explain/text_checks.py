@@ -29,7 +29,9 @@ reads only the Context.
     (:mod:`.dilution`): strength ``ramp(relative gain, 0.05, 0.25)``. Fix
     ``chunk_documents``.
 ``missing_prefix``
-    The model was trained with instructions the embedder does not add. Strength 1.
+    The model was trained with instructions the embedder does not add, and the texts
+    do not start with them either (a query text written "query: ..." has its
+    instruction). Strength 1.
     Fix ``add_prefix``.
 Attribution (``attribution=True``, embedder and query text)
     Each query word is removed in turn, the query re-embedded, and the drop in its score

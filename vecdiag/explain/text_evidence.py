@@ -104,7 +104,12 @@ def measure_lexical(ctx0, texts, query_text):
 
 # ------------------------------------------------------------------ prefixes
 def measure_prefix(ctx0, emb, query_text, texts):
-    """The model's missing instructions, and the add_prefix ranking when measurable."""
+    """The model's missing instructions, and the add_prefix ranking when measurable.
+
+    An instruction is missing when the embedder does not add it and the texts do not
+    start with it either (a query text written "query: ...", or every document written
+    "passage: ...": the model reads it, and adding it would make it "query: query: ...").
+    """
     from ..embedders import known_prefixes
 
     name = getattr(emb, "model_name", None)
@@ -114,9 +119,13 @@ def measure_prefix(ctx0, emb, query_text, texts):
     want_q, want_d = known["query"], known["document"]
     have_q = getattr(emb, "query_prefix", "") or ""
     have_d = getattr(emb, "document_prefix", "") or ""
+    read = {"query": [query_text] if query_text else [],
+            "document": [t for t in texts if t] if texts is not None else []}
     missing = tuple(kind for kind, want, have in (("query", want_q, have_q),
                                                   ("document", want_d, have_d))
-                    if want and have != want)
+                    if want and have != want
+                    and not (read[kind] and all((have + t).startswith(want)
+                                                for t in read[kind])))
     if not missing:
         return None, {}, []
     rankings, records = {}, []
