@@ -182,6 +182,48 @@ def test_pca_properties(X):
                                atol=1e-6 * max(1.0, p.explained_variance[0]))
 
 
+
+@given(arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 5)),
+              elements=st.floats(-100, 100, allow_nan=False, width=32)))
+def test_property_scratch_pca_equals_fast_pca_and_sklearn(X):
+    """scratch.pca (power iteration), vd.pca (eigh of the covariance) and scikit-learn
+    (SVD of the centred data) on any small matrix, d = 1 and n = 2 included: the same
+    variances and ratios, and the same components (sign rule included) wherever the
+    eigenvalue is separated from its neighbours, so that the direction is defined."""
+    if np.ptp(X, axis=0).max() < 1e-3:
+        return  # (near-)constant: refused, tested in test_bad_input
+    c = min(X.shape)
+    ref = sk_pca(X, c)
+    fast = vd.pca(X, n_components=c)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        slow = vd.scratch.pca(X, n_components=c)
+    top = ref.explained_variance_[0]
+    for p in (fast, slow):
+        np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                                   atol=1e-7)
+        np.testing.assert_allclose(p.explained_variance, ref.explained_variance_,
+                                   atol=1e-7 * top)
+        np.testing.assert_allclose(p.mean, X.mean(axis=0), atol=1e-9)
+    values = np.r_[np.inf, ref.explained_variance_, -np.inf]
+    gap = np.minimum(values[:-2] - values[1:-1], values[1:-1] - values[2:])
+    distinct = (gap > 1e-3 * top) & (ref.explained_variance_ > 1e-6 * top)
+    np.testing.assert_allclose(fast.components[distinct],
+                               aligned(fast.components[distinct], ref.components_[distinct]),
+                               atol=1e-6)
+    # the sign rule (largest |loading| positive) decides where that loading stands out
+    loadings = np.sort(np.abs(ref.components_), axis=1)
+    signed = distinct & (loadings[:, -1] - (loadings[:, -2] if c > 1 and X.shape[1] > 1
+                                            else 0.0) > 1e-6)
+    np.testing.assert_allclose(fast.components[signed], ref.components_[signed], atol=1e-6)
+    if not caught:                 # a power iteration that converged: same directions, signs
+        np.testing.assert_allclose(slow.components[signed], fast.components[signed],
+                                   atol=1e-6)
+        np.testing.assert_allclose(slow.components[distinct],
+                                   aligned(slow.components[distinct], fast.components[distinct]),
+                                   atol=1e-6)
+
+
 def test_transform_of_fitted_data_returns_coords():
     rng = np.random.default_rng(9)
     X = rng.normal(size=(50, 7))
