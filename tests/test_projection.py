@@ -245,6 +245,32 @@ def test_project_dispatches():
         vd.project(X, method="tsne")
 
 
+@pytest.mark.parametrize("X", [
+    np.outer([1, -1, -1, 2, 1, -2, -1, 0, 1, -2, 1], [1.0, -1.0, 1.0]),
+    np.outer([3, 0, -2, -2, 1, 0, 1, 0], [1.0, -1.0, 1.0, 1.0]),
+    np.array([[3, 3, -3, -1], [0, 0, 0, 0], [-1, -1, 1, 1], [-2, -2, 2, 0], [-3, -3, 3, 0],
+              [1, 1, -1, 1]], dtype=float),
+], ids=["negated column", "four tied loadings", "three tied of four"])
+def test_pca_sign_rule_with_loadings_tied_in_size(X):
+    """A column and its copy or negation give loadings equal in size, which the solvers
+    compute different in the last bit: 'the largest |loading|' was decided by rounding,
+    and vd.pca's covariance and Gram solvers and scratch.pca returned opposite signs for
+    the same data (the docstring promises no flips between solvers). The first of the
+    tied loadings now decides, so every solver agrees, and the direction is
+    scikit-learn's up to sign."""
+    from sklearn.decomposition import PCA
+
+    fits = {solver: vd.pca(X, n_components=1, solver=solver).components[0]
+            for solver in ("covariance", "gram", "randomized")}
+    fits["scratch"] = vd.scratch.pca(X, n_components=1).components[0]
+    ref = PCA(n_components=1, svd_solver="full").fit(X).components_[0]
+    size = np.abs(ref)
+    first_tied = int(np.flatnonzero(size > size.max() * (1 - 1e-6))[0])
+    expected = ref * np.sign(ref[first_tied])          # that loading made positive
+    for name, w in fits.items():
+        np.testing.assert_allclose(w, expected, atol=1e-9, err_msg=name)
+
+
 # ----------------------------------------------------------------------------- scratch
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

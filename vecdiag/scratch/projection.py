@@ -49,7 +49,8 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     Covariance ``C[a][b] = Σ_i (x_ia - μ_a)(x_ib - μ_b) / (n - 1)``. The eigenvalue of
     a direction v is ``λ = vᵀ C v``. Deflation: ``C ← C - λ v vᵀ`` leaves the other
     eigenpairs unchanged, so the next round finds the second component. Signs follow
-    :func:`vecdiag.pca`: the largest absolute loading is positive.
+    :func:`vecdiag.pca`: the largest absolute loading is positive (the first one, of
+    loadings tied in size).
 
     Examples
     --------
@@ -94,8 +95,12 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
                           stacklevel=2)
         # 4. Its variance: λ = vᵀ C v.
         lam = max(_dot(v, _matvec(cov, v)), 0.0)
-        # 5. Fix the sign: the largest absolute loading is positive.
-        top = max(range(d), key=lambda j: abs(v[j]))
+        # 5. Fix the sign: the largest absolute loading is positive. subtle: loadings
+        #    equal in size (a column and its negation) differ in the last bit from one
+        #    solver to another, so the first one within 1e-9 of the largest decides
+        #    (as vd.pca does).
+        largest = max(abs(x) for x in v)
+        top = next(j for j in range(d) if abs(v[j]) >= largest * (1 - 1e-9))
         if v[top] < 0:
             v = [-x for x in v]
         components.append(v)
