@@ -308,6 +308,26 @@ def test_scratch_pca_warns_when_it_cannot_converge():
         vd.scratch.pca(X, n_components=1, max_iter=2)
 
 
+def test_scratch_pca_names_a_bad_max_iter_or_tol():
+    """max_iter=1.5 failed inside range() with "'float' object cannot be interpreted as an
+    integer", tol=None inside a comparison, naming neither; max_iter=0 (or -3) returned
+    the random start directions and tol=-1 or nan ran every step to the limit, each
+    behind a 'did not converge' warning. They are refused by name, as vd.pca's options."""
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    for bad in (1.5, "10", True):
+        with pytest.raises(TypeError, match=r"max_iter must be an integer"):
+            vd.scratch.pca(X, max_iter=bad)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"max_iter must be at least 1, got {bad}"):
+            vd.scratch.pca(X, max_iter=bad)
+    for bad in (None, "1e-9", -1.0, 0.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"tol must be a positive finite number"):
+            vd.scratch.pca(X, tol=bad)
+    p = vd.scratch.pca(X, max_iter=np.int64(500), tol=np.float32(1e-9))   # NumPy numbers do
+    np.testing.assert_allclose(p.explained_variance_ratio,
+                               vd.pca(X).explained_variance_ratio, atol=1e-8)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("fn", [vd.pca, vd.scratch.pca])

@@ -38,9 +38,10 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     n_components : int
         How many principal components to find (at most ``d``).
     max_iter : int
-        Power-iteration steps per component before giving up (with a RuntimeWarning).
+        Power-iteration steps per component before giving up (with a RuntimeWarning);
+        at least 1.
     tol : float
-        Stop when one step moves the unit direction by less than this.
+        Stop when one step moves the unit direction by less than this (positive).
     random_state : int
         Seed of the random start direction (anything but an int means 0).
 
@@ -61,6 +62,8 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     [0.4472, 0.8944]
     """
     arr, n_components = V.check_pca_input(X, n_components)
+    max_iter = V.check_positive_int(max_iter, "max_iter")
+    tol = V.check_positive_number(tol, "tol")
     rows = arr.tolist()
     n, d = len(rows), len(rows[0])
     # 1. Centre: subtract each dimension's mean, so variance is measured around it.
