@@ -465,6 +465,41 @@ def test_faithfulness_with_ties_follows_the_lower_index_rule():
 
 
 
+
+@given(st.integers(7, 30).flatmap(lambda n: st.tuples(
+    arrays(np.int64, st.tuples(st.just(n), st.integers(1, 4)), elements=st.integers(-2, 2)),
+    arrays(np.int64, (n, 2), elements=st.integers(-2, 2)),
+    st.integers(1, (n - 1) // 2), st.integers(1, n))))
+def test_property_faithfulness_equals_brute_force_with_ties(case):
+    """Small-integer points, full of exact ties, in the original space and on the map:
+    overlap and trustworthiness equal brute force on exact squared distances with ties by
+    lower index (scipy's cdist, stable sorts), and a sample's overlaps are the full ones
+    at its points."""
+    from scipy.spatial.distance import cdist
+
+    X, Y, k, m = case
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    n = X.shape[0]
+
+    def order(A):
+        D = cdist(A, A, "sqeuclidean")
+        np.fill_diagonal(D, np.inf)
+        return np.argsort(D, axis=1, kind="stable")
+
+    ox, oy = order(X), order(Y)
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    full = faithfulness(X, Y, k)
+    np.testing.assert_allclose(full.overlap, [len(set(ox[i, :k]) & set(oy[i, :k])) / k
+                                              for i in range(n)])
+    assert full.trustworthiness == pytest.approx(
+        1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty, abs=1e-12)
+    part = faithfulness(X, Y, k, sample=m, random_state=m)
+    points = np.arange(n) if part.points is None else part.points
+    np.testing.assert_array_equal(part.overlap, full.overlap[points])
+
+
 @pytest.mark.parametrize("offset, dtype", [(1e8, np.float64), (-3e7, np.float64),
                                            (1e4, np.float32)])
 def test_trustworthiness_of_data_far_from_the_origin(offset, dtype):
