@@ -900,6 +900,19 @@ def test_umap_bad_input_is_refused_before_importing_umap(with_zero_row):
         vd.umap(np.eye(6), n_neighbors=1)
 
 
+def test_umap_refuses_a_min_dist_that_is_not_a_number(monkeypatch):
+    """min_dist='0.1' failed inside umap-learn with NumPy's UFuncTypeError ('ufunc less
+    did not contain a loop...') and min_dist=nan with scipy's 'Optimal parameters not
+    found: Number of calls to function has reached maxfev = 600', naming neither
+    min_dist; both are refused by name before umap-learn is imported (and a stand-in
+    module proves it is never reached)."""
+    monkeypatch.setitem(sys.modules, "umap", None)        # importing it would fail loudly
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    for bad in ("0.1", float("nan"), float("inf"), -0.5, True, None):
+        with pytest.raises(ValueError, match=r"min_dist must be a finite number >= 0"):
+            vd.umap(X, min_dist=bad)
+
+
 @pytest.fixture(scope="module")
 def umap_fit():
     """One small UMAP fit (and a refit with the same seed) for the whole module."""
