@@ -500,6 +500,37 @@ def test_property_faithfulness_equals_brute_force_with_ties(case):
     np.testing.assert_array_equal(part.overlap, full.overlap[points])
 
 
+
+def test_faithfulness_of_a_map_built_by_hand_with_integer_or_list_data():
+    """A Projection wrapping a map made elsewhere may hold integer vectors or lists:
+    integer data failed with 'OverflowError: cannot convert float infinity to integer'
+    (the rank pass writes -inf into the scores), a list with "'list' object has no
+    attribute 'shape'". Both now give the figures of the same data as floats, which
+    brute force on exact squared distances confirms; a map with another number of points
+    than vectors is refused by name."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(-3, 4, size=(30, 4))
+    Y = rng.normal(size=(30, 2))
+    n, k = 30, 5
+    ox = np.argsort(np.where(np.eye(n, dtype=bool), np.inf, cdist(X, X, "sqeuclidean")),
+                    axis=1, kind="stable")
+    oy = np.argsort(np.where(np.eye(n, dtype=bool), np.inf, cdist(Y, Y, "sqeuclidean")),
+                    axis=1, kind="stable")
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    expected = 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
+    for data, coords in ((X, Y), (X.tolist(), Y.tolist()), (X.astype(np.int8), Y)):
+        f = Projection(coords=coords, method="t-sne", data=data).faithfulness(k=k)
+        assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
+        np.testing.assert_allclose(f.overlap, [len(set(ox[i, :k]) & set(oy[i, :k])) / k
+                                               for i in range(n)])
+    with pytest.raises(ValueError, match="data has 30 vectors but coords has 29 points"):
+        faithfulness(X, Y[:29], k)
+
+
 @pytest.mark.parametrize("offset, dtype", [(1e8, np.float64), (-3e7, np.float64),
                                            (1e4, np.float32)])
 def test_trustworthiness_of_data_far_from_the_origin(offset, dtype):

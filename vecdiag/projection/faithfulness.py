@@ -118,7 +118,9 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
                  show_progress: bool | None = None) -> Faithfulness:
     """Neighbour overlap per point and trustworthiness of the map ``Y`` of ``X``.
 
-    Inputs already checked (``X`` the fitted vectors, ``Y`` their map coordinates).
+    ``X`` is the fitted vectors (a Projection's ``data``), ``Y`` their map coordinates
+    (``coords``); both are read as checked arrays here, since a Projection built by hand
+    (a map made elsewhere) may hold lists or integers.
 
     Notes
     -----
@@ -145,6 +147,12 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     # pass below compares each checked point with every row by NumPy indexing.
     if is_dask_array(X) or is_dask_array(Y):
         X, Y = compute(X, Y)
+    # subtle: integer data was squared in int64 and the rank pass wrote -inf into it
+    # ("cannot convert float infinity to integer"); a list had no .shape
+    X, Y = V.as_matrix(X, "data"), V.as_matrix(Y, "coords")
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"data has {X.shape[0]} vectors but coords has {Y.shape[0]} points; "
+                         "a map needs one point per fitted vector")
     n = X.shape[0]
     k = V.check_k(k, n, exclude_self=True)
     if 2 * k >= n:
