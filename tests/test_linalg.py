@@ -407,3 +407,21 @@ def test_row_norms_takes_the_array_likes_of_the_other_functions():
     assert vd.row_norms([[2**62, 2**62]])[0] == pytest.approx(2.0**62 * math.sqrt(2))
     with pytest.raises(ValueError, match=r"X must be 2-D, got 1-D.*reshape\(1, -1\)"):
         vd.row_norms(X[0])
+
+
+def test_dot_of_a_subnormal_vector_and_a_large_one_keeps_its_digits():
+    """[1e-320] · [1e20] is 1e-300, a normal float64 with all its digits (the product
+    of two floats, correctly rounded). The fast dot rescales such pairs by powers of two
+    and multiplied the subnormal scale back in first: the sum passed through the
+    subnormal range and came out 4e-5 off. It now multiplies by both scales at once;
+    exact rational arithmetic is the reference."""
+    from fractions import Fraction
+
+    cases = ([[2.683e-321, 3.587e-321, 1.3226e-320],
+              [-1.3914668524093734e18, 1.0418397592128222e20, 1.4022648267725224e20]],
+             [[-2.68e-321], [-3.6665499805024874e19]],
+             [[1e-320, -3e-321], [1e20, 4e19]])
+    for a, b in cases:
+        ref = float(sum(Fraction(x) * Fraction(y) for x, y in zip(a, b)))
+        assert vd.dot(a, b) == pytest.approx(ref, rel=1e-14, abs=0)
+        assert scratch.dot(a, b) == pytest.approx(ref, rel=1e-14, abs=0)

@@ -182,6 +182,48 @@ def test_pca_properties(X):
                                atol=1e-6 * max(1.0, p.explained_variance[0]))
 
 
+
+@given(arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 5)),
+              elements=st.floats(-100, 100, allow_nan=False, width=32)))
+def test_property_scratch_pca_equals_fast_pca_and_sklearn(X):
+    """scratch.pca (power iteration), vd.pca (eigh of the covariance) and scikit-learn
+    (SVD of the centred data) on any small matrix, d = 1 and n = 2 included: the same
+    variances and ratios, and the same components (sign rule included) wherever the
+    eigenvalue is separated from its neighbours, so that the direction is defined."""
+    if np.ptp(X, axis=0).max() < 1e-3:
+        return  # (near-)constant: refused, tested in test_bad_input
+    c = min(X.shape)
+    ref = sk_pca(X, c)
+    fast = vd.pca(X, n_components=c)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        slow = vd.scratch.pca(X, n_components=c)
+    top = ref.explained_variance_[0]
+    for p in (fast, slow):
+        np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                                   atol=1e-7)
+        np.testing.assert_allclose(p.explained_variance, ref.explained_variance_,
+                                   atol=1e-7 * top)
+        np.testing.assert_allclose(p.mean, X.mean(axis=0), atol=1e-9)
+    values = np.r_[np.inf, ref.explained_variance_, -np.inf]
+    gap = np.minimum(values[:-2] - values[1:-1], values[1:-1] - values[2:])
+    distinct = (gap > 1e-3 * top) & (ref.explained_variance_ > 1e-6 * top)
+    np.testing.assert_allclose(fast.components[distinct],
+                               aligned(fast.components[distinct], ref.components_[distinct]),
+                               atol=1e-6)
+    # the sign rule (largest |loading| positive) decides where that loading stands out
+    loadings = np.sort(np.abs(ref.components_), axis=1)
+    signed = distinct & (loadings[:, -1] - (loadings[:, -2] if c > 1 and X.shape[1] > 1
+                                            else 0.0) > 1e-6)
+    np.testing.assert_allclose(fast.components[signed], ref.components_[signed], atol=1e-6)
+    if not caught:                 # a power iteration that converged: same directions, signs
+        np.testing.assert_allclose(slow.components[signed], fast.components[signed],
+                                   atol=1e-6)
+        np.testing.assert_allclose(slow.components[distinct],
+                                   aligned(slow.components[distinct], fast.components[distinct]),
+                                   atol=1e-6)
+
+
 def test_transform_of_fitted_data_returns_coords():
     rng = np.random.default_rng(9)
     X = rng.normal(size=(50, 7))
@@ -201,6 +243,32 @@ def test_project_dispatches():
                                   vd.pca(X, 2).coords)
     with pytest.raises(ValueError, match="method must be one of 'pca', 'umap'"):
         vd.project(X, method="tsne")
+
+
+@pytest.mark.parametrize("X", [
+    np.outer([1, -1, -1, 2, 1, -2, -1, 0, 1, -2, 1], [1.0, -1.0, 1.0]),
+    np.outer([3, 0, -2, -2, 1, 0, 1, 0], [1.0, -1.0, 1.0, 1.0]),
+    np.array([[3, 3, -3, -1], [0, 0, 0, 0], [-1, -1, 1, 1], [-2, -2, 2, 0], [-3, -3, 3, 0],
+              [1, 1, -1, 1]], dtype=float),
+], ids=["negated column", "four tied loadings", "three tied of four"])
+def test_pca_sign_rule_with_loadings_tied_in_size(X):
+    """A column and its copy or negation give loadings equal in size, which the solvers
+    compute different in the last bit: 'the largest |loading|' was decided by rounding,
+    and vd.pca's covariance and Gram solvers and scratch.pca returned opposite signs for
+    the same data (the docstring promises no flips between solvers). The first of the
+    tied loadings now decides, so every solver agrees, and the direction is
+    scikit-learn's up to sign."""
+    from sklearn.decomposition import PCA
+
+    fits = {solver: vd.pca(X, n_components=1, solver=solver).components[0]
+            for solver in ("covariance", "gram", "randomized")}
+    fits["scratch"] = vd.scratch.pca(X, n_components=1).components[0]
+    ref = PCA(n_components=1, svd_solver="full").fit(X).components_[0]
+    size = np.abs(ref)
+    first_tied = int(np.flatnonzero(size > size.max() * (1 - 1e-6))[0])
+    expected = ref * np.sign(ref[first_tied])          # that loading made positive
+    for name, w in fits.items():
+        np.testing.assert_allclose(w, expected, atol=1e-9, err_msg=name)
 
 
 # ----------------------------------------------------------------------------- scratch
@@ -238,6 +306,26 @@ def test_scratch_pca_warns_when_it_cannot_converge():
     X = np.random.default_rng(0).normal(size=(30, 4))
     with pytest.warns(RuntimeWarning, match="did not converge"):
         vd.scratch.pca(X, n_components=1, max_iter=2)
+
+
+def test_scratch_pca_names_a_bad_max_iter_or_tol():
+    """max_iter=1.5 failed inside range() with "'float' object cannot be interpreted as an
+    integer", tol=None inside a comparison, naming neither; max_iter=0 (or -3) returned
+    the random start directions and tol=-1 or nan ran every step to the limit, each
+    behind a 'did not converge' warning. They are refused by name, as vd.pca's options."""
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    for bad in (1.5, "10", True):
+        with pytest.raises(TypeError, match=r"max_iter must be an integer"):
+            vd.scratch.pca(X, max_iter=bad)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"max_iter must be at least 1, got {bad}"):
+            vd.scratch.pca(X, max_iter=bad)
+    for bad in (None, "1e-9", -1.0, 0.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"tol must be a positive finite number"):
+            vd.scratch.pca(X, tol=bad)
+    p = vd.scratch.pca(X, max_iter=np.int64(500), tol=np.float32(1e-9))   # NumPy numbers do
+    np.testing.assert_allclose(p.explained_variance_ratio,
+                               vd.pca(X).explained_variance_ratio, atol=1e-8)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -373,6 +461,104 @@ def test_faithfulness_with_ties_follows_the_lower_index_rule():
     expected = 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
     overlap = [len(set(ox[i, :k]) & set(oy[i, :k])) / k for i in range(n)]
     np.testing.assert_allclose(f.overlap, overlap)
+    assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
+
+
+
+
+@given(st.integers(7, 30).flatmap(lambda n: st.tuples(
+    arrays(np.int64, st.tuples(st.just(n), st.integers(1, 4)), elements=st.integers(-2, 2)),
+    arrays(np.int64, (n, 2), elements=st.integers(-2, 2)),
+    st.integers(1, (n - 1) // 2), st.integers(1, n))))
+def test_property_faithfulness_equals_brute_force_with_ties(case):
+    """Small-integer points, full of exact ties, in the original space and on the map:
+    overlap and trustworthiness equal brute force on exact squared distances with ties by
+    lower index (scipy's cdist, stable sorts), and a sample's overlaps are the full ones
+    at its points."""
+    from scipy.spatial.distance import cdist
+
+    X, Y, k, m = case
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    n = X.shape[0]
+
+    def order(A):
+        D = cdist(A, A, "sqeuclidean")
+        np.fill_diagonal(D, np.inf)
+        return np.argsort(D, axis=1, kind="stable")
+
+    ox, oy = order(X), order(Y)
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    full = faithfulness(X, Y, k)
+    np.testing.assert_allclose(full.overlap, [len(set(ox[i, :k]) & set(oy[i, :k])) / k
+                                              for i in range(n)])
+    assert full.trustworthiness == pytest.approx(
+        1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty, abs=1e-12)
+    part = faithfulness(X, Y, k, sample=m, random_state=m)
+    points = np.arange(n) if part.points is None else part.points
+    np.testing.assert_array_equal(part.overlap, full.overlap[points])
+
+
+
+def test_faithfulness_of_a_map_built_by_hand_with_integer_or_list_data():
+    """A Projection wrapping a map made elsewhere may hold integer vectors or lists:
+    integer data failed with 'OverflowError: cannot convert float infinity to integer'
+    (the rank pass writes -inf into the scores), a list with "'list' object has no
+    attribute 'shape'". Both now give the figures of the same data as floats, which
+    brute force on exact squared distances confirms; a map with another number of points
+    than vectors is refused by name."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(-3, 4, size=(30, 4))
+    Y = rng.normal(size=(30, 2))
+    n, k = 30, 5
+    ox = np.argsort(np.where(np.eye(n, dtype=bool), np.inf, cdist(X, X, "sqeuclidean")),
+                    axis=1, kind="stable")
+    oy = np.argsort(np.where(np.eye(n, dtype=bool), np.inf, cdist(Y, Y, "sqeuclidean")),
+                    axis=1, kind="stable")
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    expected = 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
+    for data, coords in ((X, Y), (X.tolist(), Y.tolist()), (X.astype(np.int8), Y)):
+        f = Projection(coords=coords, method="t-sne", data=data).faithfulness(k=k)
+        assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
+        np.testing.assert_allclose(f.overlap, [len(set(ox[i, :k]) & set(oy[i, :k])) / k
+                                               for i in range(n)])
+    with pytest.raises(ValueError, match="data has 30 vectors but coords has 29 points"):
+        faithfulness(X, Y[:29], k)
+
+
+@pytest.mark.parametrize("offset, dtype", [(1e8, np.float64), (-3e7, np.float64),
+                                           (1e4, np.float32)])
+def test_trustworthiness_of_data_far_from_the_origin(offset, dtype):
+    """Points 1e8 from the origin with a spread of 1: the ranks behind trustworthiness
+    came from 2 x·y - |x|² - |y|², which cancels every digit there (0.70 instead of 0.78;
+    sklearn.manifold.trustworthiness, built the same way, is off too). Distances do not
+    change when every point moves by the same vector: brute force on the differences
+    themselves (scipy's cdist), ties by lower index, is the reference, at any offset."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(150, 6))
+    Y = vd.pca(base, n_components=2).coords
+    X = (base + offset).astype(dtype)
+    n, k = 150, 10
+    f = Projection(coords=Y, method="pca", data=X).faithfulness(k=k)
+
+    def order(D):
+        np.fill_diagonal(D, np.inf)
+        return np.argsort(D, axis=1, kind="stable")
+
+    ox, oy = order(cdist(X.astype(np.float64), X.astype(np.float64))), order(cdist(Y, Y))
+    rank = np.empty_like(ox)
+    rank[np.arange(n)[:, None], ox] = np.arange(1, n + 1)
+    penalty = sum(rank[i, j] - k for i in range(n) for j in oy[i, :k] if j not in ox[i, :k])
+    expected = 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
+    np.testing.assert_allclose(f.overlap, [len(set(ox[i, :k]) & set(oy[i, :k])) / k
+                                           for i in range(n)])
     assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
 
 
@@ -743,6 +929,19 @@ def test_umap_bad_input_is_refused_before_importing_umap(with_zero_row):
         vd.umap(np.eye(3))
     with pytest.raises(ValueError, match="n_neighbors must be at least 2"):
         vd.umap(np.eye(6), n_neighbors=1)
+
+
+def test_umap_refuses_a_min_dist_that_is_not_a_number(monkeypatch):
+    """min_dist='0.1' failed inside umap-learn with NumPy's UFuncTypeError ('ufunc less
+    did not contain a loop...') and min_dist=nan with scipy's 'Optimal parameters not
+    found: Number of calls to function has reached maxfev = 600', naming neither
+    min_dist; both are refused by name before umap-learn is imported (and a stand-in
+    module proves it is never reached)."""
+    monkeypatch.setitem(sys.modules, "umap", None)        # importing it would fail loudly
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    for bad in ("0.1", float("nan"), float("inf"), -0.5, True, None):
+        with pytest.raises(ValueError, match=r"min_dist must be a finite number >= 0"):
+            vd.umap(X, min_dist=bad)
 
 
 @pytest.fixture(scope="module")

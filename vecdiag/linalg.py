@@ -112,8 +112,10 @@ def dot(a, b) -> float:
             # 1e-30·1e-30 is 0) while the float returned holds it: scale both vectors by
             # powers of two (exact), round each product on its own (a fused multiply-add
             # would leave a residue that the scales blow up), add, then multiply the
-            # scales back in
-            value = float(np.sum((a / sa) * (b / sb))) * sa * sb
+            # scales back in. subtle: as one power of two (one rounding): times a
+            # subnormal sa first, then a large sb, kept only sa's few digits
+            exponent = int(np.frexp(sa)[1]) + int(np.frexp(sb)[1]) - 2
+            value = float(np.ldexp(float(np.sum((a / sa) * (b / sb))), exponent))
     return value
 
 

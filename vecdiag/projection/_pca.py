@@ -39,14 +39,25 @@ def _too_large(X) -> ValueError:
                       "scale the vectors down first")
 
 
+# Loadings this close (relatively) to a component's largest count as tied with it.
+SIGN_TIE = 1e-9
+
+
 def sign_flip(components: np.ndarray) -> np.ndarray:
     """Make each component's largest absolute loading positive (in place; returned).
 
     Eigenvectors are defined up to sign; this fixes the sign so results never flip
     between runs or solvers (the convention of scikit-learn's ``svd_flip`` on components).
+    Loadings within :data:`SIGN_TIE` of the largest are tied with it, and the first of
+    them decides (ties by lower index, as everywhere in vecdiag).
+
+    subtle: loadings equal in exact arithmetic (a column and its copy or negation) come
+    out of two solvers different in the last bit, so "the largest" was decided by
+    rounding: the covariance and Gram solvers (and scratch.pca) gave opposite signs.
     """
     rows = np.arange(components.shape[0])
-    top = np.argmax(np.abs(components), axis=1)
+    size = np.abs(components)
+    top = np.argmax(size >= size.max(axis=1, keepdims=True) * (1 - SIGN_TIE), axis=1)
     signs = np.where(components[rows, top] < 0, -1.0, 1.0).astype(components.dtype)
     components *= signs[:, None]
     return components
@@ -259,7 +270,8 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     Its eigenvectors ``w_1, w_2, ...`` (largest eigenvalue first) are the components, the
     eigenvalue ``λ_j`` is the variance along ``w_j``, the ratio is ``λ_j / trace(C)``, and
     the coordinates are ``(x - μ) · w_j``. Each component's sign is fixed so that its
-    largest absolute loading is positive (results do not flip between runs).
+    largest absolute loading is positive, the first one of loadings tied in size (results
+    do not flip between runs or solvers).
 
     Degenerate cases: constant data (``trace(C) = 0``) raises, since every ratio would be
     0/0. When ``n_components`` exceeds the rank of the centred data, the extra components

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 
 import numpy as np
@@ -45,7 +47,8 @@ def umap(X, n_components: int = 2, *, metric: str = "cosine", n_neighbors: int =
         Seed (default 0). A fixed seed makes the map reproducible run to run (umap-learn
         then runs single-threaded).
     min_dist : float
-        How tightly UMAP packs neighbours on the map (umap-learn's default 0.1).
+        How tightly UMAP packs neighbours on the map (umap-learn's default 0.1); a finite
+        number >= 0.
     show_progress : bool
         umap-learn's verbose output.
     **kwargs
@@ -89,6 +92,12 @@ def umap(X, n_components: int = 2, *, metric: str = "cosine", n_neighbors: int =
 
         V.zero_rows(row_norms(X), "X", "raise")
     n_neighbors = V.check_positive_int(n_neighbors, "n_neighbors", minimum=2)
+    # subtle: umap-learn fits its curve to min_dist without checking it: "0.1" failed
+    # inside a NumPy comparison, NaN in scipy's curve_fit ("Optimal parameters not found")
+    if isinstance(min_dist, (bool, np.bool_)) or not isinstance(min_dist, numbers.Real) \
+            or not 0 <= min_dist < math.inf:
+        raise ValueError(f"min_dist must be a finite number >= 0 (umap-learn's default is "
+                         f"0.1), got {min_dist!r}")
     if n_neighbors > n - 1:
         warnings.warn(f"n_neighbors={n_neighbors} is more than the {n - 1} other points in "
                       f"X; using n_neighbors={n - 1}", UserWarning, stacklevel=2)

@@ -118,7 +118,9 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
                  show_progress: bool | None = None) -> Faithfulness:
     """Neighbour overlap per point and trustworthiness of the map ``Y`` of ``X``.
 
-    Inputs already checked (``X`` the fitted vectors, ``Y`` their map coordinates).
+    ``X`` is the fitted vectors (a Projection's ``data``), ``Y`` their map coordinates
+    (``coords``); both are read as checked arrays here, since a Projection built by hand
+    (a map made elsewhere) may hold lists or integers.
 
     Notes
     -----
@@ -145,6 +147,12 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     # pass below compares each checked point with every row by NumPy indexing.
     if is_dask_array(X) or is_dask_array(Y):
         X, Y = compute(X, Y)
+    # subtle: integer data was squared in int64 and the rank pass wrote -inf into it
+    # ("cannot convert float infinity to integer"); a list had no .shape
+    X, Y = V.as_matrix(X, "data"), V.as_matrix(Y, "coords")
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"data has {X.shape[0]} vectors but coords has {Y.shape[0]} points; "
+                         "a map needs one point per fitted vector")
     n = X.shape[0]
     k = V.check_k(k, n, exclude_self=True)
     if 2 * k >= n:
@@ -172,6 +180,8 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     intruder = np.take_along_axis(orig_sorted, pos, axis=1) != on_map     # (m, k) bool
     Xp = normalize(X) if metric == "cosine" else X
     sq = np.einsum("ij,ij->i", Xp, Xp) if metric == "euclidean" else None
+    if metric == "euclidean":
+        Xp, sq = _centred_if_far(Xp, sq)
     todo = np.flatnonzero(intruder.any(axis=1))
     step = max(1, _RANK_BUDGET // (k * n))
     penalty = 0.0
@@ -201,6 +211,26 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     trust = 1.0 - 2.0 / (n * k * (2 * n - 3 * k - 1)) * penalty
     return Faithfulness(overlap=shared / k, trustworthiness=float(trust), k=k,
                         metric=metric, chance=k / (n - 1), points=points)
+
+
+def _centred_if_far(X: np.ndarray, sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and its squared row norms ``sq``, moved to the mean when it lies far out.
+
+    subtle: the ranks come from ``2 x·y - ‖x‖² - ‖y‖²``, which cancels the digits of
+    ``‖x‖² / distance²``: points 1e8 from the origin with a spread of 1 keep none, and the
+    trustworthiness came out 0.70 instead of 0.78. Moving every point by the same vector
+    changes no distance, so data whose mean is long next to its spread (100 times its
+    variance, as :meth:`Projection.from_linear` decides to centre) is centred first; other
+    data is left bit for bit as it was (small-integer ties stay exact). The test
+    ``‖μ‖² > 100 · (mean ‖x‖² - ‖μ‖²)`` is safe although its right side cancels: far
+    out, it is tiny either way.
+    """
+    mean = X.mean(axis=0, dtype=np.float64)
+    square = float(mean @ mean)
+    if not square > 100.0 * (float(sq.mean(dtype=np.float64)) - square):
+        return X, sq
+    X = X - mean.astype(X.dtype)
+    return X, np.einsum("ij,ij->i", X, X)
 
 
 def _row_searchsorted(sorted_rows: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -38,9 +38,10 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     n_components : int
         How many principal components to find (at most ``d``).
     max_iter : int
-        Power-iteration steps per component before giving up (with a RuntimeWarning).
+        Power-iteration steps per component before giving up (with a RuntimeWarning);
+        at least 1.
     tol : float
-        Stop when one step moves the unit direction by less than this.
+        Stop when one step moves the unit direction by less than this (positive).
     random_state : int
         Seed of the random start direction (anything but an int means 0).
 
@@ -49,7 +50,8 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     Covariance ``C[a][b] = Σ_i (x_ia - μ_a)(x_ib - μ_b) / (n - 1)``. The eigenvalue of
     a direction v is ``λ = vᵀ C v``. Deflation: ``C ← C - λ v vᵀ`` leaves the other
     eigenpairs unchanged, so the next round finds the second component. Signs follow
-    :func:`vecdiag.pca`: the largest absolute loading is positive.
+    :func:`vecdiag.pca`: the largest absolute loading is positive (the first one, of
+    loadings tied in size).
 
     Examples
     --------
@@ -60,6 +62,8 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     [0.4472, 0.8944]
     """
     arr, n_components = V.check_pca_input(X, n_components)
+    max_iter = V.check_positive_int(max_iter, "max_iter")
+    tol = V.check_positive_number(tol, "tol")
     rows = arr.tolist()
     n, d = len(rows), len(rows[0])
     # 1. Centre: subtract each dimension's mean, so variance is measured around it.
@@ -94,8 +98,12 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
                           stacklevel=2)
         # 4. Its variance: λ = vᵀ C v.
         lam = max(_dot(v, _matvec(cov, v)), 0.0)
-        # 5. Fix the sign: the largest absolute loading is positive.
-        top = max(range(d), key=lambda j: abs(v[j]))
+        # 5. Fix the sign: the largest absolute loading is positive. subtle: loadings
+        #    equal in size (a column and its negation) differ in the last bit from one
+        #    solver to another, so the first one within 1e-9 of the largest decides
+        #    (as vd.pca does).
+        largest = max(abs(x) for x in v)
+        top = next(j for j in range(d) if abs(v[j]) >= largest * (1 - 1e-9))
         if v[top] < 0:
             v = [-x for x in v]
         components.append(v)

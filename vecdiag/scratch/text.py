@@ -99,7 +99,8 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
     Parameters
     ----------
     query : list of str
-        Query tokens (see :func:`tokenize`); a repeated term counts once.
+        Query tokens (see :func:`tokenize`); a repeated term counts once
+        (:func:`vecdiag.lexical.bm25`, through bm25s, counts it each time it occurs).
     docs : list of list of str
         One token list per document.
 
