@@ -410,3 +410,24 @@ def test_sampled_anisotropy_names_the_input_rows_that_are_zero(rng, n_pairs, tmp
     if n_pairs == 5000:                       # both rows are all but surely drawn
         with pytest.raises(ValueError, match=r"rows \(3, 7\) that are zero"):
             vd.anisotropy(mm, exact=False, n_pairs=n_pairs)
+
+
+def test_query_shift_ok_wording_says_when_queries_sit_apart_beyond_chance(rng):
+    """Below the warning line the finding is ok, but a share far beyond the 5% of queries
+    drawn like documents was summarised as 'Queries sit among the documents' (the demo:
+    19% of 69). The far share is counted here by brute force (scipy's cdist)."""
+    docs = rng.normal(size=(1500, 8))
+    brute = cdist(docs, docs)
+    np.fill_diagonal(brute, np.inf)
+    bar = np.quantile(brute.min(axis=1), 0.95)
+    for n_far, words in ((0, "Queries sit among the documents:"),
+                         (20, "Most queries sit among the documents, some apart:")):
+        queries = np.vstack([rng.normal(size=(200 - n_far, 8)),
+                             rng.normal(size=(n_far, 8)) + 6.0])
+        far = float(np.mean(cdist(queries, docs).min(axis=1) > bar))
+        finding = next(f for f in vd.diagnose(docs, queries=queries, metric="euclidean",
+                                              k=5).findings
+                       if f.code == "query_corpus_shift")
+        assert finding.severity == "ok" and finding.evidence["value"] == pytest.approx(far)
+        assert finding.summary.startswith(words)
+        assert (far > 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)) == bool(n_far)

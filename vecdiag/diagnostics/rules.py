@@ -316,9 +316,16 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
           "mean_gap": s.mean_gap, "n_queries": n_queries, "corpus_reference": corpus_source,
           **reading["evidence"], **_limits("query_corpus_shift")}
     if sev == "ok":
-        summary = (f"Queries sit among the documents: {100 * s.far_share:.0f}% of the "
-                   f"{n_queries} queries are farther from their nearest document than 95% "
-                   f"of documents are from theirs (about 5% expected).")
+        null = 1 - s.quantile
+        measured = (f"{100 * s.far_share:.0f}% of the {n_queries} queries are farther from "
+                    f"their nearest document than 95% of documents are from theirs")
+        if s.far_share <= null + 3 * np.sqrt(null * (1 - null) / max(n_queries, 1)):
+            summary = f"Queries sit among the documents: {measured} (about 5% expected)."
+        else:   # beyond chance, short of the warning line: say so, not "among"
+            summary = (f"Most queries sit among the documents, some apart: {measured} "
+                       f"(about 5% expected; a warning from "
+                       f"{100 * THRESHOLDS['query_corpus_shift']['warning']:.0f}%). Short "
+                       "queries often sit a little apart from the documents they match.")
         return Finding("query_corpus_shift", sev, summary, ev, None)
     sampled = "" if not corpus_source.startswith("a ") else \
         f", judged against the neighbour distances of {corpus_source}"
