@@ -400,3 +400,27 @@ def test_a_colour_that_is_no_label_list_is_refused_naming_color(color, shown):
     with pytest.raises(ValueError, match=r"color must be None, 'faithfulness', 'none' or one "
                                          r"label per document \(20\), got .*" + re.escape(shown)):
         vd.explore(X, k=3, color=color)
+
+
+@pytest.mark.parametrize("query_ids, qrels", [
+    # a judged document the corpus does not hold (a BEIR corpus cut to a sample): the view
+    # asked explain_neighbors for row 25 (or -1, the last row) and the query could not be
+    # shown at all ("expected has 1 document not in the corpus: 25")
+    ([0, 1, 2], {0: {"25": 2, "4": 1}, 1: {"-1": 1, "7": 1}, 2: {"2": 1}}),
+    # query ids 0.0, 1.0, 2.0 (a pandas column): the picker's nDCG@10 read them as "0",
+    # "1", "2" and counted the judgments, the view looked up "0.0" and marked nothing
+    ([0.0, 1.0, 2.0], {0: {"4": 1}, 1: {"7": 1}, 2: {"2": 1}}),
+])
+def test_the_view_marks_the_judged_documents_the_corpus_holds(query_ids, qrels):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(20, 6))
+    Q = X[[4, 7, 2]] + 0.8 * rng.normal(size=(3, 6))
+    ex = vd.explore(X, queries=Q, qrels=qrels, query_ids=query_ids, k=3, color="none")
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for i in range(3):
+        view = ex.session.view(i)
+        scores = unit @ (Q[i] / np.linalg.norm(Q[i]))
+        held = [(int(d), g) for d, g in qrels[i].items() if 0 <= int(d) < 20]
+        want = [(d, 1 + int(np.sum(scores > scores[d])))
+                for d, _ in sorted(held, key=lambda kv: (-kv[1], str(kv[0])))]
+        assert [(e["id"], e["rank"]) for e in view["expected"]] == want

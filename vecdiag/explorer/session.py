@@ -86,6 +86,7 @@ class Session:
         self.qrels = qrels
         self._views = {}
         self._row_of = None
+        self._judged_row = None
         self.query_xy = (np.asarray(projection.transform(queries), dtype=float)[:, :2]
                          if queries is not None else np.empty((0, 2)))
         self.ndcg = self._ndcg() if qrels is not None else None
@@ -145,20 +146,18 @@ class Session:
         """Ids judged relevant (grade >= 1) for query ``i``, best grade first."""
         if self.qrels is None:
             return []
-        docs = self.qrels.get(self.query_ids[i], self.qrels.get(str(self.query_ids[i]), {}))
+        # qrels and ids read as strings (V.id_str), as the picker's nDCG@10 reads them;
+        # a judged document the corpus does not hold is left out, as evaluate scores it
+        docs = self.qrels.get(V.id_str(self.query_ids[i], "query_ids"), {})
+        if self._judged_row is None:
+            doc_ids = (range(len(self.index)) if self.index.ids is None
+                       else self.index.ids.tolist())
+            self._judged_row = {}
+            for row, d in enumerate(doc_ids):
+                self._judged_row.setdefault(V.id_str(d), row)
         ranked = sorted(docs.items(), key=lambda kv: (-kv[1], str(kv[0])))
-        out = []
-        for doc, grade in ranked:
-            if grade < 1:
-                continue
-            try:
-                out.append(self.id_of(self.row_of(doc)))
-            except (KeyError, ValueError):
-                try:   # qrels hold ids as strings; the Index may hold them as ints
-                    out.append(self.id_of(self.row_of(int(doc))))
-                except (KeyError, ValueError):
-                    continue
-        return out
+        return [self.id_of(self._judged_row[V.id_str(doc)]) for doc, grade in ranked
+                if grade >= 1 and V.id_str(doc) in self._judged_row]
 
     def query_list(self) -> list:
         """One entry per query, worst nDCG@10 first (given order without qrels)."""
