@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from _reporting import HOSTILE, planted
@@ -266,3 +267,38 @@ def test_query_ids_of_the_wrong_length_are_measured_against_the_queries():
     X = np.random.default_rng(0).normal(size=(40, 4))
     with pytest.raises(ValueError, match=r"query_ids has 1 entry but queries has 3 rows"):
         analyze(X, queries=X[:3], query_ids=["q0"])
+
+
+@pytest.mark.parametrize("counts, max_tokens, error, match", [
+    # a NaN count (a pandas column with a gap) was cast to -2**63 with a RuntimeWarning
+    # and its document counted as fitting; 1.5 was cut to 1; -1 taken as a count
+    ([np.nan] + [600] * 19, 512, ValueError, r"token_counts holds no token count at 1 row \(0\): nan"),
+    ([1.5] * 20, 512, ValueError, r"token_counts holds no token count at 20 rows \(first: 0, 1, 2"),
+    ([600] * 19 + [-1], 512, ValueError, r"token_counts holds no token count at 1 row \(19\): -1"),
+    (["600"] * 20, 512, TypeError, r"token_counts must be numbers of tokens .*dtype <U3"),
+    # max_tokens="512" failed deep in NumPy ('ufunc greater did not contain a loop'),
+    # inf with 'cannot convert float infinity to integer', 0 or 2.5 said "0-token limit"
+    ([600] * 20, "512", TypeError, r"max_tokens must be an integer, got str '512'"),
+    ([600] * 20, np.inf, TypeError, r"max_tokens must be an integer, got float inf"),
+    ([600] * 20, 2.5, TypeError, r"max_tokens must be an integer, got float 2.5"),
+    ([600] * 20, 0, ValueError, r"max_tokens must be at least 1, got 0"),
+])
+def test_bad_token_counts_or_limit_are_refused_naming_them(counts, max_tokens, error, match):
+    from vecdiag.report import analyze
+
+    X = np.random.default_rng(12).normal(size=(20, 5))
+    with pytest.raises(error, match=match):
+        analyze(X, token_counts=counts, max_tokens=max_tokens, show_progress=False)
+
+
+def test_token_counts_held_as_whole_floats_are_counted():
+    from vecdiag.report import analyze
+
+    counts = np.random.default_rng(13).integers(100, 1000, size=20)
+    X = np.random.default_rng(12).normal(size=(20, 5))
+    a = analyze(X, token_counts=counts.astype(float), max_tokens=np.int64(512),
+                show_progress=False)
+    over = np.flatnonzero(counts > 512)
+    assert a.long_documents.count == over.size
+    assert [int(d) for d, _ in a.long_documents.longest] == \
+        sorted(over.tolist(), key=lambda r: (-counts[r], r))[:10]

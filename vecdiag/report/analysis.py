@@ -154,11 +154,14 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     # the explanations search at most n, as `vecdiag check` does on the same corpus
     k = V.check_positive_int(opts.k, "k")
     V.check_positive_int(opts.n_explain, "n_explain", minimum=0)
+    if max_tokens is not None:
+        max_tokens = V.check_positive_int(max_tokens, "max_tokens")
     if token_counts is not None:
         token_counts = np.asarray(token_counts)
         if token_counts.shape != (n,):
             raise ValueError(f"token_counts has shape {token_counts.shape}; give one count "
                              f"per corpus row ({n})")
+        token_counts = _token_counts(token_counts)
     if qrels is not None:
         if Q is None:
             raise ValueError("qrels need queries: pass the query embeddings too")
@@ -291,6 +294,23 @@ def group_means(inp: Inputs, evaluation) -> dict | None:
         by_group.setdefault(inp.query_groups[row_of[qid]], []).append(float(value))
     return dict(sorted(((g, float(np.mean(v))) for g, v in by_group.items()),
                        key=lambda kv: kv[1]))
+
+
+def _token_counts(counts: np.ndarray) -> np.ndarray:
+    """Tokens per document as int64: whole numbers >= 0 (floats holding them accepted, as
+    a pandas column of counts with a gap becomes float); others refused with their rows."""
+    if counts.dtype.kind not in "iuf":
+        raise TypeError(f"token_counts must be numbers of tokens (integers), got dtype "
+                        f"{counts.dtype}")
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(counts) | (counts < 0) | (counts != np.floor(counts)) \
+            if counts.dtype.kind == "f" else counts < 0
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"token_counts holds no token count at {V.format_rows(rows)}: "
+                         f"{counts[rows[0]].item()!r}; give each document's number of "
+                         "tokens, a whole number >= 0")
+    return counts.astype(np.int64)
 
 
 def _has(module: str) -> bool:
