@@ -424,3 +424,20 @@ def test_the_view_marks_the_judged_documents_the_corpus_holds(query_ids, qrels):
         want = [(d, 1 + int(np.sum(scores > scores[d])))
                 for d, _ in sorted(held, key=lambda kv: (-kv[1], str(kv[0])))]
         assert [(e["id"], e["rank"]) for e in view["expected"]] == want
+
+
+@pytest.mark.parametrize("query_ids, match", [
+    (["a", "a", "b"], r"query_ids must be unique, found 1 repeated \('a' at rows 0 and 1\)"),
+    ([1, "1", 2], r"query_ids must be unique once read as strings.*1 at row 0 and '1' at row 1"),
+])
+def test_two_judged_queries_of_one_id_are_refused(query_ids, match):
+    # qrels are found by query id: both queries "a" were listed with the nDCG@10 of the
+    # second (the run dict kept one of them), the first query's own figure never shown
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(30, 5))
+    Q = X[[1, 2, 3]] + 0.3 * rng.normal(size=(3, 5))
+    with pytest.raises(ValueError, match=match):
+        vd.explore(X, queries=Q, query_ids=query_ids, qrels={"a": {"1": 1}, "1": {"1": 1}},
+                   k=3, color="none")
+    ex = vd.explore(X, queries=Q, query_ids=query_ids, k=3, color="none")  # no qrels: labels
+    assert [q["id"] for q in ex.queries] == query_ids

@@ -171,6 +171,8 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         if not isinstance(qrels, dict) or not all(isinstance(v, dict) for v in qrels.values()):
             raise TypeError("qrels must be {query_id: {doc_id: grade}} (vd.load_qrels reads "
                             "a TREC qrels file into it)")
+        # judgments are found by query id: two queries of one id would share one nDCG
+        V.check_ids(query_ids, m, "query_ids", rows_of="queries has")
         from ..evaluation import as_qrels
 
         qrels = as_qrels(qrels)   # ids as strings: matched to query_ids and ids as strings
