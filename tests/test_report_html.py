@@ -302,3 +302,34 @@ def test_token_counts_held_as_whole_floats_are_counted():
     assert a.long_documents.count == over.size
     assert [int(d) for d, _ in a.long_documents.longest] == \
         sorted(over.tolist(), key=lambda r: (-counts[r], r))[:10]
+
+
+def test_judged_documents_the_corpus_lacks_count_as_missed_and_are_not_explained():
+    # qrels of a whole collection over a sample of its corpus: analyze failed in
+    # explain_neighbors with "expected has 1 document not in the corpus: 'gone'", an
+    # argument the caller never passed; the CLI drops such judgments, the API had no answer
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    from vecdiag.report import analyze, render_html
+
+    rng = np.random.default_rng(14)
+    X = rng.normal(size=(40, 8))
+    Q = X[:4] + 0.9 * rng.normal(size=(4, 8))
+    ids, qids = [f"d{i}" for i in range(40)], [f"q{i}" for i in range(4)]
+    qrels = {q: {ids[i]: 1, "gone": 2} for i, q in enumerate(qids)}
+    a = analyze(X, ids=ids, queries=Q, query_ids=qids, qrels=qrels, k=5, n_explain=4,
+                fixes=False, show_progress=False)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ unit.T
+    run = {q: {ids[j]: float(S[i, j]) for j in range(40)} for i, q in enumerate(qids)}
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map"}).evaluate(run)
+    assert a.evaluation.mean["ndcg@10"] == pytest.approx(
+        np.mean([r["ndcg_cut_10"] for r in ref.values()]), abs=1e-9)
+    assert a.evaluation.mean["map"] == pytest.approx(
+        np.mean([r["map"] for r in ref.values()]), abs=1e-9)
+    for case in a.cases:
+        i = qids.index(case.query_id)
+        want = 1 + int(np.sum(S[i] > S[i, i]))
+        assert [(e.id, e.rank) for e in case.explanation.expected] == [(ids[i], want)]
+    assert any("1 document judged relevant is not in the corpus (first: gone)" in n
+               for n in a.notes)
+    assert "first: gone" in render_html(a, generated="x")
