@@ -92,3 +92,20 @@ def test_a_corpus_without_variance_has_its_spectrum_said_not_drawn(X):
     assert [t.get_text().split(":")[0] for t in spectrum.texts] == ["no variance"]
     varied = vd.diagnose(X + np.random.default_rng(0).normal(size=X.shape), k=3).plot()
     assert len(np.ravel(varied)[3].lines) == 1                  # a spectrum: drawn as before
+
+
+def test_a_fix_report_where_no_fix_could_run_says_so():
+    # fixes=["hybrid_lexical"] without texts: the fix is refused (FixReport.failed) and
+    # the plot drew an empty frame with a lone zero line, as if nothing had been asked
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 6))
+    Q = X[:4] + 0.3 * rng.normal(size=(4, 6))
+    qids, dids = list("abcd"), [f"d{i}" for i in range(30)]
+    qrels = {q: {dids[i]: 1} for i, q in enumerate(qids)}
+    with pytest.warns(UserWarning, match="could not run"):
+        report = vd.try_fixes(Q, X, qrels, query_ids=qids, doc_ids=dids,
+                              fixes=["hybrid_lexical"], k=10)
+    ax = report.plot()
+    ax.figure.savefig(io.BytesIO(), format="png")
+    assert not ax.patches and not ax.lines
+    assert [t.get_text().split("\n")[0] for t in ax.texts] == ["no fix could run: hybrid_lexical"]
