@@ -441,3 +441,23 @@ def test_two_judged_queries_of_one_id_are_refused(query_ids, match):
                    k=3, color="none")
     ex = vd.explore(X, queries=Q, query_ids=query_ids, k=3, color="none")  # no qrels: labels
     assert [q["id"] for q in ex.queries] == query_ids
+
+
+def test_a_dataset_whose_queries_are_not_embedded_is_mapped_without_them(demo):
+    # vd.explore(dataset) with corpus_embeddings only took the Dataset's qrels without
+    # query vectors and failed with "qrels were given without queries; pass queries=...",
+    # naming an argument the caller never passed
+    import dataclasses
+
+    ds = dataclasses.replace(demo, query_embeddings=None)
+    ex = vd.explore(ds, color="none")
+    n = len(ds.corpus_ids)
+    xy = np.frombuffer(ex.points, "<f4").reshape(-1, 2)
+    assert xy.shape == (n, 2) and ex.queries == [] and ex.view == {}
+    unit = ds.corpus_embeddings / np.linalg.norm(ds.corpus_embeddings, axis=1, keepdims=True)
+    centred = unit - unit.mean(axis=0)
+    pc = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    ref = centred @ pc.T
+    signs = np.sign(np.sum(ref * xy, axis=0))            # a component's sign is arbitrary
+    assert np.allclose(xy, ref * signs, atol=1e-4)
+    assert ex.session.doc(7, None)["id"] == ds.corpus_ids[7]

@@ -134,7 +134,9 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         if corpus.corpus_embeddings is None:
             raise ValueError("the Dataset has no embeddings yet; embed it first "
                              "(dataset.embed(embedder)) or pass a vd.Index")
-        if queries is None and qrels is None:
+        # queries not embedded (a Dataset built with corpus_embeddings only): the map
+        # alone, whose panel says how to add queries; its qrels judge no query shown
+        if queries is None and qrels is None and corpus.query_embeddings is not None:
             queries, qrels = corpus.query_embeddings, corpus.qrels
             query_ids = corpus.query_ids if query_ids is None else query_ids
             query_texts = corpus.query_texts if query_texts is None else query_texts
