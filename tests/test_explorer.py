@@ -216,6 +216,10 @@ def test_colours_by_label_and_faithfulness(explorer, demo):
     ({"projection": "tsne"}, "projection must be"),
     ({"color": ["a", "b"]}, "one label per document"),
     ({"queries": np.ones((2, 384)), "query_ids": ["a"]}, "query_ids has 1"),
+    # width=-5 drew a canvas of no size, "abc" failed with "invalid literal for int()"
+    ({"width": -5}, "width must be at least 1, got -5"),
+    ({"width": "abc"}, "width must be an integer, got str 'abc'"),
+    ({"height": 0}, "height must be at least 1, got 0"),
 ])
 def test_bad_inputs_name_the_argument(demo, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -71,6 +71,7 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
     >>> ex = vd.explore(vd.datasets.load_demo())          # doctest: +SKIP
     >>> ex.select(3); ex.fix = "csls"                      # doctest: +SKIP
     """
+    width, height = _size(width, height)
     session, codes, legend = _prepare(
         index_or_dataset, queries=queries, qrels=qrels, projection=projection,
         query_ids=query_ids, query_texts=query_texts, ids=ids, texts=texts, metric=metric, k=k,
@@ -110,7 +111,7 @@ def explore_explanation(explanation, corpus=None, *, query=None, projection="pca
         raise ValueError("this Explanation does not carry its corpus and query vector; pass "
                          "them: exp.explore(corpus=index, query=query_vector)")
     q = V.as_vector(query, "query")
-    width, height = kwargs.pop("width", 560), kwargs.pop("height", 520)
+    width, height = _size(kwargs.pop("width", 560), kwargs.pop("height", 520))
     options = {"qrels": None, "query_ids": None, "ids": None, "texts": None, "color": None,
                "fix_report": None, "random_state": 0, "metric": explanation.metric}
     unknown = set(kwargs) - set(options)
@@ -126,6 +127,11 @@ def explore_explanation(explanation, corpus=None, *, query=None, projection="pca
 
 
 # ---------------------------------------------------------------- boundary checks
+def _size(width, height) -> tuple[int, int]:
+    """The map's size in pixels: positive integers (-5 drew a canvas of no size)."""
+    return V.check_positive_int(width, "width"), V.check_positive_int(height, "height")
+
+
 def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric):
     from ..datasets import Dataset
     from ..neighbors import Index
@@ -276,4 +282,4 @@ def _build(session, codes, legend, width, height):
         return StaticExplorer(session=session, view=view)
     from .widget import make_widget
 
-    return make_widget(session, colors=codes, legend=legend, width=int(width), height=int(height))
+    return make_widget(session, colors=codes, legend=legend, width=width, height=height)
