@@ -465,3 +465,14 @@ def test_a_dataset_whose_queries_are_not_embedded_is_mapped_without_them(demo):
     signs = np.sign(np.sum(ref * xy, axis=0))            # a component's sign is arbitrary
     assert np.allclose(xy, ref * signs, atol=1e-4)
     assert ex.session.doc(7, None)["id"] == ds.corpus_ids[7]
+
+
+@pytest.mark.parametrize("shape, said", [((1, 4), "1 document of 4 dimensions"),
+                                         ((10, 1), "10 documents of 1 dimension")])
+def test_a_corpus_too_small_for_a_map_is_refused_naming_the_corpus(shape, said):
+    # PCA's refusal reached the caller as "n_components=2 is larger than min(n_samples,
+    # n_features) = min(10, 1) = 1; use n_components <= 1", an argument explore has not
+    X = np.random.default_rng(10).normal(size=shape)
+    with pytest.raises(ValueError, match=f"index_or_dataset has {said}; the map needs at "
+                                         "least 2 documents of at least 2 dimensions"):
+        vd.explore(X, k=1)

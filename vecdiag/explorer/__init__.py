@@ -222,6 +222,10 @@ def _projection(projection, index, random_state):
         raise ValueError(f"projection must be 'pca', 'umap' or a vd.Projection, got "
                          f"{projection!r}")
     X = index.vectors
+    if n < 2 or X.shape[1] < 2:   # PCA's own refusal named n_components, no explore argument
+        raise ValueError(f"index_or_dataset has {n} document{'s' if n != 1 else ''} of "
+                         f"{X.shape[1]} dimension{'s' if X.shape[1] != 1 else ''}; the map "
+                         "needs at least 2 documents of at least 2 dimensions")
     unit = index.metric == "cosine"
     if unit:
         from ..linalg import normalize
