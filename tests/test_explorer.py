@@ -476,3 +476,21 @@ def test_a_corpus_too_small_for_a_map_is_refused_naming_the_corpus(shape, said):
     with pytest.raises(ValueError, match=f"index_or_dataset has {said}; the map needs at "
                                          "least 2 documents of at least 2 dimensions"):
         vd.explore(X, k=1)
+
+
+def test_the_faithfulness_legend_names_the_neighbours_a_small_corpus_is_checked_on():
+    # on 12 documents faithfulness is checked on 5 neighbours (k < n/2), but the legend
+    # said "keeps < 20% of its 10 neighbours"
+    X = np.random.default_rng(11).normal(size=(12, 6))
+    ex = vd.explore(X, k=2)
+    xy = np.frombuffer(ex.points, "<f4").reshape(-1, 2).astype(float)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    near = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    np.fill_diagonal(cos, -np.inf)
+    np.fill_diagonal(near, np.inf)
+    k = 5
+    kept = np.array([len(set(np.argsort(-cos[i])[:k]) & set(np.argsort(near[i])[:k])) / k
+                     for i in range(12)])
+    assert ex.legend[1] == f"keeps < 20% of its {k} neighbours"
+    assert list(ex.colors) == (1 + np.digitize(kept, [0.2, 0.4, 0.6, 0.8])).tolist()

@@ -46,7 +46,8 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
         Neighbours shown.
     color : None, "faithfulness" or sequence of labels (one per document)
         Point colours. None: faithfulness (how many of a point's 10 nearest neighbours
-        the map keeps) up to 20,000 documents, one colour above.
+        the map keeps; fewer under 22 documents, as the legend says) up to 20,000
+        documents, one colour above.
     fix_report : FixReport, optional
         From :func:`vecdiag.try_fixes` on the same queries: each explanation then carries
         its recommendation, shown first.
@@ -243,12 +244,14 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     if isinstance(color, str) and color == "none":
         return bytes(n), ["documents"]
     if isinstance(color, str) and color == "faithfulness":
-        names = ["not checked", "keeps < 20% of its 10 neighbours", "20-40%", "40-60%",
-                 "60-80%", "≥ 80%"]
-        if n < 3:       # faithfulness needs 1 <= k < n/2: two documents cannot be checked
+        # faithfulness needs 1 <= k < n/2: 10 neighbours, fewer on a small corpus (the
+        # legend says how many), none on two documents
+        k = min(10, max(1, n // 2 - 1))
+        names = ["not checked", f"keeps < 20% of its {k} neighbour{'s' if k > 1 else ''}",
+                 "20-40%", "40-60%", "60-80%", "≥ 80%"]
+        if n < 3:
             return bytes(n), names
-        f = session.projection.proj.faithfulness(k=min(10, max(1, n // 2 - 1)),
-                                                 metric=session.index.metric,
+        f = session.projection.proj.faithfulness(k=k, metric=session.index.metric,
                                                  show_progress=False)
         overlap = np.asarray(f.overlap, dtype=float)
         edges = [0.2, 0.4, 0.6, 0.8]
