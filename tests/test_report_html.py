@@ -333,3 +333,24 @@ def test_judged_documents_the_corpus_lacks_count_as_missed_and_are_not_explained
     assert any("1 document judged relevant is not in the corpus (first: gone)" in n
                for n in a.notes)
     assert "first: gone" in render_html(a, generated="x")
+
+
+def test_a_lone_surrogate_in_the_inputs_is_written_as_the_replacement_character(tmp_path):
+    # a broken "\ud800" escape in a BEIR corpus.jsonl is decoded by json.loads to a lone
+    # surrogate, which no UTF-8 file can hold: write_report (and `vecdiag report`) failed
+    # after the whole analysis with "surrogates not allowed"
+    from vecdiag.report import analyze, write_report
+
+    broken = json.loads('"caf\\ud800e"')
+    rng = np.random.default_rng(15)
+    X = rng.normal(size=(20, 4))
+    ids, qids = [f"d{i}" for i in range(20)], ["q0", "q1"]
+    a = analyze(X, ids=ids, texts=[f"text {i} {broken}" for i in range(20)],
+                queries=X[[19, 3]] + 0.1, query_ids=qids, query_texts=[broken, "plain"],
+                qrels={"q0": {ids[19]: 1}, "q1": {"d3": 1}}, k=3, n_explain=2, fixes=False,
+                show_progress=False)
+    path = tmp_path / "report.html"
+    write_report(path, a, generated="x")
+    page = path.read_bytes().decode("utf-8")              # strict: valid UTF-8 throughout
+    assert "text 19 caf\ufffde" in page and "“caf\ufffde”" in page   # a text, the query
+    assert "\ud800" not in page
