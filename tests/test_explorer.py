@@ -494,3 +494,22 @@ def test_the_faithfulness_legend_names_the_neighbours_a_small_corpus_is_checked_
                      for i in range(12)])
     assert ex.legend[1] == f"keeps < 20% of its {k} neighbours"
     assert list(ex.colors) == (1 + np.digitize(kept, [0.2, 0.4, 0.6, 0.8])).tolist()
+
+
+def test_judgments_of_queries_not_shown_raise_no_warning_about_a_run(recwarn):
+    # qrels of a whole query set with vectors for two of its queries: explore warned "the
+    # run has no results for 1 of the 3 judged queries... pass missing='skip'", a run and
+    # an argument of vd.evaluate the caller never saw
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(30, 5))
+    Q = X[[4, 9]] + 0.5 * rng.normal(size=(2, 5))
+    qrels = {0: {"4": 1}, 1: {"9": 1}, "other": {"3": 1}}
+    ex = vd.explore(X, queries=Q, qrels=qrels, k=3, color="none")
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for q in ex.queries:
+        i, doc = q["i"], (4, 9)[q["i"]]
+        scores = unit @ (Q[i] / np.linalg.norm(Q[i]))
+        rank = 1 + int(np.sum(scores > scores[doc]))
+        want = 1 / np.log2(rank + 1) if rank <= 10 else 0.0      # one relevant document
+        assert q["ndcg"] == pytest.approx(want, abs=1e-4)

@@ -129,8 +129,11 @@ class Session:
         doc_ids = (list(range(len(self.index))) if self.index.ids is None
                    else [plain(v) for v in self.index.ids.tolist()])
         qids = [V.id_str(q, "query_ids") for q in self.query_ids]
+        # the judgments of the queries shown: evaluate warned of the others as queries
+        # "the run has no results for", a run and a missing= the caller never handled
+        shown = set(qids)
         judged = {V.id_str(q): {V.id_str(d): g for d, g in docs.items()}
-                  for q, docs in self.qrels.items()}
+                  for q, docs in self.qrels.items() if V.id_str(q) in shown}
         run = {q: {V.id_str(doc_ids[j]): float(s) for j, s in zip(row_i, row_s)}
                for q, row_i, row_s in zip(qids, res.indices, res.scores)}
         if self.index.metric == "euclidean":   # evaluate ranks by score, higher first
