@@ -513,3 +513,28 @@ def test_judgments_of_queries_not_shown_raise_no_warning_about_a_run(recwarn):
         rank = 1 + int(np.sum(scores > scores[doc]))
         want = 1 / np.log2(rank + 1) if rank <= 10 else 0.0      # one relevant document
         assert q["ndcg"] == pytest.approx(want, abs=1e-4)
+
+
+def test_a_lone_surrogate_in_the_data_does_not_stop_the_widget_state_from_being_sent():
+    # json.loads decodes a broken "\ud800" escape of a JSON corpus to a lone surrogate;
+    # Jupyter sends widget state as UTF-8 (jupyter_client's json_packer) and failed on it,
+    # so the explorer could not show at all ('surrogates not allowed')
+    import json
+
+    broken = json.loads('"caf\\ud800e"')
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(20, 4))
+    Q = X[:2] + 0.1
+    ex = vd.explore(vd.Index(X, ids=[f"d{i}" for i in range(19)] + [f"d{broken}"],
+                             texts=[f"text {i} {broken}" for i in range(20)]),
+                    queries=Q, query_texts=[broken, "plain"], k=3,
+                    color=[broken, "other label"] * 10)
+    state = {"view": ex.view, "queries": ex.queries, "legend": ex.legend,
+             "doc": ex.session.doc(19, 0), "breakdown": ex.session.breakdown(0, 19)}
+    for name, value in state.items():
+        json.dumps(value, ensure_ascii=False).encode("utf-8")   # as Jupyter sends it
+    assert [q["text"] for q in ex.queries] == ["caf\ufffde", "plain"]    # no qrels: in order
+    assert state["doc"] == {"row": 19, "id": "dcaf\ufffde", "text": "text 19 caf\ufffde",
+                            "score": pytest.approx(float(Q[0] @ X[19] / np.linalg.norm(Q[0])
+                                                         / np.linalg.norm(X[19])), abs=1e-4)}
+    assert "caf\ufffde" in ex.legend

@@ -53,7 +53,19 @@ def escape(value) -> str:
     >>> escape("caf\\ud800e") == "caf\\ufffde"
     True
     """
-    return html.escape(_SURROGATE.sub("\ufffd", str(value)), quote=True)
+    return html.escape(valid_text(value), quote=True)
+
+
+def valid_text(value) -> str:
+    """``str(value)`` with each lone surrogate replaced by U+FFFD, so that it can be
+    written as UTF-8 (a page, a Jupyter message); other text unchanged.
+
+    Examples
+    --------
+    >>> valid_text("caf\\udc80e") == "caf\\ufffde", valid_text(7)
+    (True, '7')
+    """
+    return _SURROGATE.sub("\ufffd", str(value))
 
 
 def shorten(text, width: int = 80) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten
+from ..results import shorten, valid_text
 from .session import Session, fix_rows, pack_points
 
 __all__ = ["explore", "explore_explanation", "Session", "fix_rows", "pack_points", "colour_codes"]
@@ -271,7 +271,7 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     code_of = {v: i for i, v in enumerate(kept)}
     other = len(kept)
     codes = np.array([code_of.get(str(v), other) for v in labels], dtype=np.uint8)
-    names = [str(v) for v in kept] + (["other"] if len(values) > len(kept) else [])
+    names = [valid_text(v) for v in kept] + (["other"] if len(values) > len(kept) else [])
     return codes.tobytes(), names
 
 

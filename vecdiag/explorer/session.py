@@ -23,9 +23,9 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten
+from ..results import shorten, valid_text
 
-__all__ = ["Session", "fix_rows", "pack_points"]
+__all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
@@ -53,6 +53,23 @@ def plain(value):
     if value is None or isinstance(value, (str, bool, numbers.Integral, float)):
         return value
     return str(value)
+
+
+def sendable(value):
+    """``value`` with every string made valid UTF-8 (:func:`vecdiag.results.valid_text`):
+    a lone surrogate in a text or id (a broken ``"\\ud800"`` escape in a JSON corpus)
+    stopped Jupyter from sending the widget's state at all.
+
+    >>> sendable({"id": "d\\ud800", "xy": [1.0, 2.0]}) == {"id": "d\\ufffd", "xy": [1.0, 2.0]}
+    True
+    """
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {sendable(k): sendable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sendable(v) for v in value]
+    return value
 
 
 def fix_rows(base_top, fix_top):
@@ -169,10 +186,11 @@ class Session:
         if self.ndcg is not None:
             key = np.where(np.isnan(self.ndcg), np.inf, self.ndcg)
             order = sorted(order, key=lambda i: (key[i], i))
-        return [{"i": i, "id": plain(self.query_ids[i]),
-                 "text": shorten(self.query_texts[i], LIST_TEXT) if self.query_texts else "",
-                 "ndcg": None if self.ndcg is None or np.isnan(self.ndcg[i])
-                 else round(float(self.ndcg[i]), 4)} for i in order]
+        return sendable([{"i": i, "id": plain(self.query_ids[i]),
+                          "text": shorten(self.query_texts[i], LIST_TEXT) if self.query_texts
+                          else "",
+                          "ndcg": None if self.ndcg is None or np.isnan(self.ndcg[i])
+                          else round(float(self.ndcg[i]), 4)} for i in order])
 
     def first_shown(self) -> int | None:
         """The query shown first: the worst of :meth:`query_list` that can be explained
@@ -227,7 +245,7 @@ class Session:
 
     def view(self, i: int) -> dict:
         """Everything the side panel and the overlay draw for query ``i``."""
-        return view_of(self.explanation(i), self, i)
+        return sendable(view_of(self.explanation(i), self, i))
 
     def doc(self, row: int, i: int | None) -> dict:
         """A hovered document: id, shortened text and (with a query) its score."""
@@ -235,7 +253,7 @@ class Session:
         out = {"row": row, "id": self.id_of(row), "text": self.text_of(row, HOVER_TEXT)}
         if i is not None and self.queries is not None:
             out["score"] = round(self.score(i, row), 4)
-        return out
+        return sendable(out)
 
     def breakdown(self, i: int, row: int, top: int = 8) -> dict:
         """:func:`vecdiag.explain_cosine` of query ``i`` against document ``row``."""
@@ -243,16 +261,15 @@ class Session:
 
         q, x = self.queries[i], self.index.vectors[int(row)]
         if not np.any(x) or not np.any(q):
-            return {"row": int(row), "id": self.id_of(row),
-                    "error": "a zero vector has no cosine (no direction)"}
+            return sendable({"row": int(row), "id": self.id_of(row),
+                             "error": "a zero vector has no cosine (no direction)"})
         br = explain_cosine(q, x, top=top)
-        return {"row": int(row), "id": self.id_of(row), "cosine": round(float(br.cosine), 4),
-                "dot": round(float(br.dot), 4), "norm_q": round(float(br.norm_a), 4),
-                "norm_d": round(float(br.norm_b), 4),
-                "dims": [{"dim": int(d), "q": round(float(br.a[d]), 4),
-                          "d": round(float(br.b[d]), 4),
-                          "contribution": round(float(br.contribution[d]), 4)}
-                         for d in br.top_dims]}
+        dims = [{"dim": int(d), "q": round(float(br.a[d]), 4), "d": round(float(br.b[d]), 4),
+                 "contribution": round(float(br.contribution[d]), 4)} for d in br.top_dims]
+        return sendable({"row": int(row), "id": self.id_of(row),
+                         "cosine": round(float(br.cosine), 4), "dot": round(float(br.dot), 4),
+                         "norm_q": round(float(br.norm_a), 4),
+                         "norm_d": round(float(br.norm_b), 4), "dims": dims})
 
 
 def hub_rows(index, k: int, random_state=0) -> list:
