@@ -216,6 +216,10 @@ def test_colours_by_label_and_faithfulness(explorer, demo):
     ({"projection": "tsne"}, "projection must be"),
     ({"color": ["a", "b"]}, "one label per document"),
     ({"queries": np.ones((2, 384)), "query_ids": ["a"]}, "query_ids has 1"),
+    # width=-5 drew a canvas of no size, "abc" failed with "invalid literal for int()"
+    ({"width": -5}, "width must be at least 1, got -5"),
+    ({"width": "abc"}, "width must be an integer, got str 'abc'"),
+    ({"height": 0}, "height must be at least 1, got 0"),
 ])
 def test_bad_inputs_name_the_argument(demo, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -400,3 +404,137 @@ def test_a_colour_that_is_no_label_list_is_refused_naming_color(color, shown):
     with pytest.raises(ValueError, match=r"color must be None, 'faithfulness', 'none' or one "
                                          r"label per document \(20\), got .*" + re.escape(shown)):
         vd.explore(X, k=3, color=color)
+
+
+@pytest.mark.parametrize("query_ids, qrels", [
+    # a judged document the corpus does not hold (a BEIR corpus cut to a sample): the view
+    # asked explain_neighbors for row 25 (or -1, the last row) and the query could not be
+    # shown at all ("expected has 1 document not in the corpus: 25")
+    ([0, 1, 2], {0: {"25": 2, "4": 1}, 1: {"-1": 1, "7": 1}, 2: {"2": 1}}),
+    # query ids 0.0, 1.0, 2.0 (a pandas column): the picker's nDCG@10 read them as "0",
+    # "1", "2" and counted the judgments, the view looked up "0.0" and marked nothing
+    ([0.0, 1.0, 2.0], {0: {"4": 1}, 1: {"7": 1}, 2: {"2": 1}}),
+])
+def test_the_view_marks_the_judged_documents_the_corpus_holds(query_ids, qrels):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(20, 6))
+    Q = X[[4, 7, 2]] + 0.8 * rng.normal(size=(3, 6))
+    ex = vd.explore(X, queries=Q, qrels=qrels, query_ids=query_ids, k=3, color="none")
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for i in range(3):
+        view = ex.session.view(i)
+        scores = unit @ (Q[i] / np.linalg.norm(Q[i]))
+        held = [(int(d), g) for d, g in qrels[i].items() if 0 <= int(d) < 20]
+        want = [(d, 1 + int(np.sum(scores > scores[d])))
+                for d, _ in sorted(held, key=lambda kv: (-kv[1], str(kv[0])))]
+        assert [(e["id"], e["rank"]) for e in view["expected"]] == want
+
+
+@pytest.mark.parametrize("query_ids, match", [
+    (["a", "a", "b"], r"query_ids must be unique, found 1 repeated \('a' at rows 0 and 1\)"),
+    ([1, "1", 2], r"query_ids must be unique once read as strings.*1 at row 0 and '1' at row 1"),
+])
+def test_two_judged_queries_of_one_id_are_refused(query_ids, match):
+    # qrels are found by query id: both queries "a" were listed with the nDCG@10 of the
+    # second (the run dict kept one of them), the first query's own figure never shown
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(30, 5))
+    Q = X[[1, 2, 3]] + 0.3 * rng.normal(size=(3, 5))
+    with pytest.raises(ValueError, match=match):
+        vd.explore(X, queries=Q, query_ids=query_ids, qrels={"a": {"1": 1}, "1": {"1": 1}},
+                   k=3, color="none")
+    ex = vd.explore(X, queries=Q, query_ids=query_ids, k=3, color="none")  # no qrels: labels
+    assert [q["id"] for q in ex.queries] == query_ids
+
+
+def test_a_dataset_whose_queries_are_not_embedded_is_mapped_without_them(demo):
+    # vd.explore(dataset) with corpus_embeddings only took the Dataset's qrels without
+    # query vectors and failed with "qrels were given without queries; pass queries=...",
+    # naming an argument the caller never passed
+    import dataclasses
+
+    ds = dataclasses.replace(demo, query_embeddings=None)
+    ex = vd.explore(ds, color="none")
+    n = len(ds.corpus_ids)
+    xy = np.frombuffer(ex.points, "<f4").reshape(-1, 2)
+    assert xy.shape == (n, 2) and ex.queries == [] and ex.view == {}
+    unit = ds.corpus_embeddings / np.linalg.norm(ds.corpus_embeddings, axis=1, keepdims=True)
+    centred = unit - unit.mean(axis=0)
+    pc = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    ref = centred @ pc.T
+    signs = np.sign(np.sum(ref * xy, axis=0))            # a component's sign is arbitrary
+    assert np.allclose(xy, ref * signs, atol=1e-4)
+    assert ex.session.doc(7, None)["id"] == ds.corpus_ids[7]
+
+
+@pytest.mark.parametrize("shape, said", [((1, 4), "1 document of 4 dimensions"),
+                                         ((10, 1), "10 documents of 1 dimension")])
+def test_a_corpus_too_small_for_a_map_is_refused_naming_the_corpus(shape, said):
+    # PCA's refusal reached the caller as "n_components=2 is larger than min(n_samples,
+    # n_features) = min(10, 1) = 1; use n_components <= 1", an argument explore has not
+    X = np.random.default_rng(10).normal(size=shape)
+    with pytest.raises(ValueError, match=f"index_or_dataset has {said}; the map needs at "
+                                         "least 2 documents of at least 2 dimensions"):
+        vd.explore(X, k=1)
+
+
+def test_the_faithfulness_legend_names_the_neighbours_a_small_corpus_is_checked_on():
+    # on 12 documents faithfulness is checked on 5 neighbours (k < n/2), but the legend
+    # said "keeps < 20% of its 10 neighbours"
+    X = np.random.default_rng(11).normal(size=(12, 6))
+    ex = vd.explore(X, k=2)
+    xy = np.frombuffer(ex.points, "<f4").reshape(-1, 2).astype(float)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    near = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    np.fill_diagonal(cos, -np.inf)
+    np.fill_diagonal(near, np.inf)
+    k = 5
+    kept = np.array([len(set(np.argsort(-cos[i])[:k]) & set(np.argsort(near[i])[:k])) / k
+                     for i in range(12)])
+    assert ex.legend[1] == f"keeps < 20% of its {k} neighbours"
+    assert list(ex.colors) == (1 + np.digitize(kept, [0.2, 0.4, 0.6, 0.8])).tolist()
+
+
+def test_judgments_of_queries_not_shown_raise_no_warning_about_a_run(recwarn):
+    # qrels of a whole query set with vectors for two of its queries: explore warned "the
+    # run has no results for 1 of the 3 judged queries... pass missing='skip'", a run and
+    # an argument of vd.evaluate the caller never saw
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(30, 5))
+    Q = X[[4, 9]] + 0.5 * rng.normal(size=(2, 5))
+    qrels = {0: {"4": 1}, 1: {"9": 1}, "other": {"3": 1}}
+    ex = vd.explore(X, queries=Q, qrels=qrels, k=3, color="none")
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for q in ex.queries:
+        i, doc = q["i"], (4, 9)[q["i"]]
+        scores = unit @ (Q[i] / np.linalg.norm(Q[i]))
+        rank = 1 + int(np.sum(scores > scores[doc]))
+        want = 1 / np.log2(rank + 1) if rank <= 10 else 0.0      # one relevant document
+        assert q["ndcg"] == pytest.approx(want, abs=1e-4)
+
+
+def test_a_lone_surrogate_in_the_data_does_not_stop_the_widget_state_from_being_sent():
+    # json.loads decodes a broken "\ud800" escape of a JSON corpus to a lone surrogate;
+    # Jupyter sends widget state as UTF-8 (jupyter_client's json_packer) and failed on it,
+    # so the explorer could not show at all ('surrogates not allowed')
+    import json
+
+    broken = json.loads('"caf\\ud800e"')
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(20, 4))
+    Q = X[:2] + 0.1
+    ex = vd.explore(vd.Index(X, ids=[f"d{i}" for i in range(19)] + [f"d{broken}"],
+                             texts=[f"text {i} {broken}" for i in range(20)]),
+                    queries=Q, query_texts=[broken, "plain"], k=3,
+                    color=[broken, "other label"] * 10)
+    state = {"view": ex.view, "queries": ex.queries, "legend": ex.legend,
+             "doc": ex.session.doc(19, 0), "breakdown": ex.session.breakdown(0, 19)}
+    for name, value in state.items():
+        json.dumps(value, ensure_ascii=False).encode("utf-8")   # as Jupyter sends it
+    assert [q["text"] for q in ex.queries] == ["caf\ufffde", "plain"]    # no qrels: in order
+    assert state["doc"] == {"row": 19, "id": "dcaf\ufffde", "text": "text 19 caf\ufffde",
+                            "score": pytest.approx(float(Q[0] @ X[19] / np.linalg.norm(Q[0])
+                                                         / np.linalg.norm(X[19])), abs=1e-4)}
+    assert "caf\ufffde" in ex.legend

@@ -75,3 +75,37 @@ def test_evaluation_plots_show_run_names_as_written():
     comparison = vd.compare(a, b, n_resamples=200)
     _shown_as_written(comparison.plot().figure, f"{PRICES} − {BROKEN_MATH}")
     _shown_as_written(comparison.plot_per_query().figure, f"{PRICES} − {BROKEN_MATH}")
+
+
+@pytest.mark.parametrize("X", [np.ones((6, 4)),                                # one point
+                               np.ones((6, 4)) * np.arange(1, 7)[:, None]])    # one direction
+def test_a_corpus_without_variance_has_its_spectrum_said_not_drawn(X):
+    # the explained-variance ratios are 0/0 (stored as 0); the panel drew them clipped to
+    # 1e-12 on its log axis, as if each component explained 1e-12 of the variance
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    assert np.allclose(np.cov(unit, rowvar=False), 0)           # cosine: no variance left
+    axes = vd.diagnose(X, k=3).plot()
+    spectrum = np.ravel(axes)[3]
+    spectrum.figure.savefig(io.BytesIO(), format="png")
+    assert spectrum.get_title() == "PCA spectrum"
+    assert not spectrum.lines and not spectrum.collections
+    assert [t.get_text().split(":")[0] for t in spectrum.texts] == ["no variance"]
+    varied = vd.diagnose(X + np.random.default_rng(0).normal(size=X.shape), k=3).plot()
+    assert len(np.ravel(varied)[3].lines) == 1                  # a spectrum: drawn as before
+
+
+def test_a_fix_report_where_no_fix_could_run_says_so():
+    # fixes=["hybrid_lexical"] without texts: the fix is refused (FixReport.failed) and
+    # the plot drew an empty frame with a lone zero line, as if nothing had been asked
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 6))
+    Q = X[:4] + 0.3 * rng.normal(size=(4, 6))
+    qids, dids = list("abcd"), [f"d{i}" for i in range(30)]
+    qrels = {q: {dids[i]: 1} for i, q in enumerate(qids)}
+    with pytest.warns(UserWarning, match="could not run"):
+        report = vd.try_fixes(Q, X, qrels, query_ids=qids, doc_ids=dids,
+                              fixes=["hybrid_lexical"], k=10)
+    ax = report.plot()
+    ax.figure.savefig(io.BytesIO(), format="png")
+    assert not ax.patches and not ax.lines
+    assert [t.get_text().split("\n")[0] for t in ax.texts] == ["no fix could run: hybrid_lexical"]

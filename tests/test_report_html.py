@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from _reporting import HOSTILE, planted
@@ -266,3 +267,90 @@ def test_query_ids_of_the_wrong_length_are_measured_against_the_queries():
     X = np.random.default_rng(0).normal(size=(40, 4))
     with pytest.raises(ValueError, match=r"query_ids has 1 entry but queries has 3 rows"):
         analyze(X, queries=X[:3], query_ids=["q0"])
+
+
+@pytest.mark.parametrize("counts, max_tokens, error, match", [
+    # a NaN count (a pandas column with a gap) was cast to -2**63 with a RuntimeWarning
+    # and its document counted as fitting; 1.5 was cut to 1; -1 taken as a count
+    ([np.nan] + [600] * 19, 512, ValueError, r"token_counts holds no token count at 1 row \(0\): nan"),
+    ([1.5] * 20, 512, ValueError, r"token_counts holds no token count at 20 rows \(first: 0, 1, 2"),
+    ([600] * 19 + [-1], 512, ValueError, r"token_counts holds no token count at 1 row \(19\): -1"),
+    (["600"] * 20, 512, TypeError, r"token_counts must be numbers of tokens .*dtype <U3"),
+    # max_tokens="512" failed deep in NumPy ('ufunc greater did not contain a loop'),
+    # inf with 'cannot convert float infinity to integer', 0 or 2.5 said "0-token limit"
+    ([600] * 20, "512", TypeError, r"max_tokens must be an integer, got str '512'"),
+    ([600] * 20, np.inf, TypeError, r"max_tokens must be an integer, got float inf"),
+    ([600] * 20, 2.5, TypeError, r"max_tokens must be an integer, got float 2.5"),
+    ([600] * 20, 0, ValueError, r"max_tokens must be at least 1, got 0"),
+])
+def test_bad_token_counts_or_limit_are_refused_naming_them(counts, max_tokens, error, match):
+    from vecdiag.report import analyze
+
+    X = np.random.default_rng(12).normal(size=(20, 5))
+    with pytest.raises(error, match=match):
+        analyze(X, token_counts=counts, max_tokens=max_tokens, show_progress=False)
+
+
+def test_token_counts_held_as_whole_floats_are_counted():
+    from vecdiag.report import analyze
+
+    counts = np.random.default_rng(13).integers(100, 1000, size=20)
+    X = np.random.default_rng(12).normal(size=(20, 5))
+    a = analyze(X, token_counts=counts.astype(float), max_tokens=np.int64(512),
+                show_progress=False)
+    over = np.flatnonzero(counts > 512)
+    assert a.long_documents.count == over.size
+    assert [int(d) for d, _ in a.long_documents.longest] == \
+        sorted(over.tolist(), key=lambda r: (-counts[r], r))[:10]
+
+
+def test_judged_documents_the_corpus_lacks_count_as_missed_and_are_not_explained():
+    # qrels of a whole collection over a sample of its corpus: analyze failed in
+    # explain_neighbors with "expected has 1 document not in the corpus: 'gone'", an
+    # argument the caller never passed; the CLI drops such judgments, the API had no answer
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    from vecdiag.report import analyze, render_html
+
+    rng = np.random.default_rng(14)
+    X = rng.normal(size=(40, 8))
+    Q = X[:4] + 0.9 * rng.normal(size=(4, 8))
+    ids, qids = [f"d{i}" for i in range(40)], [f"q{i}" for i in range(4)]
+    qrels = {q: {ids[i]: 1, "gone": 2} for i, q in enumerate(qids)}
+    a = analyze(X, ids=ids, queries=Q, query_ids=qids, qrels=qrels, k=5, n_explain=4,
+                fixes=False, show_progress=False)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ unit.T
+    run = {q: {ids[j]: float(S[i, j]) for j in range(40)} for i, q in enumerate(qids)}
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map"}).evaluate(run)
+    assert a.evaluation.mean["ndcg@10"] == pytest.approx(
+        np.mean([r["ndcg_cut_10"] for r in ref.values()]), abs=1e-9)
+    assert a.evaluation.mean["map"] == pytest.approx(
+        np.mean([r["map"] for r in ref.values()]), abs=1e-9)
+    for case in a.cases:
+        i = qids.index(case.query_id)
+        want = 1 + int(np.sum(S[i] > S[i, i]))
+        assert [(e.id, e.rank) for e in case.explanation.expected] == [(ids[i], want)]
+    assert any("1 document judged relevant is not in the corpus (first: gone)" in n
+               for n in a.notes)
+    assert "first: gone" in render_html(a, generated="x")
+
+
+def test_a_lone_surrogate_in_the_inputs_is_written_as_the_replacement_character(tmp_path):
+    # a broken "\ud800" escape in a BEIR corpus.jsonl is decoded by json.loads to a lone
+    # surrogate, which no UTF-8 file can hold: write_report (and `vecdiag report`) failed
+    # after the whole analysis with "surrogates not allowed"
+    from vecdiag.report import analyze, write_report
+
+    broken = json.loads('"caf\\ud800e"')
+    rng = np.random.default_rng(15)
+    X = rng.normal(size=(20, 4))
+    ids, qids = [f"d{i}" for i in range(20)], ["q0", "q1"]
+    a = analyze(X, ids=ids, texts=[f"text {i} {broken}" for i in range(20)],
+                queries=X[[19, 3]] + 0.1, query_ids=qids, query_texts=[broken, "plain"],
+                qrels={"q0": {ids[19]: 1}, "q1": {"d3": 1}}, k=3, n_explain=2, fixes=False,
+                show_progress=False)
+    path = tmp_path / "report.html"
+    write_report(path, a, generated="x")
+    page = path.read_bytes().decode("utf-8")              # strict: valid UTF-8 throughout
+    assert "text 19 caf\ufffde" in page and "“caf\ufffde”" in page   # a text, the query
+    assert "\ud800" not in page

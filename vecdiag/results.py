@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import numbers
+import re
 
 import numpy as np
 
@@ -31,6 +32,9 @@ _STYLE = (
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")   # half of a UTF-16 pair: not UTF-8 text
+
+
 def result(cls):
     """Decorator: a frozen dataclass with identity equality (arrays do not compare)."""
     return dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
@@ -39,12 +43,29 @@ def result(cls):
 def escape(value) -> str:
     """HTML-escape anything after turning it into text.
 
+    A lone surrogate (``"\\ud800"`` in a JSON file decodes to one) becomes U+FFFD, the
+    replacement character: no UTF-8 page can hold it, and writing the report failed.
+
     Examples
     --------
     >>> escape("<script>alert(1)</script>")
     '&lt;script&gt;alert(1)&lt;/script&gt;'
+    >>> escape("caf\\ud800e") == "caf\\ufffde"
+    True
     """
-    return html.escape(str(value), quote=True)
+    return html.escape(valid_text(value), quote=True)
+
+
+def valid_text(value) -> str:
+    """``str(value)`` with each lone surrogate replaced by U+FFFD, so that it can be
+    written as UTF-8 (a page, a Jupyter message); other text unchanged.
+
+    Examples
+    --------
+    >>> valid_text("caf\\udc80e") == "caf\\ufffde", valid_text(7)
+    (True, '7')
+    """
+    return _SURROGATE.sub("\ufffd", str(value))
 
 
 def shorten(text, width: int = 80) -> str:

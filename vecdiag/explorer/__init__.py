@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten
+from ..results import shorten, valid_text
 from .session import Session, fix_rows, pack_points
 
 __all__ = ["explore", "explore_explanation", "Session", "fix_rows", "pack_points", "colour_codes"]
@@ -46,7 +46,8 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
         Neighbours shown.
     color : None, "faithfulness" or sequence of labels (one per document)
         Point colours. None: faithfulness (how many of a point's 10 nearest neighbours
-        the map keeps) up to 20,000 documents, one colour above.
+        the map keeps; fewer under 22 documents, as the legend says) up to 20,000
+        documents, one colour above.
     fix_report : FixReport, optional
         From :func:`vecdiag.try_fixes` on the same queries: each explanation then carries
         its recommendation, shown first.
@@ -71,6 +72,7 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
     >>> ex = vd.explore(vd.datasets.load_demo())          # doctest: +SKIP
     >>> ex.select(3); ex.fix = "csls"                      # doctest: +SKIP
     """
+    width, height = _size(width, height)
     session, codes, legend = _prepare(
         index_or_dataset, queries=queries, qrels=qrels, projection=projection,
         query_ids=query_ids, query_texts=query_texts, ids=ids, texts=texts, metric=metric, k=k,
@@ -110,7 +112,7 @@ def explore_explanation(explanation, corpus=None, *, query=None, projection="pca
         raise ValueError("this Explanation does not carry its corpus and query vector; pass "
                          "them: exp.explore(corpus=index, query=query_vector)")
     q = V.as_vector(query, "query")
-    width, height = kwargs.pop("width", 560), kwargs.pop("height", 520)
+    width, height = _size(kwargs.pop("width", 560), kwargs.pop("height", 520))
     options = {"qrels": None, "query_ids": None, "ids": None, "texts": None, "color": None,
                "fix_report": None, "random_state": 0, "metric": explanation.metric}
     unknown = set(kwargs) - set(options)
@@ -126,6 +128,11 @@ def explore_explanation(explanation, corpus=None, *, query=None, projection="pca
 
 
 # ---------------------------------------------------------------- boundary checks
+def _size(width, height) -> tuple[int, int]:
+    """The map's size in pixels: positive integers (-5 drew a canvas of no size)."""
+    return V.check_positive_int(width, "width"), V.check_positive_int(height, "height")
+
+
 def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric):
     from ..datasets import Dataset
     from ..neighbors import Index
@@ -134,7 +141,9 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         if corpus.corpus_embeddings is None:
             raise ValueError("the Dataset has no embeddings yet; embed it first "
                              "(dataset.embed(embedder)) or pass a vd.Index")
-        if queries is None and qrels is None:
+        # queries not embedded (a Dataset built with corpus_embeddings only): the map
+        # alone, whose panel says how to add queries; its qrels judge no query shown
+        if queries is None and qrels is None and corpus.query_embeddings is not None:
             queries, qrels = corpus.query_embeddings, corpus.qrels
             query_ids = corpus.query_ids if query_ids is None else query_ids
             query_texts = corpus.query_texts if query_texts is None else query_texts
@@ -171,6 +180,8 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         if not isinstance(qrels, dict) or not all(isinstance(v, dict) for v in qrels.values()):
             raise TypeError("qrels must be {query_id: {doc_id: grade}} (vd.load_qrels reads "
                             "a TREC qrels file into it)")
+        # judgments are found by query id: two queries of one id would share one nDCG
+        V.check_ids(query_ids, m, "query_ids", rows_of="queries has")
         from ..evaluation import as_qrels
 
         qrels = as_qrels(qrels)   # ids as strings: matched to query_ids and ids as strings
@@ -212,6 +223,10 @@ def _projection(projection, index, random_state):
         raise ValueError(f"projection must be 'pca', 'umap' or a vd.Projection, got "
                          f"{projection!r}")
     X = index.vectors
+    if n < 2 or X.shape[1] < 2:   # PCA's own refusal named n_components, no explore argument
+        raise ValueError(f"index_or_dataset has {n} document{'s' if n != 1 else ''} of "
+                         f"{X.shape[1]} dimension{'s' if X.shape[1] != 1 else ''}; the map "
+                         "needs at least 2 documents of at least 2 dimensions")
     unit = index.metric == "cosine"
     if unit:
         from ..linalg import normalize
@@ -229,12 +244,14 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     if isinstance(color, str) and color == "none":
         return bytes(n), ["documents"]
     if isinstance(color, str) and color == "faithfulness":
-        names = ["not checked", "keeps < 20% of its 10 neighbours", "20-40%", "40-60%",
-                 "60-80%", "≥ 80%"]
-        if n < 3:       # faithfulness needs 1 <= k < n/2: two documents cannot be checked
+        # faithfulness needs 1 <= k < n/2: 10 neighbours, fewer on a small corpus (the
+        # legend says how many), none on two documents
+        k = min(10, max(1, n // 2 - 1))
+        names = ["not checked", f"keeps < 20% of its {k} neighbour{'s' if k > 1 else ''}",
+                 "20-40%", "40-60%", "60-80%", "≥ 80%"]
+        if n < 3:
             return bytes(n), names
-        f = session.projection.proj.faithfulness(k=min(10, max(1, n // 2 - 1)),
-                                                 metric=session.index.metric,
+        f = session.projection.proj.faithfulness(k=k, metric=session.index.metric,
                                                  show_progress=False)
         overlap = np.asarray(f.overlap, dtype=float)
         edges = [0.2, 0.4, 0.6, 0.8]
@@ -254,7 +271,7 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     code_of = {v: i for i, v in enumerate(kept)}
     other = len(kept)
     codes = np.array([code_of.get(str(v), other) for v in labels], dtype=np.uint8)
-    names = [str(v) for v in kept] + (["other"] if len(values) > len(kept) else [])
+    names = [valid_text(v) for v in kept] + (["other"] if len(values) > len(kept) else [])
     return codes.tobytes(), names
 
 
@@ -272,4 +289,4 @@ def _build(session, codes, legend, width, height):
         return StaticExplorer(session=session, view=view)
     from .widget import make_widget
 
-    return make_widget(session, colors=codes, legend=legend, width=int(width), height=int(height))
+    return make_widget(session, colors=codes, legend=legend, width=width, height=height)

@@ -23,9 +23,9 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten
+from ..results import shorten, valid_text
 
-__all__ = ["Session", "fix_rows", "pack_points"]
+__all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
@@ -53,6 +53,23 @@ def plain(value):
     if value is None or isinstance(value, (str, bool, numbers.Integral, float)):
         return value
     return str(value)
+
+
+def sendable(value):
+    """``value`` with every string made valid UTF-8 (:func:`vecdiag.results.valid_text`):
+    a lone surrogate in a text or id (a broken ``"\\ud800"`` escape in a JSON corpus)
+    stopped Jupyter from sending the widget's state at all.
+
+    >>> sendable({"id": "d\\ud800", "xy": [1.0, 2.0]}) == {"id": "d\\ufffd", "xy": [1.0, 2.0]}
+    True
+    """
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {sendable(k): sendable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sendable(v) for v in value]
+    return value
 
 
 def fix_rows(base_top, fix_top):
@@ -86,6 +103,7 @@ class Session:
         self.qrels = qrels
         self._views = {}
         self._row_of = None
+        self._judged_row = None
         self.query_xy = (np.asarray(projection.transform(queries), dtype=float)[:, :2]
                          if queries is not None else np.empty((0, 2)))
         self.ndcg = self._ndcg() if qrels is not None else None
@@ -128,8 +146,11 @@ class Session:
         doc_ids = (list(range(len(self.index))) if self.index.ids is None
                    else [plain(v) for v in self.index.ids.tolist()])
         qids = [V.id_str(q, "query_ids") for q in self.query_ids]
+        # the judgments of the queries shown: evaluate warned of the others as queries
+        # "the run has no results for", a run and a missing= the caller never handled
+        shown = set(qids)
         judged = {V.id_str(q): {V.id_str(d): g for d, g in docs.items()}
-                  for q, docs in self.qrels.items()}
+                  for q, docs in self.qrels.items() if V.id_str(q) in shown}
         run = {q: {V.id_str(doc_ids[j]): float(s) for j, s in zip(row_i, row_s)}
                for q, row_i, row_s in zip(qids, res.indices, res.scores)}
         if self.index.metric == "euclidean":   # evaluate ranks by score, higher first
@@ -145,20 +166,18 @@ class Session:
         """Ids judged relevant (grade >= 1) for query ``i``, best grade first."""
         if self.qrels is None:
             return []
-        docs = self.qrels.get(self.query_ids[i], self.qrels.get(str(self.query_ids[i]), {}))
+        # qrels and ids read as strings (V.id_str), as the picker's nDCG@10 reads them;
+        # a judged document the corpus does not hold is left out, as evaluate scores it
+        docs = self.qrels.get(V.id_str(self.query_ids[i], "query_ids"), {})
+        if self._judged_row is None:
+            doc_ids = (range(len(self.index)) if self.index.ids is None
+                       else self.index.ids.tolist())
+            self._judged_row = {}
+            for row, d in enumerate(doc_ids):
+                self._judged_row.setdefault(V.id_str(d), row)
         ranked = sorted(docs.items(), key=lambda kv: (-kv[1], str(kv[0])))
-        out = []
-        for doc, grade in ranked:
-            if grade < 1:
-                continue
-            try:
-                out.append(self.id_of(self.row_of(doc)))
-            except (KeyError, ValueError):
-                try:   # qrels hold ids as strings; the Index may hold them as ints
-                    out.append(self.id_of(self.row_of(int(doc))))
-                except (KeyError, ValueError):
-                    continue
-        return out
+        return [self.id_of(self._judged_row[V.id_str(doc)]) for doc, grade in ranked
+                if grade >= 1 and V.id_str(doc) in self._judged_row]
 
     def query_list(self) -> list:
         """One entry per query, worst nDCG@10 first (given order without qrels)."""
@@ -167,10 +186,11 @@ class Session:
         if self.ndcg is not None:
             key = np.where(np.isnan(self.ndcg), np.inf, self.ndcg)
             order = sorted(order, key=lambda i: (key[i], i))
-        return [{"i": i, "id": plain(self.query_ids[i]),
-                 "text": shorten(self.query_texts[i], LIST_TEXT) if self.query_texts else "",
-                 "ndcg": None if self.ndcg is None or np.isnan(self.ndcg[i])
-                 else round(float(self.ndcg[i]), 4)} for i in order]
+        return sendable([{"i": i, "id": plain(self.query_ids[i]),
+                          "text": shorten(self.query_texts[i], LIST_TEXT) if self.query_texts
+                          else "",
+                          "ndcg": None if self.ndcg is None or np.isnan(self.ndcg[i])
+                          else round(float(self.ndcg[i]), 4)} for i in order])
 
     def first_shown(self) -> int | None:
         """The query shown first: the worst of :meth:`query_list` that can be explained
@@ -225,7 +245,7 @@ class Session:
 
     def view(self, i: int) -> dict:
         """Everything the side panel and the overlay draw for query ``i``."""
-        return view_of(self.explanation(i), self, i)
+        return sendable(view_of(self.explanation(i), self, i))
 
     def doc(self, row: int, i: int | None) -> dict:
         """A hovered document: id, shortened text and (with a query) its score."""
@@ -233,7 +253,7 @@ class Session:
         out = {"row": row, "id": self.id_of(row), "text": self.text_of(row, HOVER_TEXT)}
         if i is not None and self.queries is not None:
             out["score"] = round(self.score(i, row), 4)
-        return out
+        return sendable(out)
 
     def breakdown(self, i: int, row: int, top: int = 8) -> dict:
         """:func:`vecdiag.explain_cosine` of query ``i`` against document ``row``."""
@@ -241,16 +261,15 @@ class Session:
 
         q, x = self.queries[i], self.index.vectors[int(row)]
         if not np.any(x) or not np.any(q):
-            return {"row": int(row), "id": self.id_of(row),
-                    "error": "a zero vector has no cosine (no direction)"}
+            return sendable({"row": int(row), "id": self.id_of(row),
+                             "error": "a zero vector has no cosine (no direction)"})
         br = explain_cosine(q, x, top=top)
-        return {"row": int(row), "id": self.id_of(row), "cosine": round(float(br.cosine), 4),
-                "dot": round(float(br.dot), 4), "norm_q": round(float(br.norm_a), 4),
-                "norm_d": round(float(br.norm_b), 4),
-                "dims": [{"dim": int(d), "q": round(float(br.a[d]), 4),
-                          "d": round(float(br.b[d]), 4),
-                          "contribution": round(float(br.contribution[d]), 4)}
-                         for d in br.top_dims]}
+        dims = [{"dim": int(d), "q": round(float(br.a[d]), 4), "d": round(float(br.b[d]), 4),
+                 "contribution": round(float(br.contribution[d]), 4)} for d in br.top_dims]
+        return sendable({"row": int(row), "id": self.id_of(row),
+                         "cosine": round(float(br.cosine), 4), "dot": round(float(br.dot), 4),
+                         "norm_q": round(float(br.norm_a), 4),
+                         "norm_d": round(float(br.norm_b), 4), "dims": dims})
 
 
 def hub_rows(index, k: int, random_state=0) -> list:

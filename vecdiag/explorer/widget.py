@@ -12,6 +12,7 @@ from __future__ import annotations
 import pathlib
 
 from .._optional import require
+from ..results import valid_text
 from .session import Session
 from .static import static_html, static_text
 
@@ -82,7 +83,7 @@ def _widget_class():
                 self.breakdown = {}
                 self.status = ""
             except Exception as err:     # shown in the panel; the widget stays usable
-                self.status = f"could not explain this query: {err}"
+                self.status = valid_text(f"could not explain this query: {err}")
                 raise
 
         def _on_message(self, _widget, content, _buffers) -> None:

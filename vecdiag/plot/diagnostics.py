@@ -72,6 +72,18 @@ def draw_spectrum(ratio, ax=None, top=50):
     """Explained-variance ratio of the leading principal components (log scale)."""
     ax = get_ax(ax)
     ratio = np.asarray(ratio)[:top]
+    if not np.any(ratio > 0):
+        # subtle: every ratio is 0/0 (stored as 0): clipped to 1e-12 for the log axis, a
+        # line would read as components that each explain 1e-12 of the variance
+        ax.text(0.5, 0.5, "no variance: the vectors are all the same\n(under cosine: of one "
+                          "direction), so no component explains any", transform=ax.transAxes,
+                ha="center", va="center", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("principal component")
+        ax.set_ylabel("explained variance ratio")
+        ax.set_title("PCA spectrum")
+        return ax
     ax.plot(np.arange(1, ratio.size + 1), np.maximum(ratio, 1e-12), marker="o", markersize=3)
     ax.set_yscale("log")
     ax.set_xlabel("principal component")

@@ -65,14 +65,22 @@ def draw_comparison(comparison, ax=None):
 
 
 def draw_fix_report(report, metric=None, ax=None):
-    """Each fix's change of one metric against the baseline, best first."""
+    """Each fix's change of one metric against the baseline, best first (when no fix
+    could run, the axes say so and name them)."""
     metric = metric or report.primary_metric
     names = [n for n in report.order if n != report.baseline_name]
     ax = get_ax(ax, figsize=(7.0, 0.45 * max(len(names), 1) + 2.0))
-    comps = [report.comparisons[n] for n in names]
-    _delta_bars(ax, names, [c.delta[metric] for c in comps], [c.ci[metric][0] for c in comps],
-                [c.ci[metric][1] for c in comps], [c.significant[metric] for c in comps],
-                [c.p_adjusted[metric] for c in comps])
+    if names:
+        comps = [report.comparisons[n] for n in names]
+        _delta_bars(ax, names, [c.delta[metric] for c in comps],
+                    [c.ci[metric][0] for c in comps], [c.ci[metric][1] for c in comps],
+                    [c.significant[metric] for c in comps], [c.p_adjusted[metric] for c in comps])
+    else:   # every fix failed: said on the axes, not an empty frame
+        failed = ", ".join(literal(f) for f in report.failed) or "none given"
+        ax.text(0.5, 0.5, f"no fix could run: {failed}\n(why: FixReport.failed)",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
     base = report.evaluations[report.baseline_name].mean[metric]
     ax.set_xlabel(f"change in {metric} vs {literal(report.baseline_name)} ({base:.4f})")
     ax.set_title(f"fixes on {report.evaluations[report.baseline_name].n_queries} queries "

@@ -154,11 +154,14 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     # the explanations search at most n, as `vecdiag check` does on the same corpus
     k = V.check_positive_int(opts.k, "k")
     V.check_positive_int(opts.n_explain, "n_explain", minimum=0)
+    if max_tokens is not None:
+        max_tokens = V.check_positive_int(max_tokens, "max_tokens")
     if token_counts is not None:
         token_counts = np.asarray(token_counts)
         if token_counts.shape != (n,):
             raise ValueError(f"token_counts has shape {token_counts.shape}; give one count "
                              f"per corpus row ({n})")
+        token_counts = _token_counts(token_counts)
     if qrels is not None:
         if Q is None:
             raise ValueError("qrels need queries: pass the query embeddings too")
@@ -176,6 +179,15 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
             qrels = {q: docs for q, docs in qrels.items() if str(q) in given}
             notes = (f"{len(unqueried)} judged queries have no query vector (first: "
                      f"{', '.join(unqueried[:3])}) and were left out of every figure",)
+        known = set(ids)
+        absent = sorted({d for docs in qrels.values() for d, g in docs.items()
+                         if g > 0 and d not in known})
+        if absent:   # e.g. judgments of a full collection over a sample of its corpus
+            many = len(absent) > 1
+            notes += (f"{len(absent)} document{'s' if many else ''} judged relevant "
+                      f"{'are' if many else 'is'} not in the corpus "
+                      f"(first: {', '.join(absent[:3])}): the metrics count them as not "
+                      "found, as trec_eval does; the explanations leave them out",)
         if not any(g > 0 for docs in qrels.values() for g in docs.values()):
             # the fix trials refused it later, speaking of fixes, after the health checks
             raise ValueError(f"qrels name no relevant document for the {len(qrels)} judged "
@@ -262,14 +274,17 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
         judged = inp.qrels.get(qid, {})
         relevant = [d for d, g in sorted(judged.items(), key=lambda kv: (-kv[1], kv[0]))
                     if g >= evaluation.relevance_level]
+        # a judged document the corpus lacks counts as not found in the metrics (as in
+        # trec_eval); there is no vector of it to explain (said in the notes)
+        held = [d for d in relevant if d in position]
         query_text = None if inp.query_texts is None or lexical_off else inp.query_texts[i]
         explanation = vd.explain_neighbors(
-            inp.Q[i], inp.index, k=min(inp.k, len(inp.index)), expected=relevant or None,
+            inp.Q[i], inp.index, k=min(inp.k, len(inp.index)), expected=held or None,
             query_text=query_text,
             embedder=inp.embedder, random_state=opts.random_state, fix_report=fix_report)
         cut = ()
         if inp.token_counts is not None and inp.max_tokens is not None:
-            cut = tuple((d, int(inp.token_counts[position[d]])) for d in relevant
+            cut = tuple((d, int(inp.token_counts[position[d]])) for d in held
                         if inp.token_counts[position[d]] > inp.max_tokens)
         cases.append(QueryCase(query_id=qid,
                                query_text=None if inp.query_texts is None
@@ -291,6 +306,23 @@ def group_means(inp: Inputs, evaluation) -> dict | None:
         by_group.setdefault(inp.query_groups[row_of[qid]], []).append(float(value))
     return dict(sorted(((g, float(np.mean(v))) for g, v in by_group.items()),
                        key=lambda kv: kv[1]))
+
+
+def _token_counts(counts: np.ndarray) -> np.ndarray:
+    """Tokens per document as int64: whole numbers >= 0 (floats holding them accepted, as
+    a pandas column of counts with a gap becomes float); others refused with their rows."""
+    if counts.dtype.kind not in "iuf":
+        raise TypeError(f"token_counts must be numbers of tokens (integers), got dtype "
+                        f"{counts.dtype}")
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(counts) | (counts < 0) | (counts != np.floor(counts)) \
+            if counts.dtype.kind == "f" else counts < 0
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"token_counts holds no token count at {V.format_rows(rows)}: "
+                         f"{counts[rows[0]].item()!r}; give each document's number of "
+                         "tokens, a whole number >= 0")
+    return counts.astype(np.int64)
 
 
 def _has(module: str) -> bool:
