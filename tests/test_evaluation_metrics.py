@@ -658,3 +658,20 @@ def test_none_and_pandas_na_ids_are_missing_values_not_ids(rng, missing):
         vd.evaluate({"q": {value: 1.0, "a": 0.5}}, {"q": {"a": 1}})
     with pytest.raises(ValueError, match="missing value"):
         vd.evaluate({"q": {"a": 0.5}}, {"q": {"a": 1, value: 1}})
+
+
+def test_a_lone_surrogate_in_an_id_is_evaluated_as_any_other_id():
+    """json.loads reads a broken '\\ud800' escape in a BEIR file into a lone surrogate;
+    evaluate failed on it with 'surrogates not allowed' (the judgments' fingerprint
+    encoded ids as strict UTF-8). Closed form (trec_eval's gain is the grade): relevant at
+    ranks 2 and 3 of 3, grades 1 and 2, ideal order 2, 1."""
+    odd = "d\ud800"
+    run = {"q": {"a": 3.0, odd: 2.0, "b": 1.0}}
+    qrels = {"q": {odd: 1, "b": 2}}
+    got = vd.evaluate(run, qrels, metrics=["ndcg@10"])
+    dcg = 1 / np.log2(3) + 2 / np.log2(4)
+    ideal = 2 / np.log2(2) + 1 / np.log2(3)
+    assert got.per_query["ndcg@10"].iloc[0] == pytest.approx(dcg / ideal)
+    renamed = vd.evaluate({"q": {"a": 3.0, "x": 2.0, "b": 1.0}}, {"q": {"x": 1, "b": 2}},
+                          metrics=["ndcg@10"])
+    assert got.per_query["ndcg@10"].iloc[0] == renamed.per_query["ndcg@10"].iloc[0]

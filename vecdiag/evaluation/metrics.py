@@ -192,7 +192,9 @@ def judgment_digest(judged: dict) -> str:
 
     h = hashlib.sha256()
     for d in sorted(judged):
-        h.update(f"{d}\t{judged[d]}\n".encode("utf-8"))
+        # surrogatepass: an id with a lone surrogate (a broken \ud800 escape that json
+        # reads) is fingerprinted too; every other id gives the bytes it always gave
+        h.update(f"{d}\t{judged[d]}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:16]
 
 
