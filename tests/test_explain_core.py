@@ -624,3 +624,54 @@ def test_anisotropy_is_named_only_where_diagnose_warns(weight):
         assert named == 0
     else:
         assert named > 0   # weak-ok: diagnose warns, so some miss is explained by it
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_a_corpus_too_small_for_diagnose_gets_no_shared_direction_cause(metric):
+    """3-10 vectors on one topic: vd.diagnose leaves anisotropy and rogue dimensions not
+    judged (a handful of pairs cannot tell a direction the model gives every vector from
+    documents on one topic); explain named anisotropy there (0.70-1.0, centring lifting
+    the document)."""
+    claimed, unjudged = [], 0
+    for n in range(3, 11):
+        for seed in (0, 1):
+            for d in (16, 64):
+                rng = np.random.default_rng(100 * seed + n)
+                topic = rng.normal(size=d)
+                X = topic + (0.4 + (0.4 * seed) % 2) * rng.normal(size=(n, d))
+                e = int(rng.integers(n))
+                q = topic + 0.8 * rng.normal(size=d)
+                k = min(3 if n < 10 else 10, n - 1) if seed else min(5, n)
+                distinct = np.unique(X, axis=0).shape[0]
+                diag = vd.diagnose(X, metric=metric)
+                exp = vd.explain_neighbors(q, X, k=k, expected=[e], metric=metric)
+                shape = {f.code: f for f in diag.findings
+                         if f.code in ("anisotropy", "rogue_dimensions")}
+                if distinct > 10:
+                    continue
+                # diagnose flags neither, and says so where it would have
+                assert all(f.severity == "ok" for f in shape.values())
+                unjudged += sum("severity_if_distinct" in f.evidence for f in shape.values())
+                claimed += [(n, seed, d, c.code, c.confidence) for c in exp.causes
+                            if c.code in shape]
+    assert unjudged >= 10          # corpora whose figure would be flagged if judged
+    assert not claimed, claimed
+
+
+def test_copies_of_a_few_vectors_get_no_shared_direction_cause():
+    """60 rows, exact copies of 5 vectors on one topic: diagnose leaves the directions
+    not judged (deduplicate first); explain, counting distinct vectors as diagnose does,
+    names neither anisotropy nor rogue_dimensions (it named anisotropy, as context)."""
+    rng = np.random.default_rng(1)
+    topic = rng.normal(size=16)
+    base = topic + 0.8 * rng.normal(size=(5, 16))
+    X = np.repeat(base, 12, axis=0)
+    assert np.unique(X, axis=0).shape[0] == 5
+    shape = [f for f in vd.diagnose(X).findings if f.code in ("anisotropy", "rogue_dimensions")]
+    assert all(f.severity == "ok" for f in shape)
+    assert any("severity_if_distinct" in f.evidence for f in shape)
+    q = topic + 0.8 * rng.normal(size=16)
+    far = int(np.argmin(unit(X) @ unit(q)))
+    exp = vd.explain_neighbors(q, X, k=10, expected=[far])
+    assert not [c.code for c in exp.causes if c.code in ("anisotropy", "rogue_dimensions")], \
+        [(c.code, c.confidence) for c in exp.causes]

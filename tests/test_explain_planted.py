@@ -187,6 +187,52 @@ def test_dilution_with_the_offline_minilm():
     assert exp.recommendation.expected_ranks[len(docs)] <= min(3, ev["passage_rank"])
 
 
+def _hubs_by_a_hair(seed, n=600, d=384, k=10):
+    """Three hubs (the corpus mean direction mixed with one of the query's top documents)
+    added to a corpus with a weak shared direction, each just above the expected document
+    (rank 8): it drops to rank k + 1 by a hair, and the hubs are in everyone's top-k."""
+    rng = np.random.default_rng(seed)
+    mu = unit(rng.normal(size=d))
+    Z = rng.normal(size=(n, d))
+    X = unit(0.55 * mu + unit(Z - np.outer(Z @ mu, mu)))
+    mean = unit(X.mean(axis=0))
+    q = unit(X[int(rng.integers(n))] + 0.6 * unit(rng.normal(size=d)))
+    order = np.lexsort((np.arange(n), -(X @ q)))
+    e = int(order[7])
+    hubs = []
+    for j in [int(p) for p in order[:k] if p != e][:3]:
+        for a in np.linspace(0.75, 0.05, 71):   # as much mean direction as still outranks e
+            h = unit(a * mean + (1 - a) * X[j] + 0.02 * unit(rng.normal(size=d)))
+            if h @ q > X[e] @ q + 0.002:
+                break
+        hubs.append(h)
+    return np.vstack([X, hubs]), q, e
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 4])
+def test_hubs_that_push_the_document_out_by_a_hair_are_named_before_the_margin(seed, metric):
+    """Hubs that take the places a document misses by are the cause, not noise: it was
+    low_margin 0.72-0.81 first and hub 0.48-0.65 behind it, because every re-ranking
+    that demotes the hubs (CSLS, centring away their direction) lifts the document, which
+    read as "any change flips it". Unit vectors: the three metrics rank alike."""
+    C, q, e = _hubs_by_a_hair(seed)
+    n, k = len(C), 10
+    hub_rows = np.arange(n - 3, n)
+    # independent: brute-force rank, k-occurrence of the hubs, rank without them
+    assert _exact_rank(Case(C, q, [e])) == k + 1
+    S = C @ C.T
+    np.fill_diagonal(S, -np.inf)
+    lists = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    assert all(np.count_nonzero(lists == h) >= 10 * k for h in hub_rows)
+    keep = np.setdiff1d(np.arange(n), hub_rows)
+    assert _exact_rank(Case(C[keep], q, [int(np.flatnonzero(keep == e)[0])])) <= k
+    exp = vd.explain_neighbors(q, C, k=k, expected=[e], metric=metric)
+    codes = [(c.code, c.confidence) for c in exp.causes]
+    assert exp.causes[0].code == "hub" and exp.causes[0].confidence >= 0.5, codes
+    assert all(c.confidence < exp.causes[0].confidence for c in exp.causes[1:]), codes
+
+
 # ------------------------------------------------------------ planted in other corpora
 def _few_clusters(rng, n, d):
     """n // 40 clusters (the suite's healthy_corpus has n // 25), cosine to the centre

@@ -104,7 +104,7 @@ from .finding import Finding
 
 __all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
            "norm_finding", "shift_finding", "offset_context",
-           "few_distinct_context", "percent"]
+           "few_distinct_context", "too_few_to_judge", "percent"]
 
 THRESHOLDS = {
     "anisotropy": {"warning": 0.4, "critical": 0.7, "above": True},
@@ -218,6 +218,20 @@ def offset_context(f: Finding) -> Finding:
     return Finding(f.code, "ok", summary,
                    dict(f.evidence, severity_under_cosine=f.severity, metric="euclidean"),
                    None)
+
+
+def too_few_to_judge(n_distinct: int, k: int) -> bool:
+    """Whether a corpus of ``n_distinct`` distinct vectors is too small for its
+    anisotropy and rogue-dimension findings at ``k`` neighbours per item: at most ``k``
+    (see :func:`few_distinct_context`). :func:`vecdiag.diagnose` then leaves both not
+    judged, and :func:`vecdiag.explain_neighbors` names neither cause.
+
+    Examples
+    --------
+    >>> too_few_to_judge(5, 10), too_few_to_judge(11, 10)
+    (True, False)
+    """
+    return n_distinct <= k
 
 
 def few_distinct_context(f: Finding, n_distinct: int, k: int, n: int | None = None) -> Finding:

@@ -207,7 +207,7 @@ def geometry_findings(w: Work) -> None:
              rogue_rules.rogue_finding(w.rogue, w.W.shape[1], w.n)]
     if w.metric == "euclidean":
         found = [f if _spread_decides(w, f) else rules.offset_context(f) for f in found]
-    if w.n_distinct is not None and w.n_distinct <= w.k:
+    if w.n_distinct is not None and rules.too_few_to_judge(w.n_distinct, w.k):
         found = [rules.few_distinct_context(f, w.n_distinct, w.k, w.n) for f in found]
     w.findings.extend(found)
 
@@ -218,7 +218,7 @@ def rogue_flagged(w: Work, copies_known: bool = True) -> bool:
     pairs on standardised dimensions, as the fix (whitening) would leave them.
     ``copies_known``: the exact copies were counted (``w.n_distinct``)."""
     f = rogue_rules.rogue_finding(w.rogue, w.W.shape[1], w.n)
-    if f.severity == "ok" or (copies_known and w.n_distinct <= w.k):
+    if f.severity == "ok" or (copies_known and rules.too_few_to_judge(w.n_distinct, w.k)):
         return False
     return w.metric != "euclidean" or _spread_decides(w, f)
 

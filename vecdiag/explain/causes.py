@@ -34,8 +34,12 @@ import numpy as np
 from .result import Cause
 from .wording import ordinal, share
 
-__all__ = ["effect", "gain", "within_noise", "rescue", "reranks", "rerankings", "judged_note",
-           "ramp", "ordinal", "share", "fix_name", "FIX_NAMES", "is_fix"]
+__all__ = ["effect", "gain", "within_noise", "hub_places", "own_copies", "rescue", "reranks",
+           "rerankings", "judged_note", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES",
+           "is_fix", "HUB_FIXES"]
+
+HUB_FIXES = ("csls", "mutual_proximity")
+"""The re-rankers that demote hubs (the fixes of the ``hub`` cause)."""
 
 # The checks live in corpus_checks.py (hub, norm_bias, metric_mismatch, near_duplicates:
 # the corpus's neighbour lists and lengths), direction_checks.py (rogue_dimensions,
@@ -134,7 +138,8 @@ def within_noise(ctx, pos) -> float:
     on that document is scaled by ``1 − within_noise · others_rescue`` (the share of the
     other counterfactuals that lift it too) and ``low_margin`` names the miss.
     0 when the document misses only because near-copies take places (de-duplicated it is
-    in the top-k): the copies, not the margin, are the root cause."""
+    in the top-k): the copies, not the margin, are the root cause. Likewise, scaled by
+    ``1 − hub_places``, when hubs take the places it misses by (:func:`hub_places`)."""
     spread = float(ctx.key[ctx.top[0]] - ctx.median_key)
     if spread <= 0:
         return 0.0
@@ -142,7 +147,45 @@ def within_noise(ctx, pos) -> float:
     if dedup is not None and dedup <= ctx.k:
         return 0.0
     gap = float(ctx.key[ctx.top[-1]] - ctx.key[pos])
-    return 1 - ramp(gap / spread, 0.01, 0.05)
+    return (1 - ramp(gap / spread, 0.01, 0.05)) * (1 - hub_places(ctx, pos))
+
+
+def own_copies(ctx, row) -> int:
+    """How many of ``row``'s k-occurrences its own near-copies (cosine >= 0.98) give it:
+    a copy has the original among its nearest neighbours, so a group of c copies makes
+    each member look like a hub of c lists. Counted as ``min(copies, k-occurrence)``."""
+    from .counterfactuals import DUPLICATE_THRESHOLD
+
+    copies = ctx.stats.copies_of(int(row), DUPLICATE_THRESHOLD)
+    return int(min(copies, ctx.stats.k_occurrence[row]))
+
+
+def hub_places(ctx, pos) -> float:
+    """How clearly hubs take the places a missed document misses the top-k by.
+
+    The document at rank ``r > k`` needs ``r − k`` places; the top-k documents that are
+    hubs (k-occurrence ``N'_k`` at least ``3 k`` once the lists of their own near-copies
+    are left out, :func:`own_copies`, as :func:`~vecdiag.explain.corpus_checks.check_hub`
+    counts them) each hold one. When at least ``r − k`` of them do, removing them puts
+    the document in the top-k: the value is ``ramp(N'_k / k, 3, 10)`` of the weakest of
+    the ``r − k`` strongest (the hub strength of check_hub). 0 when fewer hubs than
+    places are in the top-k, or when neither hub re-ranker (CSLS, mutual proximity)
+    brings the document into the top-k (the hubs' own fix does not give the places
+    back). A miss by a hair whose places hubs took is the hubs' doing, not noise: every
+    re-ranking that demotes them (CSLS, centring away their shared direction, ...) lifts
+    the document, which :func:`within_noise` would otherwise read as "any change flips
+    it"."""
+    need = ctx.rank_of(pos) - ctx.k
+    if need <= 0 or not any((r := ctx.rank_under(f, pos)) is not None and r <= ctx.k
+                            for f in HUB_FIXES):
+        return 0.0
+    kocc = ctx.stats.k_occurrence
+    k = ctx.k_graph
+    ratios = sorted(((kocc[r] - own_copies(ctx, r)) / k for r in ctx.top.tolist()
+                     if kocc[r] / k >= 3.0), reverse=True)
+    if len(ratios) < need:
+        return 0.0
+    return ramp(float(ratios[need - 1]), 3.0, 10.0)
 
 
 def others_rescue(ctx, pos, fix: str) -> float:

@@ -168,6 +168,11 @@ class Context:
     anisotropy: float | None
     rogue: object
     ann_recall: float | None
+    directions_judged: bool = True
+    """False when :func:`vecdiag.diagnose` leaves this corpus's anisotropy and rogue
+    dimensions not judged (too few distinct vectors,
+    :func:`vecdiag.diagnostics.rules.too_few_to_judge`): neither cause is then named,
+    and their figures are context only."""
     lexical: LexicalEvidence | None = None
     truncation: TruncationEvidence | None = None
     dilution: DilutionEvidence | None = None

@@ -12,24 +12,14 @@ import numpy as np
 
 from ..diagnostics.sampling import sampled_phrase
 from ..results import fmt
-from .causes import (_best_fix, _fix_sentence, _outranking, _with_fix, effect, ramp,
-                     share)
+from .causes import (HUB_FIXES, _best_fix, _fix_sentence, _outranking, _with_fix, effect,
+                     own_copies, ramp, share)
 from .direction_checks import shared_direction_strength
 from .result import Cause
 from .stats import median_k_occurrence
 
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_near_duplicates",
            "norm_bias_strength", "own_copies", "k_occurrence_interval"]
-
-
-def own_copies(ctx, row) -> int:
-    """How many of ``row``'s k-occurrences its own near-copies (cosine >= 0.98) give it:
-    a copy has the original among its nearest neighbours, so a group of c copies makes
-    each member look like a hub of c lists. Counted as ``min(copies, k-occurrence)``."""
-    from .counterfactuals import DUPLICATE_THRESHOLD
-
-    copies = ctx.stats.copies_of(int(row), DUPLICATE_THRESHOLD)
-    return int(min(copies, ctx.stats.k_occurrence[row]))
 
 
 def k_occurrence_interval(ctx, row) -> tuple:
@@ -87,7 +77,7 @@ def check_hub(ctx):
     if s <= 0 or long >= 1:
         return None
     hubs = [r for r in candidates if own[r] / ctx.k_graph >= 3.0]
-    fix, e = _best_fix(ctx, ("csls", "mutual_proximity"), focus=hubs)
+    fix, e = _best_fix(ctx, HUB_FIXES, focus=hubs)
     about = "" if ctx.stats.exact else "about "
     summary = (f"{ctx.name_of(h)} is a hub: it is among the top-{ctx.k_graph} neighbours of "
                f"{about}{kocc[h]:.0f} documents ({share(kocc[h] / ctx.stats.n)} of the corpus; "

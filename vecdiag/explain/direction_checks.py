@@ -43,7 +43,7 @@ def rogue_strength(ctx) -> float:
     from ..diagnostics.rogue_rules import null_top_quantile
 
     rogue = ctx.rogue
-    if rogue is None:
+    if rogue is None or not ctx.directions_judged:
         return 0.0
     if rogue.share <= null_top_quantile(ctx.stats.d, len(rogue.dims)):
         return 0.0
@@ -64,6 +64,8 @@ def shared_direction_strength(ctx) -> float:
     """``max(anisotropy strength, rogue strength)``: how much one shared direction
     (spread out, or in a few rogue dimensions) dominates the corpus."""
     out = 0.0
+    if not ctx.directions_judged:
+        return out
     if ctx.anisotropy is not None:
         out = anisotropy_strength(ctx.anisotropy)
     return max(out, rogue_strength(ctx))
@@ -90,7 +92,7 @@ def spread_dimensions(ctx):
 
     rogue = ctx.rogue
     d = ctx.stats.d
-    if rogue is None or rogue.energy is None:
+    if rogue is None or rogue.energy is None or not ctx.directions_judged:
         return 0.0, [], 0.0
     shares, dims, held, excess = variance_share(rogue.energy, rogue.contribution, rogue.top)
     if shares is None:
@@ -115,7 +117,8 @@ def check_rogue_dimensions(ctx):
     :func:`spread_dimensions` (zero-mean dimensions of huge variance, named by their
     share of the documents' variance). Fix: the best of whitening, all-but-the-top and
     centring (under euclidean also centring then cosine, ``cosine_metric+center``: centring
-    alone is a translation, see :func:`check_anisotropy`).
+    alone is a translation, see :func:`check_anisotropy`). None on a corpus whose
+    directions :func:`vecdiag.diagnose` does not judge (``ctx.directions_judged``).
     """
     rogue = ctx.rogue
     if rogue is None:
@@ -166,10 +169,13 @@ def check_anisotropy(ctx):
     shared direction shifts every score alike (a threshold problem, not a ranking one).
     Under euclidean, centring is a translation and changes no distance (its ranking is
     always the one searched): the fix read there too is centring the unit rows and
-    searching by cosine (``cosine_metric+center``), and the sentence says why.
+    searching by cosine (``cosine_metric+center``), and the sentence says why. None on a
+    corpus of too few distinct vectors for :func:`vecdiag.diagnose` to judge
+    (``ctx.directions_judged``: at most its k, whichever of its default and this
+    explanation's k is larger), as diagnose leaves it not judged.
     """
     mc = ctx.anisotropy
-    if mc is None:
+    if mc is None or not ctx.directions_judged:
         return None
     s = anisotropy_strength(mc) * (1 - rogue_strength(ctx))
     if s <= 0:

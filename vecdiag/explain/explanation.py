@@ -70,8 +70,10 @@ class Explanation(Result):
     >>> import numpy as np, vecdiag as vd
     >>> corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
     >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
-    >>> ex.top_ids, [c.code for c in ex.causes], ex.expected[0].rank
-    ([3, 1], ['anisotropy'], 4)
+    >>> ex.top_ids, ex.expected[0].rank
+    ([3, 1], 4)
+    >>> ex.causes        # 4 vectors: too few to judge a shared direction (as vd.diagnose)
+    []
     >>> ex.recommendation is None or ex.recommendation.fix in [c.fix for c in ex.counterfactuals]
     True
     """

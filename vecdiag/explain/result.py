@@ -37,11 +37,14 @@ class Cause(Result):
     Examples
     --------
     >>> import numpy as np, vecdiag as vd
-    >>> corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
-    >>> ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 16))
+    >>> X[:40] *= 20                        # 40 long documents win every dot product
+    >>> q = X[200] + 0.05 * rng.normal(size=16)
+    >>> ex = vd.explain_neighbors(q, X, k=5, expected=[200], metric="dot")
     >>> cause = ex.causes[0]
     >>> cause.code, cause.fix, round(cause.confidence, 2), cause.ranking
-    ('anisotropy', 'center', 0.72, True)
+    ('norm_bias', 'cosine_metric', 1.0, True)
     """
 
     code: str
