@@ -789,6 +789,28 @@ def test_add_prefix_refuses_query_texts_that_do_not_match_the_queries():
                       embedder=emb, query_prefix="q: ", document_prefix="")
 
 
+@pytest.mark.parametrize("n_texts", [2, 5])
+@pytest.mark.parametrize("on_index", [False, True])
+def test_add_prefix_refuses_texts_that_do_not_match_the_corpus(n_texts, on_index):
+    """add_prefix ranks the re-embedded texts and reports their positions as corpus rows:
+    five texts for a corpus of three gave rows 3 and 4 (no such document), two texts
+    'k=3 is larger than the corpus (2 vectors)', and on an Index with ids 'ids has 3
+    entries but the corpus has 5 rows'. Refused by name, as hybrid_lexical and
+    chunk_documents refuse it."""
+    docs = ["alpha beta", "gamma delta", "beta beta", "zeta zeta zeta", "zeta eta"]
+    emb = ToyEmbedder()
+    C = emb.encode(docs[:3])
+    corpus = vd.Index(C, ids=["a", "b", "c"]) if on_index else C
+    with pytest.raises(ValueError, match=f"texts has {n_texts} entries but the corpus has 3 rows"):
+        apply_fix("add_prefix", emb.encode(["zeta"]), corpus, 3, texts=docs[:n_texts],
+                  query_texts=["zeta"], embedder=emb, query_prefix="q: ", document_prefix="")
+    # with one text per row, every result row is a corpus row: that of the exact search
+    got = apply_fix("add_prefix", emb.encode(["zeta"]), corpus, 3, texts=docs[:3],
+                    query_texts=["zeta"], embedder=emb, query_prefix="q: ", document_prefix="")
+    ref = vd.knn(emb.encode(["q: zeta"]), emb.encode(docs[:3]), 3)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
 @pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top", "cosine_metric"])
 def test_apply_fix_on_index_uses_cache_and_agrees(data, code, metric):
