@@ -789,6 +789,41 @@ def test_add_prefix_refuses_query_texts_that_do_not_match_the_queries():
                       embedder=emb, query_prefix="q: ", document_prefix="")
 
 
+class SkippingEmbedder(ToyEmbedder):
+    """A model that returns no vector for an empty text (after its prefix) and one vector
+    per distinct text (a cache keyed by text that forgot the repeats)."""
+
+    def encode(self, texts, kind="document"):
+        prefix = self.query_prefix if kind == "query" else self.document_prefix
+        kept = list(dict.fromkeys(t for t in texts if (prefix + t).strip()))
+        return super().encode(kept, kind=kind)
+
+
+@pytest.mark.parametrize("code", ["add_prefix", "chunk_documents"])
+def test_text_fixes_refuse_an_embedder_that_returns_another_number_of_rows(code):
+    """The re-embedded rows are matched to the texts by position: with an empty document
+    skipped, add_prefix ranked every later document on its neighbour's row ('beta beta'
+    came first for 'zeta' with the score of 'zeta zeta zeta', which was not ranked at all)
+    and chunk_documents failed with a bare IndexError when two chunks were one text.
+    Both now say how many rows came back for how many texts."""
+    docs = ["alpha beta", "", "beta beta", "zeta zeta zeta"] if code == "add_prefix" else \
+        ["alpha beta", "zeta eta zeta eta", "beta beta"]
+    emb = SkippingEmbedder()
+    C = ToyEmbedder().encode(docs)
+    Q = emb.encode(["zeta"], kind="query")
+    kw = dict(query_texts=["zeta"], query_prefix="q: ", document_prefix="") \
+        if code == "add_prefix" else dict(chunk_words=2, overlap=0)
+    got, asked = (3, 4) if code == "add_prefix" else (1, 2)   # the chunks: one text twice
+    with pytest.raises(ValueError, match=rf"embedder output \(documents\) has {got} rows for "
+                                         rf"{asked} document texts"):
+        apply_fix(code, Q, C, 3, texts=docs, embedder=emb, **kw)
+    # a model that returns one row per text: the exact search of its vectors
+    if code == "add_prefix":
+        got = apply_fix(code, Q, C, 4, texts=docs, embedder=ToyEmbedder(), **kw)
+        ref = vd.knn(ToyEmbedder().encode(["q: zeta"]), ToyEmbedder().encode(docs), 4)
+        np.testing.assert_array_equal(got.indices, ref.indices)
+
+
 @pytest.mark.parametrize("n_texts", [2, 5])
 @pytest.mark.parametrize("on_index", [False, True])
 def test_add_prefix_refuses_texts_that_do_not_match_the_corpus(n_texts, on_index):
