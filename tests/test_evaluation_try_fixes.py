@@ -443,3 +443,35 @@ def test_told_no_progress_it_shows_no_bar_of_its_searches(planted, monkeypatch, 
     assert capsys.readouterr().err == ""
     vd.knn(queries, corpus, k=5)
     assert "knn search" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cut", ["texts", "query_texts"])
+def test_texts_of_another_length_are_refused_before_any_search(planted, monkeypatch, cut):
+    """A texts list two short failed only after the baseline and every fix had searched,
+    in BM25's words about ids ('doc_ids has 120 entries but the corpus has 118 rows', of
+    a corpus of 120 rows), and texts given as a generator were used up by the first fix,
+    BM25 then failing with 'corpus_texts is empty'. texts and query_texts are now checked
+    with the inputs, by name, and read once: the rows of BM25 and hybrid_lexical equal
+    vd.evaluate of vecdiag.lexical.bm25 and of apply_fix by hand."""
+    pytest.importorskip("bm25s")
+    searched = _record_searches(monkeypatch)
+    queries, corpus, qrels, qids, dids = planted
+    texts = [f"topic {i % 7} note {i % 5}" for i in range(len(dids))]
+    query_texts = [f"topic {i % 7}" for i in range(len(qids))]
+    given = {"texts": texts, "query_texts": query_texts}
+    given[cut] = given[cut][:-2]
+    n = len(dids) if cut == "texts" else len(qids)
+    with pytest.raises(ValueError, match=f"^{cut} has {n - 2} entries but .* {n} "):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                     fixes=["hybrid_lexical"], k=20, metrics=["mrr@10"], n_resamples=50,
+                     **given)
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                       fixes=["hybrid_lexical"], k=20, metrics=["mrr@10"], n_resamples=50,
+                       texts=(t for t in texts), query_texts=query_texts)
+    assert rep.failed == {}
+    lexical = vd.lexical.bm25(query_texts, texts, k=20, query_ids=qids, doc_ids=dids)
+    fused = vd.fixes.apply_fix("hybrid_lexical", queries, corpus, 20, texts=texts,
+                               query_texts=query_texts)
+    for name, run in (("bm25", lexical), ("hybrid_lexical", (fused, qids, dids))):
+        assert rep.evaluations[name].mean == vd.evaluate(run, qrels, metrics=["mrr@10"]).mean

@@ -22,8 +22,8 @@ from .runs import _below_the_rest, as_qrels, ranked_docs
 from .paired import METHODS, check_alpha
 from .significance import compare
 
-__all__ = ["TrialOptions", "Trial", "check_trial", "dense_runs", "lexical_runs", "score_runs",
-           "run_from", "with_metric", "BASELINE"]
+__all__ = ["TrialOptions", "Trial", "check_trial", "check_texts", "dense_runs", "lexical_runs",
+           "score_runs", "run_from", "with_metric", "BASELINE"]
 
 BASELINE = "baseline"
 
@@ -159,6 +159,24 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     return Trial(queries=queries, corpus=corpus, qrels=qrels, query_ids=query_ids,
                  doc_ids=doc_ids, fixes=fixes, metrics=metrics, k=min(k, n_rows), opts=opts,
                  rng=rng, unqueried=unqueried)
+
+
+def check_texts(t: Trial, texts, query_texts) -> tuple:
+    """``(texts, query_texts)`` as lists (None stays None), one per corpus row and one per
+    query row, checked before any search: a short ``texts`` failed only after the
+    baseline and every fix had searched, in BM25's words about ids ("doc_ids has 30
+    entries but the corpus has 28 rows", of a corpus of 30 rows)."""
+    out = []
+    for given, name, n, rows in ((texts, "texts", len(t.corpus), "the corpus has"),
+                                 (query_texts, "query_texts", len(t.query_ids), "there are")):
+        if given is not None:
+            given = list(V.check_ordered(given, name))
+            if len(given) != n:
+                raise ValueError(f"{name} has {len(given)} entries but {rows} {n} "
+                                 f"{'rows' if name == 'texts' else 'query rows'}; pass one "
+                                 "text per row, in row order")
+        out.append(given)
+    return tuple(out)
 
 
 def _id_list(ids, name: str, row: str) -> list:
