@@ -824,6 +824,26 @@ def test_text_fixes_refuse_an_embedder_that_returns_another_number_of_rows(code)
         np.testing.assert_array_equal(got.indices, ref.indices)
 
 
+@pytest.mark.parametrize("code", ["add_prefix", "hybrid_lexical", "chunk_documents"])
+def test_text_fixes_read_texts_given_as_generators(code):
+    """hybrid_lexical and chunk_documents read texts and query_texts once, so generators
+    serve; add_prefix took len() of them and failed with "object of type 'generator' has
+    no len()". All three now give the ranking of the same texts as lists."""
+    if code == "hybrid_lexical":
+        pytest.importorskip("bm25s")
+    docs = ["alpha beta", "gamma delta " * 4 + "zeta", "beta beta", "zeta eta"]
+    emb = ToyEmbedder()
+    Q, C = emb.encode(["zeta", "beta"]), emb.encode(docs)
+    kw = {"query_prefix": "q: "} if code == "add_prefix" else \
+        {"chunk_words": 3, "overlap": 0} if code == "chunk_documents" else {}
+    lists = apply_fix(code, Q, C, 4, texts=docs, query_texts=["zeta", "beta"], embedder=emb,
+                      **kw)
+    gens = apply_fix(code, Q, C, 4, texts=(d for d in docs),
+                     query_texts=(q for q in ["zeta", "beta"]), embedder=emb, **kw)
+    np.testing.assert_array_equal(gens.indices, lists.indices)
+    np.testing.assert_array_equal(gens.scores, lists.scores)
+
+
 @pytest.mark.parametrize("n_texts", [2, 5])
 @pytest.mark.parametrize("on_index", [False, True])
 def test_add_prefix_refuses_texts_that_do_not_match_the_corpus(n_texts, on_index):

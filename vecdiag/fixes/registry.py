@@ -297,15 +297,17 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
             return _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, **opts)
         elif step == "add_prefix":
             from .text import add_prefix
-            n_texts = len(V.check_ordered(query_texts, "query_texts"))
-            if n_texts != Q.shape[0]:  # add_prefix ranks the texts: one per query row
-                raise ValueError(f"query_texts has {n_texts} entries for {Q.shape[0]} queries")
+            # read once (a generator has no len), as hybrid_lexical reads them
+            query_texts = list(V.check_ordered(query_texts, "query_texts"))
+            if len(query_texts) != Q.shape[0]:  # add_prefix ranks the texts: one per query
+                raise ValueError(f"query_texts has {len(query_texts)} entries for "
+                                 f"{Q.shape[0]} queries")
             # it ranks the re-embedded texts, whose positions are the result's corpus rows:
             # six texts for a corpus of four gave rows 4 and 5 (hybrid_lexical and
             # chunk_documents refuse the mismatch)
-            n_texts = len(V.check_ordered(texts, "texts"))
-            if n_texts != C.shape[0]:
-                raise ValueError(f"texts has {n_texts} entries but the corpus has "
+            texts = list(V.check_ordered(texts, "texts"))
+            if len(texts) != C.shape[0]:
+                raise ValueError(f"texts has {len(texts)} entries but the corpus has "
                                  f"{C.shape[0]} rows")
             return add_prefix(query_texts, texts, embedder, k, metric=metric, ids=ids, **opts)
         elif step == "chunk_documents":
