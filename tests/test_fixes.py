@@ -824,6 +824,25 @@ def test_text_fixes_refuse_an_embedder_that_returns_another_number_of_rows(code)
         np.testing.assert_array_equal(got.indices, ref.indices)
 
 
+@pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top"])
+def test_make_transformer_refuses_a_metric_it_does_not_know(data, code):
+    """make_transformer("center", "Cosine") gave Center(normalize_first=False): any
+    spelling but "cosine" read as not cosine, so a cosine search centred raw vectors (the
+    README's nDCG .62 -> .25). An unknown metric is now refused by name; the three
+    metrics configure the fix as before (cosine: rows unit-normalised first)."""
+    with pytest.raises(ValueError, match="^metric must be one of 'cosine', 'dot', "
+                                         "'euclidean', got 'Cosine'"):
+        vd.fixes.make_transformer(code, "Cosine")
+    _, C = data
+    for metric in ("cosine", "dot", "euclidean"):
+        fix = vd.fixes.make_transformer(code, metric)
+        if code != "normalize":
+            assert fix.normalize_first == (metric == "cosine")
+        if code == "center":
+            X = unit(C) if metric == "cosine" else C
+            np.testing.assert_allclose(fix.fit_transform(C), X - X.mean(axis=0), atol=1e-12)
+
+
 @pytest.mark.parametrize("code", ["add_prefix", "hybrid_lexical", "chunk_documents"])
 def test_text_fixes_read_texts_given_as_generators(code):
     """hybrid_lexical and chunk_documents read texts and query_texts once, so generators

@@ -350,6 +350,8 @@ def for_fix(code: str, metric: str = "cosine", **options):
     :func:`vecdiag.fixes.make_transformer`): ``normalize_first`` defaults to
     ``metric == "cosine"``; ``options`` go to the constructor."""
     classes = {"center": Center, "whiten": Whiten, "all_but_the_top": AllButTheTop}
+    # a misspelt metric ("Cosine") is not cosine: it silently left normalize_first off
+    V.check_metric(metric)
     if code == "normalize":
         return Normalize(**options)
     if code not in classes:
