@@ -843,6 +843,26 @@ def test_make_transformer_refuses_a_metric_it_does_not_know(data, code):
             np.testing.assert_allclose(fix.fit_transform(C), X - X.mean(axis=0), atol=1e-12)
 
 
+def test_chunk_documents_refuses_a_metric_it_does_not_know():
+    """chunk_documents(metric="Cosine") scored every document and chunk by dot product
+    and labelled the result 'Cosine' (add_prefix and apply_fix refused the spelling). It
+    is refused now by name; metric="cosine" is MaxP over cosines, as by hand."""
+    from vecdiag.fixes.text import chunk_documents
+
+    docs = ["beta beta", "alpha " * 12 + "zeta", "beta zeta"]
+    emb = ToyEmbedder()
+    Q, C = emb.encode(["zeta"]), emb.encode(docs)
+    with pytest.raises(ValueError, match="^metric must be one of 'cosine', 'dot', "
+                                         "'euclidean', got 'Cosine'"):
+        chunk_documents(Q, C, docs, emb, k=3, metric="Cosine", chunk_words=4, overlap=0)
+    got = chunk_documents(Q, C, docs, emb, k=3, metric="cosine", chunk_words=4, overlap=0)
+    best = [unit(Q) @ unit(C[i:i + 1]).T for i in (0, 2)]   # the short ones keep their vector
+    pieces = emb.encode(["alpha alpha alpha alpha"] * 3 + ["zeta"])
+    ref = np.array([best[0].item(), (unit(Q) @ unit(pieces).T).max(), best[1].item()])
+    np.testing.assert_array_equal(got.indices[0], np.argsort(-ref, kind="stable"))
+    np.testing.assert_allclose(got.scores[0], np.sort(ref)[::-1], atol=1e-12)
+
+
 @pytest.mark.parametrize("code", ["add_prefix", "hybrid_lexical", "chunk_documents"])
 def test_text_fixes_read_texts_given_as_generators(code):
     """hybrid_lexical and chunk_documents read texts and query_texts once, so generators

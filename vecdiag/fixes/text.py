@@ -189,6 +189,8 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
     >>> chunk_documents(Q, C, docs, emb, k=1, chunk_words=4, overlap=0).indices.tolist()
     [[1]]
     """
+    # a misspelt metric ("Cosine") scored by dot product under that label
+    metric = V.check_metric(metric)
     C = V.as_matrix(corpus, "corpus")
     Q = V.as_matrix(queries, "queries", allow_empty=True)
     V.check_same_dim(Q, "queries", C, "corpus")
