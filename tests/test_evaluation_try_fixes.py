@@ -475,3 +475,29 @@ def test_texts_of_another_length_are_refused_before_any_search(planted, monkeypa
                                query_texts=query_texts)
     for name, run in (("bm25", lexical), ("hybrid_lexical", (fused, qids, dids))):
         assert rep.evaluations[name].mean == vd.evaluate(run, qrels, metrics=["mrr@10"]).mean
+
+
+def test_a_given_lexical_run_is_scored_on_its_top_k_as_every_other_row(planted):
+    """lexical= rows were scored on the whole run given (here 60 documents per query)
+    while the baseline, bm25 and hybrid rows hold their top k (10): the lexical row's
+    recall@60 counted documents no other row could retrieve and 'beat' the baseline by
+    that alone. It is now cut to its top k too, and equals vd.evaluate of its top 10 by
+    hand; a tuple (Neighbors, query_ids, doc_ids) is taken as evaluate takes it."""
+    queries, corpus, qrels, qids, dids = planted
+    rng = np.random.default_rng(3)
+    lexical = {q: dict(zip(dids[:60], rng.permutation(60) + 0.5)) for q in qids}
+    top10 = {q: dict(sorted(docs.items(), key=lambda kv: -kv[1])[:10])
+             for q, docs in lexical.items()}
+    metrics = ["recall@60", "map"]
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=[], k=10,
+                       metrics=metrics, n_resamples=50, lexical=lexical)
+    by_hand = vd.evaluate(top10, qrels, metrics=metrics)
+    assert rep.evaluations["lexical"].mean == by_hand.mean
+    assert by_hand.mean != vd.evaluate(lexical, qrels, metrics=metrics).mean
+    assert all(len(docs) == 10 for docs in rep.runs["lexical"].values())
+    found = vd.knn(queries[:, ::-1].copy(), corpus, 25)
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=[], k=10,
+                       metrics=metrics, n_resamples=50, lexical=(found, qids, dids))
+    cut = vd.knn(queries[:, ::-1].copy(), corpus, 10)
+    assert rep.evaluations["lexical"].mean == vd.evaluate((cut, qids, dids), qrels,
+                                                          metrics=metrics).mean
