@@ -863,6 +863,36 @@ def test_chunk_documents_refuses_a_metric_it_does_not_know():
     np.testing.assert_allclose(got.scores[0], np.sort(ref)[::-1], atol=1e-12)
 
 
+@pytest.mark.parametrize("code", ["center", "center+csls", "center+deduplicate"])
+def test_rows_the_fix_maps_to_zero_are_named_after_the_fix_on_arrays_as_on_an_index(code):
+    """Centring raw vectors (cosine, normalize_first=False) maps a query or a document
+    equal to the corpus mean to the zero vector. On an Index the error said 'queries
+    after the fix is a zero vector'; on arrays 'queries is a zero vector', naming a query
+    that is not one (and 'corpus has a zero vector at row 2' for a document that is not).
+    Both now speak of the rows after the fix; a query that is zero as given is still
+    named as given."""
+    C = np.array([[2.0, 1.0], [0.0, 1.0], [1.0, 3.0], [1.0, -1.0]])
+    mean = C.mean(axis=0)
+    assert np.linalg.norm(mean - [1.0, 1.0]) == 0
+    kw = {"normalize_first": False, **({"n_neighbors": 2} if "csls" in code else {})}
+    Q = np.array([[1.0, 1.0], [3.0, 1.0]])                # query 0 is the mean
+    with_mean = np.insert(C, 2, mean, axis=0)             # document 2 is the mean
+    assert np.linalg.norm(with_mean.mean(axis=0) - with_mean[2]) == 0
+    for corpus, mean_row in ((C, None), (vd.Index(C), None), (with_mean, 2),
+                             (vd.Index(with_mean), 2)):
+        if mean_row is None:
+            with pytest.raises(ValueError, match=r"^queries after the fix has a zero vector "
+                                                 r"at row 0, which has no direction"):
+                apply_fix(code, Q, corpus, 2, **kw)
+        else:
+            with pytest.raises(ValueError, match=r"^corpus after the fix has a zero vector "
+                                                 r"at row 2, which has no direction"):
+                apply_fix(code, Q[1:], corpus, 2, **kw)
+    kw.pop("normalize_first")                  # normalising first refuses it as given
+    with pytest.raises(ValueError, match=r"^queries has a zero vector at row 1"):
+        apply_fix(code, np.array([[1.0, 2.0], [0.0, 0.0]]), C, 2, **kw)
+
+
 @pytest.mark.parametrize("code", ["add_prefix", "hybrid_lexical", "chunk_documents"])
 def test_text_fixes_read_texts_given_as_generators(code):
     """hybrid_lexical and chunk_documents read texts and query_texts once, so generators

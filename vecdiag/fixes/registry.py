@@ -267,7 +267,27 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
 
 
 def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options):
-    """The chain of :func:`apply_fix` on plain inputs (validated by the caller)."""
+    """The chain of :func:`apply_fix` on plain inputs (validated by the caller).
+
+    Once a transform has run, an error about the "queries" or the "corpus" speaks of them
+    "after the fix", as the cached Index path does: a query equal to the corpus mean was
+    refused as "queries is a zero vector" on arrays, which it is not.
+    """
+    transformed: list = []
+    try:
+        return _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
+                      options, transformed)
+    except ValueError as err:
+        text = str(err)
+        for name in ("queries ", "corpus "):
+            if transformed and text.startswith(name):
+                raise ValueError(f"{name}after the fix {text[len(name):]}") from err
+        raise
+
+
+def _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options,
+           transformed: list):
+    """:func:`_run_steps`' loop; ``transformed`` collects the transforms that have run."""
     from ..neighbors import knn
 
     shown = index
@@ -281,6 +301,7 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
 
             fix = fit_as(make_transformer(step, metric, **opts), C, "corpus")
             C, Q, index = transform_as(fix, C, "corpus"), transform_as(fix, Q, "queries"), None
+            transformed.append(step)
             if shown is not None:  # re-rankers below see plain arrays, results keep ids/texts
                 ids = shown.ids if ids is None else ids
         elif step == "csls":
