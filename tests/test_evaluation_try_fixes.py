@@ -501,3 +501,34 @@ def test_a_given_lexical_run_is_scored_on_its_top_k_as_every_other_row(planted):
     cut = vd.knn(queries[:, ::-1].copy(), corpus, 10)
     assert rep.evaluations["lexical"].mean == vd.evaluate((cut, qids, dids), qrels,
                                                           metrics=metrics).mean
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda q, d, nb: {"x": {d[1]: 1.0}}, ValueError,
+     r"^lexical names none of the query_ids \(lexical: \['x'\]"),
+    (lambda q, d, nb: (nb, list(range(len(q))), d), ValueError,
+     r"^lexical names none of the query_ids \(lexical: \['0', '1', '2'\]"),
+    (lambda q, d, nb: nb, TypeError, "^lexical is a Neighbors object without ids"),
+    (lambda q, d, nb: {q[0]: {d[1]: float("nan")}}, ValueError,
+     r"^lexical\['q0'\]\['d1'\] is nan"),
+])
+def test_a_bad_lexical_run_is_refused_before_any_search(planted, monkeypatch, make, error,
+                                                        message):
+    """A lexical run that names none of the query ids, a Neighbors without ids or a NaN
+    score were refused only once the baseline and every fix had searched, the first in
+    hybrid's words ('pass query_ids= for Neighbors inputs', which try_fixes' query_ids is
+    not). Each is now refused with the inputs; a good run's rows equal vd.evaluate by
+    hand."""
+    searched = _record_searches(monkeypatch)
+    queries, corpus, qrels, qids, dids = planted
+    found = vd.knn(queries[:, ::-1].copy(), corpus, 10)
+    with pytest.raises(error, match=message):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                     k=10, metrics=["mrr@10"], n_resamples=50,
+                     lexical=make(qids, dids, found))
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                       k=10, metrics=["mrr@10"], n_resamples=50, lexical=(found, qids, dids))
+    assert len(searched) == 1
+    by_hand = vd.evaluate((found, qids, dids), qrels, metrics=["mrr@10"])
+    assert rep.evaluations["lexical"].mean == by_hand.mean

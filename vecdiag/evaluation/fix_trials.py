@@ -13,8 +13,8 @@ import numpy as np
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
 from .metrics import DEFAULT_METRICS
-from .trials import (BASELINE, TrialOptions, check_texts, check_trial, dense_runs, lexical_runs,
-                     run_from, score_runs, with_metric)
+from .trials import (BASELINE, TrialOptions, check_lexical, check_texts, check_trial, dense_runs,
+                     lexical_runs, run_from, score_runs, with_metric)
 
 __all__ = ["try_fixes", "FixReport", "default_fixes", "TrialOptions"]
 
@@ -306,6 +306,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
                               findings=findings, embedder=embedder is not None)
     t = check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes, opts)
     texts, query_texts = check_texts(t, texts, query_texts)
+    check_lexical(t, lexical)
     dense_runs(t, texts=texts, query_texts=query_texts, embedder=embedder, options=options)
     lexical_runs(t, texts=texts, query_texts=query_texts, lexical=lexical)
     evaluations, comparisons, order = score_runs(t)

@@ -22,8 +22,8 @@ from .runs import _below_the_rest, as_qrels, as_run, ranked_docs
 from .paired import METHODS, check_alpha
 from .significance import compare
 
-__all__ = ["TrialOptions", "Trial", "check_trial", "check_texts", "dense_runs", "lexical_runs",
-           "score_runs", "run_from", "with_metric", "BASELINE"]
+__all__ = ["TrialOptions", "Trial", "check_trial", "check_texts", "check_lexical", "dense_runs",
+           "lexical_runs", "score_runs", "run_from", "with_metric", "BASELINE"]
 
 BASELINE = "baseline"
 
@@ -177,6 +177,20 @@ def check_texts(t: Trial, texts, query_texts) -> tuple:
                                  "text per row, in row order")
         out.append(given)
     return tuple(out)
+
+
+def check_lexical(t: Trial, lexical) -> None:
+    """A given ``lexical`` run checked before any search, as :func:`vecdiag.evaluate`
+    reads it, and refused when it names none of the query_ids: both failed only once the
+    baseline and every fix had searched, the second in :func:`vecdiag.fixes.hybrid`'s
+    words ("pass query_ids= for Neighbors inputs"), which do not apply here."""
+    if lexical is None:
+        return
+    run = as_run(lexical, "lexical")
+    if not set(run) & set(t.query_ids):
+        raise ValueError(f"lexical names none of the query_ids (lexical: {list(run)[:3]}, "
+                         f"query_ids: {t.query_ids[:3]}); pass a run whose query ids are "
+                         "those of the query rows")
 
 
 def _id_list(ids, name: str, row: str) -> list:
