@@ -893,6 +893,29 @@ def test_rows_the_fix_maps_to_zero_are_named_after_the_fix_on_arrays_as_on_an_in
         apply_fix(code, np.array([[1.0, 2.0], [0.0, 0.0]]), C, 2, **kw)
 
 
+def test_float32_rows_whose_sum_overflows_are_centred_by_their_mean():
+    """1000 float32 rows of about 1e36: their float32 sum (1e39) overflows although their
+    mean does not. Center(normalize_first=False) gave every row -inf (a RuntimeWarning
+    the only sign), Whiten and AllButTheTop refused them as 'largest |x| = inf after
+    centring'. The mean is now summed in float64 when float32 overflows, as
+    scikit-learn's scalers do: the offsets from the float64 mean, a whitened covariance
+    of I; the mean of ordinary float32 rows is unchanged, bit for bit."""
+    rng = np.random.default_rng(0)
+    X = (rng.uniform(0.5, 1.5, size=(1000, 4)) * 1e36).astype(np.float32)
+    X64 = X.astype(np.float64)
+    ref = X64 - X64.mean(axis=0)
+    fix = Center(normalize_first=False).fit(X)
+    np.testing.assert_allclose(fix.mean_, X64.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(fix.transform(X), ref, rtol=0, atol=1e-6 * 1e36)
+    Z = Whiten(normalize_first=False).fit(X).transform(X).astype(np.float64)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(4), atol=1e-4)
+    abtt = AllButTheTop(n_remove=1, normalize_first=False).fit(X)
+    top = np.linalg.svd(ref, full_matrices=False)[2][0]
+    np.testing.assert_allclose(abs(abtt.components_[0] @ top), 1.0, atol=1e-5)
+    Y = rng.normal(size=(50, 8)).astype(np.float32)
+    assert np.array_equal(Center(normalize_first=False).fit(Y).mean_, Y.mean(axis=0))
+
+
 @pytest.mark.parametrize("code", ["add_prefix", "hybrid_lexical", "chunk_documents"])
 def test_text_fixes_read_texts_given_as_generators(code):
     """hybrid_lexical and chunk_documents read texts and query_texts once, so generators
