@@ -532,3 +532,28 @@ def test_a_bad_lexical_run_is_refused_before_any_search(planted, monkeypatch, ma
     assert len(searched) == 1
     by_hand = vd.evaluate((found, qids, dids), qrels, metrics=["mrr@10"])
     assert rep.evaluations["lexical"].mean == by_hand.mean
+
+
+def test_texts_that_are_not_strings_are_named_before_any_search(planted, monkeypatch):
+    """A None among the texts failed only once the baseline and every fix had searched,
+    in the bm25 row, as a row of BM25's own argument ('corpus_texts must hold strings').
+    It is now refused with the inputs, naming texts and the rows; the same texts as a
+    NumPy array of strings give the bm25 row vd.evaluate gives by hand."""
+    pytest.importorskip("bm25s")
+    searched = _record_searches(monkeypatch)
+    queries, corpus, qrels, qids, dids = planted
+    texts = [f"topic {i % 7} note {i % 5}" for i in range(len(dids))]
+    query_texts = [f"topic {i % 7}" for i in range(len(qids))]
+    bad = list(texts)
+    bad[3] = bad[7] = None
+    with pytest.raises(TypeError, match=r"^texts must hold strings; 2 rows \(3, 7\) are not"):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                     k=10, metrics=["mrr@10"], n_resamples=50, texts=bad,
+                     query_texts=query_texts)
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                       k=10, metrics=["mrr@10"], n_resamples=50, texts=np.array(texts),
+                       query_texts=query_texts)
+    by_hand = vd.evaluate(vd.lexical.bm25(query_texts, texts, k=10, query_ids=qids,
+                                          doc_ids=dids), qrels, metrics=["mrr@10"])
+    assert rep.evaluations["bm25"].mean == by_hand.mean

@@ -916,6 +916,22 @@ def test_float32_rows_whose_sum_overflows_are_centred_by_their_mean():
     assert np.array_equal(Center(normalize_first=False).fit(Y).mean_, Y.mean(axis=0))
 
 
+def test_hybrid_lexical_names_texts_that_are_not_strings():
+    """apply_fix("hybrid_lexical") with a None among the texts said 'corpus_texts must
+    hold strings' (BM25's argument, not apply_fix's); it now names texts, or
+    query_texts, and the rows."""
+    pytest.importorskip("bm25s")
+    docs = ["alpha beta", "gamma delta", "beta beta", "delta zeta"]
+    emb = ToyEmbedder()
+    Q, C = emb.encode(["zeta"]), emb.encode(docs)
+    with pytest.raises(TypeError, match=r"^texts must hold strings; 1 row \(2\) are not "
+                                        r"\(first is NoneType\)"):
+        apply_fix("hybrid_lexical", Q, C, 2, texts=docs[:2] + [None] + docs[3:],
+                  query_texts=["zeta"])
+    with pytest.raises(TypeError, match=r"^query_texts must hold strings; 1 row \(0\)"):
+        apply_fix("hybrid_lexical", Q, C, 2, texts=docs, query_texts=[b"zeta"])
+
+
 @pytest.mark.parametrize("code", ["add_prefix", "hybrid_lexical", "chunk_documents"])
 def test_text_fixes_read_texts_given_as_generators(code):
     """hybrid_lexical and chunk_documents read texts and query_texts once, so generators

@@ -348,8 +348,9 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
     from ..neighbors.scoring import block_rows, corpus_rows, prepare, score_block
 
     n = C.shape[0]
-    texts = list(V.check_ordered(texts, "texts"))
-    query_texts = list(V.check_ordered(query_texts, "query_texts"))
+    # named here: BM25 called a None among them a row of "corpus_texts"
+    texts = V.text_list(texts, "texts")
+    query_texts = V.text_list(query_texts, "query_texts")
     if len(texts) != n:
         raise ValueError(f"texts has {len(texts)} entries but the corpus has {n} rows")
     if len(query_texts) != Q.shape[0]:
