@@ -443,3 +443,117 @@ def test_told_no_progress_it_shows_no_bar_of_its_searches(planted, monkeypatch, 
     assert capsys.readouterr().err == ""
     vd.knn(queries, corpus, k=5)
     assert "knn search" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cut", ["texts", "query_texts"])
+def test_texts_of_another_length_are_refused_before_any_search(planted, monkeypatch, cut):
+    """A texts list two short failed only after the baseline and every fix had searched,
+    in BM25's words about ids ('doc_ids has 120 entries but the corpus has 118 rows', of
+    a corpus of 120 rows), and texts given as a generator were used up by the first fix,
+    BM25 then failing with 'corpus_texts is empty'. texts and query_texts are now checked
+    with the inputs, by name, and read once: the rows of BM25 and hybrid_lexical equal
+    vd.evaluate of vecdiag.lexical.bm25 and of apply_fix by hand."""
+    pytest.importorskip("bm25s")
+    searched = _record_searches(monkeypatch)
+    queries, corpus, qrels, qids, dids = planted
+    texts = [f"topic {i % 7} note {i % 5}" for i in range(len(dids))]
+    query_texts = [f"topic {i % 7}" for i in range(len(qids))]
+    given = {"texts": texts, "query_texts": query_texts}
+    given[cut] = given[cut][:-2]
+    n = len(dids) if cut == "texts" else len(qids)
+    with pytest.raises(ValueError, match=f"^{cut} has {n - 2} entries but .* {n} "):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                     fixes=["hybrid_lexical"], k=20, metrics=["mrr@10"], n_resamples=50,
+                     **given)
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids,
+                       fixes=["hybrid_lexical"], k=20, metrics=["mrr@10"], n_resamples=50,
+                       texts=(t for t in texts), query_texts=query_texts)
+    assert rep.failed == {}
+    lexical = vd.lexical.bm25(query_texts, texts, k=20, query_ids=qids, doc_ids=dids)
+    fused = vd.fixes.apply_fix("hybrid_lexical", queries, corpus, 20, texts=texts,
+                               query_texts=query_texts)
+    for name, run in (("bm25", lexical), ("hybrid_lexical", (fused, qids, dids))):
+        assert rep.evaluations[name].mean == vd.evaluate(run, qrels, metrics=["mrr@10"]).mean
+
+
+def test_a_given_lexical_run_is_scored_on_its_top_k_as_every_other_row(planted):
+    """lexical= rows were scored on the whole run given (here 60 documents per query)
+    while the baseline, bm25 and hybrid rows hold their top k (10): the lexical row's
+    recall@60 counted documents no other row could retrieve and 'beat' the baseline by
+    that alone. It is now cut to its top k too, and equals vd.evaluate of its top 10 by
+    hand; a tuple (Neighbors, query_ids, doc_ids) is taken as evaluate takes it."""
+    queries, corpus, qrels, qids, dids = planted
+    rng = np.random.default_rng(3)
+    lexical = {q: dict(zip(dids[:60], rng.permutation(60) + 0.5)) for q in qids}
+    top10 = {q: dict(sorted(docs.items(), key=lambda kv: -kv[1])[:10])
+             for q, docs in lexical.items()}
+    metrics = ["recall@60", "map"]
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=[], k=10,
+                       metrics=metrics, n_resamples=50, lexical=lexical)
+    by_hand = vd.evaluate(top10, qrels, metrics=metrics)
+    assert rep.evaluations["lexical"].mean == by_hand.mean
+    assert by_hand.mean != vd.evaluate(lexical, qrels, metrics=metrics).mean
+    assert all(len(docs) == 10 for docs in rep.runs["lexical"].values())
+    found = vd.knn(queries[:, ::-1].copy(), corpus, 25)
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=[], k=10,
+                       metrics=metrics, n_resamples=50, lexical=(found, qids, dids))
+    cut = vd.knn(queries[:, ::-1].copy(), corpus, 10)
+    assert rep.evaluations["lexical"].mean == vd.evaluate((cut, qids, dids), qrels,
+                                                          metrics=metrics).mean
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda q, d, nb: {"x": {d[1]: 1.0}}, ValueError,
+     r"^lexical names none of the query_ids \(lexical: \['x'\]"),
+    (lambda q, d, nb: (nb, list(range(len(q))), d), ValueError,
+     r"^lexical names none of the query_ids \(lexical: \['0', '1', '2'\]"),
+    (lambda q, d, nb: nb, TypeError, "^lexical is a Neighbors object without ids"),
+    (lambda q, d, nb: {q[0]: {d[1]: float("nan")}}, ValueError,
+     r"^lexical\['q0'\]\['d1'\] is nan"),
+])
+def test_a_bad_lexical_run_is_refused_before_any_search(planted, monkeypatch, make, error,
+                                                        message):
+    """A lexical run that names none of the query ids, a Neighbors without ids or a NaN
+    score were refused only once the baseline and every fix had searched, the first in
+    hybrid's words ('pass query_ids= for Neighbors inputs', which try_fixes' query_ids is
+    not). Each is now refused with the inputs; a good run's rows equal vd.evaluate by
+    hand."""
+    searched = _record_searches(monkeypatch)
+    queries, corpus, qrels, qids, dids = planted
+    found = vd.knn(queries[:, ::-1].copy(), corpus, 10)
+    with pytest.raises(error, match=message):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                     k=10, metrics=["mrr@10"], n_resamples=50,
+                     lexical=make(qids, dids, found))
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                       k=10, metrics=["mrr@10"], n_resamples=50, lexical=(found, qids, dids))
+    assert len(searched) == 1
+    by_hand = vd.evaluate((found, qids, dids), qrels, metrics=["mrr@10"])
+    assert rep.evaluations["lexical"].mean == by_hand.mean
+
+
+def test_texts_that_are_not_strings_are_named_before_any_search(planted, monkeypatch):
+    """A None among the texts failed only once the baseline and every fix had searched,
+    in the bm25 row, as a row of BM25's own argument ('corpus_texts must hold strings').
+    It is now refused with the inputs, naming texts and the rows; the same texts as a
+    NumPy array of strings give the bm25 row vd.evaluate gives by hand."""
+    pytest.importorskip("bm25s")
+    searched = _record_searches(monkeypatch)
+    queries, corpus, qrels, qids, dids = planted
+    texts = [f"topic {i % 7} note {i % 5}" for i in range(len(dids))]
+    query_texts = [f"topic {i % 7}" for i in range(len(qids))]
+    bad = list(texts)
+    bad[3] = bad[7] = None
+    with pytest.raises(TypeError, match=r"^texts must hold strings; 2 rows \(3, 7\) are not"):
+        vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                     k=10, metrics=["mrr@10"], n_resamples=50, texts=bad,
+                     query_texts=query_texts)
+    assert searched == []
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                       k=10, metrics=["mrr@10"], n_resamples=50, texts=np.array(texts),
+                       query_texts=query_texts)
+    by_hand = vd.evaluate(vd.lexical.bm25(query_texts, texts, k=10, query_ids=qids,
+                                          doc_ids=dids), qrels, metrics=["mrr@10"])
+    assert rep.evaluations["bm25"].mean == by_hand.mean

@@ -789,6 +789,191 @@ def test_add_prefix_refuses_query_texts_that_do_not_match_the_queries():
                       embedder=emb, query_prefix="q: ", document_prefix="")
 
 
+class SkippingEmbedder(ToyEmbedder):
+    """A model that returns no vector for an empty text (after its prefix) and one vector
+    per distinct text (a cache keyed by text that forgot the repeats)."""
+
+    def encode(self, texts, kind="document"):
+        prefix = self.query_prefix if kind == "query" else self.document_prefix
+        kept = list(dict.fromkeys(t for t in texts if (prefix + t).strip()))
+        return super().encode(kept, kind=kind)
+
+
+@pytest.mark.parametrize("code", ["add_prefix", "chunk_documents"])
+def test_text_fixes_refuse_an_embedder_that_returns_another_number_of_rows(code):
+    """The re-embedded rows are matched to the texts by position: with an empty document
+    skipped, add_prefix ranked every later document on its neighbour's row ('beta beta'
+    came first for 'zeta' with the score of 'zeta zeta zeta', which was not ranked at all)
+    and chunk_documents failed with a bare IndexError when two chunks were one text.
+    Both now say how many rows came back for how many texts."""
+    docs = ["alpha beta", "", "beta beta", "zeta zeta zeta"] if code == "add_prefix" else \
+        ["alpha beta", "zeta eta zeta eta", "beta beta"]
+    emb = SkippingEmbedder()
+    C = ToyEmbedder().encode(docs)
+    Q = emb.encode(["zeta"], kind="query")
+    kw = dict(query_texts=["zeta"], query_prefix="q: ", document_prefix="") \
+        if code == "add_prefix" else dict(chunk_words=2, overlap=0)
+    got, asked = (3, 4) if code == "add_prefix" else (1, 2)   # the chunks: one text twice
+    with pytest.raises(ValueError, match=rf"embedder output \(documents\) has {got} rows for "
+                                         rf"{asked} document texts"):
+        apply_fix(code, Q, C, 3, texts=docs, embedder=emb, **kw)
+    # a model that returns one row per text: the exact search of its vectors
+    if code == "add_prefix":
+        got = apply_fix(code, Q, C, 4, texts=docs, embedder=ToyEmbedder(), **kw)
+        ref = vd.knn(ToyEmbedder().encode(["q: zeta"]), ToyEmbedder().encode(docs), 4)
+        np.testing.assert_array_equal(got.indices, ref.indices)
+
+
+@pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top"])
+def test_make_transformer_refuses_a_metric_it_does_not_know(data, code):
+    """make_transformer("center", "Cosine") gave Center(normalize_first=False): any
+    spelling but "cosine" read as not cosine, so a cosine search centred raw vectors (the
+    README's nDCG .62 -> .25). An unknown metric is now refused by name; the three
+    metrics configure the fix as before (cosine: rows unit-normalised first)."""
+    with pytest.raises(ValueError, match="^metric must be one of 'cosine', 'dot', "
+                                         "'euclidean', got 'Cosine'"):
+        vd.fixes.make_transformer(code, "Cosine")
+    _, C = data
+    for metric in ("cosine", "dot", "euclidean"):
+        fix = vd.fixes.make_transformer(code, metric)
+        if code != "normalize":
+            assert fix.normalize_first == (metric == "cosine")
+        if code == "center":
+            X = unit(C) if metric == "cosine" else C
+            np.testing.assert_allclose(fix.fit_transform(C), X - X.mean(axis=0), atol=1e-12)
+
+
+def test_chunk_documents_refuses_a_metric_it_does_not_know():
+    """chunk_documents(metric="Cosine") scored every document and chunk by dot product
+    and labelled the result 'Cosine' (add_prefix and apply_fix refused the spelling). It
+    is refused now by name; metric="cosine" is MaxP over cosines, as by hand."""
+    from vecdiag.fixes.text import chunk_documents
+
+    docs = ["beta beta", "alpha " * 12 + "zeta", "beta zeta"]
+    emb = ToyEmbedder()
+    Q, C = emb.encode(["zeta"]), emb.encode(docs)
+    with pytest.raises(ValueError, match="^metric must be one of 'cosine', 'dot', "
+                                         "'euclidean', got 'Cosine'"):
+        chunk_documents(Q, C, docs, emb, k=3, metric="Cosine", chunk_words=4, overlap=0)
+    got = chunk_documents(Q, C, docs, emb, k=3, metric="cosine", chunk_words=4, overlap=0)
+    best = [unit(Q) @ unit(C[i:i + 1]).T for i in (0, 2)]   # the short ones keep their vector
+    pieces = emb.encode(["alpha alpha alpha alpha"] * 3 + ["zeta"])
+    ref = np.array([best[0].item(), (unit(Q) @ unit(pieces).T).max(), best[1].item()])
+    np.testing.assert_array_equal(got.indices[0], np.argsort(-ref, kind="stable"))
+    np.testing.assert_allclose(got.scores[0], np.sort(ref)[::-1], atol=1e-12)
+
+
+@pytest.mark.parametrize("code", ["center", "center+csls", "center+deduplicate"])
+def test_rows_the_fix_maps_to_zero_are_named_after_the_fix_on_arrays_as_on_an_index(code):
+    """Centring raw vectors (cosine, normalize_first=False) maps a query or a document
+    equal to the corpus mean to the zero vector. On an Index the error said 'queries
+    after the fix is a zero vector'; on arrays 'queries is a zero vector', naming a query
+    that is not one (and 'corpus has a zero vector at row 2' for a document that is not).
+    Both now speak of the rows after the fix; a query that is zero as given is still
+    named as given."""
+    C = np.array([[2.0, 1.0], [0.0, 1.0], [1.0, 3.0], [1.0, -1.0]])
+    mean = C.mean(axis=0)
+    assert np.linalg.norm(mean - [1.0, 1.0]) == 0
+    kw = {"normalize_first": False, **({"n_neighbors": 2} if "csls" in code else {})}
+    Q = np.array([[1.0, 1.0], [3.0, 1.0]])                # query 0 is the mean
+    with_mean = np.insert(C, 2, mean, axis=0)             # document 2 is the mean
+    assert np.linalg.norm(with_mean.mean(axis=0) - with_mean[2]) == 0
+    for corpus, mean_row in ((C, None), (vd.Index(C), None), (with_mean, 2),
+                             (vd.Index(with_mean), 2)):
+        if mean_row is None:
+            with pytest.raises(ValueError, match=r"^queries after the fix has a zero vector "
+                                                 r"at row 0, which has no direction"):
+                apply_fix(code, Q, corpus, 2, **kw)
+        else:
+            with pytest.raises(ValueError, match=r"^corpus after the fix has a zero vector "
+                                                 r"at row 2, which has no direction"):
+                apply_fix(code, Q[1:], corpus, 2, **kw)
+    kw.pop("normalize_first")                  # normalising first refuses it as given
+    with pytest.raises(ValueError, match=r"^queries has a zero vector at row 1"):
+        apply_fix(code, np.array([[1.0, 2.0], [0.0, 0.0]]), C, 2, **kw)
+
+
+def test_float32_rows_whose_sum_overflows_are_centred_by_their_mean():
+    """1000 float32 rows of about 1e36: their float32 sum (1e39) overflows although their
+    mean does not. Center(normalize_first=False) gave every row -inf (a RuntimeWarning
+    the only sign), Whiten and AllButTheTop refused them as 'largest |x| = inf after
+    centring'. The mean is now summed in float64 when float32 overflows, as
+    scikit-learn's scalers do: the offsets from the float64 mean, a whitened covariance
+    of I; the mean of ordinary float32 rows is unchanged, bit for bit."""
+    rng = np.random.default_rng(0)
+    X = (rng.uniform(0.5, 1.5, size=(1000, 4)) * 1e36).astype(np.float32)
+    X64 = X.astype(np.float64)
+    ref = X64 - X64.mean(axis=0)
+    fix = Center(normalize_first=False).fit(X)
+    np.testing.assert_allclose(fix.mean_, X64.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(fix.transform(X), ref, rtol=0, atol=1e-6 * 1e36)
+    Z = Whiten(normalize_first=False).fit(X).transform(X).astype(np.float64)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(4), atol=1e-4)
+    abtt = AllButTheTop(n_remove=1, normalize_first=False).fit(X)
+    top = np.linalg.svd(ref, full_matrices=False)[2][0]
+    np.testing.assert_allclose(abs(abtt.components_[0] @ top), 1.0, atol=1e-5)
+    Y = rng.normal(size=(50, 8)).astype(np.float32)
+    assert np.array_equal(Center(normalize_first=False).fit(Y).mean_, Y.mean(axis=0))
+
+
+def test_hybrid_lexical_names_texts_that_are_not_strings():
+    """apply_fix("hybrid_lexical") with a None among the texts said 'corpus_texts must
+    hold strings' (BM25's argument, not apply_fix's); it now names texts, or
+    query_texts, and the rows."""
+    pytest.importorskip("bm25s")
+    docs = ["alpha beta", "gamma delta", "beta beta", "delta zeta"]
+    emb = ToyEmbedder()
+    Q, C = emb.encode(["zeta"]), emb.encode(docs)
+    with pytest.raises(TypeError, match=r"^texts must hold strings; 1 row \(2\) are not "
+                                        r"\(first is NoneType\)"):
+        apply_fix("hybrid_lexical", Q, C, 2, texts=docs[:2] + [None] + docs[3:],
+                  query_texts=["zeta"])
+    with pytest.raises(TypeError, match=r"^query_texts must hold strings; 1 row \(0\)"):
+        apply_fix("hybrid_lexical", Q, C, 2, texts=docs, query_texts=[b"zeta"])
+
+
+@pytest.mark.parametrize("code", ["add_prefix", "hybrid_lexical", "chunk_documents"])
+def test_text_fixes_read_texts_given_as_generators(code):
+    """hybrid_lexical and chunk_documents read texts and query_texts once, so generators
+    serve; add_prefix took len() of them and failed with "object of type 'generator' has
+    no len()". All three now give the ranking of the same texts as lists."""
+    if code == "hybrid_lexical":
+        pytest.importorskip("bm25s")
+    docs = ["alpha beta", "gamma delta " * 4 + "zeta", "beta beta", "zeta eta"]
+    emb = ToyEmbedder()
+    Q, C = emb.encode(["zeta", "beta"]), emb.encode(docs)
+    kw = {"query_prefix": "q: "} if code == "add_prefix" else \
+        {"chunk_words": 3, "overlap": 0} if code == "chunk_documents" else {}
+    lists = apply_fix(code, Q, C, 4, texts=docs, query_texts=["zeta", "beta"], embedder=emb,
+                      **kw)
+    gens = apply_fix(code, Q, C, 4, texts=(d for d in docs),
+                     query_texts=(q for q in ["zeta", "beta"]), embedder=emb, **kw)
+    np.testing.assert_array_equal(gens.indices, lists.indices)
+    np.testing.assert_array_equal(gens.scores, lists.scores)
+
+
+@pytest.mark.parametrize("n_texts", [2, 5])
+@pytest.mark.parametrize("on_index", [False, True])
+def test_add_prefix_refuses_texts_that_do_not_match_the_corpus(n_texts, on_index):
+    """add_prefix ranks the re-embedded texts and reports their positions as corpus rows:
+    five texts for a corpus of three gave rows 3 and 4 (no such document), two texts
+    'k=3 is larger than the corpus (2 vectors)', and on an Index with ids 'ids has 3
+    entries but the corpus has 5 rows'. Refused by name, as hybrid_lexical and
+    chunk_documents refuse it."""
+    docs = ["alpha beta", "gamma delta", "beta beta", "zeta zeta zeta", "zeta eta"]
+    emb = ToyEmbedder()
+    C = emb.encode(docs[:3])
+    corpus = vd.Index(C, ids=["a", "b", "c"]) if on_index else C
+    with pytest.raises(ValueError, match=f"texts has {n_texts} entries but the corpus has 3 rows"):
+        apply_fix("add_prefix", emb.encode(["zeta"]), corpus, 3, texts=docs[:n_texts],
+                  query_texts=["zeta"], embedder=emb, query_prefix="q: ", document_prefix="")
+    # with one text per row, every result row is a corpus row: that of the exact search
+    got = apply_fix("add_prefix", emb.encode(["zeta"]), corpus, 3, texts=docs[:3],
+                    query_texts=["zeta"], embedder=emb, query_prefix="q: ", document_prefix="")
+    ref = vd.knn(emb.encode(["q: zeta"]), emb.encode(docs[:3]), 3)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
 @pytest.mark.parametrize("code", ["center", "normalize", "whiten", "all_but_the_top", "cosine_metric"])
 def test_apply_fix_on_index_uses_cache_and_agrees(data, code, metric):

@@ -43,6 +43,7 @@ __all__ = [
     "check_same_dim",
     "check_zero_option",
     "format_rows",
+    "text_list",
     "zero_rows",
 ]
 
@@ -87,6 +88,27 @@ def format_rows(rows, *, limit: int = 5) -> str:
         return f"1 row ({shown})"
     prefix = "first: " if len(rows) > limit else ""
     return f"{len(rows)} rows ({prefix}{shown})"
+
+
+def text_list(values, name: str) -> list:
+    """``values`` as a list of strings, one per row: what :func:`check_ordered` refuses,
+    and entries that are not strings (None, numbers, bytes) named by row.
+
+    Examples
+    --------
+    >>> text_list(("a cat", "a dog"), "texts")
+    ['a cat', 'a dog']
+    >>> text_list(["a cat", None], "texts")
+    Traceback (most recent call last):
+    ...
+    TypeError: texts must hold strings; 1 row (1) are not (first is NoneType)
+    """
+    out = list(check_ordered(values, name))
+    bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"{name} must hold strings; {format_rows(bad)} are not "
+                        f"(first is {type(out[bad[0]]).__name__})")
+    return out
 
 
 def to_array(x, name: str) -> np.ndarray:

@@ -13,8 +13,8 @@ import numpy as np
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
 from .metrics import DEFAULT_METRICS
-from .trials import (BASELINE, TrialOptions, check_trial, dense_runs, lexical_runs, run_from,
-                     score_runs, with_metric)
+from .trials import (BASELINE, TrialOptions, check_lexical, check_texts, check_trial, dense_runs,
+                     lexical_runs, run_from, score_runs, with_metric)
 
 __all__ = ["try_fixes", "FixReport", "default_fixes", "TrialOptions"]
 
@@ -253,7 +253,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
         For the text fixes ``add_prefix`` and ``chunk_documents`` (pass them in fixes).
     lexical : dict, optional
         A lexical run ``{query_id: {doc_id: score}}`` (e.g. from vecdiag.lexical.bm25):
-        adds the rows ``lexical`` and ``hybrid`` (its RRF fusion with the baseline).
+        adds the rows ``lexical`` (its top ``k``, as every row) and ``hybrid`` (its RRF
+        fusion with the baseline).
     show_progress : bool, optional
         Progress bar over the fixes (default: only when there is much work).
     findings : Diagnosis or list of Finding, optional
@@ -304,6 +305,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
         fixes = default_fixes(opts.metric, texts=texts is not None and query_texts is not None,
                               findings=findings, embedder=embedder is not None)
     t = check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes, opts)
+    texts, query_texts = check_texts(t, texts, query_texts)
+    check_lexical(t, lexical)
     dense_runs(t, texts=texts, query_texts=query_texts, embedder=embedder, options=options)
     lexical_runs(t, texts=texts, query_texts=query_texts, lexical=lexical)
     evaluations, comparisons, order = score_runs(t)

@@ -18,12 +18,12 @@ import numpy as np
 
 from .. import _validate as V
 from .metrics import DEFAULT_METRICS, check_metrics, evaluate
-from .runs import _below_the_rest, as_qrels, ranked_docs
+from .runs import _below_the_rest, as_qrels, as_run, ranked_docs
 from .paired import METHODS, check_alpha
 from .significance import compare
 
-__all__ = ["TrialOptions", "Trial", "check_trial", "dense_runs", "lexical_runs", "score_runs",
-           "run_from", "with_metric", "BASELINE"]
+__all__ = ["TrialOptions", "Trial", "check_trial", "check_texts", "check_lexical", "dense_runs",
+           "lexical_runs", "score_runs", "run_from", "with_metric", "BASELINE"]
 
 BASELINE = "baseline"
 
@@ -161,6 +161,41 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
                  rng=rng, unqueried=unqueried)
 
 
+def check_texts(t: Trial, texts, query_texts) -> tuple:
+    """``(texts, query_texts)`` as lists (None stays None), one per corpus row and one per
+    query row, checked before any search: a short ``texts`` failed only after the
+    baseline and every fix had searched, in BM25's words about ids ("doc_ids has 30
+    entries but the corpus has 28 rows", of a corpus of 30 rows)."""
+    out = []
+    bm25 = texts is not None and query_texts is not None   # the bm25 row reads their words
+    for given, name, n, rows in ((texts, "texts", len(t.corpus), "the corpus has"),
+                                 (query_texts, "query_texts", len(t.query_ids), "there are")):
+        if given is not None:
+            # a None among them failed only in the bm25 row, once every fix had searched,
+            # as a row of BM25's "corpus_texts"
+            given = V.text_list(given, name) if bm25 else list(V.check_ordered(given, name))
+            if len(given) != n:
+                raise ValueError(f"{name} has {len(given)} entries but {rows} {n} "
+                                 f"{'rows' if name == 'texts' else 'query rows'}; pass one "
+                                 "text per row, in row order")
+        out.append(given)
+    return tuple(out)
+
+
+def check_lexical(t: Trial, lexical) -> None:
+    """A given ``lexical`` run checked before any search, as :func:`vecdiag.evaluate`
+    reads it, and refused when it names none of the query_ids: both failed only once the
+    baseline and every fix had searched, the second in :func:`vecdiag.fixes.hybrid`'s
+    words ("pass query_ids= for Neighbors inputs"), which do not apply here."""
+    if lexical is None:
+        return
+    run = as_run(lexical, "lexical")
+    if not set(run) & set(t.query_ids):
+        raise ValueError(f"lexical names none of the query_ids (lexical: {list(run)[:3]}, "
+                         f"query_ids: {t.query_ids[:3]}); pass a run whose query ids are "
+                         "those of the query rows")
+
+
 def _id_list(ids, name: str, row: str) -> list:
     """Ids as strings (7.0 as "7", see ``_validate.id_str``), one per row; None or a single
     string refused by name (they failed as "'NoneType' object is not iterable", or counted
@@ -230,7 +265,10 @@ def lexical_runs(t: Trial, *, texts, query_texts, lexical) -> None:
                               doc_ids=t.doc_ids)
         t.seconds["bm25"] = time.perf_counter() - start
     if lexical is not None:
-        t.runs["lexical"] = lexical
+        # its top k, as every other row (bm25 and hybrid too): a run of 60 documents per
+        # query was scored whole against a baseline of k = 10 (recall@60 1.0, its top 10 0.1)
+        t.runs["lexical"] = {q: {d: docs[d] for d in ranked_docs(docs)[:t.k]}
+                             for q, docs in as_run(lexical, "lexical").items()}
         t.seconds["lexical"] = float("nan")
         start = time.perf_counter()
         fused = hybrid(t.runs[BASELINE], lexical)

@@ -267,7 +267,27 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
 
 
 def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options):
-    """The chain of :func:`apply_fix` on plain inputs (validated by the caller)."""
+    """The chain of :func:`apply_fix` on plain inputs (validated by the caller).
+
+    Once a transform has run, an error about the "queries" or the "corpus" speaks of them
+    "after the fix", as the cached Index path does: a query equal to the corpus mean was
+    refused as "queries is a zero vector" on arrays, which it is not.
+    """
+    transformed: list = []
+    try:
+        return _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
+                      options, transformed)
+    except ValueError as err:
+        text = str(err)
+        for name in ("queries ", "corpus "):
+            if transformed and text.startswith(name):
+                raise ValueError(f"{name}after the fix {text[len(name):]}") from err
+        raise
+
+
+def _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, options,
+           transformed: list):
+    """:func:`_run_steps`' loop; ``transformed`` collects the transforms that have run."""
     from ..neighbors import knn
 
     shown = index
@@ -281,6 +301,7 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
 
             fix = fit_as(make_transformer(step, metric, **opts), C, "corpus")
             C, Q, index = transform_as(fix, C, "corpus"), transform_as(fix, Q, "queries"), None
+            transformed.append(step)
             if shown is not None:  # re-rankers below see plain arrays, results keep ids/texts
                 ids = shown.ids if ids is None else ids
         elif step == "csls":
@@ -297,9 +318,18 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
             return _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, **opts)
         elif step == "add_prefix":
             from .text import add_prefix
-            n_texts = len(V.check_ordered(query_texts, "query_texts"))
-            if n_texts != Q.shape[0]:  # add_prefix ranks the texts: one per query row
-                raise ValueError(f"query_texts has {n_texts} entries for {Q.shape[0]} queries")
+            # read once (a generator has no len), as hybrid_lexical reads them
+            query_texts = list(V.check_ordered(query_texts, "query_texts"))
+            if len(query_texts) != Q.shape[0]:  # add_prefix ranks the texts: one per query
+                raise ValueError(f"query_texts has {len(query_texts)} entries for "
+                                 f"{Q.shape[0]} queries")
+            # it ranks the re-embedded texts, whose positions are the result's corpus rows:
+            # six texts for a corpus of four gave rows 4 and 5 (hybrid_lexical and
+            # chunk_documents refuse the mismatch)
+            texts = list(V.check_ordered(texts, "texts"))
+            if len(texts) != C.shape[0]:
+                raise ValueError(f"texts has {len(texts)} entries but the corpus has "
+                                 f"{C.shape[0]} rows")
             return add_prefix(query_texts, texts, embedder, k, metric=metric, ids=ids, **opts)
         elif step == "chunk_documents":
             from .text import chunk_documents
@@ -318,8 +348,9 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
     from ..neighbors.scoring import block_rows, corpus_rows, prepare, score_block
 
     n = C.shape[0]
-    texts = list(V.check_ordered(texts, "texts"))
-    query_texts = list(V.check_ordered(query_texts, "query_texts"))
+    # named here: BM25 called a None among them a row of "corpus_texts"
+    texts = V.text_list(texts, "texts")
+    query_texts = V.text_list(query_texts, "query_texts")
     if len(texts) != n:
         raise ValueError(f"texts has {len(texts)} entries but the corpus has {n} rows")
     if len(query_texts) != Q.shape[0]:

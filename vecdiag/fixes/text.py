@@ -17,11 +17,20 @@ __all__ = ["Words", "add_prefix", "chunk_documents", "chunk_text", "words_of"]
 
 
 def _encode(embedder, texts, kind: str) -> np.ndarray:
+    """One row per text, or a ValueError saying how many came back: the rows are matched
+    to the texts by position (a model that skipped an empty text shifted every later
+    document onto its neighbour's row; one extra row was ranked as a document)."""
+    texts = list(texts)
     try:
-        out = embedder.encode(list(texts), kind=kind)
+        out = embedder.encode(texts, kind=kind)
     except TypeError:  # a plain encoder without the kind argument
-        out = embedder.encode(list(texts))
-    return V.as_matrix(out, f"embedder output ({kind}s)")
+        out = embedder.encode(texts)
+    name = f"embedder output ({'queries' if kind == 'query' else 'documents'})"
+    X = V.as_matrix(out, name)
+    if X.shape[0] != len(texts):
+        raise ValueError(f"{name} has {X.shape[0]} rows for {len(texts)} {kind} texts; the "
+                         "embedder must return one vector per text, in order")
+    return X
 
 
 def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosine",
@@ -180,6 +189,8 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
     >>> chunk_documents(Q, C, docs, emb, k=1, chunk_words=4, overlap=0).indices.tolist()
     [[1]]
     """
+    # a misspelt metric ("Cosine") scored by dot product under that label
+    metric = V.check_metric(metric)
     C = V.as_matrix(corpus, "corpus")
     Q = V.as_matrix(queries, "queries", allow_empty=True)
     V.check_same_dim(Q, "queries", C, "corpus")

@@ -82,7 +82,7 @@ class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.mean_ = dask_fit(self, X)[2]
             return self
         X = _prepare(self, _check(self, X, reset=True))
-        self.mean_ = X.mean(axis=0)
+        self.mean_ = _column_mean(X)
         return self
 
     def transform(self, X):
@@ -218,7 +218,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 raise covariance_overflow(None)
             total, (values, axes) = float(np.trace(cov)), axes_of(cov, m)
         else:
-            self.mean_ = X.mean(axis=0)
+            self.mean_ = _column_mean(X)
             Xc = (X - self.mean_).astype(np.float64)
             total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
             values, axes = principal_axes(Xc, m)
@@ -246,6 +246,17 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         dt = X.dtype
         W = (self.components_.T / self.scale_).astype(dt, copy=False)
         return (X - self.mean_.astype(dt, copy=False)) @ W
+
+
+def _column_mean(X: np.ndarray) -> np.ndarray:
+    """The mean row, in X's dtype. A float32 sum past 3.4e38 (1000 rows of 1e36) is inf
+    although the mean is not: it is then summed in float64 (as scikit-learn's scalers
+    do), so that centring gives the rows' offsets instead of -inf; otherwise unchanged."""
+    with np.errstate(over="ignore"):
+        mean = X.mean(axis=0)
+    if X.dtype == np.float32 and not np.isfinite(mean).all():
+        mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    return mean
 
 
 def default_n_remove(d: int) -> int:
@@ -323,7 +334,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.mean_, total = mean, float(np.trace(cov))
             values, axes = axes_of(cov, D)
         else:
-            self.mean_ = X.mean(axis=0)
+            self.mean_ = _column_mean(X)
             Xc = (X - self.mean_).astype(np.float64)
             total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)
             values, axes = principal_axes(Xc, D)
@@ -350,6 +361,8 @@ def for_fix(code: str, metric: str = "cosine", **options):
     :func:`vecdiag.fixes.make_transformer`): ``normalize_first`` defaults to
     ``metric == "cosine"``; ``options`` go to the constructor."""
     classes = {"center": Center, "whiten": Whiten, "all_but_the_top": AllButTheTop}
+    # a misspelt metric ("Cosine") is not cosine: it silently left normalize_first off
+    V.check_metric(metric)
     if code == "normalize":
         return Normalize(**options)
     if code not in classes:
