@@ -1363,3 +1363,45 @@ def test_hybrid_names_weights_that_are_not_numbers(weights):
         hybrid(dense, lexical, weights=weights)
     fused = hybrid(dense, lexical, weights=np.array([1, 2]), k=0)
     assert fused["q"] == pytest.approx({"b": 2.0, "a": 1.0})
+
+
+@pytest.mark.parametrize("code", ["center", "whiten", "all_but_the_top"])
+def test_zero_ignore_keeps_an_empty_document_at_zero_through_the_fix(code):
+    """The zero-row error advises zero='ignore' "to score it 0.0". Centring then gave
+    the zero row the direction -mean, which under cosine ranked the empty document near
+    the top for every query. It now stays 0 through the fix and scores 0; the other rows
+    rank as the transform written here in NumPy (unit rows, then the fix) says."""
+    rng = np.random.default_rng(5)
+    C, Q = rng.normal(size=(60, 6)) + 1.5, rng.normal(size=(4, 6)) + 1.5
+    C[[7, 30]] = 0
+    cls = {"center": Center, "whiten": Whiten, "all_but_the_top": AllButTheTop}[code]
+    opts = {"n_remove": 2} if code == "all_but_the_top" else {}
+    fix = cls(zero="ignore", **opts).fit(C)
+    T = fix.transform(C)
+    assert not T[[7, 30]].any() and T[[0, 59]].any()
+    U = np.zeros_like(C)
+    live = np.flatnonzero(C.any(axis=1))
+    U[live] = C[live] / np.linalg.norm(C[live], axis=1, keepdims=True)
+    if code == "center":                # the one closed form here: u(C) - mean
+        np.testing.assert_allclose(T[live], U[live] - U.mean(axis=0), atol=1e-12)
+    TQ = fix.transform(Q)
+    for steps, metric in (("cosine_metric+" + code, "dot"), (code, "dot")):
+        if metric == "dot" and "cosine" not in steps:
+            ref_scores = TQ @ T.T
+        else:
+            Tn = np.zeros_like(T)
+            Tn[live] = T[live] / np.linalg.norm(T[live], axis=1, keepdims=True)
+            ref_scores = (TQ / np.linalg.norm(TQ, axis=1, keepdims=True)) @ Tn.T
+        ref = np.argsort(-ref_scores, axis=1, kind="stable")
+        for corpus in (C, vd.Index(C, metric="dot")):
+            got = apply_fix(steps, Q, corpus, 60, metric="dot", zero="ignore",
+                            **({"normalize_first": True} if "cosine" not in steps else {}),
+                            **opts)
+            for i in range(len(Q)):
+                row = list(got.indices[i])
+                for empty in (7, 30):
+                    assert got.scores[i][row.index(empty)] == 0.0
+                np.testing.assert_allclose(got.scores[i], ref_scores[i][got.indices[i]],
+                                           atol=1e-9)
+                np.testing.assert_allclose(np.sort(got.scores[i])[::-1],
+                                           ref_scores[i][ref[i]], atol=1e-9)

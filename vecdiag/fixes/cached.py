@@ -34,7 +34,7 @@ from .._progress import progress_bar
 from ..linalg import row_norms
 from ..neighbors.scoring import block_rows, make_neighbors, prepare, top_k
 from ..scale.chunks import is_dask_array
-from .checking import fit_as, transform_as
+from .checking import _absent, fit_as, transform_as
 from .transformers import AllButTheTop, Normalize, Whiten, for_fix
 
 _ROWS = 65_536
@@ -97,11 +97,16 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
         # multiplied by the corpus's largest components (cosines off by 0.4 when they
         # dwarf the rest). Projected out again in float64.
         Vq -= (Vq @ fix.components_.T) @ fix.components_
+    if fix.zero == "ignore":            # the fix's own option: its zero rows score 0
+        zero = "ignore"
     if metric == "cosine":
         V.zero_rows(np.sqrt(sq), "corpus after the fix", zero)
         V.zero_rows(row_norms(TQ), "queries after the fix", zero)
     q_sq = np.einsum("ij,ij->i", TQ, TQ).astype(np.float64)
     offset = 0.0 if mean is None else Vq @ mean.astype(np.float64)
+    # zero rows that zero="ignore" keeps at 0 through the fix (the transformer's own
+    # rule): T(c) = 0, so their products are 0, not the -offset of the affine form
+    absent = _absent(fix, U)
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
     step = block_rows(Q.shape[0], len(index))
@@ -110,9 +115,12 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
         S = (U @ Vq[start:stop].T.astype(U.dtype, copy=False)).T.astype(np.float64)
         if mean is not None:
             S -= offset[start:stop, None]
+        if absent is not None:
+            S[:, absent] = 0.0
         if metric == "cosine":
             denom = np.sqrt(q_sq[start:stop, None] * sq[None, :])
-            keys = S / np.where(denom > 0, denom, 1)   # 0 / 1 for zero rows (zero="ignore")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                keys = np.where(denom > 0, S / denom, 0.0)    # zero rows (zero="ignore")
         elif metric == "euclidean":
             keys = -np.sqrt(np.maximum(q_sq[start:stop, None] + sq[None, :] - 2 * S, 0))
         else:
@@ -156,6 +164,45 @@ def _search_fixed_dask(index, code: str, Q: np.ndarray, k: int, metric: str, opt
                 raise ValueError(f"{name}after the fix {text[len(name):]}") from err
         raise
     return make_neighbors(found.indices, found.scores.astype(np.float64), metric, ids, index)
+
+
+def knn_zero_scores_zero(Q: np.ndarray, C: np.ndarray, k: int):
+    """:func:`vecdiag.knn` by cosine where an all-zero row (of ``C`` or ``Q``) has cosine 0
+    with everything instead of being refused (a vector fix's ``zero="ignore"``): the
+    other rows are searched exactly, the zero rows merged in at score 0 (ties to the lower
+    corpus row, as everywhere). Returns ``(indices, scores)`` in a Neighbors."""
+    from ..neighbors import knn
+    from ..neighbors.result import Neighbors
+
+    if is_dask_array(C) or is_dask_array(Q):     # not read into memory to find them:
+        return knn(Q, C, k, metric="cosine")      # zero rows refused, by row
+    absent = ~np.asarray(C).any(axis=1)
+    empty_q = ~np.asarray(Q).any(axis=1)
+    if not absent.any() and not empty_q.any():
+        return knn(Q, C, k, metric="cosine")
+    kept = np.flatnonzero(~absent)
+    n_q = Q.shape[0]
+    idx = np.broadcast_to(np.flatnonzero(absent), (n_q, int(absent.sum())))
+    val = np.zeros(idx.shape)
+    live = np.flatnonzero(~empty_q)
+    if kept.size and live.size:
+        found = knn(Q[live], C[kept], min(k, kept.size), metric="cosine")
+        got_idx = np.full((n_q, found.indices.shape[1]), -1, dtype=np.int64)
+        got_val = np.full(got_idx.shape, -np.inf)
+        got_idx[live], got_val[live] = kept[found.indices], found.scores
+        idx, val = np.hstack([got_idx, idx]), np.hstack([got_val, val])
+    # a zero query: every row at 0, in corpus order
+    full = np.broadcast_to(np.arange(C.shape[0]), (n_q, C.shape[0]))
+    out_idx = np.empty((n_q, k), dtype=np.int64)
+    out_val = np.empty((n_q, k))
+    for i in range(n_q):
+        if empty_q[i]:
+            out_idx[i], out_val[i] = full[i, :k], 0.0
+            continue
+        keep = idx[i] >= 0
+        order = np.lexsort((idx[i][keep], -val[i][keep]))[:k]
+        out_idx[i], out_val[i] = idx[i][keep][order], val[i][keep][order]
+    return Neighbors(indices=out_idx, scores=out_val, metric="cosine", k=k)
 
 
 def search_cosine(index, Q: np.ndarray, k: int, ids, *, zero: str | None = None):

@@ -41,6 +41,25 @@ def _unit_rows(X: np.ndarray, zero: str) -> np.ndarray:
     return normalize(X, zero=zero)
 
 
+def _absent(est, U: np.ndarray) -> np.ndarray | None:
+    """Rows of the prepared ``U`` that are all zero and that ``zero="ignore"`` keeps at
+    zero through the whole fix (None: none, or the option is off, or rows are not
+    normalised). Such a row has no direction: centring would make it ``-mean``, a
+    direction of its own that ranked an empty document first for every query."""
+    if getattr(est, "zero", "raise") != "ignore" or not getattr(est, "normalize_first", True):
+        return None
+    rows = ~U.any(axis=1)
+    return rows if rows.any() else None
+
+
+def _keep_absent(est, U: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` (the fix's rows of ``U``) with the :func:`_absent` rows set back to 0."""
+    rows = _absent(est, U)
+    if rows is not None:
+        out[rows] = 0
+    return out
+
+
 def _prepare(est, X: np.ndarray) -> np.ndarray:
     return _unit_rows(X, est.zero) if V.check_bool(est.normalize_first, "normalize_first") \
         else X

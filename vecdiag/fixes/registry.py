@@ -291,6 +291,7 @@ def _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, opt
     from ..neighbors import knn
 
     shown = index
+    keep_zero = False                   # a transform ran with zero="ignore"
     for step in steps:
         opts = {key: v for key, v in step_options(step, options).items()
                 if key in STEP_OPTIONS.get(step, ())}
@@ -302,6 +303,7 @@ def _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, opt
             fix = fit_as(make_transformer(step, metric, **opts), C, "corpus")
             C, Q, index = transform_as(fix, C, "corpus"), transform_as(fix, Q, "queries"), None
             transformed.append(step)
+            keep_zero = getattr(fix, "zero", "raise") == "ignore"
             if shown is not None:  # re-rankers below see plain arrays, results keep ids/texts
                 ids = shown.ids if ids is None else ids
         elif step == "csls":
@@ -334,7 +336,12 @@ def _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, opt
         elif step == "chunk_documents":
             from .text import chunk_documents
             return chunk_documents(Q, C, texts, embedder, k, metric=metric, ids=ids, **opts)
-    found = knn(Q, C, k, metric=metric)
+    if keep_zero and metric == "cosine":
+        from .cached import knn_zero_scores_zero
+
+        found = knn_zero_scores_zero(Q, C, k)
+    else:
+        found = knn(Q, C, k, metric=metric)
     return make_neighbors(found.indices, found.scores, metric, ids, shown)
 
 

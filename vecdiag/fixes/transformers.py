@@ -34,7 +34,7 @@ from .. import _validate as V
 from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
 from .axes import axes_of, covariance_overflow, null_variances, principal_axes
-from .checking import _check, _prepare, _unit_rows, fit_as, transform_as
+from .checking import _check, _keep_absent, _prepare, _unit_rows, fit_as, transform_as
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix",
            "transform_as", "fit_as"]
@@ -51,7 +51,9 @@ class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Unit-normalise rows before fitting and before transforming (for cosine search).
     zero : {"raise", "ignore"}, default "raise"
         What normalising does with an all-zero row: refuse it (it has no direction), or
-        leave it at 0 (as scikit-learn's ``Normalizer`` does).
+        leave it at 0 (as scikit-learn's ``Normalizer`` does) and keep it at 0 through
+        the whole fix, so that it scores 0 against every query as an absent document
+        (centring alone would give it the direction ``-mean_``).
 
     Attributes
     ----------
@@ -90,7 +92,7 @@ class Center(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return dask_transform(self, X, self.n_features_in_)
         check_is_fitted(self)
         X = _prepare(self, _check(self, X, reset=False))
-        return X - self.mean_.astype(X.dtype, copy=False)
+        return _keep_absent(self, X, X - self.mean_.astype(X.dtype, copy=False))
 
 
 class Normalize(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -156,7 +158,9 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Unit-normalise rows first (for cosine search).
     zero : {"raise", "ignore"}, default "raise"
         What normalising does with an all-zero row: refuse it (it has no direction), or
-        leave it at 0 (as scikit-learn's ``Normalizer`` does).
+        leave it at 0 (as scikit-learn's ``Normalizer`` does) and keep it at 0 through
+        the whole fix, so that it scores 0 against every query as an absent document
+        (centring alone would give it the direction ``-mean_``).
 
     Attributes
     ----------
@@ -245,7 +249,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X = _prepare(self, _check(self, X, reset=False))
         dt = X.dtype
         W = (self.components_.T / self.scale_).astype(dt, copy=False)
-        return (X - self.mean_.astype(dt, copy=False)) @ W
+        return _keep_absent(self, X, (X - self.mean_.astype(dt, copy=False)) @ W)
 
 
 def _column_mean(X: np.ndarray) -> np.ndarray:
@@ -282,7 +286,9 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Unit-normalise rows first (for cosine search).
     zero : {"raise", "ignore"}, default "raise"
         What normalising does with an all-zero row: refuse it (it has no direction), or
-        leave it at 0 (as scikit-learn's ``Normalizer`` does).
+        leave it at 0 (as scikit-learn's ``Normalizer`` does) and keep it at 0 through
+        the whole fix, so that it scores 0 against every query as an absent document
+        (centring alone would give it the direction ``-mean_``).
 
     Attributes
     ----------
@@ -353,7 +359,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         dt = X.dtype
         U = self.components_.astype(dt, copy=False)
         Xc = X - self.mean_.astype(dt, copy=False)
-        return Xc - (Xc @ U.T) @ U
+        return _keep_absent(self, X, Xc - (Xc @ U.T) @ U)
 
 
 def for_fix(code: str, metric: str = "cosine", **options):
