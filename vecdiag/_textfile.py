@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import re
-from pathlib import Path
 
 __all__ = ["ASCII_SPACE", "split_fields", "id_lines", "json_objects", "read_text", "text_lines"]
 

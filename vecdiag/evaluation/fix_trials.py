@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
 from .metrics import DEFAULT_METRICS
 from .trials import (BASELINE, TrialOptions, check_lexical, check_texts, check_trial, dense_runs,
