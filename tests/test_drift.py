@@ -334,6 +334,24 @@ def test_mean_shift_details_against_scipy(rng):
     assert res.drifted
 
 
+@pytest.mark.parametrize("offset", [1e9, 1e12])
+def test_mean_shift_test_does_not_change_when_both_sets_move_far_from_the_origin(rng, offset):
+    """A difference of means ignores a common offset. With both sets moved by 1e12
+    (spread 1, a 1-sd shift in one dimension) the rounding bound of the uncentred sums
+    passed every statistic: p = 1, "no drift". Reference: Welch's t-test on the moved
+    dimension (p ~ 1e-10) and the distance between the unmoved sets' means."""
+    from scipy.stats import ttest_ind
+
+    X = rng.normal(size=(100, 4))
+    Y = rng.normal(size=(100, 4))
+    Y[:, 0] += 1.0
+    assert ttest_ind(X[:, 0], Y[:, 0], equal_var=False).pvalue < 1e-6
+    res = vd.drift(X + offset, Y + offset, method="mean_shift", n_permutations=199)
+    assert res.drifted and res.p_value == pytest.approx(1 / 200)
+    # the offset's own rounding (1e12 holds 1.2e-4 steps) moves each mean by < 1e-4
+    assert res.statistic == pytest.approx(np.linalg.norm(Y.mean(0) - X.mean(0)), abs=1e-3)
+
+
 # ------------------------------------------------------------- the test machinery
 
 

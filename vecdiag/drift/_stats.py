@@ -188,6 +188,10 @@ def mean_shift_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
     """
     N, d = Z.shape
     n = N - m
+    # subtle: the rows are centred first (a difference of means does not change): with a
+    # common offset large beside the spread (values 1e12 + N(0, 1)) the sums' rounding
+    # bound below grew past every statistic, and a 1-sd shift read as p = 1, "no drift"
+    Z = Z - Z.mean(axis=0)
     total = Z.sum(axis=0)
 
     def stat_of(A: np.ndarray) -> np.ndarray:
