@@ -629,6 +629,28 @@ def test_bad_input_dimensions(rng):
         vd.drift(rng.normal(size=(20, 4)), rng.normal(size=(20, 5)))
 
 
+def test_model_upgrade_to_another_dimension_names_neighborhood_change(rng):
+    """384 -> 768 dimensions (a model upgrade) is no drift test: the error names the
+    comparison that fits (the same items under both models), and that comparison runs.
+    Reference: the new model here is the old one rotated into 768 dimensions, so cosines
+    and every item's top-5 (brute force) are unchanged."""
+    old = rng.normal(size=(40, 384))
+    basis = np.linalg.qr(rng.normal(size=(768, 384)))[0]       # orthonormal columns
+    new = old @ basis.T
+    for call in (lambda: vd.drift(old, new),
+                 lambda: vd.drift_over_time(old, [old[:20], new[:20]])):
+        with pytest.raises(ValueError, match=r"dimension 384 but (current|batches\[1\]) has "
+                                             r"dimension 768.*vd\.neighborhood_change\(old, new\)"):
+            call()
+    def top5(X):
+        U = X / np.linalg.norm(X, axis=1)[:, None]
+        C = U @ U.T - 3 * np.eye(len(X))                        # the item itself last
+        return np.sort(np.argsort(-C, axis=1)[:, :5], axis=1)
+
+    assert np.array_equal(top5(old), top5(new))
+    assert vd.neighborhood_overlap(old, new, k=5).tolist() == [1.0] * 40
+
+
 def test_bad_input_too_few_samples(rng):
     with pytest.raises(ValueError, match="current has 4 vectors; a drift test needs at least 10"):
         vd.drift(rng.normal(size=(20, 4)), rng.normal(size=(4, 4)))

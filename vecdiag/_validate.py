@@ -329,12 +329,14 @@ def as_vector(x, name: str = "x", **kwargs) -> np.ndarray:
     return as_vectors(x, name, ndim=1, **kwargs)
 
 
-def check_same_dim(a: np.ndarray, name_a: str, b: np.ndarray, name_b: str) -> None:
-    """Raise when two checked arrays have vectors of different dimensions."""
+def check_same_dim(a: np.ndarray, name_a: str, b: np.ndarray, name_b: str,
+                   fix: str = "") -> None:
+    """Raise when two checked arrays have vectors of different dimensions (``fix``: a
+    sentence appended to the message, what to do instead)."""
     if a.shape[-1] != b.shape[-1]:
         raise ValueError(f"dimension mismatch: {name_a} has dimension {a.shape[-1]} but "
                          f"{name_b} has dimension {b.shape[-1]}; both must come from the "
-                         "same embedding model")
+                         f"same embedding model{'. ' + fix if fix else ''}")
 
 
 def zero_rows(norms: np.ndarray, name: str, zero: str = "raise", *,

@@ -66,7 +66,11 @@ def check_current(checked_ref, current, name: str = "current"):
     """Check ``current`` against an already checked reference (NumPy or Dask, each)."""
     ref, ref_summary = checked_ref
     cur, summary = _checked(current, name)
-    V.check_same_dim(ref, "reference", cur, name)
+    # most often a model upgrade (384 -> 768 dimensions): say what compares two models
+    V.check_same_dim(ref, "reference", cur, name,
+                     fix="To see what a new model changes, embed the same items with both "
+                         "models and compare their neighbours: vd.neighborhood_change(old, new) "
+                         "(the dimensions may differ)")
     _check_size(cur, name, None if summary is None else summary.top)
     if _same_rows(ref, cur, ref_summary, summary):
         raise ValueError(f"reference and {name} hold the same {ref.shape[0]} vectors "
