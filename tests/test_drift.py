@@ -551,6 +551,23 @@ def test_drift_over_time_bonferroni(rng):
     assert series[0].details["n_permutations"] >= 199
 
 
+def test_drift_over_time_too_few_permutations_names_the_bonferroni_level(rng):
+    """alpha=0.05 over 10 batches with Bonferroni tests each at 0.005, so 1/(P+1) <= 0.005
+    needs P >= 199. The error said "alpha=0.005" to a caller who passed 0.05; it now says
+    where 0.005 comes from. The minimum it names works: a moved batch reaches p = 1/200."""
+    ref = rng.normal(size=(60, 3))
+    batches = [rng.normal(size=(20, 3)) for _ in range(9)] + [rng.normal(size=(20, 3)) + 3]
+    with pytest.raises(ValueError, match=r"n_permutations=99 cannot give a p-value at or below "
+                                         r"alpha=0\.005 \(alpha=0\.05 / 10 batches, "
+                                         r"correction='bonferroni'\).*use at least 199"):
+        vd.drift_over_time(ref, batches, method="mean_shift", correction="bonferroni",
+                           n_permutations=99)
+    series = vd.drift_over_time(ref, batches, method="mean_shift", correction="bonferroni",
+                                n_permutations=199)
+    assert series[-1].p_value == pytest.approx(1 / 200) and series[-1].drifted
+    assert series.drifted == [p <= 0.05 / 10 for p in series.p_values]
+
+
 def test_texts_in_a_pandas_series_are_embedded():
     """A DataFrame's text column is texts like a list: it was read as numbers and refused
     ("reference has dtype object ... pass an array of numbers")."""

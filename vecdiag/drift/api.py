@@ -34,7 +34,9 @@ def _check_alpha(alpha) -> None:
 
 
 def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="ridge",
-                   penalty=1.0, bandwidth=None):
+                   penalty=1.0, bandwidth=None, alpha_origin=""):
+    """Checked ``(n_permutations, max_samples, n_folds)``; ``alpha`` is the level each test
+    runs at (``alpha_origin`` says how it came from the caller's alpha, for the errors)."""
     V.check_choice(method, "method", METHODS)
     if bandwidth is not None and (isinstance(bandwidth, (bool, np.bool_))
                                   or not isinstance(bandwidth, numbers.Real)
@@ -58,7 +60,8 @@ def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="r
     needed = math.ceil(1 / alpha - 1 - 1e-9)
     if n_permutations < needed:
         raise ValueError(f"n_permutations={n_permutations} cannot give a p-value at or below "
-                         f"alpha={alpha} (the smallest is 1/(n_permutations+1)); use at least "
+                         f"alpha={alpha:.4g}{alpha_origin} (the smallest is "
+                         "1/(n_permutations+1)); use at least "
                          f"{needed}, better {max(DEFAULT_PERMUTATIONS, 10 * needed)}")
     if max_samples is None:
         max_samples = MAX_SAMPLES[method]
@@ -349,10 +352,12 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
                          "pass one label per batch")
     _check_alpha(alpha)   # before the division: alpha=2 over 4 batches is not 0.5 each
     level = alpha / len(batches) if correction == "bonferroni" else alpha
+    origin = (f" (alpha={alpha} / {len(batches)} batches, correction='bonferroni')"
+              if correction == "bonferroni" else "")
     n_perm, max_samples, n_folds = _check_options(
         method, level, kwargs.pop("n_permutations", None), kwargs.pop("max_samples", None),
         kwargs.pop("n_folds", 5), kwargs.get("model", "ridge"), kwargs.get("penalty", 1.0),
-        kwargs.get("bandwidth"))
+        kwargs.get("bandwidth"), origin)
     options = {"bandwidth": kwargs.pop("bandwidth", None),
                "model": kwargs.pop("model", "ridge"),
                "penalty": float(kwargs.pop("penalty", 1.0)),
