@@ -588,6 +588,31 @@ def test_texts_in_a_pandas_series_are_embedded():
         vd.drift(frame["query"][:30], frame["query"][30:])
 
 
+def test_texts_with_a_missing_entry_are_named_as_texts():
+    """A text column with a missing value (pandas NaN, None) was not recognised as texts
+    and was refused as numbers: "reference has dtype object ... pass an array of
+    numbers". The error now names the rows that are not strings (pandas' isna)."""
+    pd = pytest.importorskip("pandas")
+
+    def embed(texts):
+        return [[len(t), t.count("o")] for t in texts]
+
+    col = pd.Series([f"how do I reset device {i}" for i in range(30)])
+    col[[4, 17]] = np.nan
+    cur = [f"refund for order {i}" for i in range(20)]
+    missing = np.flatnonzero(col.isna().to_numpy()).tolist()
+    assert missing == [4, 17]
+    with pytest.raises(TypeError, match=r"reference must hold strings; 2 rows \(4, 17\) are not"):
+        vd.drift(col, cur, embedder=embed)
+    with pytest.raises(TypeError, match=r"batches\[0\] must hold strings; 1 row \(3\) are not "
+                                        r"\(first is NoneType\)"):
+        vd.drift_over_time(cur, [cur[:3] + [None] + cur[4:]], embedder=embed)
+    kept = col.dropna()       # the fix the error asks for works
+    got = vd.drift(kept, cur, embedder=embed, method="mean_shift", n_permutations=99)
+    R, C = np.array(embed(list(kept)), float), np.array(embed(cur), float)
+    assert got.statistic == pytest.approx(np.linalg.norm(C.mean(axis=0) - R.mean(axis=0)))
+
+
 @pytest.mark.parametrize("bandwidth", [1e-170, 1e200])
 def test_bandwidth_whose_square_float64_cannot_hold_is_refused(rng, bandwidth):
     """σ = 1e-170: 2σ² is 0 in float64, two equal points gave a kernel value 0/0, a NaN

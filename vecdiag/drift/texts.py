@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validate as V
+
 __all__ = ["embed_if_texts"]
 
 
 def _is_texts(x) -> bool:
+    """A string, or a 1-D sequence holding at least one: texts (a missing one, None or a
+    pandas NaN, is then named by :func:`embed_if_texts`, not read as a bad number)."""
     if isinstance(x, str):
         return True
     if isinstance(x, np.ndarray):
-        return x.dtype.kind in "UO" and x.ndim == 1 and all(isinstance(t, str) for t in x)
+        return x.dtype.kind in "UO" and x.ndim == 1 and any(isinstance(t, str) for t in x)
     if isinstance(x, (list, tuple)) or _is_pandas_1d(x):   # e.g. a DataFrame's text column
-        return len(x) > 0 and all(isinstance(t, str) for t in x)
+        return len(x) > 0 and any(isinstance(t, str) for t in x)
     return False
 
 
@@ -35,11 +39,11 @@ def embed_if_texts(x, embedder, kind: str, name: str):
     """
     if not _is_texts(x):
         return x
+    texts = [x] if isinstance(x, str) else [str(t) for t in V.text_list(x, name)]
     if embedder is None:
         raise TypeError(f"{name} holds texts; pass embedder=... (e.g. "
                         "vd.embedders.resilient(vd.embedders.OpenAIEmbedder(model))) to embed "
                         "them, or pass vectors")
     from ..embedders import as_embedder
 
-    texts = [x] if isinstance(x, str) else [str(t) for t in x]
     return as_embedder(embedder).encode(texts, kind=kind)
