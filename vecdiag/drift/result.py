@@ -101,7 +101,9 @@ class DriftResult(Result):
                 f"{fmt(self.statistic)}, threshold {fmt(self.threshold)}, p = {fmt(self.p_value)}, alpha = {fmt(self.alpha)})")
 
     def to_dict(self) -> dict:
-        """Plain Python values (JSON-ready): the figures and the scalar details."""
+        """Plain Python values: the figures and the scalar details. ``json.dumps`` takes
+        them, but an infinite figure stays ``float('inf')`` (written ``Infinity``, which
+        strict JSON parsers refuse); ``vecdiag drift --json`` writes it as null."""
         out = {"method": self.method, "label": self.label, "statistic": float(self.statistic),
                "statistic_name": self.statistic_name, "p_value": float(self.p_value),
                "threshold": float(self.threshold), "alpha": float(self.alpha),
