@@ -275,3 +275,38 @@ def test_counterfactuals_keep_the_tie_rule_for_copies_in_other_chunks(threads):
                 if got != want:
                     wrong.append((trial, metric, fix, got, want))
     assert wrong == []
+
+
+
+def test_expected_ranks_keep_the_tie_rule_for_copies_in_other_chunks(threads):
+    """The scores explain ranks a Dask corpus by (DaskIndex's full scores) came from one
+    matrix product per block, whose last bit depends on the block's size: an exact copy of
+    row 0 in a block of another size could score above it, and the expected documents'
+    ranks (and the ranking every counterfactual is compared with) put the copy first,
+    while the neighbours (the exact search) put row 0 first. Reference: NumPy scores of
+    each distinct row once (copies tie exactly), ties to the lower row."""
+    rng = np.random.default_rng(22)
+    wrong = []
+    for trial in range(20):
+        n, d = int(rng.integers(4, 24)), int(rng.integers(2, 24))
+        X = rng.normal(size=(n, d)) + 1
+        j = int(rng.integers(2, n))
+        X[j] = X[0]
+        q = rng.normal(size=d) + 1
+        chunks = (int(rng.integers(1, j + 1)), d)
+        for metric in ("cosine", "dot", "euclidean"):
+            exp = vd.explain_neighbors(q, vd.Index(da.from_array(X, chunks=chunks),
+                                                   metric=metric), k=3, expected=[0, j])
+            if metric == "cosine":
+                score = lambda R: (R / np.linalg.norm(R, axis=1, keepdims=True)) @ (  # noqa
+                    q / np.linalg.norm(q))
+            elif metric == "dot":
+                score = lambda R: R @ q  # noqa: E731
+            else:
+                score = lambda R: -np.linalg.norm(R - q, axis=1)  # noqa: E731
+            want = _tie_rule_ranks(score, X, [0, j]).tolist()
+            got = [e.rank for e in exp.expected]
+            if got != want:
+                wrong.append((trial, metric, got, want))
+    assert wrong == []
+
