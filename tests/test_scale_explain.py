@@ -310,3 +310,40 @@ def test_expected_ranks_keep_the_tie_rule_for_copies_in_other_chunks(threads):
                 wrong.append((trial, metric, got, want))
     assert wrong == []
 
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_deduplicate_counterfactual_moves_copies_below_every_kept_document(threads, metric):
+    """De-duplication on a Dask corpus looks for copies among the candidates; the copies it
+    demoted were put above every other document instead of below every kept one: with
+    row n - 1 a copy of row 0, the query next to them and k = 3, the copy ranked 3rd
+    (still in the top 3) where the fix (and the in-memory explanation) ranks it last.
+    Reference: a NumPy ranking by the metric, cosine >= 0.98 groups over every pair, each
+    group's best-ranked member kept and the others moved to the end in their order."""
+    rng = np.random.default_rng(21)
+    for n in (7, 12, 30):
+        X = rng.normal(size=(n, 16))      # 16 dimensions: no other pair near cosine 0.98
+        X[n - 1] = X[0]
+        q = X[0] + 0.01 * rng.normal(size=16)
+        if metric == "cosine":
+            U = X / np.linalg.norm(X, axis=1, keepdims=True)
+            keys = U @ (q / np.linalg.norm(q))
+        elif metric == "dot":
+            keys = X @ q
+        else:
+            keys = -np.linalg.norm(X - q, axis=1)
+        order = np.lexsort((np.arange(n), -keys))
+        U = X / np.linalg.norm(X, axis=1, keepdims=True)
+        close = U @ U.T >= 0.98
+        place = np.empty(n, dtype=np.int64)
+        place[order] = np.arange(n)
+        demoted = np.zeros(n, dtype=bool)
+        for i in range(n):               # a member with a better-ranked near-copy moves
+            demoted[i] = bool(np.any(close[i] & (place < place[i])))
+        ref = np.concatenate([order[~demoted[order]], order[demoted[order]]])
+        want = int(np.flatnonzero(ref == n - 1)[0]) + 1
+        index = vd.Index(da.from_array(X, chunks=(2, 16)), metric=metric)
+        exp = vd.explain_neighbors(q, index, k=3, expected=[n - 1])
+        cfs = {c.fix: c for c in exp.counterfactuals}
+        assert "deduplicate" in cfs
+        assert cfs["deduplicate"].expected_ranks[n - 1] == want == n
+        assert list(cfs["deduplicate"].top) == ref[:3].tolist()
