@@ -557,3 +557,33 @@ def test_texts_that_are_not_strings_are_named_before_any_search(planted, monkeyp
     by_hand = vd.evaluate(vd.lexical.bm25(query_texts, texts, k=10, query_ids=qids,
                                           doc_ids=dids), qrels, metrics=["mrr@10"])
     assert rep.evaluations["bm25"].mean == by_hand.mean
+
+
+def test_dask_index_lists_in_memory_rerankers_as_failed(planted):
+    """try_fixes on an Index over a Dask array stopped at the first re-ranker (csls,
+    mutual_proximity, deduplicate refuse such an Index: they score every document in
+    memory) with a TypeError, losing every other row; the re-ranker is now reported in
+    ``failed`` with a warning, as a fix missing an input is, and the vector fixes are
+    scored: centring equals a brute-force NumPy centred-cosine ranking."""
+    da = pytest.importorskip("dask.array")
+    queries, corpus, qrels, qids, dids = planted
+    index = vd.Index(da.from_array(corpus, chunks=(7, corpus.shape[1])))
+    with pytest.warns(UserWarning, match=r"fix 'csls' could not run: csls scores every "
+                                         r"document of the corpus in memory"):
+        rep = vd.try_fixes(queries, index, qrels, query_ids=qids, doc_ids=dids,
+                           fixes=["center", "csls"], k=20, metrics=["mrr@10"],
+                           n_resamples=200)
+    assert set(rep.failed) == {"csls"} and "vd.Index(corpus.compute()" in rep.failed["csls"]
+    assert sorted(rep.order) == ["baseline", "center"]
+    # reference: unit rows, minus the corpus's mean unit row, cosine; ties to lower row
+    unit = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
+    mean = unit.mean(axis=0)
+    C = unit - mean
+    Q = queries / np.linalg.norm(queries, axis=1, keepdims=True) - mean
+    S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ (C / np.linalg.norm(C, axis=1,
+                                                                             keepdims=True)).T
+    order = np.argsort(-S, axis=1, kind="stable")[:, :20]
+    run = {q: {dids[j]: float(S[i, j]) for j in order[i]} for i, q in enumerate(qids)}
+    by_hand = vd.evaluate(run, qrels, metrics=["mrr@10"])
+    assert rep.evaluations["center"].mean["mrr@10"] == pytest.approx(
+        by_hand.mean["mrr@10"], abs=1e-12)

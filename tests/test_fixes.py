@@ -1405,3 +1405,49 @@ def test_zero_ignore_keeps_an_empty_document_at_zero_through_the_fix(code):
                                            atol=1e-9)
                 np.testing.assert_allclose(np.sort(got.scores[i])[::-1],
                                            ref_scores[i][ref[i]], atol=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("chunks", [(1, 4), (3, 4), (8, 2)])
+def test_hybrid_lexical_on_a_dask_index_ranks_by_row_blocks(metric, chunks):
+    """apply_fix("hybrid_lexical") on an Index over a Dask array (explain_neighbors with
+    texts runs it) scored the queries against the lazy corpus and sorted the lazy block
+    with np.argsort, which Dask computed whole through NumPy's fallback with a
+    FutureWarning ("may stop working"); the dense ranking now comes from knn's Dask path.
+    Checked against RRF by hand over a NumPy brute-force ranking (ties to the lower row:
+    exact copies sit in different chunks) and BM25's."""
+    da = pytest.importorskip("dask.array")
+    import warnings
+
+    texts = ["the cat sat on the mat", "dogs chase cats", "a quick brown fox", "cat cat cat",
+             "stock markets fell", "the dog slept", "cat and dog", "markets and cats"]
+    rng = np.random.default_rng(3)
+    C = rng.normal(size=(8, 4)) + 1.0
+    C[5] = C[0]                                   # an exact copy in another chunk
+    Q = np.vstack([C[0] + 0.01, C[4]])
+    query_texts = ["cat", "markets fell"]
+    for depth in (None, 3):
+        opts = {} if depth is None else {"depth": depth}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            got = apply_fix("hybrid_lexical", Q, vd.Index(da.from_array(C, chunks=chunks),
+                                                          metric=metric),
+                            k=8, texts=texts, query_texts=query_texts, **opts)
+        if metric == "cosine":
+            U = C / np.linalg.norm(C, axis=1, keepdims=True)
+            S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ U.T
+        elif metric == "dot":
+            S = Q @ C.T
+        else:
+            S = -np.linalg.norm(Q[:, None, :] - C[None, :, :], axis=2)
+        dense = np.argsort(-S, axis=1, kind="stable")[:, :depth or 8]
+        lexical = vd.lexical.bm25(query_texts, texts, k=8)
+        for i in range(2):
+            expected = {}
+            for r, d in enumerate(dense[i].tolist(), 1):
+                expected[d] = expected.get(d, 0) + 1 / (60 + r)
+            for r, d in enumerate(lexical[i], 1):
+                expected[d] = expected.get(d, 0) + 1 / (60 + r)
+            shown = {d: v for d, v in zip(got.indices[i].tolist(), got.scores[i].tolist())
+                     if v > 0}
+            assert shown == pytest.approx(expected, rel=1e-12)

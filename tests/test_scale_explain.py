@@ -226,3 +226,124 @@ def test_k_occurrence_interval_covers_the_exact_count():
             hits += low <= exact[r] <= high
             total += 1
     assert 0.90 <= hits / total <= 0.99, hits / total
+
+
+def _tie_rule_ranks(keys_of_rows, X, positions):
+    """1-based ranks of ``positions`` under keys computed once per distinct row (so exact
+    copies tie exactly), higher first, equal keys by lower row."""
+    distinct, inverse = np.unique(X, axis=0, return_inverse=True)
+    keys = keys_of_rows(distinct)[inverse.ravel()]
+    order = np.lexsort((np.arange(X.shape[0]), -keys))
+    where = np.empty(X.shape[0], dtype=np.int64)
+    where[order] = np.arange(1, X.shape[0] + 1)
+    return where[positions]
+
+
+def test_counterfactuals_keep_the_tie_rule_for_copies_in_other_chunks(threads):
+    """The centring and cosine counterfactuals of a Dask corpus scored each block with
+    ``T @ q``, whose last bit depends on the block's size: an exact copy of row 0 in a
+    block of another size got a different key, and in 7 of the 100 checks below the copy
+    ranked above row 0 (center under dot on 7 rows in blocks of 2: top [1, 5, 3, 6, 0, 2],
+    in memory [1, 5, 3, 0, 6, 2]). Reference: each distinct row scored once by NumPy
+    (copies tie exactly), ties to the lower row; only the ranks of row 0 and its copy are
+    compared (rounding elsewhere may differ)."""
+    rng = np.random.default_rng(21)
+    wrong = []
+    for trial in range(20):
+        n, d = int(rng.integers(4, 24)), int(rng.integers(2, 24))
+        X = rng.normal(size=(n, d)) + 1
+        j = int(rng.integers(2, n))
+        X[j] = X[0]
+        q = rng.normal(size=d) + 1
+        chunks = (int(rng.integers(1, j + 1)), d)           # row 0 and row j apart
+        for metric in ("cosine", "dot", "euclidean"):
+            index = vd.Index(da.from_array(X, chunks=chunks), metric=metric)
+            exp = vd.explain_neighbors(q, index, k=n, expected=[0, j])
+            cfs = {c.fix: c.expected_ranks for c in exp.counterfactuals}
+            unit = lambda A: A / np.linalg.norm(A, axis=-1, keepdims=True)  # noqa: E731
+            if metric == "cosine":
+                mean = unit(X).mean(axis=0)
+                refs = {"center": lambda R: unit(unit(R) - mean) @ unit(unit(q) - mean)}
+            else:
+                mean = X.mean(axis=0)
+                score = ((lambda R: (R - mean) @ (q - mean)) if metric == "dot" else
+                         (lambda R: -np.linalg.norm(R - q, axis=1)))
+                refs = {"center": score, "cosine_metric": lambda R: unit(R) @ unit(q)}
+            for fix, keys_of_rows in refs.items():
+                want = _tie_rule_ranks(keys_of_rows, X, [0, j]).tolist()
+                got = [cfs[fix][0], cfs[fix][j]]
+                if got != want:
+                    wrong.append((trial, metric, fix, got, want))
+    assert wrong == []
+
+
+
+def test_expected_ranks_keep_the_tie_rule_for_copies_in_other_chunks(threads):
+    """The scores explain ranks a Dask corpus by (DaskIndex's full scores) came from one
+    matrix product per block, whose last bit depends on the block's size: an exact copy of
+    row 0 in a block of another size could score above it, and the expected documents'
+    ranks (and the ranking every counterfactual is compared with) put the copy first,
+    while the neighbours (the exact search) put row 0 first. Reference: NumPy scores of
+    each distinct row once (copies tie exactly), ties to the lower row."""
+    rng = np.random.default_rng(22)
+    wrong = []
+    for trial in range(20):
+        n, d = int(rng.integers(4, 24)), int(rng.integers(2, 24))
+        X = rng.normal(size=(n, d)) + 1
+        j = int(rng.integers(2, n))
+        X[j] = X[0]
+        q = rng.normal(size=d) + 1
+        chunks = (int(rng.integers(1, j + 1)), d)
+        for metric in ("cosine", "dot", "euclidean"):
+            exp = vd.explain_neighbors(q, vd.Index(da.from_array(X, chunks=chunks),
+                                                   metric=metric), k=3, expected=[0, j])
+            if metric == "cosine":
+                score = lambda R: (R / np.linalg.norm(R, axis=1, keepdims=True)) @ (  # noqa
+                    q / np.linalg.norm(q))
+            elif metric == "dot":
+                score = lambda R: R @ q  # noqa: E731
+            else:
+                score = lambda R: -np.linalg.norm(R - q, axis=1)  # noqa: E731
+            want = _tie_rule_ranks(score, X, [0, j]).tolist()
+            got = [e.rank for e in exp.expected]
+            if got != want:
+                wrong.append((trial, metric, got, want))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_deduplicate_counterfactual_moves_copies_below_every_kept_document(threads, metric):
+    """De-duplication on a Dask corpus looks for copies among the candidates; the copies it
+    demoted were put above every other document instead of below every kept one: with
+    row n - 1 a copy of row 0, the query next to them and k = 3, the copy ranked 3rd
+    (still in the top 3) where the fix (and the in-memory explanation) ranks it last.
+    Reference: a NumPy ranking by the metric, cosine >= 0.98 groups over every pair, each
+    group's best-ranked member kept and the others moved to the end in their order."""
+    rng = np.random.default_rng(21)
+    for n in (7, 12, 30):
+        X = rng.normal(size=(n, 16))      # 16 dimensions: no other pair near cosine 0.98
+        X[n - 1] = X[0]
+        q = X[0] + 0.01 * rng.normal(size=16)
+        if metric == "cosine":
+            U = X / np.linalg.norm(X, axis=1, keepdims=True)
+            keys = U @ (q / np.linalg.norm(q))
+        elif metric == "dot":
+            keys = X @ q
+        else:
+            keys = -np.linalg.norm(X - q, axis=1)
+        order = np.lexsort((np.arange(n), -keys))
+        U = X / np.linalg.norm(X, axis=1, keepdims=True)
+        close = U @ U.T >= 0.98
+        place = np.empty(n, dtype=np.int64)
+        place[order] = np.arange(n)
+        demoted = np.zeros(n, dtype=bool)
+        for i in range(n):               # a member with a better-ranked near-copy moves
+            demoted[i] = bool(np.any(close[i] & (place < place[i])))
+        ref = np.concatenate([order[~demoted[order]], order[demoted[order]]])
+        want = int(np.flatnonzero(ref == n - 1)[0]) + 1
+        index = vd.Index(da.from_array(X, chunks=(2, 16)), metric=metric)
+        exp = vd.explain_neighbors(q, index, k=3, expected=[n - 1])
+        cfs = {c.fix: c for c in exp.counterfactuals}
+        assert "deduplicate" in cfs
+        assert cfs["deduplicate"].expected_ranks[n - 1] == want == n
+        assert list(cfs["deduplicate"].top) == ref[:3].tolist()

@@ -209,14 +209,25 @@ def _shared_search_duplicates(w):
     idx, scores = sampled_lists(w.G if w.index is None else w.index, rows, w.k_eff, "cosine")
     w.lists = (rows, idx, scores)
     near, centred = scores, False
-    if (w.mean_cos is not None and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"]
-            and not is_dask_array(w.G) and w.index is not None):
+    if w.mean_cos is not None and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"]:
         # anisotropic: judged on the centred unit rows, as the graph stage does
         from .copy_stages import pair_cosines
 
         center = w.m.sum_unit / w.n
-        r = np.repeat(rows, idx.shape[1])
-        near = pair_cosines(w.index.unit_rows, r, idx.ravel(), center).reshape(idx.shape)
+        r, c = np.repeat(rows, idx.shape[1]), idx.ravel()
+        if is_dask_array(w.G):
+            # subtle: a Dask corpus was judged on its raw cosines, which a narrow cone
+            # puts near 1 for distinct rows (53% "redundant" where in memory 3% were);
+            # the rows of the pairs only (s·k at most) are gathered, unit as the Index's
+            from ..linalg import normalize
+            from ..scale.block_top import gather_rows
+
+            used = np.unique(np.concatenate([rows, c]))
+            unit = normalize(gather_rows(w.G, used), zero="ignore")
+            r, c = np.searchsorted(used, r), np.searchsorted(used, c)
+        else:
+            unit = w.index.unit_rows
+        near = pair_cosines(unit, r, c, center).reshape(idx.shape)
         near = -np.sort(-near, axis=1)                    # nearest first again
         centred = True
     return sampled_near_duplicates(w.G, exact, threshold=w.duplicate_threshold,

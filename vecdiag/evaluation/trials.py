@@ -208,9 +208,11 @@ def _id_list(ids, name: str, row: str) -> list:
 
 def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None:
     """The baseline (exact search) and every fix, each timed; a fix that cannot run is
-    recorded in ``failed`` with a warning."""
+    recorded in ``failed`` with a warning (a missing input, or a re-ranker that scores
+    every document in memory on an Index over a Dask array)."""
     from .._progress import inner_bars_off, progress_bar
     from ..fixes import apply_fix, options_of
+    from ..neighbors.scoring import InMemoryOnly
 
     # an option no fix uses is a typo or meant for a fix not tried: refused, as apply_fix
     # refuses it (it was dropped silently: whiten__n_component=2 whitened all components)
@@ -243,7 +245,7 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
                 found = apply_fix(code, t.queries, t.corpus, t.k, metric=t.opts.metric,
                                   texts=texts, query_texts=query_texts, embedder=embedder,
                                   **options_of(code, options))
-            except (ValueError, ImportError, np.linalg.LinAlgError) as err:
+            except (ValueError, ImportError, np.linalg.LinAlgError, InMemoryOnly) as err:
                 t.failed[code] = str(err)
                 warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=3)
                 bar.update()

@@ -221,8 +221,13 @@ def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
     order = rows[sub.indices[0]]
     rest = base.top(len(index))
     rest = rest[~np.isin(rest, rows)]
+    # the copies the fix moved below the kept candidates go below every kept document, the
+    # rest too, as the fix does (each group takes one place): placed above the rest, a
+    # copy kept a top-k place that its exact ranking gives to another document
+    demoted = sum(len(g) - 1 for g in duplicate_groups_among(index, rows))
+    kept, moved = order[:order.size - demoted], order[order.size - demoted:]
     note = f"copies looked for among the top {rows.size} documents only"
-    return Ranking(None, k, order=np.concatenate([order, rest])), note
+    return Ranking(None, k, order=np.concatenate([kept, rest, moved])), note
 
 
 def _dedup_without_zero_rows(index, base: Ranking, candidates, k, *, exact: bool):

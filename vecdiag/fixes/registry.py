@@ -353,6 +353,7 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
 
     from ..lexical import bm25
     from ..neighbors.scoring import block_rows, corpus_rows, prepare, score_block
+    from ..scale.chunks import is_dask_array
 
     n = C.shape[0]
     # named here: BM25 called a None among them a row of "corpus_texts"
@@ -376,15 +377,28 @@ def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60
                          "for the result's document ids")
     depth = n if depth is None else V.check_k(depth, n, name="depth")
     lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
-    Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
-    c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     contribution = 1.0 / (rrf_k + np.arange(1, n + 1))  # RRF term of ranks 1..n
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
     step = block_rows(Q.shape[0], n)
+    if is_dask_array(C):
+        # subtle: scored as in memory, the (queries x n) block was a lazy Dask array that
+        # top_k's np.argsort computed whole through NumPy's fallback (Dask's FutureWarning,
+        # "may stop working"); the dense ranking is knn's Dask path (a row block per
+        # task, ties by lower row), the fusion below as in memory
+        from ..scale.search import knn_dask
+
+        ranked = knn_dask(Q, C, depth, metric=metric).indices
+    else:
+        Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
+        c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     for start in range(0, Q.shape[0], step):
         stop = min(Q.shape[0], start + step)
-        dense, _ = top_k(score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64), depth)
+        if is_dask_array(C):
+            dense = ranked[start:stop]
+        else:
+            dense, _ = top_k(score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64),
+                             depth)
         fused = np.zeros((stop - start, n))
         np.put_along_axis(fused, dense, contribution[:depth][None, :], axis=1)
         for row in range(stop - start):

@@ -27,7 +27,7 @@ from ..linalg import normalize, row_norms
 from .result import Neighbors
 from .index import Index
 
-__all__ = ["resolve_corpus", "check_queries", "prepare", "corpus_rows", "score_block",
+__all__ = ["InMemoryOnly", "resolve_corpus", "check_queries", "prepare", "corpus_rows", "score_block",
            "block_rows", "score_blocks", "top_k", "top_rows", "ranks_of", "keys_of",
            "full_scores", "direct_scores", "make_neighbors"]
 
@@ -35,6 +35,13 @@ BLOCK_BYTES = 128 * 2**20  # budget for one (queries x corpus) block of float64 
 
 
 # --- inputs -----------------------------------------------------------------------------
+
+class InMemoryOnly(TypeError):
+    """Refusal of a function that scores every document in memory (csls,
+    mutual_proximity, deduplicate) given an Index over a Dask array; its message says
+    what to do instead. A TypeError, so callers that can go on without that function
+    (:func:`vecdiag.try_fixes` records such a fix as failed) catch this one only."""
+
 
 def resolve_corpus(corpus, metric: str | None, ids=None, *, in_memory: str | None = None):
     """``(matrix, metric, ids, index_or_None)`` from an array-like or a :class:`vecdiag.Index`.
@@ -47,10 +54,11 @@ def resolve_corpus(corpus, metric: str | None, ids=None, *, in_memory: str | Non
         from .search import is_dask_array
 
         if in_memory and is_dask_array(corpus.vectors):
-            raise TypeError(f"{in_memory} scores every document of the corpus in memory, and "
-                            "this Index holds a Dask array; build vd.Index(corpus.compute(), "
-                            "ids=..., texts=...) if the corpus fits in memory, or search it "
-                            "with index.search (exact, one row block at a time)")
+            raise InMemoryOnly(f"{in_memory} scores every document of the corpus in memory, "
+                               "and this Index holds a Dask array; build "
+                               "vd.Index(corpus.compute(), ids=..., texts=...) if the corpus "
+                               "fits in memory, or search it with index.search (exact, one "
+                               "row block at a time)")
         metric = V.check_metric(metric or corpus.metric)
         return corpus.vectors, metric, corpus.ids if ids is None else V.check_ids(
             ids, len(corpus)), corpus

@@ -49,15 +49,21 @@ def _unit(X: np.ndarray) -> np.ndarray:
 
 
 def _keys(T: np.ndarray, tq: np.ndarray, metric: str) -> np.ndarray:
-    """Ranking keys (higher is better) of rows ``T`` for the query ``tq`` under ``metric``."""
+    """Ranking keys (higher is better) of rows ``T`` for the query ``tq`` under ``metric``.
+
+    One row at a time in a fixed order (products, then NumPy's pairwise sum, as the
+    search engine refines its scores), so a row's key does not depend on the rows that
+    share its block: ``T @ tq`` gave an exact copy in a block of another size a key
+    differing in the last bit, and the tie rule (lower row first) then ranked it first.
+    """
     T = np.asarray(T, dtype=np.float64)
     tq = np.asarray(tq, dtype=np.float64)
     if metric == "cosine":
-        return _unit(T) @ _unit(tq[None, :])[0]
+        return np.add.reduce(_unit(T) * _unit(tq[None, :]), axis=-1)
     if metric == "dot":
-        return T @ tq
+        return np.add.reduce(T * tq, axis=-1)
     diff = T - tq
-    return -np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return -np.sqrt(np.add.reduce(diff * diff, axis=-1))
 
 
 def _block_keys(block, q: np.ndarray, metric: str, cosine: bool, fits: dict,
