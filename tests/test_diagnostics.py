@@ -431,3 +431,36 @@ def test_query_shift_ok_wording_says_when_queries_sit_apart_beyond_chance(rng):
         assert finding.severity == "ok" and finding.evidence["value"] == pytest.approx(far)
         assert finding.summary.startswith(words)
         assert (far > 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)) == bool(n_far)
+
+
+@pytest.mark.parametrize("path", ["graph", "sampled"])
+def test_query_shift_under_euclidean_names_a_length_mismatch(rng, path):
+    """Queries left unnormalised (3x) against unit documents, by euclidean distance: they
+    point where the documents are, yet every one is far, by its length alone. The finding
+    said 'queries live elsewhere' and advised add_prefix; it now names the lengths and the
+    fix normalize, which (applied, checked by brute force here) brings them back."""
+    centres = rng.normal(size=(8, 64))
+    X = centres[rng.integers(0, 8, 700)] * 0.4 + rng.normal(size=(700, 64)) * 0.1
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    docs, held = X[:600], X[600:]
+    corpus = docs       # a Dask corpus takes the sampled path (as beyond 100,000 rows)
+    if path == "sampled":
+        corpus = pytest.importorskip("dask.array").from_array(docs, chunks=200)
+    bar = np.quantile(np.sort(cdist(docs, docs), axis=1)[:, 1], 0.95)
+    for scale, words in ((3.0, "3x longer"), (0.25, "4x shorter")):
+        Q = held * scale
+        assert np.mean(cdist(Q, docs).min(axis=1) > bar) > 0.5     # far, by brute force
+        f = next(f for f in vd.diagnose(corpus, queries=Q, metric="euclidean", k=5).findings
+                 if f.code == "query_corpus_shift")
+        assert f.severity == "critical" and f.fix == "normalize"
+        assert ("sampled" in f.evidence["corpus_reference"]) == (path == "sampled")
+        assert words in f.summary and "live elsewhere" not in f.summary
+        assert f.evidence["query_length_ratio"] == pytest.approx(
+            np.median(np.linalg.norm(Q, axis=1)) / np.median(np.linalg.norm(docs, axis=1)))
+        Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)              # the fix it names
+        assert np.mean(cdist(Qn, docs).min(axis=1) > bar) < 0.2
+    # lengths alike: the reading is not about length
+    f = next(f for f in vd.diagnose(corpus, queries=held * 1.2, metric="euclidean",
+                                    k=5).findings
+             if f.code == "query_corpus_shift")
+    assert f.fix != "normalize" and "longer" not in f.summary

@@ -20,7 +20,7 @@ from .hubness import hubness_from_indices
 from .intrinsic import twonn, twonn_distances, twonn_from_lists, twonn_median
 from .moments import block_rows
 from .norms import gaussian_distance_cv, norm_spread
-from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
+from .shift import (as_distance, distinct_first_scores, length_ratio, shift_from_neighbors,
                     space_mean_and_spread)
 from .stages import Work
 
@@ -182,7 +182,10 @@ def query_shift_stage(w: Work) -> None:
     texts = w.texts if w.texts is None or w.keep.size == w.X.shape[0] else w.texts[w.keep]
     w.findings.append(rules.shift_finding(shift, Q.shape[0], model_name=w.model_name,
                                           query_ids=w.query_ids, texts=texts,
-                                          corpus_source=source))
+                                          corpus_source=source,
+                                          lengths=length_ratio(
+                                              row_lengths(Q) * w.rescale, w.m.norms)
+                                          if metric == "euclidean" else None))
     w.stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
                    query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
                    query_antihub_share=q_hub.antihubs.size / n_graph)

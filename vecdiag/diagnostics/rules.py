@@ -87,7 +87,11 @@ query_corpus_shift (share of queries farther from their nearest document than 95
     documents are from theirs)
     Null (queries drawn like documents): 0.05, binomial SD 0.03 for 50 queries. Warning
     at 0.2 (4× the null, > 5 SD for 50 queries), critical at 0.5 (most queries land
-    where the corpus has nothing close). MiniLM on Cranfield queries: 0.16.
+    where the corpus has nothing close). MiniLM on Cranfield queries: 0.16. Under
+    euclidean, queries whose median length is more than 2x (or under 1/2) the documents'
+    are read as a length mismatch (fix normalize): such a query is at least one document
+    length from every document, more than the nearest-neighbour distance of unit vectors
+    (at most 2, and about 0.6-0.9 for MiniLM), so its length decides "far" alone.
 non_finite, zero_vectors
     Always reported: NaN/inf rows (critical) and zero vectors (critical under cosine,
     where they have no direction; warning otherwise) are left out of every statistic.
@@ -318,13 +322,16 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
 
 
 def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=None,
-                  corpus_source: str = "every document") -> Finding:
-    """The query/corpus shift, read with what is known about the model (see
+                  corpus_source: str = "every document", lengths: float | None = None
+                  ) -> Finding:
+    """The query/corpus shift, read with what is known about the model and (euclidean)
+    the queries' length against the documents' (see
     :func:`vecdiag.diagnostics.shift.shift_reading`)."""
     from .shift import shift_reading
 
     sev = severity_of("query_corpus_shift", s.far_share)
-    reading = shift_reading(s, model_name=model_name, query_ids=query_ids, texts=texts)
+    reading = shift_reading(s, model_name=model_name, query_ids=query_ids, texts=texts,
+                            lengths=lengths)
     ev = {"value": s.far_share, "reference_distance": s.reference, "quantile": s.quantile,
           "null_value": 1 - s.quantile, "mean_cosine": s.mean_cosine,
           "mean_gap": s.mean_gap, "n_queries": n_queries, "corpus_reference": corpus_source,
@@ -350,8 +357,8 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
                                " this is a hint, not a measure: pass a query log.")
     summary = (f"{100 * s.far_share:.0f}% of the {n_queries} queries "
                f"({reading['names']}{sampled}) are farther from every document than 95% of "
-               f"documents are from their nearest neighbour (5% expected): queries live "
-               f"elsewhere; {reading['advice']}{few}")
+               f"documents are from their nearest neighbour (5% expected): "
+               f"{reading.get('where', 'queries live elsewhere; ')}{reading['advice']}{few}")
     return Finding("query_corpus_shift", sev, summary, ev, reading["fix"])
 
 

@@ -14,10 +14,11 @@ from .. import cache_keys
 from ..results import Result, html_block, html_table, result
 
 __all__ = ["QueryShift", "query_corpus_shift", "as_distance", "shift_reading",
-           "distinct_first_scores"]
+           "distinct_first_scores", "length_ratio"]
 
 QUANTILE = 0.95  # a query is "far" beyond the 95th percentile of corpus NN distances
 SHORT_WORDS = 15  # a document of at most this many words is "short" (e.g. a title only)
+LENGTH_RATIO = 2.0  # euclidean: queries this many times longer (or shorter) than documents
 
 
 def as_distance(scores: np.ndarray, metric: str, lengths=None) -> np.ndarray:
@@ -120,18 +121,41 @@ class QueryShift(Result):
                                                    numeric={"value"}))
 
 
-def shift_reading(shift: QueryShift, *, model_name=None, query_ids=None, texts=None) -> dict:
+def length_ratio(query_lengths, document_lengths) -> float | None:
+    """Median query length over median document length (None when either is 0 or there
+    are none): under euclidean distance a query k times longer than the documents sits
+    ``|k - 1|`` document lengths away from all of them, whatever its direction.
+
+    Examples
+    --------
+    >>> length_ratio([3.0, 3.0], [1.0, 1.0, 1.2])
+    3.0
+    """
+    q = np.asarray(query_lengths, np.float64)
+    d = np.asarray(document_lengths, np.float64)
+    q, d = q[np.isfinite(q) & (q > 0)], d[np.isfinite(d) & (d > 0)]
+    if not q.size or not d.size:
+        return None
+    return float(np.median(q) / np.median(d))
+
+
+def shift_reading(shift: QueryShift, *, model_name=None, query_ids=None, texts=None,
+                  lengths: float | None = None) -> dict:
     """What a query/corpus shift most likely means, given what is known.
 
     Returns ``{"names", "advice", "fix", "evidence"}``: the farthest queries by id (or
-    row), one clause of advice, the fix code to try and the figures behind them.
+    row), one clause of advice, the fix code to try and the figures behind them (and
+    ``"where": ""`` when the reading is not that the queries live elsewhere).
 
     The model's documented prefixes decide the reading (:func:`vecdiag.embedders.
     known_prefixes`): a model known to use a query prefix points to ``add_prefix``; a
     model known to use none (all-MiniLM-L6-v2, gte, ...) rules it out, leaving the
     likelier reading that the corpus does not cover these questions (with texts: the
     share of documents of at most ``SHORT_WORDS`` words, e.g. records that are titles
-    only); an unknown model leaves both readings open.
+    only); an unknown model leaves both readings open. ``lengths`` (euclidean only: the
+    :func:`length_ratio` of queries to documents) beyond :data:`LENGTH_RATIO` either way
+    comes first: then the queries' length alone puts them far (say, queries left
+    unnormalised against unit documents), and ``normalize`` is the fix.
     """
     far = np.flatnonzero(shift.query_nn > shift.reference)
     far = far[np.argsort(-shift.query_nn[far], kind="stable")]
@@ -141,6 +165,16 @@ def shift_reading(shift: QueryShift, *, model_name=None, query_ids=None, texts=N
         else "none"
     evidence = {"n_far": int(far.size), "far_queries": [label(i) for i in far[:20]],
                 "model_name": model_name}
+    if lengths is not None:
+        evidence["query_length_ratio"] = lengths
+        if not 1 / LENGTH_RATIO < lengths < LENGTH_RATIO:
+            advice = (f"the queries are {max(lengths, 1 / lengths):.3g}x "
+                      f"{'longer' if lengths > 1 else 'shorter'} than the documents "
+                      "(median lengths): under euclidean distance their length alone puts "
+                      "them far from every document, whatever they ask; normalise queries "
+                      "and documents alike (fix normalize), or search by cosine.")
+            return {"names": names, "advice": advice, "fix": "normalize",
+                    "evidence": evidence, "where": ""}
     coverage = "the corpus does not cover these questions"
     if texts is not None and len(texts):
         from ..fixes.text import words_of   # a Chinese character counts as a word
