@@ -239,6 +239,19 @@ def _tie_rule_ranks(keys_of_rows, X, positions):
     return where[positions]
 
 
+def _copies_in_other_chunks(seed: int, trials: int = 20):
+    """Random corpora ``(X, j, q, chunks, n, d)`` whose row j is an exact copy of row 0,
+    cut into row chunks that keep the two apart."""
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        n, d = int(rng.integers(4, 24)), int(rng.integers(2, 24))
+        X = rng.normal(size=(n, d)) + 1
+        j = int(rng.integers(2, n))
+        X[j] = X[0]
+        q = rng.normal(size=d) + 1
+        yield X, j, q, (int(rng.integers(1, j + 1)), d), n, d
+
+
 def test_counterfactuals_keep_the_tie_rule_for_copies_in_other_chunks(threads):
     """The centring and cosine counterfactuals of a Dask corpus scored each block with
     ``T @ q``, whose last bit depends on the block's size: an exact copy of row 0 in a
@@ -247,15 +260,8 @@ def test_counterfactuals_keep_the_tie_rule_for_copies_in_other_chunks(threads):
     in memory [1, 5, 3, 0, 6, 2]). Reference: each distinct row scored once by NumPy
     (copies tie exactly), ties to the lower row; only the ranks of row 0 and its copy are
     compared (rounding elsewhere may differ)."""
-    rng = np.random.default_rng(21)
     wrong = []
-    for trial in range(20):
-        n, d = int(rng.integers(4, 24)), int(rng.integers(2, 24))
-        X = rng.normal(size=(n, d)) + 1
-        j = int(rng.integers(2, n))
-        X[j] = X[0]
-        q = rng.normal(size=d) + 1
-        chunks = (int(rng.integers(1, j + 1)), d)           # row 0 and row j apart
+    for trial, (X, j, q, chunks, n, d) in enumerate(_copies_in_other_chunks(21)):
         for metric in ("cosine", "dot", "euclidean"):
             index = vd.Index(da.from_array(X, chunks=chunks), metric=metric)
             exp = vd.explain_neighbors(q, index, k=n, expected=[0, j])
@@ -277,7 +283,6 @@ def test_counterfactuals_keep_the_tie_rule_for_copies_in_other_chunks(threads):
     assert wrong == []
 
 
-
 def test_expected_ranks_keep_the_tie_rule_for_copies_in_other_chunks(threads):
     """The scores explain ranks a Dask corpus by (DaskIndex's full scores) came from one
     matrix product per block, whose last bit depends on the block's size: an exact copy of
@@ -285,15 +290,8 @@ def test_expected_ranks_keep_the_tie_rule_for_copies_in_other_chunks(threads):
     ranks (and the ranking every counterfactual is compared with) put the copy first,
     while the neighbours (the exact search) put row 0 first. Reference: NumPy scores of
     each distinct row once (copies tie exactly), ties to the lower row."""
-    rng = np.random.default_rng(22)
     wrong = []
-    for trial in range(20):
-        n, d = int(rng.integers(4, 24)), int(rng.integers(2, 24))
-        X = rng.normal(size=(n, d)) + 1
-        j = int(rng.integers(2, n))
-        X[j] = X[0]
-        q = rng.normal(size=d) + 1
-        chunks = (int(rng.integers(1, j + 1)), d)
+    for trial, (X, j, q, chunks, n, d) in enumerate(_copies_in_other_chunks(22)):
         for metric in ("cosine", "dot", "euclidean"):
             exp = vd.explain_neighbors(q, vd.Index(da.from_array(X, chunks=chunks),
                                                    metric=metric), k=3, expected=[0, j])
