@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
+import numpy as np  # noqa: F401 - the doctests' np
 
 from .. import _validate as V
-from ..neighbors.scoring import check_queries, make_neighbors, resolve_corpus, top_k
+from ..neighbors.scoring import check_queries, make_neighbors, resolve_corpus
 
 __all__ = ["FIX_CODES", "FixSpec", "FIXES", "apply_fix", "make_transformer", "available_fixes",
            "parse_fix", "STEP_OPTIONS", "step_options", "options_of"]
@@ -317,7 +317,9 @@ def _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, opt
             from .diversify import deduplicate
             return deduplicate(Q, index if index is not None else C, k, metric=metric, ids=ids, **opts)
         elif step == "hybrid_lexical":
-            return _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, **opts)
+            from .fusion import hybrid_lexical_search
+            return hybrid_lexical_search(Q, C, k, metric, ids, index, texts, query_texts,
+                                         **opts)
         elif step == "add_prefix":
             from .text import add_prefix
             # read once (a generator has no len), as hybrid_lexical reads them
@@ -343,66 +345,3 @@ def _chain(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder, opt
     else:
         found = knn(Q, C, k, metric=metric)
     return make_neighbors(found.indices, found.scores, metric, ids, shown)
-
-
-def _hybrid_lexical(Q, C, k, metric, ids, index, texts, query_texts, *, rrf_k=60, depth=None,
-                    bm25_options=None):
-    """Dense ranking fused with BM25 by RRF (as :func:`vecdiag.fixes.hybrid` does for
-    run dicts), computed on arrays: a Neighbors over corpus positions."""
-    import numbers
-
-    from ..lexical import bm25
-    from ..neighbors.scoring import block_rows, corpus_rows, prepare, score_block
-    from ..scale.chunks import is_dask_array
-
-    n = C.shape[0]
-    # named here: BM25 called a None among them a row of "corpus_texts"
-    texts = V.text_list(texts, "texts")
-    query_texts = V.text_list(query_texts, "query_texts")
-    if len(texts) != n:
-        raise ValueError(f"texts has {len(texts)} entries but the corpus has {n} rows")
-    if len(query_texts) != Q.shape[0]:
-        raise ValueError(f"query_texts has {len(query_texts)} entries for {Q.shape[0]} queries")
-    # NaN passed "rrf_k < 0" and failed deep inside with a broadcast error; inf made
-    # every fused score 0 (as vecdiag.fixes.hybrid refuses both)
-    if isinstance(rrf_k, bool) or not isinstance(rrf_k, numbers.Real) \
-            or not 0 <= rrf_k < float("inf"):
-        raise ValueError(f"rrf_k (the RRF constant) must be a finite number >= 0, got {rrf_k!r}")
-    # the BM25 run is read as corpus positions, best first, one ranking per query row:
-    # other doc ids were silently taken as positions (or failed with int('d7'))
-    fixed = sorted({"k", "query_ids", "doc_ids"} & set(bm25_options or {}))
-    if fixed:
-        raise ValueError(f"bm25_options cannot set {', '.join(fixed)}: hybrid_lexical ranks "
-                         "every document by its corpus position; pass ids=... to apply_fix "
-                         "for the result's document ids")
-    depth = n if depth is None else V.check_k(depth, n, name="depth")
-    lexical = bm25(query_texts, texts, k=n, **(bm25_options or {}))
-    contribution = 1.0 / (rrf_k + np.arange(1, n + 1))  # RRF term of ranks 1..n
-    indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    scores = np.empty((Q.shape[0], k), dtype=np.float64)
-    step = block_rows(Q.shape[0], n)
-    if is_dask_array(C):
-        # subtle: scored as in memory, the (queries x n) block was a lazy Dask array that
-        # top_k's np.argsort computed whole through NumPy's fallback (Dask's FutureWarning,
-        # "may stop working"); the dense ranking is knn's Dask path (a row block per
-        # task, ties by lower row), the fusion below as in memory
-        from ..scale.search import knn_dask
-
-        ranked = knn_dask(Q, C, depth, metric=metric).indices
-    else:
-        Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
-        c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
-    for start in range(0, Q.shape[0], step):
-        stop = min(Q.shape[0], start + step)
-        if is_dask_array(C):
-            dense = ranked[start:stop]
-        else:
-            dense, _ = top_k(score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64),
-                             depth)
-        fused = np.zeros((stop - start, n))
-        np.put_along_axis(fused, dense, contribution[:depth][None, :], axis=1)
-        for row in range(stop - start):
-            docs = np.fromiter(lexical[start + row].keys(), dtype=np.int64)
-            fused[row, docs] += contribution[:docs.size]
-        indices[start:stop], scores[start:stop] = top_k(fused, k)
-    return make_neighbors(indices, scores, "rrf", ids, index)
