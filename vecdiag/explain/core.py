@@ -30,7 +30,7 @@ from .ranking import full_scores, keys_of, vectors_of
 from .registry import run_checks
 from .explanation import Explanation
 from .result import ExpectedDoc
-from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_stats
+from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_shape, corpus_stats
 from ..stores.explain import accepts_store  # a vd.stores Store as corpus (vecdiag/stores)
 
 __all__ = ["explain_neighbors"]
@@ -245,57 +245,12 @@ def _draft(inp: Inputs) -> Context:
                                         for p, v in zip(inp.expected_pos, pct[k:])}),
         duplicate_groups=tuple(duplicate_groups_among(index, candidates)),
         rankings=frozen_map({}), judged=frozen_map(inp.judged),
-        **_corpus_shape(index, n, k),
+        **corpus_shape(index, n, k),
         ann_recall=None)
     if inp.returned_pos is not None:
         ctx0 = dataclasses.replace(ctx0, ann_recall=recall(list(inp.returned_pos), top,
                                                             scores, index.metric))
     return ctx0
-
-
-def _corpus_shape(index, n: int, k: int) -> dict:
-    """The corpus's anisotropy and rogue dimensions (cosine statistics): of the rows that
-    have a direction. A zero row is a valid document under dot or euclidean (a cosine
-    Index refuses it), and would make both undefined. ``directions_judged``: whether
-    :func:`vecdiag.diagnose` judges them on this corpus, at its default k or at this
-    explanation's, whichever is larger (it does not on at most k distinct vectors:
-    a handful of pairs cannot tell a direction the model gives every vector from
-    documents on one topic)."""
-    from ..diagnostics import anisotropy, rogue_dimensions
-    from ..diagnostics.diagnose import DiagnoseOptions
-    from ..diagnostics.rules import too_few_to_judge
-
-    if n < 2:
-        return {"anisotropy": None, "rogue": None}
-    zero = index.norms == 0
-    rows = np.flatnonzero(~zero)
-    limit = max(k, DiagnoseOptions().k)
-    judged = not too_few_to_judge(_distinct_up_to(index, rows, limit + 1), limit)
-    if not zero.any():
-        return {"anisotropy": float(anisotropy(index)), "rogue": rogue_dimensions(index),
-                "directions_judged": judged}
-    X = vectors_of(index, rows)
-    if X.shape[0] < 2:
-        return {"anisotropy": None, "rogue": None}
-    return {"anisotropy": float(anisotropy(X)), "rogue": rogue_dimensions(X),
-            "directions_judged": judged}
-
-
-def _distinct_up_to(index, rows, cap: int) -> int:
-    """How many distinct vectors (exact copies counted once, as :func:`vecdiag.diagnose`
-    counts them) the given rows hold, counted up to ``cap``: rows are read in blocks
-    until ``cap`` distinct ones are found, so a large corpus reads a few rows only."""
-    seen = np.empty(0, dtype=object)
-    step = max(4 * cap, 64)
-    for start in range(0, rows.size, step):
-        # + 0.0: -0.0 and 0.0 are one value; each row's bytes are then its identity
-        block = np.ascontiguousarray(np.asarray(vectors_of(index, rows[start:start + step]))
-                                     + 0.0)
-        keys = block.view(np.dtype((np.void, block.dtype.itemsize * block.shape[1])))
-        seen = np.unique(np.concatenate([seen, keys.ravel()]) if seen.size else keys.ravel())
-        if seen.size >= cap:
-            return cap
-    return int(seen.size)
 
 
 def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:
