@@ -3,11 +3,14 @@ comparisons equal vd.compare; a planted problem (a shared offset) is found and f
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import vecdiag as vd
 from _rogue_case import rogue_dimension_case
+from vecdiag.evaluation import TrialOptions
 from vecdiag.evaluation.fix_trials import _run_from
 
 
@@ -587,3 +590,26 @@ def test_dask_index_lists_in_memory_rerankers_as_failed(planted):
     by_hand = vd.evaluate(run, qrels, metrics=["mrr@10"])
     assert rep.evaluations["center"].mean["mrr@10"] == pytest.approx(
         by_hand.mean["mrr@10"], abs=1e-12)
+
+
+def test_trial_options_with_the_default_metrics_given_again_as_a_list_or_array():
+    """try_fixes(trial=TrialOptions(...), metrics=<the defaults as a list>) was refused as
+    'metrics passed twice' (a list is not the default tuple), and as an array failed with
+    NumPy's 'truth value of an array ... is ambiguous'; a keyword equal to its default is
+    not set. The same rule holds for diagnose's options= and the report's."""
+    from vecdiag.diagnostics.diagnose import DiagnoseOptions, _options
+    from vecdiag.evaluation.metrics import DEFAULT_METRICS
+
+    trial = TrialOptions(k=15)
+    keywords = {f.name: getattr(TrialOptions(), f.name)
+                for f in dataclasses.fields(TrialOptions)}
+    for metrics in (list(DEFAULT_METRICS), np.array(DEFAULT_METRICS)):
+        assert TrialOptions.merged(trial, **dict(keywords, metrics=metrics)) is trial
+    with pytest.raises(ValueError, match="pass metrics either as keywords or in trial="):
+        TrialOptions.merged(trial, **dict(keywords, metrics=np.array(["mrr@10"])))
+    opts = DiagnoseOptions(k=5)
+    given = {f.name: getattr(DiagnoseOptions(), f.name)
+             for f in dataclasses.fields(DiagnoseOptions)}
+    assert _options(opts, **given) is opts
+    with pytest.raises(ValueError, match="pass k either as keywords or in options="):
+        _options(opts, **dict(given, k=7))

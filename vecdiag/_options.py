@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
            "check_ordered", "check_positive_int", "check_random_state", "check_zero_option",
-           "id_str"]
+           "id_str", "merged_options"]
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -21,6 +21,56 @@ def check_zero_option(zero: str) -> str:
     if zero not in ("raise", "ignore"):
         raise ValueError(f"zero must be 'raise' or 'ignore', got {zero!r}")
     return zero
+
+
+def merged_options(cls, given, name: str, **keywords):
+    """An options object (a frozen dataclass ``cls``, passed as ``name=``) and the
+    keywords it groups: ``given`` when the keywords keep their defaults, else
+    ``cls(**keywords)`` when none is given; a keyword set in both is refused by name.
+
+    A keyword equal to its default counts as not set, a sequence compared item by item
+    (a list of metric names equal to the default tuple, or an array of them).
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> Opts = dataclasses.dataclass(frozen=True)(
+    ...     type("Opts", (), {"__annotations__": {"k": int, "names": tuple},
+    ...                       "k": 10, "names": ("a", "b")}))
+    >>> merged_options(Opts, Opts(k=5), "options", k=10, names=["a", "b"]).k
+    5
+    >>> merged_options(Opts, Opts(k=5), "options", k=3, names=("a", "b"))
+    Traceback (most recent call last):
+    ...
+    ValueError: pass k either as keywords or in options=, not both
+    """
+    import dataclasses
+
+    if given is None:
+        return cls(**keywords)
+    if not isinstance(given, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(given).__name__}")
+    default = cls()
+    both = [f.name for f in dataclasses.fields(cls)
+            if not _same(keywords[f.name], getattr(default, f.name))]
+    if both:
+        raise ValueError(f"pass {', '.join(both)} either as keywords or in {name}=, not both")
+    return given
+
+
+def _same(a, b) -> bool:
+    """Whether a keyword still holds its default: equal values, sequences compared item
+    by item (an array is never compared as a whole: its truth value is ambiguous)."""
+    if a is b:
+        return True
+    seq = (list, tuple, np.ndarray)
+    if isinstance(a, seq) or isinstance(b, seq):
+        return isinstance(a, seq) and isinstance(b, seq) and len(a) == len(b) \
+            and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def check_metric(metric: str) -> str:

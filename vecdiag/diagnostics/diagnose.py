@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import numbers
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
+from .._options import merged_options
 from .._progress import inner_bars_off, progress_bar
 from . import sampled_stages as P
 from . import copy_stages as C
@@ -252,17 +253,7 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
 def _options(options, **keywords) -> DiagnoseOptions:
     """The options object: as given (keywords then keep their defaults), or from keywords."""
-    if options is None:
-        return DiagnoseOptions(**keywords)
-    if not isinstance(options, DiagnoseOptions):
-        raise TypeError(f"options must be a DiagnoseOptions, got {type(options).__name__}")
-    default = DiagnoseOptions()
-    both = [f.name for f in fields(DiagnoseOptions)
-            if keywords[f.name] is not getattr(default, f.name)
-            and keywords[f.name] != getattr(default, f.name)]
-    if both:
-        raise ValueError(f"pass {', '.join(both)} either as keywords or in options=, not both")
-    return options
+    return merged_options(DiagnoseOptions, options, "options", **keywords)
 
 
 def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S.Work:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import _validate as V
+from .._options import merged_options
 from .metrics import DEFAULT_METRICS, check_metrics, evaluate
 from .runs import _below_the_rest, as_qrels, as_run, ranked_docs
 from .paired import METHODS, check_alpha
@@ -51,17 +52,7 @@ class TrialOptions:
     @classmethod
     def merged(cls, options, **keywords) -> TrialOptions:
         """``options`` (keywords then keep their defaults), or the keywords themselves."""
-        if options is None:
-            return cls(**keywords)
-        if not isinstance(options, cls):
-            raise TypeError(f"trial must be a {cls.__name__}, got {type(options).__name__}")
-        default = cls()
-        both = [f.name for f in fields(cls) if keywords[f.name] is not getattr(default, f.name)
-                and keywords[f.name] != getattr(default, f.name)]
-        if both:
-            raise ValueError(f"pass {', '.join(both)} either as keywords or in trial=, "
-                             "not both")
-        return options
+        return merged_options(cls, options, "trial", **keywords)
 
 
 def with_metric(opts: TrialOptions, corpus) -> TrialOptions:

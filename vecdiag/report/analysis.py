@@ -14,8 +14,9 @@ import dataclasses
 import numpy as np
 
 from .. import _validate as V
+from .._options import merged_options
 from .records import (DEFAULT_METRICS, Analysis, AnalysisOptions, Inputs, QueryCase,
-                      ReportText, merged_options)
+                      ReportText)
 
 __all__ = ["Analysis", "QueryCase", "analyze", "DEFAULT_METRICS", "AnalysisOptions",
            "ReportText", "Inputs"]

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 __all__ = ["DEFAULT_METRICS", "QueryCase", "Analysis", "AnalysisOptions", "ReportText",
-           "Inputs", "merged_options"]
+           "Inputs"]
 
 DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
 
@@ -130,21 +130,6 @@ class ReportText:
     title: str = "vecdiag report"
     description: str = ""
     notes: tuple = ()
-
-
-def merged_options(cls, given, name: str, **keywords):
-    """``given`` (keywords then keep their defaults), or ``cls(**keywords)``."""
-    if given is None:
-        return cls(**keywords)
-    if not isinstance(given, cls):
-        raise TypeError(f"{name} must be a {cls.__name__}, got {type(given).__name__}")
-    default = cls()
-    both = [f.name for f in dataclasses.fields(cls)
-            if keywords[f.name] is not getattr(default, f.name)
-            and keywords[f.name] != getattr(default, f.name)]
-    if both:
-        raise ValueError(f"pass {', '.join(both)} either as keywords or in {name}=, not both")
-    return given
 
 
 @dataclasses.dataclass(frozen=True)
