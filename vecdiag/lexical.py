@@ -21,12 +21,7 @@ def _texts(x, name: str) -> list[str]:
         raise TypeError(f"{name} must be a list of texts, not a single string; wrap it: [{name}]")
     if x is None or not hasattr(x, "__iter__"):
         raise TypeError(f"{name} must be a list of texts, got {type(x).__name__}")
-    out = list(V.check_ordered(x, name))
-    bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
-    if bad:
-        raise TypeError(f"{name} must hold strings; {V.format_rows(bad)} are not "
-                        f"(first is {type(out[bad[0]]).__name__})")
-    return out
+    return V.text_list(x, name)
 
 
 def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=None,
