@@ -177,31 +177,24 @@ def knn_zero_scores_zero(Q: np.ndarray, C: np.ndarray, k: int):
     if is_dask_array(C) or is_dask_array(Q):     # not read into memory to find them:
         return knn(Q, C, k, metric="cosine")      # zero rows refused, by row
     absent = ~np.asarray(C).any(axis=1)
-    empty_q = ~np.asarray(Q).any(axis=1)
-    if not absent.any() and not empty_q.any():
+    live = np.flatnonzero(np.asarray(Q).any(axis=1))
+    if not absent.any() and live.size == Q.shape[0]:
         return knn(Q, C, k, metric="cosine")
-    kept = np.flatnonzero(~absent)
-    n_q = Q.shape[0]
-    idx = np.broadcast_to(np.flatnonzero(absent), (n_q, int(absent.sum())))
-    val = np.zeros(idx.shape)
-    live = np.flatnonzero(~empty_q)
-    if kept.size and live.size:
-        found = knn(Q[live], C[kept], min(k, kept.size), metric="cosine")
-        got_idx = np.full((n_q, found.indices.shape[1]), -1, dtype=np.int64)
-        got_val = np.full(got_idx.shape, -np.inf)
-        got_idx[live], got_val[live] = kept[found.indices], found.scores
-        idx, val = np.hstack([got_idx, idx]), np.hstack([got_val, val])
-    # a zero query: every row at 0, in corpus order
-    full = np.broadcast_to(np.arange(C.shape[0]), (n_q, C.shape[0]))
-    out_idx = np.empty((n_q, k), dtype=np.int64)
-    out_val = np.empty((n_q, k))
-    for i in range(n_q):
-        if empty_q[i]:
-            out_idx[i], out_val[i] = full[i, :k], 0.0
-            continue
-        keep = idx[i] >= 0
-        order = np.lexsort((idx[i][keep], -val[i][keep]))[:k]
-        out_idx[i], out_val[i] = idx[i][keep][order], val[i][keep][order]
+    # a zero query: every row at 0, the first k in corpus order
+    out_idx = np.tile(np.arange(k), (Q.shape[0], 1))
+    out_val = np.zeros((Q.shape[0], k))
+    if live.size:
+        # the zero rows at 0 beside the exact top of the others, merged by the tie rule
+        idx = np.broadcast_to(np.flatnonzero(absent), (live.size, int(absent.sum())))
+        val = np.zeros(idx.shape)
+        kept = np.flatnonzero(~absent)
+        if kept.size:
+            found = knn(Q[live], C[kept], min(k, kept.size), metric="cosine")
+            idx = np.hstack([kept[found.indices], idx])
+            val = np.hstack([found.scores, val])
+        order = np.lexsort((idx, -val), axis=-1)[:, :k]
+        out_idx[live] = np.take_along_axis(idx, order, axis=1)
+        out_val[live] = np.take_along_axis(val, order, axis=1)
     return Neighbors(indices=out_idx, scores=out_val, metric="cosine", k=k)
 
 
