@@ -322,11 +322,13 @@ def test_deduplicate_counterfactual_moves_copies_below_every_kept_document(threa
         X = rng.normal(size=(n, 16))      # 16 dimensions: no other pair near cosine 0.98
         X[n - 1] = X[0]
         q = X[0] + 0.01 * rng.normal(size=16)
+        # products summed row by row in one order (not BLAS's matrix-vector product,
+        # whose kernels may round a tail row differently): the copies tie exactly
         if metric == "cosine":
             U = X / np.linalg.norm(X, axis=1, keepdims=True)
-            keys = U @ (q / np.linalg.norm(q))
+            keys = np.sum(U * (q / np.linalg.norm(q)), axis=1)
         elif metric == "dot":
-            keys = X @ q
+            keys = np.sum(X * q, axis=1)
         else:
             keys = -np.linalg.norm(X - q, axis=1)
         order = np.lexsort((np.arange(n), -keys))
