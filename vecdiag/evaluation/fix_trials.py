@@ -253,7 +253,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     lexical : dict, optional
         A lexical run ``{query_id: {doc_id: score}}`` (e.g. from vecdiag.lexical.bm25):
         adds the rows ``lexical`` (its top ``k``, as every row) and ``hybrid`` (its RRF
-        fusion with the baseline).
+        fusion with the baseline). Ids are read as strings, as :func:`vecdiag.evaluate`
+        reads them (``7`` and ``"7"`` are one document).
     show_progress : bool, optional
         Progress bar over the fixes (default: only when there is much work).
     findings : Diagnosis or list of Finding, optional
