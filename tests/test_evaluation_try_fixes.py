@@ -60,6 +60,24 @@ def test_report_display_table_and_plot(planted):
     assert len(ax.patches) == 2
 
 
+def test_plot_of_a_metric_not_evaluated_names_the_ones_that_were():
+    """FixReport.plot(metric="map") on a report of mrr@5 failed as a bare KeyError: 'map'
+    (and so did another spelling of an evaluated one, "MRR@5")."""
+    rng = np.random.default_rng(0)
+    corpus = rng.normal(size=(12, 4))
+    queries = corpus[:3] + rng.normal(scale=0.1, size=(3, 4))
+    lexical = {f"q{i}": {f"d{i}": 2.0, "d11": 1.0} for i in range(3)}   # rows without sklearn
+    rep = vd.try_fixes(queries, corpus, {f"q{i}": {f"d{i}": 1} for i in range(3)},
+                       query_ids=["q0", "q1", "q2"], doc_ids=[f"d{i}" for i in range(12)],
+                       fixes=[], k=5, metrics=["mrr@5"], n_resamples=10, lexical=lexical)
+    for wrong in ("map", "MRR@5"):
+        with pytest.raises(ValueError, match=rf"metric '{wrong}' was not evaluated; choose "
+                                             r"one of \['mrr@5'\]"):
+            rep.plot(metric=wrong)
+    ax = rep.plot(metric="mrr@5")
+    assert len(ax.patches) == 2      # the lexical and hybrid rows
+
+
 def test_lexical_run_adds_lexical_and_hybrid_rows(planted):
     queries, corpus, qrels, qids, dids = planted
     # a "lexical" run that finds the relevant document for half of the queries

@@ -212,9 +212,14 @@ class FixReport(Result):
         return html_block("Fixes against the baseline, best first", *parts)
 
     def plot(self, metric=None, ax=None):
-        """Each fix's change of ``metric`` (default: the primary) with interval and p."""
+        """Each fix's change of ``metric`` (default: the primary) with interval and p;
+        ``metric`` must be one of :attr:`metrics`, as spelled there."""
         from ..plot.evaluation import draw_fix_report
 
+        if metric is not None and metric not in self.metrics:
+            # a metric not evaluated failed as a bare KeyError: 'map'
+            raise ValueError(f"metric {metric!r} was not evaluated; choose one of "
+                             f"{list(self.metrics)}, or pass metrics= to try_fixes")
         return draw_fix_report(self, metric=metric, ax=ax)
 
 
