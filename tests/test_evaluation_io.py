@@ -172,6 +172,26 @@ def test_eval_errors_exit_2(files, capsys):
     assert "unknown metric" in capsys.readouterr().err
 
 
+def test_eval_names_an_empty_qrels_or_run_file_not_the_ids(files, capsys):
+    """An empty or header-only QRELS (and an empty RUN with --missing skip) was reported
+    as "no query of the qrels is left to average; check that the query ids of run and
+    qrels match": a fix for another problem."""
+    good, qrels = str(files / "good.run"), str(files / "qrels.txt")
+    for name, text in (("empty.txt", ""), ("header.tsv", "query-id\tcorpus-id\tscore\n")):
+        empty = str(_write(files / name, text))
+        assert main(["eval", good, empty]) == 2
+        assert capsys.readouterr().err == (f"vecdiag eval: error: QRELS {empty} holds no "
+                                           "judgment; pass a file of 'query iteration doc "
+                                           "relevance' lines (or BEIR's TSV)\n")
+    empty_run = str(_write(files / "empty.run", ""))
+    assert main(["eval", empty_run, qrels, "--missing", "skip"]) == 2
+    assert capsys.readouterr().err == (f"vecdiag eval: error: RUN {empty_run} holds no result "
+                                       "line; with --missing skip there is no query to "
+                                       "average\n")
+    other = str(_write(files / "other.run", "x1 Q0 d0 1 1.0 t\n"))
+    assert main(["eval", other, qrels, "--missing", "skip"]) == 2
+    assert "check that the query ids of run and qrels match" in capsys.readouterr().err
+
 def test_trec_files_with_a_byte_order_mark_and_odd_grades(tmp_path):
     """A byte-order mark is not part of the first query id (it made that query unknown
     and halved nDCG); a first line with a grade of 0.5 is data, refused, not skipped as

@@ -176,6 +176,16 @@ def test_numeric_ids_tie_in_string_order_not_number_order():
     assert_matches(ev, {"1": {"10": 0.5, "9": 0.5, "100": 0.5}}, qrels, ev.metrics)
 
 
+
+def test_ranked_docs_of_a_run_keyed_by_integers_is_the_order_evaluate_scores():
+    """ranked_docs on ids not yet read as strings: 9, 10 and 100 tied were ordered as
+    numbers (100, 10, 9) where vd.evaluate ranks "9", "100", "10" (mrr of 9: 1, not 1/3),
+    and an int beside a str ("8") failed with TypeError. The ids come back as given."""
+    scores = {10: 0.5, 9: 0.5, 100: 0.5, "8": 0.5, 7: 0.75}
+    assert ranked_docs(scores) == [7, 9, "8", 100, 10]
+    ev = vd.evaluate({"q": scores}, {"q": {9: 1}}, metrics=["mrr"])
+    assert ev.values.tolist() == [[0.5]]           # 9 second, after 7
+
 def test_scores_equal_in_single_precision_tie_as_in_trec_eval():
     """trec_eval keeps scores as C float: 1.0 and 1.0 - 1e-8 are one float32 value, so
     the tie rule puts "b" (larger id) first; 1.0 - 1e-6 is a different float32."""

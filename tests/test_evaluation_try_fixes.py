@@ -60,6 +60,24 @@ def test_report_display_table_and_plot(planted):
     assert len(ax.patches) == 2
 
 
+def test_plot_of_a_metric_not_evaluated_names_the_ones_that_were():
+    """FixReport.plot(metric="map") on a report of mrr@5 failed as a bare KeyError: 'map'
+    (and so did another spelling of an evaluated one, "MRR@5")."""
+    rng = np.random.default_rng(0)
+    corpus = rng.normal(size=(12, 4))
+    queries = corpus[:3] + rng.normal(scale=0.1, size=(3, 4))
+    lexical = {f"q{i}": {f"d{i}": 2.0, "d11": 1.0} for i in range(3)}   # rows without sklearn
+    rep = vd.try_fixes(queries, corpus, {f"q{i}": {f"d{i}": 1} for i in range(3)},
+                       query_ids=["q0", "q1", "q2"], doc_ids=[f"d{i}" for i in range(12)],
+                       fixes=[], k=5, metrics=["mrr@5"], n_resamples=10, lexical=lexical)
+    for wrong in ("map", "MRR@5"):
+        with pytest.raises(ValueError, match=rf"metric '{wrong}' was not evaluated; choose "
+                                             r"one of \['mrr@5'\]"):
+            rep.plot(metric=wrong)
+    ax = rep.plot(metric="mrr@5")
+    assert len(ax.patches) == 2      # the lexical and hybrid rows
+
+
 def test_lexical_run_adds_lexical_and_hybrid_rows(planted):
     queries, corpus, qrels, qids, dids = planted
     # a "lexical" run that finds the relevant document for half of the queries
@@ -72,6 +90,37 @@ def test_lexical_run_adds_lexical_and_hybrid_rows(planted):
     fused = vd.fixes.hybrid(rep.runs["baseline"], lexical)
     top = {q: {x: d[x] for x in vd.evaluation.ranked_docs(d)[:10]} for q, d in fused.items()}
     assert rep.evaluations["hybrid"].mean == vd.evaluate(top, qrels, metrics=["mrr@10"]).mean
+
+
+def test_a_lexical_run_keyed_by_integers_is_fused_as_strings():
+    """A lexical run keyed by integers (vecdiag.lexical.bm25 without ids) beside integer
+    doc_ids: the hybrid row failed with TypeError ('<' between str and int) as soon as a
+    document only the baseline found and one only the lexical run found took the same
+    rank (equal RRF scores). The hybrid row is RRF (k = 60) by hand: the baseline's top 3
+    by cosine, the whole lexical ranking, ids as strings, its top 3."""
+    rng = np.random.default_rng(3)
+    corpus, queries = rng.normal(size=(8, 4)), rng.normal(size=(2, 4))
+    lexical = {q: {(q + j) % 8: 10.0 - j for j in range(4)} for q in range(2)}
+    qrels = {0: {1: 1}, 1: {6: 1}}
+    rep = vd.try_fixes(queries, corpus, qrels, query_ids=[0, 1], doc_ids=list(range(8)),
+                       fixes=[], k=3, metrics=["mrr@3"], lexical=lexical, n_resamples=10)
+    cos = (queries @ corpus.T) / np.outer(np.linalg.norm(queries, axis=1),
+                                          np.linalg.norm(corpus, axis=1))
+    expected = {}
+    for q in range(2):
+        rrf: dict = {}
+        for rank, d in enumerate(np.argsort(-cos[q])[:3], start=1):
+            rrf[str(d)] = 1.0 / (60 + rank)
+        for rank, d in enumerate(lexical[q], start=1):     # written best first
+            rrf[str(d)] = rrf.get(str(d), 0.0) + 1.0 / (60 + rank)
+        # score descending, ties by doc id descending (trec_eval's rule)
+        order = sorted(sorted(rrf, reverse=True), key=lambda d: -rrf[d])[:3]
+        expected[str(q)] = {d: pytest.approx(rrf[d]) for d in order}
+    assert rep.runs["hybrid"] == expected
+    assert [list(docs) for docs in rep.runs["hybrid"].values()] == \
+        [list(docs) for docs in expected.values()]
+    assert rep.runs["lexical"] == {"0": {"0": 10.0, "1": 9.0, "2": 8.0},
+                                   "1": {"1": 10.0, "2": 9.0, "3": 8.0}}
 
 
 def test_texts_add_bm25_and_hybrid_lexical():

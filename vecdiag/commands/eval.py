@@ -64,10 +64,17 @@ def run(args) -> int:
     if args.fail_on_regression and not args.baseline:
         raise CommandError("--fail-on-regression needs --baseline RUN to compare against")
     qrels = load_qrels(args.qrels_file)
+    if not qrels:
+        # an empty (or header-only) file was told to "check that the query ids match"
+        raise CommandError(f"QRELS {args.qrels_file} holds no judgment; pass a file of "
+                           "'query iteration doc relevance' lines (or BEIR's TSV)")
     notes: list = []
-    current = _evaluate(load_run(args.run_file), qrels, args, "run", notes)
+    run_dict = load_run(args.run_file)
+    current = _evaluate(run_dict, qrels, args, "run", notes)
     if current.n_queries == 0:
-        raise CommandError("no query of the qrels is left to average; check that the "
+        raise CommandError(f"RUN {args.run_file} holds no result line; with --missing skip "
+                           "there is no query to average" if not run_dict else
+                           "no query of the qrels is left to average; check that the "
                            "query ids of run and qrels match")
     payload = {"run": args.run_file, "queries": current.n_queries,
                "no_relevant": len(current.no_relevant),      # averaged, as trec_eval does

@@ -212,9 +212,14 @@ class FixReport(Result):
         return html_block("Fixes against the baseline, best first", *parts)
 
     def plot(self, metric=None, ax=None):
-        """Each fix's change of ``metric`` (default: the primary) with interval and p."""
+        """Each fix's change of ``metric`` (default: the primary) with interval and p;
+        ``metric`` must be one of :attr:`metrics`, as spelled there."""
         from ..plot.evaluation import draw_fix_report
 
+        if metric is not None and metric not in self.metrics:
+            # a metric not evaluated failed as a bare KeyError: 'map'
+            raise ValueError(f"metric {metric!r} was not evaluated; choose one of "
+                             f"{list(self.metrics)}, or pass metrics= to try_fixes")
         return draw_fix_report(self, metric=metric, ax=ax)
 
 
@@ -253,7 +258,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     lexical : dict, optional
         A lexical run ``{query_id: {doc_id: score}}`` (e.g. from vecdiag.lexical.bm25):
         adds the rows ``lexical`` (its top ``k``, as every row) and ``hybrid`` (its RRF
-        fusion with the baseline).
+        fusion with the baseline). Ids are read as strings, as :func:`vecdiag.evaluate`
+        reads them (``7`` and ``"7"`` are one document).
     show_progress : bool, optional
         Progress bar over the fixes (default: only when there is much work).
     findings : Diagnosis or list of Finding, optional

@@ -239,12 +239,18 @@ def ranked_docs(scores: dict) -> list:
     ``1.0 - 1e-8``, say) tie, and the tie goes to the larger document id. We round the
     same way, so the ranks (and every metric) equal ``trec_eval``'s.
 
+    Ids that are not strings (a run keyed by integers, not yet read by :func:`as_run`)
+    are compared as the strings :func:`vecdiag.evaluate` reads them as (``9`` before
+    ``10``); the ids are returned as given.
+
     Examples
     --------
     >>> ranked_docs({"d1": 0.5, "d2": 0.9, "d3": 0.5})
     ['d2', 'd3', 'd1']
     >>> ranked_docs({"a": 1.0, "b": 1.0 - 1e-8})   # equal in single precision
     ['b', 'a']
+    >>> ranked_docs({10: 1.0, 9: 1.0, "8": 1.0})    # "9" > "8" > "10"
+    [9, '8', 10]
     """
     if not scores:
         return []
@@ -252,5 +258,9 @@ def ranked_docs(scores: dict) -> list:
     # subtle: float32 rounding first, exactly like trec_eval's `float sim`
     with np.errstate(over="ignore"):     # beyond float32: inf, tied, as in trec_eval
         keys = np.asarray([scores[d] for d in docs], dtype=np.float64).astype(np.float32)
-    pairs = sorted(zip(keys.astype(np.float64).tolist(), docs), reverse=True)
-    return [d for _, d in pairs]
+    # ties by the id as a string: integer ids were ordered as numbers (10 before 9, where
+    # evaluate ranks "9" first), and an int beside a str failed ('<' not supported)
+    names = [d if type(d) is str else V.id_str(d, "the run's document ids") for d in docs]
+    pairs = sorted(zip(keys.astype(np.float64).tolist(), names, range(len(docs))),
+                   reverse=True)
+    return [docs[i] for _, _, i in pairs]

@@ -258,10 +258,13 @@ def lexical_runs(t: Trial, *, texts, query_texts, lexical) -> None:
                               doc_ids=t.doc_ids)
         t.seconds["bm25"] = time.perf_counter() - start
     if lexical is not None:
+        # ids as strings, as the baseline's: fused as given, a run keyed by integers (bm25
+        # without ids) gave hybrid's result both 7 and "3", which ranked_docs cannot sort
+        lexical = as_run(lexical, "lexical")
         # its top k, as every other row (bm25 and hybrid too): a run of 60 documents per
         # query was scored whole against a baseline of k = 10 (recall@60 1.0, its top 10 0.1)
         t.runs["lexical"] = {q: {d: docs[d] for d in ranked_docs(docs)[:t.k]}
-                             for q, docs in as_run(lexical, "lexical").items()}
+                             for q, docs in lexical.items()}
         t.seconds["lexical"] = float("nan")
         start = time.perf_counter()
         fused = hybrid(t.runs[BASELINE], lexical)
