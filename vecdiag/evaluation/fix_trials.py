@@ -138,7 +138,10 @@ class FixReport(Result):
 
     @property
     def best(self):
-        """The top fix if it improves the primary metric significantly, else None."""
+        """The highest-ranked fix whose gain on the primary metric is significant, else None.
+
+        Fixes ranked above it whose gain is not significant are passed over; a fix ranked
+        below the baseline never counts."""
         for name in self.order:
             if name == self.baseline_name:
                 return None
