@@ -154,8 +154,13 @@ class QdrantStore(Store):
                              "vecdiag does not support; audit a Cosine, Dot or Euclid collection")
         self.metric = _METRICS[distance]
         self.dim = int(params.size)
-        hnsw = params.hnsw_config or info.config.hnsw_config
-        self._hnsw = {"m": int(hnsw.m), "ef_construct": int(hnsw.ef_construct)}
+        # a vector's own hnsw_config is a diff: the fields it sets override the
+        # collection's, the others (None there) are the collection's
+        own, base = params.hnsw_config, info.config.hnsw_config
+        self._hnsw = {}
+        for name in ("m", "ef_construct"):
+            value = getattr(own, name, None)
+            self._hnsw[name] = int(getattr(base, name) if value is None else value)
         self._ef = None
 
     def describe(self) -> str:

@@ -1,0 +1,40 @@
+"""Stores configured the way users configure them (a vector's own HNSW settings, ...):
+each read as declared, its search compared with exact NumPy search over the vectors the
+test put in."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+import vecdiag as vd
+
+
+def test_qdrant_vector_with_its_own_partial_hnsw_config(qdrant_path, rng):
+    """A vector's ``hnsw_config`` is a diff: the fields it leaves out (None) are the
+    collection's. Setting only ef_construct raised TypeError (int(None)) on opening."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "hnsw-diff"))
+    X = rng.normal(size=(10, 4)).astype(np.float32)
+    client.create_collection("one", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.DOT,
+        hnsw_config=models.HnswConfigDiff(ef_construct=200)))
+    client.create_collection("named", vectors_config={
+        "a": models.VectorParams(size=4, distance=models.Distance.DOT,
+                                 hnsw_config=models.HnswConfigDiff(m=8)),
+        "b": models.VectorParams(size=4, distance=models.Distance.DOT)})
+    client.upsert("one", [models.PointStruct(id=i, vector=X[i].tolist()) for i in range(10)])
+    client.upsert("named", [models.PointStruct(id=i, vector={"a": X[i].tolist(),
+                                                             "b": X[i].tolist()})
+                            for i in range(10)])
+    one = vd.stores.qdrant(client, "one")
+    assert (one.params["m"], one.params["ef_construct"]) == (16, 200)
+    a = vd.stores.qdrant(client, "named", vector="a")
+    assert (a.params["m"], a.params["ef_construct"]) == (8, 100)
+    b = vd.stores.qdrant(client, "named", vector="b")
+    assert (b.params["m"], b.params["ef_construct"]) == (16, 100)
+    exact = np.argsort(-(X[:3] @ X.T), axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(one.search(X[:3], 3).indices, exact)
+    client.close()
