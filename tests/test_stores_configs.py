@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 import vecdiag as vd
 
@@ -38,3 +39,22 @@ def test_qdrant_vector_with_its_own_partial_hnsw_config(qdrant_path, rng):
     exact = np.argsort(-(X[:3] @ X.T), axis=1, kind="stable")[:, :3]
     np.testing.assert_array_equal(one.search(X[:3], 3).indices, exact)
     client.close()
+
+
+def test_faiss_binary_index_file_is_named_as_binary(tmp_path):
+    """read_index refuses a file written by write_index_binary ("Index type 0x46784249
+    not recognized"), which read as "not a faiss index file"; it is one, binary."""
+    import faiss
+
+    binary = faiss.IndexBinaryFlat(64)
+    binary.add(np.arange(80, dtype=np.uint8).reshape(10, 8))
+    path = str(tmp_path / "bits.faiss")
+    faiss.write_index_binary(binary, path)
+    with pytest.raises(ValueError, match=r"bits\.faiss' holds a binary faiss index \(written "
+                                         r"by write_index_binary\): binary indexes compare "
+                                         r"bits"):
+        vd.stores.faiss(path)
+    junk = tmp_path / "junk.faiss"
+    junk.write_bytes(b"not an index")
+    with pytest.raises(ValueError, match=r"junk\.faiss' is not a faiss index file"):
+        vd.stores.faiss(str(junk))
