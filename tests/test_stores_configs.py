@@ -58,3 +58,30 @@ def test_faiss_binary_index_file_is_named_as_binary(tmp_path):
     junk.write_bytes(b"not an index")
     with pytest.raises(ValueError, match=r"junk\.faiss' is not a faiss index file"):
         vd.stores.faiss(str(junk))
+
+
+def test_audit_interval_of_queries_with_one_recall_is_that_recall():
+    """Three queries that each find 7 of their 10 neighbours: recall 0.7, and every
+    bootstrap resample's mean is 0.7 too. It was np.mean's 0.6999999999999998, an
+    interval ending below the recall, and plot() raised (negative error bar).
+
+    An IVF index of two lists with centroids (0, 0) and (10, 0): the query (4.9, 0)
+    probes list A only (nprobe=1), whose 7 points at x 4.0-4.6 are true neighbours; the
+    other 3 true ones (x 5.5-5.7) are in list B, and A fills the top 10 with far points."""
+    import faiss
+
+    quantizer = faiss.IndexFlatL2(2)
+    quantizer.add(np.array([[0, 0], [10, 0]], dtype=np.float32))
+    ivf = faiss.IndexIVFFlat(quantizer, 2, 2)
+    ivf.is_trained = True
+    near_a = np.c_[np.linspace(4.0, 4.6, 7), np.zeros(7)]
+    far_a = np.c_[np.full(10, -5.0), np.arange(10.0)]
+    near_b = np.c_[np.linspace(5.5, 5.7, 3), np.zeros(3)]
+    ivf.add(np.vstack([near_a, far_a, near_b]).astype(np.float32))
+    queries = np.tile(np.array([[4.9, 0.0]], dtype=np.float32), (3, 1))
+    res = vd.audit(vd.stores.faiss(ivf), queries, k=10, sweep={"nprobe": [1, 2]})
+    assert res.per_query.tolist() == [0.7, 0.7, 0.7]
+    assert (res.recall, res.ci) == (0.7, (0.7, 0.7))
+    assert res.sweep[1].ci == (0.7, 0.7) and res.sweep[2].ci == (1.0, 1.0)
+    ax = res.plot()
+    assert ax.get_title() == "faiss (euclidean): recall@10 0.700 at current settings"
