@@ -257,3 +257,19 @@ def test_audit_recall_exactly_at_fail_below_passes(tmp_path, capsys):
     assert main([*argv, repr(float(recall))]) == 0
     assert main([*argv, repr(float(recall) + 1e-9)]) == 1
     assert "is below" in capsys.readouterr().err
+
+
+def test_audit_chroma_path_that_is_not_a_chroma_folder(tmp_path, queries, capsys):
+    """--store chroma on a mistyped folder made a new Chroma database there (then said
+    the collection was missing), and on a file ended in an internal error (exit 3)."""
+    missing = tmp_path / "typo"
+    code = main(["audit", str(missing), "--store", "chroma", "--collection", "docs",
+                 "--queries", queries])
+    assert code == 2 and f"STORE: {missing} is not a Chroma folder (no chroma.sqlite3 in " \
+        "it)" in capsys.readouterr().err
+    assert not missing.exists()
+    a_file = tmp_path / "index.faiss"
+    a_file.write_bytes(b"x")
+    code = main(["audit", str(a_file), "--store", "chroma", "--collection", "docs",
+                 "--queries", queries])
+    assert code == 2 and "is not a Chroma folder" in capsys.readouterr().err

@@ -125,6 +125,12 @@ def open_store(args):
                              vector=args.vector)
     import chromadb
 
+    if not os.path.isfile(os.path.join(args.location, "chroma.sqlite3")):
+        # PersistentClient would make a new, empty database at a mistyped folder (and
+        # fail with an internal error on a file)
+        raise CommandError(f"STORE: {args.location} is not a Chroma folder (no "
+                           "chroma.sqlite3 in it); pass the folder given to "
+                           "chromadb.PersistentClient(path=...)")
     client = chromadb.PersistentClient(path=args.location)
     names = [getattr(c, "name", c) for c in client.list_collections()]
     if args.collection not in names:
