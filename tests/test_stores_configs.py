@@ -85,3 +85,16 @@ def test_audit_interval_of_queries_with_one_recall_is_that_recall():
     assert res.sweep[1].ci == (0.7, 0.7) and res.sweep[2].ci == (1.0, 1.0)
     ax = res.plot()
     assert ax.get_title() == "faiss (euclidean): recall@10 0.700 at current settings"
+
+
+def test_qdrant_folder_that_is_not_a_qdrant_store_is_left_untouched(tmp_path):
+    """QdrantClient(path=...) makes a new local store in any folder: a folder of other
+    files (or a Chroma folder) passed by mistake got meta.json and .lock written into it,
+    then 'collections there: none'. It is now refused, and nothing is written."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"project' is not a Qdrant local-mode folder \(no "
+                                         r"meta\.json in it\)"):
+        vd.stores.qdrant(str(folder), "docs")
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

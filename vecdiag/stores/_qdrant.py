@@ -73,6 +73,11 @@ class QdrantStore(Store):
             elif not os.path.isdir(where):
                 raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
                                  "given to QdrantClient(path=...), a URL, or the client")
+            elif not os.path.isfile(os.path.join(where, "meta.json")):
+                # QdrantClient(path=...) would make a new local store in any folder
+                raise ValueError(f"client_or_path: {where!r} is not a Qdrant local-mode "
+                                 "folder (no meta.json in it); pass the path given to "
+                                 "QdrantClient(path=...), a URL, or the client")
             else:
                 key = os.path.realpath(where)
                 try:
