@@ -98,3 +98,33 @@ def test_qdrant_folder_that_is_not_a_qdrant_store_is_left_untouched(tmp_path):
                                          r"meta\.json in it\)"):
         vd.stores.qdrant(str(folder), "docs")
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_pgvector_id_that_is_one_part_of_a_composite_key(pg_server, rng):
+    """PRIMARY KEY ("Tenant", doc_id) with id="doc_id": ids repeat across tenants, and the
+    error said to deduplicate them; it now names the key and the where= that reads one
+    tenant, whose ids are then unique."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    X = rng.normal(size=(6, 4)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute("DROP TABLE IF EXISTS tenants")
+        conn.execute('CREATE TABLE tenants ("Tenant" text, doc_id int, embedding vector(4), '
+                     'PRIMARY KEY ("Tenant", doc_id))')
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO tenants VALUES (%s, %s, %s)",
+                            [(t, i, X[3 * j + i]) for j, t in enumerate("ab") for i in range(3)])
+    store = vd.stores.pgvector(pg_server, "tenants", id="doc_id", metric="dot")
+    with pytest.raises(ValueError, match=r"has 3 duplicate ids \(0, 1, 2\); column doc_id is "
+                                         r"one part of the key \(\"Tenant\", doc_id\) of "
+                                         r"tenants and repeats across \"Tenant\"; pass id= a "
+                                         r"column unique on its own, or where= fixing "
+                                         r"\"Tenant\" \(where='\"Tenant\" = \.\.\.'\)"):
+        store.fetch()
+    store.close()
+    with vd.stores.pgvector(pg_server, "tenants", id="doc_id", metric="dot",
+                            where="\"Tenant\" = 'b'") as store:
+        assert store.fetch().ids.tolist() == [0, 1, 2]
+        np.testing.assert_array_equal(store.fetch().vectors, X[3:])

@@ -65,7 +65,9 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     ------
     ValueError
         Unknown table or column (the columns there are are listed), not a vector column,
-        NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server.
+        NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server;
+        on fetch, ids that repeat (an id column that is one part of a composite key is
+        named with the key, and where= to read one part of it).
 
     Examples
     --------

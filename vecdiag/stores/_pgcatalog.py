@@ -33,6 +33,14 @@ _VECTOR_INDEXES = (
     "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
     "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
     "WHERE am.amname IN ('hnsw', 'ivfflat') AND ")
+# the key columns (quoted) of a unique index of more than one column that holds the id
+# column (the table's primary key first)
+_COMPOSITE_KEY = (
+    "SELECT array(SELECT quote_ident(a.attname) FROM unnest(x.indkey::int2[]) WITH "
+    "ORDINALITY k(num, i) JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = "
+    "k.num WHERE k.i <= x.indnkeyatts ORDER BY k.i) FROM pg_index x WHERE x.indisunique "
+    "AND x.indnkeyatts > 1 AND %s = ANY((x.indkey::int2[])[0:x.indnkeyatts - 1]) "
+    "AND x.indrelid = %s ORDER BY x.indisprimary DESC, x.indexrelid LIMIT 1")
 # an index and, on a partitioned table, the indexes of its partitions (at any depth)
 _INDEX_AND_PARTITIONS = (
     "WITH RECURSIVE tree(oid) AS (SELECT %s::oid UNION ALL SELECT i.inhrelid FROM "
@@ -109,6 +117,7 @@ class _Catalog:
         # ids: integers and UUIDs are decoded from the binary COPY; any other type (numeric,
         # date, a domain, ...) is read as its text, in the COPY and in the search alike
         self._id_type = cols[id][1]
+        self._attnum_id = cols[id][2]
         self._id = sql.Identifier(id)
         if self._id_type not in FIXED_IDS and self._id_type not in _TEXT_TYPES + ("uuid",):
             self._id = sql.SQL("{}::text").format(self._id)
@@ -135,6 +144,20 @@ class _Catalog:
                                  f"of dimensions {lo} to {hi}; one model's vectors per column "
                                  f"(declare it {base}(N) to have PostgreSQL enforce it)")
             self.dim = int(lo or 0)
+
+    def duplicate_advice(self) -> str:
+        """Ids that repeat: when the id column is one column of a composite key (PRIMARY
+        KEY (tenant, doc_id)), the key and the way to read a part of it where ids are
+        unique; otherwise to deduplicate them."""
+        rows = self._q(_COMPOSITE_KEY, (self._attnum_id, self._oid))
+        if not rows:
+            return "ids must identify one vector each: deduplicate them"
+        key = rows[0][0]
+        others = [c for c in key if c != self._spelled(self.id)]
+        return (f"column {self.id} is one part of the key ({', '.join(key)}) of {self.table} "
+                f"and repeats across {', '.join(others)}; pass id= a column unique on its "
+                f"own, or where= fixing {', '.join(others)} (where='{others[0]} = ...') to "
+                "audit one part at a time")
 
     def _find_index(self, metric):
         # indexes on the column, then on an expression (pgvector's half-precision

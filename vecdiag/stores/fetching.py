@@ -77,7 +77,7 @@ def check_rows(store, vectors: np.ndarray, ids: np.ndarray) -> None:
     if dupes:
         shown = ", ".join(repr(v) for v in dupes[:5])
         raise ValueError(f"{store.describe()} has {len(dupes)} duplicate ids ({shown}); "
-                         "ids must identify one vector each: deduplicate them")
+                         f"{store.duplicate_advice()}")
     bad, zero = [], []
     for start in range(0, vectors.shape[0], 65536):
         block = vectors[start:start + 65536]
