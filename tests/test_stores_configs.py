@@ -128,3 +128,18 @@ def test_pgvector_id_that_is_one_part_of_a_composite_key(pg_server, rng):
                             where="\"Tenant\" = 'b'") as store:
         assert store.fetch().ids.tolist() == [0, 1, 2]
         np.testing.assert_array_equal(store.fetch().vectors, X[3:])
+
+
+def test_an_empty_store_names_where_only_when_there_is_one(pg_docs):
+    """The empty-store error ended '(or check where=)' for every store, faiss, Qdrant and
+    Chroma included, which take no where=; it now names pgvector's where= when given."""
+    import faiss
+
+    with pytest.raises(ValueError, match=r"IndexFlatIP is empty: there is nothing to fetch "
+                                         r"or audit; insert vectors first$"):
+        vd.stores.faiss(faiss.IndexFlatIP(4)).fetch()
+    with vd.stores.pgvector(pg_docs, "docs", where="id < 0") as store:
+        with pytest.raises(ValueError, match=r"table docs is empty: there is nothing to fetch "
+                                             r"or audit; insert vectors first \(or check "
+                                             r"where='id < 0', which no row meets\)$"):
+            store.fetch()

@@ -26,8 +26,10 @@ def read_all(store, *, memory_budget: int, batch_size: int, show_progress):
     batch_size = V.check_positive_int(batch_size, "batch_size")
     n, d = store.n, store.dim
     if n == 0:
+        where = getattr(store, "where", None)       # pgvector's filter, when one is given
         raise ValueError(f"{store.describe()} is empty: there is nothing to fetch or audit; "
-                         "insert vectors first (or check where=)")
+                         "insert vectors first" + (f" (or check where={where!r}, which no "
+                                                   "row meets)" if where else ""))
     vectors = _allocate(n, d, memory_budget)
     ids = np.empty(n, dtype=object)
     texts = None
