@@ -143,3 +143,28 @@ def test_an_empty_store_names_where_only_when_there_is_one(pg_docs):
                                              r"or audit; insert vectors first \(or check "
                                              r"where='id < 0', which no row meets\)$"):
             store.fetch()
+
+
+def test_qdrant_alias_is_read_as_the_collection_it_points_to(qdrant_path, rng):
+    """Applications search a Qdrant alias ("docs") while collections are swapped behind
+    it; the alias was refused as 'does not exist (collections there: docs_v2)'."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "aliases"))
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    client.create_collection("docs_v2", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.DOT))
+    client.upsert("docs_v2", [models.PointStruct(id=i, vector=X[i].tolist())
+                              for i in range(12)])
+    client.update_collection_aliases(change_aliases_operations=[models.CreateAliasOperation(
+        create_alias=models.CreateAlias(collection_name="docs_v2", alias_name="docs"))])
+    store = vd.stores.qdrant(client, "docs")
+    assert store.describe() == "qdrant client collection docs_v2 (alias docs)"
+    assert store.n == 12
+    exact = np.argsort(-(X[:3] @ X.T), axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(store.search(X[:3], 3).indices, exact)
+    with pytest.raises(ValueError, match=r"collection 'doc' does not exist in Qdrant client; "
+                                         r"collections there: docs_v2, docs \(alias of "
+                                         r"docs_v2\)"):
+        vd.stores.qdrant(client, "doc")
+    client.close()

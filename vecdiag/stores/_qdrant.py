@@ -37,7 +37,8 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     client_or_path : qdrant_client.QdrantClient, str or os.PathLike
         A client, a local-mode folder, or a server URL (``http://host:6333``).
     collection : str
-        Name of the collection.
+        Name of the collection, or an alias of it (read as the collection it points to
+        when the store is made).
     text : str, optional
         Payload field holding each point's text (a dotted path such as ``"meta.title"``
         reads a nested field, as in Qdrant's filters).
@@ -125,14 +126,22 @@ class QdrantStore(Store):
         errors = require("qdrant_client.http.exceptions")
         try:
             names = [c.name for c in self.client.get_collections().collections]
+            # an alias (the name an application searches by while collections are swapped
+            # behind it) is read as the collection it points to
+            aliases = {a.alias_name: a.collection_name
+                       for a in self.client.get_aliases().aliases}
         except (errors.ApiException, OSError) as err:    # no server there, refused, 401
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ValueError(f"cannot reach Qdrant at {mask_dsn(self._where)}: "
                              f"{mask_dsn(first)}; check that the server runs and the URL "
                              "(and api key) are right") from None
+        self.alias = collection if collection not in names and collection in aliases else None
+        if self.alias is not None:
+            collection = aliases[self.alias]
         if collection not in names:
+            shown = names + [f"{a} (alias of {c})" for a, c in aliases.items()]
             raise ValueError(f"collection {collection!r} does not exist in Qdrant {self._where}; "
-                             f"collections there: {', '.join(names) or 'none'}")
+                             f"collections there: {', '.join(shown) or 'none'}")
         self.collection, self.text = collection, text
         info = self.client.get_collection(collection)
         vectors = info.config.params.vectors
@@ -169,7 +178,8 @@ class QdrantStore(Store):
         self._ef = None
 
     def describe(self) -> str:
-        return f"qdrant {self._where} collection {self.collection}"
+        alias = f" (alias {self.alias})" if self.alias else ""
+        return f"qdrant {self._where} collection {self.collection}{alias}"
 
     @property
     def convention(self) -> str:
