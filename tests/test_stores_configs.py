@@ -168,3 +168,32 @@ def test_qdrant_alias_is_read_as_the_collection_it_points_to(qdrant_path, rng):
                                          r"docs_v2\)"):
         vd.stores.qdrant(client, "doc")
     client.close()
+
+
+@pytest.mark.parametrize("model, unit, severity, fix", [
+    ("euclidean", False, "critical", None),     # was dot_metric, a fix for dot models
+    ("manhattan", True, "critical", None),      # was 'ok: on unit vectors both rank alike'
+    ("euclidean", True, "ok", None),
+    ("cosine", False, "critical", "cosine_metric"),
+])
+def test_model_metric_finding_for_euclidean_and_manhattan_models(model, unit, severity, fix):
+    """A model trained for euclidean (sentence-transformers' similarity_fn_name) over an
+    inner-product index was told fix=dot_metric; one trained for manhattan over unit
+    vectors was told that both rank alike (L1 does not rank as the dot product does)."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    if not unit:
+        X *= rng.uniform(0.5, 3.0, size=(60, 1)).astype(np.float32)
+    flat = faiss.IndexFlatIP(8)
+    flat.add(X)
+
+    class Model:        # what a sentence-transformers model says about itself
+        similarity_fn_name = model
+
+    res = vd.audit(vd.stores.faiss(flat), X[:5], k=3, embedder=Model())
+    found = {f.code: f for f in res.findings}["model_metric"]
+    assert (found.severity, found.fix) == (severity, fix)
+    assert found.evidence["model"] == model
