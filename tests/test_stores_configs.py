@@ -197,3 +197,34 @@ def test_model_metric_finding_for_euclidean_and_manhattan_models(model, unit, se
     found = {f.code: f for f in res.findings}["model_metric"]
     assert (found.severity, found.fix) == (severity, fix)
     assert found.evidence["model"] == model
+
+
+def test_qdrant_ids_from_a_payload_field(qdrant_path, rng):
+    """Qdrant point ids must be UUIDs or numbers, so applications keep their own document
+    id in the payload; id= reads it (a dotted path too) as the store's ids, in fetch,
+    search and expected=. A point without it is refused, naming the fields there are."""
+    import uuid
+
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "payload-ids"))
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.DOT))
+    client.upsert("docs", [models.PointStruct(
+        id=str(uuid.UUID(int=1000 + i)), vector=X[i].tolist(),
+        payload={"doc_id": f"doc-{i}", "meta": {"n": i}}) for i in range(12)])
+    exact = np.argsort(-(X[:3] @ X.T), axis=1, kind="stable")[:, :3]
+    store = vd.stores.qdrant(client, "docs", id="doc_id")
+    assert sorted(store.fetch().ids.tolist()) == sorted(f"doc-{i}" for i in range(12))
+    assert store.search(X[:3], 3).ids.tolist() == [[f"doc-{j}" for j in row] for row in exact]
+    nested = vd.stores.qdrant(client, "docs", id="meta.n")
+    assert nested.search(X[:3], 3).ids.tolist() == exact.tolist()
+    assert vd.audit(store, X[:3], k=3).recall == 1.0
+    with pytest.raises(ValueError, match=r"12 of 12 points read have no payload field 'docid' "
+                                         r"\(point ids: '00000000-0000-0000-0000-0000000003e8'"
+                                         r".*a point's payload has 'doc_id', 'meta'\)"):
+        vd.stores.qdrant(client, "docs", id="docid").fetch()
+    with pytest.raises(TypeError, match="id must be a payload field name, got 3"):
+        vd.stores.qdrant(client, "docs", id=3)
+    client.close()

@@ -29,7 +29,7 @@ _HOLDERS: dict = {}                   # folder -> the stores holding its client 
 
 
 def qdrant(client_or_path, collection: str, *, text: str | None = None,
-           vector: str | None = None) -> "QdrantStore":
+           vector: str | None = None, id: str | None = None) -> "QdrantStore":
     """A Qdrant collection.
 
     Parameters
@@ -44,6 +44,11 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
         reads a nested field, as in Qdrant's filters).
     vector : str, optional
         Which named vector, for collections with several.
+    id : str, optional
+        Payload field holding each point's own id (your document id, where the point id
+        is the UUID or number Qdrant requires); a dotted path reads a nested field. The
+        store's ids (``fetch().ids``, search results, ``expected=``) are then its values;
+        None: the point ids. Every point needs one, and no two the same.
 
     Examples
     --------
@@ -54,15 +59,19 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     >>> vd.audit(store, queries, k=10, sweep="hnsw_ef=16,32,64").suggested  # doctest: +SKIP
     32
     """
-    return QdrantStore(client_or_path, collection, text=text, vector=vector)
+    return QdrantStore(client_or_path, collection, text=text, vector=vector, id=id)
 
 
 class QdrantStore(Store):
     kind = "qdrant"
     settings = {"hnsw_ef": ("ef_search", "ef")}
 
-    def __init__(self, client_or_path, collection, *, text=None, vector=None):
+    def __init__(self, client_or_path, collection, *, text=None, vector=None, id=None):
         super().__init__()
+        for arg, name in (("text", text), ("id", id)):
+            if name is not None and (not isinstance(name, str) or not name):
+                raise TypeError(f"{arg} must be a payload field name, got {name!r}")
+        self.id_field = id
         qc = require("qdrant_client", "vd.stores.qdrant")
         self._models = require("qdrant_client.models")
         self._opened = None             # what close() lets go of: "url", or the folder key
@@ -212,14 +221,14 @@ class QdrantStore(Store):
         offset = None
         # a key with a dot in it ("meta.title") is either that key or Qdrant's path into a
         # nested object; asked for by name, Qdrant reads it as the path only
-        payload = (True if "." in self.text else [self.text]) if self.text else False
+        payload = self._payload(self.text, self.id_field)
         with_text = 0
         while True:
             points, offset = self.client.scroll(self.collection, limit=batch_size,
                                                 offset=offset, with_vectors=True,
                                                 with_payload=payload)
             if points:
-                ids = [p.id for p in points]
+                ids = self._ids(points)
                 if self.vector is not None:
                     lacking = [p.id for p in points if self.vector not in (p.vector or {})]
                     if lacking:
@@ -240,27 +249,55 @@ class QdrantStore(Store):
             if offset is None:
                 break
 
-    def _no_text_field(self) -> str:
-        """The error for a ``text`` field no point has, with the fields one point has."""
+    @staticmethod
+    def _payload(*fields):
+        """What to ask Qdrant for: no payload, these fields, or all of it when one has a
+        dot (a key "meta.title" or Qdrant's path into a nested object; asked for by
+        name, Qdrant reads it as the path only)."""
+        fields = [f for f in fields if f]
+        if not fields:
+            return False
+        return True if any("." in f for f in fields) else fields
+
+    def _ids(self, points) -> list:
+        """The points' ids: their point ids, or the values of the ``id=`` payload field."""
+        if self.id_field is None:
+            return [p.id for p in points]
+        ids = [_own_id(_field(p.payload or {}, self.id_field)) for p in points]
+        lacking = [p.id for p, v in zip(points, ids) if v is None]
+        if lacking:
+            raise ValueError(f"collection {self.collection}: {len(lacking)} of {len(points)} "
+                             f"points read have no payload field {self.id_field!r} (point "
+                             f"ids: {', '.join(repr(i) for i in lacking[:5])}; "
+                             f"{self._fields_seen()}); pass the field that holds your ids, "
+                             "give every point one, or leave id out (the point ids are "
+                             "then used)")
+        return ids
+
+    def _fields_seen(self) -> str:
+        """The payload fields one point has, for an error about a field none has."""
         points, _ = self.client.scroll(self.collection, limit=1, with_vectors=False,
                                        with_payload=True)
         fields = sorted((points[0].payload or {}) if points else {})
-        seen = (f"a point's payload has {', '.join(map(repr, fields))}" if fields
+        return (f"a point's payload has {', '.join(map(repr, fields))}" if fields
                 else "the points have no payload")
+
+    def _no_text_field(self) -> str:
+        """The error for a ``text`` field no point has, with the fields one point has."""
         return (f"collection {self.collection}: text={self.text!r}, but no point has a "
-                f"payload field {self.text!r} ({seen}); pass the field that holds the "
-                "texts, or leave text out")
+                f"payload field {self.text!r} ({self._fields_seen()}); pass the field that "
+                "holds the texts, or leave text out")
 
     def _search(self, Q, k):
         m = self._models
         params = None if self._ef is None else m.SearchParams(hnsw_ef=self._ef)
         requests = [m.QueryRequest(query=q.tolist(), limit=k, params=params, using=self.vector,
-                                   with_payload=False) for q in Q]
+                                   with_payload=self._payload(self.id_field)) for q in Q]
         ids, raw = [], []
         for start in range(0, len(requests), 256):
             for res in self.client.query_batch_points(self.collection,
                                                       requests=requests[start:start + 256]):
-                ids.append([p.id for p in res.points])
+                ids.append(self._ids(res.points))
                 raw.append([p.score for p in res.points])
         return ids, raw
 
@@ -279,6 +316,14 @@ def _field(payload: dict, name: str):
             return None
         value = value[part]
     return value
+
+
+def _own_id(value):
+    """A payload id as an id: a string or an integer as it is, anything else (a float, a
+    list) as its text; None (no such field) stays None."""
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return value
+    return str(value)
 
 
 def _text(value):
