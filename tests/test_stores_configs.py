@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from _store_servers import pg_table
 
 import vecdiag as vd
 
@@ -228,3 +229,39 @@ def test_qdrant_ids_from_a_payload_field(qdrant_path, rng):
     with pytest.raises(TypeError, match="id must be a payload field name, got 3"):
         vd.stores.qdrant(client, "docs", id=3)
     client.close()
+
+
+def test_a_store_that_changed_since_it_was_counted_is_read_at_the_next_fetch(pg_server, rng):
+    """The count (store.n) was taken once, so a store written to after it was counted
+    failed every fetch ('grew while it was read ...; fetch again'), however often one
+    fetched again. The failed fetch now forgets the count and the next one reads it."""
+    import faiss
+    import psycopg
+
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+    flat = faiss.IndexFlatL2(4)
+    flat.add(X[:10])
+    store = vd.stores.faiss(flat)
+    assert store.n == 10
+    flat.add(X[10:])
+    with pytest.raises(ValueError, match=r"holds more than the 10 rows it held when counted "
+                                         r"\(it changed since\); fetch again"):
+        store.fetch()
+    np.testing.assert_array_equal(store.fetch().vectors, X)
+    assert store.n == 20
+    flat.remove_ids(np.arange(5))
+    shrunk = vd.stores.faiss(flat)
+    assert shrunk.n == 15
+    flat.remove_ids(np.arange(5))
+    with pytest.raises(ValueError, match=r"returned 10 rows but held 15 when counted"):
+        shrunk.fetch()
+    np.testing.assert_array_equal(shrunk.fetch().vectors, X[10:])
+    pg_table(pg_server, "t_counted", X[:10], opclass=None)
+    with vd.stores.pgvector(pg_server, "t_counted", metric="euclidean") as pg:
+        assert pg.n == 10
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute("INSERT INTO t_counted SELECT id + 100, embedding, body FROM t_counted")
+        with pytest.raises(ValueError, match="holds more than the 10 rows"):
+            pg.fetch()
+        assert sorted(pg.fetch().ids.tolist()) == list(range(10)) + list(range(100, 110))
+        assert pg.n == 20

@@ -265,6 +265,8 @@ class PgVectorStore(_Catalog, Store):
         self._settings = dict(state)
 
     def _count(self) -> int:
+        if "n" not in self.cache:       # counted when made; again after a fetch found more
+            self._check_nulls()
         return self.cache["n"]
 
     # ------------------------------------------------------------- fetch: binary COPY

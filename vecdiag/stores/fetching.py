@@ -18,8 +18,9 @@ __all__ = ["read_all", "check_rows"]
 def read_all(store, *, memory_budget: int, batch_size: int, show_progress):
     """``(vectors, ids, texts)`` of every row of ``store``, streamed in batches into one
     float32 array allocated up front (a memmap past ``memory_budget`` bytes); ``texts``
-    None when the store holds none. A store that grows or shrinks while it is read is
-    refused."""
+    None when the store holds none. A store that grew or shrank since it was counted
+    (``store.n``, counted once) is refused, and its count forgotten: the next fetch
+    counts it again."""
     from .._progress import progress_bar
 
     memory_budget = V.check_positive_int(memory_budget, "memory_budget")
@@ -40,8 +41,10 @@ def read_all(store, *, memory_budget: int, batch_size: int, show_progress):
         for batch_ids, batch_vectors, batch_texts in store._batches(batch_size):
             m = len(batch_ids)
             if filled + m > n:
-                raise ValueError(f"{store.describe()} grew while it was read (more than "
-                                 f"{n} rows); fetch again when writes have stopped")
+                store.cache.pop("n", None)        # the next fetch counts it again
+                raise ValueError(f"{store.describe()} holds more than the {n} rows it held "
+                                 "when counted (it changed since); fetch again when writes "
+                                 "have stopped")
             vectors[filled:filled + m] = batch_vectors
             ids[filled:filled + m] = list(batch_ids)
             if batch_texts is not None:
@@ -51,8 +54,9 @@ def read_all(store, *, memory_budget: int, batch_size: int, show_progress):
             filled += m
             bar.update(m)
     if filled != n:
-        raise ValueError(f"{store.describe()} returned {filled} rows but counted {n}; "
-                         "it changed while it was read: fetch again when writes have stopped")
+        store.cache.pop("n", None)
+        raise ValueError(f"{store.describe()} returned {filled} rows but held {n} when "
+                         "counted (it changed since); fetch again when writes have stopped")
     return vectors, ids, texts
 
 
