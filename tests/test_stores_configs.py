@@ -265,3 +265,37 @@ def test_a_store_that_changed_since_it_was_counted_is_read_at_the_next_fetch(pg_
             pg.fetch()
         assert sorted(pg.fetch().ids.tolist()) == list(range(10)) + list(range(100, 110))
         assert pg.n == 20
+
+
+def test_pgvector_role_without_privileges_gets_the_grant_to_ask_for(pg_server, rng):
+    """A role that may not read the table made psycopg's InsufficientPrivilege escape
+    (the CLI called it 'an internal error ... a bug in vecdiag', exit 3). It is now a
+    ValueError naming the store, PostgreSQL's words and the grant to ask for: when the
+    store is made, when it is fetched (a column not granted) and when it is searched."""
+    import psycopg
+
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+    pg_table(pg_server, "t_priv", X, opclass=None)
+    reader = pg_server.replace("postgres:@", "vecdiag_reader:@")
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                     "'vecdiag_reader') THEN DROP OWNED BY vecdiag_reader; DROP ROLE "
+                     "vecdiag_reader; END IF; END $$")
+        conn.execute("CREATE ROLE vecdiag_reader LOGIN")
+        grant = r"grant the role you connect as SELECT on t_priv \(and USAGE on its schema\)"
+        with pytest.raises(ValueError, match=r"table t_priv: PostgreSQL refused to read it "
+                                             r"\(permission denied for table t_priv\); " + grant):
+            vd.stores.pgvector(reader, "t_priv", metric="dot")
+        conn.execute("GRANT SELECT (id, embedding) ON t_priv TO vecdiag_reader")
+        with vd.stores.pgvector(reader, "t_priv", metric="dot", text="body") as store:
+            with pytest.raises(ValueError, match=r"refused to read its rows \(permission "
+                                                 r"denied for table t_priv\); " + grant):
+                store.fetch()
+        with vd.stores.pgvector(reader, "t_priv", metric="dot") as store:
+            assert store.fetch().ids.tolist() == list(range(20))
+            conn.execute("REVOKE SELECT (id, embedding) ON t_priv FROM vecdiag_reader")
+            with pytest.raises(ValueError, match=r"refused to search it \(permission denied "
+                                                 r"for table t_priv\); " + grant):
+                store.search(X[:1], k=2)
+        conn.execute("DROP OWNED BY vecdiag_reader")
+        conn.execute("DROP ROLE vecdiag_reader")

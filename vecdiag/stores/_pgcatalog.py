@@ -48,6 +48,18 @@ _INDEX_AND_PARTITIONS = (
     "FROM tree JOIN pg_class c ON c.oid = tree.oid")
 
 
+def refused(store, err, what: str) -> ValueError:
+    """A psycopg error of a statement the store ran (no privilege on the table, a statement
+    timeout) as a ValueError naming the store, the server's words and the fix."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if getattr(err, "sqlstate", None) == "42501":          # insufficient_privilege
+        fix = (f"grant the role you connect as SELECT on {store.table} (and USAGE on its "
+               "schema), or connect as a role that can read it")
+    else:
+        fix = "check the table and the server, then make the store object again"
+    return ValueError(f"{store.describe()}: PostgreSQL refused to {what} ({first}); {fix}")
+
+
 def _options(reloptions) -> dict:
     """An index's storage options (``["m=16", "ef_construction=64"]``) as a dict."""
     return dict(o.split("=", 1) for o in (reloptions or []))
