@@ -299,3 +299,26 @@ def test_pgvector_role_without_privileges_gets_the_grant_to_ask_for(pg_server, r
                 store.search(X[:1], k=2)
         conn.execute("DROP OWNED BY vecdiag_reader")
         conn.execute("DROP ROLE vecdiag_reader")
+
+
+def test_qdrant_hybrid_collection_unnamed_dense_beside_sparse_vectors(qdrant_path, rng):
+    """The usual hybrid-search collection: one unnamed dense vector and a named sparse one
+    (BM25). Qdrant returns a point's vectors as {"": dense, "bm25": sparse}, which the
+    fetch turned into an array (TypeError: float() argument ... not 'dict')."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "hybrid"))
+    X = rng.normal(size=(10, 4)).astype(np.float32)
+    client.create_collection("hybrid", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.DOT),
+        sparse_vectors_config={"bm25": models.SparseVectorParams()})
+    client.upsert("hybrid", [models.PointStruct(id=i, vector={
+        "": X[i].tolist(), "bm25": models.SparseVector(indices=[i], values=[1.0])})
+        for i in range(10)])
+    store = vd.stores.qdrant(client, "hybrid")
+    order = np.argsort(store.fetch().ids.astype(int))
+    np.testing.assert_array_equal(store.fetch().vectors[order], X)
+    exact = np.argsort(-(X[:3] @ X.T), axis=1, kind="stable")[:, :3]
+    assert store.search(X[:3], 3).ids.tolist() == exact.tolist()
+    assert vd.audit(store, X[:3], k=3).recall == 1.0
+    client.close()

@@ -229,16 +229,20 @@ class QdrantStore(Store):
                                                 with_payload=payload)
             if points:
                 ids = self._ids(points)
-                if self.vector is not None:
-                    lacking = [p.id for p in points if self.vector not in (p.vector or {})]
-                    if lacking:
-                        raise ValueError(
-                            f"collection {self.collection}: {len(lacking)} points of this "
-                            f"batch have no {self.vector!r} vector (ids: "
-                            f"{', '.join(repr(i) for i in lacking[:5])}); a search over "
-                            f"{self.vector!r} never returns them: give them one, or audit "
-                            "a collection where every point has it")
-                vecs = np.asarray([p.vector if self.vector is None else p.vector[self.vector]
+                # a named vector, or the unnamed one: a list, or in a dict under "" beside
+                # the sparse vectors of a hybrid collection
+                key = "" if self.vector is None else self.vector
+                lacking = [p.id for p in points
+                           if not isinstance(p.vector, list) and key not in (p.vector or {})]
+                if lacking:
+                    name = repr(self.vector) if self.vector else "dense"
+                    raise ValueError(
+                        f"collection {self.collection}: {len(lacking)} points of this "
+                        f"batch have no {name} vector (ids: "
+                        f"{', '.join(repr(i) for i in lacking[:5])}); a search over "
+                        f"the {name} vector never returns them: give them one, or audit "
+                        "a collection where every point has it")
+                vecs = np.asarray([p.vector if isinstance(p.vector, list) else p.vector[key]
                                    for p in points], dtype=np.float32)
                 texts = ([_text(_field(p.payload or {}, self.text)) for p in points]
                          if self.text else None)
