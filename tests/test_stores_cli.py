@@ -257,3 +257,50 @@ def test_audit_recall_exactly_at_fail_below_passes(tmp_path, capsys):
     assert main([*argv, repr(float(recall))]) == 0
     assert main([*argv, repr(float(recall) + 1e-9)]) == 1
     assert "is below" in capsys.readouterr().err
+
+
+def test_audit_chroma_path_that_is_not_a_chroma_folder(tmp_path, queries, capsys):
+    """--store chroma on a mistyped folder made a new Chroma database there (then said
+    the collection was missing), and on a file ended in an internal error (exit 3)."""
+    missing = tmp_path / "typo"
+    code = main(["audit", str(missing), "--store", "chroma", "--collection", "docs",
+                 "--queries", queries])
+    assert code == 2 and f"STORE: {missing} is not a Chroma folder (no chroma.sqlite3 in " \
+        "it)" in capsys.readouterr().err
+    assert not missing.exists()
+    a_file = tmp_path / "index.faiss"
+    a_file.write_bytes(b"x")
+    code = main(["audit", str(a_file), "--store", "chroma", "--collection", "docs",
+                 "--queries", queries])
+    assert code == 2 and "is not a Chroma folder" in capsys.readouterr().err
+
+
+def test_audit_id_is_refused_where_it_would_be_ignored_and_read_by_qdrant(
+        tmp_path, qdrant_path, store_data, queries, capsys):
+    """--id had a default ("id"), so a store that takes no id column could not tell it was
+    given: --id doc for a faiss file was ignored. It is now refused there, and for Qdrant
+    it names the payload field holding the ids."""
+    import faiss
+    from qdrant_client import QdrantClient, models
+
+    X = store_data[0][:50]
+    flat = faiss.IndexFlatIP(32)
+    flat.add(X)
+    path = str(tmp_path / "flat.faiss")
+    faiss.write_index(flat, path)
+    code = main(["audit", path, "--id", "doc", "--queries", queries])
+    assert code == 2 and "--id is for pgvector / qdrant; a faiss store would ignore it" in \
+        capsys.readouterr().err
+    qpath = os.path.join(qdrant_path, "cli-ids")
+    client = QdrantClient(path=qpath)
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=32, distance=models.Distance.DOT))
+    client.upsert("docs", [models.PointStruct(id=i, vector=X[i].tolist(),
+                                              payload={"doc": f"d{i}"}) for i in range(50)])
+    client.close()
+    code = main(["audit", qpath, "--collection", "docs", "--id", "docid", "--queries", queries])
+    assert code == 2 and "50 of 50 points read have no payload field 'docid'" in \
+        capsys.readouterr().err
+    code = main(["audit", qpath, "--collection", "docs", "--id", "doc", "--queries", queries,
+                 "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["recall"] == 1.0

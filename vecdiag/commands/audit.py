@@ -21,7 +21,7 @@ KINDS = ("pgvector", "faiss", "qdrant", "chroma")
 OPTIONS = {"--table": ("pgvector",), "--where": ("pgvector",), "--metric": ("pgvector",),
            "--force-index": ("pgvector",), "--ids": ("faiss",),
            "--collection": ("qdrant", "chroma"), "--vector": ("pgvector", "qdrant"),
-           "--text": ("pgvector", "qdrant")}
+           "--text": ("pgvector", "qdrant"), "--id": ("pgvector", "qdrant")}
 
 
 def add_parser(subparsers) -> None:
@@ -35,7 +35,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--table", help="pgvector: table name")
     p.add_argument("--vector", help="pgvector: vector column (default embedding); Qdrant: "
                    "the named vector of a collection with several")
-    p.add_argument("--id", default="id", help="pgvector: id column (id)")
+    p.add_argument("--id", help="pgvector: id column (default id); Qdrant: payload field "
+                   "holding your ids (default: the point ids)")
     p.add_argument("--text", help="pgvector / Qdrant: text column or payload field")
     p.add_argument("--where", help="pgvector: SQL condition restricting the rows")
     p.add_argument("--force-index", action="store_true",
@@ -114,7 +115,7 @@ def open_store(args):
             raise CommandError("pgvector needs --table (and --vector / --id when the columns "
                                "are not named embedding / id)")
         return stores.pgvector(args.location, args.table, vector=args.vector or "embedding",
-                               id=args.id, text=args.text, where=args.where,
+                               id=args.id or "id", text=args.text, where=args.where,
                                metric=args.metric, force_index=args.force_index)
     if kind == "faiss":
         return stores.faiss(args.location, ids=args.ids)
@@ -122,9 +123,15 @@ def open_store(args):
         raise CommandError(f"{kind} needs --collection NAME")
     if kind == "qdrant":
         return stores.qdrant(args.location, args.collection, text=args.text,
-                             vector=args.vector)
+                             vector=args.vector, id=args.id)
     import chromadb
 
+    if not os.path.isfile(os.path.join(args.location, "chroma.sqlite3")):
+        # PersistentClient would make a new, empty database at a mistyped folder (and
+        # fail with an internal error on a file)
+        raise CommandError(f"STORE: {args.location} is not a Chroma folder (no "
+                           "chroma.sqlite3 in it); pass the folder given to "
+                           "chromadb.PersistentClient(path=...)")
     client = chromadb.PersistentClient(path=args.location)
     names = [getattr(c, "name", c) for c in client.list_collections()]
     if args.collection not in names:

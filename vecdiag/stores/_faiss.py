@@ -72,6 +72,9 @@ class FaissStore(Store):
             try:
                 self.index = fa.read_index(path)
             except RuntimeError as err:
+                if _binary_index_file(fa, path):
+                    raise ValueError(f"path_or_index: {path!r} holds a binary faiss index "
+                                     f"(written by write_index_binary): {_BINARY}") from None
                 first = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
                 raise ValueError(f"path_or_index: {path!r} is not a faiss index file "
                                  f"({first})") from None
@@ -80,8 +83,7 @@ class FaissStore(Store):
             self.index, self.path = path_or_index, None
         elif hasattr(path_or_index, "metric_type") and hasattr(path_or_index, "ntotal"):
             raise TypeError(f"path_or_index: a {type(path_or_index).__name__} is not a float "
-                            "vector index (binary indexes compare bits, not the vectors "
-                            "vecdiag scores); audit a float index")
+                            f"vector index: {_BINARY}")
         else:
             raise TypeError("path_or_index must be a path to a faiss index file or a faiss "
                             f"index, got {type(path_or_index).__name__}")
@@ -286,6 +288,18 @@ class FaissStore(Store):
         if self._raw == "l2_unit":
             return 1.0 - raw / 2.0
         return raw
+
+
+_BINARY = "binary indexes compare bits, not the vectors vecdiag scores; audit a float index"
+
+
+def _binary_index_file(fa, path: str) -> bool:
+    """Whether ``path`` is a binary index file (read_index refuses those)."""
+    try:
+        fa.read_index_binary(path)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _read_ids(ids, n: int) -> list:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._optional import require
-from ._pgcatalog import OPERATOR, _Catalog
+from ._pgcatalog import OPERATOR, _Catalog, refused
 from ._pgcopy import CopyParser, same_id
 from .base import Store, mask_dsn
 
@@ -65,7 +65,10 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     ------
     ValueError
         Unknown table or column (the columns there are are listed), not a vector column,
-        NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server.
+        NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server,
+        a statement PostgreSQL refuses (no privilege on the table: the grant to ask for);
+        on fetch, ids that repeat (an id column that is one part of a composite key is
+        named with the key, and where= to read one part of it).
 
     Examples
     --------
@@ -90,6 +93,7 @@ class PgVectorStore(_Catalog, Store):
                  where=None, metric=None, force_index=False):
         super().__init__()
         psycopg = require("psycopg", "vd.stores.pgvector")
+        self._server_error = psycopg.Error
         require("pgvector.psycopg", "vd.stores.pgvector")
         self._sql = require("psycopg.sql")
         # rows as tuples on every cursor of ours, whatever row_factory a connection you
@@ -129,6 +133,9 @@ class PgVectorStore(_Catalog, Store):
             self._settings = {}
             self._check_nulls()
             self._use_planned_index()
+        except psycopg.Error as err:     # no privilege on the table, a statement timeout
+            self._release()
+            raise refused(self, err, "read it") from None
         except BaseException:
             self._release()              # a table that is not there leaves no connection
             raise
@@ -263,6 +270,8 @@ class PgVectorStore(_Catalog, Store):
         self._settings = dict(state)
 
     def _count(self) -> int:
+        if "n" not in self.cache:       # counted when made; again after a fetch found more
+            self._check_nulls()
         return self.cache["n"]
 
     # ------------------------------------------------------------- fetch: binary COPY
@@ -275,7 +284,7 @@ class PgVectorStore(_Catalog, Store):
 
     def _copy_batches(self, batch_size):
         parser = CopyParser(self.dim, self._vtype, self._id_type, self.text is not None)
-        with self.conn.transaction():
+        with self._refusals("read its rows"), self.conn.transaction():
             with self._cursor() as cur:
                 with cur.copy(self.copy_sql()) as copy:
                     for data in copy:
@@ -304,7 +313,7 @@ class PgVectorStore(_Catalog, Store):
                                                        f"{self._ext_quoted}.vector")
         query = self._search_sql()
         out_ids, out_raw = [], []
-        with self.conn.transaction():
+        with self._refusals("search it"), self.conn.transaction():
             with self._cursor() as cur:
                 # numpy -> vector on this cursor only: your connection is untouched
                 register_vector_info(cur, self.cache["vector_type"])
@@ -321,6 +330,14 @@ class PgVectorStore(_Catalog, Store):
                         out_ids.append([same_id(r[0]) for r in rows])
                         out_raw.append([r[1] for r in rows])
         return out_ids, out_raw
+
+    @contextmanager
+    def _refusals(self, what: str):
+        """A psycopg error inside the block as a ValueError naming the store and the fix."""
+        try:
+            yield
+        except self._server_error as err:
+            raise refused(self, err, what) from None
 
     def _search_sql(self):
         """The search statement (parameters ``q``, the query, and ``k``)."""

@@ -33,11 +33,31 @@ _VECTOR_INDEXES = (
     "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
     "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = x.indclass[0] "
     "WHERE am.amname IN ('hnsw', 'ivfflat') AND ")
+# the key columns (quoted) of a unique index of more than one column that holds the id
+# column (the table's primary key first)
+_COMPOSITE_KEY = (
+    "SELECT array(SELECT quote_ident(a.attname) FROM unnest(x.indkey::int2[]) WITH "
+    "ORDINALITY k(num, i) JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = "
+    "k.num WHERE k.i <= x.indnkeyatts ORDER BY k.i) FROM pg_index x WHERE x.indisunique "
+    "AND x.indnkeyatts > 1 AND %s = ANY((x.indkey::int2[])[0:x.indnkeyatts - 1]) "
+    "AND x.indrelid = %s ORDER BY x.indisprimary DESC, x.indexrelid LIMIT 1")
 # an index and, on a partitioned table, the indexes of its partitions (at any depth)
 _INDEX_AND_PARTITIONS = (
     "WITH RECURSIVE tree(oid) AS (SELECT %s::oid UNION ALL SELECT i.inhrelid FROM "
     "pg_inherits i JOIN tree t ON i.inhparent = t.oid) SELECT quote_ident(c.relname) "
     "FROM tree JOIN pg_class c ON c.oid = tree.oid")
+
+
+def refused(store, err, what: str) -> ValueError:
+    """A psycopg error of a statement the store ran (no privilege on the table, a statement
+    timeout) as a ValueError naming the store, the server's words and the fix."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if getattr(err, "sqlstate", None) == "42501":          # insufficient_privilege
+        fix = (f"grant the role you connect as SELECT on {store.table} (and USAGE on its "
+               "schema), or connect as a role that can read it")
+    else:
+        fix = "check the table and the server, then make the store object again"
+    return ValueError(f"{store.describe()}: PostgreSQL refused to {what} ({first}); {fix}")
 
 
 def _options(reloptions) -> dict:
@@ -109,6 +129,7 @@ class _Catalog:
         # ids: integers and UUIDs are decoded from the binary COPY; any other type (numeric,
         # date, a domain, ...) is read as its text, in the COPY and in the search alike
         self._id_type = cols[id][1]
+        self._attnum_id = cols[id][2]
         self._id = sql.Identifier(id)
         if self._id_type not in FIXED_IDS and self._id_type not in _TEXT_TYPES + ("uuid",):
             self._id = sql.SQL("{}::text").format(self._id)
@@ -135,6 +156,20 @@ class _Catalog:
                                  f"of dimensions {lo} to {hi}; one model's vectors per column "
                                  f"(declare it {base}(N) to have PostgreSQL enforce it)")
             self.dim = int(lo or 0)
+
+    def duplicate_advice(self) -> str:
+        """Ids that repeat: when the id column is one column of a composite key (PRIMARY
+        KEY (tenant, doc_id)), the key and the way to read a part of it where ids are
+        unique; otherwise to deduplicate them."""
+        rows = self._q(_COMPOSITE_KEY, (self._attnum_id, self._oid))
+        if not rows:
+            return "ids must identify one vector each: deduplicate them"
+        key = rows[0][0]
+        others = [c for c in key if c != self._spelled(self.id)]
+        return (f"column {self.id} is one part of the key ({', '.join(key)}) of {self.table} "
+                f"and repeats across {', '.join(others)}; pass id= a column unique on its "
+                f"own, or where= fixing {', '.join(others)} (where='{others[0]} = ...') to "
+                "audit one part at a time")
 
     def _find_index(self, metric):
         # indexes on the column, then on an expression (pgvector's half-precision

@@ -29,7 +29,7 @@ _HOLDERS: dict = {}                   # folder -> the stores holding its client 
 
 
 def qdrant(client_or_path, collection: str, *, text: str | None = None,
-           vector: str | None = None) -> "QdrantStore":
+           vector: str | None = None, id: str | None = None) -> "QdrantStore":
     """A Qdrant collection.
 
     Parameters
@@ -37,12 +37,18 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     client_or_path : qdrant_client.QdrantClient, str or os.PathLike
         A client, a local-mode folder, or a server URL (``http://host:6333``).
     collection : str
-        Name of the collection.
+        Name of the collection, or an alias of it (read as the collection it points to
+        when the store is made).
     text : str, optional
         Payload field holding each point's text (a dotted path such as ``"meta.title"``
         reads a nested field, as in Qdrant's filters).
     vector : str, optional
         Which named vector, for collections with several.
+    id : str, optional
+        Payload field holding each point's own id (your document id, where the point id
+        is the UUID or number Qdrant requires); a dotted path reads a nested field. The
+        store's ids (``fetch().ids``, search results, ``expected=``) are then its values;
+        None: the point ids. Every point needs one, and no two the same.
 
     Examples
     --------
@@ -53,15 +59,19 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     >>> vd.audit(store, queries, k=10, sweep="hnsw_ef=16,32,64").suggested  # doctest: +SKIP
     32
     """
-    return QdrantStore(client_or_path, collection, text=text, vector=vector)
+    return QdrantStore(client_or_path, collection, text=text, vector=vector, id=id)
 
 
 class QdrantStore(Store):
     kind = "qdrant"
     settings = {"hnsw_ef": ("ef_search", "ef")}
 
-    def __init__(self, client_or_path, collection, *, text=None, vector=None):
+    def __init__(self, client_or_path, collection, *, text=None, vector=None, id=None):
         super().__init__()
+        for arg, name in (("text", text), ("id", id)):
+            if name is not None and (not isinstance(name, str) or not name):
+                raise TypeError(f"{arg} must be a payload field name, got {name!r}")
+        self.id_field = id
         qc = require("qdrant_client", "vd.stores.qdrant")
         self._models = require("qdrant_client.models")
         self._opened = None             # what close() lets go of: "url", or the folder key
@@ -73,6 +83,11 @@ class QdrantStore(Store):
             elif not os.path.isdir(where):
                 raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
                                  "given to QdrantClient(path=...), a URL, or the client")
+            elif not os.path.isfile(os.path.join(where, "meta.json")):
+                # QdrantClient(path=...) would make a new local store in any folder
+                raise ValueError(f"client_or_path: {where!r} is not a Qdrant local-mode "
+                                 "folder (no meta.json in it); pass the path given to "
+                                 "QdrantClient(path=...), a URL, or the client")
             else:
                 key = os.path.realpath(where)
                 try:
@@ -120,14 +135,22 @@ class QdrantStore(Store):
         errors = require("qdrant_client.http.exceptions")
         try:
             names = [c.name for c in self.client.get_collections().collections]
+            # an alias (the name an application searches by while collections are swapped
+            # behind it) is read as the collection it points to
+            aliases = {a.alias_name: a.collection_name
+                       for a in self.client.get_aliases().aliases}
         except (errors.ApiException, OSError) as err:    # no server there, refused, 401
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ValueError(f"cannot reach Qdrant at {mask_dsn(self._where)}: "
                              f"{mask_dsn(first)}; check that the server runs and the URL "
                              "(and api key) are right") from None
+        self.alias = collection if collection not in names and collection in aliases else None
+        if self.alias is not None:
+            collection = aliases[self.alias]
         if collection not in names:
+            shown = names + [f"{a} (alias of {c})" for a, c in aliases.items()]
             raise ValueError(f"collection {collection!r} does not exist in Qdrant {self._where}; "
-                             f"collections there: {', '.join(names) or 'none'}")
+                             f"collections there: {', '.join(shown) or 'none'}")
         self.collection, self.text = collection, text
         info = self.client.get_collection(collection)
         vectors = info.config.params.vectors
@@ -154,12 +177,18 @@ class QdrantStore(Store):
                              "vecdiag does not support; audit a Cosine, Dot or Euclid collection")
         self.metric = _METRICS[distance]
         self.dim = int(params.size)
-        hnsw = params.hnsw_config or info.config.hnsw_config
-        self._hnsw = {"m": int(hnsw.m), "ef_construct": int(hnsw.ef_construct)}
+        # a vector's own hnsw_config is a diff: the fields it sets override the
+        # collection's, the others (None there) are the collection's
+        own, base = params.hnsw_config, info.config.hnsw_config
+        self._hnsw = {}
+        for name in ("m", "ef_construct"):
+            value = getattr(own, name, None)
+            self._hnsw[name] = int(getattr(base, name) if value is None else value)
         self._ef = None
 
     def describe(self) -> str:
-        return f"qdrant {self._where} collection {self.collection}"
+        alias = f" (alias {self.alias})" if self.alias else ""
+        return f"qdrant {self._where} collection {self.collection}{alias}"
 
     @property
     def convention(self) -> str:
@@ -192,24 +221,28 @@ class QdrantStore(Store):
         offset = None
         # a key with a dot in it ("meta.title") is either that key or Qdrant's path into a
         # nested object; asked for by name, Qdrant reads it as the path only
-        payload = (True if "." in self.text else [self.text]) if self.text else False
+        payload = self._payload(self.text, self.id_field)
         with_text = 0
         while True:
             points, offset = self.client.scroll(self.collection, limit=batch_size,
                                                 offset=offset, with_vectors=True,
                                                 with_payload=payload)
             if points:
-                ids = [p.id for p in points]
-                if self.vector is not None:
-                    lacking = [p.id for p in points if self.vector not in (p.vector or {})]
-                    if lacking:
-                        raise ValueError(
-                            f"collection {self.collection}: {len(lacking)} points of this "
-                            f"batch have no {self.vector!r} vector (ids: "
-                            f"{', '.join(repr(i) for i in lacking[:5])}); a search over "
-                            f"{self.vector!r} never returns them: give them one, or audit "
-                            "a collection where every point has it")
-                vecs = np.asarray([p.vector if self.vector is None else p.vector[self.vector]
+                ids = self._ids(points)
+                # a named vector, or the unnamed one: a list, or in a dict under "" beside
+                # the sparse vectors of a hybrid collection
+                key = "" if self.vector is None else self.vector
+                lacking = [p.id for p in points
+                           if not isinstance(p.vector, list) and key not in (p.vector or {})]
+                if lacking:
+                    name = repr(self.vector) if self.vector else "dense"
+                    raise ValueError(
+                        f"collection {self.collection}: {len(lacking)} points of this "
+                        f"batch have no {name} vector (ids: "
+                        f"{', '.join(repr(i) for i in lacking[:5])}); a search over "
+                        f"the {name} vector never returns them: give them one, or audit "
+                        "a collection where every point has it")
+                vecs = np.asarray([p.vector if isinstance(p.vector, list) else p.vector[key]
                                    for p in points], dtype=np.float32)
                 texts = ([_text(_field(p.payload or {}, self.text)) for p in points]
                          if self.text else None)
@@ -220,27 +253,55 @@ class QdrantStore(Store):
             if offset is None:
                 break
 
-    def _no_text_field(self) -> str:
-        """The error for a ``text`` field no point has, with the fields one point has."""
+    @staticmethod
+    def _payload(*fields):
+        """What to ask Qdrant for: no payload, these fields, or all of it when one has a
+        dot (a key "meta.title" or Qdrant's path into a nested object; asked for by
+        name, Qdrant reads it as the path only)."""
+        fields = [f for f in fields if f]
+        if not fields:
+            return False
+        return True if any("." in f for f in fields) else fields
+
+    def _ids(self, points) -> list:
+        """The points' ids: their point ids, or the values of the ``id=`` payload field."""
+        if self.id_field is None:
+            return [p.id for p in points]
+        ids = [_own_id(_field(p.payload or {}, self.id_field)) for p in points]
+        lacking = [p.id for p, v in zip(points, ids) if v is None]
+        if lacking:
+            raise ValueError(f"collection {self.collection}: {len(lacking)} of {len(points)} "
+                             f"points read have no payload field {self.id_field!r} (point "
+                             f"ids: {', '.join(repr(i) for i in lacking[:5])}; "
+                             f"{self._fields_seen()}); pass the field that holds your ids, "
+                             "give every point one, or leave id out (the point ids are "
+                             "then used)")
+        return ids
+
+    def _fields_seen(self) -> str:
+        """The payload fields one point has, for an error about a field none has."""
         points, _ = self.client.scroll(self.collection, limit=1, with_vectors=False,
                                        with_payload=True)
         fields = sorted((points[0].payload or {}) if points else {})
-        seen = (f"a point's payload has {', '.join(map(repr, fields))}" if fields
+        return (f"a point's payload has {', '.join(map(repr, fields))}" if fields
                 else "the points have no payload")
+
+    def _no_text_field(self) -> str:
+        """The error for a ``text`` field no point has, with the fields one point has."""
         return (f"collection {self.collection}: text={self.text!r}, but no point has a "
-                f"payload field {self.text!r} ({seen}); pass the field that holds the "
-                "texts, or leave text out")
+                f"payload field {self.text!r} ({self._fields_seen()}); pass the field that "
+                "holds the texts, or leave text out")
 
     def _search(self, Q, k):
         m = self._models
         params = None if self._ef is None else m.SearchParams(hnsw_ef=self._ef)
         requests = [m.QueryRequest(query=q.tolist(), limit=k, params=params, using=self.vector,
-                                   with_payload=False) for q in Q]
+                                   with_payload=self._payload(self.id_field)) for q in Q]
         ids, raw = [], []
         for start in range(0, len(requests), 256):
             for res in self.client.query_batch_points(self.collection,
                                                       requests=requests[start:start + 256]):
-                ids.append([p.id for p in res.points])
+                ids.append(self._ids(res.points))
                 raw.append([p.score for p in res.points])
         return ids, raw
 
@@ -259,6 +320,14 @@ def _field(payload: dict, name: str):
             return None
         value = value[part]
     return value
+
+
+def _own_id(value):
+    """A payload id as an id: a string or an integer as it is, anything else (a float, a
+    list) as its text; None (no such field) stays None."""
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return value
+    return str(value)
 
 
 def _text(value):

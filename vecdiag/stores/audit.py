@@ -125,14 +125,14 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
                     store_seconds += res.seconds
                     points[v] = SweepPoint(recall=mean_recall(rec, k),
                                            latency_ms=1000 * res.seconds / len(Q),
-                                           ci=_bootstrap(rec, rng),
+                                           ci=_bootstrap(rec, k, rng),
                                            short=int((res.n_returned < k).sum()))
         finally:
             store._restore(state)
     suggested = next((v for v in sorted(points) if points[v].recall >= target), None)
     t_total = time.perf_counter() - t0  # exact search, the store's searches, recall
     recall = mean_recall(per_query, k)
-    ci = _bootstrap(per_query, rng)
+    ci = _bootstrap(per_query, k, rng)
     convention = convention_check(store, got, got_true)
     norms = _norm_summary(index)
     timings = {"fetch_s": t_fetch, "exact_s": t_exact, "store_search_s": store_seconds,
@@ -275,12 +275,20 @@ def mean_recall(per_query: np.ndarray, k: int) -> float:
     return float(found.sum()) / (k * len(per_query))
 
 
-def _bootstrap(values: np.ndarray, rng, level: float = 0.95) -> tuple:
-    """Percentile bootstrap interval of the mean."""
+def _bootstrap(values: np.ndarray, k: int, rng, level: float = 0.95) -> tuple:
+    """Percentile bootstrap interval of the mean recall, each resample's mean taken as
+    :func:`mean_recall` takes it (whole counts summed, one division).
+
+    subtle: ``np.mean`` of three recalls of 0.7 is 0.6999999999999998, so queries that
+    all have one recall got an interval ending below the recall it is drawn around (and
+    ``plot()``'s error bar a negative length, which matplotlib refuses).
+    """
     if len(values) < 2:
-        v = float(values.mean()) if len(values) else float("nan")
+        v = mean_recall(values, k)
         return (v, v)
-    means = values[rng.integers(0, len(values), size=(N_BOOT, len(values)))].mean(axis=1)
+    found = np.rint(np.asarray(values, dtype=np.float64) * k)      # whole counts, exactly
+    draws = rng.integers(0, len(values), size=(N_BOOT, len(values)))
+    means = found[draws].sum(axis=1) / (k * len(values))
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return (float(lo), float(hi))
 

@@ -234,6 +234,10 @@ class Store:
         range otherwise); an adapter whose store bounds a setting overrides it."""
         return value
 
+    def duplicate_advice(self) -> str:
+        """What to do about ids that repeat (the end of fetch()'s error)."""
+        return "ids must identify one vector each: deduplicate them"
+
     def setting_advice(self, setting: str, current) -> str:
         """What to do about low recall when no sweep has measured the setting."""
         return f"raise {setting} (now {current}); audit with sweep= to see what it buys"

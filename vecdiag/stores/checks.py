@@ -161,9 +161,11 @@ def metric_findings(store, norms: dict, model_similarity) -> list:
             evidence={"value": norms["max"], **norms},
             fix="dot_metric" if severe else None))
     if model_similarity is not None and model_similarity != store.metric:
-        # on unit vectors cosine, dot and euclidean rank alike (Qdrant's normalised
-        # vectors are not the model's: norms_dropped says so)
-        equivalent = norms["unit"] and not (store.kind == "qdrant" and model_similarity == "dot")
+        # on unit vectors cosine, dot and euclidean rank alike, manhattan does not (Qdrant's
+        # normalised vectors are not the model's: norms_dropped says so)
+        alike = model_similarity in ("cosine", "dot", "euclidean")
+        equivalent = norms["unit"] and alike and not (store.kind == "qdrant"
+                                                      and model_similarity == "dot")
         if equivalent:
             out.append(Finding(
                 code="model_metric", severity="ok",
@@ -175,9 +177,11 @@ def metric_findings(store, norms: dict, model_similarity) -> list:
                 code="model_metric", severity="critical",
                 summary=f"the model is trained for {model_similarity} but the store searches by "
                         f"{store.metric} over {spread}: rankings differ from the model's; "
-                        f"declare {model_similarity} in the store (or normalise the vectors).",
+                        f"declare {model_similarity} in the store"
+                        + (" (or normalise the vectors)." if alike else "."),
                 evidence={"value": store.metric, "model": model_similarity, **norms},
-                fix="cosine_metric" if model_similarity == "cosine" else "dot_metric"))
+                # a fix code only for the metrics that have one (no euclidean_metric)
+                fix={"cosine": "cosine_metric", "dot": "dot_metric"}.get(model_similarity)))
     return out
 
 

@@ -18,16 +18,19 @@ __all__ = ["read_all", "check_rows"]
 def read_all(store, *, memory_budget: int, batch_size: int, show_progress):
     """``(vectors, ids, texts)`` of every row of ``store``, streamed in batches into one
     float32 array allocated up front (a memmap past ``memory_budget`` bytes); ``texts``
-    None when the store holds none. A store that grows or shrinks while it is read is
-    refused."""
+    None when the store holds none. A store that grew or shrank since it was counted
+    (``store.n``, counted once) is refused, and its count forgotten: the next fetch
+    counts it again."""
     from .._progress import progress_bar
 
     memory_budget = V.check_positive_int(memory_budget, "memory_budget")
     batch_size = V.check_positive_int(batch_size, "batch_size")
     n, d = store.n, store.dim
     if n == 0:
+        where = getattr(store, "where", None)       # pgvector's filter, when one is given
         raise ValueError(f"{store.describe()} is empty: there is nothing to fetch or audit; "
-                         "insert vectors first (or check where=)")
+                         "insert vectors first" + (f" (or check where={where!r}, which no "
+                                                   "row meets)" if where else ""))
     vectors = _allocate(n, d, memory_budget)
     ids = np.empty(n, dtype=object)
     texts = None
@@ -38,8 +41,10 @@ def read_all(store, *, memory_budget: int, batch_size: int, show_progress):
         for batch_ids, batch_vectors, batch_texts in store._batches(batch_size):
             m = len(batch_ids)
             if filled + m > n:
-                raise ValueError(f"{store.describe()} grew while it was read (more than "
-                                 f"{n} rows); fetch again when writes have stopped")
+                store.cache.pop("n", None)        # the next fetch counts it again
+                raise ValueError(f"{store.describe()} holds more than the {n} rows it held "
+                                 "when counted (it changed since); fetch again when writes "
+                                 "have stopped")
             vectors[filled:filled + m] = batch_vectors
             ids[filled:filled + m] = list(batch_ids)
             if batch_texts is not None:
@@ -49,8 +54,9 @@ def read_all(store, *, memory_budget: int, batch_size: int, show_progress):
             filled += m
             bar.update(m)
     if filled != n:
-        raise ValueError(f"{store.describe()} returned {filled} rows but counted {n}; "
-                         "it changed while it was read: fetch again when writes have stopped")
+        store.cache.pop("n", None)
+        raise ValueError(f"{store.describe()} returned {filled} rows but held {n} when "
+                         "counted (it changed since); fetch again when writes have stopped")
     return vectors, ids, texts
 
 
@@ -77,7 +83,7 @@ def check_rows(store, vectors: np.ndarray, ids: np.ndarray) -> None:
     if dupes:
         shown = ", ".join(repr(v) for v in dupes[:5])
         raise ValueError(f"{store.describe()} has {len(dupes)} duplicate ids ({shown}); "
-                         "ids must identify one vector each: deduplicate them")
+                         f"{store.duplicate_advice()}")
     bad, zero = [], []
     for start in range(0, vectors.shape[0], 65536):
         block = vectors[start:start + 65536]
