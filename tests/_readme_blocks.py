@@ -15,7 +15,10 @@ The rules (also in README.md, "The README is tested"):
   The output is what the statement printed, else ``repr`` of its value. Whitespace runs
   compare equal, ``...`` stands for any text, and a number compares at the precision it is
   written with (``0.7719`` claims 0.77185 <= x < 0.77195; ``7.9...`` claims the digits 7.9
-  start the number; integers are exact).
+  start the number; integers are exact). Text the code printed, or a string it returned
+  (a summary, a sentence), is vecdiag's own wording: its numbers compare digit for digit
+  (``3.9%`` does not show a printed ``3.86%``); only the repr of other values (floats,
+  tuples, arrays, DataFrames) may be shown rounded.
 * An HTML comment on the line right above the fence controls the block:
   ``<!-- readme-test: skip REASON -->`` does not run it (a server, the network, or an object
   the reader brings; REASON is required); ``<!-- readme-test: continue -->`` runs the block
@@ -138,8 +141,12 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def matches(expected: str, actual: str) -> tuple[bool, str]:
-    """Does `actual` show what `expected` claims? (the rules in this module's docstring)"""
+def matches(expected: str, actual: str, exact: bool = False) -> tuple[bool, str]:
+    """Does `actual` show what `expected` claims? (the rules in this module's docstring)
+
+    ``exact``: `actual` is text the code wrote (printed, or a returned string), so each
+    shown number must be written as it is there, not rounded.
+    """
     expected = NOTE.sub("", expected)
     actual = NP_SCALAR.sub(r"\1", actual)
     expected, actual = _squash(expected), _squash(actual)
@@ -156,7 +163,7 @@ def matches(expected: str, actual: str) -> tuple[bool, str]:
     if not found:
         return False, "the text differs"
     for (shown, truncated), got in zip(numbers, found.groups()):
-        if not _number_ok(shown, got, truncated):
+        if not _number_ok(shown, got, truncated) or (exact and not truncated and got != shown):
             return False, f"{got} is shown as {shown}{'...' if truncated else ''}"
     return True, ""
 
@@ -222,7 +229,7 @@ def run_script(code: str, namespace: dict, first_line: int = 1, check: bool = Tr
         if isinstance(value, str) and not printed and expected[:1] in "'\"" \
                 and expected[-1:] == expected[:1]:
             expected, actual = expected[1:-1], value      # a string shown in either quotes
-        ok, why = matches(expected, actual)
+        ok, why = matches(expected, actual, exact=bool(printed) or isinstance(value, str))
         claims.append(Claim(first_line + stmt.lineno - 1,
                             ast.get_source_segment(code, stmt) or "", expected, actual, ok, why))
         _close_figures()

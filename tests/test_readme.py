@@ -69,6 +69,31 @@ def test_output_comparison_rules(expected, actual, ok):
     assert matches(expected, actual)[0] is ok
 
 
+@pytest.mark.parametrize("expected, actual, ok", [
+    ("10 items (3.9%) are copies", "10 items (3.86%) are copies", False),
+    ("10 items (3.86%) are copies", "10 items (3.86%) are copies", True),
+    ("MMD² = 0.0076, threshold 5.644e-04", "MMD² = 0.0076, threshold 5.644e-04", True),
+    ("skewness 3.8", "skewness 3.80", False),
+    ("wall ... s, skewness 3.8...", "wall 12.5 s, skewness 3.80", True),
+])
+def test_text_the_code_wrote_compares_digit_for_digit(expected, actual, ok):
+    assert matches(expected, actual, exact=True)[0] is ok
+    assert matches(expected, actual)[0] is True      # a value's repr may be shown rounded
+
+
+def test_a_returned_or_printed_string_is_not_shown_rounded():
+    code = ("f'{10 / 259:.2%}'\n"
+            "# '3.9%'\n"
+            "print(f'{10 / 259:.2%}')\n"
+            "# 3.9%\n"
+            "10 / 259\n"
+            "# 0.039\n"
+            "f'{10 / 259:.2%}'\n"
+            "# '3.86%'\n")
+    assert [(c.line, c.ok) for c in run_script(code, {})] == [(1, False), (3, False), (5, True),
+                                                               (7, True)]
+
+
 def test_claims_are_found_and_prose_is_not():
     code = ("x = [3, 1]          # prose after an assignment\n"
             "sorted(x)           # [1, 3]: sorted\n"
