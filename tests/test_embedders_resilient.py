@@ -496,6 +496,27 @@ def test_a_cache_never_mixes_two_instances_of_one_class(tmp_path):
                               obj.encode(["hi"]))
 
 
+def test_a_cache_never_mixes_two_functions_made_by_one_factory(tmp_path):
+    """A function made by another that captures its variables (model_for(scale)) was
+    cached under its qualified name, model_for.<locals>.embed, which every function it
+    makes shares: model_for(10) was answered model_for(1)'s [[5, 1]] from the cache
+    instead of its own [[50, 1]]. Like a bound method, it must be given a model_name
+    before it may use a cache; a local function capturing nothing keeps its name."""
+    def model_for(scale):
+        def embed(texts):
+            return np.array([[len(t) * scale, 1.0] for t in texts])
+        return embed
+
+    with pytest.raises(ValueError, match=r"model_for.<locals>.embed\) captures scale.*"
+                                         r"CallableEmbedder\(fn, model_name="):
+        resilient(model_for(10), cache=tmp_path)
+    for scale in (1, 10):
+        named = CallableEmbedder(model_for(scale), model_name=f"scale-{scale}")
+        X = resilient(named, cache=tmp_path, show_progress=False).encode(["hello"])
+        assert X.tolist() == [[5.0 * scale, 1.0]]
+    assert resilient(model_for(10), show_progress=False).encode(["hello"]).tolist() == [[50.0, 1.0]]
+
+
 @pytest.mark.timeout(60)
 def test_calls_of_a_function_that_never_returns_are_bounded_and_do_not_block_exit():
     """A wrapped function that hangs on some texts: each call past the timeout keeps its

@@ -207,8 +207,9 @@ def _function_id(embedder, cache, wrapped) -> str | None:
     """The cache identity of a plain function: its module and qualified name (two
     functions both called ``embed`` must not read each other's vectors). A lambda has no
     name to tell it from another, and an object's ``encode`` (or a bound method) only
-    its class: with a cache they must be given one. ``wrapped`` is
-    ``as_embedder(embedder)``."""
+    its class, and a function made by another that captures its variables (``def
+    model_for(name): def embed(texts): ...``) only a name every such function shares:
+    with a cache they must be given one. ``wrapped`` is ``as_embedder(embedder)``."""
     import inspect
 
     from .local import CallableEmbedder, SentenceTransformerEmbedder
@@ -241,6 +242,16 @@ def _function_id(embedder, cache, wrapped) -> str | None:
                          "model_name='your-model') first")
     if qualname is None:
         return None
+    captured = getattr(getattr(embedder, "__code__", None), "co_freevars", ())
+    if cache is not None and "<locals>" in qualname and captured:
+        # a function made by a factory (def model_for(name): def embed(texts): ...) is
+        # named alike by every call of it, whatever it captured, as a bound method is
+        # by its class: model_for("b") read model_for("a")'s vectors
+        raise ValueError(f"a cache keeps vectors under the model's name, and this function "
+                         f"({qualname}) captures {', '.join(captured)} from the function that "
+                         "made it, and every function made there shares this name whatever "
+                         "it captured: they would read each other's vectors; wrap it as "
+                         "vd.embedders.CallableEmbedder(fn, model_name='your-model') first")
     return f"{getattr(embedder, '__module__', None) or '?'}.{qualname}"
 
 
@@ -260,6 +271,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
         with ``encode`` (run in worker threads): anything :func:`as_embedder` accepts.
     cache : str, Path or EmbeddingCache, optional
         A directory (or ``.sqlite`` file) for the durable cache; None keeps nothing.
+        A plain function is keyed by its module and qualified name; a lambda, an
+        object's ``encode`` or a function made by another that captures its variables
+        must first be named with ``CallableEmbedder(fn, model_name=...)``.
     max_concurrency : int, default 4
         Batches in flight at once.
     requests_per_minute, tokens_per_minute : float, optional
