@@ -74,6 +74,11 @@ def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
                                           ("Alibaba-NLP/gte-multilingual-base", 8192),
                                           ("Snowflake/snowflake-arctic-embed-l-v2.0", 8192),
                                           ("snowflake-arctic-embed2", 8192),   # Ollama's
+                                          # model card 8192, Ollama 2048 (given 512)
+                                          ("Alibaba-NLP/gte-modernbert-base", 8192),
+                                          ("Snowflake/snowflake-arctic-embed-m-long", 2048),
+                                          ("snowflake-arctic-embed:137m", 2048),
+                                          ("snowflake-arctic-embed:335m", 512),
                                           ("Snowflake/snowflake-arctic-embed-m", 512)])
 def test_max_tokens_table(model, limit):
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1").max_tokens == limit
