@@ -426,6 +426,25 @@ def test_dataset_embed_with_a_resilient_api_embedder(tmp_path):
     assert out.model_name == "toy" and out.max_tokens is None
 
 
+def test_dataset_embed_keeps_the_embedder_s_own_batch_size():
+    """Dataset.embed passed batch_size=32 to every encode, overriding the batch size
+    given to resilient or OpenAIEmbedder: 40 documents went as requests of [32, 8] texts
+    instead of one of 40 (4x the requests against a rate limit at batch_size=128)."""
+    from vecdiag.datasets import Dataset
+
+    data = Dataset(name="t", corpus_ids=[f"d{i}" for i in range(40)],
+                   corpus_texts=[f"text {i}" for i in range(40)],
+                   query_ids=["q"], query_texts=["z"], qrels={"q": {"d0": 1}})
+    with EmbeddingServer(dim=8) as server:
+        inner = OpenAIEmbedder("toy", base_url=server.url, dimensions=8, batch_size=100)
+        out = data.embed(resilient(inner, show_progress=False))
+        assert [r.n_texts for r in server.log] == [40, 1]
+        server.reset()
+        data.embed(resilient(inner, show_progress=False), batch_size=16)   # still honoured
+        assert [r.n_texts for r in server.log] == [16, 16, 8, 1]
+    assert np.allclose(out.corpus_embeddings, [vector_for(t, 8, "toy") for t in data.corpus_texts])
+
+
 def test_try_fixes_text_fixes_with_a_resilient_embedder():
     rng = np.random.default_rng(3)
     words = ["aab", "bbc", "ccd", "dde", "eef", "ffg", "ggh", "hha", "zz"]
