@@ -319,6 +319,33 @@ def test_cache_put_refuses_what_it_could_not_serve_back(tmp_path):
     assert emb.last_summary.cache_hits == 1 and emb.last_summary.embedded == 1
 
 
+
+@pytest.mark.parametrize("damage", ["cut short", "not sqlite", "page overwritten"])
+def test_a_damaged_cache_file_is_named_with_the_fix(tmp_path, damage):
+    """A cache file cut short (a full disk, an interrupted copy), a page of it
+    overwritten, or another kind of file under the name made every resilient encode (and
+    vecdiag embed, exit 3 with a traceback) fail with a bare sqlite3 "database disk
+    image is malformed" / "file is not a database", naming neither the file nor the
+    fix. It is a ValueError naming the file, saying to move it aside."""
+    rows = np.arange(400 * 64, dtype=np.float32).reshape(400, 64)
+    texts = [f"text {i}" for i in range(400)]
+    with EmbeddingCache(tmp_path) as cache:
+        cache.put("m", "document", "", texts, rows)
+        assert np.array_equal(np.stack(cache.get("m", "document", "", texts)), rows)
+    path = tmp_path / "embeddings.sqlite"
+    raw = path.read_bytes()
+    assert len(raw) > 16 * 4096            # many pages: the damage below hits data pages
+    if damage == "cut short":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "not sqlite":
+        path.write_bytes(b"not a database at all\n" * 200)
+    else:                                  # the header intact, a later page garbage
+        path.write_bytes(raw[:8 * 4096] + b"\xff" * 4096 + raw[9 * 4096:])
+    with pytest.raises(ValueError, match=r"the cache file '.*embeddings.sqlite' is damaged.*"
+                                         r"move it aside"):
+        cache = EmbeddingCache(tmp_path)
+        cache.get("m", "document", "", texts)
+
 # ---------------------------------------------------------------- resilient, any embedder
 
 
