@@ -19,7 +19,7 @@ import vecdiag as vd
 from vecdiag.embedders import (CallableEmbedder, EmbeddingCache, OpenAIEmbedder,
                                ProviderError, resilient)
 from vecdiag.embedders.errors import classify, mask_secret
-from vecdiag.embedders.testing import EmbeddingServer, fault_fraction, vector_for
+from vecdiag.embedders.testing import EmbeddingServer, fault_fraction, fault_sequence, vector_for
 
 pytest.importorskip("httpx")
 pytest.importorskip("aiolimiter")
@@ -50,6 +50,23 @@ def test_a_password_in_the_base_url_is_never_shown():
                 run(["a"])
             assert "pa55word" not in str(info.value) and "proxyuser:***@" in str(info.value)
     assert "pa55word" not in emb.cache_id
+
+
+def test_a_secret_in_the_base_url_query_is_never_shown():
+    """A server reached with its secret in the query string (Azure Functions' ?code=,
+    a gateway's ?key=): the repr and the errors of plain and resilient encode showed it
+    in full. Its value is *** now; other parameters (api-version) stay readable."""
+    with EmbeddingServer(dim=4, faults=fault_sequence(["400"] * 2)) as server:
+        emb = OpenAIEmbedder("toy", base_url=f"{server.url}?api-version=1&code=fn-s3cret-77")
+        assert repr(emb).endswith("/v1?api-version=1&code=***', api_key=None, "
+                                  "dimensions=None, max_tokens=None)")
+        for run in (emb.encode, resilient(emb, show_progress=False).encode):
+            with pytest.raises(ProviderError, match=r"HTTP 400 from http://127.0.0.1:\d+/v1/"
+                                                    r"embeddings\?api-version=1&code=\*\*\*: "
+                                                    r"injected 400") as info:
+                run(["a"])
+            assert "s3cret" not in str(info.value)
+        assert [r.outcome for r in server.log] == ["400", "400"]
 
 
 def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
