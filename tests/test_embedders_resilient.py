@@ -357,6 +357,26 @@ def test_retries_exhausted_raise_one_error_after_caching_the_rest(tmp_path):
     assert server.requests - before == 2 and emb.last_summary.cache_hits == 30
 
 
+def test_a_server_failing_every_request_stops_the_run_after_one_batch(tmp_path):
+    """A server down (or a wrong port) had every batch retried to exhaustion: 10 batches
+    at max_retries=2 made 30 requests, and at the default backoff a 100,000-text corpus
+    took hours to report it. The first batch failing every attempt before any batch was
+    embedded stops the run: 3 requests, every text named; a rerun sends them all."""
+    texts = [f"t{i}" for i in range(20)]
+    with EmbeddingServer(dim=8, faults=fault_storm(1e9, "503")) as server:
+        emb = fast(server, max_concurrency=1, batch_size=2, max_retries=2, cache=tmp_path)
+        with pytest.raises(EmbeddingError, match=r"20 of 20 texts could not be embedded: "
+                                                 r"rows 0, 1, .*a batch failed 3 attempts "
+                                                 r"\(5xx: HTTP 503.*were not sent") as info:
+            emb.encode(texts)
+        assert server.requests == 3 and info.value.stopped.startswith("5xx: HTTP 503")
+        assert [r for r, _, _ in info.value.failed] == list(range(20))
+        assert info.value.failed[2][2].startswith("not sent: a batch failed first (5xx")
+        assert emb.last_summary.failed == 20
+        server.faults = None
+        assert np.allclose(emb.encode(texts), expected(texts, 8)) and server.requests == 13
+
+
 @pytest.mark.timeout(60)
 def test_changed_model_or_prefix_never_reads_stale_vectors(tmp_path):
     texts = ["alpha", "beta", "gamma"]

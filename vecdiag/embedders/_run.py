@@ -43,6 +43,8 @@ class _Run:
         self.failed_batches: list[tuple[list[str], str]] = []
         self.fatal = None
         self.fatal_texts: list[str] = []  # the batch whose final error stopped the run
+        self.answered = 0       # batches answered with vectors by this run
+        self.stopped = None     # why the run stopped before sending every batch
         self.throttled = 0.0
         self.dim, self.dim_from = _expected_dim(owner, model, found)
 
@@ -259,7 +261,14 @@ class _Run:
             detail = str(err) or (f"no answer within {o.timeout:g} s" if cause == "timeout"
                                   else type(err).__name__)
             self.failed_batches.append((texts, f"{cause}: {detail}"))
+            if not self.answered and o.max_retries:
+                # no request of this run has been answered: the server is unreachable or
+                # fails every request (a wrong port, a server down); spending every retry
+                # on each other batch only delayed the error by hours
+                self.stopped = f"{cause}: {detail}"
+                raise _Fatal(None, texts)
             return None
+        self.answered += 1
         return X
 
     async def _halves(self, texts, client, pool):

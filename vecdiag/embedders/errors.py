@@ -233,15 +233,28 @@ class EmbeddingError(RuntimeError):
     ----------
     failed : list of (int, str, str)
         ``(row, text, last error)`` for every failed text, in row order.
+    stopped : str or None
+        Set when the run stopped early: a batch failed every attempt before any batch
+        of the call was embedded (the server unreachable or failing every request), so
+        the other batches were not sent; the error of that batch.
     """
 
-    def __init__(self, failed, *, total: int, attempts: int):
+    def __init__(self, failed, *, total: int, attempts: int, stopped: str | None = None):
         self.failed = list(failed)
+        self.stopped = stopped
         rows = ", ".join(str(r) for r, _, _ in self.failed[:10])
         more = f" (and {len(self.failed) - 10} more)" if len(self.failed) > 10 else ""
-        lines = [f"{len(self.failed)} of {total} texts could not be embedded after "
-                 f"{attempts} attempts each: rows {rows}{more}; every other text is embedded "
-                 "and cached, so running the same call again retries only these"]
+        if stopped is None:
+            head = (f"{len(self.failed)} of {total} texts could not be embedded after "
+                    f"{attempts} attempts each: rows {rows}{more}; every other text is "
+                    "embedded and cached, so running the same call again retries only these")
+        else:
+            head = (f"{len(self.failed)} of {total} texts could not be embedded: rows "
+                    f"{rows}{more}; a batch failed {attempts} attempts ({stopped}) before "
+                    "any batch of this call was embedded, so the others were not sent: is "
+                    "the server at this address up and working? Running the same call "
+                    "again sends them")
+        lines = [head]
         for row, text, err in self.failed[:10]:
             short = text if len(text) <= 60 else text[:59] + "…"
             lines.append(f"  row {row}: {short!r}: {err}")

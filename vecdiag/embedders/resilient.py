@@ -13,7 +13,9 @@ One :meth:`ResilientEmbedder.encode` call:
 4. checks every answer (count, order, dimension, finite) and commits each batch to the
    cache as soon as it arrives, so a killed run resumes where it stopped;
 5. returns the vectors in input order, or raises one :class:`EmbeddingError` naming the
-   texts that still failed, after everything else is cached.
+   texts that still failed, after everything else is cached; when a batch fails every
+   attempt before any batch of the call was embedded (a wrong port, a server down), the
+   run stops there instead of spending every retry on each other batch.
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ class ResilientEmbedder(_Base):
         if run.dim is not None and run.fatal is None:  # not a length its answers refuted
             self._dims[model] = run.dim
         failed_texts = {t for b in run.failed_batches for t in b[0]}
+        if run.stopped is not None:   # the batches not sent (or cut short) failed too
+            failed_texts |= set(uniques) - set(found)
         summary = EmbedSummary(
             model=model, kind=kind, texts=len(texts), unique=len(uniques),
             cache_hits=len(uniques) - len(missing), embedded=run.embedded,
@@ -194,8 +198,11 @@ class ResilientEmbedder(_Base):
             raise run.fatal
         if failed_texts:
             causes = {t: err for batch, err in run.failed_batches for t in batch}
-            failed = [(i, t, causes[t]) for i, t in enumerate(texts) if t in failed_texts]
-            raise EmbeddingError(failed, total=len(texts), attempts=self.max_retries + 1)
+            unsent = f"not sent: a batch failed first ({run.stopped})"
+            failed = [(i, t, causes.get(t, unsent)) for i, t in enumerate(texts)
+                      if t in failed_texts]
+            raise EmbeddingError(failed, total=len(texts), attempts=self.max_retries + 1,
+                                 stopped=run.stopped)
         dim = {v.shape[0] for v in found.values()}
         if len(dim) > 1:
             raise ValueError(f"the cache holds vectors of dimensions {sorted(dim)} for "
