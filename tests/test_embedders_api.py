@@ -610,6 +610,12 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
      "line 2 has no text"),
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b \\udc80"}\n', [],
      "line 2 holds a lone surrogate"),
+    # every document without text at once (BEIR's Cranfield has two: 471, 995), with a
+    # fix that helps (it named the first only, saying "fix the line or pass --text-field")
+    ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "", "text": ""}\n{"_id": "3", '
+     '"text": "b"}\n{"_id": "4", "title": "", "text": " "}\n', [],
+     "lines 2, 4 have no text in the 'text' field; embedding APIs refuse empty input: drop "
+     "those lines (or give them a text) first"),
 ])
 def test_cli_embed_bad_input_exits_2(tmp_path, capsys, content, extra, message):
     from vecdiag.cli import main

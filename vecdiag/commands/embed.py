@@ -61,15 +61,15 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CORPUS: no such file {str(path)!r}")
-    ids, texts = [], []
+    ids, texts, blank = [], [], []
     # read as report --texts reads it: a byte-order mark dropped, a file not in UTF-8 named
     for number, row in json_objects(path, f"CORPUS {path.name}"):
         text = row.get(text_field)
         # judged joined with the title: a blank title does not make a blank text embeddable
         joined = join_title(str(row.get("title") or ""), text) if isinstance(text, str) else ""
         if not joined.strip():
-            raise ValueError(f"CORPUS {path.name}: line {number} has no text in the "
-                             f"{text_field!r} field; fix the line or pass --text-field")
+            blank.append((number, isinstance(text, str)))
+            continue
         try:
             joined.encode("utf-8")
         except UnicodeEncodeError:   # a JSON escape such as "\udc80": no request carries it
@@ -85,6 +85,18 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
                              f"{id_field!r} is not the id)")
         ids.append(str(value))
         texts.append(joined)
+    if blank:
+        # every such line at once (BEIR's Cranfield has two documents without text; one
+        # error per run made the user fix and rerun for each)
+        shown = ", ".join(str(n) for n, _ in blank[:10]) + (
+            f" and {len(blank) - 10} more" if len(blank) > 10 else "")
+        empty = all(has_field for _, has_field in blank)
+        raise ValueError(f"CORPUS {path.name}: line{'s' if len(blank) > 1 else ''} {shown} "
+                         f"{'have' if len(blank) > 1 else 'has'} no text in the "
+                         f"{text_field!r} field; " + (
+                             "embedding APIs refuse empty input: drop those lines (or give "
+                             "them a text) first" if empty else
+                             "fix those lines or pass --text-field"))
     if not texts:
         raise ValueError(f"CORPUS {path.name} holds no lines; nothing to embed")
     dup = [ids[i] for i in V.repeats(ids)]
