@@ -799,6 +799,29 @@ def _scripted_server(answers):
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
 
 
+def test_a_redirect_names_the_address_to_use_as_base_url():
+    """A base_url that redirects (http:// to https://, a moved server) stopped the run
+    with the redirect's HTML page as the message ("<html><head><title>301 Moved
+    Permanently..."), naming no address; it names the Location to pass as base_url now.
+    Still a final error (not followed: the texts and key would go elsewhere)."""
+    page = b"<html><head><title>301 Moved Permanently</title></head></html>"
+    moved = (lambda texts: (301, {"Location": "https://api.example.invalid/v1/embeddings",
+                                  "Content-Type": "text/html"}, page))
+    httpd, url, seen = _scripted_server([moved] * 2)
+    try:
+        emb = OpenAIEmbedder("toy", base_url=url)
+        for run in (emb.encode, resilient(emb, show_progress=False).encode):
+            with pytest.raises(ProviderError, match=r"HTTP 301 from .*: the server redirects to "
+                                                    r"https://api.example.invalid/v1/embeddings: "
+                                                    r"pass that address as base_url") as info:
+                run(["a"])
+            assert classify(info.value) == ("301", False) and "<html>" not in str(info.value)
+        assert seen == [["a"], ["a"]]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def test_retry_after_date_without_a_zone_is_read_as_gmt():
     """A 429 whose Retry-After is an HTTP date without a zone ("... 07:28:00") or with
     "-0000" stopped the run with TypeError (naive minus aware datetime) instead of being
