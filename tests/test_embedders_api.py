@@ -799,6 +799,36 @@ def _scripted_server(answers):
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
 
 
+def test_halves_of_a_refused_batch_answered_two_lengths_are_asked_again():
+    """A server taking at most 2 texts a request (422 for more), a model of unknown
+    length, and one passing wrong-length answer for the second half: resilient encode
+    crashed in np.concatenate with NumPy's message ("all the input array dimensions
+    except for the concatenation axis must match exactly"). Both halves are asked again
+    now, and the vectors come back as the server's."""
+    def capped(texts):
+        if len(texts) > 2:
+            return 422, {}, json.dumps({"error": {"message": "batch size 4 > 2"}}).encode()
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    def wrong_length(texts):
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0, 0.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    httpd, url, seen = _scripted_server([capped, capped, wrong_length] + [capped] * 10)
+    try:
+        emb = resilient(OpenAIEmbedder("toy", base_url=url), batch_size=4, backoff=0.01,
+                        show_progress=False)
+        X = emb.encode(["a", "bb", "ccc", "dddd"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0], [4.0, 1.0]]
+    # refused, two halves (one wrong), both again; then the length asked once more
+    assert [len(t) for t in seen] == [4, 2, 2, 2, 2, 4, 2, 2]
+    assert emb.last_summary.retries == {"bad response": 1}
+
+
 def test_a_redirect_names_the_address_to_use_as_base_url():
     """A base_url that redirects (http:// to https://, a moved server) stopped the run
     with the redirect's HTML page as the message ("<html><head><title>301 Moved

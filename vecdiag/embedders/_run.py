@@ -274,13 +274,26 @@ class _Run:
     async def _halves(self, texts, client, pool):
         """A batch refused for what it holds (400, 413, 422), fetched as two halves: a
         text refused alone is then the one named by the final error (a half refused again
-        is split again), and a batch too large as a whole goes through in halves. The
+        is split again), and a batch too large as a whole goes through in halves (halves
+        answered vectors of two lengths, before the length is known, are asked again). The
         vectors of both, or None when one failed for good (the other is committed)."""
         o = self.o
-        done = []
-        for half in (texts[:len(texts) // 2], texts[len(texts) // 2:]):
-            weight = o._tokens(half, self.kind) if o.tokens_per_minute else 0
-            done.append((half, await self._fetch(half, weight, client, pool), weight))
+        for _ in range(o.max_retries + 1):
+            done = []
+            for half in (texts[:len(texts) // 2], texts[len(texts) // 2:]):
+                weight = o._tokens(half, self.kind) if o.tokens_per_minute else 0
+                done.append((half, await self._fetch(half, weight, client, pool), weight))
+            lengths = sorted({X.shape[1] for _, X, _ in done if X is not None})
+            if len(lengths) <= 1:
+                break
+            # only while the length is not known (no two answers agreed on it yet): which
+            # half is right cannot be told, so both are asked again (np.concatenate failed
+            # with NumPy's message)
+            self.retries["bad response"] += 1
+        else:
+            self.failed_batches.append((texts, "bad response: the two halves of this batch "
+                                               f"were answered vectors of lengths {lengths}"))
+            return None
         if all(X is not None for _, X, _ in done):
             return np.concatenate([X for _, X, _ in done])
         for half, X, weight in done:
