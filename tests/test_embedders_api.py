@@ -1045,6 +1045,33 @@ def test_an_exhausted_quota_stops_the_run_at_once():
     assert len(seen) == 2 and emb.last_summary.retries == {"429": 1}
 
 
+def test_an_exhausted_quota_raised_by_an_sdk_stops_the_run_at_once():
+    """A wrapped function calling the openai SDK raises its RateLimitError (status_code
+    429, code "insufficient_quota") when billing is exhausted: classify read the status
+    only, so every batch was retried 9 times with backoff, as OpenAIEmbedder's own 429
+    was before. It is final too now; the SDK's plain rate limit is still retried."""
+    class RateLimitError(Exception):          # what the openai SDK raises (duck-typed)
+        status_code = 429
+
+        def __init__(self, code):
+            super().__init__(f"Error code: 429 - {code}")
+            self.code = code
+
+    calls = []
+
+    def billing_exhausted(texts):
+        calls.append(list(texts))
+        raise RateLimitError("insufficient_quota")
+
+    assert classify(RateLimitError("insufficient_quota")) == ("429", False)
+    assert classify(RateLimitError("rate_limit_exceeded")) == ("429", True)
+    emb = resilient(CallableEmbedder(billing_exhausted, model_name="m"), max_concurrency=1,
+                    batch_size=1, backoff=0.01, max_backoff=0.02, show_progress=False)
+    with pytest.raises(RateLimitError, match="insufficient_quota"):
+        emb.encode(["a", "b", "c"])
+    assert calls == [["a"]] and emb.last_summary.retries == {}
+
+
 def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():
     """A server that ignores `dimensions` (asked for 3, it answers 2 every time), or
     answers one vector fewer than it is sent texts every time, was retried as a

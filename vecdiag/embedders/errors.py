@@ -383,8 +383,8 @@ def classify(err: BaseException) -> tuple[str, bool]:
     status = getattr(err, "status_code", None) or getattr(getattr(err, "response", None),
                                                            "status_code", None)
     if isinstance(status, int):
-        if status == 429:
-            return "429", True
+        if status == 429:   # the openai SDK's RateLimitError carries the body's code
+            return "429", getattr(err, "code", None) != "insufficient_quota"
         if status >= 500 or status == 408:
             return "5xx", True
         return f"{status}", False
