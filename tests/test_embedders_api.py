@@ -1072,6 +1072,32 @@ def test_an_exhausted_quota_raised_by_an_sdk_stops_the_run_at_once():
     assert calls == [["a"]] and emb.last_summary.retries == {}
 
 
+def test_the_retry_after_of_an_sdk_error_is_honoured():
+    """A wrapped function calling an SDK (openai, cohere) gets a 429 raised as the SDK's
+    error, its response (and Retry-After header) attached: resilient waited only its own
+    jitter (about 1 ms here) and came back before the server asked. It waits the
+    Retry-After now (0.4 s), as for OpenAIEmbedder's own 429."""
+    import time
+    from types import SimpleNamespace
+
+    class RateLimitError(Exception):          # the openai SDK's shape (duck-typed)
+        status_code = 429
+        response = SimpleNamespace(headers={"retry-after": "0.4"})
+
+    times = []
+
+    def limited_once(texts):
+        times.append(time.monotonic())
+        if len(times) == 1:
+            raise RateLimitError("Error code: 429 - rate_limit_exceeded")
+        return [[len(t), 1.0] for t in texts]
+
+    emb = resilient(CallableEmbedder(limited_once, model_name="m"), backoff=0.001,
+                    max_backoff=5.0, show_progress=False)
+    assert emb.encode(["ab"]).tolist() == [[2.0, 1.0]]
+    assert emb.last_summary.retries == {"429": 1} and times[1] - times[0] >= 0.4
+
+
 def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():
     """A server that ignores `dimensions` (asked for 3, it answers 2 every time), or
     answers one vector fewer than it is sent texts every time, was retried as a
