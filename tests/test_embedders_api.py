@@ -1098,6 +1098,44 @@ def test_the_retry_after_of_an_sdk_error_is_honoured():
     assert emb.last_summary.retries == {"429": 1} and times[1] - times[0] >= 0.4
 
 
+def test_an_sdk_s_timeout_or_dropped_connection_is_retried_not_final():
+    """A wrapped function calling the openai SDK (APITimeoutError, APIConnectionError)
+    or requests (ReadTimeout, ConnectionError: OSErrors, not the built-in ones) raised a
+    network error that classify called a bug ("error", final): one blip stopped the whole
+    run. They are timeouts and dropped connections, retried."""
+    class APIConnectionError(Exception):
+        pass
+
+    class APITimeoutError(APIConnectionError):
+        pass
+
+    class RequestException(OSError):
+        pass
+
+    class ReadTimeout(RequestException):
+        pass
+
+    class ConnectionError(RequestException):    # noqa: A001 - requests' own name
+        pass
+
+    for cls in (APIConnectionError, APITimeoutError, ReadTimeout, ConnectionError):
+        cls.__module__ = "openai" if cls.__name__.startswith("API") else "requests.exceptions"
+    assert [classify(c("x")) for c in (APITimeoutError, APIConnectionError, ReadTimeout,
+                                       ConnectionError)] == [
+        ("timeout", True), ("connection", True), ("timeout", True), ("connection", True)]
+    assert classify(KeyError("x")) == ("error", False)
+    faults = [APITimeoutError("Request timed out."), ConnectionError("Connection aborted.")]
+
+    def flaky(texts):
+        if faults:
+            raise faults.pop(0)
+        return [[len(t), 1.0] for t in texts]
+
+    emb = resilient(CallableEmbedder(flaky, model_name="m"), backoff=0.001, show_progress=False)
+    assert emb.encode(["ab", "c"]).tolist() == [[2.0, 1.0], [1.0, 1.0]]
+    assert emb.last_summary.retries == {"timeout": 1, "connection": 1}
+
+
 def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():
     """A server that ignores `dimensions` (asked for 3, it answers 2 every time), or
     answers one vector fewer than it is sent texts every time, was retried as a

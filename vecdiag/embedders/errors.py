@@ -9,8 +9,10 @@ cause        when                                           retried
 ``429``      rate limited (the server's ``Retry-After``)    yes
              but an exhausted quota (``insufficient_quota``) no
 ``5xx``      the provider failed (500, 502, 503, 504, ...)  yes
-``timeout``  no answer within ``timeout`` seconds           yes
+``timeout``  no answer within ``timeout`` seconds (or a     yes
+             wrapped SDK's timeout error)
 ``connection`` the connection dropped or could not open     yes
+             (also a wrapped SDK's connection error)
 ``bad response`` malformed JSON, wrong count/order/dimension,
              non-finite values (checked before caching), a
              body its Content-Encoding cannot decode        yes
@@ -388,4 +390,11 @@ def classify(err: BaseException) -> tuple[str, bool]:
         if status >= 500 or status == 408:
             return "5xx", True
         return f"{status}", False
+    # their network errors are none of the built-in ones: openai's APITimeoutError and
+    # APIConnectionError, requests' ReadTimeout and ConnectionError (an OSError)
+    names = " ".join(c.__name__ for c in type(err).__mro__ if c.__module__ != "builtins")
+    if "Timeout" in names:
+        return "timeout", True
+    if "ConnectionError" in names or "ConnectError" in names:
+        return "connection", True
     return "error", False
