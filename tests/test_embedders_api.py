@@ -648,6 +648,39 @@ def test_cli_embed_provider_failure_exits_1_without_the_key(tmp_path, capsys, mo
     assert not (tmp_path / "o.npy").exists()
 
 
+def test_cli_embed_on_a_full_disk_names_the_cache_file_not_a_bug(tmp_path, capsys,
+                                                                 monkeypatch):
+    """The disk holding the cache filled up mid-run (here: SQLite limited to 8 pages):
+    sqlite3's "database or disk is full" escaped `vecdiag embed` as a traceback with
+    exit status 3, "a bug in vecdiag"; it is an OSError naming the cache file and the
+    fix now (exit 2), and the batches committed before are kept."""
+    import sqlite3
+
+    from vecdiag.cli import main
+
+    connect = sqlite3.connect
+
+    def small_disk(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA max_page_count=8")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", small_disk)
+    corpus = tmp_path / "c.jsonl"
+    _write_corpus(corpus, [{"_id": str(i), "text": f"text {i}"} for i in range(300)])
+    with EmbeddingServer(dim=64) as server:
+        code = main(["embed", str(corpus), "--model", "openai:toy", "--base-url", server.url,
+                     "--dimensions", "64", "--batch-size", "20", "--concurrency", "1",
+                     "--cache", str(tmp_path / "c"), "-o", str(tmp_path / "o.npy"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and not (tmp_path / "o.npy").exists()
+    assert re.search(r"the cache file '.*embeddings.sqlite' cannot be written \(database or "
+                     r"disk is full\): free space on its disk", err), err
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with EmbeddingCache(tmp_path / "c") as cache:
+        assert 0 < len(cache) < 300            # what was committed before the disk filled
+
+
 def test_cli_embed_server_ignoring_dimensions_exits_1_naming_the_lengths(tmp_path, capsys,
                                                                         monkeypatch):
     """A server that answers 2 numbers a vector whatever --dimensions asks: the same

@@ -9,7 +9,8 @@ cannot be read. Rows are written in one transaction per finished batch in WAL mo
 a process killed at any moment (even SIGKILL) leaves every committed batch readable and
 nothing half-written; the next run embeds only what is missing. A file damaged outside
 SQLite's control (cut short by a full disk or an interrupted copy) is a ValueError naming
-it: move it aside and the texts are embedded once more.
+it: move it aside and the texts are embedded once more. A full disk (or a read-only file)
+is an OSError naming it.
 """
 
 from __future__ import annotations
@@ -150,13 +151,21 @@ class EmbeddingCache:
     @contextlib.contextmanager
     def _readable(self):
         """A cache file SQLite cannot read (cut short by a full disk or an interrupted
-        copy, or another kind of file) is named, with the fix, instead of a bare
-        "database disk image is malformed" from every later run."""
+        copy, or another kind of file) is a ValueError naming it, with the fix, instead of
+        a bare "database disk image is malformed" from every later run; one it cannot
+        write (a full disk, a read-only file) an OSError naming it."""
         try:
             yield
         except sqlite3.DatabaseError as err:
-            if getattr(err, "sqlite_errorname", None) not in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
-                raise                                   # "database is locked", a full disk
+            code = getattr(err, "sqlite_errorname", None) or ""
+            if code.startswith(("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN",
+                                "SQLITE_IOERR")):
+                # the disk, not the data (nor a bug, as vecdiag embed's exit 3 said)
+                raise OSError(f"the cache file {str(self.path)!r} cannot be written ({err}): "
+                              "free space on its disk (or make it writable), or use another "
+                              "cache directory; every batch committed so far is kept") from None
+            if code not in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+                raise                                   # "database is locked"
             raise ValueError(f"the cache file {str(self.path)!r} is damaged or not an SQLite "
                              f"file ({err}): move it aside (or delete it) and run again, "
                              "which embeds its texts once more; `sqlite3 FILE .recover` may "
