@@ -262,9 +262,9 @@ class _Run:
                                   else type(err).__name__)
             self.failed_batches.append((texts, f"{cause}: {detail}"))
             if not self.answered and o.max_retries:
-                # no request of this run has been answered: the server is unreachable or
-                # fails every request (a wrong port, a server down); spending every retry
-                # on each other batch only delayed the error by hours
+                # no batch of this run has been answered with vectors: the server is
+                # unreachable or fails every request (a wrong port, a server down);
+                # spending every retry on each other batch only delayed the error by hours
                 self.stopped = f"{cause}: {detail}"
                 raise _Fatal(None, texts)
             return None
