@@ -491,6 +491,25 @@ def test_dataset_embed_keeps_the_embedder_s_own_batch_size():
     assert np.allclose(out.corpus_embeddings, [vector_for(t, 8, "toy") for t in data.corpus_texts])
 
 
+def test_dataset_embed_keeps_the_vectors_of_an_embedder_that_cannot_count_tokens():
+    """CallableEmbedder(fn, max_tokens=512) without a tokenizer: Dataset.embed embedded
+    every text, then threw the vectors away with "custom embedder has no tokenizer" from
+    count_tokens. The vectors come back; the token counts stay unknown (None)."""
+    from vecdiag.datasets import Dataset
+
+    data = Dataset(name="t", corpus_ids=["a", "b"], corpus_texts=["xx", "yyy"],
+                   query_ids=["q"], query_texts=["z"], qrels={"q": {"a": 1}})
+    emb = CallableEmbedder(lambda texts: np.array([[len(t), 1.0] for t in texts]),
+                           max_tokens=512)
+    out = data.embed(emb)
+    assert out.corpus_embeddings.tolist() == [[2.0, 1.0], [3.0, 1.0]]
+    assert out.query_embeddings.tolist() == [[1.0, 1.0]]
+    assert out.token_counts is None and out.max_tokens == 512
+    assert out.truncated().tolist() == []
+    counted = data.embed(CallableEmbedder(emb.fn, max_tokens=2, tokenizer=list))
+    assert counted.token_counts.tolist() == [2, 3] and counted.truncated().tolist() == [1]
+
+
 def test_try_fixes_text_fixes_with_a_resilient_embedder():
     rng = np.random.default_rng(3)
     words = ["aab", "bbc", "ccd", "dde", "eef", "ffg", "ggh", "hha", "zz"]

@@ -207,7 +207,8 @@ class Dataset(Result):
               show_progress=None) -> "Dataset":
         """A copy with corpus and queries embedded by ``embedder`` (any embedder, see
         :mod:`vecdiag.embedders`); documents with ``kind="document"``, queries with
-        ``kind="query"``. The token counts are refreshed when the embedder can count.
+        ``kind="query"``. The token counts are refreshed when the embedder can count
+        (an embedder with ``max_tokens`` but no tokenizer leaves them None).
 
         ``batch_size`` defaults to the embedder's own (32 for a local model, an
         ``OpenAIEmbedder``'s ``batch_size``, the one given to ``resilient``)."""
@@ -222,8 +223,13 @@ class Dataset(Result):
         counts = query_counts = None
         limit = emb.max_tokens
         if limit is not None:
-            counts = emb.count_tokens(self.corpus_texts, kind="document")
-            query_counts = emb.count_tokens(self.query_texts, kind="query")
+            try:
+                counts = emb.count_tokens(self.corpus_texts, kind="document")
+                query_counts = emb.count_tokens(self.query_texts, kind="query")
+            except (TypeError, NotImplementedError):
+                # a limit but no tokenizer (CallableEmbedder(fn, max_tokens=512)): the
+                # vectors were thrown away with "has no tokenizer" after embedding all
+                counts = query_counts = None
         return dataclasses.replace(self, corpus_embeddings=docs, query_embeddings=queries,
                                    model_name=emb.model_name, token_counts=counts,
                                    max_tokens=limit, query_token_counts=query_counts)
