@@ -631,6 +631,13 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
      "line 2 has no text"),
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b \\udc80"}\n', [],
      "line 2 holds a lone surrogate"),
+    # a line without the id field took its line number as id in silence (a mistyped
+    # --id-field made every id a line number); report --texts refuses such a file
+    ('{"_id": "a", "text": "a"}\n{"text": "b"}\n', [],
+     "line 2 has no '_id' (or 'id') field (its fields: 'text'); name the id field with "
+     "--id-field"),
+    ('{"docno": "a", "text": "a"}\n', ["--id-field", "doc_no"],
+     "line 1 has no 'doc_no' field (its fields: 'docno', 'text')"),
     # every document without text at once (BEIR's Cranfield has two: 471, 995), with a
     # fix that helps (it named the first only, saying "fix the line or pass --text-field")
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "", "text": ""}\n{"_id": "3", '

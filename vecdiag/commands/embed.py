@@ -41,7 +41,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prefix", default="", help="text prepended to every text (e.g. 'passage: ')")
     parser.add_argument("--text-field", default="text",
                         help="field holding the text (default text; a title field is joined)")
-    parser.add_argument("--id-field", default="_id", help="field holding the id (default _id)")
+    parser.add_argument("--id-field", default="_id",
+                        help="field holding the id (default _id, else id; every line needs one)")
     parser.add_argument("--dimensions", type=int, default=None, help="shorter vectors (text-embedding-3)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per request (default 128)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
@@ -76,7 +77,16 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
             raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
                              "escape (such as \\udc80), which is not Unicode text; fix "
                              "the line") from None
-        value = row.get(id_field, row.get("id", number))
+        # BEIR's "_id", or "id" (as report --texts reads the same file); a line without
+        # either took its line number as id in silence: a mistyped --id-field made every
+        # id a line number, which no qrels or --texts would match
+        field = id_field if id_field in row or id_field != "_id" else "id"
+        if field not in row:
+            want = f"{id_field!r}" + (" (or 'id')" if id_field == "_id" else "")
+            raise ValueError(f"CORPUS {path.name}: line {number} has no {want} field (its "
+                             f"fields: {', '.join(map(repr, list(row)[:6]))}); name the id "
+                             "field with --id-field")
+        value = row[field]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             # str() would write null as the id "None" (1.5, true, ["x"] alike), which
             # report --texts, reading the same file, refuses
