@@ -33,9 +33,11 @@ class _Fatal(Exception):
 
 
 class _Run:
-    """The state of one encode call's asynchronous part (all mutated in the loop thread)."""
+    """The state of one encode call's asynchronous part (all mutated in the loop thread);
+    ``owner`` is the :class:`~.resilient.ResilientEmbedder` (not imported: it imports
+    this module)."""
 
-    def __init__(self, owner: ResilientEmbedder, kind, prefix, model, batches, found):
+    def __init__(self, owner, kind, prefix, model, batches, found):
         self.o, self.kind, self.prefix, self.model = owner, kind, prefix, model
         self.batches, self.found = batches, found
         self.requests = self.embedded = self.tokens = 0
