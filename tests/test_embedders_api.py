@@ -19,7 +19,7 @@ import vecdiag as vd
 from vecdiag.embedders import (CallableEmbedder, EmbeddingCache, OpenAIEmbedder,
                                ProviderError, resilient)
 from vecdiag.embedders.errors import classify, mask_secret
-from vecdiag.embedders.testing import EmbeddingServer, fault_fraction, vector_for
+from vecdiag.embedders.testing import EmbeddingServer, fault_fraction, fault_sequence, vector_for
 
 pytest.importorskip("httpx")
 pytest.importorskip("aiolimiter")
@@ -52,6 +52,23 @@ def test_a_password_in_the_base_url_is_never_shown():
     assert "pa55word" not in emb.cache_id
 
 
+def test_a_secret_in_the_base_url_query_is_never_shown():
+    """A server reached with its secret in the query string (Azure Functions' ?code=,
+    a gateway's ?key=): the repr and the errors of plain and resilient encode showed it
+    in full. Its value is *** now; other parameters (api-version) stay readable."""
+    with EmbeddingServer(dim=4, faults=fault_sequence(["400"] * 2)) as server:
+        emb = OpenAIEmbedder("toy", base_url=f"{server.url}?api-version=1&code=fn-s3cret-77")
+        assert repr(emb).endswith("/v1?api-version=1&code=***', api_key=None, "
+                                  "dimensions=None, max_tokens=None)")
+        for run in (emb.encode, resilient(emb, show_progress=False).encode):
+            with pytest.raises(ProviderError, match=r"HTTP 400 from http://127.0.0.1:\d+/v1/"
+                                                    r"embeddings\?api-version=1&code=\*\*\*: "
+                                                    r"injected 400") as info:
+                run(["a"])
+            assert "s3cret" not in str(info.value)
+        assert [r.outcome for r in server.log] == ["400", "400"]
+
+
 def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -74,6 +91,11 @@ def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
                                           ("Alibaba-NLP/gte-multilingual-base", 8192),
                                           ("Snowflake/snowflake-arctic-embed-l-v2.0", 8192),
                                           ("snowflake-arctic-embed2", 8192),   # Ollama's
+                                          # model card 8192, Ollama 2048 (given 512)
+                                          ("Alibaba-NLP/gte-modernbert-base", 8192),
+                                          ("Snowflake/snowflake-arctic-embed-m-long", 2048),
+                                          ("snowflake-arctic-embed:137m", 2048),
+                                          ("snowflake-arctic-embed:335m", 512),
                                           ("Snowflake/snowflake-arctic-embed-m", 512)])
 def test_max_tokens_table(model, limit):
     assert OpenAIEmbedder(model, base_url="http://127.0.0.1:1").max_tokens == limit
@@ -130,8 +152,8 @@ def test_token_budget_of_a_function_without_tokenizer_uses_the_same_estimate():
     with pytest.raises(ValueError, match=r"1 row \(1\) that each weigh more than half of "
                                          r"tokens_per_minute=1000"):
         emb.encode(["short", "向量检索" * 150])
-    # 400 tokens: passes (one text a batch: two answers agree on the dimension at once,
-    # where one batch is asked twice and the second ask waits 40 s for the bucket to drain)
+    # 400 tokens: passes (one text a batch: a single batch of 402 tokens is asked twice,
+    # its length unknown, and the second ask waited 40 s for the bucket to drain)
     assert emb.encode(["short", "向量检索" * 100], batch_size=1).shape == (2, 2)
 
 
@@ -316,6 +338,33 @@ def test_cache_put_refuses_what_it_could_not_serve_back(tmp_path):
     assert emb.last_summary.cache_hits == 1 and emb.last_summary.embedded == 1
 
 
+
+@pytest.mark.parametrize("damage", ["cut short", "not sqlite", "page overwritten"])
+def test_a_damaged_cache_file_is_named_with_the_fix(tmp_path, damage):
+    """A cache file cut short (a full disk, an interrupted copy), a page of it
+    overwritten, or another kind of file under the name made every resilient encode (and
+    vecdiag embed, exit 3 with a traceback) fail with a bare sqlite3 "database disk
+    image is malformed" / "file is not a database", naming neither the file nor the
+    fix. It is a ValueError naming the file, saying to move it aside."""
+    rows = np.arange(400 * 64, dtype=np.float32).reshape(400, 64)
+    texts = [f"text {i}" for i in range(400)]
+    with EmbeddingCache(tmp_path) as cache:
+        cache.put("m", "document", "", texts, rows)
+        assert np.array_equal(np.stack(cache.get("m", "document", "", texts)), rows)
+    path = tmp_path / "embeddings.sqlite"
+    raw = path.read_bytes()
+    assert len(raw) > 16 * 4096            # many pages: the damage below hits data pages
+    if damage == "cut short":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "not sqlite":
+        path.write_bytes(b"not a database at all\n" * 200)
+    else:                                  # the header intact, a later page garbage
+        path.write_bytes(raw[:8 * 4096] + b"\xff" * 4096 + raw[9 * 4096:])
+    with pytest.raises(ValueError, match=r"the cache file '.*embeddings.sqlite' is damaged.*"
+                                         r"move it aside"):
+        cache = EmbeddingCache(tmp_path)
+        cache.get("m", "document", "", texts)
+
 # ---------------------------------------------------------------- resilient, any embedder
 
 
@@ -421,6 +470,44 @@ def test_dataset_embed_with_a_resilient_api_embedder(tmp_path):
     assert np.allclose(out.corpus_embeddings, [vector_for(t, 8, "toy") for t in data.corpus_texts])
     assert np.allclose(out.query_embeddings, [vector_for("query: z", 8, "toy")])
     assert out.model_name == "toy" and out.max_tokens is None
+
+
+def test_dataset_embed_keeps_the_embedder_s_own_batch_size():
+    """Dataset.embed passed batch_size=32 to every encode, overriding the batch size
+    given to resilient or OpenAIEmbedder: 40 documents went as requests of [32, 8] texts
+    instead of one of 40 (4x the requests against a rate limit at batch_size=128)."""
+    from vecdiag.datasets import Dataset
+
+    data = Dataset(name="t", corpus_ids=[f"d{i}" for i in range(40)],
+                   corpus_texts=[f"text {i}" for i in range(40)],
+                   query_ids=["q"], query_texts=["z"], qrels={"q": {"d0": 1}})
+    with EmbeddingServer(dim=8) as server:
+        inner = OpenAIEmbedder("toy", base_url=server.url, dimensions=8, batch_size=100)
+        out = data.embed(resilient(inner, show_progress=False))
+        assert [r.n_texts for r in server.log] == [40, 1]
+        server.reset()
+        data.embed(resilient(inner, show_progress=False), batch_size=16)   # still honoured
+        assert sorted(r.n_texts for r in server.log) == [1, 8, 16, 16]   # in parallel
+    assert np.allclose(out.corpus_embeddings, [vector_for(t, 8, "toy") for t in data.corpus_texts])
+
+
+def test_dataset_embed_keeps_the_vectors_of_an_embedder_that_cannot_count_tokens():
+    """CallableEmbedder(fn, max_tokens=512) without a tokenizer: Dataset.embed embedded
+    every text, then threw the vectors away with "custom embedder has no tokenizer" from
+    count_tokens. The vectors come back; the token counts stay unknown (None)."""
+    from vecdiag.datasets import Dataset
+
+    data = Dataset(name="t", corpus_ids=["a", "b"], corpus_texts=["xx", "yyy"],
+                   query_ids=["q"], query_texts=["z"], qrels={"q": {"a": 1}})
+    emb = CallableEmbedder(lambda texts: np.array([[len(t), 1.0] for t in texts]),
+                           max_tokens=512)
+    out = data.embed(emb)
+    assert out.corpus_embeddings.tolist() == [[2.0, 1.0], [3.0, 1.0]]
+    assert out.query_embeddings.tolist() == [[1.0, 1.0]]
+    assert out.token_counts is None and out.max_tokens == 512
+    assert out.truncated().tolist() == []
+    counted = data.embed(CallableEmbedder(emb.fn, max_tokens=2, tokenizer=list))
+    assert counted.token_counts.tolist() == [2, 3] and counted.truncated().tolist() == [1]
 
 
 def test_try_fixes_text_fixes_with_a_resilient_embedder():
@@ -544,6 +631,19 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
      "line 2 has no text"),
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b \\udc80"}\n', [],
      "line 2 holds a lone surrogate"),
+    # a line without the id field took its line number as id in silence (a mistyped
+    # --id-field made every id a line number); report --texts refuses such a file
+    ('{"_id": "a", "text": "a"}\n{"text": "b"}\n', [],
+     "line 2 has no '_id' (or 'id') field (its fields: 'text'); name the id field with "
+     "--id-field"),
+    ('{"docno": "a", "text": "a"}\n', ["--id-field", "doc_no"],
+     "line 1 has no 'doc_no' field (its fields: 'docno', 'text')"),
+    # every document without text at once (BEIR's Cranfield has two: 471, 995), with a
+    # fix that helps (it named the first only, saying "fix the line or pass --text-field")
+    ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "", "text": ""}\n{"_id": "3", '
+     '"text": "b"}\n{"_id": "4", "title": "", "text": " "}\n', [],
+     "lines 2, 4 have no text in the 'text' field; embedding APIs refuse empty input: drop "
+     "those lines (or give them a text) first"),
 ])
 def test_cli_embed_bad_input_exits_2(tmp_path, capsys, content, extra, message):
     from vecdiag.cli import main
@@ -572,6 +672,39 @@ def test_cli_embed_provider_failure_exits_1_without_the_key(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert code == 1 and "HTTP 401" in err and "1234567890" not in err
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_cli_embed_on_a_full_disk_names_the_cache_file_not_a_bug(tmp_path, capsys,
+                                                                 monkeypatch):
+    """The disk holding the cache filled up mid-run (here: SQLite limited to 8 pages):
+    sqlite3's "database or disk is full" escaped `vecdiag embed` as a traceback with
+    exit status 3, "a bug in vecdiag"; it is an OSError naming the cache file and the
+    fix now (exit 2), and the batches committed before are kept."""
+    import sqlite3
+
+    from vecdiag.cli import main
+
+    connect = sqlite3.connect
+
+    def small_disk(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA max_page_count=8")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", small_disk)
+    corpus = tmp_path / "c.jsonl"
+    _write_corpus(corpus, [{"_id": str(i), "text": f"text {i}"} for i in range(300)])
+    with EmbeddingServer(dim=64) as server:
+        code = main(["embed", str(corpus), "--model", "openai:toy", "--base-url", server.url,
+                     "--dimensions", "64", "--batch-size", "20", "--concurrency", "1",
+                     "--cache", str(tmp_path / "c"), "-o", str(tmp_path / "o.npy"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and not (tmp_path / "o.npy").exists()
+    assert re.search(r"the cache file '.*embeddings.sqlite' cannot be written \(database or "
+                     r"disk is full\): free space on its disk", err), err
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with EmbeddingCache(tmp_path / "c") as cache:
+        assert 0 < len(cache) < 300            # what was committed before the disk filled
 
 
 def test_cli_embed_server_ignoring_dimensions_exits_1_naming_the_lengths(tmp_path, capsys,
@@ -725,6 +858,59 @@ def _scripted_server(answers):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
+
+
+def test_halves_of_a_refused_batch_answered_two_lengths_are_asked_again():
+    """A server taking at most 2 texts a request (422 for more), a model of unknown
+    length, and one passing wrong-length answer for the second half: resilient encode
+    crashed in np.concatenate with NumPy's message ("all the input array dimensions
+    except for the concatenation axis must match exactly"). Both halves are asked again
+    now, and the vectors come back as the server's."""
+    def capped(texts):
+        if len(texts) > 2:
+            return 422, {}, json.dumps({"error": {"message": "batch size 4 > 2"}}).encode()
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    def wrong_length(texts):
+        return 200, {}, json.dumps({"data": [{"index": k, "embedding": [len(t), 1.0, 0.0]}
+                                             for k, t in enumerate(texts)]}).encode()
+
+    httpd, url, seen = _scripted_server([capped, capped, wrong_length] + [capped] * 10)
+    try:
+        emb = resilient(OpenAIEmbedder("toy", base_url=url), batch_size=4, backoff=0.01,
+                        show_progress=False)
+        X = emb.encode(["a", "bb", "ccc", "dddd"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert X.tolist() == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0], [4.0, 1.0]]
+    # refused, two halves (one wrong), both again; then the length asked once more
+    assert [len(t) for t in seen] == [4, 2, 2, 2, 2, 4, 2, 2]
+    assert emb.last_summary.retries == {"bad response": 1}
+
+
+def test_a_redirect_names_the_address_to_use_as_base_url():
+    """A base_url that redirects (http:// to https://, a moved server) stopped the run
+    with the redirect's HTML page as the message ("<html><head><title>301 Moved
+    Permanently..."), naming no address; it names the Location to pass as base_url now.
+    Still a final error (not followed: the texts and key would go elsewhere)."""
+    page = b"<html><head><title>301 Moved Permanently</title></head></html>"
+    moved = (lambda texts: (301, {"Location": "https://api.example.invalid/v1/embeddings",
+                                  "Content-Type": "text/html"}, page))
+    httpd, url, seen = _scripted_server([moved] * 2)
+    try:
+        emb = OpenAIEmbedder("toy", base_url=url)
+        for run in (emb.encode, resilient(emb, show_progress=False).encode):
+            with pytest.raises(ProviderError, match=r"HTTP 301 from .*: the server redirects to "
+                                                    r"https://api.example.invalid/v1/embeddings: "
+                                                    r"pass that address as base_url") as info:
+                run(["a"])
+            assert classify(info.value) == ("301", False) and "<html>" not in str(info.value)
+        assert seen == [["a"], ["a"]]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_retry_after_date_without_a_zone_is_read_as_gmt():
@@ -916,6 +1102,97 @@ def test_an_exhausted_quota_stops_the_run_at_once():
         httpd.server_close()
     assert info.value.code == "insufficient_quota" and not info.value.transient
     assert len(seen) == 2 and emb.last_summary.retries == {"429": 1}
+
+
+def test_an_exhausted_quota_raised_by_an_sdk_stops_the_run_at_once():
+    """A wrapped function calling the openai SDK raises its RateLimitError (status_code
+    429, code "insufficient_quota") when billing is exhausted: classify read the status
+    only, so every batch was retried 9 times with backoff, as OpenAIEmbedder's own 429
+    was before. It is final too now; the SDK's plain rate limit is still retried."""
+    class RateLimitError(Exception):          # what the openai SDK raises (duck-typed)
+        status_code = 429
+
+        def __init__(self, code):
+            super().__init__(f"Error code: 429 - {code}")
+            self.code = code
+
+    calls = []
+
+    def billing_exhausted(texts):
+        calls.append(list(texts))
+        raise RateLimitError("insufficient_quota")
+
+    assert classify(RateLimitError("insufficient_quota")) == ("429", False)
+    assert classify(RateLimitError("rate_limit_exceeded")) == ("429", True)
+    emb = resilient(CallableEmbedder(billing_exhausted, model_name="m"), max_concurrency=1,
+                    batch_size=1, backoff=0.01, max_backoff=0.02, show_progress=False)
+    with pytest.raises(RateLimitError, match="insufficient_quota"):
+        emb.encode(["a", "b", "c"])
+    assert calls == [["a"]] and emb.last_summary.retries == {}
+
+
+def test_the_retry_after_of_an_sdk_error_is_honoured():
+    """A wrapped function calling an SDK (openai, cohere) gets a 429 raised as the SDK's
+    error, its response (and Retry-After header) attached: resilient waited only its own
+    jitter (about 1 ms here) and came back before the server asked. It waits the
+    Retry-After now (0.4 s), as for OpenAIEmbedder's own 429."""
+    import time
+    from types import SimpleNamespace
+
+    class RateLimitError(Exception):          # the openai SDK's shape (duck-typed)
+        status_code = 429
+        response = SimpleNamespace(headers={"retry-after": "0.4"})
+
+    times = []
+
+    def limited_once(texts):
+        times.append(time.monotonic())
+        if len(times) == 1:
+            raise RateLimitError("Error code: 429 - rate_limit_exceeded")
+        return [[len(t), 1.0] for t in texts]
+
+    emb = resilient(CallableEmbedder(limited_once, model_name="m"), backoff=0.001,
+                    max_backoff=5.0, show_progress=False)
+    assert emb.encode(["ab"]).tolist() == [[2.0, 1.0]]
+    assert emb.last_summary.retries == {"429": 1} and times[1] - times[0] >= 0.4
+
+
+def test_an_sdk_s_timeout_or_dropped_connection_is_retried_not_final():
+    """A wrapped function calling the openai SDK (APITimeoutError, APIConnectionError)
+    or requests (ReadTimeout, ConnectionError: OSErrors, not the built-in ones) raised a
+    network error that classify called a bug ("error", final): one blip stopped the whole
+    run. They are timeouts and dropped connections, retried."""
+    class APIConnectionError(Exception):
+        pass
+
+    class APITimeoutError(APIConnectionError):
+        pass
+
+    class RequestException(OSError):
+        pass
+
+    class ReadTimeout(RequestException):
+        pass
+
+    class ConnectionError(RequestException):    # noqa: A001 - requests' own name
+        pass
+
+    for cls in (APIConnectionError, APITimeoutError, ReadTimeout, ConnectionError):
+        cls.__module__ = "openai" if cls.__name__.startswith("API") else "requests.exceptions"
+    assert [classify(c("x")) for c in (APITimeoutError, APIConnectionError, ReadTimeout,
+                                       ConnectionError)] == [
+        ("timeout", True), ("connection", True), ("timeout", True), ("connection", True)]
+    assert classify(KeyError("x")) == ("error", False)
+    faults = [APITimeoutError("Request timed out."), ConnectionError("Connection aborted.")]
+
+    def flaky(texts):
+        if faults:
+            raise faults.pop(0)
+        return [[len(t), 1.0] for t in texts]
+
+    emb = resilient(CallableEmbedder(flaky, model_name="m"), backoff=0.001, show_progress=False)
+    assert emb.encode(["ab", "c"]).tolist() == [[2.0, 1.0], [1.0, 1.0]]
+    assert emb.last_summary.retries == {"timeout": 1, "connection": 1}
 
 
 def test_a_wrong_shape_that_repeats_stops_the_run_after_one_retry():

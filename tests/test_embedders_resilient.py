@@ -357,6 +357,26 @@ def test_retries_exhausted_raise_one_error_after_caching_the_rest(tmp_path):
     assert server.requests - before == 2 and emb.last_summary.cache_hits == 30
 
 
+def test_a_server_failing_every_request_stops_the_run_after_one_batch(tmp_path):
+    """A server down (or a wrong port) had every batch retried to exhaustion: 10 batches
+    at max_retries=2 made 30 requests, and at the default backoff a 100,000-text corpus
+    took hours to report it. The first batch failing every attempt before any batch was
+    embedded stops the run: 3 requests, every text named; a rerun sends them all."""
+    texts = [f"t{i}" for i in range(20)]
+    with EmbeddingServer(dim=8, faults=fault_storm(1e9, "503")) as server:
+        emb = fast(server, max_concurrency=1, batch_size=2, max_retries=2, cache=tmp_path)
+        with pytest.raises(EmbeddingError, match=r"20 of 20 texts could not be embedded: "
+                                                 r"rows 0, 1, .*a batch failed 3 attempts "
+                                                 r"\(5xx: HTTP 503.*were not sent") as info:
+            emb.encode(texts)
+        assert server.requests == 3 and info.value.stopped.startswith("5xx: HTTP 503")
+        assert [r for r, _, _ in info.value.failed] == list(range(20))
+        assert info.value.failed[2][2].startswith("not sent: a batch failed first (5xx")
+        assert emb.last_summary.failed == 20
+        server.faults = None
+        assert np.allclose(emb.encode(texts), expected(texts, 8)) and server.requests == 13
+
+
 @pytest.mark.timeout(60)
 def test_changed_model_or_prefix_never_reads_stale_vectors(tmp_path):
     texts = ["alpha", "beta", "gamma"]
@@ -494,6 +514,27 @@ def test_a_cache_never_mixes_two_instances_of_one_class(tmp_path):
         assert np.array_equal(X, obj.encode(["hi", "there"]))
         assert np.array_equal(resilient(obj, show_progress=False).encode(["hi"]),
                               obj.encode(["hi"]))
+
+
+def test_a_cache_never_mixes_two_functions_made_by_one_factory(tmp_path):
+    """A function made by another that captures its variables (model_for(scale)) was
+    cached under its qualified name, model_for.<locals>.embed, which every function it
+    makes shares: model_for(10) was answered model_for(1)'s [[5, 1]] from the cache
+    instead of its own [[50, 1]]. Like a bound method, it must be given a model_name
+    before it may use a cache; a local function capturing nothing keeps its name."""
+    def model_for(scale):
+        def embed(texts):
+            return np.array([[len(t) * scale, 1.0] for t in texts])
+        return embed
+
+    with pytest.raises(ValueError, match=r"model_for.<locals>.embed\) captures scale.*"
+                                         r"CallableEmbedder\(fn, model_name="):
+        resilient(model_for(10), cache=tmp_path)
+    for scale in (1, 10):
+        named = CallableEmbedder(model_for(scale), model_name=f"scale-{scale}")
+        X = resilient(named, cache=tmp_path, show_progress=False).encode(["hello"])
+        assert X.tolist() == [[5.0 * scale, 1.0]]
+    assert resilient(model_for(10), show_progress=False).encode(["hello"]).tolist() == [[50.0, 1.0]]
 
 
 @pytest.mark.timeout(60)

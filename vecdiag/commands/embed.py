@@ -41,7 +41,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prefix", default="", help="text prepended to every text (e.g. 'passage: ')")
     parser.add_argument("--text-field", default="text",
                         help="field holding the text (default text; a title field is joined)")
-    parser.add_argument("--id-field", default="_id", help="field holding the id (default _id)")
+    parser.add_argument("--id-field", default="_id",
+                        help="field holding the id (default _id, else id; every line needs one)")
     parser.add_argument("--dimensions", type=int, default=None, help="shorter vectors (text-embedding-3)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per request (default 128)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
@@ -61,22 +62,31 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CORPUS: no such file {str(path)!r}")
-    ids, texts = [], []
+    ids, texts, blank = [], [], []
     # read as report --texts reads it: a byte-order mark dropped, a file not in UTF-8 named
     for number, row in json_objects(path, f"CORPUS {path.name}"):
         text = row.get(text_field)
         # judged joined with the title: a blank title does not make a blank text embeddable
         joined = join_title(str(row.get("title") or ""), text) if isinstance(text, str) else ""
         if not joined.strip():
-            raise ValueError(f"CORPUS {path.name}: line {number} has no text in the "
-                             f"{text_field!r} field; fix the line or pass --text-field")
+            blank.append((number, isinstance(text, str)))
+            continue
         try:
             joined.encode("utf-8")
         except UnicodeEncodeError:   # a JSON escape such as "\udc80": no request carries it
             raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
                              "escape (such as \\udc80), which is not Unicode text; fix "
                              "the line") from None
-        value = row.get(id_field, row.get("id", number))
+        # BEIR's "_id", or "id" (as report --texts reads the same file); a line without
+        # either took its line number as id in silence: a mistyped --id-field made every
+        # id a line number, which no qrels or --texts would match
+        field = id_field if id_field in row or id_field != "_id" else "id"
+        if field not in row:
+            want = f"{id_field!r}" + (" (or 'id')" if id_field == "_id" else "")
+            raise ValueError(f"CORPUS {path.name}: line {number} has no {want} field (its "
+                             f"fields: {', '.join(map(repr, list(row)[:6]))}); name the id "
+                             "field with --id-field")
+        value = row[field]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             # str() would write null as the id "None" (1.5, true, ["x"] alike), which
             # report --texts, reading the same file, refuses
@@ -85,6 +95,18 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
                              f"{id_field!r} is not the id)")
         ids.append(str(value))
         texts.append(joined)
+    if blank:
+        # every such line at once (BEIR's Cranfield has two documents without text; one
+        # error per run made the user fix and rerun for each)
+        shown = ", ".join(str(n) for n, _ in blank[:10]) + (
+            f" and {len(blank) - 10} more" if len(blank) > 10 else "")
+        empty = all(has_field for _, has_field in blank)
+        raise ValueError(f"CORPUS {path.name}: line{'s' if len(blank) > 1 else ''} {shown} "
+                         f"{'have' if len(blank) > 1 else 'has'} no text in the "
+                         f"{text_field!r} field; " + (
+                             "embedding APIs refuse empty input: drop those lines (or give "
+                             "them a text) first" if empty else
+                             "fix those lines or pass --text-field"))
     if not texts:
         raise ValueError(f"CORPUS {path.name} holds no lines; nothing to embed")
     dup = [ids[i] for i in V.repeats(ids)]

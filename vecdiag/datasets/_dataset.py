@@ -203,22 +203,33 @@ class Dataset(Result):
         return Index(self.corpus_embeddings, ids=self.corpus_ids, texts=self.corpus_texts,
                      metric=metric)
 
-    def embed(self, embedder, *, batch_size: int = 32, show_progress=None) -> "Dataset":
+    def embed(self, embedder, *, batch_size: int | None = None,
+              show_progress=None) -> "Dataset":
         """A copy with corpus and queries embedded by ``embedder`` (any embedder, see
         :mod:`vecdiag.embedders`); documents with ``kind="document"``, queries with
-        ``kind="query"``. The token counts are refreshed when the embedder can count."""
+        ``kind="query"``. The token counts are refreshed when the embedder can count
+        (an embedder with ``max_tokens`` but no tokenizer leaves them None).
+
+        ``batch_size`` defaults to the embedder's own (32 for a local model, an
+        ``OpenAIEmbedder``'s ``batch_size``, the one given to ``resilient``)."""
         from ..embedders import as_embedder
 
         emb = as_embedder(embedder)
-        docs = emb.encode(self.corpus_texts, kind="document", batch_size=batch_size,
-                          show_progress=show_progress)
-        queries = emb.encode(self.query_texts, kind="query", batch_size=batch_size,
-                             show_progress=show_progress)
+        size = {} if batch_size is None else {"batch_size": batch_size}
+        docs = emb.encode(self.corpus_texts, kind="document", show_progress=show_progress,
+                          **size)
+        queries = emb.encode(self.query_texts, kind="query", show_progress=show_progress,
+                             **size)
         counts = query_counts = None
         limit = emb.max_tokens
         if limit is not None:
-            counts = emb.count_tokens(self.corpus_texts, kind="document")
-            query_counts = emb.count_tokens(self.query_texts, kind="query")
+            try:
+                counts = emb.count_tokens(self.corpus_texts, kind="document")
+                query_counts = emb.count_tokens(self.query_texts, kind="query")
+            except (TypeError, NotImplementedError):
+                # a limit but no tokenizer (CallableEmbedder(fn, max_tokens=512)): the
+                # vectors were thrown away with "has no tokenizer" after embedding all
+                counts = query_counts = None
         return dataclasses.replace(self, corpus_embeddings=docs, query_embeddings=queries,
                                    model_name=emb.model_name, token_counts=counts,
                                    max_tokens=limit, query_token_counts=query_counts)

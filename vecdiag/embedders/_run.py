@@ -33,9 +33,11 @@ class _Fatal(Exception):
 
 
 class _Run:
-    """The state of one encode call's asynchronous part (all mutated in the loop thread)."""
+    """The state of one encode call's asynchronous part (all mutated in the loop thread);
+    ``owner`` is the :class:`~.resilient.ResilientEmbedder` (not imported: it imports
+    this module)."""
 
-    def __init__(self, owner: ResilientEmbedder, kind, prefix, model, batches, found):
+    def __init__(self, owner, kind, prefix, model, batches, found):
         self.o, self.kind, self.prefix, self.model = owner, kind, prefix, model
         self.batches, self.found = batches, found
         self.requests = self.embedded = self.tokens = 0
@@ -43,6 +45,8 @@ class _Run:
         self.failed_batches: list[tuple[list[str], str]] = []
         self.fatal = None
         self.fatal_texts: list[str] = []  # the batch whose final error stopped the run
+        self.answered = 0       # batches answered with vectors by this run
+        self.stopped = None     # why the run stopped before sending every batch
         self.throttled = 0.0
         self.dim, self.dim_from = _expected_dim(owner, model, found)
 
@@ -259,19 +263,39 @@ class _Run:
             detail = str(err) or (f"no answer within {o.timeout:g} s" if cause == "timeout"
                                   else type(err).__name__)
             self.failed_batches.append((texts, f"{cause}: {detail}"))
+            if not self.answered and o.max_retries:
+                # no batch of this run has been answered with vectors: the server is
+                # unreachable or fails every request (a wrong port, a server down);
+                # spending every retry on each other batch only delayed the error by hours
+                self.stopped = f"{cause}: {detail}"
+                raise _Fatal(None, texts)
             return None
+        self.answered += 1
         return X
 
     async def _halves(self, texts, client, pool):
         """A batch refused for what it holds (400, 413, 422), fetched as two halves: a
         text refused alone is then the one named by the final error (a half refused again
-        is split again), and a batch too large as a whole goes through in halves. The
+        is split again), and a batch too large as a whole goes through in halves (halves
+        answered vectors of two lengths, before the length is known, are asked again). The
         vectors of both, or None when one failed for good (the other is committed)."""
         o = self.o
-        done = []
-        for half in (texts[:len(texts) // 2], texts[len(texts) // 2:]):
-            weight = o._tokens(half, self.kind) if o.tokens_per_minute else 0
-            done.append((half, await self._fetch(half, weight, client, pool), weight))
+        for _ in range(o.max_retries + 1):
+            done = []
+            for half in (texts[:len(texts) // 2], texts[len(texts) // 2:]):
+                weight = o._tokens(half, self.kind) if o.tokens_per_minute else 0
+                done.append((half, await self._fetch(half, weight, client, pool), weight))
+            lengths = sorted({X.shape[1] for _, X, _ in done if X is not None})
+            if len(lengths) <= 1:
+                break
+            # only while the length is not known (no two answers agreed on it yet): which
+            # half is right cannot be told, so both are asked again (np.concatenate failed
+            # with NumPy's message)
+            self.retries["bad response"] += 1
+        else:
+            self.failed_batches.append((texts, "bad response: the two halves of this batch "
+                                               f"were answered vectors of lengths {lengths}"))
+            return None
         if all(X is not None for _, X, _ in done):
             return np.concatenate([X for _, X, _ in done])
         for half, X, weight in done:

@@ -225,6 +225,12 @@ class OpenAIEmbedder(_Base):
                     code = code if isinstance(code, str) else None
             except (ValueError, AttributeError):
                 message = content.decode("utf-8", "replace")[:300] or "(no message)"
+            if 300 <= status < 400:   # its body is an HTML page naming no address
+                where = headers.get("location") or headers.get("Location")
+                where = masked_url(where) if where else "another address"
+                message = (f"the server redirects to {where}: pass that address as base_url "
+                           "(a redirect is not followed, as it would send the texts and the "
+                           "key on to another server)")
             raise ProviderError(status, mask_secret(message, self._api_key),
                                 retry_after=retry_after_seconds(headers),
                                 url=masked_url(self.url),

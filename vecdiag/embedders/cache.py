@@ -7,11 +7,15 @@ The key is the embedder's identity (``cache_id``, else ``model_name``; for an
 text. Change any of them and the old rows are simply never looked up: a stale vector
 cannot be read. Rows are written in one transaction per finished batch in WAL mode, so
 a process killed at any moment (even SIGKILL) leaves every committed batch readable and
-nothing half-written; the next run embeds only what is missing.
+nothing half-written; the next run embeds only what is missing. A file damaged outside
+SQLite's control (cut short by a full disk or an interrupted copy) is a ValueError naming
+it: move it aside and the texts are embedded once more. A full disk (or a read-only file)
+is an OSError naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import threading
@@ -78,7 +82,7 @@ class EmbeddingCache:
             self.path = path / "embeddings.sqlite"
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
-        with self._lock:
+        with self._lock, self._readable():
             self._conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a committed batch survives the process being killed (not a
             # power cut, which would at worst lose the last batches, never corrupt rows).
@@ -90,7 +94,7 @@ class EmbeddingCache:
         """One float32 vector (or None when missing) per text, in order."""
         hashes = [text_hash(t) for t in _check_texts(texts)]
         found = {}
-        with self._lock:
+        with self._lock, self._readable():
             for start in range(0, len(hashes), _CHUNK):
                 chunk = sorted(set(hashes[start:start + _CHUNK]))
                 marks = ",".join("?" * len(chunk))
@@ -115,12 +119,12 @@ class EmbeddingCache:
                              "one vector per text, in the same order")
         rows = [(model, kind, prefix, text_hash(t), X.shape[1], X[i].tobytes())
                 for i, t in enumerate(texts)]
-        with self._lock, self._conn:
+        with self._lock, self._readable(), self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?,?,?)", rows)
 
     def dim_of(self, model: str) -> int | None:
         """The vector length most rows of ``model`` have (None when it has none)."""
-        with self._lock:
+        with self._lock, self._readable():
             row = self._conn.execute("SELECT dim FROM vectors WHERE model=? GROUP BY dim "
                                      "ORDER BY COUNT(*) DESC LIMIT 1", (model,)).fetchone()
         return None if row is None else int(row[0])
@@ -143,6 +147,29 @@ class EmbeddingCache:
                 self._conn.execute("DELETE FROM vectors")
             else:
                 self._conn.execute("DELETE FROM vectors WHERE model=?", (model,))
+
+    @contextlib.contextmanager
+    def _readable(self):
+        """A cache file SQLite cannot read (cut short by a full disk or an interrupted
+        copy, or another kind of file) is a ValueError naming it, with the fix, instead of
+        a bare "database disk image is malformed" from every later run; one it cannot
+        write (a full disk, a read-only file) an OSError naming it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as err:
+            code = getattr(err, "sqlite_errorname", None) or ""
+            if code.startswith(("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN",
+                                "SQLITE_IOERR")):
+                # the disk, not the data (nor a bug, as vecdiag embed's exit 3 said)
+                raise OSError(f"the cache file {str(self.path)!r} cannot be written ({err}): "
+                              "free space on its disk (or make it writable), or use another "
+                              "cache directory; every batch committed so far is kept") from None
+            if code not in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+                raise                                   # "database is locked"
+            raise ValueError(f"the cache file {str(self.path)!r} is damaged or not an SQLite "
+                             f"file ({err}): move it aside (or delete it) and run again, "
+                             "which embeds its texts once more; `sqlite3 FILE .recover` may "
+                             "save the rows it still holds") from None
 
     def close(self) -> None:
         with self._lock:

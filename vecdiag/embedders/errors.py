@@ -9,8 +9,10 @@ cause        when                                           retried
 ``429``      rate limited (the server's ``Retry-After``)    yes
              but an exhausted quota (``insufficient_quota``) no
 ``5xx``      the provider failed (500, 502, 503, 504, ...)  yes
-``timeout``  no answer within ``timeout`` seconds           yes
+``timeout``  no answer within ``timeout`` seconds (or a     yes
+             wrapped SDK's timeout error)
 ``connection`` the connection dropped or could not open     yes
+             (also a wrapped SDK's connection error)
 ``bad response`` malformed JSON, wrong count/order/dimension,
              non-finite values (checked before caching), a
              body its Content-Encoding cannot decode        yes
@@ -233,15 +235,28 @@ class EmbeddingError(RuntimeError):
     ----------
     failed : list of (int, str, str)
         ``(row, text, last error)`` for every failed text, in row order.
+    stopped : str or None
+        Set when the run stopped early: a batch failed every attempt before any batch
+        of the call was embedded (the server unreachable or failing every request), so
+        the other batches were not sent; the error of that batch.
     """
 
-    def __init__(self, failed, *, total: int, attempts: int):
+    def __init__(self, failed, *, total: int, attempts: int, stopped: str | None = None):
         self.failed = list(failed)
+        self.stopped = stopped
         rows = ", ".join(str(r) for r, _, _ in self.failed[:10])
         more = f" (and {len(self.failed) - 10} more)" if len(self.failed) > 10 else ""
-        lines = [f"{len(self.failed)} of {total} texts could not be embedded after "
-                 f"{attempts} attempts each: rows {rows}{more}; every other text is embedded "
-                 "and cached, so running the same call again retries only these"]
+        if stopped is None:
+            head = (f"{len(self.failed)} of {total} texts could not be embedded after "
+                    f"{attempts} attempts each: rows {rows}{more}; every other text is "
+                    "embedded and cached, so running the same call again retries only these")
+        else:
+            head = (f"{len(self.failed)} of {total} texts could not be embedded: rows "
+                    f"{rows}{more}; a batch failed {attempts} attempts ({stopped}) before "
+                    "any batch of this call was embedded, so the others were not sent: is "
+                    "the server at this address up and working? Running the same call "
+                    "again sends them")
+        lines = [head]
         for row, text, err in self.failed[:10]:
             short = text if len(text) <= 60 else text[:59] + "…"
             lines.append(f"  row {row}: {short!r}: {err}")
@@ -370,9 +385,16 @@ def classify(err: BaseException) -> tuple[str, bool]:
     status = getattr(err, "status_code", None) or getattr(getattr(err, "response", None),
                                                            "status_code", None)
     if isinstance(status, int):
-        if status == 429:
-            return "429", True
+        if status == 429:   # the openai SDK's RateLimitError carries the body's code
+            return "429", getattr(err, "code", None) != "insufficient_quota"
         if status >= 500 or status == 408:
             return "5xx", True
         return f"{status}", False
+    # their network errors are none of the built-in ones: openai's APITimeoutError and
+    # APIConnectionError, requests' ReadTimeout and ConnectionError (an OSError)
+    names = " ".join(c.__name__ for c in type(err).__mro__ if c.__module__ != "builtins")
+    if "Timeout" in names:
+        return "timeout", True
+    if "ConnectionError" in names or "ConnectError" in names:
+        return "connection", True
     return "error", False

@@ -23,6 +23,8 @@ from __future__ import annotations
 import random
 import time
 
+from .errors import retry_after_seconds
+
 __all__ = ["RateLimiter", "backoff_wait"]
 
 
@@ -88,6 +90,10 @@ def _bucket(AsyncLimiter, per_minute, largest, name):
 def backoff_wait(backoff: float, max_backoff: float, rng: random.Random | None = None):
     """A tenacity ``wait`` callable: the server's Retry-After plus full-jitter backoff.
 
+    The Retry-After is a :class:`~.errors.ProviderError`'s ``retry_after``, or read from
+    the ``response.headers`` another SDK's error carries (a wrapped function calling the
+    openai or cohere client).
+
     Examples
     --------
     >>> class State:  # what tenacity passes: the attempt number and the outcome
@@ -105,7 +111,11 @@ def backoff_wait(backoff: float, max_backoff: float, rng: random.Random | None =
     def wait(retry_state) -> float:
         n = max(int(retry_state.attempt_number), 1)
         err = retry_state.outcome.exception() if retry_state.outcome is not None else None
-        asked = getattr(err, "retry_after", None) or 0.0
+        asked = getattr(err, "retry_after", None)
+        if asked is None:   # another SDK's error (openai, cohere, ...) keeps the response
+            headers = getattr(getattr(err, "response", None), "headers", None)
+            asked = retry_after_seconds(headers) if hasattr(headers, "get") else None
+        asked = asked or 0.0
         # a server's wait is honoured up to max_backoff: "Retry-After: 3600" (or inf, or
         # a date decades ahead) would otherwise hang the job; retried too early, the
         # batch fails again and counts against its attempts

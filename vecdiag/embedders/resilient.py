@@ -13,7 +13,9 @@ One :meth:`ResilientEmbedder.encode` call:
 4. checks every answer (count, order, dimension, finite) and commits each batch to the
    cache as soon as it arrives, so a killed run resumes where it stopped;
 5. returns the vectors in input order, or raises one :class:`EmbeddingError` naming the
-   texts that still failed, after everything else is cached.
+   texts that still failed, after everything else is cached; when a batch fails every
+   attempt before any batch of the call was embedded (a wrong port, a server down), the
+   run stops there instead of spending every retry on each other batch.
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ class ResilientEmbedder(_Base):
         if run.dim is not None and run.fatal is None:  # not a length its answers refuted
             self._dims[model] = run.dim
         failed_texts = {t for b in run.failed_batches for t in b[0]}
+        if run.stopped is not None:   # the batches not sent (or cut short) failed too
+            failed_texts |= set(uniques) - set(found)
         summary = EmbedSummary(
             model=model, kind=kind, texts=len(texts), unique=len(uniques),
             cache_hits=len(uniques) - len(missing), embedded=run.embedded,
@@ -194,8 +198,11 @@ class ResilientEmbedder(_Base):
             raise run.fatal
         if failed_texts:
             causes = {t: err for batch, err in run.failed_batches for t in batch}
-            failed = [(i, t, causes[t]) for i, t in enumerate(texts) if t in failed_texts]
-            raise EmbeddingError(failed, total=len(texts), attempts=self.max_retries + 1)
+            unsent = f"not sent: a batch failed first ({run.stopped})"
+            failed = [(i, t, causes.get(t, unsent)) for i, t in enumerate(texts)
+                      if t in failed_texts]
+            raise EmbeddingError(failed, total=len(texts), attempts=self.max_retries + 1,
+                                 stopped=run.stopped)
         dim = {v.shape[0] for v in found.values()}
         if len(dim) > 1:
             raise ValueError(f"the cache holds vectors of dimensions {sorted(dim)} for "
@@ -207,8 +214,9 @@ def _function_id(embedder, cache, wrapped) -> str | None:
     """The cache identity of a plain function: its module and qualified name (two
     functions both called ``embed`` must not read each other's vectors). A lambda has no
     name to tell it from another, and an object's ``encode`` (or a bound method) only
-    its class: with a cache they must be given one. ``wrapped`` is
-    ``as_embedder(embedder)``."""
+    its class, and a function made by another that captures its variables (``def
+    model_for(name): def embed(texts): ...``) only a name every such function shares:
+    with a cache they must be given one. ``wrapped`` is ``as_embedder(embedder)``."""
     import inspect
 
     from .local import CallableEmbedder, SentenceTransformerEmbedder
@@ -241,6 +249,16 @@ def _function_id(embedder, cache, wrapped) -> str | None:
                          "model_name='your-model') first")
     if qualname is None:
         return None
+    captured = getattr(getattr(embedder, "__code__", None), "co_freevars", ())
+    if cache is not None and "<locals>" in qualname and captured:
+        # a function made by a factory (def model_for(name): def embed(texts): ...) is
+        # named alike by every call of it, whatever it captured, as a bound method is
+        # by its class: model_for("b") read model_for("a")'s vectors
+        raise ValueError(f"a cache keeps vectors under the model's name, and this function "
+                         f"({qualname}) captures {', '.join(captured)} from the function that "
+                         "made it, and every function made there shares this name whatever "
+                         "it captured: they would read each other's vectors; wrap it as "
+                         "vd.embedders.CallableEmbedder(fn, model_name='your-model') first")
     return f"{getattr(embedder, '__module__', None) or '?'}.{qualname}"
 
 
@@ -260,6 +278,9 @@ def resilient(embedder, *, cache=None, max_concurrency: int = 4,
         with ``encode`` (run in worker threads): anything :func:`as_embedder` accepts.
     cache : str, Path or EmbeddingCache, optional
         A directory (or ``.sqlite`` file) for the durable cache; None keeps nothing.
+        A plain function is keyed by its module and qualified name; a lambda, an
+        object's ``encode`` or a function made by another that captures its variables
+        must first be named with ``CallableEmbedder(fn, model_name=...)``.
     max_concurrency : int, default 4
         Batches in flight at once.
     requests_per_minute, tokens_per_minute : float, optional

@@ -298,7 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the http.server API
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if self.path.rstrip("/") not in ("/v1/embeddings", "/embeddings"):
+        # routed by path: a query string (Azure's ?api-version=...) is not part of it
+        if self.path.split("?", 1)[0].rstrip("/") not in ("/v1/embeddings", "/embeddings"):
             self._send(404, {}, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
             return
         try:

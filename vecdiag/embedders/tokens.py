@@ -21,6 +21,10 @@ KNOWN_MAX_TOKENS = [
     # gte-multilingual-base "up to 8192 tokens"; snowflake-arctic-embed-m/l-v2.0 (Ollama:
     # snowflake-arctic-embed2) "a context window of up to 8192" (their model cards)
     (r"gte-multilingual-base", 8192), (r"snowflake-arctic-embed(-[a-z]+-v2|2)", 8192),
+    # gte-modernbert-base "Max Input Length: 8192 tokens" (its model card);
+    # snowflake-arctic-embed-m-long (Ollama: snowflake-arctic-embed:137m) reads 2048
+    # (Ollama's context length for it; 8192 only with rotary scaling switched on)
+    (r"gte-modernbert", 8192), (r"snowflake-arctic-embed(-m-long|:137m)", 2048),
     (r"(^|/)(multilingual-)?e5-|bge-|gte-|mxbai-embed|snowflake-arctic-embed", 512),
     (r"all-minilm", 256),                                              # max_seq_length 256
     (r"all-mpnet", 384),
