@@ -809,6 +809,26 @@ def test_knn_graph_is_cached_per_index_and_prefix_of_larger_k():
     np.testing.assert_allclose(g4.scores, fresh.scores)
 
 
+
+def test_cached_knn_graph_cannot_be_changed_through_the_returned_result():
+    """The graph a caller gets is the one the Index caches for hubness, CSLS and later
+    calls: writing into it in place (similarities turned into distances, say) raised no
+    error and changed every later answer (hubness skewness of 200 normal rows, k=10:
+    0.207 before, 13.37 after ``graph.indices[:, 0] = 0``). Its arrays are read-only."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(200, 8))
+    index = vd.Index(X, ids=[f"d{i}" for i in range(200)])
+    graph = index.knn_graph(10)
+    before = vd.hubness(vd.Index(X), k=10).skewness
+    for values in (graph.indices, graph.scores, graph.ids):
+        with pytest.raises(ValueError, match="read-only"):
+            values[:, 0] = values[:, 1]
+    assert vd.hubness(index, k=10).skewness == before
+    fresh = vd.knn(X, X, k=10, exclude_self=True)
+    np.testing.assert_array_equal(index.knn_graph(10).indices, fresh.indices)
+    np.testing.assert_array_equal(index.knn_graph(10).scores, fresh.scores)
+    assert index.knn_graph(4).indices.flags.writeable     # a prefix is the caller's copy
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_refine_in_column_pieces_is_bitwise_equal(rng, metric, monkeypatch):
     """Asking for every item (k = n) re-scores in column pieces to bound memory; every
