@@ -899,6 +899,24 @@ def test_float64_queries_on_float32_index(rng, metric, backend):
                                       knn(Q * 1e-200, C.astype(np.float64), k=8).indices)
 
 
+def test_float64_queries_beyond_float32_on_a_float32_corpus_raise_no_warning():
+    """A float64 query of length 1e300 on a float32 corpus (cosine) was searched right but
+    warned "RuntimeWarning: overflow encountered in cast" (the cast to float32 for the
+    candidates, which such a query skips). No warning now, same answer as in float64."""
+    import warnings
+
+    C = np.float32([[1, 1], [1, -1], [3, 1]])
+    Q = np.array([[1e300, 1e300], [1e-300, -1e-300], [1, 0.2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = knn(Q, C, k=3)
+        via_index = Index(C).search(Q, k=3)
+    want = knn(Q, C.astype(np.float64), k=3)
+    assert res.indices.tolist() == [[0, 2, 1], [1, 2, 0], [2, 0, 1]]
+    for got in (res, via_index):
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_array_equal(got.scores, want.scores)
+
 def test_blas_workers_follow_the_callers_thread_limit():
     """The library walk is made once, but the thread count is read at each call: a
     caller's ``threadpool_limits`` still turns the engine's worker threads off."""

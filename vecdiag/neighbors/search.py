@@ -168,8 +168,11 @@ def query_rows(queries: np.ndarray, base: Rows, promoted, backend: str):
     Q = Rows(queries, base.metric, "queries", dtype=C.dtype)
     if C is base or backend != "numpy" or not queries.shape[0]:
         return Q, C, None
-    low = queries.astype(base.dtype)
-    norms = row_norms(low)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # a query beyond the narrow range (1e300 to float32) becomes inf there: no
+        # candidates in it then (checked below), not a RuntimeWarning for a valid query
+        low = queries.astype(base.dtype)
+        norms = row_norms(low)
     info = np.finfo(base.dtype)
     if np.isfinite(norms).all() and (norms > float(info.tiny) * 2**24).all() and \
             float(norms.max()) < float(info.max) ** 0.25:
