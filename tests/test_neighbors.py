@@ -937,6 +937,64 @@ def test_blas_workers_follow_the_callers_thread_limit():
         assert blas_workers()[0] == 2
 
 
+def test_searches_running_at_once_restore_the_callers_blas_threads():
+    """Two searches in two threads of a program, the second started under the first
+    one's one-thread limit and finished after it (the order below): each restored the
+    thread count it had found, so BLAS stayed at one thread for the rest of the process
+    (seen with 6 threads calling vd.knn at once: 2 -> 1), and the second one's workers
+    ran on 2 BLAS threads each in between. One shared limit now: 1 while any search
+    runs, the caller's 2 once the last one is done; the same with a Dask search."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from vecdiag.neighbors._threads import blas_workers, limited
+    from vecdiag.scale.tasks import one_blas_thread
+
+    def threads():                                # NumPy's BLAS, as blas_workers reads
+        blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+        return max(lib["num_threads"] for lib in
+                   [lib for lib in blas if "numpy" in lib["filepath"]] or blas)
+
+    with threadpool_limits(2, user_api="blas"):
+        if threads() != 2:
+            pytest.skip("this BLAS cannot run two threads")
+        _, controller = blas_workers()
+        for second in (lambda: limited(controller, 2), lambda: one_blas_thread(True)):
+            first, other = limited(controller, 2), second()
+            first.__enter__()
+            other.__enter__()
+            assert threads() == 1
+            first.__exit__(None, None, None)
+            assert threads() == 1                 # the other search still runs
+            other.__exit__(None, None, None)
+            assert threads() == 2
+        with limited(controller, 1):              # one worker: no limit at all
+            assert threads() == 2
+        # the first search in another thread, still alive when the last one ends here:
+        # threadpoolctl ignores a restore from a thread other than the one that set it
+        import threading
+
+        started, ended, done, leave = (threading.Event() for _ in range(4))
+
+        def first_search():
+            with limited(controller, 2):
+                started.set()
+                ended.wait(5)
+            done.set()
+            leave.wait(5)
+
+        other = threading.Thread(target=first_search)
+        other.start()
+        started.wait(5)
+        with limited(controller, 2):
+            assert threads() == 1
+            ended.set()
+            done.wait(5)
+            assert threads() == 1
+        assert other.is_alive() and threads() == 2
+        leave.set()
+        other.join()
+
+
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rows_block_into_a_buffer_equals_a_new_block(tmp_path, rng, metric, dtype):
