@@ -17,7 +17,6 @@ import warnings
 import numpy as np
 
 from .. import _validate as V
-from .. import cache_keys
 from ..linalg import normalize, row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
