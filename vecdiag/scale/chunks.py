@@ -54,8 +54,9 @@ def check_dask_matrix(X, name: str = "X", *, ndim: int = 2):
 
     Returns the array with float32/float64 kept (big-endian ones in native order, as
     :func:`vecdiag._validate.as_vectors` does in memory; other real dtypes cast to
-    float64) and, for 2-D input, its columns in one chunk. Finiteness is not checked here (that would
-    read the whole corpus): the first pass over the data checks each block.
+    float64) and, for 2-D input, its columns in one chunk. Finiteness is not checked
+    here (that would read the whole corpus): the first pass over the data checks each
+    block.
     """
     da = require_dask(f"a Dask {name}")
     if not isinstance(X, da.Array):
