@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from .._blas import one_blas_thread
+
 
 _controller = None                    # threadpoolctl's view of the loaded libraries, made once
 _controller_lock = threading.Lock()
@@ -46,19 +48,10 @@ def blas_workers():
     return (threads, controller) if threads > 1 else (1, None)
 
 
-class limited:
-    """Hold BLAS to one thread while our own worker threads run (no oversubscription)."""
-
-    def __init__(self, controller, workers):
-        self.ctx = controller.limit(limits=1, user_api="blas") \
-            if controller is not None and workers > 1 else None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
+def limited(controller, workers) -> one_blas_thread:
+    """Hold BLAS to one thread while our own worker threads run (no oversubscription);
+    one limit shared with every search running at once (:mod:`vecdiag._blas`)."""
+    return one_blas_thread(controller is not None and workers > 1, controller)
 
 
 class Workers:

@@ -234,17 +234,23 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
         low = np.float32 if backend == "faiss" or cand_rows is not None else C.dtype
         info = np.finfo(low)
         limit = float(info.max) / 8
+        if backend == "faiss":       # faiss scores in float32 whatever the input
+            wider = " (or search with backend='numpy'" + (
+                ", which scores float64 input in float64)" if C.dtype == np.float64
+                else " on float64 vectors)")
+        else:
+            wider = " (or pass float64)" if np.dtype(low) != np.float64 else ""
         if 0 < reach < float(np.sqrt(info.tiny * 8)):  # squares underflow: scores tie at 0
             raise ValueError(f"vectors too short for {C.metric} scores in "
                              f"{np.dtype(low)}: lengths up to "
                              f"{max(Q.max_norm, C.max_norm):.3g} underflow when squared; "
-                             "multiply queries and corpus by one common large number first")
+                             "multiply queries and corpus by one common large number first"
+                             + wider)
         if not bound < limit:
             raise ValueError(f"vectors too long for {C.metric} scores in "
                              f"{np.dtype(low)}: lengths up to "
                              f"{max(Q.max_norm, C.max_norm):.3g} overflow; divide queries and "
-                             "corpus by one common large number first"
-                             + (" (or pass float64)" if np.dtype(low) != np.float64 else ""))
+                             "corpus by one common large number first" + wider)
     kp = min(C.n, 2 * k + 8)
     todo = np.arange(n_q)
     expected = 2.0 * n_q * C.n * C.d / _ASSUMED_FLOPS

@@ -196,6 +196,10 @@ class Index:
         cosine 1.0 / distance 0.0. Memory stays within the Index's ``memory_budget`` (plus
         the (n, k) result); a bar shows progress when the build looks long.
 
+        The graph is cached on the Index (the diagnostics and re-rankers read it from
+        there), so its arrays are read-only: copy them before changing them
+        (``graph.scores.copy()``).
+
         Returns
         -------
         Neighbors
@@ -210,9 +214,7 @@ class Index:
         idx, sc = search(self._rows, self._rows, k, exclude_self=True, backend=self.backend,
                          batch_size=batch_size, budget=self.memory_budget,
                          show_progress=show_progress, faiss_index=self._faiss_index())
-        graph = self._result(idx, sc, k)
-        self.cache[cache_keys.knn_graph(k)] = graph
-        return graph
+        return keep_graph(self, self._result(idx, sc, k))
 
 
 
@@ -221,6 +223,28 @@ class Index:
 # **kwargs), which only picks the Dask subclass
 Index.__signature__ = inspect.signature(Index.__init__).replace(
     parameters=list(inspect.signature(Index.__init__).parameters.values())[1:])
+
+
+def keep_graph(index, graph):
+    """Cache ``graph`` as the index's kNN graph with ``graph.k`` neighbours and return it,
+    its arrays made read-only.
+
+    Every later ``knn_graph`` call, and every statistic that reads the cache (hubness,
+    CSLS, explanations), gets this very object: a caller writing into its arrays (say
+    similarities turned into distances in place) would silently change all of them.
+
+    Examples
+    --------
+    >>> index = Index([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> graph = index.knn_graph(1)
+    >>> graph.indices.flags.writeable, index.cache[cache_keys.knn_graph(1)] is graph
+    (False, True)
+    """
+    for values in (graph.indices, graph.scores, graph.ids):
+        if values is not None:
+            values.flags.writeable = False
+    index.cache[cache_keys.knn_graph(graph.k)] = graph
+    return graph
 
 
 def cached_graph(index, k: int):

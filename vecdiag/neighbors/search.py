@@ -57,9 +57,10 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
         May be empty (0 rows): the result then has 0 rows.
     corpus : array-like, (n, d)
         Any real dtype, C or F order, or an ``np.memmap`` larger than RAM (read in chunks,
-        never copied whole), or a ``dask.array.Array``: then searched one row block per
-        task on the active Dask scheduler, with the same answer bit for bit
-        (:func:`vecdiag.scale.search.knn_dask`; queries may be a Dask array too).
+        never copied whole, float16 or integers too), or a ``dask.array.Array``: then
+        searched one row block per task on the active Dask scheduler, with the same
+        answer bit for bit (:func:`vecdiag.scale.search.knn_dask`; queries may be a Dask
+        array too).
     k : int
         Neighbours per query, ``1 <= k <= n`` (``n - 1`` with ``exclude_self``).
     metric : {"cosine", "dot", "euclidean"}
@@ -120,15 +121,16 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     if is_dask_array(corpus) or is_dask_array(queries):
         return _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size,
                          memory_budget, show_progress)
-    corpus = V.as_matrix(corpus, "corpus")
-    queries = V.as_matrix(queries, "queries", allow_empty=True)
+    same = queries is corpus
+    corpus, dtype = checked_corpus(corpus)
+    queries = corpus if same else V.as_matrix(queries, "queries", allow_empty=True)
     V.check_same_dim(queries, "queries", corpus, "corpus")
     k = V.check_k(k, corpus.shape[0], exclude_self=exclude_self)
     if exclude_self and queries.shape[0] != corpus.shape[0]:
         raise ValueError("exclude_self=True needs queries to be the corpus itself, row for "
                          f"row ({queries.shape[0]} queries vs {corpus.shape[0]} corpus rows); "
                          "pass the corpus as queries, or use Index(corpus).knn_graph(k)")
-    base = Rows(corpus, metric, "corpus")
+    base = Rows(corpus, metric, "corpus", dtype=dtype)
     if exclude_self and queries is corpus:
         Q, C, cand_rows = base, base, None
     else:
@@ -139,6 +141,21 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
                      batch_size=batch_size, budget=memory_budget, show_progress=show_progress,
                      cand_rows=cand_rows)
     return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
+
+
+def checked_corpus(corpus):
+    """``(corpus checked, the float dtype it is scored in)``, as
+    :func:`vecdiag._validate.as_matrix` gives them, except that an ``np.memmap`` of
+    another real dtype (float16, int8 on disk) is checked where it lies and not converted
+    whole (a float64 copy of a float16 file is four times its size): :class:`.rows.Rows`
+    converts it chunk by chunk, to the same numbers."""
+    if isinstance(corpus, np.memmap) and corpus.ndim == 2 and corpus.size and \
+            corpus.dtype not in (np.float32, np.float64):
+        dtype = V.as_matrix(corpus[:1], "corpus").dtype      # the dtype, on one row
+        V.check_finite(corpus, "corpus")                     # chunk by chunk
+        return corpus, dtype
+    corpus = V.as_matrix(corpus, "corpus")
+    return corpus, corpus.dtype
 
 
 def _knn_dask(queries, corpus, k, metric, exclude_self, backend, batch_size, memory_budget,
@@ -168,8 +185,11 @@ def query_rows(queries: np.ndarray, base: Rows, promoted, backend: str):
     Q = Rows(queries, base.metric, "queries", dtype=C.dtype)
     if C is base or backend != "numpy" or not queries.shape[0]:
         return Q, C, None
-    low = queries.astype(base.dtype)
-    norms = row_norms(low)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # a query beyond the narrow range (1e300 to float32) becomes inf there: no
+        # candidates in it then (checked below), not a RuntimeWarning for a valid query
+        low = queries.astype(base.dtype)
+        norms = row_norms(low)
     info = np.finfo(base.dtype)
     if np.isfinite(norms).all() and (norms > float(info.tiny) * 2**24).all() and \
             float(norms.max()) < float(info.max) ** 0.25:

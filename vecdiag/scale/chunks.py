@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from .._optional import require
+from .formats import out_dtype
 
 __all__ = ["RowBlock", "is_dask_array", "require_dask", "check_dask_matrix", "row_blocks",
            "row_pieces", "compute", "aligned_empty"]
@@ -51,9 +52,11 @@ def require_dask(feature: str = "this call"):
 def check_dask_matrix(X, name: str = "X", *, ndim: int = 2):
     """A checked Dask array: real dtype, ``ndim`` dimensions, known chunk sizes, not empty.
 
-    Returns the array with float32/float64 kept (other real dtypes cast to float64) and,
-    for 2-D input, its columns in one chunk. Finiteness is not checked here (that would
-    read the whole corpus): the first pass over the data checks each block.
+    Returns the array with float32/float64 kept (big-endian ones in native order, as
+    :func:`vecdiag._validate.as_vectors` does in memory; other real dtypes cast to
+    float64) and, for 2-D input, its columns in one chunk. Finiteness is not checked
+    here (that would read the whole corpus): the first pass over the data checks each
+    block.
     """
     da = require_dask(f"a Dask {name}")
     if not isinstance(X, da.Array):
@@ -75,7 +78,9 @@ def check_dask_matrix(X, name: str = "X", *, ndim: int = 2):
     if ndim == 2 and X.shape[1] == 0:
         raise ValueError(f"{name} has vectors of dimension 0 (shape {X.shape})")
     if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
+        # big-endian float32 ('>f4') stays float32, in native order, as in memory and in
+        # open_vectors' files; other real dtypes become float64
+        X = X.astype(out_dtype(X.dtype))
     if ndim == 2 and len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
     return X

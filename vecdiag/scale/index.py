@@ -17,12 +17,11 @@ import warnings
 import numpy as np
 
 from .. import _validate as V
-from .. import cache_keys
 from ..linalg import normalize, row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
 from ..neighbors.scoring import direct_scores
-from ..neighbors.index import Index, cached_graph, check_texts
+from ..neighbors.index import Index, cached_graph, check_texts, keep_graph
 from ..neighbors.search import check_options
 from .block_top import BadRows, checked_block, refuse_bad_rows
 from .chunks import check_dask_matrix, compute, row_blocks
@@ -189,7 +188,8 @@ class DaskIndex(Index):
         Returns
         -------
         Neighbors
-            ``indices`` (n, k); cached per Index like :meth:`vecdiag.Index.knn_graph`.
+            ``indices`` (n, k); cached per Index like :meth:`vecdiag.Index.knn_graph`
+            (read-only arrays: copy them before changing them).
 
         Examples
         --------
@@ -215,9 +215,7 @@ class DaskIndex(Index):
         parts, _ = query_parts(self.vectors, self.metric, "corpus", self_rows=True)
         idx, sc = search_blocks(self.vectors, parts, k, self.metric, batch_size=batch_size,
                                 budget=self.memory_budget, show_progress=show_progress)
-        graph = self._result(idx, sc, k)
-        self.cache[cache_keys.knn_graph(k)] = graph
-        return graph
+        return keep_graph(self, self._result(idx, sc, k))
 
 
 def _scores_block(block, start: int, Q: np.ndarray, metric: str) -> np.ndarray:

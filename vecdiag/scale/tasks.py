@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from .._blas import one_blas_thread
 from .._progress import progress_bar
 from .chunks import _aligned, compute
 
@@ -101,32 +102,6 @@ def run_merged(tasks, merge_fn, k: int, metric: str, pairs: dict | None):
 
         with Ticks():
             return compute(*outs)
-
-
-class one_blas_thread:
-    """Hold BLAS to one thread while Dask runs blocks in parallel in this process.
-
-    Dask's threads already use the cores (one block each); a worker process of a
-    distributed cluster holds its own BLAS to one thread already.
-    """
-
-    def __init__(self, active: bool):
-        self.ctx = None
-        if active:
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:                        # pragma: no cover
-                return
-            self.ctx = threadpool_limits(limits=1, user_api="blas")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
-
-
 
 
 _MMAP_THRESHOLD = 32 * 2**20          # glibc's own ceiling for its dynamic threshold
