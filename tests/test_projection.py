@@ -167,6 +167,23 @@ def test_pca_large_offset_does_not_cancel():
     np.testing.assert_allclose(p.coords, ref.transform(exact), atol=1e-2)
 
 
+@pytest.mark.parametrize("offset", [1e6, 1e8])
+def test_pca_randomized_solver_far_from_the_origin(offset):
+    """float32 rows 1e8 + a spread of a few units: the randomized solver's X Q - μ·Q
+    cancelled every digit (explained-variance ratios of 1.2e5, components off by 0.9);
+    shifted by the mean it agrees with scikit-learn on the same (rounded) data."""
+    rng = np.random.default_rng(8)
+    X = (spread(300, 8, rng, top=4.0, bottom=1.0) + offset).astype(np.float32)
+    exact = X.astype(np.float64)
+    p = vd.pca(X, n_components=2, solver="randomized")
+    ref = sk_pca(exact, 2)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-4)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-4)
+    np.testing.assert_allclose(p.components, aligned(p.components, ref.components_),
+                               atol=1e-3)
+
+
 @given(arrays(np.float64, st.tuples(st.integers(3, 25), st.integers(2, 8)),
               elements=st.floats(-100, 100, allow_nan=False, width=32)))
 def test_pca_properties(X):
