@@ -548,6 +548,26 @@ def test_faithfulness_of_a_map_built_by_hand_with_integer_or_list_data():
         faithfulness(X, Y[:29], k)
 
 
+def test_a_map_built_by_hand_from_lists_plots_and_shows():
+    """Projection(coords=<list>, data=<list>) (a map made elsewhere, e.g. t-SNE output
+    saved as JSON): faithfulness worked but plot, to_frame, n_components, the display
+    and transform failed with "'list' object has no attribute 'shape'". The lists are
+    now read as arrays when the Projection is built; the picture holds the points."""
+    coords = [[0.0, 1.0], [2.0, 3.0], [4.0, 5.5], [-1.0, 0.5], [3.0, -2.0]]
+    data = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1]]
+    p = Projection(coords=coords, method="t-sne", data=data)
+    assert p.n_components == 2
+    frame = p.to_frame()
+    assert list(frame.columns) == ["T-SNE1", "T-SNE2"]
+    np.testing.assert_array_equal(frame.to_numpy(), coords)
+    ax = p.plot()
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), coords)
+    assert ax.get_xlabel() == "T-SNE 1"
+    assert "5 points on a 2-D T-SNE map" in p._repr_html_()
+    np.testing.assert_array_equal(p.transform(data), coords)
+    matplotlib.pyplot.close("all")
+
+
 @pytest.mark.parametrize("offset, dtype", [(1e8, np.float64), (-3e7, np.float64),
                                            (1e4, np.float32)])
 def test_trustworthiness_of_data_far_from_the_origin(offset, dtype):

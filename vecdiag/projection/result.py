@@ -55,7 +55,9 @@ def _checked_linear_map(Y, components, mean, center_blocks, block_info=None):
 class Projection(Result):
     """Vectors placed on a low-dimensional map (PCA or UMAP), ready to plot and to check.
 
-    Build one with :func:`vecdiag.pca`, :func:`vecdiag.umap` or :func:`vecdiag.project`.
+    Build one with :func:`vecdiag.pca`, :func:`vecdiag.umap` or :func:`vecdiag.project`,
+    or wrap a map made elsewhere: ``Projection(coords=Y, method="t-sne", data=X)``
+    (``coords`` and ``data`` given as lists or other array-likes are read as arrays).
 
     Attributes
     ----------
@@ -117,6 +119,18 @@ class Projection(Result):
     _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False)
 
     # -- construction -------------------------------------------------------------------
+
+    def __post_init__(self):
+        # subtle: a Projection built by hand around a map made elsewhere may be given
+        # lists (or a DataFrame, a tensor): plot, to_frame and the display read .shape
+        # and index rows, so such values are read as arrays once, here. NumPy and Dask
+        # arrays are kept as given (the fitted data is a reference, not a copy).
+        for name in ("coords", "data"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, np.ndarray) \
+                    and not is_dask_array(value):
+                object.__setattr__(self, name, V.as_matrix(value, name, allow_empty=True,
+                                                           finite=False))
 
     @classmethod
     def from_linear(cls, X, *, method, components, mean, explained_variance,
