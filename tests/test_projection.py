@@ -759,6 +759,23 @@ def test_plot_bad_options(topics):
         p.plot(dims=(0, 2))
 
 
+def test_plot_names_highlight_vectors_in_its_errors():
+    """A highlighted query of the wrong dimension or with NaN was refused in the words of
+    transform ("Y has dimension 3 ...", "Y has 1 non-finite values"), an argument the
+    caller of plot never wrote; the errors now name the highlight entry."""
+    X = np.random.default_rng(5).normal(size=(12, 4))
+    p = vd.pca(X, n_components=2)
+    with pytest.raises(ValueError, match=r"dimension mismatch: highlight\['query'\] holds "
+                                         r"vectors of dimension 3 but the projection was "
+                                         r"fitted on dimension 4"):
+        p.plot(highlight={"query": [0.5, 1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"^highlight\['query'\] has 1 row \(1\) with NaN"):
+        p.plot(highlight={"query": [[1.0, 2.0, 3.0, 4.0], [np.nan, 0.0, 0.0, 0.0]]})
+    with pytest.raises(ValueError, match=r"highlight\['highlighted'\] holds vectors of "
+                                         r"dimension 2 .* or row positions as integers"):
+        p.plot(highlight=[1.0, 2.0])
+
+
 @pytest.mark.parametrize("n_components, k", [(2, 1), (2, 5), (2, 10), (3, 7)])
 def test_faithfulness_histogram_has_one_bar_per_overlap_value(n_components, k):
     # bins used to be spaced 1/(k+1) instead of 1/k: points drifted into the wrong bars

@@ -91,11 +91,25 @@ def _rows_or_points(proj, value, name: str, dims) -> tuple[np.ndarray, np.ndarra
         coords = proj.coords[rows]
     elif raw.dtype.kind == "f":                                      # vectors: place them
         rows = None
-        coords = np.atleast_2d(proj.transform(raw))
+        coords = np.atleast_2d(proj.transform(_vectors(proj, raw, name)))
     else:
         raise TypeError(f"highlight[{name!r}] must be integer row positions, vectors in "
                         f"the original space, or a Neighbors result; got dtype {raw.dtype}")
     return _pick(coords, dims), rows
+
+
+def _vectors(proj, raw: np.ndarray, name: str) -> np.ndarray:
+    """Highlight vectors checked under their own name (the errors of ``transform`` say
+    "Y", an argument the caller of ``plot`` never wrote)."""
+    label = f"highlight[{name!r}]"
+    vectors = V.as_vectors(raw, label)
+    fitted = proj.components if proj.components is not None else proj.data
+    if fitted is not None and vectors.shape[-1] != fitted.shape[1]:
+        raise ValueError(f"dimension mismatch: {label} holds vectors of dimension "
+                         f"{vectors.shape[-1]} but the projection was fitted on dimension "
+                         f"{fitted.shape[1]}; pass vectors from the same embedding model, "
+                         "or row positions as integers")
+    return vectors
 
 
 def _pick(coords: np.ndarray, dims) -> np.ndarray:
