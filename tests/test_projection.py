@@ -759,6 +759,23 @@ def test_plot_bad_options(topics):
         p.plot(dims=(0, 2))
 
 
+def test_plot_color_by_text_is_refused_by_name():
+    """color_by=<one topic name per point> failed with "could not convert string to
+    float: np.str_('a')", naming nothing; it is now refused by name, pointing to labels=
+    (numbers are still drawn as given, on a colour bar)."""
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(5).normal(size=(6, 3))
+    p = vd.pca(X, n_components=2)
+    with pytest.raises(TypeError, match=r"color_by must hold one number per point .*got "
+                                        r"text \(dtype <U5\); pass categories such as "
+                                        r"topics as labels= instead"):
+        p.plot(color_by=["sport", "news", "sport", "arts", "news", "arts"])
+    ax = p.plot(color_by=[3, 1, 4, 1, 5, 9])
+    np.testing.assert_array_equal(ax.collections[0].get_array(), [3, 1, 4, 1, 5, 9])
+    plt.close("all")
+
+
 def test_plot_names_highlight_vectors_in_its_errors():
     """A highlighted query of the wrong dimension or with NaN was refused in the words of
     transform ("Y has dimension 3 ...", "Y has 1 non-finite values"), an argument the

@@ -161,8 +161,12 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
         spec.title += (f"\nmean neighbour overlap {faith.mean_overlap:.2f} (random map "
                        f"{faith.chance:.3f}), trustworthiness {faith.trustworthiness:.3f}")
     elif mode == "values":
-        spec.values = V.as_vector(_per_point(color_by, n, "color_by").astype(np.float64),
-                                  "color_by")
+        values = _per_point(color_by, n, "color_by")
+        if values.dtype.kind in "US":       # astype(float) failed without naming it
+            raise TypeError(f"color_by must hold one number per point (drawn with a colour "
+                            f"bar), got text (dtype {values.dtype}); pass categories such "
+                            "as topics as labels= instead")
+        spec.values = V.as_vector(values, "color_by").astype(np.float64)
         spec.value_label = "value"
     if labels is not None and spec.hover is None:
         spec.hover = [f"row {i}" for i in range(n)]
