@@ -776,6 +776,23 @@ def test_plot_color_by_text_is_refused_by_name():
     plt.close("all")
 
 
+def test_plot_dims_must_be_integers():
+    """dims=(0.5, 1) drew dimensions (0, 1) and dims="12" drew (1, 2): int() read any
+    number or digit silently; both are now refused by name. Integer dims of any kind
+    (tuple, list, NumPy array) pick the axes drawn."""
+    import matplotlib.pyplot as plt
+
+    p = vd.pca(np.random.default_rng(5).normal(size=(10, 4)), n_components=3)
+    for bad in [(0.5, 1), "12", (True, 0), 1]:
+        with pytest.raises(TypeError, match=r"dims must be two integers, the map "
+                                            r"dimensions to draw \(in 0\.\.2\)"):
+            p.plot(dims=bad)
+    ax = p.plot(dims=np.array([2, 0]))
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), p.coords[:, [2, 0]])
+    assert ax.get_xlabel().startswith("PC3 (") and ax.get_ylabel().startswith("PC1 (")
+    plt.close("all")
+
+
 def test_plot_names_highlight_vectors_in_its_errors():
     """A highlighted query of the wrong dimension or with NaN was refused in the words of
     transform ("Y has dimension 3 ...", "Y has 1 non-finite values"), an argument the

@@ -122,7 +122,13 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
                  dims=(0, 1), title=None) -> PlotSpec:
     """Check the plot options of :meth:`Projection.plot` and compute what to draw."""
     n, c = proj.coords.shape
-    dims = tuple(int(d) for d in dims)
+    given = tuple(dims) if isinstance(dims, (tuple, list, np.ndarray)) else None
+    # subtle: int() read dims=(0.5, 1) as (0, 1) and dims="01" as (0, 1), silently
+    if given is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                                for d in given):
+        raise TypeError(f"dims must be two integers, the map dimensions to draw (in "
+                        f"0..{c - 1}), e.g. dims=(0, 1); got {dims!r}")
+    dims = tuple(int(d) for d in given)
     if len(dims) != 2 or (c > 1 and not all(0 <= d < c for d in dims)):
         raise ValueError(f"dims must be two map dimensions in 0..{c - 1}, got {dims}")
     xy = _pick(proj.coords, dims)
