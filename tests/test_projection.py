@@ -952,6 +952,23 @@ def test_interactive_plot_shows_user_strings_as_text_not_plotly_html():
     assert html.unescape(fig.layout.title.text) == "A <i>title</i>"
 
 
+def test_interactive_plot_axis_titles_show_a_user_method_name_as_text():
+    """A map built by hand with its own method name: the title escaped it, but the axis
+    titles ("<B>X</B> & Y 1") went to plotly raw, which read them as HTML (bold, and an
+    "&" that starts an entity)."""
+    pytest.importorskip("plotly")
+    import html
+
+    X = np.random.default_rng(4).normal(size=(8, 3))
+    p = Projection(coords=X[:, :2], method="<b>x</b> & y", data=X)
+    fig = p.plot(interactive=True, color_by=np.arange(8))
+    titles = [fig.layout.xaxis.title.text, fig.layout.yaxis.title.text,
+              fig.data[0].marker.colorbar.title.text]
+    assert titles == ["&lt;B&gt;X&lt;/B&gt; &amp; Y 1", "&lt;B&gt;X&lt;/B&gt; &amp; Y 2",
+                      "value"]
+    assert html.unescape(titles[0]) == p.axis_labels()[0]
+
+
 def test_interactive_without_plotly_names_the_extra(topics, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)

@@ -105,7 +105,7 @@ def draw_projection_plotly(spec):
         marker = {"size": size, "opacity": opacity}
         if spec.values is not None:
             marker.update(color=spec.values, colorscale=spec.cmap, showscale=True,
-                          colorbar={"title": spec.value_label})
+                          colorbar={"title": _plotly_text(spec.value_label)})
             if spec.vrange:
                 marker.update(cmin=spec.vrange[0], cmax=spec.vrange[1])
         fig.add_trace(go.Scattergl(x=spec.x, y=spec.y, mode="markers", name="points",
@@ -119,8 +119,8 @@ def draw_projection_plotly(spec):
                                          "color": h["color"],
                                          "line": {"width": 1, "color": "black"}}))
     fig.update_layout(title=_plotly_text(spec.title).replace("\n", "<br>"),
-                      xaxis_title=spec.xlabel,
-                      yaxis_title=spec.ylabel, template="plotly_white",
+                      xaxis_title=_plotly_text(spec.xlabel),
+                      yaxis_title=_plotly_text(spec.ylabel), template="plotly_white",
                       legend={"itemsizing": "constant"})
     return fig
 
