@@ -109,3 +109,24 @@ def test_a_fix_report_where_no_fix_could_run_says_so():
     ax.figure.savefig(io.BytesIO(), format="png")
     assert not ax.patches and not ax.lines
     assert [t.get_text().split("\n")[0] for t in ax.texts] == ["no fix could run: hybrid_lexical"]
+
+
+@pytest.mark.parametrize("top, width", [(40, 1), (100, 2), (400, 6)])
+def test_k_occurrence_bars_hold_equally_many_values(top, width):
+    # past 79 values of N_k the histogram used 80 evenly spaced edges: one value fell in
+    # some bars and two in the next, so a flat N_k (each of 0..100 ten times) was drawn
+    # as a saw of 10s and 20s; each bar now holds `width` whole values
+    import matplotlib.pyplot as plt
+
+    from vecdiag.plot.diagnostics import draw_k_occurrence
+
+    nk = np.repeat(np.arange(top + 1), 10)
+    ax = draw_k_occurrence(nk, 10, 20)
+    heights = [b.get_height() for b in ax.patches]
+    starts = [b.get_x() for b in ax.patches]
+    np.testing.assert_allclose([b.get_width() for b in ax.patches], width)
+    np.testing.assert_allclose(starts, np.arange(len(heights)) * width - 0.5)
+    full = (top + 1) // width                     # bars below the top hold `width` values
+    assert heights[:full] == [10.0 * width] * full
+    assert sum(heights) == nk.size and starts[-1] <= top < starts[-1] + width
+    plt.close("all")
