@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,30 @@ def test_small_helpers():
     assert fmt(0.5) == "0.5"
     assert fmt(float("nan")) == "nan"
     assert fmt(True) == "True"
+
+
+def test_a_record_without_rows_has_a_one_row_frame_and_a_display():
+    # Cause, ExpectedDoc and Counterfactual define no to_frame: the base raised
+    # NotImplementedError, and so did _repr_mimebundle_ (a notebook showing
+    # ex.expected[0] printed a traceback); they now show one row of their fields
+    import vecdiag as vd
+
+    @result
+    class Record(Result):
+        code: str
+        score: float
+        hidden: object = dataclasses.field(default=None, repr=False)
+
+    frame = Record(code="<b>hub</b> & co", score=0.25).to_frame()
+    assert list(frame.columns) == ["code", "score"]
+    assert frame.to_dict("records") == [{"code": "<b>hub</b> & co", "score": 0.25}]
+    html = Record(code="<b>hub</b> & co", score=0.25)._repr_mimebundle_()["text/html"]
+    assert "&lt;b&gt;hub&lt;/b&gt; &amp; co" in html and "<b>hub" not in html
+
+    corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    row = ex.expected[0].to_frame().iloc[0]
+    assert (row["id"], row["position"], row["rank"]) == (2, 2, 4)
+    assert row["score"] == pytest.approx(0.70710678, abs=1e-8)
+    for record in (ex.expected[0], ex.counterfactuals[0]):
+        assert "<table" in record._repr_mimebundle_()["text/html"]

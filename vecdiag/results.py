@@ -167,8 +167,18 @@ class Result:
                            for f in dataclasses.fields(self) if f.repr)
         return f"{type(self).__name__}({fields})"
 
-    def to_frame(self):  # pragma: no cover - every result overrides it
-        raise NotImplementedError
+    def to_frame(self):
+        """One row, one column per displayed field: the table of a record that has no
+        rows of its own (an explanation's Cause, ExpectedDoc, Counterfactual), and so
+        its notebook display. Results made of rows override it.
+
+        subtle: this raised NotImplementedError, and with it ``_repr_html_`` and
+        ``_repr_mimebundle_``: showing ``ex.causes[0]`` in a notebook printed a traceback.
+        """
+        import pandas as pd
+
+        return pd.DataFrame([{f.name: getattr(self, f.name)
+                              for f in dataclasses.fields(self) if f.repr}])
 
     def _repr_html_(self) -> str:
         frame = self.to_frame()
