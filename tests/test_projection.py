@@ -672,8 +672,16 @@ def test_faithfulness_bad_k():
     with pytest.raises(ValueError, match=r"k=10 is too large for trustworthiness on 20 "
                                          r"points: it needs k < n/2; use k <= 9"):
         p.faithfulness(k=10)
-    with pytest.raises(ValueError, match="k=25 is larger than the corpus"):
+    # k past n - 1 was told "use k <= 19" (check_k's bound), then refused again for k=19;
+    # two points were told "use k <= 0"
+    with pytest.raises(ValueError, match=r"k=25 is too large for trustworthiness on 20 "
+                                         r"points: it needs k < n/2; use k <= 9"):
         faithfulness(p.data, p.coords, 25)
+    with pytest.raises(ValueError, match=r"faithfulness needs at least 3 points "
+                                         r"\(trustworthiness asks for 1 <= k < n/2\), but "
+                                         r"the map has 2"):
+        vd.pca([[0.0, 1.0], [2.0, 0.5]], 1).faithfulness(k=1)
+    assert vd.pca(p.data[:3], 1).faithfulness(k=1).k == 1       # 3 points: k=1 works
     with pytest.raises(ValueError, match="does not hold the fitted vectors"):
         Projection(coords=p.coords, method="pca").faithfulness(3)
 
