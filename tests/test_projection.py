@@ -993,6 +993,19 @@ def test_projection_display(topics):
     assert "Projection(" in repr(p) and "method='pca'" in repr(p)
 
 
+def test_display_of_a_wrapped_pca_that_gives_only_its_ratios():
+    """scikit-learn's PCA wrapped by hand, Projection(coords=..., method="pca",
+    explained_variance_ratio=...): plot and axis labels worked, the notebook display
+    failed with "'NoneType' object is not iterable" (the variances were zipped). The
+    table now shows each ratio and the running sum, with the variance left blank."""
+    import re
+
+    ratio = [0.5, 0.3125]
+    p = Projection(coords=np.zeros((4, 2)), method="pca", explained_variance_ratio=ratio)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", p._repr_html_())
+    assert cells == ["PC1", "", "0.5", "0.5", "PC2", "", "0.3125", "0.8125"]
+
+
 def test_projection_display_escapes_a_method_named_by_the_user():
     # a map made elsewhere (t-SNE, ...) wrapped in a Projection to plot and check it
     from html.parser import HTMLParser

@@ -328,9 +328,12 @@ class Projection(Result):
         head = (f"<p>{n} points on a {c}-D {escape(self.method.upper())} map; faithfulness "
                 f"is checked against the {escape(self.metric)} metric.</p>")
         if self.explained_variance_ratio is not None:
-            rows = [[f"PC{j + 1}", v, r, float(np.sum(self.explained_variance_ratio[:j + 1]))]
-                    for j, (v, r) in enumerate(zip(self.explained_variance,
-                                                   self.explained_variance_ratio))]
+            ratio = np.asarray(self.explained_variance_ratio, dtype=np.float64)
+            # a map wrapped by hand may give the ratios alone (zip(None, ...) failed)
+            variance = [""] * ratio.size if self.explained_variance is None \
+                else self.explained_variance
+            rows = [[f"PC{j + 1}", v, r, float(np.sum(ratio[:j + 1]))]
+                    for j, (v, r) in enumerate(zip(variance, ratio))]
             table = html_table(rows[:20], ["component", "variance", "ratio", "cumulative"],
                                numeric={"variance", "ratio", "cumulative"})
         else:
