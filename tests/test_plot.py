@@ -130,3 +130,28 @@ def test_k_occurrence_bars_hold_equally_many_values(top, width):
     assert heights[:full] == [10.0 * width] * full
     assert sum(heights) == nk.size and starts[-1] <= top < starts[-1] + width
     plt.close("all")
+
+
+def test_a_lone_surrogate_in_a_label_or_id_is_drawn_as_a_replacement_character():
+    # "\ud800" in a JSON file decodes to a lone surrogate: the font engine refused it
+    # (TypeError from FT2Font.set_text when the figure was drawn) and plotly's JSON too
+    # ("surrogates not allowed"); drawn strings now hold U+FFFD there, as the HTML does
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    ax = vd.pca(X).plot(labels=["caf\ud800e", "b"] * 3)
+    ax.figure.savefig(io.BytesIO(), format="png")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["b (3)", "caf\ufffde (3)"]
+    ids = [f"doc\udc80{i}" for i in range(6)]
+    ax = vd.explain_neighbors(X[0], vd.Index(X, ids=ids), k=2).plot(ax=plt.subplots()[1])
+    ax.figure.savefig(io.BytesIO(), format="png")
+    top = vd.knn(X[:1], X, k=2).indices[0]            # cosine: row 0 itself, then its nearest
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"{r}. doc\ufffd{i}"
+                                                          for r, i in zip((1, 2), top)]
+    plt.close("all")
+    pytest.importorskip("plotly")
+    fig = vd.pca(X).plot(labels=["caf\ud800e", "b"] * 3, texts=["t\udc80"] * 6,
+                         interactive=True)
+    assert "caf\ufffde (3)" in fig.to_json()                  # raised: surrogates not allowed
+    assert sorted(tr.name for tr in fig.data) == ["b (3)", "caf\ufffde (3)"]
+    assert set(fig.data[0].text) == {"t\ufffd [b]"}
