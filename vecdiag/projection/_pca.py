@@ -132,15 +132,22 @@ def _complete_basis(components: np.ndarray, good: np.ndarray, rng) -> np.ndarray
     """Replace rows where ``good`` is False by unit vectors orthogonal to all others.
 
     Directions of zero variance are arbitrary; any orthonormal completion is correct.
+
+    subtle: random rows with the kept directions projected out were orthonormalised on
+    their own, which fails when those rows are dependent: with ``random_state=0`` and
+    data drawn from ``default_rng(0)`` the random rows *are* the data rows, the residuals
+    all equal the mean, and the completion was not orthogonal (|W Wᵀ - I| = 0.92, rows
+    of zero variance with coordinates of 59). A Householder QR of the kept rows followed
+    by the random ones gives orthonormal columns whatever the rank; its first columns
+    span the kept rows, the rest complete them.
     """
     if good.all():
         return components
     d = components.shape[1]
     kept = components[good]
     fill = rng.standard_normal((int((~good).sum()), d))
-    fill -= (fill @ kept.T) @ kept
-    q, _ = np.linalg.qr(fill.T)
-    components[~good] = q.T
+    q, _ = np.linalg.qr(np.vstack([kept, fill]).T)
+    components[~good] = q[:, kept.shape[0]:].T
     return components
 
 
