@@ -199,6 +199,23 @@ def test_pca_randomized_solver_far_from_the_origin(offset):
                                atol=1e-3)
 
 
+@pytest.mark.parametrize("solver", ["covariance", "gram", "randomized"])
+def test_pca_of_huge_values_far_out_warns_nothing(solver):
+    """Rows 1e158 from the origin with a spread of 1e150 (squares still finite): the
+    test "is the mean long next to the spread" computed ‖μ‖² = inf and every solver
+    emitted 'RuntimeWarning: overflow encountered in matmul' for a correct result; the
+    decision (far: centre first) is the same, without the warning."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(50, 4)) * [4.0, 3.0, 2.0, 1.0] + 1e8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = vd.pca(base * 1e150, n_components=2, solver=solver)
+        np.testing.assert_allclose(p.transform(base[:3] * 1e150), p.coords[:3], rtol=1e-6)
+    np.testing.assert_allclose(p.explained_variance_ratio,
+                               sk_pca(base, 2).explained_variance_ratio_, rtol=1e-9)
+    assert p.params["center_blocks"] is True
+
+
 @given(arrays(np.float64, st.tuples(st.integers(3, 25), st.integers(2, 8)),
               elements=st.floats(-100, 100, allow_nan=False, width=32)))
 def test_pca_properties(X):

@@ -230,7 +230,8 @@ def _randomized_solver(X, c, show_progress, rng, n_oversamples=10, n_iter=7):
     # shifted by μ rounded to X's dtype, and only the small rest μ - shift is subtracted
     # after the product (and its share n‖μ - shift‖² taken out of the total variance).
     shift = None
-    residual = float(mean @ mean) > 100.0 * total_var
+    with np.errstate(over="ignore"):               # ‖μ‖² past 1e308: inf, and far
+        residual = float(mean @ mean) > 100.0 * total_var
     if residual:
         rest = mean - mu.astype(np.float64)
         shift, mu = mu, rest.astype(X.dtype)

@@ -144,7 +144,8 @@ class Projection(Result):
         params = dict(params or {})
         params["total_variance"] = float(total_variance)
         # Centre block by block when the mean dwarfs the spread: x·w - μ·w would cancel.
-        params["center_blocks"] = bool(mean @ mean > 100.0 * total_variance)
+        with np.errstate(over="ignore"):            # ‖μ‖² past 1e308: inf, and far
+            params["center_blocks"] = bool(mean @ mean > 100.0 * total_variance)
         variance = np.asarray(explained_variance, dtype=np.float64)
         proj = cls(coords=np.empty((0, components.shape[0])), method=method,
                    explained_variance_ratio=(variance / total_variance
@@ -329,9 +330,8 @@ class Projection(Result):
                 f"is checked against the {escape(self.metric)} metric.</p>")
         if self.explained_variance_ratio is not None:
             ratio = np.asarray(self.explained_variance_ratio, dtype=np.float64)
-            # a map wrapped by hand may give the ratios alone (zip(None, ...) failed)
-            variance = [""] * ratio.size if self.explained_variance is None \
-                else self.explained_variance
+            variance = self.explained_variance      # None in a map wrapped by hand
+            variance = [""] * ratio.size if variance is None else variance
             rows = [[f"PC{j + 1}", v, r, float(np.sum(ratio[:j + 1]))]
                     for j, (v, r) in enumerate(zip(variance, ratio))]
             table = html_table(rows[:20], ["component", "variance", "ratio", "cumulative"],
