@@ -74,3 +74,22 @@ def test_a_record_without_rows_has_a_one_row_frame_and_a_display():
     assert row["score"] == pytest.approx(0.70710678, abs=1e-8)
     for record in (ex.expected[0], ex.counterfactuals[0]):
         assert "<table" in record._repr_mimebundle_()["text/html"]
+
+
+def test_a_record_holding_a_lone_surrogate_has_a_frame_and_a_display():
+    # an id read from JSON as "doc\ud800": pandas' str dtype (UTF-8, pandas 3) refused
+    # it, so to_frame and the display failed with UnicodeEncodeError; the text is kept
+    # as given (Python objects) in the frame and shown as U+FFFD in the HTML
+    import pandas as pd
+
+    @result
+    class Record(Result):
+        id: object
+        score: float
+
+    frame = Record(id="doc\ud800<b>", score=0.5).to_frame()
+    assert frame["id"].tolist() == ["doc\ud800<b>"] and frame["score"].tolist() == [0.5]
+    html = Record(id="doc\ud800<b>", score=0.5)._repr_mimebundle_()["text/html"]
+    assert "doc\ufffd&lt;b&gt;" in html
+    html.encode("utf-8")                                  # a Jupyter message can hold it
+    assert Record(id="doc", score=0.5).to_frame()["id"].dtype == pd.Series(["doc"]).dtype
