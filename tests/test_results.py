@@ -93,3 +93,20 @@ def test_a_record_holding_a_lone_surrogate_has_a_frame_and_a_display():
     assert "doc\ufffd&lt;b&gt;" in html
     html.encode("utf-8")                                  # a Jupyter message can hold it
     assert Record(id="doc", score=0.5).to_frame()["id"].dtype == pd.Series(["doc"]).dtype
+
+
+def test_neighbors_with_a_lone_surrogate_in_ids_or_texts_have_a_frame_and_a_display():
+    # corpus ids and texts read from JSON as "doc\ud800...": Neighbors.to_frame and its
+    # notebook display (built from the frame) failed with UnicodeEncodeError under
+    # pandas 3; the frame keeps them as given, the HTML shows U+FFFD
+    import vecdiag as vd
+
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    index = vd.Index(X, ids=["doc\ud800a", "b", "c"], texts=["t\udc80x", "y", "z"])
+    res = index.search(X[:1], k=2)
+    frame = res.to_frame()
+    assert frame["id"].tolist() == ["doc\ud800a", "b"]
+    assert frame["text"].tolist() == ["t\udc80x", "y"]
+    html = res._repr_html_()
+    html.encode("utf-8")
+    assert "doc\ufffda" in html and "t\ufffdx" in html
