@@ -109,3 +109,49 @@ def test_a_fix_report_where_no_fix_could_run_says_so():
     ax.figure.savefig(io.BytesIO(), format="png")
     assert not ax.patches and not ax.lines
     assert [t.get_text().split("\n")[0] for t in ax.texts] == ["no fix could run: hybrid_lexical"]
+
+
+@pytest.mark.parametrize("top, width", [(40, 1), (100, 2), (400, 6)])
+def test_k_occurrence_bars_hold_equally_many_values(top, width):
+    # past 79 values of N_k the histogram used 80 evenly spaced edges: one value fell in
+    # some bars and two in the next, so a flat N_k (each of 0..100 ten times) was drawn
+    # as a saw of 10s and 20s; each bar now holds `width` whole values
+    import matplotlib.pyplot as plt
+
+    from vecdiag.plot.diagnostics import draw_k_occurrence
+
+    nk = np.repeat(np.arange(top + 1), 10)
+    ax = draw_k_occurrence(nk, 10, 20)
+    heights = [b.get_height() for b in ax.patches]
+    starts = [b.get_x() for b in ax.patches]
+    np.testing.assert_allclose([b.get_width() for b in ax.patches], width)
+    np.testing.assert_allclose(starts, np.arange(len(heights)) * width - 0.5)
+    full = (top + 1) // width                     # bars below the top hold `width` values
+    assert heights[:full] == [10.0 * width] * full
+    assert sum(heights) == nk.size and starts[-1] <= top < starts[-1] + width
+    plt.close("all")
+
+
+def test_a_lone_surrogate_in_a_label_or_id_is_drawn_as_a_replacement_character():
+    # "\ud800" in a JSON file decodes to a lone surrogate: the font engine refused it
+    # (TypeError from FT2Font.set_text when the figure was drawn) and plotly's JSON too
+    # ("surrogates not allowed"); drawn strings now hold U+FFFD there, as the HTML does
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    ax = vd.pca(X).plot(labels=["caf\ud800e", "b"] * 3)
+    ax.figure.savefig(io.BytesIO(), format="png")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["b (3)", "caf\ufffde (3)"]
+    ids = [f"doc\udc80{i}" for i in range(6)]
+    ax = vd.explain_neighbors(X[0], vd.Index(X, ids=ids), k=2).plot(ax=plt.subplots()[1])
+    ax.figure.savefig(io.BytesIO(), format="png")
+    top = vd.knn(X[:1], X, k=2).indices[0]            # cosine: row 0 itself, then its nearest
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"{r}. doc\ufffd{i}"
+                                                          for r, i in zip((1, 2), top)]
+    plt.close("all")
+    pytest.importorskip("plotly")
+    fig = vd.pca(X).plot(labels=["caf\ud800e", "b"] * 3, texts=["t\udc80"] * 6,
+                         interactive=True)
+    assert "caf\ufffde (3)" in fig.to_json()                  # raised: surrogates not allowed
+    assert sorted(tr.name for tr in fig.data) == ["b (3)", "caf\ufffde (3)"]
+    assert set(fig.data[0].text) == {"t\ufffd [b]"}

@@ -86,6 +86,21 @@ def test_pca_beyond_the_rank_completes_an_orthonormal_basis(solver):
     assert np.isfinite(p.coords).all()
 
 
+@pytest.mark.parametrize("solver", ["gram", "covariance", "randomized"])
+def test_pca_completion_when_the_seed_drew_the_data(solver):
+    """Data drawn from default_rng(0), fitted with random_state=0 (both defaults of
+    countless notebooks): the gram solver's random completion rows were the data rows
+    themselves, their residuals all the mean, and the completed basis was not
+    orthonormal (|W Wᵀ - I| = 0.99; coordinates of 1.36 along components of variance
+    0). Every solver now gives an orthonormal basis and zero coordinates there."""
+    X = np.random.default_rng(0).normal(size=(4, 8))
+    X[3] = X[1]                                            # rank 2 after centring
+    p = vd.pca(X, n_components=4, solver=solver, random_state=0)
+    np.testing.assert_allclose(p.components @ p.components.T, np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(p.coords[:, 2:], 0.0, atol=1e-12)
+    np.testing.assert_allclose(p.explained_variance_ratio[2:], 0.0, atol=1e-12)
+
+
 def test_pca_randomized_solver_on_a_clear_spectrum():
     rng = np.random.default_rng(5)
     X = spread(400, 60, rng, top=20.0, bottom=0.01)
@@ -165,6 +180,40 @@ def test_pca_large_offset_does_not_cancel():
                                atol=1e-4)
     np.testing.assert_allclose(p.components, ref.components_, atol=1e-3)
     np.testing.assert_allclose(p.coords, ref.transform(exact), atol=1e-2)
+
+
+@pytest.mark.parametrize("offset", [1e6, 1e8])
+def test_pca_randomized_solver_far_from_the_origin(offset):
+    """float32 rows 1e8 + a spread of a few units: the randomized solver's X Q - μ·Q
+    cancelled every digit (explained-variance ratios of 1.2e5, components off by 0.9);
+    shifted by the mean it agrees with scikit-learn on the same (rounded) data."""
+    rng = np.random.default_rng(8)
+    X = (spread(300, 8, rng, top=4.0, bottom=1.0) + offset).astype(np.float32)
+    exact = X.astype(np.float64)
+    p = vd.pca(X, n_components=2, solver="randomized")
+    ref = sk_pca(exact, 2)
+    np.testing.assert_allclose(p.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-4)
+    np.testing.assert_allclose(p.explained_variance, ref.explained_variance_, rtol=1e-4)
+    np.testing.assert_allclose(p.components, aligned(p.components, ref.components_),
+                               atol=1e-3)
+
+
+@pytest.mark.parametrize("solver", ["covariance", "gram", "randomized"])
+def test_pca_of_huge_values_far_out_warns_nothing(solver):
+    """Rows 1e158 from the origin with a spread of 1e150 (squares still finite): the
+    test "is the mean long next to the spread" computed ‖μ‖² = inf and every solver
+    emitted 'RuntimeWarning: overflow encountered in matmul' for a correct result; the
+    decision (far: centre first) is the same, without the warning."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(50, 4)) * [4.0, 3.0, 2.0, 1.0] + 1e8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = vd.pca(base * 1e150, n_components=2, solver=solver)
+        np.testing.assert_allclose(p.transform(base[:3] * 1e150), p.coords[:3], rtol=1e-6)
+    np.testing.assert_allclose(p.explained_variance_ratio,
+                               sk_pca(base, 2).explained_variance_ratio_, rtol=1e-9)
+    assert p.params["center_blocks"] is True
 
 
 @given(arrays(np.float64, st.tuples(st.integers(3, 25), st.integers(2, 8)),
@@ -531,6 +580,26 @@ def test_faithfulness_of_a_map_built_by_hand_with_integer_or_list_data():
         faithfulness(X, Y[:29], k)
 
 
+def test_a_map_built_by_hand_from_lists_plots_and_shows():
+    """Projection(coords=<list>, data=<list>) (a map made elsewhere, e.g. t-SNE output
+    saved as JSON): faithfulness worked but plot, to_frame, n_components, the display
+    and transform failed with "'list' object has no attribute 'shape'". The lists are
+    now read as arrays when the Projection is built; the picture holds the points."""
+    coords = [[0.0, 1.0], [2.0, 3.0], [4.0, 5.5], [-1.0, 0.5], [3.0, -2.0]]
+    data = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1]]
+    p = Projection(coords=coords, method="t-sne", data=data)
+    assert p.n_components == 2
+    frame = p.to_frame()
+    assert list(frame.columns) == ["T-SNE1", "T-SNE2"]
+    np.testing.assert_array_equal(frame.to_numpy(), coords)
+    ax = p.plot()
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), coords)
+    assert ax.get_xlabel() == "T-SNE 1"
+    assert "5 points on a 2-D T-SNE map" in p._repr_html_()
+    np.testing.assert_array_equal(p.transform(data), coords)
+    matplotlib.pyplot.close("all")
+
+
 @pytest.mark.parametrize("offset, dtype", [(1e8, np.float64), (-3e7, np.float64),
                                            (1e4, np.float32)])
 def test_trustworthiness_of_data_far_from_the_origin(offset, dtype):
@@ -635,8 +704,16 @@ def test_faithfulness_bad_k():
     with pytest.raises(ValueError, match=r"k=10 is too large for trustworthiness on 20 "
                                          r"points: it needs k < n/2; use k <= 9"):
         p.faithfulness(k=10)
-    with pytest.raises(ValueError, match="k=25 is larger than the corpus"):
+    # k past n - 1 was told "use k <= 19" (check_k's bound), then refused again for k=19;
+    # two points were told "use k <= 0"
+    with pytest.raises(ValueError, match=r"k=25 is too large for trustworthiness on 20 "
+                                         r"points: it needs k < n/2; use k <= 9"):
         faithfulness(p.data, p.coords, 25)
+    with pytest.raises(ValueError, match=r"faithfulness needs at least 3 points "
+                                         r"\(trustworthiness asks for 1 <= k < n/2\), but "
+                                         r"the map has 2"):
+        vd.pca([[0.0, 1.0], [2.0, 0.5]], 1).faithfulness(k=1)
+    assert vd.pca(p.data[:3], 1).faithfulness(k=1).k == 1       # 3 points: k=1 works
     with pytest.raises(ValueError, match="does not hold the fitted vectors"):
         Projection(coords=p.coords, method="pca").faithfulness(3)
 
@@ -720,6 +797,57 @@ def test_plot_bad_options(topics):
         p.plot(color_by="rainbow")
     with pytest.raises(ValueError, match="dims must be two map dimensions"):
         p.plot(dims=(0, 2))
+
+
+def test_plot_color_by_text_is_refused_by_name():
+    """color_by=<one topic name per point> failed with "could not convert string to
+    float: np.str_('a')", naming nothing; it is now refused by name, pointing to labels=
+    (numbers are still drawn as given, on a colour bar)."""
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(5).normal(size=(6, 3))
+    p = vd.pca(X, n_components=2)
+    with pytest.raises(TypeError, match=r"color_by must hold one number per point .*got "
+                                        r"text \(dtype <U5\); pass categories such as "
+                                        r"topics as labels= instead"):
+        p.plot(color_by=["sport", "news", "sport", "arts", "news", "arts"])
+    ax = p.plot(color_by=[3, 1, 4, 1, 5, 9])
+    np.testing.assert_array_equal(ax.collections[0].get_array(), [3, 1, 4, 1, 5, 9])
+    plt.close("all")
+
+
+def test_plot_dims_must_be_integers():
+    """dims=(0.5, 1) drew dimensions (0, 1) and dims="12" drew (1, 2): int() read any
+    number or digit silently; both are now refused by name. Integer dims of any kind
+    (tuple, list, NumPy array) pick the axes drawn."""
+    import matplotlib.pyplot as plt
+
+    p = vd.pca(np.random.default_rng(5).normal(size=(10, 4)), n_components=3)
+    for bad in [(0.5, 1), "12", (True, 0), 1]:
+        with pytest.raises(TypeError, match=r"dims must be two integers, the map "
+                                            r"dimensions to draw \(in 0\.\.2\)"):
+            p.plot(dims=bad)
+    ax = p.plot(dims=np.array([2, 0]))
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), p.coords[:, [2, 0]])
+    assert ax.get_xlabel().startswith("PC3 (") and ax.get_ylabel().startswith("PC1 (")
+    plt.close("all")
+
+
+def test_plot_names_highlight_vectors_in_its_errors():
+    """A highlighted query of the wrong dimension or with NaN was refused in the words of
+    transform ("Y has dimension 3 ...", "Y has 1 non-finite values"), an argument the
+    caller of plot never wrote; the errors now name the highlight entry."""
+    X = np.random.default_rng(5).normal(size=(12, 4))
+    p = vd.pca(X, n_components=2)
+    with pytest.raises(ValueError, match=r"dimension mismatch: highlight\['query'\] holds "
+                                         r"vectors of dimension 3 but the projection was "
+                                         r"fitted on dimension 4"):
+        p.plot(highlight={"query": [0.5, 1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"^highlight\['query'\] has 1 row \(1\) with NaN"):
+        p.plot(highlight={"query": [[1.0, 2.0, 3.0, 4.0], [np.nan, 0.0, 0.0, 0.0]]})
+    with pytest.raises(ValueError, match=r"highlight\['highlighted'\] holds vectors of "
+                                         r"dimension 2 .* or row positions as integers"):
+        p.plot(highlight=[1.0, 2.0])
 
 
 @pytest.mark.parametrize("n_components, k", [(2, 1), (2, 5), (2, 10), (3, 7)])
@@ -864,6 +992,23 @@ def test_interactive_plot_shows_user_strings_as_text_not_plotly_html():
     assert html.unescape(fig.layout.title.text) == "A <i>title</i>"
 
 
+def test_interactive_plot_axis_titles_show_a_user_method_name_as_text():
+    """A map built by hand with its own method name: the title escaped it, but the axis
+    titles ("<B>X</B> & Y 1") went to plotly raw, which read them as HTML (bold, and an
+    "&" that starts an entity)."""
+    pytest.importorskip("plotly")
+    import html
+
+    X = np.random.default_rng(4).normal(size=(8, 3))
+    p = Projection(coords=X[:, :2], method="<b>x</b> & y", data=X)
+    fig = p.plot(interactive=True, color_by=np.arange(8))
+    titles = [fig.layout.xaxis.title.text, fig.layout.yaxis.title.text,
+              fig.data[0].marker.colorbar.title.text]
+    assert titles == ["&lt;B&gt;X&lt;/B&gt; &amp; Y 1", "&lt;B&gt;X&lt;/B&gt; &amp; Y 2",
+                      "value"]
+    assert html.unescape(titles[0]) == p.axis_labels()[0]
+
+
 def test_interactive_without_plotly_names_the_extra(topics, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
@@ -878,6 +1023,19 @@ def test_projection_display(topics):
     html = p._repr_html_()
     assert "PC3" in html and "cumulative" in html
     assert "Projection(" in repr(p) and "method='pca'" in repr(p)
+
+
+def test_display_of_a_wrapped_pca_that_gives_only_its_ratios():
+    """scikit-learn's PCA wrapped by hand, Projection(coords=..., method="pca",
+    explained_variance_ratio=...): plot and axis labels worked, the notebook display
+    failed with "'NoneType' object is not iterable" (the variances were zipped). The
+    table now shows each ratio and the running sum, with the variance left blank."""
+    import re
+
+    ratio = [0.5, 0.3125]
+    p = Projection(coords=np.zeros((4, 2)), method="pca", explained_variance_ratio=ratio)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", p._repr_html_())
+    assert cells == ["PC1", "", "0.5", "0.5", "PC2", "", "0.3125", "0.8125"]
 
 
 def test_projection_display_escapes_a_method_named_by_the_user():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,66 @@ def test_small_helpers():
     assert fmt(0.5) == "0.5"
     assert fmt(float("nan")) == "nan"
     assert fmt(True) == "True"
+
+
+def test_a_record_without_rows_has_a_one_row_frame_and_a_display():
+    # Cause, ExpectedDoc and Counterfactual define no to_frame: the base raised
+    # NotImplementedError, and so did _repr_mimebundle_ (a notebook showing
+    # ex.expected[0] printed a traceback); they now show one row of their fields
+    import vecdiag as vd
+
+    @result
+    class Record(Result):
+        code: str
+        score: float
+        hidden: object = dataclasses.field(default=None, repr=False)
+
+    frame = Record(code="<b>hub</b> & co", score=0.25).to_frame()
+    assert list(frame.columns) == ["code", "score"]
+    assert frame.to_dict("records") == [{"code": "<b>hub</b> & co", "score": 0.25}]
+    html = Record(code="<b>hub</b> & co", score=0.25)._repr_mimebundle_()["text/html"]
+    assert "&lt;b&gt;hub&lt;/b&gt; &amp; co" in html and "<b>hub" not in html
+
+    corpus = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    ex = vd.explain_neighbors(np.array([0.7, 0.7]), corpus, k=2, expected=[2])
+    row = ex.expected[0].to_frame().iloc[0]
+    assert (row["id"], row["position"], row["rank"]) == (2, 2, 4)
+    assert row["score"] == pytest.approx(0.70710678, abs=1e-8)
+    for record in (ex.expected[0], ex.counterfactuals[0]):
+        assert "<table" in record._repr_mimebundle_()["text/html"]
+
+
+def test_a_record_holding_a_lone_surrogate_has_a_frame_and_a_display():
+    # an id read from JSON as "doc\ud800": pandas' str dtype (UTF-8, pandas 3) refused
+    # it, so to_frame and the display failed with UnicodeEncodeError; the text is kept
+    # as given (Python objects) in the frame and shown as U+FFFD in the HTML
+    import pandas as pd
+
+    @result
+    class Record(Result):
+        id: object
+        score: float
+
+    frame = Record(id="doc\ud800<b>", score=0.5).to_frame()
+    assert frame["id"].tolist() == ["doc\ud800<b>"] and frame["score"].tolist() == [0.5]
+    html = Record(id="doc\ud800<b>", score=0.5)._repr_mimebundle_()["text/html"]
+    assert "doc\ufffd&lt;b&gt;" in html
+    html.encode("utf-8")                                  # a Jupyter message can hold it
+    assert Record(id="doc", score=0.5).to_frame()["id"].dtype == pd.Series(["doc"]).dtype
+
+
+def test_neighbors_with_a_lone_surrogate_in_ids_or_texts_have_a_frame_and_a_display():
+    # corpus ids and texts read from JSON as "doc\ud800...": Neighbors.to_frame and its
+    # notebook display (built from the frame) failed with UnicodeEncodeError under
+    # pandas 3; the frame keeps them as given, the HTML shows U+FFFD
+    import vecdiag as vd
+
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    index = vd.Index(X, ids=["doc\ud800a", "b", "c"], texts=["t\udc80x", "y", "z"])
+    res = index.search(X[:1], k=2)
+    frame = res.to_frame()
+    assert frame["id"].tolist() == ["doc\ud800a", "b"]
+    assert frame["text"].tolist() == ["t\udc80x", "y"]
+    html = res._repr_html_()
+    html.encode("utf-8")
+    assert "doc\ufffda" in html and "t\ufffdx" in html

@@ -18,7 +18,8 @@ import re
 
 import numpy as np
 
-__all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block"]
+__all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
+           "valid_text", "text_safe_column"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -66,6 +67,25 @@ def valid_text(value) -> str:
     (True, '7')
     """
     return _SURROGATE.sub("\ufffd", str(value))
+
+
+def text_safe_column(values):
+    """``values`` as a pandas column: the dtype pandas infers, except that text holding
+    a lone surrogate (``"\\ud800"`` in a JSON file decodes to one) stays Python objects,
+    as given: pandas' str dtype stores UTF-8, which cannot hold it, and building the
+    frame failed with UnicodeEncodeError.
+
+    Examples
+    --------
+    >>> text_safe_column(["caf\\ud800e", "b"]).tolist() == ["caf\\ud800e", "b"]
+    True
+    """
+    import pandas as pd
+
+    try:
+        return pd.Series(values)
+    except UnicodeEncodeError:
+        return pd.Series(values, dtype=object)
 
 
 def shorten(text, width: int = 80) -> str:
@@ -167,12 +187,23 @@ class Result:
                            for f in dataclasses.fields(self) if f.repr)
         return f"{type(self).__name__}({fields})"
 
-    def to_frame(self):  # pragma: no cover - every result overrides it
-        raise NotImplementedError
+    def to_frame(self):
+        """One row, one column per displayed field: the table of a record that has no
+        rows of its own (an explanation's Cause, ExpectedDoc, Counterfactual), and so
+        its notebook display. Results made of rows override it.
+
+        subtle: this raised NotImplementedError, and with it ``_repr_html_`` and
+        ``_repr_mimebundle_``: showing ``ex.causes[0]`` in a notebook printed a traceback.
+        """
+        import pandas as pd
+
+        return pd.DataFrame({f.name: text_safe_column([getattr(self, f.name)])
+                             for f in dataclasses.fields(self) if f.repr})
 
     def _repr_html_(self) -> str:
         frame = self.to_frame()
-        return html_block(type(self).__name__, frame.head(50).to_html(escape=True))
+        return html_block(type(self).__name__,
+                          valid_text(frame.head(50).to_html(escape=True)))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {"text/plain": repr(self), "text/html": self._repr_html_()}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, escape, html_block, html_table, result, shorten
+from ..results import (Result, escape, html_block, html_table, result, shorten,
+                       text_safe_column)
 
 __all__ = ["Neighbors"]
 
@@ -94,17 +95,18 @@ class Neighbors(Result):
         flat = self.indices.ravel()
         frame = pd.DataFrame({"query": np.repeat(np.arange(n_q), k),
                               "rank": np.tile(np.arange(1, k + 1), n_q)})
+        # (text_safe_column: an id or text with a lone surrogate failed pandas' str dtype)
         if ids is not None:
-            frame["id"] = _per_corpus_row(ids, "ids", flat)
+            frame["id"] = text_safe_column(_per_corpus_row(ids, "ids", flat))
         elif self.ids is not None:
-            frame["id"] = np.asarray(self.ids, dtype=object).ravel()
+            frame["id"] = text_safe_column(np.asarray(self.ids, dtype=object).ravel())
         else:
             frame["id"] = flat
         frame["index"] = flat
         frame["score"] = self.scores.ravel()
         text_source = texts if texts is not None else self.texts
         if text_source is not None:
-            frame["text"] = _per_corpus_row(text_source, "texts", flat)
+            frame["text"] = text_safe_column(_per_corpus_row(text_source, "texts", flat))
         return frame
 
     def plot(self, queries=None, ax=None):

@@ -6,6 +6,8 @@ on). Matplotlib is imported here, on first use, never by ``import vecdiag``.
 
 from __future__ import annotations
 
+from ..results import valid_text
+
 
 def get_ax(ax=None, *, figsize=(6.0, 4.0)):
     """Return ``ax`` or a new Axes on a new figure (headless-safe: Agg without a display)."""
@@ -30,12 +32,18 @@ def literal(text) -> str:
     italics. An escaped ``\\$`` draws as ``$``. For data strings only (labels, ids,
     names); a title the user writes may use mathtext on purpose.
 
+    A lone surrogate (``"\\ud800"`` in a JSON file decodes to one) becomes U+FFFD, as in
+    :func:`vecdiag.results.valid_text`: the font engine refuses it, and the figure
+    failed to draw with a TypeError from ``FT2Font.set_text``.
+
     Examples
     --------
     >>> literal("from $5 to $10")
     'from \\\\$5 to \\\\$10'
+    >>> literal("caf\\ud800e") == "caf\\ufffde"
+    True
     """
-    return str(text).replace("$", r"\$")
+    return valid_text(text).replace("$", r"\$")
 
 
 def _has_display() -> bool:

@@ -11,9 +11,12 @@ def draw_k_occurrence(k_occurrence, k, hub_threshold=None, ax=None):
     """Histogram of N_k with a log count axis; the hub threshold as a dashed line."""
     ax = get_ax(ax)
     nk = np.asarray(k_occurrence)
-    bins = np.arange(0, max(int(nk.max()), 1) + 2) - 0.5
-    if bins.size > 80:
-        bins = np.linspace(-0.5, nk.max() + 0.5, 80)
+    top = max(int(nk.max()), 1)
+    # One bar per value of N_k, or per run of `width` values when there are more than 79.
+    # subtle: 80 evenly spaced edges held one value in some bars and two in the next, so
+    # a flat distribution (0..100, ten items each) was drawn as a saw of 10s and 20s.
+    width = -(-(top + 1) // 79)
+    bins = np.arange(0, top + width + 1, width) - 0.5
     ax.hist(nk, bins=bins, color="#1f77b4")
     ax.set_yscale("log")
     if hub_threshold is not None:

@@ -10,6 +10,7 @@ import html
 
 import numpy as np
 
+from ..results import valid_text
 from . import get_ax, literal
 
 # Category colours: matplotlib's tab10 then tab20's light tones (20 distinct colours).
@@ -78,8 +79,9 @@ def draw_projection(spec, ax=None):
 def _plotly_text(text) -> str:
     """``text`` shown as written by plotly, which reads its strings as HTML: ``<``, ``>``
     and ``&`` escaped (plotly turns the entities back into the characters), so a text
-    like ``x < y and y > z`` or ``<a href=...>`` is shown, not parsed as tags."""
-    return html.escape(str(text), quote=False)
+    like ``x < y and y > z`` or ``<a href=...>`` is shown, not parsed as tags. A lone
+    surrogate becomes U+FFFD (plotly's JSON refused it: "surrogates not allowed")."""
+    return html.escape(valid_text(text), quote=False)
 
 
 def draw_projection_plotly(spec):
@@ -105,7 +107,7 @@ def draw_projection_plotly(spec):
         marker = {"size": size, "opacity": opacity}
         if spec.values is not None:
             marker.update(color=spec.values, colorscale=spec.cmap, showscale=True,
-                          colorbar={"title": spec.value_label})
+                          colorbar={"title": _plotly_text(spec.value_label)})
             if spec.vrange:
                 marker.update(cmin=spec.vrange[0], cmax=spec.vrange[1])
         fig.add_trace(go.Scattergl(x=spec.x, y=spec.y, mode="markers", name="points",
@@ -119,8 +121,8 @@ def draw_projection_plotly(spec):
                                          "color": h["color"],
                                          "line": {"width": 1, "color": "black"}}))
     fig.update_layout(title=_plotly_text(spec.title).replace("\n", "<br>"),
-                      xaxis_title=spec.xlabel,
-                      yaxis_title=spec.ylabel, template="plotly_white",
+                      xaxis_title=_plotly_text(spec.xlabel),
+                      yaxis_title=_plotly_text(spec.ylabel), template="plotly_white",
                       legend={"itemsizing": "constant"})
     return fig
 

@@ -154,8 +154,13 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
         raise ValueError(f"data has {X.shape[0]} vectors but coords has {Y.shape[0]} points; "
                          "a map needs one point per fitted vector")
     n = X.shape[0]
-    k = V.check_k(k, n, exclude_self=True)
+    # subtle: the bound k < n/2 is checked first and alone: check_k's "use k <= n - 1"
+    # led to a second refusal, and n = 2 was told "use k <= 0"
+    k = V.check_positive_int(k, "k")
     if 2 * k >= n:
+        if n < 3:
+            raise ValueError(f"faithfulness needs at least 3 points (trustworthiness asks "
+                             f"for 1 <= k < n/2), but the map has {n}")
         raise ValueError(f"k={k} is too large for trustworthiness on {n} points: it needs "
                          f"k < n/2; use k <= {(n - 1) // 2}")
     points = None

@@ -91,11 +91,25 @@ def _rows_or_points(proj, value, name: str, dims) -> tuple[np.ndarray, np.ndarra
         coords = proj.coords[rows]
     elif raw.dtype.kind == "f":                                      # vectors: place them
         rows = None
-        coords = np.atleast_2d(proj.transform(raw))
+        coords = np.atleast_2d(proj.transform(_vectors(proj, raw, name)))
     else:
         raise TypeError(f"highlight[{name!r}] must be integer row positions, vectors in "
                         f"the original space, or a Neighbors result; got dtype {raw.dtype}")
     return _pick(coords, dims), rows
+
+
+def _vectors(proj, raw: np.ndarray, name: str) -> np.ndarray:
+    """Highlight vectors checked under their own name (the errors of ``transform`` say
+    "Y", an argument the caller of ``plot`` never wrote)."""
+    label = f"highlight[{name!r}]"
+    vectors = V.as_vectors(raw, label)
+    fitted = proj.components if proj.components is not None else proj.data
+    if fitted is not None and vectors.shape[-1] != fitted.shape[1]:
+        raise ValueError(f"dimension mismatch: {label} holds vectors of dimension "
+                         f"{vectors.shape[-1]} but the projection was fitted on dimension "
+                         f"{fitted.shape[1]}; pass vectors from the same embedding model, "
+                         "or row positions as integers")
+    return vectors
 
 
 def _pick(coords: np.ndarray, dims) -> np.ndarray:
@@ -108,7 +122,13 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
                  dims=(0, 1), title=None) -> PlotSpec:
     """Check the plot options of :meth:`Projection.plot` and compute what to draw."""
     n, c = proj.coords.shape
-    dims = tuple(int(d) for d in dims)
+    given = tuple(dims) if isinstance(dims, (tuple, list, np.ndarray)) else None
+    # subtle: int() read dims=(0.5, 1) as (0, 1) and dims="01" as (0, 1), silently
+    if given is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                                for d in given):
+        raise TypeError(f"dims must be two integers, the map dimensions to draw (in "
+                        f"0..{c - 1}), e.g. dims=(0, 1); got {dims!r}")
+    dims = tuple(int(d) for d in given)
     if len(dims) != 2 or (c > 1 and not all(0 <= d < c for d in dims)):
         raise ValueError(f"dims must be two map dimensions in 0..{c - 1}, got {dims}")
     xy = _pick(proj.coords, dims)
@@ -147,8 +167,12 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
         spec.title += (f"\nmean neighbour overlap {faith.mean_overlap:.2f} (random map "
                        f"{faith.chance:.3f}), trustworthiness {faith.trustworthiness:.3f}")
     elif mode == "values":
-        spec.values = V.as_vector(_per_point(color_by, n, "color_by").astype(np.float64),
-                                  "color_by")
+        values = _per_point(color_by, n, "color_by")
+        if values.dtype.kind in "US":       # astype(float) failed without naming it
+            raise TypeError(f"color_by must hold one number per point (drawn with a colour "
+                            f"bar), got text (dtype {values.dtype}); pass categories such "
+                            "as topics as labels= instead")
+        spec.values = V.as_vector(values, "color_by").astype(np.float64)
         spec.value_label = "value"
     if labels is not None and spec.hover is None:
         spec.hover = [f"row {i}" for i in range(n)]

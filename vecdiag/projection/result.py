@@ -55,7 +55,9 @@ def _checked_linear_map(Y, components, mean, center_blocks, block_info=None):
 class Projection(Result):
     """Vectors placed on a low-dimensional map (PCA or UMAP), ready to plot and to check.
 
-    Build one with :func:`vecdiag.pca`, :func:`vecdiag.umap` or :func:`vecdiag.project`.
+    Build one with :func:`vecdiag.pca`, :func:`vecdiag.umap` or :func:`vecdiag.project`,
+    or wrap a map made elsewhere: ``Projection(coords=Y, method="t-sne", data=X)``
+    (``coords`` and ``data`` given as lists or other array-likes are read as arrays).
 
     Attributes
     ----------
@@ -118,6 +120,18 @@ class Projection(Result):
 
     # -- construction -------------------------------------------------------------------
 
+    def __post_init__(self):
+        # subtle: a Projection built by hand around a map made elsewhere may be given
+        # lists (or a DataFrame, a tensor): plot, to_frame and the display read .shape
+        # and index rows, so such values are read as arrays once, here. NumPy and Dask
+        # arrays are kept as given (the fitted data is a reference, not a copy).
+        for name in ("coords", "data"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, np.ndarray) \
+                    and not is_dask_array(value):
+                object.__setattr__(self, name, V.as_matrix(value, name, allow_empty=True,
+                                                           finite=False))
+
     @classmethod
     def from_linear(cls, X, *, method, components, mean, explained_variance,
                     total_variance, params=None,
@@ -130,7 +144,8 @@ class Projection(Result):
         params = dict(params or {})
         params["total_variance"] = float(total_variance)
         # Centre block by block when the mean dwarfs the spread: x·w - μ·w would cancel.
-        params["center_blocks"] = bool(mean @ mean > 100.0 * total_variance)
+        with np.errstate(over="ignore"):            # ‖μ‖² past 1e308: inf, and far
+            params["center_blocks"] = bool(mean @ mean > 100.0 * total_variance)
         variance = np.asarray(explained_variance, dtype=np.float64)
         proj = cls(coords=np.empty((0, components.shape[0])), method=method,
                    explained_variance_ratio=(variance / total_variance
@@ -314,9 +329,11 @@ class Projection(Result):
         head = (f"<p>{n} points on a {c}-D {escape(self.method.upper())} map; faithfulness "
                 f"is checked against the {escape(self.metric)} metric.</p>")
         if self.explained_variance_ratio is not None:
-            rows = [[f"PC{j + 1}", v, r, float(np.sum(self.explained_variance_ratio[:j + 1]))]
-                    for j, (v, r) in enumerate(zip(self.explained_variance,
-                                                   self.explained_variance_ratio))]
+            ratio = np.asarray(self.explained_variance_ratio, dtype=np.float64)
+            variance = self.explained_variance      # None in a map wrapped by hand
+            variance = [""] * ratio.size if variance is None else variance
+            rows = [[f"PC{j + 1}", v, r, float(np.sum(ratio[:j + 1]))]
+                    for j, (v, r) in enumerate(zip(variance, ratio))]
             table = html_table(rows[:20], ["component", "variance", "ratio", "cumulative"],
                                numeric={"variance", "ratio", "cumulative"})
         else:
