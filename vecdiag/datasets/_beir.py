@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._textfile import ASCII_SPACE, id_lines, json_objects, split_fields, text_lines
+from .._textfile import id_lines, json_objects
 from ._dataset import Dataset, join_title
 
 __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
@@ -72,67 +72,12 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
 
 
 def read_qrels_tsv(path) -> dict:
-    """``query-id<TAB>corpus-id<TAB>score`` lines as a dict.
+    """A BEIR ``qrels/<split>.tsv`` (``query-id<TAB>corpus-id<TAB>score``) or TREC qrels
+    file as a dict, read by :func:`vecdiag.load_qrels`, as ``vecdiag eval`` reads it:
+    one behaviour for headers, column order, grades, duplicates and malformed lines."""
+    from ..evaluation import load_qrels
 
-    The first non-empty line is a header when its score field is not a number; its column
-    names (``query-id``, ``corpus-id``, ``score``) then say where each field is, so extra
-    columns are allowed. Without a header the fields are query, document, score (TREC's
-    four-field lines too: query, iteration, document, score).
-    """
-    from ..evaluation.trec_io import grade_of
-
-    qrels: dict = {}
-    where = None                       # (query, doc, score) positions
-    for number, line in text_lines(path, f"qrels {path}"):
-        if not line.strip(ASCII_SPACE):
-            continue
-        parts = [p.strip(ASCII_SPACE) for p in line.split("\t")]
-        if len(parts) < 3:
-            parts = split_fields(line)  # split as trec_eval splits: ASCII whitespace only
-        if where is None:
-            where = _qrels_columns(parts)
-            if where is not None and where[0] == "header":
-                where = where[1]
-                continue
-            where = (0, len(parts) - 2, len(parts) - 1) if where is None else where
-        grade = grade_of(parts[where[2]]) if len(parts) > max(where) else None
-        if grade is None:
-            raise ValueError(f"qrels {path}: line {number} is not "
-                             f"'query-id<TAB>corpus-id<TAB>score': {line.strip()!r}")
-        judged = qrels.setdefault(parts[where[0]], {})
-        if parts[where[1]] in judged:       # as the TREC reader refuses it: no last-wins
-            raise ValueError(f"qrels {path}: line {number} judges document "
-                             f"{parts[where[1]]!r} twice for query {parts[where[0]]!r}; "
-                             "keep one grade per document")
-        judged[parts[where[1]]] = grade
-    return qrels
-
-
-def _qrels_columns(parts):
-    """``("header", positions)`` for a header line, None for a data line.
-
-    A header's score field is not a number, and neither is any other field unless it
-    names the BEIR columns: "q1<TAB>d1<TAB>1<TAB>note" is data (its grade then refused),
-    not a header to skip, which would drop the line without a word.
-    """
-    def number(text):
-        try:
-            float(text)
-            return True
-        except ValueError:
-            return False
-
-    if number(parts[-1]):
-        return None
-    names = [p.lower() for p in parts]
-    try:
-        return "header", (names.index("query-id"), names.index("corpus-id"),
-                          names.index("score"))
-    except ValueError:
-        pass
-    if any(number(p) for p in parts):
-        return None
-    return "header", (0, len(parts) - 2, len(parts) - 1)
+    return load_qrels(path)
 
 
 def load_beir(folder, *, split: str | None = None, embeddings: str | None = "auto",
@@ -243,14 +188,9 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
 
 def read_judgments(path, *, what: str = "qrels") -> dict:
     """A judgments file in TREC (``q 0 doc rel``) or BEIR TSV form, as a dict."""
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise FileNotFoundError(f"{what}: no such judgments file {str(path)!r}")
-    try:
-        from ..evaluation import load_qrels
-    except ImportError:  # pragma: no cover - evaluation not in this build: BEIR TSV only
-        return read_qrels_tsv(path)
-    return load_qrels(path)
+    return read_qrels_tsv(path)
 
 
 def qrels_file(folder: Path, split: str | None = None) -> Path:
