@@ -368,6 +368,28 @@ def test_load_beir_texts_written_as_numbers_or_lists(tmp_path):
             load_beir(write_beir(tmp_path / "bad", corpus=corpus, qrels="q1\td1\t1\n"))
 
 
+
+@pytest.mark.parametrize("field, value", [("title", float("nan")), ("text", float("inf")),
+                                          ("text", -float("inf"))])
+def test_load_beir_refuses_a_text_written_as_nan(tmp_path, field, value):
+    """json.dumps writes pandas' missing title as NaN: load_beir read it as the number's
+    text, the document "nan. Reset it ..." (a query "inf"), embedded and searched as
+    such. Now refused naming the file, the line and the fix; null stays "no title"."""
+    corpus = [{"_id": "d1", "title": None, "text": "Reset it."},
+              {"_id": "d2", "title": "Refunds", "text": "Within 14 days.", field: value}]
+    folder = write_beir(tmp_path / "nan", corpus=corpus, qrels="q1\td1\t1\n")
+    with pytest.raises(ValueError, match=rf"corpus .*corpus.jsonl: line 2 has the {field} "
+                                         rf"-?(nan|inf), not a text .*write null or leave out"):
+        load_beir(folder)
+    queries = [{"_id": "q1", "text": value}]
+    folder = write_beir(tmp_path / "q", queries=queries, qrels="q1\td1\t1\n")
+    with pytest.raises(ValueError, match=r"queries .*queries.jsonl: line 1 has the text"):
+        load_beir(folder)
+    corpus[1][field] = None
+    data = load_beir(write_beir(tmp_path / "null", corpus=corpus, qrels="q1\td1\t1\n"))
+    assert data.corpus_texts == ["Reset it.", "Refunds" if field == "text"
+                                 else "Within 14 days."]
+
 def test_load_beir_data_line_with_a_note_is_not_taken_for_a_header(tmp_path):
     """A header-less qrels whose lines end in a note column ("q1<TAB>d1<TAB>1<TAB>seen"):
     the first line's last field is not a number, so it was skipped as a header. With one

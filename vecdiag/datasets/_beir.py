@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -26,7 +27,8 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
     ``"_id"`` or, when the file has none, ``"id"`` (decided by the first record). Every
     returned row carries its id under ``"_id"`` (a copy; the file's own field is kept).
     A ``"title"`` or ``"text"`` written as a number is returned as its text; one holding
-    a list, an object or a boolean is refused, naming the line. An id repeated (``1``
+    a list, an object, a boolean or ``NaN`` / ``Infinity`` (what ``json.dumps`` writes
+    for pandas' missing values) is refused, naming the line. An id repeated (``1``
     and ``"1"`` are one id) is refused naming both lines.
     """
     if id_field is not None and (not isinstance(id_field, str) or not id_field):
@@ -66,6 +68,11 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
                 raise ValueError(f"{what} {path}: line {number} has a {name!r} of type "
                                  f"{type(text).__name__} ({str(text)[:40]}); {name} must be "
                                  "a string")
+            if isinstance(text, float) and not math.isfinite(text):
+                # json.dumps writes pandas' missing value as NaN: it read as the text "nan"
+                raise ValueError(f"{what} {path}: line {number} has the {name} {text!r}, "
+                                 f"not a text (a missing value, as json.dumps writes "
+                                 f"pandas' NaN); write null or leave out the {name!r} field")
             row = {**row, name: str(text)}
         rows.append(row)
     return rows
