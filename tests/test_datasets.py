@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -209,6 +210,26 @@ def test_load_beir_drops_unknown_judgments_with_a_warning(tmp_path):
         data = load_beir(write_beir(tmp_path / "w", qrels=qrels))
     assert data.qrels == {"q1": {"d1": 1}}
 
+
+
+def test_load_beir_names_a_judgments_file_that_leaves_no_query(tmp_path):
+    """A header-only qrels/test.tsv (or one whose ids match no query or document) gave a
+    Dataset of 0 queries without a word, and with stored embeddings the error "query_embeddings
+    is empty (shape (0, 8)); pass at least one vector", which names another problem
+    (`vecdiag eval` says the file "holds no judgment"). Now the file is named, with the fix."""
+    folder = write_beir(tmp_path / "h", qrels="query-id\tcorpus-id\tscore\n")
+    qrels = str(folder / "qrels" / "test.tsv")
+    with pytest.raises(ValueError, match=re.escape(f"qrels: {qrels} holds no judgment; choose "
+                                                   "the collection's judgments with split=")):
+        load_beir(folder)
+    (folder / "qrels" / "test.tsv").write_text("q7\td1\t1\nq1\td9\t2\n")
+    with pytest.raises(ValueError, match=re.escape(
+            f"qrels: {qrels} judges none of the queries and documents of queries.jsonl / "
+            "corpus.jsonl (its 2 judgments name e.g. query 'q7', document 'd1'); check")):
+        load_beir(folder)
+    with pytest.warns(UserWarning, match="dropped 2 judgments"):
+        data = load_beir(folder, only_judged=False)   # the queries without judgments
+    assert (data.query_ids, data.qrels) == (["q1", "q2", "q9"], {})
 
 def test_load_beir_refuses_an_empty_corpus(tmp_path):
     """An empty corpus.jsonl (a failed export) loaded as a Dataset of nothing, with only a

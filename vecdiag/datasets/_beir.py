@@ -115,7 +115,8 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         a name picks one, None skips them.
     only_judged : bool, default True
         Keep only queries with judgments in ``split`` (BEIR's ``queries.jsonl`` often
-        holds every split's queries).
+        holds every split's queries). A judgments file that leaves no query (empty, or
+        naming none of the files' ids) is then refused, naming the file.
 
     Returns
     -------
@@ -173,6 +174,16 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         dropped += len(docs) - len(kept)
         if kept:
             clean[qid] = kept
+    if only_judged and not clean:
+        # every query would be left out, and the error came later naming another problem
+        # ("query_embeddings is empty (shape (0, 8)); pass at least one vector")
+        q, docs = next(iter(qrels.items()), (None, {}))
+        raise ValueError(f"qrels: {qrels_path} " + (
+            f"judges none of the queries and documents of queries.jsonl / corpus.jsonl "
+            f"(its {dropped} judgments name e.g. query {q!r}, document {next(iter(docs))!r}); "
+            "check that the files use the same ids" if qrels else "holds no judgment")
+            + "; choose the collection's judgments with split= or qrels=, or keep the "
+            "unjudged queries with only_judged=False")
     if dropped:
         warnings.warn(f"{qrels_path}: dropped {dropped} judgments naming queries or documents "
                       "that are not in queries.jsonl / corpus.jsonl", stacklevel=2)
