@@ -531,6 +531,9 @@ QRELS_READ = [
     ("\ufeffcorpus-id\tquery-id\tscore\r\n\r\nd1\tq1\t-1\r\nd3\tq2\t1.0\r\n",
      {"q1": {"d1": -1}, "q2": {"d3": 1}}),
     ("q1 0 d1 2\nq2\t0\td3\t1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    # TREC columns separated by tabs and spaces, as pytrec_eval and trec_eval split them
+    ("q1 0\td1  2\nq2\t0 d3 1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    ("q1\t0\td1 2\nq2 0 d3\t1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
 ]
 QRELS_REFUSED = [
     # spaces between BEIR columns (neither BEIR's loader nor trec_eval reads them)

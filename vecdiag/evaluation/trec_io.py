@@ -176,14 +176,16 @@ def _qrels_layout(line: str, format: str) -> tuple:
     which would drop the line without a word.
     """
     tabbed = [f.strip(ASCII_SPACE) for f in line.split("\t")]
-    fields = tabbed if len(tabbed) > 1 else split_fields(line)
+    # "q1 0<TAB>d1 2" (columns aligned with both) is four fields, not a header of two
+    fields = tabbed if len(tabbed) >= 3 else split_fields(line)
     names = [f.lower() for f in fields]
     named = all(n in names for n in _BEIR_COLUMNS)
     header = not _plain_number(fields[-1]) and (
         named or not any(_plain_number(f) for f in fields))
     if format == "auto":
-        format = "beir" if (len(tabbed) == 3 or named or (header and len(fields) == 3)) \
-            else "trec"
+        # "q1<TAB>0<TAB>d1 2" is TREC (whitespace), not a BEIR line graded "d1 2"
+        beir = len(tabbed) == 3 and _plain_number(tabbed[-1])
+        format = "beir" if beir or named or (header and len(fields) == 3) else "trec"
     if format == "trec":
         return ("trec", (0, 2, 3), 4), header
     if header and named:
