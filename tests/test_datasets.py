@@ -231,6 +231,19 @@ def test_load_beir_names_a_judgments_file_that_leaves_no_query(tmp_path):
         data = load_beir(folder, only_judged=False)   # the queries without judgments
     assert (data.query_ids, data.qrels) == (["q1", "q2", "q9"], {})
 
+
+def test_load_beir_qrels_given_as_a_dict_names_the_argument(tmp_path):
+    """load_beir(folder, qrels={"q1": {"d1": 1}}) (judgments already in memory) stopped
+    in pathlib with "expected str, bytes or os.PathLike object, not dict", naming no
+    argument; `vecdiag report --qrels` shares the reader. Now qrels= is named, with the fix."""
+    folder = write_beir(tmp_path / "b")
+    for bad, kind in (({"q1": {"d1": 1}}, "dict"), (3, "int")):
+        with pytest.raises(TypeError, match=rf"^qrels must be the path of a judgments file, "
+                                            rf"got {kind}; write judgments .* pass the file$"):
+            load_beir(folder, qrels=bad)
+    (tmp_path / "j.txt").write_text("q2 0 d2 1\n")
+    assert load_beir(folder, qrels=str(tmp_path / "j.txt")).qrels == {"q2": {"d2": 1}}
+
 def test_load_beir_refuses_an_empty_corpus(tmp_path):
     """An empty corpus.jsonl (a failed export) loaded as a Dataset of nothing, with only a
     warning that every judgment was dropped; the next step then refused it elsewhere."""

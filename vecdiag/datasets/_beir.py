@@ -148,8 +148,7 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         if split is not None:
             raise ValueError("pass split= (a file of the folder's qrels/) or qrels= (a "
                              "judgments file), not both")
-        qrels_path = Path(qrels)
-        qrels = read_judgments(qrels_path, what="qrels")
+        qrels_path, qrels = qrels, read_judgments(qrels, what="qrels")
     else:
         qrels_path = qrels_file(folder, split)
         qrels = read_qrels_tsv(qrels_path)
@@ -205,7 +204,13 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
 
 
 def read_judgments(path, *, what: str = "qrels") -> dict:
-    """A judgments file in TREC (``q 0 doc rel``) or BEIR TSV form, as a dict."""
+    """A judgments file in TREC (``q 0 doc rel``) or BEIR TSV form, as a dict; ``what``
+    names the argument in errors."""
+    if not isinstance(path, (str, os.PathLike)):
+        # a dict of judgments met Path() and its "expected str, bytes or os.PathLike object"
+        raise TypeError(f"{what} must be the path of a judgments file, got "
+                        f"{type(path).__name__}; write judgments held in memory as TREC "
+                        "lines ('query 0 doc grade') and pass the file")
     if not Path(path).is_file():
         raise FileNotFoundError(f"{what}: no such judgments file {str(path)!r}")
     return read_qrels_tsv(path)
