@@ -97,7 +97,9 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     folder : str or Path
         Holds ``corpus.jsonl`` (``{"_id", "title", "text"}``), ``queries.jsonl``
         (``{"_id", "text"}``) and ``qrels/<split>.tsv`` (``query-id corpus-id score``,
-        tab separated, one header line). Near-BEIR layouts load too: records with
+        tab separated, one header line; read by :func:`vecdiag.load_qrels`, as
+        ``vecdiag eval`` reads it, so both accept and refuse the same lines). Near-BEIR
+        layouts load too: records with
         ``"id"`` instead of ``"_id"``, and judgments in a ``qrels.tsv`` beside the
         corpus when there is no ``qrels/`` folder.
     split : str, optional
