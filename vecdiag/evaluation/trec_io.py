@@ -106,8 +106,9 @@ def load_qrels(path, *, format: str = "auto") -> dict:
     format : {"auto", "trec", "beir"}
         ``"trec"``: ``query_id iteration doc_id relevance``, whitespace separated;
         ``"beir"``: tab separated ``query-id corpus-id score``. ``"auto"`` picks BEIR
-        when the first non-blank line has three tab-separated fields (or is a header
-        naming three columns or BEIR's), else TREC.
+        when the first non-blank line has three tab-separated fields, the last a number
+        (or is a header naming three columns or BEIR's), else TREC, whose fields may be
+        separated by any mix of spaces and tabs.
 
     Returns
     -------
