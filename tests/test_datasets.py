@@ -547,6 +547,9 @@ QRELS_READ = [
     # TREC columns separated by tabs and spaces, as pytrec_eval and trec_eval split them
     ("q1 0\td1  2\nq2\t0 d3 1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
     ("q1\t0\td1 2\nq2 0 d3\t1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    # the same judgment twice (two splits' files joined) reads as once, as pytrec_eval's
+    ("q1 0 d1 2\nq2 0 d3 1\nq1 1 d1 2.0\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    ("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td1\t2\n", {"q1": {"d1": 2}}),
 ]
 QRELS_REFUSED = [
     # spaces between BEIR columns (neither BEIR's loader nor trec_eval reads them)
@@ -554,7 +557,8 @@ QRELS_REFUSED = [
      r"line 2: expected 3 tab-separated fields .*got 1: 'q1 d1 2'; separate query-id"),
     ("q1 d1 2\n", r"line 1: expected 4 fields .*got 3: 'q1 d1 2'; a BEIR file separates"),
     ("query-id\tcorpus-id\tscore\nq1\t\t1\n", r"line 2: empty corpus-id: .*; every line needs"),
-    ("q1\td1\t2\nq1\td1\t1\n", r"line 2: document 'd1' is judged twice .*; keep one grade"),
+    ("q1\td1\t2\nq1\td1\t1\n", r"line 2: document 'd1' is judged twice .*; keep one grade "
+                                 r"per document \(an earlier line gives 2\)$"),
     ("q1\td1\t0.5\n", r"line 1: relevance '0.5' is not an integer: .*; grades are whole"),
 ]
 

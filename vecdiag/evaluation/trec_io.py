@@ -125,9 +125,10 @@ def load_qrels(path, *, format: str = "auto") -> dict:
     As BEIR's loader and ``trec_eval`` read them: a byte-order mark, Windows line ends,
     blank lines and spaces or tabs at the end of a line are ignored; a grade may be
     negative. Refused, naming the file, the line and the fix: a grade that is not a
-    whole number (``1.0`` is 1, ``0.5`` is refused), a document judged twice for one
-    query (``trec_eval`` would keep one silently), an empty id, a BEIR line whose
-    columns are not separated by tabs, and a line of the other format than the first.
+    whole number (``1.0`` is 1, ``0.5`` is refused), a document given two grades for
+    one query (``trec_eval`` would keep one silently; the same grade twice reads as
+    once), an empty id, a BEIR line whose columns are not separated by tabs, and a line
+    of the other format than the first.
 
     Examples
     --------
@@ -159,10 +160,12 @@ def load_qrels(path, *, format: str = "auto") -> dict:
             raise _error(label, number, line, f"relevance {grade!r} is not an integer",
                          "grades are whole numbers such as 0, 1, 2")
         docs = qrels.setdefault(q, {})
-        if d in docs:
+        # the same judgment twice (files of two splits joined) reads as once, as in BEIR's
+        # loader, pytrec_eval and trec_eval; two grades would keep one of them silently
+        if docs.setdefault(d, grade_of(grade)) != grade_of(grade):
             raise _error(label, number, line, f"document {d!r} is judged twice for query "
-                                              f"{q!r}", "keep one grade per document")
-        docs[d] = grade_of(grade)
+                                              f"{q!r}", f"keep one grade per document (an "
+                                              f"earlier line gives {docs[d]})")
     return qrels
 
 
