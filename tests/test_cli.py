@@ -420,7 +420,7 @@ def test_a_beir_folder_is_read_with_the_same_care_as_files(tmp_path, capsys):
     with open(other / "qrels" / "test.tsv", "a") as fh:
         fh.write("q1\td1\t0\n")
     assert main(["report", str(other), "--no-html", "--explain", "0"]) == 2
-    assert "judges document 'd1' twice for query 'q1'" in capsys.readouterr().err
+    assert "test.tsv line 4: document 'd1' is judged twice for query 'q1'" in capsys.readouterr().err
 
 
 def test_an_empty_text_in_the_last_row_of_a_texts_file_is_a_row(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -210,6 +211,39 @@ def test_load_beir_drops_unknown_judgments_with_a_warning(tmp_path):
     assert data.qrels == {"q1": {"d1": 1}}
 
 
+
+def test_load_beir_names_a_judgments_file_that_leaves_no_query(tmp_path):
+    """A header-only qrels/test.tsv (or one whose ids match no query or document) gave a
+    Dataset of 0 queries without a word, and with stored embeddings the error "query_embeddings
+    is empty (shape (0, 8)); pass at least one vector", which names another problem
+    (`vecdiag eval` says the file "holds no judgment"). Now the file is named, with the fix."""
+    folder = write_beir(tmp_path / "h", qrels="query-id\tcorpus-id\tscore\n")
+    qrels = str(folder / "qrels" / "test.tsv")
+    with pytest.raises(ValueError, match=re.escape(f"qrels: {qrels} holds no judgment; choose "
+                                                   "the collection's judgments with split=")):
+        load_beir(folder)
+    (folder / "qrels" / "test.tsv").write_text("q7\td1\t1\nq1\td9\t2\n")
+    with pytest.raises(ValueError, match=re.escape(
+            f"qrels: {qrels} judges none of the queries and documents of queries.jsonl / "
+            "corpus.jsonl (its 2 judgments name e.g. query 'q7', document 'd1'); check")):
+        load_beir(folder)
+    with pytest.warns(UserWarning, match="dropped 2 judgments"):
+        data = load_beir(folder, only_judged=False)   # the queries without judgments
+    assert (data.query_ids, data.qrels) == (["q1", "q2", "q9"], {})
+
+
+def test_load_beir_qrels_given_as_a_dict_names_the_argument(tmp_path):
+    """load_beir(folder, qrels={"q1": {"d1": 1}}) (judgments already in memory) stopped
+    in pathlib with "expected str, bytes or os.PathLike object, not dict", naming no
+    argument; `vecdiag report --qrels` shares the reader. Now qrels= is named, with the fix."""
+    folder = write_beir(tmp_path / "b")
+    for bad, kind in (({"q1": {"d1": 1}}, "dict"), (3, "int")):
+        with pytest.raises(TypeError, match=rf"^qrels must be the path of a judgments file, "
+                                            rf"got {kind}; write judgments .* pass the file$"):
+            load_beir(folder, qrels=bad)
+    (tmp_path / "j.txt").write_text("q2 0 d2 1\n")
+    assert load_beir(folder, qrels=str(tmp_path / "j.txt")).qrels == {"q2": {"d2": 1}}
+
 def test_load_beir_refuses_an_empty_corpus(tmp_path):
     """An empty corpus.jsonl (a failed export) loaded as a Dataset of nothing, with only a
     warning that every judgment was dropped; the next step then refused it elsewhere."""
@@ -243,7 +277,7 @@ def test_load_beir_errors(tmp_path):
         load_beir(folder, split="train")
     (folder / "qrels" / "train.tsv").write_text("q1 d1 x\nq1\td1\n")
     (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "ok"}\n')
-    with pytest.raises(ValueError, match="line 2 is not 'query-id"):
+    with pytest.raises(ValueError, match=r"train.tsv line 2: expected 3 tab-separated fields"):
         load_beir(folder, split="train")
 
 
@@ -330,7 +364,7 @@ def test_load_beir_qrels_files_as_people_write_them(tmp_path, qrels, want):
 
 
 def test_load_beir_refuses_what_it_cannot_read(tmp_path):
-    with pytest.raises(ValueError, match=r"line 1 is not 'query-id<TAB>corpus-id<TAB>score'"):
+    with pytest.raises(ValueError, match=r"test.tsv line 1: relevance '0.5' is not an integer"):
         load_beir(write_beir(tmp_path / "half", qrels="q1\td1\t0.5\nq2\td3\t1\n"))
     for bad in (None, float("nan"), "", True, ["d1"]):
         corpus = [{"_id": bad, "text": "x"}, {"_id": "d3", "text": "y"}]
@@ -368,12 +402,34 @@ def test_load_beir_texts_written_as_numbers_or_lists(tmp_path):
             load_beir(write_beir(tmp_path / "bad", corpus=corpus, qrels="q1\td1\t1\n"))
 
 
+
+@pytest.mark.parametrize("field, value", [("title", float("nan")), ("text", float("inf")),
+                                          ("text", -float("inf"))])
+def test_load_beir_refuses_a_text_written_as_nan(tmp_path, field, value):
+    """json.dumps writes pandas' missing title as NaN: load_beir read it as the number's
+    text, the document "nan. Reset it ..." (a query "inf"), embedded and searched as
+    such. Now refused naming the file, the line and the fix; null stays "no title"."""
+    corpus = [{"_id": "d1", "title": None, "text": "Reset it."},
+              {"_id": "d2", "title": "Refunds", "text": "Within 14 days.", field: value}]
+    folder = write_beir(tmp_path / "nan", corpus=corpus, qrels="q1\td1\t1\n")
+    with pytest.raises(ValueError, match=rf"corpus .*corpus.jsonl: line 2 has the {field} "
+                                         rf"-?(nan|inf), not a text .*write null or leave out"):
+        load_beir(folder)
+    queries = [{"_id": "q1", "text": value}]
+    folder = write_beir(tmp_path / "q", queries=queries, qrels="q1\td1\t1\n")
+    with pytest.raises(ValueError, match=r"queries .*queries.jsonl: line 1 has the text"):
+        load_beir(folder)
+    corpus[1][field] = None
+    data = load_beir(write_beir(tmp_path / "null", corpus=corpus, qrels="q1\td1\t1\n"))
+    assert data.corpus_texts == ["Reset it.", "Refunds" if field == "text"
+                                 else "Within 14 days."]
+
 def test_load_beir_data_line_with_a_note_is_not_taken_for_a_header(tmp_path):
     """A header-less qrels whose lines end in a note column ("q1<TAB>d1<TAB>1<TAB>seen"):
     the first line's last field is not a number, so it was skipped as a header. With one
     judgment the dataset came back with no query and no warning; now the line is read
     as data and its score refused. Real headers (no number in them) are still skipped."""
-    with pytest.raises(ValueError, match=r"line 1 is not 'query-id<TAB>corpus-id<TAB>score'"):
+    with pytest.raises(ValueError, match=r"test.tsv line 1: relevance 'seen' is not an integer"):
         load_beir(write_beir(tmp_path / "note", qrels="q1\td1\t2\tseen\n"))
     data = load_beir(write_beir(tmp_path / "hdr", qrels="qid\tdocid\trel\nq1\td1\t2\n"))
     assert data.qrels == {"q1": {"d1": 2}}
@@ -472,3 +528,70 @@ def test_ids_and_texts_given_as_bytes_are_refused(field):
     given[field] = [given[field][0], given[field][1].encode()]
     with pytest.raises(TypeError, match=rf"{field} holds bytes in 1 row \(1\).*decode them"):
         Dataset(name="t", query_ids=["q"], query_texts=["t"], qrels={}, **given)
+
+
+# Judgment files as people write them: vd.load_beir and vd.load_qrels (`vecdiag eval`)
+# read each the same way. Reference: BEIR's GenericDataLoader (csv.reader at tabs, the
+# header by name, int(score)) and pytrec_eval.parse_qrel (whitespace, 4 fields).
+QRELS_READ = [
+    # a trailing tab or space: BEIR's csv reader ignores the empty column it makes
+    ("query-id\tcorpus-id\tscore\nq1\td1\t2\t\nq2\td3\t1 \n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    ("q1\td1\t2\t\nq2\td3\t1\t\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    # a header naming a further column; one in TREC's four columns
+    ("query-id\tcorpus-id\tscore\titer\nq1\td1\t2\t0\n", {"q1": {"d1": 2}}),
+    ("query iter doc rel\nq1 0 d1 2\n", {"q1": {"d1": 2}}),
+    # byte-order mark, CRLF, a blank line, columns by name, a negative and a 1.0 grade
+    ("\ufeffcorpus-id\tquery-id\tscore\r\n\r\nd1\tq1\t-1\r\nd3\tq2\t1.0\r\n",
+     {"q1": {"d1": -1}, "q2": {"d3": 1}}),
+    ("q1 0 d1 2\nq2\t0\td3\t1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    # TREC columns separated by tabs and spaces, as pytrec_eval and trec_eval split them
+    ("q1 0\td1  2\nq2\t0 d3 1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    ("q1\t0\td1 2\nq2 0 d3\t1\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    # the same judgment twice (two splits' files joined) reads as once, as pytrec_eval's
+    ("q1 0 d1 2\nq2 0 d3 1\nq1 1 d1 2.0\n", {"q1": {"d1": 2}, "q2": {"d3": 1}}),
+    ("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td1\t2\n", {"q1": {"d1": 2}}),
+]
+QRELS_REFUSED = [
+    # spaces between BEIR columns (neither BEIR's loader nor trec_eval reads them)
+    ("query-id\tcorpus-id\tscore\nq1 d1 2\n",
+     r"line 2: expected 3 tab-separated fields .*got 1: 'q1 d1 2'; separate query-id"),
+    ("q1 d1 2\n", r"line 1: expected 4 fields .*got 3: 'q1 d1 2'; a BEIR file separates"),
+    ("query-id\tcorpus-id\tscore\nq1\t\t1\n", r"line 2: empty corpus-id: .*; every line needs"),
+    ("q1\td1\t2\nq1\td1\t1\n", r"line 2: document 'd1' is judged twice .*; keep one grade "
+                                 r"per document \(an earlier line gives 2\)$"),
+    ("q1\td1\t0.5\n", r"line 1: relevance '0.5' is not an integer: .*; grades are whole"),
+]
+
+
+@pytest.mark.parametrize("text, want", QRELS_READ)
+def test_load_beir_and_load_qrels_read_a_judgments_file_alike(tmp_path, text, want):
+    """load_beir read "q1<TAB>d1<TAB>2<TAB>" and a header naming a fourth column, which
+    vd.load_qrels / `vecdiag eval` refused ("expected 3 tab-separated fields, got 4");
+    both now read every file through load_qrels."""
+    import csv
+    import io
+
+    import vecdiag as vd
+
+    folder = write_beir(tmp_path / "b", qrels=text)
+    assert load_beir(folder).qrels == vd.load_qrels(folder / "qrels" / "test.tsv") == want
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n")
+    if "query-id" in lines.split("\n")[0]:    # BEIR's reading, by the header's names
+        rows = [r for r in csv.DictReader(io.StringIO(lines.lower()), delimiter="\t") if r]
+        assert {r["query-id"]: {r["corpus-id"]: int(float(r["score"]))} for r in rows} == want
+
+
+@pytest.mark.parametrize("text, words", QRELS_REFUSED)
+def test_load_beir_and_load_qrels_refuse_a_judgments_file_alike(tmp_path, text, words):
+    """load_beir read "q1 d1 2" under a BEIR header and "q1<TAB><TAB>1" (a judgment of
+    the document "") that vd.load_qrels refuses; both now raise the same error, naming
+    the file, the line and the fix."""
+    import vecdiag as vd
+
+    folder = write_beir(tmp_path / "b", qrels=text)
+    with pytest.raises(ValueError, match=words) as by_folder:
+        load_beir(folder)
+    with pytest.raises(ValueError) as by_file:
+        vd.load_qrels(folder / "qrels" / "test.tsv")
+    assert str(by_folder.value) == str(by_file.value)
+    assert str(by_file.value).startswith(f"{folder / 'qrels' / 'test.tsv'} line ")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._textfile import ASCII_SPACE, id_lines, json_objects, split_fields, text_lines
+from .._textfile import id_lines, json_objects
 from ._dataset import Dataset, join_title
 
 __all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
@@ -26,7 +27,8 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
     ``"_id"`` or, when the file has none, ``"id"`` (decided by the first record). Every
     returned row carries its id under ``"_id"`` (a copy; the file's own field is kept).
     A ``"title"`` or ``"text"`` written as a number is returned as its text; one holding
-    a list, an object or a boolean is refused, naming the line. An id repeated (``1``
+    a list, an object, a boolean or ``NaN`` / ``Infinity`` (what ``json.dumps`` writes
+    for pandas' missing values) is refused, naming the line. An id repeated (``1``
     and ``"1"`` are one id) is refused naming both lines.
     """
     if id_field is not None and (not isinstance(id_field, str) or not id_field):
@@ -66,73 +68,23 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
                 raise ValueError(f"{what} {path}: line {number} has a {name!r} of type "
                                  f"{type(text).__name__} ({str(text)[:40]}); {name} must be "
                                  "a string")
+            if isinstance(text, float) and not math.isfinite(text):
+                # json.dumps writes pandas' missing value as NaN: it read as the text "nan"
+                raise ValueError(f"{what} {path}: line {number} has the {name} {text!r}, "
+                                 f"not a text (a missing value, as json.dumps writes "
+                                 f"pandas' NaN); write null or leave out the {name!r} field")
             row = {**row, name: str(text)}
         rows.append(row)
     return rows
 
 
 def read_qrels_tsv(path) -> dict:
-    """``query-id<TAB>corpus-id<TAB>score`` lines as a dict.
+    """A BEIR ``qrels/<split>.tsv`` (``query-id<TAB>corpus-id<TAB>score``) or TREC qrels
+    file as a dict, read by :func:`vecdiag.load_qrels`, as ``vecdiag eval`` reads it:
+    one behaviour for headers, column order, grades, duplicates and malformed lines."""
+    from ..evaluation import load_qrels
 
-    The first non-empty line is a header when its score field is not a number; its column
-    names (``query-id``, ``corpus-id``, ``score``) then say where each field is, so extra
-    columns are allowed. Without a header the fields are query, document, score (TREC's
-    four-field lines too: query, iteration, document, score).
-    """
-    from ..evaluation.trec_io import grade_of
-
-    qrels: dict = {}
-    where = None                       # (query, doc, score) positions
-    for number, line in text_lines(path, f"qrels {path}"):
-        if not line.strip(ASCII_SPACE):
-            continue
-        parts = [p.strip(ASCII_SPACE) for p in line.split("\t")]
-        if len(parts) < 3:
-            parts = split_fields(line)  # split as trec_eval splits: ASCII whitespace only
-        if where is None:
-            where = _qrels_columns(parts)
-            if where is not None and where[0] == "header":
-                where = where[1]
-                continue
-            where = (0, len(parts) - 2, len(parts) - 1) if where is None else where
-        grade = grade_of(parts[where[2]]) if len(parts) > max(where) else None
-        if grade is None:
-            raise ValueError(f"qrels {path}: line {number} is not "
-                             f"'query-id<TAB>corpus-id<TAB>score': {line.strip()!r}")
-        judged = qrels.setdefault(parts[where[0]], {})
-        if parts[where[1]] in judged:       # as the TREC reader refuses it: no last-wins
-            raise ValueError(f"qrels {path}: line {number} judges document "
-                             f"{parts[where[1]]!r} twice for query {parts[where[0]]!r}; "
-                             "keep one grade per document")
-        judged[parts[where[1]]] = grade
-    return qrels
-
-
-def _qrels_columns(parts):
-    """``("header", positions)`` for a header line, None for a data line.
-
-    A header's score field is not a number, and neither is any other field unless it
-    names the BEIR columns: "q1<TAB>d1<TAB>1<TAB>note" is data (its grade then refused),
-    not a header to skip, which would drop the line without a word.
-    """
-    def number(text):
-        try:
-            float(text)
-            return True
-        except ValueError:
-            return False
-
-    if number(parts[-1]):
-        return None
-    names = [p.lower() for p in parts]
-    try:
-        return "header", (names.index("query-id"), names.index("corpus-id"),
-                          names.index("score"))
-    except ValueError:
-        pass
-    if any(number(p) for p in parts):
-        return None
-    return "header", (0, len(parts) - 2, len(parts) - 1)
+    return load_qrels(path)
 
 
 def load_beir(folder, *, split: str | None = None, embeddings: str | None = "auto",
@@ -145,7 +97,9 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     folder : str or Path
         Holds ``corpus.jsonl`` (``{"_id", "title", "text"}``), ``queries.jsonl``
         (``{"_id", "text"}``) and ``qrels/<split>.tsv`` (``query-id corpus-id score``,
-        tab separated, one header line). Near-BEIR layouts load too: records with
+        tab separated, one header line; read by :func:`vecdiag.load_qrels`, as
+        ``vecdiag eval`` reads it, so both accept and refuse the same lines). Near-BEIR
+        layouts load too: records with
         ``"id"`` instead of ``"_id"``, and judgments in a ``qrels.tsv`` beside the
         corpus when there is no ``qrels/`` folder.
     split : str, optional
@@ -163,7 +117,8 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         a name picks one, None skips them.
     only_judged : bool, default True
         Keep only queries with judgments in ``split`` (BEIR's ``queries.jsonl`` often
-        holds every split's queries).
+        holds every split's queries). A judgments file that leaves no query (empty, or
+        naming none of the files' ids) is then refused, naming the file.
 
     Returns
     -------
@@ -195,8 +150,7 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         if split is not None:
             raise ValueError("pass split= (a file of the folder's qrels/) or qrels= (a "
                              "judgments file), not both")
-        qrels_path = Path(qrels)
-        qrels = read_judgments(qrels_path, what="qrels")
+        qrels_path, qrels = qrels, read_judgments(qrels, what="qrels")
     else:
         qrels_path = qrels_file(folder, split)
         qrels = read_qrels_tsv(qrels_path)
@@ -221,6 +175,16 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
         dropped += len(docs) - len(kept)
         if kept:
             clean[qid] = kept
+    if only_judged and not clean:
+        # every query would be left out, and the error came later naming another problem
+        # ("query_embeddings is empty (shape (0, 8)); pass at least one vector")
+        q, docs = next(iter(qrels.items()), (None, {}))
+        raise ValueError(f"qrels: {qrels_path} " + (
+            f"judges none of the queries and documents of queries.jsonl / corpus.jsonl "
+            f"(its {dropped} judgments name e.g. query {q!r}, document {next(iter(docs))!r}); "
+            "check that the files use the same ids" if qrels else "holds no judgment")
+            + "; choose the collection's judgments with split= or qrels=, or keep the "
+            "unjudged queries with only_judged=False")
     if dropped:
         warnings.warn(f"{qrels_path}: dropped {dropped} judgments naming queries or documents "
                       "that are not in queries.jsonl / corpus.jsonl", stacklevel=2)
@@ -242,15 +206,16 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
 
 
 def read_judgments(path, *, what: str = "qrels") -> dict:
-    """A judgments file in TREC (``q 0 doc rel``) or BEIR TSV form, as a dict."""
-    path = Path(path)
-    if not path.is_file():
+    """A judgments file in TREC (``q 0 doc rel``) or BEIR TSV form, as a dict; ``what``
+    names the argument in errors."""
+    if not isinstance(path, (str, os.PathLike)):
+        # a dict of judgments met Path() and its "expected str, bytes or os.PathLike object"
+        raise TypeError(f"{what} must be the path of a judgments file, got "
+                        f"{type(path).__name__}; write judgments held in memory as TREC "
+                        "lines ('query 0 doc grade') and pass the file")
+    if not Path(path).is_file():
         raise FileNotFoundError(f"{what}: no such judgments file {str(path)!r}")
-    try:
-        from ..evaluation import load_qrels
-    except ImportError:  # pragma: no cover - evaluation not in this build: BEIR TSV only
-        return read_qrels_tsv(path)
-    return load_qrels(path)
+    return read_qrels_tsv(path)
 
 
 def qrels_file(folder: Path, split: str | None = None) -> Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from os import PathLike
 from pathlib import Path
 
 from .. import _validate as V
@@ -27,19 +28,20 @@ from .runs import as_run, ranked_docs
 __all__ = ["load_run", "load_qrels", "save_run"]
 
 
-def _lines(path):
+def _lines(path, label: str | None = None):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"{str(path)!r} is a folder; pass the file inside it")
-    for number, line in text_lines(path, path.name):
-        yield path.name, number, line
+    label = label or path.name
+    for number, line in text_lines(path, label):
+        yield label, number, line
 
 
-def _error(file: str, number: int, line: str, problem: str) -> ValueError:
+def _error(file: str, number: int, line: str, problem: str, fix: str = "") -> ValueError:
     shown = line if len(line) <= 80 else line[:77] + "..."
-    return ValueError(f"{file} line {number}: {problem}: {shown!r}")
+    return ValueError(f"{file} line {number}: {problem}: {shown!r}" + (f"; {fix}" if fix else ""))
 
 
 def load_run(path) -> dict:
@@ -95,14 +97,18 @@ def load_run(path) -> dict:
 def load_qrels(path, *, format: str = "auto") -> dict:
     """Read relevance judgments into ``{query_id: {doc_id: relevance}}``.
 
+    The one reader of judgments: ``vecdiag eval``, :func:`vecdiag.datasets.load_beir`
+    and ``vecdiag report --qrels`` read every file through it.
+
     Parameters
     ----------
     path : str or Path
     format : {"auto", "trec", "beir"}
-        ``"trec"``: ``query_id iteration doc_id relevance``; ``"beir"``: tab separated
-        ``query-id corpus-id score`` after a header line (a header naming these three
-        columns in another order says where each is). ``"auto"`` picks BEIR when the
-        first non-blank line has three tab-separated fields.
+        ``"trec"``: ``query_id iteration doc_id relevance``, whitespace separated;
+        ``"beir"``: tab separated ``query-id corpus-id score``. ``"auto"`` picks BEIR
+        when the first non-blank line has three tab-separated fields, the last a number
+        (or is a header naming three columns or BEIR's), else TREC, whose fields may be
+        separated by any mix of spaces and tabs.
 
     Returns
     -------
@@ -110,8 +116,19 @@ def load_qrels(path, *, format: str = "auto") -> dict:
 
     Notes
     -----
-    Relevance must be an integer; a document judged twice for one query is an error
-    naming the line (``trec_eval`` would keep one silently).
+    The first non-blank line is a header, and skipped, when its last field is not a
+    number and it names the columns ``query-id``, ``corpus-id``, ``score`` (any order,
+    any case; further named columns are allowed and ignored) or holds no number at all
+    ("qid docid rel"). A first line that is data is kept (BEIR's own loader would drop
+    it unread).
+
+    As BEIR's loader and ``trec_eval`` read them: a byte-order mark, Windows line ends,
+    blank lines and spaces or tabs at the end of a line are ignored; a grade may be
+    negative. Refused, naming the file, the line and the fix: a grade that is not a
+    whole number (``1.0`` is 1, ``0.5`` is refused), a document given two grades for
+    one query (``trec_eval`` would keep one silently; the same grade twice reads as
+    once), an empty id, a BEIR line whose columns are not separated by tabs, and a line
+    of the other format than the first.
 
     Examples
     --------
@@ -123,54 +140,85 @@ def load_qrels(path, *, format: str = "auto") -> dict:
     """
     if format not in ("auto", "trec", "beir"):
         raise ValueError(f"format must be 'auto', 'trec' or 'beir', got {format!r}")
+    if not isinstance(path, (str, PathLike)):
+        raise TypeError(f"path must be the path of a qrels file, got {type(path).__name__}")
+    label = str(path)                  # the path as the caller gave it (a folder's test.tsv)
     qrels: dict = {}
-    mode = None if format == "auto" else format
-    header_seen = False
-    order = (0, 1, 2)                  # where a BEIR line holds its query, document, grade
-    for file, number, line in _lines(path):
-        if not line.strip(ASCII_SPACE):
+    layout = None                      # (format, (query, doc, grade) positions, width)
+    for _, number, line in _lines(path, label):
+        # a trailing tab or space ends no field: BEIR's csv reader ignores the empty
+        # column it makes, trec_eval the whitespace
+        line = line.rstrip(ASCII_SPACE)
+        if not line:
             continue
-        if mode is None:
-            mode = "beir" if len(line.split("\t")) == 3 else "trec"
-        if mode == "beir":
-            parts = [f.strip(ASCII_SPACE) for f in line.split("\t")]
-            if len(parts) != 3:
-                raise _error(file, number, line, f"expected 3 tab-separated fields "
-                                                 f"(query-id corpus-id score), got {len(parts)}")
-            if not header_seen:
-                header_seen = True
-                if not _plain_number(parts[2]):
-                    order = _beir_order(parts)
-                    continue  # the header line (a grade of 0.5 is data, and refused below)
-            q, d, grade = (parts[i] for i in order)
-            if not q or not d:       # "q1<TAB><TAB>1": a TREC line cannot hold an empty id
-                raise _error(file, number, line, f"empty {'query-id' if not q else 'corpus-id'}")
-        else:
-            parts = split_fields(line)
-            if len(parts) != 4:
-                raise _error(file, number, line, f"expected 4 fields (query iteration doc "
-                                                 f"relevance), got {len(parts)}")
-            q, _, d, grade = parts
-        if not _is_int(grade):
-            raise _error(file, number, line, f"relevance {grade!r} is not an integer")
+        if layout is None:
+            layout, header = _qrels_layout(line, format)
+            if header:
+                continue
+        q, d, grade = _judgment(label, number, line, layout)
+        if grade_of(grade) is None:
+            raise _error(label, number, line, f"relevance {grade!r} is not an integer",
+                         "grades are whole numbers such as 0, 1, 2")
         docs = qrels.setdefault(q, {})
-        if d in docs:
-            raise _error(file, number, line, f"document {d!r} is judged twice for query {q!r}")
-        docs[d] = grade_of(grade)
+        # the same judgment twice (files of two splits joined) reads as once, as in BEIR's
+        # loader, pytrec_eval and trec_eval; two grades would keep one of them silently
+        if docs.setdefault(d, grade_of(grade)) != grade_of(grade):
+            raise _error(label, number, line, f"document {d!r} is judged twice for query "
+                                              f"{q!r}", f"keep one grade per document (an "
+                                              f"earlier line gives {docs[d]})")
     return qrels
 
 
-def _beir_order(header: list[str]) -> tuple[int, int, int]:
-    """Where a BEIR line holds the query, the document and the grade: as its header
-    names them ("corpus-id<TAB>query-id<TAB>score" too), else in the written order."""
-    names = [name.lower() for name in header]
-    if sorted(names) == ["corpus-id", "query-id", "score"]:
-        return names.index("query-id"), names.index("corpus-id"), names.index("score")
-    return 0, 1, 2
+_BEIR_COLUMNS = ("query-id", "corpus-id", "score")
 
 
-def _is_int(text: str) -> bool:
-    return grade_of(text) is not None
+def _qrels_layout(line: str, format: str) -> tuple:
+    """``((format, positions, width), is_header)`` from the first non-blank line.
+
+    A header says where each BEIR column is ("corpus-id<TAB>query-id<TAB>score" too);
+    "q1<TAB>d1<TAB>1<TAB>note" is data (its grade then refused), not a header to skip,
+    which would drop the line without a word.
+    """
+    tabbed = [f.strip(ASCII_SPACE) for f in line.split("\t")]
+    # "q1 0<TAB>d1 2" (columns aligned with both) is four fields, not a header of two
+    fields = tabbed if len(tabbed) >= 3 else split_fields(line)
+    names = [f.lower() for f in fields]
+    named = all(n in names for n in _BEIR_COLUMNS)
+    header = not _plain_number(fields[-1]) and (
+        named or not any(_plain_number(f) for f in fields))
+    if format == "auto":
+        # "q1<TAB>0<TAB>d1 2" is TREC (whitespace), not a BEIR line graded "d1 2"
+        beir = len(tabbed) == 3 and _plain_number(tabbed[-1])
+        format = "beir" if beir or named or (header and len(fields) == 3) else "trec"
+    if format == "trec":
+        return ("trec", (0, 2, 3), 4), header
+    if header and named:
+        return ("beir", tuple(names.index(n) for n in _BEIR_COLUMNS), len(fields)), True
+    return ("beir", (0, 1, 2), 3), header
+
+
+def _judgment(label: str, number: int, line: str, layout: tuple) -> tuple:
+    """``(query, doc, grade text)`` of one data line, as ``layout`` places them."""
+    format, where, width = layout
+    if format == "trec":
+        parts = split_fields(line)
+        if len(parts) != 4:
+            raise _error(label, number, line, f"expected 4 fields (query iteration doc "
+                                              f"relevance), got {len(parts)}",
+                         "a BEIR file separates query-id, corpus-id and score with tabs; "
+                         "all lines in one format")
+        return tuple(parts[i] for i in where)
+    parts = [f.strip(ASCII_SPACE) for f in line.split("\t")]
+    if not max(where) < len(parts) <= width:
+        raise _error(label, number, line, f"expected {width} tab-separated fields "
+                                          f"(query-id corpus-id score), got {len(parts)}",
+                     "separate query-id, corpus-id and score with one tab each; all lines "
+                     "in one format")
+    q, d, grade = (parts[i] for i in where)
+    if not q or not d:       # "q1<TAB><TAB>1": a TREC line cannot hold an empty id
+        raise _error(label, number, line, f"empty {'query-id' if not q else 'corpus-id'}",
+                     "every line needs both ids")
+    return q, d, grade
 
 
 # A number as trec_eval's atof/atol read it: ASCII digits, one point, an exponent. Python's
