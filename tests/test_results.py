@@ -110,3 +110,28 @@ def test_neighbors_with_a_lone_surrogate_in_ids_or_texts_have_a_frame_and_a_disp
     html = res._repr_html_()
     html.encode("utf-8")
     assert "doc\ufffda" in html and "t\ufffdx" in html
+
+
+def test_explanation_evaluation_comparison_frames_keep_ids_with_a_lone_surrogate():
+    # ids, query ids and run names read from JSON as "d\ud800": Explanation.to_frame /
+    # causes_frame, Evaluation.per_query and Comparison.to_frame / per_query failed with
+    # UnicodeEncodeError under pandas 3 (str dtype stores UTF-8); kept as given now
+    import vecdiag as vd
+
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    ids = ["d\ud800", "b", "c", "e"]
+    ex = vd.explain_neighbors(X[0], X, k=2, ids=ids, expected=["c"])
+    frame = ex.to_frame()
+    assert frame["id"].tolist() == ["d\ud800", "b", "c"]
+    assert frame["rank"].tolist() == [1, 2, 4] and frame["expected"].tolist() == [False, False, True]
+    assert ex.causes_frame()["code"].tolist() == [c.code for c in ex.causes]
+    run = {"q\ud800": {"d\ud800": 1.0, "b": 0.5}, "q2": {"b": 1.0, "d\ud800": 0.5}}
+    qrels = {"q\ud800": {"d\ud800": 1}, "q2": {"d\ud800": 1}}
+    a = vd.evaluate(run, qrels, metrics=("mrr@10",), name="a\ud800")
+    b = vd.evaluate({"q\ud800": {"b": 1.0}, "q2": {"d\ud800": 1.0}}, qrels,
+                    metrics=("mrr@10",), name="b")
+    assert a.per_query["mrr@10"].to_dict() == {"q\ud800": 1.0, "q2": 0.5}
+    c = vd.compare(a, b, n_resamples=100)
+    assert c.to_frame().loc["mrr@10", "a\ud800"] == 0.75
+    assert c.to_frame().loc["mrr@10", "delta"] == -0.25
+    assert c.per_query().loc["q\ud800", "delta"] == -1.0

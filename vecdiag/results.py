@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_safe_column"]
+           "valid_text", "text_safe_column", "text_safe_frame"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -86,6 +86,30 @@ def text_safe_column(values):
         return pd.Series(values)
     except UnicodeEncodeError:
         return pd.Series(values, dtype=object)
+
+
+def text_safe_frame(columns: dict, *, index=None, index_name=None):
+    """A DataFrame from ``{label: values}`` whose columns, column labels and ``index``
+    (values, one per row) all go through :func:`text_safe_column`: an id, a text or a
+    run's name holding a lone surrogate, read from JSON, is kept as given instead of
+    failing pandas' str dtype (pandas 3) with UnicodeEncodeError; other values get the
+    dtypes pandas infers.
+
+    Examples
+    --------
+    >>> f = text_safe_frame({"id": ["d\\ud800", "e"], "score": [0.5, 0.25]},
+    ...                     index=["q\\ud800", "r"], index_name="query")
+    >>> f.index.tolist() == ["q\\ud800", "r"], f["score"].tolist(), f.index.name
+    (True, [0.5, 0.25], 'query')
+    """
+    import pandas as pd
+
+    labels = list(columns)
+    frame = pd.DataFrame({j: text_safe_column(list(columns[c])) for j, c in enumerate(labels)})
+    frame.columns = pd.Index(text_safe_column(labels)) if labels else frame.columns
+    if index is not None:
+        frame.index = pd.Index(text_safe_column(list(index)), name=index_name)
+    return frame
 
 
 def shorten(text, width: int = 80) -> str:
