@@ -135,3 +135,36 @@ def test_explanation_evaluation_comparison_frames_keep_ids_with_a_lone_surrogate
     assert c.to_frame().loc["mrr@10", "a\ud800"] == 0.75
     assert c.to_frame().loc["mrr@10", "delta"] == -0.25
     assert c.per_query().loc["q\ud800", "delta"] == -1.0
+
+
+def test_dataset_drift_overlap_duplicates_frames_keep_text_with_a_lone_surrogate(tmp_path):
+    # a BEIR corpus.jsonl may carry "\ud800" escapes: Dataset.to_frame / queries_frame,
+    # DriftResult/DriftSeries.to_frame (batch label), NeighborhoodChange.to_frame,
+    # near_duplicates(...).to_frame and LongDocuments.to_frame failed with
+    # UnicodeEncodeError under pandas 3; the text is kept as given now
+    import vecdiag as vd
+    from vecdiag.report.extras import LongDocuments
+
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"_id": "d0", "title": "t", "text": "x\\udc80 y"}\n'
+        '{"_id": "d1\\ud800", "title": "", "text": "z"}\n', encoding="utf-8")
+    (tmp_path / "queries.jsonl").write_text('{"_id": "qa", "text": "w\\ud800"}\n',
+                                            encoding="utf-8")
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nqa\td0\t1\n")
+    ds = vd.datasets.load_beir(tmp_path)
+    frame = ds.to_frame()
+    assert frame["id"].tolist() == ["d0", "d1\ud800"] and frame["relevant_for"].tolist() == [1, 0]
+    assert frame["text"].tolist() == ["t. x\udc80 y", "z"]        # title joined
+    assert ds.queries_frame()["text"].tolist() == ["w\ud800"]
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    Y = np.random.default_rng(0).normal(size=(24, 2))
+    series = vd.drift_over_time(Y[:12], {"b\ud800": Y[12:]}, n_permutations=20)
+    assert series.to_frame()["label"].tolist() == ["b\ud800"]
+    change = vd.neighborhood_change(X, X, k=1, ids=["a\ud800", "b", "c", "d"])
+    assert change.to_frame()["id"].tolist() == ["a\ud800", "b", "c", "d"]
+    groups = vd.near_duplicates(vd.Index([[1, 0], [0, 1], [1, 0.01]], ids=["a\ud800", "b", "c"]))
+    assert groups.to_frame()["id"].tolist() == ["a\ud800", "c"]
+    long = LongDocuments(count=1, n=2, max_tokens=4, token_counts=np.array([9, 2]),
+                         longest=(("d\ud800", 9),))
+    assert long.to_frame().to_dict("list") == {"id": ["d\ud800"], "tokens": [9]}
