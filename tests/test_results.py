@@ -168,3 +168,18 @@ def test_dataset_drift_overlap_duplicates_frames_keep_text_with_a_lone_surrogate
     long = LongDocuments(count=1, n=2, max_tokens=4, token_counts=np.array([9, 2]),
                          longest=(("d\ud800", 9),))
     assert long.to_frame().to_dict("list") == {"id": ["d\ud800"], "tokens": [9]}
+
+
+def test_neighbors_frame_keeps_integer_ids_as_integers():
+    # an Index keeps its ids in an object array, and pandas infers nothing from one:
+    # integer ids came out as an object column (dtype O), unlike the id-less frame's
+    # int64 positions; all-integer ids now give int64, anything else stays as given
+    import vecdiag as vd
+
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    frame = vd.Index(X, ids=[10, 20, 30]).search(X[:1], k=2).to_frame()
+    assert frame["id"].dtype == np.int64 and frame["id"].tolist() == [10, 20]
+    frame = vd.Index(X).search(X[:1], k=2).to_frame(ids=np.array([7, 8, 9]))
+    assert frame["id"].dtype == np.int64 and frame["id"].tolist() == [7, 8]
+    mixed = vd.Index(X, ids=[10, "b", 30]).search(X[:1], k=2).to_frame()["id"]
+    assert mixed.dtype == object and mixed.tolist() == [10, "b"]

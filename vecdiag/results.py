@@ -75,13 +75,24 @@ def text_safe_column(values):
     as given: pandas' str dtype stores UTF-8, which cannot hold it, and building the
     frame failed with UnicodeEncodeError.
 
+    An object array whose values are all integers (ids as an Index keeps them) gives an
+    integer column, as the same list would: pandas infers nothing from object arrays, and
+    integer ids came out as an object column. Anything else in an object array (None
+    among the integers, tuples, mixed types) stays as given.
+
     Examples
     --------
     >>> text_safe_column(["caf\\ud800e", "b"]).tolist() == ["caf\\ud800e", "b"]
     True
+    >>> text_safe_column(np.array([10, 20], dtype=object)).dtype
+    dtype('int64')
     """
     import pandas as pd
 
+    if (isinstance(values, np.ndarray) and values.dtype == object and values.size
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                    for v in values.flat)):
+        values = values.tolist()
     try:
         return pd.Series(values)
     except UnicodeEncodeError:
