@@ -255,6 +255,34 @@ def test_mask_dsn_forms():
     assert vd.stores.mask_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
+
+def test_qdrant_url_credentials_are_masked_in_describe_repr_and_errors(monkeypatch):
+    # vd.stores.qdrant("http://ann:pw@host:6333?api_key=...") showed the URL as given in
+    # describe(), repr and the reports built from them, and a token before @ or an
+    # ?api_key= in the "cannot reach" error; one rule (vecdiag._secrets) masks them now
+    qc = pytest.importorskip("qdrant_client")
+    from qdrant_client import models
+
+    real = qc.QdrantClient
+
+    def served(url, **kwargs):      # the server at `url`, played by an in-memory client
+        client = real(location=":memory:")
+        client.create_collection("docs", vectors_config=models.VectorParams(
+            size=3, distance=models.Distance.COSINE))
+        return client
+
+    monkeypatch.setattr(qc, "QdrantClient", served)
+    store = vd.stores.qdrant("http://ann:s3cret@db:6333/?api_key=k3y", "docs")
+    assert store.describe() == "qdrant http://ann:***@db:6333/?api_key=*** collection docs"
+    assert "s3cret" not in repr(store) and "k3y" not in repr(store)
+    store.close()
+    monkeypatch.setattr(qc, "QdrantClient", real)
+    with pytest.raises(ValueError) as err:
+        vd.stores.qdrant("http://t0ken@127.0.0.1:1/?api_key=k3y", "docs")
+    assert "http://***@127.0.0.1:1/?api_key=***" in str(err.value)
+    assert "t0ken" not in str(err.value) and "k3y" not in str(err.value)
+    assert vd.stores.mask_dsn("host=h password='a\\'b c' user=u") == "host=h password=*** user=u"
+
 # ---------------------------------------------------------------- faiss
 def test_faiss_conventions_and_ids(tmp_path):
     faiss = pytest.importorskip("faiss")
