@@ -365,6 +365,23 @@ def test_a_damaged_cache_file_is_named_with_the_fix(tmp_path, damage):
         cache = EmbeddingCache(tmp_path)
         cache.get("m", "document", "", texts)
 
+
+def test_cache_maintenance_on_a_damaged_file_names_it_with_the_fix(tmp_path):
+    """len(cache), cache.summary() and cache.clear() on a cache whose data page is
+    garbage (the header intact, so the cache opens) raised a bare sqlite3.DatabaseError
+    "database disk image is malformed", unlike get/put; the same ValueError now."""
+    rows = np.arange(400 * 64, dtype=np.float32).reshape(400, 64)
+    with EmbeddingCache(tmp_path) as cache:
+        cache.put("m", "document", "", [f"text {i}" for i in range(400)], rows)
+    path = tmp_path / "embeddings.sqlite"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:2 * 4096] + b"\xff" * (8 * 4096) + raw[10 * 4096:])
+    with EmbeddingCache(tmp_path) as cache:
+        for maintenance in (cache.__len__, cache.summary, cache.clear):
+            with pytest.raises(ValueError, match=r"the cache file '.*embeddings.sqlite' is "
+                                                 r"damaged.*move it aside"):
+                maintenance()
+
 # ---------------------------------------------------------------- resilient, any embedder
 
 
