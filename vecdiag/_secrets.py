@@ -9,8 +9,9 @@ goes through :func:`mask_secrets` so that the same address is masked the same wa
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
-__all__ = ["mask_secrets"]
+__all__ = ["mask_secrets", "url_secrets"]
 
 # query parameters that carry a secret: Azure Functions' ?code=, ?key= / ?api_key= /
 # ?api-key= of gateways, ?token=, ?sig= of a signed URL, libpq's ?password= ...
@@ -52,3 +53,26 @@ def mask_secrets(text) -> str:
     text = _QUERY_PARAM.sub(
         lambda m: f"{m[1]}{m[2]}=***" if m[3] and SECRET_NAME.search(m[2]) else m[0], text)
     return _KEY_VALUE.sub(r"\1***", text)
+
+
+def url_secrets(url) -> list:
+    """The secret values ``url`` carries, as :func:`mask_secrets` finds them (a password,
+    a lone http(s) token, the values of query parameters named like a secret), each also
+    percent-decoded: what a server may echo in an error body on its own. Values of
+    fewer than 4 characters are left out (``?key=1``): masking them in free text would
+    hide every "1" of a message, and they guard nothing.
+
+    Examples
+    --------
+    >>> url_secrets("https://u:p%40ss@h/v1?api-version=1&code=fn-s3cret")
+    ['p%40ss', 'p@ss', 'fn-s3cret']
+    """
+    url = str(url)
+    found = [m[2] for pattern in (_USER_PASSWORD, _LONE_TOKEN) for m in pattern.finditer(url)]
+    found += [m[3] for m in _QUERY_PARAM.finditer(url) if m[3] and SECRET_NAME.search(m[2])]
+    out = []
+    for value in found:
+        for form in (value, unquote(value)):
+            if len(form) >= 4 and form not in out:
+                out.append(form)
+    return out
