@@ -283,6 +283,22 @@ def test_qdrant_url_credentials_are_masked_in_describe_repr_and_errors(monkeypat
     assert "t0ken" not in str(err.value) and "k3y" not in str(err.value)
     assert vd.stores.mask_dsn("host=h password='a\\'b c' user=u") == "host=h password=*** user=u"
 
+
+def test_store_results_keep_integer_ids_when_a_query_was_short():
+    # a store answering fewer than k (ef_search < k) pads with id None: to_frame drops the
+    # padded rows, but the None had already made the integer ids an object column
+    from vecdiag.stores import StoreNeighbors
+
+    nan = float("nan")
+    res = StoreNeighbors(indices=np.array([[0, -1], [1, 0]]), metric="cosine", k=2,
+                         scores=np.array([[1.0, nan], [0.5, 0.25]]),
+                         raw_scores=np.array([[1.0, nan], [0.5, 0.25]]),
+                         ids=np.array([[10, None], [20, 10]], dtype=object),
+                         n_returned=np.array([1, 2]))
+    frame = res.to_frame()
+    assert frame["id"].dtype == np.int64 and frame["id"].tolist() == [10, 20, 10]
+    assert frame["raw_score"].tolist() == [1.0, 0.5, 0.25]
+
 # ---------------------------------------------------------------- faiss
 def test_faiss_conventions_and_ids(tmp_path):
     faiss = pytest.importorskip("faiss")

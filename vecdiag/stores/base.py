@@ -20,7 +20,7 @@ import numpy as np
 from .. import _validate as V
 from .._secrets import mask_secrets
 from ..neighbors import Neighbors
-from ..results import result
+from ..results import result, text_safe_column
 
 __all__ = ["Store", "StoreNeighbors", "mask_dsn", "DEFAULT_FETCH_BUDGET"]
 
@@ -66,10 +66,16 @@ class StoreNeighbors(Neighbors):
     """Wall time of the store's own searches (all queries)."""
 
     def to_frame(self, ids=None, texts=None):
-        """As :meth:`Neighbors.to_frame`, without padded slots, plus ``raw_score``."""
+        """As :meth:`Neighbors.to_frame`, without padded slots, plus ``raw_score``.
+
+        Integer ids stay an integer column when a query was short: its padded slots
+        (id None) are dropped before the column's dtype is chosen."""
         frame = super().to_frame(ids=ids, texts=texts)
         frame["raw_score"] = np.asarray(self.raw_scores, dtype=float).ravel()
-        return frame[frame["index"] >= 0].reset_index(drop=True)
+        frame = frame[frame["index"] >= 0].reset_index(drop=True)
+        # subtle: the padded None made integer ids an object column
+        frame["id"] = text_safe_column(frame["id"].to_numpy(dtype=object))
+        return frame
 
 
 class Store:
