@@ -253,7 +253,8 @@ def test_mask_dsn_forms():
     assert vd.stores.mask_dsn("postgres://u:p%40ss@h/db") == "postgres://u:***@h/db"
     assert "secret" not in vd.stores.mask_dsn("host=h password='se cret' user=u")
     assert vd.stores.mask_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
-
+    # a quoted password holding \' (libpq's escape) showed its tail: "password=***b c'"
+    assert vd.stores.mask_dsn("host=h password='a\\'b c' user=u") == "host=h password=*** user=u"
 
 
 def test_qdrant_url_credentials_are_masked_in_describe_repr_and_errors(monkeypatch):
@@ -281,7 +282,6 @@ def test_qdrant_url_credentials_are_masked_in_describe_repr_and_errors(monkeypat
         vd.stores.qdrant("http://t0ken@127.0.0.1:1/?api_key=k3y", "docs")
     assert "http://***@127.0.0.1:1/?api_key=***" in str(err.value)
     assert "t0ken" not in str(err.value) and "k3y" not in str(err.value)
-    assert vd.stores.mask_dsn("host=h password='a\\'b c' user=u") == "host=h password=*** user=u"
 
 
 def test_store_results_keep_integer_ids_when_a_query_was_short():
