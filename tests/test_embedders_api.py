@@ -69,6 +69,20 @@ def test_a_secret_in_the_base_url_query_is_never_shown():
         assert [r.outcome for r in server.log] == ["400", "400"]
 
 
+def test_a_url_secret_echoed_in_the_server_error_body_is_never_shown():
+    """A server whose error body quotes the request path with its query (a 404 "no route
+    /v2/embeddings?code=...", as gateways answer) put the ?code= value in the raised
+    message: only the key was masked in the body, the URL's secrets only in the URL."""
+    with EmbeddingServer(dim=4) as server:
+        base = server.url.replace("/v1", "/v2") + "?code=fn-s3cret-77"
+        emb = OpenAIEmbedder("toy", base_url=base, api_key="sk-right-0000000000")
+        for run in (emb.encode, resilient(emb, show_progress=False).encode):
+            with pytest.raises(ProviderError, match="HTTP 404") as info:
+                run(["a"])
+            assert "s3cret" not in str(info.value)
+            assert str(info.value).endswith("no route /v2/embeddings?code=***")
+
+
 def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -364,6 +378,23 @@ def test_a_damaged_cache_file_is_named_with_the_fix(tmp_path, damage):
                                          r"move it aside"):
         cache = EmbeddingCache(tmp_path)
         cache.get("m", "document", "", texts)
+
+
+def test_cache_maintenance_on_a_damaged_file_names_it_with_the_fix(tmp_path):
+    """len(cache), cache.summary() and cache.clear() on a cache whose data page is
+    garbage (the header intact, so the cache opens) raised a bare sqlite3.DatabaseError
+    "database disk image is malformed", unlike get/put; the same ValueError now."""
+    rows = np.arange(400 * 64, dtype=np.float32).reshape(400, 64)
+    with EmbeddingCache(tmp_path) as cache:
+        cache.put("m", "document", "", [f"text {i}" for i in range(400)], rows)
+    path = tmp_path / "embeddings.sqlite"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:2 * 4096] + b"\xff" * (8 * 4096) + raw[10 * 4096:])
+    with EmbeddingCache(tmp_path) as cache:
+        for maintenance in (cache.__len__, cache.summary, cache.clear):
+            with pytest.raises(ValueError, match=r"the cache file '.*embeddings.sqlite' is "
+                                                 r"damaged.*move it aside"):
+                maintenance()
 
 # ---------------------------------------------------------------- resilient, any embedder
 

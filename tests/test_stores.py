@@ -253,7 +253,51 @@ def test_mask_dsn_forms():
     assert vd.stores.mask_dsn("postgres://u:p%40ss@h/db") == "postgres://u:***@h/db"
     assert "secret" not in vd.stores.mask_dsn("host=h password='se cret' user=u")
     assert vd.stores.mask_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
+    # a quoted password holding \' (libpq's escape) showed its tail: "password=***b c'"
+    assert vd.stores.mask_dsn("host=h password='a\\'b c' user=u") == "host=h password=*** user=u"
 
+
+def test_qdrant_url_credentials_are_masked_in_describe_repr_and_errors(monkeypatch):
+    # vd.stores.qdrant("http://ann:pw@host:6333?api_key=...") showed the URL as given in
+    # describe(), repr and the reports built from them, and a token before @ or an
+    # ?api_key= in the "cannot reach" error; one rule (vecdiag._secrets) masks them now
+    qc = pytest.importorskip("qdrant_client")
+    from qdrant_client import models
+
+    real = qc.QdrantClient
+
+    def served(url, **kwargs):      # the server at `url`, played by an in-memory client
+        client = real(location=":memory:")
+        client.create_collection("docs", vectors_config=models.VectorParams(
+            size=3, distance=models.Distance.COSINE))
+        return client
+
+    monkeypatch.setattr(qc, "QdrantClient", served)
+    store = vd.stores.qdrant("http://ann:s3cret@db:6333/?api_key=k3y", "docs")
+    assert store.describe() == "qdrant http://ann:***@db:6333/?api_key=*** collection docs"
+    assert "s3cret" not in repr(store) and "k3y" not in repr(store)
+    store.close()
+    monkeypatch.setattr(qc, "QdrantClient", real)
+    with pytest.raises(ValueError) as err:
+        vd.stores.qdrant("http://t0ken@127.0.0.1:1/?api_key=k3y", "docs")
+    assert "http://***@127.0.0.1:1/?api_key=***" in str(err.value)
+    assert "t0ken" not in str(err.value) and "k3y" not in str(err.value)
+
+
+def test_store_results_keep_integer_ids_when_a_query_was_short():
+    # a store answering fewer than k (ef_search < k) pads with id None: to_frame drops the
+    # padded rows, but the None had already made the integer ids an object column
+    from vecdiag.stores import StoreNeighbors
+
+    nan = float("nan")
+    res = StoreNeighbors(indices=np.array([[0, -1], [1, 0]]), metric="cosine", k=2,
+                         scores=np.array([[1.0, nan], [0.5, 0.25]]),
+                         raw_scores=np.array([[1.0, nan], [0.5, 0.25]]),
+                         ids=np.array([[10, None], [20, 10]], dtype=object),
+                         n_returned=np.array([1, 2]))
+    frame = res.to_frame()
+    assert frame["id"].dtype == np.int64 and frame["id"].tolist() == [10, 20, 10]
+    assert frame["raw_score"].tolist() == [1.0, 0.5, 0.25]
 
 # ---------------------------------------------------------------- faiss
 def test_faiss_conventions_and_ids(tmp_path):

@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_safe_column"]
+           "valid_text", "text_safe_column", "text_safe_frame"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -75,17 +75,52 @@ def text_safe_column(values):
     as given: pandas' str dtype stores UTF-8, which cannot hold it, and building the
     frame failed with UnicodeEncodeError.
 
+    An object array whose values are all integers (ids as an Index keeps them) gives an
+    integer column, as the same list would: pandas infers nothing from object arrays, and
+    integer ids came out as an object column. Anything else in an object array (None
+    among the integers, tuples, mixed types) stays as given.
+
     Examples
     --------
     >>> text_safe_column(["caf\\ud800e", "b"]).tolist() == ["caf\\ud800e", "b"]
     True
+    >>> text_safe_column(np.array([10, 20], dtype=object)).dtype
+    dtype('int64')
     """
     import pandas as pd
 
+    if (isinstance(values, np.ndarray) and values.dtype == object and values.size
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                    for v in values.flat)):
+        values = values.tolist()
     try:
         return pd.Series(values)
     except UnicodeEncodeError:
         return pd.Series(values, dtype=object)
+
+
+def text_safe_frame(columns: dict, *, index=None, index_name=None):
+    """A DataFrame from ``{label: values}`` whose columns, column labels and ``index``
+    (values, one per row) all go through :func:`text_safe_column`: an id, a text or a
+    run's name holding a lone surrogate, read from JSON, is kept as given instead of
+    failing pandas' str dtype (pandas 3) with UnicodeEncodeError; other values get the
+    dtypes pandas infers.
+
+    Examples
+    --------
+    >>> f = text_safe_frame({"id": ["d\\ud800", "e"], "score": [0.5, 0.25]},
+    ...                     index=["q\\ud800", "r"], index_name="query")
+    >>> f.index.tolist() == ["q\\ud800", "r"], f["score"].tolist(), f.index.name
+    (True, [0.5, 0.25], 'query')
+    """
+    import pandas as pd
+
+    labels = list(columns)
+    frame = pd.DataFrame({j: text_safe_column(list(columns[c])) for j, c in enumerate(labels)})
+    frame.columns = pd.Index(text_safe_column(labels)) if labels else frame.columns
+    if index is not None:
+        frame.index = pd.Index(text_safe_column(list(index)), name=index_name)
+    return frame
 
 
 def shorten(text, width: int = 80) -> str:

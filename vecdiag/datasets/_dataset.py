@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, escape, html_block, html_table, result, shorten
+from ..results import Result, escape, html_block, html_table, result, shorten, text_safe_frame
 
 __all__ = ["Dataset", "join_title"]
 
@@ -256,15 +256,16 @@ class Dataset(Result):
 
     # ------------------------------------------------------------------ display
     def to_frame(self):
-        """One row per document: id, title, text, tokens, number of judged queries."""
-        import pandas as pd
+        """One row per document: id, title, text, tokens, number of judged queries.
 
+        Ids and texts are kept as given (one holding a lone surrogate too, as a JSON file
+        can carry: Python objects)."""
         judged = {}
         for docs in self.qrels.values():
             for d, g in docs.items():
                 if g > 0:
                     judged[d] = judged.get(d, 0) + 1
-        return pd.DataFrame({
+        return text_safe_frame({
             "id": self.corpus_ids,
             "title": self.corpus_titles or [""] * len(self.corpus_ids),
             "text": self.corpus_texts,
@@ -274,10 +275,9 @@ class Dataset(Result):
         })
 
     def queries_frame(self):
-        """One row per query: id, text, group, its relevant documents."""
-        import pandas as pd
-
-        return pd.DataFrame({
+        """One row per query: id, text, group, its relevant documents (ids and texts kept
+        as given, as in :meth:`to_frame`)."""
+        return text_safe_frame({
             "id": self.query_ids, "text": self.query_texts,
             "group": self.query_groups or [""] * len(self.query_ids),
             "relevant": [", ".join(self.relevant(q)) for q in self.query_ids],

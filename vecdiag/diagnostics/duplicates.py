@@ -10,6 +10,7 @@ import numpy as np
 
 from .._progress import progress_bar
 from ..linalg import row_norms
+from ..results import text_safe_frame
 from .moments import block_rows, refuse_zero_rows, resolve, unit_rows
 
 __all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups",
@@ -36,11 +37,11 @@ class DuplicateGroups(list):
 
     def to_frame(self):
         """One row per document in a group: ``group``, ``position``, ``id``."""
-        import pandas as pd
-
-        rows = [{"group": k, "position": p, "id": None if self.ids is None else self.ids[k][j]}
+        rows = [(k, p, None if self.ids is None else self.ids[k][j])
                 for k, g in enumerate(self) for j, p in enumerate(g)]
-        return pd.DataFrame(rows, columns=["group", "position", "id"])
+        # (text_safe_frame: an id with a lone surrogate failed pandas' str dtype)
+        return text_safe_frame({"group": [r[0] for r in rows], "position": [r[1] for r in rows],
+                                "id": [r[2] for r in rows]})
 
 _FLOPS = 2e10  # rough multiply-adds per second, only to decide on a progress bar
 

@@ -7,7 +7,7 @@ import numpy as np
 from .. import _validate as V
 from ..linalg import row_norms
 from ..scale.chunks import is_dask_array
-from ..results import Result, escape, html_block, html_table, result, shorten
+from ..results import Result, escape, html_block, html_table, result, shorten, text_safe_column
 from ._ties import kept_with_ties
 
 __all__ = ["neighborhood_overlap", "neighborhood_change", "NeighborhoodChange", "DASK_SAMPLE"]
@@ -109,10 +109,11 @@ class NeighborhoodChange(Result):
 
         items = self._items()
         frame = pd.DataFrame({"index": items, "overlap": self.overlap})
+        # (text_safe_column: an id or text with a lone surrogate failed pandas' str dtype)
         if self.ids is not None:
-            frame["id"] = self.ids[items]
+            frame["id"] = text_safe_column(self.ids[items])
         if self.texts is not None:
-            frame["text"] = self.texts[items]
+            frame["text"] = text_safe_column(self.texts[items])
         frame["lost"] = [sorted(set(o) - set(n)) for o, n in
                          zip(self.old_neighbors.tolist(), self.new_neighbors.tolist())]
         frame["gained"] = [sorted(set(n) - set(o)) for o, n in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import Result, escape, fmt, html_block, html_table, result
+from ..results import Result, escape, fmt, html_block, html_table, result, text_safe_frame
 
 __all__ = ["DriftResult", "DriftSeries"]
 
@@ -120,13 +120,12 @@ class DriftResult(Result):
         return out
 
     def to_frame(self):
-        """One row: method, statistic, threshold, p-value, verdict, sizes, scalar details."""
-        import pandas as pd
-
+        """One row: method, statistic, threshold, p-value, verdict, sizes, scalar details
+        (the label kept as given, one holding a lone surrogate too)."""
         row = self.to_dict()
         details = row.pop("details")
         row.update({k: v for k, v in details.items() if np.isscalar(v) or v is None})
-        return pd.DataFrame([row])
+        return text_safe_frame({k: [v] for k, v in row.items()})
 
     def _repr_html_(self) -> str:
         cls = "vd-critical" if self.drifted else "vd-ok"

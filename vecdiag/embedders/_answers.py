@@ -93,14 +93,15 @@ def check_json(content: bytes, headers, url: str, secret=None) -> None:
     """A :class:`WrongProtocol` for a 200 answer whose body ``json.loads`` refused and
     that does not even begin as JSON (an HTML page). Broken JSON that begins as one (a
     truncated body, after any UTF-8 byte-order mark) is left as a malformed answer: a
-    passing fault."""
+    passing fault. ``secret``: the key, or a function masking every secret in a text."""
     body = content.lstrip()
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:].lstrip()
     if body[:1] in (b"{", b"["):
         return
     kind = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0]
-    begins = mask_secret(content.lstrip()[:40].decode("utf-8", "replace"), secret)
+    begins = content.lstrip()[:40].decode("utf-8", "replace")
+    begins = secret(begins) if callable(secret) else mask_secret(begins, secret)
     raise WrongProtocol(f"the server at {url} answered 200 with a body that is not JSON "
                         f"({kind or 'no content type'}, beginning {begins!r}): "
                         f"{HINT_BASE_URL}", ("protocol", "not json", kind))

@@ -5,8 +5,9 @@ identity. Used by :class:`vecdiag.embedders.OpenAIEmbedder`.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit, urlunsplit
+
+from .._secrets import mask_secrets
 
 __all__ = ["endpoint", "check_host", "masked_url", "server_id"]
 
@@ -55,34 +56,19 @@ def check_host(base_url: str) -> None:
                          "'http://127.0.0.1:8000/v1'")
 
 
-# query parameters that carry a secret: Azure Functions' ?code=, ?key= / ?api_key= /
-# ?api-key= of gateways, ?token=, ?sig= of a signed URL, ...
-_SECRET_PARAM = re.compile(r"key|token|secret|code|sig|pass|auth|credential", re.IGNORECASE)
-
-
 def masked_url(url: str) -> str:
     """``url`` with the password of a ``user:password@`` (or a lone token before ``@``)
     and the value of a query parameter named like a secret (``code``, ``key``,
     ``token``, ``sig``, ...) shown as ``***``: reprs and errors show the URL, never a
-    secret in it.
+    secret in it. The rule is vecdiag's one for every address
+    (:func:`vecdiag._secrets.mask_secrets`, shared with the stores).
 
     >>> masked_url("https://me:s3cret@host/v1"), masked_url("https://tok3n@host/v1")
     ('https://me:***@host/v1', 'https://***@host/v1')
     >>> masked_url("https://fn.example/api/v1?api-version=2024-02-01&code=s3cret")
     'https://fn.example/api/v1?api-version=2024-02-01&code=***'
     """
-    url, mark, query = url.partition("?")
-    if query:
-        query = "&".join(f"{name}=***" if value and _SECRET_PARAM.search(name) else
-                         f"{name}{eq}{value}"
-                         for name, eq, value in (p.partition("=") for p in query.split("&")))
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else "***"
-        netloc = f"{user}@{host}"
-    return f"{scheme}{sep}{netloc}{slash}{path}{mark}{query}"
+    return mask_secrets(url)
 
 
 def server_id(url: str) -> str:

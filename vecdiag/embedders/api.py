@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from .. import _validate as V
+from .._secrets import url_secrets
 from ._base import _Base, _check_texts, _check_unicode
 from ._answers import HINT_BASE_URL, check_json, check_vectors, decoded
 from ._urls import check_host, endpoint, masked_url, server_id
@@ -208,6 +209,15 @@ class OpenAIEmbedder(_Base):
             raise ValueError("no API key for api.openai.com: pass api_key=... or set the "
                              "OPENAI_API_KEY environment variable")
 
+    def _mask(self, text: str) -> str:
+        """``text`` (from a server's body) without the key or the secrets of the URL: a
+        server may echo a ?code= value, or the path with its query, in its error body."""
+        text = str(text)
+        for secret in sorted(filter(None, [self._api_key, *url_secrets(self.url)]),
+                             key=len, reverse=True):      # one inside another: the longer
+            text = mask_secret(text, secret)
+        return text
+
     def _parse(self, status: int, headers, content: bytes, n: int,
                dim: int | None = None) -> np.ndarray:
         """The vectors of one response, or ProviderError / BadResponse (``dim``: the
@@ -231,7 +241,7 @@ class OpenAIEmbedder(_Base):
                 message = (f"the server redirects to {where}: pass that address as base_url "
                            "(a redirect is not followed, as it would send the texts and the "
                            "key on to another server)")
-            raise ProviderError(status, mask_secret(message, self._api_key),
+            raise ProviderError(status, self._mask(message),
                                 retry_after=retry_after_seconds(headers),
                                 url=masked_url(self.url),
                                 code=code)
@@ -239,7 +249,7 @@ class OpenAIEmbedder(_Base):
             try:
                 payload = json.loads(content)
             except ValueError:  # an HTML page is WrongProtocol; broken JSON is malformed
-                check_json(content, headers, masked_url(self.url), self._api_key)
+                check_json(content, headers, masked_url(self.url), self._mask)
                 raise
             if isinstance(payload, dict) and "data" not in payload and "error" in payload:
                 # some proxies answer 200 with the provider's error in the body
@@ -247,7 +257,7 @@ class OpenAIEmbedder(_Base):
                 message = (error.get("message", str(error)) if isinstance(error, dict)
                            else str(error))
                 raise BadResponse(f"the server answered 200 with an error and no embeddings: "
-                                  f"{mask_secret(str(message)[:300], self._api_key)}")
+                                  f"{self._mask(str(message)[:300])}")
             if isinstance(payload, dict) and "data" not in payload:  # another API's answer
                 keys = sorted(map(str, payload))[:5]
                 raise WrongProtocol(f"the server at {masked_url(self.url)} answered JSON "
@@ -260,7 +270,7 @@ class OpenAIEmbedder(_Base):
         except (ValueError, KeyError, TypeError) as err:
             raise BadResponse(f"malformed response from {masked_url(self.url)} "
                               f"({type(err).__name__}: "
-                              f"{mask_secret(str(err)[:100], self._api_key)})") from None
+                              f"{self._mask(str(err)[:100])})") from None
         indices = [i for i, _ in pairs]
         if indices != list(range(n)):
             # some local servers number every embedding of a list 0: one text per

@@ -129,20 +129,22 @@ class EmbeddingCache:
                                      "ORDER BY COUNT(*) DESC LIMIT 1", (model,)).fetchone()
         return None if row is None else int(row[0])
 
+    # subtle: the maintenance methods below go through _readable() too: on a damaged
+    # file they raised a bare sqlite3.DatabaseError ("database disk image is malformed")
     def __len__(self) -> int:
-        with self._lock:
+        with self._lock, self._readable():
             return int(self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
 
     def summary(self) -> list[tuple[str, str, str, int, int]]:
         """``(model, kind, prefix, dim, rows)`` for every group of cached vectors."""
-        with self._lock:
+        with self._lock, self._readable():
             return [tuple(r) for r in self._conn.execute(
                 "SELECT model, kind, prefix, dim, COUNT(*) FROM vectors "
                 "GROUP BY model, kind, prefix, dim ORDER BY model, kind, prefix")]
 
     def clear(self, model: str | None = None) -> None:
         """Delete every row (or those of one model)."""
-        with self._lock, self._conn:
+        with self._lock, self._readable(), self._conn:
             if model is None:
                 self._conn.execute("DELETE FROM vectors")
             else:

@@ -27,7 +27,7 @@ from dataclasses import field
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, html_block, html_table, result
+from ..results import Result, html_block, html_table, result, text_safe_column
 from .measures import METRICS, Judged, parse_metric
 from .runs import as_qrels, as_run, ranked_docs
 
@@ -130,8 +130,10 @@ class Evaluation(Result):
         """DataFrame: one row per averaged query (index ``query``), one column per metric."""
         import pandas as pd
 
+        # (text_safe_column: a query id with a lone surrogate failed pandas' str dtype)
         frame = pd.DataFrame(self.values, columns=list(self.metrics),
-                             index=pd.Index(list(self.query_ids), name="query"))
+                             index=pd.Index(text_safe_column(list(self.query_ids)),
+                                            name="query"))
         return frame
 
     @property

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..results import text_safe_frame
+
 __all__ = ["per_query_frame", "wins_losses", "outcomes", "metric_column"]
 
 
@@ -41,18 +43,18 @@ def metric_column(comparison, metric) -> int:
 def per_query_frame(comparison, metric=None, *, tol: float = 1e-9):
     """DataFrame indexed by query: A's value, B's value, ``delta`` (B − A), ``outcome``;
     sorted by delta, largest loss first (ties by query id)."""
-    import pandas as pd
-
     j = metric_column(comparison, metric)
     name = comparison.metrics[j]
     delta = comparison.differences[:, j]
-    frame = pd.DataFrame({
-        f"A: {comparison.name_a}": None if comparison.values_a is None
+    missing = [None] * len(delta)
+    # (text_safe_frame: a query id or run name with a lone surrogate failed pandas' str dtype)
+    frame = text_safe_frame({
+        f"A: {comparison.name_a}": missing if comparison.values_a is None
         else comparison.values_a[:, j],
-        f"B: {comparison.name_b}": None if comparison.values_b is None
+        f"B: {comparison.name_b}": missing if comparison.values_b is None
         else comparison.values_b[:, j],
         "delta": delta, "outcome": outcomes(delta, tol)},
-        index=pd.Index(list(comparison.query_ids), name="query"))
+        index=comparison.query_ids, index_name="query")
     frame = frame.sort_values(["delta"], kind="stable")
     frame.attrs["metric"] = name
     return frame

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, escape, html_block, html_table, result
+from ..results import Result, escape, html_block, html_table, result, text_safe_frame
 from .paired import METHODS, check_alpha, holm, paired_test
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
@@ -184,16 +184,17 @@ class Comparison(Result):
         The two mean columns carry the evaluations' names (``"A: run"``, ``"B: run"``
         when the names are equal).
         """
-        import pandas as pd
-
         label_a, label_b = self.name_a, self.name_b
         if label_a == label_b or label_a in _COLUMNS or label_b in _COLUMNS:
             label_a, label_b = f"A: {label_a}", f"B: {label_b}"
-        rows = [{"metric": m, label_a: self.mean_a[m], label_b: self.mean_b[m],
-                 "delta": self.delta[m], "ci_low": self.ci[m][0], "ci_high": self.ci[m][1],
-                 "p_value": self.p_value[m], "p_holm": self.p_adjusted[m],
-                 "significant": self.significant[m]} for m in self.metrics]
-        return pd.DataFrame(rows).set_index("metric")
+        ms = self.metrics
+        # (text_safe_frame: a run name with a lone surrogate failed pandas' str dtype)
+        return text_safe_frame({
+            label_a: [self.mean_a[m] for m in ms], label_b: [self.mean_b[m] for m in ms],
+            "delta": [self.delta[m] for m in ms], "ci_low": [self.ci[m][0] for m in ms],
+            "ci_high": [self.ci[m][1] for m in ms], "p_value": [self.p_value[m] for m in ms],
+            "p_holm": [self.p_adjusted[m] for m in ms],
+            "significant": [self.significant[m] for m in ms]}, index=ms, index_name="metric")
 
     def _repr_html_(self) -> str:
         cols = ["metric", "A", "B", "delta", "ci", "p", "p (Holm)", "verdict"]

@@ -9,7 +9,8 @@ import dataclasses
 
 import numpy as np
 
-from ..results import Result, escape, fmt, html_block, html_table, result, shorten
+from ..results import (Result, escape, fmt, html_block, html_table, result, shorten,
+                       text_safe_frame)
 from .result import Counterfactual
 from .wording import ordinal
 
@@ -130,9 +131,9 @@ class Explanation(Result):
 
     # ------------------------------------------------------------------ tables
     def to_frame(self):
-        """The ranked list: top-k then expected documents outside it, one row each."""
-        import pandas as pd
+        """The ranked list: top-k then expected documents outside it, one row each.
 
+        Ids are kept as given (an id holding a lone surrogate too: Python objects)."""
         rows = []
         expected_ids = {e.id for e in self.expected}
         for rank, (doc, score, pct) in enumerate(
@@ -143,24 +144,20 @@ class Explanation(Result):
             if e.rank > self.k:
                 rows.append({"rank": e.rank, "id": e.id, "score": e.score,
                              "percentile": e.percentile, "expected": True})
-        return pd.DataFrame(rows, columns=["rank", "id", "score", "percentile", "expected"])
+        return _frame(rows, ["rank", "id", "score", "percentile", "expected"])
 
     def causes_frame(self):
         """One row per cause: code, confidence, ranking, fix, summary."""
-        import pandas as pd
-
-        return pd.DataFrame([{"code": c.code, "confidence": c.confidence, "ranking": c.ranking,
-                              "fix": c.fix, "summary": c.summary} for c in self.causes],
-                            columns=["code", "confidence", "ranking", "fix", "summary"])
+        return _frame([{"code": c.code, "confidence": c.confidence, "ranking": c.ranking,
+                        "fix": c.fix, "summary": c.summary} for c in self.causes],
+                      ["code", "confidence", "ranking", "fix", "summary"])
 
     def counterfactuals_frame(self):
         """One row per fix: moved, the expected documents' new ranks, the note."""
-        import pandas as pd
-
-        return pd.DataFrame([{"fix": c.fix, "moved": c.moved,
-                              "expected_ranks": dict(c.expected_ranks), "note": c.note}
-                             for c in self.counterfactuals],
-                            columns=["fix", "moved", "expected_ranks", "note"])
+        return _frame([{"fix": c.fix, "moved": c.moved,
+                        "expected_ranks": dict(c.expected_ranks), "note": c.note}
+                       for c in self.counterfactuals],
+                      ["fix", "moved", "expected_ranks", "note"])
 
     # ----------------------------------------------------------------- display
     def __str__(self) -> str:
@@ -257,3 +254,9 @@ class Explanation(Result):
         from ..plot.explain import draw_explanation
 
         return draw_explanation(self, ax=ax)
+
+
+def _frame(rows, columns):
+    """``rows`` (dicts) as a DataFrame with these columns, through text_safe_frame: an id
+    or summary holding a lone surrogate failed pandas' str dtype (pandas 3)."""
+    return text_safe_frame({c: [row[c] for row in rows] for c in columns})

@@ -81,6 +81,9 @@ class Neighbors(Result):
         pandas.DataFrame
             Columns ``query`` (0-based query row), ``rank`` (1-based), ``id``,
             ``index`` (corpus position), ``score`` and, when texts are known, ``text``.
+            ``id`` is an integer column when the ids are all integers, text when they
+            are text, Python objects as given otherwise (tuples, mixed types, text
+            holding a lone surrogate).
 
         Examples
         --------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import Result, escape, html_block, html_table, result
+from ..results import Result, escape, html_block, html_table, result, text_safe_frame
 
 __all__ = ["skipped_checks", "fixes_for_report", "LongDocuments", "long_documents"]
 
@@ -94,9 +94,9 @@ class LongDocuments(Result):
                 "(fix chunk_documents)")
 
     def to_frame(self):
-        import pandas as pd
-
-        return pd.DataFrame(list(self.longest), columns=["id", "tokens"])
+        """One row per long document: id (as given), tokens."""
+        return text_safe_frame({"id": [d for d, _ in self.longest],
+                                "tokens": [t for _, t in self.longest]})
 
     def _repr_html_(self) -> str:
         return html_block("Documents past the token limit", f"<p>{escape(self.summary())}</p>",

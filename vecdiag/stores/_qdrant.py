@@ -77,15 +77,19 @@ class QdrantStore(Store):
         self._opened = None             # what close() lets go of: "url", or the folder key
         if isinstance(client_or_path, (str, os.PathLike)):
             where = os.fspath(client_or_path)
+            # shown in describe(), repr, errors and reports: a URL's password, token or
+            # ?api_key= masked (describe() showed them as given)
+            self._where = mask_dsn(where)
             if where.startswith(("http://", "https://")):
                 self.client, self.local = qc.QdrantClient(url=where, timeout=10), False
                 self._opened = "url"
             elif not os.path.isdir(where):
-                raise ValueError(f"client_or_path: no Qdrant folder at {where!r}; pass the path "
-                                 "given to QdrantClient(path=...), a URL, or the client")
+                raise ValueError(f"client_or_path: no Qdrant folder at {self._where!r}; pass "
+                                 "the path given to QdrantClient(path=...), a URL, or the "
+                                 "client")
             elif not os.path.isfile(os.path.join(where, "meta.json")):
                 # QdrantClient(path=...) would make a new local store in any folder
-                raise ValueError(f"client_or_path: {where!r} is not a Qdrant local-mode "
+                raise ValueError(f"client_or_path: {self._where!r} is not a Qdrant local-mode "
                                  "folder (no meta.json in it); pass the path given to "
                                  "QdrantClient(path=...), a URL, or the client")
             else:
@@ -100,11 +104,10 @@ class QdrantStore(Store):
                 except RuntimeError as err:     # local mode: one client per folder
                     if "already accessed" not in str(err):
                         raise
-                    raise ValueError(f"client_or_path: the Qdrant folder {where!r} is open "
+                    raise ValueError(f"client_or_path: the Qdrant folder {self._where!r} is open "
                                      "in another Qdrant client (local mode lets one at a "
                                      "time in); pass that client itself, close it first, "
                                      "or use a Qdrant server") from None
-            self._where = where
         elif isinstance(client_or_path, qc.QdrantClient):
             self.client = client_or_path
             self.local = type(getattr(client_or_path, "_client", None)).__name__ == "QdrantLocal"
@@ -141,7 +144,7 @@ class QdrantStore(Store):
                        for a in self.client.get_aliases().aliases}
         except (errors.ApiException, OSError) as err:    # no server there, refused, 401
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ValueError(f"cannot reach Qdrant at {mask_dsn(self._where)}: "
+            raise ValueError(f"cannot reach Qdrant at {self._where}: "
                              f"{mask_dsn(first)}; check that the server runs and the URL "
                              "(and api key) are right") from None
         self.alias = collection if collection not in names and collection in aliases else None

@@ -13,14 +13,14 @@ maps its raw values there; the raw values stay in :attr:`StoreNeighbors.raw_scor
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
 
 from .. import _validate as V
+from .._secrets import mask_secrets
 from ..neighbors import Neighbors
-from ..results import result
+from ..results import result, text_safe_column
 
 __all__ = ["Store", "StoreNeighbors", "mask_dsn", "DEFAULT_FETCH_BUDGET"]
 
@@ -30,7 +30,10 @@ DEFAULT_BATCH = 8192
 
 
 def mask_dsn(text) -> str:
-    """``text`` with any password in a connection string replaced by ``***``.
+    """``text`` with any password in a connection string or URL replaced by ``***``
+    (and a token before ``@`` in an http(s) URL, a query parameter named like a secret
+    such as ``?api_key=``): vecdiag's one masking rule, :func:`vecdiag._secrets.mask_secrets`,
+    shared with the embedders.
 
     Examples
     --------
@@ -40,13 +43,10 @@ def mask_dsn(text) -> str:
     'host=db password=*** dbname=x'
     >>> mask_dsn("postgresql://ann:p@ss/w@rd@db:5432/x")     # an @ left unencoded in it
     'postgresql://ann:***@db:5432/x'
+    >>> mask_dsn("http://db:6333?api_key=s3cret"), mask_dsn("https://s3cret@db:6333")
+    ('http://db:6333?api_key=***', 'https://***@db:6333')
     """
-    text = str(text)
-    # the password runs to the last @ of the address (an @ inside it, left unencoded,
-    # is not the end of it); over-masking a query string that holds an @ is the safe side
-    text = re.sub(r"(\w+://[^:/@\s]*:)(\S*)(@)", r"\1***\3", text)
-    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.I)
-    return text
+    return mask_secrets(text)
 
 
 @result
@@ -66,10 +66,16 @@ class StoreNeighbors(Neighbors):
     """Wall time of the store's own searches (all queries)."""
 
     def to_frame(self, ids=None, texts=None):
-        """As :meth:`Neighbors.to_frame`, without padded slots, plus ``raw_score``."""
+        """As :meth:`Neighbors.to_frame`, without padded slots, plus ``raw_score``.
+
+        Integer ids stay an integer column when a query was short: its padded slots
+        (id None) are dropped before the column's dtype is chosen."""
         frame = super().to_frame(ids=ids, texts=texts)
         frame["raw_score"] = np.asarray(self.raw_scores, dtype=float).ravel()
-        return frame[frame["index"] >= 0].reset_index(drop=True)
+        frame = frame[frame["index"] >= 0].reset_index(drop=True)
+        # subtle: the padded None made integer ids an object column
+        frame["id"] = text_safe_column(frame["id"].to_numpy(dtype=object))
+        return frame
 
 
 class Store:
