@@ -354,3 +354,32 @@ def test_a_lone_surrogate_in_the_inputs_is_written_as_the_replacement_character(
     page = path.read_bytes().decode("utf-8")              # strict: valid UTF-8 throughout
     assert "text 19 caf\ufffde" in page and "“caf\ufffde”" in page   # a text, the query
     assert "\ud800" not in page
+
+
+def test_text_lists_the_expected_document_a_cause_names():
+    # Cranfield query 124 (four relevant documents): the text listed the first three in
+    # qrels order (967, 968, 964) while the expected_far cause named the fourth (965).
+    # Planted: three near misses (ranks 6-8, graded 2) and a far one (rank 56 of 60,
+    # graded 1, so last in qrels order); expected_far names the far one.
+    import numpy as np
+
+    from vecdiag.report import analyze, render_text
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    ids = [f"d{i}" for i in range(60)]
+    Q = X[:1] + 0.1 * rng.normal(size=(1, 8))
+    cos = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (Q[0] / np.linalg.norm(Q[0]))
+    order = np.lexsort((np.arange(60), -cos))
+    near, far = [ids[r] for r in order[5:8]], ids[order[55]]
+    a = analyze(X, ids=ids, queries=Q, query_ids=["q0"], k=5, n_explain=1, fixes=False,
+                qrels={"q0": {**{d: 2 for d in near}, far: 1}}, show_progress=False)
+    exp = a.cases[0].explanation
+    assert [e.id for e in exp.expected] == sorted(near) + [far]
+    assert exp.causes[0].code == "expected_far" and exp.causes[0].summary.startswith(far + " ")
+    lines = render_text(a).split("explained:")[1].splitlines()
+    listed = [line.split()[1].rstrip(":") for line in lines if line.strip().startswith("expected ")]
+    assert listed == near + [far]                  # by rank: 6, 7, 8, then the one named
+    assert f"expected {far}: rank 56, score {exp.expected[3].score:.4g}" in "\n".join(lines)
+    top = [line for line in lines if line.strip().startswith("top-5: ")]
+    assert top == [f"       top-5: {', '.join(ids[r] for r in order[:5])}"]
