@@ -383,3 +383,21 @@ def test_text_lists_the_expected_document_a_cause_names():
     assert f"expected {far}: rank 56, score {exp.expected[3].score:.4g}" in "\n".join(lines)
     top = [line for line in lines if line.strip().startswith("top-5: ")]
     assert top == [f"       top-5: {', '.join(ids[r] for r in order[:5])}"]
+
+
+def test_case_header_says_how_many_relevant_documents_it_leaves_out():
+    # "relevant: d20, ..., d27" showed the first 8 of 12 with nothing saying so
+    import re
+
+    import numpy as np
+
+    from vecdiag.report import analyze, render_html
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    rel = {f"d{i}": 1 for i in range(20, 32)}
+    a = analyze(X, ids=[f"d{i}" for i in range(60)], queries=X[:1] + 0.1 * rng.normal(size=(1, 8)),
+                query_ids=["q0"], qrels={"q0": rel}, k=5, n_explain=1, fixes=False,
+                show_progress=False)
+    head = re.search(r"relevant: [^<]*", render_html(a, generated="now")).group(0)
+    assert head == "relevant: " + ", ".join(sorted(rel)[:8]) + ", ... (12 in all)"

@@ -64,13 +64,19 @@ def _plot_or_note(obj, what: str) -> str:
     return tag or ""
 
 
+def _first(ids, most: int) -> str:
+    """``a, b, c`` (``none`` when empty); past ``most`` ids, ``... (N in all)``."""
+    shown = ", ".join(map(str, ids[:most])) or "none"
+    return shown + (f", ... ({len(ids)} in all)" if len(ids) > most else "")
+
+
 def _case_html(case, rank_metric: str, number: int, limit=None, unchecked=()) -> str:
     title = f"{number}. Query {case.query_id}"
     if case.query_text:
         title += f": “{shorten(case.query_text, 90)}”"
     head = (f"<h3>{escape(title)}</h3><p>{escape(rank_metric)} = {escape(fmt(case.score))}"
             + (f" · pattern: {escape(case.group)}" if case.group else "")
-            + f" · relevant: {escape(', '.join(case.relevant[:8]) or 'none')}</p>")
+            + f" · relevant: {escape(_first(case.relevant, 8))}</p>")
     for line in truncation_lines(case, limit):
         head += f'<p class="note">{escape(line.lstrip("! "))}</p>'
     for view in unchecked:
