@@ -385,7 +385,7 @@ def test_text_lists_the_expected_document_a_cause_names():
     assert top == [f"       top-5: {', '.join(ids[r] for r in order[:5])}"]
 
 
-def test_case_header_says_how_many_relevant_documents_it_leaves_out():
+def test_case_header_says_how_many_relevant_documents_it_leaves_out(monkeypatch):
     # "relevant: d20, ..., d27" showed the first 8 of 12 with nothing saying so
     import re
 
@@ -399,5 +399,34 @@ def test_case_header_says_how_many_relevant_documents_it_leaves_out():
     a = analyze(X, ids=[f"d{i}" for i in range(60)], queries=X[:1] + 0.1 * rng.normal(size=(1, 8)),
                 query_ids=["q0"], qrels={"q0": rel}, k=5, n_explain=1, fixes=False,
                 show_progress=False)
+    monkeypatch.setattr("vecdiag.report.html.figure_png", lambda obj: None)  # tables only
     head = re.search(r"relevant: [^<]*", render_html(a, generated="now")).group(0)
     assert head == "relevant: " + ", ".join(sorted(rel)[:8]) + ", ... (12 in all)"
+
+
+def test_per_query_table_lists_the_explained_queries_first(monkeypatch):
+    # the table sorted by the first metric alone (ties in input order) while the explained
+    # queries break ties by the other metrics, then id: on Cranfield the page explained
+    # 124, 216, 22 under a "Lowest ndcg@10" table starting 103, 113, 115 (22 not in it)
+    import re
+
+    import numpy as np
+
+    from vecdiag.report import analyze, render_html
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 8))
+    Q = X[:3] + 0.05 * rng.normal(size=(3, 8))
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    ranked = [np.lexsort((np.arange(60), -(U @ q))) for q in Q]
+    ids = [f"d{i}" for i in range(60)]
+    qrels = {f"q{i}": {ids[ranked[i][r - 1]]: 1} for i, r in enumerate((5, 20, 8))}
+    a = analyze(X, ids=ids, queries=Q, query_ids=list(qrels), qrels=qrels, k=5, n_explain=2,
+                metrics=("ndcg@3", "ndcg@10"), fixes=False, show_progress=False)
+    assert a.evaluation.per_query["ndcg@3"].tolist() == [0, 0, 0]
+    assert [c.query_id for c in a.cases] == ["q1", "q2"]      # rank 20, then rank 8
+    monkeypatch.setattr("vecdiag.report.html.figure_png", lambda obj: None)  # tables only
+    table = render_html(a, generated="now").split("<h3>Lowest ndcg@3, per query</h3>")[1]
+    assert table.lstrip().startswith("<p>The 3 worst of 3 queries; ties broken by the other")
+    rows = re.findall(r"<tr><td[^>]*>(q\d)</td>", table.split("</table>")[0])
+    assert rows == ["q1", "q2", "q0"]

@@ -13,6 +13,7 @@ import datetime as _dt
 import io
 
 from ..results import escape, fmt, html_table, shorten
+from .analysis import worst_first
 from .text import truncation_lines, unchecked_views
 
 __all__ = ["render_html", "figure_png", "CSP"]
@@ -167,9 +168,12 @@ def render_html(analysis, *, generated: str | None = None) -> str:
             parts += [f"<h3>{escape(analysis.rank_metric)} by query group</h3>",
                       html_table(rows, ["group", analysis.rank_metric],
                                  numeric={analysis.rank_metric})]
-        frame = ev.per_query.sort_values(analysis.rank_metric, kind="stable").head(15)
+        frame = ev.per_query.loc[worst_first(ev.per_query)[:15]]
         rows = [(q, *[float(v) for v in r]) for q, r in zip(frame.index, frame.to_numpy())]
         parts += [f"<h3>Lowest {escape(analysis.rank_metric)}, per query</h3>",
+                  f"<p>The {len(frame)} worst of {len(ev.per_query)} queries; ties broken by "
+                  "the other metrics in order, then query id, as the explained queries "
+                  "are chosen.</p>",
                   html_table(rows, ["query", *ev.metrics], numeric=set(ev.metrics)),
                   _plot_or_note(ev, "metrics"), "</section>"]
     parts.append("</body></html>")
