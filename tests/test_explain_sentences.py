@@ -126,3 +126,12 @@ def test_a_cause_offering_a_fix_gives_the_fix_reports_figures():
                                 "query another way).")
     assert exp.recommendation is None or exp.recommendation.fix != "csls"
     assert contradictions(exp) == []
+    # with a tally of several missed documents, one parenthesis holds both
+    two = vd.explain_neighbors(case.query, X, k=case.k, expected=[str(case.expected[0]), "150"],
+                               ids=ids, fix_report=report)
+    hub = next(c for c in two.causes if c.code == "hub")
+    assert hub.summary.endswith(f"(1 of the 2 missed expected documents move up, 1 down; {m} "
+                                f"{c.delta[m]:+.3f} over the 40 judged queries, p "
+                                f"{c.p_adjusted[m]:.2g}: it hurts the judged set, fix this "
+                                "query another way).")
+    assert contradictions(two) == []

@@ -292,7 +292,10 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
             down = sum(r1 > r0 for _, r0, r1 in moves)
             tally = (f" ({up} of the {len(moves)} missed expected documents move up"
                      + (f", {down} down)" if down else ")"))
-        return f" Under {name} {ctx.name_of(pos)} {verb}{tally}{judged_note(ctx, fix)}."
+        judged = judged_note(ctx, fix)
+        if tally and judged:  # one parenthesis: "(2 of the 4 ... move up; ndcg@10 ...)"
+            tally, judged = tally[:-1] + "; " + judged[2:], ""
+        return f" Under {name} {ctx.name_of(pos)} {verb}{tally}{judged}."
     if focus:
         new_top = set(ranking.top(ctx.k).tolist())
         left = [p for p in focus if p not in new_top]
