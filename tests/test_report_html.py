@@ -430,3 +430,22 @@ def test_per_query_table_lists_the_explained_queries_first(monkeypatch):
     assert table.lstrip().startswith("<p>The 3 worst of 3 queries; ties broken by the other")
     rows = re.findall(r"<tr><td[^>]*>(q\d)</td>", table.split("</table>")[0])
     assert rows == ["q1", "q2", "q0"]
+
+
+def test_text_never_cuts_an_id_at_its_hyphen():
+    # the demo's "top-10: acct-transfer, ..., bill-" / "plans, ..." (and "arch-wifi-" /
+    # "guest" in a cause): textwrap broke lines at hyphens, inside document ids
+    import numpy as np
+
+    from vecdiag.report import analyze, render_text
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(40, 8))
+    ids = [f"kb-{i}-aa-bb-cc-dd-ee-ff-gg" for i in range(40)]
+    a = analyze(X, ids=ids, queries=X[:1] + 0.3 * rng.normal(size=(1, 8)), query_ids=["q0"],
+                qrels={"q0": {ids[30]: 1}}, k=10, n_explain=1, fixes=False, show_progress=False)
+    text = render_text(a)
+    top = a.cases[0].explanation.top_ids
+    listed = " ".join(text.split("top-10: ")[1].split(" expected ")[0].split())
+    assert listed.split(", ") == top
+    assert not any(line.rstrip().endswith("-") for line in text.splitlines())

@@ -16,9 +16,10 @@ _MARK = {"critical": "CRITICAL", "warning": "warning", "ok": "ok"}
 
 
 def _wrap(text: str, indent: int, width: int = 96) -> str:
+    # subtle: lines break at spaces only; at hyphens they cut ids ("bill-" / "plans")
     pad = " " * indent
     return textwrap.fill(" ".join(str(text).split()), width=width, initial_indent=pad,
-                         subsequent_indent=pad)
+                         subsequent_indent=pad, break_on_hyphens=False)
 
 
 def findings_text(diagnosis) -> list[str]:
