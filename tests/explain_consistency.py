@@ -87,7 +87,7 @@ def contradictions(exp) -> list:
                     bad(where, text, f"names a document {m.group(1)} pushes down while it "
                                      f"lifts {up} other missed document(s)")
                 t = re.match(r" \((\d+) of the (\d+) missed expected documents move up"
-                             r"(?:, (\d+) down)?\)", text[m.end():])
+                             r"(?:, (\d+) down)?[;)]", text[m.end():])
                 if t is None:
                     bad(where, text, f"no tally of the {len(missed)} missed documents")
                 elif (int(t.group(1)), int(t.group(2)), int(t.group(3) or 0)) != (

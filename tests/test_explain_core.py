@@ -355,6 +355,54 @@ def test_html_escapes_every_user_string_and_orders_sections():
     assert "text/plain" in bundle and "hub" in str(exp)
 
 
+def test_ranked_list_of_html_frame_and_text_in_rank_order_with_the_same_figures():
+    # the missed expected documents were appended in the order given, so the "Ranked list"
+    # of Cranfield query 124 went 1..10, 331, 1376, 820, 633 (HTML and to_frame alike)
+    import re
+
+    from vecdiag.results import fmt
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    q = X[0] + 0.1 * rng.normal(size=8)
+    cos = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+    order = np.lexsort((np.arange(60), -cos))
+    given = [int(order[i]) for i in (40, 55, 20, 1)]          # ranks 41, 56, 21, 2
+    exp = vd.explain_neighbors(q, X, k=5, expected=given)
+    frame = exp.to_frame()
+    assert frame["rank"].tolist() == [1, 2, 3, 4, 5, 21, 41, 56]
+    assert frame["id"].tolist() == [int(r) for r in order[:5]] + [int(order[i]) for i in (20, 40, 55)]
+    assert frame["score"].tolist() == pytest.approx(cos[frame["id"].tolist()].tolist(), abs=1e-12)
+    ranked = exp._repr_html_().split("Ranked list")[1].split("</table>")[0]
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[:3] for row in ranked.split("<tr")[2:]]
+    assert cells == [[str(r), str(i), fmt(v)] for r, i, v in
+                     zip(frame["rank"], frame["id"], frame["score"])]
+    for e in exp.expected:                                    # the text: same ranks, scores
+        assert f"expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}" in str(exp)
+
+
+def test_score_bars_append_the_missed_documents_by_rank():
+    # the bars went 1..5, then the missed ones in the order given (41, 56, 21)
+    import matplotlib.pyplot as plt
+
+    from vecdiag.plot.explain import draw_scores
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    q = X[0] + 0.1 * rng.normal(size=8)
+    cos = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+    order = np.lexsort((np.arange(60), -cos))
+    exp = vd.explain_neighbors(q, X, k=5, expected=[int(order[i]) for i in (40, 55, 20)])
+    assert [e.rank for e in exp.expected] == [41, 56, 21]
+    ax = draw_scores(exp)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    plt.close(ax.figure)
+    frame = exp.to_frame()
+    assert [int(t.split(".")[0]) for t in labels] == frame["rank"].tolist()
+    assert [int(t.split(".")[0]) for t in labels][5:] == [21, 41, 56]
+    assert [b.get_width() for b in ax.patches] == pytest.approx(frame["score"].tolist())
+
+
 def test_frames_and_plot(small):
     import matplotlib
 

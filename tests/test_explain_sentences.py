@@ -99,3 +99,39 @@ def test_recommendation_sentences_with_a_fix_report(name):
         assert str(exp).splitlines()[1].startswith("  try first: ")
         html = exp._repr_html_()
         assert html.index("Try first") < html.index("Ranked list")
+
+
+def test_a_cause_offering_a_fix_gives_the_fix_reports_figures():
+    """Cranfield query 216 in ``vecdiag report``: the hub cause said "Under CSLS document
+    156 moves from rank 116 to rank 7 [fix: csls]" while the report's recommendation said
+    no fix the judged queries accept helps: CSLS hurts them (ndcg@10 -0.019, p 0.025), and
+    only low_margin's sentence said so. Planted hub; 40 judged queries whose relevant
+    document is their plain top hit, a hub, which CSLS demotes."""
+    case, rng = _case("hub", 7, 200, 64, 10)
+    X, n = case.corpus, case.corpus.shape[0]
+    ids = [str(i) for i in range(n)]
+    Q = X[:14].mean(axis=0) + 0.1 * rng.normal(size=(40, X.shape[1]))
+    first = vd.Index(X, ids=ids).search(Q, k=1).ids[:, 0]
+    qrels = {f"q{i}": {str(d): 1} for i, d in enumerate(first)}
+    report = vd.try_fixes(Q, X, qrels, query_ids=list(qrels), doc_ids=ids, fixes=["csls"],
+                          n_resamples=200, k=20, show_progress=False)
+    m, c = report.primary_metric, report.comparisons["csls"]
+    assert c.significant[m] and c.delta[m] < 0          # the judged set rejects CSLS
+    exp = vd.explain_neighbors(case.query, X, k=case.k, expected=[str(case.expected[0])],
+                               ids=ids, fix_report=report)
+    hub = next(c for c in exp.causes if c.code == "hub")
+    assert hub.fix == "csls" and "Under CSLS document " in hub.summary
+    assert hub.summary.endswith(f" ({m} {c.delta[m]:+.3f} over the 40 judged queries, "
+                                f"p {c.p_adjusted[m]:.2g}: it hurts the judged set, fix this "
+                                "query another way).")
+    assert exp.recommendation is None or exp.recommendation.fix != "csls"
+    assert contradictions(exp) == []
+    # with a tally of several missed documents, one parenthesis holds both
+    two = vd.explain_neighbors(case.query, X, k=case.k, expected=[str(case.expected[0]), "150"],
+                               ids=ids, fix_report=report)
+    hub = next(c for c in two.causes if c.code == "hub")
+    assert hub.summary.endswith(f"(1 of the 2 missed expected documents move up, 1 down; {m} "
+                                f"{c.delta[m]:+.3f} over the 40 judged queries, p "
+                                f"{c.p_adjusted[m]:.2g}: it hurts the judged set, fix this "
+                                "query another way).")
+    assert contradictions(two) == []

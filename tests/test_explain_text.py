@@ -457,3 +457,27 @@ def test_missing_corpus_texts_are_no_text_for_bm25():
     hybrid = {c.fix: c.expected_ranks for c in got.counterfactuals}["hybrid_lexical"]
     assert hybrid == {c.fix: c.expected_ranks for c in want.counterfactuals}["hybrid_lexical"]
     assert 7 not in vd.lexical.bm25(["nan none bread"], empty, k=30)[0]
+
+
+def test_expected_far_advises_lexical_search_only_when_it_does_not_push_the_document_down():
+    # Cranfield query 124 in vecdiag report: "document 965 is far ... add lexical search"
+    # beside a counterfactual table where hybrid lexical search moves 965 from rank 633 to
+    # 944. Planted: the far document shares no word with the query, every other one does.
+    from explain_planted import GENERATORS
+
+    case = GENERATORS["expected_far"](np.random.default_rng(0), 200, 16, k=10)
+    n, e = case.corpus.shape[0], case.expected[0]
+    texts = [f"w{i} w{i + 1} common" for i in range(n)]
+    texts[e] = "zzz yyy"
+    first = int(vd.Index(case.corpus).search(case.query[None], k=1).indices[0, 0])
+    exp = vd.explain_neighbors(case.query, case.corpus, k=10, expected=[e], texts=texts,
+                               query_text=texts[first])
+    lexical = {c.fix: c for c in exp.counterfactuals}["hybrid_lexical"].expected_ranks[e]
+    assert exp.expected[0].rank == 134 and lexical == n          # pushed to the bottom
+    far = next(c for c in exp.causes if c.code == "expected_far")
+    assert far.fix is None
+    assert far.summary.endswith("the embedding misses the meaning: check the texts or try "
+                                f"another model (hybrid lexical search puts it at rank {n}).")
+    plain = vd.explain_neighbors(case.query, case.corpus, k=10, expected=[e])   # no texts
+    assert next(c for c in plain.causes if c.code == "expected_far").summary.endswith(
+        "check the texts, try another model or add lexical search.")

@@ -354,3 +354,98 @@ def test_a_lone_surrogate_in_the_inputs_is_written_as_the_replacement_character(
     page = path.read_bytes().decode("utf-8")              # strict: valid UTF-8 throughout
     assert "text 19 caf\ufffde" in page and "“caf\ufffde”" in page   # a text, the query
     assert "\ud800" not in page
+
+
+def test_text_lists_the_expected_document_a_cause_names():
+    # Cranfield query 124 (four relevant documents): the text listed the first three in
+    # qrels order (967, 968, 964) while the expected_far cause named the fourth (965).
+    # Planted: three near misses (ranks 6-8, graded 2) and a far one (rank 56 of 60,
+    # graded 1, so last in qrels order); expected_far names the far one.
+    import numpy as np
+
+    from vecdiag.report import analyze, render_text
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    ids = [f"d{i}" for i in range(60)]
+    Q = X[:1] + 0.1 * rng.normal(size=(1, 8))
+    cos = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (Q[0] / np.linalg.norm(Q[0]))
+    order = np.lexsort((np.arange(60), -cos))
+    near, far = [ids[r] for r in order[5:8]], ids[order[55]]
+    a = analyze(X, ids=ids, queries=Q, query_ids=["q0"], k=5, n_explain=1, fixes=False,
+                qrels={"q0": {**{d: 2 for d in near}, far: 1}}, show_progress=False)
+    exp = a.cases[0].explanation
+    assert [e.id for e in exp.expected] == sorted(near) + [far]
+    assert exp.causes[0].code == "expected_far" and exp.causes[0].summary.startswith(far + " ")
+    lines = render_text(a).split("explained:")[1].splitlines()
+    listed = [line.split()[1].rstrip(":") for line in lines if line.strip().startswith("expected ")]
+    assert listed == near + [far]                  # by rank: 6, 7, 8, then the one named
+    assert f"expected {far}: rank 56, score {exp.expected[3].score:.4g}" in "\n".join(lines)
+    top = [line for line in lines if line.strip().startswith("top-5: ")]
+    assert top == [f"       top-5: {', '.join(ids[r] for r in order[:5])}"]
+
+
+def test_case_header_says_how_many_relevant_documents_it_leaves_out(monkeypatch):
+    # "relevant: d20, ..., d27" showed the first 8 of 12 with nothing saying so
+    import re
+
+    import numpy as np
+
+    from vecdiag.report import analyze, render_html
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    rel = {f"d{i}": 1 for i in range(20, 32)}
+    a = analyze(X, ids=[f"d{i}" for i in range(60)], queries=X[:1] + 0.1 * rng.normal(size=(1, 8)),
+                query_ids=["q0"], qrels={"q0": rel}, k=5, n_explain=1, fixes=False,
+                show_progress=False)
+    monkeypatch.setattr("vecdiag.report.html.figure_png", lambda obj: None)  # tables only
+    head = re.search(r"relevant: [^<]*", render_html(a, generated="now")).group(0)
+    assert head == "relevant: " + ", ".join(sorted(rel)[:8]) + ", ... (12 in all)"
+
+
+def test_per_query_table_lists_the_explained_queries_first(monkeypatch):
+    # the table sorted by the first metric alone (ties in input order) while the explained
+    # queries break ties by the other metrics, then id: on Cranfield the page explained
+    # 124, 216, 22 under a "Lowest ndcg@10" table starting 103, 113, 115 (22 not in it)
+    import re
+
+    import numpy as np
+
+    from vecdiag.report import analyze, render_html
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 8))
+    Q = X[:3] + 0.05 * rng.normal(size=(3, 8))
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    ranked = [np.lexsort((np.arange(60), -(U @ q))) for q in Q]
+    ids = [f"d{i}" for i in range(60)]
+    qrels = {f"q{i}": {ids[ranked[i][r - 1]]: 1} for i, r in enumerate((5, 20, 8))}
+    a = analyze(X, ids=ids, queries=Q, query_ids=list(qrels), qrels=qrels, k=5, n_explain=2,
+                metrics=("ndcg@3", "ndcg@10"), fixes=False, show_progress=False)
+    assert a.evaluation.per_query["ndcg@3"].tolist() == [0, 0, 0]
+    assert [c.query_id for c in a.cases] == ["q1", "q2"]      # rank 20, then rank 8
+    monkeypatch.setattr("vecdiag.report.html.figure_png", lambda obj: None)  # tables only
+    table = render_html(a, generated="now").split("<h3>Lowest ndcg@3, per query</h3>")[1]
+    assert table.lstrip().startswith("<p>The 3 worst of 3 queries; ties broken by the other")
+    rows = re.findall(r"<tr><td[^>]*>(q\d)</td>", table.split("</table>")[0])
+    assert rows == ["q1", "q2", "q0"]
+
+
+def test_text_never_cuts_an_id_at_its_hyphen():
+    # the demo's "top-10: acct-transfer, ..., bill-" / "plans, ..." (and "arch-wifi-" /
+    # "guest" in a cause): textwrap broke lines at hyphens, inside document ids
+    import numpy as np
+
+    from vecdiag.report import analyze, render_text
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(40, 8))
+    ids = [f"kb-{i}-aa-bb-cc-dd-ee-ff-gg" for i in range(40)]
+    a = analyze(X, ids=ids, queries=X[:1] + 0.3 * rng.normal(size=(1, 8)), query_ids=["q0"],
+                qrels={"q0": {ids[30]: 1}}, k=10, n_explain=1, fixes=False, show_progress=False)
+    text = render_text(a)
+    top = a.cases[0].explanation.top_ids
+    listed = " ".join(text.split("top-10: ")[1].split(" expected ")[0].split())
+    assert listed.split(", ") == top
+    assert not any(line.rstrip().endswith("-") for line in text.splitlines())

@@ -270,7 +270,9 @@ def _best_fix(ctx, fixes, focus=None):
 
 
 def _fix_sentence(ctx, fix, focus=None) -> str:
-    """'Under CSLS doc-417 moves from rank 14 to rank 2.' (or what happens instead)."""
+    """'Under CSLS doc-417 moves from rank 14 to rank 2.' (or what happens instead), with
+    the fix's figures over the judged queries when a fix report has them
+    (:func:`judged_note`: a cause must not offer a fix the report rejects unsaid)."""
     ranking = ctx.rankings.get(fix)
     if ranking is None:
         return ""
@@ -290,13 +292,17 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
             down = sum(r1 > r0 for _, r0, r1 in moves)
             tally = (f" ({up} of the {len(moves)} missed expected documents move up"
                      + (f", {down} down)" if down else ")"))
-        return f" Under {name} {ctx.name_of(pos)} {verb}{tally}."
+        judged = judged_note(ctx, fix)
+        if tally and judged:  # one parenthesis: "(2 of the 4 ... move up; ndcg@10 ...)"
+            tally, judged = tally[:-1] + "; " + judged[2:], ""
+        return f" Under {name} {ctx.name_of(pos)} {verb}{tally}{judged}."
     if focus:
         new_top = set(ranking.top(ctx.k).tolist())
         left = [p for p in focus if p not in new_top]
+        judged = judged_note(ctx, fix)
         if left:
-            return f" Under {name} {len(left)} of them leave the top-{ctx.k}."
-        return f" Under {name} they stay in the top-{ctx.k}."
+            return f" Under {name} {len(left)} of them leave the top-{ctx.k}{judged}."
+        return f" Under {name} they stay in the top-{ctx.k}{judged}."
     return ""
 
 

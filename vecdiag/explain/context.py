@@ -19,6 +19,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .wording import document_name
+
 __all__ = ["Context", "JudgedFix", "LexicalEvidence", "TruncationEvidence", "DilutionEvidence",
            "PrefixEvidence", "frozen_array", "frozen_map"]
 
@@ -200,10 +202,7 @@ class Context:
     def name_of(self, row) -> str:
         """How a document is named in a sentence: its id ("document 15" for a numeric id),
         or "row 17" without ids."""
-        if self.index.ids is None:
-            return f"row {int(row)}"
-        name = str(self.id_of(row))
-        return f"document {name}" if name.isdigit() else name
+        return document_name(self.id_of(row), self.index.ids is not None)
 
     def rank_of(self, row) -> int:
         """Rank of a row under the plain search."""

@@ -131,7 +131,8 @@ class Explanation(Result):
 
     # ------------------------------------------------------------------ tables
     def to_frame(self):
-        """The ranked list: top-k then expected documents outside it, one row each.
+        """The ranked list: top-k then the expected documents outside it by rank, one row
+        each (as the HTML's ranked list).
 
         Ids are kept as given (an id holding a lone surrogate too: Python objects)."""
         rows = []
@@ -140,11 +141,14 @@ class Explanation(Result):
                 zip(self.top_ids, self.top_scores, self.top_percentiles), start=1):
             rows.append({"rank": rank, "id": doc, "score": float(score),
                          "percentile": float(pct), "expected": doc in expected_ids})
-        for e in self.expected:
-            if e.rank > self.k:
-                rows.append({"rank": e.rank, "id": e.id, "score": e.score,
-                             "percentile": e.percentile, "expected": True})
+        for e in self._missed():
+            rows.append({"rank": e.rank, "id": e.id, "score": e.score,
+                         "percentile": e.percentile, "expected": True})
         return _frame(rows, ["rank", "id", "score", "percentile", "expected"])
+
+    def _missed(self) -> list:
+        """The expected documents outside the top-k, by rank (as the ranked list goes on)."""
+        return sorted((e for e in self.expected if e.rank > self.k), key=lambda e: e.rank)
 
     def causes_frame(self):
         """One row per cause: code, confidence, ranking, fix, summary."""
@@ -208,11 +212,10 @@ class Explanation(Result):
             mark = "★ expected" if doc in expected_ids else ""
             rows.append((rank, doc, score, ordinal(pct), mark, shorten(text, 80) if text else ""))
             classes.append("vd-ok" if mark else "")
-        for e in self.expected:
-            if e.rank > self.k:
-                rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
-                             shorten(e.text, 80) if e.text else ""))
-                classes.append("vd-critical")
+        for e in self._missed():
+            rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
+                         shorten(e.text, 80) if e.text else ""))
+            classes.append("vd-critical")
         parts.append("<p><b>Ranked list</b> (percentile: the score among random corpus pairs)</p>"
                      + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],
                                   numeric={"rank", "score", "percentile"}, classes=classes))

@@ -134,7 +134,9 @@ def check_expected_far(ctx):
     missed documents, the one with the largest first two factors (the nearest missed
     one may be a near miss while another is far). Confidence
     ``0.9 ×`` that. Fix ``hybrid_lexical`` when its counterfactual lifts the document,
-    else None (nothing to try on these vectors: another model, or the texts). Another model given as an alternative is named with its rank.
+    else None (nothing to try on these vectors: another model, or the texts); the sentence
+    advises lexical search only then, or when it was not measured (no texts), and otherwise
+    gives the rank it puts the document at. Another model given as an alternative is named with its rank.
     """
     if not ctx.missed:
         return None
@@ -153,10 +155,17 @@ def check_expected_far(ctx):
     tried = (f"no fix brings it into the top-{ctx.k} (best: rank {best_rank} under "
              f"{fix_name(best_fix)})" if best_fix is not None
              else f"no fix brings it closer than rank {r0}")
+    # lexical search is advice only when it was not measured or lifts the document: the
+    # counterfactual table beside the sentence shows where it puts it
+    lexical_rank = ctx.rank_under("hybrid_lexical", pos)
+    advice = ("check the texts, try another model or add lexical search"
+              if lexical_rank is None or lexical_rank < r0 else
+              f"check the texts or try another model (hybrid lexical search puts it at "
+              f"rank {lexical_rank})")
     summary = (f"{ctx.name_of(pos)} is far from the query in every view: its score "
                f"{fmt(float(ctx.scores[pos]), 3)} is at the {ordinal(pct)} percentile of random "
                f"document pairs (rank {r0} of {ctx.stats.n}), and {tried}; the embedding "
-               f"misses the meaning: check the texts, try another model or add lexical search.")
+               f"misses the meaning: {advice}.")
     evidence = {"rank": r0, "percentile": pct, "best_rank_under_fixes": best_rank,
                 "best_fix": best_fix}
     alt = {name: int(r.ranks([pos])[0]) for name, r in ctx.alternatives.items()}
@@ -164,7 +173,6 @@ def check_expected_far(ctx):
         name, r_alt = min(alt.items(), key=lambda kv: (kv[1], kv[0]))
         summary += f" The model {name!r} ranks it {r_alt}."
         evidence["alternative_ranks"] = alt
-    lexical_rank = ctx.rank_under("hybrid_lexical", pos)
     fix = "hybrid_lexical" if lexical_rank is not None and lexical_rank < r0 else None
     return Cause(code="expected_far", summary=summary, evidence=evidence, fix=fix,
                  confidence=round(0.9 * s, 4), ranking=True)

@@ -1,9 +1,11 @@
-"""How numbers read in a sentence: percentiles as ordinals, shares that never print a
-misleading 0% or 100%."""
+"""How numbers and documents read in a sentence: percentiles as ordinals, shares that
+never print a misleading 0% or 100%, a document by its id."""
 
 from __future__ import annotations
 
-__all__ = ["ordinal", "share"]
+import re
+
+__all__ = ["ordinal", "share", "document_name", "names_document"]
 
 
 def ordinal(x: float, digits: int = 0) -> str:
@@ -46,3 +48,32 @@ def share(x: float, digits: int = 0) -> str:
     if (1 - x) * 100 < unit / 2:
         return "more than 99%" if digits == 0 else f"more than {100 - unit:.{digits}f}%"
     return f"{x:.{digits}%}"
+
+
+def document_name(doc_id, has_ids: bool = True) -> str:
+    """How a sentence names a document: ``document 15`` for a numeric id, the id itself
+    otherwise, ``row 17`` when the corpus has no ids (``doc_id`` is then the row).
+
+    Examples
+    --------
+    >>> document_name("965"), document_name("d7"), document_name(17, has_ids=False)
+    ('document 965', 'd7', 'row 17')
+    """
+    if not has_ids:
+        return f"row {int(doc_id)}"
+    name = str(doc_id)
+    return f"document {name}" if name.isdigit() else name
+
+
+def names_document(sentence: str, doc_id, has_ids: bool = True) -> bool:
+    """Whether ``sentence`` names the document as :func:`document_name` writes it (a whole
+    name: ``document 96`` is not named by ``document 965``, nor ``d1`` by ``d10``).
+
+    Examples
+    --------
+    >>> s = "document 965 is far from the query"
+    >>> names_document(s, "965"), names_document(s, "96"), names_document("d10 is a hub", "d1")
+    (True, False, False)
+    """
+    name = re.escape(document_name(doc_id, has_ids))
+    return re.search(rf"(?<![\w-]){name}(?![\w-])", sentence) is not None

@@ -13,8 +13,8 @@ def _label(doc, width: int = 24) -> str:
 
 
 def draw_explanation(exp, ax=None):
-    """Left: score bars of the top-k, then the missed expected documents (marked in red,
-    found ones in green). Right: per-dimension contributions of the top hit and of the
+    """Left: score bars of the top-k, then the missed expected documents by rank (marked in
+    red, found ones in green). Right: per-dimension contributions of the top hit and of the
     first expected document (or the top hit alone). Returns the bar Axes."""
     if ax is None:
         import matplotlib.pyplot as plt
@@ -41,11 +41,11 @@ def draw_scores(exp, ax=None):
         labels.append(f"{rank}. {_label(doc)}{mark}")
         values.append(float(score))
         colors.append("#2e7d32" if mark else "#1f77b4")
-    for e in exp.expected:
-        if e.rank > exp.k:
-            labels.append(f"{e.rank}. {_label(e.id)} ★ missed")
-            values.append(float(e.score))
-            colors.append("#b00020")
+    # the missed ones by rank, as the ranked list of the HTML and to_frame go on
+    for e in sorted((e for e in exp.expected if e.rank > exp.k), key=lambda e: e.rank):
+        labels.append(f"{e.rank}. {_label(e.id)} ★ missed")
+        values.append(float(e.score))
+        colors.append("#b00020")
     pos = np.arange(len(values))[::-1]
     ax.barh(pos, values, color=colors)
     ax.set_yticks(pos, labels)

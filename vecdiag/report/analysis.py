@@ -19,7 +19,7 @@ from .records import (DEFAULT_METRICS, Analysis, AnalysisOptions, Inputs, QueryC
                       ReportText)
 
 __all__ = ["Analysis", "QueryCase", "analyze", "DEFAULT_METRICS", "AnalysisOptions",
-           "ReportText", "Inputs"]
+           "ReportText", "Inputs", "worst_first"]
 
 
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
@@ -257,9 +257,8 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
     lowest rank metric, ties broken by the other metrics, then query id."""
     import vecdiag as vd
 
-    table = evaluation.per_query
-    per_query = table[evaluation.metrics[0]]
-    order = sorted(table.index, key=lambda q: (*table.loc[q].tolist(), str(q)))
+    per_query = evaluation.per_query[evaluation.metrics[0]]
+    order = worst_first(evaluation.per_query)
     row_of = {q: i for i, q in enumerate(inp.query_ids)}
     position = {d: i for i, d in enumerate(inp.ids)}
     # explain's lexical check needs BM25 (the lexical extra): without it, explain without
@@ -295,6 +294,13 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
                                group=None if inp.query_groups is None else inp.query_groups[i],
                                truncated=cut))
     return tuple(cases)
+
+
+def worst_first(per_query) -> list:
+    """Query ids of a per-query metrics table, worst first: lowest first metric, ties broken
+    by the other metrics in order, then by query id (the order the explained queries and
+    the report's per-query table share)."""
+    return sorted(per_query.index, key=lambda q: (*per_query.loc[q].tolist(), str(q)))
 
 
 def group_means(inp: Inputs, evaluation) -> dict | None:

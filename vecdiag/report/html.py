@@ -13,6 +13,7 @@ import datetime as _dt
 import io
 
 from ..results import escape, fmt, html_table, shorten
+from .analysis import worst_first
 from .text import truncation_lines, unchecked_views
 
 __all__ = ["render_html", "figure_png", "CSP"]
@@ -64,13 +65,19 @@ def _plot_or_note(obj, what: str) -> str:
     return tag or ""
 
 
+def _first(ids, most: int) -> str:
+    """``a, b, c`` (``none`` when empty); past ``most`` ids, ``... (N in all)``."""
+    shown = ", ".join(map(str, ids[:most])) or "none"
+    return shown + (f", ... ({len(ids)} in all)" if len(ids) > most else "")
+
+
 def _case_html(case, rank_metric: str, number: int, limit=None, unchecked=()) -> str:
     title = f"{number}. Query {case.query_id}"
     if case.query_text:
         title += f": “{shorten(case.query_text, 90)}”"
     head = (f"<h3>{escape(title)}</h3><p>{escape(rank_metric)} = {escape(fmt(case.score))}"
             + (f" · pattern: {escape(case.group)}" if case.group else "")
-            + f" · relevant: {escape(', '.join(case.relevant[:8]) or 'none')}</p>")
+            + f" · relevant: {escape(_first(case.relevant, 8))}</p>")
     for line in truncation_lines(case, limit):
         head += f'<p class="note">{escape(line.lstrip("! "))}</p>'
     for view in unchecked:
@@ -161,9 +168,12 @@ def render_html(analysis, *, generated: str | None = None) -> str:
             parts += [f"<h3>{escape(analysis.rank_metric)} by query group</h3>",
                       html_table(rows, ["group", analysis.rank_metric],
                                  numeric={analysis.rank_metric})]
-        frame = ev.per_query.sort_values(analysis.rank_metric, kind="stable").head(15)
+        frame = ev.per_query.loc[worst_first(ev.per_query)[:15]]
         rows = [(q, *[float(v) for v in r]) for q, r in zip(frame.index, frame.to_numpy())]
         parts += [f"<h3>Lowest {escape(analysis.rank_metric)}, per query</h3>",
+                  f"<p>The {len(frame)} worst of {len(ev.per_query)} queries; ties broken by "
+                  "the other metrics in order, then query id, as the explained queries "
+                  "are chosen.</p>",
                   html_table(rows, ["query", *ev.metrics], numeric=set(ev.metrics)),
                   _plot_or_note(ev, "metrics"), "</section>"]
     parts.append("</body></html>")

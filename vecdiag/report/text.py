@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 
+from ..explain.wording import names_document
 from ..results import fmt, shorten
 
 __all__ = ["render_text", "to_json", "jsonable", "findings_text"]
@@ -15,9 +16,10 @@ _MARK = {"critical": "CRITICAL", "warning": "warning", "ok": "ok"}
 
 
 def _wrap(text: str, indent: int, width: int = 96) -> str:
+    # subtle: lines break at spaces only; at hyphens they cut ids ("bill-" / "plans")
     pad = " " * indent
     return textwrap.fill(" ".join(str(text).split()), width=width, initial_indent=pad,
-                         subsequent_indent=pad)
+                         subsequent_indent=pad, break_on_hyphens=False)
 
 
 def findings_text(diagnosis) -> list[str]:
@@ -57,14 +59,21 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
     advice = getattr(exp, "recommendation_text", None)
     if advice:  # the fix to try comes first (explain_neighbors with the report's fix_report)
         lines.append(_wrap(f"try first: {advice}", 7))
-    top = list(getattr(exp, "top_ids", []) or [])[:3]
+    causes = list(getattr(exp, "causes", []) or [])
+    said = [c.summary for c in causes[:3]] + ([advice] if advice else [])
+    top = list(getattr(exp, "top_ids", []) or [])
     if top:
-        lines.append(_wrap(f"top hits: {', '.join(map(str, top))}", 7))
-    for e in list(getattr(exp, "expected", []) or [])[:3]:
+        lines.append(_wrap(_top_line(exp, top, said), 7))
+    expected = sorted(getattr(exp, "expected", []) or [], key=lambda e: (e.rank, e.position))
+    listed = _listed(expected, said, _has_ids(exp), lambda e: e.id)
+    for e in listed:
         lines.append(_wrap(f"expected {e.id}: rank {e.rank}, score {fmt(e.score)}", 7))
+    if len(listed) < len(expected):
+        more = len(expected) - len(listed)
+        lines.append(_wrap(f"... and {more} more expected document{'s' if more > 1 else ''}, "
+                           "ranked lower (all in the HTML report and --json)", 7))
     for line in truncation_lines(case, limit):
         lines.append(_wrap(line, 7))
-    causes = list(getattr(exp, "causes", []) or [])
     for c in causes[:3]:
         fix = f" [fix: {c.fix}]" if getattr(c, "fix", None) else ""
         lines.append(_wrap(f"- {c.code} (confidence {fmt(c.confidence, 2)}): {c.summary}{fix}", 7))
@@ -77,6 +86,30 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
     for view in unchecked:
         lines.append(_wrap(f"(not checked: {view})", 7))
     return lines
+
+
+def _has_ids(exp) -> bool:
+    return getattr(getattr(exp, "neighbors", None), "ids", None) is not None
+
+
+def _listed(items, sentences, has_ids, id_of, most: int = 3) -> list:
+    """The first ``most`` of ``items`` (ranked), and every later one a shown sentence names
+    (a cause may be about the fourth of four relevant documents, or the ninth hit). Without
+    ids an id is the row, as the sentences name it ("row 17")."""
+    named = [x for x in items[most:]
+             if any(names_document(s, id_of(x), has_ids) for s in sentences)]
+    return items[:most] + named
+
+
+def _top_line(exp, top, sentences, most: int = 10) -> str:
+    """``top-K: ids``: at most ``most``, and every later hit a shown sentence names (with
+    its rank)."""
+    ranked = list(enumerate(top, start=1))
+    listed = _listed(ranked, sentences, _has_ids(exp), lambda x: x[1], most)
+    shown = [str(doc) if rank <= most else f"{doc} (rank {rank})" for rank, doc in listed]
+    more = len(top) - len(listed)
+    return (f"top-{len(top)}: {', '.join(shown)}"
+            + (f", ... ({more} more in the HTML report)" if more else ""))
 
 
 def fix_lines(report) -> list[str]:
