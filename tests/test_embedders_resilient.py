@@ -377,6 +377,23 @@ def test_a_server_failing_every_request_stops_the_run_after_one_batch(tmp_path):
         assert np.allclose(emb.encode(texts), expected(texts, 8)) and server.requests == 13
 
 
+def test_a_first_batch_its_server_always_refuses_with_500_does_not_stop_the_others():
+    """The stop after one batch is for a server that cannot answer any batch; a 500 may
+    be the batch's own texts. With one batch in flight and that batch first, every rerun
+    stopped before anything was embedded (2 requests, 20 of 20 texts failed). Now the
+    other batches go: only the first batch's two texts are named."""
+    texts = [f"t{i}" for i in range(20)]
+    # requests 0 and 1 are the first batch's two attempts (one batch in flight)
+    with EmbeddingServer(dim=8, faults=fault_sequence(["500", "500"])) as server:
+        emb = fast(server, max_concurrency=1, batch_size=2, max_retries=1)
+        with pytest.raises(EmbeddingError, match=r"2 of 20 texts could not be embedded "
+                                                 r"after 2 attempts each: rows 0, 1;") as info:
+            emb.encode(texts)
+        assert info.value.stopped is None
+        assert [r for r, _, _ in info.value.failed] == [0, 1]
+        assert server.requests == 2 + 9 and emb.last_summary.embedded == 18
+
+
 @pytest.mark.timeout(60)
 def test_changed_model_or_prefix_never_reads_stale_vectors(tmp_path):
     texts = ["alpha", "beta", "gamma"]

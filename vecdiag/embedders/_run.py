@@ -263,10 +263,13 @@ class _Run:
             detail = str(err) or (f"no answer within {o.timeout:g} s" if cause == "timeout"
                                   else type(err).__name__)
             self.failed_batches.append((texts, f"{cause}: {detail}"))
-            if not self.answered and o.max_retries:
-                # no batch of this run has been answered with vectors: the server is
-                # unreachable or fails every request (a wrong port, a server down);
-                # spending every retry on each other batch only delayed the error by hours
+            if not self.answered and o.max_retries and _unreachable(cause, err):
+                # no batch of this run has been answered with vectors and the failure is
+                # the server's, not the batch's (a wrong port, a server down, a gateway
+                # with nothing behind it): spending every retry on each other batch only
+                # delayed the error by hours. A 500 or a bad answer may be this batch's
+                # texts: the other batches still go (a first batch that always fails
+                # would otherwise stop every rerun before anything is embedded)
                 self.stopped = f"{cause}: {detail}"
                 raise _Fatal(None, texts)
             return None
@@ -362,3 +365,14 @@ def _capture(main):
     except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
         return err
     return None
+
+
+def _unreachable(cause: str, err: BaseException) -> bool:
+    """Whether a batch's final failure says the server cannot answer any batch: no
+    connection, no answer in time, a gateway or server unavailable (502, 503, 504), or a
+    rate limit that every retry met."""
+    if cause in ("connection", "timeout", "429"):
+        return True
+    status = getattr(err, "status", None) or getattr(err, "status_code", None) or \
+        getattr(getattr(err, "response", None), "status_code", None)
+    return cause == "5xx" and status in (502, 503, 504)

@@ -14,8 +14,9 @@ One :meth:`ResilientEmbedder.encode` call:
    cache as soon as it arrives, so a killed run resumes where it stopped;
 5. returns the vectors in input order, or raises one :class:`EmbeddingError` naming the
    texts that still failed, after everything else is cached; when a batch fails every
-   attempt before any batch of the call was embedded (a wrong port, a server down), the
-   run stops there instead of spending every retry on each other batch.
+   attempt before any batch of the call was embedded, and for a reason that is the
+   server's (no connection, no answer, 502/503/504, a rate limit: a wrong port, a server
+   down), the run stops there instead of spending every retry on each other batch.
 """
 
 from __future__ import annotations
