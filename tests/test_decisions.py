@@ -292,6 +292,40 @@ def test_recommendation_of_a_gain_that_is_not_significant(explained):
     assert "significant improvement" not in exp.recommendation_text
 
 
+def test_a_fix_that_lowers_the_average_comes_after_one_that_does_not(explained):
+    """Two fixes bring d0 into the top-10: all-but-the-top to rank 1, whitening to rank 10.
+    With all-but-the-top lowering the judged average (not significantly) and whitening
+    raising it, all-but-the-top was recommended for its larger local lift and called "safe
+    to try" (the demo's q28: CSLS, -0.042, over hybrid lexical search, +0.039). A fix that
+    lowers the average now comes after one that brings as many into the top-k without
+    lowering it; alone, it is recommended with a warning instead of "safe to try"."""
+    import dataclasses
+
+    rep, explain = explained
+    few_worse = _ranks({0: 11, 1: 11, 2: 11})          # 3 queries lose rank 10: -0.0075
+    figures = _report({"few_worse": few_worse, "few_big": FEW_BIG}).comparisons
+    loss, gain = figures["few_worse"], figures["few_big"]
+    assert loss.delta["mrr@10"] < 0 and not loss.significant["mrr@10"]
+    assert gain.delta["mrr@10"] > 0 and not gain.significant["mrr@10"]
+    report = dataclasses.replace(rep, comparisons={**rep.comparisons, "all_but_the_top": loss,
+                                                   "whiten": gain})
+    exp = explain(report)
+    ranks = {cf.fix: cf.expected_ranks["d0"] for cf in exp.counterfactuals}
+    assert ranks["all_but_the_top"] == 1 and ranks["whiten"] == 10
+    assert exp.recommendation.fix == "whiten"
+    assert exp.recommendation_text.endswith(
+        f"by {gain.delta['mrr@10']:+.3f} (p {gain.p_adjusted['mrr@10']:.2g}): safe to try.")
+    # when every fix that reaches the top-k lowers the average, the largest lift is the
+    # pick, with the warning
+    others = {cf.fix: loss for cf in exp.counterfactuals if cf.fix in ranks}
+    report = dataclasses.replace(rep, comparisons={**rep.comparisons, **others})
+    exp = explain(report)
+    assert exp.recommendation.fix == "all_but_the_top"
+    assert exp.recommendation_text.endswith(
+        f"by {loss.delta['mrr@10']:+.3f} (p {loss.p_adjusted['mrr@10']:.2g}): no significant "
+        "loss, but it lowers the average: check the queries it hurts first.")
+
+
 def test_a_significantly_harmful_fix_is_never_recommended(explained):
     import dataclasses
 

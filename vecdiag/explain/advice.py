@@ -14,10 +14,15 @@ Recommendation
     Among the counterfactuals of fixes that move a missed expected document closer (a
     :func:`.causes.gain` of at least :data:`MIN_GAIN`, 0.05: rank 100 to 79 at k = 10,
     not 946 to 945), and that the report does not find significantly harmful: the one with the most expected
-    documents in the top-k, then the largest mean ``log(old rank / new rank)`` of the
+    documents in the top-k, then one that does not lower the report's average (a fix that
+    lowers it, even not significantly, comes after every fix that brings as many into the
+    top-k without lowering it), then the largest mean ``log(old rank / new rank)`` of the
     missed ones, then (on a tie) the fix of the strongest cause, a fix the report measured,
     the larger judged-set change. None when no fix moves a missed document closer. Without a report the
-    recommendation is local and its sentence says so.
+    recommendation is local and its sentence says so. Its verdict: "a significant
+    improvement: try it first", "safe to try" (no significant change, average not
+    lowered), or, for a fix that lowers the average without significance, "no significant
+    loss, but it lowers the average: check the queries it hurts first".
 Alternatives (``alternatives={"name": (query_vector, corpus_matrix[, metric])}``)
     The same corpus embedded by another model: the whole corpus is ranked for the other
     query vector (exact, the library's tie rule) and recorded as the counterfactual
@@ -135,7 +140,8 @@ def recommend(ctx, records, causes=()) -> tuple:
             continue
         found = sum(r <= ctx.k for r in new.values())
         lift = float(np.mean([np.log(r0 / new[p]) for p, r0 in ctx.missed]))
-        key = (found, round(lift, 9), -named.get(cf.fix, len(named)),
+        keeps_average = cf.global_delta is None or cf.global_delta >= 0
+        key = (found, keeps_average, round(lift, 9), -named.get(cf.fix, len(named)),
                cf.global_delta is not None, cf.global_delta or 0.0)
         if best_key is None or key > best_key:
             best, best_key = cf, key
@@ -159,8 +165,12 @@ def _sentence(ctx, cf) -> str:
     if cf.global_delta is None:
         return (head + f"; the fix report did not run {cf.fix} over the {n} judged queries, "
                        "so its effect on them is unknown.")
-    verdict = ("a significant improvement: try it first" if cf.global_significant
-               else "safe to try")
+    if cf.global_significant:
+        verdict = "a significant improvement: try it first"
+    elif cf.global_delta < 0:
+        verdict = "no significant loss, but it lowers the average: check the queries it hurts first"
+    else:
+        verdict = "safe to try"
     return (head + f"; over the {n} judged queries it changes {cf.global_metric} by "
                    f"{cf.global_delta:+.3f} (p {cf.global_p:.2g}): {verdict}.")
 
