@@ -162,3 +162,18 @@ def test_bm25_variants_scoring_absent_words_leave_out_documents_without_a_query_
             ref = retriever.get_scores(bm25s.tokenize([query], stopwords=None,
                                                       return_ids=False, show_progress=False)[0])
             np.testing.assert_allclose([run[qid][i] for i in sharing], ref[sharing], rtol=1e-6)
+
+
+def test_bm25_composes_combining_accents_before_tokenizing():
+    """'école' typed with a combining accent ("e" + U+0301) is one word, the same as the
+    precomposed 'école': without NFC the accent split it and 'cole' was the word.
+
+    Corpus: doc 0 "e\u0301cole primaire", doc 1 "cole slaw", doc 2 "école" (precomposed).
+    'école' is in docs 0 and 2: idf = ln(1 + (3 - 2 + 0.5) / (2 + 0.5)) = ln 1.6; doc 2
+    (1 word, avgdl 5/3) scores ln 1.6 / (1 + 1.5 (0.25 + 0.75 * 0.6)) = 0.2299."""
+    docs = ["e\u0301cole primaire", "cole slaw", "\u00e9cole"]
+    run = vd.lexical.bm25(["e\u0301cole", "cole"], docs, k=3, stopwords=None)
+    assert list(run[0]) == [2, 0]
+    assert run[0][2] == pytest.approx(math.log(1.6) / (1 + 1.5 * (0.25 + 0.75 * 0.6)), rel=1e-6)
+    assert list(run[1]) == [1]              # 'cole' is only in "cole slaw"
+    assert vd.scratch.tokenize("E\u0301cole") == ["\u00e9cole"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import unicodedata
 
 import numpy as np
 
@@ -21,7 +22,10 @@ def _texts(x, name: str) -> list[str]:
         raise TypeError(f"{name} must be a list of texts, not a single string; wrap it: [{name}]")
     if x is None or not hasattr(x, "__iter__"):
         raise TypeError(f"{name} must be a list of texts, got {type(x).__name__}")
-    return V.text_list(x, name)
+    # subtle: an accent typed as a combining mark ("e" + U+0301, as macOS file names and
+    # some PDFs store it) is no word character: "école" became the word "cole" (matching
+    # "cole slaw", never "école"). NFC composes it first, as scratch.tokenize does.
+    return [unicodedata.normalize("NFC", t) for t in V.text_list(x, name)]
 
 
 def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=None,
@@ -42,7 +46,8 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     method : str, default "lucene"
         bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+").
     stopwords : "en", list of str or None
-        Words dropped by the tokenizer (lower-cased, words of 2+ word characters).
+        Words dropped by the tokenizer (lower-cased, words of 2+ word characters, after
+        Unicode NFC composition: "e" + a combining acute accent is "é").
     stemmer : callable or None
         E.g. ``Stemmer.Stemmer("english").stemWords`` from PyStemmer.
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 import numpy as np
 
@@ -51,8 +52,8 @@ MAX_DOCUMENT_SHARE = 0.5  # a word in more than half of the documents says nothi
 
 
 def words_of(text: str) -> set:
-    """Lower-cased words of two or more word characters (BM25's tokenizer's rule)."""
-    return {w.lower() for w in _WORD.findall(text)}
+    """Lower-cased words of two or more word characters after NFC (BM25's tokenizer's rule)."""
+    return {w.lower() for w in _WORD.findall(unicodedata.normalize("NFC", text))}
 
 
 def informative_weights(index, texts) -> dict:

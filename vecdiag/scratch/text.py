@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 
 __all__ = ["tokenize", "chunk", "bm25", "rrf"]
 
@@ -18,7 +19,8 @@ _WORD = re.compile(r"(?u)\b\w\w+\b")   # words of 2+ letters/digits, as bm25s to
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words of two or more word characters, in order.
+    """Lower-cased words of two or more word characters, in order, after Unicode NFC
+    composition (so "e" followed by a combining accent is the letter "é").
 
     A model's own tokenizer splits differently (MiniLM's WordPiece cuts rare words into
     pieces, so a text has more tokens than words); this is the tokenizer of BM25.
@@ -38,7 +40,9 @@ def tokenize(text: str) -> list[str]:
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")
-    return _WORD.findall(text.lower())
+    # subtle: a combining accent (U+0301) is not a word character: "e\u0301cole" would
+    # split into "e" and "cole"; composed by NFC, it is the one word "école"
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
 
 
 def chunk(tokens, size: int, overlap: int = 0) -> list[list]:
