@@ -177,3 +177,11 @@ def test_bm25_composes_combining_accents_before_tokenizing():
     assert run[0][2] == pytest.approx(math.log(1.6) / (1 + 1.5 * (0.25 + 0.75 * 0.6)), rel=1e-6)
     assert list(run[1]) == [1]              # 'cole' is only in "cole slaw"
     assert vd.scratch.tokenize("E\u0301cole") == ["\u00e9cole"]
+
+
+@pytest.mark.parametrize("docs", [["a cat", "a dog"], ["the", "of"]])
+def test_bm25_unknown_method_names_the_argument(docs):
+    """bm25s said "Invalid score_idf_inner value: BM25+"; a corpus of stop words only
+    (nothing to index) accepted any method."""
+    with pytest.raises(ValueError, match=r"method must be one of 'lucene', .*got 'BM25\+'"):
+        vd.lexical.bm25(["cat"], docs, method="BM25+")

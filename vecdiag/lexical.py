@@ -84,6 +84,11 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
                 or not 0 <= value <= top or not math.isfinite(value):
             raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
                              "are k1=1.5, b=0.75)")
+    # bm25s named neither the argument nor our name for it ("Invalid score_idf_inner
+    # value: BM25+"), and a corpus of stop words only took any method
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
+                         f"got {method!r}")
     # a repeated query id would keep only its last query's ranking in the run
     qids = list(range(len(queries))) if query_ids is None else list(
         V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
@@ -138,6 +143,7 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
     return retriever, words
 
 
+_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 _SCORE_ABSENT_WORDS = ("bm25l", "bm25+")   # variants that score a query word a document lacks
 
 
