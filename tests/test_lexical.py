@@ -185,3 +185,18 @@ def test_bm25_unknown_method_names_the_argument(docs):
     (nothing to index) accepted any method."""
     with pytest.raises(ValueError, match=r"method must be one of 'lucene', .*got 'BM25\+'"):
         vd.lexical.bm25(["cat"], docs, method="BM25+")
+
+
+def test_bm25_keeps_combining_vowel_signs_in_their_word():
+    """A Hindi vowel sign (a combining mark) is no \\w character: 'राजधानी' was the one
+    word 'जध', found in the unrelated 'जध रत' too. Now it is one word, in doc 0 only:
+    N = 3, avgdl = (5 + 2 + 2) / 3 = 3, idf = ln(1 + 2.5 / 1.5) = ln(8/3), and doc 0
+    (5 words) scores idf / (1 + 1.5 (0.25 + 0.75 * 5/3)) = idf / 3.25 = 0.30179."""
+    docs = ["भारत की राजधानी दिल्ली है", "राजस्थान की", "जध रत"]
+    run = vd.lexical.bm25(["राजधानी"], docs, k=3, stopwords=None)[0]
+    assert list(run) == [0]
+    assert run[0] == pytest.approx(math.log(8 / 3) / 3.25, rel=1e-6)
+    assert vd.scratch.tokenize("भारत की राजधानी ง่าย مُحَمَّد") == [
+        "भारत", "की", "राजधानी", "ง่าย", "مُحَمَّد"]
+    from vecdiag.explain.text_evidence import words_of
+    assert words_of("राजधानी दिल्ली") == {"राजधानी", "दिल्ली"}

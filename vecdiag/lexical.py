@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _validate as V
 from ._optional import require
+from ._words import word_pattern
 
 __all__ = ["bm25"]
 
@@ -46,8 +47,9 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     method : str, default "lucene"
         bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+").
     stopwords : "en", list of str or None
-        Words dropped by the tokenizer (lower-cased, words of 2+ word characters, after
-        Unicode NFC composition: "e" + a combining acute accent is "é").
+        Words dropped by the tokenizer (lower-cased, words of 2+ word characters or
+        combining marks, after Unicode NFC composition: "e" + a combining acute accent
+        is "é", and a Hindi or Thai vowel sign stays in its word).
     stemmer : callable or None
         E.g. ``Stemmer.Stemmer("english").stemWords`` from PyStemmer.
 
@@ -96,7 +98,8 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     retriever, words = _retriever(bm25s, docs, stopwords=stopwords, stemmer=stemmer, k1=k1,
                                   b=b, method=method, show_progress=show_progress)
     query_tokens = bm25s.tokenize(queries, stopwords=stopwords, stemmer=stemmer,
-                                  return_ids=False, show_progress=show_progress)
+                                  return_ids=False, show_progress=show_progress,
+                                  token_pattern=word_pattern())
     run = {}
     for qid, tokens in zip(qids, query_tokens):
         scores = np.asarray(retriever.get_scores(tokens), dtype=np.float64) \
@@ -130,7 +133,7 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
     if hit is not None and hit[0] == texts and hit[1] is stemmer:
         return hit[2]
     corpus_tokens = bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer,
-                                   show_progress=show_progress)
+                                   show_progress=show_progress, token_pattern=word_pattern())
     retriever = words = None
     if corpus_tokens.vocab:
         retriever = bm25s.BM25(k1=k1, b=b, method=method)
