@@ -200,3 +200,14 @@ def test_bm25_keeps_combining_vowel_signs_in_their_word():
         "भारत", "की", "राजधानी", "ง่าย", "مُحَمَّد"]
     from vecdiag.explain.text_evidence import words_of
     assert words_of("राजधानी दिल्ली") == {"राजधानी", "दिल्ली"}
+
+
+def test_bm25_stopwords_list_is_read_as_the_tokens_are():
+    """The tokens are lower-cased: stopwords=["The"] dropped nothing, and 'the' (in 2 of
+    3 documents) added to doc 0 (0.53242). Dropped, every document is one word ('a' is
+    too short), avgdl = 1, and doc 0 scores 'cat' alone: ln(1 + 2.5 / 1.5) / 2.5 = 0.39233."""
+    docs = ["the cat", "the dog", "a bird"]
+    run = vd.lexical.bm25(["The cat"], docs, stopwords=["The"])[0]
+    assert list(run) == [0]
+    assert run[0] == pytest.approx(math.log(8 / 3) / 2.5, rel=1e-6)
+    assert run == vd.lexical.bm25(["The cat"], docs, stopwords=["the"])[0]

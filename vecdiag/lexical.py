@@ -49,7 +49,8 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     stopwords : "en", list of str or None
         Words dropped by the tokenizer (lower-cased, words of 2+ word characters or
         combining marks, after Unicode NFC composition: "e" + a combining acute accent
-        is "é", and a Hindi or Thai vowel sign stays in its word).
+        is "é", and a Hindi or Thai vowel sign stays in its word). A list is compared
+        in the same form ("The" drops "the"); a string names bm25s' list for a language.
     stemmer : callable or None
         E.g. ``Stemmer.Stemmer("english").stemWords`` from PyStemmer.
 
@@ -91,6 +92,11 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
                          f"got {method!r}")
+    if stopwords is not None and not isinstance(stopwords, str):
+        # subtle: the tokens are lower-cased and NFC-composed, the list was used as given:
+        # stopwords=["The"] dropped nothing ("the" scored), so it is read the same way
+        stopwords = [unicodedata.normalize("NFC", w).lower()
+                     for w in V.text_list(stopwords, "stopwords")]
     # a repeated query id would keep only its last query's ranking in the run
     qids = list(range(len(queries))) if query_ids is None else list(
         V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
