@@ -211,3 +211,6 @@ def test_bm25_stopwords_list_is_read_as_the_tokens_are():
     assert list(run) == [0]
     assert run[0] == pytest.approx(math.log(8 / 3) / 2.5, rel=1e-6)
     assert run == vd.lexical.bm25(["The cat"], docs, stopwords=["the"])[0]
+    assert run == vd.lexical.bm25(["The cat"], docs, stopwords={"THE", "of"})[0]  # a set
+    with pytest.raises(TypeError, match="stopwords must hold strings; 1 do not"):
+        vd.lexical.bm25(["The cat"], docs, stopwords=["the", None])

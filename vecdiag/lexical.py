@@ -95,8 +95,13 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     if stopwords is not None and not isinstance(stopwords, str):
         # subtle: the tokens are lower-cased and NFC-composed, the list was used as given:
         # stopwords=["The"] dropped nothing ("the" scored), so it is read the same way
-        stopwords = [unicodedata.normalize("NFC", w).lower()
-                     for w in V.text_list(stopwords, "stopwords")]
+        # (a set is fine here: it is a vocabulary, not one entry per row)
+        stopwords = list(stopwords)
+        bad = [w for w in stopwords if not isinstance(w, str)]
+        if bad:
+            raise TypeError(f"stopwords must hold strings; {len(bad)} do not (first: "
+                            f"{bad[0]!r}); pass words, e.g. stopwords=['the', 'of']")
+        stopwords = [unicodedata.normalize("NFC", w).lower() for w in stopwords]
     # a repeated query id would keep only its last query's ranking in the run
     qids = list(range(len(queries))) if query_ids is None else list(
         V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
