@@ -68,6 +68,12 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     in d, df the number of documents containing it, N the corpus size. Ties break by
     lower corpus position.
 
+    Words are split at anything that is not a letter, digit or combining mark, so a
+    script written without spaces (Chinese, Japanese, Thai) gives one word per unbroken
+    run: "東京都に住む" is one word, which the query "東京" does not match. Segment such
+    texts first (e.g. jieba, fugashi, pythainlp) and join the words with spaces. Emoji
+    and one-character words are not words.
+
     Examples
     --------
     >>> run = bm25(["cat"], ["a cat sat", "a dog ran", "cat cat"], k=3, stopwords=None)
