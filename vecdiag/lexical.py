@@ -59,7 +59,11 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     dict
         ``{query_id: {doc_id: score}}``, best first. Documents sharing no term with the
         query (score 0) are left out, so a query may have fewer than k documents (none
-        when every one of its words is unknown or a stopword).
+        when every one of its words is unknown or a stopword). Tied documents come in
+        corpus order here, as the dense search orders them, but :func:`vecdiag.evaluate`
+        and :func:`vecdiag.fixes.hybrid` read a run dict as trec_eval does, ties by doc
+        id descending as strings: for ``bm25(["cat"], ["cat sat", "cat ran"])`` both
+        rank document 1 before 0 (the ``hybrid_lexical`` fix keeps corpus order).
 
     Notes
     -----
