@@ -45,7 +45,9 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
         BM25 term-frequency saturation (``k1 >= 0``) and length normalisation
         (``0 <= b <= 1``).
     method : str, default "lucene"
-        bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+").
+        bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+"). Robertson's
+        idf ``ln((N - df + 0.5) / (df + 0.5))`` is negative for a word in more than half
+        of the documents; a document scoring 0 or less is left out like one sharing no word.
     stopwords : "en", list of str or None
         Words dropped by the tokenizer (lower-cased, words of 2+ word characters or
         combining marks, after Unicode NFC composition: "e" + a combining acute accent
