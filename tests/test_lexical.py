@@ -162,3 +162,55 @@ def test_bm25_variants_scoring_absent_words_leave_out_documents_without_a_query_
             ref = retriever.get_scores(bm25s.tokenize([query], stopwords=None,
                                                       return_ids=False, show_progress=False)[0])
             np.testing.assert_allclose([run[qid][i] for i in sharing], ref[sharing], rtol=1e-6)
+
+
+def test_bm25_composes_combining_accents_before_tokenizing():
+    """'école' typed with a combining accent ("e" + U+0301) is one word, the same as the
+    precomposed 'école': without NFC the accent split it and 'cole' was the word.
+
+    Corpus: doc 0 "e\u0301cole primaire", doc 1 "cole slaw", doc 2 "école" (precomposed).
+    'école' is in docs 0 and 2: idf = ln(1 + (3 - 2 + 0.5) / (2 + 0.5)) = ln 1.6; doc 2
+    (1 word, avgdl 5/3) scores ln 1.6 / (1 + 1.5 (0.25 + 0.75 * 0.6)) = 0.2299."""
+    docs = ["e\u0301cole primaire", "cole slaw", "\u00e9cole"]
+    run = vd.lexical.bm25(["e\u0301cole", "cole"], docs, k=3, stopwords=None)
+    assert list(run[0]) == [2, 0]
+    assert run[0][2] == pytest.approx(math.log(1.6) / (1 + 1.5 * (0.25 + 0.75 * 0.6)), rel=1e-6)
+    assert list(run[1]) == [1]              # 'cole' is only in "cole slaw"
+    assert vd.scratch.tokenize("E\u0301cole") == ["\u00e9cole"]
+
+
+@pytest.mark.parametrize("docs", [["a cat", "a dog"], ["the", "of"]])
+def test_bm25_unknown_method_names_the_argument(docs):
+    """bm25s said "Invalid score_idf_inner value: BM25+"; a corpus of stop words only
+    (nothing to index) accepted any method."""
+    with pytest.raises(ValueError, match=r"method must be one of 'lucene', .*got 'BM25\+'"):
+        vd.lexical.bm25(["cat"], docs, method="BM25+")
+
+
+def test_bm25_keeps_combining_vowel_signs_in_their_word():
+    """A Hindi vowel sign (a combining mark) is no \\w character: 'राजधानी' was the one
+    word 'जध', found in the unrelated 'जध रत' too. Now it is one word, in doc 0 only:
+    N = 3, avgdl = (5 + 2 + 2) / 3 = 3, idf = ln(1 + 2.5 / 1.5) = ln(8/3), and doc 0
+    (5 words) scores idf / (1 + 1.5 (0.25 + 0.75 * 5/3)) = idf / 3.25 = 0.30179."""
+    docs = ["भारत की राजधानी दिल्ली है", "राजस्थान की", "जध रत"]
+    run = vd.lexical.bm25(["राजधानी"], docs, k=3, stopwords=None)[0]
+    assert list(run) == [0]
+    assert run[0] == pytest.approx(math.log(8 / 3) / 3.25, rel=1e-6)
+    assert vd.scratch.tokenize("भारत की राजधानी ง่าย مُحَمَّد") == [
+        "भारत", "की", "राजधानी", "ง่าย", "مُحَمَّد"]
+    from vecdiag.explain.text_evidence import words_of
+    assert words_of("राजधानी दिल्ली") == {"राजधानी", "दिल्ली"}
+
+
+def test_bm25_stopwords_list_is_read_as_the_tokens_are():
+    """The tokens are lower-cased: stopwords=["The"] dropped nothing, and 'the' (in 2 of
+    3 documents) added to doc 0 (0.53242). Dropped, every document is one word ('a' is
+    too short), avgdl = 1, and doc 0 scores 'cat' alone: ln(1 + 2.5 / 1.5) / 2.5 = 0.39233."""
+    docs = ["the cat", "the dog", "a bird"]
+    run = vd.lexical.bm25(["The cat"], docs, stopwords=["The"])[0]
+    assert list(run) == [0]
+    assert run[0] == pytest.approx(math.log(8 / 3) / 2.5, rel=1e-6)
+    assert run == vd.lexical.bm25(["The cat"], docs, stopwords=["the"])[0]
+    assert run == vd.lexical.bm25(["The cat"], docs, stopwords={"THE", "of"})[0]  # a set
+    with pytest.raises(TypeError, match="stopwords must hold strings; 1 do not"):
+        vd.lexical.bm25(["The cat"], docs, stopwords=["the", None])

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import unicodedata
 
 import numpy as np
 
 from . import _validate as V
 from ._optional import require
+from ._words import word_pattern
 
 __all__ = ["bm25"]
 
@@ -21,7 +23,10 @@ def _texts(x, name: str) -> list[str]:
         raise TypeError(f"{name} must be a list of texts, not a single string; wrap it: [{name}]")
     if x is None or not hasattr(x, "__iter__"):
         raise TypeError(f"{name} must be a list of texts, got {type(x).__name__}")
-    return V.text_list(x, name)
+    # subtle: an accent typed as a combining mark ("e" + U+0301, as macOS file names and
+    # some PDFs store it) is no word character: "école" became the word "cole" (matching
+    # "cole slaw", never "école"). NFC composes it first, as scratch.tokenize does.
+    return [unicodedata.normalize("NFC", t) for t in V.text_list(x, name)]
 
 
 def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=None,
@@ -40,9 +45,14 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
         BM25 term-frequency saturation (``k1 >= 0``) and length normalisation
         (``0 <= b <= 1``).
     method : str, default "lucene"
-        bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+").
+        bm25s variant ("lucene", "robertson", "atire", "bm25l", "bm25+"). Robertson's
+        idf ``ln((N - df + 0.5) / (df + 0.5))`` is negative for a word in more than half
+        of the documents; a document scoring 0 or less is left out like one sharing no word.
     stopwords : "en", list of str or None
-        Words dropped by the tokenizer (lower-cased, words of 2+ word characters).
+        Words dropped by the tokenizer (lower-cased, words of 2+ word characters or
+        combining marks, after Unicode NFC composition: "e" + a combining acute accent
+        is "é", and a Hindi or Thai vowel sign stays in its word). A list is compared
+        in the same form ("The" drops "the"); a string names bm25s' list for a language.
     stemmer : callable or None
         E.g. ``Stemmer.Stemmer("english").stemWords`` from PyStemmer.
 
@@ -51,7 +61,11 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     dict
         ``{query_id: {doc_id: score}}``, best first. Documents sharing no term with the
         query (score 0) are left out, so a query may have fewer than k documents (none
-        when every one of its words is unknown or a stopword).
+        when every one of its words is unknown or a stopword). Tied documents come in
+        corpus order here, as the dense search orders them, but :func:`vecdiag.evaluate`
+        and :func:`vecdiag.fixes.hybrid` read a run dict as trec_eval does, ties by doc
+        id descending as strings: for ``bm25(["cat"], ["cat sat", "cat ran"])`` both
+        rank document 1 before 0 (the ``hybrid_lexical`` fix keeps corpus order).
 
     Notes
     -----
@@ -59,6 +73,12 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     with ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))``, where tf is the term's count
     in d, df the number of documents containing it, N the corpus size. Ties break by
     lower corpus position.
+
+    Words are split at anything that is not a letter, digit or combining mark, so a
+    script written without spaces (Chinese, Japanese, Thai) gives one word per unbroken
+    run: "東京都に住む" is one word, which the query "東京" does not match. Segment such
+    texts first (e.g. jieba, fugashi, pythainlp) and join the words with spaces. Emoji
+    and one-character words are not words.
 
     Examples
     --------
@@ -79,6 +99,21 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
                 or not 0 <= value <= top or not math.isfinite(value):
             raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
                              "are k1=1.5, b=0.75)")
+    # bm25s named neither the argument nor our name for it ("Invalid score_idf_inner
+    # value: BM25+"), and a corpus of stop words only took any method
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
+                         f"got {method!r}")
+    if stopwords is not None and not isinstance(stopwords, str):
+        # subtle: the tokens are lower-cased and NFC-composed, the list was used as given:
+        # stopwords=["The"] dropped nothing ("the" scored), so it is read the same way
+        # (a set is fine here: it is a vocabulary, not one entry per row)
+        stopwords = list(stopwords)
+        bad = [w for w in stopwords if not isinstance(w, str)]
+        if bad:
+            raise TypeError(f"stopwords must hold strings; {len(bad)} do not (first: "
+                            f"{bad[0]!r}); pass words, e.g. stopwords=['the', 'of']")
+        stopwords = [unicodedata.normalize("NFC", w).lower() for w in stopwords]
     # a repeated query id would keep only its last query's ranking in the run
     qids = list(range(len(queries))) if query_ids is None else list(
         V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
@@ -86,7 +121,8 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     retriever, words = _retriever(bm25s, docs, stopwords=stopwords, stemmer=stemmer, k1=k1,
                                   b=b, method=method, show_progress=show_progress)
     query_tokens = bm25s.tokenize(queries, stopwords=stopwords, stemmer=stemmer,
-                                  return_ids=False, show_progress=show_progress)
+                                  return_ids=False, show_progress=show_progress,
+                                  token_pattern=word_pattern())
     run = {}
     for qid, tokens in zip(qids, query_tokens):
         scores = np.asarray(retriever.get_scores(tokens), dtype=np.float64) \
@@ -120,7 +156,7 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
     if hit is not None and hit[0] == texts and hit[1] is stemmer:
         return hit[2]
     corpus_tokens = bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer,
-                                   show_progress=show_progress)
+                                   show_progress=show_progress, token_pattern=word_pattern())
     retriever = words = None
     if corpus_tokens.vocab:
         retriever = bm25s.BM25(k1=k1, b=b, method=method)
@@ -133,6 +169,7 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
     return retriever, words
 
 
+_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 _SCORE_ABSENT_WORDS = ("bm25l", "bm25+")   # variants that score a query word a document lacks
 
 

@@ -33,11 +33,10 @@ Prefixes (embedder whose model family has known instructions)
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
-from .. import cache_keys
+from .. import _words, cache_keys
 from .causes import ramp
 from .context import LexicalEvidence, PrefixEvidence, TruncationEvidence
 from .counterfactuals import Ranking, calibration_rows, changes_of, describe, moved_like
@@ -46,13 +45,12 @@ from .ranking import keys_of
 __all__ = ["text_stage", "measure_lexical", "measure_prefix", "measure_truncation", "informative_weights",
            "words_of"]
 
-_WORD = re.compile(r"\w\w+", re.UNICODE)
 MAX_DOCUMENT_SHARE = 0.5  # a word in more than half of the documents says nothing
 
 
 def words_of(text: str) -> set:
-    """Lower-cased words of two or more word characters (BM25's tokenizer's rule)."""
-    return {w.lower() for w in _WORD.findall(text)}
+    """The words of ``text`` by BM25's rule (:func:`vecdiag._words.words`)."""
+    return set(_words.words(text))
 
 
 def informative_weights(index, texts) -> dict:

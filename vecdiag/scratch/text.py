@@ -11,14 +11,18 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
+
+from .._words import word_pattern
 
 __all__ = ["tokenize", "chunk", "bm25", "rrf"]
 
-_WORD = re.compile(r"(?u)\b\w\w+\b")   # words of 2+ letters/digits, as bm25s tokenizes
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words of two or more word characters, in order.
+    """Lower-cased words of two or more word characters, in order, after Unicode NFC
+    composition (so "e" followed by a combining accent is the letter "é"); combining
+    marks (Hindi and Thai vowel signs, Arabic vowel points) belong to their word.
 
     A model's own tokenizer splits differently (MiniLM's WordPiece cuts rare words into
     pieces, so a text has more tokens than words); this is the tokenizer of BM25.
@@ -38,7 +42,11 @@ def tokenize(text: str) -> list[str]:
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")
-    return _WORD.findall(text.lower())
+    # subtle: a combining mark is not a word character (\w): "e\u0301cole" would split
+    # into "e" and "cole" (NFC composes it into "école"), and a Hindi or Thai vowel
+    # sign, which has no composed form, would cut its word apart ("भारत" gave "रत"):
+    # the pattern counts marks as part of a word
+    return re.findall(word_pattern(), unicodedata.normalize("NFC", text).lower())
 
 
 def chunk(tokens, size: int, overlap: int = 0) -> list[list]:
