@@ -643,13 +643,15 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     (None, [], "no such file"),
     ('{"_id": "1", "text": "a"}\nnot json\n', [], "line 2 is not valid JSON"),
     ('{"_id": "1", "body": "a"}\n', [], "line 1 has no text"),
-    ('{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', [], "appear more than once"),
+    # read as load_beir reads it (one reader): the repeat named with the first line
+    ('{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', [],
+     "line 2 repeats the id '1' of line 1"),
     ('{"_id": "1", "text": "a"}\n', ["--model", "cohere:x"], "--model must look like openai:MODEL"),
     # ids are written one per line: one with a line break (or empty) could not be read back
     ('{"_id": "a\\nb", "text": "a"}\n', [], "record 1 has the id 'a\\nb'"),
     ('{"_id": "x", "text": "a"}\n{"_id": "p\\u2028q", "text": "b"}\n', [],
      "record 2 has the id"),
-    ('{"_id": " ", "text": "a"}\n', [], "must be non-empty and hold no line break"),
+    ('{"_id": " ", "text": "a"}\n', [], "line 1 has the id ' '; ids are non-empty"),
     # an id that is no string or integer: str() wrote null as the id "None" (true as
     # "True"), which report --texts refuses in the same file
     ('{"_id": "a", "text": "a"}\n{"_id": null, "text": "b"}\n', [], "line 2 has the id None"),
@@ -665,10 +667,9 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     # a line without the id field took its line number as id in silence (a mistyped
     # --id-field made every id a line number); report --texts refuses such a file
     ('{"_id": "a", "text": "a"}\n{"text": "b"}\n', [],
-     "line 2 has no '_id' (or 'id') field (its fields: 'text'); name the id field with "
-     "--id-field"),
+     "line 2 has no \"_id\" (the id field of the first record) field (its fields: 'text')"),
     ('{"docno": "a", "text": "a"}\n', ["--id-field", "doc_no"],
-     "line 1 has no 'doc_no' field (its fields: 'docno', 'text')"),
+     "line 1 has no \"doc_no\" field (its fields: 'docno', 'text')"),
     # every document without text at once (BEIR's Cranfield has two: 471, 995), with a
     # fix that helps (it named the first only, saying "fix the line or pass --text-field")
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "", "text": ""}\n{"_id": "3", '

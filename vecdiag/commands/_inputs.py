@@ -304,7 +304,7 @@ def _read_query_texts(inp: Inputs, path: Path, m: int, id_field) -> None:
 def _read_texts(inp: Inputs, path: Path, n: int, id_field=None):
     """Document texts from a BEIR folder, a corpus .jsonl or a .txt; returns the BEIR
     queries (id -> text) when a folder was given."""
-    from ..datasets import join_title, read_jsonl
+    from ..datasets import read_jsonl, record_text
 
     queries = None
     if path.is_dir():
@@ -319,8 +319,7 @@ def _read_texts(inp: Inputs, path: Path, n: int, id_field=None):
         jsonl = path
     if jsonl.suffix.lower() == ".jsonl":
         rows = read_jsonl(jsonl, what="--texts", id_field=id_field)
-        by_id = {str(r["_id"]): join_title(str(r.get("title") or ""), str(r.get("text") or ""))
-                 for r in rows}
+        by_id = {str(r["_id"]): record_text(r) for r in rows}
         if inp.ids is not None:
             missing = [i for i in inp.ids if i not in by_id]
             if missing:
