@@ -608,6 +608,9 @@ RECORDS = [
      "text", (["7", "d2"], ["0", "1999. 2.5"])),
     ('\ufeff{"id": "a", "title": "Cats", "text": "Cats purr."}\r\n\r\n'
      '{"id": "d\u00a0", "text": "x"}', None, "text", (["a", "d\u00a0"], ["Cats. Cats purr.", "x"])),
+    # the ASCII spaces around an id dropped, as qrels and ids files are read; U+2028 kept
+    ('{"_id": " d1\\t", "text": "a"}\n{"_id": "p\\u2028q", "text": "b"}', None, "text",
+     (["d1", "p\u2028q"], ["a", "b"])),
     # --id-field / --text-field (id_field=, and embed's text_field): the other fields unread
     ('{"docno": 3, "title": "T", "body": 0, "text": ["x"]}', "docno", "body", (["3"], ["T. 0"])),
     # refused alike (embed read a list title as "['x']. a", NaN as "nan. a")
@@ -623,6 +626,8 @@ RECORDS = [
     ('{"_id": "", "text": "a"}', None, "text", r"line 1 has the id ''; ids are non-empty"),
     ('{"_id": " \\t", "text": "a"}', None, "text", r"line 1 has the id ' \\t'; ids are"),
     ('{"_id": null, "text": "a"}', None, "text", r"line 1 has the id None; ids are non-empty"),
+    ('{"_id": "x"}\n{"_id": " a\\nb", "text": "a"}', None, "text",
+     r"line 2 has the id 'a\\nb', which holds a line break; .* replace the line break"),
     ('{"_id": "d1", "text": "a"}\n{"id": "d2", "text": "b"}', None, "text",
      r'line 2 has no "_id" \(the id field of the first record\) field'),
     ('{"id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}', None, "text",

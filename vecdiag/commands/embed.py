@@ -120,15 +120,6 @@ def run(args) -> int:
     if out.suffix.lower() != ".npy":
         raise CommandError(f"-o must name a .npy file, got {str(out)!r}")
     ids, texts = read_corpus(args.corpus, args.text_field, args.id_field)
-    # the ids file holds one id per line: an id that is empty or holds a line break
-    # could not be read back (vecdiag report would count the rows wrong)
-    bad = next(((i, v) for i, v in enumerate(ids)
-                if not str(v).strip() or len(str(v).splitlines()) != 1
-                or str(v) != str(v).splitlines()[0]), None)
-    if bad is not None:
-        raise CommandError(f"{args.corpus}: record {bad[0] + 1} has the id {bad[1]!r}; ids "
-                           "are written one per line, so they must be non-empty and hold "
-                           "no line break")
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     prefixes = {"query_prefix": args.prefix} if args.kind == "query" else {"document_prefix": args.prefix}
     inner = OpenAIEmbedder(model, base_url=args.base_url, api_key=key or None,

@@ -39,8 +39,10 @@ def jsonl_records(path, *, what: str, id_field: str | None = None, text_field: s
     None accepts BEIR's ``"_id"`` or, when the file has none, ``"id"`` (decided by the
     first record: a later line with the other one is refused). Every record carries
     its id under ``"_id"`` (a copy; the file's own field is kept). An id is a string
-    or an integer, not blank; one repeated (``1`` and ``"1"`` are one id) is refused
-    naming both lines. A ``"title"`` or ``text_field`` written as a number is returned
+    or an integer, not blank and without a line break; one repeated (``1`` and ``"1"``
+    are one id) is refused naming both lines. The ASCII spaces, tabs and line ends
+    around an id are dropped, as every ids, qrels and run file is read (``"d1 "`` is
+    ``"d1"``; a U+00A0 is kept). A ``"title"`` or ``text_field`` written as a number is returned
     as its text (``0`` as ``"0"``); one holding a list, an object, a boolean or
     ``NaN`` / ``Infinity`` (what ``json.dumps`` writes for pandas' missing values) is
     refused, naming the line; null reads as no text.
@@ -70,12 +72,20 @@ def jsonl_records(path, *, what: str, id_field: str | None = None, text_field: s
             # a blank id (" ") is no id: no qrels line or ids file can name it
             raise ValueError(f"{what} {path}: line {number} has the id {value!r}; ids "
                              "are non-empty strings or integers")
+        if isinstance(value, str):
+            # as every ids, qrels and run file is read (see _textfile.id_lines): "d1 " was
+            # kept, so its judgment ("d1") was dropped and its stored vectors not found
+            value = value.strip(ASCII_SPACE)
+            if "\n" in value:      # no ids file (one id per line), qrels or run holds it
+                raise ValueError(f"{what} {path}: line {number} has the id {value!r}, "
+                                 "which holds a line break; ids are written one per line: "
+                                 "replace the line break in the id")
         if line_of.setdefault(str(value), number) != number:
             # a dict by id would keep one of the two texts, a list both: rows and texts
             # of the callers would no longer pair
             raise ValueError(f"{what} {path}: line {number} repeats the id {value!r} of "
                              f"line {line_of[str(value)]}; each record needs its own id")
-        if field != "_id":
+        if field != "_id" or row[field] != value:    # the id moved or stripped
             row = {**row, "_id": value}
         for name in ("title", text_field):
             text = row.get(name)
