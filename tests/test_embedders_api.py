@@ -667,6 +667,33 @@ def test_cli_embed_ids_read_back_by_load_beir_and_its_qrels(tmp_path):
                                [vector_for(f"text {n}", 8, "toy") for n in range(4)])
 
 
+def test_cli_embed_kind_query_embeds_the_text_as_load_beir_reads_it(tmp_path):
+    """`vecdiag embed queries.jsonl --kind query` joined a query's title to its text
+    ("Cats. why purr"), while load_beir (as BEIR's loader: a query is its "text") reads
+    "why purr": the stored query vectors were of other texts than Dataset.query_texts.
+    Reference: vector_for of the texts load_beir reads, by hand."""
+    from vecdiag.cli import main
+    from vecdiag.datasets import load_beir
+
+    folder = tmp_path / "b"
+    (folder / "qrels").mkdir(parents=True)
+    _write_corpus(folder / "corpus.jsonl", [{"_id": "d1", "title": "Cats", "text": "purr"}])
+    _write_corpus(folder / "queries.jsonl", [{"_id": "q1", "title": "Cats", "text": "why purr"},
+                                             {"_id": "q2", "title": "T", "text": 0}])
+    (folder / "qrels" / "test.tsv").write_text("q1\td1\t1\nq2\td1\t1\n")
+    with EmbeddingServer(dim=8) as server:
+        for part, kind in (("corpus", "document"), ("queries", "query")):
+            assert main(["embed", str(folder / f"{part}.jsonl"), "--model", "openai:toy",
+                         "--base-url", server.url, "--cache", str(tmp_path / "cache"),
+                         "--kind", kind, "-o", str(folder / f"emb_toy_{part}.npy"),
+                         "--quiet"]) == 0
+    data = load_beir(folder)
+    assert data.query_texts == ["why purr", "0"] and data.corpus_texts == ["Cats. purr"]
+    np.testing.assert_allclose(data.query_embeddings,
+                               [vector_for(t, 8, "toy") for t in ["why purr", "0"]])
+    np.testing.assert_allclose(data.corpus_embeddings, [vector_for("Cats. purr", 8, "toy")])
+
+
 @pytest.mark.parametrize("content, extra, message", [
     (None, [], "no such file"),
     ('{"_id": "1", "text": "a"}\nnot json\n', [], "line 2 is not valid JSON"),

@@ -36,7 +36,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cache", default=".vecdiag-cache",
                         help="cache directory (default .vecdiag-cache); reruns resume from it")
     parser.add_argument("-o", "--output", required=True, help="output .npy file")
-    parser.add_argument("--kind", choices=("document", "query"), default="document")
+    parser.add_argument("--kind", choices=("document", "query"), default="document",
+                        help="document (title and text joined) or query (the text alone, "
+                             "as load_beir reads queries.jsonl)")
     parser.add_argument("--prefix", default="", help="text prepended to every text (e.g. 'passage: ')")
     parser.add_argument("--text-field", default="text",
                         help="field holding the text (default text; a title field is joined)")
@@ -53,15 +55,16 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def read_corpus(path, text_field: str = "text",
-                id_field: str | None = None) -> tuple[list, list]:
+def read_corpus(path, text_field: str = "text", id_field: str | None = None,
+                kind: str = "document") -> tuple[list, list]:
     """``(ids, texts)`` from a .jsonl file; errors name the line and the fix.
 
     Read as :func:`vecdiag.load_beir` reads a corpus.jsonl (one reader,
     :func:`vecdiag.datasets.jsonl_records`: the id in ``id_field``, default ``"_id"`` or
     else ``"id"``, decided by the first line; a title or text ``0`` is the text "0";
     a list, an object, a boolean or NaN refused), each text the title and
-    ``text_field`` joined by :func:`vecdiag.datasets.record_text`. Refused besides: a
+    ``text_field`` joined by :func:`vecdiag.datasets.record_text` (``kind="query"``:
+    the ``text_field`` alone, as load_beir reads queries.jsonl). Refused besides: a
     line whose joined text is blank (embedding APIs refuse empty input) or holds a lone
     surrogate escape (no request can carry it).
     """
@@ -75,9 +78,9 @@ def read_corpus(path, text_field: str = "text",
     # in UTF-8 named, the same ids, texts and refusals
     records = jsonl_records(path, what="CORPUS", id_field=id_field, text_field=text_field)
     for number, row in records:
-        joined = record_text(row, text_field)
+        joined = record_text(row, text_field, kind)
         if not joined.strip():
-            # judged joined with the title: a blank title does not make a blank text embeddable
+            # judged joined with the title: a title does not make a blank text embeddable
             blank.append((number, row.get(text_field) is not None))
             continue
         try:
@@ -119,7 +122,7 @@ def run(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".npy":
         raise CommandError(f"-o must name a .npy file, got {str(out)!r}")
-    ids, texts = read_corpus(args.corpus, args.text_field, args.id_field)
+    ids, texts = read_corpus(args.corpus, args.text_field, args.id_field, args.kind)
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     prefixes = {"query_prefix": args.prefix} if args.kind == "query" else {"document_prefix": args.prefix}
     inner = OpenAIEmbedder(model, base_url=args.base_url, api_key=key or None,

@@ -12,8 +12,8 @@ import numpy as np
 from .._textfile import ASCII_SPACE, id_lines, json_objects
 from ._dataset import Dataset, join_title
 
-__all__ = ["load_beir", "read_jsonl", "jsonl_records", "record_text", "read_qrels_tsv", "read_judgments",
-           "qrels_file", "stored_embeddings"]
+__all__ = ["load_beir", "read_jsonl", "jsonl_records", "record_text", "read_qrels_tsv",
+           "read_judgments", "qrels_file", "stored_embeddings"]
 
 
 ID_FIELDS = ("_id", "id")  # BEIR's field first, then the common near-BEIR spelling
@@ -106,15 +106,23 @@ def jsonl_records(path, *, what: str, id_field: str | None = None, text_field: s
         yield number, row
 
 
-def record_text(row: dict, text_field: str = "text") -> str:
-    """The text a model embeds for a record of :func:`jsonl_records`: its ``"title"`` and
-    its ``text_field`` joined by :func:`join_title` (a null or missing field is no text).
+def record_text(row: dict, text_field: str = "text", kind: str = "document") -> str:
+    """The text a model embeds for a record of :func:`jsonl_records`: a document's
+    ``"title"`` and ``text_field`` joined by :func:`join_title`; a query's
+    ``text_field`` alone (BEIR's loader reads a query's text only; a title some
+    queries.jsonl carry is not the query). A null or missing field is no text.
 
     Examples
     --------
     >>> record_text({"_id": "d1", "title": "0", "text": "Zero."}), record_text({"text": "x"})
     ('0. Zero.', 'x')
+    >>> record_text({"_id": "q1", "title": "Cats", "text": "why purr"}, kind="query")
+    'why purr'
     """
+    if kind not in ("document", "query"):
+        raise ValueError(f"kind must be 'document' or 'query', got {kind!r}")
+    if kind == "query":
+        return row.get(text_field) or ""
     return join_title(row.get("title") or "", row.get(text_field) or "")
 
 
@@ -231,7 +239,7 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     if only_judged:
         queries = [r for r in queries if str(r["_id"]) in clean]
     query_ids = [str(r["_id"]) for r in queries]
-    query_texts = [r.get("text") or "" for r in queries]
+    query_texts = [record_text(r, kind="query") for r in queries]
 
     corpus_emb = query_emb = model = None
     if embeddings is not None:
