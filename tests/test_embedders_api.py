@@ -716,7 +716,11 @@ def test_cli_embed_kind_query_embeds_the_text_as_load_beir_reads_it(tmp_path):
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "  ", "text": " "}\n', [],
      "line 2 has no text"),
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b \\udc80"}\n', [],
-     "line 2 holds a lone surrogate"),
+     "line 2 holds a lone surrogate escape (such as \\udc80) in its text"),
+    # in an id: every text was embedded (and paid for), then the ids file failed with a
+    # bare "'utf-8' codec can't encode", leaving the .npy without its ids
+    ('{"_id": "d\\udc80", "text": "a"}\n', [],
+     "line 1 holds a lone surrogate escape (such as \\udc80) in its id"),
     # a line without the id field took its line number as id in silence (a mistyped
     # --id-field made every id a line number); report --texts refuses such a file
     ('{"_id": "a", "text": "a"}\n{"text": "b"}\n', [],

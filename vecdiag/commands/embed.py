@@ -65,8 +65,8 @@ def read_corpus(path, text_field: str = "text", id_field: str | None = None,
     a list, an object, a boolean or NaN refused), each text the title and
     ``text_field`` joined by :func:`vecdiag.datasets.record_text` (``kind="query"``:
     the ``text_field`` alone, as load_beir reads queries.jsonl). Refused besides: a
-    line whose joined text is blank (embedding APIs refuse empty input) or holds a lone
-    surrogate escape (no request can carry it).
+    line whose joined text is blank (embedding APIs refuse empty input) or whose text or
+    id holds a lone surrogate escape (no request, no UTF-8 ids file can carry it).
     """
     from ..datasets import jsonl_records, record_text
 
@@ -83,12 +83,15 @@ def read_corpus(path, text_field: str = "text", id_field: str | None = None,
             # judged joined with the title: a title does not make a blank text embeddable
             blank.append((number, row.get(text_field) is not None))
             continue
-        try:
-            joined.encode("utf-8")
-        except UnicodeEncodeError:   # a JSON escape such as "\udc80": no request carries it
-            raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
-                             "escape (such as \\udc80), which is not Unicode text; fix "
-                             "the line") from None
+        # a JSON escape such as "\udc80": no request carries it in a text, and no UTF-8
+        # ids file in an id (written after every text was embedded and paid for)
+        for part, value in (("text", joined), ("id", str(row["_id"]))):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
+                                 f"escape (such as \\udc80) in its {part}, which is not "
+                                 "Unicode text; fix the line") from None
         ids.append(str(row["_id"]))
         texts.append(joined)
     if blank:
