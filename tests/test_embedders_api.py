@@ -725,6 +725,11 @@ def test_cli_embed_kind_query_embeds_the_text_as_load_beir_reads_it(tmp_path):
     # --id-field made every id a line number); report --texts refuses such a file
     ('{"_id": "a", "text": "a"}\n{"text": "b"}\n', [],
      "line 2 has no \"_id\" (the id field of the first record) field (its fields: 'text')"),
+    # an empty field name: named by its option (it said "id_field must be ...")
+    ('{"_id": "a", "text": "a"}\n', ["--id-field="],
+     "id_field (command line: --id-field) must be the name of a JSON field, e.g. 'id', got ''"),
+    ('{"_id": "a", "text": "a"}\n', ["--text-field", ""],
+     "text_field (command line: --text-field) must be the name of a JSON field"),
     ('{"docno": "a", "text": "a"}\n', ["--id-field", "doc_no"],
      "line 1 has no \"doc_no\" field (its fields: 'docno', 'text')"),
     # every document without text at once (BEIR's Cranfield has two: 471, 995), with a

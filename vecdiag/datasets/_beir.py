@@ -51,8 +51,8 @@ def jsonl_records(path, *, what: str, id_field: str | None = None, text_field: s
                                  ("text_field", text_field, "body")):
         if (value is not None or name == "text_field") and (
                 not isinstance(value, str) or not value):
-            raise TypeError(f"{name} must be the name of a JSON field, e.g. {example!r}, got "
-                            f"{value!r}")
+            raise TypeError(f"{name} (command line: --{name.replace('_', '-')}) must be the "
+                            f"name of a JSON field, e.g. {example!r}, got {value!r}")
     field = id_field
     line_of: dict = {}                 # id (as text: 1 and "1" are one id) -> its line
     for number, row in json_objects(path, f"{what} {path}", '{"_id": "1", "text": "..."}'):
