@@ -595,3 +595,75 @@ def test_load_beir_and_load_qrels_refuse_a_judgments_file_alike(tmp_path, text, 
         vd.load_qrels(folder / "qrels" / "test.tsv")
     assert str(by_folder.value) == str(by_file.value)
     assert str(by_file.value).startswith(f"{folder / 'qrels' / 'test.tsv'} line ")
+
+
+# corpus.jsonl files as people write them, read by vd.load_beir and by `vecdiag embed`
+# through one reader (jsonl_records + record_text): (lines, id_field, text_field, ids and
+# texts read, or the words of the refusal). Texts by hand: join_title's ". " rule.
+RECORDS = [
+    # a title 0 is the title "0" (embed dropped it: "Zero.")
+    ('{"_id": "d1", "title": 0, "text": "Zero."}', None, "text", (["d1"], ["0. Zero."])),
+    # a text 0 is the text "0" (embed refused it: "line 1 has no text")
+    ('{"_id": 7, "title": null, "text": 0}\n{"_id": "d2", "title": 1999, "text": 2.5}', None,
+     "text", (["7", "d2"], ["0", "1999. 2.5"])),
+    ('\ufeff{"id": "a", "title": "Cats", "text": "Cats purr."}\r\n\r\n'
+     '{"id": "d\u00a0", "text": "x"}', None, "text", (["a", "d\u00a0"], ["Cats. Cats purr.", "x"])),
+    # the ASCII spaces around an id dropped, as qrels and ids files are read; U+2028 kept
+    ('{"_id": " d1\\t", "text": "a"}\n{"_id": "p\\u2028q", "text": "b"}', None, "text",
+     (["d1", "p\u2028q"], ["a", "b"])),
+    # --id-field / --text-field (id_field=, and embed's text_field): the other fields unread
+    ('{"docno": 3, "title": "T", "body": 0, "text": ["x"]}', "docno", "body", (["3"], ["T. 0"])),
+    # refused alike (embed read a list title as "['x']. a", NaN as "nan. a")
+    ('{"_id": "d1", "title": ["x"], "text": "a"}', None, "text",
+     r"line 1 has a 'title' of type list \(\['x'\]\); title must be a string"),
+    ('{"_id": "d1", "title": NaN, "text": "a"}', None, "text", r"line 1 has the title nan, not"),
+    ('{"_id": "d1", "text": "a"}\n{"_id": "d2", "text": {"en": "b"}}', None, "text",
+     r"line 2 has a 'text' of type dict"),
+    ('{"_id": "d1", "text": Infinity}', None, "text", r"line 1 has the text inf, not a text"),
+    ('{"docno": 3, "title": "T", "body": true}', "docno", "body",
+     r"line 1 has a 'body' of type bool"),
+    # ids: empty, blank, null, mixed _id/id, repeated (embed accepted the first, the mixed)
+    ('{"_id": "", "text": "a"}', None, "text", r"line 1 has the id ''; ids are non-empty"),
+    ('{"_id": " \\t", "text": "a"}', None, "text", r"line 1 has the id ' \\t'; ids are"),
+    ('{"_id": null, "text": "a"}', None, "text", r"line 1 has the id None; ids are non-empty"),
+    ('{"_id": "x"}\n{"_id": " a\\nb", "text": "a"}', None, "text",
+     r"line 2 has the id 'a\\nb', which holds a line break; .* replace the line break"),
+    ('{"_id": "d1", "text": "a"}\n{"id": "d2", "text": "b"}', None, "text",
+     r'line 2 has no "_id" \(the id field of the first record\) field'),
+    ('{"id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}', None, "text",
+     r'line 2 has no "id" \(the id field of the first record\) field'),
+    ('{"_id": 1, "text": "a"}\n\n{"_id": "1", "text": "b"}', None, "text",
+     r"line 3 repeats the id '1' of line 1; each record needs its own id"),
+    ('{"_id": "d1", "text": "a"}', "docno", "text", r'line 1 has no "docno" field \(its fields'),
+]
+
+
+@pytest.mark.parametrize("lines, id_field, text_field, want", RECORDS)
+def test_load_beir_and_vecdiag_embed_read_a_corpus_alike(tmp_path, lines, id_field,
+                                                         text_field, want):
+    """`vecdiag embed` read corpus.jsonl with its own loop: a title 0 was dropped
+    ("0" or ""), a list title embedded as "['x']", a NaN title as "nan", a text 0
+    refused as no text, and an empty id, a blank one or a file mixing "_id" and "id"
+    were read (load_beir refused them). Both now read through jsonl_records and
+    record_text: the same ids and texts, or the same error naming the line."""
+    from vecdiag.commands.embed import read_corpus
+
+    folder = tmp_path / "b"
+    write_beir(folder, qrels="q1\tnone\t1\n")
+    path = folder / "corpus.jsonl"
+    path.write_bytes((lines + "\n").encode("utf-8"))
+    if isinstance(want, str):
+        with pytest.raises(ValueError, match=want) as by_embed:
+            read_corpus(path, text_field, id_field)
+        if text_field == "text":      # load_beir reads "text" (a BEIR file's field) only
+            with pytest.raises(ValueError, match=want) as by_beir:
+                load_beir(folder, id_field=id_field, only_judged=False)
+            # the same message after the label ("corpus <path>" / "CORPUS <path>")
+            assert (str(by_beir.value).split(str(path))[1]
+                    == str(by_embed.value).split(str(path))[1])
+        return
+    if text_field == "text":
+        with pytest.warns(UserWarning, match="dropped 1 judgments"):
+            data = load_beir(folder, id_field=id_field, only_judged=False)
+        assert (data.corpus_ids, data.corpus_texts) == want
+    assert read_corpus(path, text_field, id_field) == want

@@ -639,17 +639,72 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     assert np.allclose(np.load(out), X)
 
 
+def test_cli_embed_ids_read_back_by_load_beir_and_its_qrels(tmp_path):
+    """The ids file of `vecdiag embed` is read one id per line without the ASCII spaces
+    around it (as qrels are): a corpus id "d1 " was written as such and read back as
+    "d1", so load_beir refused the folder ("lacks 1 of the corpus ids; re-embed", which
+    no re-embedding mends) and dropped the judgment "d1"; ids holding U+2028 or U+0085
+    (read back intact, and read by load_beir) were refused by embed ("record 2 has the
+    id ... no line break"). Reference: vector_for of each text, rows in file order."""
+    from vecdiag.cli import main
+    from vecdiag.datasets import load_beir
+
+    ids = ["d1 ", "p\u2028q", "d\x85", "\u3000d4"]
+    folder = tmp_path / "b"
+    (folder / "qrels").mkdir(parents=True)
+    _write_corpus(folder / "corpus.jsonl", [{"_id": i, "text": f"text {n}"}
+                                            for n, i in enumerate(ids)])
+    _write_corpus(folder / "queries.jsonl", [{"_id": "q1", "text": "q"}])
+    (folder / "qrels" / "test.tsv").write_text("q1\td1 \t1\nq1\t\u3000d4\t2\n")
+    with EmbeddingServer(dim=8) as server:
+        assert main(["embed", str(folder / "corpus.jsonl"), "--model", "openai:toy",
+                     "--base-url", server.url, "--cache", str(tmp_path / "cache"), "-o",
+                     str(folder / "emb_toy_corpus.npy"), "--quiet"]) == 0
+    data = load_beir(folder)
+    assert data.corpus_ids == ["d1", "p\u2028q", "d\x85", "\u3000d4"]
+    assert data.qrels == {"q1": {"d1": 1, "\u3000d4": 2}}
+    np.testing.assert_allclose(data.corpus_embeddings,
+                               [vector_for(f"text {n}", 8, "toy") for n in range(4)])
+
+
+def test_cli_embed_kind_query_embeds_the_text_as_load_beir_reads_it(tmp_path):
+    """`vecdiag embed queries.jsonl --kind query` joined a query's title to its text
+    ("Cats. why purr"), while load_beir (as BEIR's loader: a query is its "text") reads
+    "why purr": the stored query vectors were of other texts than Dataset.query_texts.
+    Reference: vector_for of the texts load_beir reads, by hand."""
+    from vecdiag.cli import main
+    from vecdiag.datasets import load_beir
+
+    folder = tmp_path / "b"
+    (folder / "qrels").mkdir(parents=True)
+    _write_corpus(folder / "corpus.jsonl", [{"_id": "d1", "title": "Cats", "text": "purr"}])
+    _write_corpus(folder / "queries.jsonl", [{"_id": "q1", "title": "Cats", "text": "why purr"},
+                                             {"_id": "q2", "title": "T", "text": 0}])
+    (folder / "qrels" / "test.tsv").write_text("q1\td1\t1\nq2\td1\t1\n")
+    with EmbeddingServer(dim=8) as server:
+        for part, kind in (("corpus", "document"), ("queries", "query")):
+            assert main(["embed", str(folder / f"{part}.jsonl"), "--model", "openai:toy",
+                         "--base-url", server.url, "--cache", str(tmp_path / "cache"),
+                         "--kind", kind, "-o", str(folder / f"emb_toy_{part}.npy"),
+                         "--quiet"]) == 0
+    data = load_beir(folder)
+    assert data.query_texts == ["why purr", "0"] and data.corpus_texts == ["Cats. purr"]
+    np.testing.assert_allclose(data.query_embeddings,
+                               [vector_for(t, 8, "toy") for t in ["why purr", "0"]])
+    np.testing.assert_allclose(data.corpus_embeddings, [vector_for("Cats. purr", 8, "toy")])
+
+
 @pytest.mark.parametrize("content, extra, message", [
     (None, [], "no such file"),
     ('{"_id": "1", "text": "a"}\nnot json\n', [], "line 2 is not valid JSON"),
     ('{"_id": "1", "body": "a"}\n', [], "line 1 has no text"),
-    ('{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', [], "appear more than once"),
+    # read as load_beir reads it (one reader): the repeat named with the first line
+    ('{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', [],
+     "line 2 repeats the id '1' of line 1"),
     ('{"_id": "1", "text": "a"}\n', ["--model", "cohere:x"], "--model must look like openai:MODEL"),
     # ids are written one per line: one with a line break (or empty) could not be read back
-    ('{"_id": "a\\nb", "text": "a"}\n', [], "record 1 has the id 'a\\nb'"),
-    ('{"_id": "x", "text": "a"}\n{"_id": "p\\u2028q", "text": "b"}\n', [],
-     "record 2 has the id"),
-    ('{"_id": " ", "text": "a"}\n', [], "must be non-empty and hold no line break"),
+    ('{"_id": "a\\nb", "text": "a"}\n', [], "line 1 has the id 'a\\nb', which holds a line"),
+    ('{"_id": " ", "text": "a"}\n', [], "line 1 has the id ' '; ids are non-empty"),
     # an id that is no string or integer: str() wrote null as the id "None" (true as
     # "True"), which report --texts refuses in the same file
     ('{"_id": "a", "text": "a"}\n{"_id": null, "text": "b"}\n', [], "line 2 has the id None"),
@@ -661,14 +716,22 @@ def test_cli_embed_writes_vectors_and_ids_and_resumes(tmp_path, capsys):
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "  ", "text": " "}\n', [],
      "line 2 has no text"),
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b \\udc80"}\n', [],
-     "line 2 holds a lone surrogate"),
+     "line 2 holds a lone surrogate escape (such as \\udc80) in its text"),
+    # in an id: every text was embedded (and paid for), then the ids file failed with a
+    # bare "'utf-8' codec can't encode", leaving the .npy without its ids
+    ('{"_id": "d\\udc80", "text": "a"}\n', [],
+     "line 1 holds a lone surrogate escape (such as \\udc80) in its id"),
     # a line without the id field took its line number as id in silence (a mistyped
     # --id-field made every id a line number); report --texts refuses such a file
     ('{"_id": "a", "text": "a"}\n{"text": "b"}\n', [],
-     "line 2 has no '_id' (or 'id') field (its fields: 'text'); name the id field with "
-     "--id-field"),
+     "line 2 has no \"_id\" (the id field of the first record) field (its fields: 'text')"),
+    # an empty field name: named by its option (it said "id_field must be ...")
+    ('{"_id": "a", "text": "a"}\n', ["--id-field="],
+     "id_field (command line: --id-field) must be the name of a JSON field, e.g. 'id', got ''"),
+    ('{"_id": "a", "text": "a"}\n', ["--text-field", ""],
+     "text_field (command line: --text-field) must be the name of a JSON field"),
     ('{"docno": "a", "text": "a"}\n', ["--id-field", "doc_no"],
-     "line 1 has no 'doc_no' field (its fields: 'docno', 'text')"),
+     "line 1 has no \"doc_no\" field (its fields: 'docno', 'text')"),
     # every document without text at once (BEIR's Cranfield has two: 471, 995), with a
     # fix that helps (it named the first only, saying "fix the line or pass --text-field")
     ('{"_id": "1", "text": "a"}\n{"_id": "2", "title": "", "text": ""}\n{"_id": "3", '

@@ -277,7 +277,7 @@ def _check_count(values: list, n: int, what: str, rows: str) -> list:
 
 def _read_query_texts(inp: Inputs, path: Path, m: int, id_field) -> None:
     """Query texts from a queries .jsonl (matched by query id) or a .txt (row order)."""
-    from ..datasets import read_jsonl
+    from ..datasets import read_jsonl, record_text
 
     if path.is_dir():
         path = path / "queries.jsonl"
@@ -288,7 +288,7 @@ def _read_query_texts(inp: Inputs, path: Path, m: int, id_field) -> None:
                                        "--query-texts", "query rows")
         return
     rows = read_jsonl(path, what="--query-texts", id_field=id_field)
-    by_id = {str(r["_id"]): str(r.get("text") or "") for r in rows}
+    by_id = {str(r["_id"]): record_text(r, kind="query") for r in rows}
     if inp.query_ids is None:
         _check_count(rows, m, f"--query-texts {path.name}", "query rows")
         inp.query_ids = list(by_id)
@@ -304,7 +304,7 @@ def _read_query_texts(inp: Inputs, path: Path, m: int, id_field) -> None:
 def _read_texts(inp: Inputs, path: Path, n: int, id_field=None):
     """Document texts from a BEIR folder, a corpus .jsonl or a .txt; returns the BEIR
     queries (id -> text) when a folder was given."""
-    from ..datasets import join_title, read_jsonl
+    from ..datasets import read_jsonl, record_text
 
     queries = None
     if path.is_dir():
@@ -312,15 +312,14 @@ def _read_texts(inp: Inputs, path: Path, n: int, id_field=None):
         if not jsonl.is_file():
             raise FileNotFoundError(f"--texts: {path} has no corpus.jsonl")
         if (path / "queries.jsonl").is_file():
-            queries = {str(r["_id"]): str(r.get("text") or "")
+            queries = {str(r["_id"]): record_text(r, kind="query")
                        for r in read_jsonl(path / "queries.jsonl", what="queries",
                                            id_field=id_field)}
     else:
         jsonl = path
     if jsonl.suffix.lower() == ".jsonl":
         rows = read_jsonl(jsonl, what="--texts", id_field=id_field)
-        by_id = {str(r["_id"]): join_title(str(r.get("title") or ""), str(r.get("text") or ""))
-                 for r in rows}
+        by_id = {str(r["_id"]): record_text(r) for r in rows}
         if inp.ids is not None:
             missing = [i for i in inp.ids if i not in by_id]
             if missing:

@@ -18,7 +18,6 @@ import os
 import sys
 from pathlib import Path
 
-from .. import _validate as V
 
 
 def add_parser(subparsers) -> None:
@@ -37,11 +36,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cache", default=".vecdiag-cache",
                         help="cache directory (default .vecdiag-cache); reruns resume from it")
     parser.add_argument("-o", "--output", required=True, help="output .npy file")
-    parser.add_argument("--kind", choices=("document", "query"), default="document")
+    parser.add_argument("--kind", choices=("document", "query"), default="document",
+                        help="document (title and text joined) or query (the text alone, "
+                             "as load_beir reads queries.jsonl)")
     parser.add_argument("--prefix", default="", help="text prepended to every text (e.g. 'passage: ')")
     parser.add_argument("--text-field", default="text",
                         help="field holding the text (default text; a title field is joined)")
-    parser.add_argument("--id-field", default="_id",
+    parser.add_argument("--id-field", default=None,
                         help="field holding the id (default _id, else id; every line needs one)")
     parser.add_argument("--dimensions", type=int, default=None, help="shorter vectors (text-embedding-3)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per request (default 128)")
@@ -54,46 +55,44 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[list, list]:
-    """``(ids, texts)`` from a .jsonl file; errors name the line and the fix."""
-    from .._textfile import json_objects
-    from ..datasets import join_title
+def read_corpus(path, text_field: str = "text", id_field: str | None = None,
+                kind: str = "document") -> tuple[list, list]:
+    """``(ids, texts)`` from a .jsonl file; errors name the line and the fix.
+
+    Read as :func:`vecdiag.load_beir` reads a corpus.jsonl (one reader,
+    :func:`vecdiag.datasets.jsonl_records`: the id in ``id_field``, default ``"_id"`` or
+    else ``"id"``, decided by the first line; a title or text ``0`` is the text "0";
+    a list, an object, a boolean or NaN refused), each text the title and
+    ``text_field`` joined by :func:`vecdiag.datasets.record_text` (``kind="query"``:
+    the ``text_field`` alone, as load_beir reads queries.jsonl). Refused besides: a
+    line whose joined text is blank (embedding APIs refuse empty input) or whose text or
+    id holds a lone surrogate escape (no request, no UTF-8 ids file can carry it).
+    """
+    from ..datasets import jsonl_records, record_text
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CORPUS: no such file {str(path)!r}")
     ids, texts, blank = [], [], []
-    # read as report --texts reads it: a byte-order mark dropped, a file not in UTF-8 named
-    for number, row in json_objects(path, f"CORPUS {path.name}"):
-        text = row.get(text_field)
-        # judged joined with the title: a blank title does not make a blank text embeddable
-        joined = join_title(str(row.get("title") or ""), text) if isinstance(text, str) else ""
+    # read as report --texts and load_beir read it: a byte-order mark dropped, a file not
+    # in UTF-8 named, the same ids, texts and refusals
+    records = jsonl_records(path, what="CORPUS", id_field=id_field, text_field=text_field)
+    for number, row in records:
+        joined = record_text(row, text_field, kind)
         if not joined.strip():
-            blank.append((number, isinstance(text, str)))
+            # judged joined with the title: a title does not make a blank text embeddable
+            blank.append((number, row.get(text_field) is not None))
             continue
-        try:
-            joined.encode("utf-8")
-        except UnicodeEncodeError:   # a JSON escape such as "\udc80": no request carries it
-            raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
-                             "escape (such as \\udc80), which is not Unicode text; fix "
-                             "the line") from None
-        # BEIR's "_id", or "id" (as report --texts reads the same file); a line without
-        # either took its line number as id in silence: a mistyped --id-field made every
-        # id a line number, which no qrels or --texts would match
-        field = id_field if id_field in row or id_field != "_id" else "id"
-        if field not in row:
-            want = f"{id_field!r}" + (" (or 'id')" if id_field == "_id" else "")
-            raise ValueError(f"CORPUS {path.name}: line {number} has no {want} field (its "
-                             f"fields: {', '.join(map(repr, list(row)[:6]))}); name the id "
-                             "field with --id-field")
-        value = row[field]
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            # str() would write null as the id "None" (1.5, true, ["x"] alike), which
-            # report --texts, reading the same file, refuses
-            raise ValueError(f"CORPUS {path.name}: line {number} has the id {value!r}; ids "
-                             "are strings or integers (pass --id-field if "
-                             f"{id_field!r} is not the id)")
-        ids.append(str(value))
+        # a JSON escape such as "\udc80": no request carries it in a text, and no UTF-8
+        # ids file in an id (written after every text was embedded and paid for)
+        for part, value in (("text", joined), ("id", str(row["_id"]))):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
+                                 f"escape (such as \\udc80) in its {part}, which is not "
+                                 "Unicode text; fix the line") from None
+        ids.append(str(row["_id"]))
         texts.append(joined)
     if blank:
         # every such line at once (BEIR's Cranfield has two documents without text; one
@@ -109,10 +108,6 @@ def read_corpus(path, text_field: str = "text", id_field: str = "_id") -> tuple[
                              "fix those lines or pass --text-field"))
     if not texts:
         raise ValueError(f"CORPUS {path.name} holds no lines; nothing to embed")
-    dup = [ids[i] for i in V.repeats(ids)]
-    if dup:
-        raise ValueError(f"CORPUS {path.name}: ids {dup[:5]} appear more than once; ids "
-                         f"must be unique (pass --id-field if {id_field!r} is not the id)")
     return ids, texts
 
 
@@ -130,16 +125,7 @@ def run(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".npy":
         raise CommandError(f"-o must name a .npy file, got {str(out)!r}")
-    ids, texts = read_corpus(args.corpus, args.text_field, args.id_field)
-    # the ids file holds one id per line: an id that is empty or holds a line break
-    # could not be read back (vecdiag report would count the rows wrong)
-    bad = next(((i, v) for i, v in enumerate(ids)
-                if not str(v).strip() or len(str(v).splitlines()) != 1
-                or str(v) != str(v).splitlines()[0]), None)
-    if bad is not None:
-        raise CommandError(f"{args.corpus}: record {bad[0] + 1} has the id {bad[1]!r}; ids "
-                           "are written one per line, so they must be non-empty and hold "
-                           "no line break")
+    ids, texts = read_corpus(args.corpus, args.text_field, args.id_field, args.kind)
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     prefixes = {"query_prefix": args.prefix} if args.kind == "query" else {"document_prefix": args.prefix}
     inner = OpenAIEmbedder(model, base_url=args.base_url, api_key=key or None,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._beir import (load_beir, qrels_file, read_judgments, read_jsonl, read_qrels_tsv,
-                    stored_embeddings)
+from ._beir import (jsonl_records, load_beir, qrels_file, read_judgments, read_jsonl,
+                    read_qrels_tsv, record_text, stored_embeddings)
 from ._dataset import Dataset, join_title
 
 __all__ = ["Dataset", "load_demo", "load_beir", "join_title", "DATA_DIR"]

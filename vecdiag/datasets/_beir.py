@@ -9,31 +9,50 @@ from pathlib import Path
 
 import numpy as np
 
-from .._textfile import id_lines, json_objects
+from .._textfile import ASCII_SPACE, id_lines, json_objects
 from ._dataset import Dataset, join_title
 
-__all__ = ["load_beir", "read_jsonl", "read_qrels_tsv", "read_judgments", "qrels_file",
-           "stored_embeddings"]
+__all__ = ["load_beir", "read_jsonl", "jsonl_records", "record_text", "read_qrels_tsv",
+           "read_judgments", "qrels_file", "stored_embeddings"]
 
 
 ID_FIELDS = ("_id", "id")  # BEIR's field first, then the common near-BEIR spelling
-TEXT_FIELDS = ("title", "text")
 
 
-def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
+def read_jsonl(path, *, what: str, id_field: str | None = None,
+               text_field: str = "text") -> list[dict]:
     """Parse one JSON object per non-empty line; errors name the file and line.
 
-    ``id_field`` names the field holding each record's id; None accepts BEIR's
-    ``"_id"`` or, when the file has none, ``"id"`` (decided by the first record). Every
-    returned row carries its id under ``"_id"`` (a copy; the file's own field is kept).
-    A ``"title"`` or ``"text"`` written as a number is returned as its text; one holding
-    a list, an object, a boolean or ``NaN`` / ``Infinity`` (what ``json.dumps`` writes
-    for pandas' missing values) is refused, naming the line. An id repeated (``1``
-    and ``"1"`` are one id) is refused naming both lines.
+    The rows of :func:`jsonl_records`, the one reader of BEIR records (see there).
     """
-    if id_field is not None and (not isinstance(id_field, str) or not id_field):
-        raise TypeError(f"id_field must be the name of a JSON field, e.g. 'id', got {id_field!r}")
-    rows = []
+    return [row for _, row in jsonl_records(path, what=what, id_field=id_field,
+                                            text_field=text_field)]
+
+
+def jsonl_records(path, *, what: str, id_field: str | None = None, text_field: str = "text"):
+    """``(line number, record)`` for every non-empty line of a BEIR ``.jsonl`` file;
+    errors name ``what``, the file, the line and the fix.
+
+    The one reader of BEIR records: :func:`load_beir`, ``vecdiag report --texts`` and
+    ``vecdiag embed`` read (and refuse) a file alike; :func:`record_text` joins a
+    record's title and text. ``id_field`` names the field holding each record's id;
+    None accepts BEIR's ``"_id"`` or, when the file has none, ``"id"`` (decided by the
+    first record: a later line with the other one is refused). Every record carries
+    its id under ``"_id"`` (a copy; the file's own field is kept). An id is a string
+    or an integer, not blank and without a line break; one repeated (``1`` and ``"1"``
+    are one id) is refused naming both lines. The ASCII spaces, tabs and line ends
+    around an id are dropped, as every ids, qrels and run file is read (``"d1 "`` is
+    ``"d1"``; a U+00A0 is kept). A ``"title"`` or ``text_field`` written as a number is returned
+    as its text (``0`` as ``"0"``); one holding a list, an object, a boolean or
+    ``NaN`` / ``Infinity`` (what ``json.dumps`` writes for pandas' missing values) is
+    refused, naming the line; null reads as no text.
+    """
+    for name, value, example in (("id_field", id_field, "id"),
+                                 ("text_field", text_field, "body")):
+        if (value is not None or name == "text_field") and (
+                not isinstance(value, str) or not value):
+            raise TypeError(f"{name} (command line: --{name.replace('_', '-')}) must be the "
+                            f"name of a JSON field, e.g. {example!r}, got {value!r}")
     field = id_field
     line_of: dict = {}                 # id (as text: 1 and "1" are one id) -> its line
     for number, row in json_objects(path, f"{what} {path}", '{"_id": "1", "text": "..."}'):
@@ -48,17 +67,27 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
                              '{"_id": "1", "text": "..."}; name the id field with '
                              "id_field= (command line: --id-field)")
         value = row[field]
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        if (isinstance(value, bool) or not isinstance(value, (str, int))
+                or not str(value).strip(ASCII_SPACE)):
+            # a blank id (" ") is no id: no qrels line or ids file can name it
             raise ValueError(f"{what} {path}: line {number} has the id {value!r}; ids "
                              "are non-empty strings or integers")
+        if isinstance(value, str):
+            # as every ids, qrels and run file is read (see _textfile.id_lines): "d1 " was
+            # kept, so its judgment ("d1") was dropped and its stored vectors not found
+            value = value.strip(ASCII_SPACE)
+            if "\n" in value:      # no ids file (one id per line), qrels or run holds it
+                raise ValueError(f"{what} {path}: line {number} has the id {value!r}, "
+                                 "which holds a line break; ids are written one per line: "
+                                 "replace the line break in the id")
         if line_of.setdefault(str(value), number) != number:
             # a dict by id would keep one of the two texts, a list both: rows and texts
             # of the callers would no longer pair
             raise ValueError(f"{what} {path}: line {number} repeats the id {value!r} of "
                              f"line {line_of[str(value)]}; each record needs its own id")
-        if field != "_id":
+        if field != "_id" or row[field] != value:    # the id moved or stripped
             row = {**row, "_id": value}
-        for name in TEXT_FIELDS:
+        for name in ("title", text_field):
             text = row.get(name)
             if text is None or isinstance(text, str):
                 continue
@@ -74,8 +103,27 @@ def read_jsonl(path, *, what: str, id_field: str | None = None) -> list[dict]:
                                  f"not a text (a missing value, as json.dumps writes "
                                  f"pandas' NaN); write null or leave out the {name!r} field")
             row = {**row, name: str(text)}
-        rows.append(row)
-    return rows
+        yield number, row
+
+
+def record_text(row: dict, text_field: str = "text", kind: str = "document") -> str:
+    """The text a model embeds for a record of :func:`jsonl_records`: a document's
+    ``"title"`` and ``text_field`` joined by :func:`join_title`; a query's
+    ``text_field`` alone (BEIR's loader reads a query's text only; a title some
+    queries.jsonl carry is not the query). A null or missing field is no text.
+
+    Examples
+    --------
+    >>> record_text({"_id": "d1", "title": "0", "text": "Zero."}), record_text({"text": "x"})
+    ('0. Zero.', 'x')
+    >>> record_text({"_id": "q1", "title": "Cats", "text": "why purr"}, kind="query")
+    'why purr'
+    """
+    if kind not in ("document", "query"):
+        raise ValueError(f"kind must be 'document' or 'query', got {kind!r}")
+    if kind == "query":
+        return row.get(text_field) or ""
+    return join_title(row.get("title") or "", row.get(text_field) or "")
 
 
 def read_qrels_tsv(path) -> dict:
@@ -161,8 +209,8 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     queries = read_jsonl(folder / "queries.jsonl", what="queries", id_field=id_field)
 
     corpus_ids = [str(r["_id"]) for r in corpus]
-    titles = [str(r.get("title") or "") for r in corpus]
-    texts = [join_title(t, str(r.get("text") or "")) for t, r in zip(titles, corpus)]
+    titles = [r.get("title") or "" for r in corpus]
+    texts = [record_text(r) for r in corpus]
     known_docs = set(corpus_ids)
     known_queries = {str(r["_id"]) for r in queries}
     dropped = 0
@@ -191,7 +239,7 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     if only_judged:
         queries = [r for r in queries if str(r["_id"]) in clean]
     query_ids = [str(r["_id"]) for r in queries]
-    query_texts = [str(r.get("text") or "") for r in queries]
+    query_texts = [record_text(r, kind="query") for r in queries]
 
     corpus_emb = query_emb = model = None
     if embeddings is not None:
