@@ -43,7 +43,8 @@ class Explanation(Result):
     top_ids : list
         Ids of the returned top-k, best first.
     top_scores, top_percentiles : ndarray
-        Their scores, and the scores' percentiles (0-100) among random corpus pairs.
+        Their scores, and the scores' percentiles (0-100) among random corpus pairs
+        (euclidean: the share of pairs farther apart; higher is closer).
     contrast : dict or None
         The top hit against the expected documents in the same dimensions.
     top_texts : list or None
@@ -99,7 +100,8 @@ class Explanation(Result):
     top_scores: np.ndarray
     """Their scores."""
     top_percentiles: np.ndarray
-    """Their scores' percentiles (0-100) among random corpus pairs."""
+    """Their scores' percentiles (0-100) among random corpus pairs (euclidean: the share
+    of pairs farther apart), so higher is closer under every metric."""
     contrast: dict | None = None
     """The top hit against the expected documents in the same dimensions:
     ``{"dims": [...], "top hit id": [values], "expected id": [values], ...}`` for the
@@ -216,7 +218,9 @@ class Explanation(Result):
             rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
                          shorten(e.text, 80) if e.text else ""))
             classes.append("vd-critical")
-        parts.append("<p><b>Ranked list</b> (percentile: the score among random corpus pairs)</p>"
+        among = ("the share of random corpus pairs farther apart" if self.metric == "euclidean"
+                 else "the score among random corpus pairs")
+        parts.append(f"<p><b>Ranked list</b> (percentile: {among}; higher is closer)</p>"
                      + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],
                                   numeric={"rank", "score", "percentile"}, classes=classes))
         if self.counterfactuals:
