@@ -270,6 +270,7 @@ def to_json(analysis) -> dict:
     if ev is not None:
         out["metrics"] = {"queries": ev.n_queries, "mean": jsonable(ev.mean),
                           "by_group": jsonable(analysis.groups)}
+    out["unexplained_queries"] = list(getattr(analysis, "unexplained", ()))
     out["worst_queries"] = [{
         "query_id": c.query_id, "query_text": c.query_text, "group": c.group,
         analysis.rank_metric: jsonable(c.score), "relevant": c.relevant,
