@@ -211,7 +211,8 @@ def jsonable(value):
 
 def _finding_json(f) -> dict:
     return {"code": f.code, "severity": f.severity, "summary": f.summary,
-            "fix": f.fix, "evidence": jsonable(f.evidence)}
+            "fix": f.fix, "value": jsonable(f.key_number),
+            "measures": getattr(f, "measures", None), "evidence": jsonable(f.evidence)}
 
 
 def _fixes_json(report):
