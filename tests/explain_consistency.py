@@ -21,7 +21,8 @@ The claims checked, by pattern:
   "lifts DOC from rank A to B (still outside...)": K < B < A.
 * "changes METRIC by +D (p P)": the recommended counterfactual's global figures.
 * percentages: never a bare "0%" / "100%" (a share is "fewer than 1%", "all", ...).
-* "at the Nth percentile": the ordinal of the stored percentile.
+* "at the Nth percentile": the ordinal of the stored percentile; under euclidean
+  "longer (shorter) than N% of the distances between random document pairs": N from it.
 """
 
 from __future__ import annotations
@@ -167,6 +168,14 @@ def contradictions(exp) -> list:
             want = ordinal(cause.evidence["percentile"])
             if f"at the {want} percentile" not in text:
                 bad(where, text, f"percentile should read {want}")
+        if cause is not None and cause.code == "expected_far" and "distances between" in text:
+            from vecdiag.explain.wording import share
+
+            pct = cause.evidence["percentile"]   # euclidean: the pairs farther apart
+            want = (f"longer than {share(1 - pct / 100)}" if pct < 50
+                    else f"shorter than {share(pct / 100)}")
+            if f"{want} of the distances between random document pairs" not in text:
+                bad(where, text, f"distance should read {want} (percentile {pct:.1f})")
         if cause is not None and cause.code == "hub":
             m = re.search(r"neighbours of (?:about )?(\d+) documents", text)
             if m and int(m.group(1)) != round(cause.evidence["k_occurrence"]):

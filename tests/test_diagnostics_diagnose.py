@@ -206,7 +206,7 @@ def test_html_escapes_user_strings_and_colours_severity(rng):
     finding_page = d["near_duplicates"]._repr_html_()
     assert "<script>" not in finding_page and "&lt;b&gt;" in finding_page
     frame = d.to_frame()
-    assert list(frame.columns) == ["code", "severity", "summary", "value", "fix"]
+    assert list(frame.columns) == ["code", "severity", "summary", "value", "measures", "fix"]
     assert frame["severity"].iloc[0] == "critical"
     assert "critical" in repr(d)
 
@@ -1177,3 +1177,44 @@ def test_query_ids_without_queries_are_refused(rng):
         vd.diagnose(X, query_ids=["q0", "q1"])
     codes = [f.code for f in vd.diagnose(X, queries=X[:2], query_ids=["q0", "q1"]).findings]
     assert "query_corpus_shift" in codes
+
+
+def test_every_findings_value_says_what_it_measures():
+    """The diagnosis table's value column was a bare number (rogue_dimensions -0.0193,
+    an excess over chance, read like a share): each value now carries its meaning, in
+    to_frame(), the HTML table and the report's JSON, and the figure is the one the
+    finding's own sentence gives."""
+    from vecdiag.report.text import to_json
+    from vecdiag.report import analyze
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 16))
+    X[:, 3] += 8                          # one rogue dimension: anisotropy as well
+    X[5], X[11] = X[4], 0.0               # an exact copy, a zero row (valid under dot)
+    d = vd.diagnose(X, metric="dot", show_progress=False)
+    frame = d.to_frame().set_index("code")
+    assert frame.loc["rogue_dimensions", "measures"] == (
+        "excess of the top dimensions' share of the mean cosine over chance, "
+        "(share − chance) / (1 − chance)")
+    ev = d["rogue_dimensions"].evidence        # the figure is that formula
+    assert frame.loc["rogue_dimensions", "value"] == pytest.approx(
+        (ev["share"] - ev["null_share"]) / (1 - ev["null_share"]))
+    want = {"anisotropy": "mean cosine of random pairs",
+            "hubness": "skewness of N_k (how many neighbour lists each item is in)",
+            "norm_spread": "coefficient of variation of the vector lengths (std / mean)",
+            "metric_mismatch": "coefficient of variation of the vector lengths (std / mean)",
+            "zero_vectors": "all-zero rows",
+            "near_duplicates": "share of items that are redundant copies, Σ (group size − 1) / n",
+            "low_intrinsic_dimension": "intrinsic dimension, TwoNN estimate"}
+    assert {c: frame.loc[c, "measures"] for c in want} == want
+    assert (f"two unrelated items score {frame.loc['anisotropy', 'value']:.2f} on average"
+            in frame.loc["anisotropy", "summary"])
+    assert frame.loc["zero_vectors", "value"] == 1
+    assert frame.loc["near_duplicates", "value"] == pytest.approx(1 / 199)
+    page = d._repr_html_()
+    assert "<th style=\"text-align:left\">measures</th>" in page
+    assert page.count("all-zero rows") == 1
+    a = analyze(X[12:52], show_progress=False)
+    out = {f["code"]: f for f in to_json(a)["findings"]}
+    assert out["anisotropy"]["measures"] == "mean cosine of random pairs"
+    assert out["anisotropy"]["value"] == pytest.approx(a.diagnosis["anisotropy"].key_number)

@@ -170,3 +170,34 @@ def test_sampled_statistics_smaller_than_the_csls_neighbourhood(sample_size):
     cf = {c.fix: c for c in exp.counterfactuals}["csls"]
     assert cf.expected_ranks[8] == rank_in(key, 8)
     assert cf.top == [int(r) for r in order_of(key)[:5]]
+
+
+def test_many_expected_documents_get_three_rank_columns_and_a_summary():
+    """Twelve expected documents gave the counterfactual table twelve "rank of" columns
+    (39 on a Cranfield query): now the three best ranked get one each and one column sums
+    up the others, from the same ranks counterfactuals_frame() keeps in full."""
+    import re
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 8))
+    ids = [f"d{i}" for i in range(80)]
+    e = vd.explain_neighbors(X[0] + 0.05, vd.Index(X, ids=ids), k=5,
+                             expected=[f"d{i}" for i in range(10, 22)])
+    page = e._repr_html_()
+    table = page[page.index("<b>Counterfactuals</b>"):]
+    table = table[:table.index("</table>")]
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    by_rank = sorted(e.expected, key=lambda x: (x.rank, x.position))
+    rest = [x.rank for x in by_rank[3:]]
+    assert [x.rank for x in by_rank[:3]] == [2, 6, 19]
+    assert heads[2:6] == ["rank of d13", "rank of d10", "rank of d14",
+                          f"the other 9 expected (0 in top-5, best {min(rest)}, "
+                          f"median {np.median(rest):g} now)"]
+    assert sum(h.startswith("rank of") for h in heads) == 3
+    frame = e.counterfactuals_frame()
+    row = frame.iloc[0]["expected_ranks"]       # every rank is still in the frame
+    assert len(row) == 12
+    others = [row[x.id] for x in by_rank[3:]]
+    cell = (f"{sum(r <= 5 for r in others)} in top-5, best {min(others)}, "
+            f"median {np.median(others):g}")
+    assert cell in re.findall(r"<td[^>]*>([^<]*)</td>", table)

@@ -135,3 +135,39 @@ def test_a_cause_offering_a_fix_gives_the_fix_reports_figures():
                                 f"{c.p_adjusted[m]:.2g}: it hurts the judged set, fix this "
                                 "query another way).")
     assert contradictions(two) == []
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_a_far_documents_percentile_reads_as_brute_force_counts_it(metric):
+    """The percentile counts the random pairs a score beats: for euclidean the pairs
+    farther apart. A distance "at the 3rd percentile" read as short when it was longer
+    than 97% of the pairs' distances; the sentence now says so in words."""
+    from scipy.spatial.distance import pdist
+    from scipy.stats import percentileofscore
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    X[59] = 6.0                       # far from every other row
+    ids = [f"d{i}" for i in range(60)]
+    e = vd.explain_neighbors(X[0] + 0.01, vd.Index(X, ids=ids, metric=metric), k=3,
+                             expected=["d59"])
+    got = e.expected[0]
+    if metric == "euclidean":        # brute force: every pair, the share farther apart
+        ref = pdist(X)
+        want = 100 * (np.mean(ref > got.score) + 0.5 * np.mean(ref == got.score))
+    else:
+        Xp = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
+        want = percentileofscore((Xp @ Xp.T)[np.triu_indices(60, 1)], got.score, kind="mean")
+    assert got.percentile == pytest.approx(want, abs=1e-9)
+    sentences = {c.code: c.summary for c in e.causes}
+    if metric == "euclidean":
+        assert round(want, 2) == 2.99
+        assert ("its distance 16.024 is longer than 97% of the distances between random "
+                "document pairs (rank 60 of 60)") in sentences["expected_far"]
+    elif metric == "cosine":
+        assert round(want, 2) == 93.5
+        assert ("its score 0.545 is at the 94th percentile of random document pairs "
+                "(rank 10 of 60)") in sentences["expected_far"]
+    else:                             # the far row is a long vector: dot ranks it first
+        assert (got.rank, round(want, 2)) == (1, 99.55)
+        assert "expected_far" not in sentences

@@ -449,3 +449,30 @@ def test_text_never_cuts_an_id_at_its_hyphen():
     listed = " ".join(text.split("top-10: ")[1].split(" expected ")[0].split())
     assert listed.split(", ") == top
     assert not any(line.rstrip().endswith("-") for line in text.splitlines())
+
+
+def test_an_all_zero_query_under_dot_is_marked_and_said_not_explained():
+    """An all-zero query under dot was passed over by the explanations without a word,
+    yet listed second in the per-query table: it is now named in the notes (text, HTML,
+    JSON) and its table row says why it was not explained."""
+    from vecdiag.report import analyze, render_html, render_text, to_json
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 6))
+    Q = X[:4] + 0.1 * rng.normal(size=(4, 6))
+    Q[2] = 0.0
+    qrels = {"q0": {"d0": 1}, "q1": {"d9": 1}, "q2": {"d2": 1}, "q3": {"d3": 1}}
+    a = analyze(X, ids=[f"d{i}" for i in range(30)], queries=Q, query_ids=list(qrels),
+                qrels=qrels, metric="dot", k=5, n_explain=2, fixes=False, show_progress=False)
+    assert [c.query_id for c in a.cases] == ["q1", "q0"]     # q2 (second worst) passed over
+    assert a.unexplained == ("q2",)
+    assert a.evaluation.per_query.loc["q2", "map"] == pytest.approx(1 / 18)  # still scored
+    note = ("Judged query q2 is all zeros: under dot it scores 0 against every document, "
+            "so its ranking is only the tie order; counted in the metrics (ndcg@10 included) "
+            "but not explained.")
+    assert note in a.notes[-1]
+    assert note in " ".join(render_text(a).split())
+    assert to_json(a)["unexplained_queries"] == ["q2"]
+    page = render_html(a, generated="x")
+    assert ('<td style="text-align:left">q2</td>' in page
+            and page.count("all-zero vector: scores 0 against every document") == 1)

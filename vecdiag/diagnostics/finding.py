@@ -10,6 +10,26 @@ __all__ = ["Finding", "Diagnosis", "SEVERITIES"]
 
 SEVERITIES = ("critical", "warning", "ok")
 
+# What ``evidence["value"]`` measures, per code (a finding may say otherwise in
+# ``evidence["measures"]``, e.g. near-duplicates estimated from a sample)
+MEASURES = {
+    "anisotropy": "mean cosine of random pairs",
+    "hubness": "skewness of N_k (how many neighbour lists each item is in)",
+    "rogue_dimensions": "excess of the top dimensions' share of the mean cosine over "
+                        "chance, (share − chance) / (1 − chance)",
+    "norm_spread": "coefficient of variation of the vector lengths (std / mean)",
+    "metric_mismatch": "coefficient of variation of the vector lengths (std / mean)",
+    "near_duplicates": "share of items that are redundant copies, Σ (group size − 1) / n",
+    "low_intrinsic_dimension": "intrinsic dimension, TwoNN estimate",
+    "query_corpus_shift": "share of queries farther from every document than 95% of "
+                          "documents are from their nearest neighbour",
+    "non_finite": "rows holding NaN or infinity",
+    "zero_vectors": "all-zero rows",
+    "small_corpus": "number of vectors",
+}
+_ROGUE_ENERGY = ("excess of the top dimensions' share of the variance over an even share, "
+                 "(share − even) / (1 − even)")
+
 
 @result
 class Finding(Result):
@@ -58,6 +78,25 @@ class Finding(Result):
         """The headline figure (``evidence["value"]``), or None."""
         return self.evidence.get("value")
 
+    @property
+    def measures(self) -> str | None:
+        """What :attr:`key_number` measures, in words (``evidence["measures"]`` when the
+        finding says, else :data:`MEASURES` of its code); None without a headline figure.
+
+        Examples
+        --------
+        >>> Finding("rogue_dimensions", "ok", "No dimension dominates.",
+        ...         {"value": -0.0193}).measures
+        "excess of the top dimensions' share of the mean cosine over chance, (share − chance) / (1 − chance)"
+        """
+        if self.key_number is None:
+            return None
+        if "measures" in self.evidence:
+            return str(self.evidence["measures"])
+        if self.code == "rogue_dimensions" and self.evidence.get("judged_on") == "energy_excess":
+            return _ROGUE_ENERGY
+        return MEASURES.get(self.code)
+
     def to_dict(self) -> dict:
         """A JSON-ready dict (NumPy numbers and arrays become Python numbers and lists)."""
         return {"code": self.code, "severity": self.severity, "summary": self.summary,
@@ -68,7 +107,7 @@ class Finding(Result):
 
         return pd.DataFrame([{"code": self.code, "severity": self.severity,
                               "summary": self.summary, "value": self.key_number,
-                              "fix": self.fix}])
+                              "measures": self.measures, "fix": self.fix}])
 
     def _repr_html_(self) -> str:
         rows = [[k, _show(v)] for k, v in self.evidence.items()]
@@ -181,14 +220,16 @@ class Diagnosis(Result):
                 "stats": jsonable(self.stats)}
 
     def to_frame(self):
-        """One row per finding: code, severity, summary, key value, fix."""
+        """One row per finding: code, severity, summary, key value, what the value
+        measures (:attr:`Finding.measures`), fix."""
         import pandas as pd
 
         return pd.DataFrame([{"code": f.code, "severity": f.severity, "summary": f.summary,
-                              "value": f.key_number, "fix": f.fix} for f in self.findings])
+                              "value": f.key_number, "measures": f.measures, "fix": f.fix}
+                             for f in self.findings])
 
     def _repr_html_(self) -> str:
-        rows = [[f.severity, f.code, f.summary, f.key_number, f.fix or "—"]
+        rows = [[f.severity, f.code, f.summary, f.key_number, f.measures or "—", f.fix or "—"]
                 for f in self.findings]
         classes = [f"vd-{f.severity}" for f in self.findings]
         counts = {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
@@ -199,7 +240,8 @@ class Diagnosis(Result):
                 f"<span class='vd-warning'>{counts['warning']} warning</span>, "
                 f"<span class='vd-ok'>{counts['ok']} ok</span></p>")
         return html_block("Diagnosis", head,
-                          html_table(rows, ["severity", "code", "summary", "value", "fix"],
+                          html_table(rows, ["severity", "code", "summary", "value",
+                                            "measures", "fix"],
                                      numeric={"value"}, classes=classes))
 
     def __repr__(self) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import functools
 
 from ..diagnostics.rules import THRESHOLDS
-from ..results import fmt
-from .causes import _best_fix, _fix_sentence, _with_fix, ordinal, ramp, share
+from .causes import _best_fix, _fix_sentence, _with_fix, ramp, share
 from .counterfactuals import CENTRED_COSINE
+from .wording import standing
 
 __all__ = ["check_rogue_dimensions", "check_anisotropy", "rogue_strength",
            "shared_direction_strength", "anisotropy_strength", "random_direction_share",
@@ -184,8 +184,8 @@ def check_anisotropy(ctx):
     fixes = ("center", "all_but_the_top") + ((CENTRED_COSINE,) if euclidean else ())
     fix, e = _best_fix(ctx, fixes, focus=ctx.top.tolist())
     summary = (f"every score is squeezed into a narrow band: two random documents already "
-               f"have cosine {mc:.2f}, so the top score {fmt(float(ctx.scores[ctx.top[0]]), 3)} "
-               f"is at the {ordinal(ctx.top_percentiles[0])} percentile of random pairs.")
+               f"have cosine {mc:.2f}, so "
+               f"{standing('the top', ctx.scores[ctx.top[0]], ctx.top_percentiles[0], ctx.metric)}.")
     if e > 0:
         if fix == CENTRED_COSINE:
             summary += _TRANSLATION + _CENTRE_THEN_COSINE

@@ -43,7 +43,8 @@ class Explanation(Result):
     top_ids : list
         Ids of the returned top-k, best first.
     top_scores, top_percentiles : ndarray
-        Their scores, and the scores' percentiles (0-100) among random corpus pairs.
+        Their scores, and the scores' percentiles (0-100) among random corpus pairs
+        (euclidean: the share of pairs farther apart; higher is closer).
     contrast : dict or None
         The top hit against the expected documents in the same dimensions.
     top_texts : list or None
@@ -99,7 +100,8 @@ class Explanation(Result):
     top_scores: np.ndarray
     """Their scores."""
     top_percentiles: np.ndarray
-    """Their scores' percentiles (0-100) among random corpus pairs."""
+    """Their scores' percentiles (0-100) among random corpus pairs (euclidean: the share
+    of pairs farther apart), so higher is closer under every metric."""
     contrast: dict | None = None
     """The top hit against the expected documents in the same dimensions:
     ``{"dims": [...], "top hit id": [values], "expected id": [values], ...}`` for the
@@ -216,24 +218,28 @@ class Explanation(Result):
             rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
                          shorten(e.text, 80) if e.text else ""))
             classes.append("vd-critical")
-        parts.append("<p><b>Ranked list</b> (percentile: the score among random corpus pairs)</p>"
+        among = ("the share of random corpus pairs farther apart" if self.metric == "euclidean"
+                 else "the score among random corpus pairs")
+        parts.append(f"<p><b>Ranked list</b> (percentile: {among}; higher is closer)</p>"
                      + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],
                                   numeric={"rank", "score", "percentile"}, classes=classes))
         if self.counterfactuals:
-            ids = [e.id for e in self.expected]
+            rank_cols, rank_cells = _rank_columns(self.expected, self.k)
             judged = [c for c in self.counterfactuals if c.global_delta is not None]
             glob = [] if not judged else [f"Δ {judged[0].global_metric} (judged)", "p (Holm)"]
-            cols = ["fix", "moved"] + [f"rank of {i}" for i in ids] + glob + ["note"]
+            cols = ["fix", "moved"] + rank_cols + glob + ["note"]
             rows = [[c.fix, "yes" if c.moved else "no"]
-                    + [c.expected_ranks.get(i, "") for i in ids]
+                    + rank_cells(c.expected_ranks)
                     + ([] if not glob else ["" if c.global_delta is None else f"{c.global_delta:+.4f}",
                                             "" if c.global_p is None else c.global_p])
                     + [c.note] for c in self.counterfactuals]
             rec = None if self.recommendation is None else self.recommendation.fix
             classes = ["vd-ok" if c.fix == rec else "" for c in self.counterfactuals]
+            more = ("" if len(rank_cols) == len(self.expected) else
+                    "; every expected document's rank is in counterfactuals_frame()")
             parts.append("<p><b>Counterfactuals</b>: the ranking after each fix (or under "
-                         "another model)</p>"
-                         + html_table(rows, cols, numeric={f"rank of {i}" for i in ids} | set(glob),
+                         f"another model){more}</p>"
+                         + html_table(rows, cols, numeric=set(rank_cols[:_RANKS_SHOWN]) | set(glob),
                                       classes=classes))
         if self.stats:
             st = self.stats
@@ -257,6 +263,40 @@ class Explanation(Result):
         from ..plot.explain import draw_explanation
 
         return draw_explanation(self, ax=ax)
+
+
+_RANKS_SHOWN = 3   # expected documents given a rank column each; the rest summed up
+
+
+def _rank_columns(expected, k: int):
+    """``(columns, cells)`` of the counterfactual table's ranks: one ``rank of X`` column
+    for each of the first :data:`_RANKS_SHOWN` expected documents (as given; when there
+    are more, the best ranked now), and
+    past them one column summing up the others (Cranfield has queries with 39 relevant
+    documents: 39 columns). ``cells(expected_ranks)`` gives a row's cells."""
+    ranked = list(expected) if len(expected) <= _RANKS_SHOWN else \
+        sorted(expected, key=lambda e: (e.rank, e.position))
+    shown, rest = [e.id for e in ranked[:_RANKS_SHOWN]], [e.id for e in ranked[_RANKS_SHOWN:]]
+    columns = [f"rank of {i}" for i in shown]
+    if rest:
+        columns.append(f"the other {len(rest)} expected "
+                       f"({_ranks_summary([e.rank for e in ranked[_RANKS_SHOWN:]], k)} now)")
+
+    def cells(ranks) -> list:
+        row = [ranks.get(i, "") for i in shown]
+        if rest:
+            row.append(_ranks_summary([ranks[i] for i in rest if i in ranks], k))
+        return row
+
+    return columns, cells
+
+
+def _ranks_summary(ranks, k: int) -> str:
+    """``2 in top-10, best 4, median 120`` of a list of ranks."""
+    if not ranks:
+        return ""
+    inside = sum(r <= k for r in ranks)
+    return f"{inside} in top-{k}, best {min(ranks)}, median {fmt(float(np.median(ranks)))}"
 
 
 def _frame(rows, columns):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..results import fmt
-from .causes import (effect, fix_name, judged_note, ordinal, ramp, rerankings, rescue, share,
+from .causes import (effect, fix_name, judged_note, ramp, rerankings, rescue, share,
                      within_noise)
 from .result import Cause
+from .wording import standing
 
 __all__ = ["check_low_margin", "check_out_of_distribution", "check_expected_far",
            "check_ann_miss", "ood_share", "ood_strength"]
@@ -162,9 +163,9 @@ def check_expected_far(ctx):
               if lexical_rank is None or lexical_rank < r0 else
               f"check the texts or try another model (hybrid lexical search puts it at "
               f"rank {lexical_rank})")
-    summary = (f"{ctx.name_of(pos)} is far from the query in every view: its score "
-               f"{fmt(float(ctx.scores[pos]), 3)} is at the {ordinal(pct)} percentile of random "
-               f"document pairs (rank {r0} of {ctx.stats.n}), and {tried}; the embedding "
+    summary = (f"{ctx.name_of(pos)} is far from the query in every view: "
+               f"{standing('its', ctx.scores[pos], pct, ctx.metric)} "
+               f"(rank {r0} of {ctx.stats.n}), and {tried}; the embedding "
                f"misses the meaning: {advice}.")
     evidence = {"rank": r0, "percentile": pct, "best_rank_under_fixes": best_rank,
                 "best_fix": best_fix}

@@ -82,7 +82,8 @@ class ExpectedDoc(Result):
         How far it is from getting in: the k-th score minus its score (for euclidean,
         its distance minus the k-th distance); positive when outside the top-k.
     percentile : float
-        Its score's percentile (0-100) among random corpus pairs.
+        Its score's percentile (0-100) among random corpus pairs: the share they
+        score below (euclidean: the share farther apart), so higher is closer.
     separating_dims : ndarray
         Dimensions where the top hit's per-dimension contribution beats this
         document's most (largest first).
@@ -112,7 +113,9 @@ class ExpectedDoc(Result):
     its distance minus the k-th distance). Positive when outside the top-k."""
     percentile: float
     """Its score's percentile (0-100) among random corpus pairs: 50 means an unrelated
-    pair typically scores as high."""
+    pair typically scores as high. Higher is closer under every metric: for euclidean it
+    counts the pairs farther apart (at the 3rd percentile, its distance is longer than
+    97% of theirs)."""
     separating_dims: np.ndarray
     """Dimensions where the top hit's per-dimension contribution beats this document's
     most (largest first)."""

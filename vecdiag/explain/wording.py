@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ordinal", "share", "document_name", "names_document"]
+__all__ = ["ordinal", "share", "standing", "document_name", "names_document"]
 
 
 def ordinal(x: float, digits: int = 0) -> str:
@@ -48,6 +48,35 @@ def share(x: float, digits: int = 0) -> str:
     if (1 - x) * 100 < unit / 2:
         return "more than 99%" if digits == 0 else f"more than {100 - unit:.{digits}f}%"
     return f"{x:.{digits}%}"
+
+
+def standing(owner: str, score: float, pct: float, metric: str) -> str:
+    """Where a score stands among random document pairs, as a sentence reads it right.
+
+    ``pct`` is :func:`vecdiag.score_percentile`'s: the share of pairs the score beats, so
+    higher is closer under every metric. For cosine and dot a score "at the 94th
+    percentile" reads that way; a euclidean distance "at the 3rd percentile" would read as
+    short when it is longer than 97% of the pairs' distances, so a distance is compared
+    to them in words (``pct`` then counts the pairs farther apart).
+
+    Examples
+    --------
+    >>> standing("its", 0.545, 93.5, "cosine")
+    'its score 0.545 is at the 94th percentile of random document pairs'
+    >>> standing("its", 16.024, 2.99, "euclidean")
+    'its distance 16.024 is longer than 97% of the distances between random document pairs'
+    >>> standing("the top", 0.51, 88.0, "euclidean")
+    'the top distance 0.51 is shorter than 88% of the distances between random document pairs'
+    """
+    from ..results import fmt
+
+    if metric != "euclidean":
+        return (f"{owner} score {fmt(float(score), 3)} is at the {ordinal(pct)} percentile "
+                "of random document pairs")
+    longer = pct < 50
+    return (f"{owner} distance {fmt(float(score), 3)} is {'longer' if longer else 'shorter'} "
+            f"than {share((100 - pct if longer else pct) / 100)} of the distances between "
+            "random document pairs")
 
 
 def document_name(doc_id, has_ids: bool = True) -> str:

@@ -19,7 +19,7 @@ from .records import (DEFAULT_METRICS, Analysis, AnalysisOptions, Inputs, QueryC
                       ReportText)
 
 __all__ = ["Analysis", "QueryCase", "analyze", "DEFAULT_METRICS", "AnalysisOptions",
-           "ReportText", "Inputs", "worst_first"]
+           "ReportText", "Inputs", "worst_first", "unexplainable"]
 
 
 def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
@@ -122,9 +122,12 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     evaluation = evaluate_search(inp, opts)
     fix_report = measure_fixes(inp, diagnosis, opts)  # first: explanations carry its advice
     cases = explain_worst(inp, evaluation, fix_report, opts)
+    blank = unexplainable(inp, evaluation)
+    if blank:
+        common["notes"] += (_unexplained_note(blank, evaluation.metrics[0]),)
     return Analysis(**common, evaluation=evaluation, cases=cases,
                     rank_metric=evaluation.metrics[0], groups=group_means(inp, evaluation),
-                    fix_report=fix_report)
+                    fix_report=fix_report, unexplained=blank)
 
 
 # ---------------------------------------------------------------- the stages
@@ -264,13 +267,14 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
     # explain's lexical check needs BM25 (the lexical extra): without it, explain without
     # the query text and say so (in ``skipped``)
     lexical_off = inp.query_texts is not None and inp.texts is not None and not inp.bm25
+    blank = set(unexplainable(inp, evaluation))
     cases = []
     for qid in order:
         if len(cases) == opts.n_explain:
             break
-        i = row_of[qid]
-        if inp.index.metric == "dot" and not np.any(inp.Q[i]):
+        if qid in blank:
             continue        # scores 0 against everything: its list is only the tie rule
+        i = row_of[qid]
         judged = inp.qrels.get(qid, {})
         relevant = [d for d, g in sorted(judged.items(), key=lambda kv: (-kv[1], kv[0]))
                     if g >= evaluation.relevance_level]
@@ -294,6 +298,26 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
                                group=None if inp.query_groups is None else inp.query_groups[i],
                                truncated=cut))
     return tuple(cases)
+
+
+def unexplainable(inp: Inputs, evaluation) -> tuple:
+    """Judged query ids, worst first, that cannot be explained: an all-zero query under
+    dot scores 0 against every document, so its ranked list is only the tie order (a
+    cosine Index refuses it; under euclidean it is a point like any other)."""
+    if inp.index.metric != "dot":
+        return ()
+    row_of = {q: i for i, q in enumerate(inp.query_ids)}
+    return tuple(q for q in worst_first(evaluation.per_query) if not np.any(inp.Q[row_of[q]]))
+
+
+def _unexplained_note(blank: tuple, rank_metric: str) -> str:
+    many = len(blank) > 1
+    who = f"{len(blank)} judged queries (first: {', '.join(blank[:3])}) are" if many else \
+        f"Judged query {blank[0]} is"
+    return (f"{who} all zeros: under dot {'each' if many else 'it'} scores "
+            f"0 against every document, so its ranking is only the "
+            f"tie order; counted in the metrics ({rank_metric} included) but not explained. "
+            "An all-zero embedding is often an empty or failed text: embed it again")
 
 
 def worst_first(per_query) -> list:

@@ -170,11 +170,17 @@ def render_html(analysis, *, generated: str | None = None) -> str:
                                  numeric={analysis.rank_metric})]
         frame = ev.per_query.loc[worst_first(ev.per_query)[:15]]
         rows = [(q, *[float(v) for v in r]) for q, r in zip(frame.index, frame.to_numpy())]
+        columns = ["query", *ev.metrics]
+        blank = set(getattr(analysis, "unexplained", ()))
+        if blank & set(frame.index):   # passed over when the worst were explained: say why
+            columns.append("not explained")
+            rows = [(*r, "all-zero vector: scores 0 against every document" if r[0] in blank
+                     else "") for r in rows]
         parts += [f"<h3>Lowest {escape(analysis.rank_metric)}, per query</h3>",
                   f"<p>The {len(frame)} worst of {len(ev.per_query)} queries; ties broken by "
                   "the other metrics in order, then query id, as the explained queries "
-                  "are chosen.</p>",
-                  html_table(rows, ["query", *ev.metrics], numeric=set(ev.metrics)),
+                  "are chosen (passing over those that cannot be explained).</p>",
+                  html_table(rows, columns, numeric=set(ev.metrics)),
                   _plot_or_note(ev, "metrics"), "</section>"]
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)

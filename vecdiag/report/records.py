@@ -67,6 +67,8 @@ class Analysis:
         One sentence per check that could not run for lack of an input.
     long_documents : vecdiag.report.extras.LongDocuments, optional
         Documents past the model's token limit.
+    unexplained : tuple of str
+        Judged query ids that cannot be explained (all-zero under dot), worst first.
 
     Examples
     --------
@@ -106,6 +108,11 @@ class Analysis:
     long_documents: object | None = None
     """:class:`vecdiag.report.extras.LongDocuments`: documents past the model's token
     limit, when texts and a model that counts tokens (or stored counts) are given."""
+    unexplained: tuple = ()
+    """Judged query ids that cannot be explained, worst first: an all-zero query under dot
+    scores 0 against every document (its ranked list is only the tie order). They count
+    in the metrics, are passed over when the worst queries are picked, are marked in the
+    per-query table and named in ``notes``."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -211,7 +211,8 @@ def jsonable(value):
 
 def _finding_json(f) -> dict:
     return {"code": f.code, "severity": f.severity, "summary": f.summary,
-            "fix": f.fix, "evidence": jsonable(f.evidence)}
+            "fix": f.fix, "value": jsonable(f.key_number),
+            "measures": getattr(f, "measures", None), "evidence": jsonable(f.evidence)}
 
 
 def _fixes_json(report):
@@ -270,6 +271,7 @@ def to_json(analysis) -> dict:
     if ev is not None:
         out["metrics"] = {"queries": ev.n_queries, "mean": jsonable(ev.mean),
                           "by_group": jsonable(analysis.groups)}
+    out["unexplained_queries"] = list(getattr(analysis, "unexplained", ()))
     out["worst_queries"] = [{
         "query_id": c.query_id, "query_text": c.query_text, "group": c.group,
         analysis.rank_metric: jsonable(c.score), "relevant": c.relevant,
