@@ -1218,3 +1218,19 @@ def test_every_findings_value_says_what_it_measures():
     out = {f["code"]: f for f in to_json(a)["findings"]}
     assert out["anisotropy"]["measures"] == "mean cosine of random pairs"
     assert out["anisotropy"]["value"] == pytest.approx(a.diagnosis["anisotropy"].key_number)
+
+
+def test_one_bad_row_one_zero_row_and_one_copy_read_in_the_singular():
+    """A single offending row was told in the plural: "1 row (5) hold NaN or inf",
+    "1 row (10) are zero vectors ... they have no direction", "1 items ... in 1 groups"."""
+    X = np.random.default_rng(0).normal(size=(60, 8))
+    X[10] = 0.0
+    X[20] = X[3]
+    X[5, 1] = np.nan
+    found = {f.code: f.summary for f in vd.diagnose(X).findings}
+    assert found["non_finite"].startswith("1 row (5) holds NaN or inf;")
+    assert found["non_finite"].endswith("drop or re-embed it.")
+    assert found["zero_vectors"].startswith("1 row (10) is a zero vector (often empty or "
+                                            "failed inputs): it has no direction")
+    assert found["near_duplicates"].startswith("1 item (1.72%) is a copy or near-copy "
+                                               "(cosine ≥ 0.98) of others in 1 group,")

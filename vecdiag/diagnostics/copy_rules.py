@@ -45,9 +45,11 @@ def duplicates_finding(groups, n: int, n_exact_redundant: int, threshold: float,
     else:
         effect = ("they take top-k slots from other documents; deduplicate the corpus."
                   if sev != "ok" else "too few to crowd result lists.")
-        summary = (f"{redundant} items ({100 * share:.3g}%) are copies or near-copies "
-                   f"(cosine ≥ {threshold}) of others in {len(groups)} groups, "
-                   f"{n_exact_redundant} of them exact; {effect}")
+        items = "1 item" if redundant == 1 else f"{redundant} items"
+        are = "is a copy or near-copy" if redundant == 1 else "are copies or near-copies"
+        in_groups = "1 group" if len(groups) == 1 else f"{len(groups)} groups"
+        summary = (f"{items} ({100 * share:.3g}%) {are} (cosine ≥ {threshold}) of others in "
+                   f"{in_groups}, {n_exact_redundant} of them exact; {effect}")
     return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" else "deduplicate")
 
 

@@ -116,18 +116,23 @@ def row_findings(w: Work, n_bad: int, bad_text: str, bad_first, n_zero: int, zer
     ``w.W`` holds the usable rows (shared by the NumPy and the Dask preflight)."""
     if n_bad:
         w.findings.append(Finding("non_finite", "critical",
-                                  f"{bad_text} hold NaN or inf; they are left out "
-                                  "of every statistic: drop or re-embed them.",
+                                  f"{bad_text} {'holds' if n_bad == 1 else 'hold'} NaN "
+                                  "or inf; left out of every statistic: drop or re-embed "
+                                  f"{'it' if n_bad == 1 else 'them'}.",
                                   {"value": int(n_bad), "rows": [int(r) for r in bad_first]}))
     if n_zero:
         sev = "critical" if w.metric == "cosine" else "warning"
-        why = {"cosine": "they have no direction, so their cosine is undefined",
-               "dot": "they score 0 against every query",
-               "euclidean": "they all sit at the origin"}[w.metric]
+        one = n_zero == 1
+        why = {"cosine": "it has no direction, so its cosine is undefined" if one
+               else "they have no direction, so their cosine is undefined",
+               "dot": "it scores 0 against every query" if one
+               else "they score 0 against every query",
+               "euclidean": "it sits at the origin" if one
+               else "they all sit at the origin"}[w.metric]
+        are = "is a zero vector" if one else "are zero vectors"
         w.findings.append(Finding("zero_vectors", sev,
-                                  f"{zero_text} are zero vectors (often empty or "
-                                  f"failed inputs): {why}; they are left out of every "
-                                  "statistic.",
+                                  f"{zero_text} {are} (often empty or failed inputs): "
+                                  f"{why}; left out of every statistic.",
                                   {"value": int(n_zero), "rows": [int(r) for r in zero_first]}))
     w.stats.update(n_used=w.n, n_non_finite=int(n_bad), n_zero=int(n_zero))
     if w.n < 2:
