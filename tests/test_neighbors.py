@@ -593,6 +593,14 @@ def test_knn_rows_on_a_float16_memmap_converts_chunk_by_chunk(tmp_path, rng, met
     np.testing.assert_array_equal(res.indices, want.indices)
     np.testing.assert_array_equal(res.scores, want.scores)
     assert res.scores.dtype == np.float64
+    # big-endian float32 is searched in float32, as the same rows in native order
+    B = rng.normal(size=(300, 8)).astype(">f4")
+    np.save(tmp_path / "b.npy", B)
+    got = knn_rows(np.load(tmp_path / "b.npy", mmap_mode="r"), pos[:2], k=4, metric=metric)
+    want = knn_rows(B.astype(np.float32), pos[:2], k=4, metric=metric)
+    assert got.scores.dtype == np.float32
+    np.testing.assert_array_equal(got.indices, want.indices)
+    np.testing.assert_array_equal(got.scores, want.scores)
     X[7] = np.nan if metric != "cosine" else 0
     np.save(tmp_path / "bad.npy", X)
     with pytest.raises(ValueError,

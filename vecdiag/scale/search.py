@@ -268,7 +268,9 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
         return Neighbors(indices=np.zeros((0, k), np.int64),
                          scores=np.zeros((0, k), dtype or X.dtype), metric=metric, k=k)
     if not lazy:
-        idx, sc, lengths = block_top(X, 0, X[pos], pos, k, metric, pos, "corpus",
+        # the rows in the working dtype, as the corpus is read (big-endian float32: float32)
+        rows = np.asarray(X[pos]).astype(dtype or X.dtype, copy=False)
+        idx, sc, lengths = block_top(X, 0, rows, pos, k, metric, pos, "corpus",
                                       batch_size, memory_budget, show_progress,
                                       dtype=None if dtype == X.dtype else dtype)
         check_lengths(lengths, metric)
