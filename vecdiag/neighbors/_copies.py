@@ -16,6 +16,11 @@ itself, and widens the distinct search while the k-th place still ties the last 
 row kept (a group beyond it could hold a lower index at the same score). The distinct rows
 are copied once for that search (their memory again, and their unit rows under cosine);
 only corpora with a plateau wider than the re-check margin take this path.
+
+A memmap corpus (larger than RAM) is never sorted or copied whole: its rows are hashed a
+few MB at a time (8 bytes a row kept), rows sharing a hash compared byte for byte, and the
+distinct rows and the re-searched queries are read from the file as the search needs them
+(:class:`RowsAt`), as the memmap itself is.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from .rows import Rows
 
 def copy_groups(C: Rows):
     """``(first, order, starts, counts)`` of the groups of identical rows of ``C``'s
-    source, or None when there is no copy or the rows are not an in-memory array (a
-    memmap stays on disk). Cached on ``C`` (its rows never change).
+    source, or None when there is no copy or the rows are neither an in-memory array nor
+    a memmap (hashed piece by piece, :func:`_memmap_groups`). Cached on ``C`` (its rows
+    never change).
 
     ``first[g]`` is the lowest row of group ``g``; ``order[starts[g]:starts[g] +
     counts[g]]`` its rows, ascending.
@@ -43,7 +49,9 @@ def copy_groups(C: Rows):
     if known is not None:
         return known or None
     src, result = C.source, None
-    if type(src) is np.ndarray and src.ndim == 2 and src.shape[0] > 1 and src.shape[1]:
+    if isinstance(src, np.memmap) and src.ndim == 2 and src.shape[0] > 1 and src.shape[1]:
+        result = _memmap_groups(src)
+    elif type(src) is np.ndarray and src.ndim == 2 and src.shape[0] > 1 and src.shape[1]:
         rows = np.ascontiguousarray(src)
         keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
         _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
@@ -73,16 +81,17 @@ def resolve(Q: Rows, C: Rows, todo: np.ndarray, k: int, *, exclude_self: bool, s
     """
     first, order, starts, counts = copy_groups(C)
     by_first = np.argsort(first, kind="stable")            # distinct row -> group
-    distinct = Rows(C.source[first[by_first]], C.metric, "corpus", dtype=C.dtype)
-    queries = Rows(np.asarray(Q.source[todo]), Q.metric, "queries", dtype=Q.dtype)
+    distinct = rows_at(C.source, first[by_first], C.metric, "corpus", C.dtype)
+    distinct.copies = ()                                   # distinct by construction
+    queries = rows_at(Q.source, todo, Q.metric, "queries", Q.dtype)
     lower_better = C.metric == "euclidean"
     indices = np.empty((todo.size, k), np.int64)
     scores = np.empty((todo.size, k), C.dtype)
     pending = np.arange(todo.size)
     width = min(distinct.n, k + (1 if exclude_self else 0))
     while pending.size:
-        sub = queries if pending.size == todo.size else Rows(
-            np.asarray(queries.source[pending]), Q.metric, "queries", dtype=Q.dtype)
+        sub = queries if pending.size == todo.size else rows_at(
+            Q.source, todo[pending], Q.metric, "queries", Q.dtype)
         ridx, rsc = search(sub, distinct, width, **options)
         wider = []
         for j, p in enumerate(pending.tolist()):
@@ -102,3 +111,94 @@ def resolve(Q: Rows, C: Rows, todo: np.ndarray, k: int, *, exclude_self: bool, s
         pending = np.asarray(wider, dtype=np.int64)
         width = min(distinct.n, 4 * width)
     return indices, scores
+
+
+_HASH_BYTES = 2**20                   # 64-bit words of the rows hashed at once
+
+
+def _memmap_groups(src: np.memmap):
+    """:func:`copy_groups` of a memmap, a few MB of it in memory at a time: each row's
+    bytes hashed piece by piece, then the rows sharing a hash compared, byte for byte,
+    with the lowest of them (so a hash collision never joins different rows)."""
+    n, d = src.shape
+    hashes = _row_hashes(src)
+    by_hash = np.argsort(hashes, kind="stable")   # equal hashes: ascending rows
+    label = np.arange(n)                          # each row's group: its lowest row
+    pending = by_hash[_shared(hashes[by_hash])]   # rows whose hash another row shares
+    if not pending.size:
+        return None
+    rows_per_piece = max(2, _HASH_BYTES // max(1, d * src.dtype.itemsize))
+    while pending.size:
+        h = hashes[pending]
+        run_start = np.r_[True, h[1:] != h[:-1]]
+        rep = pending[np.flatnonzero(run_start)[np.cumsum(run_start) - 1]]
+        left = []
+        for a in range(0, pending.size, rows_per_piece):
+            rows, reps = pending[a:a + rows_per_piece], rep[a:a + rows_per_piece]
+            same = _equal_bytes(np.asarray(src[rows]), np.asarray(src[reps]))
+            label[rows[same]] = reps[same]
+            left.append(rows[~same])              # a collision: another group, next round
+        pending = np.concatenate(left)
+        pending = pending[_shared(hashes[pending])]   # one left alone: a group of one
+    first, inverse, counts = np.unique(label, return_inverse=True, return_counts=True)
+    if counts.max() < 2:
+        return None
+    order = np.argsort(inverse.ravel(), kind="stable")   # by group, then by row
+    return first, order, np.cumsum(counts) - counts, counts
+
+
+def _row_hashes(src: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's bytes (identical rows, identical hashes), read a few MB
+    at a time: the sum of the row's values, read as unsigned integers, times fixed odd
+    multipliers (mod 2**64)."""
+    n, d = src.shape
+    word = np.dtype(f"u{src.dtype.itemsize}")      # the rows' bytes, one number a value
+    mult = np.random.default_rng(20_240_601).integers(1, 2**63, size=d, dtype=np.uint64)
+    mult |= np.uint64(1)
+    step = max(1, _HASH_BYTES // (8 * d))
+    hashes = np.empty(n, np.uint64)
+    with np.errstate(over="ignore"):
+        for a in range(0, n, step):
+            words = np.ascontiguousarray(src[a:a + step]).view(word).astype(np.uint64)
+            hashes[a:a + step] = (words * mult).sum(axis=1, dtype=np.uint64)
+    return hashes
+
+
+def _shared(h: np.ndarray) -> np.ndarray:
+    """Entries of the sorted ``h`` equal to a neighbour (their value occurs twice or more)."""
+    same = h[1:] == h[:-1]
+    return np.r_[same, False] | np.r_[False, same] if h.size else np.zeros(0, bool)
+
+
+def _equal_bytes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` whose bytes equal those of the same row of ``b`` (as np.unique's
+    comparison of the in-memory path: 0.0 and -0.0 differ)."""
+    a = np.ascontiguousarray(a).view(np.uint8).reshape(a.shape[0], -1)
+    b = np.ascontiguousarray(b).view(np.uint8).reshape(b.shape[0], -1)
+    return (a == b).all(axis=1)
+
+
+class RowsAt:
+    """Rows ``positions`` of a memmap, read from it only when asked for: what :class:`Rows`
+    needs of its source (``shape``, ``dtype``, ``ndim``, rows by slice or positions)."""
+
+    def __init__(self, source: np.ndarray, positions: np.ndarray):
+        self.source, self.positions = source, np.asarray(positions, np.int64)
+        self.shape = (self.positions.size, source.shape[1])
+        self.dtype, self.ndim = source.dtype, 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.source[self.positions[key]])
+
+
+def rows_at(source, positions: np.ndarray, metric: str, name: str, dtype) -> Rows:
+    """:class:`Rows` of ``source[positions]``: copied when ``source`` is in memory, read
+    from the file as searched when it is a memmap (or rows of one)."""
+    if isinstance(source, RowsAt):
+        source, positions = source.source, source.positions[positions]
+    if isinstance(source, np.memmap):
+        return Rows(RowsAt(source, positions), metric, name, dtype=dtype, copy=False)
+    return Rows(np.asarray(source[positions]), metric, name, dtype=dtype)

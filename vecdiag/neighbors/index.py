@@ -28,7 +28,10 @@ class Index:
     Parameters
     ----------
     corpus : array-like, (n, d)
-        The vectors; a memmap is kept as is (normalised block by block when searched). A
+        The vectors; a float32 or float64 memmap is kept as is (normalised block by
+        block when searched). A memmap of another dtype is converted whole into
+        :attr:`vectors` (float16 and integers to float64: four times a float16 file);
+        :func:`knn` searches such a file converting it chunk by chunk. A
         ``dask.array.Array`` gives a :class:`vecdiag.scale.index.DaskIndex` (searched one
         row block per task, the corpus never gathered).
     ids : sequence, optional

@@ -60,7 +60,7 @@ class Rows:
             self.norms = np.ones(self.n)
             self.max_norm = 1.0
         else:
-            if X.dtype == self.dtype:
+            if X.dtype == self.dtype and isinstance(X, np.ndarray):
                 self._data = X
             elif copy:
                 self._data = X.astype(self.dtype)

@@ -101,7 +101,7 @@ def _label(local: np.ndarray, start) -> np.ndarray:
 
 def block_top(block, start: int, queries, q_start: int, k: int, metric: str,
                self_rows, q_name: str, batch_size, budget: int, show_progress=False,
-               known=None):
+               known=None, dtype=None):
     """Top k of the queries among corpus rows ``start:start+len(block)`` (one task).
 
     ``self_rows``: for each query, the corpus row it must skip (its own; -1 for none), or
@@ -110,15 +110,19 @@ def block_top(block, start: int, queries, q_start: int, k: int, metric: str,
     left out. Returns ``(indices, scores, lengths)``: global indices (padded with -1 when
     the block has fewer than k eligible rows) and ``lengths`` = (longest query, longest
     corpus row, the candidate dtype) for the global length check.
+
+    ``dtype``: the working dtype of a ``block`` of another dtype (a float16 memmap) that
+    the caller has checked (:func:`vecdiag.neighbors.search.checked_corpus`): it is then
+    converted chunk by chunk as it is searched, never whole.
     """
     reuse_freed_memory()
-    X = checked_block(block, start, metric, "corpus")
+    X = block if dtype is not None else checked_block(block, start, metric, "corpus")
     Qa = checked_block(queries, q_start, metric, q_name)
     n = X.shape[0]
     m = Qa.shape[0]
     # normalised chunk by chunk (copy=False): a unit copy of a whole block would be a fresh
     # block-sized array (page faults, huge-page compaction: 0.3 s per 128 MB measured)
-    base = Rows(X, metric, "corpus", copy=False)
+    base = Rows(X, metric, "corpus", dtype=dtype, copy=False)
     Q, C, cand = query_rows(Qa, base, lambda dt: Rows(X, metric, "corpus", dtype=dt,
                                                       copy=False), "numpy")
     low = np.float32 if cand is not None else C.dtype

@@ -29,7 +29,7 @@ from .. import _validate as V
 from ..linalg import row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
-from ..neighbors.search import check_options
+from ..neighbors.search import check_options, checked_corpus
 from .._progress import AUTO_SECONDS
 from .chunks import check_dask_matrix, compute, is_dask_array, row_blocks
 from .direct import file_sources
@@ -227,7 +227,8 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
     ----------
     corpus : dask.array.Array or array-like, (n, d)
         A Dask corpus is searched one row block per task (the sampled rows are gathered,
-        the corpus never is); a NumPy corpus is searched the same way as one block.
+        the corpus never is); a NumPy corpus is searched the same way as one block (an
+        ``np.memmap`` of float16 or integers converted chunk by chunk, never whole).
     positions : sequence of int, (s,)
         Corpus rows to search for (repeats allowed; results in this order).
     k : int
@@ -249,7 +250,9 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
     batch_size, memory_budget = check_options("numpy", batch_size, memory_budget,
                                               show_progress)
     lazy = is_dask_array(corpus)
-    X = check_dask_matrix(corpus, "corpus") if lazy else V.as_matrix(corpus, "corpus")
+    # a float16 or integer memmap is checked where it lies and converted chunk by chunk
+    X, dtype = (check_dask_matrix(corpus, "corpus"), None) if lazy else \
+        checked_corpus(corpus)
     n = X.shape[0]
     k = V.check_k(k, n, exclude_self=True)
     pos = np.asarray(positions)
@@ -262,11 +265,14 @@ def knn_rows(corpus, positions, k: int = 10, *, metric: str = "cosine",
         raise ValueError(f"positions has {V.format_rows(np.flatnonzero(out))} outside the "
                          f"corpus (0 to {n - 1}); pass row numbers of the corpus")
     if not pos.size:
-        return Neighbors(indices=np.zeros((0, k), np.int64), scores=np.zeros((0, k), X.dtype),
-                         metric=metric, k=k)
+        return Neighbors(indices=np.zeros((0, k), np.int64),
+                         scores=np.zeros((0, k), dtype or X.dtype), metric=metric, k=k)
     if not lazy:
-        idx, sc, lengths = block_top(X, 0, X[pos], pos, k, metric, pos, "corpus",
-                                      batch_size, memory_budget, show_progress)
+        # the rows in the working dtype, as the corpus is read (big-endian float32: float32)
+        rows = np.asarray(X[pos]).astype(dtype or X.dtype, copy=False)
+        idx, sc, lengths = block_top(X, 0, rows, pos, k, metric, pos, "corpus",
+                                      batch_size, memory_budget, show_progress,
+                                      dtype=None if dtype == X.dtype else dtype)
         check_lengths(lengths, metric)
         return Neighbors(indices=idx, scores=sc, metric=metric, k=k)
     uniq, back = np.unique(pos, return_inverse=True)
