@@ -596,3 +596,14 @@ def test_shards_as_they_come_big_endian_numpy_ints_and_what_is_refused(tmp_path)
     (linked / "a-2.npy").symlink_to(tmp_path / "gone.npy")
     with pytest.raises(FileNotFoundError, match=r"a-2\.npy.*link to a file that does not"):
         vd.open_vectors(str(linked))
+
+
+def test_a_folder_leaves_hidden_files_out_as_a_glob_does(tmp_path):
+    arrays = _shards(tmp_path, [2, 3], dim=3)
+    (tmp_path / "._shard-0.npy").write_bytes(b"\x00\x05\x16\x07 macOS metadata")
+    np.save(tmp_path / ".old.npy", np.full((4, 3), 9, np.float32))
+    X = vd.open_vectors(tmp_path)
+    assert [f.split("/")[-1] for f in X.files] == ["shard-0.npy", "shard-1.npy"]
+    np.testing.assert_array_equal(X.compute(), np.concatenate(arrays))
+    np.testing.assert_array_equal(vd.open_vectors(str(tmp_path / "*.npy")).compute(),
+                                  np.concatenate(arrays))

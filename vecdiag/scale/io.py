@@ -41,7 +41,8 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     ----------
     paths_or_glob : str, Path, or a list of them
         A glob (``"shards/*.npy"``, ``"data/**/*.parquet"``), a file, a folder (every
-        ``.npy``/``.npz``/``.parquet`` file in it), or a list of these (a file or folder
+        ``.npy``/``.npz``/``.parquet`` file in it but hidden ones, named ``.*``, as a glob
+        leaves them out), or a list of these (a file or folder
         that exists is taken as named, even with ``*?[`` in its name). Files matched by a
         glob or found in a folder are taken in natural order (``shard-2`` before
         ``shard-10``); a list keeps the order given. All files must have one format, one
@@ -185,7 +186,10 @@ def _expand_one(item: str) -> list[Path]:
         return _vector_files(sorted(matched, key=natural_key), f"the glob {item!r}")
     path = Path(item)
     if path.is_dir():
-        vector_like = [p for p in path.iterdir() if p.suffix.lower() in SUFFIXES]
+        # hidden files are left out, as a glob's "*" leaves them out: macOS copies each
+        # shard-1.npy with a "._shard-1.npy" of metadata, which is no array
+        vector_like = [p for p in path.iterdir()
+                       if p.suffix.lower() in SUFFIXES and not p.name.startswith(".")]
         broken = [p for p in vector_like if not p.exists()]
         if broken:                        # a dangling link: its rows would go missing
             raise FileNotFoundError(f"{str(broken[0])!r} in the folder {str(path)!r} is a "
