@@ -153,3 +153,17 @@ def test_atomic_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path, mo
         handle.write("new")
     assert target.read_text() == "new"
     assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(twin).st_mode)
+
+
+def test_npz_members_that_are_not_arrays_are_left_out(tmp_path):
+    import zipfile
+
+    X = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.savez(tmp_path / "a.npz", vectors=X)
+    with zipfile.ZipFile(tmp_path / "a.npz", "a") as archive:
+        archive.writestr("readme.txt", "made by hand")
+    loaded = load_vectors(tmp_path / "a.npz")
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, X)
+    with pytest.raises(ValueError, match=r"has no array 'readme.txt' \(has vectors\)"):
+        load_vectors(tmp_path / "a.npz", key="readme.txt")

@@ -67,7 +67,10 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
             raise ValueError(f"{label}: {path} is not a readable .npz archive "
                              f"({err or 'empty'}); write it again with np.savez") from None
         with data:
-            names = list(data.files)
+            # the arrays only: a zip member that is no .npy (a readme.txt added to the
+            # archive) is listed by np.load too, as its raw bytes
+            arrays = {m[:-4] for m in data.zip.namelist() if m.endswith(".npy")}
+            names = [m for m in data.files if m in arrays]
             if key is None:
                 # the only 2-D array, as vd.open_vectors picks it (an "ids" array beside
                 # the vectors is their ids, not a second candidate)
