@@ -167,3 +167,21 @@ def test_npz_members_that_are_not_arrays_are_left_out(tmp_path):
     np.testing.assert_array_equal(loaded, X)
     with pytest.raises(ValueError, match=r"has no array 'readme.txt' \(has vectors\)"):
         load_vectors(tmp_path / "a.npz", key="readme.txt")
+
+
+def test_a_pq_file_is_read_as_parquet_as_open_vectors_reads_it(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from vecdiag.commands._inputs import load_inputs
+
+    X = np.arange(6, dtype=np.float32).reshape(3, 2)
+    pq.write_table(pa.table({"id": ["d0", "d1", "d2"],
+                             "emb": pa.array(X.tolist(), pa.list_(pa.float32(), 2))}),
+                   tmp_path / "v.pq")
+    loaded = load_vectors(tmp_path / "v.pq")
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, X)
+    inp = load_inputs(str(tmp_path / "v.pq"))
+    np.testing.assert_array_equal(inp.corpus, X)
+    assert inp.ids == ["d0", "d1", "d2"]

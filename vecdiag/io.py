@@ -1,7 +1,8 @@
 """Reading vectors from files (for the command line) and writing files safely.
 
 ``.npy`` is loaded with ``allow_pickle=False`` (a pickle can run code), ``.npz`` takes
-its only array (or the one named by ``key``), ``.parquet`` takes a list-valued column.
+its only array (or the one named by ``key``), ``.parquet`` (or ``.pq``, as
+:func:`vecdiag.open_vectors` reads it) takes a list-valued column.
 Writes go to a temporary file in the same folder, then an atomic rename: a failure never
 leaves a half-written report behind.
 """
@@ -24,7 +25,7 @@ __all__ = ["load_vectors", "atomic_write_text", "atomic_write_bytes"]
 
 def load_vectors(path, *, key: str | None = None, name: str | None = None,
                  finite: bool = True) -> np.ndarray:
-    """Load a 2-D array of vectors from ``.npy``, ``.npz`` or ``.parquet``, checked.
+    """Load a 2-D array of vectors from ``.npy``, ``.npz`` or ``.parquet`` (``.pq``), checked.
 
     Parameters
     ----------
@@ -87,7 +88,7 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
                 raise ValueError(f"{label}: cannot load the array {key!r} of {path} without "
                                  f"pickle ({err}); save plain numeric arrays with np.savez"
                                  ) from None
-    elif suffix == ".parquet":
+    elif suffix in (".parquet", ".pq"):
         arr = _load_parquet(path, key, label)
     else:
         raise ValueError(f"{label}: unsupported file type {suffix!r}; use .npy, .npz or .parquet")

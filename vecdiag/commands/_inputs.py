@@ -88,7 +88,7 @@ def is_shards(corpus: str) -> bool:
     if not path.is_dir() or (path / "corpus.jsonl").is_file() \
             or any(path.glob("emb_*_corpus.npy")):
         return False
-    return any(p.suffix.lower() in (".npy", ".npz", ".parquet") for p in path.iterdir())
+    return any(p.suffix.lower() in (".npy", ".npz", ".parquet", ".pq") for p in path.iterdir())
 
 
 def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query_ids=None,
@@ -193,7 +193,7 @@ def _corpus_ids(inp: Inputs, path: Path, ids, key) -> None:
         sibling = path.parent / f"{path.stem}_ids.txt"
         inp.ids = _check_count(read_ids(sibling, sibling.name), n, sibling.name, "CORPUS rows")
         inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
-    elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".npz"):
+    elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".pq", ".npz"):
         _stored_ids(inp, path, key, n)
 
 
@@ -256,7 +256,7 @@ def _stored_ids(inp, path: Path, key, n: int) -> None:
     so a file gives the same ids whether it is searched in memory or on a cluster."""
     from ..scale import formats
 
-    kind = path.suffix.lower()[1:]
+    kind = "npz" if path.suffix.lower() == ".npz" else "parquet"     # .parquet or .pq
     info = formats.describe(path, kind, key)
     if info.id_source is None:
         return
