@@ -8,6 +8,7 @@ da.from_array on a memmap), and each bad input has its error.
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 
@@ -607,3 +608,18 @@ def test_a_folder_leaves_hidden_files_out_as_a_glob_does(tmp_path):
     np.testing.assert_array_equal(X.compute(), np.concatenate(arrays))
     np.testing.assert_array_equal(vd.open_vectors(str(tmp_path / "*.npy")).compute(),
                                   np.concatenate(arrays))
+
+
+@pytest.mark.parametrize("rewrite", [np.full((2, 3), 5, np.float32),    # fewer rows
+                                     np.full((4, 3), 5, np.float64),    # another dtype
+                                     np.full((3, 4), 5, np.float32)])   # another dim
+def test_a_file_written_over_after_opening_is_an_error_not_rows_of_another_shape(
+        tmp_path, rewrite):
+    np.save(tmp_path / "a.npy", np.ones((4, 3), np.float32))
+    X = vd.open_vectors(tmp_path / "a.npy", direct=False)
+    np.save(tmp_path / "a.npy", rewrite)
+    shown = f"{rewrite.shape} {rewrite.dtype}"
+    with pytest.raises(ValueError, match=rf"a.npy changed after vd.open_vectors opened it: "
+                                         rf"it held \(4, 3\) float32, it now holds "
+                                         rf"{re.escape(shown)}; call vd.open_vectors again"):
+        X.compute()

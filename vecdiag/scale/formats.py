@@ -102,11 +102,21 @@ def read_sidecar_ids(path: str, rows: int) -> np.ndarray:
     return np.asarray(lines, dtype=object)
 
 
-def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False) -> np.ndarray:
+def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False,
+                  expect: tuple | None = None) -> np.ndarray:
     """Rows ``start:stop`` of a .npy file, read by this task itself: one ``pread`` into a
     new array (``O_DIRECT`` when ``direct``, see :mod:`.direct`) when the file is C-ordered
-    in ``dtype``, else through a memmap and converted."""
+    in ``dtype``, else through a memmap and converted.
+
+    ``expect``: ``(shape, stored dtype)`` the file had when its array was opened; a file
+    written over since then (other rows, dimension or dtype) is an error, not rows of
+    another shape than the array's."""
     layout = npy_layout(path)
+    if expect is not None and (tuple(layout[1]), layout[2]) != (tuple(expect[0]),
+                                                                 np.dtype(expect[1])):
+        raise ValueError(f"{path} changed after vd.open_vectors opened it: it held "
+                         f"{tuple(expect[0])} {np.dtype(expect[1])}, it now holds "
+                         f"{tuple(layout[1])} {layout[2]}; call vd.open_vectors again")
     if layout[2] == np.dtype(dtype) and layout[2].isnative:
         rows = read_rows(path, start, stop, layout, direct=direct)
         if rows is not None:

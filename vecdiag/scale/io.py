@@ -79,7 +79,8 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     file has ids or none does.
 
     A variable-length list column is checked row by row when read: a vector of another
-    length is an error naming the file and row group then, not when opening.
+    length is an error naming the file and row group then, not when opening. So is a
+    ``.npy`` file written over after opening with another shape or dtype: open it again.
 
     Examples
     --------
@@ -275,8 +276,9 @@ def _tasks(info, out: np.dtype, chunks: int | None, direct: bool = False) -> lis
         return [((formats.read_npz_array, info.path, info.key, out), info.rows)]
     step = _rows_per_chunk(info, out, chunks)
     if info.kind == "npy":
-        return [((formats.read_npy_rows, info.path, a, min(a + step, info.rows), out, direct),
-                 min(a + step, info.rows) - a) for a in range(0, info.rows, step)]
+        expect = ((info.rows, info.dim), info.dtype)
+        return [((formats.read_npy_rows, info.path, a, min(a + step, info.rows), out, direct,
+                  expect), min(a + step, info.rows) - a) for a in range(0, info.rows, step)]
     tasks, group, rows = [], [], 0
     for g, size in enumerate(info.groups):
         if group and rows + size > step:
