@@ -185,3 +185,15 @@ def test_a_pq_file_is_read_as_parquet_as_open_vectors_reads_it(tmp_path):
     inp = load_inputs(str(tmp_path / "v.pq"))
     np.testing.assert_array_equal(inp.corpus, X)
     assert inp.ids == ["d0", "d1", "d2"]
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_an_empty_parquet_file_is_called_empty_not_of_dimension_0(tmp_path, fixed):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    kind = pa.list_(pa.float32(), 3) if fixed else pa.list_(pa.float32())
+    pq.write_table(pa.table({"emb": pa.array([], kind)}), tmp_path / "e.parquet")
+    with pytest.raises(ValueError, match=r"e.parquet is empty \(0 rows\); pass at least one "
+                                         "vector"):
+        load_vectors(tmp_path / "e.parquet")

@@ -156,6 +156,8 @@ def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
         raise ValueError(f"{where} has missing numbers (null) inside the vectors of "
                          f"{V.format_rows(rows)}; fill them first")
 
+    if table.num_rows == 0:     # no first row to take a dimension from: not "dimension 0"
+        raise ValueError(f"{where} is empty (0 rows); pass at least one vector")
     return vector_lists(table.column(column).combine_chunks(), None, refuse)[0]
 
 
