@@ -38,6 +38,14 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
     finite : bool
         Refuse rows with NaN or inf (default). False keeps them, for
         :func:`vecdiag.diagnose`, which reports them as a finding.
+
+    Notes
+    -----
+    A ``.npy`` of float32 or float64 is returned memory-mapped (read-only, nothing read
+    until used). Do not write over that file in place while the array is in use:
+    ``np.save`` on the same path truncates it, and touching the array then kills the
+    process (SIGBUS, "Bus error"). Write the new vectors to another path, or save to a
+    temporary file and ``os.replace`` it over the old one (the array keeps the old file).
     """
     path = Path(path)
     label = name or path.name
