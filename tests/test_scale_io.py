@@ -623,3 +623,21 @@ def test_a_file_written_over_after_opening_is_an_error_not_rows_of_another_shape
                                          rf"it held \(4, 3\) float32, it now holds "
                                          rf"{re.escape(shown)}; call vd.open_vectors again"):
         X.compute()
+
+
+def test_an_npz_or_parquet_written_over_after_opening_is_an_error_too(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.ones((4, 3), np.float32))
+    X = vd.open_vectors(tmp_path / "a.npz")
+    np.savez(tmp_path / "a.npz", x=np.ones((2, 3), np.float32))     # X.compute() was (2, 3)
+    with pytest.raises(ValueError, match=r"a.npz changed after vd.open_vectors opened it: it "
+                                         r"held \(4, 3\) float32, it now holds \(2, 3\) "
+                                         "float32; call vd.open_vectors again"):
+        X.compute()
+    rows = pa.array(np.ones((4, 3), np.float32).tolist(), pa.list_(pa.float32()))
+    pq.write_table(pa.table({"emb": rows}), tmp_path / "a.parquet", row_group_size=2)
+    X = vd.open_vectors(tmp_path / "a.parquet")
+    pq.write_table(pa.table({"emb": rows}), tmp_path / "a.parquet", row_group_size=1)
+    with pytest.raises(ValueError, match=r"it held 4 rows in 2 row groups, those read here "
+                                         r"of 2, 2 rows, it now holds 4 rows in 4 row "
+                                         r"groups, those read here of 1, 1 rows"):
+        X.compute()                                     # was (2, 3): groups 0-1 of 1 row

@@ -80,7 +80,8 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
 
     A variable-length list column is checked row by row when read: a vector of another
     length is an error naming the file and row group then, not when opening. So is a
-    ``.npy`` file written over after opening with another shape or dtype: open it again.
+    file written over after opening with another shape or dtype (parquet: other row
+    groups): open it again.
 
     Examples
     --------
@@ -273,7 +274,8 @@ def _tasks(info, out: np.dtype, chunks: int | None, direct: bool = False) -> lis
     if not info.rows:
         return []
     if info.kind == "npz":
-        return [((formats.read_npz_array, info.path, info.key, out), info.rows)]
+        return [((formats.read_npz_array, info.path, info.key, out,
+                  ((info.rows, info.dim), info.dtype)), info.rows)]
     step = _rows_per_chunk(info, out, chunks)
     if info.kind == "npy":
         expect = ((info.rows, info.dim), info.dtype)
@@ -283,15 +285,20 @@ def _tasks(info, out: np.dtype, chunks: int | None, direct: bool = False) -> lis
     for g, size in enumerate(info.groups):
         if group and rows + size > step:
             tasks.append(((formats.read_parquet_groups, info.path, info.key, tuple(group),
-                           info.dim, out), rows))
+                           info.dim, out, _opened(info, group)), rows))
             group, rows = [], 0
         if size:
             group.append(g)
             rows += size
     if group:
         tasks.append(((formats.read_parquet_groups, info.path, info.key, tuple(group),
-                       info.dim, out), rows))
+                       info.dim, out, _opened(info, group)), rows))
     return tasks
+
+
+def _opened(info, group: list) -> tuple:
+    """What a parquet task checks the file still holds (see formats.read_parquet_groups)."""
+    return info.rows, len(info.groups), tuple(info.groups[g] for g in group)
 
 
 def _ids(infos):
