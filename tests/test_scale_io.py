@@ -641,3 +641,11 @@ def test_an_npz_or_parquet_written_over_after_opening_is_an_error_too(tmp_path):
                                          r"of 2, 2 rows, it now holds 4 rows in 4 row "
                                          r"groups, those read here of 1, 1 rows"):
         X.compute()                                     # was (2, 3): groups 0-1 of 1 row
+
+
+def test_a_dangling_link_matched_by_a_glob_is_an_error_as_in_a_folder(tmp_path):
+    _shards(tmp_path, [2], dim=3)
+    (tmp_path / "shard-1.npy").symlink_to(tmp_path / "gone.npy")   # X was (2, 3), rows lost
+    with pytest.raises(FileNotFoundError, match=r"shard-1.npy', matched by the glob .*, is a "
+                                                "link to a file that does not exist"):
+        vd.open_vectors(str(tmp_path / "shard-*.npy"))

@@ -181,7 +181,13 @@ def _expand_one(item: str) -> list[Path]:
     # a file or folder that exists is taken as named, even when its name holds a glob's
     # special characters ("run[1]/shard.npy"): as a glob it would match nothing
     if _has_magic(item) and not os.path.exists(item):
-        matched = [Path(p) for p in glob.glob(item, recursive=True) if os.path.isfile(p)]
+        found = glob.glob(item, recursive=True)
+        broken = [p for p in found if Path(p).suffix.lower() in SUFFIXES
+                  and os.path.islink(p) and not os.path.exists(p)]
+        if broken:                        # as in a folder: its rows would go missing
+            raise FileNotFoundError(f"{broken[0]!r}, matched by the glob {item!r}, is a link "
+                                    "to a file that does not exist")
+        matched = [Path(p) for p in found if os.path.isfile(p)]
         if not matched:
             raise FileNotFoundError(f"no file matches {item!r} (looked in "
                                     f"{os.path.abspath(os.path.dirname(item) or '.')})")
