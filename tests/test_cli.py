@@ -644,3 +644,26 @@ def vd_cos(A, B):
     A = A / np.linalg.norm(A, axis=1, keepdims=True)
     B = B / np.linalg.norm(B, axis=1, keepdims=True)
     return A @ B.T
+
+
+def test_query_ids_stored_with_the_query_vectors_are_read_as_the_corpus_ids_are(tmp_path):
+    """--queries q.parquet with an id column (or q.npz with an ids array): the corpus's
+    stored ids were read, the queries' were not, so --qrels stopped with "the query ids
+    ... are not known; pass them"."""
+    from vecdiag.commands._inputs import load_inputs
+
+    X = np.eye(3, 4, dtype=np.float32)
+    np.savez(tmp_path / "c.npz", vectors=X, ids=np.array(["d0", "d1", "d2"]))
+    np.savez(tmp_path / "q.npz", vectors=X[:2], ids=np.array(["q0", "q1"]))
+    (tmp_path / "q.qrels").write_text("q0 0 d0 1\nq1 0 d1 1\n")
+    inp = load_inputs(str(tmp_path / "c.npz"), queries=str(tmp_path / "q.npz"),
+                      qrels=str(tmp_path / "q.qrels"))
+    assert inp.query_ids == ["q0", "q1"]
+    assert inp.qrels == {"q0": {"d0": 1}, "q1": {"d1": 1}}
+    assert "query ids read from 'ids' in q.npz" in inp.notes
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [7, 8], "emb": X[:2].tolist()}), tmp_path / "q.parquet")
+    assert load_inputs(str(tmp_path / "c.npz"),
+                       queries=str(tmp_path / "q.parquet")).query_ids == ["7", "8"]

@@ -153,3 +153,47 @@ def test_atomic_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path, mo
         handle.write("new")
     assert target.read_text() == "new"
     assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(twin).st_mode)
+
+
+def test_npz_members_that_are_not_arrays_are_left_out(tmp_path):
+    import zipfile
+
+    X = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.savez(tmp_path / "a.npz", vectors=X)
+    with zipfile.ZipFile(tmp_path / "a.npz", "a") as archive:
+        archive.writestr("readme.txt", "made by hand")
+    loaded = load_vectors(tmp_path / "a.npz")
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, X)
+    with pytest.raises(ValueError, match=r"has no array 'readme.txt' \(has vectors\)"):
+        load_vectors(tmp_path / "a.npz", key="readme.txt")
+
+
+def test_a_pq_file_is_read_as_parquet_as_open_vectors_reads_it(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from vecdiag.commands._inputs import load_inputs
+
+    X = np.arange(6, dtype=np.float32).reshape(3, 2)
+    pq.write_table(pa.table({"id": ["d0", "d1", "d2"],
+                             "emb": pa.array(X.tolist(), pa.list_(pa.float32(), 2))}),
+                   tmp_path / "v.pq")
+    loaded = load_vectors(tmp_path / "v.pq")
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, X)
+    inp = load_inputs(str(tmp_path / "v.pq"))
+    np.testing.assert_array_equal(inp.corpus, X)
+    assert inp.ids == ["d0", "d1", "d2"]
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_an_empty_parquet_file_is_called_empty_not_of_dimension_0(tmp_path, fixed):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    kind = pa.list_(pa.float32(), 3) if fixed else pa.list_(pa.float32())
+    pq.write_table(pa.table({"emb": pa.array([], kind)}), tmp_path / "e.parquet")
+    with pytest.raises(ValueError, match=r"e.parquet is empty \(0 rows\); pass at least one "
+                                         "vector"):
+        load_vectors(tmp_path / "e.parquet")

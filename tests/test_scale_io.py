@@ -8,6 +8,7 @@ da.from_array on a memmap), and each bad input has its error.
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 
@@ -596,3 +597,55 @@ def test_shards_as_they_come_big_endian_numpy_ints_and_what_is_refused(tmp_path)
     (linked / "a-2.npy").symlink_to(tmp_path / "gone.npy")
     with pytest.raises(FileNotFoundError, match=r"a-2\.npy.*link to a file that does not"):
         vd.open_vectors(str(linked))
+
+
+def test_a_folder_leaves_hidden_files_out_as_a_glob_does(tmp_path):
+    arrays = _shards(tmp_path, [2, 3], dim=3)
+    (tmp_path / "._shard-0.npy").write_bytes(b"\x00\x05\x16\x07 macOS metadata")
+    np.save(tmp_path / ".old.npy", np.full((4, 3), 9, np.float32))
+    X = vd.open_vectors(tmp_path)
+    assert [f.split("/")[-1] for f in X.files] == ["shard-0.npy", "shard-1.npy"]
+    np.testing.assert_array_equal(X.compute(), np.concatenate(arrays))
+    np.testing.assert_array_equal(vd.open_vectors(str(tmp_path / "*.npy")).compute(),
+                                  np.concatenate(arrays))
+
+
+@pytest.mark.parametrize("rewrite", [np.full((2, 3), 5, np.float32),    # fewer rows
+                                     np.full((4, 3), 5, np.float64),    # another dtype
+                                     np.full((3, 4), 5, np.float32)])   # another dim
+def test_a_file_written_over_after_opening_is_an_error_not_rows_of_another_shape(
+        tmp_path, rewrite):
+    np.save(tmp_path / "a.npy", np.ones((4, 3), np.float32))
+    X = vd.open_vectors(tmp_path / "a.npy", direct=False)
+    np.save(tmp_path / "a.npy", rewrite)
+    shown = f"{rewrite.shape} {rewrite.dtype}"
+    with pytest.raises(ValueError, match=rf"a.npy changed after vd.open_vectors opened it: "
+                                         rf"it held \(4, 3\) float32, it now holds "
+                                         rf"{re.escape(shown)}; call vd.open_vectors again"):
+        X.compute()
+
+
+def test_an_npz_or_parquet_written_over_after_opening_is_an_error_too(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.ones((4, 3), np.float32))
+    X = vd.open_vectors(tmp_path / "a.npz")
+    np.savez(tmp_path / "a.npz", x=np.ones((2, 3), np.float32))     # X.compute() was (2, 3)
+    with pytest.raises(ValueError, match=r"a.npz changed after vd.open_vectors opened it: it "
+                                         r"held \(4, 3\) float32, it now holds \(2, 3\) "
+                                         "float32; call vd.open_vectors again"):
+        X.compute()
+    rows = pa.array(np.ones((4, 3), np.float32).tolist(), pa.list_(pa.float32()))
+    pq.write_table(pa.table({"emb": rows}), tmp_path / "a.parquet", row_group_size=2)
+    X = vd.open_vectors(tmp_path / "a.parquet")
+    pq.write_table(pa.table({"emb": rows}), tmp_path / "a.parquet", row_group_size=1)
+    with pytest.raises(ValueError, match=r"it held 4 rows in 2 row groups, those read here "
+                                         r"of 2, 2 rows, it now holds 4 rows in 4 row "
+                                         r"groups, those read here of 1, 1 rows"):
+        X.compute()                                     # was (2, 3): groups 0-1 of 1 row
+
+
+def test_a_dangling_link_matched_by_a_glob_is_an_error_as_in_a_folder(tmp_path):
+    _shards(tmp_path, [2], dim=3)
+    (tmp_path / "shard-1.npy").symlink_to(tmp_path / "gone.npy")   # X was (2, 3), rows lost
+    with pytest.raises(FileNotFoundError, match=r"shard-1.npy', matched by the glob .*, is a "
+                                                "link to a file that does not exist"):
+        vd.open_vectors(str(tmp_path / "shard-*.npy"))

@@ -1,7 +1,8 @@
 """Reading vectors from files (for the command line) and writing files safely.
 
 ``.npy`` is loaded with ``allow_pickle=False`` (a pickle can run code), ``.npz`` takes
-its only array (or the one named by ``key``), ``.parquet`` takes a list-valued column.
+its only array (or the one named by ``key``), ``.parquet`` (or ``.pq``, as
+:func:`vecdiag.open_vectors` reads it) takes a list-valued column.
 Writes go to a temporary file in the same folder, then an atomic rename: a failure never
 leaves a half-written report behind.
 """
@@ -24,7 +25,7 @@ __all__ = ["load_vectors", "atomic_write_text", "atomic_write_bytes"]
 
 def load_vectors(path, *, key: str | None = None, name: str | None = None,
                  finite: bool = True) -> np.ndarray:
-    """Load a 2-D array of vectors from ``.npy``, ``.npz`` or ``.parquet``, checked.
+    """Load a 2-D array of vectors from ``.npy``, ``.npz`` or ``.parquet`` (``.pq``), checked.
 
     Parameters
     ----------
@@ -37,6 +38,14 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
     finite : bool
         Refuse rows with NaN or inf (default). False keeps them, for
         :func:`vecdiag.diagnose`, which reports them as a finding.
+
+    Notes
+    -----
+    A ``.npy`` of float32 or float64 is returned memory-mapped (read-only, nothing read
+    until used). Do not write over that file in place while the array is in use:
+    ``np.save`` on the same path truncates it, and touching the array then kills the
+    process (SIGBUS, "Bus error"). Write the new vectors to another path, or save to a
+    temporary file and ``os.replace`` it over the old one (the array keeps the old file).
     """
     path = Path(path)
     label = name or path.name
@@ -67,7 +76,10 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
             raise ValueError(f"{label}: {path} is not a readable .npz archive "
                              f"({err or 'empty'}); write it again with np.savez") from None
         with data:
-            names = list(data.files)
+            # the arrays only: a zip member that is no .npy (a readme.txt added to the
+            # archive) is listed by np.load too, as its raw bytes
+            arrays = {m[:-4] for m in data.zip.namelist() if m.endswith(".npy")}
+            names = [m for m in data.files if m in arrays]
             if key is None:
                 # the only 2-D array, as vd.open_vectors picks it (an "ids" array beside
                 # the vectors is their ids, not a second candidate)
@@ -84,7 +96,7 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
                 raise ValueError(f"{label}: cannot load the array {key!r} of {path} without "
                                  f"pickle ({err}); save plain numeric arrays with np.savez"
                                  ) from None
-    elif suffix == ".parquet":
+    elif suffix in (".parquet", ".pq"):
         arr = _load_parquet(path, key, label)
     else:
         raise ValueError(f"{label}: unsupported file type {suffix!r}; use .npy, .npz or .parquet")
@@ -152,6 +164,8 @@ def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
         raise ValueError(f"{where} has missing numbers (null) inside the vectors of "
                          f"{V.format_rows(rows)}; fill them first")
 
+    if table.num_rows == 0:     # no first row to take a dimension from: not "dimension 0"
+        raise ValueError(f"{where} is empty (0 rows); pass at least one vector")
     return vector_lists(table.column(column).combine_chunks(), None, refuse)[0]
 
 

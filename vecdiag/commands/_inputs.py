@@ -88,7 +88,7 @@ def is_shards(corpus: str) -> bool:
     if not path.is_dir() or (path / "corpus.jsonl").is_file() \
             or any(path.glob("emb_*_corpus.npy")):
         return False
-    return any(p.suffix.lower() in (".npy", ".npz", ".parquet") for p in path.iterdir())
+    return any(p.suffix.lower() in (".npy", ".npz", ".parquet", ".pq") for p in path.iterdir())
 
 
 def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query_ids=None,
@@ -193,14 +193,15 @@ def _corpus_ids(inp: Inputs, path: Path, ids, key) -> None:
         sibling = path.parent / f"{path.stem}_ids.txt"
         inp.ids = _check_count(read_ids(sibling, sibling.name), n, sibling.name, "CORPUS rows")
         inp.notes.append(f"document ids read from {sibling.name}, next to CORPUS")
-    elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".npz"):
+    elif not inp.is_lazy and path.suffix.lower() in (".parquet", ".pq", ".npz"):
         _stored_ids(inp, path, key, n)
 
 
 def _query_inputs(inp: Inputs, qpath: Path, query_ids, query_texts, key, id_field,
                   beir_queries) -> None:
-    """--queries with their ids (--query-ids, a ``<stem>_ids.txt`` beside them, or the
-    file order of the queries.jsonl of --texts) and texts."""
+    """--queries with their ids (--query-ids, a ``<stem>_ids.txt`` beside them, the ids
+    a .parquet or .npz stores, read as CORPUS's, or the file order of the queries.jsonl
+    of --texts) and texts."""
     from ..io import load_vectors
 
     inp.queries = load_vectors(qpath, key=key, name="--queries")
@@ -216,7 +217,9 @@ def _query_inputs(inp: Inputs, qpath: Path, query_ids, query_texts, key, id_fiel
         inp.query_ids = _check_count(read_ids(sibling, sibling.name), m, sibling.name,
                                      "query rows")
         inp.notes.append(f"query ids read from {sibling.name}, next to --queries")
-    elif beir_queries is not None and len(beir_queries) == m:
+    elif qpath.suffix.lower() in (".parquet", ".pq", ".npz"):   # as CORPUS's stored ids
+        _stored_ids(inp, qpath, key, m, queries=True)
+    if inp.query_ids is None and beir_queries is not None and len(beir_queries) == m:
         inp.query_ids = list(beir_queries)
         inp.notes.append("query ids taken from queries.jsonl in file order (one per "
                          "query row); pass --query-ids if the rows are in another order")
@@ -250,22 +253,26 @@ def _open_shards(corpus: str, key) -> Inputs:
     return inp
 
 
-def _stored_ids(inp, path: Path, key, n: int) -> None:
+def _stored_ids(inp, path: Path, key, n: int, queries: bool = False) -> None:
     """Ids stored with the vectors (an ``id`` / ``_id`` / ``doc_id`` column of a parquet
     file, an ``ids`` / ``id`` array of an .npz): read as ``vd.open_vectors`` reads them,
-    so a file gives the same ids whether it is searched in memory or on a cluster."""
+    so a file gives the same ids whether it is searched in memory or on a cluster.
+    ``queries``: the file is --queries, its ids are the query ids."""
     from ..scale import formats
 
-    kind = path.suffix.lower()[1:]
+    kind = "npz" if path.suffix.lower() == ".npz" else "parquet"     # .parquet or .pq
     info = formats.describe(path, kind, key)
     if info.id_source is None:
         return
     read = formats.read_parquet_ids if kind == "parquet" else formats.read_npz_ids
     # as text, as _open_shards gives them: qrels name documents by text, so an integer
     # id column would match no judgment
-    inp.ids = _check_count([str(i) for i in read(str(path), info.id_source).tolist()], n,
-                           f"{path.name}[{info.id_source}]", "CORPUS rows")
-    inp.notes.append(f"document ids read from {info.id_source!r} in {path.name}")
+    ids = _check_count([str(i) for i in read(str(path), info.id_source).tolist()], n,
+                       f"{path.name}[{info.id_source}]",
+                       "query rows" if queries else "CORPUS rows")
+    setattr(inp, "query_ids" if queries else "ids", ids)
+    inp.notes.append(f"{'query' if queries else 'document'} ids read from "
+                     f"{info.id_source!r} in {path.name}")
 
 
 def _check_count(values: list, n: int, what: str, rows: str) -> list:

@@ -102,11 +102,17 @@ def read_sidecar_ids(path: str, rows: int) -> np.ndarray:
     return np.asarray(lines, dtype=object)
 
 
-def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False) -> np.ndarray:
+def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False,
+                  expect: tuple | None = None) -> np.ndarray:
     """Rows ``start:stop`` of a .npy file, read by this task itself: one ``pread`` into a
     new array (``O_DIRECT`` when ``direct``, see :mod:`.direct`) when the file is C-ordered
-    in ``dtype``, else through a memmap and converted."""
+    in ``dtype``, else through a memmap and converted.
+
+    ``expect``: ``(shape, stored dtype)`` the file had when its array was opened; a file
+    written over since then (other rows, dimension or dtype) is an error, not rows of
+    another shape than the array's."""
     layout = npy_layout(path)
+    _same_as_opened(path, expect, (layout[1], layout[2]))
     if layout[2] == np.dtype(dtype) and layout[2].isnative:
         rows = read_rows(path, start, stop, layout, direct=direct)
         if rows is not None:
@@ -118,6 +124,27 @@ def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False)
                          "(a truncated file?); re-save it")
     rows = np.load(path, mmap_mode="r", allow_pickle=False)[start:stop]
     return np.array(rows, dtype=dtype, order="C")
+
+
+def _same_as_opened(path: str, expect, now) -> None:
+    """Refuse a file written over since :func:`describe` read it: ``expect`` and ``now``
+    are ``(shape, dtype)`` (.npy, .npz) or, for parquet, ``(rows, row groups, rows of
+    each row group the task reads)`` (a few numbers, whatever the number of groups)."""
+    def plain(what):
+        if isinstance(what[1], np.dtype):
+            return tuple(int(n) for n in what[0]), what[1]
+        return int(what[0]), int(what[1]), tuple(int(n) for n in what[2])
+
+    def shown(what):
+        if isinstance(what[1], np.dtype):
+            return f"{what[0]} {what[1]}"
+        return (f"{what[0]} rows in {what[1]} row group{'s' * (what[1] != 1)}, those read "
+                f"here of {', '.join(map(str, what[2])) or 'no'} rows")
+
+    if expect is not None and plain(expect) != plain(now):
+        raise ValueError(f"{path} changed after vd.open_vectors opened it: it held "
+                         f"{shown(plain(expect))}, it now holds {shown(plain(now))}; call "
+                         "vd.open_vectors again")
 
 
 # ---------------------------------------------------------------- .npz
@@ -163,10 +190,16 @@ def _describe_npz(path: Path, key) -> FileInfo:
     return FileInfo(str(path), "npz", rows, dim, dtype, key=key, id_source=ids)
 
 
-def read_npz_array(path: str, key: str, dtype) -> np.ndarray:
-    """The whole array ``key`` of an .npz (a zip member cannot be read in part)."""
+def read_npz_array(path: str, key: str, dtype, expect: tuple | None = None) -> np.ndarray:
+    """The whole array ``key`` of an .npz (a zip member cannot be read in part);
+    ``expect``, ``(shape, stored dtype)`` when opened, as for :func:`read_npy_rows`."""
     with np.load(path, allow_pickle=False) as data:
-        return np.array(data[key], dtype=dtype, order="C")
+        if key not in data.files:
+            raise ValueError(f"{path} changed after vd.open_vectors opened it: it has no "
+                             f"array {key!r} now; call vd.open_vectors again")
+        arr = data[key]
+        _same_as_opened(path, expect, (arr.shape, arr.dtype))
+        return np.array(arr, dtype=dtype, order="C")
 
 
 def read_npz_ids(path: str, member: str) -> np.ndarray:
@@ -260,11 +293,17 @@ def _first_length(handle, column: str, rows: int) -> int:
     return 0
 
 
-def read_parquet_groups(path: str, column: str, groups: tuple, dim: int, dtype) -> np.ndarray:
+def read_parquet_groups(path: str, column: str, groups: tuple, dim: int, dtype,
+                        expect: tuple | None = None) -> np.ndarray:
     """Row groups ``groups`` of a parquet vector column as a ``(rows, dim)`` array, decoded
-    with pyarrow's flat buffers (no Python object per value)."""
+    with pyarrow's flat buffers (no Python object per value). ``expect``: the file's rows,
+    row groups and rows of ``groups`` when it was opened (a file written over since is an
+    error)."""
     pq = require("pyarrow.parquet", "vd.open_vectors on .parquet files")
     handle = pq.ParquetFile(path)
+    meta = handle.metadata
+    _same_as_opened(path, expect, (meta.num_rows, meta.num_row_groups, tuple(
+        meta.row_group(g).num_rows if g < meta.num_row_groups else 0 for g in groups)))
     table = handle.read_row_groups(list(groups), columns=[column])
     where = f"column {column!r} of {path} (row groups {groups[0]}-{groups[-1]})"
     # rows are named as rows of the file: the groups' own row numbers point elsewhere

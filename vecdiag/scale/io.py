@@ -41,7 +41,8 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     ----------
     paths_or_glob : str, Path, or a list of them
         A glob (``"shards/*.npy"``, ``"data/**/*.parquet"``), a file, a folder (every
-        ``.npy``/``.npz``/``.parquet`` file in it), or a list of these (a file or folder
+        ``.npy``/``.npz``/``.parquet`` file in it but hidden ones, named ``.*``, as a glob
+        leaves them out), or a list of these (a file or folder
         that exists is taken as named, even with ``*?[`` in its name). Files matched by a
         glob or found in a folder are taken in natural order (``shard-2`` before
         ``shard-10``); a list keeps the order given. All files must have one format, one
@@ -78,7 +79,9 @@ def open_vectors(paths_or_glob, *, key: str | None = None, chunks: int | None = 
     file has ids or none does.
 
     A variable-length list column is checked row by row when read: a vector of another
-    length is an error naming the file and row group then, not when opening.
+    length is an error naming the file and row group then, not when opening. So is a
+    file written over after opening with another shape or dtype (parquet: other row
+    groups): open it again.
 
     Examples
     --------
@@ -178,14 +181,23 @@ def _expand_one(item: str) -> list[Path]:
     # a file or folder that exists is taken as named, even when its name holds a glob's
     # special characters ("run[1]/shard.npy"): as a glob it would match nothing
     if _has_magic(item) and not os.path.exists(item):
-        matched = [Path(p) for p in glob.glob(item, recursive=True) if os.path.isfile(p)]
+        found = glob.glob(item, recursive=True)
+        broken = [p for p in found if Path(p).suffix.lower() in SUFFIXES
+                  and os.path.islink(p) and not os.path.exists(p)]
+        if broken:                        # as in a folder: its rows would go missing
+            raise FileNotFoundError(f"{broken[0]!r}, matched by the glob {item!r}, is a link "
+                                    "to a file that does not exist")
+        matched = [Path(p) for p in found if os.path.isfile(p)]
         if not matched:
             raise FileNotFoundError(f"no file matches {item!r} (looked in "
                                     f"{os.path.abspath(os.path.dirname(item) or '.')})")
         return _vector_files(sorted(matched, key=natural_key), f"the glob {item!r}")
     path = Path(item)
     if path.is_dir():
-        vector_like = [p for p in path.iterdir() if p.suffix.lower() in SUFFIXES]
+        # hidden files are left out, as a glob's "*" leaves them out: macOS copies each
+        # shard-1.npy with a "._shard-1.npy" of metadata, which is no array
+        vector_like = [p for p in path.iterdir()
+                       if p.suffix.lower() in SUFFIXES and not p.name.startswith(".")]
         broken = [p for p in vector_like if not p.exists()]
         if broken:                        # a dangling link: its rows would go missing
             raise FileNotFoundError(f"{str(broken[0])!r} in the folder {str(path)!r} is a "
@@ -268,24 +280,31 @@ def _tasks(info, out: np.dtype, chunks: int | None, direct: bool = False) -> lis
     if not info.rows:
         return []
     if info.kind == "npz":
-        return [((formats.read_npz_array, info.path, info.key, out), info.rows)]
+        return [((formats.read_npz_array, info.path, info.key, out,
+                  ((info.rows, info.dim), info.dtype)), info.rows)]
     step = _rows_per_chunk(info, out, chunks)
     if info.kind == "npy":
-        return [((formats.read_npy_rows, info.path, a, min(a + step, info.rows), out, direct),
-                 min(a + step, info.rows) - a) for a in range(0, info.rows, step)]
+        expect = ((info.rows, info.dim), info.dtype)
+        return [((formats.read_npy_rows, info.path, a, min(a + step, info.rows), out, direct,
+                  expect), min(a + step, info.rows) - a) for a in range(0, info.rows, step)]
     tasks, group, rows = [], [], 0
     for g, size in enumerate(info.groups):
         if group and rows + size > step:
             tasks.append(((formats.read_parquet_groups, info.path, info.key, tuple(group),
-                           info.dim, out), rows))
+                           info.dim, out, _opened(info, group)), rows))
             group, rows = [], 0
         if size:
             group.append(g)
             rows += size
     if group:
         tasks.append(((formats.read_parquet_groups, info.path, info.key, tuple(group),
-                       info.dim, out), rows))
+                       info.dim, out, _opened(info, group)), rows))
     return tasks
+
+
+def _opened(info, group: list) -> tuple:
+    """What a parquet task checks the file still holds (see formats.read_parquet_groups)."""
+    return info.rows, len(info.groups), tuple(info.groups[g] for g in group)
 
 
 def _ids(infos):
