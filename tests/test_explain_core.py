@@ -355,6 +355,16 @@ def test_html_escapes_every_user_string_and_orders_sections():
     assert "text/plain" in bundle and "hub" in str(exp)
 
 
+def _sixty_rows_and_their_cosine_ranking():
+    """60 Gaussian rows in 8-D, a query near row 0, its cosines and the ranking (ties to the
+    lower row, as the library breaks them)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    q = X[0] + 0.1 * rng.normal(size=8)
+    cos = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+    return X, q, cos, np.lexsort((np.arange(60), -cos))
+
+
 def test_ranked_list_of_html_frame_and_text_in_rank_order_with_the_same_figures():
     # the missed expected documents were appended in the order given, so the "Ranked list"
     # of Cranfield query 124 went 1..10, 331, 1376, 820, 633 (HTML and to_frame alike)
@@ -362,11 +372,7 @@ def test_ranked_list_of_html_frame_and_text_in_rank_order_with_the_same_figures(
 
     from vecdiag.results import fmt
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 8))
-    q = X[0] + 0.1 * rng.normal(size=8)
-    cos = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
-    order = np.lexsort((np.arange(60), -cos))
+    X, q, cos, order = _sixty_rows_and_their_cosine_ranking()
     given = [int(order[i]) for i in (40, 55, 20, 1)]          # ranks 41, 56, 21, 2
     exp = vd.explain_neighbors(q, X, k=5, expected=given)
     frame = exp.to_frame()
@@ -387,11 +393,7 @@ def test_score_bars_append_the_missed_documents_by_rank():
 
     from vecdiag.plot.explain import draw_scores
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 8))
-    q = X[0] + 0.1 * rng.normal(size=8)
-    cos = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
-    order = np.lexsort((np.arange(60), -cos))
+    X, q, cos, order = _sixty_rows_and_their_cosine_ranking()
     exp = vd.explain_neighbors(q, X, k=5, expected=[int(order[i]) for i in (40, 55, 20)])
     assert [e.rank for e in exp.expected] == [41, 56, 21]
     ax = draw_scores(exp)

@@ -529,6 +529,18 @@ def test_memmap_corpus(tmp_path, rng, metric):
     np.testing.assert_array_equal(graph.indices, Index(X, metric=metric).knn_graph(4).indices)
 
 
+def _traced_peak(call):
+    """``(call(), peak bytes of Python-traced allocations during it)``."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_float16_and_integer_memmaps_are_not_copied_whole(tmp_path, rng, metric,
                                                            monkeypatch):
@@ -537,8 +549,6 @@ def test_float16_and_integer_memmaps_are_not_copied_whole(tmp_path, rng, metric,
     497 MB now, of which the file's own pages 195). It is converted chunk by chunk now,
     to the same answer, bit for bit. Peak of traced allocations, 20,000 x 32 rows with
     512-row pieces: 5.5-7.5 MB before (the float64 copy is 4.9 MB), 1.5-2.7 MB now."""
-    import tracemalloc
-
     from vecdiag.neighbors import rows
 
     monkeypatch.setattr(rows, "_SCAN_ROWS", 512)
@@ -548,12 +558,7 @@ def test_float16_and_integer_memmaps_are_not_copied_whole(tmp_path, rng, metric,
         np.save(tmp_path / "x.npy", X)
         mm = np.load(tmp_path / "x.npy", mmap_mode="r")
         Q = X[:5].astype(np.float64)
-        tracemalloc.start()
-        try:
-            res = knn(Q, mm, k=10, metric=metric)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        res, peak = _traced_peak(lambda: knn(Q, mm, k=10, metric=metric))
         assert peak < n * d * 8                   # less than one float64 copy
         want = knn(Q, X.astype(np.float64), k=10, metric=metric)
         np.testing.assert_array_equal(res.indices, want.indices)
@@ -569,8 +574,6 @@ def test_knn_rows_on_a_float16_memmap_converts_chunk_by_chunk(tmp_path, rng, met
     float64 first, as vd.knn did before e087bd2. Peak of traced allocations, 20,000 x 32
     float16 with 512-row pieces: 5.6-7.1 MB before (the float64 copy is 5.1 MB), 1.5-2.0
     MB now; the same neighbours and scores, bit for bit, and bad rows named as before."""
-    import tracemalloc
-
     from vecdiag import _validate
     from vecdiag.neighbors import rows
     from vecdiag.scale.search import knn_rows
@@ -582,12 +585,7 @@ def test_knn_rows_on_a_float16_memmap_converts_chunk_by_chunk(tmp_path, rng, met
     np.save(tmp_path / "x.npy", X)
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
     pos = [0, 5, 19_999, 5]
-    tracemalloc.start()
-    try:
-        res = knn_rows(mm, pos, k=4, metric=metric)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    res, peak = _traced_peak(lambda: knn_rows(mm, pos, k=4, metric=metric))
     assert peak < n * d * 8                       # less than one float64 copy
     want = knn_rows(X.astype(np.float64), pos, k=4, metric=metric)   # the converted array
     np.testing.assert_array_equal(res.indices, want.indices)
