@@ -320,3 +320,21 @@ def _summary(result, X):
     if hasattr(result, "mean"):
         return result.mean
     return float(result)
+
+
+def test_raw_bytes_are_refused_with_the_decoding_line():
+    """A float32 vector stored as a blob (SQLite, Redis): a bytearray or memoryview of it
+    was read as one number 0..255 per byte, cos 0.874 instead of 10/14 = 0.714."""
+    a = np.array([1.0, 2.0, 3.0], np.float32).tobytes()
+    b = np.array([3.0, 2.0, 1.0], np.float32).tobytes()
+    for wrap in (bytes, bytearray, memoryview):
+        with pytest.raises(TypeError, match=r"a is raw bytes \(12 bytes\).*"
+                                            r"np\.frombuffer\(a, dtype=np\.float32\)"):
+            vd.cosine(wrap(a), wrap(b))
+    with pytest.raises(TypeError, match=r"corpus holds raw bytes \(dtype \|S12\).*"
+                                        r"np\.frombuffer\(b, dtype=np\.float32\) for b in corpus"):
+        vd.knn(np.ones((1, 3)), [a, b], k=1)
+    decoded = [np.frombuffer(v, dtype=np.float32) for v in (a, b)]
+    assert vd.cosine(*decoded) == pytest.approx(10 / 14, abs=1e-7)
+    assert vd.cosine(memoryview(np.array([1.0, 2.0, 3.0])), [3.0, 2.0, 1.0]) == \
+        vd.cosine([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])      # a typed memoryview holds numbers

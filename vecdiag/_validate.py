@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._foreign import bytes_rows_error, pandas_numbers, raw_bytes_error
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_zero_option,
@@ -136,9 +137,11 @@ def to_array(x, name: str) -> np.ndarray:
         return np.asarray(x.data)
     if isinstance(x, np.ndarray):
         return np.asarray(x)
-    if isinstance(x, (str, bytes)):
+    if isinstance(x, str):
         raise TypeError(f"{name} must be numeric vectors, got a string {x[:40]!r}; "
                         "embed the text first (see vecdiag.embedders)")
+    if (err := raw_bytes_error(x, name)) is not None:   # a stored blob: read as 0..255
+        raise err
     if x is None:
         raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
     module = type(x).__module__ or ""
@@ -168,31 +171,13 @@ def to_array(x, name: str) -> np.ndarray:
                         "which vd.diagnose and vd.hubness take with its ids and texts; "
                         "vd.audit and vd.explain_neighbors take the store itself)")
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
-        numeric = _pandas_numeric(x)
-        if numeric:
-            # float32 columns stay float32 (the dtype policy); others become float64
-            dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
-            dtype = np.float32 if all(t == np.float32 for t in dtypes) else np.float64
-            return x.to_numpy(dtype=dtype, na_value=np.nan)
-        for column in getattr(x, "columns", ()):   # a column of vectors (from parquet)
-            if len(x) and isinstance(x[column].iloc[0], (list, tuple, np.ndarray)):
-                raise TypeError(f"{name} is a DataFrame whose column {column!r} holds one "
-                                f"vector per row; pass np.stack({name}[{column!r}])")
+        if (numbers := pandas_numbers(x, name)) is not None:
+            return numbers
     try:
         return np.asarray(x)
     except ValueError as err:  # ragged nested lists
         raise ValueError(f"{name} is ragged: its rows have different lengths ({err}); "
                          "every vector must have the same dimension") from None
-
-
-def _pandas_numeric(x) -> bool:
-    """Whether a pandas DataFrame or Series holds numbers only (nullable dtypes such as
-    Int64 and Float64 included; booleans and text not)."""
-    from pandas.api import types
-
-    dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
-    return bool(dtypes) and all(types.is_numeric_dtype(t) and not types.is_bool_dtype(t)
-                                for t in dtypes)
 
 
 def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
@@ -210,6 +195,8 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
             raise TypeError(f"{name} has dtype object (mixed or ragged entries, or numbers "
                             "held as Python objects); pass an array of numbers with one row "
                             f"per vector, e.g. np.asarray({name}, dtype=float)")
+        if kind == "S":
+            raise bytes_rows_error(arr.dtype, name)
         raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
     if kind not in "fiub":
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")

@@ -1,0 +1,69 @@
+"""Inputs that look like vectors but are not numbers yet: what each one is, and the
+line that turns it into numbers. Read by :func:`vecdiag._validate.to_array` and its
+dtype check, which stay the one gate; these only word the refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["raw_bytes_error", "bytes_rows_error", "pandas_numbers"]
+
+
+def raw_bytes_error(x, name: str):
+    """A TypeError for raw bytes (``bytes``, ``bytearray``, a memoryview of either), or
+    None for anything else.
+
+    A stored embedding read back from SQLite, Redis or a file is such a blob: NumPy would
+    read a bytearray as one small integer per byte (a float32 vector of 3 numbers as 12
+    numbers 0..255), a plausible-looking vector with the wrong values.
+
+    >>> raw_bytes_error(bytearray(8), "a")
+    TypeError('a is raw bytes (8 bytes), not numbers: decode a stored vector with np.frombuffer(a, dtype=np.float32) (the dtype it was written in); for text, decode it and embed it first (see vecdiag.embedders)')
+    >>> raw_bytes_error(memoryview(b"ab").cast("B"), "a") is not None, raw_bytes_error([1.0], "a")
+    (True, None)
+    """
+    blob = x.obj if isinstance(x, memoryview) else x
+    if not isinstance(blob, (bytes, bytearray)):
+        return None
+    return TypeError(f"{name} is raw bytes ({len(blob)} bytes), not numbers: decode a stored "
+                     f"vector with np.frombuffer({name}, dtype=np.float32) (the dtype it was "
+                     "written in); for text, decode it and embed it first (see "
+                     "vecdiag.embedders)")
+
+
+def bytes_rows_error(dtype, name: str) -> TypeError:
+    """The TypeError for an array of byte strings (dtype ``S``): one blob per vector."""
+    return TypeError(f"{name} holds raw bytes (dtype {dtype}), not numbers: decode stored "
+                     f"vectors with np.stack([np.frombuffer(b, dtype=np.float32) for b in "
+                     f"{name}]) (the dtype they were written in); for text, decode it and "
+                     "embed it first (see vecdiag.embedders)")
+
+
+def pandas_numbers(x, name: str):
+    """A pandas DataFrame or Series of numbers as an array, or None when it holds
+    something else (left to NumPy and the dtype check).
+
+    Numeric columns, nullable ones included, become float64 (float32 when every column
+    is float32) with NaN for missing values. A column holding one vector per row (read
+    from parquet) is refused with the np.stack that fixes it.
+    """
+    if _pandas_numeric(x):
+        # float32 columns stay float32 (the dtype policy); others become float64
+        dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
+        dtype = np.float32 if all(t == np.float32 for t in dtypes) else np.float64
+        return x.to_numpy(dtype=dtype, na_value=np.nan)
+    for column in getattr(x, "columns", ()):   # a column of vectors (from parquet)
+        if len(x) and isinstance(x[column].iloc[0], (list, tuple, np.ndarray)):
+            raise TypeError(f"{name} is a DataFrame whose column {column!r} holds one "
+                            f"vector per row; pass np.stack({name}[{column!r}])")
+    return None
+
+
+def _pandas_numeric(x) -> bool:
+    """Whether a pandas DataFrame or Series holds numbers only (nullable dtypes such as
+    Int64 and Float64 included; booleans and text not)."""
+    from pandas.api import types
+
+    dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
+    return bool(dtypes) and all(types.is_numeric_dtype(t) and not types.is_bool_dtype(t)
+                                for t in dtypes)
