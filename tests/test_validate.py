@@ -338,3 +338,20 @@ def test_raw_bytes_are_refused_with_the_decoding_line():
     assert vd.cosine(*decoded) == pytest.approx(10 / 14, abs=1e-7)
     assert vd.cosine(memoryview(np.array([1.0, 2.0, 3.0])), [3.0, 2.0, 1.0]) == \
         vd.cosine([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])      # a typed memoryview holds numbers
+
+
+def test_structured_arrays_are_refused_naming_their_fields():
+    """A record array (np.genfromtxt(names=True), a table read by h5py) was refused with
+    'non-numeric dtype ...; pass numbers, not text' although its fields hold numbers."""
+    from numpy.lib import recfunctions
+    rec = np.array([(1.0, 2.0, b"x"), (3.0, 4.0, b"y"), (0.5, -1.0, b"z")],
+                   dtype=[("a", "f4"), ("b", "f4"), ("tag", "S1")])
+    for X in (rec, rec.view(np.recarray)):
+        with pytest.raises(TypeError, match=r"corpus is a structured array with fields 'a', "
+                           r"'b', 'tag'; .*structured_to_unstructured\(corpus\[\['a', 'b'\]\]\)"):
+            vd.knn(X, X, k=2)
+    plain = recfunctions.structured_to_unstructured(rec[["a", "b"]])
+    np.testing.assert_array_equal(plain, np.array([[1, 2], [3, 4], [0.5, -1]], np.float32))
+    emb = np.zeros(2, dtype=[("id", "i8"), ("emb", "f4", (3,))])
+    with pytest.raises(TypeError, match=r"pass the field that holds the vectors, X\['emb'\]"):
+        vd.pca(emb)

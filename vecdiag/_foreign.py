@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["raw_bytes_error", "bytes_rows_error", "pandas_numbers"]
+__all__ = ["raw_bytes_error", "bytes_rows_error", "structured_error", "pandas_numbers"]
 
 
 def raw_bytes_error(x, name: str):
@@ -37,6 +37,26 @@ def bytes_rows_error(dtype, name: str) -> TypeError:
                      f"vectors with np.stack([np.frombuffer(b, dtype=np.float32) for b in "
                      f"{name}]) (the dtype they were written in); for text, decode it and "
                      "embed it first (see vecdiag.embedders)")
+
+
+
+def structured_error(dtype, name: str) -> TypeError:
+    """The TypeError for a structured or record array (named fields): the field that
+    holds the vectors when one does (``("emb", "f4", (384,))``), else the numeric
+    fields as columns.
+
+    >>> structured_error(np.dtype([("id", "i8"), ("emb", "f4", (3,))]), "X")
+    TypeError("X is a structured array with fields 'id', 'emb'; pass the field that holds the vectors, X['emb']")
+    """
+    fields = ", ".join(repr(f) for f in dtype.names)
+    vectors = [f for f in dtype.names if dtype[f].shape]
+    if vectors:
+        how = f"pass the field that holds the vectors, {name}[{vectors[0]!r}]"
+    else:
+        numeric = [f for f in dtype.names if dtype[f].kind in "fiu"]
+        how = ("pass its numeric fields as the columns of a matrix, numpy.lib."
+               f"recfunctions.structured_to_unstructured({name}[{numeric!r}])")
+    return TypeError(f"{name} is a structured array with fields {fields}; {how}")
 
 
 def pandas_numbers(x, name: str):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._foreign import bytes_rows_error, pandas_numbers, raw_bytes_error
+from ._foreign import (bytes_rows_error, pandas_numbers, raw_bytes_error,
+                       structured_error)
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_zero_option,
@@ -197,6 +198,8 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
                             f"per vector, e.g. np.asarray({name}, dtype=float)")
         if kind == "S":
             raise bytes_rows_error(arr.dtype, name)
+        if arr.dtype.names:
+            raise structured_error(arr.dtype, name)
         raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
     if kind not in "fiub":
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
