@@ -199,7 +199,7 @@ def test_pandas_nullable_numbers_are_read_and_missing_values_named():
     with pytest.raises(ValueError, match=r"row \(1\) with NaN"):
         vd.knn(frame, plain, k=2)
     words = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]})
-    with pytest.raises(TypeError, match="dtype=float"):
+    with pytest.raises(TypeError, match=r"1 column that is not numeric: 'a' \(str\)"):
         vd.knn(words, plain[:, :2], k=1)
 
 
@@ -355,3 +355,28 @@ def test_structured_arrays_are_refused_naming_their_fields():
     emb = np.zeros(2, dtype=[("id", "i8"), ("emb", "f4", (3,))])
     with pytest.raises(TypeError, match=r"pass the field that holds the vectors, X\['emb'\]"):
         vd.pca(emb)
+
+
+def test_dataframe_columns_that_are_not_numbers_are_named():
+    """A frame with an id or a flag beside the vector's columns was refused as 'dtype
+    object (mixed or ragged entries...)', naming no column; a vector column whose first
+    row is missing was not recognised as one."""
+    pd = pytest.importorskip("pandas")
+    X = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    frame = pd.DataFrame({"doc": ["a", "b", "c"], "x": X[:, 0], "y": X[:, 1],
+                          "seen": [True, False, True]})
+    before = frame.copy()
+    with pytest.raises(TypeError, match=r"corpus is a DataFrame with 2 columns that are not "
+                       r"numeric: 'doc' \(\w+\), 'seen' \(bool\); .*corpus\.drop\(columns="
+                       r"\['doc', 'seen'\]\)"):
+        vd.knn(X, frame, k=1)
+    pd.testing.assert_frame_equal(frame, before)
+    kept = vd.knn(X, frame.drop(columns=["doc", "seen"]), k=2)
+    assert kept.indices.tolist() == [[0, 1], [1, 2], [2, 1]]
+    np.testing.assert_array_equal(kept.scores, vd.knn(X, X, k=2).scores)
+    gaps = pd.DataFrame({"emb": [None, X[1], X[2]]})
+    with pytest.raises(TypeError, match=r"column 'emb' holds one vector per row; pass "
+                       r"np\.stack\(corpus\['emb'\]\); 1 row \(0\) without a vector"):
+        vd.knn(X, gaps, k=1)
+    flags = pd.DataFrame({"a": [True, False], "b": [False, False]})   # binary vectors
+    np.testing.assert_array_equal(V.as_matrix(flags), [[1.0, 0.0], [0.0, 0.0]])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._options import format_rows
+
 __all__ = ["raw_bytes_error", "bytes_rows_error", "structured_error", "pandas_numbers"]
 
 
@@ -65,7 +67,8 @@ def pandas_numbers(x, name: str):
 
     Numeric columns, nullable ones included, become float64 (float32 when every column
     is float32) with NaN for missing values. A column holding one vector per row (read
-    from parquet) is refused with the np.stack that fixes it.
+    from parquet) is refused with the np.stack that fixes it, and so are columns that are
+    not numbers beside others (an id, a text, a bool flag), named.
     """
     if _pandas_numeric(x):
         # float32 columns stay float32 (the dtype policy); others become float64
@@ -73,10 +76,37 @@ def pandas_numbers(x, name: str):
         dtype = np.float32 if all(t == np.float32 for t in dtypes) else np.float64
         return x.to_numpy(dtype=dtype, na_value=np.nan)
     for column in getattr(x, "columns", ()):   # a column of vectors (from parquet)
-        if len(x) and isinstance(x[column].iloc[0], (list, tuple, np.ndarray)):
+        present = x[column].dropna()
+        if len(present) and isinstance(present.iloc[0], (list, tuple, np.ndarray)):
+            missing = np.flatnonzero(x[column].isna().to_numpy())
+            gaps = "" if not missing.size else (
+                f"; {format_rows(missing)} without a vector: drop or fill them first")
             raise TypeError(f"{name} is a DataFrame whose column {column!r} holds one "
-                            f"vector per row; pass np.stack({name}[{column!r}])")
+                            f"vector per row; pass np.stack({name}[{column!r}]){gaps}")
+    if hasattr(x, "columns"):
+        _refuse_other_columns(x, name)
     return None
+
+
+def _refuse_other_columns(frame, name: str) -> None:
+    """Name the columns of a DataFrame that are not numbers (an id, a text, a flag beside
+    the vector's columns): NumPy would make the whole frame one object array. A frame of
+    booleans only is left to NumPy (binary vectors)."""
+    from pandas.api import types
+
+    other = [(c, t) for c, t in frame.dtypes.items()
+             if not types.is_numeric_dtype(t) or types.is_bool_dtype(t)]
+    if not other or (len(other) == frame.shape[1] and
+                     all(types.is_bool_dtype(t) for _, t in other)):
+        return
+    shown = ", ".join(f"{c!r} ({t})" for c, t in other[:5])
+    more = f" and {len(other) - 5} more" if len(other) > 5 else ""
+    drop = [c for c, _ in other[:5]]
+    many = len(other) > 1
+    raise TypeError(f"{name} is a DataFrame with {len(other)} column{'s' if many else ''} "
+                    f"that {'are' if many else 'is'} not numeric: {shown}{more}; "
+                    f"pass the vector's columns only, e.g. {name}.drop(columns={drop!r}) "
+                    "(numbers stored as text or objects: .astype(float) first)")
 
 
 def _pandas_numeric(x) -> bool:

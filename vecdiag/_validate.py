@@ -20,7 +20,7 @@ from ._foreign import (bytes_rows_error, pandas_numbers, raw_bytes_error,
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_zero_option,
-                       id_str)
+                       format_rows, id_str)
 
 __all__ = [
     "as_float32",
@@ -72,24 +72,6 @@ def repeats(values) -> list:
             out.append(i)
         seen.add(value)
     return out
-
-
-def format_rows(rows, *, limit: int = 5) -> str:
-    """Describe offending row indices: ``"3 rows (first: 17, 204, 9981)"``.
-
-    Examples
-    --------
-    >>> format_rows([4])
-    '1 row (4)'
-    >>> format_rows(range(10), limit=3)
-    '10 rows (first: 0, 1, 2)'
-    """
-    rows = [int(r) for r in rows]
-    shown = ", ".join(str(r) for r in rows[:limit])
-    if len(rows) == 1:
-        return f"1 row ({shown})"
-    prefix = "first: " if len(rows) > limit else ""
-    return f"{len(rows)} rows ({prefix}{shown})"
 
 
 def text_list(values, name: str) -> list:
