@@ -380,3 +380,16 @@ def test_dataframe_columns_that_are_not_numbers_are_named():
         vd.knn(X, gaps, k=1)
     flags = pd.DataFrame({"a": [True, False], "b": [False, False]})   # binary vectors
     np.testing.assert_array_equal(V.as_matrix(flags), [[1.0, 0.0], [0.0, 0.0]])
+
+
+def test_ragged_rows_are_named_with_their_lengths():
+    """A list of vectors with a few short rows (a truncated write, two models mixed) was
+    refused with NumPy's 'inhomogeneous shape after 1 dimensions', naming no row."""
+    rows = [np.ones(4)] * 6
+    rows[1], rows[4] = np.ones(3), np.ones(5)
+    with pytest.raises(ValueError, match=r"corpus is ragged: most rows hold 4 numbers, "
+                       r"2 rows \(1, 4\) another length \(3, 5\); .*drop or re-embed"):
+        vd.Index(rows)
+    with pytest.raises(ValueError, match=r"queries is ragged: most rows hold 2 numbers, "
+                       r"1 row \(0\) another length \(a single number\)"):
+        vd.knn([7.0, [1.0, 2.0], [3.0, 4.0]], np.ones((2, 2)), k=1)

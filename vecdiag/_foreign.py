@@ -8,7 +8,8 @@ import numpy as np
 
 from ._options import format_rows
 
-__all__ = ["raw_bytes_error", "bytes_rows_error", "structured_error", "pandas_numbers"]
+__all__ = ["raw_bytes_error", "bytes_rows_error", "structured_error", "pandas_numbers",
+           "ragged_error"]
 
 
 def raw_bytes_error(x, name: str):
@@ -59,6 +60,31 @@ def structured_error(dtype, name: str) -> TypeError:
         how = ("pass its numeric fields as the columns of a matrix, numpy.lib."
                f"recfunctions.structured_to_unstructured({name}[{numeric!r}])")
     return TypeError(f"{name} is a structured array with fields {fields}; {how}")
+
+
+
+def ragged_error(x, name: str) -> ValueError:
+    """The ValueError for rows of different lengths (NumPy's own message names none):
+    the rows whose length differs from the most common one, with their lengths.
+
+    >>> ragged_error([[1, 2], [3], [4, 5], 6], "X")
+    ValueError('X is ragged: most rows hold 2 numbers, 2 rows (1, 3) another length (1, a single number); every vector must have the same dimension: drop or re-embed those rows')
+    """
+    lengths = [len(row) if hasattr(row, "__len__") else None for row in x]
+    counts: dict = {}
+    for n in lengths:
+        counts[n] = counts.get(n, 0) + 1
+    usual = max(counts, key=lambda n: (counts[n], -lengths.index(n)))
+    bad = [i for i, n in enumerate(lengths) if n != usual]
+    if not bad:                      # rows alike at the top, ragged deeper down
+        return ValueError(f"{name} is ragged: its entries have different shapes; every "
+                          "vector must be a flat list of numbers of the same length")
+    shown = ", ".join("a single number" if lengths[i] is None else str(lengths[i])
+                      for i in bad[:5])
+    held = "single numbers" if usual is None else f"{usual} numbers"
+    return ValueError(f"{name} is ragged: most rows hold {held}, {format_rows(bad)} "
+                      f"another length ({shown}); every vector must "
+                      "have the same dimension: drop or re-embed those rows")
 
 
 def pandas_numbers(x, name: str):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._foreign import (bytes_rows_error, pandas_numbers, raw_bytes_error,
+from ._foreign import (bytes_rows_error, pandas_numbers, ragged_error, raw_bytes_error,
                        structured_error)
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
@@ -159,6 +159,8 @@ def to_array(x, name: str) -> np.ndarray:
     try:
         return np.asarray(x)
     except ValueError as err:  # ragged nested lists
+        if isinstance(x, (list, tuple)) and x:
+            raise ragged_error(x, name) from None
         raise ValueError(f"{name} is ragged: its rows have different lengths ({err}); "
                          "every vector must have the same dimension") from None
 
