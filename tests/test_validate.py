@@ -393,3 +393,19 @@ def test_ragged_rows_are_named_with_their_lengths():
     with pytest.raises(ValueError, match=r"queries is ragged: most rows hold 2 numbers, "
                        r"1 row \(0\) another length \(a single number\)"):
         vd.knn([7.0, [1.0, 2.0], [3.0, 4.0]], np.ones((2, 2)), k=1)
+
+
+def test_norms_do_not_depend_on_how_the_rows_are_stored():
+    """The same numbers in a Fortran-ordered array, a column slice or a float32
+    DataFrame's values had norms one bit off those of C-ordered rows (einsum sums a
+    strided row in another order), so normalize and cosine_matrix differed too."""
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(40, 8))
+    F, column = np.asfortranarray(X), np.ascontiguousarray(X.T)[0]
+    assert vd.norm(X[:, 0]) == vd.norm(column) == 5.188579771066961
+    np.testing.assert_array_equal(vd.normalize(F), vd.normalize(X))
+    np.testing.assert_array_equal(vd.cosine_matrix(F), vd.cosine_matrix(X))
+    X32 = X.astype(np.float32)
+    np.testing.assert_array_equal(vd.normalize(pd.DataFrame(X32)), vd.normalize(X32))
+    np.testing.assert_array_equal(vd.normalize(X32[:, ::-1]),
+                                  vd.normalize(np.ascontiguousarray(X32[:, ::-1])))
