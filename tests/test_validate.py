@@ -409,3 +409,19 @@ def test_norms_do_not_depend_on_how_the_rows_are_stored():
     np.testing.assert_array_equal(vd.normalize(pd.DataFrame(X32)), vd.normalize(X32))
     np.testing.assert_array_equal(vd.normalize(X32[:, ::-1]),
                                   vd.normalize(np.ascontiguousarray(X32[:, ::-1])))
+
+
+def test_tensors_after_the_first_row_are_read_as_tensors():
+    """Vectors gathered from two sources ([cached_array, model(x)[0], ...]): a tensor that
+    was not the first row escaped the row-by-row reading, so torch's own RuntimeError
+    ('Can't call numpy() on Tensor that requires grad') or TypeError ('Got unsupported
+    ScalarType BFloat16') came out, naming no argument."""
+    torch = pytest.importorskip("torch")
+    X = np.array([[1.0, 0.0, 0.5], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]])
+    mixed = [X[0], list(X[1]), torch.tensor(X[2], dtype=torch.bfloat16)]
+    np.testing.assert_array_equal(vd.cosine_matrix(mixed), vd.cosine_matrix(X))
+    grad = torch.tensor(X[2], requires_grad=True)
+    with pytest.raises(TypeError, match=r"corpus\[2\] is a torch tensor that requires grad; "
+                                        r"pass corpus\[2\]\.detach\(\)"):
+        vd.knn(X, [X[0], X[1], grad], k=1)
+    assert grad.requires_grad and grad.grad is None

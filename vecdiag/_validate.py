@@ -102,8 +102,8 @@ def to_array(x, name: str) -> np.ndarray:
     arrays (``np.matrix`` would keep every row 2-D); a masked array only without masked
     entries (its mask would otherwise be silently dropped); pandas numeric columns,
     nullable ones included, as float64 (float32 when every column is float32) with NaN
-    for missing values; a list of tensors
-    (one per vector) row by row, each read as a tensor is.
+    for missing values; a list holding tensors (one per vector, at any row) row by row,
+    each tensor read as a tensor is.
     """
     if type(x) is np.ndarray or isinstance(x, np.memmap):
         return x
@@ -132,9 +132,12 @@ def to_array(x, name: str) -> np.ndarray:
         raise TypeError(f"{name} is a scipy sparse matrix of shape {x.shape}; vecdiag "
                         f"works on dense vectors: pass {name}.toarray() (or reduce it "
                         "first, e.g. with sklearn's TruncatedSVD)")
-    if isinstance(x, (list, tuple)) and x and (type(x[0]).__module__ or "").startswith("torch"):
-        # a list of tensors (one per vector): each read as a tensor is (bfloat16, grad)
-        x = [to_array(row, f"{name}[{i}]") for i, row in enumerate(x)]
+    if isinstance(x, (list, tuple)) and any((type(row).__module__ or "").startswith("torch")
+                                            for row in x):
+        # tensors among the vectors (the first or any other): each read as a tensor is
+        # (bfloat16, grad), the other rows as they are
+        x = [to_array(row, f"{name}[{i}]") if (type(row).__module__ or "").startswith("torch")
+             else row for i, row in enumerate(x)]
     # torch tensors that need grad or live on a GPU refuse __array__: say how to fix it.
     if module.startswith("torch"):
         if getattr(x, "requires_grad", False):
