@@ -425,3 +425,24 @@ def test_tensors_after_the_first_row_are_read_as_tensors():
                                         r"pass corpus\[2\]\.detach\(\)"):
         vd.knn(X, [X[0], X[1], grad], k=1)
     assert grad.requires_grad and grad.grad is None
+
+
+def test_pyarrow_list_columns_are_read_as_load_vectors_reads_them():
+    """A parquet column of vectors read with pyarrow (pq.read_table(p)['emb']) was refused
+    with 'stack them into a matrix: np.stack(corpus)', which gives an object array of
+    pyarrow scalars, refused again; it is now decoded by the parquet reader's decoder."""
+    pa = pytest.importorskip("pyarrow")
+    X = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], np.float32)
+    fixed = pa.array(list(X), type=pa.list_(pa.float32(), 2))
+    exact = vd.knn(X, X, k=2)
+    for column in (fixed, pa.chunked_array([fixed[:1], fixed[1:]]),
+                   pa.array(X.tolist(), type=pa.large_list(pa.float32()))):
+        got = vd.knn(X, column, k=2)
+        assert got.scores.dtype == np.float32
+        np.testing.assert_array_equal(got.scores, exact.scores)
+        np.testing.assert_array_equal(got.indices, [[0, 1], [1, 2], [2, 1]])
+    with pytest.raises(ValueError, match=r"corpus has missing vectors \(null\) in 1 row \(1\)"):
+        vd.knn(X, pa.array([[1.0, 0.0], None, [0.0, 1.0]]), k=1)
+    with pytest.raises(ValueError, match=r"corpus is ragged: row 0 holds 2 numbers, 1 row "
+                                         r"\(1\) another length \(1\)"):
+        vd.Index(pa.array([[1.0, 0.0], [1.0], [0.0, 1.0]]))

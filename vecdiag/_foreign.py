@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arrow import vector_lists
 from ._options import format_rows
 
 __all__ = ["raw_bytes_error", "bytes_rows_error", "structured_error", "pandas_numbers",
-           "ragged_error"]
+           "ragged_error", "arrow_vectors"]
 
 
 def raw_bytes_error(x, name: str):
@@ -143,3 +144,33 @@ def _pandas_numeric(x) -> bool:
     dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
     return bool(dtypes) and all(types.is_numeric_dtype(t) and not types.is_bool_dtype(t)
                                 for t in dtypes)
+
+
+def arrow_vectors(x, name: str):
+    """A pyarrow list array of vectors (one list per row, as a parquet column is read),
+    chunked or not, as an ``(n, d)`` array in its values' dtype; None for any other
+    pyarrow object. Decoded as :func:`vecdiag.load_vectors` decodes a parquet column:
+    missing vectors, rows of another length and missing numbers are refused by row.
+    """
+    import pyarrow as pa        # the caller holds a pyarrow object: already imported
+
+    if isinstance(x, pa.ChunkedArray):
+        x = x.combine_chunks()
+    if not (isinstance(x, pa.Array) and (pa.types.is_list(x.type) or
+                                         pa.types.is_large_list(x.type) or
+                                         pa.types.is_fixed_size_list(x.type))):
+        return None
+
+    def refuse(fault, rows, lengths, dim):
+        if fault == "missing":
+            raise ValueError(f"{name} has missing vectors (null) in {format_rows(rows)}; "
+                             "drop or fill them first")
+        if fault == "ragged":
+            shown = ", ".join(str(int(lengths[r])) for r in rows[:5])
+            raise ValueError(f"{name} is ragged: row 0 holds {dim} numbers, "
+                             f"{format_rows(rows)} another length ({shown}); every vector "
+                             "must have the same dimension: drop or re-embed those rows")
+        raise ValueError(f"{name} has missing numbers (null) inside the vectors of "
+                         f"{format_rows(rows)}; fill them first")
+
+    return vector_lists(x, None, refuse)[0]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._foreign import (bytes_rows_error, pandas_numbers, ragged_error, raw_bytes_error,
-                       structured_error)
+from ._foreign import (arrow_vectors, bytes_rows_error, pandas_numbers, ragged_error,
+                       raw_bytes_error, structured_error)
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_zero_option,
@@ -103,7 +103,8 @@ def to_array(x, name: str) -> np.ndarray:
     entries (its mask would otherwise be silently dropped); pandas numeric columns,
     nullable ones included, as float64 (float32 when every column is float32) with NaN
     for missing values; a list holding tensors (one per vector, at any row) row by row,
-    each tensor read as a tensor is.
+    each tensor read as a tensor is; a pyarrow list array (a parquet column of vectors)
+    in its values' dtype. Raw bytes are refused (np.frombuffer decodes a stored vector).
     """
     if type(x) is np.ndarray or isinstance(x, np.memmap):
         return x
@@ -156,6 +157,8 @@ def to_array(x, name: str) -> np.ndarray:
                         f"its vectors, {name}.fetch().vectors ({name}.fetch() is a vd.Index, "
                         "which vd.diagnose and vd.hubness take with its ids and texts; "
                         "vd.audit and vd.explain_neighbors take the store itself)")
+    if module.startswith("pyarrow") and (vectors := arrow_vectors(x, name)) is not None:
+        return vectors                  # a list column of vectors (parquet, Arrow)
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
         if (numbers := pandas_numbers(x, name)) is not None:
             return numbers
