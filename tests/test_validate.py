@@ -446,3 +446,16 @@ def test_pyarrow_list_columns_are_read_as_load_vectors_reads_them():
     with pytest.raises(ValueError, match=r"corpus is ragged: row 0 holds 2 numbers, 1 row "
                                          r"\(1\) another length \(1\)"):
         vd.Index(pa.array([[1.0, 0.0], [1.0], [0.0, 1.0]]))
+
+
+def test_numbers_written_as_text_and_dates_get_their_own_fix():
+    """A CSV column of vectors kept as strings (['0.6', '0.8']) was told 'pass numbers, not
+    text' (they are numbers); a date column 'unsupported dtype datetime64[D]', no fix."""
+    with pytest.raises(TypeError, match=r"a holds numbers written as text \(dtype <U3\); "
+                                        r"read them as numbers: np\.asarray\(a, dtype=float\)"):
+        vd.cosine(["0.6", "0.8"], [1.0, 0.0])
+    assert vd.cosine(np.asarray(["0.6", "0.8"], dtype=float), [1.0, 0.0]) == 0.6
+    with pytest.raises(TypeError, match=r"corpus has non-numeric dtype <U3; pass numbers"):
+        vd.knn([[1.0]], [["cat"], ["dog"]], k=1)
+    with pytest.raises(TypeError, match=r"X has dtype datetime64\[D\] \(dates or durations\)"):
+        vd.normalize(np.array([["2024-01-01", "2024-02-01"]], dtype="datetime64[D]"))

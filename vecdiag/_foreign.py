@@ -10,7 +10,7 @@ from ._arrow import vector_lists
 from ._options import format_rows
 
 __all__ = ["raw_bytes_error", "bytes_rows_error", "structured_error", "pandas_numbers",
-           "ragged_error", "arrow_vectors"]
+           "ragged_error", "arrow_vectors", "text_or_time_error"]
 
 
 def raw_bytes_error(x, name: str):
@@ -174,3 +174,22 @@ def arrow_vectors(x, name: str):
                          f"{format_rows(rows)}; fill them first")
 
     return vector_lists(x, None, refuse)[0]
+
+
+def text_or_time_error(arr: np.ndarray, name: str) -> TypeError:
+    """The TypeError for text (dtype ``U``) or dates and durations (``M``, ``m``). Text
+    that reads as numbers (a CSV column kept as strings: ``['0.12', '-0.5']``) gets the
+    conversion that reads it.
+
+    >>> text_or_time_error(np.array(["0.12", "-5e-1"]), "a")
+    TypeError('a holds numbers written as text (dtype <U5); read them as numbers: np.asarray(a, dtype=float)')
+    """
+    if arr.dtype.kind in "mM":
+        return TypeError(f"{name} has dtype {arr.dtype} (dates or durations), not vector "
+                         "components; pass the embedding vectors, not a time column")
+    try:
+        arr.astype(np.float64)
+    except (ValueError, TypeError):
+        return TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
+    return TypeError(f"{name} holds numbers written as text (dtype {arr.dtype}); read them "
+                     f"as numbers: np.asarray({name}, dtype=float)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._foreign import (arrow_vectors, bytes_rows_error, pandas_numbers, ragged_error,
-                       raw_bytes_error, structured_error)
+                       raw_bytes_error, structured_error, text_or_time_error)
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_zero_option,
@@ -190,7 +190,9 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
             raise bytes_rows_error(arr.dtype, name)
         if arr.dtype.names:
             raise structured_error(arr.dtype, name)
-        raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
+        raise text_or_time_error(arr, name)
+    if kind in "mM":
+        raise text_or_time_error(arr, name)
     if kind not in "fiub":
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     if arr.dtype == np.float32 or arr.dtype == np.float64:
