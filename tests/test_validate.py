@@ -459,3 +459,21 @@ def test_numbers_written_as_text_and_dates_get_their_own_fix():
         vd.knn([[1.0]], [["cat"], ["dog"]], k=1)
     with pytest.raises(TypeError, match=r"X has dtype datetime64\[D\] \(dates or durations\)"):
         vd.normalize(np.array([["2024-01-01", "2024-02-01"]], dtype="datetime64[D]"))
+
+
+def test_dicts_sets_and_generators_of_vectors_get_a_fix():
+    """{doc_id: vector} (how many keep embeddings), a set or a generator became a 0-d
+    object array, refused as 'dtype object ... np.asarray(corpus, dtype=float)', a fix
+    that fails the same way."""
+    by_id = {"d1": [1.0, 0.0], "d2": [0.6, 0.8]}
+    with pytest.raises(TypeError, match=r"corpus is a dict \(2 entries\); pass its vectors as "
+                       r"one matrix, np\.stack\(list\(corpus\.values\(\)\)\), and its keys as "
+                       r"the ids, list\(corpus\)"):
+        vd.Index(by_id)
+    index = vd.Index(np.stack(list(by_id.values())), ids=list(by_id))
+    assert index.search([[0.6, 0.8]], k=2).ids.tolist() == [["d2", "d1"]]
+    with pytest.raises(TypeError, match=r"queries is a generator, which NumPy reads as one "
+                                        r"object, not as rows; pass a list \(list\(queries\)\)"):
+        vd.knn((row for row in [[1.0, 0.0]]), [[1.0, 0.0]], k=1)
+    with pytest.raises(TypeError, match=r"a is a set"):
+        vd.norm({3.0, 4.0})

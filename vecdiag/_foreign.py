@@ -10,7 +10,8 @@ from ._arrow import vector_lists
 from ._options import format_rows
 
 __all__ = ["raw_bytes_error", "bytes_rows_error", "structured_error", "pandas_numbers",
-           "ragged_error", "arrow_vectors", "text_or_time_error"]
+           "ragged_error", "arrow_vectors", "text_or_time_error",
+           "container_error"]
 
 
 def raw_bytes_error(x, name: str):
@@ -193,3 +194,24 @@ def text_or_time_error(arr: np.ndarray, name: str) -> TypeError:
         return TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
     return TypeError(f"{name} holds numbers written as text (dtype {arr.dtype}); read them "
                      f"as numbers: np.asarray({name}, dtype=float)")
+
+
+def container_error(x, name: str):
+    """A TypeError for containers NumPy reads as one opaque object (a 0-d object array):
+    a dict of vectors by id (how many people keep embeddings), a set, a generator or
+    other one-pass iterator; None for anything else.
+
+    >>> container_error({"d1": [0.1, 0.2]}, "corpus")
+    TypeError('corpus is a dict (1 entry); pass its vectors as one matrix, np.stack(list(corpus.values())), and its keys as the ids, list(corpus)')
+    """
+    from collections.abc import Iterator, Mapping, Set
+
+    if isinstance(x, Mapping):
+        return TypeError(f"{name} is a {type(x).__name__} ({len(x)} entr"
+                         f"{'y' if len(x) == 1 else 'ies'}); pass its vectors "
+                         f"as one matrix, np.stack(list({name}.values())), and its keys as the "
+                         f"ids, list({name})")
+    if isinstance(x, (Set, Iterator)):
+        return TypeError(f"{name} is a {type(x).__name__}, which NumPy reads as one object, "
+                         f"not as rows; pass a list (list({name})) or an array of vectors")
+    return None

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._foreign import (arrow_vectors, bytes_rows_error, pandas_numbers, ragged_error,
-                       raw_bytes_error, structured_error, text_or_time_error)
+from ._foreign import (arrow_vectors, bytes_rows_error, container_error, pandas_numbers,
+                       ragged_error, raw_bytes_error, structured_error, text_or_time_error)
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_zero_option,
@@ -124,8 +124,8 @@ def to_array(x, name: str) -> np.ndarray:
     if isinstance(x, str):
         raise TypeError(f"{name} must be numeric vectors, got a string {x[:40]!r}; "
                         "embed the text first (see vecdiag.embedders)")
-    if (err := raw_bytes_error(x, name)) is not None:   # a stored blob: read as 0..255
-        raise err
+    if (err := raw_bytes_error(x, name) or container_error(x, name)) is not None:
+        raise err                   # a stored blob (read as 0..255), a dict, a generator
     if x is None:
         raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
     module = type(x).__module__ or ""
