@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
            "check_ordered", "check_positive_int", "check_random_state", "check_zero_option",
-           "id_str", "merged_options"]
+           "format_rows", "id_str", "merged_options"]
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -223,6 +223,24 @@ def is_missing(value) -> bool:
     if isinstance(value, (float, np.floating)):
         return bool(value != value)
     return type(value).__name__ in ("NAType", "NaTType")
+
+
+def format_rows(rows, *, limit: int = 5) -> str:
+    """Describe offending row indices: ``"3 rows (first: 17, 204, 9981)"``.
+
+    Examples
+    --------
+    >>> format_rows([4])
+    '1 row (4)'
+    >>> format_rows(range(10), limit=3)
+    '10 rows (first: 0, 1, 2)'
+    """
+    rows = [int(r) for r in rows]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    if len(rows) == 1:
+        return f"1 row ({shown})"
+    prefix = "first: " if len(rows) > limit else ""
+    return f"{len(rows)} rows ({prefix}{shown})"
 
 
 def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._foreign import (arrow_vectors, bytes_rows_error, container_error, pandas_numbers,
+                       ragged_error, raw_bytes_error, structured_error, text_or_time_error)
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_zero_option,
-                       id_str)
+                       format_rows, id_str)
 
 __all__ = [
     "as_float32",
@@ -72,24 +74,6 @@ def repeats(values) -> list:
     return out
 
 
-def format_rows(rows, *, limit: int = 5) -> str:
-    """Describe offending row indices: ``"3 rows (first: 17, 204, 9981)"``.
-
-    Examples
-    --------
-    >>> format_rows([4])
-    '1 row (4)'
-    >>> format_rows(range(10), limit=3)
-    '10 rows (first: 0, 1, 2)'
-    """
-    rows = [int(r) for r in rows]
-    shown = ", ".join(str(r) for r in rows[:limit])
-    if len(rows) == 1:
-        return f"1 row ({shown})"
-    prefix = "first: " if len(rows) > limit else ""
-    return f"{len(rows)} rows ({prefix}{shown})"
-
-
 def text_list(values, name: str) -> list:
     """``values`` as a list of strings, one per row: what :func:`check_ordered` refuses,
     and entries that are not strings (None, numbers, bytes) named by row.
@@ -118,8 +102,9 @@ def to_array(x, name: str) -> np.ndarray:
     arrays (``np.matrix`` would keep every row 2-D); a masked array only without masked
     entries (its mask would otherwise be silently dropped); pandas numeric columns,
     nullable ones included, as float64 (float32 when every column is float32) with NaN
-    for missing values; a list of tensors
-    (one per vector) row by row, each read as a tensor is.
+    for missing values; a list holding tensors (one per vector, at any row) row by row,
+    each tensor read as a tensor is; a pyarrow list array (a parquet column of vectors)
+    in its values' dtype. Raw bytes are refused (np.frombuffer decodes a stored vector).
     """
     if type(x) is np.ndarray or isinstance(x, np.memmap):
         return x
@@ -136,9 +121,11 @@ def to_array(x, name: str) -> np.ndarray:
         return np.asarray(x.data)
     if isinstance(x, np.ndarray):
         return np.asarray(x)
-    if isinstance(x, (str, bytes)):
+    if isinstance(x, str):
         raise TypeError(f"{name} must be numeric vectors, got a string {x[:40]!r}; "
                         "embed the text first (see vecdiag.embedders)")
+    if (err := raw_bytes_error(x, name) or container_error(x, name)) is not None:
+        raise err                   # a stored blob (read as 0..255), a dict, a generator
     if x is None:
         raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
     module = type(x).__module__ or ""
@@ -146,9 +133,12 @@ def to_array(x, name: str) -> np.ndarray:
         raise TypeError(f"{name} is a scipy sparse matrix of shape {x.shape}; vecdiag "
                         f"works on dense vectors: pass {name}.toarray() (or reduce it "
                         "first, e.g. with sklearn's TruncatedSVD)")
-    if isinstance(x, (list, tuple)) and x and (type(x[0]).__module__ or "").startswith("torch"):
-        # a list of tensors (one per vector): each read as a tensor is (bfloat16, grad)
-        x = [to_array(row, f"{name}[{i}]") for i, row in enumerate(x)]
+    if isinstance(x, (list, tuple)) and any((type(row).__module__ or "").startswith("torch")
+                                            for row in x):
+        # tensors among the vectors (the first or any other): each read as a tensor is
+        # (bfloat16, grad), the other rows as they are
+        x = [to_array(row, f"{name}[{i}]") if (type(row).__module__ or "").startswith("torch")
+             else row for i, row in enumerate(x)]
     # torch tensors that need grad or live on a GPU refuse __array__: say how to fix it.
     if module.startswith("torch"):
         if getattr(x, "requires_grad", False):
@@ -167,32 +157,18 @@ def to_array(x, name: str) -> np.ndarray:
                         f"its vectors, {name}.fetch().vectors ({name}.fetch() is a vd.Index, "
                         "which vd.diagnose and vd.hubness take with its ids and texts; "
                         "vd.audit and vd.explain_neighbors take the store itself)")
+    if module.startswith("pyarrow") and (vectors := arrow_vectors(x, name)) is not None:
+        return vectors                  # a list column of vectors (parquet, Arrow)
     if module.startswith("pandas") and hasattr(x, "to_numpy"):
-        numeric = _pandas_numeric(x)
-        if numeric:
-            # float32 columns stay float32 (the dtype policy); others become float64
-            dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
-            dtype = np.float32 if all(t == np.float32 for t in dtypes) else np.float64
-            return x.to_numpy(dtype=dtype, na_value=np.nan)
-        for column in getattr(x, "columns", ()):   # a column of vectors (from parquet)
-            if len(x) and isinstance(x[column].iloc[0], (list, tuple, np.ndarray)):
-                raise TypeError(f"{name} is a DataFrame whose column {column!r} holds one "
-                                f"vector per row; pass np.stack({name}[{column!r}])")
+        if (numbers := pandas_numbers(x, name)) is not None:
+            return numbers
     try:
         return np.asarray(x)
     except ValueError as err:  # ragged nested lists
+        if isinstance(x, (list, tuple)) and x:
+            raise ragged_error(x, name) from None
         raise ValueError(f"{name} is ragged: its rows have different lengths ({err}); "
                          "every vector must have the same dimension") from None
-
-
-def _pandas_numeric(x) -> bool:
-    """Whether a pandas DataFrame or Series holds numbers only (nullable dtypes such as
-    Int64 and Float64 included; booleans and text not)."""
-    from pandas.api import types
-
-    dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
-    return bool(dtypes) and all(types.is_numeric_dtype(t) and not types.is_bool_dtype(t)
-                                for t in dtypes)
 
 
 def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
@@ -210,7 +186,13 @@ def _check_dtype(arr: np.ndarray, name: str) -> np.ndarray:
             raise TypeError(f"{name} has dtype object (mixed or ragged entries, or numbers "
                             "held as Python objects); pass an array of numbers with one row "
                             f"per vector, e.g. np.asarray({name}, dtype=float)")
-        raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass numbers, not text")
+        if kind == "S":
+            raise bytes_rows_error(arr.dtype, name)
+        if arr.dtype.names:
+            raise structured_error(arr.dtype, name)
+        raise text_or_time_error(arr, name)
+    if kind in "mM":
+        raise text_or_time_error(arr, name)
     if kind not in "fiub":
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     if arr.dtype == np.float32 or arr.dtype == np.float64:

@@ -63,7 +63,7 @@ def row_norms(X: np.ndarray) -> np.ndarray:
                             meta=np.empty(0, dtype=X.dtype))
     if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)):
         X = V.as_matrix(X, "X", finite=False, allow_empty=True)
-    squares = np.einsum("ij,ij->i", X, X)
+    squares = _row_squares(X)
     info = np.finfo(X.dtype)
     unsafe = ~np.isfinite(squares) | (squares < info.tiny / info.eps)
     norms = np.sqrt(squares)
@@ -74,6 +74,23 @@ def row_norms(X: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):        # a length past the float range: inf
             norms[unsafe] = np.sqrt(np.einsum("ij,ij->i", scaled, scaled)) * scale
     return norms
+
+
+def _row_squares(X: np.ndarray, block: int = 4096) -> np.ndarray:
+    """``Σ_j x_ij²`` per row, summed as for C-ordered rows whatever ``X``'s layout.
+
+    subtle: einsum adds a row's squares in another order when the row is strided (a
+    Fortran-ordered array, a column slice, a transposed tensor or a DataFrame's values),
+    so a norm differed in its last bit from the same numbers stored row by row; such
+    rows are copied a block at a time (memory stays bounded).
+    """
+    if X.flags.c_contiguous or X.shape[1] == 1:
+        return np.einsum("ij,ij->i", X, X)
+    out = np.empty(X.shape[0], dtype=X.dtype)
+    for start in range(0, X.shape[0], block):
+        rows = np.ascontiguousarray(X[start:start + block])
+        out[start:start + block] = np.einsum("ij,ij->i", rows, rows)
+    return out
 
 
 def dot(a, b) -> float:
