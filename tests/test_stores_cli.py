@@ -126,6 +126,12 @@ def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):
     bad.write_text("a\nb\n")
     code = main(["audit", str(path), "--ids", str(bad), "--queries", queries])
     assert code == 2 and "ids has 2 entries" in capsys.readouterr().err
+    # -o over the index names it as the usage line does (it said '--location', no option)
+    before = path.read_bytes()
+    code = main(["audit", str(path), "--queries", queries, "-o", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"is also an input (STORE {str(path)!r})" in err
+    assert path.read_bytes() == before
 
 
 def test_audit_qdrant_and_chroma_folders(tmp_path, qdrant_path, store_data, queries, capsys):

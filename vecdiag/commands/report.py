@@ -78,9 +78,15 @@ def check_output(args) -> None:
     check_output_path(args, args.output)
 
 
+# the inputs given by position are named as their usage line names them: there is no
+# --corpus or --location option to look for
+POSITIONAL = {"corpus": "CORPUS", "location": "STORE"}
+
+
 def check_output_path(args, output: str) -> None:
     """``-o`` must name a file in an existing folder, and none of the command's inputs:
-    the report is written over whatever is there (``-o corpus.npy`` replaced the corpus)."""
+    the report is written over whatever is there (``-o corpus.npy`` replaced the corpus).
+    The refusal names the input as the usage line does (``CORPUS``, ``STORE``, ``--ids``)."""
     import glob
 
     from ..cli import CommandError
@@ -100,7 +106,7 @@ def check_output_path(args, output: str) -> None:
                 continue
             paths = glob.glob(item) if glob.has_magic(item) else [item]
             if any(os.path.isfile(p) and os.path.samefile(p, output) for p in paths):
-                flag = "--" + name.replace("_", "-")
+                flag = POSITIONAL.get(name, "--" + name.replace("_", "-"))
                 raise CommandError(f"-o {output!r} is also an input ({flag} {item!r}): the "
                                    "report would replace it; write the report elsewhere")
     if not output.lower().endswith((".html", ".htm")):
