@@ -558,6 +558,24 @@ def test_drift_text_says_when_the_cosine_of_the_means_is_undefined(tmp_path, cap
     assert line.split()[-6:] == ["undefined", "(a", "mean", "is", "at", "the", "origin)"][-6:]
 
 
+def test_drift_help_states_the_defaults_the_test_uses(tmp_path, capsys):
+    """--help said '--permutations (default 500)', but at --alpha 0.001 the test draws
+    2/alpha = 2000, and --max-samples gave no default (1000 for mmd, 10000 for
+    mean_shift): the help now states both as the run's details report them."""
+    with pytest.raises(SystemExit):
+        main(["drift", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(default 500, or 2/alpha when larger: 2000 at --alpha 0.001)" in help_text
+    assert "(default 1000 for mmd, 5000 for classifier, 10000 for mean_shift)" in help_text
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.normal(size=(20, 3)))
+    np.save(tmp_path / "b.npy", rng.normal(size=(20, 3)))
+    main(["drift", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--method",
+          "mean_shift", "--alpha", "0.001", "--json"])
+    details = json.loads(capsys.readouterr().out)["details"]
+    assert (details["n_permutations"], details["max_samples"]) == (2000, 10000)
+
+
 def test_id_files_split_on_newlines_only_and_drop_a_byte_order_mark(tmp_path, capsys):
     """str.splitlines also breaks at \\x85 and \\u2028, which ids may hold: the --ids file
     then counted more ids than rows. Only \\n (and \\r\\n) end an id."""
