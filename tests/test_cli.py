@@ -576,6 +576,24 @@ def test_drift_help_states_the_defaults_the_test_uses(tmp_path, capsys):
     assert (details["n_permutations"], details["max_samples"]) == (2000, 10000)
 
 
+def test_drift_errors_name_the_options_not_the_library_parameters(tmp_path, capsys):
+    """--permutations 0 was told 'n_permutations must be at least 1' and --max-samples 3
+    'max_samples must be at least 10': names a command-line user cannot pass."""
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, rng.normal(size=(20, 3)))
+    np.save(b, rng.normal(size=(20, 3)))
+    assert main(["drift", str(a), str(b), "--permutations", "0"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "vecdiag drift: error: --permutations must be at least 1, got 0"
+    assert main(["drift", str(a), str(b), "--max-samples", "3"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "vecdiag drift: error: --max-samples must be at least 10, got 3"
+    assert main(["drift", str(a), str(b), "--alpha", "2"]) == 2
+    assert capsys.readouterr().err.strip() == ("vecdiag drift: error: --alpha must be a "
+                                               "number between 0 and 1 (exclusive), got 2.0")
+
+
 def test_id_files_split_on_newlines_only_and_drop_a_byte_order_mark(tmp_path, capsys):
     """str.splitlines also breaks at \\x85 and \\u2028, which ids may hold: the --ids file
     then counted more ids than rows. Only \\n (and \\r\\n) end an id."""

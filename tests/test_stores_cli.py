@@ -132,6 +132,9 @@ def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):
     err = capsys.readouterr().err
     assert code == 2 and f"is also an input (STORE {str(path)!r})" in err
     assert path.read_bytes() == before
+    # vd.audit's target= is --target here (it said 'target must be a recall in (0, 1]')
+    assert main(["audit", str(path), "--queries", queries, "--target", "2"]) == 2
+    assert "error: --target must be a recall in (0, 1], got 2.0" in capsys.readouterr().err
 
 
 def test_audit_qdrant_and_chroma_folders(tmp_path, qdrant_path, store_data, queries, capsys):

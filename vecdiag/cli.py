@@ -24,6 +24,25 @@ class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+def as_flags(err: Exception, flags: dict) -> CommandError:
+    """``err`` (from the library) with its parameter names written as the command's
+    options: 'n_permutations must be at least 1' is '--permutations must be at least 1'
+    for ``vecdiag drift``, whose users have no ``n_permutations`` to change.
+
+    Examples
+    --------
+    >>> str(as_flags(ValueError("max_samples must be at least 10, got 0"),
+    ...              {"max_samples": "--max-samples"}))
+    '--max-samples must be at least 10, got 0'
+    """
+    import re
+
+    text = str(err.args[0]) if err.args else str(err)
+    for name, flag in flags.items():
+        text = re.sub(rf"(?<![\w-]){re.escape(name)}\b", flag, text)
+    return CommandError(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 

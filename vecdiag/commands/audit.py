@@ -154,7 +154,12 @@ def _run(args) -> int:
     queries = load_vectors(args.queries, name="--queries")
     store = open_store(args)
     sweep = False if (args.sweep or "").lower() == "none" else args.sweep
-    res = audit(store, queries, k=args.k, sweep=sweep, target=args.target)
+    try:
+        res = audit(store, queries, k=args.k, sweep=sweep, target=args.target)
+    except ValueError as err:   # vd.audit names its parameter target=, here --target
+        from ..cli import as_flags
+
+        raise as_flags(err, {"target": "--target"}) from None
     failed = args.fail_below is not None and res.recall < args.fail_below
     if args.output:
         from ..io import atomic_write_text

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 
+# vd.drift's parameters as this command's options (its errors name the parameter)
+FLAGS = {"n_permutations": "--permutations", "max_samples": "--max-samples",
+         "alpha": "--alpha"}
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -42,9 +46,14 @@ def run(args) -> int:
 
     reference = load_vectors(args.reference, key=args.key, name="REFERENCE")
     current = load_vectors(args.current, key=args.key, name="CURRENT")
-    res = drift(reference, current, method=args.method, alpha=args.alpha,
-                n_permutations=args.permutations, max_samples=args.max_samples,
-                random_state=args.seed)
+    try:
+        res = drift(reference, current, method=args.method, alpha=args.alpha,
+                    n_permutations=args.permutations, max_samples=args.max_samples,
+                    random_state=args.seed)
+    except ValueError as err:   # named as the options are: there is no n_permutations here
+        from ..cli import as_flags
+
+        raise as_flags(err, FLAGS) from None
     if args.json:
         from ..report.text import jsonable
 
