@@ -594,6 +594,23 @@ def test_drift_errors_name_the_options_not_the_library_parameters(tmp_path, caps
                                                "number between 0 and 1 (exclusive), got 2.0")
 
 
+def test_eval_errors_name_the_options_not_the_library_parameters(tmp_path, capsys):
+    """One shared query under --method ttest was told "use method='randomization'" and
+    --n-resamples 0 'n_resamples must be at least 1': Python, not the command's options."""
+    (tmp_path / "qrels.txt").write_text("q1 0 a 1\n")
+    (tmp_path / "run.txt").write_text("q1 Q0 a 1 2.0 r\nq1 Q0 b 2 1.0 r\n")
+    (tmp_path / "base.txt").write_text("q1 Q0 b 1 2.0 r\nq1 Q0 a 2 1.0 r\n")
+    cmd = ["eval", str(tmp_path / "run.txt"), str(tmp_path / "qrels.txt"),
+           "--baseline", str(tmp_path / "base.txt")]
+    assert main(cmd + ["--method", "ttest"]) == 2
+    assert capsys.readouterr().err.strip() == ("vecdiag eval: error: the paired t-test needs "
+                                               "at least 2 shared queries; use --method "
+                                               "randomization")
+    assert main(cmd + ["--n-resamples", "0"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "vecdiag eval: error: --n-resamples must be at least 1, got 0"
+
+
 def test_id_files_split_on_newlines_only_and_drop_a_byte_order_mark(tmp_path, capsys):
     """str.splitlines also breaks at \\x85 and \\u2028, which ids may hold: the --ids file
     then counted more ids than rows. Only \\n (and \\r\\n) end an id."""

@@ -34,11 +34,17 @@ def as_flags(err: Exception, flags: dict) -> CommandError:
     >>> str(as_flags(ValueError("max_samples must be at least 10, got 0"),
     ...              {"max_samples": "--max-samples"}))
     '--max-samples must be at least 10, got 0'
+    >>> str(as_flags(ValueError("needs 2 queries; use method='randomization'"),
+    ...              {"method": "--method"}))
+    'needs 2 queries; use --method randomization'
     """
     import re
 
     text = str(err.args[0]) if err.args else str(err)
     for name, flag in flags.items():
+        # "use method='randomization'" is "use --method randomization"
+        text = re.sub(rf"(?<![\w-]){re.escape(name)}=(['\"]?)([^'\"\s,;()]+)\1",
+                      rf"{flag} \2", text)
         text = re.sub(rf"(?<![\w-]){re.escape(name)}\b", flag, text)
     return CommandError(text)
 

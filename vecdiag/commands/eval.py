@@ -24,7 +24,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--method", default="randomization",
                         choices=["randomization", "ttest", "bootstrap"],
                         help="significance test (default: randomization)")
-    parser.add_argument("--n-resamples", type=int, default=10_000, metavar="B")
+    parser.add_argument("--n-resamples", type=int, default=10_000, metavar="B",
+                        help="resamples of the randomization or bootstrap test "
+                             "(default 10000)")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="significance level on Holm-adjusted p-values (default 0.05)")
     parser.add_argument("--fail-on-regression", action="store_true",
@@ -85,8 +87,14 @@ def run(args) -> int:
     comparison = None
     if args.baseline:
         base = _evaluate(load_run(args.baseline), qrels, args, "baseline", notes)
-        comparison = compare(base, current, method=args.method,
-                             n_resamples=args.n_resamples, alpha=args.alpha)
+        try:
+            comparison = compare(base, current, method=args.method,
+                                 n_resamples=args.n_resamples, alpha=args.alpha)
+        except ValueError as err:   # named as the options are (no method='...' here)
+            from ..cli import as_flags
+
+            raise as_flags(err, {"method": "--method", "n_resamples": "--n-resamples",
+                                 "alpha": "--alpha"}) from None
         payload["baseline"] = {
             "path": args.baseline, "method": comparison.method, "alpha": comparison.alpha,
             "shared_queries": len(comparison.query_ids),
