@@ -611,6 +611,24 @@ def test_eval_errors_name_the_options_not_the_library_parameters(tmp_path, capsy
         "vecdiag eval: error: --n-resamples must be at least 1, got 0"
 
 
+def test_queries_npz_whose_array_name_differs_from_the_corpus_one(tmp_path, capsys):
+    """--key named the array of CORPUS and of --queries alike: a corpus.npz of 'docs' and
+    a queries.npz of 'emb' (beside another array) could not be read together, 'queries.npz
+    has no array 'docs''; --query-key names the queries' array."""
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(30, 4)), rng.normal(size=(5, 4))
+    np.savez(tmp_path / "c.npz", docs=X, other=X[:, :2])
+    np.savez(tmp_path / "q.npz", emb=Q, other=Q[:, :2])
+    cmd = ["check", str(tmp_path / "c.npz"), "--key", "docs", "--queries",
+           str(tmp_path / "q.npz"), "--json"]
+    assert main(cmd) == 2
+    assert "q.npz has no array 'docs' (has emb, other)" in capsys.readouterr().err
+    assert main(cmd + ["--query-key", "emb"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    shift = next(f for f in payload["findings"] if f["code"] == "query_corpus_shift")
+    assert shift["evidence"]["n_queries"] == 5
+
+
 def test_id_files_split_on_newlines_only_and_drop_a_byte_order_mark(tmp_path, capsys):
     """str.splitlines also breaks at \\x85 and \\u2028, which ids may hold: the --ids file
     then counted more ids than rows. Only \\n (and \\r\\n) end an id."""

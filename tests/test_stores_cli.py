@@ -132,6 +132,11 @@ def test_audit_faiss_file_with_ids(tmp_path, store_data, queries, capsys):
     err = capsys.readouterr().err
     assert code == 2 and f"is also an input (STORE {str(path)!r})" in err
     assert path.read_bytes() == before
+    # --queries in an .npz of two arrays: --key picks one (there was no way to)
+    np.savez(tmp_path / "q.npz", emb=np.load(queries), other=np.load(queries)[:, :2])
+    code = main(["audit", str(path), "--queries", str(tmp_path / "q.npz"), "--key", "emb",
+                 "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["queries"] == 40
     # vd.audit's target= is --target here (it said 'target must be a recall in (0, 1]')
     assert main(["audit", str(path), "--queries", queries, "--target", "2"]) == 2
     assert "error: --target must be a recall in (0, 1], got 2.0" in capsys.readouterr().err

@@ -93,13 +93,14 @@ def is_shards(corpus: str) -> bool:
 
 def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query_ids=None,
                 key=None, query_texts=None, id_field=None, lazy: bool = False,
-                finite_corpus: bool = True) -> Inputs:
+                finite_corpus: bool = True, query_key=None) -> Inputs:
     """Turn the command-line arguments into aligned arrays, ids, texts and judgments.
 
     A glob or a folder of shards (and any vector file when ``lazy``) is opened with
     ``vd.open_vectors``: the corpus is then a Dask array, read chunk by chunk.
     ``finite_corpus=False`` keeps corpus rows with NaN or inf (``check``: a finding of
-    ``vd.diagnose``, as for shards, not an input error)."""
+    ``vd.diagnose``, as for shards, not an input error). ``key`` names the array or
+    column of CORPUS, and of ``queries`` unless ``query_key`` (``--query-key``) does."""
     from ..io import load_vectors
 
     path = Path(corpus)
@@ -120,8 +121,8 @@ def load_inputs(corpus, *, queries=None, qrels=None, texts=None, ids=None, query
     if texts is not None:
         beir_queries = _read_texts(inp, Path(texts), inp.corpus.shape[0], id_field)
     if queries is not None:
-        _query_inputs(inp, Path(queries), query_ids, query_texts, key, id_field,
-                      beir_queries)
+        _query_inputs(inp, Path(queries), query_ids, query_texts,
+                      key if query_key is None else query_key, id_field, beir_queries)
     elif query_ids is not None or query_texts is not None:
         raise ValueError(f"{'--query-ids' if query_ids is not None else '--query-texts'} "
                          "needs --queries (the query vectors)")

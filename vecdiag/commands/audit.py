@@ -31,6 +31,8 @@ def add_parser(subparsers) -> None:
                         "Chroma folder")
     p.add_argument("--queries", required=True, metavar="Q",
                    help="query vectors: .npy, .npz or .parquet")
+    p.add_argument("--key", metavar="KEY",
+                   help="array name in an .npz / vector column in a .parquet of --queries")
     p.add_argument("--store", choices=KINDS, help="kind of store (guessed from STORE)")
     p.add_argument("--table", help="pgvector: table name")
     p.add_argument("--vector", help="pgvector: vector column (default embedding); Qdrant: "
@@ -151,7 +153,7 @@ def _run(args) -> int:
         from .report import check_output_path
 
         check_output_path(args, args.output)
-    queries = load_vectors(args.queries, name="--queries")
+    queries = load_vectors(args.queries, key=args.key, name="--queries")
     store = open_store(args)
     sweep = False if (args.sweep or "").lower() == "none" else args.sweep
     try:

@@ -21,6 +21,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--fail-on", choices=["warning", "critical"], default="critical",
                         help="lowest severity that fails the check (default critical)")
     parser.add_argument("--key", help="array name in .npz / vector column in .parquet")
+    parser.add_argument("--query-key", metavar="QKEY",
+                        help="array name / vector column of --queries when it differs "
+                             "from --key's (default: --key)")
     parser.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean"])
     parser.add_argument("-k", "--k", type=int, default=10, help="neighbours in the kNN graph")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -36,7 +39,8 @@ def run(args) -> int:
 
     # NaN or inf rows are the non_finite finding (exit 1 at --fail-on critical), whether
     # the corpus is one file or shards; not a bad-input error (exit 2)
-    inp = load_inputs(args.corpus, queries=args.queries, key=args.key, finite_corpus=False)
+    inp = load_inputs(args.corpus, queries=args.queries, key=args.key, finite_corpus=False,
+                      query_key=args.query_key)
     diagnosis = vd.diagnose(inp.corpus, queries=inp.queries, ids=inp.ids, k=args.k,
                             metric=args.metric, show_progress=False)
     threshold = LEVELS[args.fail_on]

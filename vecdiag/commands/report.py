@@ -55,6 +55,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--ids", metavar="I", help="document ids, one per line in row order")
     parser.add_argument("--query-ids", metavar="QI", help="query ids, one per line in row order")
     parser.add_argument("--key", help="array name in .npz / vector column in .parquet")
+    parser.add_argument("--query-key", metavar="QKEY",
+                        help="array name / vector column of --queries when it differs "
+                             "from --key's (default: --key)")
     parser.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean"])
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="a running Dask scheduler (tcp://host:8786) to compute on; its "
@@ -147,7 +150,8 @@ def run(args) -> int:
                            "a folder of shards or one file); a BEIR folder is read into memory")
     inp = load_inputs(args.corpus, queries=args.queries, qrels=args.qrels, texts=args.texts,
                       ids=args.ids, query_ids=args.query_ids, key=args.key,
-                      query_texts=args.query_texts, id_field=args.id_field, lazy=lazy)
+                      query_texts=args.query_texts, id_field=args.id_field, lazy=lazy,
+                      query_key=args.query_key)
     if not inp.is_lazy:
         return _report(args, inp)
     from ..scale.cluster import use_scheduler
