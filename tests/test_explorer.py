@@ -349,6 +349,30 @@ def test_a_zero_query_under_dot_is_listed_but_the_next_worst_is_shown(monkeypatc
         ex.session.view(1)
 
 
+def test_a_zero_query_under_cosine_with_qrels_is_listed_without_ndcg(recwarn):
+    # the picker's nDCG@10 searched every query: one zero query (an empty text some
+    # embedders map to zeros) under cosine refused the whole explorer with "queries has
+    # a zero vector at row 1", although without qrels it is listed and only its
+    # explanation is refused; it is now listed last with no nDCG, the others scored
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(12, 4))
+    Q = X[:3] + 0.2 * rng.normal(size=(3, 4))
+    Q[1] = 0.0
+    qrels = {"0": {"3": 1}, "1": {"1": 1}, "2": {"5": 1}}
+    ex = vd.explore(X, queries=Q, qrels=qrels, k=3, color="none")
+    cos = (Q @ X.T) / np.maximum(np.linalg.norm(Q, axis=1)[:, None], 1e-300) \
+        / np.linalg.norm(X, axis=1)
+    rank = {q: 1 + int(np.sum(cos[q] > cos[q, int(d)])) for q, d in ((0, 3), (2, 5))}
+    want = {q: 1 / np.log2(1 + r) if r <= 10 else 0.0 for q, r in rank.items()}
+    listed = ex.session.query_list()
+    assert [q["i"] for q in listed] == sorted((0, 2), key=lambda q: want[q]) + [1]
+    assert listed[-1]["ndcg"] is None
+    for q in listed[:2]:
+        assert q["ndcg"] == pytest.approx(want[q["i"]], abs=1e-4)
+    assert ex.view["query"]["i"] == listed[0]["i"]
+    assert not [w for w in recwarn if "no results" in str(w.message)]
+
+
 def test_a_corpus_of_fewer_than_10_documents_with_qrels_is_explored():
     # the picker's nDCG@10 searched the top 10 whatever the corpus size: vd.explore with
     # k=2 on 6 documents failed with "k=10 is larger than the corpus (6 vectors)"

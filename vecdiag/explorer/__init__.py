@@ -33,7 +33,8 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
         Query vectors (a Dataset's ``query_embeddings`` by default).
     qrels : dict, optional
         ``{query_id: {doc_id: grade}}``: the picker then lists the queries by nDCG@10,
-        worst first, and each query's judged documents are marked as expected.
+        worst first, and each query's judged documents are marked as expected. A zero
+        query under cosine (no direction) is listed last, without nDCG@10.
     projection : {"pca", "umap"} or Projection
         The 2-D map. PCA and UMAP are fitted on the corpus (unit rows under cosine); a
         Projection you built is used as is (its ``coords`` must have one row per

@@ -138,21 +138,29 @@ class Session:
 
     # ------------------------------------------------------------------ queries
     def _ndcg(self) -> np.ndarray:
-        """nDCG@10 of each query under exact search (NaN for a query without judgments)."""
+        """nDCG@10 of each query under exact search (NaN for a query without judgments,
+        and for a zero query under cosine, which has no ranking)."""
         from ..evaluation import evaluate
 
+        # a zero query has no cosine: searching it refused the whole explorer, although
+        # without qrels it is listed and only its explanation is refused
+        ranked = (np.flatnonzero(np.any(self.queries != 0, axis=1))
+                  if self.index.metric == "cosine" else np.arange(len(self.queries)))
+        if not len(ranked):
+            return np.full(len(self.queries), np.nan)
         # nDCG@10 needs the top 10; a corpus of fewer documents is ranked whole
-        res = self.index.search(self.queries, k=min(len(self.index), max(10, self.k)))
+        res = self.index.search(self.queries[ranked],
+                                k=min(len(self.index), max(10, self.k)))
         doc_ids = (list(range(len(self.index))) if self.index.ids is None
                    else [plain(v) for v in self.index.ids.tolist()])
         qids = [V.id_str(q, "query_ids") for q in self.query_ids]
         # the judgments of the queries shown: evaluate warned of the others as queries
         # "the run has no results for", a run and a missing= the caller never handled
-        shown = set(qids)
+        shown = {qids[r] for r in ranked}
         judged = {V.id_str(q): {V.id_str(d): g for d, g in docs.items()}
                   for q, docs in self.qrels.items() if V.id_str(q) in shown}
         run = {q: {V.id_str(doc_ids[j]): float(s) for j, s in zip(row_i, row_s)}
-               for q, row_i, row_s in zip(qids, res.indices, res.scores)}
+               for q, row_i, row_s in zip([qids[r] for r in ranked], res.indices, res.scores)}
         if self.index.metric == "euclidean":   # evaluate ranks by score, higher first
             run = {q: {d: -s for d, s in docs.items()} for q, docs in run.items()}
         run = {q: docs for q, docs in run.items() if q in judged}
