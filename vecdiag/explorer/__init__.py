@@ -278,7 +278,7 @@ def colour_codes(color, session) -> tuple[bytes, list]:
 
 def _build(session, codes, legend, width, height):
     try:
-        import anywidget  # noqa: F401
+        __import__("anywidget")     # only whether it is installed
     except ImportError:
         from .static import StaticExplorer
 
