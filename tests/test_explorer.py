@@ -373,6 +373,22 @@ def test_a_zero_query_under_cosine_with_qrels_is_listed_without_ndcg(recwarn):
     assert not [w for w in recwarn if "no results" in str(w.message)]
 
 
+def test_an_explanation_by_id_on_a_corpus_without_ids_is_refused_naming_ids():
+    # exp.explore(corpus=X) with X an array: the explanation names documents by id, the
+    # corpus by row, and the panel stayed empty ("invalid literal for int(): 'd13'")
+    rng = np.random.default_rng(3)
+    X, q = rng.normal(size=(30, 5)), rng.normal(size=5)
+    ids = [f"d{i}" for i in range(30)]
+    exp = vd.explain_neighbors(q, X, k=4, ids=ids)
+    with pytest.raises(ValueError, match=r"corpus has no ids: the explanation's documents "
+                                         r"'d13', 'd8', 'd2' are not in it; pass the ids"):
+        vd.explorer.explore_explanation(exp, corpus=X, query=q, color="none")
+    ex = vd.explorer.explore_explanation(exp, corpus=X, query=q, ids=ids, color="none")
+    order = np.argsort(-(X @ q) / np.linalg.norm(X, axis=1), kind="stable")[:4]
+    assert [ex.view["docs"][str(r)]["id"] for r in ex.view["base"]] == \
+        [ids[r] for r in order] == list(exp.top_ids)
+
+
 def test_a_corpus_of_fewer_than_10_documents_with_qrels_is_explored():
     # the picker's nDCG@10 searched the top 10 whatever the corpus size: vd.explore with
     # k=2 on 6 documents failed with "k=10 is larger than the corpus (6 vectors)"
