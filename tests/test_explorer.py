@@ -389,6 +389,26 @@ def test_an_explanation_by_id_on_a_corpus_without_ids_is_refused_naming_ids():
         [ids[r] for r in order] == list(exp.top_ids)
 
 
+def test_hubs_are_marked_on_a_large_array_corpus_with_sampled_statistics(monkeypatch):
+    # above DEFAULT_MAX_EXACT rows an array corpus is explained on its vectors, whose
+    # statistics were never cached on the explorer's Index: no hub was marked, although
+    # rows 0-2 are in the top-5 of nearly every document (here the threshold is lowered
+    # to 100 rows, so that 300 take that path)
+    import vecdiag.explain.stats as stats_module
+
+    monkeypatch.setattr(stats_module, "DEFAULT_MAX_EXACT", 100)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 20))
+    X[:3] *= 0.1
+    ex = vd.explore(X, queries=rng.normal(size=(1, 20)), k=5, metric="euclidean",
+                    color="none")
+    D = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    kocc = np.bincount(np.argsort(D, axis=1)[:, :5].ravel(), minlength=300)
+    want = np.flatnonzero(kocc >= 15)
+    assert sorted(ex.view["hubs"]) == want.tolist() and {0, 1, 2} <= set(want.tolist())
+
+
 def test_a_corpus_of_fewer_than_10_documents_with_qrels_is_explored():
     # the picker's nDCG@10 searched the top 10 whatever the corpus size: vd.explore with
     # k=2 on 6 documents failed with "k=10 is larger than the corpus (6 vectors)"

@@ -96,7 +96,7 @@ class Session:
         self.coords = np.asarray(projection.coords, dtype=float)[:, :2]
         self.k = k
         self.fix_report = fix_report
-        self.random_state = random_state
+        self.random_state = 0 if random_state is None else random_state   # as explain reads it
         self.queries = queries
         self.query_ids = query_ids
         self.query_texts = query_texts
@@ -225,16 +225,18 @@ class Session:
                     "fix_report" in inspect.signature(explain_neighbors).parameters:
                 options["fix_report"] = self.fix_report
             # the user's Index (or a small one): exact corpus statistics, cached on it; a
-            # large Index explore built itself: its vectors, so that the statistics come
-            # from a sample (explain_neighbors' rule for raw arrays), not an O(n^2) graph
-            from ..explain.stats import DEFAULT_MAX_EXACT
+            # large Index explore built itself: statistics from a sample (explain_neighbors'
+            # rule for raw arrays), not an O(n^2) graph, cached on it too: explaining its
+            # vectors kept them on a temporary Index, so every query sampled again and the
+            # map marked no hub
+            from ..explain import stats
 
             ix = self.index
-            corpus, extra = ((ix.vectors, {"ids": ix.ids, "texts": ix.texts, "metric": ix.metric})
-                             if self.owned and len(ix) > DEFAULT_MAX_EXACT else (ix, {}))
-            options.update(extra)
+            if self.owned and len(ix) > stats.DEFAULT_MAX_EXACT:
+                stats.corpus_stats(ix, self.k, owned=True, max_exact=stats.DEFAULT_MAX_EXACT,
+                                   random_state=self.random_state)
             self._views[i] = explain_neighbors(
-                self.queries[i], corpus, k=self.k, expected=self.expected_of(i) or None,
+                self.queries[i], ix, k=self.k, expected=self.expected_of(i) or None,
                 query_text=self.query_texts[i] if self.query_texts else None,
                 random_state=self.random_state, **options)
         return self._views[i]
