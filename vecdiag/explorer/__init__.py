@@ -33,7 +33,8 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
         Query vectors (a Dataset's ``query_embeddings`` by default).
     qrels : dict, optional
         ``{query_id: {doc_id: grade}}``: the picker then lists the queries by nDCG@10,
-        worst first, and each query's judged documents are marked as expected.
+        worst first, and each query's judged documents are marked as expected. A zero
+        query under cosine (no direction) is listed last, without nDCG@10.
     projection : {"pca", "umap"} or Projection
         The 2-D map. PCA and UMAP are fitted on the corpus (unit rows under cosine); a
         Projection you built is used as is (its ``coords`` must have one row per
@@ -103,8 +104,9 @@ def explore_explanation(explanation, corpus=None, *, query=None, projection="pca
 
     ``corpus`` (the Index or array the explanation searched) and ``query`` (its vector)
     are taken from the explanation when it carries them (``exp.index``,
-    ``exp.query_vector``); pass them otherwise. The explanation itself is shown, not
-    recomputed.
+    ``exp.query_vector``); pass them otherwise, with ``ids=`` when the explanation named
+    its documents by id (an array corpus without them is refused: its rows are not the
+    explanation's ids). The explanation itself is shown, not recomputed.
     """
     corpus = getattr(explanation, "index", None) if corpus is None else corpus
     query = getattr(explanation, "query_vector", None) if query is None else query
@@ -123,11 +125,31 @@ def explore_explanation(explanation, corpus=None, *, query=None, projection="pca
     session, codes, legend = _prepare(
         corpus, queries=q[None, :], query_texts=[explanation.query_text or ""],
         projection=projection, k=explanation.k, **options)
+    _check_names(session, explanation)
     session.preset(0, explanation)       # shown as it is, not recomputed
     return _build(session, codes, legend, width, height)
 
 
 # ---------------------------------------------------------------- boundary checks
+def _check_names(session, explanation) -> None:
+    """The explanation's documents must be found in the corpus: an array corpus without
+    ids showed an empty panel ("invalid literal for int(): 'd13'") for one by id."""
+    missing = []
+    for d in list(explanation.top_ids) + [e.id for e in explanation.expected]:
+        try:
+            held = 0 <= session.row_of(d) < len(session.index)
+        except (KeyError, ValueError, TypeError):
+            held = False
+        if not held:
+            missing.append(d)
+    if missing:
+        held = "no ids" if session.index.ids is None else "other ids"
+        raise ValueError(f"corpus has {held}: the explanation's documents "
+                         f"{', '.join(shorten(repr(d), 40) for d in missing[:3])} are not in "
+                         "it; pass the ids it was explained with: exp.explore(corpus=..., "
+                         "ids=...), or a vd.Index(vectors, ids=...)")
+
+
 def _size(width, height) -> tuple[int, int]:
     """The map's size in pixels: positive integers (-5 drew a canvas of no size)."""
     return V.check_positive_int(width, "width"), V.check_positive_int(height, "height")
@@ -277,7 +299,7 @@ def colour_codes(color, session) -> tuple[bytes, list]:
 
 def _build(session, codes, legend, width, height):
     try:
-        import anywidget  # noqa: F401
+        __import__("anywidget")     # only whether it is installed
     except ImportError:
         from .static import StaticExplorer
 

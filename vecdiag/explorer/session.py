@@ -96,7 +96,7 @@ class Session:
         self.coords = np.asarray(projection.coords, dtype=float)[:, :2]
         self.k = k
         self.fix_report = fix_report
-        self.random_state = random_state
+        self.random_state = 0 if random_state is None else random_state   # as explain reads it
         self.queries = queries
         self.query_ids = query_ids
         self.query_texts = query_texts
@@ -138,21 +138,29 @@ class Session:
 
     # ------------------------------------------------------------------ queries
     def _ndcg(self) -> np.ndarray:
-        """nDCG@10 of each query under exact search (NaN for a query without judgments)."""
+        """nDCG@10 of each query under exact search (NaN for a query without judgments,
+        and for a zero query under cosine, which has no ranking)."""
         from ..evaluation import evaluate
 
+        # a zero query has no cosine: searching it refused the whole explorer, although
+        # without qrels it is listed and only its explanation is refused
+        ranked = (np.flatnonzero(np.any(self.queries != 0, axis=1))
+                  if self.index.metric == "cosine" else np.arange(len(self.queries)))
+        if not len(ranked):
+            return np.full(len(self.queries), np.nan)
         # nDCG@10 needs the top 10; a corpus of fewer documents is ranked whole
-        res = self.index.search(self.queries, k=min(len(self.index), max(10, self.k)))
+        res = self.index.search(self.queries[ranked],
+                                k=min(len(self.index), max(10, self.k)))
         doc_ids = (list(range(len(self.index))) if self.index.ids is None
                    else [plain(v) for v in self.index.ids.tolist()])
         qids = [V.id_str(q, "query_ids") for q in self.query_ids]
         # the judgments of the queries shown: evaluate warned of the others as queries
         # "the run has no results for", a run and a missing= the caller never handled
-        shown = set(qids)
+        shown = {qids[r] for r in ranked}
         judged = {V.id_str(q): {V.id_str(d): g for d, g in docs.items()}
                   for q, docs in self.qrels.items() if V.id_str(q) in shown}
         run = {q: {V.id_str(doc_ids[j]): float(s) for j, s in zip(row_i, row_s)}
-               for q, row_i, row_s in zip(qids, res.indices, res.scores)}
+               for q, row_i, row_s in zip([qids[r] for r in ranked], res.indices, res.scores)}
         if self.index.metric == "euclidean":   # evaluate ranks by score, higher first
             run = {q: {d: -s for d, s in docs.items()} for q, docs in run.items()}
         run = {q: docs for q, docs in run.items() if q in judged}
@@ -217,16 +225,18 @@ class Session:
                     "fix_report" in inspect.signature(explain_neighbors).parameters:
                 options["fix_report"] = self.fix_report
             # the user's Index (or a small one): exact corpus statistics, cached on it; a
-            # large Index explore built itself: its vectors, so that the statistics come
-            # from a sample (explain_neighbors' rule for raw arrays), not an O(n^2) graph
-            from ..explain.stats import DEFAULT_MAX_EXACT
+            # large Index explore built itself: statistics from a sample (explain_neighbors'
+            # rule for raw arrays), not an O(n^2) graph, cached on it too: explaining its
+            # vectors kept them on a temporary Index, so every query sampled again and the
+            # map marked no hub
+            from ..explain import stats
 
             ix = self.index
-            corpus, extra = ((ix.vectors, {"ids": ix.ids, "texts": ix.texts, "metric": ix.metric})
-                             if self.owned and len(ix) > DEFAULT_MAX_EXACT else (ix, {}))
-            options.update(extra)
+            if self.owned and len(ix) > stats.DEFAULT_MAX_EXACT:
+                stats.corpus_stats(ix, self.k, owned=True, max_exact=stats.DEFAULT_MAX_EXACT,
+                                   random_state=self.random_state)
             self._views[i] = explain_neighbors(
-                self.queries[i], corpus, k=self.k, expected=self.expected_of(i) or None,
+                self.queries[i], ix, k=self.k, expected=self.expected_of(i) or None,
                 query_text=self.query_texts[i] if self.query_texts else None,
                 random_state=self.random_state, **options)
         return self._views[i]
