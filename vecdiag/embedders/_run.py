@@ -18,7 +18,7 @@ import numpy as np
 
 from ._threads import _Threads
 from .errors import (REFUSED_FOR_CONTENT, NonFinite, ProviderError, WrongProtocol,
-                     WrongShape, classify)
+                     WrongShape, classify, http_status)
 
 __all__ = ["_Run", "HeavyTexts"]
 
@@ -373,6 +373,4 @@ def _unreachable(cause: str, err: BaseException) -> bool:
     rate limit that every retry met."""
     if cause in ("connection", "timeout", "429"):
         return True
-    status = getattr(err, "status", None) or getattr(err, "status_code", None) or \
-        getattr(getattr(err, "response", None), "status_code", None)
-    return cause == "5xx" and status in (502, 503, 504)
+    return cause == "5xx" and http_status(err) in (502, 503, 504)

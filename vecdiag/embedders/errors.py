@@ -34,7 +34,7 @@ import math
 import re
 
 __all__ = ["ProviderError", "BadResponse", "WrongShape", "NonFinite", "WrongProtocol",
-           "EmbeddingError", "classify", "mask_secret"]
+           "EmbeddingError", "classify", "http_status", "mask_secret"]
 
 
 def mask_secret(text, secret) -> str:
@@ -351,18 +351,20 @@ def retry_after_seconds(headers) -> float | None:
         return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
 
 
+def http_status(err: BaseException) -> int | None:
+    """The HTTP status ``err`` carries: a :class:`ProviderError`'s, or one other SDKs
+    (openai, cohere, ...) put on the exception or its response; None without one."""
+    if isinstance(err, ProviderError):
+        return err.status
+    status = getattr(err, "status_code", None) or getattr(getattr(err, "response", None),
+                                                           "status_code", None)
+    return status if isinstance(status, int) else None
+
+
 def classify(err: BaseException) -> tuple[str, bool]:
     """``(cause, retry?)`` for an exception raised while embedding one batch."""
     import asyncio
 
-    if isinstance(err, ProviderError):
-        if err.status == 429:
-            # OpenAI answers 429 for an exhausted quota too: no wait ends it, and retrying
-            # every batch 9 times with backoff only delays the error by hours
-            return "429", err.code != "insufficient_quota"
-        if err.status >= 500 or err.status == 408:
-            return "5xx", True
-        return f"{err.status}", False
     if isinstance(err, BadResponse):
         return "bad response", not getattr(err, "final", False)
     if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
@@ -381,16 +383,14 @@ def classify(err: BaseException) -> tuple[str, bool]:
             return "bad response", True
     if isinstance(err, (ConnectionError, EOFError)):
         return "connection", True
-    # other SDKs (openai, cohere, ...) carry the HTTP status on the exception
-    status = getattr(err, "status_code", None) or getattr(getattr(err, "response", None),
-                                                           "status_code", None)
-    if isinstance(status, int):
-        if status == 429:   # the openai SDK's RateLimitError carries the body's code
+    status = http_status(err)       # ours, or other SDKs' (openai, cohere, ...)
+    if status is not None:
+        if status == 429:
+            # an exhausted quota is a 429 too (OpenAI's, with the body's code): no wait
+            # ends it, and retrying every batch 9 times only delays the error by hours
             return "429", getattr(err, "code", None) != "insufficient_quota"
-        if status >= 500 or status == 408:
-            return "5xx", True
-        return f"{status}", False
-    # their network errors are none of the built-in ones: openai's APITimeoutError and
+        return ("5xx", True) if status >= 500 or status == 408 else (f"{status}", False)
+    # other SDKs' network errors are none of the built-in ones: openai's APITimeoutError and
     # APIConnectionError, requests' ReadTimeout and ConnectionError (an OSError)
     names = " ".join(c.__name__ for c in type(err).__mro__ if c.__module__ != "builtins")
     if "Timeout" in names:
