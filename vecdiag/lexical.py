@@ -101,9 +101,7 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
                              "are k1=1.5, b=0.75)")
     # bm25s named neither the argument nor our name for it ("Invalid score_idf_inner
     # value: BM25+"), and a corpus of stop words only took any method
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
-                         f"got {method!r}")
+    V.check_choice(method, "method", _METHODS)
     if stopwords is not None and not isinstance(stopwords, str):
         # subtle: the tokens are lower-cased and NFC-composed, the list was used as given:
         # stopwords=["The"] dropped nothing ("the" scored), so it is read the same way

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from .errors import BadResponse, NonFinite, WrongProtocol, WrongShape, mask_secret
+from .errors import BadResponse, NonFinite, WrongProtocol, WrongShape
 
 
 def decoded(embedding):
@@ -89,19 +89,19 @@ HINT_BASE_URL = ("is base_url the address of an OpenAI-compatible API (for most 
                  "http://host:port/v1; Ollama's is http://host:11434/v1, not /api)?")
 
 
-def check_json(content: bytes, headers, url: str, secret=None) -> None:
+def check_json(content: bytes, headers, url: str, mask) -> None:
     """A :class:`WrongProtocol` for a 200 answer whose body ``json.loads`` refused and
     that does not even begin as JSON (an HTML page). Broken JSON that begins as one (a
     truncated body, after any UTF-8 byte-order mark) is left as a malformed answer: a
-    passing fault. ``secret``: the key, or a function masking every secret in a text."""
+    passing fault. ``mask``: the function masking every secret (the key, the URL's) in a
+    text."""
     body = content.lstrip()
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:].lstrip()
     if body[:1] in (b"{", b"["):
         return
     kind = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0]
-    begins = content.lstrip()[:40].decode("utf-8", "replace")
-    begins = secret(begins) if callable(secret) else mask_secret(begins, secret)
+    begins = mask(content.lstrip()[:40].decode("utf-8", "replace"))
     raise WrongProtocol(f"the server at {url} answered 200 with a body that is not JSON "
                         f"({kind or 'no content type'}, beginning {begins!r}): "
                         f"{HINT_BASE_URL}", ("protocol", "not json", kind))
