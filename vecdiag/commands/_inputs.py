@@ -260,8 +260,9 @@ def _stored_ids(inp, path: Path, key, n: int, queries: bool = False) -> None:
     so a file gives the same ids whether it is searched in memory or on a cluster.
     ``queries``: the file is --queries, its ids are the query ids."""
     from ..scale import formats
+    from ..scale.io import SUFFIXES
 
-    kind = "npz" if path.suffix.lower() == ".npz" else "parquet"     # .parquet or .pq
+    kind = SUFFIXES[path.suffix.lower()]
     info = formats.describe(path, kind, key)
     if info.id_source is None:
         return

@@ -156,13 +156,14 @@ def load_qrels(path, *, format: str = "auto") -> dict:
             if header:
                 continue
         q, d, grade = _judgment(label, number, line, layout)
-        if grade_of(grade) is None:
+        value = grade_of(grade)
+        if value is None:
             raise _error(label, number, line, f"relevance {grade!r} is not an integer",
                          "grades are whole numbers such as 0, 1, 2")
         docs = qrels.setdefault(q, {})
         # the same judgment twice (files of two splits joined) reads as once, as in BEIR's
         # loader, pytrec_eval and trec_eval; two grades would keep one of them silently
-        if docs.setdefault(d, grade_of(grade)) != grade_of(grade):
+        if docs.setdefault(d, value) != value:
             raise _error(label, number, line, f"document {d!r} is judged twice for query "
                                               f"{q!r}", f"keep one grade per document (an "
                                               f"earlier line gives {docs[d]})")

@@ -121,8 +121,8 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
         return Analysis(**common)
     evaluation = evaluate_search(inp, opts)
     fix_report = measure_fixes(inp, diagnosis, opts)  # first: explanations carry its advice
-    cases = explain_worst(inp, evaluation, fix_report, opts)
     blank = unexplainable(inp, evaluation)
+    cases = explain_worst(inp, evaluation, fix_report, opts, blank)
     if blank:
         common["notes"] += (_unexplained_note(blank, evaluation.metrics[0]),)
     return Analysis(**common, evaluation=evaluation, cases=cases,
@@ -255,9 +255,11 @@ def measure_fixes(inp: Inputs, diagnosis, opts: AnalysisOptions):
                             random_state=opts.random_state, show_progress=opts.show_progress)
 
 
-def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) -> tuple:
+def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions,
+                  blank) -> tuple:
     """A :class:`QueryCase` for each of the ``n_explain`` worst queries, worst first:
-    lowest rank metric, ties broken by the other metrics, then query id."""
+    lowest rank metric, ties broken by the other metrics, then query id; the ``blank``
+    ones (:func:`unexplainable`) passed over."""
     import vecdiag as vd
 
     per_query = evaluation.per_query[evaluation.metrics[0]]
@@ -267,7 +269,7 @@ def explain_worst(inp: Inputs, evaluation, fix_report, opts: AnalysisOptions) ->
     # explain's lexical check needs BM25 (the lexical extra): without it, explain without
     # the query text and say so (in ``skipped``)
     lexical_off = inp.query_texts is not None and inp.texts is not None and not inp.bm25
-    blank = set(unexplainable(inp, evaluation))
+    blank = set(blank)
     cases = []
     for qid in order:
         if len(cases) == opts.n_explain:

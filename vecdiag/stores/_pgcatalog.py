@@ -163,7 +163,7 @@ class _Catalog:
         unique; otherwise to deduplicate them."""
         rows = self._q(_COMPOSITE_KEY, (self._attnum_id, self._oid))
         if not rows:
-            return "ids must identify one vector each: deduplicate them"
+            return super().duplicate_advice()       # Store's: deduplicate them
         key = rows[0][0]
         others = [c for c in key if c != self._spelled(self.id)]
         return (f"column {self.id} is one part of the key ({', '.join(key)}) of {self.table} "
