@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 
-
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "embed", help="embed a corpus.jsonl through an OpenAI-compatible server",
@@ -85,14 +84,15 @@ def read_corpus(path, text_field: str = "text", id_field: str | None = None,
             continue
         # a JSON escape such as "\udc80": no request carries it in a text, and no UTF-8
         # ids file in an id (written after every text was embedded and paid for)
-        for part, value in (("text", joined), ("id", str(row["_id"]))):
+        doc_id = str(row["_id"])
+        for part, value in (("text", joined), ("id", doc_id)):
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
                 raise ValueError(f"CORPUS {path.name}: line {number} holds a lone surrogate "
                                  f"escape (such as \\udc80) in its {part}, which is not "
                                  "Unicode text; fix the line") from None
-        ids.append(str(row["_id"]))
+        ids.append(doc_id)
         texts.append(joined)
     if blank:
         # every such line at once (BEIR's Cranfield has two documents without text; one
