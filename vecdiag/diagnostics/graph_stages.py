@@ -25,7 +25,7 @@ from .shift import (as_distance, distinct_first_scores, length_ratio, shift_from
 from .stages import Work
 
 __all__ = ["neighbour_rows", "knn_graph_stage", "hubness_stage", "intrinsic_stage",
-           "query_shift_stage", "row_lengths", "centred_spread"]
+           "query_shift_stage", "row_lengths", "centred_spread", "query_length_ratio"]
 
 GRAPH_CHUNKS = 50
 
@@ -183,9 +183,7 @@ def query_shift_stage(w: Work) -> None:
     w.findings.append(rules.shift_finding(shift, Q.shape[0], model_name=w.model_name,
                                           query_ids=w.query_ids, texts=texts,
                                           corpus_source=source,
-                                          lengths=length_ratio(
-                                              row_lengths(Q) * w.rescale, w.m.norms)
-                                          if metric == "euclidean" else None))
+                                          lengths=query_length_ratio(w)))
     w.stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
                    query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
                    query_antihub_share=q_hub.antihubs.size / n_graph)
@@ -234,6 +232,15 @@ def centred_spread(w: Work) -> tuple[float, float, float] | None:
     if centre <= 0 or not np.isfinite(centre) or not w.pr or w.pr <= 0:
         return None
     return (spread / centre, *gaussian_distance_cv(w.pr, w.n))
+
+
+def query_length_ratio(w) -> float | None:
+    """Under euclidean, the queries' median length over the documents'
+    (:func:`.shift.length_ratio`, the queries back in the documents' units); None under
+    cosine and dot. Read by both query-shift stages (in memory and sampled)."""
+    if w.metric != "euclidean":
+        return None
+    return length_ratio(row_lengths(w.Q) * w.rescale, w.m.norms)
 
 
 def row_lengths(S: np.ndarray) -> np.ndarray:

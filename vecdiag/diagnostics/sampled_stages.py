@@ -27,7 +27,7 @@ from . import intrinsic_rules, rules
 from .finding import Finding
 from .norms import norm_spread
 from .copy_stages import judged_against_chance, standardised
-from .graph_stages import centred_spread, neighbour_rows, row_lengths
+from .graph_stages import centred_spread, neighbour_rows, query_length_ratio
 from .moments import unit_rows
 from .stages import rogue_flagged
 
@@ -335,8 +335,8 @@ def sampled_query_shift_stage(w) -> None:
     from ..scale.search import knn_rows
     from .hubness import hubness_from_indices
     from .sampling import draw_rows
-    from .shift import (as_distance, distinct_first_scores, length_ratio,
-                        shift_from_neighbors, space_mean_and_spread)
+    from .shift import (as_distance, distinct_first_scores, shift_from_neighbors,
+                        space_mean_and_spread)
 
     Q, m, metric = w.Q, w.m, w.metric
     q_res = knn(Q, w.G, k=w.k_eff, metric=metric)
@@ -366,9 +366,7 @@ def sampled_query_shift_stage(w) -> None:
                                           query_ids=w.query_ids,
                                           texts=w.texts if w.all_rows_used else None,
                                           corpus_source=source,
-                                          lengths=length_ratio(
-                                              row_lengths(Q) * w.rescale, w.m.norms)
-                                          if metric == "euclidean" else None))
+                                          lengths=query_length_ratio(w)))
     w.stats.update(query_far_share=shift.far_share, query_mean_cosine=shift.mean_cosine,
                    query_mean_gap=shift.mean_gap, query_hubness_skewness=q_hub.skewness,
                    query_antihub_share=q_hub.antihubs.size / w.n)

@@ -140,7 +140,7 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
                 rankings[CENTRED_COSINE] = ranking
     dedup = None
     if groups:
-        dedup = _dedup_ranking(index, query, base, candidates, k,
+        dedup = _dedup_ranking(index, query, base, candidates, groups, k,
                                exact=stats.exact and not is_dask_array(index.vectors))
     if dedup is not None:
         rankings["deduplicate"] = dedup[0]
@@ -205,8 +205,9 @@ def duplicate_groups_among(index, rows: np.ndarray) -> list:
     return [rows[g] for g in groups]
 
 
-def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
-    """De-duplicated ranking when copies crowd the candidates; None when there are none."""
+def _dedup_ranking(index, query, base: Ranking, candidates, groups, k, *, exact: bool):
+    """De-duplicated ranking when copies crowd the candidates; None when there are none.
+    ``groups``: the near-copy groups among the candidates (:func:`duplicate_groups_among`)."""
     from ..fixes import apply_fix
 
     if index.metric != "cosine" and not np.all(index.norms > 0):
@@ -224,7 +225,7 @@ def _dedup_ranking(index, query, base: Ranking, candidates, k, *, exact: bool):
     # the copies the fix moved below the kept candidates go below every kept document, the
     # rest too, as the fix does (each group takes one place): placed above the rest, a
     # copy kept a top-k place that its exact ranking gives to another document
-    demoted = sum(len(g) - 1 for g in duplicate_groups_among(index, rows))
+    demoted = sum(len(g) - 1 for g in groups)
     kept, moved = order[:order.size - demoted], order[order.size - demoted:]
     note = f"copies looked for among the top {rows.size} documents only"
     return Ranking(None, k, order=np.concatenate([kept, rest, moved])), note

@@ -49,17 +49,15 @@ def copy_groups(C: Rows):
     if known is not None:
         return known or None
     src, result = C.source, None
-    if isinstance(src, np.memmap) and src.ndim == 2 and src.shape[0] > 1 and src.shape[1]:
-        result = _memmap_groups(src)
-    elif type(src) is np.ndarray and src.ndim == 2 and src.shape[0] > 1 and src.shape[1]:
-        rows = np.ascontiguousarray(src)
-        keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
-                                              return_counts=True)
-        if counts.max() > 1:
-            order = np.argsort(inverse.ravel(), kind="stable")   # by group, then by row
-            starts = np.cumsum(counts) - counts
-            result = (first, order, starts, counts)
+    if isinstance(src, np.ndarray) and src.ndim == 2 and src.shape[0] > 1 and src.shape[1]:
+        if isinstance(src, np.memmap):
+            result = _memmap_groups(src)
+        elif type(src) is np.ndarray:
+            rows = np.ascontiguousarray(src)
+            keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+            _, first, inverse, counts = np.unique(keys, return_index=True,
+                                                  return_inverse=True, return_counts=True)
+            result = _groups(first, inverse, counts)
     C.copies = result if result is not None else ()
     return result
 
@@ -141,6 +139,12 @@ def _memmap_groups(src: np.memmap):
         pending = np.concatenate(left)
         pending = pending[_shared(hashes[pending])]   # one left alone: a group of one
     first, inverse, counts = np.unique(label, return_inverse=True, return_counts=True)
+    return _groups(first, inverse, counts)
+
+
+def _groups(first, inverse, counts):
+    """:func:`copy_groups`' tuple from ``np.unique``'s lowest row, inverse and counts of
+    each group, or None when no group has two rows."""
     if counts.max() < 2:
         return None
     order = np.argsort(inverse.ravel(), kind="stable")   # by group, then by row
