@@ -143,13 +143,14 @@ class Explanation(Result):
                 zip(self.top_ids, self.top_scores, self.top_percentiles), start=1):
             rows.append({"rank": rank, "id": doc, "score": float(score),
                          "percentile": float(pct), "expected": doc in expected_ids})
-        for e in self._missed():
+        for e in self.missed():
             rows.append({"rank": e.rank, "id": e.id, "score": e.score,
                          "percentile": e.percentile, "expected": True})
         return _frame(rows, ["rank", "id", "score", "percentile", "expected"])
 
-    def _missed(self) -> list:
-        """The expected documents outside the top-k, by rank (as the ranked list goes on)."""
+    def missed(self) -> list:
+        """The expected documents outside the top-k, by rank: how the ranked list (HTML,
+        :meth:`to_frame`, the score plot) goes on after the top-k."""
         return sorted((e for e in self.expected if e.rank > self.k), key=lambda e: e.rank)
 
     def causes_frame(self):
@@ -214,7 +215,7 @@ class Explanation(Result):
             mark = "★ expected" if doc in expected_ids else ""
             rows.append((rank, doc, score, ordinal(pct), mark, shorten(text, 80) if text else ""))
             classes.append("vd-ok" if mark else "")
-        for e in self._missed():
+        for e in self.missed():
             rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
                          shorten(e.text, 80) if e.text else ""))
             classes.append("vd-critical")

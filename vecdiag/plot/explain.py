@@ -41,8 +41,7 @@ def draw_scores(exp, ax=None):
         labels.append(f"{rank}. {_label(doc)}{mark}")
         values.append(float(score))
         colors.append("#2e7d32" if mark else "#1f77b4")
-    # the missed ones by rank, as the ranked list of the HTML and to_frame go on
-    for e in sorted((e for e in exp.expected if e.rank > exp.k), key=lambda e: e.rank):
+    for e in exp.missed():                     # by rank, as the ranked list goes on
         labels.append(f"{e.rank}. {_label(e.id)} ★ missed")
         values.append(float(e.score))
         colors.append("#b00020")
