@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
+import unicodedata
 
-from .._words import words
+from .._words import word_pattern
 
 __all__ = ["tokenize", "chunk", "bm25", "rrf"]
 
@@ -43,8 +45,8 @@ def tokenize(text: str) -> list[str]:
     # subtle: a combining mark is not a word character (\w): "e\u0301cole" would split
     # into "e" and "cole" (NFC composes it into "école"), and a Hindi or Thai vowel
     # sign, which has no composed form, would cut its word apart ("भारत" gave "रत"):
-    # the pattern counts marks as part of a word (vecdiag._words, BM25's one word rule)
-    return words(text)
+    # the pattern counts marks as part of a word
+    return re.findall(word_pattern(), unicodedata.normalize("NFC", text).lower())
 
 
 def chunk(tokens, size: int, overlap: int = 0) -> list[list]:
