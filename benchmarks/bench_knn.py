@@ -14,9 +14,10 @@ compiled fold-in of vecdiag/neighbors/_fold.py; ``=0``: the NumPy threshold filt
 must return the same neighbours and scores, and the report says which path each ran and
 which one the default (auto) picks in this process (kernels loaded) and in a fresh one.
 
-"bare matmul" is the ceiling: the score blocks the engine computes (1024 queries x 4096
-corpus rows, the corpus split over the cores, one BLAS thread each), no top-k. "naive
-matmul" is ``Q @ C.T`` in blocks of 256 queries with NumPy's threaded BLAS, the obvious
+"bare matmul" is the ceiling: the score blocks the engine computes (1024 queries x up to 4096
+corpus rows, the layout and chunk its tuner chose, vecdiag/neighbors/_tune.py; the corpus
+split over the cores, one BLAS thread each), no top-k. "naive matmul" is ``Q @ C.T`` in
+blocks of 256 queries with NumPy's threaded BLAS, the obvious
 way (slower: its score blocks do not fit in the cache). For the graph the bare matmul is
 all n x n scores; vecdiag multiplies each pair of blocks once (the scores are symmetric),
 so it can exceed 100% of it. Timings are the best of ``--repeat`` runs taken round robin
@@ -163,13 +164,15 @@ def paired(reference: list, ours: list) -> dict:
     return {"median": median, "low": ratios[0], "high": ratios[-1], "rounds": len(ratios)}
 
 
-def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096):
+def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096, by_row: bool = False):
     """The score blocks vecdiag's engine computes (no selection): the ceiling it can reach.
 
     Query blocks of ``q_block`` rows times corpus chunks of at most ``c_chunk`` rows, sized
     as the engine sizes them (``_scan.balanced_chunk``: the items split evenly over the
     cores), the corpus split into one part per core, BLAS held to one thread per part, as
-    in ``vecdiag.neighbors._scan.numpy_candidates``.
+    in ``vecdiag.neighbors._scan.numpy_candidates``; ``by_row``: queries by corpus rows
+    (``Q_b @ C_c.T``) instead of corpus rows by queries, the two layouts the engine's
+    tuner chooses from (``vecdiag/neighbors/_tune.py``).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -186,10 +189,25 @@ def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096):
 
     def scan(part):
         for q0, c0 in part:
-            C[c0:c0 + c_chunk] @ Q[q0:q0 + q_block].T
+            if by_row:
+                Q[q0:q0 + q_block] @ C[c0:c0 + c_chunk].T
+            else:
+                C[c0:c0 + c_chunk] @ Q[q0:q0 + q_block].T
 
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         list(pool.map(scan, parts))
+
+
+def engine_plans(d: int, itemsize: int) -> dict:
+    """The plan (layout, chunk) each selection path's tuner chose in this process for
+    scans of this dimension and item size: {"compiled": Plan or None, "numpy": ...}."""
+    from vecdiag.neighbors import _tune
+
+    out = {"compiled": None, "numpy": None}
+    for (compiled, dim, size, _), plan in _tune.chosen().items():
+        if dim == d and size == itemsize and plan is not None:
+            out["compiled" if compiled else "numpy"] = plan
+    return out
 
 
 def naive_products(Q, C):
@@ -290,10 +308,16 @@ def run_search(repeat: int) -> dict:
     flat.add(C)
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(C)
     search = lambda: index.search(Q, k, show_progress=False)      # noqa: E731
-    for path in ("compiled", "numpy"):
-        selection(path, search)()                 # compiles / loads the kernel once
+    for _ in range(2):
+        for path in ("compiled", "numpy"):
+            # loads the kernel once; the first scans time the engine's plans and choose
+            selection(path, search)()
+    plans = engine_plans(C.shape[1], C.itemsize)
+    mine = plans["compiled"] or plans["numpy"]
+    bare = ((lambda: engine_products(Q, C, c_chunk=mine.chunk, by_row=mine.by_row))
+            if mine is not None else (lambda: engine_products(Q, C)))
     rows = measure_all({
-        "bare matmul": lambda: engine_products(Q, C),
+        "bare matmul": bare,
         "naive matmul": lambda: naive_products(Q, C),
         "vecdiag numpy, compiled selection": selection("compiled", search),
         "vecdiag numpy, NumPy selection": selection("numpy", search),
@@ -311,6 +335,8 @@ def run_search(repeat: int) -> dict:
     assert np.array_equal(ours.scores, plain.scores)
     out = _table("search", rows, Q.shape[0], "queries/s", agree)
     out["paths"] = selection_paths(2.0 * Q.shape[0] * C.shape[0] * C.shape[1])
+    out["plans"] = {path: str(plan) if plan is not None else "not chosen"
+                    for path, plan in plans.items()}
     return out
 
 
@@ -454,6 +480,12 @@ def report(out: dict) -> str:
                              f"faiss ({pf['low']:.2f}-{pf['high']:.2f}), median "
                              f"{pb['median']:.0%} of the bare products "
                              f"({pb['low']:.0%}-{pb['high']:.0%})")
+        plans = res.get("plans")
+        if plans:
+            lines.append(f"{res['workload']} products as the engine's tuner chose them "
+                         f"(vecdiag/neighbors/_tune.py; the bare matmul uses the compiled "
+                         f"path's): compiled selection -> {plans['compiled']}; NumPy "
+                         f"selection -> {plans['numpy']}")
         paths = res.get("paths", {})
         lines.append(f"{res['workload']} selection paths that ran: forced compiled -> "
                      f"{paths.get('compiled')}, forced NumPy -> {paths.get('numpy')}; default "

@@ -5,7 +5,8 @@ one OpenMP thread, and each contender's process CPU time (``time.process_time``)
 the best of ``--repeat`` runs, round robin. CPU time still grows when other processes
 share the caches, but far less than wall time grows with the load. Workload (a) of
 bench_knn.py: 100,000 x 384 float32, 1,000 queries, k = 10, cosine; the engine runs with
-each selection path forced (``VECDIAG_NUMBA=1`` compiled, ``=0`` NumPy).
+each selection path forced (``VECDIAG_NUMBA=1`` compiled, ``=0`` NumPy); "bare products"
+are the blocks of the plan its tuner chose (vecdiag/neighbors/_tune.py), printed too.
 
 Usage::
 
@@ -21,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_knn import search_data, selection  # noqa: E402
+from bench_knn import engine_plans, search_data, selection  # noqa: E402
 
 
 def main() -> int:
@@ -32,6 +33,7 @@ def main() -> int:
     from threadpoolctl import threadpool_limits
 
     import vecdiag as vd
+    from vecdiag.neighbors._tune import Plan
 
     C, Q = search_data()
     index = vd.Index(C)
@@ -42,13 +44,28 @@ def main() -> int:
     def search():
         return index.search(Q, 10, show_progress=False)
 
-    def bare():                       # the engine's blocks on one thread: 1,000 x 4,096
-        for c0 in range(0, C.shape[0], 4096):
-            C[c0:c0 + 4096] @ Q.T
+    def blocks(by_row: bool, chunk: int):
+        def run():                    # the engine's blocks on one thread, no selection
+            for c0 in range(0, C.shape[0], chunk):
+                if by_row:
+                    Q @ C[c0:c0 + chunk].T
+                else:
+                    C[c0:c0 + chunk] @ Q.T
+        return run
 
-    contenders = {"bare products": bare, "vecdiag, compiled selection":
-                  selection("compiled", search), "vecdiag, NumPy selection":
-                  selection("numpy", search), "faiss IndexFlatIP": lambda: flat.search(Q, 10)}
+    with threadpool_limits(1, user_api="blas"):
+        for _ in range(2):                        # compile the kernel; the tuner chooses
+            for path in ("compiled", "numpy"):
+                selection(path, search)()
+    plans = engine_plans(C.shape[1], C.itemsize)
+    mine = plans["compiled"] or plans["numpy"] or Plan(False, 4096)
+    print(f"plans the engine's tuner chose: compiled selection -> {plans['compiled']}; "
+          f"NumPy selection -> {plans['numpy']}")
+    contenders = {"bare products": blocks(mine.by_row, mine.chunk),
+                  "bare, corpus by queries 4,096": blocks(False, 4096),
+                  "vecdiag, compiled selection": selection("compiled", search),
+                  "vecdiag, NumPy selection": selection("numpy", search),
+                  "faiss IndexFlatIP": lambda: flat.search(Q, 10)}
     best = {name: float("inf") for name in contenders}
     with threadpool_limits(1, user_api="blas"):
         for fn in contenders.values():

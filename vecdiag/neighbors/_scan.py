@@ -4,19 +4,21 @@ Queries are scored against the corpus in cache-sized blocks, one worker per core
 the next (query block, corpus chunk) in turn; the kNN graph of a whole corpus multiplies
 each pair of blocks once instead (the scores are symmetric). Each block goes through the
 threshold filter of :mod:`._select`, or through the compiled fold-in of :mod:`._fold` when
-numba is there and the scan repays it (:func:`use_compiled`). The engine then refines and
-proves what these return.
+numba is there and the scan repays it (:func:`use_compiled`). Which way round a search's
+products run and in what chunks is measured on the first large scans of the process
+(:mod:`._tune`, :class:`_Feed`). The engine then refines and proves what these return.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._progress import progress_bar
-from . import _fold
+from . import _fold, _tune
 from ._filter import _GROUP
 from ._select import SharedBest
 from ._threads import Workers, blas_workers
@@ -31,6 +33,8 @@ _MIN_GRAPH_BLOCK = 64                 # the smallest block a batch_size may ask 
 _PARALLEL_FLOPS = 2e9                 # below this, one thread (no pool, no threadpoolctl)
 _COMPILED_FLOPS = 2e10                # from here on, the compiled fold-in when asked for
 _LOAD_REPAID_FLOPS = 1e13             # auto: a search scan this large repays loading numba
+_TUNE_FLOPS = 2e10                    # scans this large time their plans (:mod:`._tune`)
+_TUNE_QUERIES = 256                   # ... when their query blocks hold this many queries
 
 
 def plan(n_q: int, n: int, d: int, itemsize: int, budget: int, kp: int,
@@ -92,9 +96,13 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
 
     One worker thread per BLAS thread (BLAS held to one thread each, so the selection
     after each product runs in parallel too) pulls (query block, corpus chunk) items in
-    turn; the workers share one running best per query block (one threshold, raised by
-    every chunk any worker has seen). The kNN graph of a whole corpus goes to
-    :func:`graph_candidates`.
+    turn (:class:`_Feed`); the workers share one running best per query block (one
+    threshold, raised by every chunk any worker has seen). Each product runs corpus rows
+    by queries or queries by corpus rows, in whole or half chunks, as the process's
+    :mod:`._tune` chose from timings of the first large scans' own items (a scan of
+    fewer than :data:`_TUNE_FLOPS` or with query blocks under :data:`_TUNE_QUERIES`
+    queries keeps the first plan: corpus rows by queries, whole chunks). The kNN graph
+    of a whole corpus goes to :func:`graph_candidates`.
     """
     m = positions.size
     if m == 0:
@@ -112,13 +120,13 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     bq, bc = plan(m, C.n, C.d, C.dtype.itemsize, budget, kp, C.data is None, batch_size,
                   workers)
     blocks = [(q0, min(m, q0 + bq)) for q0 in range(0, m, bq)]
-    bc = balanced_chunk(C.n, bc, len(blocks), workers)
-    chunks = [(c0, min(C.n, c0 + bc)) for c0 in range(0, C.n, bc)]
-    # Work items in block-major order, pulled by whichever worker is free (a core slowed
-    # by other work then takes fewer chunks). The workers share one running best per
-    # query block (:class:`._select.SharedBest`: one threshold for all, no waiting).
-    items = iter([(b, c) for b in range(len(blocks)) for c in range(len(chunks))])
-    take = threading.Lock()
+    # The layout and chunk of the products: measured on the first large scans of the
+    # process (:mod:`._tune`), corpus rows by queries in whole chunks until then.
+    tuner = (_tune.tuner(compiled, C.d, C.dtype.itemsize, bc)
+             if bq >= _TUNE_QUERIES and 2.0 * m * C.n * C.d >= _TUNE_FLOPS else None)
+    feed = _Feed(blocks, C.n, workers, tuner, _tune.Plan(False, bc))
+    # The workers share one running best per query block (:class:`._select.SharedBest`:
+    # one threshold for all, no waiting).
     best = [SharedBest(q1 - q0, kp, C.dtype, None if floor is None else floor[q0:q1],
                        rank=rank, slack=None if slack is None else slack[q0:q1])
             for q0, q1 in blocks]
@@ -134,34 +142,95 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
         flat = np.empty(bc * bq, C.dtype)
         rows = np.empty((bc, C.d), C.dtype) if lazy else None
         while True:
-            with take:
-                item = next(items, None)
+            item = feed.next()
             if item is None:
                 return
-            b, c = item
+            b, c0, c1, way, timed = item
             q0, q1 = blocks[b]
-            c0, c1 = chunks[c]
             if b != current:
                 Qb = Q.block(q0, q1) if full else Q.take(positions[q0:q1])
                 if C.sq is not None:
                     Qb = Qb + Qb                # 2 q (doubling is exact)
                 current = b
-            # corpus rows by queries: the selection's group maxima then reduce whole
-            # contiguous slabs, the fastest pass NumPy has (the product costs the same)
-            S = flat[:(c1 - c0) * (q1 - q0)].reshape(c1 - c0, q1 - q0)
-            np.matmul(C.block(c0, c1, None if rows is None else rows[:c1 - c0]), Qb.T, out=S)
-            if C.sq is not None:
-                S -= C.sq[c0:c1, None]          # key = 2 q·c − ‖c‖²
-            if exclude_self:
-                _mask_self(S.T, positions[q0:q1], c0, c1)
-            best[b].fold(S, min(kp, c1 - c0), c0, by_column=True, compiled=compiled)
+            t0 = time.perf_counter()
+            Cb = C.block(c0, c1, None if rows is None else rows[:c1 - c0])
+            if way.by_row:
+                S = flat[:(q1 - q0) * (c1 - c0)].reshape(q1 - q0, c1 - c0)
+                np.matmul(Qb, Cb.T, out=S)
+                if C.sq is not None:
+                    S -= C.sq[c0:c1]            # key = 2 q·c − ‖c‖²
+                if exclude_self:
+                    _mask_self(S, positions[q0:q1], c0, c1)
+            else:
+                # corpus rows by queries: the NumPy selection's group maxima then reduce
+                # whole contiguous slabs, the fastest pass NumPy has
+                S = flat[:(c1 - c0) * (q1 - q0)].reshape(c1 - c0, q1 - q0)
+                np.matmul(Cb, Qb.T, out=S)
+                if C.sq is not None:
+                    S -= C.sq[c0:c1, None]
+                if exclude_self:
+                    _mask_self(S.T, positions[q0:q1], c0, c1)
+            best[b].fold(S, min(kp, c1 - c0), c0, by_column=not way.by_row,
+                         compiled=compiled)
+            feed.done(way, timed, (time.perf_counter() - t0) / S.size)
             pool.tick((q1 - q0) * (c1 - c0))
 
     with progress_bar(m * C.n, **progress) as bar:
-        pool = Workers(min(workers, len(blocks) * len(chunks)), controller, bar)
+        pool = Workers(min(workers, feed.count()), controller, bar)
         pool.map(scan, [(w,) for w in range(pool.n)])
     found = [b.result() for b in best]
     return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+
+
+class _Feed:
+    """The work items of a search scan, ``(query block, c0, c1, plan, timed)``, handed
+    out in block-major order to whichever worker asks (a core slowed by other work then
+    takes fewer chunks).
+
+    With a ``tuner`` that has not chosen yet, each item's plan (layout, chunk size) comes
+    from it, and items past the first ``workers`` of each full-size query block (whose
+    running bars are set) are timed for it; once a plan is fixed, chunks of its size split
+    evenly over the workers (:func:`balanced_chunk`).
+    """
+
+    def __init__(self, blocks: list, n: int, workers: int, tuner, default):
+        self.blocks, self.n, self.workers, self.tuner = blocks, n, max(1, workers), tuner
+        self.default = default
+        self.b = self.c0 = self.served = 0
+        self.chunk: dict = {}
+        self.lock = threading.Lock()
+
+    def _size(self, way) -> int:
+        if way not in self.chunk:
+            self.chunk[way] = balanced_chunk(self.n, way.chunk, len(self.blocks),
+                                             self.workers)
+        return self.chunk[way]
+
+    def count(self) -> int:
+        """How many items there are at least (the chunks of the default plan)."""
+        return len(self.blocks) * -(-self.n // self.default.chunk)
+
+    def next(self):
+        with self.lock:
+            if self.b == len(self.blocks):
+                return None
+            choosing = self.tuner is not None and self.tuner.chosen is None
+            way = self.tuner.next_plan() if self.tuner is not None else self.default
+            size = way.chunk if choosing else self._size(way)
+            q0, q1 = self.blocks[self.b]
+            timed = (choosing and self.served >= self.workers
+                     and q1 - q0 == self.blocks[0][1] - self.blocks[0][0])
+            if choosing and not timed:
+                self.tuner.drop(way)
+            item = (self.b, self.c0, min(self.n, self.c0 + size), way, timed)
+            self.c0, self.served = item[2], self.served + 1
+            if self.c0 == self.n:
+                self.b, self.c0, self.served = self.b + 1, 0, 0
+            return item
+
+    def done(self, way, timed: bool, seconds_per_entry: float) -> None:
+        if timed:
+            self.tuner.record(way, seconds_per_entry)
 
 
 def balanced_chunk(n: int, bc: int, n_blocks: int, workers: int) -> int:

@@ -9,7 +9,9 @@ three steps, the same for every backend:
    dot, and ``2 q·c − ‖c‖²`` (``= ‖q‖² − ‖q − c‖²``) for euclidean. Score blocks are
    cache-sized (1024 queries × 4096 corpus rows: products and selection both run fastest
    there, see ``benchmarks/bench_knn.py``) and inside the memory budget; one worker per
-   core pulls (query block, corpus chunk) items in turn. Selection uses an exact
+   core pulls (query block, corpus chunk) items in turn. Which way round the products
+   run (corpus rows by queries, or queries by rows) and in whole or half chunks is timed
+   on the first large scans of the process and the fastest kept (:mod:`._tune`). Selection uses an exact
    threshold filter (:func:`._filter.select`) instead of a partition over whole rows.
    A key more than twice the rounding bound of step 3 below the query's running k-th best
    cannot reach its top k (:func:`tolerance`), so the scan leaves it out too: the bar a
