@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TRIALS = 3                            # timed items per plan before the choice is made
+TRIALS = 5                            # timed items per plan before the choice is made
 
 
 @dataclass(frozen=True)
