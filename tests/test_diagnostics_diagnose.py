@@ -1234,3 +1234,26 @@ def test_one_bad_row_one_zero_row_and_one_copy_read_in_the_singular():
                                             "failed inputs): it has no direction")
     assert found["near_duplicates"].startswith("1 item (1.72%) is a copy or near-copy "
                                                "(cosine ≥ 0.98) of others in 1 group,")
+
+
+def test_a_findings_frame_is_its_row_of_the_diagnosis_frame():
+    """Finding.to_frame and Diagnosis.to_frame built the same row in two places; one
+    builder now: each finding's one-row frame equals its row of the diagnosis's frame,
+    columns, order and values (None included), on a corpus with a copy and a zero row."""
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 8))
+    X[:, 2] += 6
+    X[7], X[9] = X[3], 0.0
+    d = vd.diagnose(X, metric="dot", show_progress=False)
+    frame = d.to_frame()
+    assert list(frame.columns) == ["code", "severity", "summary", "value", "measures", "fix"]
+    assert frame["code"].tolist() == [f.code for f in d.findings]
+    for i, f in enumerate(d.findings):
+        one = f.to_frame()
+        assert one.shape == (1, 6) and list(one.columns) == list(frame.columns)
+        for col in frame.columns:      # dtypes may differ (a column of one row): values not
+            a, b = one[col].iloc[0], frame[col].iloc[i]
+            assert (pd.isna(a) and pd.isna(b)) or a == b, (f.code, col)
+        assert one["summary"].iloc[0] == f.summary and one["value"].iloc[0] == f.key_number

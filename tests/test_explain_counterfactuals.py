@@ -201,3 +201,66 @@ def test_many_expected_documents_get_three_rank_columns_and_a_summary():
     cell = (f"{sum(r <= 5 for r in others)} in top-5, best {min(others)}, "
             f"median {np.median(others):g}")
     assert cell in re.findall(r"<td[^>]*>([^<]*)</td>", table)
+
+
+def _copies_and_zero_rows(seed, n=60, d=6):
+    """A random corpus with three zero rows (3, 17, 40), three exact copies of row 8 (5,
+    22, 33), a near copy of row 9 (11) and a row of its direction (50)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    X[[3, 17, 40]] = 0.0
+    X[[5, 22, 33]] = X[8]
+    X[11] = X[9] * 1.0001 + 1e-4
+    X[50] = X[9] * 2
+    return X, rng.normal(size=d)
+
+
+def _dedup_reference(X, q, metric, k, expected, among):
+    """The de-duplicated ranks, from first principles: near-copy groups are the connected
+    components of "cosine >= 0.98" (scipy) among the rows with a direction (all, or the
+    top ``among`` of the search); each group's best-ranked row keeps its place, the
+    others go below every kept row, in their order."""
+    from scipy.sparse.csgraph import connected_components
+
+    order = order_of(search_key(X, q, metric))
+    rows = order[:among] if among else np.arange(len(X))
+    rows = rows[np.linalg.norm(X[rows], axis=1) > 0]
+    U = unit(X[rows])
+    _, labels = connected_components(U @ U.T >= 0.98, directed=False)
+    place = np.argsort(order)
+    demoted = np.zeros(len(X), dtype=bool)
+    for lab in np.unique(labels):
+        members = rows[labels == lab]
+        demoted[members[place[members] != place[members].min()]] = True
+    new = np.concatenate([order[~demoted[order]], order[demoted[order]]])
+    ranks = {e: int(np.flatnonzero(new == e)[0]) + 1 for e in expected}
+    return [int(r) for r in new[:k]], ranks
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_deduplicate_with_zero_rows_reuses_its_groups(seed, metric):
+    """A corpus holding zero rows (documents under dot and euclidean, which the
+    deduplicate fix refuses) is de-duplicated over the groups of its rows with a
+    direction: exactly, those of every such row, computed once per Index (they were
+    recomputed on every explanation), and on a sampled corpus those of the candidates
+    that explain already found (they were computed a second time). Both agree with the
+    groups found from first principles."""
+    from vecdiag import cache_keys
+
+    X, q = _copies_and_zero_rows(seed)
+    k, expected = 5, [9, 44]
+    index = vd.Index(X, metric=metric)
+    for max_exact in (5000, 10):                 # exact statistics, then sampled
+        exp = vd.explain_neighbors(q, index if max_exact > 10 else X, k=k,
+                                   expected=expected, metric=None if max_exact > 10 else metric,
+                                   max_exact=max_exact)
+        (cf,) = [c for c in exp.counterfactuals if c.fix == "deduplicate"]
+        base_ranks = [x.rank for x in exp.expected]
+        among = None if max_exact > 10 else max(k, *base_ranks)
+        assert (cf.top, cf.expected_ranks) == _dedup_reference(X, q, metric, k, expected, among)
+    key = cache_keys.explain_duplicate_groups(0.98)
+    groups = index.cache[key]
+    assert [g.tolist() for g in groups] == [[5, 8, 22, 33], [9, 11, 50]]
+    vd.explain_neighbors(q, index, k=k, expected=expected)
+    assert index.cache[key] is groups            # the second explanation reuses them

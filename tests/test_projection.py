@@ -1224,3 +1224,23 @@ def test_umap_takes_any_non_negative_int_seed(umap_fit):
         again = vd.umap(X, n_neighbors=10, random_state=2**40)
     assert first.coords.shape == (60, 2) and np.isfinite(first.coords).all()
     np.testing.assert_array_equal(first.coords, again.coords)
+
+
+def test_one_far_from_the_origin_rule_for_every_centring_pca_path():
+    """Projection.from_linear (coordinates), the randomized solver (X Q - μ·Q) and
+    faithfulness' ranks each wrote the test 'mean long next to the spread' themselves;
+    one rule now: ‖μ‖² > 100 · total variance, an overflowing ‖μ‖² counted as far
+    without a warning. Here the rule and from_linear's decision at the boundary: data 9.9
+    and 10.1 spreads out (mean (a, 0), rows ±1 in the second dimension, total variance
+    n/(n-1)); the randomized solver and faithfulness by the tests far from the origin above."""
+    from vecdiag.projection._offset import far_from_origin
+
+    n = 8
+    var = n / (n - 1)
+    for a, far in [(9.9 * np.sqrt(var), False), (10.1 * np.sqrt(var), True)]:
+        X = np.column_stack([np.full(n, a), np.tile([1.0, -1.0], n // 2)])
+        assert far_from_origin(X.mean(axis=0), var) is far
+        assert vd.pca(X, n_components=1).params["center_blocks"] is far
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert far_from_origin(np.array([1e200, 1e200]), 1e300) is True

@@ -347,3 +347,34 @@ def test_deduplicate_counterfactual_moves_copies_below_every_kept_document(threa
         assert "deduplicate" in cfs
         assert cfs["deduplicate"].expected_ranks[n - 1] == want == n
         assert list(cfs["deduplicate"].top) == ref[:3].tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dask_full_scores_and_counterfactual_keys_are_pairwise_scores(threads, dtype):
+    """A Dask corpus is scored block by block in two places, the full scores explain ranks
+    by (scale.index) and the counterfactual keys (scale.explain_fixes): both are
+    neighbors.scoring.pairwise_scores (keys by the engine's rule, keys_of), bit for bit,
+    whatever the chunks (copies of row 1 and a zero row in other blocks)."""
+    from vecdiag.explain.counterfactuals import Ranking
+    from vecdiag.explain.stats import corpus_stats
+    from vecdiag.neighbors.scoring import keys_of, pairwise_scores
+    from vecdiag.scale.explain_fixes import dask_rankings
+    from vecdiag.scale.index import full_scores
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(14, 4)).astype(dtype)
+    X[[9, 13]] = X[1]
+    X[6] = 0.0
+    Q = rng.normal(size=(2, 4)).astype(dtype)
+    for metric in ("cosine", "dot", "euclidean"):
+        index = vd.Index(da.from_array(X, chunks=(4, 4)), metric=metric)
+        scores = full_scores(index, Q)
+        assert np.array_equal(scores, pairwise_scores(Q, X, metric))
+        if metric == "cosine":
+            continue
+        q = Q[0].astype(np.float64)
+        base = Ranking(keys_of(scores[0], metric), 3)
+        rankings, _ = dask_rankings(index, q, base, k=3, stats=corpus_stats(index, 3))
+        want = pairwise_scores(q[None, :], X.astype(np.float64), "cosine")[0]
+        assert np.array_equal(rankings["cosine_metric"].keys, want)
+        assert rankings["cosine_metric"].keys[1] == rankings["cosine_metric"].keys[13]

@@ -137,3 +137,31 @@ def test_rows_whose_length_is_not_a_float32_get_unit_rows_and_true_cosines(metri
                                normalize([[1, 1], [2, 3]]) @ normalize(safe).T, rtol=1e-6)
     np.testing.assert_allclose(random_pair_scores(X), np.sort(1 - pdist(safe, "cosine")),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_pairwise_scores_do_not_depend_on_the_other_rows(metric, dtype):
+    """pairwise_scores, what a Dask corpus's full scores (scale.index) and counterfactual
+    keys (scale.explain_fixes) both call per row block: scipy's cdist to rounding, the
+    input dtype kept, a zero row scoring 0 under cosine, and a row's score the same to
+    the last bit whatever rows share its block (an exact copy in a block of another size
+    ties its original exactly: the tie rule then puts the lower row first)."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    C = rng.normal(size=(23, 9)).astype(dtype)
+    C[4] = 0.0
+    C[17] = C[1]
+    Q = rng.normal(size=(3, 9)).astype(dtype)
+    got = scoring.pairwise_scores(Q, C, metric)
+    assert got.dtype == dtype and got.shape == (3, 23)
+    nz = np.r_[0:4, 5:23]
+    want = {"cosine": 1 - cdist(Q, C[nz], "cosine"), "dot": Q.astype(np.float64) @ C[nz].T,
+            "euclidean": cdist(Q, C[nz])}[metric]
+    np.testing.assert_allclose(got[:, nz], want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    if metric == "cosine":
+        assert np.array_equal(got[:, 4], np.zeros(3, dtype))
+    for a, b in [(0, 1), (0, 7), (15, 23), (1, 18)]:    # blocks of other sizes
+        assert np.array_equal(scoring.pairwise_scores(Q, C[a:b], metric), got[:, a:b])
+    assert np.array_equal(got[:, 1], got[:, 17])

@@ -27,7 +27,7 @@ __all__ = [
     "knn_graph", "knn_graph_seconds", "is_knn_graph", "k_occurrence", "hubness",
     "moments", "anisotropy", "isotropy", "rogue_dimensions", "rows_in", "unit_rows",
     "fix_fitted", "csls_penalty", "mp_stats", "duplicate_groups", "random_pairs",
-    "explain_stats", "explain_id_lookup", "explain_idf",
+    "explain_stats", "explain_id_lookup", "explain_idf", "explain_duplicate_groups",
 ]
 
 KNN_GRAPH = "knn_graph"
@@ -136,3 +136,10 @@ def explain_id_lookup() -> tuple:
 def explain_idf() -> tuple:
     """Idf weights of the corpus texts' words (lexical evidence of explanations)."""
     return ("explain_idf",)
+
+
+def explain_duplicate_groups(threshold: float) -> tuple:
+    """Groups of near-copies (cosine >= threshold) among the rows with a direction (zero
+    rows, valid documents under dot or euclidean, belong to none): the de-duplicated
+    counterfactual of a corpus that holds zero rows."""
+    return ("explain_duplicate_groups", float(threshold))

@@ -11,6 +11,7 @@ never reads a crash as the status 1 of a failed gate.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -47,6 +48,28 @@ def as_flags(err: Exception, flags: dict) -> CommandError:
                       rf"{flag} \2", text)
         text = re.sub(rf"(?<![\w-]){re.escape(name)}\b", flag, text)
     return CommandError(text)
+
+
+@contextlib.contextmanager
+def options_named(flags: dict):
+    """Within the block, a ``ValueError`` from the library is raised again as the
+    :class:`CommandError` :func:`as_flags` writes, its parameter names the command's
+    options (``flags``: parameter name -> option); the one place the commands that
+    pass options through to a library function (``drift``, ``eval``, ``audit``) do it.
+
+    Examples
+    --------
+    >>> try:
+    ...     with options_named({"target": "--target"}):
+    ...         raise ValueError("target must be a recall in (0, 1], got 2.0")
+    ... except CommandError as err:
+    ...     print(err)
+    --target must be a recall in (0, 1], got 2.0
+    """
+    try:
+        yield
+    except ValueError as err:
+        raise as_flags(err, flags) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

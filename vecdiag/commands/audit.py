@@ -143,7 +143,7 @@ def open_store(args):
 
 
 def _run(args) -> int:
-    from ..cli import CommandError
+    from ..cli import CommandError, options_named
     from ..io import load_vectors
     from ..stores import audit
 
@@ -156,12 +156,8 @@ def _run(args) -> int:
     queries = load_vectors(args.queries, key=args.key, name="--queries")
     store = open_store(args)
     sweep = False if (args.sweep or "").lower() == "none" else args.sweep
-    try:
+    with options_named({"target": "--target"}):   # vd.audit's target= is --target here
         res = audit(store, queries, k=args.k, sweep=sweep, target=args.target)
-    except ValueError as err:   # vd.audit names its parameter target=, here --target
-        from ..cli import as_flags
-
-        raise as_flags(err, {"target": "--target"}) from None
     failed = args.fail_below is not None and res.recall < args.fail_below
     if args.output:
         from ..io import atomic_write_text

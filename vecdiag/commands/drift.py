@@ -41,19 +41,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..cli import options_named
     from ..drift import drift
     from ..io import load_vectors
 
     reference = load_vectors(args.reference, key=args.key, name="REFERENCE")
     current = load_vectors(args.current, key=args.key, name="CURRENT")
-    try:
+    with options_named(FLAGS):   # named as the options are: there is no n_permutations here
         res = drift(reference, current, method=args.method, alpha=args.alpha,
                     n_permutations=args.permutations, max_samples=args.max_samples,
                     random_state=args.seed)
-    except ValueError as err:   # named as the options are: there is no n_permutations here
-        from ..cli import as_flags
-
-        raise as_flags(err, FLAGS) from None
     if args.json:
         from ..report.text import jsonable
 

@@ -60,7 +60,7 @@ def _evaluate(run_dict, qrels, args, name: str, notes: list):
 
 
 def run(args) -> int:
-    from ..cli import CommandError
+    from ..cli import CommandError, options_named
     from ..evaluation import compare, load_qrels, load_run
 
     if args.fail_on_regression and not args.baseline:
@@ -87,14 +87,10 @@ def run(args) -> int:
     comparison = None
     if args.baseline:
         base = _evaluate(load_run(args.baseline), qrels, args, "baseline", notes)
-        try:
+        with options_named({"method": "--method", "n_resamples": "--n-resamples",
+                            "alpha": "--alpha"}):   # named as the options are (no method='...')
             comparison = compare(base, current, method=args.method,
                                  n_resamples=args.n_resamples, alpha=args.alpha)
-        except ValueError as err:   # named as the options are (no method='...' here)
-            from ..cli import as_flags
-
-            raise as_flags(err, {"method": "--method", "n_resamples": "--n-resamples",
-                                 "alpha": "--alpha"}) from None
         payload["baseline"] = {
             "path": args.baseline, "method": comparison.method, "alpha": comparison.alpha,
             "shared_queries": len(comparison.query_ids),

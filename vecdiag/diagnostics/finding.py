@@ -102,12 +102,17 @@ class Finding(Result):
         return {"code": self.code, "severity": self.severity, "summary": self.summary,
                 "evidence": jsonable(self.evidence), "fix": self.fix}
 
+    def _frame_row(self) -> dict:
+        """The finding's row of :meth:`to_frame` and :meth:`Diagnosis.to_frame`: code,
+        severity, summary, key value, what the value measures (:attr:`measures`), fix."""
+        return {"code": self.code, "severity": self.severity, "summary": self.summary,
+                "value": self.key_number, "measures": self.measures, "fix": self.fix}
+
     def to_frame(self):
+        """One row (:meth:`_frame_row`), as in :meth:`Diagnosis.to_frame`."""
         import pandas as pd
 
-        return pd.DataFrame([{"code": self.code, "severity": self.severity,
-                              "summary": self.summary, "value": self.key_number,
-                              "measures": self.measures, "fix": self.fix}])
+        return pd.DataFrame([self._frame_row()])
 
     def _repr_html_(self) -> str:
         rows = [[k, _show(v)] for k, v in self.evidence.items()]
@@ -224,9 +229,7 @@ class Diagnosis(Result):
         measures (:attr:`Finding.measures`), fix."""
         import pandas as pd
 
-        return pd.DataFrame([{"code": f.code, "severity": f.severity, "summary": f.summary,
-                              "value": f.key_number, "measures": f.measures, "fix": f.fix}
-                             for f in self.findings])
+        return pd.DataFrame([f._frame_row() for f in self.findings])
 
     def _repr_html_(self) -> str:
         rows = [[f.severity, f.code, f.summary, f.key_number, f.measures or "—", f.fix or "—"]

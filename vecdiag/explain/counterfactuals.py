@@ -47,6 +47,7 @@ import math
 
 import numpy as np
 
+from .. import cache_keys
 from ..scale.chunks import is_dask_array
 from .ranking import ranks_of, top_rows, vectors_of
 from .result import Counterfactual
@@ -205,13 +206,23 @@ def duplicate_groups_among(index, rows: np.ndarray) -> list:
     return [rows[g] for g in groups]
 
 
+def corpus_duplicate_groups(index) -> list:
+    """Near-copy groups (cosine >= 0.98) among all the corpus rows with a direction (a
+    zero row is nobody's near-copy), as corpus rows; computed once per Index and kept in
+    ``index.cache``."""
+    key = cache_keys.explain_duplicate_groups(DUPLICATE_THRESHOLD)
+    if key not in index.cache:
+        index.cache[key] = duplicate_groups_among(index, np.arange(len(index)))
+    return index.cache[key]
+
+
 def _dedup_ranking(index, query, base: Ranking, candidates, groups, k, *, exact: bool):
     """De-duplicated ranking when copies crowd the candidates; None when there are none.
     ``groups``: the near-copy groups among the candidates (:func:`duplicate_groups_among`)."""
     from ..fixes import apply_fix
 
     if index.metric != "cosine" and not np.all(index.norms > 0):
-        return _dedup_without_zero_rows(index, base, candidates, k, exact=exact)
+        return _dedup_without_zero_rows(index, base, candidates, groups, k, exact=exact)
     if exact:
         nb = apply_fix("deduplicate", query[None, :], index, k=len(index),
                        threshold=DUPLICATE_THRESHOLD)
@@ -231,20 +242,16 @@ def _dedup_ranking(index, query, base: Ranking, candidates, groups, k, *, exact:
     return Ranking(None, k, order=np.concatenate([kept, rest, moved])), note
 
 
-def _dedup_without_zero_rows(index, base: Ranking, candidates, k, *, exact: bool):
+def _dedup_without_zero_rows(index, base: Ranking, candidates, groups, k, *, exact: bool):
     """The de-duplicated ranking of a corpus holding zero rows (valid documents under dot
     or euclidean), which the deduplicate fix refuses: copies are judged by cosine, and a
-    zero row has no direction. Its groups are those of the rows with a direction (all of
-    them, or the candidates'); as the fix does, each group's best-ranked member keeps its
-    place and the others move below every kept document, in their original order."""
-    from .. import fixes
-
+    zero row has no direction. Its groups are those of the rows with a direction: all of
+    them when ``exact`` (computed once per Index, :func:`corpus_duplicate_groups`), else
+    ``groups``, the candidates' (:func:`duplicate_groups_among`); as the fix does, each
+    group's best-ranked member keeps its place and the others move below every kept
+    document, in their original order."""
     if exact:
-        rows = np.flatnonzero(index.norms > 0)
-        groups = [rows[g] for g in fixes.duplicate_groups(vectors_of(index, rows),
-                                                           threshold=DUPLICATE_THRESHOLD)]
-    else:
-        groups = duplicate_groups_among(index, candidates)
+        groups = corpus_duplicate_groups(index)
     order = base.top(len(index))
     place = np.empty(order.size, dtype=np.int64)
     place[order] = np.arange(order.size)

@@ -29,7 +29,7 @@ from .index import Index
 
 __all__ = ["InMemoryOnly", "resolve_corpus", "check_queries", "prepare", "corpus_rows", "score_block",
            "block_rows", "score_blocks", "top_k", "top_rows", "ranks_of", "keys_of",
-           "full_scores", "direct_scores", "make_neighbors"]
+           "full_scores", "direct_scores", "pairwise_scores", "make_neighbors"]
 
 BLOCK_BYTES = 128 * 2**20  # budget for one (queries x corpus) block of float64 scores
 
@@ -202,6 +202,38 @@ def direct_scores(Q: np.ndarray, C: np.ndarray, metric: str, *, unit_rows) -> np
         return np.sqrt(np.einsum("ij,ij->i", diff, diff))[None, :]
     sq = np.einsum("ij,ij->i", Q, Q)[:, None] + np.einsum("ij,ij->i", C, C)[None, :] - 2 * Q @ C.T
     return np.sqrt(np.maximum(sq, 0))
+
+
+def pairwise_scores(Q: np.ndarray, C: np.ndarray, metric: str) -> np.ndarray:
+    """Scores of each row of ``Q`` against each row of ``C``, one query at a time in a
+    fixed order (products, then NumPy's pairwise sum over each row): (m, n).
+
+    The formulas of :func:`direct_scores` (unit query · unit rows for cosine, zero rows
+    left at 0; raw products for dot; distances from the differences for euclidean), but
+    a row's score does not depend on the other rows of ``C``: in one matrix product, an
+    exact copy in a block of another size scored a last bit apart, and the tie rule
+    (lower row first) then ranked the copy first. For what is scored block by block (a
+    Dask corpus' full scores and counterfactual keys). Inputs already checked; not cast
+    (the result has ``np.result_type`` of the two).
+
+    Examples
+    --------
+    >>> C = np.array([[3.0, 4.0], [0.0, 0.0], [3.0, 4.0]])
+    >>> pairwise_scores(np.array([[0.0, 2.0]]), C, "euclidean")
+    array([[3.60555128, 2.        , 3.60555128]])
+    >>> pairwise_scores(np.array([[0.0, 2.0]]), C, "cosine")
+    array([[0.8, 0. , 0.8]])
+    """
+    if metric == "cosine":
+        Q, C = normalize(Q, zero="ignore"), normalize(C, zero="ignore")
+    out = np.empty((Q.shape[0], C.shape[0]), dtype=np.result_type(Q.dtype, C.dtype))
+    for i, q in enumerate(Q):
+        if metric == "euclidean":
+            diff = C - q
+            out[i] = np.sqrt(np.add.reduce(diff * diff, axis=-1))
+        else:
+            out[i] = np.add.reduce(C * q, axis=-1)
+    return out
 
 
 # --- exact top-k and ranks (the tie rule) ------------------------------------------------

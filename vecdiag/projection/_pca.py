@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
+from ._offset import far_from_origin
 from .result import Projection, is_dask_array
 
 __all__ = ["pca"]
@@ -226,13 +227,12 @@ def _randomized_solver(X, c, show_progress, rng, n_oversamples=10, n_iter=7):
         raise _too_large(X)
     # subtle: X Q - μ·Q cancels the digits of ‖μ‖ / spread, as the uncentred covariance
     # does: float32 rows 1e8 + N(0, 3²) gave explained-variance ratios of 1e5. When the
-    # mean is long next to the spread (the test of Projection.from_linear), each block is
-    # shifted by μ rounded to X's dtype, and only the small rest μ - shift is subtracted
-    # after the product (and its share n‖μ - shift‖² taken out of the total variance).
+    # mean is long next to the spread (far_from_origin, Projection.from_linear's test),
+    # each block is shifted by μ rounded to X's dtype, and only the small rest μ - shift
+    # is subtracted after the product (and its share n‖μ - shift‖² taken out of the total
+    # variance).
     shift = None
-    with np.errstate(over="ignore"):               # ‖μ‖² past 1e308: inf, and far
-        residual = float(mean @ mean) > 100.0 * total_var
-    if residual:
+    if far_from_origin(mean, total_var):
         rest = mean - mu.astype(np.float64)
         shift, mu = mu, rest.astype(X.dtype)
         total_var -= n * float(rest @ rest) / (n - 1)

@@ -13,6 +13,7 @@ import numpy as np
 from .. import _validate as V
 from .._progress import progress_bar
 from ..results import Result, fmt, html_block, html_table, result
+from ._offset import far_from_origin
 
 __all__ = ["Faithfulness", "faithfulness"]
 
@@ -225,14 +226,13 @@ def _centred_if_far(X: np.ndarray, sq: np.ndarray) -> tuple[np.ndarray, np.ndarr
     ``‖x‖² / distance²``: points 1e8 from the origin with a spread of 1 keep none, and the
     trustworthiness came out 0.70 instead of 0.78. Moving every point by the same vector
     changes no distance, so data whose mean is long next to its spread (100 times its
-    variance, as :meth:`Projection.from_linear` decides to centre) is centred first; other
-    data is left bit for bit as it was (small-integer ties stay exact). The test
-    ``‖μ‖² > 100 · (mean ‖x‖² - ‖μ‖²)`` is safe although its right side cancels: far
-    out, it is tiny either way.
+    variance: :func:`._offset.far_from_origin`, as :meth:`Projection.from_linear` decides
+    to centre) is centred first; other data is left bit for bit as it was (small-integer
+    ties stay exact). The test ``‖μ‖² > 100 · (mean ‖x‖² - ‖μ‖²)`` is safe although its
+    right side cancels: far out, it is tiny either way.
     """
     mean = X.mean(axis=0, dtype=np.float64)
-    square = float(mean @ mean)
-    if not square > 100.0 * (float(sq.mean(dtype=np.float64)) - square):
+    if not far_from_origin(mean, float(sq.mean(dtype=np.float64)) - float(mean @ mean)):
         return X, sq
     X = X - mean.astype(X.dtype)
     return X, np.einsum("ij,ij->i", X, X)

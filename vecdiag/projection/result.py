@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result
+from ._offset import far_from_origin
 
 __all__ = ["Projection", "COORDS_IN_MEMORY"]
 
@@ -144,8 +145,7 @@ class Projection(Result):
         params = dict(params or {})
         params["total_variance"] = float(total_variance)
         # Centre block by block when the mean dwarfs the spread: x·w - μ·w would cancel.
-        with np.errstate(over="ignore"):            # ‖μ‖² past 1e308: inf, and far
-            params["center_blocks"] = bool(mean @ mean > 100.0 * total_variance)
+        params["center_blocks"] = far_from_origin(mean, total_variance)
         variance = np.asarray(explained_variance, dtype=np.float64)
         proj = cls(coords=np.empty((0, components.shape[0])), method=method,
                    explained_variance_ratio=(variance / total_variance

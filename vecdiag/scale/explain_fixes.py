@@ -38,6 +38,7 @@ from .. import cache_keys
 from ..explain.counterfactuals import CENTRED_COSINE, CSLS_NEIGHBORS, TRANSFORM_FIXES, Ranking
 from ..explain.ranking import vectors_of
 from ..linalg import normalize, row_norms
+from ..neighbors.scoring import keys_of, pairwise_scores
 from .chunks import compute, row_blocks
 
 __all__ = ["dask_rankings", "csls_penalties", "mp_statistics"]
@@ -49,21 +50,13 @@ def _unit(X: np.ndarray) -> np.ndarray:
 
 
 def _keys(T: np.ndarray, tq: np.ndarray, metric: str) -> np.ndarray:
-    """Ranking keys (higher is better) of rows ``T`` for the query ``tq`` under ``metric``.
-
-    One row at a time in a fixed order (products, then NumPy's pairwise sum, as the
-    search engine refines its scores), so a row's key does not depend on the rows that
-    share its block: ``T @ tq`` gave an exact copy in a block of another size a key
-    differing in the last bit, and the tie rule (lower row first) then ranked it first.
-    """
+    """Ranking keys (higher is better) of rows ``T`` for the query ``tq`` under ``metric``,
+    in float64: :func:`~vecdiag.neighbors.scoring.pairwise_scores` (a row's key does not
+    depend on the rows that share its block) under the engine's key rule
+    (:func:`~vecdiag.neighbors.scoring.keys_of`)."""
     T = np.asarray(T, dtype=np.float64)
     tq = np.asarray(tq, dtype=np.float64)
-    if metric == "cosine":
-        return np.add.reduce(_unit(T) * _unit(tq[None, :]), axis=-1)
-    if metric == "dot":
-        return np.add.reduce(T * tq, axis=-1)
-    diff = T - tq
-    return -np.sqrt(np.add.reduce(diff * diff, axis=-1))
+    return keys_of(pairwise_scores(tq[None, :], T, metric)[0], metric)
 
 
 def _block_keys(block, q: np.ndarray, metric: str, cosine: bool, fits: dict,

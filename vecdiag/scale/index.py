@@ -20,7 +20,7 @@ from .. import _validate as V
 from ..linalg import normalize, row_norms
 from ..neighbors.engine import DEFAULT_BUDGET
 from ..neighbors.result import Neighbors
-from ..neighbors.scoring import direct_scores
+from ..neighbors.scoring import direct_scores, pairwise_scores
 from ..neighbors.index import Index, cached_graph, check_texts, keep_graph
 from ..neighbors.search import check_options
 from .block_top import BadRows, checked_block, refuse_bad_rows
@@ -219,23 +219,12 @@ class DaskIndex(Index):
 
 
 def _scores_block(block, start: int, Q: np.ndarray, metric: str) -> np.ndarray:
-    """The formulas of :func:`direct_scores`, one row at a time in a fixed order (products,
-    then NumPy's pairwise sum), so a row's score does not depend on the rows sharing its
-    block: in one matrix product an exact copy in a block of another size scored a last
-    bit apart, and explain's ranking (ties by lower row) then put the copy first."""
-    C = checked_block(block, start, "dot", "corpus")     # NaN/inf named by global row
+    """:func:`~vecdiag.neighbors.scoring.pairwise_scores` of one row block (a row's score
+    does not depend on the rows sharing its block), its NaN/inf rows named by global row."""
+    C = checked_block(block, start, "dot", "corpus")
     if C.shape[0] == 0:
         return direct_scores(Q, C, metric, unit_rows=lambda: _unit_block(C))
-    rows = _unit_block(C) if metric == "cosine" else C
-    qs = normalize(Q, zero="ignore") if metric == "cosine" else Q
-    out = np.empty((Q.shape[0], C.shape[0]), dtype=np.result_type(Q.dtype, C.dtype))
-    for i, q in enumerate(qs):
-        if metric == "euclidean":
-            diff = C - q
-            out[i] = np.sqrt(np.add.reduce(diff * diff, axis=-1))
-        else:
-            out[i] = np.add.reduce(rows * q, axis=-1)
-    return out
+    return pairwise_scores(Q, C, metric)
 
 
 def full_scores(index, Q) -> np.ndarray:
