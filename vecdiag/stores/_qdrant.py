@@ -211,6 +211,31 @@ class QdrantStore(Store):
         return {"index": "hnsw", **self._hnsw,
                 "hnsw_ef": self._ef if self._ef is not None else "auto (ef_construct)"}
 
+    def index_backlog(self) -> dict | None:
+        """A server's collection whose HNSW index does not yet hold every vector: Qdrant
+        counts ``indexed_vectors_count`` (over every named vector: a collection of two
+        named vectors is complete at twice its points) and searches the vectors outside
+        it exactly, so a recall measured now is not the finished index's. Also when the
+        collection's status is not green (yellow: optimizing; grey: optimizations
+        pending; red: failed) or its optimizer reports an error. Local mode indexes
+        nothing and searches exactly: None."""
+        self._live()
+        if self.local:
+            return None
+        info = self.client.get_collection(self.collection)
+        vectors = info.config.params.vectors
+        per_point = len(vectors) if isinstance(vectors, dict) else 1
+        total = int(info.points_count or 0) * per_point
+        indexed = info.indexed_vectors_count
+        status = getattr(info.status, "value", str(info.status))
+        error = getattr(info.optimizer_status, "error", None)
+        if (indexed is None or indexed >= total) and status == "green" and error is None:
+            return None
+        threshold = getattr(info.config.optimizer_config, "indexing_threshold", None)
+        return {"indexed": None if indexed is None else int(indexed), "total": total,
+                "status": status, "optimizer_error": error,
+                "indexing_threshold_kb": threshold}
+
     def _apply(self, name, value):
         self._ef = int(value)
 

@@ -7,7 +7,8 @@ recomputation), ``unnormalized_dot`` (an inner-product index over vectors of une
 length), ``norms_dropped`` (a cosine store that normalised the vectors), ``model_metric``
 (the store's metric is not the model's), ``index_unused`` (PostgreSQL scanned the table
 instead of using its vector index), ``compressed_vectors`` (the store holds compressed
-codes: the truth is exact search over their decoded vectors). Fix codes added: ``raise_search_effort`` (raise
+codes: the truth is exact search over their decoded vectors), ``index_incomplete`` (the
+store's index does not yet hold every vector, or its builder failed). Fix codes added: ``raise_search_effort`` (raise
 the store's search setting), ``rebuild_index`` (larger graph / more lists), ``normalize``,
 ``cosine_metric``, ``dot_metric``.
 """
@@ -19,7 +20,8 @@ import numpy as np
 from ..diagnostics.finding import Finding
 from ..results import fmt
 
-__all__ = ["convention_check", "findings_for", "metric_findings", "storage_findings"]
+__all__ = ["convention_check", "findings_for", "metric_findings", "storage_findings",
+           "backlog_findings"]
 
 
 def convention_check(store, got, got_true) -> dict:
@@ -199,4 +201,37 @@ def storage_findings(store, recall: float, k: int) -> list:
                 "queries, k).ids.tolist(), vd.Index(originals, ids=their_ids, "
                 f"metric={store.metric!r}).search(queries, k), labels='ids').",
         evidence={"value": recall, "storage": store.compressed},
+        fix=None)]
+
+
+def backlog_findings(store, backlog: dict | None, recall: float, k: int) -> list:
+    """index_incomplete: the store's index, when the audit ran, did not hold every vector
+    (Qdrant searches the vectors outside its HNSW index exactly, so the recall measured is
+    above the finished index's), or its builder reported a failure."""
+    if backlog is None:
+        return []
+    indexed, total = backlog["indexed"], backlog["total"]
+    status, error = backlog["status"], backlog["optimizer_error"]
+    state = f"status {status}" + (f", optimizer error: {error}" if error else "")
+    if indexed is not None and indexed < total:
+        head = (f"{store.describe()}: {indexed} of {total} vectors are in its HNSW index "
+                f"({state}); the other {total - indexed} are searched exactly, so recall@{k} "
+                f"{recall:.3f} is not the finished index's (it can drop as indexing ends)")
+        threshold = backlog.get("indexing_threshold_kb")
+        why = ("wait until the collection is green and indexed_vectors_count reaches "
+               f"{total}, then audit again; if it stays below, its segments are under "
+               f"indexing_threshold ({threshold} KB) and Qdrant searches them exactly by "
+               "design" if threshold is not None else
+               f"wait until indexed_vectors_count reaches {total}, then audit again")
+    else:
+        head = (f"{store.describe()}: the collection's {state}, so its index may not be "
+                f"the finished one and recall@{k} {recall:.3f} may change")
+        why = ("audit again when the collection is green" if status != "red" and not error
+               else "look at the server's log for the failed optimization, then audit "
+                    "again when the collection is green")
+    return [Finding(
+        code="index_incomplete", severity="critical" if status == "red" or error else "warning",
+        summary=f"{head}: {why}.",
+        evidence={"value": indexed, "total": total, "status": status,
+                  "optimizer_error": error},
         fix=None)]
