@@ -360,3 +360,58 @@ def test_pgvector_sparse_and_binary_columns_are_refused_with_what_to_do(pg_serve
     with psycopg.connect(pg_server, autocommit=True) as conn:     # the recipe given works
         rows = conn.execute("SELECT id, emb::vector FROM sparse_docs").fetchall()
     assert [(i, str(v)) for i, v in rows] == [(1, "[1,0,2,0,0]")]
+
+
+def test_pgvector_index_being_built_concurrently_or_left_invalid(pg_server, rng):
+    """An index that CREATE INDEX CONCURRENTLY is still building (or that a failed build
+    left invalid) is never searched by PostgreSQL: the audit measured an exact scan and
+    said only 'the planner's choice on a table this small: audit with force_index=True'.
+    It now reports index_incomplete naming the index, its build phase and what to do."""
+    import threading
+
+    import psycopg
+
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    pg_table(pg_server, "building", X, opclass=None)
+    writer = psycopg.connect(pg_server)          # an open write: the build waits for it
+    writer.execute("INSERT INTO building VALUES (-1, NULL, 'pending')")
+
+    def create_index():
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute("CREATE INDEX CONCURRENTLY building_hnsw ON building USING hnsw "
+                         "(embedding vector_cosine_ops)")
+
+    build = threading.Thread(target=create_index)
+    build.start()
+    try:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            for _ in range(200):        # until the build is registered and waiting
+                if conn.execute("SELECT count(*) FROM pg_stat_progress_create_index "
+                                "WHERE phase LIKE 'waiting for writers%'").fetchone()[0]:
+                    break
+                threading.Event().wait(0.01)
+        with vd.stores.pgvector(pg_server, "building") as store:
+            res = vd.audit(store, X[:5], k=3, sweep=False)
+            f = {f.code: f for f in res.findings}
+    finally:
+        writer.rollback()
+        writer.close()
+        build.join()
+    assert res.recall == 1.0 and f["index_incomplete"].severity == "warning"
+    assert ": the index building_hnsw is not valid: CREATE INDEX CONCURRENTLY is still " \
+           "building it (waiting for writers before build" in f["index_incomplete"].summary
+    assert "recall@3 1.000 is an exact scan's, not the index's: wait until the build ends" \
+        in f["index_incomplete"].summary
+    assert "because the index is not valid yet" in f["index_unused"].summary
+    with psycopg.connect(pg_server, autocommit=True) as conn:     # as a failed build leaves it
+        conn.execute("UPDATE pg_index SET indisvalid = false "
+                     "WHERE indexrelid = 'building_hnsw'::regclass")
+    with vd.stores.pgvector(pg_server, "building") as store:
+        (f,) = [f for f in vd.audit(store, X[:5], k=3, sweep=False).findings
+                if f.code == "index_incomplete"]
+        assert f.severity == "critical" and "(REINDEX INDEX CONCURRENTLY building_hnsw)" in \
+            f.summary
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("REINDEX INDEX building_hnsw")
+    with vd.stores.pgvector(pg_server, "building") as store:
+        assert store.index_backlog() is None

@@ -312,6 +312,26 @@ class _Catalog:
         # a partial index (WHERE ...) serves only searches whose where= implies its predicate
         self._predicate = found[5]
 
+    def index_backlog(self) -> dict | None:
+        """The index the store reports, when it is not valid: PostgreSQL searches with an
+        index only once ``CREATE INDEX CONCURRENTLY`` has finished it (its progress is read
+        from ``pg_stat_progress_create_index``); a failed build leaves it invalid for good.
+        None when it is valid, or there is no index."""
+        self._live()
+        oid = next((f[7] for f in getattr(self, "_candidates", ())
+                    if f[0] == self._index_name), None)
+        if self._am is None or oid is None:
+            return None
+        rows = self._q("SELECT x.indisvalid, p.phase, p.tuples_done, p.tuples_total FROM "
+                       "pg_index x LEFT JOIN pg_stat_progress_create_index p ON "
+                       "p.index_relid = x.indexrelid WHERE x.indexrelid = %s", (oid,))
+        if not rows or rows[0][0]:
+            return None
+        _, phase, done, total = rows[0]
+        return {"index": self._index_name, "status": "building" if phase else "invalid",
+                "phase": phase, "indexed": done if phase else None,
+                "total": total if phase else None}
+
     def _index_in_plan(self, plan: str):
         """The candidate index an EXPLAIN text scans with (None: none of them)."""
         for f in self._candidates:

@@ -142,7 +142,7 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
     findings = findings_for(store=store, k=k, target=target, recall=recall, ci=ci,
                             per_query=per_query, returned=got.n_returned, params=params,
                             setting=setting or store.search_setting, sweep=points,
-                            suggested=suggested, convention=convention)
+                            suggested=suggested, convention=convention, backlog=backlog)
     findings += metric_findings(store, norms, model_similarity)
     findings += storage_findings(store, recall, k)
     findings += backlog_findings(store, backlog, recall, k)

@@ -259,9 +259,10 @@ class Store:
 
     def index_backlog(self) -> dict | None:
         """The store's index as it is now, when it does not yet cover every vector or its
-        builder reports trouble: ``{"indexed", "total", "status"}`` (an audit then says
-        that its recall is not the finished index's); None when it does, or when the store
-        does not say (every adapter but Qdrant's)."""
+        builder reports trouble: ``{"indexed", "total", "status", ...}`` (an audit then
+        says that its recall is not the finished index's); None when it does, or when the
+        store does not say (faiss, Chroma). Qdrant: vectors outside the HNSW index;
+        pgvector: an index that is not valid (being built concurrently, or failed)."""
         return None
 
     def _canonical(self, name: str) -> str:

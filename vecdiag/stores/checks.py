@@ -40,7 +40,7 @@ def convention_check(store, got, got_true) -> dict:
 
 
 def findings_for(*, store, k, target, recall, ci, per_query, returned, params, setting, sweep,
-                 suggested, convention) -> list:
+                 suggested, convention, backlog=None) -> list:
     """ann_recall, short_results and score_convention findings."""
     out = []
     lost = int((per_query < 1).sum())
@@ -86,6 +86,8 @@ def findings_for(*, store, k, target, recall, ci, per_query, returned, params, s
             why = (f": the index is partial (WHERE {predicate}), and PostgreSQL uses it only "
                    "for searches whose where= implies that condition; audit with the "
                    "where= your application searches with")
+        elif backlog is not None and "index" in backlog:
+            why = " because the index is not valid yet (index_incomplete says why)"
         elif params.get("force_index"):
             why = (" even with force_index=True: the index cannot serve this search (check "
                    "that its operator class matches the metric and that where= does not "
@@ -210,6 +212,8 @@ def backlog_findings(store, backlog: dict | None, recall: float, k: int) -> list
     above the finished index's), or its builder reported a failure."""
     if backlog is None:
         return []
+    if "index" in backlog:                                   # pgvector: an invalid index
+        return [_invalid_index(store, backlog, recall, k)]
     indexed, total = backlog["indexed"], backlog["total"]
     status, error = backlog["status"], backlog["optimizer_error"]
     state = f"status {status}" + (f", optimizer error: {error}" if error else "")
@@ -235,3 +239,25 @@ def backlog_findings(store, backlog: dict | None, recall: float, k: int) -> list
         evidence={"value": indexed, "total": total, "status": status,
                   "optimizer_error": error},
         fix=None)]
+
+
+def _invalid_index(store, backlog: dict, recall: float, k: int) -> Finding:
+    """index_incomplete of a PostgreSQL index that is not valid (being built, or failed)."""
+    name = backlog["index"]
+    if backlog["status"] == "building":
+        done = (f", {backlog['indexed']} of {backlog['total']} rows"
+                if backlog["total"] else "")
+        state = f"CREATE INDEX CONCURRENTLY is still building it ({backlog['phase']}{done})"
+        todo = "wait until the build ends, then audit again"
+    else:
+        state = "a build that did not finish (CREATE INDEX CONCURRENTLY interrupted) left it"
+        todo = f"rebuild it (REINDEX INDEX CONCURRENTLY {name}), then audit again"
+    return Finding(
+        code="index_incomplete", severity="warning" if backlog["status"] == "building"
+        else "critical",
+        summary=f"{store.describe()}: the index {name} is not valid: {state}; PostgreSQL "
+                f"does not search with an invalid index, so recall@{k} {recall:.3f} is an "
+                f"exact scan's, not the index's: {todo}.",
+        evidence={"value": backlog["indexed"], "total": backlog["total"],
+                  "status": backlog["status"], "index": name},
+        fix=None)
