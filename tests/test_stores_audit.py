@@ -297,9 +297,14 @@ def test_qdrant_index_still_being_built_is_reported(monkeypatch, rng):
     assert found.severity == "warning" and found.evidence["value"] == 12
     assert found.summary.startswith(
         "qdrant client collection docs: 12 of 40 vectors are in its HNSW index (status "
-        "yellow); the other 28 are searched exactly, so recall@3 1.000 is not the "
-        "finished index's")
-    assert "indexing_threshold (20000 KB)" in found.summary
+        "yellow); the other 28 are searched exactly, so recall@3 1.000 is not the HNSW "
+        "index's: the optimizer is still indexing")
+    server_says(status=models.CollectionStatus.GREEN, indexed_vectors_count=0)
+    (found,) = [f for f in vd.audit(store, X[:5], k=3, sweep=False).findings
+                if f.code == "index_incomplete"]     # a small collection, never indexed
+    assert "0 of 40 vectors are in its HNSW index (status green)" in found.summary
+    assert "the optimizer is idle, so they sit in segments under indexing_threshold " \
+           "(20000 KB), which Qdrant searches exactly by design" in found.summary
     server_says(status=models.CollectionStatus.GREEN, indexed_vectors_count=40)
     assert store.index_backlog() is None                             # indexing finished
     server_says(status=models.CollectionStatus.RED, indexed_vectors_count=40,

@@ -220,13 +220,20 @@ def backlog_findings(store, backlog: dict | None, recall: float, k: int) -> list
     if indexed is not None and indexed < total:
         head = (f"{store.describe()}: {indexed} of {total} vectors are in its HNSW index "
                 f"({state}); the other {total - indexed} are searched exactly, so recall@{k} "
-                f"{recall:.3f} is not the finished index's (it can drop as indexing ends)")
+                f"{recall:.3f} is not the HNSW index's")
         threshold = backlog.get("indexing_threshold_kb")
-        why = ("wait until the collection is green and indexed_vectors_count reaches "
-               f"{total}, then audit again; if it stays below, its segments are under "
-               f"indexing_threshold ({threshold} KB) and Qdrant searches them exactly by "
-               "design" if threshold is not None else
-               f"wait until indexed_vectors_count reaches {total}, then audit again")
+        limit = "indexing_threshold" + (f" ({threshold} KB)" if threshold is not None else "")
+        if status == "red" or error:
+            why = ("its optimizer failed: look at the server's log, then audit again when "
+                   "the collection is green")
+        elif status == "green":
+            why = (f"the optimizer is idle, so they sit in segments under {limit}, which "
+                   "Qdrant searches exactly by design until a segment outgrows it (to "
+                   "measure the index now, lower indexing_threshold in the collection's "
+                   "optimizers_config and audit again)")
+        else:
+            why = ("the optimizer is still indexing, and the recall can drop as it ends: "
+                   "audit again when the collection is green")
     else:
         head = (f"{store.describe()}: the collection's {state}, so its index may not be "
                 f"the finished one and recall@{k} {recall:.3f} may change")
