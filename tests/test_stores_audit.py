@@ -266,3 +266,51 @@ def test_pgvector_ivfflat_probes_sweep(pg_server, store_data):
     assert res.params["plan"] == "index scan"
     assert store.params["probes"] == 1
     np.testing.assert_array_equal(res.per_query, _reference_recall(store, Q[:60], 10, "euclidean"))
+
+
+def test_qdrant_index_still_being_built_is_reported(monkeypatch, rng):
+    """A server's collection whose HNSW index held 12 of its 40 vectors (Qdrant searches
+    the other 28 exactly) was audited as if the recall were the finished index's; the
+    audit now says so, naming the collection and the counts. Local mode indexes nothing
+    (indexed_vectors_count 0 always, see qdrant_client's LocalCollection.info) and
+    searches exactly: no finding there. The server's answer is a recorded CollectionInfo."""
+    from qdrant_client import QdrantClient, models
+
+    X = rng.normal(size=(40, 8)).astype(np.float32)
+    client = QdrantClient(location=":memory:")
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=8, distance=models.Distance.COSINE))
+    client.upsert("docs", points=models.Batch(ids=list(range(40)), vectors=X.tolist()))
+    store = vd.stores.qdrant(client, "docs")
+    codes = [f.code for f in vd.audit(store, X[:5], k=3).findings]
+    assert store.index_backlog() is None and "index_incomplete" not in codes
+    real = client.get_collection("docs")
+
+    def server_says(**fields):
+        monkeypatch.setattr(client, "get_collection",
+                            lambda name: real.model_copy(update=fields))
+
+    store.local = False                                # the same collection on a server
+    server_says(status=models.CollectionStatus.YELLOW, indexed_vectors_count=12)
+    res = vd.audit(store, X[:5], k=3, sweep=False)
+    found = {f.code: f for f in res.findings}["index_incomplete"]
+    assert found.severity == "warning" and found.evidence["value"] == 12
+    assert found.summary.startswith(
+        "qdrant client collection docs: 12 of 40 vectors are in its HNSW index (status "
+        "yellow); the other 28 are searched exactly, so recall@3 1.000 is not the HNSW "
+        "index's: the optimizer is still indexing")
+    server_says(status=models.CollectionStatus.GREEN, indexed_vectors_count=0)
+    (found,) = [f for f in vd.audit(store, X[:5], k=3, sweep=False).findings
+                if f.code == "index_incomplete"]     # a small collection, never indexed
+    assert "0 of 40 vectors are in its HNSW index (status green)" in found.summary
+    assert "the optimizer is idle, so they sit in segments under indexing_threshold " \
+           "(20000 KB), which Qdrant searches exactly by design" in found.summary
+    server_says(status=models.CollectionStatus.GREEN, indexed_vectors_count=40)
+    assert store.index_backlog() is None                             # indexing finished
+    server_says(status=models.CollectionStatus.RED, indexed_vectors_count=40,
+                optimizer_status=models.OptimizersStatusOneOf1(error="disk full"))
+    (found,) = [f for f in vd.audit(store, X[:5], k=3, sweep=False).findings
+                if f.code == "index_incomplete"]
+    assert found.severity == "critical" and "status red, optimizer error: disk full" in \
+        found.summary
+    client.close()

@@ -318,3 +318,62 @@ def test_audit_id_is_refused_where_it_would_be_ignored_and_read_by_qdrant(
     code = main(["audit", qpath, "--collection", "docs", "--id", "doc", "--queries", queries,
                  "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out)["recall"] == 1.0
+
+
+def test_audit_qdrant_api_key_from_the_environment_never_shown(store_data, queries, capsys,
+                                                                monkeypatch):
+    """A Qdrant server's key could only be written in the URL, where qdrant-client drops
+    it (the query string never reaches the server: a 401). The key now comes from
+    $QDRANT_API_KEY (or the variable --api-key-env names) or the URL's ?api_key=, is
+    sent as the client's api_key, and is masked in the output and in errors (here a
+    server echoing it). The server is played by an in-memory client."""
+    qc = pytest.importorskip("qdrant_client")
+    from qdrant_client import models
+
+    real, seen = qc.QdrantClient, []
+    X = store_data[0][:50]
+
+    def served(url, api_key=None, **kwargs):
+        seen.append((url, api_key))
+        client = real(location=":memory:")
+        client.create_collection("docs", vectors_config=models.VectorParams(
+            size=X.shape[1], distance=models.Distance.COSINE))
+        client.upsert("docs", points=models.Batch(ids=list(range(50)), vectors=X.tolist()))
+        return client
+
+    monkeypatch.setattr(qc, "QdrantClient", served)
+    monkeypatch.setenv("QDRANT_API_KEY", "qk-s3cret-0123456789")
+    args = ["--collection", "docs", "--queries", queries, "--sweep", "none", "-k", "5"]
+    code = main(["audit", "http://db:6333", "--json", *args])
+    out, err = capsys.readouterr()
+    assert code == 0 and seen == [("http://db:6333", "qk-s3cret-0123456789")]
+    assert json.loads(out)["store"] == "qdrant http://db:6333 collection docs"
+    assert "s3cret" not in out + err
+    monkeypatch.delenv("QDRANT_API_KEY")
+    monkeypatch.setenv("MY_KEY", "qk-other-98765")
+    assert main(["audit", "http://db:6333", "--api-key-env", "MY_KEY", *args]) == 0
+    store = vd.stores.qdrant("http://db:6333/?timeout=5&api_key=qk-url-key", "docs")
+    assert seen[1:] == [("http://db:6333", "qk-other-98765"),
+                        ("http://db:6333/?timeout=5", "qk-url-key")]
+    assert "qk-url-key" not in repr(store) and "qk-other" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="the URL's \\?api_key= and api_key= differ"):
+        vd.stores.qdrant("http://db:6333/?api_key=qk-url-key", "docs", api_key="qk-2222")
+
+    def echoing(url, api_key=None, **kwargs):      # a proxy quoting the key it refused
+        client = real(location=":memory:")
+        def refuse():
+            raise OSError(f"403 Forbidden: api-key {api_key} is not valid")
+        client.get_collections = refuse
+        return client
+
+    monkeypatch.setattr(qc, "QdrantClient", echoing)
+    code = main(["audit", "http://db:6333", "--api-key-env", "MY_KEY", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and "403 Forbidden: api-key *** is not valid" in err
+    assert "qk-other" not in err
+    assert main(["audit", "http://db:6333", "--api-key-env", "UNSET_VAR_X", *args]) == 2
+    assert "--api-key-env UNSET_VAR_X: no such environment variable is set" in \
+        capsys.readouterr().err
+    monkeypatch.setattr(qc, "QdrantClient", real)
+    with pytest.raises(ValueError, match="api_key is for a Qdrant server URL; a client"):
+        vd.stores.qdrant(real(location=":memory:"), "docs", api_key="qk-s3cret")

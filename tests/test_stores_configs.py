@@ -322,3 +322,96 @@ def test_qdrant_hybrid_collection_unnamed_dense_beside_sparse_vectors(qdrant_pat
     assert store.search(X[:3], 3).ids.tolist() == exact.tolist()
     assert vd.audit(store, X[:3], k=3).recall == 1.0
     client.close()
+
+
+def test_pgvector_sparse_and_binary_columns_are_refused_with_what_to_do(pg_server):
+    """A sparsevec column (SPLADE-style learned sparse vectors) or a bit column was refused
+    as 'not a pgvector vector or halfvec column', which named neither what the type is nor
+    what to do. Reading it as dense rows is not done (pgvector's vector holds at most
+    16,000 dimensions, a SPLADE column has 30,522; the query would need its own cast):
+    the refusal now says what the column holds and, where a cast to vector works, how to
+    read its rows for vecdiag's diagnostics."""
+    import psycopg
+
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS sparse_docs")
+        conn.execute("CREATE TABLE sparse_docs (id int PRIMARY KEY, emb sparsevec(5), "
+                     "splade sparsevec(30522), loose sparsevec, code bit(8), v vector(2))")
+        conn.execute("INSERT INTO sparse_docs VALUES (1, '{1:1,3:2}/5', '{7:1}/30522', "
+                     "'{1:1}/3', B'10101010', '[1,2]')")
+
+    def refusal(column):
+        with pytest.raises(ValueError) as err:
+            vd.stores.pgvector(pg_server, "sparse_docs", vector=column)
+        return str(err.value)
+
+    assert refusal("emb") == (
+        "vector='emb': column emb is sparsevec(5), a sparse vector (pgvector's sparsevec): "
+        "vd.stores.pgvector audits dense vector / halfvec columns only; to run vecdiag's "
+        "diagnostics on its rows as dense vectors, read them with SELECT id, emb::vector "
+        "FROM sparse_docs into vd.Index; vector columns there: v")
+    assert refusal("splade").endswith(
+        "only; a sparse vector of 30522 dimensions (pgvector's vector takes at most 16,000, "
+        "so it cannot be read as dense rows); vector columns there: v")
+    assert "a sparse vector of undeclared dimensions" in refusal("loose")
+    assert refusal("code").startswith(
+        "vector='code': column code is bit(8), a binary vector (pgvector's bit, searched by "
+        "Hamming / Jaccard distance), which vecdiag does not audit")
+    with psycopg.connect(pg_server, autocommit=True) as conn:     # the recipe given works
+        rows = conn.execute("SELECT id, emb::vector FROM sparse_docs").fetchall()
+    assert [(i, str(v)) for i, v in rows] == [(1, "[1,0,2,0,0]")]
+
+
+def test_pgvector_index_being_built_concurrently_or_left_invalid(pg_server, rng):
+    """An index that CREATE INDEX CONCURRENTLY is still building (or that a failed build
+    left invalid) is never searched by PostgreSQL: the audit measured an exact scan and
+    said only 'the planner's choice on a table this small: audit with force_index=True'.
+    It now reports index_incomplete naming the index, its build phase and what to do."""
+    import threading
+
+    import psycopg
+
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    pg_table(pg_server, "building", X, opclass=None)
+    writer = psycopg.connect(pg_server)          # an open write: the build waits for it
+    writer.execute("INSERT INTO building VALUES (-1, NULL, 'pending')")
+
+    def create_index():
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute("CREATE INDEX CONCURRENTLY building_hnsw ON building USING hnsw "
+                         "(embedding vector_cosine_ops)")
+
+    build = threading.Thread(target=create_index)
+    build.start()
+    try:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            for _ in range(200):        # until the build is registered and waiting
+                if conn.execute("SELECT count(*) FROM pg_stat_progress_create_index "
+                                "WHERE phase LIKE 'waiting for writers%'").fetchone()[0]:
+                    break
+                threading.Event().wait(0.01)
+        with vd.stores.pgvector(pg_server, "building") as store:
+            res = vd.audit(store, X[:5], k=3, sweep=False)
+            f = {f.code: f for f in res.findings}
+    finally:
+        writer.rollback()
+        writer.close()
+        build.join()
+    assert res.recall == 1.0 and f["index_incomplete"].severity == "warning"
+    assert ": the index building_hnsw is not valid: CREATE INDEX CONCURRENTLY is still " \
+           "building it (waiting for writers before build" in f["index_incomplete"].summary
+    assert "recall@3 1.000 is an exact scan's, not the index's: wait until the build ends" \
+        in f["index_incomplete"].summary
+    assert "because the index is not valid yet" in f["index_unused"].summary
+    with psycopg.connect(pg_server, autocommit=True) as conn:     # as a failed build leaves it
+        conn.execute("UPDATE pg_index SET indisvalid = false "
+                     "WHERE indexrelid = 'building_hnsw'::regclass")
+    with vd.stores.pgvector(pg_server, "building") as store:
+        (f,) = [f for f in vd.audit(store, X[:5], k=3, sweep=False).findings
+                if f.code == "index_incomplete"]
+        assert f.severity == "critical" and "(REINDEX INDEX CONCURRENTLY building_hnsw)" in \
+            f.summary
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("REINDEX INDEX building_hnsw")
+    with vd.stores.pgvector(pg_server, "building") as store:
+        assert store.index_backlog() is None

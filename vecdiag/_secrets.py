@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-__all__ = ["mask_secrets", "url_secrets"]
+__all__ = ["mask_secrets", "mask_secret", "url_secrets"]
 
 # query parameters that carry a secret: Azure Functions' ?code=, ?key= / ?api_key= /
 # ?api-key= of gateways, ?token=, ?sig= of a signed URL, libpq's ?password= ...
@@ -76,3 +76,30 @@ def url_secrets(url) -> list:
             if len(form) >= 4 and form not in out:
                 out.append(form)
     return out
+
+
+def mask_secret(text, secret) -> str:
+    """``text`` with every occurrence of ``secret`` (and of its long pieces) masked.
+
+    Providers sometimes echo part of a wrong key ("Incorrect API key provided:
+    sk-abc***xyz"); any run of 8+ characters of the key is hidden too.
+
+    Examples
+    --------
+    >>> mask_secret("bad key sk-12345678abcdef", "sk-12345678abcdef")
+    'bad key ***'
+    >>> mask_secret("key ends in 345678abcdef", "sk-12345678abcdef")
+    'key ends in ***'
+    """
+    text = str(text)
+    if not secret:
+        return text
+    text = text.replace(secret, "***")
+    n = 8
+    if len(secret) > n:
+        pieces = {secret[i:i + n] for i in range(len(secret) - n + 1)}
+        # a maximal run of key characters containing any 8-character piece of the key
+        for match in sorted(set(re.findall(r"[A-Za-z0-9_\-]{%d,}" % n, text)), key=len, reverse=True):
+            if any(p in match for p in pieces):
+                text = text.replace(match, "***")
+    return text

@@ -6,7 +6,9 @@ STORE is a PostgreSQL connection string (pgvector; with ``--table``), a faiss in
 Prints the audit (recall against exact search with its interval, the sweep, findings);
 ``--json`` prints one JSON object, ``-o`` writes the HTML view. Exit status: 0 fine, 1 when
 ``--fail-below`` is given and the recall is below it, 2 on bad input. A password in the
-connection string is never printed.
+connection string is never printed. A Qdrant server's API key comes from the environment
+variable named by ``--api-key-env`` (default ``QDRANT_API_KEY``), never from the command
+line, where other users could read it; it is never printed either.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ KINDS = ("pgvector", "faiss", "qdrant", "chroma")
 OPTIONS = {"--table": ("pgvector",), "--where": ("pgvector",), "--metric": ("pgvector",),
            "--force-index": ("pgvector",), "--ids": ("faiss",),
            "--collection": ("qdrant", "chroma"), "--vector": ("pgvector", "qdrant"),
-           "--text": ("pgvector", "qdrant"), "--id": ("pgvector", "qdrant")}
+           "--text": ("pgvector", "qdrant"), "--id": ("pgvector", "qdrant"),
+           "--api-key-env": ("qdrant",)}
+API_KEY_ENV = "QDRANT_API_KEY"
 
 
 def add_parser(subparsers) -> None:
@@ -48,6 +52,9 @@ def add_parser(subparsers) -> None:
                    help="pgvector without a vector index: the metric your queries use")
     p.add_argument("--ids", metavar="FILE", help="faiss: ids, one per line (or .npy / .json)")
     p.add_argument("--collection", help="Qdrant / Chroma: collection name")
+    p.add_argument("--api-key-env", metavar="NAME",
+                   help=f"Qdrant server: environment variable holding its API key (default "
+                        f"{API_KEY_ENV}, read when set)")
     p.add_argument("-k", type=int, default=10, help="results per query (default 10)")
     p.add_argument("--sweep", metavar="SETTING=V1,V2",
                    help="values of the search setting to try, e.g. ef_search=10,20,40,80; "
@@ -62,6 +69,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .._secrets import mask_secret
     from ..cli import CommandError
     from ..stores import mask_dsn
 
@@ -71,8 +79,9 @@ def run(args) -> int:
         raise
     except (ValueError, TypeError, OSError, ImportError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        raise CommandError(mask_dsn(message).replace(args.location, mask_dsn(args.location))) \
-            from None
+        message = mask_dsn(message).replace(args.location, mask_dsn(args.location))
+        key = os.environ.get(args.api_key_env or API_KEY_ENV, "").strip()
+        raise CommandError(mask_secret(message, key) if len(key) >= 4 else message) from None
 
 
 def guess_kind(location: str) -> str:
@@ -125,7 +134,7 @@ def open_store(args):
         raise CommandError(f"{kind} needs --collection NAME")
     if kind == "qdrant":
         return stores.qdrant(args.location, args.collection, text=args.text,
-                             vector=args.vector, id=args.id)
+                             vector=args.vector, id=args.id, api_key=api_key(args))
     import chromadb
 
     if not os.path.isfile(os.path.join(args.location, "chroma.sqlite3")):
@@ -140,6 +149,24 @@ def open_store(args):
         raise CommandError(f"collection {args.collection!r} does not exist in {args.location}; "
                            f"collections there: {', '.join(map(str, names)) or 'none'}")
     return stores.chroma(client.get_collection(args.collection))
+
+
+def api_key(args):
+    """A Qdrant server's API key, from the environment variable ``--api-key-env`` names
+    (default ``QDRANT_API_KEY``: used when set); None for a folder, which has no key."""
+    from ..cli import CommandError
+
+    if not args.location.startswith(("http://", "https://")):
+        if args.api_key_env:
+            raise CommandError("--api-key-env is for a Qdrant server URL; a local-mode "
+                               "folder has no key: leave it out")
+        return None
+    name = args.api_key_env or API_KEY_ENV
+    key = os.environ.get(name, "").strip()
+    if args.api_key_env and not key:
+        raise CommandError(f"--api-key-env {name}: no such environment variable is set (or "
+                           f"it is empty); export {name}=<the key> before running vecdiag")
+    return key or None
 
 
 def _run(args) -> int:

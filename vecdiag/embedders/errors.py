@@ -31,37 +31,11 @@ cause        when                                           retried
 from __future__ import annotations
 
 import math
-import re
+
+from .._secrets import mask_secret  # the one masking rule, shared with the stores
 
 __all__ = ["ProviderError", "BadResponse", "WrongShape", "NonFinite", "WrongProtocol",
            "EmbeddingError", "classify", "http_status", "mask_secret"]
-
-
-def mask_secret(text, secret) -> str:
-    """``text`` with every occurrence of ``secret`` (and of its long pieces) masked.
-
-    Providers sometimes echo part of a wrong key ("Incorrect API key provided:
-    sk-abc***xyz"); any run of 8+ characters of the key is hidden too.
-
-    Examples
-    --------
-    >>> mask_secret("bad key sk-12345678abcdef", "sk-12345678abcdef")
-    'bad key ***'
-    >>> mask_secret("key ends in 345678abcdef", "sk-12345678abcdef")
-    'key ends in ***'
-    """
-    text = str(text)
-    if not secret:
-        return text
-    text = text.replace(secret, "***")
-    n = 8
-    if len(secret) > n:
-        pieces = {secret[i:i + n] for i in range(len(secret) - n + 1)}
-        # a maximal run of key characters containing any 8-character piece of the key
-        for match in sorted(set(re.findall(r"[A-Za-z0-9_\-]{%d,}" % n, text)), key=len, reverse=True):
-            if any(p in match for p in pieces):
-                text = text.replace(match, "***")
-    return text
 
 
 # the statuses of a request refused for what it holds (a text too long, a batch too large):

@@ -60,6 +60,27 @@ def refused(store, err, what: str) -> ValueError:
     return ValueError(f"{store.describe()}: PostgreSQL refused to {what} ({first}); {fix}")
 
 
+def _not_dense(table, column, full, typname, schema_of) -> str:
+    """Why a column of pgvector's sparse or binary type is not read, and what to do (the
+    rest of the error about a ``vector=`` column that is not vector / halfvec)."""
+    typmod = schema_of[column][1]
+    if typname == "sparsevec":
+        # pgvector's vector holds at most 16,000 dimensions: a SPLADE column (30,522)
+        # cannot be cast to one, and would take 122 KB a row as dense float32
+        cast = (f"to run vecdiag's diagnostics on its rows as dense vectors, read them "
+                f"with SELECT id, {column}::vector FROM {table} into vd.Index"
+                if 0 < typmod <= 16000 else
+                f"a sparse vector of {typmod if typmod > 0 else 'undeclared'} dimensions "
+                "(pgvector's vector takes at most 16,000, so it cannot be read as dense rows)")
+        return ("a sparse vector (pgvector's sparsevec): vd.stores.pgvector audits dense "
+                f"vector / halfvec columns only; {cast}")
+    if typname == "bit":
+        return ("a binary vector (pgvector's bit, searched by Hamming / Jaccard distance), "
+                "which vecdiag does not audit: pass the dense vector / halfvec column it "
+                "was made from")
+    return "not a pgvector vector or halfvec column"
+
+
 def _options(reloptions) -> dict:
     """An index's storage options (``["m=16", "ef_construction=64"]``) as a dict."""
     return dict(o.split("=", 1) for o in (reloptions or []))
@@ -104,6 +125,7 @@ class _Catalog:
         cols = {name: (full, typname if typname in ELEM else base, num)
                 for name, full, base, num, typname, _, _ in rows}
         schema_of = {r[0]: (r[5], r[6]) for r in rows}
+        typname_of = {r[0]: r[4] for r in rows}
         listing = ", ".join(f"{name} ({full})" for name, (full, _, _) in cols.items())
         for arg, name in (("vector", vector), ("id", id), ("text", text)):
             if (name is None and arg != "text") or (name is not None
@@ -114,10 +136,10 @@ class _Catalog:
                                  f"its columns: {listing}")
         full, base, self._attnum = cols[vector]
         if base not in ELEM:
-            raise ValueError(f"vector={vector!r}: column {vector} is {full}, not a pgvector "
-                             f"vector or halfvec column; vector columns there: "
-                             + (", ".join(n for n, (_, b, _) in cols.items() if b in ELEM)
-                                or "none"))
+            dense = (", ".join(n for n, (_, b, _) in cols.items() if b in ELEM) or "none")
+            raise ValueError(f"vector={vector!r}: column {vector} is {full}, "
+                             + _not_dense(table, vector, full, typname_of[vector], schema_of)
+                             + f"; vector columns there: {dense}")
         self._vtype = base
         # pgvector's types, functions and operators, named in its schema: found wherever
         # it is installed, in the search_path or not
@@ -289,6 +311,26 @@ class _Catalog:
         self._index_name, self._am, self._opclass, self._options = found[:4]
         # a partial index (WHERE ...) serves only searches whose where= implies its predicate
         self._predicate = found[5]
+
+    def index_backlog(self) -> dict | None:
+        """The index the store reports, when it is not valid: PostgreSQL searches with an
+        index only once ``CREATE INDEX CONCURRENTLY`` has finished it (its progress is read
+        from ``pg_stat_progress_create_index``); a failed build leaves it invalid for good.
+        None when it is valid, or there is no index."""
+        self._live()
+        oid = next((f[7] for f in getattr(self, "_candidates", ())
+                    if f[0] == self._index_name), None)
+        if self._am is None or oid is None:
+            return None
+        rows = self._q("SELECT x.indisvalid, p.phase, p.tuples_done, p.tuples_total FROM "
+                       "pg_index x LEFT JOIN pg_stat_progress_create_index p ON "
+                       "p.index_relid = x.indexrelid WHERE x.indexrelid = %s", (oid,))
+        if not rows or rows[0][0]:
+            return None
+        _, phase, done, total = rows[0]
+        return {"index": self._index_name, "status": "building" if phase else "invalid",
+                "phase": phase, "indexed": done if phase else None,
+                "total": total if phase else None}
 
     def _index_in_plan(self, plan: str):
         """The candidate index an EXPLAIN text scans with (None: none of them)."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import weakref
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
 from .._optional import require
+from .._secrets import mask_secret, url_secrets
 from .base import Store, mask_dsn
 
 __all__ = ["qdrant", "QdrantStore"]
@@ -29,7 +31,8 @@ _HOLDERS: dict = {}                   # folder -> the stores holding its client 
 
 
 def qdrant(client_or_path, collection: str, *, text: str | None = None,
-           vector: str | None = None, id: str | None = None) -> "QdrantStore":
+           vector: str | None = None, id: str | None = None,
+           api_key: str | None = None) -> "QdrantStore":
     """A Qdrant collection.
 
     Parameters
@@ -49,6 +52,10 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
         is the UUID or number Qdrant requires); a dotted path reads a nested field. The
         store's ids (``fetch().ids``, search results, ``expected=``) are then its values;
         None: the point ids. Every point needs one, and no two the same.
+    api_key : str, optional
+        The server's API key (sent as Qdrant's ``api-key`` header), for a URL only; a
+        ``?api_key=`` in the URL is read as the key too (qdrant-client itself drops it).
+        Never shown: masked in ``describe()``, repr, errors and reports.
 
     Examples
     --------
@@ -59,15 +66,20 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
     >>> vd.audit(store, queries, k=10, sweep="hnsw_ef=16,32,64").suggested  # doctest: +SKIP
     32
     """
-    return QdrantStore(client_or_path, collection, text=text, vector=vector, id=id)
+    return QdrantStore(client_or_path, collection, text=text, vector=vector, id=id,
+                       api_key=api_key)
 
 
 class QdrantStore(Store):
     kind = "qdrant"
     settings = {"hnsw_ef": ("ef_search", "ef")}
 
-    def __init__(self, client_or_path, collection, *, text=None, vector=None, id=None):
+    def __init__(self, client_or_path, collection, *, text=None, vector=None, id=None,
+                 api_key=None):
         super().__init__()
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise TypeError(f"api_key must be a non-empty string, got {type(api_key).__name__}")
+        self._secrets = [api_key.strip()] if api_key else []   # masked in every message
         for arg, name in (("text", text), ("id", id)):
             if name is not None and (not isinstance(name, str) or not name):
                 raise TypeError(f"{arg} must be a payload field name, got {name!r}")
@@ -81,8 +93,14 @@ class QdrantStore(Store):
             # ?api_key= masked (describe() showed them as given)
             self._where = mask_dsn(where)
             if where.startswith(("http://", "https://")):
-                self.client, self.local = qc.QdrantClient(url=where, timeout=10), False
-                self._opened = "url"
+                url, key = _url_and_key(where, api_key)
+                self._secrets = sorted({*self._secrets, *url_secrets(where)}, key=len,
+                                       reverse=True)
+                self.client = qc.QdrantClient(url=url, api_key=key, timeout=10)
+                self.local, self._opened = False, "url"
+            elif api_key is not None:
+                raise ValueError("api_key is for a Qdrant server URL; a local-mode folder "
+                                 "has no key: leave api_key out")
             elif not os.path.isdir(where):
                 raise ValueError(f"client_or_path: no Qdrant folder at {self._where!r}; pass "
                                  "the path given to QdrantClient(path=...), a URL, or the "
@@ -109,6 +127,9 @@ class QdrantStore(Store):
                                      "time in); pass that client itself, close it first, "
                                      "or use a Qdrant server") from None
         elif isinstance(client_or_path, qc.QdrantClient):
+            if api_key is not None:
+                raise ValueError("api_key is for a Qdrant server URL; a client you pass "
+                                 "carries its own: leave api_key out")
             self.client = client_or_path
             self.local = type(getattr(client_or_path, "_client", None)).__name__ == "QdrantLocal"
             self._where = "client"
@@ -145,8 +166,8 @@ class QdrantStore(Store):
         except (errors.ApiException, OSError) as err:    # no server there, refused, 401
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ValueError(f"cannot reach Qdrant at {self._where}: "
-                             f"{mask_dsn(first)}; check that the server runs and the URL "
-                             "(and api key) are right") from None
+                             f"{self._mask(mask_dsn(first))}; check that the server runs "
+                             "and the URL (and api_key) are right") from None
         self.alias = collection if collection not in names and collection in aliases else None
         if self.alias is not None:
             collection = aliases[self.alias]
@@ -189,6 +210,12 @@ class QdrantStore(Store):
             self._hnsw[name] = int(getattr(base, name) if value is None else value)
         self._ef = None
 
+    def _mask(self, text: str) -> str:
+        """``text`` without the API key or the URL's secrets (longest first)."""
+        for secret in self._secrets:
+            text = mask_secret(text, secret)
+        return text
+
     def describe(self) -> str:
         alias = f" (alias {self.alias})" if self.alias else ""
         return f"qdrant {self._where} collection {self.collection}{alias}"
@@ -210,6 +237,27 @@ class QdrantStore(Store):
                     "m": self._hnsw["m"], "ef_construct": self._hnsw["ef_construct"]}
         return {"index": "hnsw", **self._hnsw,
                 "hnsw_ef": self._ef if self._ef is not None else "auto (ef_construct)"}
+
+    def index_backlog(self) -> dict | None:
+        """A server's collection whose HNSW index lacks vectors (``indexed_vectors_count``,
+        over every named vector; Qdrant searches the rest exactly), whose status is not
+        green or whose optimizer reports an error. Local mode indexes nothing: None."""
+        self._live()
+        if self.local:
+            return None
+        info = self.client.get_collection(self.collection)
+        vectors = info.config.params.vectors
+        per_point = len(vectors) if isinstance(vectors, dict) else 1
+        total = int(info.points_count or 0) * per_point
+        indexed = info.indexed_vectors_count
+        status = getattr(info.status, "value", str(info.status))
+        error = getattr(info.optimizer_status, "error", None)
+        if (indexed is None or indexed >= total) and status == "green" and error is None:
+            return None
+        threshold = getattr(info.config.optimizer_config, "indexing_threshold", None)
+        return {"indexed": None if indexed is None else int(indexed), "total": total,
+                "status": status, "optimizer_error": error,
+                "indexing_threshold_kb": threshold}
 
     def _apply(self, name, value):
         self._ef = int(value)
@@ -310,6 +358,20 @@ class QdrantStore(Store):
 
     def _to_score(self, raw):
         return raw
+
+
+def _url_and_key(url: str, api_key):
+    """``(url without its ?api_key=, the key)``: qdrant-client drops a URL's query
+    string, so a key written there would never reach the server."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    named = ("api_key", "api-key", "apikey")
+    keys = [v for name, v in query if name.lower() in named]
+    if len(set(keys)) > 1 or (keys and api_key is not None and keys[0] != api_key.strip()):
+        raise ValueError("the URL's ?api_key= and api_key= differ; give the key once")
+    key = api_key.strip() if api_key is not None else (keys[0] if keys else None)
+    rest = urlencode([(name, v) for name, v in query if name.lower() not in named])
+    return urlunsplit(parts._replace(query=rest)), key
 
 
 def _field(payload: dict, name: str):

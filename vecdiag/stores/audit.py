@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import _validate as V
 from .base import Store
-from .checks import convention_check, findings_for, metric_findings, storage_findings
+from .checks import (backlog_findings, convention_check, findings_for, metric_findings,
+                     storage_findings)
 from .result import StoreAudit, SweepPoint
 
 __all__ = ["audit", "recall_per_query", "exact_scores", "parse_sweep", "through_index"]
@@ -110,6 +111,7 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
     t_exact = time.perf_counter() - t0
     got = store.search(Q, k)
     params = store.params  # after a search: pgvector then knows its query plan
+    backlog = store.index_backlog()  # an index still being built, as it was searched
     per_query, got_true = recall_per_query(got.indices, exact.indices, truth, index, Q)
     store_seconds = got.seconds
     points, setting, state = {}, None, None
@@ -140,9 +142,10 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
     findings = findings_for(store=store, k=k, target=target, recall=recall, ci=ci,
                             per_query=per_query, returned=got.n_returned, params=params,
                             setting=setting or store.search_setting, sweep=points,
-                            suggested=suggested, convention=convention)
+                            suggested=suggested, convention=convention, backlog=backlog)
     findings += metric_findings(store, norms, model_similarity)
     findings += storage_findings(store, recall, k)
+    findings += backlog_findings(store, backlog, recall, k)
     order = {"critical": 0, "warning": 1, "ok": 2}
     findings.sort(key=lambda f: order[f.severity])
     return StoreAudit(store=store.describe(), kind=store.kind, metric=store.metric, k=k,

@@ -257,6 +257,14 @@ class Store:
         if state is not None and isinstance(state[1], int):
             self._apply(*state)
 
+    def index_backlog(self) -> dict | None:
+        """The store's index as it is now, when it does not yet cover every vector or its
+        builder reports trouble: ``{"indexed", "total", "status", ...}`` (an audit then
+        says that its recall is not the finished index's); None when it does, or when the
+        store does not say (faiss, Chroma). Qdrant: vectors outside the HNSW index;
+        pgvector: an index that is not valid (being built concurrently, or failed)."""
+        return None
+
     def _canonical(self, name: str) -> str:
         for canon, aliases in self.settings.items():
             if name == canon or name in aliases:

@@ -7,7 +7,8 @@ recomputation), ``unnormalized_dot`` (an inner-product index over vectors of une
 length), ``norms_dropped`` (a cosine store that normalised the vectors), ``model_metric``
 (the store's metric is not the model's), ``index_unused`` (PostgreSQL scanned the table
 instead of using its vector index), ``compressed_vectors`` (the store holds compressed
-codes: the truth is exact search over their decoded vectors). Fix codes added: ``raise_search_effort`` (raise
+codes: the truth is exact search over their decoded vectors), ``index_incomplete`` (the
+store's index does not yet hold every vector, or its builder failed). Fix codes added: ``raise_search_effort`` (raise
 the store's search setting), ``rebuild_index`` (larger graph / more lists), ``normalize``,
 ``cosine_metric``, ``dot_metric``.
 """
@@ -19,7 +20,8 @@ import numpy as np
 from ..diagnostics.finding import Finding
 from ..results import fmt
 
-__all__ = ["convention_check", "findings_for", "metric_findings", "storage_findings"]
+__all__ = ["convention_check", "findings_for", "metric_findings", "storage_findings",
+           "backlog_findings"]
 
 
 def convention_check(store, got, got_true) -> dict:
@@ -38,7 +40,7 @@ def convention_check(store, got, got_true) -> dict:
 
 
 def findings_for(*, store, k, target, recall, ci, per_query, returned, params, setting, sweep,
-                 suggested, convention) -> list:
+                 suggested, convention, backlog=None) -> list:
     """ann_recall, short_results and score_convention findings."""
     out = []
     lost = int((per_query < 1).sum())
@@ -84,6 +86,8 @@ def findings_for(*, store, k, target, recall, ci, per_query, returned, params, s
             why = (f": the index is partial (WHERE {predicate}), and PostgreSQL uses it only "
                    "for searches whose where= implies that condition; audit with the "
                    "where= your application searches with")
+        elif backlog is not None and "index" in backlog:
+            why = " because the index is not valid yet (index_incomplete says why)"
         elif params.get("force_index"):
             why = (" even with force_index=True: the index cannot serve this search (check "
                    "that its operator class matches the metric and that where= does not "
@@ -200,3 +204,67 @@ def storage_findings(store, recall: float, k: int) -> list:
                 f"metric={store.metric!r}).search(queries, k), labels='ids').",
         evidence={"value": recall, "storage": store.compressed},
         fix=None)]
+
+
+def backlog_findings(store, backlog: dict | None, recall: float, k: int) -> list:
+    """index_incomplete: the store's index, when the audit ran, did not hold every vector
+    (Qdrant searches the vectors outside its HNSW index exactly, so the recall measured is
+    above the finished index's), or its builder reported a failure."""
+    if backlog is None:
+        return []
+    if "index" in backlog:                                   # pgvector: an invalid index
+        return [_invalid_index(store, backlog, recall, k)]
+    indexed, total = backlog["indexed"], backlog["total"]
+    status, error = backlog["status"], backlog["optimizer_error"]
+    state = f"status {status}" + (f", optimizer error: {error}" if error else "")
+    if indexed is not None and indexed < total:
+        head = (f"{store.describe()}: {indexed} of {total} vectors are in its HNSW index "
+                f"({state}); the other {total - indexed} are searched exactly, so recall@{k} "
+                f"{recall:.3f} is not the HNSW index's")
+        threshold = backlog.get("indexing_threshold_kb")
+        limit = "indexing_threshold" + (f" ({threshold} KB)" if threshold is not None else "")
+        if status == "red" or error:
+            why = ("its optimizer failed: look at the server's log, then audit again when "
+                   "the collection is green")
+        elif status == "green":
+            why = (f"the optimizer is idle, so they sit in segments under {limit}, which "
+                   "Qdrant searches exactly by design until a segment outgrows it (to "
+                   "measure the index now, lower indexing_threshold in the collection's "
+                   "optimizers_config and audit again)")
+        else:
+            why = ("the optimizer is still indexing, and the recall can drop as it ends: "
+                   "audit again when the collection is green")
+    else:
+        head = (f"{store.describe()}: the collection's {state}, so its index may not be "
+                f"the finished one and recall@{k} {recall:.3f} may change")
+        why = ("audit again when the collection is green" if status != "red" and not error
+               else "look at the server's log for the failed optimization, then audit "
+                    "again when the collection is green")
+    return [Finding(
+        code="index_incomplete", severity="critical" if status == "red" or error else "warning",
+        summary=f"{head}: {why}.",
+        evidence={"value": indexed, "total": total, "status": status,
+                  "optimizer_error": error},
+        fix=None)]
+
+
+def _invalid_index(store, backlog: dict, recall: float, k: int) -> Finding:
+    """index_incomplete of a PostgreSQL index that is not valid (being built, or failed)."""
+    name = backlog["index"]
+    if backlog["status"] == "building":
+        done = (f", {backlog['indexed']} of {backlog['total']} rows"
+                if backlog["total"] else "")
+        state = f"CREATE INDEX CONCURRENTLY is still building it ({backlog['phase']}{done})"
+        todo = "wait until the build ends, then audit again"
+    else:
+        state = "a build that did not finish (CREATE INDEX CONCURRENTLY interrupted) left it"
+        todo = f"rebuild it (REINDEX INDEX CONCURRENTLY {name}), then audit again"
+    return Finding(
+        code="index_incomplete", severity="warning" if backlog["status"] == "building"
+        else "critical",
+        summary=f"{store.describe()}: the index {name} is not valid: {state}; PostgreSQL "
+                f"does not search with an invalid index, so recall@{k} {recall:.3f} is an "
+                f"exact scan's, not the index's: {todo}.",
+        evidence={"value": backlog["indexed"], "total": backlog["total"],
+                  "status": backlog["status"], "index": name},
+        fix=None)

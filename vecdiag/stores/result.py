@@ -121,7 +121,8 @@ class StoreAudit(Result):
     """min / median / max / cv of the stored vectors' norms; unit: all of length 1."""
     findings: list
     """Findings (codes: ann_recall, short_results, score_convention, unnormalized_dot,
-    norms_dropped, model_metric, index_unused, compressed_vectors), most severe first."""
+    norms_dropped, model_metric, index_unused, compressed_vectors, index_incomplete), most
+    severe first."""
     timings: dict
     """Seconds spent fetching, in exact search and in the store's own searches; the
     store's share of the audit (fetch excluded)."""
