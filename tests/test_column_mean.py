@@ -83,3 +83,19 @@ def test_vector_fixes_fit_the_same_in_every_layout(X):
         fitted = [(fix.fit(A).mean_, fix.transform(X)) for A in layouts(X).values()]
         assert all(np.array_equal(mean, fitted[0][0]) and mean.dtype == X.dtype
                    and np.array_equal(out, fitted[0][1]) for mean, out in fitted), fix
+
+
+def _figures(stats: dict) -> dict:
+    """diagnose's stats without its timing, NaN made comparable."""
+    return {k: repr(v) for k, v in stats.items() if k != "seconds"}
+
+
+@settings(max_examples=10)
+@given(rows(max_rows=40, max_dim=8).filter(lambda X: X.shape[0] >= 12 and X.shape[1] >= 2))
+def test_diagnose_gives_the_same_figures_in_every_layout(X):
+    import vecdiag as vd
+
+    X = X + np.arange(1, X.shape[1] + 1, dtype=X.dtype) * 50   # no zero rows, an offset mean
+    stats = [_figures(vd.diagnose(A, k=3).stats) for A in layouts(X).values()]
+    assert all(s == stats[0] for s in stats), [
+        k for k in stats[0] if any(s[k] != stats[0][k] for s in stats)]
