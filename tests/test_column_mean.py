@@ -99,3 +99,16 @@ def test_diagnose_gives_the_same_figures_in_every_layout(X):
     stats = [_figures(vd.diagnose(A, k=3).stats) for A in layouts(X).values()]
     assert all(s == stats[0] for s in stats), [
         k for k in stats[0] if any(s[k] != stats[0][k] for s in stats)]
+
+
+@settings(max_examples=15)
+@given(rows(max_rows=30, max_dim=8).filter(lambda X: X.shape[0] >= 4 and X.shape[1] >= 3),
+       st.sampled_from(["covariance", "gram", "randomized"]))
+def test_pca_is_the_same_in_every_layout(X, solver):
+    import vecdiag as vd
+
+    X = X + np.arange(1, X.shape[1] + 1, dtype=X.dtype) * 10   # an offset mean
+    X[0, 0] += 7                                   # never constant
+    fits = [vd.pca(A, 2, solver=solver) for A in layouts(X).values()]
+    assert all(np.array_equal(p.mean, fits[0].mean) and np.array_equal(p.coords, fits[0].coords)
+               and np.array_equal(p.components, fits[0].components) for p in fits)

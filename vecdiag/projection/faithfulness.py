@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
+from ..linalg import column_mean
 from ..results import Result, fmt, html_block, html_table, result
 
 __all__ = ["Faithfulness", "faithfulness"]
@@ -230,7 +231,7 @@ def _centred_if_far(X: np.ndarray, sq: np.ndarray) -> tuple[np.ndarray, np.ndarr
     ``‖μ‖² > 100 · (mean ‖x‖² - ‖μ‖²)`` is safe although its right side cancels: far
     out, it is tiny either way.
     """
-    mean = X.mean(axis=0, dtype=np.float64)
+    mean = column_mean(X)
     square = float(mean @ mean)
     if not square > 100.0 * (float(sq.mean(dtype=np.float64)) - square):
         return X, sq
