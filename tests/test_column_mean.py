@@ -112,3 +112,23 @@ def test_pca_is_the_same_in_every_layout(X, solver):
     fits = [vd.pca(A, 2, solver=solver) for A in layouts(X).values()]
     assert all(np.array_equal(p.mean, fits[0].mean) and np.array_equal(p.coords, fits[0].coords)
                and np.array_equal(p.components, fits[0].components) for p in fits)
+
+
+def _drift_figures(r) -> list:
+    return [r.statistic, r.p_value, r.threshold, repr(r.details), r.reference_coords.tolist(),
+            r.current_coords.tolist(), r.mean_coords.tolist()]
+
+
+@settings(max_examples=10)
+@given(rows(max_rows=40, max_dim=6).filter(lambda X: X.shape[0] >= 20),
+       st.sampled_from(["mmd", "classifier", "mean_shift"]))
+def test_drift_is_the_same_in_every_layout(X, method):
+    import vecdiag as vd
+
+    X = X + np.arange(1, X.shape[1] + 1, dtype=X.dtype) * 10
+    X[-1] += 1                                     # the two sets are never identical
+    half = X.shape[0] // 2
+    results = [_drift_figures(vd.drift(A[:half], A[half:], method=method, n_permutations=20,
+                                       n_folds=2))
+               for A in layouts(X).values()]
+    assert all(r == results[0] for r in results)
