@@ -132,3 +132,15 @@ def test_drift_is_the_same_in_every_layout(X, method):
                                        n_folds=2))
                for A in layouts(X).values()]
     assert all(r == results[0] for r in results)
+
+
+@settings(max_examples=15)
+@given(rows(max_rows=30, max_dim=6).filter(lambda X: X.shape[0] >= 6),
+       st.sampled_from(["cosine", "dot"]))
+def test_mutual_proximity_is_the_same_in_every_layout(X, metric):
+    from vecdiag.fixes import mutual_proximity
+
+    X = X + np.arange(1, X.shape[1] + 1, dtype=X.dtype) * 10   # no zero rows
+    lists = [mutual_proximity(X[:3], A, 3, metric=metric) for A in layouts(X).values()]
+    assert all(np.array_equal(r.scores, lists[0].scores)
+               and np.array_equal(r.indices, lists[0].indices) for r in lists)
