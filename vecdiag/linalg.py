@@ -17,7 +17,10 @@ import numpy as np
 
 from . import _validate as V
 
-__all__ = ["dot", "norm", "normalize", "cosine", "euclidean", "cosine_matrix", "row_norms"]
+__all__ = ["dot", "norm", "normalize", "cosine", "euclidean", "cosine_matrix", "row_norms",
+           "column_mean"]
+
+COLUMN_BLOCK = 1024     # rows read at a time by column_mean
 
 
 def _pow2_scale(maxabs: np.ndarray) -> np.ndarray:
@@ -74,6 +77,51 @@ def row_norms(X: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):        # a length past the float range: inf
             norms[unsafe] = np.sqrt(np.einsum("ij,ij->i", scaled, scaled)) * scale
     return norms
+
+
+def column_mean(X, *, dtype=np.float64) -> np.ndarray:
+    """Mean row ``(1/n) Σ_i x_i``, the same bits whatever the memory layout of ``X``.
+
+    The rows are added one after another, in ``dtype``, read :data:`COLUMN_BLOCK` at a
+    time as C-ordered blocks (memory stays bounded on a memmap): the order NumPy follows
+    for a C-ordered array, so ``X.mean(axis=0, dtype=dtype)`` of a C-ordered ``X`` is
+    reproduced bit for bit. subtle: NumPy adds a Fortran-ordered array (a DataFrame's
+    values, a transposed tensor, ``np.asfortranarray(X)``) pairwise down each column
+    instead, so the same numbers gave means a few units in the last place apart, and so
+    did every centring, whitening and threshold computed from them.
+
+    Parameters
+    ----------
+    X : ndarray or memmap, 2-D, real, at least one row (inputs already checked).
+    dtype : float dtype, default float64
+        The accumulator (and result) dtype: float64 for float32 rows too, so that a
+        float32 array and its float64 copy give the same mean; float32 only where a
+        float32 result must stay as NumPy gave it.
+
+    Returns
+    -------
+    ndarray, 1-D, shape ``(d,)``, of ``dtype``. NaN or inf in a column give NaN or inf
+    there; a sum past the range of ``dtype`` is inf (the mean of 200 rows of 1e307).
+
+    Examples
+    --------
+    >>> column_mean(np.asfortranarray([[1.0, 2.0], [3.0, 5.0]]))
+    array([2. , 3.5])
+    """
+    n, d = X.shape
+    total = np.zeros(d, dtype=dtype)
+    carried = np.empty((min(n, COLUMN_BLOCK) + 1, d), dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, n, COLUMN_BLOCK):
+            rows = X[start:start + COLUMN_BLOCK]
+            # the running sum is the first row of the block, so the additions go on in
+            # row order across blocks (a block sum added to it would regroup them)
+            block = carried[: rows.shape[0] + 1]
+            block[0] = total
+            block[1:] = rows
+            total = block.sum(axis=0)
+        # as NumPy's mean: the sum divided by the row count (an intp), cast back
+        return np.true_divide(total, np.intp(n), out=total, casting="unsafe")
 
 
 def _row_squares(X: np.ndarray, block: int = 4096) -> np.ndarray:

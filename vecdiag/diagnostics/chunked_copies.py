@@ -44,7 +44,7 @@ def standard_params(X, centre: bool, transform: Transform | None = None):
             rows = np.asarray(X[a:a + step])
             if transform is not None:
                 rows = transform(rows, np.arange(a, a + rows.shape[0]))
-            yield np.asarray(rows, np.float64)
+            yield np.asarray(rows, np.float64, order="C")   # sums in row order, any layout
 
     mean = np.zeros(d)
     if centre:

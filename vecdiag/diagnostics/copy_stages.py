@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..linalg import column_mean
 from . import copy_rules, rules
 from .chunked_copies import standard_params
 from .duplicates import groups_from_pairs
@@ -127,7 +128,7 @@ def _graph_groups(w: Work, cone: bool, rogue: bool) -> list:
         base = w.index.unit_rows if (w.metric == "cosine" or cone) else w.G
         cos = pair_cosines(standardised(base, w.metric == "euclidean" or cone), r_idx, c_idx)
     elif w.metric == "euclidean":
-        cos = pair_cosines(w.G, r_idx, c_idx, w.G.mean(axis=0, dtype=np.float64))
+        cos = pair_cosines(w.G, r_idx, c_idx, column_mean(w.G))
     elif cone:
         center = w.m.sum_unit / w.n                        # the mean unit row
         cos = pair_cosines(w.index.unit_rows, r_idx, c_idx, center)
@@ -162,7 +163,7 @@ def whole_corpus_duplicates(w: Work, cone: bool, rogue: bool):
             X = unit_rows(X, row_lengths(X), X.dtype)
         centred = standardised(X, w.metric == "euclidean" or cone)
     elif w.metric == "euclidean":
-        centred = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+        centred = X - column_mean(X).astype(X.dtype)
     elif cone:
         centred = unit_rows(X, row_lengths(X), X.dtype) - (w.m.sum_unit / w.n).astype(X.dtype)
     else:

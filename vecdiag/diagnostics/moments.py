@@ -111,7 +111,7 @@ def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None,
     gram = np.zeros((d, d))
     step = block_rows(d)
     for start in range(0, n, step):
-        block = np.asarray(X[start:start + step])
+        block = np.ascontiguousarray(X[start:start + step])   # sums in row order
         b_norms = row_norms(block).astype(np.float64)
         norms[start:start + block.shape[0]] = b_norms
         U = unit_rows(block, b_norms)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..linalg import column_mean
 from . import intrinsic_rules, rules
 from .finding import Finding
 from .norms import norm_spread
@@ -163,7 +164,7 @@ def _sampled_copies(w):
                     return near_duplicates(unit(w.G) - mean, **options), True, False
                 transform = CC.unit_then(norms, w.G.dtype, CC.affine(mean, None, w.G.dtype))
             else:
-                mean = w.G.mean(axis=0).astype(w.G.dtype)
+                mean = column_mean(w.G, dtype=w.G.dtype)
                 if copyable:
                     return near_duplicates(w.G - mean, **options), True, False
                 transform = CC.affine(mean, None, w.G.dtype)

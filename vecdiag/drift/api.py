@@ -163,7 +163,8 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     magnitudes are listed in ``details["top_dims"]``.
 
     The two sets must be independent samples; rows shared by both make the tests
-    conservative. Identical sets are refused. Computation is in float64.
+    conservative. Identical sets are refused. Computation is in float64, on C-ordered
+    rows: the same numbers give the same result in any memory layout (Fortran, a memmap).
 
     Examples
     --------
@@ -196,10 +197,13 @@ def _subsample(X, size: int, rng: np.random.Generator) -> np.ndarray:
         from ..scale.drift import sample_rows
 
         return sample_rows(X, size, rng)
+    # subtle: C-ordered float64 rows: a Fortran-ordered set stayed Fortran-ordered (and so
+    # did the stacked Z), and its column means, variances and products were summed in
+    # another order: other statistics and p-values for the same numbers
     if X.shape[0] <= size:
-        return X.astype(np.float64, copy=False)
+        return np.ascontiguousarray(X, dtype=np.float64)
     rows = np.sort(rng.choice(X.shape[0], size=size, replace=False))
-    return X[rows].astype(np.float64, copy=False)
+    return np.ascontiguousarray(X[rows], dtype=np.float64)
 
 
 def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwidth, model,

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _validate as V
 from .._progress import progress_bar
 from .. import cache_keys
-from ..linalg import row_norms
+from ..linalg import column_mean, row_norms
 from ..neighbors.scoring import (block_rows, check_queries, corpus_rows, make_neighbors,
                                  prepare, resolve_corpus, score_block, score_blocks, top_k)
 
@@ -166,8 +166,10 @@ def _closed_form_stats(Cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``SS_{n-1} = SS_n - (x - mean_n)(x - mean_{n-1})``.
     """
     n = Cp.shape[0]
-    X = Cp.astype(np.float64)
-    mean_vec = X.mean(axis=0)
+    # C-ordered: a Fortran-ordered corpus summed the mean, covariance and products in
+    # another order (statistics and scores a few units in the last place apart)
+    X = np.ascontiguousarray(Cp, dtype=np.float64)
+    mean_vec = column_mean(X)
     centred = X - mean_vec
     cov = centred.T @ centred / n
     m_all = X @ mean_vec

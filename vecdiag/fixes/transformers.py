@@ -31,6 +31,7 @@ from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin,
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _validate as V
+from ..linalg import column_mean
 from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
 from .axes import axes_of, covariance_overflow, null_variances, principal_axes
@@ -223,7 +224,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             total, (values, axes) = float(np.trace(cov)), axes_of(cov, m)
         else:
             self.mean_ = _column_mean(X)
-            Xc = (X - self.mean_).astype(np.float64)
+            Xc = (X - self.mean_).astype(np.float64, order="C")  # sums in row order
             total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
             values, axes = principal_axes(Xc, m)
         eps = float(reg) * (total / d)
@@ -253,13 +254,14 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
 
 def _column_mean(X: np.ndarray) -> np.ndarray:
-    """The mean row, in X's dtype. A float32 sum past 3.4e38 (1000 rows of 1e36) is inf
-    although the mean is not: it is then summed in float64 (as scikit-learn's scalers
-    do), so that centring gives the rows' offsets instead of -inf; otherwise unchanged."""
-    with np.errstate(over="ignore"):
-        mean = X.mean(axis=0)
+    """The mean row, in X's dtype, summed in the same order whatever X's memory layout
+    (:func:`vecdiag.linalg.column_mean`: a Fortran-ordered copy of the corpus fits the
+    same fix). A float32 sum past 3.4e38 (1000 rows of 1e36) is inf although the mean is
+    not: it is then summed in float64 (as scikit-learn's scalers do), so that centring
+    gives the rows' offsets instead of -inf; otherwise unchanged."""
+    mean = column_mean(X, dtype=X.dtype)
     if X.dtype == np.float32 and not np.isfinite(mean).all():
-        mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        mean = column_mean(X).astype(np.float32)
     return mean
 
 
@@ -341,7 +343,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             values, axes = axes_of(cov, D)
         else:
             self.mean_ = _column_mean(X)
-            Xc = (X - self.mean_).astype(np.float64)
+            Xc = (X - self.mean_).astype(np.float64, order="C")  # sums in row order
             total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)
             values, axes = principal_axes(Xc, D)
         # subtle: past the corpus's rank (D >= n rows) the top-D axes include directions the

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
+from ..linalg import column_mean
 from ._offset import far_from_origin
 from .result import Projection, is_dask_array
 
@@ -82,9 +83,14 @@ def _scatter(X: np.ndarray, show_progress) -> tuple[np.ndarray, np.ndarray]:
     far from the origin. So when the first rows show a mean longer than the spread,
     each block is shifted by their mean first (``s ≈ μ``: the correction is tiny).
     """
+    if not X.flags.c_contiguous and not isinstance(X, np.memmap):
+        # subtle: a Fortran-ordered array or a strided view took the shifted, blocked path
+        # below and a C-ordered copy of the same numbers one BLAS call: means and
+        # variances a few units in the last place apart (36.79999847 for 36.8 in float32)
+        X = np.ascontiguousarray(X)
     n, d = X.shape
-    head = X[: min(n, 1024)].astype(np.float64)
-    centre = head.mean(axis=0)
+    head = np.array(X[: min(n, 1024)], dtype=np.float64, order="C")   # sums in row order
+    centre = column_mean(head)
     spread = float(np.square(head - centre).sum()) / head.shape[0]   # total variance, estimated
     shifted = bool(centre @ centre > spread) or not X.flags.c_contiguous
     shift = centre.astype(X.dtype) if shifted else None
@@ -191,8 +197,8 @@ def _covariance_solver(X, c, show_progress, rng):
 def _gram_solver(X, c, show_progress, rng):
     """Exact, through the n x n Gram matrix of the centred rows (for d much larger than n)."""
     n = X.shape[0]
-    mean = X.mean(axis=0, dtype=np.float64)
-    Xc = X.astype(np.float64) - mean
+    mean = column_mean(X)
+    Xc = X.astype(np.float64, order="C") - mean
     with np.errstate(over="ignore", invalid="ignore"):
         total_var = float(np.einsum("ij,ij->", Xc, Xc)) / (n - 1)
     if not np.isfinite(total_var):             # eigh would fail to converge on inf
@@ -214,7 +220,7 @@ def _randomized_solver(X, c, show_progress, rng, n_oversamples=10, n_iter=7):
     spectrum (near-isotropic data) the directions found can be far from the true ones.
     """
     n, d = X.shape
-    mean = X.mean(axis=0, dtype=np.float64)
+    mean = column_mean(X)
     mu = mean.astype(X.dtype)
     rows = _block_rows(X)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -308,6 +314,11 @@ def pca(X, n_components: int = 2, *, solver: str = "auto", random_state=0,
     0/0. When ``n_components`` exceeds the rank of the centred data, the extra components
     have variance 0 and are an arbitrary orthonormal completion. Equal eigenvalues make
     the directions inside their eigenspace arbitrary (only the subspace is defined).
+
+    The same numbers give the same result bit for bit whatever their memory layout
+    (C- or Fortran-ordered, a strided view, a memmap): the mean is
+    :func:`vecdiag.linalg.column_mean`, and the covariance solver copies an in-memory
+    array that is not C-ordered to C order (a memmap is read in C-ordered blocks).
 
     A ``dask.array.Array`` is fitted with the covariance solver in one pass over its row
     blocks (:func:`vecdiag.scale.covariance.pca_fit`; nothing of size ``n`` is gathered).

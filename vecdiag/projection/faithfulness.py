@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
+from ..linalg import column_mean
 from ..results import Result, fmt, html_block, html_table, result
 from ._offset import far_from_origin
 
@@ -231,7 +232,7 @@ def _centred_if_far(X: np.ndarray, sq: np.ndarray) -> tuple[np.ndarray, np.ndarr
     ties stay exact). The test ``‖μ‖² > 100 · (mean ‖x‖² - ‖μ‖²)`` is safe although its
     right side cancels: far out, it is tiny either way.
     """
-    mean = X.mean(axis=0, dtype=np.float64)
+    mean = column_mean(X)
     if not far_from_origin(mean, float(sq.mean(dtype=np.float64)) - float(mean @ mean)):
         return X, sq
     X = X - mean.astype(X.dtype)
