@@ -246,8 +246,9 @@ def as_vectors(x, name: str = "X", *, ndim: int | tuple[int, ...] = (1, 2),
     Returns
     -------
     ndarray
-        float32 if the input was float32, float64 otherwise. Not a copy when the input
-        already had the right dtype: callers must not write to it.
+        float32 if the input was float32, float64 otherwise, in C order (a memmap is
+        kept as it is). Not a copy when the input already had the right dtype and order:
+        callers must not write to it.
 
     Examples
     --------
@@ -284,6 +285,14 @@ def as_vectors(x, name: str = "X", *, ndim: int | tuple[int, ...] = (1, 2),
                          + ("vector" if arr.ndim == 2 else "number"))
     if finite:
         check_finite(arr, name)
+    if isinstance(arr, np.ndarray) and not isinstance(arr, np.memmap) \
+            and not arr.flags.c_contiguous:
+        # subtle: NumPy's sums and BLAS products round in an order that follows the memory
+        # layout, so a Fortran-ordered or strided copy of the same numbers scored and
+        # ranked differently in the last bits (explain's scores, a diagnosis's moments);
+        # in memory every input is read in C order (a memmap is read block by block, each
+        # block made C-ordered where it is scored, see vecdiag.neighbors.rows)
+        arr = np.ascontiguousarray(arr)
     return arr
 
 

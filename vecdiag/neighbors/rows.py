@@ -37,7 +37,8 @@ class Rows:
         self.raw_norms = np.zeros(self.n, self.dtype)
         self.sq = np.zeros(self.n, self.dtype) if metric == "euclidean" else None
         for a in range(0, self.n, _SCAN_ROWS):
-            piece = np.asarray(X[a:a + _SCAN_ROWS]).astype(self.dtype, copy=False)
+            # C order: a row's sum then runs in one order whatever the layout of X
+            piece = np.ascontiguousarray(X[a:a + _SCAN_ROWS], dtype=self.dtype)
             self.raw_norms[a:a + _SCAN_ROWS] = row_norms(piece)
             if self.sq is not None:
                 self.sq[a:a + _SCAN_ROWS] = np.einsum("ij,ij->i", piece, piece)
@@ -60,10 +61,11 @@ class Rows:
             self.norms = np.ones(self.n)
             self.max_norm = 1.0
         else:
-            if X.dtype == self.dtype and isinstance(X, np.ndarray):
-                self._data = X
+            if X.dtype == self.dtype and isinstance(X, np.ndarray) and (
+                    X.flags.c_contiguous or copy):
+                self._data = np.ascontiguousarray(X)
             elif copy:
-                self._data = X.astype(self.dtype)
+                self._data = np.ascontiguousarray(X, dtype=self.dtype)
             self.norms = self.raw_norms.astype(float)
             self.max_norm = float(self.norms.max()) if self.n else 0.0
 
@@ -93,7 +95,10 @@ class Rows:
         """Rows in the working dtype; unit length under cosine. Written into ``out``
         (rows, d) of the working dtype when given (the same numbers)."""
         if out is None:
-            X = X.astype(self.dtype, copy=False)
+            # C order, so that products and sums over these rows run in one order
+            # whatever the layout of the corpus (a Fortran-ordered copy of the same
+            # numbers gave scores differing in the last bits)
+            X = np.ascontiguousarray(X, dtype=self.dtype)
             if self.metric != "cosine":
                 return X
             out = X / norms[:, None]
