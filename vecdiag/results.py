@@ -166,7 +166,8 @@ def html_table(rows, columns, *, numeric=None, classes=None) -> str:
 
     ``numeric``: column names to right-align; every other column is left-aligned.
     ``classes``: optional per-row CSS class (e.g. ``"vd-critical"``), same length as
-    ``rows``. The alignment is also written on each cell (``style="text-align:..."``):
+    ``rows``. A cell holding None (no value) shows an em dash, "—", not the word "None".
+    The alignment is also written on each cell (``style="text-align:..."``):
     JupyterLab and nbconvert right-align table cells by default and may drop a
     ``<style>`` element from an untrusted output, but keep a cell's own style.
 
@@ -182,12 +183,17 @@ def html_table(rows, columns, *, numeric=None, classes=None) -> str:
     for i, row in enumerate(rows):
         cls = f' class="{escape(classes[i])}"' if classes and classes[i] else ""
         cells = "".join(
-            f'<td class="vd-num"{right}>{escape(fmt(v))}</td>' if c in numeric
-            else f"<td{left}>{escape(fmt(v))}</td>"
+            f'<td class="vd-num"{right}>{escape(_cell(v))}</td>' if c in numeric
+            else f"<td{left}>{escape(_cell(v))}</td>"
             for c, v in zip(columns, row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _cell(value) -> str:
+    """A table cell's text: :func:`fmt`, with None (no value) as an em dash."""
+    return "—" if value is None else fmt(value)
 
 
 def html_block(title: str, *parts: str) -> str:

@@ -6,9 +6,13 @@ import numpy as np
 
 from ..results import Result, escape, fmt, html_block, html_table, result, shorten
 
-__all__ = ["Finding", "Diagnosis", "SEVERITIES"]
+__all__ = ["Finding", "Diagnosis", "SEVERITIES", "NOT_JUDGED"]
 
 SEVERITIES = ("critical", "warning", "ok")
+
+# How the summary of a finding that was not judged starts (too few rows or distinct
+# vectors): its figure, computed on too little data, is shown nowhere as its value
+NOT_JUDGED = "Not judged"
 
 # What ``evidence["value"]`` measures, per code (a finding may say otherwise in
 # ``evidence["measures"]``, e.g. near-duplicates estimated from a sample)
@@ -74,14 +78,37 @@ class Finding(Result):
     """A fix code (``vd.fixes`` / API.md) or None when no automatic fix applies."""
 
     @property
+    def judged(self) -> bool:
+        """False when the check was not judged (the summary starts with "Not judged":
+        too few rows or distinct vectors); its figure is then no verdict.
+
+        Examples
+        --------
+        >>> Finding("hubness", "ok", "Not judged: only 3 distinct vector(s).",
+        ...         {"value": 4.1}).judged
+        False
+        """
+        return not self.summary.startswith(NOT_JUDGED)
+
+    @property
     def key_number(self):
-        """The headline figure (``evidence["value"]``), or None."""
-        return self.evidence.get("value")
+        """The headline figure (``evidence["value"]``), or None; None too when the
+        finding was not judged (:attr:`judged`): a figure computed on too little data is
+        no verdict (it stays in ``evidence``).
+
+        Examples
+        --------
+        >>> Finding("hubness", "ok", "Not judged: only 3 distinct vector(s).",
+        ...         {"value": 4.1}).key_number is None
+        True
+        """
+        return self.evidence.get("value") if self.judged else None
 
     @property
     def measures(self) -> str | None:
         """What :attr:`key_number` measures, in words (``evidence["measures"]`` when the
-        finding says, else :data:`MEASURES` of its code); None without a headline figure.
+        finding says, else :data:`MEASURES` of its code); None without a headline figure
+        (kept when the finding was not judged: it says what was not judged).
 
         Examples
         --------
@@ -89,7 +116,7 @@ class Finding(Result):
         ...         {"value": -0.0193}).measures
         "excess of the top dimensions' share of the mean cosine over chance, (share − chance) / (1 − chance)"
         """
-        if self.key_number is None:
+        if self.evidence.get("value") is None:
             return None
         if "measures" in self.evidence:
             return str(self.evidence["measures"])
@@ -105,16 +132,23 @@ class Finding(Result):
     def to_frame(self):
         import pandas as pd
 
-        return pd.DataFrame([{"code": self.code, "severity": self.severity,
-                              "summary": self.summary, "value": self.key_number,
-                              "measures": self.measures, "fix": self.fix}])
+        return pd.DataFrame([_frame_row(self)])
 
     def _repr_html_(self) -> str:
-        rows = [[k, _show(v)] for k, v in self.evidence.items()]
+        rows = [[k, _show(v) if k != "value" or self.judged else f"— ({NOT_JUDGED.lower()})"]
+                for k, v in self.evidence.items()]
         return html_block(f"Finding: {self.code} ({self.severity})",
                           f"<p class='vd-{escape(self.severity)}'>{escape(self.summary)}</p>",
                           html_table(rows, ["evidence", "value"]),
                           f"<p>fix: {escape(self.fix or '—')}</p>")
+
+
+def _frame_row(f: Finding) -> dict:
+    """A finding's row of ``to_frame``: value NaN when there is none (or not judged)."""
+    value = f.key_number
+    return {"code": f.code, "severity": f.severity, "summary": f.summary,
+            "value": float("nan") if value is None else value, "measures": f.measures,
+            "fix": f.fix}
 
 
 def jsonable(value):
@@ -220,17 +254,18 @@ class Diagnosis(Result):
                 "stats": jsonable(self.stats)}
 
     def to_frame(self):
-        """One row per finding: code, severity, summary, key value, what the value
+        """One row per finding: code, severity, summary, key value (NaN when there is
+        none or the finding was not judged, :attr:`Finding.judged`), what the value
         measures (:attr:`Finding.measures`), fix."""
         import pandas as pd
 
-        return pd.DataFrame([{"code": f.code, "severity": f.severity, "summary": f.summary,
-                              "value": f.key_number, "measures": f.measures, "fix": f.fix}
-                             for f in self.findings])
+        return pd.DataFrame([_frame_row(f) for f in self.findings],
+                            columns=["code", "severity", "summary", "value", "measures",
+                                     "fix"])
 
     def _repr_html_(self) -> str:
         rows = [[f.severity, f.code, f.summary, f.key_number, f.measures or "—", f.fix or "—"]
-                for f in self.findings]
+                for f in self.findings]         # (key_number None, shown "—": not judged)
         classes = [f"vd-{f.severity}" for f in self.findings]
         counts = {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
         n = self.stats.get("n_vectors")
