@@ -538,3 +538,31 @@ def test_a_lone_surrogate_in_the_data_does_not_stop_the_widget_state_from_being_
                             "score": pytest.approx(float(Q[0] @ X[19] / np.linalg.norm(Q[0])
                                                          / np.linalg.norm(X[19])), abs=1e-4)}
     assert "caf\ufffde" in ex.legend
+
+
+def test_missing_texts_show_as_no_text_and_the_word_none_stays():
+    """Texts with gaps (None, NaN from a pandas column, pandas' NA) showed as the words
+    "None" / "nan" in the explorer's tables, hover text and static view, in the
+    explanation's expected and top texts and in a projection's hover; the query text
+    NaN was even searched for the word "nan". They are now empty, and a document whose
+    text is the word "None" still reads "None"."""
+    import pandas as pd
+    from vecdiag.explorer.static import static_text
+    from vecdiag.projection.plotting import prepare_plot
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 6))
+    texts = ["doc a", None, float("nan"), "None", pd.NA] + [f"doc {i}" for i in range(7)]
+    ex = vd.explore(vd.Index(X, texts=texts), queries=X[[0, 1]] + 0.1, k=4, color="none",
+                    query_texts=[None, float("nan")], qrels={0: {1: 1}, 1: {2: 1}})
+    s = ex.session
+    assert [s.text_of(r, 50) for r in range(5)] == ["doc a", "", "", "None", ""]
+    assert [q["text"] for q in s.query_list()] == ["", ""]
+    assert [s.doc(r, 0)["text"] for r in (1, 2, 3)] == ["", "", "None"]
+    assert static_text(s, ex.view).splitlines()[1] == "query 0: "
+    assert s.query_texts == ["", ""]
+    e = vd.explain_neighbors(X[1] + 0.01, vd.Index(X, texts=texts), k=3, expected=[2, 3, 4])
+    assert [x.text for x in e.expected] == ["", "None", ""]
+    assert e.top_ids[0] == 1 and e.top_texts[0] == ""
+    hover = prepare_plot(vd.pca(X, n_components=2), texts=texts).hover
+    assert hover[:5] == ["doc a", "", "", "None", ""]

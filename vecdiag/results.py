@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_safe_column", "text_safe_frame"]
+           "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -67,6 +67,24 @@ def valid_text(value) -> str:
     (True, '7')
     """
     return _SURROGATE.sub("\ufffd", str(value))
+
+
+def text_or_empty(value) -> str:
+    """A text as it is shown and read: a missing one (None, NaN from a pandas column,
+    pandas' NA) is no text, ``""``, not the word "None" or "nan"; anything else is
+    ``str(value)``, so a document whose text is the word "None" stays "None".
+
+    Examples
+    --------
+    >>> [text_or_empty(t) for t in (None, float("nan"), np.float32("nan"), "None", 7)]
+    ['', '', '', 'None', '7']
+    """
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return ""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
+            and value != value:
+        return ""
+    return str(value)
 
 
 def text_safe_column(values):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten, valid_text
+from ..results import shorten, text_or_empty, valid_text
 from .session import Session, fix_rows, pack_points
 
 __all__ = ["explore", "explore_explanation", "Session", "fix_rows", "pack_points", "colour_codes"]
@@ -194,7 +194,7 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         raise ValueError(f"query_ids has {len(query_ids)} entries but there are {m} queries; "
                          "give one id per query row")
     if query_texts is not None:
-        query_texts = [str(t) for t in query_texts]
+        query_texts = [text_or_empty(t) for t in query_texts]     # (None, NaN: "")
         if len(query_texts) != m:
             raise ValueError(f"query_texts has {len(query_texts)} entries but there are {m} "
                              "queries; give one text per query row")
