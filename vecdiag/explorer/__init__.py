@@ -42,7 +42,8 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
     query_ids, query_texts : sequence, optional
         One per query (row numbers and no texts by default).
     ids, texts, metric : optional
-        For an array corpus, as in :class:`vecdiag.Index`.
+        For an array corpus, as in :class:`vecdiag.Index`. A missing text (None, NaN
+        from a pandas column) shows as no text, not as "None" or "nan".
     k : int, default 10
         Neighbours shown.
     color : None, "faithfulness" or sequence of labels (one per document)
