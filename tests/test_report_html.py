@@ -476,3 +476,27 @@ def test_an_all_zero_query_under_dot_is_marked_and_said_not_explained():
     page = render_html(a, generated="x")
     assert ('<td style="text-align:left">q2</td>' in page
             and page.count("all-zero vector: scores 0 against every document") == 1)
+
+
+def test_the_text_report_has_the_counterfactual_rows_of_the_html(analysis):
+    """The HTML of each explained query has a counterfactual table (what each fix would
+    change); the terminal report of the same query said nothing of it. It now lists,
+    per fix, each expected document's rank now -> after and the judged metric change,
+    from the same records the HTML reads."""
+    from vecdiag.report import render_text
+
+    text = " ".join(render_text(analysis).split())
+    assert text.count("what each fix would change (expected rank now -> after") == len(
+        analysis.cases)
+    for case in analysis.cases:
+        exp = case.explanation
+        plain = " ".join(str(exp).split())         # print(explanation): the same rows
+        now = {e.id: e.rank for e in exp.expected}
+        assert len(now) <= 3     # (one rank each; more are summed up, as in the HTML)
+        for c in exp.counterfactuals:
+            row = f"{c.fix}: " + "; ".join(f"{i}: {now[i]} -> {c.expected_ranks[i]}"
+                                           for i in now)
+            if c.global_delta is not None:
+                row += f"; Δ {c.global_delta:+.4f} (p "
+            assert row in text and row in plain
+        assert [c.global_delta is not None for c in exp.counterfactuals].count(True) >= 1

@@ -77,6 +77,9 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
     for c in causes[:3]:
         fix = f" [fix: {c.fix}]" if getattr(c, "fix", None) else ""
         lines.append(_wrap(f"- {c.code} (confidence {fmt(c.confidence, 2)}): {c.summary}{fix}", 7))
+    # what each fix would change: the rows of the HTML's counterfactual table
+    for j, line in enumerate(getattr(exp, "counterfactual_lines", list)()):
+        lines.append(_wrap(line, 7 if j == 0 else 9))
     if not causes:
         k = getattr(exp, "k", None)
         missed = [e for e in getattr(exp, "expected", []) or [] if k is not None and e.rank > k]
