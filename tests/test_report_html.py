@@ -500,3 +500,27 @@ def test_the_text_report_has_the_counterfactual_rows_of_the_html(analysis):
                 row += f"; Δ {c.global_delta:+.4f} (p "
             assert row in text and row in plain
         assert [c.global_delta is not None for c in exp.counterfactuals].count(True) >= 1
+
+
+def test_missing_texts_in_a_report_are_no_text_not_the_words_none_and_nan():
+    """analyze turned every text with str(): a query text None or NaN (a pandas column
+    with gaps) was quoted as “None” / “nan” in the text, JSON and HTML report, and read
+    by BM25 and the hybrid fix as the word; a missing document text likewise. They are
+    now empty, and a query whose text is the word "None" is still quoted."""
+    from vecdiag.report import analyze, render_text, to_json
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 8))
+    ids, qids = [f"d{i}" for i in range(40)], ["q0", "q1", "q2"]
+    texts = [None if i % 5 == 0 else float("nan") if i % 7 == 0 else f"doc {i}"
+             for i in range(40)]
+    a = analyze(X, ids=ids, texts=texts, queries=X[[10, 11, 12]] + 0.5, query_ids=qids,
+                query_texts=[None, float("nan"), "None"], k=5, show_progress=False,
+                qrels={q: {f"d{i + 20}": 1} for i, q in enumerate(qids)}, fixes=[])
+    assert {c.query_id: c.query_text for c in a.cases} == {"q0": "", "q1": "", "q2": "None"}
+    assert sorted(c["query_text"] for c in to_json(a)["worst_queries"]) == ["", "", "None"]
+    quoted = [line.split("“")[1].split("”")[0] for line in render_text(a).splitlines()
+              if "“" in line]
+    assert quoted == ["None"]
+    shown = {t for c in a.cases for t in c.explanation.top_texts}
+    assert "None" not in shown and "nan" not in shown and "" in shown
