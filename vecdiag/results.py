@@ -142,14 +142,17 @@ def text_safe_frame(columns: dict, *, index=None, index_name=None):
 
 
 def shorten(text, width: int = 80) -> str:
-    """Cut ``text`` to ``width`` characters, ending with an ellipsis when cut.
+    """Cut ``text`` to ``width`` characters, ending with an ellipsis when cut; a missing
+    text (None, NaN: :func:`text_or_empty`) is ``""``, not "None" or "nan".
 
     Examples
     --------
     >>> shorten("a long sentence about vectors", 10)
     'a long se…'
+    >>> shorten(float("nan")), shorten("None")
+    ('', 'None')
     """
-    text = " ".join(str(text).split())
+    text = " ".join(text_or_empty(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
