@@ -1265,3 +1265,9 @@ def test_a_finding_not_judged_shows_no_value_in_any_rendering():
             cases=[]))["findings"] if j["code"] == code] == [None]
     assert "0.95" not in d["anisotropy"].summary
     assert d["near_duplicates"].judged and frame.loc["near_duplicates", "value"] == 0.9
+    # five rows: TwoNN's 46 from 5 items is "not judged" too (n items span n − 1 dims)
+    five = vd.diagnose(rng.normal(size=(5, 16)) + 3, show_progress=False)
+    f = five["low_intrinsic_dimension"]
+    assert f.summary.startswith("Intrinsic dimension not judged: TwoNN gives 46 from only 5")
+    assert not f.judged and math.isnan(five.to_frame().set_index("code").loc[f.code, "value"])
+    assert f.evidence["value"] == pytest.approx(46.0, abs=0.5)

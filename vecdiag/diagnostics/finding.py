@@ -6,13 +6,9 @@ import numpy as np
 
 from ..results import Result, escape, fmt, html_block, html_table, result, shorten
 
-__all__ = ["Finding", "Diagnosis", "SEVERITIES", "NOT_JUDGED"]
+__all__ = ["Finding", "Diagnosis", "SEVERITIES"]
 
 SEVERITIES = ("critical", "warning", "ok")
-
-# How the summary of a finding that was not judged starts (too few rows or distinct
-# vectors): its figure, computed on too little data, is shown nowhere as its value
-NOT_JUDGED = "Not judged"
 
 # What ``evidence["value"]`` measures, per code (a finding may say otherwise in
 # ``evidence["measures"]``, e.g. near-duplicates estimated from a sample)
@@ -79,16 +75,18 @@ class Finding(Result):
 
     @property
     def judged(self) -> bool:
-        """False when the check was not judged (the summary starts with "Not judged":
-        too few rows or distinct vectors); its figure is then no verdict.
+        """False when the check said its figure is not judged (``evidence["judged"]`` is
+        False: too few rows or distinct vectors, a sample that does not resolve it, an
+        estimate out of its range; the summary says "not judged" and why); that figure
+        is then no verdict, and no display shows it as the finding's value.
 
         Examples
         --------
         >>> Finding("hubness", "ok", "Not judged: only 3 distinct vector(s).",
-        ...         {"value": 4.1}).judged
+        ...         {"value": 4.1, "judged": False}).judged
         False
         """
-        return not self.summary.startswith(NOT_JUDGED)
+        return self.evidence.get("judged") is not False
 
     @property
     def key_number(self):
@@ -99,7 +97,7 @@ class Finding(Result):
         Examples
         --------
         >>> Finding("hubness", "ok", "Not judged: only 3 distinct vector(s).",
-        ...         {"value": 4.1}).key_number is None
+        ...         {"value": 4.1, "judged": False}).key_number is None
         True
         """
         return self.evidence.get("value") if self.judged else None
@@ -135,7 +133,7 @@ class Finding(Result):
         return pd.DataFrame([_frame_row(self)])
 
     def _repr_html_(self) -> str:
-        rows = [[k, _show(v) if k != "value" or self.judged else f"— ({NOT_JUDGED.lower()})"]
+        rows = [[k, _show(v) if k != "value" or self.judged else "— (not judged)"]
                 for k, v in self.evidence.items()]
         return html_block(f"Finding: {self.code} ({self.severity})",
                           f"<p class='vd-{escape(self.severity)}'>{escape(self.summary)}</p>",

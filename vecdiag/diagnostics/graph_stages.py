@@ -125,7 +125,7 @@ def hubness_stage(w: Work) -> None:
                                   f"k = {w.k_eff} neighbours, so the lists are decided by "
                                   "ties between copies.",
                                   {"value": hub.skewness, "n_distinct": w.n_distinct,
-                                   "k": w.k_eff}))
+                                   "k": w.k_eff, "judged": False}))
     centred = centred_spread(w) if w.metric == "euclidean" else None
     w.findings.append(rules.norm_finding(spread, w.metric, hub_length, centred))
 

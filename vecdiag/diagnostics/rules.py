@@ -259,7 +259,7 @@ def few_distinct_context(f: Finding, n_distinct: int, k: int, n: int | None = No
                    "deduplicate first.")
     return Finding(f.code, "ok", summary,
                    dict(f.evidence, severity_if_distinct=f.severity, n_distinct=n_distinct,
-                        k=k), None)
+                        k=k, judged=False), None)
 
 
 def norm_finding(s, metric: str, hub_length: float | None = None,
