@@ -566,3 +566,31 @@ def test_missing_texts_show_as_no_text_and_the_word_none_stays():
     assert e.top_ids[0] == 1 and e.top_texts[0] == ""
     hover = prepare_plot(vd.pca(X, n_components=2), texts=texts).hover
     assert hover[:5] == ["doc a", "", "", "None", ""]
+
+
+def test_the_text_view_lists_the_missed_documents_and_the_fixes_of_the_html():
+    """The explorer's text view (a terminal, or nbconvert's text/plain) ended at the
+    top-k, while its HTML listed the expected documents outside it and a fixes table
+    (what enters and leaves the top-k). It now shows both, from the same view."""
+    from vecdiag.explorer.static import static_text
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6)) + 1
+    Q = X[[0, 1]] + 0.3 * rng.normal(size=(2, 6))
+    ex = vd.explore(vd.Index(X), queries=Q, qrels={0: {30: 1, 2: 1}, 1: {31: 1}}, k=4,
+                    color="none")
+    lines = static_text(ex.session, ex.view).splitlines()
+    exp = ex.session.explanation(1)
+    missed = exp.missed()
+    assert [line.split()[:2] for line in lines if "(missed)" in line] == \
+        [[f"{e.rank}.", str(e.id)] for e in missed] == [["18.", "31"]]
+    at = lines.index("fixes: what enters and leaves the top-k")
+    top = list(exp.top_ids)
+    rows = {line.split()[0].rstrip(":"): line for line in lines[at + 1:]}
+    assert sorted(rows) == sorted(c.fix for c in exp.counterfactuals)
+    for c in exp.counterfactuals:
+        entering = [d for d in c.top if d not in top]
+        leaving = [d for d in top if d not in c.top]
+        assert (f"entering {', '.join(map(str, entering)) or '—'}; "
+                f"leaving {', '.join(map(str, leaving)) or '—'}. {c.note}") in rows[c.fix]
+    assert lines[at + 1].startswith(f"  {exp.recommendation.fix} (recommended): ")
