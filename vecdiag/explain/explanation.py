@@ -184,7 +184,8 @@ class Explanation(Result):
     def counterfactual_lines(self) -> list:
         """The counterfactual table as text, the rows the HTML shows: a heading, then per
         fix the expected documents' rank now -> after it (the first three expected, the
-        rest summed up, as in the HTML), whether the top-k stays the same and, with a
+        rest summed up, as in the HTML; without expected documents, the note on what
+        changes), whether the top-k stays the same and, with a
         ``fix_report``, the change of its metric over the judged queries (Holm p); the
         fix to try first is marked. Empty without counterfactuals.
 
@@ -206,9 +207,9 @@ class Explanation(Result):
         before = {e.id: e.rank for e in self.expected}
         judged = [c for c in self.counterfactuals if c.global_delta is not None]
         rec = None if self.recommendation is None else self.recommendation.fix
-        head = "what each fix would change (expected rank now -> after"
-        lines = [head + (f"; Δ {judged[0].global_metric} on the judged queries):" if judged
-                         else "):")]
+        said = (["expected rank now -> after"] if self.expected else []) + \
+            ([f"Δ {judged[0].global_metric} on the judged queries"] if judged else [])
+        lines = ["what each fix would change" + (f" ({'; '.join(said)})" if said else "") + ":"]
         for c in self.counterfactuals:
             ranks = dict(c.expected_ranks)
             parts = [f"{i}: {before[i]} -> {ranks.get(i, '—')}" for i in shown]
@@ -216,7 +217,7 @@ class Explanation(Result):
                 parts.append(f"the other {len(rest)}: "
                              f"{_ranks_summary([before[i] for i in rest], self.k)} -> "
                              f"{_ranks_summary([ranks[i] for i in rest if i in ranks], self.k)}")
-            row = f"  {c.fix}: {'; '.join(parts) or 'no expected document'}"
+            row = f"  {c.fix}: {'; '.join(parts) or c.note}"     # (no expected: the note)
             if c.global_delta is not None:
                 row += f"; Δ {c.global_delta:+.4f}" + ("" if c.global_p is None
                                                         else f" (p {fmt(c.global_p, 2)})")
