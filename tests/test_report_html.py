@@ -524,3 +524,20 @@ def test_missing_texts_in_a_report_are_no_text_not_the_words_none_and_nan():
     assert quoted == ["None"]
     shown = {t for c in a.cases for t in c.explanation.top_texts}
     assert "None" not in shown and "nan" not in shown and "" in shown
+
+
+def test_the_json_report_has_what_each_fix_would_change(analysis):
+    """vecdiag report --json gave each worst query's causes and recommendation but not
+    the counterfactual table the HTML and text show; each query now carries, per fix,
+    the expected documents' ranks after it, whether the top-k moves and the judged
+    change (valid JSON: no NaN)."""
+    from vecdiag.report import to_json
+
+    out = json.loads(json.dumps(to_json(analysis), allow_nan=False))
+    assert len(out["worst_queries"]) == len(analysis.cases) == 3
+    for row, case in zip(out["worst_queries"], analysis.cases):
+        want = [(c.fix, c.moved, {str(d): int(r) for d, r in c.expected_ranks.items()},
+                 c.global_delta) for c in case.explanation.counterfactuals]
+        got = [(c["fix"], c["moved"], {str(e["id"]): e["rank"] for e in c["expected_ranks"]},
+                c["global_delta"]) for c in row["counterfactuals"]]
+        assert got == want and len(got) >= 5
