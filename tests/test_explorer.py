@@ -594,3 +594,15 @@ def test_the_text_view_lists_the_missed_documents_and_the_fixes_of_the_html():
         assert (f"entering {', '.join(map(str, entering)) or '—'}; "
                 f"leaving {', '.join(map(str, leaving)) or '—'}. {c.note}") in rows[c.fix]
     assert lines[at + 1].startswith(f"  {exp.recommendation.fix} (recommended): ")
+
+
+def test_missing_colour_labels_are_no_label_not_the_labels_none_and_nan():
+    """Colouring by a label column with gaps: None and NaN became the labels "None" and
+    "nan" (str()), merged with documents whose label really is "None" or "nan". They are
+    now one "(no label)" colour, and the real labels keep their own."""
+    X = np.random.default_rng(0).normal(size=(8, 4))
+    ex = vd.explore(X, color="none", k=2)
+    labels = [None, float("nan"), "a", "None", "a", "nan", np.nan, "b"]
+    codes, names = colour_codes(labels, ex.session)
+    assert names == ["(no label)", "a", "None", "b", "nan"]
+    assert list(codes) == [0, 0, 1, 2, 1, 4, 0, 3]

@@ -49,7 +49,7 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
     color : None, "faithfulness" or sequence of labels (one per document)
         Point colours. None: faithfulness (how many of a point's 10 nearest neighbours
         the map keeps; fewer under 22 documents, as the legend says) up to 20,000
-        documents, one colour above.
+        documents, one colour above. Labels: a missing one (None, NaN) is "(no label)".
     fix_report : FixReport, optional
         From :func:`vecdiag.try_fixes` on the same queries: each explanation then carries
         its recommendation, shown first.
@@ -289,12 +289,16 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     if len(labels) != n:
         raise ValueError(f"color has {len(labels)} labels but the corpus has {n} documents; "
                          "give one label per document, 'faithfulness' or None")
-    values, counts = np.unique(labels.astype(str), return_counts=True)
+    # a missing label (None, NaN from a pandas column) is "(no label)", not a label
+    # "None" / "nan" (a real label "None" stays one)
+    keys = [text_or_empty(v) for v in labels]
+    values, counts = np.unique(np.asarray(keys, dtype=str), return_counts=True)
     kept = list(values[np.argsort(-counts, kind="stable")][:MAX_LABELS])
     code_of = {v: i for i, v in enumerate(kept)}
     other = len(kept)
-    codes = np.array([code_of.get(str(v), other) for v in labels], dtype=np.uint8)
-    names = [valid_text(v) for v in kept] + (["other"] if len(values) > len(kept) else [])
+    codes = np.array([code_of.get(v, other) for v in keys], dtype=np.uint8)
+    names = [valid_text(v) or "(no label)" for v in kept] + \
+        (["other"] if len(values) > len(kept) else [])
     return codes.tobytes(), names
 
 
