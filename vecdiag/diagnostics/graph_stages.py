@@ -196,7 +196,7 @@ def _backend(backend: str | None) -> str:
     if backend is not None:
         return V.check_choice(backend, "backend", ("numpy", "faiss"))
     try:
-        import faiss  # noqa: F401
+        __import__("faiss")     # only whether it is installed
     except ImportError:
         return "numpy"
     return "faiss"
