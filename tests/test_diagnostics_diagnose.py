@@ -1257,3 +1257,40 @@ def test_a_findings_frame_is_its_row_of_the_diagnosis_frame():
             a, b = one[col].iloc[0], frame[col].iloc[i]
             assert (pd.isna(a) and pd.isna(b)) or a == b, (f.code, col)
         assert one["summary"].iloc[0] == f.summary and one["value"].iloc[0] == f.key_number
+
+
+def test_a_finding_not_judged_shows_no_value_in_any_rendering():
+    """Thirty rows, copies of three vectors: anisotropy and hubness are "Not judged"
+    (too few distinct vectors), yet to_frame gave their raw figures (0.9508, 4.064), the
+    HTML table printed 0.9508 beside "Not judged", and the summary quoted the verdict
+    ("two unrelated items score 0.95 on average"), which a reader took for one. Now the
+    value is NaN / "—" / null everywhere it is shown; the figure stays in the evidence."""
+    import types
+
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.normal(size=(3, 16)) + 3, 10, axis=0)
+    d = vd.diagnose(X, show_progress=False)
+    frame = d.to_frame().set_index("code")
+    for code in ("anisotropy", "hubness"):
+        f = d[code]
+        assert not f.judged and f.key_number is None
+        assert math.isnan(frame.loc[code, "value"])
+        assert frame.loc[code, "summary"] == f.summary
+        assert math.isnan(f.to_frame()["value"][0])
+        assert f.evidence["value"] == pytest.approx(
+            {"anisotropy": 0.950775, "hubness": 4.063831}[code], abs=1e-6)
+        row = re.search(rf"<tr class=\"vd-ok\">(?:(?!</tr>).)*>{code}<.*?</tr>",
+                        d._repr_html_()).group(0)
+        assert re.findall(r'class="vd-num"[^>]*>([^<]*)<', row) == ["—"]
+        assert "<td style=\"text-align:left\">— (not judged)</td>" in f._repr_html_()
+        assert [j["value"] for j in vd.report.to_json(types.SimpleNamespace(
+            title="t", description="", notes=[], diagnosis=d, evaluation=None,
+            cases=[]))["findings"] if j["code"] == code] == [None]
+    assert "0.95" not in d["anisotropy"].summary
+    assert d["near_duplicates"].judged and frame.loc["near_duplicates", "value"] == 0.9
+    # five rows: TwoNN's 46 from 5 items is "not judged" too (n items span n − 1 dims)
+    five = vd.diagnose(rng.normal(size=(5, 16)) + 3, show_progress=False)
+    f = five["low_intrinsic_dimension"]
+    assert f.summary.startswith("Intrinsic dimension not judged: TwoNN gives 46 from only 5")
+    assert not f.judged and math.isnan(five.to_frame().set_index("code").loc[f.code, "value"])
+    assert f.evidence["value"] == pytest.approx(46.0, abs=0.5)

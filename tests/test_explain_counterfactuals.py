@@ -264,3 +264,16 @@ def test_deduplicate_with_zero_rows_reuses_its_groups(seed, metric):
     assert [g.tolist() for g in groups] == [[5, 8, 22, 33], [9, 11, 50]]
     vd.explain_neighbors(q, index, k=k, expected=expected)
     assert index.cache[key] is groups            # the second explanation reuses them
+
+
+def test_the_text_counterfactual_rows_without_expected_documents_say_what_changes():
+    """Without expected documents the text rows of the counterfactual table read
+    "center: no expected document" for every fix, while the HTML gives what the fix does
+    to the top-k; they now carry that note, under a heading without the rank columns."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8)) + 1.5
+    exp = vd.explain_neighbors(X[0] + 0.3, X, k=5)
+    assert exp.counterfactual_lines() == ["what each fix would change:"] + [
+        f"  {c.fix}: {c.note}" + ("" if c.moved else "; top-k unchanged")
+        for c in exp.counterfactuals]
+    assert exp.counterfactuals[0].note == "Under center: 1 of the top-5 change."

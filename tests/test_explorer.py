@@ -538,3 +538,71 @@ def test_a_lone_surrogate_in_the_data_does_not_stop_the_widget_state_from_being_
                             "score": pytest.approx(float(Q[0] @ X[19] / np.linalg.norm(Q[0])
                                                          / np.linalg.norm(X[19])), abs=1e-4)}
     assert "caf\ufffde" in ex.legend
+
+
+def test_missing_texts_show_as_no_text_and_the_word_none_stays():
+    """Texts with gaps (None, NaN from a pandas column, pandas' NA) showed as the words
+    "None" / "nan" in the explorer's tables, hover text and static view, in the
+    explanation's expected and top texts and in a projection's hover; the query text
+    NaN was even searched for the word "nan". They are now empty, and a document whose
+    text is the word "None" still reads "None"."""
+    import pandas as pd
+    from vecdiag.explorer.static import static_text
+    from vecdiag.projection.plotting import prepare_plot
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 6))
+    texts = ["doc a", None, float("nan"), "None", pd.NA] + [f"doc {i}" for i in range(7)]
+    ex = vd.explore(vd.Index(X, texts=texts), queries=X[[0, 1]] + 0.1, k=4, color="none",
+                    query_texts=[None, float("nan")], qrels={0: {1: 1}, 1: {2: 1}})
+    s = ex.session
+    assert [s.text_of(r, 50) for r in range(5)] == ["doc a", "", "", "None", ""]
+    assert [q["text"] for q in s.query_list()] == ["", ""]
+    assert [s.doc(r, 0)["text"] for r in (1, 2, 3)] == ["", "", "None"]
+    assert static_text(s, ex.view).splitlines()[1] == "query 0: "
+    assert s.query_texts == ["", ""]
+    e = vd.explain_neighbors(X[1] + 0.01, vd.Index(X, texts=texts), k=3, expected=[2, 3, 4])
+    assert [x.text for x in e.expected] == ["", "None", ""]
+    assert e.top_ids[0] == 1 and e.top_texts[0] == ""
+    hover = prepare_plot(vd.pca(X, n_components=2), texts=texts).hover
+    assert hover[:5] == ["doc a", "", "", "None", ""]
+
+
+def test_the_text_view_lists_the_missed_documents_and_the_fixes_of_the_html():
+    """The explorer's text view (a terminal, or nbconvert's text/plain) ended at the
+    top-k, while its HTML listed the expected documents outside it and a fixes table
+    (what enters and leaves the top-k). It now shows both, from the same view."""
+    from vecdiag.explorer.static import static_text
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6)) + 1
+    Q = X[[0, 1]] + 0.3 * rng.normal(size=(2, 6))
+    ex = vd.explore(vd.Index(X), queries=Q, qrels={0: {30: 1, 2: 1}, 1: {31: 1}}, k=4,
+                    color="none")
+    lines = static_text(ex.session, ex.view).splitlines()
+    exp = ex.session.explanation(1)
+    missed = exp.missed()
+    assert [line.split()[:2] for line in lines if "(missed)" in line] == \
+        [[f"{e.rank}.", str(e.id)] for e in missed] == [["18.", "31"]]
+    at = lines.index("fixes: what enters and leaves the top-k")
+    top = list(exp.top_ids)
+    rows = {line.split()[0].rstrip(":"): line for line in lines[at + 1:]}
+    assert sorted(rows) == sorted(c.fix for c in exp.counterfactuals)
+    for c in exp.counterfactuals:
+        entering = [d for d in c.top if d not in top]
+        leaving = [d for d in top if d not in c.top]
+        assert (f"entering {', '.join(map(str, entering)) or '—'}; "
+                f"leaving {', '.join(map(str, leaving)) or '—'}. {c.note}") in rows[c.fix]
+    assert lines[at + 1].startswith(f"  {exp.recommendation.fix} (recommended): ")
+
+
+def test_missing_colour_labels_are_no_label_not_the_labels_none_and_nan():
+    """Colouring by a label column with gaps: None and NaN became the labels "None" and
+    "nan" (str()), merged with documents whose label really is "None" or "nan". They are
+    now one "(no label)" colour, and the real labels keep their own."""
+    X = np.random.default_rng(0).normal(size=(8, 4))
+    ex = vd.explore(X, color="none", k=2)
+    labels = [None, float("nan"), "a", "None", "a", "nan", np.nan, "b"]
+    codes, names = colour_codes(labels, ex.session)
+    assert names == ["(no label)", "a", "None", "b", "nan"]
+    assert list(codes) == [0, 0, 1, 2, 1, 4, 0, 3]

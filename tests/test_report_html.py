@@ -476,3 +476,68 @@ def test_an_all_zero_query_under_dot_is_marked_and_said_not_explained():
     page = render_html(a, generated="x")
     assert ('<td style="text-align:left">q2</td>' in page
             and page.count("all-zero vector: scores 0 against every document") == 1)
+
+
+def test_the_text_report_has_the_counterfactual_rows_of_the_html(analysis):
+    """The HTML of each explained query has a counterfactual table (what each fix would
+    change); the terminal report of the same query said nothing of it. It now lists,
+    per fix, each expected document's rank now -> after and the judged metric change,
+    from the same records the HTML reads."""
+    from vecdiag.report import render_text
+
+    text = " ".join(render_text(analysis).split())
+    assert text.count("what each fix would change (expected rank now -> after") == len(
+        analysis.cases)
+    for case in analysis.cases:
+        exp = case.explanation
+        plain = " ".join(str(exp).split())         # print(explanation): the same rows
+        now = {e.id: e.rank for e in exp.expected}
+        assert len(now) <= 3     # (one rank each; more are summed up, as in the HTML)
+        for c in exp.counterfactuals:
+            row = f"{c.fix}: " + "; ".join(f"{i}: {now[i]} -> {c.expected_ranks[i]}"
+                                           for i in now)
+            if c.global_delta is not None:
+                row += f"; Δ {c.global_delta:+.4f} (p "
+            assert row in text and row in plain
+        assert [c.global_delta is not None for c in exp.counterfactuals].count(True) >= 1
+
+
+def test_missing_texts_in_a_report_are_no_text_not_the_words_none_and_nan():
+    """analyze turned every text with str(): a query text None or NaN (a pandas column
+    with gaps) was quoted as “None” / “nan” in the text, JSON and HTML report, and read
+    by BM25 and the hybrid fix as the word; a missing document text likewise. They are
+    now empty, and a query whose text is the word "None" is still quoted."""
+    from vecdiag.report import analyze, render_text, to_json
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 8))
+    ids, qids = [f"d{i}" for i in range(40)], ["q0", "q1", "q2"]
+    texts = [None if i % 5 == 0 else float("nan") if i % 7 == 0 else f"doc {i}"
+             for i in range(40)]
+    a = analyze(X, ids=ids, texts=texts, queries=X[[10, 11, 12]] + 0.5, query_ids=qids,
+                query_texts=[None, float("nan"), "None"], k=5, show_progress=False,
+                qrels={q: {f"d{i + 20}": 1} for i, q in enumerate(qids)}, fixes=[])
+    assert {c.query_id: c.query_text for c in a.cases} == {"q0": "", "q1": "", "q2": "None"}
+    assert sorted(c["query_text"] for c in to_json(a)["worst_queries"]) == ["", "", "None"]
+    quoted = [line.split("“")[1].split("”")[0] for line in render_text(a).splitlines()
+              if "“" in line]
+    assert quoted == ["None"]
+    shown = {t for c in a.cases for t in c.explanation.top_texts}
+    assert "None" not in shown and "nan" not in shown and "" in shown
+
+
+def test_the_json_report_has_what_each_fix_would_change(analysis):
+    """vecdiag report --json gave each worst query's causes and recommendation but not
+    the counterfactual table the HTML and text show; each query now carries, per fix,
+    the expected documents' ranks after it, whether the top-k moves and the judged
+    change (valid JSON: no NaN)."""
+    from vecdiag.report import to_json
+
+    out = json.loads(json.dumps(to_json(analysis), allow_nan=False))
+    assert len(out["worst_queries"]) == len(analysis.cases) == 3
+    for row, case in zip(out["worst_queries"], analysis.cases):
+        want = [(c.fix, c.moved, {str(d): int(r) for d, r in c.expected_ranks.items()},
+                 c.global_delta) for c in case.explanation.counterfactuals]
+        got = [(c["fix"], c["moved"], {str(e["id"]): e["rank"] for e in c["expected_ranks"]},
+                c["global_delta"]) for c in row["counterfactuals"]]
+        assert got == want and len(got) >= 5

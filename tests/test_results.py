@@ -183,3 +183,25 @@ def test_neighbors_frame_keeps_integer_ids_as_integers():
     assert frame["id"].dtype == np.int64 and frame["id"].tolist() == [7, 8]
     mixed = vd.Index(X, ids=[10, "b", 30]).search(X[:1], k=2).to_frame()["id"]
     assert mixed.dtype == object and mixed.tolist() == [10, "b"]
+
+
+def test_missing_texts_are_shown_empty_in_every_table_and_finding_label():
+    """shorten(), behind every displayed text, turned a missing text into "None" / "nan":
+    the Neighbors table printed them in its text column and diagnose named copies as
+    "row 3: None = row 5: None = row 6: nan". A missing text now shows as nothing (the
+    label is the row alone); a text that is the word "None" is still "None"."""
+    import re
+
+    import vecdiag as vd
+
+    assert [shorten(t) for t in (None, float("nan"), np.float64("nan"), "None", " a  b ")] \
+        == ["", "", "", "None", "a b"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 6))
+    X[5] = X[6] = X[3]
+    texts = ["None" if i == 4 else None if i % 2 else float("nan") for i in range(20)]
+    nb = vd.Index(X, texts=texts).search(X[[4]], k=3)
+    cells = re.findall(r'<td style="text-align:left">([^<]*)</td>', nb._repr_html_())
+    assert cells[1::2] == ["None", "", ""] and nb.indices[0, 0] == 4    # (id, text)
+    d = vd.diagnose(X, texts=texts, show_progress=False)
+    assert d["near_duplicates"].evidence["examples"] == ["row 3 = row 5 = row 6"]

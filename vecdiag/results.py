@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_safe_column", "text_safe_frame"]
+           "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -67,6 +67,24 @@ def valid_text(value) -> str:
     (True, '7')
     """
     return _SURROGATE.sub("\ufffd", str(value))
+
+
+def text_or_empty(value) -> str:
+    """A text as it is shown and read: a missing one (None, NaN from a pandas column,
+    pandas' NA) is no text, ``""``, not the word "None" or "nan"; anything else is
+    ``str(value)``, so a document whose text is the word "None" stays "None".
+
+    Examples
+    --------
+    >>> [text_or_empty(t) for t in (None, float("nan"), np.float32("nan"), "None", 7)]
+    ['', '', '', 'None', '7']
+    """
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return ""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
+            and value != value:
+        return ""
+    return str(value)
 
 
 def text_safe_column(values):
@@ -124,14 +142,17 @@ def text_safe_frame(columns: dict, *, index=None, index_name=None):
 
 
 def shorten(text, width: int = 80) -> str:
-    """Cut ``text`` to ``width`` characters, ending with an ellipsis when cut.
+    """Cut ``text`` to ``width`` characters, ending with an ellipsis when cut; a missing
+    text (None, NaN: :func:`text_or_empty`) is ``""``, not "None" or "nan".
 
     Examples
     --------
     >>> shorten("a long sentence about vectors", 10)
     'a long se…'
+    >>> shorten(float("nan")), shorten("None")
+    ('', 'None')
     """
-    text = " ".join(str(text).split())
+    text = " ".join(text_or_empty(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -166,7 +187,8 @@ def html_table(rows, columns, *, numeric=None, classes=None) -> str:
 
     ``numeric``: column names to right-align; every other column is left-aligned.
     ``classes``: optional per-row CSS class (e.g. ``"vd-critical"``), same length as
-    ``rows``. The alignment is also written on each cell (``style="text-align:..."``):
+    ``rows``. A cell holding None (no value) shows an em dash, "—", not the word "None".
+    The alignment is also written on each cell (``style="text-align:..."``):
     JupyterLab and nbconvert right-align table cells by default and may drop a
     ``<style>`` element from an untrusted output, but keep a cell's own style.
 
@@ -182,12 +204,17 @@ def html_table(rows, columns, *, numeric=None, classes=None) -> str:
     for i, row in enumerate(rows):
         cls = f' class="{escape(classes[i])}"' if classes and classes[i] else ""
         cells = "".join(
-            f'<td class="vd-num"{right}>{escape(fmt(v))}</td>' if c in numeric
-            else f"<td{left}>{escape(fmt(v))}</td>"
+            f'<td class="vd-num"{right}>{escape(_cell(v))}</td>' if c in numeric
+            else f"<td{left}>{escape(_cell(v))}</td>"
             for c, v in zip(columns, row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _cell(value) -> str:
+    """A table cell's text: :func:`fmt`, with None (no value) as an em dash."""
+    return "—" if value is None else fmt(value)
 
 
 def html_block(title: str, *parts: str) -> str:

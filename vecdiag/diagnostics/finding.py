@@ -74,14 +74,39 @@ class Finding(Result):
     """A fix code (``vd.fixes`` / API.md) or None when no automatic fix applies."""
 
     @property
+    def judged(self) -> bool:
+        """False when the check said its figure is not judged (``evidence["judged"]`` is
+        False: too few rows or distinct vectors, a sample that does not resolve it, an
+        estimate out of its range; the summary says "not judged" and why); that figure
+        is then no verdict, and no display shows it as the finding's value.
+
+        Examples
+        --------
+        >>> Finding("hubness", "ok", "Not judged: only 3 distinct vector(s).",
+        ...         {"value": 4.1, "judged": False}).judged
+        False
+        """
+        return self.evidence.get("judged") is not False
+
+    @property
     def key_number(self):
-        """The headline figure (``evidence["value"]``), or None."""
-        return self.evidence.get("value")
+        """The headline figure (``evidence["value"]``), or None; None too when the
+        finding was not judged (:attr:`judged`): a figure computed on too little data is
+        no verdict (it stays in ``evidence``).
+
+        Examples
+        --------
+        >>> Finding("hubness", "ok", "Not judged: only 3 distinct vector(s).",
+        ...         {"value": 4.1, "judged": False}).key_number is None
+        True
+        """
+        return self.evidence.get("value") if self.judged else None
 
     @property
     def measures(self) -> str | None:
         """What :attr:`key_number` measures, in words (``evidence["measures"]`` when the
-        finding says, else :data:`MEASURES` of its code); None without a headline figure.
+        finding says, else :data:`MEASURES` of its code); None without a headline figure
+        (kept when the finding was not judged: it says what was not judged).
 
         Examples
         --------
@@ -89,7 +114,7 @@ class Finding(Result):
         ...         {"value": -0.0193}).measures
         "excess of the top dimensions' share of the mean cosine over chance, (share − chance) / (1 − chance)"
         """
-        if self.key_number is None:
+        if self.evidence.get("value") is None:
             return None
         if "measures" in self.evidence:
             return str(self.evidence["measures"])
@@ -104,9 +129,12 @@ class Finding(Result):
 
     def _frame_row(self) -> dict:
         """The finding's row of :meth:`to_frame` and :meth:`Diagnosis.to_frame`: code,
-        severity, summary, key value, what the value measures (:attr:`measures`), fix."""
+        severity, summary, key value (NaN when there is none, or it is not judged), what
+        the value measures (:attr:`measures`), fix."""
+        value = self.key_number
         return {"code": self.code, "severity": self.severity, "summary": self.summary,
-                "value": self.key_number, "measures": self.measures, "fix": self.fix}
+                "value": float("nan") if value is None else value,
+                "measures": self.measures, "fix": self.fix}
 
     def to_frame(self):
         """One row (:meth:`_frame_row`), as in :meth:`Diagnosis.to_frame`."""
@@ -115,7 +143,8 @@ class Finding(Result):
         return pd.DataFrame([self._frame_row()])
 
     def _repr_html_(self) -> str:
-        rows = [[k, _show(v)] for k, v in self.evidence.items()]
+        rows = [[k, _show(v) if k != "value" or self.judged else "— (not judged)"]
+                for k, v in self.evidence.items()]
         return html_block(f"Finding: {self.code} ({self.severity})",
                           f"<p class='vd-{escape(self.severity)}'>{escape(self.summary)}</p>",
                           html_table(rows, ["evidence", "value"]),
@@ -225,15 +254,18 @@ class Diagnosis(Result):
                 "stats": jsonable(self.stats)}
 
     def to_frame(self):
-        """One row per finding: code, severity, summary, key value, what the value
+        """One row per finding: code, severity, summary, key value (NaN when there is
+        none or the finding was not judged, :attr:`Finding.judged`), what the value
         measures (:attr:`Finding.measures`), fix."""
         import pandas as pd
 
-        return pd.DataFrame([f._frame_row() for f in self.findings])
+        return pd.DataFrame([f._frame_row() for f in self.findings],
+                            columns=["code", "severity", "summary", "value", "measures",
+                                     "fix"])
 
     def _repr_html_(self) -> str:
         rows = [[f.severity, f.code, f.summary, f.key_number, f.measures or "—", f.fix or "—"]
-                for f in self.findings]
+                for f in self.findings]         # (key_number None, shown "—": not judged)
         classes = [f"vd-{f.severity}" for f in self.findings]
         counts = {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
         n = self.stats.get("n_vectors")

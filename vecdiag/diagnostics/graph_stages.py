@@ -125,7 +125,7 @@ def hubness_stage(w: Work) -> None:
                                   f"k = {w.k_eff} neighbours, so the lists are decided by "
                                   "ties between copies.",
                                   {"value": hub.skewness, "n_distinct": w.n_distinct,
-                                   "k": w.k_eff}))
+                                   "k": w.k_eff, "judged": False}))
     centred = centred_spread(w) if w.metric == "euclidean" else None
     w.findings.append(rules.norm_finding(spread, w.metric, hub_length, centred))
 
@@ -196,7 +196,7 @@ def _backend(backend: str | None) -> str:
     if backend is not None:
         return V.check_choice(backend, "backend", ("numpy", "faiss"))
     try:
-        import faiss  # noqa: F401
+        __import__("faiss")     # only whether it is installed
     except ImportError:
         return "numpy"
     return "faiss"

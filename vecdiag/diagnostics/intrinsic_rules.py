@@ -49,7 +49,7 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
                            f"Intrinsic dimension not judged: TwoNN gives {twonn:.2g} from "
                            f"only {points} items, and n items span at most n − 1 "
                            f"dimensions; {participation:.1f} principal directions carry "
-                           "the variance.", ev, None)
+                           "the variance.", dict(ev, judged=False), None)
     sev = severity_of("low_intrinsic_dimension", twonn) if d >= t["min_dim"] else "ok"
     if twonn > 1.5 * d:
         # TwoNN reads ratios of the two nearest distances; near-ties among them (lengths
@@ -59,7 +59,7 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
                        f"the {d} dimensions the vectors have, so the distances to each "
                        "item's two nearest neighbours are too nearly equal to estimate it; "
                        f"{participation:.1f} principal directions carry the variance.",
-                       ev, None)
+                       dict(ev, judged=False), None)
     confirmed = median_estimate is not None and median_estimate < 2 * twonn
     if twonn < 1 and d >= t["min_dim"] and not confirmed:
         # below one degree of freedom the nearest distances are near-ties of another kind:
@@ -71,7 +71,7 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
                        "their next one (near-copies below the duplicate threshold); "
                        f"{participation:.1f} principal directions carry the variance. "
                        "Check the near_duplicates finding, or lower duplicate_threshold.",
-                       ev, "deduplicate")
+                       dict(ev, judged=False), "deduplicate")
     if sev != "ok" and median_estimate is not None and not confirmed \
             and median_estimate >= t["warning"]:
         # half of the items show many more degrees of freedom than the fit: its low value
@@ -83,7 +83,7 @@ def intrinsic_finding(twonn, participation, d: int, removed: int, note: str,
                        "closer than their next one (near-copies, possibly below the "
                        f"duplicate threshold); {participation:.1f} principal directions "
                        "carry the variance. Check the near_duplicates finding, or lower "
-                       "duplicate_threshold.", ev, "deduplicate")
+                       "duplicate_threshold.", dict(ev, judged=False), "deduplicate")
     if sev == "ok":
         summary = (f"The data uses about {twonn:.1f} local degrees of freedom (TwoNN) and "
                    f"{participation:.1f} principal directions of {d}.")

@@ -191,6 +191,7 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
                "dimensions to dominate" if r.mean_cosine < min_cos
                else f"with {d} dimensions every dimension is a large share")
         summary = f"Not judged: {why}."
+        ev["judged"] = False
     elif sev == "ok":
         summary = (f"No dimension dominates: the top {r.top} ({dims}) carry "
                    f"{100 * r.share:.0f}% of the mean cosine ({100 * null:.0f}% by chance"

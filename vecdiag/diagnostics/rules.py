@@ -247,19 +247,19 @@ def few_distinct_context(f: Finding, n_distinct: int, k: int, n: int | None = No
     model gives every vector from documents on one topic."""
     if f.severity == "ok":
         return f
-    figure = f.summary.split(';')[0].rstrip('.').lower()
+    # (the verdict the figure would have given is not quoted: read beside "Not judged",
+    # "vectors share one dominant direction ..." was taken for the verdict)
     if n is not None and n_distinct >= n:
         summary = (f"Not judged: only {n} vectors, so the {n * (n - 1) // 2} pairs behind "
-                   f"this figure ({figure}) cannot tell a direction the model gives every "
-                   "vector from documents that share a topic; judge it on more of the "
-                   "corpus.")
+                   "this figure cannot tell a direction the model gives every vector from "
+                   "documents that share a topic; judge it on more of the corpus.")
     else:
         summary = (f"Not judged: only {n_distinct} distinct vector(s), the other rows exact "
-                   f"copies of them, so the pairs behind this figure are mostly copies "
-                   f"({figure}); deduplicate first.")
+                   "copies of them, so the pairs behind this figure are mostly copies; "
+                   "deduplicate first.")
     return Finding(f.code, "ok", summary,
                    dict(f.evidence, severity_if_distinct=f.severity, n_distinct=n_distinct,
-                        k=k), None)
+                        k=k, judged=False), None)
 
 
 def norm_finding(s, metric: str, hub_length: float | None = None,

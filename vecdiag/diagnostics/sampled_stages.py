@@ -275,7 +275,8 @@ def sampled_hubness_stage(w) -> None:
     if unresolved or w.n_distinct <= w.k_eff:
         why = (h.not_estimable.get("skewness", "") if unresolved else
                f"only {w.n_distinct} distinct vector(s) for k = {w.k_eff}")
-        finding = Finding("hubness", "ok", f"Hubness not judged: {why} ({phrase}).", ev)
+        finding = Finding("hubness", "ok", f"Hubness not judged: {why} ({phrase}).",
+                          dict(ev, judged=False))
     else:
         sev = rules.severity_of("hubness", h.skewness)
         lines = "; ".join(h.lines()[1:])

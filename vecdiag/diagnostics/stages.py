@@ -274,4 +274,5 @@ def _scan_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 def _label(i: int, ids, texts) -> str:
     """How an item is shown in evidence: its id (or row), and the start of its text."""
     name = str(ids[i]) if ids is not None else f"row {i}"
-    return f"{name}: {shorten(texts[i], 60)}" if texts is not None else name
+    text = "" if texts is None else shorten(texts[i], 60)     # ("" when it has none)
+    return f"{name}: {text}" if text else name

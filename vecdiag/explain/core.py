@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
+from ..results import text_or_empty
 from ..scale.chunks import is_dask_array
 from .advice import alternative_rankings, judged_fixes, recommend, rule_out, with_global_figures
 from .context import Context, frozen_array, frozen_map
@@ -317,7 +318,7 @@ def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommen
             id=ctx.id_of(p), position=int(p), rank=int(r), score=float(ctx.scores[p]), gap=gap,
             percentile=ctx.expected_percentile[int(p)],
             separating_dims=separating_dims(contrib[first], contrib[row_of[p]], index.metric, top),
-            text=None if index.texts is None else str(index.texts[p])))
+            text=None if index.texts is None else text_or_empty(index.texts[p])))
     dims = [d for d, _ in contributions[ctx.id_of(ctx.top[0])]]
     if expected_docs:
         dims += [int(d) for d in expected_docs[0].separating_dims if int(d) not in dims]
@@ -332,7 +333,8 @@ def _assemble(ctx: Context, inp: Inputs, *, causes, ruled_out, records, recommen
         contrast=contrast,
         top_ids=[ctx.id_of(p) for p in ctx.top], top_scores=ctx.scores[ctx.top].astype(float),
         top_percentiles=np.asarray(ctx.top_percentiles, dtype=float),
-        top_texts=None if index.texts is None else [str(index.texts[p]) for p in ctx.top],
+        top_texts=None if index.texts is None else [text_or_empty(index.texts[p])
+                                                     for p in ctx.top],
         stats=dict(ctx.stats.summary(), anisotropy=ctx.anisotropy,
                    rogue_share=None if ctx.rogue is None else float(ctx.rogue.share)),
         query_text=inp.query_text, attribution=attribution, ruled_out=ruled_out,

@@ -178,7 +178,52 @@ class Explanation(Result):
             lines.append(f"  ruled out {c.code}: {c.summary}")
         for e in self.expected:
             lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
+        lines += [f"  {line}" for line in self.counterfactual_lines()]
         return "\n".join(lines)
+
+    def counterfactual_lines(self) -> list:
+        """The counterfactual table as text, the rows the HTML shows: a heading, then per
+        fix the expected documents' rank now -> after it (the first three expected, the
+        rest summed up, as in the HTML; without expected documents, the note on what
+        changes), whether the top-k stays the same and, with a
+        ``fix_report``, the change of its metric over the judged queries (Holm p); the
+        fix to try first is marked. Empty without counterfactuals.
+
+        Examples
+        --------
+        >>> from vecdiag.explain.result import Counterfactual, ExpectedDoc
+        >>> e = ExpectedDoc(id="d7", position=7, rank=12, score=0.4, gap=0.1,
+        ...                 percentile=90.0, separating_dims=[])
+        >>> c = Counterfactual(fix="center", expected_ranks={"d7": 3}, top=[], moved=True,
+        ...                    note="")
+        >>> Explanation(neighbors=None, causes=[], expected=[e], contributions={},
+        ...             counterfactuals=[c], k=10, metric="cosine", top_ids=[],
+        ...             top_scores=[], top_percentiles=[]).counterfactual_lines()
+        ['what each fix would change (expected rank now -> after):', '  center: d7: 12 -> 3']
+        """
+        if not self.counterfactuals:
+            return []
+        shown, rest = _rank_groups(self.expected)
+        before = {e.id: e.rank for e in self.expected}
+        judged = [c for c in self.counterfactuals if c.global_delta is not None]
+        rec = None if self.recommendation is None else self.recommendation.fix
+        said = (["expected rank now -> after"] if self.expected else []) + \
+            ([f"Δ {judged[0].global_metric} on the judged queries"] if judged else [])
+        lines = ["what each fix would change" + (f" ({'; '.join(said)})" if said else "") + ":"]
+        for c in self.counterfactuals:
+            ranks = dict(c.expected_ranks)
+            parts = [f"{i}: {before[i]} -> {ranks.get(i, '—')}" for i in shown]
+            if rest:
+                parts.append(f"the other {len(rest)}: "
+                             f"{_ranks_summary([before[i] for i in rest], self.k)} -> "
+                             f"{_ranks_summary([ranks[i] for i in rest if i in ranks], self.k)}")
+            row = f"  {c.fix}: {'; '.join(parts) or c.note}"     # (no expected: the note)
+            if c.global_delta is not None:
+                row += f"; Δ {c.global_delta:+.4f}" + ("" if c.global_p is None
+                                                        else f" (p {fmt(c.global_p, 2)})")
+            lines.append(row + ("" if c.moved else "; top-k unchanged")
+                         + (" [try first]" if c.fix == rec else ""))
+        return lines
 
     def _repr_html_(self) -> str:
         parts = []
@@ -275,13 +320,12 @@ def _rank_columns(expected, k: int):
     are more, the best ranked now), and
     past them one column summing up the others (Cranfield has queries with 39 relevant
     documents: 39 columns). ``cells(expected_ranks)`` gives a row's cells."""
-    ranked = list(expected) if len(expected) <= _RANKS_SHOWN else \
-        sorted(expected, key=lambda e: (e.rank, e.position))
-    shown, rest = [e.id for e in ranked[:_RANKS_SHOWN]], [e.id for e in ranked[_RANKS_SHOWN:]]
+    shown, rest = _rank_groups(expected)
+    now = {e.id: e.rank for e in expected}
     columns = [f"rank of {i}" for i in shown]
     if rest:
         columns.append(f"the other {len(rest)} expected "
-                       f"({_ranks_summary([e.rank for e in ranked[_RANKS_SHOWN:]], k)} now)")
+                       f"({_ranks_summary([now[i] for i in rest], k)} now)")
 
     def cells(ranks) -> list:
         row = [ranks.get(i, "") for i in shown]
@@ -290,6 +334,15 @@ def _rank_columns(expected, k: int):
         return row
 
     return columns, cells
+
+
+def _rank_groups(expected):
+    """``(shown, rest)``: ids of the expected documents given a rank each (the first
+    :data:`_RANKS_SHOWN` as given; when there are more, the best ranked now) and ids of
+    the others, summed up."""
+    ranked = list(expected) if len(expected) <= _RANKS_SHOWN else \
+        sorted(expected, key=lambda e: (e.rank, e.position))
+    return [e.id for e in ranked[:_RANKS_SHOWN]], [e.id for e in ranked[_RANKS_SHOWN:]]
 
 
 def _ranks_summary(ranks, k: int) -> str:

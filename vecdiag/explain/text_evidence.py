@@ -37,6 +37,7 @@ import math
 import numpy as np
 
 from .. import _words, cache_keys
+from ..results import text_or_empty
 from .causes import ramp
 from .context import LexicalEvidence, PrefixEvidence, TruncationEvidence
 from .counterfactuals import Ranking, calibration_rows, changes_of, describe, moved_like
@@ -313,10 +314,9 @@ def count_tokens(emb, text):
 # ------------------------------------------------------------------ the stage
 def text_of(t) -> str:
     """A corpus text as the text checks read it: a missing one (None, or NaN from a pandas
-    column) is no text at all, not the word "None" or "nan" for BM25 to match."""
-    if t is None or (isinstance(t, float) and math.isnan(t)):
-        return ""
-    return str(t)
+    column) is no text at all, not the word "None" or "nan" for BM25 to match
+    (:func:`vecdiag.results.text_or_empty`, the rule every display follows too)."""
+    return text_or_empty(t)
 
 
 def text_stage(ctx0, emb, query_text):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten, valid_text
+from ..results import shorten, text_or_empty, valid_text
 from .session import Session, fix_rows, pack_points
 
 __all__ = ["explore", "explore_explanation", "Session", "fix_rows", "pack_points", "colour_codes"]
@@ -42,13 +42,14 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
     query_ids, query_texts : sequence, optional
         One per query (row numbers and no texts by default).
     ids, texts, metric : optional
-        For an array corpus, as in :class:`vecdiag.Index`.
+        For an array corpus, as in :class:`vecdiag.Index`. A missing text (None, NaN
+        from a pandas column) shows as no text, not as "None" or "nan".
     k : int, default 10
         Neighbours shown.
     color : None, "faithfulness" or sequence of labels (one per document)
         Point colours. None: faithfulness (how many of a point's 10 nearest neighbours
         the map keeps; fewer under 22 documents, as the legend says) up to 20,000
-        documents, one colour above.
+        documents, one colour above. Labels: a missing one (None, NaN) is "(no label)".
     fix_report : FixReport, optional
         From :func:`vecdiag.try_fixes` on the same queries: each explanation then carries
         its recommendation, shown first.
@@ -194,7 +195,7 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         raise ValueError(f"query_ids has {len(query_ids)} entries but there are {m} queries; "
                          "give one id per query row")
     if query_texts is not None:
-        query_texts = [str(t) for t in query_texts]
+        query_texts = [text_or_empty(t) for t in query_texts]     # (None, NaN: "")
         if len(query_texts) != m:
             raise ValueError(f"query_texts has {len(query_texts)} entries but there are {m} "
                              "queries; give one text per query row")
@@ -288,12 +289,16 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     if len(labels) != n:
         raise ValueError(f"color has {len(labels)} labels but the corpus has {n} documents; "
                          "give one label per document, 'faithfulness' or None")
-    values, counts = np.unique(labels.astype(str), return_counts=True)
+    # a missing label (None, NaN from a pandas column) is "(no label)", not a label
+    # "None" / "nan" (a real label "None" stays one)
+    keys = [text_or_empty(v) for v in labels]
+    values, counts = np.unique(np.asarray(keys, dtype=str), return_counts=True)
     kept = list(values[np.argsort(-counts, kind="stable")][:MAX_LABELS])
     code_of = {v: i for i, v in enumerate(kept)}
     other = len(kept)
-    codes = np.array([code_of.get(str(v), other) for v in labels], dtype=np.uint8)
-    names = [valid_text(v) for v in kept] + (["other"] if len(values) > len(kept) else [])
+    codes = np.array([code_of.get(v, other) for v in keys], dtype=np.uint8)
+    names = [valid_text(v) or "(no label)" for v in kept] + \
+        (["other"] if len(values) > len(kept) else [])
     return codes.tobytes(), names
 
 

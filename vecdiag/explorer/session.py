@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten, valid_text
+from ..results import shorten, text_or_empty, valid_text
 
 __all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
@@ -134,7 +134,7 @@ class Session:
 
     def text_of(self, row: int, width: int) -> str:
         texts = self.index.texts
-        return "" if texts is None else shorten(texts[int(row)], width)
+        return "" if texts is None else shorten(text_or_empty(texts[int(row)]), width)
 
     # ------------------------------------------------------------------ queries
     def _ndcg(self) -> np.ndarray:

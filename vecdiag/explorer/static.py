@@ -100,9 +100,24 @@ def static_text(session, view) -> str:
     if view and view.get("query"):
         q = view["query"]
         lines.append(f"query {q['id']}: {shorten(q['text'], 70)}")
+        expected = {e["row"] for e in view["expected"]}
         for rank, r in enumerate(view["base"], start=1):
             doc = view["docs"][str(r)]
-            lines.append(f"  {rank:>3}. {doc['id']}  {doc.get('score', '')}")
+            lines.append(f"  {rank:>3}. {doc['id']}  {doc.get('score', '')}"
+                         + ("  ★ expected" if r in expected else ""))
+        for e in view["expected"]:
+            if e["rank"] > view["k"]:
+                lines.append(f"  {e['rank']:>3}. {e['id']}  {e['score']}  ★ expected (missed)")
+        # the rows of the HTML's fixes table: what enters and leaves the top-k
+        docs = view["docs"]
+        for j, f in enumerate(view["fixes"] or ()):
+            if j == 0:
+                lines.append("fixes: what enters and leaves the top-k")
+            ids = {side: ", ".join(str(docs[str(r)]["id"]) for r in f[side]) or "—"
+                   for side in ("entering", "leaving")}
+            lines.append(f"  {f['fix']}{' (recommended)' if f['recommended'] else ''}: "
+                         f"entering {ids['entering']}; leaving {ids['leaving']}"
+                         + (f". {f['note']}" if f["note"] else ""))
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
+from ..results import text_or_empty
 
 __all__ = ["PlotSpec", "prepare_plot"]
 
@@ -143,7 +144,7 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
     spec = PlotSpec(x=xy[:, 0], y=xy[:, 1], xlabel=xlabel, ylabel=ylabel, title=title)
 
     if texts is not None:
-        spec.hover = [str(t) for t in _per_point(texts, n, "texts")]
+        spec.hover = [text_or_empty(t) for t in _per_point(texts, n, "texts")]
     labels = None if labels is None else _per_point(labels, n, "labels")
     if isinstance(color_by, str):
         V.check_choice(color_by, "color_by", ("labels", "faithfulness"))

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._options import merged_options
+from ..results import text_or_empty
 from .records import (DEFAULT_METRICS, Analysis, AnalysisOptions, Inputs, QueryCase,
                       ReportText)
 
@@ -143,7 +144,7 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
     X = scaled.check_corpus(corpus) if lazy else V.as_matrix(corpus, "corpus")
     n = X.shape[0]
     ids = None if ids is None else [V.id_str(i) for i in V.check_ids(ids, n, "ids")]
-    texts = _aligned(texts, n, "texts")
+    texts = _aligned(texts, n, "texts", text_or_empty)
     index = vd.Index(X, ids=ids, texts=texts, metric=opts.metric)
     Q = None
     if queries is not None:
@@ -152,7 +153,7 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
         query_ids = None if query_ids is None else [
             V.id_str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids",
                                         rows_of="queries has")]
-        query_texts = _aligned(query_texts, Q.shape[0], "query_texts")
+        query_texts = _aligned(query_texts, Q.shape[0], "query_texts", text_or_empty)
         query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
     # k above the corpus size: diagnose reduces it (its small_corpus finding says so) and
     # the explanations search at most n, as `vecdiag check` does on the same corpus
@@ -369,13 +370,15 @@ def _notes(notes) -> tuple:
     return (notes,) if isinstance(notes, str) else tuple(str(n) for n in notes)
 
 
-def _aligned(values, n: int, name: str):
-    """A list of ``n`` strings, or None."""
+def _aligned(values, n: int, name: str, as_text=str):
+    """A list of ``n`` strings (each entry through ``as_text``), or None. Texts pass
+    :func:`vecdiag.results.text_or_empty`: a missing one (None, NaN from a pandas column)
+    is ``""``, not the word "None" or "nan" for BM25 to match and the report to quote."""
     if values is None:
         return None
     if isinstance(values, str):
         raise TypeError(f"{name} must be a sequence with one entry per row, not one string")
-    values = [str(v) for v in values]
+    values = [as_text(v) for v in values]
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entries but there are {n} rows; "
                          "give one per row, in row order")

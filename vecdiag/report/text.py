@@ -77,6 +77,9 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
     for c in causes[:3]:
         fix = f" [fix: {c.fix}]" if getattr(c, "fix", None) else ""
         lines.append(_wrap(f"- {c.code} (confidence {fmt(c.confidence, 2)}): {c.summary}{fix}", 7))
+    # what each fix would change: the rows of the HTML's counterfactual table
+    for j, line in enumerate(getattr(exp, "counterfactual_lines", list)()):
+        lines.append(_wrap(line, 7 if j == 0 else 9))
     if not causes:
         k = getattr(exp, "k", None)
         missed = [e for e in getattr(exp, "expected", []) or [] if k is not None and e.rank > k]
@@ -237,7 +240,9 @@ def to_json(analysis) -> dict:
     """Everything in the report as JSON-ready data.
 
     Plain dicts, lists, strings and numbers (NaN and infinities become None), as
-    ``vecdiag report --json`` prints.
+    ``vecdiag report --json`` prints. Each of ``worst_queries`` carries its causes, the
+    fix to try first and ``counterfactuals``: per fix, the expected documents' ranks
+    after it, whether the top-k moves, the note and the judged-set change.
 
     Parameters
     ----------
@@ -283,8 +288,20 @@ def to_json(analysis) -> dict:
         "causes": [{"code": x.code, "confidence": jsonable(x.confidence), "fix": x.fix,
                     "summary": x.summary} for x in getattr(c.explanation, "causes", [])],
         "recommendation": _recommendation(c.explanation),
+        "counterfactuals": _counterfactuals_json(c.explanation),
     } for c in analysis.cases]
     return out
+
+
+def _counterfactuals_json(exp) -> list:
+    """What each fix would change (the HTML's counterfactual table): per fix, the
+    expected documents' ranks after it, whether the top-k changes, the judged change."""
+    return [{"fix": c.fix, "moved": bool(c.moved), "note": c.note,
+             "expected_ranks": [{"id": jsonable(d), "rank": int(r)}
+                                for d, r in c.expected_ranks.items()],
+             "global_delta": jsonable(getattr(c, "global_delta", None)),
+             "global_p": jsonable(getattr(c, "global_p", None))}
+            for c in getattr(exp, "counterfactuals", []) or []]
 
 
 def _recommendation(exp) -> dict | None:
