@@ -314,3 +314,44 @@ def test_qdrant_index_still_being_built_is_reported(monkeypatch, rng):
     assert found.severity == "critical" and "status red, optimizer error: disk full" in \
         found.summary
     client.close()
+
+
+def test_qdrant_index_backlog_counts_the_vectors_points_have(monkeypatch, rng):
+    """indexed_vectors_count is one sum over every vector index of the collection (each
+    named dense and each sparse vector). It was compared with points_count x the number of
+    named dense vectors: 40 points with vector 'a', 20 of them also 'b', all 60 indexed,
+    gave '60 of 80 vectors' (a false warning); 40 points with a dense and a sparse vector,
+    20 of each indexed (a real gap of 20 dense vectors searched exactly), gave 40 >= 40 and
+    no finding. Now the total is the vectors the points hold, counted per vector: 60, and
+    80 ('40 of 80'). The server's answer is a recorded CollectionInfo."""
+    from qdrant_client import QdrantClient, models
+
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    client = QdrantClient(location=":memory:")
+    cos = models.VectorParams(size=4, distance=models.Distance.COSINE)
+    client.create_collection("named", vectors_config={"a": cos, "b": cos})
+    client.upsert("named", points=[models.PointStruct(id=i, vector={
+        "a": X[i].tolist(), **({"b": X[i].tolist()} if i % 2 else {})}) for i in range(40)])
+    client.create_collection("hybrid", vectors_config=cos,
+                             sparse_vectors_config={"bm25": models.SparseVectorParams()})
+    client.upsert("hybrid", points=[models.PointStruct(id=i, vector={
+        "": X[i].tolist(), "bm25": models.SparseVector(indices=[i], values=[1.0])})
+        for i in range(40)])
+    real = {name: client.get_collection(name) for name in ("named", "hybrid")}
+    monkeypatch.setattr(client, "get_collection", lambda name: real[name].model_copy(
+        update={"status": models.CollectionStatus.GREEN, "indexed_vectors_count": {
+            "named": 60, "hybrid": 40}[name]}))
+    named, hybrid = vd.stores.qdrant(client, "named", vector="a"), vd.stores.qdrant(
+        client, "hybrid")
+    named.local = hybrid.local = False                 # the same collections on a server
+    assert named.index_backlog() is None                                 # 40 'a' + 20 'b'
+    found = [f for f in vd.audit(hybrid, X[:5], k=3, sweep=False).findings
+             if f.code == "index_incomplete"]
+    assert len(found) == 1 and found[0].evidence["value"] == 40
+    assert found[0].evidence["total"] == 80
+    assert found[0].evidence["vectors"] == {"unnamed": 40, "sparse 'bm25'": 40}
+    assert "40 of 80 vectors are in its HNSW index (status green; Qdrant counts every " \
+           "vector of the collection together: unnamed 40, sparse 'bm25' 40, so at least " \
+           "0 of the 40 audited vectors are indexed); the other 40 are searched exactly" \
+           in found[0].summary
+    client.close()

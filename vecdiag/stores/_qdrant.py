@@ -17,6 +17,7 @@ import numpy as np
 
 from .._optional import require
 from .._secrets import mask_secret, url_secrets
+from ._qdrant_index import backlog, hnsw_settings
 from .base import Store, mask_dsn
 
 __all__ = ["qdrant", "QdrantStore"]
@@ -201,13 +202,7 @@ class QdrantStore(Store):
                              "vecdiag does not support; audit a Cosine, Dot or Euclid collection")
         self.metric = _METRICS[distance]
         self.dim = int(params.size)
-        # a vector's own hnsw_config is a diff: the fields it sets override the
-        # collection's, the others (None there) are the collection's
-        own, base = params.hnsw_config, info.config.hnsw_config
-        self._hnsw = {}
-        for name in ("m", "ef_construct"):
-            value = getattr(own, name, None)
-            self._hnsw[name] = int(getattr(base, name) if value is None else value)
+        self._hnsw = hnsw_settings(info, params)
         self._ef = None
 
     def _mask(self, text: str) -> str:
@@ -239,25 +234,14 @@ class QdrantStore(Store):
                 "hnsw_ef": self._ef if self._ef is not None else "auto (ef_construct)"}
 
     def index_backlog(self) -> dict | None:
-        """A server's collection whose HNSW index lacks vectors (``indexed_vectors_count``,
-        over every named vector; Qdrant searches the rest exactly), whose status is not
-        green or whose optimizer reports an error. Local mode indexes nothing: None."""
+        """A server's collection whose HNSW index lacks vectors (``indexed_vectors_count``
+        against the vectors its points hold, named, unnamed and sparse alike, as Qdrant
+        counts them; Qdrant searches the rest exactly), whose status is not green or whose
+        optimizer reports an error. Local mode indexes nothing: None."""
         self._live()
         if self.local:
             return None
-        info = self.client.get_collection(self.collection)
-        vectors = info.config.params.vectors
-        per_point = len(vectors) if isinstance(vectors, dict) else 1
-        total = int(info.points_count or 0) * per_point
-        indexed = info.indexed_vectors_count
-        status = getattr(info.status, "value", str(info.status))
-        error = getattr(info.optimizer_status, "error", None)
-        if (indexed is None or indexed >= total) and status == "green" and error is None:
-            return None
-        threshold = getattr(info.config.optimizer_config, "indexing_threshold", None)
-        return {"indexed": None if indexed is None else int(indexed), "total": total,
-                "status": status, "optimizer_error": error,
-                "indexing_threshold_kb": threshold}
+        return backlog(self.client, self._models, self.collection, self.vector)
 
     def _apply(self, name, value):
         self._ef = int(value)

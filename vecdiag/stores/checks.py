@@ -219,8 +219,8 @@ def backlog_findings(store, backlog: dict | None, recall: float, k: int) -> list
     state = f"status {status}" + (f", optimizer error: {error}" if error else "")
     if indexed is not None and indexed < total:
         head = (f"{store.describe()}: {indexed} of {total} vectors are in its HNSW index "
-                f"({state}); the other {total - indexed} are searched exactly, so recall@{k} "
-                f"{recall:.3f} is not the HNSW index's")
+                f"({state}{_per_vector(backlog)}); the other {total - indexed} are searched "
+                f"exactly, so recall@{k} {recall:.3f} is not the HNSW index's")
         threshold = backlog.get("indexing_threshold_kb")
         limit = "indexing_threshold" + (f" ({threshold} KB)" if threshold is not None else "")
         if status == "red" or error:
@@ -244,8 +244,21 @@ def backlog_findings(store, backlog: dict | None, recall: float, k: int) -> list
         code="index_incomplete", severity="critical" if status == "red" or error else "warning",
         summary=f"{head}: {why}.",
         evidence={"value": indexed, "total": total, "status": status,
-                  "optimizer_error": error},
+                  "optimizer_error": error, "vectors": backlog.get("vectors")},
         fix=None)]
+
+
+def _per_vector(backlog: dict) -> str:
+    """Which vectors Qdrant's one indexed count covers, when there are several (named
+    dense vectors, sparse vectors), and what that leaves sure of the audited one."""
+    vectors = backlog.get("vectors") or {}
+    if len(vectors) < 2:
+        return ""
+    audited, others = backlog["audited"], backlog["total"] - backlog["audited"]
+    least = max(0, backlog["indexed"] - others)
+    return (f"; Qdrant counts every vector of the collection together: "
+            f"{', '.join(f'{name} {n}' for name, n in vectors.items())}, so at least "
+            f"{least} of the {audited} audited vectors are indexed")
 
 
 def _invalid_index(store, backlog: dict, recall: float, k: int) -> Finding:

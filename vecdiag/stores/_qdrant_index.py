@@ -1,0 +1,68 @@
+"""A Qdrant collection's HNSW index: the audited vector's settings, and how much of the
+collection the index holds (for :mod:`._qdrant`).
+
+Qdrant reports one ``indexed_vectors_count`` for the whole collection: the sum, over its
+indexed segments, of every vector index there, each named dense vector and each sparse
+vector alike. A point may lack a named vector. So the count is compared with the number
+of vectors the points actually hold, vector by vector (an exact count of the points that
+have each), never with ``points_count`` times the number of named vectors.
+"""
+
+from __future__ import annotations
+
+
+def hnsw_settings(info, params) -> dict:
+    """``{"m", "ef_construct"}`` of the audited vector: its own ``hnsw_config`` is a diff
+    whose set fields override the collection's, the others (None there) are the
+    collection's."""
+    own, base = params.hnsw_config, info.config.hnsw_config
+    settings = {}
+    for name in ("m", "ef_construct"):
+        value = getattr(own, name, None)
+        settings[name] = int(getattr(base, name) if value is None else value)
+    return settings
+
+
+def vector_counts(client, models, collection: str, info) -> dict:
+    """``{(kind, name): points having it}`` for every vector Qdrant indexes: each dense
+    vector (``""`` the unnamed one) and each sparse vector. A lone unnamed vector is on
+    every point: ``points_count``."""
+    vectors = info.config.params.vectors
+    dense = list(vectors) if isinstance(vectors, dict) else [""]
+    sparse = list(info.config.params.sparse_vectors or {})
+    if dense == [""] and not sparse:
+        return {("dense", ""): int(info.points_count or 0)}
+
+    def having(name):
+        where = models.Filter(must=[models.HasVectorCondition(has_vector=name)])
+        return int(client.count(collection, count_filter=where, exact=True).count)
+
+    return {**{("dense", n): having(n) for n in dense},
+            **{("sparse", n): having(n) for n in sparse}}
+
+
+def backlog(client, models, collection: str, vector: str | None) -> dict | None:
+    """The collection's index when it holds fewer vectors than the points have, its status
+    is not green or its optimizer reports an error (else None): ``indexed``, ``total``
+    (the vectors of every kind, as Qdrant counts them), ``vectors`` (per vector),
+    ``audited`` (the audited vector's count), ``status``, ``optimizer_error``,
+    ``indexing_threshold_kb``."""
+    info = client.get_collection(collection)
+    counts = vector_counts(client, models, collection, info)
+    total = sum(counts.values())
+    indexed = info.indexed_vectors_count
+    status = getattr(info.status, "value", str(info.status))
+    error = getattr(info.optimizer_status, "error", None)
+    if (indexed is None or indexed >= total) and status == "green" and error is None:
+        return None
+    threshold = getattr(info.config.optimizer_config, "indexing_threshold", None)
+    return {"indexed": None if indexed is None else int(indexed), "total": total,
+            "vectors": {label(kind, name): n for (kind, name), n in counts.items()},
+            "audited": counts[("dense", vector or "")],
+            "status": status, "optimizer_error": error, "indexing_threshold_kb": threshold}
+
+
+def label(kind: str, name: str) -> str:
+    """How a vector is named in a finding: ``'title'``, ``sparse 'bm25'``, ``unnamed``."""
+    shown = repr(name) if name else "unnamed"
+    return shown if kind == "dense" else f"{kind} {shown}"
