@@ -355,3 +355,34 @@ def test_qdrant_index_backlog_counts_the_vectors_points_have(monkeypatch, rng):
            "0 of the 40 audited vectors are indexed); the other 40 are searched exactly" \
            in found[0].summary
     client.close()
+
+
+def test_qdrant_vector_with_hnsw_m0_is_exact_search(rng):
+    """A vector configured with hnsw m=0 has no HNSW graph (Qdrant scans every vector),
+    but was shown as 'index hnsw' with hnsw_ef 'auto' and its ef swept (16..512, every
+    value recall 1.0). Now params and the text say exact search and nothing is swept;
+    asking for an hnsw_ef sweep says the setting does not apply. Another vector of the
+    same collection, m=16, is still HNSW."""
+    from qdrant_client import QdrantClient, models
+
+    X = rng.normal(size=(30, 4)).astype(np.float32)
+    client = QdrantClient(location=":memory:")
+    cos = models.VectorParams(size=4, distance=models.Distance.COSINE)
+    flat = models.VectorParams(size=4, distance=models.Distance.COSINE,
+                               hnsw_config=models.HnswConfigDiff(m=0))
+    client.create_collection("docs", vectors_config={"graph": cos, "flat": flat})
+    client.upsert("docs", points=models.Batch(ids=list(range(30)), vectors={
+        "graph": X.tolist(), "flat": X.tolist()}))
+    store, graph = (vd.stores.qdrant(client, "docs", vector=v) for v in ("flat", "graph"))
+    store.local = graph.local = False                  # the same collection on a server
+    assert store.params == {"index": None, "search": "exact (hnsw m=0: no HNSW graph, "
+                            "Qdrant scans every vector)", "m": 0, "ef_construct": 100}
+    assert store.search_setting is None and graph.search_setting == "hnsw_ef"
+    res = vd.audit(store, X[:4], k=3)
+    assert res.sweep == {} and res.setting is None and res.recall == 1.0
+    assert "index index=None, search=exact (hnsw m=0: no HNSW graph, Qdrant scans every " \
+           "vector), m=0, ef_construct=100\n" in res.to_text()
+    with pytest.raises(ValueError, match=r"hnsw_ef does not apply to this qdrant index "
+                       r"\(None\); settings it has: none \(exact search\)"):
+        vd.audit(store, X[:4], k=3, sweep="hnsw_ef=16,32")
+    client.close()

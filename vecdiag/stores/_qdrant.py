@@ -4,7 +4,9 @@ The metric is the collection's ``Distance``: Cosine -> cosine, Dot -> dot (Qdran
 the similarity itself), Euclid -> euclidean (the L2 distance, not squared); Manhattan is
 refused. Under Cosine Qdrant stores the vectors *normalised*: their norms are gone, so a
 fetched cosine collection holds unit vectors. Local mode (``QdrantClient(path=...)``)
-always searches exactly; a server uses HNSW, whose search setting is ``hnsw_ef``.
+always searches exactly; a server uses HNSW, whose search setting is ``hnsw_ef``, except
+for a vector configured with ``m=0`` (no HNSW graph: every search is exact, nothing to
+sweep).
 """
 
 from __future__ import annotations
@@ -230,6 +232,9 @@ class QdrantStore(Store):
         if self.local:
             return {"index": None, "search": "exact (Qdrant local mode has no HNSW)",
                     "m": self._hnsw["m"], "ef_construct": self._hnsw["ef_construct"]}
+        if self._hnsw["m"] == 0:    # m=0: Qdrant builds no graph and scans every vector
+            return {"index": None, "search": "exact (hnsw m=0: no HNSW graph, Qdrant scans "
+                    "every vector)", **self._hnsw}
         return {"index": "hnsw", **self._hnsw,
                 "hnsw_ef": self._ef if self._ef is not None else "auto (ef_construct)"}
 
