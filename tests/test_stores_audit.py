@@ -386,3 +386,26 @@ def test_qdrant_vector_with_hnsw_m0_is_exact_search(rng):
                        r"\(None\); settings it has: none \(exact search\)"):
         vd.audit(store, X[:4], k=3, sweep="hnsw_ef=16,32")
     client.close()
+
+
+def test_qdrant_named_vectors_are_told_apart_in_the_audit(rng):
+    """Two named vectors of one collection were both described as 'qdrant client
+    collection docs': their audits, reports and errors could not be told apart. The
+    named vector is now part of the description; an unnamed one adds nothing."""
+    from qdrant_client import QdrantClient, models
+
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    client = QdrantClient(location=":memory:")
+    dot = models.VectorParams(size=4, distance=models.Distance.DOT)
+    client.create_collection("docs", vectors_config={"title": dot, "body": dot})
+    client.create_collection("plain", vectors_config=dot)
+    client.upsert("docs", points=models.Batch(ids=list(range(12)), vectors={
+        "title": X.tolist(), "body": (-X).tolist()}))
+    client.upsert("plain", points=models.Batch(ids=list(range(12)), vectors=X.tolist()))
+    title, body = (vd.stores.qdrant(client, "docs", vector=v) for v in ("title", "body"))
+    assert vd.audit(title, X[:2], k=2).store == "qdrant client collection docs vector 'title'"
+    with pytest.raises(ValueError, match=r"k=13 but qdrant client collection docs vector "
+                                         r"'body' holds 12 vectors; pass k <= 12"):
+        vd.audit(body, X[:2], k=13)
+    assert vd.stores.qdrant(client, "plain").describe() == "qdrant client collection plain"
+    client.close()

@@ -215,7 +215,9 @@ class QdrantStore(Store):
 
     def describe(self) -> str:
         alias = f" (alias {self.alias})" if self.alias else ""
-        return f"qdrant {self._where} collection {self.collection}{alias}"
+        # a named vector is named: two vectors of one collection are two audits
+        vector = f" vector {self.vector!r}" if self.vector is not None else ""
+        return f"qdrant {self._where} collection {self.collection}{alias}{vector}"
 
     @property
     def convention(self) -> str:
