@@ -388,6 +388,35 @@ def test_qdrant_vector_with_hnsw_m0_is_exact_search(rng):
     client.close()
 
 
+def test_qdrant_hnsw_m0_vector_has_no_index_backlog(monkeypatch, rng):
+    """A collection whose vector has hnsw m=0 (bulk upload: the graph deferred) reports
+    indexed_vectors_count 0 while green; its audit warned '0 of 30 vectors are in its HNSW
+    index ... lower indexing_threshold', but the search is exact by configuration. Now
+    no finding when green; a red status is still reported."""
+    from qdrant_client import QdrantClient, models
+
+    X = rng.normal(size=(30, 4)).astype(np.float32)
+    client = QdrantClient(location=":memory:")
+    client.create_collection("docs", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.COSINE))
+    client.upsert("docs", points=models.Batch(ids=list(range(30)), vectors=X.tolist()))
+    real = client.get_collection("docs")             # a server keeps the collection's m=0
+    config = real.config.model_copy(update={"hnsw_config": real.config.hnsw_config.model_copy(
+        update={"m": 0})})
+    status = {"value": models.CollectionStatus.GREEN}
+    monkeypatch.setattr(client, "get_collection", lambda name: real.model_copy(
+        update={"status": status["value"], "indexed_vectors_count": 0, "config": config}))
+    store = vd.stores.qdrant(client, "docs")
+    store.local = False                                # the same collection on a server
+    assert store.index_backlog() is None
+    status["value"] = models.CollectionStatus.RED
+    (found,) = [f for f in vd.audit(store, X[:3], k=2).findings if f.code == "index_incomplete"]
+    assert found.severity == "critical" and found.evidence["value"] is None
+    assert "the collection's status red, so its index may not be the finished one" in \
+        found.summary
+    client.close()
+
+
 def test_qdrant_named_vectors_are_told_apart_in_the_audit(rng):
     """Two named vectors of one collection were both described as 'qdrant client
     collection docs': their audits, reports and errors could not be told apart. The

@@ -244,11 +244,13 @@ class QdrantStore(Store):
         """A server's collection whose HNSW index lacks vectors (``indexed_vectors_count``
         against the vectors its points hold, named, unnamed and sparse alike, as Qdrant
         counts them; Qdrant searches the rest exactly), whose status is not green or whose
-        optimizer reports an error. Local mode indexes nothing: None."""
+        optimizer reports an error. Local mode indexes nothing: None. A vector with hnsw
+        m=0 is searched exactly anyway: only its status and optimizer count."""
         self._live()
         if self.local:
             return None
-        return backlog(self.client, self._models, self.collection, self.vector)
+        return backlog(self.client, self._models, self.collection, self.vector,
+                       graph=self._hnsw["m"] != 0)
 
     def _apply(self, name, value):
         self._ef = int(value)

@@ -41,16 +41,19 @@ def vector_counts(client, models, collection: str, info) -> dict:
             **{("sparse", n): having(n) for n in sparse}}
 
 
-def backlog(client, models, collection: str, vector: str | None) -> dict | None:
+def backlog(client, models, collection: str, vector: str | None, *,
+            graph: bool = True) -> dict | None:
     """The collection's index when it holds fewer vectors than the points have, its status
     is not green or its optimizer reports an error (else None): ``indexed``, ``total``
     (the vectors of every kind, as Qdrant counts them), ``vectors`` (per vector),
     ``audited`` (the audited vector's count), ``status``, ``optimizer_error``,
-    ``indexing_threshold_kb``."""
+    ``indexing_threshold_kb``. ``graph=False`` (the audited vector has hnsw m=0, so it is
+    searched exactly however much is indexed): the counts are not compared, ``indexed``
+    is None."""
     info = client.get_collection(collection)
     counts = vector_counts(client, models, collection, info)
     total = sum(counts.values())
-    indexed = info.indexed_vectors_count
+    indexed = info.indexed_vectors_count if graph else None
     status = getattr(info.status, "value", str(info.status))
     error = getattr(info.optimizer_status, "error", None)
     if (indexed is None or indexed >= total) and status == "green" and error is None:
