@@ -438,3 +438,21 @@ def test_qdrant_named_vectors_are_told_apart_in_the_audit(rng):
         vd.audit(body, X[:2], k=13)
     assert vd.stores.qdrant(client, "plain").describe() == "qdrant client collection plain"
     client.close()
+
+
+def test_qdrant_collection_and_vector_of_the_wrong_type(rng):
+    """collection=None read as 'collection None does not exist', and vector=['a'] failed
+    inside Python with "unhashable type: 'list'"; both now name the argument and what it
+    takes."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(location=":memory:")
+    client.create_collection("docs", vectors_config={"a": models.VectorParams(
+        size=3, distance=models.Distance.DOT)})
+    with pytest.raises(TypeError, match=r"^collection must be the collection's name \(a "
+                                        r"string\), got None$"):
+        vd.stores.qdrant(client, None)
+    with pytest.raises(TypeError, match=r"^vector must be the name of one named vector \(a "
+                                        r"string\), got \['a'\]$"):
+        vd.stores.qdrant(client, "docs", vector=["a"])
+    client.close()

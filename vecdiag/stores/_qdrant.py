@@ -86,6 +86,12 @@ class QdrantStore(Store):
         for arg, name in (("text", text), ("id", id)):
             if name is not None and (not isinstance(name, str) or not name):
                 raise TypeError(f"{arg} must be a payload field name, got {name!r}")
+        if not isinstance(collection, str) or not collection:
+            raise TypeError(f"collection must be the collection's name (a string), got "
+                            f"{collection!r}")
+        if vector is not None and not isinstance(vector, str):
+            raise TypeError(f"vector must be the name of one named vector (a string), got "
+                            f"{vector!r}")
         self.id_field = id
         qc = require("qdrant_client", "vd.stores.qdrant")
         self._models = require("qdrant_client.models")
