@@ -456,3 +456,41 @@ def test_qdrant_collection_and_vector_of_the_wrong_type(rng):
                                         r"string\), got \['a'\]$"):
         vd.stores.qdrant(client, "docs", vector=["a"])
     client.close()
+
+
+def test_qdrant_server_without_has_vector_still_audits(monkeypatch, rng):
+    """A server before Qdrant 1.13 refuses the has_vector filter (400) that counts each
+    named vector's points: the audit must not fail on it. The indexed count is then not
+    compared (no guess); the status still is."""
+    from qdrant_client import QdrantClient, models
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    X = rng.normal(size=(10, 4)).astype(np.float32)
+    client = QdrantClient(location=":memory:")
+    cos = models.VectorParams(size=4, distance=models.Distance.COSINE)
+    client.create_collection("docs", vectors_config={"a": cos, "b": cos})
+    client.upsert("docs", points=models.Batch(ids=list(range(10)), vectors={
+        "a": X.tolist(), "b": X.tolist()}))
+    real, count = client.get_collection("docs"), client.count
+    status = {"value": models.CollectionStatus.GREEN}
+    monkeypatch.setattr(client, "get_collection", lambda name: real.model_copy(
+        update={"status": status["value"], "indexed_vectors_count": 3}))
+
+    def old_server(name, count_filter=None, exact=True):
+        if count_filter is not None:
+            raise UnexpectedResponse(400, "Bad Request", b'{"status":{"error":"Format '
+                                     b'error in JSON body: unknown variant `has_vector`"}}',
+                                     {})
+        return count(name, exact=exact)
+
+    monkeypatch.setattr(client, "count", old_server)
+    store = vd.stores.qdrant(client, "docs", vector="a")
+    store.local = False                                # the same collection on a server
+    assert store.index_backlog() is None
+    status["value"] = models.CollectionStatus.YELLOW
+    (found,) = [f for f in vd.audit(store, X[:2], k=2, sweep=False).findings
+                if f.code == "index_incomplete"]
+    assert (found.evidence["value"], found.evidence["total"]) == (None, None)
+    assert "the collection's status yellow, so its index may not be the finished one" in \
+        found.summary
+    client.close()

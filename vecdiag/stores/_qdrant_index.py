@@ -26,7 +26,8 @@ def hnsw_settings(info, params) -> dict:
 def vector_counts(client, models, collection: str, info) -> dict:
     """``{(kind, name): points having it}`` for every vector Qdrant indexes: each dense
     vector (``""`` the unnamed one) and each sparse vector. A lone unnamed vector is on
-    every point: ``points_count``."""
+    every point: ``points_count``. None when the server cannot count them (no has_vector
+    filter before Qdrant 1.13)."""
     vectors = info.config.params.vectors
     dense = list(vectors) if isinstance(vectors, dict) else [""]
     sparse = list(info.config.params.sparse_vectors or {})
@@ -37,8 +38,24 @@ def vector_counts(client, models, collection: str, info) -> dict:
         where = models.Filter(must=[models.HasVectorCondition(has_vector=name)])
         return int(client.count(collection, count_filter=where, exact=True).count)
 
-    return {**{("dense", n): having(n) for n in dense},
-            **{("sparse", n): having(n) for n in sparse}}
+    try:
+        return {**{("dense", n): having(n) for n in dense},
+                **{("sparse", n): having(n) for n in sparse}}
+    except Exception as err:   # noqa: BLE001 - re-raised unless it is the refusal below
+        if not _bad_request(err):
+            raise
+        # a server before Qdrant 1.13 has no has_vector filter: the vectors cannot be
+        # counted, so the indexed count is not compared (None), rather than guessed
+        return None
+
+
+def _bad_request(err: Exception) -> bool:
+    """Whether the server refused the request as malformed (REST 400/422, gRPC
+    INVALID_ARGUMENT), as a server that does not know a filter does."""
+    if getattr(err, "status_code", None) in (400, 422):         # UnexpectedResponse
+        return True
+    code = getattr(err, "code", None)
+    return callable(code) and getattr(code(), "name", None) == "INVALID_ARGUMENT"
 
 
 def backlog(client, models, collection: str, vector: str | None, *,
@@ -49,19 +66,20 @@ def backlog(client, models, collection: str, vector: str | None, *,
     ``audited`` (the audited vector's count), ``status``, ``optimizer_error``,
     ``indexing_threshold_kb``. ``graph=False`` (the audited vector has hnsw m=0, so it is
     searched exactly however much is indexed): the counts are not compared, ``indexed``
-    is None."""
+    is None, as it is when the server cannot count the vectors."""
     info = client.get_collection(collection)
     counts = vector_counts(client, models, collection, info)
-    total = sum(counts.values())
-    indexed = info.indexed_vectors_count if graph else None
+    total = None if counts is None else sum(counts.values())
+    indexed = info.indexed_vectors_count if graph and counts is not None else None
     status = getattr(info.status, "value", str(info.status))
     error = getattr(info.optimizer_status, "error", None)
     if (indexed is None or indexed >= total) and status == "green" and error is None:
         return None
     threshold = getattr(info.config.optimizer_config, "indexing_threshold", None)
     return {"indexed": None if indexed is None else int(indexed), "total": total,
-            "vectors": {label(kind, name): n for (kind, name), n in counts.items()},
-            "audited": counts[("dense", vector or "")],
+            "vectors": None if counts is None else {label(kind, name): n
+                                                    for (kind, name), n in counts.items()},
+            "audited": None if counts is None else counts[("dense", vector or "")],
             "status": status, "optimizer_error": error, "indexing_threshold_kb": threshold}
 
 
