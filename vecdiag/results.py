@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame"]
+           "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame", "NO_LABEL"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -32,6 +32,10 @@ _STYLE = (
     ".vd-muted{color:#666}</style>"
 )
 
+
+NO_LABEL = "(no label)"
+"""How a missing label (None, NaN, pandas' NA: :func:`text_or_empty` gives ``""``) is
+shown in legends and hover texts: one group, apart from a real label "None" or "nan"."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")   # half of a UTF-16 pair: not UTF-8 text
 

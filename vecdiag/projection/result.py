@@ -347,9 +347,9 @@ class Projection(Result):
         Parameters
         ----------
         labels : sequence, optional
-            One label per point (e.g. topic): colours with a legend (categorical when
-            there are at most 20 distinct values or they are not numbers, else a colour
-            bar).
+            One label per point (e.g. topic): colours with a legend (categorical when at
+            most 20 distinct values or not numbers, else a colour bar); a missing label
+            (None, NaN, pandas' NA) is one group, "(no label)".
         texts : sequence of str, optional
             One text per point: hover text when ``interactive=True``.
         highlight : dict, sequence of int, or None
