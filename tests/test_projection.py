@@ -1270,3 +1270,20 @@ def test_plot_missing_labels_are_one_no_label_group(interactive):
     assert [t.get_text() for t in numeric.get_legend().get_texts()] == [
         "1.0 (3)", "2.0 (3)", "(no label) (2)"]
     plt.close("all")
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_plot_says_which_points_have_no_position(interactive):
+    # a map wrapped by hand with NaN/inf coordinates: matplotlib and plotly skipped those
+    # points without a word, the title still said "map of 10 vectors"
+    if interactive:
+        pytest.importorskip("plotly")
+    import matplotlib.pyplot as plt
+
+    coords = np.random.default_rng(6).normal(size=(10, 2))
+    coords[3, 1], coords[7, 0] = np.nan, np.inf
+    out = Projection(coords=coords, method="t-sne").plot(interactive=interactive)
+    title = out.layout.title.text if interactive else out.get_title()
+    sep = "<br>" if interactive else "\n"
+    assert title == f"T-SNE map of 10 vectors{sep}not drawn: 2 rows (3, 7) with a NaN or inf position"
+    plt.close("all")

@@ -144,6 +144,12 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
         if proj.explained_variance_ratio is not None:
             shown = float(sum(proj.explained_variance_ratio[d] for d in set(dims) if d < c))
             title += f" ({100 * shown:.1f}% of the variance shown)"
+    if isinstance(xy, np.ndarray):
+        # subtle: a map wrapped by hand may hold NaN/inf positions, which matplotlib and
+        # plotly skip without a word: the title says which rows are not drawn
+        lost = np.flatnonzero(~np.isfinite(xy).all(axis=1))
+        if lost.size:
+            title += f"\nnot drawn: {V.format_rows(lost)} with a NaN or inf position"
     spec = PlotSpec(x=xy[:, 0], y=xy[:, 1], xlabel=xlabel, ylabel=ylabel, title=title)
 
     if texts is not None:
