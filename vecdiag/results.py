@@ -75,16 +75,21 @@ def valid_text(value) -> str:
 
 def text_or_empty(value) -> str:
     """A text as it is shown and read: a missing one (None, NaN from a pandas column,
-    pandas' NA) is no text, ``""``, not the word "None" or "nan"; anything else is
-    ``str(value)``, so a document whose text is the word "None" stays "None".
+    pandas' NA, NaT, NumPy's NaT) is no text, ``""``, not the word "None" or "nan";
+    anything else is ``str(value)``, so a document whose text is the word "None" stays
+    "None".
 
     Examples
     --------
     >>> [text_or_empty(t) for t in (None, float("nan"), np.float32("nan"), "None", 7)]
     ['', '', '', 'None', '7']
+    >>> text_or_empty(np.datetime64("NaT")), text_or_empty(np.datetime64("2024-01-02"))
+    ('', '2024-01-02')
     """
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return ""
+    if isinstance(value, (np.datetime64, np.timedelta64)) and np.isnat(value):
+        return ""       # a date column's gap read through NumPy, not pandas
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
             and value != value:
         return ""
