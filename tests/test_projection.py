@@ -1287,15 +1287,3 @@ def test_plot_says_which_points_have_no_position(interactive):
     sep = "<br>" if interactive else "\n"
     assert title == f"T-SNE map of 10 vectors{sep}not drawn: 2 rows (3, 7) with a NaN or inf position"
     plt.close("all")
-
-
-def test_interactive_plot_hovers_a_point_without_text_by_its_row():
-    # texts from a pandas column with gaps: None and NaN hovered as "" (plotly then shows
-    # no hover box at all, the point cannot be identified), with labels as " [a]"
-    pytest.importorskip("plotly")
-    X = np.random.default_rng(7).normal(size=(4, 3))
-    fig = vd.pca(X).plot(texts=[None, float("nan"), "x", ""], interactive=True)
-    assert list(fig.data[0].text) == ["row 0", "row 1", "x", "row 3"]
-    fig = vd.pca(X).plot(texts=[None, "x", "y", "z"], labels=list("abab"), interactive=True)
-    assert sorted(t for tr in fig.data for t in tr.text) == ["row 0 [a]", "x [b]", "y [a]",
-                                                           "z [b]"]

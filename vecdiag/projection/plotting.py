@@ -153,10 +153,7 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
     spec = PlotSpec(x=xy[:, 0], y=xy[:, 1], xlabel=xlabel, ylabel=ylabel, title=title)
 
     if texts is not None:
-        # a missing text (None, NaN, "") is hovered as its row: plotly shows no box at all
-        # for an empty hover text, so the point could not be identified
-        spec.hover = [text_or_empty(t) or f"row {i}"
-                      for i, t in enumerate(_per_point(texts, n, "texts"))]
+        spec.hover = [text_or_empty(t) for t in _per_point(texts, n, "texts")]
     labels = None if labels is None else _per_point(labels, n, "labels")
     if isinstance(color_by, str):
         V.check_choice(color_by, "color_by", ("labels", "faithfulness"))

@@ -350,7 +350,7 @@ class Projection(Result):
             One label per point (e.g. topic): colours with a legend (at most 20 distinct
             values, or not numbers), else a colour bar; a missing label is "(no label)".
         texts : sequence of str, optional
-            One text per point: hover text when ``interactive=True`` (missing: "row i").
+            One text per point: hover text when ``interactive=True``.
         highlight : dict, sequence of int, or None
             Points to mark on top with distinct markers: ``{"query": q, "neighbors":
             rows, "expected": rows, ...}``. ``q`` is a vector (or rows of vectors) in the
