@@ -1204,3 +1204,19 @@ def test_a_one_dimensional_set_is_told_to_become_a_column():
         vd.drift(a[:5], b[:, None])                # too few to be a set: one vector
     res = vd.drift(a[:, None], b[:, None], random_state=0)
     assert ks_2samp(a, b).pvalue < 0.01 and res.drifted and res.p_value < 0.05
+
+
+def test_drift_over_time_missing_batch_labels_read_no_label():
+    # labels from a pandas column with gaps: None was the label "None" (as the real one),
+    # NaT "NaT" and NaN "nan"; a mapping's None key too
+    import pandas as pd
+
+    rng = np.random.default_rng(8)
+    ref = rng.normal(size=(12, 3))
+    batches = [rng.normal(size=(12, 3)) for _ in range(4)]
+    series = vd.drift_over_time(ref, batches, method="mean_shift", n_permutations=20,
+                                labels=[None, "None", pd.NaT, np.nan])
+    assert [r.label for r in series] == ["(no label)", "None", "(no label)", "(no label)"]
+    keyed = vd.drift_over_time(ref, {None: batches[0], "b": batches[1]},
+                               method="mean_shift", n_permutations=20)
+    assert [r.label for r in keyed] == ["(no label)", "b"]

@@ -685,3 +685,21 @@ def test_a_lone_surrogate_in_an_id_is_evaluated_as_any_other_id():
     renamed = vd.evaluate({"q": {"a": 3.0, "x": 2.0, "b": 1.0}}, {"q": {"x": 1, "b": 2}},
                           metrics=["ndcg@10"])
     assert got.per_query["ndcg@10"].iloc[0] == renamed.per_query["ndcg@10"].iloc[0]
+
+
+def test_no_averaged_query_shows_undefined_means_as_dash_with_the_reason():
+    # missing="skip" and no judged query in the run: every mean is 0/0. summary() and the
+    # notebook table printed "nan" for mean and median; now "—", the note says why
+    import re
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = vd.evaluate({"q1": {"d1": 2.0}}, {"qx": {"d1": 1}}, metrics=("ndcg@10", "map"),
+                         missing="skip")
+    assert ev.n_queries == 0 and math.isnan(ev.mean["map"])          # the data stays NaN
+    note = "averaged over 0 queries (1 absent from the run skipped; 1 without judgments skipped)"
+    assert ev.summary().splitlines() == ["       ndcg@10  —", "           map  —", note]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", ev._repr_html_())
+    assert cells == ["ndcg@10", "—", "—", "0", "map", "—", "—", "0"]
+    assert note in ev._repr_html_()

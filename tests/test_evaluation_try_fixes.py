@@ -662,3 +662,22 @@ def test_trial_options_with_the_default_metrics_given_again_as_a_list_or_array()
     assert _options(opts, **given) is opts
     with pytest.raises(ValueError, match="pass k either as keywords or in options="):
         _options(opts, **dict(given, k=7))
+
+
+def test_markdown_shows_an_untimed_run_as_a_dash():
+    # a lexical run is given, not timed: its seconds are NaN, and to_markdown printed
+    # "| nan |" in the seconds column
+    from vecdiag.evaluation.fix_trials import FixReport
+
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    dense = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d1": 2.0, "d2": 1.0}}
+    lexical = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d2": 2.0, "d1": 1.0}}
+    evs = {n: vd.evaluate(r, qrels, metrics=("P@1",), name=n)
+           for n, r in (("baseline", dense), ("lexical", lexical))}
+    rep = FixReport(order=("lexical", "baseline"), evaluations=evs,
+                    comparisons={"lexical": vd.compare(evs["baseline"], evs["lexical"])},
+                    primary_metric="P@1", metrics=("P@1",), method="randomization",
+                    alpha=0.05, seconds={"baseline": 0.25, "lexical": float("nan")},
+                    failed={}, runs={})
+    assert rep.to_markdown().splitlines()[2:] == [
+        "| lexical | 1.0000 (+0.5000, p=1) | — |", "| baseline | 0.5000 | 0.25 |"]

@@ -1234,3 +1234,21 @@ def test_index_signature_shows_its_parameters():
     params = inspect.signature(vd.Index).parameters
     assert list(params) == ["corpus", "ids", "texts", "metric", "backend", "memory_budget"]
     assert params["metric"].default == "cosine" and params["ids"].default is None
+
+
+def test_html_leaves_out_the_slots_a_store_did_not_fill():
+    # a store that returned 1 of k=2 results for query 1: its padded slot (index -1, id
+    # None, score NaN) was a table row reading id "nan", index -1, score "nan"
+    import re
+
+    from vecdiag.stores.base import StoreNeighbors
+
+    res = StoreNeighbors(indices=np.array([[2, 0], [1, -1]]),
+                         scores=np.array([[0.9, 0.5], [0.7, np.nan]]), metric="cosine", k=2,
+                         ids=np.array([["c", "a"], ["b", None]], dtype=object),
+                         raw_scores=np.array([[0.9, 0.5], [0.7, np.nan]]),
+                         n_returned=np.array([2, 1]))
+    page = res._repr_html_()
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", page) == [
+        "0", "1", "c", "2", "0.9", "0", "2", "a", "0", "0.5", "1", "1", "b", "1", "0.7"]
+    assert "1 of 4 slots empty: the store returned fewer than k" in page

@@ -1244,3 +1244,46 @@ def test_one_far_from_the_origin_rule_for_every_centring_pca_path():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert far_from_origin(np.array([1e200, 1e200]), 1e300) is True
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_plot_missing_labels_are_one_no_label_group(interactive):
+    # labels from a pandas column with gaps: None went into the legend and hover as
+    # "None" (joined with a real label "None"), NaN as "nan", pd.NA as "<NA>"
+    if interactive:
+        pytest.importorskip("plotly")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    X = np.random.default_rng(5).normal(size=(8, 3))
+    labels = pd.Series([None, np.nan, "a", "None", "nan", pd.NA, "a", "None"], dtype=object)
+    out = vd.pca(X).plot(labels=labels, interactive=interactive)
+    if interactive:
+        names = [tr.name for tr in out.data]
+        hover = [t for tr in out.data for t in tr.text]
+        assert sorted(hover) == sorted(f"row {i} [{lab}]" for i, lab in enumerate(
+            ["(no label)"] * 2 + ["a", "None", "nan", "(no label)", "a", "None"]))
+    else:
+        names = [t.get_text() for t in out.get_legend().get_texts()]
+    assert names == ["(no label) (3)", "None (2)", "a (2)", "nan (1)"]
+    numeric = vd.pca(X).plot(labels=[1.0, np.nan, 2.0, 1.0, 2.0, 1.0, np.nan, 2.0])
+    assert [t.get_text() for t in numeric.get_legend().get_texts()] == [
+        "1.0 (3)", "2.0 (3)", "(no label) (2)"]
+    plt.close("all")
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_plot_says_which_points_have_no_position(interactive):
+    # a map wrapped by hand with NaN/inf coordinates: matplotlib and plotly skipped those
+    # points without a word, the title still said "map of 10 vectors"
+    if interactive:
+        pytest.importorskip("plotly")
+    import matplotlib.pyplot as plt
+
+    coords = np.random.default_rng(6).normal(size=(10, 2))
+    coords[3, 1], coords[7, 0] = np.nan, np.inf
+    out = Projection(coords=coords, method="t-sne").plot(interactive=interactive)
+    title = out.layout.title.text if interactive else out.get_title()
+    sep = "<br>" if interactive else "\n"
+    assert title == f"T-SNE map of 10 vectors{sep}not drawn: 2 rows (3, 7) with a NaN or inf position"
+    plt.close("all")

@@ -541,3 +541,27 @@ def test_the_json_report_has_what_each_fix_would_change(analysis):
         got = [(c["fix"], c["moved"], {str(e["id"]): e["rank"] for e in c["expected_ranks"]},
                 c["global_delta"]) for c in row["counterfactuals"]]
         assert got == want and len(got) >= 5
+
+
+def test_missing_query_groups_are_one_no_label_group():
+    # query_groups from a pandas column with gaps: None joined the real group "None"
+    # (mean over both), and NaN and pd.NA made groups "nan" and "<NA>" of their own
+    import pandas as pd
+
+    from vecdiag.report import analyze
+    from vecdiag.report.text import render_text
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    Q = X[:6] + 0.3 * rng.normal(size=(6, 6))
+    qids = [f"q{i}" for i in range(6)]
+    qrels = {q: {f"d{i}": 1} for i, q in enumerate(qids)}
+    groups = pd.Series(["a", None, np.nan, "None", pd.NA, "a"], dtype=object)
+    a = analyze(X, ids=[f"d{i}" for i in range(40)], queries=Q, query_ids=qids, qrels=qrels,
+                query_groups=groups, n_explain=0, show_progress=False)
+    per_query = a.evaluation.per_query[a.rank_metric]
+    expected = {"a": per_query[["q0", "q5"]].mean(), "(no label)": per_query[
+        ["q1", "q2", "q4"]].mean(), "None": per_query["q3"]}
+    assert a.groups.keys() == expected.keys()
+    assert [a.groups[g] for g in expected] == pytest.approx(list(expected.values()))
+    assert "(no label)" in render_text(a) and "<NA>" not in render_text(a)

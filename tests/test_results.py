@@ -205,3 +205,24 @@ def test_missing_texts_are_shown_empty_in_every_table_and_finding_label():
     assert cells[1::2] == ["None", "", ""] and nb.indices[0, 0] == 4    # (id, text)
     d = vd.diagnose(X, texts=texts, show_progress=False)
     assert d["near_duplicates"].evidence["examples"] == ["row 3 = row 5 = row 6"]
+
+
+def test_a_date_label_missing_in_numpy_reads_no_label():
+    # a date column read through NumPy holds numpy.datetime64("NaT"), which
+    # text_or_empty passed through as the text "NaT": a legend group "NaT", not "(no label)"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import vecdiag as vd
+    from vecdiag.results import text_or_empty
+
+    days = np.array(["2024-01-01", "NaT", "2024-01-02", "NaT"], dtype="datetime64[D]")
+    assert [text_or_empty(d) for d in days] == ["2024-01-01", "", "2024-01-02", ""]
+    assert text_or_empty(np.timedelta64("NaT")) == ""
+    assert text_or_empty(np.timedelta64(3, "s")) == "3 seconds"
+    ax = vd.pca(np.random.default_rng(9).normal(size=(4, 3))).plot(labels=days)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "(no label) (2)", "2024-01-01 (1)", "2024-01-02 (1)"]
+    plt.close("all")

@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame"]
+           "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame", "NO_LABEL"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -32,6 +32,10 @@ _STYLE = (
     ".vd-muted{color:#666}</style>"
 )
 
+
+NO_LABEL = "(no label)"
+"""How a missing label (None, NaN, pandas' NA: :func:`text_or_empty` gives ``""``) is
+shown in legends and hover texts: one group, apart from a real label "None" or "nan"."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")   # half of a UTF-16 pair: not UTF-8 text
 
@@ -71,16 +75,21 @@ def valid_text(value) -> str:
 
 def text_or_empty(value) -> str:
     """A text as it is shown and read: a missing one (None, NaN from a pandas column,
-    pandas' NA) is no text, ``""``, not the word "None" or "nan"; anything else is
-    ``str(value)``, so a document whose text is the word "None" stays "None".
+    pandas' NA, NaT, NumPy's NaT) is no text, ``""``, not the word "None" or "nan";
+    anything else is ``str(value)``, so a document whose text is the word "None" stays
+    "None".
 
     Examples
     --------
     >>> [text_or_empty(t) for t in (None, float("nan"), np.float32("nan"), "None", 7)]
     ['', '', '', 'None', '7']
+    >>> text_or_empty(np.datetime64("NaT")), text_or_empty(np.datetime64("2024-01-02"))
+    ('', '2024-01-02')
     """
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return ""
+    if isinstance(value, (np.datetime64, np.timedelta64)) and np.isnat(value):
+        return ""       # a date column's gap read through NumPy, not pandas
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
             and value != value:
         return ""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import _validate as V
+from ..results import NO_LABEL, text_or_empty
 from .._progress import progress_bar
 from ..scale.chunks import is_dask_array
 from . import _stats
@@ -309,7 +310,8 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         alarm when nothing drifts. ``"bonferroni"``: each at ``alpha / n_batches``, so
         the chance of any false alarm in the whole series is at most ``alpha``.
     labels : sequence of str, optional
-        Batch names (default: the mapping's keys, or "0", "1", ...).
+        Batch names (default: the mapping's keys, or "0", "1", ...); a missing one
+        (None, NaN, pandas' NA or NaT) is "(no label)".
     random_state : int, Generator or None
         Seeds every batch's test (each batch gets its own stream).
     **kwargs
@@ -336,7 +338,7 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
     """
     V.check_choice(correction, "correction", ("none", "bonferroni"))
     if isinstance(batches, Mapping):
-        default_labels = [str(k) for k in batches.keys()]
+        default_labels = [text_or_empty(k) or NO_LABEL for k in batches.keys()]
         batches = list(batches.values())
     else:
         if getattr(batches, "ndim", None) == 2:   # NumPy, Dask, a DataFrame, a tensor
@@ -349,8 +351,9 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         default_labels = [str(i) for i in range(len(batches))]
     if not batches:
         raise ValueError("batches is empty; pass at least one batch of vectors")
-    labels = (default_labels if labels is None
-              else [str(x) for x in V.check_ordered(labels, "labels")])
+    # a missing label (None, NaN, NaT from a pandas column) is "(no label)", not "None"
+    labels = (default_labels if labels is None else
+              [text_or_empty(x) or NO_LABEL for x in V.check_ordered(labels, "labels")])
     if len(labels) != len(batches):
         raise ValueError(f"labels has {len(labels)} entries for {len(batches)} batches; "
                          "pass one label per batch")

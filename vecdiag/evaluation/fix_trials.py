@@ -78,7 +78,8 @@ class FixReport(Result):
     alpha : float
         Level for ``significant`` (Holm-adjusted across metrics, per fix).
     seconds : dict
-        Name -> wall time of the search (and re-ranking), in seconds.
+        Name -> wall time of the search (and re-ranking), in seconds; NaN for the
+        ``lexical`` run, given and not timed ("—" in :meth:`to_markdown`).
     failed : dict
         Name -> error message, for fixes that could not run (not in ``order``).
     runs : dict
@@ -116,7 +117,8 @@ class FixReport(Result):
     alpha: float
     """Level for ``significant`` (Holm-adjusted across metrics, per fix)."""
     seconds: dict
-    """Name -> wall time of the search (and re-ranking), in seconds."""
+    """Name -> wall time of the search (and re-ranking), in seconds; NaN for the given
+    ``lexical`` run (not timed)."""
     failed: dict
     """Name -> error message, for fixes that could not run (not in ``order``)."""
     runs: dict
@@ -182,8 +184,9 @@ class FixReport(Result):
                     continue
                 text = f"{mean:.{digits}f} ({c.delta[m]:+.{digits}f}, p={c.p_adjusted[m]:.3g})"
                 cells.append(f"**{text}**" if c.significant[m] else text)
+            seconds = self.seconds.get(name, float("nan"))   # NaN: a given run, not timed
             lines.append(f"| {name} | " + " | ".join(cells)
-                         + f" | {self.seconds.get(name, float('nan')):.2f} |")
+                         + f" | {'—' if seconds != seconds else f'{seconds:.2f}'} |")
         if self.unqueried:
             lines += ["", f"Averaged over {self.query_note()}."]
         return "\n".join(lines)

@@ -102,7 +102,8 @@ class Evaluation(Result):
     values: np.ndarray
     """(n_queries, n_metrics) float64 per-query values, rows in ``query_ids`` order."""
     mean: dict
-    """Metric name -> mean over ``query_ids`` (NaN when no query is averaged)."""
+    """Metric name -> mean over ``query_ids`` (NaN when no query is averaged: undefined,
+    shown "—" by :meth:`summary` and the notebook table)."""
     missing_from_run: tuple = ()
     """Averaged judged queries that the run does not contain: averaged
     as 0 (``trec_eval -c``) under ``missing="zero"``, left out under ``missing="skip"``."""
@@ -166,8 +167,11 @@ class Evaluation(Result):
         return note + (f" ({'; '.join(extra)})" if extra else "")
 
     def _repr_html_(self) -> str:
-        rows = [[m, self.mean[m], float(np.median(self.values[:, j])) if self.n_queries
-                 else float("nan"), float((self.values[:, j] == 0).sum())]
+        # no averaged query: mean and median are undefined (0/0), shown "—"; the note
+        # under the table says why (which queries were skipped)
+        rows = [[m, self.mean[m] if self.n_queries else None,
+                 float(np.median(self.values[:, j])) if self.n_queries else None,
+                 float((self.values[:, j] == 0).sum())]
                 for j, m in enumerate(self.metrics)]
         table = html_table(rows, ["metric", "mean", "median", "queries at 0"],
                            numeric={"mean", "median", "queries at 0"})
@@ -201,7 +205,9 @@ def judgment_digest(judged: dict) -> str:
 
 
 def fmt_mean(value: float) -> str:
-    return "nan" if value != value else f"{value:.4f}"
+    """A mean to 4 decimals; NaN (no query averaged, so undefined) is "—", the reason
+    on the query note beside it."""
+    return "—" if value != value else f"{value:.4f}"
 
 
 def check_metrics(metrics) -> tuple[tuple, list]:

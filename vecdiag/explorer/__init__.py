@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import shorten, text_or_empty, valid_text
+from ..results import NO_LABEL, shorten, text_or_empty, valid_text
 from .session import Session, fix_rows, pack_points
 
 __all__ = ["explore", "explore_explanation", "Session", "fix_rows", "pack_points", "colour_codes"]
@@ -297,7 +297,7 @@ def colour_codes(color, session) -> tuple[bytes, list]:
     code_of = {v: i for i, v in enumerate(kept)}
     other = len(kept)
     codes = np.array([code_of.get(v, other) for v in keys], dtype=np.uint8)
-    names = [valid_text(v) or "(no label)" for v in kept] + \
+    names = [valid_text(v) or NO_LABEL for v in kept] + \
         (["other"] if len(values) > len(kept) else [])
     return codes.tobytes(), names
 

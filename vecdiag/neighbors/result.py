@@ -133,11 +133,18 @@ class Neighbors(Result):
                          metric=self.metric, k=self.k,
                          ids=None if self.ids is None else self.ids[:shown], texts=self.texts)
         frame = part.to_frame()
+        # a store's short answer is padded (index -1, id None, score NaN: StoreNeighbors):
+        # those slots hold no result, so they are left out and counted in the note
+        padded = int((frame["index"] < 0).sum())
+        frame = frame[frame["index"] >= 0]
         cols = [c for c in ("query", "rank", "id", "index", "score", "text") if c in frame]
         rows = [[shorten(v, _HTML_TEXT_WIDTH) if c == "text" else v for c, v in zip(cols, r)]
                 for r in frame[cols].itertuples(index=False)]
         order = "higher is closer" if self.metric != "euclidean" else "distance, lower is closer"
         note = f"<p class='vd-muted'>score: {escape(order)}; ties by lower corpus index"
+        if padded:
+            note += (f"; {padded} of {shown * self.k} slots empty: the store returned "
+                     "fewer than k")
         if n_q > shown:
             note += f"; first {shown} of {n_q} queries (all of them: .to_frame())"
         note += "</p>"

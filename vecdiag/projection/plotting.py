@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
-from ..results import text_or_empty
+from ..results import NO_LABEL, text_or_empty
 
 __all__ = ["PlotSpec", "prepare_plot"]
 
@@ -57,10 +57,13 @@ def _per_point(values, n: int, name: str) -> np.ndarray:
 
 
 def _colour_labels(spec: PlotSpec, labels: np.ndarray) -> None:
-    """Categorical colours (with a legend) or, for many distinct numbers, a colour bar."""
+    """Categorical colours (with a legend) or, for many distinct numbers, a colour bar.
+
+    A missing label (None, NaN, pandas' NA) is one category, "(no label)", not the
+    label "None" / "nan" / "<NA>" (a real label "None" stays one)."""
     numeric = labels.dtype.kind in "iuf"
-    distinct, inverse, counts = np.unique(labels.astype(str) if not numeric else labels,
-                                          return_inverse=True, return_counts=True)
+    keys = labels if numeric else np.asarray([text_or_empty(v) for v in labels], dtype=str)
+    distinct, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     if numeric and distinct.size > MAX_CATEGORIES:
         spec.values, spec.value_label = labels.astype(np.float64), "label"
         return
@@ -68,11 +71,11 @@ def _colour_labels(spec: PlotSpec, labels: np.ndarray) -> None:
         keep = np.sort(np.argsort(-counts, kind="stable")[:MAX_CATEGORIES - 1])
         remap = np.full(distinct.size, MAX_CATEGORIES - 1)
         remap[keep] = np.arange(keep.size)
-        spec.categories = [str(distinct[i]) for i in keep] + [
+        spec.categories = [text_or_empty(distinct[i]) or NO_LABEL for i in keep] + [
             f"other ({distinct.size - keep.size} labels)"]
         spec.category_of = remap[inverse]
         return
-    spec.categories = [str(v) for v in distinct]
+    spec.categories = [text_or_empty(v) or NO_LABEL for v in distinct]
     spec.category_of = inverse
 
 
@@ -141,6 +144,12 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
         if proj.explained_variance_ratio is not None:
             shown = float(sum(proj.explained_variance_ratio[d] for d in set(dims) if d < c))
             title += f" ({100 * shown:.1f}% of the variance shown)"
+    if isinstance(xy, np.ndarray):
+        # subtle: a map wrapped by hand may hold NaN/inf positions, which matplotlib and
+        # plotly skip without a word: the title says which rows are not drawn
+        lost = np.flatnonzero(~np.isfinite(xy).all(axis=1))
+        if lost.size:
+            title += f"\nnot drawn: {V.format_rows(lost)} with a NaN or inf position"
     spec = PlotSpec(x=xy[:, 0], y=xy[:, 1], xlabel=xlabel, ylabel=ylabel, title=title)
 
     if texts is not None:
@@ -178,7 +187,8 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
     if labels is not None and spec.hover is None:
         spec.hover = [f"row {i}" for i in range(n)]
     if labels is not None:
-        spec.hover = [f"{h} [{lab}]" for h, lab in zip(spec.hover, labels.tolist())]
+        spec.hover = [f"{h} [{text_or_empty(lab) or NO_LABEL}]"
+                      for h, lab in zip(spec.hover, labels)]
 
     if highlight is not None:
         if not isinstance(highlight, dict):

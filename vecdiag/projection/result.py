@@ -347,9 +347,8 @@ class Projection(Result):
         Parameters
         ----------
         labels : sequence, optional
-            One label per point (e.g. topic): colours with a legend (categorical when
-            there are at most 20 distinct values or they are not numbers, else a colour
-            bar).
+            One label per point (e.g. topic): colours with a legend (at most 20 distinct
+            values, or not numbers), else a colour bar; a missing label is "(no label)".
         texts : sequence of str, optional
             One text per point: hover text when ``interactive=True``.
         highlight : dict, sequence of int, or None
@@ -371,6 +370,7 @@ class Projection(Result):
         dims : (int, int)
             Which map dimensions to draw.
         title : str, optional
+            A line under it names the rows not drawn: NaN or inf positions (a map by hand).
 
         Returns
         -------

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._options import merged_options
-from ..results import text_or_empty
+from ..results import NO_LABEL, text_or_empty
 from .records import (DEFAULT_METRICS, Analysis, AnalysisOptions, Inputs, QueryCase,
                       ReportText)
 
@@ -45,7 +45,8 @@ def analyze(corpus, *, ids=None, texts=None, queries=None, query_ids=None,
     queries : array-like (m, d), optional
         Query embeddings (adds the query/corpus shift finding).
     query_ids, query_texts, query_groups : sequences, optional
-        One per query row; ``query_ids`` are required with ``qrels``.
+        One per query row; ``query_ids`` are required with ``qrels``. A missing group
+        (None, NaN, pandas' NA) is the group "(no label)".
     qrels : dict, optional
         ``{query_id: {doc_id: grade}}``.
     k : int
@@ -154,7 +155,10 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
             V.id_str(i) for i in V.check_ids(query_ids, Q.shape[0], "query_ids",
                                         rows_of="queries has")]
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts", text_or_empty)
-        query_groups = _aligned(query_groups, Q.shape[0], "query_groups")
+        # a missing group (None, NaN, pandas' NA) is one group, "(no label)": str() made
+        # None join a real group "None", and NaN and NA groups of their own
+        query_groups = _aligned(query_groups, Q.shape[0], "query_groups",
+                                lambda g: text_or_empty(g) or NO_LABEL)
     # k above the corpus size: diagnose reduces it (its small_corpus finding says so) and
     # the explanations search at most n, as `vecdiag check` does on the same corpus
     k = V.check_positive_int(opts.k, "k")
