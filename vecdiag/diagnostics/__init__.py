@@ -7,7 +7,7 @@ all and turns each into a :class:`Finding`:
 ``anisotropy``         mean cosine of distinct pairs, exact in O(n·d)
 ``isotropy``           Mu & Viswanath partition-function isotropy; IsoScore
 ``rogue``              per-dimension share of the expected cosine
-``hubness``            k-occurrence, skewness, hubs, antihubs, Robin Hood index
+``hubness``            k-occurrence, skewness, hubs (``hub_rows``), antihubs, Robin Hood
 ``norms``              spread of vector lengths, and their link with hubness
 ``duplicates``         exact and near-duplicate groups, in blocks
 ``sampled_*``          hubness and near-duplicates estimated from sampled rows, with
@@ -25,7 +25,7 @@ from .anisotropy import anisotropy
 from .diagnose import DiagnoseOptions, diagnose
 from .duplicates import near_duplicates
 from .finding import Diagnosis, Finding
-from .hubness import Hubness, hubness
+from .hubness import HUB_FACTOR, STRONG_HUB_FACTOR, Hubness, hub_rows, hubness
 from .intrinsic import intrinsic_dimension
 from .isotropy import isoscore, isotropy, participation_ratio
 from .norms import NormSpread, norm_spread
@@ -36,7 +36,8 @@ from .sampled_hubness import SampledHubness
 from .shift import QueryShift, query_corpus_shift
 
 __all__ = ["diagnose", "DiagnoseOptions", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
-           "participation_ratio", "hubness", "Hubness", "rogue_dimensions",
+           "participation_ratio", "hubness", "Hubness", "hub_rows", "HUB_FACTOR",
+           "STRONG_HUB_FACTOR", "rogue_dimensions",
            "RogueDimensions", "near_duplicates", "intrinsic_dimension", "norm_spread",
            "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS", "SampledHubness",
            "SampledDuplicates"]

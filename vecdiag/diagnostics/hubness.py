@@ -14,7 +14,16 @@ from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
 from ._graph import knn_graph
 
-__all__ = ["hubness", "Hubness", "skewness", "robin_hood"]
+__all__ = ["hubness", "Hubness", "skewness", "robin_hood", "hub_rows", "HUB_FACTOR",
+           "STRONG_HUB_FACTOR"]
+
+HUB_FACTOR = 2.0
+"""A hub is in at least this many times E[N_k] lists (``2k`` over the corpus's own
+graph): what :func:`vecdiag.diagnose`, :func:`hubness` and the explorer call a hub."""
+STRONG_HUB_FACTOR = 3.0
+"""A strong hub is in at least this many times k lists: the stronger bar
+:func:`vecdiag.explain_neighbors` needs before it names a hub as the cause of one
+query's failure (the explorer marks these apart, as "strong hub")."""
 
 
 @result
@@ -86,13 +95,13 @@ class Hubness(Result):
         order = np.argsort(-self.k_occurrence, kind="stable")
         nk = self.k_occurrence[order]
         return pd.DataFrame({"index": order, "k_occurrence": nk,
-                             "hub": nk >= 2 * self.expected, "antihub": nk == 0})
+                             "hub": nk >= HUB_FACTOR * self.expected, "antihub": nk == 0})
 
     def _repr_html_(self) -> str:
         n = self.k_occurrence.size
         rows = [["skewness of N_k", self.skewness],
                 ["Robin Hood index", self.robinhood],
-                [f"hubs (N_k ≥ {fmt(2 * self.expected)})", f"{self.hubs.size} of {n}"],
+                [f"hubs (N_k ≥ {fmt(HUB_FACTOR * self.expected)})", f"{self.hubs.size} of {n}"],
                 ["antihubs (N_k = 0)", f"{self.antihubs.size} of {n}"],
                 ["largest N_k", int(self.k_occurrence.max())]]
         top = [[int(i), int(self.k_occurrence[i])] for i in self.hubs[:10]]
@@ -105,7 +114,7 @@ class Hubness(Result):
         """Histogram of N_k on a log count scale, with the hub threshold marked."""
         from ..plot.diagnostics import draw_k_occurrence
 
-        return draw_k_occurrence(self.k_occurrence, self.k, 2 * self.expected, ax=ax)
+        return draw_k_occurrence(self.k_occurrence, self.k, HUB_FACTOR * self.expected, ax=ax)
 
 
 def skewness(values: np.ndarray) -> float:
@@ -144,13 +153,48 @@ def robin_hood(k_occurrence: np.ndarray) -> float:
     return float(np.abs(k_occurrence - total / k_occurrence.size).sum() / (2 * total))
 
 
+def hub_rows(k_occurrence, k: int, *, n_lists: int | None = None,
+             factor: float = HUB_FACTOR) -> np.ndarray:
+    """Rows that are hubs of a kNN graph: ``N_k ≥ factor · E[N_k]``, most occurrences first.
+
+    Parameters
+    ----------
+    k_occurrence : array-like (n,)
+        N_k of every item (:attr:`Hubness.k_occurrence`), exact or estimated.
+    k : int
+        Neighbours per list.
+    n_lists : int, optional
+        How many lists were counted; None means one per item (the corpus's own graph,
+        itself excluded), so ``E[N_k] = k``. With a query log of m queries ``m·k/n``.
+    factor : float
+        :data:`HUB_FACTOR` (2: a hub) or :data:`STRONG_HUB_FACTOR` (3: a strong hub).
+
+    Returns
+    -------
+    ndarray of int64: the rows, by N_k descending, ties by lower row. Empty when no list
+    was counted.
+
+    Examples
+    --------
+    >>> hub_rows([1, 25, 0, 20, 31, 19], 10).tolist()
+    [4, 1, 3]
+    >>> hub_rows([1, 25, 0, 20, 31, 19], 10, factor=STRONG_HUB_FACTOR).tolist()
+    [4]
+    """
+    nk = np.asarray(k_occurrence)
+    n = nk.size
+    expected = k if n_lists is None else (n_lists * k / n if n else 0.0)
+    order = np.argsort(-nk, kind="stable").astype(np.int64)
+    if expected <= 0:
+        return order[:0]
+    return order[nk[order] >= factor * expected]
+
+
 def hubness_from_indices(indices: np.ndarray, n: int, k: int, metric: str,
                          source: str) -> Hubness:
     """Hubness from neighbour lists (inputs checked): counts, skewness, hubs, Robin Hood."""
     nk = np.bincount(indices.ravel(), minlength=n).astype(np.int64)
-    expected = indices.shape[0] * k / n
-    order = np.argsort(-nk, kind="stable")
-    hubs = order[nk[order] >= 2 * expected] if expected > 0 else order[:0]
+    hubs = hub_rows(nk, k, n_lists=int(indices.shape[0]))
     return Hubness(k_occurrence=nk, skewness=skewness(nk), hubs=hubs,
                    antihubs=np.flatnonzero(nk == 0), robinhood=robin_hood(nk), k=k,
                    metric=metric, n_lists=int(indices.shape[0]), source=source)

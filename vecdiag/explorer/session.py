@@ -25,11 +25,11 @@ import numpy as np
 from .. import _validate as V
 from ..results import shorten, text_or_empty, valid_text
 
-__all__ = ["Session", "fix_rows", "pack_points", "sendable"]
+__all__ = ["Session", "fix_rows", "pack_points", "sendable", "hub_marks", "hub_note",
+           "corpus_k_occurrence"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
-HUB_FACTOR = 3.0      # a hub is in the top-k of at least this many times k documents
 
 
 def pack_points(coords) -> bytes:
@@ -261,6 +261,9 @@ class Session:
         """A hovered document: id, shortened text and (with a query) its score."""
         row = int(row)
         out = {"row": row, "id": self.id_of(row), "text": self.text_of(row, HOVER_TEXT)}
+        note = hub_note(self.index, self.k, row, self.random_state)
+        if note:
+            out["hub"] = note
         if i is not None and self.queries is not None:
             out["score"] = round(self.score(i, row), 4)
         return sendable(out)
@@ -282,18 +285,58 @@ class Session:
                          "norm_d": round(float(br.norm_b), 4), "dims": dims})
 
 
-def hub_rows(index, k: int, random_state=0) -> list:
-    """Corpus rows whose k-occurrence is at least ``HUB_FACTOR * k`` (from the corpus
-    statistics an explanation already computed and cached on the Index; empty if none)."""
+def corpus_k_occurrence(index, k: int, random_state=0):
+    """``(N_k, graph_k, exact)`` from the corpus statistics an explanation computed and
+    cached on the Index (exact, or estimated from its sample on a large corpus explore
+    indexed itself); None before any explanation."""
     from ..cache_keys import explain_stats
 
     stats = getattr(index, "cache", {}).get(explain_stats(k, random_state))
     if stats is None or getattr(stats, "k_occurrence", None) is None:
-        return []
-    kocc = np.asarray(stats.k_occurrence, dtype=float)
-    graph_k = getattr(stats, "graph_k", k)
-    rows = np.flatnonzero(kocc >= HUB_FACTOR * graph_k)
-    return rows[np.argsort(-kocc[rows], kind="stable")][:200].tolist()
+        return None
+    return (np.asarray(stats.k_occurrence, dtype=float), int(getattr(stats, "graph_k", k)),
+            bool(getattr(stats, "exact", True)))
+
+
+def hub_marks(index, k: int, random_state=0) -> tuple:
+    """``(hubs, strong_hubs)``: corpus rows in the top-k of at least 2k documents' lists
+    (:func:`vecdiag.diagnostics.hub_rows`, the hubs :func:`vecdiag.diagnose` lists), and
+    of those the ones in at least 3k (the bar of ``explain_neighbors``' hub cause), most
+    occurrences first; two empty lists before any explanation
+    (:func:`corpus_k_occurrence`)."""
+    from ..diagnostics import STRONG_HUB_FACTOR, hub_rows
+
+    found = corpus_k_occurrence(index, k, random_state)
+    if found is None:
+        return [], []
+    kocc, graph_k, _ = found
+    return (hub_rows(kocc, graph_k).tolist(),
+            hub_rows(kocc, graph_k, factor=STRONG_HUB_FACTOR).tolist())
+
+
+def hub_note(index, k: int, row: int, random_state=0) -> str:
+    """The hover line of a hub: "hub: in the top-10 of 24 documents' lists (≥ 2k = 20)",
+    "strong hub: ... (≥ 3k = 30)"; "" for any other document or before any explanation.
+
+    >>> import vecdiag as vd
+    >>> X = [[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1]]
+    >>> ix = vd.Index(X)
+    >>> _ = vd.explain_neighbors([1, 0.2], ix, k=1)
+    >>> hub_note(ix, 1, 1), hub_note(ix, 1, 0)
+    ("hub: in the top-1 of 2 documents' lists (≥ 2k = 2)", '')
+    """
+    from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
+
+    found = corpus_k_occurrence(index, k, random_state)
+    if found is None:
+        return ""
+    kocc, graph_k, exact = found
+    count = float(kocc[int(row)])
+    for name, factor in (("strong hub", STRONG_HUB_FACTOR), ("hub", HUB_FACTOR)):
+        if count >= factor * graph_k:
+            return (f"{name}: in the top-{graph_k} of {'' if exact else 'about '}"
+                    f"{count:.0f} documents' lists (≥ {factor:g}k = {factor * graph_k:g})")
+    return ""
 
 
 def view_of(exp, session: Session, i: int) -> dict:
@@ -335,16 +378,7 @@ def view_of(exp, session: Session, i: int) -> dict:
     causes = [{"code": c.code, "summary": c.summary, "fix": c.fix,
                "confidence": round(float(c.confidence), 3), "ranking": bool(c.ranking)}
               for c in exp.causes]
-    hubs = hub_rows(session.index, exp.k, session.random_state)
-    for c in exp.causes:
-        if c.code == "hub":
-            for d in c.evidence.get("hubs_in_top_k", []):
-                try:
-                    r = session.row_of(d)
-                except (KeyError, ValueError):
-                    continue
-                if r not in hubs:
-                    hubs.append(int(r))
+    hubs, strong = hub_marks(session.index, exp.k, session.random_state)
     xy = session.query_xy[i]
     return {"query": {"i": i, "id": plain(session.query_ids[i]),
                       "text": shorten(session.query_texts[i], 200) if session.query_texts else "",
@@ -352,6 +386,7 @@ def view_of(exp, session: Session, i: int) -> dict:
                       "ndcg": None if session.ndcg is None or np.isnan(session.ndcg[i])
                       else round(float(session.ndcg[i]), 4)},
             "k": int(exp.k), "metric": exp.metric, "base": base, "expected": expected,
-            "hubs": hubs, "causes": causes, "fixes": fixes, "recommendation": rec_fix,
+            "hubs": hubs, "strong_hubs": strong, "causes": causes, "fixes": fixes,
+            "recommendation": rec_fix,
             "recommendation_text": getattr(exp, "recommendation_text", None),
             "docs": {str(r): v for r, v in rows.items()}}
