@@ -24,9 +24,9 @@ import numpy as np
 
 from .. import _validate as V
 from ..results import shorten, text_or_empty, valid_text
+from .hubs import hub_marks, hub_note, sampled_note
 
-__all__ = ["Session", "fix_rows", "pack_points", "sendable", "hub_marks", "hub_note",
-           "corpus_k_occurrence"]
+__all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
@@ -285,60 +285,6 @@ class Session:
                          "norm_d": round(float(br.norm_b), 4), "dims": dims})
 
 
-def corpus_k_occurrence(index, k: int, random_state=0):
-    """``(N_k, graph_k, exact)`` from the corpus statistics an explanation computed and
-    cached on the Index (exact, or estimated from its sample on a large corpus explore
-    indexed itself); None before any explanation."""
-    from ..cache_keys import explain_stats
-
-    stats = getattr(index, "cache", {}).get(explain_stats(k, random_state))
-    if stats is None or getattr(stats, "k_occurrence", None) is None:
-        return None
-    return (np.asarray(stats.k_occurrence, dtype=float), int(getattr(stats, "graph_k", k)),
-            bool(getattr(stats, "exact", True)))
-
-
-def hub_marks(index, k: int, random_state=0) -> tuple:
-    """``(hubs, strong_hubs)``: corpus rows in the top-k of at least 2k documents' lists
-    (:func:`vecdiag.diagnostics.hub_rows`, the hubs :func:`vecdiag.diagnose` lists), and
-    of those the ones in at least 3k (the bar of ``explain_neighbors``' hub cause), most
-    occurrences first; two empty lists before any explanation
-    (:func:`corpus_k_occurrence`)."""
-    from ..diagnostics import STRONG_HUB_FACTOR, hub_rows
-
-    found = corpus_k_occurrence(index, k, random_state)
-    if found is None:
-        return [], []
-    kocc, graph_k, _ = found
-    return (hub_rows(kocc, graph_k).tolist(),
-            hub_rows(kocc, graph_k, factor=STRONG_HUB_FACTOR).tolist())
-
-
-def hub_note(index, k: int, row: int, random_state=0) -> str:
-    """The hover line of a hub: "hub: in the top-10 of 24 documents' lists (≥ 2k = 20)",
-    "strong hub: ... (≥ 3k = 30)"; "" for any other document or before any explanation.
-
-    >>> import vecdiag as vd
-    >>> X = [[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1]]
-    >>> ix = vd.Index(X)
-    >>> _ = vd.explain_neighbors([1, 0.2], ix, k=1)
-    >>> hub_note(ix, 1, 1), hub_note(ix, 1, 0)
-    ("hub: in the top-1 of 2 documents' lists (≥ 2k = 2)", '')
-    """
-    from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
-
-    found = corpus_k_occurrence(index, k, random_state)
-    if found is None:
-        return ""
-    kocc, graph_k, exact = found
-    count = float(kocc[int(row)])
-    for name, factor in (("strong hub", STRONG_HUB_FACTOR), ("hub", HUB_FACTOR)):
-        if count >= factor * graph_k:
-            return (f"{name}: in the top-{graph_k} of {'' if exact else 'about '}"
-                    f"{count:.0f} documents' lists (≥ {factor:g}k = {factor * graph_k:g})")
-    return ""
-
-
 def view_of(exp, session: Session, i: int) -> dict:
     """The JSON-ready view of one explanation (see :meth:`Session.view`)."""
     rows = {}
@@ -386,7 +332,9 @@ def view_of(exp, session: Session, i: int) -> dict:
                       "ndcg": None if session.ndcg is None or np.isnan(session.ndcg[i])
                       else round(float(session.ndcg[i]), 4)},
             "k": int(exp.k), "metric": exp.metric, "base": base, "expected": expected,
-            "hubs": hubs, "strong_hubs": strong, "causes": causes, "fixes": fixes,
+            "hubs": hubs, "strong_hubs": strong,
+            "hub_note": sampled_note(session.index, exp.k, session.random_state),
+            "causes": causes, "fixes": fixes,
             "recommendation": rec_fix,
             "recommendation_text": getattr(exp, "recommendation_text", None),
             "docs": {str(r): v for r, v in rows.items()}}

@@ -52,6 +52,8 @@ def _figure_png(session, view) -> str:
                        edgecolors="#6b5000", label="expected")
         ax.scatter([qx], [qy], s=70, marker="D", c="#111", label="query")
     ax.legend(loc="best", fontsize=7)
+    if view and view.get("hub_note"):
+        ax.set_title(view["hub_note"], fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
