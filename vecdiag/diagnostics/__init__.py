@@ -32,12 +32,12 @@ from .norms import NormSpread, norm_spread
 from .rogue import RogueDimensions, rogue_dimensions
 from .rules import THRESHOLDS
 from .sampled_duplicates import SampledDuplicates
-from .sampled_hubness import SampledHubness
+from .sampled_hubness import SampledHubness, clearly_hubs
 from .shift import QueryShift, query_corpus_shift
 
 __all__ = ["diagnose", "DiagnoseOptions", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
            "participation_ratio", "hubness", "Hubness", "hub_rows", "HUB_FACTOR",
-           "STRONG_HUB_FACTOR", "rogue_dimensions",
+           "STRONG_HUB_FACTOR", "clearly_hubs", "rogue_dimensions",
            "RogueDimensions", "near_duplicates", "intrinsic_dimension", "norm_spread",
            "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS", "SampledHubness",
            "SampledDuplicates"]

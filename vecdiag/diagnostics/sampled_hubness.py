@@ -11,9 +11,53 @@ import numpy as np
 
 from ..results import Result, fmt, html_block, html_table, result
 from . import sampled_estimators as E
-from .sampling import CONFIDENCE, normal_quantile, sampled_lists, sampled_phrase
+from .hubness import HUB_FACTOR
+from .sampling import CONFIDENCE, normal_quantile, sampled_lists, sampled_phrase, wilson_interval
 
-__all__ = ["SampledHubness", "sampled_hubness"]
+__all__ = ["SampledHubness", "sampled_hubness", "clearly_hubs"]
+
+
+def clearly_hubs(counts, s: int, n: int, k: int, *, factor: float = HUB_FACTOR) -> np.ndarray:
+    """Which items are clearly hubs from their counts among ``s`` sampled lists of ``n``.
+
+    An item in ``c`` of the sampled lists has N_k estimated as ``c·n/s``, in steps of
+    ``n/s``; "estimate ≥ 2k" calls an ordinary item a hub once ``n/s ≥ 2k`` (seen once
+    among 200 of 2,000 lists at k = 5, N_k ≈ 10). It is *clearly* one when the whole
+    interval of its N_k, Wilson for a share drawn without replacement
+    (:func:`~vecdiag.diagnostics.sampling.wilson_interval`) at level ``1 − 0.05/n``
+    (Bonferroni over the n items), lies at or above ``factor · k``. With every row sampled
+    the counts are N_k and this is ``N_k ≥ factor · k`` exactly (:func:`hub_rows`).
+
+    Parameters
+    ----------
+    counts : array-like of int
+        Each item's count among the sampled lists.
+    s, n : int
+        Sampled lists; all lists (the corpus rows).
+    k : int
+        Neighbours per list.
+    factor : float
+        :data:`HUB_FACTOR` (hubs, 2k) or :data:`STRONG_HUB_FACTOR` (strong hubs, 3k).
+
+    Returns
+    -------
+    ndarray of bool, one per count.
+
+    Examples
+    --------
+    >>> clearly_hubs([1, 3, 12, 40], 200, 2000, 5).tolist()    # estimates 10, 30, 120, 400
+    [False, False, True, True]
+    >>> clearly_hubs([9, 10], 2000, 2000, 5).tolist()          # every row sampled: exact
+    [False, True]
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    values, inverse = np.unique(c, return_inverse=True)
+    bar = factor * k
+    low = np.array([wilson_interval(int(v), s, n, confidence=1 - 0.05 / n)[0] * n
+                    for v in values])
+    if s >= n:      # every list counted: the counts are N_k (no rounding at the bar)
+        low = values.astype(float)
+    return (low >= bar)[inverse.reshape(c.shape)] if c.size else np.zeros(c.shape, bool)
 
 
 def _interval(value, se, z):
@@ -52,8 +96,9 @@ class SampledHubness(Result):
         The items most often seen in the sampled lists (up to 10) and their counts c;
         ``c·n/s`` estimates their N_k.
     likely_hubs : ndarray
-        Every item whose estimate ``c·n/s`` is at least 2k, most seen first (with every
-        row sampled: the hubs exactly).
+        Every item that is clearly a hub (:func:`clearly_hubs`: its N_k interval at
+        level 1 − 0.05/n at or above 2k), most seen first (with every row sampled: the
+        hubs exactly). Fewer than the hubs when sampled; each one a hub.
     sample, n, k : int
         Sampled rows, corpus rows, neighbours per list.
     metric : str
@@ -112,7 +157,8 @@ class SampledHubness(Result):
     top_counts: np.ndarray
     """Their counts among the sampled lists."""
     likely_hubs: np.ndarray
-    """Items whose estimated N_k (``c·n/s``) is at least 2k, most seen first."""
+    """Items clearly hubs (:func:`clearly_hubs`: N_k interval at level 1 − 0.05/n at or
+    above 2k), most seen first; with every row sampled the hubs exactly."""
     sample: int
     """Sampled rows s."""
     n: int
@@ -214,7 +260,7 @@ def hubness_from_lists(lists: np.ndarray, n: int, k: int, metric: str, rows: np.
     items, counts = np.unique(lists, return_counts=True)
     ranked = np.lexsort((items, -counts))
     order = ranked[:10]
-    likely = ranked[counts[ranked] * n >= 2 * k * s]          # c·n/s ≥ 2k
+    likely = ranked[clearly_hubs(counts[ranked], s, n, k)]
     return SampledHubness(
         skewness=skew, skewness_ci=_interval(skew, skew_se, z),
         hub_share=hub, hub_share_ci=_clip(_interval(hub, hub_se, E.hub_quantile(confidence))),

@@ -13,11 +13,10 @@ subtle: such an estimate moves in steps of ``n / s`` and most documents are seen
 times at most, so "estimate ≥ 2k" marks many ordinary documents (6,000 Gaussian vectors,
 k = 5, 2,000 sampled rows: 482 marked, 84 hubs, 37 of them among the 482); a 95%
 interval per document still marked 9, 7 of them no hub (among 6,000 documents some are
-seen in every one of their lists by chance). Then only documents whose interval of N_k
-at level ``1 − 0.05 / n`` (Wilson, finite-population corrected,
-:func:`vecdiag.diagnostics.sampling.wilson_interval`; Bonferroni over the n documents)
-lies wholly above the bar are marked: fewer than the hubs, each one a hub, and the
-legend says so (:func:`sampled_note`).
+seen in every one of their lists by chance). Then only documents clearly over the bar
+are marked (:func:`vecdiag.diagnostics.clearly_hubs`: the interval of N_k at level
+``1 − 0.05 / n`` wholly above it, as ``SampledHubness.likely_hubs``): fewer than the
+hubs, each one a hub, and the panel says so (:func:`sampled_note`).
 """
 
 from __future__ import annotations
@@ -48,15 +47,24 @@ def _interval(stats, row: int) -> tuple:
     return low * n, high * n
 
 
+def _counts(stats) -> np.ndarray:
+    """Each document's count among the sampled lists (the estimate is ``c · n / s``)."""
+    kocc = np.asarray(stats.k_occurrence, dtype=float)
+    return np.rint(kocc * int(stats.sample_size) / int(stats.n)).astype(np.int64)
+
+
 def _marked(stats, factor: float) -> list:
-    """Rows over ``factor · k``: all of them when exact, the clear ones when sampled."""
-    from ..diagnostics import hub_rows
+    """Rows over ``factor · k``: all of them when exact, the clear ones when sampled
+    (:func:`vecdiag.diagnostics.clearly_hubs`)."""
+    from ..diagnostics import clearly_hubs, hub_rows
 
     graph_k = int(getattr(stats, "graph_k", stats.k))
     rows = hub_rows(np.asarray(stats.k_occurrence, dtype=float), graph_k, factor=factor)
     if getattr(stats, "exact", True):
         return rows.tolist()
-    return [int(r) for r in rows if _interval(stats, int(r))[0] >= factor * graph_k]
+    clear = clearly_hubs(_counts(stats)[rows], int(stats.sample_size), int(stats.n), graph_k,
+                         factor=factor)
+    return rows[clear].tolist()
 
 
 def hub_marks(index, k: int, random_state=0) -> tuple:
@@ -99,7 +107,7 @@ def hub_note(index, k: int, row: int, random_state=0) -> str:
         if exact and count >= bar:
             return (f"{name}: in the top-{graph_k} of {count:.0f} documents' lists "
                     f"(≥ {factor:g}k = {bar:g})")
-        if not exact and count >= bar and _interval(stats, row)[0] >= bar:
+        if not exact and count >= bar and row in _marked(stats, factor):
             low, high = _interval(stats, row)
             return (f"{name}: in the top-{graph_k} of about {count:.0f} documents' lists "
                     f"({low:.0f} to {high:.0f} from {int(stats.sample_size):,} sampled "
