@@ -676,3 +676,18 @@ def test_hubs_from_sampled_statistics_are_marked_only_when_clearly_hubs():
 
     assert sampled_note(ix, k) == ("hubs from 500 of 1,500 rows sampled: only clear ones "
                                    "marked (pass a vd.Index for all)")
+
+
+def test_an_explanation_with_another_seed_shows_its_hubs_on_the_map():
+    """exp.explore() on explain_neighbors(..., random_state=7) marked no hub: the session
+    reads the statistics cached under seed 0 and found none. Exact statistics do not
+    depend on the seed: the map marks the N_k >= 2k rows (brute force, scikit-learn)."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((160, 12)) + 0.5
+    X[:4] = 0.5 + 0.05 * rng.standard_normal((4, 12))
+    kocc = _brute_k_occurrence(X, 5)
+    exp = vd.explain_neighbors(X[10] + 0.01, vd.Index(X), k=5, random_state=7)
+    view = exp.explore().view
+    assert sorted(view["hubs"]) == np.flatnonzero(kocc >= 10).tolist()
+    assert sorted(view["strong_hubs"]) == np.flatnonzero(kocc >= 15).tolist()
+    assert len(view["hubs"]) == 12 and view["hub_note"] is None

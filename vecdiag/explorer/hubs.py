@@ -28,10 +28,23 @@ __all__ = ["corpus_k_occurrence", "hub_marks", "hub_note", "sampled_note"]
 
 def corpus_k_occurrence(index, k: int, random_state=0):
     """The corpus statistics behind an explanation at ``k`` cached on the Index (their
-    ``k_occurrence``, ``graph_k``, ``exact``, ``n``, ``sample_size``); None before any."""
+    ``k_occurrence``, ``graph_k``, ``exact``, ``n``, ``sample_size``); None before any.
+
+    Those of ``random_state`` first; else those an explanation with another one cached
+    (``exp.explore()`` on ``explain_neighbors(..., random_state=7)``: the explorer's
+    session reads 0, and marked no hub), exact ones first: exact statistics do not depend
+    on the seed, sampled ones are as good an estimate under any.
+    """
     from ..cache_keys import explain_stats
 
-    stats = getattr(index, "cache", {}).get(explain_stats(k, random_state))
+    cache = getattr(index, "cache", None) or {}
+    stats = cache.get(explain_stats(k, random_state))
+    if stats is None:
+        head = explain_stats(k, random_state)[:2]
+        found = [v for key, v in list(cache.items())
+                 if isinstance(key, tuple) and key[:2] == head and len(key) == 3]
+        found.sort(key=lambda v: not getattr(v, "exact", True))
+        stats = found[0] if found else None
     if stats is None or getattr(stats, "k_occurrence", None) is None:
         return None
     return stats
@@ -119,13 +132,11 @@ def sampled_note(index, k: int, random_state=0) -> str | None:
     """What the legend says when the marks come from sampled statistics; None if exact.
 
     >>> class S:  # sampled statistics, as an explanation caches them
-    ...     exact, sample_size, n = False, 2000, 6000
+    ...     exact, sample_size, n, k_occurrence = False, 2000, 6000, [0]
     >>> sampled_note(type("I", (), {"cache": {("explain_stats", 5, 0): S()}})(), 5)
     'hubs from 2,000 of 6,000 rows sampled: only clear ones marked (pass a vd.Index for all)'
     """
-    from ..cache_keys import explain_stats
-
-    stats = getattr(index, "cache", {}).get(explain_stats(k, random_state))
+    stats = corpus_k_occurrence(index, k, random_state)
     if stats is None or getattr(stats, "exact", True):
         return None
     return (f"hubs from {int(stats.sample_size):,} of {int(stats.n):,} rows sampled: only "
