@@ -7,7 +7,8 @@ all and turns each into a :class:`Finding`:
 ``anisotropy``         mean cosine of distinct pairs, exact in O(n·d)
 ``isotropy``           Mu & Viswanath partition-function isotropy; IsoScore
 ``rogue``              per-dimension share of the expected cosine
-``hubness``            k-occurrence, skewness, hubs (``hub_rows``), antihubs, Robin Hood
+``hubness``            k-occurrence, skewness, hubs, antihubs, Robin Hood index
+``hub_rules``          what a hub is: ``hub_rows`` (N_k ≥ 2k), strong hubs (3k), ``clearly_hubs``
 ``norms``              spread of vector lengths, and their link with hubness
 ``duplicates``         exact and near-duplicate groups, in blocks
 ``sampled_*``          hubness and near-duplicates estimated from sampled rows, with
@@ -25,14 +26,15 @@ from .anisotropy import anisotropy
 from .diagnose import DiagnoseOptions, diagnose
 from .duplicates import near_duplicates
 from .finding import Diagnosis, Finding
-from .hubness import HUB_FACTOR, STRONG_HUB_FACTOR, Hubness, hub_rows, hubness
+from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, clearly_hubs, hub_rows
+from .hubness import Hubness, hubness
 from .intrinsic import intrinsic_dimension
 from .isotropy import isoscore, isotropy, participation_ratio
 from .norms import NormSpread, norm_spread
 from .rogue import RogueDimensions, rogue_dimensions
 from .rules import THRESHOLDS
 from .sampled_duplicates import SampledDuplicates
-from .sampled_hubness import SampledHubness, clearly_hubs
+from .sampled_hubness import SampledHubness
 from .shift import QueryShift, query_corpus_shift
 
 __all__ = ["diagnose", "DiagnoseOptions", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",

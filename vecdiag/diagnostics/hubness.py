@@ -13,18 +13,10 @@ from .. import _validate as V
 from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
 from ._graph import knn_graph
+from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, hub_rows
 
 __all__ = ["hubness", "Hubness", "skewness", "robin_hood", "hub_rows", "HUB_FACTOR",
            "STRONG_HUB_FACTOR"]
-
-HUB_FACTOR = 2.0
-"""A hub is in at least this many times E[N_k] lists (``2k`` over the corpus's own
-graph): what :func:`vecdiag.diagnose`, :func:`hubness` and the explorer call a hub."""
-STRONG_HUB_FACTOR = 3.0
-"""A strong hub is in at least this many times k lists: the stronger bar
-:func:`vecdiag.explain_neighbors` needs before it names a hub as the cause of one
-query's failure (the explorer marks these apart, as "strong hub")."""
-
 
 @result
 class Hubness(Result):
@@ -151,43 +143,6 @@ def robin_hood(k_occurrence: np.ndarray) -> float:
     if total == 0:
         return 0.0
     return float(np.abs(k_occurrence - total / k_occurrence.size).sum() / (2 * total))
-
-
-def hub_rows(k_occurrence, k: int, *, n_lists: int | None = None,
-             factor: float = HUB_FACTOR) -> np.ndarray:
-    """Rows that are hubs of a kNN graph: ``N_k ≥ factor · E[N_k]``, most occurrences first.
-
-    Parameters
-    ----------
-    k_occurrence : array-like (n,)
-        N_k of every item (:attr:`Hubness.k_occurrence`), exact or estimated.
-    k : int
-        Neighbours per list.
-    n_lists : int, optional
-        How many lists were counted; None means one per item (the corpus's own graph,
-        itself excluded), so ``E[N_k] = k``. With a query log of m queries ``m·k/n``.
-    factor : float
-        :data:`HUB_FACTOR` (2: a hub) or :data:`STRONG_HUB_FACTOR` (3: a strong hub).
-
-    Returns
-    -------
-    ndarray of int64: the rows, by N_k descending, ties by lower row. Empty when no list
-    was counted.
-
-    Examples
-    --------
-    >>> hub_rows([1, 25, 0, 20, 31, 19], 10).tolist()
-    [4, 1, 3]
-    >>> hub_rows([1, 25, 0, 20, 31, 19], 10, factor=STRONG_HUB_FACTOR).tolist()
-    [4]
-    """
-    nk = np.asarray(k_occurrence)
-    n = nk.size
-    expected = k if n_lists is None else (n_lists * k / n if n else 0.0)
-    order = np.argsort(-nk, kind="stable").astype(np.int64)
-    if expected <= 0:
-        return order[:0]
-    return order[nk[order] >= factor * expected]
 
 
 def hubness_from_indices(indices: np.ndarray, n: int, k: int, metric: str,

@@ -11,53 +11,10 @@ import numpy as np
 
 from ..results import Result, fmt, html_block, html_table, result
 from . import sampled_estimators as E
-from .hubness import HUB_FACTOR
-from .sampling import CONFIDENCE, normal_quantile, sampled_lists, sampled_phrase, wilson_interval
+from .hub_rules import clearly_hubs
+from .sampling import CONFIDENCE, normal_quantile, sampled_lists, sampled_phrase
 
 __all__ = ["SampledHubness", "sampled_hubness", "clearly_hubs"]
-
-
-def clearly_hubs(counts, s: int, n: int, k: int, *, factor: float = HUB_FACTOR) -> np.ndarray:
-    """Which items are clearly hubs from their counts among ``s`` sampled lists of ``n``.
-
-    An item in ``c`` of the sampled lists has N_k estimated as ``c·n/s``, in steps of
-    ``n/s``; "estimate ≥ 2k" calls an ordinary item a hub once ``n/s ≥ 2k`` (seen once
-    among 200 of 2,000 lists at k = 5, N_k ≈ 10). It is *clearly* one when the whole
-    interval of its N_k, Wilson for a share drawn without replacement
-    (:func:`~vecdiag.diagnostics.sampling.wilson_interval`) at level ``1 − 0.05/n``
-    (Bonferroni over the n items), lies at or above ``factor · k``. With every row sampled
-    the counts are N_k and this is ``N_k ≥ factor · k`` exactly (:func:`hub_rows`).
-
-    Parameters
-    ----------
-    counts : array-like of int
-        Each item's count among the sampled lists.
-    s, n : int
-        Sampled lists; all lists (the corpus rows).
-    k : int
-        Neighbours per list.
-    factor : float
-        :data:`HUB_FACTOR` (hubs, 2k) or :data:`STRONG_HUB_FACTOR` (strong hubs, 3k).
-
-    Returns
-    -------
-    ndarray of bool, one per count.
-
-    Examples
-    --------
-    >>> clearly_hubs([1, 3, 12, 40], 200, 2000, 5).tolist()    # estimates 10, 30, 120, 400
-    [False, False, True, True]
-    >>> clearly_hubs([9, 10], 2000, 2000, 5).tolist()          # every row sampled: exact
-    [False, True]
-    """
-    c = np.asarray(counts, dtype=np.int64)
-    values, inverse = np.unique(c, return_inverse=True)
-    bar = factor * k
-    low = np.array([wilson_interval(int(v), s, n, confidence=1 - 0.05 / n)[0] * n
-                    for v in values])
-    if s >= n:      # every list counted: the counts are N_k (no rounding at the bar)
-        low = values.astype(float)
-    return (low >= bar)[inverse.reshape(c.shape)] if c.size else np.zeros(c.shape, bool)
 
 
 def _interval(value, se, z):
