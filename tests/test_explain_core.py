@@ -725,3 +725,39 @@ def test_copies_of_a_few_vectors_get_no_shared_direction_cause():
     exp = vd.explain_neighbors(q, X, k=10, expected=[far])
     assert not [c.code for c in exp.causes if c.code in ("anisotropy", "rogue_dimensions")], \
         [(c.code, c.confidence) for c in exp.causes]
+
+
+def _brute_k_occurrence(X, k):
+    """N_k by brute force (scikit-learn, cosine): each row's k nearest others, counted."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(X)
+    lists = [[j for j in row if j != i][:k] for i, row in enumerate(nn.kneighbors(X)[1])]
+    return np.bincount(np.ravel(lists), minlength=len(X))
+
+
+def test_the_hub_cause_says_strong_hub_with_its_3k_bar():
+    """The hub cause said "row 0 is a hub" for a bar (N'_k >= 3k) stronger than the
+    N_k >= 2k hubs vd.diagnose lists and the explorer marks: it now says "a strong hub
+    (in at least 3k = 30 lists)", and a copy's false hub in near_duplicates "looks like a
+    strong hub (..., at least 3k = 30)". N_k: brute force with scikit-learn."""
+    from explain_planted import ENTANGLED
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 16)) + 0.8                  # a shared direction
+    X[0] = 0.8 + 0.01 * rng.standard_normal(16)               # planted on it: a hub
+    kocc = _brute_k_occurrence(X, 10)
+    assert kocc[0] >= 30 and int(np.argmax(kocc)) == 0
+    exp = vd.explain_neighbors(X[5] + 0.05, vd.Index(X), k=10)
+    hub = next(c for c in exp.causes if c.code == "hub")
+    top = hub.evidence["hub"]
+    assert hub.summary.startswith(
+        f"row {top} is a strong hub (in at least 3k = 30 lists): it is among the top-10 "
+        f"neighbours of {kocc[top]} documents (")
+    case = ENTANGLED["near_duplicates"](np.random.default_rng(0), 300, 16)
+    kocc = _brute_k_occurrence(case.corpus, case.k)
+    exp = vd.explain_neighbors(case.query, case.corpus, k=case.k)
+    dup = next(c for c in exp.causes if c.code == "near_duplicates")
+    name, n_copies = next(iter(dup.evidence["hubs_from_copies"].items()))
+    assert (f"; row {name} looks like a strong hub (in the top-10 of {kocc[name]} documents, "
+            f"at least 3k = 30) only because of its {n_copies} copies") in dup.summary

@@ -279,8 +279,10 @@ def test_hubs_are_the_corpus_hubs_and_the_recommendation_comes_first(demo):
                           n_resamples=500, show_progress=False)
     ex = vd.explore(demo, fix_report=report)
     kocc = vd.hubness(demo.corpus_embeddings, k=10).k_occurrence
-    want = set(np.flatnonzero(kocc >= 30).tolist())
-    assert want and want <= set(ex.view["hubs"])
+    # the hubs vd.diagnose lists (N_k >= 2k: 22 of the demo's 259, of which 7 >= 3k)
+    assert sorted(ex.view["hubs"]) == np.flatnonzero(kocc >= 20).tolist()
+    assert sorted(ex.view["strong_hubs"]) == np.flatnonzero(kocc >= 30).tolist()
+    assert len(ex.view["hubs"]) == 22 and len(ex.view["strong_hubs"]) == 7
     for q in ex.queries[:6]:
         ex.select(q["i"])
         exp = ex.session.explanation(q["i"])
@@ -606,3 +608,86 @@ def test_missing_colour_labels_are_no_label_not_the_labels_none_and_nan():
     codes, names = colour_codes(labels, ex.session)
     assert names == ["(no label)", "a", "None", "b", "nan"]
     assert list(codes) == [0, 0, 1, 2, 1, 4, 0, 3]
+
+
+def _brute_k_occurrence(X, k):
+    """N_k by brute force (scikit-learn, cosine): each row's k nearest others, counted."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(X)
+    lists = [[j for j in row if j != i][:k] for i, row in enumerate(nn.kneighbors(X)[1])]
+    return np.bincount(np.ravel(lists), minlength=len(X))
+
+
+def test_the_map_marks_the_hubs_diagnose_lists_and_the_strong_hubs_apart():
+    """The explorer marked only N_k >= 3k (on the demo 7 of the 22 hubs vd.diagnose
+    lists, on a planted corpus 31 of 103): the map now marks exactly the N_k >= 2k hubs
+    of vd.diagnose / vd.hubness, the N_k >= 3k ones as strong hubs, and says so on
+    hover. Reference: k-occurrence counted by brute force with scikit-learn."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((160, 12)) + 0.5                      # a shared direction
+    X[:4] = 0.5 + 0.05 * rng.standard_normal((4, 12))             # planted near the mean
+    k = 5
+    kocc = _brute_k_occurrence(X, k)
+    hubs, strong = np.flatnonzero(kocc >= 2 * k), np.flatnonzero(kocc >= 3 * k)
+    assert len(hubs) > len(strong) > 0
+    diag = vd.diagnose(X, k=k)
+    assert round(diag.stats["hub_share"] * len(X)) == len(hubs)
+    assert sorted(vd.hubness(X, k=k).hubs.tolist()) == hubs.tolist()
+    ex = vd.explore(X, queries=X[10:12] + 0.01, k=k)
+    assert sorted(ex.view["hubs"]) == hubs.tolist()
+    assert sorted(ex.view["strong_hubs"]) == strong.tolist()
+    assert [kocc[r] for r in ex.view["hubs"]] == sorted(kocc[hubs], reverse=True)
+    weak = int(next(r for r in hubs if r not in strong))
+    assert ex.session.doc(weak, 0)["hub"] == (
+        f"hub: in the top-{k} of {kocc[weak]} documents' lists (≥ 2k = {2 * k})")
+    top = int(strong[np.argmax(kocc[strong])])
+    assert ex.session.doc(top, 0)["hub"] == (
+        f"strong hub: in the top-{k} of {kocc[top]} documents' lists (≥ 3k = {3 * k})")
+    assert "hub" not in ex.session.doc(int(np.argmin(kocc)), 0)
+
+
+def test_hubs_from_sampled_statistics_are_marked_only_when_clearly_hubs():
+    """Above 5,000 documents explore's own Index explains from sampled rows, and the map
+    marked every document whose estimate c·n/s reached 2k: on 6,000 Gaussian vectors
+    (k = 5) 482 marks for 84 hubs, 445 of the marks no hub. Only documents whose N_k is
+    clearly over the bar (interval at 1 − 0.05/n) are marked now, and the view says the
+    marks are sampled. Here 1,500 rows, 500 sampled; reference: brute-force N_k."""
+    from vecdiag.explain import stats
+    from vecdiag.explorer.session import hub_marks, hub_note
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((1500, 16)) + 1.0
+    X[:3] = 1.0 + 0.02 * rng.standard_normal((3, 16))      # planted near the mean: hubs
+    k = 5
+    kocc = _brute_k_occurrence(X, k)
+    ix = vd.Index(X)
+    st = stats.corpus_stats(ix, k, owned=True, max_exact=100, sample_size=500)
+    assert not st.exact and st.sample_size == 500
+    hubs, strong = hub_marks(ix, k)
+    assert {0, 1, 2} <= set(hubs) and set(strong) <= set(hubs)
+    assert all(kocc[r] >= 2 * k for r in hubs) and all(kocc[r] >= 3 * k for r in strong)
+    assert len(hubs) < int((st.k_occurrence >= 2 * k).sum())  # the plain estimate's marks
+    assert hub_note(ix, k, 0).startswith(
+        f"hub: in the top-5 of about {st.k_occurrence[0]:.0f} documents' lists (")
+    assert hub_note(ix, k, 0).endswith(" from 500 sampled rows; ≥ 2k = 10)")
+    assert hub_note(ix, k, int(np.argmin(kocc))) == ""
+    from vecdiag.explorer.hubs import sampled_note
+
+    assert sampled_note(ix, k) == ("hubs from 500 of 1,500 rows sampled: only clear ones "
+                                   "marked (pass a vd.Index for all)")
+
+
+def test_an_explanation_with_another_seed_shows_its_hubs_on_the_map():
+    """exp.explore() on explain_neighbors(..., random_state=7) marked no hub: the session
+    reads the statistics cached under seed 0 and found none. Exact statistics do not
+    depend on the seed: the map marks the N_k >= 2k rows (brute force, scikit-learn)."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((160, 12)) + 0.5
+    X[:4] = 0.5 + 0.05 * rng.standard_normal((4, 12))
+    kocc = _brute_k_occurrence(X, 5)
+    exp = vd.explain_neighbors(X[10] + 0.01, vd.Index(X), k=5, random_state=7)
+    view = exp.explore().view
+    assert sorted(view["hubs"]) == np.flatnonzero(kocc >= 10).tolist()
+    assert sorted(view["strong_hubs"]) == np.flatnonzero(kocc >= 15).tolist()
+    assert len(view["hubs"]) == 12 and view["hub_note"] is None

@@ -414,3 +414,26 @@ def test_sampled_euclidean_length_spread_is_about_the_centre():
     scaled = X * rng.lognormal(0, 0.5, size=(2000, 1)) + 10.0
     f = _sampled_diagnose(scaled, "euclidean")["norm_spread"]
     assert f.severity == "critical" and f.fix == "normalize"
+
+
+def test_likely_hubs_are_hubs_not_every_item_seen_once():
+    """likely_hubs took every item whose estimate c·n/s reached 2k: with 200 of 2,000
+    rows sampled at k = 5 (n/s = 2k) every item seen once was "likely" a hub: 722 items,
+    most of them no hub (240 hubs in all). Now an item is listed when its N_k interval at
+    level 1 − 0.05/n is above 2k (vd.diagnostics.clearly_hubs): 3 items, each a hub. Reference: brute-force
+    N_k with scikit-learn; with every row sampled, the hubs exactly."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((2000, 16)) + 1.0
+    X[:3] = 1.0 + 0.02 * rng.standard_normal((3, 16))        # planted near the mean
+    nn = NearestNeighbors(n_neighbors=6, metric="cosine", algorithm="brute").fit(X)
+    lists = [[j for j in row if j != i][:5] for i, row in enumerate(nn.kneighbors(X)[1])]
+    kocc = np.bincount(np.ravel(lists), minlength=len(X))
+    h = vd.hubness(X, k=5, sample=200, random_state=0)
+    assert h.likely_hubs.size >= 1 and all(kocc[r] >= 10 for r in h.likely_hubs)
+    seen = np.unique(np.asarray(lists)[h.rows])
+    assert h.likely_hubs.size < seen.size // 10
+    small = X[:300]
+    full = vd.hubness(small, k=5, sample=300)
+    assert sorted(full.likely_hubs.tolist()) == sorted(vd.hubness(small, k=5).hubs.tolist())

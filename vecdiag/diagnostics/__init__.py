@@ -8,6 +8,7 @@ all and turns each into a :class:`Finding`:
 ``isotropy``           Mu & Viswanath partition-function isotropy; IsoScore
 ``rogue``              per-dimension share of the expected cosine
 ``hubness``            k-occurrence, skewness, hubs, antihubs, Robin Hood index
+``hub_rules``          what a hub is: ``hub_rows`` (N_k ≥ 2k), strong hubs (3k), ``clearly_hubs``
 ``norms``              spread of vector lengths, and their link with hubness
 ``duplicates``         exact and near-duplicate groups, in blocks
 ``sampled_*``          hubness and near-duplicates estimated from sampled rows, with
@@ -25,6 +26,7 @@ from .anisotropy import anisotropy
 from .diagnose import DiagnoseOptions, diagnose
 from .duplicates import near_duplicates
 from .finding import Diagnosis, Finding
+from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, clearly_hubs, hub_rows
 from .hubness import Hubness, hubness
 from .intrinsic import intrinsic_dimension
 from .isotropy import isoscore, isotropy, participation_ratio
@@ -36,7 +38,8 @@ from .sampled_hubness import SampledHubness
 from .shift import QueryShift, query_corpus_shift
 
 __all__ = ["diagnose", "DiagnoseOptions", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
-           "participation_ratio", "hubness", "Hubness", "rogue_dimensions",
+           "participation_ratio", "hubness", "Hubness", "hub_rows", "HUB_FACTOR",
+           "STRONG_HUB_FACTOR", "clearly_hubs", "rogue_dimensions",
            "RogueDimensions", "near_duplicates", "intrinsic_dimension", "norm_spread",
            "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS", "SampledHubness",
            "SampledDuplicates"]

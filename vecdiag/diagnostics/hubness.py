@@ -13,9 +13,10 @@ from .. import _validate as V
 from .. import cache_keys
 from ..results import Result, fmt, html_block, html_table, result
 from ._graph import knn_graph
+from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, hub_rows
 
-__all__ = ["hubness", "Hubness", "skewness", "robin_hood"]
-
+__all__ = ["hubness", "Hubness", "skewness", "robin_hood", "hub_rows", "HUB_FACTOR",
+           "STRONG_HUB_FACTOR"]
 
 @result
 class Hubness(Result):
@@ -86,13 +87,13 @@ class Hubness(Result):
         order = np.argsort(-self.k_occurrence, kind="stable")
         nk = self.k_occurrence[order]
         return pd.DataFrame({"index": order, "k_occurrence": nk,
-                             "hub": nk >= 2 * self.expected, "antihub": nk == 0})
+                             "hub": nk >= HUB_FACTOR * self.expected, "antihub": nk == 0})
 
     def _repr_html_(self) -> str:
         n = self.k_occurrence.size
         rows = [["skewness of N_k", self.skewness],
                 ["Robin Hood index", self.robinhood],
-                [f"hubs (N_k ≥ {fmt(2 * self.expected)})", f"{self.hubs.size} of {n}"],
+                [f"hubs (N_k ≥ {fmt(HUB_FACTOR * self.expected)})", f"{self.hubs.size} of {n}"],
                 ["antihubs (N_k = 0)", f"{self.antihubs.size} of {n}"],
                 ["largest N_k", int(self.k_occurrence.max())]]
         top = [[int(i), int(self.k_occurrence[i])] for i in self.hubs[:10]]
@@ -105,7 +106,7 @@ class Hubness(Result):
         """Histogram of N_k on a log count scale, with the hub threshold marked."""
         from ..plot.diagnostics import draw_k_occurrence
 
-        return draw_k_occurrence(self.k_occurrence, self.k, 2 * self.expected, ax=ax)
+        return draw_k_occurrence(self.k_occurrence, self.k, HUB_FACTOR * self.expected, ax=ax)
 
 
 def skewness(values: np.ndarray) -> float:
@@ -148,9 +149,7 @@ def hubness_from_indices(indices: np.ndarray, n: int, k: int, metric: str,
                          source: str) -> Hubness:
     """Hubness from neighbour lists (inputs checked): counts, skewness, hubs, Robin Hood."""
     nk = np.bincount(indices.ravel(), minlength=n).astype(np.int64)
-    expected = indices.shape[0] * k / n
-    order = np.argsort(-nk, kind="stable")
-    hubs = order[nk[order] >= 2 * expected] if expected > 0 else order[:0]
+    hubs = hub_rows(nk, k, n_lists=int(indices.shape[0]))
     return Hubness(k_occurrence=nk, skewness=skewness(nk), hubs=hubs,
                    antihubs=np.flatnonzero(nk == 0), robinhood=robin_hood(nk), k=k,
                    metric=metric, n_lists=int(indices.shape[0]), source=source)

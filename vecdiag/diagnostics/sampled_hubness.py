@@ -11,9 +11,10 @@ import numpy as np
 
 from ..results import Result, fmt, html_block, html_table, result
 from . import sampled_estimators as E
+from .hub_rules import clearly_hubs
 from .sampling import CONFIDENCE, normal_quantile, sampled_lists, sampled_phrase
 
-__all__ = ["SampledHubness", "sampled_hubness"]
+__all__ = ["SampledHubness", "sampled_hubness", "clearly_hubs"]
 
 
 def _interval(value, se, z):
@@ -52,8 +53,9 @@ class SampledHubness(Result):
         The items most often seen in the sampled lists (up to 10) and their counts c;
         ``c·n/s`` estimates their N_k.
     likely_hubs : ndarray
-        Every item whose estimate ``c·n/s`` is at least 2k, most seen first (with every
-        row sampled: the hubs exactly).
+        Every item that is clearly a hub (:func:`clearly_hubs`: its N_k interval at
+        level 1 − 0.05/n at or above 2k), most seen first (with every row sampled: the
+        hubs exactly). Fewer than the hubs when sampled; each one a hub.
     sample, n, k : int
         Sampled rows, corpus rows, neighbours per list.
     metric : str
@@ -112,7 +114,8 @@ class SampledHubness(Result):
     top_counts: np.ndarray
     """Their counts among the sampled lists."""
     likely_hubs: np.ndarray
-    """Items whose estimated N_k (``c·n/s``) is at least 2k, most seen first."""
+    """Items clearly hubs (:func:`clearly_hubs`: N_k interval at level 1 − 0.05/n at or
+    above 2k), most seen first; with every row sampled the hubs exactly."""
     sample: int
     """Sampled rows s."""
     n: int
@@ -214,7 +217,7 @@ def hubness_from_lists(lists: np.ndarray, n: int, k: int, metric: str, rows: np.
     items, counts = np.unique(lists, return_counts=True)
     ranked = np.lexsort((items, -counts))
     order = ranked[:10]
-    likely = ranked[counts[ranked] * n >= 2 * k * s]          # c·n/s ≥ 2k
+    likely = ranked[clearly_hubs(counts[ranked], s, n, k)]
     return SampledHubness(
         skewness=skew, skewness_ci=_interval(skew, skew_se, z),
         hub_share=hub, hub_share_ci=_clip(_interval(hub, hub_se, E.hub_quantile(confidence))),

@@ -251,17 +251,17 @@ def sampled_hubness_stage(w) -> None:
         h = hubness(w.G if w.index is None else w.index, w.k_eff, metric=w.metric,
                     sample=w.sample_size, random_state=w.rng)
     phrase = sampled_phrase(h.sample, h.confidence)
-    # how much longer the likely hubs (estimated N_k ≥ 2k) are than the typical item, as
+    # how much longer the likely hubs (clearly N_k ≥ 2k) are than the typical item, as
     # the graph stage reads it from the exact hubs
     norms = np.asarray(w.m.norms, np.float64)
     typical = float(np.median(norms)) if norms.size else 0.0
     hub_length = (float(np.median(norms[h.likely_hubs])) / typical
                   if h.likely_hubs.size and typical > 0 else None)
-    # the likely hubs only (estimated N_k >= 2k, as the graph stage lists the exact hubs):
+    # the likely hubs only (clearly N_k >= 2k, as the graph stage lists the exact hubs):
     # the busiest items of a corpus without hubs are not examples of any
+    likely = set(h.likely_hubs.tolist())
     top = [f"{w.label(int(i))} (N_k≈{c * h.n / h.sample:.0f})"
-           for i, c in zip(h.top_items[:5], h.top_counts[:5])
-           if c * h.n >= 2 * h.k * h.sample]
+           for i, c in zip(h.top_items[:5], h.top_counts[:5]) if int(i) in likely]
     ev = {"value": h.skewness, "skewness_interval": h.skewness_ci, "k": h.k,
           "hub_share": h.hub_share, "hub_share_interval": h.hub_share_ci,
           "antihub_share": h.antihub_share, "antihub_share_interval": h.antihub_share_ci,

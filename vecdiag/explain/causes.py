@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from ..diagnostics import STRONG_HUB_FACTOR
 from .result import Cause
 from .wording import ordinal, share
 
@@ -182,10 +183,10 @@ def hub_places(ctx, pos) -> float:
     kocc = ctx.stats.k_occurrence
     k = ctx.k_graph
     ratios = sorted(((kocc[r] - own_copies(ctx, r)) / k for r in ctx.top.tolist()
-                     if kocc[r] / k >= 3.0), reverse=True)
+                     if kocc[r] / k >= STRONG_HUB_FACTOR), reverse=True)
     if len(ratios) < need:
         return 0.0
-    return ramp(float(ratios[need - 1]), 3.0, 10.0)
+    return ramp(float(ratios[need - 1]), STRONG_HUB_FACTOR, 10.0)
 
 
 def others_rescue(ctx, pos, fix: str) -> float:

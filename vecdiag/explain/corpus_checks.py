@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..diagnostics import STRONG_HUB_FACTOR
 from ..diagnostics.sampling import sampled_phrase
 from ..results import fmt
 from .causes import (HUB_FIXES, _best_fix, _fix_sentence, _outranking, _with_fix, effect,
@@ -36,7 +37,13 @@ def k_occurrence_interval(ctx, row) -> tuple:
 
 
 def check_hub(ctx):
-    """Hub: a returned document is in far more top-k lists than the mean (k).
+    """Hub: a returned document is a strong hub, in at least 3k top-k lists (the mean is k).
+
+    A stronger bar than the ``N_k ≥ 2k`` hubs :func:`vecdiag.diagnose` counts (and the
+    explorer marks): naming a hub as the cause of one query's failure needs a document
+    far outside the corpus's normal spread (2k occurs by chance: 1 of 1,500 Gaussian
+    vectors in 64 dimensions at k = 10, none at 3k). The sentence says "a strong hub
+    (in at least 3k = 30 lists)" (:data:`vecdiag.diagnostics.STRONG_HUB_FACTOR`).
 
     Strength: ``ramp(N'_k(h) / k, 3, 10)`` for the returned document with the largest
     N'_k, the k-occurrence N_k (the mean of N_k over the corpus is exactly k) less the
@@ -59,14 +66,14 @@ def check_hub(ctx):
     """
     kocc = ctx.stats.k_occurrence
     rows = _outranking(ctx)
-    candidates = [r for r in rows if kocc[r] / ctx.k_graph >= 3.0]
+    candidates = [r for r in rows if kocc[r] / ctx.k_graph >= STRONG_HUB_FACTOR]
     if not candidates:
         return None
     copies = {r: own_copies(ctx, r) for r in candidates}
     own = {r: kocc[r] - copies[r] for r in candidates}
     h = max(candidates, key=lambda r: (own[r], -r))
     ratio = own[h] / ctx.k_graph
-    s = ramp(ratio, 3.0, 10.0)
+    s = ramp(ratio, STRONG_HUB_FACTOR, 10.0)
     long = 0.0
     med = max(float(np.median(ctx.stats.norms)), 1e-300)
     if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
@@ -76,10 +83,12 @@ def check_hub(ctx):
     s *= 1 - 0.5 * shared_direction_strength(ctx)
     if s <= 0 or long >= 1:
         return None
-    hubs = [r for r in candidates if own[r] / ctx.k_graph >= 3.0]
+    hubs = [r for r in candidates if own[r] / ctx.k_graph >= STRONG_HUB_FACTOR]
     fix, e = _best_fix(ctx, HUB_FIXES, focus=hubs)
     about = "" if ctx.stats.exact else "about "
-    summary = (f"{ctx.name_of(h)} is a hub: it is among the top-{ctx.k_graph} neighbours of "
+    summary = (f"{ctx.name_of(h)} is a strong hub (in at least 3k = "
+               f"{STRONG_HUB_FACTOR * ctx.k_graph:g} lists): it is among the "
+               f"top-{ctx.k_graph} neighbours of "
                f"{about}{kocc[h]:.0f} documents ({share(kocc[h] / ctx.stats.n)} of the corpus; "
                f"a document's average is {ctx.k_graph})")
     interval = None
@@ -240,14 +249,15 @@ def check_near_duplicates(ctx):
     kocc = ctx.stats.k_occurrence
     false_hubs = []
     for r in top:
-        if kocc[r] / ctx.k_graph >= 3.0:
+        if kocc[r] / ctx.k_graph >= STRONG_HUB_FACTOR:
             n_copies = own_copies(ctx, r)
-            if n_copies and (kocc[r] - n_copies) / ctx.k_graph < 3.0:
+            if n_copies and (kocc[r] - n_copies) / ctx.k_graph < STRONG_HUB_FACTOR:
                 false_hubs.append((r, n_copies))
     if false_hubs:
         r, n_copies = false_hubs[0]
-        summary += (f"; {ctx.name_of(r)} looks like a hub (in the top-{ctx.k_graph} of "
-                    f"{kocc[r]:.0f} documents) only because of its {n_copies} "
+        summary += (f"; {ctx.name_of(r)} looks like a strong hub (in the top-{ctx.k_graph} "
+                    f"of {kocc[r]:.0f} documents, at least 3k = "
+                    f"{STRONG_HUB_FACTOR * ctx.k_graph:g}) only because of its {n_copies} "
                     f"cop{'y' if n_copies == 1 else 'ies'}")
         evidence["hubs_from_copies"] = {ctx.id_of(r): int(c) for r, c in false_hubs}
     summary += "." + _fix_sentence(ctx, "deduplicate", focus=copies)

@@ -27,6 +27,8 @@ const CSS = `
 .vdx-legend i{display:inline-block;width:9px;height:9px;margin-right:3px;vertical-align:middle}
 `;
 
+const HUB = "#e07b00";          // a hub: in the top-k of >= 2k documents' lists
+const HUB_STRONG = "#c0142b";   // a strong hub: >= 3k
 const PALETTE = ["#8aa1b4", "#d1495b", "#edae49", "#66a182", "#00798c", "#8e6c8a",
   "#f28e2b", "#59a14f", "#b07aa1", "#9c755f", "#bab0ac"];
 
@@ -175,9 +177,14 @@ function render({ model, el }) {
       ctx.strokeStyle = color; ctx.lineWidth = width; ctx.beginPath();
       ctx.arc(sx[r], sy[r], rad, 0, 2 * Math.PI); ctx.stroke();
     };
+    // hubs (in the top-k of >= 2k documents' lists, as vd.diagnose counts them) in orange;
+    // strong hubs (>= 3k, the bar of explain's hub cause) larger, in red
+    const strong = new Set(view.strong_hubs || []);
     for (const r of view.hubs || []) {
-      ctx.fillStyle = "#d1495b"; ctx.beginPath();
-      ctx.moveTo(sx[r], sy[r] - 6); ctx.lineTo(sx[r] + 5, sy[r] + 4); ctx.lineTo(sx[r] - 5, sy[r] + 4);
+      const z = strong.has(r) ? 1.4 : 1;
+      ctx.fillStyle = strong.has(r) ? HUB_STRONG : HUB; ctx.beginPath();
+      ctx.moveTo(sx[r], sy[r] - 6 * z); ctx.lineTo(sx[r] + 5 * z, sy[r] + 4 * z);
+      ctx.lineTo(sx[r] - 5 * z, sy[r] + 4 * z);
       ctx.closePath(); ctx.fill();
     }
     if (fx) for (const r of fx.leaving) ring(r, "#999", 5, 1.5);
@@ -229,8 +236,14 @@ function render({ model, el }) {
       const s = h("span"); const sw = h("i"); sw.style.background = PALETTE[i % PALETTE.length];
       s.append(sw, document.createTextNode(name)); legend.append(s);
     });
-    const marks = [["◆", "query"], ["○", "top-k"], ["■", "expected"], ["▲", "hub"], ["◎", "entering"]];
-    for (const [m, name] of marks) legend.append(h("span", null, m + " " + name));
+    const marks = [["◆", "query"], ["○", "top-k"], ["■", "expected"],
+      ["▲", "hub (in the top-k of ≥ 2k documents)", HUB], ["▲", "strong hub (≥ 3k)", HUB_STRONG],
+      ["◎", "entering"]];
+    for (const [m, name, color] of marks) {
+      const s = h("span", null, m + " " + name);
+      if (color) s.style.color = color;
+      legend.append(s);
+    }
   }
 
   function fillView() {
@@ -247,6 +260,7 @@ function render({ model, el }) {
       return;
     }
     if (view.query.text) qbox.append(h("div", "vdx-muted", "“" + view.query.text + "”"));
+    if (view.hub_note) qbox.append(h("div", "vdx-muted", "▲ " + view.hub_note));
     const none = h("option", null, "as searched (no fix)"); none.value = ""; fixSel.append(none);
     for (const f of view.fixes) {
       const o = h("option", null, (f.recommended ? "★ recommended: " : "") + f.fix
@@ -359,6 +373,7 @@ function render({ model, el }) {
     tip.replaceChildren(h("b", null, String(d.id)));
     if (d.text) tip.append(h("span", null, d.text));
     if (d.score !== undefined) tip.append(h("div", "vdx-muted", "score " + Number(d.score).toFixed(4)));
+    if (d.hub) tip.append(h("div", "vdx-muted", d.hub));
   }
 
   function showTip(r, x, y) {

@@ -24,12 +24,12 @@ import numpy as np
 
 from .. import _validate as V
 from ..results import shorten, text_or_empty, valid_text
+from .hubs import hub_marks, hub_note, sampled_note
 
 __all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
-HUB_FACTOR = 3.0      # a hub is in the top-k of at least this many times k documents
 
 
 def pack_points(coords) -> bytes:
@@ -261,6 +261,9 @@ class Session:
         """A hovered document: id, shortened text and (with a query) its score."""
         row = int(row)
         out = {"row": row, "id": self.id_of(row), "text": self.text_of(row, HOVER_TEXT)}
+        note = hub_note(self.index, self.k, row, self.random_state)
+        if note:
+            out["hub"] = note
         if i is not None and self.queries is not None:
             out["score"] = round(self.score(i, row), 4)
         return sendable(out)
@@ -280,20 +283,6 @@ class Session:
                          "cosine": round(float(br.cosine), 4), "dot": round(float(br.dot), 4),
                          "norm_q": round(float(br.norm_a), 4),
                          "norm_d": round(float(br.norm_b), 4), "dims": dims})
-
-
-def hub_rows(index, k: int, random_state=0) -> list:
-    """Corpus rows whose k-occurrence is at least ``HUB_FACTOR * k`` (from the corpus
-    statistics an explanation already computed and cached on the Index; empty if none)."""
-    from ..cache_keys import explain_stats
-
-    stats = getattr(index, "cache", {}).get(explain_stats(k, random_state))
-    if stats is None or getattr(stats, "k_occurrence", None) is None:
-        return []
-    kocc = np.asarray(stats.k_occurrence, dtype=float)
-    graph_k = getattr(stats, "graph_k", k)
-    rows = np.flatnonzero(kocc >= HUB_FACTOR * graph_k)
-    return rows[np.argsort(-kocc[rows], kind="stable")][:200].tolist()
 
 
 def view_of(exp, session: Session, i: int) -> dict:
@@ -335,16 +324,7 @@ def view_of(exp, session: Session, i: int) -> dict:
     causes = [{"code": c.code, "summary": c.summary, "fix": c.fix,
                "confidence": round(float(c.confidence), 3), "ranking": bool(c.ranking)}
               for c in exp.causes]
-    hubs = hub_rows(session.index, exp.k, session.random_state)
-    for c in exp.causes:
-        if c.code == "hub":
-            for d in c.evidence.get("hubs_in_top_k", []):
-                try:
-                    r = session.row_of(d)
-                except (KeyError, ValueError):
-                    continue
-                if r not in hubs:
-                    hubs.append(int(r))
+    hubs, strong = hub_marks(session.index, exp.k, session.random_state)
     xy = session.query_xy[i]
     return {"query": {"i": i, "id": plain(session.query_ids[i]),
                       "text": shorten(session.query_texts[i], 200) if session.query_texts else "",
@@ -352,6 +332,9 @@ def view_of(exp, session: Session, i: int) -> dict:
                       "ndcg": None if session.ndcg is None or np.isnan(session.ndcg[i])
                       else round(float(session.ndcg[i]), 4)},
             "k": int(exp.k), "metric": exp.metric, "base": base, "expected": expected,
-            "hubs": hubs, "causes": causes, "fixes": fixes, "recommendation": rec_fix,
+            "hubs": hubs, "strong_hubs": strong,
+            "hub_note": sampled_note(session.index, exp.k, session.random_state),
+            "causes": causes, "fixes": fixes,
+            "recommendation": rec_fix,
             "recommendation_text": getattr(exp, "recommendation_text", None),
             "docs": {str(r): v for r, v in rows.items()}}

@@ -19,7 +19,7 @@ MAX_FIGURE_POINTS = 5_000    # the static figure draws a random sample above thi
 
 
 def _figure_png(session, view) -> str:
-    """The map as a base64 PNG: corpus, query, top-k, expected documents."""
+    """The map as a base64 PNG: corpus, query, top-k, hubs, expected documents."""
     from matplotlib.figure import Figure   # no pyplot: the user's backend is untouched
 
     xy = session.coords
@@ -38,12 +38,22 @@ def _figure_png(session, view) -> str:
             ax.plot([qx, xy[r, 0]], [qy, xy[r, 1]], color="#1f6feb", alpha=0.4, lw=0.8)
         ax.scatter(xy[top, 0], xy[top, 1], s=40, facecolors="none", edgecolors="#1f6feb",
                    label="top-k")
+        strong = set(view.get("strong_hubs", []))
+        for rows_, colour, label in (
+                ([r for r in view.get("hubs", []) if r not in strong], "#e07b00",
+                 "hub (in the top-k of ≥ 2k documents)"),
+                (sorted(strong), "#c0142b", "strong hub (≥ 3k)")):
+            if rows_:
+                ax.scatter(xy[rows_, 0], xy[rows_, 1], s=30, marker="^", c=colour,
+                           linewidths=0, label=label)
         exp = [e["row"] for e in view.get("expected", [])]
         if exp:
             ax.scatter(xy[exp, 0], xy[exp, 1], s=40, marker="s", c="#f0b400",
                        edgecolors="#6b5000", label="expected")
         ax.scatter([qx], [qy], s=70, marker="D", c="#111", label="query")
     ax.legend(loc="best", fontsize=7)
+    if view and view.get("hub_note"):
+        ax.set_title(view["hub_note"], fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()

@@ -1,0 +1,143 @@
+"""Which documents the explorer's map marks as hubs, and what hovering one says.
+
+One meaning of "hub" across vecdiag (docs/guide/check-corpus.md, "Two bars for a hub"):
+a document in the top-k of at least 2k documents' lists is a hub, as
+:func:`vecdiag.diagnose` and :func:`vecdiag.hubness` list them
+(:func:`vecdiag.diagnostics.hub_rows`); of those, one in at least 3k is a strong hub, the
+bar :func:`vecdiag.explain_neighbors` needs to name a hub as a query's cause.
+
+The k-occurrence N_k is read from the corpus statistics an explanation computed and
+cached on the Index: exact, or, on a large corpus explore indexed itself, estimated from
+sampled rows (each document's count ``c`` among ``s`` sampled lists, times ``n / s``).
+subtle: such an estimate moves in steps of ``n / s`` and most documents are seen a few
+times at most, so "estimate ≥ 2k" marks many ordinary documents (6,000 Gaussian vectors,
+k = 5, 2,000 sampled rows: 482 marked, 84 hubs, 37 of them among the 482); a 95%
+interval per document still marked 9, 7 of them no hub (among 6,000 documents some are
+seen in every one of their lists by chance). Then only documents clearly over the bar
+are marked (:func:`vecdiag.diagnostics.clearly_hubs`: the interval of N_k at level
+``1 − 0.05 / n`` wholly above it, as ``SampledHubness.likely_hubs``): fewer than the
+hubs, each one a hub, and the panel says so (:func:`sampled_note`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["corpus_k_occurrence", "hub_marks", "hub_note", "sampled_note"]
+
+
+def corpus_k_occurrence(index, k: int, random_state=0):
+    """The corpus statistics behind an explanation at ``k`` cached on the Index (their
+    ``k_occurrence``, ``graph_k``, ``exact``, ``n``, ``sample_size``); None before any.
+
+    Those of ``random_state`` first; else those an explanation with another one cached
+    (``exp.explore()`` on ``explain_neighbors(..., random_state=7)``: the explorer's
+    session reads 0, and marked no hub), exact ones first: exact statistics do not depend
+    on the seed, sampled ones are as good an estimate under any.
+    """
+    from ..cache_keys import explain_stats
+
+    cache = getattr(index, "cache", None) or {}
+    stats = cache.get(explain_stats(k, random_state))
+    if stats is None:
+        head = explain_stats(k, random_state)[:2]
+        found = [v for key, v in list(cache.items())
+                 if isinstance(key, tuple) and key[:2] == head and len(key) == 3]
+        found.sort(key=lambda v: not getattr(v, "exact", True))
+        stats = found[0] if found else None
+    if stats is None or getattr(stats, "k_occurrence", None) is None:
+        return None
+    return stats
+
+
+def _interval(stats, row: int) -> tuple:
+    """Interval of a sampled N_k estimate at level ``1 − 0.05 / n`` (see the module note)."""
+    from ..diagnostics.sampling import wilson_interval
+
+    n, s = int(stats.n), int(stats.sample_size)
+    low, high = wilson_interval(int(round(float(stats.k_occurrence[row]) * s / n)), s, n,
+                                confidence=1 - 0.05 / n)
+    return low * n, high * n
+
+
+def _counts(stats) -> np.ndarray:
+    """Each document's count among the sampled lists (the estimate is ``c · n / s``)."""
+    kocc = np.asarray(stats.k_occurrence, dtype=float)
+    return np.rint(kocc * int(stats.sample_size) / int(stats.n)).astype(np.int64)
+
+
+def _marked(stats, factor: float) -> list:
+    """Rows over ``factor · k``: all of them when exact, the clear ones when sampled
+    (:func:`vecdiag.diagnostics.clearly_hubs`)."""
+    from ..diagnostics import clearly_hubs, hub_rows
+
+    graph_k = int(getattr(stats, "graph_k", stats.k))
+    rows = hub_rows(np.asarray(stats.k_occurrence, dtype=float), graph_k, factor=factor)
+    if getattr(stats, "exact", True):
+        return rows.tolist()
+    clear = clearly_hubs(_counts(stats)[rows], int(stats.sample_size), int(stats.n), graph_k,
+                         factor=factor)
+    return rows[clear].tolist()
+
+
+def hub_marks(index, k: int, random_state=0) -> tuple:
+    """``(hubs, strong_hubs)``: corpus rows in the top-k of at least 2k documents' lists
+    (:func:`vecdiag.diagnostics.hub_rows`, the hubs :func:`vecdiag.diagnose` lists), and
+    of those the ones in at least 3k (the bar of ``explain_neighbors``' hub cause), most
+    occurrences first; from sampled statistics only the rows clearly over each bar (see
+    the module note); two empty lists before any explanation."""
+    from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
+
+    stats = corpus_k_occurrence(index, k, random_state)
+    if stats is None:
+        return [], []
+    return _marked(stats, HUB_FACTOR), _marked(stats, STRONG_HUB_FACTOR)
+
+
+def hub_note(index, k: int, row: int, random_state=0) -> str:
+    """The hover line of a marked hub: "hub: in the top-10 of 24 documents' lists
+    (≥ 2k = 20)", "strong hub: ... (≥ 3k = 30)", with "about" and the 95% interval when
+    estimated; "" for a document the map does not mark, or before any explanation.
+
+    >>> import vecdiag as vd
+    >>> X = [[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1]]
+    >>> ix = vd.Index(X)
+    >>> _ = vd.explain_neighbors([1, 0.2], ix, k=1)
+    >>> hub_note(ix, 1, 1), hub_note(ix, 1, 0)
+    ("hub: in the top-1 of 2 documents' lists (≥ 2k = 2)", '')
+    """
+    from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
+
+    stats = corpus_k_occurrence(index, k, random_state)
+    if stats is None:
+        return ""
+    row = int(row)
+    graph_k = int(getattr(stats, "graph_k", stats.k))
+    exact = getattr(stats, "exact", True)
+    count = float(stats.k_occurrence[row])
+    for name, factor in (("strong hub", STRONG_HUB_FACTOR), ("hub", HUB_FACTOR)):
+        bar = factor * graph_k
+        if exact and count >= bar:
+            return (f"{name}: in the top-{graph_k} of {count:.0f} documents' lists "
+                    f"(≥ {factor:g}k = {bar:g})")
+        if not exact and count >= bar and row in _marked(stats, factor):
+            low, high = _interval(stats, row)
+            return (f"{name}: in the top-{graph_k} of about {count:.0f} documents' lists "
+                    f"({low:.0f} to {high:.0f} from {int(stats.sample_size):,} sampled "
+                    f"rows; ≥ {factor:g}k = {bar:g})")
+    return ""
+
+
+def sampled_note(index, k: int, random_state=0) -> str | None:
+    """What the legend says when the marks come from sampled statistics; None if exact.
+
+    >>> class S:  # sampled statistics, as an explanation caches them
+    ...     exact, sample_size, n, k_occurrence = False, 2000, 6000, [0]
+    >>> sampled_note(type("I", (), {"cache": {("explain_stats", 5, 0): S()}})(), 5)
+    'hubs from 2,000 of 6,000 rows sampled: only clear ones marked (pass a vd.Index for all)'
+    """
+    stats = corpus_k_occurrence(index, k, random_state)
+    if stats is None or getattr(stats, "exact", True):
+        return None
+    return (f"hubs from {int(stats.sample_size):,} of {int(stats.n):,} rows sampled: only "
+            "clear ones marked (pass a vd.Index for all)")
