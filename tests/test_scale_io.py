@@ -649,3 +649,41 @@ def test_a_dangling_link_matched_by_a_glob_is_an_error_as_in_a_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"shard-1.npy', matched by the glob .*, is a "
                                                 "link to a file that does not exist"):
         vd.open_vectors(str(tmp_path / "shard-*.npy"))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+@pytest.mark.parametrize("fortran", [False, True])
+@pytest.mark.parametrize("kind", ["npy", "npz"])
+def test_chunk_readers_parse_every_header_under_the_one_lock(tmp_path, monkeypatch, dtype,
+                                                            fortran, kind):
+    """CPython 3.11's AST constructor is not thread-safe (python/cpython#106905): Dask's
+    threads reading chunks of one converted int16 .npy through np.load each parsed its
+    header with ast.literal_eval at once, and CI failed with "SystemError: AST
+    constructor recursion depth mismatch". Every header a chunk task parses (npy rows
+    through a memmap, Fortran order, npz members) is now parsed under
+    vecdiag.scale.npy.HEADER_LOCK."""
+    import ast
+
+    import dask
+
+    from vecdiag.scale.npy import HEADER_LOCK
+
+    A = (np.arange(600.0).reshape(100, 6) * 3).astype(dtype)
+    if fortran:
+        A = np.asfortranarray(A)
+    path = tmp_path / f"a.{kind}"
+    (np.save if kind == "npy" else np.savez)(path, A)
+    outside = []
+    parse = ast.literal_eval
+
+    def checked(text):
+        if not HEADER_LOCK.locked():
+            outside.append(text)
+        return parse(text)
+
+    X = vd.open_vectors(path, chunks=7)
+    monkeypatch.setattr(ast, "literal_eval", checked)
+    with dask.config.set(scheduler="synchronous"):
+        got = X.compute()
+    np.testing.assert_array_equal(got, A.astype(got.dtype))
+    assert outside == []

@@ -19,9 +19,10 @@ from ..neighbors.engine import search
 from ..neighbors.rows import Rows
 from ..neighbors.search import query_rows
 from .chunks import compute, row_blocks
-from .direct import (ALIGN, file_sources, npy_layout, read_positions, read_rows,
-                     scratch_buffer, source_pieces)
+from .direct import (ALIGN, file_sources, read_positions, read_rows, scratch_buffer,
+                     source_pieces)
 from .formats import read_npy_rows
+from .npy import npy_layout, npy_memmap
 from .tasks import reuse_freed_memory
 
 __all__ = ["block_top", "source_top", "sample_kth", "sample_pieces", "gather_rows",
@@ -170,7 +171,7 @@ def source_top(source, start: int, *args, **kwargs):
     block = read_rows(path, first, stop, layout, direct=direct,
                       into=scratch_buffer("search-chunk", nbytes))
     if block is None:                             # Fortran order: through a memmap
-        block = np.array(np.load(path, mmap_mode="r")[first:stop], order="C")
+        block = np.array(npy_memmap(path, layout)[first:stop], order="C")
     return block_top(block, start, *args, **kwargs)
 
 

@@ -28,54 +28,13 @@ import threading
 
 import numpy as np
 
-__all__ = ["npy_header", "npy_layout", "read_rows", "stream_rows", "source_pieces",
-           "chunk_inputs", "prefer_direct", "scratch_buffer", "read_positions", "file_sources", "ALIGN",
-           "STREAM_READ_BYTES"]
+from .npy import npy_layout, npy_memmap
+
+__all__ = ["read_rows", "stream_rows", "source_pieces", "chunk_inputs", "prefer_direct",
+           "scratch_buffer", "read_positions", "file_sources", "ALIGN", "STREAM_READ_BYTES"]
 
 ALIGN = 4096                          # O_DIRECT: offsets, lengths and buffers in 4 KB units
 STREAM_READ_BYTES = 32 * 2**20     # one read of a streamed pass (a few in flight)
-
-
-def npy_header(handle, where: str):
-    """``(shape, fortran_order, dtype)`` of the ``.npy`` array at ``handle``'s position
-    (a file or a zip member); ``where`` names it in the error of an unreadable header.
-
-    Examples
-    --------
-    >>> import io
-    >>> buf = io.BytesIO()
-    >>> np.save(buf, np.zeros((3, 2), np.float32))
-    >>> _ = buf.seek(0)
-    >>> npy_header(buf, "buf")
-    ((3, 2), False, dtype('float32'))
-    """
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(handle)
-        if version == (1, 0):
-            return fmt.read_array_header_1_0(handle)
-        if version == (2, 0):
-            return fmt.read_array_header_2_0(handle)
-    except ValueError as err:
-        raise ValueError(f"{where} is not a readable .npy array ({err})") from None
-    raise ValueError(f"{where}: .npy format version {version} is not supported; re-save "
-                     "it with np.save")
-
-
-def npy_layout(path: str):
-    """``(data offset in bytes, shape, dtype, fortran_order)`` from a ``.npy`` header.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
-    >>> np.save(path, np.zeros((3, 2), np.float32))
-    >>> npy_layout(path)[1:]
-    ((3, 2), dtype('float32'), False)
-    """
-    with open(path, "rb") as handle:
-        shape, fortran, dtype = npy_header(handle, str(path))
-        return handle.tell(), tuple(shape), np.dtype(dtype), bool(fortran)
 
 
 def file_sources(sources, blocks):
@@ -279,7 +238,8 @@ def read_positions(path: str, positions) -> np.ndarray:
     offset, shape, dtype, fortran = npy_layout(path)
     positions = np.asarray(positions, np.int64)
     if fortran and shape[0] > 1 and shape[1] > 1:
-        return np.array(np.load(path, mmap_mode="r")[positions], order="C")
+        return np.array(npy_memmap(path, (offset, shape, dtype, fortran))[positions],
+                        order="C")
     row = shape[1] * dtype.itemsize
     out = np.empty((positions.size, shape[1]), dtype)
     view = memoryview(out).cast("B")
@@ -316,7 +276,7 @@ def stream_rows(path: str, start: int, stop: int, piece_rows: int, *, direct: bo
     layout = layout or npy_layout(path)
     starts = list(range(start, stop, max(1, piece_rows)))
     if layout[3] and layout[1][0] > 1 and layout[1][1] > 1:
-        rows = np.load(path, mmap_mode="r")
+        rows = npy_memmap(path, layout)
         for a in starts:
             yield a, np.ascontiguousarray(rows[a:min(stop, a + piece_rows)])
         return

@@ -22,7 +22,8 @@ import numpy as np
 from .._arrow import vector_lists
 from .._optional import require
 from .._textfile import id_lines
-from .direct import npy_header, npy_layout, read_rows
+from .direct import read_rows
+from .npy import HEADER_LOCK, npy_header, npy_layout, npy_memmap
 
 __all__ = ["FileInfo", "describe", "out_dtype", "read_npy_rows", "read_npz_array",
            "read_parquet_groups", "read_sidecar_ids", "ID_COLUMNS"]
@@ -122,7 +123,7 @@ def read_npy_rows(path: str, start: int, stop: int, dtype, direct: bool = False,
     if missing > 0:                 # np.load's memmap: "mmap length is greater than file size"
         raise ValueError(f"{path} ended {missing} bytes before the rows its header promises "
                          "(a truncated file?); re-save it")
-    rows = np.load(path, mmap_mode="r", allow_pickle=False)[start:stop]
+    rows = npy_memmap(path, layout)[start:stop]
     return np.array(rows, dtype=dtype, order="C")
 
 
@@ -197,14 +198,17 @@ def read_npz_array(path: str, key: str, dtype, expect: tuple | None = None) -> n
         if key not in data.files:
             raise ValueError(f"{path} changed after vd.open_vectors opened it: it has no "
                              f"array {key!r} now; call vd.open_vectors again")
-        arr = data[key]
+        with HEADER_LOCK:                   # the member's header (see .direct)
+            arr = data[key]
         _same_as_opened(path, expect, (arr.shape, arr.dtype))
         return np.array(arr, dtype=dtype, order="C")
 
 
 def read_npz_ids(path: str, member: str) -> np.ndarray:
     with np.load(path, allow_pickle=False) as data:
-        return decoded_ids(np.asarray(data[member]), f"{path}[{member}]")
+        with HEADER_LOCK:                   # the member's header (see .direct)
+            ids = np.asarray(data[member])
+        return decoded_ids(ids, f"{path}[{member}]")
 
 
 def decoded_ids(ids: np.ndarray, where: str) -> np.ndarray:
