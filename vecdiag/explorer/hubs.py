@@ -50,6 +50,12 @@ def corpus_k_occurrence(index, k: int, random_state=0):
     return stats
 
 
+def _whole(stats) -> bool:
+    """Whether the statistics count every document's lists (exact, or a "sample" that
+    holds every row: its counts are then exact too)."""
+    return bool(getattr(stats, "exact", True)) or int(stats.sample_size) >= int(stats.n)
+
+
 def _interval(stats, row: int) -> tuple:
     """Interval of a sampled N_k estimate at level ``1 − 0.05 / n`` (see the module note)."""
     from ..diagnostics.sampling import wilson_interval
@@ -73,7 +79,7 @@ def _marked(stats, factor: float) -> list:
 
     graph_k = int(getattr(stats, "graph_k", stats.k))
     rows = hub_rows(np.asarray(stats.k_occurrence, dtype=float), graph_k, factor=factor)
-    if getattr(stats, "exact", True):
+    if _whole(stats):
         return rows.tolist()
     clear = clearly_hubs(_counts(stats)[rows], int(stats.sample_size), int(stats.n), graph_k,
                          factor=factor)
@@ -113,7 +119,7 @@ def hub_note(index, k: int, row: int, random_state=0) -> str:
         return ""
     row = int(row)
     graph_k = int(getattr(stats, "graph_k", stats.k))
-    exact = getattr(stats, "exact", True)
+    exact = _whole(stats)
     count = float(stats.k_occurrence[row])
     for name, factor in (("strong hub", STRONG_HUB_FACTOR), ("hub", HUB_FACTOR)):
         bar = factor * graph_k
@@ -137,7 +143,7 @@ def sampled_note(index, k: int, random_state=0) -> str | None:
     'hubs from 2,000 of 6,000 rows sampled: only clear ones marked (pass a vd.Index for all)'
     """
     stats = corpus_k_occurrence(index, k, random_state)
-    if stats is None or getattr(stats, "exact", True):
+    if stats is None or _whole(stats):
         return None
     return (f"hubs from {int(stats.sample_size):,} of {int(stats.n):,} rows sampled: only "
             "clear ones marked (pass a vd.Index for all)")
