@@ -320,3 +320,29 @@ def _summary(result, X):
     if hasattr(result, "mean"):
         return result.mean
     return float(result)
+
+
+def test_one_missing_value_rule_for_ids_texts_and_datasets():
+    """NumPy's NaT (a date column read through NumPy) was an id "NaT" for the id checks
+    (vecdiag._options.is_missing knew only pandas' NaT), while the display rule
+    (results.text_or_empty) and the Dataset's own copy knew it: three copies of "is this
+    value missing", now one."""
+    import pandas as pd
+
+    from vecdiag._options import is_missing
+    from vecdiag.results import text_or_empty
+
+    missing = [None, float("nan"), np.float32("nan"), pd.NA, pd.NaT, np.datetime64("NaT"),
+               np.timedelta64("NaT")]
+    present = [0, 1.5, "", "nan", "None", np.datetime64("2024-01-02"), np.int64(3)]
+    assert [is_missing(v) for v in missing] == [True] * len(missing)
+    assert [is_missing(v) for v in present] == [False] * len(present)
+    assert [text_or_empty(v) for v in missing] == [""] * len(missing)
+    assert [text_or_empty(v) for v in present] == ["0", "1.5", "", "nan", "None",
+                                                   "2024-01-02", "3"]
+    from vecdiag.datasets import Dataset
+
+    with pytest.raises(ValueError, match=r"corpus_ids has no id .* 1 row \(1\)"):
+        Dataset(name="d", corpus_ids=["a", np.datetime64("NaT"), "c"],
+                corpus_texts=["x", "y", "z"], query_ids=["q"], query_texts=["x"],
+                qrels={"q": {"a": 1}})

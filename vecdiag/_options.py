@@ -210,19 +210,25 @@ def id_str(value, where: str = "the ids") -> str:
 
 
 def is_missing(value) -> bool:
-    """Whether ``value`` is a missing value rather than an id: None, NaN, or pandas'
-    ``NA`` / ``NaT`` (read as the ids "None", "nan", "<NA>" they matched nothing).
+    """Whether ``value`` is a missing value rather than an id or a text: None, NaN,
+    pandas' ``NA`` / ``NaT`` or NumPy's ``NaT`` (read as the ids "None", "nan", "<NA>",
+    "NaT" they matched nothing); vecdiag's one rule for it (texts shown:
+    :func:`vecdiag.results.text_or_empty`).
 
     Examples
     --------
     >>> [is_missing(v) for v in (None, float("nan"), np.float32("nan"), 0, "", "nan")]
     [True, True, True, False, False, False]
+    >>> is_missing(np.datetime64("NaT")), is_missing(np.datetime64("2024-01-02"))
+    (True, False)
     """
-    if value is None:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
-    if isinstance(value, (float, np.floating)):
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(value))       # a date column's gap read through NumPy
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         return bool(value != value)
-    return type(value).__name__ in ("NAType", "NaTType")
+    return False
 
 
 def format_rows(rows, *, limit: int = 5) -> str:

@@ -18,6 +18,8 @@ import re
 
 import numpy as np
 
+from ._options import is_missing
+
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
            "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame", "NO_LABEL"]
 
@@ -86,14 +88,7 @@ def text_or_empty(value) -> str:
     >>> text_or_empty(np.datetime64("NaT")), text_or_empty(np.datetime64("2024-01-02"))
     ('', '2024-01-02')
     """
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return ""
-    if isinstance(value, (np.datetime64, np.timedelta64)) and np.isnat(value):
-        return ""       # a date column's gap read through NumPy, not pandas
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
-            and value != value:
-        return ""
-    return str(value)
+    return "" if is_missing(value) else str(value)
 
 
 def text_safe_column(values):

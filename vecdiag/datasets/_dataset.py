@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from .. import _validate as V
+from .._options import is_missing
 from ..results import Result, escape, html_block, html_table, result, shorten, text_safe_frame
 
 __all__ = ["Dataset", "join_title"]
@@ -129,7 +130,7 @@ class Dataset(Result):
             if raw:   # str(b"d1") is "b'd1'", an id or a text nobody wrote
                 raise TypeError(f"{field} holds bytes in {V.format_rows(raw)} (e.g. "
                                 f"{value[raw[0]]!r}); decode them first (.decode('utf-8'))")
-            gaps = [i for i, v in enumerate(value) if _is_missing(v)]
+            gaps = [i for i, v in enumerate(value) if is_missing(v)]
             if gaps and field.endswith("_ids"):
                 raise ValueError(f"{field} has no id (None or NaN) in {V.format_rows(gaps)}; "
                                  "every row needs its own id")
@@ -300,16 +301,6 @@ class Dataset(Result):
         rows = [(d, shorten(t, 90)) for d, t in zip(self.corpus_ids[:8], self.corpus_texts[:8])]
         return html_block(f"Dataset {self.name}", f"<p>{escape(self.summary())}</p>",
                           html_table(rows, ["id", "text"]))
-
-
-def _is_missing(value) -> bool:
-    """None, NaN (a missing value of a pandas column) or pandas' NA."""
-    if value is None:
-        return True
-    try:
-        return bool(value != value)
-    except (TypeError, ValueError):      # pandas' NA: its comparison has no truth value
-        return True
 
 
 def _same_length(a, name_a, b, name_b):
