@@ -524,3 +524,23 @@ def test_copy_parser_any_chunking(kind, monkeypatch):
         assert got_t == (texts or [])
 
     check()
+
+
+def test_faiss_nprobe_above_the_number_of_lists_is_refused(store_data):
+    """faiss caps nprobe at nlist without a word: sweep='nprobe=4,16,64' on 8 lists gave
+    three rows of one setting labelled 4, 16 and 64. Now set_params and the sweep name
+    the cap; the default sweep stops at nlist."""
+    faiss = pytest.importorskip("faiss")
+    X, Q = store_data[0][:400], store_data[0][400:410]
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(32), 32, 8)
+    ivf.train(X)
+    ivf.add(X)
+    store = vd.stores.faiss(ivf)
+    with pytest.raises(ValueError, match=r"nprobe=9 is more than the index's 8 lists"):
+        store.set_params(nprobe=9)
+    with pytest.raises(ValueError, match=r"nprobe=16 is more than the index's 8 lists"):
+        vd.stores.audit(store, Q, k=5, sweep="nprobe=4,16")
+    store.set_params(nprobe=8)
+    assert store.params["nprobe"] == 8
+    report = vd.stores.audit(store, Q, k=5)
+    assert report.sweep_frame()["nprobe"].tolist() == [1, 2, 4, 8]

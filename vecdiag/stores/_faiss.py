@@ -207,6 +207,16 @@ class FaissStore(Store):
             p.update(R=int(self._nsg.R), search_L=int(self._nsg.search_L))
         return p
 
+    def _check_setting(self, name, value):
+        """faiss caps ``nprobe`` at the number of lists without a word (a sweep's rows
+        past it repeated the last one under other labels): more is refused."""
+        if name == "nprobe" and value > int(self._ivf.nlist):
+            lists = int(self._ivf.nlist)
+            raise ValueError(f"nprobe={value} is more than the index's {lists} lists (faiss "
+                             f"would probe {lists}); pass nprobe <= {lists} ({lists} probes "
+                             "every list)")
+        return value
+
     def _apply(self, name, value):
         if name == "efSearch":
             self._hnsw.efSearch = int(value)
