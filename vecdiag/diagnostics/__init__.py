@@ -26,7 +26,8 @@ from .anisotropy import anisotropy
 from .diagnose import DiagnoseOptions, diagnose
 from .duplicates import near_duplicates
 from .finding import Diagnosis, Finding
-from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, clearly_hubs, hub_rows
+from .hub_rules import (HUB_FACTOR, STRONG_HUB_FACTOR, clearly_hubs, hub_rows,
+                        k_occurrence_interval)
 from .hubness import Hubness, hubness
 from .intrinsic import intrinsic_dimension
 from .isotropy import isoscore, isotropy, participation_ratio
@@ -39,7 +40,7 @@ from .shift import QueryShift, query_corpus_shift
 
 __all__ = ["diagnose", "DiagnoseOptions", "Diagnosis", "Finding", "anisotropy", "isotropy", "isoscore",
            "participation_ratio", "hubness", "Hubness", "hub_rows", "HUB_FACTOR",
-           "STRONG_HUB_FACTOR", "clearly_hubs", "rogue_dimensions",
+           "STRONG_HUB_FACTOR", "clearly_hubs", "k_occurrence_interval", "rogue_dimensions",
            "RogueDimensions", "near_duplicates", "intrinsic_dimension", "norm_spread",
            "NormSpread", "query_corpus_shift", "QueryShift", "THRESHOLDS", "SampledHubness",
            "SampledDuplicates"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from .sampling import wilson_interval
 
-__all__ = ["HUB_FACTOR", "STRONG_HUB_FACTOR", "hub_rows", "clearly_hubs"]
+__all__ = ["HUB_FACTOR", "STRONG_HUB_FACTOR", "hub_rows", "clearly_hubs", "k_occurrence_interval"]
 
 HUB_FACTOR = 2.0
 """A hub is in at least this many times E[N_k] lists (``2k`` over the corpus's own
@@ -61,15 +61,30 @@ def hub_rows(k_occurrence, k: int, *, n_lists: int | None = None,
     return order[nk[order] >= factor * expected]
 
 
+def k_occurrence_interval(count: int, s: int, n: int) -> tuple[float, float]:
+    """``(low, high)`` of N_k for an item in ``count`` of ``s`` sampled lists of ``n``:
+    the Wilson interval of its share drawn without replacement
+    (:func:`~vecdiag.diagnostics.sampling.wilson_interval`) at level ``1 − 0.05/n``
+    (Bonferroni over the n items), times n.
+
+    Examples
+    --------
+    >>> [round(v, 1) for v in k_occurrence_interval(12, 200, 2000)]
+    [40.4, 329.9]
+    """
+    low, high = wilson_interval(int(count), s, n, confidence=1 - 0.05 / n)
+    return low * n, high * n
+
+
 def clearly_hubs(counts, s: int, n: int, k: int, *, factor: float = HUB_FACTOR) -> np.ndarray:
     """Which items are clearly hubs from their counts among ``s`` sampled lists of ``n``.
 
     An item in ``c`` of the sampled lists has N_k estimated as ``c·n/s``, in steps of
     ``n/s``; "estimate ≥ 2k" calls an ordinary item a hub once ``n/s ≥ 2k`` (seen once
     among 200 of 2,000 lists at k = 5, N_k ≈ 10). It is *clearly* one when the whole
-    interval of its N_k, Wilson for a share drawn without replacement
-    (:func:`~vecdiag.diagnostics.sampling.wilson_interval`) at level ``1 − 0.05/n``
-    (Bonferroni over the n items), lies at or above ``factor · k``. With every row sampled
+    interval of its N_k (:func:`k_occurrence_interval`: Wilson for a share drawn without
+    replacement, at level ``1 − 0.05/n``, Bonferroni over the n items) lies at or above
+    ``factor · k``. With every row sampled
     the counts are N_k and this is ``N_k ≥ factor · k`` exactly (:func:`hub_rows`).
 
     Parameters
@@ -97,8 +112,7 @@ def clearly_hubs(counts, s: int, n: int, k: int, *, factor: float = HUB_FACTOR) 
     c = np.asarray(counts, dtype=np.int64)
     values, inverse = np.unique(c, return_inverse=True)
     bar = factor * k
-    low = np.array([wilson_interval(int(v), s, n, confidence=1 - 0.05 / n)[0] * n
-                    for v in values])
+    low = np.array([k_occurrence_interval(v, s, n)[0] for v in values])
     if s >= n:      # every list counted: the counts are N_k (no rounding at the bar)
         low = values.astype(float)
     return (low >= bar)[inverse.reshape(c.shape)] if c.size else np.zeros(c.shape, bool)

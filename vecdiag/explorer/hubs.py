@@ -58,17 +58,15 @@ def _whole(stats) -> bool:
 
 def _interval(stats, row: int) -> tuple:
     """Interval of a sampled N_k estimate at level ``1 − 0.05 / n`` (see the module note)."""
-    from ..diagnostics.sampling import wilson_interval
+    from ..diagnostics import k_occurrence_interval
 
-    n, s = int(stats.n), int(stats.sample_size)
-    low, high = wilson_interval(int(round(float(stats.k_occurrence[row]) * s / n)), s, n,
-                                confidence=1 - 0.05 / n)
-    return low * n, high * n
+    return k_occurrence_interval(_counts(stats, row), int(stats.sample_size), int(stats.n))
 
 
-def _counts(stats) -> np.ndarray:
-    """Each document's count among the sampled lists (the estimate is ``c · n / s``)."""
-    kocc = np.asarray(stats.k_occurrence, dtype=float)
+def _counts(stats, rows=slice(None)) -> np.ndarray:
+    """Each document's count (of ``rows``) among the sampled lists (the estimate is
+    ``c · n / s``)."""
+    kocc = np.asarray(stats.k_occurrence, dtype=float)[rows]
     return np.rint(kocc * int(stats.sample_size) / int(stats.n)).astype(np.int64)
 
 
