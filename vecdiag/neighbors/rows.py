@@ -61,9 +61,8 @@ class Rows:
             self.norms = np.ones(self.n)
             self.max_norm = 1.0
         else:
-            if X.dtype == self.dtype and isinstance(X, np.ndarray) and (
-                    X.flags.c_contiguous or copy):
-                self._data = np.ascontiguousarray(X)
+            if X.dtype == self.dtype and isinstance(X, np.ndarray) and X.flags.c_contiguous:
+                self._data = X
             elif copy:
                 self._data = np.ascontiguousarray(X, dtype=self.dtype)
             self.norms = self.raw_norms.astype(float)
