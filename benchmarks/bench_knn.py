@@ -164,7 +164,8 @@ def paired(reference: list, ours: list) -> dict:
     return {"median": median, "low": ratios[0], "high": ratios[-1], "rounds": len(ratios)}
 
 
-def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096, by_row: bool = False):
+def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096, by_row: bool = False,
+                    workers: int | None = None):
     """The score blocks vecdiag's engine computes (no selection): the ceiling it can reach.
 
     Query blocks of ``q_block`` rows times corpus chunks of at most ``c_chunk`` rows, sized
@@ -172,7 +173,8 @@ def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096, by_row: bool
     cores), the corpus split into one part per core, BLAS held to one thread per part, as
     in ``vecdiag.neighbors._scan.numpy_candidates``; ``by_row``: queries by corpus rows
     (``Q_b @ C_c.T``) instead of corpus rows by queries, the two layouts the engine's
-    tuner chooses from (``vecdiag/neighbors/_tune.py``).
+    tuner chooses from (``vecdiag/neighbors/_tune.py``); ``workers``: threads (default
+    one per core; bench_knn_cpu.py asks for one).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -180,7 +182,7 @@ def engine_products(Q, C, q_block: int = 1024, c_chunk: int = 4096, by_row: bool
 
     from vecdiag.neighbors._scan import balanced_chunk
 
-    workers = os.cpu_count() or 1
+    workers = workers or os.cpu_count() or 1
     blocks = range(0, Q.shape[0], q_block)
     c_chunk = balanced_chunk(C.shape[0], c_chunk, len(blocks), workers)
     items = [(q0, c0) for q0 in blocks for c0 in range(0, C.shape[0], c_chunk)]

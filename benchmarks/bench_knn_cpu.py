@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_knn import engine_plans, search_data, selection  # noqa: E402
+from bench_knn import engine_plans, engine_products, search_data, selection  # noqa: E402
 
 
 def main() -> int:
@@ -44,14 +44,8 @@ def main() -> int:
     def search():
         return index.search(Q, 10, show_progress=False)
 
-    def blocks(by_row: bool, chunk: int):
-        def run():                    # the engine's blocks on one thread, no selection
-            for c0 in range(0, C.shape[0], chunk):
-                if by_row:
-                    Q @ C[c0:c0 + chunk].T
-                else:
-                    C[c0:c0 + chunk] @ Q.T
-        return run
+    def blocks(by_row: bool, chunk: int):     # the engine's blocks on one thread, no selection
+        return lambda: engine_products(Q, C, c_chunk=chunk, by_row=by_row, workers=1)
 
     with threadpool_limits(1, user_api="blas"):
         for _ in range(2):                        # compile the kernel; the tuner chooses
