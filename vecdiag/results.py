@@ -21,7 +21,7 @@ import numpy as np
 from ._options import is_missing
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_or_empty", "text_safe_column", "text_safe_frame", "NO_LABEL"]
+           "valid_text", "text_or_empty", "label_text", "text_safe_column", "text_safe_frame", "NO_LABEL"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -89,6 +89,16 @@ def text_or_empty(value) -> str:
     ('', '2024-01-02')
     """
     return "" if is_missing(value) else str(value)
+
+
+def label_text(value) -> str:
+    """A label as legends, hover texts and group names show it: :func:`text_or_empty`,
+    and a missing one :data:`NO_LABEL` (one group, apart from a real label "None").
+
+    >>> [label_text(v) for v in (None, float("nan"), "None", 3)]
+    ['(no label)', '(no label)', 'None', '3']
+    """
+    return text_or_empty(value) or NO_LABEL
 
 
 def text_safe_column(values):

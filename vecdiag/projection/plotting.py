@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
-from ..results import NO_LABEL, text_or_empty
+from ..results import label_text, text_or_empty
 
 __all__ = ["PlotSpec", "prepare_plot"]
 
@@ -71,11 +71,11 @@ def _colour_labels(spec: PlotSpec, labels: np.ndarray) -> None:
         keep = np.sort(np.argsort(-counts, kind="stable")[:MAX_CATEGORIES - 1])
         remap = np.full(distinct.size, MAX_CATEGORIES - 1)
         remap[keep] = np.arange(keep.size)
-        spec.categories = [text_or_empty(distinct[i]) or NO_LABEL for i in keep] + [
+        spec.categories = [label_text(distinct[i]) for i in keep] + [
             f"other ({distinct.size - keep.size} labels)"]
         spec.category_of = remap[inverse]
         return
-    spec.categories = [text_or_empty(v) or NO_LABEL for v in distinct]
+    spec.categories = [label_text(v) for v in distinct]
     spec.category_of = inverse
 
 
@@ -187,7 +187,7 @@ def prepare_plot(proj, *, labels=None, texts=None, highlight=None, color_by=None
     if labels is not None and spec.hover is None:
         spec.hover = [f"row {i}" for i in range(n)]
     if labels is not None:
-        spec.hover = [f"{h} [{text_or_empty(lab) or NO_LABEL}]"
+        spec.hover = [f"{h} [{label_text(lab)}]"
                       for h, lab in zip(spec.hover, labels)]
 
     if highlight is not None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._options import merged_options
-from ..results import NO_LABEL, text_or_empty
+from ..results import label_text, text_or_empty
 from .records import (DEFAULT_METRICS, Analysis, AnalysisOptions, Inputs, QueryCase,
                       ReportText)
 
@@ -157,8 +157,7 @@ def read_inputs(corpus, opts: AnalysisOptions, *, ids, texts, queries, query_ids
         query_texts = _aligned(query_texts, Q.shape[0], "query_texts", text_or_empty)
         # a missing group (None, NaN, pandas' NA) is one group, "(no label)": str() made
         # None join a real group "None", and NaN and NA groups of their own
-        query_groups = _aligned(query_groups, Q.shape[0], "query_groups",
-                                lambda g: text_or_empty(g) or NO_LABEL)
+        query_groups = _aligned(query_groups, Q.shape[0], "query_groups", label_text)
     # k above the corpus size: diagnose reduces it (its small_corpus finding says so) and
     # the explanations search at most n, as `vecdiag check` does on the same corpus
     k = V.check_positive_int(opts.k, "k")
