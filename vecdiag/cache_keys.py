@@ -26,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "knn_graph", "knn_graph_seconds", "is_knn_graph", "k_occurrence", "hubness",
     "moments", "anisotropy", "isotropy", "rogue_dimensions", "rows_in", "unit_rows",
+    "copied_rows",
     "fix_fitted", "csls_penalty", "mp_stats", "duplicate_groups", "random_pairs",
     "explain_stats", "explain_id_lookup", "explain_idf", "explain_duplicate_groups",
 ]
@@ -63,6 +64,12 @@ def rows_in(dtype_str: str) -> tuple:
 def unit_rows() -> tuple:
     """The corpus rows scaled to unit length, when the metric is not cosine (or a memmap)."""
     return ("neighbors_unit_rows",)
+
+
+def copied_rows() -> tuple:
+    """The rows that repeat a lower row byte for byte, and that row (see
+    :func:`vecdiag.neighbors.scoring.corpus_copies`)."""
+    return ("neighbors_copied_rows",)
 
 
 # --- diagnostics -----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from .. import _validate as V
 from .. import cache_keys
 from .._progress import progress_bar
 from ..linalg import row_norms
-from ..neighbors.scoring import block_rows, make_neighbors, prepare, top_k
+from ..neighbors.scoring import block_rows, corpus_copies, make_neighbors, prepare, top_k
 from ..scale.chunks import is_dask_array
 from .checking import _absent, fit_as, transform_as
 from .transformers import AllButTheTop, Normalize, Whiten, for_fix
@@ -76,6 +76,20 @@ def fitted(index, code: str, metric: str, opts: dict, *, show_progress=None):
     return fix, sq
 
 
+def _one_by_one(fix, X: np.ndarray) -> np.ndarray:
+    """``fix.transform`` of each row of ``X`` alone, from one buffer: the same row gives
+    the same output wherever it stands (a matrix product of many rows computes the rows
+    at a tile's edge apart)."""
+    out, one = None, np.empty((1, X.shape[1]), X.dtype)
+    for i in range(X.shape[0]):
+        one[0] = X[i]
+        T = fix.transform(one)
+        if out is None:
+            out = np.empty((X.shape[0], T.shape[1]), T.dtype)
+        out[i] = T[0]
+    return out
+
+
 def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dict, ids, *,
                  zero: str = "raise"):
     """Exact search of ``Q`` against ``T(index)`` for one vector fix, using the cache.
@@ -109,6 +123,11 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
     absent = _absent(fix, U)
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    copies = corpus_copies(index.vectors, index)
+    # a copy is transformed and scored as the row it repeats (one computation, one key)
+    original = np.arange(len(index))
+    if copies is not None:
+        original[copies[0]] = copies[1]
     step = block_rows(Q.shape[0], len(index))
     for start in range(0, Q.shape[0], step):
         stop = min(Q.shape[0], start + step)
@@ -125,14 +144,18 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
             keys = -np.sqrt(np.maximum(q_sq[start:stop, None] + sq[None, :] - 2 * S, 0))
         else:
             keys = S
-        idx, val = top_k(keys, k)
+        idx, val = top_k(keys, k, copies)
         if metric == "euclidean":
             # subtle: the expanded form loses digits for near-coincident pairs; recompute
-            # those (few) distances from their transformed vectors.
+            # those (few) distances from their transformed vectors, each transformed
+            # alone (a query equal to a row is then exactly 0.0 from it and its copies)
             scale = q_sq[start:stop, None] + sq[idx]
             r, c = np.nonzero(val ** 2 <= np.finfo(np.float64).eps ** 0.25 * scale)
             if r.size:
-                diff = TQ[start + r] - fix.transform(index.vectors[idx[r, c]])
+                rows, which = np.unique(original[idx[r, c]], return_inverse=True)
+                asked, where = np.unique(start + r, return_inverse=True)
+                diff = (_one_by_one(fix, Q[asked])[where]
+                        - _one_by_one(fix, index.vectors[rows])[which])
                 val[r, c] = -np.sqrt(np.einsum("ij,ij->i", diff, diff))
                 order = np.lexsort((idx, -val), axis=1)
                 idx, val = np.take_along_axis(idx, order, 1), np.take_along_axis(val, order, 1)

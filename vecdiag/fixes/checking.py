@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _validate as V
 from ..linalg import normalize
+from ..neighbors.scoring import corpus_copies
 
 __all__ = ["fit_as", "transform_as"]
 
@@ -57,6 +58,17 @@ def _keep_absent(est, U: np.ndarray, out: np.ndarray) -> np.ndarray:
     rows = _absent(est, U)
     if rows is not None:
         out[rows] = 0
+    return out
+
+
+def _copies_alike(U: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` (a matrix product of the rows of ``U``, a new array) with each row that
+    repeats a lower row of ``U`` set to that row's output: BLAS kernels compute the rows
+    at the edge of a tile apart, and an exact copy came out a last bit off (the tie rule
+    then ranked copies out of index order)."""
+    copies = corpus_copies(U)
+    if copies is not None:
+        out[copies[0]] = out[copies[1]]
     return out
 
 

@@ -13,8 +13,8 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from ..linalg import row_norms
-from ..neighbors.scoring import (check_queries, corpus_rows, make_neighbors, prepare,
-                                 resolve_corpus, score_block, score_blocks, top_k)
+from ..neighbors.scoring import (check_queries, corpus_copies, corpus_rows, make_neighbors,
+                                 prepare, resolve_corpus, score_block, score_blocks, top_k)
 from .rerank import _no_lists, check_reach
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
@@ -184,7 +184,7 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
     check_reach(Qp, Cp, metric)   # inf scores gave one document k times (euclidean)
 
-    def select(S):
+    def select(S):                # S: copies scored as their originals (score_blocks)
         demoted = np.zeros(S.shape, dtype=bool)
         for g in groups:  # keep the best member (first maximum: lowest index) per query
             best = g[np.argmax(S[:, g], axis=1)]
@@ -200,7 +200,8 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
                 idx[r, n_keep:] = order[:k - n_keep]
         return idx, val
 
-    indices, scores = score_blocks(Qp, Cp, metric, k, select)
+    indices, scores = score_blocks(Qp, Cp, metric, k, select,
+                                   copies=corpus_copies(C, index))
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)

@@ -252,8 +252,8 @@ def hybrid_lexical_search(Q, C, k, metric, ids, index, texts, query_texts, *, rr
     with BM25 by RRF (as :func:`hybrid` does for run dicts), computed on arrays (the
     caller's validated queries and corpus): a Neighbors over corpus positions."""
     from ..lexical import bm25
-    from ..neighbors.scoring import (block_rows, corpus_rows, make_neighbors, prepare,
-                                     score_block, top_k)
+    from ..neighbors.scoring import (block_rows, corpus_copies, corpus_rows, make_neighbors,
+                                     prepare, score_block, top_k)
     from ..scale.chunks import is_dask_array
 
     n = C.shape[0]
@@ -293,13 +293,14 @@ def hybrid_lexical_search(Q, C, k, metric, ids, index, texts, query_texts, *, rr
     else:
         Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
         c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
+        copies = corpus_copies(C, index)
     for start in range(0, Q.shape[0], step):
         stop = min(Q.shape[0], start + step)
         if is_dask_array(C):
             dense = ranked[start:stop]
         else:
             dense, _ = top_k(score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64),
-                             depth)
+                             depth, copies)
         fused = np.zeros((stop - start, n))
         np.put_along_axis(fused, dense, contribution[:depth][None, :], axis=1)
         for row in range(stop - start):

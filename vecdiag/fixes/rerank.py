@@ -14,8 +14,9 @@ from .. import _validate as V
 from .._progress import progress_bar
 from .. import cache_keys
 from ..linalg import column_mean, row_norms
-from ..neighbors.scoring import (block_rows, check_queries, corpus_rows, make_neighbors,
-                                 prepare, resolve_corpus, score_block, score_blocks, top_k)
+from ..neighbors.scoring import (block_rows, check_queries, corpus_copies, corpus_rows,
+                                 make_neighbors, prepare, resolve_corpus, score_block,
+                                 score_blocks, top_k)
 
 __all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
@@ -147,11 +148,14 @@ def csls(queries, corpus, k: int = 10, *, n_neighbors: int = 10, metric: str | N
     n_neighbors = V.check_k(n_neighbors, C.shape[0], name="n_neighbors")
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
 
+    copies = corpus_copies(C, index)
+
     def select(S):
         r_q = _mean_top(S, n_neighbors)
-        return top_k(2 * S - r_q[:, None] - r_d[None, :], k)
+        return top_k(2 * S - r_q[:, None] - r_d[None, :], k, copies)
 
-    indices, scores = score_blocks(Qp, Cp, metric, k, select, budget=_budget(index))
+    indices, scores = score_blocks(Qp, Cp, metric, k, select, budget=_budget(index),
+                                   copies=copies)
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)
@@ -296,11 +300,13 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     def select(S):
         mu_q = S.mean(axis=1, keepdims=True)
         sd_q = np.maximum(S.std(axis=1, keepdims=True), 1e-12)
-        idx, val = top_k(log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d), k)
+        idx, val = top_k(log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d), k,
+                         copies)
         return idx, np.exp(val)
 
+    copies = corpus_copies(C, index)
     indices, scores = score_blocks(Qp, Cp, metric, k, select, factor=6,
-                                   budget=_budget(index))
+                                   budget=_budget(index), copies=copies)
     if metric == "euclidean":
         scores = 1.0 - scores
     return make_neighbors(indices, scores, metric, ids, index)

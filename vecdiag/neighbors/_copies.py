@@ -114,6 +114,31 @@ def resolve(Q: Rows, C: Rows, todo: np.ndarray, k: int, *, exclude_self: bool, s
 _HASH_BYTES = 2**20                   # 64-bit words of the rows hashed at once
 
 
+def copied_rows(src) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(members, first)``: every row of ``src`` (an in-memory array or a memmap) that
+    repeats a lower row byte for byte, ascending, and the lowest row of its group; None
+    when no row repeats another. Hashed a few MB at a time, as :func:`_memmap_groups`.
+
+    Examples
+    --------
+    >>> copied_rows(np.array([[1.0, 0], [0, 1], [1.0, 0], [0, 1], [1.0, 0]]))
+    (array([2, 3, 4]), array([0, 1, 0]))
+    >>> copied_rows(np.eye(3)) is None
+    True
+    """
+    if src.ndim != 2 or src.shape[0] < 2 or not src.shape[1]:
+        return None
+    groups = _memmap_groups(src)
+    if groups is None:
+        return None
+    first, order, starts, counts = groups
+    lowest = np.repeat(first, counts)                 # each entry of order: its group's first
+    copy = order != lowest
+    members, firsts = order[copy], lowest[copy]
+    by_row = np.argsort(members, kind="stable")
+    return members[by_row], firsts[by_row]
+
+
 def _memmap_groups(src: np.memmap):
     """:func:`copy_groups` of a memmap, a few MB of it in memory at a time: each row's
     bytes hashed piece by piece, then the rows sharing a hash compared, byte for byte,

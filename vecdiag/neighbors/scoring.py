@@ -15,7 +15,14 @@ through the rows an :class:`~vecdiag.Index` prepares once (:attr:`vecdiag.Index.
   scored, so an exact sort of the computed keys (:func:`top_k`) needs no proof.
 
 Both break ties the same way: higher key first (a similarity, or a negated distance),
-equal keys by lower corpus index.
+equal keys by lower corpus index. Identical rows must then score identically, but a
+matrix product does not promise that: BLAS kernels treat the rows at the edge of their
+tiles apart, and an exact copy there scored a last bit off its original (OpenBLAS's
+Haswell kernels, 138 small corpora with two copies of row 0 as their last rows: 1,854
+result lists of the vector fixes ranked copies out of index order; 72 corpora: 314 of
+csls, 562 of mutual proximity, 206 rows of full scores). The engine re-scores its candidates one pair at a time; here, :func:`corpus_copies` finds
+the corpus rows that repeat a lower row and :func:`tie_copies` gives each the score of
+that row, so the tie rule decides between them.
 """
 
 from __future__ import annotations
@@ -23,13 +30,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .. import cache_keys
 from ..linalg import normalize, row_norms
+from ._copies import copied_rows
 from .result import Neighbors
 from .index import Index
 
 __all__ = ["InMemoryOnly", "resolve_corpus", "check_queries", "prepare", "corpus_rows", "score_block",
            "block_rows", "score_blocks", "top_k", "top_rows", "ranks_of", "keys_of",
-           "full_scores", "direct_scores", "pairwise_scores", "make_neighbors"]
+           "full_scores", "direct_scores", "pairwise_scores", "make_neighbors",
+           "corpus_copies", "tie_copies"]
 
 BLOCK_BYTES = 128 * 2**20  # budget for one (queries x corpus) block of float64 scores
 
@@ -150,12 +160,14 @@ def block_rows(n_rows: int, n_cols: int, factor: int = 4, budget: int | None = N
 
 
 def score_blocks(Qp: np.ndarray, Cp: np.ndarray, metric: str, k: int, select, *,
-                 factor: int = 4, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 factor: int = 4, budget: int | None = None,
+                 copies=None) -> tuple[np.ndarray, np.ndarray]:
     """Score prepared queries against the prepared corpus block by block, keeping what
     ``select(S) -> (indices, values)`` picks from each float64 similarity block ``S``
     (higher is closer: negated distances under euclidean). Memory: ``factor`` blocks of
     (rows, n) float64 within the budget (see :func:`block_rows`), never the whole
-    (n_queries, n) matrix.
+    (n_queries, n) matrix. ``copies`` (:func:`corpus_copies`): each copy's column of
+    ``S`` is its original's (:func:`tie_copies`).
     """
     c_sq = np.einsum("ij,ij->i", Cp, Cp) if metric == "euclidean" else None
     n_q = Qp.shape[0]
@@ -165,7 +177,7 @@ def score_blocks(Qp: np.ndarray, Cp: np.ndarray, metric: str, k: int, select, *,
     for start in range(0, n_q, step):
         stop = min(n_q, start + step)
         S = score_block(Qp[start:stop], Cp, metric, c_sq).astype(np.float64)
-        indices[start:stop], values[start:stop] = select(S)
+        indices[start:stop], values[start:stop] = select(tie_copies(S, copies))
     return indices, values
 
 
@@ -174,7 +186,7 @@ def full_scores(index, Q: np.ndarray) -> np.ndarray:
 
     Cosine: unit query · the Index's unit rows (a zero query scores 0); dot: raw
     products; euclidean: distances (exact ``‖q − c‖`` for a single query, the expanded
-    form for several).
+    form for several). Copies of a row score as that row (:func:`tie_copies`).
     """
     from .search import is_dask_array
 
@@ -182,8 +194,9 @@ def full_scores(index, Q: np.ndarray) -> np.ndarray:
         from ..scale.index import full_scores as per_block
 
         return per_block(index, Q)
-    return direct_scores(np.asarray(Q), index.vectors, index.metric,
-                         unit_rows=lambda: index.unit_rows)
+    return tie_copies(direct_scores(np.asarray(Q), index.vectors, index.metric,
+                                    unit_rows=lambda: index.unit_rows),
+                      corpus_copies(index.vectors, index))
 
 
 def direct_scores(Q: np.ndarray, C: np.ndarray, metric: str, *, unit_rows) -> np.ndarray:
@@ -244,9 +257,10 @@ def keys_of(scores: np.ndarray, metric: str) -> np.ndarray:
     return -scores if metric == "euclidean" else scores
 
 
-def top_k(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(keys: np.ndarray, k: int, copies=None) -> tuple[np.ndarray, np.ndarray]:
     """``(columns, keys)`` of the k largest keys of each row of a 2-D array, best first,
-    ties by lower column.
+    ties by lower column. ``copies`` (:func:`corpus_copies`): each copy's key is first
+    set to its original's (:func:`tie_copies`).
 
     Examples
     --------
@@ -254,6 +268,7 @@ def top_k(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     >>> idx.tolist(), val.tolist()
     ([[1, 2]], [[0.9, 0.9]])
     """
+    keys = tie_copies(keys, copies)
     n, m = keys.shape
     if k < m // 4:
         part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
@@ -313,3 +328,45 @@ def make_neighbors(indices: np.ndarray, scores: np.ndarray, metric: str, ids, in
     texts = index.texts if index is not None else None
     return Neighbors(indices=indices, scores=scores, metric=metric, k=indices.shape[1],
                      ids=None if ids is None else ids[indices], texts=texts)
+
+
+# --- identical rows score identically ---------------------------------------------------
+
+def corpus_copies(C, index=None):
+    """``(members, first)`` of the rows of the corpus ``C`` that repeat a lower row byte
+    for byte, and that lower row (see the module docstring); None when there is none or
+    ``C`` is not in memory (a Dask corpus is scored one pair at a time,
+    :func:`pairwise_scores`). Found once per Index when ``index`` (over ``C``) is given.
+
+    Examples
+    --------
+    >>> corpus_copies(np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]))
+    (array([2]), array([0]))
+    """
+    if index is not None:
+        key = cache_keys.copied_rows()
+        if key not in index.cache:
+            index.cache[key] = corpus_copies(index.vectors) or ()
+        return index.cache[key] or None
+    if not isinstance(C, np.ndarray) or C.ndim != 2:
+        return None
+    return copied_rows(C)
+
+
+def tie_copies(S: np.ndarray, copies) -> np.ndarray:
+    """``S`` (scores or keys, the corpus along the last axis) with each copy's entry set
+    to its original's: ``copies`` from :func:`corpus_copies` (None: ``S`` unchanged).
+    A new array when anything is set; ``S`` itself is never changed.
+
+    Examples
+    --------
+    >>> S = np.array([[0.5, 0.2, 0.5000001]])
+    >>> tie_copies(S, (np.array([2]), np.array([0]))).tolist(), S.tolist()
+    ([[0.5, 0.2, 0.5]], [[0.5, 0.2, 0.5000001]])
+    """
+    if copies is None or not len(copies[0]):
+        return S
+    members, first = copies
+    out = np.array(S, copy=True)
+    out[..., members] = S[..., first]
+    return out

@@ -1,0 +1,94 @@
+"""Exact copies of a corpus row score as that row in every path that scores every document.
+
+A matrix product does not promise one result for one row: BLAS kernels compute the rows at
+the edge of a tile apart, and a copy placed there scored a last bit off its original, so
+the tie rule (equal scores: lower index first) ranked copies out of order. On this
+project's CI machine (OpenBLAS Haswell kernels) every test below failed before
+``neighbors.scoring.tie_copies`` and ``fixes.checking._copies_alike``. The engine
+(``vd.knn``) re-scores pair by pair and is the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vecdiag as vd
+from vecdiag import fixes
+from vecdiag.neighbors.scoring import corpus_copies, full_scores, tie_copies
+
+
+def _corpora():
+    rng = np.random.default_rng(3)
+    for n in (37, 41, 46, 53):
+        for d in (7, 16):
+            for dtype in (np.float32, np.float64):
+                X = rng.normal(size=(n, d)).astype(dtype)
+                X[n - 2] = X[0]
+                X[n - 1] = X[0]                     # copies at the tile's edge
+                Q = rng.normal(size=(5, d)).astype(dtype)
+                Q[1] = X[0]                         # a query equal to the copied row
+                yield X, Q
+
+
+def _assert_copies_tie(indices, scores, n, where, same_scores=True):
+    copies = (0, n - 2, n - 1)
+    for row in range(indices.shape[0]):
+        place = {int(c): i for i, c in enumerate(indices[row])}
+        if not all(c in place for c in copies):
+            continue
+        got = [scores[row, place[c]] for c in copies]
+        assert len(set(got)) == 1 or not same_scores, (where, row, got)
+        assert sorted(copies, key=place.get) == list(copies), (where, row)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_copies_tie_through_every_fix_and_reranker(metric):
+    for X, Q in _corpora():
+        n = X.shape[0]
+        for corpus in (vd.Index(X, metric=metric), X):
+            for code in ("center", "whiten", "all_but_the_top", "csls", "mutual_proximity",
+                         "deduplicate"):
+                r = fixes.apply_fix(code, Q, corpus, n, metric=metric)
+                # deduplicate demotes the copies to the end (score -inf, or +inf distance)
+                _assert_copies_tie(r.indices, r.scores, n, (code, type(corpus).__name__),
+                                   same_scores=code != "deduplicate")
+        ranked = vd.knn(Q, X, n, metric=metric)
+        _assert_copies_tie(ranked.indices, ranked.scores, n, "knn")
+        S = full_scores(vd.Index(X, metric=metric), Q)
+        assert (S[:, [n - 2, n - 1]] == S[:, [0]]).all()
+
+
+def test_a_query_equal_to_a_row_is_zero_from_it_and_its_copies_after_a_fix():
+    for X, Q in _corpora():
+        n = X.shape[0]
+        for code in ("whiten", "all_but_the_top", "center"):
+            r = fixes.apply_fix(code, Q, vd.Index(X, metric="euclidean"), 3,
+                                metric="euclidean")
+            assert r.indices[1].tolist() == [0, n - 2, n - 1], code
+            assert r.scores[1].tolist() == [0.0, 0.0, 0.0], code
+
+
+def test_explanation_counterfactuals_keep_copies_in_index_order():
+    for X, Q in _corpora():
+        n = X.shape[0]
+        e = vd.explain_neighbors(Q[1], vd.Index(X, metric="euclidean"), k=3, expected=[5],
+                                 metric="euclidean")
+        tops = {cf.fix: list(cf.top) for cf in e.counterfactuals}
+        for code in ("center", "whiten", "all_but_the_top"):
+            assert tops[code] == [0, n - 2, n - 1], (code, tops[code])
+
+
+def test_corpus_copies_groups_rows_byte_for_byte_and_tie_copies_never_changes_its_input():
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.0], [-0.0, 1.0], [0.0, 1.0]])
+    members, first = corpus_copies(X)
+    assert members.tolist() == [2, 3] and first.tolist() == [0, 1]   # -0.0 is not 0.0
+    index = vd.Index(X, metric="dot")
+    assert [a.tolist() for a in corpus_copies(X, index)] == [[2, 3], [0, 1]]
+    assert corpus_copies(np.eye(4)) is None
+    S = np.arange(12.0).reshape(2, 6)
+    kept = S.copy()
+    out = tie_copies(S, (members, first))
+    assert np.array_equal(S, kept)
+    assert out.tolist() == [[0, 1, 0, 1, 4, 5], [6, 7, 6, 7, 10, 11]]
+    assert tie_copies(S, None) is S
