@@ -12,6 +12,15 @@ BLAS products and NumPy's SIMD sums round differently on another BLAS build or C
 so the comparison runs where the digests were recorded (the platform signature in the
 file) and skips with that reason elsewhere; the exact paths are also tested against
 scipy, scikit-learn and faiss in the other test modules.
+
+A second record, ``engine_reference_haswell.json``, is for this project's CI machines
+(OpenBLAS forced to its Haswell kernels), where the first always skipped. It was written
+from the code after exact copies were made to score as their original in every path that
+scores every document (``neighbors.scoring.tie_copies``); beside it, the code before the
+refactor (1c1932b) run on the same machine gave the same digests for 1,123 of the 1,164
+outputs that the first record kept unchanged through the refactor, and the 41 others are
+the copies on the corpora with planted copies (csls, mutual proximity, deduplicate,
+hybrid, full scores, center+csls and whiten on an Index), now tied and in index order.
 """
 
 from __future__ import annotations
@@ -35,11 +44,14 @@ def _maker():
 
 def test_every_ranking_path_is_bit_identical_to_the_reference():
     maker = _maker()
-    recorded = json.loads((HERE / "engine_reference.json").read_text())
+    records = [json.loads(path.read_text())
+               for path in sorted(HERE.glob("engine_reference*.json"))]
     here = maker.platform_signature()
-    if recorded["_platform"] != here:
-        pytest.skip(f"references recorded on {recorded['_platform']!r}, this is {here!r}: "
-                    "bit-exact BLAS results differ across builds and CPU kinds")
+    mine = [r for r in records if r["_platform"] == here]
+    if not mine:
+        pytest.skip(f"references recorded on {[r['_platform'] for r in records]!r}, this is "
+                    f"{here!r}: bit-exact BLAS results differ across builds and CPU kinds")
+    recorded = mine[0]
     now = maker.digests(maker.compute())
     expected = {k: v for k, v in recorded.items() if k != "_platform"}
     assert set(now) == set(expected), sorted(set(now) ^ set(expected))[:10]

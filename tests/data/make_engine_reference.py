@@ -2,7 +2,9 @@
 refactor (main at 1c1932b). tests/test_engine_reference.py compares today's code with them.
 
 Do not regenerate to make a failing test pass: a difference means a ranking changed.
-Run (from the repository root): python tests/data/make_engine_reference.py
+Run (from the repository root): python tests/data/make_engine_reference.py [FILE]
+(FILE: another platform's record, e.g. tests/data/engine_reference_haswell.json; the test
+uses the record whose platform signature is this machine's).
 """
 
 from __future__ import annotations
@@ -153,10 +155,11 @@ def compute() -> dict:
 
 
 def main():
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
     out = compute()
     record = {"_platform": platform_signature(), **digests(out)}
-    OUT.write_text(json.dumps(record, indent=0) + "\n")
-    print(f"wrote {len(out)} arrays to {OUT}", file=sys.stderr)
+    target.write_text(json.dumps(record, indent=0) + "\n")
+    print(f"wrote {len(out)} arrays to {target}", file=sys.stderr)
 
 
 if __name__ == "__main__":
