@@ -92,3 +92,19 @@ def test_corpus_copies_groups_rows_byte_for_byte_and_tie_copies_never_changes_it
     assert np.array_equal(S, kept)
     assert out.tolist() == [[0, 1, 0, 1, 4, 5], [6, 7, 6, 7, 10, 11]]
     assert tie_copies(S, None) is S
+
+
+def test_mmr_picks_copies_in_index_order():
+    rng = np.random.default_rng(5)
+    for n in range(37, 60, 2):
+        for d in (7, 16):
+            for dtype in (np.float32, np.float64):
+                X = rng.normal(size=(n, d)).astype(dtype)
+                X[n - 2] = X[0]
+                X[n - 1] = X[0]
+                for metric in ("cosine", "dot", "euclidean"):
+                    for lambda_ in (1.0, 0.7, 0.0):
+                        picked = fixes.mmr(X[0] + 0.01, X, 8, lambda_=lambda_, candidates=n,
+                                           metric=metric).indices[0].tolist()
+                        at = [picked.index(c) for c in (0, n - 2, n - 1) if c in picked]
+                        assert at == sorted(at), (n, d, metric, lambda_, picked)

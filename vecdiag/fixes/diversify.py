@@ -14,7 +14,8 @@ from .. import _validate as V
 from .. import cache_keys
 from ..linalg import row_norms
 from ..neighbors.scoring import (check_queries, corpus_copies, corpus_rows, make_neighbors,
-                                 prepare, resolve_corpus, score_block, score_blocks, top_k)
+                                 prepare, resolve_corpus, score_block, score_blocks,
+                                 tie_copies, top_k)
 from .rerank import _no_lists, check_reach
 
 __all__ = ["mmr", "deduplicate", "duplicate_groups"]
@@ -99,6 +100,8 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         whole = pool.size == Cp.shape[0]          # pool is then 0..n-1: no copy
         P = Cp if whole else Cp[pool]
         p_sq = None if c_sq is None else (c_sq if whole else c_sq[pool])
+        # copies in the pool are as similar to a pick as the row they repeat (tie rule)
+        copies = corpus_copies(C, index) if whole else corpus_copies(P)
         for j in range(k):
             objective = lambda_ * rel_pool - (1 - lambda_) * redundancy
             objective[taken] = -np.inf
@@ -107,7 +110,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
             best = int(np.argmax(rel_pool if j == 0 and lambda_ == 0 else objective))
             indices[row, j], scores[row, j] = pool[best], objective[best]
             taken[best] = True
-            sim_best = score_block(P[best:best + 1], P, metric, p_sq)[0]
+            sim_best = tie_copies(score_block(P[best:best + 1], P, metric, p_sq)[0], copies)
             redundancy = sim_best if j == 0 else np.maximum(redundancy, sim_best)
     if metric == "euclidean":
         scores = -scores
