@@ -42,12 +42,12 @@ def rogue_strength(ctx) -> float:
     (diagnose's rule: a rotated copy of the corpus gets the same verdict), and when the
     top dimensions are more than a quarter of ``d`` (diagnose's rule: every dimension is
     a large share)."""
-    from ..diagnostics.rogue_rules import null_top_quantile
+    from ..diagnostics.rogue_rules import by_chance
 
     rogue = ctx.rogue
     if rogue is None or not ctx.directions_judged or len(rogue.dims) > ctx.stats.d / 4:
         return 0.0
-    if rogue.share <= null_top_quantile(ctx.stats.d, len(rogue.dims)):
+    if by_chance(rogue, ctx.stats.d):
         return 0.0
     base = random_direction_share(ctx.stats.d, len(rogue.dims))
     excess = (rogue.share - base) / (1 - base) if base < 1 else 0.0
