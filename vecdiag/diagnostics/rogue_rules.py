@@ -13,7 +13,7 @@ import numpy as np
 from .finding import SEVERITIES, Finding
 from .rules import THRESHOLDS, _limits, severity_of
 
-__all__ = ["rogue_finding", "rogue_top", "null_top_share", "null_top_quantile",
+__all__ = ["rogue_finding", "rogue_top", "null_top_share", "null_top_quantile", "by_chance",
            "rotated_top_quantile", "variance_chance", "variance_share",
            "energy_null_quantile", "SMALL_N"]
 
@@ -57,6 +57,19 @@ def null_top_quantile(d: int, m: int, q: float = 0.99, draws: int = 2000) -> flo
     g = np.random.default_rng(0).normal(size=(draws, d)) ** 2
     top = -np.sort(-g, axis=1)[:, :m].sum(axis=1)
     return float(np.quantile(top / g.sum(axis=1), q))
+
+
+def by_chance(r, d: int) -> bool:
+    """Whether the shared direction of ``r`` (a :class:`~.rogue.RogueDimensions`) puts
+    no more of itself in its top ``r.top`` dimensions than a random direction does once
+    in a hundred (:func:`null_top_quantile`): then no axis is singled out, whatever the
+    share of the mean cosine. Judged on ``r.direction_share``, the squared mean unit
+    vector's top share, which a random rotation of the corpus leaves distributed as the
+    null's (``r.share``, over distinct pairs, exceeded the null's 99th percentile in 3%
+    of corpora of topics around random centres at ``n = 300, d = 12`` and 8% at
+    ``n = 60, d = 16``; ``direction_share`` in 1.7% and 1.3%, 300 draws each)."""
+    share = r.share if r.direction_share is None else r.direction_share
+    return share <= null_top_quantile(d, r.top)
 
 
 def rotated_top_quantile(variances, m: int, q: float = 0.99, draws: int = 400,
@@ -173,7 +186,8 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
     # takes a share this large by chance in one rotation of a hundred: not the axes'
     chance = null_top_quantile(d, r.top)
     ev["null_share_q99"] = chance
-    if sev != "ok" and r.share <= chance:
+    ev["direction_share"] = r.direction_share
+    if sev != "ok" and by_chance(r, d):
         sev = "ok"
     e_sev, var, var_dims, e_ev = _variance_sign(r, d, n if small else None)
     ev.update(e_ev)

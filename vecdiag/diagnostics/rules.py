@@ -46,7 +46,10 @@ rogue_dimensions (share of the mean cosine carried by the top ``m`` dimensions)
     Both signs are judged only beyond what a random rotation of the same corpus gives
     once in a hundred (a rotation changes no cosine and singles out no axis): the mean
     cosine's share beyond the 99th percentile of a random direction's top-``m`` share
-    (0.67 for d = 32, ``m = 4``; 0.14 for d = 384), the variance's share beyond the 99th
+    (0.67 for d = 32, ``m = 4``; 0.14 for d = 384), read for that test on the squared
+    mean unit vector (self-pairs included: over distinct pairs only, a small mean cosine
+    puts a larger share in its top dimensions, and topics around random centres passed
+    the 99th percentile 3-12 times in a hundred), the variance's share beyond the 99th
     percentile of the top-``m`` share of the diagonal of its covariance rotated at random
     (from its spectrum; all variance along one direction gives the former). A few topic
     clusters in 32-D spread their variance along the random directions between their

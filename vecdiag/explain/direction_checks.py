@@ -39,13 +39,15 @@ def rogue_strength(ctx) -> float:
     direction would give (:func:`random_direction_share`) toward 1; a share of a
     near-zero mean cosine means nothing, hence the second factor. 0 when the share is
     no more than a shared direction pointing anywhere takes once in a hundred
-    (diagnose's rule: a rotated copy of the corpus gets the same verdict)."""
-    from ..diagnostics.rogue_rules import null_top_quantile
+    (diagnose's rule: a rotated copy of the corpus gets the same verdict), and when the
+    top dimensions are more than a quarter of ``d`` (diagnose's rule: every dimension is
+    a large share)."""
+    from ..diagnostics.rogue_rules import by_chance
 
     rogue = ctx.rogue
-    if rogue is None or not ctx.directions_judged:
+    if rogue is None or not ctx.directions_judged or len(rogue.dims) > ctx.stats.d / 4:
         return 0.0
-    if rogue.share <= null_top_quantile(ctx.stats.d, len(rogue.dims)):
+    if by_chance(rogue, ctx.stats.d):
         return 0.0
     base = random_direction_share(ctx.stats.d, len(rogue.dims))
     excess = (rogue.share - base) / (1 - base) if base < 1 else 0.0
@@ -112,8 +114,9 @@ def check_rogue_dimensions(ctx):
     the documents' variance.
 
     Strength: the larger of :func:`rogue_strength`, from the part of the expected cosine
-    of random pairs carried by the top 5 dimensions (:func:`vecdiag.rogue_dimensions`)
-    against what any shared direction would give in this dimension, and the strength of
+    of random pairs carried by the top ``min(5, ⌈d/10⌉)`` dimensions (those
+    :func:`vecdiag.diagnose` judges) against what any shared direction would give in
+    this dimension, and the strength of
     :func:`spread_dimensions` (zero-mean dimensions of huge variance, named by their
     share of the documents' variance). Fix: the best of whitening, all-but-the-top and
     centring (under euclidean also centring then cosine, ``cosine_metric+center``: centring

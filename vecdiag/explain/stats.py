@@ -202,9 +202,12 @@ def corpus_shape(index, n: int, k: int) -> dict:
     :func:`vecdiag.diagnose` judges them on this corpus, at its default k or at this
     explanation's, whichever is larger (it does not on at most k distinct vectors:
     a handful of pairs cannot tell a direction the model gives every vector from
-    documents on one topic)."""
+    documents on one topic). The rogue dimensions are the ``min(5, ⌈d/10⌉)`` that
+    :func:`vecdiag.diagnose` judges (:func:`~vecdiag.diagnostics.rogue_rules.rogue_top`):
+    the top 5 of 8 dimensions carry a mean cosine's whole share by chance."""
     from ..diagnostics import anisotropy, rogue_dimensions
     from ..diagnostics.diagnose import DiagnoseOptions
+    from ..diagnostics.rogue_rules import rogue_top
     from ..diagnostics.rules import too_few_to_judge
 
     if n < 2:
@@ -213,13 +216,14 @@ def corpus_shape(index, n: int, k: int) -> dict:
     rows = np.flatnonzero(~zero)
     limit = max(k, DiagnoseOptions().k)
     judged = not too_few_to_judge(distinct_up_to(index, rows, limit + 1), limit)
+    top = rogue_top(index.vectors.shape[1])
     if not zero.any():
-        return {"anisotropy": float(anisotropy(index)), "rogue": rogue_dimensions(index),
-                "directions_judged": judged}
+        return {"anisotropy": float(anisotropy(index)),
+                "rogue": rogue_dimensions(index, top=top), "directions_judged": judged}
     X = vectors_of(index, rows)
     if X.shape[0] < 2:
         return {"anisotropy": None, "rogue": None}
-    return {"anisotropy": float(anisotropy(X)), "rogue": rogue_dimensions(X),
+    return {"anisotropy": float(anisotropy(X)), "rogue": rogue_dimensions(X, top=top),
             "directions_judged": judged}
 
 
