@@ -108,3 +108,25 @@ def test_mmr_picks_copies_in_index_order():
                                            metric=metric).indices[0].tolist()
                         at = [picked.index(c) for c in (0, n - 2, n - 1) if c in picked]
                         assert at == sorted(at), (n, d, metric, lambda_, picked)
+
+
+def test_copies_tie_on_a_dask_corpus_through_the_fixes_and_explanations():
+    da = pytest.importorskip("dask.array", reason="the Dask path needs the dask extra")
+    rng = np.random.default_rng(3)
+    for n in (37, 41):
+        for dtype in (np.float32, np.float64):
+            X = rng.normal(size=(n, 16)).astype(dtype)
+            X[n - 2] = X[0]
+            X[n - 1] = X[0]                         # copies in the last block of 17 rows
+            Q = rng.normal(size=(5, 16)).astype(dtype)
+            for metric in ("cosine", "dot", "euclidean"):
+                index = vd.Index(da.from_array(X, chunks=(17, 16)), metric=metric)
+                for code in ("center", "whiten", "all_but_the_top"):
+                    r = fixes.apply_fix(code, Q, index, n, metric=metric)
+                    _assert_copies_tie(r.indices, r.scores, n, (code, "dask"))
+                e = vd.explain_neighbors(X[0] + 0.001, index, k=3, expected=[5],
+                                         metric=metric)
+                for cf in e.counterfactuals:
+                    top = list(cf.top)
+                    at = [top.index(c) for c in (0, n - 2, n - 1) if c in top]
+                    assert at == sorted(at), (cf.fix, metric, top)

@@ -169,7 +169,9 @@ def search_fixed(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dic
 def _search_fixed_dask(index, code: str, Q: np.ndarray, k: int, metric: str, opts: dict, ids):
     """:func:`search_fixed` on an Index over a Dask array: the fix fitted once (cached, with
     no squared norms), queries and corpus transformed, searched one row block per task.
-    Rows the fix maps to zero are refused under cosine, named by their row."""
+    Rows the fix maps to zero are refused under cosine, named by their row. Copies of a
+    row are transformed as that row (:func:`vecdiag.scale.hashing.transform_copies_alike`)."""
+    from ..scale.hashing import transform_copies_alike
     from ..scale.search import knn_dask
 
     key = cache_keys.fix_fitted(code, metric, opts)
@@ -178,8 +180,10 @@ def _search_fixed_dask(index, code: str, Q: np.ndarray, k: int, metric: str, opt
                             None)
     fix = index.cache[key][0]
     TQ = transform_as(fix, Q, "queries")
+    T = transform_copies_alike(index.vectors, fix.transform(index.vectors), fix.transform,
+                               corpus_copies(index.vectors, index))
     try:
-        found = knn_dask(TQ, fix.transform(index.vectors), k, metric=metric)
+        found = knn_dask(TQ, T, k, metric=metric)
     except ValueError as err:
         text = str(err)
         for name in ("corpus ", "queries "):

@@ -335,8 +335,10 @@ def make_neighbors(indices: np.ndarray, scores: np.ndarray, metric: str, ids, in
 def corpus_copies(C, index=None):
     """``(members, first)`` of the rows of the corpus ``C`` that repeat a lower row byte
     for byte, and that lower row (see the module docstring); None when there is none or
-    ``C`` is not in memory (a Dask corpus is scored one pair at a time,
-    :func:`pairwise_scores`). Found once per Index when ``index`` (over ``C``) is given.
+    ``C`` is a Dask array without its Index (a Dask corpus is scored one pair at a
+    time, :func:`pairwise_scores`). Found once per Index when ``index`` (over ``C``) is
+    given, over a Dask array too (one hashing pass,
+    :func:`vecdiag.scale.hashing.copied_rows_dask`).
 
     Examples
     --------
@@ -346,7 +348,14 @@ def corpus_copies(C, index=None):
     if index is not None:
         key = cache_keys.copied_rows()
         if key not in index.cache:
-            index.cache[key] = corpus_copies(index.vectors) or ()
+            from .search import is_dask_array
+
+            if is_dask_array(index.vectors):
+                from ..scale.hashing import copied_rows_dask
+
+                index.cache[key] = copied_rows_dask(index.vectors) or ()
+            else:
+                index.cache[key] = corpus_copies(index.vectors) or ()
         return index.cache[key] or None
     if not isinstance(C, np.ndarray) or C.ndim != 2:
         return None

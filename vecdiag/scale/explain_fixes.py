@@ -38,7 +38,7 @@ from .. import cache_keys
 from ..explain.counterfactuals import CENTRED_COSINE, CSLS_NEIGHBORS, TRANSFORM_FIXES, Ranking
 from ..explain.ranking import vectors_of
 from ..linalg import normalize, row_norms
-from ..neighbors.scoring import keys_of, pairwise_scores
+from ..neighbors.scoring import corpus_copies, keys_of, pairwise_scores, tie_copies
 from .chunks import compute, row_blocks
 
 __all__ = ["dask_rankings", "csls_penalties", "mp_statistics"]
@@ -221,22 +221,27 @@ def dask_rankings(index, query: np.ndarray, base: Ranking, *, k: int, stats,
                       for b in row_blocks(index.vectors)])
     rankings, approx = {}, {}
     order = (["cosine_metric"] if cosine else []) + codes
+    # a block's transform rounds a row by where it stands: copies keyed as their original
+    copies = corpus_copies(index.vectors, index)
     for code in order:
-        rankings[code] = Ranking(np.concatenate([p[code] for p in parts]), k)
+        rankings[code] = Ranking(tie_copies(np.concatenate([p[code] for p in parts]), copies),
+                                 k)
     key = np.asarray(base.keys, dtype=np.float64)
     if min(CSLS_NEIGHBORS, n - 1) >= 1:
         r_d, note = csls_penalties(index, stats)
-        rankings["csls"] = Ranking(2.0 * key - r_d, k)
+        rankings["csls"] = Ranking(tie_copies(2.0 * key - r_d, copies), k)
         if note:
             approx["csls"] = note
     if n >= 3:
         mu_d, sd_d, note = mp_statistics(index, stats)
         mu_q, sd_q = key.mean(), max(float(key.std()), 1e-12)
-        rankings["mutual_proximity"] = Ranking(
-            log_ndtr((key - mu_q) / sd_q) + log_ndtr((key - mu_d) / np.maximum(sd_d, 1e-12)), k)
+        rankings["mutual_proximity"] = Ranking(tie_copies(
+            log_ndtr((key - mu_q) / sd_q) + log_ndtr((key - mu_d) / np.maximum(sd_d, 1e-12)),
+            copies), k)
         if note:
             approx["mutual_proximity"] = note
     if centred is not None and not any(p["no direction"] for p in parts):
-        rankings[CENTRED_COSINE] = Ranking(np.concatenate([p[CENTRED_COSINE] for p in parts]), k)
+        rankings[CENTRED_COSINE] = Ranking(
+            tie_copies(np.concatenate([p[CENTRED_COSINE] for p in parts]), copies), k)
     return rankings, approx
 

@@ -16,7 +16,8 @@ from .block_top import gather_rows
 from .direct import chunk_inputs, source_pieces
 from .tasks import reuse_freed_memory
 
-__all__ = ["exact_duplicate_groups_dask", "gather_rows"]
+__all__ = ["exact_duplicate_groups_dask", "gather_rows", "copied_rows_dask",
+           "transform_copies_alike"]
 
 
 HASH_PIECE_BYTES = 4 * 2**20          # rows hashed at once: their uint64 words stay small
@@ -79,3 +80,54 @@ def exact_duplicate_groups_dask(X) -> list[list[int]]:
     parts = compute(*[task(chunk, multipliers) for chunk in chunks])
     hashes = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
     return groups_from_hashes(hashes, lambda rows: gather_rows(X, np.sort(rows)))
+
+
+def copied_rows_dask(X) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(members, first)`` of a Dask corpus, as
+    :func:`vecdiag.neighbors.scoring.corpus_copies` gives them in memory: every row that
+    repeats a lower row (ascending) and the lowest row of its group; None when no row
+    repeats another. One hashing pass (:func:`exact_duplicate_groups_dask`).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> X = da.from_array(np.array([[1., 2], [0, 1], [1, 2], [1, 2]]), chunks=(2, 2))
+    >>> copied_rows_dask(X)
+    (array([2, 3]), array([0, 0]))
+    """
+    groups = exact_duplicate_groups_dask(X)
+    if not groups:
+        return None
+    members = np.concatenate([np.asarray(g[1:], dtype=np.int64) for g in groups])
+    first = np.concatenate([np.full(len(g) - 1, g[0], dtype=np.int64) for g in groups])
+    order = np.argsort(members, kind="stable")
+    return members[order], first[order]
+
+
+def transform_copies_alike(X, T, transform, copies):
+    """``T``, a lazy row-by-row transform of the Dask corpus ``X`` (one task per row block),
+    with every row of a group of identical rows of ``X`` (``copies`` from
+    :func:`copied_rows_dask`) set to one value: ``transform`` of the group's first row,
+    computed once here. A matrix product computed per block rounds a row by where it
+    stands in its block, and a copy in another block came out a last bit off its
+    original (the tie rule then ranked copies out of index order)."""
+    if copies is None:
+        return T
+    members, first = copies
+    heads = np.unique(first)
+    canon = np.asarray(transform(gather_rows(X, heads)))
+    rows = np.concatenate([heads, members])
+    values = np.concatenate([canon, canon[np.searchsorted(heads, first)]])
+    order = np.argsort(rows, kind="stable")
+    return T.map_blocks(_put_rows, rows[order], values[order], dtype=T.dtype, meta=T._meta)
+
+
+def _put_rows(block, rows: np.ndarray, values: np.ndarray, block_info=None):
+    """The rows of ``rows`` (global, ascending) that fall in this block set to ``values``."""
+    start, stop = block_info[0]["array-location"][0]
+    a, b = np.searchsorted(rows, [start, stop])
+    if a == b:
+        return block
+    out = np.array(block, copy=True)
+    out[rows[a:b] - start] = values[a:b].astype(out.dtype, copy=False)
+    return out
