@@ -1363,3 +1363,28 @@ def test_a_single_string_is_not_a_sequence_of_labels(rng):
 
     with pytest.raises(TypeError, match="query_ids is a single bytes"):
         check_ordered(b"q1", "query_ids")
+
+
+# --------------------------------------------------------------- fix codes
+
+@pytest.mark.parametrize("code, words", [
+    (None, ("code must be a fix code", "NoneType")),
+    (3, ("code must be a fix code", "int 3")),
+    (b"center", ("code must be a fix code", "bytes")),
+    # a set iterates in an order that changes with PYTHONHASHSEED: {"center", "csls"} was
+    # "center+csls" in one process and "csls+center" (refused) in another
+    ({"center", "csls"}, ("code is a set", "['center', 'csls']")),
+])
+def test_apply_fix_code_that_is_not_a_code_or_a_list(code, words):
+    """apply_fix(None, ...) raised Python's bare "'NoneType' object is not iterable",
+    and try_fixes(fixes=3) / fixes=[None] the same, naming no argument."""
+    _raises(lambda: F.apply_fix(code, Q, X, k=3), "code", TypeError, *words)
+    ranked = F.apply_fix(["center", "csls"], Q, X, k=3).indices
+    assert ranked.tolist() == F.apply_fix("center+csls", Q, X, k=3).indices.tolist()
+
+
+@pytest.mark.parametrize("fixes, arg", [(3, "fixes must be a list"), ([None], "fixes[0]"),
+                                        (["normalize", 7], "fixes[1]")])
+def test_try_fixes_fixes_that_are_not_codes(fixes, arg):
+    _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5,
+                                 fixes=fixes), arg, TypeError)

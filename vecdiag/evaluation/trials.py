@@ -102,7 +102,10 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     doc_ids = _id_list(doc_ids, "doc_ids", "corpus row")
     if isinstance(fixes, str):
         fixes = [fixes]
-    fixes = ["+".join(parse_fix(f)) for f in fixes]
+    if isinstance(fixes, (bytes, bytearray)) or not np.iterable(fixes):
+        raise TypeError(f"fixes must be a list of fix codes (e.g. ['center', 'csls']) or "
+                        f"None for every fix that runs, got {type(fixes).__name__} {fixes!r:.40}")
+    fixes = ["+".join(parse_fix(f, f"fixes[{i}]")) for i, f in enumerate(fixes)]
     if len(set(fixes)) != len(fixes):
         raise ValueError(f"fixes has repeated entries: {fixes}")
     # checked before any search: a misspelt name (or None) failed only once every fix
