@@ -1388,3 +1388,39 @@ def test_apply_fix_code_that_is_not_a_code_or_a_list(code, words):
 def test_try_fixes_fixes_that_are_not_codes(fixes, arg):
     _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5,
                                  fixes=fixes), arg, TypeError)
+
+
+def _beir_folder(tmp_path):
+    """One judged query (q1) and one unjudged (q2)."""
+    (tmp_path / "qrels").mkdir(exist_ok=True)
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "cats purr"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "cats"}\n'
+                                            '{"_id": "q2", "text": "dogs"}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    return tmp_path
+
+
+# The string "False" is truthy: each of these read only_judged="False" (and the rest) as
+# True in silence (load_beir kept only q1; plot returned a plotly Figure, not Axes;
+# scratch.knn excluded each item from its own neighbours, where vd.knn refuses it).
+BOOL_OPTIONS = {
+    "load_beir only_judged": lambda p, b: vd.datasets.load_beir(_beir_folder(p), only_judged=b,
+                                                                embeddings=None).query_ids,
+    "Projection.plot interactive": lambda p, b: type(vd.pca(X).plot(interactive=b)).__name__,
+    "scratch.knn exclude_self": lambda p, b: vd.scratch.knn(X, X, 2, exclude_self=b).indices[:, 0],
+    "isoscore normalize": lambda p, b: vd.diagnostics.isoscore(X + 5, normalize=b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOOL_OPTIONS))
+def test_bool_options_refuse_a_string(name, tmp_path):
+    import matplotlib.pyplot as plt
+
+    arg = name.split()[-1]
+    _raises(lambda: BOOL_OPTIONS[name](tmp_path, "False"), arg, TypeError, "True or False")
+    off = BOOL_OPTIONS[name](tmp_path, np.bool_(False))
+    plt.close("all")
+    expected = {"load_beir only_judged": ["q1", "q2"], "Projection.plot interactive": "Axes",
+                "scratch.knn exclude_self": np.arange(12),
+                "isoscore normalize": vd.diagnostics.isoscore(X + 5)}[name]
+    assert np.array_equal(off, expected), off
