@@ -1424,3 +1424,18 @@ def test_bool_options_refuse_a_string(name, tmp_path):
                 "scratch.knn exclude_self": np.arange(12),
                 "isoscore normalize": vd.diagnostics.isoscore(X + 5)}[name]
     assert np.array_equal(off, expected), off
+
+
+# show_progress="no" (truthy) showed a bar in silence where vd.knn refused it; the one
+# progress helper now refuses it for every caller, by the argument's name
+@pytest.mark.parametrize("call", [
+    lambda s: vd.drift(X, X + 1, n_permutations=20, show_progress=s).p_value,
+    lambda s: vd.near_duplicates(X, threshold=0.5, show_progress=s),
+    lambda s: vd.pca(X, show_progress=s).coords.tolist(),
+    lambda s: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5, n_resamples=20,
+                           fixes=["normalize"], show_progress=s).to_frame()["ndcg@10"].tolist(),
+], ids=["drift", "near_duplicates", "pca", "try_fixes"])
+def test_show_progress_refuses_a_string(call):
+    _raises(lambda: call("no"), "show_progress", TypeError, "True, False or None", "'no'")
+    off, auto = call(False), call(None)       # the bar changes nothing else
+    assert off == auto, (off, auto)

@@ -49,8 +49,13 @@ def progress_bar(total: int, *, desc: str, show: bool | None = None,
 
     ``show=True`` forces the bar, ``False`` hides it; ``None`` shows it only when
     ``expected_seconds`` exceeds :data:`AUTO_SECONDS`. ``unit`` names what is counted
-    (then shown with k/M/G prefixes, for large counts such as scored pairs).
+    (then shown with k/M/G prefixes, for large counts such as scored pairs). ``show``
+    is the caller's ``show_progress``: anything else is refused by that name (the
+    string "no" is truthy, so it showed a bar).
     """
+    if show not in (None, True, False):
+        raise TypeError(f"show_progress must be True, False or None (automatic), "
+                        f"got {show!r:.60}")
     if show is None:
         show = (_INNER_BARS.get() and expected_seconds is not None
                 and expected_seconds > AUTO_SECONDS)
