@@ -1439,3 +1439,21 @@ def test_show_progress_refuses_a_string(call):
     _raises(lambda: call("no"), "show_progress", TypeError, "True, False or None", "'no'")
     off, auto = call(False), call(None)       # the bar changes nothing else
     assert off == auto, (off, auto)
+
+
+@pytest.mark.parametrize("fix, option, words", [
+    ("csls", {"n_neighbors": 0}, "n_neighbors must be at least 1"),
+    ("deduplicate", {"threshold": 5}, "threshold must be a number in (-1, 1]"),
+    ("csls", {"csls__n_neighbors": 50}, "n_neighbors=50 is larger"),
+])
+def test_try_fixes_raises_on_an_option_value_its_fix_refuses(fix, option, words):
+    """try_fixes(fixes=["csls"], n_neighbors=0) warned "fix 'csls' could not run" and
+    returned a report of the baseline alone (a TypeError, n_neighbors=2.0, did raise):
+    the caller's own bad value is now raised, as apply_fix raises it."""
+    def call():
+        return vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5, n_resamples=20,
+                            fixes=[fix], **option)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # no "could not run" warning instead
+        _raises(call, next(iter(option)).split("__")[-1], ValueError, words)

@@ -293,7 +293,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     Holm-adjusted across metrics *within* a fix. Trying many fixes is itself a multiple
     comparison: at alpha = .05, one fix in twenty may look significant by chance, so
     confirm a winner on held-out queries. A fix that cannot run (a missing input) is
-    reported in ``failed`` with a warning, not dropped silently.
+    reported in ``failed`` with a warning, not dropped silently; an option value it
+    refuses by name (``n_neighbors=0``) raises, as :func:`vecdiag.fixes.apply_fix` does.
 
     Examples
     --------

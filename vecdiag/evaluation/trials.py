@@ -9,6 +9,7 @@ path), :func:`lexical_runs` (BM25, a given lexical run and its fusion) and
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 import zlib
@@ -240,6 +241,8 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
                                   texts=texts, query_texts=query_texts, embedder=embedder,
                                   **options_of(code, options))
             except (ValueError, ImportError, np.linalg.LinAlgError, InMemoryOnly) as err:
+                if isinstance(err, ValueError) and _names_an_option(str(err), code, options):
+                    raise           # n_neighbors=0: the caller's value, not a fix that cannot run
                 t.failed[code] = str(err)
                 warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=3)
                 bar.update()
@@ -247,6 +250,16 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
             t.runs[code] = run_from(found, t.query_ids, t.doc_ids)
             t.seconds[code] = time.perf_counter() - start
             bar.update()
+
+
+def _names_an_option(message: str, code: str, options: dict) -> bool:
+    """Whether an error of fix ``code`` names one of the options the caller gave it (the
+    error of a bad value, as ``n_neighbors must be at least 1, got 0``): raised, where a
+    fix that cannot run on these inputs is recorded in ``failed`` with a warning."""
+    from ..fixes import options_of
+
+    names = {key.split("__")[-1] for key in options_of(code, options)}
+    return any(re.search(rf"\b{re.escape(name)}\b", message) for name in names)
 
 
 def lexical_runs(t: Trial, *, texts, query_texts, lexical) -> None:
