@@ -1457,3 +1457,17 @@ def test_try_fixes_raises_on_an_option_value_its_fix_refuses(fix, option, words)
     with warnings.catch_warnings():
         warnings.simplefilter("error")       # no "could not run" warning instead
         _raises(call, next(iter(option)).split("__")[-1], ValueError, words)
+
+
+def test_try_fixes_refuses_doc_ids_that_name_no_judged_document():
+    """Row numbers for doc_ids (the qrels name "d1"...) scored every run, the baseline's
+    too, 0.0 on every metric, as if no fix could find anything."""
+    _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=list(range(12)), k=5,
+                                 n_resamples=20, fixes=["normalize"]),
+            "doc_ids", ValueError, "none of the 5 relevant documents",
+            "['d1', 'd2', 'd3']", "['0', '1', '2']")
+    as_text = {q: {d[1:]: g for d, g in docs.items()} for q, docs in QRELS.items()}
+    report = vd.try_fixes(Q, X, as_text, query_ids=QIDS, doc_ids=list(range(12)), k=5,
+                          n_resamples=20, fixes=["normalize"])
+    same = _try_fixes(Q, X)
+    assert report.to_frame()["ndcg@10"].tolist() == same.to_frame()["ndcg@10"].tolist()

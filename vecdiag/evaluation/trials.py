@@ -151,6 +151,13 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     n_rows = len(corpus)
     if len(doc_ids) != n_rows:
         raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
+    relevant = {d for docs in qrels.values() for d, grade in docs.items() if grade > 0}
+    if not relevant & set(doc_ids):
+        # every run, the baseline's too, would score 0 on every metric: ids of another
+        # kind (row numbers for "d17") or of another collection, not a fix's failure
+        raise ValueError(f"none of the {len(relevant)} relevant documents the qrels name is "
+                         f"among the doc_ids (qrels: {sorted(relevant)[:3]}, doc_ids: "
+                         f"{doc_ids[:3]}); pass the ids the judgments use, one per corpus row")
     return Trial(queries=queries, corpus=corpus, qrels=qrels, query_ids=query_ids,
                  doc_ids=doc_ids, fixes=fixes, metrics=metrics, k=min(k, n_rows), opts=opts,
                  rng=rng, unqueried=unqueried)
