@@ -1471,3 +1471,19 @@ def test_try_fixes_refuses_doc_ids_that_name_no_judged_document():
                           n_resamples=20, fixes=["normalize"])
     same = _try_fixes(Q, X)
     assert report.to_frame()["ndcg@10"].tolist() == same.to_frame()["ndcg@10"].tolist()
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda obj: vd.knn(Q, obj, 3), "corpus"),
+    (lambda obj: vd.pca(obj), "X"),
+    (lambda obj: vd.cosine_matrix(obj), "A"),
+    (lambda obj: vd.neighborhood_overlap(obj, X, 3), "old"),
+])
+def test_an_index_or_dataset_where_vectors_go_is_named(call, arg):
+    """vd.knn(Q, vd.Index(X)) said "corpus has dtype object (mixed or ragged entries, or
+    numbers held as Python objects)": NumPy reads an Index (or a Dataset) as one object."""
+    _raises(lambda: call(vd.Index(X)), arg, TypeError, "is a vd.Index", f"{arg}.vectors")
+    data = vd.datasets.Dataset(name="tiny", corpus_ids=IDS, corpus_texts=["t"] * 12,
+                               query_ids=[], query_texts=[], qrels={}, corpus_embeddings=X)
+    _raises(lambda: call(data), arg, TypeError, "is a vd Dataset", f"{arg}.corpus_embeddings")
+    assert np.array_equal(vd.knn(Q, vd.Index(X).vectors, 3).indices, vd.knn(Q, X, 3).indices)
