@@ -10,11 +10,20 @@ import numbers
 
 import numpy as np
 
-__all__ = ["METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
+__all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
            "check_ordered", "check_positive_int", "check_random_state", "check_zero_option",
            "format_rows", "id_str", "merged_options"]
 
 METRICS = ("cosine", "dot", "euclidean")
+
+
+class DefaultMetric(str):
+    """The default ``metric`` of a function that also takes a vd.Index: reads as
+    "cosine", yet ``is`` tells it from a metric the caller named (an Index is measured
+    under its own metric unless one was named, which must then be the Index's)."""
+
+
+COSINE = DefaultMetric("cosine")
 
 
 def check_zero_option(zero: str) -> str:
