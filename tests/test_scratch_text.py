@@ -132,3 +132,19 @@ def test_numpy_numbers_accepted_and_nan_k_refused():
             scratch.rrf(runs, k=bad)
     with pytest.raises(ValueError, match="size must be"):
         scratch.chunk(words, 4.0, 1)
+
+
+@pytest.mark.parametrize("option, words", [
+    ({"k1": -1}, "k1 must be a finite number >= 0"), ({"k1": float("nan")}, "k1 must be"),
+    ({"k1": "1.5"}, "k1 must be"), ({"b": 2}, r"b must be a number in \[0, 1\]"),
+    ({"b": -0.5}, "b must be"),
+])
+def test_bm25_options_checked_as_the_fast_path_checks_them(option, words):
+    """scratch.bm25 took k1=-1 (scores -2.77 for a match), k1=nan (nan scores) and b=2,
+    which vd.lexical.bm25 refuses; k1="1.5" failed as Python's "can't multiply sequence"."""
+    docs = [["cat", "sat"], ["dog"]]
+    with pytest.raises(ValueError, match=words):
+        scratch.bm25(["cat"], docs, **option)
+    pytest.importorskip("bm25s")
+    with pytest.raises(ValueError, match=words):
+        vd.lexical.bm25(["cat"], ["cat sat", "dog"], k=2, **option)

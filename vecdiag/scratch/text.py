@@ -111,6 +111,9 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
         (:func:`vecdiag.lexical.bm25`, through bm25s, counts it each time it occurs).
     docs : list of list of str
         One token list per document.
+    k1, b : float
+        Term-frequency saturation (``k1 >= 0``, finite) and length normalisation
+        (``0 <= b <= 1``), checked as :func:`vecdiag.lexical.bm25` checks them.
 
     Examples
     --------
@@ -135,6 +138,14 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
         raise ValueError("docs is empty; pass at least one document (a list of tokens)")
     if isinstance(query, str):
         raise TypeError("query must be a list of tokens; use tokenize(text) first")
+    # as vd.lexical.bm25: k1 < 0 gave negative scores, NaN nan scores, b > 1 a length
+    # normalisation that rewards long documents
+    for value, name, top, allowed in ((k1, "k1", math.inf, "a finite number >= 0"),
+                                      (b, "b", 1.0, "a number in [0, 1]")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not 0 <= value <= top or not math.isfinite(value):
+            raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
+                             "are k1=1.5, b=0.75)")
     n = len(docs)
     avgdl = sum(len(d) for d in docs) / n
     if avgdl == 0:
