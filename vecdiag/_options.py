@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 
 __all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
-           "check_ordered", "check_positive_int", "check_random_state", "check_zero_option",
+           "check_ordered", "check_positive_int", "check_random_state", "check_show_progress",
+           "check_zero_option",
            "format_rows", "id_str", "merged_options"]
 
 METRICS = ("cosine", "dot", "euclidean")
@@ -103,6 +104,22 @@ def check_bool(value, name: str) -> bool:
     """
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r:.60}")
+    return bool(value)
+
+
+def check_show_progress(value, name: str = "show_progress") -> bool | None:
+    """True, False (NumPy's too) or None (automatic); anything else refused by name: the
+    string "no" is truthy, so it drew a bar.
+
+    >>> check_show_progress("no")
+    Traceback (most recent call last):
+    ...
+    TypeError: show_progress must be True, False or None (automatic), got 'no'
+    """
+    if value is None:
+        return None
+    if value not in (True, False):
+        raise TypeError(f"{name} must be True, False or None (automatic), got {value!r:.60}")
     return bool(value)
 
 

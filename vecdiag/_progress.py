@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
+from ._options import check_show_progress
+
 # Work expected to take longer than this (in seconds) shows a bar when show=None.
 AUTO_SECONDS = 2.0
 
@@ -53,9 +55,7 @@ def progress_bar(total: int, *, desc: str, show: bool | None = None,
     is the caller's ``show_progress``: anything else is refused by that name (the
     string "no" is truthy, so it showed a bar).
     """
-    if show not in (None, True, False):
-        raise TypeError(f"show_progress must be True, False or None (automatic), "
-                        f"got {show!r:.60}")
+    show = check_show_progress(show)
     if show is None:
         show = (_INNER_BARS.get() and expected_seconds is not None
                 and expected_seconds > AUTO_SECONDS)
