@@ -1409,6 +1409,8 @@ BOOL_OPTIONS = {
     "Projection.plot interactive": lambda p, b: type(vd.pca(X).plot(interactive=b)).__name__,
     "scratch.knn exclude_self": lambda p, b: vd.scratch.knn(X, X, 2, exclude_self=b).indices[:, 0],
     "isoscore normalize": lambda p, b: vd.diagnostics.isoscore(X + 5, normalize=b),
+    # solution(show="False") printed the answer it was asked to keep hidden
+    "exercises.solution show": lambda p, b: vd.exercises.solution("rrf", show=b).__name__,
 }
 
 
@@ -1422,7 +1424,8 @@ def test_bool_options_refuse_a_string(name, tmp_path):
     plt.close("all")
     expected = {"load_beir only_judged": ["q1", "q2"], "Projection.plot interactive": "Axes",
                 "scratch.knn exclude_self": np.arange(12),
-                "isoscore normalize": vd.diagnostics.isoscore(X + 5)}[name]
+                "isoscore normalize": vd.diagnostics.isoscore(X + 5),
+                "exercises.solution show": "solution_rrf"}[name]
     assert np.array_equal(off, expected), off
 
 
@@ -1434,7 +1437,8 @@ def test_bool_options_refuse_a_string(name, tmp_path):
     lambda s: vd.pca(X, show_progress=s).coords.tolist(),
     lambda s: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5, n_resamples=20,
                            fixes=["normalize"], show_progress=s).to_frame()["ndcg@10"].tolist(),
-], ids=["drift", "near_duplicates", "pca", "try_fixes"])
+    lambda s: vd.lexical.bm25(["cat"], ["cat sat", "dog"], k=1, show_progress=s),
+], ids=["drift", "near_duplicates", "pca", "try_fixes", "bm25"])
 def test_show_progress_refuses_a_string(call):
     _raises(lambda: call("no"), "show_progress", TypeError, "True, False or None", "'no'")
     off, auto = call(False), call(None)       # the bar changes nothing else
