@@ -1000,6 +1000,8 @@ OPTION_ERRORS = {
     "explain embedder": (lambda: vd.explain_neighbors("q", X, k=3, embedder=42), TypeError, "embedder"),
     "explain embedder dim": (lambda: vd.explain_neighbors("q", X, k=3, embedder=lambda t: np.ones((len(t), 3))), ValueError, "dimension"),
     "explain query_text": (lambda: vd.explain_neighbors(v, X, k=3, query_text=5), TypeError, "query_text"),
+    # "metric must be one of ..." named no alternative
+    "explain alternatives metric": (lambda: vd.explain_neighbors(v, X, k=3, alternatives={"m2": (v, X, "Cosine")}), ValueError, "alternatives['m2'][2] (metric)"),
     "Index texts short": (lambda: vd.Index(X, texts=["a"]), ValueError, "texts"),
     "Index.search 1-D": (lambda: vd.Index(X).search(v, 3), ValueError, "reshape"),
     "hybrid weights": (lambda: F.hybrid({"q": {"d": 1.0}}, {"q": {"d": 1.0}}, weights=[1]), ValueError, "weights"),

@@ -83,9 +83,10 @@ def _same(a, b) -> bool:
         return False
 
 
-def check_metric(metric: str) -> str:
+def check_metric(metric: str, name: str = "metric") -> str:
+    """``metric`` when it is one of :data:`METRICS`; else a ValueError naming ``name``."""
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
     return metric
 
 
