@@ -1000,6 +1000,8 @@ OPTION_ERRORS = {
     "explain embedder": (lambda: vd.explain_neighbors("q", X, k=3, embedder=42), TypeError, "embedder"),
     "explain embedder dim": (lambda: vd.explain_neighbors("q", X, k=3, embedder=lambda t: np.ones((len(t), 3))), ValueError, "dimension"),
     "explain query_text": (lambda: vd.explain_neighbors(v, X, k=3, query_text=5), TypeError, "query_text"),
+    # "metric must be one of ..." named no alternative
+    "explain alternatives metric": (lambda: vd.explain_neighbors(v, X, k=3, alternatives={"m2": (v, X, "Cosine")}), ValueError, "alternatives['m2'][2] (metric)"),
     "Index texts short": (lambda: vd.Index(X, texts=["a"]), ValueError, "texts"),
     "Index.search 1-D": (lambda: vd.Index(X).search(v, 3), ValueError, "reshape"),
     "hybrid weights": (lambda: F.hybrid({"q": {"d": 1.0}}, {"q": {"d": 1.0}}, weights=[1]), ValueError, "weights"),
@@ -1363,3 +1365,131 @@ def test_a_single_string_is_not_a_sequence_of_labels(rng):
 
     with pytest.raises(TypeError, match="query_ids is a single bytes"):
         check_ordered(b"q1", "query_ids")
+
+
+# --------------------------------------------------------------- fix codes
+
+@pytest.mark.parametrize("code, words", [
+    (None, ("code must be a fix code", "NoneType")),
+    (3, ("code must be a fix code", "int 3")),
+    (b"center", ("code must be a fix code", "bytes")),
+    # a set iterates in an order that changes with PYTHONHASHSEED: {"center", "csls"} was
+    # "center+csls" in one process and "csls+center" (refused) in another
+    ({"center", "csls"}, ("code is a set", "['center', 'csls']")),
+])
+def test_apply_fix_code_that_is_not_a_code_or_a_list(code, words):
+    """apply_fix(None, ...) raised Python's bare "'NoneType' object is not iterable",
+    and try_fixes(fixes=3) / fixes=[None] the same, naming no argument."""
+    _raises(lambda: F.apply_fix(code, Q, X, k=3), "code", TypeError, *words)
+    ranked = F.apply_fix(["center", "csls"], Q, X, k=3).indices
+    assert ranked.tolist() == F.apply_fix("center+csls", Q, X, k=3).indices.tolist()
+
+
+@pytest.mark.parametrize("fixes, arg", [(3, "fixes must be a list"), ([None], "fixes[0]"),
+                                        (["normalize", 7], "fixes[1]")])
+def test_try_fixes_fixes_that_are_not_codes(fixes, arg):
+    _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5,
+                                 fixes=fixes), arg, TypeError)
+
+
+def _beir_folder(tmp_path):
+    """One judged query (q1) and one unjudged (q2)."""
+    (tmp_path / "qrels").mkdir(exist_ok=True)
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "cats purr"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "cats"}\n'
+                                            '{"_id": "q2", "text": "dogs"}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    return tmp_path
+
+
+# The string "False" is truthy: each of these read only_judged="False" (and the rest) as
+# True in silence (load_beir kept only q1; plot returned a plotly Figure, not Axes;
+# scratch.knn excluded each item from its own neighbours, where vd.knn refuses it).
+BOOL_OPTIONS = {
+    "load_beir only_judged": lambda p, b: vd.datasets.load_beir(_beir_folder(p), only_judged=b,
+                                                                embeddings=None).query_ids,
+    "Projection.plot interactive": lambda p, b: type(vd.pca(X).plot(interactive=b)).__name__,
+    "scratch.knn exclude_self": lambda p, b: vd.scratch.knn(X, X, 2, exclude_self=b).indices[:, 0],
+    "isoscore normalize": lambda p, b: vd.diagnostics.isoscore(X + 5, normalize=b),
+    # solution(show="False") printed the answer it was asked to keep hidden
+    "exercises.solution show": lambda p, b: vd.exercises.solution("rrf", show=b).__name__,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOOL_OPTIONS))
+def test_bool_options_refuse_a_string(name, tmp_path):
+    import matplotlib.pyplot as plt
+
+    arg = name.split()[-1]
+    _raises(lambda: BOOL_OPTIONS[name](tmp_path, "False"), arg, TypeError, "True or False")
+    off = BOOL_OPTIONS[name](tmp_path, np.bool_(False))
+    plt.close("all")
+    expected = {"load_beir only_judged": ["q1", "q2"], "Projection.plot interactive": "Axes",
+                "scratch.knn exclude_self": np.arange(12),
+                "isoscore normalize": vd.diagnostics.isoscore(X + 5),
+                "exercises.solution show": "solution_rrf"}[name]
+    assert np.array_equal(off, expected), off
+
+
+# show_progress="no" (truthy) showed a bar in silence where vd.knn refused it; the one
+# progress helper now refuses it for every caller, by the argument's name
+@pytest.mark.parametrize("call", [
+    lambda s: vd.drift(X, X + 1, n_permutations=20, show_progress=s).p_value,
+    lambda s: vd.near_duplicates(X, threshold=0.5, show_progress=s),
+    lambda s: vd.pca(X, show_progress=s).coords.tolist(),
+    lambda s: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5, n_resamples=20,
+                           fixes=["normalize"], show_progress=s).to_frame()["ndcg@10"].tolist(),
+    lambda s: vd.lexical.bm25(["cat"], ["cat sat", "dog"], k=1, show_progress=s),
+], ids=["drift", "near_duplicates", "pca", "try_fixes", "bm25"])
+def test_show_progress_refuses_a_string(call):
+    _raises(lambda: call("no"), "show_progress", TypeError, "True, False or None", "'no'")
+    off, auto = call(False), call(None)       # the bar changes nothing else
+    assert off == auto, (off, auto)
+
+
+@pytest.mark.parametrize("fix, option, words", [
+    ("csls", {"n_neighbors": 0}, "n_neighbors must be at least 1"),
+    ("deduplicate", {"threshold": 5}, "threshold must be a number in (-1, 1]"),
+    ("csls", {"csls__n_neighbors": 50}, "n_neighbors=50 is larger"),
+])
+def test_try_fixes_raises_on_an_option_value_its_fix_refuses(fix, option, words):
+    """try_fixes(fixes=["csls"], n_neighbors=0) warned "fix 'csls' could not run" and
+    returned a report of the baseline alone (a TypeError, n_neighbors=2.0, did raise):
+    the caller's own bad value is now raised, as apply_fix raises it."""
+    def call():
+        return vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=IDS, k=5, n_resamples=20,
+                            fixes=[fix], **option)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # no "could not run" warning instead
+        _raises(call, next(iter(option)).split("__")[-1], ValueError, words)
+
+
+def test_try_fixes_refuses_doc_ids_that_name_no_judged_document():
+    """Row numbers for doc_ids (the qrels name "d1"...) scored every run, the baseline's
+    too, 0.0 on every metric, as if no fix could find anything."""
+    _raises(lambda: vd.try_fixes(Q, X, QRELS, query_ids=QIDS, doc_ids=list(range(12)), k=5,
+                                 n_resamples=20, fixes=["normalize"]),
+            "doc_ids", ValueError, "none of the 5 relevant documents",
+            "['d1', 'd2', 'd3']", "['0', '1', '2']")
+    as_text = {q: {d[1:]: g for d, g in docs.items()} for q, docs in QRELS.items()}
+    report = vd.try_fixes(Q, X, as_text, query_ids=QIDS, doc_ids=list(range(12)), k=5,
+                          n_resamples=20, fixes=["normalize"])
+    same = _try_fixes(Q, X)
+    assert report.to_frame()["ndcg@10"].tolist() == same.to_frame()["ndcg@10"].tolist()
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda obj: vd.knn(Q, obj, 3), "corpus"),
+    (lambda obj: vd.pca(obj), "X"),
+    (lambda obj: vd.cosine_matrix(obj), "A"),
+    (lambda obj: vd.neighborhood_overlap(obj, X, 3), "old"),
+])
+def test_an_index_or_dataset_where_vectors_go_is_named(call, arg):
+    """vd.knn(Q, vd.Index(X)) said "corpus has dtype object (mixed or ragged entries, or
+    numbers held as Python objects)": NumPy reads an Index (or a Dataset) as one object."""
+    _raises(lambda: call(vd.Index(X)), arg, TypeError, "is a vd.Index", f"{arg}.vectors")
+    data = vd.datasets.Dataset(name="tiny", corpus_ids=IDS, corpus_texts=["t"] * 12,
+                               query_ids=[], query_texts=[], qrels={}, corpus_embeddings=X)
+    _raises(lambda: call(data), arg, TypeError, "is a vd Dataset", f"{arg}.corpus_embeddings")
+    assert np.array_equal(vd.knn(Q, vd.Index(X).vectors, 3).indices, vd.knn(Q, X, 3).indices)

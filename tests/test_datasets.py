@@ -667,3 +667,18 @@ def test_load_beir_and_vecdiag_embed_read_a_corpus_alike(tmp_path, lines, id_fie
             data = load_beir(folder, id_field=id_field, only_judged=False)
         assert (data.corpus_ids, data.corpus_texts) == want
     assert read_corpus(path, text_field, id_field) == want
+
+
+def test_relevant_refuses_a_query_the_dataset_does_not_hold(tmp_path):
+    """data.relevant("q7") (a typo, or a row number such as 0) returned [], as for a
+    query without relevant documents, and min_grade=True counted as 1; a numeric id is
+    read as the qrels read it (7 and 7.0 as "7")."""
+    data = load_beir(write_beir(tmp_path / "tiny"), only_judged=False)
+    for missing in ("q7", 0):
+        with pytest.raises(ValueError, match=rf"query_id {missing!r} is not a query of this "
+                                             r"dataset \(its ids: 'q1', 'q2', 'q9'"):
+            data.relevant(missing)
+    with pytest.raises(TypeError, match="min_grade must be an integer grade, got True"):
+        data.relevant("q2", min_grade=True)
+    assert data.relevant("q9") == []                       # held, but not judged
+    assert data.relevant("q2", min_grade=np.int64(0)) == ["d3", "d2"]

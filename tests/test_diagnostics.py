@@ -464,3 +464,21 @@ def test_query_shift_under_euclidean_names_a_length_mismatch(rng, path):
                                     k=5).findings
              if f.code == "query_corpus_shift")
     assert f.fix != "normalize" and "longer" not in f.summary
+
+
+@pytest.mark.parametrize("sample", [None, 8])
+def test_hubness_of_an_index_refuses_another_metric_instead_of_ignoring_it(sample):
+    """vd.hubness(vd.Index(X, metric="dot"), 3, metric="euclidean") returned the dot
+    product's hubness (.metric 'dot') in silence; diagnose already refused it. Leaving
+    metric out still measures the Index under its own metric."""
+    X = np.random.default_rng(3).normal(size=(12, 4)) * np.arange(1, 13)[:, None]
+    index = vd.Index(X, metric="dot")
+    with pytest.raises(ValueError, match="metric='euclidean', but the Index searches by 'dot'"):
+        vd.hubness(index, 3, metric="euclidean", sample=sample)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        vd.hubness(index, 3, metric="Dot", sample=sample)
+    own = vd.hubness(index, 3, sample=sample)
+    named = vd.hubness(index, 3, metric="dot", sample=sample)
+    plain = vd.hubness(X, 3, metric="dot", sample=sample)
+    assert own.metric == named.metric == "dot"
+    assert own.skewness == named.skewness == plain.skewness

@@ -403,3 +403,36 @@ def test_sentence_transformer_non_finite_vectors_are_named_as_an_api_s():
                   backoff=0.01).encode(texts)
     assert info.value.rows == [3, 4]
     assert str(info.value).count("rows (") == 1     # named once, in input rows
+
+
+class _RecordingModel:
+    """A stand-in SentenceTransformer: records show_progress_bar, returns unit rows."""
+
+    tokenizer = None
+    max_seq_length = 128
+
+    def __init__(self):
+        self.bars = []
+
+    def encode(self, texts, *, batch_size, prompt, show_progress_bar, convert_to_numpy):
+        self.bars.append(show_progress_bar)
+        return np.eye(len(texts), 3, dtype=np.float32)[:, :3] + np.float32([0, 0, 1])
+
+
+def test_show_progress_that_is_not_a_bool_is_refused_by_name():
+    """encode(texts, show_progress="no") drew a progress bar (bool("no") is True), in
+    SentenceTransformerEmbedder and resilient alike; CallableEmbedder and OpenAIEmbedder
+    refuse it through the shared progress bar."""
+    from vecdiag.embedders import resilient
+
+    model = _RecordingModel()
+    emb = SentenceTransformerEmbedder(model, model_name="fake")
+    with pytest.raises(TypeError, match="show_progress must be True, False or None"):
+        emb.encode(["a b"], show_progress="no")
+    with pytest.raises(TypeError, match="show_progress must be True, False or None"):
+        resilient(emb, show_progress="no")
+    with pytest.raises(TypeError, match="show_progress must be True, False or None"):
+        resilient(emb).encode(["a b"], show_progress="no")
+    emb.encode(["a b"], show_progress=np.bool_(False))
+    emb.encode(["a b"])
+    assert model.bars == [False, False]

@@ -178,6 +178,29 @@ def test_a_metric_named_twice_is_refused_not_counted_twice_by_holm():
         vd.compare(a, b, metrics=["mrr@10", "mrr@10"])
 
 
+def test_one_measure_spelt_two_ways_is_compared_under_a_s_name():
+    """evaluate reads "MRR@10" as mrr@10 (and refuses both in one call as one measure
+    twice), but compare matched names exactly: a with ["mrr@10", "map"] against b with
+    ["MRR@10", "MAP"] raised "metrics [] are not in both evaluations (shared: [])"."""
+    qrels = {f"q{i}": {"d1": 1, "d2": 0} for i in range(5)}
+    run_a = {q: {"d1": 1.0, "d2": 2.0} for q in qrels}
+    run_b = {q: {"d1": 2.0, "d2": 1.0} for q in qrels}
+    a = vd.evaluate(run_a, qrels, metrics=["mrr@10", "map"])
+    b = vd.evaluate(run_b, qrels, metrics=["MRR@10", "MAP"])
+    same = vd.compare(a, vd.evaluate(run_b, qrels, metrics=["mrr@10", "map"]))
+    cmp = vd.compare(a, b)
+    assert cmp.metrics == ("mrr@10", "map")
+    assert cmp.delta == same.delta == {"mrr@10": 0.5, "map": 0.5}
+    assert cmp.p_adjusted == same.p_adjusted
+    assert vd.compare(a, b, metrics=["MAP"]).metrics == ("map",)
+    with pytest.raises(ValueError, match="repeated measures"):
+        vd.compare(a, b, metrics=["map", "MAP"])
+    with pytest.raises(ValueError, match=r"share no metric \(a: \['mrr@10', 'map'\], b: \['P@1'\]"):
+        vd.compare(a, vd.evaluate(run_b, qrels, metrics=["P@1"]))
+    with pytest.raises(TypeError, match="metrics must be a metric name"):
+        vd.compare(a, b, metrics=3)
+
+
 def test_pairs_over_shared_queries_only():
     qrels = {f"q{i}": {"r": 1} for i in range(8)}
     run_a = {f"q{i}": {"r": 1.0, "x": 0.5} for i in range(6)}             # misses q6, q7

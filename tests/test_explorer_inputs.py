@@ -76,3 +76,19 @@ def test_hubs_are_marked_on_a_large_array_corpus_with_sampled_statistics(monkeyp
     assert sorted(ex.view["hubs"]) == want.tolist() and {0, 1, 2} <= set(strong.tolist())
     assert sorted(ex.view["strong_hubs"]) == strong.tolist()
     assert ex.view["hub_note"] is None
+
+
+def test_a_metric_other_than_the_index_s_is_refused_not_ignored():
+    """explore(vd.Index(X), metric="dot") showed the Index's cosine search, and
+    metric="Cosine" (a typo) passed: the metric was ignored whenever an Index was given.
+    Now None (the default) means the Index's, as in explain_neighbors; another is refused."""
+    X = np.random.default_rng(1).normal(size=(12, 4))
+    with pytest.raises(ValueError, match="metric='dot', but the Index searches by 'cosine'"):
+        vd.explore(vd.Index(X), metric="dot", color="none")
+    with pytest.raises(ValueError, match="metric must be one of"):
+        vd.explore(vd.Index(X), metric="Cosine", color="none")
+    metrics = [vd.explore(vd.Index(X, metric="dot"), color="none").session.index.metric,
+               vd.explore(vd.Index(X, metric="dot"), metric="dot", color="none").session.index.metric,
+               vd.explore(X, color="none").session.index.metric,
+               vd.explore(X, metric="euclidean", color="none").session.index.metric]
+    assert metrics == ["dot", "dot", "cosine", "euclidean"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import matplotlib
 import numpy as np
@@ -155,3 +156,25 @@ def test_a_lone_surrogate_in_a_label_or_id_is_drawn_as_a_replacement_character()
     assert "caf\ufffde (3)" in fig.to_json()                  # raised: surrogates not allowed
     assert sorted(tr.name for tr in fig.data) == ["b (3)", "caf\ufffde (3)"]
     assert set(fig.data[0].text) == {"t\ufffd [b]"}
+
+
+def test_an_ax_that_is_not_an_axes_is_refused_by_name():
+    """pca(X).plot(ax=3) failed as "'int' object has no attribute 'scatter'", and the
+    array of Axes plt.subplots(1, 2) returns as "'numpy.ndarray' object has no attribute
+    ..."; the one helper every plot() draws through (plot.get_ax) now names ax and the fix."""
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    fig, axs = plt.subplots(1, 2)
+    try:
+        for bad, hint in ((3, "got int; e.g. fig, ax = plt.subplots()"),
+                          (axs, "got ndarray; pass one of them, e.g. ax[0]"),
+                          (fig, "got Figure; pass fig.axes[0]")):
+            for result in (vd.pca(X), vd.hubness(X, 3), vd.explain_cosine(X[0], X[1])):
+                with pytest.raises(TypeError, match=rf"ax must be a matplotlib Axes, {re.escape(hint)}"):
+                    result.plot(ax=bad)
+        with pytest.raises(TypeError, match="axes must be a matplotlib Axes, got int"):
+            vd.diagnose(X, k=3).plot(axes=3)
+        assert vd.pca(X).plot(ax=axs[1]) is axs[1]
+    finally:
+        plt.close("all")

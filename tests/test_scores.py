@@ -148,6 +148,22 @@ def test_ann_recall_counts_ties_as_found(with_duplicates, metric):
     assert vd.ann_recall(wrong, exact) == 0.5
 
 
+@pytest.mark.parametrize("tolerance", [{"rtol": float("nan")}, {"atol": float("nan")},
+                                       {"atol": float("inf")}, {"rtol": -1e-5}])
+def test_ann_recall_tolerance_must_be_finite(tolerance):
+    """Rows 0 and 1 are copies: returning row 1 for the exact top-1 (row 0) is a tie,
+    recall 1.0. rtol=NaN passed the "< 0" check and made it 0.0; atol=inf counted row 2
+    (cosine 0 against the k-th score 1) as found."""
+    C = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    q = np.array([[1.0, 0.0]])
+    exact = vd.knn(q, C, 1)
+    assert vd.ann_recall([[1]], exact, queries=q, corpus=C) == 1.0
+    assert vd.ann_recall([[2]], exact, queries=q, corpus=C) == 0.0
+    name = next(iter(tolerance))
+    with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
+        vd.ann_recall([[1]], exact, queries=q, corpus=C, **tolerance)
+
+
 def test_ann_recall_with_ids(gaussian):
     ids = [f"d{i}" for i in range(len(gaussian))]
     exact = vd.Index(gaussian, ids=ids).search(gaussian[:2], k=3)

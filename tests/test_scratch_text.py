@@ -132,3 +132,34 @@ def test_numpy_numbers_accepted_and_nan_k_refused():
             scratch.rrf(runs, k=bad)
     with pytest.raises(ValueError, match="size must be"):
         scratch.chunk(words, 4.0, 1)
+
+
+@pytest.mark.parametrize("option, words", [
+    ({"k1": -1}, "k1 must be a finite number >= 0"), ({"k1": float("nan")}, "k1 must be"),
+    ({"k1": "1.5"}, "k1 must be"), ({"b": 2}, r"b must be a number in \[0, 1\]"),
+    ({"b": -0.5}, "b must be"),
+])
+def test_bm25_options_checked_as_the_fast_path_checks_them(option, words):
+    """scratch.bm25 took k1=-1 (scores -2.77 for a match), k1=nan (nan scores) and b=2,
+    which vd.lexical.bm25 refuses; k1="1.5" failed as Python's "can't multiply sequence"."""
+    docs = [["cat", "sat"], ["dog"]]
+    with pytest.raises(ValueError, match=words):
+        scratch.bm25(["cat"], docs, **option)
+    pytest.importorskip("bm25s")
+    with pytest.raises(ValueError, match=words):
+        vd.lexical.bm25(["cat"], ["cat sat", "dog"], k=2, **option)
+
+
+@pytest.mark.parametrize("rankings, exc, words", [
+    ([["a", "a", "b"], ["b", "c"]], ValueError, r"rankings\[0\] lists 'a' twice \(ranks 1 and 2\)"),
+    (["ab", "bc"], TypeError, r"rankings\[0\] is a str"),
+    ([{"b": 1.0, "a": 2.0}, ["b"]], TypeError, r"rankings\[0\] is a dict.*sorted"),
+    (None, TypeError, "rankings must be a list of rankings"),
+])
+def test_rrf_refuses_what_is_not_a_ranking(rankings, exc, words):
+    """["a", "a", "b"] gave 'a' 1/61 + 1/62 (0.0325, above 'b' at 1/63 + 1/61), a ranking
+    can hold a document once (vd.fixes.hybrid's runs are dicts); "ab" was read as the
+    ranking ['a', 'b'], and a {doc: score} dict in insertion order, not best first."""
+    with pytest.raises(exc, match=words):
+        scratch.rrf(rankings)
+    assert scratch.rrf([["a", "b"], ["b", "c"]], k=0) == {"b": 1.5, "a": 1.0, "c": 0.5}

@@ -199,13 +199,21 @@ def text_or_time_error(arr: np.ndarray, name: str) -> TypeError:
 def container_error(x, name: str):
     """A TypeError for containers NumPy reads as one opaque object (a 0-d object array):
     a dict of vectors by id (how many people keep embeddings), a set, a generator or
-    other one-pass iterator; None for anything else.
+    other one-pass iterator, a vd.Index or Dataset given where vectors go; None for
+    anything else.
 
     >>> container_error({"d1": [0.1, 0.2]}, "corpus")
     TypeError('corpus is a dict (1 entry); pass its vectors as one matrix, np.stack(list(corpus.values())), and its keys as the ids, list(corpus)')
     """
     from collections.abc import Iterator, Mapping, Set
 
+    kind = f"{type(x).__module__}.{type(x).__name__}"
+    if kind == "vecdiag.neighbors.index.Index":      # read as "dtype object" before
+        return TypeError(f"{name} is a vd.Index ({x!r}), not an array of vectors; pass its "
+                         f"vectors, {name}.vectors (to search it: {name}.search(queries, k))")
+    if kind == "vecdiag.datasets._dataset.Dataset":
+        return TypeError(f"{name} is a vd Dataset, not an array of vectors; pass "
+                         f"{name}.corpus_embeddings (or {name}.query_embeddings)")
     if isinstance(x, Mapping):
         return TypeError(f"{name} is a {type(x).__name__} ({len(x)} entr"
                          f"{'y' if len(x) == 1 else 'ies'}); pass its vectors "

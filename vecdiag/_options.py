@@ -10,11 +10,21 @@ import numbers
 
 import numpy as np
 
-__all__ = ["METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
-           "check_ordered", "check_positive_int", "check_random_state", "check_zero_option",
+__all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
+           "check_ordered", "check_positive_int", "check_random_state", "check_show_progress",
+           "check_zero_option",
            "format_rows", "id_str", "merged_options"]
 
 METRICS = ("cosine", "dot", "euclidean")
+
+
+class DefaultMetric(str):
+    """The default ``metric`` of a function that also takes a vd.Index: reads as
+    "cosine", yet ``is`` tells it from a metric the caller named (an Index is measured
+    under its own metric unless one was named, which must then be the Index's)."""
+
+
+COSINE = DefaultMetric("cosine")
 
 
 def check_zero_option(zero: str) -> str:
@@ -73,9 +83,10 @@ def _same(a, b) -> bool:
         return False
 
 
-def check_metric(metric: str) -> str:
+def check_metric(metric: str, name: str = "metric") -> str:
+    """``metric`` when it is one of :data:`METRICS`; else a ValueError naming ``name``."""
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
     return metric
 
 
@@ -94,6 +105,22 @@ def check_bool(value, name: str) -> bool:
     """
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r:.60}")
+    return bool(value)
+
+
+def check_show_progress(value, name: str = "show_progress") -> bool | None:
+    """True, False (NumPy's too) or None (automatic); anything else refused by name: the
+    string "no" is truthy, so it drew a bar.
+
+    >>> check_show_progress("no")
+    Traceback (most recent call last):
+    ...
+    TypeError: show_progress must be True, False or None (automatic), got 'no'
+    """
+    if value is None:
+        return None
+    if value not in (True, False):
+        raise TypeError(f"{name} must be True, False or None (automatic), got {value!r:.60}")
     return bool(value)
 
 

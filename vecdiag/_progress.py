@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
+from ._options import check_show_progress
+
 # Work expected to take longer than this (in seconds) shows a bar when show=None.
 AUTO_SECONDS = 2.0
 
@@ -49,8 +51,11 @@ def progress_bar(total: int, *, desc: str, show: bool | None = None,
 
     ``show=True`` forces the bar, ``False`` hides it; ``None`` shows it only when
     ``expected_seconds`` exceeds :data:`AUTO_SECONDS`. ``unit`` names what is counted
-    (then shown with k/M/G prefixes, for large counts such as scored pairs).
+    (then shown with k/M/G prefixes, for large counts such as scored pairs). ``show``
+    is the caller's ``show_progress``: anything else is refused by that name (the
+    string "no" is truthy, so it showed a bar).
     """
+    show = check_show_progress(show)
     if show is None:
         show = (_INNER_BARS.get() and expected_seconds is not None
                 and expected_seconds > AUTO_SECONDS)

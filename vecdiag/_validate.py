@@ -19,7 +19,8 @@ from ._foreign import (arrow_vectors, bytes_rows_error, container_error, pandas_
                        ragged_error, raw_bytes_error, structured_error, text_or_time_error)
 from ._options import (check_bool, check_choice, check_ids, check_k,  # noqa: F401
                        check_metric, check_ordered, check_positive_int,
-                       check_positive_number, check_random_state, check_zero_option,
+                       check_positive_number, check_random_state, check_show_progress,
+                       check_zero_option,
                        format_rows, id_str)
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "check_positive_int",
     "check_positive_number",
     "check_random_state",
+    "check_show_progress",
     "id_str",
     "check_same_dim",
     "check_zero_option",

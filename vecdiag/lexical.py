@@ -92,6 +92,7 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     if not docs:
         raise ValueError("corpus_texts is empty; pass at least one document")
     k = min(V.check_positive_int(k, "k"), len(docs))
+    show_progress = bool(V.check_show_progress(show_progress))  # "no" is truthy: refused
     # bm25s takes any number: k1 < 0 gives inf or negative scores, NaN an empty run
     for value, name, top, allowed in ((k1, "k1", math.inf, "a finite number >= 0"),
                                       (b, "b", 1.0, "a number in [0, 1]")):

@@ -179,7 +179,7 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
     rtol, atol : float
         Tolerance of a tie: a returned document outside the exact top-k counts as found
         when its score is as good as the exact k-th score within
-        ``atol + rtol * |k-th score|``.
+        ``atol + rtol * |k-th score|``. Finite and >= 0 (NaN or inf is refused).
     queries, corpus : array-like or None
         The vectors searched. When both are given, every score is recomputed exactly
         instead of trusting ``approx.scores`` (compressed indexes such as PQ only
@@ -225,8 +225,10 @@ def ann_recall(approx, exact, *, rtol: float = 1e-5, atol: float = 1e-8, queries
     if k == 0 or any(len(r) != k for r in ex_rows):
         raise ValueError("exact must have the same positive number of results for every query")
     for t, tname in ((rtol, "rtol"), (atol, "atol")):
-        if isinstance(t, bool) or not isinstance(t, numbers.Real) or t < 0:
-            raise ValueError(f"{tname} must be a number >= 0, got {t!r}")
+        # subtle: NaN passed "t < 0" and then made every tie a miss; inf made every
+        # returned document a hit
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 <= t < np.inf:
+            raise ValueError(f"{tname} must be a finite number >= 0, got {t!r}")
     if ap_metric is not None and ex_metric is not None and ap_metric != ex_metric:
         raise ValueError(f"approx was searched with {ap_metric!r} but exact with "
                          f"{ex_metric!r}; compare results of the same metric")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate as V
 from .._textfile import ASCII_SPACE, id_lines, json_objects
 from ._dataset import Dataset, join_title
 
@@ -166,7 +167,8 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     only_judged : bool, default True
         Keep only queries with judgments in ``split`` (BEIR's ``queries.jsonl`` often
         holds every split's queries). A judgments file that leaves no query (empty, or
-        naming none of the files' ids) is then refused, naming the file.
+        naming none of the files' ids) is then refused, naming the file. True or False
+        only: a string such as ``"False"`` is refused (it is truthy).
 
     Returns
     -------
@@ -187,6 +189,7 @@ def load_beir(folder, *, split: str | None = None, embeddings: str | None = "aut
     """
     if not isinstance(folder, (str, os.PathLike)):
         raise TypeError(f"folder must be a path to a BEIR folder, got {type(folder).__name__}")
+    only_judged = V.check_bool(only_judged, "only_judged")   # "False" is truthy
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"folder: no such BEIR folder {str(folder)!r}")

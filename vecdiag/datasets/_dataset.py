@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import numpy as np
 
@@ -185,8 +186,17 @@ class Dataset(Result):
         return {d: i for i, d in enumerate(self.corpus_ids)}
 
     def relevant(self, query_id, *, min_grade: int = 1) -> list:
-        """Ids of the documents judged at least ``min_grade`` for ``query_id``, best first."""
-        docs = self.qrels.get(str(query_id), {})
+        """Ids of the documents judged at least ``min_grade`` for ``query_id``, best first.
+        ``query_id`` is read as the qrels read ids (7 and 7.0 as "7"); one the dataset
+        does not hold is refused (it gave [], as a query without relevant documents)."""
+        key = V.id_str(query_id, "query_id")
+        if key not in self.qrels and key not in set(self.query_ids):
+            raise ValueError(f"query_id {query_id!r} is not a query of this dataset (its ids: "
+                             f"{', '.join(map(repr, self.query_ids[:3]))}, ...); pass one of "
+                             "dataset.query_ids")
+        if isinstance(min_grade, (bool, np.bool_)) or not isinstance(min_grade, numbers.Integral):
+            raise TypeError(f"min_grade must be an integer grade, got {min_grade!r}")
+        docs = self.qrels.get(key, {})
         return [d for d, g in sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))
                 if g >= min_grade]
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
-from .._options import merged_options
+from .._options import COSINE, merged_options
 from .._progress import inner_bars_off, progress_bar
 from . import sampled_stages as P
 from . import copy_stages as C
@@ -43,14 +43,6 @@ from .rogue import rogue_from_moments
 __all__ = ["diagnose", "DiagnoseOptions"]
 
 GRAPH_CHUNKS = G.GRAPH_CHUNKS
-
-
-class _DefaultMetric(str):
-    """The default ``metric``: reads as "cosine", yet ``is`` tells it from a metric the
-    caller named (an Index is diagnosed under its own metric unless one was named)."""
-
-
-COSINE = _DefaultMetric("cosine")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
+from .._options import COSINE
 from ..results import Result, fmt, html_block, html_table, result
 from ._graph import knn_graph
 from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, hub_rows
@@ -155,7 +156,7 @@ def hubness_from_indices(indices: np.ndarray, n: int, k: int, metric: str,
                    metric=metric, n_lists=int(indices.shape[0]), source=source)
 
 
-def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
+def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
             show_progress: bool | None = None, sample: int | None = None,
             random_state=0, confidence: float = 0.95):
     """k-occurrence N_k of every item, its skewness, hubs, antihubs and Robin Hood index.
@@ -163,7 +164,8 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
     Parameters
     ----------
     X : array-like (n, d) or vecdiag.Index
-        The corpus. With an Index its metric is used (``metric`` is ignored), and the
+        The corpus. With an Index its metric is used (a ``metric`` named otherwise is
+        refused), and the
         kNN graph, N_k and this result are cached in ``Index.cache`` under
         ``("knn_graph", k)``, ``("k_occurrence", k)`` and ``("hubness", k)``: a second
         call costs nothing.
@@ -233,7 +235,7 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
         return _sampled(X, k, metric=metric, queries=queries, sample=sample,
                         random_state=random_state, confidence=confidence)
     if isinstance(X, Index):
-        index = X
+        index = _own_metric(X, metric)
     elif is_dask_array(X):      # a query log over a Dask corpus: exact, searched per block
         from ..scale.chunks import check_dask_matrix
 
@@ -266,6 +268,16 @@ def hubness(X, k: int = 10, *, metric: str = "cosine", queries=None,
     return res
 
 
+def _own_metric(index, metric):
+    """``index``, unless the caller named a metric other than its own (refused)."""
+    if metric is not COSINE and V.check_metric(metric) != index.metric:
+        raise ValueError(f"metric={metric!r}, but the Index searches by {index.metric!r}: "
+                         "an Index's hubness is measured under its own metric. Leave "
+                         f"metric out, or pass Index(vectors, metric={metric!r}) or the "
+                         "vectors themselves")
+    return index
+
+
 def _sampled(X, k, *, metric, queries, sample, random_state, confidence):
     """Check the inputs of a sampled call and run :func:`sampled_hubness`."""
     from ..neighbors import Index
@@ -282,7 +294,7 @@ def _sampled(X, k, *, metric, queries, sample, random_state, confidence):
         X = check_dask_matrix(X, "X")
         n = X.shape[0]
     elif isinstance(X, Index):  # a NumPy Index, or a DaskIndex over a Dask corpus
-        metric, n = X.metric, len(X)
+        metric, n = _own_metric(X, metric).metric, len(X)
     else:
         V.check_metric(metric)
         X = V.as_matrix(X, "X")

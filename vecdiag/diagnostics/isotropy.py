@@ -194,7 +194,8 @@ def isoscore(X, *, normalize: bool = False) -> float:
     0.3
     """
     X, cache = resolve(X)
-    return isoscore_from_spectrum(spectrum(cached_moments(X, cache, _space(normalize))))
+    space = _space(V.check_bool(normalize, "normalize"))
+    return isoscore_from_spectrum(spectrum(cached_moments(X, cache, space)))
 
 
 def participation_ratio(variances: np.ndarray) -> float:

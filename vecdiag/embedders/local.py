@@ -124,7 +124,7 @@ class SentenceTransformerEmbedder(_Base):
         if not texts:
             raise ValueError("texts is empty; pass at least one text to encode")
         self.check_inputs(texts)
-        if show_progress is None:
+        if V.check_show_progress(show_progress) is None:     # "no" is truthy: refused
             show_progress = len(texts) > 64
         out = np.asarray(self._model_vectors(texts, batch_size, bool(show_progress)))
         if out.dtype == np.float32 and out.shape[:1] == (len(texts),) and out.ndim == 2 \

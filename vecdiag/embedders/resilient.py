@@ -94,7 +94,7 @@ class ResilientEmbedder(_Base):
         self.timeout = float(timeout)
         self.batch_size = None if batch_size is None else V.check_positive_int(batch_size, "batch_size")
         self.backoff, self.max_backoff = float(backoff), float(max_backoff)
-        self.show_progress = show_progress
+        self.show_progress = V.check_show_progress(show_progress)   # "no" is truthy
         self._rng = random.Random(seed)
         self._dims: dict = {}  # vector length per cache_id, learned from answers
         self.last_summary = None
@@ -157,7 +157,8 @@ class ResilientEmbedder(_Base):
             check(self.embedder.with_prefix(texts, kind))
         batches = [missing[i:i + size] for i in range(0, len(missing), size)]
         run = _Run(self, kind, prefix, model, batches, found)
-        show = self.show_progress if show_progress is None else show_progress
+        show = self.show_progress if show_progress is None else \
+            V.check_show_progress(show_progress)
         if show is None:
             show = len(batches) > 4
         try:

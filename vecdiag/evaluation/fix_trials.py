@@ -244,7 +244,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
         ``{query_id: {doc_id: relevance}}``.
     query_ids, doc_ids : sequence
         Ids of the query rows and corpus rows, as used in ``qrels``. ``doc_ids=None``
-        with an Index built with ids: its ids.
+        with an Index built with ids: its ids. Refused when the qrels judge none of the
+        query_ids, or name none of the doc_ids as relevant (every run would score 0).
     fixes : sequence of str, optional
         Fix codes or ``"+"`` combinations (``"center+csls"``); default
         :func:`default_fixes`.
@@ -293,7 +294,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     Holm-adjusted across metrics *within* a fix. Trying many fixes is itself a multiple
     comparison: at alpha = .05, one fix in twenty may look significant by chance, so
     confirm a winner on held-out queries. A fix that cannot run (a missing input) is
-    reported in ``failed`` with a warning, not dropped silently.
+    reported in ``failed`` with a warning, not dropped silently; an option value it
+    refuses by name (``n_neighbors=0``) raises, as :func:`vecdiag.fixes.apply_fix` does.
 
     Examples
     --------

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result, text_safe_frame
+from .measures import parse_metric
 from .paired import METHODS, check_alpha, holm, paired_test
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
@@ -239,6 +240,16 @@ def _aligned(evaluation, name: str):
     return evaluation
 
 
+def _measure(name):
+    """The measure a metric name stands for, as evaluate reads it ("NDCG@10" and
+    "ndcg@10": ``('ndcg', 10)``); a name it cannot read (an Evaluation built by hand)
+    stands for itself."""
+    try:
+        return parse_metric(name)
+    except (TypeError, ValueError):
+        return name
+
+
 def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
             random_state=0, metrics=None, alpha: float = 0.05, confidence: float = 0.95,
             correction: str = "holm", exact: bool | None = None) -> Comparison:
@@ -254,7 +265,9 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
         Sign patterns (randomization) or bootstrap samples.
     random_state : int or Generator
     metrics : sequence of str, optional
-        Metrics to compare (default: every metric both evaluations hold).
+        Metrics to compare (default: every metric both evaluations hold). Names are
+        read as :func:`vecdiag.evaluate` reads them: "ndcg@10" in ``a`` and "NDCG@10"
+        in ``b`` are one measure, reported under ``a``'s name.
     alpha : float
         Level at which ``significant`` is decided (on Holm-adjusted p-values).
     confidence : float
@@ -302,16 +315,28 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
         raise ValueError(f"a and b judge {len(differ)} shared queries differently (first: "
                          f"{', '.join(map(str, differ[:3]))}); evaluate both runs against "
                          "the same qrels to compare them")
-    shared_metrics = [m for m in a.metrics if m in b.metrics]
-    if metrics is None:
-        metrics = shared_metrics
-    elif isinstance(metrics, str):
+    # one measure under two spellings ("ndcg@10" in a, "NDCG@10" in b) is shared: matched
+    # as evaluate reads names (parse_metric), named as in a
+    of_b = {_measure(m): m for m in b.metrics}
+    in_b = {m: of_b[_measure(m)] for m in a.metrics if _measure(m) in of_b}
+    shared_metrics = list(in_b)
+    if not shared_metrics:
+        raise ValueError(f"a and b share no metric (a: {list(a.metrics)}, b: "
+                         f"{list(b.metrics)}); evaluate both runs with the same metrics")
+    if isinstance(metrics, str):
         metrics = [metrics]
-    missing = [m for m in metrics if m not in shared_metrics]
-    if missing or not metrics:
-        raise ValueError(f"metrics {missing or '[]'} are not in both evaluations (shared: "
+    if metrics is not None and not np.iterable(metrics):
+        raise TypeError(f"metrics must be a metric name or a sequence of them, e.g. "
+                        f"['ndcg@10', 'map'], got {metrics!r:.40}")
+    given = shared_metrics if metrics is None else list(metrics)
+    if not given:
+        raise ValueError("metrics is empty; pass at least one, e.g. metrics=['ndcg@10']")
+    of_a = {_measure(m): m for m in shared_metrics}
+    missing = [m for m in given if _measure(m) not in of_a]
+    if missing:
+        raise ValueError(f"metrics {missing} are not in both evaluations (shared: "
                          f"{shared_metrics}); evaluate both runs with the same metrics")
-    metrics = tuple(metrics)
+    metrics = tuple(of_a[_measure(m)] for m in given)
     if len(set(metrics)) != len(metrics):
         # one metric tested twice would count twice in Holm's m and double its p-value
         raise ValueError(f"metrics has repeated measures: {list(metrics)}; name each once")
@@ -330,7 +355,7 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     rows_a = np.array([pos_a[q] for q in shared])
     rows_b = np.array([pos_b[q] for q in shared])
     cols_a = [a.metrics.index(m) for m in metrics]
-    cols_b = [b.metrics.index(m) for m in metrics]
+    cols_b = [b.metrics.index(in_b[m]) for m in metrics]
     va, vb = a.values[np.ix_(rows_a, cols_a)], b.values[np.ix_(rows_b, cols_b)]
     diffs = vb - va
     rng = V.check_random_state(random_state)

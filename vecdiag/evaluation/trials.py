@@ -9,6 +9,7 @@ path), :func:`lexical_runs` (BM25, a given lexical run and its fusion) and
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 import zlib
@@ -102,7 +103,10 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     doc_ids = _id_list(doc_ids, "doc_ids", "corpus row")
     if isinstance(fixes, str):
         fixes = [fixes]
-    fixes = ["+".join(parse_fix(f)) for f in fixes]
+    if isinstance(fixes, (bytes, bytearray)) or not np.iterable(fixes):
+        raise TypeError(f"fixes must be a list of fix codes (e.g. ['center', 'csls']) or "
+                        f"None for every fix that runs, got {type(fixes).__name__} {fixes!r:.40}")
+    fixes = ["+".join(parse_fix(f, f"fixes[{i}]")) for i, f in enumerate(fixes)]
     if len(set(fixes)) != len(fixes):
         raise ValueError(f"fixes has repeated entries: {fixes}")
     # checked before any search: a misspelt name (or None) failed only once every fix
@@ -147,6 +151,13 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     n_rows = len(corpus)
     if len(doc_ids) != n_rows:
         raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
+    relevant = {d for docs in qrels.values() for d, grade in docs.items() if grade > 0}
+    if not relevant & set(doc_ids):
+        # every run, the baseline's too, would score 0 on every metric: ids of another
+        # kind (row numbers for "d17") or of another collection, not a fix's failure
+        raise ValueError(f"none of the {len(relevant)} relevant documents the qrels name is "
+                         f"among the doc_ids (qrels: {sorted(relevant)[:3]}, doc_ids: "
+                         f"{doc_ids[:3]}); pass the ids the judgments use, one per corpus row")
     return Trial(queries=queries, corpus=corpus, qrels=qrels, query_ids=query_ids,
                  doc_ids=doc_ids, fixes=fixes, metrics=metrics, k=min(k, n_rows), opts=opts,
                  rng=rng, unqueried=unqueried)
@@ -237,6 +248,8 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
                                   texts=texts, query_texts=query_texts, embedder=embedder,
                                   **options_of(code, options))
             except (ValueError, ImportError, np.linalg.LinAlgError, InMemoryOnly) as err:
+                if isinstance(err, ValueError) and _names_an_option(str(err), code, options):
+                    raise           # n_neighbors=0: the caller's value, not a fix that cannot run
                 t.failed[code] = str(err)
                 warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=3)
                 bar.update()
@@ -244,6 +257,16 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
             t.runs[code] = run_from(found, t.query_ids, t.doc_ids)
             t.seconds[code] = time.perf_counter() - start
             bar.update()
+
+
+def _names_an_option(message: str, code: str, options: dict) -> bool:
+    """Whether an error of fix ``code`` names one of the options the caller gave it (the
+    error of a bad value, as ``n_neighbors must be at least 1, got 0``): raised, where a
+    fix that cannot run on these inputs is recorded in ``failed`` with a warning."""
+    from ..fixes import options_of
+
+    names = {key.split("__")[-1] for key in options_of(code, options)}
+    return any(re.search(rf"\b{re.escape(name)}\b", message) for name in names)
 
 
 def lexical_runs(t: Trial, *, texts, query_texts, lexical) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 
+from .. import _validate as V
 from ..results import Result, escape, html_block, result
 from . import _measures, _retrieval, _vectors
 from ._grader import Timeout, _call, diagnose, judge
@@ -226,6 +227,6 @@ def solution(name: str, *, show: bool = True):
     0.032522
     """
     fn = _module(name).SOLUTIONS[name]
-    if show:
+    if V.check_bool(show, "show"):       # show="False" is truthy: refused
         print(inspect.getsource(fn).replace(f"def solution_{name}(", f"def my_{name}("))
     return fn

@@ -199,7 +199,7 @@ def alternative_rankings(ctx0, alternatives) -> tuple[dict, list]:
             raise TypeError(f"{arg} must be (query_vector, corpus_matrix) or "
                             f"(query_vector, corpus_matrix, metric)")
         metric = value[2] if len(value) == 3 else ctx0.metric
-        V.check_metric(metric)
+        V.check_metric(metric, f"{arg}[2] (metric)")
         q = V.as_vector(value[0], f"{arg}[0] (query vector)")
         C = V.as_matrix(value[1], f"{arg}[1] (corpus matrix)")
         if C.shape[0] != n:

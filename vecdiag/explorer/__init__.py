@@ -20,7 +20,7 @@ MAX_LABELS = 10              # label colours; rarer labels are drawn as "other"
 
 
 def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", query_ids=None,
-            query_texts=None, ids=None, texts=None, metric: str = "cosine", k: int = 10,
+            query_texts=None, ids=None, texts=None, metric: str | None = None, k: int = 10,
             color=None, fix_report=None, random_state=0, width: int = 560, height: int = 520):
     """An interactive explorer: the corpus map, a query, its top-k and what each fix does.
 
@@ -43,7 +43,8 @@ def explore(index_or_dataset, *, queries=None, qrels=None, projection="pca", que
         One per query (row numbers and no texts by default).
     ids, texts, metric : optional
         For an array corpus, as in :class:`vecdiag.Index`. A missing text (None, NaN
-        from a pandas column) shows as no text, not as "None" or "nan".
+        from a pandas column) shows as no text, not as "None" or "nan". ``metric=None``:
+        the Index's, else cosine; another metric than the Index's is refused.
     k : int, default 10
         Neighbours shown.
     color : None, "faithfulness" or sequence of labels (one per document)
@@ -170,15 +171,20 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
             queries, qrels = corpus.query_embeddings, corpus.qrels
             query_ids = corpus.query_ids if query_ids is None else query_ids
             query_texts = corpus.query_texts if query_texts is None else query_texts
-        index = corpus.index(metric=metric)
+        index = corpus.index(metric=V.check_metric(metric or "cosine"))
     elif isinstance(corpus, Index):
         if ids is not None or texts is not None:
             raise ValueError("ids and texts come from the Index; pass them when building it "
                              "(vd.Index(vectors, ids=..., texts=...)), not to explore")
+        if metric is not None and V.check_metric(metric) != corpus.metric:
+            # it was ignored: explore(index, metric="dot") showed the Index's cosine
+            raise ValueError(f"metric={metric!r}, but the Index searches by {corpus.metric!r}: "
+                             "the metric comes from the Index; build it with "
+                             f"vd.Index(vectors, metric={metric!r}) to explore that search")
         index = corpus
     else:
         index = Index(V.as_matrix(corpus, "index_or_dataset"), ids=ids, texts=texts,
-                      metric=V.check_metric(metric))
+                      metric=V.check_metric(metric or "cosine"))
     if queries is None:
         if qrels is not None:
             raise ValueError("qrels were given without queries; pass queries=... (one "

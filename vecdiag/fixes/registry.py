@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np  # noqa: F401 - the doctests' np
+import numpy as np
 
 from .. import _validate as V
 from ..neighbors.scoring import check_queries, make_neighbors, resolve_corpus
@@ -59,17 +59,33 @@ _TRANSFORMS = ("center", "normalize", "whiten", "all_but_the_top")
 _FINAL = ("csls", "mutual_proximity", "deduplicate", "hybrid_lexical", "add_prefix", "chunk_documents")
 
 
-def parse_fix(code) -> tuple[str, ...]:
+def parse_fix(code, name: str = "code") -> tuple[str, ...]:
     """Validate a fix code, a ``"+"``-joined combination or a sequence of codes.
 
     Rules for combinations: ``cosine_metric`` first if present, then transforms in the
-    given order, then at most one re-ranker last; text fixes stand alone.
+    given order, then at most one re-ranker last; text fixes stand alone. A set of codes
+    is refused (its order, which decides the combination, is arbitrary), and so is
+    anything but a string or a sequence of strings, naming ``name``.
 
     Examples
     --------
     >>> parse_fix("center+csls")
     ('center', 'csls')
+    >>> parse_fix(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: code must be a fix code such as 'center', a combination such as 'center+csls' or a list of codes, got NoneType None
     """
+    if isinstance(code, (set, frozenset)):
+        # subtle: a set of strings iterates in an order that changes from run to run, so
+        # {"center", "csls"} was "center+csls" in one process and refused in the next
+        raise TypeError(f"{name} is a set, whose order is arbitrary, but the order of a "
+                        f"combination matters; pass a list ({sorted(map(str, code))!r}) "
+                        "or a '+'-joined string, transforms first")
+    if isinstance(code, (bytes, bytearray)) or not (isinstance(code, str) or np.iterable(code)):
+        raise TypeError(f"{name} must be a fix code such as 'center', a combination such as "
+                        f"'center+csls' or a list of codes, got {type(code).__name__} "
+                        f"{code!r:.40}")
     parts = tuple(code.split("+")) if isinstance(code, str) else tuple(code)
     if not parts:
         raise ValueError("fix is empty; pass a fix code such as 'center'")
@@ -166,7 +182,8 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     ----------
     code : str or sequence of str
         A fix code (``vecdiag.fixes.FIX_CODES``), a ``"+"``-joined combination such as
-        ``"center+csls"``, or a sequence of codes (see :func:`parse_fix`).
+        ``"center+csls"``, or a sequence of codes in order (see :func:`parse_fix`; a
+        set, whose order is arbitrary, is refused).
     queries : array-like (n_q, d)
         Query vectors, one per row (one query: ``query[None, :]``).
     corpus : array-like (n, d) or vecdiag.Index

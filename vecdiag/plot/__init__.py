@@ -10,9 +10,11 @@ from ..results import valid_text
 
 
 def get_ax(ax=None, *, figsize=(6.0, 4.0)):
-    """Return ``ax`` or a new Axes on a new figure (headless-safe: Agg without a display)."""
+    """Return ``ax`` or a new Axes on a new figure (headless-safe: Agg without a display).
+    Anything but a matplotlib Axes is refused by name (``ax=3`` failed deep in the
+    drawing as "'int' object has no attribute 'scatter'")."""
     if ax is not None:
-        return ax
+        return check_ax(ax)
     import matplotlib
 
     if not _has_display():
@@ -21,6 +23,19 @@ def get_ax(ax=None, *, figsize=(6.0, 4.0)):
 
     _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def check_ax(ax, name: str = "ax"):
+    """``ax`` when it is one matplotlib Axes; a TypeError naming ``name`` otherwise (the
+    array of Axes ``plt.subplots(1, 2)`` returns, a Figure, a number)."""
+    from matplotlib.axes import Axes
+
+    if isinstance(ax, Axes):
+        return ax
+    hint = (f"pass one of them, e.g. {name}[0]" if getattr(ax, "ndim", 0)
+            else "pass fig.axes[0] or make one: fig, ax = plt.subplots()"
+            if hasattr(ax, "add_subplot") else "e.g. fig, ax = plt.subplots()")
+    raise TypeError(f"{name} must be a matplotlib Axes, got {type(ax).__name__}; {hint}")
 
 
 def literal(text) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import get_ax
+from . import check_ax, get_ax
 
 
 def draw_k_occurrence(k_occurrence, k, hub_threshold=None, ax=None):
@@ -110,7 +110,9 @@ def draw_diagnosis(diagnosis, axes=None):
         fig, axes = plt.subplots(2, 2, figsize=(10, 7))
         fig.suptitle(f"vd.diagnose: {diagnosis.stats.get('n_vectors')} vectors, "
                      f"metric {diagnosis.metric}, worst: {diagnosis.worst}")
-    axes = np.asarray(axes).ravel()
+    axes = np.asarray(axes, dtype=object).ravel()
+    for ax in axes:     # axes=3 failed deep in the drawing ("no attribute 'hist'")
+        check_ax(ax, "axes")
     panels = [
         (diagnosis.k_occurrence, lambda ax: draw_k_occurrence(
             diagnosis.k_occurrence, diagnosis.k, 2 * diagnosis.k, ax=ax)),

@@ -358,7 +358,7 @@ class Projection(Result):
             other values are integer row positions or a ``Neighbors`` result. A plain
             sequence of ints marks those rows as "highlighted".
         ax : matplotlib Axes, optional
-        interactive : bool
+        interactive : bool (True or False: the string ``"False"``, truthy, is refused)
             Return a plotly figure with hover texts instead (extra ``interactive``).
         color_by : None, "labels", "faithfulness", a Faithfulness, or n numbers
             ``"faithfulness"`` colours each point by the share of its k nearest
@@ -381,7 +381,7 @@ class Projection(Result):
 
         spec = prepare_plot(self, labels=labels, texts=texts, highlight=highlight,
                             color_by=color_by, k=k, dims=dims, title=title)
-        if interactive:
+        if V.check_bool(interactive, "interactive"):       # "False" is truthy
             return draw_projection_plotly(spec)
         return draw_projection(spec, ax=ax)
 

@@ -68,6 +68,7 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
 def _knn_inputs(queries, corpus, k, metric, exclude_self):
     """``(query rows, corpus rows, k)`` as lists of floats, with :func:`vecdiag.knn`'s checks."""
     V.check_metric(metric)
+    exclude_self = V.check_bool(exclude_self, "exclude_self")   # as vd.knn: "False" is truthy
     corpus_rows = V.as_matrix(corpus, "corpus").tolist()
     query_rows = V.as_matrix(queries, "queries", allow_empty=True).tolist()
     if query_rows and len(query_rows[0]) != len(corpus_rows[0]):

@@ -111,6 +111,9 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
         (:func:`vecdiag.lexical.bm25`, through bm25s, counts it each time it occurs).
     docs : list of list of str
         One token list per document.
+    k1, b : float
+        Term-frequency saturation (``k1 >= 0``, finite) and length normalisation
+        (``0 <= b <= 1``), checked as :func:`vecdiag.lexical.bm25` checks them.
 
     Examples
     --------
@@ -135,6 +138,14 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
         raise ValueError("docs is empty; pass at least one document (a list of tokens)")
     if isinstance(query, str):
         raise TypeError("query must be a list of tokens; use tokenize(text) first")
+    # as vd.lexical.bm25: k1 < 0 gave negative scores, NaN nan scores, b > 1 a length
+    # normalisation that rewards long documents
+    for value, name, top, allowed in ((k1, "k1", math.inf, "a finite number >= 0"),
+                                      (b, "b", 1.0, "a number in [0, 1]")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not 0 <= value <= top or not math.isfinite(value):
+            raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
+                             "are k1=1.5, b=0.75)")
     n = len(docs)
     avgdl = sum(len(d) for d in docs) / n
     if avgdl == 0:
@@ -161,6 +172,7 @@ def rrf(rankings, k: float = 60) -> dict:
     Parameters
     ----------
     rankings : list of lists of ids, each best first
+        Each names a document once (a repeat, a string or a dict is refused).
     k : float, default 60
         Larger k flattens the difference between the first ranks.
 
@@ -177,8 +189,22 @@ def rrf(rankings, k: float = 60) -> dict:
     # subtle: k = nan passes "k < 0" and makes every score nan: ask for a finite k >= 0
     if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 <= k < math.inf:
         raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+    if isinstance(rankings, (str, bytes, dict)) or not hasattr(rankings, "__iter__"):
+        raise TypeError(f"rankings must be a list of rankings, each a list of ids best "
+                        f"first, got {type(rankings).__name__}")
     fused: dict = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        # subtle: a string is a sequence of characters, and a {doc: score} dict iterates
+        # its keys in insertion order, not best first
+        if isinstance(ranking, (str, bytes, dict)):
+            raise TypeError(f"rankings[{i}] is a {type(ranking).__name__}; pass a list of ids, "
+                            "best first (of a {doc: score} dict: sorted(d, key=d.get, "
+                            "reverse=True))")
+        ranks: dict = {}
         for rank, doc in enumerate(ranking, start=1):
+            if doc in ranks:     # subtle: counted twice, it would gain from both ranks
+                raise ValueError(f"rankings[{i}] lists {doc!r} twice (ranks {ranks[doc]} "
+                                 f"and {rank}); a ranking names each document once")
+            ranks[doc] = rank
             fused[doc] = fused.get(doc, 0.0) + 1.0 / (k + rank)
     return dict(sorted(fused.items(), key=lambda item: -item[1]))
