@@ -10,10 +10,10 @@ import numbers
 
 import numpy as np
 
-__all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k", "check_metric",
-           "check_ordered", "check_positive_int", "check_random_state", "check_show_progress",
-           "check_zero_option",
-           "format_rows", "id_str", "merged_options"]
+__all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k",
+           "check_metric", "check_ordered", "check_positive_int", "check_random_state",
+           "check_show_progress", "check_zero_option", "format_rows", "id_str",
+           "merged_options"]
 
 METRICS = ("cosine", "dot", "euclidean")
 
