@@ -166,7 +166,11 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
         Non-zero vectors.
     threshold : float in (-1, 1]
         Pairs with ``cos ≥ threshold`` are linked; groups are the connected components
-        (so a chain a~b~c is one group even when cos(a, c) is lower).
+        (so a chain a~b~c is one group even when cos(a, c) is lower). Cosines are
+        computed, so a few units in the last place off: a row and the same row times 3
+        may give 1 - 6e-8 in float32, and ``threshold=1`` links some such pairs and not
+        others. To group the rows of one direction, pass a threshold just under 1
+        (``0.9999``); exact copies are grouped whatever the threshold.
     show_progress : bool or None
         Progress bar over row blocks; None shows it when the work is long.
     sample : int, optional
