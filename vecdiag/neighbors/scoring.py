@@ -20,9 +20,10 @@ matrix product does not promise that: BLAS kernels treat the rows at the edge of
 tiles apart, and an exact copy there scored a last bit off its original (OpenBLAS's
 Haswell kernels, 138 small corpora with two copies of row 0 as their last rows: 1,854
 result lists of the vector fixes ranked copies out of index order; 72 corpora: 314 of
-csls, 562 of mutual proximity, 206 rows of full scores). The engine re-scores its candidates one pair at a time; here, :func:`corpus_copies` finds
-the corpus rows that repeat a lower row and :func:`tie_copies` gives each the score of
-that row, so the tie rule decides between them.
+csls, 562 of mutual proximity, 206 rows of full scores). The engine re-scores its
+candidates one pair at a time; here, :func:`corpus_copies` finds the corpus rows that
+repeat a lower row and :func:`tie_copies` gives each the score of that row, so the tie
+rule decides between them.
 """
 
 from __future__ import annotations
