@@ -74,3 +74,16 @@ def test_topics_around_random_centres_are_not_rogue_by_the_distinct_pair_share(s
     q = _unit(X[0] + _unit(np.random.default_rng(seed).normal(size=d)))
     exp = vd.explain_neighbors(q, X, expected=[n - 1])
     assert "rogue_dimensions" not in [c.code for c in exp.causes]
+
+
+def test_near_duplicate_sentence_names_the_best_ranked_copy_first():
+    # rows 3 and 9 are near-copies of row 7, which the query (row 7 itself) ranks first:
+    # the sentence names row 7 as the kept one and rows 3 and 9 as its copies
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 16))
+    X[3] = X[7] + 0.01 * rng.normal(size=16)
+    X[9] = X[7] + 0.012 * rng.normal(size=16)
+    e = vd.explain_neighbors(X[7], X, k=5, expected=[20])
+    cause = next(c for c in e.causes if c.code == "near_duplicates")
+    assert "(row 7 and its copies row 3, row 9)" in cause.summary
+    assert cause.evidence["wasted_places"] == 2

@@ -227,12 +227,15 @@ def check_near_duplicates(ctx):
         return None
     top = ctx.top.tolist()
     top_set = set(top)
-    wasted, shown = 0, []
+    wasted, shown, named = 0, [], []
     for g in groups:
         inside = [r for r in g.tolist() if r in top_set]
         if len(inside) >= 2:
             wasted += len(inside) - 1
             shown.append([ctx.name_of(r) for r in inside])
+            first, *later = [ctx.name_of(r) for r in sorted(inside, key=ctx.rank_of)]
+            named.append(f"{first} and its cop{'y' if len(later) == 1 else 'ies'} "
+                         f"{', '.join(map(str, later))}")
     if wasted == 0:
         return None
     s = ramp(wasted / ctx.k, 0.05, 0.25)
@@ -242,7 +245,7 @@ def check_near_duplicates(ctx):
     if s <= 0 and e <= 0:      # a copy or two among many places, and removing it moves nothing
         return None
     summary = (f"{wasted} of the top-{ctx.k} places go to near-copies of higher-ranked "
-               f"documents ({'; '.join(', '.join(map(str, g)) for g in shown[:3])})")
+               f"documents ({'; '.join(named[:3])})")
     evidence = {"wasted_places": wasted, "groups": shown, "threshold": 0.98}
     # a copy counts its originals among its neighbours: the k-occurrence that makes a
     # member look like a hub comes from the group itself (the root cause is duplication)
