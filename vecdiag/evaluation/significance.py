@@ -45,7 +45,9 @@ class Comparison(Result):
     delta : dict
         Metric -> mean per-query difference B - A (positive: B is better).
     ci : dict
-        Metric -> (lower, upper) confidence interval of the difference.
+        Metric -> (lower, upper) confidence interval of the difference: Student's t for
+        ``ttest``, bootstrap-t otherwise (unbounded, ``±inf``, for two or three queries;
+        see :func:`paired_test`).
     p_value : dict
         Metric -> two-sided p-value of the test, uncorrected.
     p_adjusted : dict
