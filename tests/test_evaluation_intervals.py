@@ -65,3 +65,19 @@ def test_interval_of_three_queries_is_unbounded_not_a_rounding_artefact():
 def test_interval_without_spread_is_the_mean(d, expected):
     """One query, or every query moved by the same amount: no spread to scale by."""
     assert paired_test(d, method="randomization", n_resamples=500)["ci"] == expected
+
+
+def test_plot_draws_an_unbounded_interval_to_the_edge():
+    """The three-query comparison above: delta 1/3, interval (-inf, inf). matplotlib drew
+    no error bar for it; now it runs to a quarter of the finite span (1/3) past 0 and
+    1/3, arrow heads at -1/12 and 5/12."""
+    qrels = {q: {"rel": 1} for q in "abc"}
+    a = vd.evaluate({"a": {"x": 2, "rel": 1}, "b": {"x": 1, "rel": 2},
+                     "c": {"x": 2, "rel": 1}}, qrels, metrics=["mrr@10"])
+    b = vd.evaluate({q: {"x": 1, "rel": 2} for q in "abc"}, qrels, metrics=["mrr@10"])
+    ax = vd.compare(a, b).plot()
+    heads = sorted(line.get_xdata()[0] for line in ax.lines if line.get_marker() in ("<", ">"))
+    assert heads == pytest.approx([-1 / 12, 5 / 12], rel=1e-12)
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)
