@@ -81,3 +81,27 @@ def test_plot_draws_an_unbounded_interval_to_the_edge():
     import matplotlib.pyplot as plt
 
     plt.close(ax.figure)
+
+
+def test_eval_json_is_strict_json_when_an_interval_is_unbounded(tmp_path, capsys):
+    """`vecdiag eval --baseline --json` over three queries: the interval (-inf, inf) was
+    written as -Infinity/Infinity, which strict JSON parsers refuse; now null."""
+    import json
+
+    from vecdiag.cli import main
+
+    (tmp_path / "qrels.txt").write_text("".join(f"{q} 0 rel 1\n" for q in "abc"))
+    (tmp_path / "base.txt").write_text("".join(
+        f"{q} Q0 {first} 1 2.0 r\n{q} Q0 {second} 2 1.0 r\n"
+        for q, (first, second) in zip("abc", [("x", "rel"), ("rel", "x"), ("x", "rel")])))
+    (tmp_path / "run.txt").write_text("".join(f"{q} Q0 rel 1 2.0 r\n{q} Q0 x 2 1.0 r\n"
+                                              for q in "abc"))
+    main(["eval", str(tmp_path / "run.txt"), str(tmp_path / "qrels.txt"), "--baseline",
+          str(tmp_path / "base.txt"), "--metrics", "mrr@10", "--json"])
+
+    def refuse(name):
+        raise ValueError(f"not strict JSON: {name}")
+
+    payload = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    entry = payload["baseline"]["metrics"]["mrr@10"]
+    assert entry["ci"] == [None, None] and entry["p_value"] == 0.5
