@@ -105,3 +105,23 @@ def test_eval_json_is_strict_json_when_an_interval_is_unbounded(tmp_path, capsys
     payload = json.loads(capsys.readouterr().out, parse_constant=refuse)
     entry = payload["baseline"]["metrics"]["mrr@10"]
     assert entry["ci"] == [None, None] and entry["p_value"] == 0.5
+
+
+def test_nan_per_query_values_are_named():
+    """An Evaluation built by hand with a NaN query score: compare said only "paired
+    differences contain NaN or inf"; now the run, the metric and the queries."""
+    qids = ("q1", "q2", "q3", "q4")
+
+    def evaluation(values, name):
+        values = np.asarray(values, dtype=float).reshape(-1, 1)
+        return vd.Evaluation(metrics=("m",), query_ids=qids, values=values,
+                             mean={"m": float(np.nanmean(values))}, name=name)
+
+    a = evaluation([0.1, np.nan, 0.5, np.nan], "A")
+    b = evaluation([0.2, 0.3, 0.4, 0.5], "B")
+    with pytest.raises(ValueError, match=r"^a has 2 NaN or inf per-query values of 'm' "
+                                         r"\(first queries: q2, q4\); score those"):
+        vd.compare(a, b)
+    with pytest.raises(ValueError, match=r"^paired differences d have 1 NaN or inf values "
+                                         r"\(first positions: 2\)"):
+        paired_test([0.1, 0.2, np.inf])

@@ -192,7 +192,10 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
     if d.ndim != 1 or d.size == 0:
         raise ValueError("paired differences must be a non-empty 1-D sequence")
     if not np.isfinite(d).all():
-        raise ValueError("paired differences contain NaN or inf")
+        bad = np.flatnonzero(~np.isfinite(d))
+        raise ValueError(f"paired differences d have {bad.size} NaN or inf values (first "
+                         f"positions: {', '.join(map(str, bad[:3].tolist()))}); drop those "
+                         "queries from both runs or score them")
     V.check_choice(method, "method", METHODS)
     rng = V.check_random_state(random_state)
     n_resamples = V.check_positive_int(n_resamples, "n_resamples")
