@@ -46,8 +46,8 @@ class Comparison(Result):
         Metric -> mean per-query difference B - A (positive: B is better).
     ci : dict
         Metric -> (lower, upper) confidence interval of the difference: Student's t for
-        ``ttest``, bootstrap-t otherwise (unbounded, ``±inf``, for two or three queries;
-        see :func:`paired_test`).
+        ``ttest``, bootstrap-t otherwise (unbounded, ``±inf``, for two or three queries, or
+        about five mostly equal differences; see :func:`paired_test`).
     p_value : dict
         Metric -> two-sided p-value of the test, uncorrected.
     p_adjusted : dict
