@@ -109,7 +109,11 @@ def run(args) -> int:
     failed = bool(args.fail_on_regression and comparison is not None and comparison.regressions)
     payload["failed"] = failed
     if args.json:
-        print(json.dumps(payload, indent=2))
+        from ..report.text import jsonable
+
+        # an unbounded interval end (two or three shared queries) is null, not Infinity,
+        # which strict JSON parsers refuse
+        print(json.dumps(jsonable(payload), indent=2, allow_nan=False))
     else:
         for note in notes:
             print(f"warning: {note}", file=sys.stderr)

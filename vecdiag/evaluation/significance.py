@@ -46,7 +46,9 @@ class Comparison(Result):
     delta : dict
         Metric -> mean per-query difference B - A (positive: B is better).
     ci : dict
-        Metric -> (lower, upper) confidence interval of the difference.
+        Metric -> (lower, upper) confidence interval of the difference: Student's t for
+        ``ttest``, bootstrap-t otherwise (unbounded, ``±inf``, for two or three queries, or
+        about five mostly equal differences; see :func:`paired_test`).
     p_value : dict
         Metric -> two-sided p-value of the test, uncorrected.
     p_adjusted : dict
@@ -357,6 +359,17 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     cols_a = [a.metrics.index(m) for m in metrics]
     cols_b = [b.metrics.index(in_b[m]) for m in metrics]
     va, vb = a.values[np.ix_(rows_a, cols_a)], b.values[np.ix_(rows_b, cols_b)]
+    for name, values in (("a", va), ("b", vb)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            # "paired differences contain NaN or inf" named neither run, metric nor query
+            j = int(np.flatnonzero(bad.any(axis=0))[0])
+            queries = [shared[i] for i in np.flatnonzero(bad[:, j])]
+            raise ValueError(f"{name} has {len(queries)} NaN or inf per-query values of "
+                             f"{metrics[j]!r} (first queries: "
+                             f"{', '.join(map(str, queries[:3]))}); score those queries "
+                             "(vd.evaluate gives every judged query a number) or leave "
+                             "them out of both evaluations")
     diffs = vb - va
     rng = V.check_random_state(random_state)
     tests = [paired_test(diffs[:, j], method=method, n_resamples=n_resamples,

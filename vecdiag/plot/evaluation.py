@@ -34,11 +34,20 @@ def _delta_bars(ax, labels, deltas, lows, highs, significant, p_values):
     y = np.arange(len(labels))[::-1]
     colors = [(_BETTER if d > 0 else _WORSE) if s else _NEUTRAL
               for d, s in zip(deltas, significant)]
-    deltas, lows, highs = map(np.asarray, (deltas, lows, highs))
+    deltas, lows, highs = (np.asarray(v, dtype=float) for v in (deltas, lows, highs))
+    # an unbounded interval (two or three queries: ±inf) runs to the edge of the finite
+    # ones, with an arrow head; matplotlib drew no error bar at all for it
+    finite = np.concatenate([[0.0], deltas, lows[np.isfinite(lows)], highs[np.isfinite(highs)]])
+    span = max(float(np.ptp(finite)), float(np.abs(finite).max()), 1e-12)
+    edge_lo, edge_hi = finite.min() - 0.25 * span, finite.max() + 0.25 * span
+    open_lo, open_hi = np.isneginf(lows), np.isposinf(highs)
+    lows, highs = np.where(open_lo, edge_lo, lows), np.where(open_hi, edge_hi, highs)
     err = np.vstack([deltas - lows, highs - deltas])
     ax.barh(y, deltas, color=colors, alpha=0.8)
     ax.errorbar(deltas, y, xerr=np.clip(err, 0, None), fmt="none", ecolor="black",
                 capsize=3, linewidth=1)
+    ax.plot(lows[open_lo], y[open_lo], "<", color="black", markersize=6)
+    ax.plot(highs[open_hi], y[open_hi], ">", color="black", markersize=6)
     for yi, hi, lo, p in zip(y, highs, lows, p_values):
         x = max(hi, 0) if abs(hi) >= abs(lo) else min(lo, 0)
         ax.annotate(f"p={p:.3g}", (x, yi), xytext=(4 if x >= 0 else -4, 0),
