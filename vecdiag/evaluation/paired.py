@@ -179,9 +179,10 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
     resampled t statistics (the null of the bootstrap test),
     ``(mean - q[1 - a/2] se, mean - q[a/2] se)``. It is unbounded (``±inf``) when more
     than ``a/2`` of the resamples repeat one value (two or three queries, or about five
-    when most differences are equal): so few differences do not bound the mean. (The percentile interval of the resampled means
-    covered the true mean 74% of the time at n = 3, 82% at n = 5 and 89% at n = 10 for
-    95% asked; this one 93-96% from n = 5 on.) One difference gives ``(d, d)``.
+    when most differences are equal): so few differences do not bound the mean. (The
+    percentile interval of the resampled means covered the true mean 74% of the time at
+    n = 3, 82% at n = 5 and 89% at n = 10 for 95% asked; this one 93-96% from n = 5 on.)
+    One difference gives ``(d, d)``.
 
     Examples
     --------
