@@ -178,3 +178,24 @@ def test_an_ax_that_is_not_an_axes_is_refused_by_name():
         assert vd.pca(X).plot(ax=axs[1]) is axs[1]
     finally:
         plt.close("all")
+
+
+def test_p_values_are_drawn_inside_the_axes_beside_the_longest_bars():
+    # a system far worse than the baseline: the p-value of its longest bar was written past
+    # the interval's low end, outside the axes, over the bar's own name (notebook 06's
+    # "whiten" row); a zero change put "p=1" past the right edge
+    qids = [f"q{i}" for i in range(12)]
+    qrels = {q: {"d1": 1} for q in qids}
+    a = vd.evaluate({q: {"d1": 1.0, "d2": 0.5} for q in qids}, qrels, name="baseline")
+    b = vd.evaluate({q: {"d2": 1.0, "d1": 0.5} if i % 4 else {"d1": 1.0}
+                     for i, q in enumerate(qids)}, qrels, name="worse")
+    comparison = vd.compare(a, b, n_resamples=200)
+    assert comparison.delta["mrr@10"] == -0.375 and comparison.delta["recall@100"] == 0
+    ax = comparison.plot()
+    ax.figure.savefig(io.BytesIO(), format="png")
+    frame = ax.get_window_extent()
+    labels = [t for t in ax.texts if t.get_text().startswith("p=")]
+    assert len(labels) == len(comparison.metrics)
+    for label in labels:
+        box = label.get_window_extent()
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, (label.get_text(), box, frame)

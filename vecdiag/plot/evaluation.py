@@ -53,6 +53,17 @@ def _delta_bars(ax, labels, deltas, lows, highs, significant, p_values):
         ax.annotate(f"p={p:.3g}", (x, yi), xytext=(4 if x >= 0 else -4, 0),
                     textcoords="offset points", va="center",
                     ha="left" if x >= 0 else "right", fontsize=8)
+    # subtle: a p-value sits beyond its interval's end; beside the outermost bars it ran
+    # past the axes (over the names), and margins cannot help: a bar pins its axis at 0.
+    # Pad each side by a share m of the data's span, so that m / (1 + 2m) of the axes
+    # holds the longest label (~0.65 em a character).
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    label_pt = max((len(f"p={p:.3g}") for p in p_values), default=0) * 0.65 * 8 + 8
+    share = min(label_pt / width_pt, 0.4)
+    ends = np.concatenate([deltas, lows, highs, [0.0]])
+    lo, hi = np.nanmin(ends), np.nanmax(ends)
+    pad = (hi - lo or 1.0) * share / (1 - 2 * share)
+    ax.set_xlim(lo - pad, hi + pad)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, [literal(name) for name in labels])
     return ax
