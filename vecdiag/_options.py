@@ -6,6 +6,7 @@ Array inputs are :mod:`vecdiag._validate`'s own concern.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 __all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k",
            "check_metric", "check_ordered", "check_positive_int", "check_random_state",
            "check_show_progress", "check_zero_option", "format_rows", "id_str",
-           "merged_options"]
+           "merged_options", "check_bm25_parameters"]
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -361,3 +362,21 @@ def check_random_state(random_state) -> np.random.Generator:
         return np.random.default_rng(random_state.randint(2**31))
     raise TypeError(f"random_state must be an int, None, a numpy Generator or RandomState, "
                     f"got {type(random_state).__name__}")
+
+
+def check_bm25_parameters(k1, b) -> None:
+    """BM25's ``k1`` (a finite number >= 0) and ``b`` (in [0, 1]), refused by name
+    otherwise: k1 < 0 gave negative scores, NaN nan scores, b > 1 a length normalisation
+    that rewards long documents (bm25s takes any number).
+
+    >>> check_bm25_parameters(-1, 0.75)
+    Traceback (most recent call last):
+    ...
+    ValueError: k1 must be a finite number >= 0, got -1 (the usual values are k1=1.5, b=0.75)
+    """
+    for value, name, top, allowed in ((k1, "k1", math.inf, "a finite number >= 0"),
+                                      (b, "b", 1.0, "a number in [0, 1]")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not 0 <= value <= top or not math.isfinite(value):
+            raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
+                             "are k1=1.5, b=0.75)")

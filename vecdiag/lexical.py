@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import unicodedata
 
 import numpy as np
@@ -94,12 +92,7 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     k = min(V.check_positive_int(k, "k"), len(docs))
     show_progress = bool(V.check_show_progress(show_progress))  # "no" is truthy: refused
     # bm25s takes any number: k1 < 0 gives inf or negative scores, NaN an empty run
-    for value, name, top, allowed in ((k1, "k1", math.inf, "a finite number >= 0"),
-                                      (b, "b", 1.0, "a number in [0, 1]")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                or not 0 <= value <= top or not math.isfinite(value):
-            raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
-                             "are k1=1.5, b=0.75)")
+    V.check_bm25_parameters(k1, b)
     # bm25s named neither the argument nor our name for it ("Invalid score_idf_inner
     # value: BM25+"), and a corpus of stop words only took any method
     V.check_choice(method, "method", _METHODS)

@@ -13,6 +13,7 @@ import numbers
 import re
 import unicodedata
 
+from .._options import check_bm25_parameters
 from .._words import word_pattern
 
 __all__ = ["tokenize", "chunk", "bm25", "rrf"]
@@ -138,14 +139,7 @@ def bm25(query, docs, *, k1: float = 1.5, b: float = 0.75) -> list[float]:
         raise ValueError("docs is empty; pass at least one document (a list of tokens)")
     if isinstance(query, str):
         raise TypeError("query must be a list of tokens; use tokenize(text) first")
-    # as vd.lexical.bm25: k1 < 0 gave negative scores, NaN nan scores, b > 1 a length
-    # normalisation that rewards long documents
-    for value, name, top, allowed in ((k1, "k1", math.inf, "a finite number >= 0"),
-                                      (b, "b", 1.0, "a number in [0, 1]")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                or not 0 <= value <= top or not math.isfinite(value):
-            raise ValueError(f"{name} must be {allowed}, got {value!r} (the usual values "
-                             "are k1=1.5, b=0.75)")
+    check_bm25_parameters(k1, b)         # as vd.lexical.bm25 checks them
     n = len(docs)
     avgdl = sum(len(d) for d in docs) / n
     if avgdl == 0:
