@@ -7,7 +7,8 @@ scores and counterfactual ranks and try_fixes' table, on four corpora with plant
 written once by ``tests/data/make_engine_reference.py`` from the code before the change.
 A deliberate change of an output updates those entries only, every other digest checked
 unchanged first (so far: hybrid ranking dict runs in single precision as trec_eval does,
-and explain's centred-cosine counterfactual under euclidean, a new entry).
+explain's centred-cosine counterfactual under euclidean, a new entry, and the vector fixes
+fitted on float32 rows, whose mean is now summed in float64: 49 entries of each record).
 BLAS products and NumPy's SIMD sums round differently on another BLAS build or CPU kind,
 so the comparison runs where the digests were recorded (the platform signature in the
 file) and skips with that reason elsewhere; the exact paths are also tested against
