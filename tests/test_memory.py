@@ -176,3 +176,22 @@ def test_rerankers_within_the_index_budget(data, budget, rerank):
     np.testing.assert_array_equal(warm.indices, cold.indices)
     # the same neighbours as with the default 128 MiB blocks on a plain array
     np.testing.assert_array_equal(warm.indices, fn(Q, C, k=K).indices)
+
+
+@pytest.mark.parametrize("fix", ["whiten", "all_but_the_top"])
+def test_fitting_a_rotating_fix_holds_no_centred_float64_copy(data, fix):
+    """Whiten and AllButTheTop sum their covariance one ~1 MiB block of centred float64
+    rows at a time: fitting holds the unit rows (one float32 copy of the corpus, 2.4 MiB
+    here, and their float64 norms), a block (1 MiB of float64 rows and their float32
+    difference) and the interpreter's slack, not the centred float32 difference plus its
+    float64 copy (3 more copies of the corpus). The axes equal the eigenvectors of
+    NumPy's covariance of the unit rows."""
+    from vecdiag.fixes.transformers import for_fix
+
+    X = data[1]
+    est, peak = traced_peak(lambda: for_fix(fix).fit(X))
+    assert peak < X.nbytes + 8 * X.shape[0] + 1.5 * MiB + SLACK, (fix, peak / X.nbytes)
+    U = X.astype(np.float64) / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(np.cov(U, rowvar=False))
+    top = vectors[:, ::-1][:, :est.components_.shape[0]].T
+    assert np.allclose(np.abs(np.sum(top * est.components_, axis=1)), 1.0, atol=1e-6)
