@@ -195,3 +195,26 @@ def test_fitting_a_rotating_fix_holds_no_centred_float64_copy(data, fix):
     values, vectors = np.linalg.eigh(np.cov(U, rowvar=False))
     top = vectors[:, ::-1][:, :est.components_.shape[0]].T
     assert np.allclose(np.abs(np.sum(top * est.components_, axis=1)), 1.0, atol=1e-6)
+
+
+def test_isotropy_projects_a_few_rows_at_a_time(data):
+    """vd.isotropy is one pass for the Gram matrix (:func:`compute_moments`, 32 MiB
+    blocks) and one for the partition function, whose ± projections are exponentiated
+    ~2 MiB at a time and in place: the second pass adds at most a few MiB to the first.
+    It made the projection, its negation, their concatenation, the difference and the
+    exponential of ``block_rows(d)`` rows at once (37.7 MB against the first pass's 12.7
+    MB on these 20,000 x 32 rows). The value is Mu & Viswanath's min Z / max Z over ± the
+    eigenvectors of XᵀX, computed here directly with scipy's logsumexp."""
+    from scipy.special import logsumexp
+
+    from vecdiag.diagnostics.moments import compute_moments
+
+    X = data[1]
+    _, first = traced_peak(lambda: compute_moments(X, space="raw"))
+    value, peak = traced_peak(lambda: vd.isotropy(X))
+    assert peak < first + 3 * MiB, (peak / MiB, first / MiB)
+    X64 = X.astype(np.float64)
+    _, vecs = np.linalg.eigh(X64.T @ X64)
+    proj = X64 @ vecs
+    logz = np.concatenate([logsumexp(proj, axis=0), logsumexp(-proj, axis=0)])
+    assert value == pytest.approx(np.exp(logz.min() - logz.max()), rel=1e-9)
