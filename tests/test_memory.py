@@ -160,8 +160,8 @@ def test_a_larger_budget_is_used(data):
 @pytest.mark.parametrize("rerank", ["csls", "mutual_proximity"])
 def test_rerankers_within_the_index_budget(data, budget, rerank):
     """Cold: the Index builds what it caches (unit rows; csls: the kNN graph for the
-    penalties; mutual proximity: closed-form statistics over float64 copies of the corpus,
-    at most 4 of them); warm: only the blocks of scores, the queries and the result."""
+    penalties; mutual proximity: closed-form statistics over 4 MiB float64 blocks, within
+    the allowance of 4 float64 copies of the corpus kept here); warm: only the blocks of scores, the queries and the result."""
     Q, C = data[0][:200], data[1][:8000]
     n = C.shape[0]
     fn = getattr(vd.fixes, rerank)
@@ -176,3 +176,88 @@ def test_rerankers_within_the_index_budget(data, budget, rerank):
     np.testing.assert_array_equal(warm.indices, cold.indices)
     # the same neighbours as with the default 128 MiB blocks on a plain array
     np.testing.assert_array_equal(warm.indices, fn(Q, C, k=K).indices)
+
+
+@pytest.mark.parametrize("fix", ["whiten", "all_but_the_top"])
+def test_fitting_a_rotating_fix_holds_no_centred_float64_copy(data, fix):
+    """Whiten and AllButTheTop sum their covariance one ~1 MiB block of centred float64
+    rows at a time: fitting holds the unit rows (one float32 copy of the corpus, 2.4 MiB
+    here, and their float64 norms), a block (1 MiB of float64 rows and their float32
+    difference) and the interpreter's slack, not the centred float32 difference plus its
+    float64 copy (3 more copies of the corpus). The axes equal the eigenvectors of
+    NumPy's covariance of the unit rows."""
+    from vecdiag.fixes.transformers import for_fix
+
+    X = data[1]
+    est, peak = traced_peak(lambda: for_fix(fix).fit(X))
+    assert peak < X.nbytes + 8 * X.shape[0] + 1.5 * MiB + SLACK, (fix, peak / X.nbytes)
+    U = X.astype(np.float64) / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(np.cov(U, rowvar=False))
+    top = vectors[:, ::-1][:, :est.components_.shape[0]].T
+    assert np.allclose(np.abs(np.sum(top * est.components_, axis=1)), 1.0, atol=1e-6)
+
+
+def test_isotropy_projects_a_few_rows_at_a_time(data):
+    """vd.isotropy is one pass for the Gram matrix (:func:`compute_moments`, 32 MiB
+    blocks) and one for the partition function, whose ± projections are exponentiated
+    ~2 MiB at a time and in place: the second pass adds at most a few MiB to the first.
+    It made the projection, its negation, their concatenation, the difference and the
+    exponential of ``block_rows(d)`` rows at once (37.7 MB against the first pass's 12.7
+    MB on these 20,000 x 32 rows). The value is Mu & Viswanath's min Z / max Z over ± the
+    eigenvectors of XᵀX, computed here directly with scipy's logsumexp."""
+    from scipy.special import logsumexp
+
+    from vecdiag.diagnostics.moments import compute_moments
+
+    X = data[1]
+    _, first = traced_peak(lambda: compute_moments(X, space="raw"))
+    value, peak = traced_peak(lambda: vd.isotropy(X))
+    assert peak < first + 3 * MiB, (peak / MiB, first / MiB)
+    X64 = X.astype(np.float64)
+    _, vecs = np.linalg.eigh(X64.T @ X64)
+    proj = X64 @ vecs
+    logz = np.concatenate([logsumexp(proj, axis=0), logsumexp(-proj, axis=0)])
+    assert value == pytest.approx(np.exp(logz.min() - logz.max()), rel=1e-9)
+
+
+def test_mutual_proximity_statistics_hold_no_float64_copy(data):
+    """Mutual proximity's exact per-document mean and std (cosine, closed form) are summed
+    over 4 MiB blocks of float64 rows: beside the unit rows (one float32 copy) only the
+    blocks and a few per-row arrays, not four float64 copies of the corpus (7.3x this
+    20,000 x 32 float32 corpus at the peak). The scores equal MP-Gauss computed here
+    from the raw second moments ``u_iᵀ (UᵀU) u_i`` (another route to the same std)."""
+    from scipy.special import log_ndtr
+
+    Q, C = data[0][:5], data[1]
+    n = C.shape[0]
+    nb, peak = traced_peak(lambda: vd.fixes.mutual_proximity(Q, C, k=K))
+    assert peak < n * D * 4 + 3 * 4 * MiB + 8 * 8 * n + SLACK, peak / C.nbytes
+    U = C.astype(np.float64)
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    x = np.einsum("ij,ij->i", U, U)
+    mean = (U @ U.sum(axis=0) - x) / (n - 1)
+    sd = np.sqrt(((U @ (U.T @ U)) * U).sum(axis=1) - x ** 2) / np.sqrt(n - 1)
+    sd = np.sqrt(sd ** 2 - mean ** 2)
+    Qp = Q.astype(np.float64) / np.linalg.norm(Q.astype(np.float64), axis=1, keepdims=True)
+    S = Qp @ U.T
+    z_q = (S - S.mean(axis=1, keepdims=True)) / S.std(axis=1, keepdims=True)
+    mp = np.exp(log_ndtr(z_q) + log_ndtr((S - mean) / sd))
+    assert np.allclose(nb.scores, -np.sort(-mp, axis=1)[:, :K], rtol=1e-4)
+
+
+def test_a_vector_fix_on_an_index_transforms_the_corpus_in_small_blocks(data):
+    """The norms ``||T(c)||`` a fix on an Index caches are computed 1 MiB of corpus rows at
+    a time: the transform's temporaries (unit rows, centred rows, the projection) were
+    made for 65,536 rows at once whatever the dimension (4.06x this 20,000 x 32 float32
+    corpus for all_but_the_top, 4.0x at 60,000 x 384). Now: the fit's unit rows, the
+    cached norms and a few blocks. The ranking equals a search of the transformed arrays."""
+    Q, C = data[0][:5], data[1]
+    vd.fixes.apply_fix("all_but_the_top", Q, vd.Index(C[:50]), k=3)   # imports, warm
+    index = vd.Index(C)
+    index.unit_rows                      # the Index's own copy, built before the fix
+    nb, peak = traced_peak(lambda: vd.fixes.apply_fix("all_but_the_top", Q, index, k=K))
+    assert peak < C.nbytes + 8 * C.shape[0] + 4 * MiB + SLACK, peak / C.nbytes
+    fix = vd.fixes.AllButTheTop().fit(C)
+    direct = vd.knn(fix.transform(Q), fix.transform(C), k=K)
+    assert np.array_equal(nb.indices, direct.indices)
+    assert np.allclose(nb.scores, direct.scores, atol=1e-5)

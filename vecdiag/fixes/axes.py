@@ -9,19 +9,43 @@ import numpy as np
 __all__ = ["principal_axes", "axes_of", "covariance_overflow", "null_variances"]
 
 
-def principal_axes(Xc: np.ndarray, n_axes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen-decomposition of the covariance of centred rows, largest variance first.
+# float64 bytes of one block of centred rows: the covariance is summed block by block, so
+# fitting a fix never holds a centred float64 copy of the whole corpus
+_BLOCK_BYTES = 2**20
 
-    Returns ``(variances, axes)``: the top ``n_axes`` (all when None) axes as rows, each
-    signed so that its largest-magnitude entry is positive (a deterministic choice: an
-    eigenvector's sign is arbitrary). Only the requested eigenpairs are computed.
+
+def principal_axes(X: np.ndarray, mean: np.ndarray,
+                   n_axes: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Eigen-decomposition of the covariance of the rows ``X - mean``, largest variance first.
+
+    Returns ``(variances, axes, total)``: the top ``n_axes`` (all when None) axes as rows,
+    each signed so that its largest-magnitude entry is positive (a deterministic choice: an
+    eigenvector's sign is arbitrary), and ``total``, the summed variance (trace of the
+    covariance). Only the requested eigenpairs are computed.
+
+    The rows are centred and turned to float64 one block of about 1 MB at a time and
+    their products summed: memory stays at a block whatever ``n`` (a centred float64
+    copy of a float32 corpus was twice its size, plus the float32 difference: 123 MB
+    on top of 31 MB of 20,000 x 384 rows). A corpus within one block is computed exactly
+    as before, in one product.
     """
-    n, d = Xc.shape
+    n, d = X.shape
+    step = max(1, _BLOCK_BYTES // (8 * max(1, d)))
+    scatter = np.zeros((d, d))
+    squares = 0.0
+    peak = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        cov = (Xc.T @ Xc) / max(n - 1, 1)
+        for start in range(0, n, step):
+            Xc = (X[start:start + step] - mean).astype(np.float64, order="C")  # row order
+            scatter += Xc.T @ Xc
+            squares += np.einsum("ij,ij->", Xc, Xc)
+            if Xc.size:                           # max and -min: no |Xc| temporary
+                peak = max(peak, float(Xc.max()), -float(Xc.min()))
+        cov = scatter / max(n - 1, 1)
     if not np.isfinite(cov).all():
-        raise covariance_overflow(float(np.abs(Xc).max()))
-    return axes_of(cov, n_axes)
+        raise covariance_overflow(peak)
+    values, axes = axes_of(cov, n_axes)
+    return values, axes, squares / max(n - 1, 1)
 
 
 def covariance_overflow(peak: float | None) -> ValueError:

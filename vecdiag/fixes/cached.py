@@ -37,7 +37,10 @@ from ..scale.chunks import is_dask_array
 from .checking import _absent, fit_as, transform_as
 from .transformers import AllButTheTop, Normalize, Whiten, for_fix
 
-_ROWS = 65_536
+# bytes of corpus rows transformed at a time when a fix is fitted on an Index (each
+# transform makes a few temporaries of the block's size: 65,536 rows of d = 384 made
+# 4x the corpus)
+_TRANSFORM_BYTES = 2**20
 
 
 def _affine(fix):
@@ -64,13 +67,14 @@ def fitted(index, code: str, metric: str, opts: dict, *, show_progress=None):
     if key in index.cache:
         return index.cache[key]
     fix = fit_as(for_fix(code, metric, **opts), index.vectors, "corpus")
-    n = len(index)
+    n, n_dims = len(index), index.vectors.shape[1]
     sq = np.empty(n, dtype=np.float64)
     with progress_bar(n, desc=f"{code}: transforming the corpus", show=show_progress,
                       expected_seconds=n * index.vectors.shape[1] ** 2 / 2e10) as bar:
-        for start in range(0, n, _ROWS):
-            T = fix.transform(index.vectors[start:start + _ROWS])
-            sq[start:start + _ROWS] = np.einsum("ij,ij->i", T, T)
+        step = max(1, _TRANSFORM_BYTES // (index.vectors.dtype.itemsize * max(1, n_dims)))
+        for start in range(0, n, step):
+            T = fix.transform(index.vectors[start:start + step])
+            sq[start:start + step] = np.einsum("ij,ij->i", T, T)
             bar.update(T.shape[0])
     index.cache[key] = (fix, sq)
     return fix, sq

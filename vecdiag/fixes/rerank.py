@@ -21,6 +21,10 @@ from ..neighbors.scoring import (block_rows, check_queries, corpus_copies, corpu
 __all__ = ["csls", "mutual_proximity", "csls_penalty"]
 
 
+# float64 bytes of one block of rows in the closed-form statistics of mutual proximity
+_STATS_BYTES = 4 * 2**20
+
+
 def _budget(index):
     """An Index's ``memory_budget`` bounds the re-rankers' score blocks too."""
     return None if index is None else getattr(index, "memory_budget", None)
@@ -168,17 +172,32 @@ def _closed_form_stats(Cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     variance ``u_iᵀ Σ u_i`` (Σ the covariance of the rows). The self term
     ``x = u_i · u_i`` is then removed with Welford's downdate
     ``SS_{n-1} = SS_n - (x - mean_n)(x - mean_{n-1})``.
+
+    Two passes over ``_STATS_BYTES`` of float64 rows at a time (the covariance, then the
+    per-row terms): no float64 copy of the corpus (four of them, 8x a float32 corpus,
+    were held at once before); a corpus within one block is computed as in one piece.
     """
-    n = Cp.shape[0]
-    # C-ordered: a Fortran-ordered corpus summed the mean, covariance and products in
-    # another order (statistics and scores a few units in the last place apart)
-    X = np.ascontiguousarray(Cp, dtype=np.float64)
-    mean_vec = column_mean(X)
-    centred = X - mean_vec
-    cov = centred.T @ centred / n
-    m_all = X @ mean_vec
-    ss_all = n * ((X @ cov) * X).sum(axis=1)
-    x = np.einsum("ij,ij->i", X, X)
+    n, d = Cp.shape
+    step = max(1, _STATS_BYTES // (8 * max(1, d)))
+
+    def rows(start):
+        # C-ordered: a Fortran-ordered corpus summed the mean, covariance and products in
+        # another order (statistics and scores a few units in the last place apart)
+        return np.ascontiguousarray(Cp[start:start + step], dtype=np.float64)
+
+    mean_vec = column_mean(Cp)          # the same bits as the mean of the float64 copy
+    cov = np.zeros((d, d))
+    for start in range(0, n, step):
+        centred = rows(start) - mean_vec
+        cov += centred.T @ centred
+    cov /= n
+    m_all, ss_all, x = np.empty(n), np.empty(n), np.empty(n)
+    for start in range(0, n, step):
+        X = rows(start)
+        stop = start + X.shape[0]
+        m_all[start:stop] = X @ mean_vec
+        ss_all[start:stop] = n * ((X @ cov) * X).sum(axis=1)
+        x[start:stop] = np.einsum("ij,ij->i", X, X)
     m_loo = (n * m_all - x) / (n - 1)
     ss_loo = np.maximum(ss_all - (x - m_all) * (x - m_loo), 0)
     return m_loo, np.sqrt(ss_loo / (n - 1))

@@ -225,9 +225,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             total, (values, axes) = float(np.trace(cov)), axes_of(cov, m)
         else:
             self.mean_ = _column_mean(X)
-            Xc = (X - self.mean_).astype(np.float64, order="C")  # sums in row order
-            total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)  # trace of the covariance
-            values, axes = principal_axes(Xc, m)
+            values, axes, total = principal_axes(X, self.mean_, m)
         eps = float(reg) * (total / d)
         if eps == 0:
             eps = np.finfo(np.float64).tiny
@@ -341,9 +339,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             values, axes = axes_of(cov, D)
         else:
             self.mean_ = _column_mean(X)
-            Xc = (X - self.mean_).astype(np.float64, order="C")  # sums in row order
-            total = np.einsum("ij,ij->", Xc, Xc) / max(X.shape[0] - 1, 1)
-            values, axes = principal_axes(Xc, D)
+            values, axes, total = principal_axes(X, self.mean_, D)
         # subtle: past the corpus's rank (D >= n rows) the top-D axes include directions the
         # corpus does not vary along, an arbitrary basis that changes with the row order;
         # removing them would cut arbitrary parts off every query. Only real ones are removed.
