@@ -300,13 +300,18 @@ def test_the_largest_floats_keep_their_norm_cosine_and_distance(big):
 def test_a_distance_beyond_the_float_range_is_inf_on_both_paths():
     """1.7e308 - (-1e308) overflows: the distance is infinite. Scratch scaled by the
     power of two above inf (0.5) and squared 1e200 / 0.5 with ``**``, which raises
-    OverflowError in Python; both paths now say inf, and knn ranks such a row last."""
+    OverflowError in Python; both paths now say inf. knn refuses such lengths on both
+    paths alike (its scores would overflow), naming the fix."""
     a, b = [1.7e308, 1e200], [-1e308, 0.0]
     with np.errstate(over="ignore"):
         assert vd.euclidean(a, b) == math.inf
     assert vd.scratch.euclidean(a, b) == math.inf
-    near = vd.scratch.knn([a], [b, [1.6e308, 0.0]], k=2, metric="euclidean")
-    assert list(near.indices[0]) == [1, 0]
+    messages = []
+    for knn in (vd.scratch.knn, vd.knn):
+        with pytest.raises(ValueError, match="vectors too long for euclidean scores") as err:
+            knn([a], [b, [1.6e308, 0.0]], k=2, metric="euclidean")
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
 
 
 def test_dot_and_normalize_at_the_ends_of_the_float_range():

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -318,6 +318,42 @@ def test_property_graph_scratch_equals_numpy(C, k, metric, batch, threaded):
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=1e-12)
     assert not (b.indices == np.arange(C.shape[0])[:, None]).any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(C=int_rows, metric=st.sampled_from(["dot", "euclidean"]),
+       exponent=st.sampled_from([-664, -530, -500, 0, 500, 515, 664]))
+def test_property_scratch_refuses_scores_out_of_float64_as_knn_does(C, metric, exponent):
+    """Scaled by 2^664 ≈ 1e200 (or 1e-200), dot scores overflow to inf (underflow to 0) in
+    float64: vd.knn refused them, naming the fix, but scratch.knn ranked the inf (or 0)
+    ties by index: for rows [1,0],[0,1],[2,0] at 1e-200 and the query [1,0], it gave
+    [0, 1] (scores 0, 0) where the true order is [2, 0]. Both paths now refuse the same
+    inputs with the same message, and agree on the others."""
+    C = C.astype(float) * 2.0 ** exponent   # a power of two: every score stays exact
+    Q = C[:2]
+    k = min(3, C.shape[0])
+
+    def outcome(fn):
+        try:
+            res = fn(Q, C, k=k, metric=metric)
+        except ValueError as err:
+            return str(err)
+        return res.indices.tolist()
+
+    assert outcome(scratch.knn) == outcome(knn)
+
+
+def test_scratch_refuses_tiny_dot_scores_as_knn_does():
+    C = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]]) * 1e-200
+    message = ("vectors too short for dot scores in float64: lengths up to 2e-200 "
+               "underflow when squared; multiply queries and corpus by one common large "
+               "number first")
+    for fn in (scratch.knn, knn):
+        with pytest.raises(ValueError) as err:
+            fn(C[:1], C, k=2, metric="dot")
+        assert str(err.value) == message
+    # scaled back up, both give the true order
+    assert scratch.knn(C[:1] * 1e200, C * 1e200, k=2, metric="dot").indices.tolist() == [[2, 0]]
 
 
 @pytest.mark.parametrize("metric", METRICS)

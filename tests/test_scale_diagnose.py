@@ -270,3 +270,16 @@ def test_near_copies_in_a_narrow_cone_are_judged_on_centred_rows(sampled_beyond)
     assert ref.stats["sampled"] is True
     _same_number(ref.stats["near_duplicate_share"], got.stats["near_duplicate_share"])
     assert _by_code(got)["near_duplicates"].severity == _by_code(ref)["near_duplicates"].severity
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_findings_of_equal_severity_and_strength_in_one_order_on_every_path(metric):
+    """Two rows: hubness and near_duplicates are both "ok" with strength 0. The NumPy path
+    listed hubness first, the Dask path (whose sampled stages judge near-copies first)
+    near_duplicates first; both now list them in the exact path's order."""
+    X = np.array([[0.3, -1.2, 0.5, 2.0], [1.1, 0.4, -0.7, 0.2]])
+    codes = [f.code for f in vd.diagnose(X, metric=metric).findings]
+    dask_codes = [f.code for f in vd.diagnose(da.from_array(X, chunks=(1, 4)),
+                                               metric=metric).findings]
+    assert codes.index("hubness") + 1 == codes.index("near_duplicates")
+    assert dask_codes == codes

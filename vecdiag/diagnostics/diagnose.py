@@ -136,8 +136,9 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     Returns
     -------
     Diagnosis
-        ``.findings`` most severe first (each with ``.evidence`` and its thresholds),
-        ``.stats`` every figure, ``_repr_html_`` a coloured table, ``plot()`` 4 panels.
+        ``.findings`` most severe first (each with ``.evidence`` and its thresholds;
+        equal severities: the farthest past its threshold first, then one fixed order
+        of codes, the same on NumPy and Dask input), ``.stats`` every figure, ``_repr_html_`` a coloured table, ``plot()`` 4 panels.
 
     Notes
     -----
@@ -316,9 +317,19 @@ def _strength(f: Finding) -> float:
     return ratio if f.evidence.get("direction") != "below" else 1 / max(ratio, 1e-12)
 
 
+# Findings of equal severity and strength in the order STAGES finds them: the sampled
+# stages (a Dask corpus, or past SAMPLED_ABOVE rows) judge near-copies before hubness (the
+# hubness estimate reuses the near-copy lists), and without this order the same corpus
+# listed its findings in two orders. Codes not named here come after, as found.
+_TIE_ORDER = {code: i for i, code in enumerate((
+    "non_finite", "zero_vectors", "metric_mismatch", "small_corpus", "hubness",
+    "norm_spread", "near_duplicates", "low_intrinsic_dimension"))}
+
+
 def _finish(findings, stats, metric, k, seconds, t_start, **arrays) -> Diagnosis:
     seconds["total"] = time.perf_counter() - t_start
     stats["seconds"] = seconds
     rank = {s: i for i, s in enumerate(SEVERITIES)}
-    findings = sorted(findings, key=lambda f: (rank[f.severity], -_strength(f)))
+    findings = sorted(findings, key=lambda f: (rank[f.severity], -_strength(f),
+                                               _TIE_ORDER.get(f.code, len(_TIE_ORDER))))
     return Diagnosis(findings=findings, stats=stats, metric=metric, k=k, **arrays)

@@ -43,7 +43,7 @@ from . import _copies
 from ._scan import numpy_candidates
 from ._select import floor_below
 from ._threads import Workers, blas_workers
-from .rows import Rows
+from .rows import Rows, check_reach
 
 DEFAULT_BUDGET = 256 * 2**20          # bytes of working memory for one step
 _REFINE_BYTES = 4 * 2**20             # temporaries per refine piece
@@ -231,28 +231,14 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
         return indices, scores
     if C.metric != "cosine":
         # subtle: scores (and the euclidean key 2 q·c − ‖c‖²) must fit the float type
-        reach = float(Q.max_norm + C.max_norm)
-        bound = reach * reach  # not ** 2: a Python float power raises OverflowError
         low = np.float32 if backend == "faiss" or cand_rows is not None else C.dtype
-        info = np.finfo(low)
-        limit = float(info.max) / 8
         if backend == "faiss":       # faiss scores in float32 whatever the input
             wider = " (or search with backend='numpy'" + (
                 ", which scores float64 input in float64)" if C.dtype == np.float64
                 else " on float64 vectors)")
         else:
             wider = " (or pass float64)" if np.dtype(low) != np.float64 else ""
-        if 0 < reach < float(np.sqrt(info.tiny * 8)):  # squares underflow: scores tie at 0
-            raise ValueError(f"vectors too short for {C.metric} scores in "
-                             f"{np.dtype(low)}: lengths up to "
-                             f"{max(Q.max_norm, C.max_norm):.3g} underflow when squared; "
-                             "multiply queries and corpus by one common large number first"
-                             + wider)
-        if not bound < limit:
-            raise ValueError(f"vectors too long for {C.metric} scores in "
-                             f"{np.dtype(low)}: lengths up to "
-                             f"{max(Q.max_norm, C.max_norm):.3g} overflow; divide queries and "
-                             "corpus by one common large number first" + wider)
+        check_reach(Q.max_norm, C.max_norm, C.metric, low, wider)
     kp = min(C.n, 2 * k + 8)
     todo = np.arange(n_q)
     expected = 2.0 * n_q * C.n * C.d / _ASSUMED_FLOPS

@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import _validate as V
 from ..neighbors.result import Neighbors
-from .vectors import _cosine, _dot, _euclidean
+from ..neighbors.rows import check_reach
+from .vectors import _cosine, _dot, _euclidean, _norm
 
 __all__ = ["knn"]
 
@@ -32,7 +33,10 @@ def knn(queries, corpus, k: int = 10, *, metric: str = "cosine", exclude_self: b
     k : int
         Neighbours per query (at most ``n``, or ``n - 1`` with ``exclude_self``).
     metric : {"cosine", "dot", "euclidean"}
-        Similarity (higher is closer) or distance (lower is closer).
+        Similarity (higher is closer) or distance (lower is closer). Under dot and
+        euclidean, vectors so long (near 1e154) or so short (near 1e-154) that their
+        scores overflow or underflow float64 are refused as :func:`vecdiag.knn`
+        refuses them.
     exclude_self : bool
         ``queries`` is the corpus itself: leave each row out of its own list.
     backend, batch_size
@@ -79,6 +83,11 @@ def _knn_inputs(queries, corpus, k, metric, exclude_self):
     if exclude_self and len(query_rows) != len(corpus_rows):
         raise ValueError("exclude_self=True needs queries to be the corpus itself, row for "
                          f"row ({len(query_rows)} queries vs {len(corpus_rows)} corpus rows)")
+    # subtle: a dot score past 1.8e308 is inf and one under 5e-324 is 0, so every score
+    # ties and the tie rule, not the data, picks the neighbours: refuse such lengths as
+    # vd.knn refuses them (the same rule, for float64, the type of Python's floats)
+    check_reach(max(map(_norm, query_rows), default=0.0),
+                max(map(_norm, corpus_rows)), metric, np.float64)
     if metric == "cosine":
         for name, rows in (("corpus", corpus_rows), ("queries", query_rows)):
             for i, row in enumerate(rows):
