@@ -138,7 +138,8 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
     Diagnosis
         ``.findings`` most severe first (each with ``.evidence`` and its thresholds;
         equal severities: the farthest past its threshold first, then one fixed order
-        of codes, the same on NumPy and Dask input), ``.stats`` every figure, ``_repr_html_`` a coloured table, ``plot()`` 4 panels.
+        of codes, the same on NumPy and Dask input), ``.stats`` every figure,
+        ``_repr_html_`` a coloured table, ``plot()`` 4 panels.
 
     Notes
     -----
