@@ -30,6 +30,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_knn import search_data  # noqa: E402
 
 
+def block_times(C, Q, bc: int, run, clock=time.perf_counter):
+    """Seconds ``run(S, c0)`` takes on each score block ``S = C[c0:c0 + bc] Qᵀ`` right
+    after its product (one buffer for every block, as the engine keeps), in block order."""
+    import numpy as np
+
+    bq = Q.shape[0]
+    flat = np.empty(bc * bq, C.dtype)
+    times = []
+    for c0 in range(0, C.shape[0], bc):
+        c1 = min(C.shape[0], c0 + bc)
+        S = flat[:(c1 - c0) * bq].reshape(c1 - c0, bq)
+        np.matmul(C[c0:c1], Q.T, out=S)
+        t0 = clock()
+        run(S, c0)
+        times.append(clock() - t0)
+    return np.array(times)
+
+
 def one_pass(C, Q, bc: int, kp: int, mode: str, k: int = 10):
     """Seconds spent after each block's product, in block order."""
     import numpy as np
@@ -39,23 +57,19 @@ def one_pass(C, Q, bc: int, kp: int, mode: str, k: int = 10):
     from vecdiag.neighbors.rows import Rows
 
     bq = Q.shape[0]
-    flat = np.empty(bc * bq, C.dtype)
     # the engine's floor: twice its rounding bound below each query's running k-th best
     slack = 2.0 * engine.tolerance(Rows(Q, "dot", "q"), Rows(C, "dot", "c"), np.arange(bq),
                                    float(np.finfo(C.dtype).eps))
     best = SharedBest(bq, kp, C.dtype, rank=k, slack=slack)
-    times = []
-    for c0 in range(0, C.shape[0], bc):
-        c1 = min(C.shape[0], c0 + bc)
-        S = flat[:(c1 - c0) * bq].reshape(c1 - c0, bq)
-        np.matmul(C[c0:c1], Q.T, out=S)
-        t0 = time.perf_counter()
+
+    def run(S, c0):
         if mode == "read":
             np.maximum.reduce(S, axis=None)
         else:
-            best.fold(S, min(kp, c1 - c0), c0, by_column=True, compiled=mode == "compiled")
-        times.append(time.perf_counter() - t0)
-    return np.array(times)
+            best.fold(S, min(kp, S.shape[0]), c0, by_column=True,
+                      compiled=mode == "compiled")
+
+    return block_times(C, Q, bc, run)
 
 
 def main() -> int:

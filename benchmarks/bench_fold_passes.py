@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bench_fold_blocks import block_times  # noqa: E402
 from bench_knn import search_data  # noqa: E402
 
 
@@ -72,20 +73,13 @@ def main() -> int:
     bar = (np.partition(full, full.shape[0] - 10, axis=0)[full.shape[0] - 10]
            - 1e-3).astype(C.dtype)
     del full
-    flat = np.empty(bc * bq, C.dtype)
     named = passes(bar)
     best = {name: np.inf for name in named}
     with threadpool_limits(1, user_api="blas"):
         for _ in range(args.repeat):
             for name, run in named.items():
-                times = []
-                for c0 in range(0, C.shape[0], bc):
-                    c1 = min(C.shape[0], c0 + bc)
-                    S = flat[:(c1 - c0) * bq].reshape(c1 - c0, bq)
-                    np.matmul(C[c0:c1], Q.T, out=S)
-                    t0 = time.thread_time()
-                    run(S)
-                    times.append(time.thread_time() - t0)
+                times = block_times(C, Q, bc, lambda S, c0, run=run: run(S),
+                                    clock=time.thread_time)
                 best[name] = min(best[name], float(np.median(times)))
     print(f"# one settled block of {bc} x {bq} after its product, one thread, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
