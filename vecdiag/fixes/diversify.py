@@ -90,7 +90,9 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     else:
         base = knn(Q, C, depth, metric=metric)
     sign = -1.0 if metric == "euclidean" else 1.0
-    corpus_wide = None
+    # copies in the pool are as similar to a pick as the row they repeat (tie rule): a
+    # pool of every row (depth n) takes the corpus's copies, found once for all queries
+    corpus_wide = corpus_copies(C, index) if depth == Cp.shape[0] else None
     for row in range(Q.shape[0]):
         pool = np.sort(base.indices[row])
         rel = np.empty(C.shape[0])
@@ -101,10 +103,7 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         whole = pool.size == Cp.shape[0]          # pool is then 0..n-1: no copy
         P = Cp if whole else Cp[pool]
         p_sq = None if c_sq is None else (c_sq if whole else c_sq[pool])
-        # copies in the pool are as similar to a pick as the row they repeat (tie rule)
-        if whole and corpus_wide is None:
-            corpus_wide = corpus_copies(C, index) or ()    # found once for every query
-        copies = (corpus_wide or None) if whole else corpus_copies(P)
+        copies = corpus_wide if whole else corpus_copies(P)
         for j in range(k):
             objective = lambda_ * rel_pool - (1 - lambda_) * redundancy
             objective[taken] = -np.inf
