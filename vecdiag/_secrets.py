@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-__all__ = ["mask_secrets", "mask_secret", "url_secrets"]
+__all__ = ["mask_secrets", "mask_secret", "mask_all", "url_secrets"]
 
 # query parameters that carry a secret: Azure Functions' ?code=, ?key= / ?api_key= /
 # ?api-key= of gateways, ?token=, ?sig= of a signed URL, libpq's ?password= ...
@@ -103,3 +103,16 @@ def mask_secret(text, secret) -> str:
             if any(p in match for p in pieces):
                 text = text.replace(match, "***")
     return text
+
+
+def mask_all(text, secrets) -> str:
+    """``text`` with each of ``secrets`` masked (:func:`mask_secret`), the longest first:
+    a secret inside another (a key that is also part of the URL's query) would otherwise
+    leave the rest of the longer one showing.
+
+    >>> mask_all("https://h/?code=abcd1234&x=1 key abcd1234", ["abcd1234", "code=abcd1234&x=1"])
+    'https://h/?*** key ***'
+    """
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = mask_secret(text, secret)
+    return str(text)

@@ -18,12 +18,12 @@ import re
 import numpy as np
 
 from .. import _validate as V
-from .._secrets import url_secrets
+from .._secrets import mask_all, url_secrets
 from ._base import _Base, _check_texts, _check_unicode
 from ._answers import HINT_BASE_URL, check_json, check_vectors, decoded
 from ._urls import check_host, endpoint, masked_url, server_id
 from .errors import (REFUSED_FOR_CONTENT, BadResponse, NonFinite, ProviderError,
-                     WrongProtocol, WrongShape, mask_secret, refused_alone,
+                     WrongProtocol, WrongShape, refused_alone,
                      retry_after_seconds)
 from .tokens import CHARS_PER_TOKEN, KNOWN_DIMENSIONS, estimate_tokens, max_tokens_of
 
@@ -212,11 +212,7 @@ class OpenAIEmbedder(_Base):
     def _mask(self, text: str) -> str:
         """``text`` (from a server's body) without the key or the secrets of the URL: a
         server may echo a ?code= value, or the path with its query, in its error body."""
-        text = str(text)
-        for secret in sorted(filter(None, [self._api_key, *url_secrets(self.url)]),
-                             key=len, reverse=True):      # one inside another: the longer
-            text = mask_secret(text, secret)
-        return text
+        return mask_all(text, [self._api_key, *url_secrets(self.url)])
 
     def _parse(self, status: int, headers, content: bytes, n: int,
                dim: int | None = None) -> np.ndarray:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from .._optional import require
-from .._secrets import mask_secret, url_secrets
+from .._secrets import mask_all, url_secrets
 from ._qdrant_index import backlog, hnsw_settings
 from .base import Store, mask_dsn
 
@@ -103,8 +103,7 @@ class QdrantStore(Store):
             self._where = mask_dsn(where)
             if where.startswith(("http://", "https://")):
                 url, key = _url_and_key(where, api_key)
-                self._secrets = sorted({*self._secrets, *url_secrets(where)}, key=len,
-                                       reverse=True)
+                self._secrets = [*self._secrets, *url_secrets(where)]
                 self.client = qc.QdrantClient(url=url, api_key=key, timeout=10)
                 self.local, self._opened = False, "url"
             elif api_key is not None:
@@ -215,9 +214,7 @@ class QdrantStore(Store):
 
     def _mask(self, text: str) -> str:
         """``text`` without the API key or the URL's secrets (longest first)."""
-        for secret in self._secrets:
-            text = mask_secret(text, secret)
-        return text
+        return mask_all(text, self._secrets)
 
     def describe(self) -> str:
         alias = f" (alias {self.alias})" if self.alias else ""
