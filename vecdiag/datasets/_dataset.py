@@ -196,6 +196,10 @@ class Dataset(Result):
                              "dataset.query_ids")
         if isinstance(min_grade, (bool, np.bool_)) or not isinstance(min_grade, numbers.Integral):
             raise TypeError(f"min_grade must be an integer grade, got {min_grade!r}")
+        return self._relevant_to(key, min_grade)
+
+    def _relevant_to(self, key: str, min_grade: int = 1) -> list:
+        """:meth:`relevant` of a query id already read and held (no check)."""
         docs = self.qrels.get(key, {})
         return [d for d, g in sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))
                 if g >= min_grade]
@@ -291,7 +295,10 @@ class Dataset(Result):
         return text_safe_frame({
             "id": self.query_ids, "text": self.query_texts,
             "group": self.query_groups or [""] * len(self.query_ids),
-            "relevant": [", ".join(self.relevant(q)) for q in self.query_ids],
+            # the dataset's own ids: relevant()'s check (a set of every id, for each
+            # query without judgments) made the frame quadratic in the queries
+            "relevant": [", ".join(self._relevant_to(V.id_str(q, "query_id")))
+                         for q in self.query_ids],
         })
 
     def summary(self) -> str:
