@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import _validate as V
-from ..results import NO_LABEL, text_or_empty
+from ..results import label_text
 from .._progress import progress_bar
 from ..scale.chunks import is_dask_array
 from . import _stats
@@ -338,7 +338,7 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
     """
     V.check_choice(correction, "correction", ("none", "bonferroni"))
     if isinstance(batches, Mapping):
-        default_labels = [text_or_empty(k) or NO_LABEL for k in batches.keys()]
+        default_labels = [label_text(k) for k in batches.keys()]
         batches = list(batches.values())
     else:
         if getattr(batches, "ndim", None) == 2:   # NumPy, Dask, a DataFrame, a tensor
@@ -353,7 +353,7 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
         raise ValueError("batches is empty; pass at least one batch of vectors")
     # a missing label (None, NaN, NaT from a pandas column) is "(no label)", not "None"
     labels = (default_labels if labels is None else
-              [text_or_empty(x) or NO_LABEL for x in V.check_ordered(labels, "labels")])
+              [label_text(x) for x in V.check_ordered(labels, "labels")])
     if len(labels) != len(batches):
         raise ValueError(f"labels has {len(labels)} entries for {len(batches)} batches; "
                          "pass one label per batch")
