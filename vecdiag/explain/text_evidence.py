@@ -312,17 +312,12 @@ def count_tokens(emb, text):
 
 
 # ------------------------------------------------------------------ the stage
-def text_of(t) -> str:
-    """A corpus text as the text checks read it: a missing one (None, or NaN from a pandas
-    column) is no text at all, not the word "None" or "nan" for BM25 to match
-    (:func:`vecdiag.results.text_or_empty`, the rule every display follows too)."""
-    return text_or_empty(t)
-
-
 def text_stage(ctx0, emb, query_text):
     """Every text measurement the inputs allow: ``(Context fields, rankings, records)``."""
     evidence, rankings, records = {}, {}, []
-    texts = None if ctx0.index.texts is None else [text_of(t) for t in ctx0.index.texts]
+    # a missing text (None, NaN from a pandas column) is no text at all, not the word
+    # "None" or "nan" for BM25 to match: the rule every display follows too
+    texts = None if ctx0.index.texts is None else [text_or_empty(t) for t in ctx0.index.texts]
     if texts is not None and query_text and ctx0.missed:
         import importlib.util
         import warnings
