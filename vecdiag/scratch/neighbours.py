@@ -86,8 +86,9 @@ def _knn_inputs(queries, corpus, k, metric, exclude_self):
     # subtle: a dot score past 1.8e308 is inf and one under 5e-324 is 0, so every score
     # ties and the tie rule, not the data, picks the neighbours: refuse such lengths as
     # vd.knn refuses them (the same rule, for float64, the type of Python's floats)
-    check_reach(max(map(_norm, query_rows), default=0.0),
-                max(map(_norm, corpus_rows)), metric, np.float64)
+    if metric != "cosine":          # cosine scores stay in [-1, 1] at any length
+        check_reach(max(map(_norm, query_rows), default=0.0),
+                    max(map(_norm, corpus_rows)), metric, np.float64)
     if metric == "cosine":
         for name, rows in (("corpus", corpus_rows), ("queries", query_rows)):
             for i, row in enumerate(rows):
