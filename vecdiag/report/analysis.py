@@ -373,7 +373,7 @@ def _notes(notes) -> tuple:
     return (notes,) if isinstance(notes, str) else tuple(str(n) for n in notes)
 
 
-def _aligned(values, n: int, name: str, as_text=str):
+def _aligned(values, n: int, name: str, as_text):
     """A list of ``n`` strings (each entry through ``as_text``), or None. Texts pass
     :func:`vecdiag.results.text_or_empty`: a missing one (None, NaN from a pandas column)
     is ``""``, not the word "None" or "nan" for BM25 to match and the report to quote."""
