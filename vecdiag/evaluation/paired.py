@@ -147,18 +147,18 @@ def _bootstrap_t(d: np.ndarray, n_resamples: int, rng) -> np.ndarray:
     return t
 
 
-def _studentized_interval(d: np.ndarray, t_null: np.ndarray, alpha: float) -> tuple:
-    """Bootstrap-t interval of the mean of ``d`` at level ``1 - alpha``, from the resampled
-    t statistics of the centred differences: ``(mean - q_hi se, mean - q_lo se)``.
+def _studentized_interval(delta: float, sd: float, n: int, t_null: np.ndarray,
+                          alpha: float) -> tuple:
+    """Bootstrap-t interval of the mean ``delta`` of ``n`` differences (standard deviation
+    ``sd``, of the centred differences) at level ``1 - alpha``, from the resampled t
+    statistics of the centred differences: ``(mean - q_hi se, mean - q_lo se)``.
 
     subtle: the order statistics themselves (no interpolation): a resample of one repeated
     value has t = ±inf, and interpolating between two infinities gives NaN.
     """
-    delta = float(d.mean())
-    sd = float(_centred(d).std(ddof=1)) if d.size > 1 else 0.0
     if sd == 0:          # one difference, or all equal: no spread to scale by
         return (delta, delta)
-    se = sd / math.sqrt(d.size)
+    se = sd / math.sqrt(n)
     q_lo = float(np.quantile(t_null, alpha / 2, method="lower"))
     q_hi = float(np.quantile(t_null, 1 - alpha / 2, method="higher"))
     return (delta - q_hi * se, delta - q_lo * se)
@@ -215,13 +215,13 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
     if not np.any(d):
         out.update(ci=(0.0, 0.0), p_value=1.0)
         return out
+    sd = float(_centred(d).std(ddof=1)) if n > 1 else 0.0
     if method == "ttest":
         from scipy import stats
 
         if n < 2:
             raise ValueError("the paired t-test needs at least 2 shared queries; "
                              "use method='randomization'")
-        sd = float(_centred(d).std(ddof=1))
         if sd == 0:  # every query moved by the same non-zero amount
             out.update(ci=(delta, delta), p_value=0.0)
             return out
@@ -236,12 +236,11 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
         raise ValueError("the bootstrap test needs at least 2 shared queries (one "
                          "difference resamples only to itself); use method='randomization'")
     t_null = _bootstrap_t(d, n_resamples, rng)
-    ci = _studentized_interval(d, t_null, alpha)
+    ci = _studentized_interval(delta, sd, n, t_null, alpha)
     if method == "bootstrap":
         # the studentized statistic (Efron & Tibshirani 1993, sec. 16.4): the raw mean
         # of a few differences of one sign never reaches its own value when centred
         # (two queries gave p = 1e-4), its t does
-        sd = float(_centred(d).std(ddof=1))
         t_obs = math.inf if sd == 0 else abs(delta) * math.sqrt(n) / sd
         count = int(np.sum(np.abs(t_null) >= t_obs * (1 - 1e-12)))
         p = (1 + count) / (1 + n_resamples)
