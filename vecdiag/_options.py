@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k",
            "check_metric", "check_ordered", "check_positive_int", "check_random_state",
            "check_show_progress", "check_zero_option", "format_rows", "id_str",
-           "merged_options", "check_bm25_parameters"]
+           "merged_options", "check_bm25_parameters", "check_index_metric"]
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -26,6 +26,25 @@ class DefaultMetric(str):
 
 
 COSINE = DefaultMetric("cosine")
+
+
+def check_index_metric(metric, index_metric: str, what: str) -> str:
+    """``index_metric``, the metric of an Index given to ``what`` (a function's name), unless
+    the caller named another one (refused: an Index is searched, and so judged, under its
+    own metric). ``None`` and :data:`COSINE` (the default) name none.
+
+    >>> check_index_metric(COSINE, "dot", "diagnose")
+    'dot'
+    >>> check_index_metric("euclidean", "dot", "diagnose")
+    Traceback (most recent call last):
+    ...
+    ValueError: metric='euclidean', but the Index searches by 'dot': diagnose uses the Index's own metric. Leave metric out, or pass vd.Index(vectors, metric='euclidean') or the vectors themselves
+    """
+    if metric is None or metric is COSINE or check_metric(metric) == index_metric:
+        return index_metric
+    raise ValueError(f"metric={metric!r}, but the Index searches by {index_metric!r}: {what} "
+                     f"uses the Index's own metric. Leave metric out, or pass "
+                     f"vd.Index(vectors, metric={metric!r}) or the vectors themselves")
 
 
 def check_zero_option(zero: str) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from ._foreign import (arrow_vectors, bytes_rows_error, container_error, pandas_numbers,
                        ragged_error, raw_bytes_error, structured_error, text_or_time_error)
 from ._options import (check_bm25_parameters, check_bool, check_choice, check_ids,  # noqa: F401
-                       check_k,
+                       check_index_metric, check_k,
                        check_metric, check_ordered, check_positive_int,
                        check_positive_number, check_random_state, check_show_progress,
                        check_zero_option,
@@ -45,6 +45,7 @@ __all__ = [
     "check_random_state",
     "check_show_progress",
     "check_bm25_parameters",
+    "check_index_metric",
     "id_str",
     "check_same_dim",
     "check_zero_option",

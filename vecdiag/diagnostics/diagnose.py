@@ -260,14 +260,7 @@ def _checked(corpus, queries, texts, ids, query_ids, opts: DiagnoseOptions) -> S
     index_in = corpus if isinstance(corpus, Index) else None
     metric = opts.metric
     if index_in is not None:
-        if metric is not COSINE and metric != index_in.metric:
-            V.check_metric(metric)
-            raise ValueError(
-                f"metric={metric!r}, but the Index searches by {index_in.metric!r}: an "
-                f"Index is diagnosed under its own metric. Leave metric out, or to judge "
-                f"the vectors under {metric!r} pass Index(vectors, metric={metric!r}) or "
-                "the vectors themselves")
-        X, metric = index_in.vectors, index_in.metric
+        X, metric = index_in.vectors, V.check_index_metric(metric, index_in.metric, "diagnose")
         ids = index_in.ids if ids is None else ids
         texts = index_in.texts if texts is None else texts
     elif is_dask_array(corpus):          # checked block by block by the first pass

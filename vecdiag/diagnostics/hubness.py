@@ -270,11 +270,7 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
 
 def _own_metric(index, metric):
     """``index``, unless the caller named a metric other than its own (refused)."""
-    if metric is not COSINE and V.check_metric(metric) != index.metric:
-        raise ValueError(f"metric={metric!r}, but the Index searches by {index.metric!r}: "
-                         "an Index's hubness is measured under its own metric. Leave "
-                         f"metric out, or pass Index(vectors, metric={metric!r}) or the "
-                         "vectors themselves")
+    V.check_index_metric(metric, index.metric, "hubness")
     return index
 
 

@@ -360,10 +360,7 @@ def _resolve_corpus(corpus, metric, ids, texts):
         if ids is not None or texts is not None:
             raise ValueError("ids and texts come from the Index; pass them when building it "
                              "(vd.Index(vectors, ids=..., texts=...)), not to explain_neighbors")
-        if metric is not None and metric != corpus.metric:
-            raise ValueError(f"metric={metric!r}, but the Index searches by {corpus.metric!r}: "
-                             "the metric comes from the Index; build it with "
-                             f"vd.Index(vectors, metric={metric!r}) to explain that search")
+        V.check_index_metric(metric, corpus.metric, "explain_neighbors")
         return corpus, False
     metric = metric or "cosine"
     if is_dask_array(corpus):  # a DaskIndex: searched and measured per row block

@@ -176,11 +176,8 @@ def _resolve(corpus, queries, qrels, query_ids, query_texts, ids, texts, metric)
         if ids is not None or texts is not None:
             raise ValueError("ids and texts come from the Index; pass them when building it "
                              "(vd.Index(vectors, ids=..., texts=...)), not to explore")
-        if metric is not None and V.check_metric(metric) != corpus.metric:
-            # it was ignored: explore(index, metric="dot") showed the Index's cosine
-            raise ValueError(f"metric={metric!r}, but the Index searches by {corpus.metric!r}: "
-                             "the metric comes from the Index; build it with "
-                             f"vd.Index(vectors, metric={metric!r}) to explore that search")
+        # a metric was ignored: explore(index, metric="dot") showed the Index's cosine
+        V.check_index_metric(metric, corpus.metric, "explore")
         index = corpus
     else:
         index = Index(V.as_matrix(corpus, "index_or_dataset"), ids=ids, texts=texts,
