@@ -14,6 +14,7 @@ from .finding import SEVERITIES, Finding
 from .rules import THRESHOLDS, _limits, severity_of
 
 __all__ = ["rogue_finding", "rogue_top", "null_top_share", "null_top_quantile", "by_chance",
+           "too_many_to_judge",
            "rotated_top_quantile", "variance_chance", "variance_share",
            "energy_null_quantile", "SMALL_N"]
 
@@ -57,6 +58,12 @@ def null_top_quantile(d: int, m: int, q: float = 0.99, draws: int = 2000) -> flo
     g = np.random.default_rng(0).normal(size=(draws, d)) ** 2
     top = -np.sort(-g, axis=1)[:, :m].sum(axis=1)
     return float(np.quantile(top / g.sum(axis=1), q))
+
+
+def too_many_to_judge(top: int, d: int) -> bool:
+    """Whether ``top`` dimensions are more than a quarter of ``d``: then every dimension is
+    a large share, and the top ones single out nothing (not judged)."""
+    return top > d / 4
 
 
 def by_chance(r, d: int) -> bool:
@@ -148,7 +155,7 @@ def variance_share(energy, contribution, top: int):
     ``(None, [], 0.0, 0.0)`` when there is no variance or ``top > d / 4`` (not judged)."""
     var = np.clip(np.asarray(energy) - np.asarray(contribution), 0.0, None)
     total = float(var.sum())
-    if total <= 0 or top > var.size / 4:
+    if total <= 0 or too_many_to_judge(top, var.size):
         return None, np.zeros(0, dtype=int), 0.0, 0.0
     var = var / total
     dims = np.argsort(-var, kind="stable")[:top]
@@ -180,7 +187,7 @@ def rogue_finding(r, d: int, n: int | None = None) -> Finding:
           "mean_cosine": r.mean_cosine, "null_share": null, "excess": excess,
           "judged_on": "excess", "min_mean_cosine": min_cos,
           **_limits("rogue_dimensions")}
-    judged = r.mean_cosine >= min_cos and r.top <= d / 4
+    judged = r.mean_cosine >= min_cos and not too_many_to_judge(r.top, d)
     sev = severity_of("rogue_dimensions", excess) if judged else "ok"
     # a shared direction pointing anywhere (a narrow cone, the mean of a few clusters)
     # takes a share this large by chance in one rotation of a hundred: not the axes'

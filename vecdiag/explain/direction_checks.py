@@ -42,10 +42,11 @@ def rogue_strength(ctx) -> float:
     (diagnose's rule: a rotated copy of the corpus gets the same verdict), and when the
     top dimensions are more than a quarter of ``d`` (diagnose's rule: every dimension is
     a large share)."""
-    from ..diagnostics.rogue_rules import by_chance
+    from ..diagnostics.rogue_rules import by_chance, too_many_to_judge
 
     rogue = ctx.rogue
-    if rogue is None or not ctx.directions_judged or len(rogue.dims) > ctx.stats.d / 4:
+    if rogue is None or not ctx.directions_judged \
+            or too_many_to_judge(len(rogue.dims), ctx.stats.d):
         return 0.0
     if by_chance(rogue, ctx.stats.d):
         return 0.0
