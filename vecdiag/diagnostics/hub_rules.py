@@ -112,7 +112,8 @@ def clearly_hubs(counts, s: int, n: int, k: int, *, factor: float = HUB_FACTOR) 
     c = np.asarray(counts, dtype=np.int64)
     values, inverse = np.unique(c, return_inverse=True)
     bar = factor * k
-    low = np.array([k_occurrence_interval(v, s, n)[0] for v in values])
     if s >= n:      # every list counted: the counts are N_k (no rounding at the bar)
         low = values.astype(float)
+    else:
+        low = np.array([k_occurrence_interval(v, s, n)[0] for v in values])
     return (low >= bar)[inverse.reshape(c.shape)] if c.size else np.zeros(c.shape, bool)
