@@ -5,6 +5,7 @@ test put in."""
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -90,6 +91,10 @@ def test_audit_interval_of_queries_with_one_recall_holds_that_recall():
     np.testing.assert_allclose(res.ci, (ref.low, ref.high), rtol=1e-10)
     assert res.sweep[1].ci == res.ci
     assert res.sweep[2].ci == (pytest.approx(0.025 ** (1 / 30)), 1.0)   # all found: not [1, 1]
+    # the suggestion, measured on 3 queries, comes with its interval
+    found = next(f for f in res.findings if f.code == "ann_recall")
+    assert re.search(r"; raise nprobe from 1 to 2: recall 1\.000 \(95% interval "
+                     r"0\.884-1\.000\) at \d+\.\d\d ms a query \(sweep\)\.$", found.summary)
     ax = res.plot()
     assert ax.get_title() == "faiss (euclidean): recall@10 0.700 at current settings"
 
