@@ -5,6 +5,7 @@ test put in."""
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -61,10 +62,11 @@ def test_faiss_binary_index_file_is_named_as_binary(tmp_path):
         vd.stores.faiss(str(junk))
 
 
-def test_audit_interval_of_queries_with_one_recall_is_that_recall():
-    """Three queries that each find 7 of their 10 neighbours: recall 0.7, and every
-    bootstrap resample's mean is 0.7 too. It was np.mean's 0.6999999999999998, an
-    interval ending below the recall, and plot() raised (negative error bar).
+def test_audit_interval_of_queries_with_one_recall_holds_that_recall():
+    """Three queries that each find 7 of their 10 neighbours: recall 0.7 exactly, inside
+    its interval (no spread between the queries: design effect (10 * 2.8 + 0) / 12 = 7/3,
+    30 * 3/7 = 90/7 effective neighbours, 9 found). A bootstrap interval once ended at
+    np.mean's 0.6999999999999998, below the recall, and plot() raised (negative error bar).
 
     An IVF index of two lists with centroids (0, 0) and (10, 0): the query (4.9, 0)
     probes list A only (nprobe=1), whose 7 points at x 4.0-4.6 are true neighbours; the
@@ -82,8 +84,18 @@ def test_audit_interval_of_queries_with_one_recall_is_that_recall():
     queries = np.tile(np.array([[4.9, 0.0]], dtype=np.float32), (3, 1))
     res = vd.audit(vd.stores.faiss(ivf), queries, k=10, sweep={"nprobe": [1, 2]})
     assert res.per_query.tolist() == [0.7, 0.7, 0.7]
-    assert (res.recall, res.ci) == (0.7, (0.7, 0.7))
-    assert res.sweep[1].ci == (0.7, 0.7) and res.sweep[2].ci == (1.0, 1.0)
+    from scipy.stats import beta
+
+    m = 90 / 7
+    assert res.recall == 0.7
+    np.testing.assert_allclose(res.ci, (beta.ppf(0.025, 9, m - 8), beta.ppf(0.975, 10, m - 9)),
+                               rtol=1e-10)
+    assert res.sweep[1].ci == res.ci
+    assert res.sweep[2].ci == (pytest.approx(0.025 ** (1 / 12)), 1.0)   # all found: not [1, 1]
+    # the suggestion, measured on 3 queries, comes with its interval
+    found = next(f for f in res.findings if f.code == "ann_recall")
+    assert re.search(r"; raise nprobe from 1 to 2: recall 1\.000 \(95% interval "
+                     r"0\.735-1\.000\) at \d+\.\d\d ms a query \(sweep\)\.$", found.summary)
     ax = res.plot()
     assert ax.get_title() == "faiss (euclidean): recall@10 0.700 at current settings"
 

@@ -49,7 +49,7 @@ class StoreAudit(Result):
     per_query : ndarray, (n_queries,)
         recall@k of each query.
     ci : tuple
-        95% bootstrap interval of the mean recall.
+        95% interval of the mean recall (:func:`vecdiag.stores.audit.recall_interval`).
     returned : ndarray, (n_queries,)
         Results the store returned per query (fewer than k: the rest missed).
     latency_ms : float
@@ -103,7 +103,7 @@ class StoreAudit(Result):
     per_query: np.ndarray
     """(n_queries,) recall@k of each query."""
     ci: tuple
-    """95% bootstrap interval of the mean recall."""
+    """95% interval of the mean recall (:func:`vecdiag.stores.audit.recall_interval`)."""
     returned: np.ndarray
     """(n_queries,) results the store returned per query (fewer than k: the rest missed)."""
     latency_ms: float
