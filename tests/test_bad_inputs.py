@@ -1106,6 +1106,37 @@ def test_knn_large_and_small_magnitudes_rank_correctly(metric, scale, dtype):
     assert np.isfinite(got.scores).all()
 
 
+def _brute_k_occurrence(A, k, metric, queries=None):
+    """N_k by brute force in float64 on the unscaled rows (self excluded without queries)."""
+    Qr = A if queries is None else queries
+    if metric == "euclidean":
+        S = -np.sqrt(((Qr[:, None, :] - A[None, :, :]) ** 2).sum(-1))
+    else:
+        S = Qr @ A.T
+    if queries is None:
+        np.fill_diagonal(S, -np.inf)
+    top = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    return np.bincount(top.ravel(), minlength=A.shape[0])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "dot"])
+@pytest.mark.parametrize("scale, dtype", [(1e20, np.float32), (1e-20, np.float32),
+                                          (1e200, np.float64)])
+def test_hubness_and_twonn_of_huge_or_tiny_vectors_equal_unit_scale(metric, scale, dtype):
+    """Rankings and TwoNN's ratios are scale-free: vd.hubness and vd.intrinsic_dimension
+    of float32 vectors near 1e20 (whose squares overflow float32) were refused with
+    "divide queries and corpus by one common large number", naming arguments the call
+    has not, while vd.diagnose of the same X computed both (it divides by a power of two
+    first); they now divide the same way and give the unit-scale answer."""
+    base = RNG.normal(size=(15, 4))
+    A = (base * scale).astype(dtype)
+    got = vd.hubness(A, k=3, metric=metric).k_occurrence
+    np.testing.assert_array_equal(got, _brute_k_occurrence(base, 3, metric))
+    got_q = vd.hubness(A, k=3, metric=metric, queries=A[:5]).k_occurrence
+    np.testing.assert_array_equal(got_q, _brute_k_occurrence(base, 3, metric, base[:5]))
+    assert vd.intrinsic_dimension(A) == pytest.approx(vd.intrinsic_dimension(base), rel=1e-5)
+
+
 @pytest.mark.parametrize("pca", [vd.pca, vd.scratch.pca], ids=["fast", "scratch"])
 def test_pca_tiny_values_not_called_identical(pca):
     """Rows that differ but whose squares underflow are not 'all the same vector'."""
