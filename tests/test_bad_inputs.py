@@ -1037,6 +1037,34 @@ def test_option_errors_name_the_option(case):
     _raises(fn, word, exc)
 
 
+# Calls that draw nothing here (12 rows: every pair scored, no sample=): a wrong seed was
+# accepted by them, and refused only once a larger corpus or sample= made them draw.
+SEED_UNUSED = {
+    "anisotropy": lambda rs: vd.anisotropy(X, random_state=rs),
+    "score_percentile": lambda rs: vd.score_percentile([0.1], X, random_state=rs),
+    "hubness": lambda rs: vd.hubness(X, k=3, random_state=rs),
+    "near_duplicates": lambda rs: vd.near_duplicates(X, random_state=rs),
+    "intrinsic_dimension": lambda rs: vd.intrinsic_dimension(X, random_state=rs),
+    "faithfulness": lambda rs: vd.pca(X).faithfulness(k=3, random_state=rs),
+    "mutual_proximity": lambda rs: F.mutual_proximity(Q, X, k=3, random_state=rs),
+    "neighborhood_overlap": lambda rs: vd.neighborhood_overlap(X, 2 * X, k=3, random_state=rs),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_UNUSED))
+def test_wrong_random_state_refused_even_when_nothing_is_drawn(name):
+    call = SEED_UNUSED[name]
+    with pytest.raises(ValueError, match="random_state must be a non-negative int seed, got -1"):
+        call(-1)
+    with pytest.raises(TypeError, match="random_state must be an int, None, a numpy "
+                                        "Generator or RandomState, got str"):
+        call("abc")
+    rs = np.random.RandomState(5)
+    before = rs.get_state()[1].copy()
+    call(rs)                                   # accepted, and nothing drawn from it
+    np.testing.assert_array_equal(rs.get_state()[1], before)
+
+
 def test_save_run_to_directory_leaves_no_temp_file(tmp_path):
     with pytest.raises(IsADirectoryError):
         vd.save_run({"q": {"d": 1.0}}, tmp_path)

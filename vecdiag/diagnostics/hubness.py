@@ -186,7 +186,7 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
         :data:`~vecdiag.diagnostics.sampling.DEFAULT_SAMPLE` rows (all when fewer);
         with ``queries`` the count is exact (the queries searched block by block).
     random_state : int, numpy Generator or None
-        Seed of the sample (and of the jackknife groups).
+        Seed of the sample (and of the jackknife groups); checked also without one.
     confidence : float
         Level of the sampled intervals.
 
@@ -234,6 +234,7 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
     from ..neighbors import Index
     from ..scale.chunks import is_dask_array
 
+    V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if sample is not None or (is_dask_array(X) and queries is None):
         return _sampled(X, k, metric=metric, queries=queries, sample=sample,
                         random_state=random_state, confidence=confidence)

@@ -141,7 +141,7 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
         so the estimate is unbiased; its standard error is about ``d̂ / √sample``.
         None: every point (``n²·d`` work).
     random_state : int, None or Generator
-        Seed of the sample.
+        Seed of the sample; checked also without one.
 
     Returns
     -------
@@ -175,6 +175,7 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
 
     V.check_choice(method, "method", ("twonn", "participation_ratio"))
     V.check_choice(metric, "metric", ("euclidean", "cosine"))
+    V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if isinstance(X, Index):
         X = X.vectors
     X = V.as_matrix(X, "X")
