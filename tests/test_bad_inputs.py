@@ -1037,6 +1037,34 @@ def test_option_errors_name_the_option(case):
     _raises(fn, word, exc)
 
 
+# Calls that draw nothing here (12 rows: every pair scored, no sample=): a wrong seed was
+# accepted by them, and refused only once a larger corpus or sample= made them draw.
+SEED_UNUSED = {
+    "anisotropy": lambda rs: vd.anisotropy(X, random_state=rs),
+    "score_percentile": lambda rs: vd.score_percentile([0.1], X, random_state=rs),
+    "hubness": lambda rs: vd.hubness(X, k=3, random_state=rs),
+    "near_duplicates": lambda rs: vd.near_duplicates(X, random_state=rs),
+    "intrinsic_dimension": lambda rs: vd.intrinsic_dimension(X, random_state=rs),
+    "faithfulness": lambda rs: vd.pca(X).faithfulness(k=3, random_state=rs),
+    "mutual_proximity": lambda rs: F.mutual_proximity(Q, X, k=3, random_state=rs),
+    "neighborhood_overlap": lambda rs: vd.neighborhood_overlap(X, 2 * X, k=3, random_state=rs),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_UNUSED))
+def test_wrong_random_state_refused_even_when_nothing_is_drawn(name):
+    call = SEED_UNUSED[name]
+    with pytest.raises(ValueError, match="random_state must be a non-negative int seed, got -1"):
+        call(-1)
+    with pytest.raises(TypeError, match="random_state must be an int, None, a numpy "
+                                        "Generator or RandomState, got str"):
+        call("abc")
+    rs = np.random.RandomState(5)
+    before = rs.get_state()[1].copy()
+    call(rs)                                   # accepted, and nothing drawn from it
+    np.testing.assert_array_equal(rs.get_state()[1], before)
+
+
 def test_save_run_to_directory_leaves_no_temp_file(tmp_path):
     with pytest.raises(IsADirectoryError):
         vd.save_run({"q": {"d": 1.0}}, tmp_path)
@@ -1104,6 +1132,37 @@ def test_knn_large_and_small_magnitudes_rank_correctly(metric, scale, dtype):
     ref = vd.knn(base[:3], base, 3, metric=metric)
     np.testing.assert_array_equal(got.indices, ref.indices)
     assert np.isfinite(got.scores).all()
+
+
+def _brute_k_occurrence(A, k, metric, queries=None):
+    """N_k by brute force in float64 on the unscaled rows (self excluded without queries)."""
+    Qr = A if queries is None else queries
+    if metric == "euclidean":
+        S = -np.sqrt(((Qr[:, None, :] - A[None, :, :]) ** 2).sum(-1))
+    else:
+        S = Qr @ A.T
+    if queries is None:
+        np.fill_diagonal(S, -np.inf)
+    top = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    return np.bincount(top.ravel(), minlength=A.shape[0])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "dot"])
+@pytest.mark.parametrize("scale, dtype", [(1e20, np.float32), (1e-20, np.float32),
+                                          (1e200, np.float64)])
+def test_hubness_and_twonn_of_huge_or_tiny_vectors_equal_unit_scale(metric, scale, dtype):
+    """Rankings and TwoNN's ratios are scale-free: vd.hubness and vd.intrinsic_dimension
+    of float32 vectors near 1e20 (whose squares overflow float32) were refused with
+    "divide queries and corpus by one common large number", naming arguments the call
+    has not, while vd.diagnose of the same X computed both (it divides by a power of two
+    first); they now divide the same way and give the unit-scale answer."""
+    base = RNG.normal(size=(15, 4))
+    A = (base * scale).astype(dtype)
+    got = vd.hubness(A, k=3, metric=metric).k_occurrence
+    np.testing.assert_array_equal(got, _brute_k_occurrence(base, 3, metric))
+    got_q = vd.hubness(A, k=3, metric=metric, queries=A[:5]).k_occurrence
+    np.testing.assert_array_equal(got_q, _brute_k_occurrence(base, 3, metric, base[:5]))
+    assert vd.intrinsic_dimension(A) == pytest.approx(vd.intrinsic_dimension(base), rel=1e-5)
 
 
 @pytest.mark.parametrize("pca", [vd.pca, vd.scratch.pca], ids=["fast", "scratch"])

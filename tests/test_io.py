@@ -24,6 +24,31 @@ def test_npy_npz_parquet(tmp_path):
     np.testing.assert_allclose(load_vectors(tmp_path / "d.parquet"), X)
 
 
+def test_parquet_of_one_column_per_dimension_says_how_to_write_vectors(tmp_path):
+    """pd.DataFrame(X).to_parquet(path), the usual way to save a matrix from pandas, has
+    one number column per dimension and no list column: the error said "has 0 vector
+    (list) columns (none); name one with key=", a fix with no column to name (and
+    open_vectors the same). It now names the number columns and how to write vectors."""
+    import vecdiag as vd
+
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    X = np.arange(12, dtype=np.float32).reshape(3, 4)
+    pd.DataFrame(X).to_parquet(tmp_path / "wide.parquet")
+    fix = ("columns of one number per row ('0', '1', '2', ...: 4 in all) are not read as "
+           "vectors (one dimension per column); write the vectors as one list column, "
+           "pd.DataFrame({'embedding': list(X)}).to_parquet(path), or save them with "
+           "np.save(path, X)")
+    with pytest.raises(ValueError) as err:
+        load_vectors(tmp_path / "wide.parquet")
+    assert str(err.value) == ("wide.parquet: " + str(tmp_path / "wide.parquet")
+                              + " has 0 vector (list) columns (none); " + fix)
+    with pytest.raises(ValueError) as err:
+        vd.open_vectors(str(tmp_path / "wide.parquet"))
+    assert str(err.value).endswith("(columns: 0 (float), 1 (float), 2 (float), 3 (float)); "
+                                   + fix)
+
+
 def test_refuses_pickles_and_unknown_types(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="without pickle"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["vector_lists"]
+__all__ = ["vector_lists", "no_vector_column_fix"]
 
 
 def vector_lists(lists, dim, refuse):
@@ -35,3 +35,29 @@ def vector_lists(lists, dim, refuse):
         holes = np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))
         refuse("holes", np.unique(holes // max(dim, 1)), None, dim)
     return values.to_numpy(zero_copy_only=False).reshape(len(lists), dim), dim
+
+
+def no_vector_column_fix(schema, vectors: list) -> str:
+    """What to do when a parquet file has no vector (list) column, or several: the end
+    of :func:`vecdiag.load_vectors`' and :func:`vecdiag.open_vectors`' error.
+
+    Several: name the vector column with ``key=``. None: a frame written with one column
+    per dimension (``pd.DataFrame(X).to_parquet(path)``) has no column to name, so the fix
+    is to write the vectors as one list column (or as ``.npy``).
+
+    >>> import pyarrow as pa
+    >>> no_vector_column_fix(pa.schema([("0", pa.float32()), ("1", pa.float32())]), [])
+    "columns of one number per row ('0', '1': 2 in all) are not read as vectors (one dimension per column); write the vectors as one list column, pd.DataFrame({'embedding': list(X)}).to_parquet(path), or save them with np.save(path, X)"
+    """
+    if vectors:
+        return "name the vector column with key="
+    import pyarrow as pa
+
+    numbers = [f.name for f in schema if pa.types.is_floating(f.type)
+               or pa.types.is_integer(f.type)]
+    held = "" if not numbers else (
+        f"columns of one number per row ({', '.join(map(repr, numbers[:3]))}"
+        f"{', ...' if len(numbers) > 3 else ''}: {len(numbers)} in all) are not read as "
+        "vectors (one dimension per column); ")
+    return (f"{held}write the vectors as one list column, pd.DataFrame({{'embedding': "
+            "list(X)}).to_parquet(path), or save them with np.save(path, X)")

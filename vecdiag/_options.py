@@ -1,7 +1,7 @@
 """Checks of options and ids (re-exported by :mod:`vecdiag._validate`, where every public
 function reads them as ``V.check_k``, ``V.check_ids``...): the metric, k, counts, choices,
-bools, seeds, and ids or texts that must be one entry per row, in row order.
-Array inputs are :mod:`vecdiag._validate`'s own concern.
+bools, and ids or texts that must be one entry per row, in row order.
+Array inputs are :mod:`vecdiag._validate`'s own concern, seeds :mod:`vecdiag._seeds`'.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 __all__ = ["COSINE", "METRICS", "check_bool", "check_choice", "check_ids", "check_k",
-           "check_metric", "check_ordered", "check_positive_int", "check_random_state",
+           "check_metric", "check_ordered", "check_positive_int",
            "check_show_progress", "check_zero_option", "format_rows", "id_str",
            "merged_options", "check_bm25_parameters", "check_index_metric"]
 
@@ -362,25 +362,6 @@ def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"
                              f"{'es' if len(dupes) > 1 else ''} ({shown}); give every "
                              "document one id of one type (e.g. all strings)")
     return arr
-
-
-def check_random_state(random_state) -> np.random.Generator:
-    """A NumPy Generator from a non-negative int seed, None (seed 0) or an existing Generator
-    (returned as is: drawing from it advances it), or a RandomState (one seed drawn from
-    it, advancing it, as scikit-learn draws from one)."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None:
-        return np.random.default_rng(0)
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:   # NumPy's own error ("expected non-negative integer") names nothing
-            raise ValueError(f"random_state must be a non-negative int seed, got "
-                             f"{random_state}; e.g. random_state=0")
-        return np.random.default_rng(int(random_state))
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31))
-    raise TypeError(f"random_state must be an int, None, a numpy Generator or RandomState, "
-                    f"got {type(random_state).__name__}")
 
 
 def check_bm25_parameters(k1, b) -> None:

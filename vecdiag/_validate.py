@@ -20,9 +20,9 @@ from ._foreign import (arrow_vectors, bytes_rows_error, container_error, pandas_
 from ._options import (check_bm25_parameters, check_bool, check_choice, check_ids,  # noqa: F401
                        check_index_metric, check_k,
                        check_metric, check_ordered, check_positive_int,
-                       check_positive_number, check_random_state, check_show_progress,
-                       check_zero_option,
+                       check_positive_number, check_show_progress, check_zero_option,
                        format_rows, id_str)
+from ._seeds import check_random_state, check_seed
 
 __all__ = [
     "as_float32",
@@ -42,7 +42,7 @@ __all__ = [
     "check_ordered",
     "check_positive_int",
     "check_positive_number",
-    "check_random_state",
+    "check_random_state", "check_seed",
     "check_show_progress",
     "check_bm25_parameters",
     "check_index_metric",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _validate as V
-from ._arrow import vector_lists
+from ._arrow import no_vector_column_fix, vector_lists
 
 __all__ = ["load_vectors", "atomic_write_text", "atomic_write_bytes"]
 
@@ -137,7 +137,8 @@ def _load_parquet(path: Path, column: str | None, label: str) -> np.ndarray:
     if column is None:
         if len(list_columns) != 1:
             raise ValueError(f"{label}: {path} has {len(list_columns)} vector (list) columns "
-                             f"({', '.join(list_columns) or 'none'}); name one with key=")
+                             f"({', '.join(list_columns) or 'none'}); "
+                             + no_vector_column_fix(table.schema, list_columns))
         column = list_columns[0]
     if column not in table.column_names:
         raise ValueError(f"{label}: {path} has no column {column!r}")

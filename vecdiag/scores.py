@@ -45,6 +45,7 @@ def random_pair_scores(corpus, *, metric: str = "cosine", n_pairs: int = 100_000
 
     C, metric, _, index = resolve_corpus(corpus, metric)
     n_pairs = V.check_positive_int(n_pairs, "n_pairs")
+    V.check_seed(random_state)   # checked even when every pair is scored (no draw)
     # Only a seed names its pairs: a Generator draws new ones each call (keyed by id(),
     # a later Generator at a freed one's address was handed that one's pairs).
     seeded = random_state is None or (isinstance(random_state, numbers.Integral)

@@ -35,7 +35,7 @@ def anisotropy(X, *, n_pairs: int = 10_000, random_state=0, exact: bool = True) 
     n_pairs : int
         Pairs drawn when ``exact=False``.
     random_state : int, None or Generator
-        Seed of the pair sample when ``exact=False``.
+        Seed of the pair sample when ``exact=False`` (checked either way).
     exact : bool
         True (default): the exact mean over all ``n(n − 1)`` ordered pairs, in O(n·d).
         False: the mean over ``n_pairs`` random distinct pairs (the textbook estimate,
@@ -75,6 +75,7 @@ def anisotropy(X, *, n_pairs: int = 10_000, random_state=0, exact: bool = True) 
     # checked even when unused (exact=True): a wrong value is a mistake either way
     n_pairs = V.check_positive_int(n_pairs, "n_pairs")
     exact = V.check_bool(exact, "exact")
+    V.check_seed(random_state)
     if X.shape[0] < 2:
         raise ValueError(f"X has {X.shape[0]} vector; anisotropy is a mean over pairs: "
                          "pass at least 2 vectors")

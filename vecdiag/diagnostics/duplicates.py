@@ -180,7 +180,7 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
         :class:`~vecdiag.diagnostics.sampled_duplicates.SampledDuplicates`. On a Dask
         array, ``None`` means :data:`~vecdiag.diagnostics.sampling.DEFAULT_SAMPLE` rows.
     random_state : int, numpy Generator or None
-        Seed of the sample.
+        Seed of the sample; checked also without one.
     confidence : float
         Level of the sampled interval (Wilson score, finite population corrected).
 
@@ -218,8 +218,10 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
     >>> est.share, est.exact_share                 # every row sampled: exact
     (0.75, 0.0)
     """
+    from .. import _validate as V
     from ..scale.chunks import is_dask_array
 
+    V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if sample is not None or is_dask_array(X) or is_dask_array(getattr(X, "vectors", None)):
         return _sampled(X, threshold, sample, random_state, confidence)
     ids = getattr(X, "ids", None)

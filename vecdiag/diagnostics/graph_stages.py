@@ -18,7 +18,7 @@ from ._graph import knn_graph
 from .finding import Finding
 from .hubness import hubness_from_indices
 from .intrinsic import twonn, twonn_distances, twonn_from_lists, twonn_median
-from .moments import block_rows
+from .moments import block_rows, ranking_rows
 from .norms import gaussian_distance_cv, norm_spread
 from .shift import (as_distance, distinct_first_scores, length_ratio, shift_from_neighbors,
                     space_mean_and_spread)
@@ -51,13 +51,10 @@ def neighbour_rows(w: Work, rows, uses: str):
     # unit rows whatever the lengths, and a common divisor would only push the shortest
     # rows of a corpus spanning a wide range of lengths to zero (float32: 1e-40 next to
     # 1e30), which cosine must refuse.
-    huge_or_tiny = not 2.0 ** -60 < w.peak < 2.0 ** 60
-    w.rescale = w.m.scale if huge_or_tiny and w.metric != "cosine" else 1.0
-    if w.rescale == 1.0:
-        return rows
-    # in float64: a float32 corpus divided in float32 would lose its shortest rows to zero
-    w.Q = None if w.Q is None else np.asarray(w.Q, np.float64) / w.rescale
-    return np.asarray(rows, np.float64) / w.rescale
+    rows, w.rescale = ranking_rows(rows, w.metric, w.peak)
+    if w.rescale != 1.0:
+        w.Q = None if w.Q is None else np.asarray(w.Q, np.float64) / w.rescale
+    return rows
 
 
 def knn_graph_stage(w: Work) -> None:

@@ -15,6 +15,7 @@ from .._options import COSINE
 from ..results import Result, fmt, html_block, html_table, result
 from ._graph import knn_graph
 from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, hub_rows
+from .moments import largest_magnitude, ranking_rows
 
 __all__ = ["hubness", "Hubness", "skewness", "robin_hood", "hub_rows", "HUB_FACTOR",
            "STRONG_HUB_FACTOR"]
@@ -185,7 +186,7 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
         :data:`~vecdiag.diagnostics.sampling.DEFAULT_SAMPLE` rows (all when fewer);
         with ``queries`` the count is exact (the queries searched block by block).
     random_state : int, numpy Generator or None
-        Seed of the sample (and of the jackknife groups).
+        Seed of the sample (and of the jackknife groups); checked also without one.
     confidence : float
         Level of the sampled intervals.
 
@@ -207,7 +208,9 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
       perfectly even graph, towards 1 when one item takes every place.
 
     Ties follow the neighbours module: equal scores rank by lower index, so exact copies
-    at low indices collect the occurrences of their copies.
+    at low indices collect the occurrences of their copies. Under dot and euclidean,
+    vectors beyond 2^±60 (float32 near 1e20, whose squares overflow) are divided by one
+    power of two first, as :func:`vecdiag.diagnose` does: N_k depends on rankings only.
 
     Sampled (``sample=s``): the s rows' neighbour lists give each item's count ``c``
     among them, hypergeometric given its N_k; factorial moments of c estimate N_k's
@@ -231,6 +234,7 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
     from ..neighbors import Index
     from ..scale.chunks import is_dask_array
 
+    V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if sample is not None or (is_dask_array(X) and queries is None):
         return _sampled(X, k, metric=metric, queries=queries, sample=sample,
                         random_state=random_state, confidence=confidence)
@@ -246,6 +250,11 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
         if metric == "cosine":
             from ..linalg import row_norms
             V.zero_rows(row_norms(X), "X")
+        Q = None if queries is None else V.as_matrix(queries, "queries")
+        # only the rankings count: vectors near 1e20 in float32 (or 1e200) are divided by
+        # one power of two, as diagnose does, instead of refused for overflowing scores
+        X, scale = ranking_rows(X, metric, max(largest_magnitude(X), largest_magnitude(Q)))
+        queries = Q if scale == 1.0 or Q is None else np.asarray(Q, np.float64) / scale
         index = Index(X, metric=metric)
     n = len(index)
     if queries is not None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
-from .moments import block_rows, cached_moments, refuse_zero_rows, unit_rows
+from .moments import block_rows, cached_moments, ranking_rows, refuse_zero_rows, unit_rows
 from .duplicates import exact_duplicate_groups
 from .isotropy import participation_ratio, spectrum
 
@@ -141,7 +141,7 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
         so the estimate is unbiased; its standard error is about ``d̂ / √sample``.
         None: every point (``n²·d`` work).
     random_state : int, None or Generator
-        Seed of the sample.
+        Seed of the sample; checked also without one.
 
     Returns
     -------
@@ -157,7 +157,9 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
 
     Duplicates make ``r1 = 0`` and ``μ`` infinite, so exact copies are removed first (one
     representative each) and neighbours that are copies of each other count once.
-    Fewer than 3 distinct points, or every ratio equal to 1: ValueError.
+    Fewer than 3 distinct points, or every ratio equal to 1: ValueError. ``μ`` is
+    scale-free, so vectors beyond 2^±60 (float32 near 1e20) are divided by one power of
+    two before the search instead of refused for overflowing squares.
 
     Participation ratio: ``(Σ λ)² / Σ λ²`` of the covariance eigenvalues, between 1 and
     d: the number of linear directions the variance effectively spreads over.
@@ -173,6 +175,7 @@ def intrinsic_dimension(X, *, method: str = "twonn", metric: str = "euclidean",
 
     V.check_choice(method, "method", ("twonn", "participation_ratio"))
     V.check_choice(metric, "metric", ("euclidean", "cosine"))
+    V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if isinstance(X, Index):
         X = X.vectors
     X = V.as_matrix(X, "X")
@@ -197,6 +200,8 @@ def twonn_distances(X: np.ndarray, unit: bool, sample: int | None,
         norms = row_norms(X)
         refuse_zero_rows(norms)
         S = unit_rows(X, norms, X.dtype)
+    else:   # μ = r2 / r1 is scale-free: vectors near 1e20 in float32 are divided exactly
+        S, _ = ranking_rows(X, "euclidean")
     rep, _ = representatives(S)
     distinct = np.flatnonzero(rep == np.arange(S.shape[0]))
     if distinct.size < 3:

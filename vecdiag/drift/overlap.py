@@ -176,7 +176,7 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
         ``sample`` and ``random_state`` give the same items, and the same result, for a
         NumPy and a Dask input.
     random_state : int or Generator
-        Seeds the sample.
+        Seeds the sample; checked also without one.
 
     Returns
     -------
@@ -210,6 +210,7 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
     (1.0, 1.0)
     """
     V.check_metric(metric)
+    V.check_seed(random_state)   # a wrong seed fails with or without sample=
     A, B = _checked(old, "old"), _checked(new, "new")
     if A.shape[0] != B.shape[0]:
         raise ValueError(f"old has {A.shape[0]} items but new has {B.shape[0]}; pass the same "

@@ -259,8 +259,8 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         others, exactly (cosine and dot: in closed form, O(n d²); euclidean: when the
         corpus has at most 10,000 rows, else a random 10,000).
     random_state : int, None, numpy Generator or RandomState, default 0
-        Seed of that sample (None: 0); used only when a sample is drawn. A Generator or
-        RandomState is drawn from, and so advanced, as scikit-learn uses a RandomState
+        Seed of that sample (None: 0); used only when a sample is drawn, checked always.
+        A Generator or RandomState is drawn from, and so advanced, as scikit-learn uses a RandomState
         instance: two calls with one instance may draw two samples (pass an int for the
         same result every call). ``queries`` and ``corpus`` are never changed.
     ids : sequence or None
@@ -298,6 +298,7 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="mutual_proximity")
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
+    V.check_seed(random_state)   # a wrong seed fails with or without n_samples=
     if C.shape[0] < 3:
         raise ValueError(f"mutual_proximity needs at least 3 documents to estimate score "
                          f"distributions, the corpus has {C.shape[0]}")

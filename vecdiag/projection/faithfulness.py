@@ -159,6 +159,7 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     # subtle: the bound k < n/2 is checked first and alone: check_k's "use k <= n - 1"
     # led to a second refusal, and n = 2 was told "use k <= 0"
     k = V.check_positive_int(k, "k")
+    V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if 2 * k >= n:
         if n < 3:
             raise ValueError(f"faithfulness needs at least 3 points (trustworthiness asks "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._arrow import vector_lists
+from .._arrow import no_vector_column_fix, vector_lists
 from .._optional import require
 from .._textfile import id_lines
 from .direct import read_rows
@@ -254,7 +254,7 @@ def _describe_parquet(path: Path, key) -> FileInfo:
         if len(vectors) != 1:
             columns = ", ".join(f"{f.name} ({f.type})" for f in schema)
             raise ValueError(f"{path} has {len(vectors)} vector (list) columns (columns: "
-                             f"{columns}); name the vector column with key=")
+                             f"{columns}); {no_vector_column_fix(schema, vectors)}")
         key = vectors[0]
     if key not in schema.names:
         raise ValueError(f"{path} has no column {key!r} (columns: {', '.join(schema.names)}); "
