@@ -9,6 +9,7 @@ below it (``_power_iteration``, ``_unit``, ``_matvec``, and ``_dot`` from
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import warnings
 
@@ -42,8 +43,10 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
         at least 1.
     tol : float
         Stop when one step moves the unit direction by less than this (positive).
-    random_state : int
-        Seed of the random start direction (anything but an int means 0).
+    random_state : int, None, numpy Generator or RandomState
+        Seed of the random start directions, as :func:`vecdiag.pca` takes it: a
+        non-negative int, None (seed 0), or a numpy Generator or RandomState (one seed
+        drawn from it). Anything else raises a TypeError naming ``random_state``.
 
     Notes
     -----
@@ -64,6 +67,11 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     arr, n_components = V.check_pca_input(X, n_components)
     max_iter = V.check_positive_int(max_iter, "max_iter")
     tol = V.check_positive_number(tol, "tol")
+    # the random start's seed, as vd.pca takes it (an int, None = 0, or one seed drawn
+    # from a numpy Generator or RandomState); anything else is refused by name
+    drawn = V.check_random_state(random_state)
+    seed = (0 if random_state is None else int(random_state)
+            if isinstance(random_state, numbers.Integral) else int(drawn.integers(2**32)))
     rows = arr.tolist()
     n, d = len(rows), len(rows[0])
     # 1. Centre: subtract each dimension's mean, so variance is measured around it.
@@ -86,7 +94,7 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
                          f"float64 (largest |x| = {peak:.3g}); scale the vectors down first")
     if total * scale * scale == 0.0:
         raise V.constant_data_error(n, arr)
-    rand = random.Random(random_state if isinstance(random_state, int) else 0)
+    rand = random.Random(seed)
     components, variances = [], []
     for c in range(n_components):
         # 3. The direction of most variance left, orthogonal to the ones found.
