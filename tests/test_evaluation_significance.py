@@ -419,3 +419,29 @@ def test_holm_refuses_what_is_not_a_family_of_p_values(p_values, problem):
     out = holm([0.02, np.nan, 0.01, 0.0, 1.0])
     assert np.isnan(out[1])
     assert out[[3, 2, 0, 4]] == pytest.approx([0.0, 3 * 0.01, max(3 * 0.01, 2 * 0.02), 1.0])
+
+
+def test_compare_refuses_too_few_resamples_for_alpha_as_drift_does():
+    """p = (1 + c) / (1 + B) is never below 1/(1 + B): compare(n_resamples=19) at
+    alpha=0.05 answered "no significant change" to every run (p >= 0.05 by construction),
+    where vd.drift refuses too few permutations. Refused now, in drift's words (one
+    helper). 20 resamples reach p = 1/21 on a planted gain; the t-test draws nothing and
+    an enumeration forced with exact=True has its own resolution, 2/2**n (6 queries:
+    2/64), so neither is refused."""
+    gain = np.linspace(0.1, 0.2, 12)
+    ea, eb = _evaluations(np.zeros(12), gain)
+    with pytest.raises(ValueError, match=r"^n_resamples=19 cannot give a p-value below "
+                       r"alpha=0\.05 \(the smallest is 1/\(n_resamples\+1\)\); use at least "
+                       r"20, better 10000$"):
+        vd.compare(ea, eb, n_resamples=19)
+    cmp = vd.compare(ea, eb, n_resamples=20)
+    assert cmp.p_value["m"] == 1 / 21 and cmp.significant["m"] and cmp.exact is False
+    with pytest.raises(ValueError, match=r"n_resamples=9 .* alpha=0\.1 .* at least 10"):
+        vd.compare(ea, eb, method="bootstrap", n_resamples=9, alpha=0.1)
+    assert vd.compare(ea, eb, method="ttest", n_resamples=5).significant["m"]
+    e6a, e6b = _evaluations(np.zeros(6), gain[:6])
+    assert vd.compare(e6a, e6b, n_resamples=5, exact=True).p_value["m"] == 2 / 64
+    with pytest.raises(ValueError, match=r"n_permutations=10 cannot give a p-value at or "
+                       r"below alpha=0\.05 \(the smallest is 1/\(n_permutations\+1\)\); use at "
+                       r"least 19, better 500"):
+        vd.drift(np.eye(8)[:4], np.eye(8)[4:], n_permutations=10)

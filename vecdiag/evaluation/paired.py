@@ -13,8 +13,9 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
+from .._resampling import check_resamples
 
-__all__ = ["METHODS", "check_alpha", "holm", "paired_test"]
+__all__ = ["METHODS", "check_alpha", "check_resolution", "holm", "paired_test"]
 
 METHODS = ("randomization", "ttest", "bootstrap")
 _CHUNK = 2_000  # resamples per block: bounds memory at _CHUNK * n_queries values
@@ -34,6 +35,36 @@ def check_alpha(alpha) -> float:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     return float(alpha)
+
+
+def check_resolution(n_resamples, alpha: float, *, method: str, exact) -> int:
+    """``n_resamples`` (a positive int), refused when no p-value could be below ``alpha``.
+
+    A Monte Carlo p-value (randomization or bootstrap) is ``(1 + c) / (1 + B)``, at least
+    ``1/(1 + B)``: with ``1/(1 + B) >= alpha`` nothing can be significant (``p < alpha``),
+    so such a ``B`` is a ValueError naming ``n_resamples``, worded as :func:`vecdiag.drift`
+    words it. The automatic enumeration (``2**n <= B``) is covered too: its smallest
+    p-value ``2/2**n`` (the signs seen and their mirror image) is then at least ``2/B``.
+    Not checked for the t-test (it draws nothing) or with ``exact=True`` (every sign
+    pattern enumerated, whatever ``B``: the smallest p-value, ``2/2**n``, is set by the
+    ``n`` queries; at alpha = 0.05 five or fewer can never be significant, which is the
+    data's limit, not an error). Holm's correction over ``m`` metrics raises the smallest
+    adjusted p-value to ``m/(1 + B)``; that is not refused (pass ``n_resamples`` of at
+    least ``m/alpha`` for every metric to be able to pass).
+
+    Examples
+    --------
+    >>> check_resolution(19, 0.05, method="randomization", exact=None)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_resamples=19 cannot give a p-value below alpha=0.05 (the smallest is 1/(n_resamples+1)); use at least 20, better 10000
+    """
+    n_resamples = V.check_positive_int(n_resamples, "n_resamples")
+    if exact is not None:
+        exact = V.check_bool(exact, "exact")
+    if method != "ttest" and exact is not True:
+        check_resamples(n_resamples, "n_resamples", alpha, strict=True, usual=10_000)
+    return n_resamples
 
 
 def holm(p_values) -> np.ndarray:
