@@ -654,7 +654,7 @@ def test_hubs_from_sampled_statistics_are_marked_only_when_clearly_hubs():
     clearly over the bar (interval at 1 − 0.05/n) are marked now, and the view says the
     marks are sampled. Here 1,500 rows, 500 sampled; reference: brute-force N_k."""
     from vecdiag.explain import stats
-    from vecdiag.explorer.session import hub_marks, hub_note
+    from vecdiag.explorer.hubs import hub_marks, hub_note
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal((1500, 16)) + 1.0
@@ -691,3 +691,42 @@ def test_an_explanation_with_another_seed_shows_its_hubs_on_the_map():
     assert sorted(view["hubs"]) == np.flatnonzero(kocc >= 10).tolist()
     assert sorted(view["strong_hubs"]) == np.flatnonzero(kocc >= 15).tolist()
     assert len(view["hubs"]) == 12 and view["hub_note"] is None
+
+
+def test_the_map_marks_at_most_max_marked_hubs_and_finds_them_once(monkeypatch):
+    """The view listed every hub (a corpus with thousands of them sent thousands of rows
+    to the page) and each hover re-ranked all of them. Now the view keeps the MAX_MARKED
+    with most occurrences (here 4 of the planted corpus's hubs) and its note, shown in
+    the page (escaped in the static HTML), says how many more there are; the hubs are
+    found once per statistics object, not per hover, and a hub beyond the cap still has
+    its hover line. Reference: k-occurrence counted by brute force with scikit-learn."""
+    from vecdiag.explorer import hubs as hubs_module
+    from vecdiag.explorer.static import static_html
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((160, 12)) + 0.5
+    X[:4] = 0.5 + 0.05 * rng.standard_normal((4, 12))
+    k = 5
+    kocc = _brute_k_occurrence(X, k)
+    hubs = np.flatnonzero(kocc >= 2 * k)
+    order = sorted(hubs.tolist(), key=lambda r: (-kocc[r], r))
+    monkeypatch.setattr(hubs_module, "MAX_MARKED", 4)
+    found = []
+    real = hubs_module.HubMarks.__init__
+    monkeypatch.setattr(hubs_module.HubMarks, "__init__",
+                        lambda self, stats: (found.append(1), real(self, stats))[1])
+    ex = vd.explore(X, queries=X[10:12] + 0.01, k=k)
+    view = ex.session.view(0)
+    assert view["hubs"] == order[:4]
+    assert view["strong_hubs"] == [r for r in order[:4] if kocc[r] >= 3 * k]
+    assert view["hub_note"] == (f"the 4 hubs with most occurrences marked, "
+                                f"{len(hubs) - 4} more not ({len(hubs)} in all)")
+    before = len(found)
+    beyond = order[-1]
+    for row in range(30):
+        ex.session.doc(row, 0)
+    assert len(found) == before                              # no hover recomputed them
+    assert ex.session.doc(beyond, 0)["hub"] == (
+        f"hub: in the top-{k} of {kocc[beyond]} documents' lists (≥ 2k = {2 * k})")
+    page = static_html(ex.session, view)
+    assert f"▲ the 4 hubs with most occurrences marked, {len(hubs) - 4} more not" in page
