@@ -75,8 +75,15 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     rows = arr.tolist()
     n, d = len(rows), len(rows[0])
     # 1. Centre: subtract each dimension's mean, so variance is measured around it.
-    mean = [sum(row[j] for row in rows) / n for j in range(d)]
-    centred = [[x - m for x, m in zip(row, mean)] for row in rows]
+    # subtle: the mean of 50 copies of 0.1 is not exactly 0.1 in floating point, and
+    # identical rows then had a variance of 1e-31 instead of none. Subtracting the first
+    # row first (exact: identical rows give exact zeros) keeps the mean's rounding off
+    # the deviations; the mean is that row plus the mean of the differences.
+    first = rows[0]
+    shifted = [[x - f for x, f in zip(row, first)] for row in rows]
+    offset = [sum(row[j] for row in shifted) / n for j in range(d)]
+    mean = [f + o for f, o in zip(first, offset)]
+    centred = [[x - o for x, o in zip(row, offset)] for row in shifted]
     # 2. Covariance: how every pair of dimensions varies together.
     # subtle: squares of 1e150 overflow and of 1e-150 underflow, and power iteration then
     # returns a random direction. The covariance is built from the rows divided by a
