@@ -505,3 +505,20 @@ def test_query_shift_spread_keeps_its_digits_far_from_the_origin():
     same = np.tile(rng.normal(size=(1, 8)), (50, 1))
     assert space_mean_and_spread(same, False)[1] == 0.0
     assert space_mean_and_spread(same, True)[1] == 0.0
+
+
+def test_participation_ratio_is_scale_free():
+    """(Σλ)² / Σλ² of two equal variances is 2 at any scale: 1e200 raised an OverflowError
+    (its square overflows) and 1e-200 returned 0.0, "no variance" (its square underflows).
+    The variances are divided by a power of two first (exact: 3 and 1 still give 16/10
+    bit for bit); NaN or inf is refused instead of read as 0.0."""
+    from vecdiag.diagnostics import participation_ratio
+
+    for scale in (1.0, 1e200, 1e-200, 1e308, 5e-324):
+        assert participation_ratio(np.array([scale, scale, 0.0])) == 2.0
+    assert participation_ratio(np.array([3.0, 1.0])) == 16 / 10
+    assert participation_ratio(np.array([3e-300, 1e-300])) == pytest.approx(1.6, rel=1e-15)
+    assert participation_ratio(np.zeros(3)) == 0.0
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="variances must be finite"):
+            participation_ratio(np.array([1.0, bad]))
