@@ -730,3 +730,34 @@ def test_the_map_marks_at_most_max_marked_hubs_and_finds_them_once(monkeypatch):
         f"hub: in the top-{k} of {kocc[beyond]} documents' lists (≥ 2k = {2 * k})")
     page = static_html(ex.session, view)
     assert f"▲ the 4 hubs with most occurrences marked, {len(hubs) - 4} more not" in page
+
+
+def test_a_view_lists_at_most_max_expected_expected_documents(monkeypatch):
+    """A query judged against many documents (TREC-COVID has ~500 per query) sent every
+    one to the page, in the list and in every fix's ranks: 2,000 judged of 3,000 made a
+    0.9 MB view. Now the MAX_EXPECTED best ranked (here 3 of 8), in the given order, and
+    the fixes' ranks of those only; the note (shown, escaped in the static HTML) says how
+    many there are. Reference: the ranks by brute-force cosine."""
+    from vecdiag.explorer import session as session_module
+    from vecdiag.explorer.static import static_html
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 6))
+    Q = X[:1] + 0.3 * rng.normal(size=(1, 6))
+    judged = [str(j) for j in (50, 7, 33, 12, 0, 41, 25, 58)]
+    qrels = {"0": {d: 1 for d in judged}}
+    cos = (Q / np.linalg.norm(Q)) @ (X / np.linalg.norm(X, axis=1, keepdims=True)).T
+    rank = {str(j): r + 1 for r, j in enumerate(np.argsort(-cos[0], kind="stable"))}
+    best = set(sorted(judged, key=lambda d: rank[d])[:3])
+    ex = vd.explore(X, queries=Q, qrels=qrels, k=5, color="none")
+    whole = ex.session.view(0)
+    given = [str(e["id"]) for e in whole["expected"]]
+    assert sorted(given) == sorted(judged) and whole["expected_note"] is None
+    monkeypatch.setattr(session_module, "MAX_EXPECTED", 3)
+    view = ex.session.view(0)
+    assert [str(e["id"]) for e in view["expected"]] == [d for d in given if d in best]
+    assert {str(e["id"]): e["rank"] for e in view["expected"]} == {d: rank[d] for d in best}
+    assert view["fixes"] and all({str(e["id"]) for e in f["expected_ranks"]} == best
+                                 for f in view["fixes"])
+    assert view["expected_note"] == "the 3 best-ranked of 8 expected documents shown"
+    assert "■ the 3 best-ranked of 8 expected documents shown" in static_html(ex.session, view)

@@ -30,6 +30,9 @@ __all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
+MAX_EXPECTED = 200    # expected documents a view lists at most, the best ranked (a query
+                      # judged against 2,000 documents sent 2,000 rows, and 2,000 ranks
+                      # per fix: a 0.9 MB view)
 
 
 def pack_points(coords) -> bytes:
@@ -309,7 +312,10 @@ def view_of(exp, session: Session, i: int) -> dict:
     for row, s in zip(base, exp.top_scores):
         rows[row]["score"] = round(float(s), 4)
     expected = []
-    for e in exp.expected:
+    best = sorted(range(len(exp.expected)), key=lambda j: int(exp.expected[j].rank))
+    shown = [exp.expected[j] for j in sorted(best[:MAX_EXPECTED])]    # in the given order
+    shown_ids = {plain(e.id) for e in shown}
+    for e in shown:
         r = entry(e.position)
         rows[r]["score"] = round(float(e.score), 4)
         expected.append({"row": r, "id": plain(e.id), "rank": int(e.rank),
@@ -324,7 +330,8 @@ def view_of(exp, session: Session, i: int) -> dict:
                 "exact": bool(getattr(cf, "exact", True)), "top": top,
                 "entering": entering, "leaving": leaving,
                 "expected_ranks": [{"id": plain(d), "rank": int(r)}
-                                   for d, r in cf.expected_ranks.items()],
+                                   for d, r in cf.expected_ranks.items()
+                                   if plain(d) in shown_ids],
                 "recommended": cf.fix == rec_fix}
         delta = getattr(cf, "global_delta", None)
         if delta is not None:
@@ -346,6 +353,9 @@ def view_of(exp, session: Session, i: int) -> dict:
             "k": int(exp.k), "metric": exp.metric, "base": base, "expected": expected,
             "hubs": hubs, "strong_hubs": strong,
             "hub_note": "; ".join(n for n in notes if n) or None,
+            "expected_note": None if len(exp.expected) <= MAX_EXPECTED else (
+                f"the {MAX_EXPECTED:,} best-ranked of {len(exp.expected):,} expected "
+                "documents shown"),
             "causes": causes, "fixes": fixes,
             "recommendation": rec_fix,
             "recommendation_text": getattr(exp, "recommendation_text", None),
