@@ -445,3 +445,25 @@ def test_compare_refuses_too_few_resamples_for_alpha_as_drift_does():
                        r"below alpha=0\.05 \(the smallest is 1/\(n_permutations\+1\)\); use at "
                        r"least 19, better 500"):
         vd.drift(np.eye(8)[:4], np.eye(8)[4:], n_permutations=10)
+
+
+def test_compare_warns_when_holm_leaves_no_metric_able_to_pass():
+    """Holm over m metrics multiplies the smallest p-value by m: 50 resamples over three
+    metrics give at best 3/51 = 0.059 > 0.05, and compare answered "no significant
+    change" to a planted gain on all three without a word. A UserWarning says so now (not
+    an error: each p-value can still be read); 60 resamples reach 3/61 < 0.05, and
+    correction="none" needs only 20."""
+    import warnings
+
+    gain = np.repeat(np.linspace(0.1, 0.2, 12)[:, None], 3, axis=1)
+    ea, eb = _evaluations(np.zeros((12, 3)), gain, metrics=("x", "y", "z"))
+    with pytest.warns(UserWarning, match=r"^n_resamples=50 cannot give a Holm-adjusted "
+                      r"p-value below alpha=0\.05 over 3 metrics \(the smallest is "
+                      r"3/\(n_resamples\+1\)\): none can be significant; use at least 60$"):
+        cmp = vd.compare(ea, eb, n_resamples=50)
+    assert cmp.p_adjusted["x"] == 3 / 51 and not any(cmp.significant.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cmp = vd.compare(ea, eb, n_resamples=60)
+        assert cmp.p_adjusted["x"] == 3 / 61 and all(cmp.significant.values())
+        assert vd.compare(ea, eb, n_resamples=20, correction="none").p_value["z"] == 1 / 21

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from .. import _validate as V
-from .._resampling import check_resamples
+from .._resampling import check_resamples, fewest_resamples
 
 __all__ = ["METHODS", "check_alpha", "check_resolution", "holm", "paired_test"]
 
@@ -37,7 +38,7 @@ def check_alpha(alpha) -> float:
     return float(alpha)
 
 
-def check_resolution(n_resamples, alpha: float, *, method: str, exact) -> int:
+def check_resolution(n_resamples, alpha: float, *, method: str, exact, tests: int = 1) -> int:
     """``n_resamples`` (a positive int), refused when no p-value could be below ``alpha``.
 
     A Monte Carlo p-value (randomization or bootstrap) is ``(1 + c) / (1 + B)``, at least
@@ -48,9 +49,10 @@ def check_resolution(n_resamples, alpha: float, *, method: str, exact) -> int:
     Not checked for the t-test (it draws nothing) or with ``exact=True`` (every sign
     pattern enumerated, whatever ``B``: the smallest p-value, ``2/2**n``, is set by the
     ``n`` queries; at alpha = 0.05 five or fewer can never be significant, which is the
-    data's limit, not an error). Holm's correction over ``m`` metrics raises the smallest
-    adjusted p-value to ``m/(1 + B)``; that is not refused (pass ``n_resamples`` of at
-    least ``m/alpha`` for every metric to be able to pass).
+    data's limit, not an error). Holm's correction over ``tests`` metrics raises the
+    smallest adjusted p-value to ``tests/(1 + B)``: below ``tests/alpha`` resamples no
+    metric can be significant either, which is a UserWarning (not an error: one metric
+    can still be read on its own p-value).
 
     Examples
     --------
@@ -64,6 +66,12 @@ def check_resolution(n_resamples, alpha: float, *, method: str, exact) -> int:
         exact = V.check_bool(exact, "exact")
     if method != "ttest" and exact is not True:
         check_resamples(n_resamples, "n_resamples", alpha, strict=True, usual=10_000)
+        needed = fewest_resamples(alpha, strict=True, tests=tests)
+        if n_resamples < needed:
+            warnings.warn(f"n_resamples={n_resamples} cannot give a Holm-adjusted p-value "
+                          f"below alpha={alpha:.4g} over {tests} metrics (the smallest is "
+                          f"{tests}/(n_resamples+1)): none can be significant; use at least "
+                          f"{needed}", UserWarning, stacklevel=3)
     return n_resamples
 
 

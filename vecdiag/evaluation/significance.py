@@ -266,7 +266,7 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     n_resamples : int
         Sign patterns (randomization) or bootstrap samples: enough for ``1/(1 + n_resamples)
         < alpha``, else a ValueError as in :func:`vecdiag.drift` (t-test and ``exact=True``
-        aside; with Holm over ``m`` metrics see :func:`.paired.check_resolution`).
+        aside); below ``m/alpha`` for ``m`` metrics under Holm, a UserWarning.
     random_state : int or Generator
     metrics : sequence of str, optional
         Metrics to compare (default: every metric both evaluations hold). Names are
@@ -344,7 +344,8 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     if len(set(metrics)) != len(metrics):
         # one metric tested twice would count twice in Holm's m and double its p-value
         raise ValueError(f"metrics has repeated measures: {list(metrics)}; name each once")
-    check_resolution(n_resamples, alpha, method=method, exact=exact)
+    check_resolution(n_resamples, alpha, method=method, exact=exact,
+                     tests=len(metrics) if correction == "holm" else 1)
     pos_a = {q: i for i, q in enumerate(a.query_ids)}
     pos_b = {q: i for i, q in enumerate(b.query_ids)}
     gone_a, gone_b = set(a.missing_from_run), set(b.missing_from_run)
