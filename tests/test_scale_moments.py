@@ -582,3 +582,22 @@ def test_the_covariance_keeps_its_digits_far_from_the_origin(space):
         assert participation_ratio(spectrum(m)) == 0.0
     metric = "cosine" if space == "unit" else "euclidean"
     assert vd.intrinsic_dimension(same, method="participation_ratio", metric=metric) == 0.0
+
+
+@pytest.mark.parametrize("space", ["unit", "raw"])
+def test_identical_rows_beside_a_nan_row_have_no_spread(space):
+    """A float32 corpus of one repeated row and a NaN row, on Dask with drop=True: the
+    NaN row's block is summed the careful way (float64 unit rows), the others the fast
+    way (float32 unit rows); the same row differed by 1e-8 between them and the
+    participation ratio was 1.0 under cosine. The careful path now takes the fast path's
+    unit rows for the rows the fast path would take: 0.0, as on the NumPy path."""
+    from vecdiag.diagnostics.isotropy import participation_ratio, spectrum
+
+    rng = np.random.default_rng(0)
+    same = np.tile((3.7 * rng.normal(size=(1, 16))).astype(np.float32), (500, 1))
+    same[250] = np.nan
+    with dask.config.set(scheduler="threads"):
+        m, report = M.moments(da.from_array(same, chunks=(100, 16)), space=space, drop=True)
+    assert report.n_bad == 1 and m.n == 499
+    assert participation_ratio(spectrum(m)) == 0.0
+    np.testing.assert_array_equal(m.covariance, np.zeros((16, 16)))
