@@ -466,4 +466,30 @@ def test_compare_warns_when_holm_leaves_no_metric_able_to_pass():
         warnings.simplefilter("error")
         cmp = vd.compare(ea, eb, n_resamples=60)
         assert cmp.p_adjusted["x"] == 3 / 61 and all(cmp.significant.values())
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         assert vd.compare(ea, eb, n_resamples=20, correction="none").p_value["z"] == 1 / 21
+    assert not [w for w in seen if "Holm" in str(w.message)]
+
+
+def test_an_interval_from_too_few_resamples_warns_of_its_coverage():
+    """The bootstrap-t interval's ends are order statistics of the B resampled t's: with
+    B = 20 at 95% both are the extremes, which hold the truth with probability
+    (B - 1)/(B + 1) = 90.5%, and the interval was reported as a 95% one. A UserWarning
+    says so below 2/(1 - confidence) - 1 = 39 resamples (19 at 90%); none for the t-test,
+    none when there is no spread (the interval is (d, d))."""
+    import warnings
+
+    d = np.random.default_rng(0).normal(0.05, 0.1, 30)
+    with pytest.warns(UserWarning, match=r"^n_resamples=20 puts the 95% interval's ends at "
+                      r"the extremes of 20 resampled t statistics: it covers about 90\.5%; "
+                      r"use at least 39$"):
+        paired_test(d, n_resamples=20)
+    with pytest.warns(UserWarning, match=r"n_resamples=38 .* about 94\.9%; use at least 39"):
+        paired_test(d, method="bootstrap", n_resamples=38)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paired_test(d, n_resamples=39)
+        paired_test(d, n_resamples=19, confidence=0.9)
+        paired_test(d, method="ttest", n_resamples=5)
+        paired_test(np.full(6, 0.1), n_resamples=20)

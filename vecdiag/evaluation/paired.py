@@ -221,7 +221,9 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
     when most differences are equal): so few differences do not bound the mean. (The
     percentile interval of the resampled means covered the true mean 74% of the time at
     n = 3, 82% at n = 5 and 89% at n = 10 for 95% asked; this one 93-96% from n = 5 on.)
-    One difference gives ``(d, d)``.
+    One difference gives ``(d, d)``. Fewer than ``2 / (1 - confidence) - 1`` resamples
+    (39 at 95%) put the interval's ends at the extremes of the resampled t statistics,
+    covering ``(B - 1) / (B + 1)`` only: a UserWarning says so.
 
     Examples
     --------
@@ -274,6 +276,14 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
         # one difference resamples to itself: no spread, and any change would look certain
         raise ValueError("the bootstrap test needs at least 2 shared queries (one "
                          "difference resamples only to itself); use method='randomization'")
+    needed = fewest_resamples(alpha / 2, strict=False)
+    if sd > 0 and n_resamples < needed:
+        # the interval's ends are then the extremes of the resampled t statistics, which
+        # hold the truth with probability (B - 1) / (B + 1), not the confidence asked
+        warnings.warn(f"n_resamples={n_resamples} puts the {confidence:.0%} interval's ends at "
+                      f"the extremes of {n_resamples} resampled t statistics: it covers about "
+                      f"{1 - 2 / (n_resamples + 1):.1%}; use at least {needed}", UserWarning,
+                      stacklevel=2)
     t_null = _bootstrap_t(d, n_resamples, rng)
     ci = _studentized_interval(delta, sd, n, t_null, alpha)
     if method == "bootstrap":
