@@ -482,3 +482,43 @@ def test_hubness_of_an_index_refuses_another_metric_instead_of_ignoring_it(sampl
     plain = vd.hubness(X, 3, metric="dot", sample=sample)
     assert own.metric == named.metric == "dot"
     assert own.skewness == named.skewness == plain.skewness
+
+
+def test_query_shift_spread_keeps_its_digits_far_from_the_origin():
+    """The corpus spread of query_corpus_shift (the unit of its mean gap) was
+    sqrt(E‖x‖² − ‖E x‖²): rows 1e6 + noise of 1e-2 gave 0.03125 for numpy's 0.028137
+    (every digit of the variance cancelled), identical rows a spread of 7e-8 and so a
+    huge gap. Summed about the first row now: equal to the centred rows' rms distance
+    to their mean (float64 reference), and 0.0 for identical rows."""
+    from vecdiag.diagnostics.shift import query_corpus_shift, space_mean_and_spread
+
+    rng = np.random.default_rng(1)
+    X = 1e6 + rng.normal(scale=1e-2, size=(400, 8))
+    spread = np.sqrt(((X - X.mean(axis=0)) ** 2).sum(axis=1).mean())
+    mean, got = space_mean_and_spread(X, False)
+    assert got == pytest.approx(spread, rel=1e-9)
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-15)
+    Q = X[:20] + 0.02
+    gap = np.linalg.norm(Q.mean(axis=0) - X.mean(axis=0)) / spread
+    assert query_corpus_shift(Q, X, metric="euclidean").mean_gap == pytest.approx(gap,
+                                                                                  rel=1e-6)
+    same = np.tile(rng.normal(size=(1, 8)), (50, 1))
+    assert space_mean_and_spread(same, False)[1] == 0.0
+    assert space_mean_and_spread(same, True)[1] == 0.0
+
+
+def test_participation_ratio_is_scale_free():
+    """(Σλ)² / Σλ² of two equal variances is 2 at any scale: 1e200 raised an OverflowError
+    (its square overflows) and 1e-200 returned 0.0, "no variance" (its square underflows).
+    The variances are divided by a power of two first (exact: 3 and 1 still give 16/10
+    bit for bit); NaN or inf is refused instead of read as 0.0."""
+    from vecdiag.diagnostics import participation_ratio
+
+    for scale in (1.0, 1e200, 1e-200, 1e308, 5e-324):
+        assert participation_ratio(np.array([scale, scale, 0.0])) == 2.0
+    assert participation_ratio(np.array([3.0, 1.0])) == 16 / 10
+    assert participation_ratio(np.array([3e-300, 1e-300])) == pytest.approx(1.6, rel=1e-15)
+    assert participation_ratio(np.zeros(3)) == 0.0
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="variances must be finite"):
+            participation_ratio(np.array([1.0, bad]))

@@ -419,3 +419,77 @@ def test_holm_refuses_what_is_not_a_family_of_p_values(p_values, problem):
     out = holm([0.02, np.nan, 0.01, 0.0, 1.0])
     assert np.isnan(out[1])
     assert out[[3, 2, 0, 4]] == pytest.approx([0.0, 3 * 0.01, max(3 * 0.01, 2 * 0.02), 1.0])
+
+
+def test_compare_refuses_too_few_resamples_for_alpha_as_drift_does():
+    """p = (1 + c) / (1 + B) is never below 1/(1 + B): compare(n_resamples=19) at
+    alpha=0.05 answered "no significant change" to every run (p >= 0.05 by construction),
+    where vd.drift refuses too few permutations. Refused now, in drift's words (one
+    helper). 20 resamples reach p = 1/21 on a planted gain; the t-test draws nothing and
+    an enumeration forced with exact=True has its own resolution, 2/2**n (6 queries:
+    2/64), so neither is refused."""
+    gain = np.linspace(0.1, 0.2, 12)
+    ea, eb = _evaluations(np.zeros(12), gain)
+    with pytest.raises(ValueError, match=r"^n_resamples=19 cannot give a p-value below "
+                       r"alpha=0\.05 \(the smallest is 1/\(n_resamples\+1\)\); use at least "
+                       r"20, better 10000$"):
+        vd.compare(ea, eb, n_resamples=19)
+    cmp = vd.compare(ea, eb, n_resamples=20)
+    assert cmp.p_value["m"] == 1 / 21 and cmp.significant["m"] and cmp.exact is False
+    with pytest.raises(ValueError, match=r"n_resamples=9 .* alpha=0\.1 .* at least 10"):
+        vd.compare(ea, eb, method="bootstrap", n_resamples=9, alpha=0.1)
+    assert vd.compare(ea, eb, method="ttest", n_resamples=5).significant["m"]
+    e6a, e6b = _evaluations(np.zeros(6), gain[:6])
+    assert vd.compare(e6a, e6b, n_resamples=5, exact=True).p_value["m"] == 2 / 64
+    with pytest.raises(ValueError, match=r"n_permutations=10 cannot give a p-value at or "
+                       r"below alpha=0\.05 \(the smallest is 1/\(n_permutations\+1\)\); use at "
+                       r"least 19, better 500"):
+        vd.drift(np.eye(8)[:4], np.eye(8)[4:], n_permutations=10)
+
+
+def test_compare_warns_when_holm_leaves_no_metric_able_to_pass():
+    """Holm over m metrics multiplies the smallest p-value by m: 50 resamples over three
+    metrics give at best 3/51 = 0.059 > 0.05, and compare answered "no significant
+    change" to a planted gain on all three without a word. A UserWarning says so now (not
+    an error: each p-value can still be read); 60 resamples reach 3/61 < 0.05, and
+    correction="none" needs only 20."""
+    import warnings
+
+    gain = np.repeat(np.linspace(0.1, 0.2, 12)[:, None], 3, axis=1)
+    ea, eb = _evaluations(np.zeros((12, 3)), gain, metrics=("x", "y", "z"))
+    with pytest.warns(UserWarning, match=r"^n_resamples=50 cannot give a Holm-adjusted "
+                      r"p-value below alpha=0\.05 over 3 metrics \(the smallest is "
+                      r"3/\(n_resamples\+1\)\): none can be significant; use at least 60$"):
+        cmp = vd.compare(ea, eb, n_resamples=50)
+    assert cmp.p_adjusted["x"] == 3 / 51 and not any(cmp.significant.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cmp = vd.compare(ea, eb, n_resamples=60)
+        assert cmp.p_adjusted["x"] == 3 / 61 and all(cmp.significant.values())
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert vd.compare(ea, eb, n_resamples=20, correction="none").p_value["z"] == 1 / 21
+    assert not [w for w in seen if "Holm" in str(w.message)]
+
+
+def test_an_interval_from_too_few_resamples_warns_of_its_coverage():
+    """The bootstrap-t interval's ends are order statistics of the B resampled t's: with
+    B = 20 at 95% both are the extremes, which hold the truth with probability
+    (B - 1)/(B + 1) = 90.5%, and the interval was reported as a 95% one. A UserWarning
+    says so below 2/(1 - confidence) - 1 = 39 resamples (19 at 90%); none for the t-test,
+    none when there is no spread (the interval is (d, d))."""
+    import warnings
+
+    d = np.random.default_rng(0).normal(0.05, 0.1, 30)
+    with pytest.warns(UserWarning, match=r"^n_resamples=20 puts the 95% interval's ends at "
+                      r"the extremes of 20 resampled t statistics: it covers about 90\.5%; "
+                      r"use at least 39$"):
+        paired_test(d, n_resamples=20)
+    with pytest.warns(UserWarning, match=r"n_resamples=38 .* about 94\.9%; use at least 39"):
+        paired_test(d, method="bootstrap", n_resamples=38)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paired_test(d, n_resamples=39)
+        paired_test(d, n_resamples=19, confidence=0.9)
+        paired_test(d, method="ttest", n_resamples=5)
+        paired_test(np.full(6, 0.1), n_resamples=20)

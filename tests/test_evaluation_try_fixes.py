@@ -69,7 +69,7 @@ def test_plot_of_a_metric_not_evaluated_names_the_ones_that_were():
     lexical = {f"q{i}": {f"d{i}": 2.0, "d11": 1.0} for i in range(3)}   # rows without sklearn
     rep = vd.try_fixes(queries, corpus, {f"q{i}": {f"d{i}": 1} for i in range(3)},
                        query_ids=["q0", "q1", "q2"], doc_ids=[f"d{i}" for i in range(12)],
-                       fixes=[], k=5, metrics=["mrr@5"], n_resamples=10, lexical=lexical)
+                       fixes=[], k=5, metrics=["mrr@5"], n_resamples=20, lexical=lexical)
     for wrong in ("map", "MRR@5"):
         with pytest.raises(ValueError, match=rf"metric '{wrong}' was not evaluated; choose "
                                              r"one of \['mrr@5'\]"):
@@ -103,7 +103,7 @@ def test_a_lexical_run_keyed_by_integers_is_fused_as_strings():
     lexical = {q: {(q + j) % 8: 10.0 - j for j in range(4)} for q in range(2)}
     qrels = {0: {1: 1}, 1: {6: 1}}
     rep = vd.try_fixes(queries, corpus, qrels, query_ids=[0, 1], doc_ids=list(range(8)),
-                       fixes=[], k=3, metrics=["mrr@3"], lexical=lexical, n_resamples=10)
+                       fixes=[], k=3, metrics=["mrr@3"], lexical=lexical, n_resamples=20)
     cos = (queries @ corpus.T) / np.outer(np.linalg.norm(queries, axis=1),
                                           np.linalg.norm(corpus, axis=1))
     expected = {}

@@ -654,7 +654,7 @@ def test_hubs_from_sampled_statistics_are_marked_only_when_clearly_hubs():
     clearly over the bar (interval at 1 − 0.05/n) are marked now, and the view says the
     marks are sampled. Here 1,500 rows, 500 sampled; reference: brute-force N_k."""
     from vecdiag.explain import stats
-    from vecdiag.explorer.session import hub_marks, hub_note
+    from vecdiag.explorer.hubs import hub_marks, hub_note
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal((1500, 16)) + 1.0
@@ -691,3 +691,73 @@ def test_an_explanation_with_another_seed_shows_its_hubs_on_the_map():
     assert sorted(view["hubs"]) == np.flatnonzero(kocc >= 10).tolist()
     assert sorted(view["strong_hubs"]) == np.flatnonzero(kocc >= 15).tolist()
     assert len(view["hubs"]) == 12 and view["hub_note"] is None
+
+
+def test_the_map_marks_at_most_max_marked_hubs_and_finds_them_once(monkeypatch):
+    """The view listed every hub (a corpus with thousands of them sent thousands of rows
+    to the page) and each hover re-ranked all of them. Now the view keeps the MAX_MARKED
+    with most occurrences (here 4 of the planted corpus's hubs) and its note, shown in
+    the page (escaped in the static HTML), says how many more there are; the hubs are
+    found once per statistics object, not per hover, and a hub beyond the cap still has
+    its hover line. Reference: k-occurrence counted by brute force with scikit-learn."""
+    from vecdiag.explorer import hubs as hubs_module
+    from vecdiag.explorer.static import static_html
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((160, 12)) + 0.5
+    X[:4] = 0.5 + 0.05 * rng.standard_normal((4, 12))
+    k = 5
+    kocc = _brute_k_occurrence(X, k)
+    hubs = np.flatnonzero(kocc >= 2 * k)
+    order = sorted(hubs.tolist(), key=lambda r: (-kocc[r], r))
+    monkeypatch.setattr(hubs_module, "MAX_MARKED", 4)
+    found = []
+    real = hubs_module.HubMarks.__init__
+    monkeypatch.setattr(hubs_module.HubMarks, "__init__",
+                        lambda self, stats: (found.append(1), real(self, stats))[1])
+    ex = vd.explore(X, queries=X[10:12] + 0.01, k=k)
+    view = ex.session.view(0)
+    assert view["hubs"] == order[:4]
+    assert view["strong_hubs"] == [r for r in order[:4] if kocc[r] >= 3 * k]
+    assert view["hub_note"] == (f"the 4 hubs with most occurrences marked, "
+                                f"{len(hubs) - 4} more not ({len(hubs)} in all)")
+    before = len(found)
+    beyond = order[-1]
+    for row in range(30):
+        ex.session.doc(row, 0)
+    assert len(found) == before                              # no hover recomputed them
+    assert ex.session.doc(beyond, 0)["hub"] == (
+        f"hub: in the top-{k} of {kocc[beyond]} documents' lists (≥ 2k = {2 * k})")
+    page = static_html(ex.session, view)
+    assert f"▲ the 4 hubs with most occurrences marked, {len(hubs) - 4} more not" in page
+
+
+def test_a_view_lists_at_most_max_expected_expected_documents(monkeypatch):
+    """A query judged against many documents (TREC-COVID has ~500 per query) sent every
+    one to the page, in the list and in every fix's ranks: 2,000 judged of 3,000 made a
+    0.9 MB view. Now the MAX_EXPECTED best ranked (here 3 of 8), in the given order, and
+    the fixes' ranks of those only; the note (shown, escaped in the static HTML) says how
+    many there are. Reference: the ranks by brute-force cosine."""
+    from vecdiag.explorer import session as session_module
+    from vecdiag.explorer.static import static_html
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 6))
+    Q = X[:1] + 0.3 * rng.normal(size=(1, 6))
+    judged = [str(j) for j in (50, 7, 33, 12, 0, 41, 25, 58)]
+    qrels = {"0": {d: 1 for d in judged}}
+    cos = (Q / np.linalg.norm(Q)) @ (X / np.linalg.norm(X, axis=1, keepdims=True)).T
+    rank = {str(j): r + 1 for r, j in enumerate(np.argsort(-cos[0], kind="stable"))}
+    best = set(sorted(judged, key=lambda d: rank[d])[:3])
+    ex = vd.explore(X, queries=Q, qrels=qrels, k=5, color="none")
+    whole = ex.session.view(0)
+    given = [str(e["id"]) for e in whole["expected"]]
+    assert sorted(given) == sorted(judged) and whole["expected_note"] is None
+    monkeypatch.setattr(session_module, "MAX_EXPECTED", 3)
+    view = ex.session.view(0)
+    assert [str(e["id"]) for e in view["expected"]] == [d for d in given if d in best]
+    assert {str(e["id"]): e["rank"] for e in view["expected"]} == {d: rank[d] for d in best}
+    assert view["fixes"] and all({str(e["id"]) for e in f["expected_ranks"]} == best
+                                 for f in view["fixes"])
+    assert view["expected_note"] == "the 3 best-ranked of 8 expected documents shown"
+    assert "■ the 3 best-ranked of 8 expected documents shown" in static_html(ex.session, view)

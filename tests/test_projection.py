@@ -357,6 +357,49 @@ def test_scratch_pca_warns_when_it_cannot_converge():
         vd.scratch.pca(X, n_components=1, max_iter=2)
 
 
+def test_scratch_pca_takes_the_seeds_vd_pca_takes():
+    """random_state as vd.pca takes it: np.int64(7) seeded as 7 (it was silently 0, as was
+    "0", 1.5, True or a Generator); None is seed 0; a Generator or RandomState gives one
+    seed; anything else is a TypeError naming random_state, a negative int a ValueError.
+    The seed shows in the arbitrary directions of a zero-variance subspace: the rows vary
+    along x only, so components 2 and 3 are any orthonormal pair of the y-z plane."""
+    X = np.zeros((6, 3))
+    X[:, 0] = np.arange(6.0)
+
+    def fit(rs):
+        return vd.scratch.pca(X, n_components=3, random_state=rs).components
+
+    np.testing.assert_array_equal(fit(np.int64(7)), fit(7))
+    np.testing.assert_array_equal(fit(None), fit(0))
+    assert abs(fit(7)[1] @ fit(0)[1]) < 0.99                # another seed, another pair
+    assert abs(fit(np.random.RandomState(3))[1] @ fit(0)[1]) < 0.99
+    np.testing.assert_array_equal(fit(np.random.default_rng(3)),
+                                  fit(np.random.default_rng(3)))
+    for bad in ("0", 1.5, True, [1]):
+        with pytest.raises(TypeError, match=r"random_state must be an int, None, a numpy "
+                                            r"Generator or RandomState, got"):
+            vd.scratch.pca(X, random_state=bad)
+    with pytest.raises(ValueError, match=r"random_state must be a non-negative int seed"):
+        vd.scratch.pca(X, random_state=-1)
+
+
+def test_scratch_pca_refuses_identical_rows_as_vd_pca_does():
+    """50 copies of one row: the mean (sum / n) is not exactly the row in floating point,
+    and scratch.pca returned a component with variance 6e-31 where vd.pca says the data
+    has no variance. Centred about the first row first, the deviations are exact zeros:
+    the same ValueError. Far from the origin (1e6 + noise) it still equals numpy.cov's
+    eigenvalues (float64, centred)."""
+    same = [[0.1, 0.7, 1 / 3, -2.9]] * 50
+    for fn in (vd.pca, vd.scratch.pca):
+        with pytest.raises(ValueError, match=r"X has zero variance: all 50 rows are the same"):
+            fn(same, n_components=1)
+    X = 1e6 + np.random.default_rng(2).normal(scale=1e-2, size=(40, 4))
+    ref = np.sort(np.linalg.eigvalsh(np.cov(X - X.mean(axis=0), rowvar=False)))[::-1]
+    p = vd.scratch.pca(X, n_components=2)
+    np.testing.assert_allclose(p.explained_variance, ref[:2], rtol=1e-6)
+    np.testing.assert_allclose(p.mean, X.mean(axis=0), rtol=1e-15)
+
+
 def test_scratch_pca_names_a_bad_max_iter_or_tol():
     """max_iter=1.5 failed inside range() with "'float' object cannot be interpreted as an
     integer", tol=None inside a comparison, naming neither; max_iter=0 (or -3) returned

@@ -35,6 +35,13 @@ MAGNITUDES = {np.float64: (1.0, 1e200, 1e-200), np.float32: (1.0, 1e30, 1e-30)}
 CASES = [(dt, mag) for dt, mags in MAGNITUDES.items() for mag in mags]
 
 
+def _uncentred(part):
+    """Σ x xᵀ of a partial sum, whose Gram matrix is about its reference row."""
+    from vecdiag.scale.block_sums import rebase
+
+    return rebase(part["shifted_sum"], part["gram"], part["n"], part["shift"], 0.0)[1]
+
+
 def _close(a, b, rtol=RTOL):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     scale = max(float(np.abs(a).max()), 1e-300)
@@ -453,9 +460,13 @@ def test_pieces_added_in_place_equal_the_pairwise_merge_and_the_careful_pass(dty
     np.testing.assert_array_equal(norms, ref_norms.astype(np.float64))
     assert dropped.size == 0
     rtol = 1e-6 if dtype == np.float32 else 1e-12
-    for key in ("sum_unit", "sumsq_unit", "sum_space", "gram"):
+    for key in ("sum_unit", "sumsq_unit", "sum_space"):
         _close(merged[key], got[key], 1e-12)          # the same sums, added in place
         _close(whole[key], got[key], rtol)
+    # the Gram matrices are about reference rows (the block's first row for the pieces
+    # of one block; each piece's own, moved when merged): compare them about 0
+    _close(_uncentred(merged), _uncentred(got), rtol)
+    _close(_uncentred(whole), _uncentred(got), rtol)
     # add_into never touches the part it adds, and works on a total it owns
     one = piece_sums(pieces[0][1], 0, space, False)[0]
     two = piece_sums(pieces[1][1], 90, space, False)[0]
@@ -529,3 +540,64 @@ def test_exact_copies_of_files_hashed_by_their_tasks(tmp_path, monkeypatch, dire
             hashing._stream_hash((D.row_sources[0][0], 0, 128, direct),
                                  hashing.hash_multipliers(8, np.float32)),
             hashing._hash_block(X[:128], hashing.hash_multipliers(8, np.float32)))
+
+
+@pytest.mark.parametrize("space", ["unit", "raw"])
+def test_the_covariance_keeps_its_digits_far_from_the_origin(space):
+    """Rows 1e3 + noise of 1e-2 (float32): the covariance and participation ratio of the
+    NumPy pass and the Dask pass (fast pieces, and a careful piece with a NaN row) equal
+    numpy.cov of the centred float64 rows; E[xxᵀ] − E[x]E[x]ᵀ kept no digit (Dask: PR
+    6.7 against 15.46). Identical rows have no variance: participation ratio 0.0, as
+    documented (it was 1.7 to 3.6 from rounding)."""
+    from vecdiag.diagnostics.isotropy import participation_ratio, spectrum
+
+    rng = np.random.default_rng(5)
+    Y = (1e3 + rng.normal(scale=1e-2, size=(300, 8))).astype(np.float32)
+    Z = Y.astype(np.float64)
+    if space == "unit":
+        Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    ref = np.cov(Z - Z.mean(axis=0), rowvar=False, bias=True)
+    vals = np.linalg.eigvalsh(ref)
+    ref_pr = vals.sum() ** 2 / (vals ** 2).sum()
+    Yn = Y.copy()
+    Yn[130] = np.nan                       # that piece takes the careful float64 path
+    with dask.config.set(scheduler="threads"):
+        dask_m = M.moments(da.from_array(Y, chunks=(70, 8)), space=space)
+        dropped, _ = M.moments(da.from_array(Yn, chunks=(70, 8)), space=space, drop=True)
+    Zk = np.delete(Z, 130, axis=0)
+    ref_k = np.cov(Zk - Zk.mean(axis=0), rowvar=False, bias=True)
+    # unit rows: their float32 norms (rounded to 6e-8) already move them by 1e-3 of the
+    # spread (1e-5 of their length)
+    tol = 1e-4 if space == "raw" else 1e-2
+    for m, r in ((compute_moments(Y, space=space), ref), (dask_m, ref), (dropped, ref_k)):
+        scale = (m.scale if space == "raw" else 1.0) ** 2
+        _close(r, m.covariance * scale, tol)
+    for m in (compute_moments(Y, space=space), dask_m):
+        assert participation_ratio(spectrum(m)) == pytest.approx(ref_pr, rel=tol)
+    same = np.tile((3.7 * rng.normal(size=(1, 16))).astype(np.float32), (500, 1))
+    with dask.config.set(scheduler="threads"):
+        passes = [compute_moments(same, space=space),
+                  M.moments(da.from_array(same, chunks=(100, 16)), space=space)]
+    for m in passes:
+        assert participation_ratio(spectrum(m)) == 0.0
+    metric = "cosine" if space == "unit" else "euclidean"
+    assert vd.intrinsic_dimension(same, method="participation_ratio", metric=metric) == 0.0
+
+
+@pytest.mark.parametrize("space", ["unit", "raw"])
+def test_identical_rows_beside_a_nan_row_have_no_spread(space):
+    """A float32 corpus of one repeated row and a NaN row, on Dask with drop=True: the
+    NaN row's block is summed the careful way (float64 unit rows), the others the fast
+    way (float32 unit rows); the same row differed by 1e-8 between them and the
+    participation ratio was 1.0 under cosine. The careful path now takes the fast path's
+    unit rows for the rows the fast path would take: 0.0, as on the NumPy path."""
+    from vecdiag.diagnostics.isotropy import participation_ratio, spectrum
+
+    rng = np.random.default_rng(0)
+    same = np.tile((3.7 * rng.normal(size=(1, 16))).astype(np.float32), (500, 1))
+    same[250] = np.nan
+    with dask.config.set(scheduler="threads"):
+        m, report = M.moments(da.from_array(same, chunks=(100, 16)), space=space, drop=True)
+    assert report.n_bad == 1 and m.n == 499
+    assert participation_ratio(spectrum(m)) == 0.0
+    np.testing.assert_array_equal(m.covariance, np.zeros((16, 16)))

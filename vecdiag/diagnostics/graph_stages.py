@@ -169,7 +169,7 @@ def query_shift_stage(w: Work) -> None:
                                         w.graph.scores, rep=w.rep[w.g_rows])
     c_nn = as_distance(first, metric, row_lengths(w.G)[kept] if dot else None)
     c_mean = m.sum_space / w.n
-    c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))
+    c_spread = float(np.sqrt(max(np.trace(m.covariance), 0.0)))   # shifted: no cancelling
     if metric != "cosine":                 # raw sums are of X / m.scale; Q of X / rescale
         c_spread, c_mean = c_spread * m.scale / w.rescale, c_mean * m.scale / w.rescale
     q_mean, _ = space_mean_and_spread(Q, metric == "cosine")

@@ -207,13 +207,25 @@ def isoscore(X, *, normalize: bool = False) -> float:
 def participation_ratio(variances: np.ndarray) -> float:
     """``(Σ λ)² / Σ λ²``: how many principal directions the variance effectively uses.
 
-    Between 1 (one direction) and d (all equal); 0.0 when there is no variance.
+    Between 1 (one direction) and d (all equal); 0.0 when there is no variance. Scale-free:
+    the variances are divided by the power of two above the largest first (exact), so
+    1e200 (whose square overflowed: an OverflowError) and 1e-200 (whose square
+    underflowed: 0.0) give what 1 gives. NaN or inf: a ValueError.
 
     Examples
     --------
     >>> participation_ratio(np.array([1.0, 1.0, 0.0]))
     2.0
+    >>> participation_ratio(np.array([1e200, 1e200])), participation_ratio(np.array([1e-200, 0]))
+    (2.0, 1.0)
     """
-    total = float(variances.sum())
-    squares = float((variances ** 2).sum())
-    return total ** 2 / squares if squares > 0 else 0.0
+    variances = np.asarray(variances, dtype=np.float64)
+    if not np.isfinite(variances).all():
+        raise ValueError("variances must be finite (NaN or inf has no participation ratio); "
+                         "pass the eigenvalues of a covariance matrix")
+    peak = float(variances.max(initial=0.0))
+    if not peak > 0:
+        return 0.0
+    scaled = np.ldexp(variances, -int(np.frexp(peak)[1]))   # below 1, exactly
+    total = float(scaled.sum())
+    return total ** 2 / float((scaled ** 2).sum())

@@ -10,9 +10,15 @@ From these sums come, exactly and without sampling:
 * the mean cosine of distinct pairs (anisotropy) ``(‖Σ û‖² − n) / (n(n − 1))``;
 * each dimension's share of it (rogue dimensions) ``((Σ û_j)² − Σ û_j²) / (n(n − 1))``;
 * the norm distribution;
-* the uncentred Gram matrix ``XᵀX`` of the space the metric sees (unit rows for
-  cosine, raw rows otherwise), hence the covariance, its PCA spectrum, the
-  participation ratio, IsoScore and the eigenvectors used by :func:`isotropy`.
+* the Gram matrix ``Σ (x − r)(x − r)ᵀ`` of the rows of the space the metric sees (unit
+  rows for cosine, raw rows otherwise) shifted by a reference row ``r`` (the first),
+  hence the covariance, its PCA spectrum, the participation ratio, IsoScore, and the
+  uncentred ``XᵀX`` whose eigenvectors :func:`isotropy` uses.
+
+subtle: the covariance as ``E[xxᵀ] − E[x]E[x]ᵀ`` of the rows as given loses every digit
+of the variance when the rows sit far from the origin compared with their spread (rows
+1e3 + noise 1e-2 keep none in float32 sums; identical rows gave a participation ratio of
+1.7 instead of 0). Summing ``x − r`` instead keeps them: identical rows sum to exactly 0.
 """
 
 from __future__ import annotations
@@ -61,18 +67,42 @@ class Moments:
     """(d,) Σ û_ij² per dimension."""
     sum_space: np.ndarray
     """(d,) Σ x_i of the rows in ``space``."""
-    gram: np.ndarray | None
-    """(d, d) Σ x_i x_iᵀ of the rows in ``space`` (None when a Dask pass was asked for
-    the O(n d) sums only)."""
+    shifted_gram: np.ndarray | None
+    """(d, d) Σ (x_i − r)(x_i − r)ᵀ of the rows in ``space``, ``r`` = :attr:`shift` (None
+    when a Dask pass was asked for the O(n d) sums only)."""
     scale: float = 1.0
     """Power of two the raw rows were divided by before summing (exact; keeps the Gram
     matrix of huge or tiny vectors finite). Every figure derived here is scale-free."""
+    shift: np.ndarray | None = None
+    """(d,) The reference row ``r`` subtracted before the Gram matrix was summed (a row
+    of the corpus, in ``space`` and divided by ``scale``); None: no shift (zeros)."""
+    shifted_sum: np.ndarray | None = None
+    """(d,) Σ (x_i − r), summed as such (not ``sum_space − n r``, which cancels);
+    None: :attr:`sum_space` (no shift)."""
+
+    def _shift_parts(self):
+        zero = self.shift is None
+        r = np.zeros(self.d) if zero else self.shift
+        s = self.sum_space if zero or self.shifted_sum is None else self.shifted_sum
+        return r, s
+
+    @property
+    def gram(self) -> np.ndarray | None:
+        """(d, d) Σ x_i x_iᵀ of the rows in ``space`` (uncentred), rebuilt from the
+        shifted sums: ``G_r + s rᵀ + r sᵀ + n r rᵀ``."""
+        if self.shifted_gram is None or self.shift is None:
+            return self.shifted_gram
+        r, s = self._shift_parts()
+        return self.shifted_gram + np.outer(s, r) + np.outer(r, s) + self.n * np.outer(r, r)
 
     @property
     def covariance(self) -> np.ndarray:
-        """Population covariance of the rows in ``space``: E[xxᵀ] − E[x]E[x]ᵀ."""
-        mean = self.sum_space / self.n
-        cov = self.gram / self.n - np.outer(mean, mean)
+        """Population covariance of the rows in ``space``, from the shifted sums:
+        ``G_r / n − m mᵀ`` with ``m = Σ (x − r) / n`` (small when ``r`` is a row, so
+        nothing cancels; exactly 0 for identical rows)."""
+        _, s = self._shift_parts()
+        mean = s / self.n
+        cov = self.shifted_gram / self.n - np.outer(mean, mean)
         return (cov + cov.T) / 2
 
 
@@ -141,7 +171,9 @@ def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None,
     sum_unit = np.zeros(d)
     sumsq_unit = np.zeros(d)
     sum_space = np.zeros(d)
+    shifted_sum = np.zeros(d)
     gram = np.zeros((d, d))
+    shift = None                    # the first row, as the space sees it
     step = block_rows(d)
     for start in range(0, n, step):
         block = np.ascontiguousarray(X[start:start + step])   # sums in row order
@@ -152,11 +184,17 @@ def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None,
         sumsq_unit += np.einsum("ij,ij->j", U, U)
         S = U if space == "unit" else block.astype(np.float64) / scale
         sum_space += S.sum(axis=0)
-        gram += S.T @ S
+        if shift is None:
+            shift = S[0].copy()
+        C = S - shift                # subtle: x − r, not x, so the variance survives
+        shifted_sum += C.sum(axis=0)
+        gram += C.T @ C
         if progress is not None:
             progress.update(block.shape[0])
     return Moments(n=n, d=d, space=space, norms=norms, sum_unit=sum_unit,
-                   sumsq_unit=sumsq_unit, sum_space=sum_space, gram=gram, scale=scale)
+                   sumsq_unit=sumsq_unit, sum_space=sum_space, shifted_gram=gram,
+                   scale=scale, shift=np.zeros(d) if shift is None else shift,
+                   shifted_sum=shifted_sum)
 
 
 def resolve(X, name: str = "X"):
@@ -198,7 +236,7 @@ def cached_moments(X: np.ndarray, cache: dict | None, space: str = "unit",
         moments = compute_moments(X, space=space)
     if space == "unit":
         refuse_zero_rows(moments.norms)
-    if cache is not None and moments.gram is not None:    # a cached entry is whole
+    if cache is not None and moments.shifted_gram is not None:   # a cached entry is whole
         cache[key] = moments
     return moments
 

@@ -358,7 +358,7 @@ def sampled_query_shift_stage(w) -> None:
     q_nn = as_distance(np.asarray(q_res.scores)[:, 0], metric, q_len)
     q_hub = hubness_from_indices(np.asarray(q_res.indices), w.n, w.k_eff, metric, "queries")
     c_mean = m.sum_space / w.n
-    c_spread = float(np.sqrt(max(np.trace(m.gram) / w.n - c_mean @ c_mean, 0.0)))
+    c_spread = float(np.sqrt(max(np.trace(m.covariance), 0.0)))   # shifted: no cancelling
     if metric != "cosine":
         c_spread, c_mean = c_spread * m.scale / w.rescale, c_mean * m.scale / w.rescale
     q_mean, _ = space_mean_and_spread(Q, metric == "cosine")

@@ -11,6 +11,7 @@ import numpy as np
 from .. import _validate as V
 from ..results import label_text
 from .._progress import progress_bar
+from .._resampling import check_resamples
 from ..scale.chunks import is_dask_array
 from . import _stats
 from .result import DriftResult, DriftSeries
@@ -58,12 +59,8 @@ def _check_options(method, alpha, n_permutations, max_samples, n_folds, model="r
     if n_permutations is None:
         n_permutations = max(DEFAULT_PERMUTATIONS, math.ceil(2 / alpha))
     n_permutations = V.check_positive_int(n_permutations, "n_permutations")
-    needed = math.ceil(1 / alpha - 1 - 1e-9)
-    if n_permutations < needed:
-        raise ValueError(f"n_permutations={n_permutations} cannot give a p-value at or below "
-                         f"alpha={alpha:.4g}{alpha_origin} (the smallest is "
-                         "1/(n_permutations+1)); use at least "
-                         f"{needed}, better {max(DEFAULT_PERMUTATIONS, 10 * needed)}")
+    check_resamples(n_permutations, "n_permutations", alpha, strict=False,
+                    usual=DEFAULT_PERMUTATIONS, alpha_origin=alpha_origin)
     if max_samples is None:
         max_samples = MAX_SAMPLES[method]
     max_samples = V.check_positive_int(max_samples, "max_samples", minimum=MIN_SAMPLES)

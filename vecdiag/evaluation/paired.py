@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from .. import _validate as V
+from .._resampling import check_resamples, fewest_resamples
 
-__all__ = ["METHODS", "check_alpha", "holm", "paired_test"]
+__all__ = ["METHODS", "check_alpha", "check_resolution", "holm", "paired_test"]
 
 METHODS = ("randomization", "ttest", "bootstrap")
 _CHUNK = 2_000  # resamples per block: bounds memory at _CHUNK * n_queries values
@@ -34,6 +36,43 @@ def check_alpha(alpha) -> float:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     return float(alpha)
+
+
+def check_resolution(n_resamples, alpha: float, *, method: str, exact, tests: int = 1) -> int:
+    """``n_resamples`` (a positive int), refused when no p-value could be below ``alpha``.
+
+    A Monte Carlo p-value (randomization or bootstrap) is ``(1 + c) / (1 + B)``, at least
+    ``1/(1 + B)``: with ``1/(1 + B) >= alpha`` nothing can be significant (``p < alpha``),
+    so such a ``B`` is a ValueError naming ``n_resamples``, worded as :func:`vecdiag.drift`
+    words it. The automatic enumeration (``2**n <= B``) is covered too: its smallest
+    p-value ``2/2**n`` (the signs seen and their mirror image) is then at least ``2/B``.
+    Not checked for the t-test (it draws nothing) or with ``exact=True`` (every sign
+    pattern enumerated, whatever ``B``: the smallest p-value, ``2/2**n``, is set by the
+    ``n`` queries; at alpha = 0.05 five or fewer can never be significant, which is the
+    data's limit, not an error). Holm's correction over ``tests`` metrics raises the
+    smallest adjusted p-value to ``tests/(1 + B)``: below ``tests/alpha`` resamples no
+    metric can be significant either, which is a UserWarning (not an error: one metric
+    can still be read on its own p-value).
+
+    Examples
+    --------
+    >>> check_resolution(19, 0.05, method="randomization", exact=None)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_resamples=19 cannot give a p-value below alpha=0.05 (the smallest is 1/(n_resamples+1)); use at least 20, better 10000
+    """
+    n_resamples = V.check_positive_int(n_resamples, "n_resamples")
+    if exact is not None:
+        exact = V.check_bool(exact, "exact")
+    if method != "ttest" and exact is not True:
+        check_resamples(n_resamples, "n_resamples", alpha, strict=True, usual=10_000)
+        needed = fewest_resamples(alpha, strict=True, tests=tests)
+        if n_resamples < needed:
+            warnings.warn(f"n_resamples={n_resamples} cannot give a Holm-adjusted p-value "
+                          f"below alpha={alpha:.4g} over {tests} metrics (the smallest is "
+                          f"{tests}/(n_resamples+1)): none can be significant; use at least "
+                          f"{needed}", UserWarning, stacklevel=3)
+    return n_resamples
 
 
 def holm(p_values) -> np.ndarray:
@@ -182,7 +221,9 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
     when most differences are equal): so few differences do not bound the mean. (The
     percentile interval of the resampled means covered the true mean 74% of the time at
     n = 3, 82% at n = 5 and 89% at n = 10 for 95% asked; this one 93-96% from n = 5 on.)
-    One difference gives ``(d, d)``.
+    One difference gives ``(d, d)``. Fewer than ``2 / (1 - confidence) - 1`` resamples
+    (39 at 95%) put the interval's ends at the extremes of the resampled t statistics,
+    covering ``(B - 1) / (B + 1)`` only: a UserWarning says so.
 
     Examples
     --------
@@ -235,6 +276,14 @@ def paired_test(d, *, method: str = "randomization", n_resamples: int = 10_000,
         # one difference resamples to itself: no spread, and any change would look certain
         raise ValueError("the bootstrap test needs at least 2 shared queries (one "
                          "difference resamples only to itself); use method='randomization'")
+    needed = fewest_resamples(alpha / 2, strict=False)
+    if sd > 0 and n_resamples < needed:
+        # the interval's ends are then the extremes of the resampled t statistics, which
+        # hold the truth with probability (B - 1) / (B + 1), not the confidence asked
+        warnings.warn(f"n_resamples={n_resamples} puts the {confidence:.0%} interval's ends at "
+                      f"the extremes of {n_resamples} resampled t statistics: it covers about "
+                      f"{1 - 2 / (n_resamples + 1):.1%}; use at least {needed}", UserWarning,
+                      stacklevel=2)
     t_null = _bootstrap_t(d, n_resamples, rng)
     ci = _studentized_interval(delta, sd, n, t_null, alpha)
     if method == "bootstrap":

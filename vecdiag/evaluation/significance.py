@@ -24,7 +24,7 @@ import numpy as np
 from .. import _validate as V
 from ..results import Result, escape, html_block, html_table, result, text_safe_frame
 from .measures import parse_metric
-from .paired import METHODS, check_alpha, holm, paired_test
+from .paired import METHODS, check_alpha, check_resolution, holm, paired_test
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
 
@@ -264,7 +264,9 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
         averaged.
     method : {"randomization", "ttest", "bootstrap"}
     n_resamples : int
-        Sign patterns (randomization) or bootstrap samples.
+        Sign patterns (randomization) or bootstrap samples: enough for ``1/(1 + n_resamples)
+        < alpha``, else a ValueError as in :func:`vecdiag.drift` (t-test and ``exact=True``
+        aside); below ``m/alpha`` for ``m`` metrics under Holm, a UserWarning.
     random_state : int or Generator
     metrics : sequence of str, optional
         Metrics to compare (default: every metric both evaluations hold). Names are
@@ -342,6 +344,8 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     if len(set(metrics)) != len(metrics):
         # one metric tested twice would count twice in Holm's m and double its p-value
         raise ValueError(f"metrics has repeated measures: {list(metrics)}; name each once")
+    check_resolution(n_resamples, alpha, method=method, exact=exact,
+                     tests=len(metrics) if correction == "holm" else 1)
     pos_a = {q: i for i, q in enumerate(a.query_ids)}
     pos_b = {q: i for i, q in enumerate(b.query_ids)}
     gone_a, gone_b = set(a.missing_from_run), set(b.missing_from_run)

@@ -21,7 +21,7 @@ from .. import _validate as V
 from .._options import merged_options
 from .metrics import DEFAULT_METRICS, check_metrics, evaluate
 from .runs import _below_the_rest, as_qrels, as_run, ranked_docs
-from .paired import METHODS, check_alpha
+from .paired import METHODS, check_alpha, check_resolution
 from .significance import compare
 
 __all__ = ["TrialOptions", "Trial", "check_trial", "check_texts", "check_lexical", "dense_runs",
@@ -113,8 +113,8 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     # had run, or as "'NoneType' object is not iterable"
     metrics, _ = check_metrics(opts.metrics)
     V.check_choice(opts.method, "method", METHODS)   # compare's checks, before the searches
-    V.check_positive_int(opts.n_resamples, "n_resamples")
     check_alpha(opts.alpha)
+    check_resolution(opts.n_resamples, opts.alpha, method=opts.method, exact=None)
     k = V.check_positive_int(opts.k, "k")
     rng = V.check_random_state(opts.random_state)
     if not isinstance(corpus, Index):

@@ -261,6 +261,7 @@ function render({ model, el }) {
     }
     if (view.query.text) qbox.append(h("div", "vdx-muted", "“" + view.query.text + "”"));
     if (view.hub_note) qbox.append(h("div", "vdx-muted", "▲ " + view.hub_note));
+    if (view.expected_note) qbox.append(h("div", "vdx-muted", "■ " + view.expected_note));
     const none = h("option", null, "as searched (no fix)"); none.value = ""; fixSel.append(none);
     for (const f of view.fixes) {
       const o = h("option", null, (f.recommended ? "★ recommended: " : "") + f.fix

@@ -17,13 +17,23 @@ seen in every one of their lists by chance). Then only documents clearly over th
 are marked (:func:`vecdiag.diagnostics.clearly_hubs`: the interval of N_k at level
 ``1 − 0.05 / n`` wholly above it, as ``SampledHubness.likely_hubs``): fewer than the
 hubs, each one a hub, and the panel says so (:func:`sampled_note`).
+
+A corpus can have thousands of hubs (a planted 20,000-row corpus: 2,600): the view sent
+to the page lists the :data:`MAX_MARKED` with most occurrences and says how many more
+there are (:meth:`HubMarks.left_out_note`). The marks and every hover line come from one
+:class:`HubMarks`, computed once per statistics object (the session keeps it): a hover
+no longer re-ranks every hub, as it did for sampled statistics.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["corpus_k_occurrence", "hub_marks", "hub_note", "sampled_note"]
+__all__ = ["corpus_k_occurrence", "hub_marks", "hub_note", "sampled_note", "HubMarks",
+           "MAX_MARKED"]
+
+MAX_MARKED = 500
+"""Hubs the map marks at most, those with most occurrences (the view says how many more)."""
 
 
 def corpus_k_occurrence(index, k: int, random_state=0):
@@ -84,24 +94,72 @@ def _marked(stats, factor: float) -> list:
     return rows[clear].tolist()
 
 
-def hub_marks(index, k: int, random_state=0) -> tuple:
+class HubMarks:
+    """The hubs of one set of corpus statistics (None: before any explanation), found
+    once: ``hubs`` (N_k ≥ 2k) and ``strong`` (≥ 3k), every one, most occurrences first;
+    :meth:`note` is a hover line, :meth:`left_out_note` what the capped map leaves out."""
+
+    def __init__(self, stats):
+        from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
+
+        self.stats = stats
+        self.hubs = [] if stats is None else _marked(stats, HUB_FACTOR)
+        self.strong = [] if stats is None else _marked(stats, STRONG_HUB_FACTOR)
+        self._bars = ((set(self.strong), "strong hub", STRONG_HUB_FACTOR),
+                      (set(self.hubs), "hub", HUB_FACTOR))
+
+    def marked(self, limit: int | None = None) -> tuple:
+        """``(hubs, strong_hubs)``, the ``limit`` hubs with most occurrences (None:
+        :data:`MAX_MARKED`) and the strong ones among them."""
+        hubs = self.hubs[:MAX_MARKED if limit is None else limit]
+        kept = set(hubs)
+        return hubs, [r for r in self.strong if r in kept]
+
+    def left_out_note(self, limit: int | None = None) -> str | None:
+        """"the 500 hubs with most occurrences marked, 2,100 more not (2,600 in all)", or
+        None when :meth:`marked` leaves none out."""
+        limit = MAX_MARKED if limit is None else limit
+        more = len(self.hubs) - limit
+        if more <= 0:
+            return None
+        return (f"the {limit:,} hubs with most occurrences marked, {more:,} more not "
+                f"({len(self.hubs):,} in all)")
+
+    def note(self, row: int) -> str:
+        """The hover line of a hub (see :func:`hub_note`); "" for any other row."""
+        stats, row = self.stats, int(row)
+        for rows, name, factor in self._bars:
+            if row not in rows:
+                continue
+            graph_k = int(getattr(stats, "graph_k", stats.k))
+            count, bar = float(stats.k_occurrence[row]), factor * graph_k
+            if _whole(stats):
+                return (f"{name}: in the top-{graph_k} of {count:.0f} documents' lists "
+                        f"(≥ {factor:g}k = {bar:g})")
+            low, high = _interval(stats, row)
+            return (f"{name}: in the top-{graph_k} of about {count:.0f} documents' lists "
+                    f"({low:.0f} to {high:.0f} from {int(stats.sample_size):,} sampled "
+                    f"rows; ≥ {factor:g}k = {bar:g})")
+        return ""
+
+
+def hub_marks(index, k: int, random_state=0, limit: int | None = None) -> tuple:
     """``(hubs, strong_hubs)``: corpus rows in the top-k of at least 2k documents' lists
     (:func:`vecdiag.diagnostics.hub_rows`, the hubs :func:`vecdiag.diagnose` lists), and
     of those the ones in at least 3k (the bar of ``explain_neighbors``' hub cause), most
     occurrences first; from sampled statistics only the rows clearly over each bar (see
-    the module note); two empty lists before any explanation."""
-    from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
-
-    stats = corpus_k_occurrence(index, k, random_state)
-    if stats is None:
-        return [], []
-    return _marked(stats, HUB_FACTOR), _marked(stats, STRONG_HUB_FACTOR)
+    the module note); two empty lists before any explanation. ``limit``: at most that
+    many hubs (those with most occurrences; None: all)."""
+    marks = HubMarks(corpus_k_occurrence(index, k, random_state))
+    return marks.marked(len(marks.hubs) if limit is None else limit)
 
 
 def hub_note(index, k: int, row: int, random_state=0) -> str:
-    """The hover line of a marked hub: "hub: in the top-10 of 24 documents' lists
+    """The hover line of a hub: "hub: in the top-10 of 24 documents' lists
     (≥ 2k = 20)", "strong hub: ... (≥ 3k = 30)", with "about" and the 95% interval when
-    estimated; "" for a document the map does not mark, or before any explanation.
+    estimated; "" for a document that is no hub (by the rule the map marks by; a hub
+    beyond the map's :data:`MAX_MARKED` still has its line), or before any explanation.
+    (One row; a session keeps a :class:`HubMarks` and asks it per hover.)
 
     >>> import vecdiag as vd
     >>> X = [[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1]]
@@ -110,26 +168,7 @@ def hub_note(index, k: int, row: int, random_state=0) -> str:
     >>> hub_note(ix, 1, 1), hub_note(ix, 1, 0)
     ("hub: in the top-1 of 2 documents' lists (≥ 2k = 2)", '')
     """
-    from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
-
-    stats = corpus_k_occurrence(index, k, random_state)
-    if stats is None:
-        return ""
-    row = int(row)
-    graph_k = int(getattr(stats, "graph_k", stats.k))
-    exact = _whole(stats)
-    count = float(stats.k_occurrence[row])
-    for name, factor in (("strong hub", STRONG_HUB_FACTOR), ("hub", HUB_FACTOR)):
-        bar = factor * graph_k
-        if exact and count >= bar:
-            return (f"{name}: in the top-{graph_k} of {count:.0f} documents' lists "
-                    f"(≥ {factor:g}k = {bar:g})")
-        if not exact and count >= bar and row in _marked(stats, factor):
-            low, high = _interval(stats, row)
-            return (f"{name}: in the top-{graph_k} of about {count:.0f} documents' lists "
-                    f"({low:.0f} to {high:.0f} from {int(stats.sample_size):,} sampled "
-                    f"rows; ≥ {factor:g}k = {bar:g})")
-    return ""
+    return HubMarks(corpus_k_occurrence(index, k, random_state)).note(row)
 
 
 def sampled_note(index, k: int, random_state=0) -> str | None:

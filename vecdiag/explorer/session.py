@@ -24,12 +24,15 @@ import numpy as np
 
 from .. import _validate as V
 from ..results import shorten, text_or_empty, valid_text
-from .hubs import hub_marks, hub_note, sampled_note
+from .hubs import HubMarks, corpus_k_occurrence, sampled_note
 
 __all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
+MAX_EXPECTED = 200    # expected documents a view lists at most, the best ranked (a query
+                      # judged against 2,000 documents sent 2,000 rows, and 2,000 ranks
+                      # per fix: a 0.9 MB view)
 
 
 def pack_points(coords) -> bytes:
@@ -102,6 +105,7 @@ class Session:
         self.query_texts = query_texts
         self.qrels = qrels
         self._views = {}
+        self._hubs = {}                   # k -> HubMarks of the statistics cached then
         self._row_of = None
         self._judged_row = None
         self.query_xy = (np.asarray(projection.transform(queries), dtype=float)[:, :2]
@@ -257,11 +261,20 @@ class Session:
         """Everything the side panel and the overlay draw for query ``i``."""
         return sendable(view_of(self.explanation(i), self, i))
 
+    def hub_marks(self, k: int) -> HubMarks:
+        """The hubs at ``k`` (:class:`.hubs.HubMarks`), found once per statistics object
+        the Index caches (again only when an explanation caches new ones)."""
+        stats = corpus_k_occurrence(self.index, k, self.random_state)
+        marks = self._hubs.get(k)
+        if marks is None or marks.stats is not stats:
+            marks = self._hubs[k] = HubMarks(stats)
+        return marks
+
     def doc(self, row: int, i: int | None) -> dict:
         """A hovered document: id, shortened text and (with a query) its score."""
         row = int(row)
         out = {"row": row, "id": self.id_of(row), "text": self.text_of(row, HOVER_TEXT)}
-        note = hub_note(self.index, self.k, row, self.random_state)
+        note = self.hub_marks(self.k).note(row)
         if note:
             out["hub"] = note
         if i is not None and self.queries is not None:
@@ -299,7 +312,10 @@ def view_of(exp, session: Session, i: int) -> dict:
     for row, s in zip(base, exp.top_scores):
         rows[row]["score"] = round(float(s), 4)
     expected = []
-    for e in exp.expected:
+    best = sorted(range(len(exp.expected)), key=lambda j: int(exp.expected[j].rank))
+    shown = [exp.expected[j] for j in sorted(best[:MAX_EXPECTED])]    # in the given order
+    shown_ids = {plain(e.id) for e in shown}
+    for e in shown:
         r = entry(e.position)
         rows[r]["score"] = round(float(e.score), 4)
         expected.append({"row": r, "id": plain(e.id), "rank": int(e.rank),
@@ -314,7 +330,8 @@ def view_of(exp, session: Session, i: int) -> dict:
                 "exact": bool(getattr(cf, "exact", True)), "top": top,
                 "entering": entering, "leaving": leaving,
                 "expected_ranks": [{"id": plain(d), "rank": int(r)}
-                                   for d, r in cf.expected_ranks.items()],
+                                   for d, r in cf.expected_ranks.items()
+                                   if plain(d) in shown_ids],
                 "recommended": cf.fix == rec_fix}
         delta = getattr(cf, "global_delta", None)
         if delta is not None:
@@ -324,7 +341,9 @@ def view_of(exp, session: Session, i: int) -> dict:
     causes = [{"code": c.code, "summary": c.summary, "fix": c.fix,
                "confidence": round(float(c.confidence), 3), "ranking": bool(c.ranking)}
               for c in exp.causes]
-    hubs, strong = hub_marks(session.index, exp.k, session.random_state)
+    marks = session.hub_marks(exp.k)
+    hubs, strong = marks.marked()         # at most MAX_MARKED: the page says how many more
+    notes = [sampled_note(session.index, exp.k, session.random_state), marks.left_out_note()]
     xy = session.query_xy[i]
     return {"query": {"i": i, "id": plain(session.query_ids[i]),
                       "text": shorten(session.query_texts[i], 200) if session.query_texts else "",
@@ -333,7 +352,10 @@ def view_of(exp, session: Session, i: int) -> dict:
                       else round(float(session.ndcg[i]), 4)},
             "k": int(exp.k), "metric": exp.metric, "base": base, "expected": expected,
             "hubs": hubs, "strong_hubs": strong,
-            "hub_note": sampled_note(session.index, exp.k, session.random_state),
+            "hub_note": "; ".join(n for n in notes if n) or None,
+            "expected_note": None if len(exp.expected) <= MAX_EXPECTED else (
+                f"the {MAX_EXPECTED:,} best-ranked of {len(exp.expected):,} expected "
+                "documents shown"),
             "causes": causes, "fixes": fixes,
             "recommendation": rec_fix,
             "recommendation_text": getattr(exp, "recommendation_text", None),

@@ -73,6 +73,9 @@ def static_html(session, view, note: str | None = None) -> str:
                      f"{_figure_png(session, view)}'/>")
     except Exception as err:  # pragma: no cover - a figure must never hide the tables
         parts.append(f"<p class='vd-muted'>the map could not be drawn: {escape(err)}</p>")
+    for key, mark in (("hub_note", "▲"), ("expected_note", "■")):
+        if view and view.get(key):          # sampled marks, or rows beyond a cap
+            parts.append(f"<p class='vd-muted'>{mark} {escape(view[key])}</p>")
     queries = session.query_list()
     if queries:
         rows = [(q["id"], "" if q["ndcg"] is None else q["ndcg"], q["text"]) for q in queries[:15]]

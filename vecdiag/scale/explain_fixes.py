@@ -179,13 +179,14 @@ def mp_statistics(index, stats) -> tuple[np.ndarray, np.ndarray, str | None]:
             m = index.cache.get(cache_keys.moments(space))  # DaskCorpusStats's pass
             if m is None:
                 m = moments(index.vectors, space=space, name="corpus")
-            if metric == "cosine":  # a zero row is a zero unit row: it adds nothing, counts
-                mean = m.sum_unit / n
-                second = m.gram / n
-            else:
-                mean = m.sum_space * m.scale / n
-                second = m.gram * m.scale ** 2 / n
-            cov = second - np.outer(mean, mean)
+            # a zero row is a zero unit row: it adds nothing, counts (a pass that left
+            # zero rows out: the two groups' covariances mixed, kept rows with mean μ_k);
+            # from the shifted sums, as E[xxᵀ] − μμᵀ cancels for data far from 0
+            kept = max(m.n, 1)
+            mean = m.sum_space * m.scale / n
+            mu_k = m.sum_space * m.scale / kept
+            cov = (kept / n * (m.covariance if m.n else 0.0) * m.scale ** 2
+                   + kept * (n - kept) / n ** 2 * np.outer(mu_k, mu_k))
             task = dask.delayed(_block_mp_closed, nout=2, pure=True)
             parts = compute(*[task(b.data, mean, cov, n, metric == "cosine") for b in blocks])
             note = None

@@ -156,7 +156,8 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False,
     Notes
     -----
     One task per row block computes the block's norms, ``Σ û``, ``Σ û²``, ``Σ x`` and
-    ``Σ x xᵀ`` of the rows in ``space`` (raw rows divided by a power of two), piece by
+    ``Σ (x − r)(x − r)ᵀ`` of the rows in ``space`` (raw rows divided by a power of two;
+    ``r`` the block's first row, so the covariance keeps its digits), piece by
     piece (:mod:`.block_sums`: products in the input's precision per piece of 2-8 MB,
     totals in float64, so a float32 Gram matrix is good to ~1e-7 of its largest entry);
     :func:`tree_sum` adds them. An array straight from :func:`vecdiag.open_vectors` of
@@ -197,16 +198,18 @@ def moments(X, *, space: str = "unit", name: str = "X", drop: bool = False,
         if space == "unit":
             refuse_zero_rows(norms, name)
     e, scale = total["e"], 1.0
-    sum_space, gram = total["sum_space"], total["gram"]
+    sums = {key: total[key] for key in ("sum_space", "shifted_sum", "shift", "gram")}
     if space == "raw" or drop:
         scale = float(np.ldexp(1.0, _exponent(report.peak)))
     if space == "raw":       # the partial sums are of x / 2^e; bring them to x / scale
-        shift = e - _exponent(report.peak)
-        sum_space = np.ldexp(sum_space, shift)
-        gram = None if gram is None else np.ldexp(gram, 2 * shift)
+        up = e - _exponent(report.peak)
+        for key, power in (("sum_space", 1), ("shifted_sum", 1), ("shift", 1), ("gram", 2)):
+            if sums[key] is not None:
+                sums[key] = np.ldexp(sums[key], power * up)
     m = Moments(n=int(total["n"]), d=X.shape[1], space=space, norms=norms,
                 sum_unit=total["sum_unit"], sumsq_unit=total["sumsq_unit"],
-                sum_space=sum_space, gram=gram, scale=scale)
+                sum_space=sums["sum_space"], shifted_gram=sums["gram"], scale=scale,
+                shift=sums["shift"], shifted_sum=sums["shifted_sum"])
     return (m, report) if drop else m
 
 

@@ -9,6 +9,7 @@ below it (``_power_iteration``, ``_unit``, ``_matvec``, and ``_dot`` from
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import warnings
 
@@ -42,8 +43,10 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
         at least 1.
     tol : float
         Stop when one step moves the unit direction by less than this (positive).
-    random_state : int
-        Seed of the random start direction (anything but an int means 0).
+    random_state : int, None, numpy Generator or RandomState
+        Seed of the random start directions, as :func:`vecdiag.pca` takes it: a
+        non-negative int, None (seed 0), or a numpy Generator or RandomState (one seed
+        drawn from it). Anything else raises a TypeError naming ``random_state``.
 
     Notes
     -----
@@ -64,11 +67,23 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
     arr, n_components = V.check_pca_input(X, n_components)
     max_iter = V.check_positive_int(max_iter, "max_iter")
     tol = V.check_positive_number(tol, "tol")
+    # the random start's seed, as vd.pca takes it (an int, None = 0, or one seed drawn
+    # from a numpy Generator or RandomState); anything else is refused by name
+    drawn = V.check_random_state(random_state)
+    seed = (0 if random_state is None else int(random_state)
+            if isinstance(random_state, numbers.Integral) else int(drawn.integers(2**32)))
     rows = arr.tolist()
     n, d = len(rows), len(rows[0])
     # 1. Centre: subtract each dimension's mean, so variance is measured around it.
-    mean = [sum(row[j] for row in rows) / n for j in range(d)]
-    centred = [[x - m for x, m in zip(row, mean)] for row in rows]
+    # subtle: the mean of 50 copies of 0.1 is not exactly 0.1 in floating point, and
+    # identical rows then had a variance of 1e-31 instead of none. Subtracting the first
+    # row first (exact: identical rows give exact zeros) keeps the mean's rounding off
+    # the deviations; the mean is that row plus the mean of the differences.
+    first = rows[0]
+    shifted = [[x - f for x, f in zip(row, first)] for row in rows]
+    offset = [sum(row[j] for row in shifted) / n for j in range(d)]
+    mean = [f + o for f, o in zip(first, offset)]
+    centred = [[x - o for x, o in zip(row, offset)] for row in shifted]
     # 2. Covariance: how every pair of dimensions varies together.
     # subtle: squares of 1e150 overflow and of 1e-150 underflow, and power iteration then
     # returns a random direction. The covariance is built from the rows divided by a
@@ -86,7 +101,7 @@ def pca(X, n_components: int = 2, *, max_iter: int = 10_000, tol: float = 1e-12,
                          f"float64 (largest |x| = {peak:.3g}); scale the vectors down first")
     if total * scale * scale == 0.0:
         raise V.constant_data_error(n, arr)
-    rand = random.Random(random_state if isinstance(random_state, int) else 0)
+    rand = random.Random(seed)
     components, variances = [], []
     for c in range(n_components):
         # 3. The direction of most variance left, orthogonal to the ones found.
