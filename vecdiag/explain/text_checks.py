@@ -14,13 +14,18 @@ reads only the Context.
     diagnosis); the evidence lists the informative shared words with their BM25 idf
     weight. Fix ``hybrid_lexical``.
 ``truncation``
-    The missed document is longer than the model reads and its best-matching chunk lies
-    past the cut (starts past it, or straddles it and scores above the part of it the
-    model read): strength ``ramp(match, 1, 1.5)``: ``match`` puts the best chunk's score
-    on the query's own scale, 0 at its median score and 1 at its k-th result's. A best
-    chunk scoring under everything the query returned is no part that matches (the best
-    of many chunks of an unrelated text, which chunking lifts only because it has many);
-    one well above it is. A best chunk inside the part the model reads is no evidence of
+    The missed document is longer than the model reads and its best-matching part lies
+    past the cut: a chunk that starts past it, or straddles it and scores above the part
+    of it the model read, or a window of as many words as the model reads over the words
+    it did not read, scoring above every chunk (a passage longer than a chunk, or cut by
+    the chunk grid, is whole in no chunk). Strength ``ramp(match, 1, 1.5)``: ``match``
+    puts the best part's score on the query's own scale, 0 at its median score and 1 at
+    its k-th result's. A best part scoring under everything the query returned is no part
+    that matches (the best of many chunks of an unrelated text, which chunking lifts only
+    because it has many); one well above it is. So a passage past the cut that, read
+    whole, would still rank below the k-th result is not named: the cut is not why the
+    document misses the top-k (the ``chunk_documents`` counterfactual shows where it
+    would go). A best chunk inside the part the model reads is no evidence of
     truncation (the model read what matches; the cut removed nothing that would raise the
     score): strength 0, the cause is not named. Fix ``chunk_documents``.
 ``dilution``
