@@ -1294,3 +1294,25 @@ def test_a_finding_not_judged_shows_no_value_in_any_rendering():
     assert f.summary.startswith("Intrinsic dimension not judged: TwoNN gives 46 from only 5")
     assert not f.judged and math.isnan(five.to_frame().set_index("code").loc[f.code, "value"])
     assert f.evidence["value"] == pytest.approx(46.0, abs=0.5)
+
+
+def test_short_rows_near_the_origin_under_euclidean_are_not_near_copies():
+    # euclidean, a cloud moved 12 from the origin, 6 short rows (length about 2) near it:
+    # centred, all 6 point along minus the mean (centred cosines 0.968-0.983, 3 pairs of
+    # them >= 0.98) though their raw cosines are 0.08-0.55 (NumPy below): diagnose named
+    # "3 items are near-copies in 1 group". A pair is a copy when it is one raw too: only
+    # the 2 planted copies (raw and centred cosine > 0.999) are left.
+    rng = np.random.default_rng(0)
+    n, d = 400, 32
+    X = 12 / np.sqrt(d) + rng.normal(size=(n, d))
+    X[:6] = 0.3 * rng.normal(size=(6, d)) + 0.3 * rng.normal(size=d)
+    X[-2:] = X[100:102] + 1e-3 * rng.normal(size=(2, d))
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    C = X - X.mean(axis=0)
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    upper = np.triu_indices(6, 1)
+    assert (U[:6] @ U[:6].T)[upper].max() < 0.6
+    assert np.count_nonzero((C[:6] @ C[:6].T)[upper] >= 0.98) == 3
+    f = vd.diagnose(X, metric="euclidean")["near_duplicates"]
+    assert f.evidence["redundant_items"] == 2 and f.evidence["groups"] == 2
+    assert "raw" in f.evidence["search"]

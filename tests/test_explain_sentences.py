@@ -113,8 +113,8 @@ def test_a_cause_offering_a_fix_gives_the_fix_reports_figures():
     Q = X[:14].mean(axis=0) + 0.1 * rng.normal(size=(40, X.shape[1]))
     first = vd.Index(X, ids=ids).search(Q, k=1).ids[:, 0]
     qrels = {f"q{i}": {str(d): 1} for i, d in enumerate(first)}
-    report = vd.try_fixes(Q, X, qrels, query_ids=list(qrels), doc_ids=ids, fixes=["csls"],
-                          n_resamples=200, k=20, show_progress=False)
+    report = vd.try_fixes(Q, X, qrels, query_ids=list(qrels), doc_ids=ids,
+                          fixes=["csls", "center"], n_resamples=200, k=20, show_progress=False)
     m, c = report.primary_metric, report.comparisons["csls"]
     assert c.significant[m] and c.delta[m] < 0          # the judged set rejects CSLS
     exp = vd.explain_neighbors(case.query, X, k=case.k, expected=[str(case.expected[0])],
@@ -130,6 +130,8 @@ def test_a_cause_offering_a_fix_gives_the_fix_reports_figures():
     two = vd.explain_neighbors(case.query, X, k=case.k, expected=[str(case.expected[0]), "150"],
                                ids=ids, fix_report=report)
     hub = next(c for c in two.causes if c.code == "hub")
+    assert hub.fix == "center"         # the hubs' fix too: it lifts document 159 to rank 1
+    c = report.comparisons["center"]
     assert hub.summary.endswith(f"(1 of the 2 missed expected documents move up, 1 down; {m} "
                                 f"{c.delta[m]:+.3f} over the 40 judged queries, p "
                                 f"{c.p_adjusted[m]:.2g}: it hurts the judged set, fix this "

@@ -148,6 +148,43 @@ def test_truncation_planted():
 
 
 
+def test_truncation_of_a_passage_no_chunk_holds_whole():
+    """Words are orthonormal (word i is the i-th axis), the model reads 20 words. The query
+    is 8 words; 12 short documents hold 5 of them among 8 words (cosine 5 / 8 = 0.625).
+    The expected document is 41 other words, then a 16-word passage holding the 8 query
+    words every other word: past the cut. Chunks of 12 words (0.6 of 20, stride 9) cut
+    the passage: the best holds 6 query words among 12 (cosine 6 / sqrt(96) = 0.612),
+    under the 12 short ones, and truncation was not named (match 0.98 < 1). Read in
+    windows of 20 words, the part the model did not read holds the whole passage
+    (cosine 8 / sqrt(8 * 17) = 0.686): truncation is named, past the cut."""
+    axes = np.eye(48)
+    vocab = {f"v{i}": axes[i] for i in range(48)}
+    query_words, others = [f"v{i}" for i in range(8)], [f"v{i}" for i in range(8, 48)]
+
+    def model(texts):
+        return np.array([sum((vocab[w] for w in t.split()[:20]), np.zeros(48))
+                         for t in texts])
+
+    rng = np.random.default_rng(4)
+    texts = [" ".join(rng.choice(others, size=15)) for _ in range(120)]
+    for r in range(100, 112):
+        texts[r] = " ".join([*rng.choice(query_words, size=5, replace=False),
+                             *rng.choice(others, size=3, replace=False)])
+    passage = [w for pair in zip(query_words, rng.choice(others, size=8, replace=False))
+               for w in pair]
+    e = 7
+    texts[e] = " ".join([*rng.choice(others, size=41), *passage])
+    emb = CallableEmbedder(model, max_tokens=20, tokenizer=str.split, model_name="axes-20")
+    X = emb.encode(texts)
+    exp = vd.explain_neighbors(" ".join(query_words), X, texts=texts, k=10, expected=[e],
+                               embedder=emb)
+    assert exp.expected[0].rank > 10
+    cause = {c.code: c for c in exp.causes}["truncation"]
+    assert cause.evidence["tokens"] == 57 and cause.evidence["past_cut"]
+    assert cause.evidence["strength"] == pytest.approx((8 / np.sqrt(8 * 17) / 0.625 - 1) / 0.5,
+                                                        abs=0.03)
+
+
 def test_truncation_counts_the_document_prefix():
     """The model reads 20 tokens and the embedder prepends a 5-word document prefix: a
     20-word document loses its last 5 words, where its topic is. It must be diagnosed as

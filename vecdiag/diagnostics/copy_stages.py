@@ -37,7 +37,8 @@ def near_duplicates_stage(w: Work) -> None:
     # alike from the origin: under euclidean (no shared offset changes a distance; the raw
     # cosines of a cloud moved far from the origin are all near 1), and under cosine or dot
     # when the corpus is anisotropic (a narrow cone: distinct documents at cosine 0.98,
-    # whose fix is centring, not deleting them). Copies stay copies once centred.
+    # whose fix is centring, not deleting them). Copies stay copies once centred; a pair
+    # must be one raw too (see _graph_groups).
     cone = (w.metric != "euclidean" and w.mean_cos is not None
             and w.mean_cos >= rules.THRESHOLDS["anisotropy"]["warning"])
     centred = w.metric == "euclidean" or cone
@@ -56,8 +57,8 @@ def near_duplicates_stage(w: Work) -> None:
                 + (" …" if len(g) > 3 else "") for g in groups[:3]]
     groups = [[int(w.keep[i]) for i in g] for g in groups]      # input rows
     how = (" (cosine with each dimension standardised: rogue dimensions decide the raw "
-           "ones)" if rogue else " (cosine of the centred vectors)" if centred
-           else "")
+           "ones)" if rogue else " (cosine of the centred vectors, and of the raw ones)"
+           if centred else "")
     if estimate is not None:
         source = (f"{estimate.sample:,} sampled rows against all {w.n:,}"
                   f"{how or ' by cosine'}; "
@@ -137,7 +138,21 @@ def _graph_groups(w: Work, cone: bool, rogue: bool) -> list:
     else:
         cos = pair_cosines(w.G, r_idx, c_idx)
     close = cos >= w.duplicate_threshold
+    if rogue or w.metric == "euclidean" or cone:
+        # and at or above it raw: centred, every short row near the origin points along
+        # minus the mean (centred cosine 0.97-0.98 where the raw one is 0.2-0.9)
+        close &= _raw_cosines(w, r_idx, c_idx, close) >= w.duplicate_threshold
     return groups_from_pairs(w.n, w.g_rows[r_idx[close]], w.g_rows[c_idx[close]], w.exact)
+
+
+def _raw_cosines(w: Work, r_idx, c_idx, close) -> np.ndarray:
+    """The raw cosine of the graph's pairs where ``close`` (-inf elsewhere): a near-copy
+    is one in every frame it is judged in, the search's own (uncentred) one included."""
+    out = np.full(close.size, -np.inf)
+    if close.any():
+        out[close] = (w.graph.scores.ravel()[close].astype(np.float64) if w.metric == "cosine"
+                      else pair_cosines(w.G, r_idx[close], c_idx[close]))
+    return out
 
 
 def whole_corpus_duplicates(w: Work, cone: bool, rogue: bool):
@@ -170,15 +185,36 @@ def whole_corpus_duplicates(w: Work, cone: bool, rogue: bool):
         centred = None
     if centred is not None:
         try:
-            return near_duplicates(centred, threshold=w.duplicate_threshold, sample=sample,
-                                   random_state=w.rng, show_progress=False)
+            found = near_duplicates(centred, threshold=w.duplicate_threshold, sample=sample,
+                                    random_state=w.rng, show_progress=False)
         except ValueError:      # a row at the centre itself has no direction from it
             pass
+        else:
+            return found if hasattr(found, "redundant_share") else _raw_too(
+                w, X, centred, found)
     try:
         return near_duplicates(X, threshold=w.duplicate_threshold, sample=sample,
                                random_state=w.rng, show_progress=False)
     except ValueError:          # lengths too far apart for float32 cosines: the graph's
         return None             # own pairs stand
+
+
+def _raw_too(w: Work, X: np.ndarray, centred: np.ndarray, groups) -> list:
+    """The ``groups`` found on the ``centred`` rows, split into the pairs whose raw cosine
+    (of ``X``) is at or above the threshold too (as :func:`_graph_groups` judges them),
+    exact copies always together."""
+    rows, cols = [], []
+    for g in groups:
+        g = np.asarray(g, dtype=np.int64)
+        r, c = np.triu_indices(g.size, 1)
+        close = pair_cosines(centred, g[r], g[c]) >= w.duplicate_threshold
+        close &= pair_cosines(X, g[r], g[c]) >= w.duplicate_threshold
+        rows.append(g[r[close]])
+        cols.append(g[c[close]])
+    if not rows:
+        return []
+    exact = [g for g in w.exact if len(g) >= 2]
+    return groups_from_pairs(w.n, np.concatenate(rows), np.concatenate(cols), exact)
 
 
 def standardised(S: np.ndarray, centre: bool) -> np.ndarray:

@@ -68,8 +68,8 @@ class TruncationEvidence:
     past_cut: bool
     chunk_words: int
     match: float
-    """How far the best chunk's score goes from the query's median score (0) to its k-th
-    result's (1): a chunk below 1 scores under everything the query returned."""
+    """How far the best part's score goes from the query's median score (0) to its k-th
+    result's (1): a part below 1 scores under everything the query returned."""
 
 
 @dataclass(frozen=True)

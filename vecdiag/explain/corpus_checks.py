@@ -52,7 +52,9 @@ def check_hub(ctx):
     (``near_duplicates``), not a hub. It is multiplied by ``1 − 0.5 · shared-direction
     strength`` (see :func:`shared_direction_strength`): documents close to a direction
     every vector shares are near everyone, so strong anisotropy or rogue dimensions are
-    the deeper cause. Fix: CSLS or mutual proximity, whichever moves the expected
+    the deeper cause. Fix: CSLS, mutual proximity or, when no shared direction is
+    abnormal (shared-direction strength 0), centring, which demotes the documents near
+    the corpus mean where hubs sit (Suzuki et al. 2013): whichever moves the expected
     documents more. Under dot product the *confidence* is multiplied by
     ``1 − ramp(‖h‖ / median norm, 1.15, 2)`` (``evidence["length_discount"]``; no cause
     from 2× on): a hub that is merely long is explained by ``norm_bias``, and its
@@ -80,11 +82,15 @@ def check_hub(ctx):
         long = ramp(ctx.stats.norms[h] / med, 1.15, 2.0)
     elif ctx.metric == "euclidean":  # a short one is near every document: metric_mismatch
         long = ramp(med / max(float(ctx.stats.norms[h]), 1e-300), 1.15, 2.0)
-    s *= 1 - 0.5 * shared_direction_strength(ctx)
+    shared = shared_direction_strength(ctx)
+    s *= 1 - 0.5 * shared
     if s <= 0 or long >= 1:
         return None
     hubs = [r for r in candidates if own[r] / ctx.k_graph >= STRONG_HUB_FACTOR]
-    fix, e = _best_fix(ctx, HUB_FIXES, focus=hubs)
+    # centring demotes the documents near the corpus mean, hubs' usual place (Suzuki et
+    # al. 2013): the hubs' fix too, unless the shared direction is itself abnormal, when
+    # centring is the fix of anisotropy or rogue dimensions (the deeper cause)
+    fix, e = _best_fix(ctx, HUB_FIXES + (() if shared > 0 else ("center",)), focus=hubs)
     about = "" if ctx.stats.exact else "about "
     summary = (f"{ctx.name_of(h)} is a strong hub (in at least 3k = "
                f"{STRONG_HUB_FACTOR * ctx.k_graph:g} lists): it is among the "

@@ -52,7 +52,7 @@ _SPECS = (
     CauseSpec("rogue_dimensions", DC.check_rogue_dimensions,
               ("whiten", "all_but_the_top", "center")),
     CauseSpec("anisotropy", DC.check_anisotropy, ("center", "all_but_the_top")),
-    CauseSpec("hub", CC.check_hub, ("csls", "mutual_proximity")),
+    CauseSpec("hub", CC.check_hub, ("csls", "mutual_proximity", "center")),
     CauseSpec("lexical_mismatch", TC.check_lexical_mismatch, ("hybrid_lexical",),
               ("texts", "query_text")),
     CauseSpec("low_margin", QC.check_low_margin, tuple(FIXES)),  # whichever fix rescues it

@@ -14,15 +14,27 @@ reads only the Context.
     diagnosis); the evidence lists the informative shared words with their BM25 idf
     weight. Fix ``hybrid_lexical``.
 ``truncation``
-    The missed document is longer than the model reads and its best-matching chunk lies
-    past the cut (starts past it, or straddles it and scores above the part of it the
-    model read): strength ``ramp(match, 1, 1.5)``: ``match`` puts the best chunk's score
-    on the query's own scale, 0 at its median score and 1 at its k-th result's. A best
-    chunk scoring under everything the query returned is no part that matches (the best
-    of many chunks of an unrelated text, which chunking lifts only because it has many);
-    one well above it is. A best chunk inside the part the model reads is no evidence of
-    truncation (the model read what matches; the cut removed nothing that would raise the
-    score): strength 0, the cause is not named. Fix ``chunk_documents``.
+    The missed document is longer than the model reads and its best-matching part lies
+    past the cut: a chunk that starts past it, or straddles it and scores above the part
+    of it the model read, or a window of as many words as the model reads over the words
+    it did not read, scoring above every chunk (a passage longer than a chunk, or cut by
+    the chunk grid, is whole in no chunk). Strength ``ramp(match, 1, 1.5)``: ``match``
+    puts the best part's score on the query's own scale, 0 at its median score and 1 at
+    its k-th result's. A best part scoring under everything the query returned is no part
+    that matches (the best of many chunks of an unrelated text, which chunking lifts only
+    because it has many); one well above it is. So a passage past the cut that, read
+    whole, would still rank below the k-th result is not named: the cut is not why the
+    document misses the top-k (the ``chunk_documents`` counterfactual shows where it
+    would go). A best chunk inside the part the model reads is no evidence of truncation
+    (the model read what matches; the cut removed nothing that would raise the score):
+    strength 0, the cause is not named. Limit: a passage past the cut much shorter than
+    a chunk is scored only together with the text around it. Measured on Cranfield with
+    MiniLM (256 tokens, chunks of 153 words): a judged abstract of 85 tokens (70 words)
+    that ranks in its query's top 5 alone, placed after 625 tokens of abstracts
+    unrelated to the query, ranks 1,395th; its best chunk (the end of the text before
+    it, then the abstract) scores 0.498 against the 10th result's 0.531 (match 0.89;
+    another query 0.74), and truncation is not named although the cut is why it is
+    missed. Fix ``chunk_documents``.
 ``dilution``
     The document fits the model (or is cut past its best part: what the model read
     holds what matches) but its best passage scores far above the whole

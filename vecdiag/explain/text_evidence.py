@@ -19,8 +19,11 @@ Truncation (embedder with a token limit)
     ``chunk_documents`` counterfactual re-scores the returned and expected documents that
     are too long by their best chunk, and a dozen ranked between the top-k and the missed
     ones; the other long documents are estimated to move as those between do
-    (:func:`.counterfactuals.moved_like`, ``exact=False``). ``match``: the best chunk's
-    key as ``(key − median key) / (k-th key − median key)``.
+    (:func:`.counterfactuals.moved_like`, ``exact=False``). The words the model did not
+    read are also scored in windows of as many words as it reads (:func:`unread_windows`):
+    a matching passage longer than a chunk, or cut by the chunk grid, is whole in one of
+    them, and a window scoring above every chunk is the best part (past the cut).
+    ``match``: the best part's key as ``(key − median key) / (k-th key − median key)``.
 Dilution (embedder with a token limit, the document fits)
     See :mod:`.dilution`.
 Prefixes (embedder whose model family has known instructions)
@@ -266,6 +269,17 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
         # whole chunk is compared with the part of it the model read
         inside = passage_keys(ctx0, emb, [" ".join(words[start_word:read])])[0]
         past_cut = bool(sims[best] > inside)
+    best_key = float(sims[best])
+    unread = unread_windows(len(words), read)
+    if unread:
+        # subtle: a matching passage longer than a chunk, or cut by the chunk grid, is
+        # in no chunk whole (each mixes part of it with other text); read in windows of
+        # what the model reads, the part it did not read holds it whole
+        keys = passage_keys(ctx0, emb, [words.text(a, b) for a, b in unread])
+        j = int(np.argmax(keys))
+        if keys[j] > best_key:
+            best_key, past_cut = float(keys[j]), True
+            start_tokens = count_tokens(emb, words.text(0, unread[j][0]))
     ranking, rows, changes = best_passage_ranking(ctx0, emb, texts, chunk_words, overlap)
     note = (f"{len(rows)} documents (returned, expected and some ranked between) re-scored "
             f"by their best chunk of {chunk_words} words; the other long documents "
@@ -273,12 +287,34 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
     record = describe("chunk_documents", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
                       ctx0.id_of, note)
     bar = float(ctx0.key[ctx0.top[-1]] - ctx0.median_key)
-    match = float(sims[best] - ctx0.median_key) / bar if bar > 0 else 1.0
+    match = float(best_key - ctx0.median_key) / bar if bar > 0 else 1.0
     evidence = TruncationEvidence(position=int(pos), tokens=int(n_tokens), max_tokens=limit,
                                   best_chunk=best, best_chunk_start_token=start_tokens,
                                   past_cut=bool(past_cut), chunk_words=chunk_words,
                                   match=match)
     return evidence, {"chunk_documents": ranking}, [record]
+
+
+def unread_windows(n_words: int, read: int) -> list:
+    """``(start, stop)`` word spans covering the words past the first ``read`` (those the
+    model did not read) in windows of ``read`` words, each starting a quarter of a window
+    after the last (a passage of up to ``read − ⌊read / 4⌋ + 1`` words is whole in one of
+    them); none when every word is read (or none is).
+
+    Examples
+    --------
+    >>> unread_windows(10, 4), unread_windows(5, 5)
+    ([(4, 8), (5, 9), (6, 10)], [])
+    """
+    if read <= 0 or read >= n_words:
+        return []
+    step = max(1, read // 4)
+    out = []
+    for start in range(read, n_words, step):
+        out.append((start, min(start + read, n_words)))
+        if start + read >= n_words:
+            break
+    return out
 
 
 def words_read(emb, words, limit: int) -> int:
