@@ -110,8 +110,9 @@ def _fitted(index, code: str):
 def _block_csls(block, bank: np.ndarray, n_neighbors: int, metric: str) -> np.ndarray:
     from ..neighbors import knn
 
-    found = knn(np.asarray(block), bank, n_neighbors, metric=metric)
-    out = found.scores.astype(np.float64).mean(axis=1)
+    out = np.concatenate([knn(P, bank, n_neighbors, metric=metric).scores.astype(np.float64)
+                          .mean(axis=1)      # a piece's (rows x bank) scores stay small
+                          for _, P in _pieces(block, max(block.shape[1], bank.shape[0]))])
     return -out if metric == "euclidean" else out
 
 
