@@ -572,3 +572,25 @@ def test_scatter_walks_a_block_in_pieces(monkeypatch):
                                    atol=1e-15)
         np.testing.assert_allclose(np.ldexp(G, 2 * (e + 531)), reference(big), rtol=1e-12,
                                    atol=1e-9)
+
+
+def test_raw_moments_of_tiny_rows_after_zero_rows(monkeypatch):
+    """The raw-space sums (vd.row_norms' moments, the dot-product statistics) of rows of
+    size 1e-160 lost digits when a block, or a piece of a block, held only zero rows: its
+    exponent 0 set the scale of the merge, and the tiny rows' Gram matrix kept 7 digits
+    (1367.21240 where it is 1367.21226, in units of 2^-1062, with 1,100-row chunks). A
+    part of zeros now leaves the scale to the others: the NumPy sums to 1e-12, for zero
+    blocks (chunks of 1,100 rows) and zero pieces (one chunk, 256-row pieces)."""
+    from vecdiag.scale import block_sums
+
+    rng = np.random.default_rng(8)
+    tiny = np.vstack([np.zeros((1100, 16)), rng.normal(size=(2900, 16)) * 1e-160])
+    big = np.ldexp(tiny, 531)                      # the same rows, of size ~1e0
+    monkeypatch.setattr(block_sums, "SUB_BYTES", 1)
+    with dask.config.set(scheduler="sync"):
+        for rows in (1100, 4000):
+            m = M.moments(da.from_array(tiny, chunks=(rows, 16)), space="raw", name="X")
+            unit = m.scale * 2.0 ** 531
+            np.testing.assert_allclose(m.gram * unit ** 2, big.T @ big, rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(m.sum_space * unit, big.sum(axis=0), rtol=1e-12,
+                                       atol=1e-12)
