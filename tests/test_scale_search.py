@@ -722,7 +722,8 @@ def test_fixes_on_a_dask_array_never_gather_it(monkeypatch):
         with pytest.raises(InMemoryOnly, match="csls scores every document"):
             vd.fixes.apply_fix("all_but_the_top+csls", Q, corpus, k=3)
     ids = [f"d{i}" for i in range(120)]
-    qrels = {f"q{i}": {f"d{i}": 1} for i in range(4)}
+    top = vd.knn(Q, X, 2).indices                      # judged: each query's top two
+    qrels = {f"q{i}": {f"d{top[i, 0]}": 2, f"d{top[i, 1]}": 1} for i in range(4)}
     with pytest.warns(UserWarning, match="could not run"):
         report = vd.try_fixes(Q, lazy, qrels, query_ids=["q0", "q1", "q2", "q3"], doc_ids=ids,
                               fixes=["center", "csls", "all_but_the_top+csls"], k=5,
