@@ -378,3 +378,78 @@ def test_dask_full_scores_and_counterfactual_keys_are_pairwise_scores(threads, d
         want = pairwise_scores(q[None, :], X.astype(np.float64), "cosine")[0]
         assert np.array_equal(rankings["cosine_metric"].keys, want)
         assert rankings["cosine_metric"].keys[1] == rankings["cosine_metric"].keys[13]
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_counterfactual_keys_walk_a_block_in_pieces(threads, metric, monkeypatch):
+    """The counterfactual keys of a Dask corpus were computed on a whole row block at
+    once: each fix's transform, its float64 copy and unit rows, so a task held several
+    float64 copies of its block (200,000 x 64 float32 blocks, 51 MB, killed 600 MB workers
+    four times in explain_neighbors: KilledWorker). A task now walks its block in pieces
+    of PIECE_BYTES: here 64 KB pieces of a 4,000 x 16 block keep the pass's peak under one
+    float64 copy of the block (512 KB; 0.44 MB now, 1.7-2.1 MB before), with the same keys
+    as one piece (to float32 rounding: a float32 transform rounds a row by the rows that
+    share its matrix product, as it did by block)."""
+    import tracemalloc
+
+    from vecdiag.explain.counterfactuals import Ranking
+    from vecdiag.explain.stats import corpus_stats
+    from vecdiag.neighbors.scoring import keys_of
+    from vecdiag.scale import explain_fixes
+    from vecdiag.scale.index import full_scores
+
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(4000, 16)).astype(np.float32) + 0.5
+    Q = rng.normal(size=(2, 16)) + 0.5
+    index = vd.Index(da.from_array(X, chunks=(4000, 16)), metric=metric)
+    stats = corpus_stats(index, 3, max_exact=100, sample_size=200)
+
+    bases = [Ranking(keys_of(s, metric), 3) for s in full_scores(index, Q)]
+
+    def rankings(i):
+        return explain_fixes.dask_rankings(index, Q[i], bases[i], k=3, stats=stats,
+                                           centred_cosine=True)[0]
+
+    whole = rankings(0)                     # one piece: the block's own size
+    monkeypatch.setattr(explain_fixes, "PIECE_BYTES", 64 * 2**10, raising=False)
+    index.cache.clear()
+    rankings(1)                             # fits and cached statistics, then measured
+    tracemalloc.start()
+    pieces = rankings(0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X.size * 8
+    assert sorted(pieces) == sorted(whole)
+    for code in whole:
+        np.testing.assert_allclose(pieces[code].keys, whole[code].keys, rtol=1e-6, atol=1e-6)
+
+
+def test_csls_penalties_search_a_block_in_pieces(threads, monkeypatch):
+    """The sampled CSLS penalties searched a whole row block against the bank of sampled
+    rows in one vd.knn call: on a 100,000 x 64 float32 block (25.6 MB) the task peaked at
+    110 MB (8 MB now). A task now searches its block a piece at a time (PIECE_BYTES of a
+    piece's scores against the bank): same penalties, bit for bit (a row's scores are
+    computed from the two rows alone), and here 64 KB pieces of a 4,000 x 16 block with a
+    200-row bank keep the peak under one float64 copy of the block (512 KB)."""
+    import tracemalloc
+
+    from vecdiag.explain.stats import corpus_stats
+    from vecdiag.scale import explain_fixes
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(4000, 16)).astype(np.float32)
+    index = vd.Index(da.from_array(X, chunks=(4000, 16)))
+    stats = corpus_stats(index, 3, max_exact=100, sample_size=200)
+    whole, note = explain_fixes.csls_penalties(index, stats)
+    assert note == "statistics from a sample of 200 rows"
+    bank = X[stats.sample_rows]
+    want = vd.knn(X, bank, 10).scores.astype(np.float64).mean(axis=1)
+    np.testing.assert_array_equal(whole, want)
+    monkeypatch.setattr(explain_fixes, "PIECE_BYTES", 64 * 2**10)
+    index.cache.clear()
+    tracemalloc.start()
+    pieces, _ = explain_fixes.csls_penalties(index, stats)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X.size * 8
+    np.testing.assert_array_equal(pieces, whole)

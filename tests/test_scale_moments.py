@@ -601,3 +601,68 @@ def test_identical_rows_beside_a_nan_row_have_no_spread(space):
     assert report.n_bad == 1 and m.n == 499
     assert participation_ratio(spectrum(m)) == 0.0
     np.testing.assert_array_equal(m.covariance, np.zeros((16, 16)))
+
+
+def test_scatter_walks_a_block_in_pieces(monkeypatch):
+    """The scatter behind vd.pca and the fits of Whiten/AllButTheTop held a whole row block
+    as float64 five times over (a 100,000 x 64 float32 block, 25.6 MB, peaked at 155 MB in
+    its task; 13 MB now). A task now sums its block PIECE_BYTES of rows at a time, merged
+    by exact powers of two: here 64 KB pieces of a 4,000 x 16 block peak under one float64
+    copy of it (512 KB), and give the NumPy scatter to 1e-12, also when the first pieces,
+    or the first block, are all zero (rows equal to the shift) and the others of size
+    1e-160: a piece or block of zeros set the scale (2^0) the tiny sums were rounded to,
+    and the scatter came out 1433.24 where it is 1433.12 (in units of 2^-1062)."""
+    import tracemalloc
+
+    from vecdiag.scale import covariance
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(4000, 16)) * np.linspace(1, 3, 16) + 2.0
+    tiny = np.vstack([np.zeros((1100, 16)), rng.normal(size=(2900, 16)) * 1e-160])
+
+    def reference(A):
+        C = A - A.mean(axis=0)
+        return C.T @ C
+
+    monkeypatch.setattr(covariance, "PIECE_BYTES", 64 * 2**10, raising=False)
+    with dask.config.set(scheduler="sync"):
+        lazy = da.from_array(X, chunks=(4000, 16))
+        covariance.scaled_scatter(lazy[:10])       # imports and first-call set-up, not measured
+        tracemalloc.start()
+        _, n, mean, G, e = covariance.scaled_scatter(lazy)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < X.size * 8
+        assert n == 4000
+        np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(np.ldexp(G, 2 * e), reference(X), rtol=1e-12, atol=1e-9)
+        found = [covariance.scaled_scatter(da.from_array(tiny, chunks=(rows, 16)))
+                 for rows in (4000, 1100)]      # zero pieces; a zero block
+    big = np.ldexp(tiny, 531)                      # the same rows, of size ~1e0
+    for _, _, mean, G, e in found:
+        np.testing.assert_allclose(np.ldexp(mean, 531), big.mean(axis=0), rtol=1e-12,
+                                   atol=1e-15)
+        np.testing.assert_allclose(np.ldexp(G, 2 * (e + 531)), reference(big), rtol=1e-12,
+                                   atol=1e-9)
+
+
+def test_raw_moments_of_tiny_rows_after_zero_rows(monkeypatch):
+    """The raw-space sums (vd.row_norms' moments, the dot-product statistics) of rows of
+    size 1e-160 lost digits when a block, or a piece of a block, held only zero rows: its
+    exponent 0 set the scale of the merge, and the tiny rows' Gram matrix kept 7 digits
+    (1367.21240 where it is 1367.21226, in units of 2^-1062, with 1,100-row chunks). A
+    part of zeros now leaves the scale to the others: the NumPy sums to 1e-12, for zero
+    blocks (chunks of 1,100 rows) and zero pieces (one chunk, 256-row pieces)."""
+    from vecdiag.scale import block_sums
+
+    rng = np.random.default_rng(8)
+    tiny = np.vstack([np.zeros((1100, 16)), rng.normal(size=(2900, 16)) * 1e-160])
+    big = np.ldexp(tiny, 531)                      # the same rows, of size ~1e0
+    monkeypatch.setattr(block_sums, "SUB_BYTES", 1)
+    with dask.config.set(scheduler="sync"):
+        for rows in (1100, 4000):
+            m = M.moments(da.from_array(tiny, chunks=(rows, 16)), space="raw", name="X")
+            unit = m.scale * 2.0 ** 531
+            np.testing.assert_allclose(m.gram * unit ** 2, big.T @ big, rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(m.sum_space * unit, big.sum(axis=0), rtol=1e-12,
+                                       atol=1e-12)

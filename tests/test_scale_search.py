@@ -692,3 +692,45 @@ def test_vector_fixes_on_a_dask_index_search_block_by_block(metric):
         got = vd.fixes.apply_fix(code, Q, lazy, k=12)
         np.testing.assert_array_equal(got.indices, want.indices)
         np.testing.assert_allclose(got.scores, want.scores, rtol=1e-9, atol=1e-9)
+
+
+def test_fixes_on_a_dask_array_never_gather_it(monkeypatch):
+    """apply_fix and try_fixes given a bare Dask array (not an Index over one) read it
+    into this process with np.asarray (a 1,500 x 16 corpus gathered whole; on a cluster,
+    every byte sent to the client), and the re-rankers after a transform (say
+    all_but_the_top+csls, on an Index too) scored the gathered array where csls alone was
+    refused. A Dask corpus is now searched as an Index over it, one row block per task,
+    the same rankings as NumPy; a re-ranker on a Dask array is refused (InMemoryOnly), and
+    try_fixes lists it in ``failed``."""
+    from vecdiag.neighbors.scoring import InMemoryOnly
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 6)) + 1.5
+    Q = rng.normal(size=(4, 6)) + 1.5
+    lazy = da.from_array(X, chunks=(25, 4))
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"a Dask array of shape {self.shape} was gathered")
+
+    monkeypatch.setattr(da.Array, "__array__", refuse)
+    for code, metric in [("center", "cosine"), ("whiten", "dot"), ("cosine_metric", "euclidean")]:
+        want = vd.fixes.apply_fix(code, Q, X, k=9, metric=metric)
+        got = vd.fixes.apply_fix(code, Q, lazy, k=9, metric=metric)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-9, atol=1e-9)
+    for corpus in (lazy, vd.Index(lazy)):
+        with pytest.raises(InMemoryOnly, match="csls scores every document"):
+            vd.fixes.apply_fix("all_but_the_top+csls", Q, corpus, k=3)
+    ids = [f"d{i}" for i in range(120)]
+    top = vd.knn(Q, X, 2).indices                      # judged: each query's top two
+    qrels = {f"q{i}": {f"d{top[i, 0]}": 2, f"d{top[i, 1]}": 1} for i in range(4)}
+    with pytest.warns(UserWarning, match="could not run"):
+        report = vd.try_fixes(Q, lazy, qrels, query_ids=["q0", "q1", "q2", "q3"], doc_ids=ids,
+                              fixes=["center", "csls", "all_but_the_top+csls"], k=5,
+                              n_resamples=50)
+    assert sorted(report.failed) == ["all_but_the_top+csls", "csls"]
+    want = vd.try_fixes(Q, X, qrels, query_ids=["q0", "q1", "q2", "q3"], doc_ids=ids,
+                        fixes=["center"], k=5, n_resamples=50)
+    assert report.runs["center"].keys() == want.runs["center"].keys()
+    for q in want.runs["center"]:
+        assert list(report.runs["center"][q]) == list(want.runs["center"][q])

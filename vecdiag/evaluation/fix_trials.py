@@ -240,6 +240,8 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     ----------
     queries : array-like (n_q, d)
     corpus : array-like (n, d) or vecdiag.Index
+        A Dask array is taken as an Index over it (searched per row block); the fixes
+        that score every document in memory are then listed in ``failed``.
     qrels : dict
         ``{query_id: {doc_id: relevance}}``.
     query_ids, doc_ids : sequence

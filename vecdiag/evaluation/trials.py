@@ -94,6 +94,7 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     """Every input checked once (ids, fixes, metrics, k), judgments kept for the queries."""
     from ..fixes import parse_fix
     from ..neighbors import Index
+    from ..scale.chunks import is_dask_array
 
     V.check_metric(opts.metric)
     qrels = as_qrels(qrels)
@@ -117,7 +118,9 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     check_resolution(opts.n_resamples, opts.alpha, method=opts.method, exact=None)
     k = V.check_positive_int(opts.k, "k")
     rng = V.check_random_state(opts.random_state)
-    if not isinstance(corpus, Index):
+    if is_dask_array(corpus):   # an Index over it: searched per row block, never gathered
+        corpus = Index(corpus, metric=opts.metric)
+    elif not isinstance(corpus, Index):
         corpus = V.as_matrix(corpus, "corpus")
     queries = V.as_matrix(queries, "queries")
     if len(query_ids) != queries.shape[0]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..neighbors.scoring import check_queries, make_neighbors, resolve_corpus
+from ..scale.chunks import is_dask_array
 
 __all__ = ["FIX_CODES", "FixSpec", "FIXES", "apply_fix", "make_transformer", "available_fixes",
            "parse_fix", "STEP_OPTIONS", "step_options", "options_of"]
@@ -187,7 +188,9 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     queries : array-like (n_q, d)
         Query vectors, one per row (one query: ``query[None, :]``).
     corpus : array-like (n, d) or vecdiag.Index
-        Document vectors; an Index brings its ids, texts and metric.
+        Document vectors; an Index brings its ids, texts and metric. A Dask array is
+        searched as an Index over it (per row block, never gathered); the re-rankers
+        refuse it (``InMemoryOnly``), alone or after a transform.
     k : int
         Neighbours per query; ``len(corpus)`` gives every document's rank.
     metric : {"cosine", "dot", "euclidean"} or None
@@ -248,6 +251,10 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
     (2, 3)
     """
     steps = parse_fix(code)
+    if is_dask_array(corpus):   # as an Index over it: searched per row block, never gathered
+        from ..neighbors import Index
+
+        corpus = Index(corpus, metric=V.check_metric(metric or "cosine"))
     C, metric, ids, index = resolve_corpus(corpus, metric, ids)
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])

@@ -59,7 +59,8 @@ def resolve_corpus(corpus, metric: str | None, ids=None, *, in_memory: str | Non
 
     An Index brings its vectors, metric (unless ``metric`` is given) and ids.
     ``in_memory``: the caller's name, when it scores every document in memory: an Index
-    over a Dask array is then refused with what to do instead (as its ``rows`` are).
+    over a Dask array, or a Dask array, is then refused with what to do instead (as the
+    Index's ``rows`` are), instead of being gathered to this process.
     """
     if isinstance(corpus, Index):
         from .search import is_dask_array
@@ -73,6 +74,15 @@ def resolve_corpus(corpus, metric: str | None, ids=None, *, in_memory: str | Non
         metric = V.check_metric(metric or corpus.metric)
         return corpus.vectors, metric, corpus.ids if ids is None else V.check_ids(
             ids, len(corpus)), corpus
+    if in_memory:
+        from .search import is_dask_array
+
+        if is_dask_array(corpus):   # np.asarray below would gather it to this process
+            raise InMemoryOnly(f"{in_memory} scores every document of the corpus in memory, "
+                               "and the corpus is a Dask array (after a fix's transform, "
+                               "if one ran before it); pass corpus.compute() if it fits in "
+                               "memory, or search it with vd.knn or vd.Index(corpus).search "
+                               "(exact, one row block at a time)")
     metric = V.check_metric(metric or "cosine")
     C = V.as_matrix(corpus, "corpus")
     return C, metric, V.check_ids(ids, C.shape[0]), None

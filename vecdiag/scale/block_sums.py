@@ -238,7 +238,9 @@ def merge_sums(a: dict, b: dict, space: str) -> dict:
     >>> (m["gram"] * 2.0 ** (2 * m["e"])).tolist()                # about it: [-1, 8]
     [[1.0, -8.0], [-8.0, 64.0]]
     """
-    e = max(a["e"], b["e"])
+    # a part of zeros (peak 0: sums exactly 0) has e = 0 and nothing to scale; it must not
+    # set the scale (a block of zero rows made 1e-160 rows' Gram matrix keep 7 digits)
+    e = b["e"] if a["peak"] == 0 else a["e"] if b["peak"] == 0 else max(a["e"], b["e"])
     out = {"n": a["n"] + b["n"], "e": e, "peak": max(a["peak"], b["peak"]),
            "n_bad": a["n_bad"] + b["n_bad"], "n_zero": a["n_zero"] + b["n_zero"],
            "bad": np.concatenate([a["bad"], b["bad"]])[:KEEP_ROWS],
@@ -271,7 +273,8 @@ def add_into(total: dict, part: dict, space: str) -> dict:
     """:func:`merge_sums` of ``total`` and ``part``, written into ``total`` (which must own
     its float64 arrays, as :func:`_owned` makes them); no array is allocated when both
     have the same exponent, as the pieces of one block usually do."""
-    e = max(total["e"], part["e"])
+    e = (part["e"] if total["peak"] == 0 else total["e"] if part["peak"] == 0   # zeros: as
+         else max(total["e"], part["e"]))                                     # merge_sums
     total["n"] += part["n"]
     total["peak"] = max(total["peak"], part["peak"])
     for key in ("n_bad", "n_zero"):
