@@ -203,6 +203,37 @@ def test_many_expected_documents_get_three_rank_columns_and_a_summary():
     assert cell in re.findall(r"<td[^>]*>([^<]*)</td>", table)
 
 
+def test_a_note_names_the_five_best_ranked_expected_documents_and_counts_the_rest():
+    """Each fix's note had one clause per expected document: about 79 KB per fix, text and
+    HTML, with 2,000 of them. Now it names the five best ranked after the fix, then "and N
+    more" with how many of all of them move up, down or stay; expected_ranks keeps all.
+    Ranks recomputed here from the centring formula (reference_keys)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 8))
+    q = X[0] + 0.05
+    ids = [f"d{i}" for i in range(80)]
+    expected = list(range(10, 22))
+    e = vd.explain_neighbors(q, vd.Index(X, ids=ids), k=5,
+                             expected=[ids[i] for i in expected])
+    cf = next(c for c in e.counterfactuals if c.fix == "center")
+    old_key, new_key = search_key(X, q, "cosine"), reference_keys("center", X, q, "cosine")
+    old = {i: rank_in(old_key, i) for i in expected}
+    new = {i: rank_in(new_key, i) for i in expected}
+    assert cf.expected_ranks == {ids[i]: new[i] for i in expected}     # all twelve
+    named = sorted(expected, key=lambda i: (new[i], i))[:5]
+    said = [f"d{i} moves from rank {old[i]} to rank {new[i]}" if new[i] != old[i]
+            else f"d{i} stays at rank {old[i]}" for i in named]
+    up = sum(new[i] < old[i] for i in expected)
+    down = sum(new[i] > old[i] for i in expected)
+    said.append(f"and 7 more (of all 12 expected documents, {up} move up, {down} down, "
+                f"{12 - up - down} stay)")
+    entered = set(order_of(new_key)[:5].tolist()) - set(order_of(old_key)[:5].tolist())
+    if entered:
+        said.append(f"{len(entered)} of the top-5 change")
+    assert cf.note == "Under center: " + "; ".join(said) + "."
+    assert (up, down) == (3, 6)
+
+
 def _copies_and_zero_rows(seed, n=60, d=6):
     """A random corpus with three zero rows (3, 17, 40), three exact copies of row 8 (5,
     22, 33), a near copy of row 9 (11) and a row of its direction (50)."""

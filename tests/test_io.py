@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,30 @@ def test_an_empty_parquet_file_is_called_empty_not_of_dimension_0(tmp_path, fixe
     with pytest.raises(ValueError, match=r"e.parquet is empty \(0 rows\); pass at least one "
                                          "vector"):
         load_vectors(tmp_path / "e.parquet")
+
+
+def test_an_npz_without_arrays_says_how_to_write_one(tmp_path, capsys):
+    """``np.savez(path)`` with no array (or a zip of other files) was refused with
+    "holds 0 arrays (); name one with key=", a fix with nothing to name. load_vectors,
+    open_vectors and ``vecdiag check`` now say the file holds no array and how to write one,
+    with or without key=."""
+    import zipfile
+
+    from vecdiag.cli import main
+    from vecdiag.scale.formats import describe
+
+    np.savez(tmp_path / "empty.npz")
+    with zipfile.ZipFile(tmp_path / "text.npz", "w") as archive:
+        archive.writestr("readme.txt", "no vectors here")
+    for name in ("empty.npz", "text.npz"):
+        path = tmp_path / name
+        said = (rf"{name}: {re.escape(str(path))} holds no array; write the vectors into it "
+                rf"with np\.savez\({re.escape(repr(str(path)))}, embeddings=X\)$")
+        for key in (None, "emb"):
+            with pytest.raises(ValueError, match=said):
+                load_vectors(path, key=key)
+            with pytest.raises(ValueError, match=rf"^{re.escape(str(path))} holds no array; "
+                               r"write the vectors into it with np\.savez\("):
+                describe(path, "npz", key)   # what vd.open_vectors reads each file with
+        assert main(["check", str(path)]) == 2
+        assert "holds no array; write the vectors into it with np.savez(" in capsys.readouterr().err

@@ -674,6 +674,29 @@ def test_trustworthiness_of_data_far_from_the_origin(offset, dtype):
     assert f.trustworthiness == pytest.approx(expected, abs=1e-12)
 
 
+def test_faithfulness_of_float32_near_1e20_or_1e_minus_20_is_that_of_the_data_scaled():
+    """float32 vectors near 1e20 (squares overflow) or 1e-20 (squares underflow) were
+    refused by Projection.faithfulness ("vectors too long for euclidean scores in
+    float32"), though vd.diagnose computes the same data by dividing it by one power of two
+    (exact). Scaled the same way now: the overlaps and trustworthiness of data times 2**±67
+    are those of the data itself: scikit-learn's trustworthiness(X, coords, n_neighbors=4)
+    in float64 gives 0.7936170212765957 (metric="cosine": 0.7531914893617021), pinned here
+    since importing scikit-learn takes longer than this test."""
+    X = np.random.default_rng(3).normal(size=(30, 5)).astype(np.float32)
+    proj = vd.pca(X)
+    plain = {m: proj.faithfulness(k=4, metric=m) for m in ("euclidean", "cosine")}
+    assert plain["euclidean"].trustworthiness == pytest.approx(0.7936170212765957, abs=1e-12)
+    assert plain["cosine"].trustworthiness == pytest.approx(0.7531914893617021, abs=1e-12)
+    for power in (67, -67):
+        scale = np.float32(2.0 ** power)
+        far = Projection(coords=proj.coords * scale, method="pca", data=X * scale)
+        for metric, expected in plain.items():
+            got = far.faithfulness(k=4, metric=metric)
+            np.testing.assert_array_equal(got.overlap, expected.overlap)
+            assert got.trustworthiness == expected.trustworthiness
+    assert X.dtype == np.float32 and proj.coords.dtype == np.float32   # inputs not touched
+
+
 def test_faithfulness_on_a_sample():
     rng = np.random.default_rng(20)
     X = spread(400, 10, rng, top=3.0, bottom=0.5)

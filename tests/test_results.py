@@ -226,3 +226,31 @@ def test_a_date_label_missing_in_numpy_reads_no_label():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "(no label) (2)", "2024-01-01 (1)", "2024-01-02 (1)"]
     plt.close("all")
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"   # embeddings, overrides, isolates
+
+
+def test_bidi_controls_in_user_strings_are_shown_as_codes_in_html_and_print():
+    """A right-to-left override (U+202E) in an id was HTML-escaped but not neutralised: on
+    the page it reversed the rest of the sentence ("rank 35" read "53"). Every HTML output
+    (through escape, the default record table) and the printed explanation now show each
+    bidi control as its code, as Python's repr writes it; the data keep the characters."""
+    import vecdiag as vd
+
+    assert escape("d" + BIDI + "<b>") == ("d\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066"
+                                          "\\u2067\\u2068\\u2069&lt;b&gt;")
+    assert escape("\u05e9\u05dc\u05d5\u05dd \u200f7") == "\u05e9\u05dc\u05d5\u05dd \u200f7"  # RTL text, marks kept
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.8]])
+    ids = ["a", "b", "c\u202e", "e"]
+    ex = vd.explain_neighbors(X[0], vd.Index(X, ids=ids), k=2, expected=["c\u202e"])
+    assert ex.to_frame()["id"].tolist() == ["a", "b", "c\u202e"]          # data as given
+    for shown in (ex._repr_html_(), str(ex), ex.causes[0]._repr_html_(),
+                  ex.counterfactuals[0]._repr_html_(),
+                  vd.Index(X, ids=ids).search(X[2:3], k=1)._repr_html_()):
+        assert not set(BIDI) & set(shown)
+        assert "c\\u202e" in shown
+    assert "  expected 'c\\u202e': rank 4, score 0\n" in str(ex) + "\n"
+    analysis = vd.report.analyze(np.random.default_rng(0).normal(size=(12, 3)),
+                                 title="Demo \u202eevil", n_explain=0)
+    assert vd.report.render_text(analysis).splitlines()[0] == "Demo \\u202eevil"

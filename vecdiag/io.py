@@ -80,6 +80,9 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
             # archive) is listed by np.load too, as its raw bytes
             arrays = {m[:-4] for m in data.zip.namelist() if m.endswith(".npy")}
             names = [m for m in data.files if m in arrays]
+            if not names:   # np.savez(path) with no array, or a zip of other files
+                raise ValueError(f"{label}: {path} holds no array; write the vectors into it "
+                                 f"with np.savez({str(path)!r}, embeddings=X)")
             if key is None:
                 # the only 2-D array, as vd.open_vectors picks it (an "ids" array beside
                 # the vectors is their ids, not a second candidate)

@@ -21,7 +21,7 @@ import numpy as np
 from ._options import is_missing
 
 __all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
-           "valid_text", "text_or_empty", "label_text", "text_safe_column", "text_safe_frame", "NO_LABEL"]
+           "valid_text", "shown_text", "text_or_empty", "label_text", "text_safe_column", "text_safe_frame", "NO_LABEL"]
 
 _STYLE = (
     "<style>.vd-result{font-family:system-ui,sans-serif;font-size:13px}"
@@ -40,6 +40,9 @@ NO_LABEL = "(no label)"
 shown in legends and hover texts: one group, apart from a real label "None" or "nan"."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")   # half of a UTF-16 pair: not UTF-8 text
+# Unicode's bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069):
+# an unclosed one reorders everything after it on the line
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def result(cls):
@@ -48,10 +51,12 @@ def result(cls):
 
 
 def escape(value) -> str:
-    """HTML-escape anything after turning it into text.
+    """HTML-escape anything after turning it into text (:func:`shown_text`).
 
     A lone surrogate (``"\\ud800"`` in a JSON file decodes to one) becomes U+FFFD, the
-    replacement character: no UTF-8 page can hold it, and writing the report failed.
+    replacement character: no UTF-8 page can hold it, and writing the report failed. A
+    bidirectional control character is shown as its code (``\\u202e``): a right-to-left
+    override in an id reversed the rest of the sentence on the page ("rank 30" read "03").
 
     Examples
     --------
@@ -59,8 +64,26 @@ def escape(value) -> str:
     '&lt;script&gt;alert(1)&lt;/script&gt;'
     >>> escape("caf\\ud800e") == "caf\\ufffde"
     True
+    >>> escape("doc\\u202e7: rank 30")
+    'doc\\\\u202e7: rank 30'
     """
-    return html.escape(valid_text(value), quote=True)
+    return html.escape(shown_text(value), quote=True)
+
+
+def shown_text(value) -> str:
+    """:func:`valid_text`, with each bidirectional embedding, override or isolate
+    (U+202A-U+202E, U+2066-U+2069) written as its code, ``\\u202e`` (as Python's
+    ``repr`` writes it), so that it is seen and reorders nothing: what every HTML output
+    (through :func:`escape`) and the printed explanations and reports show of a user's
+    string. The data (ids, texts, frames, JSON) keep the characters as given. Right-to-
+    left text itself, and the marks U+200E/U+200F, are left as they are.
+
+    Examples
+    --------
+    >>> shown_text("d\\u202e7 \\u05e9") == "d\\\\u202e7 \\u05e9"
+    True
+    """
+    return _BIDI_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", valid_text(value))
 
 
 def valid_text(value) -> str:
@@ -279,7 +302,7 @@ class Result:
     def _repr_html_(self) -> str:
         frame = self.to_frame()
         return html_block(type(self).__name__,
-                          valid_text(frame.head(50).to_html(escape=True)))
+                          shown_text(frame.head(50).to_html(escape=True)))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {"text/plain": repr(self), "text/html": self._repr_html_()}

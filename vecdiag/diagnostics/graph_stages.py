@@ -13,12 +13,13 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
+from .._scaling import ranking_rows
 from . import intrinsic_rules, rules
 from ._graph import knn_graph
 from .finding import Finding
 from .hubness import hubness_from_indices
 from .intrinsic import twonn, twonn_distances, twonn_from_lists, twonn_median
-from .moments import block_rows, ranking_rows
+from .moments import block_rows
 from .norms import gaussian_distance_cv, norm_spread
 from .shift import (as_distance, distinct_first_scores, length_ratio, shift_from_neighbors,
                     space_mean_and_spread)

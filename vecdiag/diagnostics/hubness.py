@@ -12,10 +12,10 @@ import numpy as np
 from .. import _validate as V
 from .. import cache_keys
 from .._options import COSINE
+from .._scaling import largest_magnitude, ranking_rows
 from ..results import Result, fmt, html_block, html_table, result
 from ._graph import knn_graph
 from .hub_rules import HUB_FACTOR, STRONG_HUB_FACTOR, hub_rows
-from .moments import largest_magnitude, ranking_rows
 
 __all__ = ["hubness", "Hubness", "skewness", "robin_hood", "hub_rows", "HUB_FACTOR",
            "STRONG_HUB_FACTOR"]

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import _validate as V
 from ..linalg import row_norms
-from .moments import block_rows, cached_moments, ranking_rows, refuse_zero_rows, unit_rows
+from .._scaling import ranking_rows
+from .moments import block_rows, cached_moments, refuse_zero_rows, unit_rows
 from .duplicates import exact_duplicate_groups
 from .isotropy import participation_ratio, spectrum
 

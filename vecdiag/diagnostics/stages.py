@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validate as V
+from .._scaling import power_of_two_scale
 from ..results import shorten
 from . import rogue_rules, rules
-from .moments import block_rows, compute_moments, power_of_two_scale
+from .moments import block_rows, compute_moments
 from .anisotropy import anisotropy_from_moments
 from .duplicates import exact_duplicate_groups
 from .finding import Finding

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 from ..results import (Result, escape, fmt, html_block, html_table, result, shorten,
-                       text_safe_frame)
+                       shown_text, text_safe_frame)
 from .result import Counterfactual
 from .wording import ordinal
 
@@ -179,7 +179,9 @@ class Explanation(Result):
         for e in self.expected:
             lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
         lines += [f"  {line}" for line in self.counterfactual_lines()]
-        return "\n".join(lines)
+        # a bidi control in an id or text is shown as its code (\u202e), as in the HTML:
+        # a notebook shows printed text in a browser, which would reorder the line
+        return shown_text("\n".join(lines))
 
     def counterfactual_lines(self) -> list:
         """The counterfactual table as text, the rows the HTML shows: a heading, then per

@@ -10,7 +10,7 @@ import html
 
 import numpy as np
 
-from ..results import valid_text
+from ..results import shown_text
 from . import get_ax, literal
 
 # Category colours: matplotlib's tab10 then tab20's light tones (20 distinct colours).
@@ -80,8 +80,9 @@ def _plotly_text(text) -> str:
     """``text`` shown as written by plotly, which reads its strings as HTML: ``<``, ``>``
     and ``&`` escaped (plotly turns the entities back into the characters), so a text
     like ``x < y and y > z`` or ``<a href=...>`` is shown, not parsed as tags. A lone
-    surrogate becomes U+FFFD (plotly's JSON refused it: "surrogates not allowed")."""
-    return html.escape(valid_text(text), quote=False)
+    surrogate becomes U+FFFD (plotly's JSON refused it: "surrogates not allowed"), a
+    bidirectional control is shown as its code (:func:`vecdiag.results.shown_text`)."""
+    return html.escape(shown_text(text), quote=False)
 
 
 def draw_projection_plotly(spec):

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _validate as V
 from .._progress import progress_bar
+from .._scaling import ranking_rows
 from ..linalg import column_mean
 from ..results import Result, fmt, html_block, html_table, result
 from ._offset import far_from_origin
@@ -141,6 +142,9 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
     all n (``O(m n d)``): their overlaps are exact, trustworthiness is then estimated
     from their penalties (scaled by n / m).
     ``X`` or ``Y`` given as a ``dask.array.Array`` is computed into memory first.
+    Only neighbours and ranks are read, so values beyond 2^±60 (float32 near 1e20 or
+    1e-20, whose squares overflow or underflow) are divided by one power of two first
+    (exact, as :func:`vecdiag.diagnose` does) instead of refused.
     """
     from ..linalg import normalize, row_norms
     from ..scale.chunks import compute, is_dask_array
@@ -176,6 +180,12 @@ def faithfulness(X: np.ndarray, Y: np.ndarray, k: int = 10, *, metric: str = "eu
             raise ValueError(f"metric='cosine' needs directions, but the projected vectors "
                              f"have zero vectors in {V.format_rows(zero)}; use "
                              "metric='euclidean' or drop those rows before projecting")
+    # subtle: neighbours and ranks are all this reads, and they do not change when the
+    # vectors (or the points) are divided by one power of two (exact): float32 near 1e20
+    # or 1e-20, whose squares overflow or underflow, is scaled as vd.diagnose scales it
+    # instead of refused; data in range is left bit for bit as it was
+    X, _ = ranking_rows(X, metric)
+    Y, _ = ranking_rows(Y, "euclidean")
     original = _neighbours(X, points, k, metric, show_progress)
     on_map = _neighbours(Y, points, k, "euclidean", show_progress)
     shared = _overlap(original, on_map)

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 
 from ..explain.wording import names_document
-from ..results import fmt, shorten
+from ..results import fmt, shorten, shown_text
 
 __all__ = ["render_text", "to_json", "jsonable", "findings_text"]
 
@@ -146,6 +146,13 @@ def render_text(analysis, *, html_path=None) -> str:
     html_path : str, optional
         Where the HTML report was written; named on the last line.
 
+    Notes
+    -----
+    A bidirectional control character in a user's id or text (U+202E, the right-to-left
+    override, and the other embeddings, overrides and isolates) is printed as its code,
+    ``\\u202e``, as in the HTML report (:func:`vecdiag.results.shown_text`): a terminal or
+    notebook that applies the bidi algorithm would reorder the rest of the line.
+
     Examples
     --------
     >>> import numpy as np
@@ -189,7 +196,7 @@ def render_text(analysis, *, html_path=None) -> str:
                                  unchecked_views(getattr(analysis, "skipped", ())))
     if html_path is not None:
         lines += ["", f"Full report: {html_path}"]
-    return "\n".join(lines)
+    return shown_text("\n".join(lines))   # bidi controls as their codes, as in the HTML
 
 
 def jsonable(value):

@@ -167,6 +167,9 @@ def _npz_members(path: Path) -> dict:
 
 def _describe_npz(path: Path, key) -> FileInfo:
     members = _npz_members(path)
+    if not members:   # np.savez(path) with no array, or a zip of other files
+        raise ValueError(f"{path} holds no array; write the vectors into it with "
+                         f"np.savez({str(path)!r}, embeddings=X)")
     listed = ", ".join(f"{n} {tuple(s)}" for n, (s, _) in members.items()) or "none"
     if key is None:
         matrices = [n for n, (s, _) in members.items() if len(s) == 2]
