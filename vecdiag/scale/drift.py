@@ -86,11 +86,16 @@ def summary_of(X: np.ndarray) -> SetSummary:
 
 
 def _row_hash(block, weights: np.ndarray) -> np.ndarray:
-    """Per row, an exact hash of its float64 values (wrapping uint64 arithmetic)."""
-    b = np.asarray(block, dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal values, equal hash
-    bits = np.ascontiguousarray(b).view(np.uint64)
-    with np.errstate(over="ignore"):
-        return (bits * weights).sum(axis=1, dtype=np.uint64)
+    """Per row, an exact hash of its float64 values (wrapping uint64 arithmetic), a piece
+    of :data:`PIECE_BYTES` at a time (a row's hash is its own: the same hashes as the
+    whole block's, whose float64 rows and 64-bit products were two copies of it)."""
+    out = np.empty(np.shape(block)[0], dtype=np.uint64)
+    for a, p in _pieces(block):
+        b = np.asarray(p, dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal values, equal hash
+        bits = np.ascontiguousarray(b).view(np.uint64)
+        with np.errstate(over="ignore"):
+            out[a:a + p.shape[0]] = (bits * weights).sum(axis=1, dtype=np.uint64)
+    return out
 
 
 def _hashes(X, weights) -> np.ndarray:
