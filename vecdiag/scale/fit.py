@@ -74,6 +74,6 @@ def _copies_alike(B: np.ndarray, out: np.ndarray, rows: int) -> np.ndarray:
 
     hashes = _hash_pieces((P for _, P in row_pieces(B, rows)),
                           hash_multipliers(B.shape[1], B.dtype))
-    for group in groups_from_hashes(hashes, lambda rows: B[rows]):
+    for group in groups_from_hashes(hashes, lambda r: B[r]):
         out[group[1:]] = out[group[0]]
     return out
