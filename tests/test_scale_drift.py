@@ -245,3 +245,70 @@ def test_neighborhood_change_dask_bad_inputs(threads):
         vd.neighborhood_change(da.from_array(zero, chunks=30), new)
     with pytest.raises(ValueError, match="sample"):
         vd.neighborhood_change(old, new, sample=0)
+
+
+def test_dask_check_pass_walks_a_block_in_pieces(threads, monkeypatch):
+    """drift's checking pass took a whole row block at once: its finite rows and their
+    magnitudes were two copies of it (a 25.6 MB float64 block: 51 MB). A task now checks
+    and sums its block PIECE_BYTES of rows at a time: the same summary, column sums bit
+    for bit (each piece's rows added to the running sums one by one, as the block's own
+    sum adds them), the same rows named; 64 KB pieces of a 4,000 x 16 float64 block keep
+    the peak under one copy of it (512 KB; 0.16 MB now, 1.06 MB before)."""
+    import tracemalloc
+
+    from vecdiag.scale import drift as dask_drift
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 16)) * 10.0 ** rng.integers(-8, 9, size=(4000, 1))
+    X[[2, 3999]] = 0.0
+    _, whole = dask_drift.checked_set(da.from_array(X, chunks=(4000, 16)), "current")
+    assert whole.n == 4000 and whole.top == np.abs(X).max()
+    assert np.array_equal(whole.sums, X.sum(axis=0))
+    monkeypatch.setattr(dask_drift, "PIECE_BYTES", 64 * 2**10, raising=False)
+    D = da.from_array(X, chunks=(4000, 16))
+    dask_drift.checked_set(D, "current")
+    tracemalloc.start()
+    _, pieces = dask_drift.checked_set(D, "current")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X.size * 8
+    assert pieces.top == whole.top and np.array_equal(pieces.sums, whole.sums)
+    bad = X.copy()
+    bad[[5, 1500, 3000, 3001, 3999, 3998]] = np.nan       # rows named across pieces
+    with pytest.raises(ValueError, match=r"current has 6 rows \(first: 5, 1500, 3000, 3001, "
+                                         r"3998\) with NaN or inf"):
+        dask_drift.checked_set(da.from_array(bad, chunks=(4000, 16)), "current")
+
+
+def test_dask_row_hashes_walk_a_block_in_pieces(threads, monkeypatch):
+    """The exact row hashes that tell a shuffled copy of the reference took a whole row
+    block at once: its float64 rows and their 64-bit products were two float64-sized
+    copies of it (a 25.6 MB block: 51.6 MB). A task now hashes PIECE_BYTES of rows at a
+    time: the same hashes (a row's hash is its own; checked against Python integers mod
+    2^64), and 64 KB pieces of a 4,000 x 16 float32 block keep the peak under one float64
+    copy of it (512 KB; 0.26 MB now, 1.12 MB before)."""
+    import tracemalloc
+
+    from vecdiag.scale import drift as dask_drift
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(4000, 16)).astype(np.float32)
+    X[1] = 0.0
+    X[3999] = -0.0                                    # equal values, equal hash
+    D = da.from_array(X, chunks=(4000, 16))
+    w = rng.integers(1, 2**63, size=16, dtype=np.uint64) | np.uint64(1)
+    whole = dask_drift._hashes(D, w)
+    for r in (0, 1, 2500, 3999):
+        bits = (X[r].astype(np.float64) + 0.0).view(np.uint64)
+        want = sum(int(b) * int(m) for b, m in zip(bits, w)) % 2**64
+        assert int(whole[r]) == want
+    assert whole[1] == whole[3999] and whole[0] != whole[1]
+    monkeypatch.setattr(dask_drift, "PIECE_BYTES", 64 * 2**10, raising=False)
+    dask_drift._hashes(D, w)
+    tracemalloc.start()
+    pieces = dask_drift._hashes(D, w)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X.size * 8
+    assert np.array_equal(pieces, whole)
+    assert np.array_equal(dask_drift._hashes(X, w), whole)      # the NumPy path's too

@@ -67,9 +67,10 @@ def row_hashes(block: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     # every -0.0 into 0.0 so that equal rows always have equal bytes.
     block = np.ascontiguousarray(block + block.dtype.type(0))
     words = block.view(np.uint32 if block.dtype.itemsize == 4 else np.uint64)
+    words = words.astype(np.uint64)      # a new array: multiplied in place, not copied again
     with np.errstate(over="ignore"):
-        return (words.astype(np.uint64) * multipliers[: words.shape[1]]).sum(
-            axis=1, dtype=np.uint64)
+        words *= multipliers[: words.shape[1]]
+        return words.sum(axis=1, dtype=np.uint64)
 
 
 def colliding_rows(hashes: np.ndarray) -> list[np.ndarray]:

@@ -29,7 +29,9 @@ def _hash_pieces(pieces, multipliers) -> np.ndarray:
 
 
 def _piece_rows(d: int, itemsize: int) -> int:
-    return max(1, HASH_PIECE_BYTES // max(1, d * itemsize))
+    """Rows whose 64-bit words (one per value, float32 too) take :data:`HASH_PIECE_BYTES`:
+    counted by ``itemsize``, a float32 piece made words twice its size."""
+    return max(1, HASH_PIECE_BYTES // max(1, d * 8))
 
 
 def _hash_block(block, multipliers) -> np.ndarray:
