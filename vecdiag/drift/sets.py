@@ -41,7 +41,7 @@ def _checked(x, name: str):
         return checked_set(x, name)
     try:
         return V.as_matrix(x, name), None
-    except ValueError as err:
+    except ValueError:
         # a set of samples given as one 1-D array is most often n numbers, not one vector
         # (whose reshape(1, -1), the usual hint, then fails the minimum of rows)
         try:
