@@ -738,6 +738,9 @@ def test_bad_input_too_few_samples(rng):
         vd.drift(rng.normal(size=(20, 4)), rng.normal(size=(4, 4)))
     with pytest.raises(ValueError, match="reference has 9 vectors.*at least 10"):
         vd.drift(rng.normal(size=(9, 4)), rng.normal(size=(20, 4)))
+    # one row (the 2-D form of a single vector): "1 vector", not "1 vectors"
+    with pytest.raises(ValueError, match="^reference has 1 vector; a drift test needs"):
+        vd.drift(rng.normal(size=(1, 4)), rng.normal(size=(5000, 4)))
 
 
 def test_bad_input_nan_rows(with_nan_rows, gaussian):

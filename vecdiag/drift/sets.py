@@ -19,7 +19,8 @@ def _check_size(arr, name: str, top: float | None = None) -> None:
     """Enough rows, and magnitudes the float64 statistics survive (``top``: the largest
     magnitude when already measured, as for a Dask set)."""
     if arr.shape[0] < MIN_SAMPLES:
-        raise ValueError(f"{name} has {arr.shape[0]} vectors; a drift test needs at least "
+        count = f"{arr.shape[0]} vector{'' if arr.shape[0] == 1 else 's'}"
+        raise ValueError(f"{name} has {count}; a drift test needs at least "
                          f"{MIN_SAMPLES} in each set (and a few hundred for useful power): "
                          "collect more rows before testing")
     # subtle: the statistics square distances in float64; beyond ~1e±100 they overflow
