@@ -196,7 +196,7 @@ def test_classifier_auc_matches_sklearn(rng, model):
     Y = rng.normal(size=(50, 6)) + [0.4, 0, 0, 0, 0, 0]
     Z = np.vstack([X, Y])
     labels = np.r_[np.zeros(60), np.ones(50)]
-    folds = S.random_folds(np.random.default_rng(11), Z.shape[0], 3)
+    folds = S.random_folds(np.random.default_rng(11), Z, 60, 3)
     want = sklearn_heldout_auc(Z, labels, folds, model)
     res = vd.drift(X, Y, method="classifier", model=model, n_permutations=19, n_folds=3,
                    random_state=11)
@@ -219,7 +219,7 @@ def test_classifier_auc_with_a_column_constant_in_both_sets_matches_sklearn(mode
         X[:, 1] = Y[:, 1] = value
         Z = np.vstack([X, Y])
         labels = np.r_[np.zeros(60), np.ones(50)]
-        folds = S.random_folds(np.random.default_rng(11), Z.shape[0], 3)
+        folds = S.random_folds(np.random.default_rng(11), Z, 60, 3)
         res = vd.drift(X, Y, method="classifier", model=model, n_permutations=1, alpha=0.5,
                        n_folds=3, random_state=11)   # the statistic only: one permutation
         assert res.statistic == pytest.approx(sklearn_heldout_auc(Z, labels, folds, model),
@@ -233,7 +233,7 @@ def test_classifier_null_refits_every_permutation(rng, model):
     m, P = 14, 6
     out = S.classifier_permutation(Z, m, P, np.random.default_rng(9), 3, 1.0, model)
     replay = np.random.default_rng(9)  # same draws: the folds, then the permutations
-    folds = S.random_folds(replay, Z.shape[0], 3)
+    folds = S.random_folds(replay, Z, m, 3)
     A = S.random_subsets(replay, Z.shape[0], m, P)
     for j in range(P):
         labels = 1 - A[:, j]
@@ -253,7 +253,7 @@ def test_logistic_null_with_a_training_fold_of_one_class(rng):
     m, P = 3, 40
     out = S.classifier_permutation(Z, m, P, np.random.default_rng(4), 2, 1.0, "logistic")
     replay = np.random.default_rng(4)
-    folds = S.random_folds(replay, Z.shape[0], 2)
+    folds = S.random_folds(replay, Z, m, 2)
     A = S.random_subsets(replay, Z.shape[0], m, P)
     one_class = 0
     for j in range(P):
@@ -296,6 +296,46 @@ def test_a_penalty_too_small_for_a_singular_ridge_system_is_a_clear_error(rng):
         vd.drift(X, Y, method="classifier", penalty=1e-14, n_permutations=99)
     res = vd.drift(X, Y, method="classifier", n_permutations=99)
     assert res.statistic == 1.0 and res.drifted
+
+
+@pytest.mark.parametrize("model", ["ridge", "logistic"])
+def test_classifier_statistic_does_not_depend_on_which_set_is_the_reference(model):
+    """40 vs 30 rows, 0.3 sd apart in one of 5 dimensions. Folds were drawn by position,
+    so a vector's fold depended on whether it came first (reference) or second: the
+    held-out AUC was 0.650 for drift(X, Y) and 0.623 for drift(Y, X) (seed 0). Folds are
+    now drawn over the rows in content order, and the AUC (symmetric in the two classes)
+    is the same both ways, and equals scikit-learn's with those folds."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(40, 5))
+        Y = rng.normal(size=(30, 5)) + [0.3, 0, 0, 0, 0]
+        kw = dict(method="classifier", model=model, n_permutations=1, alpha=0.5,
+                  random_state=0)
+        a, b = vd.drift(X, Y, **kw), vd.drift(Y, X, **kw)
+        assert a.statistic == pytest.approx(b.statistic, abs=1e-12), (seed, a.statistic,
+                                                                     b.statistic)
+        Z = np.vstack([X, Y])
+        folds = S.random_folds(np.random.default_rng(0), Z, 40, 5)
+        want = sklearn_heldout_auc(Z, np.r_[np.zeros(40), np.ones(30)], folds, model)
+        assert a.statistic == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.parametrize("sizes", [(25, 35), (30, 30)])
+def test_classifier_statistic_with_vectors_in_both_sets_does_not_depend_on_their_order(sizes):
+    """Binary vectors in 6-D: many vectors occur in both sets. Copies of one vector sat
+    together in content order, reference copy first, so swapping the sets swapped which
+    copy took which fold: held-out AUC 0.561 for drift(X, Y) and 0.460 for drift(Y, X)
+    (25 vs 35 rows, seed 0, 5 folds). The set whose copies come first is now chosen from
+    the sets themselves (the smaller; for equal sizes, by content), the same both ways."""
+    m, n = sizes
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        X = (rng.random((m, 6)) < 0.3).astype(np.float32)
+        Y = (rng.random((n, 6)) < 0.4).astype(np.float32)
+        kw = dict(method="classifier", n_permutations=1, alpha=0.5, random_state=seed)
+        a, b = vd.drift(X, Y, **kw), vd.drift(Y, X, **kw)
+        assert a.statistic == pytest.approx(b.statistic, abs=1e-12), (seed, a.statistic,
+                                                                     b.statistic)
 
 
 def test_auc_columns_matches_sklearn_with_ties(rng):
@@ -698,6 +738,9 @@ def test_bad_input_too_few_samples(rng):
         vd.drift(rng.normal(size=(20, 4)), rng.normal(size=(4, 4)))
     with pytest.raises(ValueError, match="reference has 9 vectors.*at least 10"):
         vd.drift(rng.normal(size=(9, 4)), rng.normal(size=(20, 4)))
+    # one row (the 2-D form of a single vector): "1 vector", not "1 vectors"
+    with pytest.raises(ValueError, match="^reference has 1 vector; a drift test needs"):
+        vd.drift(rng.normal(size=(1, 4)), rng.normal(size=(5000, 4)))
 
 
 def test_bad_input_nan_rows(with_nan_rows, gaussian):
@@ -711,6 +754,23 @@ def test_bad_input_identical_sets(gaussian):
     with pytest.raises(ValueError, match="same file twice"):
         vd.drift(gaussian, gaussian[::-1])  # same rows, another order
     vd.drift(gaussian[:100], gaussian[100:], n_permutations=19)  # disjoint halves: fine
+
+
+@pytest.mark.parametrize("d", [3, 8, 33])
+def test_the_same_set_in_another_order_is_refused(d):
+    """50 rows against themselves reversed or shuffled, in 3, 8 or 33 dimensions. The
+    NumPy check hashed rows as ``rows @ w``, whose last bit depends on where BLAS puts a
+    row in its blocks, so in 8-D the reordered copy was not recognised and the test ran
+    (MMD p = 1.0, "no drift"). The exact bit hash of the Dask path catches every order."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, d))
+    for other in (X[::-1], X[rng.permutation(50)], np.asfortranarray(X[::-1])):
+        for method in METHODS:
+            with pytest.raises(ValueError, match="hold the same 50 vectors"):
+                vd.drift(X, other, method=method)
+    Y = X[::-1].copy()
+    Y[7, 0] = np.nextafter(Y[7, 0], np.inf)   # one value one ulp away: different sets
+    assert vd.drift(X, Y, n_permutations=19).p_value == 1.0
 
 
 def test_bad_options(rng):

@@ -241,15 +241,44 @@ def standardized_shift(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- classifier
 
 
-def random_folds(rng: np.random.Generator, N: int, n_folds: int) -> np.ndarray:
-    """Fold number of each row: a uniformly random partition into near-equal folds.
+def random_folds(rng: np.random.Generator, Z: np.ndarray, m: int, n_folds: int) -> np.ndarray:
+    """Fold number of each row of ``Z`` (``m`` reference rows, then current rows): a
+    uniformly random partition into near-equal folds.
 
     Not stratified on purpose: folds drawn independently of the labels keep the
     permutation test exact (a stratified split depends on the labels it is tested on).
+
+    subtle: the partition is drawn over the rows sorted by content (their bytes), not by
+    position. By position, a vector's fold depended on whether it stood among the first
+    ``m`` rows (reference) or the last ``n`` (current), so ``drift(a, b)`` and
+    ``drift(b, a)`` split the same vectors differently: held-out AUC 0.650 against 0.623
+    for 40 vs 30 rows. By content, a vector gets the same fold in both calls, and the
+    AUC (symmetric in the two classes) is the same. Copies of one vector in both sets
+    (binary vectors, a popular query) are ordered by set, the same set first in both
+    calls (:func:`_first_set`); which copy takes which of their folds does not change
+    the multiset of (vector, fold) pairs, so the folds stay independent of the labels.
     """
+    N = Z.shape[0]
+    rows = np.ascontiguousarray(Z).view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1])))
+    rows = rows.ravel()
+    by_set = np.arange(N) if _first_set(rows[:m], rows[m:]) == 0 else np.r_[m:N, 0:m]
+    by_content = by_set[np.argsort(rows[by_set], kind="stable")]
     folds = np.empty(N, dtype=np.int64)
-    folds[rng.permutation(N)] = np.arange(N) % n_folds
+    folds[by_content[rng.permutation(N)]] = np.arange(N) % n_folds
     return folds
+
+
+def _first_set(a: np.ndarray, b: np.ndarray) -> int:
+    """0 or 1: which of two sets of rows (as bytes) comes first, whatever their order of
+    arguments: the smaller set, or for equal sizes the one whose sorted rows come first."""
+    if a.size != b.size:
+        return 0 if a.size < b.size else 1
+    sa, sb = np.sort(a), np.sort(b)
+    differ = np.flatnonzero(sa != sb)
+    if differ.size == 0:
+        return 0          # the same rows: either order gives the same folds
+    i = differ[0]
+    return 0 if sa[i].tobytes() < sb[i].tobytes() else 1
 
 
 def auc_columns(S: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -352,7 +381,7 @@ def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
     ``n_folds * n_permutations`` logistic regressions (C = 1/λ).
     """
     N, d = Z.shape
-    folds = random_folds(rng, N, n_folds)
+    folds = random_folds(rng, Z, m, n_folds)
     make = _ridge_scorer if model == "ridge" else _logistic_scorer
     prepared = [(train, test, make(Xtr, Xte, penalty))
                 for train, test, Xtr, Xte in _standardized_folds(Z, folds, n_folds)]

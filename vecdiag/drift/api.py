@@ -146,7 +146,9 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     distinct points of both sets together (``details["bandwidth"]``); when more than
     half the pairs coincide, the median of the non-zero distances.
 
-    **classifier.** ``n_folds``-fold cross-validation (random folds) of standardise +
+    **classifier.** ``n_folds``-fold cross-validation (random folds, drawn over the rows
+    in content order, so that ``drift(a, b)`` and ``drift(b, a)`` put every vector in the
+    same fold and give the same AUC) of standardise +
     linear classifier separating reference (0) from current (1); every row is scored
     by the model that did not see it and the statistic is the ROC AUC of those
     held-out scores (0.5 = indistinguishable; it may fall slightly below 0.5 when
@@ -159,6 +161,10 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     cosine between the two means (NaN when a mean is the zero vector), and per
     dimension the standardised shift ``(mean_cur - mean_ref) / s_pooled``, whose largest
     magnitudes are listed in ``details["top_dims"]``.
+
+    Swapping ``reference`` and ``current`` gives the same statistic for every method
+    (unless a set is subsampled: other rows are drawn); the p-value's permutations are
+    drawn anew, so it differs by Monte Carlo noise only, about ``sqrt(p (1 - p) / P)``.
 
     The two sets must be independent samples; rows shared by both make the tests
     conservative. Identical sets are refused. Computation is in float64, on C-ordered

@@ -19,7 +19,8 @@ def _check_size(arr, name: str, top: float | None = None) -> None:
     """Enough rows, and magnitudes the float64 statistics survive (``top``: the largest
     magnitude when already measured, as for a Dask set)."""
     if arr.shape[0] < MIN_SAMPLES:
-        raise ValueError(f"{name} has {arr.shape[0]} vectors; a drift test needs at least "
+        count = f"{arr.shape[0]} vector{'' if arr.shape[0] == 1 else 's'}"
+        raise ValueError(f"{name} has {count}; a drift test needs at least "
                          f"{MIN_SAMPLES} in each set (and a few hundred for useful power): "
                          "collect more rows before testing")
     # subtle: the statistics square distances in float64; beyond ~1e±100 they overflow
@@ -41,7 +42,7 @@ def _checked(x, name: str):
         return checked_set(x, name)
     try:
         return V.as_matrix(x, name), None
-    except ValueError as err:
+    except ValueError:
         # a set of samples given as one 1-D array is most often n numbers, not one vector
         # (whose reshape(1, -1), the usual hint, then fails the minimum of rows)
         try:
@@ -81,22 +82,20 @@ def check_current(checked_ref, current, name: str = "current"):
 
 def _same_rows(a, b, summary_a=None, summary_b=None) -> bool:
     """True when ``b`` holds exactly the rows of ``a`` (in any order). A Dask set comes
-    with the summary its checking pass measured (:mod:`vecdiag.scale.drift`)."""
+    with the summary its checking pass measured (:mod:`vecdiag.scale.drift`).
+
+    subtle: NumPy sets go through the same exact per-row hash as Dask ones (integer
+    arithmetic on the float64 bits). A float hash ``rows @ w`` differed in the last bit
+    for the same row at another position (BLAS sums a block's rows in other orders), so
+    a set and the same set reversed or shuffled were not recognised: 50 rows against
+    themselves reversed ran the test (MMD p = 1.0, "no drift") instead of the error.
+    """
     if a.shape != b.shape:
         return False
-    if is_dask_array(a) or is_dask_array(b):
-        from ..scale.drift import same_rows, summary_of
+    from ..scale.drift import SetSummary, same_rows, summary_of
 
+    if is_dask_array(a) or is_dask_array(b):
         return same_rows(a, summary_a or summary_of(a), b, summary_b or summary_of(b))
-    # cheap screen first: column sums (float64 accumulators, no copy of the data)
-    sa, sb = a.sum(axis=0, dtype=np.float64), b.sum(axis=0, dtype=np.float64)
-    if not np.allclose(sa, sb, rtol=1e-9, atol=1e-12):
-        return False
-    w = np.random.default_rng(12345).normal(size=a.shape[1])
-    step = 65_536  # rows per block: never a float64 copy of a whole large float32 set
-    ha = np.concatenate([a[i:i + step].astype(np.float64) @ w for i in range(0, len(a), step)])
-    hb = np.concatenate([b[i:i + step].astype(np.float64) @ w for i in range(0, len(b), step)])
-    oa, ob = np.argsort(ha, kind="stable"), np.argsort(hb, kind="stable")
-    if not np.array_equal(ha[oa], hb[ob]):
-        return False
-    return bool(np.array_equal(a[oa], b[ob]))
+    # column sums in float64 accumulators (no copy of the data): the cheap screen
+    sa, sb = (SetSummary(x.shape[0], 0.0, x.sum(axis=0, dtype=np.float64)) for x in (a, b))
+    return same_rows(a, sa, b, sb)
