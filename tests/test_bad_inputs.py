@@ -1165,6 +1165,19 @@ def test_hubness_and_twonn_of_huge_or_tiny_vectors_equal_unit_scale(metric, scal
     assert vd.intrinsic_dimension(A) == pytest.approx(vd.intrinsic_dimension(base), rel=1e-5)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "dot"])
+def test_hubness_of_wide_float32_rows_just_under_the_old_scaling_limit(metric):
+    """Values near 2^59.5 were below the 2^60 from which rows were divided, but 384 of
+    them make a row sqrt(384) times longer, past what float32 scores hold: vd.hubness
+    and vd.intrinsic_dimension refused them ("divide queries and corpus ..."). float32
+    rows are now divided from 2^40 on and give the unit-scale answer."""
+    base = RNG.normal(size=(40, 384))
+    A = (base / np.abs(base).max() * 2.0 ** 59.5).astype(np.float32)
+    got = vd.hubness(A, k=3, metric=metric).k_occurrence
+    np.testing.assert_array_equal(got, _brute_k_occurrence(base, 3, metric))
+    assert vd.intrinsic_dimension(A) == pytest.approx(vd.intrinsic_dimension(base), rel=1e-5)
+
+
 @pytest.mark.parametrize("pca", [vd.pca, vd.scratch.pca], ids=["fast", "scratch"])
 def test_pca_tiny_values_not_called_identical(pca):
     """Rows that differ but whose squares underflow are not 'all the same vector'."""

@@ -40,9 +40,10 @@ def ranking_rows(X: np.ndarray, metric: str, peak: float | None = None):
     lists, TwoNN's distance ratios), and the power of two it was divided by.
 
     Rankings under dot and Euclidean do not change when every vector is divided by one
-    positive number; values beyond 2^±60 (``peak``, the largest ``|x|``, found when None)
-    are divided in float64 by :func:`power_of_two_scale` (exact), so that scores that
-    would overflow or underflow (float32 near 1e20 or 1e-20) are computed. Cosine scores
+    positive number; values beyond 2^±60 (2^±40 in float32; ``peak``, the largest ``|x|``,
+    found when None) are divided in float64 by :func:`power_of_two_scale` (exact), so
+    that scores that would overflow or underflow (float32 near 1e20 or 1e-20) are
+    computed. Cosine scores
     unit rows whatever the lengths: ``X`` is returned as it is (scale 1.0), as it is for
     values in range. The one rule of :func:`vecdiag.diagnose`, :func:`vecdiag.hubness`,
     :func:`vecdiag.intrinsic_dimension` and :meth:`vecdiag.Projection.faithfulness`.
@@ -53,7 +54,11 @@ def ranking_rows(X: np.ndarray, metric: str, peak: float | None = None):
     """
     if peak is None:
         peak = largest_magnitude(X)
-    scale = 1.0 if metric == "cosine" or 2.0 ** -60 < peak < 2.0 ** 60 \
+    # subtle: a float32 row of d values near 2^60 is sqrt(d) times longer, and the engine
+    # refuses lengths past about 2^61 (their squared sums overflow): at 2^59.5 and d=384 it
+    # did, so float32 is divided from 2^40 on (room for d up to 2^40)
+    limit = 2.0 ** (40 if np.asarray(X).dtype.itemsize <= 4 else 60)
+    scale = 1.0 if metric == "cosine" or 1 / limit < peak < limit \
         else power_of_two_scale(peak)
     if scale == 1.0:
         return X, 1.0
