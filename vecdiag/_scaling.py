@@ -57,7 +57,8 @@ def ranking_rows(X: np.ndarray, metric: str, peak: float | None = None):
     # subtle: a float32 row of d values near 2^60 is sqrt(d) times longer, and the engine
     # refuses lengths past about 2^61 (their squared sums overflow): at 2^59.5 and d=384 it
     # did, so float32 is divided from 2^40 on (room for d up to 2^40)
-    limit = 2.0 ** (40 if np.asarray(X).dtype.itemsize <= 4 else 60)
+    # (X.dtype, not np.asarray(X).dtype: a Dask array would be computed whole)
+    limit = 2.0 ** (40 if np.dtype(X.dtype).itemsize <= 4 else 60)
     scale = 1.0 if metric == "cosine" or 1 / limit < peak < limit \
         else power_of_two_scale(peak)
     if scale == 1.0:
