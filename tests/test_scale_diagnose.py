@@ -193,6 +193,28 @@ def test_no_task_holds_the_whole_corpus():
     assert len(largest) > 8 and max(largest) < X.nbytes / 2, (max(largest), X.nbytes)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "dot"])
+def test_huge_values_are_divided_without_gathering_the_corpus(metric):
+    """float32 values near 2^45 are divided by a power of two before the neighbour
+    search (their squared sums would overflow float32 at larger d); on a Dask corpus the
+    division stays lazy, block by block: np.asarray(X, float64) / scale computed the
+    whole corpus in one task."""
+    from dask.callbacks import Callback
+
+    X = planted(n=10_000, d=32) * np.float32(2.0 ** 45)
+    D = da.from_array(X, chunks=(500, 32))
+    largest = []
+
+    class Sizes(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            largest.append(getattr(result, "nbytes", 0))
+
+    with dask.config.set(scheduler="threads"), Sizes():
+        diag = vd.diagnose(D, k=5, sample=300, metric=metric, random_state=0)
+    assert diag.stats["sampled"] is True
+    assert len(largest) > 8 and max(largest) < X.nbytes / 2, (max(largest), X.nbytes)
+
+
 def test_an_unresolved_sampled_skewness_is_not_judged():
     # 12 sampled rows of Gaussian data: the estimate (24.6) is noise, and SampledHubness
     # says so (not_estimable), but the finding judged it anyway: "critical: a few hub items

@@ -64,4 +64,6 @@ def ranking_rows(X: np.ndarray, metric: str, peak: float | None = None):
     if scale == 1.0:
         return X, 1.0
     # in float64: a float32 corpus divided in float32 would lose its shortest rows to zero
-    return np.asarray(X, np.float64) / scale, scale
+    # (astype, not np.asarray: a Dask corpus stays lazy, divided block by block)
+    rows = X.astype(np.float64) if hasattr(X, "astype") else np.asarray(X, np.float64)
+    return rows / scale, scale
