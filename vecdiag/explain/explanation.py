@@ -176,8 +176,13 @@ class Explanation(Result):
             lines.append(f"  {c.confidence:.2f} {c.code}{tag}: {c.summary}")
         for c in self.ruled_out:
             lines.append(f"  ruled out {c.code}: {c.summary}")
-        for e in self.expected:
+        listed, rest = _listed(self.expected)
+        for e in listed:
             lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
+        if rest:
+            lines.append(f"  and {len(rest)} more expected documents "
+                         f"({_ranks_summary([e.rank for e in rest], self.k)}; every one "
+                         "in .expected)")
         lines += [f"  {line}" for line in self.counterfactual_lines()]
         # a bidi control in an id or text is shown as its code (\u202e), as in the HTML:
         # a notebook shows printed text in a browser, which would reorder the line
@@ -262,9 +267,15 @@ class Explanation(Result):
             mark = "★ expected" if doc in expected_ids else ""
             rows.append((rank, doc, score, ordinal(pct), mark, shorten(text, 80) if text else ""))
             classes.append("vd-ok" if mark else "")
-        for e in self.missed():
+        missed, unlisted = _listed(self.missed())
+        for e in missed:
             rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
                          shorten(e.text, 80) if e.text else ""))
+            classes.append("vd-critical")
+        if unlisted:
+            rows.append(("", f"and {len(unlisted)} more missed", "", "", "★ expected (missed)",
+                         f"{_ranks_summary([e.rank for e in unlisted], self.k)}; every one "
+                         "in .missed()"))
             classes.append("vd-critical")
         among = ("the share of random corpus pairs farther apart" if self.metric == "euclidean"
                  else "the score among random corpus pairs")
@@ -336,6 +347,22 @@ def _rank_columns(expected, k: int):
         return row
 
     return columns, cells
+
+
+_EXPECTED_LISTED = 20   # expected documents listed one per row; the rest summed up
+
+
+def _listed(expected):
+    """``(listed, rest)``: the expected documents given a row each in the printed and
+    HTML views (all of them, or when there are more than :data:`_EXPECTED_LISTED` the
+    best ranked, in the order given) and the others, summed up in one row: 2,000
+    expected documents made an 83 KB printout and a 629 KB page."""
+    if len(expected) <= _EXPECTED_LISTED:
+        return list(expected), []
+    best = sorted(expected, key=lambda e: (e.rank, e.position))
+    keep = {id(e) for e in best[:_EXPECTED_LISTED]}
+    return ([e for e in expected if id(e) in keep],
+            sorted(best[_EXPECTED_LISTED:], key=lambda e: e.rank))
 
 
 def _rank_groups(expected):
