@@ -355,23 +355,28 @@ _EXPECTED_LISTED = 20   # expected documents listed one per row; the rest summed
 def _listed(expected):
     """``(listed, rest)``: the expected documents given a row each in the printed and
     HTML views (all of them, or when there are more than :data:`_EXPECTED_LISTED` the
-    best ranked, in the order given) and the others, summed up in one row: 2,000
+    best ranked, in the order given) and the others by rank, summed up in one row: 2,000
     expected documents made an 83 KB printout and a 629 KB page."""
-    if len(expected) <= _EXPECTED_LISTED:
+    best, rest = _best_ranked(expected, _EXPECTED_LISTED)
+    keep = {id(e) for e in best}
+    return [e for e in expected if id(e) in keep], rest
+
+
+def _best_ranked(expected, n: int):
+    """``(first, rest)``: all the expected documents as given when there are at most
+    ``n``; otherwise the ``n`` best ranked now and the others, both by rank."""
+    if len(expected) <= n:
         return list(expected), []
-    best = sorted(expected, key=lambda e: (e.rank, e.position))
-    keep = {id(e) for e in best[:_EXPECTED_LISTED]}
-    return ([e for e in expected if id(e) in keep],
-            sorted(best[_EXPECTED_LISTED:], key=lambda e: e.rank))
+    ranked = sorted(expected, key=lambda e: (e.rank, e.position))
+    return ranked[:n], ranked[n:]
 
 
 def _rank_groups(expected):
     """``(shown, rest)``: ids of the expected documents given a rank each (the first
     :data:`_RANKS_SHOWN` as given; when there are more, the best ranked now) and ids of
     the others, summed up."""
-    ranked = list(expected) if len(expected) <= _RANKS_SHOWN else \
-        sorted(expected, key=lambda e: (e.rank, e.position))
-    return [e.id for e in ranked[:_RANKS_SHOWN]], [e.id for e in ranked[_RANKS_SHOWN:]]
+    shown, rest = _best_ranked(expected, _RANKS_SHOWN)
+    return [e.id for e in shown], [e.id for e in rest]
 
 
 def _ranks_summary(ranks, k: int) -> str:
