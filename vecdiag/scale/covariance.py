@@ -25,6 +25,7 @@ import numpy as np
 from .. import _validate as V
 from ..diagnostics.moments import unit_rows
 from ..linalg import row_norms
+from .block_sums import exponent
 from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
 from .moments import describe_rows, tree_sum
 
@@ -37,10 +38,6 @@ PIECE_BYTES = 4 * 2**20
 """float64 rows a task holds at once while it sums its block (a piece at a time)."""
 
 _NO_EXPONENT = -(2**14)      # below every float64 exponent: the scale of a piece of zeros
-
-
-def _exponent(peak: float) -> int:
-    return int(np.frexp(peak)[1]) if peak > 0 and np.isfinite(peak) else 0
 
 
 def _rows(B: np.ndarray, unit: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +69,7 @@ def _piece_scatter(B: np.ndarray, start: int, shift: np.ndarray, unit: bool) -> 
     C = R - shift
     peak = float(np.abs(C).max()) if C.size else 0.0
     # a piece of zeros takes no part in the merged exponent (0 would drag tiny ones down)
-    e = _exponent(peak) if peak > 0 else _NO_EXPONENT
+    e = exponent(peak) if peak > 0 else _NO_EXPONENT
     C = np.ldexp(C, -e)
     return {"n_bad": 0, "bad": np.zeros(0, dtype=np.int64), "n_zero": int(zero.size),
             "zero": zero[:20] + start, "n": B.shape[0], "e": e,
