@@ -52,6 +52,8 @@ def ranking_rows(X: np.ndarray, metric: str, peak: float | None = None):
     >>> rows.dtype, scale == 2.0 ** 69
     (dtype('float64'), True)
     """
+    if metric == "cosine":
+        return X, 1.0
     if peak is None:
         peak = largest_magnitude(X)
     # subtle: a float32 row of d values near 2^60 is sqrt(d) times longer, and the engine
@@ -59,8 +61,7 @@ def ranking_rows(X: np.ndarray, metric: str, peak: float | None = None):
     # did, so float32 is divided from 2^40 on (room for d up to 2^40)
     # (X.dtype, not np.asarray(X).dtype: a Dask array would be computed whole)
     limit = 2.0 ** (40 if np.dtype(X.dtype).itemsize <= 4 else 60)
-    scale = 1.0 if metric == "cosine" or 1 / limit < peak < limit \
-        else power_of_two_scale(peak)
+    scale = 1.0 if 1 / limit < peak < limit else power_of_two_scale(peak)
     if scale == 1.0:
         return X, 1.0
     # in float64: a float32 corpus divided in float32 would lose its shortest rows to zero

@@ -190,7 +190,7 @@ class Dataset(Result):
         ``query_id`` is read as the qrels read ids (7 and 7.0 as "7"); one the dataset
         does not hold is refused (it gave [], as a query without relevant documents)."""
         key = V.id_str(query_id, "query_id")
-        if key not in self.qrels and key not in set(self.query_ids):
+        if key not in self.qrels and key not in self.query_ids:
             raise ValueError(f"query_id {query_id!r} is not a query of this dataset (its ids: "
                              f"{', '.join(map(repr, self.query_ids[:3]))}, ...); pass one of "
                              "dataset.query_ids")
@@ -297,8 +297,7 @@ class Dataset(Result):
             "group": self.query_groups or [""] * len(self.query_ids),
             # the dataset's own ids: relevant()'s check (a set of every id, for each
             # query without judgments) made the frame quadratic in the queries
-            "relevant": [", ".join(self._relevant_to(V.id_str(q, "query_id")))
-                         for q in self.query_ids],
+            "relevant": [", ".join(self._relevant_to(q)) for q in self.query_ids],
         })
 
     def summary(self) -> str:

@@ -143,15 +143,14 @@ class HubMarks:
         return ""
 
 
-def hub_marks(index, k: int, random_state=0, limit: int | None = None) -> tuple:
+def hub_marks(index, k: int, random_state=0) -> tuple:
     """``(hubs, strong_hubs)``: corpus rows in the top-k of at least 2k documents' lists
     (:func:`vecdiag.diagnostics.hub_rows`, the hubs :func:`vecdiag.diagnose` lists), and
     of those the ones in at least 3k (the bar of ``explain_neighbors``' hub cause), most
     occurrences first; from sampled statistics only the rows clearly over each bar (see
-    the module note); two empty lists before any explanation. ``limit``: at most that
-    many hubs (those with most occurrences; None: all)."""
+    the module note); two empty lists before any explanation."""
     marks = HubMarks(corpus_k_occurrence(index, k, random_state))
-    return marks.marked(len(marks.hubs) if limit is None else limit)
+    return marks.marked(len(marks.hubs))
 
 
 def hub_note(index, k: int, row: int, random_state=0) -> str:

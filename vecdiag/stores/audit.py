@@ -108,7 +108,7 @@ def audit(store, queries, k: int = 10, *, sweep=None, target: float = 0.95, embe
     if k > store.n:
         raise ValueError(f"k={k} but {store.describe()} holds {store.n} vectors; pass k <= {store.n}")
     plan = parse_sweep(sweep, store)
-    V.check_random_state(random_state)
+    V.check_seed(random_state)    # checked, unused: no RandomState advanced
     model_similarity = _model_similarity(embedder)
 
     t0 = time.perf_counter()
