@@ -253,7 +253,8 @@ def hubness(X, k: int = 10, *, metric: str = COSINE, queries=None,
         Q = None if queries is None else V.as_matrix(queries, "queries")
         # only the rankings count: vectors near 1e20 in float32 (or 1e200) are divided by
         # one power of two, as diagnose does, instead of refused for overflowing scores
-        X, scale = ranking_rows(X, metric, max(largest_magnitude(X), largest_magnitude(Q)))
+        peak = None if metric == "cosine" else max(largest_magnitude(X), largest_magnitude(Q))
+        X, scale = ranking_rows(X, metric, peak)
         queries = Q if scale == 1.0 or Q is None else np.asarray(Q, np.float64) / scale
         index = Index(X, metric=metric)
     n = len(index)

@@ -136,7 +136,7 @@ def rogue_from_moments(m: Moments, top: int) -> RogueDimensions:
     energy = m.sumsq_unit / max(float(m.sumsq_unit.sum()), np.finfo(float).tiny)
     energy_dims = np.argsort(-energy, kind="stable")[:top]
     variance_null = None
-    if m.space == "unit" and m.gram is not None and _variance_excess(energy, contribution,
+    if m.space == "unit" and m.shifted_gram is not None and _variance_excess(energy, contribution,
                                                                      top) > 0:
         variance_null = rotated_top_quantile(spectrum(m), top)
     squared = m.sum_unit ** 2

@@ -234,7 +234,7 @@ def _spread_decides(w: Work, f) -> bool:
     *variance* (not a shared offset): they decide euclidean distances too, so the finding
     keeps its severity under euclidean. Its evidence gains ``variance_share``."""
     if f.code != "rogue_dimensions" or f.evidence.get("judged_on") != "energy_excess" \
-            or w.m.gram is None:
+            or w.m.shifted_gram is None:
         return False
     var = np.clip(np.diag(w.m.covariance), 0.0, None)
     total = float(var.sum())
