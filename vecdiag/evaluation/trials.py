@@ -140,7 +140,8 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
         raise ValueError(f"qrels judge none of the {len(query_ids)} query_ids (qrels: "
                          f"{unqueried[:3]}, query_ids: {query_ids[:3]}); pass the ids the "
                          "judgments use, one per query row")
-    if not any(grade > 0 for docs in qrels.values() for grade in docs.values()):
+    relevant = {d for docs in qrels.values() for d, grade in docs.items() if grade > 0}
+    if not relevant:
         # trec_eval averages over queries with a relevant document: there would be none
         raise ValueError(f"qrels name no relevant document (every grade of the "
                          f"{len(qrels)} judged queries is 0 or below): there is nothing "
@@ -154,7 +155,6 @@ def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
     n_rows = len(corpus)
     if len(doc_ids) != n_rows:
         raise ValueError(f"doc_ids has {len(doc_ids)} entries but the corpus has {n_rows} rows")
-    relevant = {d for docs in qrels.values() for d, grade in docs.items() if grade > 0}
     if not relevant & set(doc_ids):
         # every run, the baseline's too, would score 0 on every metric: ids of another
         # kind (row numbers for "d17") or of another collection, not a fix's failure

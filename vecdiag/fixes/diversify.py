@@ -92,7 +92,8 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     sign = -1.0 if metric == "euclidean" else 1.0
     # copies in the pool are as similar to a pick as the row they repeat (tie rule): a
     # pool of every row (depth n) takes the corpus's copies, found once for all queries
-    corpus_wide = corpus_copies(C, index) if depth == Cp.shape[0] else None
+    whole = depth == Cp.shape[0]        # every pool is then 0..n-1: no copy of Cp
+    corpus_wide = corpus_copies(C, index) if whole else None
     for row in range(Q.shape[0]):
         pool = np.sort(base.indices[row])
         rel = np.empty(C.shape[0])
@@ -100,7 +101,6 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
         rel_pool = rel[pool]
         redundancy = np.zeros(pool.size)
         taken = np.zeros(pool.size, dtype=bool)
-        whole = pool.size == Cp.shape[0]          # pool is then 0..n-1: no copy
         P = Cp if whole else Cp[pool]
         p_sq = None if c_sq is None else (c_sq if whole else c_sq[pool])
         copies = corpus_wide if whole else corpus_copies(P)
