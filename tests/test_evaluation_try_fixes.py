@@ -188,6 +188,30 @@ def test_a_fix_that_fails_on_a_query_names_the_queries(planted):
         vd.fixes.apply_fix("normalize", Q, vd.Index(corpus, metric="dot"), k=5)
 
 
+@pytest.mark.parametrize("options", [{}, {"zero": "raise"}, {"center__zero": "raise"}])
+def test_a_zero_vector_is_recorded_whether_or_not_zero_is_passed(planted, options):
+    # the zero-vector message suggests zero='ignore': with zero= passed, try_fixes took it for an error about the caller's option and raised, where
+    # the same call without it recorded the fix as one that cannot run on this data
+    queries, corpus, qrels, qids, dids = planted
+    C = np.array(corpus, dtype=float)
+    C[7] = 0.0
+    with pytest.warns(UserWarning, match=r"fix 'center' could not run: corpus has a zero "
+                                         r"vector at row 7"):
+        rep = vd.try_fixes(queries, C, qrels, query_ids=qids, doc_ids=dids,
+                           fixes=["center", "normalize"], k=5, metric="dot",
+                           metrics=["mrr@10"], n_resamples=100, center__normalize_first=True,
+                           **options)
+    assert sorted(rep.failed) == ["center", "normalize"]
+    assert rep.failed["center"] == ("corpus has a zero vector at row 7, which has no "
+                                    "direction, so its cosine is undefined; drop it, or pass "
+                                    "zero='ignore' to score it 0.0")
+    # a bad option value is still the caller's, raised before it is taken for the data's
+    with pytest.raises(ValueError, match="zero must be"):
+        vd.try_fixes(queries, C, qrels, query_ids=qids, doc_ids=dids, fixes=["center"],
+                     k=5, metric="dot", metrics=["mrr@10"], n_resamples=100,
+                     normalize_first=True, zero="drop")
+
+
 def test_run_from_keeps_neighbor_order():
     class Fake:  # a re-ranker whose scores rise (distances) and one that is unordered
         indices = np.array([[2, 0, 1], [1, 2, 0]])

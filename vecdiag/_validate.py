@@ -17,6 +17,7 @@ import numpy as np
 
 from ._foreign import (arrow_vectors, bytes_rows_error, container_error, pandas_numbers,
                        ragged_error, raw_bytes_error, structured_error, text_or_time_error)
+from ._errors import DataError, constant_data_error, reworded  # noqa: F401
 from ._options import (check_bm25_parameters, check_bool, check_choice, check_ids,  # noqa: F401
                        check_index_metric, check_k,
                        check_metric, check_ordered, check_positive_int,
@@ -32,6 +33,7 @@ __all__ = [
     "check_finite",
     "check_pca_input",
     "constant_data_error",
+    "DataError", "reworded",
     "as_vector",
     "as_vectors",
     "check_bool",
@@ -355,7 +357,7 @@ def zero_rows(norms: np.ndarray, name: str, zero: str = "raise", *,
             what, it = f"has {format_rows(rows)} that are zero vectors, which have", "them"
         how = f"drop {it}, or pass zero='ignore' to score {it} 0.0" if ignorable else \
             f"drop {it} first"
-        raise ValueError(f"{name} {what} no direction, so its cosine is undefined; {how}")
+        raise DataError(f"{name} {what} no direction, so its cosine is undefined; {how}")
     return mask
 
 
@@ -378,19 +380,3 @@ def check_pca_input(X, n_components, *, finite: bool = True) -> tuple[np.ndarray
                          f"n_features) = min({n}, {d}) = {min(n, d)}; use "
                          f"n_components <= {min(n, d)}")
     return X, n_components
-
-
-def constant_data_error(n: int, X=None) -> ValueError:
-    """The error for data without variance (every row the same vector), or whose
-    variance underflows to 0 (rows differ, but their squared deviations vanish)."""
-    if X is not None:
-        X = np.asarray(X)
-        if X.shape[0] > 1 and np.ptp(X, axis=0).max() > 0:
-            return ValueError(f"X has variance 0.0 in floating point although its rows differ: "
-                              f"its values are so small (largest |x| = {np.abs(X).max():.3g}) "
-                              "that their squares underflow; multiply the vectors by one "
-                              "common large number first")
-    return ValueError(f"X has zero variance: all {n} rows are the same vector, so there is "
-                      "no direction of largest variance and every explained-variance ratio "
-                      "would be 0/0; check that the embeddings were computed (not a "
-                      "placeholder or padding) and pass distinct vectors")

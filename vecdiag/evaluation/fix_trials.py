@@ -295,9 +295,11 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     :func:`vecdiag.evaluation.compare`), against the same baseline; p-values are
     Holm-adjusted across metrics *within* a fix. Trying many fixes is itself a multiple
     comparison: at alpha = .05, one fix in twenty may look significant by chance, so
-    confirm a winner on held-out queries. A fix that cannot run (a missing input) is
-    reported in ``failed`` with a warning, not dropped silently; an option value it
-    refuses by name (``n_neighbors=0``) raises, as :func:`vecdiag.fixes.apply_fix` does.
+    confirm a winner on held-out queries. A fix that cannot run (a missing input, or data
+    it cannot use: a zero vector to normalise, no variance to whiten) is reported in
+    ``failed`` with a warning, not dropped silently, whichever options were passed; an
+    option value it refuses by name (``n_neighbors=0``) raises, as
+    :func:`vecdiag.fixes.apply_fix` does.
 
     Examples
     --------

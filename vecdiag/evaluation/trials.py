@@ -251,8 +251,11 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
                                   texts=texts, query_texts=query_texts, embedder=embedder,
                                   **options_of(code, options))
             except (ValueError, ImportError, np.linalg.LinAlgError, InMemoryOnly) as err:
-                if isinstance(err, ValueError) and _names_an_option(str(err), code, options):
-                    raise           # n_neighbors=0: the caller's value, not a fix that cannot run
+                # n_neighbors=0 is the caller's value, raised; a zero vector is the data's,
+                # recorded (its message suggests zero='ignore', which named an option)
+                if isinstance(err, ValueError) and not isinstance(err, V.DataError) \
+                        and _names_an_option(str(err), code, options):
+                    raise
                 t.failed[code] = str(err)
                 warnings.warn(f"try_fixes: fix {code!r} could not run: {err}", stacklevel=3)
                 bar.update()

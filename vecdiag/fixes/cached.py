@@ -192,7 +192,7 @@ def _search_fixed_dask(index, code: str, Q: np.ndarray, k: int, metric: str, opt
         text = str(err)
         for name in ("corpus ", "queries "):
             if text.startswith(name):
-                raise ValueError(f"{name}after the fix {text[len(name):]}") from err
+                raise V.reworded(err, f"{name}after the fix {text[len(name):]}") from err
         raise
     return make_neighbors(found.indices, found.scores.astype(np.float64), metric, ids, index)
 

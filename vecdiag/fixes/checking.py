@@ -100,4 +100,4 @@ def _named(method, X, name: str):
         text = str(err)
         if not text.startswith("X "):
             raise
-        raise ValueError(f"{name} {text[2:]}") from err
+        raise V.reworded(err, f"{name} {text[2:]}") from err

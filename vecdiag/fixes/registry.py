@@ -305,7 +305,7 @@ def _run_steps(steps, Q, C, k, metric, ids, index, texts, query_texts, embedder,
         text = str(err)
         for name in ("queries ", "corpus "):
             if transformed and text.startswith(name):
-                raise ValueError(f"{name}after the fix {text[len(name):]}") from err
+                raise V.reworded(err, f"{name}after the fix {text[len(name):]}") from err
         raise
 
 

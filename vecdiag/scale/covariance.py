@@ -133,7 +133,7 @@ def scaled_scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X
                          "with NaN or inf; drop or impute them first")
     if unit and zero == "raise" and total["n_zero"]:
         rows = np.sort(total["zero"])
-        raise ValueError(f"{name} has {describe_rows(total['n_zero'], rows)} that are zero "
+        raise V.DataError(f"{name} has {describe_rows(total['n_zero'], rows)} that are zero "
                          "vectors: they have no direction, so they cannot be normalised; drop "
                          "them, or pass zero='ignore' to keep them at 0")
     n, e = total["n"], total["e"]

@@ -1,0 +1,42 @@
+"""Errors about what the data holds, told apart from errors about an argument's value.
+
+A :class:`DataError` says the data cannot be used as it is (zero vectors, no variance):
+the same call with other data runs. It is a ValueError, so ``except ValueError`` still
+catches it; callers that must tell the two kinds apart test the type, never the message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["DataError", "reworded", "constant_data_error"]
+
+
+class DataError(ValueError):
+    """A ValueError about what the data holds (zero vectors, no variance), not about the
+    value of an option: the same call with other data runs. Its message may suggest an
+    option (``pass zero='ignore'``), so callers that tell the two kinds apart
+    (``try_fixes``: a fix that cannot run on this data is recorded in ``failed``; a bad
+    option value is raised) test this type, never the message."""
+
+
+def reworded(err: ValueError, message: str) -> ValueError:
+    """A ValueError of ``err``'s kind (a :class:`DataError` stays one) with ``message``:
+    for callers that rename the argument an error names (``X`` -> ``corpus``)."""
+    return (DataError if isinstance(err, DataError) else ValueError)(message)
+
+
+def constant_data_error(n: int, X=None) -> DataError:
+    """The error for data without variance (every row the same vector), or whose
+    variance underflows to 0 (rows differ, but their squared deviations vanish)."""
+    if X is not None:
+        X = np.asarray(X)
+        if X.shape[0] > 1 and np.ptp(X, axis=0).max() > 0:
+            return DataError(f"X has variance 0.0 in floating point although its rows differ: "
+                             f"its values are so small (largest |x| = {np.abs(X).max():.3g}) "
+                             "that their squares underflow; multiply the vectors by one "
+                             "common large number first")
+    return DataError(f"X has zero variance: all {n} rows are the same vector, so there is "
+                     "no direction of largest variance and every explained-variance ratio "
+                     "would be 0/0; check that the embeddings were computed (not a "
+                     "placeholder or padding) and pass distinct vectors")
