@@ -260,6 +260,40 @@ def test_npz_key_selects_the_array_and_ids_come_along(tmp_path):
         vd.open_vectors(tmp_path / "y.npz", key="nope")
 
 
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_an_npz_member_is_inflated_outside_the_header_lock(tmp_path, monkeypatch, save):
+    # np.load(path)[key] parsed the header and read the whole body under the one lock
+    # every header parse takes, so the tasks reading the .npz files of one corpus
+    # inflated them one at a time; now only the header is read under it. Fortran order,
+    # big-endian and float16 members come back as np.load gives them.
+    import zipfile
+
+    from vecdiag.scale import formats, npy
+
+    rng = np.random.default_rng(4)
+    members = {"f": np.asfortranarray(rng.normal(size=(40, 5))),
+               "b": rng.normal(size=(30, 4)).astype(">f4"),
+               "h": rng.normal(size=(20, 9)).astype(np.float16)}
+    save(tmp_path / "m.npz", **members)
+    reads = []
+    plain_read = zipfile.ZipExtFile.read
+
+    def read(self, n=-1):
+        out = plain_read(self, n)
+        reads.append((len(out), npy.HEADER_LOCK.locked()))
+        return out
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", read)
+    for key, want in members.items():
+        reads.clear()
+        got = formats.read_npz_array(str(tmp_path / "m.npz"), key, np.float64,
+                                     (want.shape, want.dtype))
+        np.testing.assert_array_equal(got, want.astype(np.float64))
+        assert got.flags.c_contiguous and got.dtype == np.float64
+        body = max(reads)
+        assert body == (want.nbytes, False), reads
+
+
 # ---------------------------------------------------------------- parquet
 @pytest.mark.parametrize("fixed", [True, False], ids=["fixed_size_list", "list"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -196,15 +196,29 @@ def _describe_npz(path: Path, key) -> FileInfo:
 
 def read_npz_array(path: str, key: str, dtype, expect: tuple | None = None) -> np.ndarray:
     """The whole array ``key`` of an .npz (a zip member cannot be read in part);
-    ``expect``, ``(shape, stored dtype)`` when opened, as for :func:`read_npy_rows`."""
-    with np.load(path, allow_pickle=False) as data:
-        if key not in data.files:
-            raise ValueError(f"{path} changed after vd.open_vectors opened it: it has no "
-                             f"array {key!r} now; call vd.open_vectors again")
-        with HEADER_LOCK:                   # the member's header (see .direct)
-            arr = data[key]
-        _same_as_opened(path, expect, (arr.shape, arr.dtype))
-        return np.array(arr, dtype=dtype, order="C")
+    ``expect``, ``(shape, stored dtype)`` when opened, as for :func:`read_npy_rows`.
+
+    Only the member's header is parsed under :data:`~vecdiag.scale.npy.HEADER_LOCK`: its
+    body is inflated outside it, so the tasks reading other files of one corpus inflate
+    theirs at the same time (``np.load(...)[key]`` held the lock for the whole read).
+    """
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
+            shape, fortran, stored = npy_header(member, f"{path}[{key}]")
+            _same_as_opened(path, expect, (shape, stored))
+            body = member.read()
+    except KeyError:                    # no member of that name in the archive
+        raise ValueError(f"{path} changed after vd.open_vectors opened it: it has no "
+                         f"array {key!r} now; call vd.open_vectors again") from None
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path} changed after vd.open_vectors opened it: it is no longer "
+                         "an .npz archive; call vd.open_vectors again") from None
+    size = int(np.prod(shape)) * stored.itemsize
+    if stored.hasobject or len(body) != size:
+        raise ValueError(f"{path}[{key}] holds {len(body)} bytes after its header, where "
+                         f"{tuple(shape)} {stored} needs {size}; re-save it with np.savez")
+    arr = np.frombuffer(body, dtype=stored).reshape(shape, order="F" if fortran else "C")
+    return np.array(arr, dtype=dtype, order="C")
 
 
 def read_npz_ids(path: str, member: str) -> np.ndarray:
