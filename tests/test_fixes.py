@@ -1468,3 +1468,22 @@ def test_hybrid_lexical_on_a_dask_index_ranks_by_row_blocks(metric, chunks):
             shown = {d: v for d, v in zip(got.indices[i].tolist(), got.scores[i].tolist())
                      if v > 0}
             assert shown == pytest.approx(expected, rel=1e-12)
+
+
+def test_chunk_text_keeps_combining_marks_on_their_character():
+    """Decomposed Japanese (NFD, as macOS writes text: "が" is "か" + U+3099) and a kanji
+    with a variation selector: each mark was a "word" of its own, so "がぎぐ" counted six
+    words and a window could start with a bare mark. A character keeps its marks now;
+    the chunks are the composed text's chunks, decomposed again."""
+    import unicodedata
+
+    from vecdiag.fixes.text import chunk_text, words_of
+
+    composed = "がぎぐげご 東京タワー"
+    nfd = unicodedata.normalize("NFD", composed)
+    assert len(words_of(nfd)) == len(words_of(composed)) == 10
+    assert chunk_text(nfd, 2, 0) == [unicodedata.normalize("NFD", c)
+                                     for c in chunk_text(composed, 2, 0)]
+    assert chunk_text(composed, 2, 0) == ["がぎ", "ぐげ", "ご 東", "京タ", "ワー"]
+    ivs = "葛\U000E0100飾区"                 # 葛 with an ideographic variation selector
+    assert list(words_of(ivs)) == ["葛\U000E0100", "飾", "区"]

@@ -86,8 +86,15 @@ def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosi
 # Scripts written without spaces between words (Chinese, Japanese kana and kanji, their
 # punctuation and full-width forms): each character counts as one word, about one token
 # of a text model (see vecdiag.embedders.tokens), so a long document in them can be cut.
+# subtle: a character keeps the combining marks that follow it (the voiced-sound marks of
+# decomposed kana, NFD text as macOS writes it: "か" + U+3099 is "が"; accents; variation
+# selectors of kanji): a mark split off as a "word" of its own doubled the count and a
+# window could start with a mark that belongs to the character before it.
+_MARKS = ("\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u3099\u309a"
+          "\ufe00-\ufe0f\ufe20-\ufe2f\U000e0100-\U000e01ef")
 _UNSPACED = re.compile("([\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
-                       "\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\U00020000-\U0003134f])")
+                       "\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\U00020000-\U0003134f]"
+                       f"[{_MARKS}]*)")
 
 
 class Words(list):
