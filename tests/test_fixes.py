@@ -1487,3 +1487,28 @@ def test_chunk_text_keeps_combining_marks_on_their_character():
     assert chunk_text(composed, 2, 0) == ["がぎ", "ぐげ", "ご 東", "京タ", "ワー"]
     ivs = "葛\U000E0100飾区"                 # 葛 with an ideographic variation selector
     assert list(words_of(ivs)) == ["葛\U000E0100", "飾", "区"]
+
+
+def test_chunk_text_and_the_explanations_unread_windows_are_one_rule():
+    """explain's windows past a model's cut (unread_windows) re-implemented chunk_text's
+    rule by hand (windows of ``read`` words, a quarter-window stride, the last reaching
+    the end). Both now come from fixes.text.chunk_spans, checked here against the text
+    chunk_text writes and a brute-force list of spans."""
+    from vecdiag.explain.text_evidence import unread_windows
+    from vecdiag.fixes.text import chunk_spans, chunk_text
+
+    for n in range(1, 14):
+        words = [f"w{i}" for i in range(n)]
+        for size in range(2, 6):
+            for overlap in range(size):
+                spans = chunk_spans(n, size, overlap)
+                assert [" ".join(words[a:b]) for a, b in spans] == \
+                    chunk_text(" ".join(words), size, overlap)
+                starts = list(range(0, n, size - overlap)) if n > size else [0]
+                starts = [s for i, s in enumerate(starts) if i == 0 or starts[i - 1] + size < n]
+                assert spans == [(s, min(s + size, n)) for s in starts]
+        for read in range(1, n):
+            step = max(1, read // 4)
+            assert unread_windows(n, read) == [(read + a, read + b) for a, b in
+                                               chunk_spans(n - read, read, read - step)]
+    assert unread_windows(10, 4) == [(4, 8), (5, 9), (6, 10)]

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _validate as V
 from ..neighbors.scoring import make_neighbors, prepare, score_block, top_k
 
-__all__ = ["Words", "add_prefix", "chunk_documents", "chunk_text", "words_of"]
+__all__ = ["Words", "add_prefix", "chunk_documents", "chunk_spans", "chunk_text", "words_of"]
 
 
 def _encode(embedder, texts, kind: str) -> np.ndarray:
@@ -166,9 +166,25 @@ def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
     words = words_of(text)
     if len(words) <= chunk_words:
         return [str(text)]
+    return [words.text(a, b) for a, b in chunk_spans(len(words), chunk_words, overlap)]
+
+
+def chunk_spans(n_words: int, chunk_words: int, overlap: int = 0) -> list[tuple[int, int]]:
+    """``(start, stop)`` word spans of :func:`chunk_text`'s windows over ``n_words``
+    words: ``chunk_words`` long (the last may be shorter), each starting ``chunk_words -
+    overlap`` after the one before, until a window reaches the last word; one span of
+    every word when they fit in one window. (The explanation's windows past a model's
+    cut, :func:`vecdiag.explain.text_evidence.unread_windows`, are these spans too.)
+
+    Examples
+    --------
+    >>> chunk_spans(5, 2, 1), chunk_spans(3, 4)
+    ([(0, 2), (1, 3), (2, 4), (3, 5)], [(0, 3)])
+    """
+    if n_words <= chunk_words:
+        return [(0, n_words)]
     stride = chunk_words - overlap
-    starts = range(0, max(len(words) - overlap, 1), stride)
-    return [words.text(s, s + chunk_words) for s in starts if words[s:s + chunk_words]]
+    return [(s, min(s + chunk_words, n_words)) for s in range(0, n_words - overlap, stride)]
 
 
 def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: str = "cosine",
