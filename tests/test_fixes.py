@@ -1512,3 +1512,28 @@ def test_chunk_text_and_the_explanations_unread_windows_are_one_rule():
             assert unread_windows(n, read) == [(read + a, read + b) for a, b in
                                                chunk_spans(n - read, read, read - step)]
     assert unread_windows(10, 4) == [(4, 8), (5, 9), (6, 10)]
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_mutual_proximity_does_not_change_when_every_vector_is_scaled(metric):
+    """MP's z-scores are scale-free, but σ was floored at 1e-12 itself: dot-product
+    vectors of length ~1e-6 (similarities ~1e-12) or euclidean ones of ~1e-30 had their
+    σ floored, every z-score squeezed to ~0, and a ranking unlike the unscaled one (MP
+    values off by up to 0.75). The floor is relative now; reference: MP-Gauss with
+    scipy's normal CDF on the unscaled vectors."""
+    rng = np.random.default_rng(4)
+    C, Q = rng.normal(size=(15, 4)), rng.normal(size=(3, 4))
+    S = Q @ C.T if metric == "dot" else -np.linalg.norm(Q[:, None] - C[None], axis=2)
+    D = C @ C.T if metric == "dot" else -np.linalg.norm(C[:, None] - C[None], axis=2)
+    others = ~np.eye(15, dtype=bool)
+    mu = np.array([D[i, others[i]].mean() for i in range(15)])
+    sd = np.array([D[i, others[i]].std() for i in range(15)])
+    ref = (normal_dist.cdf((S - S.mean(axis=1, keepdims=True)) / S.std(axis=1, keepdims=True))
+           * normal_dist.cdf((S - mu) / sd))
+    order = rank_order(ref)
+    expected = np.take_along_axis(ref, order, axis=1)
+    for scale in (1.0, 1e-7, 1e-30):
+        got = mutual_proximity(Q * scale, C * scale, k=15, metric=metric)
+        np.testing.assert_array_equal(got.indices, order)
+        np.testing.assert_allclose(got.scores, expected if metric == "dot" else 1 - expected,
+                                   atol=1e-12)
