@@ -266,7 +266,7 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
         # last one of a document up to ~1.5x the limit always starts inside it). Its
         # words past the cut are what the model missed when they raise its score: the
         # whole chunk is compared with the part of it the model read
-        inside = passage_keys(ctx0, emb, [" ".join(words[start_word:read])])[0]
+        inside = passage_keys(ctx0, emb, [words.text(start_word, read)])[0]
         past_cut = bool(sims[best] > inside)
     best_key = float(sims[best])
     unread = unread_windows(len(words), read)
