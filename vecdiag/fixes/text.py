@@ -124,7 +124,8 @@ class Words(list):
 def words_of(text) -> Words:
     """The words of ``text`` for :func:`chunk_text`: its whitespace-separated words, with
     each character of a script written without spaces (Chinese, Japanese) a word of its
-    own.
+    own, together with the combining marks after it (a decomposed "が", "か" + U+3099, is
+    one word).
 
     Examples
     --------
