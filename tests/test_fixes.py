@@ -1537,3 +1537,23 @@ def test_mutual_proximity_does_not_change_when_every_vector_is_scaled(metric):
         np.testing.assert_array_equal(got.indices, order)
         np.testing.assert_allclose(got.scores, expected if metric == "dot" else 1 - expected,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_words, overlap, message", [
+    (3, 5, "overlap=5 must be smaller than chunk_words=3"),
+    (3, 3, "overlap=3 must be smaller than chunk_words=3"),
+    (3, -1, "overlap must be at least 0, got -1"),
+    (0, 0, "chunk_words must be at least 1, got 0")])
+def test_chunk_text_refuses_windows_that_do_not_move_forward(chunk_words, overlap, message):
+    """chunk_text("a b c d e f g", 3, 5) returned [] (the text dropped), (3, -1) gave
+    ['a b c', 'e f g'] (the word "d" in no chunk), (3, 3) failed in range(); each is
+    refused now, naming the argument, as vecdiag.scratch.chunk and chunk_documents do,
+    whether or not the text needs cutting. Valid windows: the scratch twin's."""
+    from vecdiag import scratch
+    from vecdiag.fixes.text import chunk_text
+
+    for text in ("a b c d e f g", "a b"):
+        with pytest.raises(ValueError, match=message):
+            chunk_text(text, chunk_words, overlap)
+    assert chunk_text("a b c d e f g", 3, 2) == [
+        " ".join(w) for w in scratch.chunk("a b c d e f g".split(), 3, 2)]

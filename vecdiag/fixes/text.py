@@ -153,7 +153,9 @@ def words_of(text) -> Words:
 def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
     """Split a text into windows of ``chunk_words`` words, consecutive windows sharing
     ``overlap`` words; a text no longer than one window is returned whole. Each
-    character of Chinese or Japanese counts as a word (:func:`words_of`).
+    character of Chinese or Japanese counts as a word (:func:`words_of`). Needs
+    integers ``chunk_words >= 1`` and ``0 <= overlap < chunk_words`` (a ValueError or
+    TypeError names the one that is not).
 
     Examples
     --------
@@ -165,9 +167,10 @@ def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
     ['今日', 'は晴', 'れ']
     """
     words = words_of(text)
+    spans = chunk_spans(len(words), chunk_words, overlap)    # checks both numbers
     if len(words) <= chunk_words:
         return [str(text)]
-    return [words.text(a, b) for a, b in chunk_spans(len(words), chunk_words, overlap)]
+    return [words.text(a, b) for a, b in spans]
 
 
 def chunk_spans(n_words: int, chunk_words: int, overlap: int = 0) -> list[tuple[int, int]]:
@@ -182,6 +185,13 @@ def chunk_spans(n_words: int, chunk_words: int, overlap: int = 0) -> list[tuple[
     >>> chunk_spans(5, 2, 1), chunk_spans(3, 4)
     ([(0, 2), (1, 3), (2, 4), (3, 5)], [(0, 3)])
     """
+    # an overlap of chunk_words or more never moved forward (range() failed, or no
+    # window at all: the text was dropped); a negative one skipped words between windows
+    chunk_words = V.check_positive_int(chunk_words, "chunk_words")
+    overlap = V.check_positive_int(overlap, "overlap", minimum=0)
+    if overlap >= chunk_words:
+        raise ValueError(f"overlap={overlap} must be smaller than chunk_words={chunk_words}; "
+                         "otherwise the window never moves forward")
     if n_words <= chunk_words:
         return [(0, n_words)]
     stride = chunk_words - overlap
