@@ -518,3 +518,39 @@ def test_expected_far_advises_lexical_search_only_when_it_does_not_push_the_docu
     plain = vd.explain_neighbors(case.query, case.corpus, k=10, expected=[e])   # no texts
     assert next(c for c in plain.causes if c.code == "expected_far").summary.endswith(
         "check the texts, try another model or add lexical search.")
+
+
+def test_truncation_embeds_chinese_passages_as_written():
+    """A Chinese document (no spaces; each character a word), a model reading 20
+    characters, the query's 8 characters at 18-25: the best chunk (18-30) straddles the
+    cut, and its part the model read was embedded as words joined by spaces ("一 万"),
+    a text that is not in the document (a real tokenizer reads it otherwise). Every
+    passage embedded is now a piece of the document as written."""
+    from vecdiag.fixes.text import words_of
+
+    chars = [chr(0x4E00 + 7 * i) for i in range(48)]
+    axes = dict(zip(chars, np.eye(48)))
+    seen = []
+
+    def model(texts):
+        seen.extend(texts)
+        return np.array([sum((axes.get(w, 0) for w in list(words_of(t))[:20]), np.zeros(48))
+                         + 1e-9 for t in texts])
+
+    rng = np.random.default_rng(4)
+    query, others = chars[:8], chars[8:]
+    texts = ["".join(rng.choice(others, size=15)) for _ in range(120)]
+    for r in range(100, 112):
+        texts[r] = "".join([*rng.choice(query, size=5, replace=False),
+                            *rng.choice(others, size=3, replace=False)])
+    e = 7
+    texts[e] = "".join([*rng.choice(others, size=18), *query, *rng.choice(others, size=10)])
+    emb = CallableEmbedder(model, max_tokens=20, tokenizer=lambda t: list(words_of(t)),
+                           model_name="cjk-20")
+    X = emb.encode(texts, show_progress=False)
+    seen.clear()
+    exp = vd.explain_neighbors("".join(query), X, texts=texts, k=10, expected=[e],
+                               embedder=emb)
+    cause = {c.code: c for c in exp.causes}["truncation"]
+    assert cause.evidence["past_cut"] and exp.expected[0].rank == 13
+    assert [t for t in seen if t not in texts[e] and t != "".join(query)] == []

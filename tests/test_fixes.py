@@ -1468,3 +1468,92 @@ def test_hybrid_lexical_on_a_dask_index_ranks_by_row_blocks(metric, chunks):
             shown = {d: v for d, v in zip(got.indices[i].tolist(), got.scores[i].tolist())
                      if v > 0}
             assert shown == pytest.approx(expected, rel=1e-12)
+
+
+def test_chunk_text_keeps_combining_marks_on_their_character():
+    """Decomposed Japanese (NFD, as macOS writes text: "が" is "か" + U+3099) and a kanji
+    with a variation selector: each mark was a "word" of its own, so "がぎぐ" counted six
+    words and a window could start with a bare mark. A character keeps its marks now;
+    the chunks are the composed text's chunks, decomposed again."""
+    import unicodedata
+
+    from vecdiag.fixes.text import chunk_text, words_of
+
+    composed = "がぎぐげご 東京タワー"
+    nfd = unicodedata.normalize("NFD", composed)
+    assert len(words_of(nfd)) == len(words_of(composed)) == 10
+    assert chunk_text(nfd, 2, 0) == [unicodedata.normalize("NFD", c)
+                                     for c in chunk_text(composed, 2, 0)]
+    assert chunk_text(composed, 2, 0) == ["がぎ", "ぐげ", "ご 東", "京タ", "ワー"]
+    ivs = "葛\U000E0100飾区"                 # 葛 with an ideographic variation selector
+    assert list(words_of(ivs)) == ["葛\U000E0100", "飾", "区"]
+
+
+def test_chunk_text_and_the_explanations_unread_windows_are_one_rule():
+    """explain's windows past a model's cut (unread_windows) re-implemented chunk_text's
+    rule by hand (windows of ``read`` words, a quarter-window stride, the last reaching
+    the end). Both now come from fixes.text.chunk_spans, checked here against the text
+    chunk_text writes and a brute-force list of spans."""
+    from vecdiag.explain.text_evidence import unread_windows
+    from vecdiag.fixes.text import chunk_spans, chunk_text
+
+    for n in range(1, 14):
+        words = [f"w{i}" for i in range(n)]
+        for size in range(2, 6):
+            for overlap in range(size):
+                spans = chunk_spans(n, size, overlap)
+                assert [" ".join(words[a:b]) for a, b in spans] == \
+                    chunk_text(" ".join(words), size, overlap)
+                starts = list(range(0, n, size - overlap)) if n > size else [0]
+                starts = [s for i, s in enumerate(starts) if i == 0 or starts[i - 1] + size < n]
+                assert spans == [(s, min(s + size, n)) for s in starts]
+        for read in range(1, n):
+            step = max(1, read // 4)
+            assert unread_windows(n, read) == [(read + a, read + b) for a, b in
+                                               chunk_spans(n - read, read, read - step)]
+    assert unread_windows(10, 4) == [(4, 8), (5, 9), (6, 10)]
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_mutual_proximity_does_not_change_when_every_vector_is_scaled(metric):
+    """MP's z-scores are scale-free, but σ was floored at 1e-12 itself: dot-product
+    vectors of length ~1e-6 (similarities ~1e-12) or euclidean ones of ~1e-30 had their
+    σ floored, every z-score squeezed to ~0, and a ranking unlike the unscaled one (MP
+    values off by up to 0.75). The floor is relative now; reference: MP-Gauss with
+    scipy's normal CDF on the unscaled vectors."""
+    rng = np.random.default_rng(4)
+    C, Q = rng.normal(size=(15, 4)), rng.normal(size=(3, 4))
+    S = Q @ C.T if metric == "dot" else -np.linalg.norm(Q[:, None] - C[None], axis=2)
+    D = C @ C.T if metric == "dot" else -np.linalg.norm(C[:, None] - C[None], axis=2)
+    others = ~np.eye(15, dtype=bool)
+    mu = np.array([D[i, others[i]].mean() for i in range(15)])
+    sd = np.array([D[i, others[i]].std() for i in range(15)])
+    ref = (normal_dist.cdf((S - S.mean(axis=1, keepdims=True)) / S.std(axis=1, keepdims=True))
+           * normal_dist.cdf((S - mu) / sd))
+    order = rank_order(ref)
+    expected = np.take_along_axis(ref, order, axis=1)
+    for scale in (1.0, 1e-7, 1e-30):
+        got = mutual_proximity(Q * scale, C * scale, k=15, metric=metric)
+        np.testing.assert_array_equal(got.indices, order)
+        np.testing.assert_allclose(got.scores, expected if metric == "dot" else 1 - expected,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_words, overlap, message", [
+    (3, 5, "overlap=5 must be smaller than chunk_words=3"),
+    (3, 3, "overlap=3 must be smaller than chunk_words=3"),
+    (3, -1, "overlap must be at least 0, got -1"),
+    (0, 0, "chunk_words must be at least 1, got 0")])
+def test_chunk_text_refuses_windows_that_do_not_move_forward(chunk_words, overlap, message):
+    """chunk_text("a b c d e f g", 3, 5) returned [] (the text dropped), (3, -1) gave
+    ['a b c', 'e f g'] (the word "d" in no chunk), (3, 3) failed in range(); each is
+    refused now, naming the argument, as vecdiag.scratch.chunk and chunk_documents do,
+    whether or not the text needs cutting. Valid windows: the scratch twin's."""
+    from vecdiag import scratch
+    from vecdiag.fixes.text import chunk_text
+
+    for text in ("a b c d e f g", "a b"):
+        with pytest.raises(ValueError, match=message):
+            chunk_text(text, chunk_words, overlap)
+    assert chunk_text("a b c d e f g", 3, 2) == [
+        " ".join(w) for w in scratch.chunk("a b c d e f g".split(), 3, 2)]

@@ -243,7 +243,7 @@ def _range_of(changes) -> str:
 # ------------------------------------------------------------------ truncation
 def measure_truncation(ctx0, emb, texts, n_tokens: int):
     """Where the first missed (too long) document's best part lies, and chunk_documents."""
-    from ..fixes.text import chunk_text, words_of
+    from ..fixes.text import chunk_spans, chunk_text, words_of
     from .dilution import best_passage_ranking, passage_keys
 
     limit = int(emb.max_tokens)
@@ -254,8 +254,7 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
     chunks = chunk_text(texts[pos], chunk_words, overlap)
     sims = passage_keys(ctx0, emb, chunks)
     best = int(np.argmax(sims))
-    start_word = best * (chunk_words - overlap)
-    end_word = min(start_word + chunk_words, len(words))
+    start_word, end_word = chunk_spans(len(words), chunk_words, overlap)[best]
     start_tokens = count_tokens(emb, words.text(0, start_word)) if start_word else 0
     read = words_read(emb, words, limit)
     if start_word >= read:
@@ -267,7 +266,7 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
         # last one of a document up to ~1.5x the limit always starts inside it). Its
         # words past the cut are what the model missed when they raise its score: the
         # whole chunk is compared with the part of it the model read
-        inside = passage_keys(ctx0, emb, [" ".join(words[start_word:read])])[0]
+        inside = passage_keys(ctx0, emb, [words.text(start_word, read)])[0]
         past_cut = bool(sims[best] > inside)
     best_key = float(sims[best])
     unread = unread_windows(len(words), read)
@@ -306,15 +305,12 @@ def unread_windows(n_words: int, read: int) -> list:
     >>> unread_windows(10, 4), unread_windows(5, 5)
     ([(4, 8), (5, 9), (6, 10)], [])
     """
+    from ..fixes.text import chunk_spans
+
     if read <= 0 or read >= n_words:
         return []
-    step = max(1, read // 4)
-    out = []
-    for start in range(read, n_words, step):
-        out.append((start, min(start + read, n_words)))
-        if start + read >= n_words:
-            break
-    return out
+    step = max(1, read // 4)   # chunk_documents' windows over the unread words
+    return [(read + a, read + b) for a, b in chunk_spans(n_words - read, read, read - step)]
 
 
 def words_read(emb, words, limit: int) -> int:

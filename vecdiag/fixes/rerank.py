@@ -18,7 +18,7 @@ from ..neighbors.scoring import (block_rows, check_queries, corpus_copies, corpu
                                  make_neighbors, prepare, resolve_corpus, score_block,
                                  score_blocks, top_k)
 
-__all__ = ["csls", "mutual_proximity", "csls_penalty"]
+__all__ = ["csls", "mutual_proximity", "csls_penalty", "spread_floor"]
 
 
 # float64 bytes of one block of rows in the closed-form statistics of mutual proximity
@@ -281,7 +281,8 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     where s = s(q, d) (similarity; -distance for euclidean). A hub's μ_d is high, so its
     scores are discounted. Ranked by the sum of log Φ terms (no underflow, so ranks far
     outside k stay exact); ties by lower corpus index. σ = 0 (all similarities equal) is
-    floored at 1e-12.
+    floored at 1e-12 of the similarities' root mean square (:func:`spread_floor`), so the
+    ranking does not change when every vector is scaled by one number.
 
     Examples
     --------
@@ -315,11 +316,11 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
         mu_d, sd_d = _reference_stats(Cp, metric, n_samples, random_state)
         if index is not None and isinstance(random_state, (int, type(None))):
             index.cache[key] = (mu_d, sd_d)
-    sd_d = np.maximum(sd_d, 1e-12)
+    sd_d = spread_floor(mu_d, sd_d)
 
     def select(S):
         mu_q = S.mean(axis=1, keepdims=True)
-        sd_q = np.maximum(S.std(axis=1, keepdims=True), 1e-12)
+        sd_q = spread_floor(mu_q, S.std(axis=1, keepdims=True))
         idx, val = top_k(log_ndtr((S - mu_q) / sd_q) + log_ndtr((S - mu_d) / sd_d), k,
                          copies)
         return idx, np.exp(val)
@@ -330,6 +331,22 @@ def mutual_proximity(queries, corpus, k: int = 10, *, metric: str | None = None,
     if metric == "euclidean":
         scores = 1.0 - scores
     return make_neighbors(indices, scores, metric, ids, index)
+
+
+def spread_floor(mu, sd):
+    """Mutual proximity's σ, floored at 1e-12 of the similarities' root mean square
+    ``sqrt(μ² + σ²)`` (and above 0): all similarities equal, up to rounding, count as
+    equal at any scale. subtle: a floor of 1e-12 itself bound for dot-product vectors of
+    length 1e-6 (similarities near 1e-12), whose z-scores then all but vanished: a ranking
+    that changed when every vector was multiplied by one number (MP is scale-free).
+
+    Examples
+    --------
+    >>> spread_floor(np.array([1e-12, 0.5, 0.0]), np.array([1e-13, 0.0, 0.0])).tolist()
+    [1e-13, 5e-13, 2.2250738585072014e-308]
+    """
+    rms = np.sqrt(np.square(mu) + np.square(sd))
+    return np.maximum(sd, np.maximum(1e-12 * rms, np.finfo(np.float64).tiny))
 
 
 def check_reach(Qp: np.ndarray, Cp: np.ndarray, metric: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _validate as V
 from ..neighbors.scoring import make_neighbors, prepare, score_block, top_k
 
-__all__ = ["Words", "add_prefix", "chunk_documents", "chunk_text", "words_of"]
+__all__ = ["Words", "add_prefix", "chunk_documents", "chunk_spans", "chunk_text", "words_of"]
 
 
 def _encode(embedder, texts, kind: str) -> np.ndarray:
@@ -86,8 +86,15 @@ def add_prefix(query_texts, texts, embedder, k: int = 10, *, metric: str = "cosi
 # Scripts written without spaces between words (Chinese, Japanese kana and kanji, their
 # punctuation and full-width forms): each character counts as one word, about one token
 # of a text model (see vecdiag.embedders.tokens), so a long document in them can be cut.
+# subtle: a character keeps the combining marks that follow it (the voiced-sound marks of
+# decomposed kana, NFD text as macOS writes it: "か" + U+3099 is "が"; accents; variation
+# selectors of kanji): a mark split off as a "word" of its own doubled the count and a
+# window could start with a mark that belongs to the character before it.
+_MARKS = ("\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u3099\u309a"
+          "\ufe00-\ufe0f\ufe20-\ufe2f\U000e0100-\U000e01ef")
 _UNSPACED = re.compile("([\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
-                       "\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\U00020000-\U0003134f])")
+                       "\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\U00020000-\U0003134f]"
+                       f"[{_MARKS}]*)")
 
 
 class Words(list):
@@ -117,7 +124,8 @@ class Words(list):
 def words_of(text) -> Words:
     """The words of ``text`` for :func:`chunk_text`: its whitespace-separated words, with
     each character of a script written without spaces (Chinese, Japanese) a word of its
-    own.
+    own, together with the combining marks after it (a decomposed "が", "か" + U+3099, is
+    one word).
 
     Examples
     --------
@@ -145,7 +153,9 @@ def words_of(text) -> Words:
 def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
     """Split a text into windows of ``chunk_words`` words, consecutive windows sharing
     ``overlap`` words; a text no longer than one window is returned whole. Each
-    character of Chinese or Japanese counts as a word (:func:`words_of`).
+    character of Chinese or Japanese counts as a word (:func:`words_of`). Needs
+    integers ``chunk_words >= 1`` and ``0 <= overlap < chunk_words`` (a ValueError or
+    TypeError names the one that is not).
 
     Examples
     --------
@@ -157,11 +167,35 @@ def chunk_text(text: str, chunk_words: int, overlap: int = 0) -> list[str]:
     ['今日', 'は晴', 'れ']
     """
     words = words_of(text)
+    spans = chunk_spans(len(words), chunk_words, overlap)    # checks both numbers
     if len(words) <= chunk_words:
         return [str(text)]
+    return [words.text(a, b) for a, b in spans]
+
+
+def chunk_spans(n_words: int, chunk_words: int, overlap: int = 0) -> list[tuple[int, int]]:
+    """``(start, stop)`` word spans of :func:`chunk_text`'s windows over ``n_words``
+    words: ``chunk_words`` long (the last may be shorter), each starting ``chunk_words -
+    overlap`` after the one before, until a window reaches the last word; one span of
+    every word when they fit in one window. (The explanation's windows past a model's
+    cut, :func:`vecdiag.explain.text_evidence.unread_windows`, are these spans too.)
+
+    Examples
+    --------
+    >>> chunk_spans(5, 2, 1), chunk_spans(3, 4)
+    ([(0, 2), (1, 3), (2, 4), (3, 5)], [(0, 3)])
+    """
+    # an overlap of chunk_words or more never moved forward (range() failed, or no
+    # window at all: the text was dropped); a negative one skipped words between windows
+    chunk_words = V.check_positive_int(chunk_words, "chunk_words")
+    overlap = V.check_positive_int(overlap, "overlap", minimum=0)
+    if overlap >= chunk_words:
+        raise ValueError(f"overlap={overlap} must be smaller than chunk_words={chunk_words}; "
+                         "otherwise the window never moves forward")
+    if n_words <= chunk_words:
+        return [(0, n_words)]
     stride = chunk_words - overlap
-    starts = range(0, max(len(words) - overlap, 1), stride)
-    return [words.text(s, s + chunk_words) for s in starts if words[s:s + chunk_words]]
+    return [(s, min(s + chunk_words, n_words)) for s in range(0, n_words - overlap, stride)]
 
 
 def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: str = "cosine",

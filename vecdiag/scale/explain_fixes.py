@@ -246,6 +246,8 @@ def dask_rankings(index, query: np.ndarray, base: Ranking, *, k: int, stats,
     import dask
     from scipy.special import log_ndtr
 
+    from ..fixes.rerank import spread_floor
+
     n, metric = len(index), index.metric
     cosine = metric != "cosine" and bool(np.any(query))
     codes = [c for c in TRANSFORM_FIXES if not (c == "all_but_the_top" and query.shape[0] < 2)]
@@ -271,9 +273,10 @@ def dask_rankings(index, query: np.ndarray, base: Ranking, *, k: int, stats,
             approx["csls"] = note
     if n >= 3:
         mu_d, sd_d, note = mp_statistics(index, stats)
-        mu_q, sd_q = key.mean(), max(float(key.std()), 1e-12)
+        mu_q = key.mean()
+        sd_q = spread_floor(mu_q, key.std())
         rankings["mutual_proximity"] = Ranking(tie_copies(
-            log_ndtr((key - mu_q) / sd_q) + log_ndtr((key - mu_d) / np.maximum(sd_d, 1e-12)),
+            log_ndtr((key - mu_q) / sd_q) + log_ndtr((key - mu_d) / spread_floor(mu_d, sd_d)),
             copies), k)
         if note:
             approx["mutual_proximity"] = note
