@@ -17,6 +17,7 @@ import vecdiag as vd
 # reach the package's internals through importlib.
 D = importlib.import_module("vecdiag.drift")
 S = importlib.import_module("vecdiag.drift._stats")
+PERM = importlib.import_module("vecdiag.drift._permutation")
 METHODS = ("mmd", "classifier", "mean_shift")
 
 
@@ -160,7 +161,7 @@ def test_vectorised_permutations_equal_recomputation(rng, core):
     else:
         out = S.mean_shift_permutation(Z, m, P, np.random.default_rng(5))
         again = lambda a: np.linalg.norm(Z[~a].mean(0) - Z[a].mean(0))  # noqa: E731
-    A = S.random_subsets(np.random.default_rng(5), Z.shape[0], m, P).astype(bool)
+    A = PERM.random_subsets(np.random.default_rng(5), Z.shape[0], m, P).astype(bool)
     assert (A.sum(axis=0) == m).all()
     recomputed = [again(A[:, j]) for j in range(P)]
     np.testing.assert_allclose(out["null"], recomputed, rtol=1e-9, atol=1e-12)
@@ -234,7 +235,7 @@ def test_classifier_null_refits_every_permutation(rng, model):
     out = S.classifier_permutation(Z, m, P, np.random.default_rng(9), 3, 1.0, model)
     replay = np.random.default_rng(9)  # same draws: the folds, then the permutations
     folds = S.random_folds(replay, Z, m, 3)
-    A = S.random_subsets(replay, Z.shape[0], m, P)
+    A = PERM.random_subsets(replay, Z.shape[0], m, P)
     for j in range(P):
         labels = 1 - A[:, j]
         assert out["null"][j] == pytest.approx(sklearn_heldout_auc(Z, labels, folds, model),
@@ -254,7 +255,7 @@ def test_logistic_null_with_a_training_fold_of_one_class(rng):
     out = S.classifier_permutation(Z, m, P, np.random.default_rng(4), 2, 1.0, "logistic")
     replay = np.random.default_rng(4)
     folds = S.random_folds(replay, Z, m, 2)
-    A = S.random_subsets(replay, Z.shape[0], m, P)
+    A = PERM.random_subsets(replay, Z.shape[0], m, P)
     one_class = 0
     for j in range(P):
         labels = 1 - A[:, j]
@@ -409,10 +410,10 @@ def test_verdict_threshold_and_p_value_agree(seed, shift, method, alpha):
 def test_critical_value_rule():
     null = np.arange(1.0, 100.0)  # 99 permutations: 1..99
     # p <= 0.05 needs at most 4 null values >= observed: observed must exceed 95
-    assert S.critical_value(null, 0.05) == 95.0
-    assert S.permutation_p_value(95.5, null) == pytest.approx(5 / 100)
-    assert S.permutation_p_value(95.0, null) == pytest.approx(6 / 100)
-    assert S.critical_value(null, 0.001) == math.inf
+    assert PERM.critical_value(null, 0.05) == 95.0
+    assert PERM.permutation_p_value(95.5, null) == pytest.approx(5 / 100)
+    assert PERM.permutation_p_value(95.0, null) == pytest.approx(6 / 100)
+    assert PERM.critical_value(null, 0.001) == math.inf
 
 
 def _exact_binary_p_value(method, m, n, ones_ref, ones_cur):

@@ -13,7 +13,7 @@ from ..results import label_text
 from .._progress import progress_bar
 from .._resampling import check_resamples
 from ..scale.chunks import is_dask_array
-from . import _stats
+from . import _permutation, _stats
 from .result import DriftResult, DriftSeries
 from .sets import MIN_SAMPLES, check_current as _check_current, check_reference as _check_reference
 from .texts import embed_if_texts
@@ -241,11 +241,11 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
         out = _stats.mean_shift_permutation(Z, m, n_permutations, rng, show)
         details.update(_mean_shift_details(x, y, top))
     null, tol = out["null"], out["tolerance"]
-    p_value = _stats.permutation_p_value(out["statistic"], null, tol)
+    p_value = _permutation.permutation_p_value(out["statistic"], null, tol)
     picture = _picture(x, y, plot_points, rng)
     return DriftResult(method=method, statistic=out["statistic"], p_value=p_value,
                        drifted=bool(p_value <= alpha),
-                       threshold=_stats.critical_value(null, alpha, tol), details=details,
+                       threshold=_permutation.critical_value(null, alpha, tol), details=details,
                        alpha=alpha, n_reference=ref.shape[0], n_current=cur.shape[0],
                        label=label, **picture)
 
