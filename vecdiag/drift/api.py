@@ -14,6 +14,7 @@ from .._progress import progress_bar
 from .._resampling import check_resamples
 from ..scale.chunks import is_dask_array
 from . import _permutation, _stats
+from .describe import mean_shift_details, pca_picture
 from .result import DriftResult, DriftSeries
 from .sets import MIN_SAMPLES, check_current as _check_current, check_reference as _check_reference
 from .texts import embed_if_texts
@@ -239,59 +240,15 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
         details.update(model=model, n_folds=n_folds, penalty=penalty)
     else:
         out = _stats.mean_shift_permutation(Z, m, n_permutations, rng, show)
-        details.update(_mean_shift_details(x, y, top))
+        details.update(mean_shift_details(x, y, top))
     null, tol = out["null"], out["tolerance"]
     p_value = _permutation.permutation_p_value(out["statistic"], null, tol)
-    picture = _picture(x, y, plot_points, rng)
+    picture = pca_picture(x, y, plot_points, rng)
     return DriftResult(method=method, statistic=out["statistic"], p_value=p_value,
                        drifted=bool(p_value <= alpha),
                        threshold=_permutation.critical_value(null, alpha, tol), details=details,
                        alpha=alpha, n_reference=ref.shape[0], n_current=cur.shape[0],
                        label=label, **picture)
-
-
-def _mean_shift_details(x: np.ndarray, y: np.ndarray, top: int) -> dict:
-    mx, my = x.mean(axis=0), y.mean(axis=0)
-    nx, ny = float(np.linalg.norm(mx)), float(np.linalg.norm(my))
-    # subtle: a mean at the origin up to rounding (centred data) has no direction; its
-    # cosine would be drawn from the rounding noise: None, not a confident-looking number
-    tiny = lambda X, norm: norm <= 1e-10 * float(np.sqrt((X * X).sum(axis=1)).mean())  # noqa: E731
-    undefined = tiny(x, nx) or tiny(y, ny)
-    cos = None if undefined else float(np.clip(mx @ my / (nx * ny), -1, 1))
-    z = _stats.standardized_shift(x, y)
-    order = np.argsort(-np.nan_to_num(np.abs(z), posinf=np.inf), kind="stable")[:top]
-    return {"euclidean_distance": float(np.linalg.norm(my - mx)),
-            "cosine_of_means": cos,
-            "cosine_distance_of_means": None if cos is None else 1.0 - cos,
-            "norm_reference_mean": nx, "norm_current_mean": ny,
-            "top_dims": [int(j) for j in order],
-            "top_shifts": [float(z[j]) for j in order], "dimension_shift": z}
-
-
-def _picture(x, y, plot_points, rng) -> dict:
-    """PCA of a plotting sample of both sets (stored so that plot() only draws)."""
-    def keep(X):
-        if X.shape[0] <= plot_points:
-            return X
-        return X[np.sort(rng.choice(X.shape[0], plot_points, replace=False))]
-
-    px, py = keep(x), keep(y)
-    P = np.vstack([px, py])
-    center = P.mean(axis=0)
-    _, s, vt = np.linalg.svd(P - center, full_matrices=False)
-    k = min(2, vt.shape[0])
-    axes = np.zeros((2, P.shape[1]))
-    axes[:k] = vt[:k]
-    # deterministic signs: the largest loading of each axis is positive
-    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
-    axes *= np.where(signs == 0, 1.0, signs)[:, None]
-    var = s**2
-    ratio = np.zeros(2)
-    if var.sum() > 0:
-        ratio[:k] = var[:k] / var.sum()
-    means = np.vstack([x.mean(axis=0), y.mean(axis=0)])
-    return {"reference_coords": (px - center) @ axes.T, "current_coords": (py - center) @ axes.T,
-            "mean_coords": (means - center) @ axes.T, "explained_variance_ratio": ratio}
 
 
 def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0.05,
