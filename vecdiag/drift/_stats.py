@@ -1,8 +1,10 @@
 """The three two-sample tests behind :func:`vecdiag.drift`, as private cores.
 
 Inputs are already checked (float64, finite, same dimension, enough rows). Each core
-takes the pooled sample ``Z`` (reference rows first, ``m`` of them, then ``n`` current
-rows) and returns the observed statistic and its permutation null distribution.
+takes the pooled sample ``Z`` (the first set's rows, ``m`` of them, then the ``n`` rows
+of the other) and returns the observed statistic and its permutation null distribution.
+Every statistic is symmetric in the two sets, so :func:`vecdiag.drift` passes them in an
+order of its own (the smaller first), not the order of its arguments.
 
 Each core also returns the ``tolerance`` of its statistic: a bound on its float64
 rounding error, within which a null value counts as equal to the observed one (see
@@ -321,7 +323,10 @@ def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
 
     Rows are split into ``n_folds`` random folds; a standardise + linear classifier
     fitted on the other folds scores each held-out row, and the statistic is the ROC
-    AUC of all held-out scores (current = positive class). Each permutation relabels
+    AUC of all held-out scores (the last ``n`` rows = positive class; swapping the
+    classes flips every refitted model's scores and leaves the AUC as it was: ridge on
+    centred features scores ``1 - y`` as ``-1 x`` those of ``y``, logistic regression with
+    its intercept is symmetric in its classes). Each permutation relabels
     the rows and *refits* every fold's classifier, so the null is exact. For
     ``model="ridge"`` (least squares on 0/1 labels, L2 penalty λ) the refit is one
     matrix product for all permutations; ``model="logistic"`` refits
@@ -334,7 +339,7 @@ def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
                 for train, test, Xtr, Xte in _standardized_folds(Z, folds, n_folds)]
 
     def stat_of(A: np.ndarray) -> np.ndarray:
-        Y = 1.0 - A  # current rows are the positive class
+        Y = 1.0 - A  # the last n rows are the positive class
         S = np.empty_like(Y)
         for train, test, score in prepared:
             S[test] = score(Y[train])

@@ -30,8 +30,9 @@ def mean_shift_details(x: np.ndarray, y: np.ndarray, top: int) -> dict:
             "top_shifts": [float(z[j]) for j in order], "dimension_shift": z}
 
 
-def pca_picture(x, y, plot_points, rng) -> dict:
-    """PCA of a plotting sample of both sets (stored so that plot() only draws)."""
+def pca_picture(x, y, plot_points, rng, swap: bool = False) -> dict:
+    """PCA of a plotting sample of both sets (stored so that plot() only draws); ``x``
+    and ``y`` in the order of the draws, ``swap`` when ``x`` is the current set."""
     def keep(X):
         if X.shape[0] <= plot_points:
             return X
@@ -52,5 +53,8 @@ def pca_picture(x, y, plot_points, rng) -> dict:
     if var.sum() > 0:
         ratio[:k] = var[:k] / var.sum()
     means = np.vstack([x.mean(axis=0), y.mean(axis=0)])
-    return {"reference_coords": (px - center) @ axes.T, "current_coords": (py - center) @ axes.T,
-            "mean_coords": (means - center) @ axes.T, "explained_variance_ratio": ratio}
+    coords, mean_coords = [(px - center) @ axes.T, (py - center) @ axes.T], (means - center) @ axes.T
+    if swap:
+        coords, mean_coords = coords[::-1], mean_coords[::-1]
+    return {"reference_coords": coords[0], "current_coords": coords[1],
+            "mean_coords": mean_coords, "explained_variance_ratio": ratio}
