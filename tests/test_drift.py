@@ -17,6 +17,7 @@ import vecdiag as vd
 # reach the package's internals through importlib.
 D = importlib.import_module("vecdiag.drift")
 S = importlib.import_module("vecdiag.drift._stats")
+PERM = importlib.import_module("vecdiag.drift._permutation")
 METHODS = ("mmd", "classifier", "mean_shift")
 
 
@@ -160,7 +161,7 @@ def test_vectorised_permutations_equal_recomputation(rng, core):
     else:
         out = S.mean_shift_permutation(Z, m, P, np.random.default_rng(5))
         again = lambda a: np.linalg.norm(Z[~a].mean(0) - Z[a].mean(0))  # noqa: E731
-    A = S.random_subsets(np.random.default_rng(5), Z.shape[0], m, P).astype(bool)
+    A = PERM.random_subsets(np.random.default_rng(5), Z.shape[0], m, P).astype(bool)
     assert (A.sum(axis=0) == m).all()
     recomputed = [again(A[:, j]) for j in range(P)]
     np.testing.assert_allclose(out["null"], recomputed, rtol=1e-9, atol=1e-12)
@@ -234,7 +235,7 @@ def test_classifier_null_refits_every_permutation(rng, model):
     out = S.classifier_permutation(Z, m, P, np.random.default_rng(9), 3, 1.0, model)
     replay = np.random.default_rng(9)  # same draws: the folds, then the permutations
     folds = S.random_folds(replay, Z, m, 3)
-    A = S.random_subsets(replay, Z.shape[0], m, P)
+    A = PERM.random_subsets(replay, Z.shape[0], m, P)
     for j in range(P):
         labels = 1 - A[:, j]
         assert out["null"][j] == pytest.approx(sklearn_heldout_auc(Z, labels, folds, model),
@@ -254,7 +255,7 @@ def test_logistic_null_with_a_training_fold_of_one_class(rng):
     out = S.classifier_permutation(Z, m, P, np.random.default_rng(4), 2, 1.0, "logistic")
     replay = np.random.default_rng(4)
     folds = S.random_folds(replay, Z, m, 2)
-    A = S.random_subsets(replay, Z.shape[0], m, P)
+    A = PERM.random_subsets(replay, Z.shape[0], m, P)
     one_class = 0
     for j in range(P):
         labels = 1 - A[:, j]
@@ -409,10 +410,10 @@ def test_verdict_threshold_and_p_value_agree(seed, shift, method, alpha):
 def test_critical_value_rule():
     null = np.arange(1.0, 100.0)  # 99 permutations: 1..99
     # p <= 0.05 needs at most 4 null values >= observed: observed must exceed 95
-    assert S.critical_value(null, 0.05) == 95.0
-    assert S.permutation_p_value(95.5, null) == pytest.approx(5 / 100)
-    assert S.permutation_p_value(95.0, null) == pytest.approx(6 / 100)
-    assert S.critical_value(null, 0.001) == math.inf
+    assert PERM.critical_value(null, 0.05) == 95.0
+    assert PERM.permutation_p_value(95.5, null) == pytest.approx(5 / 100)
+    assert PERM.permutation_p_value(95.0, null) == pytest.approx(6 / 100)
+    assert PERM.critical_value(null, 0.001) == math.inf
 
 
 def _exact_binary_p_value(method, m, n, ones_ref, ones_cur):
@@ -508,6 +509,85 @@ def test_subsampling_is_reported_and_reproducible(rng):
     assert a.details["subsampled"] and a.details["n_used_reference"] == 100
     assert a.n_reference == 400 and a.n_current == 300
     assert (a.statistic, a.p_value) == (b.statistic, b.p_value)
+
+
+def _swapped_sets(case):
+    """Two sets 0.3 sd apart in one of 5 dimensions, for the swap tests below."""
+    rng = np.random.default_rng(7)
+    sizes = {"unequal": (40, 30), "equal": (30, 30), "subsampled": (90, 70),
+             "subsampled equal": (80, 80), "copies": (40, 30)}[case]
+    X = rng.normal(size=(sizes[0], 5))
+    Y = rng.normal(size=(sizes[1], 5)) + [0.3, 0, 0, 0, 0]
+    if case == "subsampled equal":
+        Y[:3] = X[:3]     # the sets agree on their first rows: ordered by the first that differ
+    if case == "copies":
+        X = np.round(X)   # few distinct vectors, many in both sets
+        Y = np.round(Y)
+    return X, Y, ({"max_samples": 25} if case.startswith("subsampled") else {})
+
+
+@pytest.mark.parametrize("case", ["unequal", "equal", "subsampled", "subsampled equal",
+                                  "copies"])
+@pytest.mark.parametrize("method", METHODS)
+def test_swapping_the_sets_gives_the_same_p_value(method, case):
+    """drift(X, Y) and drift(Y, X) with one random_state drew their permutations over the
+    rows in argument order (and subsampled the reference first), so the p-value moved by
+    Monte Carlo noise: MMD p = 0.02 against 0.03 (threshold 0.0185 against 0.0216) for 40
+    vs 30 rows, and with max_samples=50 of 300 vs 200 rows, mean shift p = 0.74 against
+    0.96 (other rows drawn). Every draw now follows one order of the two sets that does
+    not depend on the arguments (the smaller first; for equal sizes by content), so the
+    statistic, the null and with them the p-value, threshold and picture are identical."""
+    X, Y, options = _swapped_sets(case)
+    kw = dict(method=method, n_permutations=99, random_state=0, **options)
+    a, b = vd.drift(X, Y, **kw), vd.drift(Y, X, **kw)
+    assert (a.statistic, a.p_value, a.threshold, a.drifted) == \
+        (b.statistic, b.p_value, b.threshold, b.drifted)
+    assert (a.details["n_used_reference"], a.details["n_used_current"]) == \
+        (b.details["n_used_current"], b.details["n_used_reference"])
+    np.testing.assert_array_equal(a.reference_coords, b.current_coords)
+    np.testing.assert_array_equal(a.mean_coords, b.mean_coords[::-1])
+    if method == "mean_shift":   # the per-dimension shifts keep their direction (cur - ref)
+        np.testing.assert_array_equal(a.details["dimension_shift"], -b.details["dimension_shift"])
+
+
+def test_logistic_classifier_swapped_gives_the_same_p_value():
+    X, Y, _ = _swapped_sets("unequal")
+    kw = dict(method="classifier", model="logistic", n_folds=2, n_permutations=4, alpha=0.25,
+              random_state=2)   # 2 x 2 x 5 logistic fits: under a second
+    a, b = vd.drift(X[:20], Y[:15], **kw), vd.drift(Y[:15], X[:20], **kw)
+    assert (a.statistic, a.p_value, a.threshold) == (b.statistic, b.p_value, b.threshold)
+
+
+def test_the_order_of_two_sets_is_the_same_both_ways():
+    """The smaller set first; for equal sizes the set with the smaller value where the
+    two first differ (row by row): here row 1, column 2 (0.5 < 0.7)."""
+    from vecdiag.drift.sets import current_first
+
+    A = np.array([[0.0, 1.0, 0.7], [1.0, 1.0, 0.7], [2.0, 2.0, 2.0]])
+    B = A.copy()
+    B[1, 2] = 0.5
+    B[2, 0] = -9.0          # a smaller value, but after the first difference
+    assert current_first(A, B) and not current_first(B, A)
+    assert current_first(A, B[:2]) and not current_first(B[:2], A)
+    assert not current_first(A, A.copy())
+
+
+def test_swapped_p_value_is_an_exact_permutation_p_value():
+    """The p-value both ways is the add-one p-value of the statistic against its null,
+    recomputed here by brute force: the smaller set (current, 12 rows) takes the rows of
+    each drawn 12-subset of the pooled [current; reference] rows."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(15, 3)), rng.normal(size=(12, 3)) + 0.4
+    a = vd.drift(X, Y, method="mean_shift", n_permutations=49, random_state=5)
+    b = vd.drift(Y, X, method="mean_shift", n_permutations=49, random_state=5)
+    Z = np.vstack([Y, X])
+    A = PERM.random_subsets(np.random.default_rng(5), 27, 12, 49).astype(bool)
+    null = np.array([np.linalg.norm(Z[A[:, j]].mean(0) - Z[~A[:, j]].mean(0))
+                     for j in range(49)])
+    observed = np.linalg.norm(Y.mean(0) - X.mean(0))
+    want = (1 + np.count_nonzero(null >= observed - 1e-12)) / 50
+    assert a.statistic == pytest.approx(observed, rel=1e-12)
+    assert a.p_value == b.p_value == pytest.approx(want)
 
 
 def test_inputs_not_mutated_and_dtypes(rng):

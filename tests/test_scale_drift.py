@@ -84,6 +84,25 @@ def test_drift_dask_int_dtype_and_generator_seed(threads):
     _same_result(want, got)
 
 
+def test_drift_dask_swapped_sets_give_the_numpy_result(threads, monkeypatch):
+    """Two sets of 300 rows agreeing on their first 50, subsampled to 120: the order of
+    the draws is set by the first row where they differ, read 16 rows at a time from the
+    Dask set (only those rows computed); drift(a, b) and drift(b, a) give the NumPy
+    result both ways."""
+    from vecdiag.drift import sets
+
+    monkeypatch.setattr(sets, "_COMPARE_BYTES", 16 * 6 * 8)
+    ref, cur = _sets(n_ref=300, n_cur=300, d=6, shift=0.3, dtype=np.float64, seed=4)
+    cur[:50] = ref[:50]
+    kw = dict(method="mean_shift", max_samples=120, n_permutations=99, random_state=1)
+    want = vd.drift(ref, cur, **kw)
+    got = vd.drift(da.from_array(ref, chunks=70), cur, **kw)
+    swapped = vd.drift(cur, da.from_array(ref, chunks=70), **kw)
+    _same_result(want, got)
+    assert (swapped.statistic, swapped.p_value, swapped.threshold) == \
+        (want.statistic, want.p_value, want.threshold)
+
+
 def test_drift_detects_a_shift_on_dask(threads):
     ref, cur = _sets(n_ref=3000, n_cur=3000, shift=0.6, seed=2)
     res = vd.drift(da.from_array(ref, chunks=500), da.from_array(cur, chunks=500),

@@ -6,8 +6,9 @@
 * :func:`neighborhood_overlap` / :func:`neighborhood_change` — what re-embedding the
   same items with a new model does to every item's top-k neighbours.
 
-Reading order: ``_stats.py`` (the three tests as array code), ``api.py`` (checking,
-subsampling, packaging), ``result.py``, ``overlap.py`` (its tie rule: ``_ties.py``).
+Reading order: ``_permutation.py`` (draws, p-values), ``_stats.py`` (the three tests as
+array code), ``api.py`` (checking, subsampling, packaging), ``describe.py`` (mean-shift
+details, the PCA picture), ``result.py``, ``overlap.py`` (its tie rule: ``_ties.py``).
 """
 
 from __future__ import annotations

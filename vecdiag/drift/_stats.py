@@ -1,75 +1,24 @@
 """The three two-sample tests behind :func:`vecdiag.drift`, as private cores.
 
 Inputs are already checked (float64, finite, same dimension, enough rows). Each core
-takes the pooled sample ``Z`` (reference rows first, ``m`` of them, then ``n`` current
-rows) and returns the observed statistic and its permutation null distribution.
+takes the pooled sample ``Z`` (the first set's rows, ``m`` of them, then the ``n`` rows
+of the other) and returns the observed statistic and its permutation null distribution.
+Every statistic is symmetric in the two sets, so :func:`vecdiag.drift` passes them in an
+order of its own (the smaller first), not the order of its arguments.
 
-Permutation p-values use the add-one rule ``p = (1 + #{null >= observed}) / (1 + P)``,
-which is a valid p-value for any number of permutations ``P``: under no drift,
-``P(p <= alpha) <= alpha`` exactly (Phipson & Smyth 2010). Each core also returns the
-``tolerance`` of its statistic: a bound on its float64 rounding error, within which a
-null value counts as equal to the observed one (binary or quantised vectors make many
-permutations tie with it exactly, and the rounding would otherwise break those ties
-at random, mostly below: p-values too small).
+Each core also returns the ``tolerance`` of its statistic: a bound on its float64
+rounding error, within which a null value counts as equal to the observed one (see
+:mod:`._permutation`, which draws the permutations and turns a null into a p-value).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._progress import progress_bar
+from ._permutation import run_permutations
 
-# Permutations evaluated per matrix product: bounds memory to ~(N x _CHUNK) floats.
-_CHUNK = 128
 # Rows of the N x N distance matrix screened for rounding noise at a time.
 _ROWS_PER_STEP = 512
-
-
-def random_subsets(rng: np.random.Generator, N: int, m: int, P: int) -> np.ndarray:
-    """(N, P) 0/1 matrix: column j marks a uniformly random m-subset of N positions."""
-    keys = rng.random((P, N))
-    chosen = np.argpartition(keys, m - 1, axis=1)[:, :m] if m < N else np.tile(np.arange(N), (P, 1))
-    A = np.zeros((N, P))
-    A[chosen, np.arange(P)[:, None]] = 1.0
-    return A
-
-
-def permutation_p_value(observed: float, null: np.ndarray, tol: float = 0.0) -> float:
-    """Add-one permutation p-value (larger statistics are more extreme).
-
-    A null value reaches the observed one when ``null + tol >= observed``: ``tol`` is
-    the rounding error of the statistic, so that ties in exact arithmetic stay ties.
-    """
-    return float((1 + np.count_nonzero(null + tol >= observed)) / (1 + null.size))
-
-
-def critical_value(null: np.ndarray, alpha: float, tol: float = 0.0) -> float:
-    """The statistic value above which the test rejects at level ``alpha``.
-
-    With the add-one rule, ``p <= alpha`` holds exactly when fewer than
-    ``j + 1 = floor(alpha (P + 1))`` null values reach the observed one, i.e. when the
-    observed statistic exceeds the ``(j + 1)``-th largest null value (plus ``tol``, as
-    in :func:`permutation_p_value`): ``drifted`` is ``statistic > threshold``.
-    """
-    j = int(np.floor(alpha * (null.size + 1) + 1e-9)) - 1
-    if j < 0:
-        return float("inf")
-    return float(np.sort(null)[::-1][j] + tol)
-
-
-def _run_permutations(stat_of, rng, N: int, m: int, P: int, desc: str,
-                      seconds_per_perm: float, show) -> tuple[float, np.ndarray]:
-    """Observed statistic (identity labelling) and ``P`` permuted ones, in chunks."""
-    identity = np.zeros((N, 1))
-    identity[:m] = 1.0
-    observed = float(stat_of(identity)[0])
-    null = np.empty(P)
-    with progress_bar(P, desc=desc, show=show, expected_seconds=seconds_per_perm * P) as bar:
-        for start in range(0, P, _CHUNK):
-            stop = min(P, start + _CHUNK)
-            null[start:stop] = stat_of(random_subsets(rng, N, m, stop - start))
-            bar.update(stop - start)
-    return observed, null
 
 
 # --------------------------------------------------------------------------- MMD
@@ -148,8 +97,8 @@ def mmd_permutation(Z: np.ndarray, m: int, bandwidth: float | None, P: int,
         yy = S - 2.0 * ar + xx
         return xx / (m * (m - 1)) + yy / (n * (n - 1)) - 2.0 * xy / (m * n)
 
-    observed, null = _run_permutations(stat_of, rng, N, m, P, "MMD permutations",
-                                       2.0 * N * N / 4e9, show)
+    observed, null = run_permutations(stat_of, rng, N, m, P, "MMD permutations",
+                                      2.0 * N * N / 4e9, show)
     # subtle: each kernel sum above is a sum of N non-negative terms at most S, with a
     # rounding error within N·eps·S (S itself is shared by every labelling); twice the
     # few such errors of each term, for the observed and for a null value
@@ -199,8 +148,8 @@ def mean_shift_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
         diff = (total - ref_sum) / n - ref_sum / m
         return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
-    observed, null = _run_permutations(stat_of, rng, N, m, P, "mean-shift permutations",
-                                       2.0 * N * d / 4e9, show)
+    observed, null = run_permutations(stat_of, rng, N, m, P, "mean-shift permutations",
+                                      2.0 * N * d / 4e9, show)
     # subtle: a column sum of N terms errs by at most N·eps·Σ|z|, which the two means
     # scale by 1/m and 1/n; then d squares summed (for the observed and a null value)
     spread = float(np.linalg.norm(np.abs(Z).sum(axis=0))) * (1.0 / m + 1.0 / n)
@@ -374,7 +323,10 @@ def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
 
     Rows are split into ``n_folds`` random folds; a standardise + linear classifier
     fitted on the other folds scores each held-out row, and the statistic is the ROC
-    AUC of all held-out scores (current = positive class). Each permutation relabels
+    AUC of all held-out scores (the last ``n`` rows = positive class; swapping the
+    classes flips every refitted model's scores and leaves the AUC as it was: ridge on
+    centred features scores ``1 - y`` as ``-1 x`` those of ``y``, logistic regression with
+    its intercept is symmetric in its classes). Each permutation relabels
     the rows and *refits* every fold's classifier, so the null is exact. For
     ``model="ridge"`` (least squares on 0/1 labels, L2 penalty λ) the refit is one
     matrix product for all permutations; ``model="logistic"`` refits
@@ -387,14 +339,14 @@ def classifier_permutation(Z: np.ndarray, m: int, P: int, rng: np.random.Generat
                 for train, test, Xtr, Xte in _standardized_folds(Z, folds, n_folds)]
 
     def stat_of(A: np.ndarray) -> np.ndarray:
-        Y = 1.0 - A  # current rows are the positive class
+        Y = 1.0 - A  # the last n rows are the positive class
         S = np.empty_like(Y)
         for train, test, score in prepared:
             S[test] = score(Y[train])
         return auc_columns(S, Y)
 
     per_perm = (2.0 * N * d / 4e9) if model == "ridge" else 0.02 * n_folds * (1 + N * d / 1e5)
-    observed, null = _run_permutations(stat_of, rng, N, m, P, f"classifier ({model}) permutations",
-                                       per_perm, show)
+    observed, null = run_permutations(stat_of, rng, N, m, P, f"classifier ({model}) permutations",
+                                      per_perm, show)
     # sums of (mid-)ranks are exact in float64 and every AUC shares one denominator
     return {"statistic": observed, "null": null, "tolerance": 0.0}

@@ -13,9 +13,11 @@ from ..results import label_text
 from .._progress import progress_bar
 from .._resampling import check_resamples
 from ..scale.chunks import is_dask_array
-from . import _stats
+from . import _permutation, _stats
+from .describe import mean_shift_details, pca_picture
 from .result import DriftResult, DriftSeries
-from .sets import MIN_SAMPLES, check_current as _check_current, check_reference as _check_reference
+from .sets import (MIN_SAMPLES, check_current as _check_current,
+                   check_reference as _check_reference, current_first)
 from .texts import embed_if_texts
 
 __all__ = ["drift", "drift_over_time", "METHODS", "MIN_SAMPLES", "MAX_SAMPLES"]
@@ -115,7 +117,8 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     plot_points : int
         Rows per set kept (as 2-D coordinates) for :meth:`DriftResult.plot`.
     random_state : int, Generator or None
-        Seeds subsampling, permutations and folds: the same call gives the same result.
+        Seeds subsampling, permutations and folds: the same call gives the same result,
+        and so does the call with ``reference`` and ``current`` swapped (see Notes).
     show_progress : bool, optional
         Progress bar; default only when the work is expected to take over 2 seconds.
     embedder, kind : optional
@@ -162,9 +165,15 @@ def drift(reference, current, *, method: str = "mmd", alpha: float = 0.05,
     dimension the standardised shift ``(mean_cur - mean_ref) / s_pooled``, whose largest
     magnitudes are listed in ``details["top_dims"]``.
 
-    Swapping ``reference`` and ``current`` gives the same statistic for every method
-    (unless a set is subsampled: other rows are drawn); the p-value's permutations are
-    drawn anew, so it differs by Monte Carlo noise only, about ``sqrt(p (1 - p) / P)``.
+    Swapping ``reference`` and ``current`` gives the same statistic, p-value, threshold
+    and ``drifted`` for every method, bit for bit, also when a set is subsampled: every
+    random draw follows one order of the two sets that does not depend on the arguments
+    (the set with fewer rows first; for equal sizes, the set holding the smaller value
+    where the two first differ, row by row), and a permutation gives its first ``k``
+    drawn rows to the first set (``k`` its size). The statistics are symmetric in the two
+    sets (the classifier's AUC too: swapping the classes flips the scores), so both
+    calls draw the same null. Only ``details`` keep the direction (``top_shifts`` is
+    ``current - reference``).
 
     The two sets must be independent samples; rows shared by both make the tests
     conservative. Identical sets are refused. Computation is in float64, on C-ordered
@@ -212,11 +221,23 @@ def _subsample(X, size: int, rng: np.random.Generator) -> np.ndarray:
 
 def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwidth, model,
                 n_folds, penalty, top, plot_points, rng, show, label=None) -> DriftResult:
-    """Inputs already checked."""
-    x = _subsample(ref, max_samples, rng)
-    y = _subsample(cur, max_samples, rng)
+    """Inputs already checked.
+
+    Every random draw (subsamples, folds, permutations, the plotting sample) is made with
+    the two sets in one order that does not depend on which argument came first
+    (:func:`.sets.current_first`): the tests see ``Z = [first set; second set]``, and a
+    permutation gives its first ``k`` drawn rows to the first set (the smaller one). The
+    statistics are symmetric in the two sets, so ``drift(a, b)`` and ``drift(b, a)`` draw
+    the same null and give the same p-value, bit for bit.
+    """
+    swap = current_first(ref, cur)
+    first, second = (cur, ref) if swap else (ref, cur)
+    a = _subsample(first, max_samples, rng)
+    b = _subsample(second, max_samples, rng)
+    x, y = (b, a) if swap else (a, b)
     m, n = x.shape[0], y.shape[0]
-    Z = np.vstack([x, y])
+    k = a.shape[0]
+    Z = np.vstack([a, b])
     details = {"n_permutations": n_permutations, "n_used_reference": m, "n_used_current": n,
                "subsampled": bool(m < ref.shape[0] or n < cur.shape[0]),
                "max_samples": max_samples}
@@ -227,71 +248,27 @@ def _drift_core(ref, cur, *, method, alpha, n_permutations, max_samples, bandwid
                              f"kernel matrix ({gb:.1f} GB); use max_samples <= "
                              f"{MAX_KERNEL_ROWS // 2} (the default {MAX_SAMPLES['mmd']} is "
                              "usually plenty)")
-        out = _stats.mmd_permutation(Z, m, bandwidth, n_permutations, rng, show)
+        out = _stats.mmd_permutation(Z, k, bandwidth, n_permutations, rng, show)
         details.update(kernel="rbf exp(-|x-y|^2 / (2 sigma^2))", bandwidth=out["bandwidth"],
                        bandwidth_rule=out["bandwidth_rule"])
     elif method == "classifier":
         if n_folds > min(m, n):
             raise ValueError(f"n_folds={n_folds} is more than the rows of the smaller set "
                              f"({min(m, n)}); use n_folds <= {min(m, n)}")
-        out = _stats.classifier_permutation(Z, m, n_permutations, rng, n_folds, penalty,
+        out = _stats.classifier_permutation(Z, k, n_permutations, rng, n_folds, penalty,
                                             model, show)
         details.update(model=model, n_folds=n_folds, penalty=penalty)
     else:
-        out = _stats.mean_shift_permutation(Z, m, n_permutations, rng, show)
-        details.update(_mean_shift_details(x, y, top))
+        out = _stats.mean_shift_permutation(Z, k, n_permutations, rng, show)
+        details.update(mean_shift_details(x, y, top))
     null, tol = out["null"], out["tolerance"]
-    p_value = _stats.permutation_p_value(out["statistic"], null, tol)
-    picture = _picture(x, y, plot_points, rng)
+    p_value = _permutation.permutation_p_value(out["statistic"], null, tol)
+    picture = pca_picture(a, b, plot_points, rng, swap)
     return DriftResult(method=method, statistic=out["statistic"], p_value=p_value,
                        drifted=bool(p_value <= alpha),
-                       threshold=_stats.critical_value(null, alpha, tol), details=details,
+                       threshold=_permutation.critical_value(null, alpha, tol), details=details,
                        alpha=alpha, n_reference=ref.shape[0], n_current=cur.shape[0],
                        label=label, **picture)
-
-
-def _mean_shift_details(x: np.ndarray, y: np.ndarray, top: int) -> dict:
-    mx, my = x.mean(axis=0), y.mean(axis=0)
-    nx, ny = float(np.linalg.norm(mx)), float(np.linalg.norm(my))
-    # subtle: a mean at the origin up to rounding (centred data) has no direction; its
-    # cosine would be drawn from the rounding noise: None, not a confident-looking number
-    tiny = lambda X, norm: norm <= 1e-10 * float(np.sqrt((X * X).sum(axis=1)).mean())  # noqa: E731
-    undefined = tiny(x, nx) or tiny(y, ny)
-    cos = None if undefined else float(np.clip(mx @ my / (nx * ny), -1, 1))
-    z = _stats.standardized_shift(x, y)
-    order = np.argsort(-np.nan_to_num(np.abs(z), posinf=np.inf), kind="stable")[:top]
-    return {"euclidean_distance": float(np.linalg.norm(my - mx)),
-            "cosine_of_means": cos,
-            "cosine_distance_of_means": None if cos is None else 1.0 - cos,
-            "norm_reference_mean": nx, "norm_current_mean": ny,
-            "top_dims": [int(j) for j in order],
-            "top_shifts": [float(z[j]) for j in order], "dimension_shift": z}
-
-
-def _picture(x, y, plot_points, rng) -> dict:
-    """PCA of a plotting sample of both sets (stored so that plot() only draws)."""
-    def keep(X):
-        if X.shape[0] <= plot_points:
-            return X
-        return X[np.sort(rng.choice(X.shape[0], plot_points, replace=False))]
-
-    px, py = keep(x), keep(y)
-    P = np.vstack([px, py])
-    center = P.mean(axis=0)
-    _, s, vt = np.linalg.svd(P - center, full_matrices=False)
-    k = min(2, vt.shape[0])
-    axes = np.zeros((2, P.shape[1]))
-    axes[:k] = vt[:k]
-    # deterministic signs: the largest loading of each axis is positive
-    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
-    axes *= np.where(signs == 0, 1.0, signs)[:, None]
-    var = s**2
-    ratio = np.zeros(2)
-    if var.sum() > 0:
-        ratio[:k] = var[:k] / var.sum()
-    means = np.vstack([x.mean(axis=0), y.mean(axis=0)])
-    return {"reference_coords": (px - center) @ axes.T, "current_coords": (py - center) @ axes.T,
-            "mean_coords": (means - center) @ axes.T, "explained_variance_ratio": ratio}
 
 
 def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0.05,

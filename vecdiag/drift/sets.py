@@ -8,11 +8,13 @@ import numpy as np
 from .. import _validate as V
 from ..scale.chunks import is_dask_array
 
-__all__ = ["MIN_SAMPLES", "check_reference", "check_current"]
+__all__ = ["MIN_SAMPLES", "check_reference", "check_current", "current_first"]
 
 # Fewer rows than this per set and the tests have almost no power (and the classifier's
 # 5 folds would hold one or two rows each).
 MIN_SAMPLES = 10
+# Values of each set compared per step when ordering two sets of equal size.
+_COMPARE_BYTES = 4 * 2**20
 
 
 def _check_size(arr, name: str, top: float | None = None) -> None:
@@ -99,3 +101,33 @@ def _same_rows(a, b, summary_a=None, summary_b=None) -> bool:
     # column sums in float64 accumulators (no copy of the data): the cheap screen
     sa, sb = (SetSummary(x.shape[0], 0.0, x.sum(axis=0, dtype=np.float64)) for x in (a, b))
     return same_rows(a, sa, b, sb)
+
+
+def current_first(ref, cur) -> bool:
+    """Whether ``cur`` comes first in the order both sets' random draws follow, an order
+    that does not depend on which argument came first: the set with fewer rows, and for
+    equal sizes the one holding the smaller value at the first position where the two
+    differ (row by row, then column by column).
+
+    Sets holding the same values at every position are refused before (the same rows);
+    then either order gives the same draws. Compares :data:`_COMPARE_BYTES` of rows at a
+    time (a Dask set computes only those), usually only the first.
+    """
+    if ref.shape[0] != cur.shape[0]:
+        return cur.shape[0] < ref.shape[0]
+    step = max(1, _COMPARE_BYTES // (8 * max(1, ref.shape[1])))
+    for start in range(0, ref.shape[0], step):
+        a, b = (_float_rows(x, start, start + step) for x in (ref, cur))
+        differ = np.argwhere(a != b)   # row-major: the first position where they differ
+        if differ.size:
+            i, j = differ[0]
+            return bool(b[i, j] < a[i, j])
+    return False
+
+
+def _float_rows(X, start: int, stop: int) -> np.ndarray:
+    if is_dask_array(X):
+        from ..scale.chunks import compute
+
+        return np.asarray(compute(X[start:stop])[0], dtype=np.float64)
+    return np.asarray(X[start:stop], dtype=np.float64)
