@@ -346,3 +346,35 @@ def test_one_missing_value_rule_for_ids_texts_and_datasets():
         Dataset(name="d", corpus_ids=["a", np.datetime64("NaT"), "c"],
                 corpus_texts=["x", "y", "z"], query_ids=["q"], query_texts=["x"],
                 qrels={"q": {"a": 1}})
+
+
+def test_zero_rows_are_a_data_error_in_the_singular_for_one_row():
+    # "1 row (7) that are zero vectors: they have" read wrong; and a zero row is the
+    # data's fault, not an option's, which try_fixes tells apart by the DataError type
+    da = pytest.importorskip("dask.array", reason="dask not installed")
+    from vecdiag.scale.covariance import scaled_scatter
+
+    X = np.random.default_rng(2).normal(size=(40, 5))
+    X[7] = 0.0
+    calls = {
+        "anisotropy": (lambda: vd.anisotropy(X), "X has a zero vector at row 7: it has"),
+        "overlap": (lambda: vd.neighborhood_overlap(X + 1.0, X, k=3),
+                    "new has a zero vector at row 7, which has no direction"),
+        "cosine": (lambda: V.zero_rows(np.linalg.norm(X, axis=1), "corpus"),
+                   "corpus has a zero vector at row 7, which has no direction"),
+        "dask search": (lambda: vd.knn(X[:3] + 1.0, da.from_array(X, chunks=10), 2),
+                        "corpus has a zero vector at row 7, which has no direction"),
+        "dask scatter": (lambda: scaled_scatter(da.from_array(X, chunks=10), unit=True,
+                                                name="corpus"),
+                         "corpus has a zero vector at row 7: it has no direction, so it "
+                         "cannot be normalised; drop it, or pass zero='ignore' to keep it"),
+    }
+    for name, (call, words) in calls.items():
+        with pytest.raises(V.DataError) as err:
+            call()
+        assert str(err.value).startswith(words), (name, str(err.value))
+    Y = X.copy()
+    Y[30] = 0.0
+    with pytest.raises(V.DataError, match=r"X has 2 rows \(7, 30\) that are zero vectors: "
+                                          r"they have no direction"):
+        vd.anisotropy(Y)

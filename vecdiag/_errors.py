@@ -7,9 +7,13 @@ catches it; callers that must tell the two kinds apart test the type, never the 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["DataError", "reworded", "constant_data_error"]
+from ._options import format_rows
+
+__all__ = ["DataError", "reworded", "constant_data_error", "zero_vectors", "ZeroWords"]
 
 
 class DataError(ValueError):
@@ -24,6 +28,34 @@ def reworded(err: ValueError, message: str) -> ValueError:
     """A ValueError of ``err``'s kind (a :class:`DataError` stays one) with ``message``:
     for callers that rename the argument an error names (``X`` -> ``corpus``)."""
     return (DataError if isinstance(err, DataError) else ValueError)(message)
+
+
+class ZeroWords(NamedTuple):
+    """How an error names rows that are zero vectors, in the singular for one row."""
+
+    rows: str       # "a zero vector at row 3" / "2 rows (1, 4) that are zero vectors"
+    they: str       # "it" / "they"
+    them: str       # "it" / "them"
+    has: str        # "has" / "have"
+
+
+def zero_vectors(rows, count: int | None = None) -> ZeroWords:
+    """The words for rows that are zero vectors (``count``: how many rows there are,
+    when ``rows`` holds only the first of them).
+
+    Examples
+    --------
+    >>> w = zero_vectors([3])
+    >>> f"X has {w.rows}: {w.they} {w.has} no direction; drop {w.them}"
+    'X has a zero vector at row 3: it has no direction; drop it'
+    >>> zero_vectors([1, 4], count=9)
+    ZeroWords(rows='9 rows (first: 1, 4) that are zero vectors', they='they', them='them', has='have')
+    """
+    count = len(rows) if count is None else int(count)
+    if count == 1:
+        return ZeroWords(f"a zero vector at row {int(rows[0])}", "it", "it", "has")
+    return ZeroWords(f"{format_rows(rows, count=count)} that are zero vectors", "they", "them",
+                     "have")
 
 
 def constant_data_error(n: int, X=None) -> DataError:

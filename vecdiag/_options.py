@@ -278,22 +278,24 @@ def is_missing(value) -> bool:
     return False
 
 
-def format_rows(rows, *, limit: int = 5) -> str:
-    """Describe offending row indices: ``"3 rows (first: 17, 204, 9981)"``.
+def format_rows(rows, *, limit: int = 5, count: int | None = None) -> str:
+    """Describe offending row indices: ``"3 rows (first: 17, 204, 9981)"``. ``count``:
+    how many rows there are, when ``rows`` holds only the first of them.
 
     Examples
     --------
     >>> format_rows([4])
     '1 row (4)'
-    >>> format_rows(range(10), limit=3)
-    '10 rows (first: 0, 1, 2)'
+    >>> format_rows(range(10), limit=3), format_rows([0, 3], count=7)
+    ('10 rows (first: 0, 1, 2)', '7 rows (first: 0, 3)')
     """
     rows = [int(r) for r in rows]
+    count = len(rows) if count is None else int(count)
     shown = ", ".join(str(r) for r in rows[:limit])
-    if len(rows) == 1:
+    if count == 1:
         return f"1 row ({shown})"
-    prefix = "first: " if len(rows) > limit else ""
-    return f"{len(rows)} rows ({prefix}{shown})"
+    prefix = "first: " if count > min(len(rows), limit) else ""
+    return f"{count} rows ({prefix}{shown})"
 
 
 def check_ids(ids, n: int, name: str = "ids", *, rows_of: str = "the corpus has"

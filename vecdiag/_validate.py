@@ -17,7 +17,7 @@ import numpy as np
 
 from ._foreign import (arrow_vectors, bytes_rows_error, container_error, pandas_numbers,
                        ragged_error, raw_bytes_error, structured_error, text_or_time_error)
-from ._errors import DataError, constant_data_error, reworded  # noqa: F401
+from ._errors import DataError, constant_data_error, reworded, zero_vectors  # noqa: F401
 from ._options import (check_bm25_parameters, check_bool, check_choice, check_ids,  # noqa: F401
                        check_index_metric, check_k,
                        check_metric, check_ordered, check_positive_int,
@@ -33,7 +33,7 @@ __all__ = [
     "check_finite",
     "check_pca_input",
     "constant_data_error",
-    "DataError", "reworded",
+    "DataError", "reworded", "zero_vectors",
     "as_vector",
     "as_vectors",
     "check_bool",
@@ -351,10 +351,9 @@ def zero_rows(norms: np.ndarray, name: str, zero: str = "raise", *,
         rows = np.flatnonzero(mask)
         if norms.size == 1:
             what, it = "is a zero vector, which has", "it"
-        elif rows.size == 1:
-            what, it = f"has a zero vector at row {rows[0]}, which has", "it"
         else:
-            what, it = f"has {format_rows(rows)} that are zero vectors, which have", "them"
+            w = zero_vectors(rows)
+            what, it = f"has {w.rows}, which {w.has}", w.them
         how = f"drop {it}, or pass zero='ignore' to score {it} 0.0" if ignorable else \
             f"drop {it} first"
         raise DataError(f"{name} {what} no direction, so its cosine is undefined; {how}")

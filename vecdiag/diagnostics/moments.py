@@ -202,6 +202,7 @@ def refuse_zero_rows(norms: np.ndarray, name: str = "X") -> None:
 
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        raise ValueError(f"{name} has {V.format_rows(zero)} that are zero vectors: they have "
-                         "no direction, so cosine statistics are undefined; drop them first "
-                         "(vd.diagnose reports them and leaves them out)")
+        w = V.zero_vectors(zero)
+        raise V.DataError(f"{name} has {w.rows}: {w.they} {w.has} no direction, so cosine "
+                          f"statistics are undefined; drop {w.them} first (vd.diagnose "
+                          "reports zero vectors and leaves them out)")

@@ -222,9 +222,10 @@ def neighborhood_change(old, new, k: int = 10, *, metric: str = "cosine", ids=No
         for X, name in ((A, "old"), (B, "new")):
             zero = np.flatnonzero(_norms(X) == 0)
             if zero.size:
-                raise ValueError(f"{name} has {V.format_rows(zero)} that are zero vectors, which "
-                                 "have no direction under cosine; drop those items from both "
-                                 "old and new, or use metric='euclidean'")
+                w = V.zero_vectors(zero)
+                raise V.DataError(f"{name} has {w.rows}, which {w.has} no direction under "
+                                  "cosine; drop those items from both old and new, or use "
+                                  "metric='euclidean'")
     ids_arr = V.check_ids(ids, A.shape[0], "ids", rows_of="old and new have")
     if isinstance(texts, (str, bytes)):   # list("abc") would be three one-letter texts
         raise TypeError("texts must be a sequence of texts, one per item, not a single "

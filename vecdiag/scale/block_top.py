@@ -32,7 +32,7 @@ __all__ = ["block_top", "source_top", "sample_kth", "sample_pieces", "gather_row
 SAMPLE_ROWS = 8192                    # corpus rows scored first, for a bound on every block
 
 
-class BadRows(ValueError):
+class BadRows(V.DataError):
     """Rows a block refused (NaN/inf, or zero under cosine); ``.name`` the argument."""
 
     def __init__(self, message: str, name: str):
@@ -61,10 +61,9 @@ def _refusal(bad, zero, name: str) -> str | None:
     if len(bad):
         return f"{name} has {V.format_rows(bad)} with NaN or inf; drop or impute them first"
     if len(zero):
-        what, it = ((f"has a zero vector at row {zero[0]}, which has", "it") if len(zero) == 1
-                    else (f"has {V.format_rows(zero)} that are zero vectors, which have",
-                          "them"))
-        return f"{name} {what} no direction, so its cosine is undefined; drop {it} first"
+        w = V.zero_vectors(zero)
+        return f"{name} has {w.rows}, which {w.has} no direction, so its cosine is " \
+            f"undefined; drop {w.them} first"
     return None
 
 

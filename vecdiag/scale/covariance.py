@@ -132,10 +132,10 @@ def scaled_scatter(X, *, unit: bool = False, zero: str = "raise", name: str = "X
         raise ValueError(f"{name} has {describe_rows(total['n_bad'], np.sort(total['bad']))} "
                          "with NaN or inf; drop or impute them first")
     if unit and zero == "raise" and total["n_zero"]:
-        rows = np.sort(total["zero"])
-        raise V.DataError(f"{name} has {describe_rows(total['n_zero'], rows)} that are zero "
-                         "vectors: they have no direction, so they cannot be normalised; drop "
-                         "them, or pass zero='ignore' to keep them at 0")
+        w = V.zero_vectors(np.sort(total["zero"]), total["n_zero"])
+        raise V.DataError(f"{name} has {w.rows}: {w.they} {w.has} no direction, so {w.they} "
+                          f"cannot be normalised; drop {w.them}, or pass zero='ignore' to "
+                          f"keep {w.them} at 0")
     n, e = total["n"], total["e"]
     m = total["sum"] / n                               # mean of (x − s) / 2^e
     G = total["gram"] - n * np.outer(m, m)             # the scatter divided by 4^e

@@ -47,10 +47,7 @@ def describe_rows(count: int, first) -> str:
     >>> describe_rows(1, [4]), describe_rows(7, [0, 3, 9, 11, 12, 40])
     ('1 row (4)', '7 rows (first: 0, 3, 9, 11, 12)')
     """
-    first = [int(r) for r in first][:5]
-    if count <= len(first):
-        return V.format_rows(first)
-    return f"{count} rows (first: {', '.join(map(str, first))})"
+    return V.format_rows(first, count=count)
 
 
 @dataclasses.dataclass(frozen=True)
