@@ -20,6 +20,7 @@ dask = pytest.importorskip("dask")
 import vecdiag as vd  # noqa: E402
 from vecdiag.diagnostics import isoscore  # noqa: E402
 from vecdiag.diagnostics.moments import compute_moments  # noqa: E402
+from vecdiag.scale import chunks as scale_chunks  # noqa: E402
 from vecdiag.scale import moments as M  # noqa: E402
 
 RTOL = 1e-6
@@ -350,7 +351,7 @@ def test_fixes_transform_a_dask_block_in_pieces(name, monkeypatch):
     est = getattr(fixes, name)().fit(X[:1000])
     whole = dask_fit._transform_block(X, est)          # one piece: est.transform(X)
     assert np.array_equal(whole, est.transform(X))
-    monkeypatch.setattr(dask_fit, "PIECE_BYTES", 32 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 32 * 2**10)
     dask_fit._transform_block(X, est)                  # one block's task, measured alone
     out, peak = lowest_peak(lambda: dask_fit._transform_block(X, est))
     assert peak < X.size * 8
@@ -678,7 +679,7 @@ def test_scatter_walks_a_block_in_pieces(monkeypatch):
         C = A - A.mean(axis=0)
         return C.T @ C
 
-    monkeypatch.setattr(covariance, "PIECE_BYTES", 64 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     with dask.config.set(scheduler="sync"):
         lazy = da.from_array(X, chunks=(4000, 16))
         covariance.scaled_scatter(lazy[:10])       # imports and first-call set-up, not measured

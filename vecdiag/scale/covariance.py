@@ -26,16 +26,13 @@ from .. import _validate as V
 from ..diagnostics.moments import unit_rows
 from ..linalg import row_norms
 from .block_sums import exponent
-from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
+from .chunks import block_pieces, check_dask_matrix, compute, row_blocks
 from .moments import describe_rows, tree_sum
 
-__all__ = ["scatter", "scaled_scatter", "pca_fit", "HEAD_ROWS", "PIECE_BYTES"]
+__all__ = ["scatter", "scaled_scatter", "pca_fit", "HEAD_ROWS"]
 
 HEAD_ROWS = 1024
 """Rows read first to choose the shift (their mean) that keeps the scatter exact."""
-
-PIECE_BYTES = 4 * 2**20
-"""float64 rows a task holds at once while it sums its block (a piece at a time)."""
 
 _NO_EXPONENT = -(2**14)      # below every float64 exponent: the scale of a piece of zeros
 
@@ -47,14 +44,13 @@ def _rows(B: np.ndarray, unit: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _block_scatter(block, start: int, shift: np.ndarray, unit: bool) -> dict:
-    """One block's partial sums, from pieces of :data:`PIECE_BYTES` of float64 rows (the
+    """One block's partial sums, from pieces of :data:`.PIECE_BYTES` of float64 rows (the
     whole block at once made five float64 copies of it: a 25.6 MB block peaked at 155 MB)
     merged exactly. A piece (or block) whose shifted rows are all 0 has the exponent
     ``_NO_EXPONENT``, below any other: with 0 it set the scale of the whole merge, and
     rows of size 1e-160 in other blocks kept 3 digits of their scatter."""
     B = np.asarray(block)
-    rows = PIECE_BYTES // (8 * max(1, B.shape[1]))
-    parts = [_piece_scatter(P, start + a, shift, unit) for a, P in row_pieces(B, rows)]
+    parts = [_piece_scatter(P, start + a, shift, unit) for a, P in block_pieces(B)]
     return functools.reduce(_merge, parts)
 
 

@@ -3,7 +3,7 @@
 ``Center``, ``Whiten`` and ``AllButTheTop`` fit from the mean and covariance of one pass
 over the blocks (:func:`vecdiag.scale.covariance.scatter`); every transformer's
 ``transform`` of a Dask array is a lazy Dask array, one task per row block, that names
-zero rows by their global row number and transforms its block :data:`PIECE_BYTES` of
+zero rows by their global row number and transforms its block :data:`.PIECE_BYTES` of
 rows at a time (exact copies in the block given one output, as in memory).
 """
 
@@ -13,12 +13,10 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .block_top import checked_block
-from .chunks import check_dask_matrix, row_pieces
+from .chunks import check_dask_matrix, row_pieces, rows_per_piece
 from .covariance import scatter
 
-__all__ = ["dask_fit", "dask_transform", "PIECE_BYTES"]
-
-PIECE_BYTES = 4 * 2**20     # float64 values of a transform's temporaries: a piece of a block
+__all__ = ["dask_fit", "dask_transform"]
 
 
 def dask_fit(est, X):
@@ -51,7 +49,7 @@ def _transform_block(block, est, block_info=None):
     unit = getattr(est, "normalize_first", False) and est.zero == "raise"
     checked_block(block, start, "cosine" if unit else "dot", "X")
     B = np.asarray(block)
-    rows = PIECE_BYTES // (8 * max(1, B.shape[1]))
+    rows = rows_per_piece(B.shape[1])
     if B.shape[0] <= rows:
         return est.transform(B)
     # a piece at a time: the transform of a whole block held its unit rows, centred rows
