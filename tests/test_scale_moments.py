@@ -552,7 +552,7 @@ def test_exact_copies_of_files_hashed_by_their_tasks(tmp_path, monkeypatch, dire
     from vecdiag.scale import direct as direct_reads
     from vecdiag.scale import hashing
 
-    monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", 200)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 200)
     monkeypatch.setattr(direct_reads, "STREAM_READ_BYTES", 1000)
     X = _corpus(np.float32, 1.0, seed=2, n=900, d=8)
     X[[5, 480, 899]] = X[100]                     # one group across files
@@ -592,7 +592,7 @@ def test_row_hashes_of_a_block_stay_under_one_copy_of_it(dtype, monkeypatch):
     for r in (0, 7, 1999):
         words = (X[r] + dtype(0)).view(unsigned)
         assert int(whole[r]) == sum(int(w) * int(k) for w, k in zip(words, m)) % 2**64
-    monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", 64 * 2**10)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     hashing._hash_block(X, m)
     pieces, peak = lowest_peak(lambda: hashing._hash_block(X, m))
     assert peak < X.nbytes
