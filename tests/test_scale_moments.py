@@ -718,3 +718,28 @@ def test_raw_moments_of_tiny_rows_after_zero_rows(monkeypatch):
             np.testing.assert_allclose(m.gram * unit ** 2, big.T @ big, rtol=1e-12, atol=1e-9)
             np.testing.assert_allclose(m.sum_space * unit, big.sum(axis=0), rtol=1e-12,
                                        atol=1e-12)
+
+
+def test_one_shift_rule_moves_the_sums_of_numpy_and_dask():
+    """Moving sums from one reference row to another (Moments.gram: to the origin; the
+    Dask merge, block_sums.rebase: to another block's first row) is one rule,
+    diagnostics.moments.moved_sums. On small integers every step is exact: the Gram
+    matrix about any row, moved to the origin or to another row, is Σ x xᵀ (resp. the sums
+    about that row) exactly, and Moments.gram of the NumPy and the Dask pass are X.T @ X."""
+    from vecdiag.diagnostics.moments import moved_sums
+    from vecdiag.scale.block_sums import rebase
+
+    X = np.array([[1.0, 2.0, 0.0], [3.0, 5.0, -1.0], [0.0, 0.0, 0.0], [4.0, -2.0, 7.0]])
+    about = {i: ((X - X[i]).sum(axis=0), (X - X[i]).T @ (X - X[i])) for i in range(4)}
+    s, G = moved_sums(*about[1], 4, X[1])
+    assert s.tolist() == X.sum(axis=0).tolist() and G.tolist() == (X.T @ X).tolist()
+    s, G = rebase(*about[1], 4, X[1], X[3])
+    assert s.tolist() == about[3][0].tolist() and G.tolist() == about[3][1].tolist()
+    assert rebase(*about[2], 4, X[2], X[2])[1] is about[2][1]     # nothing to move
+    assert moved_sums(*about[2], 4, X[2])[1] is not about[2][1]   # a new array
+    numpy_m = compute_moments(X, space="raw")
+    with dask.config.set(scheduler="sync"):
+        dask_m = M.moments(da.from_array(X, chunks=(2, 3)), space="raw")
+    for m in (numpy_m, dask_m):
+        assert m.scale == 8.0
+        assert (m.gram * 64.0).tolist() == (X.T @ X).tolist()

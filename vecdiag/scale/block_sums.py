@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..diagnostics.moments import unit_rows
+from ..diagnostics.moments import moved_sums, unit_rows
 from ..linalg import row_norms
 from .chunks import row_pieces
 
@@ -196,7 +196,8 @@ def rebase(shifted_sum, gram, n: int, old, new):
     """``Σ (x − new)`` and ``Σ (x − new)(x − new)ᵀ`` from the same sums about ``old``.
 
     With ``δ = old − new``: ``s + n δ`` and ``G + s δᵀ + δ sᵀ + n δ δᵀ`` (``s``, ``G``
-    about ``old``); returned as given when ``δ = 0`` or there are no rows.
+    about ``old``; :func:`vecdiag.diagnostics.moments.moved_sums`); returned as given
+    (nothing allocated) when ``δ = 0`` or there are no rows.
 
     Examples
     --------
@@ -208,10 +209,7 @@ def rebase(shifted_sum, gram, n: int, old, new):
     delta = np.asarray(old, np.float64) - new
     if n == 0 or not delta.any():
         return shifted_sum, gram
-    if gram is not None:
-        gram = (gram + np.outer(shifted_sum, delta) + np.outer(delta, shifted_sum)
-                + n * np.outer(delta, delta))
-    return shifted_sum + n * delta, gram
+    return moved_sums(shifted_sum, gram, n, delta)
 
 
 def _common(part: dict, e: int, space: str) -> dict:
