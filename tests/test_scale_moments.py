@@ -743,3 +743,20 @@ def test_one_shift_rule_moves_the_sums_of_numpy_and_dask():
     for m in (numpy_m, dask_m):
         assert m.scale == 8.0
         assert (m.gram * 64.0).tolist() == (X.T @ X).tolist()
+
+
+def test_one_rule_keeps_a_part_of_zeros_out_of_the_exponent():
+    """A part whose values are all 0 (sums exactly 0) does not set the exponent of a merge:
+    one rule, block_sums.common_exponent, for the moments' merges (merge_sums, add_into)
+    and the scatter's (covariance). A corpus without spread has a scatter of exactly 0
+    (exponent 0; the scatter's own sentinel exponent was -16384 there, the same 0 matrix)."""
+    from vecdiag.scale import covariance
+    from vecdiag.scale.block_sums import common_exponent
+
+    tiny, zeros, big = {"e": -531, "peak": 1e-160}, {"e": 0, "peak": 0.0}, {"e": 3, "peak": 5.0}
+    assert [common_exponent(tiny, zeros), common_exponent(zeros, tiny)] == [-531, -531]
+    assert [common_exponent(tiny, big), common_exponent(zeros, zeros)] == [3, 0]
+    X = np.full((30, 4), 3.0)
+    with dask.config.set(scheduler="sync"):
+        _, n, mean, G, e = covariance.scaled_scatter(da.from_array(X, chunks=(7, 4)))
+    assert (n, e, mean.tolist(), G.tolist()) == (30, 0, [3.0] * 4, [[0.0] * 4] * 4)
