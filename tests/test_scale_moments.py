@@ -359,6 +359,27 @@ def test_fixes_transform_a_dask_block_in_pieces(name, monkeypatch):
     assert all(np.array_equal(out[r], out[3]) for r in copies)
 
 
+@pytest.mark.parametrize("piece_bytes", [None, 128])
+def test_a_dask_copy_with_minus_zero_is_transformed_as_its_original(piece_bytes, monkeypatch):
+    """A Dask block's transform gives a copy its original's output whether the block is
+    one piece (est.transform of the block, which compared rows as bytes: the -0.0 copy of
+    row 0 came out 1e-16 off it) or several (2-row pieces here, whose copies were found
+    by value): one rule, fixes.checking.copies_alike, -0.0 equal to 0.0."""
+    from vecdiag.fixes import Whiten
+
+    if piece_bytes is not None:
+        monkeypatch.setattr(scale_chunks, "PIECE_BYTES", piece_bytes)   # 2 rows of 8
+    X = np.random.default_rng(0).normal(size=(5, 8))
+    X[0, 0] = 0.0
+    X[4] = X[0]
+    X[4, 0] = -0.0
+    est = Whiten().fit(X)
+    with dask.config.set(scheduler="sync"):
+        T = est.transform(da.from_array(X, chunks=(5, 8))).compute()
+    assert T[4].tobytes() == T[0].tobytes()
+    _close(est.transform(X), T, 1e-12)
+
+
 def test_pca_and_whiten_run_on_the_workers(dask_client):
     from vecdiag.fixes import Whiten
 

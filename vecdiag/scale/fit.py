@@ -60,18 +60,8 @@ def _transform_block(block, est, block_info=None):
         if out is None:
             out = np.empty((B.shape[0],) + T.shape[1:], dtype=T.dtype)
         out[a:a + P.shape[0]] = T
-    return _copies_alike(B, out, rows)
+    # a copy in another piece was rounded by where it stood in its piece: set it to its
+    # original's output, as the transform of the whole block does
+    from ..fixes.checking import copies_alike
 
-
-def _copies_alike(B: np.ndarray, out: np.ndarray, rows: int) -> np.ndarray:
-    """``out`` with each row that repeats a lower row of ``B`` set to that row's output, as
-    the transform of the whole block sets them (a copy in another piece was rounded by
-    where it stood in its piece); hashed ``rows`` rows at a time (64-bit words per value)."""
-    from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers
-    from .hashing import _hash_pieces
-
-    hashes = _hash_pieces((P for _, P in row_pieces(B, rows)),
-                          hash_multipliers(B.shape[1], B.dtype))
-    for group in groups_from_hashes(hashes, lambda r: B[r]):
-        out[group[1:]] = out[group[0]]
-    return out
+    return copies_alike(B, out)
