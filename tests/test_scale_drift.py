@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import vecdiag as vd
+from vecdiag.scale import chunks as scale_chunks
 from _dask_cluster import worker_tasks
 from _peaks import lowest_peak
 
@@ -282,7 +283,7 @@ def test_dask_check_pass_walks_a_block_in_pieces(threads, monkeypatch):
     _, whole = dask_drift.checked_set(da.from_array(X, chunks=(4000, 16)), "current")
     assert whole.n == 4000 and whole.top == np.abs(X).max()
     assert np.array_equal(whole.sums, X.sum(axis=0))
-    monkeypatch.setattr(dask_drift, "PIECE_BYTES", 64 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     D = da.from_array(X, chunks=(4000, 16))
     dask_drift.checked_set(D, "current")
     (_, pieces), peak = lowest_peak(lambda: dask_drift.checked_set(D, "current"))
@@ -316,7 +317,7 @@ def test_dask_row_hashes_walk_a_block_in_pieces(threads, monkeypatch):
         want = sum(int(b) * int(m) for b, m in zip(bits, w)) % 2**64
         assert int(whole[r]) == want
     assert whole[1] == whole[3999] and whole[0] != whole[1]
-    monkeypatch.setattr(dask_drift, "PIECE_BYTES", 64 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     dask_drift._hashes(D, w)
     pieces, peak = lowest_peak(lambda: dask_drift._hashes(D, w))
     assert peak < X.size * 8

@@ -11,6 +11,7 @@ import pytest
 import explain_planted as planted
 import vecdiag as vd
 from vecdiag import cache_keys
+from vecdiag.scale import chunks as scale_chunks
 from _dask_cluster import worker_tasks
 from _peaks import lowest_peak
 
@@ -400,7 +401,7 @@ def test_full_scores_walk_a_block_in_pieces(threads, metric, monkeypatch):
     index = vd.Index(da.from_array(X, chunks=(4000, 16)), metric=metric)
     whole = dask_index.full_scores(index, Q)
     assert np.array_equal(whole, pairwise_scores(Q, X, metric))
-    monkeypatch.setattr(dask_index, "PIECE_BYTES", 64 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     dask_index.full_scores(index, Q)
     pieces, peak = lowest_peak(lambda: dask_index.full_scores(index, Q))
     assert peak < X.size * 8
@@ -437,7 +438,7 @@ def test_counterfactual_keys_walk_a_block_in_pieces(threads, metric, monkeypatch
                                            centred_cosine=True)[0]
 
     whole = rankings(0)                     # one piece: the block's own size
-    monkeypatch.setattr(explain_fixes, "PIECE_BYTES", 64 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     index.cache.clear()
     rankings(1)                             # fits and cached statistics, then measured
     pieces, peak = lowest_peak(lambda: rankings(0))
@@ -467,7 +468,7 @@ def test_csls_penalties_search_a_block_in_pieces(threads, monkeypatch):
     bank = X[stats.sample_rows]
     want = vd.knn(X, bank, 10).scores.astype(np.float64).mean(axis=1)
     np.testing.assert_array_equal(whole, want)
-    monkeypatch.setattr(explain_fixes, "PIECE_BYTES", 64 * 2**10)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     (pieces, _), peak = lowest_peak(lambda: explain_fixes.csls_penalties(index, stats),
                                     setup=index.cache.clear)
     assert peak < X.size * 8
@@ -493,7 +494,7 @@ def test_copy_counts_walk_a_block_in_pieces(threads, monkeypatch):
     want = [int(sum(float(unit[i] @ u) >= 0.6 for i in range(4000))) for u in U]
     whole = dask_explain.copy_counts(D, U, 0.6)
     assert whole.tolist() == want and want[0] >= 4
-    monkeypatch.setattr(dask_explain, "PIECE_BYTES", 64 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     dask_explain.copy_counts(D, U, 0.6)
     pieces, peak = lowest_peak(lambda: dask_explain.copy_counts(D, U, 0.6))
     assert peak < X.size * 8

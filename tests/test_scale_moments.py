@@ -20,6 +20,7 @@ dask = pytest.importorskip("dask")
 import vecdiag as vd  # noqa: E402
 from vecdiag.diagnostics import isoscore  # noqa: E402
 from vecdiag.diagnostics.moments import compute_moments  # noqa: E402
+from vecdiag.scale import chunks as scale_chunks  # noqa: E402
 from vecdiag.scale import moments as M  # noqa: E402
 
 RTOL = 1e-6
@@ -350,12 +351,33 @@ def test_fixes_transform_a_dask_block_in_pieces(name, monkeypatch):
     est = getattr(fixes, name)().fit(X[:1000])
     whole = dask_fit._transform_block(X, est)          # one piece: est.transform(X)
     assert np.array_equal(whole, est.transform(X))
-    monkeypatch.setattr(dask_fit, "PIECE_BYTES", 32 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 32 * 2**10)
     dask_fit._transform_block(X, est)                  # one block's task, measured alone
     out, peak = lowest_peak(lambda: dask_fit._transform_block(X, est))
     assert peak < X.size * 8
     _close(whole, out, 1e-6)
     assert all(np.array_equal(out[r], out[3]) for r in copies)
+
+
+@pytest.mark.parametrize("piece_bytes", [None, 128])
+def test_a_dask_copy_with_minus_zero_is_transformed_as_its_original(piece_bytes, monkeypatch):
+    """A Dask block's transform gives a copy its original's output whether the block is
+    one piece (est.transform of the block, which compared rows as bytes: the -0.0 copy of
+    row 0 came out 1e-16 off it) or several (2-row pieces here, whose copies were found
+    by value): one rule, fixes.checking.copies_alike, -0.0 equal to 0.0."""
+    from vecdiag.fixes import Whiten
+
+    if piece_bytes is not None:
+        monkeypatch.setattr(scale_chunks, "PIECE_BYTES", piece_bytes)   # 2 rows of 8
+    X = np.random.default_rng(0).normal(size=(5, 8))
+    X[0, 0] = 0.0
+    X[4] = X[0]
+    X[4, 0] = -0.0
+    est = Whiten().fit(X)
+    with dask.config.set(scheduler="sync"):
+        T = est.transform(da.from_array(X, chunks=(5, 8))).compute()
+    assert T[4].tobytes() == T[0].tobytes()
+    _close(est.transform(X), T, 1e-12)
 
 
 def test_pca_and_whiten_run_on_the_workers(dask_client):
@@ -551,7 +573,7 @@ def test_exact_copies_of_files_hashed_by_their_tasks(tmp_path, monkeypatch, dire
     from vecdiag.scale import direct as direct_reads
     from vecdiag.scale import hashing
 
-    monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", 200)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 200)
     monkeypatch.setattr(direct_reads, "STREAM_READ_BYTES", 1000)
     X = _corpus(np.float32, 1.0, seed=2, n=900, d=8)
     X[[5, 480, 899]] = X[100]                     # one group across files
@@ -591,7 +613,7 @@ def test_row_hashes_of_a_block_stay_under_one_copy_of_it(dtype, monkeypatch):
     for r in (0, 7, 1999):
         words = (X[r] + dtype(0)).view(unsigned)
         assert int(whole[r]) == sum(int(w) * int(k) for w, k in zip(words, m)) % 2**64
-    monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", 64 * 2**10)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     hashing._hash_block(X, m)
     pieces, peak = lowest_peak(lambda: hashing._hash_block(X, m))
     assert peak < X.nbytes
@@ -678,7 +700,7 @@ def test_scatter_walks_a_block_in_pieces(monkeypatch):
         C = A - A.mean(axis=0)
         return C.T @ C
 
-    monkeypatch.setattr(covariance, "PIECE_BYTES", 64 * 2**10, raising=False)
+    monkeypatch.setattr(scale_chunks, "PIECE_BYTES", 64 * 2**10)
     with dask.config.set(scheduler="sync"):
         lazy = da.from_array(X, chunks=(4000, 16))
         covariance.scaled_scatter(lazy[:10])       # imports and first-call set-up, not measured
@@ -717,3 +739,45 @@ def test_raw_moments_of_tiny_rows_after_zero_rows(monkeypatch):
             np.testing.assert_allclose(m.gram * unit ** 2, big.T @ big, rtol=1e-12, atol=1e-9)
             np.testing.assert_allclose(m.sum_space * unit, big.sum(axis=0), rtol=1e-12,
                                        atol=1e-12)
+
+
+def test_one_shift_rule_moves_the_sums_of_numpy_and_dask():
+    """Moving sums from one reference row to another (Moments.gram: to the origin; the
+    Dask merge, block_sums.rebase: to another block's first row) is one rule,
+    diagnostics.moments.moved_sums. On small integers every step is exact: the Gram
+    matrix about any row, moved to the origin or to another row, is Σ x xᵀ (resp. the sums
+    about that row) exactly, and Moments.gram of the NumPy and the Dask pass are X.T @ X."""
+    from vecdiag.diagnostics.moments import moved_sums
+    from vecdiag.scale.block_sums import rebase
+
+    X = np.array([[1.0, 2.0, 0.0], [3.0, 5.0, -1.0], [0.0, 0.0, 0.0], [4.0, -2.0, 7.0]])
+    about = {i: ((X - X[i]).sum(axis=0), (X - X[i]).T @ (X - X[i])) for i in range(4)}
+    s, G = moved_sums(*about[1], 4, X[1])
+    assert s.tolist() == X.sum(axis=0).tolist() and G.tolist() == (X.T @ X).tolist()
+    s, G = rebase(*about[1], 4, X[1], X[3])
+    assert s.tolist() == about[3][0].tolist() and G.tolist() == about[3][1].tolist()
+    assert rebase(*about[2], 4, X[2], X[2])[1] is about[2][1]     # nothing to move
+    assert moved_sums(*about[2], 4, X[2])[1] is not about[2][1]   # a new array
+    numpy_m = compute_moments(X, space="raw")
+    with dask.config.set(scheduler="sync"):
+        dask_m = M.moments(da.from_array(X, chunks=(2, 3)), space="raw")
+    for m in (numpy_m, dask_m):
+        assert m.scale == 8.0
+        assert (m.gram * 64.0).tolist() == (X.T @ X).tolist()
+
+
+def test_one_rule_keeps_a_part_of_zeros_out_of_the_exponent():
+    """A part whose values are all 0 (sums exactly 0) does not set the exponent of a merge:
+    one rule, block_sums.common_exponent, for the moments' merges (merge_sums, add_into)
+    and the scatter's (covariance). A corpus without spread has a scatter of exactly 0
+    (exponent 0; the scatter's own sentinel exponent was -16384 there, the same 0 matrix)."""
+    from vecdiag.scale import covariance
+    from vecdiag.scale.block_sums import common_exponent
+
+    tiny, zeros, big = {"e": -531, "peak": 1e-160}, {"e": 0, "peak": 0.0}, {"e": 3, "peak": 5.0}
+    assert [common_exponent(tiny, zeros), common_exponent(zeros, tiny)] == [-531, -531]
+    assert [common_exponent(tiny, big), common_exponent(zeros, zeros)] == [3, 0]
+    X = np.full((30, 4), 3.0)
+    with dask.config.set(scheduler="sync"):
+        _, n, mean, G, e = covariance.scaled_scatter(da.from_array(X, chunks=(7, 4)))
+    assert (n, e, mean.tolist(), G.tolist()) == (30, 0, [3.0] * 4, [[0.0] * 4] * 4)

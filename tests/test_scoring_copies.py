@@ -4,7 +4,7 @@ A matrix product does not promise one result for one row: BLAS kernels compute t
 the edge of a tile apart, and a copy placed there scored a last bit off its original, so
 the tie rule (equal scores: lower index first) ranked copies out of order. On this
 project's CI machine (OpenBLAS Haswell kernels) every test below failed before
-``neighbors.scoring.tie_copies`` and ``fixes.checking._copies_alike``. The engine
+``neighbors.scoring.tie_copies`` and ``fixes.checking.copies_alike``. The engine
 (``vd.knn``) re-scores pair by pair and is the reference.
 """
 

@@ -80,7 +80,8 @@ def colliding_rows(hashes: np.ndarray) -> list[np.ndarray]:
     sorted_h = hashes[order]
     starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
     stops = np.r_[starts[1:], n]
-    return [np.sort(order[a:b]) for a, b in zip(starts, stops) if b - a >= 2]
+    shared = stops - starts >= 2          # only these reach the loop (not one per row)
+    return [np.sort(order[a:b]) for a, b in zip(starts[shared], stops[shared])]
 
 
 def groups_from_hashes(hashes: np.ndarray, fetch, batch_rows: int = 1 << 18) -> list[list[int]]:

@@ -32,7 +32,7 @@ from .._scaling import power_of_two_scale
 from ..linalg import row_norms
 
 __all__ = ["Moments", "compute_moments", "cached_moments", "block_rows", "unit_rows",
-           "refuse_zero_rows", "resolve"]
+           "moved_sums", "refuse_zero_rows", "resolve"]
 
 # Rows per block: about 32 MB of float64 per block whatever the dimension.
 _BLOCK_BYTES = 32 * 2**20
@@ -47,6 +47,27 @@ def unit_rows(block: np.ndarray, norms: np.ndarray, dtype=np.float64) -> np.ndar
     """Rows divided by their norms (float64 by default); zero rows stay zero."""
     safe = np.where(norms > 0, norms, 1.0)
     return (block.astype(dtype, copy=False) / safe[:, None].astype(dtype)).astype(dtype, copy=False)
+
+
+def moved_sums(shifted_sum, gram, n: int, delta):
+    """``Σ (x − r + δ)`` and ``Σ (x − r + δ)(x − r + δ)ᵀ`` from the sums about ``r``.
+
+    ``s + n δ`` and ``G + s δᵀ + δ sᵀ + n δ δᵀ`` (``s = Σ (x − r)``, ``G`` its Gram
+    matrix, or None): with ``δ = r`` the sums of the rows themselves
+    (:attr:`Moments.gram`); with ``δ = r − r'`` the sums about another row ``r'``
+    (:func:`vecdiag.scale.block_sums.rebase`). A new array, even for ``δ = 0``.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0], [3.0, 5.0]])
+    >>> s, G = moved_sums((X - X[0]).sum(0), (X - X[0]).T @ (X - X[0]), 2, X[0])
+    >>> s.tolist(), G.tolist()                     # Σ x and Σ x xᵀ
+    ([4.0, 7.0], [[10.0, 17.0], [17.0, 29.0]])
+    """
+    if gram is not None:
+        gram = gram + np.outer(shifted_sum, delta) + np.outer(delta, shifted_sum) \
+            + n * np.outer(delta, delta)
+    return shifted_sum + n * delta, gram
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -89,11 +110,11 @@ class Moments:
     @property
     def gram(self) -> np.ndarray | None:
         """(d, d) Σ x_i x_iᵀ of the rows in ``space`` (uncentred), rebuilt from the
-        shifted sums: ``G_r + s rᵀ + r sᵀ + n r rᵀ``."""
+        shifted sums: ``G_r + s rᵀ + r sᵀ + n r rᵀ`` (:func:`moved_sums`)."""
         if self.shifted_gram is None or self.shift is None:
             return self.shifted_gram
         r, s = self._shift_parts()
-        return self.shifted_gram + np.outer(s, r) + np.outer(r, s) + self.n * np.outer(r, r)
+        return moved_sums(s, self.shifted_gram, self.n, r)[1]
 
     @property
     def covariance(self) -> np.ndarray:

@@ -12,9 +12,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _validate as V
 from ..linalg import normalize
-from ..neighbors.scoring import corpus_copies
+from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers, row_hashes
+from ..scale.chunks import block_pieces
 
-__all__ = ["fit_as", "transform_as"]
+__all__ = ["fit_as", "transform_as", "copies_alike"]
 
 
 def _check(estimator, X, *, reset: bool) -> np.ndarray:
@@ -61,14 +62,29 @@ def _keep_absent(est, U: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _copies_alike(U: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out`` (a matrix product of the rows of ``U``, a new array) with each row that
-    repeats a lower row of ``U`` set to that row's output: BLAS kernels compute the rows
-    at the edge of a tile apart, and an exact copy came out a last bit off (the tie rule
-    then ranked copies out of index order)."""
-    copies = corpus_copies(U)
-    if copies is not None:
-        out[copies[0]] = out[copies[1]]
+def copies_alike(U: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` (a transform of the rows of ``U``, a new array) with each row that repeats
+    a lower row of ``U`` set to that row's output: BLAS kernels compute the rows at the
+    edge of a tile apart, and an exact copy came out a last bit off (the tie rule then
+    ranked copies out of index order). The in-memory transforms and a Dask block's
+    pieces (:mod:`vecdiag.scale.fit`) both end here.
+
+    A copy is a row of equal values: -0.0 equals 0.0 (the same vector, with the same
+    score against every query under every metric); compared as bytes, a copy holding
+    -0.0 where its original holds 0.0 came out 1e-16 off it in memory, and tied to it
+    in a Dask block of several pieces. Rows are hashed a piece at a time
+    (:func:`vecdiag.scale.chunks.block_pieces`), only colliding rows compared.
+
+    Examples
+    --------
+    >>> U = np.array([[0.0, 1.0], [1.0, 0.0], [-0.0, 1.0]])
+    >>> copies_alike(U, np.array([[5.0], [6.0], [5.000001]])).ravel().tolist()
+    [5.0, 6.0, 5.0]
+    """
+    multipliers = hash_multipliers(U.shape[1], U.dtype)
+    hashes = np.concatenate([row_hashes(P, multipliers) for _, P in block_pieces(U)])
+    for group in groups_from_hashes(hashes, lambda rows: U[rows]):
+        out[group[1:]] = out[group[0]]
     return out
 
 

@@ -35,7 +35,7 @@ from ..linalg import column_mean
 from ..scale.chunks import is_dask_array
 from ..scale.fit import dask_fit, dask_transform
 from .axes import axes_of, covariance_overflow, null_variances, principal_axes
-from .checking import (_check, _copies_alike, _keep_absent, _prepare, _unit_rows, fit_as,
+from .checking import (_check, _keep_absent, _prepare, _unit_rows, copies_alike, fit_as,
                        transform_as)
 
 __all__ = ["Center", "Normalize", "Whiten", "AllButTheTop", "default_n_remove", "for_fix",
@@ -249,7 +249,7 @@ class Whiten(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X = _prepare(self, _check(self, X, reset=False))
         dt = X.dtype
         W = (self.components_.T / self.scale_).astype(dt, copy=False)
-        return _keep_absent(self, X, _copies_alike(X, (X - self.mean_.astype(dt, copy=False)) @ W))
+        return _keep_absent(self, X, copies_alike(X, (X - self.mean_.astype(dt, copy=False)) @ W))
 
 
 def _column_mean(X: np.ndarray) -> np.ndarray:
@@ -355,7 +355,7 @@ class AllButTheTop(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         dt = X.dtype
         U = self.components_.astype(dt, copy=False)
         Xc = X - self.mean_.astype(dt, copy=False)
-        return _keep_absent(self, X, _copies_alike(X, Xc - (Xc @ U.T) @ U))
+        return _keep_absent(self, X, copies_alike(X, Xc - (Xc @ U.T) @ U))
 
 
 def for_fix(code: str, metric: str = "cosine", **options):

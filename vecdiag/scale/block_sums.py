@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..diagnostics.moments import unit_rows
+from ..diagnostics.moments import moved_sums, unit_rows
 from ..linalg import row_norms
 from .chunks import row_pieces
 
 __all__ = ["block_sums", "piece_sums", "merge_sums", "add_into", "fast_block_sums", "rebase",
-           "careful_block_sums", "PieceWork", "exponent", "piece_rows", "SUB_BYTES",
-           "KEEP_ROWS"]
+           "careful_block_sums", "PieceWork", "exponent", "common_exponent", "piece_rows",
+           "SUB_BYTES", "KEEP_ROWS"]
 
 SUB_BYTES = 2 * 2**20                 # a piece: it and its unit rows stay in the cache
                                       # (longer ones gain nothing in the product: 89-92
@@ -63,6 +63,16 @@ def exponent(peak: float) -> int:
     if not peak > 0 or not np.isfinite(peak):
         return 0
     return int(np.frexp(peak)[1])
+
+
+def common_exponent(a: dict, b: dict) -> int:
+    """The exponent two partial sums are merged at: the larger ``"e"``, a part of zeros (``"peak"``
+    0) taking none (its 0 set the scale: 1e-160 rows elsewhere kept 3-7 digits of their Gram).
+
+    >>> common_exponent({"e": -531, "peak": 1e-160}, {"e": 0, "peak": 0.0})
+    -531
+    """
+    return b["e"] if a["peak"] == 0 else a["e"] if b["peak"] == 0 else max(a["e"], b["e"])
 
 
 def _no_rows():
@@ -196,7 +206,8 @@ def rebase(shifted_sum, gram, n: int, old, new):
     """``Σ (x − new)`` and ``Σ (x − new)(x − new)ᵀ`` from the same sums about ``old``.
 
     With ``δ = old − new``: ``s + n δ`` and ``G + s δᵀ + δ sᵀ + n δ δᵀ`` (``s``, ``G``
-    about ``old``); returned as given when ``δ = 0`` or there are no rows.
+    about ``old``; :func:`vecdiag.diagnostics.moments.moved_sums`); returned as given
+    (nothing allocated) when ``δ = 0`` or there are no rows.
 
     Examples
     --------
@@ -208,10 +219,7 @@ def rebase(shifted_sum, gram, n: int, old, new):
     delta = np.asarray(old, np.float64) - new
     if n == 0 or not delta.any():
         return shifted_sum, gram
-    if gram is not None:
-        gram = (gram + np.outer(shifted_sum, delta) + np.outer(delta, shifted_sum)
-                + n * np.outer(delta, delta))
-    return shifted_sum + n * delta, gram
+    return moved_sums(shifted_sum, gram, n, delta)
 
 
 def _common(part: dict, e: int, space: str) -> dict:
@@ -238,9 +246,7 @@ def merge_sums(a: dict, b: dict, space: str) -> dict:
     >>> (m["gram"] * 2.0 ** (2 * m["e"])).tolist()                # about it: [-1, 8]
     [[1.0, -8.0], [-8.0, 64.0]]
     """
-    # a part of zeros (peak 0: sums exactly 0) has e = 0 and nothing to scale; it must not
-    # set the scale (a block of zero rows made 1e-160 rows' Gram matrix keep 7 digits)
-    e = b["e"] if a["peak"] == 0 else a["e"] if b["peak"] == 0 else max(a["e"], b["e"])
+    e = common_exponent(a, b)
     out = {"n": a["n"] + b["n"], "e": e, "peak": max(a["peak"], b["peak"]),
            "n_bad": a["n_bad"] + b["n_bad"], "n_zero": a["n_zero"] + b["n_zero"],
            "bad": np.concatenate([a["bad"], b["bad"]])[:KEEP_ROWS],
@@ -273,8 +279,7 @@ def add_into(total: dict, part: dict, space: str) -> dict:
     """:func:`merge_sums` of ``total`` and ``part``, written into ``total`` (which must own
     its float64 arrays, as :func:`_owned` makes them); no array is allocated when both
     have the same exponent, as the pieces of one block usually do."""
-    e = (part["e"] if total["peak"] == 0 else total["e"] if part["peak"] == 0   # zeros: as
-         else max(total["e"], part["e"]))                                     # merge_sums
+    e = common_exponent(total, part)
     total["n"] += part["n"]
     total["peak"] = max(total["peak"], part["peak"])
     for key in ("n_bad", "n_zero"):

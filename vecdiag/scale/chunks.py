@@ -26,7 +26,14 @@ from .._optional import require
 from .formats import out_dtype
 
 __all__ = ["RowBlock", "is_dask_array", "require_dask", "check_dask_matrix", "row_blocks",
-           "row_pieces", "compute", "aligned_empty"]
+           "row_pieces", "PIECE_BYTES", "rows_per_piece", "block_pieces", "compute",
+           "aligned_empty"]
+
+PIECE_BYTES = 4 * 2**20
+"""float64 values a task holds per temporary while it walks its block a piece at a time
+(:func:`block_pieces`): the unit rows, differences, products and hashes of a piece stay a
+few MB whatever the chunk size (a whole 128 MB block made several float64 copies of itself
+at once, and a worker with a few hundred MB per task was killed)."""
 
 
 def is_dask_array(x) -> bool:
@@ -116,6 +123,31 @@ def row_pieces(block: np.ndarray, rows: int):
     """
     step = max(1, rows)
     return ((a, block[a:a + step]) for a in range(0, max(1, block.shape[0]), step))
+
+
+def rows_per_piece(width: int) -> int:
+    """Rows per piece when each row's temporaries are ``width`` float64 values: rows that
+    take :data:`PIECE_BYTES` (at least 1).
+
+    Examples
+    --------
+    >>> rows_per_piece(64), rows_per_piece(10**7)
+    (8192, 1)
+    """
+    return max(1, PIECE_BYTES // (8 * max(1, width)))
+
+
+def block_pieces(block, width: int | None = None):
+    """``(offset, rows)`` pieces of a block (:func:`row_pieces`) of :func:`rows_per_piece`
+    rows, ``width`` float64 values per row (default: the block's columns).
+
+    Examples
+    --------
+    >>> [(a, p.shape[0]) for a, p in block_pieces(np.zeros((3, 2**19)))]
+    [(0, 1), (1, 1), (2, 1)]
+    """
+    B = np.asarray(block)
+    return row_pieces(B, rows_per_piece(B.shape[1] if width is None else width))
 
 
 def compute(*objs):

@@ -25,19 +25,14 @@ import numpy as np
 from .. import _validate as V
 from ..diagnostics.moments import unit_rows
 from ..linalg import row_norms
-from .block_sums import exponent
-from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
+from .block_sums import common_exponent, exponent
+from .chunks import block_pieces, check_dask_matrix, compute, row_blocks
 from .moments import describe_rows, tree_sum
 
-__all__ = ["scatter", "scaled_scatter", "pca_fit", "HEAD_ROWS", "PIECE_BYTES"]
+__all__ = ["scatter", "scaled_scatter", "pca_fit", "HEAD_ROWS"]
 
 HEAD_ROWS = 1024
 """Rows read first to choose the shift (their mean) that keeps the scatter exact."""
-
-PIECE_BYTES = 4 * 2**20
-"""float64 rows a task holds at once while it sums its block (a piece at a time)."""
-
-_NO_EXPONENT = -(2**14)      # below every float64 exponent: the scale of a piece of zeros
 
 
 def _rows(B: np.ndarray, unit: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -47,14 +42,14 @@ def _rows(B: np.ndarray, unit: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _block_scatter(block, start: int, shift: np.ndarray, unit: bool) -> dict:
-    """One block's partial sums, from pieces of :data:`PIECE_BYTES` of float64 rows (the
+    """One block's partial sums, from pieces of :data:`.PIECE_BYTES` of float64 rows (the
     whole block at once made five float64 copies of it: a 25.6 MB block peaked at 155 MB)
-    merged exactly. A piece (or block) whose shifted rows are all 0 has the exponent
-    ``_NO_EXPONENT``, below any other: with 0 it set the scale of the whole merge, and
-    rows of size 1e-160 in other blocks kept 3 digits of their scatter."""
+    merged exactly. A piece (or block) whose shifted rows are all 0 takes no part in the
+    merged exponent (:func:`~.block_sums.common_exponent`): with its 0 it set the scale
+    of the whole merge, and rows of size 1e-160 in other blocks kept 3 digits of their
+    scatter."""
     B = np.asarray(block)
-    rows = PIECE_BYTES // (8 * max(1, B.shape[1]))
-    parts = [_piece_scatter(P, start + a, shift, unit) for a, P in row_pieces(B, rows)]
+    parts = [_piece_scatter(P, start + a, shift, unit) for a, P in block_pieces(B)]
     return functools.reduce(_merge, parts)
 
 
@@ -62,25 +57,25 @@ def _piece_scatter(B: np.ndarray, start: int, shift: np.ndarray, unit: bool) -> 
     bad = ~np.isfinite(B).all(axis=1)
     if bad.any():
         return {"n_bad": int(bad.sum()), "bad": np.flatnonzero(bad)[:20] + start,
-                "n_zero": 0, "zero": np.zeros(0, dtype=np.int64), "n": 0, "e": 0,
+                "n_zero": 0, "zero": np.zeros(0, dtype=np.int64), "n": 0, "e": 0, "peak": 0.0,
                 "sum": np.zeros(B.shape[1]), "gram": np.zeros((B.shape[1],) * 2)}
     R, norms = _rows(B, unit)
     zero = np.flatnonzero(norms == 0)
     C = R - shift
     peak = float(np.abs(C).max()) if C.size else 0.0
-    # a piece of zeros takes no part in the merged exponent (0 would drag tiny ones down)
-    e = exponent(peak) if peak > 0 else _NO_EXPONENT
+    e = exponent(peak)
     C = np.ldexp(C, -e)
     return {"n_bad": 0, "bad": np.zeros(0, dtype=np.int64), "n_zero": int(zero.size),
-            "zero": zero[:20] + start, "n": B.shape[0], "e": e,
+            "zero": zero[:20] + start, "n": B.shape[0], "e": e, "peak": peak,
             "sum": C.sum(axis=0), "gram": C.T @ C}
 
 
 def _merge(a: dict, b: dict) -> dict:
-    e = max(a["e"], b["e"])
+    e = common_exponent(a, b)
     return {"n_bad": a["n_bad"] + b["n_bad"], "n_zero": a["n_zero"] + b["n_zero"],
             "bad": np.concatenate([a["bad"], b["bad"]])[:20],
             "zero": np.concatenate([a["zero"], b["zero"]])[:20], "n": a["n"] + b["n"], "e": e,
+            "peak": max(a["peak"], b["peak"]),
             "sum": np.ldexp(a["sum"], a["e"] - e) + np.ldexp(b["sum"], b["e"] - e),
             "gram": np.ldexp(a["gram"], 2 * (a["e"] - e)) + np.ldexp(b["gram"], 2 * (b["e"] - e))}
 

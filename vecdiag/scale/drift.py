@@ -4,7 +4,7 @@ Every drift test runs on a subsample of at most ``max_samples`` rows per set (se
 :mod:`vecdiag.drift.api`); the corpus-sized work is checking the sets. On a Dask array:
 
 * :func:`checked_set` makes one pass over the blocks (per block: rows holding NaN or
-  inf, the largest magnitude, the column sums in float64, walked :data:`PIECE_BYTES` of
+  inf, the largest magnitude, the column sums in float64, walked :data:`.PIECE_BYTES` of
   rows at a time) and raises the errors
   :func:`vecdiag.drift` raises for a NumPy array, naming the offending rows;
 * :func:`same_rows` answers "are these the same vectors?" from the column sums and, only
@@ -20,14 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from .chunks import (check_dask_matrix, compute, is_dask_array, require_dask, row_blocks,
-                     row_pieces)
+from .chunks import (block_pieces, check_dask_matrix, compute, is_dask_array, require_dask,
+                     row_blocks)
 
-__all__ = ["SetSummary", "checked_set", "same_rows", "sample_rows", "PIECE_BYTES"]
+__all__ = ["SetSummary", "checked_set", "same_rows", "sample_rows"]
 
 # Rows compared per step when two sets hash alike (never more on the client at once).
 _COMPARE_ROWS = 65_536
-PIECE_BYTES = 4 * 2**20     # float64 values of a task's temporaries: a piece of its block
 
 
 class SetSummary:
@@ -37,17 +36,12 @@ class SetSummary:
         self.n, self.top, self.sums = n, top, sums
 
 
-def _pieces(block):
-    """``(offset, rows)`` pieces of a block, :data:`PIECE_BYTES` of float64 values each (a
-    whole block's finite rows, their magnitudes and float64 words were copies of it)."""
-    B = np.asarray(block)
-    return row_pieces(B, PIECE_BYTES // (8 * max(1, B.shape[1])))
-
-
 def _block_summary(block, start: int):
     bad, n_bad, top = [], 0, 0.0
     sums = np.zeros(np.shape(block)[1])
-    for a, b in _pieces(block):
+    # a piece at a time: a whole block's finite rows, magnitudes and float64 words were
+    # copies of it
+    for a, b in block_pieces(block):
         finite = np.isfinite(b).all(axis=1)
         rows = np.flatnonzero(~finite)
         bad.append(rows[:5] + start + a)
@@ -87,10 +81,10 @@ def summary_of(X: np.ndarray) -> SetSummary:
 
 def _row_hash(block, weights: np.ndarray) -> np.ndarray:
     """Per row, an exact hash of its float64 values (wrapping uint64 arithmetic), a piece
-    of :data:`PIECE_BYTES` at a time (a row's hash is its own: the same hashes as the
+    of :data:`.PIECE_BYTES` at a time (a row's hash is its own: the same hashes as the
     whole block's, whose float64 rows and 64-bit products were two copies of it)."""
     out = np.empty(np.shape(block)[0], dtype=np.uint64)
-    for a, p in _pieces(block):
+    for a, p in block_pieces(block):
         b = np.asarray(p, dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal values, equal hash
         bits = np.ascontiguousarray(b).view(np.uint64)
         with np.errstate(over="ignore"):

@@ -32,11 +32,9 @@ import numpy as np
 
 from .. import cache_keys
 from ..linalg import normalize
-from .chunks import compute, row_blocks, row_pieces
+from .chunks import block_pieces, compute, row_blocks
 
-__all__ = ["DaskCorpusStats", "copy_counts", "PIECE_BYTES"]
-
-PIECE_BYTES = 4 * 2**20     # float64 values of a copy-count temporary: a piece of a block
+__all__ = ["DaskCorpusStats", "copy_counts"]
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -46,11 +44,10 @@ def _unit(X: np.ndarray) -> np.ndarray:
 
 def _block_copies(block, U: np.ndarray, threshold: float) -> np.ndarray:
     """Per row of ``U`` (unit vectors), how many rows of the block have cosine >= threshold,
-    counted :data:`PIECE_BYTES` of rows at a time (the whole block's unit rows and their
+    counted :data:`.PIECE_BYTES` of rows at a time (the whole block's unit rows and their
     temporaries were a copy of it or more; a row's cosine depends on that row alone)."""
-    B = np.asarray(block)
     counts = np.zeros(U.shape[0], dtype=np.int64)
-    for _, P in row_pieces(B, PIECE_BYTES // (8 * max(1, B.shape[1]))):
+    for _, P in block_pieces(block):
         counts += np.count_nonzero(_unit(P) @ U.T >= threshold, axis=0)
     return counts
 

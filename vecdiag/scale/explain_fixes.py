@@ -27,7 +27,7 @@ row block per task, and only ``n`` keys per fix come back:
 
 All query-dependent keys are computed in one pass over the blocks; ``r_d``, ``μ_d`` and
 ``σ_d`` are cached on the Index. Rankings follow the library's tie rule (equal keys:
-lower row first). A task walks its block in pieces of :data:`PIECE_BYTES` of float64
+lower row first). A task walks its block in pieces of :data:`.PIECE_BYTES` of float64
 values (every key is a function of its row alone), so its temporaries (the transformed
 rows, their float64 and unit copies, the sampled statistics' similarity matrix) stay a
 few MB whatever the chunk size, as the other passes' do.
@@ -42,20 +42,9 @@ from ..explain.counterfactuals import CENTRED_COSINE, CSLS_NEIGHBORS, TRANSFORM_
 from ..explain.ranking import vectors_of
 from ..linalg import normalize, row_norms
 from ..neighbors.scoring import corpus_copies, keys_of, pairwise_scores, tie_copies
-from .chunks import compute, row_blocks, row_pieces
+from .chunks import block_pieces, compute, row_blocks
 
-__all__ = ["dask_rankings", "csls_penalties", "mp_statistics", "PIECE_BYTES"]
-
-PIECE_BYTES = 4 * 2**20     # float64 values of one temporary: a piece of a block's rows
-
-
-def _pieces(block, width: int):
-    """``(offset, rows)`` pieces of ``block`` whose temporaries of ``width`` float64 values
-    per row take :data:`PIECE_BYTES` (a whole 128 MB block made several float64 copies
-    of itself at once, and a worker with a few hundred MB per task was killed)."""
-    B = np.asarray(block)
-    return row_pieces(B, PIECE_BYTES // (8 * max(1, width)))
-
+__all__ = ["dask_rankings", "csls_penalties", "mp_statistics"]
 
 def _unit(X: np.ndarray) -> np.ndarray:
     """Unit rows, zero rows left at 0 (:func:`vecdiag.linalg.normalize`: exact at any length)."""
@@ -75,7 +64,7 @@ def _keys(T: np.ndarray, tq: np.ndarray, metric: str) -> np.ndarray:
 def _block_keys(block, q: np.ndarray, metric: str, cosine: bool, fits: dict,
                 centred=None) -> dict:
     parts = [_piece_keys(P, q, metric, cosine, fits, centred)     # a fix keeps at most d
-             for _, P in _pieces(block, block.shape[1])]              # columns
+             for _, P in block_pieces(block)]                              # columns
     out = {code: np.concatenate([p[code] for p in parts]) for code in parts[0]
            if code != "no direction"}
     if centred is not None:
@@ -112,7 +101,7 @@ def _block_csls(block, bank: np.ndarray, n_neighbors: int, metric: str) -> np.nd
 
     out = np.concatenate([knn(P, bank, n_neighbors, metric=metric).scores.astype(np.float64)
                           .mean(axis=1)      # a piece's (rows x bank) scores stay small
-                          for _, P in _pieces(block, max(block.shape[1], bank.shape[0]))])
+                          for _, P in block_pieces(block, max(block.shape[1], bank.shape[0]))])
     return -out if metric == "euclidean" else out
 
 
@@ -159,7 +148,7 @@ def csls_penalties(index, stats) -> tuple[np.ndarray, str | None]:
 
 
 def _block_mp_closed(block, mean: np.ndarray, cov: np.ndarray, n: int, cosine: bool):
-    parts = [_piece_mp_closed(P, mean, cov, n, cosine) for _, P in _pieces(block, block.shape[1])]
+    parts = [_piece_mp_closed(P, mean, cov, n, cosine) for _, P in block_pieces(block)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -178,7 +167,7 @@ def _piece_mp_closed(piece, mean: np.ndarray, cov: np.ndarray, n: int, cosine: b
 def _block_mp_sampled(block, start: int, R: np.ndarray, ref: np.ndarray):
     # a piece's similarity matrix to the sampled rows is (rows x len(ref)) float64
     parts = [_piece_mp_sampled(P, start + a, R, ref)
-             for a, P in _pieces(block, max(block.shape[1], ref.size))]
+             for a, P in block_pieces(block, max(block.shape[1], ref.size))]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

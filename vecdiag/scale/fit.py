@@ -3,7 +3,7 @@
 ``Center``, ``Whiten`` and ``AllButTheTop`` fit from the mean and covariance of one pass
 over the blocks (:func:`vecdiag.scale.covariance.scatter`); every transformer's
 ``transform`` of a Dask array is a lazy Dask array, one task per row block, that names
-zero rows by their global row number and transforms its block :data:`PIECE_BYTES` of
+zero rows by their global row number and transforms its block :data:`.PIECE_BYTES` of
 rows at a time (exact copies in the block given one output, as in memory).
 """
 
@@ -13,12 +13,10 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .block_top import checked_block
-from .chunks import check_dask_matrix, row_pieces
+from .chunks import check_dask_matrix, row_pieces, rows_per_piece
 from .covariance import scatter
 
-__all__ = ["dask_fit", "dask_transform", "PIECE_BYTES"]
-
-PIECE_BYTES = 4 * 2**20     # float64 values of a transform's temporaries: a piece of a block
+__all__ = ["dask_fit", "dask_transform"]
 
 
 def dask_fit(est, X):
@@ -51,7 +49,7 @@ def _transform_block(block, est, block_info=None):
     unit = getattr(est, "normalize_first", False) and est.zero == "raise"
     checked_block(block, start, "cosine" if unit else "dot", "X")
     B = np.asarray(block)
-    rows = PIECE_BYTES // (8 * max(1, B.shape[1]))
+    rows = rows_per_piece(B.shape[1])
     if B.shape[0] <= rows:
         return est.transform(B)
     # a piece at a time: the transform of a whole block held its unit rows, centred rows
@@ -62,18 +60,8 @@ def _transform_block(block, est, block_info=None):
         if out is None:
             out = np.empty((B.shape[0],) + T.shape[1:], dtype=T.dtype)
         out[a:a + P.shape[0]] = T
-    return _copies_alike(B, out, rows)
+    # a copy in another piece was rounded by where it stood in its piece: set it to its
+    # original's output, as the transform of the whole block does
+    from ..fixes.checking import copies_alike
 
-
-def _copies_alike(B: np.ndarray, out: np.ndarray, rows: int) -> np.ndarray:
-    """``out`` with each row that repeats a lower row of ``B`` set to that row's output, as
-    the transform of the whole block sets them (a copy in another piece was rounded by
-    where it stood in its piece); hashed ``rows`` rows at a time (64-bit words per value)."""
-    from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers
-    from .hashing import _hash_pieces
-
-    hashes = _hash_pieces((P for _, P in row_pieces(B, rows)),
-                          hash_multipliers(B.shape[1], B.dtype))
-    for group in groups_from_hashes(hashes, lambda r: B[r]):
-        out[group[1:]] = out[group[0]]
-    return out
+    return copies_alike(B, out)

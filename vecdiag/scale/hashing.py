@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..diagnostics.duplicates import groups_from_hashes, hash_multipliers, row_hashes
-from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
+from .chunks import check_dask_matrix, compute, row_blocks, row_pieces, rows_per_piece
 from .block_top import gather_rows
 from .direct import chunk_inputs, source_pieces
 from .tasks import reuse_freed_memory
@@ -20,18 +20,16 @@ __all__ = ["exact_duplicate_groups_dask", "gather_rows", "copied_rows_dask",
            "transform_copies_alike"]
 
 
-HASH_PIECE_BYTES = 4 * 2**20          # rows hashed at once: their uint64 words stay small
-
-
 def _hash_pieces(pieces, multipliers) -> np.ndarray:
     hashes = [row_hashes(P, multipliers) for P in pieces]
     return np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
 
 
 def _piece_rows(d: int, itemsize: int) -> int:
-    """Rows whose 64-bit words (one per value, float32 too) take :data:`HASH_PIECE_BYTES`:
-    counted by ``itemsize``, a float32 piece made words twice its size."""
-    return max(1, HASH_PIECE_BYTES // max(1, d * 8))
+    """Rows whose 64-bit words (one per value, float32 too) take :data:`.PIECE_BYTES`
+    (:func:`.rows_per_piece`), not by ``itemsize``: a float32 piece's words are twice its
+    size."""
+    return rows_per_piece(d)
 
 
 def _hash_block(block, multipliers) -> np.ndarray:

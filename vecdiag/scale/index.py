@@ -24,13 +24,12 @@ from ..neighbors.scoring import direct_scores, pairwise_scores
 from ..neighbors.index import Index, cached_graph, check_texts, keep_graph
 from ..neighbors.search import check_options
 from .block_top import BadRows, checked_block, refuse_bad_rows
-from .chunks import check_dask_matrix, compute, row_blocks, row_pieces
+from .chunks import block_pieces, check_dask_matrix, compute, row_blocks
 from .search import knn_dask, query_parts, search_blocks
 
-__all__ = ["DaskIndex", "full_scores", "GRAPH_WARN_SECONDS", "PIECE_BYTES"]
+__all__ = ["DaskIndex", "full_scores", "GRAPH_WARN_SECONDS"]
 
 GRAPH_WARN_SECONDS = 60.0             # knn_graph warns of its cost above this estimate
-PIECE_BYTES = 4 * 2**20               # float64 values of a full-scores temporary (a piece)
 _ASSUMED_FLOPS = 3e10                 # the engine's guess of this machine's product rate
 
 
@@ -228,7 +227,7 @@ def _scores_block(block, start: int, Q: np.ndarray, metric: str) -> np.ndarray:
     # a piece at a time: the block's unit rows (cosine) or differences (euclidean) were
     # a whole copy of it, and their float64 products another (a 25.6 MB block: 52 MB)
     out = np.empty((Q.shape[0], C.shape[0]), dtype=np.result_type(Q.dtype, C.dtype))
-    for a, P in row_pieces(C, PIECE_BYTES // (8 * max(1, C.shape[1]))):
+    for a, P in block_pieces(C):
         out[:, a:a + P.shape[0]] = pairwise_scores(Q, P, metric)
     return out
 
@@ -237,7 +236,7 @@ def full_scores(index, Q) -> np.ndarray:
     """Scores of each row of ``Q`` (m, d) against every row of a Dask Index: (m, n).
 
     Computed one row block per task and concatenated (O(n) memory per query: meant for a
-    few queries, as explanations use it); a task scores its block :data:`PIECE_BYTES` of
+    few queries, as explanations use it); a task scores its block :data:`.PIECE_BYTES` of
     rows at a time, so its memory is its block, its scores and a few MB. The same formulas as
     :func:`vecdiag.neighbors.scoring.full_scores` (unit query · unit rows for cosine, a
     zero query scoring 0; raw products for dot; distances for euclidean), equal to it up
