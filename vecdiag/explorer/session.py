@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
+from ..explain.explanation import best_ranked
 from ..results import shorten, text_or_empty, valid_text
 from .hubs import HubMarks, corpus_k_occurrence, sampled_note
 
@@ -312,8 +313,7 @@ def view_of(exp, session: Session, i: int) -> dict:
     for row, s in zip(base, exp.top_scores):
         rows[row]["score"] = round(float(s), 4)
     expected = []
-    best = sorted(range(len(exp.expected)), key=lambda j: int(exp.expected[j].rank))
-    shown = [exp.expected[j] for j in sorted(best[:MAX_EXPECTED])]    # in the given order
+    shown, _ = best_ranked(exp.expected, MAX_EXPECTED, as_given=True)
     shown_ids = {plain(e.id) for e in shown}
     for e in shown:
         r = entry(e.position)
