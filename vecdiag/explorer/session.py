@@ -25,7 +25,7 @@ import numpy as np
 from .. import _validate as V
 from ..explain.explanation import best_ranked
 from ..results import shorten, text_or_empty, valid_text
-from .hubs import HubMarks, corpus_k_occurrence, sampled_note
+from .hubs import HubMarks, corpus_k_occurrence
 
 __all__ = ["Session", "fix_rows", "pack_points", "sendable"]
 
@@ -343,7 +343,7 @@ def view_of(exp, session: Session, i: int) -> dict:
               for c in exp.causes]
     marks = session.hub_marks(exp.k)
     hubs, strong = marks.marked()         # at most MAX_MARKED: the page says how many more
-    notes = [sampled_note(session.index, exp.k, session.random_state), marks.left_out_note()]
+    notes = [marks.sampled_note(), marks.left_out_note()]     # the statistics looked up once
     xy = session.query_xy[i]
     return {"query": {"i": i, "id": plain(session.query_ids[i]),
                       "text": shorten(session.query_texts[i], 200) if session.query_texts else "",
