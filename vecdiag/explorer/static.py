@@ -51,9 +51,7 @@ def _figure_png(session, view) -> str:
             ax.scatter(xy[exp, 0], xy[exp, 1], s=40, marker="s", c="#f0b400",
                        edgecolors="#6b5000", label="expected")
         ax.scatter([qx], [qy], s=70, marker="D", c="#111", label="query")
-    ax.legend(loc="best", fontsize=7)
-    if view and view.get("hub_note"):
-        ax.set_title(view["hub_note"], fontsize=7)
+    ax.legend(loc="best", fontsize=7)     # the hub note is a paragraph below, not a title
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
