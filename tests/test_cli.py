@@ -622,7 +622,7 @@ def test_queries_npz_whose_array_name_differs_from_the_corpus_one(tmp_path, caps
     cmd = ["check", str(tmp_path / "c.npz"), "--key", "docs", "--queries",
            str(tmp_path / "q.npz"), "--json"]
     assert main(cmd) == 2
-    assert "q.npz has no array 'docs' (has emb, other)" in capsys.readouterr().err
+    assert "q.npz has no array 'docs' (members: emb (5, 4), other (5, 2)); check key=" in capsys.readouterr().err
     assert main(cmd + ["--query-key", "emb"]) == 0
     payload = json.loads(capsys.readouterr().out)
     shift = next(f for f in payload["findings"] if f["code"] == "query_corpus_shift")

@@ -732,6 +732,47 @@ def test_the_map_marks_at_most_max_marked_hubs_and_finds_them_once(monkeypatch):
     assert f"▲ the 4 hubs with most occurrences marked, {len(hubs) - 4} more not" in page
 
 
+def test_the_static_page_shows_the_hub_note_once(monkeypatch):
+    """The static page drew the hub note ("the 500 hubs with most occurrences marked, ...")
+    as the figure's title and again as the paragraph below it. Now the paragraph alone
+    (escaped text, which a title in a PNG is not)."""
+    from matplotlib.axes import Axes
+
+    from vecdiag.explorer.static import static_html
+
+    ex = vd.explore(np.random.default_rng(3).standard_normal((40, 4)), color="none")
+    note = "the 500 hubs with most occurrences marked, 2,100 more not (2,600 in all)"
+    titles = []
+    monkeypatch.setattr(Axes, "set_title", lambda self, label, *a, **kw: titles.append(label))
+    page = static_html(ex.session, {"hub_note": note})
+    assert titles == [] and page.count(note) == 1
+
+
+def test_the_query_list_is_capped_and_says_how_many_are_left_out():
+    """Every query went into the picker (50,000 queries: 50,000 options written into the
+    page). Now the worst MAX_LISTED_QUERIES (given order without qrels) and a note of the
+    others, in the widget and on the static page (its 15 rows)."""
+    from vecdiag.explorer.session import MAX_LISTED_QUERIES
+    from vecdiag.explorer.static import static_html
+
+    rng = np.random.default_rng(5)
+    X, Q = rng.normal(size=(30, 4)), rng.normal(size=(MAX_LISTED_QUERIES + 3, 4))
+    ex = vd.explore(X, queries=Q, color="none")
+    assert [q["i"] for q in ex.queries] == list(range(MAX_LISTED_QUERIES))
+    assert ex.queries_note == ("the first 1,000 queries listed, 3 more not (1,003 in all); "
+                               ".select(i) shows any query")
+    page = static_html(ex.session, {})
+    assert page.count("<tr>") - 1 == 15 and "the first 15 queries listed, 988 more not " \
+        "(1,003 in all)" in page
+    qrels = {"0": {"1": 1}, "2": {"3": 1}}
+    judged = vd.explore(X, queries=Q[:20], qrels=qrels, color="none").session
+    assert judged.query_list_note(15) == ("the worst 15 queries (nDCG@10) listed, 5 more not "
+                                          "(20 in all)")
+    # worst first: nDCG 1/log2(11) (rank 10, brute-force cosine), 1/log2(5) (rank 4), unjudged
+    assert [q["i"] for q in judged.query_list(3)] == [2, 0, 1]
+    assert judged.query_list_note(20) is None
+
+
 def test_a_view_lists_at_most_max_expected_expected_documents(monkeypatch):
     """A query judged against many documents (TREC-COVID has ~500 per query) sent every
     one to the page, in the list and in every fix's ranks: 2,000 judged of 3,000 made a

@@ -1374,6 +1374,27 @@ def test_rerankers_refuse_scores_that_underflow(rerank, metric, dtype, length):
         rerank((Q * length).astype(dtype), (C * length).astype(dtype), 3, metric=metric)
 
 
+@pytest.mark.parametrize("rerank", [mutual_proximity, deduplicate])
+@pytest.mark.parametrize("dtype, length", [(np.float32, 1e20), (np.float64, 1e-170)])
+def test_rerankers_refuse_lengths_in_the_words_of_knn(rerank, dtype, length):
+    """The re-rankers' length check was a copy of vd.knn's with its own words: for
+    queries up to length 5.2e19 and a corpus up to 2.6e20 (float32) it said "lengths up
+    to 3.17e+20", the sum of both, naming neither argument, and left out vd.knn's "(or
+    pass float64)". It is vd.knn's check now: the same message, both lengths named."""
+    rng = np.random.default_rng(0)
+    C = (rng.normal(size=(10, 3)) * length).astype(dtype)
+    Q = (rng.normal(size=(2, 3)) * length / 2).astype(dtype)
+    # lengths scaled to 1 first (a norm of 1e-170 entries underflows: squares of 1e-340)
+    q_max, c_max = (np.linalg.norm(X.astype(float) / length, axis=1).max() * length
+                    for X in (Q, C))
+    with pytest.raises(ValueError) as knn_err:
+        vd.knn(Q, C, 3, metric="dot")
+    with pytest.raises(ValueError) as err:
+        rerank(Q, C, 3, metric="dot")
+    assert str(err.value) == str(knn_err.value)
+    assert f"queries up to length {q_max:.3g}, corpus up to {c_max:.3g}" in str(err.value)
+
+
 @pytest.mark.parametrize("threshold", [None, [0.9], True])
 def test_deduplicate_names_a_threshold_that_is_not_a_number(threshold):
     """threshold=None (or a list) failed in the cache key with "float() argument must be a

@@ -17,7 +17,7 @@ def test_npy_npz_parquet(tmp_path):
     np.savez(tmp_path / "b.npz", emb=X)
     np.testing.assert_array_equal(load_vectors(tmp_path / "b.npz"), X)
     np.savez(tmp_path / "c.npz", emb=X, other=X)
-    with pytest.raises(ValueError, match="holds 2 arrays.*key="):
+    with pytest.raises(ValueError, match="holds 2 2-D arrays.*key="):
         load_vectors(tmp_path / "c.npz")
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
@@ -192,8 +192,37 @@ def test_npz_members_that_are_not_arrays_are_left_out(tmp_path):
     loaded = load_vectors(tmp_path / "a.npz")
     assert loaded.dtype == np.float32
     np.testing.assert_array_equal(loaded, X)
-    with pytest.raises(ValueError, match=r"has no array 'readme.txt' \(has vectors\)"):
+    with pytest.raises(ValueError, match=r"has no array 'readme.txt' \(members: vectors \(2, 3\)\); check key="):
         load_vectors(tmp_path / "a.npz", key="readme.txt")
+
+
+def test_an_npz_without_a_2d_array_is_refused_up_front(tmp_path):
+    """An .npz of 1-D arrays only: vd.open_vectors asked "holds 0 2-D arrays (members: a
+    (5,), b (3,)); name the vectors with key=", then refused the array key='a' named
+    ("holds an array of shape (5,)"); load_vectors asked "holds 2 arrays (a, b); name one
+    with key=" the same way. Both now say at once that no member is 2-D, with the shapes,
+    in one message (one rule: vecdiag.io.npz_vector_key); a lone array of another shape
+    is refused by its shape, as in a .npy, without asking for key=."""
+    from vecdiag.scale.formats import describe
+
+    for arrays in ({"a": np.arange(5.0), "b": np.arange(3.0)},
+                   {"a": np.zeros((2, 3, 4)), "ids": np.arange(2)}):
+        path = tmp_path / "v.npz"
+        np.savez(path, **arrays)
+        listed = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
+        said = (f"{path} holds no 2-D array (members: {listed}); vectors are stored one "
+                "per row: write them as a 2-D array")
+        with pytest.raises(ValueError) as err:
+            load_vectors(path)
+        assert str(err.value) == f"v.npz: {said}"
+        with pytest.raises(ValueError) as err:
+            describe(path, "npz", None)          # what vd.open_vectors reads each file with
+        assert str(err.value) == said
+    np.savez(tmp_path / "one.npz", a=np.arange(5.0))
+    with pytest.raises(ValueError) as err:
+        describe(tmp_path / "one.npz", "npz", None)
+    assert str(err.value) == (f"{tmp_path / 'one.npz'}[a] holds an array of shape (5,); "
+                              "vectors must be a 2-D array (rows, dimensions)")
 
 
 def test_a_pq_file_is_read_as_parquet_as_open_vectors_reads_it(tmp_path):

@@ -214,3 +214,24 @@ def test_bm25_stopwords_list_is_read_as_the_tokens_are():
     assert run == vd.lexical.bm25(["The cat"], docs, stopwords={"THE", "of"})[0]  # a set
     with pytest.raises(TypeError, match="stopwords must hold strings; 1 do not"):
         vd.lexical.bm25(["The cat"], docs, stopwords=["the", None])
+
+
+def test_words_are_compared_case_folded():
+    """Words were lower-cased: "Straße" gave 'straße' and "STRASSE" (as Swiss German
+    always writes it) 'strasse', two words, so the query "Straße" found nothing in "die
+    STRASSE ist lang" (an empty run) and stopwords=["Straße"] kept 'strasse'. Case-folded
+    (str.casefold), both are 'strasse'. Closed form: N = 2, 'strasse' in doc 0 only,
+    idf = ln(1 + 1.5 / 1.5) = ln 2; doc 0 has 4 words, avgdl = (4 + 2) / 2 = 3, so it
+    scores ln 2 / (1 + 1.5 (0.25 + 0.75 * 4/3)) = ln 2 / 2.875 = 0.24109."""
+    from vecdiag.explain.text_evidence import words_of
+
+    docs = ["die STRASSE ist lang", "ein Haus"]
+    run = vd.lexical.bm25(["Straße"], docs, stopwords=None)[0]
+    assert run == pytest.approx({0: math.log(2) / 2.875}, rel=1e-6)
+    assert vd.lexical.bm25(["Straße Haus"], docs, stopwords=["STRASSE"])[0].keys() == {1}
+    assert vd.scratch.tokenize("Straße ﬁle") == vd.scratch.tokenize("STRASSE FILE") == [
+        "strasse", "file"]
+    assert words_of("Die Straße") == words_of("DIE STRASSE") == {"die", "strasse"}
+    scratch = vd.scratch.bm25(vd.scratch.tokenize("Straße"),
+                              [vd.scratch.tokenize(d) for d in docs])
+    assert scratch[0] == pytest.approx(run[0], rel=1e-6) and scratch[1] == 0   # bm25s: float32

@@ -345,9 +345,9 @@ def test_property_scratch_refuses_scores_out_of_float64_as_knn_does(C, metric, e
 
 def test_scratch_refuses_tiny_dot_scores_as_knn_does():
     C = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]]) * 1e-200
-    message = ("vectors too short for dot scores in float64: lengths up to 2e-200 "
-               "underflow when squared; multiply queries and corpus by one common large "
-               "number first")
+    message = ("vectors too short for dot scores in float64: queries up to length "
+               "1e-200, corpus up to 2e-200, which underflow when squared; multiply "
+               "queries and corpus by one common large number first")
     for fn in (scratch.knn, knn):
         with pytest.raises(ValueError) as err:
             fn(C[:1], C, k=2, metric="dot")

@@ -283,6 +283,20 @@ def test_bad_inputs():
         vd.knn(X[:2] * 1e-30, da.from_array(X * np.float32(1e-30), chunks=50), metric="dot")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_short_vectors_are_refused_in_the_words_of_numpy(dtype):
+    """Dask's underflow check (decided on all blocks) had its own copy of the engine's
+    words, without the engine's "(or pass float64)" for float32: the same vectors gave two
+    messages. It calls the engine's check now: one message, both lengths named."""
+    X = corpus_with_ties(100, dtype=dtype) * dtype(1e-30 if dtype == np.float32 else 1e-160)
+    with pytest.raises(ValueError) as in_memory:
+        vd.knn(X[:2], X, metric="dot")
+    with pytest.raises(ValueError) as blocks:
+        vd.knn(X[:2], da.from_array(X, chunks=50), metric="dot")
+    assert str(blocks.value) == str(in_memory.value)
+    assert str(blocks.value).endswith("first (or pass float64)") == (dtype == np.float32)
+
+
 def test_short_vectors_in_one_block_only_follow_the_whole_corpus():
     """Underflow is decided on all blocks: one block of tiny vectors alone does not raise."""
     X = corpus_with_ties(100, dtype=np.float32)

@@ -336,6 +336,32 @@ def test_qdrant_hybrid_collection_unnamed_dense_beside_sparse_vectors(qdrant_pat
     client.close()
 
 
+def test_qdrant_points_with_sparse_vectors_only_are_counted_over_the_collection(qdrant_path, rng):
+    """A hybrid collection (unnamed dense + sparse 'bm25') whose points 2, 7, 10 and 11
+    hold the sparse vector only, fetched in batches of 4: refused as "1 points of this
+    batch have no dense vector (ids: 2)", the first batch's count, where 4 of the 12
+    points lack it. Now the count and the first ids are the collection's (Qdrant's
+    has_vector filter; reference: the points written here)."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "sparse-only"))
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    client.create_collection("mixed", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.DOT),
+        sparse_vectors_config={"bm25": models.SparseVectorParams()})
+    sparse_only = (2, 7, 10, 11)
+    client.upsert("mixed", [models.PointStruct(id=i, vector={
+        **({} if i in sparse_only else {"": X[i].tolist()}),
+        "bm25": models.SparseVector(indices=[i], values=[1.0])}) for i in range(12)])
+    store = vd.stores.qdrant(client, "mixed")
+    with pytest.raises(ValueError) as err:
+        store.fetch(batch_size=4)
+    assert str(err.value).startswith("collection mixed: 4 of 12 points have no dense vector "
+                                     "(first ids: 2, 7, 10, 11); a search over the dense "
+                                     "vector never returns them")
+    client.close()
+
+
 def test_pgvector_sparse_and_binary_columns_are_refused_with_what_to_do(pg_server):
     """A sparsevec column (SPLADE-style learned sparse vectors) or a bit column was refused
     as 'not a pgvector vector or halfvec column', which named neither what the type is nor

@@ -290,8 +290,8 @@ def test_qdrant_points_without_the_chosen_vector_and_odd_payloads(qdrant_path, r
     client.upsert("named", [models.PointStruct(
         id=i, vector={"a": X[i].tolist(), **({"b": X[i].tolist()} if i % 3 else {})},
         payload={"t": i * 10}) for i in range(12)])
-    with pytest.raises(ValueError, match=r"4 points of this batch have no 'b' vector "
-                                         r"\(ids: 0, 3, 6, 9\)"):
+    with pytest.raises(ValueError, match=r"4 of 12 points have no 'b' vector "
+                                         r"\(first ids: 0, 3, 6, 9\)"):
         vd.stores.qdrant(client, "named", vector="b").fetch()
     store = vd.stores.qdrant(client, "named", vector="a", text="t")
     assert dict(zip(store.fetch().ids.tolist(), store.fetch().texts.tolist())) == \

@@ -199,8 +199,8 @@ def text_or_time_error(arr: np.ndarray, name: str) -> TypeError:
 def container_error(x, name: str):
     """A TypeError for containers NumPy reads as one opaque object (a 0-d object array):
     a dict of vectors by id (how many people keep embeddings), a set, a generator or
-    other one-pass iterator, a vd.Index or Dataset given where vectors go; None for
-    anything else.
+    other one-pass iterator, a vd.Index, Dataset or vector store (``vd.stores``) given
+    where vectors go; None for anything else.
 
     >>> container_error({"d1": [0.1, 0.2]}, "corpus")
     TypeError('corpus is a dict (1 entry); pass its vectors as one matrix, np.stack(list(corpus.values())), and its keys as the ids, list(corpus)')
@@ -214,6 +214,11 @@ def container_error(x, name: str):
     if kind == "vecdiag.datasets._dataset.Dataset":
         return TypeError(f"{name} is a vd Dataset, not an array of vectors; pass "
                          f"{name}.corpus_embeddings (or {name}.query_embeddings)")
+    if kind.startswith("vecdiag.stores") and hasattr(x, "fetch"):    # a vd.stores Store
+        return TypeError(f"{name} is a vector store ({x.describe()}), not an array; pass "
+                         f"its vectors, {name}.fetch().vectors ({name}.fetch() is a vd.Index, "
+                         "which vd.diagnose and vd.hubness take with its ids and texts; "
+                         "vd.audit and vd.explain_neighbors take the store itself)")
     if isinstance(x, Mapping):
         return TypeError(f"{name} is a {type(x).__name__} ({len(x)} entr"
                          f"{'y' if len(x) == 1 else 'ies'}); pass its vectors "

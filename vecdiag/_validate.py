@@ -132,7 +132,7 @@ def to_array(x, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be numeric vectors, got a string {x[:40]!r}; "
                         "embed the text first (see vecdiag.embedders)")
     if (err := raw_bytes_error(x, name) or container_error(x, name)) is not None:
-        raise err                   # a stored blob (read as 0..255), a dict, a generator
+        raise err          # a stored blob (read as 0..255), a dict, a generator, a Store
     if x is None:
         raise TypeError(f"{name} is None; pass a list, a NumPy array or a tensor of numbers")
     module = type(x).__module__ or ""
@@ -158,12 +158,6 @@ def to_array(x, name: str) -> np.ndarray:
             raise TypeError(f"{name} is a sparse torch tensor; pass {name}.to_dense()")
         if str(getattr(x, "dtype", "")) in _TORCH_FLOATS_NUMPY_LACKS:
             x = x.float()           # exact: each of these widens to float32 without loss
-    if module.startswith("vecdiag.stores") and hasattr(x, "fetch"):
-        # a vd.stores Store: np.asarray makes it a 0-d object array ('dtype object')
-        raise TypeError(f"{name} is a vector store ({x.describe()}), not an array; pass "
-                        f"its vectors, {name}.fetch().vectors ({name}.fetch() is a vd.Index, "
-                        "which vd.diagnose and vd.hubness take with its ids and texts; "
-                        "vd.audit and vd.explain_neighbors take the store itself)")
     if module.startswith("pyarrow") and (vectors := arrow_vectors(x, name)) is not None:
         return vectors                  # a list column of vectors (parquet, Arrow)
     if module.startswith("pandas") and hasattr(x, "to_numpy"):

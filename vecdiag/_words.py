@@ -2,10 +2,14 @@
 
 A word is a run of two or more characters that are word characters (``\\w``: letters,
 digits, underscore) or combining marks (Unicode categories Mn, Mc, Me), starting with a
-word character, read after NFC composition and lower-casing. Without the marks, the
+word character, read after NFC composition and case folding (:func:`fold`). Without the marks, the
 vowel signs of Hindi or Thai and the vowel points of Arabic cut every word apart:
 "भारत की राजधानी" gave the words ['रत', 'जध'] (``\\b\\w\\w+\\b``, bm25s' default rule);
 with them it gives ['भारत', 'की', 'राजधानी']. Text without marks splits as before.
+
+Case folding, not lower-casing: ``"Straße".lower()`` is "straße" but ``"STRASSE".lower()``
+"strasse", two words for one (Swiss German always writes "ss"); ``str.casefold`` makes
+both "strasse" (and "ﬁle" "file", "ſ" "s"). ASCII text is lower-cased as before.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import re
 import sys
 import unicodedata
 
-__all__ = ["word_pattern", "words"]
+__all__ = ["word_pattern", "words", "fold"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,8 +43,18 @@ def _compiled():
     return re.compile(word_pattern())
 
 
+def fold(text: str) -> str:
+    """``text`` in the form its words are compared in: NFC, case-folded, NFC again (a
+    folded letter can come out decomposed: "ΐ" folds to ι + two marks).
+
+    >>> fold("Straße") == fold("STRASSE") == "strasse"
+    True
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
 def words(text: str) -> list:
-    """The words of ``text``, in order (NFC, lower-cased, then :func:`word_pattern`).
+    """The words of ``text``, in order (:func:`fold`, then :func:`word_pattern`).
 
     Examples
     --------
@@ -49,4 +63,4 @@ def words(text: str) -> list:
     >>> words("e\\u0301cole ง่าย")          # a combining accent, a Thai tone mark
     ['école', 'ง่าย']
     """
-    return _compiled().findall(unicodedata.normalize("NFC", text).lower())
+    return _compiled().findall(fold(text))

@@ -20,7 +20,7 @@ import numpy as np
 from . import _validate as V
 from ._arrow import no_vector_column_fix, vector_lists
 
-__all__ = ["load_vectors", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["load_vectors", "npz_vector_key", "atomic_write_text", "atomic_write_bytes"]
 
 
 def load_vectors(path, *, key: str | None = None, name: str | None = None,
@@ -79,20 +79,9 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
             # the arrays only: a zip member that is no .npy (a readme.txt added to the
             # archive) is listed by np.load too, as its raw bytes
             arrays = {m[:-4] for m in data.zip.namelist() if m.endswith(".npy")}
-            names = [m for m in data.files if m in arrays]
-            if not names:   # np.savez(path) with no array, or a zip of other files
-                raise ValueError(f"{label}: {path} holds no array; write the vectors into it "
-                                 f"with np.savez({str(path)!r}, embeddings=X)")
-            if key is None:
-                # the only 2-D array, as vd.open_vectors picks it (an "ids" array beside
-                # the vectors is their ids, not a second candidate)
-                matrices = [m for m in names if len(_npz_shape(data, m)) == 2]
-                if len(matrices) != 1 and len(names) != 1:
-                    raise ValueError(f"{label}: {path} holds {len(names)} arrays "
-                                     f"({', '.join(names)}); name one with key=")
-                key = matrices[0] if len(matrices) == 1 else names[0]
-            if key not in names:
-                raise ValueError(f"{label}: {path} has no array {key!r} (has {', '.join(names)})")
+            # an "ids" array beside the vectors is their ids, not a second candidate
+            key = npz_vector_key({m: _npz_shape(data, m) for m in data.files if m in arrays},
+                                 key, path, label)
             try:
                 arr = data[key]
             except ValueError as err:   # an object array: np.load reads it only by pickle
@@ -112,6 +101,45 @@ def load_vectors(path, *, key: str | None = None, name: str | None = None,
         raise ValueError(f"{label}: {path.name} holds a {len(shape)}-D array of shape {shape}, "
                          f"not one vector per row; write it as a 2-D array{fix}")
     return V.as_matrix(arr, label, finite=finite)
+
+
+def npz_vector_key(shapes: dict, key: str | None, path, label: str = "") -> str:
+    """The member of an .npz that holds the vectors: ``key`` when given, else its only
+    2-D array, else its only array (whose shape the caller then refuses); the rule of
+    :func:`load_vectors` and :func:`vecdiag.open_vectors`.
+
+    ``shapes``: member name -> shape, read from the headers; ``label`` (how the caller
+    names the input) and ``path`` start each error. An archive with no array, a ``key``
+    it lacks, and, without ``key``, several arrays none of them 2-D (no key could name
+    the vectors: they must be written as rows) or several 2-D arrays are refused, the
+    members listed.
+
+    Examples
+    --------
+    >>> npz_vector_key({"ids": (3,), "emb": (3, 8)}, None, "x.npz")
+    'emb'
+    >>> npz_vector_key({"a": (8,), "b": (8,)}, None, "x.npz")
+    Traceback (most recent call last):
+    ...
+    ValueError: x.npz holds no 2-D array (members: a (8,), b (8,)); vectors are stored one per row: write them as a 2-D array
+    """
+    where = f"{label}: {path}" if label else str(path)
+    if not shapes:   # np.savez(path) with no array, or a zip of other files
+        raise ValueError(f"{where} holds no array; write the vectors into it with "
+                         f"np.savez({str(path)!r}, embeddings=X)")
+    listed = ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())
+    if key is not None:
+        if key not in shapes:
+            raise ValueError(f"{where} has no array {key!r} (members: {listed}); check key=")
+        return key
+    matrices = [n for n, s in shapes.items() if len(s) == 2]
+    if len(matrices) == 1 or len(shapes) == 1:
+        return matrices[0] if matrices else next(iter(shapes))
+    if not matrices:
+        raise ValueError(f"{where} holds no 2-D array (members: {listed}); vectors are stored "
+                         "one per row: write them as a 2-D array")
+    raise ValueError(f"{where} holds {len(matrices)} 2-D arrays (members: {listed}); "
+                     "name the vectors with key=")
 
 
 def _npz_shape(data, name: str) -> tuple:

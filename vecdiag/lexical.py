@@ -5,13 +5,11 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 import numpy as np
 
 from . import _validate as V
 from ._optional import require
-from ._words import word_pattern
+from ._words import fold, word_pattern
 
 __all__ = ["bm25"]
 
@@ -24,7 +22,7 @@ def _texts(x, name: str) -> list[str]:
     # subtle: an accent typed as a combining mark ("e" + U+0301, as macOS file names and
     # some PDFs store it) is no word character: "école" became the word "cole" (matching
     # "cole slaw", never "école"). NFC composes it first, as scratch.tokenize does.
-    return [unicodedata.normalize("NFC", t) for t in V.text_list(x, name)]
+    return [fold(t) for t in V.text_list(x, name)]    # as every word is compared (_words)
 
 
 def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=None,
@@ -47,10 +45,11 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
         idf ``ln((N - df + 0.5) / (df + 0.5))`` is negative for a word in more than half
         of the documents; a document scoring 0 or less is left out like one sharing no word.
     stopwords : "en", list of str or None
-        Words dropped by the tokenizer (lower-cased, words of 2+ word characters or
+        Words dropped by the tokenizer (case-folded, words of 2+ word characters or
         combining marks, after Unicode NFC composition: "e" + a combining acute accent
-        is "é", and a Hindi or Thai vowel sign stays in its word). A list is compared
-        in the same form ("The" drops "the"); a string names bm25s' list for a language.
+        is "é", "Straße" and "STRASSE" are one word, and a Hindi or Thai vowel sign stays
+        in its word). A list is compared in the same form ("The" drops "the"); a string
+        names bm25s' list for a language.
     stemmer : callable or None
         E.g. ``Stemmer.Stemmer("english").stemWords`` from PyStemmer.
 
@@ -97,7 +96,7 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
     # value: BM25+"), and a corpus of stop words only took any method
     V.check_choice(method, "method", _METHODS)
     if stopwords is not None and not isinstance(stopwords, str):
-        # subtle: the tokens are lower-cased and NFC-composed, the list was used as given:
+        # subtle: the tokens are case-folded and NFC-composed, the list was used as given:
         # stopwords=["The"] dropped nothing ("the" scored), so it is read the same way
         # (a set is fine here: it is a vocabulary, not one entry per row)
         stopwords = list(stopwords)
@@ -105,16 +104,17 @@ def bm25(query_texts, corpus_texts, k: int = 100, *, query_ids=None, doc_ids=Non
         if bad:
             raise TypeError(f"stopwords must hold strings; {len(bad)} do not (first: "
                             f"{bad[0]!r}); pass words, e.g. stopwords=['the', 'of']")
-        stopwords = [unicodedata.normalize("NFC", w).lower() for w in stopwords]
+        stopwords = [fold(w) for w in stopwords]
     # a repeated query id would keep only its last query's ranking in the run
     qids = list(range(len(queries))) if query_ids is None else list(
         V.check_ids(query_ids, len(queries), "query_ids", rows_of="query_texts has"))
     dids = np.arange(len(docs)) if doc_ids is None else V.check_ids(doc_ids, len(docs), "doc_ids")
     retriever, words = _retriever(bm25s, docs, stopwords=stopwords, stemmer=stemmer, k1=k1,
                                   b=b, method=method, show_progress=show_progress)
+    # lower=False: the texts are case-folded already (bm25s' str.lower would undo a fold)
     query_tokens = bm25s.tokenize(queries, stopwords=stopwords, stemmer=stemmer,
                                   return_ids=False, show_progress=show_progress,
-                                  token_pattern=word_pattern())
+                                  token_pattern=word_pattern(), lower=False)
     run = {}
     for qid, tokens in zip(qids, query_tokens):
         scores = np.asarray(retriever.get_scores(tokens), dtype=np.float64) \
@@ -148,7 +148,8 @@ def _retriever(bm25s, docs, *, stopwords, stemmer, k1, b, method, show_progress)
     if hit is not None and hit[0] == texts and hit[1] is stemmer:
         return hit[2]
     corpus_tokens = bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer,
-                                   show_progress=show_progress, token_pattern=word_pattern())
+                                   show_progress=show_progress, token_pattern=word_pattern(),
+                                   lower=False)
     retriever = words = None
     if corpus_tokens.vocab:
         retriever = bm25s.BM25(k1=k1, b=b, method=method)

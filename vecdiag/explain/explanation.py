@@ -14,7 +14,7 @@ from ..results import (Result, escape, fmt, html_block, html_table, result, shor
 from .result import Counterfactual
 from .wording import ordinal
 
-__all__ = ["Explanation"]
+__all__ = ["Explanation", "best_ranked"]
 
 
 @result
@@ -357,25 +357,28 @@ def _listed(expected):
     HTML views (all of them, or when there are more than :data:`_EXPECTED_LISTED` the
     best ranked, in the order given) and the others by rank, summed up in one row: 2,000
     expected documents made an 83 KB printout and a 629 KB page."""
-    best, rest = _best_ranked(expected, _EXPECTED_LISTED)
-    keep = {id(e) for e in best}
-    return [e for e in expected if id(e) in keep], rest
+    return best_ranked(expected, _EXPECTED_LISTED, as_given=True)
 
 
-def _best_ranked(expected, n: int):
+def best_ranked(expected, n: int, *, as_given: bool = False):
     """``(first, rest)``: all the expected documents as given when there are at most
-    ``n``; otherwise the ``n`` best ranked now and the others, both by rank."""
+    ``n``; otherwise the ``n`` best ranked now (by rank, or ``as_given``: in the order
+    given) and the others by rank. The cut of every view that caps expected documents
+    (this record's, the explorer's)."""
     if len(expected) <= n:
         return list(expected), []
     ranked = sorted(expected, key=lambda e: (e.rank, e.position))
-    return ranked[:n], ranked[n:]
+    if not as_given:
+        return ranked[:n], ranked[n:]
+    keep = {id(e) for e in ranked[:n]}
+    return [e for e in expected if id(e) in keep], ranked[n:]
 
 
 def _rank_groups(expected):
     """``(shown, rest)``: ids of the expected documents given a rank each (the first
     :data:`_RANKS_SHOWN` as given; when there are more, the best ranked now) and ids of
     the others, summed up."""
-    shown, rest = _best_ranked(expected, _RANKS_SHOWN)
+    shown, rest = best_ranked(expected, _RANKS_SHOWN)
     return [e.id for e in shown], [e.id for e in rest]
 
 

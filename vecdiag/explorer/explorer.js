@@ -210,7 +210,8 @@ function render({ model, el }) {
   const moves = h("div", "vdx-muted");
   const causes = h("div");
   const qbox = h("div");
-  panel.append(h("h4", null, "Query (worst nDCG@10 first)"), picker, qbox, status, recBox,
+  const pickNote = h("div", "vdx-muted");   // how many queries the picker leaves out
+  panel.append(h("h4", null, "Query (worst nDCG@10 first)"), picker, pickNote, qbox, status, recBox,
     h("h4", null, "Fix"), fixSel, fixNote, h("h4", null, "Ranked list"), list, moves,
     h("h4", null, "Causes"), causes);
   panel.style.maxHeight = (H + 160) + "px";
@@ -227,6 +228,7 @@ function render({ model, el }) {
     }
     const sel = model.get("selected");
     if (sel >= 0) picker.value = String(sel);
+    pickNote.textContent = model.get("queries_note") || "";
   }
 
   function fillLegend() {
@@ -453,6 +455,7 @@ function render({ model, el }) {
   const onView = () => { docCache.clear(); fillView(); };
   listen("change:view", onView);
   listen("change:queries", fillPicker);
+  listen("change:queries_note", fillPicker);
   listen("change:selected", fillPicker);
   listen("change:breakdown", fillBreakdown);
   listen("change:status", () => { status.textContent = model.get("status") || ""; });

@@ -97,7 +97,8 @@ def _marked(stats, factor: float) -> list:
 class HubMarks:
     """The hubs of one set of corpus statistics (None: before any explanation), found
     once: ``hubs`` (N_k ≥ 2k) and ``strong`` (≥ 3k), every one, most occurrences first;
-    :meth:`note` is a hover line, :meth:`left_out_note` what the capped map leaves out."""
+    :meth:`note` is a hover line, :meth:`left_out_note` what the capped map leaves out,
+    :meth:`sampled_note` whether the marks were estimated."""
 
     def __init__(self, stats):
         from ..diagnostics import HUB_FACTOR, STRONG_HUB_FACTOR
@@ -124,6 +125,11 @@ class HubMarks:
             return None
         return (f"the {limit:,} hubs with most occurrences marked, {more:,} more not "
                 f"({len(self.hubs):,} in all)")
+
+    def sampled_note(self) -> str | None:
+        """What the legend says when these marks come from sampled statistics
+        (:func:`sampled_note`); None if exact."""
+        return _sampled_note(self.stats)
 
     def note(self, row: int) -> str:
         """The hover line of a hub (see :func:`hub_note`); "" for any other row."""
@@ -178,7 +184,11 @@ def sampled_note(index, k: int, random_state=0) -> str | None:
     >>> sampled_note(type("I", (), {"cache": {("explain_stats", 5, 0): S()}})(), 5)
     'hubs from 2,000 of 6,000 rows sampled: only clear ones marked (pass a vd.Index for all)'
     """
-    stats = corpus_k_occurrence(index, k, random_state)
+    return _sampled_note(corpus_k_occurrence(index, k, random_state))
+
+
+def _sampled_note(stats) -> str | None:
+    """:func:`sampled_note` of statistics already looked up (None: before any)."""
     if stats is None or _whole(stats):
         return None
     return (f"hubs from {int(stats.sample_size):,} of {int(stats.n):,} rows sampled: only "

@@ -23,16 +23,19 @@ import numbers
 import numpy as np
 
 from .. import _validate as V
+from ..explain.explanation import best_ranked
 from ..results import shorten, text_or_empty, valid_text
-from .hubs import HubMarks, corpus_k_occurrence, sampled_note
+from .hubs import HubMarks, corpus_k_occurrence
 
-__all__ = ["Session", "fix_rows", "pack_points", "sendable"]
+__all__ = ["Session", "fix_rows", "pack_points", "sendable", "MAX_LISTED_QUERIES"]
 
 HOVER_TEXT = 160      # characters of a document shown on hover
 LIST_TEXT = 90        # characters of a document in the ranked list
 MAX_EXPECTED = 200    # expected documents a view lists at most, the best ranked (a query
                       # judged against 2,000 documents sent 2,000 rows, and 2,000 ranks
                       # per fix: a 0.9 MB view)
+MAX_LISTED_QUERIES = 1_000   # queries the picker lists at most, the worst first (50,000
+                             # queries wrote 50,000 options, 6 MB, into the page)
 
 
 def pack_points(coords) -> bytes:
@@ -191,18 +194,31 @@ class Session:
         return [self.id_of(self._judged_row[V.id_str(doc)]) for doc, grade in ranked
                 if grade >= 1 and V.id_str(doc) in self._judged_row]
 
-    def query_list(self) -> list:
-        """One entry per query, worst nDCG@10 first (given order without qrels)."""
+    def query_list(self, limit: int | None = None) -> list:
+        """One entry per query, worst nDCG@10 first (given order without qrels); the first
+        ``limit`` of them when given (:meth:`query_list_note` says how many are left out)."""
         n = 0 if self.queries is None else len(self.queries)
         order = list(range(n))
         if self.ndcg is not None:
             key = np.where(np.isnan(self.ndcg), np.inf, self.ndcg)
             order = sorted(order, key=lambda i: (key[i], i))
+        order = order[:limit]
         return sendable([{"i": i, "id": plain(self.query_ids[i]),
                           "text": shorten(self.query_texts[i], LIST_TEXT) if self.query_texts
                           else "",
                           "ndcg": None if self.ndcg is None or np.isnan(self.ndcg[i])
                           else round(float(self.ndcg[i]), 4)} for i in order])
+
+    def query_list_note(self, limit: int) -> str | None:
+        """"the 1,000 worst queries (nDCG@10) listed, 49,000 more not (50,000 in all)"
+        ("the first 1,000 queries" without qrels), or None when ``query_list(limit)``
+        leaves none out."""
+        n = 0 if self.queries is None else len(self.queries)
+        if n <= limit:
+            return None
+        which = "first" if self.ndcg is None else "worst"
+        return (f"the {which} {limit:,} queries{' (nDCG@10)' * (self.ndcg is not None)} "
+                f"listed, {n - limit:,} more not ({n:,} in all)")
 
     def first_shown(self) -> int | None:
         """The query shown first: the worst of :meth:`query_list` that can be explained
@@ -312,8 +328,7 @@ def view_of(exp, session: Session, i: int) -> dict:
     for row, s in zip(base, exp.top_scores):
         rows[row]["score"] = round(float(s), 4)
     expected = []
-    best = sorted(range(len(exp.expected)), key=lambda j: int(exp.expected[j].rank))
-    shown = [exp.expected[j] for j in sorted(best[:MAX_EXPECTED])]    # in the given order
+    shown, _ = best_ranked(exp.expected, MAX_EXPECTED, as_given=True)
     shown_ids = {plain(e.id) for e in shown}
     for e in shown:
         r = entry(e.position)
@@ -343,7 +358,7 @@ def view_of(exp, session: Session, i: int) -> dict:
               for c in exp.causes]
     marks = session.hub_marks(exp.k)
     hubs, strong = marks.marked()         # at most MAX_MARKED: the page says how many more
-    notes = [sampled_note(session.index, exp.k, session.random_state), marks.left_out_note()]
+    notes = [marks.sampled_note(), marks.left_out_note()]     # the statistics looked up once
     xy = session.query_xy[i]
     return {"query": {"i": i, "id": plain(session.query_ids[i]),
                       "text": shorten(session.query_texts[i], 200) if session.query_texts else "",

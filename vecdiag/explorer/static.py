@@ -16,6 +16,7 @@ from ..results import Result, escape, html_block, html_table, result, shorten
 __all__ = ["StaticExplorer", "static_html", "static_text", "MAX_FIGURE_POINTS"]
 
 MAX_FIGURE_POINTS = 5_000    # the static figure draws a random sample above this (stated)
+STATIC_QUERIES = 15          # queries the static page lists, the worst first (stated)
 
 
 def _figure_png(session, view) -> str:
@@ -51,9 +52,7 @@ def _figure_png(session, view) -> str:
             ax.scatter(xy[exp, 0], xy[exp, 1], s=40, marker="s", c="#f0b400",
                        edgecolors="#6b5000", label="expected")
         ax.scatter([qx], [qy], s=70, marker="D", c="#111", label="query")
-    ax.legend(loc="best", fontsize=7)
-    if view and view.get("hub_note"):
-        ax.set_title(view["hub_note"], fontsize=7)
+    ax.legend(loc="best", fontsize=7)     # the hub note is a paragraph below, not a title
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
@@ -76,11 +75,13 @@ def static_html(session, view, note: str | None = None) -> str:
     for key, mark in (("hub_note", "▲"), ("expected_note", "■")):
         if view and view.get(key):          # sampled marks, or rows beyond a cap
             parts.append(f"<p class='vd-muted'>{mark} {escape(view[key])}</p>")
-    queries = session.query_list()
+    queries = session.query_list(STATIC_QUERIES)
     if queries:
-        rows = [(q["id"], "" if q["ndcg"] is None else q["ndcg"], q["text"]) for q in queries[:15]]
+        rows = [(q["id"], "" if q["ndcg"] is None else q["ndcg"], q["text"]) for q in queries]
+        more = session.query_list_note(STATIC_QUERIES)
         parts.append("<p><b>Queries</b>, worst nDCG@10 first</p>"
-                     + html_table(rows, ["query", "nDCG@10", "text"], numeric={"nDCG@10"}))
+                     + html_table(rows, ["query", "nDCG@10", "text"], numeric={"nDCG@10"})
+                     + (f"<p class='vd-muted'>{escape(more)}</p>" if more else ""))
     if view and view.get("query"):
         docs = view["docs"]
         expected = {e["row"] for e in view["expected"]}

@@ -2,7 +2,8 @@
 
 Synchronised state: ``points`` (float32 bytes, see :func:`.session.pack_points`),
 ``colors`` (one uint8 colour code per point) and ``legend``, ``bounds``, the ``queries``
-picker list, the ``selected`` query, the ``view`` of that query, the chosen ``fix`` and the
+picker list (the worst :data:`.session.MAX_LISTED_QUERIES`; ``queries_note`` says how many
+more there are), the ``selected`` query, the ``view`` of that query, the chosen ``fix`` and the
 ``breakdown`` of a clicked document. The front-end asks for a hovered document's text with
 a custom message (``{"kind": "doc", "row": r}``), so 100,000 texts are never sent at once.
 """
@@ -13,7 +14,7 @@ import pathlib
 
 from .._optional import require
 from ..results import valid_text
-from .session import Session
+from .session import MAX_LISTED_QUERIES, Session
 from .static import static_html, static_text
 
 __all__ = ["make_widget"]
@@ -44,6 +45,7 @@ def _widget_class():
         legend = t.List([]).tag(sync=True)
         bounds = t.List([0.0, 1.0, 0.0, 1.0]).tag(sync=True)
         queries = t.List([]).tag(sync=True)
+        queries_note = t.Unicode("").tag(sync=True)
         selected = t.Int(-1).tag(sync=True)
         view = t.Dict({}).tag(sync=True)
         fix = t.Unicode("").tag(sync=True)
@@ -54,8 +56,12 @@ def _widget_class():
 
         def __init__(self, session: Session, *, colors: bytes, legend: list, **kwargs):
             self.session = session
+            note = session.query_list_note(MAX_LISTED_QUERIES)
             super().__init__(points=session.points(), colors=colors, legend=legend,
-                             bounds=session.bounds(), queries=session.query_list(), **kwargs)
+                             bounds=session.bounds(),
+                             queries=session.query_list(MAX_LISTED_QUERIES),
+                             queries_note=note + "; .select(i) shows any query" if note else "",
+                             **kwargs)
             self.on_msg(self._on_message)
             self.observe(self._on_selected, names="selected")
             first = session.first_shown()

@@ -14,6 +14,7 @@ from .. import _validate as V
 from .._progress import progress_bar
 from .. import cache_keys
 from ..linalg import column_mean, row_norms
+from ..neighbors.rows import check_reach as reach_rule
 from ..neighbors.scoring import (block_rows, check_queries, corpus_copies, corpus_rows,
                                  make_neighbors, prepare, resolve_corpus, score_block,
                                  score_blocks, top_k)
@@ -350,21 +351,17 @@ def spread_floor(mu, sd):
 
 
 def check_reach(Qp: np.ndarray, Cp: np.ndarray, metric: str) -> None:
-    """Refuse dot or euclidean scores that overflow the rows' float type (vectors near
-    1e200, or 1e20 in float32) or underflow to 0 (every vector shorter than 1e-154, or
-    1e-19 in float32: every score ties), naming the fix, as :func:`vecdiag.knn` does;
-    prepared rows, checked by the caller."""
+    """:func:`vecdiag.neighbors.rows.check_reach` (the rule and words of
+    :func:`vecdiag.knn`) on the longest prepared query and corpus row, in the corpus's
+    float type, which the scores are computed in: refuse dot or euclidean scores that
+    overflow it (vectors near 1e200, or 1e20 in float32) or underflow to 0 (every vector
+    shorter than 1e-154, or 1e-19 in float32: every score ties), naming the fix. Rows
+    checked by the caller."""
     if metric == "cosine":
         return
-    reach = float(row_norms(Qp).max() + row_norms(Cp).max())
-    if 0 < reach < float(np.sqrt(np.finfo(Cp.dtype).tiny * 8)):
-        raise ValueError(f"vectors too short for {metric} scores in {Cp.dtype}: lengths "
-                         f"up to {reach:.3g} underflow when squared; multiply queries and "
-                         "corpus by one common large number first")
-    if not reach * reach < float(np.finfo(Cp.dtype).max) / 8:  # float: no cast warning
-        raise ValueError(f"vectors too long for {metric} scores in {Cp.dtype}: lengths "
-                         f"up to {reach:.3g} overflow; divide queries and corpus by one "
-                         "common large number first")
+    wider = " (or pass float64)" if Cp.dtype != np.float64 else ""
+    reach_rule(float(row_norms(Qp).max(initial=0.0)), float(row_norms(Cp).max(initial=0.0)),
+               metric, Cp.dtype, wider)
 
 
 def _no_lists(k: int, metric: str, ids, index, dtype):

@@ -230,21 +230,21 @@ def check_reach(q_max: float, c_max: float, metric: str, dtype, wider: str = "")
     key ``2 q·c − ‖c‖²``) reaches ``(q_max + c_max)²``: past an eighth of the type's
     largest number it overflows to inf, and under ``8 × tiny`` every square underflows
     to 0, so every score ties and the ranking is the tie rule's, not the data's (float64:
-    vectors near 1e154 or 1e-154). ``wider`` ends the message (a wider float to try).
-    The one rule of :func:`vecdiag.knn` on NumPy and Dask input and of
-    :func:`vecdiag.scratch.knn`.
+    vectors near 1e154 or 1e-154). The message gives both lengths; ``wider`` ends it (a
+    wider float to try). The one rule of :func:`vecdiag.knn` on NumPy and Dask input, of
+    :func:`vecdiag.scratch.knn` and of the re-rankers in :mod:`vecdiag.fixes`.
     """
     if metric == "cosine":
         return
     info = np.finfo(dtype)
     reach = float(q_max + c_max)
     bound = reach * reach  # not ** 2: a Python float power raises OverflowError
+    lengths = f"queries up to length {q_max:.3g}, corpus up to {c_max:.3g}"
     if 0 < reach < float(np.sqrt(info.tiny * 8)):  # squares underflow: scores tie at 0
         raise ValueError(f"vectors too short for {metric} scores in {np.dtype(dtype)}: "
-                         f"lengths up to {max(q_max, c_max):.3g} underflow when squared; "
-                         "multiply queries and corpus by one common large number first"
-                         + wider)
+                         f"{lengths}, which underflow when squared; multiply queries and "
+                         "corpus by one common large number first" + wider)
     if not bound < float(info.max) / 8:
         raise ValueError(f"vectors too long for {metric} scores in {np.dtype(dtype)}: "
-                         f"lengths up to {max(q_max, c_max):.3g} overflow; divide queries "
-                         "and corpus by one common large number first" + wider)
+                         f"{lengths}, whose scores overflow; divide queries and corpus by "
+                         "one common large number first" + wider)

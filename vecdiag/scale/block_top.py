@@ -16,7 +16,7 @@ import numpy as np
 from .. import _validate as V
 from ..linalg import row_norms
 from ..neighbors.engine import search
-from ..neighbors.rows import Rows
+from ..neighbors.rows import Rows, check_reach
 from ..neighbors.search import query_rows
 from .chunks import compute, row_blocks
 from .direct import (ALIGN, file_sources, read_positions, read_rows, scratch_buffer,
@@ -294,13 +294,11 @@ def keep_top(indices: list, scores: list, k: int, metric: str):
 
 
 def check_lengths(lengths, metric: str) -> None:
-    """The engine's underflow check on the lengths of all blocks (see the module notes)."""
+    """The engine's underflow check on the lengths of all blocks (see the module notes):
+    :func:`vecdiag.neighbors.rows.check_reach` with the engine's words (overflow has
+    already been refused block by block, in the same words)."""
     if metric == "cosine":
         return
     q_max, c_max, low = lengths
     low = np.dtype(low)
-    reach = q_max + c_max
-    if 0 < reach < float(np.sqrt(np.finfo(low).tiny * 8)):
-        raise ValueError(f"vectors too short for {metric} scores in {low}: lengths up to "
-                         f"{max(q_max, c_max):.3g} underflow when squared; multiply queries "
-                         "and corpus by one common large number first")
+    check_reach(q_max, c_max, metric, low, " (or pass float64)" if low != np.float64 else "")

@@ -22,6 +22,7 @@ import numpy as np
 from .._arrow import no_vector_column_fix, vector_lists
 from .._optional import require
 from .._textfile import id_lines
+from ..io import npz_vector_key
 from .direct import read_rows
 from .npy import HEADER_LOCK, npy_header, npy_layout, npy_memmap
 
@@ -167,18 +168,7 @@ def _npz_members(path: Path) -> dict:
 
 def _describe_npz(path: Path, key) -> FileInfo:
     members = _npz_members(path)
-    if not members:   # np.savez(path) with no array, or a zip of other files
-        raise ValueError(f"{path} holds no array; write the vectors into it with "
-                         f"np.savez({str(path)!r}, embeddings=X)")
-    listed = ", ".join(f"{n} {tuple(s)}" for n, (s, _) in members.items()) or "none"
-    if key is None:
-        matrices = [n for n, (s, _) in members.items() if len(s) == 2]
-        if len(matrices) != 1:
-            raise ValueError(f"{path} holds {len(matrices)} 2-D arrays (members: {listed}); "
-                             "name the vectors with key=")
-        key = matrices[0]
-    elif key not in members:
-        raise ValueError(f"{path} has no array {key!r} (members: {listed}); check key=")
+    key = npz_vector_key({n: s for n, (s, _) in members.items()}, key, str(path))
     shape, dtype = members[key]
     rows, dim = _rows_dim(shape, dtype, f"{path}[{key}]")
     ids = next((n for n in ("ids", "id") if n in members and n != key), None)

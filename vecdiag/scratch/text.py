@@ -21,7 +21,7 @@ __all__ = ["tokenize", "chunk", "bm25", "rrf"]
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words of two or more word characters, in order, after Unicode NFC
+    """Case-folded words of two or more word characters, in order, after Unicode NFC
     composition (so "e" followed by a combining accent is the letter "é"); combining
     marks (Hindi and Thai vowel signs, Arabic vowel points) belong to their word.
 
@@ -47,7 +47,11 @@ def tokenize(text: str) -> list[str]:
     # into "e" and "cole" (NFC composes it into "école"), and a Hindi or Thai vowel
     # sign, which has no composed form, would cut its word apart ("भारत" gave "रत"):
     # the pattern counts marks as part of a word
-    return re.findall(word_pattern(), unicodedata.normalize("NFC", text).lower())
+    # subtle: casefold, not lower: "Straße".lower() is "straße", "STRASSE".lower() is
+    # "strasse", two words for one; casefold gives "strasse" for both. A folded letter
+    # can come out decomposed ("ΐ" folds to ι and two marks): compose again
+    text = unicodedata.normalize("NFC", text).casefold()
+    return re.findall(word_pattern(), unicodedata.normalize("NFC", text))
 
 
 def chunk(tokens, size: int, overlap: int = 0) -> list[list]:

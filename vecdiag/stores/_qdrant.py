@@ -19,7 +19,7 @@ import numpy as np
 
 from .._optional import require
 from .._secrets import mask_all, url_secrets
-from ._qdrant_index import backlog, hnsw_settings
+from ._qdrant_index import backlog, hnsw_settings, lacking_error
 from .base import Store, mask_dsn
 
 __all__ = ["qdrant", "QdrantStore"]
@@ -281,14 +281,9 @@ class QdrantStore(Store):
                 key = "" if self.vector is None else self.vector
                 lacking = [p.id for p in points
                            if not isinstance(p.vector, list) and key not in (p.vector or {})]
-                if lacking:
-                    name = repr(self.vector) if self.vector else "dense"
-                    raise ValueError(
-                        f"collection {self.collection}: {len(lacking)} points of this "
-                        f"batch have no {name} vector (ids: "
-                        f"{', '.join(repr(i) for i in lacking[:5])}); a search over "
-                        f"the {name} vector never returns them: give them one, or audit "
-                        "a collection where every point has it")
+                if lacking:          # counted over the whole collection
+                    raise lacking_error(self.client, self._models, self.collection,
+                                        self.vector, self.n, lacking)
                 vecs = np.asarray([p.vector if isinstance(p.vector, list) else p.vector[key]
                                    for p in points], dtype=np.float32)
                 texts = ([_text(_field(p.payload or {}, self.text)) for p in points]

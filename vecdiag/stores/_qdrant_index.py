@@ -33,20 +33,44 @@ def vector_counts(client, models, collection: str, info) -> dict:
     sparse = list(info.config.params.sparse_vectors or {})
     if dense == [""] and not sparse:
         return {("dense", ""): int(info.points_count or 0)}
+    counts = {**{("dense", n): points_having(client, models, collection, n) for n in dense},
+              **{("sparse", n): points_having(client, models, collection, n) for n in sparse}}
+    # not countable: the indexed count is not compared (None), rather than guessed
+    return None if None in counts.values() else counts
 
-    def having(name):
-        where = models.Filter(must=[models.HasVectorCondition(has_vector=name)])
-        return int(client.count(collection, count_filter=where, exact=True).count)
 
+def points_having(client, models, collection: str, name: str) -> int | None:
+    """Points of the collection that hold the vector ``name`` (``""`` the unnamed one),
+    counted exactly; None when the server cannot count them (a server before Qdrant
+    1.13 has no has_vector filter)."""
+    where = models.Filter(must=[models.HasVectorCondition(has_vector=name)])
     try:
-        return {**{("dense", n): having(n) for n in dense},
-                **{("sparse", n): having(n) for n in sparse}}
+        return int(client.count(collection, count_filter=where, exact=True).count)
     except Exception as err:   # noqa: BLE001 - re-raised unless it is the refusal below
         if not _bad_request(err):
             raise
-        # a server before Qdrant 1.13 has no has_vector filter: the vectors cannot be
-        # counted, so the indexed count is not compared (None), rather than guessed
         return None
+
+
+def lacking_error(client, models, collection: str, vector: str | None, n_points: int,
+                  first_ids: list) -> ValueError:
+    """The refusal of a collection whose points lack the audited vector (a hybrid
+    collection's sparse-only points): how many of its ``n_points`` points lack it, counted
+    over the collection (over the batch read when the server cannot count), and the
+    first ids."""
+    name = repr(vector) if vector else "dense"
+    having = points_having(client, models, collection, vector or "")
+    count = (f"{len(first_ids)} points of one batch have" if having is None else
+             f"{n_points - having:,} of {n_points:,} points have")
+    if having is not None:           # the first of the whole collection, not of the batch
+        without = models.Filter(must_not=[models.HasVectorCondition(has_vector=vector or "")])
+        points, _ = client.scroll(collection, scroll_filter=without, limit=5,
+                                  with_payload=False, with_vectors=False)
+        first_ids = [p.id for p in points] or first_ids
+    return ValueError(f"collection {collection}: {count} no {name} vector (first ids: "
+                      f"{', '.join(repr(i) for i in first_ids[:5])}); a search over the "
+                      f"{name} vector never returns them: give them one, or audit a "
+                      "collection where every point has it")
 
 
 def _bad_request(err: Exception) -> bool:
