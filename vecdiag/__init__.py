@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 
 from . import scratch
+from ._errors import DataError
 from .breakdown import CosineBreakdown, explain_cosine
 from .linalg import cosine, cosine_matrix, dot, euclidean, norm, normalize, row_norms
 
@@ -58,7 +59,7 @@ _SUBMODULES = {"fixes", "lexical", "embedders", "datasets", "exercises", "diagno
                "results", "linalg", "scores", "report", "explorer", "stores", "cache_keys",
                "scale"}
 
-__all__ = sorted(["scratch", "dot", "norm", "normalize", "cosine", "euclidean",
+__all__ = sorted(["scratch", "DataError", "dot", "norm", "normalize", "cosine", "euclidean",
                   "cosine_matrix", "row_norms", "explain_cosine", "CosineBreakdown",
                   *_LAZY, *(_SUBMODULES - {"plot", "results", "linalg", "scores",
                                             "cache_keys"})])

@@ -17,11 +17,26 @@ __all__ = ["DataError", "reworded", "constant_data_error", "zero_vectors", "Zero
 
 
 class DataError(ValueError):
-    """A ValueError about what the data holds (zero vectors, no variance), not about the
-    value of an option: the same call with other data runs. Its message may suggest an
-    option (``pass zero='ignore'``), so callers that tell the two kinds apart
-    (``try_fixes``: a fix that cannot run on this data is recorded in ``failed``; a bad
-    option value is raised) test this type, never the message."""
+    """``vd.DataError``: a ValueError about what the data holds (zero vectors, no
+    variance), not about the value of an argument: the same call with other data runs.
+
+    ``except ValueError`` still catches it. Its message may suggest an option (``pass
+    zero='ignore'``), so callers that tell the two kinds apart (``try_fixes``: a fix that
+    cannot run on this data is recorded in ``failed``; a bad option value is raised)
+    test this type, never the message.
+
+    Examples
+    --------
+    >>> import vecdiag as vd
+    >>> try:
+    ...     vd.cosine([0, 0], [1, 0])
+    ... except vd.DataError as err:
+    ...     print(isinstance(err, ValueError), str(err)[:21])
+    True a is a zero vector, w
+    """
+
+
+DataError.__module__ = "vecdiag"      # tracebacks and pickles name it vecdiag.DataError
 
 
 def reworded(err: ValueError, message: str) -> ValueError:
