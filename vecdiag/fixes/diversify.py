@@ -143,8 +143,11 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     # copies are judged by cosine, whatever the search metric: name the corpus's zero rows
     # here (near_duplicates would call the corpus "X")
     V.zero_rows(index.norms if index is not None else row_norms(C), "corpus")
+    # an Index whose cosine kNN graph is cached lets near_duplicates skip the tiles of
+    # pairs the graph rules out (an explanation has built it by now): the same groups
     groups = sorted((np.asarray(sorted(g), dtype=np.int64)
-                     for g in near_duplicates(C, threshold=threshold)), key=lambda g: g[0])
+                     for g in near_duplicates(C if index is None else index,
+                                              threshold=threshold)), key=lambda g: g[0])
     if index is not None:
         index.cache[key] = groups
     return groups
