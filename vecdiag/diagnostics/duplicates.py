@@ -15,7 +15,7 @@ from .moments import block_rows, refuse_zero_rows, resolve, unit_rows
 
 __all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups",
            "row_hashes", "hash_multipliers", "colliding_rows", "groups_from_hashes",
-           "block_pairs", "cosine_graph", "blocks_with_pairs", "PAIR_BLOCK"]
+           "block_pairs", "cosine_graph", "blocks_with_pairs", "PAIR_BLOCK", "sorted_groups"]
 
 
 class DuplicateGroups(list):
@@ -323,6 +323,19 @@ def blocks_with_pairs(graph, step: int, threshold: float, dtype, d: int,
     needed[dense, :] = True
     needed[:, dense] = True
     return np.triu(needed)
+
+
+def sorted_groups(groups) -> list[np.ndarray]:
+    """Groups as sorted int64 arrays, ordered by their first row: the form
+    :func:`vecdiag.fixes.duplicate_groups` returns and keeps in ``index.cache`` under
+    :func:`vecdiag.cache_keys.duplicate_groups` (also filled by :func:`vecdiag.diagnose`).
+
+    Examples
+    --------
+    >>> sorted_groups([[4, 2], [0, 3, 1]])
+    [array([0, 1, 3]), array([2, 4])]
+    """
+    return sorted((np.asarray(sorted(g), dtype=np.int64) for g in groups), key=lambda g: g[0])
 
 
 def _check_threshold(threshold) -> None:
