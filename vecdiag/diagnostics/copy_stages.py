@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cache_keys
 from ..linalg import column_mean
 from . import copy_rules, rules
 from .chunked_copies import standard_params
-from .duplicates import groups_from_pairs
+from .duplicates import groups_from_pairs, sorted_groups
 from .finding import Finding
 from .graph_stages import row_lengths
 from .moments import block_rows, unit_rows
@@ -193,10 +194,18 @@ def whole_corpus_duplicates(w: Work, cone: bool, rogue: bool):
             return found if hasattr(found, "redundant_share") else _raw_too(
                 w, X, centred, found)
     try:
-        return near_duplicates(X, threshold=w.duplicate_threshold, sample=sample,
-                               random_state=w.rng, show_progress=False)
+        found = near_duplicates(X, threshold=w.duplicate_threshold, sample=sample,
+                                random_state=w.rng, show_progress=False)
     except ValueError:          # lengths too far apart for float32 cosines: the graph's
         return None             # own pairs stand
+    if (sample is None and w.index_in is not None and w.all_rows_used
+            and w.rescale == 1.0):
+        # every pair of the Index's own rows by cosine: the groups the deduplicate fix
+        # (vecdiag.fixes.duplicate_groups, an explanation's counterfactual) would compute
+        # again in a second pass; kept where it looks for them
+        w.index_in.cache.setdefault(cache_keys.duplicate_groups(w.duplicate_threshold),
+                                    sorted_groups(found))
+    return found
 
 
 def _raw_too(w: Work, X: np.ndarray, centred: np.ndarray, groups) -> list:

@@ -14,7 +14,8 @@ from ..results import text_safe_frame
 from .moments import block_rows, refuse_zero_rows, resolve, unit_rows
 
 __all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups",
-           "row_hashes", "hash_multipliers", "colliding_rows", "groups_from_hashes"]
+           "row_hashes", "hash_multipliers", "colliding_rows", "groups_from_hashes",
+           "block_pairs", "cosine_graph", "blocks_with_pairs", "PAIR_BLOCK", "sorted_groups"]
 
 
 class DuplicateGroups(list):
@@ -44,6 +45,8 @@ class DuplicateGroups(list):
                                 "id": [r[2] for r in rows]})
 
 _FLOPS = 2e10  # rough multiply-adds per second, only to decide on a progress bar
+# Rows per block of the pairwise pass of near_duplicates (a block x block tile of cosines).
+PAIR_BLOCK = 2048
 
 
 def hash_multipliers(d: int, dtype) -> np.ndarray:
@@ -197,8 +200,12 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
     Notes
     -----
     Every pair is compared once, block against later blocks: ``(n²/2)·d`` multiply-adds
-    and memory of one ``block × block`` tile, never ``n × n``. For the corpus kNN graph
-    route (only pairs among each item's k nearest), see :func:`vecdiag.diagnose`.
+    and memory of one ``block × block`` tile, never ``n × n``. A cosine Index whose kNN
+    graph is cached (by :func:`vecdiag.diagnose`, :func:`vecdiag.hubness`,
+    :func:`vecdiag.explain_neighbors` or ``index.knn_graph``) skips the tiles the graph
+    proves hold no pair (:func:`blocks_with_pairs`): the same groups, without a second
+    pass over every pair. For the corpus kNN graph route (only pairs among each item's k
+    nearest), see :func:`vecdiag.diagnose`.
 
     Sampled (``sample=s``): exact copies come from hashing every row (complete, O(n·d));
     the share of items with a copy is post-stratified: the exact copies' share is known,
@@ -227,6 +234,7 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
     if sample is not None or is_dask_array(X) or is_dask_array(getattr(X, "vectors", None)):
         return _sampled(X, threshold, sample, random_state, confidence)
     ids = getattr(X, "ids", None)
+    graph = cosine_graph(X)
     X, _ = resolve(X)
     _check_threshold(threshold)
     n, d = X.shape
@@ -234,24 +242,101 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
     norms = np.concatenate([row_norms(np.asarray(X[s:s + block_rows(d)]))
                             for s in range(0, n, block_rows(d))])
     refuse_zero_rows(norms)
-    step = max(1, min(n, 2048))
-    pairs_r, pairs_c = [], []
+    step = max(1, min(n, PAIR_BLOCK))
     n_blocks = -(-n // step)
+    needed = (np.triu(np.ones((n_blocks, n_blocks), dtype=bool)) if graph is None
+              else blocks_with_pairs(graph, step, threshold, X.dtype, d, exact))
+    pairs_r, pairs_c = [], []
     with progress_bar(n_blocks, desc="near duplicates", show=show_progress,
-                      expected_seconds=n * n * d / 2 / _FLOPS) as bar:
-        for a in range(0, n, step):
-            A = unit_rows(np.asarray(X[a:a + step]), norms[a:a + step], X.dtype)
-            for b in range(a, n, step):
+                      expected_seconds=int(needed.sum()) * step * step * d / _FLOPS) as bar:
+        for i, a in enumerate(range(0, n, step)):
+            A = None
+            for j in np.flatnonzero(needed[i]).tolist():
+                b = j * step
+                if A is None:
+                    A = unit_rows(np.asarray(X[a:a + step]), norms[a:a + step], X.dtype)
                 B = A if b == a else unit_rows(np.asarray(X[b:b + step]), norms[b:b + step],
                                                  X.dtype)
-                sims = A @ B.T
-                r, c = np.nonzero(sims >= threshold)
-                keep = (r + a) < (c + b)
-                pairs_r.append(r[keep] + a)
-                pairs_c.append(c[keep] + b)
+                r, c = block_pairs(A, B, a, b, threshold)
+                pairs_r.append(r)
+                pairs_c.append(c)
             bar.update(1)
-    return DuplicateGroups(groups_from_pairs(n, np.concatenate(pairs_r),
-                                             np.concatenate(pairs_c), exact), ids)
+    return DuplicateGroups(groups_from_pairs(n, np.concatenate(pairs_r or [np.zeros(0, int)]),
+                                             np.concatenate(pairs_c or [np.zeros(0, int)]),
+                                             exact), ids)
+
+
+def block_pairs(A: np.ndarray, B: np.ndarray, a: int, b: int, threshold: float):
+    """The pairs ``(i, j)``, ``i < j``, of unit row blocks ``A`` (rows from ``a``) and ``B``
+    (rows from ``b``) with cosine ``A_i · B_j >= threshold``, as corpus rows: one tile of the
+    pairwise pass of :func:`near_duplicates`."""
+    sims = A @ B.T
+    r, c = np.nonzero(sims >= threshold)
+    keep = (r + a) < (c + b)
+    return r[keep] + a, c[keep] + b
+
+
+def cosine_graph(X):
+    """The kNN graph cached on ``X`` when ``X`` is a cosine :class:`vecdiag.Index` that
+    has one (the one with the most neighbours), else None."""
+    from .. import cache_keys
+    from ..neighbors import Index
+
+    if not isinstance(X, Index) or X.metric != "cosine":
+        return None
+    ks = [key[1] for key in X.cache if cache_keys.is_knn_graph(key)]
+    return X.cache[cache_keys.knn_graph(max(ks))] if ks else None
+
+
+def blocks_with_pairs(graph, step: int, threshold: float, dtype, d: int,
+                      exact=()) -> np.ndarray:
+    """Which tiles ``(a, b)``, ``a <= b``, of the pairwise pass of :func:`near_duplicates`
+    (row blocks of ``step``) can hold a pair at cosine ``>= threshold``, read from the exact
+    cosine kNN graph of the same rows: a bool matrix over blocks (upper triangle).
+
+    Every row left out of row i's list scores at most its k-th score ``s_k(i)``. The
+    graph's scores and a tile's products each differ from the true cosine by at most about
+    ``2 (d + 2) eps`` (unit rows whose lengths are rounded, ``d`` products summed), so with
+    ``tol = 8 (d + 4) eps`` (twice the two bounds together): a row with
+    ``s_k(i) < threshold - tol`` finds every partner at or above the threshold in its list,
+    scored ``>= threshold - tol`` there, and the tiles of those listed pairs are kept; a row
+    with ``s_k(i) >= threshold - tol`` (more near-copies than its list holds) keeps every
+    tile of its block. The tiles kept are computed as in the full pass, so the pairs found
+    are the same, bit for bit; the others hold none. A listed pair of rows in one group of
+    ``exact`` copies (grouped by hashing whatever their cosine) keeps no tile.
+    """
+    idx = np.asarray(graph.indices)
+    scores = np.asarray(graph.scores, dtype=np.float64)
+    n = idx.shape[0]
+    n_blocks = -(-n // step)
+    if idx.shape[1] == 0:
+        return np.triu(np.ones((n_blocks, n_blocks), dtype=bool))
+    floor = threshold - 8 * (d + 4) * float(np.finfo(dtype).eps)
+    rep = np.arange(n)                    # each row's first exact copy
+    for g in exact:
+        rep[g] = g[0]
+    rows = np.broadcast_to(np.arange(n)[:, None], idx.shape)
+    near = (scores >= floor) & (rep[rows] != rep[idx])
+    rows, cols = rows[near], idx[near]
+    needed = np.zeros((n_blocks, n_blocks), dtype=bool)
+    needed[np.minimum(rows, cols) // step, np.maximum(rows, cols) // step] = True
+    dense = np.unique(np.flatnonzero(scores[:, -1] >= floor) // step)
+    needed[dense, :] = True
+    needed[:, dense] = True
+    return np.triu(needed)
+
+
+def sorted_groups(groups) -> list[np.ndarray]:
+    """Groups as sorted int64 arrays, ordered by their first row: the form
+    :func:`vecdiag.fixes.duplicate_groups` returns and keeps in ``index.cache`` under
+    :func:`vecdiag.cache_keys.duplicate_groups` (also filled by :func:`vecdiag.diagnose`).
+
+    Examples
+    --------
+    >>> sorted_groups([[4, 2], [0, 3, 1]])
+    [array([0, 1, 3]), array([2, 4])]
+    """
+    return sorted((np.asarray(sorted(g), dtype=np.int64) for g in groups), key=lambda g: g[0])
 
 
 def _check_threshold(threshold) -> None:

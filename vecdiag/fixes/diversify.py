@@ -132,6 +132,7 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     [array([0, 2, 3])]
     """
     from ..diagnostics import near_duplicates
+    from ..diagnostics.duplicates import sorted_groups
 
     C, _, _, index = resolve_corpus(corpus, "cosine", in_memory="duplicate_groups")
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
@@ -143,8 +144,9 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     # copies are judged by cosine, whatever the search metric: name the corpus's zero rows
     # here (near_duplicates would call the corpus "X")
     V.zero_rows(index.norms if index is not None else row_norms(C), "corpus")
-    groups = sorted((np.asarray(sorted(g), dtype=np.int64)
-                     for g in near_duplicates(C, threshold=threshold)), key=lambda g: g[0])
+    # an Index whose cosine kNN graph is cached lets near_duplicates skip the tiles of
+    # pairs the graph rules out (an explanation has built it by now): the same groups
+    groups = sorted_groups(near_duplicates(C if index is None else index, threshold=threshold))
     if index is not None:
         index.cache[key] = groups
     return groups
