@@ -87,3 +87,43 @@ def test_near_duplicate_sentence_names_the_best_ranked_copy_first():
     cause = next(c for c in e.causes if c.code == "near_duplicates")
     assert "(row 7 and its copies row 3, row 9)" in cause.summary
     assert cause.evidence["wasted_places"] == 2
+
+
+def test_a_document_kept_away_by_a_cone_is_not_far_in_every_view():
+    """A narrow cone of varying weight (log-normal, mean cosine 0.85) over 500 clustered
+    32-D documents; the query carries a large share of the cone, its document (the same
+    meaning plus noise 0.3) a small one: rank 499 of 500, at the 1st percentile of random
+    pairs as searched. Centring lifts it to rank 70, whitening to 45 (neither into the
+    top-10: the cone's weight varies, and a mean removes it only in part). expected_far
+    read the 1st percentile and outranked anisotropy (0.62 against 0.48); once centred
+    the pair scores above about 90% of random centred pairs (a brute-force figure over
+    every pair below): not far, the cone keeps it away, and anisotropy comes first."""
+    rng = np.random.default_rng(7004)
+    n, d = 500, 32
+    c = int(rng.integers(8, 41))
+    centres = _unit(rng.normal(size=(c, d)))
+    spread = rng.uniform(0.5, 1.3)
+    Z = _unit(centres[rng.integers(0, c, n)] + spread * _unit(rng.normal(size=(n, d))))
+    mu = _unit(rng.normal(size=d))
+    a = rng.uniform(1.5, 2.5) * np.exp(rng.normal(0, 0.4, size=(n, 1)))
+    X = a * mu + Z
+    e = int(rng.integers(n))
+    X[e] = 0.5 * mu + Z[e]
+    q = 2.5 * a.mean() * mu + Z[e] + 0.3 * _unit(rng.normal(size=d))
+
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e])
+    causes = {c.code: c for c in exp.causes}
+    assert exp.expected[0].rank == 499 and exp.expected[0].percentile < 2
+    assert exp.causes[0].code == "anisotropy", [(c.code, c.confidence) for c in exp.causes]
+    # brute force: the centred cosine of the pair among every pair of centred unit rows
+    U = _unit(X)
+    C = _unit(U - U.mean(axis=0))
+    qc = _unit(_unit(q) - U.mean(axis=0))
+    i, j = np.triu_indices(n, 1)
+    pairs = np.einsum("ij,ij->i", C[i], C[j])
+    centred_pct = 100 * np.mean(pairs < C[e] @ qc)
+    assert 88 < centred_pct < 93
+    far = causes.get("expected_far")
+    if far is not None:     # measured in its best view: at least the centred one
+        assert far.evidence["percentile_in_best_view"] >= centred_pct - 1
+        assert far.confidence < causes["anisotropy"].confidence

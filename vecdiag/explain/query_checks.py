@@ -9,6 +9,7 @@ from ..results import fmt
 from .causes import (effect, fix_name, judged_note, ramp, rerankings, rescue, share,
                      within_noise)
 from .result import Cause
+from .views import view_percentile
 from .wording import standing
 
 __all__ = ["check_low_margin", "check_out_of_distribution", "check_expected_far",
@@ -126,7 +127,12 @@ def check_expected_far(ctx):
     """Expected far: the expected document is far from the query in every view.
 
     Strength ``ramp(99 − pct, 0, 19)`` with pct its score's percentile among random
-    corpus pairs (80th or lower: no closer than an unrelated pair), times
+    corpus pairs (80th or lower: no closer than an unrelated pair), the largest over the
+    scores as searched and the views of the vector fixes (cosine, centring,
+    all-but-the-top, whitening, centring then cosine: the pair's and random pairs'
+    scores after the fix, :func:`~vecdiag.explain.views.view_percentile`; a document
+    with little of a narrow cone's direction is at the 1st percentile as searched and at
+    the 95th centred: the cone, not the meaning, keeps it away), times
     ``ramp(rank / k, 2, 5)`` (a document within twice k is a near miss, not far), times
     ``(1 − best fix effect)`` (no fix rescues it), ``(1 − 0.7 · ood strength)`` (when
     the query itself is out of distribution, that is the sharper diagnosis) and
@@ -145,7 +151,7 @@ def check_expected_far(ctx):
     far = [f for f in (_far_from_query(ctx, pos, r0) for pos, r0 in ctx.missed) if f]
     if not far:
         return None
-    s, pos, r0, pct, best_fix, best_rank = max(far, key=lambda f: (f[0], -f[2]))
+    s, pos, r0, pct, best_fix, best_rank, view_pct, view = max(far, key=lambda f: (f[0], -f[2]))
     best_e = max([effect(ctx, fix) for fix in ctx.rankings], default=0.0)
     # the lexical evidence is about the first missed document
     lexical = (ctx.lexical.strength if ctx.lexical is not None and ctx.lexical.position == pos
@@ -168,7 +174,8 @@ def check_expected_far(ctx):
                f"(rank {r0} of {ctx.stats.n}), and {tried}; the embedding "
                f"misses the meaning: {advice}.")
     evidence = {"rank": r0, "percentile": pct, "best_rank_under_fixes": best_rank,
-                "best_fix": best_fix}
+                "best_fix": best_fix, "percentile_in_best_view": view_pct,
+                "best_view": view}
     alt = {name: int(r.ranks([pos])[0]) for name, r in ctx.alternatives.items()}
     if alt:
         name, r_alt = min(alt.items(), key=lambda kv: (kv[1], kv[0]))
@@ -180,9 +187,11 @@ def check_expected_far(ctx):
 
 
 def _far_from_query(ctx, pos, r0):
-    """``(s, pos, r0, pct, best_fix, best_rank)`` of one missed document for
-    :func:`check_expected_far` (its strength before the fix, OOD and lexical factors),
-    None when it is not far or some counterfactual brings it into the top-k."""
+    """``(s, pos, r0, pct, best_fix, best_rank, view_pct, view)`` of one missed document
+    for :func:`check_expected_far` (its strength before the fix, OOD and lexical
+    factors; ``view_pct`` its largest percentile over the fixes' views, ``view`` that
+    view, :func:`~vecdiag.explain.views.view_percentile`), None when it is not far or
+    some counterfactual brings it into the top-k."""
     pct = float(ctx.expected_percentile[pos])
     # far in rank too: random pairs are document pairs, which score above query-document
     # pairs, so a near miss (rank 13 for k = 10) can sit at the 88th percentile
@@ -196,7 +205,13 @@ def _far_from_query(ctx, pos, r0):
             best_fix, best_rank = fix, r1
     if best_rank <= ctx.k:
         return None  # a fix brings it in: not far in every view
-    return s, pos, r0, pct, best_fix, best_rank
+    # far in every view: a shared direction (or the lengths under dot) can put the pair
+    # below every random pair as searched, and at the 95th percentile once removed
+    view_pct, view = view_percentile(ctx, pos)
+    s = ramp(99 - view_pct, 0, 19) * ramp(r0 / ctx.k, 2, 5)
+    if s <= 0:
+        return None
+    return s, pos, r0, pct, best_fix, best_rank, view_pct, view
 
 
 def check_ann_miss(ctx):
