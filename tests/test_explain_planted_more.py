@@ -127,3 +127,38 @@ def test_a_document_kept_away_by_a_cone_is_not_far_in_every_view():
     if far is not None:     # measured in its best view: at least the centred one
         assert far.evidence["percentile_in_best_view"] >= centred_pct - 1
         assert far.confidence < causes["anisotropy"].confidence
+
+
+def test_a_query_far_from_the_corpus_missing_only_for_copies_is_context():
+    """A query from nowhere over 300 documents in tight topics (its best document scores
+    below the nearest neighbour of every document: out of distribution, strength 1); its
+    best document is copied 10 times (noise 0.002), which pushes its second best, the
+    expected one, to rank 12. De-duplicated (NumPy below) it is second: the copies explain
+    the miss, the query reached it. out_of_distribution was a ranking cause at 0.85 beside
+    near_duplicates (as on 5 of 30 Cranfield copy plants, at 0.59-0.85); it is context now,
+    0.3 as when every expected document is found."""
+    rng = np.random.default_rng(4)
+    X = _tight_topics(rng, 300, 32, n_topics=10, noise=0.4)
+    q = _unit(rng.normal(size=32))
+    order = np.argsort(-(X @ q), kind="stable")
+    best, e = int(order[0]), int(order[1])
+    copies = rng.choice(np.setdiff1d(np.arange(300), [best, e]), size=10, replace=False)
+    X[copies] = _unit(X[best] + 0.002 * _unit(rng.normal(size=(10, 32))))
+    # brute force: rank as searched, rank with each copy group one place, query's distance
+    S = X @ q
+    rank = 1 + int(np.sum(S > S[e]))
+    U = X @ X.T
+    copy_of_higher = [r for r in range(300) if S[r] > S[e]
+                      and np.any((U[r] >= 0.98) & (S > S[r]))]
+    assert rank == 12 and 1 + int(np.sum(S > S[e])) - len(copy_of_higher) == 2
+    np.fill_diagonal(U, -np.inf)
+    assert np.mean(U.max(axis=1) < S.max()) == 0.0
+
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e])
+    causes = {c.code: c for c in exp.causes}
+    assert exp.expected[0].rank == 12
+    assert exp.causes[0].code == "near_duplicates"
+    assert {cf.fix: cf.expected_ranks[e] for cf in exp.counterfactuals}["deduplicate"] == 2
+    ood = causes["out_of_distribution"]
+    assert ood.evidence["share_of_documents_closer"] == 1.0
+    assert (ood.confidence, ood.ranking) == (0.3, False)
