@@ -158,7 +158,8 @@ def groups_from_pairs(n: int, rows: np.ndarray, cols: np.ndarray,
 
 
 def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = None,
-                    sample: int | None = None, random_state=0, confidence: float = 0.95):
+                    sample: int | None = None, random_state=0, confidence: float = 0.95,
+                    also=None):
     """Groups of items whose cosine similarity is at least ``threshold``.
 
     Parameters
@@ -184,6 +185,12 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
         Seed of the sample; checked also without one.
     confidence : float
         Level of the sampled interval (Wilson score, finite population corrected).
+    also : array-like (n, d), optional
+        Other rows of the same items (the raw vectors of centred ones, say): a pair is
+        linked only when its cosine in ``also`` is at or above ``threshold`` too (exact
+        copies are grouped whatever it says). :func:`vecdiag.diagnose` judges copies on
+        the centred vectors and on the raw ones: centred, rows near the origin all point
+        along minus the mean.
 
     Returns
     -------
@@ -224,11 +231,12 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
 
     V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if sample is not None or is_dask_array(X) or is_dask_array(getattr(X, "vectors", None)):
-        return _sampled(X, threshold, sample, random_state, confidence)
+        return _sampled(X, threshold, sample, random_state, confidence, also)
     ids = getattr(X, "ids", None)
     X, _ = resolve(X)
     _check_threshold(threshold)
     n, d = X.shape
+    also = _check_also(also, X.shape)
     exact = exact_duplicate_groups(X)
     norms = np.concatenate([row_norms(np.asarray(X[s:s + block_rows(d)]))
                             for s in range(0, n, block_rows(d))])
@@ -249,8 +257,27 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
                 pairs_r.append(r[keep] + a)
                 pairs_c.append(c[keep] + b)
             bar.update(1)
-    return DuplicateGroups(groups_from_pairs(n, np.concatenate(pairs_r),
-                                             np.concatenate(pairs_c), exact), ids)
+    rows, cols = np.concatenate(pairs_r), np.concatenate(pairs_c)
+    if also is not None and rows.size:
+        from .sampled_duplicates import cosines_in
+
+        keep = cosines_in(also, rows, cols) >= threshold
+        rows, cols = rows[keep], cols[keep]
+    return DuplicateGroups(groups_from_pairs(n, rows, cols, exact), ids)
+
+
+def _check_also(also, shape):
+    """``also`` as a matrix of the corpus's shape (None stays None)."""
+    from .. import _validate as V
+    from ..scale.chunks import check_dask_matrix, is_dask_array
+
+    if also is None:
+        return None
+    also = check_dask_matrix(also, "also") if is_dask_array(also) else V.as_matrix(also, "also")
+    if tuple(also.shape) != tuple(shape):
+        raise ValueError(f"also has shape {tuple(also.shape)}, the corpus {tuple(shape)}: "
+                         "pass one row per corpus row (the same items, another frame)")
+    return also
 
 
 def _check_threshold(threshold) -> None:
@@ -259,7 +286,7 @@ def _check_threshold(threshold) -> None:
         raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
 
 
-def _sampled(X, threshold, sample, random_state, confidence):
+def _sampled(X, threshold, sample, random_state, confidence, also=None):
     """Check the inputs of a sampled call and run :func:`sampled_near_duplicates`."""
     from .. import _validate as V
     from ..neighbors import Index
@@ -282,6 +309,8 @@ def _sampled(X, threshold, sample, random_state, confidence):
         refuse_zero_rows(row_norms(vectors))
         index = X if isinstance(X, Index) and X.metric == "cosine" else Index(vectors)
         exact = exact_duplicate_groups(vectors)
+    also = _check_also(also, vectors.shape)
     s = check_sample(DEFAULT_SAMPLE if sample is None else sample, vectors.shape[0])
     return sampled_near_duplicates(index, exact, threshold=threshold, sample=s,
-                                   random_state=random_state, confidence=confidence)
+                                   random_state=random_state, confidence=confidence,
+                                   also=also)
