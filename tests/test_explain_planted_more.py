@@ -162,3 +162,38 @@ def test_a_query_far_from_the_corpus_missing_only_for_copies_is_context():
     ood = causes["out_of_distribution"]
     assert ood.evidence["share_of_documents_closer"] == 1.0
     assert (ood.confidence, ood.ranking) == (0.3, False)
+
+
+def test_long_hubs_that_keep_a_document_out_by_direction_are_hubs():
+    """Dot product; every document leans on a direction g (0.5); 14 documents lie near g
+    and are 3x the median length (in the top-10 of nearly every document); the query
+    leans on g too. By brute force its document is 15th as searched, still 15th by
+    cosine (lengths left out) and 1st centred. check_hub dropped every hub 2x the median
+    length or more as "merely long, a norm_bias matter", so no cause had a fix that
+    moves the document (norm_bias at 0.3, cosine moves nothing). The length discount now
+    counts only as far as searching by cosine brings the document back: the hub is
+    named first, with a fix that brings the document in (CSLS and centring do)."""
+    rng = np.random.default_rng(100)
+    n, d = 500, 96
+    g = _unit(rng.normal(size=d))
+    Z = rng.normal(size=(n, d))
+    Z = _unit(Z - np.outer(Z @ g, g))
+    X = 0.5 * g + Z
+    X[:14] = 3.0 * (g + 0.35 * _unit(rng.normal(size=(14, d))))
+    e = int(rng.integers(14, n))
+    q = 0.5 * g + 0.2 * Z[e] + 0.03 * _unit(rng.normal(size=d))
+
+    def rank(key):
+        return 1 + int(np.sum(key > key[e]))
+    mu = X.mean(axis=0)
+    brute = {"dot": rank(X @ q), "cosine_metric": rank(_unit(X) @ _unit(q)),
+             "center": rank((X - mu) @ (q - mu))}
+    assert brute == {"dot": 15, "cosine_metric": 15, "center": 1}
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e], metric="dot")
+    ranks = {cf.fix: cf.expected_ranks[e] for cf in exp.counterfactuals}
+    assert {f: ranks[f] for f in ("cosine_metric", "center")} == {"cosine_metric": 15,
+                                                                 "center": 1}
+    first = exp.causes[0]
+    assert first.code == "hub", [(c.code, c.confidence) for c in exp.causes]
+    assert first.confidence >= 0.5 and ranks[first.fix] <= 10
+    assert "length_discount" not in first.evidence
