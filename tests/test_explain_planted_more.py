@@ -197,3 +197,28 @@ def test_long_hubs_that_keep_a_document_out_by_direction_are_hubs():
     assert first.code == "hub", [(c.code, c.confidence) for c in exp.causes]
     assert first.confidence >= 0.5 and ranks[first.fix] <= 10
     assert "length_discount" not in first.evidence
+
+
+def test_out_of_distribution_under_dot_does_not_depend_on_the_query_length():
+    """Dot product over 300 documents about 1 long in 8 tight topics; the query is one
+    document's direction (plus noise 0.1) at length 0.3. Scaled by 3 it ranks the same
+    documents. Its top score (0.3) was compared with the documents' first-neighbour
+    scores (about 1 long rows: about 0.9): out of distribution at 0.85, and not at
+    length 0.9. Under dot both are now per unit of the asking row's length (NumPy
+    below: none of the documents' first neighbours is farther than the query's top)."""
+    rng = np.random.default_rng(1)
+    X = _tight_topics(rng, 300, 16, n_topics=8, noise=0.3)
+    X *= np.exp(rng.normal(0, 0.1, size=(300, 1)))
+    q = 0.3 * _unit(X[7] + 0.1 * _unit(rng.normal(size=16)))
+    e = int(np.argsort(-(X @ q), kind="stable")[20])
+    S = X @ X.T
+    np.fill_diagonal(S, -np.inf)
+    norms = np.linalg.norm(X, axis=1)
+    per_length = S.max(axis=1) / norms
+    assert np.mean(per_length < (X @ q).max() / np.linalg.norm(q)) > 0.5
+    verdicts = []
+    for scale in (1.0, 3.0):
+        exp = vd.explain_neighbors(scale * q, X, k=10, expected=[e], metric="dot")
+        assert exp.expected[0].rank == 21
+        verdicts.append([c.confidence for c in exp.causes if c.code == "out_of_distribution"])
+    assert verdicts == [[], []]

@@ -13,7 +13,7 @@ from .views import view_percentile
 from .wording import standing
 
 __all__ = ["check_low_margin", "check_out_of_distribution", "check_expected_far",
-           "check_ann_miss", "ood_share", "ood_strength"]
+           "check_ann_miss", "ood_share", "ood_strength", "first_scores"]
 
 
 def check_low_margin(ctx):
@@ -80,7 +80,8 @@ def check_out_of_distribution(ctx):
     document's own nearest neighbour.
 
     ``p`` = share of corpus documents whose first-neighbour score is worse than the
-    query's top score. Strength ``1 − ramp(p, 0.01, 0.05)``, times ``(1 − e)`` with e the
+    query's top score (under dot, each per unit of the length of the row that asks,
+    :func:`first_scores`: the ranking depends on the query's direction only). Strength ``1 − ramp(p, 0.01, 0.05)``, times ``(1 − e)`` with e the
     larger effect of the ``add_prefix`` and ``chunk_documents`` counterfactuals: when
     embedding the query with its instruction, or reading the part of a document the
     model cut, brings the missed document in, the corpus does cover the topic and
@@ -91,8 +92,7 @@ def check_out_of_distribution(ctx):
     miss; the query's distance, seen on Cranfield, where 16% of MiniLM queries score
     their best document below 95% of the documents' own nearest neighbours, does not).
     """
-    nn1 = ctx.stats.nn1
-    top_score = float(ctx.scores[ctx.top[0]])
+    nn1, top_score = first_scores(ctx)
     p = ood_share(ctx)
     s = (1 - ramp(p, 0.01, 0.05)) * (1 - max(effect(ctx, "add_prefix"),
                                              effect(ctx, "chunk_documents")))
@@ -103,9 +103,11 @@ def check_out_of_distribution(ctx):
     found_all = bool(ctx.expected_pos) and all(missed_for_copies(ctx, pos)
                                                for pos, _ in ctx.missed)
     conf = (0.3 if found_all else 0.85) * s
+    unit = " per unit of length" if ctx.metric == "dot" else ""
     summary = (f"the query lies far from every document: its nearest document scores "
-               f"{fmt(top_score, 3)}, worse than the nearest neighbour of {share(1 - p, 1)} of the "
-               f"documents (their median {fmt(float(np.median(nn1)), 3)}"
+               f"{fmt(top_score, 3)}{unit}, worse than the nearest neighbour of "
+               f"{share(1 - p, 1)} of the documents{unit.replace('length', 'theirs')} "
+               f"(their median {fmt(float(np.median(nn1)), 3)}"
                f"{'' if ctx.stats.exact else f', estimated from {ctx.stats.sample_size:,} sampled rows'}"
                f"); the corpus may not "
                f"cover this topic, or the query was embedded differently.")
@@ -116,10 +118,22 @@ def check_out_of_distribution(ctx):
                  fix=None, confidence=round(conf, 4), ranking=not found_all)
 
 
-def ood_share(ctx) -> float:
-    """Share of documents whose own nearest neighbour is farther than the query's top hit."""
-    nn1 = ctx.stats.nn1
+def first_scores(ctx) -> tuple:
+    """``(documents' first-neighbour scores, the query's top score)`` as compared: under
+    dot both per unit of the length of the row that asks (``stats.nn1_per_length`` and
+    the top score over the query's length): a dot ranking depends on the query's
+    direction only, and a query twice as long is no nearer the corpus (it was: a query
+    half the documents' length read as out of distribution at 0.85, twice as long at 0)."""
     top_score = float(ctx.scores[ctx.top[0]])
+    if ctx.metric == "dot":
+        return ctx.stats.nn1_per_length, top_score / ctx.query_norm
+    return ctx.stats.nn1, top_score
+
+
+def ood_share(ctx) -> float:
+    """Share of documents whose own nearest neighbour is farther than the query's top hit
+    (under dot per unit of length, :func:`first_scores`)."""
+    nn1, top_score = first_scores(ctx)
     if ctx.metric == "euclidean":
         return float(np.mean(nn1 > top_score))
     return float(np.mean(nn1 < top_score))
