@@ -831,6 +831,36 @@ def test_a_narrow_cone_is_anisotropy_not_near_duplicates(rng, monkeypatch):
         assert found.evidence["value"] == pytest.approx(0.05, abs=0.01)
 
 
+def test_sampled_near_copies_are_copies_raw_too_as_on_the_exact_path(monkeypatch):
+    """A euclidean cloud far from the origin (1,200 x 16, offset 40) and 60 short rows
+    near the origin in random directions (raw cosines at most 0.71). Centred, the short
+    rows all point along minus the mean (centred cosines >= 0.99999): the exact graph path
+    checks the raw cosine too and finds 1 redundant row (0.08%, a chance pair of the
+    cloud); both sampled paths (a graph of a sample, and beyond SAMPLED_ABOVE) judged on
+    the centred cosine alone: 4.6% redundant, a warning. Now every sampled row's pair must
+    be a copy raw too: the same 0.08% from all 1,200 rows sampled; 10 planted near-copies
+    are still found (brute force: 9 + 1 redundant rows of 1,200)."""
+    from vecdiag.diagnostics import sampling
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1200, 16)) + 40.0
+    X[:60] = 0.05 * rng.normal(size=(60, 16))
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    assert np.max((U[:60] @ U[:60].T)[~np.eye(60, dtype=bool)]) < 0.75
+    exact = vd.diagnose(X, metric="euclidean")
+    assert exact.stats["near_duplicate_share"] == pytest.approx(1 / 1200)
+    copied = X.copy()
+    copied[100:110] = copied[100] + 1e-4 * rng.normal(size=(10, 16))
+    for how in ({"graph_sample": 500}, {}):
+        if not how:
+            monkeypatch.setattr(sampling, "SAMPLED_ABOVE", 500)
+        d = vd.diagnose(X, metric="euclidean", sample=1200, **how)
+        assert d["near_duplicates"].severity == "ok"
+        assert d.stats["near_duplicate_share"] == pytest.approx(1 / 1200)
+        found = vd.diagnose(copied, metric="euclidean", sample=1200, **how)
+        assert found.stats["near_duplicate_share"] == pytest.approx(10 / 1200)
+
+
 def test_a_handful_of_far_queries_is_a_hint_not_a_critical_shift(rng):
     """One far query of one is a 100% share: below ten queries the shift is at most a
     warning and says why; thirty far queries are critical."""

@@ -87,3 +87,138 @@ def test_near_duplicate_sentence_names_the_best_ranked_copy_first():
     cause = next(c for c in e.causes if c.code == "near_duplicates")
     assert "(row 7 and its copies row 3, row 9)" in cause.summary
     assert cause.evidence["wasted_places"] == 2
+
+
+def test_a_document_kept_away_by_a_cone_is_not_far_in_every_view():
+    """A narrow cone of varying weight (log-normal, mean cosine 0.85) over 500 clustered
+    32-D documents; the query carries a large share of the cone, its document (the same
+    meaning plus noise 0.3) a small one: rank 499 of 500, at the 1st percentile of random
+    pairs as searched. Centring lifts it to rank 70, whitening to 45 (neither into the
+    top-10: the cone's weight varies, and a mean removes it only in part). expected_far
+    read the 1st percentile and outranked anisotropy (0.62 against 0.48); once centred
+    the pair scores above about 90% of random centred pairs (a brute-force figure over
+    every pair below): not far, the cone keeps it away, and anisotropy comes first."""
+    rng = np.random.default_rng(7004)
+    n, d = 500, 32
+    c = int(rng.integers(8, 41))
+    centres = _unit(rng.normal(size=(c, d)))
+    spread = rng.uniform(0.5, 1.3)
+    Z = _unit(centres[rng.integers(0, c, n)] + spread * _unit(rng.normal(size=(n, d))))
+    mu = _unit(rng.normal(size=d))
+    a = rng.uniform(1.5, 2.5) * np.exp(rng.normal(0, 0.4, size=(n, 1)))
+    X = a * mu + Z
+    e = int(rng.integers(n))
+    X[e] = 0.5 * mu + Z[e]
+    q = 2.5 * a.mean() * mu + Z[e] + 0.3 * _unit(rng.normal(size=d))
+
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e])
+    causes = {c.code: c for c in exp.causes}
+    assert exp.expected[0].rank == 499 and exp.expected[0].percentile < 2
+    assert exp.causes[0].code == "anisotropy", [(c.code, c.confidence) for c in exp.causes]
+    # brute force: the centred cosine of the pair among every pair of centred unit rows
+    U = _unit(X)
+    C = _unit(U - U.mean(axis=0))
+    qc = _unit(_unit(q) - U.mean(axis=0))
+    i, j = np.triu_indices(n, 1)
+    pairs = np.einsum("ij,ij->i", C[i], C[j])
+    centred_pct = 100 * np.mean(pairs < C[e] @ qc)
+    assert 88 < centred_pct < 93
+    far = causes.get("expected_far")
+    if far is not None:     # measured in its best view: at least the centred one
+        assert far.evidence["percentile_in_best_view"] >= centred_pct - 1
+        assert far.confidence < causes["anisotropy"].confidence
+
+
+def test_a_query_far_from_the_corpus_missing_only_for_copies_is_context():
+    """A query from nowhere over 300 documents in tight topics (its best document scores
+    below the nearest neighbour of every document: out of distribution, strength 1); its
+    best document is copied 10 times (noise 0.002), which pushes its second best, the
+    expected one, to rank 12. De-duplicated (NumPy below) it is second: the copies explain
+    the miss, the query reached it. out_of_distribution was a ranking cause at 0.85 beside
+    near_duplicates (as on 5 of 30 Cranfield copy plants, at 0.59-0.85); it is context now,
+    0.3 as when every expected document is found."""
+    rng = np.random.default_rng(4)
+    X = _tight_topics(rng, 300, 32, n_topics=10, noise=0.4)
+    q = _unit(rng.normal(size=32))
+    order = np.argsort(-(X @ q), kind="stable")
+    best, e = int(order[0]), int(order[1])
+    copies = rng.choice(np.setdiff1d(np.arange(300), [best, e]), size=10, replace=False)
+    X[copies] = _unit(X[best] + 0.002 * _unit(rng.normal(size=(10, 32))))
+    # brute force: rank as searched, rank with each copy group one place, query's distance
+    S = X @ q
+    rank = 1 + int(np.sum(S > S[e]))
+    U = X @ X.T
+    copy_of_higher = [r for r in range(300) if S[r] > S[e]
+                      and np.any((U[r] >= 0.98) & (S > S[r]))]
+    assert rank == 12 and 1 + int(np.sum(S > S[e])) - len(copy_of_higher) == 2
+    np.fill_diagonal(U, -np.inf)
+    assert np.mean(U.max(axis=1) < S.max()) == 0.0
+
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e])
+    causes = {c.code: c for c in exp.causes}
+    assert exp.expected[0].rank == 12
+    assert exp.causes[0].code == "near_duplicates"
+    assert {cf.fix: cf.expected_ranks[e] for cf in exp.counterfactuals}["deduplicate"] == 2
+    ood = causes["out_of_distribution"]
+    assert ood.evidence["share_of_documents_closer"] == 1.0
+    assert (ood.confidence, ood.ranking) == (0.3, False)
+
+
+def test_long_hubs_that_keep_a_document_out_by_direction_are_hubs():
+    """Dot product; every document leans on a direction g (0.5); 14 documents lie near g
+    and are 3x the median length (in the top-10 of nearly every document); the query
+    leans on g too. By brute force its document is 15th as searched, still 15th by
+    cosine (lengths left out) and 1st centred. check_hub dropped every hub 2x the median
+    length or more as "merely long, a norm_bias matter", so no cause had a fix that
+    moves the document (norm_bias at 0.3, cosine moves nothing). The length discount now
+    counts only as far as searching by cosine brings the document back: the hub is
+    named first, with a fix that brings the document in (CSLS and centring do)."""
+    rng = np.random.default_rng(100)
+    n, d = 500, 96
+    g = _unit(rng.normal(size=d))
+    Z = rng.normal(size=(n, d))
+    Z = _unit(Z - np.outer(Z @ g, g))
+    X = 0.5 * g + Z
+    X[:14] = 3.0 * (g + 0.35 * _unit(rng.normal(size=(14, d))))
+    e = int(rng.integers(14, n))
+    q = 0.5 * g + 0.2 * Z[e] + 0.03 * _unit(rng.normal(size=d))
+
+    def rank(key):
+        return 1 + int(np.sum(key > key[e]))
+    mu = X.mean(axis=0)
+    brute = {"dot": rank(X @ q), "cosine_metric": rank(_unit(X) @ _unit(q)),
+             "center": rank((X - mu) @ (q - mu))}
+    assert brute == {"dot": 15, "cosine_metric": 15, "center": 1}
+    exp = vd.explain_neighbors(q, X, k=10, expected=[e], metric="dot")
+    ranks = {cf.fix: cf.expected_ranks[e] for cf in exp.counterfactuals}
+    assert {f: ranks[f] for f in ("cosine_metric", "center")} == {"cosine_metric": 15,
+                                                                 "center": 1}
+    first = exp.causes[0]
+    assert first.code == "hub", [(c.code, c.confidence) for c in exp.causes]
+    assert first.confidence >= 0.5 and ranks[first.fix] <= 10
+    assert "length_discount" not in first.evidence
+
+
+def test_out_of_distribution_under_dot_does_not_depend_on_the_query_length():
+    """Dot product over 300 documents about 1 long in 8 tight topics; the query is one
+    document's direction (plus noise 0.1) at length 0.3. Scaled by 3 it ranks the same
+    documents. Its top score (0.3) was compared with the documents' first-neighbour
+    scores (about 1 long rows: about 0.9): out of distribution at 0.85, and not at
+    length 0.9. Under dot both are now per unit of the asking row's length (NumPy
+    below: none of the documents' first neighbours is farther than the query's top)."""
+    rng = np.random.default_rng(1)
+    X = _tight_topics(rng, 300, 16, n_topics=8, noise=0.3)
+    X *= np.exp(rng.normal(0, 0.1, size=(300, 1)))
+    q = 0.3 * _unit(X[7] + 0.1 * _unit(rng.normal(size=16)))
+    e = int(np.argsort(-(X @ q), kind="stable")[20])
+    S = X @ X.T
+    np.fill_diagonal(S, -np.inf)
+    norms = np.linalg.norm(X, axis=1)
+    per_length = S.max(axis=1) / norms
+    assert np.mean(per_length < (X @ q).max() / np.linalg.norm(q)) > 0.5
+    verdicts = []
+    for scale in (1.0, 3.0):
+        exp = vd.explain_neighbors(scale * q, X, k=10, expected=[e], metric="dot")
+        assert exp.expected[0].rank == 21
+        verdicts.append([c.confidence for c in exp.causes if c.code == "out_of_distribution"])
+    assert verdicts == [[], []]

@@ -29,6 +29,7 @@ __all__ = [
     "copied_rows",
     "fix_fitted", "csls_penalty", "mp_stats", "duplicate_groups", "random_pairs",
     "explain_stats", "explain_id_lookup", "explain_idf", "explain_duplicate_groups",
+    "explain_view_pairs",
 ]
 
 KNN_GRAPH = "knn_graph"
@@ -150,3 +151,9 @@ def explain_duplicate_groups(threshold: float) -> tuple:
     rows, valid documents under dot or euclidean, belong to none): the de-duplicated
     counterfactual of a corpus that holds zero rows."""
     return ("explain_duplicate_groups", float(threshold))
+
+
+def explain_view_pairs(fix: str, metric: str, seed) -> tuple:
+    """Sorted scores of random pairs of sampled corpus rows in the view of one fix (the
+    rows transformed by it): the percentile of an expected document under that fix."""
+    return ("explain_view_pairs", fix, metric, seed)

@@ -13,7 +13,7 @@ import numpy as np
 from . import _validate as V
 from . import cache_keys
 
-__all__ = ["score_percentile", "ann_recall", "random_pair_scores"]
+__all__ = ["score_percentile", "ann_recall", "random_pair_scores", "percentile_among"]
 
 _PAIR_CHUNK = 8192  # pairs scored per step: bounds memory to chunk x d
 
@@ -133,12 +133,18 @@ def score_percentile(scores, corpus, *, metric: str | None = None, n_pairs: int 
             else None
         metric = metric if isinstance(metric, str) else "cosine"
     ref = random_pair_scores(corpus, metric=metric, n_pairs=n_pairs, random_state=random_state)
-    below = np.searchsorted(ref, flat, side="left")
-    upto = np.searchsorted(ref, flat, side="right")
+    return percentile_among(ref, flat, metric).reshape(np.shape(arr))
+
+
+def percentile_among(ref: np.ndarray, scores: np.ndarray, metric: str) -> np.ndarray:
+    """Percentile (0-100) of each of ``scores`` (1-D) among the sorted pair scores ``ref``
+    (:func:`random_pair_scores`), by :func:`score_percentile`'s convention (half the
+    equal ones counted; for euclidean the farther pairs are the ones below)."""
+    below = np.searchsorted(ref, scores, side="left")
+    upto = np.searchsorted(ref, scores, side="right")
     if metric == "euclidean":  # farther pairs are the ones with larger distances
         below, upto = ref.size - upto, ref.size - below
-    pct = 100.0 * (below + upto) / (2.0 * ref.size)
-    return pct.reshape(np.shape(arr))
+    return 100.0 * (below + upto) / (2.0 * ref.size)
 
 
 def _rows(result, name: str):

@@ -186,8 +186,10 @@ def whole_corpus_duplicates(w: Work, cone: bool, rogue: bool):
         centred = None
     if centred is not None:
         try:
+            # sampled: each listed pair must be a copy raw too, as _raw_too asks of groups
             found = near_duplicates(centred, threshold=w.duplicate_threshold, sample=sample,
-                                    random_state=w.rng, show_progress=False)
+                                    random_state=w.rng, show_progress=False,
+                                    also=None if sample is None else X)
         except ValueError:      # a row at the centre itself has no direction from it
             pass
         else:

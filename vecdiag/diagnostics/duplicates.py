@@ -12,6 +12,7 @@ from .._progress import progress_bar
 from ..linalg import row_norms
 from ..results import text_safe_frame
 from .moments import block_rows, refuse_zero_rows, resolve, unit_rows
+from .pair_tiles import blocks_with_pairs, cosine_graph
 
 __all__ = ["near_duplicates", "exact_duplicate_groups", "groups_from_pairs", "DuplicateGroups",
            "row_hashes", "hash_multipliers", "colliding_rows", "groups_from_hashes",
@@ -162,7 +163,8 @@ def groups_from_pairs(n: int, rows: np.ndarray, cols: np.ndarray,
 
 
 def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = None,
-                    sample: int | None = None, random_state=0, confidence: float = 0.95):
+                    sample: int | None = None, random_state=0, confidence: float = 0.95,
+                    also=None):
     """Groups of items whose cosine similarity is at least ``threshold``.
 
     Parameters
@@ -188,6 +190,12 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
         Seed of the sample; checked also without one.
     confidence : float
         Level of the sampled interval (Wilson score, finite population corrected).
+    also : array-like (n, d), optional
+        Other rows of the same items (the raw vectors of centred ones, say): a pair is
+        linked only when its cosine in ``also`` is at or above ``threshold`` too (exact
+        copies are grouped whatever it says). :func:`vecdiag.diagnose` judges copies on
+        the centred vectors and on the raw ones: centred, rows near the origin all point
+        along minus the mean.
 
     Returns
     -------
@@ -232,12 +240,13 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
 
     V.check_seed(random_state)   # a wrong seed fails with or without sample=
     if sample is not None or is_dask_array(X) or is_dask_array(getattr(X, "vectors", None)):
-        return _sampled(X, threshold, sample, random_state, confidence)
+        return _sampled(X, threshold, sample, random_state, confidence, also)
     ids = getattr(X, "ids", None)
     graph = cosine_graph(X)
     X, _ = resolve(X)
     _check_threshold(threshold)
     n, d = X.shape
+    also = _check_also(also, X.shape)
     exact = exact_duplicate_groups(X)
     norms = np.concatenate([row_norms(np.asarray(X[s:s + block_rows(d)]))
                             for s in range(0, n, block_rows(d))])
@@ -261,9 +270,14 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
                 pairs_r.append(r)
                 pairs_c.append(c)
             bar.update(1)
-    return DuplicateGroups(groups_from_pairs(n, np.concatenate(pairs_r or [np.zeros(0, int)]),
-                                             np.concatenate(pairs_c or [np.zeros(0, int)]),
-                                             exact), ids)
+    rows = np.concatenate(pairs_r or [np.zeros(0, int)])
+    cols = np.concatenate(pairs_c or [np.zeros(0, int)])
+    if also is not None and rows.size:
+        from .sampled_duplicates import cosines_in
+
+        keep = cosines_in(also, rows, cols) >= threshold
+        rows, cols = rows[keep], cols[keep]
+    return DuplicateGroups(groups_from_pairs(n, rows, cols, exact), ids)
 
 
 def block_pairs(A: np.ndarray, B: np.ndarray, a: int, b: int, threshold: float):
@@ -274,56 +288,6 @@ def block_pairs(A: np.ndarray, B: np.ndarray, a: int, b: int, threshold: float):
     r, c = np.nonzero(sims >= threshold)
     keep = (r + a) < (c + b)
     return r[keep] + a, c[keep] + b
-
-
-def cosine_graph(X):
-    """The kNN graph cached on ``X`` when ``X`` is a cosine :class:`vecdiag.Index` that
-    has one (the one with the most neighbours), else None."""
-    from .. import cache_keys
-    from ..neighbors import Index
-
-    if not isinstance(X, Index) or X.metric != "cosine":
-        return None
-    ks = [key[1] for key in X.cache if cache_keys.is_knn_graph(key)]
-    return X.cache[cache_keys.knn_graph(max(ks))] if ks else None
-
-
-def blocks_with_pairs(graph, step: int, threshold: float, dtype, d: int,
-                      exact=()) -> np.ndarray:
-    """Which tiles ``(a, b)``, ``a <= b``, of the pairwise pass of :func:`near_duplicates`
-    (row blocks of ``step``) can hold a pair at cosine ``>= threshold``, read from the exact
-    cosine kNN graph of the same rows: a bool matrix over blocks (upper triangle).
-
-    Every row left out of row i's list scores at most its k-th score ``s_k(i)``. The
-    graph's scores and a tile's products each differ from the true cosine by at most about
-    ``2 (d + 2) eps`` (unit rows whose lengths are rounded, ``d`` products summed), so with
-    ``tol = 8 (d + 4) eps`` (twice the two bounds together): a row with
-    ``s_k(i) < threshold - tol`` finds every partner at or above the threshold in its list,
-    scored ``>= threshold - tol`` there, and the tiles of those listed pairs are kept; a row
-    with ``s_k(i) >= threshold - tol`` (more near-copies than its list holds) keeps every
-    tile of its block. The tiles kept are computed as in the full pass, so the pairs found
-    are the same, bit for bit; the others hold none. A listed pair of rows in one group of
-    ``exact`` copies (grouped by hashing whatever their cosine) keeps no tile.
-    """
-    idx = np.asarray(graph.indices)
-    scores = np.asarray(graph.scores, dtype=np.float64)
-    n = idx.shape[0]
-    n_blocks = -(-n // step)
-    if idx.shape[1] == 0:
-        return np.triu(np.ones((n_blocks, n_blocks), dtype=bool))
-    floor = threshold - 8 * (d + 4) * float(np.finfo(dtype).eps)
-    rep = np.arange(n)                    # each row's first exact copy
-    for g in exact:
-        rep[g] = g[0]
-    rows = np.broadcast_to(np.arange(n)[:, None], idx.shape)
-    near = (scores >= floor) & (rep[rows] != rep[idx])
-    rows, cols = rows[near], idx[near]
-    needed = np.zeros((n_blocks, n_blocks), dtype=bool)
-    needed[np.minimum(rows, cols) // step, np.maximum(rows, cols) // step] = True
-    dense = np.unique(np.flatnonzero(scores[:, -1] >= floor) // step)
-    needed[dense, :] = True
-    needed[:, dense] = True
-    return np.triu(needed)
 
 
 def sorted_groups(groups) -> list[np.ndarray]:
@@ -339,13 +303,27 @@ def sorted_groups(groups) -> list[np.ndarray]:
     return sorted((np.asarray(sorted(g), dtype=np.int64) for g in groups), key=lambda g: g[0])
 
 
+def _check_also(also, shape):
+    """``also`` as a matrix of the corpus's shape (None stays None)."""
+    from .. import _validate as V
+    from ..scale.chunks import check_dask_matrix, is_dask_array
+
+    if also is None:
+        return None
+    also = check_dask_matrix(also, "also") if is_dask_array(also) else V.as_matrix(also, "also")
+    if tuple(also.shape) != tuple(shape):
+        raise ValueError(f"also has shape {tuple(also.shape)}, the corpus {tuple(shape)}: "
+                         "pass one row per corpus row (the same items, another frame)")
+    return also
+
+
 def _check_threshold(threshold) -> None:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
             or not -1 < threshold <= 1:
         raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
 
 
-def _sampled(X, threshold, sample, random_state, confidence):
+def _sampled(X, threshold, sample, random_state, confidence, also=None):
     """Check the inputs of a sampled call and run :func:`sampled_near_duplicates`."""
     from .. import _validate as V
     from ..neighbors import Index
@@ -368,6 +346,8 @@ def _sampled(X, threshold, sample, random_state, confidence):
         refuse_zero_rows(row_norms(vectors))
         index = X if isinstance(X, Index) and X.metric == "cosine" else Index(vectors)
         exact = exact_duplicate_groups(vectors)
+    also = _check_also(also, vectors.shape)
     s = check_sample(DEFAULT_SAMPLE if sample is None else sample, vectors.shape[0])
     return sampled_near_duplicates(index, exact, threshold=threshold, sample=s,
-                                   random_state=random_state, confidence=confidence)
+                                   random_state=random_state, confidence=confidence,
+                                   also=also)

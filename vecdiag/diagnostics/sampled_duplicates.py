@@ -30,7 +30,8 @@ import numpy as np
 from ..results import Result, fmt, html_block, html_table, result
 from .sampling import CONFIDENCE, sampled_lists, sampled_phrase, wilson_interval
 
-__all__ = ["SampledDuplicates", "sampled_near_duplicates", "copy_share", "redundant_share"]
+__all__ = ["SampledDuplicates", "sampled_near_duplicates", "copy_share", "redundant_share",
+           "cosines_in"]
 
 LIST_K = 10                           # nearest rows searched per sampled row (group sizes)
 
@@ -207,8 +208,27 @@ def redundant_share(near: np.ndarray, has_copy: np.ndarray, exact_copy: np.ndarr
             (base + w * max(0.0, lo) * mean_member, base + w * min(1.0, hi)))
 
 
+def cosines_in(also, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Cosine of each pair ``(also[rows[i]], also[cols[i]])`` (0 with a zero row); of a
+    Dask array only those rows are gathered."""
+    from ..linalg import row_norms
+    from ..scale.chunks import is_dask_array
+
+    used = np.unique(np.concatenate([rows, cols]))
+    if is_dask_array(also):
+        from ..scale.block_top import gather_rows
+
+        A = np.asarray(gather_rows(also, used), dtype=np.float64)
+    else:
+        A = np.asarray(also[used], dtype=np.float64)
+    norms = row_norms(A)
+    A = A / np.where(norms > 0, norms, 1.0)[:, None]
+    return np.einsum("ij,ij->i", A[np.searchsorted(used, rows)], A[np.searchsorted(used, cols)])
+
+
 def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, random_state,
-                            confidence: float = CONFIDENCE, lists=None) -> SampledDuplicates:
+                            confidence: float = CONFIDENCE, lists=None,
+                            also=None) -> SampledDuplicates:
     """The share with a copy from ``sample`` rows, beside the ``exact`` copy groups.
 
     ``X``: a cosine :class:`vecdiag.Index` (NumPy corpus, no zero rows) or a checked
@@ -217,7 +237,9 @@ def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, ra
     checked. ``lists``: ``(rows, indices, scores)`` of sampled rows already searched
     under cosine (their nearest other rows, nearest first; :func:`vecdiag.diagnose`
     reuses the hubness search), instead of drawing and searching here (the nearest
-    :data:`LIST_K`).
+    :data:`LIST_K`). ``also``: rows (n, d) in which a listed pair must be a near-copy
+    too (its cosine there at or above ``threshold``): :func:`vecdiag.diagnose` judges
+    copies on centred or standardised rows and on the raw ones, as its exact path does.
     """
     from .. import _validate as V
     from .sampling import draw_rows
@@ -231,7 +253,13 @@ def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, ra
         idx, scores = sampled_lists(X, rows, min(LIST_K, n - 1), "cosine")
     else:
         rows, idx, scores = lists
-    near = np.count_nonzero(scores >= threshold, axis=1)
+    close = scores >= threshold
+    if also is not None and close.any():
+        # a copy in every frame it is judged in: the raw one too (short rows near the
+        # origin all point along minus the mean once centred, and are not copies)
+        r, c = np.nonzero(close)
+        close[r, c] = cosines_in(also, rows[r], idx[r, c]) >= threshold
+    near = np.count_nonzero(close, axis=1)
     has_copy = (near > 0) | in_exact[rows]
     hits = int(has_copy.sum())
     s = rows.size
@@ -240,8 +268,11 @@ def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, ra
     red, red_ci = redundant_share(near, has_copy, in_exact[rows], n,
                                   sum(len(g) - 1 for g in exact), int(in_exact.sum()),
                                   (lo, hi))
+    first = np.argmax(close, axis=1)          # the nearest listed copy (0 when none)
+    at = np.arange(rows.size)
     examples = [(int(r), int(i), float(c)) for r, i, c
-                in zip(rows[has_copy][:10], idx[has_copy, 0][:10], scores[has_copy, 0][:10])]
+                in zip(rows[has_copy][:10], idx[at, first][has_copy][:10],
+                       scores[at, first][has_copy][:10])]
     return SampledDuplicates(share=share, share_ci=(lo, hi), redundant_share=red,
                              redundant_share_ci=red_ci,
                              with_copy=hits, exact_groups=exact, exact_share=exact_share,

@@ -99,7 +99,8 @@ def sampled_duplicates_stage(w) -> None:
           "search": f"{dup.sample:,} sampled rows against all {w.n:,}"
                     + (" (cosine with each dimension standardised: rogue dimensions "
                        "decide the raw ones)" if standard
-                       else " (cosine of the centred vectors)" if centred else "")
+                       else " (cosine of the centred vectors, and of the raw ones)"
+                       if centred else "")
                     + " + exact hashing of every row", **rules._limits("near_duplicates")}
     summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                f"(cosine ≥ {w.duplicate_threshold}) of others, {phrase} {_ci(ci, True)} "
@@ -142,7 +143,8 @@ def _sampled_copies(w):
         try:
             if copyable:
                 base = unit(w.G) if on_unit else w.G
-                return near_duplicates(standardised(base, centre), **options), False, True
+                return (near_duplicates(standardised(base, centre), also=w.G, **options),
+                        False, True)
             dtype = np.result_type(w.G.dtype, np.float32)
             first = CC.unit_then(norms, w.G.dtype) if on_unit else None
             mean, scale = CC.standard_params(w.G, centre, first)
@@ -161,12 +163,12 @@ def _sampled_copies(w):
             if cone:
                 mean = (w.m.sum_unit / w.n).astype(w.G.dtype)
                 if copyable:
-                    return near_duplicates(unit(w.G) - mean, **options), True, False
+                    return near_duplicates(unit(w.G) - mean, also=w.G, **options), True, False
                 transform = CC.unit_then(norms, w.G.dtype, CC.affine(mean, None, w.G.dtype))
             else:
                 mean = column_mean(w.G, dtype=w.G.dtype)
                 if copyable:
-                    return near_duplicates(w.G - mean, **options), True, False
+                    return near_duplicates(w.G - mean, also=w.G, **options), True, False
                 transform = CC.affine(mean, None, w.G.dtype)
             return _chunked_duplicates(w, transform), True, False
         except ValueError:              # a row at the mean itself has no direction there
@@ -176,7 +178,8 @@ def _sampled_copies(w):
 
 def _chunked_duplicates(w, transform):
     """:func:`vecdiag.near_duplicates` (sampled) of the rows ``transform`` gives, the
-    corpus transformed one piece at a time (:mod:`.chunked_copies`)."""
+    corpus transformed one piece at a time (:mod:`.chunked_copies`); a pair must be a
+    copy in the raw rows too."""
     from .. import _validate as V
     from .chunked_copies import transformed_lists
     from .duplicates import exact_duplicate_groups
@@ -189,7 +192,7 @@ def _chunked_duplicates(w, transform):
     return sampled_near_duplicates(w.G, exact_duplicate_groups(w.G),
                                    threshold=w.duplicate_threshold, sample=rows.size,
                                    random_state=None, confidence=CONFIDENCE,
-                                   lists=(rows, idx, scores))
+                                   lists=(rows, idx, scores), also=w.G)
 
 
 def _shared_search_duplicates(w):
@@ -229,6 +232,8 @@ def _shared_search_duplicates(w):
         else:
             unit = w.index.unit_rows
         near = pair_cosines(unit, r, c, center).reshape(idx.shape)
+        # and a copy raw too (the search's own cosines), as the graph stage asks
+        near = np.where(scores >= w.duplicate_threshold, near, -np.inf)
         near = -np.sort(-near, axis=1)                    # nearest first again
         centred = True
     return sampled_near_duplicates(w.G, exact, threshold=w.duplicate_threshold,

@@ -35,7 +35,7 @@ from ..diagnostics import STRONG_HUB_FACTOR
 from .result import Cause
 from .wording import ordinal, share
 
-__all__ = ["effect", "gain", "within_noise", "hub_places", "own_copies", "rescue", "reranks",
+__all__ = ["effect", "gain", "within_noise", "missed_for_copies", "hub_places", "own_copies", "rescue", "reranks",
            "rerankings", "judged_note", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES",
            "is_fix", "HUB_FIXES"]
 
@@ -144,11 +144,18 @@ def within_noise(ctx, pos) -> float:
     spread = float(ctx.key[ctx.top[0]] - ctx.median_key)
     if spread <= 0:
         return 0.0
-    dedup = ctx.rank_under("deduplicate", pos)
-    if dedup is not None and dedup <= ctx.k:
+    if missed_for_copies(ctx, pos):
         return 0.0
     gap = float(ctx.key[ctx.top[-1]] - ctx.key[pos])
     return (1 - ramp(gap / spread, 0.01, 0.05)) * (1 - hub_places(ctx, pos))
+
+
+def missed_for_copies(ctx, pos) -> bool:
+    """Whether the missed document ``pos`` misses the top-k only because near-copies take
+    places: de-duplicated (each group of copies one place, no score changed) it is in the
+    top-k."""
+    dedup = ctx.rank_under("deduplicate", pos)
+    return dedup is not None and dedup <= ctx.k
 
 
 def own_copies(ctx, row) -> int:

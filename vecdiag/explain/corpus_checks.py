@@ -64,7 +64,10 @@ def check_hub(ctx):
     image, ``1 − ramp(median norm / ‖h‖, 1.15, 2)``: a document much shorter than the
     others sits near the origin, at about ``‖x‖`` from every ``x``, so it is near
     everyone by length alone (``metric_mismatch``: vectors of varying length searched
-    by a length-sensitive metric).
+    by a length-sensitive metric). With missed documents either discount is times the
+    effect of searching by cosine (``cosine_metric``, lengths left out) on them: hubs 3×
+    long and near a direction every document shares keep the document out under cosine
+    too (centring brings it back): they are hubs, not merely long.
     """
     kocc = ctx.stats.k_occurrence
     rows = _outranking(ctx)
@@ -82,6 +85,11 @@ def check_hub(ctx):
         long = ramp(ctx.stats.norms[h] / med, 1.15, 2.0)
     elif ctx.metric == "euclidean":  # a short one is near every document: metric_mismatch
         long = ramp(med / max(float(ctx.stats.norms[h]), 1e-300), 1.15, 2.0)
+    if long > 0 and ctx.missed:
+        # merely long (short): then searching by cosine, lengths left out, brings the
+        # missed documents back; a hub that keeps them out by direction is not explained
+        # by its length
+        long *= effect(ctx, "cosine_metric")
     shared = shared_direction_strength(ctx)
     s *= 1 - 0.5 * shared
     if s <= 0 or long >= 1:

@@ -31,7 +31,7 @@ from ..scale.chunks import is_dask_array
 from ..diagnostics.shift import distinct_first_scores
 from .ranking import vectors_of
 
-__all__ = ["CorpusStats", "corpus_stats", "median_k_occurrence", "summary_of",
+__all__ = ["CorpusStats", "corpus_stats", "median_k_occurrence", "summary_of", "per_length",
            "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE", "corpus_shape", "distinct_up_to"]
 
 DEFAULT_MAX_EXACT = 5_000
@@ -56,6 +56,10 @@ class CorpusStats:
     nn1 : ndarray
         Sorted first-neighbour scores of the corpus documents (or of the sample), in
         the metric's units: the corpus's own neighbour-distance scale.
+    nn1_per_length : ndarray
+        Sorted first-neighbour scores per unit of the length of the row whose neighbour
+        it is (:func:`per_length`: under dot, ``max_j x_i·x_j / ‖x_i‖``; ``nn1`` under
+        cosine and euclidean).
     exact : bool
         False when the k-occurrence and nn1 come from a sample.
     sample_size : int
@@ -88,8 +92,10 @@ class CorpusStats:
             self.sample_size = self.n
             self.sample_rows = None
             self.k_occurrence = hub.k_occurrence.astype(float)
-            self.nn1 = np.sort(distinct_first_scores(X, np.arange(self.n), graph.indices,
-                                                         graph.scores)[0])
+            first, kept = distinct_first_scores(X, np.arange(self.n), graph.indices,
+                                                graph.scores)
+            self.nn1 = np.sort(first)
+            self.nn1_per_length = per_length(first, self.norms[kept], self.metric)
         else:
             m = min(sample_size, self.n)
             rng = np.random.default_rng(random_state)
@@ -98,7 +104,9 @@ class CorpusStats:
             idx, sc = _drop_self(res.indices, res.scores, probes, graph_k)
             self.sample_size = m
             self.k_occurrence = np.bincount(idx.ravel(), minlength=self.n) * (self.n / m)
-            self.nn1 = np.sort(distinct_first_scores(X, probes, idx, sc)[0])
+            first, kept = distinct_first_scores(X, probes, idx, sc)
+            self.nn1 = np.sort(first)
+            self.nn1_per_length = per_length(first, self.norms[probes[kept]], self.metric)
             self.sample_rows = probes
         self.mean_unit = self.unit.mean(axis=0)
 
@@ -123,6 +131,27 @@ class CorpusStats:
     def summary(self) -> dict:
         """The figures worth showing: sizes, how they were computed, k-occurrence."""
         return summary_of(self)
+
+
+def per_length(first: np.ndarray, norms: np.ndarray, metric: str) -> np.ndarray:
+    """Sorted first-neighbour scores as a unit-length query would get them: under dot
+    each divided by the length of its row (a row's ranking depends on its direction
+    only, its scores grow with its length; rows of length 0, without a direction, left
+    out), under cosine and euclidean as they are. The out-of-distribution check compares
+    a query's top score per unit of its length with these: a query twice as long ranks
+    the same documents and is no nearer the corpus.
+
+    Examples
+    --------
+    >>> per_length(np.array([4.0, 1.0, 3.0]), np.array([2.0, 0.0, 1.0]), "dot").tolist()
+    [2.0, 3.0]
+    """
+    first = np.asarray(first, dtype=float)
+    if metric != "dot":
+        return np.sort(first)
+    norms = np.asarray(norms, dtype=float)
+    has = norms > 0
+    return np.sort(first[has] / norms[has])
 
 
 def median_k_occurrence(stats) -> float | None:

@@ -67,7 +67,8 @@ class DaskCorpusStats:
 
     Attributes
     ----------
-    n, d, metric, k, graph_k, norms, k_occurrence, nn1, exact, sample_size, sample_rows
+    n, d, metric, k, graph_k, norms, k_occurrence, nn1, nn1_per_length, exact, sample_size,
+    sample_rows
         As :class:`~vecdiag.explain.stats.CorpusStats`; ``exact`` is False (and
         k-occurrence and nn1 are estimated from ``sample_size`` rows) above ``max_exact``
         rows, whoever owns the Index.
@@ -85,6 +86,7 @@ class DaskCorpusStats:
     def __init__(self, index, k: int, *, max_exact: int, sample_size: int, random_state=0,
                  owned: bool = False):
         from .moments import moments
+        from ..explain.stats import per_length
         from .search import knn_rows
 
         X = index.vectors
@@ -109,6 +111,7 @@ class DaskCorpusStats:
             self.k_occurrence = np.bincount(graph.indices.ravel(),
                                             minlength=self.n).astype(float)
             self.nn1 = np.sort(graph.scores[:, 0].astype(float))
+            self.nn1_per_length = per_length(graph.scores[:, 0], self.norms, self.metric)
             probes = np.sort(np.random.default_rng(random_state).choice(
                 self.n, size=min(sample_size, self.n), replace=False))
         else:
@@ -120,6 +123,8 @@ class DaskCorpusStats:
             self.k_occurrence = (np.bincount(res.indices.ravel(), minlength=self.n)
                                  * (self.n / m))
             self.nn1 = np.sort(res.scores[:, 0].astype(float))
+            self.nn1_per_length = per_length(res.scores[:, 0], self.norms[probes],
+                                             self.metric)
         self._pair_rows = probes
         self._pairs_sample = None
         self._copies: dict = {}
