@@ -45,9 +45,9 @@ from contextlib import contextmanager
 import numpy as np
 
 MIN_FLOPS = 2e10                      # smaller scans keep float32 (loading torch: ~1 s)
-PROBE = 1024                          # queries of the first bf16 scan (one query block)
+PROBE = 256                           # queries of the first bf16 scan (see _bf16_pass)
 PROVEN = 0.9                          # ... of which at least this share must be proven
-_PIECE = 65_536                       # rows per piece when making the bf16 copy
+_PIECE = 8_192                        # rows per piece: bf16 copy, float64 norms
 _U32 = 2.0 ** -24                     # float32 unit roundoff (accumulation)
 _U16 = 2.0 ** -8                      # bf16 unit roundoff (output, round to nearest even)
 _TINY = 2.0 ** -126                   # float32 (and bf16) smallest normal number

@@ -31,6 +31,10 @@ three steps, the same for every backend:
    computations (a worst-case bound, ``2 (d + 2) eps ‖q‖ max‖c‖``). Queries where that is
    not proven (near ties at the boundary, many duplicates) are searched again with four
    times the margin, until proven or every corpus item is a candidate.
+
+PROTOTYPE, opt-in (``VECDIAG_BF16=1``): step 1 in bfloat16 through torch, with the
+bound of :mod:`._bf16` in place of :func:`tolerance` (:func:`_bf16_pass`); queries it
+does not prove go through the three steps above as if it had not run.
 """
 
 from __future__ import annotations
@@ -298,8 +302,10 @@ def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indic
     proven queries' rows of ``indices`` and ``scores``; returns the others, which the
     float32 path then searches as if this pass had not run (a cone, where the bound is
     wider than the gaps between top scores, costs one extra scan of them, not rounds of
-    bf16). The first query block is searched first: if fewer than ``_bf16.PROVEN`` of
-    it are proven, the rest go to float32 at once."""
+    bf16). The first ``_bf16.PROBE`` queries are searched first: if fewer than
+    ``_bf16.PROVEN`` of them are proven, the rest go to float32 at once (a cone of
+    100,000 x 384, 1,000 queries, one thread: 1.39x the float32 path's CPU time with all
+    queries in the first scan, 1.09x with 256; clustered data: 0.50x and 0.51x)."""
     eps = float(np.finfo(C.dtype).eps)
     progress = {"desc": "knn search (bf16)", "show": False, "expected_seconds": 0.0,
                 "unit": " pairs"}
