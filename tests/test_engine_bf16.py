@@ -155,3 +155,14 @@ def test_a_plateau_of_bf16_keys_still_finds_the_true_best(bf16, rounded):
     assert idx.tolist() == ref_idx.tolist() == [[63]]
     assert sc.tolist() == ref_sc.tolist() == [[float(X[63] @ Q[0])]]
     assert counts == {"bf16": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
+
+
+def test_the_bf16_scan_shows_the_progress_bar_asked_for(bf16, capsys):
+    from vecdiag import knn
+
+    X = np.random.default_rng(1).normal(size=(30, 4))
+    res = knn(X, X, k=2, show_progress=True)
+    assert "knn search" in capsys.readouterr().err
+    assert _bf16.stats["bf16"] + _bf16.stats["fallback"] == 30
+    assert res.indices[:, 0].tolist() == list(range(30))        # each row finds itself
+

@@ -249,15 +249,16 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
         check_reach(Q.max_norm, C.max_norm, C.metric, low, wider)
     kp = min(C.n, 2 * k + 8)
     todo = np.arange(n_q)
-    stage = _bf16.stage_for(Q, C, exclude_self=exclude_self, backend=backend,
-                            cand_rows=cand_rows)
-    if stage is not None:
-        todo = _bf16_pass(stage, Q, C, k, kp, todo, indices, scores, known,
-                          exclude_self=exclude_self, budget=budget, batch_size=batch_size)
     expected = 2.0 * n_q * C.n * C.d / _ASSUMED_FLOPS
     desc = "knn graph" if exclude_self else "knn search"
     progress = {"desc": desc, "show": show_progress, "expected_seconds": expected,
                 "unit": " pairs"}                # bars count scored (query, item) pairs
+    stage = _bf16.stage_for(Q, C, exclude_self=exclude_self, backend=backend,
+                            cand_rows=cand_rows)
+    if stage is not None:
+        todo = _bf16_pass(stage, Q, C, k, kp, todo, indices, scores, known,
+                          exclude_self=exclude_self, budget=budget, batch_size=batch_size,
+                          progress=progress)
     while todo.size:
         if backend == "faiss":
             from .faiss_backend import faiss_candidates
@@ -296,7 +297,8 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
 
 
 def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indices, scores,
-               known, *, exclude_self: bool, budget: int, batch_size: int | None):
+               known, *, exclude_self: bool, budget: int, batch_size: int | None,
+               progress: dict):
     """PROTOTYPE (``VECDIAG_BF16=1``): candidates of ``todo`` from bf16 products
     (:mod:`._bf16`), refined and proven with the stage's rigorous bound. Writes the
     proven queries' rows of ``indices`` and ``scores``; returns the others, which the
@@ -307,8 +309,6 @@ def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indic
     100,000 x 384, 1,000 queries, one thread: 1.39x the float32 path's CPU time with all
     queries in the first scan, 1.09x with 256; clustered data: 0.50x and 0.51x)."""
     eps = float(np.finfo(C.dtype).eps)
-    progress = {"desc": "knn search (bf16)", "show": False, "expected_seconds": 0.0,
-                "unit": " pairs"}
 
     def one(pos):
         tol = stage.tolerance(pos, tolerance(Q, C, pos, eps))
