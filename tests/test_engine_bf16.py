@@ -166,3 +166,18 @@ def test_the_bf16_scan_shows_the_progress_bar_asked_for(bf16, capsys):
     assert _bf16.stats["bf16"] + _bf16.stats["fallback"] == 30
     assert res.indices[:, 0].tolist() == list(range(30))        # each row finds itself
 
+
+def test_read_only_rows_are_read_without_a_warning(bf16):
+    """A read-only corpus and queries (dot: the engine scores the arrays themselves):
+    torch warns on wrapping a read-only array; the stage copies the piece instead."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 8)).astype(np.float32)
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (idx, sc), (ref_idx, ref_sc), counts = _both(X[:5], X, "dot", 3, bf16)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts["bf16"] + counts["fallback"] == 5

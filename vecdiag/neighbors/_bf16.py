@@ -94,13 +94,21 @@ class _Corpus:
         self.finite = True
         for a in range(0, n, _PIECE):
             piece = data[a:a + _PIECE]
-            low = torch.from_numpy(np.ascontiguousarray(piece)).to(torch.bfloat16)
+            low = _tensor(torch, piece).to(torch.bfloat16)
             self.rows[a:a + piece.shape[0]] = low
             norm, low_norm, residual = _norms(piece, low)
             self.finite &= bool(np.isfinite(low_norm).all())
             self.max_norm = max(self.max_norm, float(norm.max(initial=0.0)))
             self.max_low = max(self.max_low, float(low_norm.max(initial=0.0)))
             self.max_residual = max(self.max_residual, float(residual.max(initial=0.0)))
+
+
+def _tensor(torch, rows: np.ndarray):
+    """``rows`` as a torch tensor sharing its memory, or of a C-ordered copy when it is
+    read-only or not contiguous (torch warns on read-only arrays, and only reads here)."""
+    if not (rows.flags.writeable and rows.flags.c_contiguous):
+        rows = np.array(rows, order="C")
+    return torch.from_numpy(rows)
 
 
 def _norms(rows: np.ndarray, low) -> tuple:
@@ -131,7 +139,7 @@ class Stage:
         q_res = np.empty(pos.size)
         for a in range(0, pos.size, _PIECE):
             rows = self.Q.take(pos[a:a + _PIECE])
-            low = torch.from_numpy(np.ascontiguousarray(rows)).to(torch.bfloat16)
+            low = _tensor(torch, rows).to(torch.bfloat16)
             q_norm[a:a + _PIECE], q_low[a:a + _PIECE], q_res[a:a + _PIECE] = _norms(rows, low)
         d = self.C.d
         err = (q_res * c.max_norm + q_low * c.max_residual
@@ -145,7 +153,7 @@ class Stage:
 
     def prepare(self, Qb: np.ndarray):
         """A query block (prepared rows, doubled for euclidean) as a bf16 tensor."""
-        return self.torch.from_numpy(np.ascontiguousarray(Qb)).to(self.torch.bfloat16)
+        return _tensor(self.torch, Qb).to(self.torch.bfloat16)
 
     def into(self, Qt, c0: int, c1: int, S: np.ndarray) -> None:
         """Scores of corpus rows ``c0:c1`` by the queries ``Qt`` into ``S`` (c1 − c0, m),
