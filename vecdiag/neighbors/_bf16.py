@@ -58,6 +58,14 @@ _torch_ok: list = []                  # [torch module or None], decided once
 stats = {"bf16": 0, "fallback": 0, "probe_failed": 0}   # queries by path (benchmarks)
 
 
+WIDEN = 2                             # the bf16 pass keeps WIDEN x (2 k + 8) candidates
+
+
+def margin(k: int) -> int:
+    """Candidates per query the bf16 scan keeps (the float32 path keeps 2 k + 8)."""
+    return WIDEN * (2 * k + 8)
+
+
 def requested() -> bool:
     """Whether ``VECDIAG_BF16=1`` asks for the bf16 stage."""
     return os.environ.get("VECDIAG_BF16", "").strip() == "1"
