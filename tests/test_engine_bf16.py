@@ -199,3 +199,16 @@ def test_a_window_wider_than_the_float32_margin_is_proven_in_bf16(bf16):
     assert idx.tolist() == ref_idx.tolist() == [[124, 123, 122, 121, 120]]
     np.testing.assert_array_equal(sc, ref_sc)
     assert counts == {"bf16": 1, "fallback": 0, "probe_failed": 0}
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_float64_products_past_the_bf16_range_keep_the_float64_path(bf16, metric):
+    """float64 rows of length about 4e19 (d = 16, entries 1e19): their products, about
+    1e39, are past bf16's largest number (3.4e38) and came back inf, and the bf16 keys
+    picked wrong neighbours; such queries now go to the float64 path."""
+    X = np.random.default_rng(8).normal(size=(300, 16)) * 1e19
+    X[:50] *= -1
+    (idx, sc), (ref_idx, ref_sc), counts = _both(X[:6], X, metric, 5, bf16)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts == {"bf16": 0, "fallback": 6, "probe_failed": 0}

@@ -51,6 +51,7 @@ _PIECE = 8_192                        # rows per piece: bf16 copy, float64 norms
 _U32 = 2.0 ** -24                     # float32 unit roundoff (accumulation)
 _U16 = 2.0 ** -8                      # bf16 unit roundoff (output, round to nearest even)
 _TINY = 2.0 ** -126                   # float32 (and bf16) smallest normal number
+_REACH = 2.0 ** 126                   # largest |q~||c~| whose products bf16 holds (4x spare)
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> _Corpus
 _lock = threading.Lock()
@@ -140,7 +141,8 @@ class Stage:
 
     def tolerance(self, pos: np.ndarray, default: np.ndarray) -> np.ndarray:
         """Per query at ``pos``: the bound on a bf16 candidate key's error plus
-        ``default`` (the engine's :func:`.engine.tolerance` at ``pos``)."""
+        ``default`` (the engine's :func:`.engine.tolerance` at ``pos``); inf for a query
+        the bf16 stage cannot score (its products would leave bf16's range)."""
         torch, c = self.torch, self.corpus
         q_norm = np.empty(pos.size)
         q_low = np.empty(pos.size)
@@ -153,11 +155,14 @@ class Stage:
         err = (q_res * c.max_norm + q_low * c.max_residual
                + ((d + 2) * _U32 + _U16) * q_low * c.max_low
                + _TINY * (np.sqrt(d) * (q_low + c.max_low) + 2 * d + 2))
+        reach = q_low * c.max_low
         if self.C.metric == "euclidean":
-            err = 2.0 * err                    # the scan multiplies 2q (exact) by c
+            err, reach = 2.0 * err, 2.0 * reach    # the scan multiplies 2q (exact) by c
         with np.errstate(invalid="ignore"):
             out = 1.01 * err + default
-        return np.where(np.isfinite(out), out, np.inf)
+        # subtle: products past bf16's range (2^128, float64 rows longer than ~1e19)
+        # come back inf, whatever the bound says: such queries keep the float32 path
+        return np.where(np.isfinite(out) & (reach < _REACH), out, np.inf)
 
     def prepare(self, Qb: np.ndarray):
         """A query block (prepared rows, doubled for euclidean) as a bf16 tensor."""
