@@ -212,3 +212,21 @@ def test_float64_products_past_the_bf16_range_keep_the_float64_path(bf16, metric
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(sc, ref_sc)
     assert counts == {"bf16": 0, "fallback": 6, "probe_failed": 0}
+
+
+def test_input_and_output_rounding_add_up_inside_the_bound(bf16):
+    """q = (1, 1). Row A = (257, 1) scores 258, but bf16 rounds 257 to 256 (tie to even)
+    and the sum 257 to 256 again: key 256, two below, each rounding within its own
+    term of the bound and neither term alone enough. Rows B = (256, 1.5 + j/128) score
+    just under 258 with keys 258, rows C = (256, j/64) tie A's key 256. Without the
+    input's term the proof would accept a B row (257.9 > 256 + 1.5) when the scan kept
+    C rows rather than A among the tied keys (it does, A before them); the answer is A."""
+    j = np.arange(1, 41)
+    B = np.column_stack([np.full(5, 256.0), 1.5 + np.arange(1, 6) / 128])
+    C = np.column_stack([np.full(40, 256.0), j / 64])
+    X = np.vstack([B, [[257.0, 1.0]], C]).astype(np.float32)    # A at row 5
+    Q = np.ones((1, 2), np.float32)
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 1, bf16)
+    assert idx.tolist() == ref_idx.tolist() == [[5]]
+    assert sc.tolist() == ref_sc.tolist() == [[258.0]]
+    assert counts == {"bf16": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
