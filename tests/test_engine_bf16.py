@@ -230,3 +230,26 @@ def test_input_and_output_rounding_add_up_inside_the_bound(bf16):
     assert idx.tolist() == ref_idx.tolist() == [[5]]
     assert sc.tolist() == ref_sc.tolist() == [[258.0]]
     assert counts == {"bf16": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
+
+
+@pytest.mark.parametrize("dtype,scale", [(np.float32, 1e-30), (np.float32, 1e30),
+                                         (np.float32, 1.0), (np.float64, 1e-170),
+                                         (np.float64, 1e30)])
+def test_row_lengths_for_the_bound_are_upper_bounds_at_any_scale(dtype, scale):
+    """The lengths the bound uses (rows, the differences from their bf16 copies) against
+    math.hypot (scale-safe) on the same numbers: never below, at most 2% above; the
+    copies' lengths are bounded by their sum. Squares of float64 1e-170 underflow in
+    float64: summed as they were, those lengths came out 0 (no bound on the rounding)."""
+    import math
+
+    torch = _bf16._torch()
+    rows = (np.random.default_rng(6).normal(size=(4, 24)) * scale).astype(dtype)
+    low = torch.from_numpy(rows).to(torch.bfloat16)
+    norm, low_norm, residual = _bf16._norms(rows, low)
+    back = low.double().numpy()
+    ref_norm = np.array([math.hypot(*r) for r in rows.astype(float)])
+    ref_res = np.array([math.hypot(*r) for r in rows.astype(float) - back])
+    ref_low = np.array([math.hypot(*r) for r in back])
+    assert (norm >= ref_norm).all() and (norm <= 1.02 * ref_norm).all()
+    assert (residual >= ref_res).all() and (residual <= 1.02 * ref_res).all()
+    assert (low_norm >= ref_low).all() and (low_norm <= 1.02 * (ref_norm + ref_res)).all()

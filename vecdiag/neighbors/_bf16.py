@@ -115,7 +115,7 @@ class _Corpus:
             low = _tensor(torch, piece).to(torch.bfloat16)
             self.rows[a:a + piece.shape[0]] = low
             norm, low_norm, residual = _norms(piece, low)
-            self.finite &= bool(np.isfinite(low_norm).all())
+            self.finite &= bool(np.isfinite(low_norm).all())     # NaN too
             self.max_norm = max(self.max_norm, float(norm.max(initial=0.0)))
             self.max_low = max(self.max_low, float(low_norm.max(initial=0.0)))
             self.max_residual = max(self.max_residual, float(residual.max(initial=0.0)))
@@ -130,15 +130,35 @@ def _tensor(torch, rows: np.ndarray):
 
 
 def _norms(rows: np.ndarray, low) -> tuple:
-    """Float64 lengths of ``rows``, of their bf16 copy ``low`` and of the difference,
-    1% up (float64 sums of float32-sized numbers: far inside it)."""
-    exact = rows.astype(np.float64)
-    rounded = low.double().numpy()
+    """Upper bounds of the lengths of ``rows``, of their bf16 copy ``low`` and of the
+    difference, in the rows' own dtype (float64 throughout took 0.54 s for 100,000 x 384
+    float32 rows, more than the bf16 scan saves a search built once; this 0.1 s).
+
+    ``rows − low`` is exact (a number and its rounding lie within a factor two). The bf16
+    copy's length is at most the sum of the two others.
+    """
+    back = (low.double() if rows.dtype == np.float64 else low.float()).numpy()
     with np.errstate(invalid="ignore", over="ignore"):
-        out = (np.sqrt(np.einsum("ij,ij->i", exact, exact)),
-               np.sqrt(np.einsum("ij,ij->i", rounded, rounded)),
-               np.sqrt(np.einsum("ij,ij->i", exact - rounded, exact - rounded)))
-    return tuple(x * 1.01 for x in out)
+        residual = _lengths(rows - back)
+    norm = _lengths(rows)
+    return norm, norm + residual, residual
+
+
+def _lengths(X: np.ndarray) -> np.ndarray:
+    """Upper bounds (float64) of the row lengths of ``X``: sums of squares in X's dtype,
+    ``(d + 2) eps`` and 1% up; rows whose sum may have underflowed or overflowed (outside
+    2^-100..2^100) summed again in float64 after scaling by their largest entry."""
+    d = X.shape[1]
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        sq = np.einsum("ij,ij->i", X, X).astype(np.float64)
+        out = np.sqrt(sq)
+        odd = ~((sq > 2.0 ** -100) & (sq < 2.0 ** 100))
+        if odd.any():
+            Y = X[odd].astype(np.float64)
+            big = np.abs(Y).max(axis=1, initial=0.0)
+            Y /= np.where(big > 0, big, 1.0)[:, None]
+            out[odd] = big * np.sqrt(np.einsum("ij,ij->i", Y, Y))
+    return out * (1 + (d + 2) * float(np.finfo(X.dtype).eps)) * 1.01
 
 
 class Stage:
