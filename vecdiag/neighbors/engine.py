@@ -256,9 +256,9 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     stage = _bf16.stage_for(Q, C, exclude_self=exclude_self, backend=backend,
                             cand_rows=cand_rows)
     if stage is not None:
-        todo = _bf16_pass(stage, Q, C, k, min(C.n, _bf16.margin(k)), todo, indices, scores, known,
-                          exclude_self=exclude_self, budget=budget, batch_size=batch_size,
-                          progress=progress)
+        todo = _bf16_pass(stage, Q, C, k, min(C.n, _bf16.margin(k)), todo, indices,
+                          scores, known, exclude_self=exclude_self, budget=budget,
+                          batch_size=batch_size, progress=progress)
     while todo.size:
         if backend == "faiss":
             from .faiss_backend import faiss_candidates
