@@ -29,10 +29,10 @@ prepared rows from the exact vectors, the euclidean ``‖c‖²`` and the subtra
 refine's rounding. The norms are summed in float64 with 1% to spare.
 
 Measured (100,000 x 384 clustered float32, 1,000 queries, k = 10, cosine; one thread,
-CPU seconds, busy host, benchmarks/bench_knn_cpu.py): 2.29x faiss IndexFlatIP, against
-1.01x for the float32 path, every query proven in bf16. A narrow cone (cosines near
-0.9) fails the proof for most queries: 1.06x the float32 path's time (the first 256
-queries in bf16, the rest straight to float32).
+CPU seconds, busy host, benchmarks/bench_knn_cpu.py): 2.38x faiss IndexFlatIP, against
+0.96x for the float32 path, every query proven in bf16. A narrow cone (cosines near
+0.9) fails the proof for most queries: 0.98-1.09x the float32 path's time (the first
+256 queries in bf16, the rest straight to float32).
 
 What is not done (a next session): the bound is per query, with the output rounding
 taken at the largest possible score (a key-dependent bound would be much tighter for
