@@ -253,3 +253,52 @@ def test_row_lengths_for_the_bound_are_upper_bounds_at_any_scale(dtype, scale):
     assert (norm >= ref_norm).all() and (norm <= 1.02 * ref_norm).all()
     assert (residual >= ref_res).all() and (residual <= 1.02 * ref_res).all()
     assert (low_norm >= ref_low).all() and (low_norm <= 1.02 * (ref_norm + ref_res)).all()
+
+
+def test_overlapping_scans_restore_torchs_thread_count(bf16):
+    """Two scans at once (two threads searching): torch runs on one thread while either
+    runs, and its count from before comes back after both, whichever ends first (each
+    restoring what it saw left torch on one thread for the rest of the process). The
+    count is read from fresh threads: torch keeps the process's count, and each thread
+    takes it when it first runs torch."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch = _bf16._torch()
+
+    def count():
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(torch.get_num_threads).result()
+
+    original = count()
+    torch.set_num_threads(3)           # a count other than 1 on any machine
+    before = count()
+    C = Rows(np.eye(4, dtype=np.float32), "dot", "corpus")
+    stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
+    first, second = threading.Event(), threading.Event()
+    seen = []
+
+    def scan_a():                      # starts first, ends first
+        with stage.threads():
+            seen.append(count())
+            first.set()
+            second.wait(5)
+
+    def scan_b():
+        first.wait(5)
+        with stage.threads():
+            second.set()
+            time.sleep(0.05)
+            seen.append(count())
+
+    workers = [threading.Thread(target=f) for f in (scan_a, scan_b)]
+    try:
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        after = count()
+    finally:
+        torch.set_num_threads(original)
+    assert (before, seen, after) == (3, [1, 1], 3)

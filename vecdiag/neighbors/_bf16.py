@@ -38,8 +38,7 @@ What is not done (a next session): the bound is per query, with the output round
 taken at the largest possible score (a key-dependent bound would be much tighter for
 dot and euclidean scores far below ``|q||c|``); the kNN graph pass and lazily normalised
 (memmap) corpora keep the float32 path; a scan in bf16 does not use the tuner's
-layouts; ``torch.set_num_threads(1)`` is set process-wide while a scan runs (two
-searches at once in one process may restore each other's setting); the bf16 copy (half
+layouts; ``torch.set_num_threads(1)`` is set process-wide while scans run; the bf16 copy (half
 the float32 corpus) lives as long as the Rows, outside the engine's memory budget; a
 corpus whose probe failed is probed again by the next search.
 """
@@ -64,6 +63,8 @@ _REACH = 2.0 ** 126                   # largest |q~||c~| whose products bf16 hol
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> _Corpus
 _lock = threading.Lock()
+_threads_lock = threading.Lock()
+_held: list = []                      # [torch's thread count before, one None per scan]
 _torch_ok: list = []                  # [torch module or None], decided once
 stats = {"bf16": 0, "fallback": 0, "probe_failed": 0}   # queries by path (benchmarks)
 
@@ -206,13 +207,21 @@ class Stage:
     @contextmanager
     def threads(self):
         """torch on one thread per engine worker while a scan runs (the engine's workers
-        are its parallelism, one per core, as for NumPy's BLAS)."""
-        before = self.torch.get_num_threads()
-        self.torch.set_num_threads(1)
+        are its parallelism, one per core, as for NumPy's BLAS). torch's setting is the
+        process's: scans running at once share one hold, and the last to end restores
+        the count from before the first."""
+        with _threads_lock:
+            if not _held:
+                _held.append(self.torch.get_num_threads())
+                self.torch.set_num_threads(1)
+            _held.append(None)
         try:
             yield
         finally:
-            self.torch.set_num_threads(before)
+            with _threads_lock:
+                _held.pop()
+                if len(_held) == 1:
+                    self.torch.set_num_threads(_held.pop())
 
 
 def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | None:
