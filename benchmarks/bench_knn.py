@@ -250,6 +250,33 @@ def selection(path: str, fn):
     return run
 
 
+def bf16(fn):
+    """``fn`` run with the PROTOTYPE bf16 candidate stage on (``VECDIAG_BF16=1``,
+    vecdiag/neighbors/_bf16.py); how many queries it proved and how many fell back to
+    float32 are counted in ``vecdiag.neighbors._bf16.stats``."""
+    def run():
+        before = os.environ.get("VECDIAG_BF16")
+        os.environ["VECDIAG_BF16"] = "1"
+        try:
+            return fn()
+        finally:
+            if before is None:
+                del os.environ["VECDIAG_BF16"]
+            else:
+                os.environ["VECDIAG_BF16"] = before
+    return run
+
+
+def bf16_paths(stats: dict) -> str:
+    """Which path the bf16 runs took, from ``_bf16.stats``."""
+    total = stats["bf16"] + stats["fallback"]
+    if not total:
+        return "bf16 stage did not run (torch without native bf16, or a small scan)"
+    return (f"bf16 stage: {stats['bf16']} of {total} queries proven in bf16, "
+            f"{stats['fallback']} re-searched in float32, "
+            f"{stats['probe_failed']} searches stopped bf16 after the first block")
+
+
 def selection_paths(flops: float) -> dict:
     """Which selection each forced setting really runs for a scan of ``flops``."""
     from vecdiag.neighbors import _scan
@@ -323,6 +350,7 @@ def run_search(repeat: int) -> dict:
         "naive matmul": lambda: naive_products(Q, C),
         "vecdiag numpy, compiled selection": selection("compiled", search),
         "vecdiag numpy, NumPy selection": selection("numpy", search),
+        "vecdiag numpy, bf16 candidates": bf16(search),
         "vecdiag faiss": lambda: findex.search(Q, k, show_progress=False),
         "faiss IndexFlatIP": lambda: flat.search(Q, k),
         "sklearn brute": lambda: nn.kneighbors(Q),
@@ -335,7 +363,13 @@ def run_search(repeat: int) -> dict:
     plain = rows["vecdiag numpy, NumPy selection"][2]
     assert np.array_equal(ours.indices, plain.indices)
     assert np.array_equal(ours.scores, plain.scores)
+    low = rows["vecdiag numpy, bf16 candidates"][2]
+    assert np.array_equal(ours.indices, low.indices)
+    assert np.array_equal(ours.scores, low.scores)
     out = _table("search", rows, Q.shape[0], "queries/s", agree)
+    from vecdiag.neighbors import _bf16
+
+    out["bf16"] = bf16_paths(_bf16.stats)
     out["paths"] = selection_paths(2.0 * Q.shape[0] * C.shape[0] * C.shape[1])
     out["plans"] = {path: str(plan) if plan is not None else "not chosen"
                     for path, plan in plans.items()}
@@ -494,6 +528,8 @@ def report(out: dict) -> str:
                      f"(VECDIAG_NUMBA as set, kernels loaded) -> {paths.get('default')}, in a "
                      f"fresh process -> {paths.get('default_fresh')}; numba "
                      f"{paths.get('numba') or 'not installed'}")
+        if res.get("bf16"):
+            lines.append(f"{res['workload']} {res['bf16']}")
     return "\n".join(lines)
 
 

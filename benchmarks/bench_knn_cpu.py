@@ -22,7 +22,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_knn import engine_plans, engine_products, search_data, selection  # noqa: E402
+from bench_knn import (bf16, bf16_paths, engine_plans, engine_products,  # noqa: E402
+                       search_data, selection)
 
 
 def main() -> int:
@@ -59,6 +60,7 @@ def main() -> int:
                   "bare, corpus by queries 4,096": blocks(False, 4096),
                   "vecdiag, compiled selection": selection("compiled", search),
                   "vecdiag, NumPy selection": selection("numpy", search),
+                  "vecdiag, bf16 candidates": bf16(search),
                   "faiss IndexFlatIP": lambda: flat.search(Q, 10)}
     best = {name: float("inf") for name in contenders}
     with threadpool_limits(1, user_api="blas"):
@@ -69,6 +71,9 @@ def main() -> int:
                 t0 = time.process_time()
                 fn()
                 best[name] = min(best[name], time.process_time() - t0)
+    from vecdiag.neighbors import _bf16
+
+    print(bf16_paths(_bf16.stats))
     print(f"one thread each, CPU seconds, best of {args.repeat} (load {os.getloadavg()[0]:.1f})")
     for name, seconds in best.items():
         print(f"  {name:30s} {seconds:.3f} s  {best['bare products'] / seconds:6.1%} of bare  "

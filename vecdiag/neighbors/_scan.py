@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,7 +87,8 @@ def plan_square(n: int, d: int, itemsize: int, budget: int, kp: int, lazy_corpus
 def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                      exclude_self: bool, budget: int, batch_size: int | None,
                      progress: dict, floor: np.ndarray | None = None,
-                     rank: int | None = None, slack: np.ndarray | None = None):
+                     rank: int | None = None, slack: np.ndarray | None = None,
+                     product=None):
     """Candidate positions and ranking keys (m, kp) of the queries at ``positions``.
 
     ``floor`` (m,): keys at or below it are never candidates (a row then may hold fewer
@@ -110,7 +112,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     full = m == Q.n and positions[0] == 0 and positions[-1] == m - 1
     big = 2.0 * m * C.n * C.d > _PARALLEL_FLOPS
     workers, controller = blas_workers() if big else (1, None)
-    if exclude_self and Q is C and full and floor is None:
+    if exclude_self and Q is C and full and floor is None and product is None:
         return graph_candidates(C, kp, budget=budget, batch_size=batch_size,
                                 progress=progress, workers=workers, controller=controller,
                                 compiled=use_compiled(1.0 * C.n * C.n * C.d, graph=True),
@@ -123,7 +125,8 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
     # The layout and chunk of the products: measured on the first large scans of the
     # process (:mod:`._tune`), corpus rows by queries in whole chunks until then.
     tuner = (_tune.tuner(compiled, C.d, C.dtype.itemsize, bc)
-             if bq >= _TUNE_QUERIES and 2.0 * m * C.n * C.d >= _TUNE_FLOPS else None)
+             if bq >= _TUNE_QUERIES and 2.0 * m * C.n * C.d >= _TUNE_FLOPS
+             and product is None else None)
     feed = _Feed(blocks, C.n, workers, tuner, _tune.Plan(False, bc))
     # The workers share one running best per query block (:class:`._select.SharedBest`:
     # one threshold for all, no waiting).
@@ -151,6 +154,8 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 Qb = Q.block(q0, q1) if full else Q.take(positions[q0:q1])
                 if C.sq is not None:
                     Qb = Qb + Qb                # 2 q (doubling is exact)
+                if product is not None:
+                    Qb = product.prepare(Qb)
                 current = b
             t0 = time.perf_counter()
             Cb = C.block(c0, c1, None if rows is None else rows[:c1 - c0])
@@ -165,7 +170,10 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 # corpus rows by queries: the NumPy selection's group maxima then reduce
                 # whole contiguous slabs, the fastest pass NumPy has
                 S = flat[:(c1 - c0) * (q1 - q0)].reshape(c1 - c0, q1 - q0)
-                np.matmul(Cb, Qb.T, out=S)
+                if product is None:
+                    np.matmul(Cb, Qb.T, out=S)
+                else:
+                    product.into(Qb, c0, c1, S)
                 if C.sq is not None:
                     S -= C.sq[c0:c1, None]
                 if exclude_self:
@@ -175,7 +183,8 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
             feed.done(way, timed, (time.perf_counter() - t0) / S.size)
             pool.tick((q1 - q0) * (c1 - c0))
 
-    with progress_bar(m * C.n, **progress) as bar:
+    with progress_bar(m * C.n, **progress) as bar, \
+            (product.threads() if product is not None else nullcontext()):
         pool = Workers(min(workers, feed.count()), controller, bar)
         pool.map(scan, [(w,) for w in range(pool.n)])
     found = [b.result() for b in best]

@@ -1,0 +1,304 @@
+"""PROTOTYPE bf16 candidate stage (``VECDIAG_BF16=1``, vecdiag/neighbors/_bf16.py).
+
+Reference: the engine's default float32/float64 path (itself checked against sklearn,
+faiss and stored outputs in tests/test_engine_reference.py). The bf16 stage only changes
+which candidates refine re-scores; with a rigorous bound, the top k and its scores must
+come back bit for bit, on every input: random, ties, exact copies, near ties, a cone,
+tiny and huge lengths, each metric, float32 and float64. The bound itself is checked
+against the exact (float64) products of the same rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vecdiag.neighbors import _bf16
+from vecdiag.neighbors.engine import search, tolerance
+from vecdiag.neighbors.rows import Rows
+
+pytestmark = pytest.mark.skipif(_bf16._torch() is None,
+                                reason="torch with native bf16 products not available")
+
+
+def _switch_on(monkeypatch):
+    """The bf16 stage on for any scan size; its path counts reset."""
+    monkeypatch.setenv("VECDIAG_BF16", "1")
+    monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
+    monkeypatch.setattr(_bf16, "stats", {"bf16": 0, "fallback": 0, "probe_failed": 0})
+    return monkeypatch
+
+
+@pytest.fixture
+def bf16(monkeypatch):
+    return _switch_on(monkeypatch)
+
+
+def _both(Q, X, metric, k, monkeypatch):
+    """(bf16 result, default result, bf16 path counts) of the same search."""
+    C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
+    low = search(Qr, C, k)
+    counts = dict(_bf16.stats)
+    monkeypatch.setenv("VECDIAG_BF16", "0")
+    ref = search(Rows(Q, metric, "queries"), Rows(X, metric, "corpus"), k)
+    monkeypatch.setenv("VECDIAG_BF16", "1")
+    return low, ref, counts
+
+
+def _data(kind, seed, n, d, dtype):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    if kind == "ties":                       # few distinct values: many equal scores
+        X = np.round(X)
+        X[np.all(X == 0, axis=1), 0] = 1.0
+    elif kind == "copies":                   # exact duplicate rows
+        X[rng.integers(0, n, n // 3)] = X[rng.integers(0, n, n // 3)]
+    elif kind == "near":                     # rows a float32 ulp or two apart
+        X[1::2] = X[::2][:n // 2] * (1 + 2.0 ** -22 * rng.integers(-2, 3, (n // 2, 1)))
+    elif kind == "cone":                     # cosines near 0.9: gaps below the bound
+        X = 3.0 * np.ones(d) / np.sqrt(d) + X / np.sqrt(d)
+    scale = {"tiny": 1e-15, "huge": 1e15}.get(kind, 1.0)
+    X = (X * scale).astype(dtype)
+    Q = np.vstack([X[:4], (rng.normal(size=(6, d)) * scale).astype(dtype)])
+    if kind == "cone":
+        Q[4:] = X[4:10]
+    return Q, X
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(["random", "ties", "copies", "near", "cone", "tiny", "huge"]),
+       seed=st.integers(0, 10_000), n=st.integers(20, 300), d=st.integers(2, 40),
+       k=st.integers(1, 12), metric=st.sampled_from(["cosine", "dot", "euclidean"]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_bf16_candidates_give_the_default_top_k_bit_for_bit(kind, seed, n, d, k, metric,
+                                                            dtype):
+    Q, X = _data(kind, seed, n, d, dtype)
+    before = X.copy()
+    with pytest.MonkeyPatch.context() as mp:
+        (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, metric, min(k, n), _switch_on(mp))
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    np.testing.assert_array_equal(X, before)                 # never written to
+    # every query went through the bf16 stage (more: _copies' inner searches use it too)
+    assert counts["bf16"] + counts["fallback"] >= Q.shape[0]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("scale", [1e-17, 1.0, 1e17])
+def test_bf16_key_errors_stay_inside_the_bound(bf16, metric, scale):
+    """Against exact float64 products of the same prepared rows: every bf16 key is within
+    the stage's part of the bound (the default part covers refine and the prepared rows).
+    On these rows the error reaches 5% to 50% of it (a bound 100x too loose fails too)."""
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(500, 96)) * scale).astype(np.float32)
+    Q = (rng.normal(size=(20, 96)) * scale).astype(np.float32)
+    C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
+    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
+    pos = np.arange(Qr.n)
+    default = tolerance(Qr, C, pos, float(np.finfo(np.float32).eps))
+    own = stage.tolerance(pos, default) - default
+    Qb = Qr.take(pos) * (2 if metric == "euclidean" else 1)
+    S = np.empty((C.n, Qr.n), np.float32)
+    stage.into(stage.prepare(Qb), 0, C.n, S)
+    exact = C.data.astype(np.float64) @ Qb.astype(np.float64).T
+    ratio = np.abs(S - exact).max(axis=0) / own
+    assert ratio.max() <= 1.0
+    assert ratio.max() >= 0.05
+
+
+def test_a_cone_falls_back_to_float32_after_the_first_block(bf16):
+    """A narrow cone: the bound is wider than the gaps between top scores, the first
+    block is mostly unproven, so the other queries skip bf16; same results."""
+    bf16.setattr(_bf16, "PROBE", 8)
+    rng = np.random.default_rng(5)
+    X = (np.ones(48) + rng.normal(size=(2000, 48)) * 0.02).astype(np.float32)
+    Q = (np.ones(48) + rng.normal(size=(40, 48)) * 0.02).astype(np.float32)
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "cosine", 10, bf16)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts["probe_failed"] == 1
+    assert counts["bf16"] + counts["fallback"] == 40
+    assert counts["bf16"] < 8 * _bf16.PROVEN                   # only the probe tried bf16
+
+
+def test_the_stage_runs_only_when_asked_and_worth_it(monkeypatch):
+    X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    C = Rows(X, "cosine", "corpus")
+    monkeypatch.delenv("VECDIAG_BF16", raising=False)
+    assert _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None) is None
+    monkeypatch.setenv("VECDIAG_BF16", "1")
+    # 2 x 50 x 50 x 8 flops: far below MIN_FLOPS
+    assert _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None) is None
+    monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
+    assert isinstance(_bf16.stage_for(C, C, exclude_self=False, backend="numpy",
+                                      cand_rows=None), _bf16.Stage)
+    # the kNN graph of a corpus and the faiss backend keep their own passes
+    assert _bf16.stage_for(C, C, exclude_self=True, backend="numpy", cand_rows=None) is None
+    assert _bf16.stage_for(C, C, exclude_self=False, backend="faiss", cand_rows=None) is None
+
+
+@pytest.mark.parametrize("rounded", ["output", "input"])
+def test_a_plateau_of_bf16_keys_still_finds_the_true_best(bf16, rounded):
+    """q = (1, 1); 64 rows whose exact dot products 256 + j/64 (j = 1..64) all round to
+    the same bf16 key 256: in the output (rows (256, j/64), sums bf16 cannot hold; the
+    best, 257, is the midpoint and rounds to even) or in the input (rows (256 + 0.9 j/64,
+    0), lengths bf16 rounds to 256). Only the bound's terms for those roundings (2^-8 |s|
+    and |q~| max|c - c~|) keep the proof from accepting ten of the tied rows (the best
+    row is the last): bf16 proves nothing here, the float32 path answers."""
+    j = np.arange(1, 65)
+    X = (np.stack([np.full(64, 256.0), j / 64], axis=1) if rounded == "output"
+         else np.stack([256.0 + 0.9 * j / 64, np.zeros(64)], axis=1)).astype(np.float32)
+    Q = np.ones((1, 2), np.float32)
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 1, bf16)
+    assert idx.tolist() == ref_idx.tolist() == [[63]]
+    assert sc.tolist() == ref_sc.tolist() == [[float(X[63] @ Q[0])]]
+    assert counts == {"bf16": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
+
+
+def test_the_bf16_scan_shows_the_progress_bar_asked_for(bf16, capsys):
+    from vecdiag import knn
+
+    X = np.random.default_rng(1).normal(size=(30, 4))
+    res = knn(X, X, k=2, show_progress=True)
+    assert "knn search" in capsys.readouterr().err
+    assert _bf16.stats["bf16"] + _bf16.stats["fallback"] == 30
+    assert res.indices[:, 0].tolist() == list(range(30))        # each row finds itself
+
+
+def test_read_only_rows_are_read_without_a_warning(bf16):
+    """A read-only corpus and queries (dot: the engine scores the arrays themselves):
+    torch warns on wrapping a read-only array; the stage copies the piece instead."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 8)).astype(np.float32)
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (idx, sc), (ref_idx, ref_sc), counts = _both(X[:5], X, "dot", 3, bf16)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts["bf16"] + counts["fallback"] == 5
+
+
+def test_a_window_wider_than_the_float32_margin_is_proven_in_bf16(bf16):
+    """25 rows score 0.9 + j 1e-4 (j = 0..24) against q = e1, all inside the bf16 bound
+    (about 0.006) of the 5th best: the float32 margin (2 k + 8 = 18 candidates) cannot
+    hold them all, the bf16 scan's (36) can, so the query is proven without the float32
+    re-search (on 100,000 x 384 clustered vectors, one thread: 65 of 1,000 queries fell
+    back with 28 candidates each and the search ran at 1.71x faiss; with 56 none did,
+    1.96x)."""
+    rng = np.random.default_rng(4)
+    near = np.column_stack([0.9 + 1e-4 * np.arange(25), np.full(25, 0.3)])
+    far = np.column_stack([rng.uniform(-0.5, 0.5, 200), rng.uniform(-1, 1, 200)])
+    X = np.vstack([far[:100], near, far[100:]]).astype(np.float32)
+    Q = np.array([[1.0, 0.0]], np.float32)
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 5, bf16)
+    assert idx.tolist() == ref_idx.tolist() == [[124, 123, 122, 121, 120]]
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts == {"bf16": 1, "fallback": 0, "probe_failed": 0}
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_float64_products_past_the_bf16_range_keep_the_float64_path(bf16, metric):
+    """float64 rows of length about 4e19 (d = 16, entries 1e19): their products, about
+    1e39, are past bf16's largest number (3.4e38) and came back inf, and the bf16 keys
+    picked wrong neighbours; such queries now go to the float64 path."""
+    X = np.random.default_rng(8).normal(size=(300, 16)) * 1e19
+    X[:50] *= -1
+    (idx, sc), (ref_idx, ref_sc), counts = _both(X[:6], X, metric, 5, bf16)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts == {"bf16": 0, "fallback": 6, "probe_failed": 0}
+
+
+def test_input_and_output_rounding_add_up_inside_the_bound(bf16):
+    """q = (1, 1). Row A = (257, 1) scores 258, but bf16 rounds 257 to 256 (tie to even)
+    and the sum 257 to 256 again: key 256, two below, each rounding within its own
+    term of the bound and neither term alone enough. Rows B = (256, 1.5 + j/128) score
+    just under 258 with keys 258, rows C = (256, j/64) tie A's key 256. Without the
+    input's term the proof would accept a B row (257.9 > 256 + 1.5) when the scan kept
+    C rows rather than A among the tied keys (it does, A before them); the answer is A."""
+    j = np.arange(1, 41)
+    B = np.column_stack([np.full(5, 256.0), 1.5 + np.arange(1, 6) / 128])
+    C = np.column_stack([np.full(40, 256.0), j / 64])
+    X = np.vstack([B, [[257.0, 1.0]], C]).astype(np.float32)    # A at row 5
+    Q = np.ones((1, 2), np.float32)
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 1, bf16)
+    assert idx.tolist() == ref_idx.tolist() == [[5]]
+    assert sc.tolist() == ref_sc.tolist() == [[258.0]]
+    assert counts == {"bf16": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
+
+
+@pytest.mark.parametrize("dtype,scale", [(np.float32, 1e-30), (np.float32, 1e30),
+                                         (np.float32, 1.0), (np.float64, 1e-170),
+                                         (np.float64, 1e30)])
+def test_row_lengths_for_the_bound_are_upper_bounds_at_any_scale(dtype, scale):
+    """The lengths the bound uses (rows, the differences from their bf16 copies) against
+    math.hypot (scale-safe) on the same numbers: never below, at most 2% above; the
+    copies' lengths are bounded by their sum. Squares of float64 1e-170 underflow in
+    float64: summed as they were, those lengths came out 0 (no bound on the rounding)."""
+    import math
+
+    torch = _bf16._torch()
+    rows = (np.random.default_rng(6).normal(size=(4, 24)) * scale).astype(dtype)
+    low = torch.from_numpy(rows).to(torch.bfloat16)
+    norm, low_norm, residual = _bf16._norms(rows, low)
+    back = low.double().numpy()
+    ref_norm = np.array([math.hypot(*r) for r in rows.astype(float)])
+    ref_res = np.array([math.hypot(*r) for r in rows.astype(float) - back])
+    ref_low = np.array([math.hypot(*r) for r in back])
+    assert (norm >= ref_norm).all() and (norm <= 1.02 * ref_norm).all()
+    assert (residual >= ref_res).all() and (residual <= 1.02 * ref_res).all()
+    assert (low_norm >= ref_low).all() and (low_norm <= 1.02 * (ref_norm + ref_res)).all()
+
+
+def test_overlapping_scans_restore_torchs_thread_count(bf16):
+    """Two scans at once (two threads searching): torch runs on one thread while either
+    runs, and its count from before comes back after both, whichever ends first (each
+    restoring what it saw left torch on one thread for the rest of the process). The
+    count is read from fresh threads: torch keeps the process's count, and each thread
+    takes it when it first runs torch."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch = _bf16._torch()
+
+    def count():
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(torch.get_num_threads).result()
+
+    original = count()
+    torch.set_num_threads(3)           # a count other than 1 on any machine
+    before = count()
+    C = Rows(np.eye(4, dtype=np.float32), "dot", "corpus")
+    stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
+    first, second = threading.Event(), threading.Event()
+    seen = []
+
+    def scan_a():                      # starts first, ends first
+        with stage.threads():
+            seen.append(count())
+            first.set()
+            second.wait(5)
+
+    def scan_b():
+        first.wait(5)
+        with stage.threads():
+            second.set()
+            time.sleep(0.05)
+            seen.append(count())
+
+    workers = [threading.Thread(target=f) for f in (scan_a, scan_b)]
+    try:
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        after = count()
+    finally:
+        torch.set_num_threads(original)
+    assert (before, seen, after) == (3, [1, 1], 3)
