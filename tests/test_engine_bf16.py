@@ -302,3 +302,31 @@ def test_overlapping_scans_restore_torchs_thread_count(bf16):
     finally:
         torch.set_num_threads(original)
     assert (before, seen, after) == (3, [1, 1], 3)
+
+
+def test_the_stage_checks_torchs_rounding_before_it_trusts_the_bound(monkeypatch):
+    # the bound assumes float32 sums of exact products rounded once to bf16 (nearest):
+    # a library that truncated, or rounded with twice the error, must turn the stage off
+    import torch
+
+    assert _bf16.rounding_holds(torch)
+
+    class Off:                      # torch's product with the result off by a factor
+        bfloat16, from_numpy = torch.bfloat16, staticmethod(torch.from_numpy)
+
+        def __init__(self, rel=0.0, truncate=False):
+            self.rel, self.truncate = rel, truncate
+
+        def mm(self, x, y):
+            t = torch.mm(x.float(), y.float()) * (1 + self.rel)
+            if self.truncate:       # drop the low 16 bits: rounding toward zero
+                bits = t.numpy().view(np.uint32) & np.uint32(0xFFFF0000)
+                return torch.from_numpy(bits.view(np.float32)).bfloat16()
+            return t.bfloat16()
+
+    assert _bf16.rounding_holds(Off())                  # the model itself passes
+    assert not _bf16.rounding_holds(Off(rel=1.5 * 2.0 ** -8))
+    assert not _bf16.rounding_holds(Off(truncate=True))
+    monkeypatch.setattr(_bf16, "_torch_ok", [])
+    monkeypatch.setattr(_bf16, "rounding_holds", lambda torch: False)
+    assert _bf16._torch() is None                        # and the search keeps float32

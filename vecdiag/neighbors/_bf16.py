@@ -98,9 +98,29 @@ def _torch():
                 ok = bool(native()) if native is not None else False
             except RuntimeError:
                 ok = False
-            torch = torch if ok else None
+            torch = torch if ok and rounding_holds(torch) else None
         _torch_ok.append(torch)
     return _torch_ok[0]
+
+
+def rounding_holds(torch, seed: int = 0) -> bool:
+    """Whether this torch's bf16 product stays inside the error model the bound rests on
+    (float32 sums of exact products, the result rounded to bf16 to nearest): every
+    entry of a product of random bf16 blocks (values over many binades, d = 1,000) within
+    ``2^-8 |s| + (1 + 2^-8) (d + 2) 2^-24 Σ|q~_i c~_i|`` of the float64 product ``s`` of
+    the same bf16 numbers (the model's own bound, tighter than the stage's, which
+    replaces both by ``|q~||c~|``). A library that summed in bf16, truncated or rounded
+    twice would fail it, and the stage stays off."""
+    rng = np.random.default_rng(seed)
+    d = 1_000
+    A = (rng.normal(size=(64, d)) * np.exp2(rng.integers(-20, 20, (64, 1)))).astype(np.float32)
+    B = (rng.normal(size=(96, d)) * np.exp2(rng.integers(-20, 20, (96, 1)))).astype(np.float32)
+    a, b = torch.from_numpy(A).to(torch.bfloat16), torch.from_numpy(B).to(torch.bfloat16)
+    got = torch.mm(b, a.T).double().numpy()
+    a64, b64 = a.double().numpy(), b.double().numpy()
+    exact = b64 @ a64.T
+    bound = _U16 * np.abs(exact) + (1 + _U16) * (d + 2) * _U32 * (np.abs(b64) @ np.abs(a64).T)
+    return bool(np.all(np.abs(got - exact) <= bound))
 
 
 class _Corpus:
