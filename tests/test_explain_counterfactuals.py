@@ -230,8 +230,8 @@ def test_a_note_names_the_five_best_ranked_expected_documents_and_counts_the_res
                 f"{12 - up - down} stay)")
     entered = set(order_of(new_key)[:5].tolist()) - set(order_of(old_key)[:5].tolist())
     if entered:
-        said.append(f"{len(entered)} of the top-5 change")
-    assert cf.note == "Under center: " + "; ".join(said) + "."
+        said.append(f"{len(entered)} of the top-5 change{'s' if len(entered) == 1 else ''}")
+    assert cf.note == "Under centring: " + "; ".join(said) + "."
     assert (up, down) == (3, 6)
 
 
@@ -306,9 +306,27 @@ def test_the_text_counterfactual_rows_without_expected_documents_say_what_change
     X = rng.normal(size=(60, 8)) + 1.5
     exp = vd.explain_neighbors(X[0] + 0.3, X, k=5)
     assert exp.counterfactual_lines() == ["what each fix would change:"] + [
-        f"  {c.fix}: {c.note}" + ("" if c.moved else "; top-k unchanged")
-        for c in exp.counterfactuals]
-    assert exp.counterfactuals[0].note == "Under center: 1 of the top-5 change."
+        f"  {c.fix}: {c.note}" for c in exp.counterfactuals]
+    assert exp.counterfactuals[0].note == "Under centring: 1 of the top-5 changes."
+
+
+def test_counterfactual_notes_name_the_fix_as_the_causes_do_and_say_unchanged_once():
+    """The notes named the fix by its code ("Under center", "Under deduplicate") where
+    the causes say "centring", "de-duplication"; one new document read "1 of the top-10
+    change"; and a fix that changed nothing printed "Under center: the top-10 keeps the
+    same documents.; top-k unchanged". Planted: 3 exact copies of row 0 among 40 rows."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 6))
+    X[1:4] = X[0]
+    exp = vd.explain_neighbors(X[0] + 0.01, X, k=5)
+    lines = dict(line.strip().split(": ", 1) for line in exp.counterfactual_lines()[1:])
+    assert lines == {
+        "center": "Under centring: the top-5 keeps the same documents.",
+        "all_but_the_top": "Under all-but-the-top: 1 of the top-5 changes.",
+        "whiten": "Under whitening: the top-5 keeps the same documents.",
+        "csls": "Under CSLS: the top-5 keeps the same documents.",
+        "mutual_proximity": "Under mutual proximity: the top-5 keeps the same documents.",
+        "deduplicate": "Under de-duplication: 3 of the top-5 change."}
 
 
 def test_many_expected_documents_are_listed_twenty_and_summed_up():

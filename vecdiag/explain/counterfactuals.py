@@ -49,6 +49,7 @@ import numpy as np
 
 from .. import cache_keys
 from ..scale.chunks import is_dask_array
+from .causes import fix_name
 from .ranking import ranks_of, top_rows, vectors_of
 from .result import Counterfactual
 
@@ -294,10 +295,10 @@ def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
         parts.append(f"and {len(moves) - NOTE_SHOWN} more (of all {len(moves)} expected "
                      f"documents, {up} move up, {down} down, {len(moves) - up - down} stay)")
     if entered:
-        parts.append(f"{len(entered)} of the top-{k} change")
+        parts.append(f"{len(entered)} of the top-{k} change{'s' if len(entered) == 1 else ''}")
     elif not expected_pos:
         parts.append(f"the top-{k} keeps the same documents")
-    note = f"Under {fix.replace('_', ' ')}: " + "; ".join(parts) + "."
+    note = f"Under {fix_name(fix)}: " + "; ".join(parts) + "."
     if approx_note:
         note += f" (approximate: {approx_note})"
     return Counterfactual(fix=fix, expected_ranks={id_of(p): int(r) for p, r in

@@ -228,7 +228,8 @@ class Explanation(Result):
             if c.global_delta is not None:
                 row += f"; Δ {c.global_delta:+.4f}" + ("" if c.global_p is None
                                                         else f" (p {fmt(c.global_p, 2)})")
-            lines.append(row + ("" if c.moved else "; top-k unchanged")
+            # without expected documents the row is the note, which already says so
+            lines.append(row + ("" if c.moved or not parts else "; top-k unchanged")
                          + (" [try first]" if c.fix == rec else ""))
         return lines
 
