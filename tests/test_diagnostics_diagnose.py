@@ -1316,3 +1316,20 @@ def test_short_rows_near_the_origin_under_euclidean_are_not_near_copies():
     f = vd.diagnose(X, metric="euclidean")["near_duplicates"]
     assert f.evidence["redundant_items"] == 2 and f.evidence["groups"] == 2
     assert "raw" in f.evidence["search"]
+
+
+def test_a_mean_cosine_near_zero_is_not_printed_as_minus_zero():
+    """300 x 32 standard normal vectors (seed 0) have mean cosine -0.00042; the anisotropy
+    finding said "two random items have mean cosine -0.000". It keeps 2 significant
+    digits when 3 decimals would show 0, and says 0.000 only for 0."""
+    from vecdiag.diagnostics.rules import anisotropy_finding
+
+    def said(mean_cos):
+        return anisotropy_finding(mean_cos, 0.95, 0.9).summary
+
+    assert said(-0.0004205457152988159) == (
+        "Directions are spread out: two random items have mean cosine -0.00042, so a raw "
+        "score already tells related from unrelated.")
+    assert "mean cosine 0.00003," in said(3e-5)
+    assert "mean cosine 0.000," in said(-0.0)
+    assert "mean cosine 0.162," in said(0.16163)

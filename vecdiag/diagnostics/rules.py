@@ -156,6 +156,20 @@ def percent(share: float) -> str:
     return f"{p:.2g}" if p < 99.5 else f"{p:.3g}"
 
 
+def decimals(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` decimals, except that a value those decimals would show as
+    0 (``f"{-0.00042:.3f}"`` is '-0.000') keeps 2 significant digits.
+
+    Examples
+    --------
+    >>> decimals(0.16163), decimals(-0.00042), decimals(3e-5), decimals(0.0), decimals(-0.0)
+    ('0.162', '-0.00042', '0.00003', '0.000', '0.000')
+    """
+    if value == 0 or abs(value) >= 0.5 * 10.0 ** -digits:
+        return f"{value + 0.0:.{digits}f}"      # + 0.0: -0.0 becomes 0.0
+    return np.format_float_positional(value, precision=2, fractional=False, trim="-")
+
+
 def _limits(code: str) -> dict:
     t = THRESHOLDS[code]
     return {"warning_at": t["warning"], "critical_at": t["critical"],
@@ -168,7 +182,8 @@ def anisotropy_finding(mean_cos: float, isotropy: float, isoscore) -> Finding:
           **_limits("anisotropy")}
     if sev == "ok":
         summary = (f"Directions are spread out: two random items have mean cosine "
-                   f"{mean_cos:.3f}, so a raw score already tells related from unrelated.")
+                   f"{decimals(mean_cos)}, so a raw score already tells related from "
+                   "unrelated.")
     else:
         summary = (f"Vectors share one dominant direction: two unrelated items score "
                    f"{mean_cos:.2f} on average, squeezing every score into a narrow band; "
