@@ -173,3 +173,19 @@ def test_a_far_documents_percentile_reads_as_brute_force_counts_it(metric):
     else:                             # the far row is a long vector: dot ranks it first
         assert (got.rank, round(want, 2)) == (1, 99.55)
         assert "expected_far" not in sentences
+
+
+def test_the_metric_mismatch_cause_gives_the_length_cv_as_diagnose_does():
+    """The cause said "their lengths vary by 372%" where diagnose says "cv 3.719" for the
+    same spread (a cv above 1 read as a share over 100%). 40 random unit vectors in 8-D
+    (seed 1), row 5 made 50 times longer, every row then scaled by 0.2-3."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 8))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X[5] *= 50
+    Y = X * rng.uniform(0.2, 3, size=(40, 1))
+    e = vd.explain_neighbors(Y[0] + 0.1, Y, k=5, metric="dot", expected=[7])
+    (cause,) = [c for c in e.causes if c.code == "metric_mismatch"]
+    assert cause.summary.startswith(
+        "the vectors are not normalised (their lengths vary, cv 3.719; the query is 1.31× "
+        "the median document) but are searched by dot")

@@ -311,9 +311,9 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
         return Finding("norm_spread", sev, summary, ev, None if sev == "ok" else "normalize")
     if metric == "cosine":
         sev = "ok"
-        summary = ("All vectors have unit length (cv {:.3f}); cosine ignores length anyway."
-                   .format(s.cv) if s.unit else
-                   f"Lengths vary (cv {s.cv:.3f}) but cosine ignores length, so they "
+        summary = (f"All vectors have unit length (cv {decimals(s.cv)}); cosine ignores "
+                   "length anyway." if s.unit else
+                   f"Lengths vary (cv {decimals(s.cv)}) but cosine ignores length, so they "
                    "cannot change a ranking.")
     else:
         sev = severity_of("norm_spread", s.cv)
@@ -321,9 +321,9 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
         # (near the middle of the cloud) are close to everything and long ones to nothing
         winners = ("long vectors win" if metric == "dot"
                    else "short vectors, close to everything, win")
-        summary = (f"Lengths vary little (cv {s.cv:.3f}); {metric} scores are decided by "
-                   "direction." if sev == "ok" else
-                   f"Lengths vary by cv {s.cv:.2f} (from {s.quantiles[0]:.3g} to "
+        summary = (f"Lengths vary little (cv {decimals(s.cv)}); {metric} scores are decided "
+                   "by direction." if sev == "ok" else
+                   f"Lengths vary by cv {decimals(s.cv)} (from {s.quantiles[0]:.3g} to "
                    f"{s.quantiles[100]:.3g}), so under {metric} {winners} by length, "
                    "not meaning; normalise the vectors (or search by cosine).")
         corr = s.k_occurrence_corr
