@@ -132,7 +132,7 @@ def test_a_cause_offering_a_fix_gives_the_fix_reports_figures():
     hub = next(c for c in two.causes if c.code == "hub")
     assert hub.fix == "center"         # the hubs' fix too: it lifts document 159 to rank 1
     c = report.comparisons["center"]
-    assert hub.summary.endswith(f"(1 of the 2 missed expected documents move up, 1 down; {m} "
+    assert hub.summary.endswith(f"(1 of the 2 missed expected documents moves up, 1 down; {m} "
                                 f"{c.delta[m]:+.3f} over the 40 judged queries, p "
                                 f"{c.p_adjusted[m]:.2g}: it hurts the judged set, fix this "
                                 "query another way).")
@@ -189,3 +189,22 @@ def test_the_metric_mismatch_cause_gives_the_length_cv_as_diagnose_does():
     assert cause.summary.startswith(
         "the vectors are not normalised (their lengths vary, cv 3.719; the query is 1.31× "
         "the median document) but are searched by dot")
+
+
+def test_the_tally_says_all_or_both_when_every_missed_document_moves_up():
+    """De-duplication lifted all three missed documents and the cause said "(3 of the 3
+    missed expected documents move up)"; it says "all 3" ("both" for two), and "1 of the
+    2 ... moves up" in the singular (above). Six Gaussian topics, 300 x 32 (seed 0), rows
+    10-13 copies of row 20, the query near row 20."""
+    from explain_consistency import contradictions
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(6, 32)) * 3
+    X = centers[rng.integers(0, 6, 300)] + rng.normal(size=(300, 32))
+    X[10:14] = X[20]
+    q = X[20] + rng.normal(size=32) * 0.3
+    for expected, tally in [([40, 41, 7], "all 3"), ([41, 7], "both")]:
+        e = vd.explain_neighbors(q, X, k=10, expected=expected)
+        (dup,) = [c for c in e.causes if c.code == "near_duplicates"]
+        assert dup.summary.endswith(f"({tally} missed expected documents move up).")
+        assert contradictions(e) == []

@@ -291,8 +291,11 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
         if len(moves) > 1:
             up = sum(r1 < r0 for _, r0, r1 in moves)
             down = sum(r1 > r0 for _, r0, r1 in moves)
-            tally = (f" ({up} of the {len(moves)} missed expected documents move up"
-                     + (f", {down} down)" if down else ")"))
+            n = len(moves)
+            tally = (f" ({'both' if n == 2 else f'all {n}'} missed expected documents move up)"
+                     if up == n else
+                     f" ({up} of the {n} missed expected documents move{'s' if up == 1 else ''}"
+                     f" up" + (f", {down} down)" if down else ")"))
         judged = judged_note(ctx, fix)
         if tally and judged:  # one parenthesis: "(2 of the 4 ... move up; ndcg@10 ...)"
             tally, judged = tally[:-1] + "; " + judged[2:], ""
