@@ -354,3 +354,17 @@ def test_many_expected_documents_are_listed_twenty_and_summed_up():
     assert page.count("★ expected (missed)") == min(20, len(missed)) + (len(missed) > 20)
     assert f"and {len(missed) - 20} more missed" in page
     assert len(e.expected) == 60 and len(e.to_frame()) == 5 + len(missed)
+
+
+def test_the_count_of_the_other_expected_documents_agrees_in_number():
+    """With more expected documents than a note names, the count read "(of all 7 expected
+    documents, 1 move up, 5 down, 1 stay)"; one document now "moves up" and "stays".
+    60 x 6 normal + 1 (seed 2), documents 20-26 expected, the query near row 0."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 6)) + 1.0
+    e = vd.explain_neighbors(X[0] + 0.3, X, k=5, expected=list(range(20, 27)))
+    cf = {c.fix: c for c in e.counterfactuals}
+    assert cf["center"].note.endswith(
+        "(of all 7 expected documents, 1 moves up, 5 down, 1 stays); 1 of the top-5 changes.")
+    assert cf["whiten"].note.endswith(
+        "(of all 7 expected documents, 2 move up, 4 down, 1 stays); 2 of the top-5 change.")

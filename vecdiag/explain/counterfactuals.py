@@ -292,8 +292,10 @@ def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
              else f"{id_of(p)} stays at rank {r0}" for p, r0, r1 in moves[:NOTE_SHOWN]]
     if len(moves) > NOTE_SHOWN:
         up, down = int(np.sum(new_ranks < old_ranks)), int(np.sum(new_ranks > old_ranks))
+        stay = len(moves) - up - down
         parts.append(f"and {len(moves) - NOTE_SHOWN} more (of all {len(moves)} expected "
-                     f"documents, {up} move up, {down} down, {len(moves) - up - down} stay)")
+                     f"documents, {up} move{'s' if up == 1 else ''} up, {down} down, {stay} "
+                     f"stay{'s' if stay == 1 else ''})")
     if entered:
         parts.append(f"{len(entered)} of the top-{k} change{'s' if len(entered) == 1 else ''}")
     elif not expected_pos:
