@@ -368,3 +368,22 @@ def test_the_count_of_the_other_expected_documents_agrees_in_number():
         "(of all 7 expected documents, 1 moves up, 5 down, 1 stays); 1 of the top-5 changes.")
     assert cf["whiten"].note.endswith(
         "(of all 7 expected documents, 2 move up, 4 down, 1 stays); 2 of the top-5 change.")
+
+
+def test_the_judged_p_value_reads_as_in_the_sentences():
+    """A text row of the counterfactual table gave whitening's Holm p on the demo's judged
+    queries as "(p 4.0e-04)" while the cause and the recommendation sentences say
+    "p 0.0004" (and the fix table "p=0.0004"); the rows now use the sentences' format."""
+    from vecdiag.explain.explanation import Explanation
+    from vecdiag.explain.result import Counterfactual, ExpectedDoc
+
+    e = ExpectedDoc(id="d7", position=7, rank=12, score=0.4, gap=0.1, percentile=90.0,
+                    separating_dims=[])
+    cfs = [Counterfactual(fix=fix, expected_ranks={"d7": 3}, top=[], moved=True, note="",
+                          global_delta=delta, global_p=p, global_metric="ndcg@10")
+           for fix, delta, p in [("whiten", -0.6744, 0.00039996), ("csls", -0.0421, 0.2971)]]
+    exp = Explanation(neighbors=None, causes=[], expected=[e], contributions={},
+                      counterfactuals=cfs, k=10, metric="cosine", top_ids=[], top_scores=[],
+                      top_percentiles=[])
+    assert exp.counterfactual_lines()[1:] == ["  whiten: d7: 12 -> 3; Δ -0.6744 (p 0.0004)",
+                                              "  csls: d7: 12 -> 3; Δ -0.0421 (p 0.3)"]

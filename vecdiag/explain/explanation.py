@@ -227,7 +227,7 @@ class Explanation(Result):
             row = f"  {c.fix}: {'; '.join(parts) or c.note}"     # (no expected: the note)
             if c.global_delta is not None:
                 row += f"; Δ {c.global_delta:+.4f}" + ("" if c.global_p is None
-                                                        else f" (p {fmt(c.global_p, 2)})")
+                                                        else f" (p {c.global_p:.2g})")
             # without expected documents the row is the note, which already says so
             lines.append(row + ("" if c.moved or not parts else "; top-k unchanged")
                          + (" [try first]" if c.fix == rec else ""))
