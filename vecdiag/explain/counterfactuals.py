@@ -49,9 +49,9 @@ import numpy as np
 
 from .. import cache_keys
 from ..scale.chunks import is_dask_array
-from .causes import fix_name
 from .ranking import ranks_of, top_rows, vectors_of
 from .result import Counterfactual
+from .wording import fix_name
 
 __all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES", "changes_of", "moved_like",
            "calibration_rows", "CALIBRATION_ROWS", "CENTRED_COSINE"]
