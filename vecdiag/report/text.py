@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 
+from ..evaluation.metrics import fmt_mean
 from ..explain.wording import names_document
 from ..results import fmt, shorten, shown_text
 
@@ -116,17 +117,18 @@ def _top_line(exp, top, sentences, most: int = 10) -> str:
 
 
 def fix_lines(report) -> list[str]:
-    """One line per run of a FixReport: primary metric, change, Holm p, verdict."""
+    """One line per run of a FixReport: primary metric (4 decimals, so the column
+    aligns), change, Holm p, verdict."""
     m = report.primary_metric
     lines = []
     for name in report.order:
         c = report.comparisons.get(name)
         mean = report.evaluations[name].mean[m]
         if c is None:
-            lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}")
+            lines.append(f"  {name:<24s} {m} {fmt_mean(mean)}")
             continue
         verdict = ("better" if c.delta[m] > 0 else "WORSE") if c.significant[m] else "-"
-        lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}  {c.delta[m]:+.4f}  "
+        lines.append(f"  {name:<24s} {m} {fmt_mean(mean)}  {c.delta[m]:+.4f}  "
                      f"p={c.p_adjusted[m]:.3g}  {verdict}")
     best = report.best
     lines.append(f"  best fix: {best}" if best else
