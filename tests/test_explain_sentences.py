@@ -208,3 +208,20 @@ def test_the_tally_says_all_or_both_when_every_missed_document_moves_up():
         (dup,) = [c for c in e.causes if c.code == "near_duplicates"]
         assert dup.summary.endswith(f"({tally} missed expected documents move up).")
         assert contradictions(e) == []
+
+
+def test_a_top_k_of_equal_scores_is_said_to_be_equal():
+    """Four copies of one row fill the top-4 with one score, and the context cause read
+    "the top-4 scores differ by only none of the query's score range". 30 x 4 normal
+    (seed 0), rows 1-3 copies of row 0, the query next to row 0."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    X[1:4] = X[0]
+    e = vd.explain_neighbors(X[0] + 0.01, X, k=4)
+    (margin,) = [c for c in e.causes if c.code == "low_margin"]
+    assert margin.summary == ("the top-4 scores are all equal: their order is within noise "
+                              "(ties are ordered by corpus position).")
+    spread = vd.explain_neighbors(X[0] + 0.3, X, k=5)
+    assert [c.summary for c in spread.causes if c.code == "low_margin"] == [
+        "the top-5 scores differ by only 0.7% of the query's score range: their order is "
+        "within noise."]
