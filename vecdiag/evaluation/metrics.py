@@ -27,7 +27,7 @@ from dataclasses import field
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, html_block, html_table, result, text_safe_column
+from ..results import Result, counted, html_block, html_table, result, text_safe_column
 from .measures import METRICS, Judged, parse_metric
 from .runs import as_qrels, as_run, ranked_docs
 
@@ -154,7 +154,7 @@ class Evaluation(Result):
 
     def query_note(self) -> str:
         """One line: how many queries the means are over, and what was missing or skipped."""
-        note = f"averaged over {self.n_queries} queries"
+        note = f"averaged over {counted(self.n_queries, 'query', 'queries')}"
         extra = []
         if self.missing_from_run:
             how = "counted as 0" if self.missing == "zero" else "skipped"
