@@ -1232,8 +1232,11 @@ def test_one_bad_row_one_zero_row_and_one_copy_read_in_the_singular():
     assert found["non_finite"].endswith("drop or re-embed it.")
     assert found["zero_vectors"].startswith("1 row (10) is a zero vector (often empty or "
                                             "failed inputs): it has no direction")
-    assert found["near_duplicates"].startswith("1 item (1.72%) is a copy or near-copy "
-                                               "(cosine ≥ 0.98) of others in 1 group,")
+    # was "1 item (1.72%) is a copy or near-copy (cosine ≥ 0.98) of others in 1 group, 1
+    # of them exact"
+    assert found["near_duplicates"] == ("1 item (1.72%) is an exact copy (cosine ≥ 0.98) of "
+                                        "another; it takes a top-k slot from other "
+                                        "documents; deduplicate the corpus.")
 
 
 def test_a_findings_frame_is_its_row_of_the_diagnosis_frame():
@@ -1358,3 +1361,19 @@ def test_the_length_spread_is_one_figure_to_3_decimals_in_every_finding():
     mismatch = next(f for f in vd.diagnose(X, metric="dot", k=5).findings
                     if f.code == "metric_mismatch")
     assert "their lengths (cv 3.438) take part in every score" in mismatch.summary
+
+
+def test_the_sampled_copy_finding_counts_one_row_and_one_group_in_the_singular():
+    """The sampled near-copy finding read "1 rows are exact copies (all rows hashed), and 1
+    groups are named"; 400 x 8 normal (seed 0), row 7 a copy of row 8, sampled."""
+    X = np.random.default_rng(0).normal(size=(400, 8))
+    X[7] = X[8]
+    (dup,) = [f for f in vd.diagnose(X, k=5, graph_sample=300, sample=200).findings
+              if f.code == "near_duplicates"]
+    assert dup.summary.endswith("; 1 row is an exact copy (all rows hashed), and 1 group is "
+                                "named from the graph's sample and the hashing.")
+    X[9], X[50] = X[8], X[51]
+    (dup,) = [f for f in vd.diagnose(X, k=5, graph_sample=300, sample=200).findings
+              if f.code == "near_duplicates"]
+    assert dup.summary.endswith("; 3 rows are exact copies (all rows hashed), and 2 groups "
+                                "are named from the graph's sample and the hashing.")
