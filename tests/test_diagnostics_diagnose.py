@@ -1377,3 +1377,22 @@ def test_the_sampled_copy_finding_counts_one_row_and_one_group_in_the_singular()
               if f.code == "near_duplicates"]
     assert dup.summary.endswith("; 3 rows are exact copies (all rows hashed), and 2 groups "
                                 "are named from the graph's sample and the hashing.")
+
+
+def test_one_hub_is_told_in_the_singular():
+    """A hubness warning with one hub read "A few hub items crowd everyone's top-10: ...,
+    1 items appear in ≥ 20 lists"; the figures are a 60-item N_10 with one item in 40
+    lists, 30 in one and 29 in none."""
+    from types import SimpleNamespace
+
+    from vecdiag.diagnostics.rules import hubness_finding
+
+    kocc = np.array([40] + [1] * 30 + [0] * 29)
+    h = SimpleNamespace(skewness=7.1, k_occurrence=kocc, hubs=np.array([0]),
+                        antihubs=np.arange(31, 60), robinhood=0.5, k=10)
+    assert hubness_finding(h, None, "cosine", []).summary == (
+        "One hub item crowds everyone's top-10: N_10 skewness 7.10, 1 item appears in ≥ 20 "
+        "lists (the busiest in 40) and 29 in none; re-rank with CSLS or mutual proximity.")
+    h.hubs = np.array([0, 1])
+    assert hubness_finding(h, None, "cosine", []).summary.startswith(
+        "A few hub items crowd everyone's top-10: N_10 skewness 7.10, 2 items appear in ≥ 20 ")

@@ -107,6 +107,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..results import counted
 from .finding import Finding
 
 __all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
@@ -212,8 +213,10 @@ def hubness_finding(h, norm_corr, metric: str, examples: list,
                    f"the busiest item is in {top} of {n} lists.")
         fix = None
     else:
-        summary = (f"A few hub items crowd everyone's top-{h.k}: N_{h.k} skewness "
-                   f"{h.skewness:.2f}, {h.hubs.size} items appear in ≥ {2 * h.k} lists "
+        few = "One hub item crowds" if h.hubs.size == 1 else "A few hub items crowd"
+        summary = (f"{few} everyone's top-{h.k}: N_{h.k} skewness "
+                   f"{h.skewness:.2f}, {counted(h.hubs.size, 'item')} "
+                   f"{'appears' if h.hubs.size == 1 else 'appear'} in ≥ {2 * h.k} lists "
                    f"(the busiest in {top}) and {h.antihubs.size} in none; re-rank with "
                    "CSLS or mutual proximity.")
         fix = "csls"
