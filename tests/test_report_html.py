@@ -590,3 +590,16 @@ def test_the_fix_table_of_the_text_report_gives_every_mean_to_4_decimals():
         "  baseline                 ndcg@10 0.1070",
         "  all_but_the_top          ndcg@10 0.0830  -0.0240  p=0.328  -",
         "  csls                     ndcg@10 —"]
+
+
+def test_a_relevant_document_one_token_past_the_limit_reads_in_the_singular():
+    """The report's truncation line read "its last 1 tokens were never embedded"."""
+    from types import SimpleNamespace as NS
+
+    from vecdiag.report.text import truncation_lines
+
+    case = NS(truncated=[("guide-a", 257), ("guide-b", 300)])
+    assert truncation_lines(case, 256) == [
+        "! guide-a has 257 tokens but the model reads 256: its last token was never embedded",
+        "! guide-b has 300 tokens but the model reads 256: its last 44 tokens were never "
+        "embedded"]

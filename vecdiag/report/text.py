@@ -48,7 +48,8 @@ def unchecked_views(skipped) -> list[str]:
 def truncation_lines(case, limit) -> list[str]:
     """Sentences about relevant documents cut at the model's token limit."""
     return [f"! {doc} has {tokens} tokens but the model reads {limit}: its last "
-            f"{tokens - limit} tokens were never embedded"
+            + ("token was" if tokens - limit == 1 else f"{tokens - limit} tokens were")
+            + " never embedded"
             for doc, tokens in getattr(case, "truncated", ())]
 
 
