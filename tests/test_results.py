@@ -294,3 +294,18 @@ def test_one_query_reads_in_the_singular_wherever_queries_are_counted():
     audit = vd.audit(vd.stores.faiss(flat), Q.astype(np.float32), k=5)
     assert audit.to_text().splitlines()[2].startswith(
         "recall@5 1.000 (95% interval 0.265-1.000) over 1 query, ")
+
+
+def test_a_long_id_without_spaces_wraps_in_its_cell_and_is_shown_whole():
+    """A 300-character id (a hash, a URL) had no break opportunity: its cell stretched a
+    result table, and the report's page, far past the screen. Text cells may now break
+    anywhere (CSS overflow-wrap), numeric cells never; the id itself is shown whole."""
+    import vecdiag as vd
+    from vecdiag.report.html import _PAGE_STYLE
+
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    ids = ["x" * 300 + str(i) for i in range(20)]
+    html = vd.Index(X, ids=ids).search(X[:1], k=2)._repr_html_()
+    assert ".vd-result td:not(.vd-num){overflow-wrap:anywhere}" in html
+    assert f'<td style="text-align:left">{ids[0]}</td>' in html
+    assert "td:not(.vd-num){overflow-wrap:anywhere}" in _PAGE_STYLE

@@ -31,7 +31,10 @@ _STYLE = (
     ".vd-result th{background:#f4f4f4}.vd-result .vd-num{text-align:right;"
     "font-variant-numeric:tabular-nums}.vd-critical{color:#b00020;font-weight:600}"
     ".vd-warning{color:#a15c00;font-weight:600}.vd-ok{color:#2e7d32}"
-    ".vd-muted{color:#666}</style>"
+    ".vd-muted{color:#666}"
+    # an id or text without spaces (a 300-character hash, a URL) wraps inside its cell
+    # instead of stretching the table past the notebook's width; numbers never wrap
+    ".vd-result td:not(.vd-num){overflow-wrap:anywhere}</style>"
 )
 
 
