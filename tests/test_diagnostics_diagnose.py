@@ -1396,3 +1396,22 @@ def test_one_hub_is_told_in_the_singular():
     h.hubs = np.array([0, 1])
     assert hubness_finding(h, None, "cosine", []).summary.startswith(
         "A few hub items crowd everyone's top-10: N_10 skewness 7.10, 2 items appear in ≥ 20 ")
+
+
+def test_the_shift_of_one_query_reads_in_the_singular():
+    """One query read "0% of the 1 queries are farther ..." and "100% of the 1 queries
+    (farthest: row 0) are farther"; 100 x 8 normal + 3 (seed 0)."""
+    X = np.random.default_rng(0).normal(size=(100, 8)) + 3
+
+    def shift(Q):
+        (f,) = [f for f in vd.diagnose(X, queries=Q, k=5).findings
+                if f.code == "query_corpus_shift"]
+        return f.summary
+
+    assert shift(X[:1] + 0.01) == (
+        "Queries sit among the documents: 0% of the 1 query is farther from their nearest "
+        "document than 95% of documents are from theirs (about 5% expected).")
+    assert shift(-np.ones((1, 8))).startswith(
+        "100% of the 1 query (farthest: row 0) is farther from every document than 95% of ")
+    assert shift(X[:3] + 0.01).startswith("Queries sit among the documents: 0% of the 3 "
+                                          "queries are farther from their nearest document")

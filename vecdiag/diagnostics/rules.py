@@ -357,9 +357,10 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
           "null_value": 1 - s.quantile, "mean_cosine": s.mean_cosine,
           "mean_gap": s.mean_gap, "n_queries": n_queries, "corpus_reference": corpus_source,
           **reading["evidence"], **_limits("query_corpus_shift")}
+    queries, are = counted(n_queries, "query", "queries"), "is" if n_queries == 1 else "are"
     if sev == "ok":
         null = 1 - s.quantile
-        measured = (f"{100 * s.far_share:.0f}% of the {n_queries} queries are farther from "
+        measured = (f"{100 * s.far_share:.0f}% of the {queries} {are} farther from "
                     f"their nearest document than 95% of documents are from theirs")
         if s.far_share <= null + 3 * np.sqrt(null * (1 - null) / max(n_queries, 1)):
             summary = f"Queries sit among the documents: {measured} (about 5% expected)."
@@ -376,8 +377,8 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
         # one far query of one is 100%: a share of a handful cannot be called critical
         sev, few = "warning", (f" With only {n_queries} quer{'y' if n_queries == 1 else 'ies'}"
                                " this is a hint, not a measure: pass a query log.")
-    summary = (f"{100 * s.far_share:.0f}% of the {n_queries} queries "
-               f"({reading['names']}{sampled}) are farther from every document than 95% of "
+    summary = (f"{100 * s.far_share:.0f}% of the {queries} "
+               f"({reading['names']}{sampled}) {are} farther from every document than 95% of "
                f"documents are from their nearest neighbour (5% expected): "
                f"{reading.get('where', 'queries live elsewhere; ')}{reading['advice']}{few}")
     return Finding("query_corpus_shift", sev, summary, ev, reading["fix"])
