@@ -387,3 +387,21 @@ def test_the_judged_p_value_reads_as_in_the_sentences():
                       top_percentiles=[])
     assert exp.counterfactual_lines()[1:] == ["  whiten: d7: 12 -> 3; Δ -0.6744 (p 0.0004)",
                                               "  csls: d7: 12 -> 3; Δ -0.0421 (p 0.3)"]
+
+
+def test_the_judged_p_value_in_the_html_table_reads_as_in_the_sentences():
+    """The counterfactual table's "p (Holm)" cell gave 0.00039996 as "4.000e-04" beside a
+    cause saying "p 0.0004"; the cell now uses the sentences' 2 significant digits."""
+    from vecdiag.explain.explanation import Explanation
+    from vecdiag.explain.result import Counterfactual, ExpectedDoc
+
+    e = ExpectedDoc(id="d7", position=7, rank=12, score=0.4, gap=0.1, percentile=90.0,
+                    separating_dims=[])
+    cfs = [Counterfactual(fix="whiten", expected_ranks={"d7": 3}, top=[], moved=True,
+                          note="", global_delta=-0.6744, global_p=0.00039996,
+                          global_metric="ndcg@10")]
+    html = Explanation(neighbors=None, causes=[], expected=[e], contributions={},
+                       counterfactuals=cfs, k=10, metric="cosine", top_ids=[], top_scores=[],
+                       top_percentiles=[])._repr_html_()
+    num = '<td class="vd-num" style="text-align:right">'
+    assert f"{num}-0.6744</td>{num}0.0004</td>" in html

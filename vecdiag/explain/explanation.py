@@ -291,7 +291,7 @@ class Explanation(Result):
             rows = [[c.fix, "yes" if c.moved else "no"]
                     + rank_cells(c.expected_ranks)
                     + ([] if not glob else ["" if c.global_delta is None else f"{c.global_delta:+.4f}",
-                                            "" if c.global_p is None else c.global_p])
+                                            "" if c.global_p is None else f"{c.global_p:.2g}"])
                     + [c.note] for c in self.counterfactuals]
             rec = None if self.recommendation is None else self.recommendation.fix
             classes = ["vd-ok" if c.fix == rec else "" for c in self.counterfactuals]
