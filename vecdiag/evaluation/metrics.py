@@ -336,10 +336,12 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         # a missing query whose judgments grade nothing above 0 scores 0 on every measure
         # either way: only the others lower a mean
         import warnings
+        one = len(lowering) == 1
         warnings.warn(f"the run has no results for {len(lowering)} of the "
                       f"{sum(q in scorable for q in averaged)} judged queries that can score "
-                      f"above 0 (first: {', '.join(lowering[:3])}); they count as 0 "
-                      "(trec_eval -c) and lower every mean. If the run covers a subset on "
+                      f"above 0 ({'' if one else 'first: '}{', '.join(lowering[:3])}); "
+                      f"{'it counts' if one else 'they count'} as 0 (trec_eval -c) and "
+                      f"{'lowers' if one else 'lower'} every mean. If the run covers a subset on "
                       "purpose, pass missing='skip' or restrict qrels to the queries you "
                       "ran", UserWarning, stacklevel=2)
     shared = [q for q in averaged if run.get(q)]
