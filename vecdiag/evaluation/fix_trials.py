@@ -200,7 +200,7 @@ class FixReport(Result):
             row = [name]
             for m in self.metrics:
                 row += [self.evaluations[name].mean[m], c.delta[m] if c else "",
-                        c.p_adjusted[m] if c else ""]
+                        f"{c.p_adjusted[m]:.3g}" if c else ""]   # as the text: p=0.0004
             rows.append(row)
             if c is None:
                 classes.append("vd-muted")

@@ -207,8 +207,8 @@ class Comparison(Result):
             verdict = ("better" if self.delta[m] > 0 else "worse") if self.significant[m] \
                 else "no significant change"
             rows.append([m, self.mean_a[m], self.mean_b[m], self.delta[m],
-                         f"[{lo:+.4f}, {hi:+.4f}]", self.p_value[m], self.p_adjusted[m],
-                         verdict])
+                         f"[{lo:+.4f}, {hi:+.4f}]", f"{self.p_value[m]:.3g}",
+                         f"{self.p_adjusted[m]:.3g}", verdict])
             classes.append("vd-critical" if verdict == "worse" else
                            "vd-ok" if verdict == "better" else "")
         note = (f"{self.method} test, {self.query_note()}; "
