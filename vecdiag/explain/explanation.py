@@ -177,8 +177,9 @@ class Explanation(Result):
         for c in self.ruled_out:
             lines.append(f"  ruled out {c.code}: {c.summary}")
         listed, rest = _listed(self.expected)
+        score = "distance" if self.metric == "euclidean" else "score"   # as the causes say
         for e in listed:
-            lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
+            lines.append(f"  expected {e.id!r}: rank {e.rank}, {score} {fmt(e.score)}")
         if rest:
             lines.append(f"  and {len(rest)} more expected documents "
                          f"({_ranks_summary([e.rank for e in rest], self.k)}; every one "

@@ -68,8 +68,9 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
         lines.append(_wrap(_top_line(exp, top, said), 7))
     expected = sorted(getattr(exp, "expected", []) or [], key=lambda e: (e.rank, e.position))
     listed = _listed(expected, said, _has_ids(exp), lambda e: e.id)
+    score = "distance" if getattr(exp, "metric", None) == "euclidean" else "score"
     for e in listed:
-        lines.append(_wrap(f"expected {e.id}: rank {e.rank}, score {fmt(e.score)}", 7))
+        lines.append(_wrap(f"expected {e.id}: rank {e.rank}, {score} {fmt(e.score)}", 7))
     if len(listed) < len(expected):
         more = len(expected) - len(listed)
         lines.append(_wrap(f"... and {more} more expected document{'s' if more > 1 else ''}, "
