@@ -11,7 +11,7 @@ The claims checked, by pattern:
 * "Under FIX DOC moves from rank A to rank B" / "stays at rank A": A is DOC's exact rank,
   B its rank in FIX's counterfactual.
   With several missed documents, the tally "(U of the N missed expected documents move up,
-  D down)" follows and agrees with the counterfactual, and DOC is not pushed down by a
+  D down)" ("all N ...", "both ..." when every one moves up; "moves" after 1) follows and agrees with the counterfactual, and DOC is not pushed down by a
   fix that lifts another missed document.
 * "no fix brings it into the top-K (best: rank B under FIX)": every fix counterfactual
   leaves the document outside the top-K, and B is the best of them, reached under FIX.
@@ -87,13 +87,17 @@ def contradictions(exp) -> list:
                 if b > a and up:
                     bad(where, text, f"names a document {m.group(1)} pushes down while it "
                                      f"lifts {up} other missed document(s)")
-                t = re.match(r" \((\d+) of the (\d+) missed expected documents move up"
-                             r"(?:, (\d+) down)?[;)]", text[m.end():])
+                t = re.match(r" \((?:(\d+) of the (\d+)|all (\d+)|(both)) missed expected "
+                             r"documents (moves?) up(?:, (\d+) down)?[;)]", text[m.end():])
                 if t is None:
                     bad(where, text, f"no tally of the {len(missed)} missed documents")
-                elif (int(t.group(1)), int(t.group(2)), int(t.group(3) or 0)) != (
-                        up, len(missed), down):
+                    continue
+                n = int(t.group(2) or t.group(3) or 2)
+                said = (int(t.group(1) or n), n, int(t.group(6) or 0))
+                if said != (up, len(missed), down):
                     bad(where, text, f"tally is {up} up, {down} down of {len(missed)}")
+                if (t.group(5) == "moves") != (said[0] == 1 and t.group(1) is not None):
+                    bad(where, text, f"'{t.group(5)}' after {said[0]}")
         for m in re.finditer(rf"Under ({fix_alt}) ({doc_alt}) stays at rank (\d+)", text):
             cf, e = _fix_of(exp, m.group(1)), docs[m.group(2)]
             a = int(m.group(3))

@@ -1321,8 +1321,11 @@ def test_one_bad_row_one_zero_row_and_one_copy_read_in_the_singular():
     assert found["non_finite"].endswith("drop or re-embed it.")
     assert found["zero_vectors"].startswith("1 row (10) is a zero vector (often empty or "
                                             "failed inputs): it has no direction")
-    assert found["near_duplicates"].startswith("1 item (1.72%) is a copy or near-copy "
-                                               "(cosine ≥ 0.98) of others in 1 group,")
+    # was "1 item (1.72%) is a copy or near-copy (cosine ≥ 0.98) of others in 1 group, 1
+    # of them exact"
+    assert found["near_duplicates"] == ("1 item (1.72%) is an exact copy (cosine ≥ 0.98) of "
+                                        "another; it takes a top-k slot from other "
+                                        "documents; deduplicate the corpus.")
 
 
 def test_a_findings_frame_is_its_row_of_the_diagnosis_frame():
@@ -1405,3 +1408,99 @@ def test_short_rows_near_the_origin_under_euclidean_are_not_near_copies():
     f = vd.diagnose(X, metric="euclidean")["near_duplicates"]
     assert f.evidence["redundant_items"] == 2 and f.evidence["groups"] == 2
     assert "raw" in f.evidence["search"]
+
+
+def test_a_mean_cosine_near_zero_is_not_printed_as_minus_zero():
+    """300 x 32 standard normal vectors (seed 0) have mean cosine -0.00042; the anisotropy
+    finding said "two random items have mean cosine -0.000". It keeps 2 significant
+    digits when 3 decimals would show 0, and says 0.000 only for 0."""
+    from vecdiag.diagnostics.rules import anisotropy_finding
+
+    def said(mean_cos):
+        return anisotropy_finding(mean_cos, 0.95, 0.9).summary
+
+    assert said(-0.0004205457152988159) == (
+        "Directions are spread out: two random items have mean cosine -0.00042, so a raw "
+        "score already tells related from unrelated.")
+    assert "mean cosine 0.00003," in said(3e-5)
+    assert "mean cosine 0.000," in said(-0.0)
+    assert "mean cosine 0.162," in said(0.16163)
+
+
+def test_the_length_spread_is_one_figure_to_3_decimals_in_every_finding():
+    """The length cv read "cv 3.44" in the norm_spread warning and "cv 3.438" in the
+    metric_mismatch warning of the same diagnosis, and float32 unit vectors (cv 1.8e-8)
+    read "All vectors have unit length (cv 0.000)". 40 random unit vectors in 8-D
+    (seed 1), row 5 made 50 times longer."""
+    from vecdiag.diagnostics import norm_spread
+    from vecdiag.diagnostics.rules import norm_finding
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 8))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    unit = norm_spread(np.linalg.norm(X.astype(np.float32), axis=1))
+    assert norm_finding(unit, "cosine").summary == (
+        "All vectors have unit length (cv 0.000000018); cosine ignores length anyway.")
+    X[5] *= 50
+    spread = norm_spread(np.linalg.norm(X, axis=1))
+    assert spread.cv == pytest.approx(3.43826, abs=1e-5)
+    assert norm_finding(spread, "dot").summary.startswith("Lengths vary by cv 3.438 (from 1 ")
+    assert norm_finding(spread, "cosine").summary == (
+        "Lengths vary (cv 3.438) but cosine ignores length, so they cannot change a ranking.")
+    mismatch = next(f for f in vd.diagnose(X, metric="dot", k=5).findings
+                    if f.code == "metric_mismatch")
+    assert "their lengths (cv 3.438) take part in every score" in mismatch.summary
+
+
+def test_the_sampled_copy_finding_counts_one_row_and_one_group_in_the_singular():
+    """The sampled near-copy finding read "1 rows are exact copies (all rows hashed), and 1
+    groups are named"; 400 x 8 normal (seed 0), row 7 a copy of row 8, sampled."""
+    X = np.random.default_rng(0).normal(size=(400, 8))
+    X[7] = X[8]
+    (dup,) = [f for f in vd.diagnose(X, k=5, graph_sample=300, sample=200).findings
+              if f.code == "near_duplicates"]
+    assert dup.summary.endswith("; 1 row is an exact copy (all rows hashed), and 1 group is "
+                                "named from the graph's sample and the hashing.")
+    X[9], X[50] = X[8], X[51]
+    (dup,) = [f for f in vd.diagnose(X, k=5, graph_sample=300, sample=200).findings
+              if f.code == "near_duplicates"]
+    assert dup.summary.endswith("; 3 rows are exact copies (all rows hashed), and 2 groups "
+                                "are named from the graph's sample and the hashing.")
+
+
+def test_one_hub_is_told_in_the_singular():
+    """A hubness warning with one hub read "A few hub items crowd everyone's top-10: ...,
+    1 items appear in ≥ 20 lists"; the figures are a 60-item N_10 with one item in 40
+    lists, 30 in one and 29 in none."""
+    from types import SimpleNamespace
+
+    from vecdiag.diagnostics.rules import hubness_finding
+
+    kocc = np.array([40] + [1] * 30 + [0] * 29)
+    h = SimpleNamespace(skewness=7.1, k_occurrence=kocc, hubs=np.array([0]),
+                        antihubs=np.arange(31, 60), robinhood=0.5, k=10)
+    assert hubness_finding(h, None, "cosine", []).summary == (
+        "One hub item crowds everyone's top-10: N_10 skewness 7.10, 1 item appears in ≥ 20 "
+        "lists (the busiest in 40) and 29 in none; re-rank with CSLS or mutual proximity.")
+    h.hubs = np.array([0, 1])
+    assert hubness_finding(h, None, "cosine", []).summary.startswith(
+        "A few hub items crowd everyone's top-10: N_10 skewness 7.10, 2 items appear in ≥ 20 ")
+
+
+def test_the_shift_of_one_query_reads_in_the_singular():
+    """One query read "0% of the 1 queries are farther ..." and "100% of the 1 queries
+    (farthest: row 0) are farther"; 100 x 8 normal + 3 (seed 0)."""
+    X = np.random.default_rng(0).normal(size=(100, 8)) + 3
+
+    def shift(Q):
+        (f,) = [f for f in vd.diagnose(X, queries=Q, k=5).findings
+                if f.code == "query_corpus_shift"]
+        return f.summary
+
+    assert shift(X[:1] + 0.01) == (
+        "Queries sit among the documents: 0% of the 1 query is farther from their nearest "
+        "document than 95% of documents are from theirs (about 5% expected).")
+    assert shift(-np.ones((1, 8))).startswith(
+        "100% of the 1 query (farthest: row 0) is farther from every document than 95% of ")
+    assert shift(X[:3] + 0.01).startswith("Queries sit among the documents: 0% of the 3 "
+                                          "queries are farther from their nearest document")

@@ -1360,3 +1360,11 @@ def test_drift_over_time_missing_batch_labels_read_no_label():
     keyed = vd.drift_over_time(ref, {None: batches[0], "b": batches[1]},
                                method="mean_shift", n_permutations=20)
     assert [r.label for r in keyed] == ["(no label)", "b"]
+
+
+def test_a_series_of_one_batch_reads_in_the_singular():
+    """drift_over_time over one batch printed "DriftSeries(1 batches, method='mmd', ...)"."""
+    rng = np.random.default_rng(0)
+    series = vd.drift_over_time(rng.normal(size=(12, 3)), [rng.normal(size=(12, 3))],
+                                n_permutations=50)
+    assert repr(series) == "DriftSeries(1 batch, method='mmd', drifted=0)"

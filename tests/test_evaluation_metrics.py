@@ -458,7 +458,7 @@ def test_display_and_plot_escape_user_strings():
                      name="<script>x</script>")
     html = ev._repr_html_()
     assert "<script>x" not in html and "&lt;script&gt;" in html
-    assert "averaged over 1 queries" in html
+    assert "averaged over 1 query<" in html          # not "1 queries"
     ax = ev.plot()
     assert ax.get_title().startswith("<script>x</script>")  # text on a canvas, not HTML
     assert list(ev.to_frame().index) == ["<b>q"]
@@ -597,9 +597,10 @@ def test_missing_queries_warn_only_when_they_lower_a_mean():
     assert list(ev.missing_from_run) == ["q2"]
     assert ev.mean["P@1"] == pytest.approx(2 / 4) and ev.mean["ndcg@10"] == pytest.approx(2 / 4)
     with pytest.warns(UserWarning, match=r"no results for 1 of the 3 judged queries that can "
-                                         r"score above 0 \(first: q3\)"):
+                                         r"score above 0 \(q3\); it counts as 0 \(trec_eval "
+                                         r"-c\) and lowers every mean\."):
         vd.evaluate({q: run[q] for q in ("q1", "q4")}, qrels, metrics=["P@1"])
-    with pytest.warns(UserWarning, match=r"no results for 1 of the 3 .*first: q3"):
+    with pytest.warns(UserWarning, match=r"no results for 1 of the 3 .*\(q3\); it counts"):
         vd.evaluate({q: run[q] for q in ("q1", "q4")}, qrels, metrics=["P@1"],
                     relevance_level=2)            # q1 and q4: grades below the level
 

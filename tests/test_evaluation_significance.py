@@ -493,3 +493,28 @@ def test_an_interval_from_too_few_resamples_warns_of_its_coverage():
         paired_test(d, n_resamples=19, confidence=0.9)
         paired_test(d, method="ttest", n_resamples=5)
         paired_test(np.full(6, 0.1), n_resamples=20)
+
+
+def test_p_values_in_the_html_tables_read_as_in_the_text():
+    """The HTML of a comparison and of a fix report gave p = 1/10001 as "9.999e-05" and
+    its Holm adjustment as "4.000e-04", where the text report prints "p=0.0004"; the p
+    cells now use the text's 3 significant digits. 20 queries, each run finding the
+    relevant document first and the other second (comparison), and a dot corpus whose
+    long row 39 outranks every relevant document until normalised (fix report)."""
+    import re
+
+    num = '<td class="vd-num" style="text-align:right">'
+    qrels = {f"q{i}": {"a": 1} for i in range(20)}
+    good = vd.evaluate({q: {"a": 1.0, "b": 0.5} for q in qrels}, qrels, name="good")
+    bad = vd.evaluate({q: {"b": 1.0, "a": 0.5} for q in qrels}, qrels, name="bad")
+    html = vd.compare(good, bad)._repr_html_()
+    assert f"{num}0.0001</td>{num}0.0004</td>" in html
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    X[39] = X[:20].mean(0) * 30
+    Q = X[:20] + rng.normal(size=(20, 6)) * 0.05
+    qr = {f"q{i}": {f"d{i}": 1} for i in range(20)}
+    report = vd.try_fixes(Q, X, qr, query_ids=list(qr), doc_ids=[f"d{i}" for i in range(40)],
+                          fixes=["normalize"], k=10, metric="dot", metrics=["ndcg@10"])
+    row = re.search(r'<td style="text-align:left">normalize</td>.*?</tr>', report._repr_html_())
+    assert row.group(0).endswith(f"{num}0.3976</td>{num}0.0001</td></tr>")

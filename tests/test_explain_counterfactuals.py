@@ -230,8 +230,8 @@ def test_a_note_names_the_five_best_ranked_expected_documents_and_counts_the_res
                 f"{12 - up - down} stay)")
     entered = set(order_of(new_key)[:5].tolist()) - set(order_of(old_key)[:5].tolist())
     if entered:
-        said.append(f"{len(entered)} of the top-5 change")
-    assert cf.note == "Under center: " + "; ".join(said) + "."
+        said.append(f"{len(entered)} of the top-5 change{'s' if len(entered) == 1 else ''}")
+    assert cf.note == "Under centring: " + "; ".join(said) + "."
     assert (up, down) == (3, 6)
 
 
@@ -306,9 +306,27 @@ def test_the_text_counterfactual_rows_without_expected_documents_say_what_change
     X = rng.normal(size=(60, 8)) + 1.5
     exp = vd.explain_neighbors(X[0] + 0.3, X, k=5)
     assert exp.counterfactual_lines() == ["what each fix would change:"] + [
-        f"  {c.fix}: {c.note}" + ("" if c.moved else "; top-k unchanged")
-        for c in exp.counterfactuals]
-    assert exp.counterfactuals[0].note == "Under center: 1 of the top-5 change."
+        f"  {c.fix}: {c.note}" for c in exp.counterfactuals]
+    assert exp.counterfactuals[0].note == "Under centring: 1 of the top-5 changes."
+
+
+def test_counterfactual_notes_name_the_fix_as_the_causes_do_and_say_unchanged_once():
+    """The notes named the fix by its code ("Under center", "Under deduplicate") where
+    the causes say "centring", "de-duplication"; one new document read "1 of the top-10
+    change"; and a fix that changed nothing printed "Under center: the top-10 keeps the
+    same documents.; top-k unchanged". Planted: 3 exact copies of row 0 among 40 rows."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 6))
+    X[1:4] = X[0]
+    exp = vd.explain_neighbors(X[0] + 0.01, X, k=5)
+    lines = dict(line.strip().split(": ", 1) for line in exp.counterfactual_lines()[1:])
+    assert lines == {
+        "center": "Under centring: the top-5 keeps the same documents.",
+        "all_but_the_top": "Under all-but-the-top: 1 of the top-5 changes.",
+        "whiten": "Under whitening: the top-5 keeps the same documents.",
+        "csls": "Under CSLS: the top-5 keeps the same documents.",
+        "mutual_proximity": "Under mutual proximity: the top-5 keeps the same documents.",
+        "deduplicate": "Under de-duplication: 3 of the top-5 change."}
 
 
 def test_many_expected_documents_are_listed_twenty_and_summed_up():
@@ -336,3 +354,54 @@ def test_many_expected_documents_are_listed_twenty_and_summed_up():
     assert page.count("★ expected (missed)") == min(20, len(missed)) + (len(missed) > 20)
     assert f"and {len(missed) - 20} more missed" in page
     assert len(e.expected) == 60 and len(e.to_frame()) == 5 + len(missed)
+
+
+def test_the_count_of_the_other_expected_documents_agrees_in_number():
+    """With more expected documents than a note names, the count read "(of all 7 expected
+    documents, 1 move up, 5 down, 1 stay)"; one document now "moves up" and "stays".
+    60 x 6 normal + 1 (seed 2), documents 20-26 expected, the query near row 0."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 6)) + 1.0
+    e = vd.explain_neighbors(X[0] + 0.3, X, k=5, expected=list(range(20, 27)))
+    cf = {c.fix: c for c in e.counterfactuals}
+    assert cf["center"].note.endswith(
+        "(of all 7 expected documents, 1 moves up, 5 down, 1 stays); 1 of the top-5 changes.")
+    assert cf["whiten"].note.endswith(
+        "(of all 7 expected documents, 2 move up, 4 down, 1 stays); 2 of the top-5 change.")
+
+
+def test_the_judged_p_value_reads_as_in_the_sentences():
+    """A text row of the counterfactual table gave whitening's Holm p on the demo's judged
+    queries as "(p 4.0e-04)" while the cause and the recommendation sentences say
+    "p 0.0004" (and the fix table "p=0.0004"); the rows now use the sentences' format."""
+    from vecdiag.explain.explanation import Explanation
+    from vecdiag.explain.result import Counterfactual, ExpectedDoc
+
+    e = ExpectedDoc(id="d7", position=7, rank=12, score=0.4, gap=0.1, percentile=90.0,
+                    separating_dims=[])
+    cfs = [Counterfactual(fix=fix, expected_ranks={"d7": 3}, top=[], moved=True, note="",
+                          global_delta=delta, global_p=p, global_metric="ndcg@10")
+           for fix, delta, p in [("whiten", -0.6744, 0.00039996), ("csls", -0.0421, 0.2971)]]
+    exp = Explanation(neighbors=None, causes=[], expected=[e], contributions={},
+                      counterfactuals=cfs, k=10, metric="cosine", top_ids=[], top_scores=[],
+                      top_percentiles=[])
+    assert exp.counterfactual_lines()[1:] == ["  whiten: d7: 12 -> 3; Δ -0.6744 (p 0.0004)",
+                                              "  csls: d7: 12 -> 3; Δ -0.0421 (p 0.3)"]
+
+
+def test_the_judged_p_value_in_the_html_table_reads_as_in_the_sentences():
+    """The counterfactual table's "p (Holm)" cell gave 0.00039996 as "4.000e-04" beside a
+    cause saying "p 0.0004"; the cell now uses the sentences' 2 significant digits."""
+    from vecdiag.explain.explanation import Explanation
+    from vecdiag.explain.result import Counterfactual, ExpectedDoc
+
+    e = ExpectedDoc(id="d7", position=7, rank=12, score=0.4, gap=0.1, percentile=90.0,
+                    separating_dims=[])
+    cfs = [Counterfactual(fix="whiten", expected_ranks={"d7": 3}, top=[], moved=True,
+                          note="", global_delta=-0.6744, global_p=0.00039996,
+                          global_metric="ndcg@10")]
+    html = Explanation(neighbors=None, causes=[], expected=[e], contributions={},
+                       counterfactuals=cfs, k=10, metric="cosine", top_ids=[], top_scores=[],
+                       top_percentiles=[])._repr_html_()
+    num = '<td class="vd-num" style="text-align:right">'
+    assert f"{num}-0.6744</td>{num}0.0004</td>" in html

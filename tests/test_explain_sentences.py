@@ -132,7 +132,7 @@ def test_a_cause_offering_a_fix_gives_the_fix_reports_figures():
     hub = next(c for c in two.causes if c.code == "hub")
     assert hub.fix == "center"         # the hubs' fix too: it lifts document 159 to rank 1
     c = report.comparisons["center"]
-    assert hub.summary.endswith(f"(1 of the 2 missed expected documents move up, 1 down; {m} "
+    assert hub.summary.endswith(f"(1 of the 2 missed expected documents moves up, 1 down; {m} "
                                 f"{c.delta[m]:+.3f} over the 40 judged queries, p "
                                 f"{c.p_adjusted[m]:.2g}: it hurts the judged set, fix this "
                                 "query another way).")
@@ -173,3 +173,55 @@ def test_a_far_documents_percentile_reads_as_brute_force_counts_it(metric):
     else:                             # the far row is a long vector: dot ranks it first
         assert (got.rank, round(want, 2)) == (1, 99.55)
         assert "expected_far" not in sentences
+
+
+def test_the_metric_mismatch_cause_gives_the_length_cv_as_diagnose_does():
+    """The cause said "their lengths vary by 372%" where diagnose says "cv 3.719" for the
+    same spread (a cv above 1 read as a share over 100%). 40 random unit vectors in 8-D
+    (seed 1), row 5 made 50 times longer, every row then scaled by 0.2-3."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 8))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X[5] *= 50
+    Y = X * rng.uniform(0.2, 3, size=(40, 1))
+    e = vd.explain_neighbors(Y[0] + 0.1, Y, k=5, metric="dot", expected=[7])
+    (cause,) = [c for c in e.causes if c.code == "metric_mismatch"]
+    assert cause.summary.startswith(
+        "the vectors are not normalised (their lengths vary, cv 3.719; the query is 1.31× "
+        "the median document) but are searched by dot")
+
+
+def test_the_tally_says_all_or_both_when_every_missed_document_moves_up():
+    """De-duplication lifted all three missed documents and the cause said "(3 of the 3
+    missed expected documents move up)"; it says "all 3" ("both" for two), and "1 of the
+    2 ... moves up" in the singular (above). Six Gaussian topics, 300 x 32 (seed 0), rows
+    10-13 copies of row 20, the query near row 20."""
+    from explain_consistency import contradictions
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(6, 32)) * 3
+    X = centers[rng.integers(0, 6, 300)] + rng.normal(size=(300, 32))
+    X[10:14] = X[20]
+    q = X[20] + rng.normal(size=32) * 0.3
+    for expected, tally in [([40, 41, 7], "all 3"), ([41, 7], "both")]:
+        e = vd.explain_neighbors(q, X, k=10, expected=expected)
+        (dup,) = [c for c in e.causes if c.code == "near_duplicates"]
+        assert dup.summary.endswith(f"({tally} missed expected documents move up).")
+        assert contradictions(e) == []
+
+
+def test_a_top_k_of_equal_scores_is_said_to_be_equal():
+    """Four copies of one row fill the top-4 with one score, and the context cause read
+    "the top-4 scores differ by only none of the query's score range". 30 x 4 normal
+    (seed 0), rows 1-3 copies of row 0, the query next to row 0."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    X[1:4] = X[0]
+    e = vd.explain_neighbors(X[0] + 0.01, X, k=4)
+    (margin,) = [c for c in e.causes if c.code == "low_margin"]
+    assert margin.summary == ("the top-4 scores are all equal: their order is within noise "
+                              "(ties are ordered by corpus position).")
+    spread = vd.explain_neighbors(X[0] + 0.3, X, k=5)
+    assert [c.summary for c in spread.causes if c.code == "low_margin"] == [
+        "the top-5 scores differ by only 0.7% of the query's score range: their order is "
+        "within noise."]

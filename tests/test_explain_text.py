@@ -554,3 +554,24 @@ def test_truncation_embeds_chinese_passages_as_written():
     cause = {c.code: c for c in exp.causes}["truncation"]
     assert cause.evidence["past_cut"] and exp.expected[0].rank == 13
     assert [t for t in seen if t not in texts[e] and t != "".join(query)] == []
+
+
+def test_an_expected_document_under_euclidean_is_given_its_distance():
+    """Under euclidean the text said "expected 41: rank 102, score 23.3688" beside a cause
+    saying "its distance 23.369"; a distance is now called one (and a score under cosine
+    stays a score)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    e = vd.explain_neighbors(X[0], X, k=3, metric="euclidean", expected=[7])
+    d = float(np.linalg.norm(X[0] - X[7]))
+    from types import SimpleNamespace
+
+    from vecdiag.report.text import _case_lines
+    from vecdiag.results import fmt
+
+    said = f"expected 7: rank {e.expected[0].rank}, distance {fmt(d)}"
+    assert f"  {said}\n" in str(e) + "\n"
+    case = SimpleNamespace(explanation=e, query_text=None, group=None, query_id="q", score=0.0)
+    assert f"       {said}" in _case_lines(case, "ndcg@10", 1)       # the report's text too
+    c = vd.explain_neighbors(X[0], X, k=3, expected=[7])
+    assert f"  expected 7: rank {c.expected[0].rank}, score " in str(c)

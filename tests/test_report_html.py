@@ -565,3 +565,41 @@ def test_missing_query_groups_are_one_no_label_group():
     assert a.groups.keys() == expected.keys()
     assert [a.groups[g] for g in expected] == pytest.approx(list(expected.values()))
     assert "(no label)" in render_text(a) and "<NA>" not in render_text(a)
+
+
+def test_the_fix_table_of_the_text_report_gives_every_mean_to_4_decimals():
+    """The terminal report's fix table printed the means through fmt, which drops trailing
+    zeros: "baseline ndcg@10 0.107" above "deduplicate ndcg@10 0.107  +0.0000" and
+    "all_but_the_top ndcg@10 0.083  -0.0240", so the columns did not line up. Every mean
+    is now 4 decimals (a run without a mean, NaN, shows "—")."""
+    from types import SimpleNamespace as NS
+
+    from vecdiag.report.text import fix_lines
+
+    def ev(mean):
+        return NS(mean={"ndcg@10": mean})
+
+    report = NS(primary_metric="ndcg@10", order=["baseline", "all_but_the_top", "csls"],
+                evaluations={"baseline": ev(0.107), "all_but_the_top": ev(0.083),
+                             "csls": ev(float("nan"))},
+                comparisons={"all_but_the_top": NS(delta={"ndcg@10": -0.024},
+                                                   significant={"ndcg@10": False},
+                                                   p_adjusted={"ndcg@10": 0.3276})},
+                best=None, failed={})
+    assert fix_lines(report)[:3] == [
+        "  baseline                 ndcg@10 0.1070",
+        "  all_but_the_top          ndcg@10 0.0830  -0.0240  p=0.328  -",
+        "  csls                     ndcg@10 —"]
+
+
+def test_a_relevant_document_one_token_past_the_limit_reads_in_the_singular():
+    """The report's truncation line read "its last 1 tokens were never embedded"."""
+    from types import SimpleNamespace as NS
+
+    from vecdiag.report.text import truncation_lines
+
+    case = NS(truncated=[("guide-a", 257), ("guide-b", 300)])
+    assert truncation_lines(case, 256) == [
+        "! guide-a has 257 tokens but the model reads 256: its last token was never embedded",
+        "! guide-b has 300 tokens but the model reads 256: its last 44 tokens were never "
+        "embedded"]

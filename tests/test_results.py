@@ -254,3 +254,58 @@ def test_bidi_controls_in_user_strings_are_shown_as_codes_in_html_and_print():
     analysis = vd.report.analyze(np.random.default_rng(0).normal(size=(12, 3)),
                                  title="Demo \u202eevil", n_explain=0)
     assert vd.report.render_text(analysis).splitlines()[0] == "Demo \\u202eevil"
+
+
+def test_one_query_reads_in_the_singular_wherever_queries_are_counted():
+    """One judged query read "averaged over 1 queries", "paired over 1 queries", "1
+    queries (1 judged queries not passed to try_fixes were left out ...)", "over 1 queries,
+    0.02 ms a query", "a and b judge 1 shared queries differently" and "mine: 2 documents,
+    1 queries, 1 relevance judgments"; every one counts through results.counted now."""
+    import vecdiag as vd
+    from vecdiag.commands._inputs import Inputs
+    from vecdiag.datasets import Dataset
+    from vecdiag.results import counted
+
+    assert [counted(n, "query", "queries") for n in (0, 1, 2)] == ["0 queries", "1 query",
+                                                                   "2 queries"]
+    a = vd.evaluate({"q1": {"a": 1.0, "b": 0.5}}, {"q1": {"a": 1}}, name="a")
+    b = vd.evaluate({"q1": {"b": 1.0, "a": 0.5}}, {"q1": {"a": 1}}, name="b")
+    assert a.query_note() == "averaged over 1 query"
+    assert vd.compare(a, b, n_resamples=100).query_note() == "paired over 1 query"
+    other = vd.evaluate({"q1": {"a": 1.0}}, {"q1": {"b": 1}})
+    with pytest.raises(ValueError, match="a and b judge 1 shared query differently"):
+        vd.compare(a, other)
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(30, 4)), rng.normal(size=(1, 4))
+    report = vd.try_fixes(Q, X, {"q0": {"d1": 1}, "q9": {"d2": 1}}, query_ids=["q0"],
+                          doc_ids=[f"d{i}" for i in range(30)], fixes=["center"], k=10,
+                          n_resamples=100)
+    assert report.query_note() == ("1 query (1 judged query not passed to try_fixes was "
+                                   "left out, not counted as 0)")
+    mine = Dataset(name="mine", corpus_ids=["doc-7", "doc-9"], corpus_texts=["a", "b"],
+                   query_ids=["q1"], query_texts=["c"], qrels={"q1": {"doc-7": 2}})
+    assert mine.summary() == "mine: 2 documents, 1 query, 1 relevance judgment"
+    inputs = Inputs(corpus=np.ones((1, 1)), queries=np.ones((1, 1)), qrels={"q": {"d": 1}},
+                    name="c")
+    assert inputs.description() == "c: 1 document × 1 dim, 1 query, 1 relevance judgment"
+    faiss = pytest.importorskip("faiss")
+    flat = faiss.IndexFlatIP(4)
+    flat.add(X.astype(np.float32))
+    audit = vd.audit(vd.stores.faiss(flat), Q.astype(np.float32), k=5)
+    assert audit.to_text().splitlines()[2].startswith(
+        "recall@5 1.000 (95% interval 0.265-1.000) over 1 query, ")
+
+
+def test_a_long_id_without_spaces_wraps_in_its_cell_and_is_shown_whole():
+    """A 300-character id (a hash, a URL) had no break opportunity: its cell stretched a
+    result table, and the report's page, far past the screen. Text cells may now break
+    anywhere (CSS overflow-wrap), numeric cells never; the id itself is shown whole."""
+    import vecdiag as vd
+    from vecdiag.report.html import _PAGE_STYLE
+
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    ids = ["x" * 300 + str(i) for i in range(20)]
+    html = vd.Index(X, ids=ids).search(X[:1], k=2)._repr_html_()
+    assert ".vd-result td:not(.vd-num){overflow-wrap:anywhere}" in html
+    assert f'<td style="text-align:left">{ids[0]}</td>' in html
+    assert "td:not(.vd-num){overflow-wrap:anywhere}" in _PAGE_STYLE

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._options import is_missing
 
-__all__ = ["Result", "result", "escape", "shorten", "fmt", "html_table", "html_block",
+__all__ = ["Result", "result", "escape", "shorten", "fmt", "counted", "html_table", "html_block",
            "valid_text", "shown_text", "text_or_empty", "label_text", "text_safe_column", "text_safe_frame", "NO_LABEL"]
 
 _STYLE = (
@@ -31,7 +31,10 @@ _STYLE = (
     ".vd-result th{background:#f4f4f4}.vd-result .vd-num{text-align:right;"
     "font-variant-numeric:tabular-nums}.vd-critical{color:#b00020;font-weight:600}"
     ".vd-warning{color:#a15c00;font-weight:600}.vd-ok{color:#2e7d32}"
-    ".vd-muted{color:#666}</style>"
+    ".vd-muted{color:#666}"
+    # an id or text without spaces (a 300-character hash, a URL) wraps inside its cell
+    # instead of stretching the table past the notebook's width; numbers never wrap
+    ".vd-result td:not(.vd-num){overflow-wrap:anywhere}</style>"
 )
 
 
@@ -191,6 +194,18 @@ def shorten(text, width: int = 80) -> str:
     """
     text = " ".join(text_or_empty(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number (``plural``: when not ``noun + "s"``).
+
+    Examples
+    --------
+    >>> counted(1, "query", "queries"), counted(3, "query", "queries"), counted(0, "run")
+    ('1 query', '3 queries', '0 runs')
+    """
+    n = int(n)
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def fmt(value, digits: int = 4) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._textfile import id_lines, read_text
+from ..results import counted
 
 
 @dataclasses.dataclass
@@ -32,12 +33,13 @@ class Inputs:
     """The corpus is a Dask array (read chunk by chunk), not an in-memory array."""
 
     def description(self) -> str:
-        parts = [f"{self.name}: {self.corpus.shape[0]} documents × {self.corpus.shape[1]} dims"]
+        parts = [f"{self.name}: {counted(self.corpus.shape[0], 'document')} × "
+                 f"{counted(self.corpus.shape[1], 'dim')}"]
         if self.queries is not None:
-            parts.append(f"{self.queries.shape[0]} queries")
+            parts.append(counted(self.queries.shape[0], "query", "queries"))
         if self.qrels is not None:
             n = sum(1 for d in self.qrels.values() for g in d.values() if g > 0)
-            parts.append(f"{n} relevance judgments")
+            parts.append(counted(n, "relevance judgment"))
         if self.model_name:
             parts.append(f"model {self.model_name}")
         return ", ".join(parts)

@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import _validate as V
 from .._options import is_missing
-from ..results import Result, escape, html_block, html_table, result, shorten, text_safe_frame
+from ..results import (Result, counted, escape, html_block, html_table, result, shorten,
+                       text_safe_frame)
 
 __all__ = ["Dataset", "join_title"]
 
@@ -303,8 +304,9 @@ class Dataset(Result):
     def summary(self) -> str:
         """One paragraph: sizes, judgments, model, truncation."""
         n_judg = sum(1 for docs in self.qrels.values() for g in docs.values() if g > 0)
-        parts = [f"{self.name}: {len(self.corpus_ids)} documents, {len(self.query_ids)} "
-                 f"queries, {n_judg} relevance judgments"]
+        parts = [f"{self.name}: {counted(len(self.corpus_ids), 'document')}, "
+                 f"{counted(len(self.query_ids), 'query', 'queries')}, "
+                 f"{counted(n_judg, 'relevance judgment')}"]
         if self.corpus_embeddings is not None:
             parts.append(f"embeddings {self.corpus_embeddings.shape[1]}-d by "
                          f"{self.model_name or 'an unknown model'}")

@@ -6,6 +6,7 @@ Thresholds (``THRESHOLDS["near_duplicates"]``) and why they are where they are:
 
 from __future__ import annotations
 
+from ..results import counted
 from .finding import Finding
 from .rules import _limits, percent, severity_of
 
@@ -35,21 +36,27 @@ def duplicates_finding(groups, n: int, n_exact_redundant: int, threshold: float,
         summary = (f"About {100 * share:.3g}% of items are redundant copies or near-copies "
                    f"(cosine ≥ {threshold}) of others, estimated from {estimate.sample:,} "
                    f"sampled rows, {100 * estimate.confidence:.0f}% interval "
-                   f"[{percent(ci[0])}%, {percent(ci[1])}%]; {n_exact_redundant} rows are exact "
-                   f"copies (all rows hashed), and {len(groups)} groups are named from "
-                   f"the graph's sample and the hashing{effect}")
+                   f"[{percent(ci[0])}%, {percent(ci[1])}%]; {counted(n_exact_redundant, 'row')} "
+                   f"{'is an exact copy' if n_exact_redundant == 1 else 'are exact copies'} "
+                   f"(all rows hashed), and {counted(len(groups), 'group')} "
+                   f"{'is' if len(groups) == 1 else 'are'} named from the graph's sample and "
+                   f"the hashing{effect}")
         return Finding("near_duplicates", sev, summary, ev,
                        None if sev == "ok" else "deduplicate")
     if not groups:
         summary = f"No two items have cosine ≥ {threshold}."
     else:
-        effect = ("they take top-k slots from other documents; deduplicate the corpus."
+        effect = (f"{'it takes a top-k slot' if redundant == 1 else 'they take top-k slots'} "
+                  "from other documents; deduplicate the corpus."
                   if sev != "ok" else "too few to crowd result lists.")
-        items = "1 item" if redundant == 1 else f"{redundant} items"
-        are = "is a copy or near-copy" if redundant == 1 else "are copies or near-copies"
-        in_groups = "1 group" if len(groups) == 1 else f"{len(groups)} groups"
-        summary = (f"{items} ({100 * share:.3g}%) {are} (cosine ≥ {threshold}) of others in "
-                   f"{in_groups}, {n_exact_redundant} of them exact; {effect}")
+        if redundant == 1:   # one group of two: "of others ..., 1 of them exact" misread
+            kind = "an exact copy" if n_exact_redundant else "a near-copy"
+            summary = (f"1 item ({100 * share:.3g}%) is {kind} (cosine ≥ {threshold}) of "
+                       f"another; {effect}")
+        else:
+            summary = (f"{redundant} items ({100 * share:.3g}%) are copies or near-copies "
+                       f"(cosine ≥ {threshold}) of others in {counted(len(groups), 'group')}, "
+                       f"{n_exact_redundant} of them exact; {effect}")
     return Finding("near_duplicates", sev, summary, ev, None if sev == "ok" else "deduplicate")
 
 

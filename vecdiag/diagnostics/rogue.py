@@ -10,11 +10,11 @@ import numpy as np
 
 from .. import _validate as V
 from .. import cache_keys
-from ..results import Result, fmt, html_block, html_table, result
+from ..results import Result, html_block, html_table, result
 from .isotropy import spectrum
 from .moments import Moments, cached_moments, resolve
 from .rogue_rules import rotated_top_quantile, variance_share
-from .rules import THRESHOLDS
+from .rules import THRESHOLDS, decimals, percent
 
 __all__ = ["rogue_dimensions", "RogueDimensions"]
 
@@ -112,8 +112,12 @@ class RogueDimensions(Result):
 
     def _repr_html_(self) -> str:
         rows = [[int(j), self.contribution[j], self.shares[j]] for j in self.dims]
-        head = (f"<p>mean cosine {fmt(self.mean_cosine)}; the top {self.top} dimensions "
-                f"carry {fmt(100 * self.share, 3)}% of it</p>")
+        # subtle: near a mean cosine of 0 the top dimensions can carry more than all of it
+        # (the others pull it down): a share over 100% says that, not a rounding slip
+        over = (" (more than all of it: the other dimensions pull the mean cosine down)"
+                if self.share > 1 else "")
+        head = (f"<p>mean cosine {decimals(self.mean_cosine)}; the top {self.top} dimensions "
+                f"carry {percent(self.share)}% of it{over}</p>")
         return html_block("RogueDimensions", head,
                           html_table(rows, ["dimension", "contribution", "share"],
                                      numeric={"dimension", "contribution", "share"}))

@@ -107,6 +107,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..results import counted
 from .finding import Finding
 
 __all__ = ["THRESHOLDS", "severity_of", "anisotropy_finding", "hubness_finding",
@@ -156,6 +157,20 @@ def percent(share: float) -> str:
     return f"{p:.2g}" if p < 99.5 else f"{p:.3g}"
 
 
+def decimals(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` decimals, except that a value those decimals would show as
+    0 (``f"{-0.00042:.3f}"`` is '-0.000') keeps 2 significant digits.
+
+    Examples
+    --------
+    >>> decimals(0.16163), decimals(-0.00042), decimals(3e-5), decimals(0.0), decimals(-0.0)
+    ('0.162', '-0.00042', '0.00003', '0.000', '0.000')
+    """
+    if value == 0 or abs(value) >= 0.5 * 10.0 ** -digits:
+        return f"{value + 0.0:.{digits}f}"      # + 0.0: -0.0 becomes 0.0
+    return np.format_float_positional(value, precision=2, fractional=False, trim="-")
+
+
 def _limits(code: str) -> dict:
     t = THRESHOLDS[code]
     return {"warning_at": t["warning"], "critical_at": t["critical"],
@@ -168,7 +183,8 @@ def anisotropy_finding(mean_cos: float, isotropy: float, isoscore) -> Finding:
           **_limits("anisotropy")}
     if sev == "ok":
         summary = (f"Directions are spread out: two random items have mean cosine "
-                   f"{mean_cos:.3f}, so a raw score already tells related from unrelated.")
+                   f"{decimals(mean_cos)}, so a raw score already tells related from "
+                   "unrelated.")
     else:
         summary = (f"Vectors share one dominant direction: two unrelated items score "
                    f"{mean_cos:.2f} on average, squeezing every score into a narrow band; "
@@ -197,8 +213,10 @@ def hubness_finding(h, norm_corr, metric: str, examples: list,
                    f"the busiest item is in {top} of {n} lists.")
         fix = None
     else:
-        summary = (f"A few hub items crowd everyone's top-{h.k}: N_{h.k} skewness "
-                   f"{h.skewness:.2f}, {h.hubs.size} items appear in ≥ {2 * h.k} lists "
+        few = "One hub item crowds" if h.hubs.size == 1 else "A few hub items crowd"
+        summary = (f"{few} everyone's top-{h.k}: N_{h.k} skewness "
+                   f"{h.skewness:.2f}, {counted(h.hubs.size, 'item')} "
+                   f"{'appears' if h.hubs.size == 1 else 'appear'} in ≥ {2 * h.k} lists "
                    f"(the busiest in {top}) and {h.antihubs.size} in none; re-rank with "
                    "CSLS or mutual proximity.")
         fix = "csls"
@@ -296,9 +314,9 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
         return Finding("norm_spread", sev, summary, ev, None if sev == "ok" else "normalize")
     if metric == "cosine":
         sev = "ok"
-        summary = ("All vectors have unit length (cv {:.3f}); cosine ignores length anyway."
-                   .format(s.cv) if s.unit else
-                   f"Lengths vary (cv {s.cv:.3f}) but cosine ignores length, so they "
+        summary = (f"All vectors have unit length (cv {decimals(s.cv)}); cosine ignores "
+                   "length anyway." if s.unit else
+                   f"Lengths vary (cv {decimals(s.cv)}) but cosine ignores length, so they "
                    "cannot change a ranking.")
     else:
         sev = severity_of("norm_spread", s.cv)
@@ -306,9 +324,9 @@ def norm_finding(s, metric: str, hub_length: float | None = None,
         # (near the middle of the cloud) are close to everything and long ones to nothing
         winners = ("long vectors win" if metric == "dot"
                    else "short vectors, close to everything, win")
-        summary = (f"Lengths vary little (cv {s.cv:.3f}); {metric} scores are decided by "
-                   "direction." if sev == "ok" else
-                   f"Lengths vary by cv {s.cv:.2f} (from {s.quantiles[0]:.3g} to "
+        summary = (f"Lengths vary little (cv {decimals(s.cv)}); {metric} scores are decided "
+                   "by direction." if sev == "ok" else
+                   f"Lengths vary by cv {decimals(s.cv)} (from {s.quantiles[0]:.3g} to "
                    f"{s.quantiles[100]:.3g}), so under {metric} {winners} by length, "
                    "not meaning; normalise the vectors (or search by cosine).")
         corr = s.k_occurrence_corr
@@ -339,9 +357,10 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
           "null_value": 1 - s.quantile, "mean_cosine": s.mean_cosine,
           "mean_gap": s.mean_gap, "n_queries": n_queries, "corpus_reference": corpus_source,
           **reading["evidence"], **_limits("query_corpus_shift")}
+    queries, are = counted(n_queries, "query", "queries"), "is" if n_queries == 1 else "are"
     if sev == "ok":
         null = 1 - s.quantile
-        measured = (f"{100 * s.far_share:.0f}% of the {n_queries} queries are farther from "
+        measured = (f"{100 * s.far_share:.0f}% of the {queries} {are} farther from "
                     f"their nearest document than 95% of documents are from theirs")
         if s.far_share <= null + 3 * np.sqrt(null * (1 - null) / max(n_queries, 1)):
             summary = f"Queries sit among the documents: {measured} (about 5% expected)."
@@ -358,8 +377,8 @@ def shift_finding(s, n_queries: int, *, model_name=None, query_ids=None, texts=N
         # one far query of one is 100%: a share of a handful cannot be called critical
         sev, few = "warning", (f" With only {n_queries} quer{'y' if n_queries == 1 else 'ies'}"
                                " this is a hint, not a measure: pass a query log.")
-    summary = (f"{100 * s.far_share:.0f}% of the {n_queries} queries "
-               f"({reading['names']}{sampled}) are farther from every document than 95% of "
+    summary = (f"{100 * s.far_share:.0f}% of the {queries} "
+               f"({reading['names']}{sampled}) {are} farther from every document than 95% of "
                f"documents are from their nearest neighbour (5% expected): "
                f"{reading.get('where', 'queries live elsewhere; ')}{reading['advice']}{few}")
     return Finding("query_corpus_shift", sev, summary, ev, reading["fix"])

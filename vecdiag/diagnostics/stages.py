@@ -194,8 +194,8 @@ def metric_check(w: Work) -> None:
         w.findings.append(Finding(
             "metric_mismatch", sev,
             "Vectors are not unit length but are searched by dot product: "
-            + ("their lengths (cv %.3f) take part in every score; normalise them or "
-               "search by cosine." % cv if sev == "warning" else
+            + (f"their lengths (cv {rules.decimals(cv)}) take part in every score; "
+               "normalise them or search by cosine." if sev == "warning" else
                "their lengths are equal, so dot ranks like cosine."),
             {"value": cv, "min_norm": float(norms_all.min()),
              "max_norm": float(norms_all.max()), **limits},

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import _validate as V
-from ..results import label_text
+from ..results import counted, label_text
 from .._progress import progress_bar
 from .._resampling import check_resamples
 from ..scale.chunks import is_dask_array
@@ -339,7 +339,8 @@ def drift_over_time(reference, batches, *, method: str = "mmd", alpha: float = 0
                          "pass one label per batch")
     _check_alpha(alpha)   # before the division: alpha=2 over 4 batches is not 0.5 each
     level = alpha / len(batches) if correction == "bonferroni" else alpha
-    origin = (f" (alpha={alpha} / {len(batches)} batches, correction='bonferroni')"
+    origin = (f" (alpha={alpha} / {counted(len(batches), 'batch', 'batches')}, "
+              "correction='bonferroni')"
               if correction == "bonferroni" else "")
     n_perm, max_samples, n_folds = _check_options(
         method, level, kwargs.pop("n_permutations", None), kwargs.pop("max_samples", None),

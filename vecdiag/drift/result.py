@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import Result, escape, fmt, html_block, html_table, result, text_safe_frame
+from ..results import Result, counted, escape, fmt, html_block, html_table, result, text_safe_frame
 
 __all__ = ["DriftResult", "DriftSeries"]
 
@@ -197,7 +197,8 @@ class DriftSeries(list):
     def __repr__(self) -> str:
         n_drift = sum(self.drifted)
         method = self[0].method if self else "-"
-        return f"DriftSeries({len(self)} batches, method={method!r}, drifted={n_drift})"
+        return (f"DriftSeries({counted(len(self), 'batch', 'batches')}, method={method!r}, "
+                f"drifted={n_drift})")
 
     def _repr_html_(self) -> str:
         rows = [[r.label, r.statistic, r.threshold, r.p_value, r.drifted] for r in self]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import Result, escape, html_block, html_table, result
+from ..results import Result, counted, escape, html_block, html_table, result
 from .metrics import DEFAULT_METRICS
 from .trials import (BASELINE, TrialOptions, check_lexical, check_texts, check_trial, dense_runs,
                      lexical_runs, run_from, score_runs, with_metric)
@@ -132,10 +132,11 @@ class FixReport(Result):
     def query_note(self) -> str:
         """Which queries the figures average over, and which judged ones were left out."""
         n = self.evaluations[self.baseline_name].n_queries
-        note = f"{n} queries"
+        note = counted(n, "query", "queries")
         if self.unqueried:
-            note += (f" ({len(self.unqueried)} judged queries not passed to try_fixes were "
-                     "left out, not counted as 0)")
+            were = "was" if len(self.unqueried) == 1 else "were"
+            note += (f" ({counted(len(self.unqueried), 'judged query', 'judged queries')} not "
+                     f"passed to try_fixes {were} left out, not counted as 0)")
         return note
 
     @property
@@ -199,7 +200,7 @@ class FixReport(Result):
             row = [name]
             for m in self.metrics:
                 row += [self.evaluations[name].mean[m], c.delta[m] if c else "",
-                        c.p_adjusted[m] if c else ""]
+                        f"{c.p_adjusted[m]:.3g}" if c else ""]   # as the text: p=0.0004
             rows.append(row)
             if c is None:
                 classes.append("vd-muted")

@@ -27,7 +27,7 @@ from dataclasses import field
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, html_block, html_table, result, text_safe_column
+from ..results import Result, counted, html_block, html_table, result, text_safe_column
 from .measures import METRICS, Judged, parse_metric
 from .runs import as_qrels, as_run, ranked_docs
 
@@ -154,7 +154,7 @@ class Evaluation(Result):
 
     def query_note(self) -> str:
         """One line: how many queries the means are over, and what was missing or skipped."""
-        note = f"averaged over {self.n_queries} queries"
+        note = f"averaged over {counted(self.n_queries, 'query', 'queries')}"
         extra = []
         if self.missing_from_run:
             how = "counted as 0" if self.missing == "zero" else "skipped"
@@ -336,10 +336,12 @@ def evaluate(run, qrels, *, metrics=DEFAULT_METRICS, relevance_level: int = 1,
         # a missing query whose judgments grade nothing above 0 scores 0 on every measure
         # either way: only the others lower a mean
         import warnings
+        one = len(lowering) == 1
         warnings.warn(f"the run has no results for {len(lowering)} of the "
                       f"{sum(q in scorable for q in averaged)} judged queries that can score "
-                      f"above 0 (first: {', '.join(lowering[:3])}); they count as 0 "
-                      "(trec_eval -c) and lower every mean. If the run covers a subset on "
+                      f"above 0 ({'' if one else 'first: '}{', '.join(lowering[:3])}); "
+                      f"{'it counts' if one else 'they count'} as 0 (trec_eval -c) and "
+                      f"{'lowers' if one else 'lower'} every mean. If the run covers a subset on "
                       "purpose, pass missing='skip' or restrict qrels to the queries you "
                       "ran", UserWarning, stacklevel=2)
     shared = [q for q in averaged if run.get(q)]

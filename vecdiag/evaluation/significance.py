@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..results import Result, escape, html_block, html_table, result, text_safe_frame
+from ..results import Result, counted, escape, html_block, html_table, result, text_safe_frame
 from .measures import parse_metric
 from .paired import METHODS, check_alpha, check_resolution, holm, paired_test
 
@@ -163,10 +163,10 @@ class Comparison(Result):
 
     def query_note(self) -> str:
         """The queries the test pairs over, and any left out or counted as 0."""
-        note = f"paired over {len(self.query_ids)} queries"
+        note = f"paired over {counted(len(self.query_ids), 'query', 'queries')}"
         if self.absent_from_both:
-            note += (f"; {len(self.absent_from_both)} judged queries absent from both runs "
-                     "left out")
+            note += (f"; {counted(len(self.absent_from_both), 'judged query', 'judged queries')}"
+                     " absent from both runs left out")
         if self.absent_from_one:
             note += f"; {len(self.absent_from_one)} absent from one run counted 0 for it"
         return note
@@ -207,8 +207,8 @@ class Comparison(Result):
             verdict = ("better" if self.delta[m] > 0 else "worse") if self.significant[m] \
                 else "no significant change"
             rows.append([m, self.mean_a[m], self.mean_b[m], self.delta[m],
-                         f"[{lo:+.4f}, {hi:+.4f}]", self.p_value[m], self.p_adjusted[m],
-                         verdict])
+                         f"[{lo:+.4f}, {hi:+.4f}]", f"{self.p_value[m]:.3g}",
+                         f"{self.p_adjusted[m]:.3g}", verdict])
             classes.append("vd-critical" if verdict == "worse" else
                            "vd-ok" if verdict == "better" else "")
         note = (f"{self.method} test, {self.query_note()}; "
@@ -316,9 +316,9 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
     ja, jb = getattr(a, "judgments", {}) or {}, getattr(b, "judgments", {}) or {}
     differ = [q for q in a.query_ids if q in ja and q in jb and ja[q] != jb[q]]
     if differ:
-        raise ValueError(f"a and b judge {len(differ)} shared queries differently (first: "
-                         f"{', '.join(map(str, differ[:3]))}); evaluate both runs against "
-                         "the same qrels to compare them")
+        raise ValueError(f"a and b judge {counted(len(differ), 'shared query', 'shared queries')}"
+                         f" differently (first: {', '.join(map(str, differ[:3]))}); evaluate "
+                         "both runs against the same qrels to compare them")
     # one measure under two spellings ("ndcg@10" in a, "NDCG@10" in b) is shared: matched
     # as evaluate reads names (parse_metric), named as in a
     of_b = {_measure(m): m for m in b.metrics}

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..diagnostics import STRONG_HUB_FACTOR
 from .result import Cause
-from .wording import ordinal, share
+from .wording import fix_name, is_fix, ordinal, share
 
 __all__ = ["effect", "gain", "within_noise", "missed_for_copies", "hub_places", "own_copies", "rescue", "reranks",
            "rerankings", "judged_note", "ramp", "ordinal", "share", "fix_name", "FIX_NAMES",
@@ -48,32 +48,6 @@ HUB_FIXES = ("csls", "mutual_proximity")
 # (low_margin, out_of_distribution, expected_far, ann_miss: this query) and
 # text_checks.py (lexical_mismatch, truncation, dilution, missing_prefix); registry.py
 # lists them and runs them.
-
-
-def fix_name(code: str) -> str:
-    """How a sentence names a fix: its label in :data:`vecdiag.fixes.FIXES` (for a
-    combination, the labels joined by " + "), or, for a counterfactual that is not a fix
-    (``"model: name"``), the code itself.
-
-    Examples
-    --------
-    >>> fix_name("csls"), fix_name("cosine_metric+center"), fix_name("model: other")
-    ('CSLS', 'cosine + centring', 'model: other')
-    """
-    from ..fixes.registry import FIXES
-
-    if not is_fix(code):
-        return code
-    return " + ".join(FIXES[part].name for part in code.split("+"))
-
-
-def is_fix(code: str) -> bool:
-    """Whether ``code`` is a fix ``vecdiag.fixes.apply_fix`` runs: a code of
-    :data:`vecdiag.fixes.FIXES` or a ``"+"``-joined combination of them (not another
-    model's ``"model: name"`` counterfactual)."""
-    from ..fixes.registry import FIXES
-
-    return all(part in FIXES for part in str(code).split("+"))
 
 
 def _fix_names() -> dict:
@@ -298,8 +272,11 @@ def _fix_sentence(ctx, fix, focus=None) -> str:
         if len(moves) > 1:
             up = sum(r1 < r0 for _, r0, r1 in moves)
             down = sum(r1 > r0 for _, r0, r1 in moves)
-            tally = (f" ({up} of the {len(moves)} missed expected documents move up"
-                     + (f", {down} down)" if down else ")"))
+            n = len(moves)
+            tally = (f" ({'both' if n == 2 else f'all {n}'} missed expected documents move up)"
+                     if up == n else
+                     f" ({up} of the {n} missed expected documents move{'s' if up == 1 else ''}"
+                     f" up" + (f", {down} down)" if down else ")"))
         judged = judged_note(ctx, fix)
         if tally and judged:  # one parenthesis: "(2 of the 4 ... move up; ndcg@10 ...)"
             tally, judged = tally[:-1] + "; " + judged[2:], ""

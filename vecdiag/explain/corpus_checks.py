@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..diagnostics import STRONG_HUB_FACTOR
+from ..diagnostics.rules import decimals
 from ..diagnostics.sampling import sampled_phrase
 from ..results import fmt
 from .causes import (HUB_FIXES, _best_fix, _fix_sentence, _outranking, _with_fix, effect,
@@ -222,9 +223,9 @@ def check_metric_mismatch(ctx):
         s *= 0.8 * (1 - norm_bias_strength(ctx))
     if s <= 0:
         return None
-    summary = (f"the vectors are not normalised (their lengths vary by {cv:.0%}; the query is "
-               f"{qratio:.2f}× the median document) but are searched by {ctx.metric}, so "
-               f"length decides part of the ranking.") + _fix_sentence(ctx, "cosine_metric")
+    summary = (f"the vectors are not normalised (their lengths vary, cv {decimals(cv)}; the "
+               f"query is {qratio:.2f}× the median document) but are searched by "
+               f"{ctx.metric}, so length decides part of the ranking.") + _fix_sentence(ctx, "cosine_metric")
     evidence = {"norm_cv": cv, "query_norm_ratio": float(qratio), "metric": ctx.metric}
     return _with_fix(ctx, "metric_mismatch", summary, evidence, "cosine_metric", s,
                      effect(ctx, "cosine_metric", focus=ctx.top.tolist()))

@@ -51,6 +51,7 @@ from .. import cache_keys
 from ..scale.chunks import is_dask_array
 from .ranking import ranks_of, top_rows, vectors_of
 from .result import Counterfactual
+from .wording import fix_name
 
 __all__ = ["Ranking", "counterfactuals", "TRANSFORM_FIXES", "RERANK_FIXES", "changes_of", "moved_like",
            "calibration_rows", "CALIBRATION_ROWS", "CENTRED_COSINE"]
@@ -291,13 +292,15 @@ def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
              else f"{id_of(p)} stays at rank {r0}" for p, r0, r1 in moves[:NOTE_SHOWN]]
     if len(moves) > NOTE_SHOWN:
         up, down = int(np.sum(new_ranks < old_ranks)), int(np.sum(new_ranks > old_ranks))
+        stay = len(moves) - up - down
         parts.append(f"and {len(moves) - NOTE_SHOWN} more (of all {len(moves)} expected "
-                     f"documents, {up} move up, {down} down, {len(moves) - up - down} stay)")
+                     f"documents, {up} move{'s' if up == 1 else ''} up, {down} down, {stay} "
+                     f"stay{'s' if stay == 1 else ''})")
     if entered:
-        parts.append(f"{len(entered)} of the top-{k} change")
+        parts.append(f"{len(entered)} of the top-{k} change{'s' if len(entered) == 1 else ''}")
     elif not expected_pos:
         parts.append(f"the top-{k} keeps the same documents")
-    note = f"Under {fix.replace('_', ' ')}: " + "; ".join(parts) + "."
+    note = f"Under {fix_name(fix)}: " + "; ".join(parts) + "."
     if approx_note:
         note += f" (approximate: {approx_note})"
     return Counterfactual(fix=fix, expected_ranks={id_of(p): int(r) for p, r in

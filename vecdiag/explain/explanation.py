@@ -177,8 +177,9 @@ class Explanation(Result):
         for c in self.ruled_out:
             lines.append(f"  ruled out {c.code}: {c.summary}")
         listed, rest = _listed(self.expected)
+        score = "distance" if self.metric == "euclidean" else "score"   # as the causes say
         for e in listed:
-            lines.append(f"  expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}")
+            lines.append(f"  expected {e.id!r}: rank {e.rank}, {score} {fmt(e.score)}")
         if rest:
             lines.append(f"  and {len(rest)} more expected documents "
                          f"({_ranks_summary([e.rank for e in rest], self.k)}; every one "
@@ -227,8 +228,9 @@ class Explanation(Result):
             row = f"  {c.fix}: {'; '.join(parts) or c.note}"     # (no expected: the note)
             if c.global_delta is not None:
                 row += f"; Δ {c.global_delta:+.4f}" + ("" if c.global_p is None
-                                                        else f" (p {fmt(c.global_p, 2)})")
-            lines.append(row + ("" if c.moved else "; top-k unchanged")
+                                                        else f" (p {c.global_p:.2g})")
+            # without expected documents the row is the note, which already says so
+            lines.append(row + ("" if c.moved or not parts else "; top-k unchanged")
                          + (" [try first]" if c.fix == rec else ""))
         return lines
 
@@ -290,7 +292,7 @@ class Explanation(Result):
             rows = [[c.fix, "yes" if c.moved else "no"]
                     + rank_cells(c.expected_ranks)
                     + ([] if not glob else ["" if c.global_delta is None else f"{c.global_delta:+.4f}",
-                                            "" if c.global_p is None else c.global_p])
+                                            "" if c.global_p is None else f"{c.global_p:.2g}"])
                     + [c.note] for c in self.counterfactuals]
             rec = None if self.recommendation is None else self.recommendation.fix
             classes = ["vd-ok" if c.fix == rec else "" for c in self.counterfactuals]

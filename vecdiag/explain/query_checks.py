@@ -68,8 +68,10 @@ def check_low_margin(ctx):
     s = 1 - ramp(flat, 0.01, 0.05)
     if s <= 0:
         return None
-    summary = (f"the top-{ctx.k} scores differ by only {share(flat, 1)} of the query's score range: "
-               f"their order is within noise.")
+    summary = (f"the top-{ctx.k} scores differ by only {share(flat, 1)} of the query's score "
+               "range: their order is within noise." if flat > 0 else
+               f"the top-{ctx.k} scores are all equal: their order is within noise (ties "
+               "are ordered by corpus position).")
     return Cause(code="low_margin", summary=summary,
                  evidence={"top_spread": flat, "score_range": spread}, fix=None,
                  confidence=round(0.3 * s, 4), ranking=False)

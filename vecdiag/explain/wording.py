@@ -1,11 +1,12 @@
 """How numbers and documents read in a sentence: percentiles as ordinals, shares that
-never print a misleading 0% or 100%, a document by its id."""
+never print a misleading 0% or 100%, a document by its id, a fix by its name."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["ordinal", "share", "standing", "document_name", "names_document"]
+__all__ = ["ordinal", "share", "standing", "document_name", "names_document", "fix_name",
+           "is_fix"]
 
 
 def ordinal(x: float, digits: int = 0) -> str:
@@ -106,3 +107,29 @@ def names_document(sentence: str, doc_id, has_ids: bool = True) -> bool:
     """
     name = re.escape(document_name(doc_id, has_ids))
     return re.search(rf"(?<![\w-]){name}(?![\w-])", sentence) is not None
+
+
+def fix_name(code: str) -> str:
+    """How a sentence names a fix: its label in :data:`vecdiag.fixes.FIXES` (for a
+    combination, the labels joined by " + "), or, for a counterfactual that is not a fix
+    (``"model: name"``), the code itself.
+
+    Examples
+    --------
+    >>> fix_name("csls"), fix_name("cosine_metric+center"), fix_name("model: other")
+    ('CSLS', 'cosine + centring', 'model: other')
+    """
+    from ..fixes.registry import FIXES
+
+    if not is_fix(code):
+        return code
+    return " + ".join(FIXES[part].name for part in code.split("+"))
+
+
+def is_fix(code: str) -> bool:
+    """Whether ``code`` is a fix ``vecdiag.fixes.apply_fix`` runs: a code of
+    :data:`vecdiag.fixes.FIXES` or a ``"+"``-joined combination of them (not another
+    model's ``"model: name"`` counterfactual)."""
+    from ..fixes.registry import FIXES
+
+    return all(part in FIXES for part in str(code).split("+"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..results import counted
 from . import get_ax, literal
 
 _BETTER, _WORSE, _NEUTRAL = "#2e7d32", "#b00020", "#7f7f7f"
@@ -79,7 +80,8 @@ def draw_comparison(comparison, ax=None):
                 [comparison.p_adjusted[m] for m in metrics])
     ax.set_xlabel(f"{literal(comparison.name_b)} − {literal(comparison.name_a)}  "
                   f"({comparison.confidence:.0%} interval, Holm p)")
-    ax.set_title(f"{comparison.method} test over {len(comparison.query_ids)} queries "
+    ax.set_title(f"{comparison.method} test over "
+                 f"{counted(len(comparison.query_ids), 'query', 'queries')} "
                  "(green/red: significant)")
     return ax
 

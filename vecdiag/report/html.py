@@ -31,6 +31,7 @@ table{border-collapse:collapse}th,td{border-bottom:1px solid #ddd;padding:2px 8p
 vertical-align:top}th{background:#f4f4f4}.vd-critical{color:#b00020;font-weight:600}
 .vd-warning{color:#a15c00;font-weight:600}.vd-ok{color:#2e7d32}.note{background:#fff6e0;
 padding:4px 8px;border-left:3px solid #e0a800}pre{white-space:pre-wrap}
+td:not(.vd-num){overflow-wrap:anywhere}
 """
 
 

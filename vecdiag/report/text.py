@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 
+from ..evaluation.metrics import fmt_mean
 from ..explain.wording import names_document
 from ..results import fmt, shorten, shown_text
 
@@ -47,7 +48,8 @@ def unchecked_views(skipped) -> list[str]:
 def truncation_lines(case, limit) -> list[str]:
     """Sentences about relevant documents cut at the model's token limit."""
     return [f"! {doc} has {tokens} tokens but the model reads {limit}: its last "
-            f"{tokens - limit} tokens were never embedded"
+            + ("token was" if tokens - limit == 1 else f"{tokens - limit} tokens were")
+            + " never embedded"
             for doc, tokens in getattr(case, "truncated", ())]
 
 
@@ -66,8 +68,9 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
         lines.append(_wrap(_top_line(exp, top, said), 7))
     expected = sorted(getattr(exp, "expected", []) or [], key=lambda e: (e.rank, e.position))
     listed = _listed(expected, said, _has_ids(exp), lambda e: e.id)
+    score = "distance" if getattr(exp, "metric", None) == "euclidean" else "score"
     for e in listed:
-        lines.append(_wrap(f"expected {e.id}: rank {e.rank}, score {fmt(e.score)}", 7))
+        lines.append(_wrap(f"expected {e.id}: rank {e.rank}, {score} {fmt(e.score)}", 7))
     if len(listed) < len(expected):
         more = len(expected) - len(listed)
         lines.append(_wrap(f"... and {more} more expected document{'s' if more > 1 else ''}, "
@@ -116,17 +119,18 @@ def _top_line(exp, top, sentences, most: int = 10) -> str:
 
 
 def fix_lines(report) -> list[str]:
-    """One line per run of a FixReport: primary metric, change, Holm p, verdict."""
+    """One line per run of a FixReport: primary metric (4 decimals, so the column
+    aligns), change, Holm p, verdict."""
     m = report.primary_metric
     lines = []
     for name in report.order:
         c = report.comparisons.get(name)
         mean = report.evaluations[name].mean[m]
         if c is None:
-            lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}")
+            lines.append(f"  {name:<24s} {m} {fmt_mean(mean)}")
             continue
         verdict = ("better" if c.delta[m] > 0 else "WORSE") if c.significant[m] else "-"
-        lines.append(f"  {name:<24s} {m} {fmt(mean, 4)}  {c.delta[m]:+.4f}  "
+        lines.append(f"  {name:<24s} {m} {fmt_mean(mean)}  {c.delta[m]:+.4f}  "
                      f"p={c.p_adjusted[m]:.3g}  {verdict}")
     best = report.best
     lines.append(f"  best fix: {best}" if best else

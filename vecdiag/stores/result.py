@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..diagnostics.finding import jsonable
-from ..results import Result, escape, fmt, html_block, html_table, result
+from ..results import Result, counted, escape, fmt, html_block, html_table, result
 
 __all__ = ["StoreAudit", "SweepPoint"]
 
@@ -164,7 +164,8 @@ class StoreAudit(Result):
     # ------------------------------------------------------------------ display
     def _headline(self) -> str:
         return (f"recall@{self.k} {self.recall:.3f} (95% interval {self.ci[0]:.3f}-"
-                f"{self.ci[1]:.3f}) over {self.n_queries} queries, {self.latency_ms:.2f} ms a "
+                f"{self.ci[1]:.3f}) over {counted(self.n_queries, 'query', 'queries')}, "
+                f"{self.latency_ms:.2f} ms a "
                 f"query")
 
     def to_text(self) -> str:
