@@ -50,14 +50,33 @@ def test_interval_is_the_bootstrap_t_interval(method):
 
 def test_interval_of_three_queries_is_unbounded_not_a_rounding_artefact():
     """[0.5, 0, 0.5]: resamples repeating one value have no spread, t = ±inf; rounding of
-    the mean of three 1/6s once gave t = 1e16 and a lower end of -1.4e15."""
+    the mean of three 1/6s once gave t = 1e16 and a lower end of -1.4e15. paired_test's
+    interval is unbounded; compare's is cut to [-1, 1], all a difference of two metrics
+    in [0, 1] can be."""
+    assert paired_test([0.5, 0.0, 0.5])["ci"] == (-math.inf, math.inf)
     qrels = {q: {"rel": 1} for q in "abc"}
     a = vd.evaluate({"a": {"x": 2, "rel": 1}, "b": {"x": 1, "rel": 2},
                      "c": {"x": 2, "rel": 1}}, qrels, metrics=["mrr@10"])
     b = vd.evaluate({q: {"x": 1, "rel": 2} for q in "abc"}, qrels, metrics=["mrr@10"])
     cmp = vd.compare(a, b)
-    assert cmp.ci["mrr@10"] == (-math.inf, math.inf)
+    assert cmp.ci["mrr@10"] == (-1.0, 1.0)
     assert cmp.p_value["mrr@10"] == 0.5
+
+
+@pytest.mark.parametrize("method", ["ttest", "bootstrap", "randomization"])
+def test_compare_cuts_an_interval_past_what_a_difference_can_be(method):
+    # recall over 5 queries, four lifted 0 -> 1 and one not: Student's t gave
+    # (0.24, 1.36), past the largest possible difference, 1
+    qrels = {q: {"rel": 1} for q in "abcde"}
+    a = vd.evaluate({q: {"x": 1.0} for q in "abcde"}, qrels, metrics=["recall@10"])
+    b = vd.evaluate({q: ({"rel": 1.0} if q != "e" else {"x": 1.0}) for q in "abcde"},
+                    qrels, metrics=["recall@10"])
+    d = [1.0, 1.0, 1.0, 1.0, 0.0]
+    raw = paired_test(d, method=method, n_resamples=999, random_state=0)["ci"]
+    cmp = vd.compare(a, b, method=method, n_resamples=999, random_state=0)
+    assert raw[1] > 1.0
+    assert cmp.ci["recall@10"] == (max(raw[0], -1.0), 1.0)
+    assert cmp.delta["recall@10"] == 0.8
 
 
 @pytest.mark.parametrize("d, expected", [([0.25], (0.25, 0.25)),
@@ -75,7 +94,11 @@ def test_plot_draws_an_unbounded_interval_to_the_edge():
     a = vd.evaluate({"a": {"x": 2, "rel": 1}, "b": {"x": 1, "rel": 2},
                      "c": {"x": 2, "rel": 1}}, qrels, metrics=["mrr@10"])
     b = vd.evaluate({q: {"x": 1, "rel": 2} for q in "abc"}, qrels, metrics=["mrr@10"])
-    ax = vd.compare(a, b).plot()
+    # compare cuts it to [-1, 1] now; a Comparison built with an unbounded one still draws
+    import dataclasses
+
+    cmp = vd.compare(a, b)
+    ax = dataclasses.replace(cmp, ci={"mrr@10": (-math.inf, math.inf)}).plot()
     heads = sorted(line.get_xdata()[0] for line in ax.lines if line.get_marker() in ("<", ">"))
     assert heads == pytest.approx([-1 / 12, 5 / 12], rel=1e-12)
     import matplotlib.pyplot as plt
@@ -104,7 +127,8 @@ def test_eval_json_is_strict_json_when_an_interval_is_unbounded(tmp_path, capsys
 
     payload = json.loads(capsys.readouterr().out, parse_constant=refuse)
     entry = payload["baseline"]["metrics"]["mrr@10"]
-    assert entry["ci"] == [None, None] and entry["p_value"] == 0.5
+    # compare's interval is cut to [-1, 1] (paired_test's is unbounded here)
+    assert entry["ci"] == [-1.0, 1.0] and entry["p_value"] == 0.5
 
 
 def test_nan_per_query_values_are_named():

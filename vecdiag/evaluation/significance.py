@@ -24,7 +24,7 @@ import numpy as np
 from .. import _validate as V
 from ..results import Result, counted, escape, html_block, html_table, result, text_safe_frame
 from .measures import parse_metric
-from .paired import METHODS, check_alpha, check_resolution, holm, paired_test
+from .paired import METHODS, check_alpha, check_resolution, holm, paired_test, within_range
 
 __all__ = ["compare", "Comparison", "holm", "paired_test"]
 
@@ -47,8 +47,8 @@ class Comparison(Result):
         Metric -> mean per-query difference B - A (positive: B is better).
     ci : dict
         Metric -> (lower, upper) confidence interval of the difference: Student's t for
-        ``ttest``, bootstrap-t otherwise (unbounded, ``±inf``, for two or three queries, or
-        about five mostly equal differences; see :func:`paired_test`).
+        ``ttest``, bootstrap-t otherwise, cut to [-1, 1] (all of it for two or three
+        queries; see :func:`paired_test` and :func:`.paired.within_range`).
     p_value : dict
         Metric -> two-sided p-value of the test, uncorrected.
     p_adjusted : dict
@@ -218,8 +218,7 @@ class Comparison(Result):
 
         tally = wins_losses(self)
         wl = "; ".join(f"{m}: B wins {int(r['wins'])}, ties {int(r['ties'])}, "
-                       f"loses {int(r['losses'])}"
-                       for m, r in tally.iterrows())
+                       f"loses {int(r['losses'])}" for m, r in tally.iterrows())
         return html_block(f"Comparison: {self.name_b} vs {self.name_a}",
                           html_table(rows, cols, numeric={"A", "B", "delta", "p", "p (Holm)"},
                                      classes=classes),
@@ -387,7 +386,8 @@ def compare(a, b, *, method: str = "randomization", n_resamples: int = 10_000,
         mean_a={m: float(va[:, j].mean()) for j, m in enumerate(metrics)},
         mean_b={m: float(vb[:, j].mean()) for j, m in enumerate(metrics)},
         delta={m: t["delta"] for m, t in zip(metrics, tests)},
-        ci={m: tuple(t["ci"]) for m, t in zip(metrics, tests)},
+        ci={m: within_range(t["ci"], va[:, j], vb[:, j])
+            for j, (m, t) in enumerate(zip(metrics, tests))},
         p_value={m: float(x) for m, x in zip(metrics, p)},
         p_adjusted={m: float(x) for m, x in zip(metrics, p_adj)},
         significant={m: bool(x < alpha) for m, x in zip(metrics, p_adj)},
