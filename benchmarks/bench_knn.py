@@ -234,37 +234,32 @@ def machine() -> dict:
                      for lib in threadpool_info() if lib.get("user_api") == "blas"]}
 
 
-def selection(path: str, fn):
-    """``fn`` run with the engine's selection forced to ``path`` ("compiled": numba's
-    fold-in, vecdiag/neighbors/_fold.py; "numpy": the NumPy threshold filter)."""
+def _with_env(name: str, value: str, fn):
+    """``fn`` run with the environment variable ``name`` set to ``value`` (restored after)."""
     def run():
-        before = os.environ.get("VECDIAG_NUMBA")
-        os.environ["VECDIAG_NUMBA"] = "1" if path == "compiled" else "0"
+        before = os.environ.get(name)
+        os.environ[name] = value
         try:
             return fn()
         finally:
             if before is None:
-                del os.environ["VECDIAG_NUMBA"]
+                del os.environ[name]
             else:
-                os.environ["VECDIAG_NUMBA"] = before
+                os.environ[name] = before
     return run
+
+
+def selection(path: str, fn):
+    """``fn`` run with the engine's selection forced to ``path`` ("compiled": numba's
+    fold-in, vecdiag/neighbors/_fold.py; "numpy": the NumPy threshold filter)."""
+    return _with_env("VECDIAG_NUMBA", "1" if path == "compiled" else "0", fn)
 
 
 def bf16(fn):
     """``fn`` run with the PROTOTYPE bf16 candidate stage on (``VECDIAG_BF16=1``,
     vecdiag/neighbors/_bf16.py); how many queries it proved and how many fell back to
     float32 are counted in ``vecdiag.neighbors._bf16.stats``."""
-    def run():
-        before = os.environ.get("VECDIAG_BF16")
-        os.environ["VECDIAG_BF16"] = "1"
-        try:
-            return fn()
-        finally:
-            if before is None:
-                del os.environ["VECDIAG_BF16"]
-            else:
-                os.environ["VECDIAG_BF16"] = before
-    return run
+    return _with_env("VECDIAG_BF16", "1", fn)
 
 
 def bf16_paths(stats: dict) -> str:
