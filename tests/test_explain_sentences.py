@@ -225,3 +225,20 @@ def test_a_top_k_of_equal_scores_is_said_to_be_equal():
     assert [c.summary for c in spread.causes if c.code == "low_margin"] == [
         "the top-5 scores differ by only 0.7% of the query's score range: their order is "
         "within noise."]
+
+
+def test_a_single_result_has_no_order_to_be_within_noise():
+    """With k=1 the top-1 and the k-th score are one score, and low_margin read "the top-1
+    scores are all equal: their order is within noise" (confidence 0.30, the only cause
+    printed). One result has no order: no margin cause. 60 x 8 normal (seed 0). A missed
+    expected document at k=1 still has a gap to the one result, and is still judged."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    q = rng.normal(size=8)
+    one = vd.explain_neighbors(q, X, k=1)
+    assert [c.code for c in one.causes if c.code == "low_margin"] == []
+    assert "low_margin" not in str(one)
+    two = vd.explain_neighbors(X[0] + 0.01, np.vstack([X, X[0]]), k=2)
+    assert [c.summary for c in two.causes if c.code == "low_margin"] == [
+        "the top-2 scores are all equal: their order is within noise (ties are ordered "
+        "by corpus position)."]

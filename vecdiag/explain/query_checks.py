@@ -28,7 +28,8 @@ def check_low_margin(ctx):
     change to query or documents flips it), and the fix is the counterfactual that brings
     the document highest into the top-k without significantly hurting the judged queries
     (:func:`~vecdiag.explain.causes.rescue`), None when no fix does. Without one, a flat top-k (top-1 and k-th
-    score within 1-5% of the range) is context (``0.3 s``).
+    score within 1-5% of the range) is context (``0.3 s``); with a single result (k = 1)
+    there is no order to be within noise and no cause is given.
     """
     key = ctx.key
     spread = float(key[ctx.top[0]] - ctx.median_key)
@@ -62,7 +63,8 @@ def check_low_margin(ctx):
             evidence.update(rank_under_fix=r1, fix_effect=1.0)
         return Cause(code="low_margin", summary=summary, evidence=evidence, fix=fix,
                      confidence=round(0.9 * s, 4), ranking=True)
-    if ctx.expected_pos:
+    if ctx.expected_pos or len(ctx.top) < 2:
+        # a single result has no order among the top-k to be within noise
         return None
     flat = float(key[ctx.top[0]] - key[ctx.top[-1]]) / spread
     s = 1 - ramp(flat, 0.01, 0.05)
