@@ -383,8 +383,8 @@ def test_ranked_list_of_html_frame_and_text_in_rank_order_with_the_same_figures(
     cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[:3] for row in ranked.split("<tr")[2:]]
     assert cells == [[str(r), str(i), fmt(v)] for r, i, v in
                      zip(frame["rank"], frame["id"], frame["score"])]
-    for e in exp.expected:                                    # the text: same ranks, scores
-        assert f"expected {e.id!r}: rank {e.rank}, score {fmt(e.score)}" in str(exp)
+    for e in exp.expected:                    # the text: same ranks, scores (no ids: rows)
+        assert f"expected row {e.id}: rank {e.rank}, score {fmt(e.score)}" in str(exp)
 
 
 def test_score_bars_append_the_missed_documents_by_rank():

@@ -569,9 +569,9 @@ def test_an_expected_document_under_euclidean_is_given_its_distance():
     from vecdiag.report.text import _case_lines
     from vecdiag.results import fmt
 
-    said = f"expected 7: rank {e.expected[0].rank}, distance {fmt(d)}"
+    said = f"expected row 7: rank {e.expected[0].rank}, distance {fmt(d)}"
     assert f"  {said}\n" in str(e) + "\n"
     case = SimpleNamespace(explanation=e, query_text=None, group=None, query_id="q", score=0.0)
     assert f"       {said}" in _case_lines(case, "ndcg@10", 1)       # the report's text too
     c = vd.explain_neighbors(X[0], X, k=3, expected=[7])
-    assert f"  expected 7: rank {c.expected[0].rank}, score " in str(c)
+    assert f"  expected row 7: rank {c.expected[0].rank}, score " in str(c)

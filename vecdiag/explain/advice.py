@@ -212,5 +212,5 @@ def alternative_rankings(ctx0, alternatives) -> tuple[dict, list]:
         code = MODEL_PREFIX + str(name)
         rankings[str(name)] = ranking
         records.append(describe(code, ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
-                                ctx0.id_of))
+                                ctx0.id_of, name_of=ctx0.name_of))
     return rankings, records

@@ -264,7 +264,8 @@ def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:
                                         k=ctx0.k, stats=ctx0.stats, id_of=ctx0.id_of,
                                         candidates=candidates,
                                         groups=list(ctx0.duplicate_groups),
-                                        centred_cosine=_shared_direction(ctx0))
+                                        centred_cosine=_shared_direction(ctx0),
+                                        name_of=ctx0.name_of)
     evidence = {}
     if inp.embedder is not None or index.texts is not None:
         from .text_evidence import text_stage

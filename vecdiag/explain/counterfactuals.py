@@ -109,11 +109,12 @@ def _neighbors_ranking(nb, k: int) -> Ranking:
 
 def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
                     id_of, candidates=None, groups=None,
-                    centred_cosine: bool = False) -> tuple[list, dict]:
+                    centred_cosine: bool = False, name_of=None) -> tuple[list, dict]:
     """Run every applicable fix; return the Counterfactual records and their Rankings.
 
     ``base`` is the query's ranking as searched; ``expected_pos`` the expected rows;
-    ``id_of(row)`` maps a row to the id shown; ``candidates`` the rows that matter for
+    ``id_of(row)`` maps a row to the id kept in the records, ``name_of(row)`` to the
+    name the notes give it (as the causes' sentences: "row 17" without ids); ``candidates`` the rows that matter for
     de-duplication (the top of the ranking down to the deepest expected document) and
     ``groups`` the near-copy groups among them (de-duplication runs only when there are
     some). ``centred_cosine`` adds ``cosine_metric+center`` under euclidean.
@@ -148,7 +149,7 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
         rankings["deduplicate"] = dedup[0]
         if dedup[1]:
             approx["deduplicate"] = dedup[1]
-    records = [describe(fix, r, base, expected_pos, k, id_of, approx.get(fix))
+    records = [describe(fix, r, base, expected_pos, k, id_of, approx.get(fix), name_of=name_of)
                for fix, r in rankings.items()]
     return records, rankings
 
@@ -270,12 +271,14 @@ NOTE_SHOWN = 5   # expected documents a note names; the others are counted
 
 
 def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
-             approx_note=None) -> Counterfactual:
+             approx_note=None, *, name_of=None) -> Counterfactual:
     """A Counterfactual record: new ranks, new top-k, whether anything moved, a note.
 
     The note names each expected document's move, or with more than :data:`NOTE_SHOWN`
     the best ranked after the fix and "and N more (of all E expected documents, U move up,
-    D down, S stay)"; ``expected_ranks`` holds every one of them."""
+    D down, S stay)"; ``expected_ranks`` holds every one of them. The note names a
+    document by ``name_of`` (as sentences do: "document 15", "row 17"; default ``id_of``)."""
+    name_of = name_of or id_of
     expected_pos = list(expected_pos)
     old_top = base.top(k)
     new_top = ranking.top(k)
@@ -288,8 +291,8 @@ def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
         # subtle: one clause per document made the note of 2,000 expected documents about
         # 79 KB; the best ranked after the fix are named, the rest counted (all of them)
         moves.sort(key=lambda m: (m[2], m[0]))
-    parts = [f"{id_of(p)} moves from rank {r0} to rank {r1}" if r1 != r0
-             else f"{id_of(p)} stays at rank {r0}" for p, r0, r1 in moves[:NOTE_SHOWN]]
+    parts = [f"{name_of(p)} moves from rank {r0} to rank {r1}" if r1 != r0
+             else f"{name_of(p)} stays at rank {r0}" for p, r0, r1 in moves[:NOTE_SHOWN]]
     if len(moves) > NOTE_SHOWN:
         up, down = int(np.sum(new_ranks < old_ranks)), int(np.sum(new_ranks > old_ranks))
         stay = len(moves) - up - down

@@ -127,7 +127,7 @@ def measure_dilution(ctx0, emb, texts, n_tokens: int):
             f"by their best passage of {w} words; the other long documents estimated to "
             f"move as those between do ({len(changes)} measured changes handed out in turn)")
     record = describe("chunk_documents", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
-                      ctx0.id_of, note)
+                      ctx0.id_of, note, name_of=ctx0.name_of)
     sign = -1.0 if ctx0.metric == "euclidean" else 1.0
     evidence = DilutionEvidence(
         position=int(pos), tokens=int(n_tokens), max_tokens=limit, passage=passages[best],

@@ -11,8 +11,10 @@ import numpy as np
 
 from ..results import (Result, escape, fmt, html_block, html_table, result, shorten,
                        shown_text, text_safe_frame)
+from .listing import (RANKS_SHOWN, best_ranked, first_listed, rank_columns, rank_groups,
+                      ranks_summary)
 from .result import Counterfactual
-from .wording import ordinal
+from .wording import listed_name, ordinal
 
 __all__ = ["Explanation", "best_ranked"]
 
@@ -22,7 +24,8 @@ class Explanation(Result):
     """Why a query's neighbours are what they are: causes, evidence, counterfactuals.
 
     Returned by :func:`vecdiag.explain_neighbors`; each field is also described where
-    it is declared.
+    it is declared. Without corpus ids the ids held are row positions, and every view
+    (sentences, printed lines, counterfactual notes, HTML) names a document ``row 17``.
 
     Attributes
     ----------
@@ -166,6 +169,10 @@ class Explanation(Result):
                        for c in self.counterfactuals],
                       ["fix", "moved", "expected_ranks", "note"])
 
+    @property
+    def _has_ids(self) -> bool:   # without ids a document is "row 17", as sentences say
+        return self.neighbors is None or self.neighbors.ids is not None
+
     # ----------------------------------------------------------------- display
     def __str__(self) -> str:
         lines = [f"Explanation (k={self.k}, metric={self.metric})"]
@@ -176,13 +183,14 @@ class Explanation(Result):
             lines.append(f"  {c.confidence:.2f} {c.code}{tag}: {c.summary}")
         for c in self.ruled_out:
             lines.append(f"  ruled out {c.code}: {c.summary}")
-        listed, rest = _listed(self.expected)
+        listed, rest = first_listed(self.expected)
         score = "distance" if self.metric == "euclidean" else "score"   # as the causes say
         for e in listed:
-            lines.append(f"  expected {e.id!r}: rank {e.rank}, {score} {fmt(e.score)}")
+            name = listed_name(e.id, self._has_ids, quoted=True)
+            lines.append(f"  expected {name}: rank {e.rank}, {score} {fmt(e.score)}")
         if rest:
             lines.append(f"  and {len(rest)} more expected documents "
-                         f"({_ranks_summary([e.rank for e in rest], self.k)}; every one "
+                         f"({ranks_summary([e.rank for e in rest], self.k)}; every one "
                          "in .expected)")
         lines += [f"  {line}" for line in self.counterfactual_lines()]
         # a bidi control in an id or text is shown as its code (\u202e), as in the HTML:
@@ -211,7 +219,7 @@ class Explanation(Result):
         """
         if not self.counterfactuals:
             return []
-        shown, rest = _rank_groups(self.expected)
+        shown, rest = rank_groups(self.expected)
         before = {e.id: e.rank for e in self.expected}
         judged = [c for c in self.counterfactuals if c.global_delta is not None]
         rec = None if self.recommendation is None else self.recommendation.fix
@@ -220,11 +228,12 @@ class Explanation(Result):
         lines = ["what each fix would change" + (f" ({'; '.join(said)})" if said else "") + ":"]
         for c in self.counterfactuals:
             ranks = dict(c.expected_ranks)
-            parts = [f"{i}: {before[i]} -> {ranks.get(i, '—')}" for i in shown]
+            parts = [f"{listed_name(i, self._has_ids)}: {before[i]} -> {ranks.get(i, '—')}"
+                     for i in shown]
             if rest:
                 parts.append(f"the other {len(rest)}: "
-                             f"{_ranks_summary([before[i] for i in rest], self.k)} -> "
-                             f"{_ranks_summary([ranks[i] for i in rest if i in ranks], self.k)}")
+                             f"{ranks_summary([before[i] for i in rest], self.k)} -> "
+                             f"{ranks_summary([ranks[i] for i in rest if i in ranks], self.k)}")
             row = f"  {c.fix}: {'; '.join(parts) or c.note}"     # (no expected: the note)
             if c.global_delta is not None:
                 row += f"; Δ {c.global_delta:+.4f}" + ("" if c.global_p is None
@@ -269,23 +278,24 @@ class Explanation(Result):
             mark = "★ expected" if doc in expected_ids else ""
             rows.append((rank, doc, score, ordinal(pct), mark, shorten(text, 80) if text else ""))
             classes.append("vd-ok" if mark else "")
-        missed, unlisted = _listed(self.missed())
+        missed, unlisted = first_listed(self.missed())
         for e in missed:
             rows.append((e.rank, e.id, e.score, ordinal(e.percentile), "★ expected (missed)",
                          shorten(e.text, 80) if e.text else ""))
             classes.append("vd-critical")
         if unlisted:
             rows.append(("", f"and {len(unlisted)} more missed", "", "", "★ expected (missed)",
-                         f"{_ranks_summary([e.rank for e in unlisted], self.k)}; every one "
+                         f"{ranks_summary([e.rank for e in unlisted], self.k)}; every one "
                          "in .missed()"))
             classes.append("vd-critical")
         among = ("the share of random corpus pairs farther apart" if self.metric == "euclidean"
                  else "the score among random corpus pairs")
         parts.append(f"<p><b>Ranked list</b> (percentile: {among}; higher is closer)</p>"
-                     + html_table(rows, ["rank", "id", "score", "percentile", "", "text"],
+                     + html_table(rows, ["rank", "id" if self._has_ids else "row", "score",
+                                         "percentile", "", "text"],
                                   numeric={"rank", "score", "percentile"}, classes=classes))
         if self.counterfactuals:
-            rank_cols, rank_cells = _rank_columns(self.expected, self.k)
+            rank_cols, rank_cells = rank_columns(self.expected, self.k, self._has_ids)
             judged = [c for c in self.counterfactuals if c.global_delta is not None]
             glob = [] if not judged else [f"Δ {judged[0].global_metric} (judged)", "p (Holm)"]
             cols = ["fix", "moved"] + rank_cols + glob + ["note"]
@@ -300,7 +310,7 @@ class Explanation(Result):
                     "; every expected document's rank is in counterfactuals_frame()")
             parts.append("<p><b>Counterfactuals</b>: the ranking after each fix (or under "
                          f"another model){more}</p>"
-                         + html_table(rows, cols, numeric=set(rank_cols[:_RANKS_SHOWN]) | set(glob),
+                         + html_table(rows, cols, numeric=set(rank_cols[:RANKS_SHOWN]) | set(glob),
                                       classes=classes))
         if self.stats:
             st = self.stats
@@ -324,72 +334,6 @@ class Explanation(Result):
         from ..plot.explain import draw_explanation
 
         return draw_explanation(self, ax=ax)
-
-
-_RANKS_SHOWN = 3   # expected documents given a rank column each; the rest summed up
-
-
-def _rank_columns(expected, k: int):
-    """``(columns, cells)`` of the counterfactual table's ranks: one ``rank of X`` column
-    for each of the first :data:`_RANKS_SHOWN` expected documents (as given; when there
-    are more, the best ranked now), and
-    past them one column summing up the others (Cranfield has queries with 39 relevant
-    documents: 39 columns). ``cells(expected_ranks)`` gives a row's cells."""
-    shown, rest = _rank_groups(expected)
-    now = {e.id: e.rank for e in expected}
-    columns = [f"rank of {i}" for i in shown]
-    if rest:
-        columns.append(f"the other {len(rest)} expected "
-                       f"({_ranks_summary([now[i] for i in rest], k)} now)")
-
-    def cells(ranks) -> list:
-        row = [ranks.get(i, "") for i in shown]
-        if rest:
-            row.append(_ranks_summary([ranks[i] for i in rest if i in ranks], k))
-        return row
-
-    return columns, cells
-
-
-_EXPECTED_LISTED = 20   # expected documents listed one per row; the rest summed up
-
-
-def _listed(expected):
-    """``(listed, rest)``: the expected documents given a row each in the printed and
-    HTML views (all of them, or when there are more than :data:`_EXPECTED_LISTED` the
-    best ranked, in the order given) and the others by rank, summed up in one row: 2,000
-    expected documents made an 83 KB printout and a 629 KB page."""
-    return best_ranked(expected, _EXPECTED_LISTED, as_given=True)
-
-
-def best_ranked(expected, n: int, *, as_given: bool = False):
-    """``(first, rest)``: all the expected documents as given when there are at most
-    ``n``; otherwise the ``n`` best ranked now (by rank, or ``as_given``: in the order
-    given) and the others by rank. The cut of every view that caps expected documents
-    (this record's, the explorer's)."""
-    if len(expected) <= n:
-        return list(expected), []
-    ranked = sorted(expected, key=lambda e: (e.rank, e.position))
-    if not as_given:
-        return ranked[:n], ranked[n:]
-    keep = {id(e) for e in ranked[:n]}
-    return [e for e in expected if id(e) in keep], ranked[n:]
-
-
-def _rank_groups(expected):
-    """``(shown, rest)``: ids of the expected documents given a rank each (the first
-    :data:`_RANKS_SHOWN` as given; when there are more, the best ranked now) and ids of
-    the others, summed up."""
-    shown, rest = best_ranked(expected, _RANKS_SHOWN)
-    return [e.id for e in shown], [e.id for e in rest]
-
-
-def _ranks_summary(ranks, k: int) -> str:
-    """``2 in top-10, best 4, median 120`` of a list of ranks."""
-    if not ranks:
-        return ""
-    inside = sum(r <= k for r in ranks)
-    return f"{inside} in top-{k}, best {min(ranks)}, median {fmt(float(np.median(ranks)))}"
 
 
 def _frame(rows, columns):

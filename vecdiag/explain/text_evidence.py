@@ -87,7 +87,7 @@ def measure_lexical(ctx0, texts, query_text):
                    texts=texts, query_texts=[query_text])
     ranking = Ranking(None, ctx0.k, order=nb.indices[0].astype(np.int64))
     record = describe("hybrid_lexical", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
-                      ctx0.id_of)
+                      ctx0.id_of, name_of=ctx0.name_of)
     pos, r0 = ctx0.missed[0]
     # subtle: its rank counts every document scoring as high ahead of it; a tie is no
     # sign that the words find it (the words it shares may be in every document, and
@@ -136,7 +136,7 @@ def measure_prefix(ctx0, emb, query_text, texts):
         if ranking is not None:
             rankings["add_prefix"] = ranking
             records.append(describe("add_prefix", ranking, ctx0.base, ctx0.expected_pos,
-                                    ctx0.k, ctx0.id_of, note))
+                                    ctx0.k, ctx0.id_of, note, name_of=ctx0.name_of))
     evidence = PrefixEvidence(model=name, missing=missing, want_query=want_q,
                               want_document=want_d, have_query=have_q, have_document=have_d,
                               source=known.get("source"), measured=bool(rankings))
@@ -284,7 +284,7 @@ def measure_truncation(ctx0, emb, texts, n_tokens: int):
             f"by their best chunk of {chunk_words} words; the other long documents "
             f"estimated to move as those between do{_range_of(changes)}")
     record = describe("chunk_documents", ranking, ctx0.base, ctx0.expected_pos, ctx0.k,
-                      ctx0.id_of, note)
+                      ctx0.id_of, note, name_of=ctx0.name_of)
     bar = float(ctx0.key[ctx0.top[-1]] - ctx0.median_key)
     match = float(best_key - ctx0.median_key) / bar if bar > 0 else 1.0
     evidence = TruncationEvidence(position=int(pos), tokens=int(n_tokens), max_tokens=limit,

@@ -95,6 +95,21 @@ def document_name(doc_id, has_ids: bool = True) -> str:
     return f"document {name}" if name.isdigit() else name
 
 
+def listed_name(doc_id, has_ids: bool = True, quoted: bool = False) -> str:
+    """How a list (a printed line, a table heading) names a document: ``row 17`` when the
+    corpus has no ids, as :func:`document_name` names it in sentences; otherwise the id
+    itself (its ``repr`` when ``quoted``).
+
+    Examples
+    --------
+    >>> listed_name(40, has_ids=False), listed_name("d7"), listed_name("d7", quoted=True)
+    ('row 40', 'd7', "'d7'")
+    """
+    if not has_ids:
+        return document_name(doc_id, False)
+    return repr(doc_id) if quoted else str(doc_id)
+
+
 def names_document(sentence: str, doc_id, has_ids: bool = True) -> bool:
     """Whether ``sentence`` names the document as :func:`document_name` writes it (a whole
     name: ``document 96`` is not named by ``document 965``, nor ``d1`` by ``d10``).

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 
 from ..evaluation.metrics import fmt_mean
-from ..explain.wording import names_document
+from ..explain.wording import listed_name, names_document
 from ..results import fmt, shorten, shown_text
 
 __all__ = ["render_text", "to_json", "jsonable", "findings_text"]
@@ -70,7 +70,8 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
     listed = _listed(expected, said, _has_ids(exp), lambda e: e.id)
     score = "distance" if getattr(exp, "metric", None) == "euclidean" else "score"
     for e in listed:
-        lines.append(_wrap(f"expected {e.id}: rank {e.rank}, {score} {fmt(e.score)}", 7))
+        name = listed_name(e.id, _has_ids(exp))
+        lines.append(_wrap(f"expected {name}: rank {e.rank}, {score} {fmt(e.score)}", 7))
     if len(listed) < len(expected):
         more = len(expected) - len(listed)
         lines.append(_wrap(f"... and {more} more expected document{'s' if more > 1 else ''}, "
