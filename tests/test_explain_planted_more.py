@@ -222,3 +222,36 @@ def test_out_of_distribution_under_dot_does_not_depend_on_the_query_length():
         assert exp.expected[0].rank == 21
         verdicts.append([c.confidence for c in exp.causes if c.code == "out_of_distribution"])
     assert verdicts == [[], []]
+
+
+def test_near_copies_are_judged_as_diagnose_judges_them_under_rogue_dimensions():
+    """Three rogue dimensions (offset 4, sd 1.5) searched by dot over rows of unequal
+    length: the top-10 share large rogue values, their raw cosines reach 0.98, and
+    explain named near_duplicates (0.37, n 400, d 96) where vd.diagnose, judging copies
+    with each dimension standardised, finds none. Explain now judges them the same way;
+    three real near-copies of the top hit stay near_duplicates. Reference: the
+    standardised cosine of every top-10 pair, by NumPy."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from explain_planted import GENERATORS
+
+    n, d = 400, 96
+    case = GENERATORS["rogue_dimensions"](np.random.default_rng(1000 * 0 + d + n), n, d)
+    X, q = case.corpus, case.query
+    assert vd.diagnose(X, metric="dot")["near_duplicates"].evidence["groups"] == 0
+    exp = vd.explain_neighbors(q, X, k=10, expected=case.expected, metric="dot")
+    top = np.asarray(exp.top_ids)
+    S = _unit(X[top] / np.sqrt((X ** 2).mean(axis=0)))
+    raw = _unit(X[top]) @ _unit(X[top]).T
+    both = (S @ S.T >= 0.98) & (raw >= 0.98) & ~np.eye(10, dtype=bool)
+    assert raw[~np.eye(10, dtype=bool)].max() >= 0.98 and not both.any()
+    assert "near_duplicates" not in [c.code for c in exp.causes]
+    assert exp.causes[0].code == "rogue_dimensions"
+    Y = X.copy()
+    rng = np.random.default_rng(1)
+    Y[[5, 6, 7]] = X[top[0]] * (1 + 0.001 * rng.normal(size=(3, d)))
+    copies = vd.explain_neighbors(q, Y, k=10, expected=case.expected, metric="dot")
+    (dup,) = [c for c in copies.causes if c.code == "near_duplicates"]
+    assert dup.evidence["wasted_places"] == 3, dup.summary

@@ -31,7 +31,7 @@ from .ranking import full_scores, keys_of, vectors_of
 from .registry import run_checks
 from .explanation import Explanation
 from .result import ExpectedDoc
-from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, corpus_shape, corpus_stats
+from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, copy_scale, corpus_shape, corpus_stats
 from ..stores.explain import accepts_store  # a vd.stores Store as corpus (vecdiag/stores)
 
 __all__ = ["explain_neighbors"]
@@ -233,6 +233,7 @@ def _draft(inp: Inputs) -> Context:
     candidates = base.top(min(n, deepest, MAX_CANDIDATES))
     stats.prefetch_copies(np.concatenate([top, np.asarray(inp.expected_pos, dtype=np.int64)]),
                           DUPLICATE_THRESHOLD)
+    shape = corpus_shape(index, n, k)
     ctx0 = Context(
         index=index, stats=stats, k=k, metric=index.metric, query=frozen_array(q),
         scores=frozen_array(scores), key=frozen_array(key), base=base, top=frozen_array(top),
@@ -244,9 +245,9 @@ def _draft(inp: Inputs) -> Context:
         top_percentiles=frozen_array(pct[:k]),
         expected_percentile=frozen_map({int(p): float(v)
                                         for p, v in zip(inp.expected_pos, pct[k:])}),
-        duplicate_groups=tuple(duplicate_groups_among(index, candidates)),
-        rankings=frozen_map({}), judged=frozen_map(inp.judged),
-        **corpus_shape(index, n, k),
+        duplicate_groups=tuple(duplicate_groups_among(index, candidates,
+                                                      copy_scale(index, shape))),
+        rankings=frozen_map({}), judged=frozen_map(inp.judged), **shape,
         ann_recall=None)
     if inp.returned_pos is not None:
         ctx0 = dataclasses.replace(ctx0, ann_recall=recall(list(inp.returned_pos), top,

@@ -235,7 +235,10 @@ def check_near_duplicates(ctx):
     """Near-duplicates: copies (cosine >= 0.98) take several top-k places.
 
     Strength: ``ramp(w / k, 0.05, 0.25)`` with w the top-k places taken by second and
-    later copies of a document ranked higher. Fix: de-duplication.
+    later copies of a document ranked higher. Fix: de-duplication. When
+    :func:`vecdiag.diagnose` flags rogue dimensions (cosine or dot), a pair is a copy only
+    at cosine >= 0.98 with each dimension standardised too, as diagnose judges it
+    (:func:`~vecdiag.explain.stats.copy_scale`).
     """
     groups = ctx.duplicate_groups
     if not groups:

@@ -194,8 +194,12 @@ def _centred_cosine_ranking(index, query, k) -> Ranking | None:
     return _neighbors_ranking(nb, k)
 
 
-def duplicate_groups_among(index, rows: np.ndarray) -> list:
-    """Near-copy groups (cosine >= 0.98) among the given rows, as corpus rows."""
+def duplicate_groups_among(index, rows: np.ndarray, scale=None) -> list:
+    """Near-copy groups (cosine >= 0.98) among the given rows, as corpus rows. With
+    ``scale`` (one factor per dimension, :func:`~vecdiag.explain.stats.copy_scale`: rogue
+    dimensions flagged) a pair must also be one with each dimension so scaled, as
+    :func:`vecdiag.diagnose` judges near-copies: two documents alike only in the rogue
+    dimensions are not copies."""
     from .. import fixes
 
     rows = np.asarray(rows, dtype=np.int64)
@@ -205,7 +209,32 @@ def duplicate_groups_among(index, rows: np.ndarray) -> list:
     if rows.size < 2:
         return []
     groups = fixes.duplicate_groups(vectors_of(index, rows), threshold=DUPLICATE_THRESHOLD)
+    if scale is not None:
+        groups = [h for g in groups for h in _scaled_too(index, rows[g], scale)]
     return [rows[g] for g in groups]
+
+
+def _scaled_too(index, rows, scale) -> list:
+    """Sub-groups (indices into ``rows``, size >= 2) linked by pairs at cosine >= 0.98
+    both raw and with each dimension multiplied by ``scale`` (of the unit rows under
+    cosine, of the rows under dot, as diagnose scales them)."""
+    from scipy.sparse import csgraph, csr_matrix
+
+    V = np.asarray(vectors_of(index, rows), dtype=np.float64)
+    if index.metric == "cosine":
+        V = V / np.linalg.norm(V, axis=1, keepdims=True)
+
+    def cosines(A):
+        U = A / np.linalg.norm(A, axis=1, keepdims=True)
+        return U @ U.T
+
+    S = V * scale
+    if not np.all(np.linalg.norm(S, axis=1) > 0):   # a row zero in every scaled dimension
+        return [np.arange(rows.size)]
+    close = (cosines(V) >= DUPLICATE_THRESHOLD) & (cosines(S) >= DUPLICATE_THRESHOLD)
+    _, label = csgraph.connected_components(csr_matrix(close), directed=False)
+    return [np.flatnonzero(label == c) for c in np.unique(label)
+            if np.count_nonzero(label == c) >= 2]
 
 
 def corpus_duplicate_groups(index) -> list:

@@ -271,3 +271,25 @@ def distinct_up_to(index, rows, cap: int) -> int:
         if seen.size >= cap:
             return cap
     return int(seen.size)
+
+
+def copy_scale(index, shape: dict):
+    """The factor per dimension (one over its root mean square, float64) that near-copies
+    are also judged on when :func:`vecdiag.diagnose` flags rogue dimensions (warning or
+    critical) on this corpus under cosine or dot, None otherwise: a few dimensions then
+    decide every raw cosine, and diagnose judges copies with each dimension
+    standardised (of the unit rows under cosine, of the rows under dot). ``shape``:
+    :func:`corpus_shape`'s figures."""
+    from ..diagnostics.chunked_copies import standard_params
+    from ..diagnostics.rogue_rules import rogue_finding
+
+    from ..scale.chunks import is_dask_array
+
+    rogue = shape.get("rogue")
+    if rogue is None or not shape.get("directions_judged") or index.metric == "euclidean" \
+            or is_dask_array(index.vectors):        # a Dask corpus keeps the raw cosine
+        return None
+    if rogue_finding(rogue, index.vectors.shape[1], len(index)).severity == "ok":
+        return None
+    base = index.unit_rows if index.metric == "cosine" else index.vectors
+    return standard_params(base, False)[1]
