@@ -286,10 +286,16 @@ def copy_scale(index, shape: dict):
     from ..scale.chunks import is_dask_array
 
     rogue = shape.get("rogue")
-    if rogue is None or not shape.get("directions_judged") or index.metric == "euclidean" \
-            or is_dask_array(index.vectors):        # a Dask corpus keeps the raw cosine
+    if rogue is None or not shape.get("directions_judged") or index.metric == "euclidean":
         return None
     if rogue_finding(rogue, index.vectors.shape[1], len(index)).severity == "ok":
         return None
+    if is_dask_array(index.vectors):    # one pass over the row blocks, never gathered
+        V = index.vectors.astype(np.float64)
+        if index.metric == "cosine":
+            norms = np.asarray(index.norms, dtype=np.float64)
+            V = V / np.where(norms > 0, norms, 1.0)[:, None]
+        rms = np.sqrt(np.asarray((V ** 2).mean(axis=0).compute(), dtype=np.float64))
+        return np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
     base = index.unit_rows if index.metric == "cosine" else index.vectors
     return standard_params(base, False)[1]
