@@ -197,17 +197,21 @@ class Session:
     def query_list(self, limit: int | None = None) -> list:
         """One entry per query, worst nDCG@10 first (given order without qrels); the first
         ``limit`` of them when given (:meth:`query_list_note` says how many are left out)."""
-        n = 0 if self.queries is None else len(self.queries)
-        order = list(range(n))
-        if self.ndcg is not None:
-            key = np.where(np.isnan(self.ndcg), np.inf, self.ndcg)
-            order = sorted(order, key=lambda i: (key[i], i))
-        order = order[:limit]
+        order = self._order()[:limit]
         return sendable([{"i": i, "id": plain(self.query_ids[i]),
                           "text": shorten(self.query_texts[i], LIST_TEXT) if self.query_texts
                           else "",
                           "ndcg": None if self.ndcg is None or np.isnan(self.ndcg[i])
                           else round(float(self.ndcg[i]), 4)} for i in order])
+
+    def _order(self) -> list:
+        """Query rows, worst nDCG@10 first (NaN last, ties by row; given order without
+        qrels)."""
+        n = 0 if self.queries is None else len(self.queries)
+        if self.ndcg is None:
+            return list(range(n))
+        key = np.where(np.isnan(self.ndcg), np.inf, self.ndcg)
+        return sorted(range(n), key=lambda i: (key[i], i))
 
     def query_list_note(self, limit: int) -> str | None:
         """"the 1,000 worst queries (nDCG@10) listed, 49,000 more not (50,000 in all)"
@@ -224,11 +228,11 @@ class Session:
         """The query shown first: the worst of :meth:`query_list` that can be explained
         (a zero query has no cosine, and under dot scores 0 against every document: its
         explanation is refused); None without queries."""
-        listed = self.query_list()
-        for q in listed:
-            if self.index.metric == "euclidean" or np.any(self.queries[q["i"]]):
-                return q["i"]
-        return listed[0]["i"] if listed else None
+        order = self._order()      # rows only: no entry (ids, texts) built per query
+        for i in order:
+            if self.index.metric == "euclidean" or np.any(self.queries[i]):
+                return i
+        return order[0] if order else None
 
     # ------------------------------------------------------------------ one query
     def preset(self, i: int, explanation) -> None:
