@@ -11,8 +11,8 @@ import numpy as np
 
 from ..results import (Result, escape, fmt, html_block, html_table, result, shorten,
                        shown_text, text_safe_frame)
-from .listing import (RANKS_SHOWN, best_ranked, first_listed, rank_columns, rank_groups,
-                      ranks_summary)
+from .listing import (RANKS_SHOWN, best_ranked, expected_line, first_listed, rank_columns,
+                      rank_groups, ranks_summary)
 from .result import Counterfactual
 from .wording import listed_name, ordinal
 
@@ -184,10 +184,8 @@ class Explanation(Result):
         for c in self.ruled_out:
             lines.append(f"  ruled out {c.code}: {c.summary}")
         listed, rest = first_listed(self.expected)
-        score = "distance" if self.metric == "euclidean" else "score"   # as the causes say
         for e in listed:
-            name = listed_name(e.id, self._has_ids, quoted=True)
-            lines.append(f"  expected {name}: rank {e.rank}, {score} {fmt(e.score)}")
+            lines.append("  " + expected_line(e, self.metric, self._has_ids, quoted=True))
         if rest:
             lines.append(f"  and {len(rest)} more expected documents "
                          f"({ranks_summary([e.rank for e in rest], self.k)}; every one "

@@ -9,7 +9,8 @@ import numpy as np
 from ..results import fmt
 from .wording import listed_name
 
-__all__ = ["rank_columns", "first_listed", "best_ranked", "rank_groups", "ranks_summary"]
+__all__ = ["rank_columns", "first_listed", "best_ranked", "rank_groups", "ranks_summary",
+           "expected_line"]
 
 
 RANKS_SHOWN = 3   # expected documents given a rank column each; the rest summed up
@@ -76,3 +77,18 @@ def ranks_summary(ranks, k: int) -> str:
         return ""
     inside = sum(r <= k for r in ranks)
     return f"{inside} in top-{k}, best {min(ranks)}, median {fmt(float(np.median(ranks)))}"
+
+
+def expected_line(e, metric: str, has_ids: bool, quoted: bool = False) -> str:
+    """The printed line of one expected document: ``expected row 40: rank 46, score
+    0.31`` (``distance`` under euclidean, as the causes say).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as E
+    >>> expected_line(E(id=40, rank=46, score=0.3125), "cosine", has_ids=False)
+    'expected row 40: rank 46, score 0.3125'
+    """
+    score = "distance" if metric == "euclidean" else "score"
+    return (f"expected {listed_name(e.id, has_ids, quoted=quoted)}: rank {e.rank}, "
+            f"{score} {fmt(e.score)}")

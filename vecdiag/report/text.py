@@ -8,7 +8,8 @@ import textwrap
 import numpy as np
 
 from ..evaluation.metrics import fmt_mean
-from ..explain.wording import listed_name, names_document
+from ..explain.listing import expected_line
+from ..explain.wording import names_document
 from ..results import fmt, shorten, shown_text
 
 __all__ = ["render_text", "to_json", "jsonable", "findings_text"]
@@ -68,10 +69,8 @@ def _case_lines(case, rank_metric: str, number: int, limit=None, unchecked=()) -
         lines.append(_wrap(_top_line(exp, top, said), 7))
     expected = sorted(getattr(exp, "expected", []) or [], key=lambda e: (e.rank, e.position))
     listed = _listed(expected, said, _has_ids(exp), lambda e: e.id)
-    score = "distance" if getattr(exp, "metric", None) == "euclidean" else "score"
     for e in listed:
-        name = listed_name(e.id, _has_ids(exp))
-        lines.append(_wrap(f"expected {name}: rank {e.rank}, {score} {fmt(e.score)}", 7))
+        lines.append(_wrap(expected_line(e, getattr(exp, "metric", None), _has_ids(exp)), 7))
     if len(listed) < len(expected):
         more = len(expected) - len(listed)
         lines.append(_wrap(f"... and {more} more expected document{'s' if more > 1 else ''}, "
