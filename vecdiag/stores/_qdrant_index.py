@@ -33,10 +33,14 @@ def vector_counts(client, models, collection: str, info) -> dict:
     sparse = list(info.config.params.sparse_vectors or {})
     if dense == [""] and not sparse:
         return {("dense", ""): int(info.points_count or 0)}
-    counts = {**{("dense", n): points_having(client, models, collection, n) for n in dense},
-              **{("sparse", n): points_having(client, models, collection, n) for n in sparse}}
-    # not countable: the indexed count is not compared (None), rather than guessed
-    return None if None in counts.values() else counts
+    counts = {}
+    for key in [("dense", n) for n in dense] + [("sparse", n) for n in sparse]:
+        counts[key] = points_having(client, models, collection, key[1])
+        if counts[key] is None:
+            # not countable (an older server refuses each request alike): the indexed
+            # count is not compared (None), rather than guessed
+            return None
+    return counts
 
 
 def points_having(client, models, collection: str, name: str) -> int | None:
