@@ -255,3 +255,28 @@ def test_near_copies_are_judged_as_diagnose_judges_them_under_rogue_dimensions()
     copies = vd.explain_neighbors(q, Y, k=10, expected=case.expected, metric="dot")
     (dup,) = [c for c in copies.causes if c.code == "near_duplicates"]
     assert dup.evidence["wasted_places"] == 3, dup.summary
+
+
+def test_the_copy_scale_is_measured_once_per_index(monkeypatch):
+    """Every explanation on an Index with rogue dimensions measured the scale per
+    dimension again (on Dask a pass over the corpus); now once, kept in index.cache."""
+    import sys
+    from pathlib import Path
+
+    from vecdiag import cache_keys
+    from vecdiag.explain import stats
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from explain_planted import GENERATORS
+
+    case = GENERATORS["rogue_dimensions"](np.random.default_rng(496), 400, 96)
+    calls = []
+    real = stats._copy_scale
+    monkeypatch.setattr(stats, "_copy_scale", lambda index: calls.append(1) or real(index))
+    index = vd.Index(case.corpus, metric="dot")
+    first = vd.explain_neighbors(case.query, index, k=10, expected=case.expected)
+    second = vd.explain_neighbors(case.query, index, k=10, expected=case.expected)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(index.cache[cache_keys.explain_copy_scale()],
+                                  1.0 / np.sqrt((case.corpus.astype(np.float64) ** 2).mean(axis=0)))
+    assert [c.code for c in first.causes] == [c.code for c in second.causes]

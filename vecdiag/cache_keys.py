@@ -136,6 +136,12 @@ def explain_stats(k: int, random_state) -> tuple:
     return ("explain_stats", int(k), random_state)
 
 
+def explain_copy_scale() -> tuple:
+    """The factor per dimension near-copies are also judged on when rogue dimensions are
+    flagged (explain's copy check, :func:`vecdiag.explain.stats.copy_scale`)."""
+    return ("explain_copy_scale",)
+
+
 def explain_id_lookup() -> tuple:
     """Id -> corpus row, for the ids explain_neighbors is given."""
     return ("explain_id_lookup",)

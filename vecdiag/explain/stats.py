@@ -280,16 +280,27 @@ def copy_scale(index, shape: dict):
     decide every raw cosine, and diagnose judges copies with each dimension
     standardised (of the unit rows under cosine, of the rows under dot). ``shape``:
     :func:`corpus_shape`'s figures."""
-    from ..diagnostics.chunked_copies import standard_params
     from ..diagnostics.rogue_rules import rogue_finding
-
-    from ..scale.chunks import is_dask_array
 
     rogue = shape.get("rogue")
     if rogue is None or not shape.get("directions_judged") or index.metric == "euclidean":
         return None
     if rogue_finding(rogue, index.vectors.shape[1], len(index)).severity == "ok":
         return None
+    # once per Index: every explanation asked for it (on Dask, a pass over the corpus)
+    cache = getattr(index, "cache", None)
+    key = cache_keys.explain_copy_scale()
+    if cache is not None and key in cache:
+        return cache[key]
+    scale = _copy_scale(index)
+    if cache is not None:
+        cache[key] = scale
+    return scale
+
+
+def _copy_scale(index) -> np.ndarray:
+    from ..diagnostics.chunked_copies import standard_params
+
     if is_dask_array(index.vectors):    # one pass over the row blocks, never gathered
         V = index.vectors.astype(np.float64)
         if index.metric == "cosine":
