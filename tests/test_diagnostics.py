@@ -573,3 +573,25 @@ def test_rogue_dimensions_html_gives_the_share_as_a_percent_that_reads():
     Y[:, 3] += 5
     assert re.search("<p>.*?</p>", vd.rogue_dimensions(Y)._repr_html_()).group(0) == (
         "<p>mean cosine 0.863; the top 5 dimensions carry 94% of it</p>")
+
+
+def test_near_duplicates_also_checks_no_pair_inside_an_exact_copy_group(monkeypatch):
+    """near_duplicates(also=...) re-scored every pair in the other frame, the pairs of
+    one exact-copy group too, which ``exact`` joins anyway: 300 identical rows were 44,850
+    pairs of (pairs x d) float64 gathers (3,000 rows: 4.5 million). Now only pairs
+    across groups are checked, in pieces; the groups are the same."""
+    from vecdiag.diagnostics import sampled_duplicates as SD
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 16))
+    X[100:400] = X[0]                                   # 301 identical rows
+    X[1] = X[2] * (1 + 1e-4 * rng.normal(size=16))      # a near-copy pair
+    also = X * rng.uniform(0.5, 2.0, size=(400, 1))      # same cosines, other lengths
+    seen = []
+    real = SD.cosines_in
+    monkeypatch.setattr(SD, "cosines_in",
+                        lambda a, r, c: seen.append(r.size) or real(a, r, c))
+    got = vd.near_duplicates(X, also=also)
+    assert sorted(map(sorted, got)) == sorted(map(sorted, vd.near_duplicates(X)))
+    assert sorted(map(len, got)) == [2, 301]
+    assert seen == [1]                                  # the pair (1, 2) alone

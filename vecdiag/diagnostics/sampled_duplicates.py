@@ -223,7 +223,12 @@ def cosines_in(also, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         A = np.asarray(also[used], dtype=np.float64)
     norms = row_norms(A)
     A = A / np.where(norms > 0, norms, 1.0)[:, None]
-    return np.einsum("ij,ij->i", A[np.searchsorted(used, rows)], A[np.searchsorted(used, cols)])
+    a, b = np.searchsorted(used, rows), np.searchsorted(used, cols)
+    out = np.empty(rows.size)
+    step = max(1, 2**22 // max(1, A.shape[1]))     # pairs per piece: two 32 MB gathers
+    for s in range(0, rows.size, step):
+        out[s:s + step] = np.einsum("ij,ij->i", A[a[s:s + step]], A[b[s:s + step]])
+    return out
 
 
 def sampled_near_duplicates(X, exact: list, *, threshold: float, sample: int, random_state,
