@@ -18,7 +18,7 @@ from .causes import (HUB_FIXES, _best_fix, _fix_sentence, _outranking, _with_fix
                      own_copies, ramp, share)
 from .direction_checks import shared_direction_strength
 from .result import Cause
-from .stats import median_k_occurrence
+from .stats import length_cv, median_k_occurrence
 
 __all__ = ["check_hub", "check_norm_bias", "check_metric_mismatch", "check_near_duplicates",
            "norm_bias_strength", "own_copies", "k_occurrence_interval"]
@@ -213,8 +213,7 @@ def check_metric_mismatch(ctx):
                 evidence={"model_similarity": trained, "metric": "cosine"}, fix=None,
                 confidence=0.25, ranking=False)
         return None
-    mean = float(norms.mean())
-    cv = float(norms.std() / mean) if mean > 0 else 0.0
+    cv = length_cv(norms)
     s = ramp(cv, 0.05, 0.3)
     qratio = ctx.query_norm / float(np.median(norms)) if np.median(norms) > 0 else 1.0
     if ctx.metric == "euclidean":

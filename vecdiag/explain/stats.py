@@ -31,7 +31,7 @@ from ..scale.chunks import is_dask_array
 from ..diagnostics.shift import distinct_first_scores
 from .ranking import vectors_of
 
-__all__ = ["CorpusStats", "corpus_stats", "median_k_occurrence", "summary_of", "per_length",
+__all__ = ["CorpusStats", "corpus_stats", "median_k_occurrence", "summary_of", "length_cv", "per_length",
            "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE", "corpus_shape", "distinct_up_to"]
 
 DEFAULT_MAX_EXACT = 5_000
@@ -164,6 +164,19 @@ def median_k_occurrence(stats) -> float | None:
     not an estimate of the median of N_k, which is not reported then.
     """
     return float(np.median(stats.k_occurrence)) if stats.exact else None
+
+
+def length_cv(norms) -> float:
+    """The coefficient of variation of the corpus rows' lengths, ``std / mean`` (0 when
+    every row is zero): how much lengths can reorder a search by dot or euclidean.
+
+    Examples
+    --------
+    >>> length_cv(np.array([1.0, 3.0])), length_cv(np.zeros(2))
+    (0.5, 0.0)
+    """
+    mean = float(norms.mean())
+    return float(norms.std() / mean) if mean > 0 else 0.0
 
 
 def summary_of(stats) -> dict:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import cache_keys
-from ..linalg import row_norms
+from ..linalg import normalize, row_norms
 from ..scale.chunks import is_dask_array
 from .counterfactuals import CENTRED_COSINE, TRANSFORM_FIXES
+from .stats import length_cv
 
 __all__ = ["view_percentile", "VIEW_ROWS", "VIEWS"]
 
@@ -65,9 +66,8 @@ def _distorted(ctx) -> list:
     from .direction_checks import shared_direction_strength, spread_dimensions
 
     out = []
-    norms = ctx.stats.norms
-    mean = float(norms.mean())
-    if ctx.metric != "cosine" and mean > 0 and float(norms.std()) / mean > 0.05:
+    # where metric_mismatch starts (explain.corpus_checks.check_metric_mismatch)
+    if ctx.metric != "cosine" and length_cv(ctx.stats.norms) > 0.05:
         out.append("cosine_metric")
     if shared_direction_strength(ctx) > 0 or spread_dimensions(ctx)[0] > 0:
         out.extend(v for v in VIEWS if v != "cosine_metric")
@@ -77,17 +77,12 @@ def _distorted(ctx) -> list:
 def _view(index, fix: str):
     """``(transform, metric)`` of one view: a function of rows, and the metric scored."""
     if fix == "cosine_metric":
-        return _unit, "cosine"
+        return (lambda X: normalize(X, zero="ignore")), "cosine"
     from ..fixes.cached import fitted
 
     code, metric = ("center", "cosine") if fix == CENTRED_COSINE else (fix, index.metric)
     transformer, _ = fitted(index, code, metric, {})
     return transformer.transform, metric
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = row_norms(X)
-    return X / np.where(norms > 0, norms, 1.0)[:, None]
 
 
 def _percentile_in(index, query, pos: int, fix: str, seed):
