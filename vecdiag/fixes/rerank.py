@@ -359,9 +359,8 @@ def check_reach(Qp: np.ndarray, Cp: np.ndarray, metric: str) -> None:
     checked by the caller."""
     if metric == "cosine":
         return
-    wider = " (or pass float64)" if Cp.dtype != np.float64 else ""
     reach_rule(float(row_norms(Qp).max(initial=0.0)), float(row_norms(Cp).max(initial=0.0)),
-               metric, Cp.dtype, wider)
+               metric, Cp.dtype)
 
 
 def _no_lists(k: int, metric: str, ids, index, dtype):

@@ -245,7 +245,7 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
                 ", which scores float64 input in float64)" if C.dtype == np.float64
                 else " on float64 vectors)")
         else:
-            wider = " (or pass float64)" if np.dtype(low) != np.float64 else ""
+            wider = None                # check_reach's own: "(or pass float64)" below it
         check_reach(Q.max_norm, C.max_norm, C.metric, low, wider)
     kp = min(C.n, 2 * k + 8)
     todo = np.arange(n_q)

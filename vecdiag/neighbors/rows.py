@@ -223,7 +223,8 @@ class Rows:
         return out.reshape(-1)[:n_rows * self.d].reshape(n_rows, self.d)
 
 
-def check_reach(q_max: float, c_max: float, metric: str, dtype, wider: str = "") -> None:
+def check_reach(q_max: float, c_max: float, metric: str, dtype, wider: str | None = None
+                ) -> None:
     """Refuse dot or euclidean scores that ``dtype`` cannot hold, naming the fix.
 
     ``q_max``, ``c_max``: the longest query and corpus row. A score (and the euclidean
@@ -231,11 +232,13 @@ def check_reach(q_max: float, c_max: float, metric: str, dtype, wider: str = "")
     largest number it overflows to inf, and under ``8 × tiny`` every square underflows
     to 0, so every score ties and the ranking is the tie rule's, not the data's (float64:
     vectors near 1e154 or 1e-154). The message gives both lengths; ``wider`` ends it (a
-    wider float to try). The one rule of :func:`vecdiag.knn` on NumPy and Dask input, of
+    wider float to try; by default " (or pass float64)" below float64). The one rule of :func:`vecdiag.knn` on NumPy and Dask input, of
     :func:`vecdiag.scratch.knn` and of the re-rankers in :mod:`vecdiag.fixes`.
     """
     if metric == "cosine":
         return
+    if wider is None:
+        wider = " (or pass float64)" if np.dtype(dtype) != np.float64 else ""
     info = np.finfo(dtype)
     reach = float(q_max + c_max)
     bound = reach * reach  # not ** 2: a Python float power raises OverflowError

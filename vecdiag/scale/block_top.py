@@ -301,4 +301,4 @@ def check_lengths(lengths, metric: str) -> None:
         return
     q_max, c_max, low = lengths
     low = np.dtype(low)
-    check_reach(q_max, c_max, metric, low, " (or pass float64)" if low != np.float64 else "")
+    check_reach(q_max, c_max, metric, low)
