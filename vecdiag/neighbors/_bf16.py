@@ -194,13 +194,12 @@ class Stage:
         ``default`` (the engine's :func:`.engine.tolerance` at ``pos``); inf for a query
         the bf16 stage cannot score (its products would leave bf16's range)."""
         torch, c = self.torch, self.corpus
-        q_norm = np.empty(pos.size)
         q_low = np.empty(pos.size)
         q_res = np.empty(pos.size)
         for a in range(0, pos.size, _PIECE):
             rows = self.Q.take(pos[a:a + _PIECE])
             low = _tensor(torch, rows).to(torch.bfloat16)
-            q_norm[a:a + _PIECE], q_low[a:a + _PIECE], q_res[a:a + _PIECE] = _norms(rows, low)
+            _, q_low[a:a + _PIECE], q_res[a:a + _PIECE] = _norms(rows, low)   # |q| unused
         d = self.C.d
         err = (q_res * c.max_norm + q_low * c.max_residual
                + ((d + 2) * _U32 + _U16) * q_low * c.max_low
