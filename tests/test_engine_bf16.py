@@ -1,4 +1,4 @@
-"""PROTOTYPE bf16 candidate stage (``VECDIAG_BF16=1``, vecdiag/neighbors/_bf16.py).
+"""The bf16 candidate stage (``VECDIAG_BF16``, vecdiag/neighbors/_bf16.py).
 
 Reference: the engine's default float32/float64 path (itself checked against sklearn,
 faiss and stored outputs in tests/test_engine_reference.py). The bf16 stage only changes
@@ -112,6 +112,7 @@ def test_a_cone_falls_back_to_float32_after_the_first_block(bf16):
     """A narrow cone: the bound is wider than the gaps between top scores, the first
     block is mostly unproven, so the other queries skip bf16; same results."""
     bf16.setattr(_bf16, "PROBE", 8)
+    bf16.setattr(_bf16, "PROBE_LEAST", 8)
     rng = np.random.default_rng(5)
     X = (np.ones(48) + rng.normal(size=(2000, 48)) * 0.02).astype(np.float32)
     Q = (np.ones(48) + rng.normal(size=(40, 48)) * 0.02).astype(np.float32)
@@ -137,6 +138,67 @@ def test_the_stage_runs_only_when_asked_and_worth_it(monkeypatch):
     # the kNN graph of a corpus and the faiss backend keep their own passes
     assert _bf16.stage_for(C, C, exclude_self=True, backend="numpy", cand_rows=None) is None
     assert _bf16.stage_for(C, C, exclude_self=False, backend="faiss", cand_rows=None) is None
+
+
+def _cone(n, seed=5):
+    rng = np.random.default_rng(seed)
+    return (np.ones(48) + rng.normal(size=(n, 48)) * 0.02).astype(np.float32)
+
+
+@pytest.mark.parametrize("least, remembered", [(8, True), (9, False)])
+def test_a_failed_probe_keeps_the_corpus_on_float32_for_later_searches(bf16, least,
+                                                                      remembered):
+    """The cone again, one prepared corpus searched twice: after a probe of at least
+    PROBE_LEAST queries fails, the second search does not try bf16 (its counts stay);
+    a smaller probe says nothing of the corpus, and the second search tries again."""
+    bf16.setattr(_bf16, "PROBE", 8)
+    bf16.setattr(_bf16, "PROBE_LEAST", least)
+    X, Q = _cone(2000), _cone(40, seed=6)
+    C = Rows(X, "cosine", "corpus")
+    first = search(Rows(Q, "cosine", "queries"), C, 10)
+    after_first = dict(_bf16.stats)
+    second = search(Rows(Q, "cosine", "queries"), C, 10)
+    bf16.setenv("VECDIAG_BF16", "0")
+    ref = search(Rows(Q, "cosine", "queries"), Rows(X, "cosine", "corpus"), 10)
+    for got in (first, second):
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+    assert after_first["probe_failed"] == int(remembered)
+    assert after_first["bf16"] + after_first["fallback"] == 40
+    tried_again = _bf16.stats["bf16"] + _bf16.stats["fallback"] - 40
+    assert tried_again == (0 if remembered else 40)
+
+
+def test_auto_mode_uses_a_loaded_torch_and_loads_it_only_for_large_scans(monkeypatch):
+    import sys
+
+    big, huge = 2 * _bf16.MIN_FLOPS, 2 * _bf16.LOAD_REPAID_FLOPS
+    for value in ("", "auto", "maybe"):
+        monkeypatch.setenv("VECDIAG_BF16", value)
+        assert _bf16.mode() == "auto"
+        assert [_bf16.wanted(f) for f in (_bf16.MIN_FLOPS / 2, big, huge)] \
+            == [False, True, True]                       # torch is imported here
+        with monkeypatch.context() as m:                 # a process without torch yet
+            m.delitem(sys.modules, "torch")
+            assert [_bf16.wanted(f) for f in (big, huge)] == [False, True]
+    for value, want in (("1", True), ("on", True), ("0", False), ("off", False)):
+        monkeypatch.setenv("VECDIAG_BF16", value)
+        assert _bf16.wanted(big) is want
+        assert _bf16.wanted(_bf16.MIN_FLOPS / 2) is False
+
+
+def test_no_bf16_copy_past_the_free_memory(bf16):
+    """A corpus whose bf16 copy would take more than MEMORY_SHARE of the free memory
+    keeps float32 and makes no copy; with room, the same corpus gets its stage."""
+    X = np.random.default_rng(0).normal(size=(100, 16)).astype(np.float32)
+    C = Rows(X, "cosine", "corpus")
+    copy_bytes = 2 * X.size
+    bf16.setattr(_bf16, "available_memory", lambda: int(copy_bytes / _bf16.MEMORY_SHARE) - 1)
+    assert _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None) is None
+    assert C not in _bf16._cache
+    bf16.setattr(_bf16, "available_memory", lambda: int(copy_bytes / _bf16.MEMORY_SHARE))
+    stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert tuple(stage.corpus.rows.shape) == X.shape
 
 
 @pytest.mark.parametrize("rounded", ["output", "input"])

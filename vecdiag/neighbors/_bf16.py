@@ -1,4 +1,4 @@
-"""PROTOTYPE: a bfloat16 candidate stage for the exact engine (opt-in, ``VECDIAG_BF16=1``).
+"""A bfloat16 candidate stage for the exact engine (optional accelerator: torch, native bf16).
 
 On a CPU with native bf16 products (AVX512_BF16, AMX), torch multiplies bf16 matrices
 with oneDNN several times faster than NumPy's BLAS multiplies float32 (a score block of
@@ -34,27 +34,49 @@ CPU seconds, busy host, benchmarks/bench_knn_cpu.py): 2.38x faiss IndexFlatIP, a
 0.9) fails the proof for most queries: 0.98-1.09x the float32 path's time (the first
 256 queries in bf16, the rest straight to float32).
 
-What is not done (a next session): the bound is per query, with the output rounding
-taken at the largest possible score (a key-dependent bound would be much tighter for
-dot and euclidean scores far below ``|q||c|``); the kNN graph pass and lazily normalised
-(memmap) corpora keep the float32 path; a scan in bf16 does not use the tuner's
-layouts; ``torch.set_num_threads(1)`` is set process-wide while scans run; the bf16 copy (half
-the float32 corpus) lives as long as the Rows, outside the engine's memory budget; a
-corpus whose probe failed is probed again by the next search.
+Which searches use it (:func:`stage_for`) follows the environment variable
+``VECDIAG_BF16`` (read as ``VECDIAG_NUMBA`` is, :func:`._fold.switch`): ``1`` for every
+scan from :data:`MIN_FLOPS` (2e10 flops, about 0.1 s of products), ``0`` never. Unset (or
+``auto``), a scan from :data:`MIN_FLOPS` uses it when torch is already imported in the
+process (by sentence-transformers, say: nothing left to load), and a scan from
+:data:`LOAD_REPAID_FLOPS` imports torch for it: importing torch cost 0.7-1.4 s and about
+200 MB here, and in fresh processes (100,000 x 384, two threads, a busy host) 1,000
+queries (7.7e10 flops) took 3.4 and 2.0 s with the import against 2.6 and 0.9 s without,
+4,000 queries (3.1e11) 2.9 s against 5.0, and 16,000 queries 7.1 and 13.9 s against 11.9
+and 21.6. Either way only on a CPU with native bf16 products, after the rounding
+self-check (:func:`rounding_holds`), and for a corpus whose bf16 copy (half the float32
+rows, made once per prepared corpus and kept as long as it) fits in half the free memory
+(:func:`vecdiag._memory.available_memory`). A corpus whose first bf16 search proved fewer
+than :data:`PROVEN` of its first :data:`PROBE` queries (at least :data:`PROBE_LEAST` of
+them) keeps the float32 path for every later search.
+
+What is not done: the bound is per query, with the output rounding taken at the largest
+possible score (a key-dependent bound would be much tighter for dot and euclidean scores
+far below ``|q||c|``); the kNN graph pass and lazily normalised (memmap) corpora keep the
+float32 path (the graph pass already scores each pair once: 1.7-1.9x faiss); a scan in
+bf16 does not use the tuner's layouts. torch's thread count is set to 1 while scans run
+(see :meth:`Stage.threads`).
 """
 
 from __future__ import annotations
 
-import os
+import sys
 import threading
 import weakref
 from contextlib import contextmanager
 
 import numpy as np
 
-MIN_FLOPS = 2e10                      # smaller scans keep float32 (loading torch: ~1 s)
-PROBE = 256                           # queries of the first bf16 scan (see _bf16_pass)
+from .._memory import available_memory
+from ._fold import switch
+
+MIN_FLOPS = 2e10                      # smaller scans keep float32
+LOAD_REPAID_FLOPS = 5e11              # auto: scans this large import torch for the stage
+MEMORY_SHARE = 0.5                    # the bf16 copy must fit in this share of free memory
+PROBE = 256                           # queries of the first bf16 scan (engine._bf16_pass)
 PROVEN = 0.9                          # ... of which at least this share must be proven
+PROBE_LEAST = 32                      # a probe of fewer queries says nothing of the corpus
+WIDEN = 2                             # the bf16 pass keeps WIDEN x the float32 margin
 _PIECE = 8_192                        # rows per piece: bf16 copy, float64 norms
 _U32 = 2.0 ** -24                     # float32 unit roundoff (accumulation)
 _U16 = 2.0 ** -8                      # bf16 unit roundoff (output, round to nearest even)
@@ -69,17 +91,18 @@ _torch_ok: list = []                  # [torch module or None], decided once
 stats = {"bf16": 0, "fallback": 0, "probe_failed": 0}   # queries by path (benchmarks)
 
 
-WIDEN = 2                             # the bf16 pass keeps WIDEN x (2 k + 8) candidates
+def mode() -> str:
+    """``VECDIAG_BF16`` read: ``"on"``, ``"off"`` or ``"auto"`` (:func:`._fold.switch`)."""
+    return switch("VECDIAG_BF16")
 
 
-def margin(k: int) -> int:
-    """Candidates per query the bf16 scan keeps (the float32 path keeps 2 k + 8)."""
-    return WIDEN * (2 * k + 8)
-
-
-def requested() -> bool:
-    """Whether ``VECDIAG_BF16=1`` asks for the bf16 stage."""
-    return os.environ.get("VECDIAG_BF16", "").strip() == "1"
+def wanted(flops: float) -> bool:
+    """Whether a scan of ``flops`` asks for the stage (see the module docstring); whether
+    it runs also depends on torch, the CPU and the corpus (:func:`stage_for`)."""
+    setting = mode()
+    if setting == "off" or flops < MIN_FLOPS:
+        return False
+    return setting == "on" or "torch" in sys.modules or flops >= LOAD_REPAID_FLOPS
 
 
 def _torch():
@@ -131,6 +154,7 @@ class _Corpus:
         self.rows = torch.empty((n, d), dtype=torch.bfloat16)
         self.max_norm = self.max_low = self.max_residual = 0.0
         self.finite = True
+        self.failed = False           # a probe proved too few queries: float32 from now on
         for a in range(0, n, _PIECE):
             piece = data[a:a + _PIECE]
             low = _tensor(torch, piece).to(torch.bfloat16)
@@ -213,6 +237,19 @@ class Stage:
         # come back inf, whatever the bound says: such queries keep the float32 path
         return np.where(np.isfinite(out) & (reach < _REACH), out, np.inf)
 
+    def judge(self, proven: int, tried: int) -> bool:
+        """Whether the queries left after a probe should go through bf16 too: ``proven``
+        of the first ``tried`` were. A failed probe of at least :data:`PROBE_LEAST`
+        queries also keeps this corpus on the float32 path for later searches (a narrow
+        cone fails for nearly every query: 1.39x the float32 path's time when all 1,000
+        queries of a search tried bf16 first, 1.09x with a probe of 256)."""
+        if proven >= PROVEN * tried:
+            return True
+        if tried >= PROBE_LEAST:
+            self.corpus.failed = True
+            stats["probe_failed"] += 1
+        return False
+
     def prepare(self, Qb: np.ndarray):
         """A query block (prepared rows, doubled for euclidean) as a bf16 tensor."""
         return _tensor(self.torch, Qb).to(self.torch.bfloat16)
@@ -226,9 +263,12 @@ class Stage:
     @contextmanager
     def threads(self):
         """torch on one thread per engine worker while a scan runs (the engine's workers
-        are its parallelism, one per core, as for NumPy's BLAS). torch's setting is the
-        process's: scans running at once share one hold, and the last to end restores
-        the count from before the first."""
+        are its parallelism, one per core, as for NumPy's BLAS). torch keeps a count per
+        thread once the thread has run torch, and a default that threads take when they
+        first run it: this sets the caller's count (the scan may run inline, on one
+        worker) and the default (the workers are fresh threads), not the count of other
+        threads that already ran torch. Scans running at once share one hold, and the
+        last to end restores the count from before the first."""
         with _threads_lock:
             if not _held:
                 _held.append(self.torch.get_num_threads())
@@ -244,15 +284,16 @@ class Stage:
 
 
 def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | None:
-    """The bf16 stage for this search, or None to keep the float32 path: not asked for,
-    a small scan, another backend or a lower-precision ``cand_rows`` already, the kNN
-    graph of a corpus (its own pass), a lazily normalised corpus, no native bf16, or rows
-    bf16 cannot hold (lengths past its range)."""
-    if not requested() or backend != "numpy" or cand_rows is not None:
-        return None
-    if (exclude_self and Q is C) or 2.0 * Q.n * C.n * C.d < MIN_FLOPS:
+    """The bf16 stage for this search, or None to keep the float32 path: not asked for
+    (:func:`wanted`), another backend or a lower-precision ``cand_rows`` already, the kNN
+    graph of a corpus (its own pass), a lazily normalised corpus, no native bf16, rows
+    bf16 cannot hold (lengths past its range), a bf16 copy too large for the free memory,
+    or a corpus whose probe failed before."""
+    if backend != "numpy" or cand_rows is not None or (exclude_self and Q is C):
         return None
     if C.data is None or C.dtype not in (np.float32, np.float64) or Q.dtype != C.dtype:
+        return None
+    if not wanted(2.0 * Q.n * C.n * C.d):
         return None
     torch = _torch()
     if torch is None:
@@ -260,7 +301,9 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | N
     with _lock:
         corpus = _cache.get(C)
         if corpus is None:
+            if 2.0 * C.n * C.d > MEMORY_SHARE * available_memory():
+                return None
             corpus = _cache[C] = _Corpus(torch, C.data)
-    if not corpus.finite:
+    if not corpus.finite or corpus.failed:
         return None
     return Stage(torch, Q, C, corpus)

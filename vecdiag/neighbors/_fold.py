@@ -43,15 +43,20 @@ import os
 _kernels = None                       # (by_column, by_row) once imported; False: no numba
 
 
-def mode() -> str:
-    """The environment variable VECDIAG_NUMBA read: ``"on"`` (1, true, yes, on),
+def switch(variable: str) -> str:
+    """An accelerator's environment variable read: ``"on"`` (1, true, yes, on),
     ``"off"`` (0, false, no, off) or ``"auto"`` (unset, empty, auto, anything else)."""
-    value = os.environ.get("VECDIAG_NUMBA", "").strip().lower()
+    value = os.environ.get(variable, "").strip().lower()
     if value in ("1", "true", "yes", "on"):
         return "on"
     if value in ("0", "false", "no", "off"):
         return "off"
     return "auto"
+
+
+def mode() -> str:
+    """``VECDIAG_NUMBA`` read (:func:`switch`)."""
+    return switch("VECDIAG_NUMBA")
 
 
 def loaded() -> bool:

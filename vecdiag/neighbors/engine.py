@@ -32,9 +32,10 @@ three steps, the same for every backend:
    not proven (near ties at the boundary, many duplicates) are searched again with four
    times the margin, until proven or every corpus item is a candidate.
 
-PROTOTYPE, opt-in (``VECDIAG_BF16=1``): step 1 in bfloat16 through torch, with the
-bound of :mod:`._bf16` in place of :func:`tolerance` (:func:`_bf16_pass`); queries it
-does not prove go through the three steps above as if it had not run.
+With torch installed on a CPU with native bf16 products, step 1 of large scans runs in
+bfloat16 (:mod:`._bf16`, :func:`_bf16_pass`), with that module's rigorous bound in place
+of :func:`tolerance`; queries it does not prove go through the three steps above as if
+it had not run, so the results are the same bit for bit.
 """
 
 from __future__ import annotations
@@ -256,29 +257,13 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     stage = _bf16.stage_for(Q, C, exclude_self=exclude_self, backend=backend,
                             cand_rows=cand_rows)
     if stage is not None:
-        todo = _bf16_pass(stage, Q, C, k, min(C.n, _bf16.margin(k)), todo, indices,
+        todo = _bf16_pass(stage, Q, C, k, min(C.n, _bf16.WIDEN * kp), todo, indices,
                           scores, known, exclude_self=exclude_self, budget=budget,
                           batch_size=batch_size, progress=progress)
     while todo.size:
-        if backend == "faiss":
-            from .faiss_backend import faiss_candidates
-
-            cand, key, cand_eps = faiss_candidates(
-                Q, C, todo, kp, exclude_self=exclude_self, budget=budget,
-                batch_size=batch_size, progress=progress, index=faiss_index)
-        else:
-            Qc, Cc = (Q, C) if cand_rows is None else cand_rows
-            cand_eps = float(np.finfo(Cc.dtype).eps)
-            floor = None if known is None else known_floor(Q, C, todo, known[todo], cand_eps,
-                                                           Cc.dtype)
-            # keys more than twice the rounding bound below a query's running k-th best
-            # cannot reach its top k (as refine's skip): the scan leaves them out
-            cand, key = numpy_candidates(Qc, Cc, todo, kp, exclude_self=exclude_self,
-                                         budget=budget, batch_size=batch_size,
-                                         progress=progress, floor=floor, rank=k,
-                                         slack=2.0 * tolerance(Q, C, todo, cand_eps))
-        idx, sc, ok = refine(Q, C, todo, cand, key, k, exclude_self=exclude_self,
-                             cand_eps=cand_eps, budget=budget)
+        idx, sc, ok = _round(Q, C, todo, k, kp, known, exclude_self=exclude_self,
+                             budget=budget, batch_size=batch_size, progress=progress,
+                             backend=backend, faiss_index=faiss_index, cand_rows=cand_rows)
         indices[todo[ok]] = idx[ok]
         scores[todo[ok]] = sc[ok]
         todo = todo[~ok]
@@ -296,18 +281,44 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     return indices, scores
 
 
+def _round(Q: Rows, C: Rows, pos: np.ndarray, k: int, kp: int, known, *, exclude_self: bool,
+           budget: int, batch_size: int | None, progress: dict, backend: str = "numpy",
+           faiss_index=None, cand_rows=None, stage=None, tol: np.ndarray | None = None):
+    """Steps 1-3 once for the queries at ``pos`` with ``kp`` candidates each: their
+    indices (m, k), scores (m, k) and ``ok`` (m,), True where proven. ``stage`` (with
+    ``tol``, its bound per query): candidates from the bf16 stage's products."""
+    if backend == "faiss":
+        from .faiss_backend import faiss_candidates
+
+        cand, key, cand_eps = faiss_candidates(
+            Q, C, pos, kp, exclude_self=exclude_self, budget=budget,
+            batch_size=batch_size, progress=progress, index=faiss_index)
+    else:
+        Qc, Cc = (Q, C) if cand_rows is None else cand_rows
+        cand_eps = float(np.finfo(Cc.dtype).eps)
+        slack = tolerance(Q, C, pos, cand_eps) if tol is None else tol
+        floor = None if known is None else known_floor(Q, C, pos, known[pos], cand_eps,
+                                                       Cc.dtype, tol)
+        # keys more than twice the rounding bound below a query's running k-th best
+        # cannot reach its top k (as refine's skip): the scan leaves them out
+        cand, key = numpy_candidates(Qc, Cc, pos, kp, exclude_self=exclude_self,
+                                     budget=budget, batch_size=batch_size,
+                                     progress=progress, floor=floor, rank=k,
+                                     slack=2.0 * slack, product=stage)
+    return refine(Q, C, pos, cand, key, k, exclude_self=exclude_self, cand_eps=cand_eps,
+                  budget=budget, tol=tol)
+
+
 def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indices, scores,
                known, *, exclude_self: bool, budget: int, batch_size: int | None,
                progress: dict):
-    """PROTOTYPE (``VECDIAG_BF16=1``): candidates of ``todo`` from bf16 products
-    (:mod:`._bf16`), refined and proven with the stage's rigorous bound. Writes the
-    proven queries' rows of ``indices`` and ``scores``; returns the others, which the
-    float32 path then searches as if this pass had not run (a cone, where the bound is
-    wider than the gaps between top scores, costs one extra scan of them, not rounds of
-    bf16). The first ``_bf16.PROBE`` queries are searched first: if fewer than
-    ``_bf16.PROVEN`` of them are proven, the rest go to float32 at once (a cone of
-    100,000 x 384, 1,000 queries, one thread: 1.39x the float32 path's CPU time with all
-    queries in the first scan, 1.09x with 256; clustered data: 0.50x and 0.51x)."""
+    """Step 1 in bf16 (:mod:`._bf16`): candidates of ``todo`` from bf16 products, refined
+    and proven with the stage's rigorous bound. Writes the proven queries' rows of
+    ``indices`` and ``scores``; returns the others, which the float32 path then searches
+    as if this pass had not run (a cone, where the bound is wider than the gaps between
+    top scores, costs one extra scan of them, not rounds of bf16). The first
+    ``_bf16.PROBE`` queries are searched first: if the stage judges too few of them
+    proven (:meth:`._bf16.Stage.judge`), the rest go to float32 at once."""
     eps = float(np.finfo(C.dtype).eps)
 
     def one(pos):
@@ -316,14 +327,9 @@ def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indic
         pos, tol = pos[usable], tol[usable]
         if not pos.size:
             return np.zeros(0, bool), usable
-        floor = None if known is None else known_floor(Q, C, pos, known[pos], eps, C.dtype,
-                                                       tol)
-        cand, key = numpy_candidates(Q, C, pos, kp, exclude_self=exclude_self,
-                                     budget=budget, batch_size=batch_size,
-                                     progress=progress, floor=floor, rank=k,
-                                     slack=2.0 * tol, product=stage)
-        idx, sc, ok = refine(Q, C, pos, cand, key, k, exclude_self=exclude_self,
-                             cand_eps=eps, budget=budget, tol=tol)
+        idx, sc, ok = _round(Q, C, pos, k, kp, known, exclude_self=exclude_self,
+                             budget=budget, batch_size=batch_size, progress=progress,
+                             stage=stage, tol=tol)
         indices[pos[ok]] = idx[ok]
         scores[pos[ok]] = sc[ok]
         return ok, usable
@@ -332,12 +338,9 @@ def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indic
     first = min(todo.size, _bf16.PROBE)
     ok, usable = one(todo[:first])
     proven[:first][usable] = ok
-    if first < todo.size:
-        if ok.sum() >= _bf16.PROVEN * first:
-            ok, usable = one(todo[first:])
-            proven[first:][usable] = ok
-        else:
-            _bf16.stats["probe_failed"] += 1
+    if stage.judge(int(ok.sum()), first) and first < todo.size:
+        ok, usable = one(todo[first:])
+        proven[first:][usable] = ok
     _bf16.stats["bf16"] += int(proven.sum())
     _bf16.stats["fallback"] += int((~proven).sum())
     return todo[~proven]

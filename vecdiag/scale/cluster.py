@@ -12,18 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 
+from .._memory import available_memory
 from .._optional import require
 
 __all__ = ["use_scheduler", "available_memory", "format_bytes"]
-
-
-def available_memory() -> int:
-    """Bytes of memory free for new work on this machine (psutil's ``available``)."""
-    try:
-        import psutil  # a dependency of distributed
-        return int(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover - distributed brings psutil
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
 def format_bytes(n: float) -> str:
