@@ -181,6 +181,12 @@ def test_auto_mode_uses_a_loaded_torch_and_loads_it_only_for_large_scans(monkeyp
         with monkeypatch.context() as m:                 # a process without torch yet
             m.delitem(sys.modules, "torch")
             assert [_bf16.wanted(f) for f in (big, huge)] == [False, True]
+            # ... on a CPU whose feature list names no bf16 product: no import for it
+            m.setattr(_bf16, "_cpu_flags", [{"avx2", "avx512f", "avx512_vnni"}])
+            assert _bf16.wanted(huge) is False
+            m.setattr(_bf16, "_cpu_flags", [None])         # no list to read: torch decides
+            assert _bf16.wanted(huge) is True
+    assert _bf16.cpu_may_have_bf16()                     # torch found native bf16 here
     for value, want in (("1", True), ("on", True), ("0", False), ("off", False)):
         monkeypatch.setenv("VECDIAG_BF16", value)
         assert _bf16.wanted(big) is want

@@ -39,7 +39,8 @@ Which searches use it (:func:`stage_for`) follows the environment variable
 scan from :data:`MIN_FLOPS` (2e10 flops, about 0.1 s of products), ``0`` never. Unset (or
 ``auto``), a scan from :data:`MIN_FLOPS` uses it when torch is already imported in the
 process (by sentence-transformers, say: nothing left to load), and a scan from
-:data:`LOAD_REPAID_FLOPS` imports torch for it: importing torch cost 0.7-1.4 s and about
+:data:`LOAD_REPAID_FLOPS` imports torch for it (unless the CPU's feature list
+names no bf16 product instruction, :func:`cpu_may_have_bf16`): importing torch cost 0.7-1.4 s and about
 200 MB here, and in fresh processes (100,000 x 384, two threads, a busy host) 1,000
 queries (7.7e10 flops) took 3.4 and 2.0 s with the import against 2.6 and 0.9 s without,
 4,000 queries (3.1e11) 2.9 s against 5.0, and 16,000 queries 7.1 and 13.9 s against 11.9
@@ -102,7 +103,29 @@ def wanted(flops: float) -> bool:
     setting = mode()
     if setting == "off" or flops < MIN_FLOPS:
         return False
-    return setting == "on" or "torch" in sys.modules or flops >= LOAD_REPAID_FLOPS
+    return setting == "on" or "torch" in sys.modules or (
+        flops >= LOAD_REPAID_FLOPS and cpu_may_have_bf16())
+
+
+_cpu_flags: list = []                 # [the CPU's feature words, or None where unknown]
+
+
+def cpu_may_have_bf16() -> bool:
+    """False when the CPU's feature list (Linux's ``/proc/cpuinfo``) names no bf16
+    product instruction (x86 ``avx512_bf16``, ``amx_bf16``; Arm ``bf16``), so that auto
+    mode does not import torch (about a second) only to find the CPU cannot use it; True
+    where the list is not readable (torch's own test then decides)."""
+    if not _cpu_flags:
+        words = None
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                words = {w for line in f if line.lower().startswith(("flags", "features"))
+                         for w in line.split(":", 1)[-1].split()}
+        except OSError:
+            pass
+        _cpu_flags.append(words or None)
+    words = _cpu_flags[0]
+    return words is None or bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def _torch():
