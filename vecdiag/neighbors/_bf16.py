@@ -39,9 +39,9 @@ Which searches use it (:func:`stage_for`) follows the environment variable
 scan from :data:`MIN_FLOPS` (2e10 flops, about 0.1 s of products), ``0`` never. Unset (or
 ``auto``), a scan from :data:`MIN_FLOPS` uses it when torch is already imported in the
 process (by sentence-transformers, say: nothing left to load), and a scan from
-:data:`LOAD_REPAID_FLOPS` imports torch for it (unless the CPU's feature list
-names no bf16 product instruction, :func:`cpu_may_have_bf16`): importing torch cost 0.7-1.4 s and about
-200 MB here, and in fresh processes (100,000 x 384, two threads, a busy host) 1,000
+:data:`LOAD_REPAID_FLOPS` imports torch for it (unless the CPU's feature list names no
+bf16 product instruction, :func:`cpu_may_have_bf16`): importing torch cost 0.7-1.4 s and
+about 200 MB here, and in fresh processes (100,000 x 384, two threads, a busy host) 1,000
 queries (7.7e10 flops) took 3.4 and 2.0 s with the import against 2.6 and 0.9 s without,
 4,000 queries (3.1e11) 2.9 s against 5.0, and 16,000 queries 7.1 and 13.9 s against 11.9
 and 21.6. Either way only on a CPU with native bf16 products, after the rounding
