@@ -250,15 +250,18 @@ def _with_env(name: str, value: str, fn):
 
 
 def selection(path: str, fn):
-    """``fn`` run with the engine's selection forced to ``path`` ("compiled": numba's
-    fold-in, vecdiag/neighbors/_fold.py; "numpy": the NumPy threshold filter)."""
-    return _with_env("VECDIAG_NUMBA", "1" if path == "compiled" else "0", fn)
+    """``fn`` run on the float32 path (bf16 stage off) with the engine's selection forced
+    to ``path`` ("compiled": numba's fold-in, vecdiag/neighbors/_fold.py; "numpy": the
+    NumPy threshold filter)."""
+    return _with_env("VECDIAG_BF16", "0",
+                     _with_env("VECDIAG_NUMBA", "1" if path == "compiled" else "0", fn))
 
 
 def bf16(fn):
-    """``fn`` run with the PROTOTYPE bf16 candidate stage on (``VECDIAG_BF16=1``,
+    """``fn`` run with the bf16 candidate stage on (``VECDIAG_BF16=1``,
     vecdiag/neighbors/_bf16.py); how many queries it proved and how many fell back to
-    float32 are counted in ``vecdiag.neighbors._bf16.stats``."""
+    float32 are counted in ``vecdiag.neighbors._bf16.stats``. By default (auto) the stage
+    runs where this process runs it: torch is loaded here."""
     return _with_env("VECDIAG_BF16", "1", fn)
 
 
