@@ -367,8 +367,13 @@ def run_search(repeat: int) -> dict:
     out = _table("search", rows, Q.shape[0], "queries/s", agree)
     from vecdiag.neighbors import _bf16
 
-    out["bf16"] = bf16_paths(_bf16.stats)
-    out["paths"] = selection_paths(2.0 * Q.shape[0] * C.shape[0] * C.shape[1])
+    flops = 2.0 * Q.shape[0] * C.shape[0] * C.shape[1]
+    runs = _bf16.wanted(flops) and _bf16._torch() is not None
+    out["bf16"] = (bf16_paths(_bf16.stats) + "; by default (VECDIAG_BF16 as set, torch "
+                   f"loaded here) this search {'runs' if runs else 'does not run'} the bf16 "
+                   f"stage, and in a fresh process it would "
+                   f"{'import torch for it' if flops >= _bf16.LOAD_REPAID_FLOPS else 'not'}")
+    out["paths"] = selection_paths(flops)
     out["plans"] = {path: str(plan) if plan is not None else "not chosen"
                     for path, plan in plans.items()}
     return out
