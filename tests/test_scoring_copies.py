@@ -111,11 +111,20 @@ def test_explanation_counterfactuals_keep_copies_in_index_order():
             assert tops[code] == [0, n - 2, n - 1], (code, tops[code])
 
 
-def test_corpus_copies_groups_rows_value_for_value_and_tie_copies_never_changes_its_input():
+def test_corpus_copies_groups_rows_value_for_value_and_tie_copies_never_changes_its_input(
+        tmp_path, monkeypatch):
+    from vecdiag.neighbors import _copies
+
     X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.0], [-0.0, 1.0], [0.0, 1.0]])
     kept_x = X.copy()
     members, first = corpus_copies(X)
     assert members.tolist() == [2, 3, 5] and first.tolist() == [0, 1, 4]   # -0.0 is 0.0
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert [a.tolist() for a in corpus_copies(mm)] == [[2, 3, 5], [0, 1, 4]]
+    # every hash colliding: the rows themselves decide, value for value
+    monkeypatch.setattr(_copies, "_row_hashes", lambda src, *_: np.zeros(len(src), np.uint64))
+    assert [a.tolist() for a in corpus_copies(mm)] == [[2, 3, 5], [0, 1, 4]]
     assert np.array_equal(np.signbit(X), np.signbit(kept_x))                # X unchanged
     index = vd.Index(X, metric="dot")
     assert [a.tolist() for a in corpus_copies(X, index)] == [[2, 3, 5], [0, 1, 4]]
