@@ -59,17 +59,6 @@ def test_copies_tie_through_every_fix_and_reranker(metric):
         assert (S[:, [n - 2, n - 1]] == S[:, [0]]).all()
 
 
-@pytest.mark.parametrize("metric", ["dot", "euclidean"])
-def test_copies_tie_through_cosine_metric_on_an_index(metric):
-    """The cosine_metric fix on a dot or euclidean Index (and so explain's cosine_metric
-    counterfactual) scored the unit rows in one product without tying copies: 12 of
-    these 32 result lists ranked them out of index order."""
-    for X, Q in _corpora():
-        n = X.shape[0]
-        r = fixes.apply_fix("cosine_metric", Q, vd.Index(X, metric=metric), n, metric=metric)
-        _assert_copies_tie(r.indices, r.scores, n, ("cosine_metric", metric))
-
-
 def test_copies_tie_through_chunk_documents():
     """chunk_documents scored the short documents in one product without tying copies:
     14 of these 48 result lists ranked them out of index order. Row 5's long text is
