@@ -274,6 +274,24 @@ def test_exact_copies_always_reported():
     assert exact_duplicate_groups(X.astype(np.float32)) == [[0, 2], [1, 3]]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scaled_copies_group_just_under_one_and_exact_copies_at_one(dtype):
+    """The documented rule for ``threshold`` near 1 (no rounding margin): x, 3x and
+    x·(1 + 1e-7) have cosine 1 - 7e-16 or closer (exact arithmetic on the stored
+    values), so 0.9999 groups them with x's exact copy and leaves the random row out;
+    ``threshold=1`` may split them but always keeps x with its exact copy and never
+    links the random row. Checked against the float64 cosines by brute force."""
+    rng = np.random.default_rng(7)
+    for d in (3, 16, 384):
+        x = rng.normal(size=d)
+        X = np.array([x, 3 * x, x * (1 + 1e-7), rng.normal(size=d), x]).astype(dtype)
+        assert vd.near_duplicates(X, threshold=0.9999) == [[0, 1, 2, 4]]
+        assert vd.near_duplicates(X, threshold=0.9999) == brute_groups(X, 0.9999)
+        at_one = vd.near_duplicates(X, threshold=1)
+        assert [0, 4] in [[r for r in g if r in (0, 4)] for g in at_one], at_one
+        assert sorted(r for g in at_one for r in g if r not in (1, 2)) == [0, 4], at_one
+
+
 def test_near_duplicates_reads_a_cached_cosine_graph(monkeypatch):
     """A cosine Index whose kNN graph is cached: near_duplicates computes only the tiles
     the graph leaves open, with the groups of the full pass. explain_neighbors built the

@@ -97,7 +97,7 @@ def test_copy_groups_are_cached_and_a_memmap_gives_the_same(tmp_path, rng, monke
     want = sorted(np.flatnonzero(inverse.ravel() == g).tolist() for g in np.unique(inverse))
     assert _groups(C) == want and [48] in want and [49] in want
     np.save(tmp_path / "x.npy", X)
-    for hashes in (_copies._row_hashes, lambda src: np.zeros(src.shape[0], np.uint64)):
+    for hashes in (_copies._row_hashes, lambda src, *_: np.zeros(src.shape[0], np.uint64)):
         monkeypatch.setattr(_copies, "_row_hashes", hashes)
         mm = vd.Index(np.load(tmp_path / "x.npy", mmap_mode="r"), metric="dot")
         assert _groups(mm._rows) == want

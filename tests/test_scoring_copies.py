@@ -59,6 +59,27 @@ def test_copies_tie_through_every_fix_and_reranker(metric):
         assert (S[:, [n - 2, n - 1]] == S[:, [0]]).all()
 
 
+def test_copies_tie_through_chunk_documents():
+    """chunk_documents scored the short documents in one product without tying copies:
+    14 of these 48 result lists ranked them out of index order. Row 5's long text is
+    scored by its chunks (a toy embedder: each chunk's vector from its letters)."""
+    from vecdiag.fixes.text import chunk_documents
+
+    class Letters:
+        def encode(self, texts, kind="document"):
+            return np.array([[len(t) % 7 + j * t.count("a") for j in range(d)] for t in texts],
+                            dtype=float)
+
+    for X, Q in _corpora():
+        n, d = X.shape
+        texts = ["short"] * n
+        texts[5] = "a " * 300
+        for metric in ("cosine", "dot", "euclidean"):
+            r = chunk_documents(Q, X, texts, Letters(), k=n, metric=metric, chunk_words=50,
+                                overlap=0)
+            _assert_copies_tie(r.indices, r.scores, n, ("chunk_documents", metric))
+
+
 def test_a_query_equal_to_a_row_is_zero_from_it_and_its_copies_after_a_fix():
     for X, Q in _corpora():
         n = X.shape[0]
@@ -79,19 +100,52 @@ def test_explanation_counterfactuals_keep_copies_in_index_order():
             assert tops[code] == [0, n - 2, n - 1], (code, tops[code])
 
 
-def test_corpus_copies_groups_rows_byte_for_byte_and_tie_copies_never_changes_its_input():
+def test_corpus_copies_groups_rows_value_for_value_and_tie_copies_never_changes_its_input(
+        tmp_path, monkeypatch):
+    from vecdiag.neighbors import _copies
+
     X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.0], [-0.0, 1.0], [0.0, 1.0]])
+    kept_x = X.copy()
     members, first = corpus_copies(X)
-    assert members.tolist() == [2, 3] and first.tolist() == [0, 1]   # -0.0 is not 0.0
+    assert members.tolist() == [2, 3, 5] and first.tolist() == [0, 1, 4]   # -0.0 is 0.0
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert [a.tolist() for a in corpus_copies(mm)] == [[2, 3, 5], [0, 1, 4]]
+    # every hash colliding: the rows themselves decide, value for value
+    monkeypatch.setattr(_copies, "_row_hashes", lambda src, *_: np.zeros(len(src), np.uint64))
+    assert [a.tolist() for a in corpus_copies(mm)] == [[2, 3, 5], [0, 1, 4]]
+    assert np.array_equal(np.signbit(X), np.signbit(kept_x))                # X unchanged
     index = vd.Index(X, metric="dot")
-    assert [a.tolist() for a in corpus_copies(X, index)] == [[2, 3], [0, 1]]
+    assert [a.tolist() for a in corpus_copies(X, index)] == [[2, 3, 5], [0, 1, 4]]
     assert corpus_copies(np.eye(4)) is None
     S = np.arange(12.0).reshape(2, 6)
     kept = S.copy()
     out = tie_copies(S, (members, first))
     assert np.array_equal(S, kept)
-    assert out.tolist() == [[0, 1, 0, 1, 4, 5], [6, 7, 6, 7, 10, 11]]
+    assert out.tolist() == [[0, 1, 0, 1, 4, 4], [6, 7, 6, 7, 10, 10]]
     assert tie_copies(S, None) is S
+
+
+def test_copies_holding_negative_zeros_tie_with_their_original():
+    """A copy of row 0 with -0.0 where row 0 holds 0.0 is the same vector (equal scores
+    against every query, pair by pair: the engine ranks it in index order). Compared as
+    bytes it was not a copy: 12 result lists of csls, 16 of mutual proximity and 9 of
+    all-but-the-top on an Index ranked the copies out of index order, full scores put
+    them a last bit off row 0, on these corpora under cosine (OpenBLAS Haswell)."""
+    for X, Q in _corpora():
+        n = X.shape[0]
+        X[0, :3] = 0.0
+        X[n - 2:] = X[0]
+        X[n - 2, :3] = -0.0                         # the same vector, other bytes
+        X[n - 1, 1] = -0.0
+        Q[1] = X[0]
+        for metric in ("cosine", "dot"):
+            index = vd.Index(X, metric=metric)
+            for code in ("all_but_the_top", "csls", "mutual_proximity"):
+                r = fixes.apply_fix(code, Q, index, n, metric=metric)
+                _assert_copies_tie(r.indices, r.scores, n, (code, metric))
+            S = full_scores(index, Q)
+            assert (S[:, [n - 2, n - 1]] == S[:, [0]]).all(), metric
 
 
 def test_mmr_picks_copies_in_index_order():

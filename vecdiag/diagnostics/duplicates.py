@@ -176,8 +176,13 @@ def near_duplicates(X, *, threshold: float = 0.98, show_progress: bool | None = 
         (so a chain a~b~c is one group even when cos(a, c) is lower). Cosines are
         computed, so a few units in the last place off: a row and the same row times 3
         may give 1 - 6e-8 in float32, and ``threshold=1`` links some such pairs and not
-        others. To group the rows of one direction, pass a threshold just under 1
-        (``0.9999``); exact copies are grouped whatever the threshold.
+        others (x, 3x, x·(1 + 1e-7) and a copy of x, float64, 384-d: two groups, x with
+        its copy and 3x with x·(1 + 1e-7)). To group the rows of one direction, pass a
+        threshold just under 1 (``0.9999``); exact copies are grouped whatever the
+        threshold. No rounding margin is added: stored, 3x is not exactly parallel to x
+        (each value rounded: cosine 1 - 7e-16 exactly in float32), and the computed
+        cosine's rounding bound, ``2 (d + 2) eps``, is 9e-5 at 384-d in float32, a margin
+        that would link distinct near-paraphrases at ``threshold=1``.
     show_progress : bool or None
         Progress bar over row blocks; None shows it when the work is long.
     sample : int, optional

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from ..scale.chunks import is_dask_array
+from ..scale.chunks import float64_rows, is_dask_array
 
 __all__ = ["MIN_SAMPLES", "check_reference", "check_current", "current_first"]
 
@@ -117,17 +117,9 @@ def current_first(ref, cur) -> bool:
         return cur.shape[0] < ref.shape[0]
     step = max(1, _COMPARE_BYTES // (8 * max(1, ref.shape[1])))
     for start in range(0, ref.shape[0], step):
-        a, b = (_float_rows(x, start, start + step) for x in (ref, cur))
+        a, b = (float64_rows(x, slice(start, start + step)) for x in (ref, cur))
         differ = np.argwhere(a != b)   # row-major: the first position where they differ
         if differ.size:
             i, j = differ[0]
             return bool(b[i, j] < a[i, j])
     return False
-
-
-def _float_rows(X, start: int, stop: int) -> np.ndarray:
-    if is_dask_array(X):
-        from ..scale.chunks import compute
-
-        return np.asarray(compute(X[start:stop])[0], dtype=np.float64)
-    return np.asarray(X[start:stop], dtype=np.float64)

@@ -109,7 +109,7 @@ def _neighbors_ranking(nb, k: int) -> Ranking:
 
 def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
                     id_of, candidates=None, groups=None,
-                    centred_cosine: bool = False, name_of=None) -> tuple[list, dict]:
+                    name_of, centred_cosine: bool = False) -> tuple[list, dict]:
     """Run every applicable fix; return the Counterfactual records and their Rankings.
 
     ``base`` is the query's ranking as searched; ``expected_pos`` the expected rows;
@@ -300,14 +300,13 @@ NOTE_SHOWN = 5   # expected documents a note names; the others are counted
 
 
 def describe(fix, ranking: Ranking, base: Ranking, expected_pos, k, id_of,
-             approx_note=None, *, name_of=None) -> Counterfactual:
+             approx_note=None, *, name_of) -> Counterfactual:
     """A Counterfactual record: new ranks, new top-k, whether anything moved, a note.
 
     The note names each expected document's move, or with more than :data:`NOTE_SHOWN`
     the best ranked after the fix and "and N more (of all E expected documents, U move up,
     D down, S stay)"; ``expected_ranks`` holds every one of them. The note names a
-    document by ``name_of`` (as sentences do: "document 15", "row 17"; default ``id_of``)."""
-    name_of = name_of or id_of
+    document by ``name_of`` (as sentences do: "document 15", "row 17")."""
     expected_pos = list(expected_pos)
     old_top = base.top(k)
     new_top = ranking.top(k)

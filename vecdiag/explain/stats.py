@@ -32,6 +32,7 @@ from ..diagnostics.shift import distinct_first_scores
 from .ranking import vectors_of
 
 __all__ = ["CorpusStats", "corpus_stats", "median_k_occurrence", "summary_of", "length_cv", "per_length",
+           "first_neighbour_scales",
            "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE", "corpus_shape", "distinct_up_to"]
 
 DEFAULT_MAX_EXACT = 5_000
@@ -58,8 +59,8 @@ class CorpusStats:
         the metric's units: the corpus's own neighbour-distance scale.
     nn1_per_length : ndarray
         Sorted first-neighbour scores per unit of the length of the row whose neighbour
-        it is (:func:`per_length`: under dot, ``max_j x_i·x_j / ‖x_i‖``; ``nn1`` under
-        cosine and euclidean).
+        it is (:func:`per_length`: under dot, ``max_j x_i·x_j / ‖x_i‖``; under cosine and
+        euclidean ``nn1`` itself, :func:`first_neighbour_scales`).
     exact : bool
         False when the k-occurrence and nn1 come from a sample.
     sample_size : int
@@ -94,8 +95,8 @@ class CorpusStats:
             self.k_occurrence = hub.k_occurrence.astype(float)
             first, kept = distinct_first_scores(X, np.arange(self.n), graph.indices,
                                                 graph.scores)
-            self.nn1 = np.sort(first)
-            self.nn1_per_length = per_length(first, self.norms[kept], self.metric)
+            self.nn1, self.nn1_per_length = first_neighbour_scales(first, self.norms[kept],
+                                                                   self.metric)
         else:
             m = min(sample_size, self.n)
             rng = np.random.default_rng(random_state)
@@ -105,8 +106,8 @@ class CorpusStats:
             self.sample_size = m
             self.k_occurrence = np.bincount(idx.ravel(), minlength=self.n) * (self.n / m)
             first, kept = distinct_first_scores(X, probes, idx, sc)
-            self.nn1 = np.sort(first)
-            self.nn1_per_length = per_length(first, self.norms[probes[kept]], self.metric)
+            self.nn1, self.nn1_per_length = first_neighbour_scales(
+                first, self.norms[probes[kept]], self.metric)
             self.sample_rows = probes
         self.mean_unit = self.unit.mean(axis=0)
 
@@ -131,6 +132,26 @@ class CorpusStats:
     def summary(self) -> dict:
         """The figures worth showing: sizes, how they were computed, k-occurrence."""
         return summary_of(self)
+
+
+def first_neighbour_scales(first: np.ndarray, norms: np.ndarray, metric: str) -> tuple:
+    """``(nn1, nn1_per_length)`` of :class:`CorpusStats` from the first-neighbour scores
+    ``first`` and the lengths of the rows they belong to: both sorted; the second
+    (:func:`per_length`) is computed under dot only, the one metric whose check reads it
+    (:func:`vecdiag.explain.query_checks.first_scores`); under cosine and euclidean it
+    is ``nn1`` itself.
+
+    Examples
+    --------
+    >>> nn1, per = first_neighbour_scales(np.array([4.0, 1.0]), np.array([2.0, 1.0]), "dot")
+    >>> nn1.tolist(), per.tolist()
+    ([1.0, 4.0], [1.0, 2.0])
+    >>> nn1, per = first_neighbour_scales(np.array([4.0, 1.0]), np.array([2.0, 1.0]), "cosine")
+    >>> per is nn1
+    True
+    """
+    nn1 = np.sort(np.asarray(first, dtype=float))
+    return nn1, (per_length(first, norms, metric) if metric == "dot" else nn1)
 
 
 def per_length(first: np.ndarray, norms: np.ndarray, metric: str) -> np.ndarray:

@@ -11,7 +11,8 @@ import re
 import numpy as np
 
 from .. import _validate as V
-from ..neighbors.scoring import make_neighbors, prepare, score_block, top_k
+from ..neighbors.scoring import (corpus_copies, make_neighbors, prepare, score_block,
+                                 tie_copies, top_k)
 
 __all__ = ["Words", "add_prefix", "chunk_documents", "chunk_spans", "chunk_text", "words_of"]
 
@@ -247,7 +248,9 @@ def chunk_documents(queries, corpus, texts, embedder, k: int = 10, *, metric: st
             pieces.extend(parts)
     sim_metric = metric
     Cp, Qp = prepare(C, metric, "corpus"), prepare(Q, metric, "queries")
-    S = score_block(Qp, Cp, sim_metric).astype(np.float64)
+    # copies of a row score as that row (a matrix product need not give them one score);
+    # before the chunks: a copy whose text is long is scored by its own chunks
+    S = tie_copies(score_block(Qp, Cp, sim_metric).astype(np.float64), corpus_copies(C))
     if pieces and Q.shape[0]:  # zero queries: no chunk to embed
         chunk_vecs = prepare(_encode(embedder, pieces, "document"), metric, "chunks")
         V.check_same_dim(chunk_vecs, "chunk embeddings", C, "corpus")

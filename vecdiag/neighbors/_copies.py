@@ -116,19 +116,25 @@ _HASH_BYTES = 2**20                   # 64-bit words of the rows hashed at once
 
 def copied_rows(src) -> tuple[np.ndarray, np.ndarray] | None:
     """``(members, first)``: every row of ``src`` (an in-memory array or a memmap) that
-    repeats a lower row byte for byte, ascending, and the lowest row of its group; None
+    repeats a lower row value for value, ascending, and the lowest row of its group; None
     when no row repeats another. Hashed a few MB at a time, as :func:`_memmap_groups`.
+
+    -0.0 equals 0.0 here (the same vector: ``copies_alike`` and the Dask path,
+    :func:`vecdiag.scale.hashing.copied_rows_dask`, compare values too). Compared as
+    bytes, a copy holding -0.0 where its original holds 0.0 was left out, a matrix
+    product scored it a last bit off its original, and the re-rankers, the vector fixes
+    on an Index and the counterfactuals ranked it out of index order.
 
     Examples
     --------
-    >>> copied_rows(np.array([[1.0, 0], [0, 1], [1.0, 0], [0, 1], [1.0, 0]]))
+    >>> copied_rows(np.array([[1.0, 0], [0, 1], [1.0, 0], [0, 1], [1.0, -0.0]]))
     (array([2, 3, 4]), array([0, 1, 0]))
     >>> copied_rows(np.eye(3)) is None
     True
     """
     if src.ndim != 2 or src.shape[0] < 2 or not src.shape[1]:
         return None
-    groups = _memmap_groups(src)
+    groups = _memmap_groups(src, zeros_alike=True)
     if groups is None:
         return None
     first, order, starts, counts = groups
@@ -139,12 +145,13 @@ def copied_rows(src) -> tuple[np.ndarray, np.ndarray] | None:
     return members[by_row], firsts[by_row]
 
 
-def _memmap_groups(src: np.memmap):
+def _memmap_groups(src: np.memmap, *, zeros_alike: bool = False):
     """:func:`copy_groups` of a memmap, a few MB of it in memory at a time: each row's
     bytes hashed piece by piece, then the rows sharing a hash compared, byte for byte,
-    with the lowest of them (so a hash collision never joins different rows)."""
+    with the lowest of them (so a hash collision never joins different rows).
+    ``zeros_alike``: each piece's -0.0 read as 0.0 first (rows compared by value)."""
     n, d = src.shape
-    hashes = _row_hashes(src)
+    hashes = _row_hashes(src, zeros_alike)
     by_hash = np.argsort(hashes, kind="stable")   # equal hashes: ascending rows
     label = np.arange(n)                          # each row's group: its lowest row
     pending = by_hash[_shared(hashes[by_hash])]   # rows whose hash another row shares
@@ -158,7 +165,7 @@ def _memmap_groups(src: np.memmap):
         left = []
         for a in range(0, pending.size, rows_per_piece):
             rows, reps = pending[a:a + rows_per_piece], rep[a:a + rows_per_piece]
-            same = _equal_bytes(np.asarray(src[rows]), np.asarray(src[reps]))
+            same = _equal_bytes(np.asarray(src[rows]), np.asarray(src[reps]), zeros_alike)
             label[rows[same]] = reps[same]
             left.append(rows[~same])              # a collision: another group, next round
         pending = np.concatenate(left)
@@ -176,10 +183,10 @@ def _groups(first, inverse, counts):
     return first, order, np.cumsum(counts) - counts, counts
 
 
-def _row_hashes(src: np.ndarray) -> np.ndarray:
+def _row_hashes(src: np.ndarray, zeros_alike: bool = False) -> np.ndarray:
     """A 64-bit hash of each row's bytes (identical rows, identical hashes), read a few MB
     at a time: the sum of the row's values, read as unsigned integers, times fixed odd
-    multipliers (mod 2**64)."""
+    multipliers (mod 2**64). ``zeros_alike``: as :func:`_piece`."""
     n, d = src.shape
     word = np.dtype(f"u{src.dtype.itemsize}")      # the rows' bytes, one number a value
     mult = np.random.default_rng(20_240_601).integers(1, 2**63, size=d, dtype=np.uint64)
@@ -188,7 +195,7 @@ def _row_hashes(src: np.ndarray) -> np.ndarray:
     hashes = np.empty(n, np.uint64)
     with np.errstate(over="ignore"):
         for a in range(0, n, step):
-            words = np.ascontiguousarray(src[a:a + step]).view(word).astype(np.uint64)
+            words = _piece(src[a:a + step], zeros_alike).view(word).astype(np.uint64)
             hashes[a:a + step] = (words * mult).sum(axis=1, dtype=np.uint64)
     return hashes
 
@@ -199,12 +206,19 @@ def _shared(h: np.ndarray) -> np.ndarray:
     return np.r_[same, False] | np.r_[False, same] if h.size else np.zeros(0, bool)
 
 
-def _equal_bytes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _equal_bytes(a: np.ndarray, b: np.ndarray, zeros_alike: bool = False) -> np.ndarray:
     """Rows of ``a`` whose bytes equal those of the same row of ``b`` (as np.unique's
-    comparison of the in-memory path: 0.0 and -0.0 differ)."""
-    a = np.ascontiguousarray(a).view(np.uint8).reshape(a.shape[0], -1)
-    b = np.ascontiguousarray(b).view(np.uint8).reshape(b.shape[0], -1)
+    comparison of the in-memory path: 0.0 and -0.0 differ, unless ``zeros_alike``)."""
+    a = _piece(a, zeros_alike).view(np.uint8).reshape(a.shape[0], -1)
+    b = _piece(b, zeros_alike).view(np.uint8).reshape(b.shape[0], -1)
     return (a == b).all(axis=1)
+
+
+def _piece(rows: np.ndarray, zeros_alike: bool) -> np.ndarray:
+    """``rows`` as a C-contiguous array; with ``zeros_alike`` a new one whose -0.0 are
+    0.0 (-0.0 + 0.0 is 0.0; every other value, NaN's bytes too, is kept)."""
+    rows = np.ascontiguousarray(rows)
+    return rows + rows.dtype.type(0) if zeros_alike else rows
 
 
 class RowsAt:

@@ -344,10 +344,10 @@ def make_neighbors(indices: np.ndarray, scores: np.ndarray, metric: str, ids, in
 # --- identical rows score identically ---------------------------------------------------
 
 def corpus_copies(C, index=None):
-    """``(members, first)`` of the rows of the corpus ``C`` that repeat a lower row byte
-    for byte, and that lower row (see the module docstring); None when there is none or
-    ``C`` is a Dask array without its Index (a Dask corpus is scored one pair at a
-    time, :func:`pairwise_scores`). Found once per Index when ``index`` (over ``C``) is
+    """``(members, first)`` of the rows of the corpus ``C`` that repeat a lower row value
+    for value (-0.0 is 0.0), and that lower row (see the module docstring); None when
+    there is none or ``C`` is a Dask array without its Index (a Dask corpus is scored one
+    pair at a time, :func:`pairwise_scores`). Found once per Index when ``index`` (over ``C``) is
     given, over a Dask array too (one hashing pass,
     :func:`vecdiag.scale.hashing.copied_rows_dask`).
 

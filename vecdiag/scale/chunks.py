@@ -27,7 +27,7 @@ from .formats import out_dtype
 
 __all__ = ["RowBlock", "is_dask_array", "require_dask", "check_dask_matrix", "row_blocks",
            "row_pieces", "PIECE_BYTES", "rows_per_piece", "block_pieces", "compute",
-           "aligned_empty"]
+           "float64_rows", "aligned_empty"]
 
 PIECE_BYTES = 4 * 2**20
 """float64 values a task holds per temporary while it walks its block a piece at a time
@@ -159,6 +159,20 @@ def compute(*objs):
     dask = require("dask", "computing a Dask result")
     out = dask.compute(*objs)
     return tuple(_aligned(o) for o in out)
+
+
+def float64_rows(X, rows) -> np.ndarray:
+    """``X[rows]`` (a slice or positions) as a float64 NumPy array, computing only those
+    rows when ``X`` is a Dask array (drift's set comparisons read both kinds alike).
+
+    Examples
+    --------
+    >>> float64_rows(np.arange(6, dtype=np.float32).reshape(3, 2), slice(1, 3)).tolist()
+    [[2.0, 3.0], [4.0, 5.0]]
+    """
+    if is_dask_array(X):
+        return np.asarray(compute(X[rows])[0], dtype=np.float64)
+    return np.asarray(X[rows], dtype=np.float64)
 
 
 def _aligned(x):

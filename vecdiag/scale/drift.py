@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from .chunks import (block_pieces, check_dask_matrix, compute, is_dask_array, require_dask,
-                     row_blocks)
+from .chunks import (block_pieces, check_dask_matrix, compute, float64_rows, is_dask_array,
+                     require_dask, row_blocks)
 
 __all__ = ["SetSummary", "checked_set", "same_rows", "sample_rows"]
 
@@ -102,12 +102,6 @@ def _hashes(X, weights) -> np.ndarray:
     return np.concatenate(compute(*parts))
 
 
-def _rows(X, order: np.ndarray) -> np.ndarray:
-    if is_dask_array(X):
-        return np.asarray(compute(X[order])[0], dtype=np.float64)
-    return np.asarray(X[order], dtype=np.float64)
-
-
 def same_rows(a, sa: SetSummary, b, sb: SetSummary) -> bool:
     """True when ``b`` holds exactly the rows of ``a`` in any order (either may be Dask)."""
     if a.shape != b.shape:
@@ -121,8 +115,8 @@ def same_rows(a, sa: SetSummary, b, sb: SetSummary) -> bool:
     if not np.array_equal(ha[oa], hb[ob]):
         return False
     for i in range(0, a.shape[0], _COMPARE_ROWS):  # hashes agree: compare the rows themselves
-        if not np.array_equal(_rows(a, np.sort(oa[i:i + _COMPARE_ROWS])),
-                              _rows(b, np.sort(ob[i:i + _COMPARE_ROWS]))[
+        if not np.array_equal(float64_rows(a, np.sort(oa[i:i + _COMPARE_ROWS])),
+                              float64_rows(b, np.sort(ob[i:i + _COMPARE_ROWS]))[
                                   _match(oa[i:i + _COMPARE_ROWS], ob[i:i + _COMPARE_ROWS])]):
             return False
     return True

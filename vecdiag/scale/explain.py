@@ -86,7 +86,7 @@ class DaskCorpusStats:
     def __init__(self, index, k: int, *, max_exact: int, sample_size: int, random_state=0,
                  owned: bool = False):
         from .moments import moments
-        from ..explain.stats import per_length
+        from ..explain.stats import first_neighbour_scales
         from .search import knn_rows
 
         X = index.vectors
@@ -110,8 +110,8 @@ class DaskCorpusStats:
             self.sample_size, self.sample_rows = self.n, None
             self.k_occurrence = np.bincount(graph.indices.ravel(),
                                             minlength=self.n).astype(float)
-            self.nn1 = np.sort(graph.scores[:, 0].astype(float))
-            self.nn1_per_length = per_length(graph.scores[:, 0], self.norms, self.metric)
+            self.nn1, self.nn1_per_length = first_neighbour_scales(graph.scores[:, 0],
+                                                                   self.norms, self.metric)
             probes = np.sort(np.random.default_rng(random_state).choice(
                 self.n, size=min(sample_size, self.n), replace=False))
         else:
@@ -122,9 +122,8 @@ class DaskCorpusStats:
             self.sample_size, self.sample_rows = m, probes
             self.k_occurrence = (np.bincount(res.indices.ravel(), minlength=self.n)
                                  * (self.n / m))
-            self.nn1 = np.sort(res.scores[:, 0].astype(float))
-            self.nn1_per_length = per_length(res.scores[:, 0], self.norms[probes],
-                                             self.metric)
+            self.nn1, self.nn1_per_length = first_neighbour_scales(
+                res.scores[:, 0], self.norms[probes], self.metric)
         self._pair_rows = probes
         self._pairs_sample = None
         self._copies: dict = {}
