@@ -22,6 +22,10 @@ refactor (1c1932b) run on the same machine gave the same digests for 1,123 of th
 outputs that the first record kept unchanged through the refactor, and the 41 others are
 the copies on the corpora with planted copies (csls, mutual proximity, deduplicate,
 hybrid, full scores, center+csls and whiten on an Index), now tied and in index order.
+Later deliberate change: the cosine_metric fix on a dot or euclidean Index ties exact
+copies too (4 entries of the Haswell record, ``ties32/{dot,euclidean}/
+fix.cosine_metric.index``, which held copies out of index order; the SkylakeX record's
+products had scored those copies alike already).
 """
 
 from __future__ import annotations

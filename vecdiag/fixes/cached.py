@@ -245,9 +245,10 @@ def search_cosine(index, Q: np.ndarray, k: int, ids, *, zero: str | None = None)
     Qu = prepare(Q, "cosine", "queries").astype(U.dtype, copy=False)
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     scores = np.empty((Q.shape[0], k), dtype=np.float64)
+    copies = corpus_copies(index.vectors, index)      # copies of a row score as that row
     step = block_rows(Q.shape[0], len(index))
     for start in range(0, Q.shape[0], step):
         stop = min(Q.shape[0], start + step)
-        idx, val = top_k((Qu[start:stop] @ U.T).astype(np.float64), k)
+        idx, val = top_k((Qu[start:stop] @ U.T).astype(np.float64), k, copies)
         indices[start:stop], scores[start:stop] = idx, np.clip(val, -1, 1)
     return make_neighbors(indices, scores, "cosine", ids, index)
