@@ -398,3 +398,38 @@ def test_the_stage_checks_torchs_rounding_before_it_trusts_the_bound(monkeypatch
     monkeypatch.setattr(_bf16, "_torch_ok", [])
     monkeypatch.setattr(_bf16, "rounding_holds", lambda torch: False)
     assert _bf16._torch() is None                        # and the search keeps float32
+
+
+def test_the_bf16_copy_and_the_bound_run_torch_on_one_thread(bf16):
+    """The corpus's bf16 copy and the queries' bound convert rows with torch: on one
+    thread (torch's own threads made the copy of 100,000 x 384 rows 2-3x slower), the
+    caller's count restored after."""
+    torch = _bf16._torch()
+    seen = []
+    made = _bf16._Corpus
+
+    def watched(torch_, data):
+        seen.append(torch_.get_num_threads())
+        return made(torch_, data)
+
+    bf16.setattr(_bf16, "_Corpus", watched)
+    original = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        X = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+        C = Rows(X, "dot", "corpus")
+        stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
+        after_copy = torch.get_num_threads()
+        norms = _bf16._norms
+
+        def watched_norms(rows, low):
+            seen.append(torch.get_num_threads())
+            return norms(rows, low)
+
+        bf16.setattr(_bf16, "_norms", watched_norms)
+        stage.tolerance(np.arange(4), np.zeros(4))
+        after_bound = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(original)
+    assert (seen, after_copy, after_bound) == ([1, 1], 3, 3)
+
