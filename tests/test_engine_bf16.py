@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecdiag.neighbors import _bf16
+from vecdiag.neighbors import _bf16, _bf16_copy
 from vecdiag.neighbors.engine import search, tolerance
 from vecdiag.neighbors.rows import Rows
 
@@ -57,18 +57,19 @@ def _data(kind, seed, n, d, dtype):
         X[rng.integers(0, n, n // 3)] = X[rng.integers(0, n, n // 3)]
     elif kind == "near":                     # rows a float32 ulp or two apart
         X[1::2] = X[::2][:n // 2] * (1 + 2.0 ** -22 * rng.integers(-2, 3, (n // 2, 1)))
-    elif kind == "cone":                     # cosines near 0.9: gaps below the bound
+    elif kind.startswith("cone"):            # cosines near 0.9: gaps below the raw bound
         X = 3.0 * np.ones(d) / np.sqrt(d) + X / np.sqrt(d)
-    scale = {"tiny": 1e-15, "huge": 1e15}.get(kind, 1.0)
+    scale = {"tiny": 1e-15, "huge": 1e15, "cone_tiny": 1e-15, "cone_huge": 1e15}.get(kind, 1.0)
     X = (X * scale).astype(dtype)
     Q = np.vstack([X[:4], (rng.normal(size=(6, d)) * scale).astype(dtype)])
-    if kind == "cone":
+    if kind.startswith("cone"):
         Q[4:] = X[4:10]
     return Q, X
 
 
 @settings(max_examples=40, deadline=None)
-@given(kind=st.sampled_from(["random", "ties", "copies", "near", "cone", "tiny", "huge"]),
+@given(kind=st.sampled_from(["random", "ties", "copies", "near", "cone", "tiny", "huge",
+                             "cone_tiny", "cone_huge"]),
        seed=st.integers(0, 10_000), n=st.integers(20, 300), d=st.integers(2, 40),
        k=st.integers(1, 12), metric=st.sampled_from(["cosine", "dot", "euclidean"]),
        dtype=st.sampled_from([np.float32, np.float64]))
@@ -109,8 +110,10 @@ def test_bf16_key_errors_stay_inside_the_bound(bf16, metric, scale):
 
 
 def test_a_cone_falls_back_to_float32_after_the_first_block(bf16):
-    """A narrow cone: the bound is wider than the gaps between top scores, the first
-    block is mostly unproven, so the other queries skip bf16; same results."""
+    """A narrow cone copied as it is (not centred): the bound is wider than the gaps
+    between top scores, the first block is mostly unproven, so the other queries skip
+    bf16; same results."""
+    bf16.setattr(_bf16_copy, "CENTRE_BELOW", 0.0)
     bf16.setattr(_bf16, "PROBE", 8)
     bf16.setattr(_bf16, "PROBE_LEAST", 8)
     rng = np.random.default_rng(5)
@@ -145,12 +148,57 @@ def _cone(n, seed=5):
     return (np.ones(48) + rng.normal(size=(n, 48)) * 0.02).astype(np.float32)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_a_cone_is_proven_in_bf16_once_centred(bf16, metric):
+    """The same cone, centred on its mean (shift_of): the bf16 products multiply the
+    small centred rows, the bound shrinks with them (0.0002 -> 0.000003 under cosine),
+    and the queries are proven in bf16, bit for bit the float32 result. Raw, none were."""
+    X, Q = _cone(2000, seed=5), _cone(60, seed=6)
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, metric, 10, bf16)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts["bf16"] >= 0.9 * 60 and counts["probe_failed"] == 0
+    C = Rows(X, metric, "corpus")
+    stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert stage.corpus.row_term is not None and stage.holds_sq is (metric == "euclidean")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("scale", [1e-17, 1.0, 1e17])
+def test_centred_keys_stay_inside_the_bound(bf16, metric, scale):
+    """Centred copy (a cone, lengths 1-3): every key the scan sees, with q·s added back
+    (absolute), is within the stage's part of the bound of the exact float64 key
+    (2 q·c − ‖c‖² under euclidean, with the engine's float32 ‖c‖², which the default
+    part covers)."""
+    rng = np.random.default_rng(4)
+    X = ((np.ones(64) + rng.normal(size=(400, 64)) * 0.05)
+         * rng.uniform(1, 3, (400, 1)) * scale).astype(np.float32)
+    Q = ((np.ones(64) + rng.normal(size=(20, 64)) * 0.05) * scale).astype(np.float32)
+    C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
+    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert stage.corpus.row_term is not None
+    pos = np.arange(Qr.n)
+    default = tolerance(Qr, C, pos, float(np.finfo(np.float32).eps))
+    own = stage.tolerance(pos, default) - default
+    Qb = Qr.take(pos) * (2 if metric == "euclidean" else 1)
+    S = np.empty((C.n, Qr.n), np.float32)
+    stage.into(stage.prepare(Qb), 0, C.n, S)
+    key = stage.absolute(pos, S.T)
+    exact = Qb.astype(np.float64) @ C.data.astype(np.float64).T
+    if metric == "euclidean":
+        exact -= C.sq.astype(np.float64)
+    ratio = np.abs(key - exact).max(axis=1) / own
+    assert ratio.max() <= 1.0
+    assert ratio.max() >= 0.02
+
+
 @pytest.mark.parametrize("least, remembered", [(8, True), (9, False)])
 def test_a_failed_probe_keeps_the_corpus_on_float32_for_later_searches(bf16, least,
                                                                       remembered):
     """The cone again, one prepared corpus searched twice: after a probe of at least
     PROBE_LEAST queries fails, the second search does not try bf16 (its counts stay);
     a smaller probe says nothing of the corpus, and the second search tries again."""
+    bf16.setattr(_bf16_copy, "CENTRE_BELOW", 0.0)
     bf16.setattr(_bf16, "PROBE", 8)
     bf16.setattr(_bf16, "PROBE_LEAST", least)
     X, Q = _cone(2000), _cone(40, seed=6)
@@ -313,7 +361,7 @@ def test_row_lengths_for_the_bound_are_upper_bounds_at_any_scale(dtype, scale):
     torch = _bf16._torch()
     rows = (np.random.default_rng(6).normal(size=(4, 24)) * scale).astype(dtype)
     low = torch.from_numpy(rows).to(torch.bfloat16)
-    norm, low_norm, residual = _bf16._norms(rows, low)
+    norm, low_norm, residual = _bf16.norms(rows, low)
     back = low.double().numpy()
     ref_norm = np.array([math.hypot(*r) for r in rows.astype(float)])
     ref_res = np.array([math.hypot(*r) for r in rows.astype(float) - back])
@@ -406,13 +454,13 @@ def test_the_bf16_copy_and_the_bound_run_torch_on_one_thread(bf16):
     caller's count restored after."""
     torch = _bf16._torch()
     seen = []
-    made = _bf16._Corpus
+    made = _bf16.Corpus
 
-    def watched(torch_, data):
+    def watched(torch_, *args):
         seen.append(torch_.get_num_threads())
-        return made(torch_, data)
+        return made(torch_, *args)
 
-    bf16.setattr(_bf16, "_Corpus", watched)
+    bf16.setattr(_bf16, "Corpus", watched)
     original = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
@@ -420,13 +468,13 @@ def test_the_bf16_copy_and_the_bound_run_torch_on_one_thread(bf16):
         C = Rows(X, "dot", "corpus")
         stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
         after_copy = torch.get_num_threads()
-        norms = _bf16._norms
+        norms = _bf16.norms
 
         def watched_norms(rows, low):
             seen.append(torch.get_num_threads())
             return norms(rows, low)
 
-        bf16.setattr(_bf16, "_norms", watched_norms)
+        bf16.setattr(_bf16, "norms", watched_norms)
         stage.tolerance(np.arange(4), np.zeros(4))
         after_bound = torch.get_num_threads()
     finally:

@@ -28,11 +28,15 @@ the default candidate stage and refine) is added on top: it covers the distance 
 prepared rows from the exact vectors, the euclidean ``‖c‖²`` and the subtraction, and
 refine's rounding. The norms are summed in float64 with 1% to spare.
 
-Measured (100,000 x 384 clustered float32, 1,000 queries, k = 10, cosine; one thread,
-CPU seconds, busy host, benchmarks/bench_knn_cpu.py): 2.38x faiss IndexFlatIP, against
-0.96x for the float32 path, every query proven in bf16. A narrow cone (cosines near
-0.9) fails the proof for most queries: 0.98-1.09x the float32 path's time (the first
-256 queries in bf16, the rest straight to float32).
+Measured (100,000 x 384 float32, 1,000 queries, k = 10, cosine; one thread, CPU
+seconds, busy host): clustered rows (benchmarks/bench_knn_cpu.py) 2.41x faiss
+IndexFlatIP under OpenBLAS's Haswell kernels and 1.28x under its SkylakeX ones, against
+0.99x and 0.96x for the float32 path; a narrow cone (cosines near 0.9, mean plus noise)
+2.09x, against 0.92x; every query proven in bf16. In a cone the copy is centred on the
+mean (:class:`._bf16_copy.Corpus`), so the bound follows the small centred rows: raw,
+the cone's bound was wider than the gaps between its top scores and most queries went
+back to float32 (fresh cones of 20-300 rows: 99.5% proven centred, 1,500 cases equal to
+the float32 path bit for bit).
 
 Which searches use it (:func:`stage_for`) follows the environment variable
 ``VECDIAG_BF16`` (read as ``VECDIAG_NUMBA`` is, :func:`._fold.switch`): ``1`` for every
@@ -69,6 +73,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._memory import available_memory
+from ._bf16_copy import PIECE, Corpus, lengths, norms, tensor
 from ._fold import switch
 
 MIN_FLOPS = 2e10                      # smaller scans keep float32
@@ -78,13 +83,12 @@ PROBE = 256                           # queries of the first bf16 scan (engine._
 PROVEN = 0.9                          # ... of which at least this share must be proven
 PROBE_LEAST = 32                      # a probe of fewer queries says nothing of the corpus
 WIDEN = 2                             # the bf16 pass keeps WIDEN x the float32 margin
-_PIECE = 8_192                        # rows per piece: bf16 copy, float64 norms
 _U32 = 2.0 ** -24                     # float32 unit roundoff (accumulation)
 _U16 = 2.0 ** -8                      # bf16 unit roundoff (output, round to nearest even)
 _TINY = 2.0 ** -126                   # float32 (and bf16) smallest normal number
 _REACH = 2.0 ** 126                   # largest |q~||c~| whose products bf16 holds (4x spare)
 
-_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> _Corpus
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> Corpus
 _lock = threading.Lock()
 _threads_lock = threading.Lock()
 _held: list = []                      # [torch's thread count before, one None per scan]
@@ -169,85 +173,38 @@ def rounding_holds(torch, seed: int = 0) -> bool:
     return bool(np.all(np.abs(got - exact) <= bound))
 
 
-class _Corpus:
-    """A corpus's bf16 copy (a torch tensor) and the norms the bound needs, made once."""
-
-    def __init__(self, torch, data: np.ndarray):
-        n, d = data.shape
-        self.rows = torch.empty((n, d), dtype=torch.bfloat16)
-        self.max_norm = self.max_low = self.max_residual = 0.0
-        self.finite = True
-        self.failed = False           # a probe proved too few queries: float32 from now on
-        for a in range(0, n, _PIECE):
-            piece = data[a:a + _PIECE]
-            low = _tensor(torch, piece).to(torch.bfloat16)
-            self.rows[a:a + piece.shape[0]] = low
-            norm, low_norm, residual = _norms(piece, low)
-            self.finite &= bool(np.isfinite(low_norm).all())     # NaN too
-            self.max_norm = max(self.max_norm, float(norm.max(initial=0.0)))
-            self.max_low = max(self.max_low, float(low_norm.max(initial=0.0)))
-            self.max_residual = max(self.max_residual, float(residual.max(initial=0.0)))
-
-
-def _tensor(torch, rows: np.ndarray):
-    """``rows`` as a torch tensor sharing its memory, or of a C-ordered copy when it is
-    read-only or not contiguous (torch warns on read-only arrays, and only reads here)."""
-    if not (rows.flags.writeable and rows.flags.c_contiguous):
-        rows = np.array(rows, order="C")
-    return torch.from_numpy(rows)
-
-
-def _norms(rows: np.ndarray, low) -> tuple:
-    """Upper bounds of the lengths of ``rows``, of their bf16 copy ``low`` and of the
-    difference, in the rows' own dtype (float64 throughout took 0.54 s for 100,000 x 384
-    float32 rows, more than the bf16 scan saves a search built once; this 0.1 s).
-
-    ``rows − low`` is exact (a number and its rounding lie within a factor two). The bf16
-    copy's length is at most the sum of the two others.
-    """
-    back = (low.double() if rows.dtype == np.float64 else low.float()).numpy()
-    with np.errstate(invalid="ignore", over="ignore"):
-        residual = _lengths(rows - back)
-    norm = _lengths(rows)
-    return norm, norm + residual, residual
-
-
-def _lengths(X: np.ndarray) -> np.ndarray:
-    """Upper bounds (float64) of the row lengths of ``X``: sums of squares in X's dtype,
-    ``(d + 2) eps`` and 1% up; rows whose sum may have underflowed or overflowed (outside
-    2^-100..2^100) summed again in float64 after scaling by their largest entry."""
-    d = X.shape[1]
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        sq = np.einsum("ij,ij->i", X, X).astype(np.float64)
-        out = np.sqrt(sq)
-        odd = ~((sq > 2.0 ** -100) & (sq < 2.0 ** 100))
-        if odd.any():
-            Y = X[odd].astype(np.float64)
-            big = np.abs(Y).max(axis=1, initial=0.0)
-            Y /= np.where(big > 0, big, 1.0)[:, None]
-            out[odd] = big * np.sqrt(np.einsum("ij,ij->i", Y, Y))
-    return out * (1 + (d + 2) * float(np.finfo(X.dtype).eps)) * 1.01
-
-
 class Stage:
     """The bf16 candidate stage of one search: the product hook of
     :func:`._scan.numpy_candidates` and the bound of its keys (see the module docstring)."""
 
-    def __init__(self, torch, Q, C, corpus: _Corpus):
+    def __init__(self, torch, Q, C, corpus: Corpus):
         self.torch, self.Q, self.C, self.corpus = torch, Q, C, corpus
+        # the scan subtracts the euclidean ‖c‖² itself unless the row term holds it
+        self.holds_sq = C.metric == "euclidean" and corpus.row_term is not None
+        self._qshift = corpus.shift * (2 if C.metric == "euclidean" else 1)   # exact
 
     def tolerance(self, pos: np.ndarray, default: np.ndarray) -> np.ndarray:
         """Per query at ``pos``: the bound on a bf16 candidate key's error plus
         ``default`` (the engine's :func:`.engine.tolerance` at ``pos``); inf for a query
-        the bf16 stage cannot score (its products would leave bf16's range)."""
+        the bf16 stage cannot score (its products would leave bf16's range).
+
+        The module docstring's bound, for the rows multiplied (centred by ``s``, see
+        :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``), and, when centred,
+        the other roundings: ``2 eps |q − s| max|c − s|`` (the two differences, each
+        rounded once in the rows' dtype, ``eps`` its machine epsilon), ``2^-24 (max|row
+        term| + |q~||c~|)`` and another ``(2^-24 + 2^-52) max|row term|`` (the row
+        term, less ``‖c‖²`` in float64 under euclidean, rounded to float32 and added to
+        the block in float32), ``(d + 2) 2^-53 |s| max|c − s|`` (its float64 sum) and
+        ``(d + 4) 2^-53 |q| (|s| + max|c − s|)`` (``q·s`` summed and added in float64).
+        """
         torch, c = self.torch, self.corpus
-        q_low = np.empty(pos.size)
-        q_res = np.empty(pos.size)
+        q_norm, q_low, q_res = (np.empty(pos.size) for _ in range(3))
         with one_thread(torch):
-            for a in range(0, pos.size, _PIECE):
-                rows = self.Q.take(pos[a:a + _PIECE])
-                low = _tensor(torch, rows).to(torch.bfloat16)
-                _, q_low[a:a + _PIECE], q_res[a:a + _PIECE] = _norms(rows, low)  # no |q|
+            for a in range(0, pos.size, PIECE):
+                rows = self._centred(self.Q.take(pos[a:a + PIECE]), c.shift)
+                low = tensor(torch, rows).to(torch.bfloat16)
+                q_norm[a:a + PIECE], q_low[a:a + PIECE], q_res[a:a + PIECE] = \
+                    norms(rows, low)
         d = self.C.d
         err = (q_res * c.max_norm + q_low * c.max_residual
                + ((d + 2) * _U32 + _U16) * q_low * c.max_low
@@ -255,18 +212,54 @@ class Stage:
         reach = q_low * c.max_low
         if self.C.metric == "euclidean":
             err, reach = 2.0 * err, 2.0 * reach    # the scan multiplies 2q (exact) by c
+        if c.row_term is not None:
+            eps = float(np.finfo(self.C.dtype).eps)
+            twice = 2.0 if self.C.metric == "euclidean" else 1.0
+            q_full = lengths(self.Q.take(pos))
+            err = err + twice * (2 * eps * q_norm * c.max_norm
+                                 + (d + 2) * 2.0 ** -53 * c.shift_norm * c.max_norm
+                                 + (d + 4) * 2.0 ** -53 * q_full * (c.shift_norm + c.max_norm))
+            err = err + (2 * _U32 + 2.0 ** -52) * c.max_term + _U32 * reach
         with np.errstate(invalid="ignore"):
             out = 1.01 * err + default
         # subtle: products past bf16's range (2^128, float64 rows longer than ~1e19)
         # come back inf, whatever the bound says: such queries keep the float32 path
         return np.where(np.isfinite(out) & (reach < _REACH), out, np.inf)
 
+    @staticmethod
+    def _centred(rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        return rows - shift if shift.any() else rows
+
+    def offsets(self, pos: np.ndarray) -> np.ndarray:
+        """``q·s`` (float64) of the queries at ``pos`` as the scan multiplies them
+        (``2q`` under euclidean): what the centred keys lack (0 when not centred)."""
+        if self.corpus.row_term is None:
+            return np.zeros(pos.size)
+        return self.Q.take(pos).astype(np.float64) @ self._qshift.astype(np.float64)
+
+    def absolute(self, pos: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """The scan's keys of the queries at ``pos`` (m, kp) as keys of the rows
+        themselves: ``q·s`` added in float64 when centred; the −inf of empty slots stays."""
+        if self.corpus.row_term is None:
+            return key
+        return key.astype(np.float64) + self.offsets(pos)[:, None]
+
+    def centred_floor(self, pos: np.ndarray, floor: np.ndarray) -> np.ndarray:
+        """A floor of the rows' keys (:func:`.engine.known_floor`) as a floor of the keys
+        the scan compares, rounded down to ``floor``'s dtype (a lower floor only keeps
+        more rows)."""
+        if self.corpus.row_term is None:
+            return floor
+        exact = floor.astype(np.float64) - self.offsets(pos)
+        out = exact.astype(floor.dtype)
+        return np.where(out > exact, np.nextafter(out, -np.inf), out)
+
     def judge(self, proven: int, tried: int) -> bool:
         """Whether the queries left after a probe should go through bf16 too: ``proven``
         of the first ``tried`` were. A failed probe of at least :data:`PROBE_LEAST`
         queries also keeps this corpus on the float32 path for later searches (a narrow
-        cone fails for nearly every query: 1.39x the float32 path's time when all 1,000
-        queries of a search tried bf16 first, 1.09x with a probe of 256)."""
+        cone copied raw failed for nearly every query: 1.39x the float32 path's time when
+        all 1,000 queries of a search tried bf16 first, 1.09x with a probe of 256)."""
         if proven >= PROVEN * tried:
             return True
         if tried >= PROBE_LEAST:
@@ -275,14 +268,18 @@ class Stage:
         return False
 
     def prepare(self, Qb: np.ndarray):
-        """A query block (prepared rows, doubled for euclidean) as a bf16 tensor."""
-        return _tensor(self.torch, Qb).to(self.torch.bfloat16)
+        """A query block (prepared rows, doubled for euclidean), centred as the corpus
+        copy is (``2s`` off a doubled block), as a bf16 tensor."""
+        return tensor(self.torch, self._centred(Qb, self._qshift)).to(self.torch.bfloat16)
 
     def into(self, Qt, c0: int, c1: int, S: np.ndarray) -> None:
-        """Scores of corpus rows ``c0:c1`` by the queries ``Qt`` into ``S`` (c1 − c0, m),
-        converted from bf16 exactly (float32 or float64 ``S``)."""
+        """Keys of corpus rows ``c0:c1`` by the queries ``Qt`` into ``S`` (c1 − c0, m):
+        the bf16 products converted exactly (float32 or float64 ``S``), plus the rows'
+        terms when centred (less ``q·s``, which :meth:`absolute` adds back)."""
         out = self.torch.mm(self.corpus.rows[c0:c1], Qt.T)
         self.torch.from_numpy(S).copy_(out)
+        if self.corpus.row_term is not None:
+            S += self.corpus.row_term[c0:c1, None]
 
     def threads(self):
         """torch on one thread per engine worker while a scan runs (the engine's workers
@@ -336,7 +333,7 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | N
             if 2.0 * C.n * C.d > MEMORY_SHARE * available_memory():
                 return None
             with one_thread(torch):
-                corpus = _cache[C] = _Corpus(torch, C.data)
+                corpus = _cache[C] = Corpus(torch, C.data, C.metric, C.sq)
     if not corpus.finite or corpus.failed:
         return None
     return Stage(torch, Q, C, corpus)

@@ -174,7 +174,7 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                     np.matmul(Cb, Qb.T, out=S)
                 else:
                     product.into(Qb, c0, c1, S)
-                if C.sq is not None:
+                if C.sq is not None and not (product is not None and product.holds_sq):
                     S -= C.sq[c0:c1, None]
                 if exclude_self:
                     _mask_self(S.T, positions[q0:q1], c0, c1)

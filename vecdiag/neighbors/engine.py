@@ -299,12 +299,16 @@ def _round(Q: Rows, C: Rows, pos: np.ndarray, k: int, kp: int, known, *, exclude
         slack = tolerance(Q, C, pos, cand_eps) if tol is None else tol
         floor = None if known is None else known_floor(Q, C, pos, known[pos], cand_eps,
                                                        Cc.dtype, tol)
+        if stage is not None and floor is not None:
+            floor = stage.centred_floor(pos, floor)   # a centred bf16 scan lacks q·s
         # keys more than twice the rounding bound below a query's running k-th best
         # cannot reach its top k (as refine's skip): the scan leaves them out
         cand, key = numpy_candidates(Qc, Cc, pos, kp, exclude_self=exclude_self,
                                      budget=budget, batch_size=batch_size,
                                      progress=progress, floor=floor, rank=k,
                                      slack=2.0 * slack, product=stage)
+        if stage is not None:
+            key = stage.absolute(pos, key)
     return refine(Q, C, pos, cand, key, k, exclude_self=exclude_self, cand_eps=cand_eps,
                   budget=budget, tol=tol)
 
