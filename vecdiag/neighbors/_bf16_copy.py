@@ -20,7 +20,8 @@ class Corpus:
     euclidean it also holds the key's ``− ‖c‖²``), and ``q·s`` one per query
     (:meth:`Stage.absolute`, added to the few kept keys). ``c − s`` is rounded once in
     the rows' dtype. Elsewhere ``s`` is 0 and the rows are copied as they are (the extra
-    pass over each block costs about 10% of a bf16 search).
+    pass over each block cost 5% of a bf16 search of 100,000 x 384 clustered rows
+    forced to centre, one thread: 0.338 s against 0.322).
     """
 
     def __init__(self, torch, data: np.ndarray, metric: str, sq):
