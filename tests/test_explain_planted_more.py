@@ -280,3 +280,40 @@ def test_the_copy_scale_is_measured_once_per_index(monkeypatch):
     np.testing.assert_array_equal(index.cache[cache_keys.explain_copy_scale()],
                                   1.0 / np.sqrt((case.corpus.astype(np.float64) ** 2).mean(axis=0)))
     assert [c.code for c in first.causes] == [c.code for c in second.causes]
+
+
+def test_the_deduplicate_counterfactual_groups_copies_as_the_cause_judges_them():
+    """Dot over 400 x 32 rows sharing +50 on dimensions 0 and 1 (rogue dimensions: every
+    raw cosine about 0.99), with 3 near-copies of a long document (row 7: rows 100, 200,
+    300) in the top-10 and the expected document at rank 12. The cause judged copies with
+    each dimension standardised and named the 3 copies, but the deduplicate fix grouped
+    by raw cosine: 396 of the 400 rows in one group, so it demoted nearly the whole
+    top-10 and the note said the expected document "stays at rank 12". Now the fix groups
+    in the cause's frame: the 3 copies go, the document rises to 9. Reference: the
+    standardised cosines of every pair by NumPy, and the searched order with the copies
+    removed."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 32))
+    X[:, :2] += 50
+    X[7, 2:] *= 4
+    copies = [100, 200, 300]
+    X[copies] = X[7] + 0.01 * rng.normal(size=(3, 32))
+    q = X[7].copy()
+    q[:2] = 0
+    q += 0.3 * rng.normal(size=32)
+    order = np.argsort(-(X @ q), kind="stable")
+    expected = int(order[11])
+    raw = _unit(X) @ _unit(X).T
+    S = _unit(X / np.sqrt((X ** 2).mean(axis=0)))
+    both = (raw >= 0.98) & (S @ S.T >= 0.98)
+    np.fill_diagonal(both, False)
+    assert sorted(np.flatnonzero(both.any(axis=1)).tolist()) == [7, *copies]
+    assert (raw >= 0.98).sum() > 150_000                     # raw: almost every pair
+    index = vd.Index(X, metric="dot")
+    exp = vd.explain_neighbors(q, index, k=10, expected=[expected])
+    (dup,) = [c for c in exp.causes if c.code == "near_duplicates"]
+    assert dup.evidence["wasted_places"] == 3
+    (cf,) = [c for c in exp.counterfactuals if c.fix == "deduplicate"]
+    kept = [int(r) for r in order if r not in set(copies + [7]) - {int(order[0])}]
+    assert cf.expected_ranks == {expected: kept.index(expected) + 1} == {expected: 9}
+    assert list(cf.top) == kept[:10]

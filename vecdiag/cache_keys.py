@@ -119,9 +119,11 @@ def mp_stats(metric: str, n_samples, random_state) -> tuple:
     return ("fixes_mp_stats", metric, n_samples, random_state)
 
 
-def duplicate_groups(threshold: float) -> tuple:
-    """Groups of near-copies (cosine >= threshold)."""
-    return ("fixes_duplicate_groups", float(threshold))
+def duplicate_groups(threshold: float, frame=None) -> tuple:
+    """Groups of near-copies (cosine >= threshold; also in the frame whose
+    :attr:`~vecdiag.diagnostics.copy_frame.CopyFrame.key` is ``frame``, when given)."""
+    return (("fixes_duplicate_groups", float(threshold)) if frame is None
+            else ("fixes_duplicate_groups", float(threshold), frame))
 
 
 def random_pairs(metric: str, n_pairs: int, seed) -> tuple:
@@ -152,11 +154,13 @@ def explain_idf() -> tuple:
     return ("explain_idf",)
 
 
-def explain_duplicate_groups(threshold: float) -> tuple:
-    """Groups of near-copies (cosine >= threshold) among the rows with a direction (zero
-    rows, valid documents under dot or euclidean, belong to none): the de-duplicated
-    counterfactual of a corpus that holds zero rows."""
-    return ("explain_duplicate_groups", float(threshold))
+def explain_duplicate_groups(threshold: float, frame=None) -> tuple:
+    """Groups of near-copies (cosine >= threshold; also in the frame whose
+    :attr:`~vecdiag.diagnostics.copy_frame.CopyFrame.key` is ``frame``, when given) among
+    the rows with a direction (zero rows, valid documents under dot or euclidean, belong
+    to none): the de-duplicated counterfactual of a corpus that holds zero rows."""
+    return (("explain_duplicate_groups", float(threshold)) if frame is None
+            else ("explain_duplicate_groups", float(threshold), frame))
 
 
 def explain_view_pairs(fix: str, metric: str, seed) -> tuple:

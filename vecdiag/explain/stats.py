@@ -311,6 +311,19 @@ def copy_scale(index, shape: dict):
     return scale
 
 
+def copy_frame(index, shape: dict):
+    """The :class:`~vecdiag.diagnostics.copy_frame.CopyFrame` near-copies are also judged
+    in (:func:`copy_scale`'s factors, of the unit rows under cosine, of the rows under
+    dot), None when they are judged by raw cosine only: one decision, shared by the
+    near-copy cause and the de-duplicated counterfactual."""
+    from ..diagnostics.copy_frame import CopyFrame
+
+    scale = copy_scale(index, shape)
+    if scale is None:
+        return None
+    return CopyFrame(unit=index.metric == "cosine", shift=None, scale=scale)
+
+
 def _copy_scale(index) -> np.ndarray:
     from ..diagnostics.chunked_copies import standard_params
 
