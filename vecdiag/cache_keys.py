@@ -28,8 +28,8 @@ __all__ = [
     "moments", "anisotropy", "isotropy", "rogue_dimensions", "rows_in", "unit_rows",
     "copied_rows",
     "fix_fitted", "csls_penalty", "mp_stats", "duplicate_groups", "random_pairs",
-    "explain_stats", "explain_id_lookup", "explain_idf", "explain_duplicate_groups",
-    "explain_view_pairs",
+    "explain_stats", "explain_copy_frame", "explain_id_lookup", "explain_idf",
+    "explain_duplicate_groups", "explain_view_pairs",
 ]
 
 KNN_GRAPH = "knn_graph"
@@ -138,10 +138,10 @@ def explain_stats(k: int, random_state) -> tuple:
     return ("explain_stats", int(k), random_state)
 
 
-def explain_copy_scale() -> tuple:
-    """The factor per dimension near-copies are also judged on when rogue dimensions are
-    flagged (explain's copy check, :func:`vecdiag.explain.stats.copy_scale`)."""
-    return ("explain_copy_scale",)
+def explain_copy_frame() -> tuple:
+    """The frame near-copies are also judged in, or None (explain's copy checks and
+    de-duplicated counterfactual, :func:`vecdiag.explain.stats.copy_frame`)."""
+    return ("explain_copy_frame",)
 
 
 def explain_id_lookup() -> tuple:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CopyFrame"]
+__all__ = ["CopyFrame", "frame_moments"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,3 +62,40 @@ class CopyFrame:
         for part in (self.shift, self.scale):
             digest.update(b"-" if part is None else np.asarray(part, np.float64).tobytes())
         return (bool(self.unit), digest.hexdigest())
+
+
+def frame_moments(X, unit: bool, centre: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, rms)`` per dimension (float64) of the rows of ``X`` (over their lengths
+    when ``unit``; a zero row stays zero): the mean when ``centre`` (else 0) and the root
+    mean square about it, the figures a :class:`CopyFrame` is made of. Two passes, one
+    piece of rows at a time (of a Dask array, one pass over its blocks each).
+
+    Examples
+    --------
+    >>> frame_moments(np.array([[3.0, 4.0], [0.0, 2.0]]), unit=True, centre=True)
+    (array([0.3, 0.9]), array([0.3, 0.1]))
+    """
+    from ..scale.chunks import is_dask_array
+    from .moments import block_rows
+
+    n, d = X.shape
+    if is_dask_array(X):
+        V = X.astype(np.float64)
+        if unit:
+            norms = np.sqrt((V ** 2).sum(axis=1))
+            V = V / (norms + (norms == 0))[:, None]
+        mean = np.asarray(V.mean(axis=0).compute(), np.float64) if centre else np.zeros(d)
+        rms = np.sqrt(np.asarray(((V - mean) ** 2).mean(axis=0).compute(), np.float64))
+        return mean, rms
+    step = block_rows(d)
+    frame = CopyFrame(unit=unit, shift=None, scale=None)
+    mean = np.zeros(d)
+    if centre:
+        for a in range(0, n, step):
+            mean += frame.rows(X[a:a + step]).sum(axis=0)
+        mean /= max(n, 1)
+    sq = np.zeros(d)
+    for a in range(0, n, step):
+        B = frame.rows(X[a:a + step]) - mean
+        sq += np.einsum("ij,ij->j", B, B)
+    return mean, np.sqrt(sq / max(n, 1))
