@@ -372,3 +372,31 @@ def test_near_copies_are_judged_centred_under_euclidean_and_in_a_cone(where):
     best = next(int(r) for r in order if r in group)           # the group keeps its best
     kept = [int(r) for r in order if r not in group or r == best]
     assert cf.expected_ranks == {expected: kept.index(expected) + 1} == {expected: 10}
+
+
+def test_a_hub_is_not_its_own_copies_when_euclidean_moves_the_corpus():
+    """The planted hub corpus (400 x 32, euclidean) moved +30 on every dimension, query
+    too: no distance changes, but every raw cosine reaches 0.98, so the hub's copy count
+    (the lists its own near-copies give it) was all 237 of its lists and explain named no
+    hub. Its near-copies are now counted in the frame explain judges copies in (centred
+    under euclidean): none, as unmoved. Reference: the centred and raw cosines of row 3
+    with every other row, by NumPy."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from explain_planted import GENERATORS
+
+    case = GENERATORS["hub"](np.random.default_rng(0), 400, 32)
+    X, q = case.corpus.astype(np.float64) + 30, case.query.astype(np.float64) + 30
+    raw = _unit(X) @ _unit(X[3])
+    centred = _unit(X - X.mean(axis=0)) @ _unit(X[3] - X.mean(axis=0))
+    assert (np.count_nonzero(raw >= 0.98) - 1, np.count_nonzero(centred >= 0.98) - 1) == (399, 0)
+    found = []
+    for Y, z in ((X - 30, q - 30), (X, q)):
+        exp = vd.explain_neighbors(z, Y, k=10, expected=case.expected, metric="euclidean")
+        (hub,) = [c for c in exp.causes if c.code == "hub"]
+        found.append({key: hub.evidence[key] for key in
+                      ("hub", "k_occurrence", "copies", "k_occurrence_without_copies")})
+    assert found[0] == found[1] == {"hub": 3, "k_occurrence": 237.0, "copies": 0,
+                                    "k_occurrence_without_copies": 237.0}

@@ -499,3 +499,25 @@ def test_copy_counts_walk_a_block_in_pieces(threads, monkeypatch):
     pieces, peak = lowest_peak(lambda: dask_explain.copy_counts(D, U, 0.6))
     assert peak < X.size * 8
     assert pieces.tolist() == want
+
+
+def test_copy_counts_in_a_copy_frame(threads):
+    """A Dask corpus moved +30 on every dimension (euclidean): every raw cosine reaches
+    0.98, so the hub cause counted all 299 other rows as a document's own near-copies.
+    Counted also in the frame explain judges copies in (the rows less their mean), the
+    two planted copies of row 3 are its only ones. Reference: both cosines of every row,
+    by NumPy."""
+    from vecdiag.diagnostics.copy_frame import CopyFrame
+    from vecdiag.scale import explain as dask_explain
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 8)) + 30
+    X[[40, 250]] = X[3] + 1e-4 * rng.normal(size=(2, 8))
+    frame = CopyFrame(unit=False, shift=X.mean(axis=0), scale=None)
+    V = X[[3, 7]]
+    raw = planted.unit(X) @ planted.unit(V).T >= 0.98
+    centred = planted.unit(X - frame.shift) @ planted.unit(V - frame.shift).T >= 0.98
+    D = da.from_array(X, chunks=(100, 8))
+    assert dask_explain.copy_counts(D, V, 0.98).tolist() == raw.sum(axis=0).tolist() == [300, 300]
+    got = dask_explain.copy_counts(D, V, 0.98, frame).tolist()
+    assert got == (raw & centred).sum(axis=0).tolist() == [3, 1]

@@ -231,10 +231,10 @@ def _draft(inp: Inputs) -> Context:
     query_norm = float(row_norms(q[None, :])[0])
     deepest = max([k, *expected_ranks.tolist()])
     candidates = base.top(min(n, deepest, MAX_CANDIDATES))
-    stats.prefetch_copies(np.concatenate([top, np.asarray(inp.expected_pos, dtype=np.int64)]),
-                          DUPLICATE_THRESHOLD)
     shape = corpus_shape(index, n, k)
     frame = copy_frame(index, shape)
+    stats.prefetch_copies(np.concatenate([top, np.asarray(inp.expected_pos, dtype=np.int64)]),
+                          DUPLICATE_THRESHOLD, frame)
     ctx0 = Context(
         index=index, stats=stats, k=k, metric=index.metric, query=frozen_array(q),
         scores=frozen_array(scores), key=frozen_array(key), base=base, top=frozen_array(top),

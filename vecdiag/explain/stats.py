@@ -115,12 +115,22 @@ class CorpusStats:
         """Unit-length vectors of the given rows."""
         return self.unit[rows]
 
-    def copies_of(self, row: int, threshold: float) -> int:
-        """How many other corpus rows have cosine >= ``threshold`` with ``row``."""
-        cos = self.unit @ self.unit[row]
-        return int(np.count_nonzero(cos >= threshold)) - int(cos[row] >= threshold)
+    def copies_of(self, row: int, threshold: float, frame=None) -> int:
+        """How many other corpus rows have cosine >= ``threshold`` with ``row``, and in
+        ``frame`` too when given (a :class:`~vecdiag.diagnostics.copy_frame.CopyFrame`,
+        :func:`copy_frame`)."""
+        from ..linalg import normalize
 
-    def prefetch_copies(self, rows, threshold: float) -> None:
+        close = self.unit @ self.unit[row] >= threshold
+        close[row] = False
+        if frame is not None and close.any():
+            rows = np.flatnonzero(close)
+            F = normalize(frame.rows(vectors_of(self._index, rows)), zero="ignore")
+            f = normalize(frame.rows(vectors_of(self._index, [int(row)])), zero="ignore")[0]
+            return int(np.count_nonzero(F @ f >= threshold))
+        return int(np.count_nonzero(close))
+
+    def prefetch_copies(self, rows, threshold: float, frame=None) -> None:
         """Nothing to prepare in memory (a Dask corpus counts the copies of the documents
         an explanation involves in one pass, see :mod:`vecdiag.scale.explain`)."""
 
