@@ -196,12 +196,16 @@ def test_sampled_dask_finds_what_exact_numpy_finds(threads, name):
                    sample_size=n // 4)
     assert want.stats["exact"] and not got.stats["exact"]
     assert got.causes[0].code == want.causes[0].code == name
-    # every material cause (confidence >= 0.05) in the same order; sampling noise may add
-    # or drop a negligible one (a 0.02 "hub" from a 4x-scaled count)
-    def material(exp):
-        return [c.code for c in exp.causes if c.confidence >= 0.05]
+    # every cause material (confidence >= 0.05) in either explanation is named by both,
+    # in the same order; sampling noise may move a negligible one across 0.05 (the rogue
+    # case's hub: 0.04 exact, 0.07 from a quarter of the rows, its raw "copies" no longer
+    # discounting its lists) or add or drop one below it (a 0.02 "hub" from a 4x-scaled
+    # count)
+    def codes(exp, at=0.0):
+        return [c.code for c in exp.causes if c.confidence >= at]
 
-    assert material(got) == material(want)
+    material = set(codes(got, 0.05)) | set(codes(want, 0.05))
+    assert [c for c in codes(got) if c in material] == [c for c in codes(want) if c in material]
     assert [(e.id, e.rank) for e in got.expected] == [(e.id, e.rank) for e in want.expected]
 
 
