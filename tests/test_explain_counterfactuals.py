@@ -249,16 +249,21 @@ def _copies_and_zero_rows(seed, n=60, d=6):
 
 def _dedup_reference(X, q, metric, k, expected, among):
     """The de-duplicated ranks, from first principles: near-copy groups are the connected
-    components of "cosine >= 0.98" (scipy) among the rows with a direction (all, or the
-    top ``among`` of the search); each group's best-ranked row keeps its place, the
-    others go below every kept row, in their order."""
+    components of "cosine >= 0.98" (scipy; under euclidean of the rows less the mean of
+    the rows with a direction too, as diagnose judges them) among the rows with a
+    direction (all, or the top ``among`` of the search); each group's best-ranked row
+    keeps its place, the others go below every kept row, in their order."""
     from scipy.sparse.csgraph import connected_components
 
     order = order_of(search_key(X, q, metric))
     rows = order[:among] if among else np.arange(len(X))
     rows = rows[np.linalg.norm(X[rows], axis=1) > 0]
     U = unit(X[rows])
-    _, labels = connected_components(U @ U.T >= 0.98, directed=False)
+    close = U @ U.T >= 0.98
+    if metric == "euclidean":
+        C = unit(X[rows] - X[np.linalg.norm(X, axis=1) > 0].mean(axis=0))
+        close &= C @ C.T >= 0.98
+    _, labels = connected_components(close, directed=False)
     place = np.argsort(order)
     demoted = np.zeros(len(X), dtype=bool)
     for lab in np.unique(labels):
@@ -291,7 +296,9 @@ def test_deduplicate_with_zero_rows_reuses_its_groups(seed, metric):
         base_ranks = [x.rank for x in exp.expected]
         among = None if max_exact > 10 else max(k, *base_ranks)
         assert (cf.top, cf.expected_ranks) == _dedup_reference(X, q, metric, k, expected, among)
-    key = cache_keys.explain_duplicate_groups(0.98)
+    frame = index.cache[cache_keys.explain_copy_frame()]      # centred under euclidean
+    assert (frame is None) == (metric == "dot")
+    key = cache_keys.explain_duplicate_groups(0.98, None if frame is None else frame.key)
     groups = index.cache[key]
     assert [g.tolist() for g in groups] == [[5, 8, 22, 33], [9, 11, 50]]
     vd.explain_neighbors(q, index, k=k, expected=expected)

@@ -257,26 +257,146 @@ def test_near_copies_are_judged_as_diagnose_judges_them_under_rogue_dimensions()
     assert dup.evidence["wasted_places"] == 3, dup.summary
 
 
-def test_the_copy_scale_is_measured_once_per_index(monkeypatch):
+def test_the_copy_frame_is_measured_once_per_index(monkeypatch):
     """Every explanation on an Index with rogue dimensions measured the scale per
     dimension again (on Dask a pass over the corpus); now once, kept in index.cache."""
     import sys
     from pathlib import Path
 
     from vecdiag import cache_keys
-    from vecdiag.explain import stats
+    from vecdiag.diagnostics import copy_frame
 
     sys.path.insert(0, str(Path(__file__).parent))
     from explain_planted import GENERATORS
 
     case = GENERATORS["rogue_dimensions"](np.random.default_rng(496), 400, 96)
     calls = []
-    real = stats._copy_scale
-    monkeypatch.setattr(stats, "_copy_scale", lambda index: calls.append(1) or real(index))
+    real = copy_frame.frame_moments
+    monkeypatch.setattr(copy_frame, "frame_moments",
+                        lambda *a: calls.append(1) or real(*a))
     index = vd.Index(case.corpus, metric="dot")
     first = vd.explain_neighbors(case.query, index, k=10, expected=case.expected)
     second = vd.explain_neighbors(case.query, index, k=10, expected=case.expected)
     assert len(calls) == 1
-    np.testing.assert_array_equal(index.cache[cache_keys.explain_copy_scale()],
-                                  1.0 / np.sqrt((case.corpus.astype(np.float64) ** 2).mean(axis=0)))
+    # the rogue dimensions' offset also makes a cone (mean cosine above 0.4): the frame
+    # is diagnose's, the unit rows less their mean, each dimension over its rms
+    U = _unit(case.corpus.astype(np.float64))
+    assert (U @ U.T).mean() >= 0.4
+    frame = index.cache[cache_keys.explain_copy_frame()]
+    assert frame.unit
+    np.testing.assert_allclose(frame.shift, U.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(frame.scale, 1.0 / U.std(axis=0), rtol=1e-10)
     assert [c.code for c in first.causes] == [c.code for c in second.causes]
+
+
+def test_the_deduplicate_counterfactual_groups_copies_as_the_cause_judges_them():
+    """Dot over 400 x 32 rows sharing +50 on dimensions 0 and 1 (rogue dimensions: every
+    raw cosine about 0.99), with 3 near-copies of a long document (row 7: rows 100, 200,
+    300) in the top-10 and the expected document at rank 12. The cause judged copies with
+    each dimension standardised and named the 3 copies, but the deduplicate fix grouped
+    by raw cosine: 396 of the 400 rows in one group, so it demoted nearly the whole
+    top-10 and the note said the expected document "stays at rank 12". Now the fix groups
+    in the cause's frame: the 3 copies go, the document rises to 9. Reference: the
+    standardised cosines of every pair by NumPy, and the searched order with the copies
+    removed."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 32))
+    X[:, :2] += 50
+    X[7, 2:] *= 4
+    copies = [100, 200, 300]
+    X[copies] = X[7] + 0.01 * rng.normal(size=(3, 32))
+    q = X[7].copy()
+    q[:2] = 0
+    q += 0.3 * rng.normal(size=32)
+    order = np.argsort(-(X @ q), kind="stable")
+    expected = int(order[11])
+    raw = _unit(X) @ _unit(X).T
+    S = _unit(X / np.sqrt((X ** 2).mean(axis=0)))
+    both = (raw >= 0.98) & (S @ S.T >= 0.98)
+    np.fill_diagonal(both, False)
+    assert sorted(np.flatnonzero(both.any(axis=1)).tolist()) == [7, *copies]
+    assert (raw >= 0.98).sum() > 150_000                     # raw: almost every pair
+    index = vd.Index(X, metric="dot")
+    exp = vd.explain_neighbors(q, index, k=10, expected=[expected])
+    (dup,) = [c for c in exp.causes if c.code == "near_duplicates"]
+    assert dup.evidence["wasted_places"] == 3
+    (cf,) = [c for c in exp.counterfactuals if c.fix == "deduplicate"]
+    kept = [int(r) for r in order if r not in set(copies + [7]) - {int(order[0])}]
+    assert cf.expected_ranks == {expected: kept.index(expected) + 1} == {expected: 9}
+    assert list(cf.top) == kept[:10]
+
+
+@pytest.mark.parametrize("where", ["euclidean, moved +30", "cosine, a cone (mean cos .995)"])
+def test_near_copies_are_judged_centred_under_euclidean_and_in_a_cone(where):
+    """400 x 32 Gaussian rows moved +30 on every dimension searched by euclidean, or unit
+    rows in a cone of mean cosine 0.995 searched by cosine: the raw cosines of most pairs
+    reach 0.98, and explain named near_duplicates (0.30) with a de-duplicated
+    counterfactual demoting most of the corpus ("row .. stays at rank 12"), where
+    vd.diagnose, judging copies on the centred vectors, finds none. Now explain judges
+    them on the centred vectors too (and raw); 3 planted copies of the top hit are still
+    named, and de-duplicating lifts the expected document from 12 to 10. Reference: the
+    centred cosines of every top-10 pair, by NumPy, and the order with the copies
+    removed."""
+    rng = np.random.default_rng(0)
+    metric = where.split(",")[0]
+    X = rng.normal(size=(400, 32))
+    if metric == "euclidean":
+        X += 30
+        q = X[5] + 0.5 * rng.normal(size=32)
+        C = X - X.mean(axis=0)
+        key = -np.linalg.norm(X - q, axis=1)
+    else:
+        X = _unit(X + 40 * np.ones(32) / np.sqrt(32) * 2)
+        q = X[5] + 0.001 * rng.normal(size=32)
+        C = X - X.mean(axis=0)
+        key = X @ _unit(q)
+    order = np.argsort(-key, kind="stable")
+    top = order[:10]
+    raw = _unit(X[top]) @ _unit(X[top]).T
+    off = ~np.eye(10, dtype=bool)
+    assert (raw[off] >= 0.98).mean() > 0.5 and (_unit(C[top]) @ _unit(C[top]).T)[off].max() < 0.98
+    assert vd.diagnose(X, metric=metric)["near_duplicates"].evidence["groups"] == 0
+    exp = vd.explain_neighbors(q, X, k=10, expected=[int(order[11])], metric=metric)
+    assert "near_duplicates" not in [c.code for c in exp.causes]
+    assert "deduplicate" not in [c.fix for c in exp.counterfactuals]
+    Y = X.copy()
+    group = {int(order[0]), 100, 200, 300}
+    Y[[100, 200, 300]] = X[order[0]] + 1e-4 * rng.normal(size=(3, 32))
+    key = -np.linalg.norm(Y - q, axis=1) if metric == "euclidean" else Y @ _unit(q)
+    order = np.argsort(-key, kind="stable")
+    expected = int(order[12])
+    exp = vd.explain_neighbors(q, Y, k=10, expected=[expected], metric=metric)
+    (dup,) = [c for c in exp.causes if c.code == "near_duplicates"]
+    assert dup.evidence["wasted_places"] == 3, dup.summary
+    (cf,) = [c for c in exp.counterfactuals if c.fix == "deduplicate"]
+    best = next(int(r) for r in order if r in group)           # the group keeps its best
+    kept = [int(r) for r in order if r not in group or r == best]
+    assert cf.expected_ranks == {expected: kept.index(expected) + 1} == {expected: 10}
+
+
+def test_a_hub_is_not_its_own_copies_when_euclidean_moves_the_corpus():
+    """The planted hub corpus (400 x 32, euclidean) moved +30 on every dimension, query
+    too: no distance changes, but every raw cosine reaches 0.98, so the hub's copy count
+    (the lists its own near-copies give it) was all 237 of its lists and explain named no
+    hub. Its near-copies are now counted in the frame explain judges copies in (centred
+    under euclidean): none, as unmoved. Reference: the centred and raw cosines of row 3
+    with every other row, by NumPy."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from explain_planted import GENERATORS
+
+    case = GENERATORS["hub"](np.random.default_rng(0), 400, 32)
+    X, q = case.corpus.astype(np.float64) + 30, case.query.astype(np.float64) + 30
+    raw = _unit(X) @ _unit(X[3])
+    centred = _unit(X - X.mean(axis=0)) @ _unit(X[3] - X.mean(axis=0))
+    assert (np.count_nonzero(raw >= 0.98) - 1, np.count_nonzero(centred >= 0.98) - 1) == (399, 0)
+    found = []
+    for Y, z in ((X - 30, q - 30), (X, q)):
+        exp = vd.explain_neighbors(z, Y, k=10, expected=case.expected, metric="euclidean")
+        (hub,) = [c for c in exp.causes if c.code == "hub"]
+        found.append({key: hub.evidence[key] for key in
+                      ("hub", "k_occurrence", "copies", "k_occurrence_without_copies")})
+    assert found[0] == found[1] == {"hub": 3, "k_occurrence": 237.0, "copies": 0,
+                                    "k_occurrence_without_copies": 237.0}

@@ -430,6 +430,37 @@ def test_duplicate_groups():
     assert [g.tolist() for g in groups] == [[0, 2, 4], [1, 3]]
 
 
+def test_duplicate_groups_in_a_copy_frame():
+    """Rows sharing +50 on dimension 0: by raw cosine all six are one group (every
+    cosine >= 0.998). In the frame with each dimension over its root mean square (as
+    diagnose judges copies under rogue dimensions) only the planted pair 1-4 is a pair:
+    reference, that frame's cosines by NumPy. Without frame=, the groups are unchanged."""
+    from vecdiag.diagnostics.copy_frame import CopyFrame
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(6, 4))
+    X[:, 0] += 50
+    X[4] = X[1] + 1e-3
+    scale = 1.0 / np.sqrt((X ** 2).mean(axis=0))
+    S = X * scale
+    S /= np.linalg.norm(S, axis=1, keepdims=True)
+    pairs = np.argwhere(np.triu(S @ S.T >= 0.98, 1)).tolist()
+    assert pairs == [[1, 4]]
+    frame = CopyFrame(unit=False, shift=None, scale=scale)
+    assert [g.tolist() for g in vd.fixes.duplicate_groups(X)] == [list(range(6))]
+    index = vd.Index(X, metric="dot")
+    for corpus in (X, index, index):          # the Index twice: the cached groups
+        groups = vd.fixes.duplicate_groups(corpus, frame=frame)
+        assert [g.tolist() for g in groups] == [[1, 4]]
+    assert [g.tolist() for g in vd.fixes.duplicate_groups(index)] == [list(range(6))]
+    ranked = vd.fixes.apply_fix("deduplicate", X[1:2], index, k=6, frame=frame)
+    best = 1 if X[1] @ X[1] >= X[4] @ X[1] else 4           # the pair keeps its best
+    assert ranked.indices[0].tolist()[-1] == 5 - best
+    assert np.isneginf(ranked.scores[0]).tolist() == [False] * 5 + [True]
+    with pytest.raises(ValueError, match="^frame must be a vecdiag.diagnostics.copy_frame"):
+        vd.fixes.duplicate_groups(X, frame=scale)
+
+
 # ----------------------------------------------------------------- RRF
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])

@@ -28,8 +28,8 @@ __all__ = [
     "moments", "anisotropy", "isotropy", "rogue_dimensions", "rows_in", "unit_rows",
     "copied_rows",
     "fix_fitted", "csls_penalty", "mp_stats", "duplicate_groups", "random_pairs",
-    "explain_stats", "explain_id_lookup", "explain_idf", "explain_duplicate_groups",
-    "explain_view_pairs",
+    "explain_stats", "explain_copy_frame", "explain_id_lookup", "explain_idf",
+    "explain_duplicate_groups", "explain_view_pairs",
 ]
 
 KNN_GRAPH = "knn_graph"
@@ -119,9 +119,11 @@ def mp_stats(metric: str, n_samples, random_state) -> tuple:
     return ("fixes_mp_stats", metric, n_samples, random_state)
 
 
-def duplicate_groups(threshold: float) -> tuple:
-    """Groups of near-copies (cosine >= threshold)."""
-    return ("fixes_duplicate_groups", float(threshold))
+def duplicate_groups(threshold: float, frame=None) -> tuple:
+    """Groups of near-copies (cosine >= threshold; also in the frame whose
+    :attr:`~vecdiag.diagnostics.copy_frame.CopyFrame.key` is ``frame``, when given)."""
+    return (("fixes_duplicate_groups", float(threshold)) if frame is None
+            else ("fixes_duplicate_groups", float(threshold), frame))
 
 
 def random_pairs(metric: str, n_pairs: int, seed) -> tuple:
@@ -136,10 +138,10 @@ def explain_stats(k: int, random_state) -> tuple:
     return ("explain_stats", int(k), random_state)
 
 
-def explain_copy_scale() -> tuple:
-    """The factor per dimension near-copies are also judged on when rogue dimensions are
-    flagged (explain's copy check, :func:`vecdiag.explain.stats.copy_scale`)."""
-    return ("explain_copy_scale",)
+def explain_copy_frame() -> tuple:
+    """The frame near-copies are also judged in, or None (explain's copy checks and
+    de-duplicated counterfactual, :func:`vecdiag.explain.stats.copy_frame`)."""
+    return ("explain_copy_frame",)
 
 
 def explain_id_lookup() -> tuple:
@@ -152,11 +154,13 @@ def explain_idf() -> tuple:
     return ("explain_idf",)
 
 
-def explain_duplicate_groups(threshold: float) -> tuple:
-    """Groups of near-copies (cosine >= threshold) among the rows with a direction (zero
-    rows, valid documents under dot or euclidean, belong to none): the de-duplicated
-    counterfactual of a corpus that holds zero rows."""
-    return ("explain_duplicate_groups", float(threshold))
+def explain_duplicate_groups(threshold: float, frame=None) -> tuple:
+    """Groups of near-copies (cosine >= threshold; also in the frame whose
+    :attr:`~vecdiag.diagnostics.copy_frame.CopyFrame.key` is ``frame``, when given) among
+    the rows with a direction (zero rows, valid documents under dot or euclidean, belong
+    to none): the de-duplicated counterfactual of a corpus that holds zero rows."""
+    return (("explain_duplicate_groups", float(threshold)) if frame is None
+            else ("explain_duplicate_groups", float(threshold), frame))
 
 
 def explain_view_pairs(fix: str, metric: str, seed) -> tuple:

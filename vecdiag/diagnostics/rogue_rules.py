@@ -16,7 +16,7 @@ from .rules import THRESHOLDS, _limits, severity_of
 __all__ = ["rogue_finding", "rogue_top", "null_top_share", "null_top_quantile", "by_chance",
            "too_many_to_judge",
            "rotated_top_quantile", "variance_chance", "variance_share",
-           "energy_null_quantile", "SMALL_N"]
+           "energy_null_quantile", "SMALL_N", "variance_decides"]
 
 
 def rogue_top(d: int) -> int:
@@ -162,6 +162,35 @@ def variance_share(energy, contribution, top: int):
     held = float(var[dims].sum())
     even = top / var.size
     return var, dims, held, (held - even) / (1 - even)
+
+
+def variance_decides(f: Finding, var) -> tuple | None:
+    """``(share, excess)`` when the rogue-dimension finding ``f``, judged on energy, names
+    dimensions that also hold the *variance* ``var`` (per dimension; not a shared offset):
+    they then decide euclidean distances too. None otherwise. ``share`` is their part of
+    the total variance, ``excess`` its excess over their share of the dimensions, at or
+    above ``THRESHOLDS["rogue_dimensions"]["energy_warning"]``.
+
+    Examples
+    --------
+    >>> f = Finding("rogue_dimensions", "warning", "", {"judged_on": "energy_excess",
+    ...                                                 "energy_dims": [0]}, "whiten")
+    >>> variance_decides(f, [9.0, 1.0, 1.0, 1.0]), variance_decides(f, [1.0] * 4)
+    ((0.75, 0.6666666666666666), None)
+    """
+    if f.code != "rogue_dimensions" or f.evidence.get("judged_on") != "energy_excess":
+        return None
+    var = np.clip(np.asarray(var, dtype=np.float64), 0.0, None)
+    total = float(var.sum())
+    if total <= 0:
+        return None
+    dims = np.asarray(f.evidence["energy_dims"], dtype=int)
+    null = dims.size / var.size
+    share = float(var[dims].sum()) / total
+    excess = (share - null) / (1 - null) if null < 1 else 0.0
+    if excess < THRESHOLDS["rogue_dimensions"]["energy_warning"]:
+        return None
+    return share, excess
 
 
 def rogue_finding(r, d: int, n: int | None = None) -> Finding:

@@ -233,20 +233,12 @@ def _spread_decides(w: Work, f) -> bool:
     """A rogue-dimension finding judged on energy whose dimensions also hold the
     *variance* (not a shared offset): they decide euclidean distances too, so the finding
     keeps its severity under euclidean. Its evidence gains ``variance_share``."""
-    if f.code != "rogue_dimensions" or f.evidence.get("judged_on") != "energy_excess" \
-            or w.m.shifted_gram is None:
+    if w.m.shifted_gram is None:
         return False
-    var = np.clip(np.diag(w.m.covariance), 0.0, None)
-    total = float(var.sum())
-    if total <= 0:
+    decides = rogue_rules.variance_decides(f, np.diag(w.m.covariance))
+    if decides is None:
         return False
-    dims = np.asarray(f.evidence["energy_dims"], dtype=int)
-    d = var.size
-    null = dims.size / d
-    share = float(var[dims].sum()) / total
-    excess = (share - null) / (1 - null) if null < 1 else 0.0
-    if excess < rules.THRESHOLDS["rogue_dimensions"]["energy_warning"]:
-        return False
+    share, excess = decides
     f.evidence["variance_share"] = share
     f.evidence["variance_excess"] = excess
     return True

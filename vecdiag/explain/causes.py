@@ -133,12 +133,13 @@ def missed_for_copies(ctx, pos) -> bool:
 
 
 def own_copies(ctx, row) -> int:
-    """How many of ``row``'s k-occurrences its own near-copies (cosine >= 0.98) give it:
-    a copy has the original among its nearest neighbours, so a group of c copies makes
-    each member look like a hub of c lists. Counted as ``min(copies, k-occurrence)``."""
+    """How many of ``row``'s k-occurrences its own near-copies (cosine >= 0.98, judged as
+    the near-copy cause judges them: raw and in ``ctx.copy_frame``) give it: a copy has
+    the original among its nearest neighbours, so a group of c copies makes each member
+    look like a hub of c lists. Counted as ``min(copies, k-occurrence)``."""
     from .counterfactuals import DUPLICATE_THRESHOLD
 
-    copies = ctx.stats.copies_of(int(row), DUPLICATE_THRESHOLD)
+    copies = ctx.stats.copies_of(int(row), DUPLICATE_THRESHOLD, ctx.copy_frame)
     return int(min(copies, ctx.stats.k_occurrence[row]))
 
 

@@ -165,6 +165,10 @@ class Context:
     expected_percentile: MappingProxyType
     duplicate_groups: tuple
     """Near-copy groups (arrays of rows) among the candidates."""
+    copy_frame: object
+    """The :class:`~vecdiag.diagnostics.copy_frame.CopyFrame` copies are also judged in
+    (:func:`vecdiag.explain.stats.copy_frame`), or None: raw cosine only. The groups
+    above and the de-duplicated counterfactual both use it."""
     rankings: MappingProxyType
     """Fix code -> Ranking of the whole corpus under that fix."""
     anisotropy: float | None

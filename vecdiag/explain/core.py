@@ -31,7 +31,7 @@ from .ranking import full_scores, keys_of, vectors_of
 from .registry import run_checks
 from .explanation import Explanation
 from .result import ExpectedDoc
-from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, copy_scale, corpus_shape, corpus_stats
+from .stats import DEFAULT_MAX_EXACT, DEFAULT_SAMPLE, copy_frame, corpus_shape, corpus_stats
 from ..stores.explain import accepts_store  # a vd.stores Store as corpus (vecdiag/stores)
 
 __all__ = ["explain_neighbors"]
@@ -231,9 +231,10 @@ def _draft(inp: Inputs) -> Context:
     query_norm = float(row_norms(q[None, :])[0])
     deepest = max([k, *expected_ranks.tolist()])
     candidates = base.top(min(n, deepest, MAX_CANDIDATES))
-    stats.prefetch_copies(np.concatenate([top, np.asarray(inp.expected_pos, dtype=np.int64)]),
-                          DUPLICATE_THRESHOLD)
     shape = corpus_shape(index, n, k)
+    frame = copy_frame(index, shape)
+    stats.prefetch_copies(np.concatenate([top, np.asarray(inp.expected_pos, dtype=np.int64)]),
+                          DUPLICATE_THRESHOLD, frame)
     ctx0 = Context(
         index=index, stats=stats, k=k, metric=index.metric, query=frozen_array(q),
         scores=frozen_array(scores), key=frozen_array(key), base=base, top=frozen_array(top),
@@ -245,8 +246,8 @@ def _draft(inp: Inputs) -> Context:
         top_percentiles=frozen_array(pct[:k]),
         expected_percentile=frozen_map({int(p): float(v)
                                         for p, v in zip(inp.expected_pos, pct[k:])}),
-        duplicate_groups=tuple(duplicate_groups_among(index, candidates,
-                                                      copy_scale(index, shape))),
+        duplicate_groups=tuple(duplicate_groups_among(index, candidates, frame)),
+        copy_frame=frame,
         rankings=frozen_map({}), judged=frozen_map(inp.judged), **shape,
         ann_recall=None)
     if inp.returned_pos is not None:
@@ -265,6 +266,7 @@ def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:
                                         k=ctx0.k, stats=ctx0.stats, id_of=ctx0.id_of,
                                         candidates=candidates,
                                         groups=list(ctx0.duplicate_groups),
+                                        frame=ctx0.copy_frame,
                                         centred_cosine=_shared_direction(ctx0),
                                         name_of=ctx0.name_of)
     evidence = {}

@@ -234,10 +234,11 @@ def check_near_duplicates(ctx):
     """Near-duplicates: copies (cosine >= 0.98) take several top-k places.
 
     Strength: ``ramp(w / k, 0.05, 0.25)`` with w the top-k places taken by second and
-    later copies of a document ranked higher. Fix: de-duplication. When
-    :func:`vecdiag.diagnose` flags rogue dimensions (cosine or dot), a pair is a copy only
-    at cosine >= 0.98 with each dimension standardised too, as diagnose judges it
-    (:func:`~vecdiag.explain.stats.copy_scale`).
+    later copies of a document ranked higher. Fix: de-duplication. A pair is a copy at
+    cosine >= 0.98 raw and, as :func:`vecdiag.diagnose` judges it, in the frame the
+    search's distortion is removed from (:func:`~vecdiag.explain.stats.copy_frame`):
+    centred under euclidean and in a narrow cone, each dimension standardised when rogue
+    dimensions are flagged; the de-duplicated counterfactual groups them the same way.
     """
     groups = ctx.duplicate_groups
     if not groups:

@@ -108,7 +108,7 @@ def _neighbors_ranking(nb, k: int) -> Ranking:
 
 
 def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
-                    id_of, candidates=None, groups=None,
+                    id_of, candidates=None, groups=None, frame=None,
                     name_of, centred_cosine: bool = False) -> tuple[list, dict]:
     """Run every applicable fix; return the Counterfactual records and their Rankings.
 
@@ -117,7 +117,10 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
     name the notes give it (as the causes' sentences: "row 17" without ids); ``candidates`` the rows that matter for
     de-duplication (the top of the ranking down to the deepest expected document) and
     ``groups`` the near-copy groups among them (de-duplication runs only when there are
-    some). ``centred_cosine`` adds ``cosine_metric+center`` under euclidean.
+    some), judged also in ``frame`` when given (a
+    :class:`~vecdiag.diagnostics.copy_frame.CopyFrame`, :func:`duplicate_groups_among`),
+    as the de-duplicated ranking groups them. ``centred_cosine`` adds
+    ``cosine_metric+center`` under euclidean.
     """
     n = len(index)
     rankings: dict = {}
@@ -143,7 +146,7 @@ def counterfactuals(index, query, base: Ranking, expected_pos, *, k: int, stats,
                 rankings[CENTRED_COSINE] = ranking
     dedup = None
     if groups:
-        dedup = _dedup_ranking(index, query, base, candidates, groups, k,
+        dedup = _dedup_ranking(index, query, base, candidates, groups, k, frame,
                                exact=stats.exact and not is_dask_array(index.vectors))
     if dedup is not None:
         rankings["deduplicate"] = dedup[0]
@@ -194,12 +197,13 @@ def _centred_cosine_ranking(index, query, k) -> Ranking | None:
     return _neighbors_ranking(nb, k)
 
 
-def duplicate_groups_among(index, rows: np.ndarray, scale=None) -> list:
+def duplicate_groups_among(index, rows: np.ndarray, frame=None) -> list:
     """Near-copy groups (cosine >= 0.98) among the given rows, as corpus rows. With
-    ``scale`` (one factor per dimension, :func:`~vecdiag.explain.stats.copy_scale`: rogue
-    dimensions flagged) a pair must also be one with each dimension so scaled, as
-    :func:`vecdiag.diagnose` judges near-copies: two documents alike only in the rogue
-    dimensions are not copies."""
+    ``frame`` (a :class:`~vecdiag.diagnostics.copy_frame.CopyFrame`,
+    :func:`~vecdiag.explain.stats.copy_frame`: rogue dimensions flagged) a pair must also
+    be one in that frame, as :func:`vecdiag.diagnose` judges near-copies and the
+    deduplicate fix groups them (:func:`vecdiag.fixes.duplicate_groups`): two documents
+    alike only in the rogue dimensions are not copies."""
     from .. import fixes
 
     rows = np.asarray(rows, dtype=np.int64)
@@ -208,59 +212,39 @@ def duplicate_groups_among(index, rows: np.ndarray, scale=None) -> list:
     rows = rows[np.asarray(index.norms)[rows] > 0]
     if rows.size < 2:
         return []
-    groups = fixes.duplicate_groups(vectors_of(index, rows), threshold=DUPLICATE_THRESHOLD)
-    if scale is not None:
-        groups = [h for g in groups for h in _scaled_too(index, rows[g], scale)]
+    groups = fixes.duplicate_groups(vectors_of(index, rows), threshold=DUPLICATE_THRESHOLD,
+                                    frame=frame)
     return [rows[g] for g in groups]
 
 
-def _scaled_too(index, rows, scale) -> list:
-    """Sub-groups (indices into ``rows``, size >= 2) linked by pairs at cosine >= 0.98
-    both raw and with each dimension multiplied by ``scale`` (of the unit rows under
-    cosine, of the rows under dot, as diagnose scales them)."""
-    from scipy.sparse import csgraph, csr_matrix
-
-    V = np.asarray(vectors_of(index, rows), dtype=np.float64)
-    if index.metric == "cosine":
-        V = V / np.linalg.norm(V, axis=1, keepdims=True)
-
-    def cosines(A):
-        U = A / np.linalg.norm(A, axis=1, keepdims=True)
-        return U @ U.T
-
-    S = V * scale
-    if not np.all(np.linalg.norm(S, axis=1) > 0):   # a row zero in every scaled dimension
-        return [np.arange(rows.size)]
-    close = (cosines(V) >= DUPLICATE_THRESHOLD) & (cosines(S) >= DUPLICATE_THRESHOLD)
-    _, label = csgraph.connected_components(csr_matrix(close), directed=False)
-    return [np.flatnonzero(label == c) for c in np.unique(label)
-            if np.count_nonzero(label == c) >= 2]
-
-
-def corpus_duplicate_groups(index) -> list:
-    """Near-copy groups (cosine >= 0.98) among all the corpus rows with a direction (a
-    zero row is nobody's near-copy), as corpus rows; computed once per Index and kept in
-    ``index.cache``."""
-    key = cache_keys.explain_duplicate_groups(DUPLICATE_THRESHOLD)
+def corpus_duplicate_groups(index, frame=None) -> list:
+    """Near-copy groups (cosine >= 0.98, and in ``frame`` when given) among all the corpus
+    rows with a direction (a zero row is nobody's near-copy), as corpus rows; computed
+    once per Index and kept in ``index.cache``."""
+    key = cache_keys.explain_duplicate_groups(DUPLICATE_THRESHOLD,
+                                              None if frame is None else frame.key)
     if key not in index.cache:
-        index.cache[key] = duplicate_groups_among(index, np.arange(len(index)))
+        index.cache[key] = duplicate_groups_among(index, np.arange(len(index)), frame)
     return index.cache[key]
 
 
-def _dedup_ranking(index, query, base: Ranking, candidates, groups, k, *, exact: bool):
+def _dedup_ranking(index, query, base: Ranking, candidates, groups, k, frame, *,
+                   exact: bool):
     """De-duplicated ranking when copies crowd the candidates; None when there are none.
-    ``groups``: the near-copy groups among the candidates (:func:`duplicate_groups_among`)."""
+    ``groups``: the near-copy groups among the candidates (:func:`duplicate_groups_among`,
+    judged also in ``frame`` when given, as the fix then groups them)."""
     from ..fixes import apply_fix
 
     if index.metric != "cosine" and not np.all(index.norms > 0):
-        return _dedup_without_zero_rows(index, base, candidates, groups, k, exact=exact)
+        return _dedup_without_zero_rows(index, base, candidates, groups, k, frame,
+                                        exact=exact)
     if exact:
         nb = apply_fix("deduplicate", query[None, :], index, k=len(index),
-                       threshold=DUPLICATE_THRESHOLD)
+                       threshold=DUPLICATE_THRESHOLD, frame=frame)
         return _neighbors_ranking(nb, k), None
     rows = np.asarray(candidates, dtype=np.int64)
     sub = apply_fix("deduplicate", query[None, :], vectors_of(index, rows), k=rows.size,
-                    threshold=DUPLICATE_THRESHOLD, metric=index.metric)
+                    threshold=DUPLICATE_THRESHOLD, metric=index.metric, frame=frame)
     order = rows[sub.indices[0]]
     rest = base.top(len(index))
     rest = rest[~np.isin(rest, rows)]
@@ -273,7 +257,8 @@ def _dedup_ranking(index, query, base: Ranking, candidates, groups, k, *, exact:
     return Ranking(None, k, order=np.concatenate([kept, rest, moved])), note
 
 
-def _dedup_without_zero_rows(index, base: Ranking, candidates, groups, k, *, exact: bool):
+def _dedup_without_zero_rows(index, base: Ranking, candidates, groups, k, frame, *,
+                             exact: bool):
     """The de-duplicated ranking of a corpus holding zero rows (valid documents under dot
     or euclidean), which the deduplicate fix refuses: copies are judged by cosine, and a
     zero row has no direction. Its groups are those of the rows with a direction: all of
@@ -282,7 +267,7 @@ def _dedup_without_zero_rows(index, base: Ranking, candidates, groups, k, *, exa
     group's best-ranked member keeps its place and the others move below every kept
     document, in their original order."""
     if exact:
-        groups = corpus_duplicate_groups(index)
+        groups = corpus_duplicate_groups(index, frame)
     order = base.top(len(index))
     place = np.empty(order.size, dtype=np.int64)
     place[order] = np.arange(order.size)

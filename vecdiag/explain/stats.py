@@ -116,12 +116,22 @@ class CorpusStats:
         """Unit-length vectors of the given rows."""
         return self.unit[rows]
 
-    def copies_of(self, row: int, threshold: float) -> int:
-        """How many other corpus rows have cosine >= ``threshold`` with ``row``."""
-        cos = self.unit @ self.unit[row]
-        return int(np.count_nonzero(cos >= threshold)) - int(cos[row] >= threshold)
+    def copies_of(self, row: int, threshold: float, frame=None) -> int:
+        """How many other corpus rows have cosine >= ``threshold`` with ``row``, and in
+        ``frame`` too when given (a :class:`~vecdiag.diagnostics.copy_frame.CopyFrame`,
+        :func:`copy_frame`)."""
+        from ..linalg import normalize
 
-    def prefetch_copies(self, rows, threshold: float) -> None:
+        close = self.unit @ self.unit[row] >= threshold
+        close[row] = False
+        if frame is not None and close.any():
+            rows = np.flatnonzero(close)
+            F = normalize(frame.rows(vectors_of(self._index, rows)), zero="ignore")
+            f = normalize(frame.rows(vectors_of(self._index, [int(row)])), zero="ignore")[0]
+            return int(np.count_nonzero(F @ f >= threshold))
+        return int(np.count_nonzero(close))
+
+    def prefetch_copies(self, rows, threshold: float, frame=None) -> None:
         """Nothing to prepare in memory (a Dask corpus counts the copies of the documents
         an explanation involves in one pass, see :mod:`vecdiag.scale.explain`)."""
 
@@ -307,40 +317,53 @@ def distinct_up_to(index, rows, cap: int) -> int:
     return int(seen.size)
 
 
-def copy_scale(index, shape: dict):
-    """The factor per dimension (one over its root mean square, float64) that near-copies
-    are also judged on when :func:`vecdiag.diagnose` flags rogue dimensions (warning or
-    critical) on this corpus under cosine or dot, None otherwise: a few dimensions then
-    decide every raw cosine, and diagnose judges copies with each dimension
-    standardised (of the unit rows under cosine, of the rows under dot). ``shape``:
-    :func:`corpus_shape`'s figures."""
-    from ..diagnostics.rogue_rules import rogue_finding
+def copy_frame(index, shape: dict):
+    """The :class:`~vecdiag.diagnostics.copy_frame.CopyFrame` near-copies are also judged
+    in, as :func:`vecdiag.diagnose` judges them (:mod:`vecdiag.diagnostics.copy_stages`),
+    None when the raw cosine is the whole judge: one decision per Index (kept in
+    ``index.cache``), shared by the near-copy cause, the hub cause's copy count and the
+    de-duplicated counterfactual. ``shape``: :func:`corpus_shape`'s figures.
 
-    rogue = shape.get("rogue")
-    if rogue is None or not shape.get("directions_judged") or index.metric == "euclidean":
-        return None
-    if rogue_finding(rogue, index.vectors.shape[1], len(index)).severity == "ok":
-        return None
-    # once per Index: every explanation asked for it (on Dask, a pass over the corpus)
+    - under euclidean, and in a narrow cone (cosine or dot, anisotropy at or above its
+      warning): the rows (the unit rows in a cone) less their mean: no shared offset
+      changes a distance, and a shared direction makes distinct documents look alike
+      from the origin (their fix is centring, not deleting them);
+    - rogue dimensions flagged (warning or critical; under euclidean when they also hold
+      the variance, :func:`~vecdiag.diagnostics.rogue_rules.variance_decides`): besides,
+      each dimension over its root mean square (of the unit rows under cosine or in a
+      cone, of the rows otherwise): a few dimensions decide every raw cosine.
+    """
+    from ..diagnostics.copy_frame import CopyFrame, frame_moments
+    from ..diagnostics.rogue_rules import rogue_finding, variance_decides
+    from ..diagnostics.rules import THRESHOLDS
+
     cache = getattr(index, "cache", None)
-    key = cache_keys.explain_copy_scale()
+    key = cache_keys.explain_copy_frame()
     if cache is not None and key in cache:
         return cache[key]
-    scale = _copy_scale(index)
-    if cache is not None:
-        cache[key] = scale
-    return scale
-
-
-def _copy_scale(index) -> np.ndarray:
-    from ..diagnostics.chunked_copies import standard_params
-
-    if is_dask_array(index.vectors):    # one pass over the row blocks, never gathered
-        V = index.vectors.astype(np.float64)
-        if index.metric == "cosine":
-            norms = np.asarray(index.norms, dtype=np.float64)
-            V = V / np.where(norms > 0, norms, 1.0)[:, None]
-        rms = np.sqrt(np.asarray((V ** 2).mean(axis=0).compute(), dtype=np.float64))
-        return np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
-    base = index.unit_rows if index.metric == "cosine" else index.vectors
-    return standard_params(base, False)[1]
+    metric, rogue, aniso = index.metric, shape.get("rogue"), shape.get("anisotropy")
+    cone = (metric != "euclidean" and aniso is not None
+            and aniso >= THRESHOLDS["anisotropy"]["warning"])
+    centre = metric == "euclidean" or cone
+    found = (None if rogue is None or not shape.get("directions_judged")
+             else rogue_finding(rogue, index.vectors.shape[1], len(index)))
+    if found is not None and found.severity == "ok":
+        found = None
+    frame = None
+    if centre or found is not None:
+        # the rows with a direction (a zero row, a document under dot or euclidean, is
+        # nobody's copy), as corpus_shape reads them; every row of a Dask corpus
+        zero = np.asarray(index.norms) == 0
+        X = (index.vectors if is_dask_array(index.vectors) or not zero.any()
+             else vectors_of(index, np.flatnonzero(~zero)))
+        unit = metric == "cosine" or cone
+        mean, rms = frame_moments(X, unit, centre)
+        standardise = found is not None and (metric != "euclidean"
+                                             or variance_decides(found, rms ** 2) is not None)
+        scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
+        if centre or standardise:
+            frame = CopyFrame(unit=unit, shift=mean if centre else None,
+                              scale=scale if standardise else None)
+    if cache is not None:   # once per Index (on Dask, two passes over the corpus)
+        cache[key] = frame
+    return frame

@@ -119,12 +119,18 @@ def mmr(query, corpus, k: int = 10, *, lambda_: float = 0.7, metric: str | None 
     return make_neighbors(indices, scores, metric, ids, index)
 
 
-def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
+def duplicate_groups(corpus, *, threshold: float = 0.98, frame=None) -> list[np.ndarray]:
     """Groups (size >= 2) of documents linked by cosine >= threshold, cached per Index.
 
     The groups of :func:`vecdiag.near_duplicates` (connected components of the
     "cosine >= threshold" graph; exact copies always grouped), each as a sorted index
     array, ordered by each group's first index.
+
+    ``frame`` (a :class:`~vecdiag.diagnostics.copy_frame.CopyFrame`, or None): a pair is
+    linked only when its cosine in that frame is at or above ``threshold`` too, as
+    :func:`vecdiag.diagnose` judges copies when rogue dimensions decide the raw cosines
+    (each dimension standardised: two documents alike only in the rogue dimensions are
+    not copies). None (the default): raw cosine only.
 
     Examples
     --------
@@ -138,7 +144,8 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
         # the cache key below would fail first, with float()'s message about None
         raise ValueError(f"threshold must be a number in (-1, 1], got {threshold!r}")
-    key = cache_keys.duplicate_groups(threshold)
+    frame = _check_frame(frame)
+    key = cache_keys.duplicate_groups(threshold, None if frame is None else frame.key)
     if index is not None and key in index.cache:
         return index.cache[key]
     # copies are judged by cosine, whatever the search metric: name the corpus's zero rows
@@ -146,14 +153,15 @@ def duplicate_groups(corpus, *, threshold: float = 0.98) -> list[np.ndarray]:
     V.zero_rows(index.norms if index is not None else row_norms(C), "corpus")
     # an Index whose cosine kNN graph is cached lets near_duplicates skip the tiles of
     # pairs the graph rules out (an explanation has built it by now): the same groups
-    groups = sorted_groups(near_duplicates(C if index is None else index, threshold=threshold))
+    groups = sorted_groups(near_duplicates(C if index is None else index, threshold=threshold,
+                                           also=None if frame is None else frame.rows(C)))
     if index is not None:
         index.cache[key] = groups
     return groups
 
 
 def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
-                metric: str | None = None, ids=None):
+                metric: str | None = None, ids=None, frame=None):
     """Rank as usual, but each group of near-duplicates takes one place.
 
     Parameters
@@ -168,6 +176,9 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
         :func:`duplicate_groups`; always cosine, whatever the search metric).
     metric : {"cosine", "dot", "euclidean"} or None
     ids : sequence or None
+    frame : CopyFrame or None
+        A second frame every pair of copies must be one in too (see
+        :func:`duplicate_groups`); None: raw cosine only.
 
     Returns
     -------
@@ -185,7 +196,8 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     C, metric, ids, index = resolve_corpus(corpus, metric, ids, in_memory="deduplicate")
     Q, _ = check_queries(queries, C, allow_empty=True)
     k = V.check_k(k, C.shape[0])
-    groups = duplicate_groups(index if index is not None else C, threshold=threshold)
+    groups = duplicate_groups(index if index is not None else C, threshold=threshold,
+                              frame=frame)
     if Q.shape[0] == 0:                   # no query: no list, as vd.knn
         return _no_lists(k, metric, ids, index, C.dtype)
     Cp, Qp = corpus_rows(C, metric, index), prepare(Q, metric, "queries")
@@ -212,3 +224,14 @@ def deduplicate(queries, corpus, k: int = 10, *, threshold: float = 0.98,
     if metric == "euclidean":
         scores = -scores
     return make_neighbors(indices, scores, metric, ids, index)
+
+
+def _check_frame(frame):
+    """``frame`` when it is a CopyFrame or None; else a ValueError saying what to pass."""
+    from ..diagnostics.copy_frame import CopyFrame
+
+    if frame is not None and not isinstance(frame, CopyFrame):
+        raise ValueError(f"frame must be a vecdiag.diagnostics.copy_frame.CopyFrame or None, "
+                         f"got {type(frame).__name__}; pass None to judge copies by raw "
+                         "cosine only")
+    return frame

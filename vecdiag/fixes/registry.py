@@ -146,7 +146,7 @@ STEP_OPTIONS = {
     "center": ("normalize_first", "zero"), "normalize": ("zero",),
     "whiten": ("n_components", "regularization", "normalize_first", "zero"),
     "all_but_the_top": ("n_remove", "normalize_first", "zero"), "csls": ("n_neighbors", "bank"),
-    "mutual_proximity": ("n_samples", "random_state"), "deduplicate": ("threshold",),
+    "mutual_proximity": ("n_samples", "random_state"), "deduplicate": ("threshold", "frame"),
     "hybrid_lexical": ("rrf_k", "depth", "bm25_options"),
     "add_prefix": ("query_prefix", "document_prefix"), "chunk_documents": ("chunk_words", "overlap"),
 }
@@ -208,7 +208,7 @@ def apply_fix(code, queries, corpus, k: int = 10, *, metric: str | None = None, 
         an all-zero row, see :class:`~vecdiag.fixes.transformers.Center`);
         whiten ``n_components``, ``regularization``; all_but_the_top ``n_remove``; csls
         ``n_neighbors``, ``bank``; mutual_proximity ``n_samples``, ``random_state``;
-        deduplicate ``threshold``; hybrid_lexical ``rrf_k`` (60), ``depth`` (None: every
+        deduplicate ``threshold``, ``frame``; hybrid_lexical ``rrf_k`` (60), ``depth`` (None: every
         document of the dense ranking), ``bm25_options`` (dict for vecdiag.lexical.bm25);
         add_prefix ``query_prefix``, ``document_prefix``; chunk_documents
         ``chunk_words`` (default from the embedder's token limit), ``overlap``.

@@ -42,23 +42,32 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return normalize(X, zero="ignore")
 
 
-def _block_copies(block, U: np.ndarray, threshold: float) -> np.ndarray:
-    """Per row of ``U`` (unit vectors), how many rows of the block have cosine >= threshold,
-    counted :data:`.PIECE_BYTES` of rows at a time (the whole block's unit rows and their
+def _block_copies(block, U: np.ndarray, threshold: float, frame=None,
+                  F: np.ndarray | None = None) -> np.ndarray:
+    """Per row of ``U`` (unit vectors), how many rows of the block have cosine >= threshold
+    (and in ``frame`` too, with ``F`` the same rows there, unit length), counted
+    :data:`.PIECE_BYTES` of rows at a time (the whole block's unit rows and their
     temporaries were a copy of it or more; a row's cosine depends on that row alone)."""
     counts = np.zeros(U.shape[0], dtype=np.int64)
     for _, P in block_pieces(block):
-        counts += np.count_nonzero(_unit(P) @ U.T >= threshold, axis=0)
+        close = _unit(P) @ U.T >= threshold
+        if frame is not None:
+            close &= normalize(frame.rows(P), zero="ignore") @ F.T >= threshold
+        counts += np.count_nonzero(close, axis=0)
     return counts
 
 
-def copy_counts(X, U: np.ndarray, threshold: float) -> np.ndarray:
+def copy_counts(X, U: np.ndarray, threshold: float, frame=None) -> np.ndarray:
     """For each unit vector in ``U`` (m, d), the rows of the Dask corpus ``X`` with cosine
-    >= ``threshold`` to it (itself included when it is a row): one task per row block."""
+    >= ``threshold`` to it (itself included when it is a row), and in ``frame`` too when
+    given (a :class:`~vecdiag.diagnostics.copy_frame.CopyFrame`; ``U`` then holds the
+    rows themselves, of any length): one task per row block."""
     import dask
 
+    F = None if frame is None else normalize(frame.rows(U), zero="ignore")
     task = dask.delayed(_block_copies, pure=True)
-    parts = compute(*[task(b.data, U.astype(X.dtype), threshold) for b in row_blocks(X)])
+    parts = compute(*[task(b.data, _unit(U).astype(X.dtype), threshold, frame, F)
+                      for b in row_blocks(X)])
     return np.sum(parts, axis=0)
 
 
@@ -135,24 +144,33 @@ class DaskCorpusStats:
 
         return _unit(vectors_of(self._index, rows))
 
-    def prefetch_copies(self, rows, threshold: float) -> None:
+    def prefetch_copies(self, rows, threshold: float, frame=None) -> None:
         """Count the near-copies of these rows in one pass (kept for :meth:`copies_of`)."""
+        from ..explain.ranking import vectors_of
+
+        fkey = None if frame is None else frame.key
         rows = [int(r) for r in dict.fromkeys(np.asarray(rows).tolist())
-                if (int(r), threshold) not in self._copies]
+                if (int(r), threshold, fkey) not in self._copies]
         if not rows:
             return
-        U = self.unit_of(rows)
-        counts = copy_counts(self._index.vectors, U, threshold)
-        self_match = np.einsum("ij,ij->i", U.astype(self._index.vectors.dtype),
-                               U.astype(self._index.vectors.dtype)) >= threshold
+        V = np.asarray(vectors_of(self._index, rows))
+        counts = copy_counts(self._index.vectors, V, threshold, frame)
+        # each row counted itself when it is a copy of itself in every frame judged
+        U = _unit(V).astype(self._index.vectors.dtype)
+        self_match = np.einsum("ij,ij->i", U, U) >= threshold
+        if frame is not None:
+            F = normalize(frame.rows(V), zero="ignore").astype(self._index.vectors.dtype)
+            self_match &= np.einsum("ij,ij->i", F, F) >= threshold
         for r, c, own in zip(rows, counts.tolist(), self_match.tolist()):
-            self._copies[(r, threshold)] = int(c) - int(bool(own) and self.norms[r] > 0)
+            self._copies[(r, threshold, fkey)] = int(c) - int(bool(own) and self.norms[r] > 0)
 
-    def copies_of(self, row: int, threshold: float) -> int:
-        """Other rows with cosine >= ``threshold`` to ``row``: exact, by one pass."""
-        if (int(row), threshold) not in self._copies:
-            self.prefetch_copies([row], threshold)
-        return self._copies[(int(row), threshold)]
+    def copies_of(self, row: int, threshold: float, frame=None) -> int:
+        """Other rows with cosine >= ``threshold`` to ``row`` (and in ``frame`` too, when
+        given): exact, by one pass."""
+        key = (int(row), threshold, None if frame is None else frame.key)
+        if key not in self._copies:
+            self.prefetch_copies([row], threshold, frame)
+        return self._copies[key]
 
     # --------------------------------------------------------------- figures
     def percentiles(self, scores) -> np.ndarray:
