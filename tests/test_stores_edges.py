@@ -1289,3 +1289,23 @@ def test_faiss_nsg_search_L_is_the_setting_audit_sweeps(rng):
         _, found = index.search(Q, 10)
         measured = frame.loc[frame["search_L"] == L, "recall"].item()
         assert measured == pytest.approx(recall(found), abs=1e-9)
+
+
+def test_pgvector_an_l1_index_beside_an_l2_one_does_not_hide_it(pg_server, rng):
+    """A column with an L2 index and an L1 one (vector_l1_ops, which vecdiag does not
+    audit) was refused outright, metric='euclidean' or not, naming the L1 index; the L2
+    index is audited when metric= picks it (search equal to exact NumPy L2), and without
+    metric= the store asks for it, naming both indexes. An L1 index alone is refused."""
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    pg_table(pg_server, "t_l1_beside", X, opclass="vector_l2_ops", extra_sql=(
+        "CREATE INDEX t_l1_beside_l1 ON t_l1_beside USING hnsw (embedding vector_l1_ops)",))
+    store = vd.stores.pgvector(pg_server, "t_l1_beside", metric="euclidean")
+    assert (store.metric, store.params["opclass"]) == ("euclidean", "vector_l2_ops")
+    assert store.search(X[:5], 3).indices.tolist() == _exact_top(X, X[:5], 3, "euclidean").tolist()
+    with pytest.raises(ValueError, match=r"several metrics \(t_l1_beside_embedding_idx "
+                                         r"\(vector_l2_ops\), t_l1_beside_l1 \(vector_l1_ops\)\)"
+                                         r".*pass metric="):
+        vd.stores.pgvector(pg_server, "t_l1_beside")
+    pg_table(pg_server, "t_l1_alone", X, opclass="vector_l1_ops")
+    with pytest.raises(ValueError, match="vector_l1_ops, a metric vecdiag does not support"):
+        vd.stores.pgvector(pg_server, "t_l1_alone", metric="euclidean")

@@ -55,7 +55,8 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
         An SQL condition restricting the rows (your own SQL, used as given).
     metric : {"cosine", "dot", "euclidean"}, optional
         Needed only when the column has no vector index (then search is an exact scan and
-        nothing declares the metric), or to pick one of several indexes.
+        nothing declares the metric), or to pick one of several indexes (an L1 index,
+        which vecdiag does not audit, beside an L2 one: ``metric="euclidean"``).
     force_index : bool
         Search with ``enable_seqscan = off``. PostgreSQL's planner scans a small table
         exactly instead of using its vector index (``params["plan"]`` says which it did);
@@ -65,7 +66,8 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     ------
     ValueError
         Unknown table or column (the columns there are are listed), not a vector column,
-        NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server,
+        NULL vectors (counted), mixed dimensions, an L1 index (alone: beside another one, pass
+        metric=), a bit column, unreachable server,
         a statement PostgreSQL refuses (no privilege on the table: the grant to ask for);
         on fetch, ids that repeat (an id column that is one part of a composite key is
         named with the key, and where= to read one part of it).

@@ -203,7 +203,7 @@ class _Catalog:
         cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::(?:"
                                + re.escape(self._ext_quoted) + r"\.)?(halfvec|vector)"
                                r"\((\d+)\)\)")
-        found, elsewhere = [], []
+        found, elsewhere, unsupported = [], [], []
         for name, am, opclass, options, predicate, index_oid, on_expression, key in rows:
             cast = None
             if on_expression:
@@ -214,15 +214,28 @@ class _Catalog:
                     continue
                 cast = (match.group(1), int(match.group(2)))
             suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
-            if suffix not in OPCLASS:
-                raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
-                                 "does not support (it knows cosine, inner product and L2); "
-                                 "audit a table indexed with vector_cosine_ops, vector_ip_ops "
-                                 "or vector_l2_ops")
+            if suffix not in OPCLASS:       # L1 (vector_l1_ops): refused below unless
+                unsupported.append((name, opclass))    # another index can be audited
+                continue
             found.append((name, am, opclass, _options(options), OPCLASS[suffix][0], predicate,
                           cast, index_oid))
         if metric is not None:
             V.check_metric(metric)
+        if unsupported and not found:
+            name, opclass = unsupported[0]
+            raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
+                             "does not support (it knows cosine, inner product and L2); "
+                             "audit a table indexed with vector_cosine_ops, vector_ip_ops "
+                             "or vector_l2_ops")
+        if unsupported and metric is None:
+            # beside an index vecdiag can audit: which one the application searches with
+            # is the user's to say, as for indexes of two supported metrics
+            shown = ", ".join([f"{f[0]} ({f[2]})" for f in found]
+                              + [f"{name} ({opclass})" for name, opclass in unsupported])
+            raise ValueError(f"column {self.vector} has indexes for several metrics ({shown}), "
+                             f"{unsupported[0][1]} among them, which vecdiag does not audit; "
+                             "pass metric='cosine', 'dot' or 'euclidean' to choose the index "
+                             "your application searches with")
         if not found and not elsewhere:
             # a view (or a table indexed partition by partition) declares no index of its
             # own: the one PostgreSQL searches with is read from the search's plan
