@@ -244,9 +244,10 @@ class FaissStore(Store):
                 yield lst, labels
 
     def _ivf_vectors(self, lst: int, size: int) -> np.ndarray:
-        """The stored vectors of one IVF list (raw codes for IVFFlat, decoded otherwise)."""
+        """The stored vectors of one IVF list: an IndexIVFFlat's raw codes are its rows;
+        others (a subclass too: IndexIVFFlatPanorama's blocks are not rows) are decoded."""
         fa, inv = self._fa, self._ivf.invlists
-        if isinstance(fa.downcast_index(self._ivf), fa.IndexIVFFlat) \
+        if type(fa.downcast_index(self._ivf)) is fa.IndexIVFFlat \
                 and inv.code_size == 4 * self.dim:
             ptr = inv.get_codes(lst)
             codes = fa.rev_swig_ptr(ptr, size * inv.code_size).copy()
