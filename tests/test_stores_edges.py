@@ -1330,3 +1330,26 @@ def test_faiss_ivf_flat_panorama_vectors_are_the_ones_added(faiss_data):
     store.set_params(nprobe=8)
     assert vd.audit(store, Q, k=5, sweep=False).recall == 1.0
     assert store.search(Q, 5).ids.tolist() == _exact_top(X, Q, 5, "euclidean").tolist()
+
+
+def test_qdrant_a_sparse_vector_named_as_vector_is_called_sparse(qdrant_path):
+    """vector='bm25', the sparse vector of a hybrid collection, was answered 'collection
+    hy has named vectors (dense); pass vector= one of them' (or, beside an unnamed dense
+    vector, 'has one unnamed vector'), as if the name were mistyped; it is now named as
+    a sparse vector, with the dense vector to pass instead."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=os.path.join(qdrant_path, "sparse_named"))
+    sparse = {"bm25": models.SparseVectorParams()}
+    client.create_collection("named", vectors_config={"dense": models.VectorParams(
+        size=4, distance=models.Distance.COSINE)}, sparse_vectors_config=sparse)
+    client.create_collection("unnamed", vectors_config=models.VectorParams(
+        size=4, distance=models.Distance.COSINE), sparse_vectors_config=sparse)
+    client.create_collection("only", vectors_config={}, sparse_vectors_config=sparse)
+    for collection, fix in (("named", "pass vector= one of dense"),
+                            ("unnamed", r"leave vector=None \(its unnamed dense vector\)"),
+                            ("only", "it has none")):
+        with pytest.raises(ValueError, match=rf"vector='bm25' is a sparse vector of collection "
+                                             rf"{collection}; vecdiag audits dense vectors: {fix}$"):
+            vd.stores.qdrant(client, collection, vector="bm25")
+    client.close()
