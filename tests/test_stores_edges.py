@@ -1353,3 +1353,27 @@ def test_qdrant_a_sparse_vector_named_as_vector_is_called_sparse(qdrant_path):
                                              rf"{collection}; vecdiag audits dense vectors: {fix}$"):
             vd.stores.qdrant(client, collection, vector="bm25")
     client.close()
+
+
+def test_faiss_file_cut_short_is_named_as_cut_short(faiss_data, tmp_path):
+    """A faiss file whose copy did not finish (faiss: 'read error ... 4516 != 5168') or an
+    empty one was called 'not a faiss index file', with faiss's words and nothing to do;
+    it is now said to end before its index does, with its size and the fix."""
+    faiss, X, _ = faiss_data
+    index = faiss.IndexHNSWFlat(16, 8)
+    index.add(X[:50])
+    whole = tmp_path / "whole.faiss"
+    faiss.write_index(index, str(whole))
+    data = whole.read_bytes()
+    for size in (0, 100, len(data) // 2, len(data) - 8):
+        cut = tmp_path / f"cut{size}.faiss"
+        cut.write_bytes(data[:size])
+        with pytest.raises(ValueError, match=rf"cut{size}\.faiss' ends before the faiss index "
+                                             rf"it holds does \({size} bytes; .*read error.*"
+                                             r"copy it again whole, or write it again"):
+            vd.stores.faiss(cut)
+    damaged = tmp_path / "damaged.faiss"
+    damaged.write_bytes(data[:200] + b"\xff" * 60 + data[260:])
+    with pytest.raises(ValueError, match=r"is not a faiss index file, or is damaged"):
+        vd.stores.faiss(damaged)
+    assert vd.stores.faiss(whole).n == 50

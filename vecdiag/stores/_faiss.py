@@ -37,8 +37,8 @@ def faiss(path_or_index, *, ids=None) -> "FaissStore":
     Raises
     ------
     ValueError
-        A missing file, a metric other than inner product / L2, an empty index, ids of
-        the wrong length or repeated.
+        A missing file, a file cut short (its size said) or damaged, a metric other than
+        inner product / L2, an empty index, ids of the wrong length or repeated.
 
     Examples
     --------
@@ -74,9 +74,7 @@ class FaissStore(Store):
                 if _binary_index_file(fa, path):
                     raise ValueError(f"path_or_index: {path!r} holds a binary faiss index "
                                      f"(written by write_index_binary): {_BINARY}") from None
-                first = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
-                raise ValueError(f"path_or_index: {path!r} is not a faiss index file "
-                                 f"({first})") from None
+                raise _unreadable(path, err) from None
             self.path = path
         elif isinstance(path_or_index, fa.Index):
             self.index, self.path = path_or_index, None
@@ -310,6 +308,20 @@ def _binary_index_file(fa, path: str) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _unreadable(path: str, err: RuntimeError) -> ValueError:
+    """Why read_index refused ``path``: a file that ends before the index it starts does
+    (faiss: 'read error in ...: 4516 != 5168', a copy or download cut short, an empty
+    file), or one that is not a faiss index (or is damaged) at all."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
+    if "read error" in first:
+        return ValueError(f"path_or_index: {path!r} ends before the faiss index it holds does "
+                          f"({os.path.getsize(path)} bytes; {first}): it was cut short (a copy, "
+                          "download or write_index that did not finish); copy it again whole, "
+                          "or write it again with faiss.write_index")
+    return ValueError(f"path_or_index: {path!r} is not a faiss index file, or is damaged "
+                      f"({first}); pass the file faiss.write_index wrote")
 
 
 def _compression(fa, index, dim: int) -> str:
