@@ -182,6 +182,13 @@ def test_faiss_indexes_it_cannot_read_are_refused(faiss_data, tmp_path):
         vd.stores.faiss(shards)
     with pytest.raises(TypeError, match="binary indexes compare bits"):
         vd.stores.faiss(faiss.IndexBinaryFlat(16))
+    # factory 'Residual4x4,PQ4x4': accepted, then every search raised faiss's RuntimeError
+    # 'Index2Layer::search ... not implemented' (the audit: an internal error)
+    two_layer = faiss.Index2Layer(faiss.IndexFlatL2(16), 4, 4, 4)
+    two_layer.train(X)
+    two_layer.add(X)
+    with pytest.raises(ValueError, match="Index2Layer index is not supported"):
+        vd.stores.faiss(two_layer)
 
 
 def test_faiss_id_sidecars(faiss_data, tmp_path):

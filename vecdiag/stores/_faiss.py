@@ -340,7 +340,7 @@ def _check_supported(fa, index) -> None:
     """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
     inner product or L2 of what they store (LSH and IVF spectral hashing rank by Hamming
     distance and keep no vectors to decode; IVF dedup keeps repeated vectors once; shards and
-    replicas cannot reconstruct their vectors)."""
+    replicas cannot reconstruct their vectors; faiss implements no search of Index2Layer)."""
     if isinstance(index, fa.IndexIVFFlatDedup):
         # ntotal counts every vector added, the lists hold each repeated one once
         raise ValueError("a faiss IndexIVFFlatDedup index is not supported: it stores a "
@@ -349,7 +349,7 @@ def _check_supported(fa, index) -> None:
                          "IndexIVFFlat built from the same vectors")
     ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexFastScan, fa.IndexHNSW, fa.IndexIVF,
                             fa.IndexNSG)) \
-        and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash))
+        and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash, fa.Index2Layer))
     if not ok:
         raise ValueError(f"a faiss {type(index).__name__} index is not supported: vecdiag "
                          "reads flat, HNSW, NSG, IVF, PQ (fast-scan too) and scalar-quantizer "
