@@ -1412,6 +1412,11 @@ def test_faiss_ivf_probing_every_list_is_not_told_to_probe_more(faiss_data):
         assert a.recall == expected == 0.975
         assert every in finding.summary and finding.fix == "rebuild_index"
         assert "raise nprobe" not in finding.summary and "more lists" not in finding.summary
+    miss = int(np.flatnonzero(a.per_query < 1)[0])    # explain_neighbors said the same
+    (cause,) = [c for c in vd.explain_neighbors(Q[miss], store, k=5).causes
+                if c.code == "ann_miss"]
+    assert "no nprobe up to 4 finds it: " + every in cause.summary
+    assert "more lists" not in cause.summary
     store.set_params(nprobe=2)          # fewer lists than there are: raising it can help
     (finding,) = [f for f in vd.audit(store, Q, k=5, sweep=False, target=1.0).findings
                   if f.code == "ann_recall"]
