@@ -1421,3 +1421,40 @@ def test_faiss_ivf_probing_every_list_is_not_told_to_probe_more(faiss_data):
     (finding,) = [f for f in vd.audit(store, Q, k=5, sweep=False, target=1.0).findings
                   if f.code == "ann_recall"]
     assert "raise nprobe (now 2)" in finding.summary
+
+
+def test_pgvector_one_column_of_two_models_read_with_where(pg_server, rng):
+    """pgvector's way to keep two models' vectors in one untyped column: a partial index
+    per model on a cast (::vector(4) WHERE model_id = 1, ::vector(6) WHERE model_id = 2).
+    With where='model_id = 1' the 6-dimension index (cosine) was counted as a candidate:
+    'indexes for several metrics (m1 (vector_l2_ops), m2 (vector_cosine_ops)); pass
+    metric=', and metric='cosine' picked an index that cannot serve 4-dimension rows. An
+    index on a cast to another dimension is now left out (m1 read alone, search equal to
+    exact NumPy L2); without where= the dimension mismatch says which where= to pass."""
+    import psycopg
+
+    A = rng.normal(size=(40, 4)).astype(np.float32)
+    B = rng.normal(size=(30, 6)).astype(np.float32)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS t_two_models")
+        conn.execute("CREATE TABLE t_two_models (id bigint PRIMARY KEY, model_id int, "
+                     "embedding vector)")
+        with conn.cursor().copy("COPY t_two_models FROM STDIN") as copy:
+            for model, X, start in ((1, A, 0), (2, B, 1000)):
+                for i, v in enumerate(X):
+                    copy.write_row((start + i, model, "[" + ",".join(map(repr, v.tolist())) + "]"))
+        conn.execute("CREATE INDEX t_two_m1 ON t_two_models USING hnsw ((embedding::vector(4)) "
+                     "vector_l2_ops) WHERE (model_id = 1)")
+        conn.execute("CREATE INDEX t_two_m2 ON t_two_models USING hnsw ((embedding::vector(6)) "
+                     "vector_cosine_ops) WHERE (model_id = 2)")
+    store = vd.stores.pgvector(pg_server, "t_two_models", where="model_id = 1")
+    assert (store.dim, store.metric, store.params["name"]) == (4, "euclidean", "t_two_m1")
+    assert store.search(A[:5], 3).ids.tolist() == _exact_top(A, A[:5], 3, "euclidean").tolist()
+    other = vd.stores.pgvector(pg_server, "t_two_models", where="model_id = 2")
+    assert (other.dim, other.metric, other.params["name"]) == (6, "cosine", "t_two_m2")
+    with pytest.raises(ValueError, match=r"dimensions 4 to 6; audit one model's vectors at a "
+                                         r"time: pass where= selecting them \(where='"
+                                         r"vector_dims\(embedding\) = 4', or the condition"):
+        vd.stores.pgvector(pg_server, "t_two_models")
+    assert vd.stores.pgvector(pg_server, "t_two_models", metric="euclidean",
+                              where="vector_dims(embedding) = 4").n == 40

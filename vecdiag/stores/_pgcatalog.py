@@ -174,9 +174,15 @@ class _Catalog:
                                                            f=self._filter, e=self._ext)
             (lo, hi), = self._q(q)
             if lo is not None and lo != hi:
+                # pgvector's own way to index several models' vectors in one column: a
+                # partial index per model on a cast ((embedding::vector(4)) WHERE model = 1)
+                rows_of = f"vector_dims({self._spelled(vector)}) = {lo}"
                 raise ValueError(f"dimension mismatch: column {vector} of {table} holds vectors "
-                                 f"of dimensions {lo} to {hi}; one model's vectors per column "
-                                 f"(declare it {base}(N) to have PostgreSQL enforce it)")
+                                 f"of dimensions {lo} to {hi}; audit one model's vectors at a "
+                                 f"time: pass where= selecting them (where='{rows_of}', or "
+                                 "the condition of its partial index), or keep one model's "
+                                 f"vectors per column (declare it {base}(N) to have "
+                                 "PostgreSQL enforce it)")
             self.dim = int(lo or 0)
 
     def duplicate_advice(self) -> str:
@@ -213,6 +219,10 @@ class _Catalog:
                         elsewhere.append(f"{name} on {key}")
                     continue
                 cast = (match.group(1), int(match.group(2)))
+                if self.dim and cast[1] != self.dim:    # another model's rows (where= left
+                    elsewhere.append(f"{name} on {key}, for vectors of {cast[1]} "  # them out)
+                                     f"dimensions, not {self.dim}")
+                    continue
             suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
             if suffix not in OPCLASS:       # L1 (vector_l1_ops): refused below unless
                 unsupported.append((name, opclass))    # another index can be audited
