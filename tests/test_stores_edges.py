@@ -1458,3 +1458,21 @@ def test_pgvector_one_column_of_two_models_read_with_where(pg_server, rng):
         vd.stores.pgvector(pg_server, "t_two_models")
     assert vd.stores.pgvector(pg_server, "t_two_models", metric="euclidean",
                               where="vector_dims(embedding) = 4").n == 40
+
+
+def test_faiss_ivf_saved_with_nprobe_above_its_lists_is_audited(faiss_data):
+    """faiss takes index.nprobe = 16 on an 8-list IVF (it probes all 8); the default
+    sweep added the current 16 to its ladder and vd.audit failed with 'nprobe=16 is more
+    than the index's 8 lists ... pass nprobe <= 8', though nothing was passed. The ladder
+    now stops at the lists (1, 2, 4, 8), each recall checked against exact NumPy L2 top-5
+    (an IVFFlat probing every list finds all), and nprobe is put back to 16."""
+    faiss, X, Q = faiss_data
+    index = faiss.index_factory(16, "IVF8,Flat")
+    index.train(X)
+    index.add(X)
+    index.nprobe = 16
+    a = vd.audit(vd.stores.faiss(index), Q, k=5)
+    assert sorted(a.sweep) == [1, 2, 4, 8] and a.sweep[8].recall == a.recall == 1.0
+    assert vd.stores.faiss(index).search(Q, 5).ids.tolist() == \
+        _exact_top(X, Q, 5, "euclidean").tolist()
+    assert index.nprobe == 16
