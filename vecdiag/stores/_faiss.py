@@ -10,14 +10,13 @@ file with one id per vector); otherwise they are the row numbers. Search setting
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
 from .. import _validate as V
 from .._optional import require
-from .._textfile import id_lines, read_text
+from ._faiss_ids import read_ids
 from .base import Store
 
 __all__ = ["faiss", "FaissStore"]
@@ -38,8 +37,8 @@ def faiss(path_or_index, *, ids=None) -> "FaissStore":
     Raises
     ------
     ValueError
-        A missing file, a metric other than inner product / L2, an empty index, ids of
-        the wrong length or repeated.
+        A missing file, a file cut short (its size said) or damaged, a metric other than
+        inner product / L2, an empty index, ids of the wrong length or repeated.
 
     Examples
     --------
@@ -75,9 +74,7 @@ class FaissStore(Store):
                 if _binary_index_file(fa, path):
                     raise ValueError(f"path_or_index: {path!r} holds a binary faiss index "
                                      f"(written by write_index_binary): {_BINARY}") from None
-                first = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
-                raise ValueError(f"path_or_index: {path!r} is not a faiss index file "
-                                 f"({first})") from None
+                raise _unreadable(path, err) from None
             self.path = path
         elif isinstance(path_or_index, fa.Index):
             self.index, self.path = path_or_index, None
@@ -116,7 +113,7 @@ class FaissStore(Store):
         self._hnsw = getattr(searched, "hnsw", None)
         self._nsg = getattr(searched, "nsg", None)
         self.compressed = _compression(fa, self._refine or searched, self.dim)
-        self._sidecar = None if ids is None else _read_ids(ids, self.index.ntotal)
+        self._sidecar = None if ids is None else read_ids(ids, self.index.ntotal)
         if self._sidecar is not None:
             self._check_sidecar()
 
@@ -244,9 +241,10 @@ class FaissStore(Store):
                 yield lst, labels
 
     def _ivf_vectors(self, lst: int, size: int) -> np.ndarray:
-        """The stored vectors of one IVF list (raw codes for IVFFlat, decoded otherwise)."""
+        """The stored vectors of one IVF list: an IndexIVFFlat's raw codes are its rows;
+        others (a subclass too: IndexIVFFlatPanorama's blocks are not rows) are decoded."""
         fa, inv = self._fa, self._ivf.invlists
-        if isinstance(fa.downcast_index(self._ivf), fa.IndexIVFFlat) \
+        if type(fa.downcast_index(self._ivf)) is fa.IndexIVFFlat \
                 and inv.code_size == 4 * self.dim:
             ptr = inv.get_codes(lst)
             codes = fa.rev_swig_ptr(ptr, size * inv.code_size).copy()
@@ -312,59 +310,18 @@ def _binary_index_file(fa, path: str) -> bool:
     return True
 
 
-def _read_ids(ids, n: int) -> list:
-    """A sidecar of ids: a sequence, or a .txt (one per line), .npy or .json file."""
-    if isinstance(ids, (str, os.PathLike)):
-        path = os.fspath(ids)
-        if not os.path.isfile(path):
-            raise ValueError(f"ids: no file at {path!r}; pass the ids file (one id per line) "
-                             "or a list")
-        if path.endswith(".npy"):
-            try:
-                arr = np.load(path, allow_pickle=False)
-            except ValueError:      # an object array: loading it would run pickled code
-                raise ValueError(f"ids: {path!r} holds a NumPy object array, which vecdiag "
-                                 "does not unpickle; save the ids as strings or integers "
-                                 "(np.save(path, np.asarray(ids, dtype=str)))") from None
-            if arr.ndim != 1:
-                raise ValueError(f"ids must be one id per vector (1-D), got shape {arr.shape} "
-                                 f"in {path!r}")
-            values = arr.tolist()
-        elif path.endswith(".json"):
-            try:
-                values = json.loads(read_text(path, "ids"))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"ids: {path!r} is not valid JSON ({err.msg}, line "
-                                 f"{err.lineno}); write a JSON list of ids") from None
-        else:
-            values = id_lines(path, "ids")      # spaces around an id are not part of it
-            # numbers only when every line is one written plainly ("007" stays a string)
-            if values and all(v.lstrip("-").isdigit() and str(int(v)) == v for v in values):
-                values = [int(v) for v in values]
-    elif isinstance(ids, np.ndarray):
-        if ids.ndim != 1:
-            raise ValueError(f"ids must be one id per vector (1-D), got shape {ids.shape}")
-        values = ids.tolist()
-    elif isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-        raise TypeError("ids must be a sequence of ids or the path of an ids file, got "
-                        f"{type(ids).__name__}")
-    else:
-        values = list(V.check_ordered(ids, "ids"))
-    if not isinstance(values, list):
-        raise ValueError(f"ids must be a list of ids, one per vector; the file holds a "
-                         f"{type(values).__name__}")
-    # NumPy scalars (a list of np.int64 or np.str_) as the Python numbers and strings they
-    # hold, as an array of ids is read (np.int64 is no int: it was refused as not an integer)
-    values = [v.item() if isinstance(v, np.generic) else v for v in values]
-    bad = [i for i, v in enumerate(values)      # (None is refused later, with its rows)
-           if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int)))]
-    if bad:
-        raise ValueError(f"ids must be strings or integers, one per vector; entry {bad[0]} is "
-                         f"{values[bad[0]]!r} ({len(bad)} such entries)")
-    if len(values) != n:
-        raise ValueError(f"ids has {len(values)} entries but the faiss index holds {n} vectors; "
-                         "pass one id per vector, in the order they were added")
-    return values
+def _unreadable(path: str, err: RuntimeError) -> ValueError:
+    """Why read_index refused ``path``: a file that ends before the index it starts does
+    (faiss: 'read error in ...: 4516 != 5168', a copy or download cut short, an empty
+    file), or one that is not a faiss index (or is damaged) at all."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
+    if "read error" in first:
+        return ValueError(f"path_or_index: {path!r} ends before the faiss index it holds does "
+                          f"({os.path.getsize(path)} bytes; {first}): it was cut short (a copy, "
+                          "download or write_index that did not finish); copy it again whole, "
+                          "or write it again with faiss.write_index")
+    return ValueError(f"path_or_index: {path!r} is not a faiss index file, or is damaged "
+                      f"({first}); pass the file faiss.write_index wrote")
 
 
 def _compression(fa, index, dim: int) -> str:
@@ -383,7 +340,7 @@ def _check_supported(fa, index) -> None:
     """Refuse index types whose vectors vecdiag cannot read or whose scores are not the
     inner product or L2 of what they store (LSH and IVF spectral hashing rank by Hamming
     distance and keep no vectors to decode; IVF dedup keeps repeated vectors once; shards and
-    replicas cannot reconstruct their vectors)."""
+    replicas cannot reconstruct their vectors; faiss implements no search of Index2Layer)."""
     if isinstance(index, fa.IndexIVFFlatDedup):
         # ntotal counts every vector added, the lists hold each repeated one once
         raise ValueError("a faiss IndexIVFFlatDedup index is not supported: it stores a "
@@ -392,7 +349,7 @@ def _check_supported(fa, index) -> None:
                          "IndexIVFFlat built from the same vectors")
     ok = isinstance(index, (fa.IndexFlatCodes, fa.IndexFastScan, fa.IndexHNSW, fa.IndexIVF,
                             fa.IndexNSG)) \
-        and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash))
+        and not isinstance(index, (fa.IndexLSH, fa.IndexIVFSpectralHash, fa.Index2Layer))
     if not ok:
         raise ValueError(f"a faiss {type(index).__name__} index is not supported: vecdiag "
                          "reads flat, HNSW, NSG, IVF, PQ (fast-scan too) and scalar-quantizer "

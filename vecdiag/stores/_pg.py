@@ -8,9 +8,9 @@ halfvec cast (``(embedding::halfvec(n)) halfvec_l2_ops``, pgvector's half-precis
 indexing) is searched through that cast, and the vectors are read as its float16
 roundings (``compressed``). An index on ``(embedding::vector(n))`` over a column of
 plain type ``vector`` (declared without a dimension) is searched through that cast too,
-its vectors read as they are. pgvector's types, functions and
-operators are named in the schema it is installed in (``OPERATOR(ext.<=>)``), so an
-extension outside the search_path is read and searched as well. Vectors come out by binary
+its vectors read as they are. pgvector's types, functions and operators are named in the
+schema it is installed in (``OPERATOR(ext.<=>)``), so an extension outside the
+search_path is read and searched as well. Vectors come out by binary
 ``COPY``, parsed with NumPy a block at a time (rows of fixed width are never touched one
 by one). Search settings (``hnsw.ef_search``, ``ivfflat.probes``) are set with ``SET LOCAL``
 inside each search's own transaction (and put back at its end: in a transaction of yours
@@ -48,14 +48,15 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
         Table name, optionally ``schema.table``.
     vector, id, text : str
         Column names: the vectors (``vector`` or ``halfvec``), unique ids, optional texts.
-        An HNSW / IVFFlat index on the column, or on its cast ``(vector)::halfvec(n)``
-        (or ``::vector(n)`` on a column of plain type ``vector``), then searched
-        through the cast, declares the metric.
+        An HNSW / IVFFlat index on the column, or on its cast ``(vector)::halfvec(n)`` (or
+        ``::vector(n)`` of a plain ``vector`` column), searched through it, declares the metric.
     where : str, optional
-        An SQL condition restricting the rows (your own SQL, used as given).
+        An SQL condition restricting the rows (your own SQL, used as given), e.g. one
+        model's rows of a column of several (an index on another dimension's cast is
+        left out).
     metric : {"cosine", "dot", "euclidean"}, optional
         Needed only when the column has no vector index (then search is an exact scan and
-        nothing declares the metric), or to pick one of several indexes.
+        nothing declares the metric), or to pick one of several indexes (an L1 index too).
     force_index : bool
         Search with ``enable_seqscan = off``. PostgreSQL's planner scans a small table
         exactly instead of using its vector index (``params["plan"]`` says which it did);
@@ -65,8 +66,8 @@ def pgvector(dsn_or_connection, table: str, *, vector: str = "embedding", id: st
     ------
     ValueError
         Unknown table or column (the columns there are are listed), not a vector column,
-        NULL vectors (counted), mixed dimensions, an L1 / bit index, unreachable server,
-        a statement PostgreSQL refuses (no privilege on the table: the grant to ask for);
+        NULL vectors (counted), mixed dimensions, an L1 index (alone), a bit column,
+        unreachable server, a statement PostgreSQL refuses (no privilege: the grant to ask);
         on fetch, ids that repeat (an id column that is one part of a composite key is
         named with the key, and where= to read one part of it).
 

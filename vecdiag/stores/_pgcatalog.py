@@ -174,9 +174,15 @@ class _Catalog:
                                                            f=self._filter, e=self._ext)
             (lo, hi), = self._q(q)
             if lo is not None and lo != hi:
+                # pgvector's own way to index several models' vectors in one column: a
+                # partial index per model on a cast ((embedding::vector(4)) WHERE model = 1)
+                rows_of = f"vector_dims({self._spelled(vector)}) = {lo}"
                 raise ValueError(f"dimension mismatch: column {vector} of {table} holds vectors "
-                                 f"of dimensions {lo} to {hi}; one model's vectors per column "
-                                 f"(declare it {base}(N) to have PostgreSQL enforce it)")
+                                 f"of dimensions {lo} to {hi}; audit one model's vectors at a "
+                                 f"time: pass where= selecting them (where='{rows_of}', or "
+                                 "the condition of its partial index), or keep one model's "
+                                 f"vectors per column (declare it {base}(N) to have "
+                                 "PostgreSQL enforce it)")
             self.dim = int(lo or 0)
 
     def duplicate_advice(self) -> str:
@@ -203,7 +209,7 @@ class _Catalog:
         cast_form = re.compile(r"\(\(" + re.escape(quoted) + r"\)::(?:"
                                + re.escape(self._ext_quoted) + r"\.)?(halfvec|vector)"
                                r"\((\d+)\)\)")
-        found, elsewhere = [], []
+        found, elsewhere, unsupported = [], [], []
         for name, am, opclass, options, predicate, index_oid, on_expression, key in rows:
             cast = None
             if on_expression:
@@ -213,16 +219,33 @@ class _Catalog:
                         elsewhere.append(f"{name} on {key}")
                     continue
                 cast = (match.group(1), int(match.group(2)))
+                if self.dim and cast[1] != self.dim:    # another model's rows (where= left
+                    elsewhere.append(f"{name} on {key}, for vectors of {cast[1]} "  # them out)
+                                     f"dimensions, not {self.dim}")
+                    continue
             suffix = opclass.split("_", 1)[1] if "_" in opclass else opclass
-            if suffix not in OPCLASS:
-                raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
-                                 "does not support (it knows cosine, inner product and L2); "
-                                 "audit a table indexed with vector_cosine_ops, vector_ip_ops "
-                                 "or vector_l2_ops")
+            if suffix not in OPCLASS:       # L1 (vector_l1_ops): refused below unless
+                unsupported.append((name, opclass))    # another index can be audited
+                continue
             found.append((name, am, opclass, _options(options), OPCLASS[suffix][0], predicate,
                           cast, index_oid))
         if metric is not None:
             V.check_metric(metric)
+        if unsupported and not found:
+            name, opclass = unsupported[0]
+            raise ValueError(f"index {name} on {self.vector} uses {opclass}, a metric vecdiag "
+                             "does not support (it knows cosine, inner product and L2); "
+                             "audit a table indexed with vector_cosine_ops, vector_ip_ops "
+                             "or vector_l2_ops")
+        if unsupported and metric is None:
+            # beside an index vecdiag can audit: which one the application searches with
+            # is the user's to say, as for indexes of two supported metrics
+            shown = ", ".join([f"{f[0]} ({f[2]})" for f in found]
+                              + [f"{name} ({opclass})" for name, opclass in unsupported])
+            raise ValueError(f"column {self.vector} has indexes for several metrics ({shown}), "
+                             f"{unsupported[0][1]} among them, which vecdiag does not audit; "
+                             "pass metric='cosine', 'dot' or 'euclidean' to choose the index "
+                             "your application searches with")
         if not found and not elsewhere:
             # a view (or a table indexed partition by partition) declares no index of its
             # own: the one PostgreSQL searches with is read from the search's plan

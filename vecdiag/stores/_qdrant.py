@@ -49,7 +49,8 @@ def qdrant(client_or_path, collection: str, *, text: str | None = None,
         Payload field holding each point's text (a dotted path such as ``"meta.title"``
         reads a nested field, as in Qdrant's filters).
     vector : str, optional
-        Which named vector, for collections with several.
+        Which named vector, for collections with several (a dense one: a sparse vector's
+        name is refused, naming the dense vectors to pass instead).
     id : str, optional
         Payload field holding each point's own id (your document id, where the point id
         is the UUID or number Qdrant requires); a dotted path reads a nested field. The
@@ -186,6 +187,12 @@ class QdrantStore(Store):
         self.collection, self.text = collection, text
         info = self.client.get_collection(collection)
         vectors = info.config.params.vectors
+        if vector in (info.config.params.sparse_vectors or {}):    # a hybrid's BM25 / SPLADE
+            dense = ("leave vector=None (its unnamed dense vector)" if vectors is not None
+                     and not isinstance(vectors, dict) else
+                     f"pass vector= one of {', '.join(vectors)}" if vectors else "it has none")
+            raise ValueError(f"vector={vector!r} is a sparse vector of collection {collection}; "
+                             f"vecdiag audits dense vectors: {dense}")
         if isinstance(vectors, dict):
             if not vectors:
                 raise ValueError(f"collection {collection} has no dense vectors (sparse "

@@ -202,7 +202,7 @@ def parse_sweep(sweep, store: Store):
         name = store.search_setting
         if name is None:
             return None
-        current = store.params[name]
+        current, cap = store.params[name], None
         if name in LADDERS:
             values = list(LADDERS[name])
         else:  # probes / nprobe: powers of two up to the number of lists
@@ -212,8 +212,11 @@ def parse_sweep(sweep, store: Store):
                 values.append(v)
                 v *= 2
             values.append(int(lists))
+            cap = int(lists)
         if isinstance(current, int):
-            values.append(current)
+            # an index saved with nprobe above its lists (faiss takes it and probes them
+            # all) is swept up to the lists: set_params refuses more
+            values.append(current if cap is None else min(current, cap))
         return name, sorted(set(values))
     if isinstance(sweep, str):
         name, sep, rest = sweep.partition("=")

@@ -21,7 +21,7 @@ from ..diagnostics.finding import Finding
 from ..results import fmt
 
 __all__ = ["convention_check", "findings_for", "metric_findings", "storage_findings",
-           "backlog_findings"]
+           "backlog_findings", "every_list_searched"]
 
 
 def convention_check(store, got, got_true) -> dict:
@@ -66,8 +66,12 @@ def findings_for(*, store, k, target, recall, ci, per_query, returned, params, s
         elif setting and sweep:
             best = max(sweep, key=lambda v: sweep[v].recall)
             todo = (f"no {setting} tried reaches {target:g} (best {sweep[best].recall:.3f} at "
-                    f"{best}): rebuild the index with a larger graph or more lists")
+                    f"{best}): " + (every_list_searched(setting, max(sweep), params)
+                                    or every_list_searched(setting, current, params) or
+                                    "rebuild the index with a larger graph or more lists"))
             fix = "rebuild_index"
+        elif setting and every_list_searched(setting, current, params):
+            todo, fix = every_list_searched(setting, current, params), "rebuild_index"
         elif setting:
             todo = store.setting_advice(setting, fmt(current))
             fix = "raise_search_effort"
@@ -140,6 +144,19 @@ def findings_for(*, store, k, target, recall, ci, per_query, returned, params, s
                     "exact ones or across stores.",
             evidence={"value": convention["max_abs_diff"], **(ex or {})}))
     return out
+
+
+def every_list_searched(setting, value, params) -> str:
+    """What to do when ``value`` of an IVF index's probes (faiss nprobe, pgvector probes)
+    already searches every list ("" otherwise): raising it, or adding lists, finds no more."""
+    lists = params.get("nlist") or params.get("lists")
+    if setting not in ("nprobe", "probes") or not isinstance(value, int) or not lists \
+            or value < lists:
+        return ""
+    return (f"{setting}={value} already searches all {lists} lists of the index, so the "
+            "misses are not lists left out but the index's approximate scores of its "
+            "compressed codes (score_convention): re-rank its candidates exactly (faiss "
+            "IndexRefineFlat, factory suffix ',RFlat') or rebuild it with finer codes")
 
 
 def metric_findings(store, norms: dict, model_similarity) -> list:

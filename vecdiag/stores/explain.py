@@ -84,6 +84,7 @@ def _name_the_setting(cause, store, exp, q, k, returned_rows, random_state):
     """The ann_miss cause with the setting to change, the value that finds the lost
     document (or this query's whole exact top-k) and the sampled recall it buys."""
     from .audit import parse_sweep, through_index
+    from .checks import every_list_searched
 
     setting = store.search_setting
     if setting is None:
@@ -114,8 +115,10 @@ def _name_the_setting(cause, store, exp, q, k, returned_rows, random_state):
             if lost else f"the whole exact top-{k} is found")
     evidence = dict(cause.evidence, setting=setting, current=current, suggested=found_at)
     if found_at is None:
-        advice = (f"no {setting} up to {ladder[-1] if ladder else current} finds it: rebuild "
-                  "the index with a larger graph or more lists")
+        top = ladder[-1] if ladder else current
+        advice = (f"no {setting} up to {top} finds it: " + (
+            every_list_searched(setting, top, store.params)      # nprobe = nlist already
+            or "rebuild the index with a larger graph or more lists"))
     else:
         before = _sampled_recall(store, setting, None, k, random_state)
         with through_index(store, plan):
