@@ -288,22 +288,31 @@ class Stage:
         """torch on one thread per engine worker while a scan runs (the engine's workers
         are its parallelism, one per core, as for NumPy's BLAS). torch keeps a count per
         thread once the thread has run torch, and a default that threads take when they
-        first run it: this sets the caller's count (the scan may run inline, on one
-        worker) and the default (the workers are fresh threads), not the count of other
-        threads that already ran torch. Scans running at once share one hold, and the
-        last to end restores the count from before the first."""
+        first run it; ``torch.set_num_threads`` sets the calling thread's and the default.
+        Each scan sets its caller's count (the scan may run inline, on one worker) and the
+        default (the workers are fresh threads) to 1, and gives its caller back the count
+        from before the first of the scans running at once; the last to end restores the
+        default too, while scans still run it stays 1 (set again from a thread of its
+        own). A thread whose scan ended first once kept 1 for good (torch's own work
+        there, a model encoding texts, then ran on one core), and a scan that began while
+        another ran kept its caller's count."""
         with _threads_lock:
             if not _held:
                 _held.append(self.torch.get_num_threads())
-                self.torch.set_num_threads(1)
+            self.torch.set_num_threads(1)
             _held.append(None)
         try:
             yield
         finally:
             with _threads_lock:
                 _held.pop()
+                self.torch.set_num_threads(_held[0])
                 if len(_held) == 1:
-                    self.torch.set_num_threads(_held.pop())
+                    _held.pop()
+                else:                   # other scans run on: their workers' default
+                    helper = threading.Thread(target=self.torch.set_num_threads, args=(1,))
+                    helper.start()
+                    helper.join()
 
 
 def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | None:
