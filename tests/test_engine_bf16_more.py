@@ -87,3 +87,44 @@ def test_each_thread_gets_its_torch_count_back_after_overlapping_scans(bf16):
         torch.set_num_threads(original)
     assert seen == {"main during": 1, "main after its scan": 3, "worker": 1,
                     "fresh after both": 3, "main begun second": 1, "main at the end": 3}
+
+
+class _Library:
+    """A stand-in torch whose bf16 product breaks the stage's error model in one way
+    (the rest is torch's): the running float32 sum rounded to bf16 after every ``block``
+    products, or (``single``) a one-query product summed in bf16 as a matrix-vector
+    kernel might."""
+
+    def __init__(self, torch, block=None, single=False):
+        self.torch, self.block, self.single = torch, block, single
+
+    def __getattr__(self, name):
+        return getattr(self.torch, name)
+
+    def mm(self, x, y):
+        torch = self.torch
+        step = self.block or (16 if self.single and 1 in (x.shape[0], y.shape[1])
+                              else x.shape[1])
+        out = None
+        for a in range(0, x.shape[1], step):
+            part = torch.mm(x[:, a:a + step].float(), y[a:a + step].float())
+            out = (part if out is None else out.float() + part).bfloat16()
+        return out
+
+
+def test_the_rounding_check_catches_a_second_rounding_at_any_width_and_shape(bf16):
+    """rounding_holds multiplied one shape (96 x 64) at d = 1,000, and the stage then
+    trusted the bound at every width and shape: a library that rounds its running sum to
+    bf16 every 1,024 products (one block at d = 1,000), or sums a one-query product in
+    bf16, passed it. It now multiplies d = 1,000 and CHECKED_D, by one query and one row,
+    and a plateau (256 and d - 1 small products: 258 in one rounding, 256 in several);
+    rows wider than CHECKED_D keep float32."""
+    torch = _bf16._torch()
+    assert not _bf16.rounding_holds(_Library(torch, block=1024))
+    assert not _bf16.rounding_holds(_Library(torch, single=True))
+    # (torch itself and the model, one rounding, pass: tests/test_engine_bf16.py)
+    wide = _bf16.CHECKED_D
+    for d, runs in ((wide, True), (wide + 1, False)):
+        C = Rows(np.ones((2, d), np.float32), "dot", "corpus")
+        stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
+        assert isinstance(stage, _bf16.Stage) is runs
