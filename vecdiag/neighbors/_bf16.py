@@ -49,7 +49,8 @@ about 200 MB here, and in fresh processes (100,000 x 384, two threads, a busy ho
 queries (7.7e10 flops) took 3.4 and 2.0 s with the import against 2.6 and 0.9 s without,
 4,000 queries (3.1e11) 2.9 s against 5.0, and 16,000 queries 7.1 and 13.9 s against 11.9
 and 21.6. Either way only on a CPU with native bf16 products, after the rounding
-self-check (:func:`rounding_holds`), and for a corpus whose bf16 copy (half the float32
+self-check (:func:`rounding_holds`), for rows of at most :data:`CHECKED_D` (8,192)
+dimensions, and for a corpus whose bf16 copy (half the float32
 rows, made once per prepared corpus and kept as long as it) fits in half the free memory
 (:func:`vecdiag._memory.available_memory`). A corpus whose first bf16 search proved fewer
 than :data:`PROVEN` of its first :data:`PROBE` queries (at least :data:`PROBE_LEAST` of
@@ -87,6 +88,7 @@ _U32 = 2.0 ** -24                     # float32 unit roundoff (accumulation)
 _U16 = 2.0 ** -8                      # bf16 unit roundoff (output, round to nearest even)
 _TINY = 2.0 ** -126                   # float32 (and bf16) smallest normal number
 _REACH = 2.0 ** 126                   # largest |q~||c~| whose products bf16 holds (4x spare)
+CHECKED_D = 8_192                     # widest rows rounding_holds multiplies: wider keep float32
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> Corpus
 _lock = threading.Lock()
@@ -156,21 +158,44 @@ def _torch():
 def rounding_holds(torch, seed: int = 0) -> bool:
     """Whether this torch's bf16 product stays inside the error model the bound rests on
     (float32 sums of exact products, the result rounded to bf16 to nearest): every
-    entry of a product of random bf16 blocks (values over many binades, d = 1,000) within
-    ``2^-8 |s| + (1 + 2^-8) (d + 2) 2^-24 Σ|q~_i c~_i|`` of the float64 product ``s`` of
-    the same bf16 numbers (the model's own bound, tighter than the stage's, which
-    replaces both by ``|q~||c~|``). A library that summed in bf16, truncated or rounded
-    twice would fail it, and the stage stays off."""
+    entry of products of random bf16 blocks (values over many binades, half the rows
+    positive, and a plateau) within ``2^-8 |s| + (1 + 2^-8) (d + 2) 2^-24 Σ|q~_i c~_i|``
+    of the float64 product ``s`` of the same bf16 numbers (the model's own bound,
+    tighter than the stage's, which replaces both by ``|q~||c~|``), in the shapes a scan
+    multiplies: d = 1,000 and :data:`CHECKED_D` (96 and 48 corpus rows by 64 and 32
+    queries, by one query, one row by the queries, 3 rows by 2). A library that summed
+    in bf16, truncated or rounded twice (its running sum rounded to bf16 every 1,024
+    products, say), or took a kernel of its own for a single query, would fail it, and
+    the stage stays off; rows wider than :data:`CHECKED_D` keep float32
+    (:func:`stage_for`). A check of d = 1,000 and 96 x 64 alone passed both of those.
+    About 0.2 s of CPU, once per process."""
     rng = np.random.default_rng(seed)
-    d = 1_000
-    A = (rng.normal(size=(64, d)) * np.exp2(rng.integers(-20, 20, (64, 1)))).astype(np.float32)
-    B = (rng.normal(size=(96, d)) * np.exp2(rng.integers(-20, 20, (96, 1)))).astype(np.float32)
-    a, b = torch.from_numpy(A).to(torch.bfloat16), torch.from_numpy(B).to(torch.bfloat16)
-    got = torch.mm(b, a.T).double().numpy()
-    a64, b64 = a.double().numpy(), b.double().numpy()
-    exact = b64 @ a64.T
-    bound = _U16 * np.abs(exact) + (1 + _U16) * (d + 2) * _U32 * (np.abs(b64) @ np.abs(a64).T)
-    return bool(np.all(np.abs(got - exact) <= bound))
+
+    def block(n, d, first):
+        values = rng.normal(size=(n, d)) * np.exp2(rng.integers(-20, 20, (n, 1)))
+        # subtle: the first rows positive. Sums of products of both signs are far below
+        # Σ|q~_i c~_i|, whose term then hides a second rounding (2^-8 |s| again)
+        values[:n // 2] = np.abs(values[:n // 2])
+        values[0] = first
+        return torch.from_numpy(values.astype(np.float32)).to(torch.bfloat16)
+
+    for d, n_rows, n_cols in ((1_000, 96, 64), (CHECKED_D, 48, 32)):
+        # a plateau: 256 and d - 1 products 2^-m summing to 1-2 (every partial sum exact
+        # in float32) score 257-258, which rounds to 258; rounded to bf16 on the way
+        # (blocks of fewer than d / 2 products), every partial sum is 256 again
+        small = 2.0 ** -np.ceil(np.log2(d / 2))
+        b = block(n_rows, d, np.r_[256.0, np.full(d - 1, small)])
+        a = block(n_cols, d, np.ones(d))
+        for rows, cols in ((n_rows, n_cols), (n_rows, 1), (1, n_cols), (3, 2)):
+            x, y = b[:rows].contiguous(), a[:cols].contiguous()
+            got = torch.mm(x, y.T).double().numpy()
+            x64, y64 = x.double().numpy(), y.double().numpy()
+            exact = x64 @ y64.T
+            bound = _U16 * np.abs(exact) + (1 + _U16) * (d + 2) * _U32 * (np.abs(x64)
+                                                                       @ np.abs(y64).T)
+            if not np.all(np.abs(got - exact) <= bound):
+                return False
+    return True
 
 
 class Stage:
@@ -292,35 +317,47 @@ def one_thread(torch):
     """torch on one thread inside the ``with`` block: the engine's workers are its
     parallelism, and torch's own threads cost more than they give on the stage's
     conversions (1,000 x 384 rows to bf16: 0.03 ms on one thread, 0.28 ms on two; the
-    bf16 copy of 100,000 x 384 rows: 0.19-0.25 s against 0.39-0.78 s). torch keeps a
-    count per thread once the thread has run torch, and a default that threads take when
-    they first run it: this sets the caller's count and the default (the scan's workers
-    are fresh threads), not the count of other threads that already ran torch. Blocks
-    running at once share one hold, and the last to end restores the count from before
-    the first."""
+    bf16 copy of 100,000 x 384 rows: 0.19-0.25 s against 0.39-0.78 s).
+
+    torch keeps a count per thread once the thread has run torch, and a default that
+    threads take when they first run it; ``torch.set_num_threads`` sets the calling
+    thread's and the default. Each block sets its caller's count (a scan may run inline,
+    on one worker) and the default (a scan's workers are fresh threads) to 1, and gives
+    its caller back the count from before the first of the blocks running at once; the
+    last to end restores the default too, while blocks still run it stays 1 (set again
+    from a thread of its own). A thread whose scan ended first once kept 1 for good
+    (torch's own work there, a model encoding texts, then ran on one core), and a scan
+    that began while another ran kept its caller's count."""
     with _threads_lock:
         if not _held:
             _held.append(torch.get_num_threads())
-            torch.set_num_threads(1)
+        torch.set_num_threads(1)
         _held.append(None)
     try:
         yield
     finally:
         with _threads_lock:
             _held.pop()
+            torch.set_num_threads(_held[0])
             if len(_held) == 1:
-                torch.set_num_threads(_held.pop())
+                _held.pop()
+            else:                   # other blocks run on: their workers' default
+                helper = threading.Thread(target=torch.set_num_threads, args=(1,))
+                helper.start()
+                helper.join()
 
 
 def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | None:
     """The bf16 stage for this search, or None to keep the float32 path: not asked for
     (:func:`wanted`), another backend or a lower-precision ``cand_rows`` already, the kNN
-    graph of a corpus (its own pass), a lazily normalised corpus, no native bf16, rows
-    bf16 cannot hold (lengths past its range), a bf16 copy too large for the free memory,
-    or a corpus whose probe failed before."""
+    graph of a corpus (its own pass), a lazily normalised corpus, rows wider than
+    :data:`CHECKED_D`, no native bf16, rows bf16 cannot hold (lengths past its range), a
+    bf16 copy too large for the free memory, or a corpus whose probe failed before."""
     if backend != "numpy" or cand_rows is not None or (exclude_self and Q is C):
         return None
     if C.data is None or C.dtype not in (np.float32, np.float64) or Q.dtype != C.dtype:
+        return None
+    if C.d > CHECKED_D:                 # a width torch's rounding was not checked at
         return None
     if not wanted(2.0 * Q.n * C.n * C.d):
         return None
