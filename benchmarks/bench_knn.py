@@ -311,10 +311,23 @@ def clustered(n: int, d: int, seed: int, n_centers: int = 200):
     return X
 
 
-def search_data():
-    """Workload (a): a 100,000 x 384 clustered float32 corpus and 1,000 queries (the
-    search figures of this script, bench_knn_cpu.py and bench_fold_blocks.py)."""
-    return clustered(100_000, 384, seed=0), clustered(1_000, 384, seed=1)
+def cone(n: int, d: int, seed: int):
+    """Unit vectors in a narrow cone: ``3 u + z / sqrt(d)`` normalised (u the unit
+    diagonal, z normal), cosines near 0.9, as in anisotropic embedding spaces."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = (3.0 / np.sqrt(d) + rng.normal(size=(n, d)) / np.sqrt(d)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X
+
+
+def search_data(kind: str = "clustered"):
+    """Workload (a): a 100,000 x 384 float32 corpus and 1,000 queries, clustered (the
+    search figures of this script, bench_knn_cpu.py and bench_fold_blocks.py) or in a
+    narrow ``cone`` (bench_knn_cpu.py --data cone)."""
+    make = cone if kind == "cone" else clustered
+    return make(100_000, 384, seed=0), make(1_000, 384, seed=1)
 
 
 # ------------------------------------------------------------------ workloads

@@ -11,6 +11,7 @@ are the blocks of the plan its tuner chose (vecdiag/neighbors/_tune.py), printed
 Usage::
 
     PYTHONPATH=. python benchmarks/bench_knn_cpu.py --repeat 7
+    PYTHONPATH=. python benchmarks/bench_knn_cpu.py --repeat 7 --data cone
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from bench_knn import (bf16, bf16_paths, engine_plans, engine_products,  # noqa:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--data", choices=("clustered", "cone"), default="clustered",
+                        help="the corpus: clustered unit vectors, or a narrow cone "
+                             "(cosines near 0.9)")
     args = parser.parse_args()
     import faiss
     from threadpoolctl import threadpool_limits
@@ -36,7 +40,7 @@ def main() -> int:
     import vecdiag as vd
     from vecdiag.neighbors._tune import Plan
 
-    C, Q = search_data()
+    C, Q = search_data(args.data)
     index = vd.Index(C)
     flat = faiss.IndexFlatIP(C.shape[1])
     flat.add(C)
@@ -73,7 +77,10 @@ def main() -> int:
                 best[name] = min(best[name], time.process_time() - t0)
     from vecdiag.neighbors import _bf16
 
-    print(bf16_paths(_bf16.stats))
+    with threadpool_limits(1, user_api="blas"):
+        ref, low = selection("compiled", search)(), bf16(search)()
+    assert (ref.indices == low.indices).all() and (ref.scores == low.scores).all()
+    print(bf16_paths(_bf16.stats) + "; results equal to the float32 path's")
     print(f"one thread each, CPU seconds, best of {args.repeat} (load {os.getloadavg()[0]:.1f})")
     for name, seconds in best.items():
         print(f"  {name:30s} {seconds:.3f} s  {best['bare products'] / seconds:6.1%} of bare  "
