@@ -216,10 +216,11 @@ class Stage:
         The module docstring's bound, for the rows multiplied (centred by ``s``, see
         :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``), and, when centred,
         the other roundings: ``2 eps |q − s| max|c − s|`` (the two differences, each
-        rounded once in the rows' dtype, ``eps`` its machine epsilon), ``2^-24 (max|row
-        term| + |q~||c~|)`` and another ``(2^-24 + 2^-52) max|row term|`` (the row
-        term, less ``‖c‖²`` in float64 under euclidean, rounded to float32 and added to
-        the block in float32), ``(d + 2) 2^-53 |s| max|c − s|`` (its float64 sum) and
+        rounded once in the rows' dtype, ``eps`` its machine epsilon), ``u (max|row
+        term| + |q~||c~|)`` and another ``(u + 2^-52) max|row term|`` (the row term,
+        less ``‖c‖²`` in float64 under euclidean, stored in the rows' dtype and added
+        to the block in it; ``u = eps / 2``: 2^-24 for float32 rows, 2^-53 for float64,
+        whose blocks are float64), ``(d + 2) 2^-53 |s| max|c − s|`` (its float64 sum) and
         ``(d + 4) 2^-53 |q| (|s| + max|c − s|)`` (``q·s`` summed and added in float64).
         """
         torch, c = self.torch, self.corpus
@@ -244,7 +245,8 @@ class Stage:
             err = err + twice * (2 * eps * q_norm * c.max_norm
                                  + (d + 2) * 2.0 ** -53 * c.shift_norm * c.max_norm
                                  + (d + 4) * 2.0 ** -53 * q_full * (c.shift_norm + c.max_norm))
-            err = err + (2 * _U32 + 2.0 ** -52) * c.max_term + _U32 * reach
+            unit = eps / 2             # the block's dtype: float64 rows sum in float64
+            err = err + (2 * unit + 2.0 ** -52) * c.max_term + unit * reach
         with np.errstate(invalid="ignore"):
             out = 1.01 * err + default
         # subtle: products past bf16's range (2^128, float64 rows longer than ~1e19)
