@@ -137,5 +137,4 @@ def sample_rows(X, size: int, rng: np.random.Generator) -> np.ndarray:
     n = X.shape[0]
     if n <= size:
         return np.asarray(compute(X)[0], dtype=np.float64)
-    rows = np.sort(rng.choice(n, size=size, replace=False))
-    return np.asarray(compute(X[rows])[0], dtype=np.float64)
+    return float64_rows(X, np.sort(rng.choice(n, size=size, replace=False)))
