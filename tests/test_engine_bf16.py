@@ -104,6 +104,8 @@ def test_bf16_key_errors_stay_inside_the_bound(bf16, metric, scale):
     S = np.empty((C.n, Qr.n), np.float32)
     stage.into(stage.prepare(Qb), 0, C.n, S)
     exact = C.data.astype(np.float64) @ Qb.astype(np.float64).T
+    if metric == "euclidean":                 # into returns keys: 2 q·c − ‖c‖² (float32)
+        exact -= C.sq.astype(np.float64)[:, None]
     ratio = np.abs(S - exact).max(axis=0) / own
     assert ratio.max() <= 1.0
     assert ratio.max() >= 0.05
@@ -160,7 +162,7 @@ def test_a_cone_is_proven_in_bf16_once_centred(bf16, metric):
     assert counts["bf16"] >= 0.9 * 60 and counts["probe_failed"] == 0
     C = Rows(X, metric, "corpus")
     stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
-    assert stage.corpus.row_term is not None and stage.holds_sq is (metric == "euclidean")
+    assert stage.corpus.centred and stage.corpus.row_term.shape == (2000,)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])

@@ -204,8 +204,6 @@ class Stage:
 
     def __init__(self, torch, Q, C, corpus: Corpus):
         self.torch, self.Q, self.C, self.corpus = torch, Q, C, corpus
-        # the scan subtracts the euclidean ‖c‖² itself unless the row term holds it
-        self.holds_sq = C.metric == "euclidean" and corpus.row_term is not None
         self._qshift = corpus.shift * (2 if C.metric == "euclidean" else 1)   # exact
 
     def tolerance(self, pos: np.ndarray, default: np.ndarray) -> np.ndarray:
@@ -224,10 +222,13 @@ class Stage:
         ``(d + 4) 2^-53 |q| (|s| + max|c − s|)`` (``q·s`` summed and added in float64).
         """
         torch, c = self.torch, self.corpus
-        q_norm, q_low, q_res = (np.empty(pos.size) for _ in range(3))
+        q_norm, q_low, q_res, q_full = (np.empty(pos.size) for _ in range(4))
         with one_thread(torch):
             for a in range(0, pos.size, PIECE):
-                rows = self._centred(self.Q.take(pos[a:a + PIECE]), c.shift)
+                rows = self.Q.take(pos[a:a + PIECE])
+                if c.centred:
+                    q_full[a:a + PIECE] = lengths(rows)
+                    rows = rows - c.shift
                 low = tensor(torch, rows).to(torch.bfloat16)
                 q_norm[a:a + PIECE], q_low[a:a + PIECE], q_res[a:a + PIECE] = \
                     norms(rows, low)
@@ -238,10 +239,9 @@ class Stage:
         reach = q_low * c.max_low
         if self.C.metric == "euclidean":
             err, reach = 2.0 * err, 2.0 * reach    # the scan multiplies 2q (exact) by c
-        if c.row_term is not None:
+        if c.centred:
             eps = float(np.finfo(self.C.dtype).eps)
             twice = 2.0 if self.C.metric == "euclidean" else 1.0
-            q_full = lengths(self.Q.take(pos))
             err = err + twice * (2 * eps * q_norm * c.max_norm
                                  + (d + 2) * 2.0 ** -53 * c.shift_norm * c.max_norm
                                  + (d + 4) * 2.0 ** -53 * q_full * (c.shift_norm + c.max_norm))
@@ -253,31 +253,30 @@ class Stage:
         # come back inf, whatever the bound says: such queries keep the float32 path
         return np.where(np.isfinite(out) & (reach < _REACH), out, np.inf)
 
-    @staticmethod
-    def _centred(rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        return rows - shift if shift.any() else rows
-
     def offsets(self, pos: np.ndarray) -> np.ndarray:
         """``q·s`` (float64) of the queries at ``pos`` as the scan multiplies them
         (``2q`` under euclidean): what the centred keys lack (0 when not centred)."""
-        if self.corpus.row_term is None:
+        if not self.corpus.centred:
             return np.zeros(pos.size)
         return self.Q.take(pos).astype(np.float64) @ self._qshift.astype(np.float64)
 
-    def absolute(self, pos: np.ndarray, key: np.ndarray) -> np.ndarray:
+    def absolute(self, pos: np.ndarray, key: np.ndarray, off=None) -> np.ndarray:
         """The scan's keys of the queries at ``pos`` (m, kp) as keys of the rows
-        themselves: ``q·s`` added in float64 when centred; the −inf of empty slots stays."""
-        if self.corpus.row_term is None:
+        themselves: ``q·s`` (``off``, else :meth:`offsets`) added in float64 when
+        centred; the −inf of empty slots stays."""
+        if not self.corpus.centred:
             return key
-        return key.astype(np.float64) + self.offsets(pos)[:, None]
+        off = self.offsets(pos) if off is None else off
+        return key.astype(np.float64) + off[:, None]
 
-    def centred_floor(self, pos: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    def centred_floor(self, pos: np.ndarray, floor: np.ndarray, off=None) -> np.ndarray:
         """A floor of the rows' keys (:func:`.engine.known_floor`) as a floor of the keys
         the scan compares, rounded down to ``floor``'s dtype (a lower floor only keeps
-        more rows)."""
-        if self.corpus.row_term is None:
+        more rows); ``off`` as for :meth:`absolute`."""
+        if not self.corpus.centred:
             return floor
-        exact = floor.astype(np.float64) - self.offsets(pos)
+        off = self.offsets(pos) if off is None else off
+        exact = floor.astype(np.float64) - off
         out = exact.astype(floor.dtype)
         return np.where(out > exact, np.nextafter(out, -np.inf), out)
 
@@ -297,16 +296,21 @@ class Stage:
     def prepare(self, Qb: np.ndarray):
         """A query block (prepared rows, doubled for euclidean), centred as the corpus
         copy is (``2s`` off a doubled block), as a bf16 tensor."""
-        return tensor(self.torch, self._centred(Qb, self._qshift)).to(self.torch.bfloat16)
+        if self.corpus.centred:
+            Qb = Qb - self._qshift
+        return tensor(self.torch, Qb).to(self.torch.bfloat16)
 
     def into(self, Qt, c0: int, c1: int, S: np.ndarray) -> None:
         """Keys of corpus rows ``c0:c1`` by the queries ``Qt`` into ``S`` (c1 − c0, m):
         the bf16 products converted exactly (float32 or float64 ``S``), plus the rows'
-        terms when centred (less ``q·s``, which :meth:`absolute` adds back)."""
+        terms when centred (less ``q·s``, which :meth:`absolute` adds back), less
+        ``‖c‖²`` under euclidean (in the row terms when centred)."""
         out = self.torch.mm(self.corpus.rows[c0:c1], Qt.T)
         self.torch.from_numpy(S).copy_(out)
-        if self.corpus.row_term is not None:
+        if self.corpus.centred:
             S += self.corpus.row_term[c0:c1, None]
+        elif self.C.sq is not None:
+            S -= self.C.sq[c0:c1, None]
 
     def threads(self):
         """torch on one thread per engine worker while a scan runs (the engine's workers

@@ -28,7 +28,7 @@ class Corpus:
         n, d = data.shape
         self.rows = torch.empty((n, d), dtype=torch.bfloat16)
         self.shift = shift_of(data)
-        centred = bool(self.shift.any())
+        self.centred = centred = bool(self.shift.any())
         self.row_term = np.empty(n, data.dtype) if centred else None
         s64 = self.shift.astype(np.float64)
         self.max_norm = self.max_low = self.max_residual = self.max_term = 0.0

@@ -172,10 +172,10 @@ def numpy_candidates(Q: Rows, C: Rows, positions: np.ndarray, kp: int, *,
                 S = flat[:(c1 - c0) * (q1 - q0)].reshape(c1 - c0, q1 - q0)
                 if product is None:
                     np.matmul(Cb, Qb.T, out=S)
+                    if C.sq is not None:
+                        S -= C.sq[c0:c1, None]
                 else:
-                    product.into(Qb, c0, c1, S)
-                if C.sq is not None and not (product is not None and product.holds_sq):
-                    S -= C.sq[c0:c1, None]
+                    product.into(Qb, c0, c1, S)     # the keys, ‖c‖² included
                 if exclude_self:
                     _mask_self(S.T, positions[q0:q1], c0, c1)
             best[b].fold(S, min(kp, c1 - c0), c0, by_column=not way.by_row,

@@ -298,9 +298,10 @@ def _round(Q: Rows, C: Rows, pos: np.ndarray, k: int, kp: int, known, *, exclude
         cand_eps = float(np.finfo(Cc.dtype).eps)
         slack = tolerance(Q, C, pos, cand_eps) if tol is None else tol
         floor = None if known is None else known_floor(Q, C, pos, known[pos], cand_eps,
-                                                       Cc.dtype, tol)
+                                                       Cc.dtype, slack)
+        off = None if stage is None else stage.offsets(pos)
         if stage is not None and floor is not None:
-            floor = stage.centred_floor(pos, floor)   # a centred bf16 scan lacks q·s
+            floor = stage.centred_floor(pos, floor, off)   # a centred bf16 scan lacks q·s
         # keys more than twice the rounding bound below a query's running k-th best
         # cannot reach its top k (as refine's skip): the scan leaves them out
         cand, key = numpy_candidates(Qc, Cc, pos, kp, exclude_self=exclude_self,
@@ -308,7 +309,7 @@ def _round(Q: Rows, C: Rows, pos: np.ndarray, k: int, kp: int, known, *, exclude
                                      progress=progress, floor=floor, rank=k,
                                      slack=2.0 * slack, product=stage)
         if stage is not None:
-            key = stage.absolute(pos, key)
+            key = stage.absolute(pos, key, off)
     return refine(Q, C, pos, cand, key, k, exclude_self=exclude_self, cand_eps=cand_eps,
                   budget=budget, tol=tol)
 
