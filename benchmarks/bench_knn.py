@@ -385,7 +385,7 @@ def run_search(repeat: int) -> dict:
     out["bf16"] = (bf16_paths(_bf16.stats) + "; by default (VECDIAG_BF16 as set, torch "
                    f"loaded here) this search {'runs' if runs else 'does not run'} the bf16 "
                    f"stage, and in a fresh process it would "
-                   f"{'import torch for it' if flops >= _bf16.LOAD_REPAID_FLOPS else 'not'}")
+                   f"{'import torch for it' if _bf16.wanted(flops, loaded=False) else 'not'}")
     out["paths"] = selection_paths(flops)
     out["plans"] = {path: str(plan) if plan is not None else "not chosen"
                     for path, plan in plans.items()}

@@ -229,6 +229,7 @@ def test_auto_mode_uses_a_loaded_torch_and_loads_it_only_for_large_scans(monkeyp
         assert _bf16.mode() == "auto"
         assert [_bf16.wanted(f) for f in (_bf16.MIN_FLOPS / 2, big, huge)] \
             == [False, True, True]                       # torch is imported here
+        assert [_bf16.wanted(f, loaded=False) for f in (big, huge)] == [False, True]
         with monkeypatch.context() as m:                 # a process without torch yet
             m.delitem(sys.modules, "torch")
             assert [_bf16.wanted(f) for f in (big, huge)] == [False, True]

@@ -103,14 +103,15 @@ def mode() -> str:
     return switch("VECDIAG_BF16")
 
 
-def wanted(flops: float) -> bool:
+def wanted(flops: float, loaded: bool | None = None) -> bool:
     """Whether a scan of ``flops`` asks for the stage (see the module docstring); whether
-    it runs also depends on torch, the CPU and the corpus (:func:`stage_for`)."""
+    it runs also depends on torch, the CPU and the corpus (:func:`stage_for`).
+    ``loaded``: whether torch is imported (default: in this process)."""
     setting = mode()
     if setting == "off" or flops < MIN_FLOPS:
         return False
-    return setting == "on" or "torch" in sys.modules or (
-        flops >= LOAD_REPAID_FLOPS and cpu_may_have_bf16())
+    loaded = "torch" in sys.modules if loaded is None else loaded
+    return setting == "on" or loaded or (flops >= LOAD_REPAID_FLOPS and cpu_may_have_bf16())
 
 
 _cpu_flags: list = []                 # [the CPU's feature words, or None where unknown]
