@@ -56,6 +56,22 @@ class CopyFrame:
         return out
 
     @property
+    def summary(self) -> str:
+        """The frame in words, for a sentence "copies also judged ...".
+
+        Examples
+        --------
+        >>> CopyFrame(unit=True, shift=np.zeros(2), scale=None).summary
+        'on the unit rows less their mean'
+        """
+        rows = "the unit rows" if self.unit else "the rows"
+        parts = [f"on {rows} less their mean"] if self.shift is not None else []
+        if self.scale is not None:
+            parts.append("with each dimension over its root mean square (a few dimensions "
+                         "decide the raw cosines)")
+        return ", ".join(parts) or f"on {rows}"
+
+    @property
     def key(self) -> tuple:
         """A hashable identity (for ``index.cache`` keys): equal frames, equal keys."""
         digest = hashlib.sha1()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..results import Result, counted, escape, html_block, html_table, result
+from .copy_frames import deduplicate_frames
 from .metrics import DEFAULT_METRICS
 from .trials import (BASELINE, TrialOptions, check_lexical, check_texts, check_trial, dense_runs,
                      lexical_runs, run_from, score_runs, with_metric)
@@ -88,6 +89,9 @@ class FixReport(Result):
         Name of the baseline row.
     unqueried : tuple
         Judged queries not among ``query_ids`` (left out of every evaluation).
+    notes : tuple of str
+        How a run was made when it differs from the fix's defaults: the frame
+        ``deduplicate`` judged near-copies in, when not raw cosine alone.
 
     Examples
     --------
@@ -128,6 +132,10 @@ class FixReport(Result):
     unqueried: tuple = ()
     """Judged queries that are not among ``query_ids``: left out of every evaluation
     (they have no ranking here; counting them as 0 would halve a subset's scores)."""
+    notes: tuple = ()
+    """Sentences on how a run was made when it differs from the fix's defaults (the frame
+    ``deduplicate`` judged near-copies in, as ``explain_neighbors`` does), shown under
+    every display."""
 
     def query_note(self) -> str:
         """Which queries the figures average over, and which judged ones were left out."""
@@ -190,6 +198,8 @@ class FixReport(Result):
                          + f" | {'—' if seconds != seconds else f'{seconds:.2f}'} |")
         if self.unqueried:
             lines += ["", f"Averaged over {self.query_note()}."]
+        if self.notes:
+            lines += [""] + [f"Note: {n}." for n in self.notes]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -213,6 +223,7 @@ class FixReport(Result):
                 f"significant change of {self.primary_metric} at alpha {self.alpha}.")
         parts = [html_table(rows, cols, numeric=set(cols) - {"fix"}, classes=classes),
                  f"<p class='vd-muted'>{escape(note)}</p>"]
+        parts += [f"<p class='vd-muted'>{escape(n)}.</p>" for n in self.notes]
         if self.failed:
             parts.append("<p class='vd-warning'>could not run: " + "; ".join(
                 f"{escape(k)}: {escape(v)}" for k, v in self.failed.items()) + "</p>")
@@ -281,6 +292,7 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
         keywords passed as well must keep their defaults.
     **options
         Passed to :func:`vecdiag.fixes.apply_fix` (e.g. ``whiten__n_components=64``).
+        ``frame=None``: ``deduplicate`` judges near-copies by raw cosine alone (see Notes).
 
     Returns
     -------
@@ -301,6 +313,14 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     ``failed`` with a warning, not dropped silently, whichever options were passed; an
     option value it refuses by name (``n_neighbors=0``) raises, as
     :func:`vecdiag.fixes.apply_fix` does.
+
+    ``deduplicate`` (alone, or after ``cosine_metric``) groups near-copies in the frame
+    :func:`vecdiag.explain_neighbors` judges them in, decided once per corpus by its rule
+    (:func:`vecdiag.explain.stats.copy_frame`, cached on an Index): by raw cosine and,
+    under rogue dimensions, in a narrow cone or under euclidean, also in the frame that
+    removes the distortion; ``FixReport.notes`` says which. Grouped by raw cosine alone,
+    rogue dimensions that put every cosine near 1 made one group of nearly the whole
+    corpus. After a transform the copies are judged on the transformed rows by raw cosine.
 
     Examples
     --------
@@ -325,10 +345,12 @@ def try_fixes(queries, corpus, qrels, *, query_ids, doc_ids, fixes=None, k: int 
     t = check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes, opts)
     texts, query_texts = check_texts(t, texts, query_texts)
     check_lexical(t, lexical)
-    dense_runs(t, texts=texts, query_texts=query_texts, embedder=embedder, options=options)
+    dense_runs(t, texts=texts, query_texts=query_texts, embedder=embedder, options=options,
+               extra=deduplicate_frames(t, options))
     lexical_runs(t, texts=texts, query_texts=query_texts, lexical=lexical)
     evaluations, comparisons, order = score_runs(t)
     return FixReport(order=order, evaluations=evaluations, comparisons=comparisons,
                      primary_metric=t.metrics[0], metrics=t.metrics, method=opts.method,
                      alpha=float(opts.alpha), seconds=t.seconds, failed=t.failed,
-                     runs=t.runs, unqueried=t.unqueried)
+                     runs=t.runs, unqueried=t.unqueried,
+                     notes=tuple(note for code, note in t.notes.items() if code in t.runs))

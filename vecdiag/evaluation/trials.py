@@ -87,6 +87,7 @@ class Trial:
     runs: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     failed: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)   # fix code -> sentence for FixReport.notes
 
 
 def check_trial(queries, corpus, qrels, query_ids, doc_ids, fixes,
@@ -211,10 +212,12 @@ def _id_list(ids, name: str, row: str) -> list:
     return [V.id_str(i, name) for i in V.check_ordered(ids, name)]
 
 
-def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None:
+def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict,
+               extra: dict | None = None) -> None:
     """The baseline (exact search) and every fix, each timed; a fix that cannot run is
     recorded in ``failed`` with a warning (a missing input, or a re-ranker that scores
-    every document in memory on an Index over a Dask array)."""
+    every document in memory on an Index over a Dask array). ``extra``: more options per
+    fix code (:func:`~vecdiag.evaluation.copy_frames.deduplicate_frames`)."""
     from .._progress import inner_bars_off, progress_bar
     from ..fixes import apply_fix, options_of
     from ..neighbors.scoring import InMemoryOnly
@@ -249,7 +252,8 @@ def dense_runs(t: Trial, *, texts, query_texts, embedder, options: dict) -> None
             try:
                 found = apply_fix(code, t.queries, t.corpus, t.k, metric=t.opts.metric,
                                   texts=texts, query_texts=query_texts, embedder=embedder,
-                                  **options_of(code, options))
+                                  **options_of(code, options),
+                                  **(extra or {}).get(code, {}))
             except (ValueError, ImportError, np.linalg.LinAlgError, InMemoryOnly) as err:
                 # n_neighbors=0 is the caller's value, raised; a zero vector is the data's,
                 # recorded (its message suggests zero='ignore', which named an option)

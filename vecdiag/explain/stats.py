@@ -33,7 +33,8 @@ from .ranking import vectors_of
 
 __all__ = ["CorpusStats", "corpus_stats", "median_k_occurrence", "summary_of", "length_cv", "per_length",
            "first_neighbour_scales",
-           "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE", "corpus_shape", "distinct_up_to"]
+           "DEFAULT_MAX_EXACT", "DEFAULT_SAMPLE", "corpus_shape", "distinct_up_to",
+           "copy_frame", "corpus_copy_frame"]
 
 DEFAULT_MAX_EXACT = 5_000
 DEFAULT_SAMPLE = 2_000
@@ -367,3 +368,16 @@ def copy_frame(index, shape: dict):
     if cache is not None:   # once per Index (on Dask, two passes over the corpus)
         cache[key] = frame
     return frame
+
+
+def corpus_copy_frame(index):
+    """:func:`copy_frame` of an Index outside an explanation (``vd.try_fixes``'
+    ``deduplicate``): the frame an explanation on this Index has decided (cached), else
+    decided now by the same rule, with :func:`corpus_shape` at diagnose's default k (an
+    explanation's default too), and cached for the explanations to come."""
+    from ..diagnostics.diagnose import DiagnoseOptions
+
+    key = cache_keys.explain_copy_frame()
+    if key in index.cache:
+        return index.cache[key]
+    return copy_frame(index, corpus_shape(index, len(index), DiagnoseOptions().k))

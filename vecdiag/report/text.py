@@ -137,6 +137,8 @@ def fix_lines(report) -> list[str]:
                  "  no fix beats the baseline significantly on these queries")
     for name, err in report.failed.items():
         lines.append(_wrap(f"could not run {name}: {err}", 2))
+    for note in getattr(report, "notes", ()):   # a FixReport made before notes had none
+        lines.append(_wrap(f"note: {note}", 2))
     return lines
 
 
@@ -244,7 +246,7 @@ def _fixes_json(report):
             "alpha": report.alpha, "best": report.best,
             "queries": report.evaluations[report.baseline_name].n_queries,
             "unqueried": len(report.unqueried), "runs": rows,
-            "failed": dict(report.failed)}
+            "failed": dict(report.failed), "notes": list(getattr(report, "notes", ()))}
 
 
 def to_json(analysis) -> dict:
