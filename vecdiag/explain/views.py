@@ -80,9 +80,11 @@ def _view(index, fix: str):
         return (lambda X: normalize(X, zero="ignore")), "cosine"
     from ..fixes.cached import fitted
 
-    code, metric = ("center", "cosine") if fix == CENTRED_COSINE else (fix, index.metric)
-    transformer, _ = fitted(index, code, metric, {})
-    return transformer.transform, metric
+    if fix == CENTRED_COSINE:  # the rows as given centred (euclidean), scored by cosine
+        transformer, _ = fitted(index, "center", index.metric, {})
+        return transformer.transform, "cosine"
+    transformer, _ = fitted(index, fix, index.metric, {})
+    return transformer.transform, index.metric
 
 
 def _percentile_in(index, query, pos: int, fix: str, seed):
