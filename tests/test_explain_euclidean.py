@@ -38,3 +38,29 @@ def test_the_centred_cosine_counterfactual_does_not_move_with_a_common_offset(sh
         cf = {c.fix: c for c in exp.counterfactuals}
         ranks.append(cf[CENTRED_COSINE].expected_ranks[e])
     assert ranks == [want, want]
+
+
+def _cause(exp, code):
+    (cause,) = [c for c in exp.causes if c.code == code]
+    return cause
+
+
+def test_lengths_under_euclidean_are_distances_to_the_centre():
+    """The metric_mismatch plant (200 x 16, lengths 0.3-3, euclidean). Moved by +30 with
+    its query, the rows' lengths from the origin had cv 0.01 (0.47 at the origin), and
+    the cause vanished (named at 1.0 at the origin) while every euclidean distance was the
+    same. Measured from the corpus mean the lengths are the same at every offset (cv
+    equal to NumPy's by hand), and so are the cause's figures; its fix is centring then
+    cosine, whose ranking no offset moves."""
+    case = GENERATORS["metric_mismatch"](np.random.default_rng(0), 200, 16)
+    X, q, (e,) = case.corpus, case.query, case.expected
+    L = np.linalg.norm(X - X.mean(axis=0), axis=1)
+    causes = []
+    for s in (0.0, 30.0):
+        exp = vd.explain_neighbors(q + s, X + s, k=10, expected=[e], metric="euclidean")
+        c = _cause(exp, "metric_mismatch")
+        assert c.evidence["norm_cv"] == pytest.approx(L.std() / L.mean(), rel=1e-9)
+        assert c.evidence["query_norm_ratio"] == pytest.approx(
+            np.linalg.norm(q - X.mean(axis=0)) / np.median(L), rel=1e-9)
+        causes.append((c.confidence, c.fix, c.evidence["strength"], c.evidence["fix_effect"]))
+    assert causes[0] == causes[1] == (1.0, CENTRED_COSINE, 1.0, 1.0)

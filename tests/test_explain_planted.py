@@ -655,7 +655,10 @@ def test_anisotropy_under_euclidean_is_named_with_centring_then_cosine(seed, n, 
     first = exp.causes[0]
     assert (first.code, first.fix) == ("anisotropy", "cosine_metric+center"), codes
     assert first.confidence >= 0.5 and "translation" in first.summary, codes
-    assert all(c.confidence < 0.5 for c in exp.causes[1:]), codes
+    # the unit rows' distances to their centre vary (cv 0.27): metric_mismatch, measured
+    # from the centre, reads the same failure with the same fix
+    assert all(c.confidence < 0.5 or (c.code, c.fix) == ("metric_mismatch", first.fix)
+               for c in exp.causes[1:]), codes
     cf = {c.fix: c for c in exp.counterfactuals}
     assert cf["cosine_metric+center"].expected_ranks[e] == centred_cosine
     assert cf["center"].expected_ranks[e] == base          # the translation moved nothing
