@@ -64,3 +64,23 @@ def test_lengths_under_euclidean_are_distances_to_the_centre():
             np.linalg.norm(q - X.mean(axis=0)) / np.median(L), rel=1e-9)
         causes.append((c.confidence, c.fix, c.evidence["strength"], c.evidence["fix_effect"]))
     assert causes[0] == causes[1] == (1.0, CENTRED_COSINE, 1.0, 1.0)
+
+
+def test_a_length_cause_is_ruled_out_by_its_own_fix_only():
+    """The out_of_distribution plant (200 x 32, seed 5, euclidean): the query's distance
+    to the centre is near the median's, metric_mismatch at strength 0.11, its fix
+    (centring then cosine) pushing the expected document from rank 19 to 21. It was
+    ruled out at the origin, because cosine over the raw rows pushes the document down
+    too (to 21), and kept with the corpus moved by +30 (the raw cosine leaves it at 19):
+    the raw rows' cosine depends on the origin, and is not the fix the cause reads
+    under euclidean. Now ruled out alike at every offset, by its own fix."""
+    case = GENERATORS["out_of_distribution"](np.random.default_rng(5), 200, 32)
+    found = []
+    for s in (0.0, 30.0):
+        exp = vd.explain_neighbors(case.query + s, case.corpus + s, k=10,
+                                   expected=case.expected, metric="euclidean")
+        assert "metric_mismatch" not in {c.code for c in exp.causes}
+        (c,) = [r for r in exp.ruled_out if r.code == "metric_mismatch"]
+        found.append((c.fix, c.evidence["rank"], c.evidence["rank_under_fix"],
+                      c.evidence["strength"]))
+    assert found[0] == found[1] == (CENTRED_COSINE, 19, 21, 0.1133)
