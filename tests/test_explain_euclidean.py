@@ -84,3 +84,54 @@ def test_a_length_cause_is_ruled_out_by_its_own_fix_only():
         found.append((c.fix, c.evidence["rank"], c.evidence["rank_under_fix"],
                       c.evidence["strength"]))
     assert found[0] == found[1] == (CENTRED_COSINE, 19, 21, 0.1133)
+
+
+def _unit_rows(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _explained(case, shift):
+    """(code, confidence, fix) of every cause, and every counterfactual's expected ranks,
+    of the case's corpus and query both moved by ``shift`` in every dimension."""
+    exp = vd.explain_neighbors(case.query + shift, case.corpus + shift, k=case.k,
+                               expected=case.expected, metric="euclidean", **case.kwargs)
+    causes = [(c.code, c.confidence, c.fix) for c in exp.causes]
+    ranks = {c.fix: c.expected_ranks for c in exp.counterfactuals}
+    return causes, ranks
+
+
+# plants whose failure is euclidean too (the anisotropy plant over unit rows: searched by
+# euclidean distance, which ranks unit rows as cosine does)
+PLANTS = [("metric_mismatch", 0, "metric_mismatch"), ("anisotropy", 1, "metric_mismatch"),
+          ("hub", 2, None), ("near_duplicates", 3, "near_duplicates"),
+          ("rogue_dimensions", 4, None), ("out_of_distribution", 5, "out_of_distribution"),
+          ("low_margin", 6, None), ("ann_miss", 7, "ann_miss")]
+
+
+@pytest.mark.parametrize("name,seed,first", PLANTS)
+def test_a_common_offset_changes_no_euclidean_explanation(name, seed, first):
+    """Every row and the query moved by +30 and by +1000 in every dimension: no euclidean
+    distance changes, so neither may the explanation. Seen from the origin the moved rows
+    all point one way: explain named anisotropy ("a narrow cone") at 1.0 on the moved
+    metric_mismatch plant, which it does not name unmoved, and at 0.3 beside every other
+    plant, while vd.diagnose reads no cone under euclidean (context only). Now every
+    cause, its confidence and fix, and the rank every offset-free fix gives the expected
+    document are the same at each offset (cosine over the raw rows is not offset-free:
+    its ranks are left out, and expected_far, which reads it, is not among these
+    plants), and anisotropy is never named under euclidean."""
+    case = GENERATORS[name](np.random.default_rng(seed), 200, 32)
+    if name == "anisotropy":
+        case.corpus, case.query = _unit_rows(case.corpus), _unit_rows(case.query)
+    found = [_explained(case, s) for s in (0.0, 30.0, 1000.0)]
+    (causes, ranks), moved = found[0], found[1:]
+    assert "anisotropy" not in {c for c, _, _ in causes}
+    if first is not None:
+        assert causes[0][0] == first and causes[0][1] >= 0.5, causes
+    offset_free = {f: r for f, r in ranks.items() if f != "cosine_metric"}
+    for other_causes, other_ranks in moved:
+        assert [(c, f) for c, _, f in other_causes] == [(c, f) for c, _, f in causes]
+        assert [v for _, v, _ in other_causes] == pytest.approx([v for _, v, _ in causes],
+                                                                abs=1e-4)
+        assert {f: r for f, r in other_ranks.items() if f != "cosine_metric"} == offset_free
+    diagnosis = vd.diagnose(case.corpus + 1000.0, metric="euclidean")
+    assert {f.code: f.severity for f in diagnosis.findings}["anisotropy"] == "ok"
