@@ -135,3 +135,20 @@ def test_a_common_offset_changes_no_euclidean_explanation(name, seed, first):
         assert {f: r for f, r in other_ranks.items() if f != "cosine_metric"} == offset_free
     diagnosis = vd.diagnose(case.corpus + 1000.0, metric="euclidean")
     assert {f.code: f.severity for f in diagnosis.findings}["anisotropy"] == "ok"
+
+
+def test_distances_to_the_centre_that_vary_through_rogue_dimensions_are_rogue():
+    """The rogue plant over unit rows searched by euclidean (200 x 16): three dimensions
+    hold most of the centred rows' variance, and through them the distances to the
+    centre vary. metric_mismatch (those distances) and rogue_dimensions were both named
+    at 1.0 with the same fix (centring then cosine, which brings the document from rank
+    181 to 3rd), metric_mismatch first by the registry's order of ties. The specific
+    cause comes first now, alone, as norm_bias does for long documents under dot, at
+    the origin and moved by +30."""
+    case = GENERATORS["rogue_dimensions"](np.random.default_rng(0), 200, 16)
+    X, q, (e,) = _unit_rows(case.corpus), _unit_rows(case.query), case.expected
+    assert _centred_cosine_rank(X, q, e) == 3
+    for s in (0.0, 30.0):
+        exp = vd.explain_neighbors(q + s, X + s, k=10, expected=[e], metric="euclidean")
+        causes = [(c.code, c.confidence, c.fix) for c in exp.causes if c.confidence >= 0.5]
+        assert causes == [("rogue_dimensions", 1.0, CENTRED_COSINE)]
