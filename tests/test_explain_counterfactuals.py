@@ -50,6 +50,9 @@ def reference_keys(fix, X, q, metric):
     b = unit(q) if cosine else q
     if fix == "cosine_metric":
         return unit(X) @ unit(q)
+    if fix == "cosine_metric+center":  # (euclidean) the rows as given less their mean, cosine
+        m = X.mean(axis=0)
+        return unit(X - m) @ unit(q - m)
     if fix == "center":
         m = B.mean(axis=0)
         return search_key(B - m, b - m, metric)

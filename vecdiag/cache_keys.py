@@ -28,7 +28,8 @@ __all__ = [
     "moments", "anisotropy", "isotropy", "rogue_dimensions", "rows_in", "unit_rows",
     "copied_rows",
     "fix_fitted", "csls_penalty", "mp_stats", "duplicate_groups", "random_pairs",
-    "explain_stats", "explain_copy_frame", "explain_id_lookup", "explain_idf",
+    "explain_centre", "explain_centred_lengths", "explain_centred_rogue", "explain_stats",
+    "explain_copy_frame", "explain_id_lookup", "explain_idf",
     "explain_duplicate_groups", "explain_view_pairs",
 ]
 
@@ -132,6 +133,21 @@ def random_pairs(metric: str, n_pairs: int, seed) -> tuple:
 
 
 # --- explain ---------------------------------------------------------------------------
+
+def explain_centre() -> tuple:
+    """The corpus mean in float64 (explain under euclidean measures from it)."""
+    return ("explain_centre",)
+
+
+def explain_centred_lengths() -> tuple:
+    """Each row's distance to the corpus mean (explain's lengths under euclidean)."""
+    return ("explain_centred_lengths",)
+
+
+def explain_centred_rogue(top: int) -> tuple:
+    """Rogue dimensions of the rows less their mean (explain under euclidean)."""
+    return ("explain_centred_rogue", int(top))
+
 
 def explain_stats(k: int, random_state) -> tuple:
     """Corpus-wide statistics of explain_neighbors (hubness, nearest-neighbour scores)."""

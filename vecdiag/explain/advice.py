@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import _validate as V
 from .causes import fix_name, gain, is_fix
+from .centred import length_fix
 from .counterfactuals import Ranking, describe
 from .ranking import full_scores, keys_of
 from .result import Cause
@@ -61,7 +62,11 @@ def rule_out(ctx, causes) -> tuple[list, list]:
             kept.append(c)
             continue
         spec = CAUSES.get(c.code)
-        tried = [c.fix] + [f for f in (spec.fixes if spec else ()) if f != c.fix
+        # the fixes as the check reads them: under euclidean lengths are left out by
+        # centring then cosine, not by the raw rows' cosine, which the origin moves
+        fixes = [length_fix(ctx) if f == "cosine_metric" else f
+                 for f in (spec.fixes if spec else ())]
+        tried = [c.fix] + [f for f in dict.fromkeys(fixes) if f != c.fix
                            and f in ctx.rankings and c.code != "low_margin"]
 
         moved = {f: [(p, r0, ctx.rank_under(f, p)) for p, r0 in ctx.missed] for f in tried}

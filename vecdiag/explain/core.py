@@ -285,11 +285,15 @@ def _measure(ctx0: Context, inp: Inputs) -> tuple[Context, list]:
 
 def _shared_direction(ctx0: Context) -> bool:
     """Whether the corpus's directions are skewed enough for the anisotropy or
-    rogue-dimension checks (a strength above 0): under euclidean they then read the
-    centred-cosine ranking (see :mod:`.counterfactuals`)."""
+    rogue-dimension checks (a strength above 0), or (euclidean) its distances to the
+    centre vary where ``metric_mismatch`` starts: under euclidean they then read the
+    centred-cosine ranking (see :mod:`.counterfactuals`, :mod:`.centred`)."""
+    from .centred import lengths
     from .direction_checks import shared_direction_strength, spread_dimensions
+    from .stats import length_cv
 
-    return shared_direction_strength(ctx0) > 0 or spread_dimensions(ctx0)[0] > 0
+    return (shared_direction_strength(ctx0) > 0 or spread_dimensions(ctx0)[0] > 0
+            or (ctx0.metric == "euclidean" and length_cv(lengths(ctx0)) > 0.05))
 
 
 def _diagnose(ctx: Context) -> tuple[list, list]:

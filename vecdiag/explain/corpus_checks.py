@@ -14,9 +14,10 @@ from ..diagnostics import STRONG_HUB_FACTOR
 from ..diagnostics.rules import decimals
 from ..diagnostics.sampling import sampled_phrase
 from ..results import fmt
+from .centred import length_fix, lengths, query_length
 from .causes import (HUB_FIXES, _best_fix, _fix_sentence, _outranking, _with_fix, effect,
                      own_copies, ramp, share)
-from .direction_checks import shared_direction_strength
+from .direction_checks import shared_direction_strength, spread_dimensions
 from .result import Cause
 from .stats import length_cv, median_k_occurrence
 
@@ -62,11 +63,16 @@ def check_hub(ctx):
     re-ranker lifting the document is no evidence of hubness (a discount of the strength
     alone would leave most of what a rescuing fix gives, see
     :func:`~vecdiag.explain.causes.confidence`). Under euclidean distance the mirror
-    image, ``1 − ramp(median norm / ‖h‖, 1.15, 2)``: a document much shorter than the
-    others sits near the origin, at about ``‖x‖`` from every ``x``, so it is near
-    everyone by length alone (``metric_mismatch``: vectors of varying length searched
-    by a length-sensitive metric). With missed documents either discount is times the
-    effect of searching by cosine (``cosine_metric``, lengths left out) on them: hubs 3×
+    image, ``1 − ramp(median length / ‖h − μ‖, 1.15, 2)`` with lengths measured from the
+    corpus mean ``μ`` (:mod:`.centred`: no common offset moves a euclidean ranking): a
+    document much nearer the centre than the others is at about ``‖x − μ‖`` from every
+    ``x``, so it is near everyone by length alone (``metric_mismatch``: vectors of
+    varying length searched by a length-sensitive metric), as far as the lengths vary:
+    times ``ramp(cv, 0.05, 0.3)`` (metric_mismatch's strength; in a cloud of even spread
+    the rows nearest the centre are hubs by hubness's own mechanism, Radovanović et al.
+    2010, and the discount would drop every hub). With missed documents either
+    discount is times the effect of searching with lengths left out (``cosine_metric``;
+    under euclidean centring then cosine, :func:`~.centred.length_fix`) on them: hubs 3×
     long and near a direction every document shares keep the document out under cosine
     too (centring brings it back): they are hubs, not merely long.
     """
@@ -81,16 +87,20 @@ def check_hub(ctx):
     ratio = own[h] / ctx.k_graph
     s = ramp(ratio, STRONG_HUB_FACTOR, 10.0)
     long = 0.0
-    med = max(float(np.median(ctx.stats.norms)), 1e-300)
+    norms = lengths(ctx)  # under euclidean: distances to the corpus mean
+    med = max(float(np.median(norms)), 1e-300)
     if ctx.metric == "dot":  # a long document wins every dot product: that is norm_bias
-        long = ramp(ctx.stats.norms[h] / med, 1.15, 2.0)
-    elif ctx.metric == "euclidean":  # a short one is near every document: metric_mismatch
-        long = ramp(med / max(float(ctx.stats.norms[h]), 1e-300), 1.15, 2.0)
+        long = ramp(norms[h] / med, 1.15, 2.0)
+    elif ctx.metric == "euclidean":  # one near the centre is near everyone: metric_mismatch
+        # as far as the lengths vary (metric_mismatch's strength): in an even cloud the
+        # rows nearest the centre are the hubs, by hubness's own mechanism
+        long = ramp(med / max(float(norms[h]), 1e-300), 1.15, 2.0) \
+            * ramp(length_cv(norms), 0.05, 0.3)
     if long > 0 and ctx.missed:
-        # merely long (short): then searching by cosine, lengths left out, brings the
-        # missed documents back; a hub that keeps them out by direction is not explained
-        # by its length
-        long *= effect(ctx, "cosine_metric")
+        # merely long (short): then searching with lengths left out (cosine; under
+        # euclidean centring then cosine) brings the missed documents back; a hub that
+        # keeps them out by direction is not explained by its length
+        long *= effect(ctx, length_fix(ctx))
     shared = shared_direction_strength(ctx)
     s *= 1 - 0.5 * shared
     if s <= 0 or long >= 1:
@@ -200,10 +210,19 @@ def check_metric_mismatch(ctx):
     shorter or longer than the documents is near the short or long ones); under dot
     times ``0.8 · (1 − norm_bias strength)``: when the top-k are the long documents,
     :func:`check_norm_bias` names that specific length problem (the same fix, cosine,
-    would otherwise give both causes the same credit).
+    would otherwise give both causes the same credit). Under euclidean the lengths are
+    the distances to the corpus mean (as ``norm_spread`` in :func:`vecdiag.diagnose`)
+    and the fix is centring then cosine (:mod:`.centred`): rows 30 from the origin have
+    lengths of cv 0.01 whatever their spread, and the raw rows' cosine ranks by where
+    the origin is, while no common offset moves a euclidean ranking. There the strength
+    is times ``1 − rogue strength`` (the larger of
+    :func:`~.direction_checks.shared_direction_strength` and
+    :func:`~.direction_checks.spread_dimensions`'): when a few dimensions hold the
+    variance, the distances to the centre vary through them, and ``rogue_dimensions``
+    names that specific problem with the same fix.
     With an embedder trained for dot product searched by cosine: context only.
     """
-    norms = ctx.stats.norms
+    norms = lengths(ctx)
     if ctx.metric == "cosine":
         trained = ctx.model_similarity
         if trained == "dot":
@@ -215,19 +234,30 @@ def check_metric_mismatch(ctx):
         return None
     cv = length_cv(norms)
     s = ramp(cv, 0.05, 0.3)
-    qratio = ctx.query_norm / float(np.median(norms)) if np.median(norms) > 0 else 1.0
+    qratio = query_length(ctx) / float(np.median(norms)) if np.median(norms) > 0 else 1.0
     if ctx.metric == "euclidean":
         s = max(s, ramp(abs(math.log(max(qratio, 1e-12))), 0.2, 1.0))
+        # a few dimensions holding the variance make the distances to the centre vary:
+        # rogue_dimensions names that specific problem (as norm_bias does under dot)
+        s *= 1 - max(shared_direction_strength(ctx), spread_dimensions(ctx)[0])
     else:
         s *= 0.8 * (1 - norm_bias_strength(ctx))
     if s <= 0:
         return None
-    summary = (f"the vectors are not normalised (their lengths vary, cv {decimals(cv)}; the "
-               f"query is {qratio:.2f}× the median document) but are searched by "
-               f"{ctx.metric}, so length decides part of the ranking.") + _fix_sentence(ctx, "cosine_metric")
+    fix = length_fix(ctx)
+    if ctx.metric == "euclidean":
+        summary = (f"the vectors' distances to the corpus centre vary (cv {decimals(cv)}; the "
+                   f"query's is {qratio:.2f}× the median document's) and euclidean distance "
+                   "counts them, so how far a document is from the centre decides part of "
+                   "the ranking.")
+    else:
+        summary = (f"the vectors are not normalised (their lengths vary, cv {decimals(cv)}; "
+                   f"the query is {qratio:.2f}× the median document) but are searched by "
+                   f"{ctx.metric}, so length decides part of the ranking.")
+    summary += _fix_sentence(ctx, fix)
     evidence = {"norm_cv": cv, "query_norm_ratio": float(qratio), "metric": ctx.metric}
-    return _with_fix(ctx, "metric_mismatch", summary, evidence, "cosine_metric", s,
-                     effect(ctx, "cosine_metric", focus=ctx.top.tolist()))
+    return _with_fix(ctx, "metric_mismatch", summary, evidence, fix, s,
+                     effect(ctx, fix, focus=ctx.top.tolist()))
 
 
 def check_near_duplicates(ctx):

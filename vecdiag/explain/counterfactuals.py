@@ -27,8 +27,12 @@ Fix codes and what they do here:
 direction)
     Centring is a translation, which changes no euclidean distance: under euclidean the
     ``center`` ranking is always the ranking searched. What removes a shared direction
-    there is centring the unit rows and searching by cosine,
-    ``apply_fix("cosine_metric+center")``.
+    there is centring the rows and searching by cosine,
+    ``apply_fix("cosine_metric+center", normalize_first=False)``: the rows as given,
+    not their unit rows, are centred, so that the ranking, like the euclidean one it
+    replaces, is the same for the corpus and query moved by any common offset (centring
+    the unit rows of a corpus 30 from the origin ranked a planted document 300th of
+    300, the same corpus at the origin 1st).
 
 On a Dask corpus every ranking (``cosine_metric+center`` too) is recomputed row block by
 row block (:mod:`vecdiag.scale.explain_fixes`: transforms fitted from the corpus moments, CSLS
@@ -185,13 +189,14 @@ def _in_memory_rankings(index, query, k, stats, rankings: dict, approx: dict) ->
 
 
 def _centred_cosine_ranking(index, query, k) -> Ranking | None:
-    """The ranking under ``apply_fix("cosine_metric+center")`` (see the module
-    docstring); None when a row has no direction once centred (it equals the mean), as
-    cosine then refuses it."""
+    """The ranking under ``apply_fix("cosine_metric+center", normalize_first=False)``
+    (see the module docstring); None when a row has no direction once centred (it
+    equals the mean), as cosine then refuses it."""
     from ..fixes import apply_fix
 
     try:
-        nb = apply_fix(CENTRED_COSINE, query[None, :], index, k=len(index))
+        nb = apply_fix(CENTRED_COSINE, query[None, :], index, k=len(index),
+                       normalize_first=False)
     except ValueError:
         return None
     return _neighbors_ranking(nb, k)

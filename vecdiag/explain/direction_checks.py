@@ -65,11 +65,13 @@ def anisotropy_strength(mean_cosine: float) -> float:
 
 def shared_direction_strength(ctx) -> float:
     """``max(anisotropy strength, rogue strength)``: how much one shared direction
-    (spread out, or in a few rogue dimensions) dominates the corpus."""
+    (spread out, or in a few rogue dimensions) dominates the corpus. Under euclidean the
+    anisotropy takes no part (:mod:`.centred`: a direction shared from the origin is an
+    offset, which moves no distance)."""
     out = 0.0
     if not ctx.directions_judged:
         return out
-    if ctx.anisotropy is not None:
+    if ctx.anisotropy is not None and ctx.metric != "euclidean":
         out = anisotropy_strength(ctx.anisotropy)
     return max(out, rogue_strength(ctx))
 
@@ -171,34 +173,27 @@ def check_anisotropy(ctx):
     carry the shared direction, ``rogue_dimensions`` is the sharper diagnosis. Fix:
     centring (or all-but-the-top); when neither moves the ranking this is context: the
     shared direction shifts every score alike (a threshold problem, not a ranking one).
-    Under euclidean, centring is a translation and changes no distance (its ranking is
-    always the one searched): the fix read there too is centring the unit rows and
-    searching by cosine (``cosine_metric+center``), and the sentence says why. None on a
-    corpus of too few distinct vectors for :func:`vecdiag.diagnose` to judge
+    None under euclidean, as :func:`vecdiag.diagnose` leaves anisotropy context there:
+    the mean cosine is of directions seen from the origin, and moving every vector by
+    one offset (which moves no distance) takes it from 0 to 1 (:mod:`.centred`; a
+    corpus whose distances to its centre vary is ``metric_mismatch``, fixed by
+    centring then cosine). None on a corpus of too few distinct vectors for
+    :func:`vecdiag.diagnose` to judge
     (``ctx.directions_judged``: at most its k, whichever of its default and this
     explanation's k is larger), as diagnose leaves it not judged.
     """
     mc = ctx.anisotropy
-    if mc is None or not ctx.directions_judged:
+    if mc is None or not ctx.directions_judged or ctx.metric == "euclidean":
         return None
     s = anisotropy_strength(mc) * (1 - rogue_strength(ctx))
     if s <= 0:
         return None
-    euclidean = ctx.metric == "euclidean"
-    fixes = ("center", "all_but_the_top") + ((CENTRED_COSINE,) if euclidean else ())
-    fix, e = _best_fix(ctx, fixes, focus=ctx.top.tolist())
+    fix, e = _best_fix(ctx, ("center", "all_but_the_top"), focus=ctx.top.tolist())
     summary = (f"every score is squeezed into a narrow band: two random documents already "
                f"have cosine {mc:.2f}, so "
                f"{standing('the top', ctx.scores[ctx.top[0]], ctx.top_percentiles[0], ctx.metric)}.")
     if e > 0:
-        if fix == CENTRED_COSINE:
-            summary += _TRANSLATION + _CENTRE_THEN_COSINE
         summary += _fix_sentence(ctx, fix, focus=ctx.top.tolist())
-    elif euclidean:
-        summary += (_TRANSLATION + (", and centring then searching by cosine does not change "
-                                   "this query's ranking either" if CENTRED_COSINE in ctx.rankings
-                                   else "")
-                    + ": fix score thresholds, not the ranking.")
     else:
         summary += (" Centring does not change this query's ranking: it shifts all scores "
                     "alike, so fix score thresholds, not the ranking.")

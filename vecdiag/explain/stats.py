@@ -278,7 +278,10 @@ def corpus_shape(index, n: int, k: int) -> dict:
     a handful of pairs cannot tell a direction the model gives every vector from
     documents on one topic). The rogue dimensions are the ``min(5, ⌈d/10⌉)`` that
     :func:`vecdiag.diagnose` judges (:func:`~vecdiag.diagnostics.rogue_rules.rogue_top`):
-    the top 5 of 8 dimensions carry a mean cosine's whole share by chance."""
+    the top 5 of 8 dimensions carry a mean cosine's whole share by chance. Under
+    euclidean the rogue dimensions are of the rows less their mean
+    (:func:`~.centred.centred_rogue`), and the anisotropy is a figure only (no cause:
+    :mod:`.centred`)."""
     from ..diagnostics import anisotropy, rogue_dimensions
     from ..diagnostics.diagnose import DiagnoseOptions
     from ..diagnostics.rogue_rules import rogue_top
@@ -292,13 +295,19 @@ def corpus_shape(index, n: int, k: int) -> dict:
     judged = not too_few_to_judge(distinct_up_to(index, rows, limit + 1), limit)
     top = rogue_top(index.vectors.shape[1])
     if not zero.any():
-        return {"anisotropy": float(anisotropy(index)),
-                "rogue": rogue_dimensions(index, top=top), "directions_judged": judged}
-    X = vectors_of(index, rows)
-    if X.shape[0] < 2:
-        return {"anisotropy": None, "rogue": None}
-    return {"anisotropy": float(anisotropy(X)), "rogue": rogue_dimensions(X, top=top),
-            "directions_judged": judged}
+        shape = {"anisotropy": float(anisotropy(index)),
+                 "rogue": rogue_dimensions(index, top=top), "directions_judged": judged}
+    else:
+        X = vectors_of(index, rows)
+        if X.shape[0] < 2:
+            return {"anisotropy": None, "rogue": None}
+        shape = {"anisotropy": float(anisotropy(X)), "rogue": rogue_dimensions(X, top=top),
+                 "directions_judged": judged}
+    if index.metric == "euclidean":  # rogue dimensions seen from the centre (.centred)
+        from .centred import centred_rogue
+
+        shape["rogue"] = centred_rogue(index, top)
+    return shape
 
 
 def distinct_up_to(index, rows, cap: int) -> int:

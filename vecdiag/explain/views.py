@@ -65,12 +65,14 @@ def _distorted(ctx) -> list:
     :func:`view_percentile`)."""
     from .direction_checks import shared_direction_strength, spread_dimensions
 
+    from .centred import length_fix, lengths
+
     out = []
     # where metric_mismatch starts (explain.corpus_checks.check_metric_mismatch)
-    if ctx.metric != "cosine" and length_cv(ctx.stats.norms) > 0.05:
-        out.append("cosine_metric")
+    if ctx.metric != "cosine" and length_cv(lengths(ctx)) > 0.05:
+        out.append(length_fix(ctx))
     if shared_direction_strength(ctx) > 0 or spread_dimensions(ctx)[0] > 0:
-        out.extend(v for v in VIEWS if v != "cosine_metric")
+        out.extend(v for v in VIEWS if v != "cosine_metric" and v not in out)
     return out
 
 
@@ -80,9 +82,11 @@ def _view(index, fix: str):
         return (lambda X: normalize(X, zero="ignore")), "cosine"
     from ..fixes.cached import fitted
 
-    code, metric = ("center", "cosine") if fix == CENTRED_COSINE else (fix, index.metric)
-    transformer, _ = fitted(index, code, metric, {})
-    return transformer.transform, metric
+    if fix == CENTRED_COSINE:  # the rows as given centred (euclidean), scored by cosine
+        transformer, _ = fitted(index, "center", index.metric, {})
+        return transformer.transform, "cosine"
+    transformer, _ = fitted(index, fix, index.metric, {})
+    return transformer.transform, index.metric
 
 
 def _percentile_in(index, query, pos: int, fix: str, seed):

@@ -11,10 +11,10 @@ row block per task, and only ``n`` keys per fix come back:
     corpus (its fit reads the corpus moments), then each block transformed and scored
     against the transformed query with the Index's metric; fitted once per Index.
 ``cosine_metric+center`` (metric euclidean, when explain asks for it)
-    ``Center(normalize_first=True)`` fitted on the Dask corpus (its unit rows' mean),
-    each block's unit rows centred and scored by cosine against the centred unit query:
-    ``apply_fix("cosine_metric+center")``. As in memory, left out when a row has no
-    direction (a zero row, or a unit row equal to the mean: cosine refuses it).
+    ``Center(normalize_first=False)`` fitted on the Dask corpus (its rows' mean), each
+    block's rows centred and scored by cosine against the centred query:
+    ``apply_fix("cosine_metric+center", normalize_first=False)``. As in memory, left
+    out when a row has no direction (a row equal to the mean: cosine refuses it).
 ``csls``
     ``2 s(q, d) - r_d`` (the query's own term is the same for every document), with
     ``r_d`` the mean similarity of each document to its 10 nearest neighbours: from the
@@ -106,18 +106,15 @@ def _block_csls(block, bank: np.ndarray, n_neighbors: int, metric: str) -> np.nd
 
 
 def _centred(index, query: np.ndarray):
-    """``Center`` of the unit rows fitted on the Dask corpus (cached on the Index), or None
-    when a corpus row or the centred query has no direction (cosine would refuse it)."""
+    """``Center`` of the rows fitted on the Dask corpus (cached on the Index), or None
+    when the centred query has no direction (cosine would refuse it)."""
     from ..fixes.transformers import for_fix
 
-    key = ("scale.explain.fitted", CENTRED_COSINE)
+    key = ("scale.explain.fitted", CENTRED_COSINE, "rows")
     if key not in index.cache:
-        try:
-            index.cache[key] = for_fix("center", "cosine").fit(index.vectors)
-        except ValueError:                        # a zero row: no unit vector
-            index.cache[key] = None
+        index.cache[key] = for_fix("center", "euclidean").fit(index.vectors)
     fix = index.cache[key]
-    if fix is None or not np.any(fix.transform(query[None, :])):
+    if not np.any(fix.transform(query[None, :])):
         return None
     return fix
 
