@@ -80,11 +80,12 @@ class CopyFrame:
         return (bool(self.unit), digest.hexdigest())
 
 
-def frame_moments(X, unit: bool, centre: bool) -> tuple[np.ndarray, np.ndarray]:
+def frame_moments(X, unit: bool, centre: bool, spread: bool = True) -> tuple:
     """``(mean, rms)`` per dimension (float64) of the rows of ``X`` (over their lengths
     when ``unit``; a zero row stays zero): the mean when ``centre`` (else 0) and the root
-    mean square about it, the figures a :class:`CopyFrame` is made of. Two passes, one
-    piece of rows at a time (of a Dask array, one pass over its blocks each).
+    mean square about it (None without ``spread``: the mean's pass alone), the figures a
+    :class:`CopyFrame` is made of. Two passes, one piece of rows at a time (of a Dask
+    array, one pass over its blocks each).
 
     Examples
     --------
@@ -101,6 +102,8 @@ def frame_moments(X, unit: bool, centre: bool) -> tuple[np.ndarray, np.ndarray]:
             norms = np.sqrt((V ** 2).sum(axis=1))
             V = V / (norms + (norms == 0))[:, None]
         mean = np.asarray(V.mean(axis=0).compute(), np.float64) if centre else np.zeros(d)
+        if not spread:
+            return mean, None
         rms = np.sqrt(np.asarray(((V - mean) ** 2).mean(axis=0).compute(), np.float64))
         return mean, rms
     step = block_rows(d)
@@ -110,6 +113,8 @@ def frame_moments(X, unit: bool, centre: bool) -> tuple[np.ndarray, np.ndarray]:
         for a in range(0, n, step):
             mean += frame.rows(X[a:a + step]).sum(axis=0)
         mean /= max(n, 1)
+    if not spread:
+        return mean, None
     sq = np.zeros(d)
     for a in range(0, n, step):
         B = frame.rows(X[a:a + step]) - mean

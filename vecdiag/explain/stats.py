@@ -367,13 +367,15 @@ def copy_frame(index, shape: dict):
         X = (index.vectors if is_dask_array(index.vectors) or not zero.any()
              else vectors_of(index, np.flatnonzero(~zero)))
         unit = metric == "cosine" or cone
-        mean, rms = frame_moments(X, unit, centre)
+        # the spread only when rogue dimensions may standardise (on Dask, a pass saved)
+        mean, rms = frame_moments(X, unit, centre, found is not None)
         standardise = found is not None and (metric != "euclidean"
                                              or variance_decides(found, rms ** 2) is not None)
-        scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
-        if centre or standardise:
-            frame = CopyFrame(unit=unit, shift=mean if centre else None,
-                              scale=scale if standardise else None)
+        # reached only when centring, or when standardising (rogue dimensions outside
+        # euclidean, where nothing else centres): a frame every time
+        frame = CopyFrame(unit=unit, shift=mean if centre else None,
+                          scale=np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
+                          if standardise else None)
     if cache is not None:   # once per Index (on Dask, two passes over the corpus)
         cache[key] = frame
     return frame
