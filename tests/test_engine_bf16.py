@@ -15,25 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _bf16_switch import needs_bf16, switch_on
+
 from vecdiag.neighbors import _bf16, _bf16_copy
 from vecdiag.neighbors.engine import search, tolerance
 from vecdiag.neighbors.rows import Rows
 
-pytestmark = pytest.mark.skipif(_bf16._torch() is None,
-                                reason="torch with native bf16 products not available")
-
-
-def _switch_on(monkeypatch):
-    """The bf16 stage on for any scan size; its path counts reset."""
-    monkeypatch.setenv("VECDIAG_BF16", "1")
-    monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
-    monkeypatch.setattr(_bf16, "stats", {"bf16": 0, "fallback": 0, "probe_failed": 0})
-    return monkeypatch
+pytestmark = needs_bf16
 
 
 @pytest.fixture
 def bf16(monkeypatch):
-    return _switch_on(monkeypatch)
+    return switch_on(monkeypatch)
 
 
 def _both(Q, X, metric, k, monkeypatch):
@@ -78,7 +71,7 @@ def test_bf16_candidates_give_the_default_top_k_bit_for_bit(kind, seed, n, d, k,
     Q, X = _data(kind, seed, n, d, dtype)
     before = X.copy()
     with pytest.MonkeyPatch.context() as mp:
-        (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, metric, min(k, n), _switch_on(mp))
+        (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, metric, min(k, n), switch_on(mp))
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(sc, ref_sc)
     np.testing.assert_array_equal(X, before)                 # never written to
@@ -95,20 +88,33 @@ def test_bf16_key_errors_stay_inside_the_bound(bf16, metric, scale):
     rng = np.random.default_rng(3)
     X = (rng.normal(size=(500, 96)) * scale).astype(np.float32)
     Q = (rng.normal(size=(20, 96)) * scale).astype(np.float32)
+    ratio = _key_errors(X, Q, metric, centred=False)
+    assert ratio.max() <= 1.0
+    assert ratio.max() >= 0.05
+
+
+def _key_errors(X, Q, metric, centred):
+    """Per query: the largest error of the keys the bf16 stage gives (q·s added back,
+    :meth:`Stage.absolute`) against the exact float64 keys (2 q·c − ‖c‖² under
+    euclidean, with the engine's float32 ‖c‖², which the default part of the bound
+    covers), over the stage's own part of the bound."""
     C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
     stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert stage.corpus.centred is centred
+    if centred:
+        np.testing.assert_array_equal(stage.corpus.shift,        # centred on the mean
+                                      C.data.mean(axis=0, dtype=np.float64).astype(X.dtype))
     pos = np.arange(Qr.n)
     default = tolerance(Qr, C, pos, float(np.finfo(np.float32).eps))
     own = stage.tolerance(pos, default) - default
     Qb = Qr.take(pos) * (2 if metric == "euclidean" else 1)
     S = np.empty((C.n, Qr.n), np.float32)
     stage.into(stage.prepare(Qb), 0, C.n, S)
-    exact = C.data.astype(np.float64) @ Qb.astype(np.float64).T
-    if metric == "euclidean":                 # into returns keys: 2 q·c − ‖c‖² (float32)
-        exact -= C.sq.astype(np.float64)[:, None]
-    ratio = np.abs(S - exact).max(axis=0) / own
-    assert ratio.max() <= 1.0
-    assert ratio.max() >= 0.05
+    key = stage.absolute(pos, S.T)
+    exact = Qb.astype(np.float64) @ C.data.astype(np.float64).T
+    if metric == "euclidean":
+        exact -= C.sq.astype(np.float64)
+    return np.abs(key - exact).max(axis=1) / own
 
 
 def test_a_cone_falls_back_to_float32_after_the_first_block(bf16):
@@ -176,21 +182,7 @@ def test_centred_keys_stay_inside_the_bound(bf16, metric, scale):
     X = ((np.ones(64) + rng.normal(size=(400, 64)) * 0.05)
          * rng.uniform(1, 3, (400, 1)) * scale).astype(np.float32)
     Q = ((np.ones(64) + rng.normal(size=(20, 64)) * 0.05) * scale).astype(np.float32)
-    C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
-    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
-    np.testing.assert_array_equal(stage.corpus.shift,            # centred on the mean
-                                  C.data.mean(axis=0, dtype=np.float64).astype(np.float32))
-    pos = np.arange(Qr.n)
-    default = tolerance(Qr, C, pos, float(np.finfo(np.float32).eps))
-    own = stage.tolerance(pos, default) - default
-    Qb = Qr.take(pos) * (2 if metric == "euclidean" else 1)
-    S = np.empty((C.n, Qr.n), np.float32)
-    stage.into(stage.prepare(Qb), 0, C.n, S)
-    key = stage.absolute(pos, S.T)
-    exact = Qb.astype(np.float64) @ C.data.astype(np.float64).T
-    if metric == "euclidean":
-        exact -= C.sq.astype(np.float64)
-    ratio = np.abs(key - exact).max(axis=1) / own
+    ratio = _key_errors(X, Q, metric, centred=True)
     assert ratio.max() <= 1.0
     assert ratio.max() >= 0.02
 

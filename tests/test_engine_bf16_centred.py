@@ -13,21 +13,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _bf16_switch import needs_bf16, switch_on
+
 from vecdiag.neighbors import _bf16
 from vecdiag.neighbors.engine import search, tolerance
 from vecdiag.neighbors.rows import Rows
 
-pytestmark = pytest.mark.skipif(_bf16._torch() is None,
-                                reason="torch with native bf16 products not available")
+pytestmark = needs_bf16
 
 
 @pytest.fixture
 def bf16(monkeypatch):
-    """The bf16 stage on for any scan size; its path counts reset."""
-    monkeypatch.setenv("VECDIAG_BF16", "1")
-    monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
-    monkeypatch.setattr(_bf16, "stats", {"bf16": 0, "fallback": 0, "probe_failed": 0})
-    return monkeypatch
+    return switch_on(monkeypatch)
 
 
 def _both(Q, X, metric, k, monkeypatch, **options):
