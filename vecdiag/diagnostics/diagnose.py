@@ -155,7 +155,10 @@ def diagnose(corpus, *, queries=None, texts=None, ids=None, k: int = 10,
 
     **Per metric.** Anisotropy and rogue dimensions describe a shared offset seen from
     the origin: under euclidean, which no shared offset changes, they are context
-    (severity ok, their severity under cosine in the evidence), and near-copies are
+    (severity ok, their severity under cosine in the evidence), except rogue dimensions
+    seen from the corpus mean (a few dimensions holding most of the spread, which decide
+    distances: evidence ``seen_from="mean"``; no finding then moves with an offset of
+    every row), and near-copies are
     judged on the cosines of the centred vectors. So are they under cosine and dot when
     the corpus is anisotropic (mean cosine from the anisotropy warning on): in a narrow
     cone distinct items sit at cosine 0.98 of each other, and the fix is centring, not

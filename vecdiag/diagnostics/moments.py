@@ -128,13 +128,17 @@ class Moments:
 
 
 def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None,
-                    scale: float | None = None) -> Moments:
+                    scale: float | None = None, centre=None) -> Moments:
     """Stream ``X`` once (inputs already checked: finite, no zero rows when space="unit").
 
     ``progress``: an object with ``update(n_rows)`` (a tqdm bar) or None. ``scale``:
     power of two dividing the raw rows (None: found with an extra pass when
     ``space="raw"``, so that ``XᵀX`` of vectors near 1e200 or 1e-200 stays finite).
+    ``centre``: a (d,) vector subtracted from every row (in float64) as it is read: the
+    sums of ``X − centre`` without a centred copy of ``X`` (only with ``space="unit"``).
     """
+    if centre is not None and space != "unit":
+        raise ValueError("centre is only taken with space='unit'")
     if scale is None:
         scale = 1.0
         if space == "raw":
@@ -153,6 +157,8 @@ def compute_moments(X: np.ndarray, *, space: str = "unit", progress=None,
     step = block_rows(d)
     for start in range(0, n, step):
         block = np.ascontiguousarray(X[start:start + step])   # sums in row order
+        if centre is not None:
+            block = block.astype(np.float64) - centre
         b_norms = row_norms(block).astype(np.float64)
         norms[start:start + block.shape[0]] = b_norms
         U = unit_rows(block, b_norms)

@@ -12,11 +12,11 @@ from .. import _validate as V
 from .. import cache_keys
 from ..results import Result, html_block, html_table, result
 from .isotropy import spectrum
-from .moments import Moments, cached_moments, resolve
+from .moments import Moments, cached_moments, compute_moments, resolve
 from .rogue_rules import rotated_top_quantile, variance_share
 from .rules import THRESHOLDS, decimals, percent
 
-__all__ = ["rogue_dimensions", "RogueDimensions"]
+__all__ = ["rogue_dimensions", "RogueDimensions", "rogue_about"]
 
 
 @result
@@ -152,6 +152,37 @@ def rogue_from_moments(m: Moments, top: int) -> RogueDimensions:
                            energy_dims=energy_dims,
                            energy_share=float(energy[energy_dims].sum()),
                            variance_null=variance_null, direction_share=direction_share)
+
+
+def rogue_about(X, centre, top: int) -> RogueDimensions | None:
+    """Rogue dimensions of the rows less ``centre`` (the corpus mean: how euclidean
+    search sees directions, since a shared offset moves no euclidean distance), in one
+    pass over ``X`` (a matrix, a memmap read in blocks, or a Dask array, centred lazily)
+    with the unit rows' Gram matrix (the variance sign's rotation null). Rows equal to
+    ``centre`` have no direction from it and are left out; None with fewer than two
+    others. The shared rule of :func:`vecdiag.diagnose` and :func:`vecdiag.explain_neighbors`
+    under euclidean.
+
+    Examples
+    --------
+    >>> X = np.array([[101.0, 0.0], [99.0, 0.0], [100.0, 1.0], [100.0, -1.0], [100.0, 0.0]])
+    >>> r = rogue_about(X, X.mean(axis=0), top=1)
+    >>> r.mean_cosine < 0, np.round(r.energy, 2).tolist()   # row 4, at the centre: left out
+    (True, [0.5, 0.5])
+    """
+    from ..scale.chunks import is_dask_array
+
+    centre = np.asarray(centre, dtype=np.float64)
+    if is_dask_array(X):
+        from ..scale.moments import moments as dask_moments
+
+        m = dask_moments(X.astype(np.float64) - centre, space="unit", name="X", drop=True)[0]
+    else:
+        m = compute_moments(X, space="unit", centre=centre)
+        if np.any(m.norms == 0):        # (rare) rows at the centre: summed without them
+            keep = np.flatnonzero(m.norms > 0)
+            m = compute_moments(np.asarray(X)[keep], space="unit", centre=centre)
+    return rogue_from_moments(m, top) if m.n >= 2 else None
 
 
 def _variance_excess(energy, contribution, top: int) -> float:

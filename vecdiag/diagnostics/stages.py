@@ -25,7 +25,7 @@ from .duplicates import exact_duplicate_groups
 from .finding import Finding
 from .isotropy import isoscore_from_spectrum, isotropy_from_moments, participation_ratio, spectrum
 from .norms import norm_spread
-from .rogue import rogue_from_moments
+from .rogue import rogue_about, rogue_from_moments
 
 __all__ = ["Work", "preflight", "row_findings", "moments", "isotropy_stage", "exact_copies",
            "metric_check", "geometry_findings"]
@@ -61,6 +61,7 @@ class Work:
     m: object = None
     spec: np.ndarray | None = None
     rogue: object = None
+    rogue_centre: object = None             # under euclidean: of the rows less their mean
     mean_cos: float | None = None
     iso: float | None = None
     iscore: float | None = None
@@ -158,7 +159,12 @@ def isotropy_stage(w: Work) -> None:
     w.iscore = isoscore_from_spectrum(w.spec) if d >= 2 else None
     w.pr = participation_ratio(w.spec)
     w.rogue = rogue_from_moments(w.m, rogue_rules.rogue_top(d))
-    if w.m.space != "unit" and w.n >= 2 and rogue_rules.rogue_finding(
+    if w.metric == "euclidean":
+        # a shared offset moves no euclidean distance: the rogue dimensions that can
+        # decide it are those of the rows less their mean (one more pass)
+        mean = np.asarray(w.m.sum_space, np.float64) * (w.m.scale / w.n)
+        w.rogue_centre = rogue_about(w.W, mean, rogue_rules.rogue_top(d))
+    elif w.m.space != "unit" and w.n >= 2 and rogue_rules.rogue_finding(
             w.rogue, d, w.n).evidence["energy_excess"] \
             >= rules.THRESHOLDS["rogue_dimensions"]["energy_warning"]:
         # under dot/euclidean the moments are of the raw rows: the rotation null of the
@@ -207,12 +213,17 @@ def geometry_findings(w: Work) -> None:
 
     Both measure directions seen from the origin (a shared offset); euclidean distances
     do not change when every vector moves by the same offset, so under euclidean they
-    are context: severity ok, no fix, the figures kept.
+    are context: severity ok, no fix, the figures kept. Except rogue dimensions seen
+    from the corpus mean (``w.rogue_centre``: a few dimensions holding most of the
+    spread, which do decide euclidean distances, :func:`_euclidean_rogue`): that
+    finding then replaces the context one, whatever the offset.
     """
     found = [rules.anisotropy_finding(w.mean_cos, w.iso, w.iscore),
              rogue_rules.rogue_finding(w.rogue, w.W.shape[1], w.n)]
     if w.metric == "euclidean":
-        found = [f if _spread_decides(w, f) else rules.offset_context(f) for f in found]
+        centred = _euclidean_rogue(w)
+        found = [rules.offset_context(found[0]),
+                 centred if centred is not None else rules.offset_context(found[1])]
     if w.n_distinct is not None and rules.too_few_to_judge(w.n_distinct, w.k):
         found = [rules.few_distinct_context(f, w.n_distinct, w.k, w.n) for f in found]
     w.findings.extend(found)
@@ -223,10 +234,27 @@ def rogue_flagged(w: Work, copies_known: bool = True) -> bool:
     critical): a few dimensions then decide every cosine, and the near-copy stage judges
     pairs on standardised dimensions, as the fix (whitening) would leave them.
     ``copies_known``: the exact copies were counted (``w.n_distinct``)."""
-    f = rogue_rules.rogue_finding(w.rogue, w.W.shape[1], w.n)
-    if f.severity == "ok" or (copies_known and rules.too_few_to_judge(w.n_distinct, w.k)):
+    f = (_euclidean_rogue(w) if w.metric == "euclidean" else
+         rogue_rules.rogue_finding(w.rogue, w.W.shape[1], w.n))
+    if f is None or f.severity == "ok" or (
+            copies_known and rules.too_few_to_judge(w.n_distinct, w.k)):
         return False
-    return w.metric != "euclidean" or _spread_decides(w, f)
+    return True
+
+
+def _euclidean_rogue(w: Work) -> Finding | None:
+    """Under euclidean, the rogue-dimension finding of the rows less their mean
+    (``w.rogue_centre``) when it is flagged and its dimensions hold the variance
+    (:func:`_spread_decides`); None otherwise (the origin's finding is then context).
+    Seen from the mean no direction is shared, so only the variance sign can flag, and
+    a common offset of every row changes neither the finding nor its figures."""
+    if w.rogue_centre is None:
+        return None
+    f = rogue_rules.rogue_finding(w.rogue_centre, w.W.shape[1], w.n)
+    if f.severity == "ok" or not _spread_decides(w, f):
+        return None
+    f.evidence["seen_from"] = "mean"
+    return f
 
 
 def _spread_decides(w: Work, f) -> bool:
