@@ -87,16 +87,14 @@ def length_fix(ctx) -> str:
 
 
 def centred_rogue(index, top: int):
-    """:func:`vecdiag.diagnostics.rogue_dimensions` of the rows less their mean (kept in
-    ``index.cache``); rows equal to the mean, without a direction from it, left out;
-    None with fewer than two others."""
-    from ..diagnostics import rogue_dimensions
+    """:func:`vecdiag.diagnostics.rogue.rogue_about` the corpus mean (kept in
+    ``index.cache``): the rule :func:`vecdiag.diagnose` reads under euclidean, with the
+    unit rows' Gram matrix on a Dask corpus too (the variance sign's rotation null); rows
+    equal to the mean, without a direction from it, left out; None with fewer than two
+    others."""
+    from ..diagnostics.rogue import rogue_about
 
     key = cache_keys.explain_centred_rogue(top)
     if key not in index.cache:
-        C = index.vectors - centre_of(index)          # lazy on a Dask corpus
-        if not is_dask_array(C):
-            C = C[row_norms(C) > 0]
-        # (a Dask corpus with a row at the mean is refused by the sums, naming the row)
-        index.cache[key] = rogue_dimensions(C, top=top) if C.shape[0] >= 2 else None
+        index.cache[key] = rogue_about(index.vectors, centre_of(index), top)
     return index.cache[key]
