@@ -129,21 +129,31 @@ def _same(claim: ProseNumber, value: float, pct: bool) -> bool:
     return claim.percent and not pct and abs(value * 100 - claim.value) < 1e-9
 
 
+def printed_near(cells: list[dict], i: int, window: int = WINDOW) -> list[tuple[float, bool]]:
+    """The numbers printed by the ``window`` code cells before cell ``i`` and after it."""
+    code_at = [j for j, c in enumerate(cells) if c["cell_type"] == "code"]
+    before = [j for j in code_at if j < i][-window:]
+    after = [j for j in code_at if j > i][:window]
+    return [n for j in before + after for n in output_numbers(cells[j])]
+
+
+def printed(claim: ProseNumber, near: list[tuple[float, bool]]) -> bool:
+    """Whether one of the numbers ``near`` (:func:`printed_near`) is the claim as written."""
+    return any(_same(claim, v, pct) for v, pct in near)
+
+
 def unaccounted(cells: list[dict], window: int = WINDOW) -> list[ProseNumber]:
     """The prose numbers of an executed notebook that no nearby output prints and no cell sets."""
     literals = code_literals(cells)
-    code_at = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
     missing = []
     for i, cell in enumerate(cells):
         if cell["cell_type"] != "markdown":
             continue
-        before = [j for j in code_at if j < i][-window:]
-        after = [j for j in code_at if j > i][:window]
-        printed = [n for j in before + after for n in output_numbers(cells[j])]
+        near = printed_near(cells, i, window)
         for claim in prose_numbers("".join(cell["source"]), cell=i):
             if claim.value in literals or (claim.percent and claim.value / 100 in literals):
                 continue
-            if any(_same(claim, v, pct) for v, pct in printed):
+            if printed(claim, near):
                 continue
             missing.append(claim)
     return missing

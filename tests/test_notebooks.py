@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from _notebook_exec import NOTEBOOKS, executed
-from _prose_numbers import WINDOW, code_literals, prose_numbers, unaccounted
+from _prose_numbers import (WINDOW, code_literals, printed, printed_near, prose_numbers,
+                            unaccounted)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,6 +126,13 @@ def test_a_changed_prose_number_fails_the_check(path):
             changed = claim.text[:last.start()] + str(digit - 1 if digit == 9 else digit + 1) + claim.text[last.end():]
             mutated = copy.deepcopy(cells)
             mutated[i].source = cell.source[:claim.start] + changed + cell.source[claim.start + len(claim.text):]
+            mutant = next(m for m in prose_numbers(mutated[i].source, cell=i)
+                          if m.start == claim.start)
+            if printed(mutant, printed_near(cells, i)):
+                # an equivalent mutant: a nearby output prints the changed number too, so
+                # the prose would be right either way (a CI run printed a 68 near notebook
+                # 09's "69 judged queries": its HNSW index's audit varies from run to run)
+                continue
             tried += 1
             if not any(m.cell == i and m.text == changed for m in unaccounted(mutated)):
                 survived.append(f"cell {i}: {claim.text} -> {changed}")
