@@ -294,20 +294,21 @@ def corpus_shape(index, n: int, k: int) -> dict:
     limit = max(k, DiagnoseOptions().k)
     judged = not too_few_to_judge(distinct_up_to(index, rows, limit + 1), limit)
     top = rogue_top(index.vectors.shape[1])
-    if not zero.any():
-        shape = {"anisotropy": float(anisotropy(index)),
-                 "rogue": rogue_dimensions(index, top=top), "directions_judged": judged}
-    else:
-        X = vectors_of(index, rows)
-        if X.shape[0] < 2:
-            return {"anisotropy": None, "rogue": None}
-        shape = {"anisotropy": float(anisotropy(X)), "rogue": rogue_dimensions(X, top=top),
-                 "directions_judged": judged}
     if index.metric == "euclidean":  # rogue dimensions seen from the centre (.centred)
         from .centred import centred_rogue
 
-        shape["rogue"] = centred_rogue(index, top)
-    return shape
+        def rogue(_):
+            return centred_rogue(index, top)
+    else:
+        def rogue(X):
+            return rogue_dimensions(X, top=top)
+    if not zero.any():
+        return {"anisotropy": float(anisotropy(index)), "rogue": rogue(index),
+                "directions_judged": judged}
+    X = vectors_of(index, rows)
+    if X.shape[0] < 2:
+        return {"anisotropy": None, "rogue": None}
+    return {"anisotropy": float(anisotropy(X)), "rogue": rogue(X), "directions_judged": judged}
 
 
 def distinct_up_to(index, rows, cap: int) -> int:
