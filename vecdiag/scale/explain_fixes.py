@@ -74,13 +74,15 @@ def _block_keys(block, q: np.ndarray, metric: str, cosine: bool, fits: dict,
 
 def _piece_keys(C: np.ndarray, q: np.ndarray, metric: str, cosine: bool, fits: dict,
                 centred) -> dict:
-    out = {}
+    out, rows = {}, {}
     if cosine:
         out["cosine_metric"] = _keys(C, q, "cosine")
     for code, fix in fits.items():
-        out[code] = _keys(fix.transform(C), fix.transform(q[None, :])[0], metric)
+        rows[code] = fix.transform(C)
+        out[code] = _keys(rows[code], fix.transform(q[None, :])[0], metric)
     if centred is not None:
-        T = centred.transform(C)
+        # under euclidean the centring fix is this very transformer: its rows are made
+        T = rows["center"] if centred is fits.get("center") else centred.transform(C)
         out[CENTRED_COSINE] = _keys(T, centred.transform(q[None, :])[0], "cosine")
         out["no direction"] = bool((row_norms(T) == 0).any())
     return out
@@ -106,14 +108,10 @@ def _block_csls(block, bank: np.ndarray, n_neighbors: int, metric: str) -> np.nd
 
 
 def _centred(index, query: np.ndarray):
-    """``Center`` of the rows fitted on the Dask corpus (cached on the Index), or None
-    when the centred query has no direction (cosine would refuse it)."""
-    from ..fixes.transformers import for_fix
-
-    key = ("scale.explain.fitted", CENTRED_COSINE, "rows")
-    if key not in index.cache:
-        index.cache[key] = for_fix("center", "euclidean").fit(index.vectors)
-    fix = index.cache[key]
+    """``Center`` of the rows as given (no unit rows first), fitted on the Dask corpus:
+    the centring fix of a euclidean Index (:func:`_fitted`, cached on it); None when the
+    centred query has no direction (cosine would refuse it)."""
+    fix = _fitted(index, "center")           # normalize_first is off under euclidean
     if not np.any(fix.transform(query[None, :])):
         return None
     return fix
