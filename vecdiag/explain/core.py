@@ -288,12 +288,10 @@ def _shared_direction(ctx0: Context) -> bool:
     rogue-dimension checks (a strength above 0), or (euclidean) its distances to the
     centre vary where ``metric_mismatch`` starts: under euclidean they then read the
     centred-cosine ranking (see :mod:`.counterfactuals`, :mod:`.centred`)."""
-    from .centred import lengths
-    from .direction_checks import shared_direction_strength, spread_dimensions
-    from .stats import length_cv
+    from .direction_checks import directions_skew
+    from .stats import lengths_vary
 
-    return (shared_direction_strength(ctx0) > 0 or spread_dimensions(ctx0)[0] > 0
-            or (ctx0.metric == "euclidean" and length_cv(lengths(ctx0)) > 0.05))
+    return directions_skew(ctx0) > 0 or (ctx0.metric == "euclidean" and lengths_vary(ctx0))
 
 
 def _diagnose(ctx: Context) -> tuple[list, list]:

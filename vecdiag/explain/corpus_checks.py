@@ -17,7 +17,7 @@ from ..results import fmt
 from .centred import length_fix, lengths, query_length
 from .causes import (HUB_FIXES, _best_fix, _fix_sentence, _outranking, _with_fix, effect,
                      own_copies, ramp, share)
-from .direction_checks import shared_direction_strength, spread_dimensions
+from .direction_checks import directions_skew, shared_direction_strength
 from .result import Cause
 from .stats import length_cv, median_k_occurrence
 
@@ -215,9 +215,8 @@ def check_metric_mismatch(ctx):
     and the fix is centring then cosine (:mod:`.centred`): rows 30 from the origin have
     lengths of cv 0.01 whatever their spread, and the raw rows' cosine ranks by where
     the origin is, while no common offset moves a euclidean ranking. There the strength
-    is times ``1 − rogue strength`` (the larger of
-    :func:`~.direction_checks.shared_direction_strength` and
-    :func:`~.direction_checks.spread_dimensions`'): when a few dimensions hold the
+    is times ``1 − rogue strength`` (:func:`~.direction_checks.directions_skew`,
+    which under euclidean leaves anisotropy out): when a few dimensions hold the
     variance, the distances to the centre vary through them, and ``rogue_dimensions``
     names that specific problem with the same fix.
     With an embedder trained for dot product searched by cosine: context only.
@@ -239,7 +238,7 @@ def check_metric_mismatch(ctx):
         s = max(s, ramp(abs(math.log(max(qratio, 1e-12))), 0.2, 1.0))
         # a few dimensions holding the variance make the distances to the centre vary:
         # rogue_dimensions names that specific problem (as norm_bias does under dot)
-        s *= 1 - max(shared_direction_strength(ctx), spread_dimensions(ctx)[0])
+        s *= 1 - directions_skew(ctx)
     else:
         s *= 0.8 * (1 - norm_bias_strength(ctx))
     if s <= 0:

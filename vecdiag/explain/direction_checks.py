@@ -76,6 +76,14 @@ def shared_direction_strength(ctx) -> float:
     return max(out, rogue_strength(ctx))
 
 
+def directions_skew(ctx) -> float:
+    """``max(shared_direction_strength, spread_dimensions' strength)``: how much a shared
+    direction or a few dimensions of large variance decide the corpus's directions (the
+    views :mod:`.views` reads, the counterfactuals :mod:`.core` asks for, and under
+    euclidean the discount of ``metric_mismatch``)."""
+    return max(shared_direction_strength(ctx), spread_dimensions(ctx)[0])
+
+
 def spread_dimensions(ctx):
     """``(strength, dims, share)`` of the second sign of rogue dimensions: a few
     zero-mean dimensions of huge variance, which carry no part of the mean cosine but

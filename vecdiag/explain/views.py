@@ -25,7 +25,6 @@ from .. import cache_keys
 from ..linalg import normalize, row_norms
 from ..scale.chunks import is_dask_array
 from .counterfactuals import CENTRED_COSINE, TRANSFORM_FIXES
-from .stats import length_cv
 
 __all__ = ["view_percentile", "VIEW_ROWS", "VIEWS"]
 
@@ -63,15 +62,14 @@ def view_percentile(ctx, pos: int) -> tuple:
 def _distorted(ctx) -> list:
     """The views of :data:`VIEWS` that remove a distortion of this corpus (see
     :func:`view_percentile`)."""
-    from .direction_checks import shared_direction_strength, spread_dimensions
-
-    from .centred import length_fix, lengths
+    from .centred import length_fix
+    from .direction_checks import directions_skew
+    from .stats import lengths_vary
 
     out = []
-    # where metric_mismatch starts (explain.corpus_checks.check_metric_mismatch)
-    if ctx.metric != "cosine" and length_cv(lengths(ctx)) > 0.05:
+    if ctx.metric != "cosine" and lengths_vary(ctx):
         out.append(length_fix(ctx))
-    if shared_direction_strength(ctx) > 0 or spread_dimensions(ctx)[0] > 0:
+    if directions_skew(ctx) > 0:
         out.extend(v for v in VIEWS if v != "cosine_metric" and v not in out)
     return out
 
