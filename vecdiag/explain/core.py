@@ -288,8 +288,7 @@ def _shared_direction(ctx0: Context) -> bool:
     rogue-dimension checks (a strength above 0), or (euclidean) its distances to the
     centre vary where ``metric_mismatch`` starts: under euclidean they then read the
     centred-cosine ranking (see :mod:`.counterfactuals`, :mod:`.centred`)."""
-    from .direction_checks import directions_skew
-    from .stats import lengths_vary
+    from .direction_checks import directions_skew, lengths_vary
 
     return directions_skew(ctx0) > 0 or (ctx0.metric == "euclidean" and lengths_vary(ctx0))
 

@@ -84,6 +84,16 @@ def directions_skew(ctx) -> float:
     return max(shared_direction_strength(ctx), spread_dimensions(ctx)[0])
 
 
+def lengths_vary(ctx) -> bool:
+    """Whether the corpus's lengths as the metric sees them (:func:`.centred.lengths`:
+    distances to the mean under euclidean) vary where ``metric_mismatch`` starts
+    (:func:`~.corpus_checks.check_metric_mismatch`: a coefficient of variation above 0.05)."""
+    from .centred import lengths
+    from .stats import length_cv
+
+    return length_cv(lengths(ctx)) > 0.05
+
+
 def spread_dimensions(ctx):
     """``(strength, dims, share)`` of the second sign of rogue dimensions: a few
     zero-mean dimensions of huge variance, which carry no part of the mean cosine but

@@ -211,15 +211,6 @@ def length_cv(norms) -> float:
     return float(norms.std() / mean) if mean > 0 else 0.0
 
 
-
-def lengths_vary(ctx) -> bool:
-    """Whether the corpus's lengths as the metric sees them (:func:`.centred.lengths`:
-    distances to the mean under euclidean) vary where ``metric_mismatch`` starts
-    (:func:`~.corpus_checks.check_metric_mismatch`: a coefficient of variation above 0.05)."""
-    from .centred import lengths
-
-    return length_cv(lengths(ctx)) > 0.05
-
 def summary_of(stats) -> dict:
     """:meth:`CorpusStats.summary` for any corpus statistics (in memory or Dask).
 

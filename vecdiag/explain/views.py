@@ -63,8 +63,7 @@ def _distorted(ctx) -> list:
     """The views of :data:`VIEWS` that remove a distortion of this corpus (see
     :func:`view_percentile`)."""
     from .centred import length_fix
-    from .direction_checks import directions_skew
-    from .stats import lengths_vary
+    from .direction_checks import directions_skew, lengths_vary
 
     out = []
     if ctx.metric != "cosine" and lengths_vary(ctx):
