@@ -250,29 +250,38 @@ def _with_env(name: str, value: str, fn):
 
 
 def selection(path: str, fn):
-    """``fn`` run on the float32 path (bf16 stage off) with the engine's selection forced
-    to ``path`` ("compiled": numba's fold-in, vecdiag/neighbors/_fold.py; "numpy": the
-    NumPy threshold filter)."""
-    return _with_env("VECDIAG_BF16", "0",
-                     _with_env("VECDIAG_NUMBA", "1" if path == "compiled" else "0", fn))
+    """``fn`` run on the float32 path (bf16 and int8 stages off) with the engine's
+    selection forced to ``path`` ("compiled": numba's fold-in, vecdiag/neighbors/_fold.py;
+    "numpy": the NumPy threshold filter)."""
+    return stage("float", _with_env("VECDIAG_NUMBA", "1" if path == "compiled" else "0", fn))
+
+
+def stage(product: str, fn):
+    """``fn`` run with the candidate stage's product forced: ``"bf16"`` (``VECDIAG_BF16=1``,
+    ``VECDIAG_INT8=0``), ``"int8"`` (the other way round), ``"float"`` (both 0) or
+    ``"auto"`` (both as set: by default the stage times the products it may use once and
+    keeps the fastest if it beats float32, vecdiag/neighbors/_pick.py; torch is loaded
+    here). How many queries each product proved and how many fell back to float32 are
+    counted in ``vecdiag.neighbors._bf16.stats``."""
+    if product == "auto":
+        return fn
+    on = {"bf16": ("1", "0"), "int8": ("0", "1"), "float": ("0", "0")}[product]
+    return _with_env("VECDIAG_BF16", on[0], _with_env("VECDIAG_INT8", on[1], fn))
 
 
 def bf16(fn):
-    """``fn`` run with the bf16 candidate stage on (``VECDIAG_BF16=1``,
-    vecdiag/neighbors/_bf16.py); how many queries it proved and how many fell back to
-    float32 are counted in ``vecdiag.neighbors._bf16.stats``. By default (auto) the stage
-    runs where this process runs it: torch is loaded here."""
-    return _with_env("VECDIAG_BF16", "1", fn)
+    """``fn`` run with the bf16 candidate stage on (:func:`stage`)."""
+    return stage("bf16", fn)
 
 
 def bf16_paths(stats: dict) -> str:
-    """Which path the bf16 runs took, from ``_bf16.stats``."""
-    total = stats["bf16"] + stats["fallback"]
+    """Which paths the stage's runs took, from ``_bf16.stats``."""
+    total = stats["bf16"] + stats.get("int8", 0) + stats["fallback"]
     if not total:
-        return "bf16 stage did not run (torch without native bf16, or a small scan)"
-    return (f"bf16 stage: {stats['bf16']} of {total} queries proven in bf16, "
-            f"{stats['fallback']} re-searched in float32, "
-            f"{stats['probe_failed']} searches stopped bf16 after the first block")
+        return "the candidate stage did not run (no torch, no product faster than float32, or a small scan)"
+    return (f"candidate stage: {stats['bf16']} of {total} queries proven in bf16, "
+            f"{stats.get('int8', 0)} in int8, {stats['fallback']} re-searched in float32, "
+            f"{stats['probe_failed']} searches stopped the stage after the first block")
 
 
 def selection_paths(flops: float) -> dict:

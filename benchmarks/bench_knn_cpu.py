@@ -23,8 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_knn import (bf16, bf16_paths, engine_plans, engine_products,  # noqa: E402
-                       search_data, selection)
+from bench_knn import (bf16_paths, engine_plans, engine_products,  # noqa: E402
+                       search_data, selection, stage)
 
 
 def main() -> int:
@@ -64,7 +64,9 @@ def main() -> int:
                   "bare, corpus by queries 4,096": blocks(False, 4096),
                   "vecdiag, compiled selection": selection("compiled", search),
                   "vecdiag, NumPy selection": selection("numpy", search),
-                  "vecdiag, bf16 candidates": bf16(search),
+                  "vecdiag, bf16 candidates": stage("bf16", search),
+                  "vecdiag, int8 candidates": stage("int8", search),
+                  "vecdiag, default (auto)": stage("auto", search),
                   "faiss IndexFlatIP": lambda: flat.search(Q, 10)}
     best = {name: float("inf") for name in contenders}
     with threadpool_limits(1, user_api="blas"):
@@ -78,9 +80,16 @@ def main() -> int:
     from vecdiag.neighbors import _bf16
 
     with threadpool_limits(1, user_api="blas"):
-        ref, low = selection("compiled", search)(), bf16(search)()
-    assert (ref.indices == low.indices).all() and (ref.scores == low.scores).all()
+        ref = selection("compiled", search)()
+        for product in ("bf16", "int8", "auto"):
+            low = stage(product, search)()
+            assert (ref.indices == low.indices).all() and (ref.scores == low.scores).all()
     print(bf16_paths(_bf16.stats) + "; results equal to the float32 path's")
+    from vecdiag.neighbors import _pick
+    for (d, dtype, names), seconds in _pick.timings.items():
+        print(f"auto's timed products (d = {d}, {dtype}): " + ", ".join(
+            f"{name} {1e3 * s:.2f} ms" for name, s in seconds.items()) + " -> "
+            + str(getattr(_pick._chosen[(d, dtype, names)], "name", "float32")))
     print(f"one thread each, CPU seconds, best of {args.repeat} (load {os.getloadavg()[0]:.1f})")
     for name, seconds in best.items():
         print(f"  {name:30s} {seconds:.3f} s  {best['bare products'] / seconds:6.1%} of bare  "

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from _bf16_switch import needs_bf16, switch_on
 
-from vecdiag.neighbors import _bf16, _bf16_copy
+from vecdiag.neighbors import _bf16, _bf16_copy, _lowp
 from vecdiag.neighbors.engine import search, tolerance
 from vecdiag.neighbors.rows import Rows
 
@@ -266,7 +266,7 @@ def test_a_plateau_of_bf16_keys_still_finds_the_true_best(bf16, rounded):
     (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 1, bf16)
     assert idx.tolist() == ref_idx.tolist() == [[63]]
     assert sc.tolist() == ref_sc.tolist() == [[float(X[63] @ Q[0])]]
-    assert counts == {"bf16": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
+    assert counts == {"bf16": 0, "int8": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
 
 
 def test_the_bf16_scan_shows_the_progress_bar_asked_for(bf16, capsys):
@@ -310,7 +310,7 @@ def test_a_window_wider_than_the_float32_margin_is_proven_in_bf16(bf16):
     (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 5, bf16)
     assert idx.tolist() == ref_idx.tolist() == [[124, 123, 122, 121, 120]]
     np.testing.assert_array_equal(sc, ref_sc)
-    assert counts == {"bf16": 1, "fallback": 0, "probe_failed": 0}
+    assert counts == {"bf16": 1, "int8": 0, "fallback": 0, "probe_failed": 0}
 
 
 @pytest.mark.parametrize("metric", ["dot", "euclidean"])
@@ -323,7 +323,7 @@ def test_float64_products_past_the_bf16_range_keep_the_float64_path(bf16, metric
     (idx, sc), (ref_idx, ref_sc), counts = _both(X[:6], X, metric, 5, bf16)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(sc, ref_sc)
-    assert counts == {"bf16": 0, "fallback": 6, "probe_failed": 0}
+    assert counts == {"bf16": 0, "int8": 0, "fallback": 6, "probe_failed": 0}
 
 
 def test_input_and_output_rounding_add_up_inside_the_bound(bf16):
@@ -341,7 +341,7 @@ def test_input_and_output_rounding_add_up_inside_the_bound(bf16):
     (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 1, bf16)
     assert idx.tolist() == ref_idx.tolist() == [[5]]
     assert sc.tolist() == ref_sc.tolist() == [[258.0]]
-    assert counts == {"bf16": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
+    assert counts == {"bf16": 0, "int8": 0, "fallback": 1, "probe_failed": 0}   # not proven in bf16
 
 
 @pytest.mark.parametrize("dtype,scale", [(np.float32, 1e-30), (np.float32, 1e30),
@@ -439,8 +439,8 @@ def test_the_stage_checks_torchs_rounding_before_it_trusts_the_bound(monkeypatch
     assert _bf16.rounding_holds(Off())                  # the model itself passes
     assert not _bf16.rounding_holds(Off(rel=1.5 * 2.0 ** -8))
     assert not _bf16.rounding_holds(Off(truncate=True))
-    monkeypatch.setattr(_bf16, "_torch_ok", [])
-    monkeypatch.setattr(_bf16, "rounding_holds", lambda torch: False)
+    monkeypatch.setattr(_lowp, "_checked_bf16", {})
+    monkeypatch.setattr(_lowp, "rounding_holds", lambda torch: False)
     assert _bf16._torch() is None                        # and the search keeps float32
 
 

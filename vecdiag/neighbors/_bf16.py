@@ -69,13 +69,15 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from contextlib import contextmanager
 
 import numpy as np
 
 from .._memory import available_memory
-from ._bf16_copy import PIECE, Corpus, lengths, norms, tensor
+from . import _pick
+from ._bf16_copy import PIECE, Corpus, lengths, norms
 from ._fold import switch
+from ._lowp import CHECKED_D, CODECS, rounding_holds  # noqa: F401 (rounding_holds: tests)
+from ._threads import one_thread
 
 MIN_FLOPS = 2e10                      # smaller scans keep float32
 LOAD_REPAID_FLOPS = 5e11              # auto: scans this large import torch for the stage
@@ -83,45 +85,51 @@ MEMORY_SHARE = 0.5                    # the bf16 copy must fit in this share of 
 PROBE = 256                           # queries of the first bf16 scan (engine._bf16_pass)
 PROVEN = 0.9                          # ... of which at least this share must be proven
 PROBE_LEAST = 32                      # a probe of fewer queries says nothing of the corpus
-WIDEN = 2                             # the bf16 pass keeps WIDEN x the float32 margin
-_U32 = 2.0 ** -24                     # float32 unit roundoff (accumulation)
-_U16 = 2.0 ** -8                      # bf16 unit roundoff (output, round to nearest even)
-_TINY = 2.0 ** -126                   # float32 (and bf16) smallest normal number
+WIDEN = {"bf16": 2, "int8": 4}       # the pass keeps WIDEN x the float32 margin
 _REACH = 2.0 ** 126                   # largest |q~||c~| whose products bf16 holds (4x spare)
-CHECKED_D = 8_192                     # widest rows rounding_holds multiplies: wider keep float32
+VARIABLE = {"bf16": "VECDIAG_BF16", "int8": "VECDIAG_INT8"}
+_FLAGS = {"bf16": {"avx512_bf16", "amx_bf16", "bf16"},
+          "int8": {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"}}
 
-_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> Corpus
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> {codec: Corpus}
 _lock = threading.Lock()
-_threads_lock = threading.Lock()
-_held: list = []                      # [torch's thread count before, one None per scan]
-_torch_ok: list = []                  # [torch module or None], decided once
-stats = {"bf16": 0, "fallback": 0, "probe_failed": 0}   # queries by path (benchmarks)
+_torch_ok: list = []                  # [torch module or None], imported once
+stats = {"bf16": 0, "int8": 0, "fallback": 0, "probe_failed": 0}   # queries by path
 
 
-def mode() -> str:
-    """``VECDIAG_BF16`` read: ``"on"``, ``"off"`` or ``"auto"`` (:func:`._fold.switch`)."""
-    return switch("VECDIAG_BF16")
+def mode(name: str = "bf16") -> str:
+    """``VECDIAG_BF16`` (``name="int8"``: ``VECDIAG_INT8``) read: ``"on"``, ``"off"``
+    or ``"auto"`` (:func:`._fold.switch`)."""
+    return switch(VARIABLE[name])
 
 
-def wanted(flops: float, loaded: bool | None = None) -> bool:
-    """Whether a scan of ``flops`` asks for the stage (see the module docstring); whether
-    it runs also depends on torch, the CPU and the corpus (:func:`stage_for`).
-    ``loaded``: whether torch is imported (default: in this process)."""
-    setting = mode()
+def wanted(flops: float, loaded: bool | None = None, name: str = "bf16") -> bool:
+    """Whether a scan of ``flops`` asks for the ``name`` product (see the module
+    docstring); whether it runs also depends on torch, the CPU, a timing and the corpus
+    (:func:`stage_for`). ``loaded``: whether torch is imported (default: in this
+    process)."""
+    setting = mode(name)
     if setting == "off" or flops < MIN_FLOPS:
         return False
     loaded = "torch" in sys.modules if loaded is None else loaded
-    return setting == "on" or loaded or (flops >= LOAD_REPAID_FLOPS and cpu_may_have_bf16())
+    return setting == "on" or loaded or (flops >= LOAD_REPAID_FLOPS and cpu_may_help(name))
 
 
 _cpu_flags: list = []                 # [the CPU's feature words, or None where unknown]
 
 
 def cpu_may_have_bf16() -> bool:
-    """False when the CPU's feature list (Linux's ``/proc/cpuinfo``) names no bf16
-    product instruction (x86 ``avx512_bf16``, ``amx_bf16``; Arm ``bf16``), so that auto
-    mode does not import torch (about a second) only to find the CPU cannot use it; True
-    where the list is not readable (torch's own test then decides)."""
+    """:func:`cpu_may_help` for bf16."""
+    return cpu_may_help("bf16")
+
+
+def cpu_may_help(name: str) -> bool:
+    """False when the CPU's feature list (Linux's ``/proc/cpuinfo``) names no product
+    instruction for ``name``: bf16 (x86 ``avx512_bf16``, ``amx_bf16``; Arm ``bf16``) or
+    int8 (x86 ``avx512_vnni``, ``avx_vnni``, ``amx_int8``; Arm ``asimddp``, ``i8mm``), so
+    that auto mode does not import torch (about a second) only to find the CPU cannot
+    use it; True where the list is not readable (torch's own checks and the timing then
+    decide)."""
     if not _cpu_flags:
         words = None
         try:
@@ -132,87 +140,60 @@ def cpu_may_have_bf16() -> bool:
             pass
         _cpu_flags.append(words or None)
     words = _cpu_flags[0]
-    return words is None or bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
+    return words is None or bool(words & _FLAGS[name])
 
 
-def _torch():
-    """torch when it imports and the CPU multiplies bf16 natively, else None (decided
-    once; torch is imported only here, never at ``import vecdiag``)."""
+def _torch_module():
+    """torch, or None when it does not import (tried once; torch is imported only here,
+    never at ``import vecdiag``)."""
     if not _torch_ok:
         try:
             import torch
         except ImportError:
             torch = None
-        if torch is not None:
-            # torch's own test for native bf16 (AVX512_BF16 / AMX); emulated bf16 would
-            # be correct but slower than float32
-            native = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-            try:
-                ok = bool(native()) if native is not None else False
-            except RuntimeError:
-                ok = False
-            torch = torch if ok and rounding_holds(torch) else None
         _torch_ok.append(torch)
     return _torch_ok[0]
 
 
-def rounding_holds(torch, seed: int = 0) -> bool:
-    """Whether this torch's bf16 product stays inside the error model the bound rests on
-    (float32 sums of exact products, the result rounded to bf16 to nearest): every
-    entry of products of random bf16 blocks (values over many binades, half the rows
-    positive, and a plateau) within ``2^-8 |s| + (1 + 2^-8) (d + 2) 2^-24 Σ|q~_i c~_i|``
-    of the float64 product ``s`` of the same bf16 numbers (the model's own bound,
-    tighter than the stage's, which replaces both by ``|q~||c~|``), in the shapes a scan
-    multiplies: d = 1,000 and :data:`CHECKED_D` (96 and 48 corpus rows by 64 and 32
-    queries, by one query, one row by the queries, 3 rows by 2). A library that summed
-    in bf16, truncated or rounded twice (its running sum rounded to bf16 every 1,024
-    products, say), or took a kernel of its own for a single query, would fail it, and
-    the stage stays off; rows wider than :data:`CHECKED_D` keep float32
-    (:func:`stage_for`). A check of d = 1,000 and 96 x 64 alone passed both of those.
-    About 0.2 s of CPU, once per process."""
-    rng = np.random.default_rng(seed)
+def _torch():
+    """torch when it imports and the CPU multiplies bf16 natively with the rounding the
+    bound rests on (:meth:`._lowp.BF16.usable`; emulated bf16 would be correct but slower
+    than float32), else None."""
+    torch = _torch_module()
+    return torch if torch is not None and CODECS[-1].usable(torch, CHECKED_D) else None
 
-    def block(n, d, first):
-        values = rng.normal(size=(n, d)) * np.exp2(rng.integers(-20, 20, (n, 1)))
-        # subtle: the first rows positive. Sums of products of both signs are far below
-        # Σ|q~_i c~_i|, whose term then hides a second rounding (2^-8 |s| again)
-        values[:n // 2] = np.abs(values[:n // 2])
-        values[0] = first
-        return torch.from_numpy(values.astype(np.float32)).to(torch.bfloat16)
 
-    for d, n_rows, n_cols in ((1_000, 96, 64), (CHECKED_D, 48, 32)):
-        # a plateau: 256 and d - 1 products 2^-m summing to 1-2 (every partial sum exact
-        # in float32) score 257-258, which rounds to 258; rounded to bf16 on the way
-        # (blocks of fewer than d / 2 products), every partial sum is 256 again
-        small = 2.0 ** -np.ceil(np.log2(d / 2))
-        b = block(n_rows, d, np.r_[256.0, np.full(d - 1, small)])
-        a = block(n_cols, d, np.ones(d))
-        for rows, cols in ((n_rows, n_cols), (n_rows, 1), (1, n_cols), (3, 2)):
-            x, y = b[:rows].contiguous(), a[:cols].contiguous()
-            got = torch.mm(x, y.T).double().numpy()
-            x64, y64 = x.double().numpy(), y.double().numpy()
-            exact = x64 @ y64.T
-            bound = _U16 * np.abs(exact) + (1 + _U16) * (d + 2) * _U32 * (np.abs(x64)
-                                                                       @ np.abs(y64).T)
-            if not np.all(np.abs(got - exact) <= bound):
-                return False
-    return True
+def codec_for(torch, d: int, dtype, flops: float):
+    """The product this scan's stage uses, or None: the first of int8 and bf16 switched
+    on (``VECDIAG_INT8=1``, ``VECDIAG_BF16=1``) that this torch runs exactly at width
+    ``d``; with neither on, the fastest of those in auto mode that a scan of ``flops``
+    wants, if it beats float32 (:func:`._pick.fastest`)."""
+    forced = [c for c in CODECS if mode(c.name) == "on"]
+    if forced:
+        return next((c for c in forced if wanted(flops, name=c.name)
+                     and c.usable(torch, d)), None)
+    able = [c for c in CODECS if wanted(flops, name=c.name) and c.usable(torch, d)]
+    return _pick.fastest(torch, able, d, dtype) if able else None
 
 
 class Stage:
-    """The bf16 candidate stage of one search: the product hook of
-    :func:`._scan.numpy_candidates` and the bound of its keys (see the module docstring)."""
+    """The candidate stage of one search: the product hook of
+    :func:`._scan.numpy_candidates` and the bound of its keys (see the module docstring).
+    ``codec`` (:mod:`._lowp`) is the corpus copy's: bf16 or int8."""
 
     def __init__(self, torch, Q, C, corpus: Corpus):
         self.torch, self.Q, self.C, self.corpus = torch, Q, C, corpus
+        self.codec = corpus.codec
+        self.widen = WIDEN[self.codec.name]
         self._qshift = corpus.shift * (2 if C.metric == "euclidean" else 1)   # exact
 
     def tolerance(self, pos: np.ndarray, default: np.ndarray) -> np.ndarray:
-        """Per query at ``pos``: the bound on a bf16 candidate key's error plus
-        ``default`` (the engine's :func:`.engine.tolerance` at ``pos``); inf for a query
-        the bf16 stage cannot score (its products would leave bf16's range).
+        """Per query at ``pos``: the bound on a candidate key's error plus ``default``
+        (the engine's :func:`.engine.tolerance` at ``pos``); inf for a query the stage
+        cannot score (its products would leave bf16's range, or it is not finite).
 
-        The module docstring's bound, for the rows multiplied (centred by ``s``, see
+        The module docstring's bound (the product's own rounding from the codec:
+        :meth:`._lowp.BF16.error`, :meth:`._lowp.Int8.error`), for the rows multiplied (centred by ``s``, see
         :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``), and, when centred,
         the other roundings: ``2 eps |q − s| max|c − s|`` (the two differences, each
         rounded once in the rows' dtype, ``eps`` its machine epsilon), ``u (max|row
@@ -224,19 +205,20 @@ class Stage:
         """
         torch, c = self.torch, self.corpus
         q_norm, q_low, q_res, q_full = (np.empty(pos.size) for _ in range(4))
+        fits = np.empty(pos.size, bool)
         with one_thread(torch):
             for a in range(0, pos.size, PIECE):
                 rows = self.Q.take(pos[a:a + PIECE])
                 if c.centred:
                     q_full[a:a + PIECE] = lengths(rows)
                     rows = rows - c.shift
-                low = tensor(torch, rows).to(torch.bfloat16)
+                fits[a:a + PIECE] = self.codec.fits(rows, c.scale)
+                _, back = self.codec.low(torch, rows)
                 q_norm[a:a + PIECE], q_low[a:a + PIECE], q_res[a:a + PIECE] = \
-                    norms(rows, low)
+                    norms(rows, back)
         d = self.C.d
         err = (q_res * c.max_norm + q_low * c.max_residual
-               + ((d + 2) * _U32 + _U16) * q_low * c.max_low
-               + _TINY * (np.sqrt(d) * (q_low + c.max_low) + 2 * d + 2))
+               + self.codec.error(d, self.C.dtype, q_low, c.max_low))
         reach = q_low * c.max_low
         if self.C.metric == "euclidean":
             err, reach = 2.0 * err, 2.0 * reach    # the scan multiplies 2q (exact) by c
@@ -252,7 +234,7 @@ class Stage:
             out = 1.01 * err + default
         # subtle: products past bf16's range (2^128, float64 rows longer than ~1e19)
         # come back inf, whatever the bound says: such queries keep the float32 path
-        return np.where(np.isfinite(out) & (reach < _REACH), out, np.inf)
+        return np.where(np.isfinite(out) & (reach < _REACH) & fits, out, np.inf)
 
     def offsets(self, pos: np.ndarray) -> np.ndarray:
         """``q·s`` (float64) of the queries at ``pos`` as the scan multiplies them
@@ -296,18 +278,17 @@ class Stage:
 
     def prepare(self, Qb: np.ndarray):
         """A query block (prepared rows, doubled for euclidean), centred as the corpus
-        copy is (``2s`` off a doubled block), as a bf16 tensor."""
+        copy is (``2s`` off a doubled block), rounded by the codec."""
         if self.corpus.centred:
             Qb = Qb - self._qshift
-        return tensor(self.torch, Qb).to(self.torch.bfloat16)
+        return self.codec.query(self.torch, Qb, self.corpus.scale)
 
     def into(self, Qt, c0: int, c1: int, S: np.ndarray) -> None:
         """Keys of corpus rows ``c0:c1`` by the queries ``Qt`` into ``S`` (c1 − c0, m):
-        the bf16 products converted exactly (float32 or float64 ``S``), plus the rows'
-        terms when centred (less ``q·s``, which :meth:`absolute` adds back), less
-        ``‖c‖²`` under euclidean (in the row terms when centred)."""
-        out = self.torch.mm(self.corpus.rows[c0:c1], Qt.T)
-        self.torch.from_numpy(S).copy_(out)
+        the codec's products (float32 or float64 ``S``), plus the rows' terms when
+        centred (less ``q·s``, which :meth:`absolute` adds back), less ``‖c‖²`` under
+        euclidean (in the row terms when centred)."""
+        self.codec.into(self.torch, self.corpus.rows, c0, c1, Qt, S)
         if self.corpus.centred:
             S += self.corpus.row_term[c0:c1, None]
         elif self.C.sq is not None:
@@ -319,65 +300,35 @@ class Stage:
         return one_thread(self.torch)
 
 
-@contextmanager
-def one_thread(torch):
-    """torch on one thread inside the ``with`` block: the engine's workers are its
-    parallelism, and torch's own threads cost more than they give on the stage's
-    conversions (1,000 x 384 rows to bf16: 0.03 ms on one thread, 0.28 ms on two; the
-    bf16 copy of 100,000 x 384 rows: 0.19-0.25 s against 0.39-0.78 s).
-
-    torch keeps a count per thread once the thread has run torch, and a default that
-    threads take when they first run it; ``torch.set_num_threads`` sets the calling
-    thread's and the default. Each block sets its caller's count (a scan may run inline,
-    on one worker) and the default (a scan's workers are fresh threads) to 1, and gives
-    its caller back the count from before the first of the blocks running at once; the
-    last to end restores the default too, while blocks still run it stays 1 (set again
-    from a thread of its own). A thread whose scan ended first once kept 1 for good
-    (torch's own work there, a model encoding texts, then ran on one core), and a scan
-    that began while another ran kept its caller's count."""
-    with _threads_lock:
-        if not _held:
-            _held.append(torch.get_num_threads())
-        torch.set_num_threads(1)
-        _held.append(None)
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _held.pop()
-            torch.set_num_threads(_held[0])
-            if len(_held) == 1:
-                _held.pop()
-            else:                   # other blocks run on: their workers' default
-                helper = threading.Thread(target=torch.set_num_threads, args=(1,))
-                helper.start()
-                helper.join()
-
-
 def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | None:
-    """The bf16 stage for this search, or None to keep the float32 path: not asked for
-    (:func:`wanted`), another backend or a lower-precision ``cand_rows`` already, the kNN
-    graph of a corpus (its own pass), a lazily normalised corpus, rows wider than
-    :data:`CHECKED_D`, no native bf16, rows bf16 cannot hold (lengths past its range), a
-    bf16 copy too large for the free memory, or a corpus whose probe failed before."""
+    """The candidate stage for this search, or None to keep the float32 path: not asked
+    for (:func:`wanted`), another backend or a lower-precision ``cand_rows`` already, the
+    kNN graph of a corpus (its own pass), a lazily normalised corpus, rows wider than
+    :data:`CHECKED_D`, no torch or no product that runs exactly and beats float32 here
+    (:func:`codec_for`), rows the copy cannot hold (not finite, lengths past bf16's
+    range), a copy too large for the free memory, or a corpus whose probe failed before."""
     if backend != "numpy" or cand_rows is not None or (exclude_self and Q is C):
         return None
     if C.data is None or C.dtype not in (np.float32, np.float64) or Q.dtype != C.dtype:
         return None
-    if C.d > CHECKED_D:                 # a width torch's rounding was not checked at
+    flops = 2.0 * Q.n * C.n * C.d
+    if C.d > CHECKED_D or not any(wanted(flops, name=c.name) for c in CODECS):
         return None
-    if not wanted(2.0 * Q.n * C.n * C.d):
-        return None
-    torch = _torch()
+    torch = _torch_module()
     if torch is None:
         return None
+    with one_thread(torch):
+        codec = codec_for(torch, C.d, C.dtype, flops)
+    if codec is None:
+        return None
     with _lock:
-        corpus = _cache.get(C)
+        corpus = _cache.get(C, {}).get(codec.name)
         if corpus is None:
-            if 2.0 * C.n * C.d > MEMORY_SHARE * available_memory():
+            if codec.itemsize * C.n * C.d > MEMORY_SHARE * available_memory():
                 return None
             with one_thread(torch):
-                corpus = _cache[C] = Corpus(torch, C.data, C.metric, C.sq)
+                corpus = Corpus(torch, C.data, C.metric, C.sq, codec)
+            _cache.setdefault(C, {})[codec.name] = corpus
     if not corpus.finite or corpus.failed:
         return None
     return Stage(torch, Q, C, corpus)

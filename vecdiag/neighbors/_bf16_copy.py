@@ -1,15 +1,19 @@
-"""The bf16 stage's copy of a corpus (:mod:`._bf16`): the rows (centred in a cone) as a
-torch tensor, and upper bounds of the lengths the stage's error bound needs."""
+"""The candidate stage's copy of a corpus (:mod:`._bf16`): the rows (centred in a cone)
+rounded by a codec of :mod:`._lowp` (bf16, or int8 with one scale) as a torch
+tensor, and upper bounds of the lengths the stage's error bound needs."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._lowp import CODECS
+
 PIECE = 8_192                        # rows per piece: bf16 copy, float64 norms
 
 
 class Corpus:
-    """A corpus's bf16 copy (a torch tensor) and the norms the bound needs, made once.
+    """A corpus's low-precision copy (a torch tensor; ``scale``, the int8 copy's one
+    scale, else None) and the norms the bound needs, made once.
 
     In a narrow cone every row is mostly the shared mean ``s``, the scores differ in
     their last bits, and a bound taken at ``|q||c|`` is wider than the gaps between
@@ -24,10 +28,13 @@ class Corpus:
     forced to centre, one thread: 0.338 s against 0.322).
     """
 
-    def __init__(self, torch, data: np.ndarray, metric: str, sq):
+    def __init__(self, torch, data: np.ndarray, metric: str, sq, codec=CODECS[-1]):
         n, d = data.shape
-        self.rows = torch.empty((n, d), dtype=torch.bfloat16)
+        self.codec = codec
+        self.rows = torch.empty((n, d), dtype=torch.int8 if codec.itemsize == 1
+                                else torch.bfloat16)
         self.shift = shift_of(data)
+        self.scale = codec.fit(data, self.shift)
         self.centred = centred = bool(self.shift.any())
         self.row_term = np.empty(n, data.dtype) if centred else None
         s64 = self.shift.astype(np.float64)
@@ -37,9 +44,9 @@ class Corpus:
         with np.errstate(invalid="ignore", over="ignore"):
             for a in range(0, n, PIECE):
                 piece = data[a:a + PIECE] - self.shift if centred else data[a:a + PIECE]
-                low = tensor(torch, piece).to(torch.bfloat16)
+                low, back = codec.low(torch, piece, self.scale)
                 self.rows[a:a + piece.shape[0]] = low
-                norm, low_norm, residual = norms(piece, low)
+                norm, low_norm, residual = norms(piece, back)
                 self.finite &= bool(np.isfinite(low_norm).all())     # NaN too
                 self.max_norm = max(self.max_norm, float(norm.max(initial=0.0)))
                 self.max_low = max(self.max_low, float(low_norm.max(initial=0.0)))
@@ -74,23 +81,20 @@ def shift_of(data: np.ndarray) -> np.ndarray:
     return shift
 
 
-def tensor(torch, rows: np.ndarray):
-    """``rows`` as a torch tensor sharing its memory, or of a C-ordered copy when it is
-    read-only or not contiguous (torch warns on read-only arrays, and only reads here)."""
-    if not (rows.flags.writeable and rows.flags.c_contiguous):
-        rows = np.array(rows, order="C")
-    return torch.from_numpy(rows)
+def norms(rows: np.ndarray, back) -> tuple:
+    """Upper bounds of the lengths of ``rows``, of the values their low-precision copy
+    stands for (``back``: NumPy rows, or a bf16 tensor) and of the difference, in the
+    rows' own dtype for a bf16 copy (float64 throughout took 0.54 s for 100,000 x 384
+    float32 rows, more than the bf16 scan saves a search built once; this 0.1 s), in
+    float64 for an int8 one (``back`` is float64 there).
 
-
-def norms(rows: np.ndarray, low) -> tuple:
-    """Upper bounds of the lengths of ``rows``, of their bf16 copy ``low`` and of the
-    difference, in the rows' own dtype (float64 throughout took 0.54 s for 100,000 x 384
-    float32 rows, more than the bf16 scan saves a search built once; this 0.1 s).
-
-    ``rows − low`` is exact (a number and its rounding lie within a factor two). The bf16
-    copy's length is at most the sum of the two others.
+    ``rows − back`` is exact for bf16 (a number and its rounding lie within a factor
+    two), and for int8 of float32 rows (31 significant bits at most); float64 rows may
+    round it by 2^-53 of itself, inside :func:`lengths`' 1%. The copy's length is at most
+    the sum of the two others.
     """
-    back = (low.double() if rows.dtype == np.float64 else low.float()).numpy()
+    if not isinstance(back, np.ndarray):
+        back = (back.double() if rows.dtype == np.float64 else back.float()).numpy()
     with np.errstate(invalid="ignore", over="ignore"):
         residual = lengths(rows - back)
     norm = lengths(rows)

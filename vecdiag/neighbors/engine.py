@@ -257,7 +257,7 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     stage = _bf16.stage_for(Q, C, exclude_self=exclude_self, backend=backend,
                             cand_rows=cand_rows)
     if stage is not None:
-        todo = _bf16_pass(stage, Q, C, k, min(C.n, _bf16.WIDEN * kp), todo, indices,
+        todo = _bf16_pass(stage, Q, C, k, min(C.n, stage.widen * kp), todo, indices,
                           scores, known, exclude_self=exclude_self, budget=budget,
                           batch_size=batch_size, progress=progress)
     while todo.size:
@@ -346,6 +346,6 @@ def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indic
     if stage.judge(int(ok.sum()), first) and first < todo.size:
         ok, usable = one(todo[first:])
         proven[first:][usable] = ok
-    _bf16.stats["bf16"] += int(proven.sum())
+    _bf16.stats[stage.codec.name] += int(proven.sum())
     _bf16.stats["fallback"] += int((~proven).sum())
     return todo[~proven]

@@ -1,0 +1,312 @@
+"""The int8 candidate stage (``VECDIAG_INT8``, vecdiag/neighbors/_lowp.py) and auto mode's
+choice of a product (vecdiag/neighbors/_pick.py).
+
+Reference: the engine's float32/float64 path (both stages off), itself checked against
+sklearn, faiss and stored outputs in tests/test_engine_reference.py. The int8 stage only
+changes which candidates refine re-scores; its bound is rigorous, so the top k and its
+scores come back bit for bit on every input. The bound is checked against the exact
+(float64) keys of the same rows, the quantisation against its definition, and the
+product check against a torch whose int8 product is wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _bf16_switch import needs_int8, switch_on
+
+from vecdiag.neighbors import _bf16, _bf16_copy, _lowp, _pick
+from vecdiag.neighbors.engine import search, tolerance
+from vecdiag.neighbors.rows import Rows
+
+pytestmark = needs_int8
+
+
+@pytest.fixture
+def int8(monkeypatch):
+    return switch_on(monkeypatch, "int8")
+
+
+def _both(Q, X, metric, k, monkeypatch, **options):
+    """(int8 result, float result, path counts) of the same search, on fresh Rows."""
+    low = search(Rows(Q, metric, "queries"), Rows(X, metric, "corpus"), k, **options)
+    counts = dict(_bf16.stats)
+    monkeypatch.setenv("VECDIAG_INT8", "0")
+    ref = search(Rows(Q, metric, "queries"), Rows(X, metric, "corpus"), k, **options)
+    monkeypatch.setenv("VECDIAG_INT8", "1")
+    return low, ref, counts
+
+
+def _data(kind, seed, n, d, dtype):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    if kind == "ties":                       # few distinct values: many equal scores
+        X = np.round(X)
+        X[np.all(X == 0, axis=1), 0] = 1.0
+    elif kind == "copies":                   # exact duplicate rows
+        X[rng.integers(0, n, n // 3)] = X[rng.integers(0, n, n // 3)]
+    elif kind == "near":                     # rows a float32 ulp or two apart
+        X[1::2] = X[::2][:n // 2] * (1 + 2.0 ** -22 * rng.integers(-2, 3, (n // 2, 1)))
+    elif kind == "rogue":                    # one dimension 50x the others
+        X[:, 0] *= 50
+    elif kind == "mixed":                    # lengths over 30 binades
+        X *= np.exp2(rng.integers(-15, 15, (n, 1)))
+    elif kind.startswith("cone"):            # cosines near 0.9
+        X = 3.0 * np.ones(d) / np.sqrt(d) + X / np.sqrt(d)
+    scale = {"tiny": 1e-15, "huge": 1e15, "subnormal": 1e-39, "cone_huge": 1e15}.get(kind, 1.0)
+    X = (X * scale).astype(dtype)
+    Q = np.vstack([X[:4], (rng.normal(size=(6, d)) * scale).astype(dtype)])
+    if kind.startswith("cone"):
+        Q[4:] = X[4:10]
+    return Q, X
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["random", "ties", "copies", "near", "rogue", "mixed", "cone",
+                             "tiny", "huge", "subnormal", "cone_huge"]),
+       seed=st.integers(0, 10_000), n=st.integers(20, 300), d=st.integers(2, 40),
+       k=st.integers(1, 12), metric=st.sampled_from(["cosine", "dot", "euclidean"]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_int8_candidates_give_the_float_top_k_bit_for_bit(kind, seed, n, d, k, metric, dtype):
+    Q, X = _data(kind, seed, n, d, dtype)
+    before = X.copy()
+    with pytest.MonkeyPatch.context() as mp:
+        (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, metric, min(k, n),
+                                                     switch_on(mp, "int8"))
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    np.testing.assert_array_equal(X, before)                 # never written to
+    assert counts["bf16"] == 0
+    assert counts["int8"] + counts["fallback"] >= Q.shape[0]
+
+
+def test_most_queries_of_clustered_rows_are_proven_in_int8(int8):
+    """Unit rows in 40 clusters, 300 queries: at least 90% proven in int8 (the rest go to
+    float32), the results the float path's."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(40, 64))
+    X = (centres[rng.integers(0, 40, 4000)] + rng.normal(size=(4000, 64))).astype(np.float32)
+    Q = (centres[rng.integers(0, 40, 300)] + rng.normal(size=(300, 64))).astype(np.float32)
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "cosine", 10, int8)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts["int8"] >= 0.9 * 300 and counts["probe_failed"] == 0
+
+
+def _key_errors(X, Q, metric):
+    """Per query: the largest error of the int8 stage's keys (q·s added back) against
+    the exact float64 keys (2 q·c − ‖c‖² under euclidean, with the engine's ‖c‖², which
+    the default part of the bound covers), over the stage's own part of the bound."""
+    C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
+    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert stage.codec.name == "int8"
+    pos = np.arange(Qr.n)
+    default = tolerance(Qr, C, pos, float(np.finfo(X.dtype).eps))
+    own = stage.tolerance(pos, default) - default
+    Qb = Qr.take(pos) * (2 if metric == "euclidean" else 1)
+    S = np.empty((C.n, Qr.n), X.dtype)
+    stage.into(stage.prepare(Qb), 0, C.n, S)
+    key = stage.absolute(pos, S.T)
+    exact = Qb.astype(np.float64) @ C.data.astype(np.float64).T
+    if metric == "euclidean":
+        exact -= C.sq.astype(np.float64)
+    return np.abs(key - exact).max(axis=1) / own, stage
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("scale", [1e-15, 1.0, 1e15])
+@pytest.mark.parametrize("shape", ["plain", "cone", "rogue"])
+def test_int8_key_errors_stay_inside_the_bound(int8, metric, scale, shape):
+    """Every int8 key within the stage's part of the bound, reaching 1% of it or more on
+    these rows (a bound 100x too loose fails). The cone is centred (the identity's row
+    and query terms then count too); a rogue dimension sets the corpus's one scale."""
+    rng = np.random.default_rng(3)
+    X, Q = rng.normal(size=(500, 96)), rng.normal(size=(20, 96))
+    if shape == "cone":
+        X, Q = 3 + 0.05 * X, 3 + 0.05 * Q
+    elif shape == "rogue":
+        X[:, 5] *= 40
+    ratio, stage = _key_errors((X * scale).astype(np.float32), (Q * scale).astype(np.float32),
+                               metric)
+    assert stage.corpus.centred is (shape == "cone")
+    assert ratio.max() <= 1.0
+    assert ratio.max() >= 0.01
+
+
+def test_float64_rows_are_scored_in_float64_inside_the_bound(int8):
+    rng = np.random.default_rng(4)
+    X, Q = rng.normal(size=(300, 50)) * 1e100, rng.normal(size=(10, 50)) * 1e100
+    ratio, stage = _key_errors(X, Q, "dot")
+    assert stage.corpus.rows.dtype.itemsize == 1 and ratio.max() <= 1.0
+
+
+def test_quantisation_follows_its_definition():
+    """Integers within ±127, the scale ``max|c_j| / 127`` (at least 2^-126) of at most 24
+    significant bits, ``a r`` within half a scale of each entry (rint), and exact in
+    float64: the residual the bound uses is the true one."""
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(50, 33)) * np.exp2(rng.integers(-140, 140, (50, 1)))
+    rows[0] = 0.0
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore"):
+            R = rows.astype(dtype)                                  # float32: some overflow
+        ints, scale = _lowp.quantize(R)
+        top = np.abs(R.astype(np.float64)).max(axis=1)
+        finite = np.isfinite(top)                                   # float32 overflows some
+        assert np.abs(ints).max() <= 127
+        expected = np.maximum(top / 127, 2.0 ** -126)
+        np.testing.assert_allclose(scale[finite], expected[finite], rtol=2.0 ** -23)
+        assert np.isnan(scale[~finite]).all()
+        mant, _ = np.frexp(scale[finite].astype(np.float64))
+        assert (mant * 2.0 ** 24 == np.round(mant * 2.0 ** 24)).all()
+        back = ints[finite].astype(np.float64) * scale[finite].astype(np.float64)[:, None]
+        err = np.abs(R[finite].astype(np.float64) - back)
+        assert (err <= 0.5 * scale[finite].astype(np.float64)[:, None] * (1 + 2.0 ** -20)).all()
+
+
+def test_the_int8_product_is_checked_at_the_rows_width(monkeypatch):
+    """torch 2.13's ``_int_mm`` returned garbage at d = 1 here: the stage checks the exact
+    integer products at each width before it runs there, and a product that is wrong
+    at some width (saturating, or summing in 16 bits) keeps that width on float32."""
+    import torch
+
+    assert not _lowp.exact_at(torch, 1) or np.array_equal(       # wrong at d = 1, or right
+        torch._int_mm(torch.tensor([[3], [-5]], dtype=torch.int8),
+                      torch.tensor([[7, 2]], dtype=torch.int8)).numpy(), [[21, 6], [-35, -10]])
+    assert _lowp.exact_at(torch, 384)
+
+    class Saturating:               # a product that clips its sums to int16
+        int32 = torch.int32
+        from_numpy = staticmethod(torch.from_numpy)
+
+        @staticmethod
+        def _int_mm(a, b):
+            return torch._int_mm(a, b).clamp(-2 ** 15, 2 ** 15 - 1)
+
+    assert not _lowp.exact_at(Saturating, 384)
+    monkeypatch.setattr(_lowp, "_checked_int8", {})
+    monkeypatch.setattr(_lowp, "exact_at", lambda torch, d: d != 12)
+    assert _lowp.Int8().usable(torch, 13) and not _lowp.Int8().usable(torch, 12)
+    switch_on(monkeypatch, "int8")
+    X = np.random.default_rng(0).normal(size=(60, 12)).astype(np.float32)
+    C = Rows(X, "dot", "corpus")
+    assert _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None) is None
+
+
+def test_queries_whose_scale_could_flush_keep_float(int8):
+    """A query whose scale times the corpus's falls below 2^-126 would see its keys
+    flushed to zero: it keeps the float path (its bound is inf); the others do not."""
+    rng = np.random.default_rng(6)
+    X = (rng.normal(size=(200, 16)) * 1e-30).astype(np.float32)
+    Q = rng.normal(size=(3, 16)).astype(np.float32)
+    Q[1] *= 1e-20
+    C, Qr = Rows(X, "dot", "corpus"), Rows(Q, "dot", "queries")
+    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
+    tol = stage.tolerance(np.arange(3), np.zeros(3))
+    assert np.isfinite(tol[[0, 2]]).all() and np.isinf(tol[1])
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "dot", 5, int8)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+    assert counts["fallback"] >= 1
+
+
+def test_a_corpus_that_is_not_finite_keeps_float(int8):
+    X = np.random.default_rng(7).normal(size=(50, 8)).astype(np.float32)
+    C = Rows(X, "dot", "corpus")
+    C.data[3, 2] = np.inf             # past validation (Rows' own copy): the copy refuses
+    assert _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None) is None
+
+
+def test_the_int8_copy_is_a_quarter_of_float32_and_fits_the_free_memory(int8):
+    X = np.random.default_rng(8).normal(size=(400, 32)).astype(np.float32)
+    C = Rows(X, "dot", "corpus")
+    copy_bytes = X.shape[0] * X.shape[1]                     # one byte per entry
+    int8.setattr(_bf16, "available_memory", lambda: int(copy_bytes / _bf16.MEMORY_SHARE) - 1)
+    assert _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None) is None
+    int8.setattr(_bf16, "available_memory", lambda: int(copy_bytes / _bf16.MEMORY_SHARE))
+    stage = _bf16.stage_for(C, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert stage.corpus.rows.numel() * stage.corpus.rows.element_size() == copy_bytes
+
+
+def test_a_failed_int8_probe_keeps_the_corpus_on_float(int8):
+    """A raw (not centred) narrow cone: the int8 bound is far wider than the gaps between
+    its top scores, the probe fails, and later searches of the corpus skip the stage."""
+    int8.setattr(_bf16_copy, "CENTRE_BELOW", 0.0)
+    int8.setattr(_bf16, "PROBE", 8)
+    int8.setattr(_bf16, "PROBE_LEAST", 8)
+    rng = np.random.default_rng(9)
+    X = (np.ones(48) + rng.normal(size=(2000, 48)) * 0.02).astype(np.float32)
+    Q = (np.ones(48) + rng.normal(size=(40, 48)) * 0.02).astype(np.float32)
+    C = Rows(X, "cosine", "corpus")
+    got = search(Rows(Q, "cosine", "queries"), C, 10)
+    assert _bf16.stats["probe_failed"] == 1 and _bf16._cache[C]["int8"].failed
+    assert _bf16.stage_for(Rows(Q, "cosine", "queries"), C, exclude_self=False,
+                           backend="numpy", cand_rows=None) is None
+    int8.setenv("VECDIAG_INT8", "0")
+    ref = search(Rows(Q, "cosine", "queries"), Rows(X, "cosine", "corpus"), 10)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+
+
+def test_auto_mode_keeps_the_fastest_product_only_when_it_beats_float(monkeypatch):
+    """Auto mode (neither variable set) times the products once per width and dtype and
+    keeps the fastest if it beats float32 by SPEEDUP; a forced product skips the timing;
+    the choice is remembered."""
+    import torch
+
+    monkeypatch.delenv("VECDIAG_BF16", raising=False)
+    monkeypatch.delenv("VECDIAG_INT8", raising=False)
+    monkeypatch.setattr(_pick, "_chosen", {})
+    calls = []
+    times = {"float": 1.0, "int8": 0.7, "bf16": 0.5}
+
+    def fake(torch_, codecs, d, dtype):
+        calls.append((d, tuple(c.name for c in codecs)))
+        return {name: times[name] for name in ("float", *(c.name for c in codecs))}
+
+    monkeypatch.setattr(_pick, "measure", fake)
+    monkeypatch.setattr(_lowp.BF16, "usable", lambda self, torch, d: True)
+    big = 2 * _bf16.LOAD_REPAID_FLOPS
+    assert _bf16.codec_for(torch, 64, np.float32, big).name == "bf16"
+    assert _bf16.codec_for(torch, 64, np.float32, big).name == "bf16"     # remembered
+    assert calls == [(64, ("int8", "bf16"))]
+    times.update(int8=0.85, bf16=0.9)                                      # under 1.25x
+    assert _bf16.codec_for(torch, 65, np.float32, big) is None
+    monkeypatch.setenv("VECDIAG_INT8", "1")                                # forced: no timing
+    assert _bf16.codec_for(torch, 66, np.float32, big).name == "int8"
+    assert len(calls) == 2
+    monkeypatch.setenv("VECDIAG_INT8", "0")                                # int8 off: bf16 alone
+    times.update(bf16=0.5)
+    assert _bf16.codec_for(torch, 67, np.float32, big).name == "bf16"
+    assert calls[-1] == (67, ("bf16",))
+
+
+def test_the_timing_measures_each_product_on_one_thread():
+    """The real timing: every contender measured (positive CPU seconds), torch's thread
+    count back as it was."""
+    import torch
+
+    before = torch.get_num_threads()
+    seconds = _pick.measure(torch, [_lowp.Int8()], 64, np.dtype(np.float32))
+    assert set(seconds) == {"float", "int8"}
+    assert all(0 < s < 1 for s in seconds.values())
+    assert torch.get_num_threads() == before
+
+
+def test_cpu_flags_decide_whether_auto_imports_torch_for_int8(monkeypatch):
+    monkeypatch.setattr(_bf16, "_cpu_flags", [{"avx2", "fma"}])
+    assert not _bf16.cpu_may_help("int8") and not _bf16.cpu_may_help("bf16")
+    monkeypatch.setattr(_bf16, "_cpu_flags", [{"avx512_vnni"}])
+    assert _bf16.cpu_may_help("int8") and not _bf16.cpu_may_help("bf16")
+    monkeypatch.setattr(_bf16, "_cpu_flags", [None])                  # unreadable: let torch decide
+    assert _bf16.cpu_may_help("int8")
+    monkeypatch.delenv("VECDIAG_BF16", raising=False)
+    monkeypatch.setenv("VECDIAG_INT8", "auto")
+    monkeypatch.setattr(_bf16, "_cpu_flags", [{"avx512_vnni"}])
+    huge = 2 * _bf16.LOAD_REPAID_FLOPS
+    assert _bf16.wanted(huge, loaded=False, name="int8")
+    assert not _bf16.wanted(huge, loaded=False, name="bf16")
+    assert not _bf16.wanted(_bf16.MIN_FLOPS / 2, loaded=True, name="int8")
