@@ -1,12 +1,18 @@
-"""A bfloat16 candidate stage for the exact engine (optional accelerator: torch, native bf16).
+"""A low-precision candidate stage for the exact engine (optional accelerator: torch).
 
-On a CPU with native bf16 products (AVX512_BF16, AMX), torch multiplies bf16 matrices
-with oneDNN several times faster than NumPy's BLAS multiplies float32 (a score block of
-4,096 corpus rows x 1,024 queries x 384: 7 ms against 30 ms on one thread of an EPYC Zen
-5). The candidate stage of :mod:`.engine` only needs keys within a known bound of the
-exact ones (refine re-scores exactly, verify proves): this module gives those keys from
-bf16 copies of the rows, and a per-query bound on their error (:meth:`Stage.tolerance`)
-that is rigorous, so the results are the default path's, bit for bit.
+On some CPUs torch multiplies low-precision matrices several times faster than NumPy's
+BLAS multiplies float32: bf16 through oneDNN on an AMD EPYC (Zen 5) with AVX512_BF16 (a
+score block of 4,096 corpus rows x 1,024 queries x 384: 7 ms against 30 ms on one
+thread), int8 (``torch._int_mm``, VNNI) on an Intel Xeon with AVX512_BF16 and VNNI
+(5.6 ms against 21-32 ms; bf16 took 40 ms there, slower than float32). The candidate
+stage of :mod:`.engine` only needs keys within a known bound of the exact ones (refine
+re-scores exactly, verify proves): this module gives those keys from a bf16 or int8
+copy of the rows (the codecs of :mod:`._lowp`), and a per-query bound on their error
+(:meth:`Stage.tolerance`) that is rigorous, so the results are the default path's, bit
+for bit. The bound below is bf16's; int8's differs in the product's own rounding only
+(:meth:`._lowp.Int8.error`: the integer sums are exact, then three roundings of the
+block's dtype), and its copy's residuals are wider (up to half a scale per entry, so
+its bound is about three times bf16's and its pass keeps twice the candidates).
 
 The bound, for a query ``q`` and corpus row ``c`` (the engine's prepared rows; ``~``
 marks the bf16 copy, rounded from them; ``s`` the product torch returns)::
@@ -38,29 +44,37 @@ the cone's bound was wider than the gaps between its top scores and most queries
 back to float32 (fresh cones of 20-300 rows: 99.5% proven centred, 1,500 cases equal to
 the float32 path bit for bit).
 
-Which searches use it (:func:`stage_for`) follows the environment variable
-``VECDIAG_BF16`` (read as ``VECDIAG_NUMBA`` is, :func:`._fold.switch`): ``1`` for every
-scan from :data:`MIN_FLOPS` (2e10 flops, about 0.1 s of products), ``0`` never. Unset (or
-``auto``), a scan from :data:`MIN_FLOPS` uses it when torch is already imported in the
-process (by sentence-transformers, say: nothing left to load), and a scan from
+Which searches use it (:func:`stage_for`) follows two environment variables, read as
+``VECDIAG_NUMBA`` is (:func:`._fold.switch`): ``VECDIAG_INT8`` and ``VECDIAG_BF16``. ``1``
+uses that product for every scan from :data:`MIN_FLOPS` (2e10 flops, about 0.1 s of
+products; int8 first when both are 1), ``0`` never. Unset (or ``auto``), a scan from
+:data:`MIN_FLOPS` may use a product when torch is already imported in the process (by
+sentence-transformers, say: nothing left to load), and a scan from
 :data:`LOAD_REPAID_FLOPS` imports torch for it (unless the CPU's feature list names no
-bf16 product instruction, :func:`cpu_may_have_bf16`): importing torch cost 0.7-1.4 s and
+instruction for either product, :func:`cpu_may_help`): importing torch cost 0.7-1.4 s and
 about 200 MB here, and in fresh processes (100,000 x 384, two threads, a busy host) 1,000
 queries (7.7e10 flops) took 3.4 and 2.0 s with the import against 2.6 and 0.9 s without,
 4,000 queries (3.1e11) 2.9 s against 5.0, and 16,000 queries 7.1 and 13.9 s against 11.9
-and 21.6. Either way only on a CPU with native bf16 products, after the rounding
-self-check (:func:`rounding_holds`), for rows of at most :data:`CHECKED_D` (8,192)
-dimensions, and for a corpus whose bf16 copy (half the float32
-rows, made once per prepared corpus and kept as long as it) fits in half the free memory
-(:func:`vecdiag._memory.available_memory`). A corpus whose first bf16 search proved fewer
-than :data:`PROVEN` of its first :data:`PROBE` queries (at least :data:`PROBE_LEAST` of
-them) keeps the float32 path for every later search.
+and 21.6 (bf16, on the EPYC). Which product, if any, auto mode then uses is timed once
+per process for each width and dtype (:mod:`._pick`: the fastest of those this torch
+runs exactly, if it beats float32 by 1.25x), since what a CPU's feature list names does
+not say which is faster. Either way only after the products' self-checks
+(:func:`._lowp.rounding_holds` for bf16, on a CPU with native bf16; :func:`._lowp.exact_at`
+at the rows' width for int8), for rows of at most :data:`CHECKED_D` (8,192) dimensions,
+and for a corpus whose copy (a half or a quarter of the float32 rows, made once per
+prepared corpus and product and kept as long as it) fits in half the free memory
+(:func:`vecdiag._memory.available_memory`). A corpus whose first search with a product
+proved fewer than :data:`PROVEN` of its first :data:`PROBE` queries (at least
+:data:`PROBE_LEAST` of them) keeps the float32 path for every later search.
 
 What is not done: the bound is per query, with the output rounding taken at the largest
 possible score (a key-dependent bound would be much tighter for dot and euclidean scores
 far below ``|q||c|``); the kNN graph pass and lazily normalised (memmap) corpora keep the
 float32 path (the graph pass already scores each pair once: 1.7-1.9x faiss); a scan in
-bf16 does not use the tuner's layouts. torch's thread count is set to 1 while scans run
+low precision does not use the tuner's layouts; auto mode's timing compares the products
+alone, not whole searches (the int8 stage's wider bound lets more entries through the
+selection and re-scores more candidates: on the Xeon its product ran 2.3-4x faster than
+float32's, a whole search about 1.1-1.2x). torch's thread count is set to 1 while scans run
 (see :meth:`Stage.threads`).
 """
 

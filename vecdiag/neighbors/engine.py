@@ -32,10 +32,11 @@ three steps, the same for every backend:
    not proven (near ties at the boundary, many duplicates) are searched again with four
    times the margin, until proven or every corpus item is a candidate.
 
-With torch installed on a CPU with native bf16 products, step 1 of large scans runs in
-bfloat16 (:mod:`._bf16`, :func:`_bf16_pass`), with that module's rigorous bound in place
-of :func:`tolerance`; queries it does not prove go through the three steps above as if
-it had not run, so the results are the same bit for bit.
+With torch installed, step 1 of large scans may run in bfloat16 or int8 (:mod:`._bf16`,
+:func:`_bf16_pass`; whichever this CPU multiplies fastest, if faster than float32), with
+that module's rigorous bound in place of :func:`tolerance`; queries it does not prove go
+through the three steps above as if it had not run, so the results are the same bit for
+bit.
 """
 
 from __future__ import annotations
