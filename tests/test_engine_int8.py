@@ -213,6 +213,25 @@ def test_queries_whose_scale_could_flush_keep_float(int8):
     assert counts["fallback"] >= 1
 
 
+def test_queries_with_a_floored_scale_keep_float_since_doubling_would_change_them(int8):
+    """Under euclidean the scan quantises 2q, the bound is q's doubled: true only when
+    2q's scale is twice q's. A query of entries under 127 x 2^-126 has its scale raised
+    to 2^-126, 2q's may not be: such a query keeps the float path, even where its
+    factor with a large corpus scale is a normal number. A zero query is fine."""
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(100, 8)) * 1e30
+    Q = np.zeros((3, 8))
+    Q[0] = rng.normal(size=8) * 1e-37           # floored: 1e-37 / 127 < 2^-126
+    Q[1] = rng.normal(size=8)
+    C, Qr = Rows(X, "euclidean", "corpus"), Rows(Q, "euclidean", "queries")
+    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
+    tol = stage.tolerance(np.arange(3), np.zeros(3))
+    assert np.isinf(tol[0]) and np.isfinite(tol[1:]).all()
+    (idx, sc), (ref_idx, ref_sc), _ = _both(Q, X, "euclidean", 4, int8)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sc, ref_sc)
+
+
 def test_a_corpus_that_is_not_finite_keeps_float(int8):
     X = np.random.default_rng(7).normal(size=(50, 8)).astype(np.float32)
     C = Rows(X, "dot", "corpus")

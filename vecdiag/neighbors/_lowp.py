@@ -128,13 +128,20 @@ class Int8:
                 torch.from_numpy(factor)[None, :], None]
 
     def fits(self, rows: np.ndarray, scale=None) -> np.ndarray:
-        """Queries whose scale times the corpus's is a normal number of the rows' dtype
-        at least 2^-126 (a smaller factor could be flushed to zero, and every key of
-        the query with it): the others keep the float32 path."""
-        _, own = quantize(rows)
+        """Queries the stage may score: the product of their scale and the corpus's at
+        least 2^-126 and finite (a smaller factor could be flushed to zero, and every key
+        of the query with it), and their own scale not raised to its floor unless the
+        query is zero. subtle: under euclidean the scan quantises ``2q`` while the bound
+        is taken from ``q`` and doubled; that holds when ``2q``'s scale is twice ``q``'s
+        (the same integers, twice the residual), which a floored scale breaks (``q``
+        of entries under 127 x 2^-126: ``q``'s scale stays 2^-126, ``2q``'s may not).
+        The others keep the float32 path."""
         with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            top = np.abs(rows).max(axis=1, initial=0.0)
+            own = scale_of(top, rows.dtype)
             factor = own * scale if scale is not None else own
-            return np.isfinite(factor) & (factor >= _TINY)
+            floored = (top > 0) & (top / LEVELS < _TINY)
+            return np.isfinite(factor) & (factor >= _TINY) & ~floored
 
     def into(self, torch, copy, c0: int, c1: int, Qt, S: np.ndarray) -> None:
         """Products of the copy's rows ``c0:c1`` by the queries ``Qt`` into ``S``
