@@ -284,6 +284,20 @@ def bf16_paths(stats: dict) -> str:
             f"{stats['probe_failed']} searches stopped the stage after the first block")
 
 
+def auto_product(C) -> str:
+    """What the default search ran its candidate stage in, from auto mode's timing
+    (vecdiag/neighbors/_pick.py) at ``C``'s width and dtype."""
+    from vecdiag.neighbors import _pick
+
+    for (d, dtype, _), codec in _pick._chosen.items():
+        if d == C.shape[1] and dtype == C.dtype.str:
+            seconds = _pick.timings[(d, dtype, _)]
+            timed = ", ".join(f"{name} {1e3 * s:.2f} ms" for name, s in seconds.items())
+            return (f"the {codec.name} stage" if codec is not None else "float32") + \
+                f" (timed products: {timed})"
+    return "float32 (no product was timed: torch, the CPU or the scan's size ruled them out)"
+
+
 def selection_paths(flops: float) -> dict:
     """Which selection each forced setting really runs for a scan of ``flops``."""
     from vecdiag.neighbors import _scan
@@ -370,7 +384,9 @@ def run_search(repeat: int) -> dict:
         "naive matmul": lambda: naive_products(Q, C),
         "vecdiag numpy, compiled selection": selection("compiled", search),
         "vecdiag numpy, NumPy selection": selection("numpy", search),
-        "vecdiag numpy, bf16 candidates": bf16(search),
+        "vecdiag numpy, bf16 candidates": stage("bf16", search),
+        "vecdiag numpy, int8 candidates": stage("int8", search),
+        "vecdiag numpy, default (auto)": stage("auto", search),
         "vecdiag faiss": lambda: findex.search(Q, k, show_progress=False),
         "faiss IndexFlatIP": lambda: flat.search(Q, k),
         "sklearn brute": lambda: nn.kneighbors(Q),
@@ -383,18 +399,22 @@ def run_search(repeat: int) -> dict:
     plain = rows["vecdiag numpy, NumPy selection"][2]
     assert np.array_equal(ours.indices, plain.indices)
     assert np.array_equal(ours.scores, plain.scores)
-    low = rows["vecdiag numpy, bf16 candidates"][2]
+    for product in ("bf16", "int8"):
+        low = rows[f"vecdiag numpy, {product} candidates"][2]
+        assert np.array_equal(ours.indices, low.indices)
+        assert np.array_equal(ours.scores, low.scores)
+    low = rows["vecdiag numpy, default (auto)"][2]
     assert np.array_equal(ours.indices, low.indices)
     assert np.array_equal(ours.scores, low.scores)
     out = _table("search", rows, Q.shape[0], "queries/s", agree)
     from vecdiag.neighbors import _bf16
 
     flops = 2.0 * Q.shape[0] * C.shape[0] * C.shape[1]
-    runs = _bf16.wanted(flops) and _bf16._torch() is not None
-    out["bf16"] = (bf16_paths(_bf16.stats) + "; by default (VECDIAG_BF16 as set, torch "
-                   f"loaded here) this search {'runs' if runs else 'does not run'} the bf16 "
-                   f"stage, and in a fresh process it would "
-                   f"{'import torch for it' if _bf16.wanted(flops, loaded=False) else 'not'}")
+    out["bf16"] = (bf16_paths(_bf16.stats) + "; by default (VECDIAG_BF16 and VECDIAG_INT8 "
+                   f"as set, torch loaded here) this search runs {auto_product(C)}, and "
+                   "in a fresh process it would "
+                   + ("import torch for it" if any(_bf16.wanted(flops, loaded=False, name=n)
+                                                   for n in ("bf16", "int8")) else "not"))
     out["paths"] = selection_paths(flops)
     out["plans"] = {path: str(plan) if plan is not None else "not chosen"
                     for path, plan in plans.items()}

@@ -144,27 +144,38 @@ def test_float64_rows_are_scored_in_float64_inside_the_bound(int8):
 
 
 def test_quantisation_follows_its_definition():
-    """Integers within ±127, the scale ``max|c_j| / 127`` (at least 2^-126) of at most 24
-    significant bits, ``a r`` within half a scale of each entry (rint), and exact in
-    float64: the residual the bound uses is the true one."""
+    """Integers within ±127, the scale ``max|c_j| / 127`` (at least 2^-126) of at most 17
+    (float32) or 24 (float64) significant bits, ``a r`` within half a scale of each entry
+    (rint), and both ``a r`` and ``c − a r`` exact in the rows' dtype: the residual the
+    bound uses is the true one."""
     rng = np.random.default_rng(5)
     rows = rng.normal(size=(50, 33)) * np.exp2(rng.integers(-140, 140, (50, 1)))
     rows[0] = 0.0
-    for dtype in (np.float64, np.float32):
+    for dtype, bits in ((np.float64, 24), (np.float32, 17)):
         with np.errstate(over="ignore"):
             R = rows.astype(dtype)                                  # float32: some overflow
         ints, scale = _lowp.quantize(R)
         top = np.abs(R.astype(np.float64)).max(axis=1)
-        finite = np.isfinite(top)                                   # float32 overflows some
-        assert np.abs(ints).max() <= 127
+        finite = np.isfinite(top)
+        assert np.abs(ints[finite]).max() <= 127
         expected = np.maximum(top / 127, 2.0 ** -126)
-        np.testing.assert_allclose(scale[finite], expected[finite], rtol=2.0 ** -23)
+        np.testing.assert_allclose(scale[finite], expected[finite], rtol=2.0 ** -bits)
         assert np.isnan(scale[~finite]).all()
         mant, _ = np.frexp(scale[finite].astype(np.float64))
-        assert (mant * 2.0 ** 24 == np.round(mant * 2.0 ** 24)).all()
-        back = ints[finite].astype(np.float64) * scale[finite].astype(np.float64)[:, None]
-        err = np.abs(R[finite].astype(np.float64) - back)
+        assert (mant * 2.0 ** bits == np.round(mant * 2.0 ** bits)).all()
+        _, back = _lowp.Int8().low(_Torch, R[finite])
+        exact = ints[finite].astype(np.float64) * scale[finite].astype(np.float64)[:, None]
+        np.testing.assert_array_equal(back.astype(np.float64), exact)   # a r exact
+        with np.errstate(under="ignore"):
+            diff = R[finite] - back                                   # in the rows' dtype
+        np.testing.assert_array_equal(diff.astype(np.float64),
+                                      R[finite].astype(np.float64) - exact)
+        err = np.abs(R[finite].astype(np.float64) - exact)
         assert (err <= 0.5 * scale[finite].astype(np.float64)[:, None] * (1 + 2.0 ** -20)).all()
+
+
+class _Torch:                         # Int8.low only wraps its integers in a tensor
+    from_numpy = staticmethod(lambda a: a)
 
 
 def test_the_int8_product_is_checked_at_the_rows_width(monkeypatch):

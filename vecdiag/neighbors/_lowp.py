@@ -10,8 +10,9 @@ their own rounding here.
 in float32; torch (oneDNN) sums them in float32 and returns the sums rounded to bf16
 (see :func:`rounding_holds`, which checks this torch does exactly that).
 
-**int8** stores each entry as an integer ``r`` in [-127, 127] times a scale ``a`` (a
-number of at most 24 significant bits): one scale for the whole corpus copy, ``a =
+**int8** stores each entry as an integer ``r`` in [-127, 127] times a scale ``a`` (of
+17 significant bits for float32 rows, 24 for float64, so ``a r`` and ``c − a r`` are
+exact in the rows' dtype): one scale for the whole corpus copy, ``a =
 max|c_j| / 127`` over every entry, and one per query. (One scale per corpus row would
 not narrow the bound, which takes the largest row residual anyway, and multiplying each
 block by a column of scales cost more than the scale itself saved.)
@@ -34,6 +35,7 @@ _U32 = 2.0 ** -24                     # float32 unit roundoff
 _U16 = 2.0 ** -8                      # bf16 unit roundoff (output, round to nearest even)
 _TINY = 2.0 ** -126                   # float32 (and bf16) smallest normal number
 LEVELS = 127                          # int8 rows take integers in [-LEVELS, LEVELS]
+BITS = {4: 17, 8: 24}                 # significant bits of a scale, by the rows' itemsize
 CHECKED_D = 8_192                     # widest rows the codecs' own checks multiply
 
 
@@ -111,10 +113,10 @@ class Int8:
 
     def low(self, torch, rows: np.ndarray, scale=None):
         """The int8 copy of ``rows`` (a tensor) in the corpus's ``scale``, and the values
-        ``a r`` it stands for, as float64 rows (exact: 24 x 7 bits)."""
+        ``a r`` it stands for, in ``rows``' dtype (exact: :func:`scale_of`)."""
         ints, scale = quantize(rows, scale)
-        back = ints.astype(np.float64)
-        back *= scale.astype(np.float64)[:, None]
+        back = ints.astype(rows.dtype)
+        back *= scale[:, None]
         return torch.from_numpy(ints), back
 
     def query(self, torch, rows: np.ndarray, scale=None):
@@ -177,31 +179,35 @@ CODECS = (Int8(), BF16())             # the order a forced choice tries them in
 
 
 def scale_of(top: np.ndarray, dtype) -> np.ndarray:
-    """Scales (``dtype``, at most 24 significant bits, so ``a r`` is exact in float64) for
-    entries up to ``top``: ``top / 127``, at least 2^-126 (a normal float32 number, so no
-    scale is flushed to zero; the entries of a tinier row round to 0 and its residual
-    is the row itself); NaN where ``top`` is not finite, which keeps those rows off the
-    stage (their lengths come out NaN)."""
+    """Scales (``dtype``) for entries up to ``top``: ``top / 127``, at least 2^-126 (a
+    normal float32 number, so no scale is flushed to zero; the entries of a tinier row
+    round to 0 and its residual is the row itself), rounded to :data:`BITS` significant
+    bits so that ``a r`` is exact in ``dtype`` (17 + 7 bits for float32, 24 + 7 for
+    float64), and so is ``c − a r`` (the two lie within a factor two of each other, or
+    ``r`` is 0); NaN where ``top`` is not finite, which keeps those rows off the stage
+    (their lengths come out NaN)."""
+    bits = BITS[np.dtype(dtype).itemsize]
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        scale = np.maximum(top / LEVELS, _TINY)
-        if np.dtype(dtype) != np.float32:           # 24 significant bits, any exponent
-            mant, expo = np.frexp(scale)
-            scale = np.ldexp(np.round(mant * 2.0 ** 24) / 2.0 ** 24, expo)
+        scale = np.maximum(np.asarray(top, np.float64) / LEVELS, _TINY)
+        mant, expo = np.frexp(scale)
+        scale = np.ldexp(np.round(mant * 2.0 ** bits) / 2.0 ** bits, expo)
         return np.where(np.isfinite(scale), scale, np.nan).astype(dtype)
 
 
 def quantize(rows: np.ndarray, scale=None):
     """``rows`` as int8 integers ``r = rint(c / a)`` clipped to ±127, and the scale ``a``
     of each row: the given one (the corpus's), else each row's own (:func:`scale_of` of
-    its largest ``|c_j|``)."""
+    its largest ``|c_j|``). Rows that are not finite get integers of no meaning (their
+    scale or lengths keep them off the stage)."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
         if scale is None:
             scale = scale_of(np.abs(rows).max(axis=1, initial=0.0), rows.dtype)
         else:
             scale = np.full(rows.shape[0], scale, rows.dtype)
-        ints = np.rint(rows / scale[:, None])
-        ints = np.clip(np.nan_to_num(ints), -LEVELS, LEVELS).astype(np.int8)
-    return ints, scale
+        ints = np.divide(rows, scale[:, None])
+        np.rint(ints, out=ints)
+        np.clip(ints, -LEVELS, LEVELS, out=ints)
+        return ints.astype(np.int8), scale
 
 
 def tensor(torch, rows: np.ndarray):
