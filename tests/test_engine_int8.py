@@ -321,8 +321,9 @@ def test_the_timing_measures_each_product_on_one_thread():
 
     before = torch.get_num_threads()
     seconds = _pick.measure(torch, [_lowp.Int8()], 64, np.dtype(np.float32))
-    assert set(seconds) == {"float", "int8"}
+    assert set(seconds) == {"float", "int8", "int8 copy"}
     assert all(0 < s < 1 for s in seconds.values())
+    assert _pick.FLOPS_TIMED[64] == 2.0 * 2048 * _pick.QUERIES * 64
     assert torch.get_num_threads() == before
 
 
@@ -340,3 +341,38 @@ def test_cpu_flags_decide_whether_auto_imports_torch_for_int8(monkeypatch):
     assert _bf16.wanted(huge, loaded=False, name="int8")
     assert not _bf16.wanted(huge, loaded=False, name="bf16")
     assert not _bf16.wanted(_bf16.MIN_FLOPS / 2, loaded=True, name="int8")
+
+
+def test_auto_mode_makes_a_copy_only_for_a_scan_that_repays_it(monkeypatch):
+    """vd.knn makes its copy in every call: in auto mode a corpus's first scan uses the
+    stage only when the products' time it saves (KEPT of it) exceeds the copy's timed
+    cost; a corpus that has its copy already uses it for any scan; a forced product
+    skips the test."""
+    import torch
+
+    monkeypatch.delenv("VECDIAG_BF16", raising=False)
+    monkeypatch.delenv("VECDIAG_INT8", raising=False)
+    monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
+    d, n = 32, 3000
+    # float 1 s and int8 0.5 s per 1e9 flops; the copy 1e-4 s per row: 0.3 s for n rows
+    key = (d, np.dtype(np.float32).str)
+    monkeypatch.setattr(_pick, "_chosen", {(*key, ("int8", "bf16")): _lowp.Int8(),
+                                           (*key, ("int8",)): _lowp.Int8()})
+    monkeypatch.setattr(_pick, "_seconds", {key: {"float": 1.0, "int8": 0.5,
+                                                  "int8 copy": 1e-4}})
+    monkeypatch.setattr(_pick, "FLOPS_TIMED", {d: 1e9})
+    need = 0.3 / (_pick.KEPT * 0.5 / 1e9)                         # flops that repay it
+    X = np.random.default_rng(11).normal(size=(n, d)).astype(np.float32)
+    C = Rows(X, "dot", "corpus")
+    few = Rows(X[:int(0.9 * need / (2 * n * d))], "dot", "queries")
+    many = Rows(np.repeat(X, 1 + int(1.1 * need / (2 * n * d)) // n + 1, axis=0)[
+        :int(1.1 * need / (2 * n * d)) + 1], "dot", "queries")
+    assert _bf16.stage_for(few, C, exclude_self=False, backend="numpy", cand_rows=None) is None
+    stage = _bf16.stage_for(many, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert stage.codec.name == "int8"
+    again = _bf16.stage_for(few, C, exclude_self=False, backend="numpy", cand_rows=None)
+    assert again.corpus is stage.corpus                            # the copy kept: any size
+    monkeypatch.setenv("VECDIAG_INT8", "1")                        # forced: no cost test
+    fresh = Rows(X, "dot", "corpus")
+    assert _bf16.stage_for(few, fresh, exclude_self=False, backend="numpy",
+                           cand_rows=None).codec.name == "int8"

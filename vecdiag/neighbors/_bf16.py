@@ -320,7 +320,8 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | N
     kNN graph of a corpus (its own pass), a lazily normalised corpus, rows wider than
     :data:`CHECKED_D`, no torch or no product that runs exactly and beats float32 here
     (:func:`codec_for`), rows the copy cannot hold (not finite, lengths past bf16's
-    range), a copy too large for the free memory, or a corpus whose probe failed before."""
+    range), a copy too large for the free memory or (auto mode) one that costs more than
+    this scan saves (:func:`._pick.repays`), or a corpus whose probe failed before."""
     if backend != "numpy" or cand_rows is not None or (exclude_self and Q is C):
         return None
     if C.data is None or C.dtype not in (np.float32, np.float64) or Q.dtype != C.dtype:
@@ -339,6 +340,9 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | N
         corpus = _cache.get(C, {}).get(codec.name)
         if corpus is None:
             if codec.itemsize * C.n * C.d > MEMORY_SHARE * available_memory():
+                return None
+            if mode(codec.name) == "auto" and not _pick.repays(codec, C.d, C.dtype, C.n,
+                                                                  flops):
                 return None
             with one_thread(torch):
                 corpus = Corpus(torch, C.data, C.metric, C.sq, codec)

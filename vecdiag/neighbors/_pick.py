@@ -9,7 +9,8 @@ against 30. So in auto mode the stage times a small block of each product it may
 (its own :meth:`into`, conversions included, the float32 product as the engine runs it)
 on the calling thread, BLAS and torch held to one thread, and keeps the fastest if it
 beats float32 by :data:`SPEEDUP`; otherwise the scan keeps float32. Each choice is made
-once per process for a width and dtype (about 10-30 ms of CPU). The results are the same
+once per process for a width and dtype (about 10-30 ms of CPU). A corpus's first scan
+with the product also times against the cost of making the copy (:func:`repays`). The results are the same
 whichever product runs (the stage's bound is rigorous): the timing only decides speed.
 """
 
@@ -20,15 +21,18 @@ import time
 
 import numpy as np
 
+from ._bf16_copy import Corpus
 from ._threads import blas_workers, limited, one_thread
 
 SPEEDUP = 1.25                        # a product must beat float32 by this to be used
+KEPT = 0.25                           # share of the products' time saved that a search keeps
 QUERIES = 512                         # queries in the timed block
 FLOPS = 4e8                           # flops per timed product (rows follow from d)
 REPEAT = 3                            # timed runs of each product, best kept
 
 _chosen: dict = {}                    # (d, dtype, codec names) -> codec or None
 timings: dict = {}                    # (d, dtype, codec names) -> {name: seconds} (benchmarks)
+_seconds: dict = {}                   # (d, dtype) -> every contender's seconds measured there
 _lock = threading.Lock()
 
 
@@ -40,15 +44,37 @@ def fastest(torch, codecs, d: int, dtype):
     with _lock:
         if key not in _chosen:
             timings[key] = seconds = measure(torch, codecs, d, np.dtype(dtype))
+            _seconds.setdefault(key[:2], {}).update(seconds)
             best = min(codecs, key=lambda c: seconds[c.name])
             _chosen[key] = best if SPEEDUP * seconds[best.name] <= seconds["float"] else None
         return _chosen[key]
 
 
+def repays(codec, d: int, dtype, n: int, flops: float) -> bool:
+    """Whether a scan of ``flops`` over ``n`` rows saves more time with ``codec`` than
+    making its copy of the rows costs (auto mode, when the corpus has no copy yet): the
+    products' time saved per flop as timed, times the scan's flops and :data:`KEPT`
+    (selection and refine do not shrink: a whole search kept 0.23 of it with int8 on the
+    Xeon under OpenBLAS's SkylakeX kernels, 0.75 under its Haswell ones), against the
+    timed copy's seconds per entry times ``n d``. ``vd.knn`` makes its copy in every call:
+    for 1,000 queries of 100,000 x 384 the int8 copy (about 0.24 s) cost more than the
+    scan saved, and the bf16 one made a call 1.56x slower on the EPYC."""
+    seconds = _seconds.get((d, np.dtype(dtype).str), {})
+    if codec.name not in seconds:
+        return True
+    saved = KEPT * (seconds["float"] - seconds[codec.name]) / FLOPS_TIMED[d] * flops
+    return saved > seconds[codec.name + " copy"] * n
+
+
+FLOPS_TIMED: dict = {}                # d -> flops of the timed product
+
+
 def measure(torch, codecs, d: int, dtype: np.dtype) -> dict:
     """Thread CPU seconds of one product of random rows (best of :data:`REPEAT`, each
     contender warmed up once, round robin): ``"float"`` for NumPy's, and one per codec
-    (its copy and query block made beforehand, as a scan makes them once)."""
+    (its copy and query block made beforehand, as a scan makes them once); and
+    ``"<codec> copy"``: the seconds per row of making the codec's copy of the rows
+    (:class:`._bf16_copy.Corpus`, as a search makes it)."""
     rows = int(np.clip(FLOPS / (2 * QUERIES * d), 64, 2048))
     rng = np.random.default_rng(0)
     C = rng.standard_normal((rows, d)).astype(dtype)
@@ -61,6 +87,7 @@ def measure(torch, codecs, d: int, dtype: np.dtype) -> dict:
         Qt = codec.query(torch, Q, scale)
         runs[codec.name] = (lambda codec=codec, copy=copy, Qt=Qt:
                             codec.into(torch, copy, 0, rows, Qt, S))
+    FLOPS_TIMED[d] = 2.0 * rows * QUERIES * d
     seconds = dict.fromkeys(runs, np.inf)
     threads, controller = blas_workers()
     with limited(controller, threads), one_thread(torch):
@@ -71,4 +98,8 @@ def measure(torch, codecs, d: int, dtype: np.dtype) -> dict:
                 t0 = time.thread_time()
                 run()
                 seconds[name] = min(seconds[name], time.thread_time() - t0)
+        for codec in codecs:
+            t0 = time.thread_time()
+            Corpus(torch, C, "cosine", None, codec)
+            seconds[codec.name + " copy"] = (time.thread_time() - t0) / rows
     return seconds
