@@ -292,7 +292,10 @@ def auto_product(C) -> str:
     for (d, dtype, _), codec in _pick._chosen.items():
         if d == C.shape[1] and dtype == C.dtype.str:
             seconds = _pick.timings[(d, dtype, _)]
-            timed = ", ".join(f"{name} {1e3 * s:.2f} ms" for name, s in seconds.items())
+            timed = ", ".join(
+                f"{name} {1e3 * s:.2f} ms" + (" per 1,000 rows" if name.endswith("copy") else "")
+                for name, s in ((n, 1e3 * v if n.endswith("copy") else v)
+                                for n, v in seconds.items()))
             return (f"the {codec.name} stage" if codec is not None else "float32") + \
                 f" (timed products: {timed})"
     return "float32 (no product was timed: torch, the CPU or the scan's size ruled them out)"

@@ -295,6 +295,7 @@ def test_auto_mode_keeps_the_fastest_product_only_when_it_beats_float(monkeypatc
 
     def fake(torch_, codecs, d, dtype):
         calls.append((d, tuple(c.name for c in codecs)))
+        _pick.FLOPS_TIMED[d] = 2.0 * d * 1_000        # 1,000 entries: overheads ~1e-6 s
         return {name: times[name] for name in ("float", *(c.name for c in codecs))}
 
     monkeypatch.setattr(_pick, "measure", fake)
@@ -303,7 +304,7 @@ def test_auto_mode_keeps_the_fastest_product_only_when_it_beats_float(monkeypatc
     assert _bf16.codec_for(torch, 64, np.float32, big).name == "bf16"
     assert _bf16.codec_for(torch, 64, np.float32, big).name == "bf16"     # remembered
     assert calls == [(64, ("int8", "bf16"))]
-    times.update(int8=0.85, bf16=0.9)                                      # under 1.25x
+    times.update(int8=0.95, bf16=0.93)                                     # under 1.1x
     assert _bf16.codec_for(torch, 65, np.float32, big) is None
     monkeypatch.setenv("VECDIAG_INT8", "1")                                # forced: no timing
     assert _bf16.codec_for(torch, 66, np.float32, big).name == "int8"
@@ -343,25 +344,52 @@ def test_cpu_flags_decide_whether_auto_imports_torch_for_int8(monkeypatch):
     assert not _bf16.wanted(_bf16.MIN_FLOPS / 2, loaded=True, name="int8")
 
 
+def test_what_follows_the_product_can_decide_the_choice(monkeypatch):
+    """int8's product faster than bf16's, but its wider bound costs more per entry after
+    it (OVERHEAD): over blocks of many entries the bf16 search is expected faster."""
+    import torch
+
+    monkeypatch.delenv("VECDIAG_BF16", raising=False)
+    monkeypatch.delenv("VECDIAG_INT8", raising=False)
+    monkeypatch.setattr(_pick, "_chosen", {})
+    monkeypatch.setattr(_lowp.BF16, "usable", lambda self, torch, d: True)
+    entries = 500_000
+    seconds = {"float": 3.4e-3, "int8": 0.45e-3, "bf16": 0.87e-3}   # products, per block
+
+    def fake(torch_, codecs, d, dtype):
+        _pick.FLOPS_TIMED[d] = 2.0 * d * entries
+        return dict(seconds)
+
+    monkeypatch.setattr(_pick, "measure", fake)
+    want = {n: seconds[n] + _pick.OVERHEAD[n] * entries for n in seconds}
+    assert want["bf16"] < want["int8"] < want["float"]                # the premise
+    big = 2 * _bf16.LOAD_REPAID_FLOPS
+    assert _bf16.codec_for(torch, 96, np.float32, big).name == "bf16"
+    assert _pick.expected(seconds, "int8", 96) == pytest.approx(want["int8"])
+
+
 def test_auto_mode_makes_a_copy_only_for_a_scan_that_repays_it(monkeypatch):
     """vd.knn makes its copy in every call: in auto mode a corpus's first scan uses the
-    stage only when the products' time it saves (KEPT of it) exceeds the copy's timed
-    cost; a corpus that has its copy already uses it for any scan; a forced product
-    skips the test."""
+    stage only when the time it is expected to save (:func:`_pick.expected`) exceeds the
+    copy's timed cost; a corpus that has its copy already uses it for any scan; a forced
+    product skips the test."""
     import torch
 
     monkeypatch.delenv("VECDIAG_BF16", raising=False)
     monkeypatch.delenv("VECDIAG_INT8", raising=False)
     monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
     d, n = 32, 3000
-    # float 1 s and int8 0.5 s per 1e9 flops; the copy 1e-4 s per row: 0.3 s for n rows
+    # float 1 s and int8 0.5 s per 1e9 flops (and their overheads on 1e9 / 2d entries);
+    # the copy 1e-4 s per row: 0.3 s for n rows
     key = (d, np.dtype(np.float32).str)
     monkeypatch.setattr(_pick, "_chosen", {(*key, ("int8", "bf16")): _lowp.Int8(),
                                            (*key, ("int8",)): _lowp.Int8()})
     monkeypatch.setattr(_pick, "_seconds", {key: {"float": 1.0, "int8": 0.5,
                                                   "int8 copy": 1e-4}})
     monkeypatch.setattr(_pick, "FLOPS_TIMED", {d: 1e9})
-    need = 0.3 / (_pick.KEPT * 0.5 / 1e9)                         # flops that repay it
+    gain = _pick.expected({"float": 1.0, "int8": 0.5}, "float", d) - _pick.expected(
+        {"float": 1.0, "int8": 0.5}, "int8", d)                   # per 1e9 flops
+    need = 0.3 / (gain / 1e9)                                     # flops that repay it
     X = np.random.default_rng(11).normal(size=(n, d)).astype(np.float32)
     C = Rows(X, "dot", "corpus")
     few = Rows(X[:int(0.9 * need / (2 * n * d))], "dot", "queries")

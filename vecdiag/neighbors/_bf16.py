@@ -56,9 +56,10 @@ about 200 MB here, and in fresh processes (100,000 x 384, two threads, a busy ho
 queries (7.7e10 flops) took 3.4 and 2.0 s with the import against 2.6 and 0.9 s without,
 4,000 queries (3.1e11) 2.9 s against 5.0, and 16,000 queries 7.1 and 13.9 s against 11.9
 and 21.6 (bf16, on the EPYC). Which product, if any, auto mode then uses is timed once
-per process for each width and dtype (:mod:`._pick`: the fastest of those this torch
-runs exactly, if it beats float32 by 1.25x), since what a CPU's feature list names does
-not say which is faster. Either way only after the products' self-checks
+per process for each width and dtype (:mod:`._pick`: of the products this torch runs
+exactly, the one whose search is expected fastest, if it beats float32 by 1.1x; for a
+corpus without a copy yet, only if the scan saves more than the copy costs), since what
+a CPU's feature list names does not say which is faster. Either way only after the products' self-checks
 (:func:`._lowp.rounding_holds` for bf16, on a CPU with native bf16; :func:`._lowp.exact_at`
 at the rows' width for int8), for rows of at most :data:`CHECKED_D` (8,192) dimensions,
 and for a corpus whose copy (a half or a quarter of the float32 rows, made once per

@@ -7,8 +7,9 @@ bf16 40 ms (oneDNN's bf16 kernel ran slower than float32 there, and the bf16 sta
 a search 1.6-1.9x slower than the float32 path); on an AMD EPYC (Zen 5) bf16 took 7 ms
 against 30. So in auto mode the stage times a small block of each product it may use
 (its own :meth:`into`, conversions included, the float32 product as the engine runs it)
-on the calling thread, BLAS and torch held to one thread, and keeps the fastest if it
-beats float32 by :data:`SPEEDUP`; otherwise the scan keeps float32. Each choice is made
+on the calling thread, BLAS and torch held to one thread, adds what a search spends
+after the product (:data:`OVERHEAD`, larger for the wider bounds), and keeps the
+fastest if it beats float32 by :data:`SPEEDUP`; otherwise the scan keeps float32. Each choice is made
 once per process for a width and dtype (about 10-30 ms of CPU). A corpus's first scan
 with the product also times against the cost of making the copy (:func:`repays`). The results are the same
 whichever product runs (the stage's bound is rigorous): the timing only decides speed.
@@ -24,8 +25,13 @@ import numpy as np
 from ._bf16_copy import Corpus
 from ._threads import blas_workers, limited, one_thread
 
-SPEEDUP = 1.25                        # a product must beat float32 by this to be used
-KEPT = 0.25                           # share of the products' time saved that a search keeps
+SPEEDUP = 1.1                         # a product's search must beat float32's by this
+# Seconds per (query, corpus row) entry that a search spends beyond the timed product:
+# folding the blocks into the running best, refine, the bound. A wider bound lets more
+# entries through and re-scores more candidates. Measured on 100,000 x 384 clustered
+# rows, 1,000 queries, one thread: float32 0.04 s (Xeon), int8 0.30 s (Xeon; 2.2% of
+# the queries unproven), bf16 0.13 s (EPYC).
+OVERHEAD = {"float": 0.4e-9, "int8": 3.0e-9, "bf16": 1.3e-9}
 QUERIES = 512                         # queries in the timed block
 FLOPS = 4e8                           # flops per timed product (rows follow from d)
 REPEAT = 3                            # timed runs of each product, best kept
@@ -37,32 +43,42 @@ _lock = threading.Lock()
 
 
 def fastest(torch, codecs, d: int, dtype):
-    """The codec of ``codecs`` whose product is fastest at width ``d`` in ``dtype`` if it
-    beats NumPy's float32 (or float64) product by :data:`SPEEDUP`, else None; timed on
-    the first call for these arguments and remembered."""
+    """The codec of ``codecs`` whose search is expected fastest at width ``d`` in
+    ``dtype`` (:func:`expected`) if it beats NumPy's float32 (or float64) by
+    :data:`SPEEDUP`, else None; timed on the first call for these arguments and
+    remembered."""
     key = (d, np.dtype(dtype).str, tuple(c.name for c in codecs))
     with _lock:
         if key not in _chosen:
             timings[key] = seconds = measure(torch, codecs, d, np.dtype(dtype))
             _seconds.setdefault(key[:2], {}).update(seconds)
-            best = min(codecs, key=lambda c: seconds[c.name])
-            _chosen[key] = best if SPEEDUP * seconds[best.name] <= seconds["float"] else None
+            best = min(codecs, key=lambda c: expected(seconds, c.name, d))
+            _chosen[key] = best if (SPEEDUP * expected(seconds, best.name, d)
+                                    <= expected(seconds, "float", d)) else None
         return _chosen[key]
+
+
+def expected(seconds: dict, name: str, d: int) -> float:
+    """Seconds a search is expected to take per timed block with the ``name`` product:
+    the product as timed, plus :data:`OVERHEAD` for each of the block's entries. (The
+    product alone misleads: int8's is faster than bf16's on CPUs that run both natively,
+    but its wider bound costs more after the product.)"""
+    return seconds[name] + OVERHEAD[name] * FLOPS_TIMED[d] / (2 * d)
 
 
 def repays(codec, d: int, dtype, n: int, flops: float) -> bool:
     """Whether a scan of ``flops`` over ``n`` rows saves more time with ``codec`` than
     making its copy of the rows costs (auto mode, when the corpus has no copy yet): the
-    products' time saved per flop as timed, times the scan's flops and :data:`KEPT`
-    (selection and refine do not shrink: a whole search kept 0.23 of it with int8 on the
-    Xeon under OpenBLAS's SkylakeX kernels, 0.75 under its Haswell ones), against the
-    timed copy's seconds per entry times ``n d``. ``vd.knn`` makes its copy in every call:
-    for 1,000 queries of 100,000 x 384 the int8 copy (about 0.24 s) cost more than the
-    scan saved, and the bf16 one made a call 1.56x slower on the EPYC."""
+    expected time saved per timed block (:func:`expected`), scaled to the scan's flops,
+    against the timed copy's seconds per row times ``n``. ``vd.knn`` makes its copy in
+    every call: for 1,000 queries of 100,000 x 384 the int8 copy (about 0.24 s) cost
+    more than the scan saved on the Xeon, and the bf16 one made a call 1.56x slower on
+    the EPYC."""
     seconds = _seconds.get((d, np.dtype(dtype).str), {})
     if codec.name not in seconds:
         return True
-    saved = KEPT * (seconds["float"] - seconds[codec.name]) / FLOPS_TIMED[d] * flops
+    saved = (expected(seconds, "float", d) - expected(seconds, codec.name, d)) \
+        / FLOPS_TIMED[d] * flops
     return saved > seconds[codec.name + " copy"] * n
 
 
