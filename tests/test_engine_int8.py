@@ -338,9 +338,12 @@ def test_cpu_flags_decide_whether_auto_imports_torch_for_int8(monkeypatch):
     monkeypatch.delenv("VECDIAG_BF16", raising=False)
     monkeypatch.setenv("VECDIAG_INT8", "auto")
     monkeypatch.setattr(_bf16, "_cpu_flags", [{"avx512_vnni"}])
-    huge = 2 * _bf16.LOAD_REPAID_FLOPS
+    huge = 2 * _bf16.LOAD_REPAID["int8"]
     assert _bf16.wanted(huge, loaded=False, name="int8")
     assert not _bf16.wanted(huge, loaded=False, name="bf16")
+    between = (_bf16.LOAD_REPAID["bf16"] + _bf16.LOAD_REPAID["int8"]) / 2
+    assert not _bf16.wanted(between, loaded=False, name="int8")     # int8 repays it later
+    assert _bf16.wanted(between, loaded=True, name="int8")
     assert not _bf16.wanted(_bf16.MIN_FLOPS / 2, loaded=True, name="int8")
 
 

@@ -50,7 +50,7 @@ uses that product for every scan from :data:`MIN_FLOPS` (2e10 flops, about 0.1 s
 products; int8 first when both are 1), ``0`` never. Unset (or ``auto``), a scan from
 :data:`MIN_FLOPS` may use a product when torch is already imported in the process (by
 sentence-transformers, say: nothing left to load), and a scan from
-:data:`LOAD_REPAID_FLOPS` imports torch for it (unless the CPU's feature list names no
+:data:`LOAD_REPAID` (5e11 flops for bf16, 2e12 for int8) imports torch for it (unless the CPU's feature list names no
 instruction for either product, :func:`cpu_may_help`): importing torch cost 0.7-1.4 s and
 about 200 MB here, and in fresh processes (100,000 x 384, two threads, a busy host) 1,000
 queries (7.7e10 flops) took 3.4 and 2.0 s with the import against 2.6 and 0.9 s without,
@@ -95,7 +95,11 @@ from ._lowp import CHECKED_D, CODECS, rounding_holds  # noqa: F401 (rounding_hol
 from ._threads import one_thread
 
 MIN_FLOPS = 2e10                      # smaller scans keep float32
-LOAD_REPAID_FLOPS = 5e11              # auto: scans this large import torch for the stage
+LOAD_REPAID_FLOPS = 5e11              # auto: scans this large import torch for bf16
+# ... and for int8, whose search gained 1.15x over float32 on the Xeon under OpenBLAS's
+# SkylakeX kernels (2x under its Haswell ones): about 13 s of float32 products, where
+# 15% repays the import (about a second)
+LOAD_REPAID = {"bf16": LOAD_REPAID_FLOPS, "int8": 2e12}
 MEMORY_SHARE = 0.5                    # the bf16 copy must fit in this share of free memory
 PROBE = 256                           # queries of the first bf16 scan (engine._bf16_pass)
 PROVEN = 0.9                          # ... of which at least this share must be proven
@@ -127,7 +131,7 @@ def wanted(flops: float, loaded: bool | None = None, name: str = "bf16") -> bool
     if setting == "off" or flops < MIN_FLOPS:
         return False
     loaded = "torch" in sys.modules if loaded is None else loaded
-    return setting == "on" or loaded or (flops >= LOAD_REPAID_FLOPS and cpu_may_help(name))
+    return setting == "on" or loaded or (flops >= LOAD_REPAID[name] and cpu_may_help(name))
 
 
 _cpu_flags: list = []                 # [the CPU's feature words, or None where unknown]
