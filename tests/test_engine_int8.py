@@ -137,10 +137,13 @@ def test_int8_key_errors_stay_inside_the_bound(int8, metric, scale, shape):
 
 
 def test_float64_rows_are_scored_in_float64_inside_the_bound(int8):
+    """float64 rows: float64 score blocks (u = 2^-53), and keys far past bf16's range
+    (|q||c| ~ 1e200) still scored in int8, whose integer sums are exact at any scale."""
     rng = np.random.default_rng(4)
     X, Q = rng.normal(size=(300, 50)) * 1e100, rng.normal(size=(10, 50)) * 1e100
     ratio, stage = _key_errors(X, Q, "dot")
-    assert stage.corpus.rows.dtype.itemsize == 1 and ratio.max() <= 1.0
+    assert stage.corpus.rows.dtype.itemsize == 1
+    assert np.isfinite(ratio).all() and 0.01 <= ratio.max() <= 1.0
 
 
 def test_quantisation_follows_its_definition():
@@ -191,13 +194,20 @@ def test_the_int8_product_is_checked_at_the_rows_width(monkeypatch):
 
     class Saturating:               # a product that clips its sums to int16
         int32 = torch.int32
-        from_numpy = staticmethod(torch.from_numpy)
+        from_numpy, empty = staticmethod(torch.from_numpy), staticmethod(torch.empty)
 
         @staticmethod
-        def _int_mm(a, b):
-            return torch._int_mm(a, b).clamp(-2 ** 15, 2 ** 15 - 1)
+        def _int_mm(a, b, out=None):
+            return torch._int_mm(a, b, out=out).clamp_(-2 ** 15, 2 ** 15 - 1)
+
+    class BigBlocksWrong(Saturating):   # right on small shapes, wrong on a score block
+        @staticmethod
+        def _int_mm(a, b, out=None):
+            got = torch._int_mm(a, b, out=out)
+            return got + 1 if a.shape[0] > 96 else got
 
     assert not _lowp.exact_at(Saturating, 384)
+    assert not _lowp.exact_at(BigBlocksWrong, 384)
     monkeypatch.setattr(_lowp, "_checked_int8", {})
     monkeypatch.setattr(_lowp, "exact_at", lambda torch, d: d != 12)
     assert _lowp.Int8().usable(torch, 13) and not _lowp.Int8().usable(torch, 12)
@@ -281,51 +291,120 @@ def test_a_failed_int8_probe_keeps_the_corpus_on_float(int8):
     np.testing.assert_array_equal(got[1], ref[1])
 
 
-def test_auto_mode_keeps_the_fastest_product_only_when_it_beats_float(monkeypatch):
-    """Auto mode (neither variable set) times the products once per width and dtype and
-    keeps the fastest if it beats float32 by SPEEDUP; a forced product skips the timing;
-    the choice is remembered."""
-    import torch
-
-    monkeypatch.delenv("VECDIAG_BF16", raising=False)
-    monkeypatch.delenv("VECDIAG_INT8", raising=False)
-    monkeypatch.setattr(_pick, "_chosen", {})
+def _fake_timings(monkeypatch, seconds, entries=500_000):
+    """``_pick.measure`` replaced: ``seconds`` per timed product of ``entries`` entries
+    (and per row of each copy), whatever the codecs; the calls recorded. The caches of
+    timings are fresh for the test."""
     calls = []
-    times = {"float": 1.0, "int8": 0.7, "bf16": 0.5}
 
     def fake(torch_, codecs, d, dtype):
         calls.append((d, tuple(c.name for c in codecs)))
-        _pick.FLOPS_TIMED[d] = 2.0 * d * 1_000        # 1,000 entries: overheads ~1e-6 s
-        return {name: times[name] for name in ("float", *(c.name for c in codecs))}
+        _pick._entries[d] = entries
+        return dict(seconds)
 
+    monkeypatch.setattr(_pick, "timings", {})
+    monkeypatch.setattr(_pick, "_entries", {})
     monkeypatch.setattr(_pick, "measure", fake)
+    monkeypatch.delenv("VECDIAG_BF16", raising=False)
+    monkeypatch.delenv("VECDIAG_INT8", raising=False)
+    monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
     monkeypatch.setattr(_lowp.BF16, "usable", lambda self, torch, d: True)
-    big = 2 * _bf16.LOAD_REPAID_FLOPS
-    assert _bf16.codec_for(torch, 64, np.float32, big).name == "bf16"
-    assert _bf16.codec_for(torch, 64, np.float32, big).name == "bf16"     # remembered
-    assert calls == [(64, ("int8", "bf16"))]
-    times.update(int8=0.95, bf16=0.93)                                     # under 1.1x
-    assert _bf16.codec_for(torch, 65, np.float32, big) is None
-    monkeypatch.setenv("VECDIAG_INT8", "1")                                # forced: no timing
-    assert _bf16.codec_for(torch, 66, np.float32, big).name == "int8"
-    assert len(calls) == 2
-    monkeypatch.setenv("VECDIAG_INT8", "0")                                # int8 off: bf16 alone
-    times.update(bf16=0.5)
-    assert _bf16.codec_for(torch, 67, np.float32, big).name == "bf16"
-    assert calls[-1] == (67, ("bf16",))
+    return calls
 
 
-def test_the_timing_measures_each_product_on_one_thread():
-    """The real timing: every contender measured (positive CPU seconds), torch's thread
-    count back as it was."""
+def _expect(seconds, name, n, refined, d, entries=500_000):
+    """A query's expected CPU seconds by _pick's model, written out."""
+    return n * (seconds[name] / entries + _pick.SCAN[name]) + _pick.REFINE * refined * d
+
+
+def test_auto_mode_keeps_the_product_whose_search_is_fastest_when_it_beats_float(monkeypatch):
+    """Auto mode (neither variable set) times the products once per width and dtype,
+    and for each search keeps the product whose search its model expects fastest, if
+    that beats float32 by SPEEDUP; a forced product skips the timing."""
     import torch
 
-    before = torch.get_num_threads()
-    seconds = _pick.measure(torch, [_lowp.Int8()], 64, np.dtype(np.float32))
+    seconds = {"float": 3.4e-3, "int8": 0.5e-3, "bf16": 0.9e-3,
+               "int8 copy": 0.0, "bf16 copy": 0.0}
+    calls = _fake_timings(monkeypatch, seconds)
+    X = np.random.default_rng(12).normal(size=(20_000, 64)).astype(np.float32)
+    C, Q = Rows(X, "dot", "corpus"), Rows(X[:2_000], "dot", "queries")
+    want = {name: _expect(seconds, name, C.n, refined, 64) for name, refined in
+            (("float", 10), ("int8", 4 * 28), ("bf16", 2 * 28))}
+    best = min(("int8", "bf16"), key=want.get)
+    assert _pick.SPEEDUP * want[best] <= want["float"]                  # the premise
+    assert _bf16.codec_for(torch, Q, C, 10).name == best
+    assert _bf16.codec_for(torch, Q, C, 10).name == best                # timed once
+    assert calls == [(64, ("int8", "bf16"))]
+    monkeypatch.setenv("VECDIAG_INT8", "1")                              # forced: no timing
+    assert _bf16.codec_for(torch, Q, C, 10).name == "int8"
+    monkeypatch.setenv("VECDIAG_INT8", "0")                              # int8 off: bf16 alone
+    assert _bf16.codec_for(torch, Q, C, 10).name == "bf16"
+    assert calls[-1] == (64, ("bf16",))
+    monkeypatch.delenv("VECDIAG_INT8")
+    seconds.update(int8=3.3e-3, bf16=3.2e-3)                             # under SPEEDUP
+    _fake_timings(monkeypatch, seconds)
+    assert _bf16.codec_for(torch, Q, C, 10) is None
+
+
+def test_what_follows_the_product_can_decide_the_choice(monkeypatch):
+    """int8's product faster than bf16's, but its wider bound costs more after it (the
+    selection per entry, refine per candidate): bf16's search is expected faster, and
+    the model chooses it."""
+    import torch
+
+    seconds = {"float": 3.4e-3, "int8": 0.45e-3, "bf16": 0.87e-3,
+               "int8 copy": 0.0, "bf16 copy": 0.0}
+    _fake_timings(monkeypatch, seconds)
+    X = np.random.default_rng(13).normal(size=(50_000, 96)).astype(np.float32)
+    C, Q = Rows(X, "dot", "corpus"), Rows(X[:1_000], "dot", "queries")
+    int8 = _expect(seconds, "int8", C.n, 4 * 28, 96)
+    bf16 = _expect(seconds, "bf16", C.n, 2 * 28, 96)
+    assert seconds["int8"] < seconds["bf16"] and bf16 < int8               # the premise
+    assert _bf16.codec_for(torch, Q, C, 10).name == "bf16"
+
+
+def test_a_large_k_keeps_float(monkeypatch):
+    """The pass keeps WIDEN x kp candidates a query and refine re-scores nearly all of
+    them, against about k on the float32 path: with k in the hundreds that outweighs
+    the faster product (30,000 x 384, k = 300: 7-9 s with int8 against 2-5 s float32),
+    also for a corpus whose copy exists."""
+    import torch
+
+    seconds = {"float": 2.7e-3, "int8": 1.0e-3, "bf16": 5.0e-3,
+               "int8 copy": 0.0, "bf16 copy": 0.0}
+    _fake_timings(monkeypatch, seconds, entries=520_704)
+    X = np.random.default_rng(14).normal(size=(100_000, 384)).astype(np.float32)
+    C, Q = Rows(X, "cosine", "corpus"), Rows(X[:1_000], "cosine", "queries")
+    assert _bf16.codec_for(torch, Q, C, 10).name == "int8"
+    assert _bf16.codec_for(torch, Q, C, 300, copied={"int8"}) is None
+
+
+def test_the_timing_measures_each_product_on_one_thread(monkeypatch):
+    """The real timing: every contender measured (positive CPU seconds) with torch on
+    one thread while the products run (the engine's workers are the parallelism),
+    torch's count back as it was after."""
+    import torch
+
+    monkeypatch.setattr(_pick, "_entries", {})
+    seen = []
+    into = _lowp.Int8.into
+
+    def watched(self, *args):
+        seen.append(torch.get_num_threads())
+        return into(self, *args)
+
+    monkeypatch.setattr(_lowp.Int8, "into", watched)
+    original = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        seconds = _pick.measure(torch, [_lowp.Int8()], 64, np.dtype(np.float32))
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(original)
     assert set(seconds) == {"float", "int8", "int8 copy"}
     assert all(0 < s < 1 for s in seconds.values())
-    assert _pick.FLOPS_TIMED[64] == 2.0 * 2048 * _pick.QUERIES * 64
-    assert torch.get_num_threads() == before
+    assert _pick._entries[64] == 2_048 * _pick.QUERIES
+    assert set(seen) == {1} and len(seen) == 1 + _pick.REPEAT and after == 3
 
 
 def test_cpu_flags_decide_whether_auto_imports_torch_for_int8(monkeypatch):
@@ -347,63 +426,31 @@ def test_cpu_flags_decide_whether_auto_imports_torch_for_int8(monkeypatch):
     assert not _bf16.wanted(_bf16.MIN_FLOPS / 2, loaded=True, name="int8")
 
 
-def test_what_follows_the_product_can_decide_the_choice(monkeypatch):
-    """int8's product faster than bf16's, but its wider bound costs more per entry after
-    it (OVERHEAD): over blocks of many entries the bf16 search is expected faster."""
-    import torch
-
-    monkeypatch.delenv("VECDIAG_BF16", raising=False)
-    monkeypatch.delenv("VECDIAG_INT8", raising=False)
-    monkeypatch.setattr(_pick, "_chosen", {})
-    monkeypatch.setattr(_lowp.BF16, "usable", lambda self, torch, d: True)
-    entries = 500_000
-    seconds = {"float": 3.4e-3, "int8": 0.45e-3, "bf16": 0.87e-3}   # products, per block
-
-    def fake(torch_, codecs, d, dtype):
-        _pick.FLOPS_TIMED[d] = 2.0 * d * entries
-        return dict(seconds)
-
-    monkeypatch.setattr(_pick, "measure", fake)
-    want = {n: seconds[n] + _pick.OVERHEAD[n] * entries for n in seconds}
-    assert want["bf16"] < want["int8"] < want["float"]                # the premise
-    big = 2 * _bf16.LOAD_REPAID_FLOPS
-    assert _bf16.codec_for(torch, 96, np.float32, big).name == "bf16"
-    assert _pick.expected(seconds, "int8", 96) == pytest.approx(want["int8"])
-
-
 def test_auto_mode_makes_a_copy_only_for_a_scan_that_repays_it(monkeypatch):
-    """vd.knn makes its copy in every call: in auto mode a corpus's first scan uses the
-    stage only when the time it is expected to save (:func:`_pick.expected`) exceeds the
-    copy's timed cost; a corpus that has its copy already uses it for any scan; a forced
-    product skips the test."""
+    """vd.knn makes its copy in every call: in auto mode a corpus's first search uses
+    the stage only when the time the model expects it to save exceeds the copy's timed
+    cost (counted once per worker thread: the copy is made on one); a corpus whose copy
+    exists uses it; a forced product skips the model."""
     import torch
 
-    monkeypatch.delenv("VECDIAG_BF16", raising=False)
-    monkeypatch.delenv("VECDIAG_INT8", raising=False)
-    monkeypatch.setattr(_bf16, "MIN_FLOPS", 0)
-    d, n = 32, 3000
-    # float 1 s and int8 0.5 s per 1e9 flops (and their overheads on 1e9 / 2d entries);
-    # the copy 1e-4 s per row: 0.3 s for n rows
-    key = (d, np.dtype(np.float32).str)
-    monkeypatch.setattr(_pick, "_chosen", {(*key, ("int8", "bf16")): _lowp.Int8(),
-                                           (*key, ("int8",)): _lowp.Int8()})
-    monkeypatch.setattr(_pick, "_seconds", {key: {"float": 1.0, "int8": 0.5,
-                                                  "int8 copy": 1e-4}})
-    monkeypatch.setattr(_pick, "FLOPS_TIMED", {d: 1e9})
-    gain = _pick.expected({"float": 1.0, "int8": 0.5}, "float", d) - _pick.expected(
-        {"float": 1.0, "int8": 0.5}, "int8", d)                   # per 1e9 flops
-    need = 0.3 / (gain / 1e9)                                     # flops that repay it
+    d, n = 32, 3_000
+    seconds = {"float": 2.0e-3, "int8": 0.5e-3, "bf16": 9.0, "int8 copy": 5e-6,
+               "bf16 copy": 0.0}
+    _fake_timings(monkeypatch, seconds, entries=100_000)
+    monkeypatch.setattr(_bf16, "blas_workers", lambda: (2, None))
     X = np.random.default_rng(11).normal(size=(n, d)).astype(np.float32)
+    gain = _expect(seconds, "float", n, 10, d, 100_000) - _expect(seconds, "int8", n, 112,
+                                                                  d, 100_000)
+    need = seconds["int8 copy"] * n * 2 / gain                   # queries that repay it
+    assert 10 < need < n
+    few = Rows(X[:int(0.8 * need)], "dot", "queries")
+    many = Rows(np.tile(X, (2, 1))[:int(1.25 * need) + 1], "dot", "queries")
     C = Rows(X, "dot", "corpus")
-    few = Rows(X[:int(0.9 * need / (2 * n * d))], "dot", "queries")
-    many = Rows(np.repeat(X, 1 + int(1.1 * need / (2 * n * d)) // n + 1, axis=0)[
-        :int(1.1 * need / (2 * n * d)) + 1], "dot", "queries")
     assert _bf16.stage_for(few, C, exclude_self=False, backend="numpy", cand_rows=None) is None
     stage = _bf16.stage_for(many, C, exclude_self=False, backend="numpy", cand_rows=None)
     assert stage.codec.name == "int8"
     again = _bf16.stage_for(few, C, exclude_self=False, backend="numpy", cand_rows=None)
-    assert again.corpus is stage.corpus                            # the copy kept: any size
-    monkeypatch.setenv("VECDIAG_INT8", "1")                        # forced: no cost test
-    fresh = Rows(X, "dot", "corpus")
-    assert _bf16.stage_for(few, fresh, exclude_self=False, backend="numpy",
-                           cand_rows=None).codec.name == "int8"
+    assert again.corpus is stage.corpus                          # the copy kept: any size
+    monkeypatch.setenv("VECDIAG_INT8", "1")                      # forced: no model
+    assert _bf16.stage_for(few, Rows(X, "dot", "corpus"), exclude_self=False,
+                           backend="numpy", cand_rows=None).codec.name == "int8"

@@ -72,11 +72,13 @@ What is not done: the bound is per query, with the output rounding taken at the 
 possible score (a key-dependent bound would be much tighter for dot and euclidean scores
 far below ``|q||c|``); the kNN graph pass and lazily normalised (memmap) corpora keep the
 float32 path (the graph pass already scores each pair once: 1.7-1.9x faiss); a scan in
-low precision does not use the tuner's layouts; auto mode's timing compares the products
-alone, not whole searches (the int8 stage's wider bound lets more entries through the
-selection and re-scores more candidates: on the Xeon its product ran 2.3-4x faster than
-float32's, a whole search about 1.1-1.2x). torch's thread count is set to 1 while scans run
-(see :meth:`Stage.threads`).
+low precision does not use the tuner's layouts; auto mode's model of a whole search
+(:func:`._pick.per_query`) takes its costs after the product from one workload's
+profile, not from the corpus at hand (the int8 stage's wider bound lets more entries
+through the selection and re-scores more candidates, and how many depends on how
+crowded the top scores are: on the Xeon its product ran 2.3-4x faster than float32's,
+a whole search 1.07-1.18x). torch's thread count is set to 1 while scans run (see
+:meth:`Stage.threads`).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ from . import _pick
 from ._bf16_copy import PIECE, Corpus, lengths, norms
 from ._fold import switch
 from ._lowp import CHECKED_D, CODECS, rounding_holds  # noqa: F401 (rounding_holds: tests)
-from ._threads import one_thread
+from ._threads import blas_workers, one_thread
 
 MIN_FLOPS = 2e10                      # smaller scans keep float32
 LOAD_REPAID_FLOPS = 5e11              # auto: scans this large import torch for bf16
@@ -105,7 +107,6 @@ PROBE = 256                           # queries of the first bf16 scan (engine._
 PROVEN = 0.9                          # ... of which at least this share must be proven
 PROBE_LEAST = 32                      # a probe of fewer queries says nothing of the corpus
 WIDEN = {"bf16": 2, "int8": 4}       # the pass keeps WIDEN x the float32 margin
-_REACH = 2.0 ** 126                   # largest |q~||c~| whose products bf16 holds (4x spare)
 VARIABLE = {"bf16": "VECDIAG_BF16", "int8": "VECDIAG_INT8"}
 _FLAGS = {"bf16": {"avx512_bf16", "amx_bf16", "bf16"},
           "int8": {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"}}
@@ -182,17 +183,24 @@ def _torch():
     return torch if torch is not None and CODECS[-1].usable(torch, CHECKED_D) else None
 
 
-def codec_for(torch, d: int, dtype, flops: float):
-    """The product this scan's stage uses, or None: the first of int8 and bf16 switched
-    on (``VECDIAG_INT8=1``, ``VECDIAG_BF16=1``) that this torch runs exactly at width
-    ``d``; with neither on, the fastest of those in auto mode that a scan of ``flops``
-    wants, if it beats float32 (:func:`._pick.fastest`)."""
+def codec_for(torch, Q, C, k: int, copied=()):
+    """The product this search's stage uses, or None: the first of int8 and bf16 switched
+    on (``VECDIAG_INT8=1``, ``VECDIAG_BF16=1``) that this torch runs exactly at the rows'
+    width; with neither on, of those in auto mode that the scan's flops want, the one
+    whose search of ``Q`` over ``C`` with ``k`` neighbours is expected fastest, if it
+    beats float32 (:func:`._pick.choose`; ``copied``: the codecs whose copy of ``C``
+    exists already)."""
+    flops = 2.0 * Q.n * C.n * C.d
     forced = [c for c in CODECS if mode(c.name) == "on"]
     if forced:
         return next((c for c in forced if wanted(flops, name=c.name)
-                     and c.usable(torch, d)), None)
-    able = [c for c in CODECS if wanted(flops, name=c.name) and c.usable(torch, d)]
-    return _pick.fastest(torch, able, d, dtype) if able else None
+                     and c.usable(torch, C.d)), None)
+    able = [c for c in CODECS if wanted(flops, name=c.name) and c.usable(torch, C.d)]
+    if not able:
+        return None
+    return _pick.choose(torch, able, C.d, C.dtype, n=C.n, k=k, kp=min(C.n, 2 * k + 8),
+                        widen=WIDEN, queries=Q.n, copied=copied,
+                        workers=blas_workers()[0])
 
 
 class Stage:
@@ -209,7 +217,9 @@ class Stage:
     def tolerance(self, pos: np.ndarray, default: np.ndarray) -> np.ndarray:
         """Per query at ``pos``: the bound on a candidate key's error plus ``default``
         (the engine's :func:`.engine.tolerance` at ``pos``); inf for a query the stage
-        cannot score (its products would leave bf16's range, or it is not finite).
+        cannot score: its products would leave the range of bf16 or of the score block
+        (:meth:`._lowp.Int8.reach`), it is not finite, or int8 cannot quantise it
+        (:meth:`._lowp.Int8.fits`).
 
         The module docstring's bound (the product's own rounding from the codec:
         :meth:`._lowp.BF16.error`, :meth:`._lowp.Int8.error`), for the rows multiplied (centred by ``s``, see
@@ -253,7 +263,8 @@ class Stage:
             out = 1.01 * err + default
         # subtle: products past bf16's range (2^128, float64 rows longer than ~1e19)
         # come back inf, whatever the bound says: such queries keep the float32 path
-        return np.where(np.isfinite(out) & (reach < _REACH) & fits, out, np.inf)
+        return np.where(np.isfinite(out) & (reach < self.codec.reach(self.C.dtype)) & fits,
+                        out, np.inf)
 
     def offsets(self, pos: np.ndarray) -> np.ndarray:
         """``q·s`` (float64) of the queries at ``pos`` as the scan multiplies them
@@ -319,14 +330,15 @@ class Stage:
         return one_thread(self.torch)
 
 
-def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | None:
-    """The candidate stage for this search, or None to keep the float32 path: not asked
-    for (:func:`wanted`), another backend or a lower-precision ``cand_rows`` already, the
-    kNN graph of a corpus (its own pass), a lazily normalised corpus, rows wider than
-    :data:`CHECKED_D`, no torch or no product that runs exactly and beats float32 here
-    (:func:`codec_for`), rows the copy cannot hold (not finite, lengths past bf16's
-    range), a copy too large for the free memory or (auto mode) one that costs more than
-    this scan saves (:func:`._pick.repays`), or a corpus whose probe failed before."""
+def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows,
+              k: int = 10) -> Stage | None:
+    """The candidate stage for this search of ``k`` neighbours, or None to keep the
+    float32 path: not asked for (:func:`wanted`), another backend or a lower-precision
+    ``cand_rows`` already, the kNN graph of a corpus (its own pass), a lazily normalised
+    corpus, rows wider than :data:`CHECKED_D`, no torch or no product that runs exactly
+    and is expected to beat float32 here, its copy's cost included when the corpus has
+    none yet (:func:`codec_for`), rows the copy cannot hold (not finite), a copy too
+    large for the free memory, or a corpus whose probe failed before."""
     if backend != "numpy" or cand_rows is not None or (exclude_self and Q is C):
         return None
     if C.data is None or C.dtype not in (np.float32, np.float64) or Q.dtype != C.dtype:
@@ -337,17 +349,16 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows) -> Stage | N
     torch = _torch_module()
     if torch is None:
         return None
+    with _lock:
+        copied = set(_cache.get(C, {}))
     with one_thread(torch):
-        codec = codec_for(torch, C.d, C.dtype, flops)
+        codec = codec_for(torch, Q, C, k, copied)
     if codec is None:
         return None
     with _lock:
         corpus = _cache.get(C, {}).get(codec.name)
         if corpus is None:
             if codec.itemsize * C.n * C.d > MEMORY_SHARE * available_memory():
-                return None
-            if mode(codec.name) == "auto" and not _pick.repays(codec, C.d, C.dtype, C.n,
-                                                                  flops):
                 return None
             with one_thread(torch):
                 corpus = Corpus(torch, C.data, C.metric, C.sq, codec)

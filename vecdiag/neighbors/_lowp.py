@@ -37,6 +37,7 @@ _TINY = 2.0 ** -126                   # float32 (and bf16) smallest normal numbe
 LEVELS = 127                          # int8 rows take integers in [-LEVELS, LEVELS]
 BITS = {4: 17, 8: 24}                 # significant bits of a scale, by the rows' itemsize
 CHECKED_D = 8_192                     # widest rows the codecs' own checks multiply
+BLOCK = (1_024, 256)                  # a score block's shape that exact_at checks too
 
 
 class BF16:
@@ -78,6 +79,11 @@ class BF16:
         return (((d + 2) * _U32 + _U16) * q_low * max_low
                 + _TINY * (np.sqrt(d) * (q_low + max_low) + 2 * d + 2))
 
+    @staticmethod
+    def reach(dtype) -> float:
+        """The largest ``|q~||c~|`` whose products bf16 holds (4x spare)."""
+        return 2.0 ** 126
+
     def usable(self, torch, d: int) -> bool:
         """Native bf16 products whose rounding :func:`rounding_holds` (decided once)."""
         if "ok" not in _checked_bf16:
@@ -95,7 +101,8 @@ _checked_int8: dict = {}              # d -> whether torch's int8 product is exa
 
 
 class Int8:
-    """Rows as integers in [-127, 127] times one scale per row (see the module docstring)."""
+    """Rows as integers in [-127, 127] times a scale: one for the corpus copy, one per
+    query (see the module docstring)."""
 
     name = "int8"
     itemsize = 1
@@ -167,6 +174,12 @@ class Int8:
         u = float(np.finfo(dtype).eps) / 2
         return 4 * u * q_low * max_low + 2 * _TINY
 
+    @staticmethod
+    def reach(dtype) -> float:
+        """The largest ``|q~||c~|`` whose keys the score block's ``dtype`` holds (4x
+        spare): the integer sums are exact whatever the scales."""
+        return float(np.finfo(dtype).max) / 4
+
     def usable(self, torch, d: int) -> bool:
         """``torch._int_mm`` present and exact at width ``d`` (:func:`exact_at`)."""
         if d not in _checked_int8:
@@ -221,17 +234,22 @@ def tensor(torch, rows: np.ndarray):
 def exact_at(torch, d: int, seed: int = 0) -> bool:
     """Whether ``torch._int_mm`` returns the exact integer products at width ``d``, in the
     shapes a scan multiplies (96 rows by 64 queries, by one query, one row by the queries,
-    3 by 2), entries spread over [-127, 127] and rows of ±127 (the largest sums). torch
+    3 by 2, and a block of :data:`BLOCK`, where the library may pick another kernel:
+    fewer rows from d = 1,024 on),
+    entries spread over [-127, 127] and rows of ±127 (the largest sums). torch
     2.13 returned garbage at d = 1 here; a kernel that saturated, or summed in 16 bits,
     would fail too. A few milliseconds per width, once per process."""
     rng = np.random.default_rng(seed)
-    a = rng.integers(-LEVELS, LEVELS + 1, (96, d)).astype(np.int8)
-    b = rng.integers(-LEVELS, LEVELS + 1, (64, d)).astype(np.int8)
+    block = (min(BLOCK[0], max(96, 2 ** 20 // d)), BLOCK[1])     # wide rows: fewer of them
+    a = rng.integers(-LEVELS, LEVELS + 1, (block[0], d)).astype(np.int8)
+    b = rng.integers(-LEVELS, LEVELS + 1, (block[1], d)).astype(np.int8)
     a[0], b[0], b[1] = LEVELS, LEVELS, -LEVELS
     try:
-        for rows, cols in ((96, 64), (96, 1), (1, 64), (3, 2)):
+        for rows, cols in ((96, 64), (96, 1), (1, 64), (3, 2), block):
             x, y = a[:rows], b[:cols]
-            got = torch._int_mm(torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(y.T)))
+            yt = torch.from_numpy(np.ascontiguousarray(y.T))
+            out = torch.empty((rows, cols), dtype=torch.int32)
+            got = torch._int_mm(torch.from_numpy(x), yt, out=out)   # as Int8.into calls it
             exact = x.astype(np.float64) @ y.astype(np.float64).T      # exact: < 2^53
             if got.dtype != torch.int32 or not np.array_equal(got.numpy(), exact):
                 return False

@@ -7,11 +7,14 @@ bf16 40 ms (oneDNN's bf16 kernel ran slower than float32 there, and the bf16 sta
 a search 1.6-1.9x slower than the float32 path); on an AMD EPYC (Zen 5) bf16 took 7 ms
 against 30. So in auto mode the stage times a small block of each product it may use
 (its own :meth:`into`, conversions included, the float32 product as the engine runs it)
-on the calling thread, BLAS and torch held to one thread, adds what a search spends
-after the product (:data:`OVERHEAD`, larger for the wider bounds), and keeps the
-fastest if it beats float32 by :data:`SPEEDUP`; otherwise the scan keeps float32. Each choice is made
-once per process for a width and dtype (about 10-30 ms of CPU). A corpus's first scan
-with the product also times against the cost of making the copy (:func:`repays`). The results are the same
+on the calling thread, BLAS and torch held to one thread, once per process for a width
+and dtype (about 10-30 ms of CPU), and for each search (:func:`choose`) adds what the
+search spends after the product (:data:`SCAN`, :data:`REFINE`: more for the wider
+bounds, and with k) and, for a corpus without a copy yet, what making the copy costs
+(``vd.knn`` makes one in every call: for 1,000 queries of 100,000 x 384 the int8 copy,
+about 0.24 s, cost more than the scan saved on the Xeon, and the bf16 one made a call
+1.56x slower on the EPYC). It keeps the product expected fastest if that beats float32
+by :data:`SPEEDUP`; otherwise the scan keeps float32. The results are the same
 whichever product runs (the stage's bound is rigorous): the timing only decides speed.
 """
 
@@ -26,63 +29,63 @@ from ._bf16_copy import Corpus
 from ._threads import blas_workers, limited, one_thread
 
 SPEEDUP = 1.1                         # a product's search must beat float32's by this
-# Seconds per (query, corpus row) entry that a search spends beyond the timed product:
-# folding the blocks into the running best, refine, the bound. A wider bound lets more
-# entries through and re-scores more candidates. Measured on 100,000 x 384 clustered
-# rows, 1,000 queries, one thread: float32 0.04 s (Xeon), int8 0.30 s (Xeon; 2.2% of
-# the queries unproven), bf16 0.13 s (EPYC).
-OVERHEAD = {"float": 0.4e-9, "int8": 3.0e-9, "bf16": 1.3e-9}
+# What a search spends beyond the timed product, measured on 100,000 x 384 clustered
+# rows, 1,000 queries, k = 10, one thread: per (query, corpus row) entry, folding the
+# blocks into the running best and the scan's own work (float32 0.06 s, int8 0.16 s on
+# the Xeon, bf16 0.07 s on the EPYC: a wider bound lets more entries through), and per
+# candidate and dimension that refine re-scores (int8 0.15 s for 112 candidates a
+# query). Refine re-scores about k candidates on the float32 path (its bound is tight)
+# and nearly all WIDEN x kp of the low-precision pass: with k in the hundreds that
+# outweighs any product (30,000 x 384, k = 300: 7-9 s with int8 against 2-5 s float32).
+SCAN = {"float": 0.6e-9, "int8": 1.6e-9, "bf16": 0.7e-9}
+REFINE = 3.5e-9
 QUERIES = 512                         # queries in the timed block
 FLOPS = 4e8                           # flops per timed product (rows follow from d)
 REPEAT = 3                            # timed runs of each product, best kept
 
-_chosen: dict = {}                    # (d, dtype, codec names) -> codec or None
 timings: dict = {}                    # (d, dtype, codec names) -> {name: seconds} (benchmarks)
-_seconds: dict = {}                   # (d, dtype) -> every contender's seconds measured there
+_entries: dict = {}                   # d -> (query, row) entries of the timed product
 _lock = threading.Lock()
 
 
-def fastest(torch, codecs, d: int, dtype):
-    """The codec of ``codecs`` whose search is expected fastest at width ``d`` in
-    ``dtype`` (:func:`expected`) if it beats NumPy's float32 (or float64) by
-    :data:`SPEEDUP`, else None; timed on the first call for these arguments and
-    remembered."""
+def choose(torch, codecs, d: int, dtype, *, n: int, k: int, kp: int, widen: dict,
+           queries: int, copied=(), workers: int = 1):
+    """The codec of ``codecs`` whose search of ``queries`` queries over ``n`` rows with
+    ``k`` neighbours (``kp`` candidates a query on the float32 path, ``widen[name]``
+    times that in the pass) is expected fastest (:func:`per_query`), if it beats NumPy's
+    float32 (or float64) by :data:`SPEEDUP`, else None. A codec whose copy of the corpus
+    is not in ``copied`` is charged making it: serial, while the scan runs on
+    ``workers`` threads, so its seconds count ``workers`` times. The products are timed
+    once per process for ``d``, ``dtype`` and ``codecs`` (:func:`seconds_for`)."""
+    seconds = seconds_for(torch, codecs, d, dtype)
+    floor = per_query(seconds, "float", d, n, min(n, k))
+    best, best_time = None, np.inf
+    for codec in codecs:
+        time_ = per_query(seconds, codec.name, d, n, min(n, widen[codec.name] * kp))
+        if codec.name not in copied:
+            time_ += seconds[codec.name + " copy"] * n * workers / max(1, queries)
+        if time_ < best_time:
+            best, best_time = codec, time_
+    return best if SPEEDUP * best_time <= floor else None
+
+
+def per_query(seconds: dict, name: str, d: int, n: int, refined: int) -> float:
+    """CPU seconds a query is expected to take with the ``name`` product: its timed
+    seconds per entry plus :data:`SCAN`, for each of the ``n`` rows, and :data:`REFINE`
+    for each of the ``refined`` candidates' ``d`` dimensions. (The product alone
+    misleads: int8's runs faster than bf16's on CPUs that have both, but its wider bound
+    costs more after it.)"""
+    return n * (seconds[name] / _entries[d] + SCAN[name]) + REFINE * refined * d
+
+
+def seconds_for(torch, codecs, d: int, dtype) -> dict:
+    """:func:`measure`'s seconds for ``codecs`` at width ``d`` in ``dtype``, timed on the
+    first call for these arguments and remembered."""
     key = (d, np.dtype(dtype).str, tuple(c.name for c in codecs))
     with _lock:
-        if key not in _chosen:
-            timings[key] = seconds = measure(torch, codecs, d, np.dtype(dtype))
-            _seconds.setdefault(key[:2], {}).update(seconds)
-            best = min(codecs, key=lambda c: expected(seconds, c.name, d))
-            _chosen[key] = best if (SPEEDUP * expected(seconds, best.name, d)
-                                    <= expected(seconds, "float", d)) else None
-        return _chosen[key]
-
-
-def expected(seconds: dict, name: str, d: int) -> float:
-    """Seconds a search is expected to take per timed block with the ``name`` product:
-    the product as timed, plus :data:`OVERHEAD` for each of the block's entries. (The
-    product alone misleads: int8's is faster than bf16's on CPUs that run both natively,
-    but its wider bound costs more after the product.)"""
-    return seconds[name] + OVERHEAD[name] * FLOPS_TIMED[d] / (2 * d)
-
-
-def repays(codec, d: int, dtype, n: int, flops: float) -> bool:
-    """Whether a scan of ``flops`` over ``n`` rows saves more time with ``codec`` than
-    making its copy of the rows costs (auto mode, when the corpus has no copy yet): the
-    expected time saved per timed block (:func:`expected`), scaled to the scan's flops,
-    against the timed copy's seconds per row times ``n``. ``vd.knn`` makes its copy in
-    every call: for 1,000 queries of 100,000 x 384 the int8 copy (about 0.24 s) cost
-    more than the scan saved on the Xeon, and the bf16 one made a call 1.56x slower on
-    the EPYC."""
-    seconds = _seconds.get((d, np.dtype(dtype).str), {})
-    if codec.name not in seconds:
-        return True
-    saved = (expected(seconds, "float", d) - expected(seconds, codec.name, d)) \
-        / FLOPS_TIMED[d] * flops
-    return saved > seconds[codec.name + " copy"] * n
-
-
-FLOPS_TIMED: dict = {}                # d -> flops of the timed product
+        if key not in timings:
+            timings[key] = measure(torch, codecs, d, np.dtype(dtype))
+        return timings[key]
 
 
 def measure(torch, codecs, d: int, dtype: np.dtype) -> dict:
@@ -90,7 +93,8 @@ def measure(torch, codecs, d: int, dtype: np.dtype) -> dict:
     contender warmed up once, round robin): ``"float"`` for NumPy's, and one per codec
     (its copy and query block made beforehand, as a scan makes them once); and
     ``"<codec> copy"``: the seconds per row of making the codec's copy of the rows
-    (:class:`._bf16_copy.Corpus`, as a search makes it)."""
+    (:class:`._bf16_copy.Corpus`, as a search makes it; a cone's copy, centred, costs a
+    little more). torch runs on one thread inside; the caller's count comes back."""
     rows = int(np.clip(FLOPS / (2 * QUERIES * d), 64, 2048))
     rng = np.random.default_rng(0)
     C = rng.standard_normal((rows, d)).astype(dtype)
@@ -103,7 +107,7 @@ def measure(torch, codecs, d: int, dtype: np.dtype) -> dict:
         Qt = codec.query(torch, Q, scale)
         runs[codec.name] = (lambda codec=codec, copy=copy, Qt=Qt:
                             codec.into(torch, copy, 0, rows, Qt, S))
-    FLOPS_TIMED[d] = 2.0 * rows * QUERIES * d
+    _entries[d] = rows * QUERIES
     seconds = dict.fromkeys(runs, np.inf)
     threads, controller = blas_workers()
     with limited(controller, threads), one_thread(torch):
