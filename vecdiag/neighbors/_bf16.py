@@ -194,7 +194,8 @@ class Stage:
 
         The module docstring's bound (the product's own rounding from the codec:
         :meth:`._lowp.BF16.error`, :meth:`._lowp.Int8.error`), for the rows multiplied (centred by ``s``, see
-        :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``), and, when centred,
+        :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``; the query rounded as
+        :meth:`prepare` rounds it, ``2q − 2s`` under euclidean), and, when centred,
         the other roundings: ``2 eps |q − s| max|c − s|`` (the two differences, each
         rounded once in the rows' dtype, ``eps`` its machine epsilon), ``u (max|row
         term| + |q~||c~|)`` and another ``(u + 2^-52) max|row term|`` (the row term,
@@ -225,8 +226,7 @@ class Stage:
         err = (q_res * c.max_norm + q_low * c.max_residual
                + self.codec.error(d, self.C.dtype, q_low, c.max_low))
         reach = q_low * c.max_low
-        if self.C.metric == "euclidean":
-            err, reach = 2.0 * err, 2.0 * reach    # the scan multiplies 2q (exact) by c
+        err, reach = twice * err, twice * reach    # the scan multiplies 2q by c (euclidean)
         if c.centred:
             eps = float(np.finfo(self.C.dtype).eps)
             err = err + twice * (2 * eps * q_norm * c.max_norm
