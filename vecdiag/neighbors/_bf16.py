@@ -223,7 +223,8 @@ class Stage:
 
         The module docstring's bound (the product's own rounding from the codec:
         :meth:`._lowp.BF16.error`, :meth:`._lowp.Int8.error`), for the rows multiplied (centred by ``s``, see
-        :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``), and, when centred,
+        :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``; the query rounded as
+        :meth:`prepare` rounds it, ``2q − 2s`` under euclidean), and, when centred,
         the other roundings: ``2 eps |q − s| max|c − s|`` (the two differences, each
         rounded once in the rows' dtype, ``eps`` its machine epsilon), ``u (max|row
         term| + |q~||c~|)`` and another ``(u + 2^-52) max|row term|`` (the row term,
@@ -235,25 +236,28 @@ class Stage:
         torch, c = self.torch, self.corpus
         q_norm, q_low, q_res, q_full = (np.empty(pos.size) for _ in range(4))
         fits = np.empty(pos.size, bool)
+        twice = 2.0 if self.C.metric == "euclidean" else 1.0
         with one_thread(torch):
             for a in range(0, pos.size, PIECE):
                 rows = self.Q.take(pos[a:a + PIECE])
                 if c.centred:
                     q_full[a:a + PIECE] = lengths(rows)
-                    rows = rows - c.shift
+                # subtle: the rows as prepare() rounds them, 2q − 2s under euclidean,
+                # lengths halved back (exact): int8's scale of 2q need not be twice
+                # q's (held at 2^-126), nor its rounding twice q's
+                rows = rows + rows if twice == 2.0 else rows
+                rows = rows - self._qshift if c.centred else rows
                 fits[a:a + PIECE] = self.codec.fits(rows, c.scale)
                 _, back = self.codec.low(torch, rows)
                 q_norm[a:a + PIECE], q_low[a:a + PIECE], q_res[a:a + PIECE] = \
-                    norms(rows, back)
+                    (x / twice for x in norms(rows, back))
         d = self.C.d
         err = (q_res * c.max_norm + q_low * c.max_residual
                + self.codec.error(d, self.C.dtype, q_low, c.max_low))
         reach = q_low * c.max_low
-        if self.C.metric == "euclidean":
-            err, reach = 2.0 * err, 2.0 * reach    # the scan multiplies 2q (exact) by c
+        err, reach = twice * err, twice * reach    # the scan multiplies 2q by c (euclidean)
         if c.centred:
             eps = float(np.finfo(self.C.dtype).eps)
-            twice = 2.0 if self.C.metric == "euclidean" else 1.0
             err = err + twice * (2 * eps * q_norm * c.max_norm
                                  + (d + 2) * 2.0 ** -53 * c.shift_norm * c.max_norm
                                  + (d + 4) * 2.0 ** -53 * q_full * (c.shift_norm + c.max_norm))
