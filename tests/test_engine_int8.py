@@ -234,11 +234,12 @@ def test_queries_whose_scale_could_flush_keep_float(int8):
     assert counts["fallback"] >= 1
 
 
-def test_queries_with_a_floored_scale_keep_float_since_doubling_would_change_them(int8):
-    """Under euclidean the scan quantises 2q, the bound is q's doubled: true only when
-    2q's scale is twice q's. A query of entries under 127 x 2^-126 has its scale raised
-    to 2^-126, 2q's may not be: such a query keeps the float path, even where its
-    factor with a large corpus scale is a normal number. A zero query is fine."""
+def test_a_query_whose_scale_is_floored_is_bounded_as_the_scan_doubles_it(int8):
+    """Under euclidean the scan quantises 2q: where q's scale is held at its floor of
+    2^-126, 2q's is not twice q's, and a bound taken from q and doubled missed 2q's
+    rounding (keys erred up to 560x the stage's own bound, fuzzing). The bound is taken
+    from 2q itself (checked against exact keys in tests/test_engine_int8_fuzz.py): the
+    stage scores such a query, and the results are the float path's."""
     rng = np.random.default_rng(10)
     X = rng.normal(size=(100, 8)) * 1e30
     Q = np.zeros((3, 8))
@@ -246,9 +247,8 @@ def test_queries_with_a_floored_scale_keep_float_since_doubling_would_change_the
     Q[1] = rng.normal(size=8)
     C, Qr = Rows(X, "euclidean", "corpus"), Rows(Q, "euclidean", "queries")
     stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
-    tol = stage.tolerance(np.arange(3), np.zeros(3))
-    assert np.isinf(tol[0]) and np.isfinite(tol[1:]).all()
-    (idx, sc), (ref_idx, ref_sc), _ = _both(Q, X, "euclidean", 4, int8)
+    assert np.isfinite(stage.tolerance(np.arange(3), np.zeros(3))).all()
+    (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "euclidean", 4, int8)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(sc, ref_sc)
 
@@ -454,3 +454,24 @@ def test_auto_mode_makes_a_copy_only_for_a_scan_that_repays_it(monkeypatch):
     monkeypatch.setenv("VECDIAG_INT8", "1")                      # forced: no model
     assert _bf16.stage_for(few, Rows(X, "dot", "corpus"), exclude_self=False,
                            backend="numpy", cand_rows=None).codec.name == "int8"
+
+
+def test_the_probe_is_judged_on_the_queries_the_stage_could_score(int8):
+    """Queries int8 cannot quantise (their scale times the corpus's would be flushed)
+    keep the float path and say nothing of the corpus: a probe whose other queries were
+    all proven keeps the stage on (a third of such queries once turned int8 off for
+    the corpus for good)."""
+    int8.setattr(_bf16, "PROBE", 24)
+    int8.setattr(_bf16, "PROBE_LEAST", 24)
+    rng = np.random.default_rng(15)
+    X = rng.normal(size=(500, 16)).astype(np.float32)
+    Q = rng.normal(size=(48, 16)).astype(np.float32)
+    Q[::3] *= 1e-37                                  # a third unscorable in int8
+    C = Rows(X, "dot", "corpus")
+    got = search(Rows(Q, "dot", "queries"), C, 5)
+    assert _bf16.stats["probe_failed"] == 0 and not _bf16._cache[C]["int8"].failed
+    assert _bf16.stats["int8"] == 32 and _bf16.stats["fallback"] == 16
+    int8.setenv("VECDIAG_INT8", "0")
+    ref = search(Rows(Q, "dot", "queries"), Rows(X, "dot", "corpus"), 5)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])

@@ -222,9 +222,11 @@ class Stage:
         (:meth:`._lowp.Int8.fits`).
 
         The module docstring's bound (the product's own rounding from the codec:
-        :meth:`._lowp.BF16.error`, :meth:`._lowp.Int8.error`), for the rows multiplied (centred by ``s``, see
-        :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for ``c``; the query rounded as
-        :meth:`prepare` rounds it, ``2q − 2s`` under euclidean), and, when centred,
+        :meth:`._lowp.BF16.error`, :meth:`._lowp.Int8.error`), for the rows multiplied
+        (centred by ``s``, see :class:`Corpus`: ``q − s`` for ``q``, ``c − s`` for
+        ``c``; the query rounded as :meth:`prepare` rounds it, ``2q − 2s`` under
+        euclidean, whose int8 scale is not always twice ``q``'s: where ``q``'s is held
+        at its floor of 2^-126), and, when centred,
         the other roundings: ``2 eps |q − s| max|c − s|`` (the two differences, each
         rounded once in the rows' dtype, ``eps`` its machine epsilon), ``u (max|row
         term| + |q~||c~|)`` and another ``(u + 2^-52) max|row term|`` (the row term,

@@ -137,20 +137,14 @@ class Int8:
                 torch.from_numpy(factor)[None, :], None]
 
     def fits(self, rows: np.ndarray, scale=None) -> np.ndarray:
-        """Queries the stage may score: the product of their scale and the corpus's at
-        least 2^-126 and finite (a smaller factor could be flushed to zero, and every key
-        of the query with it), and their own scale not raised to its floor unless the
-        query is zero. subtle: under euclidean the scan quantises ``2q`` while the bound
-        is taken from ``q`` and doubled; that holds when ``2q``'s scale is twice ``q``'s
-        (the same integers, twice the residual), which a floored scale breaks (``q``
-        of entries under 127 x 2^-126: ``q``'s scale stays 2^-126, ``2q``'s may not).
-        The others keep the float32 path."""
+        """Queries (as the scan rounds them) the stage may score: the product of their
+        scale and the corpus's at least 2^-126 and finite (a smaller factor could be
+        flushed to zero, and every key of the query with it). The others keep the
+        float32 path."""
         with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-            top = np.abs(rows).max(axis=1, initial=0.0)
-            own = scale_of(top, rows.dtype)
+            own = scale_of(np.abs(rows).max(axis=1, initial=0.0), rows.dtype)
             factor = own * scale if scale is not None else own
-            floored = (top > 0) & (top / LEVELS < _TINY)
-            return np.isfinite(factor) & (factor >= _TINY) & ~floored
+            return np.isfinite(factor) & (factor >= _TINY)
 
     def into(self, torch, copy, c0: int, c1: int, Qt, S: np.ndarray) -> None:
         """Products of the copy's rows ``c0:c1`` by the queries ``Qt`` into ``S``
@@ -234,7 +228,7 @@ def tensor(torch, rows: np.ndarray):
 def exact_at(torch, d: int, seed: int = 0) -> bool:
     """Whether ``torch._int_mm`` returns the exact integer products at width ``d``, in the
     shapes a scan multiplies (96 rows by 64 queries, by one query, one row by the queries,
-    3 by 2, and a block of :data:`BLOCK`, where the library may pick another kernel:
+    3 by 2, 1 by 1, and a block of :data:`BLOCK`, where the library may pick another kernel:
     fewer rows from d = 1,024 on),
     entries spread over [-127, 127] and rows of ±127 (the largest sums). torch
     2.13 returned garbage at d = 1 here; a kernel that saturated, or summed in 16 bits,
@@ -245,7 +239,7 @@ def exact_at(torch, d: int, seed: int = 0) -> bool:
     b = rng.integers(-LEVELS, LEVELS + 1, (block[1], d)).astype(np.int8)
     a[0], b[0], b[1] = LEVELS, LEVELS, -LEVELS
     try:
-        for rows, cols in ((96, 64), (96, 1), (1, 64), (3, 2), block):
+        for rows, cols in ((96, 64), (96, 1), (1, 64), (3, 2), (1, 1), block):
             x, y = a[:rows], b[:cols]
             yt = torch.from_numpy(np.ascontiguousarray(y.T))
             out = torch.empty((rows, cols), dtype=torch.int32)

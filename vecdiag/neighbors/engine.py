@@ -344,7 +344,9 @@ def _bf16_pass(stage, Q: Rows, C: Rows, k: int, kp: int, todo: np.ndarray, indic
     first = min(todo.size, _bf16.PROBE)
     ok, usable = one(todo[:first])
     proven[:first][usable] = ok
-    if stage.judge(int(ok.sum()), first) and first < todo.size:
+    # judged on the queries it could score: the others (too tiny for int8, say) say
+    # nothing of the corpus (a third of them once switched int8 off for good)
+    if stage.judge(int(ok.sum()), int(usable.sum())) and first < todo.size:
         ok, usable = one(todo[first:])
         proven[first:][usable] = ok
     _bf16.stats[stage.codec.name] += int(proven.sum())
