@@ -332,18 +332,18 @@ def test_auto_mode_keeps_the_product_whose_search_is_fastest_when_it_beats_float
             (("float", 10), ("int8", 4 * 28), ("bf16", 2 * 28))}
     best = min(("int8", "bf16"), key=want.get)
     assert _pick.SPEEDUP * want[best] <= want["float"]                  # the premise
-    assert _bf16.codec_for(torch, Q, C, 10).name == best
-    assert _bf16.codec_for(torch, Q, C, 10).name == best                # timed once
+    assert _bf16.codec_for(torch, Q, C, 10)[0].name == best
+    assert _bf16.codec_for(torch, Q, C, 10)[0].name == best             # timed once
     assert calls == [(64, ("int8", "bf16"))]
     monkeypatch.setenv("VECDIAG_INT8", "1")                              # forced: no timing
-    assert _bf16.codec_for(torch, Q, C, 10).name == "int8"
+    assert [c.name for c in _bf16.codec_for(torch, Q, C, 10)] == ["int8"]
     monkeypatch.setenv("VECDIAG_INT8", "0")                              # int8 off: bf16 alone
-    assert _bf16.codec_for(torch, Q, C, 10).name == "bf16"
+    assert [c.name for c in _bf16.codec_for(torch, Q, C, 10)] == ["bf16"]
     assert calls[-1] == (64, ("bf16",))
     monkeypatch.delenv("VECDIAG_INT8")
     seconds.update(int8=3.3e-3, bf16=3.2e-3)                             # under SPEEDUP
     _fake_timings(monkeypatch, seconds)
-    assert _bf16.codec_for(torch, Q, C, 10) is None
+    assert _bf16.codec_for(torch, Q, C, 10) == []
 
 
 def test_what_follows_the_product_can_decide_the_choice(monkeypatch):
@@ -360,7 +360,7 @@ def test_what_follows_the_product_can_decide_the_choice(monkeypatch):
     int8 = _expect(seconds, "int8", C.n, 4 * 28, 96)
     bf16 = _expect(seconds, "bf16", C.n, 2 * 28, 96)
     assert seconds["int8"] < seconds["bf16"] and bf16 < int8               # the premise
-    assert _bf16.codec_for(torch, Q, C, 10).name == "bf16"
+    assert [c.name for c in _bf16.codec_for(torch, Q, C, 10)] == ["bf16", "int8"]
 
 
 def test_a_large_k_keeps_float(monkeypatch):
@@ -375,8 +375,8 @@ def test_a_large_k_keeps_float(monkeypatch):
     _fake_timings(monkeypatch, seconds, entries=520_704)
     X = np.random.default_rng(14).normal(size=(100_000, 384)).astype(np.float32)
     C, Q = Rows(X, "cosine", "corpus"), Rows(X[:1_000], "cosine", "queries")
-    assert _bf16.codec_for(torch, Q, C, 10).name == "int8"
-    assert _bf16.codec_for(torch, Q, C, 300, copied={"int8"}) is None
+    assert _bf16.codec_for(torch, Q, C, 10)[0].name == "int8"
+    assert _bf16.codec_for(torch, Q, C, 300) == []
 
 
 def test_the_timing_measures_each_product_on_one_thread(monkeypatch):
@@ -426,11 +426,12 @@ def test_cpu_flags_decide_whether_auto_imports_torch_for_int8(monkeypatch):
     assert not _bf16.wanted(_bf16.MIN_FLOPS / 2, loaded=True, name="int8")
 
 
-def test_auto_mode_makes_a_copy_only_for_a_scan_that_repays_it(monkeypatch):
-    """vd.knn makes its copy in every call: in auto mode a corpus's first search uses
-    the stage only when the time the model expects it to save exceeds the copy's timed
-    cost (counted once per worker thread: the copy is made on one); a corpus whose copy
-    exists uses it; a forced product skips the model."""
+def test_auto_mode_makes_a_copy_once_the_corpus_searches_have_repaid_it(monkeypatch):
+    """Rent, then buy: each search of a corpus without a copy adds the wall seconds the
+    model expects the copy to save (CPU seconds over the worker threads) to the
+    corpus's credit, and runs float32 until the credit covers the copy's timed cost;
+    then the copy is made and used. Fresh rows for every call (vd.knn) never build a
+    credit; a forced product makes its copy at once."""
     import torch
 
     d, n = 32, 3_000
@@ -442,18 +443,20 @@ def test_auto_mode_makes_a_copy_only_for_a_scan_that_repays_it(monkeypatch):
     gain = _expect(seconds, "float", n, 10, d, 100_000) - _expect(seconds, "int8", n, 112,
                                                                   d, 100_000)
     need = seconds["int8 copy"] * n * 2 / gain                   # queries that repay it
-    assert 10 < need < n
-    few = Rows(X[:int(0.8 * need)], "dot", "queries")
-    many = Rows(np.tile(X, (2, 1))[:int(1.25 * need) + 1], "dot", "queries")
+    assert 100 < need < n
+    Q = Rows(X[:int(need / 3.5)], "dot", "queries")              # a bit under a third
     C = Rows(X, "dot", "corpus")
-    assert _bf16.stage_for(few, C, exclude_self=False, backend="numpy", cand_rows=None) is None
-    stage = _bf16.stage_for(many, C, exclude_self=False, backend="numpy", cand_rows=None)
-    assert stage.codec.name == "int8"
-    again = _bf16.stage_for(few, C, exclude_self=False, backend="numpy", cand_rows=None)
-    assert again.corpus is stage.corpus                          # the copy kept: any size
-    monkeypatch.setenv("VECDIAG_INT8", "1")                      # forced: no model
-    assert _bf16.stage_for(few, Rows(X, "dot", "corpus"), exclude_self=False,
-                           backend="numpy", cand_rows=None).codec.name == "int8"
+
+    def stage(corpus):
+        return _bf16.stage_for(Q, corpus, exclude_self=False, backend="numpy",
+                               cand_rows=None)
+
+    assert [stage(C) for _ in range(3)] == [None] * 3             # renting: float32
+    bought = stage(C)                                             # the fourth repays it
+    assert bought.codec.name == "int8" and stage(C).corpus is bought.corpus
+    assert all(stage(Rows(X, "dot", "corpus")) is None for _ in range(5))   # vd.knn-like
+    monkeypatch.setenv("VECDIAG_INT8", "1")                      # forced: at once
+    assert stage(Rows(X, "dot", "corpus")).codec.name == "int8"
 
 
 def test_the_probe_is_judged_on_the_queries_the_stage_could_score(int8):

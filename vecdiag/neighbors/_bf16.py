@@ -112,6 +112,7 @@ _FLAGS = {"bf16": {"avx512_bf16", "amx_bf16", "bf16"},
           "int8": {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"}}
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Rows -> {codec: Corpus}
+_credit: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Rows -> {codec: seconds}
 _lock = threading.Lock()
 _torch_ok: list = []                  # [torch module or None], imported once
 stats = {"bf16": 0, "int8": 0, "fallback": 0, "probe_failed": 0}   # queries by path
@@ -183,24 +184,37 @@ def _torch():
     return torch if torch is not None and CODECS[-1].usable(torch, CHECKED_D) else None
 
 
-def codec_for(torch, Q, C, k: int, copied=()):
-    """The product this search's stage uses, or None: the first of int8 and bf16 switched
-    on (``VECDIAG_INT8=1``, ``VECDIAG_BF16=1``) that this torch runs exactly at the rows'
-    width; with neither on, of those in auto mode that the scan's flops want, the one
-    whose search of ``Q`` over ``C`` with ``k`` neighbours is expected fastest, if it
-    beats float32 (:func:`._pick.choose`; ``copied``: the codecs whose copy of ``C``
-    exists already)."""
+def codec_for(torch, Q, C, k: int) -> list:
+    """The products this search's stage may use, best first: the first of int8 and bf16
+    switched on (``VECDIAG_INT8=1``, ``VECDIAG_BF16=1``) that this torch runs exactly at
+    the rows' width; with neither on, those in auto mode that the scan's flops want and
+    that are expected to beat float32 for a search of ``Q`` over ``C`` with ``k``
+    neighbours (:func:`._pick.ranked`)."""
     flops = 2.0 * Q.n * C.n * C.d
     forced = [c for c in CODECS if mode(c.name) == "on"]
     if forced:
-        return next((c for c in forced if wanted(flops, name=c.name)
-                     and c.usable(torch, C.d)), None)
+        return [c for c in forced if wanted(flops, name=c.name) and c.usable(torch, C.d)][:1]
     able = [c for c in CODECS if wanted(flops, name=c.name) and c.usable(torch, C.d)]
     if not able:
-        return None
-    return _pick.choose(torch, able, C.d, C.dtype, n=C.n, k=k, kp=min(C.n, 2 * k + 8),
-                        widen=WIDEN, queries=Q.n, copied=copied,
-                        workers=blas_workers()[0])
+        return []
+    return _pick.ranked(torch, able, C.d, C.dtype, n=C.n, k=k, kp=min(C.n, 2 * k + 8),
+                        widen=WIDEN)
+
+
+def _buys(torch, Q, C, k: int, codec) -> bool:
+    """Auto mode, ``C`` without ``codec``'s copy: whether to make it now. Each search
+    adds the wall seconds it is expected to save with the copy (CPU seconds over the
+    worker threads) to the corpus's credit; the copy, made on one thread, is made once
+    the credit covers its cost (rent, then buy: the searches of an Index soon repay
+    it; ``vd.knn``'s fresh rows of each call, only when one call does)."""
+    able = [c for c in CODECS if wanted(2.0 * Q.n * C.n * C.d, name=c.name)
+            and c.usable(torch, C.d)]
+    search = dict(n=C.n, k=k, kp=min(C.n, 2 * k + 8), widen=WIDEN)
+    expected = _pick.times(torch, able, C.d, C.dtype, **search)
+    credit = _credit.setdefault(C, {})
+    credit[codec.name] = credit.get(codec.name, 0.0) + (
+        (expected["float"] - expected[codec.name]) * Q.n / blas_workers()[0])
+    return credit[codec.name] >= _pick.copy_seconds(torch, able, C.d, C.dtype, codec, C.n)
 
 
 class Stage:
@@ -342,9 +356,10 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows,
     float32 path: not asked for (:func:`wanted`), another backend or a lower-precision
     ``cand_rows`` already, the kNN graph of a corpus (its own pass), a lazily normalised
     corpus, rows wider than :data:`CHECKED_D`, no torch or no product that runs exactly
-    and is expected to beat float32 here, its copy's cost included when the corpus has
-    none yet (:func:`codec_for`), rows the copy cannot hold (not finite), a copy too
-    large for the free memory, or a corpus whose probe failed before."""
+    and is expected to beat float32 here (:func:`codec_for`), in auto mode a copy not
+    yet repaid by the corpus's searches (:func:`_buys`), rows the copy cannot hold (not
+    finite), a copy too large for the free memory, or a corpus whose probe failed
+    before."""
     if backend != "numpy" or cand_rows is not None or (exclude_self and Q is C):
         return None
     if C.data is None or C.dtype not in (np.float32, np.float64) or Q.dtype != C.dtype:
@@ -355,20 +370,24 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows,
     torch = _torch_module()
     if torch is None:
         return None
-    with _lock:
-        copied = set(_cache.get(C, {}))
     with one_thread(torch):
-        codec = codec_for(torch, Q, C, k, copied)
-    if codec is None:
+        ranked = codec_for(torch, Q, C, k)
+    if not ranked:
         return None
     with _lock:
-        corpus = _cache.get(C, {}).get(codec.name)
+        copies = _cache.get(C, {})
+        codec, corpus = ranked[0], copies.get(ranked[0].name)
         if corpus is None:
             if codec.itemsize * C.n * C.d > MEMORY_SHARE * available_memory():
                 return None
             with one_thread(torch):
-                corpus = Corpus(torch, C.data, C.metric, C.sq, codec)
-            _cache.setdefault(C, {})[codec.name] = corpus
+                if mode(codec.name) == "on" or _buys(torch, Q, C, k, codec):
+                    corpus = Corpus(torch, C.data, C.metric, C.sq, codec)
+                    _cache.setdefault(C, {})[codec.name] = corpus
+        if corpus is None:         # not yet: another product's copy, if one beats float32
+            corpus = next((copies[c.name] for c in ranked[1:] if c.name in copies), None)
+            if corpus is None:
+                return None
     if not corpus.finite or corpus.failed:
         return None
     return Stage(torch, Q, C, corpus)

@@ -8,13 +8,14 @@ a search 1.6-1.9x slower than the float32 path); on an AMD EPYC (Zen 5) bf16 too
 against 30. So in auto mode the stage times a small block of each product it may use
 (its own :meth:`into`, conversions included, the float32 product as the engine runs it)
 on the calling thread, BLAS and torch held to one thread, once per process for a width
-and dtype (about 10-30 ms of CPU), and for each search (:func:`choose`) adds what the
+and dtype (about 10-30 ms of CPU), and for each search (:func:`ranked`) adds what the
 search spends after the product (:data:`SCAN`, :data:`REFINE`: more for the wider
-bounds, and with k) and, for a corpus without a copy yet, what making the copy costs
-(``vd.knn`` makes one in every call: for 1,000 queries of 100,000 x 384 the int8 copy,
-about 0.24 s, cost more than the scan saved on the Xeon, and the bf16 one made a call
-1.56x slower on the EPYC). It keeps the product expected fastest if that beats float32
-by :data:`SPEEDUP`; otherwise the scan keeps float32. The results are the same
+bounds, and with k). It keeps the product expected fastest if that beats float32 by
+:data:`SPEEDUP`; otherwise the scan keeps float32. Making a corpus's copy costs time
+too (:func:`copy_seconds`): :mod:`._bf16` makes it only once the searches of that corpus
+have been expected to save that much (``vd.knn`` makes fresh rows, so a copy, in every
+call: for 1,000 queries of 100,000 x 384 the int8 copy, about 0.24 s, cost more than
+the scan saved on the Xeon, and the bf16 one made a call 1.56x slower on the EPYC). The results are the same
 whichever product runs (the stage's bound is rigorous): the timing only decides speed.
 """
 
@@ -48,25 +49,31 @@ _entries: dict = {}                   # d -> (query, row) entries of the timed p
 _lock = threading.Lock()
 
 
-def choose(torch, codecs, d: int, dtype, *, n: int, k: int, kp: int, widen: dict,
-           queries: int, copied=(), workers: int = 1):
-    """The codec of ``codecs`` whose search of ``queries`` queries over ``n`` rows with
-    ``k`` neighbours (``kp`` candidates a query on the float32 path, ``widen[name]``
-    times that in the pass) is expected fastest (:func:`per_query`), if it beats NumPy's
-    float32 (or float64) by :data:`SPEEDUP`, else None. A codec whose copy of the corpus
-    is not in ``copied`` is charged making it: serial, while the scan runs on
-    ``workers`` threads, so its seconds count ``workers`` times. The products are timed
-    once per process for ``d``, ``dtype`` and ``codecs`` (:func:`seconds_for`)."""
+def times(torch, codecs, d: int, dtype, *, n: int, k: int, kp: int, widen: dict) -> dict:
+    """CPU seconds a query of ``k`` neighbours over ``n`` rows is expected to take
+    (:func:`per_query`), with NumPy's product (``"float"``, refine re-scoring about k
+    candidates) and with each codec's (re-scoring ``widen[name]`` times ``kp``). The
+    products are timed once per process for ``d``, ``dtype`` and ``codecs``
+    (:func:`seconds_for`)."""
     seconds = seconds_for(torch, codecs, d, dtype)
-    floor = per_query(seconds, "float", d, n, min(n, k))
-    best, best_time = None, np.inf
+    out = {"float": per_query(seconds, "float", d, n, min(n, k))}
     for codec in codecs:
-        time_ = per_query(seconds, codec.name, d, n, min(n, widen[codec.name] * kp))
-        if codec.name not in copied:
-            time_ += seconds[codec.name + " copy"] * n * workers / max(1, queries)
-        if time_ < best_time:
-            best, best_time = codec, time_
-    return best if SPEEDUP * best_time <= floor else None
+        out[codec.name] = per_query(seconds, codec.name, d, n,
+                                    min(n, widen[codec.name] * kp))
+    return out
+
+
+def ranked(torch, codecs, d: int, dtype, **search) -> list:
+    """The codecs whose queries :func:`times` expects to beat float32's by
+    :data:`SPEEDUP`, fastest first (``search``: ``n``, ``k``, ``kp``, ``widen``)."""
+    expected = times(torch, codecs, d, dtype, **search)
+    fast = [c for c in codecs if SPEEDUP * expected[c.name] <= expected["float"]]
+    return sorted(fast, key=lambda c: expected[c.name])
+
+
+def copy_seconds(torch, codecs, d: int, dtype, codec, n: int) -> float:
+    """CPU seconds of making ``codec``'s copy of ``n`` rows, from the timed copy."""
+    return seconds_for(torch, codecs, d, dtype)[codec.name + " copy"] * n
 
 
 def per_query(seconds: dict, name: str, d: int, n: int, refined: int) -> float:
