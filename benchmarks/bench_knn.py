@@ -284,20 +284,24 @@ def bf16_paths(stats: dict) -> str:
             f"{stats['probe_failed']} searches stopped the stage after the first block")
 
 
-def auto_product(C) -> str:
-    """What the default search ran its candidate stage in, from auto mode's timing
-    (vecdiag/neighbors/_pick.py) at ``C``'s width and dtype."""
-    from vecdiag.neighbors import _pick
+def auto_product(C, k: int = 10) -> str:
+    """What auto mode's model (vecdiag/neighbors/_pick.py) ranks first for a search of
+    ``k`` neighbours over ``C``, and the products it timed at ``C``'s width and dtype."""
+    import torch
 
-    for (d, dtype, _), codec in _pick._chosen.items():
+    from vecdiag.neighbors import _bf16, _lowp, _pick
+
+    for (d, dtype, names), seconds in _pick.timings.items():
         if d == C.shape[1] and dtype == C.dtype.str:
-            seconds = _pick.timings[(d, dtype, _)]
             timed = ", ".join(
                 f"{name} {1e3 * s:.2f} ms" + (" per 1,000 rows" if name.endswith("copy") else "")
                 for name, s in ((n, 1e3 * v if n.endswith("copy") else v)
                                 for n, v in seconds.items()))
-            return (f"the {codec.name} stage" if codec is not None else "float32") + \
-                f" (timed products: {timed})"
+            codecs = [c for c in _lowp.CODECS if c.name in names]
+            first = _pick.ranked(torch, codecs, d, C.dtype, n=C.shape[0], k=k,
+                                 kp=min(C.shape[0], 2 * k + 8), widen=_bf16.WIDEN)
+            return ((f"the {first[0].name} stage" if first else "float32")
+                    + f" (timed products: {timed})")
     return "float32 (no product was timed: torch, the CPU or the scan's size ruled them out)"
 
 

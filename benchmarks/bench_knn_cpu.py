@@ -23,8 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_knn import (bf16_paths, engine_plans, engine_products,  # noqa: E402
-                       search_data, selection, stage)
+from bench_knn import (auto_product, bf16_paths, engine_plans,  # noqa: E402
+                       engine_products, search_data, selection, stage)
 
 
 def main() -> int:
@@ -85,13 +85,9 @@ def main() -> int:
             low = stage(product, search)()
             assert (ref.indices == low.indices).all() and (ref.scores == low.scores).all()
     print(bf16_paths(_bf16.stats) + "; results equal to the float32 path's")
-    from vecdiag.neighbors import _pick
-    for (d, dtype, names), seconds in _pick.timings.items():
-        print(f"auto's timed products (d = {d}, {dtype}): " + ", ".join(
-            f"{name} {1e3 * s:.2f} ms" + (" per 1,000 rows" if name.endswith("copy") else "")
-            for name, s in ((n, 1e3 * v if n.endswith("copy") else v)
-                            for n, v in seconds.items())) + " -> "
-            + str(getattr(_pick._chosen[(d, dtype, names)], "name", "float32")))
+    print(f"auto mode, k = 10 over these rows: {auto_product(C)} (the Index's int8 and bf16 "
+          "copies were made by the forced contenders' warm-up: auto uses whichever its "
+          "model ranks first)")
     print(f"one thread each, CPU seconds, best of {args.repeat} (load {os.getloadavg()[0]:.1f})")
     for name, seconds in best.items():
         print(f"  {name:30s} {seconds:.3f} s  {best['bare products'] / seconds:6.1%} of bare  "
