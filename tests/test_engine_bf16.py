@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _bf16_switch import needs_bf16, switch_on
+from _bf16_switch import key_errors, needs_bf16, planted, raw_cone, switch_on
 
 from vecdiag.neighbors import _bf16, _bf16_copy, _lowp
-from vecdiag.neighbors.engine import search, tolerance
+from vecdiag.neighbors.engine import search
 from vecdiag.neighbors.rows import Rows
 
 pytestmark = needs_bf16
@@ -40,26 +40,6 @@ def _both(Q, X, metric, k, monkeypatch):
     return low, ref, counts
 
 
-def _data(kind, seed, n, d, dtype):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    if kind == "ties":                       # few distinct values: many equal scores
-        X = np.round(X)
-        X[np.all(X == 0, axis=1), 0] = 1.0
-    elif kind == "copies":                   # exact duplicate rows
-        X[rng.integers(0, n, n // 3)] = X[rng.integers(0, n, n // 3)]
-    elif kind == "near":                     # rows a float32 ulp or two apart
-        X[1::2] = X[::2][:n // 2] * (1 + 2.0 ** -22 * rng.integers(-2, 3, (n // 2, 1)))
-    elif kind.startswith("cone"):            # cosines near 0.9: gaps below the raw bound
-        X = 3.0 * np.ones(d) / np.sqrt(d) + X / np.sqrt(d)
-    scale = {"tiny": 1e-15, "huge": 1e15, "cone_tiny": 1e-15, "cone_huge": 1e15}.get(kind, 1.0)
-    X = (X * scale).astype(dtype)
-    Q = np.vstack([X[:4], (rng.normal(size=(6, d)) * scale).astype(dtype)])
-    if kind.startswith("cone"):
-        Q[4:] = X[4:10]
-    return Q, X
-
-
 @settings(max_examples=40, deadline=None)
 @given(kind=st.sampled_from(["random", "ties", "copies", "near", "cone", "tiny", "huge",
                              "cone_tiny", "cone_huge"]),
@@ -68,7 +48,7 @@ def _data(kind, seed, n, d, dtype):
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_bf16_candidates_give_the_default_top_k_bit_for_bit(kind, seed, n, d, k, metric,
                                                             dtype):
-    Q, X = _data(kind, seed, n, d, dtype)
+    Q, X = planted(kind, seed, n, d, dtype)
     before = X.copy()
     with pytest.MonkeyPatch.context() as mp:
         (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, metric, min(k, n), switch_on(mp))
@@ -94,39 +74,21 @@ def test_bf16_key_errors_stay_inside_the_bound(bf16, metric, scale):
 
 
 def _key_errors(X, Q, metric, centred):
-    """Per query: the largest error of the keys the bf16 stage gives (q·s added back,
-    :meth:`Stage.absolute`) against the exact float64 keys (2 q·c − ‖c‖² under
-    euclidean, with the engine's float32 ‖c‖², which the default part of the bound
-    covers), over the stage's own part of the bound."""
-    C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
-    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
-    assert stage.corpus.centred is centred
+    """:func:`key_errors` of the bf16 stage, its copy centred (on the rows' mean) or not."""
+    ratio, stage = key_errors(X, Q, metric)
+    assert stage.codec.name == "bf16" and stage.corpus.centred is centred
     if centred:
         np.testing.assert_array_equal(stage.corpus.shift,        # centred on the mean
-                                      C.data.mean(axis=0, dtype=np.float64).astype(X.dtype))
-    pos = np.arange(Qr.n)
-    default = tolerance(Qr, C, pos, float(np.finfo(np.float32).eps))
-    own = stage.tolerance(pos, default) - default
-    Qb = Qr.take(pos) * (2 if metric == "euclidean" else 1)
-    S = np.empty((C.n, Qr.n), np.float32)
-    stage.into(stage.prepare(Qb), 0, C.n, S)
-    key = stage.absolute(pos, S.T)
-    exact = Qb.astype(np.float64) @ C.data.astype(np.float64).T
-    if metric == "euclidean":
-        exact -= C.sq.astype(np.float64)
-    return np.abs(key - exact).max(axis=1) / own
+                                      stage.C.data.mean(axis=0, dtype=np.float64)
+                                      .astype(X.dtype))
+    return ratio
 
 
 def test_a_cone_falls_back_to_float32_after_the_first_block(bf16):
     """A narrow cone copied as it is (not centred): the bound is wider than the gaps
     between top scores, the first block is mostly unproven, so the other queries skip
     bf16; same results."""
-    bf16.setattr(_bf16_copy, "CENTRE_BELOW", 0.0)
-    bf16.setattr(_bf16, "PROBE", 8)
-    bf16.setattr(_bf16, "PROBE_LEAST", 8)
-    rng = np.random.default_rng(5)
-    X = (np.ones(48) + rng.normal(size=(2000, 48)) * 0.02).astype(np.float32)
-    Q = (np.ones(48) + rng.normal(size=(40, 48)) * 0.02).astype(np.float32)
+    Q, X = raw_cone(bf16, 5)
     (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, "cosine", 10, bf16)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(sc, ref_sc)

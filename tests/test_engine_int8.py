@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _bf16_switch import needs_int8, switch_on
+from _bf16_switch import key_errors, needs_int8, planted, raw_cone, switch_on
 
-from vecdiag.neighbors import _bf16, _bf16_copy, _lowp, _pick
-from vecdiag.neighbors.engine import search, tolerance
+from vecdiag.neighbors import _bf16, _lowp, _pick
+from vecdiag.neighbors.engine import search
 from vecdiag.neighbors.rows import Rows
 
 pytestmark = needs_int8
@@ -40,30 +40,6 @@ def _both(Q, X, metric, k, monkeypatch, **options):
     return low, ref, counts
 
 
-def _data(kind, seed, n, d, dtype):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    if kind == "ties":                       # few distinct values: many equal scores
-        X = np.round(X)
-        X[np.all(X == 0, axis=1), 0] = 1.0
-    elif kind == "copies":                   # exact duplicate rows
-        X[rng.integers(0, n, n // 3)] = X[rng.integers(0, n, n // 3)]
-    elif kind == "near":                     # rows a float32 ulp or two apart
-        X[1::2] = X[::2][:n // 2] * (1 + 2.0 ** -22 * rng.integers(-2, 3, (n // 2, 1)))
-    elif kind == "rogue":                    # one dimension 50x the others
-        X[:, 0] *= 50
-    elif kind == "mixed":                    # lengths over 30 binades
-        X *= np.exp2(rng.integers(-15, 15, (n, 1)))
-    elif kind.startswith("cone"):            # cosines near 0.9
-        X = 3.0 * np.ones(d) / np.sqrt(d) + X / np.sqrt(d)
-    scale = {"tiny": 1e-15, "huge": 1e15, "subnormal": 1e-39, "cone_huge": 1e15}.get(kind, 1.0)
-    X = (X * scale).astype(dtype)
-    Q = np.vstack([X[:4], (rng.normal(size=(6, d)) * scale).astype(dtype)])
-    if kind.startswith("cone"):
-        Q[4:] = X[4:10]
-    return Q, X
-
-
 @settings(max_examples=60, deadline=None)
 @given(kind=st.sampled_from(["random", "ties", "copies", "near", "rogue", "mixed", "cone",
                              "tiny", "huge", "subnormal", "cone_huge"]),
@@ -71,7 +47,7 @@ def _data(kind, seed, n, d, dtype):
        k=st.integers(1, 12), metric=st.sampled_from(["cosine", "dot", "euclidean"]),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_int8_candidates_give_the_float_top_k_bit_for_bit(kind, seed, n, d, k, metric, dtype):
-    Q, X = _data(kind, seed, n, d, dtype)
+    Q, X = planted(kind, seed, n, d, dtype)
     before = X.copy()
     with pytest.MonkeyPatch.context() as mp:
         (idx, sc), (ref_idx, ref_sc), counts = _both(Q, X, metric, min(k, n),
@@ -97,23 +73,10 @@ def test_most_queries_of_clustered_rows_are_proven_in_int8(int8):
 
 
 def _key_errors(X, Q, metric):
-    """Per query: the largest error of the int8 stage's keys (q·s added back) against
-    the exact float64 keys (2 q·c − ‖c‖² under euclidean, with the engine's ‖c‖², which
-    the default part of the bound covers), over the stage's own part of the bound."""
-    C, Qr = Rows(X, metric, "corpus"), Rows(Q, metric, "queries")
-    stage = _bf16.stage_for(Qr, C, exclude_self=False, backend="numpy", cand_rows=None)
+    """:func:`key_errors` of the int8 stage: (ratios, stage)."""
+    ratio, stage = key_errors(X, Q, metric)
     assert stage.codec.name == "int8"
-    pos = np.arange(Qr.n)
-    default = tolerance(Qr, C, pos, float(np.finfo(X.dtype).eps))
-    own = stage.tolerance(pos, default) - default
-    Qb = Qr.take(pos) * (2 if metric == "euclidean" else 1)
-    S = np.empty((C.n, Qr.n), X.dtype)
-    stage.into(stage.prepare(Qb), 0, C.n, S)
-    key = stage.absolute(pos, S.T)
-    exact = Qb.astype(np.float64) @ C.data.astype(np.float64).T
-    if metric == "euclidean":
-        exact -= C.sq.astype(np.float64)
-    return np.abs(key - exact).max(axis=1) / own, stage
+    return ratio, stage
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
@@ -274,12 +237,7 @@ def test_the_int8_copy_is_a_quarter_of_float32_and_fits_the_free_memory(int8):
 def test_a_failed_int8_probe_keeps_the_corpus_on_float(int8):
     """A raw (not centred) narrow cone: the int8 bound is far wider than the gaps between
     its top scores, the probe fails, and later searches of the corpus skip the stage."""
-    int8.setattr(_bf16_copy, "CENTRE_BELOW", 0.0)
-    int8.setattr(_bf16, "PROBE", 8)
-    int8.setattr(_bf16, "PROBE_LEAST", 8)
-    rng = np.random.default_rng(9)
-    X = (np.ones(48) + rng.normal(size=(2000, 48)) * 0.02).astype(np.float32)
-    Q = (np.ones(48) + rng.normal(size=(40, 48)) * 0.02).astype(np.float32)
+    Q, X = raw_cone(int8, 9)
     C = Rows(X, "cosine", "corpus")
     got = search(Rows(Q, "cosine", "queries"), C, 10)
     assert _bf16.stats["probe_failed"] == 1 and _bf16._cache[C]["int8"].failed
@@ -432,7 +390,6 @@ def test_auto_mode_makes_a_copy_once_the_corpus_searches_have_repaid_it(monkeypa
     corpus's credit, and runs float32 until the credit covers the copy's timed cost;
     then the copy is made and used. Fresh rows for every call (vd.knn) never build a
     credit; a forced product makes its copy at once."""
-    import torch
 
     d, n = 32, 3_000
     seconds = {"float": 2.0e-3, "int8": 0.5e-3, "bf16": 9.0, "int8 copy": 5e-6,
