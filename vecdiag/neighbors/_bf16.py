@@ -198,22 +198,23 @@ def codec_for(torch, Q, C, k: int) -> list:
     if not able:
         return []
     return _pick.ranked(torch, able, C.d, C.dtype, n=C.n, k=k, kp=min(C.n, 2 * k + 8),
-                        widen=WIDEN)
+                        widen=WIDEN, workers=blas_workers()[0])
 
 
 def _buys(torch, Q, C, k: int, codec) -> bool:
     """Auto mode, ``C`` without ``codec``'s copy: whether to make it now. Each search
-    adds the wall seconds it is expected to save with the copy (CPU seconds over the
-    worker threads) to the corpus's credit; the copy, made on one thread, is made once
-    the credit covers its cost (rent, then buy: the searches of an Index soon repay
-    it; ``vd.knn``'s fresh rows of each call, only when one call does)."""
+    adds the wall seconds it is expected to save with the copy (on the worker threads
+    it runs on) to the corpus's credit; the copy, made on one thread, is made once the
+    credit covers its cost (rent, then buy: the searches of an Index soon repay it;
+    ``vd.knn``'s fresh rows of each call, only when one call does)."""
     able = [c for c in CODECS if wanted(2.0 * Q.n * C.n * C.d, name=c.name)
             and c.usable(torch, C.d)]
-    search = dict(n=C.n, k=k, kp=min(C.n, 2 * k + 8), widen=WIDEN)
+    search = dict(n=C.n, k=k, kp=min(C.n, 2 * k + 8), widen=WIDEN,
+                  workers=blas_workers()[0])
     expected = _pick.times(torch, able, C.d, C.dtype, **search)
     credit = _credit.setdefault(C, {})
     credit[codec.name] = credit.get(codec.name, 0.0) + (
-        (expected["float"] - expected[codec.name]) * Q.n / blas_workers()[0])
+        (expected["float"] - expected[codec.name]) * Q.n)
     return credit[codec.name] >= _pick.copy_seconds(torch, able, C.d, C.dtype, codec, C.n)
 
 
