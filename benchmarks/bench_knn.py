@@ -298,8 +298,9 @@ def auto_product(C, k: int = 10) -> str:
                 for name, s in ((n, 1e3 * v if n.endswith("copy") else v)
                                 for n, v in seconds.items()))
             codecs = [c for c in _lowp.CODECS if c.name in names]
-            first = _pick.ranked(torch, codecs, d, C.dtype, n=C.shape[0], k=k,
-                                 kp=min(C.shape[0], 2 * k + 8), widen=_bf16.WIDEN)
+            expected = _pick.times(torch, codecs, d, C.dtype, n=C.shape[0], k=k,
+                                   kp=min(C.shape[0], 2 * k + 8), widen=_bf16.WIDEN)
+            first = _pick.ranked(codecs, expected)
             return ((f"the {first[0].name} stage" if first else "float32")
                     + f" (timed products: {timed})")
     return "float32 (no product was timed: torch, the CPU or the scan's size ruled them out)"

@@ -271,6 +271,14 @@ def _fake_timings(monkeypatch, seconds, entries=500_000):
     return calls
 
 
+def _ranked(Q, C, k):
+    """The names of the products auto mode would use for this search, best first (kp as
+    the engine computes it)."""
+    import torch
+
+    return [c.name for c in _bf16.codec_for(torch, Q, C, k, min(C.n, 2 * k + 8))[0]]
+
+
 def _expect(seconds, name, n, refined, d, entries=500_000, workers=1):
     """A query's expected seconds by _pick's model, written out."""
     return (n * (seconds[name] / entries / workers + _pick.SCAN[name])
@@ -281,7 +289,6 @@ def test_auto_mode_keeps_the_product_whose_search_is_fastest_when_it_beats_float
     """Auto mode (neither variable set) times the products once per width and dtype,
     and for each search keeps the product whose search its model expects fastest, if
     that beats float32 by SPEEDUP; a forced product skips the timing."""
-    import torch
 
     seconds = {"float": 3.4e-3, "int8": 0.5e-3, "bf16": 0.9e-3,
                "int8 copy": 0.0, "bf16 copy": 0.0}
@@ -292,25 +299,24 @@ def test_auto_mode_keeps_the_product_whose_search_is_fastest_when_it_beats_float
             (("float", 10), ("int8", 4 * 28), ("bf16", 2 * 28))}
     best = min(("int8", "bf16"), key=want.get)
     assert _pick.SPEEDUP * want[best] <= want["float"]                  # the premise
-    assert _bf16.codec_for(torch, Q, C, 10)[0].name == best
-    assert _bf16.codec_for(torch, Q, C, 10)[0].name == best             # timed once
+    assert _ranked(Q, C, 10)[0] == best
+    assert _ranked(Q, C, 10)[0] == best             # timed once
     assert calls == [(64, ("int8", "bf16"))]
     monkeypatch.setenv("VECDIAG_INT8", "1")                              # forced: no timing
-    assert [c.name for c in _bf16.codec_for(torch, Q, C, 10)] == ["int8"]
+    assert _ranked(Q, C, 10) == ["int8"]
     monkeypatch.setenv("VECDIAG_INT8", "0")                              # int8 off: bf16 alone
-    assert [c.name for c in _bf16.codec_for(torch, Q, C, 10)] == ["bf16"]
+    assert _ranked(Q, C, 10) == ["bf16"]
     assert calls[-1] == (64, ("bf16",))
     monkeypatch.delenv("VECDIAG_INT8")
     seconds.update(int8=3.3e-3, bf16=3.2e-3)                             # under SPEEDUP
     _fake_timings(monkeypatch, seconds)
-    assert _bf16.codec_for(torch, Q, C, 10) == []
+    assert _ranked(Q, C, 10) == []
 
 
 def test_what_follows_the_product_can_decide_the_choice(monkeypatch):
     """int8's product faster than bf16's, but its wider bound costs more after it (the
     selection per entry, refine per candidate): bf16's search is expected faster, and
     the model chooses it."""
-    import torch
 
     seconds = {"float": 3.4e-3, "int8": 0.45e-3, "bf16": 0.87e-3,
                "int8 copy": 0.0, "bf16 copy": 0.0}
@@ -320,7 +326,7 @@ def test_what_follows_the_product_can_decide_the_choice(monkeypatch):
     int8 = _expect(seconds, "int8", C.n, 4 * 28, 96)
     bf16 = _expect(seconds, "bf16", C.n, 2 * 28, 96)
     assert seconds["int8"] < seconds["bf16"] and bf16 < int8               # the premise
-    assert [c.name for c in _bf16.codec_for(torch, Q, C, 10)] == ["bf16", "int8"]
+    assert _ranked(Q, C, 10) == ["bf16", "int8"]
 
 
 def test_what_follows_the_product_runs_as_if_on_one_thread(monkeypatch):
@@ -328,16 +334,15 @@ def test_what_follows_the_product_runs_as_if_on_one_thread(monkeypatch):
     holding the GIL) is counted as if it did not: a product that wins on one thread can
     lose on two (the Xeon: int8 0.49 s of CPU against 0.58 on one thread, 0.47 s wall
     against 0.45 on two)."""
-    import torch
 
     seconds = {"float": 2.7e-3, "int8": 1.0e-3, "bf16": 9.0,
                "int8 copy": 0.0, "bf16 copy": 0.0}
     _fake_timings(monkeypatch, seconds, entries=520_704)
     X = np.ones((100_000, 384), np.float32)
     C, Q = Rows(X, "dot", "corpus"), Rows(X[:1_000], "dot", "queries")
-    assert [c.name for c in _bf16.codec_for(torch, Q, C, 10)] == ["int8"]
+    assert _ranked(Q, C, 10) == ["int8"]
     monkeypatch.setattr(_bf16, "blas_workers", lambda: (2, None))
-    assert _bf16.codec_for(torch, Q, C, 10) == []
+    assert _ranked(Q, C, 10) == []
 
 
 def test_a_large_k_keeps_float(monkeypatch):
@@ -345,15 +350,14 @@ def test_a_large_k_keeps_float(monkeypatch):
     them, against about k on the float32 path: with k in the hundreds that outweighs
     the faster product (30,000 x 384, k = 300: 7-9 s with int8 against 2-5 s float32),
     also for a corpus whose copy exists."""
-    import torch
 
     seconds = {"float": 2.7e-3, "int8": 1.0e-3, "bf16": 5.0e-3,
                "int8 copy": 0.0, "bf16 copy": 0.0}
     _fake_timings(monkeypatch, seconds, entries=520_704)
     X = np.ones((100_000, 384), np.float32)          # only the shapes matter here
     C, Q = Rows(X, "dot", "corpus"), Rows(X[:1_000], "dot", "queries")
-    assert _bf16.codec_for(torch, Q, C, 10)[0].name == "int8"
-    assert _bf16.codec_for(torch, Q, C, 300) == []
+    assert _ranked(Q, C, 10)[0] == "int8"
+    assert _ranked(Q, C, 300) == []
 
 
 def test_the_timing_measures_each_product_on_one_thread(monkeypatch):

@@ -184,38 +184,36 @@ def _torch():
     return torch if torch is not None and CODECS[-1].usable(torch, CHECKED_D) else None
 
 
-def codec_for(torch, Q, C, k: int) -> list:
-    """The products this search's stage may use, best first: the first of int8 and bf16
-    switched on (``VECDIAG_INT8=1``, ``VECDIAG_BF16=1``) that this torch runs exactly at
-    the rows' width; with neither on, those in auto mode that the scan's flops want and
-    that are expected to beat float32 for a search of ``Q`` over ``C`` with ``k``
-    neighbours (:func:`._pick.ranked`)."""
+def codec_for(torch, Q, C, k: int, kp: int) -> tuple:
+    """(the products this search's stage may use, best first; their expected seconds
+    or None). The first of int8 and bf16 switched on (``VECDIAG_INT8=1``,
+    ``VECDIAG_BF16=1``) that this torch runs exactly at the rows' width; with neither on,
+    those in auto mode that the scan's flops want and that are expected to beat float32
+    for a search of ``Q`` over ``C`` with ``k`` neighbours and ``kp`` candidates a query
+    on the float32 path (:func:`._pick.times`, :func:`._pick.ranked`)."""
     flops = 2.0 * Q.n * C.n * C.d
     forced = [c for c in CODECS if mode(c.name) == "on"]
     if forced:
-        return [c for c in forced if wanted(flops, name=c.name) and c.usable(torch, C.d)][:1]
+        return [c for c in forced if wanted(flops, name=c.name)
+                and c.usable(torch, C.d)][:1], None
     able = [c for c in CODECS if wanted(flops, name=c.name) and c.usable(torch, C.d)]
     if not able:
-        return []
-    return _pick.ranked(torch, able, C.d, C.dtype, n=C.n, k=k, kp=min(C.n, 2 * k + 8),
-                        widen=WIDEN, workers=blas_workers()[0])
+        return [], None
+    expected = _pick.times(torch, able, C.d, C.dtype, n=C.n, k=k, kp=kp, widen=WIDEN,
+                           workers=blas_workers()[0])
+    return _pick.ranked(able, expected), expected
 
 
-def _buys(torch, Q, C, k: int, codec) -> bool:
-    """Auto mode, ``C`` without ``codec``'s copy: whether to make it now. Each search
-    adds the wall seconds it is expected to save with the copy (on the worker threads
-    it runs on) to the corpus's credit; the copy, made on one thread, is made once the
-    credit covers its cost (rent, then buy: the searches of an Index soon repay it;
-    ``vd.knn``'s fresh rows of each call, only when one call does)."""
-    able = [c for c in CODECS if wanted(2.0 * Q.n * C.n * C.d, name=c.name)
-            and c.usable(torch, C.d)]
-    search = dict(n=C.n, k=k, kp=min(C.n, 2 * k + 8), widen=WIDEN,
-                  workers=blas_workers()[0])
-    expected = _pick.times(torch, able, C.d, C.dtype, **search)
+def _buys(C, queries: int, codec, expected: dict) -> bool:
+    """Auto mode, ``C`` without ``codec``'s copy: whether to make it now. Each search of
+    ``queries`` adds the wall seconds it is ``expected`` to save with the copy (on the
+    worker threads it runs on) to the corpus's credit; the copy, made on one thread, is
+    made once the credit covers its cost (rent, then buy: the searches of an Index soon
+    repay it; ``vd.knn``'s fresh rows of each call, only when one call does)."""
     credit = _credit.setdefault(C, {})
     credit[codec.name] = credit.get(codec.name, 0.0) + (
-        (expected["float"] - expected[codec.name]) * Q.n)
-    return credit[codec.name] >= _pick.copy_seconds(torch, able, C.d, C.dtype, codec, C.n)
+        (expected["float"] - expected[codec.name]) * queries)
+    return credit[codec.name] >= expected[codec.name + " copy"]
 
 
 class Stage:
@@ -351,9 +349,10 @@ class Stage:
         return one_thread(self.torch)
 
 
-def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows,
-              k: int = 10) -> Stage | None:
-    """The candidate stage for this search of ``k`` neighbours, or None to keep the
+def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows, k: int = 10,
+              kp: int = 28) -> Stage | None:
+    """The candidate stage for this search of ``k`` neighbours (``kp`` candidates a
+    query on the float32 path: :func:`.engine.search` passes its own), or None to keep the
     float32 path: not asked for (:func:`wanted`), another backend or a lower-precision
     ``cand_rows`` already, the kNN graph of a corpus (its own pass), a lazily normalised
     corpus, rows wider than :data:`CHECKED_D`, no torch or no product that runs exactly
@@ -372,7 +371,7 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows,
     if torch is None:
         return None
     with one_thread(torch):
-        ranked = codec_for(torch, Q, C, k)
+        ranked, expected = codec_for(torch, Q, C, k, kp)
     if not ranked:
         return None
     with _lock:
@@ -382,7 +381,7 @@ def stage_for(Q, C, *, exclude_self: bool, backend: str, cand_rows,
             if codec.itemsize * C.n * C.d > MEMORY_SHARE * available_memory():
                 return None
             with one_thread(torch):
-                if mode(codec.name) == "on" or _buys(torch, Q, C, k, codec):
+                if mode(codec.name) == "on" or _buys(C, Q.n, codec, expected):
                     corpus = Corpus(torch, C.data, C.metric, C.sq, codec)
                     _cache.setdefault(C, {})[codec.name] = corpus
         if corpus is None:         # not yet: another product's copy, if one beats float32

@@ -12,7 +12,7 @@ and dtype (about 10-30 ms of CPU), and for each search (:func:`ranked`) adds wha
 search spends after the product (:data:`SCAN`, :data:`REFINE`: more for the wider
 bounds, and with k). It keeps the product expected fastest if that beats float32 by
 :data:`SPEEDUP`; otherwise the scan keeps float32. Making a corpus's copy costs time
-too (:func:`copy_seconds`): :mod:`._bf16` makes it only once the searches of that corpus
+too (:func:`times` gives it): :mod:`._bf16` makes it only once the searches of that corpus
 have been expected to save that much (``vd.knn`` makes fresh rows, so a copy, in every
 call: for 1,000 queries of 100,000 x 384 the int8 copy, about 0.24 s, cost more than
 the scan saved on the Xeon, and the bf16 one made a call 1.56x slower on the EPYC). The results are the same
@@ -54,27 +54,23 @@ def times(torch, codecs, d: int, dtype, *, n: int, k: int, kp: int, widen: dict,
     """Seconds a query of ``k`` neighbours over ``n`` rows is expected to take on
     ``workers`` threads (:func:`per_query`), with NumPy's product (``"float"``, refine
     re-scoring about k candidates) and with each codec's (re-scoring ``widen[name]``
-    times ``kp``). The products are timed once per process for ``d``, ``dtype`` and
+    times ``kp``); and ``"<codec> copy"``: the CPU seconds of making the codec's copy of
+    the ``n`` rows. The products are timed once per process for ``d``, ``dtype`` and
     ``codecs`` (:func:`seconds_for`)."""
     seconds = seconds_for(torch, codecs, d, dtype)
     out = {"float": per_query(seconds, "float", d, n, min(n, k), workers)}
     for codec in codecs:
         out[codec.name] = per_query(seconds, codec.name, d, n,
                                     min(n, widen[codec.name] * kp), workers)
+        out[codec.name + " copy"] = seconds[codec.name + " copy"] * n
     return out
 
 
-def ranked(torch, codecs, d: int, dtype, **search) -> list:
-    """The codecs whose queries :func:`times` expects to beat float32's by
-    :data:`SPEEDUP`, fastest first (``search``: ``n``, ``k``, ``kp``, ``widen``)."""
-    expected = times(torch, codecs, d, dtype, **search)
+def ranked(codecs, expected: dict) -> list:
+    """The codecs whose queries are ``expected`` (:func:`times`) to beat float32's by
+    :data:`SPEEDUP`, fastest first."""
     fast = [c for c in codecs if SPEEDUP * expected[c.name] <= expected["float"]]
     return sorted(fast, key=lambda c: expected[c.name])
-
-
-def copy_seconds(torch, codecs, d: int, dtype, codec, n: int) -> float:
-    """CPU seconds of making ``codec``'s copy of ``n`` rows, from the timed copy."""
-    return seconds_for(torch, codecs, d, dtype)[codec.name + " copy"] * n
 
 
 def per_query(seconds: dict, name: str, d: int, n: int, refined: int,

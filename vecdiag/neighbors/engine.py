@@ -256,7 +256,7 @@ def search(Q: Rows, C: Rows, k: int, *, exclude_self: bool = False, backend: str
     progress = {"desc": desc, "show": show_progress, "expected_seconds": expected,
                 "unit": " pairs"}                # bars count scored (query, item) pairs
     stage = _bf16.stage_for(Q, C, exclude_self=exclude_self, backend=backend,
-                            cand_rows=cand_rows, k=k)
+                            cand_rows=cand_rows, k=k, kp=kp)
     if stage is not None:
         todo = _bf16_pass(stage, Q, C, k, min(C.n, stage.widen * kp), todo, indices,
                           scores, known, exclude_self=exclude_self, budget=budget,
