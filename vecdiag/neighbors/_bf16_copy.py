@@ -83,17 +83,15 @@ def shift_of(data: np.ndarray) -> np.ndarray:
 
 def norms(rows: np.ndarray, back) -> tuple:
     """Upper bounds of the lengths of ``rows``, of the values their low-precision copy
-    stands for (``back``: NumPy rows, or a bf16 tensor) and of the difference, in the
-    rows' own dtype (float64 throughout took 0.54 s for 100,000 x 384 float32 rows,
-    more than the bf16 scan saves a search built once; this 0.1 s).
+    stands for (``back``, NumPy rows: the codec's ``low`` gives them) and of the
+    difference, in the rows' own dtype (float64 throughout took 0.54 s for 100,000 x 384
+    float32 rows, more than the bf16 scan saves a search built once; this 0.1 s).
 
     ``rows − back`` is exact: a number and its bf16 rounding lie within a factor two, and
     so do an entry and its int8 value ``a r`` unless ``r`` is 0 (whose difference is the
     entry itself; :func:`._lowp.scale_of`). The copy's length is at most the sum of the
     two others.
     """
-    if not isinstance(back, np.ndarray):
-        back = (back.double() if rows.dtype == np.float64 else back.float()).numpy()
     with np.errstate(invalid="ignore", over="ignore"):
         residual = lengths(rows - back)
     norm = lengths(rows)
